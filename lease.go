@@ -1,0 +1,65 @@
+package cairn
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Lease is a worker's exclusive, expiring claim on one attempt of a task run.
+// Every lease carries a fresh random token; heartbeats and the completion
+// must present it, and are refused once the lease expired or was superseded.
+type Lease struct {
+	RunID     string
+	TaskID    string
+	Attempt   int
+	Token     string
+	Worker    string
+	ExpiresAt time.Time
+}
+
+// NewToken returns a fresh random lease token (128 bits, hex).
+func NewToken() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("cairn: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// WorkItem is what a worker receives with a lease: everything it needs to
+// run the attempt, as plain data that can cross a process boundary.
+type WorkItem struct {
+	Lease   Lease
+	Type    string
+	Params  json.RawMessage
+	Inputs  map[string]ArtifactRef
+	Timeout time.Duration
+	Retry   RetryPolicy
+}
+
+// Completion is a worker's report of how an attempt ended.
+type Completion struct {
+	// State is the task's next state: succeeded, failed, retrying or
+	// cancelled. The broker sets it from the attempt's error and the
+	// task's retry policy; workers report Err.
+	State    TaskState
+	RetryAt  time.Time // with State retrying
+	Outputs  map[string]json.RawMessage
+	Metrics  map[string]float64
+	Error    string
+	Stack    string
+	ExitCode *int
+	// Retryable records whether the attempt's error allowed a retry.
+	Retryable  bool
+	FinishedAt time.Time
+}
+
+// HeartbeatReply is the answer to a heartbeat.
+type HeartbeatReply struct {
+	ExpiresAt time.Time
+	// CancelRequested tells the worker to stop the attempt: its run is
+	// being cancelled.
+	CancelRequested bool
+}

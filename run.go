@@ -1,0 +1,126 @@
+package cairn
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Run is one execution of a workflow: a DAG of TaskRuns.
+type Run struct {
+	ID       string
+	Workflow string // workflow name
+	// Digest is the sha256 of the workflow's canonical form ("sha256:<hex>"):
+	// two files that differ only in layout, comments or key order share it.
+	Digest     string
+	SourcePath string // the file the run was started from, as given
+	Source     []byte // the exact bytes of that file
+	Params     map[string]any
+	State      RunState
+	// MaxActive caps the task runs of this run that are ready, leased or
+	// running at once; 0 means no per-run cap.
+	MaxActive       int
+	CancelRequested bool
+	Error           string
+	CreatedAt       time.Time
+	StartedAt       time.Time // zero until running
+	FinishedAt      time.Time // zero until terminal
+	// Owner names the process driving the run ("host:pid:nonce") and
+	// OwnerExpiresAt when its claim lapses unless renewed.
+	Owner          string
+	OwnerExpiresAt time.Time
+	Version        int64 // bumped on every change; compare-and-set key
+}
+
+// RetryPolicy says how often and how soon a failed task is tried again.
+// The delay before attempt n+1 (n >= 1 failed attempts) is
+// Backoff * Factor^(n-1), capped at MaxBackoff.
+type RetryPolicy struct {
+	Retries    int           // attempts after the first; 0 = no retry
+	Backoff    time.Duration // delay before the first retry
+	Factor     float64       // growth per retry; 0 or 1 = constant
+	MaxBackoff time.Duration // cap; 0 = no cap
+}
+
+// MaxAttempts is the total number of attempts the policy allows.
+func (p RetryPolicy) MaxAttempts() int { return p.Retries + 1 }
+
+// Delay returns the wait before the attempt that follows failed attempt n (n >= 1).
+func (p RetryPolicy) Delay(n int) time.Duration {
+	if n < 1 || p.Backoff <= 0 {
+		return 0
+	}
+	d := float64(p.Backoff)
+	f := p.Factor
+	if f < 1 {
+		f = 1
+	}
+	for i := 1; i < n; i++ {
+		d *= f
+		if p.MaxBackoff > 0 && d >= float64(p.MaxBackoff) {
+			return p.MaxBackoff
+		}
+		if d > float64(365*24*time.Hour) {
+			d = float64(365 * 24 * time.Hour)
+			break
+		}
+	}
+	if p.MaxBackoff > 0 && time.Duration(d) > p.MaxBackoff {
+		return p.MaxBackoff
+	}
+	return time.Duration(d)
+}
+
+// TaskRun is one task of one run.
+type TaskRun struct {
+	RunID   string
+	TaskID  string
+	Type    string // task type name, e.g. "shell"
+	State   TaskState
+	Attempt int // attempts started so far; the current one while leased or running
+	Retry   RetryPolicy
+	Timeout time.Duration // per attempt; 0 = none
+	// Params holds the task's `with:` block once its references are
+	// resolved (set when it becomes ready); nil before.
+	Params json.RawMessage
+	// Inputs are the resolved `inputs:` references (set when ready).
+	Inputs  map[string]ArtifactRef
+	Outputs map[string]json.RawMessage // set when succeeded
+	Metrics map[string]float64         // set when succeeded
+	Error   string                     // last attempt's error, or why skipped
+	RetryAt time.Time                  // while retrying: when it becomes ready
+	// Lease fields are set while leased or running.
+	LeaseToken     string
+	LeaseWorker    string
+	LeaseExpiresAt time.Time
+	StartedAt      time.Time // first attempt's start
+	FinishedAt     time.Time
+	Version        int64
+}
+
+// Attempt is the record of one try of a TaskRun.
+type Attempt struct {
+	RunID      string
+	TaskID     string
+	Number     int // 1-based
+	State      TaskState
+	Worker     string
+	StartedAt  time.Time // when leased
+	RunningAt  time.Time // when the worker started executing
+	FinishedAt time.Time
+	Error      string
+	Stack      string // set when the task panicked
+	Retryable  bool
+	ExitCode   *int // for tasks that run a process
+}
+
+// Duration is how long a finished attempt took; 0 while it runs.
+func (a Attempt) Duration() time.Duration {
+	if a.FinishedAt.IsZero() {
+		return 0
+	}
+	start := a.RunningAt
+	if start.IsZero() {
+		start = a.StartedAt
+	}
+	return a.FinishedAt.Sub(start)
+}

@@ -1,0 +1,129 @@
+package cairn
+
+import "fmt"
+
+// RunState is the state of a whole DAG run.
+type RunState string
+
+// Run states. Succeeded, failed and cancelled are terminal.
+const (
+	RunQueued    RunState = "queued"
+	RunRunning   RunState = "running"
+	RunSucceeded RunState = "succeeded"
+	RunFailed    RunState = "failed"
+	RunCancelled RunState = "cancelled"
+)
+
+// RunStates lists every run state in lifecycle order.
+var RunStates = []RunState{RunQueued, RunRunning, RunSucceeded, RunFailed, RunCancelled}
+
+// Terminal reports whether s can never change again.
+func (s RunState) Terminal() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCancelled
+}
+
+// Valid reports whether s is a known run state.
+func (s RunState) Valid() bool {
+	for _, v := range RunStates {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runTransitions is the run state machine; docs/state-machine.md draws it.
+var runTransitions = map[RunState][]RunState{
+	RunQueued:  {RunRunning, RunCancelled, RunFailed},
+	RunRunning: {RunSucceeded, RunFailed, RunCancelled},
+}
+
+// CanTransition reports whether a run may move from s to to.
+func (s RunState) CanTransition(to RunState) bool {
+	for _, t := range runTransitions[s] {
+		if t == to {
+			return true
+		}
+	}
+	return false
+}
+
+// TaskState is the state of one task within a run (a TaskRun).
+type TaskState string
+
+// Task run states. Succeeded, failed, skipped, upstream_failed and cancelled
+// are terminal.
+const (
+	TaskPending        TaskState = "pending"         // waiting for upstreams
+	TaskReady          TaskState = "ready"           // may be leased by a worker
+	TaskLeased         TaskState = "leased"          // claimed by a worker, not started
+	TaskRunning        TaskState = "running"         // a worker is executing an attempt
+	TaskSucceeded      TaskState = "succeeded"       // an attempt succeeded
+	TaskFailed         TaskState = "failed"          // the last allowed attempt failed
+	TaskRetrying       TaskState = "retrying"        // an attempt failed; waits for its backoff
+	TaskSkipped        TaskState = "skipped"         // when: was false, or an upstream was skipped
+	TaskUpstreamFailed TaskState = "upstream_failed" // an upstream failed or was cancelled
+	TaskCancelled      TaskState = "cancelled"       // the run was cancelled first
+)
+
+// TaskStates lists every task state in lifecycle order.
+var TaskStates = []TaskState{
+	TaskPending, TaskReady, TaskLeased, TaskRunning, TaskRetrying,
+	TaskSucceeded, TaskFailed, TaskSkipped, TaskUpstreamFailed, TaskCancelled,
+}
+
+// Terminal reports whether s can never change again.
+func (s TaskState) Terminal() bool {
+	switch s {
+	case TaskSucceeded, TaskFailed, TaskSkipped, TaskUpstreamFailed, TaskCancelled:
+		return true
+	}
+	return false
+}
+
+// Active reports whether a worker holds (or may hold) a lease on a task in s.
+func (s TaskState) Active() bool { return s == TaskLeased || s == TaskRunning }
+
+// Valid reports whether s is a known task state.
+func (s TaskState) Valid() bool {
+	for _, v := range TaskStates {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+var taskTransitions = map[TaskState][]TaskState{
+	TaskPending:  {TaskReady, TaskSkipped, TaskUpstreamFailed, TaskCancelled},
+	TaskReady:    {TaskLeased, TaskCancelled},
+	TaskLeased:   {TaskRunning, TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},
+	TaskRunning:  {TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},
+	TaskRetrying: {TaskReady, TaskCancelled},
+}
+
+// CanTransition reports whether a task run may move from s to to.
+func (s TaskState) CanTransition(to TaskState) bool {
+	for _, t := range taskTransitions[s] {
+		if t == to {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseTaskState parses a task state name.
+func ParseTaskState(s string) (TaskState, error) {
+	if t := TaskState(s); t.Valid() {
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown task state %q", s)
+}
+
+// ParseRunState parses a run state name.
+func ParseRunState(s string) (RunState, error) {
+	if r := RunState(s); r.Valid() {
+		return r, nil
+	}
+	return "", fmt.Errorf("unknown run state %q (want one of queued, running, succeeded, failed, cancelled)", s)
+}

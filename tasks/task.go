@@ -1,0 +1,168 @@
+// Package tasks holds the Task contract that every task type implements
+// (built-in, plugin-served, or run by a remote worker) and the Registry that
+// maps type names to implementations. One sub-package per built-in type.
+package tasks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/cairnml/cairn"
+)
+
+// Task is a task type. Implementations must be safe for concurrent use:
+// one value serves every attempt of every task of its type.
+//
+// The contract is designed to cross a process boundary (plugins over gRPC,
+// remote workers): everything in a Request and a Result is plain data,
+// artifacts travel as content-addressed references, and the log is a byte
+// stream.
+type Task interface {
+	// Info describes the type: its params, inputs and outputs.
+	Info() cairn.TypeInfo
+	// Run executes one attempt. It must return when ctx is done. The
+	// error decides what happens next: nil succeeds; an error wrapped
+	// with cairn.Permanent fails the task for good; any other error fails
+	// the attempt and the task is retried under its policy.
+	Run(ctx context.Context, req Request, env Env) (Result, error)
+}
+
+// ParamValidator is implemented by task types that check their `with:`
+// params beyond what TypeInfo declares (for instance "argv or script,
+// not both"). It runs at validation time, before anything is persisted,
+// on the params as written: values that hold a ${{ }} reference are
+// strings there, and a validator must accept them.
+type ParamValidator interface {
+	ValidateParams(params map[string]any) []ParamError
+}
+
+// ParamError is one problem in a task's `with:` params.
+type ParamError struct {
+	Key  string // the with: key at fault, "" for the block as a whole
+	Msg  string
+	Hint string
+}
+
+func (e ParamError) Error() string { return e.Key + ": " + e.Msg }
+
+// Request is one attempt's work.
+type Request struct {
+	RunID   string
+	TaskID  string
+	Attempt int
+	// Params is the task's `with:` block as a JSON object, with every
+	// reference resolved.
+	Params json.RawMessage
+	// Inputs are the task's `inputs:`, resolved to artifacts.
+	Inputs map[string]cairn.ArtifactRef
+	// WorkDir is an empty scratch directory owned by this attempt; it is
+	// removed after the attempt.
+	WorkDir string
+}
+
+// DecodeParams unmarshals the request's params into v, rejecting unknown
+// keys. Its errors are permanent: retrying cannot fix bad params.
+func (r Request) DecodeParams(v any) error {
+	if len(r.Params) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return cairn.Permanentf("task %s: params: %w", r.TaskID, err)
+	}
+	return nil
+}
+
+// Env is what the executor lends an attempt.
+type Env struct {
+	// Log receives the attempt's log; it is kept per attempt.
+	Log io.Writer
+	// Artifacts reads inputs and stores outputs.
+	Artifacts Artifacts
+}
+
+// Artifacts is a content-addressed artifact store as a task sees it.
+type Artifacts interface {
+	// Open returns the artifact's bytes; the caller closes the reader.
+	// The bytes are verified against the digest as they are read.
+	Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error)
+	// Put stores the bytes read from r and returns their reference.
+	Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error)
+}
+
+// Result is what a successful attempt produced.
+type Result struct {
+	// Outputs maps output names to JSON values; artifact outputs hold
+	// an ArtifactRef's JSON (see cairn.ArtifactRef.JSON).
+	Outputs map[string]json.RawMessage
+	Metrics map[string]float64
+}
+
+// Registry maps task type names to implementations. It is built
+// explicitly in cmd/ (no init-time registration).
+type Registry struct {
+	types map[string]Task
+}
+
+// NewRegistry returns a registry holding ts; it fails like Register.
+func NewRegistry(ts ...Task) (*Registry, error) {
+	r := &Registry{types: make(map[string]Task)}
+	for _, t := range ts {
+		if err := r.Register(t); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Register adds t under its Info().Name. A second type of the same name is
+// an error.
+func (r *Registry) Register(t Task) error {
+	name := t.Info().Name
+	if name == "" {
+		return fmt.Errorf("register task type %T: empty name", t)
+	}
+	if _, dup := r.types[name]; dup {
+		return fmt.Errorf("register task type %q: already registered", name)
+	}
+	r.types[name] = t
+	return nil
+}
+
+// Lookup returns the task type called name.
+func (r *Registry) Lookup(name string) (Task, bool) {
+	t, ok := r.types[name]
+	return t, ok
+}
+
+// Info returns the description of type name.
+func (r *Registry) Info(name string) (cairn.TypeInfo, bool) {
+	t, ok := r.types[name]
+	if !ok {
+		return cairn.TypeInfo{}, false
+	}
+	return t.Info(), true
+}
+
+// ValidateParams runs the type's ParamValidator, if it has one.
+func (r *Registry) ValidateParams(name string, params map[string]any) []ParamError {
+	if v, ok := r.types[name].(ParamValidator); ok {
+		return v.ValidateParams(params)
+	}
+	return nil
+}
+
+// Names returns the registered type names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.types))
+	for n := range r.types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,63 @@
+package cairn
+
+// TypeInfo describes a task type: what it does, the params it takes under
+// `with:`, the artifacts it reads under `inputs:` and the outputs it
+// produces. Built-in types and plugins describe themselves with it, and the
+// workflow validator checks files against it.
+type TypeInfo struct {
+	Name    string      `json:"name"`
+	Summary string      `json:"summary"`
+	Params  []ParamInfo `json:"params,omitempty"`
+	Inputs  []PortInfo  `json:"inputs,omitempty"`
+	Outputs []PortInfo  `json:"outputs,omitempty"`
+	// OutputsParam, when set, names a `with:` key holding an object whose
+	// keys are further outputs of the task (shell's declared output files).
+	OutputsParam string `json:"outputs_param,omitempty"`
+	// OpenParams accepts `with:` keys not listed in Params (for types
+	// whose params are free-form).
+	OpenParams bool `json:"open_params,omitempty"`
+}
+
+// ParamKind is the JSON kind a param takes.
+type ParamKind string
+
+// Param kinds.
+const (
+	KindString   ParamKind = "string"
+	KindInt      ParamKind = "int"
+	KindFloat    ParamKind = "float" // ints are accepted too
+	KindBool     ParamKind = "bool"
+	KindDuration ParamKind = "duration" // a Go duration string such as "90s"
+	KindList     ParamKind = "list"
+	KindMap      ParamKind = "map"
+	KindAny      ParamKind = "any"
+)
+
+// ParamInfo describes one `with:` param of a task type.
+type ParamInfo struct {
+	Name     string    `json:"name"`
+	Kind     ParamKind `json:"kind"`
+	Required bool      `json:"required,omitempty"`
+	Default  any       `json:"default,omitempty"`
+	Doc      string    `json:"doc,omitempty"`
+}
+
+// PortInfo describes one input or output of a task type.
+type PortInfo struct {
+	Name string `json:"name"`
+	// Artifact is true when the value is an ArtifactRef rather than a
+	// plain JSON value.
+	Artifact bool   `json:"artifact,omitempty"`
+	Required bool   `json:"required,omitempty"` // inputs only
+	Doc      string `json:"doc,omitempty"`
+}
+
+// Param returns the description of param name.
+func (t TypeInfo) Param(name string) (ParamInfo, bool) {
+	for _, p := range t.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ParamInfo{}, false
+}
