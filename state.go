@@ -59,7 +59,7 @@ const (
 	TaskLeased         TaskState = "leased"          // claimed by a worker, not started
 	TaskRunning        TaskState = "running"         // a worker is executing an attempt
 	TaskSucceeded      TaskState = "succeeded"       // an attempt succeeded
-	TaskFailed         TaskState = "failed"          // the last allowed attempt failed
+	TaskFailed         TaskState = "failed"          // the last allowed attempt failed, or its references could not be resolved
 	TaskRetrying       TaskState = "retrying"        // an attempt failed; waits for its backoff
 	TaskSkipped        TaskState = "skipped"         // when: was false, or an upstream was skipped
 	TaskUpstreamFailed TaskState = "upstream_failed" // an upstream failed or was cancelled
@@ -95,7 +95,7 @@ func (s TaskState) Valid() bool {
 }
 
 var taskTransitions = map[TaskState][]TaskState{
-	TaskPending:  {TaskReady, TaskSkipped, TaskUpstreamFailed, TaskCancelled},
+	TaskPending:  {TaskReady, TaskSkipped, TaskUpstreamFailed, TaskFailed, TaskCancelled},
 	TaskReady:    {TaskLeased, TaskCancelled},
 	TaskLeased:   {TaskRunning, TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},
 	TaskRunning:  {TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},

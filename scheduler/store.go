@@ -99,7 +99,7 @@ type RunFilter struct {
 }
 
 // Plan is the outcome of planning one run: the changes to apply in one
-// transaction. It is produced by the pure Plan function.
+// transaction. It is produced by the pure function PlanRun.
 type Plan struct {
 	RunID string
 	Run   *RunChange   // nil: run state unchanged

@@ -1,0 +1,230 @@
+package artifacts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// ErrCorrupt is wrapped by the error a reader from Dir.Open returns when the
+// stored bytes do not match their digest or size.
+var ErrCorrupt = errors.New("artifact content does not match its digest")
+
+// Dir is a content-addressed artifact store in a local folder. It is safe
+// for concurrent use by many goroutines and by many processes sharing the
+// folder: blobs are immutable and land by atomic rename.
+type Dir struct {
+	root string
+	tmp  string
+}
+
+var _ tasks.Artifacts = (*Dir)(nil)
+
+// copyBufSize is the buffer for streaming blobs in; larger than io.Copy's
+// default because artifacts are usually data sets and models, not snippets.
+const copyBufSize = 256 << 10
+
+// Open returns the store rooted at path, creating its folders if needed.
+func Open(path string) (*Dir, error) {
+	if path == "" {
+		return nil, errors.New("open artifact dir: empty path")
+	}
+	root, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
+	}
+	d := &Dir{root: root, tmp: filepath.Join(root, "tmp")}
+	for _, p := range []string{filepath.Join(root, "sha256"), d.tmp} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
+		}
+	}
+	return d, nil
+}
+
+// Root returns the store's absolute root folder.
+func (d *Dir) Root() string { return d.root }
+
+func (d *Dir) blobPath(hexDigest string) string {
+	return filepath.Join(d.root, "sha256", hexDigest[:2], hexDigest)
+}
+
+// Put stores the bytes read from r and returns their reference. Storing
+// bytes that are already present is cheap and returns the same reference.
+// It fails with ctx's error if ctx ends first, and with r's error if r
+// fails; nothing is stored then.
+func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
+	f, err := os.CreateTemp(d.tmp, "put-*")
+	if err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	tmp := f.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+
+	h := sha256.New()
+	buf := make([]byte, copyBufSize)
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), ctxReader{ctx: ctx, r: r}, buf)
+	if err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	if err := f.Chmod(0o444); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	ref := cairn.ArtifactRef{Digest: "sha256:" + sum, Size: n, MediaType: mediaType}
+
+	final := d.blobPath(sum)
+	// A blob of the right size is taken as present; one of the wrong size
+	// is a leftover of corruption and is replaced by the fresh copy.
+	if st, err := os.Stat(final); err == nil && st.Mode().IsRegular() && st.Size() == n {
+		return ref, nil // deferred cleanup removes the temporary copy
+	}
+	dir := filepath.Dir(final)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
+	}
+	committed = true
+	if err := syncDir(dir); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
+	}
+	return ref, nil
+}
+
+// PutFile stores the file at path, like Put.
+func (d *Dir) PutFile(ctx context.Context, mediaType, path string) (cairn.ArtifactRef, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact from file: %w", err)
+	}
+	defer f.Close()
+	return d.Put(ctx, mediaType, f)
+}
+
+// Open returns a reader of the artifact's bytes, verified as they are read:
+// after the last byte the reader returns an error wrapping ErrCorrupt instead
+// of io.EOF if the bytes do not match ref's digest and size. Open fails with
+// an error wrapping cairn.ErrNotFound if the store does not hold ref, and
+// with a plain error if ref is malformed.
+func (d *Dir) Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := d.Path(ref)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("open artifact %s: %w", ref.Digest, cairn.ErrNotFound)
+		}
+		return nil, fmt.Errorf("open artifact %s: %w", ref.Digest, err)
+	}
+	return &verifyingReader{f: f, h: sha256.New(), ref: ref}, nil
+}
+
+// Path returns the local file holding ref's bytes, for callers that need a
+// file (a child process, say). The file is read-only and must not be
+// modified. Path checks that the file exists and has ref's size, failing
+// with an error wrapping cairn.ErrNotFound or ErrCorrupt, but does not hash
+// it: read through Open where a full check is wanted.
+func (d *Dir) Path(ref cairn.ArtifactRef) (string, error) {
+	if err := ref.Validate(); err != nil {
+		return "", err
+	}
+	p := d.blobPath(ref.Hex())
+	st, err := os.Stat(p)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("artifact %s: %w", ref.Digest, cairn.ErrNotFound)
+		}
+		return "", fmt.Errorf("artifact %s: %w", ref.Digest, err)
+	}
+	if st.Size() != ref.Size {
+		return "", fmt.Errorf("artifact %s: stored size %d, want %d: %w", ref.Digest, st.Size(), ref.Size, ErrCorrupt)
+	}
+	return p, nil
+}
+
+// verifyingReader hashes what it reads and turns EOF into an error when
+// the bytes are not the ones ref names.
+type verifyingReader struct {
+	f   *os.File
+	h   hash.Hash
+	ref cairn.ArtifactRef
+	n   int64
+	err error // sticky
+}
+
+func (v *verifyingReader) Read(p []byte) (int, error) {
+	if v.err != nil {
+		return 0, v.err
+	}
+	n, err := v.f.Read(p)
+	v.h.Write(p[:n])
+	v.n += int64(n)
+	if v.n > v.ref.Size {
+		v.err = fmt.Errorf("read artifact %s: more than %d bytes stored: %w", v.ref.Digest, v.ref.Size, ErrCorrupt)
+		return n, v.err
+	}
+	if err == io.EOF {
+		if got := "sha256:" + hex.EncodeToString(v.h.Sum(nil)); v.n != v.ref.Size || got != v.ref.Digest {
+			v.err = fmt.Errorf("read artifact %s: got %d bytes hashing to %s: %w", v.ref.Digest, v.n, got, ErrCorrupt)
+			return n, v.err
+		}
+		v.err = io.EOF
+	} else if err != nil {
+		v.err = fmt.Errorf("read artifact %s: %w", v.ref.Digest, err)
+	}
+	return n, v.err
+}
+
+func (v *verifyingReader) Close() error { return v.f.Close() }
+
+// ctxReader stops a copy when its context ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// syncDir makes a rename into dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}

@@ -1,0 +1,337 @@
+// Package executor runs task attempts: a worker pool that takes work only
+// through the lease API (lease → start → heartbeat → complete), the same
+// API remote workers will use through the server. It knows the Task
+// contract and nothing of the store.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// Leaser is the lease API as a worker sees it. *scheduler.Broker
+// implements it in process.
+type Leaser interface {
+	// Lease claims up to max ready task runs (of run runID only, if set),
+	// waiting up to wait for some to become ready.
+	Lease(ctx context.Context, worker, runID string, max int, wait time.Duration) ([]cairn.WorkItem, error)
+	Start(ctx context.Context, l cairn.Lease) error
+	Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error)
+	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion) error
+	// Revoked is closed when the lease's task is cancelled; nil if unknown.
+	Revoked(l cairn.Lease) <-chan struct{}
+	LeaseTTL() time.Duration
+}
+
+// Types looks task types up by name; *tasks.Registry implements it.
+type Types interface {
+	Lookup(name string) (tasks.Task, bool)
+}
+
+// Logs creates the per-attempt log of a task.
+type Logs interface {
+	Create(runID, taskID string, attempt int) (io.WriteCloser, error)
+}
+
+// Options configures a Pool.
+type Options struct {
+	Worker string // this worker's name in leases and attempts
+	// RunID restricts the pool to one run's tasks ("" for any run).
+	RunID string
+	// Slots is how many attempts run at once (default 4): the global
+	// concurrency limit of this worker.
+	Slots     int
+	Types     Types
+	Artifacts tasks.Artifacts
+	Logs      Logs
+	// ScratchDir is where each attempt's work dir is made (default os.TempDir()).
+	ScratchDir string
+	// IdleWait bounds one wait for work before asking again (default 5s).
+	// Wake-ups come from the leaser; this only guards against a missed
+	// one from another process.
+	IdleWait time.Duration
+}
+
+// Pool is an in-process worker pool. Start it, then Stop it (soft: stop
+// leasing, let attempts finish) or StopAndCancel it (hard).
+type Pool struct {
+	o      Options
+	leaser Leaser
+
+	cancelLease context.CancelFunc // stops leasing
+	cancelWork  context.CancelFunc // stops attempts
+	workCtx     context.Context
+	slots       chan struct{}
+	wg          sync.WaitGroup // the dispatcher, the heartbeater and every attempt
+	dispatched  chan struct{}  // closed when the dispatcher returned
+
+	mu     sync.Mutex
+	active map[string]*attempt // by lease token
+}
+
+type attempt struct {
+	lease  cairn.Lease
+	cancel context.CancelCauseFunc
+}
+
+// New returns a pool that takes work from leaser.
+func New(leaser Leaser, o Options) *Pool {
+	if o.Slots <= 0 {
+		o.Slots = 4
+	}
+	if o.IdleWait <= 0 {
+		o.IdleWait = 5 * time.Second
+	}
+	if o.ScratchDir == "" {
+		o.ScratchDir = os.TempDir()
+	}
+	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt)}
+}
+
+// Errors an attempt's context is cancelled with.
+var (
+	errRevoked = errors.New("attempt cancelled: its run was cancelled")
+	errLost    = errors.New("attempt abandoned: its lease was lost")
+	errStopped = errors.New("attempt interrupted: the worker stopped")
+)
+
+// Start begins leasing and running attempts. ctx bounds the pool's whole
+// life; cancelling it is a hard stop.
+func (p *Pool) Start(ctx context.Context) {
+	leaseCtx, cancelLease := context.WithCancel(ctx)
+	workCtx, cancelWork := context.WithCancel(ctx)
+	p.cancelLease, p.cancelWork, p.workCtx = cancelLease, cancelWork, workCtx
+	p.slots = make(chan struct{}, p.o.Slots)
+	p.dispatched = make(chan struct{})
+	p.wg.Add(2)
+	go p.dispatch(leaseCtx)
+	go p.heartbeat(workCtx)
+}
+
+// Stop stops leasing and waits for running attempts to finish; if ctx ends
+// first, it cancels them and waits for them to return.
+func (p *Pool) Stop(ctx context.Context) {
+	p.cancelLease()
+	done := make(chan struct{})
+	go func() {
+		<-p.dispatched
+		for i := 0; i < p.o.Slots; i++ { // every slot back = every attempt done
+			p.slots <- struct{}{}
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.cancelAll(errStopped)
+		<-done
+	}
+	p.cancelWork()
+	p.wg.Wait()
+}
+
+// StopAndCancel cancels running attempts and waits for them to return.
+func (p *Pool) StopAndCancel() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Stop(ctx)
+}
+
+func (p *Pool) cancelAll(cause error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.active {
+		a.cancel(cause)
+	}
+}
+
+// dispatch leases as many items as there are free slots and starts them.
+func (p *Pool) dispatch(ctx context.Context) {
+	defer p.wg.Done()
+	defer close(p.dispatched)
+	for {
+		select { // wait for one free slot
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < p.o.Slots {
+			select {
+			case p.slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		items, err := p.leaser.Lease(ctx, p.o.Worker, p.o.RunID, n, p.o.IdleWait)
+		if err != nil && ctx.Err() == nil {
+			// The store is unavailable: back off briefly rather than spin.
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		for _, it := range items {
+			p.wg.Add(1)
+			go p.execute(it)
+		}
+		for i := len(items); i < n; i++ {
+			<-p.slots
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// heartbeat renews every active lease at a third of its lifetime, and
+// stops attempts whose lease was lost or whose run is being cancelled.
+func (p *Pool) heartbeat(ctx context.Context) {
+	defer p.wg.Done()
+	t := time.NewTicker(p.leaser.LeaseTTL() / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		as := make([]*attempt, 0, len(p.active))
+		for _, a := range p.active {
+			as = append(as, a)
+		}
+		p.mu.Unlock()
+		for _, a := range as {
+			r, err := p.leaser.Heartbeat(ctx, a.lease)
+			switch {
+			case errors.Is(err, cairn.ErrLeaseLost):
+				a.cancel(errLost)
+			case err == nil && r.CancelRequested:
+				a.cancel(errRevoked)
+			}
+		}
+	}
+}
+
+// execute runs one leased attempt and reports how it ended.
+func (p *Pool) execute(it cairn.WorkItem) {
+	defer p.wg.Done()
+	defer func() { <-p.slots }()
+	l := it.Lease
+	ctx, cancel := context.WithCancelCause(p.workCtx)
+	defer cancel(nil)
+	// Reports go out on a context that outlives a hard stop: a finished
+	// attempt's result must not be lost because the pool is stopping.
+	rctx := context.WithoutCancel(ctx)
+
+	if err := p.leaser.Start(ctx, l); err != nil {
+		return // lease lost before we began: nothing ran, nothing to report
+	}
+	p.mu.Lock()
+	p.active[l.Token] = &attempt{lease: l, cancel: cancel}
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.active, l.Token)
+		p.mu.Unlock()
+	}()
+	if rev := p.leaser.Revoked(l); rev != nil {
+		go func() { // ends with the attempt: cancel(nil) is deferred above
+			select {
+			case <-rev:
+				cancel(errRevoked)
+			case <-ctx.Done():
+			}
+		}()
+	}
+
+	c := p.run(ctx, it)
+	// A refused completion (lease lost, task cancelled) changes nothing;
+	// there is no one else to tell.
+	_ = p.leaser.Complete(rctx, l, c)
+}
+
+// run executes the task with its log, scratch dir and timeout, turning
+// every way it can end — result, error, panic, timeout — into a Completion.
+func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) {
+	l := it.Lease
+	fail := func(err error) cairn.Completion {
+		c := cairn.Completion{Error: err.Error(), Retryable: cairn.IsRetryable(err)}
+		var pe *cairn.PanicError
+		if errors.As(err, &pe) {
+			c.Stack = string(pe.Stack)
+		}
+		var ee interface{ ExitCode() int }
+		if errors.As(err, &ee) {
+			code := ee.ExitCode()
+			c.ExitCode = &code
+		}
+		return c
+	}
+	task, ok := p.o.Types.Lookup(it.Type)
+	if !ok {
+		return fail(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker))
+	}
+	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
+	if err != nil {
+		return fail(fmt.Errorf("open log: %w", err))
+	}
+	defer func() {
+		if c.Error != "" {
+			fmt.Fprintf(logw, "\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
+			if c.Stack != "" {
+				fmt.Fprintf(logw, "%s\n", c.Stack)
+			}
+		}
+		if err := logw.Close(); err != nil && c.Error == "" {
+			c = fail(fmt.Errorf("close log: %w", err))
+		}
+	}()
+	dir, err := os.MkdirTemp(p.o.ScratchDir, "cairn-"+l.TaskID+"-")
+	if err != nil {
+		return fail(fmt.Errorf("make work dir: %w", err))
+	}
+	defer os.RemoveAll(dir)
+
+	tctx := ctx
+	if it.Timeout > 0 {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeoutCause(ctx, it.Timeout, fmt.Errorf("timed out after %s", it.Timeout))
+		defer cancel()
+	}
+	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
+	res, err := safeRun(tctx, task, req, tasks.Env{Log: logw, Artifacts: p.o.Artifacts})
+	if err == nil && tctx.Err() != nil {
+		err = context.Cause(tctx) // it returned nil, but too late
+	}
+	if err != nil {
+		if cause := context.Cause(tctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		return fail(err)
+	}
+	return cairn.Completion{Outputs: res.Outputs, Metrics: res.Metrics}
+}
+
+// safeRun runs the task, turning a panic into a *cairn.PanicError that
+// carries the stack: the attempt fails, the worker lives.
+func safeRun(ctx context.Context, t tasks.Task, req tasks.Request, env tasks.Env) (res tasks.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &cairn.PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return t.Run(ctx, req, env)
+}

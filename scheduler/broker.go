@@ -1,0 +1,335 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Event is one change of a task run's state, published by the broker (for
+// leases, starts and completions) and the driver (for planned changes).
+type Event struct {
+	RunID   string
+	TaskID  string
+	From    cairn.TaskState // "" when unknown
+	To      cairn.TaskState
+	Attempt int
+	Error   string
+	At      time.Time
+	// Run is set, instead of a task change, when the run itself changed state.
+	Run cairn.RunState
+}
+
+// BrokerOptions configures a Broker.
+type BrokerOptions struct {
+	// LeaseTTL is how long a lease lives without a heartbeat (default 30s).
+	LeaseTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Observe, if set, is called synchronously with every event; it must
+	// return quickly.
+	Observe func(Event)
+}
+
+// Broker is the lease API over a Store. Workers — the in-process pool now,
+// remote workers through the server later — take work only through it.
+// It is safe for concurrent use.
+type Broker struct {
+	store Store
+	ttl   time.Duration
+	now   func() time.Time
+	obs   func(Event)
+
+	mu     sync.Mutex
+	ready  chan struct{}          // closed (and replaced) when work may be ready
+	issued map[string]issuedLease // lease token → what was handed out
+	inbox  map[string]*inbox      // run id → its driver's inbox
+}
+
+type issuedLease struct {
+	item    cairn.WorkItem
+	revoked chan struct{}
+}
+
+// NewBroker returns a broker over store.
+func NewBroker(store Store, o BrokerOptions) *Broker {
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Broker{
+		store:  store,
+		ttl:    o.LeaseTTL,
+		now:    o.Now,
+		obs:    o.Observe,
+		ready:  make(chan struct{}),
+		issued: make(map[string]issuedLease),
+		inbox:  make(map[string]*inbox),
+	}
+}
+
+// LeaseTTL returns the lease lifetime; workers heartbeat well within it.
+func (b *Broker) LeaseTTL() time.Duration { return b.ttl }
+
+// NotifyReady wakes workers waiting in Lease: task runs may have become
+// ready.
+func (b *Broker) NotifyReady() {
+	b.mu.Lock()
+	close(b.ready)
+	b.ready = make(chan struct{})
+	b.mu.Unlock()
+}
+
+func (b *Broker) readyChan() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready
+}
+
+// Lease claims up to max ready task runs for worker (only run runID's when
+// it is non-empty). If none is ready it waits — without polling — until
+// some may be, for at most wait, and then returns what it could claim,
+// possibly nothing.
+func (b *Broker) Lease(ctx context.Context, worker, runID string, max int, wait time.Duration) ([]cairn.WorkItem, error) {
+	var timeout <-chan time.Time
+	for {
+		ch := b.readyChan() // before the query, so that no wake-up is lost
+		items, err := b.store.Lease(ctx, worker, runID, max, b.now(), b.ttl)
+		if err != nil {
+			return nil, fmt.Errorf("lease for %s: %w", worker, err)
+		}
+		if len(items) > 0 {
+			b.mu.Lock()
+			for _, it := range items {
+				b.issued[it.Lease.Token] = issuedLease{item: it, revoked: make(chan struct{})}
+			}
+			b.mu.Unlock()
+			for _, it := range items {
+				b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskReady, To: cairn.TaskLeased,
+					Attempt: it.Lease.Attempt, At: b.now()}, nil)
+			}
+			return items, nil
+		}
+		if wait <= 0 {
+			return nil, nil
+		}
+		if timeout == nil {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Revoked returns a channel that is closed when the lease's task is
+// cancelled by its run, so that the worker stops the attempt at once
+// rather than at its next heartbeat. Nil for a lease this broker did not
+// issue.
+func (b *Broker) Revoked(l cairn.Lease) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.issued[l.Token].revoked
+}
+
+// revoke closes the revoked channel of every lease issued for the task.
+func (b *Broker) revoke(runID, taskID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for tok, il := range b.issued {
+		if il.item.Lease.RunID == runID && il.item.Lease.TaskID == taskID {
+			close(il.revoked)
+			delete(b.issued, tok)
+		}
+	}
+}
+
+// Start records that the leased attempt began executing.
+// cairn.ErrLeaseLost if the lease is no longer valid.
+func (b *Broker) Start(ctx context.Context, l cairn.Lease) error {
+	now := b.now()
+	if err := b.store.StartAttempt(ctx, l, now); err != nil {
+		return fmt.Errorf("start %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
+	b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning, Attempt: l.Attempt, At: now}, nil)
+	return nil
+}
+
+// Heartbeat extends the lease. cairn.ErrLeaseLost if it is no longer
+// valid; the reply says whether the run is being cancelled.
+func (b *Broker) Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error) {
+	r, err := b.store.Heartbeat(ctx, l, b.now(), b.ttl)
+	if err != nil {
+		return r, fmt.Errorf("heartbeat %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
+	return r, nil
+}
+
+// Complete records how the attempt ended. The worker fills Error (empty
+// on success), Retryable, Stack, ExitCode, Outputs and Metrics; the broker
+// sets the task's next state from the retry policy. A completion under an
+// expired or superseded lease returns cairn.ErrLeaseLost and changes
+// nothing.
+func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion) error {
+	b.mu.Lock()
+	il, known := b.issued[l.Token]
+	delete(b.issued, l.Token)
+	b.mu.Unlock()
+	now := b.now()
+	item := il.item
+	if !known {
+		var err error
+		if item, err = b.itemFor(ctx, l); err != nil {
+			return err
+		}
+	}
+	c = decide(item, c, now)
+	tr, err := b.store.Complete(ctx, l, c, now)
+	if err != nil {
+		return fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
+	b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt,
+		Error: c.Error, At: now}, tr)
+	return nil
+}
+
+// itemFor rebuilds what was handed out with a lease this broker did not
+// issue (it restarted, or another replica issued it).
+func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, error) {
+	trs, err := b.store.ListTaskRuns(ctx, l.RunID)
+	if err != nil {
+		return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
+	for _, tr := range trs {
+		if tr.TaskID == l.TaskID {
+			return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout}, nil
+		}
+	}
+	return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrNotFound)
+}
+
+// decide sets the task's next state after an attempt.
+func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Completion {
+	c.FinishedAt = now
+	switch {
+	case c.Error == "":
+		c.State = cairn.TaskSucceeded
+	case c.Retryable && item.Lease.Attempt < item.Retry.MaxAttempts():
+		c.State = cairn.TaskRetrying
+		c.RetryAt = now.Add(item.Retry.Delay(item.Lease.Attempt))
+	default:
+		c.State = cairn.TaskFailed
+	}
+	return c
+}
+
+// ExpireLeases fails the attempts whose leases expired (their worker
+// stopped heartbeating), or — with force — every attempt of run runID
+// still leased or running, whose previous owner is known to be gone. Each
+// counts as a failed attempt and retries under its policy. It returns how
+// many it expired.
+func (b *Broker) ExpireLeases(ctx context.Context, runID string, force bool, reason string) (int, error) {
+	now := b.now()
+	var leases []cairn.Lease
+	var err error
+	if force {
+		leases, err = b.store.ActiveLeases(ctx, runID)
+	} else {
+		leases, err = b.store.ExpiredLeases(ctx, runID, now, 1000)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("expire leases: %w", err)
+	}
+	n := 0
+	for _, l := range leases {
+		item, err := b.itemFor(ctx, l)
+		if err != nil {
+			return n, err
+		}
+		msg := reason
+		if msg == "" {
+			msg = fmt.Sprintf("lease expired: worker %s stopped heartbeating", l.Worker)
+		}
+		c := decide(item, cairn.Completion{Error: msg, Retryable: true}, now)
+		tr, err := b.store.Expire(ctx, l, c, now, force)
+		if errors.Is(err, cairn.ErrLeaseLost) {
+			continue // completed meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("expire %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+		}
+		b.revoke(l.RunID, l.TaskID)
+		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now}, tr)
+		n++
+	}
+	return n, nil
+}
+
+// publish tells the observer and, with the new task run, the run's driver.
+func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
+	if b.obs != nil {
+		b.obs(e)
+	}
+	if tr == nil {
+		return
+	}
+	b.mu.Lock()
+	in := b.inbox[e.RunID]
+	b.mu.Unlock()
+	if in != nil {
+		in.put(tr)
+	}
+}
+
+// subscribe gives run id's driver an inbox of task runs that changed.
+func (b *Broker) subscribe(id string) *inbox {
+	in := &inbox{signal: make(chan struct{}, 1)}
+	b.mu.Lock()
+	b.inbox[id] = in
+	b.mu.Unlock()
+	return in
+}
+
+func (b *Broker) unsubscribe(id string) {
+	b.mu.Lock()
+	delete(b.inbox, id)
+	b.mu.Unlock()
+}
+
+// inbox collects task-run changes for a driver without ever blocking the
+// broker: puts append, and a one-slot channel says there is something.
+type inbox struct {
+	mu      sync.Mutex
+	pending []*cairn.TaskRun
+	signal  chan struct{}
+}
+
+func (in *inbox) put(tr *cairn.TaskRun) {
+	in.mu.Lock()
+	in.pending = append(in.pending, tr)
+	in.mu.Unlock()
+	select {
+	case in.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (in *inbox) take() []*cairn.TaskRun {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	p := in.pending
+	in.pending = nil
+	return p
+}

@@ -1,0 +1,178 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Error is one problem in a workflow file, at the 1-based line and column of
+// the YAML node at fault.
+type Error struct {
+	File string
+	Line int
+	Col  int
+	Msg  string
+	Hint string // "" when there is nothing useful to add
+	// Err is the typed cause, when callers may need its data (a
+	// *CycleError for a dependency cycle); nil otherwise.
+	Err error
+}
+
+// Error formats e as "FILE:LINE:COL: message", followed by
+// "\n\thint: ..." when e has a hint.
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		b.WriteByte(':')
+	}
+	fmt.Fprintf(&b, "%d:%d: %s", e.Line, e.Col, e.Msg)
+	if e.Hint != "" {
+		b.WriteString("\n\thint: ")
+		b.WriteString(e.Hint)
+	}
+	return b.String()
+}
+
+// Unwrap returns the typed cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorList is every problem found in a workflow file, sorted by position.
+// Parse returns one (never empty) when the file is not valid.
+type ErrorList []*Error
+
+// Error prints one problem per line.
+func (l ErrorList) Error() string {
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "\n")
+}
+
+// Unwrap lets errors.As and errors.Is look at each problem.
+func (l ErrorList) Unwrap() []error {
+	errs := make([]error, len(l))
+	for i, e := range l {
+		errs[i] = e
+	}
+	return errs
+}
+
+// sorted returns l ordered by line, column and message, without exact
+// duplicates (a node reached through several aliases is reported once).
+func (l ErrorList) sorted() ErrorList {
+	sort.SliceStable(l, func(i, j int) bool {
+		a, b := l[i], l[j]
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		if a.Col != b.Col {
+			return a.Col < b.Col
+		}
+		return a.Msg < b.Msg
+	})
+	out := l[:0]
+	for i, e := range l {
+		if i > 0 {
+			p := out[len(out)-1]
+			if p.Line == e.Line && p.Col == e.Col && p.Msg == e.Msg && p.Hint == e.Hint {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// CycleError is the cause of the Error reported for a dependency cycle.
+type CycleError struct {
+	// Path lists the task ids around the cycle; the first is repeated
+	// at the end.
+	Path []string
+}
+
+func (e *CycleError) Error() string {
+	return "dependency cycle: " + strings.Join(e.Path, " -> ")
+}
+
+// suggest returns the candidate nearest to name by edit distance, or ""
+// when none is near enough to be a plausible typo.
+func suggest(name string, candidates []string) string {
+	best, bestD := "", -1
+	for _, c := range candidates {
+		if c == name {
+			continue
+		}
+		d := editDistance(strings.ToLower(name), strings.ToLower(c))
+		if bestD < 0 || d < bestD || (d == bestD && c < best) {
+			best, bestD = c, d
+		}
+	}
+	if bestD < 0 {
+		return ""
+	}
+	limit := len(name) / 3
+	if limit < 1 {
+		limit = 1
+	}
+	if limit > 3 {
+		limit = 3
+	}
+	if bestD > limit {
+		return ""
+	}
+	return best
+}
+
+// didYouMean is the hint for a misspelt name, or "".
+func didYouMean(name string, candidates []string) string {
+	if s := suggest(name, candidates); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	return ""
+}
+
+// editDistance is the optimal-string-alignment distance between a and b
+// (insertions, deletions, substitutions and adjacent transpositions).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	if len(ra) > 256 || len(rb) > 256 {
+		// Names that long are not typos of short ones; keep it cheap.
+		if a == b {
+			return 0
+		}
+		return 1 << 20
+	}
+	prev2 := make([]int, len(rb)+1)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
+}
+
+// quoteList renders names as `"a", "b", "c"`.
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}

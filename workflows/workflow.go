@@ -1,0 +1,216 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// DefaultMaxBytes is the largest workflow file Parse accepts when
+// Options.MaxBytes is 0.
+const DefaultMaxBytes = 10 << 20
+
+// Options tune Parse.
+type Options struct {
+	// Types are the known task types. When nil, task types, their
+	// `with:` params and their outputs are not checked.
+	Types TypeSet
+	// MaxBytes caps the size of the file; 0 means DefaultMaxBytes.
+	MaxBytes int64
+}
+
+// TypeSet is what the validator needs to know about task types.
+// *tasks.Registry satisfies it.
+type TypeSet interface {
+	// Info describes type name; false when the type is unknown.
+	Info(name string) (cairn.TypeInfo, bool)
+	// Names lists the known types, sorted.
+	Names() []string
+	// ValidateParams checks a task's `with:` block as written (values
+	// holding references are strings).
+	ValidateParams(name string, params map[string]any) []tasks.ParamError
+}
+
+var _ TypeSet = (*tasks.Registry)(nil)
+
+// Workflow is a parsed, validated and normalized workflow file.
+type Workflow struct {
+	Name        string
+	Description string
+	Params      []ParamDecl // in file order
+	Defaults    TaskDefaults
+	// MaxActive is the top-level `concurrency:`: how many tasks of one run
+	// may be ready, leased or running at once; 0 means no limit.
+	MaxActive int
+	Schedule  *Schedule // nil when the workflow has no `schedule:`
+	Tasks     []*Task   // in file order
+	Path      string    // as given to Parse
+	Source    []byte    // exactly the bytes parsed
+	// Digest is "sha256:<hex>" of Canonical().
+	Digest string
+}
+
+// ParamDecl declares one workflow param.
+type ParamDecl struct {
+	Name string
+	// Type is one of KindString, KindInt, KindFloat, KindBool, KindList
+	// and KindMap.
+	Type cairn.ParamKind
+	// Default holds the default value, nil when there is none. Values
+	// are string, int, float64, bool, []any or map[string]any.
+	Default any
+	// Required is true when the param has no default and was not
+	// declared `required: false`; a run must then give it a value.
+	Required    bool
+	Description string
+	Line, Col   int
+}
+
+// TaskDefaults is the top-level `defaults:` block, applied to every task
+// that does not set the field itself.
+type TaskDefaults struct {
+	Retry   cairn.RetryPolicy
+	Timeout time.Duration
+}
+
+// Task is one node of the workflow's DAG.
+type Task struct {
+	ID          string
+	Type        string
+	Description string
+	// With holds the `with:` block as written: string, int, float64,
+	// bool, nil, []any and map[string]any values, references still in
+	// their ${{ }} strings.
+	With map[string]any
+	// Inputs maps input names to their reference templates.
+	Inputs map[string]string
+	// Needs lists the explicit `needs:`, in file order, deduplicated.
+	Needs []string
+	// Upstream is every task this one depends on: Needs plus the tasks
+	// its references name; sorted and deduplicated.
+	Upstream []string
+	// When is the `when:` expression; "" means always.
+	When    string
+	Retry   cairn.RetryPolicy
+	Timeout time.Duration // per attempt; 0 = none
+	// Line and Col locate the task in the file.
+	Line, Col int
+}
+
+// Catchup says what a schedule does about the ticks it missed while no
+// server was running.
+type Catchup string
+
+// Catch-up policies.
+const (
+	CatchupNone   Catchup = "none"   // skip missed ticks
+	CatchupLatest Catchup = "latest" // run once for the latest missed tick
+	CatchupAll    Catchup = "all"    // run once for every missed tick
+)
+
+// Schedule is the workflow's `schedule:`.
+type Schedule struct {
+	// Cron is a standard five-field cron expression or a descriptor
+	// such as "@daily" or "@every 1h".
+	Cron string
+	// Timezone is an IANA zone name; "UTC" unless the file says otherwise.
+	Timezone string
+	Catchup  Catchup // CatchupNone unless the file says otherwise
+
+	sched cron.Schedule
+	loc   *time.Location
+}
+
+// Location returns the schedule's time zone; it fails when Timezone is
+// not a known zone.
+func (s *Schedule) Location() (*time.Location, error) {
+	if s.loc != nil {
+		return s.loc, nil
+	}
+	return time.LoadLocation(s.Timezone)
+}
+
+// Next returns the first tick strictly after t, in the schedule's zone.
+// It fails when Cron or Timezone is invalid (never for a Schedule that
+// Parse returned).
+func (s *Schedule) Next(t time.Time) (time.Time, error) {
+	loc, err := s.Location()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("schedule timezone: %w", err)
+	}
+	sched := s.sched
+	if sched == nil {
+		if sched, err = parseCron(s.Cron); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return sched.Next(t.In(loc)), nil
+}
+
+// parseCron parses a standard cron spec or a descriptor.
+func parseCron(spec string) (cron.Schedule, error) {
+	return cron.ParseStandard(spec)
+}
+
+// Task returns the task called id, or nil.
+func (w *Workflow) Task(id string) *Task {
+	for _, t := range w.Tasks {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// Param returns the declaration of param name.
+func (w *Workflow) Param(name string) (ParamDecl, bool) {
+	for _, p := range w.Params {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ParamDecl{}, false
+}
+
+// TopoOrder returns the task ids so that every task comes after all of its
+// upstreams; among tasks free to go next, file order wins. It assumes an
+// acyclic workflow (every Workflow that Parse returns is); tasks on a
+// cycle are left out.
+func (w *Workflow) TopoOrder() []string {
+	indeg := make(map[string]int, len(w.Tasks))
+	down := make(map[string][]string, len(w.Tasks))
+	pos := make(map[string]int, len(w.Tasks))
+	for i, t := range w.Tasks {
+		pos[t.ID] = i
+		indeg[t.ID] += 0
+		for _, u := range t.Upstream {
+			indeg[t.ID]++
+			down[u] = append(down[u], t.ID)
+		}
+	}
+	done := make([]bool, len(w.Tasks))
+	order := make([]string, 0, len(w.Tasks))
+	for len(order) < len(w.Tasks) {
+		next := -1
+		for i, t := range w.Tasks {
+			if !done[i] && indeg[t.ID] == 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 {
+			break // cycle
+		}
+		done[next] = true
+		id := w.Tasks[next].ID
+		order = append(order, id)
+		for _, d := range down[id] {
+			indeg[d]--
+		}
+	}
+	return order
+}
