@@ -60,7 +60,7 @@ func (d *Dir) blobPath(hexDigest string) string {
 }
 
 // Put stores the bytes read from r and returns their reference. Storing
-// bytes that are already present is cheap and returns the same reference.
+// bytes that are already present returns the same reference.
 // It fails with ctx's error if ctx ends first, and with r's error if r
 // fails; nothing is stored then.
 func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
@@ -96,11 +96,9 @@ func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.Art
 	ref := cairn.ArtifactRef{Digest: "sha256:" + sum, Size: n, MediaType: mediaType}
 
 	final := d.blobPath(sum)
-	// A blob of the right size is taken as present; one of the wrong size
-	// is a leftover of corruption and is replaced by the fresh copy.
-	if st, err := os.Stat(final); err == nil && st.Mode().IsRegular() && st.Size() == n {
-		return ref, nil // deferred cleanup removes the temporary copy
-	}
+	// The fresh copy replaces any existing blob rather than trusting it:
+	// identical bytes make this idempotent, and it repairs a blob that was
+	// damaged on disk, at the cost of one rename.
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)

@@ -1,0 +1,9 @@
+// Package migrations owns Cairn's database schema: numbered SQL files, one
+// directory per dialect, embedded in the binary.
+//
+// File names are NNNN_name.sql; NNNN is the schema version the file brings
+// the database to. Files are applied in version order, each in its own
+// transaction, by the store package that owns the dialect's driver
+// (store/sqlite for SQLite; PostgreSQL files will live in postgres/). A file
+// once released is never edited: a change to the schema is a new file.
+package migrations

@@ -1,0 +1,295 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/cairnml/cairn/scheduler"
+)
+
+var _ scheduler.Store = (*Store)(nil)
+
+// Store is a scheduler.Store backed by one SQLite database file. It is safe
+// for concurrent use.
+type Store struct {
+	path string
+	w    *sqlx.DB // exactly one connection: the writer
+	r    *sqlx.DB // read-only pool
+
+	mu    sync.Mutex
+	wstmt map[string]*sql.Stmt // prepared on the writer connection
+	rstmt map[string]*sql.Stmt // prepared on the read pool
+}
+
+type options struct {
+	syncFull    bool
+	migrate     bool
+	busyTimeout time.Duration
+	readConns   int
+}
+
+// Option configures Open.
+type Option func(*options)
+
+// WithSynchronousFull sets PRAGMA synchronous=FULL: a commit survives a
+// power loss, at the cost of an fsync per commit. The default, NORMAL,
+// survives a crash of the process but may lose the last commits on power
+// loss (WAL mode never corrupts the database either way).
+func WithSynchronousFull() Option { return func(o *options) { o.syncFull = true } }
+
+// WithoutMigrations makes Open leave the schema alone; call Migrate
+// before using the store.
+func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
+
+// WithBusyTimeout sets how long a statement waits for another process's
+// lock before failing (default 5s).
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// WithReadConns sets the size of the read-only connection pool (default 4,
+// minimum 1).
+func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n, 1) } }
+
+// Open opens (creating it and its parent directory if needed) the SQLite
+// database at path in WAL mode with foreign keys on, and applies pending
+// migrations unless WithoutMigrations is given. It fails with a
+// *SchemaVersionError if the database's schema is newer than this binary.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{migrate: true, busyTimeout: 5 * time.Second, readConns: 4}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite store: path %q must name a file (no URI, '?' or '#')", path)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+	}
+	syncMode := "NORMAL"
+	if o.syncFull {
+		syncMode = "FULL"
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.FormatInt(o.busyTimeout.Milliseconds(), 10))
+	q.Set("_synchronous", syncMode)
+	q.Set("_txlock", "immediate")
+	w, err := sqlx.Open("sqlite3", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, rstmt: map[string]*sql.Stmt{}}
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, translate(err))
+	}
+	if !strings.EqualFold(mode, "wal") {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, not wal", path, mode)
+	}
+
+	q.Set("_txlock", "deferred")
+	q.Set("_query_only", "1")
+	q.Del("_journal_mode") // set by the writer; persistent in the file
+	r, err := sqlx.Open("sqlite3", path+"?"+q.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(o.readConns)
+	r.SetMaxIdleConns(o.readConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+
+	if o.migrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the store's connections. Calls in flight may fail.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.wstmt {
+		st.Close()
+	}
+	for _, st := range s.rstmt {
+		st.Close()
+	}
+	s.wstmt, s.rstmt = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the database file's path.
+func (s *Store) Path() string { return s.path }
+
+// prepared returns query prepared once on db and cached in cache.
+func (s *Store) prepared(ctx context.Context, db *sqlx.DB, cache map[string]*sql.Stmt, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := cache[query]; ok {
+		return st, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, translate(err)
+	}
+	cache[query] = st
+	return st, nil
+}
+
+// txStmt returns query prepared on the writer connection, bound to tx. The
+// writer has one connection, so binding reuses the prepared statement.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, err := s.prepared(ctx, s.w, s.wstmt, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// readStmt returns query prepared on the read pool.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	return s.prepared(ctx, s.r, s.rstmt, query)
+}
+
+// inTx runs fn in one write transaction (BEGIN IMMEDIATE), committing if
+// it returns nil and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback() // the error that matters is fn's
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// exec runs a prepared statement in tx and returns the rows it affected.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+// translate maps driver errors to Cairn's sentinels by code, keeping the
+// driver's message for people.
+func translate(err error) error {
+	var se sqlite3.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch {
+	case se.ExtendedCode == sqlite3.ErrConstraintTrigger:
+		return fmt.Errorf("%w: %s", cairnErrTerminal, se.Error())
+	case se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey, se.ExtendedCode == sqlite3.ErrConstraintUnique:
+		return fmt.Errorf("%w: %s", cairnErrConflict, se.Error())
+	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey:
+		return fmt.Errorf("%w: %s", cairnErrNotFound, se.Error())
+	case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
+		return fmt.Errorf("database is busy (another process holds the lock longer than the busy timeout): %w", se)
+	}
+	return err
+}
+
+// nanos encodes a time for storage: Unix nanoseconds, NULL for the zero time.
+func nanos(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// fromNanos decodes a stored time.
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// jsonValue encodes v as JSON text, NULL for a nil map or value.
+func jsonValue[T any](v T, isNil bool) (any, error) {
+	if isNil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// rawJSON stores raw JSON bytes as text, NULL when empty.
+func rawJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// SchemaVersionError reports a database whose schema is newer than any
+// migration this binary knows: an older binary must not write to it.
+type SchemaVersionError struct {
+	Database int // the database's schema version
+	Binary   int // the newest version this binary knows
+}
+
+func (e *SchemaVersionError) Error() string {
+	return fmt.Sprintf("database schema version %d is newer than this binary supports (%d); upgrade cairn", e.Database, e.Binary)
+}

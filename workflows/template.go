@@ -1,0 +1,184 @@
+package workflows
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// refKind tells params references from task output references.
+type refKind int
+
+const (
+	refParam  refKind = iota + 1 // params.NAME
+	refOutput                    // tasks.ID.outputs.NAME
+)
+
+// ref is one parsed reference.
+type ref struct {
+	kind refKind
+	name string // param or output name
+	task string // for refOutput
+	off  int    // byte offset of the reference in the string it came from
+}
+
+func (r ref) String() string {
+	if r.kind == refParam {
+		return "params." + r.name
+	}
+	return "tasks." + r.task + ".outputs." + r.name
+}
+
+// segment is a literal run of text or a reference.
+type segment struct {
+	lit string
+	ref *ref
+}
+
+// template is a string split into literals and ${{ }} references.
+type template []segment
+
+// single returns the reference when the template is exactly one reference.
+func (t template) single() (*ref, bool) {
+	if len(t) == 1 && t[0].ref != nil {
+		return t[0].ref, true
+	}
+	return nil, false
+}
+
+func (t template) refs() []ref {
+	var rs []ref
+	for _, s := range t {
+		if s.ref != nil {
+			rs = append(rs, *s.ref)
+		}
+	}
+	return rs
+}
+
+// textError is a problem at a byte offset of a string value.
+type textError struct {
+	off  int
+	msg  string
+	hint string
+}
+
+func (e *textError) Error() string { return e.msg }
+
+// parseTemplate splits s into literals and references; "$${{" stands for
+// a literal "${{".
+func parseTemplate(s string) (template, *textError) {
+	var t template
+	var lit strings.Builder
+	i := 0
+	for i < len(s) {
+		j := strings.Index(s[i:], "${{")
+		if j < 0 {
+			lit.WriteString(s[i:])
+			break
+		}
+		j += i
+		if j > 0 && s[j-1] == '$' {
+			lit.WriteString(s[i : j-1])
+			lit.WriteString("${{")
+			i = j + 3
+			continue
+		}
+		lit.WriteString(s[i:j])
+		end := strings.Index(s[j+3:], "}}")
+		if end < 0 {
+			return nil, &textError{off: j, msg: "unterminated ${{ (no closing }})"}
+		}
+		inner := s[j+3 : j+3+end]
+		r, err := parseRef(strings.TrimSpace(inner), j)
+		if err != nil {
+			if strings.ContainsAny(inner, "=!<>&|()'\"") {
+				err.hint = "only a single reference may appear inside ${{ }} here; expressions belong in when:"
+			}
+			return nil, err
+		}
+		if lit.Len() > 0 {
+			t = append(t, segment{lit: lit.String()})
+			lit.Reset()
+		}
+		t = append(t, segment{ref: &r})
+		i = j + 3 + end + 2
+	}
+	if lit.Len() > 0 {
+		t = append(t, segment{lit: lit.String()})
+	}
+	return t, nil
+}
+
+// hasTemplate reports whether s holds a ${{ (escaped or not).
+func hasTemplate(s string) bool { return strings.Contains(s, "${{") }
+
+// parseRef parses "params.NAME" or "tasks.ID.outputs.NAME".
+func parseRef(s string, off int) (ref, *textError) {
+	if s == "" {
+		return ref{}, &textError{off: off, msg: "empty ${{ }} reference",
+			hint: "write ${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}"}
+	}
+	parts := strings.Split(s, ".")
+	for _, p := range parts {
+		if !isRefWord(p) {
+			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
+				hint: "write ${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}"}
+		}
+	}
+	switch parts[0] {
+	case "params":
+		if len(parts) != 2 {
+			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
+				hint: "write ${{ params.NAME }}"}
+		}
+		return ref{kind: refParam, name: parts[1], off: off}, nil
+	case "tasks":
+		if len(parts) != 4 || parts[2] != "outputs" {
+			hint := "write ${{ tasks.ID.outputs.NAME }}"
+			if len(parts) > 2 && parts[2] != "outputs" {
+				if h := didYouMean(parts[2], []string{"outputs"}); h != "" {
+					hint = h
+				}
+			}
+			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s), hint: hint}
+		}
+		return ref{kind: refOutput, task: parts[1], name: parts[3], off: off}, nil
+	}
+	hint := didYouMean(parts[0], []string{"params", "tasks"})
+	if hint == "" {
+		hint = `references start with "params." or "tasks."`
+	}
+	return ref{}, &textError{off: off, msg: fmt.Sprintf("unknown reference root %q in %q", parts[0], s), hint: hint}
+}
+
+func isRefWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !isWordChar(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isWordChar(c rune) bool {
+	return c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// stringify renders a referenced value spliced into a longer string:
+// strings as they are, anything else as compact JSON.
+func stringify(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
