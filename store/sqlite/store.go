@@ -17,6 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 )
 
@@ -229,11 +230,11 @@ func translate(err error) error {
 	}
 	switch {
 	case se.ExtendedCode == sqlite3.ErrConstraintTrigger:
-		return fmt.Errorf("%w: %s", cairnErrTerminal, se.Error())
+		return fmt.Errorf("%w: %s", cairn.ErrTerminal, se.Error())
 	case se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey, se.ExtendedCode == sqlite3.ErrConstraintUnique:
-		return fmt.Errorf("%w: %s", cairnErrConflict, se.Error())
+		return fmt.Errorf("%w: %s", cairn.ErrConflict, se.Error())
 	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey:
-		return fmt.Errorf("%w: %s", cairnErrNotFound, se.Error())
+		return fmt.Errorf("%w: %s", cairn.ErrNotFound, se.Error())
 	case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
 		return fmt.Errorf("database is busy (another process holds the lock longer than the busy timeout): %w", se)
 	}

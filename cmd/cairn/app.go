@@ -1,0 +1,309 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/noop"
+	"github.com/cairnml/cairn/tasks/shell"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the run did not succeed, or an operation failed
+	exitBadFile = 2 // bad workflow file or bad usage
+)
+
+// usageError is bad command-line usage: exit 2 with the command's help.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// exitError carries a specific exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+// app is the state shared by every command: where things live and the
+// output streams.
+type app struct {
+	stdout, stderr io.Writer
+	home           string // $CAIRN_HOME
+	dbPath         string
+}
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, a *app, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "FILE [-p key=value]...", "run a workflow in the foreground, with live progress", cmdRun},
+		{"validate", "FILE...", "check workflow files and print every problem", cmdValidate},
+		{"runs", "[--workflow W] [--state S] [--limit N] [--before ID] [--json]", "list runs, newest first", cmdRuns},
+		{"show", "RUN [--json]", "show a run and every task: state, attempts, duration, error, outputs, metrics", cmdShow},
+		{"logs", "RUN TASK [--attempt N]", "print a task attempt's log (the latest attempt by default)", cmdLogs},
+		{"cancel", "RUN", "cancel a run (its running tasks are stopped)", cmdCancel},
+		{"resume", "RUN", "finish a run whose process died; succeeded tasks are not run again", cmdResume},
+		{"migrate", "", "create or upgrade the database schema", cmdMigrate},
+		{"types", "", "list the task types this binary knows and their params", cmdTypes},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `cairn — an ML workflow orchestrator
+
+Usage:
+  cairn [--home DIR] [--db FILE] COMMAND [ARGS]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, `
+Global flags (before the command):
+  --home DIR   state folder (default $CAIRN_HOME, else ~/.cairn): database, artifacts, logs
+  --db FILE    SQLite database file (default HOME/cairn.db)
+
+Run 'cairn COMMAND --help' for a command's flags.
+Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage.
+`)
+}
+
+// run is main without the process: it parses global flags, dispatches to a
+// command and maps its error to an exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("cairn", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(stderr) }
+	fs.StringVar(&a.home, "home", os.Getenv("CAIRN_HOME"), "state folder")
+	fs.StringVar(&a.dbPath, "db", "", "SQLite database file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadFile
+	}
+	if fs.NArg() == 0 {
+		usage(stderr)
+		return exitBadFile
+	}
+	name, rest := fs.Arg(0), fs.Args()[1:]
+	if name == "help" || name == "-h" {
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, a, rest)
+		var ue usageError
+		var ee exitError
+		switch {
+		case err == nil:
+			return exitOK
+		case errors.Is(err, flag.ErrHelp):
+			return exitOK
+		case errors.As(err, &ue):
+			fmt.Fprintf(stderr, "cairn %s: %s\nusage: cairn %s %s\n", c.name, ue.msg, c.name, c.args)
+			return exitBadFile
+		case errors.As(err, &ee):
+			if ee.err.Error() != "" {
+				fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, ee.err)
+			}
+			return ee.code
+		default:
+			fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, err)
+			return exitFailed
+		}
+	}
+	fmt.Fprintf(stderr, "cairn: unknown command %q%s\n", name, suggest(name, commandNames()))
+	usage(stderr)
+	return exitBadFile
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// suggest returns ` (did you mean "x"?)` for the nearest of names, if close.
+func suggest(s string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// newFlags returns a flag set for a command whose --help prints its usage.
+func (a *app) newFlags(name, args, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "usage: cairn %s %s\n\n%s\n", name, args, help)
+		var any bool
+		fs.VisitAll(func(*flag.Flag) { any = true })
+		if any {
+			fmt.Fprintln(a.stderr, "\nflags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// (`cairn show RUN --json`), which the flag package alone does not.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (a *app) homeDir() (string, error) {
+	if a.home != "" {
+		return a.home, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home folder (set CAIRN_HOME or --home): %w", err)
+	}
+	return filepath.Join(h, ".cairn"), nil
+}
+
+func (a *app) databasePath() (string, error) {
+	if a.dbPath != "" {
+		return a.dbPath, nil
+	}
+	home, err := a.homeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, "cairn.db"), nil
+}
+
+// openStore opens (creating and migrating) the database.
+func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
+	path, err := a.databasePath()
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// stores opens the artifact store and the log folder.
+func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
+	home, err := a.homeDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	arts, err := artifacts.Open(filepath.Join(home, "artifacts"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open artifact store: %w", err)
+	}
+	logs, err := artifacts.OpenLogs(filepath.Join(home, "logs"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open log folder: %w", err)
+	}
+	return arts, logs, nil
+}
+
+// registry is the set of task types this binary runs: built in explicitly
+// here, never by init-time registration.
+func registry() (*tasks.Registry, error) {
+	return tasks.NewRegistry(shell.New(), noop.New())
+}
+
+// resolveRun expands a run id prefix, with a helpful error.
+func resolveRun(ctx context.Context, st *sqlite.Store, prefix string) (string, error) {
+	id, err := st.ResolveRunID(ctx, prefix)
+	switch {
+	case errors.Is(err, cairn.ErrNotFound):
+		return "", fmt.Errorf("no run %q (see 'cairn runs')", prefix)
+	case errors.Is(err, cairn.ErrAmbiguous):
+		return "", fmt.Errorf("run id %q matches several runs; give more characters", prefix)
+	case err != nil:
+		return "", err
+	}
+	return id, nil
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}

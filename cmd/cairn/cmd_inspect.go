@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+func cmdRuns(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("runs", "[flags]", "List runs, newest first. The run id is the first column; any unique prefix of it\n"+
+		"(4 characters or more) works wherever a RUN is asked for.")
+	var f scheduler.RunFilter
+	var state string
+	var asJSON bool
+	fs.StringVar(&f.Workflow, "workflow", "", "only runs of this workflow")
+	fs.StringVar(&state, "state", "", "only runs in this state: queued, running, succeeded, failed, cancelled")
+	fs.IntVar(&f.Limit, "limit", 20, "runs per page")
+	fs.StringVar(&f.Before, "before", "", "the page after this run id (printed at the end of a full page)")
+	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if state != "" {
+		s, err := cairn.ParseRunState(state)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		f.State = s
+	}
+	if f.Limit <= 0 {
+		return usageError{"--limit must be positive"}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	runs, err := st.ListRuns(ctx, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := make([]runJSON, 0, len(runs))
+		for _, r := range runs {
+			out = append(out, toRunJSON(r))
+		}
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tWORKFLOW\tSTATE\tCREATED\tDURATION")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.State, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), runDuration(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(a.stderr, "no runs")
+	} else if len(runs) == f.Limit {
+		fmt.Fprintf(a.stderr, "more: cairn runs --before %s\n", runs[len(runs)-1].ID)
+	}
+	return nil
+}
+
+func runDuration(r *cairn.Run) string {
+	switch {
+	case r.StartedAt.IsZero():
+		return "-"
+	case r.FinishedAt.IsZero():
+		return time.Since(r.StartedAt).Round(time.Second).String() + "…"
+	}
+	return r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+}
+
+// runJSON and taskJSON are the --json shapes: stable, snake_case names.
+type runJSON struct {
+	ID              string         `json:"id"`
+	Workflow        string         `json:"workflow"`
+	Digest          string         `json:"digest"`
+	SourcePath      string         `json:"source_path"`
+	State           cairn.RunState `json:"state"`
+	Params          map[string]any `json:"params"`
+	Error           string         `json:"error,omitempty"`
+	CancelRequested bool           `json:"cancel_requested,omitempty"`
+	CreatedAt       time.Time      `json:"created_at"`
+	StartedAt       *time.Time     `json:"started_at,omitempty"`
+	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
+	Tasks           []taskJSON     `json:"tasks,omitempty"`
+}
+
+type taskJSON struct {
+	ID         string                     `json:"id"`
+	Type       string                     `json:"type"`
+	State      cairn.TaskState            `json:"state"`
+	Attempts   int                        `json:"attempts"`
+	Error      string                     `json:"error,omitempty"`
+	DurationMS *int64                     `json:"duration_ms,omitempty"`
+	Outputs    map[string]json.RawMessage `json:"outputs,omitempty"`
+	Metrics    map[string]float64         `json:"metrics,omitempty"`
+	Attempt    []attemptJSON              `json:"attempt_history,omitempty"`
+}
+
+type attemptJSON struct {
+	Number     int             `json:"number"`
+	State      cairn.TaskState `json:"state"`
+	Worker     string          `json:"worker"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	ExitCode   *int            `json:"exit_code,omitempty"`
+	Stack      string          `json:"stack,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toRunJSON(r *cairn.Run) runJSON {
+	return runJSON{ID: r.ID, Workflow: r.Workflow, Digest: r.Digest, SourcePath: r.SourcePath, State: r.State,
+		Params: r.Params, Error: r.Error, CancelRequested: r.CancelRequested, CreatedAt: r.CreatedAt,
+		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt)}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// taskDuration is the time from the first attempt's start to the end.
+func taskDuration(tr *cairn.TaskRun, atts []*cairn.Attempt) (time.Duration, bool) {
+	if len(atts) == 0 || tr.FinishedAt.IsZero() {
+		return 0, false
+	}
+	return tr.FinishedAt.Sub(atts[0].StartedAt), true
+}
+
+func cmdShow(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("show", "RUN [--json]", "Show a run and every task: state, attempts, duration, error, outputs and metrics.")
+	var asJSON bool
+	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (with every attempt)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want exactly one run id"}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := resolveRun(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	trs, err := st.ListTaskRuns(ctx, id)
+	if err != nil {
+		return err
+	}
+	all, err := st.ListAttempts(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	atts := map[string][]*cairn.Attempt{}
+	for _, at := range all {
+		atts[at.TaskID] = append(atts[at.TaskID], at)
+	}
+	if asJSON {
+		out := toRunJSON(r)
+		for _, tr := range trs {
+			tj := taskJSON{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Error: tr.Error,
+				Outputs: tr.Outputs, Metrics: tr.Metrics}
+			if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
+				ms := d.Milliseconds()
+				tj.DurationMS = &ms
+			}
+			for _, at := range atts[tr.TaskID] {
+				tj.Attempt = append(tj.Attempt, attemptJSON{Number: at.Number, State: at.State, Worker: at.Worker,
+					StartedAt: at.StartedAt, FinishedAt: timePtr(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack})
+			}
+			out.Tasks = append(out.Tasks, tj)
+		}
+		return writeJSON(a.stdout, out)
+	}
+
+	w := a.stdout
+	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, r.State)
+	fmt.Fprintf(w, "created   %s\nduration  %s\n", r.CreatedAt.Local().Format(time.RFC3339), runDuration(r))
+	if r.Error != "" {
+		fmt.Fprintf(w, "error     %s\n", r.Error)
+	}
+	if len(r.Params) > 0 {
+		var ps []string
+		for _, k := range sortedKeys(r.Params) {
+			b, _ := json.Marshal(r.Params[k])
+			ps = append(ps, k+"="+string(b))
+		}
+		fmt.Fprintf(w, "params    %s\n", strings.Join(ps, " "))
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TASK\tTYPE\tSTATE\tATTEMPTS\tDURATION\tERROR")
+	for _, tr := range trs {
+		dur := "-"
+		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
+			dur = d.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", tr.TaskID, tr.Type, tr.State, tr.Attempt, dur, oneLine(tr.Error))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, tr := range trs {
+		if len(tr.Outputs) == 0 && len(tr.Metrics) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", tr.TaskID)
+		for _, k := range sortedKeys(tr.Outputs) {
+			fmt.Fprintf(w, "  output  %s = %s\n", k, tr.Outputs[k])
+		}
+		for _, k := range sortedKeys(tr.Metrics) {
+			fmt.Fprintf(w, "  metric  %s = %g\n", k, tr.Metrics[k])
+		}
+	}
+	return nil
+}
+
+func cmdLogs(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("logs", "RUN TASK [--attempt N]", "Print the log of a task attempt: the latest attempt unless --attempt is given.")
+	attempt := fs.Int("attempt", 0, "attempt number (1 is the first)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usageError{"want a run id and a task id"}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := resolveRun(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	atts, err := st.ListAttempts(ctx, id, pos[1])
+	if err != nil {
+		return err
+	}
+	if len(atts) == 0 {
+		trs, err := st.ListTaskRuns(ctx, id)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, tr := range trs {
+			if tr.TaskID == pos[1] {
+				return fmt.Errorf("task %s of run %s has no attempts (it is %s)", pos[1], id, tr.State)
+			}
+			ids = append(ids, tr.TaskID)
+		}
+		return fmt.Errorf("run %s has no task %q%s", id, pos[1], suggest(pos[1], ids))
+	}
+	n := *attempt
+	if n == 0 {
+		n = atts[len(atts)-1].Number
+	}
+	if n < 1 || n > len(atts) {
+		return fmt.Errorf("task %s has attempts 1 to %d, not %d", pos[1], len(atts), n)
+	}
+	_, logs, err := a.stores()
+	if err != nil {
+		return err
+	}
+	rc, err := logs.Open(id, pos[1], n)
+	if errors.Is(err, cairn.ErrNotFound) {
+		return fmt.Errorf("attempt %d of %s left no log", n, pos[1])
+	}
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(a.stdout, rc)
+	return err
+}
+
+func cmdCancel(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("cancel", "RUN", "Cancel a run. If a process is driving it, that process stops its running tasks\n"+
+		"(within about two seconds) and records them as cancelled; otherwise the run is cancelled here.")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want exactly one run id"}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := resolveRun(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	if err := st.RequestCancel(ctx, id); err != nil {
+		if errors.Is(err, cairn.ErrTerminal) {
+			r, gerr := st.GetRun(ctx, id)
+			if gerr == nil {
+				return fmt.Errorf("run %s already %s", id, r.State)
+			}
+		}
+		return err
+	}
+	// If no live process drives the run, finish the cancellation here.
+	r, err := st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if r.Owner == "" || r.OwnerExpiresAt.Before(now) || ownerGone(r.Owner) {
+		reg, err := registry()
+		if err != nil {
+			return err
+		}
+		if err := cancelHere(ctx, st, r, reg); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "run %s cancelled\n", id)
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "run %s: cancellation requested; %s is stopping it\n", id, r.Owner)
+	return nil
+}

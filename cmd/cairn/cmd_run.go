@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// paramFlags collects repeated -p key=value flags.
+type paramFlags map[string]string
+
+func (p paramFlags) String() string { return "" }
+func (p paramFlags) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", s)
+	}
+	if _, dup := p[k]; dup {
+		return fmt.Errorf("param %q given twice", k)
+	}
+	p[k] = v
+	return nil
+}
+
+// execFlags are the flags of run and resume.
+type execFlags struct {
+	slots    int
+	quiet    bool
+	progress string
+}
+
+func (f *execFlags) register(a *app, fs interface {
+	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
+	StringVar(*string, string, string, string)
+}) {
+	fs.IntVar(&f.slots, "workers", max(4, runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit)")
+	fs.BoolVar(&f.quiet, "quiet", false, "print only the summary")
+	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, none")
+}
+
+func cmdRun(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("run", "FILE [-p key=value]... [flags]",
+		"Run a workflow in the foreground with live progress. Exits 0 only if the run succeeded.\n"+
+			"Ctrl-C cancels the run: running tasks are stopped and recorded as cancelled.\n"+
+			"If the process dies, 'cairn resume RUN' finishes the run.")
+	params := paramFlags{}
+	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
+	var ef execFlags
+	ef.register(a, fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want exactly one workflow file"}
+	}
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
+	if err != nil {
+		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
+	}
+	bound, err := wf.BindParams(params)
+	if err != nil {
+		return exitError{exitBadFile, err}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	r := &cairn.Run{
+		ID: cairn.NewRunID(now), Workflow: wf.Name, Digest: wf.Digest, SourcePath: wf.Path, Source: wf.Source,
+		Params: bound, State: cairn.RunQueued, MaxActive: wf.MaxActive, CreatedAt: now,
+	}
+	trs := make([]*cairn.TaskRun, 0, len(wf.Tasks))
+	for _, t := range wf.Tasks {
+		trs = append(trs, &cairn.TaskRun{RunID: r.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
+			Retry: t.Retry, Timeout: t.Timeout})
+	}
+	if err := st.CreateRun(ctx, r, trs); err != nil {
+		return fmt.Errorf("create run: %w", err)
+	}
+	return a.execute(ctx, st, wf, r.ID, ef, false)
+}
+
+func cmdResume(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("resume", "RUN [flags]",
+		"Finish a run whose process died (kill -9, a crash, a reboot). Succeeded tasks are not run again;\n"+
+			"attempts that were interrupted count as failed and retry under their policy.\n"+
+			"The run is re-planned from the exact workflow file it started with, stored with it.")
+	var ef execFlags
+	ef.register(a, fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want exactly one run id"}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id, err := resolveRun(ctx, st, pos[0])
+	if err != nil {
+		return err
+	}
+	r, err := st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State.Terminal() {
+		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
+	}
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+	if err != nil {
+		return fmt.Errorf("re-read the workflow stored with run %s: %w", id, err)
+	}
+	if wf.Digest != r.Digest {
+		return fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; resume it with the cairn version that started it",
+			id, r.Digest, wf.Digest)
+	}
+	return a.execute(ctx, st, wf, id, ef, true)
+}
+
+// execute drives run id to its end with an in-process worker pool, showing
+// progress, and prints a summary.
+func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, id string, ef execFlags, resumed bool) error {
+	arts, logs, err := a.stores()
+	if err != nil {
+		return err
+	}
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
+	if err := prog.seed(ctx, st, id); err != nil {
+		return err
+	}
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe})
+	owner := ownerName()
+	pool := executor.New(broker, executor.Options{
+		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: logs,
+	})
+	// The pool outlives ctx: on Ctrl-C the driver first records the
+	// cancellation, then revokes the running attempts.
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPool()
+	pool.Start(poolCtx)
+	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, OwnerGone: ownerGone})
+
+	verb := "run"
+	if resumed {
+		verb = "resume"
+	}
+	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %d tasks  (%s)\n", verb, id, wf.Name, len(wf.Tasks), shortDigest(wf.Digest))
+	start := time.Now()
+	final, derr := driver.Drive(ctx, id, wf)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	pool.Stop(stopCtx)
+	cancel()
+	prog.finish()
+	if derr != nil {
+		return derr
+	}
+	if err := a.summary(context.WithoutCancel(ctx), st, final, time.Since(start)); err != nil {
+		return err
+	}
+	if final.State != cairn.RunSucceeded {
+		return exitError{exitFailed, errors.New("")}
+	}
+	return nil
+}
+
+// summary prints how the run ended: counts per state, failed tasks, hints.
+func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took time.Duration) error {
+	trs, err := st.ListTaskRuns(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	counts := map[cairn.TaskState]int{}
+	for _, tr := range trs {
+		counts[tr.State]++
+	}
+	var parts []string
+	for _, s := range cairn.TaskStates {
+		if counts[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+		}
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, strings.ToUpper(string(r.State)), took.Round(time.Millisecond), strings.Join(parts, ", "))
+	shown := 0
+	for _, tr := range trs {
+		if tr.State != cairn.TaskFailed {
+			continue
+		}
+		if shown == 10 {
+			fmt.Fprintf(w, "  … and %d more failed\n", counts[cairn.TaskFailed]-shown)
+			break
+		}
+		fmt.Fprintf(w, "  %s failed after %d attempt(s): %s\n", tr.TaskID, tr.Attempt, oneLine(tr.Error))
+		if tr.Attempt > 0 {
+			fmt.Fprintf(w, "    log: cairn logs %s %s\n", r.ID, tr.TaskID)
+		}
+		shown++
+	}
+	fmt.Fprintf(w, "details: cairn show %s\n", r.ID)
+	return nil
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// ownerName names this process in run claims and leases: host:pid:nonce.
+func ownerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), cairn.NewToken()[:8])
+}
+
+// ownerGone reports whether a claim's process is known dead: it ran on this
+// host and its pid no longer exists. A claim from another host is never
+// known dead; it must expire.
+func ownerGone(owner string) bool {
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if parts[0] != host || err != nil || pid <= 0 {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}

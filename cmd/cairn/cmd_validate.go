@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cairnml/cairn/workflows"
+)
+
+func cmdValidate(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("validate", "FILE...",
+		"Check workflow files without running them. Every problem is printed as FILE:LINE:COL: message,\n"+
+			"not only the first. Exits 2 if any file is bad.")
+	files, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return usageError{"want at least one workflow file"}
+	}
+	reg, err := registry()
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, f := range files {
+		wf, err := workflows.ParseFile(f, workflows.Options{Types: reg})
+		if err != nil {
+			bad++
+			fmt.Fprintln(a.stderr, err)
+			continue
+		}
+		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %d tasks, %s\n", f, wf.Name, len(wf.Tasks), wf.Digest)
+	}
+	if bad > 0 {
+		return exitError{exitBadFile, errors.New(plural(bad, "file") + " with problems")}
+	}
+	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", what)
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

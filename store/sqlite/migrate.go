@@ -1,0 +1,132 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn/migrations"
+)
+
+// migration is one numbered SQL file.
+type migration struct {
+	version int
+	name    string // file name, e.g. "0001_init.sql"
+	sql     string
+}
+
+// loadMigrations reads NNNN_name.sql files from fsys, sorted by version.
+func loadMigrations(fsys fs.FS) ([]migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("read migrations: %w", err)
+	}
+	var ms []migration
+	seen := map[int]string{}
+	for _, e := range entries {
+		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
+			continue
+		}
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", e.Name())
+		}
+		if prev, dup := seen[v]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, e.Name(), v)
+		}
+		seen[v] = e.Name()
+		b, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
+		}
+		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	return ms, nil
+}
+
+// Migrate applies the pending migrations, each in its own transaction
+// recorded in schema_migrations, and returns the names of those it applied
+// (none if the schema was current). It fails with a *SchemaVersionError,
+// changing nothing, if the database is newer than this binary.
+func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
+	ms, err := loadMigrations(migrations.SQLite())
+	if err != nil {
+		return nil, err
+	}
+	latest := 0
+	if len(ms) > 0 {
+		latest = ms[len(ms)-1].version
+	}
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+)`); err != nil {
+		return nil, fmt.Errorf("migrate: create schema_migrations: %w", translate(err))
+	}
+	for _, m := range ms {
+		did := false
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			// Read the version inside the write lock: another process
+			// may have migrated meanwhile.
+			var cur int
+			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
+				return translate(err)
+			}
+			if cur > latest {
+				return &SchemaVersionError{Database: cur, Binary: latest}
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+				return translate(err)
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("apply %s: %w", m.name, translate(err))
+			}
+			// applied_at is a record for people, not a decision: the clock is fine here.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+				m.version, m.name, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("record %s: %w", m.name, translate(err))
+			}
+			did = true
+			return nil
+		})
+		if err != nil {
+			return applied, fmt.Errorf("migrate %s: %w", s.path, err)
+		}
+		if did {
+			applied = append(applied, m.name)
+		}
+	}
+	// With nothing pending the loop above may not have looked.
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return applied, err
+	}
+	if v > latest {
+		return applied, fmt.Errorf("migrate %s: %w", s.path, &SchemaVersionError{Database: v, Binary: latest})
+	}
+	return applied, nil
+}
+
+// SchemaVersion returns the database's schema version: the highest
+// migration applied, 0 for a new database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", translate(err))
+	}
+	return v, nil
+}

@@ -1,0 +1,654 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
+	created_at, started_at, finished_at, owner, owner_expires_at, version`
+
+const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
+	started_at, finished_at, version`
+
+const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code`
+
+// taskInsertRows is how many task runs one INSERT statement carries.
+const taskInsertRows = 100
+
+const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
+	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, version)`
+
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(sc scanner) (*cairn.Run, error) {
+	var (
+		r                                       cairn.Run
+		state                                   string
+		params                                  []byte
+		cancel                                  int
+		created, started, finished, ownerExpiry sql.NullInt64
+	)
+	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &r.MaxActive, &cancel,
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version); err != nil {
+		return nil, err
+	}
+	r.State = cairn.RunState(state)
+	r.CancelRequested = cancel != 0
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
+	r.OwnerExpiresAt = fromNanos(ownerExpiry)
+	if params != nil {
+		if err := json.Unmarshal(params, &r.Params); err != nil {
+			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
+	var (
+		t                                        cairn.TaskRun
+		state                                    string
+		backoff, maxBackoff, timeout             int64
+		params, inputs, outputs, metrics         []byte
+		token, worker                            sql.NullString
+		retryAt, expires, started, finished      sql.NullInt64
+	)
+	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
+		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
+		&started, &finished, &t.Version); err != nil {
+		return nil, err
+	}
+	t.State = cairn.TaskState(state)
+	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
+	if params != nil {
+		t.Params = json.RawMessage(params)
+	}
+	if inputs != nil {
+		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
+			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if outputs != nil {
+		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
+			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
+			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	t.RetryAt, t.LeaseExpiresAt = fromNanos(retryAt), fromNanos(expires)
+	t.StartedAt, t.FinishedAt = fromNanos(started), fromNanos(finished)
+	t.LeaseToken, t.LeaseWorker = token.String, worker.String
+	return &t, nil
+}
+
+func scanAttempt(sc scanner) (*cairn.Attempt, error) {
+	var (
+		a                           cairn.Attempt
+		state                       string
+		started, running, finished  sql.NullInt64
+		retryable                   int
+		exit                        sql.NullInt64
+	)
+	if err := sc.Scan(&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
+		&a.Stack, &retryable, &exit); err != nil {
+		return nil, err
+	}
+	a.State = cairn.TaskState(state)
+	a.StartedAt, a.RunningAt, a.FinishedAt = fromNanos(started), fromNanos(running), fromNanos(finished)
+	a.Retryable = retryable != 0
+	if exit.Valid {
+		c := int(exit.Int64)
+		a.ExitCode = &c
+	}
+	return &a, nil
+}
+
+// CreateRun inserts run and its task runs in one transaction and sets
+// their Version to 1. Errors: cairn.ErrConflict if the run id exists; a
+// plain error for an invalid run or task run (nonzero Version, unknown
+// state, duplicate task id, a leased or running task).
+func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error {
+	if err := validateNewRun(run, tasks); err != nil {
+		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	params, err := jsonValue(run.Params, run.Params == nil)
+	if err != nil {
+		return fmt.Errorf("create run %s: encode params: %w", run.ID, err)
+	}
+	args := make([]any, 0, taskInsertRows*20)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
+			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
+			run.Owner, nanos(run.OwnerExpiresAt)); err != nil {
+			return err
+		}
+		var gen any
+		for _, t := range tasks {
+			if t.State == cairn.TaskReady {
+				g, err := s.nextReadyGen(ctx, tx)
+				if err != nil {
+					return err
+				}
+				gen = g
+				break
+			}
+		}
+		for start := 0; start < len(tasks); start += taskInsertRows {
+			chunk := tasks[start:min(start+taskInsertRows, len(tasks))]
+			args = args[:0]
+			for i, t := range chunk {
+				a, err := taskInsertArgs(run.ID, t, start+i, gen)
+				if err != nil {
+					return err
+				}
+				args = append(args, a...)
+			}
+			query := `INSERT INTO task_runs ` + taskInsertCols + ` VALUES ` +
+				strings.TrimSuffix(strings.Repeat(taskInsertRow+",", len(chunk)), ",")
+			if _, err := s.exec(ctx, tx, query, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	run.Version = 1
+	for _, t := range tasks {
+		t.Version = 1
+	}
+	return nil
+}
+
+func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
+	if run.ID == "" {
+		return errors.New("empty run id")
+	}
+	if run.Version != 0 {
+		return fmt.Errorf("version is %d, want 0", run.Version)
+	}
+	if !run.State.Valid() {
+		return fmt.Errorf("unknown run state %q", run.State)
+	}
+	seen := make(map[string]bool, len(tasks))
+	for _, t := range tasks {
+		switch {
+		case t.TaskID == "":
+			return errors.New("task with empty id")
+		case seen[t.TaskID]:
+			return fmt.Errorf("duplicate task %q", t.TaskID)
+		case t.RunID != "" && t.RunID != run.ID:
+			return fmt.Errorf("task %s belongs to run %s", t.TaskID, t.RunID)
+		case t.Version != 0:
+			return fmt.Errorf("task %s: version is %d, want 0", t.TaskID, t.Version)
+		case !t.State.Valid():
+			return fmt.Errorf("task %s: unknown state %q", t.TaskID, t.State)
+		case t.State.Active():
+			return fmt.Errorf("task %s: cannot be created %s (only Lease leases)", t.TaskID, t.State)
+		}
+		seen[t.TaskID] = true
+	}
+	return nil
+}
+
+func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, error) {
+	inputs, err := jsonValue(t.Inputs, t.Inputs == nil)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: encode inputs: %w", t.TaskID, err)
+	}
+	outputs, err := jsonValue(t.Outputs, t.Outputs == nil)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: encode outputs: %w", t.TaskID, err)
+	}
+	metrics, err := jsonValue(t.Metrics, t.Metrics == nil)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: encode metrics: %w", t.TaskID, err)
+	}
+	var g any
+	if t.State == cairn.TaskReady {
+		g = gen
+	}
+	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
+		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
+		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt)}, nil
+}
+
+// nextReadyGen returns the lease-queue generation for tasks made ready in
+// this transaction: after every task already ready.
+func (s *Store) nextReadyGen(ctx context.Context, tx *sql.Tx) (int64, error) {
+	st, err := s.txStmt(ctx, tx, `SELECT coalesce(max(ready_gen), 0) + 1 FROM task_runs WHERE state = 'ready'`)
+	if err != nil {
+		return 0, err
+	}
+	var g int64
+	if err := st.QueryRowContext(ctx).Scan(&g); err != nil {
+		return 0, translate(err)
+	}
+	return g, nil
+}
+
+// GetRun returns run id. Errors: cairn.ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
+	st, err := s.readStmt(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, err)
+	}
+	r, err := scanRun(st.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get run %s: %w", id, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, translate(err))
+	}
+	return r, nil
+}
+
+// minPrefix is the shortest prefix ResolveRunID accepts.
+const minPrefix = 4
+
+// ResolveRunID expands a unique prefix of at least 4 characters (case
+// insensitive) to a run id. Errors: cairn.ErrNotFound, cairn.ErrAmbiguous,
+// or a plain error for a short prefix.
+func (s *Store) ResolveRunID(ctx context.Context, prefix string) (string, error) {
+	if len(prefix) < minPrefix {
+		return "", fmt.Errorf("resolve run id %q: a prefix needs at least %d characters", prefix, minPrefix)
+	}
+	lower := strings.ToLower(prefix)
+	st, err := s.readStmt(ctx, `SELECT id FROM runs WHERE id >= ? AND id < ? ORDER BY id LIMIT 2`)
+	if err != nil {
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, err)
+	}
+	// Every id starting with lower sorts in [lower, lower+"\xff").
+	rows, err := st.QueryContext(ctx, lower, lower+"\xff")
+	if err != nil {
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
+	}
+	switch len(ids) {
+	case 0:
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, cairn.ErrNotFound)
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("resolve run id %s: %w", prefix, cairn.ErrAmbiguous)
+}
+
+// defaultListLimit is RunFilter.Limit's meaning of 0.
+const defaultListLimit = 50
+
+// ListRuns returns runs newest first (by id descending), filtered by
+// workflow and state, before the cursor f.Before, at most f.Limit (0 means
+// 50).
+func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Workflow != "" {
+		where, args = append(where, "workflow = ?"), append(args, f.Workflow)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if f.Before != "" {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	args = append(args, limit)
+	query := `SELECT ` + runCols + ` FROM runs`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", translate(err))
+	}
+	defer rows.Close()
+	runs := []*cairn.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", translate(err))
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", translate(err))
+	}
+	return runs, nil
+}
+
+// ListTaskRuns returns run runID's task runs in creation order; an empty
+// slice for an unknown run.
+func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error) {
+	st, err := s.readStmt(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = ? ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list task runs of %s: %w", runID, err)
+	}
+	rows, err := st.QueryContext(ctx, runID)
+	if err != nil {
+		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	defer rows.Close()
+	out := []*cairn.TaskRun{}
+	for rows.Next() {
+		t, err := scanTaskRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	return out, nil
+}
+
+// ListAttempts returns the attempts of task taskID of run runID oldest
+// first, or with taskID "" those of every task of the run (by task
+// creation order, then attempt number).
+func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error) {
+	var (
+		st  *sql.Stmt
+		err error
+	)
+	args := []any{runID}
+	if taskID == "" {
+		st, err = s.readStmt(ctx, `SELECT a.run_id, a.task_id, a.number, a.state, a.worker, a.started_at, a.running_at,
+	a.finished_at, a.error, a.stack, a.retryable, a.exit_code
+FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
+WHERE a.run_id = ? ORDER BY t.seq, a.number`)
+	} else {
+		st, err = s.readStmt(ctx, `SELECT `+attemptCols+` FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY number`)
+		args = append(args, taskID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+	}
+	defer rows.Close()
+	out := []*cairn.Attempt{}
+	for rows.Next() {
+		a, err := scanAttempt(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+	}
+	return out, nil
+}
+
+// ApplyPlan applies p in one transaction, each change a compare-and-set on
+// the row's version and state. If any fails, nothing is applied and the
+// error wraps cairn.ErrConflict (cairn.ErrNotFound for an unknown run or
+// task). A change the state machine forbids, or one to leased or running
+// (only Lease and StartAttempt do those), is refused with a plain error.
+// On success p's NewVersion fields are set.
+//
+// A task change from leased or running ends the current attempt with the
+// new state, the change's Error and At, and clears the lease. A change to
+// ready stores the resolved Params and Inputs and queues the task for
+// Lease behind every task already ready.
+func (s *Store) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
+	if p.Empty() {
+		return nil
+	}
+	if p.Run != nil && !p.Run.From.CanTransition(p.Run.To) {
+		return fmt.Errorf("apply plan run %s: run cannot move from %s to %s", p.RunID, p.Run.From, p.Run.To)
+	}
+	for i := range p.Tasks {
+		c := &p.Tasks[i]
+		if !c.From.CanTransition(c.To) {
+			return fmt.Errorf("apply plan run %s: task %s cannot move from %s to %s", p.RunID, c.TaskID, c.From, c.To)
+		}
+		if c.To.Active() {
+			return fmt.Errorf("apply plan run %s: task %s: only Lease and StartAttempt move a task to %s", p.RunID, c.TaskID, c.To)
+		}
+	}
+	var runVersion int64
+	taskVersions := make([]int64, len(p.Tasks))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if rc := p.Run; rc != nil {
+			var started, finished any
+			if rc.To == cairn.RunRunning {
+				started = nanos(rc.At)
+			}
+			if rc.To.Terminal() {
+				finished = nanos(rc.At)
+			}
+			st, err := s.txStmt(ctx, tx, `UPDATE runs SET state = ?, error = ?,
+	started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at), version = version + 1
+WHERE id = ? AND version = ? AND state = ? RETURNING version`)
+			if err != nil {
+				return err
+			}
+			err = st.QueryRowContext(ctx, string(rc.To), rc.Error, started, finished, p.RunID, rc.FromVersion,
+				string(rc.From)).Scan(&runVersion)
+			if errors.Is(err, sql.ErrNoRows) {
+				return s.runMissOrConflict(ctx, tx, p.RunID, fmt.Sprintf("run at version %d", rc.FromVersion))
+			}
+			if err != nil {
+				return translate(err)
+			}
+		}
+		var gen int64
+		for i := range p.Tasks {
+			c := &p.Tasks[i]
+			v, err := s.applyTaskChange(ctx, tx, p.RunID, c, &gen)
+			if err != nil {
+				return err
+			}
+			taskVersions[i] = v
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply plan run %s: %w", p.RunID, err)
+	}
+	if p.Run != nil {
+		p.Run.NewVersion = runVersion
+	}
+	for i := range p.Tasks {
+		p.Tasks[i].NewVersion = taskVersions[i]
+	}
+	return nil
+}
+
+func (s *Store) applyTaskChange(ctx context.Context, tx *sql.Tx, runID string, c *scheduler.TaskChange, gen *int64) (int64, error) {
+	var (
+		version, attempt int64
+		err              error
+	)
+	switch {
+	case c.To == cairn.TaskReady:
+		if *gen == 0 {
+			if *gen, err = s.nextReadyGen(ctx, tx); err != nil {
+				return 0, err
+			}
+		}
+		inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
+		if err != nil {
+			return 0, fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
+		}
+		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'ready', params = ?, inputs = ?, error = ?,
+	ready_gen = ?, retry_at = NULL, version = version + 1
+WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version, attempt`)
+		if err != nil {
+			return 0, err
+		}
+		err = st.QueryRowContext(ctx, rawJSON(c.Params), inputs, c.Error, *gen, runID, c.TaskID, c.FromVersion,
+			string(c.From)).Scan(&version, &attempt)
+	default:
+		var finished any
+		if c.To.Terminal() {
+			finished = nanos(c.At)
+		}
+		st, err2 := s.txStmt(ctx, tx, `UPDATE task_runs SET state = ?, error = ?, finished_at = coalesce(?, finished_at),
+	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, version = version + 1
+WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version, attempt`)
+		if err2 != nil {
+			return 0, err2
+		}
+		err = st.QueryRowContext(ctx, string(c.To), c.Error, finished, runID, c.TaskID, c.FromVersion,
+			string(c.From)).Scan(&version, &attempt)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, s.taskMissOrConflict(ctx, tx, runID, c.TaskID, c.FromVersion)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("task %s: %w", c.TaskID, translate(err))
+	}
+	if c.From.Active() {
+		// The worker's lease ends with the task's state: close its attempt.
+		if _, err := s.exec(ctx, tx, `UPDATE attempts SET state = ?, error = ?, finished_at = ?
+WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.To), c.Error, nanos(c.At), runID, c.TaskID, attempt); err != nil {
+			return 0, fmt.Errorf("task %s: close attempt %d: %w", c.TaskID, attempt, err)
+		}
+	}
+	return version, nil
+}
+
+// runMissOrConflict explains a compare-and-set on run id that matched no
+// row.
+func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Tx, id, what string) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE id = ?`, id).Scan(&n); err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("run %s: %w", id, cairn.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, cairn.ErrConflict)
+}
+
+func (s *Store) taskMissOrConflict(ctx context.Context, tx *sql.Tx, runID, taskID string, from int64) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM task_runs WHERE run_id = ? AND task_id = ?`, runID, taskID).Scan(&n); err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("task %s: %w", taskID, cairn.ErrNotFound)
+	}
+	return fmt.Errorf("task %s at version %d: %w", taskID, from, cairn.ErrConflict)
+}
+
+// ClaimRun makes owner the driver of run id until now+ttl if the run has
+// no live owner, owner already holds it, or steal is set. The claim does
+// not change the run's Version: ownership is not part of the run's state.
+// Errors: cairn.ErrRunOwned, cairn.ErrNotFound.
+func (s *Store) ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
+	if owner == "" {
+		return nil, fmt.Errorf("claim run %s: empty owner", id)
+	}
+	var run *cairn.Run
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.txStmt(ctx, tx, `UPDATE runs SET owner = ?, owner_expires_at = ?
+WHERE id = ? AND (owner = '' OR owner = ? OR owner_expires_at IS NULL OR owner_expires_at <= ? OR ?)
+RETURNING `+runCols)
+		if err != nil {
+			return err
+		}
+		run, err = scanRun(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
+		if errors.Is(err, sql.ErrNoRows) {
+			return s.runMissOrConflict(ctx, tx, id, "owned")
+		}
+		return translate(err)
+	})
+	if errors.Is(err, cairn.ErrConflict) {
+		return nil, fmt.Errorf("claim run %s for %s: %w", id, owner, cairn.ErrRunOwned)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim run %s for %s: %w", id, owner, err)
+	}
+	return run, nil
+}
+
+// ReleaseRun clears owner's claim on run id; a no-op if owner no longer
+// holds it. Errors: cairn.ErrNotFound for an unknown run.
+func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE runs SET owner = '', owner_expires_at = NULL WHERE id = ? AND owner = ?`, id, owner)
+		if err != nil || n > 0 {
+			return err
+		}
+		if err := s.runMissOrConflict(ctx, tx, id, "not owned"); errors.Is(err, cairn.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("release run %s by %s: %w", id, owner, err)
+	}
+	return nil
+}
+
+// RequestCancel marks run id for cancellation (bumping its Version, so a
+// plan made without knowing it conflicts). Idempotent. Errors:
+// cairn.ErrNotFound, cairn.ErrTerminal.
+func (s *Store) RequestCancel(ctx context.Context, id string) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var state string
+		var cancel int
+		err := tx.QueryRowContext(ctx, `SELECT state, cancel_requested FROM runs WHERE id = ?`, id).Scan(&state, &cancel)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cairn.ErrNotFound
+		}
+		if err != nil {
+			return translate(err)
+		}
+		if cairn.RunState(state).Terminal() {
+			return fmt.Errorf("run is %s: %w", state, cairn.ErrTerminal)
+		}
+		if cancel != 0 {
+			return nil
+		}
+		_, err = s.exec(ctx, tx, `UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("request cancel of run %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,443 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// The `when:` language, by increasing precedence:
+//
+//	or      = and { "||" and }
+//	and     = eq { "&&" eq }
+//	eq      = cmp { ("==" | "!=") cmp }
+//	cmp     = unary { ("<" | "<=" | ">" | ">=") unary }
+//	unary   = "!" unary | primary
+//	primary = literal | reference | "(" or ")" | "${{" or "}}"
+
+type tokKind int
+
+const (
+	tokEOF tokKind = iota
+	tokLit         // true, false, null, number, string
+	tokRef         // params.x, tasks.a.outputs.b
+	tokOp          // ! == != < <= > >= && ||
+	tokOpen        // ( or ${{
+	tokClose       // ) or }}
+)
+
+type token struct {
+	kind tokKind
+	text string // operator, bracket or the reference text
+	val  any    // literal value
+	off  int
+}
+
+func lex(s string) ([]token, *textError) {
+	var toks []token
+	i := 0
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.HasPrefix(s[i:], "${{"):
+			toks = append(toks, token{kind: tokOpen, text: "${{", off: i})
+			i += 3
+		case strings.HasPrefix(s[i:], "}}"):
+			toks = append(toks, token{kind: tokClose, text: "}}", off: i})
+			i += 2
+		case c == '(':
+			toks = append(toks, token{kind: tokOpen, text: "(", off: i})
+			i++
+		case c == ')':
+			toks = append(toks, token{kind: tokClose, text: ")", off: i})
+			i++
+		case strings.HasPrefix(s[i:], "&&") || strings.HasPrefix(s[i:], "||") ||
+			strings.HasPrefix(s[i:], "==") || strings.HasPrefix(s[i:], "!=") ||
+			strings.HasPrefix(s[i:], "<=") || strings.HasPrefix(s[i:], ">="):
+			toks = append(toks, token{kind: tokOp, text: s[i : i+2], off: i})
+			i += 2
+		case c == '!' || c == '<' || c == '>':
+			toks = append(toks, token{kind: tokOp, text: s[i : i+1], off: i})
+			i++
+		case c == '=':
+			return nil, &textError{off: i, msg: "unexpected \"=\" in expression", hint: "compare with =="}
+		case c == '&' || c == '|':
+			return nil, &textError{off: i, msg: fmt.Sprintf("unexpected %q in expression", c),
+				hint: fmt.Sprintf("did you mean %q?", string([]byte{c, c}))}
+		case c == '\'' || c == '"':
+			str, n, err := lexString(s[i:])
+			if err != nil {
+				err.off += i
+				return nil, err
+			}
+			toks = append(toks, token{kind: tokLit, val: str, off: i})
+			i += n
+		case c == '-' || c == '.' || c >= '0' && c <= '9':
+			j := i + 1
+			for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' || s[j] == 'e' || s[j] == 'E' ||
+				(s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E')) {
+				j++
+			}
+			f, err := strconv.ParseFloat(s[i:j], 64)
+			if err != nil {
+				return nil, &textError{off: i, msg: fmt.Sprintf("malformed number %q", s[i:j])}
+			}
+			toks = append(toks, token{kind: tokLit, val: f, off: i})
+			i = j
+		case isWordChar(rune(c)):
+			j := i
+			for j < len(s) && (isWordChar(rune(s[j])) || s[j] == '.') {
+				j++
+			}
+			w := s[i:j]
+			switch w {
+			case "true":
+				toks = append(toks, token{kind: tokLit, val: true, off: i})
+			case "false":
+				toks = append(toks, token{kind: tokLit, val: false, off: i})
+			case "null":
+				toks = append(toks, token{kind: tokLit, val: nil, off: i})
+			default:
+				toks = append(toks, token{kind: tokRef, text: w, off: i})
+			}
+			i = j
+		default:
+			r := []rune(s[i:])[0]
+			return nil, &textError{off: i, msg: fmt.Sprintf("unexpected %q in expression", r)}
+		}
+	}
+	return append(toks, token{kind: tokEOF, off: len(s)}), nil
+}
+
+// lexString reads a quoted string at the start of s: 'single' (” is a
+// quote) or "double" (with \" \\ \n \t escapes). It returns the value and
+// the bytes consumed.
+func lexString(s string) (string, int, *textError) {
+	q := s[0]
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == q && q == '\'' && i+1 < len(s) && s[i+1] == '\'':
+			b.WriteByte('\'')
+			i++
+		case c == q:
+			return b.String(), i + 1, nil
+		case c == '\\' && q == '"' && i+1 < len(s):
+			i++
+			switch s[i] {
+			case 'n':
+				b.WriteByte('\n')
+			case 't':
+				b.WriteByte('\t')
+			case '"', '\\':
+				b.WriteByte(s[i])
+			default:
+				return "", 0, &textError{off: i - 1, msg: fmt.Sprintf("unknown escape \\%c in string", s[i])}
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", 0, &textError{off: 0, msg: "unterminated string in expression"}
+}
+
+// node is a parsed expression.
+type node interface{}
+
+type litNode struct{ v any }
+
+type refNode struct{ r ref }
+
+type notNode struct{ x node }
+
+type binNode struct {
+	op   string
+	l, r node
+	off  int
+}
+
+type exprParser struct {
+	toks  []token
+	i     int
+	depth int
+}
+
+// parseExpr parses a `when:` expression.
+func parseExpr(s string) (node, *textError) {
+	toks, err := lex(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(toks) == 1 {
+		return nil, &textError{off: 0, msg: "empty expression"}
+	}
+	p := &exprParser{toks: toks}
+	n, err := p.or()
+	if err != nil {
+		return nil, err
+	}
+	if t := p.peek(); t.kind != tokEOF {
+		return nil, &textError{off: t.off, msg: fmt.Sprintf("unexpected %s in expression", t.describe())}
+	}
+	return n, nil
+}
+
+func (t token) describe() string {
+	switch t.kind {
+	case tokEOF:
+		return "end of expression"
+	case tokLit:
+		b, _ := json.Marshal(t.val)
+		return string(b)
+	}
+	return strconv.Quote(t.text)
+}
+
+func (p *exprParser) peek() token { return p.toks[p.i] }
+
+func (p *exprParser) next() token {
+	t := p.toks[p.i]
+	if t.kind != tokEOF {
+		p.i++
+	}
+	return t
+}
+
+func (p *exprParser) binary(ops []string, sub func() (node, *textError)) (node, *textError) {
+	l, err := sub()
+	if err != nil {
+		return nil, err
+	}
+	for {
+		t := p.peek()
+		if t.kind != tokOp || !contains(ops, t.text) {
+			return l, nil
+		}
+		p.next()
+		r, err := sub()
+		if err != nil {
+			return nil, err
+		}
+		l = &binNode{op: t.text, l: l, r: r, off: t.off}
+	}
+}
+
+func (p *exprParser) or() (node, *textError) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > 100 {
+		return nil, &textError{off: p.peek().off, msg: "expression nested too deeply"}
+	}
+	return p.binary([]string{"||"}, p.and)
+}
+
+func (p *exprParser) and() (node, *textError) { return p.binary([]string{"&&"}, p.eq) }
+
+func (p *exprParser) eq() (node, *textError) { return p.binary([]string{"==", "!="}, p.cmp) }
+
+func (p *exprParser) cmp() (node, *textError) {
+	return p.binary([]string{"<", "<=", ">", ">="}, p.unary)
+}
+
+func (p *exprParser) unary() (node, *textError) {
+	if t := p.peek(); t.kind == tokOp && t.text == "!" {
+		p.next()
+		p.depth++
+		defer func() { p.depth-- }()
+		if p.depth > 100 {
+			return nil, &textError{off: t.off, msg: "expression nested too deeply"}
+		}
+		x, err := p.unary()
+		if err != nil {
+			return nil, err
+		}
+		return &notNode{x: x}, nil
+	}
+	return p.primary()
+}
+
+func (p *exprParser) primary() (node, *textError) {
+	t := p.next()
+	switch t.kind {
+	case tokLit:
+		return &litNode{v: t.val}, nil
+	case tokRef:
+		r, err := parseRef(t.text, t.off)
+		if err != nil {
+			return nil, err
+		}
+		return &refNode{r: r}, nil
+	case tokOpen:
+		x, err := p.or()
+		if err != nil {
+			return nil, err
+		}
+		want := ")"
+		if t.text == "${{" {
+			want = "}}"
+		}
+		c := p.next()
+		if c.kind != tokClose || c.text != want {
+			if t.text == "${{" {
+				return nil, &textError{off: t.off, msg: "unterminated ${{ (no closing }})"}
+			}
+			return nil, &textError{off: c.off, msg: fmt.Sprintf("expected %q, found %s", want, c.describe())}
+		}
+		return x, nil
+	}
+	return nil, &textError{off: t.off, msg: fmt.Sprintf("expected a value, found %s", t.describe())}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// exprRefs lists the references of n, in order.
+func exprRefs(n node) []ref {
+	switch n := n.(type) {
+	case *refNode:
+		return []ref{n.r}
+	case *notNode:
+		return exprRefs(n.x)
+	case *binNode:
+		return append(exprRefs(n.l), exprRefs(n.r)...)
+	}
+	return nil
+}
+
+// isLiteralTrue reports whether n is the literal true.
+func isLiteralTrue(n node) bool {
+	l, ok := n.(*litNode)
+	return ok && l.v == true
+}
+
+// eval computes n over s. Values are JSON values: nil, bool, float64,
+// string, []any, map[string]any.
+func eval(n node, s Scope) (any, error) {
+	switch n := n.(type) {
+	case *litNode:
+		return n.v, nil
+	case *refNode:
+		raw, err := lookup(n.r, s)
+		if err != nil {
+			return nil, err
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, fmt.Errorf("%s: %w", n.r, err)
+		}
+		return v, nil
+	case *notNode:
+		v, err := eval(n.x, s)
+		if err != nil {
+			return nil, err
+		}
+		return !truthy(v), nil
+	case *binNode:
+		l, err := eval(n.l, s)
+		if err != nil {
+			return nil, err
+		}
+		switch n.op {
+		case "&&":
+			if !truthy(l) {
+				return false, nil
+			}
+			r, err := eval(n.r, s)
+			return err == nil && truthy(r), err
+		case "||":
+			if truthy(l) {
+				return true, nil
+			}
+			r, err := eval(n.r, s)
+			return err == nil && truthy(r), err
+		}
+		r, err := eval(n.r, s)
+		if err != nil {
+			return nil, err
+		}
+		switch n.op {
+		case "==":
+			return reflect.DeepEqual(l, r), nil
+		case "!=":
+			return !reflect.DeepEqual(l, r), nil
+		}
+		c, err := compare(l, r, n.op)
+		if err != nil {
+			return nil, err
+		}
+		switch n.op {
+		case "<":
+			return c < 0, nil
+		case "<=":
+			return c <= 0, nil
+		case ">":
+			return c > 0, nil
+		default:
+			return c >= 0, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown expression node %T", n)
+}
+
+func compare(l, r any, op string) (int, error) {
+	switch l := l.(type) {
+	case float64:
+		if r, ok := r.(float64); ok {
+			switch {
+			case l < r:
+				return -1, nil
+			case l > r:
+				return 1, nil
+			}
+			return 0, nil
+		}
+	case string:
+		if r, ok := r.(string); ok {
+			return strings.Compare(l, r), nil
+		}
+	}
+	return 0, fmt.Errorf("cannot compare %s %s %s: both sides must be numbers or both strings",
+		jsonKind(l), op, jsonKind(r))
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "list"
+	}
+	return "map"
+}
+
+// truthy: false, 0, "" and null are false; everything else is true.
+func truthy(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return v
+	case float64:
+		return v != 0
+	case string:
+		return v != ""
+	}
+	return true
+}

@@ -1,0 +1,175 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cairnml/cairn"
+)
+
+// Scope is what references resolve against at run time.
+type Scope interface {
+	// Param returns the run's value of param name.
+	Param(name string) (any, bool)
+	// Output returns output name of task taskID; only succeeded upstream
+	// tasks have outputs.
+	Output(taskID, name string) (json.RawMessage, bool)
+}
+
+// lookup returns the JSON value of r in s.
+func lookup(r ref, s Scope) (json.RawMessage, error) {
+	if r.kind == refParam {
+		v, ok := s.Param(r.name)
+		if !ok {
+			return nil, fmt.Errorf("%s: no such param in this run", r)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r, err)
+		}
+		return b, nil
+	}
+	raw, ok := s.Output(r.task, r.name)
+	if !ok {
+		return nil, fmt.Errorf("%s: task %q has no output %q (it has not succeeded, or did not produce it)",
+			r, r.task, r.name)
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("%s: output is not valid JSON", r)
+	}
+	return raw, nil
+}
+
+// resolveString resolves the references of s: a string that is exactly one
+// reference becomes the referenced value; otherwise each reference is
+// spliced in as text.
+func resolveString(s string, sc Scope) (json.RawMessage, error) {
+	t, terr := parseTemplate(s)
+	if terr != nil {
+		return nil, fmt.Errorf("%q: %s", s, terr.msg)
+	}
+	if r, ok := t.single(); ok {
+		return lookup(*r, sc)
+	}
+	var b strings.Builder
+	for _, seg := range t {
+		if seg.ref == nil {
+			b.WriteString(seg.lit)
+			continue
+		}
+		raw, err := lookup(*seg.ref, sc)
+		if err != nil {
+			return nil, err
+		}
+		b.WriteString(stringify(raw))
+	}
+	return json.Marshal(b.String())
+}
+
+// resolveValue rebuilds v with every string's references resolved.
+func resolveValue(v any, sc Scope) (any, error) {
+	switch v := v.(type) {
+	case string:
+		if !hasTemplate(v) {
+			return v, nil
+		}
+		return resolveString(v, sc)
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			r, err := resolveValue(x, sc)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = r
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for _, k := range sortedKeys(v) {
+			r, err := resolveValue(v[k], sc)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+// ResolveWith returns the task's `with:` block as a JSON object (keys
+// sorted) with every reference resolved. It fails when a reference is
+// malformed, names a param the scope lacks, or an output the scope does
+// not hold.
+func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
+	v, err := resolveValue(t.With, s)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: with.%w", t.ID, err)
+	}
+	m, _ := v.(map[string]any)
+	if m == nil {
+		m = map[string]any{}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: with: %w", t.ID, err)
+	}
+	return b, nil
+}
+
+// ResolveInputs resolves each of the task's inputs to an artifact
+// reference. It fails when a reference cannot be resolved or its value is
+// not an artifact reference.
+func (t *Task) ResolveInputs(s Scope) (map[string]cairn.ArtifactRef, error) {
+	out := make(map[string]cairn.ArtifactRef, len(t.Inputs))
+	for _, name := range sortedKeys(t.Inputs) {
+		raw, err := resolveString(t.Inputs[name], s)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: input %s: %w", t.ID, name, err)
+		}
+		a, ok := cairn.AsArtifactRef(raw)
+		if !ok {
+			return nil, fmt.Errorf("task %s: input %s: %s is not an artifact reference", t.ID, name, abbreviate(raw))
+		}
+		out[name] = a
+	}
+	return out, nil
+}
+
+// EvalWhen evaluates the task's `when:`; an empty When is true. It fails
+// when the expression is malformed, a reference cannot be resolved, or two
+// values cannot be ordered (< on a string and a number).
+func (t *Task) EvalWhen(s Scope) (bool, error) {
+	if strings.TrimSpace(t.When) == "" {
+		return true, nil
+	}
+	n, perr := parseExpr(t.When)
+	if perr != nil {
+		return false, fmt.Errorf("task %s: when: %s", t.ID, perr.msg)
+	}
+	v, err := eval(n, s)
+	if err != nil {
+		return false, fmt.Errorf("task %s: when: %w", t.ID, err)
+	}
+	return truthy(v), nil
+}
+
+func abbreviate(raw json.RawMessage) string {
+	s := string(raw)
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return s
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
