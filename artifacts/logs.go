@@ -64,8 +64,10 @@ func checkComponent(what, s string) error {
 	return nil
 }
 
-// Create opens the attempt's log for writing, creating it if needed. Writes
-// append: creating the log of an attempt that already has one (a restarted
+// Create returns the attempt's log for writing. The file is created on the
+// first write, not before: an attempt that prints nothing leaves no file
+// (Open then reports cairn.ErrNotFound), and creating files is the costly
+// part of a short task on many file systems. Writes append: creating the log of an attempt that already has one (a restarted
 // worker) adds to it rather than truncating it. The writer is a *LogWriter,
 // safe for concurrent writes; close it to flush. Create fails like Path, or
 // with the file system's error.
@@ -74,14 +76,7 @@ func (l *Logs) Create(runID, taskID string, attempt int) (io.WriteCloser, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return nil, fmt.Errorf("create log: %w", err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create log: %w", err)
-	}
-	return &LogWriter{f: f, w: bufio.NewWriterSize(f, logBufSize)}, nil
+	return &LogWriter{path: p}, nil
 }
 
 // Open returns the attempt's log for reading. It fails with an error
@@ -102,12 +97,13 @@ func (l *Logs) Open(runID, taskID string, attempt int) (io.ReadCloser, error) {
 	return f, nil
 }
 
-// LogWriter is an attempt's log open for writing: buffered, safe for
-// concurrent use (a task's stdout and stderr copiers may share it), flushed
-// on Close and by File.
+// LogWriter is an attempt's log open for writing: created on first write,
+// buffered, safe for concurrent use (a task's stdout and stderr copiers may
+// share it), flushed on Close.
 type LogWriter struct {
 	mu     sync.Mutex
-	f      *os.File
+	path   string
+	f      *os.File // nil until the first write
 	w      *bufio.Writer
 	closed bool
 }
@@ -119,6 +115,19 @@ func (lw *LogWriter) Write(p []byte) (int, error) {
 	if lw.closed {
 		return 0, os.ErrClosed
 	}
+	if lw.f == nil {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if err := os.MkdirAll(filepath.Dir(lw.path), 0o755); err != nil {
+			return 0, fmt.Errorf("create log: %w", err)
+		}
+		f, err := os.OpenFile(lw.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return 0, fmt.Errorf("create log: %w", err)
+		}
+		lw.f, lw.w = f, bufio.NewWriterSize(f, logBufSize)
+	}
 	return lw.w.Write(p)
 }
 
@@ -129,24 +138,10 @@ func (lw *LogWriter) Flush() error {
 	if lw.closed {
 		return os.ErrClosed
 	}
+	if lw.f == nil {
+		return nil
+	}
 	return lw.w.Flush()
-}
-
-// File flushes the buffer and returns the log's file, opened for append, so
-// that a child process can write to it directly with no copying in between.
-// The file stays owned by the LogWriter: do not close it. Writes made through
-// the LogWriter while a child holds the file land after the child's bytes
-// that precede the next flush. It fails with os.ErrClosed after Close.
-func (lw *LogWriter) File() (*os.File, error) {
-	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	if lw.closed {
-		return nil, os.ErrClosed
-	}
-	if err := lw.w.Flush(); err != nil {
-		return nil, err
-	}
-	return lw.f, nil
 }
 
 // Close flushes the log and closes its file. Closing twice is an error
@@ -158,6 +153,9 @@ func (lw *LogWriter) Close() error {
 		return fmt.Errorf("close log: %w", os.ErrClosed)
 	}
 	lw.closed = true
+	if lw.f == nil {
+		return nil
+	}
 	ferr := lw.w.Flush()
 	cerr := lw.f.Close()
 	if ferr != nil {

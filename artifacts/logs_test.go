@@ -118,25 +118,37 @@ func TestLogsConcurrentWriters(t *testing.T) {
 	}
 }
 
-func TestLogWriterFileSharesOrder(t *testing.T) {
+func TestLogWriterCreatesFileOnFirstWrite(t *testing.T) {
 	l := openLogs(t)
 	wc, err := l.Create("r", "t", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lw := wc.(*artifacts.LogWriter)
-	io.WriteString(lw, "buffered-before\n")
-	f, err := lw.File()
+	p, err := l.Path("r", "t", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.WriteString("direct\n") // as a child process would
-	io.WriteString(lw, "after\n")
-	lw.Close()
-	if got := readLog(t, l, "r", "t", 1); got != "buffered-before\ndirect\nafter\n" {
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("log file exists before any write: %v", err)
+	}
+	if _, err := wc.Write(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an empty write created the log file: %v", err)
+	}
+	io.WriteString(wc, "hello\n")
+	if err := wc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLog(t, l, "r", "t", 1); got != "hello\n" {
 		t.Fatalf("log = %q", got)
 	}
-	if _, err := lw.File(); !errors.Is(err, os.ErrClosed) {
-		t.Fatalf("File after Close: %v", err)
+	silent, _ := l.Create("r", "t", 2)
+	if err := silent.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Open("r", "t", 2); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("log of a silent attempt: %v, want ErrNotFound", err)
 	}
 }

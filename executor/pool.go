@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -76,6 +77,10 @@ type Pool struct {
 
 	mu     sync.Mutex
 	active map[string]*attempt // by lease token
+
+	// scratch holds emptied work dirs for reuse: making and removing a
+	// folder per attempt costs more than a short task on many file systems.
+	scratch chan string
 }
 
 type attempt struct {
@@ -94,7 +99,7 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.ScratchDir == "" {
 		o.ScratchDir = os.TempDir()
 	}
-	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt)}
+	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots)}
 }
 
 // Errors an attempt's context is cancelled with.
@@ -137,6 +142,14 @@ func (p *Pool) Stop(ctx context.Context) {
 	}
 	p.cancelWork()
 	p.wg.Wait()
+	for {
+		select {
+		case dir := <-p.scratch:
+			os.RemoveAll(dir)
+		default:
+			return
+		}
+	}
 }
 
 // StopAndCancel cancels running attempts and waits for them to return.
@@ -299,11 +312,11 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) 
 			c = fail(fmt.Errorf("close log: %w", err))
 		}
 	}()
-	dir, err := os.MkdirTemp(p.o.ScratchDir, "cairn-"+l.TaskID+"-")
+	dir, err := p.workDir()
 	if err != nil {
-		return fail(fmt.Errorf("make work dir: %w", err))
+		return fail(err)
 	}
-	defer os.RemoveAll(dir)
+	defer p.releaseWorkDir(dir)
 
 	tctx := ctx
 	if it.Timeout > 0 {
@@ -334,4 +347,42 @@ func safeRun(ctx context.Context, t tasks.Task, req tasks.Request, env tasks.Env
 		}
 	}()
 	return t.Run(ctx, req, env)
+}
+
+// workDir returns an empty scratch folder for an attempt: a reused one if
+// any is free, else a new one.
+func (p *Pool) workDir() (string, error) {
+	select {
+	case dir := <-p.scratch:
+		return dir, nil
+	default:
+	}
+	dir, err := os.MkdirTemp(p.o.ScratchDir, "cairn-work-")
+	if err != nil {
+		return "", fmt.Errorf("make work dir: %w", err)
+	}
+	return dir, nil
+}
+
+// releaseWorkDir empties dir and keeps it for the next attempt; a folder
+// that cannot be emptied is removed instead.
+func (p *Pool) releaseWorkDir(dir string) {
+	entries, err := os.ReadDir(dir)
+	for _, e := range entries {
+		if err == nil {
+			err = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o700) // a task may have changed it
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return
+	}
+	select {
+	case p.scratch <- dir:
+	default:
+		os.RemoveAll(dir)
+	}
 }

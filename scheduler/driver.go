@@ -187,6 +187,9 @@ func (d *Driver) load(ctx context.Context, id string, g Graph) (*Snapshot, error
 // applied folds an applied plan into the snapshot, tells the broker and
 // observer, and revokes the leases of cancelled tasks.
 func (d *Driver) applied(s *Snapshot, p *Plan) {
+	if rc := p.Run; rc != nil && rc.To == cairn.RunRunning {
+		d.broker.publish(Event{RunID: s.Run.ID, Run: rc.To, At: rc.At}, nil)
+	}
 	ready := false
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
@@ -217,7 +220,9 @@ func (d *Driver) applied(s *Snapshot, p *Plan) {
 			r.FinishedAt = rc.At
 		}
 		s.Run = &r
-		d.broker.publish(Event{RunID: r.ID, Run: rc.To, Error: rc.Error, At: rc.At}, nil)
+		if rc.To != cairn.RunRunning {
+			d.broker.publish(Event{RunID: r.ID, Run: rc.To, Error: rc.Error, At: rc.At}, nil)
+		}
 	}
 	if ready {
 		d.broker.NotifyReady()

@@ -33,6 +33,9 @@
 // (params.deploy) or inside ${{ }}. A result that is not a bool counts as
 // false when it is false, 0, "" or null and as true otherwise.
 //
+// YAML anchors, aliases and `<<:` merge keys work as usual; top-level keys
+// that start with "x-" are ignored, to hold anchored blocks for reuse.
+//
 // Evaluation (Task.ResolveWith, Task.ResolveInputs, Task.EvalWhen) is pure:
 // it reads only the task and the Scope it is given.
 package workflows

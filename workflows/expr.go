@@ -20,12 +20,12 @@ import (
 type tokKind int
 
 const (
-	tokEOF tokKind = iota
-	tokLit         // true, false, null, number, string
-	tokRef         // params.x, tasks.a.outputs.b
-	tokOp          // ! == != < <= > >= && ||
-	tokOpen        // ( or ${{
-	tokClose       // ) or }}
+	tokEOF   tokKind = iota
+	tokLit           // true, false, null, number, string
+	tokRef           // params.x, tasks.a.outputs.b
+	tokOp            // ! == != < <= > >= && ||
+	tokOpen          // ( or ${{
+	tokClose         // ) or }}
 )
 
 type token struct {

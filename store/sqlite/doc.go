@@ -13,6 +13,5 @@
 // applied by Open (unless WithoutMigrations) or Migrate.
 //
 // Driver errors are translated by code: a unique or primary key violation
-// becomes cairn.ErrConflict, a write to a terminal row (refused by a
-// trigger) cairn.ErrTerminal.
+// becomes cairn.ErrConflict, a foreign key violation cairn.ErrNotFound.
 package sqlite

@@ -58,12 +58,12 @@ func scanRun(sc scanner) (*cairn.Run, error) {
 
 func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 	var (
-		t                                        cairn.TaskRun
-		state                                    string
-		backoff, maxBackoff, timeout             int64
-		params, inputs, outputs, metrics         []byte
-		token, worker                            sql.NullString
-		retryAt, expires, started, finished      sql.NullInt64
+		t                                   cairn.TaskRun
+		state                               string
+		backoff, maxBackoff, timeout        int64
+		params, inputs, outputs, metrics    []byte
+		token, worker                       sql.NullString
+		retryAt, expires, started, finished sql.NullInt64
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
@@ -98,11 +98,11 @@ func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 
 func scanAttempt(sc scanner) (*cairn.Attempt, error) {
 	var (
-		a                           cairn.Attempt
-		state                       string
-		started, running, finished  sql.NullInt64
-		retryable                   int
-		exit                        sql.NullInt64
+		a                          cairn.Attempt
+		state                      string
+		started, running, finished sql.NullInt64
+		retryable                  int
+		exit                       sql.NullInt64
 	)
 	if err := sc.Scan(&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
 		&a.Stack, &retryable, &exit); err != nil {
@@ -508,15 +508,15 @@ func (s *Store) applyTaskChange(ctx context.Context, tx *sql.Tx, runID string, c
 				return 0, err
 			}
 		}
-		inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
-		if err != nil {
-			return 0, fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
+		inputs, err2 := jsonValue(c.Inputs, c.Inputs == nil)
+		if err2 != nil {
+			return 0, fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err2)
 		}
-		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'ready', params = ?, inputs = ?, error = ?,
+		st, err2 := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'ready', params = ?, inputs = ?, error = ?,
 	ready_gen = ?, retry_at = NULL, version = version + 1
 WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version, attempt`)
-		if err != nil {
-			return 0, err
+		if err2 != nil {
+			return 0, err2
 		}
 		err = st.QueryRowContext(ctx, rawJSON(c.Params), inputs, c.Error, *gen, runID, c.TaskID, c.FromVersion,
 			string(c.From)).Scan(&version, &attempt)

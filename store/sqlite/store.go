@@ -30,9 +30,11 @@ type Store struct {
 	w    *sqlx.DB // exactly one connection: the writer
 	r    *sqlx.DB // read-only pool
 
-	mu    sync.Mutex
-	wstmt map[string]*sql.Stmt // prepared on the writer connection
-	rstmt map[string]*sql.Stmt // prepared on the read pool
+	mu       sync.Mutex
+	wstmt    map[string]*sql.Stmt // prepared on the writer connection
+	wpending map[string]bool      // to prepare on the writer after the current transaction
+	closed   bool
+	rstmt    map[string]*sql.Stmt // prepared on the read pool
 }
 
 type options struct {
@@ -98,7 +100,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, rstmt: map[string]*sql.Stmt{}}
+	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{}}
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		w.Close()
@@ -135,6 +137,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Close closes the store's connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	s.mu.Lock()
+	s.closed = true
 	for _, st := range s.wstmt {
 		st.Close()
 	}
@@ -157,34 +160,76 @@ func (s *Store) Close() error {
 // Path returns the database file's path.
 func (s *Store) Path() string { return s.path }
 
-// prepared returns query prepared once on db and cached in cache.
-func (s *Store) prepared(ctx context.Context, db *sqlx.DB, cache map[string]*sql.Stmt, query string) (*sql.Stmt, error) {
+// readStmt returns query prepared on the read pool (database/sql prepares
+// it on each pooled connection as needed).
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := cache[query]; ok {
+	if st, ok := s.rstmt[query]; ok {
 		return st, nil
 	}
-	st, err := db.PrepareContext(ctx, query)
+	if s.closed {
+		return nil, errors.New("store is closed")
+	}
+	st, err := s.r.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, translate(err)
 	}
-	cache[query] = st
+	s.rstmt[query] = st
 	return st, nil
 }
 
 // txStmt returns query prepared on the writer connection, bound to tx. The
-// writer has one connection, so binding reuses the prepared statement.
+// writer has one connection, so binding reuses the prepared statement. A
+// statement seen for the first time cannot be prepared on the writer while
+// tx holds its only connection: it is prepared on tx for this once and on
+// the writer after the transaction (see preparePending).
 func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	st, err := s.prepared(ctx, s.w, s.wstmt, query)
-	if err != nil {
-		return nil, err
+	s.mu.Lock()
+	st, ok := s.wstmt[query]
+	if !ok {
+		s.wpending[query] = true
 	}
-	return tx.StmtContext(ctx, st), nil
+	s.mu.Unlock()
+	if ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return st, nil
 }
 
-// readStmt returns query prepared on the read pool.
-func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	return s.prepared(ctx, s.r, s.rstmt, query)
+// preparePending prepares on the writer the statements txStmt met for the
+// first time. Failures are left for the next transaction to retry.
+func (s *Store) preparePending(ctx context.Context) {
+	s.mu.Lock()
+	if len(s.wpending) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	queries := make([]string, 0, len(s.wpending))
+	for q := range s.wpending {
+		queries = append(queries, q)
+	}
+	clear(s.wpending)
+	s.mu.Unlock()
+	for _, q := range queries {
+		// Not under s.mu: this waits for the writer connection, whose
+		// holder may need s.mu to finish.
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if _, dup := s.wstmt[q]; dup || s.closed {
+			st.Close()
+		} else {
+			s.wstmt[q] = st
+		}
+		s.mu.Unlock()
+	}
 }
 
 // inTx runs fn in one write transaction (BEGIN IMMEDIATE), committing if
@@ -194,6 +239,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return translate(err)
 	}
+	defer s.preparePending(ctx)
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback() // the error that matters is fn's
 		return err
@@ -229,8 +275,6 @@ func translate(err error) error {
 		return err
 	}
 	switch {
-	case se.ExtendedCode == sqlite3.ErrConstraintTrigger:
-		return fmt.Errorf("%w: %s", cairn.ErrTerminal, se.Error())
 	case se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey, se.ExtendedCode == sqlite3.ErrConstraintUnique:
 		return fmt.Errorf("%w: %s", cairn.ErrConflict, se.Error())
 	case se.ExtendedCode == sqlite3.ErrConstraintForeignKey:

@@ -1,0 +1,54 @@
+# Cairn — the two commands of the quick start are `make demo` and `make test`.
+GO      ?= go
+BIN     := bin/cairn
+DEMO    := .cairn-demo
+PKGS    := ./...
+
+.PHONY: all build demo test vet fmt-check fuzz bench chaos clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/cairn
+
+## demo: build and run the example workflow end to end on embedded SQLite.
+demo: build
+	@rm -rf $(DEMO)
+	@echo "== cairn validate"
+	./$(BIN) --home $(DEMO) validate workflows/examples/iris-shell.yaml
+	@echo "== cairn run"
+	./$(BIN) --home $(DEMO) run workflows/examples/iris-shell.yaml -p data=$(CURDIR)/workflows/examples/data/iris.csv
+	@echo "== cairn runs"
+	./$(BIN) --home $(DEMO) runs
+	@echo "== cairn show (the latest run)"
+	./$(BIN) --home $(DEMO) show $$(./$(BIN) --home $(DEMO) runs --json --limit 1 | sed -n 's/.*"id": "\(.*\)".*/\1/p' | head -1)
+
+## test: everything the tests need, then formatting, vet and the race-enabled suite
+## (the parser's fuzz corpus runs as part of it).
+test: fmt-check vet
+	$(GO) test -race -count=1 $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## fuzz: run the workflow parser fuzzer for a while (FUZZTIME=1m by default).
+FUZZTIME ?= 1m
+fuzz:
+	$(GO) test ./workflows -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+## bench: the performance figures of docs/benchmarks.md.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/
+
+## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled.
+CHAOS_ROUNDS ?= 25
+chaos: build
+	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
+
+clean:
+	rm -rf bin $(DEMO)

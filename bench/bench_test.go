@@ -1,0 +1,140 @@
+// Package bench measures the figures of docs/benchmarks.md end to end, by
+// running the real cairn binary on generated workflows with every state
+// change committed to SQLite. Run with `make bench`; it is not part of
+// `make test`.
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var cairnBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cairnBin = filepath.Join(dir, "cairn")
+	build := exec.Command("go", "build", "-o", cairnBin, "../cmd/cairn")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build cairn:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// chain writes a workflow of n tasks, each needing the one before.
+func chain(b *testing.B, n int, task string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "name: chain\ntasks:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "  - id: t%d\n%s", i, task)
+		if i > 0 {
+			fmt.Fprintf(&sb, "    needs: [t%d]\n", i-1)
+		}
+	}
+	return write(b, sb.String())
+}
+
+// fan writes a workflow of n independent tasks.
+func fan(b *testing.B, n int, task string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "name: fan\ntasks:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "  - id: t%d\n%s", i, task)
+	}
+	return write(b, sb.String())
+}
+
+func write(b *testing.B, s string) string {
+	p := filepath.Join(b.TempDir(), "wf.yaml")
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// runCairn runs `cairn run file` in a fresh home and returns its wall time
+// and peak RSS.
+func runCairn(b *testing.B, file string, args ...string) (time.Duration, int64) {
+	b.Helper()
+	home := b.TempDir()
+	cmd := exec.Command(cairnBin, append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
+	out := &strings.Builder{}
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("cairn run: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return took, ru.Maxrss * 1024
+}
+
+const noopTask = "    type: noop\n"
+const trueTask = "    type: shell\n    with: {argv: [/bin/true]}\n"
+
+// BenchmarkForkExecTrue is the physical floor of a chain of shell tasks:
+// 1,000 sequential fork/execs of /bin/true from Go.
+func BenchmarkForkExecTrue1000(b *testing.B) {
+	for b.Loop() {
+		start := time.Now()
+		for i := 0; i < 1000; i++ {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/1000-execs")
+	}
+}
+
+// BenchmarkShellChain1000 runs a chain of 1,000 shell tasks running
+// /bin/true and compares it with 1,000 bare fork/execs measured in the
+// same iteration.
+func BenchmarkShellChain1000(b *testing.B) {
+	file := chain(b, 1000, trueTask)
+	for b.Loop() {
+		start := time.Now()
+		for i := 0; i < 1000; i++ {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		floor := time.Since(start)
+		took, _ := runCairn(b, file, "--workers", "1")
+		b.ReportMetric(float64(took.Milliseconds()), "ms-cairn")
+		b.ReportMetric(float64(floor.Milliseconds()), "ms-floor")
+		b.ReportMetric(float64(took)/float64(floor), "x-floor")
+	}
+}
+
+// BenchmarkNoopFan10000 runs 10,000 independent noop tasks in one run.
+func BenchmarkNoopFan10000(b *testing.B) {
+	file := fan(b, 10000, noopTask)
+	for b.Loop() {
+		took, rss := runCairn(b, file)
+		b.ReportMetric(10000/took.Seconds(), "tasks/s")
+		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+	}
+}
+
+// BenchmarkNoopChain1000 runs a chain of 1,000 noop tasks.
+func BenchmarkNoopChain1000(b *testing.B) {
+	file := chain(b, 1000, noopTask)
+	for b.Loop() {
+		took, _ := runCairn(b, file)
+		b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop")
+	}
+}

@@ -1,0 +1,49 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+)
+
+// Pragmas reads the writer connection's settings that Open must have set.
+func (s *Store) Pragmas(ctx context.Context, t testing.TB) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout"} {
+		var v any
+		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
+			t.Fatalf("PRAGMA %s: %v", p, err)
+		}
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		out[p] = v
+	}
+	// The read pool must enforce foreign keys too and refuse writes.
+	var fk int
+	if err := s.r.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("read pool foreign_keys = %d, %v", fk, err)
+	}
+	if _, err := s.r.ExecContext(ctx, "DELETE FROM runs"); err == nil {
+		t.Error("read pool accepted a write")
+	}
+	return out
+}
+
+// ExecForTest runs a statement on the writer in a transaction.
+func (s *Store) ExecForTest(ctx context.Context, query string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, query)
+		return translate(err)
+	})
+}
+
+// RawDB opens path with the driver alone, bypassing migrations.
+func RawDB(t testing.TB, path string) *sql.DB {
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}

@@ -1,0 +1,361 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// attemptInsertRows is how many attempt rows one INSERT carries.
+const attemptInsertRows = 64
+
+// Lease claims up to max ready task runs for worker, those made ready
+// earliest first (then by run and creation order), only run runID's when
+// runID is not empty. Each becomes leased with its attempt count one
+// higher, a new attempt row, a fresh token and expiry now+ttl. It returns
+// an empty slice when nothing is ready.
+func (s *Store) Lease(ctx context.Context, worker string, runID string, max int, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
+	items := []cairn.WorkItem{}
+	if max <= 0 {
+		return items, nil
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", worker, ttl)
+	}
+	expires := now.Add(ttl)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		const cols = `SELECT run_id, task_id, attempt, type, params, inputs, timeout_ns, retries, backoff_ns,
+	backoff_factor, max_backoff_ns FROM task_runs`
+		var (
+			st  *sql.Stmt
+			err error
+		)
+		args := []any{}
+		if runID == "" {
+			st, err = s.txStmt(ctx, tx, cols+` WHERE state = 'ready' ORDER BY ready_gen, run_id, seq LIMIT ?`)
+		} else {
+			st, err = s.txStmt(ctx, tx, cols+` WHERE state = 'ready' AND run_id = ? ORDER BY ready_gen, seq LIMIT ?`)
+			args = append(args, runID)
+		}
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, append(args, max)...)
+		if err != nil {
+			return translate(err)
+		}
+		for rows.Next() {
+			var (
+				it                           cairn.WorkItem
+				params, inputs               []byte
+				timeout, backoff, maxBackoff int64
+			)
+			if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
+				&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff); err != nil {
+				rows.Close()
+				return translate(err)
+			}
+			if params != nil {
+				it.Params = json.RawMessage(params)
+			}
+			if inputs != nil {
+				if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
+					rows.Close()
+					return fmt.Errorf("decode inputs of %s/%s: %w", it.Lease.RunID, it.Lease.TaskID, err)
+				}
+			}
+			it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
+			it.Lease.Attempt++
+			it.Lease.Token = cairn.NewToken()
+			it.Lease.Worker = worker
+			it.Lease.ExpiresAt = expires
+			items = append(items, it)
+		}
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		rows.Close()
+		if len(items) == 0 {
+			return nil
+		}
+		upd, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'leased', attempt = ?, lease_token = ?, lease_worker = ?,
+	lease_expires_at = ?, ready_gen = NULL, retry_at = NULL, started_at = coalesce(started_at, ?), version = version + 1
+WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			res, err := upd.ExecContext(ctx, it.Lease.Attempt, it.Lease.Token, worker, expires.UnixNano(), now.UnixNano(),
+				it.Lease.RunID, it.Lease.TaskID)
+			if err != nil {
+				return translate(err)
+			}
+			// The writer lock is held since the select: this cannot miss.
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("lease %s/%s: task left ready within the transaction (%d rows, %v)", it.Lease.RunID, it.Lease.TaskID, n, err)
+			}
+		}
+		args = make([]any, 0, 6*attemptInsertRows)
+		for start := 0; start < len(items); start += attemptInsertRows {
+			chunk := items[start:min(start+attemptInsertRows, len(items))]
+			args = args[:0]
+			for _, it := range chunk {
+				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, worker, it.Lease.Token, now.UnixNano())
+			}
+			query := `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at) VALUES ` +
+				strings.TrimSuffix(strings.Repeat(`(?, ?, ?, 'leased', ?, ?, ?),`, len(chunk)), ",")
+			if _, err := s.exec(ctx, tx, query, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if runID != "" {
+			return nil, fmt.Errorf("lease run %s for %s: %w", runID, worker, err)
+		}
+		return nil, fmt.Errorf("lease for %s: %w", worker, err)
+	}
+	return items, nil
+}
+
+// leaseName is how errors name a lease: run/task#attempt.
+func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l.TaskID, l.Attempt) }
+
+// StartAttempt moves a leased task run to running if l is its current,
+// unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
+func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', version = version + 1
+WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
+			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return cairn.ErrLeaseLost
+		}
+		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = 'running', running_at = ?
+WHERE run_id = ? AND task_id = ? AND number = ?`, now.UnixNano(), l.RunID, l.TaskID, l.Attempt)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("start attempt %s: %w", leaseName(l), err)
+	}
+	return nil
+}
+
+// Heartbeat extends l to now+ttl if it is the task's current, unexpired
+// lease, and reports whether the run is being cancelled. It does not
+// change the task run's Version: the lease's expiry is not part of the
+// task's state. Otherwise cairn.ErrLeaseLost.
+func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl time.Duration) (cairn.HeartbeatReply, error) {
+	if ttl <= 0 {
+		return cairn.HeartbeatReply{}, fmt.Errorf("heartbeat %s: ttl %v is not positive", leaseName(l), ttl)
+	}
+	expires := now.Add(ttl)
+	var cancel int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = ?
+WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
+	AND lease_expires_at > ?
+RETURNING (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`)
+		if err != nil {
+			return err
+		}
+		err = st.QueryRowContext(ctx, expires.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()).Scan(&cancel)
+		if errors.Is(err, sql.ErrNoRows) {
+			return cairn.ErrLeaseLost
+		}
+		return translate(err)
+	})
+	if err != nil {
+		return cairn.HeartbeatReply{}, fmt.Errorf("heartbeat %s: %w", leaseName(l), err)
+	}
+	return cairn.HeartbeatReply{ExpiresAt: expires, CancelRequested: cancel != 0}, nil
+}
+
+// leaseCheck says which leases finish accepts.
+type leaseCheck int
+
+const (
+	leaseLive    leaseCheck = iota // expires_at > now: Complete
+	leaseExpired                   // expires_at <= now: Expire
+	leaseAny                       // Expire with force
+)
+
+const finishQueryHead = `UPDATE task_runs SET state = ?, outputs = ?, metrics = ?, error = ?, retry_at = ?,
+	finished_at = coalesce(?, finished_at), lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL,
+	version = version + 1
+WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running') `
+
+// finishQuery is the compare-and-set that ends a lease under check.
+func finishQuery(check leaseCheck) string {
+	switch check {
+	case leaseExpired:
+		return finishQueryHead + `AND lease_expires_at <= ? RETURNING ` + taskCols
+	case leaseAny:
+		return finishQueryHead + `AND ? IS NOT NULL RETURNING ` + taskCols
+	}
+	return finishQueryHead + `AND lease_expires_at > ? RETURNING ` + taskCols
+}
+
+// Complete ends the attempt l holds as c says and moves the task run to
+// c.State (succeeded, failed, retrying or cancelled), if l is the task's
+// current, unexpired lease; otherwise cairn.ErrLeaseLost and nothing
+// changes. Outputs, metrics and the error go to the task run; the error,
+// stack, exit code and retryability to the attempt. A retrying task gets
+// RetryAt; a terminal one FinishedAt (c.FinishedAt, or now if zero).
+func (s *Store) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error) {
+	t, err := s.finish(ctx, l, c, now, leaseLive)
+	if err != nil {
+		return nil, fmt.Errorf("complete attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+// Expire ends lease l as Complete does, on behalf of a holder that can no
+// longer complete it: the lease must have expired by now (expires_at <=
+// now), or with force be any current lease. cairn.ErrLeaseLost if it was
+// completed or superseded meanwhile, or (without force) is still live.
+func (s *Store) Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error) {
+	check := leaseExpired
+	if force {
+		check = leaseAny
+	}
+	t, err := s.finish(ctx, l, c, now, check)
+	if err != nil {
+		return nil, fmt.Errorf("expire attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck) (*cairn.TaskRun, error) {
+	switch c.State {
+	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
+	default:
+		return nil, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
+	}
+	outputs, err := jsonValue(c.Outputs, c.Outputs == nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode outputs: %w", err)
+	}
+	metrics, err := jsonValue(c.Metrics, c.Metrics == nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode metrics: %w", err)
+	}
+	finishedAt := c.FinishedAt
+	if finishedAt.IsZero() {
+		finishedAt = now
+	}
+	var retryAt, taskFinished any
+	if c.State == cairn.TaskRetrying {
+		retryAt = nanos(c.RetryAt)
+	} else {
+		taskFinished = finishedAt.UnixNano()
+	}
+	var exit any
+	if c.ExitCode != nil {
+		exit = *c.ExitCode
+	}
+	var t *cairn.TaskRun
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := s.txStmt(ctx, tx, finishQuery(check))
+		if err != nil {
+			return err
+		}
+		t, err = scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
+			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
+		if errors.Is(err, sql.ErrNoRows) {
+			return cairn.ErrLeaseLost
+		}
+		if err != nil {
+			return translate(err)
+		}
+		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?
+WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.State), finishedAt.UnixNano(), c.Error, c.Stack,
+			boolInt(c.Retryable), exit, l.RunID, l.TaskID, l.Attempt)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// defaultExpiredLimit is ExpiredLeases' meaning of a limit <= 0.
+const defaultExpiredLimit = 100
+
+// ExpiredLeases lists up to limit (100 if limit <= 0) leases that have
+// expired by now (expires_at <= now: exactly those Expire accepts without
+// force), soonest expired first, only run runID's unless runID is "".
+func (s *Store) ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error) {
+	if limit <= 0 {
+		limit = defaultExpiredLimit
+	}
+	const cols = `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs `
+	var (
+		st  *sql.Stmt
+		err error
+	)
+	args := []any{now.UnixNano()}
+	if runID == "" {
+		st, err = s.readStmt(ctx, cols+`WHERE lease_token IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`)
+	} else {
+		st, err = s.readStmt(ctx, cols+`WHERE lease_token IS NOT NULL AND lease_expires_at <= ? AND run_id = ? ORDER BY lease_expires_at LIMIT ?`)
+		args = append(args, runID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list expired leases: %w", err)
+	}
+	ls, err := queryLeases(ctx, st, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list expired leases: %w", err)
+	}
+	return ls, nil
+}
+
+// ActiveLeases lists the leases of run runID's leased or running task
+// runs, soonest expiring first.
+func (s *Store) ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error) {
+	st, err := s.readStmt(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs
+WHERE lease_token IS NOT NULL AND run_id = ? ORDER BY lease_expires_at, task_id`)
+	if err != nil {
+		return nil, fmt.Errorf("list active leases of %s: %w", runID, err)
+	}
+	ls, err := queryLeases(ctx, st, runID)
+	if err != nil {
+		return nil, fmt.Errorf("list active leases of %s: %w", runID, err)
+	}
+	return ls, nil
+}
+
+func queryLeases(ctx context.Context, st *sql.Stmt, args ...any) ([]cairn.Lease, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []cairn.Lease{}
+	for rows.Next() {
+		var (
+			l       cairn.Lease
+			expires sql.NullInt64
+		)
+		if err := rows.Scan(&l.RunID, &l.TaskID, &l.Attempt, &l.Token, &l.Worker, &expires); err != nil {
+			return nil, translate(err)
+		}
+		l.ExpiresAt = fromNanos(expires)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

@@ -1,0 +1,144 @@
+package sqlite_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/store/storetest"
+)
+
+func open(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(context.Background(), path, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) scheduler.Store {
+		return open(t, filepath.Join(t.TempDir(), "cairn.db"))
+	})
+}
+
+func TestMigrateIdempotent(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "dir", "cairn.db") // parent dirs are created
+	s := open(t, path, sqlite.WithoutMigrations())
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) == 0 || applied[0] != "0001_init.sql" {
+		t.Errorf("first Migrate applied %v, want 0001_init.sql first", applied)
+	}
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v < 1 {
+		t.Errorf("SchemaVersion = %d, %v", v, err)
+	}
+	again, err := s.Migrate(ctx)
+	if err != nil || len(again) != 0 {
+		t.Errorf("second Migrate = %v, %v; want nothing applied", again, err)
+	}
+	s.Close()
+	s2 := open(t, path) // migrates on open: nothing to do
+	if v2, err := s2.SchemaVersion(ctx); err != nil || v2 != v {
+		t.Errorf("SchemaVersion after reopen = %d, %v; want %d", v2, err, v)
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cairn.db")
+	s := open(t, path)
+	v, _ := s.SchemaVersion(ctx)
+	s.Close()
+	raw := sqlite.RawDB(t, path)
+	if _, err := raw.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'future.sql', 0)`, v+1); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	_, err := sqlite.Open(ctx, path)
+	var sv *sqlite.SchemaVersionError
+	if !errors.As(err, &sv) || sv.Database != v+1 || sv.Binary != v {
+		t.Fatalf("Open of a newer database: %v, want SchemaVersionError{%d, %d}", err, v+1, v)
+	}
+	s2 := open(t, path, sqlite.WithoutMigrations())
+	if _, err := s2.Migrate(ctx); !errors.As(err, &sv) {
+		t.Errorf("Migrate of a newer database: %v", err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	ctx := context.Background()
+	for _, full := range []bool{false, true} {
+		var opts []sqlite.Option
+		want := int64(1) // NORMAL
+		if full {
+			opts, want = append(opts, sqlite.WithSynchronousFull()), 2
+		}
+		s := open(t, filepath.Join(t.TempDir(), "cairn.db"), opts...)
+		got := s.Pragmas(ctx, t)
+		if got["journal_mode"] != "wal" || got["foreign_keys"] != int64(1) || got["synchronous"] != want ||
+			got["busy_timeout"] != int64(5000) {
+			t.Errorf("pragmas (full=%v) = %v", full, got)
+		}
+	}
+}
+
+func TestForeignKeysEnforced(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "cairn.db"))
+	err := s.ExecForTest(ctx, `INSERT INTO task_runs (run_id, task_id, seq, type, state, version) VALUES ('nope', 't', 0, 'shell', 'pending', 1)`)
+	if !errors.Is(err, cairn.ErrNotFound) {
+		t.Errorf("orphan task run insert: %v, want a foreign key error as ErrNotFound", err)
+	}
+}
+
+func TestDurableAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cairn.db")
+	s := open(t, path)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "wf", State: cairn.RunQueued, CreatedAt: now}
+	tasks := []*cairn.TaskRun{{TaskID: "a", Type: "shell", State: cairn.TaskReady}}
+	if err := s.CreateRun(ctx, run, tasks); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, "w", "", 1, now, time.Minute)
+	if err != nil || len(items) != 1 {
+		t.Fatal(items, err)
+	}
+	before, _ := s.ListTaskRuns(ctx, run.ID)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := open(t, path)
+	after, err := s2.ListTaskRuns(ctx, run.ID)
+	if err != nil || !reflect.DeepEqual(before, after) {
+		t.Fatalf("after reopen: %+v, %v; want %+v", after, err, before)
+	}
+	if _, err := s2.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded}, now); err != nil {
+		t.Errorf("complete a lease taken before reopening: %v", err)
+	}
+}
+
+func TestOpenRejectsURIs(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
+		if s, err := sqlite.Open(context.Background(), p); err == nil {
+			s.Close()
+			t.Errorf("Open(%q) succeeded", p)
+		}
+	}
+	_ = os.Remove("x.db")
+}

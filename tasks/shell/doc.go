@@ -1,0 +1,58 @@
+// Package shell is the "shell" task type: it runs a command as a child
+// process, for glue and for any tool outside Go.
+//
+// # Params
+//
+//	argv: [prog, arg...]   the command, run directly (no shell); prog without
+//	                       a slash is looked up in the child's PATH
+//	script: "..."          or a script run as /bin/sh -c "set -e\n<script>":
+//	                       the script stops at the first failing command.
+//	                       Exactly one of argv and script is required.
+//	env: {NAME: value}     extra environment variables
+//	workdir: path          the child's working directory; default the
+//	                       attempt's scratch directory (Request.WorkDir), a
+//	                       relative path is taken relative to it
+//	timeout: "10m"         stop the command after this long (the attempt's
+//	                       context ends it too)
+//	kill_grace: "5s"       how long a stopped command has between SIGTERM and
+//	                       SIGKILL; default 5s
+//	outputs: {name: path}  files the command writes, relative to workdir;
+//	                       each becomes an artifact output of that name
+//	success_exit_codes: [0, 3]   exit codes that count as success; default [0]
+//
+// # Environment
+//
+// The child does not inherit the worker's environment, which may hold
+// secrets: it gets PATH, HOME, TMPDIR and LANG from the worker (PATH
+// defaults to /usr/local/bin:/usr/bin:/bin), then the `env` param, then
+//
+//	CAIRN_RUN_ID, CAIRN_TASK_ID, CAIRN_ATTEMPT, CAIRN_WORKDIR
+//	CAIRN_INPUT_<NAME>=<file>    for each input artifact (read-only)
+//	CAIRN_OUTPUT_<NAME>=<file>   for each declared output (its folder exists)
+//
+// where NAME is the input or output name in upper case with any character
+// other than a letter, a digit or _ replaced by _. CAIRN_ variables cannot
+// be set through `env`.
+//
+// # Log, exit and errors
+//
+// Stdout and stderr both go, raw and interleaved as written, to the
+// attempt's log. When the log is a file (an *os.File, or a writer with a
+// File() (*os.File, error) method such as artifacts.LogWriter) the child
+// writes to it directly; otherwise one pipe feeds it, so writes never
+// interleave mid-chunk.
+//
+// The child runs in its own process group. When the attempt's context ends
+// or the timeout passes, the whole group gets SIGTERM, then SIGKILL after
+// kill_grace. When the child exits, anything it left running in its group
+// (background jobs) is killed.
+//
+// The output exit_code is set whenever the command was looked up, also
+// alongside an error: the exit status, 128+N for a child killed by signal N,
+// 127 for a command not found and 126 for one that cannot be executed. Errors
+// found before that (bad params, a missing workdir or input) come with an
+// empty Result. A timeout, a cancellation and an
+// exit code outside success_exit_codes are retryable errors; bad params, a
+// command that is not found or cannot be executed, and a declared output
+// missing after a successful exit are permanent.
+package shell

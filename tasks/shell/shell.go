@@ -1,0 +1,659 @@
+package shell
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// Task is the shell task type. The zero value is ready to use; it holds no
+// state and serves any number of attempts at once.
+type Task struct{}
+
+var (
+	_ tasks.Task           = (*Task)(nil)
+	_ tasks.ParamValidator = (*Task)(nil)
+)
+
+// New returns the shell task type.
+func New() *Task { return &Task{} }
+
+const (
+	// DefaultKillGrace is the time between SIGTERM and SIGKILL when a
+	// command is stopped.
+	DefaultKillGrace = 5 * time.Second
+	defaultPATH      = "/usr/local/bin:/usr/bin:/bin"
+	// drainWait bounds how long the log pipe is read after the command
+	// and its process group are gone, in case something outside the group
+	// still holds the pipe.
+	drainWait = 2 * time.Second
+)
+
+// Info describes the type.
+func (*Task) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{
+		Name:    "shell",
+		Summary: "Runs a command or a /bin/sh script with a minimal environment, a timeout and declared output files.",
+		Params: []cairn.ParamInfo{
+			{Name: "argv", Kind: cairn.KindList, Doc: "the command and its arguments, run without a shell; exclusive with script"},
+			{Name: "script", Kind: cairn.KindString, Doc: `a script run by /bin/sh -c with "set -e" first; exclusive with argv`},
+			{Name: "env", Kind: cairn.KindMap, Doc: "extra environment variables; the worker's environment is not inherited beyond PATH, HOME, TMPDIR and LANG"},
+			{Name: "workdir", Kind: cairn.KindString, Doc: "working directory; default the attempt's scratch directory, relative paths are taken from it"},
+			{Name: "timeout", Kind: cairn.KindDuration, Doc: "stop the command after this long (retryable failure)"},
+			{Name: "kill_grace", Kind: cairn.KindDuration, Default: DefaultKillGrace.String(), Doc: "time between SIGTERM and SIGKILL when the command is stopped"},
+			{Name: "outputs", Kind: cairn.KindMap, Doc: "output name -> file path relative to workdir; each file is stored as an artifact output; CAIRN_OUTPUT_<NAME> holds its absolute path"},
+			{Name: "success_exit_codes", Kind: cairn.KindList, Default: []any{0}, Doc: "exit codes that count as success"},
+		},
+		Outputs: []cairn.PortInfo{
+			{Name: "exit_code", Doc: "the command's exit status (128+N if killed by signal N, 127 if not found)"},
+		},
+		OutputsParam: "outputs",
+	}
+}
+
+type params struct {
+	Argv             *[]text           `json:"argv"`
+	Script           *string           `json:"script"`
+	Env              map[string]text   `json:"env"`
+	Workdir          string            `json:"workdir"`
+	Timeout          duration          `json:"timeout"`
+	KillGrace        *duration         `json:"kill_grace"`
+	Outputs          map[string]string `json:"outputs"`
+	SuccessExitCodes []int             `json:"success_exit_codes"`
+}
+
+// text is an argv element or env value: a string, or a number or bool
+// written as its JSON text, so that `"${{ params.seed }}"` (an int once
+// resolved) and `N: 5` mean what they say.
+type text string
+
+func (t *text) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case string:
+		*t = text(v)
+	case float64, bool:
+		*t = text(bytes.TrimSpace(b))
+	default:
+		return fmt.Errorf("want a string, number or bool, got %s", bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// check reports the first problem with decoded params.
+func (p *params) check() error {
+	switch {
+	case p.Argv != nil && p.Script != nil:
+		return errors.New("argv and script are exclusive: give one")
+	case p.Argv == nil && p.Script == nil:
+		return errors.New("one of argv or script is required")
+	case p.Argv != nil && len(*p.Argv) == 0:
+		return errors.New("argv: empty")
+	case p.Argv != nil && (*p.Argv)[0] == "":
+		return errors.New("argv: empty program name")
+	}
+	for k := range p.Env {
+		if err := checkEnvName(k); err != nil {
+			return fmt.Errorf("env: %w", err)
+		}
+	}
+	if err := checkOutputs(p.Outputs); err != nil {
+		return fmt.Errorf("outputs: %w", err)
+	}
+	for _, c := range p.SuccessExitCodes {
+		if c < 0 || c > 255 {
+			return fmt.Errorf("success_exit_codes: %d is not an exit status (0-255)", c)
+		}
+	}
+	return nil
+}
+
+func checkEnvName(k string) error {
+	switch {
+	case k == "" || strings.ContainsAny(k, "=\x00"):
+		return fmt.Errorf("%q is not a valid variable name", k)
+	case strings.HasPrefix(k, "CAIRN_"):
+		return fmt.Errorf("%s: CAIRN_ variables are set by the task, not by params", k)
+	}
+	return nil
+}
+
+func checkOutputs(outs map[string]string) error {
+	vars := map[string]string{}
+	for _, name := range sortedKeys(outs) {
+		if err := checkOutput(name, outs[name]); err != nil {
+			return err
+		}
+		v := envSuffix(name)
+		if other, dup := vars[v]; dup {
+			return fmt.Errorf("%s and %s both map to CAIRN_OUTPUT_%s", other, name, v)
+		}
+		vars[v] = name
+	}
+	return nil
+}
+
+func checkOutput(name, path string) error {
+	if !isIdent(name) {
+		return fmt.Errorf("name %q is not an identifier (letters, digits, _)", name)
+	}
+	if name == "exit_code" {
+		return errors.New("exit_code is the task's own output")
+	}
+	if path == "" || filepath.IsAbs(path) || !filepath.IsLocal(path) {
+		return fmt.Errorf("%s: path %q must be relative and stay inside workdir", name, path)
+	}
+	return nil
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || i > 0 && '0' <= r && r <= '9'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// envSuffix turns an input or output name into the tail of its variable.
+func envSuffix(name string) string {
+	b := []byte(strings.ToUpper(name))
+	for i, c := range b {
+		if !(c == '_' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// pather is a store that can hand out a local file for an artifact
+// (artifacts.Dir), sparing a copy.
+type pather interface {
+	Path(ref cairn.ArtifactRef) (string, error)
+}
+
+// filePutter is a store that can take a file by path (artifacts.Dir).
+type filePutter interface {
+	PutFile(ctx context.Context, mediaType, path string) (cairn.ArtifactRef, error)
+}
+
+// Run runs the command of one attempt; see the package documentation for
+// what it does and which errors it returns.
+func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	var p params
+	if err := req.DecodeParams(&p); err != nil {
+		return tasks.Result{}, err
+	}
+	if err := p.check(); err != nil {
+		return tasks.Result{}, cairn.Permanentf("shell %s: params: %w", req.TaskID, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return tasks.Result{}, fmt.Errorf("shell %s: not started: %w", req.TaskID, context.Cause(ctx))
+	}
+
+	base := req.WorkDir
+	if base == "" {
+		// Callers outside the executor may not lend a scratch directory;
+		// the command still must not run in the worker's own.
+		tmp, err := os.MkdirTemp("", "cairn-shell-*")
+		if err != nil {
+			return tasks.Result{}, fmt.Errorf("shell %s: %w", req.TaskID, err)
+		}
+		defer os.RemoveAll(tmp)
+		base = tmp
+	}
+	wd := base
+	if p.Workdir != "" {
+		wd = p.Workdir
+		if !filepath.IsAbs(wd) {
+			wd = filepath.Join(base, wd)
+		}
+	}
+
+	if st, err := os.Stat(wd); err != nil || !st.IsDir() {
+		return tasks.Result{}, cairn.Permanentf("shell %s: workdir %s is not a directory", req.TaskID, wd)
+	}
+
+	vars := baseEnv()
+	for k, v := range p.Env {
+		vars[k] = string(v)
+	}
+	vars["CAIRN_RUN_ID"] = req.RunID
+	vars["CAIRN_TASK_ID"] = req.TaskID
+	vars["CAIRN_ATTEMPT"] = strconv.Itoa(req.Attempt)
+	vars["CAIRN_WORKDIR"] = wd
+	if err := materializeInputs(ctx, req, env, base, vars); err != nil {
+		return tasks.Result{}, err
+	}
+	outPaths := make(map[string]string, len(p.Outputs))
+	for name, rel := range p.Outputs {
+		abs := filepath.Join(wd, rel)
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return tasks.Result{}, fmt.Errorf("shell %s: output %s: %w", req.TaskID, name, err)
+		}
+		outPaths[name] = abs
+		vars["CAIRN_OUTPUT_"+envSuffix(name)] = abs
+	}
+
+	var argv []string
+	if p.Script != nil {
+		argv = []string{"/bin/sh", "-c", "set -e\n" + *p.Script}
+	} else {
+		for _, a := range *p.Argv {
+			argv = append(argv, string(a))
+		}
+	}
+	prog, err := lookPath(argv[0], vars["PATH"])
+	if err != nil {
+		return exitResult(127), cairn.Permanentf("shell %s: %w", req.TaskID, err)
+	}
+
+	grace := DefaultKillGrace
+	if p.KillGrace != nil {
+		grace = time.Duration(*p.KillGrace)
+	}
+	var timeoutErr error
+	if p.Timeout > 0 {
+		timeoutErr = fmt.Errorf("timed out after %s", time.Duration(p.Timeout))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(p.Timeout), timeoutErr)
+		defer cancel()
+	}
+
+	code, runErr := run(ctx, prog, argv, envList(vars), wd, env.Log, grace)
+	res := exitResult(code)
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, errStopped):
+		cause := context.Cause(ctx)
+		if timeoutErr != nil && cause == timeoutErr {
+			return res, fmt.Errorf("shell %s: %w (exit code %d): %w", req.TaskID, timeoutErr, code, context.DeadlineExceeded)
+		}
+		if errors.Is(cause, context.DeadlineExceeded) {
+			return res, fmt.Errorf("shell %s: deadline passed, command stopped (exit code %d): %w", req.TaskID, code, cause)
+		}
+		return res, fmt.Errorf("shell %s: cancelled, command stopped (exit code %d): %w", req.TaskID, code, cause)
+	case code == 126 || code == 127:
+		return res, cairn.Permanentf("shell %s: %w", req.TaskID, runErr)
+	default:
+		return res, fmt.Errorf("shell %s: %w", req.TaskID, runErr)
+	}
+
+	success := p.SuccessExitCodes
+	if success == nil {
+		success = []int{0}
+	}
+	if !slices.Contains(success, code) {
+		msg := fmt.Sprintf("exit code %d", code)
+		if code > 128 {
+			msg = fmt.Sprintf("killed by signal %d (%s)", code-128, syscall.Signal(code-128))
+		}
+		return res, fmt.Errorf("shell %s: command failed: %s", req.TaskID, msg)
+	}
+
+	for _, name := range sortedKeys(outPaths) {
+		ref, err := storeOutput(ctx, env.Artifacts, outPaths[name])
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return res, cairn.Permanentf("shell %s: declared output %s: file %s does not exist after the command succeeded", req.TaskID, name, p.Outputs[name])
+			}
+			return res, fmt.Errorf("shell %s: store output %s: %w", req.TaskID, name, err)
+		}
+		res.Outputs[name] = ref.JSON()
+	}
+	return res, nil
+}
+
+func exitResult(code int) tasks.Result {
+	return tasks.Result{Outputs: map[string]json.RawMessage{"exit_code": json.RawMessage(strconv.Itoa(code))}}
+}
+
+// baseEnv is the part of the worker's environment a child may see.
+func baseEnv() map[string]string {
+	vars := map[string]string{"PATH": defaultPATH}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG"} {
+		if v, ok := os.LookupEnv(k); ok && v != "" {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+func envList(vars map[string]string) []string {
+	list := make([]string, 0, len(vars))
+	for _, k := range sortedKeys(vars) {
+		list = append(list, k+"="+vars[k])
+	}
+	return list
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// materializeInputs makes each input a local file and names it in vars:
+// the store's own file when it has one, else a copy under base.
+func materializeInputs(ctx context.Context, req tasks.Request, env tasks.Env, base string, vars map[string]string) error {
+	if len(req.Inputs) == 0 {
+		return nil
+	}
+	if env.Artifacts == nil {
+		return cairn.Permanentf("shell %s: inputs given but the attempt has no artifact store", req.TaskID)
+	}
+	seen := map[string]string{}
+	for _, name := range sortedKeys(req.Inputs) {
+		ref := req.Inputs[name]
+		suffix := envSuffix(name)
+		if other, dup := seen[suffix]; dup {
+			return cairn.Permanentf("shell %s: inputs %s and %s both map to CAIRN_INPUT_%s", req.TaskID, other, name, suffix)
+		}
+		seen[suffix] = name
+		var path string
+		if ps, ok := env.Artifacts.(pather); ok {
+			p, err := ps.Path(ref)
+			if err != nil {
+				return inputErr(req.TaskID, name, err)
+			}
+			path = p
+		} else {
+			p, err := copyInput(ctx, env.Artifacts, ref, filepath.Join(base, ".cairn-inputs", suffix))
+			if err != nil {
+				return inputErr(req.TaskID, name, err)
+			}
+			path = p
+		}
+		vars["CAIRN_INPUT_"+suffix] = path
+	}
+	return nil
+}
+
+func inputErr(taskID, name string, err error) error {
+	if errors.Is(err, cairn.ErrNotFound) {
+		return cairn.Permanentf("shell %s: input %s: %w", taskID, name, err)
+	}
+	return fmt.Errorf("shell %s: input %s: %w", taskID, name, err)
+}
+
+func copyInput(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef, dst string) (string, error) {
+	rc, err := store.Open(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o444)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return "", err
+	}
+	return dst, f.Close()
+}
+
+func storeOutput(ctx context.Context, store tasks.Artifacts, path string) (cairn.ArtifactRef, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return cairn.ArtifactRef{}, err
+	}
+	if !st.Mode().IsRegular() {
+		return cairn.ArtifactRef{}, fmt.Errorf("%s is not a regular file", path)
+	}
+	if store == nil {
+		return cairn.ArtifactRef{}, errors.New("the attempt has no artifact store")
+	}
+	mt := mediaType(path)
+	if fp, ok := store.(filePutter); ok {
+		return fp.PutFile(ctx, mt, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return cairn.ArtifactRef{}, err
+	}
+	defer f.Close()
+	return store.Put(ctx, mt, f)
+}
+
+// mediaType guesses from the file name, from a fixed table so that the
+// same file gets the same type on every machine.
+func mediaType(path string) string {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".csv":
+		return "text/csv"
+	case ".json":
+		return "application/json"
+	case ".txt", ".log":
+		return "text/plain"
+	case ".parquet":
+		return "application/vnd.apache.parquet"
+	}
+	return "application/octet-stream"
+}
+
+// lookPath finds prog in pathList (the child's PATH, not the worker's).
+// A name with a slash is used as given, relative to the working directory.
+// Relative PATH entries are skipped: they would resolve against wherever
+// the command happens to run.
+func lookPath(prog, pathList string) (string, error) {
+	if strings.Contains(prog, "/") {
+		return prog, nil
+	}
+	for _, dir := range filepath.SplitList(pathList) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		p := filepath.Join(dir, prog)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in PATH %s", prog, pathList)
+}
+
+// errStopped says the command was stopped because ctx ended.
+var errStopped = errors.New("command stopped")
+
+// run starts the command in its own process group, waits for it, and
+// returns its exit code. It returns errStopped (wrapped) if ctx ended first,
+// the start error with code 127 or 126 if it could not start, and an error
+// for a log that failed.
+func run(ctx context.Context, prog string, argv, env []string, dir string, log io.Writer, grace time.Duration) (int, error) {
+	cmd := &exec.Cmd{
+		Path:        prog,
+		Args:        argv,
+		Env:         env,
+		Dir:         dir,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	var (
+		pr, pw   *os.File
+		copyDone chan error
+	)
+	switch lw := log.(type) {
+	case nil:
+		// Stdout and Stderr nil: the child writes to /dev/null.
+	case *os.File:
+		cmd.Stdout, cmd.Stderr = lw, lw
+	default:
+		// One pipe for both streams: the child's writes arrive in order
+		// and one goroutine writes them, so log writes never overlap.
+		var err error
+		if pr, pw, err = os.Pipe(); err != nil {
+			return -1, fmt.Errorf("log pipe: %w", err)
+		}
+		cmd.Stdout, cmd.Stderr = pw, pw
+	}
+
+	if err := cmd.Start(); err != nil {
+		if pr != nil {
+			pr.Close()
+			pw.Close()
+		}
+		code := 126
+		if errors.Is(err, fs.ErrNotExist) {
+			code = 127
+		} else if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.ENOEXEC) && !errors.Is(err, syscall.EISDIR) && !errors.Is(err, syscall.ENOTDIR) {
+			return -1, fmt.Errorf("start %s: %w", prog, err) // fork failures and the like: retry
+		}
+		return code, fmt.Errorf("start %s: %w", prog, err)
+	}
+	if pr != nil {
+		pw.Close() // the child holds the write end now
+		copyDone = make(chan error, 1)
+		go func() { copyDone <- drain(log, pr) }()
+	}
+	pgid := cmd.Process.Pid
+
+	k := &killer{pgid: pgid, grace: grace}
+	stopWatch := context.AfterFunc(ctx, k.terminate)
+	waitErr := cmd.Wait()
+	stopped := !stopWatch()
+	k.done()
+	// Reap the rest of the group: background jobs must not outlive the
+	// attempt, nor hold the log pipe open.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+
+	var logErr error
+	if copyDone != nil {
+		select {
+		case logErr = <-copyDone:
+		case <-time.After(drainWait):
+			pr.Close() // unblocks the reader
+			logErr = <-copyDone
+		}
+		pr.Close()
+	}
+
+	code := exitCode(cmd.ProcessState)
+	switch {
+	case stopped:
+		return code, fmt.Errorf("%w", errStopped)
+	case waitErr != nil && cmd.ProcessState == nil:
+		return -1, fmt.Errorf("wait: %w", waitErr)
+	case logErr != nil:
+		return code, fmt.Errorf("write log: %w", logErr)
+	}
+	return code, nil
+}
+
+// drain copies the pipe into the log. After a log write fails it keeps
+// reading, so that the child never blocks on a full pipe, and reports the
+// first write error.
+func drain(log io.Writer, pr *os.File) error {
+	buf := make([]byte, 32<<10)
+	var werr error
+	for {
+		n, err := pr.Read(buf)
+		if n > 0 && werr == nil {
+			_, werr = log.Write(buf[:n])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
+				return werr
+			}
+			if werr == nil {
+				werr = err
+			}
+			return werr
+		}
+	}
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// killer stops a process group: SIGTERM now, SIGKILL after grace unless
+// the leader was reaped first.
+type killer struct {
+	pgid  int
+	grace time.Duration
+
+	mu       sync.Mutex
+	finished bool
+	timer    *time.Timer
+}
+
+func (k *killer) terminate() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.finished {
+		return
+	}
+	_ = syscall.Kill(-k.pgid, syscall.SIGTERM)
+	k.timer = time.AfterFunc(k.grace, func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if !k.finished {
+			_ = syscall.Kill(-k.pgid, syscall.SIGKILL)
+		}
+	})
+}
+
+// done records that the leader was reaped and disarms the timers; the
+// caller kills what is left of the group itself, at once.
+func (k *killer) done() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.finished = true
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+}
+
+// duration decodes a Go duration string such as "1m30s".
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"90s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %s", s)
+	}
+	*d = duration(v)
+	return nil
+}

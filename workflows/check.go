@@ -1,0 +1,390 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cairnml/cairn"
+)
+
+// validate checks what needs the whole file: task ids, types and their
+// params, references, needs and cycles. It fills Task.Upstream.
+func (p *parser) validate(w *Workflow) {
+	ids := map[string]*taskNodes{}
+	var idList []string
+	for _, tn := range p.taskInfo {
+		t := tn.task
+		if tn.id == nil || t.ID == "" {
+			if tn.id != nil && deref(tn.id).ShortTag() == "!!str" {
+				p.errorf(tn.id, "", "task id is empty")
+			}
+			continue
+		}
+		if !taskIDRE.MatchString(t.ID) || len(t.ID) > 64 {
+			p.errorf(tn.id, "use letters, digits, '_' and '-', starting with a letter (at most 64)",
+				"invalid task id %q", t.ID)
+		}
+		if first, dup := ids[t.ID]; dup {
+			p.errorf(tn.id, fmt.Sprintf("the first is at line %d", first.id.Line), "duplicate task id %q", t.ID)
+			continue
+		}
+		ids[t.ID] = tn
+		idList = append(idList, t.ID)
+	}
+
+	infos := map[*taskNodes]cairn.TypeInfo{}
+	if p.opts.Types != nil {
+		for _, tn := range p.taskInfo {
+			if tn.typ == nil || tn.task.Type == "" {
+				continue
+			}
+			info, ok := p.opts.Types.Info(tn.task.Type)
+			if !ok {
+				names := p.opts.Types.Names()
+				hint := "known types: " + strings.Join(names, ", ")
+				if s := suggest(tn.task.Type, names); s != "" {
+					hint = fmt.Sprintf("did you mean %q? known types: %s", s, strings.Join(names, ", "))
+				}
+				p.errorf(tn.typ, hint, "unknown task type %q", tn.task.Type)
+				continue
+			}
+			infos[tn] = info
+			p.checkWith(w, tn, info)
+			p.checkInputs(tn, info)
+		}
+	}
+
+	for _, tn := range p.taskInfo {
+		t := tn.task
+		up := map[string]bool{}
+		for _, need := range t.Needs {
+			n := tn.needs[need]
+			switch {
+			case need == t.ID:
+				p.errorf(n, "", "task %q needs itself", t.ID)
+			case ids[need] == nil:
+				p.errorf(n, hintUnknown(need, idList, "tasks"), "needs unknown task %q", need)
+			default:
+				up[need] = true
+			}
+		}
+		for _, use := range tn.tmpls {
+			for _, r := range use.t.refs() {
+				p.checkRef(tn, r, use.n, use.input, ids, idList, infos, up)
+			}
+		}
+		if tn.whenExpr != nil {
+			for _, r := range exprRefs(tn.whenExpr) {
+				p.checkRef(tn, r, tn.when, false, ids, idList, infos, up)
+			}
+		}
+		t.Upstream = make([]string, 0, len(up))
+		for u := range up {
+			t.Upstream = append(t.Upstream, u)
+		}
+		sort.Strings(t.Upstream)
+	}
+	p.cycles(w, ids)
+}
+
+func hintUnknown(name string, known []string, what string) string {
+	if h := didYouMean(name, known); h != "" {
+		return h
+	}
+	if len(known) == 0 {
+		return "there are no " + what
+	}
+	if len(known) > 20 {
+		return ""
+	}
+	return what + ": " + strings.Join(known, ", ")
+}
+
+func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, ids map[string]*taskNodes,
+	idList []string, infos map[*taskNodes]cairn.TypeInfo, up map[string]bool) {
+	line, col := p.strPos(n, r.off)
+	if r.kind == refParam {
+		if _, ok := p.params[r.name]; !ok {
+			names := sortedKeys(p.params)
+			hint := didYouMean(r.name, names)
+			if hint == "" {
+				hint = "declare it under params:"
+			}
+			p.errAt(line, col, hint, "reference to unknown param %q", r.name)
+		}
+		return
+	}
+	target := ids[r.task]
+	switch {
+	case r.task == tn.task.ID:
+		p.errAt(line, col, "", "task %q refers to its own output %q", r.task, r.name)
+		return
+	case target == nil:
+		p.errAt(line, col, hintUnknown(r.task, idList, "tasks"), "reference to unknown task %q", r.task)
+		return
+	}
+	up[r.task] = true
+	info, ok := infos[target]
+	if !ok {
+		return
+	}
+	names, open := outputsOf(target, info)
+	if open {
+		return
+	}
+	if !contains(names, r.name) {
+		hint := didYouMean(r.name, names)
+		if hint == "" {
+			hint = fmt.Sprintf("outputs of type %q: %s", info.Name, strings.Join(names, ", "))
+			if len(names) == 0 {
+				hint = fmt.Sprintf("type %q has no outputs", target.task.Type)
+			}
+		}
+		p.errAt(line, col, hint, "task %q (type %q) has no output %q", r.task, target.task.Type, r.name)
+		return
+	}
+	if input {
+		for _, o := range info.Outputs {
+			if o.Name == r.name && !o.Artifact {
+				p.errAt(line, col, "pass plain values under with:", "output %q of task %q is not an artifact, so it cannot be an input", r.name, r.task)
+			}
+		}
+	}
+}
+
+// outputsOf lists a task's outputs; open is true when they cannot be known
+// before it runs (its outputs param is not a literal map).
+func outputsOf(tn *taskNodes, info cairn.TypeInfo) (names []string, open bool) {
+	for _, o := range info.Outputs {
+		names = append(names, o.Name)
+	}
+	if info.OutputsParam != "" {
+		if v, ok := tn.task.With[info.OutputsParam]; ok {
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				return names, true
+			}
+			names = append(names, sortedKeys(m)...)
+		}
+	}
+	return names, false
+}
+
+func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
+	t := tn.task
+	var known []string
+	for _, pi := range info.Params {
+		known = append(known, pi.Name)
+	}
+	at := tn.item
+	if tn.withKey != nil {
+		at = tn.withKey
+	}
+	for _, pi := range info.Params {
+		if _, ok := t.With[pi.Name]; pi.Required && !ok {
+			p.errorf(at, fmt.Sprintf("add with.%s (%s)", pi.Name, pi.Kind), "task %q is missing param %q required by type %q", t.ID, pi.Name, t.Type)
+		}
+	}
+	for _, key := range sortedKeys(t.With) {
+		kv := tn.withKeys[key]
+		pi, ok := info.Param(key)
+		if !ok {
+			if !info.OpenParams {
+				hint := hintUnknown(key, known, fmt.Sprintf("params of type %q", t.Type))
+				if len(known) == 0 {
+					hint = fmt.Sprintf("type %q takes no params", t.Type)
+				}
+				p.errorf(kv.k, hint, "unknown param %q for type %q", key, t.Type)
+			}
+			continue
+		}
+		v := t.With[key]
+		if s, isStr := v.(string); isStr && hasTemplate(s) {
+			tm, err := parseTemplate(s)
+			if err != nil {
+				continue // reported already
+			}
+			if r, single := tm.single(); single && r.kind == refParam {
+				if d, ok := w.Param(r.name); ok && !kindAccepts(pi.Kind, d.Type) {
+					p.errorf(kv.v, "", "with.%s must be %s, but params.%s is %s", key, kindArticle(pi.Kind), r.name, kindArticle(d.Type))
+				}
+			}
+			continue
+		}
+		if v == nil && !pi.Required {
+			continue
+		}
+		if _, ok := convertKind(pi.Kind, v); !ok && pi.Kind != "" {
+			p.errorf(kv.v, "", "with.%s must be %s, not %s", key, kindArticle(pi.Kind), describe(kv.v))
+		}
+	}
+	params := t.With
+	if params == nil {
+		params = map[string]any{}
+	}
+	for _, pe := range p.opts.Types.ValidateParams(t.Type, params) {
+		if kv, ok := tn.withKeys[pe.Key]; ok && pe.Key != "" {
+			p.errorf(kv.k, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
+		} else {
+			p.errorf(at, pe.Hint, "with: %s", pe.Msg)
+		}
+	}
+}
+
+// kindAccepts reports whether a value of kind have fits a param of kind want.
+func kindAccepts(want, have cairn.ParamKind) bool {
+	switch {
+	case want == have, want == cairn.KindAny, want == "":
+		return true
+	case want == cairn.KindFloat && have == cairn.KindInt:
+		return true
+	case want == cairn.KindDuration && have == cairn.KindString:
+		return true
+	}
+	return false
+}
+
+func (p *parser) checkInputs(tn *taskNodes, info cairn.TypeInfo) {
+	t := tn.task
+	at := tn.item
+	if tn.inputs != nil {
+		at = tn.inputs
+	}
+	var known []string
+	for _, in := range info.Inputs {
+		known = append(known, in.Name)
+		if _, ok := t.Inputs[in.Name]; in.Required && !ok {
+			p.errorf(at, "", "task %q is missing input %q required by type %q", t.ID, in.Name, t.Type)
+		}
+	}
+	if len(known) == 0 {
+		return
+	}
+	for _, name := range sortedKeys(t.Inputs) {
+		if !contains(known, name) {
+			p.errorf(tn.inputVal[name], hintUnknown(name, known, fmt.Sprintf("inputs of type %q", t.Type)),
+				"unknown input %q for type %q", name, t.Type)
+		}
+	}
+}
+
+// cycles reports each strongly connected set of tasks with the shortest
+// cycle through its first task in file order.
+func (p *parser) cycles(w *Workflow, ids map[string]*taskNodes) {
+	pos := map[string]int{}
+	var order []string
+	for i, t := range w.Tasks {
+		if ids[t.ID] != nil && ids[t.ID].task == t {
+			pos[t.ID] = i
+			order = append(order, t.ID)
+		}
+	}
+	down := map[string][]string{}
+	for _, id := range order {
+		for _, u := range ids[id].task.Upstream {
+			down[u] = append(down[u], id)
+		}
+	}
+	for _, scc := range tarjan(order, down) {
+		if len(scc) < 2 {
+			continue
+		}
+		in := map[string]bool{}
+		start := scc[0]
+		for _, id := range scc {
+			in[id] = true
+			if pos[id] < pos[start] {
+				start = id
+			}
+		}
+		path := shortestCycle(start, down, in)
+		tn := ids[start]
+		at := tn.item
+		if tn.id != nil {
+			at = tn.id
+		}
+		ce := &CycleError{Path: path}
+		p.errs = append(p.errs, &Error{File: p.file, Line: at.Line, Col: at.Column, Msg: ce.Error(), Err: ce,
+			Hint: "a task may not depend on itself through needs: or ${{ tasks... }} references"})
+	}
+}
+
+// tarjan returns the strongly connected components of the graph.
+func tarjan(nodes []string, edges map[string][]string) [][]string {
+	index := map[string]int{}
+	low := map[string]int{}
+	onStack := map[string]bool{}
+	var stack []string
+	var out [][]string
+	next := 0
+	var visit func(v string)
+	visit = func(v string) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, w := range edges[v] {
+			if _, seen := index[w]; !seen {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
+			}
+		}
+		if low[v] == index[v] {
+			var scc []string
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				scc = append(scc, w)
+				if w == v {
+					break
+				}
+			}
+			out = append(out, scc)
+		}
+	}
+	for _, v := range nodes {
+		if _, seen := index[v]; !seen {
+			visit(v)
+		}
+	}
+	return out
+}
+
+// shortestCycle finds the shortest path from start back to start inside
+// the component in, following edges in sorted order.
+func shortestCycle(start string, edges map[string][]string, in map[string]bool) []string {
+	prev := map[string]string{}
+	queue := []string{start}
+	for len(queue) > 0 {
+		v := queue[0]
+		queue = queue[1:]
+		next := append([]string(nil), edges[v]...)
+		sort.Strings(next)
+		for _, w := range next {
+			if !in[w] {
+				continue
+			}
+			if w == start {
+				path := []string{start}
+				for x := v; x != start; x = prev[x] {
+					path = append(path, x)
+				}
+				for i, j := 1, len(path)-1; i < j; i, j = i+1, j-1 {
+					path[i], path[j] = path[j], path[i]
+				}
+				return append(path, start)
+			}
+			if _, seen := prev[w]; !seen {
+				prev[w] = v
+				queue = append(queue, w)
+			}
+		}
+	}
+	return []string{start, start}
+}

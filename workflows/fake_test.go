@@ -1,0 +1,71 @@
+package workflows
+
+import (
+	"sort"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// fakeTypes is a TypeSet for tests: shell, noop and train.
+type fakeTypes map[string]cairn.TypeInfo
+
+func newFakeTypes() fakeTypes {
+	return fakeTypes{
+		"shell": {
+			Name: "shell",
+			Params: []cairn.ParamInfo{
+				{Name: "argv", Kind: cairn.KindList},
+				{Name: "script", Kind: cairn.KindString},
+				{Name: "env", Kind: cairn.KindMap},
+				{Name: "workdir", Kind: cairn.KindString},
+				{Name: "outputs", Kind: cairn.KindMap},
+			},
+			Outputs:      []cairn.PortInfo{{Name: "exit_code"}},
+			OutputsParam: "outputs",
+		},
+		"noop": {Name: "noop"},
+		"train": {
+			Name: "train",
+			Params: []cairn.ParamInfo{
+				{Name: "model", Kind: cairn.KindString, Required: true},
+				{Name: "seed", Kind: cairn.KindInt},
+				{Name: "lr", Kind: cairn.KindFloat},
+				{Name: "hyperparams", Kind: cairn.KindMap},
+				{Name: "time_limit", Kind: cairn.KindDuration},
+			},
+			Inputs:  []cairn.PortInfo{{Name: "train", Artifact: true, Required: true}, {Name: "valid", Artifact: true}},
+			Outputs: []cairn.PortInfo{{Name: "model", Artifact: true}, {Name: "score"}},
+		},
+	}
+}
+
+func (f fakeTypes) Info(name string) (cairn.TypeInfo, bool) {
+	t, ok := f[name]
+	return t, ok
+}
+
+func (f fakeTypes) Names() []string {
+	var names []string
+	for n := range f {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ValidateParams checks shell's "argv or script, not both".
+func (f fakeTypes) ValidateParams(name string, params map[string]any) []tasks.ParamError {
+	if name != "shell" {
+		return nil
+	}
+	_, argv := params["argv"]
+	_, script := params["script"]
+	switch {
+	case argv && script:
+		return []tasks.ParamError{{Key: "script", Msg: "give argv or script, not both"}}
+	case !argv && !script:
+		return []tasks.ParamError{{Msg: "give argv or script", Hint: "argv: [echo, hi] runs a program; script: runs sh -c"}}
+	}
+	return nil
+}

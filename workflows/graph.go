@@ -1,0 +1,45 @@
+package workflows
+
+import (
+	"fmt"
+
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// A Workflow is the graph the scheduler plans a run over.
+var _ scheduler.Graph = (*Workflow)(nil)
+
+// TaskIDs returns every task id, upstreams first (see TopoOrder).
+func (w *Workflow) TaskIDs() []string { return w.TopoOrder() }
+
+// Upstream returns the ids of the tasks that task id waits for; nil for an
+// unknown id.
+func (w *Workflow) Upstream(id string) []string {
+	if t := w.Task(id); t != nil {
+		return t.Upstream
+	}
+	return nil
+}
+
+// Prepare evaluates task id's `when:` and, when it holds, resolves its
+// params and inputs against s. It fails for an unknown task or a reference
+// that cannot be resolved.
+func (w *Workflow) Prepare(id string, s scheduler.Scope) (scheduler.Prepared, error) {
+	t := w.Task(id)
+	if t == nil {
+		return scheduler.Prepared{}, fmt.Errorf("workflow %s has no task %q", w.Name, id)
+	}
+	ok, err := t.EvalWhen(s)
+	if err != nil || !ok {
+		return scheduler.Prepared{}, err
+	}
+	params, err := t.ResolveWith(s)
+	if err != nil {
+		return scheduler.Prepared{}, err
+	}
+	inputs, err := t.ResolveInputs(s)
+	if err != nil {
+		return scheduler.Prepared{}, err
+	}
+	return scheduler.Prepared{Run: true, Params: params, Inputs: inputs}, nil
+}

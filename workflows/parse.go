@@ -1,0 +1,1211 @@
+package workflows
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cairnml/cairn"
+)
+
+// maxNodes bounds the YAML nodes a file may expand to once its aliases are
+// followed; it stops "billion laughs" files.
+const maxNodes = 100_000
+
+// maxDepth bounds the nesting of values.
+const maxDepth = 100
+
+var (
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+	taskIDRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+	paramRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+)
+
+var (
+	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "schedule", "tasks"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "timeout"}
+	defaultsKeys = []string{"retries", "retry_backoff", "timeout"}
+	paramKeys    = []string{"type", "default", "required", "description"}
+	backoffKeys  = []string{"delay", "factor", "max"}
+	scheduleKeys = []string{"cron", "timezone", "catchup"}
+	paramKinds   = []string{"string", "int", "float", "bool", "list", "map"}
+)
+
+// ParseFile reads and parses the workflow file at path. A file over
+// MaxBytes is refused before it is read. Errors are an ErrorList, or the
+// error of opening or reading the file.
+func ParseFile(path string, opts Options) (*Workflow, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	limit := maxBytes(opts)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, ErrorList{tooBig(path, fi.Size(), limit)}
+	}
+	src, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read workflow %s: %w", path, err)
+	}
+	return Parse(path, src, opts)
+}
+
+func maxBytes(opts Options) int64 {
+	if opts.MaxBytes > 0 {
+		return opts.MaxBytes
+	}
+	return DefaultMaxBytes
+}
+
+func tooBig(path string, size, limit int64) *Error {
+	return &Error{File: path, Line: 1, Col: 1,
+		Msg: fmt.Sprintf("file is %s, over the %s limit", humanBytes(size, false), humanBytes(limit, true))}
+}
+
+// humanBytes renders n as "12.3 MiB"; exact drops a zero fraction.
+func humanBytes(n int64, exact bool) string {
+	units := []struct {
+		size int64
+		name string
+	}{{1 << 30, "GiB"}, {1 << 20, "MiB"}, {1 << 10, "KiB"}}
+	for _, u := range units {
+		if n >= u.size {
+			if n%u.size == 0 {
+				return fmt.Sprintf("%d %s", n/u.size, u.name)
+			}
+			if exact {
+				continue
+			}
+			return fmt.Sprintf("%.1f %s", float64(n)/float64(u.size), u.name)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// Parse parses and validates the workflow in src; path names it in
+// errors. When the file is not valid the error is an ErrorList holding
+// every problem found, sorted by position.
+func Parse(path string, src []byte, opts Options) (*Workflow, error) {
+	p := &parser{file: path, src: src, opts: opts}
+	if limit := maxBytes(opts); int64(len(src)) > limit {
+		return nil, ErrorList{tooBig(path, int64(len(src)), limit)}
+	}
+	if !utf8.Valid(src) {
+		off := invalidUTF8(src)
+		line, col := p.offsetPos(off)
+		p.errAt(line, col, "", "file is not valid UTF-8 (byte 0x%02x)", src[off])
+		return nil, p.errs
+	}
+	root := p.decode()
+	if root == nil {
+		return nil, p.errs.sorted()
+	}
+	if !p.checkExpansion(root) {
+		return nil, p.errs.sorted()
+	}
+	w := p.workflow(root)
+	p.validate(w)
+	if len(p.errs) > 0 {
+		return nil, p.errs.sorted()
+	}
+	w.Path = path
+	w.Source = src
+	w.Digest = digest(w.Canonical())
+	return w, nil
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// parser holds the state of one Parse.
+type parser struct {
+	file string
+	src  []byte
+	opts Options
+	errs ErrorList
+
+	// Filled by workflow() for validate().
+	params   map[string]*ParamDecl
+	taskInfo []*taskNodes
+}
+
+// taskNodes keeps the YAML nodes of one task for validation.
+type taskNodes struct {
+	task     *Task
+	item     *yaml.Node // the task's mapping
+	id       *yaml.Node
+	typ      *yaml.Node
+	withKey  *yaml.Node
+	withKeys map[string]kvPair
+	inputs   *yaml.Node // the inputs: key
+	inputVal map[string]*yaml.Node
+	needs    map[string]*yaml.Node
+	whenExpr node
+	when     *yaml.Node
+	tmpls    []tmplUse
+}
+
+// tmplUse is a template found in a task, with where it came from.
+type tmplUse struct {
+	t     template
+	n     *yaml.Node
+	input bool
+}
+
+func (p *parser) errAt(line, col int, hint, format string, args ...any) {
+	if line < 1 {
+		line = 1
+	}
+	if col < 1 {
+		col = 1
+	}
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+func (p *parser) errorf(n *yaml.Node, hint, format string, args ...any) {
+	p.errAt(n.Line, n.Column, hint, format, args...)
+}
+
+// textErr reports e, found at a byte offset of n's string value.
+func (p *parser) textErr(n *yaml.Node, e *textError) {
+	line, col := p.strPos(n, e.off)
+	p.errAt(line, col, e.hint, "%s", e.msg)
+}
+
+// strPos locates byte off of n's value in the file when the value is
+// written on one line without escapes; otherwise it is n's position.
+func (p *parser) strPos(n *yaml.Node, off int) (int, int) {
+	shift := 0
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		return n.Line, n.Column
+	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		shift = 1
+	}
+	lines := bytes.Split(p.src, []byte("\n"))
+	if n.Line < 1 || n.Line > len(lines) {
+		return n.Line, n.Column
+	}
+	line := []rune(string(lines[n.Line-1]))
+	start := n.Column - 1 + shift
+	if start < 0 || start+utf8.RuneCountInString(n.Value) > len(line) ||
+		string(line[start:start+utf8.RuneCountInString(n.Value)]) != n.Value || off > len(n.Value) {
+		return n.Line, n.Column
+	}
+	return n.Line, n.Column + shift + utf8.RuneCountInString(n.Value[:off])
+}
+
+// offsetPos converts a byte offset of the source to a line and a column
+// (counted in characters, as yaml.v3 does).
+func (p *parser) offsetPos(off int) (int, int) {
+	line := 1 + bytes.Count(p.src[:off], []byte("\n"))
+	start := bytes.LastIndexByte(p.src[:off], '\n') + 1
+	return line, 1 + utf8.RuneCount(p.src[start:off])
+}
+
+func invalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return 0
+}
+
+// decode parses the YAML into a node tree; on failure it records the
+// error and returns nil.
+func (p *parser) decode() (root *yaml.Node) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(p.src))
+	err := safeDecode(dec, &doc)
+	if errors.Is(err, io.EOF) || err == nil && (doc.Kind == 0 || len(doc.Content) == 0) {
+		p.errAt(1, 1, "a workflow needs at least name: and tasks:", "empty workflow file")
+		return nil
+	}
+	if err != nil {
+		p.syntaxError(err)
+		return nil
+	}
+	var second yaml.Node
+	if err := safeDecode(dec, &second); err == nil {
+		line := second.Line
+		lines := strings.Split(string(p.src), "\n")
+		for l := min(line, len(lines)); l >= 1; l-- {
+			if strings.HasPrefix(lines[l-1], "---") {
+				line = l
+				break
+			}
+		}
+		p.errAt(line, 1, "a workflow file holds one document; remove the ---",
+			"file holds more than one YAML document")
+		return nil
+	} else if !errors.Is(err, io.EOF) {
+		p.syntaxError(err)
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// safeDecode is dec.Decode, turning a panic of the YAML library into an
+// error: a bad file must never crash the caller.
+func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("yaml: parser failure: %v", r)
+		}
+	}()
+	return dec.Decode(n)
+}
+
+var (
+	yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+	quotedRE   = regexp.MustCompile(`'(.*)'`)
+)
+
+// syntaxError reports a yaml.v3 error. Its messages carry a line only
+// sometimes, and not always the right one, so the line is found by
+// parsing ever longer prefixes of the file until the same error appears.
+func (p *parser) syntaxError(err error) {
+	msg := err.Error()
+	line := 1
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		if m[1] != "" {
+			line, _ = strconv.Atoi(m[1])
+		}
+		msg = msg[len(m[0]):]
+	}
+	lines := bytes.SplitAfter(p.src, []byte("\n"))
+	{
+		// Bounded: a few MiB of re-parsing at most, then trust the message.
+		end, budget := 0, 4<<20
+		for i, l := range lines {
+			end += len(l)
+			if budget -= end; budget < 0 {
+				break
+			}
+			if prefixError(p.src[:end]) == err.Error() || prefixErrorBody(p.src[:end]) == msg {
+				line = i + 1
+				break
+			}
+		}
+	}
+	col, hint := 1, ""
+	if line >= 1 && line <= len(lines) {
+		text := string(lines[line-1])
+		switch {
+		case (strings.Contains(msg, "cannot start any token") || strings.Contains(msg, "tab character")) && strings.Contains(text, "\t"):
+			col = 1 + utf8.RuneCountInString(text[:strings.IndexByte(text, '\t')])
+			hint = "YAML does not allow tabs for indentation; use spaces"
+		case strings.HasPrefix(msg, "unknown anchor"):
+			if m := quotedRE.FindStringSubmatch(msg); m != nil {
+				if i := strings.Index(text, "*"+m[1]); i >= 0 {
+					col = 1 + utf8.RuneCountInString(text[:i])
+				}
+			}
+		default:
+			col = 1 + len(text) - len(strings.TrimLeft(text, " "))
+		}
+	}
+	p.errAt(line, col, hint, "invalid YAML: %s", msg)
+}
+
+func prefixError(src []byte) string {
+	var n yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for {
+		err := safeDecode(dec, &n)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
+		return err.Error()
+	}
+}
+
+func prefixErrorBody(src []byte) string {
+	msg := prefixError(src)
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return msg[len(m[0]):]
+	}
+	return msg
+}
+
+// checkExpansion walks the tree with aliases followed and refuses a file
+// that expands past maxNodes or whose aliases refer to themselves.
+func (p *parser) checkExpansion(root *yaml.Node) bool {
+	count := 0
+	onPath := map[*yaml.Node]bool{}
+	var walk func(n *yaml.Node, depth int) bool
+	walk = func(n *yaml.Node, depth int) bool {
+		count++
+		if count > maxNodes {
+			p.errorf(n, "anchors and aliases (&x, *x) may not be used to build huge documents",
+				"document expands to more than %d YAML nodes through aliases", maxNodes)
+			return false
+		}
+		if depth > maxDepth {
+			p.errorf(n, "", "document nested more than %d levels deep", maxDepth)
+			return false
+		}
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil {
+				p.errorf(n, "", "alias *%s has no anchor", n.Value)
+				return false
+			}
+			if onPath[n.Alias] {
+				p.errorf(n, "", "alias *%s refers to a node that contains it", n.Value)
+				return false
+			}
+			onPath[n.Alias] = true
+			ok := walk(n.Alias, depth+1)
+			delete(onPath, n.Alias)
+			return ok
+		}
+		for _, c := range n.Content {
+			if !walk(c, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return walk(root, 0)
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe names the kind of a node's value for error messages.
+func describe(n *yaml.Node) string {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "a bool (" + n.Value + ")"
+		case "!!int":
+			return "an integer (" + n.Value + ")"
+		case "!!float":
+			return "a number (" + n.Value + ")"
+		}
+		return fmt.Sprintf("a string (%q)", abbreviateStr(n.Value))
+	}
+	return "an unknown node"
+}
+
+func abbreviateStr(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+// kvPair is one entry of a mapping.
+type kvPair struct {
+	key  string
+	k, v *yaml.Node
+}
+
+// mapping returns the entries of the mapping n (after `<<` merges, the
+// explicit entries win), reporting duplicate and non-scalar keys. It
+// reports and returns false when n is not a mapping.
+func (p *parser) mapping(n *yaml.Node, what string) ([]kvPair, bool) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "", "%s must be a mapping, not %s", what, describe(n))
+		return nil, false
+	}
+	var explicit, merged []kvPair
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merged = append(merged, p.merge(v, what)...)
+			continue
+		}
+		dk := deref(k)
+		if dk.Kind != yaml.ScalarNode {
+			p.errorf(k, "", "keys of %s must be strings, not %s", what, describe(dk))
+			continue
+		}
+		if first, dup := seen[dk.Value]; dup {
+			p.errorf(k, fmt.Sprintf("first defined at line %d", first.Line), "duplicate key %q", dk.Value)
+			continue
+		}
+		seen[dk.Value] = k
+		explicit = append(explicit, kvPair{key: dk.Value, k: k, v: v})
+	}
+	out := make([]kvPair, 0, len(merged)+len(explicit))
+	for _, m := range merged {
+		if _, over := seen[m.key]; !over {
+			seen[m.key] = m.k
+			out = append(out, m)
+		}
+	}
+	return append(out, explicit...), true
+}
+
+// merge returns the entries a `<<:` value brings in: a mapping or a list
+// of mappings, earlier ones winning.
+func (p *parser) merge(v *yaml.Node, what string) []kvPair {
+	v = deref(v)
+	if v.Kind == yaml.MappingNode {
+		kvs, _ := p.mapping(v, what)
+		return kvs
+	}
+	if v.Kind != yaml.SequenceNode {
+		p.errorf(v, "", "<< must merge a mapping or a list of mappings, not %s", describe(v))
+		return nil
+	}
+	var out []kvPair
+	seen := map[string]bool{}
+	for _, c := range v.Content {
+		kvs, ok := p.mapping(c, "a merged value")
+		if !ok {
+			continue
+		}
+		for _, kv := range kvs {
+			if !seen[kv.key] {
+				seen[kv.key] = true
+				out = append(out, kv)
+			}
+		}
+	}
+	return out
+}
+
+// unknownKeys reports every key not in known.
+func (p *parser) unknownKeys(kvs []kvPair, known []string) {
+	for _, kv := range kvs {
+		if contains(known, kv.key) {
+			continue
+		}
+		hint := didYouMean(kv.key, known)
+		if hint == "" {
+			hint = "known keys: " + strings.Join(known, ", ")
+		}
+		p.errorf(kv.k, hint, "unknown key %q", kv.key)
+	}
+}
+
+func (p *parser) str(n *yaml.Node, what string) (string, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		p.errorf(n, "", "%s must be a string, not %s", what, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) integer(n *yaml.Node, what string, minimum int) (int, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		p.errorf(n, "", "%s must be an integer, not %s", what, describe(n))
+		return 0, false
+	}
+	var i int
+	if err := n.Decode(&i); err != nil {
+		p.errorf(n, "", "%s: integer %s out of range", what, n.Value)
+		return 0, false
+	}
+	if i < minimum {
+		p.errorf(n, "", "%s must be at least %d, not %d", what, minimum, i)
+		return 0, false
+	}
+	if i > 1_000_000 {
+		p.errorf(n, "", "%s must be at most 1000000, not %d", what, i)
+		return 0, false
+	}
+	return i, true
+}
+
+func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		p.errorf(n, "", "%s must be true or false, not %s", what, describe(n))
+		return false, false
+	}
+	var b bool
+	if err := n.Decode(&b); err != nil {
+		p.errorf(n, "", "%s must be true or false, not %s", what, describe(n))
+		return false, false
+	}
+	return b, true
+}
+
+func (p *parser) number(n *yaml.Node, what string) (float64, bool) {
+	n = deref(n)
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+		p.errorf(n, "", "%s must be a number, not %s", what, describe(n))
+		return 0, false
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		p.errorf(n, "", "%s must be a finite number, not %s", what, n.Value)
+		return 0, false
+	}
+	return f, true
+}
+
+// duration parses a Go duration string ("90s", "1h30m"); 0 is allowed.
+func (p *parser) duration(n *yaml.Node, what string) (time.Duration, bool) {
+	n = deref(n)
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+		if n.Value == "0" {
+			return 0, true
+		}
+		p.errorf(n, fmt.Sprintf("write a unit, e.g. %q", n.Value+"s"), "%s must be a duration with a unit, not %s", what, describe(n))
+		return 0, false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		p.errorf(n, `write a duration such as "30s", "5m" or "1h30m"`, "%s must be a duration, not %s", what, describe(n))
+		return 0, false
+	}
+	s := n.Value
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		p.errorf(n, `write a duration such as "30s", "5m" or "1h30m"`, "%s: invalid duration %q", what, s)
+		return 0, false
+	}
+	if d < 0 {
+		p.errorf(n, "", "%s must not be negative, not %s", what, s)
+		return 0, false
+	}
+	return d, true
+}
+
+// value converts n to a JSON-like Go value: string, int, float64, bool,
+// nil, []any, map[string]any. onString sees every string with its node.
+func (p *parser) value(n *yaml.Node, what string, depth int, onString func(string, *yaml.Node)) (any, bool) {
+	n = deref(n)
+	if depth > maxDepth {
+		p.errorf(n, "", "%s is nested more than %d levels deep", what, maxDepth)
+		return nil, false
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		kvs, _ := p.mapping(n, what)
+		m := make(map[string]any, len(kvs))
+		ok := true
+		for _, kv := range kvs {
+			v, vok := p.value(kv.v, what, depth+1, onString)
+			ok = ok && vok
+			m[kv.key] = v
+		}
+		return m, ok
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		ok := true
+		for _, c := range n.Content {
+			v, vok := p.value(c, what, depth+1, onString)
+			ok = ok && vok
+			l = append(l, v)
+		}
+		return l, ok
+	case yaml.ScalarNode:
+		return p.scalar(n, what, onString)
+	}
+	p.errorf(n, "", "%s: unexpected YAML node", what)
+	return nil, false
+}
+
+func (p *parser) scalar(n *yaml.Node, what string, onString func(string, *yaml.Node)) (any, bool) {
+	switch tag := n.ShortTag(); tag {
+	case "!!null":
+		return nil, true
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			p.errorf(n, "", "%s: %s", what, yamlMsg(err))
+			return nil, false
+		}
+		return b, true
+	case "!!int":
+		var i int
+		if err := n.Decode(&i); err == nil {
+			return i, true
+		}
+		var f float64
+		if err := n.Decode(&f); err == nil && !math.IsInf(f, 0) {
+			return f, true
+		}
+		p.errorf(n, "", "%s: integer %s out of range", what, n.Value)
+		return nil, false
+	case "!!float":
+		var f float64
+		if err := n.Decode(&f); err != nil {
+			p.errorf(n, "", "%s: %s", what, yamlMsg(err))
+			return nil, false
+		}
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			p.errorf(n, "", "%s: %s is not a finite number", what, n.Value)
+			return nil, false
+		}
+		return f, true
+	case "!!str", "!!timestamp", "!!binary":
+		if onString != nil {
+			onString(n.Value, n)
+		}
+		return n.Value, true
+	default:
+		p.errorf(n, "", "%s: unsupported YAML tag %s", what, tag)
+		return nil, false
+	}
+}
+
+func yamlMsg(err error) string { return strings.TrimPrefix(err.Error(), "yaml: ") }
+
+// workflow reads the top level.
+func (p *parser) workflow(root *yaml.Node) *Workflow {
+	w := &Workflow{}
+	kvs, ok := p.mapping(root, "a workflow")
+	if !ok {
+		return w
+	}
+	var own []kvPair
+	for _, kv := range kvs {
+		// x- keys are the user's: a home for anchors to reuse.
+		if !strings.HasPrefix(kv.key, "x-") {
+			own = append(own, kv)
+		}
+	}
+	p.unknownKeys(own, topKeys)
+	get := map[string]kvPair{}
+	for _, kv := range kvs {
+		get[kv.key] = kv
+	}
+	if kv, ok := get["name"]; ok {
+		if s, ok := p.str(kv.v, "name"); ok {
+			if !nameRE.MatchString(s) || len(s) > 128 {
+				p.errorf(kv.v, "use lower-case letters, digits, '_', '.' and '-', starting with a letter or digit (at most 128)",
+					"invalid workflow name %q", s)
+			}
+			w.Name = s
+		}
+	} else {
+		p.errorf(root, `add a name, e.g. "name: churn"`, "workflow is missing %q", "name")
+	}
+	if kv, ok := get["description"]; ok {
+		w.Description, _ = p.str(kv.v, "description")
+	}
+	if kv, ok := get["concurrency"]; ok {
+		w.MaxActive, _ = p.integer(kv.v, "concurrency", 0)
+	}
+	if kv, ok := get["params"]; ok {
+		p.paramDecls(w, kv.v)
+	}
+	p.params = map[string]*ParamDecl{}
+	for i := range w.Params {
+		p.params[w.Params[i].Name] = &w.Params[i]
+	}
+	if kv, ok := get["defaults"]; ok {
+		if dkvs, ok := p.mapping(kv.v, "defaults"); ok {
+			p.unknownKeys(dkvs, defaultsKeys)
+			var b retryFields
+			p.retryFields(dkvs, &b)
+			w.Defaults.Retry = b.policy(cairn.RetryPolicy{Factor: 1})
+			for _, d := range dkvs {
+				if d.key == "timeout" {
+					w.Defaults.Timeout, _ = p.duration(d.v, "timeout")
+				}
+			}
+		}
+	} else {
+		w.Defaults.Retry = cairn.RetryPolicy{Factor: 1}
+	}
+	if kv, ok := get["schedule"]; ok {
+		w.Schedule = p.schedule(kv.v)
+	}
+	if kv, ok := get["tasks"]; ok {
+		p.tasks(w, kv)
+	} else {
+		p.errorf(root, "add a tasks: list", "workflow is missing %q", "tasks")
+	}
+	return w
+}
+
+func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
+	kvs, ok := p.mapping(n, "params")
+	if !ok {
+		return
+	}
+	for _, kv := range kvs {
+		d := ParamDecl{Name: kv.key, Line: kv.k.Line, Col: kv.k.Column}
+		if !paramRE.MatchString(kv.key) || len(kv.key) > 64 {
+			p.errorf(kv.k, "use letters, digits, '_' and '-', starting with a letter or '_' (at most 64)",
+				"invalid param name %q", kv.key)
+		}
+		what := fmt.Sprintf("param %q", kv.key)
+		v := deref(kv.v)
+		if v.Kind != yaml.MappingNode {
+			// Shorthand: the value is the default, its kind the type.
+			val, ok := p.value(v, what, 0, nil)
+			if !ok {
+				continue
+			}
+			if val == nil {
+				p.errorf(v, "declare it as {type: string} (or int, float, bool, list, map)",
+					"cannot infer the type of %s from null", what)
+				continue
+			}
+			d.Type, d.Default = kindOf(val), val
+			w.Params = append(w.Params, d)
+			continue
+		}
+		dkvs, _ := p.mapping(v, what)
+		p.unknownKeys(dkvs, paramKeys)
+		var defNode, reqNode *yaml.Node
+		var required, hasReq bool
+		for _, dkv := range dkvs {
+			switch dkv.key {
+			case "type":
+				if s, ok := p.str(dkv.v, what+" type"); ok {
+					if !contains(paramKinds, s) {
+						hint := didYouMean(s, paramKinds)
+						if hint == "" {
+							hint = "types: " + strings.Join(paramKinds, ", ")
+						}
+						p.errorf(dkv.v, hint, "unknown param type %q", s)
+					} else {
+						d.Type = cairn.ParamKind(s)
+					}
+				}
+			case "default":
+				defNode = dkv.v
+			case "required":
+				reqNode = dkv.v
+				required, hasReq = p.boolean(dkv.v, what+" required")
+			case "description":
+				d.Description, _ = p.str(dkv.v, what+" description")
+			}
+		}
+		if defNode != nil {
+			val, ok := p.value(defNode, what+" default", 0, nil)
+			if ok && val != nil {
+				if d.Type == "" {
+					d.Type = kindOf(val)
+				}
+				if conv, ok := convertKind(d.Type, val); ok {
+					d.Default = conv
+				} else {
+					p.errorf(defNode, "", "default of %s must be %s, not %s", what, kindArticle(d.Type), describe(defNode))
+				}
+			}
+		}
+		if d.Type == "" {
+			p.errorf(v, "add type: string (or int, float, bool, list, map)", "%s has no type", what)
+			continue
+		}
+		switch {
+		case hasReq && required && d.Default != nil:
+			p.errorf(reqNode, "drop the default, or required: true", "%s is required and has a default", what)
+		case hasReq:
+			d.Required = required
+		default:
+			d.Required = d.Default == nil
+		}
+		w.Params = append(w.Params, d)
+	}
+}
+
+// retryFields collects retries and retry_backoff of a task or of defaults.
+type retryFields struct {
+	retries    *int
+	backoff    *cairn.RetryPolicy // Backoff, Factor, MaxBackoff only
+	hasBackoff bool
+}
+
+func (b retryFields) policy(base cairn.RetryPolicy) cairn.RetryPolicy {
+	if b.retries != nil {
+		base.Retries = *b.retries
+	}
+	if b.backoff != nil {
+		base.Backoff, base.Factor, base.MaxBackoff = b.backoff.Backoff, b.backoff.Factor, b.backoff.MaxBackoff
+	}
+	return base
+}
+
+func (p *parser) retryFields(kvs []kvPair, b *retryFields) {
+	for _, kv := range kvs {
+		switch kv.key {
+		case "retries":
+			if r, ok := p.integer(kv.v, "retries", 0); ok {
+				b.retries = &r
+			}
+		case "retry_backoff":
+			b.hasBackoff = true
+			if pol, ok := p.backoff(kv.v); ok {
+				b.backoff = &pol
+			}
+		}
+	}
+}
+
+// backoff reads "5s" (factor 2, cap 10m) or {delay, factor, max}.
+func (p *parser) backoff(n *yaml.Node) (cairn.RetryPolicy, bool) {
+	pol := cairn.RetryPolicy{Factor: 2, MaxBackoff: 10 * time.Minute}
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		d, ok := p.duration(n, "retry_backoff")
+		pol.Backoff = d
+		return pol, ok
+	}
+	kvs, _ := p.mapping(n, "retry_backoff")
+	p.unknownKeys(kvs, backoffKeys)
+	ok, hasDelay := true, false
+	var maxNode *yaml.Node
+	for _, kv := range kvs {
+		var good bool
+		switch kv.key {
+		case "delay":
+			hasDelay = true
+			pol.Backoff, good = p.duration(kv.v, "retry_backoff delay")
+		case "factor":
+			pol.Factor, good = p.number(kv.v, "retry_backoff factor")
+			if good && (pol.Factor < 1 || pol.Factor > 100) {
+				p.errorf(kv.v, "1 keeps the delay constant; 2 doubles it", "retry_backoff factor must be between 1 and 100, not %v", pol.Factor)
+				good = false
+			}
+		case "max":
+			maxNode = kv.v
+			pol.MaxBackoff, good = p.duration(kv.v, "retry_backoff max")
+		default:
+			good = true
+		}
+		ok = ok && good
+	}
+	if !hasDelay {
+		p.errorf(n, `add delay, e.g. "delay: 5s"`, "retry_backoff is missing %q", "delay")
+		return pol, false
+	}
+	if ok && maxNode != nil && pol.MaxBackoff != 0 && pol.MaxBackoff < pol.Backoff {
+		p.errorf(maxNode, "", "retry_backoff max (%s) is less than its delay (%s)", pol.MaxBackoff, pol.Backoff)
+		ok = false
+	}
+	return pol, ok
+}
+
+func (p *parser) schedule(n *yaml.Node) *Schedule {
+	s := &Schedule{Timezone: "UTC", Catchup: CatchupNone}
+	n = deref(n)
+	var cronNode, tzNode *yaml.Node
+	if n.Kind == yaml.ScalarNode {
+		cronNode = n
+	} else {
+		kvs, ok := p.mapping(n, "schedule")
+		if !ok {
+			return nil
+		}
+		p.unknownKeys(kvs, scheduleKeys)
+		for _, kv := range kvs {
+			switch kv.key {
+			case "cron":
+				cronNode = kv.v
+			case "timezone":
+				tzNode = kv.v
+			case "catchup":
+				if c, ok := p.str(kv.v, "schedule catchup"); ok {
+					switch Catchup(c) {
+					case CatchupNone, CatchupLatest, CatchupAll:
+						s.Catchup = Catchup(c)
+					default:
+						p.errorf(kv.v, "use none, latest or all", "unknown catchup %q", c)
+					}
+				}
+			}
+		}
+	}
+	if cronNode == nil {
+		p.errorf(n, `add cron, e.g. cron: "0 3 * * *"`, "schedule is missing %q", "cron")
+		return s
+	}
+	if c, ok := p.str(cronNode, "schedule cron"); ok {
+		s.Cron = strings.TrimSpace(c)
+		if strings.HasPrefix(s.Cron, "TZ=") || strings.HasPrefix(s.Cron, "CRON_TZ=") {
+			p.errorf(cronNode, "set schedule timezone: instead", "cron expression %q carries a time zone", c)
+		} else if sched, err := parseCron(s.Cron); err != nil {
+			p.errorf(cronNode, `five fields: minute hour day-of-month month day-of-week, e.g. "0 3 * * *"; or @hourly, @daily, @weekly, @monthly, @every 1h`,
+				"invalid cron expression %q: %v", c, err)
+		} else {
+			s.sched = sched
+		}
+	}
+	if tzNode != nil {
+		if tz, ok := p.str(tzNode, "schedule timezone"); ok {
+			s.Timezone = tz
+		}
+	}
+	at := tzNode
+	if at == nil {
+		at = n
+	}
+	if tz := s.Timezone; tz == "" || strings.EqualFold(tz, "local") {
+		p.errorf(at, `name a zone such as "UTC" or "Europe/Paris"`, "schedule timezone must name a zone, not %q", tz)
+	} else if loc, err := time.LoadLocation(tz); err != nil {
+		p.errorf(at, `an IANA zone name such as "UTC" or "Europe/Paris"`, "unknown timezone %q", tz)
+	} else {
+		s.loc = loc
+	}
+	return s
+}
+
+func (p *parser) tasks(w *Workflow, kv kvPair) {
+	n := deref(kv.v)
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(n, "", "tasks must be a list, not %s", describe(n))
+		return
+	}
+	if len(n.Content) == 0 {
+		p.errorf(n, "", "workflow has no tasks")
+		return
+	}
+	for _, item := range n.Content {
+		if tn := p.task(w, item); tn != nil {
+			w.Tasks = append(w.Tasks, tn.task)
+			p.taskInfo = append(p.taskInfo, tn)
+		}
+	}
+}
+
+func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
+	kvs, ok := p.mapping(item, "a task")
+	if !ok {
+		return nil
+	}
+	item = deref(item)
+	t := &Task{Line: item.Line, Col: item.Column}
+	tn := &taskNodes{task: t, item: item, needs: map[string]*yaml.Node{}, inputVal: map[string]*yaml.Node{}}
+	p.unknownKeys(kvs, taskKeys)
+	var rf retryFields
+	p.retryFields(kvs, &rf)
+	t.Retry = rf.policy(w.Defaults.Retry)
+	t.Timeout = w.Defaults.Timeout
+	for _, kv := range kvs {
+		switch kv.key {
+		case "id":
+			tn.id = kv.v
+			t.ID, _ = p.str(kv.v, "task id")
+		case "type":
+			tn.typ = kv.v
+			t.Type, _ = p.str(kv.v, "task type")
+		case "description":
+			t.Description, _ = p.str(kv.v, "task description")
+		case "timeout":
+			t.Timeout, _ = p.duration(kv.v, "timeout")
+		case "with":
+			tn.withKey = kv.k
+			p.with(tn, kv.v)
+		case "inputs":
+			tn.inputs = kv.k
+			p.inputs(tn, kv.v)
+		case "needs":
+			p.needs(tn, kv.v)
+		case "when":
+			p.when(tn, kv.v)
+		}
+	}
+	if tn.id == nil {
+		p.errorf(item, `add "id: NAME"`, "task is missing %q", "id")
+	}
+	if tn.typ == nil {
+		p.errorf(item, `add "type: NAME"`, "task is missing %q", "type")
+	}
+	return tn
+}
+
+func (p *parser) collect(tn *taskNodes, input bool) func(string, *yaml.Node) {
+	return func(s string, n *yaml.Node) {
+		if !hasTemplate(s) {
+			return
+		}
+		t, err := parseTemplate(s)
+		if err != nil {
+			p.textErr(n, err)
+			return
+		}
+		tn.tmpls = append(tn.tmpls, tmplUse{t: t, n: n, input: input})
+	}
+}
+
+func (p *parser) with(tn *taskNodes, n *yaml.Node) {
+	d := deref(n)
+	if d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+		return
+	}
+	kvs, ok := p.mapping(n, "with")
+	if !ok {
+		return
+	}
+	tn.withKeys = map[string]kvPair{}
+	tn.task.With = make(map[string]any, len(kvs))
+	for _, kv := range kvs {
+		tn.withKeys[kv.key] = kv
+		v, _ := p.value(kv.v, "with."+kv.key, 1, p.collect(tn, false))
+		tn.task.With[kv.key] = v
+	}
+}
+
+func (p *parser) inputs(tn *taskNodes, n *yaml.Node) {
+	d := deref(n)
+	if d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+		return
+	}
+	kvs, ok := p.mapping(n, "inputs")
+	if !ok {
+		return
+	}
+	tn.task.Inputs = make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		s, ok := p.str(kv.v, "input "+kv.key)
+		if !ok {
+			continue
+		}
+		tn.inputVal[kv.key] = deref(kv.v)
+		tn.task.Inputs[kv.key] = s
+		t, err := parseTemplate(s)
+		if err != nil {
+			p.textErr(deref(kv.v), err)
+			continue
+		}
+		if _, single := t.single(); !single {
+			p.errorf(kv.v, `write exactly one reference, e.g. "${{ tasks.ID.outputs.NAME }}"`,
+				"input %q must be a single ${{ }} reference to an artifact", kv.key)
+			continue
+		}
+		tn.tmpls = append(tn.tmpls, tmplUse{t: t, n: deref(kv.v), input: true})
+	}
+}
+
+func (p *parser) needs(tn *taskNodes, n *yaml.Node) {
+	n = deref(n)
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		p.errorf(n, "", "needs must be a list of task ids, not %s", describe(n))
+		return
+	}
+	for _, it := range items {
+		s, ok := p.str(it, "needs entry")
+		if !ok {
+			continue
+		}
+		if _, dup := tn.needs[s]; dup {
+			continue
+		}
+		tn.needs[s] = deref(it)
+		tn.task.Needs = append(tn.task.Needs, s)
+	}
+}
+
+func (p *parser) when(tn *taskNodes, n *yaml.Node) {
+	n = deref(n)
+	tn.when = n
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		p.errorf(n, "", "when must be an expression, not %s", describe(n))
+		return
+	}
+	s := strings.TrimSpace(n.Value)
+	if s == "" {
+		p.errorf(n, "omit when: to always run the task", "when is empty")
+		return
+	}
+	e, err := parseExpr(n.Value)
+	if err != nil {
+		p.textErr(n, err)
+		return
+	}
+	tn.whenExpr = e
+	if !isLiteralTrue(e) {
+		tn.task.When = s
+	}
+}
+
+// kindOf is the param kind of a converted YAML value.
+func kindOf(v any) cairn.ParamKind {
+	switch v.(type) {
+	case string:
+		return cairn.KindString
+	case int:
+		return cairn.KindInt
+	case float64:
+		return cairn.KindFloat
+	case bool:
+		return cairn.KindBool
+	case []any:
+		return cairn.KindList
+	case map[string]any:
+		return cairn.KindMap
+	}
+	return cairn.KindAny
+}
+
+// convertKind checks v against kind k, widening ints to float64 for
+// floats.
+func convertKind(k cairn.ParamKind, v any) (any, bool) {
+	switch k {
+	case cairn.KindAny:
+		return v, true
+	case cairn.KindFloat:
+		switch x := v.(type) {
+		case int:
+			return float64(x), true
+		case float64:
+			return x, true
+		}
+		return nil, false
+	case cairn.KindDuration:
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		_, err := time.ParseDuration(s)
+		return v, err == nil
+	}
+	return v, kindOf(v) == k
+}
+
+func kindArticle(k cairn.ParamKind) string {
+	switch k {
+	case cairn.KindInt:
+		return "an int"
+	case cairn.KindAny:
+		return "any value"
+	case cairn.KindList:
+		return "a list"
+	case cairn.KindMap:
+		return "a map"
+	}
+	return "a " + string(k)
+}

@@ -1,0 +1,287 @@
+package workflows
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func opts() Options { return Options{Types: newFakeTypes()} }
+
+// golden compares got with the file at path, or rewrites it with -update.
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestValidFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no testdata/valid files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			w, err := ParseFile(f, opts())
+			if err != nil {
+				t.Fatalf("ParseFile: %v", err)
+			}
+			golden(t, strings.TrimSuffix(f, ".yaml")+".canonical.json", append(w.Canonical(), '\n'))
+			if !strings.HasPrefix(w.Digest, "sha256:") || len(w.Digest) != 71 {
+				t.Errorf("digest %q", w.Digest)
+			}
+			src, _ := os.ReadFile(f)
+			if !bytes.Equal(w.Source, src) || w.Path != f {
+				t.Errorf("Source/Path not kept")
+			}
+			// The canonical form is a workflow file with the same digest.
+			w2, err := Parse("canonical.json", w.Canonical(), opts())
+			if err != nil {
+				t.Fatalf("canonical form does not parse: %v", err)
+			}
+			if w2.Digest != w.Digest {
+				t.Errorf("canonical form re-parses to digest %s, want %s", w2.Digest, w.Digest)
+			}
+		})
+	}
+}
+
+func TestFullWorkflow(t *testing.T) {
+	w, err := ParseFile("testdata/valid/full.yaml", opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "churn.model-v2" || w.MaxActive != 4 || w.Description == "" {
+		t.Errorf("top level: %+v", w)
+	}
+	var names []string
+	for _, p := range w.Params {
+		names = append(names, p.Name)
+	}
+	if want := []string{"seed", "lr", "model", "deploy", "tags"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("params %v, want file order %v", names, want)
+	}
+	seed, _ := w.Param("seed")
+	lr, _ := w.Param("lr")
+	model, _ := w.Param("model")
+	if seed.Type != cairn.KindInt || seed.Default != 42 || seed.Required {
+		t.Errorf("seed %+v", seed)
+	}
+	if lr.Type != cairn.KindFloat || lr.Default != 1.0 || lr.Description != "learning rate" {
+		t.Errorf("lr %+v", lr)
+	}
+	if !model.Required || model.Default != nil {
+		t.Errorf("model %+v", model)
+	}
+	s := w.Schedule
+	if s == nil || s.Cron != "0 3 * * *" || s.Timezone != "Europe/Paris" || s.Catchup != CatchupLatest {
+		t.Fatalf("schedule %+v", s)
+	}
+	next, err := s.Next(time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC))
+	if err != nil || !next.Equal(time.Date(2024, 6, 2, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("Next = %v, %v; want 03:00 Paris = 01:00 UTC", next, err)
+	}
+	def := cairn.RetryPolicy{Retries: 2, Backoff: 5 * time.Second, Factor: 2, MaxBackoff: 10 * time.Minute}
+	if w.Defaults.Retry != def || w.Defaults.Timeout != 10*time.Minute {
+		t.Errorf("defaults %+v", w.Defaults)
+	}
+	fetch, train, report, ship := w.Task("fetch"), w.Task("train"), w.Task("report"), w.Task("ship")
+	if fetch == nil || train == nil || report == nil || ship == nil || w.Task("nope") != nil {
+		t.Fatal("Task lookup")
+	}
+	if fetch.Retry != def || fetch.Timeout != 10*time.Minute || fetch.Line != 22 || fetch.Col != 5 {
+		t.Errorf("fetch %+v", fetch)
+	}
+	if train.Retry != (cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 3, MaxBackoff: time.Minute}) || train.Timeout != time.Hour {
+		t.Errorf("train retry %+v timeout %v", train.Retry, train.Timeout)
+	}
+	if report.Type != "shell" || report.Retry.Retries != 1 {
+		t.Errorf("merge key not applied: %+v", report)
+	}
+	if !reflect.DeepEqual(train.Upstream, []string{"fetch"}) || !reflect.DeepEqual(report.Upstream, []string{"train"}) ||
+		!reflect.DeepEqual(ship.Upstream, []string{"report", "train"}) || len(fetch.Upstream) != 0 {
+		t.Errorf("upstreams: %v %v %v", train.Upstream, report.Upstream, ship.Upstream)
+	}
+	if !reflect.DeepEqual(ship.Needs, []string{"report"}) {
+		t.Errorf("needs shorthand: %v", ship.Needs)
+	}
+	if want := []string{"fetch", "train", "report", "ship"}; !reflect.DeepEqual(w.TaskIDs(), want) {
+		t.Errorf("TaskIDs %v", w.TaskIDs())
+	}
+	if got := train.With["hyperparams"]; !reflect.DeepEqual(got, map[string]any{"depth": 3, "notes": "seed=${{ params.seed }}"}) {
+		t.Errorf("with.hyperparams %#v", got)
+	}
+}
+
+func TestTypesNotChecked(t *testing.T) {
+	src := "name: x\ntasks:\n  - {id: a, type: anything, with: {whatever: 1}}\n  - {id: b, type: other, with: {v: '${{ tasks.a.outputs.any }}'}}\n"
+	w, err := Parse("x.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(w.Task("b").Upstream, []string{"a"}) {
+		t.Errorf("upstream %v", w.Task("b").Upstream)
+	}
+	if _, err := Parse("x.yaml", []byte(src), opts()); err == nil {
+		t.Error("unknown types accepted with a TypeSet")
+	}
+}
+
+func TestErrorFiles(t *testing.T) {
+	files, _ := filepath.Glob("testdata/errors/*.yaml")
+	if len(files) < 20 {
+		t.Fatalf("only %d error files", len(files))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			w, err := ParseFile(f, opts())
+			if err == nil {
+				t.Fatalf("parsed without error: %s", w.Canonical())
+			}
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error %T is not an ErrorList: %v", err, err)
+			}
+			for i, e := range list {
+				if e.Line < 1 || e.Col < 1 || e.File != f {
+					t.Errorf("bad position %s:%d:%d", e.File, e.Line, e.Col)
+				}
+				if i > 0 && (list[i-1].Line > e.Line || list[i-1].Line == e.Line && list[i-1].Col > e.Col) {
+					t.Errorf("not sorted: %v before %v", list[i-1], e)
+				}
+			}
+			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(err.Error()+"\n"))
+		})
+	}
+}
+
+func TestManyProblemsReported(t *testing.T) {
+	_, err := ParseFile("testdata/errors/many.yaml", opts())
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) < 8 {
+		t.Fatalf("want at least 8 problems, got %v", err)
+	}
+}
+
+func TestCycleError(t *testing.T) {
+	_, err := ParseFile("testdata/errors/cycle.yaml", opts())
+	var ce *CycleError
+	if !errors.As(err, &ce) {
+		t.Fatalf("no CycleError in %v", err)
+	}
+	if want := []string{"a", "b", "c", "a"}; !reflect.DeepEqual(ce.Path, want) {
+		t.Errorf("cycle path %v, want %v", ce.Path, want)
+	}
+}
+
+func TestErrorFormat(t *testing.T) {
+	e := &Error{File: "f.yaml", Line: 3, Col: 7, Msg: `unknown key "retires"`, Hint: `did you mean "retries"?`}
+	if got, want := e.Error(), "f.yaml:3:7: unknown key \"retires\"\n\thint: did you mean \"retries\"?"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+	e.Hint = ""
+	if got := e.Error(); got != `f.yaml:3:7: unknown key "retires"` {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestMaxBytes(t *testing.T) {
+	big := bytes.Repeat([]byte("# padding\n"), 1_300_000) // 12.4 MiB
+	_, err := Parse("big.yaml", big, Options{})
+	if err == nil || err.Error() != "big.yaml:1:1: file is 12.4 MiB, over the 10 MiB limit" {
+		t.Errorf("got %v", err)
+	}
+	_, err = Parse("small.yaml", []byte("name: x\ntasks: [{id: a, type: t}]\n"), Options{MaxBytes: 10})
+	if err == nil || !strings.Contains(err.Error(), "file is 34 bytes, over the 10 bytes limit") {
+		t.Errorf("got %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseFile(path, Options{})
+	if err == nil || !strings.HasSuffix(err.Error(), "big.yaml:1:1: file is 12.4 MiB, over the 10 MiB limit") {
+		t.Errorf("ParseFile: %v", err)
+	}
+	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing.yaml"), Options{}); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestBillionLaughs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: lol\nx-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n")
+	prev := "a"
+	for _, c := range "bcdefghi" {
+		name := string(c)
+		b.WriteString("x-" + name + ": &" + name + " [")
+		for i := 0; i < 10; i++ {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("*" + prev)
+		}
+		b.WriteString("]\n")
+		prev = name
+	}
+	b.WriteString("tasks:\n  - id: a\n    type: shell\n    with: {argv: *i}\n")
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := Parse("lol.yaml", []byte(b.String()), opts())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "document expands to more than 100000 YAML nodes through aliases") {
+			t.Fatalf("got %v", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("took %v", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Parse did not return")
+	}
+}
+
+func TestNotUTF8(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("name: x\ndescription: caf\xe9 au lait\n"), Options{})
+	if err == nil || err.Error() != "bad.yaml:2:17: file is not valid UTF-8 (byte 0xe9)" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestYAMLSyntaxPositions(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"name: x\ntasks:\n\t- id: a\n", "f:3:1: invalid YAML: found character that cannot start any token"},
+		{"name: x\ntasks: a: b\n", "f:2:1: invalid YAML: mapping values are not allowed in this context"},
+		{"name: x\ntasks:\n  - id: a\n    type: *nope\n", "f:4:11: invalid YAML: unknown anchor 'nope' referenced"},
+		{"name: [x,\n", "f:1:1: invalid YAML: did not find expected node content"},
+	} {
+		_, err := Parse("f", []byte(tc.src), Options{})
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
+		}
+	}
+}
