@@ -128,8 +128,8 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 		select {
 		case <-in.signal:
 			for _, tr := range in.take() {
-				if cur := snap.Tasks[tr.TaskID]; cur == nil || tr.Version > cur.Version {
-					snap.Tasks[tr.TaskID] = tr
+				if i, ok := snap.Topo.Index[tr.TaskID]; ok && tr.Version > snap.Tasks[i].Version {
+					snap.Tasks[i] = tr
 				}
 			}
 		case <-wakeC:
@@ -177,9 +177,9 @@ func (d *Driver) load(ctx context.Context, id string, g Graph) (*Snapshot, error
 	if err != nil {
 		return nil, fmt.Errorf("drive run %s: %w", id, err)
 	}
-	s := &Snapshot{Run: run, Graph: g, Tasks: make(map[string]*cairn.TaskRun, len(trs))}
-	for _, tr := range trs {
-		s.Tasks[tr.TaskID] = tr
+	s, err := NewSnapshot(run, g, trs)
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: %w", id, err)
 	}
 	return s, nil
 }
@@ -193,8 +193,8 @@ func (d *Driver) applied(s *Snapshot, p *Plan) {
 	ready := false
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
-		old := s.Tasks[c.TaskID]
-		tr := *old
+		idx := s.Topo.Index[c.TaskID]
+		tr := *s.Tasks[idx]
 		tr.State, tr.Version, tr.Error = c.To, c.NewVersion, c.Error
 		if c.To == cairn.TaskReady {
 			tr.Params, tr.Inputs = c.Params, c.Inputs
@@ -203,7 +203,7 @@ func (d *Driver) applied(s *Snapshot, p *Plan) {
 		if c.To.Terminal() {
 			tr.FinishedAt = c.At
 		}
-		s.Tasks[c.TaskID] = &tr
+		s.Tasks[idx] = &tr
 		if c.To == cairn.TaskCancelled && c.From.Active() {
 			d.broker.revoke(s.Run.ID, c.TaskID)
 		}

@@ -37,14 +37,69 @@ type Prepared struct {
 	Inputs map[string]cairn.ArtifactRef
 }
 
-// Snapshot is everything Plan reads.
+// Topology is a Graph indexed once per run, so that planning — done on
+// every event — walks slices instead of hashing task ids.
+type Topology struct {
+	IDs   []string       // topological order
+	Index map[string]int // task id → position in IDs
+	Up    [][]int        // positions of each task's upstreams
+}
+
+// NewTopology indexes g.
+func NewTopology(g Graph) *Topology {
+	ids := g.TaskIDs()
+	t := &Topology{IDs: ids, Index: make(map[string]int, len(ids)), Up: make([][]int, len(ids))}
+	for i, id := range ids {
+		t.Index[id] = i
+	}
+	for i, id := range ids {
+		for _, u := range g.Upstream(id) {
+			if j, ok := t.Index[u]; ok {
+				t.Up[i] = append(t.Up[i], j)
+			}
+		}
+	}
+	return t
+}
+
+// Snapshot is everything PlanRun reads.
 type Snapshot struct {
 	Run   *cairn.Run
 	Graph Graph
-	Tasks map[string]*cairn.TaskRun
+	Topo  *Topology
+	// Tasks holds the run's task runs in Topo.IDs order.
+	Tasks []*cairn.TaskRun
 	// Cancel asks for the run to be cancelled (Ctrl-C, `cairn cancel`).
 	Cancel bool
 	Now    time.Time
+}
+
+// NewSnapshot indexes a run's task runs along g's topology. Every task of
+// g must have a task run.
+func NewSnapshot(run *cairn.Run, g Graph, trs []*cairn.TaskRun) (*Snapshot, error) {
+	topo := NewTopology(g)
+	s := &Snapshot{Run: run, Graph: g, Topo: topo, Tasks: make([]*cairn.TaskRun, len(topo.IDs))}
+	for _, tr := range trs {
+		i, ok := topo.Index[tr.TaskID]
+		if !ok {
+			return nil, fmt.Errorf("run %s has task %q that its workflow lacks", run.ID, tr.TaskID)
+		}
+		s.Tasks[i] = tr
+	}
+	for i, tr := range s.Tasks {
+		if tr == nil {
+			return nil, fmt.Errorf("run %s lacks a task run for %q", run.ID, topo.IDs[i])
+		}
+	}
+	return s, nil
+}
+
+// Task returns the task run of id, or nil.
+func (s *Snapshot) Task(id string) *cairn.TaskRun {
+	if i, ok := s.Topo.Index[id]; ok {
+		return s.Tasks[i]
+	}
+	return nil
 }
 
 // scope resolves references against a snapshot.
@@ -56,7 +111,7 @@ func (sc scope) Param(name string) (any, bool) {
 }
 
 func (sc scope) Output(taskID, name string) (json.RawMessage, bool) {
-	tr := sc.s.Tasks[taskID]
+	tr := sc.s.Task(taskID)
 	if tr == nil || tr.State != cairn.TaskSucceeded {
 		return nil, false
 	}
@@ -84,23 +139,24 @@ func PlanRun(s *Snapshot) *Plan {
 	if run.State.Terminal() {
 		return p
 	}
-	state := make(map[string]cairn.TaskState, len(s.Tasks))
-	for id, tr := range s.Tasks {
-		state[id] = tr.State
+	ids, up := s.Topo.IDs, s.Topo.Up
+	state := make([]cairn.TaskState, len(s.Tasks))
+	for i, tr := range s.Tasks {
+		state[i] = tr.State
 	}
-	change := func(tr *cairn.TaskRun, to cairn.TaskState, msg string) *TaskChange {
+	change := func(i int, to cairn.TaskState, msg string) *TaskChange {
+		tr := s.Tasks[i]
 		p.Tasks = append(p.Tasks, TaskChange{
 			TaskID: tr.TaskID, FromVersion: tr.Version, From: tr.State, To: to, Error: msg, At: s.Now,
 		})
-		state[tr.TaskID] = to
+		state[i] = to
 		return &p.Tasks[len(p.Tasks)-1]
 	}
-	ids := s.Graph.TaskIDs()
 
 	if s.Cancel || run.CancelRequested {
-		for _, id := range ids {
-			if tr := s.Tasks[id]; tr != nil && !tr.State.Terminal() {
-				change(tr, cairn.TaskCancelled, "run cancelled")
+		for i := range s.Tasks {
+			if !state[i].Terminal() {
+				change(i, cairn.TaskCancelled, "run cancelled")
 			}
 		}
 		p.Run = &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunCancelled, Error: "cancelled", At: s.Now}
@@ -111,52 +167,48 @@ func PlanRun(s *Snapshot) *Plan {
 	}
 
 	active := 0
-	for _, tr := range s.Tasks {
-		if tr.State == cairn.TaskReady || tr.State.Active() {
+	for _, st := range state {
+		if st == cairn.TaskReady || st.Active() {
 			active++
 		}
 	}
 	room := func() bool { return run.MaxActive <= 0 || active < run.MaxActive }
 	sc := scope{s}
-	for _, id := range ids {
-		tr := s.Tasks[id]
-		if tr == nil {
-			continue
-		}
-		switch tr.State {
+	for i, tr := range s.Tasks {
+		switch state[i] {
 		case cairn.TaskPending:
-			var waiting, skipped, failed string
-			for _, up := range s.Graph.Upstream(id) {
-				switch state[up] {
+			waiting, skipped, failed := -1, -1, -1
+			for _, u := range up[i] {
+				switch state[u] {
 				case cairn.TaskFailed, cairn.TaskUpstreamFailed, cairn.TaskCancelled:
-					if failed == "" {
-						failed = up
+					if failed < 0 {
+						failed = u
 					}
 				case cairn.TaskSkipped:
-					if skipped == "" {
-						skipped = up
+					if skipped < 0 {
+						skipped = u
 					}
 				case cairn.TaskSucceeded:
 				default:
-					waiting = up
+					waiting = u
 				}
 			}
 			switch {
-			case failed != "":
-				change(tr, cairn.TaskUpstreamFailed, fmt.Sprintf("upstream %s %s", failed, state[failed]))
-			case waiting != "":
-			case skipped != "":
-				change(tr, cairn.TaskSkipped, fmt.Sprintf("upstream %s was skipped", skipped))
+			case failed >= 0:
+				change(i, cairn.TaskUpstreamFailed, fmt.Sprintf("upstream %s %s", ids[failed], state[failed]))
+			case waiting >= 0:
+			case skipped >= 0:
+				change(i, cairn.TaskSkipped, fmt.Sprintf("upstream %s was skipped", ids[skipped]))
 			case !room():
 			default:
-				prep, err := s.Graph.Prepare(id, sc)
+				prep, err := s.Graph.Prepare(ids[i], sc)
 				switch {
 				case err != nil:
-					change(tr, cairn.TaskFailed, err.Error())
+					change(i, cairn.TaskFailed, err.Error())
 				case !prep.Run:
-					change(tr, cairn.TaskSkipped, "when: condition was false")
+					change(i, cairn.TaskSkipped, "when: condition was false")
 				default:
-					c := change(tr, cairn.TaskReady, "")
+					c := change(i, cairn.TaskReady, "")
 					c.Params, c.Inputs = prep.Params, prep.Inputs
 					active++
 				}
@@ -169,7 +221,7 @@ func PlanRun(s *Snapshot) *Plan {
 				continue
 			}
 			if room() {
-				c := change(tr, cairn.TaskReady, "")
+				c := change(i, cairn.TaskReady, "")
 				c.Params, c.Inputs = tr.Params, tr.Inputs
 				active++
 			}
@@ -182,13 +234,12 @@ func PlanRun(s *Snapshot) *Plan {
 		return p
 	}
 	var bad []string
-	for _, id := range ids {
-		st := state[id]
+	for i, st := range state {
 		if !st.Terminal() {
 			return p
 		}
 		if st != cairn.TaskSucceeded && st != cairn.TaskSkipped {
-			bad = append(bad, id+" "+string(st))
+			bad = append(bad, ids[i]+" "+string(st))
 		}
 	}
 	rc := &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunSucceeded, At: s.Now}

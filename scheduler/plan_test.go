@@ -57,16 +57,16 @@ func randomGraph(r *rand.Rand, n int) *fakeGraph {
 }
 
 func newSnapshot(g *fakeGraph, retries, maxActive int) *Snapshot {
-	s := &Snapshot{
-		Run:   &cairn.Run{ID: "r1", State: cairn.RunQueued, Version: 1, MaxActive: maxActive},
-		Graph: g,
-		Tasks: map[string]*cairn.TaskRun{},
-		Now:   time.Unix(1000, 0),
-	}
+	var trs []*cairn.TaskRun
 	for _, id := range g.ids {
-		s.Tasks[id] = &cairn.TaskRun{RunID: "r1", TaskID: id, State: cairn.TaskPending, Version: 1,
-			Retry: cairn.RetryPolicy{Retries: retries, Backoff: time.Second, Factor: 2}}
+		trs = append(trs, &cairn.TaskRun{RunID: "r1", TaskID: id, State: cairn.TaskPending, Version: 1,
+			Retry: cairn.RetryPolicy{Retries: retries, Backoff: time.Second, Factor: 2}})
 	}
+	s, err := NewSnapshot(&cairn.Run{ID: "r1", State: cairn.RunQueued, Version: 1, MaxActive: maxActive}, g, trs)
+	if err != nil {
+		panic(err)
+	}
+	s.Now = time.Unix(1000, 0)
 	return s
 }
 
@@ -75,7 +75,7 @@ func newSnapshot(g *fakeGraph, retries, maxActive int) *Snapshot {
 func apply(t *testing.T, s *Snapshot, p *Plan) {
 	t.Helper()
 	for _, c := range p.Tasks {
-		tr := s.Tasks[c.TaskID]
+		tr := s.Task(c.TaskID)
 		if tr.Version != c.FromVersion || tr.State != c.From {
 			t.Fatalf("change %+v does not match row %s@%d", c, tr.State, tr.Version)
 		}
@@ -84,7 +84,7 @@ func apply(t *testing.T, s *Snapshot, p *Plan) {
 		}
 		if c.To == cairn.TaskReady {
 			for _, u := range s.Graph.Upstream(c.TaskID) {
-				if st := s.Tasks[u].State; st != cairn.TaskSucceeded {
+				if st := s.Task(u).State; st != cairn.TaskSucceeded {
 					t.Fatalf("%s ready while upstream %s is %s", c.TaskID, u, st)
 				}
 			}
@@ -122,7 +122,8 @@ func TestPlanRandomRuns(t *testing.T) {
 			}
 			apply(t, s, p)
 			active := 0
-			for id, tr := range s.Tasks {
+			for _, tr := range s.Tasks {
+				id := tr.TaskID
 				if old, ok := terminalSeen[id]; ok && old != tr.State {
 					t.Fatalf("seed %d: terminal task %s changed %s -> %s", seed, id, old, tr.State)
 				}
@@ -147,7 +148,7 @@ func TestPlanRandomRuns(t *testing.T) {
 			// running one, or time passes.
 			var ready, running []*cairn.TaskRun
 			for _, id := range g.ids {
-				switch tr := s.Tasks[id]; tr.State {
+				switch tr := s.Task(id); tr.State {
 				case cairn.TaskReady:
 					ready = append(ready, tr)
 				case cairn.TaskRunning:
@@ -185,7 +186,8 @@ func TestPlanRandomRuns(t *testing.T) {
 func checkFinal(t *testing.T, seed uint64, s *Snapshot) {
 	t.Helper()
 	ok := true
-	for id, tr := range s.Tasks {
+	for _, tr := range s.Tasks {
+		id := tr.TaskID
 		if !tr.State.Terminal() {
 			t.Fatalf("seed %d: run %s with task %s still %s", seed, s.Run.State, id, tr.State)
 		}
@@ -195,7 +197,7 @@ func checkFinal(t *testing.T, seed uint64, s *Snapshot) {
 		if tr.State == cairn.TaskUpstreamFailed {
 			found := false
 			for _, u := range s.Graph.Upstream(id) {
-				if st := s.Tasks[u].State; st == cairn.TaskFailed || st == cairn.TaskUpstreamFailed || st == cairn.TaskCancelled {
+				if st := s.Task(u).State; st == cairn.TaskFailed || st == cairn.TaskUpstreamFailed || st == cairn.TaskCancelled {
 					found = true
 				}
 			}
@@ -213,7 +215,7 @@ func TestPlanChainPropagatesInOnePlan(t *testing.T) {
 	g := &fakeGraph{ids: []string{"a", "b", "c", "d"}, up: map[string][]string{"b": {"a"}, "c": {"b"}, "d": {"c"}}}
 	s := newSnapshot(g, 0, 0)
 	s.Run.State = cairn.RunRunning
-	s.Tasks["a"].State = cairn.TaskFailed
+	s.Task("a").State = cairn.TaskFailed
 	p := PlanRun(s)
 	var got []string
 	for _, c := range p.Tasks {
@@ -233,12 +235,12 @@ func TestPlanSkipPropagatesAndRunSucceeds(t *testing.T) {
 		skip: map[string]bool{"deploy": true}}
 	s := newSnapshot(g, 0, 0)
 	s.Run.State = cairn.RunRunning
-	s.Tasks["eval"].State = cairn.TaskSucceeded
-	s.Tasks["eval"].Outputs = map[string]json.RawMessage{"n": json.RawMessage("1")}
+	s.Task("eval").State = cairn.TaskSucceeded
+	s.Task("eval").Outputs = map[string]json.RawMessage{"n": json.RawMessage("1")}
 	p := PlanRun(s)
 	apply(t, s, p)
-	if s.Tasks["deploy"].State != cairn.TaskSkipped || s.Tasks["notify"].State != cairn.TaskSkipped {
-		t.Fatalf("deploy %s notify %s, want skipped", s.Tasks["deploy"].State, s.Tasks["notify"].State)
+	if s.Task("deploy").State != cairn.TaskSkipped || s.Task("notify").State != cairn.TaskSkipped {
+		t.Fatalf("deploy %s notify %s, want skipped", s.Task("deploy").State, s.Task("notify").State)
 	}
 	if s.Run.State != cairn.RunSucceeded {
 		t.Fatalf("run %s, want succeeded", s.Run.State)
@@ -249,13 +251,13 @@ func TestPlanCancelCancelsEverythingUnfinished(t *testing.T) {
 	g := &fakeGraph{ids: []string{"a", "b", "c"}, up: map[string][]string{"c": {"a"}}}
 	s := newSnapshot(g, 0, 0)
 	s.Run.State = cairn.RunRunning
-	s.Tasks["a"].State = cairn.TaskSucceeded
-	s.Tasks["b"].State = cairn.TaskRunning
+	s.Task("a").State = cairn.TaskSucceeded
+	s.Task("b").State = cairn.TaskRunning
 	s.Cancel = true
 	p := PlanRun(s)
 	apply(t, s, p)
-	if s.Tasks["a"].State != cairn.TaskSucceeded || s.Tasks["b"].State != cairn.TaskCancelled || s.Tasks["c"].State != cairn.TaskCancelled {
-		t.Fatalf("states a=%s b=%s c=%s", s.Tasks["a"].State, s.Tasks["b"].State, s.Tasks["c"].State)
+	if s.Task("a").State != cairn.TaskSucceeded || s.Task("b").State != cairn.TaskCancelled || s.Task("c").State != cairn.TaskCancelled {
+		t.Fatalf("states a=%s b=%s c=%s", s.Task("a").State, s.Task("b").State, s.Task("c").State)
 	}
 	if s.Run.State != cairn.RunCancelled {
 		t.Fatalf("run %s, want cancelled", s.Run.State)
@@ -266,7 +268,7 @@ func TestPlanRetryWaitsForBackoff(t *testing.T) {
 	g := &fakeGraph{ids: []string{"a"}}
 	s := newSnapshot(g, 2, 0)
 	s.Run.State = cairn.RunRunning
-	a := s.Tasks["a"]
+	a := s.Task("a")
 	a.State, a.Attempt, a.RetryAt = cairn.TaskRetrying, 1, s.Now.Add(5*time.Second)
 	p := PlanRun(s)
 	if !p.Empty() || !p.WakeAt.Equal(a.RetryAt) {

@@ -9,8 +9,9 @@ import (
 // A Workflow is the graph the scheduler plans a run over.
 var _ scheduler.Graph = (*Workflow)(nil)
 
-// TaskIDs returns every task id, upstreams first (see TopoOrder).
-func (w *Workflow) TaskIDs() []string { return w.TopoOrder() }
+// TaskIDs returns every task id, upstreams first (see TopoOrder). The
+// slice is shared: callers must not modify it.
+func (w *Workflow) TaskIDs() []string { return w.index().order }
 
 // Upstream returns the ids of the tasks that task id waits for; nil for an
 // unknown id.

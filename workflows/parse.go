@@ -124,6 +124,7 @@ func Parse(path string, src []byte, opts Options) (*Workflow, error) {
 	w.Path = path
 	w.Source = src
 	w.Digest = digest(w.Canonical())
+	w.idx = buildIndex(w)
 	return w, nil
 }
 

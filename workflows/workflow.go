@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"container/heap"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -52,6 +54,35 @@ type Workflow struct {
 	Source    []byte    // exactly the bytes parsed
 	// Digest is "sha256:<hex>" of Canonical().
 	Digest string
+
+	// idx is built by Parse once the workflow is valid; a Workflow made by
+	// hand has none and computes lookups on each call.
+	idx *index
+}
+
+// index holds what the planner asks for on every event, computed once:
+// the scheduler looks tasks up by id and walks the topological order each
+// time it plans a run, so both must be cheap even with 10,000 tasks.
+type index struct {
+	byID  map[string]*Task
+	order []string
+}
+
+func (w *Workflow) index() *index {
+	if w.idx != nil {
+		return w.idx
+	}
+	return buildIndex(w)
+}
+
+func buildIndex(w *Workflow) *index {
+	byID := make(map[string]*Task, len(w.Tasks))
+	for _, t := range w.Tasks {
+		if _, dup := byID[t.ID]; !dup {
+			byID[t.ID] = t
+		}
+	}
+	return &index{byID: byID, order: topoOrder(w.Tasks)}
 }
 
 // ParamDecl declares one workflow param.
@@ -158,12 +189,7 @@ func parseCron(spec string) (cron.Schedule, error) {
 
 // Task returns the task called id, or nil.
 func (w *Workflow) Task(id string) *Task {
-	for _, t := range w.Tasks {
-		if t.ID == id {
-			return t
-		}
-	}
-	return nil
+	return w.index().byID[id]
 }
 
 // Param returns the declaration of param name.
@@ -181,36 +207,56 @@ func (w *Workflow) Param(name string) (ParamDecl, bool) {
 // acyclic workflow (every Workflow that Parse returns is); tasks on a
 // cycle are left out.
 func (w *Workflow) TopoOrder() []string {
-	indeg := make(map[string]int, len(w.Tasks))
-	down := make(map[string][]string, len(w.Tasks))
-	pos := make(map[string]int, len(w.Tasks))
-	for i, t := range w.Tasks {
-		pos[t.ID] = i
-		indeg[t.ID] += 0
-		for _, u := range t.Upstream {
-			indeg[t.ID]++
-			down[u] = append(down[u], t.ID)
+	return slices.Clone(w.index().order)
+}
+
+// topoOrder is Kahn's algorithm with the ready set kept as a min-heap of
+// file positions: O((n + e) log n).
+func topoOrder(ts []*Task) []string {
+	pos := make(map[string]int, len(ts))
+	for i, t := range ts {
+		if _, dup := pos[t.ID]; !dup {
+			pos[t.ID] = i
 		}
 	}
-	done := make([]bool, len(w.Tasks))
-	order := make([]string, 0, len(w.Tasks))
-	for len(order) < len(w.Tasks) {
-		next := -1
-		for i, t := range w.Tasks {
-			if !done[i] && indeg[t.ID] == 0 {
-				next = i
-				break
+	indeg := make([]int, len(ts))
+	down := make([][]int, len(ts))
+	for i, t := range ts {
+		for _, u := range t.Upstream {
+			if j, ok := pos[u]; ok {
+				indeg[i]++
+				down[j] = append(down[j], i)
 			}
 		}
-		if next < 0 {
-			break // cycle
-		}
-		done[next] = true
-		id := w.Tasks[next].ID
-		order = append(order, id)
-		for _, d := range down[id] {
-			indeg[d]--
+	}
+	free := &intHeap{}
+	for i := range ts {
+		if indeg[i] == 0 {
+			heap.Push(free, i)
 		}
 	}
-	return order
+	order := make([]string, 0, len(ts))
+	for free.Len() > 0 {
+		i := heap.Pop(free).(int)
+		order = append(order, ts[i].ID)
+		for _, d := range down[i] {
+			if indeg[d]--; indeg[d] == 0 {
+				heap.Push(free, d)
+			}
+		}
+	}
+	return order // tasks on a cycle are left out
+}
+
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

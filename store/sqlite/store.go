@@ -35,7 +35,27 @@ type Store struct {
 	wpending map[string]bool      // to prepare on the writer after the current transaction
 	closed   bool
 	rstmt    map[string]*sql.Stmt // prepared on the read pool
+
+	// Group commit: every write transaction goes through one goroutine,
+	// which runs the requests waiting at the time in one transaction.
+	reqs       chan *txReq
+	quit       chan struct{}
+	writerDone chan struct{}
+	// txPrepared holds statements prepared on the current transaction
+	// before they are prepared on the writer (see txStmt). Only the
+	// writer goroutine touches it.
+	txPrepared map[string]*sql.Stmt
 }
+
+// txReq is one caller's write transaction, waiting for the writer.
+type txReq struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// maxBatch bounds how many callers share one transaction.
+const maxBatch = 128
 
 type options struct {
 	syncFull    bool
@@ -100,14 +120,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{}}
+	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{},
+		reqs: make(chan *txReq), quit: make(chan struct{}), writerDone: make(chan struct{})}
+	go s.writer()
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, translate(err))
 	}
 	if !strings.EqualFold(mode, "wal") {
-		w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, not wal", path, mode)
 	}
 
@@ -116,7 +138,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	q.Del("_journal_mode") // set by the writer; persistent in the file
 	r, err := sqlx.Open("sqlite3", path+"?"+q.Encode())
 	if err != nil {
-		w.Close()
+		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(o.readConns)
@@ -137,7 +159,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // Close closes the store's connections. Calls in flight may fail.
 func (s *Store) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
+	close(s.quit)
+	s.mu.Unlock()
+	<-s.writerDone
+	s.mu.Lock()
 	for _, st := range s.wstmt {
 		st.Close()
 	}
@@ -194,10 +224,14 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 	if ok {
 		return tx.StmtContext(ctx, st), nil
 	}
+	if st, ok := s.txPrepared[query]; ok {
+		return st, nil
+	}
 	st, err := tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, translate(err)
 	}
+	s.txPrepared[query] = st // closed with the transaction
 	return st, nil
 }
 
@@ -232,22 +266,121 @@ func (s *Store) preparePending(ctx context.Context) {
 	}
 }
 
-// inTx runs fn in one write transaction (BEGIN IMMEDIATE), committing if
-// it returns nil and rolling back otherwise.
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE): its changes are
+// committed if it returns nil and undone otherwise. Calls made at the same
+// time share one transaction (group commit), each inside its own
+// savepoint, so one caller's failure undoes only its own changes; every
+// caller returns only after the commit that made its changes durable.
+// Once submitted, a call runs to its end even if ctx is cancelled (its
+// statements then fail), so that its outcome is never unknown.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	r := &txReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.quit:
+		return errors.New("store is closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// writer runs write transactions, batching the requests that wait.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	batch := make([]*txReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch[:0], r)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.runBatch(batch)
+		s.preparePending(context.Background())
+	}
+}
+
+// runBatch runs the requests in one transaction and tells each its outcome.
+func (s *Store) runBatch(batch []*txReq) {
+	ctx := context.Background()
+	errs := make([]error, len(batch))
+	s.txPrepared = map[string]*sql.Stmt{}
+	defer func() { s.txPrepared = nil }()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return translate(err)
+		for _, r := range batch {
+			r.done <- translate(err)
+		}
+		return
 	}
-	defer s.preparePending(ctx)
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback() // the error that matters is fn's
-		return err
+	ok := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = err
+			continue
+		}
+		if len(batch) == 1 {
+			errs[i] = r.fn(tx)
+		} else {
+			var fatal error
+			errs[i], fatal = inSavepoint(tx, r.fn)
+			if fatal != nil {
+				// The transaction's state is unknown: undo all of it.
+				_ = tx.Rollback()
+				for j := range batch {
+					if j > i || errs[j] == nil {
+						errs[j] = fmt.Errorf("write transaction aborted: %w", fatal)
+					}
+					batch[j].done <- errs[j]
+				}
+				return
+			}
+		}
+		if errs[i] == nil {
+			ok++
+		}
 	}
-	if err := tx.Commit(); err != nil {
-		return translate(err)
+	if ok == 0 {
+		_ = tx.Rollback() // nothing to keep; the errors that matter are the callers'
+	} else if err := tx.Commit(); err != nil {
+		err = translate(err)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
 	}
-	return nil
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// inSavepoint runs fn so that its changes can be undone alone. It returns
+// fn's error, and a fatal error when the savepoint itself failed and the
+// transaction can no longer be trusted.
+func inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) (ferr, fatal error) {
+	if _, err := tx.ExecContext(context.Background(), "SAVEPOINT req"); err != nil {
+		return nil, translate(err)
+	}
+	if ferr = fn(tx); ferr != nil {
+		if _, err := tx.ExecContext(context.Background(), "ROLLBACK TO req"); err != nil {
+			return ferr, translate(err)
+		}
+	}
+	if _, err := tx.ExecContext(context.Background(), "RELEASE req"); err != nil {
+		return ferr, translate(err)
+	}
+	return ferr, nil
 }
 
 // exec runs a prepared statement in tx and returns the rows it affected.

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/noop"
+	"github.com/cairnml/cairn/tasks/shell"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// runInProcess runs a workflow through the same parts `cairn run` wires,
+// in this process, so that profiles (-cpuprofile) see the whole path.
+func runInProcess(b *testing.B, src string, slots int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	reg, err := tasks.NewRegistry(shell.New(), noop.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	wf, err := workflows.Parse("bench.yaml", []byte(src), workflows.Options{Types: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	st, err := sqlite.Open(ctx, dir+"/cairn.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	arts, err := artifacts.Open(dir + "/artifacts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	logs, err := artifacts.OpenLogs(dir + "/logs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	r := &cairn.Run{ID: cairn.NewRunID(start), Workflow: wf.Name, Digest: wf.Digest, Source: wf.Source,
+		Params: map[string]any{}, State: cairn.RunQueued, CreatedAt: start}
+	var trs []*cairn.TaskRun
+	for _, t := range wf.Tasks {
+		trs = append(trs, &cairn.TaskRun{RunID: r.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending, Retry: t.Retry, Timeout: t.Timeout})
+	}
+	if err := st.CreateRun(ctx, r, trs); err != nil {
+		b.Fatal(err)
+	}
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{})
+	pool := executor.New(broker, executor.Options{Worker: "bench", RunID: r.ID, Slots: slots, Types: reg, Artifacts: arts, Logs: logs})
+	pool.Start(ctx)
+	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: fmt.Sprintf("bench:%d:x", os.Getpid())}).Drive(ctx, r.ID, wf)
+	pool.Stop(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if final.State != cairn.RunSucceeded {
+		b.Fatalf("run %s: %s", final.State, final.Error)
+	}
+	return time.Since(start)
+}
+
+func chainSrc(n int, task string) string {
+	var sb strings.Builder
+	sb.WriteString("name: chain\ntasks:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "  - id: t%d\n%s", i, task)
+		if i > 0 {
+			fmt.Fprintf(&sb, "    needs: [t%d]\n", i-1)
+		}
+	}
+	return sb.String()
+}
+
+func fanSrc(n int, task string) string {
+	var sb strings.Builder
+	sb.WriteString("name: fan\ntasks:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "  - id: t%d\n%s", i, task)
+	}
+	return sb.String()
+}
+
+// BenchmarkInProcessNoopChain1000 is BenchmarkNoopChain1000 without the
+// process start and YAML read: the scheduler/store/executor loop alone.
+func BenchmarkInProcessNoopChain1000(b *testing.B) {
+	src := chainSrc(1000, noopTask)
+	for b.Loop() {
+		took := runInProcess(b, src, 4)
+		b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop")
+	}
+}
+
+// BenchmarkInProcessNoopFan10000 is BenchmarkNoopFan10000 in process.
+func BenchmarkInProcessNoopFan10000(b *testing.B) {
+	src := fanSrc(10000, noopTask)
+	for _, slots := range []int{4, 16, 64} {
+		b.Run(fmt.Sprintf("workers=%d", slots), func(b *testing.B) {
+			for b.Loop() {
+				took := runInProcess(b, src, slots)
+				b.ReportMetric(10000/took.Seconds(), "tasks/s")
+			}
+		})
+	}
+}
