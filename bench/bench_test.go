@@ -124,7 +124,7 @@ func BenchmarkShellChain1000(b *testing.B) {
 func BenchmarkNoopFan10000(b *testing.B) {
 	file := fan(b, 10000, noopTask)
 	for b.Loop() {
-		took, rss := runCairn(b, file)
+		took, rss := runCairn(b, file, "--workers", "64")
 		b.ReportMetric(10000/took.Seconds(), "tasks/s")
 		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
 	}

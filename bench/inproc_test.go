@@ -113,3 +113,12 @@ func BenchmarkInProcessNoopFan10000(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInProcessShellChain1000 is BenchmarkShellChain1000 in process.
+func BenchmarkInProcessShellChain1000(b *testing.B) {
+	src := chainSrc(1000, trueTask)
+	for b.Loop() {
+		took := runInProcess(b, src, 1)
+		b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop")
+	}
+}

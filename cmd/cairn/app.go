@@ -205,7 +205,10 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, exitError{exitBadFile, err} // bad usage; fs printed the usage
 		}
 		args = fs.Args()
 		if len(args) == 0 {

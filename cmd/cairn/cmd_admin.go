@@ -87,7 +87,7 @@ func cmdTypes(ctx context.Context, a *app, args []string) error {
 			outs = append(outs, "(the keys of with."+info.OutputsParam+")")
 		}
 		if len(outs) > 0 {
-			fmt.Fprintf(tw, "  outputs\t%s\t\n", strings.Join(outs, ", "))
+			fmt.Fprintf(tw, "  outputs\t\t%s\n", strings.Join(outs, ", "))
 		}
 	}
 	return tw.Flush()

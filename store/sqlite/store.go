@@ -36,22 +36,29 @@ type Store struct {
 	closed   bool
 	rstmt    map[string]*sql.Stmt // prepared on the read pool
 
-	// Group commit: every write transaction goes through one goroutine,
-	// which runs the requests waiting at the time in one transaction.
-	reqs       chan *txReq
-	quit       chan struct{}
-	writerDone chan struct{}
+	// Group commit (see inTx): write requests queue here; one caller at a
+	// time leads, running the queued requests in one transaction.
+	qmu      sync.Mutex
+	queue    []*txReq
+	leading  bool
+	wclosed  bool
+	inflight sync.WaitGroup
 	// txPrepared holds statements prepared on the current transaction
 	// before they are prepared on the writer (see txStmt). Only the
-	// writer goroutine touches it.
+	// leader touches it.
 	txPrepared map[string]*sql.Stmt
 }
 
-// txReq is one caller's write transaction, waiting for the writer.
+// txReq is one caller's write transaction, waiting for its turn.
 type txReq struct {
 	ctx  context.Context
 	fn   func(tx *sql.Tx) error
-	done chan error
+	done chan txResult // capacity 1: a lead signal, then (or only) the result
+}
+
+type txResult struct {
+	err  error
+	lead bool // not a result: the receiver is to lead the next batches
 }
 
 // maxBatch bounds how many callers share one transaction.
@@ -120,9 +127,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{},
-		reqs: make(chan *txReq), quit: make(chan struct{}), writerDone: make(chan struct{})}
-	go s.writer()
+	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{}}
 	var mode string
 	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		s.Close()
@@ -164,9 +169,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	close(s.quit)
 	s.mu.Unlock()
-	<-s.writerDone
+	s.qmu.Lock()
+	s.wclosed = true
+	s.qmu.Unlock()
+	s.inflight.Wait()
 	s.mu.Lock()
 	for _, st := range s.wstmt {
 		st.Close()
@@ -271,42 +278,54 @@ func (s *Store) preparePending(ctx context.Context) {
 // time share one transaction (group commit), each inside its own
 // savepoint, so one caller's failure undoes only its own changes; every
 // caller returns only after the commit that made its changes durable.
-// Once submitted, a call runs to its end even if ctx is cancelled (its
-// statements then fail), so that its outcome is never unknown.
+//
+// There is no writer goroutine: the first caller to find no one leading
+// runs the queued batch itself, so an uncontended write costs no hand-off
+// between goroutines; once its own request is done it passes the lead to
+// the oldest waiter. Once queued, a call runs to its end even if ctx is
+// cancelled (its statements then fail), so its outcome is never unknown.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	r := &txReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case s.reqs <- r:
-	case <-s.quit:
-		return errors.New("store is closed")
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return <-r.done
-}
-
-// writer runs write transactions, batching the requests that wait.
-func (s *Store) writer() {
-	defer close(s.writerDone)
-	batch := make([]*txReq, 0, maxBatch)
+	r := &txReq{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
+	s.qmu.Lock()
+	if s.wclosed {
+		s.qmu.Unlock()
+		return errors.New("store is closed")
+	}
+	s.inflight.Add(1)
+	defer s.inflight.Done()
+	s.queue = append(s.queue, r)
+	lead := !s.leading
+	s.leading = true
+	s.qmu.Unlock()
+	if !lead {
+		res := <-r.done
+		if !res.lead {
+			return res.err
+		}
+	}
 	for {
-		select {
-		case r := <-s.reqs:
-			batch = append(batch[:0], r)
-		case <-s.quit:
-			return
-		}
-	more:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-s.reqs:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
+		s.qmu.Lock()
+		n := min(len(s.queue), maxBatch)
+		batch := s.queue[:n:n]
+		s.queue = s.queue[n:]
+		s.qmu.Unlock()
 		s.runBatch(batch)
 		s.preparePending(context.Background())
+		select {
+		case res := <-r.done: // ours ran: pass the lead on
+			s.qmu.Lock()
+			if len(s.queue) == 0 {
+				s.leading = false
+			} else {
+				s.queue[0].done <- txResult{lead: true}
+			}
+			s.qmu.Unlock()
+			return res.err
+		default: // more than maxBatch were ahead of us
+		}
 	}
 }
 
@@ -319,7 +338,7 @@ func (s *Store) runBatch(batch []*txReq) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range batch {
-			r.done <- translate(err)
+			r.done <- txResult{err: translate(err)}
 		}
 		return
 	}
@@ -341,7 +360,7 @@ func (s *Store) runBatch(batch []*txReq) {
 					if j > i || errs[j] == nil {
 						errs[j] = fmt.Errorf("write transaction aborted: %w", fatal)
 					}
-					batch[j].done <- errs[j]
+					batch[j].done <- txResult{err: errs[j]}
 				}
 				return
 			}
@@ -361,7 +380,7 @@ func (s *Store) runBatch(batch []*txReq) {
 		}
 	}
 	for i, r := range batch {
-		r.done <- errs[i]
+		r.done <- txResult{err: errs[i]}
 	}
 }
 

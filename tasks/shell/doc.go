@@ -45,7 +45,10 @@
 // The child runs in its own process group. When the attempt's context ends
 // or the timeout passes, the whole group gets SIGTERM, then SIGKILL after
 // kill_grace. When the child exits, anything it left running in its group
-// (background jobs) is killed.
+// (background jobs) is killed. On Linux the child is also killed (SIGKILL)
+// if the worker process dies without stopping it (kill -9, a crash), so that
+// an interrupted attempt does not run on beside its retry; processes the
+// child started itself are not reached this way.
 //
 // The output exit_code is set whenever the command was looked up, also
 // alongside an error: the exit status, 128+N for a child killed by signal N,

@@ -497,6 +497,7 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		Dir:         dir,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	defer dieWithParent(cmd.SysProcAttr)()
 	var (
 		pr, pw   *os.File
 		copyDone chan error
