@@ -28,6 +28,21 @@ func NewToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// LeaseRequest asks the lease API for work.
+type LeaseRequest struct {
+	Worker string
+	RunID  string // only this run's tasks; "" for any run
+	Max    int    // at most this many work items
+	// Start moves the claimed tasks on to running in the same
+	// transaction, for a worker that begins each attempt at once (the
+	// in-process pool). A remote worker leaves it false and calls Start
+	// when the attempt's inputs are in place.
+	Start bool
+	// Wait bounds how long the broker waits for work when none is ready;
+	// stores ignore it.
+	Wait time.Duration
+}
+
 // WorkItem is what a worker receives with a lease: everything it needs to
 // run the attempt, as plain data that can cross a process boundary.
 type WorkItem struct {
@@ -37,6 +52,9 @@ type WorkItem struct {
 	Inputs  map[string]ArtifactRef
 	Timeout time.Duration
 	Retry   RetryPolicy
+	// Started is true when the lease was started as it was claimed
+	// (LeaseRequest.Start): the task is running already.
+	Started bool
 }
 
 // Completion is a worker's report of how an attempt ended.

@@ -22,9 +22,9 @@ import (
 // Leaser is the lease API as a worker sees it. *scheduler.Broker
 // implements it in process.
 type Leaser interface {
-	// Lease claims up to max ready task runs (of run runID only, if set),
-	// waiting up to wait for some to become ready.
-	Lease(ctx context.Context, worker, runID string, max int, wait time.Duration) ([]cairn.WorkItem, error)
+	// Lease claims ready task runs as r says, waiting up to r.Wait for
+	// some to become ready.
+	Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error)
 	Start(ctx context.Context, l cairn.Lease) error
 	Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error)
 	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion) error
@@ -187,7 +187,9 @@ func (p *Pool) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		items, err := p.leaser.Lease(ctx, p.o.Worker, p.o.RunID, n, p.o.IdleWait)
+		// Attempts begin as soon as they are leased (their inputs are
+		// local), so lease and start are one transaction.
+		items, err := p.leaser.Lease(ctx, cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Max: n, Wait: p.o.IdleWait, Start: true})
 		if err != nil && ctx.Err() == nil {
 			// The store is unavailable: back off briefly rather than spin.
 			select {
@@ -249,8 +251,10 @@ func (p *Pool) execute(it cairn.WorkItem) {
 	// attempt's result must not be lost because the pool is stopping.
 	rctx := context.WithoutCancel(ctx)
 
-	if err := p.leaser.Start(ctx, l); err != nil {
-		return // lease lost before we began: nothing ran, nothing to report
+	if !it.Started {
+		if err := p.leaser.Start(ctx, l); err != nil {
+			return // lease lost before we began: nothing ran, nothing to report
+		}
 	}
 	p.mu.Lock()
 	p.active[l.Token] = &attempt{lease: l, cancel: cancel}

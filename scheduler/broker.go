@@ -92,17 +92,17 @@ func (b *Broker) readyChan() <-chan struct{} {
 	return b.ready
 }
 
-// Lease claims up to max ready task runs for worker (only run runID's when
-// it is non-empty). If none is ready it waits — without polling — until
-// some may be, for at most wait, and then returns what it could claim,
-// possibly nothing.
-func (b *Broker) Lease(ctx context.Context, worker, runID string, max int, wait time.Duration) ([]cairn.WorkItem, error) {
+// Lease claims up to r.Max ready task runs for r.Worker (only run
+// r.RunID's when it is set; started at once with r.Start). If none is
+// ready it waits — without polling — until some may be, for at most
+// r.Wait, and then returns what it could claim, possibly nothing.
+func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	var timeout <-chan time.Time
 	for {
 		ch := b.readyChan() // before the query, so that no wake-up is lost
-		items, err := b.store.Lease(ctx, worker, runID, max, b.now(), b.ttl)
+		items, err := b.store.Lease(ctx, r, b.now(), b.ttl)
 		if err != nil {
-			return nil, fmt.Errorf("lease for %s: %w", worker, err)
+			return nil, fmt.Errorf("lease for %s: %w", r.Worker, err)
 		}
 		if len(items) > 0 {
 			b.mu.Lock()
@@ -110,17 +110,22 @@ func (b *Broker) Lease(ctx context.Context, worker, runID string, max int, wait 
 				b.issued[it.Lease.Token] = issuedLease{item: it, revoked: make(chan struct{})}
 			}
 			b.mu.Unlock()
+			now := b.now()
 			for _, it := range items {
 				b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskReady, To: cairn.TaskLeased,
-					Attempt: it.Lease.Attempt, At: b.now()}, nil)
+					Attempt: it.Lease.Attempt, At: now}, nil)
+				if it.Started {
+					b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning,
+						Attempt: it.Lease.Attempt, At: now}, nil)
+				}
 			}
 			return items, nil
 		}
-		if wait <= 0 {
+		if r.Wait <= 0 {
 			return nil, nil
 		}
 		if timeout == nil {
-			t := time.NewTimer(wait)
+			t := time.NewTimer(r.Wait)
 			defer t.Stop()
 			timeout = t.C
 		}

@@ -56,12 +56,14 @@ type RunStore interface {
 // LeaseStore is the lease API: the only way work leaves the scheduler, used
 // alike by the in-process pool and (through the server) remote workers.
 type LeaseStore interface {
-	// Lease claims up to max ready task runs for worker, oldest ready
+	// Lease claims up to r.Max ready task runs for r.Worker, oldest ready
 	// first: each becomes leased, its attempt count goes up by one, an
 	// attempt row is created, and a fresh random token and the expiry
-	// now+ttl are set. With runID non-empty only that run's tasks are
-	// claimed. Returns an empty slice when nothing is ready.
-	Lease(ctx context.Context, worker string, runID string, max int, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
+	// now+ttl are set. With r.RunID non-empty only that run's tasks are
+	// claimed. With r.Start each also moves on to running, in the same
+	// transaction, and its WorkItem has Started set. Returns an empty slice
+	// when nothing is ready, without taking the write lock.
+	Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
 	// StartAttempt moves a leased task run to running. It is a
 	// compare-and-set on (run, task, attempt, token, state leased) and an
 	// unexpired lease; otherwise cairn.ErrLeaseLost and nothing changes.

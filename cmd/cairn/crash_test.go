@@ -152,13 +152,18 @@ func TestCancelOrphanedRun(t *testing.T) {
 	if s.State != "cancelled" || s.FinishedAt == nil {
 		t.Errorf("run: %+v", s)
 	}
-	for task, want := range map[string]string{"first": "succeeded", "nap": "cancelled", "after": "cancelled"} {
+	for task, want := range map[string]string{"first": "succeeded", "after": "cancelled"} {
 		if got := string(taskByID(t, s, task).State); got != want {
 			t.Errorf("task %s: %s, want %s", task, got, want)
 		}
 	}
-	// The interrupted attempt is recorded as such.
+	// The attempt the crash interrupted counts as failed before the
+	// cancellation is planned (docs/state-machine.md): with no retries
+	// left, nap failed; with some, it would have been cancelled.
 	nap := taskByID(t, s, "nap")
+	if nap.State != "failed" && nap.State != "cancelled" {
+		t.Errorf("task nap: %s, want failed or cancelled", nap.State)
+	}
 	if len(nap.Attempt) != 1 || !strings.Contains(nap.Attempt[0].Error, "interrupted") {
 		t.Errorf("nap's attempts: %+v", nap.Attempt)
 	}
@@ -320,7 +325,7 @@ func TestCrashAndResume(t *testing.T) {
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	killLedgerGroupsOnCleanup(t, ledger)
 	// c's first attempt sleeps long: we kill cairn while it runs.
-	p := e.start("run", testdata(t, "ledger.yaml"), "-p", "ledger="+ledger, "-p", "hold=30", "--progress", "lines")
+	p := e.start("run", testdata(t, "ledger.yaml"), "-p", "ledger="+ledger, "-p", "hold=300", "--progress", "lines")
 	id := p.runID()
 	var before runJSON
 	waitFor(t, 15*time.Second, "a, b, f1-f3 succeeded and c running", func() bool {
@@ -405,7 +410,9 @@ func crashRound(t *testing.T, rng *rand.Rand, maxKills int) (kills, repeated int
 	}
 	p := e.start("run", testdata(t, "ledger.yaml"), "-p", "ledger="+ledger, "--progress", "lines")
 	id := p.runID()
-	if !randomKill(p, 1200*time.Millisecond) {
+	// The run takes about 0.9s after its header: most kills land mid-run,
+	// a few in its first instants or after it ended.
+	if !randomKill(p, 1000*time.Millisecond) {
 		if code := p.wait(30 * time.Second); code != 0 {
 			t.Fatalf("run exited %d:\n%s", code, p.stderr.String())
 		}
@@ -418,7 +425,7 @@ func crashRound(t *testing.T, rng *rand.Rand, maxKills int) (kills, repeated int
 			break
 		}
 		q := e.start("resume", id, "--progress", "lines")
-		if kills < maxKills && rng.IntN(2) == 0 && randomKill(q, 800*time.Millisecond) {
+		if kills < maxKills && rng.IntN(3) > 0 && randomKill(q, 700*time.Millisecond) {
 			continue
 		}
 		if code := q.wait(30 * time.Second); code != 0 {
@@ -462,6 +469,7 @@ func TestChaos(t *testing.T) {
 	for round := 1; round <= rounds; round++ {
 		ok := t.Run(fmt.Sprint("round", round), func(t *testing.T) {
 			kills, repeated := crashRound(t, rng, 3)
+			t.Logf("%d kills, %d repeated completions", kills, repeated)
 			totalKills += kills
 			totalRepeated += repeated
 		})

@@ -553,7 +553,7 @@ func TestRunAndInspect(t *testing.T) {
 
 	// logs: the latest attempt by default, any attempt with --attempt.
 	r = e.must(0, "logs", iris, "profile")
-	if !strings.Contains(r.stdout, "rows: 150") || !strings.Contains(r.stdout, "Iris-setosa,50,") {
+	if !strings.Contains(r.stdout, "species,rows,mean_petal_length_cm\nsetosa,50,1.462\nversicolor,50,4.260\nvirginica,50,5.552\nrows: 150\n") {
 		t.Errorf("logs profile:\n%s", r)
 	}
 	r = e.must(0, "logs", iris[:12], "flaky-fetch")

@@ -55,7 +55,7 @@ func BenchmarkLease64(b *testing.B) {
 			left = 6400
 			b.StartTimer()
 		}
-		items, err := s.Lease(ctx, "w", "", 64, benchNow, time.Minute)
+		items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 64}, benchNow, time.Minute)
 		if err != nil || len(items) != 64 {
 			b.Fatal(len(items), err)
 		}
@@ -76,7 +76,7 @@ func BenchmarkStartComplete(b *testing.B) {
 				b.Fatal(err)
 			}
 			var err error
-			if items, err = s.Lease(ctx, "w", "", 5000, benchNow, time.Hour); err != nil {
+			if items, err = s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 5000}, benchNow, time.Hour); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -112,7 +112,7 @@ func BenchmarkIndependent10k(b *testing.B) {
 			b.Fatal(err)
 		}
 		for done := 0; done < n; {
-			items, err := s.Lease(ctx, "w", run.ID, 64, benchNow, time.Minute)
+			items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 64}, benchNow, time.Minute)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func BenchmarkChainHop(b *testing.B) {
 		if err := s.ApplyPlan(ctx, p); err != nil {
 			b.Fatal(err)
 		}
-		items, err := s.Lease(ctx, "w", run.ID, 1, benchNow, time.Minute)
+		items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, benchNow, time.Minute)
 		if err != nil || len(items) != 1 {
 			b.Fatal(items, err)
 		}

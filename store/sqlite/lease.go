@@ -15,18 +15,28 @@ import (
 // attemptInsertRows is how many attempt rows one INSERT carries.
 const attemptInsertRows = 64
 
-// Lease claims up to max ready task runs for worker, those made ready
-// earliest first (then by run and creation order), only run runID's when
-// runID is not empty. Each becomes leased with its attempt count one
-// higher, a new attempt row, a fresh token and expiry now+ttl. It returns
-// an empty slice when nothing is ready.
-func (s *Store) Lease(ctx context.Context, worker string, runID string, max int, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
+// Lease claims up to r.Max ready task runs for r.Worker, those made ready
+// earliest first (then by run and creation order), only run r.RunID's when
+// it is set. Each becomes leased (and running, with r.Start) with its
+// attempt count one higher, a new attempt row, a fresh token and expiry
+// now+ttl. It returns an empty slice when nothing is ready; that case is
+// answered from a read connection, without taking the write lock.
+func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
+	worker, runID, max := r.Worker, r.RunID, r.Max
 	items := []cairn.WorkItem{}
 	if max <= 0 {
 		return items, nil
 	}
 	if ttl <= 0 {
 		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", worker, ttl)
+	}
+	if ready, err := s.anyReady(ctx, runID); err != nil || !ready {
+		return items, err
+	}
+	state := cairn.TaskLeased
+	var running any
+	if r.Start {
+		state, running = cairn.TaskRunning, now.UnixNano()
 	}
 	expires := now.Add(ttl)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -75,6 +85,7 @@ func (s *Store) Lease(ctx context.Context, worker string, runID string, max int,
 			it.Lease.Token = cairn.NewToken()
 			it.Lease.Worker = worker
 			it.Lease.ExpiresAt = expires
+			it.Started = r.Start
 			items = append(items, it)
 		}
 		if err := rows.Err(); err != nil {
@@ -84,14 +95,14 @@ func (s *Store) Lease(ctx context.Context, worker string, runID string, max int,
 		if len(items) == 0 {
 			return nil
 		}
-		upd, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'leased', attempt = ?, lease_token = ?, lease_worker = ?,
+		upd, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = ?, attempt = ?, lease_token = ?, lease_worker = ?,
 	lease_expires_at = ?, ready_gen = NULL, retry_at = NULL, started_at = coalesce(started_at, ?), version = version + 1
 WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 		if err != nil {
 			return err
 		}
 		for _, it := range items {
-			res, err := upd.ExecContext(ctx, it.Lease.Attempt, it.Lease.Token, worker, expires.UnixNano(), now.UnixNano(),
+			res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, worker, expires.UnixNano(), now.UnixNano(),
 				it.Lease.RunID, it.Lease.TaskID)
 			if err != nil {
 				return translate(err)
@@ -101,15 +112,16 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 				return fmt.Errorf("lease %s/%s: task left ready within the transaction (%d rows, %v)", it.Lease.RunID, it.Lease.TaskID, n, err)
 			}
 		}
-		args = make([]any, 0, 6*attemptInsertRows)
+		args = make([]any, 0, 8*attemptInsertRows)
 		for start := 0; start < len(items); start += attemptInsertRows {
 			chunk := items[start:min(start+attemptInsertRows, len(items))]
 			args = args[:0]
 			for _, it := range chunk {
-				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, worker, it.Lease.Token, now.UnixNano())
+				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, string(state), worker, it.Lease.Token,
+					now.UnixNano(), running)
 			}
-			query := `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at) VALUES ` +
-				strings.TrimSuffix(strings.Repeat(`(?, ?, ?, 'leased', ?, ?, ?),`, len(chunk)), ",")
+			query := `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at) VALUES ` +
+				strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?),`, len(chunk)), ",")
 			if _, err := s.exec(ctx, tx, query, args...); err != nil {
 				return err
 			}
@@ -123,6 +135,30 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 		return nil, fmt.Errorf("lease for %s: %w", worker, err)
 	}
 	return items, nil
+}
+
+// anyReady reports whether some task run (of run runID, if set) is ready,
+// reading from the read pool.
+func (s *Store) anyReady(ctx context.Context, runID string) (bool, error) {
+	var (
+		st  *sql.Stmt
+		err error
+	)
+	args := []any{}
+	if runID == "" {
+		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`)
+	} else {
+		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`)
+		args = append(args, runID)
+	}
+	if err != nil {
+		return false, fmt.Errorf("lease: %w", err)
+	}
+	var ok bool
+	if err := st.QueryRowContext(ctx, args...).Scan(&ok); err != nil {
+		return false, fmt.Errorf("lease: %w", translate(err))
+	}
+	return ok, nil
 }
 
 // leaseName is how errors name a lease: run/task#attempt.

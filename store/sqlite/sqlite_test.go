@@ -115,7 +115,7 @@ func TestDurableAcrossReopen(t *testing.T) {
 	if err := s.CreateRun(ctx, run, tasks); err != nil {
 		t.Fatal(err)
 	}
-	items, err := s.Lease(ctx, "w", "", 1, now, time.Minute)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1}, now, time.Minute)
 	if err != nil || len(items) != 1 {
 		t.Fatal(items, err)
 	}

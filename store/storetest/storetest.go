@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"ApplyPlanClosesAttempt", testApplyPlanClosesAttempt},
 		{"LeaseOrder", testLeaseOrder},
 		{"LeaseLifecycle", testLeaseLifecycle},
+		{"LeaseAndStart", testLeaseAndStart},
 		{"StaleLeaseRefused", testStaleLeaseRefused},
 		{"Expire", testExpire},
 		{"RetryCountsAttempts", testRetryCountsAttempts},
@@ -149,7 +150,7 @@ func attempts(t *testing.T, s scheduler.Store, runID, taskID string) []*cairn.At
 
 func lease(t *testing.T, s scheduler.Store, worker, runID string, max int, now time.Time) []cairn.WorkItem {
 	t.Helper()
-	items, err := s.Lease(context.Background(), worker, runID, max, now, ttl)
+	items, err := s.Lease(context.Background(), cairn.LeaseRequest{Worker: worker, RunID: runID, Max: max}, now, ttl)
 	if err != nil {
 		t.Fatalf("Lease: %v", err)
 	}
@@ -387,7 +388,7 @@ func testLeaseOrder(t *testing.T, s scheduler.Store) {
 		{TaskID: "t2", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady}}}); err != nil {
 		t.Fatal(err)
 	}
-	empty, err := s.Lease(ctx, "w", a.ID, 0, t0, ttl)
+	empty, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: a.ID}, t0, ttl)
 	if err != nil || len(empty) != 0 {
 		t.Errorf("Lease max 0 = %v, %v", empty, err)
 	}
@@ -931,7 +932,7 @@ func testConcurrentLease(t *testing.T, s scheduler.Store) {
 				if w%2 == 0 {
 					runID = run.ID
 				}
-				items, err := s.Lease(ctx, name, runID, 1+w%4, t0, ttl)
+				items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: name, RunID: runID, Max: 1 + w%4, Start: w%3 == 0}, t0, ttl)
 				if err != nil {
 					errs <- err
 					return
@@ -974,5 +975,44 @@ func testConcurrentLease(t *testing.T, s scheduler.Store) {
 	as, err := s.ListAttempts(ctx, run.ID, "")
 	if err != nil || len(as) != n {
 		t.Errorf("%d attempts, %v; want %d", len(as), err, n)
+	}
+}
+
+// testLeaseAndStart: a lease taken with Start is running at once, in one
+// transaction: the task, its attempt and the work item all say so, and a
+// second Start is refused like any start of a running task.
+func testLeaseAndStart(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskReady, cairn.TaskReady)
+	now := t0.Add(time.Second)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1, Start: true}, now, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || !items[0].Started || items[0].Lease.Attempt != 1 || items[0].Lease.Token == "" {
+		t.Fatalf("items = %+v, want one started lease of attempt 1", items)
+	}
+	it := items[0]
+	if tr := task(t, s, run.ID, it.Lease.TaskID); tr.State != cairn.TaskRunning || tr.LeaseToken != it.Lease.Token {
+		t.Fatalf("task = %s token %q, want running under the new lease", tr.State, tr.LeaseToken)
+	}
+	as := attempts(t, s, run.ID, it.Lease.TaskID)
+	if len(as) != 1 || as[0].State != cairn.TaskRunning || !as[0].RunningAt.Equal(now) || !as[0].StartedAt.Equal(now) {
+		t.Fatalf("attempts = %+v, want one running since %v", as, now)
+	}
+	if err := s.StartAttempt(ctx, it.Lease, now); !errors.Is(err, cairn.ErrLeaseLost) {
+		t.Fatalf("StartAttempt of a started lease: %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.Complete(ctx, it.Lease, cairn.Completion{State: cairn.TaskSucceeded}, now.Add(time.Second)); err != nil {
+		t.Fatalf("Complete: %v", err)
+	}
+	// Without Start the other task stays leased.
+	rest := lease(t, s, "w", run.ID, 5, now)
+	if len(rest) != 1 || rest[0].Started {
+		t.Fatalf("lease without start = %+v, want one unstarted item", rest)
+	}
+	if tr := task(t, s, run.ID, rest[0].Lease.TaskID); tr.State != cairn.TaskLeased {
+		t.Fatalf("task = %s, want leased", tr.State)
 	}
 }
