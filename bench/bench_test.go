@@ -10,28 +10,44 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-var cairnBin string
+var (
+	buildOnce sync.Once
+	cairnBin  string
+	buildErr  error
+)
+
+// binary builds the cairn binary once per test process, on first use, so
+// that `go test ./...` without -bench builds nothing here.
+func binary(b *testing.B) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cairn-bench-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		cairnBin = filepath.Join(dir, "cairn")
+		out, err := exec.Command("go", "build", "-o", cairnBin, "../cmd/cairn").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build cairn: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return cairnBin
+}
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "cairn-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-o", cairnBin, "../cmd/cairn")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cairn:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if cairnBin != "" {
+		os.RemoveAll(filepath.Dir(cairnBin))
+	}
 	os.Exit(code)
 }
 
@@ -71,7 +87,7 @@ func write(b *testing.B, s string) string {
 func runCairn(b *testing.B, file string, args ...string) (time.Duration, int64) {
 	b.Helper()
 	home := b.TempDir()
-	cmd := exec.Command(cairnBin, append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
+	cmd := exec.Command(binary(b), append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()

@@ -70,6 +70,7 @@ type Pool struct {
 
 	cancelLease context.CancelFunc // stops leasing
 	cancelWork  context.CancelFunc // stops attempts
+	leaseCtx    context.Context
 	workCtx     context.Context
 	slots       chan struct{}
 	wg          sync.WaitGroup // the dispatcher, the heartbeater and every attempt
@@ -114,7 +115,7 @@ var (
 func (p *Pool) Start(ctx context.Context) {
 	leaseCtx, cancelLease := context.WithCancel(ctx)
 	workCtx, cancelWork := context.WithCancel(ctx)
-	p.cancelLease, p.cancelWork, p.workCtx = cancelLease, cancelWork, workCtx
+	p.cancelLease, p.cancelWork, p.leaseCtx, p.workCtx = cancelLease, cancelWork, leaseCtx, workCtx
 	p.slots = make(chan struct{}, p.o.Slots)
 	p.dispatched = make(chan struct{})
 	p.wg.Add(2)
@@ -187,9 +188,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		// Attempts begin as soon as they are leased (their inputs are
-		// local), so lease and start are one transaction.
-		items, err := p.leaser.Lease(ctx, cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Max: n, Wait: p.o.IdleWait, Start: true})
+		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
 		if err != nil && ctx.Err() == nil {
 			// The store is unavailable: back off briefly rather than spin.
 			select {
@@ -208,6 +207,12 @@ func (p *Pool) dispatch(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// request asks for up to n work items. Attempts begin as soon as they are
+// leased (their inputs are local), so lease and start are one transaction.
+func (p *Pool) request(n int, wait time.Duration) cairn.LeaseRequest {
+	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Max: n, Wait: wait, Start: true}
 }
 
 // heartbeat renews every active lease at a third of its lifetime, and
@@ -240,10 +245,27 @@ func (p *Pool) heartbeat(ctx context.Context) {
 	}
 }
 
-// execute runs one leased attempt and reports how it ended.
+// execute runs a leased attempt in a slot, then keeps the slot for the
+// next ready task if there is one: when this attempt's completion made its
+// successor ready (a chain), running it here saves waking the dispatcher.
 func (p *Pool) execute(it cairn.WorkItem) {
 	defer p.wg.Done()
 	defer func() { <-p.slots }()
+	for {
+		p.attempt(it)
+		if p.leaseCtx.Err() != nil {
+			return
+		}
+		items, err := p.leaser.Lease(p.leaseCtx, p.request(1, 0))
+		if err != nil || len(items) == 0 {
+			return
+		}
+		it = items[0]
+	}
+}
+
+// attempt runs one leased attempt and reports how it ended.
+func (p *Pool) attempt(it cairn.WorkItem) {
 	l := it.Lease
 	ctx, cancel := context.WithCancelCause(p.workCtx)
 	defer cancel(nil)

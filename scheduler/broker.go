@@ -299,8 +299,11 @@ func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
 }
 
 // subscribe gives run id's driver an inbox of task runs that changed.
-func (b *Broker) subscribe(id string) *inbox {
-	in := &inbox{signal: make(chan struct{}, 1)}
+// onPut, if set, is called in the publisher's goroutine after each put; if
+// it reports that it took care of the inbox, the driver's loop is not
+// woken.
+func (b *Broker) subscribe(id string, onPut func() bool) *inbox {
+	in := &inbox{signal: make(chan struct{}, 1), onPut: onPut}
 	b.mu.Lock()
 	b.inbox[id] = in
 	b.mu.Unlock()
@@ -319,12 +322,21 @@ type inbox struct {
 	mu      sync.Mutex
 	pending []*cairn.TaskRun
 	signal  chan struct{}
+	onPut   func() bool
 }
 
 func (in *inbox) put(tr *cairn.TaskRun) {
 	in.mu.Lock()
 	in.pending = append(in.pending, tr)
 	in.mu.Unlock()
+	if in.onPut != nil && in.onPut() {
+		return
+	}
+	in.wake()
+}
+
+// wake makes the driver's loop look at the inbox.
+func (in *inbox) wake() {
 	select {
 	case in.signal <- struct{}{}:
 	default:

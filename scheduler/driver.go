@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -53,6 +54,11 @@ func NewDriver(store Store, broker *Broker, o DriverOptions) *Driver {
 // leased or running (it crashed): each counts as a failed attempt and
 // retries under its policy. It returns an error wrapping cairn.ErrRunOwned
 // if another live process drives the run.
+//
+// Planning happens in Drive's goroutine, or — to save a hand-off on every
+// hop of a chain — directly in the goroutine of a worker whose completion
+// the broker just recorded, when the run is not being planned at that
+// moment (see runState.poke).
 func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, error) {
 	run, err := d.claim(ctx, id)
 	if err != nil {
@@ -69,69 +75,35 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 	if run.State.Terminal() {
 		return run, nil
 	}
-	in := d.broker.subscribe(id)
+	rs := &runState{d: d, id: id, g: g, ctx: ctx, bg: bg}
+	rs.in = d.broker.subscribe(id, rs.poke)
 	defer d.broker.unsubscribe(id)
 
 	if _, err := d.broker.ExpireLeases(ctx, id, true, "attempt interrupted: the process running it stopped"); err != nil {
 		return nil, fmt.Errorf("drive run %s: take over: %w", id, err)
 	}
-	snap, err := d.load(ctx, id, g)
-	if err != nil {
+	if rs.snap, err = d.load(ctx, id, g); err != nil {
 		return nil, err
 	}
 
 	renew := time.NewTicker(d.o.OwnerTTL / 5)
 	defer renew.Stop()
-	var wake *time.Timer
-	defer func() {
-		if wake != nil {
-			wake.Stop()
-		}
-	}()
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
 	for {
-		snap.Now = d.o.Now()
-		p := PlanRun(snap)
-		if !p.Empty() {
-			wctx := ctx
-			if snap.Cancel {
-				wctx = bg
-			}
-			err := d.store.ApplyPlan(wctx, p)
-			if errors.Is(err, cairn.ErrConflict) {
-				// Someone changed a row we planned on; re-read and plan again.
-				cancel := snap.Cancel
-				if snap, err = d.load(wctx, id, g); err != nil {
-					return nil, err
-				}
-				snap.Cancel = cancel
-				continue
-			}
-			if err != nil {
-				return nil, fmt.Errorf("drive run %s: %w", id, err)
-			}
-			d.applied(snap, p)
-			if snap.Run.State.Terminal() {
-				return snap.Run, nil
-			}
-			continue // planning again may propagate further (queued → running first)
+		rs.mu.Lock()
+		wakeAt, final, err := rs.step()
+		rs.mu.Unlock()
+		if err != nil || final != nil {
+			return final, err
 		}
-
 		var wakeC <-chan time.Time
-		if !p.WakeAt.IsZero() {
-			if wake == nil {
-				wake = time.NewTimer(p.WakeAt.Sub(snap.Now))
-			} else {
-				wake.Reset(p.WakeAt.Sub(snap.Now))
-			}
+		if !wakeAt.IsZero() {
+			wake.Reset(time.Until(wakeAt))
 			wakeC = wake.C
 		}
 		select {
-		case <-in.signal:
-			for _, tr := range in.take() {
-				if i, ok := snap.Topo.Index[tr.TaskID]; ok && tr.Version > snap.Tasks[i].Version {
-					snap.Tasks[i] = tr
-				}
-			}
+		case <-rs.in.signal:
 		case <-wakeC:
 		case <-renew.C:
 			r, err := d.store.ClaimRun(ctx, id, d.o.Owner, d.o.Now(), d.o.OwnerTTL, false)
@@ -139,11 +111,101 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 				return nil, fmt.Errorf("drive run %s: renew claim: %w", id, err)
 			}
 			if err == nil && r.CancelRequested {
-				snap.Cancel = true
+				rs.cancel()
 			}
 		case <-ctx.Done():
-			snap.Cancel = true
+			rs.cancel()
 		}
+	}
+}
+
+// runState is one run being driven: its snapshot, and the lock that makes
+// planning it one goroutine's job at a time.
+type runState struct {
+	d   *Driver
+	id  string
+	g   Graph
+	ctx context.Context // Drive's
+	bg  context.Context // Drive's, never cancelled: for recording a cancellation
+	in  *inbox
+
+	mu     sync.Mutex
+	snap   *Snapshot
+	wakeAt time.Time  // from the latest plan
+	final  *cairn.Run // set once the run is terminal
+	err    error      // a planning failure, for Drive to return
+}
+
+func (rs *runState) cancel() {
+	rs.mu.Lock()
+	rs.snap.Cancel = true
+	rs.mu.Unlock()
+}
+
+// poke plans the run in the caller's goroutine (a worker that just
+// completed an attempt) if nobody is planning it now, and reports whether
+// it did. If it did not, the inbox wakes Drive's loop, so nothing is lost.
+func (rs *runState) poke() bool {
+	if !rs.mu.TryLock() {
+		return false
+	}
+	defer rs.mu.Unlock()
+	if rs.snap == nil {
+		return false // Drive has not loaded the run yet; it will read the inbox
+	}
+	wakeAt := rs.wakeAt
+	_, _, _ = rs.step()
+	// Drive's loop must look again if the run ended, failed, or needs an
+	// earlier wake-up than the one it sleeps for.
+	return rs.final == nil && rs.err == nil && (rs.wakeAt.IsZero() || rs.wakeAt.Equal(wakeAt))
+}
+
+// step folds the inbox into the snapshot and plans and applies until there
+// is nothing left to do. It returns when the run next needs planning
+// without an event, and the final run once it is terminal. rs.mu is held.
+func (rs *runState) step() (time.Time, *cairn.Run, error) {
+	if rs.final != nil || rs.err != nil {
+		return time.Time{}, rs.final, rs.err
+	}
+	d, snap := rs.d, rs.snap
+	for _, tr := range rs.in.take() {
+		if i, ok := snap.Topo.Index[tr.TaskID]; ok && tr.Version > snap.Tasks[i].Version {
+			snap.Tasks[i] = tr
+		}
+	}
+	for {
+		snap.Now = d.o.Now()
+		p := PlanRun(snap)
+		if p.Empty() {
+			rs.wakeAt = p.WakeAt
+			return p.WakeAt, nil, nil
+		}
+		wctx := rs.ctx
+		if snap.Cancel {
+			wctx = rs.bg
+		}
+		err := d.store.ApplyPlan(wctx, p)
+		if errors.Is(err, cairn.ErrConflict) {
+			// Someone changed a row we planned on; re-read and plan again.
+			fresh, err := d.load(wctx, rs.id, rs.g)
+			if err != nil {
+				rs.err = err
+				return time.Time{}, nil, err
+			}
+			fresh.Cancel = snap.Cancel
+			rs.snap, snap = fresh, fresh
+			continue
+		}
+		if err != nil {
+			rs.err = fmt.Errorf("drive run %s: %w", rs.id, err)
+			return time.Time{}, nil, rs.err
+		}
+		d.applied(snap, p)
+		if snap.Run.State.Terminal() {
+			rs.final = snap.Run
+			return time.Time{}, rs.final, nil
+		}
+		// Plan again: it may propagate further (queued → running first).
 	}
 }
 

@@ -203,7 +203,13 @@ type filePutter interface {
 
 // Run runs the command of one attempt; see the package documentation for
 // what it does and which errors it returns.
-func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks.Result, err error) {
+	code := -1 // the command's exit code once it ran
+	defer func() {
+		if err != nil && code >= 0 {
+			err = &exitError{code: code, err: err}
+		}
+	}()
 	var p params
 	if err := req.DecodeParams(&p); err != nil {
 		return tasks.Result{}, err
@@ -285,6 +291,9 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 
 	code, runErr := run(ctx, prog, argv, envList(vars), wd, env.Log, grace)
+	if code < 0 {
+		code = -1
+	}
 	res := exitResult(code)
 	switch {
 	case runErr == nil:
@@ -327,6 +336,20 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 	return res, nil
 }
+
+// exitError carries the command's exit code with the attempt's error, so
+// that the executor records it on the attempt (it has ExitCode, like
+// *exec.ExitError). It keeps the wrapped error's retryability.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode returns the command's exit code.
+func (e *exitError) ExitCode() int { return e.code }
 
 func exitResult(code int) tasks.Result {
 	return tasks.Result{Outputs: map[string]json.RawMessage{"exit_code": json.RawMessage(strconv.Itoa(code))}}

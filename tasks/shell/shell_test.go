@@ -504,3 +504,18 @@ func TestScalarArgvAndEnvAreText(t *testing.T) {
 		t.Fatalf("log %q, want %q", got, "42 true 7 false 0.5")
 	}
 }
+
+// A failed command's exit code travels with the error, for the executor
+// to record on the attempt, and the error stays retryable.
+func TestExitCodeTravelsWithTheError(t *testing.T) {
+	env, _ := tasktest.Env(t)
+	req := tasktest.Request(t, json.RawMessage(`{"script": "exit 3"}`))
+	_, err := shell.New().Run(context.Background(), req, env)
+	var ec interface{ ExitCode() int }
+	if !errors.As(err, &ec) || ec.ExitCode() != 3 {
+		t.Fatalf("error %v carries no exit code 3", err)
+	}
+	if !cairn.IsRetryable(err) {
+		t.Fatalf("exit 3 is not retryable: %v", err)
+	}
+}
