@@ -27,7 +27,9 @@ type Leaser interface {
 	Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error)
 	Start(ctx context.Context, l cairn.Lease) error
 	Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error)
-	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion) error
+	// CompleteAndLease reports how an attempt ended and, in the same
+	// round trip, leases more work as next says (without waiting).
+	CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error)
 	// Revoked is closed when the lease's task is cancelled; nil if unknown.
 	Revoked(l cairn.Lease) <-chan struct{}
 	LeaseTTL() time.Duration
@@ -252,20 +254,17 @@ func (p *Pool) execute(it cairn.WorkItem) {
 	defer p.wg.Done()
 	defer func() { <-p.slots }()
 	for {
-		p.attempt(it)
-		if p.leaseCtx.Err() != nil {
+		next, ok := p.attempt(it)
+		if !ok {
 			return
 		}
-		items, err := p.leaser.Lease(p.leaseCtx, p.request(1, 0))
-		if err != nil || len(items) == 0 {
-			return
-		}
-		it = items[0]
+		it = next
 	}
 }
 
-// attempt runs one leased attempt and reports how it ended.
-func (p *Pool) attempt(it cairn.WorkItem) {
+// attempt runs one leased attempt and reports how it ended, asking in the
+// same call for the slot's next work item unless the pool is stopping.
+func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 	l := it.Lease
 	ctx, cancel := context.WithCancelCause(p.workCtx)
 	defer cancel(nil)
@@ -275,7 +274,7 @@ func (p *Pool) attempt(it cairn.WorkItem) {
 
 	if !it.Started {
 		if err := p.leaser.Start(ctx, l); err != nil {
-			return // lease lost before we began: nothing ran, nothing to report
+			return next, false // lease lost before we began: nothing ran, nothing to report
 		}
 	}
 	p.mu.Lock()
@@ -297,9 +296,31 @@ func (p *Pool) attempt(it cairn.WorkItem) {
 	}
 
 	c := p.run(ctx, it)
-	// A refused completion (lease lost, task cancelled) changes nothing;
-	// there is no one else to tell.
-	_ = p.leaser.Complete(rctx, l, c)
+	var want cairn.LeaseRequest
+	if p.leaseCtx.Err() == nil {
+		want = p.request(1, 0)
+	}
+	items, err := p.complete(rctx, l, c, want)
+	if err != nil || len(items) == 0 {
+		return next, false
+	}
+	return items[0], true
+}
+
+// complete reports an attempt's end, retrying for a while when the store
+// fails (not when the completion is refused: a lost lease or cancelled task
+// has nobody else to tell). Should it still fail, the lease expires and
+// the attempt is failed by the reaper.
+func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	delay := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		items, err := p.leaser.CompleteAndLease(ctx, l, c, next)
+		if err == nil || errors.Is(err, cairn.ErrLeaseLost) || try == 5 {
+			return items, err
+		}
+		time.Sleep(delay)
+		delay *= 2
+	}
 }
 
 // run executes the task with its log, scratch dir and timeout, turning

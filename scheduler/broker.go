@@ -105,20 +105,7 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			return nil, fmt.Errorf("lease for %s: %w", r.Worker, err)
 		}
 		if len(items) > 0 {
-			b.mu.Lock()
-			for _, it := range items {
-				b.issued[it.Lease.Token] = issuedLease{item: it, revoked: make(chan struct{})}
-			}
-			b.mu.Unlock()
-			now := b.now()
-			for _, it := range items {
-				b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskReady, To: cairn.TaskLeased,
-					Attempt: it.Lease.Attempt, At: now}, nil)
-				if it.Started {
-					b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning,
-						Attempt: it.Lease.Attempt, At: now}, nil)
-				}
-			}
+			b.issue(items)
 			return items, nil
 		}
 		if r.Wait <= 0 {
@@ -135,6 +122,28 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			return nil, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// issue remembers leases handed out, for Complete and Revoked, and
+// publishes them.
+func (b *Broker) issue(items []cairn.WorkItem) {
+	if len(items) == 0 {
+		return
+	}
+	b.mu.Lock()
+	for _, it := range items {
+		b.issued[it.Lease.Token] = issuedLease{item: it, revoked: make(chan struct{})}
+	}
+	b.mu.Unlock()
+	now := b.now()
+	for _, it := range items {
+		b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskReady, To: cairn.TaskLeased,
+			Attempt: it.Lease.Attempt, At: now}, nil)
+		if it.Started {
+			b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning,
+				Attempt: it.Lease.Attempt, At: now}, nil)
 		}
 	}
 }
@@ -188,26 +197,65 @@ func (b *Broker) Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatR
 // expired or superseded lease returns cairn.ErrLeaseLost and changes
 // nothing.
 func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion) error {
+	_, err := b.CompleteAndLease(ctx, l, c, cairn.LeaseRequest{})
+	return err
+}
+
+// CompleteAndLease is Complete followed by Lease(next) — without waiting —
+// in one transaction, together with the planning the completion triggers
+// when the run's driver is free to do it: on a chain, the completion, the
+// successor made ready and the worker's lease on it are one commit. A
+// refused completion leases nothing. If only the lease fails, the
+// completion still counts and no items are returned.
+func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	b.mu.Lock()
 	il, known := b.issued[l.Token]
 	delete(b.issued, l.Token)
+	in := b.inbox[l.RunID]
 	b.mu.Unlock()
-	now := b.now()
 	item := il.item
 	if !known {
 		var err error
 		if item, err = b.itemFor(ctx, l); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	now := b.now()
 	c = decide(item, c, now)
-	tr, err := b.store.Complete(ctx, l, c, now)
-	if err != nil {
-		return fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	var (
+		tr    *cairn.TaskRun
+		items []cairn.WorkItem
+		after func(committed bool)
+	)
+	err := b.store.Batch(ctx, func(ctx context.Context) error {
+		var err error
+		if tr, err = b.store.Complete(ctx, l, c, now); err != nil {
+			return err
+		}
+		if in != nil && in.within != nil {
+			after = in.within(ctx, tr)
+		}
+		if next.Max > 0 {
+			// A failed lease undid only itself: the completion stands,
+			// and the worker will ask again.
+			items, _ = b.store.Lease(ctx, next, now, b.ttl)
+		}
+		return nil
+	})
+	if after != nil {
+		after(err == nil)
 	}
-	b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt,
-		Error: c.Error, At: now}, tr)
-	return nil
+	if err != nil {
+		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
+	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now}
+	if after != nil {
+		b.publish(e, nil) // the driver has it already
+	} else {
+		b.publish(e, tr)
+	}
+	b.issue(items)
+	return items, nil
 }
 
 // itemFor rebuilds what was handed out with a lease this broker did not
@@ -299,11 +347,10 @@ func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
 }
 
 // subscribe gives run id's driver an inbox of task runs that changed.
-// onPut, if set, is called in the publisher's goroutine after each put; if
-// it reports that it took care of the inbox, the driver's loop is not
-// woken.
-func (b *Broker) subscribe(id string, onPut func() bool) *inbox {
-	in := &inbox{signal: make(chan struct{}, 1), onPut: onPut}
+// within, if set, is offered each completion of the run inside the
+// transaction that records it (see runState.within).
+func (b *Broker) subscribe(id string, within func(ctx context.Context, tr *cairn.TaskRun) func(committed bool)) *inbox {
+	in := &inbox{signal: make(chan struct{}, 1), within: within}
 	b.mu.Lock()
 	b.inbox[id] = in
 	b.mu.Unlock()
@@ -322,16 +369,13 @@ type inbox struct {
 	mu      sync.Mutex
 	pending []*cairn.TaskRun
 	signal  chan struct{}
-	onPut   func() bool
+	within  func(ctx context.Context, tr *cairn.TaskRun) func(committed bool)
 }
 
 func (in *inbox) put(tr *cairn.TaskRun) {
 	in.mu.Lock()
 	in.pending = append(in.pending, tr)
 	in.mu.Unlock()
-	if in.onPut != nil && in.onPut() {
-		return
-	}
 	in.wake()
 }
 

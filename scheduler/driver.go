@@ -76,7 +76,7 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 		return run, nil
 	}
 	rs := &runState{d: d, id: id, g: g, ctx: ctx, bg: bg}
-	rs.in = d.broker.subscribe(id, rs.poke)
+	rs.in = d.broker.subscribe(id, rs.within)
 	defer d.broker.unsubscribe(id)
 
 	if _, err := d.broker.ExpireLeases(ctx, id, true, "attempt interrupted: the process running it stopped"); err != nil {
@@ -88,12 +88,20 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 
 	renew := time.NewTicker(d.o.OwnerTTL / 5)
 	defer renew.Stop()
+	// The reaper: a worker of this process that stopped heartbeating (it
+	// hung, or lost the store for a while) must not hold its task forever.
+	reap := time.NewTicker(d.broker.LeaseTTL() / 2)
+	defer reap.Stop()
 	wake := time.NewTimer(time.Hour)
 	defer wake.Stop()
 	for {
 		rs.mu.Lock()
-		wakeAt, final, err := rs.step()
+		notes, err := rs.step(ctx, false)
+		wakeAt, final := rs.wakeAt, rs.final
 		rs.mu.Unlock()
+		for _, n := range notes {
+			n()
+		}
 		if err != nil || final != nil {
 			return final, err
 		}
@@ -105,6 +113,10 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 		select {
 		case <-rs.in.signal:
 		case <-wakeC:
+		case <-reap.C:
+			if _, err := d.broker.ExpireLeases(ctx, id, false, ""); err != nil && ctx.Err() == nil {
+				return nil, fmt.Errorf("drive run %s: reap expired leases: %w", id, err)
+			}
 		case <-renew.C:
 			r, err := d.store.ClaimRun(ctx, id, d.o.Owner, d.o.Now(), d.o.OwnerTTL, false)
 			if err != nil && ctx.Err() == nil {
@@ -130,7 +142,8 @@ type runState struct {
 	in  *inbox
 
 	mu     sync.Mutex
-	snap   *Snapshot
+	snap   *Snapshot  // nil until Drive loaded it
+	dirty  bool       // the snapshot may be wrong: reload before planning
 	wakeAt time.Time  // from the latest plan
 	final  *cairn.Run // set once the run is terminal
 	err    error      // a planning failure, for Drive to return
@@ -142,68 +155,109 @@ func (rs *runState) cancel() {
 	rs.mu.Unlock()
 }
 
-// poke plans the run in the caller's goroutine (a worker that just
-// completed an attempt) if nobody is planning it now, and reports whether
-// it did. If it did not, the inbox wakes Drive's loop, so nothing is lost.
-func (rs *runState) poke() bool {
+// within plans the run inside the transaction (ctx) that is recording tr,
+// a worker's completion, so that the completion, the tasks it makes ready
+// and the worker's next lease commit together: on a chain that is one
+// commit per hop. It does so only if nobody is planning the run at that
+// moment; otherwise it returns nil and the broker hands tr to Drive's loop
+// through the inbox. The returned function must be called once the
+// transaction ended, with whether it committed.
+func (rs *runState) within(ctx context.Context, tr *cairn.TaskRun) func(committed bool) {
 	if !rs.mu.TryLock() {
-		return false
+		return nil
 	}
-	defer rs.mu.Unlock()
-	if rs.snap == nil {
-		return false // Drive has not loaded the run yet; it will read the inbox
+	if rs.snap == nil || rs.dirty || rs.final != nil || rs.err != nil {
+		rs.mu.Unlock()
+		return nil
 	}
-	wakeAt := rs.wakeAt
-	_, _, _ = rs.step()
-	// Drive's loop must look again if the run ended, failed, or needs an
-	// earlier wake-up than the one it sleeps for.
-	return rs.final == nil && rs.err == nil && (rs.wakeAt.IsZero() || rs.wakeAt.Equal(wakeAt))
-}
-
-// step folds the inbox into the snapshot and plans and applies until there
-// is nothing left to do. It returns when the run next needs planning
-// without an event, and the final run once it is terminal. rs.mu is held.
-func (rs *runState) step() (time.Time, *cairn.Run, error) {
-	if rs.final != nil || rs.err != nil {
-		return time.Time{}, rs.final, rs.err
-	}
-	d, snap := rs.d, rs.snap
-	for _, tr := range rs.in.take() {
-		if i, ok := snap.Topo.Index[tr.TaskID]; ok && tr.Version > snap.Tasks[i].Version {
-			snap.Tasks[i] = tr
+	rs.fold(tr)
+	prevWake := rs.wakeAt
+	notes, err := rs.step(ctx, true)
+	return func(committed bool) {
+		defer rs.mu.Unlock()
+		if !committed {
+			// Nothing of it happened: forget what we planned.
+			rs.dirty, rs.final, rs.err = true, nil, nil
+			rs.in.wake()
+			return
+		}
+		for _, n := range notes {
+			n()
+		}
+		// Drive's loop must look again if the run ended, planning failed
+		// or was cut short, or the next wake-up moved.
+		if err != nil || rs.final != nil || rs.dirty || !(rs.wakeAt.IsZero() || rs.wakeAt.Equal(prevWake)) {
+			rs.in.wake()
 		}
 	}
+}
+
+// fold puts a task run that changed into the snapshot, unless the
+// snapshot already has that version or a newer one.
+func (rs *runState) fold(tr *cairn.TaskRun) {
+	if i, ok := rs.snap.Topo.Index[tr.TaskID]; ok && tr.Version > rs.snap.Tasks[i].Version {
+		rs.snap.Tasks[i] = tr
+	}
+}
+
+// step folds the inbox into the snapshot, then plans and applies until
+// there is nothing left to do, setting rs.wakeAt, and rs.final once the run
+// is terminal. It returns what to tell others (events, ready workers)
+// once the changes are committed. Inside a batch (inBatch) a conflict
+// stops planning and marks the snapshot dirty, for Drive's loop to reload
+// it after the batch committed: a reload inside it would not see the
+// batch's own writes. rs.mu is held.
+func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
+	if rs.final != nil || rs.err != nil {
+		return nil, rs.err
+	}
+	d := rs.d
+	if rs.dirty {
+		lctx := ctx
+		if rs.snap.Cancel && !inBatch {
+			lctx = rs.bg
+		}
+		fresh, err := d.load(lctx, rs.id, rs.g)
+		if err != nil {
+			rs.err = err
+			return nil, err
+		}
+		fresh.Cancel = rs.snap.Cancel
+		rs.snap, rs.dirty = fresh, false
+	}
+	for _, tr := range rs.in.take() {
+		rs.fold(tr)
+	}
+	var notes []func()
+	snap := rs.snap
 	for {
 		snap.Now = d.o.Now()
 		p := PlanRun(snap)
 		if p.Empty() {
 			rs.wakeAt = p.WakeAt
-			return p.WakeAt, nil, nil
+			return notes, nil
 		}
-		wctx := rs.ctx
-		if snap.Cancel {
+		wctx := ctx
+		if snap.Cancel && !inBatch {
 			wctx = rs.bg
 		}
 		err := d.store.ApplyPlan(wctx, p)
 		if errors.Is(err, cairn.ErrConflict) {
-			// Someone changed a row we planned on; re-read and plan again.
-			fresh, err := d.load(wctx, rs.id, rs.g)
-			if err != nil {
-				rs.err = err
-				return time.Time{}, nil, err
+			// Someone changed a row we planned on: re-read and plan again.
+			rs.dirty = true
+			if inBatch {
+				return notes, nil
 			}
-			fresh.Cancel = snap.Cancel
-			rs.snap, snap = fresh, fresh
-			continue
+			return append(notes, func() { rs.in.wake() }), nil
 		}
 		if err != nil {
 			rs.err = fmt.Errorf("drive run %s: %w", rs.id, err)
-			return time.Time{}, nil, rs.err
+			return notes, rs.err
 		}
-		d.applied(snap, p)
+		notes = append(notes, d.applied(snap, p)...)
 		if snap.Run.State.Terminal() {
 			rs.final = snap.Run
-			return time.Time{}, rs.final, nil
+			return notes, nil
 		}
 		// Plan again: it may propagate further (queued → running first).
 	}
@@ -246,11 +300,14 @@ func (d *Driver) load(ctx context.Context, id string, g Graph) (*Snapshot, error
 	return s, nil
 }
 
-// applied folds an applied plan into the snapshot, tells the broker and
-// observer, and revokes the leases of cancelled tasks.
-func (d *Driver) applied(s *Snapshot, p *Plan) {
+// applied folds an applied plan into the snapshot and returns what to
+// tell others once it is committed: the events, the workers waiting for
+// ready tasks, and the attempts of cancelled tasks to stop.
+func (d *Driver) applied(s *Snapshot, p *Plan) []func() {
+	var events []Event
+	var revoke []string
 	if rc := p.Run; rc != nil && rc.To == cairn.RunRunning {
-		d.broker.publish(Event{RunID: s.Run.ID, Run: rc.To, At: rc.At}, nil)
+		events = append(events, Event{RunID: s.Run.ID, Run: rc.To, At: rc.At})
 	}
 	ready := false
 	for i := range p.Tasks {
@@ -267,10 +324,10 @@ func (d *Driver) applied(s *Snapshot, p *Plan) {
 		}
 		s.Tasks[idx] = &tr
 		if c.To == cairn.TaskCancelled && c.From.Active() {
-			d.broker.revoke(s.Run.ID, c.TaskID)
+			revoke = append(revoke, c.TaskID)
 		}
-		d.broker.publish(Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
-			Error: c.Error, At: c.At}, nil)
+		events = append(events, Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
+			Error: c.Error, At: c.At})
 	}
 	if rc := p.Run; rc != nil {
 		r := *s.Run
@@ -280,13 +337,20 @@ func (d *Driver) applied(s *Snapshot, p *Plan) {
 		}
 		if rc.To.Terminal() {
 			r.FinishedAt = rc.At
+			events = append(events, Event{RunID: r.ID, Run: rc.To, Error: rc.Error, At: rc.At})
 		}
 		s.Run = &r
-		if rc.To != cairn.RunRunning {
-			d.broker.publish(Event{RunID: r.ID, Run: rc.To, Error: rc.Error, At: rc.At}, nil)
+	}
+	runID := s.Run.ID
+	return []func(){func() {
+		for _, taskID := range revoke {
+			d.broker.revoke(runID, taskID)
 		}
-	}
-	if ready {
-		d.broker.NotifyReady()
-	}
+		for _, e := range events {
+			d.broker.publish(e, nil)
+		}
+		if ready {
+			d.broker.NotifyReady()
+		}
+	}}
 }

@@ -8,13 +8,24 @@ import (
 )
 
 // Store is the durable state of runs, task runs, attempts and leases. Every
-// method is one transaction. Implementations: store/sqlite (and PostgreSQL
+// method is one transaction, unless it is called inside Batch. Implementations: store/sqlite (and PostgreSQL
 // later); store/storetest is the conformance suite every implementation
 // runs. Times are passed in by the caller (no implementation reads a clock
 // for decisions), which keeps them testable.
 type Store interface {
 	RunStore
 	LeaseStore
+	// Batch runs fn so that the writes it makes through this store, with
+	// the context fn is given, commit together in one transaction once fn
+	// returns nil; if fn returns an error, none of them do. Each call
+	// inside keeps its own all-or-nothing behaviour (a refused Complete
+	// changes nothing), so fn may carry on after one fails. The writes run
+	// in order and each sees those before it (a Lease finds the tasks an
+	// ApplyPlan just made ready); GetRun and the List methods need not see
+	// the batch's writes. The broker uses it to record
+	// a completion, the plan it triggers and the worker's next lease in
+	// one commit.
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
 // RunStore creates, reads and plans runs.

@@ -140,6 +140,9 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 // anyReady reports whether some task run (of run runID, if set) is ready,
 // reading from the read pool.
 func (s *Store) anyReady(ctx context.Context, runID string) (bool, error) {
+	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
+		return true, nil // the batch's own writes may have made some ready: look in its transaction
+	}
 	var (
 		st  *sql.Stmt
 		err error

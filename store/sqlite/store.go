@@ -288,6 +288,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
+		return b.run(fn)
+	}
 	r := &txReq{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
 	s.qmu.Lock()
 	if s.wclosed {
@@ -327,6 +330,52 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		default: // more than maxBatch were ahead of us
 		}
 	}
+}
+
+// batchKey marks a context whose writes join a Batch's transaction.
+type batchKey struct{}
+
+// batchTx is the transaction of a Batch in progress.
+type batchTx struct {
+	s      *Store
+	tx     *sql.Tx
+	broken error // a savepoint failed: the transaction cannot be trusted
+}
+
+// run runs one store call of the batch in its own savepoint, so that a
+// call that fails (a lease lost, a conflict) undoes only its own writes.
+func (b *batchTx) run(fn func(tx *sql.Tx) error) error {
+	if b.broken != nil {
+		return b.broken
+	}
+	ferr, fatal := inSavepoint(b.tx, fn)
+	if fatal != nil {
+		b.broken = fmt.Errorf("batch transaction aborted: %w", fatal)
+		return b.broken
+	}
+	return ferr
+}
+
+// Batch runs fn so that the writes it makes through this store, with the
+// context fn is given, commit together in one transaction once fn returns
+// nil; if fn returns an error, none of them do. Each call inside keeps its
+// own all-or-nothing behaviour (a refused Complete changes nothing), so fn
+// may carry on after one fails. The calls run in order and each sees the
+// writes of those before it (a Lease finds the tasks an ApplyPlan just
+// made ready); only GetRun and the List methods read from the read pool
+// and do not see the batch's own writes.
+func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
+		return fn(ctx) // already in one
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		b := &batchTx{s: s, tx: tx}
+		err := fn(context.WithValue(ctx, batchKey{}, b))
+		if err == nil {
+			err = b.broken
+		}
+		return err
+	})
 }
 
 // runBatch runs the requests in one transaction and tells each its outcome.

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"LeaseOrder", testLeaseOrder},
 		{"LeaseLifecycle", testLeaseLifecycle},
 		{"LeaseAndStart", testLeaseAndStart},
+		{"Batch", testBatch},
 		{"StaleLeaseRefused", testStaleLeaseRefused},
 		{"Expire", testExpire},
 		{"RetryCountsAttempts", testRetryCountsAttempts},
@@ -1014,5 +1015,77 @@ func testLeaseAndStart(t *testing.T, s scheduler.Store) {
 	}
 	if tr := task(t, s, run.ID, rest[0].Lease.TaskID); tr.State != cairn.TaskLeased {
 		t.Fatalf("task = %s, want leased", tr.State)
+	}
+}
+
+// testBatch: writes made inside Batch commit together or not at all, and a
+// refused call inside changes nothing of its own while the rest commits.
+func testBatch(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskReady, cairn.TaskPending, cairn.TaskPending)
+	now := t0.Add(time.Second)
+	it := lease(t, s, "w", run.ID, 1, now)[0]
+	if err := s.StartAttempt(ctx, it.Lease, now); err != nil {
+		t.Fatal(err)
+	}
+	complete := func(ctx context.Context) error {
+		_, err := s.Complete(ctx, it.Lease, cairn.Completion{State: cairn.TaskSucceeded}, now)
+		return err
+	}
+	ready := func(ctx context.Context) error {
+		return s.ApplyPlan(ctx, &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
+			{TaskID: "t1", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, Params: []byte(`{}`)}}})
+	}
+
+	// fn fails after two successful writes: neither is kept.
+	before := snapshot(t, s, run.ID)
+	boom := errors.New("boom")
+	err := s.Batch(ctx, func(ctx context.Context) error {
+		if err := complete(ctx); err != nil {
+			return err
+		}
+		if err := ready(ctx); err != nil {
+			return err
+		}
+		return boom
+	})
+	wantErr(t, err, boom)
+	assertUnchanged(t, s, before)
+
+	// A refused call inside (a stale token) changes nothing of its own;
+	// the batch's other writes commit, together.
+	var items []cairn.WorkItem
+	err = s.Batch(ctx, func(ctx context.Context) error {
+		stale := it.Lease
+		stale.Token = "stale"
+		if _, err := s.Complete(ctx, stale, cairn.Completion{State: cairn.TaskFailed}, now); !errors.Is(err, cairn.ErrLeaseLost) {
+			return fmt.Errorf("stale Complete in batch: %v, want ErrLeaseLost", err)
+		}
+		if err := complete(ctx); err != nil {
+			return err
+		}
+		if err := ready(ctx); err != nil {
+			return err
+		}
+		var err error
+		items, err = s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 5, Start: true}, now, ttl)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	if tr := task(t, s, run.ID, "t0"); tr.State != cairn.TaskSucceeded {
+		t.Fatalf("t0 = %s, want succeeded", tr.State)
+	}
+	// The lease saw the plan's write before it, in the same transaction.
+	if len(items) != 1 || items[0].Lease.TaskID != "t1" {
+		t.Fatalf("batch lease = %+v, want t1, made ready earlier in the batch", items)
+	}
+	if t1 := task(t, s, run.ID, "t1"); t1.State != cairn.TaskRunning || t1.LeaseToken != items[0].Lease.Token {
+		t.Fatalf("t1 = %s token %q, want running under %q", t1.State, t1.LeaseToken, items[0].Lease.Token)
+	}
+	if tr := task(t, s, run.ID, "t2"); tr.State != cairn.TaskPending {
+		t.Fatalf("t2 = %s, want pending", tr.State)
 	}
 }
