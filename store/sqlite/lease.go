@@ -39,7 +39,7 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 		state, running = cairn.TaskRunning, now.UnixNano()
 	}
 	expires := now.Add(ttl)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		const cols = `SELECT run_id, task_id, attempt, type, params, inputs, timeout_ns, retries, backoff_ns,
 	backoff_factor, max_backoff_ns FROM task_runs`
 		var (
@@ -170,7 +170,7 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // StartAttempt moves a leased task run to running if l is its current,
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
 			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
@@ -200,7 +200,7 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 	}
 	expires := now.Add(ttl)
 	var cancel int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = ?
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
 	AND lease_expires_at > ?
@@ -304,7 +304,7 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 		exit = *c.ExitCode
 	}
 	var t *cairn.TaskRun
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, finishQuery(check))
 		if err != nil {
 			return err

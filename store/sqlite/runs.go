@@ -449,7 +449,12 @@ func (s *Store) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
 	}
 	var runVersion int64
 	taskVersions := make([]int64, len(p.Tasks))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	write := s.inTx
+	if n := len(p.Tasks); n == 1 && p.Run == nil || n == 0 {
+		// One compare-and-set: a refusal writes nothing, no savepoint needed.
+		write = s.inTxCAS
+	}
+	err := write(ctx, func(tx *sql.Tx) error {
 		if rc := p.Run; rc != nil {
 			var started, finished any
 			if rc.To == cairn.RunRunning {

@@ -51,9 +51,13 @@ type Store struct {
 
 // txReq is one caller's write transaction, waiting for its turn.
 type txReq struct {
-	ctx  context.Context
-	fn   func(tx *sql.Tx) error
-	done chan txResult // capacity 1: a lead signal, then (or only) the result
+	ctx context.Context
+	fn  func(tx *sql.Tx) error
+	// casFirst: fn's first write is a compare-and-set that writes nothing
+	// when it fails, and any error after a write is a failure of the
+	// database, not a refusal. Such a request needs no savepoint.
+	casFirst bool
+	done     chan txResult // capacity 1: a lead signal, then (or only) the result
 }
 
 type txResult struct {
@@ -222,6 +226,9 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 // tx holds its only connection: it is prepared on tx for this once and on
 // the writer after the transaction (see preparePending).
 func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.txPrepared[query]; ok {
+		return st, nil
+	}
 	s.mu.Lock()
 	st, ok := s.wstmt[query]
 	if !ok {
@@ -229,14 +236,12 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 	}
 	s.mu.Unlock()
 	if ok {
-		return tx.StmtContext(ctx, st), nil
-	}
-	if st, ok := s.txPrepared[query]; ok {
-		return st, nil
-	}
-	st, err := tx.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, translate(err)
+		st = tx.StmtContext(ctx, st)
+	} else {
+		var err error
+		if st, err = tx.PrepareContext(ctx, query); err != nil {
+			return nil, translate(err)
+		}
 	}
 	s.txPrepared[query] = st // closed with the transaction
 	return st, nil
@@ -285,13 +290,25 @@ func (s *Store) preparePending(ctx context.Context) {
 // the oldest waiter. Once queued, a call runs to its end even if ctx is
 // cancelled (its statements then fail), so its outcome is never unknown.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.write(ctx, fn, false)
+}
+
+// inTxCAS is inTx for a fn whose first write is a compare-and-set that
+// writes nothing when it is refused (see txReq.casFirst): it saves the
+// savepoint a shared transaction would otherwise wrap it in. Complete,
+// Lease and the like are on every hop of a run.
+func (s *Store) inTxCAS(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.write(ctx, fn, true)
+}
+
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error, casFirst bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
-		return b.run(fn)
+		return b.run(fn, casFirst)
 	}
-	r := &txReq{ctx: ctx, fn: fn, done: make(chan txResult, 1)}
+	r := &txReq{ctx: ctx, fn: fn, casFirst: casFirst, done: make(chan txResult, 1)}
 	s.qmu.Lock()
 	if s.wclosed {
 		s.qmu.Unlock()
@@ -344,11 +361,11 @@ type batchTx struct {
 
 // run runs one store call of the batch in its own savepoint, so that a
 // call that fails (a lease lost, a conflict) undoes only its own writes.
-func (b *batchTx) run(fn func(tx *sql.Tx) error) error {
+func (b *batchTx) run(fn func(tx *sql.Tx) error, casFirst bool) error {
 	if b.broken != nil {
 		return b.broken
 	}
-	ferr, fatal := inSavepoint(b.tx, fn)
+	ferr, fatal := runIn(b.tx, fn, casFirst)
 	if fatal != nil {
 		b.broken = fmt.Errorf("batch transaction aborted: %w", fatal)
 		return b.broken
@@ -401,7 +418,7 @@ func (s *Store) runBatch(batch []*txReq) {
 			errs[i] = r.fn(tx)
 		} else {
 			var fatal error
-			errs[i], fatal = inSavepoint(tx, r.fn)
+			errs[i], fatal = runIn(tx, r.fn, r.casFirst)
 			if fatal != nil {
 				// The transaction's state is unknown: undo all of it.
 				_ = tx.Rollback()
@@ -431,6 +448,28 @@ func (s *Store) runBatch(batch []*txReq) {
 	for i, r := range batch {
 		r.done <- txResult{err: errs[i]}
 	}
+}
+
+// runIn runs fn inside a shared transaction so that its failure undoes only
+// its own changes: in a savepoint, unless casFirst says a refusal writes
+// nothing. A failure that is not a refusal then leaves the transaction in
+// an unknown state, which is fatal.
+func runIn(tx *sql.Tx, fn func(tx *sql.Tx) error, casFirst bool) (ferr, fatal error) {
+	if !casFirst {
+		return inSavepoint(tx, fn)
+	}
+	ferr = fn(tx)
+	if ferr != nil && !refusal(ferr) {
+		return ferr, ferr
+	}
+	return ferr, nil
+}
+
+// refusal reports whether err is a compare-and-set's refusal rather than a
+// failure of the database.
+func refusal(err error) bool {
+	return errors.Is(err, cairn.ErrLeaseLost) || errors.Is(err, cairn.ErrConflict) ||
+		errors.Is(err, cairn.ErrNotFound) || errors.Is(err, cairn.ErrTerminal) || errors.Is(err, cairn.ErrRunOwned)
 }
 
 // inSavepoint runs fn so that its changes can be undone alone. It returns

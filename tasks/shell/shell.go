@@ -40,10 +40,6 @@ const (
 	// command is stopped.
 	DefaultKillGrace = 5 * time.Second
 	defaultPATH      = "/usr/local/bin:/usr/bin:/bin"
-	// drainWait bounds how long the log pipe is read after the command
-	// and its process group are gone, in case something outside the group
-	// still holds the pipe.
-	drainWait = 2 * time.Second
 )
 
 // Info describes the type.
@@ -521,29 +517,23 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
 	defer dieWithParent(cmd.SysProcAttr)()
-	var (
-		pr, pw   *os.File
-		copyDone chan error
-	)
+	var out capture
 	switch lw := log.(type) {
 	case nil:
 		// Stdout and Stderr nil: the child writes to /dev/null.
 	case *os.File:
 		cmd.Stdout, cmd.Stderr = lw, lw
 	default:
-		// One pipe for both streams: the child's writes arrive in order
-		// and one goroutine writes them, so log writes never overlap.
 		var err error
-		if pr, pw, err = os.Pipe(); err != nil {
-			return -1, fmt.Errorf("log pipe: %w", err)
+		if out, err = newCapture(log); err != nil {
+			return -1, fmt.Errorf("log: %w", err)
 		}
-		cmd.Stdout, cmd.Stderr = pw, pw
+		cmd.Stdout, cmd.Stderr = out.writer(), out.writer()
 	}
 
 	if err := cmd.Start(); err != nil {
-		if pr != nil {
-			pr.Close()
-			pw.Close()
+		if out != nil {
+			out.finish()
 		}
 		code := 126
 		if errors.Is(err, fs.ErrNotExist) {
@@ -553,10 +543,8 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		}
 		return code, fmt.Errorf("start %s: %w", prog, err)
 	}
-	if pr != nil {
-		pw.Close() // the child holds the write end now
-		copyDone = make(chan error, 1)
-		go func() { copyDone <- drain(log, pr) }()
+	if out != nil {
+		out.started()
 	}
 	pgid := cmd.Process.Pid
 
@@ -570,14 +558,8 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 
 	var logErr error
-	if copyDone != nil {
-		select {
-		case logErr = <-copyDone:
-		case <-time.After(drainWait):
-			pr.Close() // unblocks the reader
-			logErr = <-copyDone
-		}
-		pr.Close()
+	if out != nil {
+		logErr = out.finish()
 	}
 
 	code := exitCode(cmd.ProcessState)
@@ -590,29 +572,6 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		return code, fmt.Errorf("write log: %w", logErr)
 	}
 	return code, nil
-}
-
-// drain copies the pipe into the log. After a log write fails it keeps
-// reading, so that the child never blocks on a full pipe, and reports the
-// first write error.
-func drain(log io.Writer, pr *os.File) error {
-	buf := make([]byte, 32<<10)
-	var werr error
-	for {
-		n, err := pr.Read(buf)
-		if n > 0 && werr == nil {
-			_, werr = log.Write(buf[:n])
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, os.ErrClosed) {
-				return werr
-			}
-			if werr == nil {
-				werr = err
-			}
-			return werr
-		}
-	}
 }
 
 func exitCode(ps *os.ProcessState) int {

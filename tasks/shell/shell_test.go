@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -517,5 +518,41 @@ func TestExitCodeTravelsWithTheError(t *testing.T) {
 	}
 	if !cairn.IsRetryable(err) {
 		t.Fatalf("exit 3 is not retryable: %v", err)
+	}
+}
+
+// timedLog records when each write arrived.
+type timedLog struct {
+	mu     sync.Mutex
+	writes []string
+	at     []time.Time
+}
+
+func (l *timedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, string(p))
+	l.at = append(l.at, time.Now())
+	return len(p), nil
+}
+
+// A long command's output reaches the log while it runs, not only at its
+// end, and in order.
+func TestOutputFollowedWhileRunning(t *testing.T) {
+	env, _ := tasktest.Env(t)
+	log := &timedLog{}
+	env.Log = log
+	req := tasktest.Request(t, json.RawMessage(`{"script": "echo first; sleep 1; echo second >&2"}`))
+	if _, err := shell.New().Run(context.Background(), req, env); err != nil {
+		t.Fatal(err)
+	}
+	end := time.Now()
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if got := strings.Join(log.writes, ""); got != "first\nsecond\n" {
+		t.Fatalf("log %q, want first then second", got)
+	}
+	if first := log.at[0]; end.Sub(first) < 500*time.Millisecond {
+		t.Fatalf("first line reached the log %v before the end, want it while the command slept", end.Sub(first))
 	}
 }

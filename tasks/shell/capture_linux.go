@@ -1,0 +1,110 @@
+//go:build linux
+
+package shell
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// spoolTick is how often a running command's output moves to the log once
+// it has run for that long: a short command's output moves once, at its end.
+const spoolTick = 250 * time.Millisecond
+
+// spool captures output in an in-memory file (memfd): the child writes to
+// it directly, with no pipe and no goroutine reading it. A short command
+// costs no more than one with its output on /dev/null — a pipe adds about a
+// seventh to a fork/exec of /bin/true here. A long one is followed every
+// spoolTick, and the part already copied is punched out of the file so it
+// holds at most one tick of output.
+type spool struct {
+	f    *os.File
+	log  io.Writer
+	buf  []byte
+	stop chan struct{}
+	done chan struct{}
+
+	mu   sync.Mutex
+	off  int64 // bytes copied to the log so far
+	werr error // the first log write error
+	tick *time.Timer
+}
+
+func newCapture(log io.Writer) (capture, error) {
+	fd, err := unix.MemfdCreate("cairn-log", unix.MFD_CLOEXEC)
+	if err != nil {
+		return newPipe(log)
+	}
+	return &spool{f: os.NewFile(uintptr(fd), "cairn-log"), log: log}, nil
+}
+
+func (s *spool) writer() *os.File { return s.f }
+
+func (s *spool) started() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.tick = time.AfterFunc(spoolTick, s.follow)
+}
+
+// follow copies output to the log every tick until finish stops it.
+func (s *spool) follow() {
+	defer close(s.done)
+	t := time.NewTicker(spoolTick)
+	defer t.Stop()
+	for {
+		s.flush()
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// flush copies the output written since the last flush to the log and
+// frees the memory it took.
+func (s *spool) flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
+	for {
+		n, err := s.f.ReadAt(s.buf, s.off)
+		if n > 0 {
+			if s.werr == nil {
+				_, s.werr = s.log.Write(s.buf[:n])
+			}
+			s.off += int64(n)
+		}
+		if err != nil || n == 0 {
+			break // io.EOF: caught up
+		}
+	}
+	if page := s.off &^ 4095; page > 0 {
+		// The child writes at its own offset, past this: dropping the
+		// copied pages keeps the file's memory to what is not yet copied.
+		_ = unix.Fallocate(int(s.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, page)
+	}
+}
+
+func (s *spool) finish() error {
+	s.mu.Lock()
+	following := s.tick != nil && !s.tick.Stop()
+	s.mu.Unlock()
+	if following {
+		close(s.stop)
+		<-s.done
+	}
+	s.flush()
+	if err := s.f.Close(); err != nil && s.werr == nil {
+		return fmt.Errorf("close output spool: %w", err)
+	}
+	return s.werr
+}
