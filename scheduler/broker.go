@@ -242,15 +242,17 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 		}
 		return nil
 	})
-	if after != nil {
-		after(err == nil)
-	}
 	if err != nil {
+		if after != nil {
+			after(false)
+		}
 		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
+	// The completion's event goes out before those of the plan it caused.
 	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now}
 	if after != nil {
 		b.publish(e, nil) // the driver has it already
+		after(true)
 	} else {
 		b.publish(e, tr)
 	}

@@ -290,3 +290,27 @@ func TestRetryDelayIsExponentialAndCapped(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPlanRun10k plans a run of 10,000 independent tasks of which
+// half are done: the cost of one wake-up of the driver on a large fan.
+func BenchmarkPlanRun10k(b *testing.B) {
+	g := &fakeGraph{up: map[string][]string{}}
+	for i := 0; i < 10000; i++ {
+		g.ids = append(g.ids, fmt.Sprintf("t%05d", i))
+	}
+	s := newSnapshot(g, 0, 0)
+	s.Run.State = cairn.RunRunning
+	for i, tr := range s.Tasks {
+		switch {
+		case i < 5000:
+			tr.State = cairn.TaskSucceeded
+		default:
+			tr.State = cairn.TaskRunning
+		}
+	}
+	for b.Loop() {
+		if p := PlanRun(s); !p.Empty() {
+			b.Fatalf("plan %+v, want empty", p)
+		}
+	}
+}

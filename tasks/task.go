@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/cairnml/cairn"
 )
@@ -165,4 +166,26 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Duration is a task param written as a Go duration string ("90s",
+// "1m30s"); negative durations are refused. Decode params of kind
+// cairn.KindDuration into it.
+type Duration time.Duration
+
+// UnmarshalJSON decodes a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string such as \"90s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %s", s)
+	}
+	*d = Duration(v)
+	return nil
 }

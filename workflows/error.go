@@ -97,9 +97,10 @@ func (e *CycleError) Error() string {
 	return "dependency cycle: " + strings.Join(e.Path, " -> ")
 }
 
-// suggest returns the candidate nearest to name by edit distance, or ""
-// when none is near enough to be a plausible typo.
-func suggest(name string, candidates []string) string {
+// Nearest returns the candidate nearest to name by edit distance, or ""
+// when none is near enough to be a plausible typo. The command line uses
+// it too, for its own "did you mean" hints.
+func Nearest(name string, candidates []string) string {
 	best, bestD := "", -1
 	for _, c := range candidates {
 		if c == name {
@@ -128,7 +129,7 @@ func suggest(name string, candidates []string) string {
 
 // didYouMean is the hint for a misspelt name, or "".
 func didYouMean(name string, candidates []string) string {
-	if s := suggest(name, candidates); s != "" {
+	if s := Nearest(name, candidates); s != "" {
 		return fmt.Sprintf("did you mean %q?", s)
 	}
 	return ""

@@ -17,6 +17,7 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
+	"github.com/cairnml/cairn/workflows"
 )
 
 // Exit codes.
@@ -151,36 +152,10 @@ func commandNames() []string {
 
 // suggest returns ` (did you mean "x"?)` for the nearest of names, if close.
 func suggest(s string, names []string) string {
-	best, bestD := "", 3
-	for _, n := range names {
-		if d := editDistance(s, n); d < bestD {
-			best, bestD = n, d
-		}
+	if n := workflows.Nearest(s, names); n != "" {
+		return fmt.Sprintf(" (did you mean %q?)", n)
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // newFlags returns a flag set for a command whose --help prints its usage.
@@ -278,6 +253,24 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 // here, never by init-time registration.
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New())
+}
+
+// openRun opens the store and reads the run that arg (an id or a unique
+// prefix of one) names. The caller closes the store.
+func (a *app) openRun(ctx context.Context, arg string) (*sqlite.Store, *cairn.Run, error) {
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	id, err := resolveRun(ctx, st, arg)
+	if err == nil {
+		var r *cairn.Run
+		if r, err = st.GetRun(ctx, id); err == nil {
+			return st, r, nil
+		}
+	}
+	st.Close()
+	return nil, nil, err
 }
 
 // resolveRun expands a run id prefix, with a helpful error.

@@ -161,19 +161,12 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"want exactly one run id"}
 	}
-	st, err := a.openStore(ctx)
+	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := resolveRun(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	r, err := st.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := r.ID
 	trs, err := st.ListTaskRuns(ctx, id)
 	if err != nil {
 		return err

@@ -114,19 +114,12 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"want exactly one run id"}
 	}
-	st, err := a.openStore(ctx)
+	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := resolveRun(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	r, err := st.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
+	id := r.ID
 	if r.State.Terminal() {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}

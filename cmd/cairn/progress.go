@@ -30,6 +30,8 @@ type progress struct {
 	last     string // the latest task that changed, for the bar
 	drawn    time.Time
 	barShown bool
+	stop     chan struct{} // ends the bar's clock
+	stopped  chan struct{}
 }
 
 func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
@@ -42,8 +44,28 @@ func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
 			mode = "bar"
 		}
 	}
-	return &progress{w: w, mode: mode, total: total, start: time.Now(),
+	p := &progress{w: w, mode: mode, total: total, start: time.Now(),
 		state: map[string]cairn.TaskState{}, counts: map[cairn.TaskState]int{}}
+	if mode == "bar" {
+		// Redraw every second so that the clock moves while nothing changes.
+		p.stop, p.stopped = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(p.stopped)
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-p.stop:
+					return
+				case <-t.C:
+					p.mu.Lock()
+					p.draw()
+					p.mu.Unlock()
+				}
+			}
+		}()
+	}
+	return p
 }
 
 // seed loads the states the run already has (a resumed run).
@@ -138,6 +160,10 @@ func (p *progress) draw() {
 
 // finish draws the final bar and ends its line.
 func (p *progress) finish() {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.stopped
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.mode == "bar" {

@@ -2,7 +2,6 @@ package noop
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -33,9 +32,9 @@ func (*Task) Info() cairn.TypeInfo {
 }
 
 type params struct {
-	Sleep duration `json:"sleep"`
-	Panic bool     `json:"panic"`
-	Fail  string   `json:"fail"`
+	Sleep tasks.Duration `json:"sleep"`
+	Panic bool           `json:"panic"`
+	Fail  string         `json:"fail"`
 }
 
 // Run sleeps, panics or fails as its params say, and otherwise succeeds with
@@ -66,23 +65,4 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, errors.New(p.Fail)
 	}
 	return tasks.Result{}, nil
-}
-
-// duration decodes a Go duration string such as "1m30s".
-type duration time.Duration
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"90s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %s", s)
-	}
-	*d = duration(v)
-	return nil
 }

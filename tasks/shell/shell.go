@@ -69,8 +69,8 @@ type params struct {
 	Script           *string           `json:"script"`
 	Env              map[string]text   `json:"env"`
 	Workdir          string            `json:"workdir"`
-	Timeout          duration          `json:"timeout"`
-	KillGrace        *duration         `json:"kill_grace"`
+	Timeout          tasks.Duration    `json:"timeout"`
+	KillGrace        *tasks.Duration   `json:"kill_grace"`
 	Outputs          map[string]string `json:"outputs"`
 	SuccessExitCodes []int             `json:"success_exit_codes"`
 }
@@ -620,23 +620,4 @@ func (k *killer) done() {
 	if k.timer != nil {
 		k.timer.Stop()
 	}
-}
-
-// duration decodes a Go duration string such as "1m30s".
-type duration time.Duration
-
-func (d *duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("want a duration string such as \"90s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	if v < 0 {
-		return fmt.Errorf("negative duration %s", s)
-	}
-	*d = duration(v)
-	return nil
 }

@@ -1,0 +1,71 @@
+package cairn_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cairnml/cairn"
+
+// homes says which packages may import a third-party library directly:
+// each library has one home (docs/architecture.md).
+var homes = map[string][]string{
+	"github.com/jmoiron/sqlx":        {module + "/store/sqlite"},
+	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite"},
+	"gopkg.in/yaml.v3":               {module + "/workflows"},
+	"github.com/robfig/cron/v3":      {module + "/workflows"},
+	"golang.org/x/term":              {module + "/cmd/cairn"},
+	"golang.org/x/sys/unix":          {module + "/tasks/shell"},
+	"github.com/hashicorp/go-plugin": {module + "/plugins"},
+	"github.com/gin-gonic/gin":       {module + "/ui"},
+}
+
+// inner packages must not reach outwards: the scheduler, executor and task
+// types know the vocabulary and their own small interfaces, not the store
+// or the command.
+var forbidden = map[string][]string{
+	module + "/scheduler": {module + "/store", module + "/executor", module + "/cmd", module + "/workflows"},
+	module + "/executor":  {module + "/store", module + "/scheduler", module + "/cmd", module + "/workflows"},
+	module + "/tasks":     {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd"},
+	module + "/workflows": {module + "/store", module + "/executor", module + "/cmd"},
+}
+
+// TestImportBoundaries keeps the package layout honest: it lists every
+// package's direct imports (tests excluded) and checks them against the
+// rules above and that the root package uses the standard library only.
+func TestImportBoundaries(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg, imports := fields[0], fields[1:]
+		for _, imp := range imports {
+			std := !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")
+			if pkg == module && !std {
+				t.Errorf("the root package imports %s: it must use the standard library only", imp)
+			}
+			for lib, allowed := range homes {
+				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && !hasPrefixAny(pkg, allowed) {
+					t.Errorf("%s imports %s, whose home is %v", pkg, imp, allowed)
+				}
+			}
+			for inner, bad := range forbidden {
+				if (pkg == inner || strings.HasPrefix(pkg, inner+"/")) && hasPrefixAny(imp, bad) {
+					t.Errorf("%s imports %s: it must not reach outwards", pkg, imp)
+				}
+			}
+		}
+	}
+}
+
+func hasPrefixAny(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if s == p || strings.HasPrefix(s, p+"/") {
+			return true
+		}
+	}
+	return false
+}
