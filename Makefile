@@ -21,7 +21,9 @@ demo: build
 	@echo "== cairn runs"
 	./$(BIN) --home $(DEMO) runs
 	@echo "== cairn show (the latest run)"
-	./$(BIN) --home $(DEMO) show $$(./$(BIN) --home $(DEMO) runs --json --limit 1 | sed -n 's/.*"id": "\(.*\)".*/\1/p' | head -1)
+	./$(BIN) --home $(DEMO) show $$(./$(BIN) --home $(DEMO) runs -q --limit 1)
+	@echo "== cairn logs (its report task)"
+	./$(BIN) --home $(DEMO) logs $$(./$(BIN) --home $(DEMO) runs -q --limit 1) report
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the parser's fuzz corpus runs as part of it).

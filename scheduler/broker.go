@@ -48,6 +48,10 @@ type Broker struct {
 	ready  chan struct{}          // closed (and replaced) when work may be ready
 	issued map[string]issuedLease // lease token → what was handed out
 	inbox  map[string]*inbox      // run id → its driver's inbox
+	// cancelled holds, per run, the tasks the run's cancellation revoked,
+	// so that a lease claimed just before and issued just after the
+	// cancellation is revoked as soon as it is issued.
+	cancelled map[string]map[string]bool
 }
 
 type issuedLease struct {
@@ -64,13 +68,14 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		o.Now = time.Now
 	}
 	return &Broker{
-		store:  store,
-		ttl:    o.LeaseTTL,
-		now:    o.Now,
-		obs:    o.Observe,
-		ready:  make(chan struct{}),
-		issued: make(map[string]issuedLease),
-		inbox:  make(map[string]*inbox),
+		store:     store,
+		ttl:       o.LeaseTTL,
+		now:       o.Now,
+		obs:       o.Observe,
+		ready:     make(chan struct{}),
+		issued:    make(map[string]issuedLease),
+		cancelled: make(map[string]map[string]bool),
+		inbox:     make(map[string]*inbox),
 	}
 }
 
@@ -134,7 +139,11 @@ func (b *Broker) issue(items []cairn.WorkItem) {
 	}
 	b.mu.Lock()
 	for _, it := range items {
-		b.issued[it.Lease.Token] = issuedLease{item: it, revoked: make(chan struct{})}
+		il := issuedLease{item: it, revoked: make(chan struct{})}
+		if b.cancelled[it.Lease.RunID][it.Lease.TaskID] {
+			close(il.revoked) // its task was cancelled while the lease was on its way
+		}
+		b.issued[it.Lease.Token] = il
 	}
 	b.mu.Unlock()
 	now := b.now()
@@ -162,6 +171,22 @@ func (b *Broker) Revoked(l cairn.Lease) <-chan struct{} {
 func (b *Broker) revoke(runID, taskID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.revokeLocked(runID, taskID)
+}
+
+// revokeCancelled revokes the leases of a task its run's cancellation
+// ended, including one issued after this call.
+func (b *Broker) revokeCancelled(runID, taskID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cancelled[runID] == nil {
+		b.cancelled[runID] = make(map[string]bool)
+	}
+	b.cancelled[runID][taskID] = true
+	b.revokeLocked(runID, taskID)
+}
+
+func (b *Broker) revokeLocked(runID, taskID string) {
 	for tok, il := range b.issued {
 		if il.item.Lease.RunID == runID && il.item.Lease.TaskID == taskID {
 			close(il.revoked)
@@ -210,7 +235,13 @@ func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion
 func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	b.mu.Lock()
 	il, known := b.issued[l.Token]
-	delete(b.issued, l.Token)
+	// Forget the lease only when it is the one being reported: a report
+	// naming another attempt is refused, and the live lease must stay
+	// revocable.
+	known = known && il.item.Lease.RunID == l.RunID && il.item.Lease.TaskID == l.TaskID && il.item.Lease.Attempt == l.Attempt
+	if known {
+		delete(b.issued, l.Token)
+	}
 	in := b.inbox[l.RunID]
 	b.mu.Unlock()
 	item := il.item
@@ -362,6 +393,7 @@ func (b *Broker) subscribe(id string, within func(ctx context.Context, tr *cairn
 func (b *Broker) unsubscribe(id string) {
 	b.mu.Lock()
 	delete(b.inbox, id)
+	delete(b.cancelled, id)
 	b.mu.Unlock()
 }
 

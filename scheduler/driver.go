@@ -107,7 +107,7 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 		}
 		var wakeC <-chan time.Time
 		if !wakeAt.IsZero() {
-			wake.Reset(time.Until(wakeAt))
+			wake.Reset(wakeAt.Sub(d.o.Now())) // on the planner's clock: WakeAt is in its terms
 			wakeC = wake.C
 		}
 		select {
@@ -344,7 +344,7 @@ func (d *Driver) applied(s *Snapshot, p *Plan) []func() {
 	runID := s.Run.ID
 	return []func(){func() {
 		for _, taskID := range revoke {
-			d.broker.revoke(runID, taskID)
+			d.broker.revokeCancelled(runID, taskID)
 		}
 		for _, e := range events {
 			d.broker.publish(e, nil)

@@ -25,6 +25,8 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.Limit, "limit", 20, "runs per page")
 	fs.StringVar(&f.Before, "before", "", "the page after this run id (printed at the end of a full page)")
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	var idsOnly bool
+	fs.BoolVar(&idsOnly, "q", false, "print only run ids, one per line")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +52,12 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	runs, err := st.ListRuns(ctx, f)
 	if err != nil {
 		return err
+	}
+	if idsOnly {
+		for _, r := range runs {
+			fmt.Fprintln(a.stdout, r.ID)
+		}
+		return nil
 	}
 	if asJSON {
 		out := make([]runJSON, 0, len(runs))

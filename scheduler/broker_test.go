@@ -1,0 +1,341 @@
+package scheduler_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// createReady creates a running run whose n tasks (t0, t1, ...) are ready,
+// without a workflow: for tests that act as workers themselves.
+func (r *rig) createReady(t *testing.T, n int, retry cairn.RetryPolicy) string {
+	t.Helper()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "ready", Digest: "sha256:00", SourcePath: "ready.yaml",
+		Source: []byte("name: ready\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := make([]*cairn.TaskRun, n)
+	for i := range trs {
+		trs[i] = &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "probe", State: cairn.TaskReady,
+			Retry: retry, Params: json.RawMessage(`{}`)}
+	}
+	if err := r.st.CreateRun(context.Background(), run, trs); err != nil {
+		t.Fatalf("create run: %v", err)
+	}
+	return run.ID
+}
+
+func leaseOne(t *testing.T, r *rig, worker, id string) cairn.WorkItem {
+	t.Helper()
+	items, err := r.broker.Lease(context.Background(), cairn.LeaseRequest{Worker: worker, RunID: id, Max: 1, Start: true, Wait: waitLimit})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("Lease = %+v, %v; want one item", items, err)
+	}
+	return items[0]
+}
+
+func wantLost(t *testing.T, err error, what string) {
+	t.Helper()
+	if !errors.Is(err, cairn.ErrLeaseLost) {
+		t.Fatalf("%s: error %v, want ErrLeaseLost", what, err)
+	}
+}
+
+// A completion or heartbeat under a wrong token, a wrong attempt or an
+// expired lease is refused with ErrLeaseLost and changes nothing; an
+// expired lease is reaped as a failed attempt and its holder told so.
+func TestBrokerRefusesStaleLeases(t *testing.T) {
+	clk := &clock{}
+	const ttl = time.Second
+	r := newRig(t, rigOptions{leaseTTL: ttl, now: clk.Now})
+	id := r.createReady(t, 2, cairn.RetryPolicy{Retries: 1, Backoff: time.Minute})
+	ctx := context.Background()
+	ok := cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("late")}}
+
+	it := leaseOne(t, r, "w1", id)
+	l := it.Lease
+	if l.TaskID != "t0" || l.Attempt != 1 || !it.Started {
+		t.Fatalf("leased %+v, want t0's attempt 1, started", it)
+	}
+	revoked := r.broker.Revoked(l)
+	if revoked == nil {
+		t.Fatal("Revoked is nil for a lease the broker issued")
+	}
+	before := r.snapshot(t, id)
+
+	wrongToken := l
+	wrongToken.Token = cairn.NewToken()
+	wantLost(t, r.broker.Complete(ctx, wrongToken, ok), "Complete with a wrong token")
+	r.assertUnchanged(t, before, "Complete with a wrong token")
+	_, err := r.broker.CompleteAndLease(ctx, wrongToken, ok, cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 1, Start: true})
+	wantLost(t, err, "CompleteAndLease with a wrong token")
+	r.assertUnchanged(t, before, "CompleteAndLease with a wrong token (it must not lease t1 either)")
+	wrongAttempt := l
+	wrongAttempt.Attempt = 2
+	wantLost(t, r.broker.Complete(ctx, wrongAttempt, ok), "Complete with a wrong attempt")
+	_, err = r.broker.Heartbeat(ctx, wrongToken)
+	wantLost(t, err, "Heartbeat with a wrong token")
+	r.assertUnchanged(t, before, "a wrong attempt or heartbeat")
+	if r.broker.Revoked(l) != revoked {
+		t.Error("a refused completion made the broker forget the live lease it issued (Revoked changed)")
+	}
+
+	// A live heartbeat works; once the lease's time is up, it does not.
+	if _, err := r.broker.Heartbeat(ctx, l); err != nil {
+		t.Fatalf("Heartbeat of a live lease: %v", err)
+	}
+	clk.Advance(ttl + time.Millisecond)
+	before = r.snapshot(t, id)
+	_, err = r.broker.Heartbeat(ctx, l)
+	wantLost(t, err, "Heartbeat after expiry")
+	select {
+	case <-revoked:
+		t.Fatal("the lease was revoked before it was reaped")
+	default:
+	}
+
+	// Reaping fails the attempt; it retries under its policy, and the
+	// holder's Revoked channel is closed.
+	n, err := r.broker.ExpireLeases(ctx, id, false, "")
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
+	}
+	select {
+	case <-revoked:
+	default:
+		t.Error("the reaped lease's Revoked channel is still open")
+	}
+	t0 := r.taskRuns(t, id)["t0"]
+	if t0.State != cairn.TaskRetrying || t0.LeaseToken != "" || t0.RetryAt.IsZero() {
+		t.Errorf("t0 after reaping: %s, token %q, retry at %s; want retrying, no lease, a retry time", t0.State, t0.LeaseToken, t0.RetryAt)
+	}
+	as := r.attempts(t, id, "t0")
+	if len(as) != 1 || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "lease expired") ||
+		!strings.Contains(as[0].Error, "w1") {
+		t.Errorf("t0's attempts after reaping = %+v, want one retrying, lease expired for w1", as)
+	}
+	before = r.snapshot(t, id)
+	wantLost(t, r.broker.Complete(ctx, l, ok), "Complete after the lease was reaped")
+	r.assertUnchanged(t, before, "Complete after the lease was reaped")
+
+	// A completion after expiry but before any reaping is refused too.
+	it1 := leaseOne(t, r, "w2", id)
+	if it1.Lease.TaskID != "t1" {
+		t.Fatalf("leased %s, want t1", it1.Lease.TaskID)
+	}
+	clk.Advance(ttl)
+	before = r.snapshot(t, id)
+	wantLost(t, r.broker.Complete(ctx, it1.Lease, ok), "Complete after expiry")
+	r.assertUnchanged(t, before, "Complete after expiry")
+}
+
+// A worker stuck in an attempt stops heartbeating; its lease is reaped, the
+// task is retried as attempt 2 by a live worker, and the stuck holder's
+// late completion is refused.
+func TestBrokerReapsStuckLease(t *testing.T) {
+	clk := &clock{}
+	const ttl = 10 * time.Second // the driver's own reaper (every ttl/2) stays out of the way
+	p := newProbe(nil)
+	r := newRig(t, rigOptions{leaseTTL: ttl, now: clk.Now}, p)
+	wf, id := r.create(t, `
+name: stuck
+tasks:
+  - {id: t, type: probe, retries: 1}
+  - {id: after, type: probe, with: {in: "${{ tasks.t.outputs.x }}"}}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "t ready", taskEvent("t", cairn.TaskReady))
+
+	stuck := leaseOne(t, r, "stuck", id).Lease
+	revoked := r.broker.Revoked(stuck)
+	r.startPool(t, nil, id)
+	if _, err := r.broker.Heartbeat(ctx, stuck); err != nil {
+		t.Fatalf("the stuck worker's lease is not live yet: %v", err)
+	}
+
+	clk.Advance(ttl + time.Millisecond)
+	n, err := r.broker.ExpireLeases(ctx, id, false, "")
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
+	}
+	select {
+	case <-revoked:
+	default:
+		t.Error("the stuck worker's lease was not revoked")
+	}
+	finished(t, done, cairn.RunSucceeded)
+
+	as := r.attempts(t, id, "t")
+	if len(as) != 2 {
+		t.Fatalf("t has %d attempts, want 2", len(as))
+	}
+	if as[0].Worker != "stuck" || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "stuck stopped heartbeating") {
+		t.Errorf("attempt 1 = %+v, want the stuck worker's, reaped", as[0])
+	}
+	if as[1].Worker != "pool" || as[1].State != cairn.TaskSucceeded {
+		t.Errorf("attempt 2 = %+v, want the pool's, succeeded", as[1])
+	}
+	if p.runCount("t") != 1 || p.runCount("after") != 1 {
+		t.Errorf("the pool ran t %d times and after %d times, want once each", p.runCount("t"), p.runCount("after"))
+	}
+	before := r.snapshot(t, id)
+	err = r.broker.Complete(ctx, stuck, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("stale")}})
+	wantLost(t, err, "the stuck worker's late completion")
+	r.assertUnchanged(t, before, "the stuck worker's late completion")
+}
+
+// Many workers leasing, heartbeating and completing at once against one
+// store (group commit) all succeed; refused completions mixed into the
+// same transactions do not undo the others.
+func TestBrokerConcurrentWorkers(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	const runs, perRun, workers = 3, 40, 12
+	var ids []string
+	for range runs {
+		ids = append(ids, r.createReady(t, perRun, cairn.RetryPolicy{}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+
+	var (
+		mu     sync.Mutex
+		leased = map[string]int{} // run/task → times leased
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker := fmt.Sprintf("w%d", w)
+			chain := w%2 == 0 // half ask for their next item with the completion
+			var queue []cairn.WorkItem
+			for {
+				if len(queue) == 0 {
+					items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: worker, Max: 1 + w%3, Start: true})
+					if err != nil {
+						fail(fmt.Errorf("%s: Lease: %w", worker, err))
+						return
+					}
+					if len(items) == 0 {
+						return // every task is taken
+					}
+					queue = items
+				}
+				it := queue[0]
+				queue = queue[1:]
+				l := it.Lease
+				mu.Lock()
+				leased[l.RunID+"/"+l.TaskID]++
+				mu.Unlock()
+				if _, err := r.broker.Heartbeat(ctx, l); err != nil {
+					fail(fmt.Errorf("%s: Heartbeat %s: %w", worker, l.TaskID, err))
+				}
+				stale := l
+				stale.Token = cairn.NewToken()
+				if err := r.broker.Complete(ctx, stale, cairn.Completion{Error: "stale", Retryable: true}); !errors.Is(err, cairn.ErrLeaseLost) {
+					fail(fmt.Errorf("%s: stale Complete %s: %v, want ErrLeaseLost", worker, l.TaskID, err))
+				}
+				var next cairn.LeaseRequest
+				if chain {
+					next = cairn.LeaseRequest{Worker: worker, Max: 1, Start: true}
+				}
+				items, err := r.broker.CompleteAndLease(ctx, l, cairn.Completion{
+					Outputs: map[string]json.RawMessage{"by": jsonString(worker)}}, next)
+				if err != nil {
+					fail(fmt.Errorf("%s: Complete %s: %w", worker, l.TaskID, err))
+				}
+				queue = append(queue, items...)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		t.Error(err)
+	}
+	if len(leased) != runs*perRun {
+		t.Errorf("%d tasks were leased, want %d", len(leased), runs*perRun)
+	}
+	for k, n := range leased {
+		if n != 1 {
+			t.Errorf("task %s was leased %d times", k, n)
+		}
+	}
+	for _, id := range ids {
+		for task, tr := range r.taskRuns(t, id) {
+			if tr.State != cairn.TaskSucceeded || tr.Attempt != 1 || len(tr.Outputs["by"]) == 0 {
+				t.Errorf("%s/%s: %s after %d attempts, outputs %s; want succeeded once", id, task, tr.State, tr.Attempt, tr.Outputs)
+			}
+		}
+		for _, a := range r.attempts(t, id, "") {
+			if a.State != cairn.TaskSucceeded || a.Error != "" {
+				t.Errorf("%s/%s attempt %d: %s %q; a refused completion left a mark", id, a.TaskID, a.Number, a.State, a.Error)
+			}
+		}
+	}
+}
+
+// On a chain, CompleteAndLease records the completion, has the driver make
+// the successor ready and leases it to the same worker, in one call.
+func TestBrokerCompleteAndLeaseChain(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, `
+name: chain
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
+  - {id: c, type: probe, with: {in: "${{ tasks.b.outputs.x }}"}}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+
+	it := leaseOne(t, r, "w", id)
+	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true}
+	for _, want := range []struct{ task, params string }{
+		{"a", ""},
+		{"b", `{"in":"a-out"}`},
+		{"c", `{"in":"b-out"}`},
+	} {
+		if it.Lease.TaskID != want.task || it.Lease.Attempt != 1 || !it.Started {
+			t.Fatalf("work item %+v, want %s's attempt 1, started", it, want.task)
+		}
+		if want.params != "" && string(it.Params) != want.params {
+			t.Errorf("%s's params = %s, want %s", want.task, it.Params, want.params)
+		}
+		items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+			Outputs: map[string]json.RawMessage{"x": jsonString(want.task + "-out")}}, next)
+		if err != nil {
+			t.Fatalf("CompleteAndLease %s: %v", want.task, err)
+		}
+		if want.task == "c" {
+			if len(items) != 0 {
+				t.Fatalf("completing the last task leased %+v", items)
+			}
+			break
+		}
+		if len(items) != 1 {
+			t.Fatalf("completing %s returned %d items, want its successor in the same call", want.task, len(items))
+		}
+		it = items[0]
+	}
+	finished(t, done, cairn.RunSucceeded)
+	for task, tr := range r.taskRuns(t, id) {
+		if tr.State != cairn.TaskSucceeded || tr.LeaseWorker != "" {
+			t.Errorf("%s is %s (worker %q), want succeeded and released", task, tr.State, tr.LeaseWorker)
+		}
+	}
+}
