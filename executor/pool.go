@@ -70,8 +70,8 @@ type Pool struct {
 	o      Options
 	leaser Leaser
 
-	cancelLease context.CancelFunc // stops leasing
-	cancelWork  context.CancelFunc // stops attempts
+	cancelLease context.CancelFunc      // stops leasing
+	cancelWork  context.CancelCauseFunc // stops attempts
 	leaseCtx    context.Context
 	workCtx     context.Context
 	slots       chan struct{}
@@ -116,7 +116,7 @@ var (
 // life; cancelling it is a hard stop.
 func (p *Pool) Start(ctx context.Context) {
 	leaseCtx, cancelLease := context.WithCancel(ctx)
-	workCtx, cancelWork := context.WithCancel(ctx)
+	workCtx, cancelWork := context.WithCancelCause(ctx)
 	p.cancelLease, p.cancelWork, p.leaseCtx, p.workCtx = cancelLease, cancelWork, leaseCtx, workCtx
 	p.slots = make(chan struct{}, p.o.Slots)
 	p.dispatched = make(chan struct{})
@@ -140,10 +140,12 @@ func (p *Pool) Stop(ctx context.Context) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		p.cancelAll(errStopped)
+		// Every attempt's context derives from the work context, those
+		// still being set up included.
+		p.cancelWork(errStopped)
 		<-done
 	}
-	p.cancelWork()
+	p.cancelWork(errStopped)
 	p.wg.Wait()
 	for {
 		select {
@@ -160,14 +162,6 @@ func (p *Pool) StopAndCancel() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	p.Stop(ctx)
-}
-
-func (p *Pool) cancelAll(cause error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, a := range p.active {
-		a.cancel(cause)
-	}
 }
 
 // dispatch leases as many items as there are free slots and starts them.
