@@ -47,12 +47,7 @@ func runInProcess(b *testing.B, src string, slots int) time.Duration {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	r := &cairn.Run{ID: cairn.NewRunID(start), Workflow: wf.Name, Digest: wf.Digest, Source: wf.Source,
-		Params: map[string]any{}, State: cairn.RunQueued, CreatedAt: start}
-	var trs []*cairn.TaskRun
-	for _, t := range wf.Tasks {
-		trs = append(trs, &cairn.TaskRun{RunID: r.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending, Retry: t.Retry, Timeout: t.Timeout})
-	}
+	r, trs := wf.NewRun(map[string]any{}, start)
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		b.Fatal(err)
 	}

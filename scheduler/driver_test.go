@@ -244,14 +244,7 @@ func (r *rig) create(t *testing.T, src string) (*workflows.Workflow, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: wf.Name, Digest: wf.Digest, SourcePath: wf.Path,
-		Source: wf.Source, Params: params, State: cairn.RunQueued, MaxActive: wf.MaxActive, CreatedAt: now}
-	var trs []*cairn.TaskRun
-	for _, tk := range wf.Tasks {
-		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: tk.ID, Type: tk.Type, State: cairn.TaskPending,
-			Retry: tk.Retry, Timeout: tk.Timeout})
-	}
+	run, trs := wf.NewRun(params, time.Now())
 	if err := r.st.CreateRun(context.Background(), run, trs); err != nil {
 		t.Fatalf("create run: %v", err)
 	}

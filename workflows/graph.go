@@ -2,6 +2,9 @@ package workflows
 
 import (
 	"fmt"
+	"time"
+
+	"github.com/cairnml/cairn"
 
 	"github.com/cairnml/cairn/scheduler"
 )
@@ -43,4 +46,21 @@ func (w *Workflow) Prepare(id string, s scheduler.Scope) (scheduler.Prepared, er
 		return scheduler.Prepared{}, err
 	}
 	return scheduler.Prepared{Run: true, Params: params, Inputs: inputs}, nil
+}
+
+// NewRun returns a new run of the workflow, queued, with one pending task
+// run per task, ready for Store.CreateRun. params are the bound params
+// (see BindParams); the run pins the workflow's digest and keeps its exact
+// source.
+func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*cairn.TaskRun) {
+	run := &cairn.Run{
+		ID: cairn.NewRunID(now), Workflow: w.Name, Digest: w.Digest, SourcePath: w.Path, Source: w.Source,
+		Params: params, State: cairn.RunQueued, MaxActive: w.MaxActive, CreatedAt: now,
+	}
+	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
+	for _, t := range w.Tasks {
+		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
+			Retry: t.Retry, Timeout: t.Timeout})
+	}
+	return run, trs
 }

@@ -257,15 +257,12 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 2 {
 		return usageError{"want a run id and a task id"}
 	}
-	st, err := a.openStore(ctx)
+	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := resolveRun(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
+	id := r.ID
 	atts, err := st.ListAttempts(ctx, id, pos[1])
 	if err != nil {
 		return err
@@ -318,27 +315,22 @@ func cmdCancel(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"want exactly one run id"}
 	}
-	st, err := a.openStore(ctx)
+	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	id, err := resolveRun(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
+	id := r.ID
 	if err := st.RequestCancel(ctx, id); err != nil {
 		if errors.Is(err, cairn.ErrTerminal) {
-			r, gerr := st.GetRun(ctx, id)
-			if gerr == nil {
+			if r, gerr := st.GetRun(ctx, id); gerr == nil {
 				return fmt.Errorf("run %s already %s", id, r.State)
 			}
 		}
 		return err
 	}
 	// If no live process drives the run, finish the cancellation here.
-	r, err := st.GetRun(ctx, id)
-	if err != nil {
+	if r, err = st.GetRun(ctx, id); err != nil {
 		return err
 	}
 	now := time.Now()

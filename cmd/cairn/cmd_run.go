@@ -84,16 +84,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
-	now := time.Now()
-	r := &cairn.Run{
-		ID: cairn.NewRunID(now), Workflow: wf.Name, Digest: wf.Digest, SourcePath: wf.Path, Source: wf.Source,
-		Params: bound, State: cairn.RunQueued, MaxActive: wf.MaxActive, CreatedAt: now,
-	}
-	trs := make([]*cairn.TaskRun, 0, len(wf.Tasks))
-	for _, t := range wf.Tasks {
-		trs = append(trs, &cairn.TaskRun{RunID: r.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
-			Retry: t.Retry, Timeout: t.Timeout})
-	}
+	r, trs := wf.NewRun(bound, time.Now())
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return fmt.Errorf("create run: %w", err)
 	}
