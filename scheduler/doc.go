@@ -9,10 +9,14 @@
 //     one transaction with compare-and-set on every row's version.
 //   - Broker is the lease API workers use — in process now, over HTTP from
 //     remote workers later: Lease (waiting for work without polling), Start,
-//     Heartbeat, Complete. It turns an attempt's error into the task's next
-//     state under its retry policy, and publishes every change as an Event.
+//     Heartbeat, Complete and CompleteAndLease. It turns an attempt's error
+//     into the task's next state under its retry policy, and publishes every
+//     change as an Event.
 //   - Driver drives one run to a terminal state: it plans, applies, and
 //     sleeps until an event (a task finished) or a retry's backoff ends.
+//     A completion is planned inside its own transaction when the driver is
+//     free (runState.within), so that on a chain the completion, the
+//     successor made ready and the worker's next lease commit together.
 //     It owns the run through a renewable claim, so that a second process
 //     cannot drive it at the same time, and on resume it fails the attempts
 //     the previous owner left behind so that they retry under their policy.

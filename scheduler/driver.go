@@ -55,10 +55,10 @@ func NewDriver(store Store, broker *Broker, o DriverOptions) *Driver {
 // retries under its policy. It returns an error wrapping cairn.ErrRunOwned
 // if another live process drives the run.
 //
-// Planning happens in Drive's goroutine, or — to save a hand-off on every
-// hop of a chain — directly in the goroutine of a worker whose completion
-// the broker just recorded, when the run is not being planned at that
-// moment (see runState.poke).
+// Planning happens in Drive's goroutine, or — so that a hop of a chain is
+// one commit and no hand-off — inside the transaction that records a
+// worker's completion, when the run is not being planned at that moment
+// (see runState.within).
 func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, error) {
 	run, err := d.claim(ctx, id)
 	if err != nil {
