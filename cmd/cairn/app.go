@@ -59,7 +59,7 @@ func commands() []command {
 		{"validate", "FILE...", "check workflow files and print every problem", cmdValidate},
 		{"runs", "[--workflow W] [--state S] [--limit N] [--before ID] [--json]", "list runs, newest first", cmdRuns},
 		{"show", "RUN [--json]", "show a run and every task: state, attempts, duration, error, outputs, metrics", cmdShow},
-		{"logs", "RUN TASK [--attempt N]", "print a task attempt's log (the latest attempt by default)", cmdLogs},
+		{"logs", "RUN TASK [--attempt N] [-f]", "print a task attempt's log (the latest by default); -f follows it", cmdLogs},
 		{"cancel", "RUN", "cancel a run (its running tasks are stopped)", cmdCancel},
 		{"resume", "RUN", "finish a run whose process died; succeeded tasks are not run again", cmdResume},
 		{"migrate", "", "create or upgrade the database schema", cmdMigrate},

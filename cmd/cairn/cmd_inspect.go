@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
 )
 
 func cmdRuns(ctx context.Context, a *app, args []string) error {
@@ -248,8 +252,10 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdLogs(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("logs", "RUN TASK [--attempt N]", "Print the log of a task attempt: the latest attempt unless --attempt is given.")
+	fs := a.newFlags("logs", "RUN TASK [--attempt N] [-f]", "Print the log of a task attempt: the latest attempt unless --attempt is given.\n"+
+		"With -f, keep printing as the task writes, through its retries, until it finishes.")
 	attempt := fs.Int("attempt", 0, "attempt number (1 is the first)")
+	follow := fs.Bool("f", false, "follow the log until the task (or, with --attempt, that attempt) finishes")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -262,47 +268,129 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
-	id := r.ID
-	atts, err := st.ListAttempts(ctx, id, pos[1])
+	id, task := r.ID, pos[1]
+	tr, err := findTask(ctx, st, id, task)
 	if err != nil {
 		return err
 	}
-	if len(atts) == 0 {
-		trs, err := st.ListTaskRuns(ctx, id)
-		if err != nil {
-			return err
-		}
-		var ids []string
-		for _, tr := range trs {
-			if tr.TaskID == pos[1] {
-				return fmt.Errorf("task %s of run %s has no attempts (it is %s)", pos[1], id, tr.State)
-			}
-			ids = append(ids, tr.TaskID)
-		}
-		return fmt.Errorf("run %s has no task %q%s", id, pos[1], suggest(pos[1], ids))
+	atts, err := st.ListAttempts(ctx, id, task)
+	if err != nil {
+		return err
+	}
+	if len(atts) == 0 && !*follow {
+		return fmt.Errorf("task %s of run %s has no attempts (it is %s)", task, id, tr.State)
 	}
 	n := *attempt
-	if n == 0 {
+	if n == 0 && len(atts) > 0 {
 		n = atts[len(atts)-1].Number
 	}
-	if n < 1 || n > len(atts) {
-		return fmt.Errorf("task %s has attempts 1 to %d, not %d", pos[1], len(atts), n)
+	if *attempt != 0 && (n < 1 || n > len(atts)) {
+		return fmt.Errorf("task %s has attempts 1 to %d, not %d", task, len(atts), n)
 	}
 	_, logs, err := a.stores()
 	if err != nil {
 		return err
 	}
-	rc, err := logs.Open(id, pos[1], n)
-	if errors.Is(err, cairn.ErrNotFound) {
-		fmt.Fprintf(a.stderr, "(attempt %d of %s printed nothing)\n", n, pos[1])
-		return nil
-	}
-	if err != nil {
+	if !*follow {
+		rc, err := logs.Open(id, task, n)
+		if errors.Is(err, cairn.ErrNotFound) {
+			fmt.Fprintf(a.stderr, "(attempt %d of %s printed nothing)\n", n, task)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.Copy(a.stdout, rc)
 		return err
 	}
-	defer rc.Close()
-	_, err = io.Copy(a.stdout, rc)
-	return err
+	return a.followLog(ctx, st, logs, id, task, n, *attempt != 0)
+}
+
+// findTask returns task id of run, or an error naming the nearest task.
+func findTask(ctx context.Context, st *sqlite.Store, runID, taskID string) (*cairn.TaskRun, error) {
+	trs, err := st.ListTaskRuns(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, tr := range trs {
+		if tr.TaskID == taskID {
+			return tr, nil
+		}
+		ids = append(ids, tr.TaskID)
+	}
+	return nil, fmt.Errorf("run %s has no task %q%s", runID, taskID, suggest(taskID, ids))
+}
+
+// followLog prints attempt n's log as it grows (the worker moves a running
+// command's output to it every quarter second) and, unless pinned, goes on
+// to the task's next attempts, until the attempt or task is finished or
+// ctx ends (Ctrl-C). n is 0 while the task has no attempt yet.
+func (a *app) followLog(ctx context.Context, st *sqlite.Store, logs *artifacts.Logs, runID, taskID string, n int, pinned bool) error {
+	var off int64
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// Look at the state first and print second, so that the bytes of
+		// an attempt seen finished are all printed before leaving.
+		tr, err := findTask(ctx, st, runID, taskID)
+		if err != nil {
+			return err
+		}
+		atts, err := st.ListAttempts(ctx, runID, taskID)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			if off, err = a.printFrom(logs, runID, taskID, n, off); err != nil {
+				return err
+			}
+		}
+		latest := 0
+		if len(atts) > 0 {
+			latest = atts[len(atts)-1].Number
+		}
+		switch {
+		case pinned && n <= len(atts) && !atts[n-1].FinishedAt.IsZero():
+			return nil
+		case !pinned && latest > n:
+			n, off = latest, 0
+			if latest > 1 {
+				fmt.Fprintf(a.stderr, "--- attempt %d ---\n", latest)
+			}
+			continue // print the new attempt's log at once
+		case !pinned && tr.State.Terminal():
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// printFrom prints attempt n's log from byte off and returns the new end.
+// A log not created yet (nothing printed so far) is empty.
+func (a *app) printFrom(logs *artifacts.Logs, runID, taskID string, n int, off int64) (int64, error) {
+	path, err := logs.Path(runID, taskID, n)
+	if err != nil {
+		return off, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return off, nil
+	}
+	if err != nil {
+		return off, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return off, err
+	}
+	copied, err := io.Copy(a.stdout, f)
+	return off + copied, err
 }
 
 func cmdCancel(ctx context.Context, a *app, args []string) error {

@@ -75,6 +75,7 @@ func (s *spool) flush() {
 	if s.buf == nil {
 		s.buf = make([]byte, 32<<10)
 	}
+	copied := false
 	for {
 		n, err := s.f.ReadAt(s.buf, s.off)
 		if n > 0 {
@@ -82,10 +83,16 @@ func (s *spool) flush() {
 				_, s.werr = s.log.Write(s.buf[:n])
 			}
 			s.off += int64(n)
+			copied = true
 		}
 		if err != nil || n == 0 {
 			break // io.EOF: caught up
 		}
+	}
+	// A log that buffers (artifacts.LogWriter) is flushed, so that a
+	// follower (`cairn logs -f`) sees the output while the command runs.
+	if fl, ok := s.log.(interface{ Flush() error }); ok && copied && s.werr == nil {
+		s.werr = fl.Flush()
 	}
 	if page := s.off &^ 4095; page > 0 {
 		// The child writes at its own offset, past this: dropping the

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// `cairn logs -f` prints a running task's output as it comes, goes on to
+// its retry, and exits when the task is finished.
+func TestLogsFollow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	run := e.start("run", testdata(t, "chatty.yaml"), "--progress", "lines")
+	id := run.runID()
+	waitFor(t, 10*time.Second, "the task to start", func() bool {
+		return strings.Contains(run.stderr.String(), "task talk running")
+	})
+	follow := e.start("logs", id, "talk", "-f")
+	// The first line is printed while the attempt still sleeps (1.2 s; the
+	// worker moves output to the log every 0.25 s, -f polls as often).
+	var first string
+	waitFor(t, 10*time.Second, "the first line", func() bool {
+		first = follow.stdout.String()
+		return strings.Contains(first, "attempt 1 begins")
+	})
+	if strings.Contains(first, "attempt 1 ends") {
+		t.Fatalf("the first line reached logs -f only with the last: %q", first)
+	}
+	if code := follow.wait(20 * time.Second); code != 0 {
+		t.Fatalf("logs -f: exit %d\n%s", code, follow.stderr.String())
+	}
+	if code := run.wait(20 * time.Second); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, run.stderr.String())
+	}
+	want := "attempt 1 begins\nattempt 1 ends\n"
+	got := follow.stdout.String()
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "attempt 2 begins\nattempt 2 ends\n") {
+		t.Fatalf("logs -f printed %q, want both attempts' lines in order", got)
+	}
+	if !strings.Contains(follow.stderr.String(), "--- attempt 2 ---") {
+		t.Fatalf("logs -f did not mark the second attempt: %q", follow.stderr.String())
+	}
+	// With --attempt it follows that attempt only, here already finished.
+	r := e.must(0, "logs", id, "talk", "--attempt", "1", "-f")
+	if !strings.Contains(r.stdout, "attempt 1 ends") || strings.Contains(r.stdout, "attempt 2") {
+		t.Fatalf("logs --attempt 1 -f printed %q", r.stdout)
+	}
+}
