@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -20,4 +23,40 @@ func TestExamplesValidate(t *testing.T) {
 			t.Errorf("cairn validate %s: exit %d\n%s", f, code, errOut.String())
 		}
 	}
+}
+
+// The workflows shown in the README and docs/workflows.md are valid: the
+// docs' examples can be copied and run.
+func TestDocExamplesValidate(t *testing.T) {
+	for _, doc := range []string{"../../README.md", "../../docs/workflows.md"} {
+		src, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks := yamlBlocks(string(src))
+		if len(blocks) == 0 {
+			t.Fatalf("%s has no yaml example", doc)
+		}
+		for i, b := range blocks {
+			f := filepath.Join(t.TempDir(), fmt.Sprintf("example%d.yaml", i))
+			if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			if code := run(context.Background(), []string{"--home", t.TempDir(), "validate", f}, &out, &errOut); code != 0 {
+				t.Errorf("%s, yaml block %d: exit %d\n%s\n%s", doc, i+1, code, errOut.String(), b)
+			}
+		}
+	}
+}
+
+// yamlBlocks returns the fenced ```yaml blocks of a Markdown text.
+func yamlBlocks(md string) []string {
+	var blocks []string
+	for _, part := range strings.Split(md, "```yaml\n")[1:] {
+		if end := strings.Index(part, "```"); end >= 0 {
+			blocks = append(blocks, part[:end])
+		}
+	}
+	return blocks
 }
