@@ -321,19 +321,32 @@ func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Comple
 	return c
 }
 
-// ExpireLeases fails the attempts whose leases expired (their worker
-// stopped heartbeating), or — with force — every attempt of run runID
-// still leased or running, whose previous owner is known to be gone. Each
-// counts as a failed attempt and retries under its policy. It returns how
-// many it expired.
-func (b *Broker) ExpireLeases(ctx context.Context, runID string, force bool, reason string) (int, error) {
+// Expiry says which leases ExpireLeases ends, and how.
+type Expiry struct {
+	RunID string // only this run's leases; "" for every run's (not with Force)
+	// Force ends every lease of RunID still leased or running, expired or
+	// not: their holder, the run's previous owner, is known to be gone.
+	Force bool
+	// Cancel ends the attempts as cancelled rather than failed: the run is
+	// being cancelled, so there is nothing to retry.
+	Cancel bool
+	// Reason is the attempts' error; "" says the lease expired.
+	Reason string
+}
+
+// ExpireLeases ends the attempts whose holders can no longer complete them:
+// those whose leases expired (their worker stopped heartbeating), or with
+// e.Force every active one of run e.RunID. Each counts as a failed attempt
+// and retries under its policy (unless e.Cancel). It returns how many it
+// ended.
+func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 	now := b.now()
 	var leases []cairn.Lease
 	var err error
-	if force {
-		leases, err = b.store.ActiveLeases(ctx, runID)
+	if e.Force {
+		leases, err = b.store.ActiveLeases(ctx, e.RunID)
 	} else {
-		leases, err = b.store.ExpiredLeases(ctx, runID, now, 1000)
+		leases, err = b.store.ExpiredLeases(ctx, e.RunID, now, 1000)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("expire leases: %w", err)
@@ -344,12 +357,15 @@ func (b *Broker) ExpireLeases(ctx context.Context, runID string, force bool, rea
 		if err != nil {
 			return n, err
 		}
-		msg := reason
+		msg := e.Reason
 		if msg == "" {
 			msg = fmt.Sprintf("lease expired: worker %s stopped heartbeating", l.Worker)
 		}
 		c := decide(item, cairn.Completion{Error: msg, Retryable: true}, now)
-		tr, err := b.store.Expire(ctx, l, c, now, force)
+		if e.Cancel {
+			c.State, c.RetryAt = cairn.TaskCancelled, time.Time{}
+		}
+		tr, err := b.store.Expire(ctx, l, c, now, e.Force)
 		if errors.Is(err, cairn.ErrLeaseLost) {
 			continue // completed meanwhile
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // createReady creates a running run whose n tasks (t0, t1, ...) are ready,
@@ -102,7 +103,7 @@ func TestBrokerRefusesStaleLeases(t *testing.T) {
 
 	// Reaping fails the attempt; it retries under its policy, and the
 	// holder's Revoked channel is closed.
-	n, err := r.broker.ExpireLeases(ctx, id, false, "")
+	n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id})
 	if err != nil || n != 1 {
 		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
 	}
@@ -162,7 +163,7 @@ tasks:
 	}
 
 	clk.Advance(ttl + time.Millisecond)
-	n, err := r.broker.ExpireLeases(ctx, id, false, "")
+	n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id})
 	if err != nil || n != 1 {
 		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
 	}

@@ -79,7 +79,10 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 	rs.in = d.broker.subscribe(id, rs.within)
 	defer d.broker.unsubscribe(id)
 
-	if _, err := d.broker.ExpireLeases(ctx, id, true, "attempt interrupted: the process running it stopped"); err != nil {
+	// A run being cancelled (`cairn cancel` of a run whose process died)
+	// ends its interrupted attempts as cancelled: nothing will retry them.
+	if _, err := d.broker.ExpireLeases(ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested,
+		Reason: "attempt interrupted: the process running it stopped"}); err != nil {
 		return nil, fmt.Errorf("drive run %s: take over: %w", id, err)
 	}
 	if rs.snap, err = d.load(ctx, id, g); err != nil {
@@ -114,7 +117,7 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 		case <-rs.in.signal:
 		case <-wakeC:
 		case <-reap.C:
-			if _, err := d.broker.ExpireLeases(ctx, id, false, ""); err != nil && ctx.Err() == nil {
+			if _, err := d.broker.ExpireLeases(ctx, Expiry{RunID: id}); err != nil && ctx.Err() == nil {
 				return nil, fmt.Errorf("drive run %s: reap expired leases: %w", id, err)
 			}
 		case <-renew.C:
