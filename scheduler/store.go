@@ -33,7 +33,9 @@ type RunStore interface {
 	// CreateRun inserts a run and all of its task runs atomically. The run's
 	// and task runs' Version must be 0; the store sets them to 1.
 	CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error
-	// GetRun returns one run. ErrNotFound if absent.
+	// GetRun returns one run. ErrNotFound if absent. Params come back as
+	// JSON values with integers exact: int64 for integers, float64 for
+	// other numbers.
 	GetRun(ctx context.Context, id string) (*cairn.Run, error)
 	// ResolveRunID expands a unique id prefix (at least 4 characters) to a
 	// full run id. ErrNotFound if none matches, ErrAmbiguous if several do.

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -49,11 +50,47 @@ func scanRun(sc scanner) (*cairn.Run, error) {
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
 	r.OwnerExpiresAt = fromNanos(ownerExpiry)
 	if params != nil {
-		if err := json.Unmarshal(params, &r.Params); err != nil {
+		if err := decodeParams(params, &r.Params); err != nil {
 			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
 		}
 	}
 	return &r, nil
+}
+
+// decodeParams decodes a run's params keeping integers exact: a seed of
+// 2^53+1 comes back as the int64 it was, not as the nearest float64.
+func decodeParams(b []byte, params *map[string]any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		return err
+	}
+	for k, v := range *params {
+		(*params)[k] = exactNumbers(v)
+	}
+	return nil
+}
+
+// exactNumbers turns the json.Numbers in v into int64 where they are
+// integers and float64 otherwise.
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = exactNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = exactNumbers(v[k])
+		}
+	}
+	return v
 }
 
 func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {

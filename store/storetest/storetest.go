@@ -62,7 +62,7 @@ func newRun(t *testing.T, s scheduler.Store, at time.Time, workflow string, stat
 	t.Helper()
 	run := &cairn.Run{
 		ID: cairn.NewRunID(at), Workflow: workflow, Digest: digest, SourcePath: "wf/" + workflow + ".yaml",
-		Source: []byte("name: " + workflow + "\n"), Params: map[string]any{"seed": 42.0, "name": "x"},
+		Source: []byte("name: " + workflow + "\n"), Params: map[string]any{"seed": int64(42), "name": "x", "big": int64(1<<53 + 1), "rate": 0.5},
 		State: cairn.RunQueued, CreatedAt: at,
 	}
 	tasks := make([]*cairn.TaskRun, len(states))
