@@ -127,3 +127,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A `when:` expression is digested in one spelling: spacing, quotes,
+// ${{ }} around references and left-to-right grouping don't change the
+// digest; a different condition does.
+func TestWhenSpellingsShareADigest(t *testing.T) {
+	wf := func(when string) string {
+		return "name: w\nparams:\n  deploy: false\ntasks:\n  - id: a\n    type: noop\n  - id: b\n    type: noop\n    needs: [a]\n    when: " + when + "\n"
+	}
+	digest := func(when string) string {
+		t.Helper()
+		w, err := Parse("w.yaml", []byte(wf(when)), opts())
+		if err != nil {
+			t.Fatalf("when %s: %v", when, err)
+		}
+		return w.Digest
+	}
+	base := digest(`"${{ params.deploy }} == true && 1 < 2"`)
+	for _, same := range []string{
+		`"params.deploy==true&&1<2"`,
+		`"(${{params.deploy}} == true) && (1 < 2)"`,
+		`'${{ params.deploy }}  ==  true  &&  1.0 < 2'`,
+	} {
+		if got := digest(same); got != base {
+			t.Errorf("when %s: digest differs from the base spelling", same)
+		}
+	}
+	for _, other := range []string{
+		`"${{ params.deploy }} == false && 1 < 2"`,
+		`"${{ params.deploy }} == true || 1 < 2"`,
+		`"${{ params.deploy }} == true && (1 < 2 && 'a' == 'a')"`,
+	} {
+		if got := digest(other); got == base {
+			t.Errorf("when %s: same digest as a different condition", other)
+		}
+	}
+	// The normal spelling parses back to itself.
+	w, _ := Parse("w.yaml", []byte(wf(`"!params.deploy || 'it''s' != \"x\""`)), opts())
+	when := w.Task("b").When
+	again, err := parseExpr(when)
+	if err != nil || formatExpr(again) != when {
+		t.Fatalf("normal form %q does not parse back to itself (%v)", when, err)
+	}
+}

@@ -441,3 +441,37 @@ func truthy(v any) bool {
 	}
 	return true
 }
+
+// formatExpr spells n in one way: references as ${{ ... }}, strings in
+// single quotes, numbers in Go's shortest form, single spaces around
+// operators, and parentheses around every operand that is itself a binary
+// expression. It parses back to the same tree, so formatting is stable.
+func formatExpr(n node) string {
+	switch n := n.(type) {
+	case *litNode:
+		switch v := n.v.(type) {
+		case nil:
+			return "null"
+		case bool:
+			return strconv.FormatBool(v)
+		case float64:
+			return strconv.FormatFloat(v, 'g', -1, 64)
+		case string:
+			return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		}
+	case *refNode:
+		return "${{ " + n.r.String() + " }}"
+	case *notNode:
+		return "!" + formatOperand(n.x)
+	case *binNode:
+		return formatOperand(n.l) + " " + n.op + " " + formatOperand(n.r)
+	}
+	panic(fmt.Sprintf("workflows: formatExpr: unexpected node %T", n))
+}
+
+func formatOperand(n node) string {
+	if _, ok := n.(*binNode); ok {
+		return "(" + formatExpr(n) + ")"
+	}
+	return formatExpr(n)
+}

@@ -1149,7 +1149,7 @@ func (p *parser) when(tn *taskNodes, n *yaml.Node) {
 	}
 	tn.whenExpr = e
 	if !isLiteralTrue(e) {
-		tn.task.When = s
+		tn.task.When = formatExpr(e) // one spelling, so that the digest ignores layout
 	}
 }
 

@@ -124,7 +124,8 @@ type Task struct {
 	// Upstream is every task this one depends on: Needs plus the tasks
 	// its references name; sorted and deduplicated.
 	Upstream []string
-	// When is the `when:` expression; "" means always.
+	// When is the `when:` expression in its normal spelling (see
+	// formatExpr); "" means always.
 	When    string
 	Retry   cairn.RetryPolicy
 	Timeout time.Duration // per attempt; 0 = none
