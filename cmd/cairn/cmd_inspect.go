@@ -224,14 +224,16 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(w, "params    %s\n", strings.Join(ps, " "))
 	}
 	fmt.Fprintln(w)
+	tl := newTimeline(r, all, time.Now())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TASK\tTYPE\tSTATE\tATTEMPTS\tDURATION\tERROR")
+	fmt.Fprintf(tw, "TASK\tTYPE\tSTATE\tATTEMPTS\tDURATION\t%s\tERROR\n", tl.header())
 	for _, tr := range trs {
 		dur := "-"
 		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
 			dur = d.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", tr.TaskID, tr.Type, tr.State, tr.Attempt, dur, oneLine(tr.Error))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", tr.TaskID, tr.Type, tr.State, tr.Attempt, dur,
+			tl.bar(atts[tr.TaskID]), oneLine(tr.Error))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
