@@ -57,6 +57,7 @@ func commands() []command {
 	return []command{
 		{"run", "FILE [-p key=value]...", "run a workflow in the foreground, with live progress", cmdRun},
 		{"validate", "FILE...", "check workflow files and print every problem", cmdValidate},
+		{"graph", "FILE [--format mermaid|dot]", "print a workflow's DAG as Mermaid or Graphviz DOT", cmdGraph},
 		{"runs", "[--workflow W] [--state S] [--limit N] [--before ID] [--json]", "list runs, newest first", cmdRuns},
 		{"show", "RUN [--json]", "show a run and every task: state, attempts, duration, error, outputs, metrics", cmdShow},
 		{"logs", "RUN TASK [--attempt N] [-f]", "print a task attempt's log (the latest by default); -f follows it", cmdLogs},
