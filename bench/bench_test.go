@@ -136,13 +136,22 @@ func BenchmarkShellChain1000(b *testing.B) {
 	}
 }
 
-// BenchmarkNoopFan10000 runs 10,000 independent noop tasks in one run.
+// BenchmarkNoopFan10000 runs 10,000 independent noop tasks in one run,
+// with the default number of workers and with 64.
 func BenchmarkNoopFan10000(b *testing.B) {
 	file := fan(b, 10000, noopTask)
-	for b.Loop() {
-		took, rss := runCairn(b, file, "--workers", "64")
-		b.ReportMetric(10000/took.Seconds(), "tasks/s")
-		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+	for _, workers := range []string{"default", "64"} {
+		b.Run("workers="+workers, func(b *testing.B) {
+			var args []string
+			if workers != "default" {
+				args = []string{"--workers", workers}
+			}
+			for b.Loop() {
+				took, rss := runCairn(b, file, args...)
+				b.ReportMetric(10000/took.Seconds(), "tasks/s")
+				b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+			}
+		})
 	}
 }
 

@@ -46,7 +46,7 @@ func (f *execFlags) register(a *app, fs interface {
 	BoolVar(*bool, string, bool, string)
 	StringVar(*string, string, string, string)
 }) {
-	fs.IntVar(&f.slots, "workers", max(4, runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit)")
+	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit; cap one run with the workflow's concurrency:)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, none")
 }
