@@ -47,3 +47,16 @@ func RawDB(t testing.TB, path string) *sql.DB {
 	}
 	return db
 }
+
+// PanicInTx runs a write transaction whose body panics after a write.
+func (s *Store) PanicInTx(ctx context.Context) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM runs"); err != nil {
+			return err
+		}
+		panic("bug in a transaction body")
+	})
+}
+
+// ErrPanicked is errPanicked, for tests.
+var ErrPanicked = errPanicked

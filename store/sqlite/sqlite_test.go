@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,4 +142,33 @@ func TestOpenRejectsURIs(t *testing.T) {
 		}
 	}
 	_ = os.Remove("x.db")
+}
+
+// A transaction body that panics fails its own write, undone, with the
+// panic's stack, and the store keeps taking writes: the caller that leads
+// a shared transaction must not leave the others waiting forever.
+func TestPanicInTransactionBody(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "cairn.db"))
+	run := &cairn.Run{ID: cairn.NewRunID(time.Now()), Workflow: "w", State: cairn.RunQueued, CreatedAt: time.Now()}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{RunID: run.ID, TaskID: "a", Type: "noop", State: cairn.TaskPending}}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.PanicInTx(ctx)
+	if !errors.Is(err, sqlite.ErrPanicked) || !strings.Contains(err.Error(), "bug in a transaction body") {
+		t.Fatalf("PanicInTx = %v, want the panic as an error", err)
+	}
+	if _, err := s.GetRun(ctx, run.ID); err != nil {
+		t.Fatalf("the panicking body's delete was kept: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.RequestCancel(ctx, run.ID) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("write after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the store stopped taking writes after a panic")
+	}
 }

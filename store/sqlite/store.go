@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -415,7 +416,7 @@ func (s *Store) runBatch(batch []*txReq) {
 			continue
 		}
 		if len(batch) == 1 {
-			errs[i] = r.fn(tx)
+			errs[i] = guard(r.fn, tx)
 		} else {
 			var fatal error
 			errs[i], fatal = runIn(tx, r.fn, r.casFirst)
@@ -458,11 +459,25 @@ func runIn(tx *sql.Tx, fn func(tx *sql.Tx) error, casFirst bool) (ferr, fatal er
 	if !casFirst {
 		return inSavepoint(tx, fn)
 	}
-	ferr = fn(tx)
+	ferr = guard(fn, tx)
 	if ferr != nil && !refusal(ferr) {
 		return ferr, ferr
 	}
 	return ferr, nil
+}
+
+// errPanicked marks a transaction body that panicked.
+var errPanicked = errors.New("panic inside a write transaction")
+
+// guard runs fn, turning a panic into an error: the caller leading a shared
+// transaction must not die halfway and leave every other writer waiting.
+func guard(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w: %v\n%s", errPanicked, v, debug.Stack())
+		}
+	}()
+	return fn(tx)
 }
 
 // refusal reports whether err is a compare-and-set's refusal rather than a
@@ -479,7 +494,7 @@ func inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) (ferr, fatal error) {
 	if _, err := tx.ExecContext(context.Background(), "SAVEPOINT req"); err != nil {
 		return nil, translate(err)
 	}
-	if ferr = fn(tx); ferr != nil {
+	if ferr = guard(fn, tx); ferr != nil {
 		if _, err := tx.ExecContext(context.Background(), "ROLLBACK TO req"); err != nil {
 			return ferr, translate(err)
 		}
