@@ -166,14 +166,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("show", "RUN [--json]", "Show a run and every task: state, attempts, duration, error, outputs and metrics.")
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (with every attempt)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"want exactly one run id"}
-	}
-	st, r, err := a.openRun(ctx, pos[0])
+	st, r, err := a.oneRun(ctx, fs, args)
 	if err != nil {
 		return err
 	}
@@ -398,14 +391,7 @@ func (a *app) printFrom(logs *artifacts.Logs, runID, taskID string, n int, off i
 func cmdCancel(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("cancel", "RUN", "Cancel a run. If a process is driving it, that process stops its running tasks\n"+
 		"(within about two seconds) and records them as cancelled; otherwise the run is cancelled here.")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"want exactly one run id"}
-	}
-	st, r, err := a.openRun(ctx, pos[0])
+	st, r, err := a.oneRun(ctx, fs, args)
 	if err != nil {
 		return err
 	}

@@ -98,14 +98,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 			"The run is re-planned from the exact workflow file it started with, stored with it.")
 	var ef execFlags
 	ef.register(a, fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"want exactly one run id"}
-	}
-	st, r, err := a.openRun(ctx, pos[0])
+	st, r, err := a.oneRun(ctx, fs, args)
 	if err != nil {
 		return err
 	}
