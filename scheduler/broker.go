@@ -33,16 +33,22 @@ type BrokerOptions struct {
 	// Observe, if set, is called synchronously with every event; it must
 	// return quickly.
 	Observe func(Event)
+	// Abandoned, if set, is called for each attempt ExpireLeases ends
+	// because its holder is gone (Expiry.Force), before the task can be
+	// retried: it cleans up what the attempt left behind (the processes a
+	// shell command started). An error stops the takeover.
+	Abandoned func(ctx context.Context, item cairn.WorkItem) error
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
 // remote workers through the server later — take work only through it.
 // It is safe for concurrent use.
 type Broker struct {
-	store Store
-	ttl   time.Duration
-	now   func() time.Time
-	obs   func(Event)
+	store     Store
+	ttl       time.Duration
+	now       func() time.Time
+	obs       func(Event)
+	abandoned func(ctx context.Context, item cairn.WorkItem) error
 
 	mu     sync.Mutex
 	ready  chan struct{}          // closed (and replaced) when work may be ready
@@ -72,6 +78,7 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		ttl:       o.LeaseTTL,
 		now:       o.Now,
 		obs:       o.Observe,
+		abandoned: o.Abandoned,
 		ready:     make(chan struct{}),
 		issued:    make(map[string]issuedLease),
 		cancelled: make(map[string]map[string]bool),
@@ -373,6 +380,11 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 			return n, fmt.Errorf("expire %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 		}
 		b.revoke(l.RunID, l.TaskID)
+		if e.Force && b.abandoned != nil {
+			if err := b.abandoned(ctx, item); err != nil {
+				return n, fmt.Errorf("clean up after %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+			}
+		}
 		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now}, tr)
 		n++
 	}

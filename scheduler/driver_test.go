@@ -201,6 +201,7 @@ type rigOptions struct {
 	now       func() time.Time
 	owner     string
 	ownerGone func(owner string) bool
+	abandoned func(ctx context.Context, item cairn.WorkItem) error
 }
 
 type rig struct {
@@ -228,7 +229,7 @@ func newRig(t *testing.T, o rigOptions, types ...tasks.Task) *rig {
 		o.owner = "test:1:driver"
 	}
 	ev := newEventLog()
-	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: o.leaseTTL, Now: o.now, Observe: ev.observe})
+	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: o.leaseTTL, Now: o.now, Observe: ev.observe, Abandoned: o.abandoned})
 	d := scheduler.NewDriver(st, b, scheduler.DriverOptions{Owner: o.owner, OwnerTTL: o.ownerTTL, OwnerGone: o.ownerGone, Now: o.now})
 	return &rig{st: st, reg: reg, broker: b, driver: d, events: ev, dir: dir}
 }
@@ -544,12 +545,18 @@ func TestDriveTakesOverFromDeadOwner(t *testing.T) {
 	const old = "oldhost:4242:dead"
 	var gone []string
 	var goneMu sync.Mutex
+	var abandoned []cairn.WorkItem // cleanup calls: what the dead attempt left behind
 	p := newProbe(nil)
 	r := newRig(t, rigOptions{owner: "newhost:1:alive", ownerGone: func(owner string) bool {
 		goneMu.Lock()
 		gone = append(gone, owner)
 		goneMu.Unlock()
 		return owner == old
+	}, abandoned: func(ctx context.Context, it cairn.WorkItem) error {
+		goneMu.Lock()
+		abandoned = append(abandoned, it)
+		goneMu.Unlock()
+		return nil
 	}}, p)
 	wf, id := r.create(t, `
 name: resume
@@ -591,6 +598,9 @@ tasks:
 	goneMu.Lock()
 	if len(gone) == 0 || gone[0] != old {
 		t.Errorf("OwnerGone asked about %q, want %q", gone, old)
+	}
+	if len(abandoned) != 1 || abandoned[0].Lease.TaskID != "b" || abandoned[0].Lease.Attempt != 1 || abandoned[0].Type != "probe" {
+		t.Errorf("cleanup after abandoned attempts = %+v, want b's attempt 1 once", abandoned)
 	}
 	goneMu.Unlock()
 	as := r.attempts(t, id, "b")

@@ -189,3 +189,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// OrphanReaper is implemented by task types whose attempts run processes
+// that can outlive a worker killed with SIGKILL (shell: what the command
+// started itself). ReapOrphans kills whatever attempt `attempt` of the task
+// left running. The driver calls it when it takes over a run from a dead
+// owner, before the task can be retried, so that an interrupted attempt
+// never runs on beside its retry.
+type OrphanReaper interface {
+	ReapOrphans(ctx context.Context, runID, taskID string, attempt int) error
+}

@@ -20,7 +20,7 @@ func cancelHere(ctx context.Context, st *sqlite.Store, r *cairn.Run, reg *tasks.
 	if err != nil {
 		return fmt.Errorf("re-read the workflow stored with run %s: %w", r.ID, err)
 	}
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{})
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg)})
 	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: ownerName(), OwnerGone: ownerGone})
 	_, err = driver.Drive(ctx, r.ID, wf)
 	return err

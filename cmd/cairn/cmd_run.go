@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -137,7 +139,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if err := prog.seed(ctx, st, id); err != nil {
 		return err
 	}
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe})
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg)})
 	owner := ownerName()
 	pool := executor.New(broker, executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: logs,
@@ -216,6 +218,22 @@ func shortDigest(d string) string {
 	return d
 }
 
+// reapOrphans cleans up after an attempt whose process died: task types
+// that run processes (shell) kill what the attempt left running, so that
+// it never runs on beside its retry.
+func reapOrphans(reg *tasks.Registry) func(ctx context.Context, it cairn.WorkItem) error {
+	return func(ctx context.Context, it cairn.WorkItem) error {
+		t, ok := reg.Lookup(it.Type)
+		if !ok {
+			return nil
+		}
+		if r, ok := t.(tasks.OrphanReaper); ok {
+			return r.ReapOrphans(ctx, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt)
+		}
+		return nil
+	}
+}
+
 // ownerName names this process in run claims and leases: host:pid:nonce.
 func ownerName() string {
 	host, _ := os.Hostname()
@@ -235,5 +253,18 @@ func ownerGone(owner string) bool {
 	if parts[0] != host || err != nil || pid <= 0 {
 		return false
 	}
-	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		return true
+	}
+	// A zombie is dead too: killed, but not reaped yet (PID 1 in a
+	// container may never reap the orphans it inherits).
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) STATE ...; comm may hold spaces and parentheses.
+	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] == 'Z'
+	}
+	return false
 }
