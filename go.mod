@@ -7,11 +7,9 @@ require (
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/robfig/cron/v3 v3.0.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require (
-	github.com/kr/text v0.2.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-)
+require github.com/kr/text v0.2.0 // indirect
