@@ -19,6 +19,7 @@ var homes = map[string][]string{
 	"golang.org/x/sys/unix":          {module + "/tasks/shell"},
 	"github.com/hashicorp/go-plugin": {module + "/plugins"},
 	"github.com/gin-gonic/gin":       {module + "/ui"},
+	"gonum.org/v1/gonum":             {module + "/tasks"},
 }
 
 // inner packages must not reach outwards: the scheduler, executor and task
