@@ -1,0 +1,195 @@
+package dataset
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// ReadCSV reads a CSV table with a header row (RFC 4180: comma separated,
+// fields optionally double-quoted, quotes doubled inside them, LF or CRLF
+// line endings, a leading UTF-8 byte order mark skipped) and types its
+// columns (see the package documentation for the inference rules).
+//
+// Errors wrap a sentinel; those about a place in the input are *ParseError
+// values carrying the line number and column name: no header, an empty or
+// duplicate column name (ErrHeader), bad quoting, invalid UTF-8 or a row
+// with a different number of fields than the header (ErrFormat), a value
+// that does not parse as its declared kind (ErrType), ±Inf without AllowInf
+// (ErrNonFinite). Blank lines are skipped, as encoding/csv does; fields are
+// not trimmed, and a CRLF inside a quoted field reads as LF.
+func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
+	c, err := opts.config()
+	if err != nil {
+		return nil, err
+	}
+	cr := csv.NewReader(skipBOM(newLimitReader(r, opts.MaxBytes)))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err == io.EOF {
+		return nil, parseErr(1, "", ErrHeader, "no header row")
+	}
+	if err != nil {
+		return nil, csvErr(err)
+	}
+	hline, _ := cr.FieldPos(0)
+	raws := make([]*rawColumn, len(header))
+	index := make(map[string]int, len(header))
+	for j, name := range header {
+		switch _, dup := index[name]; {
+		case !utf8.ValidString(name):
+			return nil, parseErr(hline, "", ErrFormat, "column %d: name is not valid UTF-8", j+1)
+		case name == "":
+			return nil, parseErr(hline, "", ErrHeader, "column %d has an empty name", j+1)
+		case dup:
+			return nil, parseErr(hline, name, ErrHeader, "name appears twice (columns %d and %d)", index[name]+1, j+1)
+		}
+		index[name] = j
+		raws[j] = &rawColumn{name: name}
+	}
+	if err := checkSchemaNames(opts.Schema, func(n string) bool { _, ok := index[n]; return ok }); err != nil {
+		return nil, err
+	}
+	var lines []int
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, csvErr(err)
+		}
+		line, _ := cr.FieldPos(0)
+		if len(rec) != len(raws) {
+			return nil, parseErr(line, "", ErrFormat, "%d fields, the header has %d", len(rec), len(raws))
+		}
+		for j, s := range rec {
+			if !utf8.ValidString(s) {
+				return nil, parseErr(line, raws[j].name, ErrFormat, "value is not valid UTF-8")
+			}
+			raws[j].vals = append(raws[j].vals, s)
+		}
+		lines = append(lines, line)
+	}
+	return buildFrame(raws, lines, opts.Schema, c)
+}
+
+func csvErr(err error) error {
+	if errors.Is(err, ErrTooLarge) {
+		return err
+	}
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		if pe.Line != pe.StartLine {
+			return parseErr(pe.StartLine, "", ErrFormat, "line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+		}
+		return parseErr(pe.StartLine, "", ErrFormat, "column %d: %v", pe.Column, pe.Err)
+	}
+	return fmt.Errorf("dataset: reading CSV: %w", err)
+}
+
+// WriteCSV writes f as CSV with a header row, deterministically: numbers as
+// strconv.FormatFloat(v, 'g', -1, 64) (±Inf as "+Inf"/"-Inf"), booleans as
+// true/false, datetimes as RFC 3339 in UTC with fractional seconds only when
+// present (to the nanosecond), missing values as empty fields, LF line
+// endings, and RFC 4180 quoting only where needed (a comma, double quote, CR
+// or LF in the field). In a one-column frame an empty field is written as ""
+// so that its row is not a blank line.
+//
+// ReadCSV with ReadOptions{Schema: Describe(f).Kinds(), AllowInf: true}
+// reads the bytes back into f exactly, except: categorical values that are
+// empty or in the missing list read as missing, a CRLF inside a categorical
+// value reads as LF, and datetimes round to the nanosecond. It returns an
+// error wrapping ErrShape for an invalid frame (see Frame.Validate) and
+// ErrNonFinite for a non-missing NaN or an infinite datetime, and ErrShape
+// for a boolean value other than 0 or 1.
+func WriteCSV(w io.Writer, f *Frame) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	if len(f.Columns) == 0 {
+		return fmt.Errorf("dataset: WriteCSV: frame has no columns: %w", ErrShape)
+	}
+	for _, c := range f.Columns {
+		if c.Kind == Categorical {
+			continue
+		}
+		for i, v := range c.Num {
+			if c.IsMissing(i) {
+				continue
+			}
+			if c.Kind == Boolean && v != 0 && v != 1 {
+				return fmt.Errorf("dataset: WriteCSV: boolean column %q row %d: %v is not 0 or 1: %w", c.Name, i, v, ErrShape)
+			}
+			if math.IsNaN(v) || (c.Kind != Numeric && math.IsInf(v, 0)) {
+				return fmt.Errorf("dataset: WriteCSV: column %q row %d: %v is not missing: %w", c.Name, i, v, ErrNonFinite)
+			}
+		}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	one := len(f.Columns) == 1
+	var buf []byte
+	for j, c := range f.Columns {
+		if j > 0 {
+			buf = append(buf, ',')
+		}
+		buf = appendField(buf, c.Name, one)
+	}
+	buf = append(buf, '\n')
+	var field []byte
+	for i, n := 0, f.Rows(); i < n; i++ {
+		for j, c := range f.Columns {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			switch {
+			case c.IsMissing(i):
+				if one {
+					buf = append(buf, `""`...)
+				}
+			case c.Kind == Categorical:
+				buf = appendField(buf, c.Str[i], one)
+			default:
+				field = c.appendValue(field[:0], i)
+				buf = append(buf, field...)
+			}
+		}
+		buf = append(buf, '\n')
+		if len(buf) >= 32<<10 {
+			if _, err := bw.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if _, err := bw.Write(buf); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// appendField appends s, quoted if it holds a comma, quote, CR or LF (or
+// is empty and alone on its line).
+func appendField(b []byte, s string, alone bool) []byte {
+	if !strings.ContainsAny(s, ",\"\r\n") && !(alone && s == "") {
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for {
+		k := strings.IndexByte(s, '"')
+		if k < 0 {
+			break
+		}
+		b = append(b, s[:k+1]...)
+		b = append(b, '"')
+		s = s[k+1:]
+	}
+	b = append(b, s...)
+	return append(b, '"')
+}

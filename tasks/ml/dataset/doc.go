@@ -1,0 +1,66 @@
+// Package dataset is the in-memory table Cairn's ML tasks (collect, clean,
+// split, train, evaluate) exchange, and its storage between tasks: a CSV
+// artifact (WriteCSV, ReadCSV) plus a JSON schema (Describe, Schema.Kinds).
+// It also holds the seeded row splits of the split task.
+//
+// Everything is pure and deterministic: no clock, no package state, no
+// map-order dependence, no goroutines. Bad input comes back as an error
+// wrapping one of the sentinels in errors.go; errors about a place in an
+// input file are *ParseError values with the 1-based line number (the line
+// where the record starts) and the column name.
+//
+// # Frames
+//
+// A Frame is a list of named, typed columns of equal length. Numeric,
+// Boolean (0/1) and Datetime (Unix seconds, UTC, fractional) values live in
+// Column.Num, Categorical values in Column.Str; Column.Missing marks missing
+// rows (nil: none).
+//
+// # Reading and type inference
+//
+// A field is missing when it is empty or equals one of ReadOptions.Missing
+// (default "", "NA", "NaN", "null", "?"; exact, case-sensitive match;
+// fields are never trimmed — trimming is the clean task's job). Each column
+// without a kind in ReadOptions.Schema gets the first kind all of its
+// non-missing values parse as:
+//
+//  1. Numeric: strconv.ParseFloat succeeds and the value is not NaN. So a
+//     column of 0s and 1s is Numeric, not Boolean (breast_cancer.csv's
+//     label stays a number). A NaN literal that is not in the missing list
+//     ("nan", or "NaN" with a custom list) makes the column non-numeric.
+//     ±Inf ("Inf", "-inf", "Infinity", or an overflowing literal such as
+//     1e999) is an error (ErrNonFinite) unless ReadOptions.AllowInf is set.
+//  2. Boolean: every value is one of true, false, yes, no (any case), 1, 0.
+//  3. Datetime: every value parses as RFC 3339 (with any fractional
+//     seconds and zone), "2006-01-02" or "2006-01-02 15:04:05"; the last two
+//     are UTC.
+//  4. Categorical otherwise.
+//
+// A column with no non-missing value (or no rows) is Numeric, since every
+// value vacuously parses. With an explicit kind, a value that does not
+// parse as that kind is an error (ErrType) naming the line and column; a
+// categorical kind accepts anything.
+//
+// ReadJSONL types the text of each JSON scalar the same way, so the two
+// formats agree; its columns come in first-seen key order.
+//
+// # Writing
+//
+// WriteCSV's bytes depend only on the frame: numbers in Go's shortest
+// round-trip form ('g', -1), booleans true/false, datetimes RFC 3339 UTC,
+// missing values empty, LF line endings, minimal RFC 4180 quoting. Reading
+// them back with the frame's kinds (Describe(f).Kinds()) reproduces the
+// frame exactly, with the exceptions listed on WriteCSV.
+//
+// # Splits
+//
+// RandomSplit, StratifiedSplit and TimeSplit return row indices, each part
+// sorted ascending. Sizes are round(frac·n) (math.Round, half away from
+// zero) for test and validation, the rest for train; every part must get
+// at least one row. Randomness comes from a PCG generator (math/rand/v2)
+// seeded through SplitMix64 from the seed, driving a Fisher–Yates shuffle
+// written in this package with Lemire's bounded integers, so a seed gives
+// the same split on every platform and Go release. StratifiedSplit shuffles
+// each class (ascending label order) from that one stream; see its comment
+// for the per-class rounding that keeps every class in every part.
+package dataset

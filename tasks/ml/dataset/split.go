@@ -1,0 +1,274 @@
+package dataset
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+)
+
+// checkFracs checks 0 < testFrac < 1, 0 <= valFrac < 1 and their sum < 1.
+func checkFracs(what string, testFrac, valFrac float64) error {
+	if !(testFrac > 0 && testFrac < 1) {
+		return fmt.Errorf("dataset: %s: test fraction %v, want (0, 1): %w", what, testFrac, ErrParam)
+	}
+	if !(valFrac >= 0 && valFrac < 1) {
+		return fmt.Errorf("dataset: %s: validation fraction %v, want 0 (none) or (0, 1): %w", what, valFrac, ErrParam)
+	}
+	if testFrac+valFrac >= 1 {
+		return fmt.Errorf("dataset: %s: test %v + validation %v >= 1 leaves no training rows: %w", what, testFrac, valFrac, ErrParam)
+	}
+	return nil
+}
+
+// partSizes returns the test and validation sizes for n rows:
+// round(frac·n), half away from zero.
+func partSizes(n int, testFrac, valFrac float64) (nTest, nVal int) {
+	nTest = int(math.Round(testFrac * float64(n)))
+	if valFrac > 0 {
+		nVal = int(math.Round(valFrac * float64(n)))
+	}
+	return nTest, nVal
+}
+
+func tooFew(what string, n, nTest, nVal int, valFrac float64) error {
+	if nTest < 1 || nVal < 1 && valFrac > 0 || n-nTest-nVal < 1 {
+		return fmt.Errorf("dataset: %s: %d rows give %d train, %d test and %d validation rows; every part needs one: %w",
+			what, n, n-nTest-nVal, nTest, nVal, ErrTooFewRows)
+	}
+	return nil
+}
+
+// RandomSplit splits rows 0..n-1 at random into train, test and validation
+// parts of sizes n−t−v, t = round(testFrac·n) and v = round(valFrac·n)
+// (valFrac 0: no validation part, val is nil). Each part is sorted
+// ascending. The split depends only on (n, fractions, seed) and is the same
+// on every platform and Go release (see the package documentation).
+func RandomSplit(n int, testFrac, valFrac float64, seed uint64) (train, test, val []int, err error) {
+	if err := checkFracs("RandomSplit", testFrac, valFrac); err != nil {
+		return nil, nil, nil, err
+	}
+	nTest, nVal := partSizes(n, testFrac, valFrac)
+	if err := tooFew("RandomSplit", n, nTest, nVal, valFrac); err != nil {
+		return nil, nil, nil, err
+	}
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	newShuffler(seed, 0).shuffle(perm)
+	test, val, train = parts(perm, nTest, nVal, valFrac)
+	return train, test, val, nil
+}
+
+// parts cuts perm into test, validation and train parts, each sorted.
+func parts(perm []int, nTest, nVal int, valFrac float64) (test, val, train []int) {
+	test = slices.Clone(perm[:nTest])
+	if valFrac > 0 {
+		val = slices.Clone(perm[nTest : nTest+nVal])
+		slices.Sort(val)
+	}
+	train = slices.Clone(perm[nTest+nVal:])
+	slices.Sort(test)
+	slices.Sort(train)
+	return test, val, train
+}
+
+// StratifiedSplit splits rows by class so that each part keeps the class
+// proportions. Classes are taken in ascending order of label; the rows of
+// class c (count m, in row order) are shuffled and cut into t = round(testFrac·m)
+// test rows, v = round(valFrac·m) validation rows and the rest train, with
+// two adjustments so every part holds every class: t and v are raised to at
+// least 1, and if that leaves no train row, the one of t and v (above 1)
+// that most exceeds its expectation gives one back (test on a tie). So test
+// and validation counts are within one row of frac·m (within half a row
+// unless raised to one); the train count is within one row of its share
+// too, unless a part was raised to one row (a class of fewer than about
+// 1/(2·frac) rows), when it may be up to two rows short.
+//
+// A class with fewer rows than parts (2, or 3 with validation) is an error
+// (ErrTooFewRows) naming the class. Labels may be strings (Column.Value
+// turns any column into them) or integers.
+func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed uint64) (train, test, val []int, err error) {
+	if err := checkFracs("StratifiedSplit", testFrac, valFrac); err != nil {
+		return nil, nil, nil, err
+	}
+	byClass := groupByClass(labels)
+	need := 2
+	if valFrac > 0 {
+		need = 3
+	}
+	if len(labels) == 0 {
+		return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: no rows: %w", ErrTooFewRows)
+	}
+	for _, g := range byClass {
+		if len(g.rows) < need {
+			return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: class %v has %d rows, a split into %d parts needs at least %d: %w",
+				g.class, len(g.rows), need, need, ErrTooFewRows)
+		}
+	}
+	sh := newShuffler(seed, 0)
+	for _, g := range byClass {
+		m := len(g.rows)
+		t, v := partSizes(m, testFrac, valFrac)
+		t = max(t, 1)
+		if valFrac > 0 {
+			v = max(v, 1)
+		}
+		et, ev := testFrac*float64(m), valFrac*float64(m)
+		for m-t-v < 1 {
+			if v > 1 && (t == 1 || float64(v)-ev > float64(t)-et) {
+				v--
+			} else {
+				t--
+			}
+		}
+		sh.shuffle(g.rows)
+		test = append(test, g.rows[:t]...)
+		val = append(val, g.rows[t:t+v]...)
+		train = append(train, g.rows[t+v:]...)
+	}
+	slices.Sort(train)
+	slices.Sort(test)
+	if valFrac > 0 {
+		slices.Sort(val)
+	} else {
+		val = nil
+	}
+	return train, test, val, nil
+}
+
+type classRows[L cmp.Ordered] struct {
+	class L
+	rows  []int
+}
+
+// groupByClass returns the rows of each class, classes ascending, rows in
+// order.
+func groupByClass[L cmp.Ordered](labels []L) []classRows[L] {
+	idx := map[L]int{}
+	var groups []classRows[L]
+	for i, l := range labels {
+		j, ok := idx[l]
+		if !ok {
+			j = len(groups)
+			idx[l] = j
+			groups = append(groups, classRows[L]{class: l})
+		}
+		groups[j].rows = append(groups[j].rows, i)
+	}
+	slices.SortFunc(groups, func(a, b classRows[L]) int { return cmp.Compare(a.class, b.class) })
+	return groups
+}
+
+// TimeSplit splits rows by time: the oldest n−t−v rows train, the next v
+// validate and the newest t test, with t and v as in RandomSplit. Equal
+// times keep row order (the earlier row is older). Times must not be NaN
+// (ErrNonFinite); ±Inf sorts first or last.
+func TimeSplit(times []float64, testFrac, valFrac float64) (train, test, val []int, err error) {
+	if err := checkFracs("TimeSplit", testFrac, valFrac); err != nil {
+		return nil, nil, nil, err
+	}
+	n := len(times)
+	for i, t := range times {
+		if math.IsNaN(t) {
+			return nil, nil, nil, fmt.Errorf("dataset: TimeSplit: times[%d] is NaN (missing): %w", i, ErrNonFinite)
+		}
+	}
+	nTest, nVal := partSizes(n, testFrac, valFrac)
+	if err := tooFew("TimeSplit", n, nTest, nVal, valFrac); err != nil {
+		return nil, nil, nil, err
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(times[a], times[b]) })
+	nTrain := n - nTest - nVal
+	train = slices.Clone(order[:nTrain])
+	if valFrac > 0 {
+		val = slices.Clone(order[nTrain : nTrain+nVal])
+		slices.Sort(val)
+	}
+	test = slices.Clone(order[nTrain+nVal:])
+	slices.Sort(train)
+	slices.Sort(test)
+	return train, test, val, nil
+}
+
+// ClassCount is the number of rows of one class in a part.
+type ClassCount[L cmp.Ordered] struct {
+	Class L   `json:"class"`
+	Count int `json:"count"`
+}
+
+// PartBalance is the class balance of one part of a split.
+type PartBalance[L cmp.Ordered] struct {
+	Rows   int             `json:"rows"`
+	Counts []ClassCount[L] `json:"counts"`
+}
+
+// ClassBalance counts the rows of each class in each part (a list of row
+// indices into labels). Every part lists every class of labels, ascending,
+// with zero counts included, so parts line up. An index out of range is an
+// error (ErrParam).
+func ClassBalance[L cmp.Ordered](labels []L, parts ...[]int) ([]PartBalance[L], error) {
+	groups := groupByClass(labels)
+	classIdx := make(map[L]int, len(groups))
+	for j, g := range groups {
+		classIdx[g.class] = j
+	}
+	out := make([]PartBalance[L], len(parts))
+	for p, rows := range parts {
+		counts := make([]ClassCount[L], len(groups))
+		for j, g := range groups {
+			counts[j].Class = g.class
+		}
+		for _, r := range rows {
+			if r < 0 || r >= len(labels) {
+				return nil, fmt.Errorf("dataset: ClassBalance: part %d has row %d, want 0..%d: %w", p, r, len(labels)-1, ErrParam)
+			}
+			counts[classIdx[labels[r]]].Count++
+		}
+		out[p] = PartBalance[L]{Rows: len(rows), Counts: counts}
+	}
+	return out, nil
+}
+
+// shuffler is a Fisher–Yates shuffle driven by PCG's raw 64-bit output and
+// Lemire's unbiased bounded integers, written out here (rather than
+// rand.Shuffle) so that a seed gives the same split in every Go release.
+type shuffler struct{ src *rand.PCG }
+
+func newShuffler(seed, stream uint64) *shuffler {
+	s1 := splitmix64(seed ^ splitmix64(stream))
+	return &shuffler{src: rand.NewPCG(s1, splitmix64(s1))}
+}
+
+// below returns a uniform integer in [0, n), n > 0.
+func (s *shuffler) below(n uint64) uint64 {
+	hi, lo := bits.Mul64(s.src.Uint64(), n)
+	if lo < n {
+		thresh := -n % n
+		for lo < thresh {
+			hi, lo = bits.Mul64(s.src.Uint64(), n)
+		}
+	}
+	return hi
+}
+
+func (s *shuffler) shuffle(x []int) {
+	for i := len(x) - 1; i > 0; i-- {
+		j := s.below(uint64(i + 1))
+		x[i], x[j] = x[j], x[i]
+	}
+}
+
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
