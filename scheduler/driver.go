@@ -144,12 +144,16 @@ type runState struct {
 	bg  context.Context // Drive's, never cancelled: for recording a cancellation
 	in  *inbox
 
-	mu     sync.Mutex
-	snap   *Snapshot  // nil until Drive loaded it
-	dirty  bool       // the snapshot may be wrong: reload before planning
-	wakeAt time.Time  // from the latest plan
-	final  *cairn.Run // set once the run is terminal
-	err    error      // a planning failure, for Drive to return
+	mu    sync.Mutex
+	snap  *Snapshot // nil until Drive loaded it
+	stale bool      // the snapshot may be wrong: reload before planning
+	// changed lists the positions of the tasks changed since the last
+	// plan (Snapshot.Dirty); nil after a (re)load, when the next plan
+	// must look at every task.
+	changed []int
+	wakeAt  time.Time  // from the latest plan
+	final   *cairn.Run // set once the run is terminal
+	err     error      // a planning failure, for Drive to return
 }
 
 func (rs *runState) cancel() {
@@ -169,7 +173,7 @@ func (rs *runState) within(ctx context.Context, tr *cairn.TaskRun) func(committe
 	if !rs.mu.TryLock() {
 		return nil
 	}
-	if rs.snap == nil || rs.dirty || rs.final != nil || rs.err != nil {
+	if rs.snap == nil || rs.stale || rs.final != nil || rs.err != nil {
 		rs.mu.Unlock()
 		return nil
 	}
@@ -180,7 +184,7 @@ func (rs *runState) within(ctx context.Context, tr *cairn.TaskRun) func(committe
 		defer rs.mu.Unlock()
 		if !committed {
 			// Nothing of it happened: forget what we planned.
-			rs.dirty, rs.final, rs.err = true, nil, nil
+			rs.stale, rs.final, rs.err = true, nil, nil
 			rs.in.wake()
 			return
 		}
@@ -189,7 +193,7 @@ func (rs *runState) within(ctx context.Context, tr *cairn.TaskRun) func(committe
 		}
 		// Drive's loop must look again if the run ended, planning failed
 		// or was cut short, or the next wake-up moved.
-		if err != nil || rs.final != nil || rs.dirty || !(rs.wakeAt.IsZero() || rs.wakeAt.Equal(prevWake)) {
+		if err != nil || rs.final != nil || rs.stale || !(rs.wakeAt.IsZero() || rs.wakeAt.Equal(prevWake)) {
 			rs.in.wake()
 		}
 	}
@@ -199,7 +203,15 @@ func (rs *runState) within(ctx context.Context, tr *cairn.TaskRun) func(committe
 // snapshot already has that version or a newer one.
 func (rs *runState) fold(tr *cairn.TaskRun) {
 	if i, ok := rs.snap.Topo.Index[tr.TaskID]; ok && tr.Version > rs.snap.Tasks[i].Version {
-		rs.snap.Tasks[i] = tr
+		rs.snap.Set(i, tr)
+		rs.touch(i)
+	}
+}
+
+// touch records that the task at position i changed since the last plan.
+func (rs *runState) touch(i int) {
+	if rs.changed != nil {
+		rs.changed = append(rs.changed, i)
 	}
 }
 
@@ -207,7 +219,7 @@ func (rs *runState) fold(tr *cairn.TaskRun) {
 // there is nothing left to do, setting rs.wakeAt, and rs.final once the run
 // is terminal. It returns what to tell others (events, ready workers)
 // once the changes are committed. Inside a batch (inBatch) a conflict
-// stops planning and marks the snapshot dirty, for Drive's loop to reload
+// stops planning and marks the snapshot stale, for Drive's loop to reload
 // it after the batch committed: a reload inside it would not see the
 // batch's own writes. rs.mu is held.
 func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
@@ -215,7 +227,7 @@ func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
 		return nil, rs.err
 	}
 	d := rs.d
-	if rs.dirty {
+	if rs.stale {
 		lctx := ctx
 		if rs.snap.Cancel && !inBatch {
 			lctx = rs.bg
@@ -226,7 +238,7 @@ func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
 			return nil, err
 		}
 		fresh.Cancel = rs.snap.Cancel
-		rs.snap, rs.dirty = fresh, false
+		rs.snap, rs.stale, rs.changed = fresh, false, nil
 	}
 	for _, tr := range rs.in.take() {
 		rs.fold(tr)
@@ -235,7 +247,9 @@ func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
 	snap := rs.snap
 	for {
 		snap.Now = d.o.Now()
+		snap.Dirty = rs.changed // nil: look at everything
 		p := PlanRun(snap)
+		snap.Dirty, rs.changed = nil, []int{}
 		if p.Empty() {
 			rs.wakeAt = p.WakeAt
 			return notes, nil
@@ -247,7 +261,7 @@ func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
 		err := d.store.ApplyPlan(wctx, p)
 		if errors.Is(err, cairn.ErrConflict) {
 			// Someone changed a row we planned on: re-read and plan again.
-			rs.dirty = true
+			rs.stale = true
 			if inBatch {
 				return notes, nil
 			}
@@ -258,6 +272,9 @@ func (rs *runState) step(ctx context.Context, inBatch bool) ([]func(), error) {
 			return notes, rs.err
 		}
 		notes = append(notes, d.applied(snap, p)...)
+		for _, c := range p.Tasks {
+			rs.touch(snap.Topo.Index[c.TaskID])
+		}
 		if snap.Run.State.Terminal() {
 			rs.final = snap.Run
 			return notes, nil
@@ -325,7 +342,7 @@ func (d *Driver) applied(s *Snapshot, p *Plan) []func() {
 		if c.To.Terminal() {
 			tr.FinishedAt = c.At
 		}
-		s.Tasks[idx] = &tr
+		s.Set(idx, &tr)
 		if c.To == cairn.TaskCancelled && c.From.Active() {
 			revoke = append(revoke, c.TaskID)
 		}

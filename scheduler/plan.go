@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"container/heap"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -43,12 +44,13 @@ type Topology struct {
 	IDs   []string       // topological order
 	Index map[string]int // task id → position in IDs
 	Up    [][]int        // positions of each task's upstreams
+	Down  [][]int        // positions of each task's downstreams
 }
 
 // NewTopology indexes g.
 func NewTopology(g Graph) *Topology {
 	ids := g.TaskIDs()
-	t := &Topology{IDs: ids, Index: make(map[string]int, len(ids)), Up: make([][]int, len(ids))}
+	t := &Topology{IDs: ids, Index: make(map[string]int, len(ids)), Up: make([][]int, len(ids)), Down: make([][]int, len(ids))}
 	for i, id := range ids {
 		t.Index[id] = i
 	}
@@ -56,6 +58,7 @@ func NewTopology(g Graph) *Topology {
 		for _, u := range g.Upstream(id) {
 			if j, ok := t.Index[u]; ok {
 				t.Up[i] = append(t.Up[i], j)
+				t.Down[j] = append(t.Down[j], i)
 			}
 		}
 	}
@@ -72,6 +75,16 @@ type Snapshot struct {
 	// Cancel asks for the run to be cancelled (Ctrl-C, `cairn cancel`).
 	Cancel bool
 	Now    time.Time
+	// Dirty, when not nil, lists the positions of the tasks whose state
+	// changed since the last plan: PlanRun then looks only at them, their
+	// downstream tasks and the retrying ones, rather than at every task —
+	// planning runs on every event, and a run may have 10,000 tasks. It
+	// must be complete. Nil means look at everything.
+	Dirty []int
+
+	// Kept by Set (or Reindex) for the Dirty path.
+	nonTerminal int
+	retrying    map[int]bool
 }
 
 // NewSnapshot indexes a run's task runs along g's topology. Every task of
@@ -91,7 +104,38 @@ func NewSnapshot(run *cairn.Run, g Graph, trs []*cairn.TaskRun) (*Snapshot, erro
 			return nil, fmt.Errorf("run %s lacks a task run for %q", run.ID, topo.IDs[i])
 		}
 	}
+	s.Reindex()
 	return s, nil
+}
+
+// Set replaces the task run at position i, keeping the counts the Dirty
+// path of PlanRun relies on.
+func (s *Snapshot) Set(i int, tr *cairn.TaskRun) {
+	old := s.Tasks[i]
+	if !old.State.Terminal() {
+		s.nonTerminal--
+	}
+	delete(s.retrying, i)
+	s.Tasks[i] = tr
+	s.count(i, tr)
+}
+
+// Reindex recomputes those counts from Tasks, after they were changed in
+// place.
+func (s *Snapshot) Reindex() {
+	s.nonTerminal, s.retrying = 0, make(map[int]bool)
+	for i, tr := range s.Tasks {
+		s.count(i, tr)
+	}
+}
+
+func (s *Snapshot) count(i int, tr *cairn.TaskRun) {
+	if !tr.State.Terminal() {
+		s.nonTerminal++
+	}
+	if tr.State == cairn.TaskRetrying {
+		s.retrying[i] = true
+	}
 }
 
 // Task returns the task run of id, or nil.
@@ -139,24 +183,11 @@ func PlanRun(s *Snapshot) *Plan {
 	if run.State.Terminal() {
 		return p
 	}
-	ids, up := s.Topo.IDs, s.Topo.Up
-	state := make([]cairn.TaskState, len(s.Tasks))
-	for i, tr := range s.Tasks {
-		state[i] = tr.State
-	}
-	change := func(i int, to cairn.TaskState, msg string) *TaskChange {
-		tr := s.Tasks[i]
-		p.Tasks = append(p.Tasks, TaskChange{
-			TaskID: tr.TaskID, FromVersion: tr.Version, From: tr.State, To: to, Error: msg, At: s.Now,
-		})
-		state[i] = to
-		return &p.Tasks[len(p.Tasks)-1]
-	}
-
+	pl := &planner{s: s, p: p, over: make(map[int]cairn.TaskState), nonTerminal: s.nonTerminal}
 	if s.Cancel || run.CancelRequested {
 		for i := range s.Tasks {
-			if !state[i].Terminal() {
-				change(i, cairn.TaskCancelled, "run cancelled")
+			if !pl.state(i).Terminal() {
+				pl.change(i, cairn.TaskCancelled, "run cancelled")
 			}
 		}
 		p.Run = &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunCancelled, Error: "cancelled", At: s.Now}
@@ -166,64 +197,50 @@ func PlanRun(s *Snapshot) *Plan {
 		p.Run = &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunRunning, At: s.Now}
 	}
 
-	active := 0
-	for _, st := range state {
-		if st == cairn.TaskReady || st.Active() {
-			active++
+	if s.Dirty == nil || run.MaxActive > 0 {
+		// Everything, in topological order, so that one plan propagates
+		// down a chain. A per-run limit frees room for any pending task
+		// whenever one finishes, so it always takes this path.
+		pl.nonTerminal = 0
+		for _, tr := range s.Tasks {
+			if tr.State == cairn.TaskReady || tr.State.Active() {
+				pl.active++
+			}
+			if !tr.State.Terminal() {
+				pl.nonTerminal++
+			}
 		}
-	}
-	room := func() bool { return run.MaxActive <= 0 || active < run.MaxActive }
-	sc := scope{s}
-	for i, tr := range s.Tasks {
-		switch state[i] {
-		case cairn.TaskPending:
-			waiting, skipped, failed := -1, -1, -1
-			for _, u := range up[i] {
-				switch state[u] {
-				case cairn.TaskFailed, cairn.TaskUpstreamFailed, cairn.TaskCancelled:
-					if failed < 0 {
-						failed = u
-					}
-				case cairn.TaskSkipped:
-					if skipped < 0 {
-						skipped = u
-					}
-				case cairn.TaskSucceeded:
-				default:
-					waiting = u
-				}
+		for i := range s.Tasks {
+			pl.consider(i)
+		}
+	} else {
+		// Only what can have changed: the dirty tasks, their downstreams,
+		// and the retrying ones; in topological order again (a min-heap
+		// of positions, which are topological), adding the downstreams
+		// of each task this plan ends.
+		h := &posHeap{}
+		queued := make(map[int]bool)
+		push := func(i int) {
+			if !queued[i] {
+				queued[i] = true
+				heap.Push(h, i)
 			}
-			switch {
-			case failed >= 0:
-				change(i, cairn.TaskUpstreamFailed, fmt.Sprintf("upstream %s %s", ids[failed], state[failed]))
-			case waiting >= 0:
-			case skipped >= 0:
-				change(i, cairn.TaskSkipped, fmt.Sprintf("upstream %s was skipped", ids[skipped]))
-			case !room():
-			default:
-				prep, err := s.Graph.Prepare(ids[i], sc)
-				switch {
-				case err != nil:
-					change(i, cairn.TaskFailed, err.Error())
-				case !prep.Run:
-					change(i, cairn.TaskSkipped, "when: condition was false")
-				default:
-					c := change(i, cairn.TaskReady, "")
-					c.Params, c.Inputs = prep.Params, prep.Inputs
-					active++
-				}
+		}
+		for _, i := range s.Dirty {
+			push(i)
+			for _, d := range s.Topo.Down[i] {
+				push(d)
 			}
-		case cairn.TaskRetrying:
-			if tr.RetryAt.After(s.Now) {
-				if p.WakeAt.IsZero() || tr.RetryAt.Before(p.WakeAt) {
-					p.WakeAt = tr.RetryAt
+		}
+		for i := range s.retrying {
+			push(i)
+		}
+		for h.Len() > 0 {
+			i := heap.Pop(h).(int)
+			if pl.consider(i) {
+				for _, d := range s.Topo.Down[i] {
+					push(d)
 				}
-				continue
-			}
-			if room() {
-				c := change(i, cairn.TaskReady, "")
-				c.Params, c.Inputs = tr.Params, tr.Inputs
-				active++
 			}
 		}
 	}
@@ -233,13 +250,13 @@ func PlanRun(s *Snapshot) *Plan {
 		// the next plan, so every run passes through running.
 		return p
 	}
+	if pl.nonTerminal > 0 {
+		return p
+	}
 	var bad []string
-	for i, st := range state {
-		if !st.Terminal() {
-			return p
-		}
-		if st != cairn.TaskSucceeded && st != cairn.TaskSkipped {
-			bad = append(bad, ids[i]+" "+string(st))
+	for i := range s.Tasks {
+		if st := pl.state(i); st != cairn.TaskSucceeded && st != cairn.TaskSkipped {
+			bad = append(bad, s.Topo.IDs[i]+" "+string(st))
 		}
 	}
 	rc := &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunSucceeded, At: s.Now}
@@ -250,6 +267,116 @@ func PlanRun(s *Snapshot) *Plan {
 	}
 	p.Run = rc
 	return p
+}
+
+// planner is one PlanRun in progress: the changes so far over the
+// snapshot's states.
+type planner struct {
+	s           *Snapshot
+	p           *Plan
+	over        map[int]cairn.TaskState // states this plan changed
+	active      int                     // ready, leased or running; counted on the full path only
+	nonTerminal int                     // after this plan's changes so far
+}
+
+func (pl *planner) state(i int) cairn.TaskState {
+	if st, ok := pl.over[i]; ok {
+		return st
+	}
+	return pl.s.Tasks[i].State
+}
+
+func (pl *planner) change(i int, to cairn.TaskState, msg string) *TaskChange {
+	tr := pl.s.Tasks[i]
+	pl.p.Tasks = append(pl.p.Tasks, TaskChange{
+		TaskID: tr.TaskID, FromVersion: tr.Version, From: tr.State, To: to, Error: msg, At: pl.s.Now,
+	})
+	if !pl.state(i).Terminal() && to.Terminal() {
+		pl.nonTerminal--
+	}
+	pl.over[i] = to
+	return &pl.p.Tasks[len(pl.p.Tasks)-1]
+}
+
+func (pl *planner) room() bool {
+	return pl.s.Run.MaxActive <= 0 || pl.active < pl.s.Run.MaxActive
+}
+
+// consider plans task i and reports whether this plan ended it (so that
+// its downstream tasks may need planning too).
+func (pl *planner) consider(i int) (ended bool) {
+	s, ids := pl.s, pl.s.Topo.IDs
+	tr := s.Tasks[i]
+	switch pl.state(i) {
+	case cairn.TaskPending:
+		waiting, skipped, failed := -1, -1, -1
+		for _, u := range s.Topo.Up[i] {
+			switch pl.state(u) {
+			case cairn.TaskFailed, cairn.TaskUpstreamFailed, cairn.TaskCancelled:
+				if failed < 0 {
+					failed = u
+				}
+			case cairn.TaskSkipped:
+				if skipped < 0 {
+					skipped = u
+				}
+			case cairn.TaskSucceeded:
+			default:
+				waiting = u
+			}
+		}
+		switch {
+		case failed >= 0:
+			pl.change(i, cairn.TaskUpstreamFailed, fmt.Sprintf("upstream %s %s", ids[failed], pl.state(failed)))
+			return true
+		case waiting >= 0:
+		case skipped >= 0:
+			pl.change(i, cairn.TaskSkipped, fmt.Sprintf("upstream %s was skipped", ids[skipped]))
+			return true
+		case !pl.room():
+		default:
+			prep, err := s.Graph.Prepare(ids[i], scope{s})
+			switch {
+			case err != nil:
+				pl.change(i, cairn.TaskFailed, err.Error())
+				return true
+			case !prep.Run:
+				pl.change(i, cairn.TaskSkipped, "when: condition was false")
+				return true
+			default:
+				c := pl.change(i, cairn.TaskReady, "")
+				c.Params, c.Inputs = prep.Params, prep.Inputs
+				pl.active++
+			}
+		}
+	case cairn.TaskRetrying:
+		if tr.RetryAt.After(s.Now) {
+			if pl.p.WakeAt.IsZero() || tr.RetryAt.Before(pl.p.WakeAt) {
+				pl.p.WakeAt = tr.RetryAt
+			}
+			return false
+		}
+		if pl.room() {
+			c := pl.change(i, cairn.TaskReady, "")
+			c.Params, c.Inputs = tr.Params, tr.Inputs
+			pl.active++
+		}
+	}
+	return false
+}
+
+// posHeap is a min-heap of task positions.
+type posHeap []int
+
+func (h posHeap) Len() int           { return len(h) }
+func (h posHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h posHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *posHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *posHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func summarize(bad []string) string {

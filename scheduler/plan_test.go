@@ -106,19 +106,39 @@ func TestPlanRandomRuns(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		g := randomGraph(r, 1+r.IntN(25))
 		retries, maxActive := r.IntN(3), r.IntN(4)
+		if r.IntN(2) == 0 {
+			maxActive = 0 // the Dirty path is taken only without a per-run limit
+		}
 		s := newSnapshot(g, retries, maxActive)
 		terminalSeen := map[string]cairn.TaskState{}
+		// dirty tracks the tasks changed since the last plan, the way the
+		// driver does; nil until the first plan, which sees everything.
+		var dirty []int
 		for step := 0; ; step++ {
 			if step > 10000 {
 				t.Fatalf("seed %d: run did not finish", seed)
 			}
 			before := fmt.Sprint(s.Run.State, len(s.Tasks))
+			s.Reindex()
 			p := PlanRun(s)
 			if p2 := PlanRun(s); !reflect.DeepEqual(p, p2) {
 				t.Fatalf("seed %d: plan not deterministic", seed)
 			}
+			if dirty != nil {
+				// Looking only at what changed must plan exactly what
+				// looking at everything plans.
+				s.Dirty = dirty
+				if inc := PlanRun(s); !reflect.DeepEqual(p, inc) {
+					t.Fatalf("seed %d step %d: the Dirty plan differs from the full one:\nfull  %+v\ndirty %+v (dirty %v)", seed, step, p, inc, dirty)
+				}
+				s.Dirty = nil
+			}
 			if fmt.Sprint(s.Run.State, len(s.Tasks)) != before {
 				t.Fatalf("seed %d: PlanRun modified its snapshot", seed)
+			}
+			dirty = []int{}
+			for _, c := range p.Tasks {
+				dirty = append(dirty, s.Topo.Index[c.TaskID])
 			}
 			apply(t, s, p)
 			active := 0
@@ -166,10 +186,12 @@ func TestPlanRandomRuns(t *testing.T) {
 				tr := ready[r.IntN(len(ready))]
 				tr.State, tr.Attempt = cairn.TaskRunning, tr.Attempt+1
 				tr.Version++
+				dirty = append(dirty, s.Topo.Index[tr.TaskID])
 				continue
 			}
 			tr := running[r.IntN(len(running))]
 			tr.Version++
+			dirty = append(dirty, s.Topo.Index[tr.TaskID])
 			if r.IntN(4) == 0 {
 				if tr.Attempt < tr.Retry.MaxAttempts() {
 					tr.State, tr.RetryAt = cairn.TaskRetrying, s.Now.Add(tr.Retry.Delay(tr.Attempt))
@@ -308,6 +330,31 @@ func BenchmarkPlanRun10k(b *testing.B) {
 			tr.State = cairn.TaskRunning
 		}
 	}
+	for b.Loop() {
+		if p := PlanRun(s); !p.Empty() {
+			b.Fatalf("plan %+v, want empty", p)
+		}
+	}
+}
+
+// BenchmarkPlanRun10kDirty is the same wake-up when the driver knows which
+// task changed (one completion): the plan looks at that task only.
+func BenchmarkPlanRun10kDirty(b *testing.B) {
+	g := &fakeGraph{up: map[string][]string{}}
+	for i := 0; i < 10000; i++ {
+		g.ids = append(g.ids, fmt.Sprintf("t%05d", i))
+	}
+	s := newSnapshot(g, 0, 0)
+	s.Run.State = cairn.RunRunning
+	for i, tr := range s.Tasks {
+		if i < 5000 {
+			tr.State = cairn.TaskSucceeded
+		} else {
+			tr.State = cairn.TaskRunning
+		}
+	}
+	s.Reindex()
+	s.Dirty = []int{4999}
 	for b.Loop() {
 		if p := PlanRun(s); !p.Empty() {
 			b.Fatalf("plan %+v, want empty", p)
