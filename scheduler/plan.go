@@ -134,6 +134,9 @@ func (s *Snapshot) count(i int, tr *cairn.TaskRun) {
 		s.nonTerminal++
 	}
 	if tr.State == cairn.TaskRetrying {
+		if s.retrying == nil {
+			s.retrying = make(map[int]bool)
+		}
 		s.retrying[i] = true
 	}
 }
