@@ -79,6 +79,17 @@ func cmdTypes(ctx context.Context, a *app, args []string) error {
 			}
 			fmt.Fprintf(tw, "  with.%s\t%s%s\t%s\n", p.Name, p.Kind, req, p.Doc)
 		}
+		var ins []string
+		for _, in := range info.Inputs {
+			d := in.Name
+			if in.Required {
+				d += " (required)"
+			}
+			ins = append(ins, d)
+		}
+		if len(ins) > 0 {
+			fmt.Fprintf(tw, "  inputs\t\t%s\n", strings.Join(ins, ", "))
+		}
 		var outs []string
 		for _, o := range info.Outputs {
 			outs = append(outs, o.Name)
