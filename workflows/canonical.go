@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/cairnml/cairn/tasks"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 		d, ok := w.Param(k)
 		if !ok {
 			msg := fmt.Sprintf("unknown param %q", k)
-			if s := Nearest(k, names); s != "" {
+			if s := tasks.Nearest(k, names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			} else if len(names) > 0 {
 				msg += " (params: " + strings.Join(names, ", ") + ")"

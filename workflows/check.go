@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"github.com/cairnml/cairn/tasks"
 	"sort"
 	"strings"
 
@@ -45,7 +46,7 @@ func (p *parser) validate(w *Workflow) {
 			if !ok {
 				names := p.opts.Types.Names()
 				hint := "known types: " + strings.Join(names, ", ")
-				if s := Nearest(tn.task.Type, names); s != "" {
+				if s := tasks.Nearest(tn.task.Type, names); s != "" {
 					hint = fmt.Sprintf("did you mean %q? known types: %s", s, strings.Join(names, ", "))
 				}
 				p.errorf(tn.typ, hint, "unknown task type %q", tn.task.Type)

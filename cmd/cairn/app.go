@@ -19,7 +19,6 @@ import (
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
-	"github.com/cairnml/cairn/workflows"
 )
 
 // Exit codes.
@@ -155,7 +154,7 @@ func commandNames() []string {
 
 // suggest returns ` (did you mean "x"?)` for the nearest of names, if close.
 func suggest(s string, names []string) string {
-	if n := workflows.Nearest(s, names); n != "" {
+	if n := tasks.Nearest(s, names); n != "" {
 		return fmt.Sprintf(" (did you mean %q?)", n)
 	}
 	return ""

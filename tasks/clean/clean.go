@@ -374,7 +374,7 @@ func Clean(ctx context.Context, raw []byte, opts Options) (*dataset.Frame, *Repo
 		j, ok := index[name]
 		if !ok {
 			msg := fmt.Sprintf("%s: column %q is not in the input", what, name)
-			if s := nearest(name, t.names); s != "" {
+			if s := tasks.Nearest(name, t.names); s != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", s)
 			}
 			return 0, errors.New(msg + "; columns: " + strings.Join(t.names, ", "))
@@ -848,41 +848,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// nearest returns the name in names closest to s by edit distance, if it
-// is close enough to be a likely typo.
-func nearest(s string, names []string) string {
-	best, bestD := "", -1
-	for _, n := range names {
-		d := editDistance(strings.ToLower(s), strings.ToLower(n))
-		if bestD < 0 || d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if bestD >= 0 && bestD <= max(2, len(s)/3) {
-		return best
-	}
-	return ""
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

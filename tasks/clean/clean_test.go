@@ -422,12 +422,3 @@ func TestMissingInput(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
-
-func TestNearest(t *testing.T) {
-	names := []string{"sepal_length_cm", "species", "label"}
-	for s, want := range map[string]string{"specie": "species", "Label": "label", "colour": "", "sepal_len_cm": "sepal_length_cm"} {
-		if got := nearest(s, names); got != want {
-			t.Errorf("nearest(%q) = %q, want %q", s, got, want)
-		}
-	}
-}

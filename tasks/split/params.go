@@ -122,7 +122,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			}
 		default:
 			hint := "params are " + strings.Join(paramNames, ", ")
-			if near := nearest(k, paramNames); near != "" {
+			if near := tasks.Nearest(k, paramNames); near != "" {
 				hint = fmt.Sprintf("did you mean %s?", near)
 			}
 			add(k, hint, "unknown param")
@@ -218,42 +218,4 @@ func describe(v any) string {
 		return "a map"
 	}
 	return fmt.Sprintf("%T", v)
-}
-
-// nearest returns the name in names closest to s (case-insensitive edit
-// distance), or "" when none is close enough to be a likely typo.
-func nearest(s string, names []string) string {
-	best, bestD := "", -1
-	ls := strings.ToLower(s)
-	for _, n := range names {
-		d := editDistance(ls, strings.ToLower(n))
-		if bestD < 0 || d < bestD {
-			best, bestD = n, d
-		}
-	}
-	if bestD < 0 || bestD > max(2, len([]rune(s))/3) {
-		return ""
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

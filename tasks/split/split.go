@@ -265,7 +265,7 @@ func column(f *dataset.Frame, param, name string) (*dataset.Column, error) {
 	}
 	names := f.Names()
 	msg := fmt.Sprintf("%s column %q not found", param, name)
-	if near := nearest(name, names); near != "" {
+	if near := tasks.Nearest(name, names); near != "" {
 		msg += fmt.Sprintf("; did you mean %q?", near)
 	}
 	shown := names
