@@ -175,10 +175,17 @@ func (r *ranker) sorted(np, n int) (pos, neg []uint64) {
 	return pos, neg
 }
 
-// auc walks the distinct thresholds from the highest down and sums twice
-// the trapezoids in integers (exact for n up to about 3e9), so ties count
-// half and the only rounding is the final division.
+// auc is the area under the ROC curve of the sorted scores.
 func auc(pos, neg []uint64) float64 {
+	return float64(walk(pos, neg, nil)) / (2 * float64(len(pos)) * float64(len(neg)))
+}
+
+// walk visits the distinct thresholds from the highest down, calling at
+// (unless nil) with the cumulative false and true positives at each, and
+// returns twice the area under the curve, summed as trapezoids in integers
+// (exact for n up to about 3e9), so ties count half and the only rounding
+// is the caller's final division.
+func walk(pos, neg []uint64, at func(key uint64, fp, tp int64)) int64 {
 	i, j := len(pos)-1, len(neg)-1
 	var tp, fp, area2 int64
 	for i >= 0 || j >= 0 {
@@ -193,8 +200,11 @@ func auc(pos, neg []uint64) float64 {
 			j--
 		}
 		area2 += (fp - fp0) * (tp + tp0)
+		if at != nil {
+			at(v, fp, tp)
+		}
 	}
-	return float64(area2) / (2 * float64(len(pos)) * float64(len(neg)))
+	return area2
 }
 
 func maxKey(pos, neg []uint64, i, j int) uint64 {
@@ -223,20 +233,7 @@ func curve(pos, neg []uint64) Curve {
 	}
 	var a, b point // the two latest points, b undecided unless m == 1
 	m := 0
-	i, j := len(pos)-1, len(neg)-1
-	var tp, fp, area2 int64
-	for i >= 0 || j >= 0 {
-		v := maxKey(pos, neg, i, j)
-		tp0, fp0 := tp, fp
-		for i >= 0 && pos[i] == v {
-			tp++
-			i--
-		}
-		for j >= 0 && neg[j] == v {
-			fp++
-			j--
-		}
-		area2 += (fp - fp0) * (tp + tp0)
+	area2 := walk(pos, neg, func(v uint64, fp, tp int64) {
 		p := point{fp, tp, v}
 		switch m {
 		case 0:
@@ -249,7 +246,7 @@ func curve(pos, neg []uint64) Curve {
 		}
 		a, b = b, p
 		m++
-	}
+	})
 	if m > 1 {
 		emit(b) // the last is always kept
 	}
