@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type Graph interface {
 type Scope interface {
 	Param(name string) (any, bool)
 	Output(taskID, name string) (json.RawMessage, bool)
+	Meta(key string) (string, bool)
 }
 
 // Prepared is a task ready to be dispatched, or skipped.
@@ -155,6 +157,25 @@ type scope struct{ s *Snapshot }
 func (sc scope) Param(name string) (any, bool) {
 	v, ok := sc.s.Run.Params[name]
 	return v, ok
+}
+
+// Meta answers the references to the run itself. workflow.dir is the
+// directory of Run.SourcePath, which `cairn run` records as an absolute
+// path; a run created with a relative one has no workflow.dir.
+func (sc scope) Meta(key string) (string, bool) {
+	r := sc.s.Run
+	switch key {
+	case "workflow.dir":
+		if !filepath.IsAbs(r.SourcePath) {
+			return "", false
+		}
+		return filepath.Dir(r.SourcePath), true
+	case "workflow.name":
+		return r.Workflow, true
+	case "run.id":
+		return r.ID, true
+	}
+	return "", false
 }
 
 func (sc scope) Output(taskID, name string) (json.RawMessage, bool) {

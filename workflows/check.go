@@ -107,6 +107,9 @@ func hintUnknown(name string, known []string, what string) string {
 func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, ids map[string]*taskNodes,
 	idList []string, infos map[*taskNodes]cairn.TypeInfo, up map[string]bool) {
 	line, col := p.strPos(n, r.off)
+	if r.kind == refMeta {
+		return // parseRef checked the key; the value is the run's own
+	}
 	if r.kind == refParam {
 		if _, ok := p.params[r.name]; !ok {
 			names := sortedKeys(p.params)

@@ -21,6 +21,11 @@ func (s fakeScope) Param(name string) (any, bool) {
 	return v, ok
 }
 
+func (s fakeScope) Meta(key string) (string, bool) {
+	v, ok := map[string]string{"workflow.dir": "/srv/flows", "workflow.name": "churn", "run.id": "01abc"}[key]
+	return v, ok
+}
+
 func (s fakeScope) Output(task, name string) (json.RawMessage, bool) {
 	v, ok := s.outputs[task+"."+name]
 	return json.RawMessage(v), ok
@@ -48,13 +53,16 @@ func TestResolveWith(t *testing.T) {
 		"list":  []any{"${{ params.tags }}", 1, map[string]any{"n": "${{ params.name }}"}},
 		"lit":   "costs $${{ 5 }}",
 		"plain": 3.5,
+		"src":   "file://${{ workflow.dir }}/data.csv",
+		"meta":  "${{ workflow.name }}-${{ run.id }}",
 	}}
 	got, err := task.ResolveWith(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `{"best":{"depth":3,"l2":0.1},"list":[["a","b"],1,{"n":"churn"}],"lit":"costs ${{ 5 }}",` +
-		`"msg":"seed=42 best={\"depth\":3,\"l2\":0.1} label=good","plain":3.5,"seed":42,"seed2":42}`
+		`"meta":"churn-01abc","msg":"seed=42 best={\"depth\":3,\"l2\":0.1} label=good","plain":3.5,"seed":42,"seed2":42,` +
+		`"src":"file:///srv/flows/data.csv"}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -1096,9 +1096,15 @@ func (p *parser) inputs(tn *taskNodes, n *yaml.Node) {
 			p.textErr(deref(kv.v), err)
 			continue
 		}
-		if _, single := t.single(); !single {
+		r, single := t.single()
+		if !single {
 			p.errorf(kv.v, `write exactly one reference, e.g. "${{ tasks.ID.outputs.NAME }}"`,
 				"input %q must be a single ${{ }} reference to an artifact", kv.key)
+			continue
+		}
+		if r.kind != refOutput {
+			p.errorf(kv.v, `inputs are artifacts that tasks produce, e.g. "${{ tasks.ID.outputs.NAME }}"; pass plain values under with:`,
+				"input %q refers to %s, which is not a task's output", kv.key, r)
 			continue
 		}
 		tn.tmpls = append(tn.tmpls, tmplUse{t: t, n: deref(kv.v), input: true})

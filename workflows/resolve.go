@@ -16,10 +16,20 @@ type Scope interface {
 	// Output returns output name of task taskID; only succeeded upstream
 	// tasks have outputs.
 	Output(taskID, name string) (json.RawMessage, bool)
+	// Meta returns the value of a reference to the run itself:
+	// "workflow.dir", "workflow.name" or "run.id".
+	Meta(key string) (string, bool)
 }
 
 // lookup returns the JSON value of r in s.
 func lookup(r ref, s Scope) (json.RawMessage, error) {
+	if r.kind == refMeta {
+		v, ok := s.Meta(r.name)
+		if !ok {
+			return nil, fmt.Errorf("%s: not known for this run", r)
+		}
+		return json.Marshal(v)
+	}
 	if r.kind == refParam {
 		v, ok := s.Param(r.name)
 		if !ok {

@@ -13,19 +13,30 @@ type refKind int
 const (
 	refParam  refKind = iota + 1 // params.NAME
 	refOutput                    // tasks.ID.outputs.NAME
+	refMeta                      // workflow.dir, workflow.name, run.id
 )
+
+// metaRefs are the references to the run itself, with what they hold.
+var metaRefs = map[string]string{
+	"workflow.dir":  "the absolute directory of the workflow file the run was started from",
+	"workflow.name": "the workflow's name",
+	"run.id":        "the run's id",
+}
 
 // ref is one parsed reference.
 type ref struct {
 	kind refKind
-	name string // param or output name
+	name string // param or output name; for refMeta the whole key ("workflow.dir")
 	task string // for refOutput
 	off  int    // byte offset of the reference in the string it came from
 }
 
 func (r ref) String() string {
-	if r.kind == refParam {
+	switch r.kind {
+	case refParam:
 		return "params." + r.name
+	case refMeta:
+		return r.name
 	}
 	return "tasks." + r.task + ".outputs." + r.name
 }
@@ -145,10 +156,20 @@ func parseRef(s string, off int) (ref, *textError) {
 			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s), hint: hint}
 		}
 		return ref{kind: refOutput, task: parts[1], name: parts[3], off: off}, nil
+	case "workflow", "run":
+		if _, ok := metaRefs[s]; !ok {
+			known := sortedKeys(metaRefs)
+			hint := didYouMean(s, known)
+			if hint == "" {
+				hint = "the run's own references are " + strings.Join(known, ", ")
+			}
+			return ref{}, &textError{off: off, msg: fmt.Sprintf("unknown reference %q", s), hint: hint}
+		}
+		return ref{kind: refMeta, name: s, off: off}, nil
 	}
-	hint := didYouMean(parts[0], []string{"params", "tasks"})
+	hint := didYouMean(parts[0], []string{"params", "tasks", "workflow", "run"})
 	if hint == "" {
-		hint = `references start with "params." or "tasks."`
+		hint = `references start with "params.", "tasks.", "workflow." or "run."`
 	}
 	return ref{}, &textError{off: off, msg: fmt.Sprintf("unknown reference root %q in %q", parts[0], s), hint: hint}
 }

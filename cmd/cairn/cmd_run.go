@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -87,6 +88,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 	defer st.Close()
 	r, trs := wf.NewRun(bound, time.Now())
+	// The run keeps the file's absolute path: resume works from any
+	// directory, and ${{ workflow.dir }} resolves against it.
+	if abs, err := filepath.Abs(r.SourcePath); err == nil {
+		r.SourcePath = abs
+	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return fmt.Errorf("create run: %w", err)
 	}
