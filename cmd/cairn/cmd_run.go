@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -213,8 +216,46 @@ func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took 
 		}
 		shown++
 	}
+	printMetrics(w, trs)
 	fmt.Fprintf(w, "details: cairn show %s\n", r.ID)
 	return nil
+}
+
+// maxMetricTasks bounds the tasks whose metrics the summary prints, so
+// that a run of thousands of tasks keeps a short summary.
+const maxMetricTasks = 12
+
+// printMetrics prints the metrics of the run's succeeded tasks, a line
+// each, in the run's task order: the numbers a user runs an ML workflow for.
+func printMetrics(w io.Writer, trs []*cairn.TaskRun) {
+	var with []*cairn.TaskRun
+	for _, tr := range trs {
+		if tr.State == cairn.TaskSucceeded && len(tr.Metrics) > 0 {
+			with = append(with, tr)
+		}
+	}
+	if len(with) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "metrics:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for i, tr := range with {
+		if i == maxMetricTasks {
+			fmt.Fprintf(tw, "  … %d more tasks with metrics\t\n", len(with)-i)
+			break
+		}
+		names := make([]string, 0, len(tr.Metrics))
+		for k := range tr.Metrics {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for j, k := range names {
+			parts[j] = fmt.Sprintf("%s=%.4g", k, tr.Metrics[k])
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", tr.TaskID, strings.Join(parts, " "))
+	}
+	tw.Flush()
 }
 
 func shortDigest(d string) string {
