@@ -62,6 +62,7 @@ func commands() []command {
 		{"runs", "[--workflow W] [--state S] [--limit N] [--before ID] [--json]", "list runs, newest first", cmdRuns},
 		{"show", "RUN [--json]", "show a run and every task: state, attempts, duration, error, outputs, metrics", cmdShow},
 		{"logs", "RUN TASK [--attempt N] [-f]", "print a task attempt's log (the latest by default); -f follows it", cmdLogs},
+		{"artifact", "RUN TASK [OUTPUT] [-o FILE]", "write a task's artifact output (data, model, report, plot) to stdout or a file", cmdArtifact},
 		{"cancel", "RUN", "cancel a run (its running tasks are stopped)", cmdCancel},
 		{"resume", "RUN", "finish a run whose process died; succeeded tasks are not run again", cmdResume},
 		{"migrate", "", "create or upgrade the database schema", cmdMigrate},

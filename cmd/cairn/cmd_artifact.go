@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cairnml/cairn"
+)
+
+func cmdArtifact(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("artifact", "RUN TASK [OUTPUT] [-o FILE]",
+		"Write the bytes of an artifact output of a task (a data set, a model, a report, a plot) to\n"+
+			"standard output, or to FILE with -o. The bytes are verified against their sha256 as they\n"+
+			"are copied; a file is written whole or not at all. Without OUTPUT, list the task's\n"+
+			"artifact outputs.")
+	outFile := fs.String("o", "", "write to this file instead of standard output")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 && len(pos) != 3 {
+		return usageError{"want a run id, a task id and, to fetch one, an output name"}
+	}
+	st, r, err := a.openRun(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tr, err := findTask(ctx, st, r.ID, pos[1])
+	if err != nil {
+		return err
+	}
+	refs := map[string]cairn.ArtifactRef{}
+	for name, v := range tr.Outputs {
+		if ref, ok := cairn.AsArtifactRef(v); ok {
+			refs[name] = ref
+		}
+	}
+	names := make([]string, 0, len(refs))
+	for n := range refs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(pos) == 2 {
+		if tr.State != cairn.TaskSucceeded {
+			return fmt.Errorf("task %s of run %s is %s: only a succeeded task has outputs", tr.TaskID, r.ID, tr.State)
+		}
+		for _, n := range names {
+			ref := refs[n]
+			fmt.Fprintf(a.stdout, "%s\t%s\t%d bytes\t%s\n", n, ref.MediaType, ref.Size, ref.Digest)
+		}
+		return nil
+	}
+	name := pos[2]
+	ref, ok := refs[name]
+	if !ok {
+		switch {
+		case tr.State != cairn.TaskSucceeded:
+			return fmt.Errorf("task %s of run %s is %s: only a succeeded task has outputs", tr.TaskID, r.ID, tr.State)
+		case tr.Outputs[name] != nil:
+			return fmt.Errorf("output %s of task %s is a plain value, not an artifact: %s (see 'cairn show %s')", name, tr.TaskID, tr.Outputs[name], r.ID)
+		case len(names) == 0:
+			return fmt.Errorf("task %s has no artifact outputs", tr.TaskID)
+		}
+		return fmt.Errorf("task %s has no artifact output %q%s; it has %s", tr.TaskID, name, suggest(name, names), strings.Join(names, ", "))
+	}
+	arts, _, err := a.stores()
+	if err != nil {
+		return err
+	}
+	rc, err := arts.Open(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("open %s %s: %w", name, ref.Digest, err)
+	}
+	defer rc.Close()
+	if *outFile == "" {
+		if _, err := io.Copy(a.stdout, rc); err != nil {
+			return fmt.Errorf("copy %s %s: %w", name, ref.Digest, err)
+		}
+		return nil
+	}
+	return writeWhole(*outFile, rc)
+}
+
+// writeWhole writes r to path through a temporary file renamed into place,
+// so that a failed or corrupted copy leaves no partial file behind.
+func writeWhole(path string, r io.Reader) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = io.Copy(tmp, r)
+	err = errors.Join(err, tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
