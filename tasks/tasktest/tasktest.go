@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -82,7 +83,9 @@ type Attempt struct {
 	Result  tasks.Result
 	Err     error
 	Log     []byte
-	// Panic is the recovered value when Run panicked.
+	// Panic is the recovered value when Run panicked, or the
+	// *cairn.PanicError it returned (how a plugin-served task reports a
+	// panic in its own process).
 	Panic any
 }
 
@@ -347,6 +350,13 @@ func run(ctx context.Context, task tasks.Task, a Attempt, log *Buffer) (out Atte
 		out.Log = log.Bytes()
 	}()
 	out.Result, out.Err = task.Run(ctx, a.Request, a.Env)
+	// A task served from another process cannot panic in this one: its
+	// panic comes back as a *cairn.PanicError, which the executor treats
+	// exactly like a recovered panic.
+	var pe *cairn.PanicError
+	if errors.As(out.Err, &pe) {
+		out.Panic = pe
+	}
 	return out
 }
 

@@ -1,0 +1,32 @@
+package wire
+
+import (
+	goplugin "github.com/hashicorp/go-plugin"
+)
+
+// ProtocolVersion is the version of the wire protocol this build speaks:
+// go-plugin's handshake refuses a plugin built for another one.
+const ProtocolVersion = 1
+
+// PluginName is the name of the one plugin each binary serves in
+// go-plugin's plugin set.
+const PluginName = "tasks"
+
+// Handshake is the go-plugin handshake for protocol version v. The magic
+// cookie only tells a plugin it was started by cairn (a person running the
+// binary by hand gets a message instead); it is not a security measure.
+func Handshake(v int) goplugin.HandshakeConfig {
+	return goplugin.HandshakeConfig{
+		ProtocolVersion:  uint(v),
+		MagicCookieKey:   "CAIRN_PLUGIN",
+		MagicCookieValue: "8f1d0c2e-task-types",
+	}
+}
+
+// PluginSets is what a host offers go-plugin: the task plugin, under the
+// protocol versions it speaks.
+func PluginSets() map[int]goplugin.PluginSet {
+	return map[int]goplugin.PluginSet{
+		ProtocolVersion: {PluginName: &Plugin{}},
+	}
+}
