@@ -1,0 +1,373 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/ml/features"
+	"github.com/cairnml/cairn/tasks/ml/model"
+)
+
+// Pipeline is the part of the params that train and tune share: which
+// model pipeline is fitted (everything but the hyperparameters). tune
+// takes the same keys, so that the pipeline it cross-validates is the one
+// train fits.
+type Pipeline struct {
+	// Spec is the pipeline as far as the params give it; its Hyperparams
+	// are left to the task.
+	Spec model.Spec
+	// Refs marks the keys that still hold a ${{ }} reference (at
+	// validation time only); checks that need their values are skipped.
+	Refs map[string]bool
+	has  map[string]bool
+}
+
+var pipelineKeys = []string{"model", "label", "exclude", "impute_numeric", "impute_categorical", "impute", "standardize", "class_weight", "kind", "seed"}
+
+// PipelineParams describes the pipeline params, for a task's Info.
+func PipelineParams() []cairn.ParamInfo {
+	return []cairn.ParamInfo{
+		{Name: "model", Kind: cairn.KindString, Required: true, Doc: "the algorithm: " + strings.Join(model.Algorithms(), ", ")},
+		{Name: "label", Kind: cairn.KindString, Required: true, Doc: "the column to predict; every other column is a feature unless excluded"},
+		{Name: "exclude", Kind: cairn.KindList, Doc: "columns that are not features (ids, leaky columns)"},
+		{Name: "impute_numeric", Kind: cairn.KindAny, Default: features.Mean, Doc: "how missing values of numeric and datetime features are filled, learnt from the training rows: mean, median, most_frequent, or {strategy: constant, value: 0}"},
+		{Name: "impute_categorical", Kind: cairn.KindAny, Default: features.MostFrequent, Doc: "how missing values of categorical and boolean features are filled: most_frequent, or {strategy: constant, value: \"missing\"}"},
+		{Name: "impute", Kind: cairn.KindMap, Doc: "per-column imputation, column -> strategy (as impute_numeric or impute_categorical)"},
+		{Name: "standardize", Kind: cairn.KindBool, Default: true, Doc: "scale numeric and datetime features to mean 0 and standard deviation 1 (learnt from the training rows); categories are one-hot encoded either way"},
+		{Name: "class_weight", Kind: cairn.KindAny, Doc: "classification only: balanced (weights n / (classes × class count)) or a map class -> weight > 0 (classes not listed weigh 1)"},
+		{Name: "kind", Kind: cairn.KindString, Doc: "classification or regression; by default logistic_regression classifies, linear_regression and ridge regress, and a tree or forest classifies a categorical or boolean label or one with at most 20 distinct integers, and regresses any other number"},
+		{Name: "seed", Kind: cairn.KindInt, Default: 0, Doc: "seed of the random forest (bootstrap samples, feature draws) and of a tree's feature draws (a non-negative integer); the same seed gives the same model"},
+	}
+}
+
+// NewPipeline returns the defaults: standardization on, seed 0.
+func NewPipeline() *Pipeline {
+	return &Pipeline{Spec: model.Spec{Preprocess: features.Spec{Standardize: true}}, Refs: map[string]bool{}, has: map[string]bool{}}
+}
+
+// IsRef reports whether v is a string holding a ${{ }} reference.
+func IsRef(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.Contains(s, "${{")
+}
+
+// Param reads pipeline key k. It reports false for a key that is not a
+// pipeline key, and otherwise the problems with its value. With allowRefs,
+// a value holding a ${{ }} reference is accepted unread.
+func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamError) {
+	isKey := false
+	for _, pk := range pipelineKeys {
+		isKey = isKey || pk == k
+	}
+	if !isKey {
+		return false, nil
+	}
+	p.has[k] = true
+	if allowRefs && IsRef(v) {
+		p.Refs[k] = true
+		return true, nil
+	}
+	var errs []tasks.ParamError
+	add := func(hint, format string, args ...any) {
+		errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	spec := &p.Spec
+	switch k {
+	case "model":
+		s, ok := v.(string)
+		if !ok {
+			add("one of "+strings.Join(model.Algorithms(), ", "), "want an algorithm name, got %s", describe(v))
+		} else if err := model.CheckAlgorithm(s); err != nil {
+			hint := "one of " + strings.Join(model.Algorithms(), ", ")
+			if near := tasks.Nearest(s, model.Algorithms()); near != "" {
+				hint = fmt.Sprintf("did you mean %s?", near)
+			}
+			add(hint, "unknown model %q", s)
+		} else {
+			spec.Algorithm = s
+		}
+	case "label":
+		s, ok := v.(string)
+		switch {
+		case !ok:
+			add("", "want a column name (a string), got %s", describe(v))
+		case s == "":
+			add("name the column to predict", "empty column name")
+		default:
+			spec.Preprocess.Label = s
+		}
+	case "exclude":
+		list, ok := v.([]any)
+		if !ok {
+			add("for example exclude: [id]", "want a list of column names, got %s", describe(v))
+			break
+		}
+		for i, e := range list {
+			s, ok := e.(string)
+			if !ok || s == "" {
+				add("", "entry %d: want a column name, got %s", i, describe(e))
+				continue
+			}
+			spec.Preprocess.Exclude = append(spec.Preprocess.Exclude, s)
+		}
+	case "impute_numeric", "impute_categorical":
+		imp, msg, hint := imputer(v, k == "impute_numeric")
+		if msg != "" {
+			add(hint, "%s", msg)
+		} else if k == "impute_numeric" {
+			spec.Preprocess.DefaultNumericImpute = imp
+		} else {
+			spec.Preprocess.DefaultCategoricalImpute = imp
+		}
+	case "impute":
+		m, ok := v.(map[string]any)
+		if !ok {
+			add("for example impute: {age: median, city: {strategy: constant, value: unknown}}", "want a map column -> strategy, got %s", describe(v))
+			break
+		}
+		spec.Preprocess.Impute = map[string]features.Imputer{}
+		for _, col := range sortedKeys(m) {
+			if allowRefs && IsRef(m[col]) {
+				continue
+			}
+			imp, msg, hint := imputer(m[col], true)
+			if msg != "" {
+				errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("column %q: %s", col, msg), Hint: hint})
+				continue
+			}
+			spec.Preprocess.Impute[col] = imp
+		}
+	case "standardize":
+		b, ok := v.(bool)
+		if !ok {
+			add("", "want true or false, got %s", describe(v))
+		} else {
+			spec.Preprocess.Standardize = b
+		}
+	case "class_weight":
+		switch cw := v.(type) {
+		case string:
+			if cw != "balanced" {
+				add(`balanced, or a map such as {"1": 5}`, "unknown class weighting %q", cw)
+			} else {
+				spec.ClassWeight = model.ClassWeight{Balanced: true}
+			}
+		case map[string]any:
+			w := map[string]float64{}
+			for _, c := range sortedKeys(cw) {
+				if allowRefs && IsRef(cw[c]) {
+					continue
+				}
+				f, ok := model.Number(cw[c])
+				if !ok || !(f > 0) {
+					add("weights are finite numbers > 0", "class %q: weight %s", c, describe(cw[c]))
+					continue
+				}
+				w[c] = f
+			}
+			spec.ClassWeight = model.ClassWeight{Weights: w}
+		default:
+			add(`balanced, or a map class -> weight such as {"1": 5}`, "want balanced or a map, got %s", describe(v))
+		}
+	case "kind":
+		s, _ := v.(string)
+		if s != string(model.Classification) && s != string(model.Regression) {
+			add("classification or regression (or leave it out to infer it)", "unknown kind %s", describe(v))
+		} else {
+			spec.Kind = model.Kind(s)
+		}
+	case "seed":
+		s, ok := seed(v)
+		if !ok {
+			add("", "want a non-negative integer, got %s", describe(v))
+		} else {
+			spec.Seed = s
+		}
+	}
+	return true, errs
+}
+
+// Check reports what is missing once every key is read: model and label.
+func (p *Pipeline) Check() []tasks.ParamError {
+	var errs []tasks.ParamError
+	if !p.has["model"] {
+		errs = append(errs, tasks.ParamError{Key: "model", Msg: "required", Hint: "one of " + strings.Join(model.Algorithms(), ", ")})
+	}
+	if !p.has["label"] {
+		errs = append(errs, tasks.ParamError{Key: "label", Msg: "required", Hint: "name the column to predict"})
+	}
+	return errs
+}
+
+// Keys returns the pipeline keys, for did-you-mean hints.
+func Keys() []string { return append([]string(nil), pipelineKeys...) }
+
+func imputer(v any, numericOK bool) (features.Imputer, string, string) {
+	strategies := []string{features.MostFrequent, features.Constant}
+	if numericOK {
+		strategies = []string{features.Mean, features.Median, features.MostFrequent, features.Constant}
+	}
+	hint := "one of " + strings.Join(strategies, ", ") + "; constant as {strategy: constant, value: V}"
+	valid := func(s string) bool {
+		for _, x := range strategies {
+			if x == s {
+				return true
+			}
+		}
+		return false
+	}
+	switch x := v.(type) {
+	case string:
+		if !valid(x) {
+			if near := tasks.Nearest(x, strategies); near != "" {
+				hint = fmt.Sprintf("did you mean %s?", near)
+			}
+			return features.Imputer{}, fmt.Sprintf("unknown strategy %q", x), hint
+		}
+		if x == features.Constant {
+			return features.Imputer{}, "constant needs a value", "write {strategy: constant, value: 0}"
+		}
+		return features.Imputer{Strategy: x}, "", ""
+	case map[string]any:
+		var imp features.Imputer
+		for _, k := range sortedKeys(x) {
+			switch k {
+			case "strategy":
+				s, _ := x[k].(string)
+				if !valid(s) {
+					return imp, fmt.Sprintf("unknown strategy %s", describe(x[k])), hint
+				}
+				imp.Strategy = s
+			case "value":
+				switch val := x[k].(type) {
+				case string, bool:
+					imp.Value = val
+				default:
+					f, ok := model.Number(val)
+					if !ok {
+						return imp, fmt.Sprintf("constant value %s: want a number, a string or a boolean", describe(val)), hint
+					}
+					imp.Value = f
+				}
+			default:
+				return imp, fmt.Sprintf("unknown key %q", k), "keys are strategy and value"
+			}
+		}
+		if imp.Strategy == "" {
+			return imp, "no strategy", hint
+		}
+		if imp.Strategy == features.Constant && imp.Value == nil {
+			return imp, "constant needs a value", "write {strategy: constant, value: 0}"
+		}
+		if imp.Strategy != features.Constant && imp.Value != nil {
+			return imp, "a value is for strategy constant only", hint
+		}
+		return imp, "", ""
+	}
+	return features.Imputer{}, fmt.Sprintf("want a strategy name or {strategy, value}, got %s", describe(v)), hint
+}
+
+// seed reads a non-negative integer, exactly when it is written as one.
+func seed(v any) (uint64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
+			return u, true
+		}
+		f, err := n.Float64()
+		if err != nil {
+			return 0, false
+		}
+		return floatSeed(f)
+	case float64:
+		return floatSeed(n)
+	case int:
+		return uint64(n), n >= 0
+	case int64:
+		return uint64(n), n >= 0
+	case uint64:
+		return n, true
+	}
+	return 0, false
+}
+
+func floatSeed(f float64) (uint64, bool) {
+	if f < 0 || f != math.Trunc(f) || f >= 1<<64 {
+		return 0, false
+	}
+	return uint64(f), true
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	if f, ok := model.Number(v); ok {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return fmt.Sprintf("%v", v)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// DecodeParams reads a request's params as a JSON object with numbers as
+// json.Number (so integers stay exact); JSON null is the empty object.
+func DecodeParams(req tasks.Request, what string) (map[string]any, error) {
+	m := map[string]any{}
+	if len(strings.TrimSpace(string(req.Params))) == 0 {
+		return m, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(req.Params)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, cairn.Permanentf("%s %s: params: want a JSON object: %w", what, req.TaskID, err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// JoinParamErrors is the run-time form of validation errors: one
+// permanent error listing them all with their hints.
+func JoinParamErrors(what, id string, errs []tasks.ParamError) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+		if e.Hint != "" {
+			msgs[i] += " (" + e.Hint + ")"
+		}
+	}
+	return cairn.Permanentf("%s %s: params: %s", what, id, strings.Join(msgs, "; "))
+}
+
+// HyperparamErrors converts the model package's errors, under key.
+func HyperparamErrors(key string, herrs []*model.HyperparamError) []tasks.ParamError {
+	out := make([]tasks.ParamError, len(herrs))
+	for i, e := range herrs {
+		out[i] = tasks.ParamError{Key: key, Msg: e.Name + ": " + e.Msg, Hint: e.Hint}
+	}
+	return out
+}
