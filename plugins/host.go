@@ -1,0 +1,525 @@
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/plugins/internal/wire"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// Options configures a Host.
+type Options struct {
+	// Dir is the plugins folder; every entry is a candidate plugin binary.
+	Dir string
+	// LockFile pins the binaries by sha256 (see Lock). Without it no
+	// plugin is started.
+	LockFile string
+	// IdleTimeout is how long a plugin process is kept running without
+	// work before it is stopped (default 1 minute).
+	IdleTimeout time.Duration
+	// StartTimeout bounds a plugin process's start and handshake
+	// (default 10 s).
+	StartTimeout time.Duration
+	// KillGrace is how long an attempt's plugin has, once the attempt's
+	// context ends, to return before its process is killed (default 2 s).
+	KillGrace time.Duration
+	// Env holds NAME=value variables given to every plugin process on top
+	// of the minimal environment (PATH, HOME, TMPDIR, LANG).
+	Env []string
+}
+
+// Plugin describes one entry of the plugins folder and what became of it.
+type Plugin struct {
+	Name   string // file name in the plugins folder
+	Path   string
+	SHA256 string // lowercase hex of the binary, "" if it could not be read
+	// Version is the plugin's own version, Protocol the wire protocol
+	// version it was started with; both zero unless it loaded.
+	Version  string
+	Protocol int
+	// Types are the task types it provides, sorted by name.
+	Types []cairn.TypeInfo
+	// Err is why the entry is not loaded; nil if it is.
+	Err error
+}
+
+// Host discovers, verifies and runs plugins. It keeps plugin processes
+// running between attempts, up to Options.IdleTimeout, and stops them all
+// at Close. Its task types (Lookup, Compose) are safe for concurrent use.
+type Host struct {
+	o        Options
+	ctx      context.Context // the host's life, for calls that have no ctx of their own (ValidateParams)
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	plugins  []*plugin
+	types    map[string]*servedType
+	problems []error
+}
+
+// plugin is a loaded (or refused) plugin and its processes.
+type plugin struct {
+	Plugin
+	served []*servedType // set by load
+	mu     sync.Mutex
+	idle   []*proc
+	live   map[*proc]bool
+	closed bool
+}
+
+type servedType struct {
+	p    *plugin
+	task tasks.Task
+}
+
+// Open scans the plugins folder, checks every binary against the lock
+// file, starts the pinned ones and asks each for its task types; the first
+// process of each stays running for the first attempts. Problems with one
+// entry (not executable, not a plugin, not pinned, a checksum mismatch, a
+// protocol mismatch, two plugins claiming one type) are recorded in
+// Problems and the others still load; Open fails only if the folder cannot
+// be read or ctx ends. Close the Host when done.
+func Open(ctx context.Context, o Options) (*Host, error) {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = time.Minute
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	if o.KillGrace <= 0 {
+		o.KillGrace = 2 * time.Second
+	}
+	entries, err := Scan(ctx, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h := &Host{o: o, ctx: hctx, cancel: cancel, types: map[string]*servedType{}}
+
+	var lock Lock
+	var lockErr error
+	if len(entries) > 0 {
+		lock, lockErr = ReadLock(o.LockFile)
+		if errors.Is(lockErr, fs.ErrNotExist) {
+			lockErr = fmt.Errorf("there is no lock file %s, and no plugin binary is started before it is pinned there: review the plugins folder, then run 'cairn plugins lock'", o.LockFile)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, e := range entries {
+		p := &plugin{Plugin: Plugin{Name: e.Name, Path: e.Path, SHA256: e.SHA256, Err: e.Err}, live: map[*proc]bool{}}
+		h.plugins = append(h.plugins, p)
+		if p.Err != nil {
+			continue
+		}
+		pinned, ok := lock[e.Name]
+		switch {
+		case lockErr != nil:
+			p.Err = fmt.Errorf("plugin %s not started: %w", e.Name, lockErr)
+		case !ok:
+			p.Err = fmt.Errorf("plugin %s not started: it is not pinned in %s; if you trust it, run 'cairn plugins lock'", e.Name, o.LockFile)
+		case pinned != e.SHA256:
+			p.Err = fmt.Errorf("plugin %s not started: its sha256 is %s but %s pins %s: the binary changed since it was pinned; if the new binary is trusted, run 'cairn plugins lock'", e.Name, e.SHA256, o.LockFile, pinned)
+		default:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.Err = h.load(ctx, p)
+			}()
+		}
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		h.Close()
+		return nil, err
+	}
+	for _, p := range h.plugins {
+		if p.Err != nil {
+			h.problems = append(h.problems, p.Err)
+		}
+	}
+	h.index()
+	h.wg.Add(1)
+	go h.reap()
+	return h, nil
+}
+
+// load starts p's first process and asks it for its types.
+func (h *Host) load(ctx context.Context, p *plugin) error {
+	pr, err := h.start(ctx, p)
+	if err != nil {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, h.o.StartTimeout)
+	defer cancel()
+	version, types, err := pr.wc.Describe(dctx)
+	if err == nil && len(types) == 0 {
+		err = errors.New("it provides no task types")
+	}
+	if err != nil {
+		h.retire(p, pr)
+		return fmt.Errorf("plugin %s: %w%s", p.Name, err, pr.out.tailNote())
+	}
+	p.Version, p.Protocol = version, pr.client.NegotiatedVersion()
+	for _, t := range types {
+		p.Types = append(p.Types, t.Info)
+	}
+	sort.Slice(p.Types, func(i, j int) bool { return p.Types[i].Name < p.Types[j].Name })
+	for _, t := range types {
+		st := &servedType{p: p}
+		name := t.Info.Name
+		st.task = wire.Adapt(t,
+			func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+				return h.run(ctx, p, name, req, env)
+			},
+			func(params map[string]any) []tasks.ParamError { return h.validate(p, name, params) })
+		p.served = append(p.served, st)
+	}
+	p.mu.Lock()
+	p.live[pr] = true
+	p.mu.Unlock()
+	h.release(p, pr)
+	return nil
+}
+
+// index keeps each type served by exactly one plugin; a type claimed by
+// several is served by none, and reported.
+func (h *Host) index() {
+	claims := map[string][]*servedType{}
+	for _, p := range h.plugins {
+		if p.Err != nil {
+			continue
+		}
+		for _, st := range p.served {
+			name := st.task.Info().Name
+			claims[name] = append(claims[name], st)
+		}
+	}
+	names := make([]string, 0, len(claims))
+	for n := range claims {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		cs := claims[n]
+		if len(cs) == 1 {
+			h.types[n] = cs[0]
+			continue
+		}
+		var who []string
+		for _, c := range cs {
+			who = append(who, c.p.Name)
+		}
+		sort.Strings(who)
+		h.problems = append(h.problems, fmt.Errorf("task type %q is provided by several plugins (%s): none of them serves it until all but one are removed from the plugins folder", n, strings.Join(who, ", ")))
+	}
+}
+
+// Plugins describes every entry of the plugins folder, sorted by name.
+func (h *Host) Plugins() []Plugin {
+	out := make([]Plugin, len(h.plugins))
+	for i, p := range h.plugins {
+		out[i] = p.Plugin
+	}
+	return out
+}
+
+// Problems lists what went wrong loading the plugins folder, one error per
+// refused entry or conflicting type, in folder order.
+func (h *Host) Problems() []error { return h.problems }
+
+// Names lists the task types the plugins serve, sorted.
+func (h *Host) Names() []string {
+	names := make([]string, 0, len(h.types))
+	for n := range h.types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the plugin-served task type called name.
+func (h *Host) Lookup(name string) (tasks.Task, bool) {
+	st, ok := h.types[name]
+	if !ok {
+		return nil, false
+	}
+	return st.task, true
+}
+
+// Compose registers the plugins' task types in reg, which holds the
+// built-in ones. A type reg already has stays the built-in, and is
+// reported in the returned errors; every other type is registered.
+func (h *Host) Compose(reg *tasks.Registry) []error {
+	var errs []error
+	for _, n := range h.Names() {
+		st := h.types[n]
+		if _, builtin := reg.Lookup(n); builtin {
+			errs = append(errs, fmt.Errorf("plugin %s provides task type %q, which is built in: the built-in type is used; rename the plugin's type", st.p.Name, n))
+			continue
+		}
+		if err := reg.Register(st.task); err != nil {
+			errs = append(errs, fmt.Errorf("plugin %s: %w", st.p.Name, err))
+		}
+	}
+	return errs
+}
+
+// Close stops every plugin process and waits for them to exit.
+func (h *Host) Close() error {
+	h.cancel()
+	h.wg.Wait()
+	var all []*proc
+	for _, p := range h.plugins {
+		p.mu.Lock()
+		p.closed = true
+		for pr := range p.live {
+			all = append(all, pr)
+		}
+		p.live = map[*proc]bool{}
+		p.idle = nil
+		p.mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, pr := range all {
+		wg.Add(1)
+		go func() { defer wg.Done(); pr.kill() }()
+	}
+	wg.Wait()
+	return nil
+}
+
+// reap stops processes idle for longer than the idle timeout.
+func (h *Host) reap() {
+	defer h.wg.Done()
+	every := min(h.o.IdleTimeout/2, time.Second)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for _, p := range h.plugins {
+			var stale []*proc
+			p.mu.Lock()
+			keep := p.idle[:0]
+			for _, pr := range p.idle {
+				if now.Sub(pr.idleSince) >= h.o.IdleTimeout {
+					stale = append(stale, pr)
+					delete(p.live, pr)
+				} else {
+					keep = append(keep, pr)
+				}
+			}
+			p.idle = keep
+			p.mu.Unlock()
+			for _, pr := range stale {
+				pr.kill()
+			}
+		}
+	}
+}
+
+// env is a plugin process's whole environment: the minimal one, then
+// Options.Env. go-plugin adds its handshake variables.
+func (h *Host) env() []string {
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	env := []string{"PATH=" + path}
+	for _, k := range []string{"HOME", "TMPDIR", "LANG"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return append(env, h.o.Env...)
+}
+
+// start starts a process of p, verifying its checksum against the pin
+// (go-plugin's SecureConfig hashes the file again right before exec).
+func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sum, err := hex.DecodeString(p.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: bad pin: %w", p.Name, err)
+	}
+	cmd := exec.Command(p.Path)
+	cmd.Env = h.env()
+	setDeathSignal(cmd)
+	out := &output{}
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake(wire.ProtocolVersion),
+		VersionedPlugins: wire.PluginSets(),
+		Cmd:              cmd,
+		SecureConfig:     &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		StartTimeout:     h.o.StartTimeout,
+		Stderr:           out,
+		SyncStdout:       out,
+		SyncStderr:       out,
+		Logger:           hclog.NewNullLogger(),
+	})
+	pr := &proc{client: client, cmd: cmd, out: out}
+	rpc, err := client.Client()
+	if err != nil {
+		client.Kill()
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
+			return nil, cairn.Permanentf("plugin %s not started: the binary no longer matches its pinned sha256 %s (it changed after cairn read the plugins folder)", p.Name, p.SHA256)
+		}
+		hint := ""
+		if strings.Contains(err.Error(), "incompatible API version") {
+			hint = fmt.Sprintf(" (this cairn speaks plugin protocol version %d: rebuild the plugin against a matching plugins/sdk)", wire.ProtocolVersion)
+		} else if strings.Contains(err.Error(), "Unrecognized remote plugin message") || strings.Contains(err.Error(), "exited before we could connect") || strings.Contains(err.Error(), "timeout while waiting") {
+			hint = " (is it a cairn plugin? a plugin's main calls sdk.Serve)"
+		}
+		return nil, fmt.Errorf("plugin %s: start: %w%s%s", p.Name, err, hint, out.tailNote())
+	}
+	raw, err := rpc.Dispense(wire.PluginName)
+	if err != nil {
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: %w%s", p.Name, err, out.tailNote())
+	}
+	wc, ok := raw.(*wire.Client)
+	if !ok {
+		client.Kill()
+		return nil, fmt.Errorf("plugin %s: dispensed %T, not a task plugin", p.Name, raw)
+	}
+	pr.wc = wc
+	return pr, nil
+}
+
+// acquire returns an idle process of p, or starts one.
+func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, fmt.Errorf("plugin %s: the plugin host is closed", p.Name)
+		}
+		if n := len(p.idle); n > 0 {
+			pr := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			if pr.client.Exited() {
+				h.retire(p, pr)
+				continue
+			}
+			return pr, nil
+		}
+		p.mu.Unlock()
+		break
+	}
+	pr, err := h.start(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		go pr.kill()
+		return nil, fmt.Errorf("plugin %s: the plugin host is closed", p.Name)
+	}
+	p.live[pr] = true
+	pr.cold = true
+	return pr, nil
+}
+
+// release puts a healthy process back among p's idle ones.
+func (h *Host) release(p *plugin, pr *proc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		go pr.kill()
+		return
+	}
+	pr.idleSince = time.Now()
+	p.idle = append(p.idle, pr)
+}
+
+// retire kills a process that must not serve again.
+func (h *Host) retire(p *plugin, pr *proc) {
+	p.mu.Lock()
+	delete(p.live, pr)
+	p.mu.Unlock()
+	pr.kill()
+}
+
+// run runs one attempt of type typ on a process of p.
+func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	pr, err := h.acquire(ctx, p)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	pr.out.attach(env.Log)
+	how := "warm process"
+	if pr.cold {
+		how = "new process"
+		pr.cold = false
+	}
+	fmt.Fprintf(env.Log, "cairn: plugin %s version %s, sha256:%s, protocol %d, pid %d (%s)\n",
+		p.Name, p.Version, p.SHA256, p.Protocol, pr.cmd.Process.Pid, how)
+	res, err := pr.wc.Run(ctx, typ, req, env, h.o.KillGrace)
+	var (
+		te *wire.TransportError
+		ue *wire.UnresponsiveError
+		pe *wire.ProtocolError
+		pa *cairn.PanicError
+	)
+	switch {
+	case errors.As(err, &ue):
+		// It ignores cancellation: kill it now, without go-plugin's
+		// graceful shutdown, which would wait on the hung call.
+		pr.cmd.Process.Kill()
+		h.retire(p, pr)
+		err = fmt.Errorf("plugin %s: %w; its process (pid %d) was killed", p.Name, err, pr.cmd.Process.Pid)
+	case errors.As(err, &te), errors.As(err, &pe), errors.As(err, &pa):
+		// A crash, garbage or a panic: the next attempt gets a fresh
+		// process. Killing it first lets its last stderr reach the log.
+		h.retire(p, pr)
+		if pa == nil {
+			err = fmt.Errorf("plugin %s: %w", p.Name, err)
+		}
+	default:
+		h.release(p, pr)
+	}
+	pr.out.attach(nil)
+	return res, err
+}
+
+// validate runs p's validator of typ on a process of p.
+func (h *Host) validate(p *plugin, typ string, params map[string]any) []tasks.ParamError {
+	ctx, cancel := context.WithTimeout(h.ctx, h.o.StartTimeout)
+	defer cancel()
+	pr, err := h.acquire(ctx, p)
+	if err != nil {
+		return []tasks.ParamError{{Msg: err.Error(), Hint: "the plugin could not be asked to check its params"}}
+	}
+	perrs, err := pr.wc.ValidateParams(ctx, typ, params)
+	if err != nil {
+		h.retire(p, pr)
+		return []tasks.ParamError{{Msg: fmt.Sprintf("plugin %s: %v", p.Name, err), Hint: "the plugin could not check its params"}}
+	}
+	h.release(p, pr)
+	return perrs
+}

@@ -1,0 +1,487 @@
+package plugins_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/plugins"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/noop"
+	"github.com/cairnml/cairn/tasks/tasktest"
+)
+
+// The plugin binaries are built once per test binary: building costs
+// seconds here.
+var bins struct {
+	plugin, protocol99 string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cairn-plugins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.plugin = filepath.Join(dir, "testplugin")
+	bins.protocol99 = filepath.Join(dir, "testplugin99")
+	for _, b := range []struct{ out, tags string }{{bins.plugin, ""}, {bins.protocol99, "testplugin_protocol99"}} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "./internal/testplugin")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build the test plugin: %v\n%s", err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// install copies bin into dir as name with mode.
+func install(t *testing.T, dir, name, bin string, mode os.FileMode) string {
+	t.Helper()
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, b, mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// folder makes a plugins folder holding the test plugin as each of names,
+// pinned in a lock file; it returns the host options.
+func folder(t *testing.T, names ...string) plugins.Options {
+	t.Helper()
+	root := t.TempDir()
+	o := plugins.Options{Dir: filepath.Join(root, "plugins"), LockFile: filepath.Join(root, "plugins.lock"), StartTimeout: 5 * time.Second, KillGrace: 500 * time.Millisecond}
+	if err := os.Mkdir(o.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		install(t, o.Dir, n, bins.plugin, 0o755)
+	}
+	if _, err := plugins.LockFolder(context.Background(), o.Dir, o.LockFile); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// open opens a host and, when the test ends, closes it and checks that
+// no plugin process is left.
+func open(t *testing.T, o plugins.Options) *plugins.Host {
+	t.Helper()
+	h, err := plugins.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		h.Close()
+		if kids := children(t); len(kids) > 0 {
+			t.Errorf("plugin processes left behind after Close: %v", kids)
+		}
+	})
+	return h
+}
+
+// children lists the live (not zombie) child processes of this test.
+func children(t *testing.T) []string {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var kids []string
+	me := strconv.Itoa(os.Getpid())
+	for _, s := range stats {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+		f := strings.Fields(rest)
+		if len(f) > 1 && f[1] == me && f[0] != "Z" {
+			kids = append(kids, s)
+		}
+	}
+	return kids
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+	return !strings.HasPrefix(rest, "Z")
+}
+
+func lookup(t *testing.T, h *plugins.Host, name string) tasks.Task {
+	t.Helper()
+	task, ok := h.Lookup(name)
+	if !ok {
+		t.Fatalf("no type %q; problems: %v", name, h.Problems())
+	}
+	return task
+}
+
+// attempt runs one attempt of task with params.
+func attempt(t *testing.T, ctx context.Context, task tasks.Task, params string) (tasks.Result, error, string) {
+	t.Helper()
+	env, log := tasktest.Env(t)
+	res, err := task.Run(ctx, tasktest.Request(t, json.RawMessage(params)), env)
+	return res, err, log.String()
+}
+
+var noopCases = []tasktest.Case{
+	{Name: "no params", Want: tasktest.Succeeds},
+	{Name: "short sleep", Params: map[string]any{"sleep": "10ms"}, Want: tasktest.Succeeds},
+	{Name: "long sleep", Params: map[string]any{"sleep": "1h"}, Want: tasktest.Blocks},
+	{Name: "fail", Params: map[string]any{"fail": "boom"}, Want: tasktest.FailsRetryable,
+		Check: func(t *testing.T, a tasktest.Attempt) {
+			if a.Err == nil || !strings.HasSuffix(a.Err.Error(), "boom") {
+				t.Errorf("err = %v, want boom", a.Err)
+			}
+		}},
+	{Name: "panic", Params: map[string]any{"panic": true}, Want: tasktest.Panics},
+	{Name: "unknown param", Params: map[string]any{"slep": "1s"}, InvalidParams: true},
+	{Name: "bad duration", Params: map[string]any{"sleep": "soon"}, InvalidParams: true},
+}
+
+// The same conformance cases pass against the built-in noop in process
+// and against noop served by a real plugin subprocess.
+func TestConformanceInProcessAndPlugin(t *testing.T) {
+	t.Run("built-in", func(t *testing.T) { tasktest.Run(t, noop.New(), noopCases...) })
+	t.Run("plugin", func(t *testing.T) {
+		h := open(t, folder(t, "alpha"))
+		tasktest.Run(t, lookup(t, h, "noop"), noopCases...)
+		tasktest.Run(t, lookup(t, h, "alpha-echo"),
+			tasktest.Case{Name: "echoes", Params: map[string]any{"text": "hi"}, Check: func(t *testing.T, a tasktest.Attempt) {
+				if string(a.Result.Outputs["text"]) != `"hi"` {
+					t.Errorf("outputs %v", a.Result.Outputs)
+				}
+			}},
+			tasktest.Case{Name: "empty", Params: map[string]any{"text": ""}, InvalidParams: true})
+	})
+}
+
+func TestListAndLog(t *testing.T) {
+	o := folder(t, "alpha")
+	h := open(t, o)
+	ps := h.Plugins()
+	if len(ps) != 1 || ps[0].Err != nil {
+		t.Fatalf("plugins %+v", ps)
+	}
+	p := ps[0]
+	var names []string
+	for _, ty := range p.Types {
+		names = append(names, ty.Name)
+	}
+	lock, err := plugins.ReadLock(o.LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Name != "alpha" || p.Version != "1.2.3" || p.Protocol != 1 || p.SHA256 != lock["alpha"] || len(p.SHA256) != 64 ||
+		strings.Join(names, ",") != "alpha-echo,misbehave,noop" {
+		t.Fatalf("plugin %+v, types %v", p, names)
+	}
+	_, err, log := attempt(t, context.Background(), lookup(t, h, "noop"), `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("cairn: plugin alpha version 1.2.3, sha256:%s, protocol 1, pid ", p.SHA256)
+	if !strings.HasPrefix(log, want) || !strings.Contains(log, "(warm process)") {
+		t.Fatalf("log header %q, want it to start %q and say warm (the discovery process is reused)", log, want)
+	}
+}
+
+func TestBadEntriesAreReportedAndOthersLoad(t *testing.T) {
+	o := folder(t, "alpha", "beta")
+	install(t, o.Dir, "notexec", bins.plugin, 0o644)
+	if err := os.WriteFile(filepath.Join(o.Dir, "notaplugin"), []byte("#!/bin/sh\necho hello from a script\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	install(t, o.Dir, "old", bins.protocol99, 0o755)
+	if _, err := plugins.LockFolder(context.Background(), o.Dir, o.LockFile); err != nil {
+		t.Fatal(err)
+	}
+	install(t, o.Dir, "unpinned", bins.plugin, 0o755)
+	tampered := install(t, o.Dir, "tampered", bins.plugin, 0o755)
+	lock, _ := plugins.ReadLock(o.LockFile)
+	lock["tampered"] = lock["alpha"]
+	if err := lock.Write(o.LockFile); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(tampered, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("x"))
+	f.Close()
+
+	h := open(t, o)
+	reg, err := tasks.NewRegistry(noop.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := append(h.Problems(), h.Compose(reg)...)
+	text := fmt.Sprint(problems)
+	for _, want := range []string{
+		"plugin notexec: not executable (mode -rw-r--r--)",
+		"plugin notaplugin: start: Unrecognized remote plugin message: hello from a script",
+		"is it a cairn plugin?",
+		"plugin old: start: incompatible API version with plugin. Plugin version: 99, Client versions: [1] (this cairn speaks plugin protocol version 1",
+		"plugin unpinned not started: it is not pinned in " + o.LockFile,
+		"plugin tampered not started: its sha256 is ",
+		"the binary changed since it was pinned",
+		`task type "misbehave" is provided by several plugins (alpha, beta)`,
+		`task type "noop" is provided by several plugins (alpha, beta)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("problems lack %q:\n%s", want, strings.Join(strings.Split(text, "plugin "), "\nplugin "))
+		}
+	}
+	if got := reg.Names(); strings.Join(got, ",") != "alpha-echo,beta-echo,noop" {
+		t.Errorf("registry %v, want the built-in noop and each plugin's own type", got)
+	}
+	if _, err, _ := attempt(t, context.Background(), lookup(t, h, "beta-echo"), `{"text":"x"}`); err != nil {
+		t.Errorf("beta-echo: %v", err)
+	}
+}
+
+func TestBuiltinTypeIsKept(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	builtin := noop.New()
+	reg, _ := tasks.NewRegistry(builtin)
+	errs := h.Compose(reg)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `plugin alpha provides task type "noop", which is built in: the built-in type is used`) {
+		t.Fatalf("compose: %v", errs)
+	}
+	if got, _ := reg.Lookup("noop"); got != tasks.Task(builtin) {
+		t.Fatalf("noop is %T, want the built-in", got)
+	}
+}
+
+func TestNoLockFileStartsNothing(t *testing.T) {
+	o := folder(t, "alpha")
+	os.Remove(o.LockFile)
+	h := open(t, o)
+	if len(h.Names()) != 0 || len(h.Problems()) != 1 ||
+		!strings.Contains(h.Problems()[0].Error(), "there is no lock file "+o.LockFile+", and no plugin binary is started before it is pinned there") {
+		t.Fatalf("types %v, problems %v", h.Names(), h.Problems())
+	}
+	if p := h.Plugins()[0]; p.Version != "" || p.Err == nil {
+		t.Fatalf("plugin %+v was started", p)
+	}
+}
+
+func TestMalformedLockFile(t *testing.T) {
+	o := folder(t, "alpha")
+	os.WriteFile(o.LockFile, []byte("abc  alpha\n"), 0o644)
+	h := open(t, o)
+	if len(h.Names()) != 0 || !strings.Contains(fmt.Sprint(h.Problems()), "plugins.lock:1: want \"<64 hex digits>  <file name>\"") {
+		t.Fatalf("types %v, problems %v", h.Names(), h.Problems())
+	}
+}
+
+func TestBinarySwappedAfterDiscoveryIsRefused(t *testing.T) {
+	o := folder(t, "alpha")
+	h := open(t, o)
+	task := lookup(t, h, "misbehave")
+	// Crash the warm process, so that the next attempt starts a new one.
+	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
+		t.Fatal("crash succeeded")
+	}
+	install(t, o.Dir, "alpha", bins.protocol99, 0o755)
+	_, err, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "the binary no longer matches its pinned sha256") {
+		t.Fatalf("err = %v, want a permanent checksum refusal", err)
+	}
+}
+
+func TestCrashFailsOnlyTheAttempt(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "misbehave")
+	pid := func() int {
+		res, err, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(string(res.Outputs["value"]))
+		return n
+	}
+	first := pid()
+	if again := pid(); again != first {
+		t.Fatalf("warm process not reused: pid %d then %d", first, again)
+	}
+	for _, c := range []struct{ mode, inLog, inErr string }{
+		{"crash", "testplugin: about to crash", "plugin connection lost during the attempt"},
+		{"crash-goroutine", "panic: testplugin: boom in a goroutine", "plugin connection lost during the attempt"},
+		{"garbage", "", `plugin broke the protocol: output "value" is not valid JSON`},
+	} {
+		before := pid()
+		_, err, log := attempt(t, context.Background(), task, fmt.Sprintf(`{"mode":%q}`, c.mode))
+		if err == nil || !cairn.IsRetryable(err) || !strings.Contains(err.Error(), c.inErr) || !strings.Contains(log, c.inLog) {
+			t.Errorf("%s: err %v (retryable %v), log:\n%s", c.mode, err, cairn.IsRetryable(err), log)
+		}
+		if alive(before) {
+			t.Errorf("%s: the process %d lives on", c.mode, before)
+		}
+		if after := pid(); after == before {
+			t.Errorf("%s: the next attempt ran in the same process %d", c.mode, after)
+		}
+	}
+	// A panic the SDK recovers: a failed attempt with the plugin's stack.
+	before := pid()
+	_, err, _ := attempt(t, context.Background(), lookup(t, h, "noop"), `{"panic":true}`)
+	var pe *cairn.PanicError
+	if !errors.As(err, &pe) || !strings.Contains(string(pe.Stack), "tasks/noop") {
+		t.Fatalf("err = %v, want a PanicError with the plugin's stack", err)
+	}
+	if after := pid(); after == before {
+		t.Errorf("after a panic the next attempt ran in the same process %d", after)
+	}
+}
+
+func TestStderrGoesToTheTaskLog(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	_, err, log := attempt(t, context.Background(), lookup(t, h, "misbehave"), `{"mode":"stderr"}`)
+	if err != nil || !strings.Contains(log, "testplugin: a line on stderr\n") {
+		t.Fatalf("err %v, log %q", err, log)
+	}
+}
+
+func TestHungPluginIsKilled(t *testing.T) {
+	o := folder(t, "alpha")
+	h := open(t, o)
+	task := lookup(t, h, "misbehave")
+	res, err, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(res.Outputs["value"]))
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 200*time.Millisecond, errors.New("timed out after 200ms"))
+	defer cancel()
+	start := time.Now()
+	_, err, log := attempt(t, ctx, task, `{"mode":"hang"}`)
+	took := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), "plugin alpha: plugin did not stop within 500ms of the attempt ending (timed out after 200ms); its process (pid") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(log, "hanging, deaf to cancellation") {
+		t.Errorf("log %q", log)
+	}
+	if took > 200*time.Millisecond+o.KillGrace+2*time.Second {
+		t.Errorf("took %v to give up", took)
+	}
+	if alive(pid) {
+		t.Errorf("hung process %d still alive", pid)
+	}
+}
+
+func TestEnvironmentIsMinimal(t *testing.T) {
+	t.Setenv("CAIRN_TEST_SECRET", "hunter2")
+	o := folder(t, "alpha")
+	o.Env = []string{"CAIRN_GIVEN=1"}
+	h := open(t, o)
+	res, err, _ := attempt(t, context.Background(), lookup(t, h, "misbehave"), `{"mode":"env"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	json.Unmarshal(res.Outputs["value"], &names)
+	got := " " + strings.Join(names, " ") + " "
+	if strings.Contains(got, "CAIRN_TEST_SECRET") || !strings.Contains(got, " CAIRN_GIVEN ") || !strings.Contains(got, " PATH ") {
+		t.Fatalf("plugin environment %v: want PATH and CAIRN_GIVEN, not the host's CAIRN_TEST_SECRET", names)
+	}
+	for _, n := range names {
+		switch n {
+		case "PATH", "HOME", "TMPDIR", "LANG", "CAIRN_GIVEN", "CAIRN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT":
+		default:
+			t.Errorf("plugin environment has %s", n)
+		}
+	}
+}
+
+func TestIdleProcessesStop(t *testing.T) {
+	o := folder(t, "alpha")
+	o.IdleTimeout = 150 * time.Millisecond
+	h := open(t, o)
+	res, err, _ := attempt(t, context.Background(), lookup(t, h, "misbehave"), `{"mode":"pid"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(string(res.Outputs["value"]))
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Fatalf("idle process %d still running after %v", pid, 5*time.Second)
+	}
+	res, err, log := attempt(t, context.Background(), lookup(t, h, "misbehave"), `{"mode":"pid"}`)
+	if err != nil || string(res.Outputs["value"]) == strconv.Itoa(pid) || !strings.Contains(log, "(new process)") {
+		t.Fatalf("after the idle stop: %v, %s, log %q", err, res.Outputs["value"], log)
+	}
+}
+
+func TestConcurrentAttemptsUseSeveralProcesses(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "noop")
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			env, _ := tasktest.Env(t)
+			_, err := task.Run(context.Background(), tasks.Request{RunID: "r", TaskID: "t", Attempt: 1, Params: json.RawMessage(`{"sleep":"100ms"}`)}, env)
+			errs <- err
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if kids := children(t); len(kids) < 2 {
+		t.Errorf("%d plugin processes for 4 concurrent attempts", len(kids))
+	}
+}
+
+func TestLockRoundTrip(t *testing.T) {
+	o := folder(t, "b", "a")
+	install(t, o.Dir, "skipped", bins.plugin, 0o600)
+	entries, err := plugins.LockFolder(context.Background(), o.Dir, o.LockFile)
+	if err != nil || len(entries) != 3 {
+		t.Fatalf("%v %v", entries, err)
+	}
+	b, _ := os.ReadFile(o.LockFile)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.HasSuffix(lines[0], "  a") || !strings.HasSuffix(lines[1], "  b") {
+		t.Fatalf("lock file:\n%s", b)
+	}
+	// sha256sum can check it.
+	if _, err := exec.LookPath("sha256sum"); err == nil {
+		cmd := exec.Command("sha256sum", "-c", o.LockFile)
+		cmd.Dir = o.Dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("sha256sum -c: %v\n%s", err, out)
+		}
+	}
+	_ = syscall.Getpid
+}

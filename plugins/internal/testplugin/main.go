@@ -1,0 +1,113 @@
+// Command testplugin is the plugin the host's tests build and start: it
+// serves the built-in noop type (for the conformance tests), "misbehave"
+// (which crashes, hangs, writes garbage and so on, as its mode param
+// says) and "<name>-echo", named after its own file so that two copies
+// under different names claim some types in common and some not.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/plugins/internal/wire"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/noop"
+)
+
+func main() {
+	name := strings.ToLower(filepath.Base(os.Args[0]))
+	wire.Serve("1.2.3", protocol, []tasks.Task{noop.New(), misbehave{}, echo{name: name + "-echo"}})
+}
+
+type misbehave struct{}
+
+func (misbehave) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{
+		Name:    "misbehave",
+		Summary: "Misbehaves as told, for the host's tests.",
+		Params: []cairn.ParamInfo{{Name: "mode", Kind: cairn.KindString, Required: true,
+			Doc: "crash, crash-goroutine, hang, garbage, env, pid, stderr"}},
+		Outputs: []cairn.PortInfo{{Name: "value"}},
+	}
+}
+
+func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	var p struct{ Mode string }
+	if err := req.DecodeParams(&p); err != nil {
+		return tasks.Result{}, err
+	}
+	fd2 := os.NewFile(2, "stderr") // the process's own stderr, not go-plugin's forwarded one
+	var value any
+	switch p.Mode {
+	case "crash":
+		fmt.Fprintln(fd2, "testplugin: about to crash")
+		os.Exit(3)
+	case "crash-goroutine":
+		done := make(chan struct{})
+		go func() { panic("testplugin: boom in a goroutine") }()
+		<-done
+	case "hang":
+		fmt.Fprintln(env.Log, "hanging, deaf to cancellation")
+		select {}
+	case "garbage":
+		return tasks.Result{Outputs: map[string]json.RawMessage{"value": json.RawMessage("{not json")}}, nil
+	case "env":
+		var names []string
+		for _, kv := range os.Environ() {
+			k, _, _ := strings.Cut(kv, "=")
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		value = names
+	case "pid":
+		value = os.Getpid()
+	case "stderr":
+		fmt.Fprintln(fd2, "testplugin: a line on stderr")
+		time.Sleep(50 * time.Millisecond) // let the host's pipe reader copy it
+		value = "ok"
+	default:
+		return tasks.Result{}, cairn.Permanentf("mode %q: want crash, crash-goroutine, hang, garbage, env, pid or stderr", p.Mode)
+	}
+	b, err := json.Marshal(value)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"value": b}}, nil
+}
+
+type echo struct{ name string }
+
+func (e echo) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{
+		Name:    e.name,
+		Summary: "Echoes its text param as its output.",
+		Params:  []cairn.ParamInfo{{Name: "text", Kind: cairn.KindString, Doc: "what to echo"}},
+		Outputs: []cairn.PortInfo{{Name: "text"}},
+	}
+}
+
+func (e echo) ValidateParams(params map[string]any) []tasks.ParamError {
+	if s, ok := params["text"].(string); ok && s == "" {
+		return []tasks.ParamError{{Key: "text", Msg: "must not be empty"}}
+	}
+	return nil
+}
+
+func (e echo) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	var p struct{ Text string }
+	if err := req.DecodeParams(&p); err != nil {
+		return tasks.Result{}, err
+	}
+	if p.Text == "" {
+		return tasks.Result{}, cairn.Permanentf("text: must not be empty")
+	}
+	b, _ := json.Marshal(p.Text)
+	return tasks.Result{Outputs: map[string]json.RawMessage{"text": b}}, nil
+}

@@ -1,0 +1,175 @@
+package plugins
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Lock is the set of plugin binaries an operator has pinned: file name in
+// the plugins folder → lowercase hex sha256. Its file has sha256sum's
+// format ("<hex>  <name>" per line, sorted by name), so that
+// `cd PLUGINS && sha256sum -c LOCKFILE` checks it too.
+type Lock map[string]string
+
+var lockLineRE = regexp.MustCompile(`^([0-9a-f]{64}) [ *]([^/\x00]+)$`)
+
+// ReadLock reads a lock file. A missing file is an error that wraps
+// fs.ErrNotExist; a malformed line is reported with its number.
+func ReadLock(path string) (Lock, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read plugin lock file: %w", err)
+	}
+	l := Lock{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		m := lockLineRE.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("%s:%d: want \"<64 hex digits>  <file name>\" (sha256sum's format), got %q; fix the line or rewrite the file with 'cairn plugins lock'", path, n, line)
+		}
+		if _, dup := l[m[2]]; dup {
+			return nil, fmt.Errorf("%s:%d: %s is pinned twice", path, n, m[2])
+		}
+		l[m[2]] = m[1]
+	}
+	return l, sc.Err()
+}
+
+// Write writes the lock to path atomically (a temporary file renamed over
+// it).
+func (l Lock) Write(path string) error {
+	names := make([]string, 0, len(l))
+	for n := range l {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b bytes.Buffer
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s  %s\n", l[n], n)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".plugins.lock-*")
+	if err != nil {
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write plugin lock file: %w", err)
+	}
+	return nil
+}
+
+// Entry is one file of the plugins folder, before anything is started.
+type Entry struct {
+	Name string // file name in the folder
+	Path string
+	// SHA256 is the file's lowercase hex sha256 ("" when Err is set).
+	SHA256 string
+	// Err says why the entry cannot be a plugin (not a regular file, not
+	// executable, unreadable).
+	Err error
+}
+
+// Scan lists the plugins folder dir, sorted by name, hashing every
+// executable regular file. Names starting with "." are skipped (editors'
+// and the lock writer's temporary files). A missing folder is empty.
+func Scan(ctx context.Context, dir string) ([]Entry, error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read plugins folder: %w", err)
+	}
+	var out []Entry
+	for _, de := range des {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := de.Name()
+		if strings.HasPrefix(name, ".") {
+			continue
+		}
+		e := Entry{Name: name, Path: filepath.Join(dir, name)}
+		fi, err := os.Stat(e.Path) // follows a symlink to its binary
+		switch {
+		case err != nil:
+			e.Err = fmt.Errorf("plugin %s: %w", name, err)
+		case !fi.Mode().IsRegular():
+			e.Err = fmt.Errorf("plugin %s: not a regular file (%s); the plugins folder holds plugin binaries only", name, fi.Mode().Type())
+		case fi.Mode().Perm()&0o111 == 0:
+			e.Err = fmt.Errorf("plugin %s: not executable (mode %s): if it is a plugin, chmod +x it and run 'cairn plugins lock'; otherwise remove it from the plugins folder", name, fi.Mode().Perm())
+		default:
+			e.SHA256, err = hashFile(e.Path)
+			if err != nil {
+				e.Err = fmt.Errorf("plugin %s: %w", name, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// LockFolder pins every executable file of the plugins folder dir by its
+// sha256 and writes the lock to path, replacing what it held. It returns
+// the folder's entries (those with Err set are not pinned).
+func LockFolder(ctx context.Context, dir, path string) ([]Entry, error) {
+	entries, err := Scan(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	l := Lock{}
+	for _, e := range entries {
+		if e.Err == nil {
+			l[e.Name] = e.SHA256
+		}
+	}
+	if err := l.Write(path); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}

@@ -1,0 +1,76 @@
+package plugins
+
+import (
+	"bytes"
+	"io"
+	"os/exec"
+	"sync"
+	"time"
+
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/cairnml/cairn/plugins/internal/wire"
+)
+
+// proc is one running plugin process. It serves one attempt at a time, so
+// that its stderr belongs to that attempt's log.
+type proc struct {
+	client    *goplugin.Client
+	wc        *wire.Client
+	cmd       *exec.Cmd
+	out       *output
+	idleSince time.Time
+	cold      bool // started for the attempt it is about to run
+}
+
+// kill stops the process and waits until it has exited and its stderr
+// has been copied out.
+func (pr *proc) kill() {
+	pr.client.Kill()
+	if pr.wc != nil {
+		<-pr.wc.Served()
+	}
+}
+
+// tailBytes is how much of a process's last output is kept for errors.
+const tailBytes = 2048
+
+// output takes a plugin process's stderr (and the stdout and stderr its
+// go-plugin server forwards): to the running attempt's log, and the last
+// tailBytes for error messages.
+type output struct {
+	mu   sync.Mutex
+	w    io.Writer
+	tail []byte
+}
+
+// attach sends further output to w (nil: only the tail).
+func (o *output) attach(w io.Writer) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w = w
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.w != nil {
+		o.w.Write(p) // a log that fails must not break the process's pipe
+	}
+	o.tail = append(o.tail, p...)
+	if len(o.tail) > tailBytes {
+		o.tail = o.tail[len(o.tail)-tailBytes:]
+	}
+	return len(p), nil
+}
+
+// tailNote is the process's last output, as a suffix for an error.
+func (o *output) tailNote() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t := bytes.TrimSpace(o.tail)
+	if len(t) == 0 {
+		return ""
+	}
+	return "; its output ended with:\n" + string(t)
+}
