@@ -14,8 +14,10 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/clean"
+	"github.com/cairnml/cairn/tasks/collect"
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
@@ -255,7 +257,8 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 // registry is the set of task types this binary runs: built in explicitly
 // here, never by init-time registration.
 func registry() (*tasks.Registry, error) {
-	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New())
+	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
+		collect.New(collect.Options{SQL: sqlsource.New()}))
 }
 
 // oneRun parses args with fs, wants exactly one positional argument — a

@@ -1,0 +1,64 @@
+// Package collect is the "collect" task type: it reads a data set from a
+// source, infers its schema, and stores it as a CSV artifact for the next
+// tasks (clean, split, train, ...).
+//
+// # Sources
+//
+//	source: file://data/train.csv     a file; a relative path is resolved
+//	                                  against the working directory of the
+//	                                  process running the task (the task
+//	                                  request carries no workflow directory);
+//	                                  file:///abs/path.csv for an absolute one.
+//	                                  The path is taken literally (no %-decoding).
+//	source: https://host/data.csv     an http(s) GET, with timeout and max_bytes
+//	source: sql                       dsn: and query: (SQLite or PostgreSQL,
+//	                                  read-only; run by the SQLQuerier the
+//	                                  binary injects, store/sqlsource)
+//	source: synthetic                 a seeded generator (package
+//	                                  tasks/ml/synthetic): generator:
+//	                                  classification | regression, rows,
+//	                                  features, informative, classes, weights
+//	                                  (imbalance), class_sep, label_noise,
+//	                                  noise, missing_rate, drift_shift,
+//	                                  drift_scale, drift_features, label, seed
+//
+// Files and http bodies are CSV with a header row, or JSON Lines when
+// format: jsonl is given, the name ends in .jsonl or .ndjson, or (http) the
+// Content-Type says so (application/x-ndjson, application/jsonl, ...).
+// Both are read by package dataset (kinds inferred: numeric, boolean,
+// datetime, else categorical; "", NA, NaN, null and ? are missing; ±Inf is
+// refused), so the same rows in either format give the same bytes. A query
+// result is typed the same way, each value from its text form, NULL
+// missing. The params of one source are refused on another (query: with a
+// file source, classes: with the regression generator, ...).
+//
+// # Outputs
+//
+//	data      the data set (text/csv), written by dataset.WriteCSV:
+//	          deterministic bytes for the same rows
+//	schema    dataset.Describe: {rows, columns: [{name, kind, missing,
+//	          distinct | min, max, mean}]}
+//	rows      number of rows
+//	columns   number of columns
+//
+// Metrics: rows, columns, missing_values. The log says what was read (path
+// or URL, format, bytes, their sha256) and the kind and missing count of
+// each column.
+//
+// # Errors
+//
+// Permanent (retrying cannot help): bad params (an unknown source scheme
+// gets the nearest known one suggested, "data.csv" gets "file://data.csv");
+// a file that does not exist, is a directory, is not readable (permission)
+// or is over max_bytes; an http status other than 2xx, 408, 425, 429 and
+// 5xx (so a 404), a body over max_bytes, a web page (text/html) where data
+// was expected, an untrusted TLS certificate; input that is not CSV or
+// JSON Lines (binary, compressed, ragged rows, bad quoting: the error names
+// the line), a source without rows; SQL errors the querier marks permanent
+// (syntax, unknown table, a write, an unknown DSN), two result columns of
+// the same name; invalid synthetic settings.
+//
+// Retryable (under the task's retry policy): network errors (connection
+// refused, DNS, reset), a timeout, http 408, 425, 429 and 5xx, SQL
+// connection failures, another I/O error reading a file, and cancellation.
+package collect

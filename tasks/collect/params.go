@@ -1,0 +1,423 @@
+package collect
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/ml/synthetic"
+)
+
+// Source kinds.
+const (
+	SourceFile      = "file"
+	SourceHTTP      = "http"
+	SourceSQL       = "sql"
+	SourceSynthetic = "synthetic"
+)
+
+// Formats of file and http sources.
+const (
+	FormatCSV   = "csv"
+	FormatJSONL = "jsonl"
+)
+
+// Generators of the synthetic source.
+const (
+	Classification = "classification"
+	Regression     = "regression"
+)
+
+// Defaults.
+const (
+	DefaultMaxBytes int64 = 256 << 20
+	DefaultTimeout        = 30 * time.Second
+	DefaultRows           = 1000
+	DefaultFeatures       = 10
+)
+
+// paramNames are every param, in Info order; applies says which source
+// (or generator) each belongs to ("" = all).
+var paramNames = []string{
+	"source", "format", "max_bytes", "timeout", "dsn", "query",
+	"generator", "rows", "features", "informative", "classes", "weights", "class_sep",
+	"label_noise", "noise", "missing_rate", "drift_shift", "drift_scale", "drift_features", "label", "seed",
+}
+
+var applies = map[string]string{
+	"format": "file, http", "timeout": "http, sql", "dsn": SourceSQL, "query": SourceSQL,
+	"generator": SourceSynthetic, "rows": SourceSynthetic, "features": SourceSynthetic,
+	"informative": SourceSynthetic, "classes": Classification, "weights": Classification,
+	"class_sep": Classification, "label_noise": Classification, "noise": Regression,
+	"missing_rate": SourceSynthetic, "drift_shift": SourceSynthetic, "drift_scale": SourceSynthetic,
+	"drift_features": SourceSynthetic, "label": SourceSynthetic, "seed": SourceSynthetic,
+}
+
+// params are the decoded `with:` params.
+type params struct {
+	Source   string // as written
+	Kind     string // SourceFile, SourceHTTP, SourceSQL, SourceSynthetic
+	Path     string // file: the path after file://
+	URL      *url.URL
+	Format   string // "" = by extension / content type
+	MaxBytes int64
+	Timeout  time.Duration
+	DSN      string
+	Query    string
+
+	Generator string
+	Class     synthetic.Classification
+	Reg       synthetic.Regression
+
+	refs map[string]bool
+}
+
+// ValidateParams checks the params as written: the source (its scheme,
+// with the nearest known one suggested), the params each source needs and
+// those that do not apply to it, kinds and ranges; for a synthetic source
+// without references, the generator's settings as a whole.
+func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
+	_, errs := parseParams(m, true)
+	return errs
+}
+
+// schemes are the known source spellings, for suggestions.
+var schemes = []string{"file", "http", "https", "sql", "synthetic"}
+
+// parseSource classifies a source string.
+func parseSource(s string, p *params) (key, msg, hint string) {
+	scheme, rest, hasScheme := strings.Cut(s, "://")
+	switch {
+	case s == SourceSQL:
+		p.Kind = SourceSQL
+		return
+	case s == SourceSynthetic:
+		p.Kind = SourceSynthetic
+		return
+	case hasScheme && scheme == "file":
+		if rest == "" {
+			return "source", "file:// needs a path", "file://data/train.csv (relative to the working directory) or file:///abs/path.csv"
+		}
+		p.Kind, p.Path = SourceFile, rest
+		return
+	case hasScheme && (scheme == "http" || scheme == "https"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return "source", fmt.Sprintf("invalid URL: %v", err), ""
+		}
+		if u.Host == "" {
+			return "source", "the URL has no host", "http://host:port/path/data.csv"
+		}
+		p.Kind, p.URL = SourceHTTP, u
+		return
+	case s == "":
+		return "source", "empty source", "file://PATH, http(s)://URL, sql or synthetic"
+	}
+	name := s
+	if hasScheme {
+		name = scheme
+	}
+	hint = "sources are file://PATH, http(s)://URL, sql (with dsn and query) and synthetic"
+	switch near := tasks.Nearest(name, schemes); {
+	case !hasScheme && (strings.Contains(s, "/") || strings.Contains(s, ".")) && near == "":
+		hint = fmt.Sprintf("for a file write file://%s", s)
+	case near != "" && hasScheme:
+		hint = fmt.Sprintf("did you mean %s://%s?", near, rest)
+	case near != "":
+		hint = fmt.Sprintf("did you mean %s?", near)
+	case scheme == "postgres" || scheme == "postgresql" || scheme == "sqlite":
+		hint = fmt.Sprintf("for a database write source: sql, dsn: %q, query: \"SELECT ...\"", redactedDSN(s))
+	}
+	if hasScheme {
+		return "source", fmt.Sprintf("unknown source scheme %q", scheme), hint
+	}
+	return "source", fmt.Sprintf("unknown source %q", s), hint
+}
+
+// parseParams decodes and checks m. With allowRefs, strings holding ${{
+// are accepted for any key, and the checks depending on them are skipped.
+func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) {
+	p := params{MaxBytes: DefaultMaxBytes, Timeout: DefaultTimeout, Generator: Classification, refs: map[string]bool{}}
+	var errs []tasks.ParamError
+	add := func(key, hint, format string, args ...any) {
+		errs = append(errs, tasks.ParamError{Key: key, Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	has := map[string]bool{}
+	var (
+		c = synthetic.Classification{Rows: DefaultRows, Features: DefaultFeatures}
+		d synthetic.Drift
+		r synthetic.Regression
+	)
+	for _, k := range keys {
+		v := m[k]
+		if allowRefs && isRef(v) {
+			p.refs[k], has[k] = true, true
+			continue
+		}
+		switch k {
+		case "source":
+			s, ok := v.(string)
+			if !ok {
+				add(k, "file://PATH, http(s)://URL, sql or synthetic", "want a string, got %s", describe(v))
+				break
+			}
+			p.Source = s
+			if key, msg, hint := parseSource(s, &p); msg != "" {
+				add(key, hint, "%s", msg)
+			}
+		case "format":
+			s, ok := v.(string)
+			if !ok || (s != FormatCSV && s != FormatJSONL) {
+				add(k, "csv or jsonl (JSON Lines); leave it out to go by the file extension", "unknown format %s", describe(v))
+				break
+			}
+			p.Format = s
+		case "max_bytes":
+			n, ok := integer(v)
+			if !ok || n < 1 {
+				add(k, fmt.Sprintf("a positive number of bytes; the default is %d (256 MiB)", DefaultMaxBytes), "want a positive integer, got %s", describe(v))
+				break
+			}
+			p.MaxBytes = n
+		case "timeout":
+			s, ok := v.(string)
+			dur, err := time.ParseDuration(s)
+			if !ok || err != nil || dur <= 0 {
+				add(k, `a positive duration such as "30s" or "2m"`, "want a duration, got %s", describe(v))
+				break
+			}
+			p.Timeout = dur
+		case "dsn", "query":
+			s, ok := v.(string)
+			if !ok || strings.TrimSpace(s) == "" {
+				add(k, "", "want a non-empty string, got %s", describe(v))
+				break
+			}
+			if k == "dsn" {
+				p.DSN = s
+			} else {
+				p.Query = s
+			}
+		case "generator":
+			s, ok := v.(string)
+			if !ok || (s != Classification && s != Regression) {
+				hint := "classification or regression"
+				if s, ok := v.(string); ok {
+					if near := tasks.Nearest(s, []string{Classification, Regression}); near != "" {
+						hint = fmt.Sprintf("did you mean %s?", near)
+					}
+				}
+				add(k, hint, "unknown generator %s", describe(v))
+				break
+			}
+			p.Generator = s
+		case "rows", "features", "informative", "classes", "drift_features":
+			n, ok := integer(v)
+			if !ok || n < 0 || (n == 0 && k != "drift_features") {
+				add(k, "", "want a positive integer, got %s", describe(v))
+				break
+			}
+			switch k {
+			case "rows":
+				c.Rows = int(n)
+			case "features":
+				c.Features = int(n)
+			case "informative":
+				c.Informative = int(n)
+			case "classes":
+				c.Classes = int(n)
+			default:
+				d.Features = int(n)
+			}
+		case "weights":
+			l, ok := v.([]any)
+			if !ok {
+				add(k, "one non-negative number per class, for example [0.9, 0.1]", "want a list of numbers, got %s", describe(v))
+				break
+			}
+			c.Weights = make([]float64, len(l))
+			for i, w := range l {
+				f, ok := number(w)
+				if !ok || f < 0 {
+					add(k, "one non-negative number per class, for example [0.9, 0.1]", "item %d: want a non-negative number, got %s", i, describe(w))
+				}
+				c.Weights[i] = f
+			}
+		case "class_sep", "label_noise", "noise", "missing_rate", "drift_shift", "drift_scale":
+			f, ok := number(v)
+			if !ok {
+				add(k, "", "want a number, got %s", describe(v))
+				break
+			}
+			switch k {
+			case "class_sep":
+				c.ClassSep = f
+				if f <= 0 {
+					add(k, "", "want a positive number, got %v", f)
+				}
+			case "label_noise":
+				c.FlipY = f
+			case "noise":
+				r.Noise = f
+			case "missing_rate":
+				c.MissingRate = f
+			case "drift_shift":
+				d.Shift = f
+			default:
+				d.Scale = f
+				if f <= 0 {
+					add(k, "1 for none", "want a positive number, got %v", f)
+				}
+			}
+		case "label":
+			s, ok := v.(string)
+			if !ok || s == "" {
+				add(k, "", "want a column name, got %s", describe(v))
+				break
+			}
+			c.Label = s
+		case "seed":
+			s, ok := integer(v)
+			if !ok || s < 0 {
+				add(k, "", "want a non-negative integer, got %s", describe(v))
+				break
+			}
+			c.Seed = uint64(s)
+		default:
+			hint := "params are " + strings.Join(paramNames, ", ")
+			if near := tasks.Nearest(k, paramNames); near != "" {
+				hint = fmt.Sprintf("did you mean %s?", near)
+			}
+			add(k, hint, "unknown param")
+			continue
+		}
+		has[k] = true
+	}
+	c.Drift = d
+	r.Rows, r.Features, r.Informative, r.MissingRate, r.Drift, r.Label, r.Seed = c.Rows, c.Features, c.Informative, c.MissingRate, d, c.Label, c.Seed
+	p.Class, p.Reg = c, r
+
+	if !has["source"] {
+		add("source", "file://PATH, http(s)://URL, sql or synthetic", "required")
+	}
+	if p.refs["source"] || p.Kind == "" {
+		return p, errs
+	}
+	// Params that do not apply to the source.
+	for _, k := range keys {
+		where, ok := applies[k]
+		if !ok {
+			continue
+		}
+		kind := p.Kind
+		if where == Classification || where == Regression {
+			if kind != SourceSynthetic {
+				add(k, fmt.Sprintf("leave it out, or use source: synthetic with generator: %s", where), "applies to the synthetic source's %s generator only (source is %s)", where, kind)
+			} else if !p.refs["generator"] && p.Generator != where {
+				add(k, fmt.Sprintf("set generator: %s, or leave %s out", where, k), "applies to generator %s only (generator is %s)", where, p.Generator)
+			}
+			continue
+		}
+		if !strings.Contains(where, kind) {
+			add(k, "leave it out", "applies to the %s source only (source is %s)", where, kind)
+		}
+	}
+	switch p.Kind {
+	case SourceSQL:
+		for _, k := range []string{"dsn", "query"} {
+			if !has[k] {
+				add(k, `for example dsn: "sqlite:data/shop.db", query: "SELECT * FROM orders"`, "required for source sql")
+			}
+		}
+	case SourceSynthetic:
+		if len(p.refs) == 0 && len(errs) == 0 {
+			var err error
+			if p.Generator == Regression {
+				err = p.Reg.Check()
+			} else {
+				err = p.Class.Check()
+			}
+			if err != nil {
+				add("", "", "synthetic %s: %v", p.Generator, err)
+			}
+		}
+	}
+	return p, errs
+}
+
+func isRef(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.Contains(s, "${{")
+}
+
+// number reads a finite number.
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return n, !math.IsNaN(n) && !math.IsInf(n, 0)
+	case int:
+		return float64(n), true
+	case int64:
+		return float64(n), true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil && !math.IsInf(f, 0)
+	}
+	return 0, false
+}
+
+// integer reads a whole number written as one.
+func integer(v any) (int64, bool) {
+	switch n := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+			return i, true
+		}
+		f, err := n.Float64()
+		return int64(f), err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<62
+	case float64:
+		return int64(n), n == math.Trunc(n) && math.Abs(n) < 1<<62
+	case int:
+		return int64(n), true
+	case int64:
+		return n, true
+	}
+	return 0, false
+}
+
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return strconv.Quote(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case float64, int, int64, json.Number:
+		return fmt.Sprint(v)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// redactedDSN hides a URL-shaped DSN's password.
+func redactedDSN(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
