@@ -499,3 +499,38 @@ func FormatValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// Target returns what Fit would predict from f under spec without fitting
+// an estimator: the kind, and for a classification the classes and each
+// row's class index (to stratify cross-validation folds). It fails like Fit
+// on a bad label, spec or algorithm.
+func Target(f *dataset.Frame, spec Spec) (Kind, []string, []int, error) {
+	if err := CheckAlgorithm(spec.Algorithm); err != nil {
+		return "", nil, nil, err
+	}
+	if spec.Preprocess.Label == "" {
+		return "", nil, nil, fmt.Errorf("model: no label column given: %w", ErrSpec)
+	}
+	if f == nil || f.Rows() == 0 {
+		return "", nil, nil, fmt.Errorf("model: the training data has no rows: %w", ErrData)
+	}
+	tr, err := features.Fit(f, spec.Preprocess)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	kind, err := inferKind(spec, tr)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if kind == Regression {
+		return kind, nil, nil, nil
+	}
+	y, classes, err := tr.ClassLabels(f)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if len(classes) < 2 {
+		return "", nil, nil, fmt.Errorf("model: every training label of %q is %q: classification needs at least two classes: %w", spec.Preprocess.Label, classes[0], ErrData)
+	}
+	return kind, classes, y, nil
+}
