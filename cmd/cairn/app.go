@@ -21,6 +21,8 @@ import (
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
+	"github.com/cairnml/cairn/tasks/train"
+	"github.com/cairnml/cairn/tasks/tune"
 )
 
 // Exit codes.
@@ -258,7 +260,7 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 // here, never by init-time registration.
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
-		collect.New(collect.Options{SQL: sqlsource.New()}))
+		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New())
 }
 
 // oneRun parses args with fs, wants exactly one positional argument — a
