@@ -45,7 +45,7 @@ fuzz:
 ## bench: the performance figures of docs/benchmarks.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/
+	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled.
 CHAOS_ROUNDS ?= 25
