@@ -230,6 +230,22 @@ func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*O
 	}
 	scores := make([]float64, jobs)
 	errs := make([]error, jobs)
+	// Progress: a line each time another tenth of the candidates is done
+	// (each one when there are fewer than ten), for long searches.
+	left := make([]atomic.Int32, len(cands))
+	for c := range left {
+		left[c].Store(int32(len(folds)))
+	}
+	var logMu sync.Mutex
+	done, step := 0, max(1, len(cands)/10)
+	finished := func() {
+		logMu.Lock()
+		defer logMu.Unlock()
+		done++
+		if done%step == 0 && done < len(cands) {
+			fmt.Fprintf(log, "tune: %d of %d candidates done\n", done, len(cands))
+		}
+	}
 	var next atomic.Int64
 	var failed atomic.Bool
 	var wg sync.WaitGroup
@@ -257,6 +273,10 @@ func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*O
 				if err != nil {
 					errs[j] = err
 					failed.Store(true)
+					continue
+				}
+				if left[c].Add(-1) == 0 {
+					finished()
 				}
 			}
 		}()

@@ -137,7 +137,7 @@ func TestConformance(t *testing.T) {
 				if m := output[tune.MetricOutput](t, a, "metric"); m != (tune.MetricOutput{Name: "f1", HigherIsBetter: true}) {
 					t.Errorf("metric %+v", m)
 				}
-				for _, want := range []string{"grid search of logistic_regression", "4 candidates × 5 stratified folds = 20 fits", "metric f1 (higher is better)", "mean f1", "tune: best: trial"} {
+				for _, want := range []string{"grid search of logistic_regression", "4 candidates × 5 stratified folds = 20 fits", "metric f1 (higher is better)", "tune: 3 of 4 candidates done", "mean f1", "tune: best: trial"} {
 					if !strings.Contains(string(a.Log), want) {
 						t.Errorf("log lacks %q:\n%s", want, a.Log)
 					}
