@@ -4,12 +4,21 @@ BIN     := bin/cairn
 DEMO    := .cairn-demo
 PKGS    := ./...
 
-.PHONY: all build demo test vet fmt-check fuzz bench chaos clean
+.PHONY: all build plugins proto demo test vet fmt-check fuzz bench chaos clean
 
-all: build
+all: build plugins
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cairn
+
+## plugins: the example plugin, bin/plugins/kmeans (install: copy it into $$CAIRN_HOME/plugins, then 'cairn plugins lock').
+plugins:
+	$(GO) build -o bin/plugins/kmeans ./plugins/examples/kmeans
+
+## proto: regenerate plugins/proto's Go code (needs protoc, protoc-gen-go and protoc-gen-go-grpc; the output is committed).
+proto:
+	cd plugins/proto && PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
 ## demo: build and run the example workflow end to end on embedded SQLite.
 demo: build
@@ -45,7 +54,7 @@ fuzz:
 ## bench: the performance figures of docs/benchmarks.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/
+	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled.
 CHAOS_ROUNDS ?= 25

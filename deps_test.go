@@ -19,6 +19,9 @@ var homes = map[string][]string{
 	"golang.org/x/term":              {module + "/cmd/cairn"},
 	"golang.org/x/sys/unix":          {module + "/tasks/shell"},
 	"github.com/hashicorp/go-plugin": {module + "/plugins"},
+	"github.com/hashicorp/go-hclog":  {module + "/plugins"},
+	"google.golang.org/grpc":         {module + "/plugins"},
+	"google.golang.org/protobuf":     {module + "/plugins"},
 	"github.com/gin-gonic/gin":       {module + "/ui"},
 	"gonum.org/v1/gonum":             {module + "/tasks"},
 }

@@ -71,6 +71,18 @@ func install(t *testing.T, dir, name, bin string, mode os.FileMode) string {
 	return path
 }
 
+// mkdirCopy makes dir and copies bin into it as name.
+func mkdirCopy(dir, name, bin string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name), b, 0o755)
+}
+
 // folder makes a plugins folder holding the test plugin as each of names,
 // pinned in a lock file; it returns the host options.
 func folder(t *testing.T, names ...string) plugins.Options {

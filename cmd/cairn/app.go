@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/plugins"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/cairnml/cairn/tasks"
@@ -51,6 +52,8 @@ type app struct {
 	stdout, stderr io.Writer
 	home           string // $CAIRN_HOME
 	dbPath         string
+	pluginsDir     string        // --plugins-dir; "" means HOME/plugins
+	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
 }
 
 type command struct {
@@ -71,6 +74,7 @@ func commands() []command {
 		{"resume", "RUN", "finish a run whose process died; succeeded tasks are not run again", cmdResume},
 		{"migrate", "", "create or upgrade the database schema", cmdMigrate},
 		{"types", "", "list the task types this binary knows and their params", cmdTypes},
+		{"plugins", "list|lock [--json]", "list the plugins and their task types; pin their sha256 in the lock file", cmdPlugins},
 	}
 }
 
@@ -89,6 +93,7 @@ Commands:
 Global flags (before the command):
   --home DIR   state folder (default $CAIRN_HOME, else ~/.cairn): database, artifacts, logs
   --db FILE    SQLite database file (default HOME/cairn.db)
+  --plugins-dir DIR  plugin binaries (default HOME/plugins), pinned in HOME/plugins.lock (see 'cairn plugins')
 
 Run 'cairn COMMAND --help' for a command's flags.
 Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage.
@@ -104,6 +109,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { usage(stderr) }
 	fs.StringVar(&a.home, "home", os.Getenv("CAIRN_HOME"), "state folder")
 	fs.StringVar(&a.dbPath, "db", "", "SQLite database file")
+	fs.StringVar(&a.pluginsDir, "plugins-dir", "", "plugins folder")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -124,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(ctx, a, rest)
+		a.closePlugins()
 		var ue usageError
 		var ee exitError
 		switch {
@@ -261,6 +268,69 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
 		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New())
+}
+
+// pluginOptions says where the plugins and their lock file are.
+func (a *app) pluginOptions() (plugins.Options, error) {
+	home, err := a.homeDir()
+	if err != nil {
+		return plugins.Options{}, err
+	}
+	dir := a.pluginsDir
+	if dir == "" {
+		dir = filepath.Join(home, "plugins")
+	}
+	return plugins.Options{Dir: dir, LockFile: filepath.Join(home, "plugins.lock")}, nil
+}
+
+// openPlugins starts the plugin host once per command: it verifies and
+// starts the pinned plugins of the plugins folder and keeps them running
+// until the command ends. Problems with single plugins are printed as
+// warnings; the other plugins and the built-in types still work.
+func (a *app) openPlugins(ctx context.Context) (*plugins.Host, error) {
+	if a.plugins != nil {
+		return a.plugins, nil
+	}
+	o, err := a.pluginOptions()
+	if err != nil {
+		return nil, err
+	}
+	h, err := plugins.Open(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("load plugins: %w", err)
+	}
+	a.plugins = h
+	return h, nil
+}
+
+// taskTypes is the registry of built-in types composed with the plugins'
+// types; a plugin type that clashes with a built-in one is reported and
+// left out.
+func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
+	reg, err := registry()
+	if err != nil {
+		return nil, err
+	}
+	fresh := a.plugins == nil
+	h, err := a.openPlugins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	problems := append(h.Problems(), h.Compose(reg)...)
+	if fresh {
+		for _, p := range problems {
+			fmt.Fprintf(a.stderr, "cairn: warning: %v\n", p)
+		}
+	}
+	return reg, nil
+}
+
+// closePlugins stops every plugin process the command started.
+func (a *app) closePlugins() {
+	if a.plugins != nil {
+		a.plugins.Close()
+		a.plugins = nil
+	}
 }
 
 // oneRun parses args with fs, wants exactly one positional argument — a

@@ -64,7 +64,7 @@ func cmdTypes(ctx context.Context, a *app, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func cmdGraph(ctx context.Context, a *app, args []string) error {
 	if *format != "mermaid" && *format != "dot" {
 		return usageError{fmt.Sprintf("unknown format %q: want mermaid or dot", *format)}
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usageError{"want exactly one workflow file"}
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if r.State.Terminal() {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if err != nil {
 		return err
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}

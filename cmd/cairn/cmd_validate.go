@@ -19,7 +19,7 @@ func cmdValidate(ctx context.Context, a *app, args []string) error {
 	if len(files) == 0 {
 		return usageError{"want at least one workflow file"}
 	}
-	reg, err := registry()
+	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
 	}

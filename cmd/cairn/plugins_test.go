@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cairnml/cairn/plugins"
+)
+
+// The example plugin is built once per test binary, next to the cairn
+// binary TestMain builds (and removes).
+var kmeansPlugin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+func kmeansBin(t *testing.T) string {
+	t.Helper()
+	kmeansPlugin.once.Do(func() {
+		kmeansPlugin.path = filepath.Join(filepath.Dir(cairnBin), "plugins-build", "kmeans")
+		out, err := exec.Command("go", "build", "-o", kmeansPlugin.path, "../../plugins/examples/kmeans").CombinedOutput()
+		if err != nil {
+			kmeansPlugin.err = fmt.Errorf("build the kmeans plugin: %v\n%s", err, out)
+		}
+	})
+	if kmeansPlugin.err != nil {
+		t.Fatal(kmeansPlugin.err)
+	}
+	return kmeansPlugin.path
+}
+
+// pluginHome returns a fresh cairn home whose plugins folder holds the
+// example kmeans plugin, pinned in its lock file.
+func pluginHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	dir := filepath.Join(home, "plugins")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, kmeansBin(t), filepath.Join(dir, "kmeans"), 0o755)
+	if _, err := plugins.LockFolder(context.Background(), dir, filepath.Join(home, "plugins.lock")); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processesOf lists the live processes whose executable is path.
+func processesOf(path string) []string {
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	var pids []string
+	for _, e := range exes {
+		if target, err := os.Readlink(e); err == nil && target == path {
+			stat, _ := os.ReadFile(filepath.Join(filepath.Dir(e), "stat"))
+			if i := bytes.LastIndexByte(stat, ')'); i >= 0 && !bytes.HasPrefix(stat[i+2:], []byte("Z")) {
+				pids = append(pids, filepath.Base(filepath.Dir(e)))
+			}
+		}
+	}
+	return pids
+}
+
+// The example workflow runs through the real binary with the plugin
+// installed in its plugins folder: the plugin's outputs are recorded, its
+// identity heads the task's log, the same inputs give the same bytes, and
+// no plugin process outlives the command.
+func TestPluginWorkflowEndToEnd(t *testing.T) {
+	e := &env{t: t, home: pluginHome(t)}
+	plugin := filepath.Join(e.home, "plugins", "kmeans")
+	data, _ := filepath.Abs("../../workflows/examples/data/iris.csv")
+	var digests []string
+	for i := 0; i < 2; i++ {
+		r := e.cairn("run", "../../workflows/examples/iris-kmeans.yaml", "-p", "data="+data, "--progress", "none")
+		if r.code != 0 {
+			t.Fatalf("run: %s", r)
+		}
+		id := e.cairn("runs", "-q", "--limit", "1").stdout
+		id = strings.TrimSpace(id)
+		show := e.cairn("show", id, "--json")
+		var got struct {
+			Tasks []struct {
+				ID      string                     `json:"id"`
+				Outputs map[string]json.RawMessage `json:"outputs"`
+			} `json:"tasks"`
+		}
+		if err := json.Unmarshal([]byte(show.stdout), &got); err != nil {
+			t.Fatalf("show --json: %v\n%s", err, show)
+		}
+		var outs map[string]json.RawMessage
+		for _, tr := range got.Tasks {
+			if tr.ID == "cluster" {
+				outs = tr.Outputs
+			}
+		}
+		var sizes bytes.Buffer
+		json.Compact(&sizes, outs["sizes"])
+		if sizes.String() != "[50,62,38]" {
+			t.Fatalf("cluster outputs %v\n%s", outs, show.stdout)
+		}
+		var ref struct{ Digest string }
+		json.Unmarshal(outs["assignments"], &ref)
+		digests = append(digests, ref.Digest)
+		lock, err := plugins.ReadLock(filepath.Join(e.home, "plugins.lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs := e.cairn("logs", id, "cluster")
+		if want := "cairn: plugin kmeans version 0.1.0, sha256:" + lock["kmeans"] + ", protocol 1, pid "; !strings.HasPrefix(logs.stdout, want) ||
+			!strings.Contains(logs.stdout, "kmeans: 150 rows, 4 features") {
+			t.Errorf("log of the plugin task, want it to start %q:\n%s", want, logs)
+		}
+		if pids := processesOf(plugin); len(pids) > 0 {
+			t.Errorf("plugin processes %v outlived 'cairn run'", pids)
+		}
+	}
+	if digests[0] != digests[1] || !strings.HasPrefix(digests[0], "sha256:") {
+		t.Errorf("two runs gave different assignments: %v", digests)
+	}
+}
+
+func TestPluginsCommands(t *testing.T) {
+	e := &env{t: t, home: t.TempDir()}
+	dir := filepath.Join(e.home, "plugins")
+	os.Mkdir(dir, 0o755)
+	copyFile(t, kmeansBin(t), filepath.Join(dir, "kmeans"), 0o755)
+
+	// No lock file: nothing runs, and the workflow's type is unknown.
+	r := e.cairn("plugins", "list")
+	if r.code != 1 || !strings.Contains(r.stderr, "there is no lock file "+filepath.Join(e.home, "plugins.lock")) || !strings.Contains(r.stdout, "(not loaded)") {
+		t.Fatalf("list without a lock file: %s", r)
+	}
+	r = e.cairn("validate", "../../workflows/examples/iris-kmeans.yaml")
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown task type "kmeans"`) || !strings.Contains(r.stderr, "known types: ") ||
+		!strings.Contains(r.stderr, "cairn: warning: plugin kmeans not started") {
+		t.Fatalf("validate without a lock file: %s", r)
+	}
+
+	// Lock, then list; a non-executable entry is reported, the rest loads.
+	copyFile(t, "../../workflows/examples/data/iris.csv", filepath.Join(dir, "notes.csv"), 0o644)
+	r = e.cairn("plugins", "lock")
+	if r.code != 1 || !strings.Contains(r.stderr, "pinned 1 plugin binaries") || !strings.Contains(r.stderr, "plugin notes.csv: not executable") {
+		t.Fatalf("lock: %s", r)
+	}
+	sum := strings.Fields(readFile(t, filepath.Join(e.home, "plugins.lock")))[0]
+	if !regexpMatch(`(?m)^kmeans\s+0\.1\.0\s+1\s+`+sum+`\s+kmeans$`, r.stdout) {
+		t.Fatalf("lock's listing:\n%s", r)
+	}
+	if r = e.cairn("validate", "../../workflows/examples/iris-kmeans.yaml"); r.code != 0 {
+		t.Fatalf("validate with the plugin pinned: %s", r)
+	}
+	os.Remove(filepath.Join(dir, "notes.csv"))
+	r = e.cairn("plugins", "list", "--json")
+	var list struct {
+		Plugins []struct {
+			Name, SHA256, Version string
+			Protocol              int
+			Types                 []string
+		}
+		Problems []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || r.code != 0 || len(list.Plugins) != 1 || list.Plugins[0].SHA256 != sum ||
+		list.Plugins[0].Protocol != 1 || list.Plugins[0].Types[0] != "kmeans" || len(list.Problems) != 0 {
+		t.Fatalf("list --json: %v\n%s", err, r)
+	}
+
+	// The binary changes: refused, with the reason.
+	f, _ := os.OpenFile(filepath.Join(dir, "kmeans"), os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte{0})
+	f.Close()
+	r = e.cairn("plugins", "list")
+	if r.code != 1 || !strings.Contains(r.stderr, "the binary changed since it was pinned") {
+		t.Fatalf("list after the binary changed: %s", r)
+	}
+	data, _ := filepath.Abs("../../workflows/examples/data/iris.csv")
+	r = e.cairn("run", "../../workflows/examples/iris-kmeans.yaml", "-p", "data="+data)
+	if r.code != 2 || !strings.Contains(r.stderr, `unknown task type "kmeans"`) || !strings.Contains(r.stderr, "nothing was run") {
+		t.Fatalf("run with a changed plugin: %s", r)
+	}
+
+	r = e.cairn("plugins", "--help")
+	if r.code != 0 || !strings.Contains(r.stderr, "usage: cairn plugins list|lock") {
+		t.Fatalf("--help: %s", r)
+	}
+	if r = e.cairn("plugins", "pin"); r.code != 2 || !strings.Contains(r.stderr, `unknown subcommand "pin"`) {
+		t.Fatalf("unknown subcommand: %s", r)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
