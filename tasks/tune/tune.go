@@ -38,16 +38,21 @@ func New() *Task { return &Task{} }
 
 // Info describes the type.
 func (*Task) Info() cairn.TypeInfo {
-	metrics := []string{}
+	var classify, regress, lower []string
 	for _, mi := range model.Metrics() {
-		dir := "higher is better"
-		if !mi.HigherIsBetter {
-			dir = "lower is better"
+		if mi.Kind == model.Classification {
+			classify = append(classify, mi.Name)
+		} else {
+			regress = append(regress, mi.Name)
 		}
-		metrics = append(metrics, fmt.Sprintf("%s (%s, %s)", mi.Name, mi.Kind, dir))
+		if !mi.HigherIsBetter {
+			lower = append(lower, mi.Name)
+		}
 	}
+	metricDoc := fmt.Sprintf("what the search optimises, the mean over the folds: %s (classification; f1, precision and recall are binary, of the second class); %s (regression). %s are lower-is-better, the rest higher. Default: accuracy for a classification, r2 for a regression",
+		strings.Join(classify, ", "), strings.Join(regress, ", "), strings.Join(lower, ", "))
 	own := []cairn.ParamInfo{
-		{Name: "metric", Kind: cairn.KindString, Doc: "what the search optimises, averaged over the folds: " + strings.Join(metrics, "; ") + ". Default: accuracy for a classification, r2 for a regression"},
+		{Name: "metric", Kind: cairn.KindString, Doc: metricDoc},
 		{Name: "cv_folds", Kind: cairn.KindInt, Default: DefaultFolds, Doc: "k of the k-fold cross-validation on the train rows (stratified by class for a classification, seeded); every class needs at least k rows"},
 		{Name: "search", Kind: cairn.KindString, Default: Grid, Doc: "grid (every combination of the space's values) or random (trials draws from the space)"},
 		{Name: "space", Kind: cairn.KindMap, Doc: "hyperparameter -> list of values to try, e.g. {C: [0.1, 1, 10]}; with search random also a range {min, max, log: true} (integers for an integer hyperparameter). Empty: one trial with the defaults"},
@@ -56,6 +61,11 @@ func (*Task) Info() cairn.TypeInfo {
 		{Name: "parallelism", Kind: cairn.KindInt, Doc: "how many fits run at once (default: the number of CPUs); the results do not depend on it"},
 	}
 	pipe := train.PipelineParams()
+	for i := range pipe {
+		if pipe[i].Name == "seed" {
+			pipe[i].Doc = "seed of the folds, of random search's draws and of each fit (as train's seed); the same seed gives the same trials"
+		}
+	}
 	params := append(pipe[:2:2], own...)
 	params = append(params, pipe[2:]...)
 	return cairn.TypeInfo{

@@ -139,6 +139,9 @@ type Column struct {
 // predict on must have the feature columns with these kinds; read a CSV
 // with ReadOptions.Schema set to SchemaKinds so that its columns get them.
 func (m *Model) Schema() []Column {
+	if m.Preprocess == nil {
+		return nil
+	}
 	cols := make([]Column, 0, len(m.Preprocess.Features)+1)
 	for _, ft := range m.Preprocess.Features {
 		cols = append(cols, Column{Name: ft.Name, Kind: ft.Kind})
@@ -151,6 +154,9 @@ func (m *Model) Schema() []Column {
 // Reading with it makes a value that does not parse as its column's kind an
 // error naming its line, rather than a column of another kind.
 func (m *Model) SchemaKinds(label bool) map[string]dataset.Kind {
+	if m.Preprocess == nil {
+		return nil
+	}
 	kinds := make(map[string]dataset.Kind, len(m.Preprocess.Features)+1)
 	for _, ft := range m.Preprocess.Features {
 		kinds[ft.Name] = ft.Kind
