@@ -1,0 +1,442 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/ml/dataset"
+	"github.com/cairnml/cairn/tasks/ml/model"
+)
+
+// ReportMediaType is the media type of the report artifact.
+const ReportMediaType = "application/json"
+
+// testMissing are the values read as missing in the test set:
+// dataset.DefaultMissing without "NaN", so that a NaN in a numeric feature
+// is an error rather than a value imputed in silence.
+var testMissing = []string{"", "NA", "null", "?"}
+
+// Task is the evaluate task type. The zero value is ready to use; it holds
+// no state and serves any number of attempts at once.
+type Task struct{}
+
+var (
+	_ tasks.Task           = (*Task)(nil)
+	_ tasks.ParamValidator = (*Task)(nil)
+)
+
+// New returns the evaluate task type.
+func New() *Task { return &Task{} }
+
+// Info describes the type.
+func (*Task) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{
+		Name:    "evaluate",
+		Summary: "Scores a model on a test set: accuracy, precision, recall, F1, ROC AUC, log loss, confusion matrix and ROC curves, or MSE, RMSE, MAE, R²; an optional gate sets passed.",
+		Params: []cairn.ParamInfo{
+			{Name: "metrics", Kind: cairn.KindList, Doc: "the metrics to record as the task's metrics and metrics output (default: every one that applies): " + strings.Join(MetricNames(), ", ")},
+			{Name: "gate", Kind: cairn.KindMap, Doc: `metric -> comparison, for example {f1: ">= 0.9", log_loss: "< 0.3"} (operators >=, >, <=, <, ==, !=); passed is true when every one holds`},
+			{Name: "fail_on_gate", Kind: cairn.KindBool, Default: false, Doc: "fail the task (without retry) when the gate does not hold, instead of succeeding with passed = false"},
+			{Name: "positive", Kind: cairn.KindAny, Doc: "binary classification: the positive class of precision, recall, F1 and ROC (default: the model's second class, such as 1 or true)"},
+			{Name: "roc_points", Kind: cairn.KindInt, Default: DefaultROCPoints, Doc: "at most this many points per ROC curve in the roc output (evenly spaced along the curve); the report holds every point"},
+		},
+		Inputs: []cairn.PortInfo{
+			{Name: "model", Artifact: true, Required: true, Doc: "the model (" + model.MediaType + "), as train writes it"},
+			{Name: "test", Artifact: true, Required: true, Doc: "the test set: CSV with the model's feature columns and its label"},
+		},
+		Outputs: []cairn.PortInfo{
+			{Name: "metrics", Doc: "JSON object metric -> value: the metrics param's selection (default: every metric that applies)"},
+			{Name: "confusion_matrix", Doc: "classification: {classes, matrix} with matrix[true][predicted]; null for a regression"},
+			{Name: "roc", Doc: "classification: a list of ROC curves {class, auc, points, fpr, tpr, thresholds} (the positive class, or each class against the rest), at most roc_points points each; the first threshold, +Inf, is null; null for a regression"},
+			{Name: "report", Artifact: true, Doc: "everything (" + ReportMediaType + "): every metric, per-class scores, confusion matrix, full ROC curves, the gate's conditions and outcome"},
+			{Name: "passed", Doc: "true when every gate condition holds (true without a gate); a when: condition of a later task can test it"},
+		},
+	}
+}
+
+// Run evaluates the `model` input on the `test` input; see the package
+// documentation.
+func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	id := req.TaskID
+	p, err := decode(req)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: not started: %w", id, context.Cause(ctx))
+	}
+	if env.Artifacts == nil {
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: the attempt has no artifact store", id)
+	}
+	log := env.Log
+	if log == nil {
+		log = io.Discard
+	}
+	modelRef, ok := req.Inputs["model"]
+	if !ok {
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: input model is required: give the train task's model output under inputs:", id)
+	}
+	testRef, ok := req.Inputs["test"]
+	if !ok {
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: input test is required: give the test split (split's test output) under inputs:", id)
+	}
+	m, err := readModel(ctx, env.Artifacts, modelRef)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: input model: %w", id, err)
+	}
+	fmt.Fprintf(log, "evaluate: model %s\n", m.Describe())
+	f, err := readTest(ctx, env.Artifacts, testRef, m)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: input test: %w", id, err)
+	}
+	fmt.Fprintf(log, "evaluate: test set: %d rows × %d columns (%s, %d bytes)\n", f.Rows(), len(f.Columns), testRef.Digest, testRef.Size)
+
+	rep, err := evaluate(m, f, p)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: %w", id, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: cancelled: %w", id, context.Cause(ctx))
+	}
+	rep.Model, rep.Test = modelRef.Digest, testRef.Digest
+	selected, err := selectMetrics(rep, p.Metrics)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: metrics: %w", id, err)
+	}
+	if err := applyGate(rep, p.Gate); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: gate: %w", id, err)
+	}
+	logReport(log, rep)
+	if !rep.Passed && p.FailOnGate {
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: the gate does not hold: %s (fail_on_gate is set)", id, failed(rep.Gate))
+	}
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(rep); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: report: %w", id, err)
+	}
+	reportRef, err := env.Artifacts.Put(ctx, ReportMediaType, &buf)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: store report: %w", id, err)
+	}
+	outputs := map[string]json.RawMessage{
+		"report":           reportRef.JSON(),
+		"confusion_matrix": json.RawMessage("null"),
+		"roc":              json.RawMessage("null"),
+		"passed":           json.RawMessage(fmt.Sprint(rep.Passed)),
+	}
+	if outputs["metrics"], err = json.Marshal(selected); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: metrics: %w", id, err)
+	}
+	if rep.Confusion != nil {
+		outputs["confusion_matrix"], _ = json.Marshal(rep.Confusion)
+	}
+	if rep.ROC != nil {
+		curves := make([]Curve, len(rep.ROC))
+		for i, c := range rep.ROC {
+			curves[i] = c.Downsample(p.ROCPoints)
+		}
+		if outputs["roc"], err = json.Marshal(curves); err != nil {
+			return tasks.Result{}, fmt.Errorf("evaluate %s: roc: %w", id, err)
+		}
+	}
+	return tasks.Result{Outputs: outputs, Metrics: selected}, nil
+}
+
+// decode reads the request's params; every problem is permanent.
+func decode(req tasks.Request) (params, error) {
+	m := map[string]any{}
+	if len(req.Params) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(req.Params))
+		dec.UseNumber()
+		if err := dec.Decode(&m); err != nil {
+			return params{}, cairn.Permanentf("evaluate %s: params: %w", req.TaskID, err)
+		}
+	}
+	p, errs := parseParams(m, false)
+	if len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Key + ": " + e.Msg
+			if e.Hint != "" {
+				msgs[i] += " (" + e.Hint + ")"
+			}
+		}
+		return params{}, cairn.Permanentf("evaluate %s: params: %s", req.TaskID, strings.Join(msgs, "; "))
+	}
+	return p, nil
+}
+
+// storeErr marks a failure to read an artifact: permanent when it does not
+// exist, else retryable.
+func storeErr(err error) error {
+	if errors.Is(err, cairn.ErrNotFound) {
+		return cairn.Permanent(err)
+	}
+	return err
+}
+
+func readModel(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef) (*model.Model, error) {
+	switch ref.MediaType {
+	case "", model.MediaType, "application/octet-stream":
+	default:
+		return nil, cairn.Permanentf("the artifact is %s, not a model (%s): pass the train task's model output", ref.MediaType, model.MediaType)
+	}
+	rc, err := store.Open(ctx, ref)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rc.Close()
+	m, err := model.Decode(ctxReader{ctx, rc})
+	if err != nil {
+		if errors.Is(err, model.ErrFormat) {
+			return nil, cairn.Permanentf("not a model artifact: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, storeErr(err)
+	}
+	return m, nil
+}
+
+func readTest(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef, m *model.Model) (*dataset.Frame, error) {
+	if ref.MediaType == model.MediaType {
+		return nil, cairn.Permanentf("the artifact is a model, not a data set: pass the test split (split's test output)")
+	}
+	rc, err := store.Open(ctx, ref)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	defer rc.Close()
+	f, err := dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: testMissing})
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, err
+		case errors.Is(err, dataset.ErrSchema):
+			return nil, cairn.Permanentf("its columns differ from the model's: %w (the model needs %s)", err, needs(m))
+		case errors.Is(err, dataset.ErrType):
+			return nil, cairn.Permanentf("its schema differs from the model's: %w (the model needs %s)", err, needs(m))
+		case errors.Is(err, dataset.ErrNonFinite):
+			return nil, cairn.Permanentf("%w; NaN and ±Inf are not values: write a missing value as an empty field (the model's pipeline imputes it)", err)
+		case errors.Is(err, dataset.ErrTooLarge):
+			return nil, cairn.Permanent(err)
+		}
+		var pe *dataset.ParseError
+		if errors.As(err, &pe) || errors.Is(err, dataset.ErrFormat) || errors.Is(err, dataset.ErrHeader) {
+			return nil, cairn.Permanentf("not a valid CSV: %w", err)
+		}
+		return nil, storeErr(err)
+	}
+	if f.Rows() == 0 {
+		return nil, cairn.Permanentf("the test set has a header but no rows")
+	}
+	// A categorical feature reads NaN as missing, as training did.
+	for _, c := range f.Columns {
+		if c.Kind != dataset.Categorical {
+			continue
+		}
+		for i, s := range c.Str {
+			if s == "NaN" {
+				if c.Missing == nil {
+					c.Missing = make([]bool, len(c.Str))
+				}
+				c.Missing[i], c.Str[i] = true, ""
+			}
+		}
+	}
+	return f, nil
+}
+
+// needs lists the model's input columns for messages.
+func needs(m *model.Model) string {
+	cols := m.Schema()
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = fmt.Sprintf("%s (%s)", c.Name, c.Kind)
+	}
+	if len(parts) > 12 {
+		parts = append(parts[:12], fmt.Sprintf("… %d more", len(cols)-12))
+	}
+	return strings.Join(parts, ", ") + "; the last is the label"
+}
+
+// evaluate predicts f with m and computes the report. Every error is
+// permanent: it is about the data or the model.
+func evaluate(m *model.Model, f *dataset.Frame, p params) (*Report, error) {
+	yClass, yValue, err := m.Truth(f)
+	if err != nil {
+		return nil, cairn.Permanentf("test set label: %w", err)
+	}
+	pred, err := m.Predict(f)
+	if err != nil {
+		return nil, cairn.Permanentf("predict the test set: %w", err)
+	}
+	var rep *Report
+	if m.Kind == model.Regression {
+		if p.Positive != nil {
+			return nil, cairn.Permanentf("positive applies to binary classification; the model is a regression")
+		}
+		rep, err = Regress(yValue, pred.Value)
+	} else {
+		positive := 1
+		if p.Positive != nil {
+			if len(m.Classes) != 2 {
+				return nil, cairn.Permanentf("positive applies to binary classification; the model has %d classes", len(m.Classes))
+			}
+			positive = -1
+			for c, name := range m.Classes {
+				if name == *p.Positive {
+					positive = c
+				}
+			}
+			if positive < 0 {
+				return nil, cairn.Permanentf("positive %q is not a class of the model (classes: %s)", *p.Positive, strings.Join(m.Classes, ", "))
+			}
+		}
+		rep, err = Classify(m.Classes, yClass, pred.Class, pred.Proba, positive)
+	}
+	if err != nil {
+		return nil, cairn.Permanent(err)
+	}
+	rep.Algorithm, rep.Label = m.Algorithm, m.Label
+	return rep, nil
+}
+
+// applies reports why metric does not apply to rep's model ("" if it does).
+func applies(name string, rep *Report) string {
+	mi, _ := LookupMetric(name)
+	switch {
+	case mi.Kind != rep.Kind:
+		return fmt.Sprintf("%s scores a %s, and the model is a %s", name, mi.Kind, rep.Kind)
+	case mi.Binary && len(rep.Classes) != 2:
+		return fmt.Sprintf("%s is for two classes and the model has %d: use %s_macro or %s_weighted", name, len(rep.Classes), name, name)
+	}
+	return ""
+}
+
+// selectMetrics returns the metrics named (all defined ones when names is
+// nil); a named metric that does not apply or is not defined is an error.
+func selectMetrics(rep *Report, names []string) (map[string]float64, error) {
+	if names == nil {
+		out := make(map[string]float64, len(rep.Metrics))
+		for k, v := range rep.Metrics {
+			out[k] = v
+		}
+		return out, nil
+	}
+	out := make(map[string]float64, len(names))
+	for _, name := range names {
+		if why := applies(name, rep); why != "" {
+			return nil, cairn.Permanentf("%s", why)
+		}
+		v, ok := rep.Metrics[name]
+		if !ok {
+			return nil, cairn.Permanentf("%s is not defined on this test set: %s; leave it out of metrics: or use a test set with every class", name, rep.Undefined[name])
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+// applyGate evaluates the conditions into rep.Gate and rep.Passed. A
+// condition on a metric that does not apply to the model is an error; one
+// on a metric not defined on this test set fails.
+func applyGate(rep *Report, conds []Condition) error {
+	rep.Passed = true
+	for _, c := range conds {
+		if why := applies(c.Metric, rep); why != "" {
+			return cairn.Permanentf("%s", why)
+		}
+		r := GateResult{Condition: c}
+		if v, ok := rep.Metrics[c.Metric]; ok {
+			r.Actual = &v
+			r.Passed = c.Holds(v)
+		} else {
+			r.Reason = "not defined on this test set: " + rep.Undefined[c.Metric]
+		}
+		rep.Passed = rep.Passed && r.Passed
+		rep.Gate = append(rep.Gate, r)
+	}
+	return nil
+}
+
+func failed(gate []GateResult) string {
+	var parts []string
+	for _, g := range gate {
+		if g.Passed {
+			continue
+		}
+		if g.Actual != nil {
+			parts = append(parts, fmt.Sprintf("%s is %v, want %s %v", g.Metric, *g.Actual, g.Op, g.Value))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s", g.Metric, g.Reason))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func logReport(log io.Writer, rep *Report) {
+	if rep.Positive != "" {
+		fmt.Fprintf(log, "evaluate: positive class %q\n", rep.Positive)
+	}
+	for _, mi := range metricInfos {
+		if v, ok := rep.Metrics[mi.Name]; ok {
+			fmt.Fprintf(log, "evaluate:   %-18s %.6g\n", mi.Name, v)
+		} else if why, ok := rep.Undefined[mi.Name]; ok {
+			fmt.Fprintf(log, "evaluate:   %-18s not defined: %s\n", mi.Name, why)
+		}
+	}
+	if rep.Confusion != nil && len(rep.Classes) <= 20 {
+		fmt.Fprintf(log, "evaluate: confusion matrix (rows: true class, columns: predicted)\n")
+		tw := tabwriter.NewWriter(log, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprint(tw, "\t")
+		for _, c := range rep.Classes {
+			fmt.Fprintf(tw, "%s\t", c)
+		}
+		fmt.Fprintln(tw)
+		for t, row := range rep.Confusion.Matrix {
+			fmt.Fprintf(tw, "%s\t", rep.Classes[t])
+			for _, v := range row {
+				fmt.Fprintf(tw, "%d\t", v)
+			}
+			fmt.Fprintln(tw)
+		}
+		tw.Flush()
+	}
+	for _, g := range rep.Gate {
+		verdict := "holds"
+		if !g.Passed {
+			verdict = "does not hold"
+		}
+		if g.Actual != nil {
+			fmt.Fprintf(log, "evaluate: gate %s: %.6g, %s\n", g.Condition, *g.Actual, verdict)
+		} else {
+			fmt.Fprintf(log, "evaluate: gate %s: %s, %s\n", g.Condition, g.Reason, verdict)
+		}
+	}
+	fmt.Fprintf(log, "evaluate: passed = %v\n", rep.Passed)
+}
+
+// ctxReader fails a read once ctx is done, so that reading a large test
+// set stops promptly on cancellation.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
+	}
+	return c.r.Read(p)
+}
