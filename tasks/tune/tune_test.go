@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
@@ -213,6 +214,20 @@ func TestConformance(t *testing.T) {
 				}
 				if m := output[tune.MetricOutput](t, a, "metric"); m.Name != "r2" {
 					t.Errorf("default metric %q", m.Name)
+				}
+			},
+		},
+		tasktest.Case{
+			// 16 × 5 forest fits take seconds; the search stops between fits.
+			Name: "cancelled-mid-search",
+			Params: map[string]any{"model": "random_forest", "label": "malignant", "parallelism": 1,
+				"space": map[string]any{"max_depth": []any{2, 3, 4, 5}, "min_samples_leaf": []any{1, 2, 3, 4}}},
+			Inputs: in(bc),
+			Want:   tasktest.Blocks,
+			Delay:  300 * time.Millisecond,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				if !cairn.IsRetryable(a.Err) {
+					t.Errorf("a stopped search fails for good: %v", a.Err)
 				}
 			},
 		},
