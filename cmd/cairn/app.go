@@ -19,6 +19,7 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/clean"
 	"github.com/cairnml/cairn/tasks/collect"
+	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
@@ -267,7 +268,7 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 // here, never by init-time registration.
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
-		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New())
+		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New(), evaluate.New())
 }
 
 // pluginOptions says where the plugins and their lock file are.

@@ -162,10 +162,13 @@ func TestClassifyMulticlassAUCMatchesMetrics(t *testing.T) {
 func TestClassifyErrors(t *testing.T) {
 	yTrue, yPred, proba := binaryCase()
 	for name, f := range map[string]func() error{
-		"one class":   func() error { _, err := evaluate.Classify([]string{"a"}, yTrue, yPred, proba, 0); return err },
-		"no rows":     func() error { _, err := evaluate.Classify([]string{"a", "b"}, nil, nil, nil, 1); return err },
-		"lengths":     func() error { _, err := evaluate.Classify([]string{"a", "b"}, yTrue, yPred[:3], proba, 1); return err },
-		"label range": func() error { _, err := evaluate.Classify([]string{"a", "b"}, []int{0, 2}, []int{0, 1}, proba[:2], 1); return err },
+		"one class": func() error { _, err := evaluate.Classify([]string{"a"}, yTrue, yPred, proba, 0); return err },
+		"no rows":   func() error { _, err := evaluate.Classify([]string{"a", "b"}, nil, nil, nil, 1); return err },
+		"lengths":   func() error { _, err := evaluate.Classify([]string{"a", "b"}, yTrue, yPred[:3], proba, 1); return err },
+		"label range": func() error {
+			_, err := evaluate.Classify([]string{"a", "b"}, []int{0, 2}, []int{0, 1}, proba[:2], 1)
+			return err
+		},
 		"probability": func() error {
 			_, err := evaluate.Classify([]string{"a", "b"}, []int{0, 1}, []int{0, 1}, [][]float64{{.5, .5}, {1.5, -.5}}, 1)
 			return err
