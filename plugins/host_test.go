@@ -101,6 +101,11 @@ func folder(t *testing.T, names ...string) plugins.Options {
 	return o
 }
 
+// pluginsLock pins o.Dir's binaries in o.LockFile.
+func pluginsLock(o plugins.Options) ([]plugins.Entry, error) {
+	return plugins.LockFolder(context.Background(), o.Dir, o.LockFile)
+}
+
 // open opens a host and, when the test ends, closes it and checks that
 // no plugin process is left.
 func open(t *testing.T, o plugins.Options) *plugins.Host {
