@@ -120,6 +120,9 @@ func (m *Model) check() error {
 	if tr.Label != m.Label {
 		return bad("label %q, preprocessing label %q", m.Label, tr.Label)
 	}
+	if err := checkTransformer(tr); err != nil {
+		return bad("preprocessing: %v", err)
+	}
 	p := tr.NumFeatures()
 	if !slices.Equal(m.Features, tr.FeatureNames()) {
 		return bad("feature names differ from the preprocessing's")
@@ -197,6 +200,25 @@ func (m *Model) check() error {
 		}
 	}
 	return nil
+}
+
+// checkTransformer runs the transformer's own consistency check (kinds,
+// sorted categories, finite fills, positive scales) by transforming one
+// row of missing values, so that a damaged file fails in Decode rather than
+// in Predict.
+func checkTransformer(tr *features.Transformer) error {
+	f := &dataset.Frame{}
+	for _, ft := range tr.Features {
+		c := &dataset.Column{Name: ft.Name, Kind: ft.Kind, Missing: []bool{true}}
+		if ft.Kind == dataset.Categorical {
+			c.Str = []string{""}
+		} else {
+			c.Num = []float64{0}
+		}
+		f.Columns = append(f.Columns, c)
+	}
+	_, err := tr.Transform(f)
+	return err
 }
 
 func taskOf(k Kind) tree.Task {

@@ -376,6 +376,13 @@ func TestDecodeErrors(t *testing.T) {
 		{"node out of range", edit(func(v map[string]any) { node(v, 0)["right"] = 999 }), []string{"node 0"}},
 		{"feature out of range", edit(func(v map[string]any) { node(v, 0)["feature"] = 99 }), []string{"node 0"}},
 		{"value width", edit(func(v map[string]any) { node(v, 1)["value"] = []any{1} }), []string{"node 1"}},
+		{"unsorted categories", decodeMixed(t, func(v map[string]any) {
+			ft := v["preprocess"].(map[string]any)["features"].([]any)[2].(map[string]any)
+			ft["categories"] = []any{"red", "blue", "green"}
+		}), []string{"preprocessing", "categories"}},
+		{"zero scale", decodeMixed(t, func(v map[string]any) {
+			v["preprocess"].(map[string]any)["features"].([]any)[0].(map[string]any)["scale"] = 0
+		}), []string{"preprocessing", "scale"}},
 		{"trailing", append(append([]byte{}, good...), []byte(`{}`)...), []string{"not a model file"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -390,6 +397,24 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decodeMixed returns the encoding of a logistic model of the mixed data,
+// edited by fn.
+func decodeMixed(t *testing.T, fn func(map[string]any)) []byte {
+	t.Helper()
+	train, _ := mixed(t)
+	m, err := model.Fit(train, model.Spec{Preprocess: features.NewSpec("y"), Algorithm: model.LogisticRegression})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(encode(t, m), &v); err != nil {
+		t.Fatal(err)
+	}
+	fn(v)
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func TestHyperparams(t *testing.T) {
