@@ -202,6 +202,16 @@ func (p *Pipeline) Check() []tasks.ParamError {
 	if !p.has["label"] {
 		errs = append(errs, tasks.ParamError{Key: "label", Msg: "required", Hint: "name the column to predict"})
 	}
+	algo, kind := p.Spec.Algorithm, p.Spec.Kind
+	regression := algo == model.LinearRegression || algo == model.Ridge
+	switch {
+	case algo == model.LogisticRegression && kind == model.Regression:
+		errs = append(errs, tasks.ParamError{Key: "kind", Msg: "logistic_regression is a classifier", Hint: "for a regression use linear_regression, ridge, decision_tree or random_forest"})
+	case regression && kind == model.Classification:
+		errs = append(errs, tasks.ParamError{Key: "kind", Msg: algo + " is a regression", Hint: "to classify use logistic_regression, decision_tree or random_forest"})
+	case (regression || kind == model.Regression) && p.has["class_weight"] && !p.Refs["class_weight"]:
+		errs = append(errs, tasks.ParamError{Key: "class_weight", Msg: "class weights apply to classification only", Hint: "leave class_weight out for a regression"})
+	}
 	return errs
 }
 

@@ -187,6 +187,8 @@ func TestConformance(t *testing.T) {
 		tasktest.Case{Name: "bad-imputer", Params: map[string]any{"model": "ridge", "label": "progression", "impute_numeric": "meen"}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("meen", "did you mean mean?")},
 		tasktest.Case{Name: "categorical-mean", Params: map[string]any{"model": "ridge", "label": "progression", "impute_categorical": "mean"}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr(`unknown strategy "mean"`)},
 		tasktest.Case{Name: "unknown-param", Params: map[string]any{"model": "ridge", "label": "progression", "standardise": true}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("standardise", "did you mean standardize?")},
+		tasktest.Case{Name: "logistic-regression-kind", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "kind": "regression"}, Inputs: in(breastCancer(t)), InvalidParams: true, Check: wantErr("kind", "classifier")},
+		tasktest.Case{Name: "class-weight-of-ridge", Params: map[string]any{"model": "ridge", "label": "progression", "class_weight": "balanced"}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("classification only")},
 		tasktest.Case{Name: "hyperparams-not-map", Params: map[string]any{"model": "ridge", "label": "progression", "hyperparams": 3}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("want a map")},
 		// Params fine, data wrong: permanent at run time.
 		tasktest.Case{Name: "missing-label-column", Params: map[string]any{"model": "logistic_regression", "label": "malignat"}, Inputs: in(breastCancer(t)), Want: tasktest.FailsPermanent, Check: wantErr(`label column "malignat" not found`, `did you mean "malignant"?`)},
