@@ -27,22 +27,22 @@ const (
 	MaxFolds      = 100
 )
 
-// Range is a random-search dimension: a number drawn uniformly from
+// valueRange is a random-search dimension: a number drawn uniformly from
 // [Min, Max], or log-uniformly when Log is set (Min > 0). An int
 // hyperparameter draws an integer.
-type Range struct {
+type valueRange struct {
 	Min float64 `json:"min"`
 	Max float64 `json:"max"`
 	Log bool    `json:"log,omitempty"`
 }
 
-// Dim is one hyperparameter of the search space: a list of values, or a
+// dim is one hyperparameter of the search space: a list of values, or a
 // range (random search only).
-type Dim struct {
-	Name   string
-	Values []any // canonical values (model.CheckHyperparam)
-	Range  *Range
-	Int    bool // the range draws integers
+type dim struct {
+	Name       string
+	Values     []any // canonical values (model.CheckHyperparam)
+	valueRange *valueRange
+	Int        bool // the range draws integers
 }
 
 // params are the decoded `with:` params.
@@ -51,7 +51,7 @@ type params struct {
 	metric      string
 	folds       int
 	search      string
-	space       []Dim // sorted by name
+	space       []dim // sorted by name
 	fixed       map[string]any
 	trials      int
 	parallelism int // 0: GOMAXPROCS
@@ -223,8 +223,8 @@ func metricHint(s string) string {
 	return "one of " + strings.Join(names, ", ")
 }
 
-func parseDim(algo, name string, v any, search string, allowRefs bool) (*Dim, []tasks.ParamError) {
-	bad := func(hint, format string, args ...any) (*Dim, []tasks.ParamError) {
+func parseDim(algo, name string, v any, search string, allowRefs bool) (*dim, []tasks.ParamError) {
+	bad := func(hint, format string, args ...any) (*dim, []tasks.ParamError) {
 		return nil, []tasks.ParamError{{Key: "space", Msg: name + ": " + fmt.Sprintf(format, args...), Hint: hint}}
 	}
 	if allowRefs && train.IsRef(v) {
@@ -238,7 +238,7 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*Dim, []
 		if len(x) == 0 {
 			return bad("list the values to try", "empty list")
 		}
-		d := &Dim{Name: name}
+		d := &dim{Name: name}
 		for _, e := range x {
 			if allowRefs && train.IsRef(e) {
 				d.Values = append(d.Values, e)
@@ -264,7 +264,7 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*Dim, []
 		if h == nil || (h.Type != model.TypeFloat && h.Type != model.TypeInt) {
 			return bad("list its values instead", "a range applies to a number hyperparameter")
 		}
-		r := &Range{}
+		r := &valueRange{}
 		var hasMin, hasMax bool
 		for _, k := range sortedKeys(x) {
 			switch k {
@@ -302,12 +302,12 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*Dim, []
 				return bad(herr.Hint, "range end: %s", herr.Msg)
 			}
 		}
-		return &Dim{Name: name, Range: r, Int: h.Type == model.TypeInt}, nil
+		return &dim{Name: name, valueRange: r, Int: h.Type == model.TypeInt}, nil
 	}
 	return bad("for example [0.1, 1, 10], or {min, max, log} with search: random", "want a list of values, got %v", v)
 }
 
-func gridSize(space []Dim) float64 {
+func gridSize(space []dim) float64 {
 	n := 1.0
 	for _, d := range space {
 		n *= float64(len(d.Values))

@@ -178,8 +178,8 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}, nil
 }
 
-// Outcome is a finished search.
-type Outcome struct {
+// outcome is a finished search.
+type outcome struct {
 	Metric model.MetricInfo
 	Trials []Trial
 	// Best indexes Trials: the best mean, the earliest trial on a tie.
@@ -188,7 +188,7 @@ type Outcome struct {
 
 // search cross-validates every candidate of p's space on f and ranks them.
 // Its errors are about the data or the params (permanent), or ctx's.
-func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*Outcome, error) {
+func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*outcome, error) {
 	spec := p.pipe.Spec
 	kind, classes, y, err := model.Target(f, spec)
 	if err != nil {
@@ -301,7 +301,7 @@ func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*O
 			return nil, fmt.Errorf("trial %d (%s), fold %d of %d: %w", c+1, formatParams(cands[c]), fo+1, len(folds), train.FitError(err))
 		}
 	}
-	out := &Outcome{Metric: mi, Trials: make([]Trial, len(cands))}
+	out := &outcome{Metric: mi, Trials: make([]Trial, len(cands))}
 	for c := range cands {
 		fs := scores[c*len(folds) : (c+1)*len(folds)]
 		mean := 0.0
@@ -369,7 +369,7 @@ func candidates(p *params) []map[string]any {
 	}
 	lists := true
 	for _, d := range p.space {
-		lists = lists && d.Range == nil
+		lists = lists && d.valueRange == nil
 	}
 	size := gridSize(p.space)
 	if p.search == Grid || (lists && size <= float64(p.trials)) {
@@ -402,19 +402,19 @@ func candidates(p *params) []map[string]any {
 	return out
 }
 
-func (d Dim) draw(r *model.Rand) any {
-	if d.Range == nil {
+func (d dim) draw(r *model.Rand) any {
+	if d.valueRange == nil {
 		return d.Values[r.IntN(len(d.Values))]
 	}
-	lo, hi := d.Range.Min, d.Range.Max
+	lo, hi := d.valueRange.Min, d.valueRange.Max
 	if d.Int {
-		if d.Range.Log {
+		if d.valueRange.Log {
 			v := math.Floor(math.Exp(math.Log(lo) + r.Float64()*(math.Log(hi+1)-math.Log(lo))))
 			return int(math.Min(math.Max(v, lo), hi))
 		}
 		return int(lo) + r.IntN(int(hi-lo)+1)
 	}
-	if d.Range.Log {
+	if d.valueRange.Log {
 		return math.Min(math.Max(math.Exp(math.Log(lo)+r.Float64()*(math.Log(hi)-math.Log(lo))), lo), hi)
 	}
 	return lo + r.Float64()*(hi-lo)
@@ -434,7 +434,7 @@ func formatParams(hp map[string]any) string {
 
 // logTrials writes the trial table (the first 200 rows by trial order,
 // then the best if it was cut) and the best candidate.
-func logTrials(w io.Writer, p *params, out *Outcome) {
+func logTrials(w io.Writer, p *params, out *outcome) {
 	names := []string{}
 	for _, d := range p.space {
 		names = append(names, d.Name)
