@@ -575,3 +575,29 @@ func TestFolds(t *testing.T) {
 		t.Errorf("one fold: %v", err)
 	}
 }
+
+// TestPredictRowByRow: a row's prediction does not depend on the other
+// rows it is predicted with (missing values get the training fills, not
+// statistics of the frame predicted).
+func TestPredictRowByRow(t *testing.T) {
+	train, test := mixed(t)
+	for _, algo := range []string{model.LogisticRegression, model.RandomForest} {
+		m, err := model.Fit(train, model.Spec{Preprocess: features.NewSpec("y"), Algorithm: algo, Hyperparams: map[string]any{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := m.Predict(test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range test.Rows() {
+			one, err := m.Predict(test.Select([]int{i}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if one.Class[0] != all.Class[i] || !reflect.DeepEqual(one.Proba[0], all.Proba[i]) {
+				t.Fatalf("%s row %d: alone %v %v, in the frame %v %v", algo, i, one.Class[0], one.Proba[0], all.Class[i], all.Proba[i])
+			}
+		}
+	}
+}
