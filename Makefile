@@ -20,19 +20,23 @@ proto:
 	cd plugins/proto && PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
-## demo: build and run the example workflow end to end on embedded SQLite.
+## demo: build and run the example ML workflow end to end on embedded SQLite
+## (breast cancer: collect, clean, split, tune, train, evaluate with a gate).
+DEMO_WF := workflows/examples/breast-cancer.yaml
 demo: build
 	@rm -rf $(DEMO)
 	@echo "== cairn validate"
-	./$(BIN) --home $(DEMO) validate workflows/examples/iris-shell.yaml
+	./$(BIN) --home $(DEMO) validate $(DEMO_WF)
+	@echo "== cairn graph (Mermaid; paste into any Mermaid viewer)"
+	./$(BIN) --home $(DEMO) graph $(DEMO_WF)
 	@echo "== cairn run"
-	./$(BIN) --home $(DEMO) run workflows/examples/iris-shell.yaml -p data=$(CURDIR)/workflows/examples/data/iris.csv
-	@echo "== cairn runs"
-	./$(BIN) --home $(DEMO) runs
-	@echo "== cairn show (the latest run)"
+	./$(BIN) --home $(DEMO) run $(DEMO_WF)
+	@echo "== cairn show (the run: every task, its timeline, outputs and metrics)"
 	./$(BIN) --home $(DEMO) show $$(./$(BIN) --home $(DEMO) runs -q --limit 1)
-	@echo "== cairn logs (its report task)"
-	./$(BIN) --home $(DEMO) logs $$(./$(BIN) --home $(DEMO) runs -q --limit 1) report
+	@echo "== cairn logs (the tuning trials)"
+	./$(BIN) --home $(DEMO) logs $$(./$(BIN) --home $(DEMO) runs -q --limit 1) tune
+	@echo "== cairn artifact (the evaluation's artifacts; fetch one with: cairn --home $(DEMO) artifact RUN evaluate NAME -o FILE)"
+	./$(BIN) --home $(DEMO) artifact $$(./$(BIN) --home $(DEMO) runs -q --limit 1) evaluate
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the parser's fuzz corpus runs as part of it).
@@ -54,7 +58,7 @@ fuzz:
 ## bench: the performance figures of docs/benchmarks.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/
+	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled.
 CHAOS_ROUNDS ?= 25
