@@ -65,7 +65,9 @@ func meanStd(c *dataset.Column) (float64, float64) {
 // TestGolden pins the generators' bytes: a change of algorithm or of the
 // random stream shows here (go test -update to accept it on purpose).
 func TestGolden(t *testing.T) {
-	cases := map[string]interface{ Frame() (*dataset.Frame, error) }{
+	cases := map[string]interface {
+		Frame() (*dataset.Frame, error)
+	}{
 		"classification.golden.csv": synthetic.Classification{Rows: 12, Features: 4, Informative: 2, Classes: 3, Weights: []float64{2, 1, 1}, MissingRate: 0.1, Seed: 7},
 		"regression.golden.csv":     synthetic.Regression{Rows: 8, Features: 3, Informative: 2, Noise: 0.5, Seed: 7},
 	}
