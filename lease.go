@@ -72,6 +72,9 @@ type Completion struct {
 	// Retryable records whether the attempt's error allowed a retry.
 	Retryable  bool
 	FinishedAt time.Time
+	// Plugin names the plugin binary that ran the attempt; nil for a
+	// built-in task type.
+	Plugin *PluginRef
 }
 
 // HeartbeatReply is the answer to a heartbeat.

@@ -111,6 +111,9 @@ type Attempt struct {
 	Stack      string // set when the task panicked
 	Retryable  bool
 	ExitCode   *int // for tasks that run a process
+	// Plugin is the plugin binary that ran the attempt (nil: a built-in
+	// type, or an attempt that never completed).
+	Plugin *PluginRef
 }
 
 // Duration is how long a finished attempt took; 0 while it runs.

@@ -61,3 +61,12 @@ func (t TypeInfo) Param(name string) (ParamInfo, bool) {
 	}
 	return ParamInfo{}, false
 }
+
+// PluginRef names the plugin binary that ran an attempt: the provenance of
+// code outside this binary, recorded with the attempt for its lineage.
+type PluginRef struct {
+	Name     string `json:"name"`     // file name in the plugins folder
+	Version  string `json:"version"`  // the plugin's own version
+	SHA256   string `json:"sha256"`   // lowercase hex of the binary, as pinned
+	Protocol int    `json:"protocol"` // wire protocol version it spoke
+}

@@ -338,6 +338,10 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) 
 	if !ok {
 		return fail(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker))
 	}
+	if ps, ok := task.(tasks.PluginServed); ok {
+		ref := ps.Plugin()
+		defer func() { c.Plugin = &ref }()
+	}
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
 		return fail(fmt.Errorf("open log: %w", err))

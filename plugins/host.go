@@ -181,7 +181,8 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 	for _, t := range types {
 		st := &servedType{p: p}
 		name := t.Info.Name
-		st.task = wire.Adapt(t,
+		ref := cairn.PluginRef{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Protocol: p.Protocol}
+		st.task = wire.Adapt(t, ref,
 			func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 				return h.run(ctx, p, name, req, env)
 			},

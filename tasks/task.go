@@ -190,6 +190,12 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// PluginServed is implemented by task types served by a plugin process:
+// the executor records Plugin with every attempt the type runs.
+type PluginServed interface {
+	Plugin() cairn.PluginRef
+}
+
 // OrphanReaper is implemented by task types whose attempts run processes
 // that can outlive a worker killed with SIGKILL (shell: what the command
 // started itself). ReapOrphans kills whatever attempt `attempt` of the task

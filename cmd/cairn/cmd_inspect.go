@@ -125,14 +125,15 @@ type taskJSON struct {
 }
 
 type attemptJSON struct {
-	Number     int             `json:"number"`
-	State      cairn.TaskState `json:"state"`
-	Worker     string          `json:"worker"`
-	StartedAt  time.Time       `json:"started_at"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	ExitCode   *int            `json:"exit_code,omitempty"`
-	Stack      string          `json:"stack,omitempty"`
+	Number     int              `json:"number"`
+	State      cairn.TaskState  `json:"state"`
+	Worker     string           `json:"worker"`
+	StartedAt  time.Time        `json:"started_at"`
+	FinishedAt *time.Time       `json:"finished_at,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	ExitCode   *int             `json:"exit_code,omitempty"`
+	Stack      string           `json:"stack,omitempty"`
+	Plugin     *cairn.PluginRef `json:"plugin,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -195,7 +196,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 			}
 			for _, at := range atts[tr.TaskID] {
 				tj.Attempt = append(tj.Attempt, attemptJSON{Number: at.Number, State: at.State, Worker: at.Worker,
-					StartedAt: at.StartedAt, FinishedAt: timePtr(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack})
+					StartedAt: at.StartedAt, FinishedAt: timePtr(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack, Plugin: at.Plugin})
 			}
 			out.Tasks = append(out.Tasks, tj)
 		}
@@ -232,10 +233,19 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	for _, tr := range trs {
-		if len(tr.Outputs) == 0 && len(tr.Metrics) == 0 {
+		var ran []string // the plugin binaries that ran its attempts
+		for _, at := range atts[tr.TaskID] {
+			if p := at.Plugin; p != nil {
+				ran = append(ran, fmt.Sprintf("  plugin  attempt %d: %s %s, sha256:%s, protocol %d", at.Number, p.Name, p.Version, p.SHA256, p.Protocol))
+			}
+		}
+		if len(tr.Outputs) == 0 && len(tr.Metrics) == 0 && len(ran) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s\n", tr.TaskID)
+		for _, l := range ran {
+			fmt.Fprintln(w, l)
+		}
 		for _, k := range sortedKeys(tr.Outputs) {
 			fmt.Fprintf(w, "  output  %s = %s\n", k, tr.Outputs[k])
 		}

@@ -102,16 +102,36 @@ func TestPluginWorkflowEndToEnd(t *testing.T) {
 			Tasks []struct {
 				ID      string                     `json:"id"`
 				Outputs map[string]json.RawMessage `json:"outputs"`
+				History []struct {
+					Plugin *struct {
+						Name, Version, SHA256 string
+						Protocol              int
+					} `json:"plugin"`
+				} `json:"attempt_history"`
 			} `json:"tasks"`
 		}
 		if err := json.Unmarshal([]byte(show.stdout), &got); err != nil {
 			t.Fatalf("show --json: %v\n%s", err, show)
 		}
+		lock, err := plugins.ReadLock(filepath.Join(e.home, "plugins.lock"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		var outs map[string]json.RawMessage
 		for _, tr := range got.Tasks {
 			if tr.ID == "cluster" {
 				outs = tr.Outputs
+				// The attempt records the binary that ran it, durably.
+				if len(tr.History) != 1 || tr.History[0].Plugin == nil || tr.History[0].Plugin.Name != "kmeans" ||
+					tr.History[0].Plugin.Version != "0.1.0" || tr.History[0].Plugin.SHA256 != lock["kmeans"] || tr.History[0].Plugin.Protocol != 1 {
+					t.Errorf("cluster's attempt history %+v", tr.History)
+				}
+			} else if len(tr.History) != 1 || tr.History[0].Plugin != nil {
+				t.Errorf("%s (built in) attempt history %+v", tr.ID, tr.History)
 			}
+		}
+		if text := e.cairn("show", id).stdout; !strings.Contains(text, "  plugin  attempt 1: kmeans 0.1.0, sha256:"+lock["kmeans"]+", protocol 1\n") {
+			t.Errorf("show does not name the plugin:\n%s", text)
 		}
 		var sizes bytes.Buffer
 		json.Compact(&sizes, outs["sizes"])
@@ -121,10 +141,6 @@ func TestPluginWorkflowEndToEnd(t *testing.T) {
 		var ref struct{ Digest string }
 		json.Unmarshal(outs["assignments"], &ref)
 		digests = append(digests, ref.Digest)
-		lock, err := plugins.ReadLock(filepath.Join(e.home, "plugins.lock"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		logs := e.cairn("logs", id, "cluster")
 		if want := "cairn: plugin kmeans version 0.1.0, sha256:" + lock["kmeans"] + ", protocol 1, pid "; !strings.HasPrefix(logs.stdout, want) ||
 			!strings.Contains(logs.stdout, "kmeans: 150 rows, 4 features") {

@@ -303,6 +303,14 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 	if c.ExitCode != nil {
 		exit = *c.ExitCode
 	}
+	plugin := ""
+	if c.Plugin != nil {
+		b, err := json.Marshal(c.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("complete %s/%s: encode plugin: %w", l.RunID, l.TaskID, err)
+		}
+		plugin = string(b)
+	}
 	var t *cairn.TaskRun
 	err = s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, finishQuery(check))
@@ -317,9 +325,10 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 		if err != nil {
 			return translate(err)
 		}
-		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?
+		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?,
+	plugin = ?
 WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.State), finishedAt.UnixNano(), c.Error, c.Stack,
-			boolInt(c.Retryable), exit, l.RunID, l.TaskID, l.Attempt)
+			boolInt(c.Retryable), exit, plugin, l.RunID, l.TaskID, l.Attempt)
 		return err
 	})
 	if err != nil {

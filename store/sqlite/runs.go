@@ -21,7 +21,7 @@ const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, ba
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
 	started_at, finished_at, version`
 
-const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code`
+const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin`
 
 // taskInsertRows is how many task runs one INSERT statement carries.
 const taskInsertRows = 100
@@ -140,10 +140,17 @@ func scanAttempt(sc scanner) (*cairn.Attempt, error) {
 		started, running, finished sql.NullInt64
 		retryable                  int
 		exit                       sql.NullInt64
+		plugin                     string
 	)
 	if err := sc.Scan(&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
-		&a.Stack, &retryable, &exit); err != nil {
+		&a.Stack, &retryable, &exit, &plugin); err != nil {
 		return nil, err
+	}
+	if plugin != "" {
+		a.Plugin = new(cairn.PluginRef)
+		if err := json.Unmarshal([]byte(plugin), a.Plugin); err != nil {
+			return nil, fmt.Errorf("attempt %d of %s/%s: plugin: %w", a.Number, a.RunID, a.TaskID, err)
+		}
 	}
 	a.State = cairn.TaskState(state)
 	a.StartedAt, a.RunningAt, a.FinishedAt = fromNanos(started), fromNanos(running), fromNanos(finished)
@@ -428,7 +435,7 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 	args := []any{runID}
 	if taskID == "" {
 		st, err = s.readStmt(ctx, `SELECT a.run_id, a.task_id, a.number, a.state, a.worker, a.started_at, a.running_at,
-	a.finished_at, a.error, a.stack, a.retryable, a.exit_code
+	a.finished_at, a.error, a.stack, a.retryable, a.exit_code, a.plugin
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
 WHERE a.run_id = ? ORDER BY t.seq, a.number`)
 	} else {

@@ -13,6 +13,7 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/plugins/internal/wire"
 	"github.com/cairnml/cairn/plugins/sdk"
 	"github.com/cairnml/cairn/tasks"
@@ -58,7 +59,8 @@ func Connect(t testing.TB, c sdk.Config) []tasks.Task {
 	byName := map[string]tasks.Task{}
 	for _, typ := range types {
 		name := typ.Info.Name
-		byName[name] = wire.Adapt(typ,
+		ref := cairn.PluginRef{Name: "sdktest", Version: version, Protocol: wire.ProtocolVersion}
+		byName[name] = wire.Adapt(typ, ref,
 			func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 				return wc.Run(ctx, name, req, env, Grace)
 			},

@@ -1,0 +1,50 @@
+package executor_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks/noop"
+)
+
+// served is noop as if a plugin served it.
+type served struct {
+	*noop.Task
+	ref cairn.PluginRef
+}
+
+func (s served) Info() cairn.TypeInfo {
+	info := s.Task.Info()
+	info.Name = "served"
+	return info
+}
+
+func (s served) Plugin() cairn.PluginRef { return s.ref }
+
+// Every attempt of a plugin-served type records the plugin that ran it,
+// durably, with the completion; a built-in's attempts record none.
+func TestAttemptsRecordTheirPlugin(t *testing.T) {
+	ref := cairn.PluginRef{Name: "kmeans", Version: "0.1.0", SHA256: "4ecdd2e5218218d3b80c9f17918a5ebca2471b76bd5e24392fa03974b1857219", Protocol: 1}
+	r := newRig(t, served{Task: noop.New(), ref: ref})
+	wf, id := r.create(t, `
+name: provenance
+tasks:
+  - {id: p, type: served, retries: 1, with: {fail: "first try"}}
+  - {id: b, type: noop}
+`)
+	r.startPool(t, 2)
+	wantRun(t, r.drive(t, id, wf), cairn.RunFailed)
+	atts := r.attempts(t, id, "p")
+	if len(atts) != 2 {
+		t.Fatalf("%d attempts of p, want 2", len(atts))
+	}
+	for _, a := range atts {
+		if a.Plugin == nil || !reflect.DeepEqual(*a.Plugin, ref) {
+			t.Errorf("attempt %d of p records plugin %+v, want %+v", a.Number, a.Plugin, ref)
+		}
+	}
+	if b := r.attempts(t, id, "b"); len(b) != 1 || b[0].Plugin != nil {
+		t.Errorf("the built-in's attempt records plugin %+v", b[0].Plugin)
+	}
+}
