@@ -25,8 +25,10 @@
 // f1 of the positive class (two classes only), their _macro and _weighted
 // averages over the model's classes, roc_auc (binary, or one-vs-rest
 // macro for more classes) and roc_auc_weighted, log_loss. Regression: mse,
-// rmse, mae, r2. The definitions are package metrics' (scikit-learn's, to
-// 1e-9). A metric that does not suit the model (mse of a classifier, f1 of
+// rmse, mae, r2. The definitions are package metrics' (scikit-learn's);
+// testdata/golden.json holds scikit-learn's values of every one of them,
+// per-class scores and ROC points on fixed predictions, and the tests
+// match them to 1e-9. A metric that does not suit the model (mse of a classifier, f1 of
 // three classes) is an error when metrics: or gate: names it; ROC AUC is
 // undefined when a class has no row (or every row) in the test set: it is
 // then left out, and a gate on it does not hold.
