@@ -428,6 +428,11 @@ func TestEnvironmentIsMinimal(t *testing.T) {
 	if strings.Contains(got, "CAIRN_TEST_SECRET") || !strings.Contains(got, " CAIRN_GIVEN ") || !strings.Contains(got, " PATH ") {
 		t.Fatalf("plugin environment %v: want PATH and CAIRN_GIVEN, not the host's CAIRN_TEST_SECRET", names)
 	}
+	// AutoMTLS: the host handed the plugin its client certificate, so the
+	// plugin's server requires it on the connection.
+	if !strings.Contains(got, " PLUGIN_CLIENT_CERT ") {
+		t.Errorf("plugin environment %v has no PLUGIN_CLIENT_CERT: the connection is not mutually authenticated", names)
+	}
 	for _, n := range names {
 		switch n {
 		case "PATH", "HOME", "TMPDIR", "LANG", "CAIRN_GIVEN", "CAIRN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT":
