@@ -66,7 +66,7 @@ func (*Task) Info() cairn.TypeInfo {
 		Name:    "collect",
 		Summary: "Reads a data set from a file, an http(s) URL, a SQL query or a seeded synthetic generator, infers its schema, and stores it as CSV.",
 		Params: []cairn.ParamInfo{
-			{Name: "source", Kind: cairn.KindString, Required: true, Doc: "file://PATH (relative to the working directory of the process running the task), http(s)://URL, sql (with dsn and query) or synthetic"},
+			{Name: "source", Kind: cairn.KindString, Required: true, Doc: "file://PATH (a relative path is resolved against the working directory of the process running the task; use file://${{ workflow.dir }}/PATH for data beside the workflow), http(s)://URL, sql (with dsn and query) or synthetic"},
 			{Name: "format", Kind: cairn.KindString, Doc: "file and http: csv (with a header row) or jsonl (JSON Lines); default by extension (.jsonl, .ndjson) or, for http, the Content-Type; else csv"},
 			{Name: "max_bytes", Kind: cairn.KindInt, Default: DefaultMaxBytes, Doc: "size limit of a file, an http body or a query result; a larger source fails without retry"},
 			{Name: "timeout", Kind: cairn.KindDuration, Default: DefaultTimeout.String(), Doc: "http and sql: how long the request or query may take; a timeout is retried under the task's policy"},

@@ -7,7 +7,9 @@
 //	source: file://data/train.csv     a file; a relative path is resolved
 //	                                  against the working directory of the
 //	                                  process running the task (the task
-//	                                  request carries no workflow directory);
+//	                                  request carries no workflow directory:
+//	                                  write file://${{ workflow.dir }}/data/x.csv
+//	                                  for data beside the workflow file);
 //	                                  file:///abs/path.csv for an absolute one.
 //	                                  The path is taken literally (no %-decoding).
 //	source: https://host/data.csv     an http(s) GET, with timeout and max_bytes

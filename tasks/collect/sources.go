@@ -64,7 +64,7 @@ func readFile(ctx context.Context, p params, log io.Writer) (*dataset.Frame, err
 		hint := ""
 		if !filepath.IsAbs(p.Path) {
 			wd, _ := os.Getwd()
-			hint = fmt.Sprintf(" (a relative path is resolved against the working directory, %s; write file:///abs/path for an absolute one)", wd)
+			hint = fmt.Sprintf(" (a relative path is resolved against the working directory, %s; write file://${{ workflow.dir }}/%s for a file beside the workflow)", wd, p.Path)
 		}
 		return nil, cairn.Permanentf("%s does not exist%s", what, hint)
 	case errors.Is(err, fs.ErrPermission):
