@@ -380,7 +380,7 @@ func TestCrashFailsOnlyTheAttempt(t *testing.T) {
 func TestStderrGoesToTheTaskLog(t *testing.T) {
 	h := open(t, folder(t, "alpha"))
 	_, err, log := attempt(t, context.Background(), lookup(t, h, "misbehave"), `{"mode":"stderr"}`)
-	if err != nil || !strings.Contains(log, "testplugin: a line on stderr\n") {
+	if err != nil || !strings.Contains(log, "testplugin: a line on stderr\n") || !strings.Contains(log, "testplugin: a line on os.Stderr\n") {
 		t.Fatalf("err %v, log %q", err, log)
 	}
 }

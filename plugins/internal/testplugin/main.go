@@ -70,6 +70,7 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		value = os.Getpid()
 	case "stderr":
 		fmt.Fprintln(fd2, "testplugin: a line on stderr")
+		fmt.Fprintln(os.Stderr, "testplugin: a line on os.Stderr") // go-plugin forwards it over gRPC
 		time.Sleep(50 * time.Millisecond) // let the host's pipe reader copy it
 		value = "ok"
 	default:
