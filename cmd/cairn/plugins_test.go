@@ -185,6 +185,12 @@ func TestPluginsCommands(t *testing.T) {
 	if r = e.cairn("validate", "../../workflows/examples/iris-kmeans.yaml"); r.code != 0 {
 		t.Fatalf("validate with the plugin pinned: %s", r)
 	}
+	// The plugin's own validator runs at validation time.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\ntasks:\n  - {id: c, type: kmeans, with: {k: 0}}\n"), 0o644)
+	if r = e.cairn("validate", bad); r.code != 2 || !strings.Contains(r.stderr, "must be a whole number ≥ 1, got 0") {
+		t.Fatalf("validate with k: 0: %s", r)
+	}
 	os.Remove(filepath.Join(dir, "notes.csv"))
 	r = e.cairn("plugins", "list", "--json")
 	var list struct {
