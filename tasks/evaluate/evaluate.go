@@ -19,11 +19,6 @@ import (
 // ReportMediaType is the media type of the report artifact.
 const ReportMediaType = "application/json"
 
-// testMissing are the values read as missing in the test set:
-// dataset.DefaultMissing without "NaN", so that a NaN in a numeric feature
-// is an error rather than a value imputed in silence.
-var testMissing = []string{"", "NA", "null", "?"}
-
 // Task is the evaluate task type. The zero value is ready to use; it holds
 // no state and serves any number of attempts at once.
 type Task struct{}
@@ -217,7 +212,7 @@ func readTest(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef,
 		return nil, storeErr(err)
 	}
 	defer rc.Close()
-	f, err := dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: testMissing})
+	f, err := dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: model.Missing()})
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -239,20 +234,6 @@ func readTest(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef,
 	}
 	if f.Rows() == 0 {
 		return nil, cairn.Permanentf("the test set has a header but no rows")
-	}
-	// A categorical feature reads NaN as missing, as training did.
-	for _, c := range f.Columns {
-		if c.Kind != dataset.Categorical {
-			continue
-		}
-		for i, s := range c.Str {
-			if s == "NaN" {
-				if c.Missing == nil {
-					c.Missing = make([]bool, len(c.Str))
-				}
-				c.Missing[i], c.Str[i] = true, ""
-			}
-		}
 	}
 	return f, nil
 }

@@ -320,7 +320,7 @@ func ReadInput(ctx context.Context, req tasks.Request, env tasks.Env, what, name
 	if err == nil {
 		defer rc.Close()
 		var f *dataset.Frame
-		f, err = dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{MaxBytes: -1})
+		f, err = dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{MaxBytes: -1, Missing: model.Missing()})
 		if err == nil {
 			return f, nil
 		}

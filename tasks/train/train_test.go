@@ -195,6 +195,8 @@ func TestConformance(t *testing.T) {
 		tasktest.Case{Name: "missing-label-values", Params: map[string]any{"model": "logistic_regression", "label": "y"}, Inputs: in([]byte("x,y\n1,a\n2,\n3,b\n")), Want: tasktest.FailsPermanent, Check: wantErr("missing in 1 rows", "data row 2", "drop_missing_label")},
 		tasktest.Case{Name: "non-numeric-value", Params: map[string]any{"model": "ridge", "label": "y"}, Inputs: in(numericWithTypo()), Want: tasktest.FailsPermanent, Check: wantErr(`column "x"`, "data row 7", `"abc"`, "not a number")},
 		tasktest.Case{Name: "nan-value", Params: map[string]any{"model": "ridge", "label": "y"}, Inputs: in([]byte("x,y\n1,1\nnan,2\n3,3\n")), Want: tasktest.FailsPermanent, Check: wantErr(`column "x"`, "NaN or infinite")},
+		// "NaN" spelt as pandas prints it is an error too, as in evaluate, not a missing value imputed in silence.
+		tasktest.Case{Name: "NaN-value", Params: map[string]any{"model": "ridge", "label": "y"}, Inputs: in([]byte("x,y\n1,1\nNaN,2\n3,3\n")), Want: tasktest.FailsPermanent, Check: wantErr(`column "x"`, "NaN or infinite")},
 		tasktest.Case{Name: "inf-value", Params: map[string]any{"model": "ridge", "label": "y"}, Inputs: in([]byte("x,y\n1,1\nInf,2\n3,3\n")), Want: tasktest.FailsPermanent, Check: wantErr("line 3", `"x"`)},
 		tasktest.Case{Name: "single-class", Params: map[string]any{"model": "logistic_regression", "label": "y"}, Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n")), Want: tasktest.FailsPermanent, Check: wantErr("single class")},
 		tasktest.Case{Name: "empty", Params: map[string]any{"model": "logistic_regression", "label": "y"}, Inputs: in([]byte("x,y\n")), Want: tasktest.FailsPermanent, Check: wantErr("no rows")},
