@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn/plugins"
 )
@@ -239,3 +240,63 @@ func readFile(t *testing.T, path string) string {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+var testPlugin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// testPluginBin builds plugins/internal/testplugin once per test binary.
+func testPluginBin(t *testing.T) string {
+	t.Helper()
+	testPlugin.once.Do(func() {
+		testPlugin.path = filepath.Join(filepath.Dir(cairnBin), "plugins-build", "testplugin")
+		out, err := exec.Command("go", "build", "-o", testPlugin.path, "../../plugins/internal/testplugin").CombinedOutput()
+		if err != nil {
+			testPlugin.err = fmt.Errorf("build the test plugin: %v\n%s", err, out)
+		}
+	})
+	if testPlugin.err != nil {
+		t.Fatal(testPlugin.err)
+	}
+	return testPlugin.path
+}
+
+// No plugin process outlives cairn: not after Ctrl-C during a plugin
+// attempt, and not after kill -9 (the parent-death signal).
+func TestPluginProcessesEndWithCairn(t *testing.T) {
+	for _, how := range []string{"interrupt", "kill -9"} {
+		t.Run(how, func(t *testing.T) {
+			e := &env{t: t, home: t.TempDir()}
+			dir := filepath.Join(e.home, "plugins")
+			os.Mkdir(dir, 0o755)
+			plugin := filepath.Join(dir, "alpha")
+			copyFile(t, testPluginBin(t), plugin, 0o755)
+			if _, err := plugins.LockFolder(context.Background(), dir, filepath.Join(e.home, "plugins.lock")); err != nil {
+				t.Fatal(err)
+			}
+			wf := filepath.Join(t.TempDir(), "sleep.yaml")
+			os.WriteFile(wf, []byte("name: sleep\ntasks:\n  - {id: s, type: misbehave, with: {mode: sleep}}\n"), 0o644)
+			p := e.start("run", wf, "--progress", "lines")
+			waitFor(t, 20*time.Second, "the plugin task to run", func() bool {
+				return strings.Contains(p.stderr.String(), "task s running") || p.exited()
+			})
+			if len(processesOf(plugin)) == 0 {
+				t.Fatalf("no plugin process while its task runs\n%s", p.stderr.String())
+			}
+			if how == "interrupt" {
+				p.cmd.Process.Signal(os.Interrupt)
+				if code := p.wait(20 * time.Second); code != 1 {
+					t.Errorf("exit %d after Ctrl-C, want 1\n%s", code, p.stderr.String())
+				}
+				if pids := processesOf(plugin); len(pids) > 0 {
+					t.Fatalf("plugin processes %v outlived cairn", pids)
+				}
+				return
+			}
+			p.kill9()
+			waitFor(t, 10*time.Second, "the plugin process to die with cairn", func() bool { return len(processesOf(plugin)) == 0 })
+		})
+	}
+}

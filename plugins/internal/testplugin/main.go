@@ -33,7 +33,7 @@ func (misbehave) Info() cairn.TypeInfo {
 		Name:    "misbehave",
 		Summary: "Misbehaves as told, for the host's tests.",
 		Params: []cairn.ParamInfo{{Name: "mode", Kind: cairn.KindString, Required: true,
-			Doc: "crash, crash-goroutine, hang, garbage, env, pid, stderr"}},
+			Doc: "crash, crash-goroutine, sleep, hang, garbage, env, pid, stderr"}},
 		Outputs: []cairn.PortInfo{{Name: "value"}},
 	}
 }
@@ -53,6 +53,10 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		done := make(chan struct{})
 		go func() { panic("testplugin: boom in a goroutine") }()
 		<-done
+	case "sleep":
+		fmt.Fprintln(env.Log, "sleeping until cancelled")
+		<-ctx.Done()
+		return tasks.Result{}, fmt.Errorf("sleep: %w", context.Cause(ctx))
 	case "hang":
 		fmt.Fprintln(env.Log, "hanging, deaf to cancellation")
 		select {}
@@ -74,7 +78,7 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		time.Sleep(50 * time.Millisecond) // let the host's pipe reader copy it
 		value = "ok"
 	default:
-		return tasks.Result{}, cairn.Permanentf("mode %q: want crash, crash-goroutine, hang, garbage, env, pid or stderr", p.Mode)
+		return tasks.Result{}, cairn.Permanentf("mode %q: want crash, crash-goroutine, sleep, hang, garbage, env, pid or stderr", p.Mode)
 	}
 	b, err := json.Marshal(value)
 	if err != nil {
