@@ -74,8 +74,9 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		value = os.Getpid()
 	case "stderr":
 		fmt.Fprintln(fd2, "testplugin: a line on stderr")
-		fmt.Fprintln(os.Stderr, "testplugin: a line on os.Stderr") // go-plugin forwards it over gRPC
-		time.Sleep(50 * time.Millisecond) // let the host's pipe reader copy it
+		// go-plugin forwards os.Stderr over gRPC; fd 2 is a pipe.
+		fmt.Fprintln(os.Stderr, "testplugin: a line on os.Stderr")
+		time.Sleep(50 * time.Millisecond) // let the host copy both
 		value = "ok"
 	default:
 		return tasks.Result{}, cairn.Permanentf("mode %q: want crash, crash-goroutine, sleep, hang, garbage, env, pid or stderr", p.Mode)
