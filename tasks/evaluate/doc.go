@@ -52,6 +52,10 @@
 //	                   value and outcome, passed
 //	passed             true when every gate condition holds (true without
 //	                   a gate): when: "${{ tasks.evaluate.outputs.passed }}"
+//	plot               image/svg+xml artifact (package plot): the roc
+//	                   output's curves, or for a regression predicted
+//	                   against true values (at most 2,000 test rows,
+//	                   evenly spaced) with the line y = x
 //
 // The same model and test bytes and params give byte-identical outputs:
 // the report is encoding/json of fixed structs and sorted maps, computed

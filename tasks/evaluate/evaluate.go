@@ -14,10 +14,17 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/model"
+	"github.com/cairnml/cairn/tasks/ml/plot"
 )
 
 // ReportMediaType is the media type of the report artifact.
 const ReportMediaType = "application/json"
+
+// PlotMediaType is the media type of the plot artifact.
+const PlotMediaType = "image/svg+xml"
+
+// maxScatter bounds the points of a regression's plot.
+const maxScatter = 2000
 
 // Task is the evaluate task type. The zero value is ready to use; it holds
 // no state and serves any number of attempts at once.
@@ -52,6 +59,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "confusion_matrix", Doc: "classification: {classes, matrix} with matrix[true][predicted]; null for a regression"},
 			{Name: "roc", Doc: "classification: a list of ROC curves {class, auc, points, fpr, tpr, thresholds} (the positive class, or each class against the rest), at most roc_points points each; the first threshold, +Inf, is null; null for a regression"},
 			{Name: "report", Artifact: true, Doc: "everything (" + ReportMediaType + "): every metric, per-class scores, confusion matrix, full ROC curves, the gate's conditions and outcome"},
+			{Name: "plot", Artifact: true, Doc: "a picture (" + PlotMediaType + "): the ROC curves of a classification (as in the roc output), predicted against true values of a regression (at most " + fmt.Sprint(maxScatter) + " test rows, evenly spaced)"},
 			{Name: "passed", Doc: "true when every gate condition holds (true without a gate); a when: condition of a later task can test it"},
 		},
 	}
@@ -94,7 +102,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 	fmt.Fprintf(log, "evaluate: test set: %d rows × %d columns (%s, %d bytes)\n", f.Rows(), len(f.Columns), testRef.Digest, testRef.Size)
 
-	rep, err := evaluate(m, f, p)
+	rep, truth, predicted, err := evaluate(m, f, p)
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: %w", id, err)
 	}
@@ -134,16 +142,44 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if rep.Confusion != nil {
 		outputs["confusion_matrix"], _ = json.Marshal(rep.Confusion)
 	}
+	var chart plot.Chart
 	if rep.ROC != nil {
 		curves := make([]Curve, len(rep.ROC))
+		series := make([]plot.Series, len(rep.ROC))
 		for i, c := range rep.ROC {
 			curves[i] = c.Downsample(p.ROCPoints)
+			series[i] = plot.Series{Name: fmt.Sprintf("%s: AUC %.4f", c.Class, c.AUC), X: curves[i].FPR, Y: curves[i].TPR}
 		}
 		if outputs["roc"], err = json.Marshal(curves); err != nil {
 			return tasks.Result{}, fmt.Errorf("evaluate %s: roc: %w", id, err)
 		}
+		chart = plot.ROC(fmt.Sprintf("ROC of %s (%s), %d test rows", m.Label, m.Algorithm, rep.Rows), series...)
+	} else {
+		x, y := everyNth(truth, maxScatter), everyNth(predicted, maxScatter)
+		chart = plot.Scatter(fmt.Sprintf("%s (%s): predicted against true, R² %.4f", m.Label, m.Algorithm, rep.Metrics["r2"]), "true "+m.Label, "predicted", x, y)
 	}
+	var svg bytes.Buffer
+	if err := chart.SVG(&svg); err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: plot: %w", id, err)
+	}
+	plotRef, err := env.Artifacts.Put(ctx, PlotMediaType, &svg)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("evaluate %s: store plot: %w", id, err)
+	}
+	outputs["plot"] = plotRef.JSON()
 	return tasks.Result{Outputs: outputs, Metrics: selected}, nil
+}
+
+// everyNth returns at most n values of vs, evenly spaced, first included.
+func everyNth(vs []float64, n int) []float64 {
+	if len(vs) <= n {
+		return vs
+	}
+	out := make([]float64, 0, n)
+	for i := range n {
+		out = append(out, vs[i*len(vs)/n])
+	}
+	return out
 }
 
 // decode reads the request's params; every problem is permanent.
@@ -251,28 +287,29 @@ func needs(m *model.Model) string {
 	return strings.Join(parts, ", ") + "; the last is the label"
 }
 
-// evaluate predicts f with m and computes the report. Every error is
-// permanent: it is about the data or the model.
-func evaluate(m *model.Model, f *dataset.Frame, p params) (*Report, error) {
+// evaluate predicts f with m and computes the report; for a regression it
+// also returns the true and predicted values. Every error is permanent: it
+// is about the data or the model.
+func evaluate(m *model.Model, f *dataset.Frame, p params) (rep *Report, truth, predicted []float64, err error) {
 	yClass, yValue, err := m.Truth(f)
 	if err != nil {
-		return nil, cairn.Permanentf("test set label: %w", err)
+		return nil, nil, nil, cairn.Permanentf("test set label: %w", err)
 	}
 	pred, err := m.Predict(f)
 	if err != nil {
-		return nil, cairn.Permanentf("predict the test set: %w", err)
+		return nil, nil, nil, cairn.Permanentf("predict the test set: %w", err)
 	}
-	var rep *Report
 	if m.Kind == model.Regression {
 		if p.Positive != nil {
-			return nil, cairn.Permanentf("positive applies to binary classification; the model is a regression")
+			return nil, nil, nil, cairn.Permanentf("positive applies to binary classification; the model is a regression")
 		}
 		rep, err = Regress(yValue, pred.Value)
+		truth, predicted = yValue, pred.Value
 	} else {
 		positive := 1
 		if p.Positive != nil {
 			if len(m.Classes) != 2 {
-				return nil, cairn.Permanentf("positive applies to binary classification; the model has %d classes", len(m.Classes))
+				return nil, nil, nil, cairn.Permanentf("positive applies to binary classification; the model has %d classes", len(m.Classes))
 			}
 			positive = -1
 			for c, name := range m.Classes {
@@ -281,16 +318,16 @@ func evaluate(m *model.Model, f *dataset.Frame, p params) (*Report, error) {
 				}
 			}
 			if positive < 0 {
-				return nil, cairn.Permanentf("positive %q is not a class of the model (classes: %s)", *p.Positive, strings.Join(m.Classes, ", "))
+				return nil, nil, nil, cairn.Permanentf("positive %q is not a class of the model (classes: %s)", *p.Positive, strings.Join(m.Classes, ", "))
 			}
 		}
 		rep, err = Classify(m.Classes, yClass, pred.Class, pred.Proba, positive)
 	}
 	if err != nil {
-		return nil, cairn.Permanent(err)
+		return nil, nil, nil, cairn.Permanent(err)
 	}
 	rep.Algorithm, rep.Label = m.Algorithm, m.Label
-	return rep, nil
+	return rep, truth, predicted, nil
 }
 
 // applies reports why metric does not apply to rep's model ("" if it does).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -100,6 +101,28 @@ func output[T any](t *testing.T, a tasktest.Attempt, name string) T {
 	return v
 }
 
+// plotOf returns the plot artifact, checking that it is an SVG document.
+func plotOf(t *testing.T, a tasktest.Attempt) string {
+	t.Helper()
+	ref, ok := cairn.AsArtifactRef(a.Result.Outputs["plot"])
+	if !ok || ref.MediaType != evaluate.PlotMediaType {
+		t.Fatalf("plot output %s", a.Result.Outputs["plot"])
+	}
+	rc, err := a.Env.Artifacts.Open(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(b), "<svg ") || !strings.HasSuffix(string(b), "</svg>\n") {
+		t.Fatalf("plot is not an SVG document:\n%.300s", b)
+	}
+	return string(b)
+}
+
 func reportOf(t *testing.T, a tasktest.Attempt) (json.RawMessage, map[string]any) {
 	t.Helper()
 	ref, ok := cairn.AsArtifactRef(a.Result.Outputs["report"])
@@ -190,6 +213,9 @@ func TestBinary(t *testing.T) {
 				roc := output[[]curveJSON](t, a, "roc")
 				if len(roc) != 1 || roc[0].Class != "1" || len(roc[0].FPR) != 3 || roc[0].Thresholds[0] != nil || roc[0].AUC != m["roc_auc"] {
 					t.Fatalf("roc output %+v", roc)
+				}
+				if svg := plotOf(t, a); strings.Count(svg, "<polyline") != 1 || !strings.Contains(svg, "ROC of malignant") || !strings.Contains(svg, fmt.Sprintf("1: AUC %.4f", m["roc_auc"])) {
+					t.Errorf("plot of a binary classification:\n%s", svg)
 				}
 				raw, rep := reportOf(t, a)
 				full := rep["roc"].([]any)[0].(map[string]any)
@@ -333,6 +359,9 @@ func TestMulticlassAndRegression(t *testing.T) {
 				if len(roc) != 3 || roc[0].Class != "setosa" || roc[2].Class != "virginica" {
 					t.Errorf("curves %+v", roc)
 				}
+				if svg := plotOf(t, a); strings.Count(svg, "<polyline") != 3 || !strings.Contains(svg, "virginica: AUC") {
+					t.Errorf("plot of three classes:\n%.2000s", svg)
+				}
 				if cm := output[evaluate.Confusion](t, a, "confusion_matrix"); len(cm.Matrix) != 3 {
 					t.Errorf("confusion %+v", cm)
 				}
@@ -358,6 +387,9 @@ func TestMulticlassAndRegression(t *testing.T) {
 				}
 				if string(a.Result.Outputs["confusion_matrix"]) != "null" || string(a.Result.Outputs["roc"]) != "null" || string(a.Result.Outputs["passed"]) != "true" {
 					t.Errorf("outputs %v", a.Result.Outputs)
+				}
+				if svg := plotOf(t, a); strings.Count(svg, "<circle ") != db.frame.Rows() || !strings.Contains(svg, "predicted against true") {
+					t.Errorf("plot of a regression on %d rows:\n%.2000s", db.frame.Rows(), svg)
 				}
 			},
 		},

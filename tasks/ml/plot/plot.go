@@ -15,10 +15,12 @@ import (
 	"strings"
 )
 
-// Series is one line of a chart: points (X[i], Y[i]) joined in order.
+// Series is one line of a chart: points (X[i], Y[i]) joined in order, or
+// drawn as separate dots when Dots is set (a scatter plot).
 type Series struct {
 	Name string
 	X, Y []float64
+	Dots bool
 }
 
 // Chart is a line chart over fixed axis ranges.
@@ -37,6 +39,29 @@ type Chart struct {
 func ROC(title string, curves ...Series) Chart {
 	return Chart{Title: title, XLabel: "false positive rate", YLabel: "true positive rate",
 		XMin: 0, XMax: 1, YMin: 0, YMax: 1, Diagonal: true, Series: curves}
+}
+
+// Scatter returns the chart of predicted against true values (or any
+// pairs): dots, on axes that span both with a margin of a twentieth, and
+// the line y = x where a perfect prediction would fall.
+func Scatter(title, xLabel, yLabel string, x, y []float64) Chart {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, vs := range [][]float64{x, y} {
+		for _, v := range vs {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+		}
+	}
+	if !(hi > lo) { // no points, or all equal
+		if math.IsInf(lo, 1) {
+			lo, hi = 0, 1
+		}
+		lo, hi = lo-0.5, hi+0.5
+	}
+	m := (hi - lo) / 20
+	return Chart{Title: title, XLabel: xLabel, YLabel: yLabel, XMin: lo - m, XMax: hi + m, YMin: lo - m, YMax: hi + m,
+		Diagonal: true, Series: []Series{{X: x, Y: y, Dots: true}}}
 }
 
 // ErrChart says a chart cannot be drawn: an empty or inverted axis range,
@@ -115,7 +140,13 @@ func (c Chart) SVG(w io.Writer) error {
 	}
 	for i, s := range c.Series {
 		colour := palette[i%len(palette)]
-		if len(s.X) > 0 {
+		if s.Dots {
+			b.WriteString(`<g fill="` + colour + `" fill-opacity="0.6">` + "\n")
+			for j := range s.X {
+				b.WriteString(`<circle cx="` + num(px(s.X[j])) + `" cy="` + num(py(s.Y[j])) + `" r="2.5"/>` + "\n")
+			}
+			b.WriteString("</g>\n")
+		} else if len(s.X) > 0 {
 			b.WriteString(`<polyline fill="none" stroke-width="2" stroke="` + colour + `" points="`)
 			for j := range s.X {
 				if j > 0 {
@@ -197,8 +228,8 @@ func (c Chart) Text(width, height int) (string, error) {
 	}
 	for _, s := range c.Series {
 		for j := range s.X {
-			if j == 0 {
-				line(s.X[0], s.Y[0], s.X[0], s.Y[0])
+			if j == 0 || s.Dots {
+				line(s.X[j], s.Y[j], s.X[j], s.Y[j])
 				continue
 			}
 			line(s.X[j-1], s.Y[j-1], s.X[j], s.Y[j])

@@ -128,3 +128,32 @@ func TestPointsOutsideAreClipped(t *testing.T) {
 		t.Errorf("out-of-range points not clipped to the frame corners:\n%s", b.String())
 	}
 }
+
+func TestScatter(t *testing.T) {
+	c := Scatter("predicted vs true", "true", "predicted", []float64{0, 10, 20}, []float64{1, 9, 22})
+	if c.XMin != -1.1 || c.XMax != 23.1 || c.YMin != c.XMin || c.YMax != c.XMax {
+		t.Errorf("axes x [%g, %g] y [%g, %g], want both [-1.1, 23.1]", c.XMin, c.XMax, c.YMin, c.YMax)
+	}
+	var b bytes.Buffer
+	if err := c.SVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(b.String(), "<circle "); n != 3 {
+		t.Errorf("%d dots, want 3", n)
+	}
+	if strings.Contains(b.String(), "<polyline") {
+		t.Error("a scatter plot joins its dots")
+	}
+	golden(t, "testdata/scatter.svg", b.Bytes())
+	txt, err := c.Text(20, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "testdata/scatter.txt", []byte(txt))
+	// Degenerate data still gives a drawable chart.
+	for _, xs := range [][]float64{nil, {3, 3}} {
+		if err := Scatter("", "", "", xs, xs).SVG(&bytes.Buffer{}); err != nil {
+			t.Errorf("scatter of %v: %v", xs, err)
+		}
+	}
+}
