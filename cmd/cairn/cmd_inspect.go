@@ -252,6 +252,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		for _, k := range sortedKeys(tr.Metrics) {
 			fmt.Fprintf(w, "  metric  %s = %g\n", k, tr.Metrics[k])
 		}
+		printPlots(w, tr)
 	}
 	return nil
 }

@@ -15,10 +15,11 @@ import (
 var mlExamples = []struct {
 	file, evaluate string
 	metrics        []string
+	rocLegend      []string // what `cairn show` draws under evaluate
 }{
-	{"breast-cancer.yaml", "evaluate", []string{"accuracy", "f1", "roc_auc", "log_loss"}},
-	{"wine.yaml", "evaluate", []string{"accuracy", "f1_macro", "roc_auc"}},
-	{"diabetes.yaml", "evaluate", []string{"rmse", "r2", "mae"}},
+	{"breast-cancer.yaml", "evaluate", []string{"accuracy", "f1", "roc_auc", "log_loss"}, []string{"class 1: AUC 0.99"}},
+	{"wine.yaml", "evaluate", []string{"accuracy", "f1_macro", "roc_auc"}, []string{"class_0: AUC", "class_1: AUC", "class_2: AUC"}},
+	{"diabetes.yaml", "evaluate", []string{"rmse", "r2", "mae"}, nil},
 }
 
 // Every ML example runs end to end through the real binary from a fresh
@@ -41,7 +42,17 @@ func TestMLExamplesReproduce(t *testing.T) {
 				if !strings.Contains(r.stdout, "\nmetrics:\n") || !strings.Contains(r.stdout, "  "+ex.evaluate+" ") {
 					t.Errorf("summary has no metrics of %s:\n%s", ex.evaluate, r.stdout)
 				}
-				shows[i] = e.show(runIDOf(t, r.stderr))
+				id := runIDOf(t, r.stderr)
+				shows[i] = e.show(id)
+				text := e.must(0, "show", id).stdout
+				for _, l := range ex.rocLegend {
+					if !strings.Contains(text, l) || !strings.Contains(text, "false positive rate") {
+						t.Errorf("show draws no ROC curve with %q:\n%s", l, text)
+					}
+				}
+				if ex.rocLegend == nil && strings.Contains(text, "false positive rate") {
+					t.Errorf("show draws a ROC curve for a regression:\n%s", text)
+				}
 			}
 			a, b := shows[0], shows[1]
 			if a.State != cairn.RunSucceeded || a.Digest != b.Digest {
