@@ -118,7 +118,7 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 	var errs []tasks.ParamError
 	add := func(key, msg, hint string) { errs = append(errs, tasks.ParamError{Key: key, Msg: msg, Hint: hint}) }
 	types := map[string]dataset.Kind{}
-	if v, ok := m["types"]; ok && !isRef(v) {
+	if v, ok := m["types"]; ok && !tasks.IsRef(v) {
 		tm, ok := v.(map[string]any)
 		if !ok {
 			add("types", "want a map of column to kind", "")
@@ -128,7 +128,7 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 			switch {
 			case !ok:
 				add("types", fmt.Sprintf("column %q: kind must be a string", name), "numeric, categorical, boolean or datetime")
-			case isRef(s):
+			case tasks.IsRef(s):
 			case !dataset.Kind(s).Valid():
 				add("types", fmt.Sprintf("column %q: unknown kind %q", name, s), "numeric, categorical, boolean or datetime")
 			default:
@@ -136,7 +136,7 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 			}
 		}
 	}
-	if v, ok := m["drop_missing"]; ok && !isRef(v) {
+	if v, ok := m["drop_missing"]; ok && !tasks.IsRef(v) {
 		l, ok := v.([]any)
 		if !ok {
 			add("drop_missing", "want a list of column names", "")
@@ -152,13 +152,13 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 			add("drop_missing_label", "want a column name", "")
 		}
 	}
-	if v, ok := m["rules"]; ok && !isRef(v) {
+	if v, ok := m["rules"]; ok && !tasks.IsRef(v) {
 		l, ok := v.([]any)
 		if !ok {
 			add("rules", "want a list of {column, min, max, action}", "")
 		}
 		for i, item := range l {
-			if isRef(item) {
+			if tasks.IsRef(item) {
 				continue
 			}
 			b, err := json.Marshal(item)
@@ -178,11 +178,6 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 		}
 	}
 	return errs
-}
-
-func isRef(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "${{")
 }
 
 // Run cleans the `data` input; see the package documentation.

@@ -1,12 +1,9 @@
 package collect
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -161,7 +158,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 	)
 	for _, k := range keys {
 		v := m[k]
-		if allowRefs && isRef(v) {
+		if allowRefs && tasks.IsRef(v) {
 			p.refs[k], has[k] = true, true
 			continue
 		}
@@ -169,7 +166,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "source":
 			s, ok := v.(string)
 			if !ok {
-				add(k, "file://PATH, http(s)://URL, sql or synthetic", "want a string, got %s", describe(v))
+				add(k, "file://PATH, http(s)://URL, sql or synthetic", "want a string, got %s", tasks.Describe(v))
 				break
 			}
 			p.Source = s
@@ -179,14 +176,14 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "format":
 			s, ok := v.(string)
 			if !ok || (s != FormatCSV && s != FormatJSONL) {
-				add(k, "csv or jsonl (JSON Lines); leave it out to go by the file extension", "unknown format %s", describe(v))
+				add(k, "csv or jsonl (JSON Lines); leave it out to go by the file extension", "unknown format %s", tasks.Describe(v))
 				break
 			}
 			p.Format = s
 		case "max_bytes":
-			n, ok := integer(v)
+			n, ok := tasks.Integer(v)
 			if !ok || n < 1 {
-				add(k, fmt.Sprintf("a positive number of bytes; the default is %d (256 MiB)", DefaultMaxBytes), "want a positive integer, got %s", describe(v))
+				add(k, fmt.Sprintf("a positive number of bytes; the default is %d (256 MiB)", DefaultMaxBytes), "want a positive integer, got %s", tasks.Describe(v))
 				break
 			}
 			p.MaxBytes = n
@@ -194,14 +191,14 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			s, ok := v.(string)
 			dur, err := time.ParseDuration(s)
 			if !ok || err != nil || dur <= 0 {
-				add(k, `a positive duration such as "30s" or "2m"`, "want a duration, got %s", describe(v))
+				add(k, `a positive duration such as "30s" or "2m"`, "want a duration, got %s", tasks.Describe(v))
 				break
 			}
 			p.Timeout = dur
 		case "dsn", "query":
 			s, ok := v.(string)
 			if !ok || strings.TrimSpace(s) == "" {
-				add(k, "", "want a non-empty string, got %s", describe(v))
+				add(k, "", "want a non-empty string, got %s", tasks.Describe(v))
 				break
 			}
 			if k == "dsn" {
@@ -218,14 +215,14 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 						hint = fmt.Sprintf("did you mean %s?", near)
 					}
 				}
-				add(k, hint, "unknown generator %s", describe(v))
+				add(k, hint, "unknown generator %s", tasks.Describe(v))
 				break
 			}
 			p.Generator = s
 		case "rows", "features", "informative", "classes", "drift_features":
-			n, ok := integer(v)
+			n, ok := tasks.Integer(v)
 			if !ok || n < 0 || (n == 0 && k != "drift_features") {
-				add(k, "", "want a positive integer, got %s", describe(v))
+				add(k, "", "want a positive integer, got %s", tasks.Describe(v))
 				break
 			}
 			switch k {
@@ -243,21 +240,21 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "weights":
 			l, ok := v.([]any)
 			if !ok {
-				add(k, "one non-negative number per class, for example [0.9, 0.1]", "want a list of numbers, got %s", describe(v))
+				add(k, "one non-negative number per class, for example [0.9, 0.1]", "want a list of numbers, got %s", tasks.Describe(v))
 				break
 			}
 			c.Weights = make([]float64, len(l))
 			for i, w := range l {
-				f, ok := number(w)
+				f, ok := tasks.Number(w)
 				if !ok || f < 0 {
-					add(k, "one non-negative number per class, for example [0.9, 0.1]", "item %d: want a non-negative number, got %s", i, describe(w))
+					add(k, "one non-negative number per class, for example [0.9, 0.1]", "item %d: want a non-negative number, got %s", i, tasks.Describe(w))
 				}
 				c.Weights[i] = f
 			}
 		case "class_sep", "label_noise", "noise", "missing_rate", "drift_shift", "drift_scale":
-			f, ok := number(v)
+			f, ok := tasks.Number(v)
 			if !ok {
-				add(k, "", "want a number, got %s", describe(v))
+				add(k, "", "want a number, got %s", tasks.Describe(v))
 				break
 			}
 			switch k {
@@ -283,14 +280,14 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "label":
 			s, ok := v.(string)
 			if !ok || s == "" {
-				add(k, "", "want a column name, got %s", describe(v))
+				add(k, "", "want a column name, got %s", tasks.Describe(v))
 				break
 			}
 			c.Label = s
 		case "seed":
-			s, ok := integer(v)
+			s, ok := tasks.Integer(v)
 			if !ok || s < 0 {
-				add(k, "", "want a non-negative integer, got %s", describe(v))
+				add(k, "", "want a non-negative integer, got %s", tasks.Describe(v))
 				break
 			}
 			c.Seed = uint64(s)
@@ -354,64 +351,6 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		}
 	}
 	return p, errs
-}
-
-func isRef(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "${{")
-}
-
-// number reads a finite number.
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, !math.IsNaN(n) && !math.IsInf(n, 0)
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil && !math.IsInf(f, 0)
-	}
-	return 0, false
-}
-
-// integer reads a whole number written as one.
-func integer(v any) (int64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(n), 10, 64); err == nil {
-			return i, true
-		}
-		f, err := n.Float64()
-		return int64(f), err == nil && f == math.Trunc(f) && math.Abs(f) < 1<<62
-	case float64:
-		return int64(n), n == math.Trunc(n) && math.Abs(n) < 1<<62
-	case int:
-		return int64(n), true
-	case int64:
-		return n, true
-	}
-	return 0, false
-}
-
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case float64, int, int64, json.Number:
-		return fmt.Sprint(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 // redactedDSN hides a URL-shaped DSN's password.

@@ -1,7 +1,6 @@
 package evaluate
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -125,7 +124,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "metrics":
 			l, ok := v.([]any)
 			if !ok {
-				add(k, "for example [accuracy, f1, roc_auc]", "want a list of metric names, got %s", describe(v))
+				add(k, "for example [accuracy, f1, roc_auc]", "want a list of metric names, got %s", tasks.Describe(v))
 				break
 			}
 			p.Metrics = []string{}
@@ -136,7 +135,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				}
 				s, ok := item.(string)
 				if !ok {
-					add(k, "", "item %d: want a metric name, got %s", i, describe(item))
+					add(k, "", "item %d: want a metric name, got %s", i, tasks.Describe(item))
 					continue
 				}
 				if _, ok := LookupMetric(s); !ok {
@@ -153,7 +152,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "gate":
 			gm, ok := v.(map[string]any)
 			if !ok {
-				add(k, `for example {f1: ">= 0.9", log_loss: "< 0.3"}`, "want a map of metric to comparison, got %s", describe(v))
+				add(k, `for example {f1: ">= 0.9", log_loss: "< 0.3"}`, "want a map of metric to comparison, got %s", tasks.Describe(v))
 				break
 			}
 			for _, name := range sortedKeys(gm) {
@@ -164,10 +163,10 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				s, ok := ev.(string)
 				if !ok {
 					hint := `write the comparison as a string, for example ">= 0.9"`
-					if f, isNum := number(ev); isNum {
+					if f, isNum := tasks.Number(ev); isNum {
 						hint = fmt.Sprintf(`write the comparison as a string, for example ">= %v"`, f)
 					}
-					add(k, hint, "%s: want a comparison such as \">= 0.9\", got %s", name, describe(ev))
+					add(k, hint, "%s: want a comparison such as \">= 0.9\", got %s", name, tasks.Describe(ev))
 					continue
 				}
 				c, err := ParseCondition(name, s)
@@ -180,7 +179,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "fail_on_gate":
 			b, ok := v.(bool)
 			if !ok {
-				add(k, "", "want true or false, got %s", describe(v))
+				add(k, "", "want true or false, got %s", tasks.Describe(v))
 				break
 			}
 			p.FailOnGate = b
@@ -192,18 +191,18 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			case bool:
 				s = strconv.FormatBool(x)
 			default:
-				f, ok := number(v)
+				f, ok := tasks.Number(v)
 				if !ok {
-					add(k, "a class label of the model, for example 1 or malignant", "want a class label, got %s", describe(v))
+					add(k, "a class label of the model, for example 1 or malignant", "want a class label, got %s", tasks.Describe(v))
 					continue
 				}
 				s = strconv.FormatFloat(f, 'g', -1, 64)
 			}
 			p.Positive = &s
 		case "roc_points":
-			f, ok := number(v)
+			f, ok := tasks.Number(v)
 			if !ok || f != math.Trunc(f) || f < 2 || f > MaxROCPoints {
-				add(k, "", "want an integer in 2 .. %d, got %s", MaxROCPoints, describe(v))
+				add(k, "", "want an integer in 2 .. %d, got %s", MaxROCPoints, tasks.Describe(v))
 				break
 			}
 			p.ROCPoints = int(f)
@@ -225,37 +224,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, !math.IsNaN(n) && !math.IsInf(n, 0)
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil && !math.IsInf(f, 0)
-	}
-	return 0, false
-}
-
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case float64, int, int64, json.Number:
-		return fmt.Sprint(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -3,7 +3,6 @@ package shell
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/cairnml/cairn/tasks"
@@ -27,7 +26,7 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 	case !hasArgv && !hasScript:
 		add("", `for example argv: [python, train.py] or script: "make all"`, "one of argv or script is required")
 	}
-	if hasArgv && !isRef(argv) {
+	if hasArgv && !tasks.IsRef(argv) {
 		if list, ok := asList(argv); !ok {
 			add("argv", "", "want a list of strings, got %s", describe(argv))
 		} else if len(list) == 0 {
@@ -43,12 +42,12 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 			}
 		}
 	}
-	if hasScript && !isRef(script) {
+	if hasScript && !tasks.IsRef(script) {
 		if _, ok := script.(string); !ok {
 			add("script", "", "want a string, got %s", describe(script))
 		}
 	}
-	if v, ok := params["env"]; ok && !isRef(v) {
+	if v, ok := params["env"]; ok && !tasks.IsRef(v) {
 		if m, ok := asMap(v); !ok {
 			add("env", "", "want a map of names to strings, got %s", describe(v))
 		} else {
@@ -62,7 +61,7 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 			}
 		}
 	}
-	if v, ok := params["outputs"]; ok && !isRef(v) {
+	if v, ok := params["outputs"]; ok && !tasks.IsRef(v) {
 		if m, ok := asMap(v); !ok {
 			add("outputs", "", "want a map of output names to file paths, got %s", describe(v))
 		} else {
@@ -73,7 +72,7 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 					add("outputs", "", "%s is %s, want a file path", k, describe(m[k]))
 					continue
 				}
-				if !isRef(s) {
+				if !tasks.IsRef(s) {
 					paths[k] = s
 				}
 			}
@@ -82,19 +81,19 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 			}
 		}
 	}
-	if v, ok := params["success_exit_codes"]; ok && !isRef(v) {
+	if v, ok := params["success_exit_codes"]; ok && !tasks.IsRef(v) {
 		if list, ok := asList(v); !ok {
 			add("success_exit_codes", "", "want a list of integers, got %s", describe(v))
 		} else {
 			for i, el := range list {
-				if f, ok := number(el); !ok || f != math.Trunc(f) || f < 0 || f > 255 {
+				if f, ok := tasks.Number(el); !ok || f != math.Trunc(f) || f < 0 || f > 255 {
 					add("success_exit_codes", "", "element %d is %s, want an integer from 0 to 255", i, describe(el))
 				}
 			}
 		}
 	}
 	for _, k := range []string{"timeout", "kill_grace"} {
-		if s, ok := params[k].(string); ok && !isRef(s) {
+		if s, ok := params[k].(string); ok && !tasks.IsRef(s) {
 			if d, err := time.ParseDuration(s); err != nil {
 				add(k, `for example "90s" or "1h30m"`, "%q is not a duration", s)
 			} else if d < 0 {
@@ -103,11 +102,6 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 		}
 	}
 	return errs
-}
-
-func isRef(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "${{")
 }
 
 func asList(v any) ([]any, bool) {
@@ -138,20 +132,6 @@ func asMap(v any) (map[string]any, bool) {
 	return nil, false
 }
 
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case float64:
-		return n, true
-	}
-	return 0, false
-}
-
 func describe(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -165,7 +145,7 @@ func describe(v any) string {
 	case map[string]any, map[string]string:
 		return "a map"
 	}
-	if _, ok := number(v); ok {
+	if _, ok := tasks.Number(v); ok {
 		return fmt.Sprintf("the number %v", v)
 	}
 	return fmt.Sprintf("a %T", v)

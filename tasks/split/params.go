@@ -1,11 +1,8 @@
 package split
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/cairnml/cairn/tasks"
@@ -65,7 +62,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 	has := map[string]bool{}
 	for _, k := range keys {
 		v := m[k]
-		if allowRefs && isRef(v) {
+		if allowRefs && tasks.IsRef(v) {
 			p.refs[k] = true
 			has[k] = true
 			continue
@@ -75,7 +72,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			s, ok := v.(string)
 			switch {
 			case !ok:
-				add(k, "", "want a string, got %s", describe(v))
+				add(k, "", "want a string, got %s", tasks.Describe(v))
 			case s != Random && s != Stratified && s != Time:
 				add(k, "one of random, stratified, time", "unknown strategy %q", s)
 			default:
@@ -85,7 +82,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			s, ok := v.(string)
 			switch {
 			case !ok:
-				add(k, "", "want a column name (a string), got %s", describe(v))
+				add(k, "", "want a column name (a string), got %s", tasks.Describe(v))
 			case s == "":
 				add(k, "name a column of the data set, or leave the param out", "empty column name")
 			case k == "label":
@@ -94,29 +91,29 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				p.TimeColumn = s
 			}
 		case "test_size":
-			f, ok := number(v)
+			f, ok := tasks.Number(v)
 			switch {
 			case !ok:
-				add(k, "", "want a number, got %s", describe(v))
+				add(k, "", "want a number, got %s", tasks.Describe(v))
 			case !(f > 0 && f < 1):
 				add(k, "for example 0.2 for a fifth of the rows", "%v is not a fraction in (0, 1)", f)
 			default:
 				p.TestSize = f
 			}
 		case "validation_size":
-			f, ok := number(v)
+			f, ok := tasks.Number(v)
 			switch {
 			case !ok:
-				add(k, "", "want a number, got %s", describe(v))
+				add(k, "", "want a number, got %s", tasks.Describe(v))
 			case !(f >= 0 && f < 1):
 				add(k, "0 for no validation part", "%v is not a fraction in [0, 1)", f)
 			default:
 				p.ValSize = f
 			}
 		case "seed":
-			s, ok := seed(v)
+			s, ok := tasks.Seed(v)
 			if !ok {
-				add(k, "", "want a non-negative integer, got %s", describe(v))
+				add(k, "", "want a non-negative integer, got %s", tasks.Describe(v))
 			} else {
 				p.Seed = s
 			}
@@ -149,73 +146,4 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		add("validation_size", "lower test_size or validation_size", "test_size %v + validation_size %v >= 1 leaves no training rows", p.TestSize, p.ValSize)
 	}
 	return p, errs
-}
-
-func isRef(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "${{")
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, !math.IsNaN(n) && !math.IsInf(n, 0)
-	case int:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil && !math.IsInf(f, 0)
-	}
-	return 0, false
-}
-
-// seed reads a non-negative integer, exactly when it is written as one.
-func seed(v any) (uint64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
-			return u, true
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		return floatSeed(f)
-	case float64:
-		return floatSeed(n)
-	case int:
-		return uint64(n), n >= 0
-	case int64:
-		return uint64(n), n >= 0
-	case uint64:
-		return n, true
-	}
-	return 0, false
-}
-
-func floatSeed(f float64) (uint64, bool) {
-	if f < 0 || f != math.Trunc(f) || f >= 1<<64 {
-		return 0, false
-	}
-	return uint64(f), true
-}
-
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case float64, int, int64, json.Number:
-		return fmt.Sprint(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	return fmt.Sprintf("%T", v)
 }

@@ -3,9 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/cairnml/cairn"
@@ -82,7 +80,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 	case "model":
 		s, ok := v.(string)
 		if !ok {
-			add("one of "+strings.Join(model.Algorithms(), ", "), "want an algorithm name, got %s", describe(v))
+			add("one of "+strings.Join(model.Algorithms(), ", "), "want an algorithm name, got %s", tasks.Describe(v))
 		} else if err := model.CheckAlgorithm(s); err != nil {
 			hint := "one of " + strings.Join(model.Algorithms(), ", ")
 			if near := tasks.Nearest(s, model.Algorithms()); near != "" {
@@ -96,7 +94,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 		s, ok := v.(string)
 		switch {
 		case !ok:
-			add("", "want a column name (a string), got %s", describe(v))
+			add("", "want a column name (a string), got %s", tasks.Describe(v))
 		case s == "":
 			add("name the column to predict", "empty column name")
 		default:
@@ -105,13 +103,13 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 	case "exclude":
 		list, ok := v.([]any)
 		if !ok {
-			add("for example exclude: [id]", "want a list of column names, got %s", describe(v))
+			add("for example exclude: [id]", "want a list of column names, got %s", tasks.Describe(v))
 			break
 		}
 		for i, e := range list {
 			s, ok := e.(string)
 			if !ok || s == "" {
-				add("", "entry %d: want a column name, got %s", i, describe(e))
+				add("", "entry %d: want a column name, got %s", i, tasks.Describe(e))
 				continue
 			}
 			spec.Preprocess.Exclude = append(spec.Preprocess.Exclude, s)
@@ -128,7 +126,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 	case "impute":
 		m, ok := v.(map[string]any)
 		if !ok {
-			add("for example impute: {age: median, city: {strategy: constant, value: unknown}}", "want a map column -> strategy, got %s", describe(v))
+			add("for example impute: {age: median, city: {strategy: constant, value: unknown}}", "want a map column -> strategy, got %s", tasks.Describe(v))
 			break
 		}
 		spec.Preprocess.Impute = map[string]features.Imputer{}
@@ -146,7 +144,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 	case "standardize":
 		b, ok := v.(bool)
 		if !ok {
-			add("", "want true or false, got %s", describe(v))
+			add("", "want true or false, got %s", tasks.Describe(v))
 		} else {
 			spec.Preprocess.Standardize = b
 		}
@@ -164,28 +162,28 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 				if allowRefs && IsRef(cw[c]) {
 					continue
 				}
-				f, ok := model.Number(cw[c])
+				f, ok := tasks.Number(cw[c])
 				if !ok || !(f > 0) {
-					add("weights are finite numbers > 0", "class %q: weight %s", c, describe(cw[c]))
+					add("weights are finite numbers > 0", "class %q: weight %s", c, tasks.Describe(cw[c]))
 					continue
 				}
 				w[c] = f
 			}
 			spec.ClassWeight = model.ClassWeight{Weights: w}
 		default:
-			add(`balanced, or a map class -> weight such as {"1": 5}`, "want balanced or a map, got %s", describe(v))
+			add(`balanced, or a map class -> weight such as {"1": 5}`, "want balanced or a map, got %s", tasks.Describe(v))
 		}
 	case "kind":
 		s, _ := v.(string)
 		if s != string(model.Classification) && s != string(model.Regression) {
-			add("classification or regression (or leave it out to infer it)", "unknown kind %s", describe(v))
+			add("classification or regression (or leave it out to infer it)", "unknown kind %s", tasks.Describe(v))
 		} else {
 			spec.Kind = model.Kind(s)
 		}
 	case "seed":
-		s, ok := seed(v)
+		s, ok := tasks.Seed(v)
 		if !ok {
-			add("", "want a non-negative integer, got %s", describe(v))
+			add("", "want a non-negative integer, got %s", tasks.Describe(v))
 		} else {
 			spec.Seed = s
 		}
@@ -251,7 +249,7 @@ func imputer(v any, numericOK bool) (features.Imputer, string, string) {
 			case "strategy":
 				s, _ := x[k].(string)
 				if !valid(s) {
-					return imp, fmt.Sprintf("unknown strategy %s", describe(x[k])), hint
+					return imp, fmt.Sprintf("unknown strategy %s", tasks.Describe(x[k])), hint
 				}
 				imp.Strategy = s
 			case "value":
@@ -259,9 +257,9 @@ func imputer(v any, numericOK bool) (features.Imputer, string, string) {
 				case string, bool:
 					imp.Value = val
 				default:
-					f, ok := model.Number(val)
+					f, ok := tasks.Number(val)
 					if !ok {
-						return imp, fmt.Sprintf("constant value %s: want a number, a string or a boolean", describe(val)), hint
+						return imp, fmt.Sprintf("constant value %s: want a number, a string or a boolean", tasks.Describe(val)), hint
 					}
 					imp.Value = f
 				}
@@ -280,57 +278,7 @@ func imputer(v any, numericOK bool) (features.Imputer, string, string) {
 		}
 		return imp, "", ""
 	}
-	return features.Imputer{}, fmt.Sprintf("want a strategy name or {strategy, value}, got %s", describe(v)), hint
-}
-
-// seed reads a non-negative integer, exactly when it is written as one.
-func seed(v any) (uint64, bool) {
-	switch n := v.(type) {
-	case json.Number:
-		if u, err := strconv.ParseUint(string(n), 10, 64); err == nil {
-			return u, true
-		}
-		f, err := n.Float64()
-		if err != nil {
-			return 0, false
-		}
-		return floatSeed(f)
-	case float64:
-		return floatSeed(n)
-	case int:
-		return uint64(n), n >= 0
-	case int64:
-		return uint64(n), n >= 0
-	case uint64:
-		return n, true
-	}
-	return 0, false
-}
-
-func floatSeed(f float64) (uint64, bool) {
-	if f < 0 || f != math.Trunc(f) || f >= 1<<64 {
-		return 0, false
-	}
-	return uint64(f), true
-}
-
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	if f, ok := model.Number(v); ok {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return fmt.Sprintf("%v", v)
+	return features.Imputer{}, fmt.Sprintf("want a strategy name or {strategy, value}, got %s", tasks.Describe(v)), hint
 }
 
 func sortedKeys[V any](m map[string]V) []string {

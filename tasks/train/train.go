@@ -97,7 +97,7 @@ func parse(m map[string]any, allowRefs bool) (*Pipeline, map[string]any, []tasks
 				hpRef = true
 				continue
 			}
-			errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("want a map hyperparameter -> value, got %s", describe(v)), Hint: "for example hyperparams: {C: 0.5}, or ${{ tasks.tune.outputs.best_params }}"})
+			errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("want a map hyperparameter -> value, got %s", tasks.Describe(v)), Hint: "for example hyperparams: {C: 0.5}, or ${{ tasks.tune.outputs.best_params }}"})
 		}
 	}
 	errs = append(errs, p.Check()...)

@@ -269,7 +269,7 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*dim, []
 		for _, k := range sortedKeys(x) {
 			switch k {
 			case "min", "max":
-				f, ok := model.Number(x[k])
+				f, ok := tasks.Number(x[k])
 				if !ok {
 					return bad("", "%s: want a number, got %v", k, x[k])
 				}
@@ -316,7 +316,7 @@ func gridSize(space []dim) float64 {
 }
 
 func integer(v any) (int, bool) {
-	f, ok := model.Number(v)
+	f, ok := tasks.Number(v)
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<31 {
 		return 0, false
 	}

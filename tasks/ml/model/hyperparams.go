@@ -6,7 +6,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/cairnml/cairn/tasks"
@@ -153,28 +152,28 @@ func CheckHyperparam(algorithm, name string, v any) (any, *HyperparamError) {
 	case TypeBool:
 		b, ok := v.(bool)
 		if !ok {
-			return bad("want true or false, got %s", describe(v))
+			return bad("want true or false, got %s", tasks.Describe(v))
 		}
 		return b, nil
 	case TypeString:
 		s, ok := v.(string)
 		if !ok || !slices.Contains(h.Choices, s) {
-			return bad("%s is not one of %s", describe(v), strings.Join(h.Choices, ", "))
+			return bad("%s is not one of %s", tasks.Describe(v), strings.Join(h.Choices, ", "))
 		}
 		return s, nil
 	case TypeFloat:
-		f, ok := Number(v)
+		f, ok := tasks.Number(v)
 		if !ok {
-			return bad("want a number, got %s", describe(v))
+			return bad("want a number, got %s", tasks.Describe(v))
 		}
 		if msg := h.outOfRange(f); msg != "" {
 			return bad("%v %s", f, msg)
 		}
 		return f, nil
 	case TypeInt:
-		f, ok := Number(v)
+		f, ok := tasks.Number(v)
 		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
-			return bad("want an integer, got %s", describe(v))
+			return bad("want an integer, got %s", tasks.Describe(v))
 		}
 		if msg := h.outOfRange(f); msg != "" {
 			return bad("%v %s", f, msg)
@@ -187,9 +186,9 @@ func CheckHyperparam(algorithm, name string, v any) (any, *HyperparamError) {
 			}
 			return s, nil
 		}
-		f, ok := Number(v)
+		f, ok := tasks.Number(v)
 		if !ok {
-			return bad("want sqrt, log2, all, a count or a fraction, got %s", describe(v))
+			return bad("want sqrt, log2, all, a count or a fraction, got %s", tasks.Describe(v))
 		}
 		if isIntegral(v) {
 			if f < 1 {
@@ -277,54 +276,6 @@ func ResolveHyperparams(algorithm string, hp map[string]any) (map[string]any, []
 	return out, errs
 }
 
-// Number reads a finite number from a Go or encoding/json value (int,
-// int64, float64, json.Number).
-func Number(v any) (float64, bool) {
-	var f float64
-	switch n := v.(type) {
-	case float64:
-		f = n
-	case float32:
-		f = float64(n)
-	case int:
-		f = float64(n)
-	case int64:
-		f = float64(n)
-	case int32:
-		f = float64(n)
-	case uint64:
-		f = float64(n)
-	case json.Number:
-		x, err := strconv.ParseFloat(string(n), 64)
-		if err != nil {
-			return 0, false
-		}
-		f = x
-	default:
-		return 0, false
-	}
-	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
-}
-
-func describe(v any) string {
-	switch v := v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return strconv.Quote(v)
-	case bool:
-		return strconv.FormatBool(v)
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "a map"
-	}
-	if f, ok := Number(v); ok {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return fmt.Sprintf("%v", v)
-}
-
 // estimatorParams are the typed hyperparameters of one fit.
 type estimatorParams struct {
 	alpha    float64
@@ -336,7 +287,7 @@ type estimatorParams struct {
 // typed turns a resolved hyperparameter set into the estimator's params.
 func typed(algorithm string, kind Kind, hp map[string]any) (estimatorParams, error) {
 	var p estimatorParams
-	num := func(k string) float64 { f, _ := Number(hp[k]); return f }
+	num := func(k string) float64 { f, _ := tasks.Number(hp[k]); return f }
 	switch algorithm {
 	case Ridge:
 		p.alpha = num("alpha")

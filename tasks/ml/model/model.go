@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/features"
 	"github.com/cairnml/cairn/tasks/ml/linear"
@@ -500,7 +501,7 @@ func FormatValue(v any) string {
 	case bool:
 		return strconv.FormatBool(x)
 	}
-	if f, ok := Number(v); ok {
+	if f, ok := tasks.Number(v); ok {
 		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	return fmt.Sprint(v)
