@@ -221,20 +221,6 @@ func digest(b []byte) string {
 	return "sha256:" + hex.EncodeToString(h[:])
 }
 
-// ctxReader fails a read once ctx is done, so that parsing a large input
-// stops promptly on cancellation.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
-	}
-	return c.r.Read(p)
-}
-
 // parse reads raw bytes as format, after refusing what is plainly not
 // text. Every error is permanent except a cancellation.
 func parse(ctx context.Context, raw []byte, format, what string) (*dataset.Frame, error) {
@@ -242,7 +228,7 @@ func parse(ctx context.Context, raw []byte, format, what string) (*dataset.Frame
 		return nil, err
 	}
 	opts := dataset.ReadOptions{MaxBytes: -1}
-	r := ctxReader{ctx, bytes.NewReader(raw)}
+	r := tasks.ContextReader(ctx, bytes.NewReader(raw))
 	var (
 		f   *dataset.Frame
 		err error

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/synthetic"
 )
@@ -84,7 +85,7 @@ func readFile(ctx context.Context, p params, log io.Writer) (*dataset.Frame, err
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer fh.Close()
-	raw, err := readLimited(ctxReader{ctx, fh}, p.MaxBytes, what)
+	raw, err := readLimited(tasks.ContextReader(ctx, fh), p.MaxBytes, what)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +165,7 @@ func (t *Task) fetch(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 			format = FormatCSV
 		}
 	}
-	raw, err := readLimited(ctxReader{ctx, resp.Body}, p.MaxBytes, "GET "+what)
+	raw, err := readLimited(tasks.ContextReader(ctx, resp.Body), p.MaxBytes, "GET "+what)
 	if err != nil {
 		if !cairn.IsRetryable(err) {
 			return nil, err
@@ -243,7 +244,7 @@ func (t *Task) query(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 		buf.WriteString("}\n")
 	}
 	fmt.Fprintf(log, "collect: query on %s returned %d rows × %d columns\n", shown, len(rows), len(cols))
-	f, err := dataset.ReadJSONL(ctxReader{ctx, &buf}, dataset.ReadOptions{MaxBytes: -1})
+	f, err := dataset.ReadJSONL(tasks.ContextReader(ctx, &buf), dataset.ReadOptions{MaxBytes: -1})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", what, err)

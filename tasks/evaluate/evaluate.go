@@ -226,7 +226,7 @@ func readModel(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 		return nil, storeErr(err)
 	}
 	defer rc.Close()
-	m, err := model.Decode(ctxReader{ctx, rc})
+	m, err := model.Decode(tasks.ContextReader(ctx, rc))
 	if err != nil {
 		if errors.Is(err, model.ErrFormat) {
 			return nil, cairn.Permanentf("not a model artifact: %w", err)
@@ -248,7 +248,7 @@ func readTest(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef,
 		return nil, storeErr(err)
 	}
 	defer rc.Close()
-	f, err := dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: model.Missing()})
+	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: model.Missing()})
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -443,18 +443,4 @@ func logReport(log io.Writer, rep *Report) {
 		}
 	}
 	fmt.Fprintf(log, "evaluate: passed = %v\n", rep.Passed)
-}
-
-// ctxReader fails a read once ctx is done, so that reading a large test
-// set stops promptly on cancellation.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
-	}
-	return c.r.Read(p)
 }

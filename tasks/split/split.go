@@ -218,26 +218,13 @@ func decode(req tasks.Request) (params, error) {
 	return p, nil
 }
 
-// ctxReader stops a read when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(b)
-}
-
 func read(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef) (*dataset.Frame, error) {
 	rc, err := store.Open(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{AllowInf: true, MaxBytes: -1})
+	return dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{AllowInf: true, MaxBytes: -1})
 }
 
 // inputErr classifies an error reading the input: malformed data and a

@@ -290,19 +290,6 @@ func shorten(s []string) string {
 	return strings.Join(s, ", ")
 }
 
-// ctxReader stops a read when ctx ends.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(b []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, context.Cause(c.ctx)
-	}
-	return c.r.Read(b)
-}
-
 // ReadInput reads input name of req as a CSV data set. A missing input,
 // a missing artifact and malformed data (naming the line) are permanent
 // errors, an I/O failure is retryable. what is the task type, for
@@ -320,7 +307,7 @@ func ReadInput(ctx context.Context, req tasks.Request, env tasks.Env, what, name
 	if err == nil {
 		defer rc.Close()
 		var f *dataset.Frame
-		f, err = dataset.ReadCSV(ctxReader{ctx, rc}, dataset.ReadOptions{MaxBytes: -1, Missing: model.Missing()})
+		f, err = dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{MaxBytes: -1, Missing: model.Missing()})
 		if err == nil {
 			return f, nil
 		}
