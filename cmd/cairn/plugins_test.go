@@ -89,10 +89,9 @@ func processesOf(path string) []string {
 func TestPluginWorkflowEndToEnd(t *testing.T) {
 	e := &env{t: t, home: pluginHome(t)}
 	plugin := filepath.Join(e.home, "plugins", "kmeans")
-	data, _ := filepath.Abs("../../workflows/examples/data/iris.csv")
 	var digests []string
 	for i := 0; i < 2; i++ {
-		r := e.cairn("run", "../../workflows/examples/iris-kmeans.yaml", "-p", "data="+data, "--progress", "none")
+		r := e.cairn("run", "../../workflows/examples/iris-kmeans.yaml", "--progress", "none")
 		if r.code != 0 {
 			t.Fatalf("run: %s", r)
 		}
@@ -215,8 +214,7 @@ func TestPluginsCommands(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "the binary changed since it was pinned") {
 		t.Fatalf("list after the binary changed: %s", r)
 	}
-	data, _ := filepath.Abs("../../workflows/examples/data/iris.csv")
-	r = e.cairn("run", "../../workflows/examples/iris-kmeans.yaml", "-p", "data="+data)
+	r = e.cairn("run", "../../workflows/examples/iris-kmeans.yaml")
 	if r.code != 2 || !strings.Contains(r.stderr, `unknown task type "kmeans"`) || !strings.Contains(r.stderr, "nothing was run") {
 		t.Fatalf("run with a changed plugin: %s", r)
 	}
