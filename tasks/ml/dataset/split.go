@@ -3,9 +3,8 @@ package dataset
 import (
 	"cmp"
 	"fmt"
+	"github.com/cairnml/cairn/tasks/ml/rng"
 	"math"
-	"math/bits"
-	"math/rand/v2"
 	"slices"
 )
 
@@ -58,7 +57,7 @@ func RandomSplit(n int, testFrac, valFrac float64, seed uint64) (train, test, va
 	for i := range perm {
 		perm[i] = i
 	}
-	newShuffler(seed, 0).shuffle(perm)
+	newShuffler(seed, 0).Shuffle(perm)
 	test, val, train = parts(perm, nTest, nVal, valFrac)
 	return train, test, val, nil
 }
@@ -125,7 +124,7 @@ func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed 
 				t--
 			}
 		}
-		sh.shuffle(g.rows)
+		sh.Shuffle(g.rows)
 		test = append(test, g.rows[:t]...)
 		val = append(val, g.rows[t:t+v]...)
 		train = append(train, g.rows[t+v:]...)
@@ -237,38 +236,10 @@ func ClassBalance[L cmp.Ordered](labels []L, parts ...[]int) ([]PartBalance[L], 
 	return out, nil
 }
 
-// shuffler is a Fisher–Yates shuffle driven by PCG's raw 64-bit output and
-// Lemire's unbiased bounded integers, written out here (rather than
-// rand.Shuffle) so that a seed gives the same split in every Go release.
-type shuffler struct{ src *rand.PCG }
-
-func newShuffler(seed, stream uint64) *shuffler {
-	s1 := splitmix64(seed ^ splitmix64(stream))
-	return &shuffler{src: rand.NewPCG(s1, splitmix64(s1))}
-}
-
-// below returns a uniform integer in [0, n), n > 0.
-func (s *shuffler) below(n uint64) uint64 {
-	hi, lo := bits.Mul64(s.src.Uint64(), n)
-	if lo < n {
-		thresh := -n % n
-		for lo < thresh {
-			hi, lo = bits.Mul64(s.src.Uint64(), n)
-		}
-	}
-	return hi
-}
-
-func (s *shuffler) shuffle(x []int) {
-	for i := len(x) - 1; i > 0; i-- {
-		j := s.below(uint64(i + 1))
-		x[i], x[j] = x[j], x[i]
-	}
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
+// newShuffler returns the random stream of a split: PCG seeded from the
+// seed and a stream number through SplitMix64 (package rng), so that a seed
+// gives the same split in every Go release.
+func newShuffler(seed, stream uint64) *rng.Source {
+	s1 := rng.SplitMix64(seed ^ rng.SplitMix64(stream))
+	return rng.New(s1, rng.SplitMix64(s1))
 }

@@ -2,8 +2,7 @@ package model
 
 import (
 	"fmt"
-	"math/bits"
-	"math/rand/v2"
+	"github.com/cairnml/cairn/tasks/ml/rng"
 	"slices"
 )
 
@@ -29,7 +28,7 @@ func KFold(n, k int, seed uint64) ([]Fold, error) {
 	for i := range perm {
 		perm[i] = i
 	}
-	newShuffler(seed).shuffle(perm)
+	newShuffler(seed).Shuffle(perm)
 	of := make([]int, n)
 	start := 0
 	for f := range k {
@@ -75,7 +74,7 @@ func StratifiedKFold(y []int, k int, seed uint64) ([]Fold, error) {
 	of := make([]int, len(y))
 	next := 0
 	for _, rows := range byClass {
-		s.shuffle(rows)
+		s.Shuffle(rows)
 		for _, r := range rows {
 			of[r] = next
 			next = (next + 1) % k
@@ -98,55 +97,22 @@ func folds(of []int, k int) []Fold {
 	return out
 }
 
-// shuffler is a Fisher–Yates shuffle on PCG seeded through SplitMix64,
-// with its own bounded draw, so a seed gives the same folds on every
-// platform and Go release.
-type shuffler struct{ src *rand.PCG }
-
-func newShuffler(seed uint64) *shuffler {
-	return &shuffler{src: rand.NewPCG(splitmix64(seed), splitmix64(seed^0x6b666f6c64))}
-}
-
-// below returns a uniform integer in [0, n) (Lemire's method).
-func (s *shuffler) below(n uint64) uint64 {
-	for {
-		x := s.src.Uint64()
-		hi, lo := bits.Mul64(x, n)
-		if lo < n {
-			if lo < -n%n {
-				continue
-			}
-		}
-		return hi
-	}
-}
-
-// float returns a uniform float64 in [0, 1).
-func (s *shuffler) float() float64 { return float64(s.src.Uint64()>>11) / (1 << 53) }
-
-func (s *shuffler) shuffle(x []int) {
-	for i := len(x) - 1; i > 0; i-- {
-		j := s.below(uint64(i + 1))
-		x[i], x[j] = x[j], x[i]
-	}
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
+// newShuffler returns the random stream of the folds and of Rand: PCG
+// seeded from the seed through SplitMix64 (package rng), so a seed gives
+// the same folds on every platform and Go release.
+func newShuffler(seed uint64) *rng.Source {
+	return rng.New(rng.SplitMix64(seed), rng.SplitMix64(seed^0x6b666f6c64))
 }
 
 // Rand is a seeded random stream for searches (tune's random search): the
 // same seed gives the same draws on every platform and Go release.
-type Rand struct{ s *shuffler }
+type Rand struct{ s *rng.Source }
 
 // NewRand returns the stream of seed.
 func NewRand(seed uint64) *Rand { return &Rand{newShuffler(seed ^ 0x7365617263680000)} }
 
 // IntN returns a uniform integer in [0, n); n must be > 0.
-func (r *Rand) IntN(n int) int { return int(r.s.below(uint64(n))) }
+func (r *Rand) IntN(n int) int { return int(r.s.Below(uint64(n))) }
 
 // Float64 returns a uniform float64 in [0, 1).
-func (r *Rand) Float64() float64 { return r.s.float() }
+func (r *Rand) Float64() float64 { return r.s.Float64() }

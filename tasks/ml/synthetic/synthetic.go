@@ -3,9 +3,8 @@ package synthetic
 import (
 	"errors"
 	"fmt"
+	"github.com/cairnml/cairn/tasks/ml/rng"
 	"math"
-	"math/bits"
-	"math/rand/v2"
 	"strconv"
 
 	"github.com/cairnml/cairn/tasks/ml/dataset"
@@ -218,7 +217,7 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 			labels = append(labels, class)
 		}
 	}
-	g.shuffle(labels)
+	g.Shuffle(labels)
 
 	// distinct hypercube vertices as centroids
 	centroids := make([][]float64, k)
@@ -226,7 +225,7 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 	for class := range centroids {
 		var v uint64
 		for {
-			v = g.bitsN(d)
+			v = g.Bits(d)
 			if d >= 63 || !seen[v] {
 				break
 			}
@@ -238,7 +237,7 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 			if j < 64 {
 				bit = v >> uint(j) & 1
 			} else {
-				bit = g.next() & 1
+				bit = g.Uint64() & 1
 			}
 			cen[j] = c.ClassSep
 			if bit == 0 {
@@ -252,7 +251,7 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 	for i := range n {
 		cen := centroids[labels[i]]
 		for j, col := range feats {
-			v := g.norm()
+			v := g.Normal()
 			if j < d {
 				v += cen[j]
 			}
@@ -261,8 +260,8 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 	}
 	if c.FlipY > 0 {
 		for i := range labels {
-			if g.float() < c.FlipY {
-				labels[i] = int(g.below(uint64(k)))
+			if g.Float64() < c.FlipY {
+				labels[i] = int(g.Below(uint64(k)))
 			}
 		}
 	}
@@ -317,8 +316,8 @@ func (r Regression) Frame() (*dataset.Frame, error) {
 	g := newGen(r.Seed)
 	coef := make([]float64, r.Informative)
 	for j := range coef {
-		coef[j] = 1 + 9*g.float()
-		if g.next()&1 == 1 {
+		coef[j] = 1 + 9*g.Float64()
+		if g.Uint64()&1 == 1 {
 			coef[j] = -coef[j]
 		}
 	}
@@ -328,14 +327,14 @@ func (r Regression) Frame() (*dataset.Frame, error) {
 	for i := range n {
 		y := 0.0
 		for j, col := range feats {
-			v := round4(g.norm())
+			v := round4(g.Normal())
 			col.Num[i] = v
 			if j < len(coef) {
 				y += coef[j] * v
 			}
 		}
 		if r.Noise > 0 {
-			y += r.Noise * g.norm()
+			y += r.Noise * g.Normal()
 		}
 		target.Num[i] = round4(y)
 	}
@@ -354,7 +353,7 @@ func makeFeatures(n, f int) []*dataset.Column {
 }
 
 // finish drifts, rounds and blanks the feature values.
-func finish(g *gen, feats []*dataset.Column, d Drift, missing float64) {
+func finish(g *rng.Source, feats []*dataset.Column, d Drift, missing float64) {
 	nd := d.Features
 	if nd == 0 {
 		nd = len(feats)
@@ -379,7 +378,7 @@ func finish(g *gen, feats []*dataset.Column, d Drift, missing float64) {
 	blank := make([]bool, len(feats))
 	for i := range n {
 		for j, col := range feats {
-			if g.float() < missing {
+			if g.Float64() < missing {
 				col.Missing[i], col.Num[i] = true, 0
 				blank[j] = true
 			}
@@ -410,67 +409,8 @@ func bitsFor(k int) int {
 	return b
 }
 
-// gen is the package's random stream: a PCG seeded from the seed through
-// SplitMix64, with its own uniform, bounded and normal draws.
-type gen struct {
-	src   *rand.PCG
-	spare float64
-	has   bool
-}
-
-func newGen(seed uint64) *gen {
-	return &gen{src: rand.NewPCG(splitmix64(seed), splitmix64(seed^0x5eed_5eed_5eed_5eed))}
-}
-
-func (g *gen) next() uint64 { return g.src.Uint64() }
-
-// float returns a uniform value in [0, 1) with 53 random bits.
-func (g *gen) float() float64 { return float64(g.next()>>11) * 0x1p-53 }
-
-// below returns a uniform integer in [0, n) (Lemire's method).
-func (g *gen) below(n uint64) uint64 {
-	hi, lo := bits.Mul64(g.next(), n)
-	if lo < n {
-		thresh := -n % n
-		for lo < thresh {
-			hi, lo = bits.Mul64(g.next(), n)
-		}
-	}
-	return hi
-}
-
-// bitsN returns d random bits (all 64 when d >= 64).
-func (g *gen) bitsN(d int) uint64 {
-	if d >= 64 {
-		return g.next()
-	}
-	return g.next() & (1<<uint(d) - 1)
-}
-
-// norm returns a standard normal value (Box–Muller, two at a time).
-func (g *gen) norm() float64 {
-	if g.has {
-		g.has = false
-		return g.spare
-	}
-	u1 := float64(g.next()>>11+1) * 0x1p-53 // (0, 1]
-	u2 := g.float()
-	r := math.Sqrt(-2 * math.Log(u1))
-	s, c := math.Sincos(2 * math.Pi * u2)
-	g.spare, g.has = r*s, true
-	return r * c
-}
-
-func (g *gen) shuffle(x []int) {
-	for i := len(x) - 1; i > 0; i-- {
-		j := g.below(uint64(i + 1))
-		x[i], x[j] = x[j], x[i]
-	}
-}
-
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
-	x = (x ^ x>>27) * 0x94d049bb133111eb
-	return x ^ x>>31
+// newGen returns the package's random stream: PCG seeded from the seed
+// through SplitMix64 (package rng).
+func newGen(seed uint64) *rng.Source {
+	return rng.New(rng.SplitMix64(seed), rng.SplitMix64(seed^0x5eed_5eed_5eed_5eed))
 }

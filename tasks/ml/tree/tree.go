@@ -2,6 +2,7 @@ package tree
 
 import (
 	"fmt"
+	"github.com/cairnml/cairn/tasks/ml/rng"
 	"math/rand/v2"
 )
 
@@ -200,16 +201,8 @@ func argmax(v []float64) int {
 	return best
 }
 
-// splitmix64 is the SplitMix64 output function (Steele, Lea, Flood 2014).
-func splitmix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // seedPair derives the two PCG seeds of stream i (a tree index) from seed.
 func seedPair(seed, i uint64) (uint64, uint64) {
-	s1 := splitmix64(seed ^ splitmix64(i))
-	return s1, splitmix64(s1)
+	s1 := rng.SplitMix64(seed ^ rng.SplitMix64(i))
+	return s1, rng.SplitMix64(s1)
 }
