@@ -21,13 +21,17 @@ var (
 	// column), or a constant of the wrong type.
 	ErrStrategy = errors.New("invalid imputation strategy")
 	// ErrSpec means: a Spec that names a column the frame does not have (in
-	// Exclude or Impute) or a column that is not a feature (the label).
+	// Exclude or Impute) or a column that is not a feature (the label), or
+	// an invalid Spec.Clip (an unknown method, K < 0 or not finite,
+	// quantiles outside [0, 1] or Low >= High, the other method's fields
+	// set).
 	ErrSpec = errors.New("invalid spec")
 	// ErrSchema means: a frame to transform lacks a fitted feature column or
 	// has it with another kind. The message says "schema differs from the
 	// model's".
 	ErrSchema = errors.New("schema differs from the model's")
-	// ErrNonFinite means: a NaN or ±Inf value, or a statistic that overflows.
+	// ErrNonFinite means: a NaN or ±Inf value, or a statistic (a fill, the
+	// standardization, clipping bounds) that overflows.
 	ErrNonFinite = errors.New("value is NaN or Inf")
 	// ErrEmpty means: a frame without rows.
 	ErrEmpty = errors.New("no rows")

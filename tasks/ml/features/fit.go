@@ -27,6 +27,10 @@ type Transformer struct {
 	// is not a class label (a datetime, or a number that is not an
 	// integer).
 	Classes []string `json:"classes,omitempty"`
+	// Clip is how the numeric and datetime features' clipping bounds
+	// (Feature.Clip) were learnt, IQR's default K filled in; nil without
+	// clipping (and then absent from the JSON).
+	Clip *Clip `json:"clip,omitempty"`
 	// Features are the feature columns, in the order of the fitted frame.
 	Features []Feature `json:"features"`
 }
@@ -46,10 +50,23 @@ type Feature struct {
 	// Categories are a categorical column's one-hot categories, sorted:
 	// the distinct values of the imputed training column.
 	Categories []string `json:"categories,omitempty"`
+	// Clip holds a numeric or datetime feature's clipping bounds, learnt
+	// from the imputed training column: Transform clamps the (raw or
+	// filled) value to [Clip.Low, Clip.High] before standardizing. It is
+	// set exactly when Transformer.Clip is, on numeric and datetime
+	// features only; nil (and absent from the JSON) without clipping.
+	Clip *Bounds `json:"clip,omitempty"`
 	// Center and Scale standardize a numeric or datetime feature:
-	// x' = (x - Center) / Scale. Without standardization they are 0 and 1.
+	// x' = (x - Center) / Scale, computed on the clipped column. Without
+	// standardization they are 0 and 1.
 	Center float64 `json:"center"`
 	Scale  float64 `json:"scale"`
+}
+
+// Bounds are a feature's clipping bounds, finite, Low <= High.
+type Bounds struct {
+	Low  float64 `json:"low"`
+	High float64 `json:"high"`
 }
 
 // Width returns the number of matrix columns the feature takes.
@@ -63,10 +80,20 @@ func (ft *Feature) Width() int {
 // Fit learns the preprocessing of every feature column of f — every
 // column but spec.Label and spec.Exclude, in frame order — from f alone.
 // Missing values are ignored when computing mean, median and most frequent
-// value; the standardization is computed on the imputed column. The label
-// must be present and have no missing value; its class list is recorded
-// for ClassLabels.
+// value; the clipping bounds (with spec.Clip) are learnt from the imputed
+// column, and the standardization is computed on the imputed, clipped
+// column. The label must be present and have no missing value; its class
+// list is recorded for ClassLabels. An invalid spec.Clip is an ErrSpec
+// error; clipping bounds that overflow are ErrNonFinite.
 func Fit(f *dataset.Frame, spec Spec) (*Transformer, error) {
+	var clip *Clip
+	if spec.Clip != (Clip{}) {
+		c, err := spec.Clip.resolved()
+		if err != nil {
+			return nil, err
+		}
+		clip = &c
+	}
 	if f == nil {
 		return nil, fmt.Errorf("features: nil frame: %w", ErrShape)
 	}
@@ -92,7 +119,7 @@ func Fit(f *dataset.Frame, spec Spec) (*Transformer, error) {
 			return nil, colErr(name, ErrSpec, "imputer for a column that is not a feature")
 		}
 	}
-	t := &Transformer{Version: Version, Label: label.Name, LabelKind: label.Kind}
+	t := &Transformer{Version: Version, Label: label.Name, LabelKind: label.Kind, Clip: clip}
 	classes, err := fitClasses(label)
 	if err != nil {
 		return nil, err
@@ -102,7 +129,7 @@ func Fit(f *dataset.Frame, spec Spec) (*Transformer, error) {
 		if c.Name == spec.Label || excluded[c.Name] {
 			continue
 		}
-		ft, err := fitFeature(c, spec.imputerFor(c), spec.Standardize)
+		ft, err := fitFeature(c, spec.imputerFor(c), spec.Standardize, clip)
 		if err != nil {
 			return nil, err
 		}
@@ -158,7 +185,7 @@ func fitClasses(label *dataset.Column) ([]string, error) {
 	return nil, nil
 }
 
-func fitFeature(c *dataset.Column, imp Imputer, standardize bool) (Feature, error) {
+func fitFeature(c *dataset.Column, imp Imputer, standardize bool, clip *Clip) (Feature, error) {
 	ft := Feature{Name: c.Name, Kind: c.Kind, Strategy: imp.Strategy, Scale: 1}
 	n := c.Len()
 	if c.Kind == dataset.Categorical {
@@ -241,17 +268,32 @@ func fitFeature(c *dataset.Column, imp Imputer, standardize bool) (Feature, erro
 	if math.IsNaN(ft.Fill) || math.IsInf(ft.Fill, 0) {
 		return ft, colErr(c.Name, ErrNonFinite, imp.Strategy+" overflows")
 	}
-	if !standardize || (c.Kind != dataset.Numeric && c.Kind != dataset.Datetime) {
+	if (c.Kind != dataset.Numeric && c.Kind != dataset.Datetime) || (!standardize && clip == nil) {
 		return ft, nil
 	}
 	imputed := make([]float64, n)
-	lo, hi := math.Inf(1), math.Inf(-1)
 	for i := range n {
 		x := ft.Fill
 		if !c.IsMissing(i) {
 			x = c.Num[i]
 		}
 		imputed[i] = x
+	}
+	if clip != nil {
+		b, err := fitBounds(imputed, *clip)
+		if err != nil {
+			return ft, colErr(c.Name, ErrNonFinite, err.Error())
+		}
+		ft.Clip = &b
+		for i, x := range imputed {
+			imputed[i] = min(max(x, b.Low), b.High)
+		}
+	}
+	if !standardize {
+		return ft, nil
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range imputed {
 		lo, hi = min(lo, x), max(hi, x)
 	}
 	ft.Center = mean(imputed)
@@ -267,6 +309,54 @@ func fitFeature(c *dataset.Column, imp Imputer, standardize bool) (Feature, erro
 		return ft, colErr(c.Name, ErrNonFinite, "standardization overflows")
 	}
 	return ft, nil
+}
+
+// fitBounds learns the clipping bounds of the non-empty column v (c
+// resolved). Its error says which bound is not finite.
+func fitBounds(v []float64, c Clip) (Bounds, error) {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	var b Bounds
+	switch c.Method {
+	case IQR:
+		q1, q3 := quantile(s, 0.25), quantile(s, 0.75)
+		// The conversions round the products, so that no platform fuses
+		// them into a multiply-add and the bounds are the same everywhere.
+		w := float64(c.K * float64(q3-q1))
+		b = Bounds{Low: q1 - w, High: q3 + w}
+	default: // Quantile
+		b = Bounds{Low: quantile(s, c.Low), High: quantile(s, c.High)}
+	}
+	if math.IsNaN(b.Low) || math.IsInf(b.Low, 0) || math.IsNaN(b.High) || math.IsInf(b.High, 0) {
+		return Bounds{}, fmt.Errorf("%s clipping bounds [%v, %v] overflow", c.Method, b.Low, b.High)
+	}
+	// Interpolation in two adjacent intervals can round the lower
+	// quantile one ulp above the upper one; the bounds stay ordered.
+	b.High = max(b.High, b.Low)
+	return b, nil
+}
+
+// quantile returns the q-quantile (0 <= q <= 1) of the sorted, non-empty
+// s, as numpy.quantile's default method "linear" computes it, bit for bit:
+// h = (n-1)·q, then numpy's lerp between s[⌊h⌋] and s[⌊h⌋+1], which for a
+// fraction >= 0.5 interpolates down from the upper value.
+func quantile(s []float64, q float64) float64 {
+	n := len(s)
+	h := float64(float64(n-1) * q)
+	if h >= float64(n-1) {
+		return s[n-1]
+	}
+	if h <= 0 {
+		return s[0]
+	}
+	i := math.Floor(h)
+	a, b := s[int(i)], s[int(i)+1]
+	g := h - i
+	d := b - a
+	if g >= 0.5 {
+		return b - float64(d*(1-g))
+	}
+	return a + float64(d*g)
 }
 
 // mean returns the arithmetic mean of v (len(v) > 0), summed in order.

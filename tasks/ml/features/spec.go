@@ -68,6 +68,80 @@ type Spec struct {
 	// population standard deviation 1 (scikit-learn's StandardScaler; a
 	// constant column gets scale 1). Boolean and one-hot features stay 0/1.
 	Standardize bool `json:"standardize"`
+	// Clip clips numeric and datetime features to bounds learnt from the
+	// imputed training column, before standardization. The zero Clip
+	// clips nothing (and leaves the Spec's encoding as it was before
+	// clipping existed).
+	Clip Clip `json:"clip,omitzero"`
+}
+
+// The clipping methods (Clip.Method).
+const (
+	// IQR clips to [Q1 - K·IQR, Q3 + K·IQR], IQR = Q3 - Q1 (Tukey's
+	// fences).
+	IQR = "iqr"
+	// Quantile clips to the Low and High quantiles (winsorizing).
+	Quantile = "quantile"
+)
+
+// DefaultIQRK is the K of IQR clipping when Clip.K is zero: Tukey's 1.5.
+const DefaultIQRK = 1.5
+
+// Clip says how outliers of numeric and datetime features are clipped.
+// The bounds are learnt by Fit from the imputed training column; the
+// quantiles (Q1 and Q3 for IQR) interpolate linearly between order
+// statistics, numpy's default: with the n values sorted, h = (n-1)·q and
+// the quantile is s[⌊h⌋] + (h - ⌊h⌋)·(s[⌊h⌋+1] - s[⌊h⌋]).
+//
+// Zero values: the zero Clip (Method "") clips nothing; with Method IQR a
+// zero K means DefaultIQRK. Method Quantile needs 0 <= Low < High <= 1.
+// The fields of the other method must be zero.
+type Clip struct {
+	// Method is "" (no clipping), IQR or Quantile.
+	Method string `json:"method,omitempty"`
+	// K is IQR's multiple of the interquartile range, > 0.
+	K float64 `json:"k,omitempty"`
+	// Low and High are Quantile's quantiles, in [0, 1], Low < High.
+	Low  float64 `json:"low,omitempty"`
+	High float64 `json:"high,omitempty"`
+}
+
+// resolved returns c checked, with IQR's default K filled in. Its errors
+// wrap ErrSpec.
+func (c Clip) resolved() (Clip, error) {
+	bad := func(format string, args ...any) (Clip, error) {
+		return Clip{}, fmt.Errorf("features: clip: %s: %w", fmt.Sprintf(format, args...), ErrSpec)
+	}
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch c.Method {
+	case "":
+		if c != (Clip{}) {
+			return bad("k, low or high without a method (want method %s or %s)", IQR, Quantile)
+		}
+	case IQR:
+		if c.Low != 0 || c.High != 0 {
+			return bad("low and high are for method %s; %s takes k", Quantile, IQR)
+		}
+		if c.K == 0 {
+			c.K = DefaultIQRK
+		}
+		if !(c.K > 0) || !finite(c.K) {
+			return bad("k %v, want a finite number > 0", c.K)
+		}
+	case Quantile:
+		if c.K != 0 {
+			return bad("k is for method %s; %s takes low and high", IQR, Quantile)
+		}
+		if !(c.Low >= 0 && c.Low <= 1) || !(c.High >= 0 && c.High <= 1) {
+			return bad("quantiles low %v and high %v, want both in [0, 1]", c.Low, c.High)
+		}
+		if !(c.Low < c.High) {
+			return bad("quantile low %v is not below high %v", c.Low, c.High)
+		}
+	default:
+		return bad("unknown method %s (want %s or %s)", quote(c.Method), IQR, Quantile)
+	}
+	return c, nil
 }
 
 // NewSpec returns the usual Spec: the given label, default imputation

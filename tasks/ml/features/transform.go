@@ -43,8 +43,9 @@ func (t *Transformer) FeatureNames() []string {
 // Columns are matched by name; extra columns (the label among them) are
 // ignored, column order does not matter. A fitted feature column that f
 // lacks, or has with another kind, is an ErrSchema error naming it.
-// Missing values get the fitted fill values, never statistics of f. A
-// category not seen by Fit gives an all-zero one-hot row for that column
+// Missing values get the fitted fill values, never statistics of f; with
+// clipping, a numeric or datetime value (raw or filled) is clamped to the
+// bounds learnt by Fit, never to bounds of f. A category not seen by Fit gives an all-zero one-hot row for that column
 // (scikit-learn's handle_unknown="ignore"). A NaN or ±Inf value is an
 // ErrNonFinite error.
 func (t *Transformer) Transform(f *dataset.Frame) (*mat.Dense, error) {
@@ -97,6 +98,9 @@ func (t *Transformer) Transform(f *dataset.Frame) (*mat.Dense, error) {
 					return nil, colErr(ft.Name, ErrNonFinite, "row "+strconv.Itoa(i))
 				}
 			}
+			if ft.Clip != nil {
+				x = min(max(x, ft.Clip.Low), ft.Clip.High)
+			}
 			data[i*p+off] = (x - ft.Center) / ft.Scale
 		}
 		off++
@@ -105,7 +109,11 @@ func (t *Transformer) Transform(f *dataset.Frame) (*mat.Dense, error) {
 }
 
 // check reports an inconsistent Transformer (a zero value, or one decoded
-// from damaged JSON).
+// from damaged JSON): an unknown version or kind, unsorted categories,
+// non-finite fills, centers, scales or clipping bounds, a scale <= 0,
+// clipping bounds with low above high, on a boolean or categorical
+// feature, or on some numeric features only, and an invalid clipping
+// method. Its errors wrap ErrShape.
 func (t *Transformer) check() error {
 	if t == nil || len(t.Features) == 0 {
 		return fmt.Errorf("features: transformer has no features (not fitted?): %w", ErrShape)
@@ -113,8 +121,14 @@ func (t *Transformer) check() error {
 	if t.Version != Version {
 		return fmt.Errorf("features: transformer version %d, want %d: %w", t.Version, Version, ErrShape)
 	}
+	if t.Clip != nil {
+		if c, err := t.Clip.resolved(); err != nil || c != *t.Clip {
+			return fmt.Errorf("features: transformer: clip %+v is not a valid, resolved clipping method: %w", *t.Clip, ErrShape)
+		}
+	}
 	for _, ft := range t.Features {
 		bad := ""
+		numeric := ft.Kind == dataset.Numeric || ft.Kind == dataset.Datetime
 		switch {
 		case !ft.Kind.Valid():
 			bad = "unknown kind " + quote(string(ft.Kind))
@@ -122,12 +136,31 @@ func (t *Transformer) check() error {
 			bad = "categories empty or not sorted"
 		case !(ft.Scale > 0) || math.IsInf(ft.Scale, 0) || math.IsNaN(ft.Center) || math.IsInf(ft.Center, 0) || math.IsNaN(ft.Fill) || math.IsInf(ft.Fill, 0):
 			bad = "non-finite fill, center or scale"
+		case ft.Clip != nil && !numeric:
+			bad = "clipping bounds on a " + string(ft.Kind) + " feature"
+		case numeric && ft.Clip != nil && t.Clip == nil:
+			bad = "clipping bounds, but the transformer records no clipping method"
+		case numeric && ft.Clip == nil && t.Clip != nil:
+			bad = "no clipping bounds, but the transformer clips"
+		case ft.Clip != nil && !finite(ft.Clip.Low, ft.Clip.High):
+			bad = "non-finite clipping bounds"
+		case ft.Clip != nil && ft.Clip.Low > ft.Clip.High:
+			bad = "clipping bounds with low above high"
 		}
 		if bad != "" {
 			return colErr(ft.Name, ErrShape, "transformer: "+bad)
 		}
 	}
 	return nil
+}
+
+func finite(v ...float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func isSortedUnique(s []string) bool {
