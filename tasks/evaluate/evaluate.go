@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/model"
+	"github.com/cairnml/cairn/tasks/ml/modelio"
 	"github.com/cairnml/cairn/tasks/ml/plot"
 )
 
@@ -91,12 +91,12 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if !ok {
 		return tasks.Result{}, cairn.Permanentf("evaluate %s: input test is required: give the test split (split's test output) under inputs:", id)
 	}
-	m, err := readModel(ctx, env.Artifacts, modelRef)
+	m, err := modelio.ReadModel(ctx, env.Artifacts, modelRef)
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: input model: %w", id, err)
 	}
 	fmt.Fprintf(log, "evaluate: model %s\n", m.Describe())
-	f, err := readTest(ctx, env.Artifacts, testRef, m)
+	f, err := modelio.ReadData(ctx, env.Artifacts, testRef, m, true, "the test set")
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: input test: %w", id, err)
 	}
@@ -204,87 +204,6 @@ func decode(req tasks.Request) (params, error) {
 		return params{}, cairn.Permanentf("evaluate %s: params: %s", req.TaskID, strings.Join(msgs, "; "))
 	}
 	return p, nil
-}
-
-// storeErr marks a failure to read an artifact: permanent when it does not
-// exist, else retryable.
-func storeErr(err error) error {
-	if errors.Is(err, cairn.ErrNotFound) {
-		return cairn.Permanent(err)
-	}
-	return err
-}
-
-func readModel(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef) (*model.Model, error) {
-	switch ref.MediaType {
-	case "", model.MediaType, "application/octet-stream":
-	default:
-		return nil, cairn.Permanentf("the artifact is %s, not a model (%s): pass the train task's model output", ref.MediaType, model.MediaType)
-	}
-	rc, err := store.Open(ctx, ref)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	defer rc.Close()
-	m, err := model.Decode(tasks.ContextReader(ctx, rc))
-	if err != nil {
-		if errors.Is(err, model.ErrFormat) {
-			return nil, cairn.Permanentf("not a model artifact: %w", err)
-		}
-		if ctx.Err() != nil {
-			return nil, err
-		}
-		return nil, storeErr(err)
-	}
-	return m, nil
-}
-
-func readTest(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef, m *model.Model) (*dataset.Frame, error) {
-	if ref.MediaType == model.MediaType {
-		return nil, cairn.Permanentf("the artifact is a model, not a data set: pass the test split (split's test output)")
-	}
-	rc, err := store.Open(ctx, ref)
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	defer rc.Close()
-	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: m.SchemaKinds(true), Missing: model.Missing()})
-	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return nil, err
-		case errors.Is(err, dataset.ErrSchema):
-			return nil, cairn.Permanentf("its columns differ from the model's: %w (the model needs %s)", err, needs(m))
-		case errors.Is(err, dataset.ErrType):
-			return nil, cairn.Permanentf("its schema differs from the model's: %w (the model needs %s)", err, needs(m))
-		case errors.Is(err, dataset.ErrNonFinite):
-			return nil, cairn.Permanentf("%w; NaN and ±Inf are not values: write a missing value as an empty field (the model's pipeline imputes it)", err)
-		case errors.Is(err, dataset.ErrTooLarge):
-			return nil, cairn.Permanent(err)
-		}
-		var pe *dataset.ParseError
-		if errors.As(err, &pe) || errors.Is(err, dataset.ErrFormat) || errors.Is(err, dataset.ErrHeader) {
-			return nil, cairn.Permanentf("not a valid CSV: %w", err)
-		}
-		return nil, storeErr(err)
-	}
-	if f.Rows() == 0 {
-		return nil, cairn.Permanentf("the test set has a header but no rows")
-	}
-	return f, nil
-}
-
-// needs lists the model's input columns for messages.
-func needs(m *model.Model) string {
-	cols := m.Schema()
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = fmt.Sprintf("%s (%s)", c.Name, c.Kind)
-	}
-	if len(parts) > 12 {
-		parts = append(parts[:12], fmt.Sprintf("… %d more", len(cols)-12))
-	}
-	return strings.Join(parts, ", ") + "; the last is the label"
 }
 
 // evaluate predicts f with m and computes the report; for a regression it
