@@ -11,9 +11,13 @@
 // the train task's pipeline, which fits them on the train split only.
 //
 // For the same reason there is no data-driven outlier clipping (IQR,
-// z-score): bounds computed from the whole input would be learnt from test
-// rows too. Use value-range rules with fixed, domain-known bounds instead
-// (`rules: [{column: age, min: 0, max: 120, action: drop}]`).
+// quantiles) here: bounds computed from the whole input would be learnt
+// from test rows too. It is train's (and tune's) `clip_outliers: iqr` or
+// `{method: quantile, low: 0.01, high: 0.99}`, whose bounds are learnt from
+// the train split only, kept in the model and applied to the test rows
+// (see tasks/ml/features). Here, use value-range rules with fixed,
+// domain-known bounds (`rules: [{column: age, min: 0, max: 120, action:
+// drop}]`).
 //
 // # Steps
 //

@@ -18,18 +18,31 @@
 //	impute_categorical: most_frequent   or {strategy: constant, value: x}
 //	impute: {age: median}        per-column strategies
 //	standardize: true            scale numeric features (default true)
+//	clip_outliers: iqr           none (default), iqr (k 1.5),
+//	                             {method: iqr, k: 3} or {method: quantile,
+//	                             low: 0.01, high: 0.99}: clip numeric and
+//	                             datetime features to bounds learnt from
+//	                             the training rows
 //	class_weight: balanced       or {"1": 5}; classification only
 //	kind: classification         or regression; inferred by default
 //	seed: 0                      seeds a forest (and a tree's feature draws)
 //
-// The pipeline — imputation, standardization and one-hot encoding (unknown
-// categories encode as zeros), then the estimator — is learnt from the
-// `train` input alone, so no statistic of the test rows can leak into it.
+// The pipeline — imputation, outlier clipping, standardization and one-hot
+// encoding (unknown categories encode as zeros), then the estimator — is
+// learnt from the `train` input alone, so no statistic of the test rows can
+// leak into it. Clipping (features.Clip) learns per numeric and datetime
+// feature the bounds from the imputed training column (iqr: Q1 - k·IQR,
+// Q3 + k·IQR; quantile: the low and high quantiles, interpolated as
+// numpy's default), clamps values to them before standardizing, and keeps
+// them in the model, so a test row's outliers are clipped to the training
+// bounds. The log names the bounds of every feature whose training values
+// were clipped, and warns of a feature that clipping leaves constant.
 // With a literal model and literal hyperparams, an unknown hyperparameter
 // (with the nearest name), a value of the wrong type or out of range (C <=
 // 0, max_depth < 1 …) is reported when the workflow is validated; when
 // they come through a ${{ }} reference, Run checks them and fails
-// permanently.
+// permanently. So is a bad clip_outliers (an unknown method, k <= 0,
+// quantiles outside [0, 1] or low >= high, a key of the other method).
 //
 // Outputs:
 //

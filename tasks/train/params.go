@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,7 +27,7 @@ type Pipeline struct {
 	has  map[string]bool
 }
 
-var pipelineKeys = []string{"model", "label", "exclude", "impute_numeric", "impute_categorical", "impute", "standardize", "class_weight", "kind", "seed"}
+var pipelineKeys = []string{"model", "label", "exclude", "impute_numeric", "impute_categorical", "impute", "standardize", "clip_outliers", "class_weight", "kind", "seed"}
 
 // PipelineParams describes the pipeline params, for a task's Info.
 func PipelineParams() []cairn.ParamInfo {
@@ -38,6 +39,7 @@ func PipelineParams() []cairn.ParamInfo {
 		{Name: "impute_categorical", Kind: cairn.KindAny, Default: features.MostFrequent, Doc: "how missing values of categorical and boolean features are filled: most_frequent, or {strategy: constant, value: \"missing\"}"},
 		{Name: "impute", Kind: cairn.KindMap, Doc: "per-column imputation, column -> strategy (as impute_numeric or impute_categorical)"},
 		{Name: "standardize", Kind: cairn.KindBool, Default: true, Doc: "scale numeric and datetime features to mean 0 and standard deviation 1 (learnt from the training rows); categories are one-hot encoded either way"},
+		{Name: "clip_outliers", Kind: cairn.KindAny, Default: ClipNone, Doc: "clip numeric and datetime features to bounds learnt from the training rows (after imputation, before standardization; a test row's outliers are clipped to the training bounds): none, iqr (Q1 - 1.5·IQR, Q3 + 1.5·IQR), {method: iqr, k: 3}, or {method: quantile, low: 0.01, high: 0.99}"},
 		{Name: "class_weight", Kind: cairn.KindAny, Doc: "classification only: balanced (weights n / (classes × class count)) or a map class -> weight > 0 (classes not listed weigh 1)"},
 		{Name: "kind", Kind: cairn.KindString, Doc: "classification or regression; by default logistic_regression classifies, linear_regression and ridge regress, and a tree or forest classifies a categorical or boolean label or one with at most 20 distinct integers, and regresses any other number"},
 		{Name: "seed", Kind: cairn.KindInt, Default: 0, Doc: "seed of the random forest (bootstrap samples, feature draws) and of a tree's feature draws (a non-negative integer); the same seed gives the same model"},
@@ -148,6 +150,14 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 		} else {
 			spec.Preprocess.Standardize = b
 		}
+	case "clip_outliers":
+		c, cerrs := clipParam(v, allowRefs)
+		for _, e := range cerrs {
+			errs = append(errs, tasks.ParamError{Key: k, Msg: e.Msg, Hint: e.Hint})
+		}
+		if len(cerrs) == 0 {
+			spec.Preprocess.Clip = c
+		}
 	case "class_weight":
 		switch cw := v.(type) {
 		case string:
@@ -211,6 +221,129 @@ func (p *Pipeline) Check() []tasks.ParamError {
 		errs = append(errs, tasks.ParamError{Key: "class_weight", Msg: "class weights apply to classification only", Hint: "leave class_weight out for a regression"})
 	}
 	return errs
+}
+
+// ClipNone is the clip_outliers value that clips nothing (the default).
+const ClipNone = "none"
+
+const clipHint = "none, iqr, {method: iqr, k: 3} or {method: quantile, low: 0.01, high: 0.99}"
+
+// clipParam reads clip_outliers. With allowRefs, a field holding a ${{ }}
+// reference is left unread, and the checks that need it are skipped.
+func clipParam(v any, allowRefs bool) (features.Clip, []tasks.ParamError) {
+	methods := []string{ClipNone, features.IQR, features.Quantile}
+	var errs []tasks.ParamError
+	add := func(hint, format string, args ...any) {
+		errs = append(errs, tasks.ParamError{Msg: fmt.Sprintf(format, args...), Hint: hint})
+	}
+	method := func(s string) {
+		if s == ClipNone || s == features.IQR || s == features.Quantile {
+			return
+		}
+		hint := "one of " + strings.Join(methods, ", ")
+		if near := tasks.Nearest(s, methods); near != "" {
+			hint = fmt.Sprintf("did you mean %s?", near)
+		}
+		add(hint, "unknown method %q", s)
+	}
+	switch x := v.(type) {
+	case string:
+		method(x)
+		switch {
+		case len(errs) > 0:
+			return features.Clip{}, errs
+		case x == features.IQR:
+			return features.Clip{Method: features.IQR, K: features.DefaultIQRK}, nil
+		case x == features.Quantile:
+			add("write {method: quantile, low: 0.01, high: 0.99}", "quantile needs low and high")
+			return features.Clip{}, errs
+		}
+		return features.Clip{}, nil
+	case map[string]any:
+		var c features.Clip
+		m, _ := x["method"].(string)
+		switch {
+		case x["method"] == nil:
+			add(clipHint, "no method")
+			return c, errs
+		case allowRefs && IsRef(x["method"]):
+			return c, nil // the rest depends on it
+		case m == "":
+			add(clipHint, "method: want a method name, got %s", tasks.Describe(x["method"]))
+			return c, errs
+		}
+		method(m)
+		if len(errs) > 0 {
+			return c, errs
+		}
+		allowed := map[string][]string{ClipNone: nil, features.IQR: {"k"}, features.Quantile: {"low", "high"}}[m]
+		nums := map[string]float64{}
+		refs := map[string]bool{}
+		for _, key := range sortedKeys(x) {
+			if key == "method" {
+				continue
+			}
+			if !slices.Contains(allowed, key) {
+				hint := "method none takes no other key"
+				if len(allowed) > 0 {
+					hint = "method " + m + " takes " + strings.Join(allowed, " and ")
+				}
+				if !slices.Contains([]string{"k", "low", "high"}, key) {
+					hint = "keys are method, k (iqr), low and high (quantile)"
+					if near := tasks.Nearest(key, []string{"method", "k", "low", "high"}); near != "" {
+						hint = fmt.Sprintf("did you mean %s?", near)
+					}
+				}
+				add(hint, "unknown key %q for method %s", key, m)
+				continue
+			}
+			val := x[key]
+			if allowRefs && IsRef(val) {
+				refs[key] = true
+				continue
+			}
+			f, ok := tasks.Number(val)
+			switch {
+			case !ok:
+				add("", "%s: want a number, got %s", key, tasks.Describe(val))
+				continue
+			case key == "k" && !(f > 0):
+				add("1.5 is Tukey's usual fence, 3 a far one", "k %v: want a number > 0", f)
+				continue
+			case key != "k" && (f < 0 || f > 1):
+				add("quantiles are in [0, 1], e.g. low: 0.01, high: 0.99", "%s %v: want a quantile in [0, 1]", key, f)
+				continue
+			}
+			nums[key] = f
+		}
+		if len(errs) > 0 {
+			return c, errs
+		}
+		switch m {
+		case features.IQR:
+			c = features.Clip{Method: m, K: features.DefaultIQRK}
+			if k, ok := nums["k"]; ok {
+				c.K = k
+			}
+		case features.Quantile:
+			for _, key := range []string{"low", "high"} {
+				if _, ok := nums[key]; !ok && !refs[key] {
+					add("write {method: quantile, low: 0.01, high: 0.99}", "quantile needs %s", key)
+				}
+			}
+			lo, okLo := nums["low"]
+			hi, okHi := nums["high"]
+			if okLo && okHi && !(lo < hi) {
+				add("for example low: 0.01, high: 0.99", "low %v is not below high %v", lo, hi)
+			}
+			c = features.Clip{Method: m, Low: lo, High: hi}
+		}
+		if len(refs) > 0 {
+			return features.Clip{}, errs // checked once resolved, at run time
+		}
+		return c, errs
+	}
+	return features.Clip{}, []tasks.ParamError{{Msg: fmt.Sprintf("want a method name or {method, ...}, got %s", tasks.Describe(v)), Hint: clipHint}}
 }
 
 // Keys returns the pipeline keys, for did-you-mean hints.

@@ -163,7 +163,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, fmt.Errorf("train %s: stopped: %w", id, context.Cause(ctx))
 	}
 	fmt.Fprintf(log, "train: fitted %s\n", m.Describe())
-	LogPipeline(log, "train", m)
+	LogPipeline(log, "train", m, f)
 	if m.Logistic != nil && !m.Logistic.Converged {
 		fmt.Fprintf(log, "train: warning: L-BFGS stopped after %d iterations before converging (tol %v); raise max_iter, or standardize the features\n", m.Logistic.Iterations, m.Hyperparams["tol"])
 	}
@@ -241,8 +241,9 @@ func trainScore(m *model.Model, f *dataset.Frame) (Score, map[string]float64, er
 }
 
 // LogPipeline writes what the preprocessing learnt, one line per kind of
-// feature.
-func LogPipeline(w io.Writer, what string, m *model.Model) {
+// feature, and the clipping: its bounds, and how many values of f (the
+// training rows; nil to leave the counts out) fall outside them.
+func LogPipeline(w io.Writer, what string, m *model.Model, f *dataset.Frame) {
 	var num, cat, boolean []string
 	onehot := 0
 	for _, ft := range m.Preprocess.Features {
@@ -263,6 +264,9 @@ func LogPipeline(w io.Writer, what string, m *model.Model) {
 	if len(num) > 0 {
 		fmt.Fprintf(w, "%s: %d numeric features, %s: %s\n", what, len(num), std, shorten(num))
 	}
+	if len(num) > 0 && m.Preprocess.Clip != nil {
+		logClip(w, what, m.Preprocess, f)
+	}
 	if len(cat) > 0 {
 		fmt.Fprintf(w, "%s: %d categorical features one-hot encoded into %d columns (categories): %s\n", what, len(cat), onehot, shorten(cat))
 	}
@@ -271,6 +275,58 @@ func LogPipeline(w io.Writer, what string, m *model.Model) {
 	}
 	if m.Kind == model.Classification {
 		fmt.Fprintf(w, "%s: classes of %q: %s\n", what, m.Label, shorten(m.Classes))
+	}
+}
+
+// logClip describes the clipping: the method, the features whose training
+// values it changed with their bounds (to 4 significant digits) and
+// counts, and the features it leaves constant.
+func logClip(w io.Writer, what string, tr *features.Transformer, f *dataset.Frame) {
+	c := tr.Clip
+	method := fmt.Sprintf("iqr, k %g", c.K)
+	if c.Method == features.Quantile {
+		method = fmt.Sprintf("quantile, low %g, high %g", c.Low, c.High)
+	}
+	var changed, constant []string
+	clipped, total := 0, 0
+	for _, ft := range tr.Features {
+		if ft.Clip == nil {
+			continue
+		}
+		total++
+		b := *ft.Clip
+		if b.Low == b.High {
+			constant = append(constant, ft.Name)
+		}
+		if f == nil {
+			continue
+		}
+		col, ok := f.Col(ft.Name)
+		if !ok || col.Kind != ft.Kind {
+			continue
+		}
+		n := 0
+		for i, x := range col.Num {
+			if !col.IsMissing(i) && (x < b.Low || x > b.High) {
+				n++
+			}
+		}
+		if n > 0 {
+			changed = append(changed, fmt.Sprintf("%s [%.4g, %.4g] (%d)", ft.Name, b.Low, b.High, n))
+			clipped += n
+		}
+	}
+	if f == nil {
+		fmt.Fprintf(w, "%s: outliers clipped (%s) to bounds learnt from the training rows, in %d features\n", what, method, total)
+	} else {
+		fmt.Fprintf(w, "%s: outliers clipped (%s) to bounds learnt from the training rows: %d training values in %d of %d features", what, method, clipped, len(changed), total)
+		if len(changed) > 0 {
+			fmt.Fprintf(w, ": %s", shorten(changed))
+		}
+		fmt.Fprintln(w)
+	}
+	if len(constant) > 0 {
+		fmt.Fprintf(w, "%s: warning: clipping leaves %d features constant (most of their training values are equal, so the bounds meet): %s; a larger k, quantile bounds, or no clipping keeps them\n", what, len(constant), shorten(constant))
 	}
 }
 

@@ -3,6 +3,8 @@ package train_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"math"
 	"os"
 	"reflect"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/ml/features"
 	"github.com/cairnml/cairn/tasks/ml/model"
 	"github.com/cairnml/cairn/tasks/tasktest"
 	"github.com/cairnml/cairn/tasks/train"
@@ -148,6 +151,67 @@ func TestConformance(t *testing.T) {
 			},
 		},
 		tasktest.Case{
+			Name:   "clip-iqr-hand",
+			Params: map[string]any{"model": "linear_regression", "label": "y", "impute_numeric": "median", "clip_outliers": "iqr"},
+			Inputs: in(clipCSV),
+			Want:   tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				m, _ := loadModel(t, a)
+				// As in tasks/ml/features' TestClipBounds: x imputed with its
+				// median 5, Q1 3.25, Q3 6.75, IQR 3.5: [-2, 12].
+				tr := m.Preprocess
+				if tr.Clip == nil || *tr.Clip != (features.Clip{Method: features.IQR, K: 1.5}) {
+					t.Errorf("clip %+v", tr.Clip)
+				}
+				if b := tr.Features[0].Clip; b == nil || *b != (features.Bounds{Low: -2, High: 12}) {
+					t.Errorf("bounds %+v, want [-2, 12]", b)
+				}
+				// Standardized on the clipped column: mean 5, variance 12.6.
+				if ft := tr.Features[0]; ft.Center != 5 || math.Abs(ft.Scale-math.Sqrt(12.6)) > 1e-12 {
+					t.Errorf("center %v scale %v", ft.Center, ft.Scale)
+				}
+				if want := "outliers clipped (iqr, k 1.5) to bounds learnt from the training rows: 2 training values in 1 of 1 features: x [-2, 12] (2)"; !strings.Contains(string(a.Log), want) {
+					t.Errorf("log lacks %q:\n%s", want, a.Log)
+				}
+			},
+		},
+		tasktest.Case{
+			Name:   "clip-quantile",
+			Params: map[string]any{"model": "logistic_regression", "label": "malignant", "clip_outliers": map[string]any{"method": "quantile", "low": 0.01, "high": 0.99}},
+			Inputs: in(breastCancer(t)),
+			Want:   tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				m, _ := loadModel(t, a)
+				if c := m.Preprocess.Clip; c == nil || *c != (features.Clip{Method: features.Quantile, Low: 0.01, High: 0.99}) {
+					t.Errorf("clip %+v", c)
+				}
+				for _, ft := range m.Preprocess.Features {
+					if ft.Clip == nil || !(ft.Clip.Low < ft.Clip.High) {
+						t.Errorf("feature %s bounds %+v", ft.Name, ft.Clip)
+					}
+				}
+				// 1 % of 569 rows on either side: about 6 values per feature.
+				if !strings.Contains(string(a.Log), "outliers clipped (quantile, low 0.01, high 0.99)") || !strings.Contains(string(a.Log), "in 30 of 30 features") {
+					t.Errorf("log:\n%s", a.Log)
+				}
+			},
+		},
+		tasktest.Case{
+			Name:   "clip-constant-warning",
+			Params: map[string]any{"model": "linear_regression", "label": "y", "clip_outliers": map[string]any{"method": "iqr", "k": 3}},
+			Inputs: in([]byte("x,z,y\n0,1,1\n0,2,2\n0,3,3\n0,4,4\n0,5,5\n9,6,6\n")),
+			Want:   tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				m, _ := loadModel(t, a)
+				if b := m.Preprocess.Features[0].Clip; b == nil || *b != (features.Bounds{}) {
+					t.Errorf("x bounds %+v, want [0, 0]", b)
+				}
+				if !strings.Contains(string(a.Log), "warning: clipping leaves 1 features constant") || !strings.Contains(string(a.Log), "constant (most of their training values are equal, so the bounds meet): x;") {
+					t.Errorf("log:\n%s", a.Log)
+				}
+			},
+		},
+		tasktest.Case{
 			Name:   "ridge-diabetes",
 			Params: map[string]any{"model": "ridge", "label": "progression", "hyperparams": map[string]any{"alpha": 2}, "standardize": false},
 			Inputs: in(diabetes(t)),
@@ -190,6 +254,9 @@ func TestConformance(t *testing.T) {
 		tasktest.Case{Name: "logistic-regression-kind", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "kind": "regression"}, Inputs: in(breastCancer(t)), InvalidParams: true, Check: wantErr("kind", "classifier")},
 		tasktest.Case{Name: "class-weight-of-ridge", Params: map[string]any{"model": "ridge", "label": "progression", "class_weight": "balanced"}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("classification only")},
 		tasktest.Case{Name: "hyperparams-not-map", Params: map[string]any{"model": "ridge", "label": "progression", "hyperparams": 3}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("want a map")},
+		tasktest.Case{Name: "clip-unknown-method", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": "iqrr"}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("clip_outliers", `unknown method "iqrr"`, "did you mean iqr?")},
+		tasktest.Case{Name: "clip-k-zero", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": map[string]any{"method": "iqr", "k": 0}}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("clip_outliers", "k 0: want a number > 0")},
+		tasktest.Case{Name: "clip-quantiles-reversed", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": map[string]any{"method": "quantile", "low": 0.99, "high": 0.01}}, Inputs: in(diabetes(t)), InvalidParams: true, Check: wantErr("clip_outliers", "low 0.99 is not below high 0.01")},
 		// Params fine, data wrong: permanent at run time.
 		tasktest.Case{Name: "missing-label-column", Params: map[string]any{"model": "logistic_regression", "label": "malignat"}, Inputs: in(breastCancer(t)), Want: tasktest.FailsPermanent, Check: wantErr(`label column "malignat" not found`, `did you mean "malignant"?`)},
 		tasktest.Case{Name: "missing-label-values", Params: map[string]any{"model": "logistic_regression", "label": "y"}, Inputs: in([]byte("x,y\n1,a\n2,\n3,b\n")), Want: tasktest.FailsPermanent, Check: wantErr("missing in 1 rows", "data row 2", "drop_missing_label")},
@@ -295,10 +362,126 @@ func TestNoInput(t *testing.T) {
 
 func TestInfoListsHyperparams(t *testing.T) {
 	info := train.New().Info()
-	for _, name := range []string{"model", "label", "hyperparams", "exclude", "impute_numeric", "impute_categorical", "impute", "standardize", "class_weight", "kind", "seed"} {
+	for _, name := range []string{"model", "label", "hyperparams", "exclude", "impute_numeric", "impute_categorical", "impute", "standardize", "clip_outliers", "class_weight", "kind", "seed"} {
 		if _, ok := info.Param(name); !ok {
 			t.Errorf("Info lacks param %s", name)
 		}
 	}
 	var _ tasks.ParamValidator = train.New()
+}
+
+// clipCSV is the column of tasks/ml/features' TestClipBounds: x = -20 2 3
+// 4 5 6 7 8 (missing) 100.
+var clipCSV = []byte("x,y\n-20,1\n2,2\n3,3\n4,4\n5,5\n6,6\n7,7\n8,8\n,9\n100,10\n")
+
+// TestClipOutliersValidation: what ValidateParams says about clip_outliers.
+func TestClipOutliersValidation(t *testing.T) {
+	cases := []struct {
+		v         any
+		msg, hint string // "" msg: valid
+	}{
+		{"none", "", ""},
+		{"iqr", "", ""},
+		{map[string]any{"method": "iqr"}, "", ""},
+		{map[string]any{"method": "iqr", "k": 3}, "", ""},
+		{map[string]any{"method": "quantile", "low": 0, "high": 1}, "", ""},
+		{map[string]any{"method": "none"}, "", ""},
+		{"IQR", `unknown method "IQR"`, "did you mean iqr?"},
+		{"zscore", `unknown method "zscore"`, "one of none, iqr, quantile"},
+		{"quantile", "quantile needs low and high", "{method: quantile, low: 0.01, high: 0.99}"},
+		{true, "want a method name or {method, ...}, got true", "none, iqr"},
+		{map[string]any{"k": 3}, "no method", "{method: iqr, k: 3}"},
+		{map[string]any{"method": 1}, "method: want a method name, got 1", ""},
+		{map[string]any{"method": "iqr", "k": -1}, "k -1: want a number > 0", "1.5"},
+		{map[string]any{"method": "iqr", "k": "big"}, `k: want a number, got "big"`, ""},
+		{map[string]any{"method": "iqr", "low": 0.1}, `unknown key "low" for method iqr`, "method iqr takes k"},
+		{map[string]any{"method": "iqr", "kk": 2}, `unknown key "kk" for method iqr`, "did you mean k?"},
+		{map[string]any{"method": "quantile", "k": 2, "low": 0.1, "high": 0.9}, `unknown key "k" for method quantile`, "method quantile takes low and high"},
+		{map[string]any{"method": "quantile", "low": 0.1}, "quantile needs high", ""},
+		{map[string]any{"method": "quantile", "low": -0.1, "high": 0.9}, "low -0.1: want a quantile in [0, 1]", "[0, 1]"},
+		{map[string]any{"method": "quantile", "low": 0.1, "high": 1.5}, "high 1.5: want a quantile in [0, 1]", ""},
+		{map[string]any{"method": "quantile", "low": 0.5, "high": 0.5}, "low 0.5 is not below high 0.5", ""},
+		{map[string]any{"method": "none", "k": 1}, `unknown key "k" for method none`, "method none takes no other key"},
+		// References: accepted as written, the literal rest still checked.
+		{"${{ params.clip }}", "", ""},
+		{map[string]any{"method": "${{ params.method }}", "k": -5}, "", ""},
+		{map[string]any{"method": "quantile", "low": "${{ params.low }}", "high": 0.99}, "", ""},
+		{map[string]any{"method": "quantile", "low": "${{ params.low }}", "high": 1.5}, "high 1.5: want a quantile in [0, 1]", ""},
+	}
+	for _, c := range cases {
+		errs := train.New().ValidateParams(map[string]any{"model": "ridge", "label": "y", "clip_outliers": c.v})
+		if c.msg == "" {
+			if len(errs) != 0 {
+				t.Errorf("%v: refused: %v", c.v, errs)
+			}
+			continue
+		}
+		if len(errs) != 1 || errs[0].Key != "clip_outliers" || !strings.Contains(errs[0].Msg, c.msg) || !strings.Contains(errs[0].Hint, c.hint) {
+			t.Errorf("%v: got %v, want one clip_outliers error %q (hint %q)", c.v, errs, c.msg, c.hint)
+		}
+	}
+}
+
+// TestClipOutliersByReference: a reference passes validation; the value
+// it resolves to is checked by Run, and a bad one fails permanently.
+func TestClipOutliersByReference(t *testing.T) {
+	a := runTrain(t, map[string]any{"model": "ridge", "label": "y", "clip_outliers": "zscore"}, clipCSV)
+	if a.Err == nil || cairn.IsRetryable(a.Err) || !strings.Contains(a.Err.Error(), `clip_outliers: unknown method "zscore"`) {
+		t.Fatalf("resolved to zscore: %v", a.Err)
+	}
+	a = runTrain(t, map[string]any{"model": "ridge", "label": "y", "clip_outliers": map[string]any{"method": "quantile", "low": 0.3, "high": 0.2}}, clipCSV)
+	if a.Err == nil || cairn.IsRetryable(a.Err) || !strings.Contains(a.Err.Error(), "low 0.3 is not below high 0.2") {
+		t.Fatalf("resolved to reversed quantiles: %v", a.Err)
+	}
+	// Resolved as the engine passes it: JSON with exact numbers.
+	a = runTrain(t, map[string]any{"model": "ridge", "label": "y", "impute_numeric": "median", "clip_outliers": json.RawMessage(`{"method":"quantile","low":0.1,"high":0.9}`)}, clipCSV)
+	if a.Err != nil {
+		t.Fatal(a.Err)
+	}
+	m, _ := loadModel(t, a)
+	// numpy: the 0.1 and 0.9 quantiles of -20 2 3 4 5 5 6 7 8 100.
+	if b := m.Preprocess.Features[0].Clip; b == nil || b.Low != -0.1999999999999993 || b.High != 17.199999999999967 {
+		t.Errorf("bounds %+v", b)
+	}
+}
+
+// TestClipOutliersModelBytes: clipping changes the model and its bytes;
+// without clip_outliers (or with none) the model has no clipping fields,
+// and the same params give the same bytes.
+func TestClipOutliersModelBytes(t *testing.T) {
+	digest := func(clip any) (string, []byte) {
+		params := map[string]any{"model": "ridge", "label": "y", "impute_numeric": "median"}
+		if clip != nil {
+			params["clip_outliers"] = clip
+		}
+		a := runTrain(t, params, clipCSV)
+		if a.Err != nil {
+			t.Fatal(a.Err)
+		}
+		_, ref := loadModel(t, a)
+		rc, err := a.Env.Artifacts.Open(context.Background(), ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var b strings.Builder
+		if _, err := io.Copy(&b, rc); err != nil {
+			t.Fatal(err)
+		}
+		return ref.Digest, []byte(b.String())
+	}
+	plain, plainBytes := digest(nil)
+	if none, _ := digest("none"); none != plain {
+		t.Errorf("clip_outliers: none gives other bytes than no clip_outliers")
+	}
+	if strings.Contains(string(plainBytes), `"clip"`) {
+		t.Errorf("an unclipped model holds clipping fields: %s", plainBytes)
+	}
+	clipped, clippedBytes := digest("iqr")
+	if again, _ := digest("iqr"); again != clipped {
+		t.Errorf("two clipped runs: %s and %s", clipped, again)
+	}
+	if clipped == plain || !strings.Contains(string(clippedBytes), `"clip":{"low":-2,"high":12}`) {
+		t.Errorf("clipped model:\n%s", clippedBytes)
+	}
 }

@@ -3,8 +3,8 @@
 // train consumes by reference.
 //
 // Params: the pipeline params of train (model, label, exclude,
-// impute_numeric, impute_categorical, impute, standardize, class_weight,
-// kind, seed — the same pipeline is cross-validated), and:
+// impute_numeric, impute_categorical, impute, standardize, clip_outliers,
+// class_weight, kind, seed — the same pipeline is cross-validated), and:
 //
 //	metric: f1            what is optimised (model.Metrics: accuracy,
 //	                      balanced_accuracy, f1, f1_macro, f1_weighted,
@@ -26,9 +26,9 @@
 // classification (each class shuffled and dealt to the folds, so every
 // class is in every fold; each needs at least cv_folds rows), model.KFold
 // for a regression. For every candidate and fold, model.Fit refits the
-// whole pipeline — imputation, standardization, one-hot encoding and the
-// estimator — on the other folds and scores the held-out one: no statistic
-// of a validation fold reaches its model. The score of a candidate is the
+// whole pipeline — imputation, outlier clipping bounds, standardization,
+// one-hot encoding and the estimator — on the other folds and scores the
+// held-out one: no statistic of a validation fold reaches its model. The score of a candidate is the
 // mean over folds, with the population standard deviation; the best is the
 // highest mean (lowest for lower-is-better metrics), the earliest
 // candidate on a tie.

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +243,7 @@ func TestConformance(t *testing.T) {
 		tasktest.Case{Name: "C-and-l2", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"C": []any{1}, "l2": []any{1}}}, Inputs: in(bc), InvalidParams: true, Check: wantErr("C and l2")},
 		tasktest.Case{Name: "log-range-from-zero", Params: map[string]any{"model": "ridge", "label": "progression", "search": "random", "space": map[string]any{"alpha": map[string]any{"min": 0, "max": 1, "log": true}}}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("min > 0")},
 		tasktest.Case{Name: "unknown-param", Params: map[string]any{"model": "ridge", "label": "progression", "cv_fold": 3}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("cv_fold", "did you mean cv_folds?")},
+		tasktest.Case{Name: "clip-k-negative", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": map[string]any{"method": "iqr", "k": -2}}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("clip_outliers", "k -2: want a number > 0")},
 		tasktest.Case{Name: "rare-class", Params: map[string]any{"model": "logistic_regression", "label": "y", "cv_folds": 3}, Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n4,b\n5,b\n6,a\n")), Want: tasktest.FailsPermanent, Check: wantErr(`class "b" has 2 rows`, "lower cv_folds")},
 		tasktest.Case{Name: "missing-label", Params: map[string]any{"model": "logistic_regression", "label": "malignat"}, Inputs: in(bc), Want: tasktest.FailsPermanent, Check: wantErr(`did you mean "malignant"?`)},
 		tasktest.Case{Name: "auc-of-regression-kind", Params: map[string]any{"model": "decision_tree", "label": "progression", "metric": "roc_auc"}, Inputs: in(diabetes), Want: tasktest.FailsPermanent, Check: wantErr("roc_auc scores a classification", "regression here")},
@@ -383,4 +385,85 @@ func TestCancelled(t *testing.T) {
 	if err == nil || !cairn.IsRetryable(err) {
 		t.Errorf("cancelled search: %v (want a retryable error)", err)
 	}
+}
+
+// plantedOutliers is a regression y = 3x + noise on 60 rows, x from 0 to
+// 10, with four rows whose x is wildly wrong (their y is not).
+func plantedOutliers() []byte {
+	var b strings.Builder
+	b.WriteString("x,y\n")
+	for i := range 60 {
+		x := float64(i) / 6
+		y := 3*x + math.Sin(float64(i))
+		switch i {
+		case 7:
+			x = 500
+		case 23:
+			x = -400
+		case 41:
+			x = 800
+		case 55:
+			x = 650
+		}
+		b.WriteString(strconv.FormatFloat(x, 'g', -1, 64) + "," + strconv.FormatFloat(y, 'g', -1, 64) + "\n")
+	}
+	return []byte(b.String())
+}
+
+// TestClipRefittedPerFold: with clip_outliers, each fold's scores are those
+// of the pipeline — clipping bounds included — refitted on that fold's
+// training rows (bounds that differ from the whole train split's), and
+// they differ from the scores without clipping.
+func TestClipRefittedPerFold(t *testing.T) {
+	csv := plantedOutliers()
+	params := map[string]any{"model": "linear_regression", "label": "y", "metric": "r2", "cv_folds": 4, "seed": 5}
+	plain := trials(t, runTune(t, params, csv))[0].FoldScores
+	params["clip_outliers"] = "iqr"
+	a := runTune(t, params, csv)
+	clipped := trials(t, a)[0].FoldScores
+
+	f, err := dataset.ReadCSV(strings.NewReader(string(csv)), dataset.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := model.Spec{Preprocess: features.NewSpec("y"), Algorithm: model.LinearRegression}
+	spec.Preprocess.Clip = features.Clip{Method: features.IQR, K: 1.5}
+	whole, err := model.Fit(f, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folds, err := model.KFold(f.Rows(), 4, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fo := range folds {
+		m, err := model.Fit(f.Select(fo.Train), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *m.Preprocess.Features[0].Clip == *whole.Preprocess.Features[0].Clip {
+			t.Fatalf("fold %d: bounds %+v equal the whole split's: the test cannot tell a refit", i, *m.Preprocess.Features[0].Clip)
+		}
+		want, err := m.Score("r2", f.Select(fo.Valid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if clipped[i] != want {
+			t.Errorf("fold %d: score %v, refit by hand with the fold's bounds %v", i, clipped[i], want)
+		}
+		if clipped[i] == plain[i] {
+			t.Errorf("fold %d: score %v with and without clipping", i, plain[i])
+		}
+	}
+	if mean(clipped) <= mean(plain) {
+		t.Errorf("clipping the planted outliers does not help: r2 %v clipped, %v not", clipped, plain)
+	}
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
 }
