@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
@@ -247,7 +248,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintln(w, l)
 		}
 		for _, k := range sortedKeys(tr.Outputs) {
-			fmt.Fprintf(w, "  output  %s = %s\n", k, tr.Outputs[k])
+			fmt.Fprintf(w, "  output  %s = %s\n", k, clip(string(tr.Outputs[k]), maxOutputText, r.ID))
 		}
 		for _, k := range sortedKeys(tr.Metrics) {
 			fmt.Fprintf(w, "  metric  %s = %g\n", k, tr.Metrics[k])
@@ -434,4 +435,20 @@ func cmdCancel(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "run %s: cancellation requested; %s is stopping it\n", id, r.Owner)
 	return nil
+}
+
+// maxOutputText bounds how much of one output value the text of `show`
+// prints; --json and `cairn artifact` give everything.
+const maxOutputText = 240
+
+// clip shortens a long output value for a terminal, saying how much it left out.
+func clip(s string, n int, runID string) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes in all: cairn show %s --json)", s[:cut], len(s), runID)
 }
