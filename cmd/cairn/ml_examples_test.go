@@ -53,6 +53,9 @@ func TestMLExamplesReproduce(t *testing.T) {
 				if ex.rocLegend == nil && strings.Contains(text, "false positive rate") {
 					t.Errorf("show draws a ROC curve for a regression:\n%s", text)
 				}
+				if hasCM := strings.Contains(text, "confusion matrix (rows: true class"); hasCM != (ex.rocLegend != nil) {
+					t.Errorf("show's confusion matrix table: shown %v, want %v:\n%s", hasCM, ex.rocLegend != nil, text)
+				}
 			}
 			a, b := shows[0], shows[1]
 			if a.State != cairn.RunSucceeded || a.Digest != b.Digest {

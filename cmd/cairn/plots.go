@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/ml/plot"
@@ -19,10 +20,15 @@ type rocCurve struct {
 }
 
 // printPlots draws, under a task in `cairn show`, the pictures its outputs
-// hold: today the ROC curves of an evaluate task, as braille text.
+// hold: today an evaluate task's confusion matrix as a table and its ROC
+// curves as braille text.
 func printPlots(w io.Writer, tr *cairn.TaskRun) {
+	if tr.Type != "evaluate" {
+		return
+	}
+	printConfusion(w, tr.Outputs["confusion_matrix"])
 	raw, ok := tr.Outputs["roc"]
-	if tr.Type != "evaluate" || !ok {
+	if !ok {
 		return
 	}
 	var curves []rocCurve
@@ -45,4 +51,33 @@ func printPlots(w io.Writer, tr *cairn.TaskRun) {
 	for _, l := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
+}
+
+// printConfusion prints evaluate's confusion_matrix output as a table.
+func printConfusion(w io.Writer, raw json.RawMessage) {
+	var cm struct {
+		Classes []string `json:"classes"`
+		Matrix  [][]int  `json:"matrix"`
+	}
+	if json.Unmarshal(raw, &cm) != nil || len(cm.Classes) == 0 || len(cm.Matrix) != len(cm.Classes) {
+		return
+	}
+	fmt.Fprintf(w, "\n  confusion matrix (rows: true class, columns: predicted)\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "  \t")
+	for _, c := range cm.Classes {
+		fmt.Fprintf(tw, "%s\t", c)
+	}
+	fmt.Fprintln(tw)
+	for i, row := range cm.Matrix {
+		if len(row) != len(cm.Classes) {
+			return
+		}
+		fmt.Fprintf(tw, "  %s\t", cm.Classes[i])
+		for _, n := range row {
+			fmt.Fprintf(tw, "%d\t", n)
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
 }
