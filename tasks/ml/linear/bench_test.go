@@ -1,9 +1,14 @@
 package linear
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -76,4 +81,45 @@ func BenchmarkRidge200kx20(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkLogisticVsScikitLearn200kx20 measures issue 3's ratio in one
+// run: the Go fit of BenchmarkLogisticFit200kx20, then scikit-learn's lbfgs
+// fit of the same shape (testdata/bench_sklearn.py, best of 5) when
+// python3 with scikit-learn is installed; it says so when it is not.
+func BenchmarkLogisticVsScikitLearn200kx20(b *testing.B) {
+	X, y := benchBinary(1, 200_000, 20)
+	opts := DefaultLogisticOptions()
+	best := time.Duration(math.MaxInt64)
+	for b.Loop() {
+		start := time.Now()
+		if m, err := FitLogistic(X, y, opts); err != nil || !m.Converged {
+			b.Fatal(err, m)
+		}
+		best = min(best, time.Since(start))
+	}
+	b.ReportMetric(float64(best.Microseconds())/1000, "ms-go-best")
+	python := ""
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import sklearn").Run() == nil {
+			python = p
+			break
+		}
+	}
+	if python == "" {
+		b.Log("scikit-learn is not installed (apt-get install python3-sklearn): only the Go fit is measured")
+		return
+	}
+	out, err := exec.Command(python, "testdata/bench_sklearn.py", "5").CombinedOutput()
+	if err != nil {
+		b.Fatalf("bench_sklearn.py: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`min ([0-9.]+) s`).FindSubmatch(out)
+	if m == nil {
+		b.Fatalf("bench_sklearn.py printed no time:\n%s", out)
+	}
+	sk, _ := strconv.ParseFloat(string(m[1]), 64)
+	b.ReportMetric(sk*1000, "ms-sklearn-best")
+	b.ReportMetric(best.Seconds()/sk, "x-sklearn")
+	b.Logf("%s", bytes.TrimSpace(out))
 }
