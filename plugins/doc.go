@@ -8,7 +8,9 @@
 // of them when there is no lock file), starts the others — go-plugin's
 // SecureConfig hashing each binary again before every start, a versioned
 // handshake, gRPC with AutoMTLS, a minimal environment, a parent-death
-// signal — and asks each for its task types. Compose adds those types to
+// signal — and asks each for its task types, adding to each the env:
+// param through which a workflow gives one attempt environment variables
+// (a type that declares env itself is reported and not served). Compose adds those types to
 // the built-in registry; a type that is built in, or that two plugins
 // claim, is reported instead. Problems with one entry never stop the
 // others from loading.

@@ -74,11 +74,12 @@ type Host struct {
 // plugin is a loaded (or refused) plugin and its processes.
 type plugin struct {
 	Plugin
-	served []*servedType // set by load
-	mu     sync.Mutex
-	idle   []*proc
-	live   map[*proc]bool
-	closed bool
+	served       []*servedType // set by load
+	typeProblems []error       // types load refused, the plugin being loaded
+	mu           sync.Mutex
+	idle         []*proc
+	live         map[*proc]bool
+	closed       bool
 }
 
 type servedType struct {
@@ -149,6 +150,8 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 	for _, p := range h.plugins {
 		if p.Err != nil {
 			h.problems = append(h.problems, p.Err)
+		} else {
+			h.problems = append(h.problems, p.typeProblems...)
 		}
 	}
 	h.index()
@@ -182,12 +185,23 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 		st := &servedType{p: p}
 		name := t.Info.Name
 		ref := cairn.PluginRef{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Protocol: p.Protocol}
-		st.task = wire.Adapt(t, ref,
-			func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
-				return h.run(ctx, p, name, req, env)
+		task, err := wire.Adapt(t, ref,
+			func(ctx context.Context, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
+				return h.run(ctx, p, name, req, env, vars)
 			},
 			func(params map[string]any) []tasks.ParamError { return h.validate(p, name, params) })
+		if err != nil {
+			// The plugin's other types still load.
+			p.typeProblems = append(p.typeProblems, fmt.Errorf("plugin %s: %w; the type is not served", p.Name, err))
+			continue
+		}
+		st.task = task
 		p.served = append(p.served, st)
+	}
+	if len(p.served) == 0 {
+		h.retire(p, pr)
+		p.Version, p.Protocol = "", 0
+		return errors.Join(p.typeProblems...)
 	}
 	p.mu.Lock()
 	p.live[pr] = true
@@ -466,8 +480,10 @@ func (h *Host) retire(p *plugin, pr *proc) {
 	pr.kill()
 }
 
-// run runs one attempt of type typ on a process of p.
-func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+// run runs one attempt of type typ on a process of p, with the
+// environment variables vars (from the task's env: param) set in the
+// process for the attempt. Their names go into the log, their values not.
+func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
 	pr, err := h.acquire(ctx, p)
 	if err != nil {
 		return tasks.Result{}, err
@@ -480,7 +496,15 @@ func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request
 	}
 	fmt.Fprintf(env.Log, "cairn: plugin %s version %s, sha256:%s, protocol %d, pid %d (%s)\n",
 		p.Name, p.Version, p.SHA256, p.Protocol, pr.cmd.Process.Pid, how)
-	res, err := pr.wc.Run(ctx, typ, req, env, h.o.KillGrace)
+	if len(vars) > 0 {
+		names := make([]string, 0, len(vars))
+		for n := range vars {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(env.Log, "cairn: environment variables from env: %s (values not logged)\n", strings.Join(names, ", "))
+	}
+	res, err := pr.wc.Run(ctx, typ, req, env, vars, h.o.KillGrace)
 	var (
 		te *wire.TransportError
 		ue *wire.UnresponsiveError

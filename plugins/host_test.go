@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -219,7 +220,7 @@ func TestListAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.Name != "alpha" || p.Version != "1.2.3" || p.Protocol != 1 || p.SHA256 != lock["alpha"] || len(p.SHA256) != 64 ||
-		strings.Join(names, ",") != "alpha-echo,misbehave,noop" {
+		strings.Join(names, ",") != "alpha-echo,getenv,misbehave,noop" {
 		t.Fatalf("plugin %+v, types %v", p, names)
 	}
 	_, err, log := attempt(t, context.Background(), lookup(t, h, "noop"), `{}`)
@@ -506,4 +507,165 @@ func TestLockRoundTrip(t *testing.T) {
 		}
 	}
 	_ = syscall.Getpid
+}
+
+// getenvAttempt runs the test plugin's getenv on names with the with:
+// block's env value envJSON ("" for none), and returns the values the
+// plugin saw, the pid of the process that ran it, and its log.
+func getenvAttempt(t *testing.T, task tasks.Task, envJSON string, names ...string) (map[string]*string, int, string) {
+	t.Helper()
+	n, _ := json.Marshal(names)
+	params := fmt.Sprintf(`{"names":%s}`, n)
+	if envJSON != "" {
+		params = fmt.Sprintf(`{"env":%s,"names":%s}`, envJSON, n)
+	}
+	res, err, log := attempt(t, context.Background(), task, params)
+	if err != nil {
+		t.Fatalf("getenv with %s: %v\nlog:\n%s", params, err, log)
+	}
+	var values map[string]*string
+	if err := json.Unmarshal(res.Outputs["values"], &values); err != nil {
+		t.Fatalf("values %s: %v", res.Outputs["values"], err)
+	}
+	m := regexp.MustCompile(`, pid (\d+) \(`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no pid in the log:\n%s", log)
+	}
+	pid, _ := strconv.Atoi(m[1])
+	return values, pid, log
+}
+
+func show(v *string) string {
+	if v == nil {
+		return "(unset)"
+	}
+	return strconv.Quote(*v)
+}
+
+// A task's env: reaches the plugin's process for that attempt only (the
+// next attempt in the same warm process sees the previous environment),
+// never reaches its params (getenv decodes them strictly), and its values
+// stay out of the log; the host's own variables still do not leak.
+func TestEnvIsGivenForOneAttempt(t *testing.T) {
+	t.Setenv("CAIRN_TEST_SECRET", "hunter2")
+	t.Setenv("GREETING", "from the host")
+	o := folder(t, "alpha")
+	o.Env = []string{"REGION=embedder"}
+	h := open(t, o)
+	task := lookup(t, h, "getenv")
+	names := []string{"GREETING", "REGION", "PORT", "CAIRN_TEST_SECRET"}
+
+	got, pid1, log := getenvAttempt(t, task, `{"GREETING":"hello, plugin","REGION":"eu-west-1","PORT":8080}`, names...)
+	if show(got["GREETING"]) != `"hello, plugin"` || show(got["REGION"]) != `"eu-west-1"` || show(got["PORT"]) != `"8080"` || got["CAIRN_TEST_SECRET"] != nil {
+		t.Errorf("with env: GREETING %s, REGION %s, PORT %s, CAIRN_TEST_SECRET %s", show(got["GREETING"]), show(got["REGION"]), show(got["PORT"]), show(got["CAIRN_TEST_SECRET"]))
+	}
+	if !strings.Contains(log, "cairn: environment variables from env: GREETING, PORT, REGION (values not logged)\n") ||
+		strings.Contains(log, "hello, plugin") || strings.Contains(log, "eu-west-1") {
+		t.Errorf("log names the variables and holds no value? log:\n%s", log)
+	}
+
+	got, pid2, log := getenvAttempt(t, task, "", names...)
+	if pid2 != pid1 || !strings.Contains(log, "(warm process)") {
+		t.Fatalf("the second attempt ran in process %d, the first in %d: want the same warm process", pid2, pid1)
+	}
+	if got["GREETING"] != nil || show(got["REGION"]) != `"embedder"` || got["PORT"] != nil || got["CAIRN_TEST_SECRET"] != nil {
+		t.Errorf("the next attempt sees GREETING %s, REGION %s, PORT %s, CAIRN_TEST_SECRET %s: want unset, the embedder's, unset, unset",
+			show(got["GREETING"]), show(got["REGION"]), show(got["PORT"]), show(got["CAIRN_TEST_SECRET"]))
+	}
+	if strings.Contains(log, "environment variables from env") {
+		t.Errorf("an attempt without env: logs variables:\n%s", log)
+	}
+
+	// env: null is no variables; a value resolved at run time is checked
+	// again, permanently.
+	if got, _, _ := getenvAttempt(t, task, "null", "GREETING"); got["GREETING"] != nil {
+		t.Errorf("env: null gave GREETING %s", show(got["GREETING"]))
+	}
+	for env, want := range map[string]string{
+		`{"PATH":"/tmp"}`:   "with.env: PATH is reserved",
+		`{"1X":"a"}`:        `with.env: "1X" is not a valid environment variable name`,
+		`{"A":["b"]}`:       "with.env: A: want a string, got a list",
+		`"A=secret"`:        "with.env: want a map of NAME: value, got a string",
+		`{"A":"nul\u0000"}`: "with.env: A: the value holds a NUL byte",
+	} {
+		_, err, _ := attempt(t, context.Background(), task, `{"names":[],"env":`+env+`}`)
+		if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("env %s: err %v (retryable %v), want a permanent error saying %q", env, err, cairn.IsRetryable(err), want)
+		}
+	}
+}
+
+// env: is a param of every plugin type in the composed registry, checked
+// by the registry's ValidateParams; the plugin's own validator, or the
+// host's check against its Info, gets the other params without it.
+func TestEnvIsValidated(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	reg, err := tasks.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := h.Compose(reg); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, typ := range []string{"getenv", "noop", "alpha-echo", "misbehave"} {
+		info, _ := reg.Info(typ)
+		p, ok := info.Param("env")
+		if !ok || p.Kind != cairn.KindMap || !strings.Contains(p.Doc, "environment variables") {
+			t.Errorf("%s: param env %+v (declared %v)", typ, p, ok)
+		}
+	}
+	for _, c := range []struct {
+		typ    string
+		params map[string]any
+		want   []string // in the errors, in order; none for valid params
+	}{
+		{"getenv", map[string]any{"names": []any{}, "env": map[string]any{"GREETING": "${{ params.word }}", "_A1": "x", "Lower": ""}}, nil},
+		{"getenv", map[string]any{"names": []any{}, "env": "${{ params.vars }}"}, nil},
+		{"getenv", map[string]any{"names": []any{}, "env": nil}, nil},
+		{"getenv", map[string]any{"names": []any{}, "env": map[string]any{"1BAD": "x", "A-B": "x"}},
+			[]string{`env: "1BAD" is not a valid environment variable name`, `env: "A-B" is not a valid environment variable name`}},
+		{"getenv", map[string]any{"names": []any{}, "env": map[string]any{"CAIRN_HOME": "x", "PLUGIN_CLIENT_CERT": "x", "PATH": "x", "HOME": "x", "TMPDIR": "x", "LANG": "x"}},
+			[]string{"env: CAIRN_HOME is reserved", "env: HOME is reserved", "env: LANG is reserved", "env: PATH is reserved", "env: PLUGIN_CLIENT_CERT is reserved", "env: TMPDIR is reserved"}},
+		{"getenv", map[string]any{"names": []any{}, "env": map[string]any{"PORT": 8080, "ON": true}},
+			[]string{"env: ON: want a string, got true", "env: PORT: want a string, got 8080"}},
+		{"getenv", map[string]any{"names": []any{}, "env": []any{"A=b"}}, []string{"env: want a map of NAME: value, got a list"}},
+		// The plugin's validator: env: is not among the params it sees.
+		{"alpha-echo", map[string]any{"text": "x", "env": map[string]any{"A": "b"}}, nil},
+		{"alpha-echo", map[string]any{"text": "", "env": map[string]any{"PATH": "b"}}, []string{"env: PATH is reserved", "text: must not be empty"}},
+		// No validator of its own: the host checks the params against Info.
+		{"noop", map[string]any{"sleep": "1s", "env": map[string]any{"A": "b"}}, nil},
+		{"noop", map[string]any{"slep": "1s"}, []string{"slep: unknown param"}},
+		{"noop", map[string]any{"sleep": "soon", "env": map[string]any{"A": 1}}, []string{"env: A: want a string, got 1", "sleep: want a duration, got \"soon\""}},
+		{"getenv", map[string]any{}, []string{`: missing param "names" (list), which type "getenv" requires`}},
+	} {
+		var got []string
+		for _, e := range reg.ValidateParams(c.typ, c.params) {
+			got = append(got, e.Error())
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s %v: errors %q, want %q", c.typ, c.params, got, c.want)
+			continue
+		}
+		for i := range got {
+			if !strings.HasPrefix(got[i], c.want[i]) {
+				t.Errorf("%s %v: error %d is %q, want it to start %q", c.typ, c.params, i, got[i], c.want[i])
+			}
+		}
+	}
+}
+
+// A plugin type that declares a param named env clashes with the host's:
+// it is reported and not served; the plugin's other types still are.
+func TestEnvParamClash(t *testing.T) {
+	h := open(t, folder(t, "clash"))
+	text := fmt.Sprint(h.Problems())
+	if want := `plugin clash: task type "clash-env" declares a param "env", which cairn reserves for the environment variables of every plugin task: rename the param in the plugin; the type is not served`; !strings.Contains(text, want) {
+		t.Errorf("problems %s\nwant %q", text, want)
+	}
+	if _, ok := h.Lookup("clash-env"); ok {
+		t.Error("clash-env is served")
+	}
+	if _, err, _ := attempt(t, context.Background(), lookup(t, h, "clash-echo"), `{"text":"x"}`); err != nil {
+		t.Errorf("clash-echo: %v", err)
+	}
 }

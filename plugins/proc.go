@@ -13,7 +13,11 @@ import (
 )
 
 // proc is one running plugin process. It serves one attempt at a time, so
-// that its stderr belongs to that attempt's log.
+// that its stderr belongs to that attempt's log and the variables of the
+// attempt's env: param (which the SDK sets process-wide) to that attempt:
+// Host.acquire takes a proc out of the idle list (or starts one) for one
+// Run or ValidateParams call, and only Host.release, after the call has
+// returned, puts it back.
 type proc struct {
 	client    *goplugin.Client
 	wc        *wire.Client

@@ -298,3 +298,54 @@ func TestPluginProcessesEndWithCairn(t *testing.T) {
 		})
 	}
 }
+
+// A workflow gives a plugin task environment variables with env:, from a
+// param given at run time: the plugin sees the value, the host's own
+// variables stay out, the log names the variables but holds no value;
+// bad names are refused by validate; types lists env for plugin types.
+func TestPluginEnvFromWorkflow(t *testing.T) {
+	t.Setenv("CAIRN_TEST_SECRET", "hunter2")
+	e := &env{t: t, home: t.TempDir()}
+	dir := filepath.Join(e.home, "plugins")
+	os.Mkdir(dir, 0o755)
+	copyFile(t, testPluginBin(t), filepath.Join(dir, "alpha"), 0o755)
+	if _, err := plugins.LockFolder(context.Background(), dir, filepath.Join(e.home, "plugins.lock")); err != nil {
+		t.Fatal(err)
+	}
+	wf := filepath.Join(t.TempDir(), "greet.yaml")
+	os.WriteFile(wf, []byte(`name: greet
+params:
+  word: {type: string}
+tasks:
+  - id: g
+    type: getenv
+    with:
+      names: [GREETING, CAIRN_TEST_SECRET]
+      env: {GREETING: "${{ params.word }}, world"}
+`), 0o644)
+	r := e.must(0, "run", wf, "-p", "word=bonjour", "--progress", "none")
+	id := strings.TrimSpace(e.must(0, "runs", "-q", "--limit", "1").stdout)
+	var values map[string]*string
+	if err := json.Unmarshal(taskByID(t, e.show(id), "g").Outputs["values"], &values); err != nil {
+		t.Fatalf("values: %v\n%s", err, r)
+	}
+	if g := values["GREETING"]; g == nil || *g != "bonjour, world" || values["CAIRN_TEST_SECRET"] != nil {
+		t.Fatalf("the plugin saw %v, want GREETING=bonjour, world and no CAIRN_TEST_SECRET", values)
+	}
+	logs := e.must(0, "logs", id, "g").stdout
+	if !strings.Contains(logs, "cairn: environment variables from env: GREETING (values not logged)") || strings.Contains(logs, "bonjour") {
+		t.Errorf("log:\n%s", logs)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\ntasks:\n  - {id: g, type: getenv, with: {names: [], env: {PATH: /tmp, PORT: 80, 9LIVES: x}}}\n"), 0o644)
+	r = e.must(2, "validate", bad)
+	for _, want := range []string{"with.env: PATH is reserved", "with.env: PORT: want a string, got 80", `with.env: "9LIVES" is not a valid environment variable name`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("validate lacks %q:\n%s", want, r)
+		}
+	}
+	if r = e.must(0, "types"); !regexpMatch(`(?m)^getenv .*\n(  with\..*\n)*  with\.env\s+map\s+environment variables NAME: value`, r.stdout) {
+		t.Errorf("types does not list getenv's env param:\n%s", r.stdout)
+	}
+}

@@ -122,6 +122,10 @@ type DescribeReply struct {
 	// plugin_version is the version the author gave sdk.Config.
 	PluginVersion string             `protobuf:"bytes,1,opt,name=plugin_version,json=pluginVersion,proto3" json:"plugin_version,omitempty"`
 	Types         []*TypeDescription `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
+	// sets_env: the plugin sets Start.env in its environment for the
+	// attempt. A plugin built before the field existed leaves it false, and
+	// the host then refuses a task's `env:` instead of dropping it silently.
+	SetsEnv       bool `protobuf:"varint,3,opt,name=sets_env,json=setsEnv,proto3" json:"sets_env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,6 +172,13 @@ func (x *DescribeReply) GetTypes() []*TypeDescription {
 		return x.Types
 	}
 	return nil
+}
+
+func (x *DescribeReply) GetSetsEnv() bool {
+	if x != nil {
+		return x.SetsEnv
+	}
+	return false
 }
 
 type TypeDescription struct {
@@ -537,7 +548,14 @@ type Start struct {
 	// artifacts_broker_id is where the host serves Artifacts.
 	ArtifactsBrokerId uint32 `protobuf:"varint,9,opt,name=artifacts_broker_id,json=artifactsBrokerId,proto3" json:"artifacts_broker_id,omitempty"`
 	// attempt_key authorises this attempt's Artifacts calls.
-	AttemptKey    string `protobuf:"bytes,10,opt,name=attempt_key,json=attemptKey,proto3" json:"attempt_key,omitempty"`
+	AttemptKey string `protobuf:"bytes,10,opt,name=attempt_key,json=attemptKey,proto3" json:"attempt_key,omitempty"`
+	// env holds the environment variables the task's `env:` param gives
+	// this attempt (NAME -> value); they are not in params_json. The plugin
+	// sets them in its process before it runs the task and restores the
+	// previous values after (a process runs one attempt at a time). Added
+	// without a protocol bump: an older plugin ignores the field, and the
+	// host sends it only to plugins whose DescribeReply says sets_env.
+	Env           map[string]string `protobuf:"bytes,11,rep,name=env,proto3" json:"env,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -640,6 +658,13 @@ func (x *Start) GetAttemptKey() string {
 		return x.AttemptKey
 	}
 	return ""
+}
+
+func (x *Start) GetEnv() map[string]string {
+	if x != nil {
+		return x.Env
+	}
+	return nil
 }
 
 type Cancel struct {
@@ -1102,10 +1127,11 @@ var File_plugin_proto protoreflect.FileDescriptor
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\fplugin.proto\x12\x0fcairn.plugin.v1\"\x11\n" +
-	"\x0fDescribeRequest\"n\n" +
+	"\x0fDescribeRequest\"\x89\x01\n" +
 	"\rDescribeReply\x12%\n" +
 	"\x0eplugin_version\x18\x01 \x01(\tR\rpluginVersion\x126\n" +
-	"\x05types\x18\x02 \x03(\v2 .cairn.plugin.v1.TypeDescriptionR\x05types\"S\n" +
+	"\x05types\x18\x02 \x03(\v2 .cairn.plugin.v1.TypeDescriptionR\x05types\x12\x19\n" +
+	"\bsets_env\x18\x03 \x01(\bR\asetsEnv\"S\n" +
 	"\x0fTypeDescription\x12\x1b\n" +
 	"\tinfo_json\x18\x01 \x01(\fR\binfoJson\x12#\n" +
 	"\rhas_validator\x18\x02 \x01(\bR\fhasValidator\"L\n" +
@@ -1128,7 +1154,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\bRunInput\x12.\n" +
 	"\x05start\x18\x01 \x01(\v2\x16.cairn.plugin.v1.StartH\x00R\x05start\x121\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x17.cairn.plugin.v1.CancelH\x00R\x06cancelB\a\n" +
-	"\x05input\"\xb5\x03\n" +
+	"\x05input\"\xa0\x04\n" +
 	"\x05Start\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x17\n" +
@@ -1142,10 +1168,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\x13artifacts_broker_id\x18\t \x01(\rR\x11artifactsBrokerId\x12\x1f\n" +
 	"\vattempt_key\x18\n" +
 	" \x01(\tR\n" +
-	"attemptKey\x1aW\n" +
+	"attemptKey\x121\n" +
+	"\x03env\x18\v \x03(\v2\x1f.cairn.plugin.v1.Start.EnvEntryR\x03env\x1aW\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x122\n" +
-	"\x05value\x18\x02 \x01(\v2\x1c.cairn.plugin.v1.ArtifactRefR\x05value:\x028\x01\"\x1e\n" +
+	"\x05value\x18\x02 \x01(\v2\x1c.cairn.plugin.v1.ArtifactRefR\x05value:\x028\x01\x1a6\n" +
+	"\bEnvEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x1e\n" +
 	"\x06Cancel\x12\x14\n" +
 	"\x05cause\x18\x01 \x01(\tR\x05cause\"\x90\x01\n" +
 	"\bRunEvent\x12\x12\n" +
@@ -1206,7 +1236,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_plugin_proto_goTypes = []any{
 	(Failure_Kind)(0),             // 0: cairn.plugin.v1.Failure.Kind
 	(*DescribeRequest)(nil),       // 1: cairn.plugin.v1.DescribeRequest
@@ -1227,8 +1257,9 @@ var file_plugin_proto_goTypes = []any{
 	(*PutChunk)(nil),              // 16: cairn.plugin.v1.PutChunk
 	(*PutReply)(nil),              // 17: cairn.plugin.v1.PutReply
 	nil,                           // 18: cairn.plugin.v1.Start.InputsEntry
-	nil,                           // 19: cairn.plugin.v1.Result.OutputsJsonEntry
-	nil,                           // 20: cairn.plugin.v1.Result.MetricsEntry
+	nil,                           // 19: cairn.plugin.v1.Start.EnvEntry
+	nil,                           // 20: cairn.plugin.v1.Result.OutputsJsonEntry
+	nil,                           // 21: cairn.plugin.v1.Result.MetricsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: cairn.plugin.v1.DescribeReply.types:type_name -> cairn.plugin.v1.TypeDescription
@@ -1236,29 +1267,30 @@ var file_plugin_proto_depIdxs = []int32{
 	9,  // 2: cairn.plugin.v1.RunInput.start:type_name -> cairn.plugin.v1.Start
 	10, // 3: cairn.plugin.v1.RunInput.cancel:type_name -> cairn.plugin.v1.Cancel
 	18, // 4: cairn.plugin.v1.Start.inputs:type_name -> cairn.plugin.v1.Start.InputsEntry
-	12, // 5: cairn.plugin.v1.RunEvent.result:type_name -> cairn.plugin.v1.Result
-	13, // 6: cairn.plugin.v1.RunEvent.failure:type_name -> cairn.plugin.v1.Failure
-	19, // 7: cairn.plugin.v1.Result.outputs_json:type_name -> cairn.plugin.v1.Result.OutputsJsonEntry
-	20, // 8: cairn.plugin.v1.Result.metrics:type_name -> cairn.plugin.v1.Result.MetricsEntry
-	0,  // 9: cairn.plugin.v1.Failure.kind:type_name -> cairn.plugin.v1.Failure.Kind
-	7,  // 10: cairn.plugin.v1.OpenRequest.ref:type_name -> cairn.plugin.v1.ArtifactRef
-	7,  // 11: cairn.plugin.v1.PutReply.ref:type_name -> cairn.plugin.v1.ArtifactRef
-	7,  // 12: cairn.plugin.v1.Start.InputsEntry.value:type_name -> cairn.plugin.v1.ArtifactRef
-	1,  // 13: cairn.plugin.v1.Task.Describe:input_type -> cairn.plugin.v1.DescribeRequest
-	4,  // 14: cairn.plugin.v1.Task.ValidateParams:input_type -> cairn.plugin.v1.ValidateParamsRequest
-	8,  // 15: cairn.plugin.v1.Task.Run:input_type -> cairn.plugin.v1.RunInput
-	14, // 16: cairn.plugin.v1.Artifacts.Open:input_type -> cairn.plugin.v1.OpenRequest
-	16, // 17: cairn.plugin.v1.Artifacts.Put:input_type -> cairn.plugin.v1.PutChunk
-	2,  // 18: cairn.plugin.v1.Task.Describe:output_type -> cairn.plugin.v1.DescribeReply
-	5,  // 19: cairn.plugin.v1.Task.ValidateParams:output_type -> cairn.plugin.v1.ValidateParamsReply
-	11, // 20: cairn.plugin.v1.Task.Run:output_type -> cairn.plugin.v1.RunEvent
-	15, // 21: cairn.plugin.v1.Artifacts.Open:output_type -> cairn.plugin.v1.Chunk
-	17, // 22: cairn.plugin.v1.Artifacts.Put:output_type -> cairn.plugin.v1.PutReply
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 5: cairn.plugin.v1.Start.env:type_name -> cairn.plugin.v1.Start.EnvEntry
+	12, // 6: cairn.plugin.v1.RunEvent.result:type_name -> cairn.plugin.v1.Result
+	13, // 7: cairn.plugin.v1.RunEvent.failure:type_name -> cairn.plugin.v1.Failure
+	20, // 8: cairn.plugin.v1.Result.outputs_json:type_name -> cairn.plugin.v1.Result.OutputsJsonEntry
+	21, // 9: cairn.plugin.v1.Result.metrics:type_name -> cairn.plugin.v1.Result.MetricsEntry
+	0,  // 10: cairn.plugin.v1.Failure.kind:type_name -> cairn.plugin.v1.Failure.Kind
+	7,  // 11: cairn.plugin.v1.OpenRequest.ref:type_name -> cairn.plugin.v1.ArtifactRef
+	7,  // 12: cairn.plugin.v1.PutReply.ref:type_name -> cairn.plugin.v1.ArtifactRef
+	7,  // 13: cairn.plugin.v1.Start.InputsEntry.value:type_name -> cairn.plugin.v1.ArtifactRef
+	1,  // 14: cairn.plugin.v1.Task.Describe:input_type -> cairn.plugin.v1.DescribeRequest
+	4,  // 15: cairn.plugin.v1.Task.ValidateParams:input_type -> cairn.plugin.v1.ValidateParamsRequest
+	8,  // 16: cairn.plugin.v1.Task.Run:input_type -> cairn.plugin.v1.RunInput
+	14, // 17: cairn.plugin.v1.Artifacts.Open:input_type -> cairn.plugin.v1.OpenRequest
+	16, // 18: cairn.plugin.v1.Artifacts.Put:input_type -> cairn.plugin.v1.PutChunk
+	2,  // 19: cairn.plugin.v1.Task.Describe:output_type -> cairn.plugin.v1.DescribeReply
+	5,  // 20: cairn.plugin.v1.Task.ValidateParams:output_type -> cairn.plugin.v1.ValidateParamsReply
+	11, // 21: cairn.plugin.v1.Task.Run:output_type -> cairn.plugin.v1.RunEvent
+	15, // 22: cairn.plugin.v1.Artifacts.Open:output_type -> cairn.plugin.v1.Chunk
+	17, // 23: cairn.plugin.v1.Artifacts.Put:output_type -> cairn.plugin.v1.PutReply
+	19, // [19:24] is the sub-list for method output_type
+	14, // [14:19] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1281,7 +1313,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

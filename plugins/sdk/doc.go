@@ -14,7 +14,9 @@
 // keeps it running between tasks. Artifacts are read and written through
 // the host, which verifies every digest; the log streams to the host as the
 // task writes it. The plugin's environment is minimal (PATH, HOME, TMPDIR,
-// LANG): a task gets what it needs through its params.
+// LANG): a task gets what it needs through its params, and a workflow can
+// give one attempt environment variables with the env: param the host adds
+// to every type, which Serve sets around Run and restores after it.
 //
 // Package sdktest runs a task through the real wire protocol in process,
 // for the author's tests. docs/plugins.md is the walk-through.

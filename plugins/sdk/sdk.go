@@ -23,7 +23,8 @@ type Config struct {
 }
 
 // Check reports what is wrong with c: no version, no tasks, an empty or
-// repeated type name.
+// repeated type name, a type declaring a param named env (the host adds
+// that param to every plugin type: see docs/plugins.md).
 func (c Config) Check() error {
 	if c.Version == "" {
 		return fmt.Errorf("sdk: Config.Version is empty: give the plugin a version such as \"0.1.0\"")
@@ -41,6 +42,9 @@ func (c Config) Check() error {
 			return fmt.Errorf("sdk: task type %q is given twice", name)
 		}
 		seen[name] = true
+		if _, clash := t.Info().Param(wire.EnvParam); clash {
+			return fmt.Errorf("sdk: task type %q declares a param %q, which cairn reserves: it gives every plugin task environment variables; rename the param", name, wire.EnvParam)
+		}
 	}
 	return nil
 }

@@ -1,8 +1,10 @@
 // Command testplugin is the plugin the host's tests build and start: it
 // serves the built-in noop type (for the conformance tests), "misbehave"
 // (which crashes, hangs, writes garbage and so on, as its mode param
-// says) and "<name>-echo", named after its own file so that two copies
-// under different names claim some types in common and some not.
+// says), "getenv" (which reports environment variables) and
+// "<name>-echo", named after its own file so that two copies under
+// different names claim some types in common and some not. Named
+// clash*, it also serves "<name>-env", which declares a param env.
 package main
 
 import (
@@ -23,7 +25,57 @@ import (
 
 func main() {
 	name := strings.ToLower(filepath.Base(os.Args[0]))
-	wire.Serve("1.2.3", protocol, []tasks.Task{noop.New(), misbehave{}, echo{name: name + "-echo"}})
+	ts := []tasks.Task{noop.New(), misbehave{}, getenv{}, echo{name: name + "-echo"}}
+	if strings.HasPrefix(name, "clash") {
+		ts = append(ts, envParam{name: name + "-env"})
+	}
+	wire.Serve("1.2.3", protocol, ts)
+}
+
+// getenv reports the values of the variables its names param lists (null
+// for one that is not set). Its params are decoded strictly, so an env:
+// that reached them would fail the attempt.
+type getenv struct{}
+
+func (getenv) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{
+		Name:    "getenv",
+		Summary: "Reports environment variables, for the host's tests.",
+		Params:  []cairn.ParamInfo{{Name: "names", Kind: cairn.KindList, Required: true, Doc: "the variables to report"}},
+		Outputs: []cairn.PortInfo{{Name: "values", Doc: "name → value, null when unset"}},
+	}
+}
+
+func (getenv) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	var p struct{ Names []string }
+	if err := req.DecodeParams(&p); err != nil {
+		return tasks.Result{}, err
+	}
+	values := map[string]*string{}
+	for _, n := range p.Names {
+		if v, ok := os.LookupEnv(n); ok {
+			values[n] = &v
+		} else {
+			values[n] = nil
+		}
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"values": b}}, nil
+}
+
+// envParam declares a param named env, which the host reserves.
+type envParam struct{ name string }
+
+func (e envParam) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: e.name, Summary: "Declares a param env.",
+		Params: []cairn.ParamInfo{{Name: "env", Kind: cairn.KindString}}}
+}
+
+func (envParam) Run(context.Context, tasks.Request, tasks.Env) (tasks.Result, error) {
+	return tasks.Result{}, nil
 }
 
 type misbehave struct{}
@@ -100,10 +152,16 @@ func (e echo) Info() cairn.TypeInfo {
 }
 
 func (e echo) ValidateParams(params map[string]any) []tasks.ParamError {
-	if s, ok := params["text"].(string); ok && s == "" {
-		return []tasks.ParamError{{Key: "text", Msg: "must not be empty"}}
+	var errs []tasks.ParamError
+	for k := range params {
+		if k != "text" {
+			errs = append(errs, tasks.ParamError{Key: k, Msg: "unknown param"})
+		}
 	}
-	return nil
+	if s, ok := params["text"].(string); ok && s == "" {
+		errs = append(errs, tasks.ParamError{Key: "text", Msg: "must not be empty"})
+	}
+	return errs
 }
 
 func (e echo) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {

@@ -2,48 +2,169 @@ package wire
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
 )
 
-// RunFunc runs one attempt of a plugin-served type.
-type RunFunc func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error)
+// RunFunc runs one attempt of a plugin-served type: req carries the
+// plugin's own params (without env:), vars the environment variables its
+// env: param gives the attempt.
+type RunFunc func(ctx context.Context, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error)
 
 // ValidateFunc runs a plugin-served type's validator.
 type ValidateFunc func(params map[string]any) []tasks.ParamError
 
-// Adapt returns a tasks.Task that describes itself with t.Info, runs
-// through run and reports ref as its tasks.PluginServed origin. It is a
-// tasks.ParamValidator, calling validate, exactly when the plugin's type
-// has a validator.
-func Adapt(t Type, ref cairn.PluginRef, run RunFunc, validate ValidateFunc) tasks.Task {
-	r := &remoteTask{info: t.Info, ref: ref, run: run}
-	if t.HasValidator {
-		return &validatingTask{remoteTask: r, validate: validate}
+// Adapt returns a tasks.Task that describes itself with t.Info plus the
+// host's env: param (EnvParam), runs through run and reports ref as its
+// tasks.PluginServed origin. It is always a tasks.ParamValidator: it
+// checks env: and hands the other params to validate when the plugin's
+// type has a validator, or checks them against t.Info when it has none
+// (so that a validator exists for every plugin type, and reports what
+// the type's Info says is wrong). It fails when t.Info declares a param
+// named env itself.
+func Adapt(t Type, ref cairn.PluginRef, run RunFunc, validate ValidateFunc) (tasks.Task, error) {
+	if _, clash := t.Info.Param(EnvParam); clash {
+		return nil, fmt.Errorf("task type %q declares a param %q, which cairn reserves for the environment variables of every plugin task: rename the param in the plugin", t.Info.Name, EnvParam)
 	}
-	return r
+	info := t.Info
+	info.Params = append(append([]cairn.ParamInfo(nil), t.Info.Params...), envParamInfo())
+	r := &remoteTask{info: info, own: t.Info, ref: ref, run: run, setsEnv: t.SetsEnv}
+	if t.HasValidator {
+		r.validate = validate
+	}
+	return r, nil
 }
 
 type remoteTask struct {
-	info cairn.TypeInfo
-	ref  cairn.PluginRef
-	run  RunFunc
+	info     cairn.TypeInfo // as the host shows it: own plus env:
+	own      cairn.TypeInfo // as the plugin describes it
+	ref      cairn.PluginRef
+	run      RunFunc
+	validate ValidateFunc // nil when the plugin's type has no validator
+	setsEnv  bool
 }
 
 func (t *remoteTask) Info() cairn.TypeInfo { return t.info }
 
 func (t *remoteTask) Plugin() cairn.PluginRef { return t.ref }
 
+// noEnvMsg says why env: cannot be used with a plugin built before it.
+func (t *remoteTask) noEnvMsg() string {
+	return fmt.Sprintf("plugin %s (version %s) was built with a plugins/sdk that cannot set environment variables: rebuild it against a current SDK", t.ref.Name, t.ref.Version)
+}
+
 func (t *remoteTask) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
-	return t.run(ctx, req, env)
+	params, vars, err := splitEnv(req.Params)
+	if err != nil {
+		return tasks.Result{}, cairn.Permanentf("task %s: %w", req.TaskID, err)
+	}
+	if len(vars) > 0 && !t.setsEnv {
+		return tasks.Result{}, cairn.Permanentf("task %s: with.%s: %s", req.TaskID, EnvParam, t.noEnvMsg())
+	}
+	req.Params = params
+	return t.run(ctx, req, env, vars)
 }
 
-type validatingTask struct {
-	*remoteTask
-	validate ValidateFunc
+func (t *remoteTask) ValidateParams(params map[string]any) []tasks.ParamError {
+	var errs []tasks.ParamError
+	rest := params
+	if v, ok := params[EnvParam]; ok {
+		if v != nil && !t.setsEnv {
+			errs = append(errs, tasks.ParamError{Key: EnvParam, Msg: t.noEnvMsg()})
+		} else {
+			errs = append(errs, validateEnv(v)...)
+		}
+		rest = make(map[string]any, len(params))
+		for k, v := range params {
+			if k != EnvParam {
+				rest[k] = v
+			}
+		}
+	}
+	if t.validate != nil {
+		return append(errs, t.validate(rest)...)
+	}
+	return append(errs, checkDeclared(t.own, rest)...)
 }
 
-func (t *validatingTask) ValidateParams(params map[string]any) []tasks.ParamError {
-	return t.validate(params)
+// checkDeclared holds params as written (references are strings) to what
+// info declares: known keys (unless OpenParams), required ones present,
+// literal values of the declared kind.
+func checkDeclared(info cairn.TypeInfo, params map[string]any) []tasks.ParamError {
+	var errs []tasks.ParamError
+	for _, p := range info.Params {
+		if v, ok := params[p.Name]; p.Required && (!ok || v == nil) {
+			errs = append(errs, tasks.ParamError{Msg: fmt.Sprintf("missing param %q (%s), which type %q requires", p.Name, p.Kind, info.Name)})
+		}
+	}
+	for _, k := range sortedKeys(params) {
+		v := params[k]
+		p, ok := info.Param(k)
+		switch {
+		case !ok:
+			if !info.OpenParams {
+				var names []string
+				for _, p := range info.Params {
+					names = append(names, p.Name)
+				}
+				hint := fmt.Sprintf("type %q takes no params", info.Name)
+				if len(names) > 0 {
+					hint = "params are " + strings.Join(names, ", ")
+				}
+				errs = append(errs, tasks.ParamError{Key: k, Msg: "unknown param", Hint: hint})
+			}
+		case v == nil || tasks.IsRef(v):
+		case !hasKind(p.Kind, v):
+			errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("want %s, got %s", kindArticle(p.Kind), tasks.Describe(v))})
+		}
+	}
+	return errs
+}
+
+// hasKind reports whether the literal value v is of kind k.
+func hasKind(k cairn.ParamKind, v any) bool {
+	switch k {
+	case cairn.KindString:
+		_, ok := v.(string)
+		return ok
+	case cairn.KindInt:
+		_, ok := tasks.Integer(v)
+		return ok
+	case cairn.KindFloat:
+		_, ok := tasks.Number(v)
+		return ok
+	case cairn.KindBool:
+		_, ok := v.(bool)
+		return ok
+	case cairn.KindDuration:
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		d, err := time.ParseDuration(s)
+		return err == nil && d >= 0
+	case cairn.KindList:
+		_, ok := v.([]any)
+		return ok
+	case cairn.KindMap:
+		_, ok := v.(map[string]any)
+		return ok
+	}
+	return true // KindAny, or a kind this host does not know
+}
+
+func kindArticle(k cairn.ParamKind) string {
+	switch k {
+	case cairn.KindInt:
+		return "an int"
+	case cairn.KindList:
+		return "a list"
+	case cairn.KindMap:
+		return "a map"
+	}
+	return "a " + string(k)
 }

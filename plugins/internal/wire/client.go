@@ -52,6 +52,9 @@ func (c *Client) Served() <-chan struct{} { return c.served }
 type Type struct {
 	Info         cairn.TypeInfo
 	HasValidator bool
+	// SetsEnv: the plugin's SDK sets Start.env for the attempt (false
+	// for plugins built before it could).
+	SetsEnv bool
 }
 
 // Describe asks the plugin for its version and task types.
@@ -65,7 +68,7 @@ func (c *Client) Describe(ctx context.Context) (version string, types []Type, er
 		if err := json.Unmarshal(d.GetInfoJson(), &info); err != nil {
 			return "", nil, &ProtocolError{Msg: fmt.Sprintf("type description is not a TypeInfo: %v", err)}
 		}
-		types = append(types, Type{Info: info, HasValidator: d.GetHasValidator()})
+		types = append(types, Type{Info: info, HasValidator: d.GetHasValidator(), SetsEnv: r.GetSetsEnv()})
 	}
 	return r.GetPluginVersion(), types, nil
 }
@@ -87,14 +90,16 @@ func (c *Client) ValidateParams(ctx context.Context, typ string, params map[stri
 	return out, nil
 }
 
-// Run runs one attempt of type typ in the plugin. The task's log goes to
+// Run runs one attempt of type typ in the plugin, with the environment
+// variables vars set in the plugin's process for its duration (they
+// travel in the Start, not in req.Params). The task's log goes to
 // env.Log and its artifact calls to env.Artifacts. When ctx ends the plugin
 // is told to cancel; if it has not answered grace later, Run returns an
 // *UnresponsiveError (the caller should kill the process). A broken
 // stream is a *TransportError, a malformed answer a *ProtocolError; the
 // task's own errors come back retryable, permanent or as a
 // *cairn.PanicError, as it returned them.
-func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tasks.Env, grace time.Duration) (tasks.Result, error) {
+func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tasks.Env, vars map[string]string, grace time.Duration) (tasks.Result, error) {
 	key, err := newKey()
 	if err != nil {
 		return tasks.Result{}, err
@@ -105,7 +110,7 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 	start := &pb.Start{
 		Type: typ, RunId: req.RunID, TaskId: req.TaskID, Attempt: int32(req.Attempt),
 		ParamsJson: req.Params, WorkDir: req.WorkDir,
-		ArtifactsBrokerId: c.brokerID, AttemptKey: key,
+		ArtifactsBrokerId: c.brokerID, AttemptKey: key, Env: vars,
 	}
 	if d, ok := ctx.Deadline(); ok {
 		start.DeadlineUnixNano = d.UnixNano()

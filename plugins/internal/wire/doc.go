@@ -8,7 +8,9 @@
 // One Run RPC is one attempt, a bidirectional stream: the host sends a
 // Start (params as JSON, inputs as artifact references, the attempt's
 // deadline, the broker id and a per-attempt key for the Artifacts
-// service), and a Cancel when the attempt's context ends; the plugin
+// service, the environment variables of the task's env: param, which
+// Adapt takes out of the params and the plugin side sets for the attempt
+// only), and a Cancel when the attempt's context ends; the plugin
 // streams the task's log and ends with one Result or Failure. Failures
 // keep the retryable, permanent and panic distinction; a broken stream, a
 // plugin that does not answer within the grace period after a Cancel, or

@@ -34,6 +34,10 @@ type server struct {
 
 	mu    sync.Mutex
 	conns map[uint32]*grpc.ClientConn // to the host's Artifacts, by broker id
+	// running counts the attempts in progress and envHeld says one of
+	// them has set environment variables: see claim.
+	running int
+	envHeld bool
 }
 
 func newServer(version string, ts []tasks.Task, broker *goplugin.GRPCBroker) (*server, error) {
@@ -54,7 +58,7 @@ func newServer(version string, ts []tasks.Task, broker *goplugin.GRPCBroker) (*s
 }
 
 func (s *server) Describe(ctx context.Context, _ *pb.DescribeRequest) (*pb.DescribeReply, error) {
-	r := &pb.DescribeReply{PluginVersion: s.version}
+	r := &pb.DescribeReply{PluginVersion: s.version, SetsEnv: true}
 	for _, n := range s.names {
 		t := s.types[n]
 		b, err := json.Marshal(t.Info())
@@ -168,7 +172,7 @@ func (s *server) Run(stream pb.Task_RunServer) error {
 		}
 	}
 	env := tasks.Env{Log: out, Artifacts: &remoteArtifacts{client: arts, key: start.GetAttemptKey()}}
-	res, err := safeRun(ctx, task, req, env)
+	res, err := s.runWithEnv(ctx, task, req, env, start.GetEnv())
 	if err != nil {
 		return out.send(&pb.RunEvent{Event: &pb.RunEvent_Failure{Failure: failureOf(err)}})
 	}
@@ -180,6 +184,55 @@ func (s *server) Run(stream pb.Task_RunServer) error {
 		}
 	}
 	return out.send(&pb.RunEvent{Event: &pb.RunEvent_Result{Result: r}})
+}
+
+// runWithEnv runs the task with vars set in the process's environment,
+// and puts the environment back as it was before the attempt's result is
+// sent: once the host has the result it may send this process its next
+// attempt, which must not see them.
+//
+// The environment is process-wide, which is safe because a plugin process
+// serves one attempt at a time: the host's pool (plugins/proc.go,
+// Host.acquire and Host.release) hands a process to one Run or
+// ValidateParams call and takes it back only when that call is over.
+// claim checks it rather than trusting it, since a server run in a test
+// process (sdktest) has no such pool.
+func (s *server) runWithEnv(ctx context.Context, task tasks.Task, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
+	release, err := s.claim(len(vars) > 0)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	defer release()
+	if len(vars) > 0 {
+		restore, err := setEnv(vars)
+		if err != nil {
+			return tasks.Result{}, cairn.Permanent(err)
+		}
+		defer restore()
+	}
+	return safeRun(ctx, task, req, env)
+}
+
+// claim registers a running attempt. It refuses one that sets
+// environment variables while another attempt runs in this process, and
+// any attempt while one that set them runs: either would see variables
+// given to another.
+func (s *server) claim(setsEnv bool) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.envHeld || (setsEnv && s.running > 0) {
+		return nil, errors.New("this plugin process is already running an attempt, and environment variables given by env: are process-wide: run attempts that use env: one at a time per process")
+	}
+	s.running++
+	s.envHeld = setsEnv
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.running--
+		if setsEnv {
+			s.envHeld = false
+		}
+	}, nil
 }
 
 // safeRun runs the task, turning a panic into a *cairn.PanicError with the

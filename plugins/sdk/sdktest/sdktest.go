@@ -60,9 +60,9 @@ func Connect(t testing.TB, c sdk.Config) []tasks.Task {
 	for _, typ := range types {
 		name := typ.Info.Name
 		ref := cairn.PluginRef{Name: "sdktest", Version: version, Protocol: wire.ProtocolVersion}
-		byName[name] = wire.Adapt(typ, ref,
-			func(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
-				return wc.Run(ctx, name, req, env, Grace)
+		task, err := wire.Adapt(typ, ref,
+			func(ctx context.Context, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
+				return wc.Run(ctx, name, req, env, vars, Grace)
 			},
 			func(params map[string]any) []tasks.ParamError {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -73,6 +73,10 @@ func Connect(t testing.TB, c sdk.Config) []tasks.Task {
 				}
 				return perrs
 			})
+		if err != nil {
+			t.Fatalf("sdktest: %v", err)
+		}
+		byName[name] = task
 	}
 	for _, task := range c.Tasks {
 		out = append(out, byName[task.Info().Name])

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -147,4 +148,81 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("Check(%+v) = %v, want an sdk: error", c, err)
 		}
 	}
+}
+
+// greet reports SDKTEST_GREETING as its process sees it; started, if not
+// nil, is closed once Run began and Run then waits for proceed.
+type greet struct{ started, proceed chan struct{} }
+
+func (greet) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "greet", Summary: "Reports SDKTEST_GREETING.", Outputs: []cairn.PortInfo{{Name: "greeting"}}}
+}
+
+func (g greet) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	if err := req.DecodeParams(&struct{}{}); err != nil {
+		return tasks.Result{}, err
+	}
+	if g.started != nil {
+		close(g.started)
+		<-g.proceed
+	}
+	b, _ := json.Marshal(os.Getenv("SDKTEST_GREETING"))
+	return tasks.Result{Outputs: map[string]json.RawMessage{"greeting": b}}, nil
+}
+
+// Over the wire, env: is set in the (test) process for the attempt and
+// restored after it, and the task's own params never see it.
+func TestEnvOverTheWire(t *testing.T) {
+	t.Setenv("SDKTEST_GREETING", "before")
+	task := sdktest.Connect(t, sdk.Config{Version: "1", Tasks: []tasks.Task{greet{}}})[0]
+	if _, ok := task.Info().Param("env"); !ok {
+		t.Fatalf("params %+v lack env", task.Info().Params)
+	}
+	env, _ := tasktest.Env(t)
+	res, err := task.Run(context.Background(), tasktest.Request(t, json.RawMessage(`{"env":{"SDKTEST_GREETING":"hello"}}`)), env)
+	if err != nil || string(res.Outputs["greeting"]) != `"hello"` {
+		t.Fatalf("outputs %s, err %v: want hello", res.Outputs["greeting"], err)
+	}
+	if v := os.Getenv("SDKTEST_GREETING"); v != "before" {
+		t.Errorf("after the attempt SDKTEST_GREETING is %q, want it restored to before", v)
+	}
+	if perrs := task.(tasks.ParamValidator).ValidateParams(map[string]any{"env": map[string]any{"PATH": "/x"}}); len(perrs) != 1 || !strings.Contains(perrs[0].Msg, "PATH is reserved") {
+		t.Errorf("ValidateParams: %v", perrs)
+	}
+}
+
+// In one process, an attempt that sets variables does not run beside
+// another: it would see them.
+func TestEnvAttemptsDoNotOverlap(t *testing.T) {
+	g := greet{started: make(chan struct{}), proceed: make(chan struct{})}
+	task := sdktest.Connect(t, sdk.Config{Version: "1", Tasks: []tasks.Task{g}})[0]
+	done := make(chan error, 1)
+	go func() {
+		env, _ := tasktest.Env(t)
+		_, err := task.Run(context.Background(), tasks.Request{RunID: "r", TaskID: "a", Attempt: 1, Params: json.RawMessage(`{"env":{"SDKTEST_GREETING":"a"}}`)}, env)
+		done <- err
+	}()
+	<-g.started
+	env, _ := tasktest.Env(t)
+	_, err := task.Run(context.Background(), tasks.Request{RunID: "r", TaskID: "b", Attempt: 1, Params: json.RawMessage(`{}`)}, env)
+	close(g.proceed)
+	if err == nil || !strings.Contains(err.Error(), "this plugin process is already running an attempt, and environment variables given by env: are process-wide") {
+		t.Errorf("an attempt beside one with env: got %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the attempt with env: %v", err)
+	}
+}
+
+func TestConfigCheckEnvParam(t *testing.T) {
+	err := sdk.Config{Version: "1", Tasks: []tasks.Task{withEnvParam{}}}.Check()
+	if err == nil || !strings.Contains(err.Error(), `sdk: task type "withenv" declares a param "env", which cairn reserves`) {
+		t.Errorf("Check = %v", err)
+	}
+}
+
+type withEnvParam struct{ greet }
+
+func (withEnvParam) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "withenv", Summary: "x", Params: []cairn.ParamInfo{{Name: "env", Kind: cairn.KindMap}}}
 }
