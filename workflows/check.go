@@ -187,9 +187,14 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	if tn.withKey != nil {
 		at = tn.withKey
 	}
+	// reported holds the keys this function found at fault, so that the
+	// type's own validator, which may check the same things, does not
+	// report them a second time.
+	reported := map[string]bool{}
 	for _, pi := range info.Params {
 		if _, ok := t.With[pi.Name]; pi.Required && !ok {
 			p.errorf(at, fmt.Sprintf("add with.%s (%s)", pi.Name, pi.Kind), "task %q is missing param %q required by type %q", t.ID, pi.Name, t.Type)
+			reported[pi.Name] = true
 		}
 	}
 	for _, key := range sortedKeys(t.With) {
@@ -202,6 +207,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 					hint = fmt.Sprintf("type %q takes no params", t.Type)
 				}
 				p.errorf(kv.k, hint, "unknown param %q for type %q", key, t.Type)
+				reported[key] = true
 			}
 			continue
 		}
@@ -214,6 +220,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 			if r, single := tm.single(); single && r.kind == refParam {
 				if d, ok := w.Param(r.name); ok && !kindAccepts(pi.Kind, d.Type) {
 					p.errorf(kv.v, "", "with.%s must be %s, but params.%s is %s", key, kindArticle(pi.Kind), r.name, kindArticle(d.Type))
+					reported[key] = true
 				}
 			}
 			continue
@@ -223,6 +230,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		}
 		if _, ok := convertKind(pi.Kind, v); !ok && pi.Kind != "" {
 			p.errorf(kv.v, "", "with.%s must be %s, not %s", key, kindArticle(pi.Kind), describe(kv.v))
+			reported[key] = true
 		}
 	}
 	params := t.With
@@ -230,6 +238,9 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		params = map[string]any{}
 	}
 	for _, pe := range p.opts.Types.ValidateParams(t.Type, params) {
+		if reported[pe.Key] {
+			continue // said already, by the checks above
+		}
 		if kv, ok := tn.withKeys[pe.Key]; ok && pe.Key != "" {
 			p.errorf(kv.k, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
 		} else {

@@ -54,8 +54,34 @@ func (f fakeTypes) Names() []string {
 	return names
 }
 
-// ValidateParams checks shell's "argv or script, not both".
+// ValidateParams checks shell's "argv or script, not both", and train's
+// params the way a validator that re-checks its Info does (a plugin type
+// without a validator of its own gets such a one from the plugin host):
+// unknown keys, a required param, a kind — which the parser reports too —
+// and lr > 0, which only the validator knows.
 func (f fakeTypes) ValidateParams(name string, params map[string]any) []tasks.ParamError {
+	if name == "train" {
+		var errs []tasks.ParamError
+		info := f["train"]
+		for k := range params {
+			if _, ok := info.Param(k); !ok {
+				errs = append(errs, tasks.ParamError{Key: k, Msg: "unknown param"})
+			}
+		}
+		if _, ok := params["model"]; !ok {
+			errs = append(errs, tasks.ParamError{Key: "model", Msg: "model is required"})
+		}
+		if v, ok := params["time_limit"]; ok {
+			if _, isStr := v.(string); !isStr {
+				errs = append(errs, tasks.ParamError{Key: "time_limit", Msg: "want a duration"})
+			}
+		}
+		if lr, ok := tasks.Number(params["lr"]); ok && lr <= 0 {
+			errs = append(errs, tasks.ParamError{Key: "lr", Msg: "must be > 0", Hint: "a learning rate such as 0.01"})
+		}
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Key < errs[j].Key })
+		return errs
+	}
 	if name != "shell" {
 		return nil
 	}
