@@ -2,12 +2,13 @@
 // model artifact (as train writes it) to the raw rows of a CSV data set and
 // stores the rows with the model's predictions appended.
 //
-//	- id: score
-//	  type: predict
-//	  inputs:
-//	    model: "${{ tasks.train.outputs.model }}"
-//	    data: "${{ tasks.collect_new.outputs.data }}"
-//	  with: {keep: [id], probabilities: true}
+//	tasks:
+//	  - id: score
+//	    type: predict
+//	    inputs:
+//	      model: "${{ tasks.train.outputs.model }}"
+//	      data: "${{ tasks.collect_new.outputs.data }}"
+//	    with: {keep: [id], probabilities: true}
 //
 // The data set needs the model's feature columns, each of the kind it had
 // in training (a value that does not parse names its line and column);
