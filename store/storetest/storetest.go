@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -464,12 +465,14 @@ func testLeaseLifecycle(t *testing.T, s scheduler.Store) {
 	// Past the original expiry, the extended lease is still live.
 	done := t0.Add(40 * time.Second)
 	code := 0
+	plugin := &cairn.PluginRef{Name: "kmeans", Version: "0.1.0", SHA256: strings.Repeat("ab", 32), Protocol: 1}
 	c := cairn.Completion{
 		State:      cairn.TaskSucceeded,
 		Outputs:    map[string]json.RawMessage{"data": cairn.ArtifactRef{Digest: digest, Size: 3}.JSON(), "n": json.RawMessage(`7`)},
 		Metrics:    map[string]float64{"f1": 0.93},
 		ExitCode:   &code,
 		FinishedAt: done,
+		Plugin:     plugin, // the provenance the lineage reads
 	}
 	got, err := s.Complete(ctx, l, c, done)
 	if err != nil {
@@ -490,6 +493,9 @@ func testLeaseLifecycle(t *testing.T, s scheduler.Store) {
 		!as[0].FinishedAt.Equal(done) || as[0].ExitCode == nil || *as[0].ExitCode != 0 || as[0].Duration() != 39*time.Second {
 		t.Errorf("attempt after complete: %+v", as[0])
 	}
+	if as[0].Plugin == nil || *as[0].Plugin != *plugin {
+		t.Errorf("attempt's plugin = %+v, want %+v", as[0].Plugin, plugin)
+	}
 	before := snapshot(t, s, run.ID)
 	_, err = s.Complete(ctx, l, c, done)
 	wantErr(t, err, cairn.ErrLeaseLost)
@@ -509,7 +515,7 @@ func testLeaseLifecycle(t *testing.T, s scheduler.Store) {
 		t.Errorf("failed task: %+v", got)
 	}
 	as = attempts(t, s, run2.ID, "t0")
-	if as[0].State != cairn.TaskFailed || as[0].Error != "boom" || as[0].Stack != "stack" || *as[0].ExitCode != 3 || as[0].Retryable {
+	if as[0].State != cairn.TaskFailed || as[0].Error != "boom" || as[0].Stack != "stack" || *as[0].ExitCode != 3 || as[0].Retryable || as[0].Plugin != nil {
 		t.Errorf("failed attempt: %+v", as[0])
 	}
 }
