@@ -30,8 +30,9 @@
 //  2. trim (`trim`, default true): leading and trailing white space is
 //     removed from every field, before typing, so that " 5.1" reads as a
 //     number and " red" equals "red". Values changed are counted per column.
-//     Then a field that is empty or one of "NA", "NaN", "null", "?" is
-//     missing (dataset.DefaultMissing).
+//     Then a field that is empty or one of "NA", "null", "?" is missing
+//     (dataset.DefaultMissing; a "NaN" is not missing: it is reported by
+//     the ML tasks, not imputed in silence).
 //  3. drop_missing_label: rows whose label column is missing are dropped.
 //  4. drop_missing: rows missing any of the listed columns are dropped.
 //  5. types: each listed column is coerced to its kind (numeric,

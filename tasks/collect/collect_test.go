@@ -164,6 +164,7 @@ func TestFileSources(t *testing.T) {
 	jsonInCSV := write("wrong.csv", readFile(t, "testdata/people.jsonl"))
 	src := func(p string) map[string]any { return map[string]any{"source": "file://" + p} }
 	iris := abs(t, "../ml/dataset/testdata/iris.csv")
+	withNaN := write("nan.csv", []byte("x,y\n1,0\n2,1\nNaN,0\n"))
 
 	tasktest.Run(t, collect.New(collect.Options{}),
 		tasktest.Case{
@@ -191,6 +192,20 @@ func TestFileSources(t *testing.T) {
 				s := schema(t, a)
 				if s.Rows != 150 || s.Columns[4].Kind != dataset.Categorical || s.Columns[4].Distinct != 3 {
 					t.Errorf("schema %+v", s)
+				}
+			},
+		},
+		// A NaN is kept as written, not turned into a missing value that
+		// train would impute in silence: the column reads as categorical,
+		// which the schema shows and train reports, naming the value.
+		tasktest.Case{
+			Name: "nan-kept", Params: src(withNaN), Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				if got := string(data(t, a)); got != "x,y\n1,0\n2,1\nNaN,0\n" {
+					t.Errorf("data = %q", got)
+				}
+				if s := schema(t, a); s.Columns[0].Kind != dataset.Categorical || s.Columns[0].Missing != 0 {
+					t.Errorf("schema of x: %+v", s.Columns[0])
 				}
 			},
 		},

@@ -28,8 +28,9 @@
 // format: jsonl is given, the name ends in .jsonl or .ndjson, or (http) the
 // Content-Type says so (application/x-ndjson, application/jsonl, ...).
 // Both are read by package dataset (kinds inferred: numeric, boolean,
-// datetime, else categorical; "", NA, NaN, null and ? are missing; ±Inf is
-// refused), so the same rows in either format give the same bytes. A query
+// datetime, else categorical; "", NA, null and ? are missing; a NaN is not
+// — it makes its column non-numeric, and train names it; ±Inf is refused),
+// so the same rows in either format give the same bytes. A query
 // result is typed the same way, each value from its text form, NULL
 // missing. The params of one source are refused on another (query: with a
 // file source, classes: with the regression generator, ...).

@@ -363,7 +363,7 @@ func ReadInput(ctx context.Context, req tasks.Request, env tasks.Env, what, name
 	if err == nil {
 		defer rc.Close()
 		var f *dataset.Frame
-		f, err = dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{MaxBytes: -1, Missing: model.Missing()})
+		f, err = dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{MaxBytes: -1})
 		if err == nil {
 			return f, nil
 		}

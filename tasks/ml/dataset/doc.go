@@ -19,7 +19,8 @@
 // # Reading and type inference
 //
 // A field is missing when it is empty or equals one of ReadOptions.Missing
-// (default "", "NA", "NaN", "null", "?"; exact, case-sensitive match;
+// (default "", "NA", "null", "?" — not "NaN", see DefaultMissing; exact,
+// case-sensitive match;
 // fields are never trimmed — trimming is the clean task's job). Each column
 // without a kind in ReadOptions.Schema gets the first kind all of its
 // non-missing values parse as:
@@ -27,7 +28,7 @@
 //  1. Numeric: strconv.ParseFloat succeeds and the value is not NaN. So a
 //     column of 0s and 1s is Numeric, not Boolean (breast_cancer.csv's
 //     label stays a number). A NaN literal that is not in the missing list
-//     ("nan", or "NaN" with a custom list) makes the column non-numeric.
+//     ("NaN", "nan") makes the column non-numeric.
 //     ±Inf ("Inf", "-inf", "Infinity", or an overflowing literal such as
 //     1e999) is an error (ErrNonFinite) unless ReadOptions.AllowInf is set.
 //  2. Boolean: every value is one of true, false, yes, no (any case), 1, 0.

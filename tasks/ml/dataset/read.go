@@ -16,9 +16,13 @@ import (
 const DefaultMaxBytes int64 = 1 << 30
 
 // DefaultMissing returns the values read as missing when
-// ReadOptions.Missing is nil: "", "NA", "NaN", "null" and "?". Matching is
-// exact (case-sensitive, no trimming).
-func DefaultMissing() []string { return []string{"", "NA", "NaN", "null", "?"} }
+// ReadOptions.Missing is nil: "", "NA", "null" and "?". Matching is exact
+// (case-sensitive, no trimming). "NaN" is deliberately not among them: a
+// NaN in data is usually a computation gone wrong upstream, and the ML
+// tasks must report it rather than impute it in silence (a column holding
+// one reads as non-numeric, and train, tune, evaluate and predict name it).
+// List it in ReadOptions.Missing to read it as missing.
+func DefaultMissing() []string { return []string{"", "NA", "null", "?"} }
 
 // ReadOptions configures ReadCSV and ReadJSONL. The zero value infers every
 // column's kind, reads DefaultMissing as missing, rejects ±Inf and limits

@@ -24,7 +24,9 @@ func TestInference(t *testing.T) {
 	}{
 		{"floats", []string{"1", "2.5", "-3e2", "0x1p-2"}, ReadOptions{}, Numeric, []float64{1, 2.5, -300, 0.25}, 0},
 		{"zero one stays numeric", []string{"0", "1", "1"}, ReadOptions{}, Numeric, []float64{0, 1, 1}, 0},
-		{"numeric with missing", []string{"0", "NA", "", "?", "null", "NaN", "7"}, ReadOptions{}, Numeric, []float64{0, 0, 0, 0, 0, 0, 7}, 5},
+		{"numeric with missing", []string{"0", "NA", "", "?", "null", "7"}, ReadOptions{}, Numeric, []float64{0, 0, 0, 0, 0, 7}, 4},
+		{"NaN is not missing by default", []string{"NaN", "1"}, ReadOptions{}, Categorical, nil, 0},
+		{"NaN listed as missing", []string{"NaN", "1"}, ReadOptions{Missing: []string{"NaN"}}, Numeric, []float64{0, 1}, 1},
 		{"booleans any case", []string{"true", "False", "YES", "no"}, ReadOptions{}, Boolean, []float64{1, 0, 1, 0}, 0},
 		{"booleans with 0/1", []string{"1", "0", "yes"}, ReadOptions{}, Boolean, []float64{1, 0, 1}, 0},
 		{"datetimes", []string{"2024-01-02", "2024-01-02 03:04:05", "2024-01-02T03:04:05.5+02:00"}, ReadOptions{}, Datetime,

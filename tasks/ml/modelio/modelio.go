@@ -59,7 +59,7 @@ func ReadData(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef,
 		return nil, storeErr(err)
 	}
 	defer rc.Close()
-	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: m.SchemaKinds(withLabel), Missing: model.Missing()})
+	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: m.SchemaKinds(withLabel)})
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
