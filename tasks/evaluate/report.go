@@ -221,11 +221,15 @@ func Classify(classes []string, yTrue, yPred []int, proba [][]float64, positive 
 		}
 	}
 	set("balanced_accuracy", recallSum/float64(present))
+	// Macro and weighted averages run over the classes in the test set's
+	// labels or in the predictions, as scikit-learn's do by default: a
+	// class of the model that neither holds must not count as a zero.
+	seen := presentConfusion(cm, support, predicted)
 	for _, avg := range []struct {
 		suffix string
 		a      metrics.Average
 	}{{"_macro", metrics.Macro}, {"_weighted", metrics.Weighted}} {
-		s, err := metrics.ScoresFromConfusion(cm, avg.a, 0)
+		s, err := metrics.ScoresFromConfusion(seen, avg.a, 0)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}
@@ -335,4 +339,26 @@ func f1(p, r float64) float64 {
 		return 0
 	}
 	return 2 * p * r / (p + r)
+}
+
+// presentConfusion returns cm restricted to the classes that have a true
+// row or a prediction (cm itself when every class does).
+func presentConfusion(cm [][]int, support, predicted []int) [][]int {
+	var keep []int
+	for c := range cm {
+		if support[c] > 0 || predicted[c] > 0 {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == len(cm) {
+		return cm
+	}
+	out := make([][]int, len(keep))
+	for i, t := range keep {
+		out[i] = make([]int, len(keep))
+		for j, p := range keep {
+			out[i][j] = cm[t][p]
+		}
+	}
+	return out
 }

@@ -260,3 +260,39 @@ func TestParseCondition(t *testing.T) {
 		t.Error("Holds")
 	}
 }
+
+// Macro averages run over the classes in the labels or the predictions, as
+// scikit-learn's f1_score(average="macro") does without labels=: the
+// figures are scikit-learn 1.2.1's on the same inputs.
+func TestClassifyMacroOverPresentClasses(t *testing.T) {
+	classes := []string{"a", "b", "c"}
+	oneHot := func(pred []int) [][]float64 {
+		p := make([][]float64, len(pred))
+		for i, c := range pred {
+			p[i] = []float64{0.1, 0.1, 0.1}
+			p[i][c] = 0.8
+		}
+		return p
+	}
+	for _, c := range []struct {
+		name                string
+		y, pred             []int
+		f1, recall, prec, w float64
+	}{
+		// c neither true nor predicted: a perfect classifier scores 1.
+		{"absent class", []int{0, 0, 1, 1}, []int{0, 0, 1, 1}, 1, 1, 1, 1},
+		// c predicted once but never true: it counts (as a zero).
+		{"predicted-only class", []int{0, 0, 1, 1, 0}, []int{0, 2, 1, 1, 0}, 0.6, 0.5555555555555555, 0.6666666666666666, 0.8800000000000001},
+	} {
+		rep, err := evaluate.Classify(classes, c.y, c.pred, oneHot(c.pred), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := rep.Metrics
+		for name, want := range map[string]float64{"f1_macro": c.f1, "recall_macro": c.recall, "precision_macro": c.prec, "f1_weighted": c.w} {
+			if math.Abs(m[name]-want) > 1e-12 {
+				t.Errorf("%s: %s = %v, scikit-learn gives %v", c.name, name, m[name], want)
+			}
+		}
+	}
+}
