@@ -31,8 +31,9 @@
 //   - Multi-class ROC AUC is one-vs-rest, macro (mean over classes) or
 //     weighted (by prevalence in y_true); like scikit-learn, rows must sum to
 //     1 (numpy.allclose) and every class must be present in y_true.
-//   - Log loss clips each probability to [1e-15, 1-1e-15] and then divides
-//     each row by its sum (scikit-learn before 1.2, or 1.2 with eps=1e-15).
+//   - Log loss clips each probability to [eps, 1-eps], eps = 2^-52 (float64's
+//     machine epsilon), and then divides each row by its sum: scikit-learn
+//     1.2's default (eps="auto").
 //     For binary scores p (the positive class), p is clipped first and the row
 //     is [1-p, p], as scikit-learn does with a 1-D y_pred.
 //   - R² with constant y_true (every value equal): 1 if the predictions are

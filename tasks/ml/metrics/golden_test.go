@@ -319,3 +319,16 @@ func TestGoldenRegression(t *testing.T) {
 		})
 	}
 }
+
+// Exact 0 and 1 probabilities, as trees and forests give them, score as
+// scikit-learn 1.2.1's log_loss with its default eps ("auto"):
+// log_loss([0, 1, 1, 0], [[1, 0], [0, 1], [1, 0], [.3, .7]]).
+func TestLogLossOfCertainProbabilities(t *testing.T) {
+	got, err := LogLoss([]int{0, 1, 1, 0}, [][]float64{{1, 0}, {0, 1}, {1, 0}, {.3, .7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 9.311906548360772; math.Abs(got-want) > 1e-9 {
+		t.Errorf("log loss = %.15g, scikit-learn gives %.15g", got, want)
+	}
+}

@@ -6,8 +6,10 @@ import (
 )
 
 // LogLossEps is where log loss clips probabilities: [LogLossEps,
-// 1-LogLossEps], scikit-learn's default before 1.2.
-const LogLossEps = 1e-15
+// 1-LogLossEps], float64's machine epsilon — scikit-learn's default since
+// 1.2 (eps="auto"), so that the exact 0 and 1 probabilities of trees and
+// forests score as the reference scores them.
+const LogLossEps = 0x1p-52
 
 // LogLoss returns the mean negative log-likelihood of the true classes
 // under probs (probs[i][c] for sample i and class c, k = len(probs[0]) >= 2

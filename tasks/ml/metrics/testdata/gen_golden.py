@@ -19,7 +19,7 @@ import numpy as np
 import sklearn
 from sklearn import metrics as M
 
-EPS = 1e-15  # log loss clipping, sklearn's default before 1.2 ("auto" since)
+EPS = float(np.finfo(np.float64).eps)  # log loss clipping: eps="auto", the default of scikit-learn >= 1.2
 
 
 def floats(a):
