@@ -124,7 +124,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(rep); err != nil {
-		return tasks.Result{}, fmt.Errorf("evaluate %s: report: %w", id, err)
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: report: %w", id, err) // deterministic: a retry fails the same way
 	}
 	reportRef, err := env.Artifacts.Put(ctx, ReportMediaType, &buf)
 	if err != nil {
@@ -137,7 +137,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		"passed":           json.RawMessage(fmt.Sprint(rep.Passed)),
 	}
 	if outputs["metrics"], err = json.Marshal(selected); err != nil {
-		return tasks.Result{}, fmt.Errorf("evaluate %s: metrics: %w", id, err)
+		return tasks.Result{}, cairn.Permanentf("evaluate %s: metrics: %w", id, err)
 	}
 	if rep.Confusion != nil {
 		outputs["confusion_matrix"], _ = json.Marshal(rep.Confusion)
@@ -151,7 +151,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 			series[i] = plot.Series{Name: fmt.Sprintf("%s: AUC %.4f", c.Class, c.AUC), X: curves[i].FPR, Y: curves[i].TPR}
 		}
 		if outputs["roc"], err = json.Marshal(curves); err != nil {
-			return tasks.Result{}, fmt.Errorf("evaluate %s: roc: %w", id, err)
+			return tasks.Result{}, cairn.Permanentf("evaluate %s: roc: %w", id, err)
 		}
 		chart = plot.ROC(fmt.Sprintf("ROC of %s (%s), %d test rows", m.Label, m.Algorithm, rep.Rows), series...)
 	} else {

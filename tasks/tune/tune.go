@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,6 +187,22 @@ type outcome struct {
 	Best int
 }
 
+// fitAndScore fits spec on train and scores it on valid. A panic in the
+// fit (a bug) becomes that fit's error, with its stack, so that it fails
+// the attempt rather than the worker process.
+func fitAndScore(train, valid *dataset.Frame, spec model.Spec, metric string) (score float64, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &cairn.PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	m, err := model.Fit(train, spec)
+	if err != nil {
+		return 0, err
+	}
+	return m.Score(metric, valid)
+}
+
 // search cross-validates every candidate of p's space on f and ranks them.
 // Its errors are about the data or the params (permanent), or ctx's.
 func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*outcome, error) {
@@ -272,11 +289,13 @@ func search(ctx context.Context, f *dataset.Frame, p *params, log io.Writer) (*o
 				s := spec
 				s.Hyperparams = cands[c]
 				s.Workers = 1 // parallelism bounds the goroutines that fit
+				// The kind found on the whole train split, not inferred again
+				// on a fold's rows: a fold missing a rare value of an integer
+				// label must not turn a regression into a classification.
+				s.Kind = kind
 
-				m, err := model.Fit(trainF[fo], s)
-				if err == nil {
-					scores[j], err = m.Score(metric, validF[fo])
-				}
+				var err error
+				scores[j], err = fitAndScore(trainF[fo], validF[fo], s, metric)
 				if err == nil && (math.IsNaN(scores[j]) || math.IsInf(scores[j], 0)) {
 					err = fmt.Errorf("score %v", scores[j])
 				}

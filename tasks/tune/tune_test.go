@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"reflect"
@@ -466,4 +467,30 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(len(v))
+}
+
+// The kind is decided once, on the whole train split: a label with 21
+// distinct integers is a regression for a tree, and a fold that happens to
+// miss the rare value 20 (so it sees only 20 values) must not be fitted as
+// a classification.
+func TestFoldsKeepTheSplitsKind(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x,y\n")
+	for v := range 20 {
+		for i := range 5 {
+			fmt.Fprintf(&b, "%d.%d,%d\n", v, i, v)
+		}
+	}
+	b.WriteString("20.5,20\n")
+	tasktest.Run(t, tune.New(), tasktest.Case{
+		Name:   "rare-integer-label",
+		Params: map[string]any{"model": "decision_tree", "label": "y", "cv_folds": 5, "space": map[string]any{"max_depth": []any{2, 4}}},
+		Inputs: in([]byte(b.String())), Want: tasktest.Succeeds,
+		Check: func(t *testing.T, a tasktest.Attempt) {
+			var m struct{ Name string }
+			if err := json.Unmarshal(a.Result.Outputs["metric"], &m); err != nil || m.Name != "r2" {
+				t.Errorf("metric %s (%v), want r2: the search is a regression", a.Result.Outputs["metric"], err)
+			}
+		},
+	})
 }
