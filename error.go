@@ -3,6 +3,8 @@ package cairn
 import (
 	"errors"
 	"fmt"
+	"net"
+	"syscall"
 )
 
 // Sentinel errors. Stores and brokers wrap them with context; callers test
@@ -60,3 +62,15 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string { return fmt.Sprintf("task panicked: %v", e.Value) }
+
+// Unreachable reports whether err says a network source cannot be reached
+// at all: its host name does not resolve, it refuses the connection, or
+// there is no route to it. Task types that read from the network treat
+// that as permanent (a wrong address), unlike a timeout or a reset.
+func Unreachable(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH)
+}

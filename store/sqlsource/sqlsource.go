@@ -178,6 +178,9 @@ func classify(what string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	if cairn.Unreachable(err) {
+		return cairn.Permanentf("%s: the database is unreachable (check the DSN's host and port, and that the server runs): %w", what, err)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		msg := fmt.Errorf("%s: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)

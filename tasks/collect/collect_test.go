@@ -370,8 +370,9 @@ func TestHTTPSource(t *testing.T) {
 			Check: wantErr("within the timeout of 200ms"),
 		},
 		tasktest.Case{
-			Name: "refused", Params: map[string]any{"source": deadURL + "/x.csv"}, Want: tasktest.FailsRetryable,
-			Check: wantErr("connection refused"),
+			// The issue: an unreachable source is a clear error, not retried.
+			Name: "refused", Params: map[string]any{"source": deadURL + "/x.csv"}, Want: tasktest.FailsPermanent,
+			Check: wantErr("unreachable", "connection refused"),
 		},
 		tasktest.Case{
 			Name: "blocks-until-cancelled", Params: map[string]any{"source": srv.URL + "/slow.csv", "timeout": "1m"}, Want: tasktest.Blocks,

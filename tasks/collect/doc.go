@@ -61,7 +61,11 @@
 // (syntax, unknown table, a write, an unknown DSN), two result columns of
 // the same name; invalid synthetic settings.
 //
-// Retryable (under the task's retry policy): network errors (connection
-// refused, DNS, reset), a timeout, http 408, 425, 429 and 5xx, SQL
-// connection failures, another I/O error reading a file, and cancellation.
+// An unreachable source — a host name that does not resolve, a refused
+// connection, no route to the host, for http and for a database — is
+// permanent too: retrying does not mend a wrong address.
+//
+// Retryable (under the task's retry policy): other network errors (a reset
+// connection), a timeout, http 408, 425, 429 and 5xx, other SQL connection
+// failures, another I/O error reading a file, and cancellation.
 package collect

@@ -176,8 +176,10 @@ func (t *Task) fetch(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 	return parse(parent, raw, format, what)
 }
 
-// httpErr describes a transport error; all are retryable but a TLS
-// certificate problem.
+// httpErr describes a transport error. An unreachable source (a name that
+// does not resolve, a refused connection, no route) and a TLS certificate
+// problem are permanent: retrying does not mend a wrong address. Timeouts,
+// resets and the rest are retryable.
 func httpErr(ctx context.Context, what string, p params, err error) error {
 	var (
 		unknown  x509.UnknownAuthorityError
@@ -187,6 +189,8 @@ func httpErr(ctx context.Context, what string, p params, err error) error {
 	switch {
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname):
 		return cairn.Permanentf("GET %s: TLS certificate not accepted: %w", what, err)
+	case cairn.Unreachable(err):
+		return cairn.Permanentf("GET %s: the source is unreachable (check the URL and that the server runs): %w", what, err)
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return fmt.Errorf("GET %s: no complete answer within the timeout of %v: %w", what, p.Timeout, err)
 	}
