@@ -376,16 +376,37 @@ func TestCancelled(t *testing.T) {
 	ref, _ := env.Artifacts.Put(context.Background(), "text/csv", strings.NewReader(string(bc)))
 	req.Inputs = map[string]cairn.ArtifactRef{"train": ref}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := tune.New().Run(ctx, req, env)
-		done <- err
-	}()
-	cancel()
-	err := <-done
-	if err == nil || !cairn.IsRetryable(err) {
-		t.Errorf("cancelled search: %v (want a retryable error)", err)
+	// Cancel once the search has started, from its own log line: the
+	// workers must notice and stop between fits.
+	log := &cancelOn{marker: "search of random_forest", cancel: cancel}
+	env.Log = log
+	_, err := tune.New().Run(ctx, req, env)
+	if err == nil || !cairn.IsRetryable(err) || strings.Contains(err.Error(), "not started") {
+		t.Errorf("cancelled search: %v (want a retryable error from the search, not before it)", err)
 	}
+	if !log.fired {
+		t.Fatalf("the search never started:\n%s", log.buf.String())
+	}
+	if strings.Contains(log.buf.String(), "best:") {
+		t.Errorf("the search ran to its end after the cancel:\n%s", log.buf.String())
+	}
+}
+
+// cancelOn is a log that calls cancel when a line holds marker.
+type cancelOn struct {
+	marker string
+	cancel context.CancelFunc
+	fired  bool
+	buf    strings.Builder
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	if !c.fired && strings.Contains(string(p), c.marker) {
+		c.fired = true
+		c.cancel()
+	}
+	return len(p), nil
 }
 
 // plantedOutliers is a regression y = 3x + noise on 60 rows, x from 0 to
