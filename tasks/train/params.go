@@ -51,12 +51,6 @@ func NewPipeline() *Pipeline {
 	return &Pipeline{Spec: model.Spec{Preprocess: features.Spec{Standardize: true}}, Refs: map[string]bool{}, has: map[string]bool{}}
 }
 
-// IsRef reports whether v is a string holding a ${{ }} reference.
-func IsRef(v any) bool {
-	s, ok := v.(string)
-	return ok && strings.Contains(s, "${{")
-}
-
 // Param reads pipeline key k. It reports false for a key that is not a
 // pipeline key, and otherwise the problems with its value. With allowRefs,
 // a value holding a ${{ }} reference is accepted unread.
@@ -69,7 +63,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 		return false, nil
 	}
 	p.has[k] = true
-	if allowRefs && IsRef(v) {
+	if allowRefs && tasks.IsRef(v) {
 		p.Refs[k] = true
 		return true, nil
 	}
@@ -133,7 +127,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 		}
 		spec.Preprocess.Impute = map[string]features.Imputer{}
 		for _, col := range sortedKeys(m) {
-			if allowRefs && IsRef(m[col]) {
+			if allowRefs && tasks.IsRef(m[col]) {
 				continue
 			}
 			imp, msg, hint := imputer(m[col], true)
@@ -169,7 +163,7 @@ func (p *Pipeline) Param(k string, v any, allowRefs bool) (bool, []tasks.ParamEr
 		case map[string]any:
 			w := map[string]float64{}
 			for _, c := range sortedKeys(cw) {
-				if allowRefs && IsRef(cw[c]) {
+				if allowRefs && tasks.IsRef(cw[c]) {
 					continue
 				}
 				f, ok := tasks.Number(cw[c])
@@ -266,7 +260,7 @@ func clipParam(v any, allowRefs bool) (features.Clip, []tasks.ParamError) {
 		case x["method"] == nil:
 			add(clipHint, "no method")
 			return c, errs
-		case allowRefs && IsRef(x["method"]):
+		case allowRefs && tasks.IsRef(x["method"]):
 			return c, nil // the rest depends on it
 		case m == "":
 			add(clipHint, "method: want a method name, got %s", tasks.Describe(x["method"]))
@@ -298,7 +292,7 @@ func clipParam(v any, allowRefs bool) (features.Clip, []tasks.ParamError) {
 				continue
 			}
 			val := x[key]
-			if allowRefs && IsRef(val) {
+			if allowRefs && tasks.IsRef(val) {
 				refs[key] = true
 				continue
 			}

@@ -93,7 +93,7 @@ func parse(m map[string]any, allowRefs bool) (*Pipeline, map[string]any, []tasks
 		case map[string]any:
 			hp = x
 		default:
-			if allowRefs && IsRef(v) {
+			if allowRefs && tasks.IsRef(v) {
 				hpRef = true
 				continue
 			}
@@ -107,7 +107,7 @@ func parse(m map[string]any, allowRefs bool) (*Pipeline, map[string]any, []tasks
 	if hp != nil && p.Spec.Algorithm != "" {
 		lit := map[string]any{}
 		for k, v := range hp {
-			if !(allowRefs && IsRef(v)) {
+			if !(allowRefs && tasks.IsRef(v)) {
 				lit[k] = v
 			}
 		}

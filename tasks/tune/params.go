@@ -2,7 +2,6 @@ package tune
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 
@@ -78,7 +77,7 @@ func parseParams(m map[string]any, allowRefs bool) (*params, []tasks.ParamError)
 			errs = append(errs, perrs...)
 			continue
 		}
-		if allowRefs && train.IsRef(v) {
+		if allowRefs && tasks.IsRef(v) {
 			p.refs[k] = true
 			isOwn := false
 			for _, o := range ownKeys {
@@ -169,7 +168,7 @@ func parseParams(m map[string]any, allowRefs bool) (*params, []tasks.ParamError)
 	}
 	for _, name := range sortedKeys(rawFixed) {
 		v := rawFixed[name]
-		if allowRefs && train.IsRef(v) {
+		if allowRefs && tasks.IsRef(v) {
 			continue
 		}
 		c, herr := model.CheckHyperparam(algo, name, v)
@@ -227,7 +226,7 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*dim, []
 	bad := func(hint, format string, args ...any) (*dim, []tasks.ParamError) {
 		return nil, []tasks.ParamError{{Key: "space", Msg: name + ": " + fmt.Sprintf(format, args...), Hint: hint}}
 	}
-	if allowRefs && train.IsRef(v) {
+	if allowRefs && tasks.IsRef(v) {
 		return nil, nil
 	}
 	if _, herr := model.CheckHyperparam(algo, name, nil); herr != nil && strings.HasPrefix(herr.Msg, "unknown") {
@@ -240,7 +239,7 @@ func parseDim(algo, name string, v any, search string, allowRefs bool) (*dim, []
 		}
 		d := &dim{Name: name}
 		for _, e := range x {
-			if allowRefs && train.IsRef(e) {
+			if allowRefs && tasks.IsRef(e) {
 				d.Values = append(d.Values, e)
 				continue
 			}
@@ -315,12 +314,13 @@ func gridSize(space []dim) float64 {
 	return n
 }
 
+// integer reads a whole number of int32 range (counts and sizes).
 func integer(v any) (int, bool) {
-	f, ok := tasks.Number(v)
-	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<31 {
+	i, ok := tasks.Integer(v)
+	if !ok || i > 1<<31 || i < -1<<31 {
 		return 0, false
 	}
-	return int(f), true
+	return int(i), true
 }
 
 func sortedKeys[V any](m map[string]V) []string {
