@@ -210,21 +210,20 @@ func Classify(classes []string, yTrue, yPred []int, proba [][]float64, positive 
 		diag += row[t]
 	}
 	set("accuracy", float64(diag)/float64(n))
-	recallSum, present := 0.0, 0
 	for c := range k {
 		tp := float64(cm[c][c])
 		p, r := ratio(tp, predicted[c]), ratio(tp, support[c])
 		rep.PerClass = append(rep.PerClass, ClassScores{Class: classes[c], Precision: p, Recall: r, F1: f1(p, r), Support: support[c]})
-		if support[c] > 0 {
-			recallSum += r
-			present++
-		}
 	}
-	set("balanced_accuracy", recallSum/float64(present))
+	ba, err := metrics.BalancedAccuracy(cm)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	set("balanced_accuracy", ba)
 	// Macro and weighted averages run over the classes in the test set's
 	// labels or in the predictions, as scikit-learn's do by default: a
 	// class of the model that neither holds must not count as a zero.
-	seen := presentConfusion(cm, support, predicted)
+	seen := metrics.PresentClasses(cm)
 	for _, avg := range []struct {
 		suffix string
 		a      metrics.Average
@@ -339,26 +338,4 @@ func f1(p, r float64) float64 {
 		return 0
 	}
 	return 2 * p * r / (p + r)
-}
-
-// presentConfusion returns cm restricted to the classes that have a true
-// row or a prediction (cm itself when every class does).
-func presentConfusion(cm [][]int, support, predicted []int) [][]int {
-	var keep []int
-	for c := range cm {
-		if support[c] > 0 || predicted[c] > 0 {
-			keep = append(keep, c)
-		}
-	}
-	if len(keep) == len(cm) {
-		return cm
-	}
-	out := make([][]int, len(keep))
-	for i, t := range keep {
-		out[i] = make([]int, len(keep))
-		for j, p := range keep {
-			out[i][j] = cm[t][p]
-		}
-	}
-	return out
 }

@@ -195,3 +195,58 @@ func f1(p, r float64) float64 {
 	}
 	return 2 * p * r / (p + r)
 }
+
+// PresentClasses returns cm restricted to the classes that occur among the
+// true labels or the predictions (cm itself when every class does): the
+// classes scikit-learn's averages run over when not given labels=, so that
+// a class absent from both does not count as a zero in a macro average.
+func PresentClasses(cm [][]int) [][]int {
+	k := len(cm)
+	seen := make([]bool, k)
+	for t, row := range cm {
+		for p, v := range row {
+			if v > 0 {
+				seen[t], seen[p] = true, true
+			}
+		}
+	}
+	var keep []int
+	for c, ok := range seen {
+		if ok {
+			keep = append(keep, c)
+		}
+	}
+	if len(keep) == k {
+		return cm
+	}
+	out := make([][]int, len(keep))
+	for i, t := range keep {
+		out[i] = make([]int, len(keep))
+		for j, p := range keep {
+			out[i][j] = cm[t][p]
+		}
+	}
+	return out
+}
+
+// BalancedAccuracy is the mean recall over the classes that occur among
+// the true labels of confusion matrix cm (scikit-learn's
+// balanced_accuracy_score). It returns an error wrapping ErrShape for a
+// matrix without samples.
+func BalancedAccuracy(cm [][]int) (float64, error) {
+	sum, present := 0.0, 0
+	for c, row := range cm {
+		support := 0
+		for _, v := range row {
+			support += v
+		}
+		if support > 0 {
+			sum += float64(row[c]) / float64(support)
+			present++
+		}
+	}
+	if present == 0 {
+		return 0, fmt.Errorf("metrics: balanced accuracy: no samples: %w", ErrShape)
+	}
+	return sum / float64(present), nil
+}

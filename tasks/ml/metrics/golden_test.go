@@ -332,3 +332,27 @@ func TestLogLossOfCertainProbabilities(t *testing.T) {
 		t.Errorf("log loss = %.15g, scikit-learn gives %.15g", got, want)
 	}
 }
+
+// PresentClasses and BalancedAccuracy follow scikit-learn 1.2.1's defaults
+// (no labels=): y = [0 0 1 1 0], predicted [0 2 1 1 0], three classes.
+func TestPresentClassesAndBalancedAccuracy(t *testing.T) {
+	cm, err := ConfusionMatrix([]int{0, 0, 1, 1, 0}, []int{0, 2, 1, 1, 0}, 4) // class 3: in neither
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := PresentClasses(cm)
+	if len(present) != 3 {
+		t.Fatalf("present classes %v, want the 3 that occur", present)
+	}
+	s, err := ScoresFromConfusion(present, Macro, 0)
+	if err != nil || math.Abs(s.F1-0.6) > 1e-12 {
+		t.Errorf("macro F1 = %v (%v), scikit-learn gives 0.6", s.F1, err)
+	}
+	ba, err := BalancedAccuracy(cm)
+	if err != nil || math.Abs(ba-0.8333333333333333) > 1e-12 {
+		t.Errorf("balanced accuracy = %v (%v), scikit-learn gives 0.8333333333333333", ba, err)
+	}
+	if _, err := BalancedAccuracy([][]int{{0, 0}, {0, 0}}); err == nil {
+		t.Error("balanced accuracy of no samples")
+	}
+}

@@ -124,24 +124,27 @@ func ScorePredictions(metric string, k int, yClass []int, yValue []float64, pred
 	if (metric == "f1" || metric == "precision" || metric == "recall") && k != 2 {
 		return 0, fmt.Errorf("model: metric %s is for two classes and there are %d; use %s_macro: %w", metric, k, metric, ErrMetric)
 	}
-	binary := func(avg metrics.Average) (metrics.Scores, error) {
-		return metrics.PrecisionRecallF1(yClass, pred.Class, k, avg, 1)
+	// Averages run over the classes in the labels or the predictions, and
+	// balanced accuracy over those in the labels, as evaluate's and
+	// scikit-learn's do.
+	cm, err := metrics.ConfusionMatrix(yClass, pred.Class, k)
+	if err != nil {
+		return 0, fmt.Errorf("model: %s: %w", metric, err)
 	}
 	var s metrics.Scores
 	switch metric {
 	case "accuracy":
 		v, err = metrics.Accuracy(yClass, pred.Class)
 	case "balanced_accuracy":
-		s, err = metrics.PrecisionRecallF1(yClass, pred.Class, k, metrics.Macro, 0)
-		v = s.Recall
+		v, err = metrics.BalancedAccuracy(cm)
 	case "f1", "precision", "recall":
-		s, err = binary(metrics.Binary)
+		s, err = metrics.ScoresFromConfusion(cm, metrics.Binary, 1)
 		v = pick(metric, s)
 	case "f1_macro", "precision_macro", "recall_macro":
-		s, err = binary(metrics.Macro)
+		s, err = metrics.ScoresFromConfusion(metrics.PresentClasses(cm), metrics.Macro, 0)
 		v = pick(metric, s)
 	case "f1_weighted":
-		s, err = binary(metrics.Weighted)
+		s, err = metrics.ScoresFromConfusion(metrics.PresentClasses(cm), metrics.Weighted, 0)
 		v = s.F1
 	case "log_loss":
 		v, err = metrics.LogLoss(yClass, pred.Proba)
