@@ -57,7 +57,8 @@ func BenchmarkNoopPluginWarm(b *testing.B) {
 
 // BenchmarkPluginColdStart is a plugin from nothing to its first finished
 // attempt: scan and hash the folder, check the lock, start the process
-// (SecureConfig hashes it again), handshake with AutoMTLS, Describe, run
+// (the scan copies it into the cache as it hashes it; SecureConfig hashes
+// the copy), handshake with AutoMTLS, Describe, run
 // noop once; then stop it.
 func BenchmarkPluginColdStart(b *testing.B) {
 	o := benchFolder(b)

@@ -5,10 +5,12 @@
 // It owns the plugins folder and its lock file (Scan, Lock, LockFolder:
 // sha256 pins in sha256sum's format), and the Host: Open scans the folder,
 // refuses every binary that is not pinned or no longer matches its pin (all
-// of them when there is no lock file), starts the others — go-plugin's
-// SecureConfig hashing each binary again before every start, a versioned
-// handshake, gRPC with AutoMTLS, a minimal environment, a parent-death
-// signal — and asks each for its task types, adding to each the env:
+// of them when there is no lock file), copies the pinned bytes as it hashes
+// them into a cache next to the lock file (cache.go) and starts the copies,
+// never the folder's files — go-plugin's SecureConfig hashing the copy
+// again before every start, a versioned handshake, gRPC with AutoMTLS, a
+// minimal environment, a parent-death signal — and asks each for its task
+// types, adding to each the env:
 // param through which a workflow gives one attempt environment variables
 // (a type that declares env itself is reported and not served). Compose adds those types to
 // the built-in registry; a type that is built in, or that two plugins

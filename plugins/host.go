@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -69,6 +70,7 @@ type Host struct {
 	plugins  []*plugin
 	types    map[string]*servedType
 	problems []error
+	cache    *cache // the copies of the pinned binaries, which are what runs
 }
 
 // plugin is a loaded (or refused) plugin and its processes.
@@ -104,21 +106,33 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 	if o.KillGrace <= 0 {
 		o.KillGrace = 2 * time.Second
 	}
-	entries, err := Scan(ctx, o.Dir)
+	// The lock is read once, before the folder: pinned binaries are
+	// copied into the cache as they are hashed, and only the copies run.
+	lock, lockErr := ReadLock(o.LockFile)
+	if errors.Is(lockErr, fs.ErrNotExist) {
+		lockErr = fmt.Errorf("there is no lock file %s, and no plugin binary is started before it is pinned there: review the plugins folder, then run 'cairn plugins lock'", o.LockFile)
+	}
+	var c *cache
+	var cacheErr error
+	if lockErr == nil && len(lock) > 0 {
+		c, cacheErr = openCache(o.LockFile)
+	}
+	entries, err := scan(ctx, o.Dir, func(name string, r io.Reader) (string, error) {
+		pin, ok := lock[name]
+		if !ok || c == nil || c.has(pin) {
+			return hashOf(r)
+		}
+		return c.copyIn(r, pin)
+	})
 	if err != nil {
 		return nil, err
 	}
-	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	h := &Host{o: o, ctx: hctx, cancel: cancel, types: map[string]*servedType{}}
-
-	var lock Lock
-	var lockErr error
-	if len(entries) > 0 {
-		lock, lockErr = ReadLock(o.LockFile)
-		if errors.Is(lockErr, fs.ErrNotExist) {
-			lockErr = fmt.Errorf("there is no lock file %s, and no plugin binary is started before it is pinned there: review the plugins folder, then run 'cairn plugins lock'", o.LockFile)
-		}
+	if c != nil {
+		c.prune(lock)
 	}
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h := &Host{o: o, ctx: hctx, cancel: cancel, types: map[string]*servedType{}, cache: c}
+
 	var wg sync.WaitGroup
 	for _, e := range entries {
 		p := &plugin{Plugin: Plugin{Name: e.Name, Path: e.Path, SHA256: e.SHA256, Err: e.Err}, live: map[*proc]bool{}}
@@ -134,6 +148,8 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 			p.Err = fmt.Errorf("plugin %s not started: it is not pinned in %s; if you trust it, run 'cairn plugins lock'", e.Name, o.LockFile)
 		case pinned != e.SHA256:
 			p.Err = fmt.Errorf("plugin %s not started: its sha256 is %s but %s pins %s: the binary changed since it was pinned; if the new binary is trusted, run 'cairn plugins lock'", e.Name, e.SHA256, o.LockFile, pinned)
+		case cacheErr != nil:
+			p.Err = fmt.Errorf("plugin %s not started: %w", e.Name, cacheErr)
 		default:
 			wg.Add(1)
 			go func() {
@@ -367,8 +383,10 @@ func (h *Host) env() []string {
 	return append(env, h.o.Env...)
 }
 
-// start starts a process of p, verifying its checksum against the pin
-// (go-plugin's SecureConfig hashes the file again right before exec).
+// start starts a process of p. It executes p's copy in the cache, never
+// the file in the plugins folder, and go-plugin's SecureConfig hashes the
+// copy right before exec. A copy that is gone or fails that check is made
+// again from the plugins folder, if the binary there still matches its pin.
 func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -377,7 +395,26 @@ func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plugin %s: bad pin: %w", p.Name, err)
 	}
-	cmd := exec.Command(p.Path)
+	for try := 1; ; try++ {
+		if err := h.cache.materialize(p.Path, p.SHA256); err != nil {
+			if errors.Is(err, errChanged) {
+				return nil, cairn.Permanentf("plugin %s not started: the binary no longer matches its pinned sha256 %s, and cairn's copy of the pinned one is gone (the binary changed after cairn read the plugins folder; if the new one is trusted, run 'cairn plugins lock')", p.Name, p.SHA256)
+			}
+			return nil, fmt.Errorf("plugin %s not started: %w", p.Name, err)
+		}
+		pr, err := h.startCopy(p, sum)
+		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) && try == 1 {
+			os.Remove(h.cache.path(p.SHA256)) // damaged: copy it again
+			continue
+		}
+		return pr, err
+	}
+}
+
+// startCopy starts a process of p's copy in the cache, whose sha256 is sum.
+func (h *Host) startCopy(p *plugin, sum []byte) (*proc, error) {
+	cmd := exec.Command(h.cache.path(p.SHA256))
+	cmd.Args[0] = p.Path // the plugin's name for itself stays its file's
 	cmd.Env = h.env()
 	setDeathSignal(cmd)
 	out := &output{}
@@ -400,7 +437,7 @@ func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
 	if err != nil {
 		client.Kill()
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
-			return nil, cairn.Permanentf("plugin %s not started: the binary no longer matches its pinned sha256 %s (it changed after cairn read the plugins folder)", p.Name, p.SHA256)
+			return nil, fmt.Errorf("plugin %s not started: cairn's copy %s of the binary does not match its pinned sha256 %s: %w", p.Name, h.cache.path(p.SHA256), p.SHA256, err)
 		}
 		hint := ""
 		if strings.Contains(err.Error(), "incompatible API version") {

@@ -3,9 +3,12 @@ package plugins_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +32,9 @@ import (
 // seconds here.
 var bins struct {
 	plugin, protocol99 string
+	// variant is the test plugin as version 6.6.6: other bytes, same
+	// protocol, so it would load if it ever ran unpinned.
+	variant string
 }
 
 func TestMain(m *testing.M) {
@@ -39,8 +45,13 @@ func TestMain(m *testing.M) {
 	}
 	bins.plugin = filepath.Join(dir, "testplugin")
 	bins.protocol99 = filepath.Join(dir, "testplugin99")
-	for _, b := range []struct{ out, tags string }{{bins.plugin, ""}, {bins.protocol99, "testplugin_protocol99"}} {
-		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", b.out, "./internal/testplugin")
+	bins.variant = filepath.Join(dir, "testplugin-variant")
+	for _, b := range []struct{ out, tags, ldflags string }{
+		{bins.plugin, "", ""},
+		{bins.protocol99, "testplugin_protocol99", ""},
+		{bins.variant, "", "-X main.version=6.6.6"},
+	} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-ldflags", b.ldflags, "-o", b.out, "./internal/testplugin")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build the test plugin: %v\n%s", err, out)
 			os.RemoveAll(dir)
@@ -319,18 +330,149 @@ func TestMalformedLockFile(t *testing.T) {
 	}
 }
 
-func TestBinarySwappedAfterDiscoveryIsRefused(t *testing.T) {
-	o := folder(t, "alpha")
-	h := open(t, o)
-	task := lookup(t, h, "misbehave")
-	// Crash the warm process, so that the next attempt starts a new one.
-	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
-		t.Fatal("crash succeeded")
+// pidOf runs misbehave in pid mode and returns the pid of the process
+// that ran it.
+func pidOf(t *testing.T, task tasks.Task) int {
+	t.Helper()
+	res, err, log := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+	if err != nil {
+		t.Fatalf("pid: %v\nlog:\n%s", err, log)
 	}
-	install(t, o.Dir, "alpha", bins.protocol99, 0o755)
-	_, err, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
-	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "the binary no longer matches its pinned sha256") {
-		t.Fatalf("err = %v, want a permanent checksum refusal", err)
+	n, _ := strconv.Atoi(string(res.Outputs["value"]))
+	return n
+}
+
+// exeSHA256 is the sha256 of the bytes process pid executes.
+func exeSHA256(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// A binary swapped in the plugins folder after discovery never runs, be it
+// renamed over the plugin or reached through a retargeted symlink: the
+// host runs its copy of the pinned bytes, every time it starts a process.
+func TestSwappedBinaryNeverRuns(t *testing.T) {
+	for _, how := range []string{"rename", "symlink"} {
+		t.Run(how, func(t *testing.T) {
+			o := folder(t)
+			entry := filepath.Join(o.Dir, "alpha")
+			if how == "symlink" {
+				install(t, filepath.Dir(o.Dir), "good", bins.plugin, 0o755)
+				install(t, filepath.Dir(o.Dir), "bad", bins.variant, 0o755)
+				if err := os.Symlink("../good", entry); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				install(t, o.Dir, "alpha", bins.plugin, 0o755)
+			}
+			if _, err := pluginsLock(o); err != nil {
+				t.Fatal(err)
+			}
+			pin := mustLock(t, o)["alpha"]
+			h := open(t, o)
+			task := lookup(t, h, "misbehave")
+			if sum := exeSHA256(t, pidOf(t, task)); sum != pin {
+				t.Fatalf("the first process runs sha256 %s, want the pinned %s", sum, pin)
+			}
+			swap(t, entry, how)
+			// Crash the warm process, so that the next attempt starts a new one.
+			if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
+				t.Fatal("crash succeeded")
+			}
+			pid := pidOf(t, task)
+			if sum := exeSHA256(t, pid); sum != pin {
+				t.Errorf("the process started after the swap runs sha256 %s, want the pinned %s", sum, pin)
+			}
+		})
+	}
+}
+
+// swap puts the variant build where entry leads: renamed over it, or by
+// retargeting the symlink entry is.
+func swap(t *testing.T, entry, how string) {
+	t.Helper()
+	tmp := entry + ".new"
+	var err error
+	if how == "symlink" {
+		err = os.Symlink("../bad", tmp)
+	} else {
+		err = os.Link(bins.variant, tmp)
+	}
+	if err == nil {
+		err = os.Rename(tmp, entry)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustLock(t *testing.T, o plugins.Options) plugins.Lock {
+	t.Helper()
+	l, err := plugins.ReadLock(o.LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// The reviewer's race: while a loop renames the variant build and the
+// pinned one over the plugin in turn, a plugin that loads is always the
+// pinned one (the variant, version 6.6.6, would load too if it ran).
+func TestOpenRacingARenameRunsOnlyThePinned(t *testing.T) {
+	o := folder(t, "alpha")
+	entry := filepath.Join(o.Dir, "alpha")
+	good := filepath.Join(t.TempDir(), "good")
+	install(t, filepath.Dir(good), "good", bins.plugin, 0o755)
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				done <- os.Rename(good, entry) // leave the pinned one in place
+				return
+			default:
+			}
+			src := []string{good, bins.variant}[i%2]
+			tmp := entry + ".swap"
+			if err := os.Link(src, tmp); err != nil {
+				done <- err
+				return
+			}
+			if err := os.Rename(tmp, entry); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	loaded := 0
+	for i := 0; i < 60; i++ {
+		h, err := plugins.Open(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := h.Plugins()[0]; p.Err == nil {
+			loaded++
+			if p.Version != "1.2.3" {
+				t.Errorf("open %d: plugin version %s ran, which is not the pinned binary", i, p.Version)
+			}
+		}
+		h.Close()
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if loaded == 0 {
+		t.Error("the plugin never loaded: the race was not run")
+	}
+	if kids := children(t); len(kids) > 0 {
+		t.Errorf("plugin processes left behind: %v", kids)
 	}
 }
 
@@ -667,5 +809,44 @@ func TestEnvParamClash(t *testing.T) {
 	}
 	if _, err, _ := attempt(t, context.Background(), lookup(t, h, "clash-echo"), `{"text":"x"}`); err != nil {
 		t.Errorf("clash-echo: %v", err)
+	}
+}
+
+// The cache next to the lock file holds a read-only copy of each pinned
+// binary, in a folder closed to others; a copy that is damaged is made
+// again from the folder, and copies no pin names go at the next Open.
+func TestCacheHoldsThePinnedCopies(t *testing.T) {
+	o := folder(t, "alpha")
+	pin := mustLock(t, o)["alpha"]
+	cache := filepath.Join(filepath.Dir(o.LockFile), ".plugin-cache")
+	stale := filepath.Join(cache, strings.Repeat("0", 64))
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("old"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, o)
+	task := lookup(t, h, "misbehave")
+	if fi, err := os.Stat(cache); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache folder: %v, mode %v, want 0700", err, fi.Mode())
+	}
+	copyPath := filepath.Join(cache, pin)
+	if fi, err := os.Stat(copyPath); err != nil || fi.Mode().Perm() != 0o500 {
+		t.Fatalf("the copy: %v, want mode 0500", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a copy no pin names is still there: %v", err)
+	}
+	// Damage the copy, then have a new process started.
+	os.Chmod(copyPath, 0o700)
+	f, _ := os.OpenFile(copyPath, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("x"))
+	f.Close()
+	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
+		t.Fatal("crash succeeded")
+	}
+	if sum := exeSHA256(t, pidOf(t, task)); sum != pin {
+		t.Errorf("after the damage the process runs sha256 %s, want the pinned %s", sum, pin)
 	}
 }

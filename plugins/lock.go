@@ -105,6 +105,12 @@ type Entry struct {
 // executable regular file. Names starting with "." are skipped (editors'
 // and the lock writer's temporary files). A missing folder is empty.
 func Scan(ctx context.Context, dir string) ([]Entry, error) {
+	return scan(ctx, dir, func(_ string, r io.Reader) (string, error) { return hashOf(r) })
+}
+
+// scan is Scan with hash reading each binary (the caller may copy the
+// bytes as it hashes them).
+func scan(ctx context.Context, dir string, hash func(name string, r io.Reader) (string, error)) ([]Entry, error) {
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -122,16 +128,11 @@ func Scan(ctx context.Context, dir string) ([]Entry, error) {
 			continue
 		}
 		e := Entry{Name: name, Path: filepath.Join(dir, name)}
-		fi, err := os.Stat(e.Path) // follows a symlink to its binary
-		switch {
-		case err != nil:
+		if f, err := openBinary(e.Path); err != nil {
 			e.Err = fmt.Errorf("plugin %s: %w", name, err)
-		case !fi.Mode().IsRegular():
-			e.Err = fmt.Errorf("plugin %s: not a regular file (%s); the plugins folder holds plugin binaries only", name, fi.Mode().Type())
-		case fi.Mode().Perm()&0o111 == 0:
-			e.Err = fmt.Errorf("plugin %s: not executable (mode %s): if it is a plugin, chmod +x it and run 'cairn plugins lock'; otherwise remove it from the plugins folder", name, fi.Mode().Perm())
-		default:
-			e.SHA256, err = hashFile(e.Path)
+		} else {
+			e.SHA256, err = hash(name, f)
+			f.Close()
 			if err != nil {
 				e.Err = fmt.Errorf("plugin %s: %w", name, err)
 			}
@@ -141,14 +142,46 @@ func Scan(ctx context.Context, dir string) ([]Entry, error) {
 	return out, nil
 }
 
-func hashFile(path string) (string, error) {
+// openBinary opens the plugin binary at path, following a symlink; the
+// checks are on the file opened, so a rename cannot slip another in.
+func openBinary(path string) (*os.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		// Not opened: a FIFO would block.
+		return nil, notBinary(fi)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := notBinary(fi); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// notBinary says why fi cannot be a plugin binary, or returns nil.
+func notBinary(fi os.FileInfo) error {
+	switch {
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("not a regular file (%s); the plugins folder holds plugin binaries only", fi.Mode().Type())
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("not executable (mode %s): if it is a plugin, chmod +x it and run 'cairn plugins lock'; otherwise remove it from the plugins folder", fi.Mode().Perm())
+	}
+	return nil
+}
+
+func hashOf(r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return "", fmt.Errorf("hash: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

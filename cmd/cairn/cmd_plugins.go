@@ -13,8 +13,9 @@ import (
 
 const pluginsHelp = `Plugins are task types served by separate binaries in the plugins folder
 (--plugins-dir, default HOME/plugins). A binary is started only if its sha256
-is pinned in HOME/plugins.lock, and it is checked again at every start: a
-binary that changed is refused. With no lock file no plugin runs.
+is pinned in HOME/plugins.lock: cairn copies the pinned bytes into
+HOME/.plugin-cache as it hashes them and runs only that copy, so a binary
+that changed is refused and never runs. With no lock file no plugin runs.
 
   cairn plugins list [--json]   each plugin: version, protocol version, sha256, task types,
                                 or why it is not loaded (exit 1 if any is not)

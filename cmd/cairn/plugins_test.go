@@ -67,12 +67,15 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	}
 }
 
-// processesOf lists the live processes whose executable is path.
+// processesOf lists the live processes of the plugin at path
+// (HOME/plugins/NAME): those executing the file itself, or a copy in the
+// home's plugin cache, which is what cairn executes.
 func processesOf(path string) []string {
+	cache := filepath.Join(filepath.Dir(filepath.Dir(path)), ".plugin-cache") + string(filepath.Separator)
 	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
 	var pids []string
 	for _, e := range exes {
-		if target, err := os.Readlink(e); err == nil && target == path {
+		if target, err := os.Readlink(e); err == nil && (target == path || strings.HasPrefix(target, cache)) {
 			stat, _ := os.ReadFile(filepath.Join(filepath.Dir(e), "stat"))
 			if i := bytes.LastIndexByte(stat, ')'); i >= 0 && !bytes.HasPrefix(stat[i+2:], []byte("Z")) {
 				pids = append(pids, filepath.Base(filepath.Dir(e)))

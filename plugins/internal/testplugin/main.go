@@ -23,13 +23,17 @@ import (
 	"github.com/cairnml/cairn/tasks/noop"
 )
 
+// version is the plugin's version; tests build a variant with another
+// (-ldflags -X main.version=...), a binary of other bytes that works.
+var version = "1.2.3"
+
 func main() {
 	name := strings.ToLower(filepath.Base(os.Args[0]))
 	ts := []tasks.Task{noop.New(), misbehave{}, getenv{}, echo{name: name + "-echo"}}
 	if strings.HasPrefix(name, "clash") {
 		ts = append(ts, envParam{name: name + "-env"})
 	}
-	wire.Serve("1.2.3", protocol, ts)
+	wire.Serve(version, protocol, ts)
 }
 
 // getenv reports the values of the variables its names param lists (null
