@@ -543,27 +543,37 @@ func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request
 	}
 	res, err := pr.wc.Run(ctx, typ, req, env, vars, h.o.KillGrace)
 	var (
-		te *wire.TransportError
+		te *wire.TaskError
+		ns *wire.NotStartedError
 		ue *wire.UnresponsiveError
-		pe *wire.ProtocolError
 		pa *cairn.PanicError
 	)
 	switch {
+	case errors.As(err, &pa):
+		// The SDK recovered a panic: the process may be in any state, so
+		// the next attempt gets a fresh one.
+		h.retire(p, pr)
+		err = pa
+	case err == nil, errors.As(err, &te), errors.As(err, &ns):
+		// The plugin is done with the attempt: the process may serve
+		// another.
+		if te != nil {
+			err = te.Err
+		}
+		h.release(p, pr)
 	case errors.As(err, &ue):
 		// It ignores cancellation: kill it now, without go-plugin's
 		// graceful shutdown, which would wait on the hung call.
 		pr.cmd.Process.Kill()
 		h.retire(p, pr)
 		err = fmt.Errorf("plugin %s: %w; its process (pid %d) was killed", p.Name, err, pr.cmd.Process.Pid)
-	case errors.As(err, &te), errors.As(err, &pe), errors.As(err, &pa):
-		// A crash, garbage or a panic: the next attempt gets a fresh
-		// process. Killing it first lets its last stderr reach the log.
-		h.retire(p, pr)
-		if pa == nil {
-			err = fmt.Errorf("plugin %s: %w", p.Name, err)
-		}
 	default:
-		h.release(p, pr)
+		// A crash, garbage, or an attempt the host gave up on (its log
+		// could not be written): the plugin may still be running it, so
+		// the process never serves again. Killing it first lets its last
+		// stderr reach the log.
+		h.retire(p, pr)
+		err = fmt.Errorf("plugin %s: %w", p.Name, err)
 	}
 	pr.out.attach(nil)
 	return res, err

@@ -850,3 +850,30 @@ func TestCacheHoldsThePinnedCopies(t *testing.T) {
 		t.Errorf("after the damage the process runs sha256 %s, want the pinned %s", sum, pin)
 	}
 }
+
+// failingLog is an attempt's log that cannot be written.
+type failingLog struct{}
+
+func (failingLog) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// An attempt whose log cannot be written fails, and the process that may
+// still be running it (here: hanging, deaf to cancellation) never serves
+// another attempt: the next one gets a fresh process.
+func TestFailedLogWriteRetiresTheProcess(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "misbehave")
+	hung := pidOf(t, task)
+	env, _ := tasktest.Env(t)
+	env.Log = failingLog{}
+	_, err := task.Run(context.Background(), tasktest.Request(t, json.RawMessage(`{"mode":"hang"}`)), env)
+	if err == nil || !cairn.IsRetryable(err) || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v (retryable %v), want a retryable error about the log", err, cairn.IsRetryable(err))
+	}
+	if alive(hung) {
+		t.Errorf("the process %d that ran the attempt lives on", hung)
+	}
+	values, pid, log := getenvAttempt(t, lookup(t, h, "getenv"), `{"GREETING":"hi"}`, "GREETING")
+	if pid == hung || show(values["GREETING"]) != `"hi"` || !strings.Contains(log, "(new process)") {
+		t.Errorf("the next attempt ran in pid %d (the hung one was %d), saw GREETING %s, log:\n%s", pid, hung, show(values["GREETING"]), log)
+	}
+}

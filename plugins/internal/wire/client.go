@@ -97,8 +97,12 @@ func (c *Client) ValidateParams(ctx context.Context, typ string, params map[stri
 // is told to cancel; if it has not answered grace later, Run returns an
 // *UnresponsiveError (the caller should kill the process). A broken
 // stream is a *TransportError, a malformed answer a *ProtocolError; the
-// task's own errors come back retryable, permanent or as a
-// *cairn.PanicError, as it returned them.
+// task's own errors come back as a *TaskError holding them retryable,
+// permanent or as a *cairn.PanicError, as it returned them, and a ctx
+// that ended before anything was sent as a *NotStartedError. Only after a
+// nil error, a *TaskError or a *NotStartedError is the plugin done with
+// the attempt; after any other error (a log that cannot be written, say)
+// it may still be running it, and the process must not serve again.
 func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tasks.Env, vars map[string]string, grace time.Duration) (tasks.Result, error) {
 	key, err := newKey()
 	if err != nil {
@@ -123,7 +127,7 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 	}
 	if ctx.Err() != nil {
 		// Nothing started yet: no need to bother the plugin.
-		return tasks.Result{}, fmt.Errorf("attempt not started: %w", context.Cause(ctx))
+		return tasks.Result{}, &NotStartedError{Cause: context.Cause(ctx)}
 	}
 
 	// The stream lives on past ctx for the grace period, so that the
@@ -181,7 +185,11 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 			case *pb.RunEvent_Result:
 				return resultOf(ev.Result)
 			case *pb.RunEvent_Failure:
-				return tasks.Result{}, errorOf(ctx, ev.Failure)
+				err := errorOf(ctx, ev.Failure)
+				if _, bad := err.(*ProtocolError); bad {
+					return tasks.Result{}, err
+				}
+				return tasks.Result{}, &TaskError{Err: err}
 			default:
 				return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("event of unknown kind %T", ev)}
 			}

@@ -40,6 +40,22 @@ type ProtocolError struct{ Msg string }
 
 func (e *ProtocolError) Error() string { return "plugin broke the protocol: " + e.Msg }
 
+// TaskError is an error the task returned, as the plugin's Failure said:
+// the attempt is over in the plugin, and its process is free to serve the
+// next one (unless Err is a *cairn.PanicError). Err keeps the kind the
+// task gave it.
+type TaskError struct{ Err error }
+
+func (e *TaskError) Error() string { return e.Err.Error() }
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// NotStartedError is a Run that ended before the plugin was sent the
+// attempt (its context had ended): the process never saw it.
+type NotStartedError struct{ Cause error }
+
+func (e *NotStartedError) Error() string { return fmt.Sprintf("attempt not started: %v", e.Cause) }
+func (e *NotStartedError) Unwrap() error { return e.Cause }
+
 // remoteError is an error a task returned in the plugin. It keeps the
 // task's message as it was, and unwraps to the context error it came from,
 // if any, so that errors.Is(err, context.Canceled) holds on both sides.
