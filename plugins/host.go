@@ -71,6 +71,8 @@ type Host struct {
 	types    map[string]*servedType
 	problems []error
 	cache    *cache // the copies of the pinned binaries, which are what runs
+
+	afterRelease func() // tests: runs after an attempt released its process
 }
 
 // plugin is a loaded (or refused) plugin and its processes.
@@ -553,6 +555,7 @@ func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request
 		// The SDK recovered a panic: the process may be in any state, so
 		// the next attempt gets a fresh one.
 		h.retire(p, pr)
+		pr.out.attach(nil)
 		err = pa
 	case err == nil, errors.As(err, &te), errors.As(err, &ns):
 		// The plugin is done with the attempt: the process may serve
@@ -560,22 +563,32 @@ func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request
 		if te != nil {
 			err = te.Err
 		}
+		// Detached before it goes back: once released, another attempt
+		// may take it and attach its own log. (Stderr still in the pipe
+		// when the result came reaches no log, or the next attempt's:
+		// best effort, as stderr has no mark of the attempt it belongs to.)
+		pr.out.attach(nil)
 		h.release(p, pr)
+		if h.afterRelease != nil {
+			h.afterRelease()
+		}
 	case errors.As(err, &ue):
 		// It ignores cancellation: kill it now, without go-plugin's
 		// graceful shutdown, which would wait on the hung call.
 		pr.cmd.Process.Kill()
 		h.retire(p, pr)
+		pr.out.attach(nil)
 		err = fmt.Errorf("plugin %s: %w; its process (pid %d) was killed", p.Name, err, pr.cmd.Process.Pid)
 	default:
 		// A crash, garbage, or an attempt the host gave up on (its log
 		// could not be written): the plugin may still be running it, so
 		// the process never serves again. Killing it first lets its last
-		// stderr reach the log.
+		// stderr reach the log. (A retired process serves nobody else,
+		// so detaching it afterwards cannot touch another attempt.)
 		h.retire(p, pr)
+		pr.out.attach(nil)
 		err = fmt.Errorf("plugin %s: %w", p.Name, err)
 	}
-	pr.out.attach(nil)
 	return res, err
 }
 

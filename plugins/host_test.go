@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -875,5 +876,60 @@ func TestFailedLogWriteRetiresTheProcess(t *testing.T) {
 	values, pid, log := getenvAttempt(t, lookup(t, h, "getenv"), `{"GREETING":"hi"}`, "GREETING")
 	if pid == hung || show(values["GREETING"]) != `"hi"` || !strings.Contains(log, "(new process)") {
 		t.Errorf("the next attempt ran in pid %d (the hung one was %d), saw GREETING %s, log:\n%s", pid, hung, show(values["GREETING"]), log)
+	}
+}
+
+// signalLog is a log that closes first on its first write (the host's
+// header, written once the attempt has attached its output).
+type signalLog struct {
+	once  sync.Once
+	first chan struct{}
+	mu    sync.Mutex
+	buf   bytes.Buffer
+}
+
+func (l *signalLog) Write(p []byte) (int, error) {
+	l.once.Do(func() { close(l.first) })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *signalLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// An attempt that has given its process back does not touch the process's
+// output afterwards: the next attempt, which took the process meanwhile,
+// keeps its stderr in its log.
+func TestReleasedProcessKeepsTheNextAttemptsStderr(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "misbehave")
+	next := &signalLog{first: make(chan struct{})}
+	nextErr := make(chan error, 1)
+	var once sync.Once
+	plugins.SetAfterRelease(h, func() {
+		once.Do(func() {
+			go func() {
+				env, _ := tasktest.Env(t)
+				env.Log = next
+				_, err := task.Run(context.Background(), tasktest.Request(t, json.RawMessage(`{"mode":"stderr"}`)), env)
+				nextErr <- err
+			}()
+			select { // until the next attempt has attached its log
+			case <-next.first:
+			case <-time.After(5 * time.Second):
+				t.Error("the next attempt did not start")
+			}
+		})
+	})
+	pidOf(t, task)
+	if err := <-nextErr; err != nil {
+		t.Fatal(err)
+	}
+	if log := next.String(); !strings.Contains(log, "(warm process)") || !strings.Contains(log, "testplugin: a line on stderr\n") || !strings.Contains(log, "testplugin: a line on os.Stderr\n") {
+		t.Errorf("the next attempt's log lacks its stderr:\n%s", log)
 	}
 }
