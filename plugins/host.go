@@ -63,10 +63,16 @@ type Plugin struct {
 // running between attempts, up to Options.IdleTimeout, and stops them all
 // at Close. Its task types (Lookup, Compose) are safe for concurrent use.
 type Host struct {
-	o        Options
-	ctx      context.Context // the host's life, for calls that have no ctx of their own (ValidateParams)
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	o      Options
+	ctx    context.Context // the host's life: ends when Close begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the reaper
+
+	mu     sync.Mutex
+	closed bool
+	busy   sync.WaitGroup // attempts and validations in flight; added to only while !closed
+	kills  sync.WaitGroup // kills handed to goroutines
+
 	plugins  []*plugin
 	types    map[string]*servedType
 	problems []error
@@ -311,28 +317,58 @@ func (h *Host) Compose(reg *tasks.Registry) []error {
 	return errs
 }
 
-// Close stops every plugin process and waits for them to exit.
+// ErrClosed is the error of an attempt the host stopped because it was
+// being closed (errors.Is); the attempt may be retried.
+var ErrClosed = errors.New("plugin host closed")
+
+// Close stops every plugin process and waits for them to exit. Attempts
+// still running are cancelled first (a Cancel, then up to
+// Options.KillGrace for the task to return, as when their own context
+// ends) and fail with ErrClosed; a process still starting is killed. When
+// Close returns, no process of the host is left.
 func (h *Host) Close() error {
-	h.cancel()
-	h.wg.Wait()
-	var all []*proc
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	for _, p := range h.plugins {
 		p.mu.Lock()
-		p.closed = true
+		p.closed = true // from now on a released or new process is killed
+		p.mu.Unlock()
+	}
+	h.cancel() // cancels the attempts in flight and aborts starts
+	h.busy.Wait()
+	h.wg.Wait()
+	for _, p := range h.plugins {
+		p.mu.Lock()
 		for pr := range p.live {
-			all = append(all, pr)
+			h.goKill(pr)
 		}
 		p.live = map[*proc]bool{}
 		p.idle = nil
 		p.mu.Unlock()
 	}
-	var wg sync.WaitGroup
-	for _, pr := range all {
-		wg.Add(1)
-		go func() { defer wg.Done(); pr.kill() }()
-	}
-	wg.Wait()
+	h.kills.Wait()
 	return nil
+}
+
+// enter counts an attempt or validation in, unless the host is closed.
+func (h *Host) enter() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.busy.Add(1)
+	return true
+}
+
+// goKill kills pr in a goroutine Close waits for.
+func (h *Host) goKill(pr *proc) {
+	h.kills.Add(1)
+	go func() {
+		defer h.kills.Done()
+		pr.kill()
+	}()
 }
 
 // reap stops processes idle for longer than the idle timeout.
@@ -404,7 +440,7 @@ func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
 			}
 			return nil, fmt.Errorf("plugin %s not started: %w", p.Name, err)
 		}
-		pr, err := h.startCopy(p, sum)
+		pr, err := h.startCopy(ctx, p, sum)
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) && try == 1 {
 			os.Remove(h.cache.path(p.SHA256)) // damaged: copy it again
 			continue
@@ -413,9 +449,15 @@ func (h *Host) start(ctx context.Context, p *plugin) (*proc, error) {
 	}
 }
 
-// startCopy starts a process of p's copy in the cache, whose sha256 is sum.
-func (h *Host) startCopy(p *plugin, sum []byte) (*proc, error) {
-	cmd := exec.Command(h.cache.path(p.SHA256))
+// startCopy starts a process of p's copy in the cache, whose sha256 is
+// sum. When ctx ends during the start, the process is killed.
+func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, error) {
+	// The process's own context, ended only once it has been stopped:
+	// os/exec kills the process when it ends, which is the one way to
+	// abort go-plugin's start, and it must not end while the process
+	// serves.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	cmd := exec.CommandContext(pctx, h.cache.path(p.SHA256))
 	cmd.Args[0] = p.Path // the plugin's name for itself stays its file's
 	cmd.Env = h.env()
 	setDeathSignal(cmd)
@@ -434,10 +476,18 @@ func (h *Host) startCopy(p *plugin, sum []byte) (*proc, error) {
 		SyncStderr:       out,
 		Logger:           hclog.NewNullLogger(),
 	})
-	pr := &proc{client: client, cmd: cmd, out: out}
+	pr := &proc{client: client, cmd: cmd, out: out, cancel: pcancel}
+	abort := context.AfterFunc(ctx, pcancel)
 	rpc, err := client.Client()
+	if !abort() && err == nil {
+		err = fmt.Errorf("start aborted: %w", context.Cause(ctx))
+	}
 	if err != nil {
 		client.Kill()
+		pcancel()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("plugin %s: start: %w", p.Name, context.Cause(ctx))
+		}
 		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) {
 			return nil, fmt.Errorf("plugin %s not started: cairn's copy %s of the binary does not match its pinned sha256 %s: %w", p.Name, h.cache.path(p.SHA256), p.SHA256, err)
 		}
@@ -451,12 +501,12 @@ func (h *Host) startCopy(p *plugin, sum []byte) (*proc, error) {
 	}
 	raw, err := rpc.Dispense(wire.PluginName)
 	if err != nil {
-		client.Kill()
+		pr.kill()
 		return nil, fmt.Errorf("plugin %s: %w%s", p.Name, err, out.tailNote())
 	}
 	wc, ok := raw.(*wire.Client)
 	if !ok {
-		client.Kill()
+		pr.kill()
 		return nil, fmt.Errorf("plugin %s: dispensed %T, not a task plugin", p.Name, raw)
 	}
 	pr.wc = wc
@@ -469,7 +519,7 @@ func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
-			return nil, fmt.Errorf("plugin %s: the plugin host is closed", p.Name)
+			return nil, fmt.Errorf("plugin %s: %w", p.Name, ErrClosed)
 		}
 		if n := len(p.idle); n > 0 {
 			pr := p.idle[n-1]
@@ -478,6 +528,10 @@ func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
 			if pr.client.Exited() {
 				h.retire(p, pr)
 				continue
+			}
+			if ctx.Err() != nil {
+				h.release(p, pr)
+				return nil, context.Cause(ctx)
 			}
 			return pr, nil
 		}
@@ -491,8 +545,8 @@ func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		go pr.kill()
-		return nil, fmt.Errorf("plugin %s: the plugin host is closed", p.Name)
+		h.goKill(pr)
+		return nil, fmt.Errorf("plugin %s: %w", p.Name, ErrClosed)
 	}
 	p.live[pr] = true
 	pr.cold = true
@@ -504,7 +558,8 @@ func (h *Host) release(p *plugin, pr *proc) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		go pr.kill()
+		delete(p.live, pr)
+		h.goKill(pr)
 		return
 	}
 	pr.idleSince = time.Now()
@@ -523,6 +578,31 @@ func (h *Host) retire(p *plugin, pr *proc) {
 // environment variables vars (from the task's env: param) set in the
 // process for the attempt. Their names go into the log, their values not.
 func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
+	if !h.enter() {
+		return tasks.Result{}, fmt.Errorf("plugin %s: %w", p.Name, ErrClosed)
+	}
+	defer h.busy.Done()
+	// The attempt also ends when the host closes.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	defer context.AfterFunc(h.ctx, func() { cancel(ErrClosed) })()
+	res, err := h.runOn(ctx, p, typ, req, env, vars)
+	if err != nil && errors.Is(context.Cause(ctx), ErrClosed) {
+		// The host ended the attempt: that is what failed it, whatever
+		// the plugin said (a broken stream is the host's kill, not a
+		// crash).
+		var te *wire.TransportError
+		if errors.As(err, &te) {
+			err = fmt.Errorf("plugin %s: %w during the attempt, which was cancelled", p.Name, ErrClosed)
+		} else {
+			err = fmt.Errorf("plugin %s: %w during the attempt, which was cancelled (%v)", p.Name, ErrClosed, err)
+		}
+	}
+	return res, err
+}
+
+// runOn runs the attempt on a process of p.
+func (h *Host) runOn(ctx context.Context, p *plugin, typ string, req tasks.Request, env tasks.Env, vars map[string]string) (tasks.Result, error) {
 	pr, err := h.acquire(ctx, p)
 	if err != nil {
 		return tasks.Result{}, err
@@ -594,6 +674,10 @@ func (h *Host) run(ctx context.Context, p *plugin, typ string, req tasks.Request
 
 // validate runs p's validator of typ on a process of p.
 func (h *Host) validate(p *plugin, typ string, params map[string]any) []tasks.ParamError {
+	if !h.enter() {
+		return []tasks.ParamError{{Msg: fmt.Sprintf("plugin %s: %v", p.Name, ErrClosed), Hint: "the plugin could not be asked to check its params"}}
+	}
+	defer h.busy.Done()
 	ctx, cancel := context.WithTimeout(h.ctx, h.o.StartTimeout)
 	defer cancel()
 	pr, err := h.acquire(ctx, p)

@@ -933,3 +933,76 @@ func TestReleasedProcessKeepsTheNextAttemptsStderr(t *testing.T) {
 		t.Errorf("the next attempt's log lacks its stderr:\n%s", log)
 	}
 }
+
+// Close during an attempt cancels it (the task returns, or is killed
+// after KillGrace), fails it retryably with ErrClosed, and leaves no
+// plugin process once it returns.
+func TestCloseDuringAnAttempt(t *testing.T) {
+	for _, mode := range []string{"sleep", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			h, err := plugins.Open(context.Background(), folder(t, "alpha"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			task := lookup(t, h, "misbehave")
+			log := &signalLog{first: make(chan struct{})}
+			done := make(chan error, 1)
+			go func() {
+				env, _ := tasktest.Env(t)
+				env.Log = log
+				_, err := task.Run(context.Background(), tasktest.Request(t, json.RawMessage(fmt.Sprintf(`{"mode":%q}`, mode))), env)
+				done <- err
+			}()
+			waitUntil(t, "the attempt to run", func() bool { return strings.Contains(log.String(), "cancel") })
+			h.Close()
+			if kids := children(t); len(kids) > 0 {
+				t.Errorf("plugin processes alive when Close returned: %v", kids)
+			}
+			err = <-done
+			if !errors.Is(err, plugins.ErrClosed) || !cairn.IsRetryable(err) || strings.Contains(err.Error(), "crash") {
+				t.Errorf("err = %v (retryable %v), want a retryable ErrClosed", err, cairn.IsRetryable(err))
+			}
+		})
+	}
+}
+
+// Close while an attempt starts a process (one that takes 2 s to start)
+// kills it: no plugin process is left once Close returns.
+func TestCloseDuringAStart(t *testing.T) {
+	h, err := plugins.Open(context.Background(), folder(t, "slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := lookup(t, h, "misbehave")
+	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
+		t.Fatal("crash succeeded")
+	}
+	waitUntil(t, "the crashed process to go", func() bool { return len(children(t)) == 0 })
+	done := make(chan error, 1)
+	go func() {
+		env, _ := tasktest.Env(t)
+		_, err := task.Run(context.Background(), tasktest.Request(t, json.RawMessage(`{"mode":"pid"}`)), env)
+		done <- err
+	}()
+	waitUntil(t, "a new process to start", func() bool { return len(children(t)) > 0 })
+	start := time.Now()
+	h.Close()
+	if kids := children(t); len(kids) > 0 {
+		t.Errorf("plugin processes alive when Close returned: %v", kids)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close took %v: it waited for the start instead of killing it", took)
+	}
+	if err := <-done; !errors.Is(err, plugins.ErrClosed) || !cairn.IsRetryable(err) {
+		t.Errorf("err = %v (retryable %v), want a retryable ErrClosed", err, cairn.IsRetryable(err))
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os/exec"
 	"sync"
@@ -20,6 +21,7 @@ import (
 // returned, puts it back.
 type proc struct {
 	client    *goplugin.Client
+	cancel    context.CancelFunc // ends cmd's context, once the process is gone
 	wc        *wire.Client
 	cmd       *exec.Cmd
 	out       *output
@@ -31,6 +33,7 @@ type proc struct {
 // has been copied out.
 func (pr *proc) kill() {
 	pr.client.Kill()
+	pr.cancel()
 	if pr.wc != nil {
 		<-pr.wc.Served()
 	}

@@ -4,7 +4,8 @@
 // says), "getenv" (which reports environment variables) and
 // "<name>-echo", named after its own file so that two copies under
 // different names claim some types in common and some not. Named
-// clash*, it also serves "<name>-env", which declares a param env.
+// clash*, it also serves "<name>-env", which declares a param env; named
+// slow*, it takes 2 s to start.
 package main
 
 import (
@@ -32,6 +33,9 @@ func main() {
 	ts := []tasks.Task{noop.New(), misbehave{}, getenv{}, echo{name: name + "-echo"}}
 	if strings.HasPrefix(name, "clash") {
 		ts = append(ts, envParam{name: name + "-env"})
+	}
+	if strings.HasPrefix(name, "slow") {
+		time.Sleep(2 * time.Second) // a slow start, before the handshake
 	}
 	wire.Serve(version, protocol, ts)
 }
