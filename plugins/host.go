@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -113,6 +114,15 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 	}
 	if o.KillGrace <= 0 {
 		o.KillGrace = 2 * time.Second
+	}
+	// Absolute, so that no path the host executes or reports depends on
+	// the working directory (or on $PATH, for a bare file name).
+	for _, f := range []*string{&o.Dir, &o.LockFile} {
+		abs, err := filepath.Abs(*f)
+		if err != nil {
+			return nil, fmt.Errorf("load plugins: %w", err)
+		}
+		*f = abs
 	}
 	// The lock is read once, before the folder: pinned binaries are
 	// copied into the cache as they are hashed, and only the copies run.

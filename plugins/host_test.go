@@ -1006,3 +1006,22 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 	}
 }
+
+// A relative plugins folder, even ".", works: paths are made absolute, so
+// none is a bare name that exec would look up in $PATH.
+func TestRelativePluginsFolder(t *testing.T) {
+	o := folder(t, "alpha")
+	t.Chdir(o.Dir)
+	o.Dir, o.LockFile = ".", filepath.Join("..", "plugins.lock")
+	entries, err := plugins.Scan(context.Background(), o.Dir)
+	if err != nil || len(entries) != 1 || !filepath.IsAbs(entries[0].Path) {
+		t.Fatalf("scan: %+v, %v; want one entry with an absolute path", entries, err)
+	}
+	h := open(t, o)
+	if p := h.Plugins()[0]; p.Err != nil || p.Path != entries[0].Path {
+		t.Fatalf("plugin %+v, want it loaded from %s", p, entries[0].Path)
+	}
+	if _, err, _ := attempt(t, context.Background(), lookup(t, h, "alpha-echo"), `{"text":"x"}`); err != nil {
+		t.Fatal(err)
+	}
+}

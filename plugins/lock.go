@@ -102,7 +102,7 @@ type Entry struct {
 }
 
 // Scan lists the plugins folder dir, sorted by name, hashing every
-// executable regular file. Names starting with "." are skipped (editors'
+// executable regular file; each Entry.Path is absolute. Names starting with "." are skipped (editors'
 // and the lock writer's temporary files). A missing folder is empty.
 func Scan(ctx context.Context, dir string) ([]Entry, error) {
 	return scan(ctx, dir, func(_ string, r io.Reader) (string, error) { return hashOf(r) })
@@ -111,6 +111,12 @@ func Scan(ctx context.Context, dir string) ([]Entry, error) {
 // scan is Scan with hash reading each binary (the caller may copy the
 // bytes as it hashes them).
 func scan(ctx context.Context, dir string, hash func(name string, r io.Reader) (string, error)) ([]Entry, error) {
+	// Entry.Path is absolute: a bare name such as filepath.Join(".",
+	// "alpha") would be looked up in $PATH by whoever executes it.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read plugins folder: %w", err)
+	}
 	des, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
