@@ -338,10 +338,8 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) 
 	if !ok {
 		return fail(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker))
 	}
-	if ps, ok := task.(tasks.PluginServed); ok {
-		ref := ps.Plugin()
-		defer func() { c.Plugin = &ref }()
-	}
+	var ranBy *cairn.PluginRef // the plugin binary that ran the attempt, if one did
+	defer func() { c.Plugin = ranBy }()
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
 		return fail(fmt.Errorf("open log: %w", err))
@@ -370,7 +368,8 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) 
 		defer cancel()
 	}
 	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
-	res, err := safeRun(tctx, task, req, tasks.Env{Log: logw, Artifacts: p.o.Artifacts})
+	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, RanBy: func(r cairn.PluginRef) { ranBy = &r }}
+	res, err := safeRun(tctx, task, req, env)
 	if err == nil && tctx.Err() != nil {
 		err = context.Cause(tctx) // it returned nil, but too late
 	}

@@ -634,6 +634,11 @@ func (h *Host) runOn(ctx context.Context, p *plugin, typ string, req tasks.Reque
 		fmt.Fprintf(env.Log, "cairn: environment variables from env: %s (values not logged)\n", strings.Join(names, ", "))
 	}
 	res, err := pr.wc.Run(ctx, typ, req, env, vars, h.o.KillGrace)
+	var notStarted *wire.NotStartedError
+	if env.RanBy != nil && !errors.As(err, &notStarted) {
+		// A process of p had the attempt: the provenance to record.
+		env.RanBy(cairn.PluginRef{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Protocol: p.Protocol})
+	}
 	var (
 		te *wire.TaskError
 		ns *wire.NotStartedError

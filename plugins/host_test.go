@@ -1025,3 +1025,36 @@ func TestRelativePluginsFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A plugin task tells the attempt's Env.RanBy the binary that ran it, and
+// only when a process of the plugin had the attempt: not when its params
+// were refused first, nor when no process could be had.
+func TestRanByOnlyWhenAProcessRanTheAttempt(t *testing.T) {
+	h, err := plugins.Open(context.Background(), folder(t, "alpha"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	p := h.Plugins()[0]
+	want := cairn.PluginRef{Name: "alpha", Version: "1.2.3", SHA256: p.SHA256, Protocol: 1}
+	run := func(params string) (*cairn.PluginRef, error) {
+		env, _ := tasktest.Env(t)
+		var got *cairn.PluginRef
+		env.RanBy = func(r cairn.PluginRef) { got = &r }
+		_, err := lookup(t, h, "misbehave").Run(context.Background(), tasktest.Request(t, json.RawMessage(params)), env)
+		return got, err
+	}
+	if got, err := run(`{"mode":"pid"}`); err != nil || got == nil || *got != want {
+		t.Errorf("a successful attempt: RanBy %+v (err %v), want %+v", got, err, want)
+	}
+	if got, err := run(`{"mode":"crash"}`); err == nil || got == nil || *got != want {
+		t.Errorf("a crashed attempt: RanBy %+v (err %v), want %+v", got, err, want)
+	}
+	if got, err := run(`{"mode":"pid","env":{"PATH":"/tmp"}}`); err == nil || got != nil {
+		t.Errorf("env: refused: RanBy %+v (err %v), want no call", got, err)
+	}
+	h.Close()
+	if got, err := run(`{"mode":"pid"}`); !errors.Is(err, plugins.ErrClosed) || got != nil {
+		t.Errorf("after Close: RanBy %+v (err %v), want no call", got, err)
+	}
+}

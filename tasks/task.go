@@ -85,6 +85,12 @@ type Env struct {
 	Log io.Writer
 	// Artifacts reads inputs and stores outputs.
 	Artifacts Artifacts
+	// RanBy, if set, is told which plugin binary runs the attempt: a
+	// plugin-served type calls it, before Run returns, once a process of
+	// its plugin has been given the attempt, and not when the attempt
+	// failed before that (no process could be started, params refused).
+	// The executor records it with the attempt.
+	RanBy func(cairn.PluginRef)
 }
 
 // Artifacts is a content-addressed artifact store as a task sees it.
@@ -188,12 +194,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
-}
-
-// PluginServed is implemented by task types served by a plugin process:
-// the executor records Plugin with every attempt the type runs.
-type PluginServed interface {
-	Plugin() cairn.PluginRef
 }
 
 // OrphanReaper is implemented by task types whose attempts run processes

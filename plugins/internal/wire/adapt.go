@@ -19,8 +19,9 @@ type RunFunc func(ctx context.Context, req tasks.Request, env tasks.Env, vars ma
 type ValidateFunc func(params map[string]any) []tasks.ParamError
 
 // Adapt returns a tasks.Task that describes itself with t.Info plus the
-// host's env: param (EnvParam), runs through run and reports ref as its
-// tasks.PluginServed origin. It is always a tasks.ParamValidator: it
+// host's env: param (EnvParam) and runs through run (which tells the
+// attempt's tasks.Env.RanBy the binary once a process has the attempt);
+// ref names the plugin in its errors. It is always a tasks.ParamValidator: it
 // checks env: and hands the other params to validate when the plugin's
 // type has a validator, or checks them against t.Info when it has none
 // (so that a validator exists for every plugin type, and reports what
@@ -49,8 +50,6 @@ type remoteTask struct {
 }
 
 func (t *remoteTask) Info() cairn.TypeInfo { return t.info }
-
-func (t *remoteTask) Plugin() cairn.PluginRef { return t.ref }
 
 // noEnvMsg says why env: cannot be used with a plugin built before it.
 func (t *remoteTask) noEnvMsg() string {
