@@ -779,7 +779,7 @@ func TestEnvIsValidated(t *testing.T) {
 		{"noop", map[string]any{"sleep": "1s", "env": map[string]any{"A": "b"}}, nil},
 		{"noop", map[string]any{"slep": "1s"}, []string{"slep: unknown param"}},
 		{"noop", map[string]any{"sleep": "soon", "env": map[string]any{"A": 1}}, []string{"env: A: want a string, got 1", "sleep: want a duration, got \"soon\""}},
-		{"getenv", map[string]any{}, []string{`: missing param "names" (list), which type "getenv" requires`}},
+		{"getenv", map[string]any{}, []string{`names: missing param "names" (list), which type "getenv" requires`}},
 	} {
 		var got []string
 		for _, e := range reg.ValidateParams(c.typ, c.params) {

@@ -352,3 +352,22 @@ tasks:
 		t.Errorf("types does not list getenv's env param:\n%s", r.stdout)
 	}
 }
+
+// A required param a plugin type declares and a workflow leaves out is
+// reported once by validate: the parser reports it, and the host's check
+// against the type's Info says it about the same key.
+func TestValidateReportsAMissingPluginParamOnce(t *testing.T) {
+	e := &env{t: t, home: t.TempDir()}
+	dir := filepath.Join(e.home, "plugins")
+	os.Mkdir(dir, 0o755)
+	copyFile(t, testPluginBin(t), filepath.Join(dir, "alpha"), 0o755)
+	if _, err := plugins.LockFolder(context.Background(), dir, filepath.Join(e.home, "plugins.lock")); err != nil {
+		t.Fatal(err)
+	}
+	wf := filepath.Join(t.TempDir(), "missing.yaml")
+	os.WriteFile(wf, []byte("name: missing\ntasks:\n  - {id: g, type: getenv, with: {}}\n"), 0o644)
+	r := e.must(2, "validate", wf)
+	if n := strings.Count(r.stderr, `"names"`); n != 1 {
+		t.Errorf("validate names the missing param %d times, want once:\n%s", n, r.stderr)
+	}
+}

@@ -97,7 +97,9 @@ func checkDeclared(info cairn.TypeInfo, params map[string]any) []tasks.ParamErro
 	var errs []tasks.ParamError
 	for _, p := range info.Params {
 		if v, ok := params[p.Name]; p.Required && (!ok || v == nil) {
-			errs = append(errs, tasks.ParamError{Msg: fmt.Sprintf("missing param %q (%s), which type %q requires", p.Name, p.Kind, info.Name)})
+			// Keyed, so that the workflow parser, which reports a missing
+			// required param itself, knows this is the same problem.
+			errs = append(errs, tasks.ParamError{Key: p.Name, Msg: fmt.Sprintf("missing param %q (%s), which type %q requires", p.Name, p.Kind, info.Name)})
 		}
 	}
 	for _, k := range sortedKeys(params) {
