@@ -288,7 +288,7 @@ func (h *Host) Plugins() []Plugin {
 
 // Problems lists what went wrong loading the plugins folder, one error per
 // refused entry or conflicting type, in folder order.
-func (h *Host) Problems() []error { return h.problems }
+func (h *Host) Problems() []error { return append([]error(nil), h.problems...) }
 
 // Names lists the task types the plugins serve, sorted.
 func (h *Host) Names() []string {
@@ -488,13 +488,12 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 	})
 	pr := &proc{client: client, cmd: cmd, out: out, cancel: pcancel}
 	abort := context.AfterFunc(ctx, pcancel)
-	rpc, err := client.Client()
+	rpc, err := pr.start()
 	if !abort() && err == nil {
 		err = fmt.Errorf("start aborted: %w", context.Cause(ctx))
 	}
 	if err != nil {
-		client.Kill()
-		pcancel()
+		pr.kill()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("plugin %s: start: %w", p.Name, context.Cause(ctx))
 		}

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -649,7 +648,6 @@ func TestLockRoundTrip(t *testing.T) {
 			t.Errorf("sha256sum -c: %v\n%s", err, out)
 		}
 	}
-	_ = syscall.Getpid
 }
 
 // getenvAttempt runs the test plugin's getenv on names with the with:
@@ -1056,5 +1054,21 @@ func TestRanByOnlyWhenAProcessRanTheAttempt(t *testing.T) {
 	h.Close()
 	if got, err := run(`{"mode":"pid"}`); !errors.Is(err, plugins.ErrClosed) || got != nil {
 		t.Errorf("after Close: RanBy %+v (err %v), want no call", got, err)
+	}
+}
+
+// Problems returns a copy: a caller appending to it or changing it does
+// not change what the host reports next.
+func TestProblemsIsACopy(t *testing.T) {
+	o := folder(t, "alpha")
+	install(t, o.Dir, "unpinned", bins.plugin, 0o755)
+	h := open(t, o)
+	got := h.Problems()
+	if len(got) != 1 {
+		t.Fatalf("problems %v, want the unpinned binary's", got)
+	}
+	got[0] = errors.New("changed")
+	if again := h.Problems(); len(again) != 1 || again[0].Error() == "changed" {
+		t.Errorf("after the caller changed its slice, Problems is %v", again)
 	}
 }

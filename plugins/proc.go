@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os/exec"
+	"runtime"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ import (
 type proc struct {
 	client    *goplugin.Client
 	cancel    context.CancelFunc // ends cmd's context, once the process is gone
+	gone      chan struct{}      // closed by kill: start's goroutine may leave its thread
+	unlocked  chan struct{}      // closed when it has
+	goneOnce  sync.Once
 	wc        *wire.Client
 	cmd       *exec.Cmd
 	out       *output
@@ -29,11 +33,43 @@ type proc struct {
 	cold      bool // started for the attempt it is about to run
 }
 
+// start starts the process (go-plugin's start and handshake) from a
+// goroutine that keeps its OS thread until the process has been reaped:
+// the kernel sends the parent-death signal (deathsig_linux.go) when the
+// thread that forked the child exits, not the process, and the runtime
+// retires a thread when a goroutine locked to it exits; a plugin forked
+// from a thread some such goroutine later took would be killed with it.
+func (pr *proc) start() (goplugin.ClientProtocol, error) {
+	pr.gone = make(chan struct{})
+	pr.unlocked = make(chan struct{})
+	type started struct {
+		rpc goplugin.ClientProtocol
+		err error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		defer close(pr.unlocked)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		rpc, err := pr.client.Client()
+		ch <- started{rpc, err}
+		<-pr.gone // closed by kill, once the process has exited
+	}()
+	s := <-ch
+	return s.rpc, s.err
+}
+
 // kill stops the process and waits until it has exited and its stderr
 // has been copied out.
 func (pr *proc) kill() {
 	pr.client.Kill()
 	pr.cancel()
+	pr.goneOnce.Do(func() {
+		if pr.gone != nil {
+			close(pr.gone)
+			<-pr.unlocked
+		}
+	})
 	if pr.wc != nil {
 		<-pr.wc.Served()
 	}
