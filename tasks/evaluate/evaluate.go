@@ -76,31 +76,15 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: not started: %w", id, context.Cause(ctx))
 	}
-	if env.Artifacts == nil {
-		return tasks.Result{}, cairn.Permanentf("evaluate %s: the attempt has no artifact store", id)
-	}
 	log := env.Log
 	if log == nil {
 		log = io.Discard
 	}
-	modelRef, ok := req.Inputs["model"]
-	if !ok {
-		return tasks.Result{}, cairn.Permanentf("evaluate %s: input model is required: give the train task's model output under inputs:", id)
-	}
-	testRef, ok := req.Inputs["test"]
-	if !ok {
-		return tasks.Result{}, cairn.Permanentf("evaluate %s: input test is required: give the test split (split's test output) under inputs:", id)
-	}
-	m, err := modelio.ReadModel(ctx, env.Artifacts, modelRef)
+	m, f, err := modelio.Load(ctx, req, env, modelio.Inputs{Type: "evaluate", Data: "test",
+		DataHint: "the test split (split's test output)", DataWhat: "the test set", WithLabel: true})
 	if err != nil {
-		return tasks.Result{}, fmt.Errorf("evaluate %s: input model: %w", id, err)
+		return tasks.Result{}, err
 	}
-	fmt.Fprintf(log, "evaluate: model %s\n", m.Describe())
-	f, err := modelio.ReadData(ctx, env.Artifacts, testRef, m, true, "the test set")
-	if err != nil {
-		return tasks.Result{}, fmt.Errorf("evaluate %s: input test: %w", id, err)
-	}
-	fmt.Fprintf(log, "evaluate: test set: %d rows × %d columns (%s, %d bytes)\n", f.Rows(), len(f.Columns), testRef.Digest, testRef.Size)
 
 	rep, truth, predicted, err := evaluate(m, f, p)
 	if err != nil {
@@ -109,7 +93,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: cancelled: %w", id, context.Cause(ctx))
 	}
-	rep.Model, rep.Test = modelRef.Digest, testRef.Digest
+	rep.Model, rep.Test = req.Inputs["model"].Digest, req.Inputs["test"].Digest
 	selected, err := selectMetrics(rep, p.Metrics)
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("evaluate %s: metrics: %w", id, err)

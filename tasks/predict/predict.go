@@ -106,31 +106,15 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("predict %s: not started: %w", id, context.Cause(ctx))
 	}
-	if env.Artifacts == nil {
-		return tasks.Result{}, cairn.Permanentf("predict %s: the attempt has no artifact store", id)
-	}
 	log := env.Log
 	if log == nil {
 		log = io.Discard
 	}
-	modelRef, ok := req.Inputs["model"]
-	if !ok {
-		return tasks.Result{}, cairn.Permanentf("predict %s: input model is required: give the train task's model output under inputs:", id)
-	}
-	dataRef, ok := req.Inputs["data"]
-	if !ok {
-		return tasks.Result{}, cairn.Permanentf("predict %s: input data is required: give the rows to score under inputs:", id)
-	}
-	m, err := modelio.ReadModel(ctx, env.Artifacts, modelRef)
+	m, f, err := modelio.Load(ctx, req, env, modelio.Inputs{Type: "predict", Data: "data",
+		DataHint: "the rows to score", DataWhat: "the data set"})
 	if err != nil {
-		return tasks.Result{}, fmt.Errorf("predict %s: input model: %w", id, err)
+		return tasks.Result{}, err
 	}
-	fmt.Fprintf(log, "predict: model %s\n", m.Describe())
-	f, err := modelio.ReadData(ctx, env.Artifacts, dataRef, m, false, "the data set")
-	if err != nil {
-		return tasks.Result{}, fmt.Errorf("predict %s: input data: %w", id, err)
-	}
-	fmt.Fprintf(log, "predict: data: %d rows × %d columns (%s, %d bytes)\n", f.Rows(), len(f.Columns), dataRef.Digest, dataRef.Size)
 
 	out, err := kept(f, p.Keep)
 	if err != nil {

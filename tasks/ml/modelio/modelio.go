@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/cairnml/cairn"
@@ -112,4 +113,50 @@ func storeErr(err error) error {
 		return cairn.Permanent(err)
 	}
 	return err
+}
+
+// Inputs says how a task names its inputs, for Load.
+type Inputs struct {
+	// Type is the task type, the prefix of messages ("evaluate").
+	Type string
+	// Data is the name of the data input ("test"), DataHint what to give
+	// there, and DataWhat how messages call it ("the test set").
+	Data, DataHint, DataWhat string
+	// WithLabel reads the label column with its training kind too (it
+	// must then be present).
+	WithLabel bool
+}
+
+// Load is the start of a task that applies a model: it checks that the
+// attempt has an artifact store and the `model` and data inputs, reads
+// both (ReadModel, ReadData) and logs what it read. Its errors carry the
+// task's name and id and the input's name.
+func Load(ctx context.Context, req tasks.Request, env tasks.Env, in Inputs) (*model.Model, *dataset.Frame, error) {
+	id := req.TaskID
+	if env.Artifacts == nil {
+		return nil, nil, cairn.Permanentf("%s %s: the attempt has no artifact store", in.Type, id)
+	}
+	log := env.Log
+	if log == nil {
+		log = io.Discard
+	}
+	modelRef, ok := req.Inputs["model"]
+	if !ok {
+		return nil, nil, cairn.Permanentf("%s %s: input model is required: give the train task's model output under inputs:", in.Type, id)
+	}
+	dataRef, ok := req.Inputs[in.Data]
+	if !ok {
+		return nil, nil, cairn.Permanentf("%s %s: input %s is required: give %s under inputs:", in.Type, id, in.Data, in.DataHint)
+	}
+	m, err := ReadModel(ctx, env.Artifacts, modelRef)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: input model: %w", in.Type, id, err)
+	}
+	fmt.Fprintf(log, "%s: model %s\n", in.Type, m.Describe())
+	f, err := ReadData(ctx, env.Artifacts, dataRef, m, in.WithLabel, in.DataWhat)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: input %s: %w", in.Type, id, in.Data, err)
+	}
+	fmt.Fprintf(log, "%s: %s: %d rows × %d columns (%s, %d bytes)\n", in.Type, in.Data, f.Rows(), len(f.Columns), dataRef.Digest, dataRef.Size)
+	return m, f, nil
 }
