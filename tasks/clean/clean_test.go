@@ -74,20 +74,6 @@ func sameJSON(t *testing.T, got, want []byte) {
 	}
 }
 
-func wantErr(parts ...string) func(t *testing.T, a tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		if a.Err == nil {
-			return // the harness reports it
-		}
-		for _, p := range parts {
-			if !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %q does not contain %q", a.Err, p)
-			}
-		}
-	}
-}
-
 func stepParams() map[string]any {
 	return map[string]any{
 		"types":              map[string]any{"size": "numeric", "flag": "boolean"},
@@ -207,7 +193,7 @@ func TestConformance(t *testing.T) {
 			Params: map[string]any{"types": map[string]any{"size": "numeric"}, "strict": true},
 			Inputs: in(steps),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`line 4, column "size": "abc" is not a finite number`),
+			Check:  tasktest.ErrorMentions(`line 4, column "size": "abc" is not a finite number`),
 		},
 		tasktest.Case{
 			Name:   "bad value dropped without strict",
@@ -230,7 +216,7 @@ func TestConformance(t *testing.T) {
 			Name:   "infinite value in a numeric column",
 			Inputs: in(readFile(t, "testdata/inf.csv")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`line 3, column "x": "Inf" is infinite`),
+			Check:  tasktest.ErrorMentions(`line 3, column "x": "Inf" is infinite`),
 		},
 		tasktest.Case{
 			Name:   "infinite value dropped when typed",
@@ -247,108 +233,108 @@ func TestConformance(t *testing.T) {
 			Name:   "not CSV: bad quote",
 			Inputs: in(readFile(t, "testdata/badquote.csv")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("not a readable CSV", "line 3"),
+			Check:  tasktest.ErrorMentions("not a readable CSV", "line 3"),
 		},
 		tasktest.Case{
 			Name:   "not CSV: ragged row",
 			Inputs: in(readFile(t, "testdata/ragged.csv")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("line 3", "1 fields, the header has 2"),
+			Check:  tasktest.ErrorMentions("line 3", "1 fields, the header has 2"),
 		},
 		tasktest.Case{
 			Name:   "not CSV: binary",
 			Inputs: in([]byte("\x89PNG\r\n\x1a\n\x00\xff\xfe")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("not a readable CSV", "line 1"),
+			Check:  tasktest.ErrorMentions("not a readable CSV", "line 1"),
 		},
 		tasktest.Case{
 			Name:   "empty input",
 			Inputs: in(nil),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("no header row"),
+			Check:  tasktest.ErrorMentions("no header row"),
 		},
 		tasktest.Case{
 			Name:   "header only",
 			Inputs: in(readFile(t, "testdata/header_only.csv")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("no rows"),
+			Check:  tasktest.ErrorMentions("no rows"),
 		},
 		tasktest.Case{
 			Name:   "unknown column in types",
 			Params: map[string]any{"types": map[string]any{"sise": "numeric"}},
 			Inputs: in(steps),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`types: column "sise" is not in the input (did you mean "size"?)`),
+			Check:  tasktest.ErrorMentions(`types: column "sise" is not in the input (did you mean "size"?)`),
 		},
 		tasktest.Case{
 			Name:   "unknown label column",
 			Params: map[string]any{"drop_missing_label": "Species"},
 			Inputs: in(iris),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`drop_missing_label: column "Species" is not in the input (did you mean "species"?)`),
+			Check:  tasktest.ErrorMentions(`drop_missing_label: column "Species" is not in the input (did you mean "species"?)`),
 		},
 		tasktest.Case{
 			Name:   "unknown drop_missing column",
 			Params: map[string]any{"drop_missing": []any{"petal_length"}},
 			Inputs: in(iris),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`drop_missing: column "petal_length" is not in the input (did you mean "petal_length_cm"?)`),
+			Check:  tasktest.ErrorMentions(`drop_missing: column "petal_length" is not in the input (did you mean "petal_length_cm"?)`),
 		},
 		tasktest.Case{
 			Name:   "unknown rule column, nothing near",
 			Params: map[string]any{"rules": []any{map[string]any{"column": "zzzzzzzz", "max": 1, "action": "drop"}}},
 			Inputs: in(steps),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`rules[0]: column "zzzzzzzz" is not in the input; columns: id, color`),
+			Check:  tasktest.ErrorMentions(`rules[0]: column "zzzzzzzz" is not in the input; columns: id, color`),
 		},
 		tasktest.Case{
 			Name:   "rule on a categorical column",
 			Params: map[string]any{"rules": []any{map[string]any{"column": "species", "min": 0, "action": "clip"}}},
 			Inputs: in(iris),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr(`rules[0]: column "species" is categorical, a value-range rule needs a numeric column`),
+			Check:  tasktest.ErrorMentions(`rules[0]: column "species" is categorical, a value-range rule needs a numeric column`),
 		},
 		tasktest.Case{
 			Name:          "rule on a column typed non-numeric",
 			Params:        map[string]any{"types": map[string]any{"species": "categorical"}, "rules": []any{map[string]any{"column": "species", "min": 0, "action": "clip"}}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr("needs a numeric column"),
+			Check:         tasktest.ErrorMentions("needs a numeric column"),
 		},
 		tasktest.Case{
 			Name:          "min above max",
 			Params:        map[string]any{"rules": []any{map[string]any{"column": "sepal_length_cm", "min": 5, "max": 4, "action": "clip"}}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr(`rules[0]: column "sepal_length_cm": min 5 > max 4`),
+			Check:         tasktest.ErrorMentions(`rules[0]: column "sepal_length_cm": min 5 > max 4`),
 		},
 		tasktest.Case{
 			Name:          "rule without bounds",
 			Params:        map[string]any{"rules": []any{map[string]any{"column": "sepal_length_cm", "action": "drop"}}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr("give min, max or both"),
+			Check:         tasktest.ErrorMentions("give min, max or both"),
 		},
 		tasktest.Case{
 			Name:          "unknown action",
 			Params:        map[string]any{"rules": []any{map[string]any{"column": "sepal_length_cm", "min": 1, "action": "cap"}}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr(`action "cap", want clip or drop`),
+			Check:         tasktest.ErrorMentions(`action "cap", want clip or drop`),
 		},
 		tasktest.Case{
 			Name:          "unknown rule key",
 			Params:        map[string]any{"rules": []any{map[string]any{"column": "sepal_length_cm", "minimum": 1, "action": "clip"}}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr("minimum"),
+			Check:         tasktest.ErrorMentions("minimum"),
 		},
 		tasktest.Case{
 			Name:          "unknown kind",
 			Params:        map[string]any{"types": map[string]any{"species": "text"}},
 			Inputs:        in(iris),
 			InvalidParams: true,
-			Check:         wantErr(`unknown kind "text"`),
+			Check:         tasktest.ErrorMentions(`unknown kind "text"`),
 		},
 		tasktest.Case{
 			Name: "no rows left",
@@ -358,7 +344,7 @@ func TestConformance(t *testing.T) {
 			},
 			Inputs: in(readFile(t, "testdata/mostly_unlabeled.csv")),
 			Want:   tasktest.FailsPermanent,
-			Check:  wantErr("no rows left after cleaning: drop_missing_label removed the most (3 of 4 rows)"),
+			Check:  tasktest.ErrorMentions("no rows left after cleaning: drop_missing_label removed the most (3 of 4 rows)"),
 		},
 	)
 }

@@ -86,17 +86,6 @@ func schema(t *testing.T, a tasktest.Attempt) dataset.Schema {
 	return s
 }
 
-func wantErr(parts ...string) func(*testing.T, tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		for _, p := range parts {
-			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %v does not mention %q", a.Err, p)
-			}
-		}
-	}
-}
-
 func wantLog(parts ...string) func(*testing.T, tasktest.Attempt) {
 	return func(t *testing.T, a tasktest.Attempt) {
 		t.Helper()
@@ -211,39 +200,39 @@ func TestFileSources(t *testing.T) {
 		},
 		tasktest.Case{
 			Name: "missing-file", Params: src("testdata/nope.csv"), Want: tasktest.FailsPermanent,
-			Check: wantErr("nope.csv does not exist", "working directory"),
+			Check: tasktest.ErrorMentions("nope.csv does not exist", "working directory"),
 		},
 		tasktest.Case{
 			Name: "directory", Params: src(dir), Want: tasktest.FailsPermanent,
-			Check: wantErr("is a directory"),
+			Check: tasktest.ErrorMentions("is a directory"),
 		},
 		tasktest.Case{
 			Name: "ragged", Params: src("testdata/ragged.csv"), Want: tasktest.FailsPermanent,
-			Check: wantErr("not valid CSV", "line 4", "2 fields, the header has 3"),
+			Check: tasktest.ErrorMentions("not valid CSV", "line 4", "2 fields, the header has 3"),
 		},
 		tasktest.Case{
 			Name: "header-only", Params: src("testdata/header_only.csv"), Want: tasktest.FailsPermanent,
-			Check: wantErr("has a header (a, b, c) but no rows"),
+			Check: tasktest.ErrorMentions("has a header (a, b, c) but no rows"),
 		},
 		tasktest.Case{
 			Name: "binary", Params: src(png), Want: tasktest.FailsPermanent,
-			Check: wantErr("not a text file"),
+			Check: tasktest.ErrorMentions("not a text file"),
 		},
 		tasktest.Case{
 			Name: "gzip", Params: src(gz), Want: tasktest.FailsPermanent,
-			Check: wantErr("gzip-compressed"),
+			Check: tasktest.ErrorMentions("gzip-compressed"),
 		},
 		tasktest.Case{
 			Name: "jsonl-named-csv", Params: src(jsonInCSV), Want: tasktest.FailsPermanent,
-			Check: wantErr("is not CSV", "set format: jsonl"),
+			Check: tasktest.ErrorMentions("is not CSV", "set format: jsonl"),
 		},
 		tasktest.Case{
 			Name: "over-limit", Params: map[string]any{"source": "file://" + iris, "max_bytes": 100}, Want: tasktest.FailsPermanent,
-			Check: wantErr("over the limit of 100", "max_bytes"),
+			Check: tasktest.ErrorMentions("over the limit of 100", "max_bytes"),
 		},
 		tasktest.Case{
 			Name: "tsv", Params: src("testdata/x.tsv"), Want: tasktest.FailsPermanent,
-			Check: wantErr("tab-separated"),
+			Check: tasktest.ErrorMentions("tab-separated"),
 		},
 	)
 }
@@ -343,36 +332,36 @@ func TestHTTPSource(t *testing.T) {
 		},
 		tasktest.Case{
 			Name: "not-found", Params: get("/missing.csv"), Want: tasktest.FailsPermanent,
-			Check: wantErr("404 Not Found", "/missing.csv"),
+			Check: tasktest.ErrorMentions("404 Not Found", "/missing.csv"),
 		},
 		tasktest.Case{
 			Name: "unavailable", Params: get("/down.csv"), Want: tasktest.FailsRetryable,
-			Check: wantErr("503 Service Unavailable"),
+			Check: tasktest.ErrorMentions("503 Service Unavailable"),
 		},
 		tasktest.Case{
 			Name: "too-many-requests", Params: get("/busy.csv"), Want: tasktest.FailsRetryable,
-			Check: wantErr("429"),
+			Check: tasktest.ErrorMentions("429"),
 		},
 		tasktest.Case{
 			Name: "web-page", Params: get("/page"), Want: tasktest.FailsPermanent,
-			Check: wantErr("web page (text/html)"),
+			Check: tasktest.ErrorMentions("web page (text/html)"),
 		},
 		tasktest.Case{
 			Name: "content-length-over-limit", Params: map[string]any{"source": srv.URL + "/people.csv", "max_bytes": 20}, Want: tasktest.FailsPermanent,
-			Check: wantErr("over the limit of 20"),
+			Check: tasktest.ErrorMentions("over the limit of 20"),
 		},
 		tasktest.Case{
 			Name: "stream-over-limit", Params: map[string]any{"source": srv.URL + "/stream.csv", "max_bytes": 5000}, Want: tasktest.FailsPermanent,
-			Check: wantErr("over the limit of 5000 bytes"),
+			Check: tasktest.ErrorMentions("over the limit of 5000 bytes"),
 		},
 		tasktest.Case{
 			Name: "timeout", Params: map[string]any{"source": srv.URL + "/slow.csv", "timeout": "200ms"}, Want: tasktest.FailsRetryable,
-			Check: wantErr("within the timeout of 200ms"),
+			Check: tasktest.ErrorMentions("within the timeout of 200ms"),
 		},
 		tasktest.Case{
 			// The issue: an unreachable source is a clear error, not retried.
 			Name: "refused", Params: map[string]any{"source": deadURL + "/x.csv"}, Want: tasktest.FailsPermanent,
-			Check: wantErr("unreachable", "connection refused"),
+			Check: tasktest.ErrorMentions("unreachable", "connection refused"),
 		},
 		tasktest.Case{
 			Name: "blocks-until-cancelled", Params: map[string]any{"source": srv.URL + "/slow.csv", "timeout": "1m"}, Want: tasktest.Blocks,
@@ -442,21 +431,21 @@ func TestSQLSourceConversion(t *testing.T) {
 	})
 	t.Run("duplicate-columns", func(t *testing.T) {
 		run(t, &querier{cols: []string{"a", "a"}, rows: [][]sql.NullString{ns("1", "2")}}, tasktest.FailsPermanent,
-			wantErr(`columns 1 and 2 are both named "a"`, "AS"))
+			tasktest.ErrorMentions(`columns 1 and 2 are both named "a"`, "AS"))
 	})
 	t.Run("no-rows", func(t *testing.T) {
-		run(t, &querier{cols: []string{"a"}}, tasktest.FailsPermanent, wantErr("has no rows (columns a)"))
+		run(t, &querier{cols: []string{"a"}}, tasktest.FailsPermanent, tasktest.ErrorMentions("has no rows (columns a)"))
 	})
 	t.Run("infinite-value-names-row", func(t *testing.T) {
 		run(t, &querier{cols: []string{"x"}, rows: [][]sql.NullString{ns("1"), ns("2"), ns("+Inf")}}, tasktest.FailsPermanent,
-			wantErr(`row 3, column "x"`, "infinite"))
+			tasktest.ErrorMentions(`row 3, column "x"`, "infinite"))
 	})
 	t.Run("querier-errors-keep-their-kind", func(t *testing.T) {
-		run(t, &querier{err: cairn.Permanentf("sql x: no such table")}, tasktest.FailsPermanent, wantErr("no such table"))
-		run(t, &querier{err: fmt.Errorf("sql x: connection refused")}, tasktest.FailsRetryable, wantErr("connection refused"))
+		run(t, &querier{err: cairn.Permanentf("sql x: no such table")}, tasktest.FailsPermanent, tasktest.ErrorMentions("no such table"))
+		run(t, &querier{err: fmt.Errorf("sql x: connection refused")}, tasktest.FailsRetryable, tasktest.ErrorMentions("connection refused"))
 	})
 	t.Run("no-querier", func(t *testing.T) {
-		run(t, nil, tasktest.FailsPermanent, wantErr("no SQL support"))
+		run(t, nil, tasktest.FailsPermanent, tasktest.ErrorMentions("no SQL support"))
 	})
 }
 
@@ -510,13 +499,13 @@ func TestSynthetic(t *testing.T) {
 			},
 		},
 		tasktest.Case{Name: "too-few-informative", Params: map[string]any{"source": "synthetic", "classes": 3, "informative": 1}, InvalidParams: true,
-			Check: wantErr("informative")},
+			Check: tasktest.ErrorMentions("informative")},
 		tasktest.Case{Name: "weights-length", Params: map[string]any{"source": "synthetic", "weights": []any{1, 2, 3}}, InvalidParams: true,
-			Check: wantErr("3 weights for 2 classes")},
+			Check: tasktest.ErrorMentions("3 weights for 2 classes")},
 		tasktest.Case{Name: "noise-on-classification", Params: map[string]any{"source": "synthetic", "noise": 1}, InvalidParams: true,
-			Check: wantErr("noise", "generator regression only")},
+			Check: tasktest.ErrorMentions("noise", "generator regression only")},
 		tasktest.Case{Name: "unknown-generator", Params: map[string]any{"source": "synthetic", "generator": "regresion"}, InvalidParams: true,
-			Check: wantErr("unknown generator", "did you mean regression?")},
+			Check: tasktest.ErrorMentions("unknown generator", "did you mean regression?")},
 	)
 }
 

@@ -104,19 +104,7 @@ func output[T any](t *testing.T, a tasktest.Attempt, name string) T {
 // plotOf returns the plot artifact, checking that it is an SVG document.
 func plotOf(t *testing.T, a tasktest.Attempt) string {
 	t.Helper()
-	ref, ok := cairn.AsArtifactRef(a.Result.Outputs["plot"])
-	if !ok || ref.MediaType != evaluate.PlotMediaType {
-		t.Fatalf("plot output %s", a.Result.Outputs["plot"])
-	}
-	rc, err := a.Env.Artifacts.Open(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := tasktest.Artifact(t, a, "plot", evaluate.PlotMediaType)
 	if !strings.HasPrefix(string(b), "<svg ") || !strings.HasSuffix(string(b), "</svg>\n") {
 		t.Fatalf("plot is not an SVG document:\n%.300s", b)
 	}
@@ -140,17 +128,6 @@ func reportOf(t *testing.T, a tasktest.Attempt) (json.RawMessage, map[string]any
 		t.Fatalf("report is not JSON: %v", err)
 	}
 	return b, m
-}
-
-func wantErr(parts ...string) func(*testing.T, tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		for _, p := range parts {
-			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %v does not mention %q", a.Err, p)
-			}
-		}
-	}
 }
 
 // score is the sibling package's score of the same model on the same rows.
@@ -277,7 +254,7 @@ func TestBinary(t *testing.T) {
 		tasktest.Case{
 			Name: "fail-on-gate", Inputs: inputs(fx), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"gate": map[string]any{"accuracy": ">= 0.9999"}, "fail_on_gate": true},
-			Check:  wantErr("gate does not hold", "accuracy is 0.9", "want >= 0.9999"),
+			Check:  tasktest.ErrorMentions("gate does not hold", "accuracy is 0.9", "want >= 0.9999"),
 		},
 		tasktest.Case{
 			Name: "positive-class", Inputs: inputs(fx), Want: tasktest.Succeeds,
@@ -297,17 +274,17 @@ func TestBinary(t *testing.T) {
 		tasktest.Case{
 			Name: "regression-metric-on-classifier", Inputs: inputs(fx), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"metrics": []any{"mse"}},
-			Check:  wantErr("mse scores a regression, and the model is a classification"),
+			Check:  tasktest.ErrorMentions("mse scores a regression, and the model is a classification"),
 		},
 		tasktest.Case{
 			Name: "gate-on-regression-metric", Inputs: inputs(fx), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"gate": map[string]any{"r2": ">= 0.5"}},
-			Check:  wantErr("r2 scores a regression"),
+			Check:  tasktest.ErrorMentions("r2 scores a regression"),
 		},
 		tasktest.Case{
 			Name: "unknown-positive", Inputs: inputs(fx), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"positive": "yes"},
-			Check:  wantErr(`positive "yes" is not a class of the model (classes: 0, 1)`),
+			Check:  tasktest.ErrorMentions(`positive "yes" is not a class of the model (classes: 0, 1)`),
 		},
 	)
 }
@@ -370,7 +347,7 @@ func TestMulticlassAndRegression(t *testing.T) {
 		tasktest.Case{
 			Name: "iris-binary-metric", Inputs: inputs(ir), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"gate": map[string]any{"f1": ">= 0.9"}},
-			Check:  wantErr("f1 is for two classes and the model has 3", "f1_macro"),
+			Check:  tasktest.ErrorMentions("f1 is for two classes and the model has 3", "f1_macro"),
 		},
 		tasktest.Case{
 			Name: "diabetes", Inputs: inputs(db), Want: tasktest.Succeeds,
@@ -396,7 +373,7 @@ func TestMulticlassAndRegression(t *testing.T) {
 		tasktest.Case{
 			Name: "positive-on-regression", Inputs: inputs(db), Want: tasktest.FailsPermanent,
 			Params: map[string]any{"positive": 1},
-			Check:  wantErr("positive applies to binary classification"),
+			Check:  tasktest.ErrorMentions("positive applies to binary classification"),
 		},
 	)
 }
@@ -435,22 +412,22 @@ func TestBadInputs(t *testing.T) {
 	})
 	tasktest.Run(t, evaluate.New(),
 		tasktest.Case{Name: "missing-feature-column", Inputs: with(dropColumn), Want: tasktest.FailsPermanent,
-			Check: wantErr(`"sepal_length_cm"`, "columns differ from the model's")},
+			Check: tasktest.ErrorMentions(`"sepal_length_cm"`, "columns differ from the model's")},
 		tasktest.Case{Name: "text-in-numeric-feature", Inputs: with(textInNumeric), Want: tasktest.FailsPermanent,
-			Check: wantErr("line 4", `"sepal_length_cm"`, `"big" is not a number`, "schema differs")},
+			Check: tasktest.ErrorMentions("line 4", `"sepal_length_cm"`, `"big" is not a number`, "schema differs")},
 		tasktest.Case{Name: "nan-in-numeric-feature", Inputs: with(nan), Want: tasktest.FailsPermanent,
-			Check: wantErr("line 3", "NaN", "empty field")},
+			Check: tasktest.ErrorMentions("line 3", "NaN", "empty field")},
 		tasktest.Case{Name: "missing-value-imputed", Inputs: with(missing), Want: tasktest.Succeeds},
 		tasktest.Case{Name: "unseen-class", Inputs: with(unseen), Want: tasktest.FailsPermanent,
-			Check: wantErr(`"setosa2" not seen in training`)},
+			Check: tasktest.ErrorMentions(`"setosa2" not seen in training`)},
 		tasktest.Case{Name: "model-is-csv", Inputs: map[string][]byte{"model": ir.test, "test": ir.test}, Want: tasktest.FailsPermanent,
-			Check: wantErr("input model", "not a model")},
+			Check: tasktest.ErrorMentions("input model", "not a model")},
 		tasktest.Case{Name: "model-bad-json", Inputs: map[string][]byte{"model": []byte(`{"version": 1, "kind": `), "test": ir.test}, Want: tasktest.FailsPermanent,
-			Check: wantErr("not a model artifact")},
+			Check: tasktest.ErrorMentions("not a model artifact")},
 		tasktest.Case{Name: "model-newer-version", Inputs: map[string][]byte{"model": newer, "test": ir.test}, Want: tasktest.FailsPermanent,
-			Check: wantErr("format version 99")},
+			Check: tasktest.ErrorMentions("format version 99")},
 		tasktest.Case{Name: "test-header-only", Inputs: with([]byte(strings.SplitN(string(ir.test), "\n", 2)[0] + "\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("no rows")},
+			Check: tasktest.ErrorMentions("no rows")},
 	)
 }
 

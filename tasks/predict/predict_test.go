@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"math"
 	"os"
 	"strings"
@@ -66,35 +65,12 @@ func csvOf(t *testing.T, f *dataset.Frame, drop ...string) []byte {
 // predictions reads the predictions artifact back.
 func predictions(t *testing.T, a tasktest.Attempt) (*dataset.Frame, []byte) {
 	t.Helper()
-	ref, ok := cairn.AsArtifactRef(a.Result.Outputs["predictions"])
-	if !ok || ref.MediaType != predict.MediaType {
-		t.Fatalf("predictions output %s", a.Result.Outputs["predictions"])
-	}
-	rc, err := a.Env.Artifacts.Open(context.Background(), ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	raw, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := tasktest.Artifact(t, a, "predictions", predict.MediaType)
 	f, err := dataset.ReadCSV(bytes.NewReader(raw), dataset.ReadOptions{})
 	if err != nil {
 		t.Fatalf("predictions are not a CSV: %v", err)
 	}
 	return f, raw
-}
-
-func wantErr(parts ...string) func(*testing.T, tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		for _, p := range parts {
-			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %v does not mention %q", a.Err, p)
-			}
-		}
-	}
 }
 
 func names(f *dataset.Frame) string { return strings.Join(f.Names(), ",") }
@@ -185,16 +161,16 @@ func TestConformance(t *testing.T) {
 		},
 		tasktest.Case{Name: "keep-unknown-column", Params: map[string]any{"keep": []any{"sepal_lenght_cm"}},
 			Inputs: map[string][]byte{"model": irisEnc, "data": unlabelled}, Want: tasktest.FailsPermanent,
-			Check: wantErr(`no column "sepal_lenght_cm"`, `did you mean "sepal_length_cm"?`)},
+			Check: tasktest.ErrorMentions(`no column "sepal_lenght_cm"`, `did you mean "sepal_length_cm"?`)},
 		tasktest.Case{Name: "column-collides", Params: map[string]any{"column": "species"},
 			Inputs: map[string][]byte{"model": irisEnc, "data": csvOf(t, irisRows)}, Want: tasktest.FailsPermanent,
-			Check: wantErr(`"species" is also a kept input column`)},
+			Check: tasktest.ErrorMentions(`"species" is also a kept input column`)},
 		tasktest.Case{Name: "missing-feature", Inputs: map[string][]byte{"model": irisEnc, "data": csvOf(t, irisRows, "petal_width_cm")},
-			Want: tasktest.FailsPermanent, Check: wantErr(`"petal_width_cm"`, "columns differ from the model's")},
+			Want: tasktest.FailsPermanent, Check: tasktest.ErrorMentions(`"petal_width_cm"`, "columns differ from the model's")},
 		tasktest.Case{Name: "model-is-csv", Inputs: map[string][]byte{"model": unlabelled, "data": unlabelled},
-			Want: tasktest.FailsPermanent, Check: wantErr("input model", "not a model")},
+			Want: tasktest.FailsPermanent, Check: tasktest.ErrorMentions("input model", "not a model")},
 		tasktest.Case{Name: "bad-keep", Params: map[string]any{"keep": "species"}, InvalidParams: true,
-			Inputs: map[string][]byte{"model": irisEnc, "data": unlabelled}, Check: wantErr("params", "keep")},
+			Inputs: map[string][]byte{"model": irisEnc, "data": unlabelled}, Check: tasktest.ErrorMentions("params", "keep")},
 	)
 }
 

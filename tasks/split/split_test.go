@@ -76,17 +76,6 @@ func balanceOut(t *testing.T, a tasktest.Attempt) split.Balance {
 	return b
 }
 
-func wantErr(parts ...string) func(*testing.T, tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		for _, p := range parts {
-			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %v does not mention %q", a.Err, p)
-			}
-		}
-	}
-}
-
 // ascending checks that column id is strictly increasing (original order).
 func ascending(t *testing.T, f *dataset.Frame, name string) {
 	t.Helper()
@@ -264,54 +253,54 @@ func TestConformance(t *testing.T) {
 		// Bad input: permanent errors that say what is wrong.
 		tasktest.Case{
 			Name: "not-csv", Inputs: in([]byte("a,b\n1,2\n3,\"4\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("not a readable CSV", "line 3"),
+			Check: tasktest.ErrorMentions("not a readable CSV", "line 3"),
 		},
 		tasktest.Case{
 			Name: "ragged-csv", Inputs: in([]byte("a,b\n1,2\n3,4,5\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("line 3", "3 fields"),
+			Check: tasktest.ErrorMentions("line 3", "3 fields"),
 		},
 		tasktest.Case{
 			Name: "empty-file", Inputs: in(nil), Want: tasktest.FailsPermanent,
-			Check: wantErr("no header row"),
+			Check: tasktest.ErrorMentions("no header row"),
 		},
 		tasktest.Case{
 			Name: "header-only", Inputs: in([]byte("a,b\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("empty", "no rows"),
+			Check: tasktest.ErrorMentions("empty", "no rows"),
 		},
 		tasktest.Case{
 			Name: "label-not-found", Params: map[string]any{"strategy": "stratified", "label": "specis"},
 			Inputs: in(iris(t)), Want: tasktest.FailsPermanent,
-			Check: wantErr(`label column "specis" not found`, `did you mean "species"?`),
+			Check: tasktest.ErrorMentions(`label column "specis" not found`, `did you mean "species"?`),
 		},
 		tasktest.Case{
 			Name: "time-column-not-found", Params: map[string]any{"strategy": "time", "time_column": "dya"},
 			Inputs: in(seq(10)), Want: tasktest.FailsPermanent,
-			Check: wantErr(`time column "dya" not found`, `did you mean "day"?`),
+			Check: tasktest.ErrorMentions(`time column "dya" not found`, `did you mean "day"?`),
 		},
 		tasktest.Case{
 			Name: "time-column-categorical", Params: map[string]any{"strategy": "time", "time_column": "y"},
 			Inputs: in(seq(10)), Want: tasktest.FailsPermanent,
-			Check: wantErr(`time column "y" is categorical`),
+			Check: tasktest.ErrorMentions(`time column "y" is categorical`),
 		},
 		tasktest.Case{
 			Name: "time-column-missing-value", Params: map[string]any{"strategy": "time", "time_column": "t"},
 			Inputs: in([]byte("t,x\n1,a\n,b\n3,c\n4,d\n5,e\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("1 missing values", "data row 2"),
+			Check: tasktest.ErrorMentions("1 missing values", "data row 2"),
 		},
 		tasktest.Case{
 			Name: "class-too-small", Params: map[string]any{"strategy": "stratified", "label": "y"},
 			Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n4,b\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr("class b has 1 rows", "too few rows"),
+			Check: tasktest.ErrorMentions("class b has 1 rows", "too few rows"),
 		},
 		tasktest.Case{
 			Name: "label-missing-value", Params: map[string]any{"strategy": "stratified", "label": "y"},
 			Inputs: in([]byte("x,y\n1,a\n2,\n3,a\n4,b\n5,b\n")), Want: tasktest.FailsPermanent,
-			Check: wantErr(`column "y" has 1 missing values`),
+			Check: tasktest.ErrorMentions(`column "y" has 1 missing values`),
 		},
 		tasktest.Case{
 			Name: "too-few-rows", Params: map[string]any{"validation_size": 0.1},
 			Inputs: in(seq(3)), Want: tasktest.FailsPermanent,
-			Check: wantErr("too few rows"),
+			Check: tasktest.ErrorMentions("too few rows"),
 		},
 	)
 }

@@ -570,3 +570,38 @@ func (b *Buffer) Bytes() []byte {
 
 // String returns what was written so far.
 func (b *Buffer) String() string { return string(b.Bytes()) }
+
+// ErrorMentions returns a Case.Check that fails the test unless the
+// attempt failed with an error whose text contains every part.
+func ErrorMentions(parts ...string) func(*testing.T, Attempt) {
+	return func(t *testing.T, a Attempt) {
+		t.Helper()
+		for _, p := range parts {
+			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
+				t.Errorf("error %v does not mention %q", a.Err, p)
+			}
+		}
+	}
+}
+
+// Artifact returns the bytes of the artifact output name of a finished
+// attempt (verified against its digest as they are read), failing the
+// test when the output is not an artifact or, with mediaType not "", not
+// of that media type.
+func Artifact(t testing.TB, a Attempt, name, mediaType string) []byte {
+	t.Helper()
+	ref, ok := cairn.AsArtifactRef(a.Result.Outputs[name])
+	if !ok || (mediaType != "" && ref.MediaType != mediaType) {
+		t.Fatalf("output %s = %s, want a %s artifact", name, a.Result.Outputs[name], mediaType)
+	}
+	rc, err := a.Env.Artifacts.Open(context.Background(), ref)
+	if err != nil {
+		t.Fatalf("open output %s: %v", name, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatalf("read output %s: %v", name, err)
+	}
+	return b
+}

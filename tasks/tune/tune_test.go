@@ -67,17 +67,6 @@ func output[T any](t *testing.T, a tasktest.Attempt, name string) T {
 	return v
 }
 
-func wantErr(parts ...string) func(*testing.T, tasktest.Attempt) {
-	return func(t *testing.T, a tasktest.Attempt) {
-		t.Helper()
-		for _, p := range parts {
-			if a.Err == nil || !strings.Contains(a.Err.Error(), p) {
-				t.Errorf("error %v does not mention %q", a.Err, p)
-			}
-		}
-	}
-}
-
 // checkTrials holds the trial lines to their own arithmetic and the best
 // to the outputs.
 func checkTrials(t *testing.T, a tasktest.Attempt, n, folds int, higher bool) []tune.Trial {
@@ -233,21 +222,21 @@ func TestConformance(t *testing.T) {
 				}
 			},
 		},
-		tasktest.Case{Name: "unknown-metric", Params: map[string]any{"model": "ridge", "label": "progression", "metric": "rsme"}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr(`unknown metric "rsme"`, "did you mean rmse?")},
-		tasktest.Case{Name: "metric-of-other-kind", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "metric": "r2"}, Inputs: in(bc), InvalidParams: true, Check: wantErr("r2 scores a regression")},
-		tasktest.Case{Name: "space-unknown", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"alpha": []any{1}}}, Inputs: in(bc), InvalidParams: true, Check: wantErr("alpha", "unknown hyperparameter")},
-		tasktest.Case{Name: "space-out-of-range", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"C": []any{0, 1}}}, Inputs: in(bc), InvalidParams: true, Check: wantErr("C", "want > 0")},
-		tasktest.Case{Name: "space-max-depth-zero", Params: map[string]any{"model": "decision_tree", "label": "malignant", "space": map[string]any{"max_depth": []any{0, 2}}}, Inputs: in(bc), InvalidParams: true, Check: wantErr("max_depth", ">= 1")},
-		tasktest.Case{Name: "range-with-grid", Params: map[string]any{"model": "ridge", "label": "progression", "space": map[string]any{"alpha": map[string]any{"min": 0, "max": 1}}}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("search: random")},
-		tasktest.Case{Name: "trials-with-grid", Params: map[string]any{"model": "ridge", "label": "progression", "trials": 3}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("trials", "random only")},
-		tasktest.Case{Name: "one-fold", Params: map[string]any{"model": "ridge", "label": "progression", "cv_folds": 1}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("cv_folds")},
-		tasktest.Case{Name: "C-and-l2", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"C": []any{1}, "l2": []any{1}}}, Inputs: in(bc), InvalidParams: true, Check: wantErr("C and l2")},
-		tasktest.Case{Name: "log-range-from-zero", Params: map[string]any{"model": "ridge", "label": "progression", "search": "random", "space": map[string]any{"alpha": map[string]any{"min": 0, "max": 1, "log": true}}}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("min > 0")},
-		tasktest.Case{Name: "unknown-param", Params: map[string]any{"model": "ridge", "label": "progression", "cv_fold": 3}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("cv_fold", "did you mean cv_folds?")},
-		tasktest.Case{Name: "clip-k-negative", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": map[string]any{"method": "iqr", "k": -2}}, Inputs: in(diabetes), InvalidParams: true, Check: wantErr("clip_outliers", "k -2: want a number > 0")},
-		tasktest.Case{Name: "rare-class", Params: map[string]any{"model": "logistic_regression", "label": "y", "cv_folds": 3}, Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n4,b\n5,b\n6,a\n")), Want: tasktest.FailsPermanent, Check: wantErr(`class "b" has 2 rows`, "lower cv_folds")},
-		tasktest.Case{Name: "missing-label", Params: map[string]any{"model": "logistic_regression", "label": "malignat"}, Inputs: in(bc), Want: tasktest.FailsPermanent, Check: wantErr(`did you mean "malignant"?`)},
-		tasktest.Case{Name: "auc-of-regression-kind", Params: map[string]any{"model": "decision_tree", "label": "progression", "metric": "roc_auc"}, Inputs: in(diabetes), Want: tasktest.FailsPermanent, Check: wantErr("roc_auc scores a classification", "regression here")},
+		tasktest.Case{Name: "unknown-metric", Params: map[string]any{"model": "ridge", "label": "progression", "metric": "rsme"}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions(`unknown metric "rsme"`, "did you mean rmse?")},
+		tasktest.Case{Name: "metric-of-other-kind", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "metric": "r2"}, Inputs: in(bc), InvalidParams: true, Check: tasktest.ErrorMentions("r2 scores a regression")},
+		tasktest.Case{Name: "space-unknown", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"alpha": []any{1}}}, Inputs: in(bc), InvalidParams: true, Check: tasktest.ErrorMentions("alpha", "unknown hyperparameter")},
+		tasktest.Case{Name: "space-out-of-range", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"C": []any{0, 1}}}, Inputs: in(bc), InvalidParams: true, Check: tasktest.ErrorMentions("C", "want > 0")},
+		tasktest.Case{Name: "space-max-depth-zero", Params: map[string]any{"model": "decision_tree", "label": "malignant", "space": map[string]any{"max_depth": []any{0, 2}}}, Inputs: in(bc), InvalidParams: true, Check: tasktest.ErrorMentions("max_depth", ">= 1")},
+		tasktest.Case{Name: "range-with-grid", Params: map[string]any{"model": "ridge", "label": "progression", "space": map[string]any{"alpha": map[string]any{"min": 0, "max": 1}}}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("search: random")},
+		tasktest.Case{Name: "trials-with-grid", Params: map[string]any{"model": "ridge", "label": "progression", "trials": 3}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("trials", "random only")},
+		tasktest.Case{Name: "one-fold", Params: map[string]any{"model": "ridge", "label": "progression", "cv_folds": 1}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("cv_folds")},
+		tasktest.Case{Name: "C-and-l2", Params: map[string]any{"model": "logistic_regression", "label": "malignant", "space": map[string]any{"C": []any{1}, "l2": []any{1}}}, Inputs: in(bc), InvalidParams: true, Check: tasktest.ErrorMentions("C and l2")},
+		tasktest.Case{Name: "log-range-from-zero", Params: map[string]any{"model": "ridge", "label": "progression", "search": "random", "space": map[string]any{"alpha": map[string]any{"min": 0, "max": 1, "log": true}}}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("min > 0")},
+		tasktest.Case{Name: "unknown-param", Params: map[string]any{"model": "ridge", "label": "progression", "cv_fold": 3}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("cv_fold", "did you mean cv_folds?")},
+		tasktest.Case{Name: "clip-k-negative", Params: map[string]any{"model": "ridge", "label": "progression", "clip_outliers": map[string]any{"method": "iqr", "k": -2}}, Inputs: in(diabetes), InvalidParams: true, Check: tasktest.ErrorMentions("clip_outliers", "k -2: want a number > 0")},
+		tasktest.Case{Name: "rare-class", Params: map[string]any{"model": "logistic_regression", "label": "y", "cv_folds": 3}, Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n4,b\n5,b\n6,a\n")), Want: tasktest.FailsPermanent, Check: tasktest.ErrorMentions(`class "b" has 2 rows`, "lower cv_folds")},
+		tasktest.Case{Name: "missing-label", Params: map[string]any{"model": "logistic_regression", "label": "malignat"}, Inputs: in(bc), Want: tasktest.FailsPermanent, Check: tasktest.ErrorMentions(`did you mean "malignant"?`)},
+		tasktest.Case{Name: "auc-of-regression-kind", Params: map[string]any{"model": "decision_tree", "label": "progression", "metric": "roc_auc"}, Inputs: in(diabetes), Want: tasktest.FailsPermanent, Check: tasktest.ErrorMentions("roc_auc scores a classification", "regression here")},
 	)
 }
 
