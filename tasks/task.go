@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -77,6 +78,45 @@ func (r Request) DecodeParams(v any) error {
 		return cairn.Permanentf("task %s: params: %w", r.TaskID, err)
 	}
 	return nil
+}
+
+// DecodeMap returns the request's params as a JSON object decoded into a
+// map, numbers as json.Number (an integer keeps every digit), for task
+// types that check params with the same code at validation and at run
+// time. what names the type in the error, which is permanent.
+func (r Request) DecodeMap(what string) (map[string]any, error) {
+	m := map[string]any{}
+	if len(bytes.TrimSpace(r.Params)) == 0 {
+		return m, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Params))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, cairn.Permanentf("%s %s: params: want a JSON object: %w", what, r.TaskID, err)
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	return m, nil
+}
+
+// ParamsError is the run-time form of a validator's errors: one permanent
+// error listing them all, with their hints; nil when errs is empty.
+func ParamsError(what, id string, errs []ParamError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Msg
+		if e.Key != "" {
+			msgs[i] = e.Key + ": " + e.Msg
+		}
+		if e.Hint != "" {
+			msgs[i] += " (" + e.Hint + ")"
+		}
+	}
+	return cairn.Permanentf("%s %s: params: %s", what, id, strings.Join(msgs, "; "))
 }
 
 // Env is what the executor lends an attempt.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+
+	"github.com/cairnml/cairn"
 )
 
 func TestValues(t *testing.T) {
@@ -46,5 +48,25 @@ func TestValues(t *testing.T) {
 		if d := Describe(c.v); d != c.desc {
 			t.Errorf("Describe(%#v) = %q, want %q", c.v, d, c.desc)
 		}
+	}
+}
+
+func TestDecodeMapAndParamsError(t *testing.T) {
+	m, err := Request{TaskID: "t", Params: json.RawMessage(`{"seed": 9007199254740993, "a": "x"}`)}.DecodeMap("x")
+	if err != nil || m["seed"] != json.Number("9007199254740993") || m["a"] != "x" {
+		t.Errorf("DecodeMap = %v, %v", m, err)
+	}
+	if m, err := (Request{}).DecodeMap("x"); err != nil || len(m) != 0 {
+		t.Errorf("empty params: %v, %v", m, err)
+	}
+	if _, err := (Request{TaskID: "t", Params: json.RawMessage(`[1]`)}).DecodeMap("x"); err == nil || cairn.IsRetryable(err) {
+		t.Errorf("a list as params: %v, want a permanent error", err)
+	}
+	if ParamsError("x", "t", nil) != nil {
+		t.Error("no errors gave an error")
+	}
+	err = ParamsError("x", "t", []ParamError{{Key: "k", Msg: "bad", Hint: "fix it"}, {Msg: "whole"}})
+	if err == nil || cairn.IsRetryable(err) || err.Error() != "x t: params: k: bad (fix it); whole" {
+		t.Errorf("ParamsError = %v", err)
 	}
 }

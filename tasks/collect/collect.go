@@ -153,29 +153,12 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks
 
 // decode reads the request's params; every problem is permanent.
 func decode(req tasks.Request) (params, error) {
-	m := map[string]any{}
-	if len(req.Params) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(req.Params))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			return params{}, cairn.Permanentf("collect %s: params: %w", req.TaskID, err)
-		}
+	m, err := req.DecodeMap("collect")
+	if err != nil {
+		return params{}, err
 	}
 	p, errs := parseParams(m, false)
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Msg
-			if e.Key != "" {
-				msgs[i] = e.Key + ": " + e.Msg
-			}
-			if e.Hint != "" {
-				msgs[i] += " (" + e.Hint + ")"
-			}
-		}
-		return params{}, cairn.Permanentf("collect %s: params: %s", req.TaskID, strings.Join(msgs, "; "))
-	}
-	return p, nil
+	return p, tasks.ParamsError("collect", req.TaskID, errs)
 }
 
 func (t *Task) collect(ctx context.Context, p params, log io.Writer) (*dataset.Frame, error) {

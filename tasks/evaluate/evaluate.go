@@ -168,26 +168,12 @@ func everyNth(vs []float64, n int) []float64 {
 
 // decode reads the request's params; every problem is permanent.
 func decode(req tasks.Request) (params, error) {
-	m := map[string]any{}
-	if len(req.Params) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(req.Params))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			return params{}, cairn.Permanentf("evaluate %s: params: %w", req.TaskID, err)
-		}
+	m, err := req.DecodeMap("evaluate")
+	if err != nil {
+		return params{}, err
 	}
 	p, errs := parseParams(m, false)
-	if len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Key + ": " + e.Msg
-			if e.Hint != "" {
-				msgs[i] += " (" + e.Hint + ")"
-			}
-		}
-		return params{}, cairn.Permanentf("evaluate %s: params: %s", req.TaskID, strings.Join(msgs, "; "))
-	}
-	return p, nil
+	return p, tasks.ParamsError("evaluate", req.TaskID, errs)
 }
 
 // evaluate predicts f with m and computes the report; for a regression it

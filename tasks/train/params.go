@@ -1,7 +1,6 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -415,37 +414,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// DecodeParams reads a request's params as a JSON object with numbers as
-// json.Number (so integers stay exact); JSON null is the empty object.
-func DecodeParams(req tasks.Request, what string) (map[string]any, error) {
-	m := map[string]any{}
-	if len(strings.TrimSpace(string(req.Params))) == 0 {
-		return m, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(req.Params)))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		return nil, cairn.Permanentf("%s %s: params: want a JSON object: %w", what, req.TaskID, err)
-	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	return m, nil
-}
-
-// JoinParamErrors is the run-time form of validation errors: one
-// permanent error listing them all with their hints.
-func JoinParamErrors(what, id string, errs []tasks.ParamError) error {
-	msgs := make([]string, len(errs))
-	for i, e := range errs {
-		msgs[i] = e.Error()
-		if e.Hint != "" {
-			msgs[i] += " (" + e.Hint + ")"
-		}
-	}
-	return cairn.Permanentf("%s %s: params: %s", what, id, strings.Join(msgs, "; "))
 }
 
 // HyperparamErrors converts the model package's errors, under key.

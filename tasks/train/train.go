@@ -130,13 +130,13 @@ type Score struct {
 // documentation.
 func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 	id := req.TaskID
-	raw, err := DecodeParams(req, "train")
+	raw, err := req.DecodeMap("train")
 	if err != nil {
 		return tasks.Result{}, err
 	}
 	p, hp, errs := parse(raw, false)
 	if len(errs) > 0 {
-		return tasks.Result{}, JoinParamErrors("train", id, errs)
+		return tasks.Result{}, tasks.ParamsError("train", id, errs)
 	}
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("train %s: not started: %w", id, context.Cause(ctx))

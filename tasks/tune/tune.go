@@ -118,13 +118,13 @@ type MetricOutput struct {
 // Run searches; see the package documentation.
 func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 	id := req.TaskID
-	raw, err := train.DecodeParams(req, "tune")
+	raw, err := req.DecodeMap("tune")
 	if err != nil {
 		return tasks.Result{}, err
 	}
 	p, errs := parseParams(raw, false)
 	if len(errs) > 0 {
-		return tasks.Result{}, train.JoinParamErrors("tune", id, errs)
+		return tasks.Result{}, tasks.ParamsError("tune", id, errs)
 	}
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("tune %s: not started: %w", id, context.Cause(ctx))
