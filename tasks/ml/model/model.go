@@ -413,9 +413,11 @@ func (m *Model) Predict(f *dataset.Frame) (*Prediction, error) {
 	case m.Tree != nil && m.Kind == Regression:
 		pred.Value, err = m.Tree.PredictValue(rows(X))
 	case m.Tree != nil:
+		// A leaf's class is the argmax of its probabilities, lowest class
+		// on a tie, as Tree.Predict says: one walk of the tree, not two.
 		pred.Proba, err = m.Tree.PredictProba(rows(X))
 		if err == nil {
-			pred.Class, err = m.Tree.Predict(rows(X))
+			pred.Class = argmaxRows(pred.Proba)
 		}
 	case m.Forest != nil && m.Kind == Regression:
 		pred.Value, err = m.Forest.PredictValue(rows(X))
