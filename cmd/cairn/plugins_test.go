@@ -17,28 +17,36 @@ import (
 	"github.com/cairnml/cairn/plugins"
 )
 
-// The example plugin is built once per test binary, next to the cairn
+// A plugin binary is built once per test binary, next to the cairn
 // binary TestMain builds (and removes).
-var kmeansPlugin struct {
-	once sync.Once
-	path string
-	err  error
+type pluginBuild struct {
+	once      sync.Once
+	name, pkg string
+	path      string
+	err       error
 }
 
-func kmeansBin(t *testing.T) string {
+var (
+	kmeansPlugin = pluginBuild{name: "kmeans", pkg: "../../plugins/examples/kmeans"}
+	testPlugin   = pluginBuild{name: "testplugin", pkg: "../../plugins/internal/testplugin"}
+)
+
+func (b *pluginBuild) bin(t *testing.T) string {
 	t.Helper()
-	kmeansPlugin.once.Do(func() {
-		kmeansPlugin.path = filepath.Join(filepath.Dir(cairnBin), "plugins-build", "kmeans")
-		out, err := exec.Command("go", "build", "-o", kmeansPlugin.path, "../../plugins/examples/kmeans").CombinedOutput()
+	b.once.Do(func() {
+		b.path = filepath.Join(filepath.Dir(cairnBin), "plugins-build", b.name)
+		out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput()
 		if err != nil {
-			kmeansPlugin.err = fmt.Errorf("build the kmeans plugin: %v\n%s", err, out)
+			b.err = fmt.Errorf("build the %s plugin: %v\n%s", b.name, err, out)
 		}
 	})
-	if kmeansPlugin.err != nil {
-		t.Fatal(kmeansPlugin.err)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return kmeansPlugin.path
+	return b.path
 }
+
+func kmeansBin(t *testing.T) string { t.Helper(); return kmeansPlugin.bin(t) }
 
 // pluginHome returns a fresh cairn home whose plugins folder holds the
 // example kmeans plugin, pinned in its lock file.
@@ -242,27 +250,8 @@ func readFile(t *testing.T, path string) string {
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
 
-var testPlugin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
 // testPluginBin builds plugins/internal/testplugin once per test binary.
-func testPluginBin(t *testing.T) string {
-	t.Helper()
-	testPlugin.once.Do(func() {
-		testPlugin.path = filepath.Join(filepath.Dir(cairnBin), "plugins-build", "testplugin")
-		out, err := exec.Command("go", "build", "-o", testPlugin.path, "../../plugins/internal/testplugin").CombinedOutput()
-		if err != nil {
-			testPlugin.err = fmt.Errorf("build the test plugin: %v\n%s", err, out)
-		}
-	})
-	if testPlugin.err != nil {
-		t.Fatal(testPlugin.err)
-	}
-	return testPlugin.path
-}
+func testPluginBin(t *testing.T) string { t.Helper(); return testPlugin.bin(t) }
 
 // No plugin process outlives cairn: not after Ctrl-C during a plugin
 // attempt, and not after kill -9 (the parent-death signal).
