@@ -289,20 +289,28 @@ func TestBrokerConcurrentWorkers(t *testing.T) {
 	}
 }
 
-// On a chain, CompleteAndLease records the completion, has the driver make
-// the successor ready and leases it to the same worker, in one call.
-func TestBrokerCompleteAndLeaseChain(t *testing.T) {
-	r := newRig(t, rigOptions{}, newProbe(nil))
-	wf, id := r.create(t, `
+const chainWorkflow = `
 name: chain
 tasks:
   - {id: a, type: probe}
   - {id: b, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
   - {id: c, type: probe, with: {in: "${{ tasks.b.outputs.x }}"}}
-`)
+`
+
+// On a chain, CompleteAndLease records the completion, has the driver make
+// the successor ready and leases it to the same worker, in one call — when
+// the run's driver is not planning at that moment, which the test makes
+// sure of by waiting for a's ready event: Drive publishes it only after it
+// let go of the run. (Leasing a as soon as its row is committed could
+// complete it while Drive still plans; then the hop goes through Drive's
+// inbox, TestBrokerCompleteWhileDriverPlans.)
+func TestBrokerCompleteAndLeaseChain(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, chainWorkflow)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
 
 	it := leaseOne(t, r, "w", id)
 	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true}
@@ -337,6 +345,98 @@ tasks:
 	for task, tr := range r.taskRuns(t, id) {
 		if tr.State != cairn.TaskSucceeded || tr.LeaseWorker != "" {
 			t.Errorf("%s is %s (worker %q), want succeeded and released", task, tr.State, tr.LeaseWorker)
+		}
+	}
+}
+
+// pausingStore holds the driver in the middle of planning: once the plan
+// that makes task ready is committed, ApplyPlan reports it on applied and
+// returns only when resume is closed, with the run still locked by Drive.
+type pausingStore struct {
+	scheduler.Store
+	ready   string
+	once    sync.Once
+	applied chan struct{}
+	resume  chan struct{}
+}
+
+func (s *pausingStore) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
+	err := s.Store.ApplyPlan(ctx, p)
+	for _, c := range p.Tasks {
+		if err == nil && c.TaskID == s.ready && c.To == cairn.TaskReady {
+			s.once.Do(func() {
+				close(s.applied)
+				<-s.resume
+			})
+		}
+	}
+	return err
+}
+
+// A completion that arrives while the run's driver is planning (the flake
+// of TestBrokerCompleteAndLeaseChain: a worker leased a as soon as its row
+// was committed) cannot plan in its own transaction; it goes to Drive's
+// inbox, and Drive makes the successor ready as soon as it is free. Nothing
+// is lost or done twice, and the worker leases the successor next.
+func TestBrokerCompleteWhileDriverPlans(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	ps := &pausingStore{Store: r.st, ready: "a", applied: make(chan struct{}), resume: make(chan struct{})}
+	d := scheduler.NewDriver(ps, r.broker, scheduler.DriverOptions{Owner: "test:1:pausing"})
+	wf, id := r.create(t, chainWorkflow)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := make(chan driveResult, 1)
+	go func() {
+		run, err := d.Drive(ctx, id, wf)
+		done <- driveResult{run, err}
+	}()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			close(ps.resume)
+		}
+	}
+	defer resume()
+	await(t, "the driver to commit a's readiness", ps.applied)
+
+	// a is ready in the store while Drive still holds the run.
+	it := leaseOne(t, r, "w", id)
+	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true}
+	items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+		Outputs: map[string]json.RawMessage{"x": jsonString("a-out")}}, next)
+	if err != nil {
+		t.Fatalf("CompleteAndLease a while the driver plans: %v", err)
+	}
+	if len(items) != 0 {
+		t.Fatalf("completing a while the driver plans leased %+v; b cannot be ready before Drive planned it", items)
+	}
+	if tr := r.taskRuns(t, id)["a"]; tr.State != cairn.TaskSucceeded {
+		t.Fatalf("a is %s after its completion, want succeeded", tr.State)
+	}
+	resume()
+
+	// Drive folds the completion from its inbox and makes b ready.
+	for _, want := range []struct{ task, params string }{{"b", `{"in":"a-out"}`}, {"c", `{"in":"b-out"}`}} {
+		if len(items) == 0 {
+			items = []cairn.WorkItem{leaseOne(t, r, "w", id)}
+		}
+		it := items[0]
+		if it.Lease.TaskID != want.task || it.Lease.Attempt != 1 || string(it.Params) != want.params {
+			t.Fatalf("work item %s#%d with %s, want %s#1 with %s", it.Lease.TaskID, it.Lease.Attempt, it.Params, want.task, want.params)
+		}
+		if items, err = r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+			Outputs: map[string]json.RawMessage{"x": jsonString(want.task + "-out")}}, next); err != nil {
+			t.Fatalf("CompleteAndLease %s: %v", want.task, err)
+		}
+	}
+	if len(items) != 0 {
+		t.Fatalf("completing the last task leased %+v", items)
+	}
+	finished(t, done, cairn.RunSucceeded)
+	for _, a := range r.attempts(t, id, "") {
+		if a.Number != 1 || a.State != cairn.TaskSucceeded {
+			t.Errorf("%s attempt %d is %s, want one attempt each, succeeded", a.TaskID, a.Number, a.State)
 		}
 	}
 }
