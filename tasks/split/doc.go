@@ -17,8 +17,10 @@
 //	seed: 0                   a non-negative integer; random and
 //	                          stratified only
 //
-// Sizes are round(fraction × rows) (stratified: per class, at least one row
-// of each class per part); see package dataset for the exact rules. The
+// Sizes are scikit-learn's train_test_split's: test ceil(test_size × rows),
+// validation ceil(validation_size × rows), train the rest; stratified, the
+// per-class counts are scikit-learn's too (a rare class can be absent from
+// test); see package dataset for the exact rules. The
 // input is read with dataset.ReadCSV (kinds inferred, ±Inf accepted) and
 // each part written with dataset.WriteCSV, rows in their original order, so
 // the same input bytes, params and seed give byte-identical outputs.
@@ -41,6 +43,7 @@
 // that is not CSV (naming the line), an empty data set, a label or time
 // column that does not exist (suggesting the nearest name) or has missing
 // values where they cannot be placed, a time column that is neither numeric
-// nor datetime, a class with too few rows to appear in every part. Failing
+// nor datetime, a class with fewer rows than parts or a part with fewer rows
+// than classes (scikit-learn refuses both too). Failing
 // to read the input or to store an output is retryable.
 package split

@@ -39,7 +39,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "strategy", Kind: cairn.KindString, Default: DefaultStrategy, Doc: "random, stratified (keeps the class proportions of label in every part) or time (oldest rows train, newest test)"},
 			{Name: "label", Kind: cairn.KindString, Doc: "the class column; required for stratified; with any strategy, the class balance of each part is reported"},
 			{Name: "time_column", Kind: cairn.KindString, Doc: "a numeric or datetime column ordering the rows; required for strategy time, and allowed only then"},
-			{Name: "test_size", Kind: cairn.KindFloat, Default: DefaultTestSize, Doc: "fraction of the rows in test, in (0, 1); the count is rounded (per class when stratified)"},
+			{Name: "test_size", Kind: cairn.KindFloat, Default: DefaultTestSize, Doc: "fraction of the rows in test, in (0, 1); the count is ceil(test_size × rows), as scikit-learn's train_test_split gives"},
 			{Name: "validation_size", Kind: cairn.KindFloat, Default: 0.0, Doc: "fraction of the rows in validation, in [0, 1); 0 for none; test_size + validation_size must be below 1"},
 			{Name: "seed", Kind: cairn.KindInt, Default: 0, Doc: "seed of the random and stratified shuffles (a non-negative integer); the same seed gives the same split everywhere"},
 		},

@@ -56,12 +56,13 @@
 // # Splits
 //
 // RandomSplit, StratifiedSplit and TimeSplit return row indices, each part
-// sorted ascending. Sizes are round(frac·n) (math.Round, half away from
-// zero) for test and validation, the rest for train; every part must get
-// at least one row. Randomness comes from a PCG generator (math/rand/v2)
+// sorted ascending. Sizes are ceil(frac·n) for test and validation, the
+// rest for train, as scikit-learn's train_test_split computes them; every
+// part must get at least one row. Randomness comes from a PCG generator (math/rand/v2)
 // seeded through SplitMix64 from the seed, driving a Fisher–Yates shuffle
 // written in this package with Lemire's bounded integers, so a seed gives
 // the same split on every platform and Go release. StratifiedSplit shuffles
-// each class (ascending label order) from that one stream; see its comment
-// for the per-class rounding that keeps every class in every part.
+// each class (ascending label order) from that one stream; its per-class
+// counts are scikit-learn's (_approximate_mode), checked against
+// testdata/golden_split.json (testdata/gen_golden.py).
 package dataset

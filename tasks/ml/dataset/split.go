@@ -23,11 +23,13 @@ func checkFracs(what string, testFrac, valFrac float64) error {
 }
 
 // partSizes returns the test and validation sizes for n rows:
-// round(frac·n), half away from zero.
+// ceil(frac·n), computed in float64 like scikit-learn's train_test_split
+// (sklearn.model_selection._split._validate_shuffle_split: n_test =
+// ceil(test_size · n_samples), the train part the rest).
 func partSizes(n int, testFrac, valFrac float64) (nTest, nVal int) {
-	nTest = int(math.Round(testFrac * float64(n)))
+	nTest = int(math.Ceil(testFrac * float64(n)))
 	if valFrac > 0 {
-		nVal = int(math.Round(valFrac * float64(n)))
+		nVal = int(math.Ceil(valFrac * float64(n)))
 	}
 	return nTest, nVal
 }
@@ -41,7 +43,8 @@ func tooFew(what string, n, nTest, nVal int, valFrac float64) error {
 }
 
 // RandomSplit splits rows 0..n-1 at random into train, test and validation
-// parts of sizes n−t−v, t = round(testFrac·n) and v = round(valFrac·n)
+// parts of sizes n−t−v, t = ceil(testFrac·n) and v = ceil(valFrac·n) (the
+// sizes scikit-learn's train_test_split gives)
 // (valFrac 0: no validation part, val is nil). Each part is sorted
 // ascending. The split depends only on (n, fractions, seed) and is the same
 // on every platform and Go release (see the package documentation).
@@ -76,20 +79,25 @@ func parts(perm []int, nTest, nVal int, valFrac float64) (test, val, train []int
 }
 
 // StratifiedSplit splits rows by class so that each part keeps the class
-// proportions. Classes are taken in ascending order of label; the rows of
-// class c (count m, in row order) are shuffled and cut into t = round(testFrac·m)
-// test rows, v = round(valFrac·m) validation rows and the rest train, with
-// two adjustments so every part holds every class: t and v are raised to at
-// least 1, and if that leaves no train row, the one of t and v (above 1)
-// that most exceeds its expectation gives one back (test on a tie). So test
-// and validation counts are within one row of frac·m (within half a row
-// unless raised to one); the train count is within one row of its share
-// too, unless a part was raised to one row (a class of fewer than about
-// 1/(2·frac) rows), when it may be up to two rows short.
+// proportions, with scikit-learn's sizes (StratifiedShuffleSplit, which
+// train_test_split(stratify=...) uses): the test part has t = ceil(testFrac·n)
+// rows, the validation part v = ceil(valFrac·n) (0 without validation) and
+// train the other n−t−v. The per-class counts are scikit-learn's
+// _approximate_mode: the train counts first (each class's share of n−t−v,
+// floored, the rows left over given to the largest fractional remainders),
+// then the test counts the same way from the rows each class has left, and
+// validation the rest. Ties between equal remainders are broken at random
+// from the seed, as scikit-learn breaks them from its random_state, so the
+// per-class counts match scikit-learn's exactly when no such tie decides
+// them, and the part sizes always.
 //
-// A class with fewer rows than parts (2, or 3 with validation) is an error
-// (ErrTooFewRows) naming the class. Labels may be strings (Column.Value
-// turns any column into them) or integers.
+// Like scikit-learn, a class with few rows can be absent from the test or
+// validation part (its share rounds down); every part has at least as many
+// rows as there are classes. Classes are taken in ascending order of label.
+// A class with fewer rows than parts (2, or 3 with validation), or a part
+// with fewer rows than classes, is an error (ErrTooFewRows) naming the class
+// or the part. Labels may be strings (Column.Value turns any column into
+// them) or integers.
 func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed uint64) (train, test, val []int, err error) {
 	if err := checkFracs("StratifiedSplit", testFrac, valFrac); err != nil {
 		return nil, nil, nil, err
@@ -99,7 +107,8 @@ func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed 
 	if valFrac > 0 {
 		need = 3
 	}
-	if len(labels) == 0 {
+	n := len(labels)
+	if n == 0 {
 		return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: no rows: %w", ErrTooFewRows)
 	}
 	for _, g := range byClass {
@@ -108,22 +117,32 @@ func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed 
 				g.class, len(g.rows), need, need, ErrTooFewRows)
 		}
 	}
+	nTest, nVal := partSizes(n, testFrac, valFrac)
+	nTrain := n - nTest - nVal
+	k := len(byClass)
+	for _, part := range []struct {
+		name string
+		size int
+		on   bool
+	}{{"train", nTrain, true}, {"test", nTest, true}, {"validation", nVal, valFrac > 0}} {
+		if part.on && part.size < k {
+			return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: %d rows give %d %s rows, fewer than the %d classes: %w",
+				n, part.size, part.name, k, ErrTooFewRows)
+		}
+	}
 	sh := newShuffler(seed, 0)
-	for _, g := range byClass {
-		m := len(g.rows)
-		t, v := partSizes(m, testFrac, valFrac)
-		t = max(t, 1)
-		if valFrac > 0 {
-			v = max(v, 1)
-		}
-		et, ev := testFrac*float64(m), valFrac*float64(m)
-		for m-t-v < 1 {
-			if v > 1 && (t == 1 || float64(v)-ev > float64(t)-et) {
-				v--
-			} else {
-				t--
-			}
-		}
+	counts := make([]int, k)
+	for j, g := range byClass {
+		counts[j] = len(g.rows)
+	}
+	trainCounts := approximateMode(counts, nTrain, sh)
+	left := make([]int, k)
+	for j := range counts {
+		left[j] = counts[j] - trainCounts[j]
+	}
+	testCounts := approximateMode(left, nTest, sh)
+	for j, g := range byClass {
+		t, v := testCounts[j], left[j]-testCounts[j]
 		sh.Shuffle(g.rows)
 		test = append(test, g.rows[:t]...)
 		val = append(val, g.rows[t:t+v]...)
@@ -137,6 +156,54 @@ func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed 
 		val = nil
 	}
 	return train, test, val, nil
+}
+
+// approximateMode is scikit-learn's _approximate_mode (sklearn/utils/
+// extmath.py; sklearn/utils/__init__.py in 1.2): how many of draws rows to
+// take from each class of counts, the approximate mode of the multivariate
+// hypergeometric. Each class gets floor(counts[j]/Σcounts·draws) (the same
+// float64 operations as numpy), and the draws left over go one each to the
+// classes with the largest fractional remainders, a tie among classes with
+// equal remainders broken by a random choice from sh (where scikit-learn
+// uses rng.choice). The result sums to draws.
+func approximateMode(counts []int, draws int, sh *rng.Source) []int {
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	out := make([]int, len(counts))
+	rem := make([]float64, len(counts))
+	need := draws
+	for j, c := range counts {
+		cont := float64(c) / float64(total) * float64(draws)
+		fl := math.Floor(cont)
+		out[j] = int(fl)
+		rem[j] = cont - fl
+		need -= out[j]
+	}
+	if need <= 0 {
+		return out
+	}
+	values := slices.Clone(rem)
+	slices.Sort(values)
+	values = slices.Compact(values)
+	for i := len(values) - 1; i >= 0 && need > 0; i-- {
+		var inds []int
+		for j, r := range rem {
+			if r == values[i] {
+				inds = append(inds, j)
+			}
+		}
+		if len(inds) > need {
+			sh.Shuffle(inds)
+			inds = inds[:need]
+		}
+		for _, j := range inds {
+			out[j]++
+		}
+		need -= len(inds)
+	}
+	return out
 }
 
 type classRows[L cmp.Ordered] struct {

@@ -50,7 +50,7 @@ func TestRandomSplitProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkPartition(t, n, train, test, val)
-		if len(test) != int(math.Round(testFrac*float64(n))) || len(val) != int(math.Round(valFrac*float64(n))) {
+		if len(test) != int(math.Ceil(testFrac*float64(n))) || len(val) != int(math.Ceil(valFrac*float64(n))) {
 			t.Fatalf("n=%d test %v val %v: sizes %d %d", n, testFrac, valFrac, len(test), len(val))
 		}
 		if valFrac == 0 && val != nil {
@@ -106,6 +106,9 @@ func TestStratifiedSplitProperties(t *testing.T) {
 		}
 		seed := r.Uint64()
 		train, test, val, err := StratifiedSplit(labels, testFrac, valFrac, seed)
+		if errors.Is(err, ErrTooFewRows) && strings.Contains(err.Error(), "fewer than the") {
+			continue // a part smaller than the number of classes: scikit-learn refuses it too
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,22 +121,29 @@ func TestStratifiedSplitProperties(t *testing.T) {
 		for _, l := range labels {
 			counts[l]++
 		}
-		fracs := []float64{1 - testFrac - valFrac, testFrac, valFrac}
+		// scikit-learn's sizes: test and validation ceil(frac·n), train
+		// the rest; train per class is its share floored or raised by one,
+		// test and validation within two rows of theirs.
+		nTest, nVal := int(math.Ceil(testFrac*float64(n))), 0
+		if valFrac > 0 {
+			nVal = int(math.Ceil(valFrac * float64(n)))
+		}
+		sizes := []int{n - nTest - nVal, nTest, nVal}
 		for p, pb := range bal {
+			if pb.Rows != sizes[p] {
+				t.Fatalf("n=%d test %v val %v: part %d has %d rows, want %d", n, testFrac, valFrac, p, pb.Rows, sizes[p])
+			}
 			if p == 2 && valFrac == 0 {
-				if pb.Rows != 0 {
-					t.Fatal("validation rows without validation")
-				}
 				continue
 			}
 			for _, cc := range pb.Counts {
 				m := float64(counts[cc.Class])
-				exp := fracs[p] * m
-				tol := 1.0
-				if p == 0 && (testFrac*m < 0.5 || valFrac > 0 && valFrac*m < 0.5) {
-					tol = 2 // a part was raised to one row
+				exp := float64(sizes[p]) * m / float64(n)
+				tol := 2.0
+				if p == 0 {
+					tol = 1
 				}
-				if cc.Count < 1 || math.Abs(float64(cc.Count)-exp) > tol+1e-9 {
+				if math.Abs(float64(cc.Count)-exp) >= tol {
 					t.Fatalf("part %d class %d: %d rows, expected %.2f of %d", p, cc.Class, cc.Count, exp, counts[cc.Class])
 				}
 			}
@@ -215,12 +225,16 @@ func TestSplitErrors(t *testing.T) {
 		{"test NaN", ErrParam, "", func() error { _, _, _, err := RandomSplit(10, math.NaN(), 0, 1); return err }},
 		{"val negative", ErrParam, "", func() error { _, _, _, err := RandomSplit(10, 0.2, -0.1, 1); return err }},
 		{"sum 1", ErrParam, "", func() error { _, _, _, err := RandomSplit(10, 0.5, 0.5, 1); return err }},
-		{"too few for test", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(2, 0.1, 0, 1); return err }},
+		{"too few for train after ceil", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(2, 0.1, 0.1, 1); return err }},
 		{"too few for train", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(2, 0.5, 0.45, 1); return err }},
 		{"zero rows", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(0, 0.2, 0, 1); return err }},
 		{"stratified class c", ErrTooFewRows, `class c has 1 rows`, func() error { _, _, _, err := StratifiedSplit(labels, 0.2, 0, 1); return err }},
 		{"stratified class b with val", ErrTooFewRows, `class b has 2 rows`, func() error { _, _, _, err := StratifiedSplit(labels[:5], 0.2, 0.2, 1); return err }},
 		{"stratified fracs", ErrParam, "", func() error { _, _, _, err := StratifiedSplit(labels, 0.2, 0.9, 1); return err }},
+		{"stratified test smaller than classes", ErrTooFewRows, `1 test rows, fewer than the 3 classes`, func() error {
+			_, _, _, err := StratifiedSplit([]string{"a", "a", "a", "a", "a", "a", "b", "b", "c", "c"}, 0.1, 0, 1)
+			return err
+		}},
 		{"stratified empty", ErrTooFewRows, "", func() error { _, _, _, err := StratifiedSplit([]int{}, 0.2, 0, 1); return err }},
 		{"time NaN", ErrNonFinite, "times[1]", func() error {
 			_, _, _, err := TimeSplit([]float64{1, math.NaN(), 3}, 0.3, 0)
