@@ -29,7 +29,8 @@ var (
 	// class weights of the wrong length or not positive, negative tolerance
 	// or iteration limit).
 	ErrParam = errors.New("invalid hyperparameter")
-	// ErrTooFewSamples means: fitting needs at least two samples.
+	// ErrTooFewSamples means: fitting needs more samples (logistic
+	// regression two; OLS and ridge one).
 	ErrTooFewSamples = errors.New("too few samples")
 )
 
@@ -42,9 +43,9 @@ func dims(what string, X *mat.Dense) (n, p int, err error) {
 	return n, p, nil
 }
 
-// checkX checks that X is non-empty with finite values and at least two
-// rows, and that the target has one entry per row.
-func checkX(what string, X *mat.Dense, ny int) (n, p int, err error) {
+// checkX checks that X is non-empty with finite values and at least
+// minRows rows, and that the target has one entry per row.
+func checkX(what string, X *mat.Dense, ny, minRows int) (n, p int, err error) {
 	n, p, err = dims(what, X)
 	if err != nil {
 		return 0, 0, err
@@ -55,8 +56,8 @@ func checkX(what string, X *mat.Dense, ny int) (n, p int, err error) {
 	if ny != n {
 		return 0, 0, fmt.Errorf("linear: %s: X has %d rows, y has %d values: %w", what, n, ny, ErrShape)
 	}
-	if n < 2 {
-		return 0, 0, fmt.Errorf("linear: %s: %d sample, need at least 2: %w", what, n, ErrTooFewSamples)
+	if n < minRows {
+		return 0, 0, fmt.Errorf("linear: %s: %d sample, need at least %d: %w", what, n, minRows, ErrTooFewSamples)
 	}
 	if err := checkFiniteMatrix(what, X); err != nil {
 		return 0, 0, err

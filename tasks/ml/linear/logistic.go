@@ -75,7 +75,7 @@ type Logistic struct {
 // Converged = false, as scikit-learn returns one with a ConvergenceWarning.
 func FitLogistic(X *mat.Dense, y []int, opts LogisticOptions) (*Logistic, error) {
 	const what = "FitLogistic"
-	n, p, err := checkX(what, X, len(y))
+	n, p, err := checkX(what, X, len(y), 2)
 	if err != nil {
 		return nil, err
 	}

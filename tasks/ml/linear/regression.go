@@ -50,7 +50,9 @@ func FitRidge(X *mat.Dense, y []float64, alpha float64) (*Regression, error) {
 }
 
 func fitLeastSquares(what string, X *mat.Dense, y []float64, alpha float64) (*Regression, error) {
-	n, p, err := checkX(what, X, len(y))
+	// One row is enough, as for scikit-learn: centred, it is all zeros, so
+	// the coefficients are 0 and the intercept is that row's target.
+	n, p, err := checkX(what, X, len(y), 1)
 	if err != nil {
 		return nil, err
 	}

@@ -196,6 +196,11 @@ func Fit(f *dataset.Frame, spec Spec) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if kind == Regression {
+		// The target's distinct values are not classes of a regression:
+		// the artifact does not carry them (diabetes has 200 of them).
+		tr.Classes = nil
+	}
 	p, err := typed(spec.Algorithm, kind, hp)
 	if err != nil {
 		return nil, err

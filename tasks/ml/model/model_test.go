@@ -321,6 +321,10 @@ func TestKindInference(t *testing.T) {
 		if m.Kind != c.want {
 			t.Errorf("%s of %q (kind %q): %s, want %s", c.algo, c.csv, c.kind, m.Kind, c.want)
 		}
+		// A regression keeps no classes, in the model or its preprocessing.
+		if m.Kind == model.Regression && (len(m.Classes) > 0 || len(m.Preprocess.Classes) > 0 || bytes.Contains(encode(t, m), []byte(`"classes"`))) {
+			t.Errorf("%s of %q: a regression stores classes %v / %v", c.algo, c.csv, m.Classes, m.Preprocess.Classes)
+		}
 	}
 	// 21 distinct integers: a regression for a tree.
 	var b strings.Builder
@@ -597,6 +601,33 @@ func TestPredictRowByRow(t *testing.T) {
 			}
 			if one.Class[0] != all.Class[i] || !reflect.DeepEqual(one.Proba[0], all.Proba[i]) {
 				t.Fatalf("%s row %d: alone %v %v, in the frame %v %v", algo, i, one.Class[0], one.Proba[0], all.Class[i], all.Proba[i])
+			}
+		}
+	}
+}
+
+// TestOneTrainingRow: linear regression and ridge fit a single row, as
+// scikit-learn's do (coefficients 0, every prediction that row's target),
+// standardized or not.
+func TestOneTrainingRow(t *testing.T) {
+	train := csvFrame(t, "x,z,y\n3,7,12.5\n")
+	test := csvFrame(t, "x,z,y\n1,2,0\n5,9,1\n")
+	for _, algo := range []string{model.LinearRegression, model.Ridge} {
+		for _, std := range []bool{true, false} {
+			pre := features.NewSpec("y")
+			pre.Standardize = std
+			m, err := model.Fit(train, model.Spec{Preprocess: pre, Algorithm: algo})
+			if err != nil {
+				t.Fatalf("%s standardize %v: %v", algo, std, err)
+			}
+			p, err := m.Predict(test)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, v := range p.Value {
+				if v != 12.5 {
+					t.Errorf("%s standardize %v: prediction %d = %v, want 12.5", algo, std, i, v)
+				}
 			}
 		}
 	}

@@ -122,6 +122,14 @@ def regression_cases():
     X = rng.normal(size=(8, 12))
     y = X[:, 0] - X[:, 5] + 0.1 * rng.normal(size=8)
     out.append(regression_case("wide 8x12", X, y))
+
+    # One training row: scikit-learn fits it (coef 0, intercept y[0], rank 0).
+    rng = np.random.RandomState(0)
+    n, p = 60, 5
+    X = rng.normal(size=(n, p)) @ (np.eye(p) + 0.3 * rng.normal(size=(p, p))) + 2.0
+    beta = np.array([1.5, -2.0, 0.0, 0.7, 3.0])
+    y = X @ beta + 3.0 + 0.5 * rng.normal(size=n)
+    out.append(regression_case("single row (synthetic 60x5 row 0)", X[:1], y[:1]))
     return out
 
 
