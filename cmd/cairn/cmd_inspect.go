@@ -71,10 +71,11 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 		}
 		return writeJSON(a.stdout, out)
 	}
+	sty := newStyle(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tWORKFLOW\tSTATE\tCREATED\tDURATION")
+	fmt.Fprintf(tw, "RUN\tWORKFLOW\t%s\tCREATED\tDURATION\n", sty.state("STATE"))
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, r.State, r.CreatedAt.Local().Format("2006-01-02 15:04:05"), runDuration(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(string(r.State)), localTime(r.CreatedAt), runDuration(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -205,8 +206,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	}
 
 	w := a.stdout
-	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, r.State)
-	fmt.Fprintf(w, "created   %s\nduration  %s\n", r.CreatedAt.Local().Format(time.RFC3339), runDuration(r))
+	sty := newStyle(w)
+	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, sty.state(string(r.State)))
+	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(r))
 	if r.Error != "" {
 		fmt.Fprintf(w, "error     %s\n", r.Error)
 	}
@@ -221,13 +223,13 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintln(w)
 	tl := newTimeline(r, all, time.Now())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "TASK\tTYPE\tSTATE\tATTEMPTS\tDURATION\t%s\tERROR\n", tl.header())
+	fmt.Fprintf(tw, "TASK\tTYPE\t%s\tATTEMPTS\tDURATION\t%s\tERROR\n", sty.state("STATE"), tl.header())
 	for _, tr := range trs {
 		dur := "-"
 		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
 			dur = d.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", tr.TaskID, tr.Type, tr.State, tr.Attempt, dur,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), tr.Attempt, dur,
 			tl.bar(atts[tr.TaskID]), oneLine(tr.Error))
 	}
 	if err := tw.Flush(); err != nil {

@@ -164,7 +164,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if resumed {
 		verb = "resume"
 	}
-	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %d tasks  (%s)\n", verb, id, wf.Name, len(wf.Tasks), shortDigest(wf.Digest))
+	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
 	start := time.Now()
 	final, derr := driver.Drive(ctx, id, wf)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -194,13 +194,15 @@ func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took 
 		counts[tr.State]++
 	}
 	var parts []string
+	w := a.stdout
+	sty := newStyle(w)
 	for _, s := range cairn.TaskStates {
 		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
+			parts = append(parts, fmt.Sprintf("%d %s", counts[s], sty.state(string(s))))
 		}
 	}
-	w := a.stdout
-	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, strings.ToUpper(string(r.State)), took.Round(time.Millisecond), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, sty.paint(stateColor(string(r.State)), strings.ToUpper(string(r.State))),
+		took.Round(time.Millisecond), strings.Join(parts, ", "))
 	shown := 0
 	for _, tr := range trs {
 		if tr.State != cairn.TaskFailed {
@@ -210,7 +212,7 @@ func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took 
 			fmt.Fprintf(w, "  … and %d more failed\n", counts[cairn.TaskFailed]-shown)
 			break
 		}
-		fmt.Fprintf(w, "  %s failed after %d attempt(s): %s\n", tr.TaskID, tr.Attempt, oneLine(tr.Error))
+		fmt.Fprintf(w, "  %s %s after %s: %s\n", tr.TaskID, sty.state("failed"), plural(tr.Attempt, "attempt"), oneLine(tr.Error))
 		if tr.Attempt > 0 {
 			fmt.Fprintf(w, "    log: cairn logs %s %s\n", r.ID, tr.TaskID)
 		}

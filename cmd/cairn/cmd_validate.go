@@ -31,17 +31,10 @@ func cmdValidate(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintln(a.stderr, err)
 			continue
 		}
-		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %d tasks, %s\n", f, wf.Name, len(wf.Tasks), wf.Digest)
+		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %s, %s\n", f, wf.Name, plural(len(wf.Tasks), "task"), wf.Digest)
 	}
 	if bad > 0 {
 		return exitError{exitBadFile, errors.New(plural(bad, "file") + " with problems")}
 	}
 	return nil
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", what)
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -436,7 +436,7 @@ func TestRunAndInspect(t *testing.T) {
 	}
 	r = e.must(1, "run", alpha, "-p", "code=3")
 	created = append(created, runIDOf(t, r.stderr))
-	if !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "final failed after 1 attempt(s)") {
+	if !strings.Contains(r.stdout, "FAILED") || !strings.Contains(r.stdout, "final failed after 1 attempt: ") {
 		t.Errorf("summary of a failed run:\n%s", r)
 	}
 	r = e.must(0, "run", irisPath(t), "-p", "data="+irisData(t))

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// style is how the commands' text looks on one writer: colour on a
+// terminal, plain text in a pipe, a file or with NO_COLOR set
+// (https://no-color.org: any non-empty value) or TERM=dumb. Every command
+// takes its style from newStyle, so that the rules live here.
+type style struct{ color bool }
+
+// newStyle returns the style for text written to w.
+func newStyle(w io.Writer) style {
+	return styleOf(isTerminal(w), os.Getenv("NO_COLOR"), os.Getenv("TERM"))
+}
+
+// styleOf decides colour from its inputs: a terminal, NO_COLOR and TERM.
+func styleOf(tty bool, noColor, termName string) style {
+	return style{color: tty && noColor == "" && termName != "dumb"}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// SGR colour codes. Every code is two digits, so that every painted cell
+// carries the same number of escape bytes: text/tabwriter counts them as
+// width, and a column whose cells are all painted (its header with
+// colorPlain) stays aligned.
+const (
+	colorRed    = "31"
+	colorGreen  = "32"
+	colorYellow = "33"
+	colorPlain  = "39" // the terminal's own colour
+)
+
+// paint wraps text in colour code when the style has colour.
+func (s style) paint(code, text string) string {
+	if !s.color {
+		return text
+	}
+	return "\x1b[" + code + "m" + text + "\x1b[0m"
+}
+
+// stateColor is the colour of a run or task state (or the display state
+// orphaned): failures red, success green, work that needs a look yellow.
+func stateColor(state string) string {
+	switch state {
+	case "failed", "upstream_failed":
+		return colorRed
+	case "succeeded":
+		return colorGreen
+	case "orphaned", "retrying", "cancelled":
+		return colorYellow
+	}
+	return colorPlain
+}
+
+// state paints a state name (run, task or "orphaned"). Any other text —
+// a column header — is painted plain, which keeps the column aligned.
+func (s style) state(state string) string { return s.paint(stateColor(state), state) }
+
+// localTime is the one format of a time in the commands' text: local
+// time with its zone, to the second; "-" for a zero time.
+func localTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+// jsonTime is a time as --json prints it: RFC 3339 in UTC (encoding/json
+// writes a time.Time in RFC 3339 with its zone); nil (null) for a zero time.
+func jsonTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// plural returns "1 task", "2 tasks", "0 tasks": n and the noun, with an
+// s unless n is 1. Nouns whose plural is not noun+s use pluralOf.
+func plural(n int, noun string) string { return pluralOf(n, noun, noun+"s") }
+
+// pluralOf returns n and one or many: pluralOf(2, "entry", "entries").
+func pluralOf(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStyleColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
+	for _, c := range []struct {
+		tty           bool
+		noColor, term string
+		want          bool
+	}{
+		{true, "", "xterm", true},
+		{true, "1", "xterm", false},
+		{true, "", "dumb", false},
+		{false, "", "xterm", false},
+	} {
+		if got := styleOf(c.tty, c.noColor, c.term).color; got != c.want {
+			t.Errorf("styleOf(tty %v, NO_COLOR %q, TERM %q).color = %v, want %v", c.tty, c.noColor, c.term, got, c.want)
+		}
+	}
+	var buf bytes.Buffer // not a terminal
+	if newStyle(&buf).color {
+		t.Error("a buffer got colour")
+	}
+	on := style{color: true}
+	if got := on.state("failed"); got != "\x1b[31mfailed\x1b[0m" {
+		t.Errorf("failed = %q, want red", got)
+	}
+	if got := on.state("succeeded"); got != "\x1b[32msucceeded\x1b[0m" {
+		t.Errorf("succeeded = %q, want green", got)
+	}
+	if got := (style{}).state("failed"); got != "failed" {
+		t.Errorf("without colour: %q", got)
+	}
+	// Every painted cell carries the same escape bytes, so that a
+	// tabwriter column of painted cells stays aligned.
+	overhead := func(s, plain string) int { return len(s) - len(plain) }
+	for _, s := range []string{"failed", "succeeded", "running", "orphaned", "STATE"} {
+		if got := overhead(on.state(s), s); got != 9 {
+			t.Errorf("%s: %d escape bytes, want 9", s, got)
+		}
+	}
+}
+
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "0 tasks", 1: "1 task", 2: "2 tasks"} {
+		if got := plural(n, "task"); got != want {
+			t.Errorf("plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := pluralOf(3, "entry", "entries"); got != "3 entries" {
+		t.Errorf("pluralOf = %q", got)
+	}
+}
+
+func TestTimeFormats(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 30, 5, 123, time.FixedZone("CET", 3600))
+	if got := localTime(time.Time{}); got != "-" {
+		t.Errorf("zero: %q", got)
+	}
+	text := localTime(at)
+	zone, _ := at.Local().Zone()
+	if !strings.HasSuffix(text, " "+zone) || !strings.HasPrefix(text, at.Local().Format("2006-01-02 15:04:05")) {
+		t.Errorf("localTime = %q, want local time with zone %s", text, zone)
+	}
+	if jsonTime(time.Time{}) != nil {
+		t.Error("zero time should be null in JSON")
+	}
+	b, err := json.Marshal(jsonTime(at))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `"2026-03-01T11:30:05.000000123Z"` {
+		t.Errorf("JSON time = %s, want RFC 3339 UTC", b)
+	}
+}
