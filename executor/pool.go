@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -40,9 +43,16 @@ type Types interface {
 	Lookup(name string) (tasks.Task, bool)
 }
 
-// Logs creates the per-attempt log of a task.
+// Logs creates the per-attempt log of a task. A log must refuse writes
+// once closed: an attempt the pool abandoned may still try to write.
 type Logs interface {
 	Create(runID, taskID string, attempt int) (io.WriteCloser, error)
+}
+
+// noteCloser is a log that can end with a note its size limit does not
+// cut (*artifacts.LogWriter): the full text of the attempt's error.
+type noteCloser interface {
+	CloseWithNote(note string) error
 }
 
 // Options configures a Pool.
@@ -62,7 +72,26 @@ type Options struct {
 	// Wake-ups come from the leaser; this only guards against a missed
 	// one from another process.
 	IdleWait time.Duration
+	// StopGrace bounds how long an attempt may take to return once its
+	// context ended — its timeout, its run's cancellation, a lost lease,
+	// a hard stop (default DefaultStopGrace). Past it the pool abandons
+	// the attempt: it reports it failed, frees its slot and leaves its
+	// goroutine blocked (counted by Abandoned); whatever the task does
+	// afterwards counts for nothing.
+	StopGrace time.Duration
+	// MaxErrorBytes bounds the error text of a completion, and four
+	// times it the stack of a panic (default DefaultMaxErrorBytes). The
+	// full text goes to the attempt's log.
+	MaxErrorBytes int
 }
+
+// Defaults of Options.
+const (
+	// DefaultStopGrace is above the shell type's default kill_grace (5s),
+	// so that a stopped command is killed before its attempt is abandoned.
+	DefaultStopGrace     = 10 * time.Second
+	DefaultMaxErrorBytes = 4 << 10
+)
 
 // Pool is an in-process worker pool. Start it, then Stop it (soft: stop
 // leasing, let attempts finish) or StopAndCancel it (hard).
@@ -84,6 +113,8 @@ type Pool struct {
 	// scratch holds emptied work dirs for reuse: making and removing a
 	// folder per attempt costs more than a short task on many file systems.
 	scratch chan string
+
+	abandoned atomic.Int64 // attempts abandoned whose task has not returned yet
 }
 
 type attempt struct {
@@ -102,6 +133,12 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.ScratchDir == "" {
 		o.ScratchDir = os.TempDir()
 	}
+	if o.StopGrace <= 0 {
+		o.StopGrace = DefaultStopGrace
+	}
+	if o.MaxErrorBytes <= 0 {
+		o.MaxErrorBytes = DefaultMaxErrorBytes
+	}
 	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots)}
 }
 
@@ -111,6 +148,17 @@ var (
 	errLost    = errors.New("attempt abandoned: its lease was lost")
 	errStopped = errors.New("attempt interrupted: the worker stopped")
 )
+
+// StopGrace is how long an attempt may take to return once told to stop
+// before the pool abandons it.
+func (p *Pool) StopGrace() time.Duration { return p.o.StopGrace }
+
+// Abandoned is the number of attempts the pool gave up on (their task did
+// not return within StopGrace of being stopped) whose task has still not
+// returned: goroutines blocked somewhere, each holding its work dir. Each
+// one was reported failed and its slot freed; a task that never returns
+// (blocked for good in a system call) stays counted until the process ends.
+func (p *Pool) Abandoned() int { return int(p.abandoned.Load()) }
 
 // Start begins leasing and running attempts. ctx bounds the pool's whole
 // life; cancelling it is a hard stop.
@@ -318,69 +366,205 @@ func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, 
 }
 
 // run executes the task with its log, scratch dir and timeout, turning
-// every way it can end — result, error, panic, timeout — into a Completion.
-func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (c cairn.Completion) {
+// every way it can end — result, error, panic, timeout, a task that will
+// not stop — into a Completion whose error text is at most MaxErrorBytes
+// (its full text ends the attempt's log).
+func (p *Pool) run(ctx context.Context, it cairn.WorkItem) cairn.Completion {
 	l := it.Lease
-	fail := func(err error) cairn.Completion {
-		c := cairn.Completion{Error: err.Error(), Retryable: cairn.IsRetryable(err)}
-		var pe *cairn.PanicError
-		if errors.As(err, &pe) {
-			c.Stack = string(pe.Stack)
-		}
-		var ee interface{ ExitCode() int }
-		if errors.As(err, &ee) {
-			code := ee.ExitCode()
-			c.ExitCode = &code
-		}
-		return c
-	}
 	task, ok := p.o.Types.Lookup(it.Type)
 	if !ok {
-		return fail(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker))
+		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l)
 	}
-	var ranBy *cairn.PluginRef // the plugin binary that ran the attempt, if one did
-	defer func() { c.Plugin = ranBy }()
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
-		return fail(fmt.Errorf("open log: %w", err))
+		return p.bound(failure(fmt.Errorf("open log: %w", err)), l)
 	}
-	defer func() {
-		if c.Error != "" {
-			fmt.Fprintf(logw, "\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
-			if c.Stack != "" {
-				fmt.Fprintf(logw, "%s\n", c.Stack)
-			}
+	c := p.runLogged(ctx, it, task, logw)
+	var note string
+	if c.Error != "" {
+		note = fmt.Sprintf("\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
+		if c.Stack != "" {
+			note += c.Stack + "\n"
 		}
-		if err := logw.Close(); err != nil && c.Error == "" {
-			c = fail(fmt.Errorf("close log: %w", err))
+	}
+	var cerr error
+	if nc, ok := logw.(noteCloser); ok {
+		cerr = nc.CloseWithNote(note)
+	} else {
+		if note != "" {
+			io.WriteString(logw, note)
 		}
-	}()
+		cerr = logw.Close()
+	}
+	if cerr != nil && c.Error == "" {
+		c = failure(fmt.Errorf("close log: %w", cerr))
+	}
+	return p.bound(c, l)
+}
+
+// failure is the completion of an attempt that failed with err.
+func failure(err error) cairn.Completion {
+	c := cairn.Completion{Error: err.Error(), Retryable: cairn.IsRetryable(err)}
+	var pe *cairn.PanicError
+	if errors.As(err, &pe) {
+		c.Stack = string(pe.Stack)
+	}
+	var ee interface{ ExitCode() int }
+	if errors.As(err, &ee) {
+		code := ee.ExitCode()
+		c.ExitCode = &code
+	}
+	return c
+}
+
+// bound cuts the completion's error text and stack to their limits, saying
+// where the full text is: stored twice per attempt (attempt and task run),
+// a task's error must not be able to fill the database (a 50 MiB CSV field
+// quoted in a parse error).
+func (p *Pool) bound(c cairn.Completion, l cairn.Lease) cairn.Completion {
+	where := fmt.Sprintf("full text: cairn logs %s %s --attempt %d", l.RunID, l.TaskID, l.Attempt)
+	c.Error = clip(c.Error, p.o.MaxErrorBytes, where)
+	c.Stack = clip(c.Stack, 4*p.o.MaxErrorBytes, where)
+	return c
+}
+
+// clip returns s if it has at most n bytes, else its first bytes (whole
+// UTF-8 characters) and a note of its length and where the rest is, n
+// bytes in all at most (unless n is smaller than the note).
+func clip(s string, n int, where string) string {
+	if len(s) <= n {
+		return s
+	}
+	tail := fmt.Sprintf(" … [cut: %d bytes in all; %s]", len(s), where)
+	cut := max(n-len(tail), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + tail
+}
+
+// outcome is what a task's Run returned.
+type outcome struct {
+	res tasks.Result
+	err error
+}
+
+// runLogged runs the task in its own goroutine, so that the attempt ends
+// StopGrace after its context did even if the task ignores it (blocked in
+// a system call, say). It returns the full completion.
+func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer) cairn.Completion {
+	l := it.Lease
 	dir, err := p.workDir()
 	if err != nil {
-		return fail(err)
+		return failure(err)
 	}
-	defer p.releaseWorkDir(dir)
-
 	tctx := ctx
 	if it.Timeout > 0 {
 		var cancel context.CancelFunc
 		tctx, cancel = context.WithTimeoutCause(ctx, it.Timeout, fmt.Errorf("timed out after %s", it.Timeout))
 		defer cancel()
 	}
+
+	var (
+		mu    sync.Mutex
+		gone  bool             // abandoned: the task's goroutine cleans up after itself
+		ranBy *cairn.PluginRef // the plugin binary that ran the attempt, if one did
+		done  = make(chan outcome, 1)
+	)
 	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
-	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, RanBy: func(r cairn.PluginRef) { ranBy = &r }}
-	res, err := safeRun(tctx, task, req, env)
+	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, RanBy: func(r cairn.PluginRef) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !gone {
+			ranBy = &r
+		}
+	}}
+	go func() {
+		res, err := safeRun(tctx, task, req, env)
+		mu.Lock()
+		defer mu.Unlock()
+		if gone {
+			os.RemoveAll(dir) // it may have written there until now
+			p.abandoned.Add(-1)
+			return
+		}
+		done <- outcome{res, err}
+	}()
+
+	var o outcome
+	select {
+	case o = <-done:
+	case <-tctx.Done():
+		grace := time.NewTimer(p.o.StopGrace)
+		select {
+		case o = <-done:
+			grace.Stop()
+		case <-grace.C:
+			mu.Lock()
+			select {
+			case o = <-done: // it returned just now after all
+			default:
+				gone = true
+				p.abandoned.Add(1)
+			}
+			mu.Unlock()
+		}
+	}
+	mu.Lock()
+	c := cairn.Completion{Plugin: ranBy}
+	mu.Unlock()
+	if gone {
+		// The task still runs: its work dir is its until it returns.
+		err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
+			context.Cause(tctx), p.o.StopGrace)
+		return withPlugin(failure(err), c.Plugin)
+	}
+	defer p.releaseWorkDir(dir)
+	err = o.err
 	if err == nil && tctx.Err() != nil {
 		err = context.Cause(tctx) // it returned nil, but too late
 	}
 	if err != nil {
-		if cause := context.Cause(tctx); cause != nil && !errors.Is(err, cause) {
-			err = fmt.Errorf("%w: %w", cause, err)
+		if cause := context.Cause(tctx); cause != nil {
+			err = causeFirst(cause, err)
 		}
-		return fail(err)
+		return withPlugin(failure(err), c.Plugin)
 	}
-	return cairn.Completion{Outputs: res.Outputs, Metrics: res.Metrics}
+	c.Outputs, c.Metrics = o.res.Outputs, o.res.Metrics
+	return c
 }
+
+func withPlugin(c cairn.Completion, ref *cairn.PluginRef) cairn.Completion {
+	c.Plugin = ref
+	return c
+}
+
+// causeFirst names why the attempt's context ended (its timeout, its
+// run's cancellation) before what the task made of it, so that a timed-out
+// attempt reads "timed out after 1s: …" rather than the task's word for a
+// cancelled context. The task's error stays in the chain.
+func causeFirst(cause, err error) error {
+	msg := err.Error()
+	for _, end := range []string{cause.Error(), context.Canceled.Error(), context.DeadlineExceeded.Error()} {
+		msg = strings.TrimSuffix(msg, ": "+end)
+		if msg == end {
+			msg = ""
+		}
+	}
+	if msg == "" {
+		return &causedError{msg: cause.Error(), err: err, cause: cause}
+	}
+	return &causedError{msg: cause.Error() + ": " + msg, err: err, cause: cause}
+}
+
+// causedError is a task's error behind the cause of its context's end.
+type causedError struct {
+	msg        string
+	err, cause error
+}
+
+func (e *causedError) Error() string   { return e.msg }
+func (e *causedError) Unwrap() []error { return []error{e.err, e.cause} }
 
 // safeRun runs the task, turning a panic into a *cairn.PanicError that
 // carries the stack: the attempt fails, the worker lives.

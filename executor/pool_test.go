@@ -259,7 +259,7 @@ func (s *stopper) hard()                    { s.once.Do(s.pool.StopAndCancel) }
 
 // startPool starts a pool over the rig's broker, stopped hard at cleanup
 // unless the test stopped it.
-func (r *rig) startPool(t *testing.T, slots int) *stopper {
+func (r *rig) startPool(t *testing.T, slots int, opts ...func(*executor.Options)) *stopper {
 	t.Helper()
 	arts, err := artifacts.Open(filepath.Join(r.dir, "artifacts"))
 	if err != nil {
@@ -269,8 +269,12 @@ func (r *rig) startPool(t *testing.T, slots int) *stopper {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := executor.New(r.broker, executor.Options{Worker: "pool:" + t.Name(), Slots: slots, Types: r.reg,
-		Artifacts: arts, Logs: logs, ScratchDir: t.TempDir()})
+	o := executor.Options{Worker: "pool:" + t.Name(), Slots: slots, Types: r.reg,
+		Artifacts: arts, Logs: logs, ScratchDir: t.TempDir()}
+	for _, f := range opts {
+		f(&o)
+	}
+	p := executor.New(r.broker, o)
 	p.Start(context.Background())
 	s := &stopper{pool: p}
 	t.Cleanup(s.hard)

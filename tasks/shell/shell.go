@@ -301,7 +301,12 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks
 		if errors.Is(cause, context.DeadlineExceeded) {
 			return res, fmt.Errorf("shell %s: deadline passed, command stopped (exit code %d): %w", req.TaskID, code, cause)
 		}
-		return res, fmt.Errorf("shell %s: cancelled, command stopped (exit code %d): %w", req.TaskID, code, cause)
+		if errors.Is(cause, context.Canceled) {
+			return res, fmt.Errorf("shell %s: cancelled, command stopped (exit code %d): %w", req.TaskID, code, cause)
+		}
+		// The context ended for a reason of its own (the attempt's
+		// timeout, its run's cancellation): that reason names it.
+		return res, fmt.Errorf("shell %s: command stopped (exit code %d): %w", req.TaskID, code, cause)
 	case code == 126 || code == 127:
 		return res, cairn.Permanentf("shell %s: %w", req.TaskID, runErr)
 	default:
