@@ -40,6 +40,25 @@ type ParamInfo struct {
 	Required bool      `json:"required,omitempty"`
 	Default  any       `json:"default,omitempty"`
 	Doc      string    `json:"doc,omitempty"`
+	// Script marks a string param that is program text (shell's script):
+	// a workflow never splices a ${{ }} reference into it. When the text
+	// holds references, the param resolves to a ScriptText, the text and
+	// the values apart, and the task type hands the values to the program
+	// as data.
+	Script bool `json:"script,omitempty"`
+}
+
+// ScriptText is the resolved value of a Script param that holds ${{ }}
+// references: the literal pieces of the text and the referenced values,
+// never joined. Text[i] comes before Values[i]; the last piece of Text
+// comes after the last value (len(Text) == len(Values)+1).
+type ScriptText struct {
+	Text []string `json:"text"`
+	// Values are the referenced values as text: a string as it is,
+	// anything else as compact JSON.
+	Values []string `json:"values"`
+	// Refs name the references ("params.x"), for messages.
+	Refs []string `json:"refs"`
 }
 
 // PortInfo describes one input or output of a task type.

@@ -47,6 +47,9 @@ type ParamError struct {
 	Key  string // the with: key at fault, "" for the block as a whole
 	Msg  string
 	Hint string
+	// At is 1 + the byte offset in Key's string value where the problem
+	// is (a reference inside a script), 0 for the key as a whole.
+	At int
 }
 
 func (e ParamError) Error() string { return e.Key + ": " + e.Msg }

@@ -192,6 +192,12 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	// report them a second time.
 	reported := map[string]bool{}
 	for _, pi := range info.Params {
+		if pi.Script {
+			if t.scripts == nil {
+				t.scripts = map[string]bool{}
+			}
+			t.scripts[pi.Name] = true
+		}
 		if _, ok := t.With[pi.Name]; pi.Required && !ok {
 			p.errorf(at, fmt.Sprintf("add with.%s (%s)", pi.Name, pi.Kind), "task %q is missing param %q required by type %q", t.ID, pi.Name, t.Type)
 			reported[pi.Name] = true
@@ -241,7 +247,10 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		if reported[pe.Key] {
 			continue // said already, by the checks above
 		}
-		if kv, ok := tn.withKeys[pe.Key]; ok && pe.Key != "" {
+		if kv, ok := tn.withKeys[pe.Key]; ok && pe.Key != "" && pe.At > 0 {
+			line, col := p.strPos(deref(kv.v), pe.At-1)
+			p.errAt(line, col, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
+		} else if ok && pe.Key != "" {
 			p.errorf(kv.k, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
 		} else {
 			p.errorf(at, pe.Hint, "with: %s", pe.Msg)

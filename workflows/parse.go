@@ -193,7 +193,9 @@ func (p *parser) textErr(n *yaml.Node, e *textError) {
 func (p *parser) strPos(n *yaml.Node, off int) (int, int) {
 	shift := 0
 	switch {
-	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+	case n.Style&yaml.LiteralStyle != 0:
+		return p.literalPos(n, off)
+	case n.Style&yaml.FoldedStyle != 0:
 		return n.Line, n.Column
 	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
 		shift = 1
@@ -209,6 +211,33 @@ func (p *parser) strPos(n *yaml.Node, off int) (int, int) {
 		return n.Line, n.Column
 	}
 	return n.Line, n.Column + shift + utf8.RuneCountInString(n.Value[:off])
+}
+
+// literalPos locates byte off of a literal block scalar (|): line k of
+// the value is line k+1 after the indicator's, behind the block's
+// indentation. Where the file does not read so, it is n's position.
+func (p *parser) literalPos(n *yaml.Node, off int) (int, int) {
+	if off < 0 || off > len(n.Value) {
+		return n.Line, n.Column
+	}
+	k := strings.Count(n.Value[:off], "\n")
+	start := strings.LastIndexByte(n.Value[:off], '\n') + 1
+	end := strings.IndexByte(n.Value[start:], '\n')
+	if end < 0 {
+		end = len(n.Value) - start
+	}
+	text := n.Value[start : start+end]
+	lines := bytes.Split(p.src, []byte("\n"))
+	l := n.Line + 1 + k
+	if l < 1 || l > len(lines) {
+		return n.Line, n.Column
+	}
+	src := strings.TrimSuffix(string(lines[l-1]), "\r")
+	indent, ok := strings.CutSuffix(src, text)
+	if !ok || strings.Trim(indent, " ") != "" {
+		return n.Line, n.Column
+	}
+	return l, 1 + utf8.RuneCountInString(indent) + utf8.RuneCountInString(n.Value[start:off])
 }
 
 // offsetPos converts a byte offset of the source to a line and a column

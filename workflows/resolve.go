@@ -78,6 +78,10 @@ func resolveString(s string, sc Scope) (json.RawMessage, error) {
 	return json.Marshal(b.String())
 }
 
+// scriptDone wraps a script param resolveScript resolved already, so that
+// resolveValue passes it through.
+type scriptDone struct{ v any }
+
 // resolveValue rebuilds v with every string's references resolved.
 func resolveValue(v any, sc Scope) (any, error) {
 	switch v := v.(type) {
@@ -110,18 +114,76 @@ func resolveValue(v any, sc Scope) (any, error) {
 	return v, nil
 }
 
+// resolveScript resolves a param its type declares program text
+// (cairn.ParamInfo.Script): a string with references becomes a
+// cairn.ScriptText, the text and the values apart, so that no value ever
+// becomes part of the program.
+func resolveScript(v any, sc Scope) (any, error) {
+	s, ok := v.(string)
+	if !ok || !hasTemplate(s) {
+		return resolveValue(v, sc)
+	}
+	t, terr := parseTemplate(s)
+	if terr != nil {
+		return nil, fmt.Errorf("%q: %s", s, terr.msg)
+	}
+	st := cairn.ScriptText{Text: []string{""}, Values: []string{}, Refs: []string{}}
+	for _, seg := range t {
+		if seg.ref == nil {
+			st.Text[len(st.Text)-1] += seg.lit
+			continue
+		}
+		raw, err := lookup(*seg.ref, sc)
+		if err != nil {
+			return nil, err
+		}
+		st.Values = append(st.Values, stringify(raw))
+		st.Refs = append(st.Refs, seg.ref.String())
+		st.Text = append(st.Text, "")
+	}
+	if len(st.Values) == 0 {
+		return st.Text[0], nil // only escaped $${{: plain text
+	}
+	return st, nil
+}
+
 // ResolveWith returns the task's `with:` block as a JSON object (keys
 // sorted) with every reference resolved. It fails when a reference is
 // malformed, names a param the scope lacks, or an output the scope does
-// not hold.
+// not hold. A param the task's type declares program text
+// (cairn.ParamInfo.Script) resolves to a cairn.ScriptText when it holds
+// references: they are never spliced into it.
 func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
-	v, err := resolveValue(t.With, s)
+	with := t.With
+	if len(t.scripts) > 0 {
+		with = make(map[string]any, len(t.With))
+		for k, v := range t.With {
+			with[k] = v
+		}
+		for _, k := range sortedKeys(t.scripts) {
+			v, ok := t.With[k]
+			if !ok {
+				continue
+			}
+			r, err := resolveScript(v, s)
+			if err != nil {
+				return nil, fmt.Errorf("task %s: with.%s: %w", t.ID, k, err)
+			}
+			with[k] = scriptDone{r}
+		}
+	}
+	v, err := resolveValue(with, s)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: with.%w", t.ID, err)
 	}
 	m, _ := v.(map[string]any)
 	if m == nil {
 		m = map[string]any{}
+	}
+	for k, x := range m {
+		if d, ok := x.(scriptDone); ok {
+			m[k] = d.v
+		}
 	}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -131,6 +131,10 @@ type Task struct {
 	Timeout time.Duration // per attempt; 0 = none
 	// Line and Col locate the task in the file.
 	Line, Col int
+
+	// scripts are the with: keys its type declares program text
+	// (cairn.ParamInfo.Script): ResolveWith never splices into them.
+	scripts map[string]bool
 }
 
 // Catchup says what a schedule does about the ticks it missed while no

@@ -8,6 +8,8 @@
 //	script: "..."          or a script run as /bin/sh -c "set -e\n<script>":
 //	                       the script stops at the first failing command.
 //	                       Exactly one of argv and script is required.
+//	                       A ${{ }} reference in it is never script text:
+//	                       see "References in a script" below.
 //	env: {NAME: value}     extra environment variables
 //	workdir: path          the child's working directory; default the
 //	                       attempt's scratch directory (Request.WorkDir), a
@@ -33,6 +35,20 @@
 // where NAME is the input or output name in upper case with any character
 // other than a letter, a digit or _ replaced by _. CAIRN_ variables cannot
 // be set through `env`.
+//
+// # References in a script
+//
+// script is the one param a workflow does not splice references into
+// (cairn.ParamInfo.Script): it arrives as a cairn.ScriptText, the text and
+// the values apart. Each value is passed as the variable CAIRN_REF_<n>
+// (n from 1, in the order of the references) and the text is rewritten to
+// expand it, quoted as its place needs (script.go): "${CAIRN_REF_1}"
+// unquoted, ${CAIRN_REF_1} inside "..." and here-documents. An expansion's
+// result is never read as shell text again, so a value cannot run a
+// command. A reference where the shell would not expand a variable
+// (single quotes, $'...', a quoted here-document) or would evaluate it
+// (arithmetic, most ${...} forms) is refused by ValidateParams, with its
+// offset, and by Run (permanent).
 //
 // # Log, exit and errors
 //

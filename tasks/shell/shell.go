@@ -49,7 +49,7 @@ func (*Task) Info() cairn.TypeInfo {
 		Summary: "Runs a command or a /bin/sh script with a minimal environment, a timeout and declared output files.",
 		Params: []cairn.ParamInfo{
 			{Name: "argv", Kind: cairn.KindList, Doc: "the command and its arguments, run without a shell; exclusive with script"},
-			{Name: "script", Kind: cairn.KindString, Doc: `a script run by /bin/sh -c with "set -e" first; exclusive with argv`},
+			{Name: "script", Kind: cairn.KindString, Script: true, Doc: `a script run by /bin/sh -c with "set -e" first; exclusive with argv. Each ${{ }} reference in it reaches the shell as a variable (CAIRN_REF_1, ...), never as script text`},
 			{Name: "env", Kind: cairn.KindMap, Doc: "extra environment variables; the worker's environment is not inherited beyond PATH, HOME, TMPDIR and LANG"},
 			{Name: "workdir", Kind: cairn.KindString, Doc: "working directory; default the attempt's scratch directory, relative paths are taken from it"},
 			{Name: "timeout", Kind: cairn.KindDuration, Doc: "stop the command after this long (retryable failure)"},
@@ -66,7 +66,7 @@ func (*Task) Info() cairn.TypeInfo {
 
 type params struct {
 	Argv             *[]text           `json:"argv"`
-	Script           *string           `json:"script"`
+	Script           *scriptParam      `json:"script"`
 	Env              map[string]text   `json:"env"`
 	Workdir          string            `json:"workdir"`
 	Timeout          tasks.Duration    `json:"timeout"`
@@ -263,7 +263,14 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks
 
 	var argv []string
 	if p.Script != nil {
-		argv = []string{"/bin/sh", "-c", "set -e\n" + *p.Script}
+		script, refs, err := compile(p.Script.ScriptText)
+		if err != nil {
+			return tasks.Result{}, cairn.Permanentf("shell %s: %w", req.TaskID, err)
+		}
+		for k, v := range refs {
+			vars[k] = v
+		}
+		argv = []string{"/bin/sh", "-c", "set -e\n" + script}
 	} else {
 		for _, a := range *p.Argv {
 			argv = append(argv, string(a))

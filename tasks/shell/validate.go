@@ -42,9 +42,11 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 			}
 		}
 	}
-	if hasScript && !tasks.IsRef(script) {
-		if _, ok := script.(string); !ok {
-			add("script", "", "want a string, got %s", describe(script))
+	if s, ok := script.(string); hasScript && !ok {
+		add("script", "", "want a string, got %s", describe(script))
+	} else if hasScript {
+		if off, msg, hint, ok := checkScriptRefs(s); !ok {
+			errs = append(errs, tasks.ParamError{Key: "script", Msg: msg, Hint: hint, At: off + 1})
 		}
 	}
 	if v, ok := params["env"]; ok && !tasks.IsRef(v) {

@@ -1,0 +1,605 @@
+package shell
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cairnml/cairn"
+)
+
+// A script's ${{ }} references never become part of the script. The
+// workflow hands the script over as a cairn.ScriptText (the text and the
+// values apart); each reference reaches /bin/sh as an environment variable,
+// CAIRN_REF_1, CAIRN_REF_2, ... in the order they appear, and the text is
+// rewritten to expand it where the reference was:
+//
+//	unquoted                     "${CAIRN_REF_n}"   (one word, no globbing)
+//	inside "...", a here-doc     ${CAIRN_REF_n}
+//	inside `...` inside "..."    \"${CAIRN_REF_n}\"
+//	in a comment                 CAIRN_REF_n
+//
+// An expansion's result is never parsed as shell text again, so no value
+// can run a command, whatever it holds. Where the shell would not expand
+// the variable (single quotes, $'...', a quoted here-document) or would
+// evaluate the value as an expression (arithmetic, and ${...} forms other
+// than the word of - = ? + # %), the reference is refused, at validation
+// with its position and at run time.
+
+// refPrefix names the variables that carry a script's references.
+const refPrefix = "CAIRN_REF_"
+
+// refMark stands for a reference in the text the lexer reads; a script
+// holds no NUL byte (it could not be passed to /bin/sh).
+const refMark = '\x00'
+
+// refContext is where a reference sits, as /bin/sh reads the script.
+type refContext int
+
+const (
+	ctxUnquoted      refContext = iota + 1
+	ctxDouble                   // "...", an unquoted here-document's body, ${X:-word} inside "..."
+	ctxBacktickDQ               // the command of `...` inside "..."
+	ctxComment                  // # ...
+	ctxSingle                   // '...' or $'...': refused
+	ctxQuotedHeredoc            // the body of <<'EOF': refused
+	ctxArith                    // $((...)), ((...)), $[...]: refused
+	ctxParam                    // ${...} other than a word of - = ? + # %: refused
+	ctxEscaped                  // right after \ or $: refused
+	ctxHeredocWord              // the delimiter of <<: refused
+	ctxNestedQuote              // inside quotes within `...` within "...", or `...` in a here-document: refused
+)
+
+// refusal says why a reference cannot sit in context c, and what to do;
+// ok is false for a context that is allowed.
+func refusal(c refContext) (msg, hint string, refused bool) {
+	switch c {
+	case ctxSingle:
+		return "a reference inside single quotes ('...' or $'...'): the shell would not expand it there",
+			`if the quoted text is a program for another tool (awk, python -c, sh -c), pass the value with env: {NAME: "${{ ... }}"} and read NAME from the environment there; if it is shell text, move the reference out of the single quotes (inside "..." is fine)`, true
+	case ctxQuotedHeredoc:
+		return "a reference inside a quoted here-document (<<'EOF'): the shell would not expand it there",
+			`pass the value with env: {NAME: "${{ ... }}"} and read NAME from the environment in the here-document's program; unquote the delimiter if the body is shell text`, true
+	case ctxArith:
+		return "a reference inside arithmetic ($(( )), (( )) or $[ ]): the shell evaluates the value there as an expression, and bash runs commands found in one",
+			`pass the value with env: {N: "${{ ... }}"}, check that it is a number (case $N in ''|*[!0-9]*) exit 1;; esac) and compute with $N`, true
+	case ctxParam:
+		return "a reference inside ${...} other than the word of - = ? + # % (a name, a bash offset, subscript or substitution)",
+			`use the reference as a word of its own, or pass the value with env: and expand it there`, true
+	case ctxEscaped:
+		return `a reference right after a backslash or a "$"`,
+			`remove the backslash or "$": the value is inserted as it is, and never read as shell text`, true
+	case ctxHeredocWord:
+		return "a reference in a here-document's delimiter", "write the delimiter literally", true
+	case ctxNestedQuote:
+		return "a reference inside quotes within `...` inside double quotes, or inside `...` in a here-document",
+			"write $(...) instead of `...` there", true
+	}
+	return "", "", false
+}
+
+// expansion is what replaces reference n (from 1) in context c.
+func expansion(c refContext, n int) string {
+	v := refPrefix + strconv.Itoa(n)
+	switch c {
+	case ctxUnquoted:
+		return `"${` + v + `}"`
+	case ctxDouble:
+		return "${" + v + "}"
+	case ctxBacktickDQ:
+		return `\"${` + v + `}\"`
+	}
+	return v // a comment
+}
+
+// scriptParam is the script param: a plain string, or the cairn.ScriptText
+// a workflow resolves a script with references to.
+type scriptParam struct{ cairn.ScriptText }
+
+func (s *scriptParam) UnmarshalJSON(b []byte) error {
+	var str string
+	if json.Unmarshal(b, &str) == nil {
+		s.ScriptText = cairn.ScriptText{Text: []string{str}}
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var st cairn.ScriptText
+	if err := dec.Decode(&st); err != nil {
+		return fmt.Errorf("want a string, got %s", bytes.TrimSpace(b))
+	}
+	if len(st.Text) != len(st.Values)+1 || len(st.Refs) != len(st.Values) {
+		return fmt.Errorf("a script with references needs one more text piece than values (%d pieces, %d values, %d refs)", len(st.Text), len(st.Values), len(st.Refs))
+	}
+	s.ScriptText = st
+	return nil
+}
+
+// refError is a reference that cannot go where it is.
+type refError struct {
+	n         int // the reference's index, from 0
+	msg, hint string
+}
+
+// compile rewrites the script so that each reference expands its own
+// variable, and returns the variables. Its errors are the script's
+// fault (permanent).
+func compile(st cairn.ScriptText) (string, map[string]string, error) {
+	if len(st.Values) == 0 {
+		return strings.Join(st.Text, ""), nil, nil
+	}
+	for i, v := range st.Values {
+		if strings.IndexByte(v, 0) >= 0 {
+			return "", nil, fmt.Errorf("script: the value of %s holds a NUL byte, which no program can be given", refName(st, i))
+		}
+	}
+	for _, t := range st.Text {
+		if strings.IndexByte(t, 0) >= 0 {
+			return "", nil, fmt.Errorf("script: holds a NUL byte")
+		}
+	}
+	marked := strings.Join(st.Text, string(refMark))
+	ctxs, rerr := refContexts(marked)
+	if rerr != nil {
+		return "", nil, fmt.Errorf("script: %s: %s (%s)", refName(st, rerr.n), rerr.msg, rerr.hint)
+	}
+	var b strings.Builder
+	vars := make(map[string]string, len(st.Values))
+	for i, t := range st.Text {
+		b.WriteString(t)
+		if i < len(st.Values) {
+			b.WriteString(expansion(ctxs[i], i+1))
+			vars[refPrefix+strconv.Itoa(i+1)] = st.Values[i]
+		}
+	}
+	return b.String(), vars, nil
+}
+
+func refName(st cairn.ScriptText, i int) string {
+	if i < len(st.Refs) && st.Refs[i] != "" {
+		return "${{ " + st.Refs[i] + " }}"
+	}
+	return fmt.Sprintf("reference %d", i+1)
+}
+
+// onlyRefs is the refusal of a script that is nothing but references.
+var onlyRefs = refError{
+	msg:  "the script is nothing but a reference: its value would be run as the name of a command, not as a script",
+	hint: `write the commands in script: and refer to values inside them; to run a program a value names, use argv: ["${{ ... }}", ...]`,
+}
+
+// refContexts returns the context of each refMark in s, or the first
+// reference that cannot go where it is.
+func refContexts(s string) ([]refContext, *refError) {
+	if strings.Trim(s, " \t\r\n"+string(refMark)) == "" {
+		e := onlyRefs
+		return nil, &e
+	}
+	l := &lexer{s: s}
+	l.unquoted(region{}, 0)
+	if want := strings.Count(s, string(refMark)); len(l.ctxs) != want {
+		// Cannot happen: every path of the lexer marks what it passes.
+		return nil, &refError{n: len(l.ctxs), msg: "the script's shell syntax could not be followed up to this reference", hint: "report this script as a bug"}
+	}
+	for i, c := range l.ctxs {
+		if msg, hint, refused := refusal(c); refused {
+			return nil, &refError{n: i, msg: msg, hint: hint}
+		}
+	}
+	return l.ctxs, nil
+}
+
+// splitRefs finds the ${{ }} references of a script as written in a
+// workflow (as the workflows package reads them: "$${{" is a literal
+// "${{"): the text with refMark in their place, and their byte offsets in
+// s. An unterminated reference ends the search (the workflow reports it).
+func splitRefs(s string) (string, []int) {
+	var b strings.Builder
+	var offs []int
+	i := 0
+	for i < len(s) {
+		j := strings.Index(s[i:], "${{")
+		if j < 0 {
+			b.WriteString(s[i:])
+			break
+		}
+		j += i
+		if j > 0 && s[j-1] == '$' {
+			b.WriteString(s[i : j-1])
+			b.WriteString("${{")
+			i = j + 3
+			continue
+		}
+		b.WriteString(s[i:j])
+		end := strings.Index(s[j+3:], "}}")
+		if end < 0 {
+			b.WriteString(s[j:])
+			break
+		}
+		b.WriteByte(refMark)
+		offs = append(offs, j)
+		i = j + 3 + end + 2
+	}
+	return b.String(), offs
+}
+
+// checkScriptRefs is the validation of a script's references as written:
+// the offset in s of the first one refused, and why.
+func checkScriptRefs(s string) (off int, msg, hint string, ok bool) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return 0, "holds a NUL byte", "", false
+	}
+	marked, offs := splitRefs(s)
+	if len(offs) == 0 {
+		return 0, "", "", true
+	}
+	if _, rerr := refContexts(marked); rerr != nil {
+		return offs[rerr.n], rerr.msg, rerr.hint, false
+	}
+	return 0, "", "", true
+}
+
+// region is a stretch of unquoted shell text (the script, the command of
+// $(...) or `...`, the word of ${X:-word}) and what encloses it.
+type region struct {
+	refuse refContext // when set, every reference inside gets it
+	dq     bool       // a ${ } word inside "...": references expand unquoted
+	bqdq   bool       // the command of `...` inside "..."
+}
+
+func (r region) ctx() refContext {
+	switch {
+	case r.refuse != 0:
+		return r.refuse
+	case r.bqdq:
+		return ctxBacktickDQ
+	case r.dq:
+		return ctxDouble
+	}
+	return ctxUnquoted
+}
+
+// inner is the refusal a construct nested in r inherits.
+func (r region) inner() refContext {
+	if r.refuse != 0 {
+		return r.refuse
+	}
+	if r.bqdq {
+		return ctxNestedQuote
+	}
+	return 0
+}
+
+// heredoc is a here-document whose body starts after the next newline.
+type heredoc struct {
+	delim         string
+	quoted, strip bool
+}
+
+// lexer follows /bin/sh's quoting far enough to tell where each reference
+// sits. It errs on the side of refusing: where it cannot follow the shell,
+// a reference ends up refused or expanded in a way that is still data.
+type lexer struct {
+	s       string
+	i       int
+	ctxs    []refContext
+	pending []heredoc
+}
+
+func (l *lexer) mark(c refContext) {
+	l.ctxs = append(l.ctxs, c)
+	l.i++
+}
+
+func (l *lexer) peek(k int) byte {
+	if l.i+k < len(l.s) {
+		return l.s[l.i+k]
+	}
+	return 0xff
+}
+
+// backslash passes \x; a reference right after it is refused.
+func (l *lexer) backslash() {
+	if l.peek(1) == refMark {
+		l.i++
+		l.mark(ctxEscaped)
+		return
+	}
+	l.i = min(l.i+2, len(l.s))
+}
+
+// unquoted reads unquoted text up to end at depth 0 (0: the end of the
+// text; ')' counts parentheses; '`' and '}' end at the first unquoted one).
+func (l *lexer) unquoted(r region, end byte) {
+	depth := 0
+	wordStart := true
+	for l.i < len(l.s) {
+		c := l.s[l.i]
+		if end != 0 && c == end && depth == 0 {
+			l.i++
+			return
+		}
+		switch {
+		case c == refMark:
+			l.mark(r.ctx())
+		case c == '\\':
+			l.backslash()
+		case c == '\'':
+			l.single(r, false)
+		case c == '"':
+			l.i++
+			l.double(r)
+		case c == '`':
+			l.i++
+			l.unquoted(region{refuse: r.inner()}, '`')
+		case c == '$':
+			l.dollar(r, false)
+		case c == '#' && wordStart:
+			for l.i < len(l.s) && l.s[l.i] != '\n' {
+				if l.s[l.i] == refMark {
+					l.mark(ctxComment)
+				} else {
+					l.i++
+				}
+			}
+		case c == '(' && l.peek(1) == '(' && wordStart:
+			l.i += 2
+			l.unquoted(region{refuse: ctxArith}, ')')
+			if l.peek(0) == ')' {
+				l.i++
+			}
+		case c == '(':
+			depth++
+			l.i++
+		case c == ')':
+			depth--
+			l.i++
+		case c == '<' && l.peek(1) == '<' && r.refuse == ctxArith:
+			l.i += 2 // a shift
+		case c == '<' && l.peek(1) == '<' && l.peek(2) == '<':
+			l.i += 3 // a bash here-string: an ordinary word follows
+		case c == '<' && l.peek(1) == '<':
+			l.i += 2
+			l.heredocOp()
+		case c == '\n':
+			l.i++
+			l.bodies()
+		default:
+			l.i++
+		}
+		wordStart = strings.IndexByte(" \t\n;&|()<>", c) >= 0
+	}
+}
+
+// single reads '...' (or $'...', whose backslashes escape) from its quote.
+func (l *lexer) single(r region, ansi bool) {
+	c := r.inner()
+	if c == 0 {
+		c = ctxSingle
+	}
+	l.i++
+	for l.i < len(l.s) {
+		switch l.s[l.i] {
+		case '\'':
+			l.i++
+			return
+		case refMark:
+			l.mark(c)
+		case '\\':
+			if ansi {
+				l.backslash()
+				continue
+			}
+			l.i++
+		default:
+			l.i++
+		}
+	}
+}
+
+// double reads "..." after its opening quote.
+func (l *lexer) double(r region) {
+	c := r.inner()
+	if c == 0 {
+		c = ctxDouble
+	}
+	for l.i < len(l.s) {
+		switch l.s[l.i] {
+		case '"':
+			l.i++
+			return
+		case refMark:
+			l.mark(c)
+		case '\\':
+			l.backslash()
+		case '`':
+			l.i++
+			if c == ctxDouble {
+				l.unquoted(region{bqdq: true}, '`')
+			} else {
+				l.unquoted(region{refuse: c}, '`')
+			}
+		case '$':
+			l.dollar(region{refuse: r.inner()}, true)
+		default:
+			l.i++
+		}
+	}
+}
+
+// dollar reads what starts with $ (inDQ: inside "..." or a here-document).
+func (l *lexer) dollar(r region, inDQ bool) {
+	switch next := l.peek(1); {
+	case next == '(' && l.peek(2) == '(':
+		l.i += 3
+		l.unquoted(region{refuse: ctxArith}, ')')
+		if l.peek(0) == ')' {
+			l.i++
+		}
+	case next == '(':
+		l.i += 2
+		l.unquoted(region{refuse: r.inner()}, ')')
+	case next == '[':
+		l.i += 2
+		l.unquoted(region{refuse: ctxArith}, ']')
+	case next == '{':
+		l.i += 2
+		l.param(r, inDQ)
+	case next == '\'' && !inDQ:
+		l.i++
+		l.single(r, true)
+	case next == refMark:
+		l.i++
+		l.mark(ctxEscaped)
+	default:
+		l.i++
+	}
+}
+
+// param reads ${...} after its brace.
+func (l *lexer) param(r region, inDQ bool) {
+	if l.peek(0) == '#' && l.peek(1) != '}' {
+		l.i++ // ${#NAME}
+	}
+	// The name: a special character, or letters, digits and _.
+	if c := l.peek(0); c != 0xff && strings.IndexByte("@*#?-$!", c) >= 0 {
+		l.i++
+	} else {
+		for l.i < len(l.s) {
+			c := l.s[l.i]
+			if c == refMark {
+				l.mark(ctxParam)
+				continue
+			}
+			if c != '_' && !('a' <= c && c <= 'z') && !('A' <= c && c <= 'Z') && !('0' <= c && c <= '9') {
+				break
+			}
+			l.i++
+		}
+	}
+	word := region{refuse: r.inner(), dq: inDQ || r.dq}
+	rest := l.s[l.i:]
+	for _, op := range []string{":-", ":=", ":?", ":+", "##", "%%", "-", "=", "?", "+", "#", "%"} {
+		if strings.HasPrefix(rest, op) {
+			l.i += len(op)
+			l.unquoted(word, '}')
+			return
+		}
+	}
+	if l.peek(0) == '}' {
+		l.i++
+		return
+	}
+	// A bash form (${X:1:2}, ${X/a/b}, ${X[i]}, ${X^^}): refused inside.
+	l.unquoted(region{refuse: ctxParam}, '}')
+}
+
+// heredocOp reads the delimiter after << (or <<-).
+func (l *lexer) heredocOp() {
+	h := heredoc{}
+	if l.peek(0) == '-' {
+		h.strip = true
+		l.i++
+	}
+	for l.i < len(l.s) && (l.s[l.i] == ' ' || l.s[l.i] == '\t') {
+		l.i++
+	}
+	var d strings.Builder
+	for l.i < len(l.s) {
+		c := l.s[l.i]
+		switch {
+		case strings.IndexByte(" \t\n;&|()<>", c) >= 0:
+			h.delim = d.String()
+			l.pending = append(l.pending, h)
+			return
+		case c == refMark:
+			l.mark(ctxHeredocWord)
+		case c == '\\':
+			h.quoted = true
+			if l.peek(1) == refMark {
+				l.i++
+				continue
+			}
+			if l.peek(1) != 0xff {
+				d.WriteByte(l.peek(1))
+			}
+			l.i = min(l.i+2, len(l.s))
+		case c == '\'' || c == '"':
+			h.quoted = true
+			l.i++
+			for l.i < len(l.s) && l.s[l.i] != c {
+				if l.s[l.i] == refMark {
+					l.mark(ctxHeredocWord)
+					continue
+				}
+				d.WriteByte(l.s[l.i])
+				l.i++
+			}
+			l.i = min(l.i+1, len(l.s))
+		default:
+			d.WriteByte(c)
+			l.i++
+		}
+	}
+	h.delim = d.String()
+	l.pending = append(l.pending, h)
+}
+
+// bodies reads the bodies of the pending here-documents, after a newline.
+func (l *lexer) bodies() {
+	hs := l.pending
+	l.pending = nil
+	for _, h := range hs {
+		for l.i < len(l.s) {
+			eol := strings.IndexByte(l.s[l.i:], '\n')
+			if eol < 0 {
+				eol = len(l.s) - l.i
+			}
+			line := l.s[l.i : l.i+eol]
+			if h.strip {
+				line = strings.TrimLeft(line, "\t")
+			}
+			if line == h.delim {
+				l.i = min(l.i+eol+1, len(l.s))
+				break
+			}
+			if h.quoted {
+				for end := l.i + eol; l.i < end; {
+					if l.s[l.i] == refMark {
+						l.mark(ctxQuotedHeredoc)
+					} else {
+						l.i++
+					}
+				}
+				l.i = min(l.i+1, len(l.s))
+				continue
+			}
+			l.bodyLine()
+		}
+	}
+}
+
+// bodyLine reads one line of an unquoted here-document's body, through
+// its newline: expansions are live, quotes are not.
+func (l *lexer) bodyLine() {
+	for l.i < len(l.s) {
+		switch l.s[l.i] {
+		case '\n':
+			l.i++
+			return
+		case refMark:
+			l.mark(ctxDouble)
+		case '\\':
+			l.backslash()
+		case '`':
+			l.i++
+			l.unquoted(region{refuse: ctxNestedQuote}, '`')
+		case '$':
+			l.dollar(region{}, true)
+		default:
+			l.i++
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package shell_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/shell"
+	"github.com/cairnml/cairn/tasks/tasktest"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// scope is a run's params, for resolving a workflow's references.
+type scope map[string]any
+
+func (s scope) Param(name string) (any, bool)               { v, ok := s[name]; return v, ok }
+func (scope) Output(string, string) (json.RawMessage, bool) { return nil, false }
+func (scope) Meta(string) (string, bool)                    { return "", false }
+
+// scriptWorkflow parses a workflow whose task t runs script (indented as
+// a literal block) with string params named in params.
+func scriptWorkflow(t *testing.T, script string, params ...string) (*workflows.Workflow, error) {
+	t.Helper()
+	reg, err := tasks.NewRegistry(shell.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("name: refs\nparams:\n")
+	for _, p := range params {
+		b.WriteString("  " + p + ": {type: string, default: \"\"}\n")
+	}
+	b.WriteString("tasks:\n  - id: t\n    type: shell\n    with:\n      script: |\n")
+	for _, line := range strings.Split(script, "\n") {
+		b.WriteString("        " + line + "\n")
+	}
+	return workflows.Parse("refs.yaml", []byte(b.String()), workflows.Options{Types: reg})
+}
+
+// runScript parses, resolves and runs script with the run's params vals,
+// the way a run does, and returns the attempt's log.
+func runScript(t *testing.T, script string, vals scope) (string, tasks.Request, error) {
+	t.Helper()
+	var names []string
+	for k := range vals {
+		names = append(names, k)
+	}
+	wf, err := scriptWorkflow(t, script, names...)
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	raw, err := wf.Task("t").ResolveWith(vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, buf := tasktest.Env(t)
+	req := tasktest.Request(t, raw)
+	_, err = shell.New().Run(context.Background(), req, env)
+	return buf.String(), req, err
+}
+
+// The issue's attack: a param that closes the double quotes it sits in
+// and runs a command. The value must print as it is, and nothing run.
+func TestScriptReferenceCannotRunCommands(t *testing.T) {
+	pwned := filepath.Join(t.TempDir(), "PWNED")
+	x := `a"; touch ` + pwned + `; echo "b`
+	log, _, err := runScript(t, `echo "value=[${{ params.x }}]"`, scope{"x": x})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log)
+	}
+	if want := "value=[" + x + "]\n"; log != want {
+		t.Errorf("log = %q, want %q", log, want)
+	}
+	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the param ran a command: %s exists (%v)", pwned, err)
+	}
+}
+
+// A hostile value in every quoting context a shell script uses prints as
+// it is, and runs nothing. (Values are text: params and outputs travel as
+// JSON, so bytes that are not UTF-8 do not reach a task as they were.)
+func TestScriptReferencesInEveryContextAreData(t *testing.T) {
+	dir := t.TempDir()
+	v := "a  b\t*\n$(touch " + dir + "/P1) `touch " + dir + "/P2` ${HOME} $HOME \"dq\" 'sq' \\ \\\" ; touch " + dir + "/P3 #\n\x01\x1b[31m\x7f é ☃ end\n"
+	script := strings.Join([]string{
+		`p() { printf '<%s>\n' "$@"; }`,
+		`p ${{ params.v }}`,                       // unquoted: one word, no globbing
+		`p x${{ params.v }}y`,                     // inside a word
+		`p "${{ params.v }}"`,                     // double quotes
+		`p "[${{ params.v }}]"`,                   // inside double-quoted text
+		`X=${{ params.v }}; p "$X"`,               // an assignment
+		`p "$(printf %s ${{ params.v }})"`,        // $(...) inside "..."
+		`p "$(printf %s "${{ params.v }}")"`,      // "..." in $(...) in "..."
+		"p \"`printf %s ${{ params.v }}`\"",       // `...` inside "..."
+		"Y=`printf %s ${{ params.v }}`; p \"$Y\"", // `...`
+		`p "${UNSET:-${{ params.v }}}"`,           // ${:-word} inside "..."
+		`p ${UNSET:-${{ params.v }}}`,             // ${:-word} unquoted
+		`case ${{ params.v }} in ${{ params.v }}) p match;; *) p nomatch;; esac`,
+		`# a comment: ${{ params.v }} '`,
+		`cat <<EOF`,
+		`<${{ params.v }}>`,
+		`EOF`,
+		`cat <<-EOF`,
+		"\t<$(printf %s ${{ params.v }})>",
+		"\tEOF",
+		`p 'single' "${{ params.e }}" after`,
+		`set -u; p "${{ params.e }}"`,
+	}, "\n")
+	log, req, err := runScript(t, script, scope{"v": v, "e": ""})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log)
+	}
+	// $(...) and `...` drop trailing newlines, as they do for any output.
+	trimmed := strings.TrimRight(v, "\n")
+	want := strings.Join([]string{
+		"<" + v + ">",
+		"<x" + v + "y>",
+		"<" + v + ">",
+		"<[" + v + "]>",
+		"<" + v + ">",
+		"<" + trimmed + ">",
+		"<" + trimmed + ">",
+		"<" + trimmed + ">",
+		"<" + trimmed + ">",
+		"<" + v + ">",
+		"<" + v + ">",
+		"<match>",
+		"<" + v + ">",
+		"<" + trimmed + ">",
+		"<single>", "<>", "<after>",
+		"<>",
+	}, "\n") + "\n"
+	if log != want {
+		t.Errorf("log:\n%q\nwant:\n%q", log, want)
+	}
+	for _, f := range []string{"P1", "P2", "P3"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the value ran a command: %s exists", f)
+		}
+	}
+	if strings.Contains(string(req.Params), "printf %s a  b") {
+		t.Errorf("the value was spliced into the script: %s", req.Params)
+	}
+}
+
+// References where the shell would not expand them, or would evaluate
+// them, are refused at validation, at the reference's line and column.
+func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
+	for _, c := range []struct {
+		name, script, want string
+		col                int
+	}{
+		{"single quotes", `echo 'x ${{ params.x }}'`, "single quotes", 17},
+		{"awk program", `awk 'BEGIN { print "${{ params.x }}" }'`, "single quotes", 29},
+		{"ansi quotes", `echo $'${{ params.x }}'`, "single quotes", 16},
+		{"arithmetic", `echo $(( ${{ params.x }} + 1 ))`, "arithmetic", 18},
+		{"arithmetic command", `(( ${{ params.x }} ))`, "arithmetic", 12},
+		{"bash substring", `echo ${X:${{ params.x }}}`, "${...}", 18},
+		{"backslash", `echo \${{ params.x }}`, "backslash", 15},
+		{"quoted heredoc", "cat <<'EOF'\n${{ params.x }}\nEOF", "quoted here-document", 9},
+		{"heredoc word", `cat <<${{ params.x }}`, "delimiter", 15},
+		{"only a reference", `${{ params.x }}`, "nothing but a reference", 9},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := scriptWorkflow(t, c.script, "x")
+			var list workflows.ErrorList
+			if !errors.As(err, &list) || len(list) != 1 {
+				t.Fatalf("parse error = %v, want one problem", err)
+			}
+			e := list[0]
+			line := 9 + strings.Count(c.script[:strings.Index(c.script, "${{")], "\n")
+			if !strings.Contains(e.Msg, c.want) || e.Hint == "" || e.Line != line || e.Col != c.col {
+				t.Errorf("got %s:%d:%d: %s (hint %q), want line %d col %d mentioning %q", e.File, e.Line, e.Col, e.Msg, e.Hint, line, c.col, c.want)
+			}
+		})
+	}
+}
+
+// A script that reaches Run with a refused reference (a caller that did
+// not validate) fails for good, before anything runs.
+func TestScriptReferenceRefusedAtRunTime(t *testing.T) {
+	raw, _ := json.Marshal(map[string]any{"script": cairn.ScriptText{
+		Text: []string{"echo '", "'"}, Values: []string{"x"}, Refs: []string{"params.x"},
+	}})
+	env, buf := tasktest.Env(t)
+	_, err := shell.New().Run(context.Background(), tasktest.Request(t, raw), env)
+	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "params.x") || !strings.Contains(err.Error(), "single quotes") {
+		t.Fatalf("err = %v, want a permanent error naming params.x in single quotes", err)
+	}
+	if buf.String() != "" {
+		t.Errorf("the script ran: %q", buf.String())
+	}
+}
