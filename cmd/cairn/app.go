@@ -98,7 +98,8 @@ Global flags (before the command):
   --plugins-dir DIR  plugin binaries (default HOME/plugins), pinned in HOME/plugins.lock (see 'cairn plugins')
 
 Run 'cairn COMMAND --help' for a command's flags.
-Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage.
+Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage,
+130 or 143 ended by Ctrl-C (SIGINT) or SIGTERM.
 `)
 }
 

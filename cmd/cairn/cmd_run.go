@@ -42,25 +42,29 @@ func (p paramFlags) Set(s string) error {
 
 // execFlags are the flags of run and resume.
 type execFlags struct {
-	slots    int
-	quiet    bool
-	progress string
+	slots     int
+	quiet     bool
+	progress  string
+	stopGrace time.Duration
 }
 
 func (f *execFlags) register(a *app, fs interface {
 	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
 	StringVar(*string, string, string, string)
 }) {
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit; cap one run with the workflow's concurrency:)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, none")
+	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned")
 }
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("run", "FILE [-p key=value]... [flags]",
 		"Run a workflow in the foreground with live progress. Exits 0 only if the run succeeded.\n"+
-			"Ctrl-C cancels the run: running tasks are stopped and recorded as cancelled.\n"+
+			"Ctrl-C (or SIGTERM) cancels the run: running tasks are stopped and recorded as cancelled,\n"+
+			"each given --stop-grace to stop; a second Ctrl-C stops at once. Exit status 130 (143 for SIGTERM).\n"+
 			"If the process dies, 'cairn resume RUN' finishes the run.")
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
@@ -151,7 +155,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg)})
 	owner := ownerName()
 	pool := executor.New(broker, executor.Options{
-		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: logs,
+		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: logs, StopGrace: ef.stopGrace,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts.
@@ -166,10 +170,17 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	}
 	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
 	start := time.Now()
+	stopAnnouncing := announceCancel(ctx, prog, pool.StopGrace())
 	final, derr := driver.Drive(ctx, id, wf)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if ctx.Err() != nil {
+		// Interrupted: the driver recorded the cancellation; every attempt
+		// is stopped now and has the pool's stop grace to return.
+		cancel()
+	}
 	pool.Stop(stopCtx)
 	cancel()
+	stopAnnouncing()
 	prog.finish()
 	if derr != nil {
 		return derr

@@ -65,8 +65,8 @@ func TestCtrlC(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("cairn took %s to stop after Ctrl-C", took)
 	}
-	if code != 1 {
-		t.Errorf("exit status %d after Ctrl-C, want 1\n%s", code, p.stderr.String())
+	if code != 130 {
+		t.Errorf("exit status %d after Ctrl-C, want 130 (128 + SIGINT)\n%s", code, p.stderr.String())
 	}
 	s := e.show(id)
 	if s.State != "cancelled" {

@@ -4,14 +4,56 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var caught atomic.Int32 // the first signal, 0 if none
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal cancels the command's context: `run` records
+		// the cancellation and waits, within a bound, for its tasks.
+		s := toSignal(<-sigs)
+		caught.Store(int32(s))
+		cancel(interrupted{s})
+		// The second stops at once. Shell commands and plugin processes
+		// die with the process (Pdeathsig); a run whose cancellation was
+		// not recorded yet is left as after kill -9, for 'cairn resume'.
+		again := toSignal(<-sigs)
+		fmt.Fprintf(os.Stderr, "\ncairn: %s again: stopping now\n", signalName(again))
+		os.Exit(128 + int(s))
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	if s := caught.Load(); s != 0 {
+		// A command ended by a signal says so, as shells expect: 130 for
+		// SIGINT, 143 for SIGTERM.
+		code = 128 + int(s)
+	}
 	os.Exit(code)
+}
+
+func toSignal(s os.Signal) syscall.Signal {
+	if ss, ok := s.(syscall.Signal); ok {
+		return ss
+	}
+	return syscall.SIGINT
+}
+
+// interrupted is the cause of a command's context that a signal ended.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return "interrupted by " + signalName(i.sig) }
+
+// signalName is how a user sends sig: Ctrl-C for SIGINT.
+func signalName(sig syscall.Signal) string {
+	if sig == syscall.SIGINT {
+		return "Ctrl-C"
+	}
+	return "SIGTERM"
 }
