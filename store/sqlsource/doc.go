@@ -11,9 +11,38 @@
 //	sqlite:relative/or/absolute/path.db                  (or sqlite://PATH)
 //
 // A relative SQLite path is resolved against the process's working
-// directory. The file must exist: it is opened with mode=ro (never
-// created) and PRAGMA query_only, so no statement can write. PostgreSQL
-// queries run in a READ ONLY transaction that is rolled back at the end.
+// directory.
+//
+// # Read-only, whatever the query or the DSN
+//
+// A query is exactly one statement that reads; a second one is a
+// permanent error naming it (SQLite: the engine's tail after the first
+// statement; PostgreSQL: its refusal to Parse several commands). Values
+// reach it only as bound parameters: args by position (? or ?N on SQLite,
+// $N on PostgreSQL) or by name (:name on SQLite, @name on PostgreSQL,
+// rewritten by pgx's StrictNamedArgs); a placeholder without a value or a
+// value without a placeholder is refused before the query runs.
+//
+// SQLite: the file must exist; it is opened with mode=ro (never created)
+// and PRAGMA query_only; SQLITE_LIMIT_ATTACHED is 0 (no ATTACH, which
+// would create files even with query_only on); and an authorizer allows
+// only reading tables, SELECT, recursive CTEs, functions without side
+// effects (load_extension and fts3_tokenizer are refused) and PRAGMAs that
+// read the schema (table_info, index_list, ...), refusing every other
+// action while the statement compiles, before it can run. The compiled
+// statement must also be one SQLite calls read-only (VACUUM, VACUUM INTO
+// are not), and only that statement ever runs.
+//
+// PostgreSQL: after the DSN is parsed, Cairn forces the extended protocol
+// (QueryExecModeDescribeExec; a DSN's default_query_exec_mode is
+// overridden, so "COMMIT; DELETE ..." cannot run as two statements) and
+// the session's default_transaction_read_only=on (overriding the DSN's
+// own setting and its options=-c). The query is described first, without
+// running: one that returns no rows (COPY, DO, SET, COMMIT, CREATE ...)
+// is refused. It then runs in a BEGIN READ ONLY transaction that is always
+// rolled back. PostgreSQL cannot tell every side effect of a function
+// (dblink, a superuser's server file functions): the real boundary is a
+// role that can only read; see docs/security.md.
 //
 // # Values
 //
@@ -30,8 +59,10 @@
 // does not exist or is not a database, SQL errors (syntax, unknown table or
 // column, a write refused as read-only: SQLSTATE classes 0A, 21, 22, 25, 28,
 // 2B, 3D, 3F, 42, 44 and SQLite's ERROR, READONLY, CANTOPEN, NOTADB,
-// CORRUPT, AUTH, PERM, MISMATCH, RANGE), a result over the byte limit, a
-// value that is not text. Connection failures, timeouts, a busy database,
+// CORRUPT, AUTH, PERM, MISMATCH, RANGE), anything the read-only guard
+// refuses (it names the action: "ATTACH", "PRAGMA query_only = 0", "DELETE
+// FROM t", ...), a second statement, args that do not match the
+// placeholders, a result over the byte limit, a value that is not text. Connection failures, timeouts, a busy database,
 // a server shutting down or out of resources are plain errors: a retry may
 // succeed.
 package sqlsource

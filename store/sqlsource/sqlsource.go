@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/mattn/go-sqlite3"
@@ -27,24 +26,50 @@ func New() *Source { return &Source{} }
 
 // Query runs query on the database dsn names, read-only, and returns the
 // result's column names and its rows, every value as text (see the package
-// documentation). When maxBytes > 0, a result whose values add up to more
-// than maxBytes bytes (one more per value, as a CSV separator) is refused.
-// The errors say which retrying cannot fix (cairn.Permanent).
-func (*Source) Query(ctx context.Context, dsn, query string, maxBytes int64) ([]string, [][]sql.NullString, error) {
+// documentation). The query must be exactly one statement that reads. Its
+// placeholders are bound to args (positional: ? or ?N on SQLite, $N on
+// PostgreSQL) or to named (by name: :name on SQLite, @name on PostgreSQL);
+// give at most one of the two. Values are nil, bool, int64, float64 or
+// string. When maxBytes > 0, a result whose values add up to more than
+// maxBytes bytes (one more per value, as a CSV separator) is refused. The
+// errors say which retrying cannot fix (cairn.Permanent).
+func (*Source) Query(ctx context.Context, dsn, query string, args []any, named map[string]any, maxBytes int64) ([]string, [][]sql.NullString, error) {
 	if strings.TrimSpace(query) == "" {
 		return nil, nil, cairn.Permanentf("sql: empty query")
 	}
-	db, kind, shown, err := open(dsn)
+	if len(args) > 0 && len(named) > 0 {
+		return nil, nil, cairn.Permanentf("sql: give args as a list (positional placeholders) or as a map (named ones), not both")
+	}
+	for i, v := range args {
+		if err := checkArg(v); err != nil {
+			return nil, nil, cairn.Permanentf("sql: args[%d]: %w", i, err)
+		}
+	}
+	for k, v := range named {
+		if err := checkArg(v); err != nil {
+			return nil, nil, cairn.Permanentf("sql: args.%s: %w", k, err)
+		}
+	}
+	db, kind, shown, g, err := open(dsn)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	cols, rows, err := run(ctx, db, kind, query, maxBytes)
+	cols, rows, err := run(ctx, db, kind, g, query, args, named, maxBytes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sql %s: %w", shown, err)
 	}
 	return cols, rows, nil
+}
+
+// checkArg accepts the value types every driver binds the same way.
+func checkArg(v any) error {
+	switch v.(type) {
+	case nil, bool, int64, float64, string:
+		return nil
+	}
+	return fmt.Errorf("a %T cannot be bound: want a string, a number, a boolean or null", v)
 }
 
 type driverKind int
@@ -55,42 +80,38 @@ const (
 )
 
 // open opens dsn without connecting yet. shown is the DSN as errors show it
-// (password redacted).
-func open(dsn string) (db *sql.DB, kind driverKind, shown string, err error) {
+// (password redacted); g is the SQLite connection's guard.
+func open(dsn string) (db *sql.DB, kind driverKind, shown string, g *guard, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		shown = redact(dsn)
-		cfg, err := pgx.ParseConfig(dsn)
+		cfg, err := postgresConfig(dsn)
 		if err != nil {
 			// pgx's message may quote the DSN, password included.
-			return nil, 0, "", cairn.Permanentf("sql %s: invalid PostgreSQL DSN (want postgres://user:password@host:port/database?sslmode=...)", shown)
+			return nil, 0, "", nil, cairn.Permanentf("sql %s: invalid PostgreSQL DSN (want postgres://user:password@host:port/database?sslmode=...)", shown)
 		}
-		return stdlib.OpenDB(*cfg), kindPostgres, shown, nil
+		return stdlib.OpenDB(*cfg), kindPostgres, shown, nil, nil
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//")
 		shown = "sqlite:" + path
 		if path == "" {
-			return nil, 0, "", cairn.Permanentf("sql %s: no file path (want sqlite:PATH)", dsn)
+			return nil, 0, "", nil, cairn.Permanentf("sql %s: no file path (want sqlite:PATH)", dsn)
 		}
 		if strings.ContainsAny(path, "?#") {
-			return nil, 0, "", cairn.Permanentf("sql %s: options in a SQLite DSN are not supported (give sqlite:PATH; the file is always opened read-only)", dsn)
+			return nil, 0, "", nil, cairn.Permanentf("sql %s: options in a SQLite DSN are not supported (give sqlite:PATH; the file is always opened read-only)", dsn)
 		}
 		abs, err := filepath.Abs(path)
 		if err != nil {
-			return nil, 0, "", fmt.Errorf("sql %s: %w", shown, err)
+			return nil, 0, "", nil, fmt.Errorf("sql %s: %w", shown, err)
 		}
-		u := url.URL{Scheme: "file", Path: abs, RawQuery: "mode=ro&_query_only=true&_busy_timeout=5000"}
-		db, err := sql.Open("sqlite3", u.String())
-		if err != nil {
-			return nil, 0, "", cairn.Permanentf("sql %s: %w", shown, err)
-		}
-		return db, kindSQLite, shown, nil
+		g := &guard{}
+		return sql.OpenDB(sqliteConnector{uri: sqliteURI(abs), guard: g}), kindSQLite, shown, g, nil
 	}
 	hint := "want postgres://user:password@host:port/database or sqlite:PATH"
 	if strings.HasSuffix(dsn, ".db") || strings.HasSuffix(dsn, ".sqlite") || strings.HasSuffix(dsn, ".sqlite3") {
 		hint = fmt.Sprintf("for a SQLite file write sqlite:%s", dsn)
 	}
-	return nil, 0, "", cairn.Permanentf("sql: unknown DSN %q: %s", redact(dsn), hint)
+	return nil, 0, "", nil, cairn.Permanentf("sql: unknown DSN %q: %s", redact(dsn), hint)
 }
 
 // redact hides the password of a URL-shaped DSN.
@@ -105,29 +126,60 @@ func redact(dsn string) string {
 	return u.Redacted()
 }
 
-// querier is what run needs of a *sql.DB or a *sql.Tx.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func run(ctx context.Context, db *sql.DB, kind driverKind, query string, maxBytes int64) ([]string, [][]sql.NullString, error) {
-	var q querier = db
+// run checks the query on the connection, then runs it as a prepared
+// statement with its args bound: on SQLite under the guard, on PostgreSQL
+// in a READ ONLY transaction that is always rolled back.
+func run(ctx context.Context, db *sql.DB, kind driverKind, g *guard, query string, args []any, named map[string]any, maxBytes int64) ([]string, [][]sql.NullString, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, nil, classify("connect", err, g)
+	}
+	defer conn.Close()
+	var bound []any
+	switch kind {
+	case kindSQLite:
+		bound = args
+		for k, v := range named {
+			bound = append(bound, sql.Named(k, v))
+		}
+		if err := conn.Raw(func(dc any) error { return checkSQLite(dc, query, len(bound)) }); err != nil {
+			return nil, nil, classify("query", err, g)
+		}
+	case kindPostgres:
+		bound = args
+		if len(named) > 0 {
+			if query, bound, err = postgresNamed(ctx, query, named); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := conn.Raw(func(dc any) error { return checkPostgres(ctx, dc, query, len(bound)) }); err != nil {
+			return nil, nil, classify("query", err, g)
+		}
+	}
+	var prep interface {
+		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+	} = conn
 	if kind == kindPostgres {
-		tx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 		if err != nil {
-			return nil, nil, classify("connect", err)
+			return nil, nil, classify("begin", err, g)
 		}
 		defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
-		q = tx
+		prep = tx
 	}
-	rs, err := q.QueryContext(ctx, query)
+	stmt, err := prep.PrepareContext(ctx, query)
 	if err != nil {
-		return nil, nil, classify("query", err)
+		return nil, nil, classify("query", err, g)
+	}
+	defer stmt.Close()
+	rs, err := stmt.QueryContext(ctx, bound...)
+	if err != nil {
+		return nil, nil, classify("query", err, g)
 	}
 	defer rs.Close()
 	cols, err := rs.Columns()
 	if err != nil {
-		return nil, nil, classify("columns", err)
+		return nil, nil, classify("columns", err, g)
 	}
 	var (
 		rows  [][]sql.NullString
@@ -163,7 +215,7 @@ func run(ctx context.Context, db *sql.DB, kind driverKind, query string, maxByte
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return nil, nil, classify("query", err)
+		return nil, nil, classify("query", err, g)
 	}
 	return cols, rows, nil
 }
@@ -173,8 +225,12 @@ func run(ctx context.Context, db *sql.DB, kind driverKind, query string, maxByte
 var permanentSQLState = []string{"0A", "21", "22", "25", "28", "2B", "3D", "3F", "42", "44"}
 
 // classify wraps err with what was being done and marks it permanent when
-// its driver code says retrying cannot help.
-func classify(what string, err error) error {
+// its driver code says retrying cannot help. g, for SQLite, names what the
+// authorizer refused.
+func classify(what string, err error, g *guard) error {
+	if !cairn.IsRetryable(err) {
+		return fmt.Errorf("%s: %w", what, err) // permanent already
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -184,7 +240,10 @@ func classify(what string, err error) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		msg := fmt.Errorf("%s: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
-		if pe.Code == "25006" {
+		switch {
+		case multipleStatements(pe):
+			msg = fmt.Errorf("%s: the query holds more than one statement, and a sql source runs exactly one: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
+		case pe.Code == "25006":
 			msg = fmt.Errorf("%s: the query writes, and sql sources are read-only: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
 		}
 		for _, class := range permanentSQLState {
@@ -196,12 +255,17 @@ func classify(what string, err error) error {
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
+		if g != nil && g.refused() != "" {
+			return cairn.Permanentf("%s: sql sources are read-only: the query uses %s, which is not allowed (only reads: SELECT, WITH, functions without side effects, PRAGMAs that read the schema): %w", what, g.refused(), err)
+		}
 		switch se.Code {
 		case sqlite3.ErrCantOpen:
 			return cairn.Permanentf("%s: the SQLite file does not exist or cannot be opened: %w", what, err)
 		case sqlite3.ErrReadonly:
 			return cairn.Permanentf("%s: the query writes, and sql sources are read-only: %w", what, err)
-		case sqlite3.ErrError, sqlite3.ErrNotADB, sqlite3.ErrCorrupt, sqlite3.ErrAuth,
+		case sqlite3.ErrAuth:
+			return cairn.Permanentf("%s: sql sources are read-only: the query does something other than read: %w", what, err)
+		case sqlite3.ErrError, sqlite3.ErrNotADB, sqlite3.ErrCorrupt,
 			sqlite3.ErrPerm, sqlite3.ErrMismatch, sqlite3.ErrRange:
 			return cairn.Permanentf("%s: %w", what, err)
 		}

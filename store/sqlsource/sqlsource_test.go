@@ -65,7 +65,7 @@ func TestSQLiteQuery(t *testing.T) {
 	path := sqliteFile(t)
 	src := sqlsource.New()
 	ctx := context.Background()
-	cols, rows, err := src.Query(ctx, "sqlite:"+path, "SELECT id, x, name, flag FROM t ORDER BY id", 0)
+	cols, rows, err := src.Query(ctx, "sqlite:"+path, "SELECT id, x, name, flag FROM t ORDER BY id", nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestSQLiteQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rows2, err := src.Query(ctx, "sqlite://"+rel, "SELECT id, x, name, flag FROM t ORDER BY id", 0)
+	_, rows2, err := src.Query(ctx, "sqlite://"+rel, "SELECT id, x, name, flag FROM t ORDER BY id", nil, nil, 0)
 	if err != nil || render(rows2) != want {
 		t.Errorf("relative sqlite:// path: %v\n%s", err, render(rows2))
 	}
@@ -97,12 +97,12 @@ func TestSQLiteReadOnly(t *testing.T) {
 		"SELECT 1; DELETE FROM t",
 		"CREATE TABLE u (a)",
 	} {
-		_, _, err := src.Query(ctx, "sqlite:"+path, q, 0)
+		_, _, err := src.Query(ctx, "sqlite:"+path, q, nil, nil, 0)
 		if !isPermanent(err) {
 			t.Errorf("%q: err %v, want a permanent error", q, err)
 		}
 	}
-	_, rows, err := src.Query(ctx, "sqlite:"+path, "SELECT count(*) FROM t", 0)
+	_, rows, err := src.Query(ctx, "sqlite:"+path, "SELECT count(*) FROM t", nil, nil, 0)
 	if err != nil || render(rows) != "3\n" {
 		t.Errorf("after refused writes: %v %q", err, render(rows))
 	}
@@ -135,7 +135,7 @@ func TestSQLiteErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := src.Query(ctx, c.dsn, c.query, c.max)
+			_, _, err := src.Query(ctx, c.dsn, c.query, nil, nil, c.max)
 			if !isPermanent(err) {
 				t.Fatalf("err %v, want a permanent error", err)
 			}
@@ -155,7 +155,7 @@ func TestSQLiteCancelled(t *testing.T) {
 	path := sqliteFile(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, _, err := sqlsource.New().Query(ctx, "sqlite:"+path, "SELECT * FROM t", 0)
+	_, _, err := sqlsource.New().Query(ctx, "sqlite:"+path, "SELECT * FROM t", nil, nil, 0)
 	if err == nil || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
@@ -205,7 +205,7 @@ func TestPostgresQuery(t *testing.T) {
 	table := pgTable(t, dsn)
 	src := sqlsource.New()
 	ctx := context.Background()
-	cols, rows, err := src.Query(ctx, dsn, "SELECT id, x, amount, name, flag, day FROM "+table+" ORDER BY id", 0)
+	cols, rows, err := src.Query(ctx, dsn, "SELECT id, x, amount, name, flag, day FROM "+table+" ORDER BY id", nil, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,12 +231,12 @@ func TestPostgresErrors(t *testing.T) {
 		{"SELECT * FROM no_such_table_here", "42P01"},
 		{"SELEC 1", "42601"},
 	} {
-		_, _, err := src.Query(ctx, dsn, c.query, 0)
+		_, _, err := src.Query(ctx, dsn, c.query, nil, nil, 0)
 		if !isPermanent(err) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: err %v, want a permanent error mentioning %q", c.query, err, c.want)
 		}
 	}
-	_, rows, err := src.Query(ctx, dsn, "SELECT count(*) FROM "+table, 0)
+	_, rows, err := src.Query(ctx, dsn, "SELECT count(*) FROM "+table, nil, nil, 0)
 	if err != nil || render(rows) != "2\n" {
 		t.Errorf("after a refused delete: %v %q", err, render(rows))
 	}
@@ -246,7 +246,7 @@ func TestPostgresErrors(t *testing.T) {
 // wants reported without retry; the message hides the password. This needs
 // no PostgreSQL server.
 func TestPostgresUnreachable(t *testing.T) {
-	_, _, err := sqlsource.New().Query(context.Background(), "postgres://postgres:secret@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", "SELECT 1", 0)
+	_, _, err := sqlsource.New().Query(context.Background(), "postgres://postgres:secret@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", "SELECT 1", nil, nil, 0)
 	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "unreachable") {
 		t.Errorf("unreachable server: err %v, want a permanent error saying unreachable", err)
 	}

@@ -21,12 +21,15 @@ import (
 // MediaType is the media type of the data output.
 const MediaType = "text/csv"
 
-// SQLQuerier runs the query of a `sql` source: read-only, on the database
-// the DSN names, returning the column names and the rows with every value
-// as text (Valid false: NULL). Errors that retrying cannot fix must be
-// cairn.Permanent. cmd/cairn passes store/sqlsource's Source.
+// SQLQuerier runs the query of a `sql` source: exactly one statement,
+// read-only, on the database the DSN names, with its placeholders bound to
+// args (by position) or named (by name) — values nil, bool, int64, float64
+// or string, never spliced into the text — returning the column names and
+// the rows with every value as text (Valid false: NULL). Errors that
+// retrying cannot fix must be cairn.Permanent. cmd/cairn passes
+// store/sqlsource's Source.
 type SQLQuerier interface {
-	Query(ctx context.Context, dsn, query string, maxBytes int64) (columns []string, rows [][]sql.NullString, err error)
+	Query(ctx context.Context, dsn, query string, args []any, named map[string]any, maxBytes int64) (columns []string, rows [][]sql.NullString, err error)
 }
 
 // Options are what the binary lends the task type.
@@ -70,8 +73,10 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "format", Kind: cairn.KindString, Doc: "file and http: csv (with a header row) or jsonl (JSON Lines); default by extension (.jsonl, .ndjson) or, for http, the Content-Type; else csv"},
 			{Name: "max_bytes", Kind: cairn.KindInt, Default: DefaultMaxBytes, Doc: "size limit of a file, an http body or a query result; a larger source fails without retry"},
 			{Name: "timeout", Kind: cairn.KindDuration, Default: DefaultTimeout.String(), Doc: "http and sql: how long the request or query may take; a timeout is retried under the task's policy"},
-			{Name: "dsn", Kind: cairn.KindString, Doc: "sql: postgres://user:password@host:port/db?sslmode=... or sqlite:PATH (opened read-only)"},
-			{Name: "query", Kind: cairn.KindString, Doc: "sql: the query, run in a read-only transaction; rows come in the order it gives (add ORDER BY for determinism)"},
+			{Name: "redirects", Kind: cairn.KindString, Default: RedirectsSameOrigin, Doc: "http: which redirects to follow: same_origin (same scheme, host and port as the URL), any, or none; a redirect it does not follow fails without retry"},
+			{Name: "dsn", Kind: cairn.KindString, Doc: "sql: postgres://user:password@host:port/db?sslmode=... or sqlite:PATH; read-only whatever the DSN says (for PostgreSQL, use a role that can only read)"},
+			{Name: "query", Kind: cairn.KindString, Doc: "sql: exactly one statement that reads (SELECT or WITH), run read-only; no ${{ }} references inside (bind values with args); rows come in the order it gives (add ORDER BY for determinism)"},
+			{Name: "args", Kind: cairn.KindAny, Doc: "sql: values bound to the query's placeholders, never spliced into its text: a list for ? / ?N (SQLite) and $1, $2 (PostgreSQL), or a map for :name (SQLite) and @name (PostgreSQL); each a string, number, boolean, null or a ${{ }} reference to one"},
 			{Name: "generator", Kind: cairn.KindString, Default: Classification, Doc: "synthetic: classification (label: class index 0..classes-1) or regression (label: a number)"},
 			{Name: "rows", Kind: cairn.KindInt, Default: DefaultRows, Doc: "synthetic: number of rows"},
 			{Name: "features", Kind: cairn.KindInt, Default: DefaultFeatures, Doc: "synthetic: number of numeric features x0, x1, ..."},

@@ -379,8 +379,8 @@ type querier struct {
 	got  []string
 }
 
-func (q *querier) Query(ctx context.Context, dsn, query string, maxBytes int64) ([]string, [][]sql.NullString, error) {
-	q.got = append(q.got, dsn, query, fmt.Sprint(maxBytes))
+func (q *querier) Query(ctx context.Context, dsn, query string, args []any, named map[string]any, maxBytes int64) ([]string, [][]sql.NullString, error) {
+	q.got = append(q.got, dsn, query, fmt.Sprint(maxBytes), fmt.Sprintf("%#v %#v", args, named))
 	return q.cols, q.rows, q.err
 }
 
@@ -530,6 +530,17 @@ func TestInvalidParams(t *testing.T) {
 		{"unknown-param", map[string]any{"source": "synthetic", "rwos": 5}, "rwos", []string{"unknown param", "did you mean rows?"}},
 		{"no-host", map[string]any{"source": "http:///x.csv"}, "source", []string{"no host"}},
 		{"negative-max-bytes", map[string]any{"source": "file://x.csv", "max_bytes": -1}, "max_bytes", []string{"positive integer"}},
+		// Issue 14: a -p value spliced into the SQL text could change the statement.
+		{"query-reference", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT * FROM t WHERE name = '${{ params.name }}'"}, "query",
+			[]string{"spliced into the SQL text", "bound parameters", "args: [${{ params.x }}]", "$1", ":x", "@x"}},
+		{"query-whole-reference", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "${{ params.q }}"}, "query", []string{"spliced into the SQL text"}},
+		{"args-not-list-or-map", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT ?", "args": "fr"}, "args", []string{"want a list or a map", "?N"}},
+		{"args-nested", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT ?", "args": []any{[]any{1}}}, "args", []string{"item 0", "want a string, a number, a boolean or null"}},
+		{"args-bad-name", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT :a", "args": map[string]any{"1a": 1}}, "args", []string{`name "1a"`}},
+		{"args-map-value", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT :a", "args": map[string]any{"a": map[string]any{"b": 1}}}, "args", []string{`"a": want a string`}},
+		{"args-on-file", map[string]any{"source": "file://x.csv", "args": []any{1}}, "args", []string{"applies to the sql source only"}},
+		{"bad-redirects", map[string]any{"source": "http://h/x.csv", "redirects": "all"}, "redirects", []string{"unknown redirects", "same_origin", "any", "none"}},
+		{"redirects-on-sql", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT 1", "redirects": "any"}, "redirects", []string{"applies to the http source only"}},
 	}
 	task := collect.New(collect.Options{})
 	for _, c := range cases {
@@ -567,5 +578,17 @@ func TestInvalidParams(t *testing.T) {
 	// References are left for run time.
 	if errs := task.ValidateParams(map[string]any{"source": "${{ params.src }}", "rows": "${{ params.n }}"}); len(errs) != 0 {
 		t.Errorf("references: %v", errs)
+	}
+	// Args of every kind, references among them, and references in the
+	// DSN are fine: they are bound, not spliced.
+	for _, args := range []any{
+		[]any{"fr", 3, 2.5, true, nil, "${{ params.country }}", "%${{ params.q }}%"},
+		map[string]any{"country": "${{ params.country }}", "min": 10, "vip": false, "_x1": nil},
+		"${{ params.args }}",
+		[]any{},
+	} {
+		if errs := task.ValidateParams(map[string]any{"source": "sql", "dsn": "${{ params.dsn }}", "query": "SELECT 1", "args": args}); len(errs) != 0 {
+			t.Errorf("args %v: %v", args, errs)
+		}
 	}
 }

@@ -12,9 +12,20 @@
 //	                                  for data beside the workflow file);
 //	                                  file:///abs/path.csv for an absolute one.
 //	                                  The path is taken literally (no %-decoding).
-//	source: https://host/data.csv     an http(s) GET, with timeout and max_bytes
-//	source: sql                       dsn: and query: (SQLite or PostgreSQL,
-//	                                  read-only; run by the SQLQuerier the
+//	                                  Regular files only: a FIFO, a device or a
+//	                                  socket fails for good before any read.
+//	source: https://host/data.csv     an http(s) GET, with timeout and max_bytes;
+//	                                  redirects: same_origin (default: follow
+//	                                  within the URL's scheme, host and port),
+//	                                  any or none; the log names each redirect
+//	                                  and the final URL
+//	source: sql                       dsn:, query: and args: (SQLite or
+//	                                  PostgreSQL; exactly one statement, read-
+//	                                  only whatever the query or DSN; values
+//	                                  bound from args:, a list for ? / $1 or a
+//	                                  map for :name / @name, never spliced —
+//	                                  a ${{ }} inside query: is refused at
+//	                                  validation; run by the SQLQuerier the
 //	                                  binary injects, store/sqlsource)
 //	source: synthetic                 a seeded generator (package
 //	                                  tasks/ml/synthetic): generator:
@@ -52,13 +63,16 @@
 //
 // Permanent (retrying cannot help): bad params (an unknown source scheme
 // gets the nearest known one suggested, "data.csv" gets "file://data.csv");
-// a file that does not exist, is a directory, is not readable (permission)
-// or is over max_bytes; an http status other than 2xx, 408, 425, 429 and
+// a file that does not exist, is a directory, a FIFO, a device or a socket,
+// is not readable (permission) or is over max_bytes; a redirect the
+// redirects param does not allow (to another origin, by default); an http status other than 2xx, 408, 425, 429 and
 // 5xx (so a 404), a body over max_bytes, a web page (text/html) where data
 // was expected, an untrusted TLS certificate; input that is not CSV or
 // JSON Lines (binary, compressed, ragged rows, bad quoting: the error names
 // the line), a source without rows; SQL errors the querier marks permanent
-// (syntax, unknown table, a write, an unknown DSN), two result columns of
+// (syntax, unknown table, a write or anything else that is not a read, a
+// second statement, args that do not match the placeholders, an unknown
+// DSN), two result columns of
 // the same name; invalid synthetic settings.
 //
 // An unreachable source — a host name that does not resolve, a refused

@@ -1,9 +1,13 @@
 package collect
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +35,13 @@ const (
 	Regression     = "regression"
 )
 
+// What an http source does with a redirect (param redirects).
+const (
+	RedirectsSameOrigin = "same_origin" // follow within the URL's scheme, host and port (default)
+	RedirectsAny        = "any"         // follow to any origin
+	RedirectsNone       = "none"        // follow none
+)
+
 // Defaults.
 const (
 	DefaultMaxBytes int64 = 256 << 20
@@ -42,13 +53,13 @@ const (
 // paramNames are every param, in Info order; applies says which source
 // (or generator) each belongs to ("" = all).
 var paramNames = []string{
-	"source", "format", "max_bytes", "timeout", "dsn", "query",
+	"source", "format", "max_bytes", "timeout", "redirects", "dsn", "query", "args",
 	"generator", "rows", "features", "informative", "classes", "weights", "class_sep",
 	"label_noise", "noise", "missing_rate", "drift_shift", "drift_scale", "drift_features", "label", "seed",
 }
 
 var applies = map[string]string{
-	"format": "file, http", "timeout": "http, sql", "dsn": SourceSQL, "query": SourceSQL,
+	"format": "file, http", "timeout": "http, sql", "redirects": SourceHTTP, "dsn": SourceSQL, "query": SourceSQL, "args": SourceSQL,
 	"generator": SourceSynthetic, "rows": SourceSynthetic, "features": SourceSynthetic,
 	"informative": SourceSynthetic, "classes": Classification, "weights": Classification,
 	"class_sep": Classification, "label_noise": Classification, "noise": Regression,
@@ -67,6 +78,11 @@ type params struct {
 	Timeout  time.Duration
 	DSN      string
 	Query    string
+	// Args are the query's bound values: by position (Args) or by name
+	// (Named); each nil, bool, int64, float64 or string.
+	Args      []any
+	Named     map[string]any
+	Redirects string
 
 	Generator string
 	Class     synthetic.Classification
@@ -140,7 +156,7 @@ func parseSource(s string, p *params) (key, msg, hint string) {
 // parseParams decodes and checks m. With allowRefs, strings holding ${{
 // are accepted for any key, and the checks depending on them are skipped.
 func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) {
-	p := params{MaxBytes: DefaultMaxBytes, Timeout: DefaultTimeout, Generator: Classification, refs: map[string]bool{}}
+	p := params{MaxBytes: DefaultMaxBytes, Timeout: DefaultTimeout, Redirects: RedirectsSameOrigin, Generator: Classification, refs: map[string]bool{}}
 	var errs []tasks.ParamError
 	add := func(key, hint, format string, args ...any) {
 		errs = append(errs, tasks.ParamError{Key: key, Msg: fmt.Sprintf(format, args...), Hint: hint})
@@ -158,6 +174,14 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 	)
 	for _, k := range keys {
 		v := m[k]
+		if k == "query" && allowRefs && tasks.IsRef(v) {
+			// A reference in the query is spliced into the SQL text, where
+			// a value can change what the statement does.
+			add(k, "bind the value instead: args: [${{ params.x }}] with ? (SQLite) or $1 (PostgreSQL) in the query, or args: {x: ${{ params.x }}} with :x (SQLite) or @x (PostgreSQL)",
+				"a ${{ }} reference inside query would be spliced into the SQL text (SQL injection): values reach a query only as bound parameters")
+			has[k] = true
+			continue
+		}
 		if allowRefs && tasks.IsRef(v) {
 			p.refs[k], has[k] = true, true
 			continue
@@ -205,6 +229,17 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				p.DSN = s
 			} else {
 				p.Query = s
+			}
+		case "redirects":
+			s, ok := v.(string)
+			if !ok || (s != RedirectsSameOrigin && s != RedirectsAny && s != RedirectsNone) {
+				add(k, "same_origin (the default: follow redirects within the URL's scheme, host and port), any, or none", "unknown redirects %s", tasks.Describe(v))
+				break
+			}
+			p.Redirects = s
+		case "args":
+			for _, e := range parseArgs(v, allowRefs, &p) {
+				add(k, argsHint, "%s", e)
 			}
 		case "generator":
 			s, ok := v.(string)
@@ -351,6 +386,86 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		}
 	}
 	return p, errs
+}
+
+const argsHint = "a list, bound in order to ? or ?N (SQLite) and $1, $2, ... (PostgreSQL); or a map, bound by name to :name (SQLite) and @name (PostgreSQL); values are strings, numbers, booleans or null, or a ${{ }} reference to one"
+
+// argName is the form of a named arg: what both drivers accept.
+var argName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseArgs reads the args param into p.Args or p.Named, returning its
+// problems. With allowRefs, a value that is a ${{ }} reference is left to
+// run time (when it is a string, a number, a boolean or null like any
+// other).
+func parseArgs(v any, allowRefs bool, p *params) []string {
+	var errs []string
+	value := func(where string, x any) any {
+		if allowRefs && tasks.IsRef(x) {
+			return x
+		}
+		b, err := bindValue(x)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", where, err))
+		}
+		return b
+	}
+	switch a := v.(type) {
+	case []any:
+		p.Args = make([]any, len(a))
+		for i, x := range a {
+			p.Args[i] = value(fmt.Sprintf("item %d", i), x)
+		}
+	case map[string]any:
+		p.Named = make(map[string]any, len(a))
+		for name, x := range a {
+			if !argName.MatchString(name) {
+				errs = append(errs, fmt.Sprintf("name %q: want letters, digits and _ (not first a digit), as in :name / @name", name))
+			}
+			p.Named[name] = value(fmt.Sprintf("%q", name), x)
+		}
+		sort.Strings(errs) // map order
+	default:
+		errs = append(errs, fmt.Sprintf("want a list or a map of values, got %s", tasks.Describe(v)))
+	}
+	return errs
+}
+
+// bindValue converts a param value into what a query binds: nil, bool,
+// int64 (a whole number), float64 or string. Lists, maps and non-finite
+// numbers are refused.
+func bindValue(x any) (any, error) {
+	switch v := x.(type) {
+	case nil, bool, string:
+		return v, nil
+	case json.Number:
+		if i, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return i, nil
+		}
+	}
+	if i, ok := wholeNumber(x); ok {
+		return i, nil
+	}
+	if f, ok := tasks.Number(x); ok {
+		return f, nil
+	}
+	return nil, fmt.Errorf("want a string, a number, a boolean or null, got %s", tasks.Describe(x))
+}
+
+// wholeNumber returns x as an int64 when it is a Go integer.
+func wholeNumber(x any) (int64, bool) {
+	switch v := x.(type) {
+	case int:
+		return int64(v), true
+	case int64:
+		return v, true
+	case int32:
+		return int64(v), true
+	case uint64:
+		if v <= math.MaxInt64 {
+			return int64(v), true
+		}
+	}
+	return 0, false
 }
 
 // redactedDSN hides a URL-shaped DSN's password.

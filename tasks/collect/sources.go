@@ -10,12 +10,14 @@ import (
 	"io"
 	"io/fs"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -41,9 +43,13 @@ func formatByName(name string) (string, error) {
 	return "", nil
 }
 
-// readFile reads a file:// source. A file that does not exist, cannot be
-// read for lack of permission, is a directory or is over the limit fails
-// for good; another read error may be transient.
+// readFile reads a file:// source. It reads regular files only: a FIFO, a
+// device (/dev/zero), a socket or a directory fails for good at once,
+// before any read (the file is opened non-blocking, so a FIFO without a
+// writer cannot hold the open, and checked again on the open descriptor).
+// A file that does not exist, cannot be read for lack of permission or is
+// over the limit fails for good too; another read error may be transient.
+// The read stops when ctx ends.
 func readFile(ctx context.Context, p params, log io.Writer) (*dataset.Frame, error) {
 	abs, err := filepath.Abs(p.Path)
 	if err != nil {
@@ -72,25 +78,62 @@ func readFile(ctx context.Context, p params, log io.Writer) (*dataset.Frame, err
 		return nil, cairn.Permanentf("%s: permission denied", what)
 	case err != nil:
 		return nil, fmt.Errorf("%s: %w", what, err)
-	case fi.IsDir():
-		return nil, cairn.Permanentf("%s is a directory: name a CSV or JSON Lines file", what)
-	case fi.Size() > p.MaxBytes:
-		return nil, cairn.Permanentf("%s is %d bytes, over the limit of %d (raise max_bytes)", what, fi.Size(), p.MaxBytes)
 	}
-	fh, err := os.Open(abs)
-	if errors.Is(err, fs.ErrPermission) {
+	if err := regular(fi, what); err != nil {
+		return nil, err
+	}
+	fh, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
 		return nil, cairn.Permanentf("%s: permission denied", what)
-	}
-	if err != nil {
+	case errors.Is(err, syscall.ENXIO): // a socket, or a device without its driver
+		return nil, cairn.Permanentf("%s is not a regular file: collect reads regular CSV or JSON Lines files only", what)
+	case err != nil:
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer fh.Close()
+	// The path may have been replaced since the Stat: check what was opened.
+	if fi, err = fh.Stat(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := regular(fi, what); err != nil {
+		return nil, err
+	}
+	if fi.Size() > p.MaxBytes {
+		return nil, cairn.Permanentf("%s is %d bytes, over the limit of %d (raise max_bytes)", what, fi.Size(), p.MaxBytes)
+	}
 	raw, err := readLimited(tasks.ContextReader(ctx, fh), p.MaxBytes, what)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: read: %w", what, context.Cause(ctx))
+		}
 		return nil, err
 	}
 	fmt.Fprintf(log, "collect: read %s (%s, %d bytes, %s)\n", what, formatName(format), len(raw), digest(raw))
 	return parse(ctx, raw, format, what)
+}
+
+// regular refuses what is not a regular file, naming what it is.
+func regular(fi fs.FileInfo, what string) error {
+	m := fi.Mode()
+	kind := ""
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		return cairn.Permanentf("%s is a directory: name a CSV or JSON Lines file", what)
+	case m&fs.ModeNamedPipe != 0:
+		kind = "a named pipe (FIFO)"
+	case m&fs.ModeCharDevice != 0:
+		kind = "a character device"
+	case m&fs.ModeDevice != 0:
+		kind = "a block device"
+	case m&fs.ModeSocket != 0:
+		kind = "a socket"
+	default:
+		kind = "not a regular file"
+	}
+	return cairn.Permanentf("%s is %s: collect reads regular CSV or JSON Lines files only (write the data to a file first)", what, kind)
 }
 
 // readLimited reads r whole, failing for good past max bytes.
@@ -131,11 +174,16 @@ func (t *Task) fetch(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 	}
 	req.Header.Set("Accept", "text/csv, application/x-ndjson;q=0.9, application/jsonl;q=0.9, */*;q=0.1")
 	req.Header.Set("User-Agent", "cairn-collect")
-	resp, err := t.http.Do(req)
+	client := *t.http
+	client.CheckRedirect = checkRedirect(p.Redirects, t.http.CheckRedirect, log)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, httpErr(ctx, what, p, err)
 	}
 	defer resp.Body.Close()
+	if final := shownURL(resp.Request.URL); final != what {
+		what = fmt.Sprintf("%s (redirected to %s)", what, final)
+	}
 	switch s := resp.StatusCode; {
 	case s >= 200 && s < 300:
 	case s == http.StatusRequestTimeout, s == http.StatusTooEarly, s == http.StatusTooManyRequests, s >= 500:
@@ -176,6 +224,52 @@ func (t *Task) fetch(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 	return parse(parent, raw, format, what)
 }
 
+// redirectError is a redirect the redirects param does not allow.
+type redirectError struct {
+	from, to *url.URL
+	policy   string
+}
+
+func (e *redirectError) Error() string {
+	if e.policy == RedirectsNone {
+		return fmt.Sprintf("the server redirects to %s, and redirects: none follows no redirect (give that URL, or set redirects: same_origin or any)", shownURL(e.to))
+	}
+	return fmt.Sprintf("the server redirects from %s to another origin, %s: redirects are followed within the URL's scheme, host and port only (give the final URL, or set redirects: any to follow it)", origin(e.from), shownURL(e.to))
+}
+
+// checkRedirect is the http client's redirect policy for one fetch: it
+// logs each redirect and refuses those policy does not allow (then next,
+// the client's own policy, if any; else Go's limit of 10 redirects).
+func checkRedirect(policy string, next func(*http.Request, []*http.Request) error, log io.Writer) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		from := via[len(via)-1].URL
+		switch {
+		case policy == RedirectsNone:
+			return &redirectError{from: from, to: req.URL, policy: policy}
+		case policy != RedirectsAny && origin(req.URL) != origin(via[0].URL):
+			return &redirectError{from: via[0].URL, to: req.URL, policy: policy}
+		}
+		fmt.Fprintf(log, "collect: redirected: %s → %s\n", shownURL(from), shownURL(req.URL))
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// origin is u's scheme, host and port (the default port made explicit).
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[scheme]
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+}
+
 // httpErr describes a transport error. An unreachable source (a name that
 // does not resolve, a refused connection, no route) and a TLS certificate
 // problem are permanent: retrying does not mend a wrong address. Timeouts,
@@ -186,7 +280,10 @@ func httpErr(ctx context.Context, what string, p params, err error) error {
 		invalid  x509.CertificateInvalidError
 		hostname x509.HostnameError
 	)
+	var redirect *redirectError
 	switch {
+	case errors.As(err, &redirect):
+		return cairn.Permanentf("GET %s: %v", what, redirect)
 	case errors.As(err, &unknown), errors.As(err, &invalid), errors.As(err, &hostname):
 		return cairn.Permanentf("GET %s: TLS certificate not accepted: %w", what, err)
 	case cairn.Unreachable(err):
@@ -205,7 +302,7 @@ func (t *Task) query(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 	shown := redactedDSN(p.DSN)
 	qctx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	cols, rows, err := t.sql.Query(qctx, p.DSN, p.Query, p.MaxBytes)
+	cols, rows, err := t.sql.Query(qctx, p.DSN, p.Query, p.Args, p.Named, p.MaxBytes)
 	if err != nil {
 		return nil, err // the querier names the DSN and decides permanence
 	}
@@ -247,7 +344,7 @@ func (t *Task) query(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 		}
 		buf.WriteString("}\n")
 	}
-	fmt.Fprintf(log, "collect: query on %s returned %d rows × %d columns\n", shown, len(rows), len(cols))
+	fmt.Fprintf(log, "collect: query on %s with %d bound args returned %d rows × %d columns\n", shown, len(p.Args)+len(p.Named), len(rows), len(cols))
 	f, err := dataset.ReadJSONL(tasks.ContextReader(ctx, &buf), dataset.ReadOptions{MaxBytes: -1})
 	if err != nil {
 		if ctx.Err() != nil {
