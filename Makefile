@@ -8,8 +8,11 @@ PKGS    := ./...
 
 all: build plugins
 
+## build: bin/cairn, stamped with 'git describe --always --dirty' and the commit ('cairn --version').
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(if $(filter %-dirty,$(VERSION)), (modified))
 build:
-	$(GO) build -o $(BIN) ./cmd/cairn
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X 'main.commit=$(COMMIT)'" -o $(BIN) ./cmd/cairn
 
 ## plugins: the example plugin, bin/plugins/kmeans (install: copy it into $$CAIRN_HOME/plugins, then 'cairn plugins lock').
 plugins:

@@ -35,7 +35,8 @@ const (
 	exitBadFile = 2 // bad workflow file or bad usage
 )
 
-// usageError is bad command-line usage: exit 2 with the command's help.
+// usageError is bad command-line usage: exit 2 with the one problem and a
+// pointer to the command's --help.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -56,113 +57,128 @@ type app struct {
 	dbPath         string
 	pluginsDir     string        // --plugins-dir; "" means HOME/plugins
 	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
+	help           *helpInfo     // the running command's help, set by newFlags
 }
 
 type command struct {
 	name, args, summary string
 	run                 func(ctx context.Context, a *app, args []string) error
+	examples            []string // shown by 'cairn help NAME'
+	hidden              bool     // left out of the usage (the completion scripts' helper)
 }
 
 func commands() []command {
 	return []command{
-		{"run", "FILE [-p key=value]...", "run a workflow in the foreground, with live progress", cmdRun},
-		{"validate", "FILE...", "check workflow files and print every problem", cmdValidate},
-		{"graph", "FILE [--format mermaid|dot]", "print a workflow's DAG as Mermaid or Graphviz DOT", cmdGraph},
-		{"runs", "[--workflow W] [--state S] [--limit N] [--before ID] [--json]", "list runs, newest first", cmdRuns},
-		{"show", "RUN [--json]", "show a run and every task: state, attempts, duration, error, outputs, metrics", cmdShow},
-		{"logs", "RUN TASK [--attempt N] [-f]", "print a task attempt's log (the latest by default); -f follows it", cmdLogs},
-		{"artifact", "RUN TASK [OUTPUT] [-o FILE]", "write a task's artifact output (data, model, report, plot) to stdout or a file", cmdArtifact},
-		{"cancel", "RUN", "cancel a run (its running tasks are stopped)", cmdCancel},
-		{"resume", "RUN", "finish a run whose process died; succeeded tasks are not run again", cmdResume},
-		{"migrate", "", "create or upgrade the database schema", cmdMigrate},
-		{"types", "", "list the task types this binary knows and their params", cmdTypes},
-		{"plugins", "list|lock [--json]", "list the plugins and their task types; pin their sha256 in the lock file", cmdPlugins},
+		{name: "run", args: "FILE [-p key=value]... [flags]", summary: "run a workflow in the foreground, with live progress", run: cmdRun,
+			examples: []string{"cairn run workflows/examples/breast-cancer.yaml", "cairn run wf.yaml -p seed=7 -p data=/srv/data.csv --progress lines", "cairn run wf.yaml --quiet --workers 4"}},
+		{name: "validate", args: "FILE...", summary: "check workflow files and print every problem", run: cmdValidate,
+			examples: []string{"cairn validate wf.yaml", "cairn validate workflows/examples/*.yaml"}},
+		{name: "graph", args: "FILE [--format mermaid|dot]", summary: "print a workflow's DAG as Mermaid or Graphviz DOT", run: cmdGraph,
+			examples: []string{"cairn graph wf.yaml", "cairn graph wf.yaml --format dot | dot -Tsvg > wf.svg"}},
+		{name: "runs", args: "[--workflow W] [--state S] [--limit N] [--before RUN] [--json | -q]", summary: "list runs, newest first", run: cmdRuns,
+			examples: []string{"cairn runs", "cairn runs --state failed --limit 5", "cairn runs -q --limit 1"}},
+		{name: "show", args: "RUN [--json]", summary: "show a run and every task: state, attempts, duration, error, outputs, metrics", run: cmdShow,
+			examples: []string{"cairn show 01HZX3", "cairn show $(cairn runs -q --limit 1) --json"}},
+		{name: "logs", args: "RUN TASK [--attempt N] [-f]", summary: "print a task attempt's log (the latest by default); -f follows it", run: cmdLogs,
+			examples: []string{"cairn logs 01HZX3 train", "cairn logs 01HZX3 train --attempt 1", "cairn logs 01HZX3 train -f"}},
+		{name: "artifact", args: "RUN TASK [OUTPUT] [-o FILE]", summary: "write a task's artifact output (data, model, report, plot) to stdout or a file", run: cmdArtifact,
+			examples: []string{"cairn artifact 01HZX3 evaluate", "cairn artifact 01HZX3 train model -o model.json"}},
+		{name: "cancel", args: "RUN", summary: "cancel a run (its running tasks are stopped)", run: cmdCancel,
+			examples: []string{"cairn cancel 01HZX3"}},
+		{name: "resume", args: "RUN [flags]", summary: "finish a run whose process died; succeeded tasks are not run again", run: cmdResume,
+			examples: []string{"cairn resume 01HZX3", "cairn resume 01HZX3 --progress lines"}},
+		{name: "migrate", args: "", summary: "create or upgrade the database schema", run: cmdMigrate,
+			examples: []string{"cairn migrate", "cairn migrate --db /srv/cairn/cairn.db"}},
+		{name: "types", args: "[TYPE]", summary: "list the task types this binary knows, or show one with every param's default", run: cmdTypes,
+			examples: []string{"cairn types", "cairn types train"}},
+		{name: "plugins", args: "list|lock [--json]", summary: "list the plugins and their task types; pin their sha256 in the lock file", run: cmdPlugins,
+			examples: []string{"cairn plugins list", "cairn plugins list --json", "cairn plugins lock"}},
+		{name: "help", args: "[COMMAND]", summary: "print the usage, or a command's help", run: cmdHelp,
+			examples: []string{"cairn help", "cairn help run"}},
+		{name: "version", args: "", summary: "print the version, the commit and the Go version of this binary", run: cmdVersion,
+			examples: []string{"cairn version", "cairn --version"}},
+		{name: "completion", args: "bash|zsh", summary: "print a shell completion script", run: cmdCompletion,
+			examples: []string{"source <(cairn completion bash)        # in ~/.bashrc", "cairn completion zsh > \"${fpath[1]}/_cairn\"   # then restart zsh"}},
+		{name: completeCommand, args: "runs|tasks RUN", summary: "print completion candidates (used by the completion scripts)", run: cmdComplete, hidden: true,
+			examples: []string{"cairn __complete runs"}},
 	}
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, `cairn — an ML workflow orchestrator
-
-Usage:
-  cairn [--home DIR] [--db FILE] COMMAND [ARGS]
-
-Commands:
-`)
+func findCommand(name string) (command, bool) {
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		if c.name == name {
+			return c, true
+		}
 	}
-	fmt.Fprintf(w, `
-Global flags (before the command):
-  --home DIR   state folder (default $CAIRN_HOME, else ~/.cairn): database, artifacts, logs
-  --db FILE    SQLite database file (default HOME/cairn.db)
-  --plugins-dir DIR  plugin binaries (default HOME/plugins), pinned in HOME/plugins.lock (see 'cairn plugins')
-
-Run 'cairn COMMAND --help' for a command's flags.
-Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage,
-130 or 143 ended by Ctrl-C (SIGINT) or SIGTERM.
-`)
+	return command{}, false
 }
 
 // run is main without the process: it parses global flags, dispatches to a
 // command and maps its error to an exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, home: os.Getenv("CAIRN_HOME")}
 	fs := flag.NewFlagSet("cairn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stderr) }
-	fs.StringVar(&a.home, "home", os.Getenv("CAIRN_HOME"), "state folder")
-	fs.StringVar(&a.dbPath, "db", "", "SQLite database file")
-	fs.StringVar(&a.pluginsDir, "plugins-dir", "", "plugins folder")
+	fs.SetOutput(io.Discard) // errors are printed below, once
+	fs.Usage = func() {}
+	a.globalFlags(fs)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
 			return exitOK
 		}
+		fmt.Fprintf(stderr, "cairn: %s\nRun 'cairn --help' for usage.\n", flagProblem(fs, err))
 		return exitBadFile
+	}
+	if *showVersion {
+		writeVersion(stdout)
+		return exitOK
 	}
 	if fs.NArg() == 0 {
 		usage(stderr)
 		return exitBadFile
 	}
 	name, rest := fs.Arg(0), fs.Args()[1:]
-	if name == "help" || name == "-h" {
-		usage(stdout)
+	c, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "cairn: unknown command %q%s\nRun 'cairn help' for the list of commands.\n", name, suggest(name, commandNames()))
+		return exitBadFile
+	}
+	err := c.run(ctx, a, rest)
+	a.closePlugins()
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
 		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name != name {
-			continue
+	case errors.Is(err, flag.ErrHelp):
+		a.writeHelp(stdout)
+		return exitOK
+	case errors.As(err, &ue):
+		// The command that failed: 'cairn help bogus' names help.
+		cmd := c.name
+		if a.help != nil {
+			cmd = a.help.name
 		}
-		err := c.run(ctx, a, rest)
-		a.closePlugins()
-		var ue usageError
-		var ee exitError
-		switch {
-		case err == nil:
-			return exitOK
-		case errors.Is(err, flag.ErrHelp):
-			return exitOK
-		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "cairn %s: %s\nusage: cairn %s %s\n", c.name, ue.msg, c.name, c.args)
-			return exitBadFile
-		case errors.As(err, &ee):
-			if ee.err.Error() != "" {
-				fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, ee.err)
-			}
-			return ee.code
-		default:
-			fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, err)
-			return exitFailed
+		fmt.Fprintf(stderr, "cairn %s: %s\nRun 'cairn %s --help' for usage.\n", cmd, ue.msg, cmd)
+		return exitBadFile
+	case errors.As(err, &ee):
+		if ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, ee.err)
 		}
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, err)
+		return exitFailed
 	}
-	fmt.Fprintf(stderr, "cairn: unknown command %q%s\n", name, suggest(name, commandNames()))
-	usage(stderr)
-	return exitBadFile
 }
 
 func commandNames() []string {
 	var names []string
 	for _, c := range commands() {
-		names = append(names, c.name)
+		if !c.hidden {
+			names = append(names, c.name)
+		}
 	}
 	return names
 }
@@ -175,24 +191,9 @@ func suggest(s string, names []string) string {
 	return ""
 }
 
-// newFlags returns a flag set for a command whose --help prints its usage.
-func (a *app) newFlags(name, args, help string) *flag.FlagSet {
-	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
-	fs.SetOutput(a.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(a.stderr, "usage: cairn %s %s\n\n%s\n", name, args, help)
-		var any bool
-		fs.VisitAll(func(*flag.Flag) { any = true })
-		if any {
-			fmt.Fprintln(a.stderr, "\nflags:")
-			fs.PrintDefaults()
-		}
-	}
-	return fs
-}
-
 // parseFlags parses args allowing flags after positional arguments
-// (`cairn show RUN --json`), which the flag package alone does not.
+// (`cairn show RUN --json`), which the flag package alone does not. A bad
+// flag is a usageError naming the one problem.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
@@ -200,7 +201,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, exitError{exitBadFile, err} // bad usage; fs printed the usage
+			return nil, usageError{flagProblem(fs, err)}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

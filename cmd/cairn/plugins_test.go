@@ -231,7 +231,7 @@ func TestPluginsCommands(t *testing.T) {
 	}
 
 	r = e.cairn("plugins", "--help")
-	if r.code != 0 || !strings.Contains(r.stderr, "usage: cairn plugins list|lock") {
+	if r.code != 0 || !strings.Contains(r.stdout, "usage: cairn plugins list|lock") {
 		t.Fatalf("--help: %s", r)
 	}
 	if r = e.cairn("plugins", "pin"); r.code != 2 || !strings.Contains(r.stderr, `unknown subcommand "pin"`) {
