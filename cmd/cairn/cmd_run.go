@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
@@ -46,17 +48,21 @@ type execFlags struct {
 	quiet     bool
 	progress  string
 	stopGrace time.Duration
+	logLimit  int64
 }
 
 func (f *execFlags) register(a *app, fs interface {
 	IntVar(*int, string, int, string)
 	BoolVar(*bool, string, bool, string)
 	DurationVar(*time.Duration, string, time.Duration, string)
+	Var(flag.Value, string, string)
 	StringVar(*string, string, string, string)
 }) {
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit; cap one run with the workflow's concurrency:)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the summary")
 	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, none")
+	f.logLimit = artifacts.DefaultLogLimit
+	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned")
 }
 
@@ -144,6 +150,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if err != nil {
 		return err
 	}
+	logs = logs.WithLimit(ef.logLimit)
 	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err

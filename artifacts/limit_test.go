@@ -1,0 +1,85 @@
+package artifacts_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cairnml/cairn/artifacts"
+)
+
+// pseudoText is n bytes of numbered lines, so that any cut shows.
+func pseudoText(n int) []byte {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	return []byte(b.String()[:n])
+}
+
+// A log past its limit keeps the output's first limit − tail bytes and its
+// last tail bytes, exactly, with a line counting the bytes dropped between
+// them, whatever the sizes of the writes; the closing note is not cut.
+func TestLogLimitKeepsHeadAndTail(t *testing.T) {
+	const limit = 64 << 10 // tail: 32 KiB
+	out := pseudoText(1<<20 + 12345)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, maxWrite := range []int{1, 100, 40 << 10, 3 << 20} {
+		l := openLogs(t).WithLimit(limit)
+		w, err := l.Create("r", "t", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := out; len(rest) > 0; {
+			n := min(1+rng.IntN(maxWrite), len(rest))
+			if maxWrite == 1 && len(rest) > 70000 { // keep the byte-by-byte case short
+				n = len(rest) - 70000
+			}
+			if got, err := w.Write(rest[:n]); err != nil || got != n {
+				t.Fatalf("Write(%d bytes) = %d, %v", n, got, err)
+			}
+			rest = rest[n:]
+		}
+		note := "\ncairn: attempt 1 failed: " + strings.Repeat("x", 100<<10) + "\n"
+		if err := w.(*artifacts.LogWriter).CloseWithNote(note); err != nil {
+			t.Fatal(err)
+		}
+		got := readLog(t, l, "r", "t", 1)
+		dropped := len(out) - limit
+		want := string(out[:limit/2]) +
+			fmt.Sprintf("\n[cairn: %d bytes dropped: the log keeps the first 32 KiB and the last 32 KiB of an attempt's output (cairn run --log-limit)]\n", dropped) +
+			string(out[len(out)-limit/2:]) + note
+		if got != want {
+			t.Fatalf("writes of up to %d bytes: log of %d bytes differs from the %d expected (head, marker, tail, note)", maxWrite, len(got), len(want))
+		}
+	}
+}
+
+// Under its limit a log is the output as written, without a marker; the
+// default limit is 64 MiB with a 1 MiB tail.
+func TestLogUnderLimitIsWhole(t *testing.T) {
+	l := openLogs(t)
+	if l.Limit() != artifacts.DefaultLogLimit || artifacts.DefaultLogLimit != 64<<20 {
+		t.Fatalf("default limit %d", l.Limit())
+	}
+	l = l.WithLimit(1000)
+	w, _ := l.Create("r", "t", 1)
+	out := pseudoText(1000) // exactly the limit: head 500 to the file, 500 in the window
+	w.Write(out)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readLog(t, l, "r", "t", 1); got != string(out) {
+		t.Fatalf("log of %d bytes at its limit = %q", len(out), got)
+	}
+	// No limit.
+	l = openLogs(t).WithLimit(0)
+	w, _ = l.Create("r", "t", 1)
+	big := pseudoText(3 << 20)
+	w.Write(big)
+	w.Close()
+	if got := readLog(t, l, "r", "t", 1); got != string(big) {
+		t.Fatalf("unlimited log: %d bytes, want %d", len(got), len(big))
+	}
+}
