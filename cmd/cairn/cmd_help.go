@@ -54,7 +54,7 @@ func flagName(name string) string {
 
 // placeholders name the value of the flags that take one, in listings.
 var placeholders = map[string]string{
-	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE",
+	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
 }
 
