@@ -21,7 +21,7 @@
 // reach it only as bound parameters: args by position (? or ?N on SQLite,
 // $N on PostgreSQL) or by name (:name on SQLite, @name on PostgreSQL,
 // rewritten by pgx's StrictNamedArgs); a placeholder without a value or a
-// value without a placeholder is refused before the query runs.
+// value without a placeholder is refused before any row is read.
 //
 // SQLite: the file must exist; it is opened with mode=ro (never created)
 // and PRAGMA query_only; SQLITE_LIMIT_ATTACHED is 0 (no ATTACH, which

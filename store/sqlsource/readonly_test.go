@@ -181,7 +181,7 @@ func TestSQLiteReads(t *testing.T) {
 }
 
 // TestSQLiteArgsMismatch: placeholders and args must match one to one,
-// checked before the query runs.
+// checked before any row is read; a named arg with no placeholder of its name is refused too.
 func TestSQLiteArgsMismatch(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src.db")
 	makeDB(t, src)
@@ -196,6 +196,8 @@ func TestSQLiteArgsMismatch(t *testing.T) {
 		{"SELECT id FROM t WHERE id = ?", nil, nil, "1 placeholder(s) and args gives 0"},
 		{"SELECT id FROM t", []any{int64(1)}, nil, "0 placeholder(s) and args gives 1"},
 		{"SELECT :a, :b", nil, map[string]any{"a": int64(1)}, "2 placeholder(s) and args gives 1"},
+		{"SELECT id FROM t WHERE state = :state AND id > :min", nil, map[string]any{"state": "failed", "mni": int64(1)}, "args.mni has no placeholder :mni"},
+		{"SELECT @a", nil, map[string]any{"b": int64(1)}, "args.b has no placeholder"},
 		{"SELECT ?", []any{int64(1)}, map[string]any{"a": int64(1)}, "not both"},
 		{"SELECT ?", []any{[]int{1}}, nil, "cannot be bound"},
 	} {

@@ -2,12 +2,17 @@ package sqlsource
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"io"
 	"net/url"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/mattn/go-sqlite3"
@@ -157,38 +162,126 @@ func actionName(op int, a1, a2 string) string {
 	return fmt.Sprintf("SQLite action %d", op)
 }
 
-// checkSQLite prepares query on the raw connection — compiling it, with
-// the authorizer, without running it — and refuses a query that holds more
-// than one statement (the engine's tail is not empty), that is empty, that
-// SQLite says may write (VACUUM, for one, is not an authorizer action), or
-// whose placeholders do not match the args. It returns nothing else: the
-// query then runs as a prepared statement, which only ever runs the first
-// statement.
-func checkSQLite(dc any, query string, args int) error {
+// querySQLite runs query on the raw connection, under the guard. It
+// prepares the query — compiling it, with the authorizer, without running
+// it — and refuses a query that holds more than one statement (the
+// engine's tail is not empty), that is empty, that SQLite says may write
+// (VACUUM, for one, is not an authorizer action), or whose placeholders do
+// not match the args; then runs that one prepared statement (only ever
+// the first) with the args bound, and refuses a named arg that bound no
+// placeholder before reading any row.
+func querySQLite(ctx context.Context, dc any, query string, args []any, named map[string]any, maxBytes int64) (*result, error) {
 	c, ok := dc.(*sqlite3.SQLiteConn)
 	if !ok {
-		return fmt.Errorf("sqlite: unexpected driver connection %T", dc)
+		return nil, fmt.Errorf("sqlite: unexpected driver connection %T", dc)
 	}
-	st, err := c.Prepare(query)
+	st, err := c.PrepareContext(ctx, query)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
 	empty, tail, err := stmtParts(st)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if empty {
-		return cairn.Permanentf("the query holds no statement (only comments or blanks?)")
+		return nil, cairn.Permanentf("the query holds no statement (only comments or blanks?)")
 	}
 	if tail != "" && !onlyComments(c, tail) {
-		return cairn.Permanentf("the query holds more than one statement, and a sql source runs exactly one: the second begins %q", excerpt(tail))
+		return nil, cairn.Permanentf("the query holds more than one statement, and a sql source runs exactly one: the second begins %q", excerpt(tail))
 	}
-	if s, ok := st.(*sqlite3.SQLiteStmt); !ok || !s.Readonly() {
-		return cairn.Permanentf("the query may write (SQLite does not call it read-only), and sql sources are read-only: give one SELECT")
+	s, ok := st.(*sqlite3.SQLiteStmt)
+	if !ok || !s.Readonly() {
+		return nil, cairn.Permanentf("the query may write (SQLite does not call it read-only), and sql sources are read-only: give one SELECT")
 	}
-	if n := st.NumInput(); n != args {
-		return placeholderMismatch(n, args)
+	if n := st.NumInput(); n != len(args)+len(named) {
+		return nil, placeholderMismatch(n, len(args)+len(named))
+	}
+	values := make([]driver.NamedValue, 0, len(args)+len(named))
+	for i, v := range args {
+		values = append(values, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	names := make([]string, 0, len(named))
+	for k := range named {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		values = append(values, driver.NamedValue{Name: k, Ordinal: len(values) + 1, Value: named[k]})
+	}
+	rows, err := s.QueryContext(ctx, values)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if err := allBound(s, names); err != nil {
+		return nil, err
+	}
+	res := &result{cols: rows.Columns(), max: maxBytes}
+	dest := make([]driver.Value, len(res.cols))
+	for {
+		if err := rows.Next(dest); err == io.EOF {
+			return res, nil
+		} else if err != nil {
+			return nil, err
+		}
+		row := make([]sql.NullString, len(dest))
+		for j, v := range dest {
+			row[j] = asText(v)
+		}
+		if err := res.add(ctx, row); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// asText converts a driver value to text as database/sql does for a
+// sql.NullString.
+func asText(v driver.Value) sql.NullString {
+	switch v := v.(type) {
+	case nil:
+		return sql.NullString{}
+	case string:
+		return sql.NullString{String: v, Valid: true}
+	case []byte:
+		return sql.NullString{String: string(v), Valid: true}
+	case int64:
+		return sql.NullString{String: strconv.FormatInt(v, 10), Valid: true}
+	case float64:
+		return sql.NullString{String: strconv.FormatFloat(v, 'g', -1, 64), Valid: true}
+	case bool:
+		return sql.NullString{String: strconv.FormatBool(v), Valid: true}
+	case time.Time:
+		return sql.NullString{String: v.Format(time.RFC3339Nano), Valid: true}
+	}
+	return sql.NullString{String: fmt.Sprint(v), Valid: true}
+}
+
+// allBound refuses a named arg that bound no placeholder: go-sqlite3 skips
+// a name the statement does not have (sqlite3_bind_parameter_index 0 for
+// :name, @name and $name), which would leave a placeholder NULL. It reads
+// the indices the driver looked up while binding, which it keeps but does
+// not export; should a release rename them, this fails closed.
+func allBound(s *sqlite3.SQLiteStmt, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	m := reflect.ValueOf(s).Elem().FieldByName("namedParams")
+	if !m.IsValid() || m.Kind() != reflect.Map || m.Type().Key().Kind() != reflect.String {
+		return fmt.Errorf("sqlite: cannot check the named args (go-sqlite3's statement type changed): refusing them")
+	}
+	for _, k := range names {
+		idx := m.MapIndex(reflect.ValueOf(k))
+		if !idx.IsValid() || idx.Kind() != reflect.Array {
+			return fmt.Errorf("sqlite: cannot check the named arg %q (go-sqlite3's statement type changed): refusing it", k)
+		}
+		bound := false
+		for i := range idx.Len() {
+			bound = bound || idx.Index(i).Int() != 0
+		}
+		if !bound {
+			return cairn.Permanentf("args.%s has no placeholder :%s (or @%s, $%s) in the query, so one of its placeholders would read NULL: name each value as its placeholder (args has %s)", k, k, k, k, strings.Join(names, ", "))
+		}
 	}
 	return nil
 }

@@ -135,39 +135,32 @@ func run(ctx context.Context, db *sql.DB, kind driverKind, g *guard, query strin
 		return nil, nil, classify("connect", err, g)
 	}
 	defer conn.Close()
-	var bound []any
-	switch kind {
-	case kindSQLite:
-		bound = args
-		for k, v := range named {
-			bound = append(bound, sql.Named(k, v))
-		}
-		if err := conn.Raw(func(dc any) error { return checkSQLite(dc, query, len(bound)) }); err != nil {
-			return nil, nil, classify("query", err, g)
-		}
-	case kindPostgres:
-		bound = args
-		if len(named) > 0 {
-			if query, bound, err = postgresNamed(ctx, query, named); err != nil {
-				return nil, nil, err
-			}
-		}
-		if err := conn.Raw(func(dc any) error { return checkPostgres(ctx, dc, query, len(bound)) }); err != nil {
-			return nil, nil, classify("query", err, g)
-		}
-	}
-	var prep interface {
-		PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-	} = conn
-	if kind == kindPostgres {
-		tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if kind == kindSQLite {
+		var res *result
+		err := conn.Raw(func(dc any) (err error) {
+			res, err = querySQLite(ctx, dc, query, args, named, maxBytes)
+			return err
+		})
 		if err != nil {
-			return nil, nil, classify("begin", err, g)
+			return nil, nil, classify("query", err, g)
 		}
-		defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
-		prep = tx
+		return res.cols, res.rows, nil
 	}
-	stmt, err := prep.PrepareContext(ctx, query)
+	bound := args
+	if len(named) > 0 {
+		if query, bound, err = postgresNamed(ctx, query, named); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := conn.Raw(func(dc any) error { return checkPostgres(ctx, dc, query, len(bound)) }); err != nil {
+		return nil, nil, classify("query", err, g)
+	}
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, classify("begin", err, g)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to keep or lose
+	stmt, err := tx.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, nil, classify("query", err, g)
 	}
@@ -181,43 +174,57 @@ func run(ctx context.Context, db *sql.DB, kind driverKind, g *guard, query strin
 	if err != nil {
 		return nil, nil, classify("columns", err, g)
 	}
-	var (
-		rows  [][]sql.NullString
-		size  int64
-		dests = make([]any, len(cols))
-	)
+	res := &result{cols: cols, max: maxBytes}
+	dests := make([]any, len(cols))
 	for rs.Next() {
 		row := make([]sql.NullString, len(cols))
 		for j := range row {
 			dests[j] = &row[j]
 		}
 		if err := rs.Scan(dests...); err != nil {
-			return nil, nil, cairn.Permanentf("row %d: %w", len(rows)+1, err)
+			return nil, nil, cairn.Permanentf("row %d: %w", len(res.rows)+1, err)
 		}
-		for j, v := range row {
-			if !v.Valid {
-				size++
-				continue
-			}
-			if !utf8.ValidString(v.String) {
-				return nil, nil, cairn.Permanentf("row %d, column %q: value is not valid UTF-8 text (a BLOB?): select a text form of it, for example hex(%s)", len(rows)+1, cols[j], cols[j])
-			}
-			size += int64(len(v.String)) + 1
-		}
-		if maxBytes > 0 && size > maxBytes {
-			return nil, nil, cairn.Permanentf("the result is larger than %d bytes (at row %d): select fewer rows or columns, or raise the limit", maxBytes, len(rows)+1)
-		}
-		rows = append(rows, row)
-		if len(rows)&0xfff == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, nil, fmt.Errorf("query: %w", context.Cause(ctx))
-			}
+		if err := res.add(ctx, row); err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := rs.Err(); err != nil {
 		return nil, nil, classify("query", err, g)
 	}
-	return cols, rows, nil
+	return res.cols, res.rows, nil
+}
+
+// result gathers a query's rows, every value as text, within a byte limit.
+type result struct {
+	cols []string
+	rows [][]sql.NullString
+	size int64
+	max  int64 // 0: no limit
+}
+
+// add appends row, refusing a value that is not UTF-8 text and a result
+// over the limit, and stops when ctx ends.
+func (r *result) add(ctx context.Context, row []sql.NullString) error {
+	for j, v := range row {
+		if !v.Valid {
+			r.size++
+			continue
+		}
+		if !utf8.ValidString(v.String) {
+			return cairn.Permanentf("row %d, column %q: value is not valid UTF-8 text (a BLOB?): select a text form of it, for example hex(%s)", len(r.rows)+1, r.cols[j], r.cols[j])
+		}
+		r.size += int64(len(v.String)) + 1
+	}
+	if r.max > 0 && r.size > r.max {
+		return cairn.Permanentf("the result is larger than %d bytes (at row %d): select fewer rows or columns, or raise the limit", r.max, len(r.rows)+1)
+	}
+	r.rows = append(r.rows, row)
+	if len(r.rows)&0xfff == 0 {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("query: %w", context.Cause(ctx))
+		}
+	}
+	return nil
 }
 
 // permanentSQLState are the SQLSTATE classes of errors in the query or the
