@@ -91,6 +91,7 @@ func TestFlagErrorsAreOneProblemAndAPointer(t *testing.T) {
 		{[]string{"runs", "--limit", "x"}, `cairn runs: invalid value "x" for flag --limit: parse error` + "\n"},
 		{[]string{"logs", "RUN", "TASK", "--attempt"}, "cairn logs: flag needs an argument: --attempt\n"},
 		{[]string{"show"}, "cairn show: want exactly one run id\n"},
+		{[]string{"run", "wf.yaml", "--progress", "fancy"}, `cairn run: invalid value "fancy" for flag --progress: want auto, bar, lines or none` + "\n"},
 	} {
 		r := e.must(2, tc.args...)
 		cmd := tc.args[0]

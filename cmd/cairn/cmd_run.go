@@ -60,7 +60,8 @@ func (f *execFlags) register(a *app, fs interface {
 }) {
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this process (the global concurrency limit; cap one run with the workflow's concurrency:)")
 	fs.BoolVar(&f.quiet, "quiet", false, "print only the summary")
-	fs.StringVar(&f.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, none")
+	f.progress = "auto"
+	fs.Var((*progressMode)(&f.progress), "progress", "progress display: auto (a bar on a terminal), bar, lines, none")
 	f.logLimit = artifacts.DefaultLogLimit
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned")

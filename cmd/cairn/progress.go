@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -32,6 +34,26 @@ type progress struct {
 	barShown bool
 	stop     chan struct{} // ends the bar's clock
 	stopped  chan struct{}
+	width    func() int // the terminal's columns; nil: read them from w
+}
+
+// progressMode is the --progress flag, checked as it is parsed.
+type progressMode string
+
+func (m *progressMode) String() string {
+	if m == nil {
+		return ""
+	}
+	return string(*m)
+}
+
+func (m *progressMode) Set(s string) error {
+	switch s {
+	case "auto", "bar", "lines", "none":
+		*m = progressMode(s)
+		return nil
+	}
+	return fmt.Errorf("want auto, bar, lines or none")
 }
 
 func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
@@ -133,7 +155,8 @@ func (p *progress) clear() {
 	}
 }
 
-// draw renders the bar: done/total, a gauge, what is running and failed.
+// draw renders the bar: a gauge, done/total, what is running and failed,
+// the clock and the latest change, all on one line that fits the terminal.
 func (p *progress) draw() {
 	done := 0
 	for s, n := range p.counts {
@@ -141,21 +164,97 @@ func (p *progress) draw() {
 			done += n
 		}
 	}
-	const width = 30
-	filled := 0
-	if p.total > 0 {
-		filled = done * width / p.total
-	}
-	bar := strings.Repeat("█", filled) + strings.Repeat("░", width-filled)
-	line := fmt.Sprintf("%s %d/%d  %d running", bar, done, p.total, p.counts[cairn.TaskRunning]+p.counts[cairn.TaskLeased])
+	stats := fmt.Sprintf(" %d/%d  %d running", done, p.total, p.counts[cairn.TaskRunning]+p.counts[cairn.TaskLeased])
 	if n := p.counts[cairn.TaskFailed]; n > 0 {
-		line += fmt.Sprintf("  %d failed", n)
+		stats += fmt.Sprintf("  %d failed", n)
 	}
-	line += fmt.Sprintf("  %s  %s", time.Since(p.start).Round(time.Second), p.last)
+	stats += "  " + time.Since(p.start).Round(time.Second).String()
 	p.clear()
-	fmt.Fprint(p.w, line)
+	fmt.Fprint(p.w, barLine(p.columns(), done, p.total, stats, p.last))
 	p.barShown = true
 	p.drawn = time.Now()
+}
+
+// Widths of the bar's parts, in columns.
+const (
+	gaugeMax  = 30 // the gauge when there is room
+	gaugeMin  = 6  // a narrower gauge is left out
+	latestMin = 12 // the room kept for the latest change before the gauge shrinks
+)
+
+// barLine lays the bar out in cols-1 columns, so that the terminal never
+// wraps it (a wrapped bar cannot be redrawn in place): the gauge shrinks
+// first, then the latest change is cut in the middle with an ellipsis,
+// then left out; the counts and clock stay whole while they fit.
+func barLine(cols, done, total int, stats, latest string) string {
+	room := cols - 1
+	free := room - runeLen(stats)
+	gauge := min(gaugeMax, free-2-latestMin)
+	if gauge < gaugeMin {
+		gauge = 0
+	}
+	line := stats
+	if gauge > 0 {
+		filled := 0
+		if total > 0 {
+			filled = min(done, total) * gauge / total
+		}
+		line = strings.Repeat("█", filled) + strings.Repeat("░", gauge-filled) + stats
+		free -= gauge
+	} else {
+		line = strings.TrimPrefix(stats, " ")
+		free++
+	}
+	if latest != "" && free-2 >= latestMin/2 {
+		line += "  " + cutMiddle(latest, free-2)
+	}
+	return cutEnd(line, room)
+}
+
+func runeLen(s string) int { return utf8.RuneCountInString(s) }
+
+// cutMiddle shortens s to n runes by replacing its middle with "…", so
+// that both ends of a long task id stay readable.
+func cutMiddle(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n < 1 {
+		return ""
+	}
+	head := (n - 1) / 2
+	return string(r[:head]) + "…" + string(r[len(r)-(n-1-head):])
+}
+
+// cutEnd shortens s to n runes, ending it with "…" when it cut.
+func cutEnd(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n < 1 {
+		return ""
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// columns is the width of the terminal the bar is drawn on, read at every
+// draw so that a resized window is followed: the terminal's own size, else
+// $COLUMNS, else 80.
+func (p *progress) columns() int {
+	if p.width != nil {
+		return p.width()
+	}
+	if f, ok := p.w.(*os.File); ok {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 80
 }
 
 // finish draws the final bar and ends its line.

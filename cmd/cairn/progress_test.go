@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// longID is a task id of 61 characters: with its state, longer than an
+// 80-column terminal leaves for it.
+const longID = "collect-the-nightly-customer-transactions-from-the-warehouse1"
+
+func TestBarLineFitsEveryWidth(t *testing.T) {
+	if len(longID) != 61 {
+		t.Fatalf("longID has %d characters", len(longID))
+	}
+	stats := []string{" 0/3  0 running  0s", " 12/1000  8 running  3 failed  1h2m3s"}
+	latest := []string{"", "a succeeded", longID + " running", strings.Repeat("é", 70)}
+	for cols := 1; cols <= 200; cols++ {
+		for _, st := range stats {
+			for _, l := range latest {
+				line := barLine(cols, 5, 12, st, l)
+				if n := runeLen(line); n > max(cols-1, 0) {
+					t.Fatalf("%d columns: the bar takes %d: %q", cols, n, line)
+				}
+			}
+		}
+	}
+	line := barLine(80, 1, 3, " 1/3  1 running  2s", longID+" running")
+	if runeLen(line) != 79 || !strings.Contains(line, "…") || !strings.HasSuffix(line, "house1 running") ||
+		!strings.HasPrefix(line, strings.Repeat("█", 10)+strings.Repeat("░", 20)+" 1/3") || !strings.Contains(line, "  collect-the-") {
+		t.Errorf("80 columns, a 61-character task id: %q", line)
+	}
+	// Narrow: the gauge goes first, then the task; the counts stay.
+	if line := barLine(30, 1, 3, " 1/3  1 running  2s", longID+" running"); strings.ContainsAny(line, "█░") || !strings.HasPrefix(line, "1/3  1 running  2s") {
+		t.Errorf("30 columns: %q", line)
+	}
+}
+
+func TestCutMiddle(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abcdef", 6, "abcdef"}, {"abcdef", 5, "ab…ef"}, {"abcdefg", 4, "a…fg"}, {"abc", 1, "…"}, {"abc", 0, ""},
+	} {
+		if got := cutMiddle(tc.s, tc.n); got != tc.want {
+			t.Errorf("cutMiddle(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
+
+// barSegments splits what the bar wrote into the lines a terminal shows:
+// at newlines and at the carriage returns of each redraw, without the
+// escape sequences.
+func barSegments(out string) []string {
+	out = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]`).ReplaceAllString(out, "")
+	var segs []string
+	for _, line := range strings.Split(out, "\n") {
+		segs = append(segs, strings.Split(line, "\r")...)
+	}
+	return segs
+}
+
+func TestProgressBarTakesColumnsFromTheEnvironment(t *testing.T) {
+	t.Setenv("COLUMNS", "50")
+	var buf bytes.Buffer
+	p := newProgress(&buf, "bar", false, 2)
+	now := time.Now()
+	p.observe(scheduler.Event{TaskID: longID, To: cairn.TaskRunning, Attempt: 1, At: now})
+	p.observe(scheduler.Event{TaskID: longID, To: cairn.TaskSucceeded, Attempt: 1, At: now})
+	p.finish()
+	var bars int
+	for _, s := range barSegments(buf.String()) {
+		if runeLen(s) > 49 {
+			t.Errorf("a line of %d columns in 50: %q", runeLen(s), s)
+		}
+		if strings.Contains(s, "░") || strings.Contains(s, "█") {
+			bars++
+		}
+	}
+	if bars == 0 || !strings.Contains(buf.String(), "…") {
+		t.Errorf("no bar with a shortened id drawn:\n%q", buf.String())
+	}
+}
+
+// TestProgressBarFitsARealTerminal runs cairn under a pseudo-terminal of
+// 80 columns (script(1); skipped without it) with COLUMNS saying 200: the
+// terminal's own width wins and no bar line is wider than 79.
+func TestProgressBarFitsARealTerminal(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Skip("no script(1) to give cairn a terminal")
+	}
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "wide.yaml")
+	if err := os.WriteFile(wf, []byte("name: wide\ntasks:\n  - id: "+longID+"\n    type: shell\n    with: {argv: [echo, hi]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	inner := "stty cols 80 rows 24; exec " + sq(cairnBin) + " --home " + sq(e.home) + " run " + sq(wf)
+	cmd := exec.CommandContext(ctx, "script", "-qec", inner, "/dev/null")
+	cmd.Env = append(os.Environ(), "COLUMNS=200", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cairn run under script: %v\n%s", err, out)
+	}
+	var bars int
+	for _, s := range barSegments(string(out)) {
+		if !strings.Contains(s, "░") && !strings.Contains(s, "█") {
+			continue
+		}
+		bars++
+		if n := runeLen(s); n > 79 {
+			t.Errorf("a bar of %d columns on an 80-column terminal: %q", n, s)
+		}
+	}
+	if bars == 0 || !strings.Contains(string(out), "…") {
+		t.Errorf("no bar with a shortened task id:\n%q", out)
+	}
+}
