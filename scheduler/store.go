@@ -108,7 +108,8 @@ type RunFilter struct {
 	Workflow string         // exact name; "" for all
 	State    cairn.RunState // "" for all
 	// Before, if set, returns only runs whose id sorts before it (ids
-	// sort by creation time): the cursor for the next page.
+	// sort by creation time): the cursor for the next page. It must name
+	// a run: ListRuns fails with cairn.ErrNotFound otherwise.
 	Before string
 	Limit  int // 0 means 50
 }

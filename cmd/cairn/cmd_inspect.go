@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,19 +19,21 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks/evaluate"
 )
 
 func cmdRuns(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("runs", "[flags]", "List runs, newest first. The run id is the first column; any unique prefix of it\n"+
-		"(4 characters or more) works wherever a RUN is asked for.")
+		"(4 characters or more) works wherever a RUN is asked for. A run whose process died is shown\n"+
+		"as orphaned: 'cairn resume RUN' finishes it.")
 	var f scheduler.RunFilter
 	var state string
 	var asJSON bool
 	fs.StringVar(&f.Workflow, "workflow", "", "only runs of this workflow")
-	fs.StringVar(&state, "state", "", "only runs in this state: queued, running, succeeded, failed, cancelled")
+	fs.StringVar(&state, "state", "", "only runs in this state: queued, running, succeeded, failed, cancelled (orphaned runs are running)")
 	fs.IntVar(&f.Limit, "limit", 20, "runs per page")
-	fs.StringVar(&f.Before, "before", "", "the page after this run id (printed at the end of a full page)")
-	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts")
+	fs.StringVar(&f.Before, "before", "", "the page after this run id (the cursor the previous page printed)")
+	fs.BoolVar(&asJSON, "json", false, `print JSON for scripts: {"runs": [...], "next": cursor or null}`)
 	var idsOnly bool
 	fs.BoolVar(&idsOnly, "q", false, "print only run ids, one per line")
 	pos, err := parseFlags(fs, args)
@@ -40,115 +44,352 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
 	if state != "" {
+		state = strings.ToLower(strings.TrimSpace(state))
+		if state == orphanedState {
+			return usageError{"orphaned is not a stored state: --state running lists the orphaned runs too (their STATE says orphaned)"}
+		}
 		s, err := cairn.ParseRunState(state)
 		if err != nil {
 			return usageError{err.Error()}
 		}
 		f.State = s
 	}
-	if f.Limit <= 0 {
-		return usageError{"--limit must be positive"}
+	if f.Limit <= 0 || f.Limit > maxListLimit {
+		return usageError{fmt.Sprintf("--limit must be between 1 and %d", maxListLimit)}
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, f)
+	if f.Before != "" {
+		// A cursor is a run id (or a unique prefix of one): one that names
+		// no run is a mistake, not "every run".
+		id, err := st.ResolveRunID(ctx, f.Before)
+		switch {
+		case errors.Is(err, cairn.ErrNotFound):
+			return usageError{fmt.Sprintf("--before %q names no run; give a run id that 'cairn runs' printed", f.Before)}
+		case err != nil:
+			return usageError{fmt.Sprintf("--before %q: %v", f.Before, err)}
+		}
+		f.Before = id
+	}
+	// One run more than the page tells whether another page follows.
+	page := f
+	page.Limit = f.Limit + 1
+	runs, err := st.ListRuns(ctx, page)
 	if err != nil {
 		return err
 	}
-	if idsOnly {
+	var next string
+	if len(runs) > f.Limit {
+		runs = runs[:f.Limit]
+		next = runs[len(runs)-1].ID
+	}
+	now := time.Now()
+	switch {
+	case idsOnly:
 		for _, r := range runs {
 			fmt.Fprintln(a.stdout, r.ID)
 		}
 		return nil
-	}
-	if asJSON {
-		out := make([]runJSON, 0, len(runs))
+	case asJSON:
+		out := runsJSON{Runs: make([]runJSON, 0, len(runs))}
 		for _, r := range runs {
-			out = append(out, toRunJSON(r))
+			out.Runs = append(out.Runs, toRunJSON(r, now))
+		}
+		if next != "" {
+			out.Next = &next
 		}
 		return writeJSON(a.stdout, out)
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(a.stderr, "no runs")
+		return nil
 	}
 	sty := newStyle(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "RUN\tWORKFLOW\t%s\tCREATED\tDURATION\n", sty.state("STATE"))
+	var lost []string
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(string(r.State)), localTime(r.CreatedAt), runDuration(r))
+		state := string(r.State)
+		if orphaned(r, now) {
+			state = orphanedState
+			lost = append(lost, r.ID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(state), localTime(r.CreatedAt), runDuration(r, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if len(runs) == 0 {
-		fmt.Fprintln(a.stderr, "no runs")
-	} else if len(runs) == f.Limit {
-		fmt.Fprintf(a.stderr, "more: cairn runs --before %s\n", runs[len(runs)-1].ID)
+	for _, id := range lost {
+		fmt.Fprintf(a.stderr, "run %s is orphaned (the process driving it died): cairn resume %s\n", id, id)
+	}
+	if next != "" {
+		fmt.Fprintf(a.stderr, "more: %s\n", a.nextPage(f, next))
 	}
 	return nil
 }
 
-func runDuration(r *cairn.Run) string {
+// maxListLimit bounds --limit of runs.
+const maxListLimit = 100000
+
+// nextPage is the command that prints the page after cursor with the
+// same filters and page size (and the same --home and --db).
+func (a *app) nextPage(f scheduler.RunFilter, cursor string) string {
+	cmd := []string{"cairn"}
+	if a.home != "" && a.home != os.Getenv("CAIRN_HOME") {
+		cmd = append(cmd, "--home", shellQuote(a.home))
+	}
+	if a.dbPath != "" {
+		cmd = append(cmd, "--db", shellQuote(a.dbPath))
+	}
+	cmd = append(cmd, "runs")
+	if f.Workflow != "" {
+		cmd = append(cmd, "--workflow", shellQuote(f.Workflow))
+	}
+	if f.State != "" {
+		cmd = append(cmd, "--state", string(f.State))
+	}
+	cmd = append(cmd, "--limit", strconv.Itoa(f.Limit), "--before", cursor)
+	return strings.Join(cmd, " ")
+}
+
+// shellQuote quotes s for a POSIX shell unless it needs none.
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-_./:=@%+,", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// orphanedState is the state runs and show display for a run that is not
+// finished but whose driving process is gone. It is derived when the run
+// is read, never stored: the run is still running in the store, and
+// 'cairn resume' takes it over.
+const orphanedState = "orphaned"
+
+// ownerTTL is the run claim's lifetime, the driver's default
+// (scheduler.DriverOptions.OwnerTTL), which cairn run does not change:
+// a claim that expires at t was last renewed at t - ownerTTL.
+const ownerTTL = 10 * time.Second
+
+// orphaned reports whether run r is unfinished and nobody drives it: its
+// owner's claim has expired, or its owner was a process on this host that
+// no longer exists (the test resume uses to take a run over at once).
+func orphaned(r *cairn.Run, now time.Time) bool {
+	if r.State.Terminal() || r.Owner == "" {
+		return false
+	}
+	return r.OwnerExpiresAt.Before(now) || ownerGone(r.Owner)
+}
+
+// runEnd is the end of run r's time axis: when it finished, now while it
+// runs, and for an orphaned run the last time its owner was known alive
+// (its last claim renewal).
+func runEnd(r *cairn.Run, now time.Time) time.Time {
+	switch {
+	case !r.FinishedAt.IsZero():
+		return r.FinishedAt
+	case orphaned(r, now):
+		last := r.OwnerExpiresAt.Add(-ownerTTL)
+		if last.After(now) {
+			last = now
+		}
+		if last.Before(r.StartedAt) {
+			last = r.StartedAt
+		}
+		return last
+	}
+	return now
+}
+
+// runDuration is how long run r ran: to its end, to now while it runs
+// (marked …), or for an orphaned run to the last time its owner was
+// known alive (its last claim renewal).
+func runDuration(r *cairn.Run, now time.Time) string {
 	switch {
 	case r.StartedAt.IsZero():
 		return "-"
-	case r.FinishedAt.IsZero():
-		return time.Since(r.StartedAt).Round(time.Second).String() + "…"
+	case !r.FinishedAt.IsZero():
+		return r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+	case orphaned(r, now):
+		return runEnd(r, now).Sub(r.StartedAt).Round(time.Second).String()
 	}
-	return r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+	return now.Sub(r.StartedAt).Round(time.Second).String() + "…"
 }
 
-// runJSON and taskJSON are the --json shapes: stable, snake_case names.
+// runsJSON is the shape of runs --json: a page of runs and the cursor of
+// the next page (--before), null on the last page.
+type runsJSON struct {
+	Runs []runJSON `json:"runs"`
+	Next *string   `json:"next"`
+}
+
+// runJSON, taskJSON and attemptJSON are what --json prints (docs/cli.md):
+// snake_case names, every key always present — null when empty — and
+// times in RFC 3339 UTC. Their fields are the convenient Go view (tests
+// decode into them); their MarshalJSON methods write the stable shape.
 type runJSON struct {
-	ID              string         `json:"id"`
-	Workflow        string         `json:"workflow"`
-	Digest          string         `json:"digest"`
-	SourcePath      string         `json:"source_path"`
-	State           cairn.RunState `json:"state"`
-	Params          map[string]any `json:"params"`
-	Error           string         `json:"error,omitempty"`
-	CancelRequested bool           `json:"cancel_requested,omitempty"`
-	CreatedAt       time.Time      `json:"created_at"`
-	StartedAt       *time.Time     `json:"started_at,omitempty"`
-	FinishedAt      *time.Time     `json:"finished_at,omitempty"`
-	Tasks           []taskJSON     `json:"tasks,omitempty"`
+	ID              string
+	Workflow        string
+	Digest          string
+	SourcePath      string `json:"source_path"`
+	State           cairn.RunState
+	Orphaned        bool
+	Owner           string
+	Params          map[string]any
+	Error           string
+	CancelRequested bool       `json:"cancel_requested"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	Tasks           []taskJSON // show only
+}
+
+func (j runJSON) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID              string         `json:"id"`
+		Workflow        string         `json:"workflow"`
+		Digest          string         `json:"digest"`
+		SourcePath      string         `json:"source_path"`
+		State           cairn.RunState `json:"state"`
+		Orphaned        bool           `json:"orphaned"`
+		Owner           *string        `json:"owner"`
+		Params          map[string]any `json:"params"`
+		Error           *string        `json:"error"`
+		CancelRequested bool           `json:"cancel_requested"`
+		CreatedAt       *time.Time     `json:"created_at"`
+		StartedAt       *time.Time     `json:"started_at"`
+		FinishedAt      *time.Time     `json:"finished_at"`
+		Tasks           []taskJSON     `json:"tasks,omitempty"`
+	}
+	w := wire{ID: j.ID, Workflow: j.Workflow, Digest: j.Digest, SourcePath: j.SourcePath, State: j.State,
+		Orphaned: j.Orphaned, Owner: strPtr(j.Owner), Params: j.Params, Error: strPtr(j.Error),
+		CancelRequested: j.CancelRequested, CreatedAt: jsonTime(j.CreatedAt), StartedAt: jsonTimePtr(j.StartedAt),
+		FinishedAt: jsonTimePtr(j.FinishedAt), Tasks: j.Tasks}
+	if len(w.Params) == 0 {
+		w.Params = nil
+	}
+	return json.Marshal(w)
 }
 
 type taskJSON struct {
-	ID         string                     `json:"id"`
-	Type       string                     `json:"type"`
-	State      cairn.TaskState            `json:"state"`
-	Attempts   int                        `json:"attempts"`
-	Error      string                     `json:"error,omitempty"`
-	DurationMS *int64                     `json:"duration_ms,omitempty"`
-	Outputs    map[string]json.RawMessage `json:"outputs,omitempty"`
-	Metrics    map[string]float64         `json:"metrics,omitempty"`
-	Attempt    []attemptJSON              `json:"attempt_history,omitempty"`
+	ID         string
+	Type       string
+	State      cairn.TaskState
+	Attempts   int
+	Error      string
+	Params     json.RawMessage
+	Inputs     map[string]cairn.ArtifactRef
+	Outputs    map[string]json.RawMessage
+	Metrics    map[string]float64
+	GatePassed *bool         `json:"gate_passed"`
+	StartedAt  *time.Time    `json:"started_at"`
+	FinishedAt *time.Time    `json:"finished_at"`
+	DurationMS *int64        `json:"duration_ms"`
+	Attempt    []attemptJSON `json:"attempt_history"`
+}
+
+func (j taskJSON) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID         string                       `json:"id"`
+		Type       string                       `json:"type"`
+		State      cairn.TaskState              `json:"state"`
+		Attempts   int                          `json:"attempts"`
+		Error      *string                      `json:"error"`
+		Params     json.RawMessage              `json:"params"`
+		Inputs     map[string]cairn.ArtifactRef `json:"inputs"`
+		Outputs    map[string]json.RawMessage   `json:"outputs"`
+		Metrics    map[string]float64           `json:"metrics"`
+		GatePassed *bool                        `json:"gate_passed"`
+		StartedAt  *time.Time                   `json:"started_at"`
+		FinishedAt *time.Time                   `json:"finished_at"`
+		DurationMS *int64                       `json:"duration_ms"`
+		Attempt    []attemptJSON                `json:"attempt_history"`
+	}
+	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Error: strPtr(j.Error),
+		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
+		StartedAt: jsonTimePtr(j.StartedAt), FinishedAt: jsonTimePtr(j.FinishedAt), DurationMS: j.DurationMS,
+		Attempt: j.Attempt}
+	if len(w.Params) == 0 || string(w.Params) == "null" {
+		w.Params = nil
+	}
+	if len(w.Inputs) == 0 {
+		w.Inputs = nil
+	}
+	if len(w.Outputs) == 0 {
+		w.Outputs = nil
+	}
+	if len(w.Metrics) == 0 {
+		w.Metrics = nil
+	}
+	if len(w.Attempt) == 0 {
+		w.Attempt = nil
+	}
+	return json.Marshal(w)
 }
 
 type attemptJSON struct {
-	Number     int              `json:"number"`
-	State      cairn.TaskState  `json:"state"`
-	Worker     string           `json:"worker"`
-	StartedAt  time.Time        `json:"started_at"`
-	FinishedAt *time.Time       `json:"finished_at,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	ExitCode   *int             `json:"exit_code,omitempty"`
-	Stack      string           `json:"stack,omitempty"`
-	Plugin     *cairn.PluginRef `json:"plugin,omitempty"`
+	Number     int
+	State      cairn.TaskState
+	Worker     string
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string
+	ExitCode   *int `json:"exit_code"`
+	Stack      string
+	Plugin     *cairn.PluginRef
 }
 
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
+func (j attemptJSON) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Number     int              `json:"number"`
+		State      cairn.TaskState  `json:"state"`
+		Worker     *string          `json:"worker"`
+		StartedAt  *time.Time       `json:"started_at"`
+		FinishedAt *time.Time       `json:"finished_at"`
+		Error      *string          `json:"error"`
+		ExitCode   *int             `json:"exit_code"`
+		Stack      *string          `json:"stack"`
+		Plugin     *cairn.PluginRef `json:"plugin"`
+	}
+	return json.Marshal(wire{Number: j.Number, State: j.State, Worker: strPtr(j.Worker), StartedAt: jsonTime(j.StartedAt),
+		FinishedAt: jsonTimePtr(j.FinishedAt), Error: strPtr(j.Error), ExitCode: j.ExitCode, Stack: strPtr(j.Stack),
+		Plugin: j.Plugin})
+}
+
+// strPtr is s for JSON: nil (null) when empty.
+func strPtr(s string) *string {
+	if s == "" {
 		return nil
 	}
-	return &t
+	return &s
 }
 
-func toRunJSON(r *cairn.Run) runJSON {
-	return runJSON{ID: r.ID, Workflow: r.Workflow, Digest: r.Digest, SourcePath: r.SourcePath, State: r.State,
-		Params: r.Params, Error: r.Error, CancelRequested: r.CancelRequested, CreatedAt: r.CreatedAt,
-		StartedAt: timePtr(r.StartedAt), FinishedAt: timePtr(r.FinishedAt)}
+// jsonTimePtr is jsonTime of *t; nil for nil.
+func jsonTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return jsonTime(*t)
+}
+
+func toRunJSON(r *cairn.Run, now time.Time) runJSON {
+	j := runJSON{ID: r.ID, Workflow: r.Workflow, Digest: r.Digest, SourcePath: r.SourcePath, State: r.State,
+		Orphaned: orphaned(r, now), Params: r.Params, Error: r.Error, CancelRequested: r.CancelRequested,
+		CreatedAt: r.CreatedAt, StartedAt: jsonTime(r.StartedAt), FinishedAt: jsonTime(r.FinishedAt)}
+	if !r.State.Terminal() {
+		j.Owner = r.Owner
+	}
+	return j
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -163,6 +404,84 @@ func taskDuration(tr *cairn.TaskRun, atts []*cairn.Attempt) (time.Duration, bool
 		return 0, false
 	}
 	return tr.FinishedAt.Sub(atts[0].StartedAt), true
+}
+
+// toTaskJSON is task run tr with its attempts as show --json prints it.
+func toTaskJSON(tr *cairn.TaskRun, atts []*cairn.Attempt) taskJSON {
+	tj := taskJSON{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Error: tr.Error,
+		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
+		StartedAt: jsonTime(tr.StartedAt), FinishedAt: jsonTime(tr.FinishedAt)}
+	if raw, ok := tr.Outputs["passed"]; ok {
+		var passed bool
+		if json.Unmarshal(raw, &passed) == nil {
+			tj.GatePassed = &passed
+		}
+	}
+	if tj.StartedAt == nil && len(atts) > 0 {
+		tj.StartedAt = jsonTime(atts[0].StartedAt)
+	}
+	if d, ok := taskDuration(tr, atts); ok {
+		ms := d.Milliseconds()
+		tj.DurationMS = &ms
+	}
+	for _, at := range atts {
+		tj.Attempt = append(tj.Attempt, attemptJSON{Number: at.Number, State: at.State, Worker: at.Worker,
+			StartedAt: at.StartedAt, FinishedAt: jsonTime(at.FinishedAt), Error: at.Error,
+			ExitCode: at.ExitCode, Stack: at.Stack, Plugin: at.Plugin})
+	}
+	return tj
+}
+
+// gateFailed reports whether task tr succeeded with a gate that did not
+// pass: its output passed is false (evaluate's gate, fail_on_gate unset).
+func gateFailed(tr *cairn.TaskRun) bool {
+	return tr.State == cairn.TaskSucceeded && string(bytes.TrimSpace(tr.Outputs["passed"])) == "false"
+}
+
+// maxReport bounds how much of a report artifact gateResults reads.
+const maxReport = 64 << 20
+
+// gateResults reads the conditions of task tr's gate and their outcome
+// from its report artifact (an evaluate task's); nil when it cannot.
+func (a *app) gateResults(ctx context.Context, tr *cairn.TaskRun) []evaluate.GateResult {
+	var ref cairn.ArtifactRef
+	if tr.Type != "evaluate" || json.Unmarshal(tr.Outputs["report"], &ref) != nil || ref.Validate() != nil {
+		return nil
+	}
+	arts, _, err := a.stores()
+	if err != nil {
+		return nil
+	}
+	rc, err := arts.Open(ctx, ref)
+	if err != nil {
+		return nil
+	}
+	defer rc.Close()
+	var rep struct {
+		Gate []evaluate.GateResult `json:"gate"`
+	}
+	if json.NewDecoder(io.LimitReader(rc, maxReport)).Decode(&rep) != nil {
+		return nil
+	}
+	return rep.Gate
+}
+
+// gateDetail is ": " and the conditions of a gate that did not hold, or "".
+func gateDetail(gate []evaluate.GateResult) string {
+	var parts []string
+	for _, g := range gate {
+		switch {
+		case g.Passed:
+		case g.Actual != nil:
+			parts = append(parts, fmt.Sprintf("%s is %.4g, want %s %g", g.Metric, *g.Actual, g.Op, g.Value))
+		default:
+			parts = append(parts, fmt.Sprintf("%s %s", g.Condition, g.Reason))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }
 
 func cmdShow(ctx context.Context, a *app, args []string) error {
@@ -187,28 +506,34 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	for _, at := range all {
 		atts[at.TaskID] = append(atts[at.TaskID], at)
 	}
+	now := time.Now()
+	gates := map[string][]evaluate.GateResult{}
+	for _, tr := range trs {
+		if gateFailed(tr) {
+			gates[tr.TaskID] = a.gateResults(ctx, tr)
+		}
+	}
 	if asJSON {
-		out := toRunJSON(r)
+		out := toRunJSON(r, now)
+		out.Tasks = make([]taskJSON, 0, len(trs))
 		for _, tr := range trs {
-			tj := taskJSON{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Error: tr.Error,
-				Outputs: tr.Outputs, Metrics: tr.Metrics}
-			if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
-				ms := d.Milliseconds()
-				tj.DurationMS = &ms
-			}
-			for _, at := range atts[tr.TaskID] {
-				tj.Attempt = append(tj.Attempt, attemptJSON{Number: at.Number, State: at.State, Worker: at.Worker,
-					StartedAt: at.StartedAt, FinishedAt: timePtr(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack, Plugin: at.Plugin})
-			}
-			out.Tasks = append(out.Tasks, tj)
+			out.Tasks = append(out.Tasks, toTaskJSON(tr, atts[tr.TaskID]))
 		}
 		return writeJSON(a.stdout, out)
 	}
 
 	w := a.stdout
 	sty := newStyle(w)
-	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, sty.state(string(r.State)))
-	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(r))
+	state := sty.state(string(r.State))
+	lost := orphaned(r, now)
+	if lost {
+		state = sty.state(orphanedState) + " (the process driving it died; the store says running)"
+	}
+	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, state)
+	if lost {
+		fmt.Fprintf(w, "resume    cairn resume %s\n", r.ID)
+	}
+	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(r, now))
 	if r.Error != "" {
 		fmt.Fprintf(w, "error     %s\n", r.Error)
 	}
@@ -221,7 +546,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(w, "params    %s\n", strings.Join(ps, " "))
 	}
 	fmt.Fprintln(w)
-	tl := newTimeline(r, all, time.Now())
+	tl := newTimeline(r, all, runEnd(r, now))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "TASK\tTYPE\t%s\tATTEMPTS\tDURATION\t%s\tERROR\n", sty.state("STATE"), tl.header())
 	for _, tr := range trs {
@@ -229,8 +554,12 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
 			dur = d.Round(time.Millisecond).String()
 		}
+		note := oneLine(tr.Error)
+		if gateFailed(tr) {
+			note = sty.paint(colorYellow, "gate did not pass")
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), tr.Attempt, dur,
-			tl.bar(atts[tr.TaskID]), oneLine(tr.Error))
+			tl.bar(atts[tr.TaskID]), note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -246,6 +575,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s\n", tr.TaskID)
+		if gateFailed(tr) {
+			fmt.Fprintf(w, "  %s    the task succeeded, its gate did not pass%s\n", sty.paint(colorYellow, "gate"), gateDetail(gates[tr.TaskID]))
+		}
 		for _, l := range ran {
 			fmt.Fprintln(w, l)
 		}

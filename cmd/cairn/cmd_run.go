@@ -237,6 +237,12 @@ func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took 
 		}
 		shown++
 	}
+	for _, tr := range trs {
+		if gateFailed(tr) {
+			fmt.Fprintf(w, "  %s %s, but its %s did not pass%s\n", tr.TaskID, sty.state("succeeded"), sty.paint(colorYellow, "gate"),
+				gateDetail(a.gateResults(ctx, tr)))
+		}
+	}
 	printMetrics(w, trs)
 	fmt.Fprintf(w, "details: cairn show %s\n", r.ID)
 	return nil

@@ -115,9 +115,15 @@ func (e *env) show(id string) runJSON {
 
 func (e *env) runs(args ...string) []runJSON {
 	e.t.Helper()
+	return e.runsPage(args...).Runs
+}
+
+// runsPage is the page of runs --json prints: its runs and the next cursor.
+func (e *env) runsPage(args ...string) runsJSON {
+	e.t.Helper()
 	r := e.must(0, append([]string{"runs", "--json"}, args...)...)
-	var out []runJSON
-	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+	var out runsJSON
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Runs == nil {
 		e.t.Fatalf("runs --json: %v\n%s", err, r.stdout)
 	}
 	return out
@@ -489,7 +495,7 @@ func TestRunAndInspect(t *testing.T) {
 		t.Errorf("pages: %v %v %v, want %v", page1, page2, page3, newest)
 	}
 	r = e.must(0, "runs", "--limit", "2")
-	if !strings.Contains(r.stderr, "more: cairn runs --before "+newest[1]) {
+	if !strings.Contains(r.stderr, "more: cairn runs --limit 2 --before "+newest[1]+"\n") {
 		t.Errorf("a full page should say how to get the next:\n%s", r)
 	}
 	if !strings.Contains(r.stdout, newest[0]) || strings.Contains(r.stdout, newest[2]) {

@@ -350,12 +350,26 @@ const defaultListLimit = 50
 
 // ListRuns returns runs newest first (by id descending), filtered by
 // workflow and state, before the cursor f.Before, at most f.Limit (0 means
-// 50).
+// 50). A cursor that names no run is an error wrapping cairn.ErrNotFound:
+// a mistyped cursor must not read as "every run".
 func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error) {
 	var (
 		where []string
 		args  []any
 	)
+	if f.Before != "" {
+		st, err := s.readStmt(ctx, `SELECT 1 FROM runs WHERE id = ?`)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		var one int
+		switch err := st.QueryRowContext(ctx, f.Before).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil, fmt.Errorf("list runs before %s: %w", f.Before, cairn.ErrNotFound)
+		case err != nil:
+			return nil, fmt.Errorf("list runs: %w", translate(err))
+		}
+	}
 	if f.Workflow != "" {
 		where, args = append(where, "workflow = ?"), append(args, f.Workflow)
 	}

@@ -868,6 +868,14 @@ func testListRuns(t *testing.T, s scheduler.Store) {
 	if !reflect.DeepEqual(paged, newest) {
 		t.Errorf("pages = %v, want %v", paged, newest)
 	}
+	// A cursor that names no run is an error, not "every run" (nor "none").
+	for _, cursor := range []string{"zzzzzzzzzzzzzzzz", "0", ids[3][:8]} {
+		rs, err := s.ListRuns(ctx, scheduler.RunFilter{Before: cursor})
+		wantErr(t, err, cairn.ErrNotFound)
+		if len(rs) != 0 {
+			t.Errorf("ListRuns(before %q) = %d runs with the error", cursor, len(rs))
+		}
+	}
 	if got, want := list(scheduler.RunFilter{Workflow: "beta"}), []string{ids[5], ids[3], ids[1]}; !reflect.DeepEqual(got, want) {
 		t.Errorf("beta runs = %v, want %v", got, want)
 	}
