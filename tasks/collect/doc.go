@@ -65,7 +65,8 @@
 // gets the nearest known one suggested, "data.csv" gets "file://data.csv");
 // a file that does not exist, is a directory, a FIFO, a device or a socket,
 // is not readable (permission) or is over max_bytes; a redirect the
-// redirects param does not allow (to another origin, by default); an http status other than 2xx, 408, 425, 429 and
+// redirects param does not allow (to another origin, by default) or more
+// than 10 redirects; an http status other than 2xx, 408, 425, 429 and
 // 5xx (so a 404), a body over max_bytes, a web page (text/html) where data
 // was expected, an untrusted TLS certificate; input that is not CSV or
 // JSON Lines (binary, compressed, ragged rows, bad quoting: the error names

@@ -180,6 +180,9 @@ func TestHTTPRedirects(t *testing.T) {
 	mux.HandleFunc("/away.csv", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, other.URL+"/elsewhere.csv", http.StatusMovedPermanently)
 	})
+	mux.HandleFunc("/loop.csv", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop.csv", http.StatusFound)
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	otherFinal := other.URL + "/elsewhere.csv"
@@ -201,6 +204,10 @@ func TestHTTPRedirects(t *testing.T) {
 		tasktest.Case{
 			Name: "other-origin-allowed", Params: map[string]any{"source": srv.URL + "/away.csv", "redirects": "any"}, Want: tasktest.Succeeds,
 			Check: all(checkPeople, wantLog("(redirected to "+otherFinal+"): 200 OK")),
+		},
+		tasktest.Case{
+			Name: "loop", Params: map[string]any{"source": srv.URL + "/loop.csv"}, Want: tasktest.FailsPermanent,
+			Check: tasktest.ErrorMentions("more than 10 redirects"),
 		},
 		tasktest.Case{
 			Name: "none", Params: map[string]any{"source": srv.URL + "/moved.csv", "redirects": "none"}, Want: tasktest.FailsPermanent,

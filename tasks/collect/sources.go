@@ -230,7 +230,13 @@ type redirectError struct {
 	policy   string
 }
 
+// maxRedirects is how many redirects one fetch follows, as Go's default.
+const maxRedirects = 10
+
 func (e *redirectError) Error() string {
+	if e.policy == "loop" {
+		return fmt.Sprintf("more than %d redirects (a loop?), the last to %s: give the final URL", maxRedirects, shownURL(e.to))
+	}
 	if e.policy == RedirectsNone {
 		return fmt.Sprintf("the server redirects to %s, and redirects: none follows no redirect (give that URL, or set redirects: same_origin or any)", shownURL(e.to))
 	}
@@ -253,8 +259,8 @@ func checkRedirect(policy string, next func(*http.Request, []*http.Request) erro
 		if next != nil {
 			return next(req, via)
 		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+		if len(via) >= maxRedirects {
+			return &redirectError{from: via[0].URL, to: req.URL, policy: "loop"}
 		}
 		return nil
 	}
