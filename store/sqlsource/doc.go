@@ -31,7 +31,9 @@
 // read the schema (table_info, index_list, ...), refusing every other
 // action while the statement compiles, before it can run. The compiled
 // statement must also be one SQLite calls read-only (VACUUM, VACUUM INTO
-// are not), and only that statement ever runs.
+// are not), and only that statement ever runs. SQLITE_LIMIT_LENGTH is the
+// byte limit, so no single value (zeroblob(1e9), a huge printf) is made in
+// memory past it.
 //
 // PostgreSQL: after the DSN is parsed, Cairn forces the extended protocol
 // (QueryExecModeDescribeExec; a DSN's default_query_exec_mode is

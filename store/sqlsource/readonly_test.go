@@ -208,6 +208,28 @@ func TestSQLiteArgsMismatch(t *testing.T) {
 	}
 }
 
+// TestSQLiteValueLimit: one value cannot outgrow the result's byte limit
+// inside SQLite either (zeroblob(1e9) would allocate a gigabyte in the
+// process before the rows are read); without a limit the same query runs.
+func TestSQLiteValueLimit(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	makeDB(t, src)
+	q := sqlsource.New()
+	ctx := context.Background()
+	for _, c := range []struct{ query, want string }{
+		{"SELECT length(zeroblob(1000000000))", "larger than the byte limit"},
+		{"SELECT length(printf('%.*c', 1000000000, 'x'))", "larger than the byte limit"},
+	} {
+		_, _, err := q.Query(ctx, "sqlite:"+src, c.query, nil, nil, 1<<20)
+		if !isPermanent(err) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err %v, want a permanent error mentioning %q", c.query, err, c.want)
+		}
+	}
+	if _, rows, err := q.Query(ctx, "sqlite:"+src, "SELECT length(zeroblob(100000))", nil, nil, 1<<20); err != nil || render(rows) != "100000\n" {
+		t.Errorf("a value under the limit: %v %q", err, render(rows))
+	}
+}
+
 // TestPostgresAttacks runs the PostgreSQL attack — a DSN asking for
 // the simple protocol, whose "COMMIT; DELETE ..." would end the read-only
 // transaction and delete in autocommit — and its relatives: each must fail

@@ -48,6 +48,7 @@ func (c sqliteConnector) Driver() driver.Driver {
 
 // guard is the authorizer of one Query's connection.
 type guard struct {
+	maxLen int64 // > 0: SQLITE_LIMIT_LENGTH, the largest string or blob a query may make
 	mu     sync.Mutex
 	denied string // the first action refused, as words
 }
@@ -58,6 +59,12 @@ func (g *guard) install(c *sqlite3.SQLiteConn) error {
 	c.SetLimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
 	if got := c.GetLimit(sqlite3.SQLITE_LIMIT_ATTACHED); got != 0 {
 		return fmt.Errorf("sqlite: cannot forbid ATTACH (limit %d)", got)
+	}
+	if g.maxLen > 0 && g.maxLen < int64(c.GetLimit(sqlite3.SQLITE_LIMIT_LENGTH)) {
+		// zeroblob(1e9) or printf('%.*c', 1e9, 'x') would otherwise
+		// allocate a gigabyte in this process before the result's byte
+		// limit sees it.
+		c.SetLimit(sqlite3.SQLITE_LIMIT_LENGTH, int(g.maxLen))
 	}
 	c.RegisterAuthorizer(g.authorize)
 	return nil

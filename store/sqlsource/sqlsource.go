@@ -50,7 +50,7 @@ func (*Source) Query(ctx context.Context, dsn, query string, args []any, named m
 			return nil, nil, cairn.Permanentf("sql: args.%s: %w", k, err)
 		}
 	}
-	db, kind, shown, g, err := open(dsn)
+	db, kind, shown, g, err := open(dsn, maxBytes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,8 +80,9 @@ const (
 )
 
 // open opens dsn without connecting yet. shown is the DSN as errors show it
-// (password redacted); g is the SQLite connection's guard.
-func open(dsn string) (db *sql.DB, kind driverKind, shown string, g *guard, err error) {
+// (password redacted); g is the SQLite connection's guard, which also
+// keeps any one value under maxBytes (when > 0).
+func open(dsn string, maxBytes int64) (db *sql.DB, kind driverKind, shown string, g *guard, err error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		shown = redact(dsn)
@@ -104,7 +105,7 @@ func open(dsn string) (db *sql.DB, kind driverKind, shown string, g *guard, err 
 		if err != nil {
 			return nil, 0, "", nil, fmt.Errorf("sql %s: %w", shown, err)
 		}
-		g := &guard{}
+		g := &guard{maxLen: maxBytes}
 		return sql.OpenDB(sqliteConnector{uri: sqliteURI(abs), guard: g}), kindSQLite, shown, g, nil
 	}
 	hint := "want postgres://user:password@host:port/database or sqlite:PATH"
@@ -268,6 +269,8 @@ func classify(what string, err error, g *guard) error {
 		switch se.Code {
 		case sqlite3.ErrCantOpen:
 			return cairn.Permanentf("%s: the SQLite file does not exist or cannot be opened: %w", what, err)
+		case sqlite3.ErrTooBig:
+			return cairn.Permanentf("%s: a value is larger than the byte limit (raise max_bytes, or select less): %w", what, err)
 		case sqlite3.ErrReadonly:
 			return cairn.Permanentf("%s: the query writes, and sql sources are read-only: %w", what, err)
 		case sqlite3.ErrAuth:
