@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/jackc/pgx/v5"
@@ -381,5 +383,28 @@ func TestPostgresReadOnlyRole(t *testing.T) {
 	_, _, err = q.Query(ctx, roleDSN, readFile, nil, nil, 0)
 	if !isPermanent(err) || !strings.Contains(err.Error(), "permission denied") {
 		t.Errorf("as %s: err %v, want a permanent permission denied", role, err)
+	}
+}
+
+// TestQueryEndsWithContext: a query that would never end stops when its
+// context does, on SQLite and PostgreSQL, with an error that says so and
+// stays retryable (the timeout param, or a cancelled run).
+func TestQueryEndsWithContext(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src.db")
+	makeDB(t, src)
+	dsns := map[string]string{"sqlite": "sqlite:" + src}
+	if pg := os.Getenv("CAIRN_TEST_POSTGRES"); pg != "" {
+		dsns["postgres"] = pg
+	}
+	const forever = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+	for name, dsn := range dsns {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			_, _, err := sqlsource.New().Query(ctx, dsn, forever, nil, nil, 0)
+			if !errors.Is(err, context.DeadlineExceeded) || isPermanent(err) {
+				t.Errorf("err %v, want a retryable error wrapping the deadline", err)
+			}
+		})
 	}
 }

@@ -57,6 +57,11 @@ func (*Source) Query(ctx context.Context, dsn, query string, args []any, named m
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	cols, rows, err := run(ctx, db, kind, g, query, args, named, maxBytes)
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		// The driver reports an interrupted query ("interrupted", "canceling
+		// statement due to user request"): say why, and keep it retryable.
+		return nil, nil, fmt.Errorf("sql %s: %w (%v)", shown, context.Cause(ctx), err)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("sql %s: %w", shown, err)
 	}
