@@ -35,7 +35,26 @@ var _ tasks.Artifacts = (*Dir)(nil)
 const copyBufSize = 256 << 10
 
 // Open returns the store rooted at path, creating its folders if needed.
+// The store is private to the user whatever the umask: folders are 0700
+// and blobs 0400 (artifacts are data sets and models, often not meant
+// for every local user).
 func Open(path string) (*Dir, error) {
+	d, err := OpenReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range []string{filepath.Join(d.root, "sha256"), d.tmp} {
+		if err := os.MkdirAll(p, 0o700); err != nil {
+			return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
+		}
+	}
+	return d, nil
+}
+
+// OpenReadOnly returns the store rooted at path for reading: it creates
+// nothing, so it works in a folder the process cannot write to (Put then
+// fails). A missing folder is an empty store.
+func OpenReadOnly(path string) (*Dir, error) {
 	if path == "" {
 		return nil, errors.New("open artifact dir: empty path")
 	}
@@ -43,13 +62,7 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
 	}
-	d := &Dir{root: root, tmp: filepath.Join(root, "tmp")}
-	for _, p := range []string{filepath.Join(root, "sha256"), d.tmp} {
-		if err := os.MkdirAll(p, 0o755); err != nil {
-			return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
-		}
-	}
-	return d, nil
+	return &Dir{root: root, tmp: filepath.Join(root, "tmp")}, nil
 }
 
 // Root returns the store's absolute root folder.
@@ -83,7 +96,7 @@ func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.Art
 	if err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
 	}
-	if err := f.Chmod(0o444); err != nil {
+	if err := f.Chmod(0o400); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
 	}
 	if err := f.Sync(); err != nil {
@@ -100,7 +113,7 @@ func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.Art
 	// identical bytes make this idempotent, and it repairs a blob that was
 	// damaged on disk, at the cost of one rename.
 	dir := filepath.Dir(final)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {

@@ -36,16 +36,27 @@ const maxLogTail = 1 << 20
 const logBufSize = 32 << 10
 
 // OpenLogs returns the log store rooted at path, creating the folder if
-// needed.
+// needed. Logs are private to the user whatever the umask: folders 0700,
+// files 0600 (a task's output can hold anything).
 func OpenLogs(path string) (*Logs, error) {
+	l, err := OpenLogsReadOnly(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.root, 0o700); err != nil {
+		return nil, fmt.Errorf("open logs %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// OpenLogsReadOnly returns the log store rooted at path for reading; it
+// creates nothing.
+func OpenLogsReadOnly(path string) (*Logs, error) {
 	if path == "" {
 		return nil, errors.New("open logs: empty path")
 	}
 	root, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("open logs %s: %w", path, err)
-	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("open logs %s: %w", path, err)
 	}
 	return &Logs{root: root, limit: DefaultLogLimit}, nil
@@ -201,11 +212,15 @@ func (lw *LogWriter) open() error {
 	if lw.f != nil {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(lw.path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(lw.path), 0o700); err != nil {
 		return fmt.Errorf("create log: %w", err)
 	}
-	f, err := os.OpenFile(lw.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(lw.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
+		return fmt.Errorf("create log: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil { // whatever the umask
+		f.Close()
 		return fmt.Errorf("create log: %w", err)
 	}
 	lw.f, lw.w = f, bufio.NewWriterSize(f, logBufSize)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -58,6 +59,8 @@ type app struct {
 	pluginsDir     string        // --plugins-dir; "" means HOME/plugins
 	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
 	help           *helpInfo     // the running command's help, set by newFlags
+	readOnly       bool          // the command only reads state (readOnlyCommands)
+	warnedHome     bool
 }
 
 type command struct {
@@ -144,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cairn: unknown command %q%s\nRun 'cairn help' for the list of commands.\n", name, suggest(name, commandNames()))
 		return exitBadFile
 	}
+	a.readOnly = readOnlyCommands[c.name]
 	err := c.run(ctx, a, rest)
 	a.closePlugins()
 	var ue usageError
@@ -237,11 +241,27 @@ func (a *app) databasePath() (string, error) {
 	return filepath.Join(home, "cairn.db"), nil
 }
 
-// openStore opens (creating and migrating) the database.
+// openStore opens (creating and migrating) the database; for a read-only
+// command, it opens an existing one read-only.
 func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 	path, err := a.databasePath()
 	if err != nil {
 		return nil, err
+	}
+	if a.readOnly {
+		st, err := sqlite.Open(ctx, path, sqlite.ReadOnly())
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w at %s: nothing has run with this home yet (or give --home, CAIRN_HOME or --db)", errNoDatabase, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+		return st, nil
+	}
+	if a.dbPath == "" {
+		if err := a.privateHome(); err != nil {
+			return nil, err
+		}
 	}
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
@@ -250,10 +270,22 @@ func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 	return st, nil
 }
 
-// stores opens the artifact store and the log folder.
+// stores opens the artifact store and the log folder (read-only for a
+// read-only command).
 func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 	home, err := a.homeDir()
 	if err != nil {
+		return nil, nil, err
+	}
+	if a.readOnly {
+		arts, err := artifacts.OpenReadOnly(filepath.Join(home, "artifacts"))
+		if err != nil {
+			return nil, nil, err
+		}
+		logs, err := artifacts.OpenLogsReadOnly(filepath.Join(home, "logs"))
+		return arts, logs, err
+	}
+	if err := a.privateHome(); err != nil {
 		return nil, nil, err
 	}
 	arts, err := artifacts.Open(filepath.Join(home, "artifacts"))

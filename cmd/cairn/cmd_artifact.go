@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -89,13 +90,43 @@ func cmdArtifact(ctx context.Context, a *app, args []string) error {
 }
 
 // writeWhole writes r to path through a temporary file renamed into place,
-// so that a failed or corrupted copy leaves no partial file behind.
+// so that a failed or corrupted copy leaves no partial file behind. A new
+// file gets the mode the umask gives (0666 less the umask, like a shell
+// redirection); a file that is replaced keeps its mode. A path that is a
+// folder is refused; one that exists and is not a regular file (a FIFO,
+// /dev/stdout, a terminal) is written to in place.
 func writeWhole(path string, r io.Reader) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	fi, err := os.Stat(path) // through symlinks: write where they point
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("-o %s is a folder: give a file name, e.g. -o %s", path, filepath.Join(path, "OUTPUT"))
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		_, err = io.Copy(f, r)
+		if err = errors.Join(err, f.Close()); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return nil
+	case err == nil:
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			path = real
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := createBeside(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	_, err = io.Copy(tmp, r)
+	if fi != nil {
+		err = tmp.Chmod(fi.Mode().Perm())
+	}
+	if err == nil {
+		_, err = io.Copy(tmp, r)
+	}
 	err = errors.Join(err, tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
@@ -105,4 +136,16 @@ func writeWhole(path string, r io.Reader) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// createBeside creates a new temporary file in path's folder with mode
+// 0666 as the umask leaves it (os.CreateTemp would make it 0600).
+func createBeside(path string) (*os.File, error) {
+	for {
+		name := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+cairn.NewToken()[:12])
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
 }

@@ -141,7 +141,7 @@ func cmdComplete(ctx context.Context, a *app, args []string) error {
 	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
 		return nil // no database: no candidates, and none is created
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.WithoutMigrations(), sqlite.WithBusyTimeout(time.Second), sqlite.WithReadConns(1))
+	st, err := sqlite.Open(ctx, path, sqlite.ReadOnly(), sqlite.WithBusyTimeout(time.Second), sqlite.WithReadConns(1))
 	if err != nil {
 		return err
 	}

@@ -57,29 +57,32 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	if f.Limit <= 0 || f.Limit > maxListLimit {
 		return usageError{fmt.Sprintf("--limit must be between 1 and %d", maxListLimit)}
 	}
+	var runs []*cairn.Run
 	st, err := a.openStore(ctx)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoDatabase) {
 		return err
 	}
-	defer st.Close()
-	if f.Before != "" {
-		// A cursor is a run id (or a unique prefix of one): one that names
-		// no run is a mistake, not "every run".
-		id, err := st.ResolveRunID(ctx, f.Before)
-		switch {
-		case errors.Is(err, cairn.ErrNotFound):
-			return usageError{fmt.Sprintf("--before %q names no run; give a run id that 'cairn runs' printed", f.Before)}
-		case err != nil:
-			return usageError{fmt.Sprintf("--before %q: %v", f.Before, err)}
+	if st != nil { // no database: nothing has run with this home, no runs (and no file made)
+		defer st.Close()
+		if f.Before != "" {
+			// A cursor is a run id (or a unique prefix of one): one that names
+			// no run is a mistake, not "every run".
+			id, err := st.ResolveRunID(ctx, f.Before)
+			switch {
+			case errors.Is(err, cairn.ErrNotFound):
+				return usageError{fmt.Sprintf("--before %q names no run; give a run id that 'cairn runs' printed", f.Before)}
+			case err != nil:
+				return usageError{fmt.Sprintf("--before %q: %v", f.Before, err)}
+			}
+			f.Before = id
 		}
-		f.Before = id
-	}
-	// One run more than the page tells whether another page follows.
-	page := f
-	page.Limit = f.Limit + 1
-	runs, err := st.ListRuns(ctx, page)
-	if err != nil {
-		return err
+		// One run more than the page tells whether another page follows.
+		page := f
+		page.Limit = f.Limit + 1
+		runs, err = st.ListRuns(ctx, page)
+		if err != nil {
+			return err
+		}
 	}
 	var next string
 	if len(runs) > f.Limit {

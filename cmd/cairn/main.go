@@ -12,6 +12,7 @@ import (
 )
 
 func main() {
+	hardenProcess()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	var caught atomic.Int32 // the first signal, 0 if none
 	sigs := make(chan os.Signal, 2)

@@ -130,3 +130,12 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// latestMigration is the newest schema version this binary knows.
+func latestMigration() (int, error) {
+	ms, err := loadMigrations(migrations.SQLite())
+	if err != nil || len(ms) == 0 {
+		return 0, err
+	}
+	return ms[len(ms)-1].version, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -28,8 +30,9 @@ var _ scheduler.Store = (*Store)(nil)
 // for concurrent use.
 type Store struct {
 	path string
-	w    *sqlx.DB // exactly one connection: the writer
+	w    *sqlx.DB // exactly one connection: the writer (read-only with ReadOnly)
 	r    *sqlx.DB // read-only pool
+	lock *os.File // holds the shared flock; closed last
 
 	mu       sync.Mutex
 	wstmt    map[string]*sql.Stmt // prepared on the writer connection
@@ -72,6 +75,8 @@ const maxBatch = 128
 type options struct {
 	syncFull    bool
 	migrate     bool
+	readOnly    bool
+	noLock      bool // restore holds the exclusive lock itself
 	busyTimeout time.Duration
 	readConns   int
 }
@@ -89,6 +94,14 @@ func WithSynchronousFull() Option { return func(o *options) { o.syncFull = true 
 // before using the store.
 func WithoutMigrations() Option { return func(o *options) { o.migrate = false } }
 
+// ReadOnly opens an existing database for reading only, for the commands
+// that only look (runs, show, logs, artifact): it creates no file (not the
+// database, nor its parent folder), applies no migration and works in a
+// folder the process may not write to. Writes fail. Open then fails with
+// an error wrapping fs.ErrNotExist if there is no database at path, and
+// with a *SchemaVersionError if its schema is not this binary's.
+func ReadOnly() Option { return func(o *options) { o.readOnly, o.migrate = true, false } }
+
 // WithBusyTimeout sets how long a statement waits for another process's
 // lock before failing (default 5s).
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
@@ -97,10 +110,28 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 // minimum 1).
 func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n, 1) } }
 
-// Open opens (creating it and its parent directory if needed) the SQLite
-// database at path in WAL mode with foreign keys on, and applies pending
-// migrations unless WithoutMigrations is given. It fails with a
-// *SchemaVersionError if the database's schema is newer than this binary.
+// ErrNotCairn is wrapped by Open's error for a file that is not a Cairn
+// database: empty (0 bytes), not SQLite, or SQLite with other tables.
+var ErrNotCairn = errors.New("not a Cairn database")
+
+// ErrInUse is wrapped by the error of an exclusive operation (Restore) on
+// a database that a process has open, and by Open's error while a restore
+// holds the database.
+var ErrInUse = errors.New("database in use")
+
+// Open opens the SQLite database at path in WAL mode with foreign keys on,
+// and applies pending migrations unless WithoutMigrations is given. A
+// database that does not exist is created, with its parent folder, private
+// to the user (the folder 0700, the file — and so its WAL and shared-memory
+// files, which SQLite creates with the database's mode — 0600, whatever
+// the umask); an existing one readable by others is made 0600.
+//
+// It refuses a file that is not a Cairn database (ErrNotCairn: empty, not
+// SQLite, or a SQLite database without Cairn's schema_migrations table)
+// rather than treating it as new, fails with a *SchemaVersionError if the
+// database's schema is newer than this binary, and with ErrInUse while
+// 'cairn restore' replaces the file. The store holds a shared lock (flock)
+// on the file until Close, which Restore checks.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{migrate: true, busyTimeout: 5 * time.Second, readConns: 4}
 	for _, opt := range opts {
@@ -109,22 +140,137 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store: path %q must name a file (no URI, '?' or '#')", path)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+	created, err := prepareFile(path, o.readOnly)
+	if err != nil {
+		return nil, err
+	}
+	if !created && !o.readOnly {
+		// Look before the writer connects: it would turn a foreign
+		// database to WAL mode.
+		if err := probe(ctx, path); err != nil {
 			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 		}
 	}
+	var lock *os.File
+	if !o.noLock {
+		if lock, err = lockShared(path); err != nil {
+			return nil, err
+		}
+	}
+	s, err := open(ctx, path, o)
+	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// prepareFile checks the file at path before SQLite opens it, and creates
+// it when it is missing and the store may write, reporting so.
+func prepareFile(path string, readOnly bool) (created bool, err error) {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return false, fmt.Errorf("open sqlite store %s: is a directory, not a database file", path)
+	case err == nil && st.Size() == 0:
+		return false, fmt.Errorf("open sqlite store %s: the file is empty (0 bytes): %w; remove it, or point --db at the right file", path, ErrNotCairn)
+	case err == nil:
+		if !readOnly {
+			// A database made by an older cairn (or copied in) may be
+			// readable by others: it holds the runs' params.
+			for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
+					if err := os.Chmod(p, 0o600); err != nil {
+						return false, fmt.Errorf("open sqlite store %s: make it private: %w", path, err)
+					}
+				}
+			}
+		}
+		return false, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, fmt.Errorf("open sqlite store %s: %w", path, err)
+	case readOnly:
+		return false, fmt.Errorf("open sqlite store %s: no database there: %w", path, err)
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+	}
+	if err := create(path); err != nil {
+		return false, fmt.Errorf("open sqlite store %s: create: %w", path, err)
+	}
+	return true, nil
+}
+
+// ownedByMe reports whether this process's user owns the file.
+func ownedByMe(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
+}
+
+// create makes a new, empty WAL database at path, 0600 whatever the umask
+// (SQLite gives its -wal and -shm files the database file's mode). It
+// builds it under another name and links it into place, so that path
+// never holds a half-made file (which Open would refuse as empty); if
+// another process created path meanwhile, that one stays.
+func create(path string) error {
+	tmp := path + ".new-" + strconv.Itoa(os.Getpid())
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	err = f.Chmod(0o600) // a umask of 0277 would leave the owner unable to write
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite3", tmp+"?_journal_mode=WAL")
+	if err != nil {
+		return err
+	}
+	err = db.Ping() // opening applies the journal mode: the header is written
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return translate(err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+// open opens the connections on a checked file.
+func open(ctx context.Context, path string, o options) (*Store, error) {
 	syncMode := "NORMAL"
 	if o.syncFull {
 		syncMode = "FULL"
 	}
 	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(o.busyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", syncMode)
-	q.Set("_txlock", "immediate")
-	w, err := sqlx.Open("sqlite3", path+"?"+q.Encode())
+	dsn := path + "?"
+	if o.readOnly {
+		// mode=ro: SQLite opens the file read-only and creates nothing
+		// but, in WAL mode, the -shm file (see readOnlyConns).
+		q.Set("mode", "ro")
+		q.Set("_query_only", "1")
+		q.Set("_txlock", "deferred")
+		dsn = "file:" + strings.ReplaceAll(path, "%", "%25") + "?"
+	} else {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_txlock", "immediate")
+	}
+	w, err := sqlx.Open("sqlite3", dsn+q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
@@ -133,37 +279,203 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{}}
-	var mode string
-	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, translate(err))
-	}
-	if !strings.EqualFold(mode, "wal") {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite store %s: journal mode is %q, not wal", path, mode)
-	}
-
-	q.Set("_txlock", "deferred")
-	q.Set("_query_only", "1")
-	q.Del("_journal_mode") // set by the writer; persistent in the file
-	r, err := sqlx.Open("sqlite3", path+"?"+q.Encode())
-	if err != nil {
+	fail := func(err error) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(o.readConns)
-	r.SetMaxIdleConns(o.readConns)
-	r.SetConnMaxLifetime(0)
-	r.SetConnMaxIdleTime(0)
-	s.r = r
+	if o.readOnly {
+		if err := s.readOnlyConns(ctx, dsn, q); err != nil {
+			return fail(err)
+		}
+	} else {
+		var mode string
+		if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+			return fail(notCairn(err))
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fail(fmt.Errorf("journal mode is %q, not wal", mode))
+		}
+	}
+	if o.readOnly {
+		if err := checkCairn(ctx, s.w.DB, true); err != nil {
+			return fail(err)
+		}
+	}
+	if s.r == nil {
+		q.Set("_txlock", "deferred")
+		q.Set("_query_only", "1")
+		q.Del("_journal_mode") // set by the writer; persistent in the file
+		r, err := sqlx.Open("sqlite3", dsn+q.Encode())
+		if err != nil {
+			return fail(err)
+		}
+		s.r = r
+	}
+	s.r.SetMaxOpenConns(o.readConns)
+	s.r.SetMaxIdleConns(o.readConns)
+	s.r.SetConnMaxLifetime(0)
+	s.r.SetConnMaxIdleTime(0)
 
 	if o.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+			return fail(err)
+		}
+	}
+	if o.readOnly {
+		if err := s.checkVersion(ctx); err != nil {
+			return fail(err)
 		}
 	}
 	return s, nil
+}
+
+// readOnlyConns makes the read-only store's connections work where the
+// process cannot write. A WAL database needs its -shm file: SQLite reads
+// one that exists (even read-only) and creates one otherwise. In a folder
+// it cannot write to, with no -shm there (the last writer closed cleanly
+// and removed it, and with it the -wal file), the database file alone is
+// complete: it is then opened immutable, which needs no -shm.
+func (s *Store) readOnlyConns(ctx context.Context, dsn string, q url.Values) error {
+	var n int
+	err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n)
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	walGone := true
+	for _, p := range []string{s.path + "-wal", s.path + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			walGone = false
+		}
+	}
+	if !errors.As(err, &se) || (se.Code != sqlite3.ErrCantOpen && se.Code != sqlite3.ErrReadonly) || !walGone {
+		return notCairn(err)
+	}
+	s.w.Close()
+	q.Set("immutable", "1")
+	w, err := sqlx.Open("sqlite3", dsn+q.Encode())
+	if err != nil {
+		return err
+	}
+	w.SetMaxOpenConns(1)
+	s.w = w
+	if err := w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		return notCairn(err)
+	}
+	r, err := sqlx.Open("sqlite3", dsn+q.Encode())
+	if err != nil {
+		return err
+	}
+	s.r = r
+	return nil
+}
+
+// notCairn turns SQLite's "file is not a database" into ErrNotCairn.
+func notCairn(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrNotADB {
+		return fmt.Errorf("the file is not a SQLite database: %w", ErrNotCairn)
+	}
+	return translate(err)
+}
+
+// checkCairn refuses a SQLite database that is not Cairn's: one with
+// tables but no schema_migrations.
+func checkCairn(ctx context.Context, db *sql.DB, readOnly bool) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return notCairn(err)
+	}
+	defer rows.Close()
+	var names []string
+	ours := false
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return translate(err)
+		}
+		ours = ours || n == "schema_migrations"
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return notCairn(err)
+	}
+	switch {
+	case ours:
+		return nil
+	case len(names) == 0 && !readOnly:
+		return nil // a new database: Migrate makes it Cairn's
+	case len(names) == 0:
+		return fmt.Errorf("a SQLite database without tables: %w; run a workflow or 'cairn migrate' first", ErrNotCairn)
+	}
+	if len(names) > 5 {
+		names = append(names[:5], "…")
+	}
+	return fmt.Errorf("a SQLite database without Cairn's schema_migrations table (it has %s): %w; point --db at a Cairn database",
+		strings.Join(names, ", "), ErrNotCairn)
+}
+
+// probe checks an existing database file with a read-only connection of
+// its own.
+func probe(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite3", "file:"+strings.ReplaceAll(path, "%", "%25")+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return checkCairn(ctx, db, false)
+}
+
+// checkVersion fails when a store that cannot migrate is not at this
+// binary's schema version.
+func (s *Store) checkVersion(ctx context.Context) error {
+	latest, err := latestMigration()
+	if err != nil {
+		return err
+	}
+	v, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	switch {
+	case v > latest:
+		return &SchemaVersionError{Database: v, Binary: latest}
+	case v < latest:
+		return &SchemaVersionError{Database: v, Binary: latest, Older: true}
+	}
+	return nil
+}
+
+// lockShared takes a shared flock on the database file for the store's
+// life: Restore takes it exclusively, so it never replaces a database in
+// use. flock locks are apart from SQLite's POSIX locks; the descriptor
+// stays open until after SQLite's are closed (closing another descriptor
+// of the file would drop SQLite's POSIX locks).
+func lockShared(path string) (*os.File, error) {
+	for {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("open sqlite store %s: 'cairn restore' is replacing it: %w; try again when it ends", path, ErrInUse)
+			}
+			return nil, fmt.Errorf("open sqlite store %s: lock: %w", path, err)
+		}
+		// A restore may have renamed a new file into place between the
+		// open and the lock: then lock that one.
+		held, err1 := f.Stat()
+		now, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, now) {
+			return f, nil
+		}
+		f.Close()
+		if err2 != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", path, err2)
+		}
+	}
 }
 
 // Close closes the store's connections. Calls in flight may fail.
@@ -193,6 +505,9 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
@@ -588,8 +903,14 @@ func boolInt(b bool) int {
 type SchemaVersionError struct {
 	Database int // the database's schema version
 	Binary   int // the newest version this binary knows
+	// Older: the database is older than the binary and the store was
+	// opened ReadOnly, so it could not migrate it.
+	Older bool
 }
 
 func (e *SchemaVersionError) Error() string {
+	if e.Older {
+		return fmt.Sprintf("database schema version %d is older than this binary's (%d); run 'cairn migrate' (it upgrades the database in place)", e.Database, e.Binary)
+	}
 	return fmt.Sprintf("database schema version %d is newer than this binary supports (%d); upgrade cairn", e.Database, e.Binary)
 }

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package main
+
+// hardenProcess does nothing outside Linux.
+func hardenProcess() {}
