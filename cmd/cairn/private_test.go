@@ -38,13 +38,11 @@ func newNobody(t *testing.T) *nobody {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A hard link, not a copy: a file just written may still be open for
+	// writing in a child that a parallel test forked (ETXTBSY on exec).
 	bin := filepath.Join(dir, "cairn")
-	b, err := os.ReadFile(cairnBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
+	if err := os.Link(cairnBin, bin); err != nil {
+		t.Fatalf("link the binary where uid 65534 can run it: %v", err)
 	}
 	home := filepath.Join(dir, "home")
 	if err := os.Mkdir(home, 0o700); err != nil {
