@@ -520,7 +520,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		return withPlugin(failure(err), c.Plugin)
 	}
 	defer p.releaseWorkDir(dir)
-	err = o.err
+	err = withoutSelfName(o.err, it.Type, l.TaskID)
 	if err == nil && tctx.Err() != nil {
 		err = context.Cause(tctx) // it returned nil, but too late
 	}

@@ -405,7 +405,10 @@ func (h *posHeap) Pop() any {
 
 func summarize(bad []string) string {
 	const max = 5
-	msg := fmt.Sprintf("%d task(s) did not succeed: ", len(bad))
+	msg := fmt.Sprintf("%d tasks did not succeed: ", len(bad))
+	if len(bad) == 1 {
+		msg = "1 task did not succeed: "
+	}
 	if len(bad) > max {
 		return msg + strings.Join(bad[:max], ", ") + fmt.Sprintf(", and %d more", len(bad)-max)
 	}

@@ -361,3 +361,18 @@ func BenchmarkPlanRun10kDirty(b *testing.B) {
 		}
 	}
 }
+
+func TestSummarizeSaysTaskOrTasks(t *testing.T) {
+	for _, c := range []struct {
+		bad  []string
+		want string
+	}{
+		{[]string{"train failed"}, "1 task did not succeed: train failed"},
+		{[]string{"a failed", "b upstream_failed"}, "2 tasks did not succeed: a failed, b upstream_failed"},
+		{[]string{"a", "b", "c", "d", "e", "f", "g"}, "7 tasks did not succeed: a, b, c, d, e, and 2 more"},
+	} {
+		if got := summarize(c.bad); got != c.want {
+			t.Errorf("summarize(%v) = %q, want %q", c.bad, got, c.want)
+		}
+	}
+}

@@ -399,3 +399,41 @@ tasks:
 		t.Errorf("evaluate gate_passed = %v, want false", g)
 	}
 }
+
+// A task's error is shown once with the task's name, not stuttered
+// ("train failed: train train: input train: …").
+func TestErrorsDoNotStutter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "badtrain.yaml")
+	if err := os.WriteFile(wf, []byte(`name: badtrain
+tasks:
+  - id: notcsv
+    type: shell
+    with: {script: "printf 'a,b\\n\"unterminated' > out.csv", outputs: {data: out.csv}}
+  - id: train
+    type: train
+    inputs: {train: "${{ tasks.notcsv.outputs.data }}"}
+    with: {model: logistic_regression, label: b}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(1, "run", wf, "--progress", "lines")
+	id := runIDOf(t, r.stderr)
+	const want = "input train is not a readable CSV data set"
+	if !strings.Contains(r.stdout, "  train failed after 1 attempt: "+want) {
+		t.Errorf("summary:\n%s", r)
+	}
+	if !strings.Contains(r.stderr, "task train failed (attempt 1): "+want) {
+		t.Errorf("progress:\n%s", r)
+	}
+	show := e.must(0, "show", id).stdout
+	if tr := taskByID(t, e.show(id), "train"); !strings.HasPrefix(tr.Error, want) || !strings.HasPrefix(tr.Attempt[0].Error, want) {
+		t.Errorf("show --json: task error %q, attempt error %q; want them to start with %q", tr.Error, tr.Attempt[0].Error, want)
+	}
+	for _, out := range []string{r.stdout, r.stderr, show} {
+		if strings.Contains(out, "train train") {
+			t.Errorf("the error stutters:\n%s", out)
+		}
+	}
+}
