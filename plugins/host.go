@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/plugins/internal/wire"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/proctree"
 )
 
 // Options configures a Host.
@@ -43,6 +45,10 @@ type Options struct {
 	// Env holds NAME=value variables given to every plugin process on top
 	// of the minimal environment (PATH, HOME, TMPDIR, LANG).
 	Env []string
+	// NoCgroup holds the processes a plugin starts by the sweep of
+	// tasks/proctree, not a cgroup per plugin process, even where cgroup
+	// v2 can be written (tests of the fallback).
+	NoCgroup bool
 }
 
 // Plugin describes one entry of the plugins folder and what became of it.
@@ -240,7 +246,7 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 	p.mu.Lock()
 	p.live[pr] = true
 	p.mu.Unlock()
-	h.release(p, pr)
+	h.releaseClean(p, pr)
 	return nil
 }
 
@@ -471,6 +477,12 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 	cmd.Args[0] = p.Path // the plugin's name for itself stays its file's
 	cmd.Env = h.env()
 	setDeathSignal(cmd)
+	tree, err := proctree.New("plugin."+p.Name, nil, proctree.Options{NoCgroup: h.o.NoCgroup})
+	if err != nil {
+		pcancel()
+		return nil, fmt.Errorf("plugin %s not started: %w", p.Name, err)
+	}
+	tree.Prepare(cmd)
 	out := &output{}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake(wire.ProtocolVersion),
@@ -486,9 +498,12 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 		SyncStderr:       out,
 		Logger:           hclog.NewNullLogger(),
 	})
-	pr := &proc{client: client, cmd: cmd, out: out, cancel: pcancel}
+	pr := &proc{client: client, cmd: cmd, out: out, cancel: pcancel, tree: tree}
 	abort := context.AfterFunc(ctx, pcancel)
 	rpc, err := pr.start()
+	if cmd.Process != nil {
+		tree.Started(cmd.Process.Pid)
+	}
 	if !abort() && err == nil {
 		err = fmt.Errorf("start aborted: %w", context.Cause(ctx))
 	}
@@ -575,6 +590,18 @@ func (h *Host) release(p *plugin, pr *proc) {
 	p.idle = append(p.idle, pr)
 }
 
+// releaseClean kills what pr started during the call it served (an
+// attempt's children) and puts it back; a process whose children cannot
+// be stopped is retired instead. It reports whether pr went back.
+func (h *Host) releaseClean(p *plugin, pr *proc, marks ...string) bool {
+	if err := pr.clean(marks...); err != nil {
+		h.retire(p, pr)
+		return false
+	}
+	h.release(p, pr)
+	return true
+}
+
 // retire kills a process that must not serve again.
 func (h *Host) retire(p *plugin, pr *proc) {
 	p.mu.Lock()
@@ -632,7 +659,19 @@ func (h *Host) runOn(ctx context.Context, p *plugin, typ string, req tasks.Reque
 		sort.Strings(names)
 		fmt.Fprintf(env.Log, "cairn: environment variables from env: %s (values not logged)\n", strings.Join(names, ", "))
 	}
-	res, err := pr.wc.Run(ctx, typ, req, env, vars, h.o.KillGrace)
+	// The attempt's marks, set in the plugin's environment for the
+	// attempt like env:'s variables: the processes it starts inherit them,
+	// so that the sweep (tasks/proctree) finds them, orphaned ones too.
+	marks := []string{"CAIRN_RUN_ID=" + req.RunID, "CAIRN_TASK_ID=" + req.TaskID, "CAIRN_ATTEMPT=" + strconv.Itoa(req.Attempt)}
+	sent := make(map[string]string, len(vars)+len(marks))
+	for k, v := range vars {
+		sent[k] = v
+	}
+	for _, m := range marks {
+		k, v, _ := strings.Cut(m, "=")
+		sent[k] = v
+	}
+	res, err := pr.wc.Run(ctx, typ, req, env, sent, h.o.KillGrace)
 	var notStarted *wire.NotStartedError
 	if env.RanBy != nil && !errors.As(err, &notStarted) {
 		// A process of p had the attempt: the provenance to record.
@@ -662,7 +701,9 @@ func (h *Host) runOn(ctx context.Context, p *plugin, typ string, req tasks.Reque
 		// when the result came reaches no log, or the next attempt's:
 		// best effort, as stderr has no mark of the attempt it belongs to.)
 		pr.out.attach(nil)
-		h.release(p, pr)
+		if !h.releaseClean(p, pr, marks...) && err == nil {
+			err = fmt.Errorf("plugin %s: the processes the attempt started could not be stopped; the plugin process (pid %d) was killed", p.Name, pr.cmd.Process.Pid)
+		}
 		if h.afterRelease != nil {
 			h.afterRelease()
 		}
@@ -703,6 +744,6 @@ func (h *Host) validate(p *plugin, typ string, params map[string]any) []tasks.Pa
 		h.retire(p, pr)
 		return []tasks.ParamError{{Msg: fmt.Sprintf("plugin %s: %v", p.Name, err), Hint: "the plugin could not check its params"}}
 	}
-	h.release(p, pr)
+	h.releaseClean(p, pr)
 	return perrs
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/cairnml/cairn/plugins"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/noop"
+	"github.com/cairnml/cairn/tasks/proctree"
 	"github.com/cairnml/cairn/tasks/tasktest"
 )
 
@@ -576,9 +578,17 @@ func TestEnvironmentIsMinimal(t *testing.T) {
 	if !strings.Contains(got, " PLUGIN_CLIENT_CERT ") {
 		t.Errorf("plugin environment %v has no PLUGIN_CLIENT_CERT: the connection is not mutually authenticated", names)
 	}
+	// During an attempt, its identity too: the marks by which what the
+	// attempt starts is found and killed at its end (tasks/proctree).
+	for _, n := range []string{"CAIRN_RUN_ID", "CAIRN_TASK_ID", "CAIRN_ATTEMPT"} {
+		if !strings.Contains(got, " "+n+" ") {
+			t.Errorf("plugin environment %v has no %s during the attempt", names, n)
+		}
+	}
 	for _, n := range names {
 		switch n {
-		case "PATH", "HOME", "TMPDIR", "LANG", "CAIRN_GIVEN", "CAIRN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT":
+		case "PATH", "HOME", "TMPDIR", "LANG", "CAIRN_GIVEN", "CAIRN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT",
+			"CAIRN_RUN_ID", "CAIRN_TASK_ID", "CAIRN_ATTEMPT":
 		default:
 			t.Errorf("plugin environment has %s", n)
 		}
@@ -1070,5 +1080,44 @@ func TestProblemsIsACopy(t *testing.T) {
 	got[0] = errors.New("changed")
 	if again := h.Problems(); len(again) != 1 || again[0].Error() == "changed" {
 		t.Errorf("after the caller changed its slice, Problems is %v", again)
+	}
+}
+
+// The processes an attempt of a plugin starts (one in a session of its
+// own, one orphaned) die when the attempt ends, success included; the
+// plugin process itself serves on. With a cgroup per plugin process, and
+// with the sweep forced.
+func TestAttemptChildrenDieWithTheAttempt(t *testing.T) {
+	for _, noCgroup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoCgroup=%v", noCgroup), func(t *testing.T) {
+			if !noCgroup && !proctree.CgroupAvailable() {
+				t.Skip("no writable cgroup v2 here")
+			}
+			o := folder(t, "alpha")
+			o.NoCgroup = noCgroup
+			h := open(t, o)
+			task := lookup(t, h, "misbehave")
+			res, err, log := attempt(t, context.Background(), task, `{"mode":"spawn"}`)
+			if err != nil {
+				t.Fatalf("attempt: %v\n%s", err, log)
+			}
+			var pids []int
+			if err := json.Unmarshal(res.Outputs["value"], &pids); err != nil || len(pids) != 3 {
+				t.Fatalf("value %s: %v", res.Outputs["value"], err)
+			}
+			for _, pid := range pids[1:] {
+				t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+				if alive(pid) {
+					t.Errorf("process %d the attempt started outlived it", pid)
+				}
+			}
+			if !alive(pids[0]) {
+				t.Fatalf("the plugin process %d was killed with its children", pids[0])
+			}
+			res, err, _ = attempt(t, context.Background(), task, `{"mode":"pid"}`)
+			if err != nil || string(res.Outputs["value"]) != strconv.Itoa(pids[0]) {
+				t.Errorf("the next attempt ran on %s (%v), want the warm process %d", res.Outputs["value"], err, pids[0])
+			}
+		})
 	}
 }

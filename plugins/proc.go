@@ -12,6 +12,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/cairnml/cairn/plugins/internal/wire"
+	"github.com/cairnml/cairn/tasks/proctree"
 )
 
 // proc is one running plugin process. It serves one attempt at a time, so
@@ -31,6 +32,9 @@ type proc struct {
 	out       *output
 	idleSince time.Time
 	cold      bool // started for the attempt it is about to run
+	// tree holds the process and everything it starts: the children of
+	// an attempt die at its end (clean), all of them when it is killed.
+	tree *proctree.Tree
 }
 
 // start starts the process (go-plugin's start and handshake) from a
@@ -73,6 +77,18 @@ func (pr *proc) kill() {
 	if pr.wc != nil {
 		<-pr.wc.Served()
 	}
+	// What the plugin started, wherever it went: nothing outlives it.
+	_ = pr.tree.Close()
+}
+
+// clean kills every process the plugin process started (an attempt's
+// children, setsid or orphaned ones too), but not the process itself, and
+// waits until they are gone. A process whose children cannot be stopped
+// must not serve again.
+func (pr *proc) clean(marks ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return pr.tree.KillExcept(ctx, pr.cmd.Process.Pid, marks...)
 }
 
 // tailBytes is how much of a process's last output is kept for errors.

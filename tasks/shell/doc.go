@@ -60,11 +60,15 @@
 //
 // The child runs in its own process group. When the attempt's context ends
 // or the timeout passes, the whole group gets SIGTERM, then SIGKILL after
-// kill_grace. When the child exits, anything it left running in its group
-// (background jobs) is killed. On Linux the child is also killed (SIGKILL)
-// if the worker process dies without stopping it (kill -9, a crash), so that
-// an interrupted attempt does not run on beside its retry; processes the
-// child started itself are not reached this way.
+// kill_grace. When the child exits, whatever it started is killed, success
+// included: its group, and (tasks/proctree) everything else — a setsid
+// job, an orphan re-parented away. On Linux with a writable cgroup v2 the
+// attempt runs in a cgroup of its own, which nothing it forks can leave;
+// otherwise the worker becomes a child subreaper and kills every process
+// carrying the attempt's CAIRN_RUN_ID, CAIRN_TASK_ID and CAIRN_ATTEMPT and
+// their descendants. On Linux the child is also killed (SIGKILL) if the
+// worker process dies without stopping it (kill -9, a crash); what it
+// started is killed by ReapOrphans before the task is retried.
 //
 // The output exit_code is set whenever the command was looked up, also
 // alongside an error: the exit status, 128+N for a child killed by signal N,

@@ -21,11 +21,14 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/proctree"
 )
 
 // Task is the shell task type. The zero value is ready to use; it holds no
 // state and serves any number of attempts at once.
-type Task struct{}
+type Task struct {
+	tree proctree.Options // how an attempt's processes are held (tests force the sweep)
+}
 
 var (
 	_ tasks.Task           = (*Task)(nil)
@@ -199,7 +202,7 @@ type filePutter interface {
 
 // Run runs the command of one attempt; see the package documentation for
 // what it does and which errors it returns.
-func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks.Result, err error) {
+func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks.Result, err error) {
 	code := -1 // the command's exit code once it ran
 	defer func() {
 		if err != nil && code >= 0 {
@@ -293,7 +296,11 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks
 		defer cancel()
 	}
 
-	code, runErr := run(ctx, prog, argv, envList(vars), wd, env.Log, grace)
+	tree, err := proctree.New(treeName(req.RunID, req.TaskID, req.Attempt), attemptMarks(req.RunID, req.TaskID, req.Attempt), t.tree)
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("shell %s: %w", req.TaskID, err)
+	}
+	code, runErr := run(ctx, prog, argv, envList(vars), wd, env.Log, grace, tree)
 	if code < 0 {
 		code = -1
 	}
@@ -520,7 +527,15 @@ var errStopped = errors.New("command stopped")
 // returns its exit code. It returns errStopped (wrapped) if ctx ended first,
 // the start error with code 127 or 126 if it could not start, and an error
 // for a log that failed.
-func run(ctx context.Context, prog string, argv, env []string, dir string, log io.Writer, grace time.Duration) (int, error) {
+//
+// Every process the command starts is in tree; once the command has
+// exited, whatever of it is left is killed (tree.Close), success included.
+func run(ctx context.Context, prog string, argv, env []string, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree) (_ int, err error) {
+	defer func() {
+		if cerr := tree.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("stop what the command left running: %w", cerr)
+		}
+	}()
 	cmd := &exec.Cmd{
 		Path:        prog,
 		Args:        argv,
@@ -528,6 +543,7 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		Dir:         dir,
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	tree.Prepare(cmd)
 	defer dieWithParent(cmd.SysProcAttr)()
 	var out capture
 	switch lw := log.(type) {
@@ -565,9 +581,11 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 	waitErr := cmd.Wait()
 	stopped := !stopWatch()
 	k.done()
-	// Reap the rest of the group: background jobs must not outlive the
-	// attempt, nor hold the log pipe open.
+	// Reap the rest of the group, and everything else the command
+	// started (setsid, double forks): nothing outlives the attempt, nor
+	// holds the log pipe open.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	treeErr := tree.Close()
 
 	var logErr error
 	if out != nil {
@@ -582,6 +600,8 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		return -1, fmt.Errorf("wait: %w", waitErr)
 	case logErr != nil:
 		return code, fmt.Errorf("write log: %w", logErr)
+	case treeErr != nil:
+		return code, fmt.Errorf("stop what the command left running: %w", treeErr)
 	}
 	return code, nil
 }
@@ -632,4 +652,15 @@ func (k *killer) done() {
 	if k.timer != nil {
 		k.timer.Stop()
 	}
+}
+
+// treeName names an attempt's process tree (and its cgroup).
+func treeName(runID, taskID string, attempt int) string {
+	return fmt.Sprintf("shell.%s.%s.%d", runID, taskID, attempt)
+}
+
+// attemptMarks are the environment entries every process of an attempt
+// inherits.
+func attemptMarks(runID, taskID string, attempt int) []string {
+	return []string{"CAIRN_RUN_ID=" + runID, "CAIRN_TASK_ID=" + taskID, "CAIRN_ATTEMPT=" + strconv.Itoa(attempt)}
 }

@@ -13,9 +13,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -93,7 +96,7 @@ func (misbehave) Info() cairn.TypeInfo {
 		Name:    "misbehave",
 		Summary: "Misbehaves as told, for the host's tests.",
 		Params: []cairn.ParamInfo{{Name: "mode", Kind: cairn.KindString, Required: true,
-			Doc: "crash, crash-goroutine, sleep, hang, garbage, env, pid, stderr"}},
+			Doc: "crash, crash-goroutine, sleep, hang, garbage, env, pid, spawn, stderr"}},
 		Outputs: []cairn.PortInfo{{Name: "value"}},
 	}
 }
@@ -132,6 +135,21 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		value = names
 	case "pid":
 		value = os.Getpid()
+	case "spawn":
+		// A child in a session of its own, and an orphan re-parented
+		// away from this process: neither may outlive the attempt.
+		child := exec.Command("/bin/sleep", "300")
+		child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := child.Start(); err != nil {
+			return tasks.Result{}, err
+		}
+		go child.Wait()
+		out, err := exec.Command("/bin/sh", "-c", "sleep 300 >/dev/null 2>&1 & echo $!").Output()
+		if err != nil {
+			return tasks.Result{}, err
+		}
+		orphan, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+		value = []int{os.Getpid(), child.Process.Pid, orphan}
 	case "stderr":
 		fmt.Fprintln(fd2, "testplugin: a line on stderr")
 		// go-plugin forwards os.Stderr over gRPC; fd 2 is a pipe.

@@ -1,0 +1,499 @@
+//go:build linux
+
+// Package proctree holds every process a task attempt starts, so that
+// none outlives it: a shell command and whatever it forks (background
+// jobs, setsid daemons), a plugin process's children.
+//
+// A Tree is one cgroup v2 of its own when the cgroup v2 hierarchy is
+// mounted and this process may create a cgroup under its own: the first
+// process starts inside it (clone3 CLONE_INTO_CGROUP, so there is no
+// moment outside), everything it forks stays inside whatever it does to
+// its session, process group or environment, and Kill writes cgroup.kill
+// (or, before Linux 5.14, freezes the cgroup and kills each member).
+//
+// Otherwise (no cgroup v2, or no right to create one) the Tree falls back
+// to a sweep: this process becomes a child subreaper (PR_SET_CHILD_SUBREAPER),
+// so orphans of the attempt are re-parented to it instead of init, and Kill
+// kills, in rounds until none is left, every process that descends from
+// the tree's root, or carries the attempt's marks (CAIRN_RUN_ID,
+// CAIRN_TASK_ID, CAIRN_ATTEMPT) in its environment, or descends from one
+// that does. A process that both cleared its environment and lost its
+// parent cannot be told apart from others on this path; the cgroup path
+// has no such gap.
+package proctree
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Options configures a Tree.
+type Options struct {
+	// NoCgroup forces the sweep even where a cgroup could be made (tests
+	// of the fallback, or an operator's choice).
+	NoCgroup bool
+}
+
+// Tree is the set of processes of one attempt (or of one plugin process).
+// Start its first process with Prepare, record it with Started, and call
+// Close when done; Close kills whatever is left.
+type Tree struct {
+	name  string
+	marks [][]byte
+	cg    string // the cgroup's folder; "" when sweeping
+	cgfd  int    // open on cg, for clone3
+	root  atomic.Int64
+	// rootStart tells root from a later process given its pid.
+	rootStart atomic.Int64
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// cgroupBase is the folder under which trees make their cgroups: this
+// process's own cgroup in the v2 hierarchy; "" when there is none we may
+// write.
+var cgroupBase = sync.OnceValue(func() string {
+	mnt := cgroup2Mount()
+	if mnt == "" {
+		return ""
+	}
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "0::"); ok {
+			dir := filepath.Join(mnt, filepath.Clean("/"+rest))
+			probe := filepath.Join(dir, fmt.Sprintf("cairn.probe.%d", os.Getpid()))
+			if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+				return ""
+			}
+			os.Remove(probe)
+			return dir
+		}
+	}
+	return ""
+})
+
+// cgroup2Mount finds where the cgroup v2 hierarchy is mounted (also in a
+// hybrid layout, /sys/fs/cgroup/unified).
+func cgroup2Mount() string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// id parent major:minor root mountpoint options ... - fstype source super
+		fields := strings.Fields(sc.Text())
+		for i, fld := range fields {
+			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
+				return fields[4]
+			}
+		}
+	}
+	return ""
+}
+
+// CgroupAvailable reports whether trees get a cgroup of their own here.
+func CgroupAvailable() bool { return cgroupBase() != "" }
+
+var (
+	subreaper sync.Once
+	seq       atomic.Int64
+)
+
+// New makes a tree. name (letters, digits, . _ -) names its cgroup, so
+// that Reap finds it if this process dies. marks are NAME=value environment entries that every
+// process of the tree inherits unless it clears its environment.
+func New(name string, marks []string, o Options) (*Tree, error) {
+	t := &Tree{name: name, cgfd: -1}
+	for _, m := range marks {
+		t.marks = append(t.marks, []byte(m))
+	}
+	if base := cgroupBase(); base != "" && !o.NoCgroup {
+		// cairn.PID.SEQ.NAME: unique to this process; Reap finds a dead
+		// process's by NAME.
+		dir := filepath.Join(base, fmt.Sprintf("cairn.%d.%d.%s", os.Getpid(), seq.Add(1), sanitize(name)))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("process tree %s: make cgroup: %w", name, err)
+		}
+		fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			os.Remove(dir)
+			return nil, fmt.Errorf("process tree %s: open cgroup: %w", name, err)
+		}
+		t.cg, t.cgfd = dir, fd
+		return t, nil
+	}
+	var err error
+	subreaper.Do(func() { err = setSubreaper() })
+	if err != nil {
+		return nil, fmt.Errorf("process tree %s: become a child subreaper: %w", name, err)
+	}
+	return t, nil
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c == '.' || c == '_' || c == '-' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// Cgroup returns the tree's cgroup folder, "" when it sweeps.
+func (t *Tree) Cgroup() string { return t.cg }
+
+// Prepare makes cmd start inside the tree. It keeps cmd's other
+// SysProcAttr settings.
+func (t *Tree) Prepare(cmd *exec.Cmd) {
+	if t.cg == "" {
+		return
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = t.cgfd
+}
+
+// Started records the tree's first process, whose descendants the sweep
+// kills for as long as it runs (a plugin process; a shell command's are
+// found by their marks once it has exited). A pid reused by another
+// process after this one is gone is told apart by its start time.
+func (t *Tree) Started(pid int) {
+	t.root.Store(int64(pid))
+	t.rootStart.Store(startTime(pid))
+}
+
+// startTime is the process's start time in clock ticks since boot, 0 if
+// it cannot be read.
+func startTime(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	_, st, ok := parseStat(b)
+	if !ok {
+		return 0
+	}
+	return st.start
+}
+
+// Kill kills every process of the tree and waits until they are gone.
+func (t *Tree) Kill(ctx context.Context) error { return t.kill(ctx, 0, t.marks) }
+
+// KillExcept kills every process of the tree but keep (a plugin process
+// that serves on, whose children die with the attempt). marks, when
+// given, replace the tree's own for this sweep (one attempt's).
+func (t *Tree) KillExcept(ctx context.Context, keep int, marks ...string) error {
+	ms := t.marks
+	if len(marks) > 0 {
+		ms = nil
+		for _, m := range marks {
+			ms = append(ms, []byte(m))
+		}
+	}
+	return t.kill(ctx, keep, ms)
+}
+
+func (t *Tree) kill(ctx context.Context, keep int, marks [][]byte) error {
+	if t.cg != "" {
+		if keep == 0 {
+			return killCgroup(ctx, t.cg)
+		}
+		return killMembers(ctx, t.cg, keep)
+	}
+	return sweep(ctx, int(t.root.Load()), t.rootStart.Load(), keep, marks)
+}
+
+// Close kills every process of the tree and removes its cgroup.
+func (t *Tree) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	// Bounded: a process in uninterruptible sleep may take a while to die.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := t.Kill(ctx)
+	if t.cg != "" {
+		syscall.Close(t.cgfd)
+		if err == nil {
+			if rerr := os.Remove(t.cg); rerr != nil {
+				err = fmt.Errorf("remove cgroup: %w", rerr)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("process tree %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// pause is the wait between two looks at processes that are dying.
+const pause = 2 * time.Millisecond
+
+// killCgroup kills every process in the cgroup dir and waits until it is
+// empty.
+func killCgroup(ctx context.Context, dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cgroup.kill: %w", err)
+		}
+		// Before Linux 5.14: freeze (no more forks), kill each, thaw.
+		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("1"), 0)
+		defer os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)
+		if err := killMembers(ctx, dir, 0); err != nil {
+			return err
+		}
+	}
+	for {
+		pids, err := members(dir)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cgroup %s still holds %v: %w", dir, pids, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
+
+// killMembers kills every process in the cgroup dir but keep, in rounds
+// until none is left (one may fork while another is killed).
+func killMembers(ctx context.Context, dir string, keep int) error {
+	for {
+		pids, err := members(dir)
+		if err != nil {
+			return err
+		}
+		left := 0
+		for _, pid := range pids {
+			if pid != keep {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				left++
+			}
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cgroup %s: processes keep appearing: %w", dir, ctx.Err())
+		case <-time.After(pause):
+		}
+	}
+}
+
+// members lists the processes in the cgroup dir.
+func members(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if err != nil {
+		return nil, fmt.Errorf("read cgroup.procs: %w", err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// proc is one process as /proc shows it.
+type proc struct {
+	pid, ppid int
+	start     int64 // clock ticks after boot
+	zombie    bool
+	marked    bool
+}
+
+// parseStat reads /proc/PID/stat: pid (comm) STATE PPID ... STARTTIME
+// (field 22); comm may hold spaces and parentheses.
+func parseStat(stat []byte) (pid int, p proc, ok bool) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, proc{}, false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return 0, proc{}, false
+	}
+	p.ppid, _ = strconv.Atoi(fields[1])
+	p.start, _ = strconv.ParseInt(fields[19], 10, 64)
+	p.zombie = fields[0] == "Z" || fields[0] == "X"
+	return 0, p, true
+}
+
+// sweep kills, in rounds until none is left, the processes that descend
+// from root (not root itself when it is keep), carry every one of marks,
+// or descend from one that does; and reaps those re-parented to this
+// process.
+func sweep(ctx context.Context, root int, rootStart int64, keep int, marks [][]byte) error {
+	self := os.Getpid()
+	for round := 0; ; round++ {
+		procs, err := snapshot(marks)
+		if err != nil {
+			return fmt.Errorf("list processes: %w", err)
+		}
+		kids := map[int][]int{}
+		for _, p := range procs {
+			kids[p.ppid] = append(kids[p.ppid], p.pid)
+		}
+		in := map[int]bool{}
+		var walk func(pid int)
+		walk = func(pid int) {
+			for _, k := range kids[pid] {
+				if !in[k] {
+					in[k] = true
+					walk(k)
+				}
+			}
+		}
+		if root > 0 {
+			if p, alive := procs[root]; alive && !p.zombie && p.start == rootStart && rootStart != 0 {
+				in[root] = true
+				walk(root)
+			}
+		}
+		for _, p := range procs {
+			if p.marked && !in[p.pid] {
+				in[p.pid] = true
+				walk(p.pid)
+			}
+		}
+		delete(in, self)
+		delete(in, keep)
+		live := 0
+		for pid := range in {
+			p := procs[pid]
+			if p.ppid == self && pid != root {
+				// Re-parented to this subreaper: reap it once dead.
+				var ws syscall.WaitStatus
+				if p.zombie {
+					_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+					continue
+				}
+			}
+			if p.zombie {
+				continue // dead; its parent reaps it
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			live++
+		}
+		if live == 0 {
+			return nil
+		}
+		if round > 1000 {
+			return errors.New("processes keep appearing after 1000 rounds of SIGKILL")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// snapshot reads every process's parent and state, and whether its
+// environment holds all of marks (none: never marked). Processes gone
+// while reading, or unreadable, are left out.
+func snapshot(marks [][]byte) (map[int]proc, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	procs := make(map[int]proc, len(entries))
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		_, p, ok := parseStat(stat)
+		if !ok {
+			continue
+		}
+		p.pid = pid
+		if len(marks) > 0 && !p.zombie {
+			if env, err := os.ReadFile("/proc/" + e.Name() + "/environ"); err == nil {
+				p.marked = hasAll(env, marks)
+			}
+		}
+		procs[pid] = p
+	}
+	return procs, nil
+}
+
+func hasAll(env []byte, marks [][]byte) bool {
+	vars := bytes.Split(env, []byte{0})
+	for _, m := range marks {
+		found := false
+		for _, v := range vars {
+			if bytes.Equal(v, m) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// Marked kills every process whose environment carries all of marks, and
+// those that descend from one, in rounds until none is left: what an
+// attempt of a worker that died left running.
+func Marked(ctx context.Context, marks []string) error {
+	if len(marks) == 0 {
+		return errors.New("no marks: every process would match")
+	}
+	var ms [][]byte
+	for _, m := range marks {
+		ms = append(ms, []byte(m))
+	}
+	return sweep(ctx, 0, 0, 0, ms)
+}
+
+// Reap kills what an attempt named name left (its cgroup, if one is left
+// over from a worker that died) and every process carrying marks.
+func Reap(ctx context.Context, name string, marks []string) error {
+	if base := cgroupBase(); base != "" {
+		dirs, _ := filepath.Glob(filepath.Join(base, "cairn.*.*."+sanitize(name)))
+		for _, dir := range dirs {
+			if err := killCgroup(ctx, dir); err != nil {
+				return err
+			}
+			os.Remove(dir)
+		}
+	}
+	return Marked(ctx, marks)
+}

@@ -1,0 +1,149 @@
+//go:build linux
+
+package proctree_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cairnml/cairn/tasks/proctree"
+)
+
+func dead(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X')
+}
+
+// start runs script under sh in tree and waits for it to print the pid
+// of a process it leaves behind.
+func start(t *testing.T, tree *proctree.Tree, script string, env []string) (*exec.Cmd, int) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = env
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree.Prepare(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tree.Started(cmd.Process.Pid)
+	var line []byte
+	b := make([]byte, 1)
+	for {
+		if _, err := out.Read(b); err != nil || b[0] == '\n' {
+			break
+		}
+		line = append(line, b[0])
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(line)))
+	if err != nil {
+		t.Fatalf("pid %q: %v", line, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	return cmd, pid
+}
+
+// In a cgroup, even a process that cleared its environment and lost its
+// parent (a double fork under env -i) dies with the tree.
+func TestCgroupKillsACleanOrphan(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	tree, err := proctree.New("test.clean-orphan", []string{"CAIRN_RUN_ID=none"}, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Cgroup() == "" {
+		t.Fatal("no cgroup although one is available")
+	}
+	cmd, pid := start(t, tree, `setsid env -i /bin/sh -c 'sleep 300 & echo $!' &`, []string{"PATH=/usr/bin:/bin"})
+	_ = cmd.Wait()
+	if dead(pid) {
+		t.Fatal("the orphan died by itself: this test shows nothing")
+	}
+	if err := tree.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !dead(pid) {
+		t.Fatalf("process %d outlived its tree", pid)
+	}
+	if _, err := os.Stat(tree.Cgroup()); !os.IsNotExist(err) {
+		t.Errorf("cgroup %s left behind: %v", tree.Cgroup(), err)
+	}
+}
+
+// The sweep kills the descendants of a live root (a plugin process it
+// spares) and every process with the marks, not others.
+func TestSweepKillsDescendantsAndMarked(t *testing.T) {
+	tree, err := proctree.New("test.sweep", []string{"CAIRN_RUN_ID=r", "CAIRN_ATTEMPT=1"}, proctree.Options{NoCgroup: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tree.Cgroup() != "" {
+		t.Fatal("a cgroup although NoCgroup")
+	}
+	// The root serves on (as a plugin does); its child cleared its env.
+	root, child := start(t, tree, `env -i /bin/sleep 300 & echo $!; exec sleep 300`, []string{"PATH=/usr/bin:/bin"})
+	t.Cleanup(func() { _ = root.Process.Kill(); _ = root.Wait() })
+	// A marked process outside the root's tree, and an unmarked one.
+	marked := exec.Command("/bin/sleep", "300")
+	marked.Env = []string{"CAIRN_RUN_ID=r", "CAIRN_ATTEMPT=1"}
+	other := exec.Command("/bin/sleep", "300")
+	other.Env = []string{"CAIRN_RUN_ID=r", "CAIRN_ATTEMPT=2"}
+	for _, c := range []*exec.Cmd{marked, other} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	}
+	if err := tree.KillExcept(context.Background(), root.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case !dead(child):
+		t.Errorf("the root's child %d survived", child)
+	case !dead(marked.Process.Pid):
+		t.Errorf("the marked process survived")
+	case dead(root.Process.Pid):
+		t.Errorf("the root was killed although kept")
+	case dead(other.Process.Pid):
+		t.Errorf("a process of another attempt was killed")
+	}
+}
+
+// Reap kills what a dead worker's tree left in its cgroup.
+func TestReapKillsALeftoverCgroup(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	tree, err := proctree.New("test.leftover", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, pid := start(t, tree, `env -i /bin/sleep 300 & echo $!`, nil)
+	_ = cmd.Wait()
+	// The worker "dies": its tree is never closed.
+	if err := proctree.Reap(context.Background(), "test.leftover", []string{"NO_SUCH_MARK=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !dead(pid) {
+		t.Fatalf("process %d of the leftover cgroup survived Reap", pid)
+	}
+	if m, _ := filepath.Glob(tree.Cgroup()); len(m) != 0 {
+		t.Errorf("leftover cgroup %s not removed", tree.Cgroup())
+	}
+}
