@@ -484,7 +484,7 @@ func gateDetail(gate []evaluate.GateResult) string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return ": " + strings.Join(parts, "; ")
+	return printable(": " + strings.Join(parts, "; "))
 }
 
 func cmdShow(ctx context.Context, a *app, args []string) error {
@@ -538,7 +538,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(r, now))
 	if r.Error != "" {
-		fmt.Fprintf(w, "error     %s\n", r.Error)
+		fmt.Fprintf(w, "error     %s\n", printable(r.Error))
 	}
 	if len(r.Params) > 0 {
 		var ps []string

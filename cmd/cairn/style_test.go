@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnml/cairn"
 )
 
 func TestStyleColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
@@ -77,5 +81,50 @@ func TestTimeFormats(t *testing.T) {
 	}
 	if string(b) != `"2026-03-01T11:30:05.000000123Z"` {
 		t.Errorf("JSON time = %s, want RFC 3339 UTC", b)
+	}
+}
+
+func TestPrintableEscapesControlCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\twith a tab, ünïcode": "plain text\twith a tab, ünïcode",
+		"\x1b]0;pwned\a\x1b[2J boom":      `\x1b]0;pwned\x07\x1b[2J boom`,
+		"c1 \u009b31m":                    `c1 \x9b31m`,
+		"bidi \u202eevil":                 `bidi \u202eevil`,
+	} {
+		if got := printable(in); got != want {
+			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := oneLine("  first \x1b[31mline\nsecond"); got != `first \x1b[31mline …` {
+		t.Errorf("oneLine = %q", got)
+	}
+}
+
+// A run is orphaned when it is unfinished and its owner's claim expired
+// (any host), or its owner was a process of this host that is gone.
+func TestOrphaned(t *testing.T) {
+	now := time.Now()
+	host, _ := os.Hostname()
+	self := fmt.Sprintf("%s:%d:abcd", host, os.Getpid())
+	for _, c := range []struct {
+		name string
+		r    cairn.Run
+		want bool
+	}{
+		{"live claim of another host", cairn.Run{State: cairn.RunRunning, Owner: "elsewhere:1:x", OwnerExpiresAt: now.Add(5 * time.Second)}, false},
+		{"expired claim of another host", cairn.Run{State: cairn.RunRunning, Owner: "elsewhere:1:x", OwnerExpiresAt: now.Add(-time.Second)}, true},
+		{"live claim of this process", cairn.Run{State: cairn.RunRunning, Owner: self, OwnerExpiresAt: now.Add(5 * time.Second)}, false},
+		{"finished", cairn.Run{State: cairn.RunFailed, Owner: "elsewhere:1:x", OwnerExpiresAt: now.Add(-time.Second)}, false},
+		{"never claimed", cairn.Run{State: cairn.RunQueued}, false},
+	} {
+		if got := orphaned(&c.r, now); got != c.want {
+			t.Errorf("%s: orphaned = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Its duration stops at the last claim renewal, ownerTTL before expiry.
+	r := cairn.Run{State: cairn.RunRunning, Owner: "elsewhere:1:x", StartedAt: now.Add(-time.Hour),
+		OwnerExpiresAt: now.Add(-50*time.Minute + ownerTTL)}
+	if got := runDuration(&r, now); got != "10m0s" {
+		t.Errorf("duration of an orphaned run = %s, want 10m0s", got)
 	}
 }
