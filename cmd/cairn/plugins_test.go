@@ -277,8 +277,8 @@ func TestPluginProcessesEndWithCairn(t *testing.T) {
 			}
 			if how == "interrupt" {
 				p.cmd.Process.Signal(os.Interrupt)
-				if code := p.wait(20 * time.Second); code != 1 {
-					t.Errorf("exit %d after Ctrl-C, want 1\n%s", code, p.stderr.String())
+				if code := p.wait(20 * time.Second); code != 130 {
+					t.Errorf("exit %d after Ctrl-C, want 130 (128+SIGINT)\n%s", code, p.stderr.String())
 				}
 				if pids := processesOf(plugin); len(pids) > 0 {
 					t.Fatalf("plugin processes %v outlived cairn", pids)
