@@ -9,7 +9,7 @@ Run from this directory with Debian's python3-sklearn (not pip):
 Synthetic inputs come from numpy RandomState with fixed seeds; the "real"
 slices come from the data sets bundled with scikit-learn (diabetes, breast
 cancer, iris, wine), so nothing is downloaded. The inputs are written into
-golden.json, so the Go tests need neither Python nor ../shared. Floats are
+golden.json, so the Go tests need neither Python nor data files. Floats are
 written with repr, which round-trips float64 exactly; running the script
 twice gives the same bytes with the same numpy and scikit-learn versions
 (both recorded).

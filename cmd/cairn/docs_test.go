@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// docSection returns the text of the "## title" section of a Markdown file.
+func docSection(t *testing.T, path, title string) string {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(src), "\n## "+title+"\n")
+	if !ok {
+		t.Fatalf("%s has no section %q", path, title)
+	}
+	if i := strings.Index(rest, "\n## "); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// variable is what changes from one run to the next in cairn's output:
+// run ids and durations.
+var variable = regexp.MustCompile(`\b[0-9a-z]{16}\b| in [0-9.]+(ns|µs|ms|s|m)\b`)
+
+// TestDocErrorsAreTheBinarys runs every command shown under "Errors you
+// may see" in docs/workflows.md on the files the section shows (```yaml
+// NAME blocks) and compares its output, run ids and durations aside, with
+// what the section says it prints.
+func TestDocErrorsAreTheBinarys(t *testing.T) {
+	t.Parallel()
+	sec := docSection(t, "../../docs/workflows.md", "Errors you may see")
+	dir, home := t.TempDir(), t.TempDir()
+	files := regexp.MustCompile("(?s)```yaml ([a-z.]+)\n(.*?)```").FindAllStringSubmatch(sec, -1)
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f[1]), []byte(f[2]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var shown int
+	for _, block := range regexp.MustCompile("(?s)```text\n(.*?)```").FindAllStringSubmatch(sec, -1) {
+		for _, session := range strings.Split(block[1], "$ cairn ")[1:] {
+			line, want, _ := strings.Cut(session, "\n")
+			ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+			cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--home", home}, strings.Fields(line)...)...)
+			cmd.Dir = dir
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			cancel()
+			if _, ok := err.(*exec.ExitError); err != nil && !ok {
+				t.Fatalf("cairn %s: %v", line, err)
+			}
+			got := variable.ReplaceAllString(out.String(), "X")
+			if want = variable.ReplaceAllString(want, "X"); got != want {
+				t.Errorf("docs/workflows.md shows for 'cairn %s':\n%s--- the binary prints:\n%s", line, want, got)
+			}
+			shown++
+		}
+	}
+	if len(files) < 2 || shown < 4 {
+		t.Fatalf("the section shows %d files and %d commands; the test reads it wrong", len(files), shown)
+	}
+}
+
+// TestReadmeListsEveryFlag keeps the README's Commands true to the code:
+// each command's line there names every flag the command has (the global
+// flags have their own paragraph).
+func TestReadmeListsEveryFlag(t *testing.T) {
+	sec := docSection(t, "../../README.md", "Commands")
+	model, err := completionModel(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(sec, "\n")
+	for _, c := range model {
+		// The command's line and the indented lines that continue it.
+		var text string
+		for i, l := range lines {
+			if !strings.HasPrefix(l, "cairn "+c.name+" ") && l != "cairn "+c.name {
+				continue
+			}
+			text = l
+			for _, more := range lines[i+1:] {
+				if !strings.HasPrefix(more, " ") {
+					break
+				}
+				text += "\n" + more
+			}
+			break
+		}
+		if text == "" {
+			t.Errorf("README.md's Commands has no line for cairn %s", c.name)
+			continue
+		}
+		for _, f := range c.flags {
+			if globalFlagNames[f.name] || f.name == "help" {
+				continue
+			}
+			re := regexp.MustCompile(`(^|[\s\[|])` + regexp.QuoteMeta(flagName(f.name)) + `([\s\]|=]|$)`)
+			if !re.MatchString(text) {
+				t.Errorf("README.md's Commands does not name %s of cairn %s:\n%s", flagName(f.name), c.name, text)
+			}
+		}
+	}
+	for name := range globalFlagNames {
+		if !strings.Contains(sec, "`"+flagName(name)+" ") {
+			t.Errorf("README.md's Commands does not describe the global flag %s", flagName(name))
+		}
+	}
+}
+
+// TestNothingPointsOutsideTheRepository: the docs and comments name no
+// folder a user of the repository does not have.
+func TestNothingPointsOutsideTheRepository(t *testing.T) {
+	out, err := exec.Command("git", "-C", "../..", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("no git to list the repository's files: %v", err)
+	}
+	outside := []byte("../" + "shared")
+	for _, name := range strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00") {
+		b, err := os.ReadFile(filepath.Join("../..", name))
+		if err != nil {
+			continue // listed but not checked out (a deletion in progress)
+		}
+		if i := bytes.Index(b, outside); i >= 0 {
+			t.Errorf("%s points outside the repository: %q", name, b[max(0, i-40):min(len(b), i+40)])
+		}
+	}
+}
