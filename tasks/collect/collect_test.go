@@ -107,7 +107,7 @@ func all(checks ...func(*testing.T, tasktest.Attempt)) func(*testing.T, tasktest
 }
 
 var peopleKinds = map[string]dataset.Kind{
-	"id": dataset.Numeric, "name": dataset.Categorical, "member": dataset.Boolean,
+	"id": dataset.Numeric, "name": dataset.Categorical, "member": dataset.Categorical, // yes/no, kept as written
 	"joined": dataset.Datetime, "score": dataset.Numeric,
 }
 
@@ -128,6 +128,8 @@ func checkPeople(t *testing.T, a tasktest.Attempt) {
 	}
 	if got := data(t, a); !bytes.Equal(got, canonical(t, readFile(t, "testdata/people.csv"))) {
 		t.Errorf("data:\n%s", got)
+	} else if !bytes.Contains(got, []byte("1,ann,yes,")) || !bytes.Contains(got, []byte("2,bob,no,")) {
+		t.Errorf("member's yes/no not kept as written:\n%s", got)
 	}
 	if string(a.Result.Outputs["rows"]) != "5" || string(a.Result.Outputs["columns"]) != "5" {
 		t.Errorf("rows %s columns %s", a.Result.Outputs["rows"], a.Result.Outputs["columns"])
@@ -135,7 +137,7 @@ func checkPeople(t *testing.T, a tasktest.Attempt) {
 	if a.Result.Metrics["missing_values"] != 3 || a.Result.Metrics["rows"] != 5 {
 		t.Errorf("metrics %v", a.Result.Metrics)
 	}
-	wantLog("5 rows × 5 columns", "3 missing values", "joined", "datetime", "member", "boolean")(t, a)
+	wantLog("5 rows × 5 columns", "3 missing values", "joined", "datetime", "member", "categorical")(t, a)
 }
 
 func TestFileSources(t *testing.T) {

@@ -31,7 +31,13 @@
 //     ("NaN", "nan") makes the column non-numeric.
 //     ±Inf ("Inf", "-inf", "Infinity", or an overflowing literal such as
 //     1e999) is an error (ErrNonFinite) unless ReadOptions.AllowInf is set.
-//  2. Boolean: every value is one of true, false, yes, no (any case), 1, 0.
+//  2. Boolean: every value is exactly true or false, the spelling WriteCSV
+//     writes, so the column is written back as the user wrote it. Other
+//     spellings (yes/no, Y/N, True/FALSE, a mix with 1/0) infer as
+//     Categorical and keep their spellings: a label of yes and no has the
+//     classes "no" and "yes", not false and true. A column declared Boolean
+//     (ReadOptions.Schema, the clean task's types:) accepts true, false,
+//     yes, no (any case), 1 and 0, and is written as true/false.
 //  3. Datetime: every value parses as RFC 3339 (with any fractional
 //     seconds and zone), "2006-01-02" or "2006-01-02 15:04:05"; the last two
 //     are UTC.

@@ -192,7 +192,7 @@ func buildColumn(name string, raw []string, lines []int, kind Kind, declared boo
 			col.Kind, col.Num = Numeric, num
 			return col, nil
 		}
-		if vals, bad := parseBool(raw, miss, num); bad < 0 {
+		if vals, bad := parseBool(raw, miss, num, true); bad < 0 {
 			col.Kind, col.Num = Boolean, vals
 			return col, nil
 		}
@@ -217,7 +217,7 @@ func buildColumn(name string, raw []string, lines []int, kind Kind, declared boo
 			return nil, infErr(inf)
 		}
 	case Boolean:
-		col.Num, bad = parseBool(raw, miss, nil)
+		col.Num, bad = parseBool(raw, miss, nil, false)
 	case Datetime:
 		col.Num, bad = parseTime(raw, miss, nil)
 	default:
@@ -262,13 +262,25 @@ func parseNumeric(raw []string, miss []bool, buf []float64) (vals []float64, bad
 	return vals, -1, inf
 }
 
-func parseBool(raw []string, miss []bool, buf []float64) ([]float64, int) {
+// parseBool parses every non-missing value as a boolean into buf (reused
+// if long enough); bad is the first value that is not one (-1 if none).
+// Inferring (canonical), only "true" and "false" are booleans: they are
+// what WriteCSV writes, so an inferred boolean column is written back as
+// the user spelled it. Yes/no, 1/0 or True/False stay categorical (or
+// numeric), their spellings kept. A declared boolean accepts them all.
+func parseBool(raw []string, miss []bool, buf []float64, canonical bool) ([]float64, int) {
 	vals := reuse(buf, len(raw))
 	for i, s := range raw {
 		if miss[i] {
 			continue
 		}
 		switch {
+		case canonical && s == "true":
+			vals[i] = 1
+		case canonical && s == "false":
+			vals[i] = 0
+		case canonical:
+			return vals, i
 		case s == "1" || strings.EqualFold(s, "true") || strings.EqualFold(s, "yes"):
 			vals[i] = 1
 		case s == "0" || strings.EqualFold(s, "false") || strings.EqualFold(s, "no"):

@@ -1,6 +1,8 @@
 package dataset
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +29,13 @@ func TestInference(t *testing.T) {
 		{"numeric with missing", []string{"0", "NA", "", "?", "null", "7"}, ReadOptions{}, Numeric, []float64{0, 0, 0, 0, 0, 7}, 4},
 		{"NaN is not missing by default", []string{"NaN", "1"}, ReadOptions{}, Categorical, nil, 0},
 		{"NaN listed as missing", []string{"NaN", "1"}, ReadOptions{Missing: []string{"NaN"}}, Numeric, []float64{0, 1}, 1},
-		{"booleans any case", []string{"true", "False", "YES", "no"}, ReadOptions{}, Boolean, []float64{1, 0, 1, 0}, 0},
-		{"booleans with 0/1", []string{"1", "0", "yes"}, ReadOptions{}, Boolean, []float64{1, 0, 1}, 0},
+		// Only the spelling WriteCSV writes infers boolean: any other keeps
+		// its spelling as a category (issue 15).
+		{"booleans true false", []string{"true", "false", "", "true"}, ReadOptions{}, Boolean, []float64{1, 0, 0, 1}, 1},
+		{"booleans any case stay as written", []string{"true", "False", "YES", "no"}, ReadOptions{}, Categorical, nil, 0},
+		{"yes no stays as written", []string{"yes", "no", "no"}, ReadOptions{}, Categorical, nil, 0},
+		{"1/0 and yes stay as written", []string{"1", "0", "yes"}, ReadOptions{}, Categorical, nil, 0},
+		{"declared boolean reads any spelling", []string{"True", "no", "1", "YES"}, ReadOptions{Schema: map[string]Kind{"c": Boolean}}, Boolean, []float64{1, 0, 1, 1}, 0},
 		{"datetimes", []string{"2024-01-02", "2024-01-02 03:04:05", "2024-01-02T03:04:05.5+02:00"}, ReadOptions{}, Datetime,
 			[]float64{unix("2024-01-02T00:00:00Z"), unix("2024-01-02T03:04:05Z"), unix("2024-01-02T01:04:05.5Z")}, 0},
 		{"all missing is numeric", []string{"NA", "", "?"}, ReadOptions{}, Numeric, []float64{0, 0, 0}, 3},
@@ -135,7 +142,7 @@ func TestDescribe(t *testing.T) {
 	want := Schema{Rows: 3, Columns: []ColumnInfo{
 		{Name: "x", Kind: Numeric, Missing: 1, Min: 1, Max: 3, Mean: 2},
 		{Name: "c", Kind: Categorical, Distinct: 2},
-		{Name: "b", Kind: Boolean, Distinct: 2},
+		{Name: "b", Kind: Categorical, Distinct: 3}, // yes is not spelled true: categorical
 		{Name: "d", Kind: Datetime, Missing: 1, Min: 1704067200, Max: 1704240000, Mean: 1704153600},
 	}}
 	if len(s.Columns) != len(want.Columns) || s.Rows != want.Rows {
@@ -147,7 +154,27 @@ func TestDescribe(t *testing.T) {
 		}
 	}
 	k := s.Kinds()
-	if k["x"] != Numeric || k["c"] != Categorical || k["b"] != Boolean || k["d"] != Datetime {
+	if k["x"] != Numeric || k["c"] != Categorical || k["b"] != Categorical || k["d"] != Datetime {
 		t.Errorf("Kinds = %v", k)
+	}
+}
+
+// A numeric column with every value missing has no min, max or mean: the
+// schema says null, not 0 (issue 15). An infinite value is null too.
+func TestDescribeAllMissing(t *testing.T) {
+	f := mustReadCSV(t, "x,y,z\nNA,1,Inf\n,2,3\n", ReadOptions{AllowInf: true})
+	b, err := json.Marshal(Describe(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"rows":2,"columns":[` +
+		`{"name":"x","kind":"numeric","missing":2,"min":null,"max":null,"mean":null},` +
+		`{"name":"y","kind":"numeric","missing":0,"min":1,"max":2,"mean":1.5},` +
+		`{"name":"z","kind":"numeric","missing":0,"min":3,"max":null,"mean":null}]}`
+	if string(b) != want {
+		t.Errorf("schema JSON\n%s\nwant\n%s", b, want)
+	}
+	if x := Describe(f).Columns[0]; !math.IsNaN(x.Min) || !math.IsNaN(x.Max) || !math.IsNaN(x.Mean) {
+		t.Errorf("all-missing column described as %+v, want NaN min, max and mean", x)
 	}
 }

@@ -15,9 +15,9 @@ type Schema struct {
 
 // ColumnInfo profiles one column. Distinct (non-missing distinct values) is
 // set for categorical and boolean columns; Min, Max and Mean (of the
-// non-missing values; the mean's sum is compensated (Neumaier), in row order; 0 when there is none) for
-// numeric and datetime columns. The JSON form leaves out the fields that do not
-// apply.
+// non-missing values; the mean's sum is compensated (Neumaier), in row
+// order) for numeric and datetime columns, NaN when every value is
+// missing. The JSON form leaves out the fields that do not apply.
 type ColumnInfo struct {
 	Name     string  `json:"name"`
 	Kind     Kind    `json:"kind"`
@@ -30,28 +30,33 @@ type ColumnInfo struct {
 
 // MarshalJSON writes the fields that apply to the column's kind, in a fixed
 // order. A numeric or datetime column's min, max and mean are always
-// written (0 when every value is missing) unless one of them is infinite.
+// written: null when every value is missing (there is none to describe,
+// which 0 would misreport) or when the value is infinite (JSON has no
+// infinity).
 func (ci ColumnInfo) MarshalJSON() ([]byte, error) {
-	type stats struct {
-		Name     string   `json:"name"`
-		Kind     Kind     `json:"kind"`
-		Missing  int      `json:"missing"`
-		Distinct *int     `json:"distinct,omitempty"`
-		Min      *float64 `json:"min,omitempty"`
-		Max      *float64 `json:"max,omitempty"`
-		Mean     *float64 `json:"mean,omitempty"`
-	}
-	s := stats{Name: ci.Name, Kind: ci.Kind, Missing: ci.Missing}
 	switch ci.Kind {
 	case Categorical, Boolean:
-		s.Distinct = &ci.Distinct
-	default:
-		finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
-		if finite(ci.Min) && finite(ci.Max) && finite(ci.Mean) {
-			s.Min, s.Max, s.Mean = &ci.Min, &ci.Max, &ci.Mean
-		}
+		return json.Marshal(struct {
+			Name     string `json:"name"`
+			Kind     Kind   `json:"kind"`
+			Missing  int    `json:"missing"`
+			Distinct int    `json:"distinct"`
+		}{ci.Name, ci.Kind, ci.Missing, ci.Distinct})
 	}
-	return json.Marshal(s)
+	finite := func(v float64) *float64 {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil
+		}
+		return &v
+	}
+	return json.Marshal(struct {
+		Name    string   `json:"name"`
+		Kind    Kind     `json:"kind"`
+		Missing int      `json:"missing"`
+		Min     *float64 `json:"min"`
+		Max     *float64 `json:"max"`
+		Mean    *float64 `json:"mean"`
+	}{ci.Name, ci.Kind, ci.Missing, finite(ci.Min), finite(ci.Max), finite(ci.Mean)})
 }
 
 // Kinds returns the column kinds by name, for ReadOptions.Schema.
@@ -116,6 +121,8 @@ func Describe(f *Frame) Schema {
 			}
 			if k > 0 {
 				ci.Mean = (sum + comp) / float64(k)
+			} else {
+				ci.Min, ci.Max, ci.Mean = math.NaN(), math.NaN(), math.NaN()
 			}
 		}
 		s.Columns[j] = ci
