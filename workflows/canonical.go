@@ -3,12 +3,15 @@ package workflows
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/cairnml/cairn/tasks"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -135,8 +138,9 @@ func canonicalBackoff(p cairn.RetryPolicy) map[string]any {
 // BindParams returns the run's params: every declared param with its
 // default, overridden by overrides (the text of `-p key=value` flags,
 // parsed to the declared type: JSON or YAML flow syntax for lists and
-// maps). The error lists every problem: an unknown param (with the
-// nearest name), a value of the wrong type, or a required param left
+// maps; an int beyond int64 is kept exactly, as a json.Number). The error
+// lists every problem: an unknown param (with the nearest name), a value
+// that is not valid UTF-8 or of the wrong type, or a required param left
 // without a value.
 func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, error) {
 	out := make(map[string]any, len(w.Params))
@@ -157,6 +161,11 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 				msg += " (the workflow declares no params)"
 			}
 			problems = append(problems, msg)
+			continue
+		}
+		if !utf8.ValidString(overrides[k]) {
+			// JSON would silently replace the bad bytes with U+FFFD.
+			problems = append(problems, fmt.Sprintf("param %q: the value is not valid UTF-8; pass UTF-8 text (convert it first, for example with iconv -t UTF-8)", k))
 			continue
 		}
 		v, err := parseParamValue(d.Type, overrides[k])
@@ -224,11 +233,16 @@ func parseParamValue(k cairn.ParamKind, s string) (any, error) {
 	case cairn.KindString:
 		return s, nil
 	case cairn.KindInt:
-		i, err := strconv.ParseInt(strings.TrimSpace(s), 10, 0)
-		if err != nil {
-			return nil, fmt.Errorf("want an int, got %q", s)
+		t := strings.TrimSpace(s)
+		i, err := strconv.ParseInt(t, 10, 0)
+		if err == nil {
+			return int(i), nil
 		}
-		return int(i), nil
+		// Beyond int64: kept exactly, as in a workflow file.
+		if b, ok := new(big.Int).SetString(t, 10); ok && errors.Is(err, strconv.ErrRange) {
+			return json.Number(b.String()), nil
+		}
+		return nil, fmt.Errorf("want an int, got %q", s)
 	case cairn.KindFloat:
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || f != f || f > 1e308 || f < -1e308 {

@@ -1,8 +1,11 @@
 package workflows
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
 	"reflect"
 	"strconv"
 	"strings"
@@ -82,11 +85,11 @@ func lex(s string) ([]token, *textError) {
 				(s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E')) {
 				j++
 			}
-			f, err := strconv.ParseFloat(s[i:j], 64)
-			if err != nil {
+			num, ok := lexNumber(s[i:j])
+			if !ok {
 				return nil, &textError{off: i, msg: fmt.Sprintf("malformed number %q", s[i:j])}
 			}
-			toks = append(toks, token{kind: tokLit, val: f, off: i})
+			toks = append(toks, token{kind: tokLit, val: num, off: i})
 			i = j
 		case isWordChar(rune(c)):
 			j := i
@@ -111,6 +114,114 @@ func lex(s string) ([]token, *textError) {
 		}
 	}
 	return append(toks, token{kind: tokEOF, off: len(s)}), nil
+}
+
+// lexNumber reads a number literal as a json.Number in one spelling: an
+// integer (digits, optionally negative) exactly, in its shortest decimal
+// form, however large (so 9007199254740993 is not rounded to 2^53); any
+// other number as the float64 it denotes, in Go's shortest form. It refuses
+// what is not a finite float64.
+func lexNumber(s string) (json.Number, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", false
+	}
+	if isIntegerText(s) {
+		var b big.Int
+		if _, ok := b.SetString(s, 10); ok {
+			return json.Number(b.String()), true
+		}
+	}
+	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), true
+}
+
+func isIntegerText(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// numCmp compares two JSON numbers: integers (digits only) by their exact
+// value however large, other numbers as the float64 they denote (exactly,
+// so 2^53+1 > 2^53 and 1 == 1.0). A number beyond float64's range that is
+// not an integer counts as ±Inf. Exponents are never expanded, so
+// 1e999999999 costs no more than 1e9.
+func numCmp(a, b json.Number) int {
+	x, xf := numValue(a)
+	y, yf := numValue(b)
+	if x != nil && y != nil {
+		return x.Cmp(y)
+	}
+	switch {
+	case xf < yf:
+		return -1
+	case xf > yf:
+		return 1
+	}
+	return 0
+}
+
+// numValue is n as an exact rational, or nil and ±Inf for a non-integer
+// beyond float64's range; the float is n's float64 value in either case
+// (for an integer, rounded; ±Inf when it overflows).
+func numValue(n json.Number) (*big.Rat, float64) {
+	s := string(n)
+	if isIntegerText(s) {
+		var i big.Int
+		if _, ok := i.SetString(s, 10); ok {
+			f, _ := new(big.Float).SetInt(&i).Float64()
+			return new(big.Rat).SetInt(&i), f
+		}
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, f
+	}
+	return new(big.Rat).SetFloat64(f), f
+}
+
+// jsonEqual is == on JSON values, numbers compared by their exact value
+// (1 == 1.0, and 2^53+1 != 2^53), lists and maps element by element.
+func jsonEqual(l, r any) bool {
+	switch l := l.(type) {
+	case json.Number:
+		r, ok := r.(json.Number)
+		if !ok {
+			return false
+		}
+		return numCmp(l, r) == 0
+	case []any:
+		r, ok := r.([]any)
+		if !ok || len(l) != len(r) {
+			return false
+		}
+		for i := range l {
+			if !jsonEqual(l[i], r[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		r, ok := r.(map[string]any)
+		if !ok || len(l) != len(r) {
+			return false
+		}
+		for k, v := range l {
+			w, ok := r[k]
+			if !ok || !jsonEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(l, r)
 }
 
 // lexString reads a quoted string at the start of s: 'single' (” is a
@@ -321,8 +432,8 @@ func isLiteralTrue(n node) bool {
 	return ok && l.v == true
 }
 
-// eval computes n over s. Values are JSON values: nil, bool, float64,
-// string, []any, map[string]any.
+// eval computes n over s. Values are JSON values: nil, bool, json.Number
+// (compared exactly), string, []any, map[string]any.
 func eval(n node, s Scope) (any, error) {
 	switch n := n.(type) {
 	case *litNode:
@@ -333,7 +444,9 @@ func eval(n node, s Scope) (any, error) {
 			return nil, err
 		}
 		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
 			return nil, fmt.Errorf("%s: %w", n.r, err)
 		}
 		return v, nil
@@ -368,9 +481,9 @@ func eval(n node, s Scope) (any, error) {
 		}
 		switch n.op {
 		case "==":
-			return reflect.DeepEqual(l, r), nil
+			return jsonEqual(l, r), nil
 		case "!=":
-			return !reflect.DeepEqual(l, r), nil
+			return !jsonEqual(l, r), nil
 		}
 		c, err := compare(l, r, n.op)
 		if err != nil {
@@ -392,15 +505,9 @@ func eval(n node, s Scope) (any, error) {
 
 func compare(l, r any, op string) (int, error) {
 	switch l := l.(type) {
-	case float64:
-		if r, ok := r.(float64); ok {
-			switch {
-			case l < r:
-				return -1, nil
-			case l > r:
-				return 1, nil
-			}
-			return 0, nil
+	case json.Number:
+		if r, ok := r.(json.Number); ok {
+			return numCmp(l, r), nil
 		}
 	case string:
 		if r, ok := r.(string); ok {
@@ -417,7 +524,7 @@ func jsonKind(v any) string {
 		return "null"
 	case bool:
 		return "bool"
-	case float64:
+	case json.Number:
 		return "number"
 	case string:
 		return "string"
@@ -434,8 +541,8 @@ func truthy(v any) bool {
 		return false
 	case bool:
 		return v
-	case float64:
-		return v != 0
+	case json.Number:
+		return numCmp(v, "0") != 0
 	case string:
 		return v != ""
 	}
@@ -454,8 +561,8 @@ func formatExpr(n node) string {
 			return "null"
 		case bool:
 			return strconv.FormatBool(v)
-		case float64:
-			return strconv.FormatFloat(v, 'g', -1, 64)
+		case json.Number:
+			return string(v)
 		case string:
 			return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 		}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"regexp"
 	"strconv"
@@ -683,13 +685,20 @@ func (p *parser) scalar(n *yaml.Node, what string, onString func(string, *yaml.N
 		if err := n.Decode(&i); err == nil {
 			return i, true
 		}
-		var f float64
-		if err := n.Decode(&f); err == nil && !math.IsInf(f, 0) {
-			return f, true
+		// Beyond int64: kept exactly, as a json.Number of its decimal
+		// digits, not rounded to a float64 (a seed of 2^64-1 stays one).
+		if b, ok := new(big.Int).SetString(n.Value, 0); ok {
+			return json.Number(b.String()), true
 		}
 		p.errorf(n, "", "%s: integer %s out of range", what, n.Value)
 		return nil, false
 	case "!!float":
+		// yaml.v3 tags an integer beyond uint64 as a float: keep it exact.
+		if v := strings.TrimPrefix(n.Value, "+"); n.Style&yaml.TaggedStyle == 0 && isIntegerText(v) {
+			if b, ok := new(big.Int).SetString(v, 10); ok {
+				return json.Number(b.String()), true
+			}
+		}
 		var f float64
 		if err := n.Decode(&f); err != nil {
 			p.errorf(n, "", "%s: %s", what, yamlMsg(err))
@@ -1193,7 +1202,7 @@ func kindOf(v any) cairn.ParamKind {
 	switch v.(type) {
 	case string:
 		return cairn.KindString
-	case int:
+	case int, json.Number: // a json.Number is an integer beyond int64
 		return cairn.KindInt
 	case float64:
 		return cairn.KindFloat
@@ -1219,6 +1228,9 @@ func convertKind(k cairn.ParamKind, v any) (any, bool) {
 			return float64(x), true
 		case float64:
 			return x, true
+		case json.Number:
+			f, err := x.Float64()
+			return f, err == nil
 		}
 		return nil, false
 	case cairn.KindDuration:

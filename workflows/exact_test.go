@@ -1,0 +1,93 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// Integers beyond 2^53 (and beyond int64 and uint64) are kept to the last
+// digit: in params and with: values, in the canonical form and its digest,
+// through -p, in templates and in when: comparisons (issue 15).
+func TestBigIntegersKeptExactly(t *testing.T) {
+	src := `name: big
+params:
+  big: {type: int, default: 9007199254740993}
+  huge: {type: list, default: [18446744073709551617, -18446744073709551617]}
+tasks:
+  - id: a
+    type: shell
+    with: {argv: [echo, 18446744073709551615], env: {N: 9007199254740993}}
+  - id: b
+    type: noop
+    when: "params.big == 9007199254740992"
+  - id: c
+    type: noop
+    when: "params.big > 9007199254740992"
+`
+	w, err := Parse("big.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := string(w.Canonical())
+	for _, digits := range []string{`"default":9007199254740993`, `[18446744073709551617,-18446744073709551617]`,
+		`"echo",18446744073709551615`, `"N":9007199254740993`, `== 9007199254740992`} {
+		if !strings.Contains(c, digits) {
+			t.Errorf("canonical form lacks %s:\n%s", digits, c)
+		}
+	}
+	again, err := Parse("big.json", w.Canonical(), opts())
+	if err != nil || again.Digest != w.Digest {
+		t.Fatalf("canonical form re-parses to %v, %v", again, err)
+	}
+
+	params, err := w.BindParams(map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := fakeScope{params: params}
+	if ok, err := w.Task("b").EvalWhen(sc); err != nil || ok {
+		t.Errorf("9007199254740993 == 9007199254740992 is %v (%v), want false", ok, err)
+	}
+	if ok, err := w.Task("c").EvalWhen(sc); err != nil || !ok {
+		t.Errorf("9007199254740993 > 9007199254740992 is %v (%v), want true", ok, err)
+	}
+	with, err := w.Task("a").ResolveWith(sc)
+	if err != nil || !strings.Contains(string(with), `"echo",18446744073709551615`) || !strings.Contains(string(with), `"N":9007199254740993`) {
+		t.Errorf("resolved with: %s, %v", with, err)
+	}
+
+	bound, err := w.BindParams(map[string]string{"big": "18446744073709551617"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(bound["big"]); string(b) != "18446744073709551617" {
+		t.Errorf("-p big=18446744073709551617 bound as %s", b)
+	}
+	if _, err := w.BindParams(map[string]string{"big": "1.5"}); err == nil {
+		t.Error("-p big=1.5 bound to an int param")
+	}
+}
+
+// A -p value that is not valid UTF-8 is refused, not altered (JSON would
+// turn the bad bytes into U+FFFD) (issue 15).
+func TestBindParamsRefusesInvalidUTF8(t *testing.T) {
+	w, err := Parse("p.yaml", []byte("name: p\nparams:\n  name: {type: string, default: x}\n  tags: {type: list, default: []}\ntasks: [{id: a, type: noop}]\n"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.BindParams(map[string]string{"name": "caf\xe9", "tags": "[\"\xff\"]"})
+	var pe *ParamsError
+	if !errors.As(err, &pe) || len(pe.Problems) != 2 {
+		t.Fatalf("got %v, want two problems", err)
+	}
+	for _, p := range pe.Problems {
+		if !strings.Contains(p, "not valid UTF-8") || !strings.Contains(p, "iconv") {
+			t.Errorf("problem %q does not say the value is not UTF-8 and what to do", p)
+		}
+	}
+	if got, err := w.BindParams(map[string]string{"name": "café"}); err != nil || got["name"] != "café" {
+		t.Errorf("valid UTF-8: %v, %v", got, err)
+	}
+}
