@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"github.com/cairnml/cairn/tasks"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -81,6 +83,7 @@ func (p *parser) validate(w *Workflow) {
 			for _, r := range exprRefs(tn.whenExpr) {
 				p.checkRef(tn, r, tn.when, false, ids, idList, infos, up)
 			}
+			p.checkWhenTypes(tn, tn.whenExpr)
 		}
 		t.Upstream = make([]string, 0, len(up))
 		for u := range up {
@@ -239,9 +242,13 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 			reported[key] = true
 		}
 	}
-	params := t.With
-	if params == nil {
-		params = map[string]any{}
+	// The type checks the values a list or map param will take (its
+	// default, or an empty one) where a with: value is such a param, so
+	// that env: {X: "${{ params.tags }}"} (tags a list) is refused here,
+	// as env: {X: [a, b]} is, not at run time.
+	params := make(map[string]any, len(t.With))
+	for k, v := range t.With {
+		params[k] = typedRefs(w, v)
 	}
 	for _, pe := range p.opts.Types.ValidateParams(t.Type, params) {
 		if reported[pe.Key] {
@@ -251,17 +258,96 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 			line, col := p.strPos(deref(kv.v), pe.At-1)
 			p.errAt(line, col, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
 		} else if ok && pe.Key != "" {
-			p.errorf(kv.k, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
+			n, hint := p.entryAt(w, kv, pe)
+			p.errorf(n, hint, "with.%s: %s", pe.Key, pe.Msg)
 		} else {
 			p.errorf(at, pe.Hint, "with: %s", pe.Msg)
 		}
 	}
 }
 
+// entryAt places a type's complaint about with.KEY: at the value of the
+// map entry it names first ("X is a list, ..." under env: points at X's
+// value), else at KEY. Where that value is a reference to a list or map
+// param, the hint says so.
+func (p *parser) entryAt(w *Workflow, kv kvPair, pe tasks.ParamError) (*yaml.Node, string) {
+	v := deref(kv.v)
+	if v.Kind != yaml.MappingNode {
+		return kv.k, pe.Hint
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], deref(v.Content[i+1])
+		if !strings.HasPrefix(pe.Msg, k.Value+" ") {
+			continue
+		}
+		hint := pe.Hint
+		if val.Kind == yaml.ScalarNode && hint == "" {
+			if name, kind, ok := listOrMapRef(w, val.Value); ok {
+				hint = fmt.Sprintf("params.%s is %s; refer to a string, number or bool param instead", name, kindArticle(kind))
+			}
+		}
+		return val, hint
+	}
+	return kv.k, pe.Hint
+}
+
+// listOrMapRef reports whether s is exactly one reference to a list or map
+// param, and which.
+func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
+	if !hasTemplate(s) {
+		return "", "", false
+	}
+	tm, err := parseTemplate(s)
+	if err != nil {
+		return "", "", false
+	}
+	r, single := tm.single()
+	if !single || r.kind != refParam {
+		return "", "", false
+	}
+	d, ok := w.Param(r.name)
+	if !ok || d.Type != cairn.KindList && d.Type != cairn.KindMap {
+		return "", "", false
+	}
+	return r.name, d.Type, true
+}
+
+// typedRefs returns v with every string that is exactly one reference to
+// a list or map param replaced by the value it will have unless -p
+// overrides it: its default, or an empty list or map. Other values are
+// left as they are (a type skips references when it validates).
+func typedRefs(w *Workflow, v any) any {
+	switch x := v.(type) {
+	case string:
+		name, _, ok := listOrMapRef(w, x)
+		if !ok {
+			return x
+		}
+		d, _ := w.Param(name)
+		if d.Default != nil {
+			return d.Default
+		}
+		return zeroValue(d.Type)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = typedRefs(w, e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = typedRefs(w, e)
+		}
+		return out
+	}
+	return v
+}
+
 // kindAccepts reports whether a value of kind have fits a param of kind want.
 func kindAccepts(want, have cairn.ParamKind) bool {
 	switch {
-	case want == have, want == cairn.KindAny, want == "":
+	case want == have, want == cairn.KindAny, want == "", have == cairn.KindAny:
 		return true
 	case want == cairn.KindFloat && have == cairn.KindInt:
 		return true
@@ -411,4 +497,138 @@ func shortestCycle(start string, edges map[string][]string, in map[string]bool) 
 		}
 	}
 	return []string{start, start}
+}
+
+// checkWhenTypes refuses a comparison whose sides are known, from
+// literals and declared param types, to be of different kinds (a string
+// param == 1 is never true; a string param > 0 fails at run time), and an
+// ordering of anything but numbers or strings. Task outputs have no
+// declared kind and are not checked.
+func (p *parser) checkWhenTypes(tn *taskNodes, n node) {
+	switch n := n.(type) {
+	case *notNode:
+		p.checkWhenTypes(tn, n.x)
+	case *binNode:
+		p.checkWhenTypes(tn, n.l)
+		p.checkWhenTypes(tn, n.r)
+		if n.op == "&&" || n.op == "||" {
+			return
+		}
+		lk, ld := p.staticKind(n.l)
+		rk, rd := p.staticKind(n.r)
+		line, col := p.strPos(tn.when, n.off)
+		ordering := n.op != "==" && n.op != "!="
+		switch {
+		case lk == "" || rk == "":
+			if ordering {
+				for _, side := range []struct{ k, d string }{{lk, ld}, {rk, rd}} {
+					if side.k != "" && side.k != "number" && side.k != "string" {
+						p.errAt(line, col, "order numbers or strings only", "when: %s is %s: %s needs numbers or strings", side.d, article(side.k), n.op)
+						return
+					}
+				}
+			}
+		case lk != rk && lk != "null" && rk != "null":
+			hint := "compare values of one kind"
+			if pd, lit, litKind := paramSide(n.l, n.r); pd != "" {
+				switch litKind {
+				case "number":
+					hint = fmt.Sprintf("quote the number ('%s') to compare text, or declare %s type: int or float", lit, pd)
+				case "string":
+					pk := lk
+					if pk == "string" {
+						pk = rk
+					}
+					switch pk {
+					case "number":
+						hint = fmt.Sprintf("compare with a number (no quotes), or declare %s type: string", pd)
+					case "bool":
+						hint = fmt.Sprintf("compare with true or false (no quotes), or declare %s type: string", pd)
+					}
+				case "bool":
+					hint = fmt.Sprintf("declare %s type: bool, or compare it with a value of its type", pd)
+				}
+			}
+			what := "is never true"
+			switch {
+			case n.op == "!=":
+				what = "is always true"
+			case ordering:
+				what = "fails at run time"
+			}
+			p.errAt(line, col, hint, "when: %s is %s and %s is %s: %s %s", ld, article(lk), rd, article(rk), n.op, what)
+		case ordering && lk != "number" && lk != "string":
+			p.errAt(line, col, "order numbers or strings only", "when: %s and %s are %ss: %s needs numbers or strings", ld, rd, lk, n.op)
+		}
+	}
+}
+
+// staticKind is the kind of a when: operand known before the run —
+// "number", "string", "bool", "null", "list" or "map" — and how to name
+// it; "" for a task output or a run value.
+func (p *parser) staticKind(n node) (kind, desc string) {
+	switch n := n.(type) {
+	case *litNode:
+		switch v := n.v.(type) {
+		case nil:
+			return "null", "null"
+		case bool:
+			return "bool", strconv.FormatBool(v)
+		case json.Number:
+			return "number", string(v)
+		case string:
+			return "string", formatExpr(n)
+		}
+	case *notNode:
+		return "bool", formatExpr(n)
+	case *refNode:
+		if n.r.kind != refParam {
+			return "", ""
+		}
+		d, ok := p.params[n.r.name]
+		if !ok {
+			return "", "" // reported as unknown already
+		}
+		switch d.Type {
+		case cairn.KindInt, cairn.KindFloat:
+			return "number", "params." + n.r.name
+		case cairn.KindString, cairn.KindBool, cairn.KindList, cairn.KindMap:
+			return string(d.Type), "params." + n.r.name
+		}
+	case *binNode:
+		return "bool", formatOperand(n)
+	}
+	return "", ""
+}
+
+// paramSide returns, when one side of a comparison is a param and the
+// other a literal, the param's name, the literal as written and its kind.
+func paramSide(l, r node) (param, lit, litKind string) {
+	if _, ok := l.(*litNode); ok {
+		l, r = r, l
+	}
+	ref, ok := l.(*refNode)
+	lt, lok := r.(*litNode)
+	if !ok || !lok || ref.r.kind != refParam {
+		return "", "", ""
+	}
+	switch lt.v.(type) {
+	case json.Number:
+		litKind = "number"
+	case string:
+		litKind = "string"
+	case bool:
+		litKind = "bool"
+	}
+	return "params." + ref.r.name, formatExpr(lt), litKind
+}
+
+func article(kind string) string {
+	switch kind {
+	case "null":
+		return "null"
+	case "int":
+		return "an int"
+	}
+	return "a " + kind
 }

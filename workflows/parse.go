@@ -43,6 +43,9 @@ var (
 	backoffKeys  = []string{"delay", "factor", "max"}
 	scheduleKeys = []string{"cron", "timezone", "catchup"}
 	paramKinds   = []string{"string", "int", "float", "bool", "list", "map"}
+	// paramKindAliases are other languages' names of the param types.
+	paramKindAliases = map[string]string{"integer": "int", "number": "float", "double": "float", "boolean": "bool",
+		"str": "string", "text": "string", "array": "list", "object": "map", "dict": "map"}
 )
 
 // ParseFile reads and parses the workflow file at path. A file over
@@ -822,20 +825,26 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 		dkvs, _ := p.mapping(v, what)
 		p.unknownKeys(dkvs, paramKeys)
 		var defNode, reqNode *yaml.Node
-		var required, hasReq bool
+		var required, hasReq, badType bool
 		for _, dkv := range dkvs {
 			switch dkv.key {
 			case "type":
-				if s, ok := p.str(dkv.v, what+" type"); ok {
-					if !contains(paramKinds, s) {
-						hint := didYouMean(s, paramKinds)
-						if hint == "" {
-							hint = "types: " + strings.Join(paramKinds, ", ")
-						}
-						p.errorf(dkv.v, hint, "unknown param type %q", s)
-					} else {
-						d.Type = cairn.ParamKind(s)
+				s, ok := p.str(dkv.v, what+" type")
+				switch {
+				case !ok:
+					badType = true
+				case !contains(paramKinds, s):
+					hint := didYouMean(s, paramKinds)
+					if alias, ok := paramKindAliases[strings.ToLower(s)]; ok {
+						hint = fmt.Sprintf("did you mean %q?", alias)
 					}
+					if hint == "" {
+						hint = "types: " + strings.Join(paramKinds, ", ")
+					}
+					p.errorf(dkv.v, hint, "unknown param type %q", s)
+					badType = true
+				default:
+					d.Type = cairn.ParamKind(s)
 				}
 			case "default":
 				defNode = dkv.v
@@ -845,6 +854,11 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 			case "description":
 				d.Description, _ = p.str(dkv.v, what+" description")
 			}
+		}
+		if badType {
+			// Reported once, above: the param is still declared (so its
+			// references are not "unknown"), of no checked type.
+			d.Type = cairn.KindAny
 		}
 		if defNode != nil {
 			val, ok := p.value(defNode, what+" default", 0, nil)
