@@ -24,9 +24,11 @@ type LogisticOptions struct {
 	// 0 means 1e-4, scikit-learn's default.
 	Tol float64
 	// FTol stops L-BFGS when an iteration lowers the objective by less than
-	// FTol·max(|f|, 1), like scipy's L-BFGS-B ftol. 0 means scipy's default
-	// 2.220446049250313e-09 (factr 1e7); a negative value disables the test,
-	// so only Tol and MaxIter stop the fit.
+	// FTol·max(|f|, 1), like scipy's L-BFGS-B ftol; if the gradient is then
+	// still above Tol, Newton's method finishes the fit (see the package
+	// documentation). 0 means scipy's default 2.220446049250313e-09 (factr
+	// 1e7); a negative value disables the test, so only Tol and MaxIter
+	// stop L-BFGS.
 	FTol float64
 	// MaxIter bounds the L-BFGS iterations. 0 means 100, scikit-learn's
 	// default.
@@ -56,10 +58,11 @@ type Logistic struct {
 	Intercept []float64 `json:"intercept"`
 	// C is the regularisation it was fitted with.
 	C float64 `json:"c"`
-	// Iterations is the number of L-BFGS iterations run.
+	// Iterations is the number of iterations run, L-BFGS then Newton.
 	Iterations int `json:"iterations"`
-	// Converged is false if the fit stopped at MaxIter, or because the line
-	// search could make no more progress, before meeting Tol or FTol.
+	// Converged is true when the fit ended with max|gradient| <= Tol; false
+	// if it stopped at MaxIter, or where the gradient could not get below
+	// Tol in floating point.
 	Converged bool `json:"converged"`
 }
 
@@ -128,6 +131,15 @@ func FitLogistic(X *mat.Dense, y []int, opts LogisticOptions) (*Logistic, error)
 
 	prob := newLogLoss(X, y, k, cw, 1/opts.C)
 	res := minimizeLBFGS(prob.eval, prob.dim, tol, ftol, maxIter)
+	if res.gradNorm > tol && res.iterations < maxIter && newtonFeasible(n, prob.dim) {
+		// L-BFGS stopped on the loss change (or its line search could not
+		// go on) with the gradient above tol: on an ill-conditioned problem
+		// (features of very different scales) that is far from the
+		// optimum. Newton's method finishes the fit, within what is left
+		// of MaxIter.
+		x, _, _, it, ok := refineNewton(prob, res.x, tol, min(maxNewtonIter, maxIter-res.iterations))
+		res.x, res.iterations, res.converged = x, res.iterations+it, ok
+	}
 
 	m := &Logistic{Classes: k, C: opts.C, Iterations: res.iterations, Converged: res.converged}
 	rows := prob.rows

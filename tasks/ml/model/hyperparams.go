@@ -90,7 +90,7 @@ func Hyperparams(algorithm string) []HyperparamInfo {
 	case LogisticRegression:
 		return []HyperparamInfo{
 			{Name: "C", Type: TypeFloat, Default: 1.0, Min: 0, MinOpen: true, Doc: "inverse L2 regularisation strength, > 0 (scikit-learn's C); smaller is stronger"},
-			{Name: "ftol", Type: TypeFloat, Default: 2.220446049250313e-09, Min: 0, Doc: "also stop when an iteration lowers the objective by at most ftol relative (scipy's L-BFGS-B default, which scikit-learn uses); 0 stops on tol and max_iter only, for a fit to the optimum"},
+			{Name: "ftol", Type: TypeFloat, Default: 2.220446049250313e-09, Min: 0, Doc: "L-BFGS also stops when an iteration lowers the objective by at most ftol relative (scipy's L-BFGS-B default, which scikit-learn uses); if the largest gradient entry is still above tol, Newton's method finishes the fit on problems small enough for a Hessian; 0 turns the test off"},
 			{Name: "l2", Type: TypeFloat, Min: 0, MinOpen: true, Doc: "L2 penalty strength, > 0: the same as C = 1/l2 (give one of C and l2)"},
 			{Name: "max_iter", Type: TypeInt, Default: 100, Min: 1, Doc: "maximum L-BFGS iterations"},
 			{Name: "tol", Type: TypeFloat, Default: 1e-4, Min: 0, MinOpen: true, Doc: "stop when the largest gradient entry is at most tol"},
