@@ -42,7 +42,7 @@ demo: build
 	./$(BIN) --home $(DEMO) artifact $$(./$(BIN) --home $(DEMO) runs -q --limit 1) evaluate
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
-## (the parser's fuzz corpus runs as part of it).
+## (the fuzzers' seed corpora run as part of it).
 test: fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)
 
@@ -53,10 +53,13 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-## fuzz: run the workflow parser fuzzer for a while (FUZZTIME=1m by default).
+## fuzz: run each fuzzer for a while (FUZZTIME=1m each by default): the workflow parser,
+## the when:/template expression language, and the CSV / JSON Lines reader.
 FUZZTIME ?= 1m
 fuzz:
-	$(GO) test ./workflows -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzExpr$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tasks/ml/dataset -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 
 ## bench: the performance figures of docs/benchmarks.md.
 bench: build

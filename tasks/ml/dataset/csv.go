@@ -42,6 +42,7 @@ func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 	raws := make([]*rawColumn, len(header))
 	index := make(map[string]int, len(header))
 	for j, name := range header {
+		name = crlfToLF(name)
 		switch _, dup := index[name]; {
 		case !utf8.ValidString(name):
 			return nil, parseErr(hline, "", ErrFormat, "column %d: name is not valid UTF-8", j+1)
@@ -73,11 +74,43 @@ func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 			if !utf8.ValidString(s) {
 				return nil, parseErr(line, raws[j].name, ErrFormat, "value is not valid UTF-8")
 			}
-			raws[j].vals = append(raws[j].vals, s)
+			raws[j].vals = append(raws[j].vals, crlfToLF(s))
 		}
 		lines = append(lines, line)
 	}
 	return buildFrame(raws, lines, opts.Schema, c)
+}
+
+// crlfToLF drops every run of CRs that ends a line (a CR run before LF)
+// in a field. encoding/csv turns CRLF into LF inside quotes, but a CR
+// before that CRLF survives it ("\r\r\n" reads as "\r\n"), and
+// WriteCSV's "\r\n" would then read back as "\n": done here, a field read
+// never holds a CRLF, and a frame read, written and read again is the
+// same. One pass, whatever the number of CRs.
+func crlfToLF(s string) string {
+	if !strings.Contains(s, "\r\n") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	run := 0 // CRs seen and not yet written
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\r':
+			run++
+		case c == '\n':
+			run = 0
+			b = append(b, c)
+		default:
+			for ; run > 0; run-- {
+				b = append(b, '\r')
+			}
+			b = append(b, c)
+		}
+	}
+	for ; run > 0; run-- {
+		b = append(b, '\r')
+	}
+	return string(b)
 }
 
 func csvErr(err error) error {
@@ -138,6 +171,12 @@ func WriteCSV(w io.Writer, f *Frame) error {
 	for j, c := range f.Columns {
 		if j > 0 {
 			buf = append(buf, ',')
+		}
+		if j == 0 && strings.HasPrefix(c.Name, "\ufeff") {
+			// Unquoted, it would read back as a byte order mark, which
+			// ReadCSV skips: quoted, the name keeps its U+FEFF.
+			buf = append(append(append(buf, '"'), strings.ReplaceAll(c.Name, `"`, `""`)...), '"')
+			continue
 		}
 		buf = appendField(buf, c.Name, one)
 	}

@@ -132,3 +132,18 @@ func TestWriteErrors(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// A CR run before a LF inside a quoted field reads as LF, in names and
+// values alike, so that writing and reading again gives the same frame
+// (found by FuzzRead); a CR elsewhere is kept.
+func TestCRBeforeLFInQuotes(t *testing.T) {
+	f := mustReadCSV(t, "\"a\r\r\nb\",c\n\"x\r\r\r\ny\",\"p\rq\"\n", ReadOptions{})
+	if got := f.Names(); got[0] != "a\nb" || got[1] != "c" {
+		t.Fatalf("names %q", got)
+	}
+	a, _ := f.Col("a\nb")
+	c, _ := f.Col("c")
+	if a.Str[0] != "x\ny" || c.Str[0] != "p\rq" {
+		t.Fatalf("values %q %q", a.Str[0], c.Str[0])
+	}
+}

@@ -78,7 +78,7 @@ func readObject(line []byte, lineNo, row int, raws *[]*rawColumn, index map[stri
 		if err != nil {
 			return syntax(err)
 		}
-		key := tok.(string)
+		key := crlfToLF(tok.(string))
 		val, err := dec.Token()
 		if err != nil {
 			return syntax(err)
@@ -97,7 +97,7 @@ func readObject(line []byte, lineNo, row int, raws *[]*rawColumn, index map[stri
 		case json.Number:
 			s = string(v)
 		case string:
-			s = v
+			s = crlfToLF(v) // as ReadCSV reads a quoted CRLF
 		}
 		j, ok := index[key]
 		if !ok {
