@@ -62,6 +62,9 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	if err != nil && !errors.Is(err, errNoDatabase) {
 		return err
 	}
+	if st == nil && f.Before != "" { // no database, so no run the cursor could name
+		return usageError{fmt.Sprintf("--before %q names no run; give a run id that 'cairn runs' printed", f.Before)}
+	}
 	if st != nil { // no database: nothing has run with this home, no runs (and no file made)
 		defer st.Close()
 		if f.Before != "" {
@@ -71,6 +74,8 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 			switch {
 			case errors.Is(err, cairn.ErrNotFound):
 				return usageError{fmt.Sprintf("--before %q names no run; give a run id that 'cairn runs' printed", f.Before)}
+			case errors.Is(err, cairn.ErrAmbiguous):
+				return usageError{fmt.Sprintf("--before %q matches several runs; give more characters of the run id", f.Before)}
 			case err != nil:
 				return usageError{fmt.Sprintf("--before %q: %v", f.Before, err)}
 			}

@@ -162,6 +162,9 @@ func TestRunsPagination(t *testing.T) {
 	if r.stdout != "" || r.stderr != "no runs\n" {
 		t.Errorf("no runs at all:\n%s", r)
 	}
+	if r := e.must(2, "runs", "--before", "01m8x26qzdet6gq5"); !strings.Contains(r.stderr, "names no run") {
+		t.Errorf("a cursor before anything ran:\n%s", r)
+	}
 	var ids []string // newest first
 	for range 3 {
 		ids = append([]string{runIDOf(t, e.must(0, "run", alpha, "--progress", "none").stderr)}, ids...)
@@ -202,6 +205,9 @@ func TestRunsPagination(t *testing.T) {
 	r = e.must(2, "runs", "--before", "zzzzzzzzzzzzzzzz")
 	if !strings.Contains(r.stderr, `--before "zzzzzzzzzzzzzzzz" names no run`) || r.stdout != "" {
 		t.Errorf("an unknown cursor:\n%s", r)
+	}
+	if r := e.must(2, "runs", "--before", "0000"); !strings.Contains(r.stderr, "names no run") {
+		t.Errorf("a prefix of no run:\n%s", r)
 	}
 	if got := runIDs(e.runs("--before", ids[0][:10])); !slicesEqual(got, []string{ids[1], ids[2]}) {
 		t.Errorf("--before a prefix: %v", got)
