@@ -76,6 +76,10 @@
 // found before that (bad params, a missing workdir or input) come with an
 // empty Result. A timeout, a cancellation and an
 // exit code outside success_exit_codes are retryable errors; bad params, a
-// command that is not found or cannot be executed, and a declared output
-// missing after a successful exit are permanent.
+// command that is not found or cannot be executed, arguments and
+// environment over the system's limit (E2BIG), and a declared output
+// missing after a successful exit, or that is a symbolic link or lies
+// behind one under workdir, are permanent. An output is opened one path
+// component at a time without following links (openat, O_NOFOLLOW) and
+// checked on the open descriptor, so nothing can be swapped in between.
 package shell

@@ -195,11 +195,6 @@ type pather interface {
 	Path(ref cairn.ArtifactRef) (string, error)
 }
 
-// filePutter is a store that can take a file by path (artifacts.Dir).
-type filePutter interface {
-	PutFile(ctx context.Context, mediaType, path string) (cairn.ArtifactRef, error)
-}
-
 // Run runs the command of one attempt; see the package documentation for
 // what it does and which errors it returns.
 func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tasks.Result, err error) {
@@ -340,10 +335,14 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 	}
 
 	for _, name := range sortedKeys(outPaths) {
-		ref, err := storeOutput(ctx, env.Artifacts, outPaths[name])
+		ref, err := storeOutput(ctx, env.Artifacts, wd, p.Outputs[name])
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			var le *linkError
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				return res, cairn.Permanentf("shell %s: declared output %s: file %s does not exist after the command succeeded", req.TaskID, name, p.Outputs[name])
+			case errors.As(err, &le):
+				return res, cairn.Permanentf("shell %s: declared output %s: %w", req.TaskID, name, err)
 			}
 			return res, fmt.Errorf("shell %s: store output %s: %w", req.TaskID, name, err)
 		}
@@ -461,27 +460,32 @@ func copyInput(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 	return dst, f.Close()
 }
 
-func storeOutput(ctx context.Context, store tasks.Artifacts, path string) (cairn.ArtifactRef, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return cairn.ArtifactRef{}, err
-	}
-	if !st.Mode().IsRegular() {
-		return cairn.ArtifactRef{}, fmt.Errorf("%s is not a regular file", path)
-	}
-	if store == nil {
-		return cairn.ArtifactRef{}, errors.New("the attempt has no artifact store")
-	}
-	mt := mediaType(path)
-	if fp, ok := store.(filePutter); ok {
-		return fp.PutFile(ctx, mt, path)
-	}
-	f, err := os.Open(path)
+// storeOutput stores the declared output rel of workdir wd. The file is
+// opened one path component at a time from wd, none followed if it is a
+// symbolic link (O_NOFOLLOW), and checked on the open descriptor: a link
+// anywhere under wd (out -> /etc/shadow, or a folder of the path swapped
+// for one) is refused, and nothing can be swapped in between the check
+// and the read.
+func storeOutput(ctx context.Context, store tasks.Artifacts, wd, rel string) (cairn.ArtifactRef, error) {
+	f, err := openOutput(wd, rel)
 	if err != nil {
 		return cairn.ArtifactRef{}, err
 	}
 	defer f.Close()
-	return store.Put(ctx, mt, f)
+	if store == nil {
+		return cairn.ArtifactRef{}, errors.New("the attempt has no artifact store")
+	}
+	return store.Put(ctx, mediaType(rel), f)
+}
+
+// linkError is a declared output whose path holds a symbolic link.
+type linkError struct{ path, link string }
+
+func (e *linkError) Error() string {
+	if e.path == e.link {
+		return fmt.Sprintf("%s is a symbolic link: an output must be a regular file the command wrote inside its workdir, not a link", e.path)
+	}
+	return fmt.Sprintf("%s: %s is a symbolic link: an output's path must not go through a link", e.path, e.link)
 }
 
 // mediaType guesses from the file name, from a fixed table so that the
@@ -564,6 +568,10 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 			out.finish()
 		}
 		code := 126
+		if errors.Is(err, syscall.E2BIG) {
+			// The same arguments and environment are as long on a retry.
+			return code, fmt.Errorf("start %s: the arguments and environment are over the system's limit (one string at most 128 KiB and all of them together at most ARG_MAX on Linux): pass large values in files (outputs and inputs): %w", prog, err)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			code = 127
 		} else if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.ENOEXEC) && !errors.Is(err, syscall.EISDIR) && !errors.Is(err, syscall.ENOTDIR) {

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/proctree"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/tasktest"
@@ -91,4 +92,42 @@ func TestNothingOutlivesAFailedAttempt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An argument over the system's limit (E2BIG) fails for good: the same
+// arguments are as long on a retry.
+func TestArgumentListTooLongIsPermanent(t *testing.T) {
+	raw, _ := json.Marshal(map[string]any{"argv": []string{"/bin/echo", strings.Repeat("x", 200<<10)}})
+	env, _ := tasktest.Env(t)
+	_, err := shell.New().Run(context.Background(), tasktest.Request(t, raw), env)
+	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("err = %v, want a permanent error about the limit", err)
+	}
+}
+
+// A declared output that is a symbolic link, or whose path goes through
+// one, is refused: `ln -s /etc/shadow out` must not store the target.
+func TestOutputSymlinkIsRefused(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("root:hash"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secretDir := filepath.Dir(secret)
+	for _, c := range []struct{ name, script, out string }{
+		{"file", "ln -s " + secret + " out", "out"},
+		{"folder swapped", "rm -r d && ln -s " + secretDir + " d", "d/secret"},
+		{"relative link inside", "echo ok > real; ln -s real out", "out"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw, _ := json.Marshal(map[string]any{"script": c.script, "outputs": map[string]string{"o": c.out}})
+			env, log := tasktest.Env(t)
+			res, err := shell.New().Run(context.Background(), tasktest.Request(t, raw), env)
+			if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "symbolic link") {
+				t.Fatalf("err = %v, want a permanent error about a symbolic link\n%s", err, log.String())
+			}
+			if _, stored := res.Outputs["o"]; stored {
+				t.Errorf("the link was stored as output o")
+			}
+		})
+	}
 }
