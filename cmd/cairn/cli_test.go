@@ -385,3 +385,16 @@ func TestCompleteNeverCreatesADatabase(t *testing.T) {
 		t.Errorf("__complete created the missing home (%v)", err)
 	}
 }
+
+func TestCompletableRefusesShellSyntax(t *testing.T) {
+	for _, id := range []string{"01m8x1dm001s2k8f", "train", "collect_2-b", longID} {
+		if !completable(id) {
+			t.Errorf("%q is refused", id)
+		}
+	}
+	for _, id := range []string{"", "$(touch x)", "a b", "`id`", "a;b", "${HOME}", "a\nb", "*", "~root", strings.Repeat("a", 129)} {
+		if completable(id) {
+			t.Errorf("%q would reach compgen -W", id)
+		}
+	}
+}

@@ -169,9 +169,27 @@ func cmdComplete(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	for _, id := range ids {
-		fmt.Fprintln(a.stdout, id)
+		if completable(id) {
+			fmt.Fprintln(a.stdout, id)
+		}
 	}
 	return nil
+}
+
+// completable reports whether id may be offered to a shell: bash's
+// compgen -W expands its word list, so a candidate from a database someone
+// else wrote must hold no character a shell gives meaning to. Run ids and
+// valid task ids always pass.
+func completable(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // sq quotes s for a POSIX shell.
