@@ -40,6 +40,9 @@ func (w *Workflow) Canonical() []byte {
 			if d.Description != "" {
 				m["description"] = d.Description
 			}
+			if d.Secret {
+				m["secret"] = true
+			}
 			params[d.Name] = m
 		}
 		top["params"] = params
@@ -185,6 +188,9 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 		switch {
 		case d.Default != nil:
 			out[d.Name] = d.Default
+		case d.Required && d.Secret:
+			problems = append(problems, fmt.Sprintf("secret param %q is required: set %s=VALUE in the environment (or pass -p %s=VALUE, which other users can see in ps)",
+				d.Name, SecretEnv(d.Name), d.Name))
 		case d.Required:
 			problems = append(problems, fmt.Sprintf("param %q (%s) is required: pass -p %s=VALUE", d.Name, d.Type, d.Name))
 		default:

@@ -82,6 +82,7 @@ func (p *parser) validate(w *Workflow) {
 		if tn.whenExpr != nil {
 			for _, r := range exprRefs(tn.whenExpr) {
 				p.checkRef(tn, r, tn.when, false, ids, idList, infos, up)
+				p.checkSecretInWhen(r, tn.when)
 			}
 			p.checkWhenTypes(tn, tn.whenExpr)
 		}
@@ -92,6 +93,15 @@ func (p *parser) validate(w *Workflow) {
 		sort.Strings(t.Upstream)
 	}
 	p.cycles(w, ids)
+}
+
+// checkSecretInWhen refuses a secret param in a when: expression: the
+// planner sees only its placeholder, and the decision is recorded.
+func (p *parser) checkSecretInWhen(r ref, n *yaml.Node) {
+	if d, ok := p.params[r.name]; ok && r.kind == refParam && d.Secret {
+		line, col := p.strPos(n, r.off)
+		p.errAt(line, col, "use it under with: only", "secret param %q cannot decide a when: (its value is not stored with the run)", r.name)
+	}
 }
 
 func hintUnknown(name string, known []string, what string) string {

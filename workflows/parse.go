@@ -39,7 +39,7 @@ var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "schedule", "tasks"}
 	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "timeout"}
 	defaultsKeys = []string{"retries", "retry_backoff", "timeout"}
-	paramKeys    = []string{"type", "default", "required", "description"}
+	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
 	scheduleKeys = []string{"cron", "timezone", "catchup"}
 	paramKinds   = []string{"string", "int", "float", "bool", "list", "map"}
@@ -824,7 +824,7 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 		}
 		dkvs, _ := p.mapping(v, what)
 		p.unknownKeys(dkvs, paramKeys)
-		var defNode, reqNode *yaml.Node
+		var defNode, reqNode, secretNode *yaml.Node
 		var required, hasReq, badType bool
 		for _, dkv := range dkvs {
 			switch dkv.key {
@@ -853,6 +853,9 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 				required, hasReq = p.boolean(dkv.v, what+" required")
 			case "description":
 				d.Description, _ = p.str(dkv.v, what+" description")
+			case "secret":
+				secretNode = dkv.v
+				d.Secret, _ = p.boolean(dkv.v, what+" secret")
 			}
 		}
 		if badType {
@@ -876,6 +879,15 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 		if d.Type == "" {
 			p.errorf(v, "add type: string (or int, float, bool, list, map)", "%s has no type", what)
 			continue
+		}
+		if d.Secret {
+			switch {
+			case d.Type != cairn.KindString:
+				p.errorf(secretNode, "declare it type: string", "secret %s must be a string, not %s", what, kindArticle(d.Type))
+			case defNode != nil:
+				p.errorf(defNode, "drop the default: give the value at run time, in "+SecretEnv(kv.key),
+					"secret %s cannot have a default (the workflow file is stored with every run)", what)
+			}
 		}
 		switch {
 		case hasReq && required && d.Default != nil:

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -98,7 +99,26 @@ type ParamDecl struct {
 	// declared `required: false`; a run must then give it a value.
 	Required    bool
 	Description string
-	Line, Col   int
+	// Secret (`secret: true`, strings only, no default) marks a value
+	// that is never stored: a run keeps SecretPlaceholder(Name) in its
+	// place, and whoever drives the run puts the value back when a task
+	// is dispatched (see docs/security.md).
+	Secret    bool
+	Line, Col int
+}
+
+// SecretPlaceholder is what a run stores, and what references resolve
+// to, in place of secret param name's value. It is text that passes
+// through JSON unescaped, so that it can be found in a task's resolved
+// params and replaced by the value at dispatch.
+func SecretPlaceholder(name string) string { return "«secret:" + name + "»" }
+
+// SecretEnv is the environment variable that gives secret param name its
+// value ("CAIRN_PARAM_" and the name upper-cased, '-' as '_'): `cairn run`
+// and `cairn resume` read it, so that the value need not be on the command
+// line, where other local users can see it.
+func SecretEnv(name string) string {
+	return "CAIRN_PARAM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
 // TaskDefaults is the top-level `defaults:` block, applied to every task

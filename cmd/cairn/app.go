@@ -15,6 +15,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/plugins"
+	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/cairnml/cairn/tasks"
@@ -60,6 +61,7 @@ type app struct {
 	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
 	help           *helpInfo     // the running command's help, set by newFlags
 	readOnly       bool          // the command only reads state (readOnlyCommands)
+	secrets        *secrets.Set  // the run's secret param values, in memory only (run, resume)
 	warnedHome     bool
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
@@ -92,6 +93,8 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
+	values, params := secretParams(wf, params)
+	a.secrets = secrets.New(values)
 	bound, err := wf.BindParams(params)
 	if err != nil {
 		return exitError{exitBadFile, err}
@@ -120,6 +123,8 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 			"The run is re-planned from the exact workflow file it started with, stored with it.")
 	var ef execFlags
 	ef.register(a, fs)
+	params := paramFlags{}
+	fs.Var(params, "p", "give a secret param again: -p name=value (better, in the environment: CAIRN_PARAM_NAME=value)")
 	st, r, err := a.oneRun(ctx, fs, args)
 	if err != nil {
 		return err
@@ -140,6 +145,9 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if wf.Digest != r.Digest {
 		return fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; resume it with the cairn version that started it",
 			id, r.Digest, wf.Digest)
+	}
+	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
+		return err
 	}
 	return a.execute(ctx, st, wf, id, ef, true)
 }
@@ -162,8 +170,8 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	}
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg)})
 	owner := ownerName()
-	pool := executor.New(broker, executor.Options{
-		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: logs, StopGrace: ef.stopGrace,
+	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
+		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts.

@@ -201,8 +201,15 @@ type proc struct {
 // is still running.
 func (e *env) start(args ...string) *proc {
 	e.t.Helper()
+	return e.startWith(nil, args...)
+}
+
+// startWith is start with extra environment variables.
+func (e *env) startWith(env []string, args ...string) *proc {
+	e.t.Helper()
 	p := &proc{t: e.t, done: make(chan struct{})}
 	p.cmd = e.command(context.Background(), args...)
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		e.t.Fatalf("start cairn: %v", err)

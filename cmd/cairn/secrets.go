@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/secrets"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// secretParams takes the values of the workflow's secret params out of
+// params (from -p) or, where -p does not give one, from the environment
+// (workflows.SecretEnv). It returns the values by placeholder, to hold in
+// memory, and params with each given secret's value replaced by its
+// placeholder, to bind and store. The variables are removed from this
+// process's environment, so that no child inherits them.
+func secretParams(wf *workflows.Workflow, params paramFlags) (map[string]string, paramFlags) {
+	out := paramFlags{}
+	for k, v := range params {
+		out[k] = v
+	}
+	values := map[string]string{}
+	for _, d := range wf.Params {
+		if !d.Secret {
+			continue
+		}
+		env := workflows.SecretEnv(d.Name)
+		v, ok := out[d.Name]
+		if !ok {
+			v, ok = os.LookupEnv(env)
+		}
+		os.Unsetenv(env)
+		if !ok {
+			continue // BindParams says it is required, or gives the zero value
+		}
+		ph := workflows.SecretPlaceholder(d.Name)
+		values[ph] = v
+		out[d.Name] = ph
+	}
+	return values, out
+}
+
+// resumeSecrets gives a resumed run its secret params again: they are not
+// stored, so they come from -p or the environment as for 'cairn run'. A
+// required one that is missing is an error that says how to give it; a
+// -p for a param that is not secret is refused (a run's params are
+// fixed when it starts).
+func (a *app) resumeSecrets(r *cairn.Run, wf *workflows.Workflow, params paramFlags) (*secrets.Set, error) {
+	for k := range params {
+		if d, ok := wf.Param(k); !ok || !d.Secret {
+			return nil, usageError{fmt.Sprintf("-p %s: on resume, -p only gives secret params again (the run's other params are fixed when it starts)", k)}
+		}
+	}
+	values, _ := secretParams(wf, params)
+	var missing []string
+	for _, d := range wf.Params {
+		ph := workflows.SecretPlaceholder(d.Name)
+		if _, ok := values[ph]; !d.Secret || ok {
+			continue
+		}
+		if stored, _ := r.Params[d.Name].(string); stored != ph {
+			continue // not given when the run started: it has its zero value
+		}
+		if d.Required {
+			missing = append(missing, fmt.Sprintf("%s=VALUE", workflows.SecretEnv(d.Name)))
+			continue
+		}
+		fmt.Fprintf(a.stderr, "cairn: warning: secret param %s was given when run %s started but not now (set %s): its tasks get an empty value\n",
+			d.Name, r.ID, workflows.SecretEnv(d.Name))
+		values[ph] = ""
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("run %s needs its secret params again (they are not stored): set %s in the environment (or pass -p NAME=VALUE, which other users can see in ps)",
+			r.ID, strings.Join(missing, " "))
+	}
+	return secrets.New(values), nil
+}
+
+// secretLeaser puts a run's secret values into the params of the work it
+// leases, at the last moment, and takes them out of what an attempt
+// reports (its error and outputs) before it is stored.
+type secretLeaser struct {
+	executor.Leaser
+	set *secrets.Set
+}
+
+func withSecrets(l executor.Leaser, set *secrets.Set) executor.Leaser {
+	if set == nil {
+		return l
+	}
+	return secretLeaser{Leaser: l, set: set}
+}
+
+func (s secretLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	items, err := s.Leaser.Lease(ctx, r)
+	return s.fill(items), err
+}
+
+func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	c.Error = s.set.Redact(c.Error)
+	c.Stack = s.set.Redact(c.Stack)
+	if c.Outputs != nil {
+		out := make(map[string]json.RawMessage, len(c.Outputs))
+		for k, v := range c.Outputs {
+			out[k] = s.set.RedactJSON(v)
+		}
+		c.Outputs = out
+	}
+	items, err := s.Leaser.CompleteAndLease(ctx, l, c, next)
+	return s.fill(items), err
+}
+
+func (s secretLeaser) fill(items []cairn.WorkItem) []cairn.WorkItem {
+	for i := range items {
+		items[i].Params = s.set.Fill(items[i].Params)
+	}
+	return items
+}
+
+// secretLogs redacts the run's secret values from every attempt's log as
+// it is written.
+type secretLogs struct {
+	executor.Logs
+	set *secrets.Set
+}
+
+func withSecretLogs(l executor.Logs, set *secrets.Set) executor.Logs {
+	if set == nil {
+		return l
+	}
+	return secretLogs{Logs: l, set: set}
+}
+
+func (s secretLogs) Create(runID, taskID string, attempt int) (io.WriteCloser, error) {
+	w, err := s.Logs.Create(runID, taskID, attempt)
+	if err != nil {
+		return nil, err
+	}
+	return s.set.Writer(w), nil
+}

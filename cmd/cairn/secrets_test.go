@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/secrets"
+)
+
+const secretValue = "hunter2-SECRET-value"
+
+const secretWorkflow = `name: secret
+params:
+  token: {type: string, secret: true, description: an API token}
+  region: {type: string, default: eu}
+tasks:
+  - id: use
+    type: shell
+    with:
+      env: {TOKEN: "${{ params.token }}", AUTH: "Bearer ${{ params.token }}"}
+      script: |
+        [ "$TOKEN" = "hunter2-SECRET-$(echo value)" ] && [ "$AUTH" = "Bearer $TOKEN" ] && echo CHECK-OK
+        echo "token is $TOKEN"
+        # one value, two writes
+        printf '%s' "$TOKEN" | cut -c1-5 | tr -d '\n'
+        printf '%s\n' "$(printf '%s' "$TOKEN" | cut -c6-)"
+        echo "from the script: ${{ params.token }}"
+  - id: bad
+    type: shell
+    needs: [use]
+    with:
+      argv: ["/nonexistent/${{ params.token }}"]
+`
+
+// grepTree fails the test if any file under root holds s.
+func grepTree(t *testing.T, root, s string) {
+	t.Helper()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), s) {
+			rel, _ := filepath.Rel(root, p)
+			t.Errorf("%s holds the secret value", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A secret param's value reaches the task, and nothing Cairn stores or
+// shows: not the run's params, the task's resolved params, the database
+// or its WAL, the logs (even a value written in two pieces), an error
+// text, show, show --json or cairn's own output.
+func TestSecretParamNeverStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "secret.yaml")
+	if err := os.WriteFile(wf, []byte(secretWorkflow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "run", wf)
+	cmd.Env = append(cmd.Env, "CAIRN_PARAM_TOKEN="+secretValue)
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run: %v, want exit 1 (task bad fails)\n%s", err, out)
+	}
+	if strings.Contains(string(out), secretValue) {
+		t.Errorf("cairn run printed the secret:\n%s", out)
+	}
+	id := runIDOf(t, string(out))
+	logs := e.must(0, "logs", id, "use").stdout
+	if !strings.Contains(logs, "CHECK-OK") {
+		t.Fatalf("the task did not get the secret's value:\n%s", logs)
+	}
+	if strings.Count(logs, "«secret:token»") != 3 {
+		t.Errorf("the log should name the secret three times:\n%s", logs)
+	}
+	shown := e.must(0, "show", id).stdout + e.must(0, "show", id, "--json").stdout + e.must(0, "runs", "--json").stdout
+	if strings.Contains(shown, secretValue) {
+		t.Errorf("show printed the secret:\n%s", shown)
+	}
+	r := e.show(id)
+	if r.Params["token"] != "«secret:token»" || r.Params["region"] != "eu" {
+		t.Errorf("run params: %v", r.Params)
+	}
+	bad := taskByID(t, r, "bad")
+	if bad.State != cairn.TaskFailed || !strings.Contains(bad.Error, "«secret:token»") {
+		t.Errorf("task bad: %s %q, want failed with the placeholder in its error", bad.State, bad.Error)
+	}
+	if use := taskByID(t, r, "use"); !strings.Contains(string(use.Params), "«secret:token»") {
+		t.Errorf("task use's stored params: %s", use.Params)
+	}
+	grepTree(t, e.home, secretValue)
+}
+
+// A resumed run takes its secret params again, from the environment; without
+// them it refuses, and says how to give them.
+func TestResumeTakesSecretsAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "pid")
+	wf := filepath.Join(dir, "secret-sleeper.yaml")
+	if err := os.WriteFile(wf, []byte(`name: secret-sleeper
+params:
+  token: {type: string, secret: true}
+  pidfile: {type: string}
+tasks:
+  - id: first
+    type: noop
+  - id: nap
+    type: shell
+    needs: [first]
+    retries: 1
+    with:
+      env: {TOKEN: "${{ params.token }}", PIDFILE: "${{ params.pidfile }}"}
+      script: |
+        if [ "$CAIRN_ATTEMPT" = 1 ]; then
+          echo $$ > "$PIDFILE.tmp"; mv "$PIDFILE.tmp" "$PIDFILE"
+          exec sleep 300
+        fi
+        [ "$TOKEN" = "hunter2-SECRET-$(echo value)" ] && echo resumed-with-the-token
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := e.startWith([]string{"CAIRN_PARAM_TOKEN=" + secretValue}, "run", wf, "-p", "pidfile="+pidfile)
+	id := p.runID()
+	var taskPid int
+	waitFor(t, cmdTimeout, "the nap task", func() bool {
+		b, err := os.ReadFile(pidfile)
+		taskPid = atoiOr0(strings.TrimSpace(string(b)))
+		return err == nil && taskPid > 0
+	})
+	killGroupOnCleanup(t, taskPid)
+	p.kill9()
+
+	r := e.must(1, "resume", id)
+	if !strings.Contains(r.stderr, "CAIRN_PARAM_TOKEN=VALUE") || !strings.Contains(r.stderr, "not stored") {
+		t.Errorf("resume without the secret:\n%s", r)
+	}
+	if r := e.must(2, "resume", id, "-p", "pidfile=x"); !strings.Contains(r.stderr, "only gives secret params again") {
+		t.Errorf("resume -p of a plain param:\n%s", r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "resume", id)
+	cmd.Env = append(cmd.Env, "CAIRN_PARAM_TOKEN="+secretValue)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("resume with the secret: %v\n%s", err, out)
+	}
+	if logs := e.must(0, "logs", id, "nap").stdout; !strings.Contains(logs, "resumed-with-the-token") {
+		t.Errorf("the resumed attempt did not get the token:\n%s", logs)
+	}
+	grepTree(t, e.home, secretValue)
+}
+
+// The leaser puts values into leased params and takes them out of what
+// an attempt reports.
+func TestSecretLeaser(t *testing.T) {
+	set := secrets.New(map[string]string{"«secret:k»": `s3"cr3t`})
+	f := &fakeLeaser{items: []cairn.WorkItem{{Params: json.RawMessage(`{"a":"x «secret:k» y"}`)}}}
+	l := withSecrets(f, set)
+	items, err := l.Lease(context.Background(), cairn.LeaseRequest{})
+	if err != nil || string(items[0].Params) != `{"a":"x s3\"cr3t y"}` {
+		t.Fatalf("Lease: %s, %v", items[0].Params, err)
+	}
+	f.items = []cairn.WorkItem{{Params: json.RawMessage(`"«secret:k»"`)}}
+	items, _ = l.CompleteAndLease(context.Background(), cairn.Lease{}, cairn.Completion{
+		Error: `bad key s3"cr3t`, Stack: `at s3"cr3t`,
+		Outputs: map[string]json.RawMessage{"echo": json.RawMessage(`"s3\"cr3t"`), "n": json.RawMessage(`3`)},
+	}, cairn.LeaseRequest{})
+	c := f.completed
+	if c.Error != "bad key «secret:k»" || c.Stack != "at «secret:k»" || string(c.Outputs["echo"]) != `"«secret:k»"` || string(c.Outputs["n"]) != "3" {
+		t.Errorf("stored completion: %+v", c)
+	}
+	if string(items[0].Params) != `"s3\"cr3t"` {
+		t.Errorf("next lease's params: %s", items[0].Params)
+	}
+}
+
+type fakeLeaser struct {
+	items     []cairn.WorkItem
+	completed cairn.Completion
+}
+
+func (f *fakeLeaser) Lease(context.Context, cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	return f.items, nil
+}
+func (f *fakeLeaser) Start(context.Context, cairn.Lease) error { return nil }
+func (f *fakeLeaser) Heartbeat(context.Context, cairn.Lease) (cairn.HeartbeatReply, error) {
+	return cairn.HeartbeatReply{}, nil
+}
+func (f *fakeLeaser) CompleteAndLease(_ context.Context, _ cairn.Lease, c cairn.Completion, _ cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	f.completed = c
+	return f.items, nil
+}
+func (f *fakeLeaser) Revoked(cairn.Lease) <-chan struct{} { return nil }
+func (f *fakeLeaser) LeaseTTL() time.Duration             { return time.Minute }

@@ -1,0 +1,120 @@
+package secrets_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cairnml/cairn/secrets"
+)
+
+type sink struct {
+	bytes.Buffer
+	closed bool
+	note   string
+}
+
+func (s *sink) Close() error { s.closed = true; return nil }
+
+type noteSink struct{ sink }
+
+func (s *noteSink) CloseWithNote(note string) error { s.note = note; return s.Close() }
+
+var set = secrets.New(map[string]string{
+	"«secret:token»": "hunter2-XYZ",
+	"«secret:short»": "hunt", // a prefix of the other: the longer one must win
+	"«secret:quote»": `a"b\c`,
+	"«secret:empty»": "",
+})
+
+// A value is redacted in a log however the writes cut it: at every split
+// point of the text, and byte by byte.
+func TestWriterRedactsAcrossWrites(t *testing.T) {
+	text := "start hunter2-XYZ mid hunt end hunter2-XYhunter2-XYZ " + `a"b\c` + " tail hunte"
+	want := "start «secret:token» mid «secret:short» end «secret:short»er2-XY«secret:token» «secret:quote» tail «secret:short»e"
+	if got := set.Redact(text); got != want {
+		t.Fatalf("Redact:\n got %q\nwant %q", got, want)
+	}
+	for cut := 0; cut <= len(text); cut++ {
+		var s sink
+		w := set.Writer(&s)
+		for _, part := range []string{text[:cut], text[cut:]} {
+			if n, err := w.Write([]byte(part)); err != nil || n != len(part) {
+				t.Fatalf("Write = %d, %v", n, err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if s.String() != want || !s.closed {
+			t.Errorf("cut at %d:\n got %q\nwant %q", cut, s.String(), want)
+		}
+	}
+	var s sink
+	w := set.Writer(&s)
+	for i := 0; i < len(text); i++ {
+		w.Write([]byte{text[i]})
+	}
+	w.Close()
+	if s.String() != want {
+		t.Errorf("byte by byte:\n got %q\nwant %q", s.String(), want)
+	}
+	if strings.Contains(s.String(), "hunter2") {
+		t.Errorf("a value leaked: %q", s.String())
+	}
+	if _, err := w.Write([]byte("x")); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Write after Close: %v, want os.ErrClosed", err)
+	}
+}
+
+// Held-back bytes go out as soon as they cannot begin a value, and the
+// note of CloseWithNote is redacted.
+func TestWriterHoldsBackOnlyWhatMayBeAValue(t *testing.T) {
+	var s noteSink
+	w := set.Writer(&s)
+	w.Write([]byte("line one\nhunter2-X"))
+	if got := s.String(); got != "line one\n" {
+		t.Errorf("after a possible value's beginning: %q", got)
+	}
+	w.Write([]byte("Q and more\n"))
+	if got := s.String(); got != "line one\n«secret:short»er2-XQ and more\n" {
+		t.Errorf("once it is no value: %q", got)
+	}
+	nc := w.(interface{ CloseWithNote(string) error })
+	if err := nc.CloseWithNote("failed: bad token hunter2-XYZ"); err != nil {
+		t.Fatal(err)
+	}
+	if s.note != "failed: bad token «secret:token»" || !s.closed {
+		t.Errorf("note %q, closed %v", s.note, s.closed)
+	}
+}
+
+// Fill puts values back into JSON params, escaped; RedactJSON takes them
+// out of a JSON document again.
+func TestFillAndRedactJSON(t *testing.T) {
+	params, _ := json.Marshal(map[string]any{"env": map[string]string{"TOKEN": "Bearer «secret:token»", "Q": "«secret:quote»", "E": "«secret:empty»"}})
+	filled := set.Fill(params)
+	var got map[string]map[string]string
+	if err := json.Unmarshal(filled, &got); err != nil {
+		t.Fatalf("filled params are not JSON: %v\n%s", err, filled)
+	}
+	if got["env"]["TOKEN"] != "Bearer hunter2-XYZ" || got["env"]["Q"] != `a"b\c` || got["env"]["E"] != "" {
+		t.Errorf("filled: %v", got)
+	}
+	// (An empty value cannot be found again, and is not.)
+	want := bytes.Replace(params, []byte("«secret:empty»"), nil, 1)
+	if back := set.RedactJSON(filled); !bytes.Equal(back, want) {
+		t.Errorf("RedactJSON(Fill(p)) = %s, want %s", back, want)
+	}
+	var none *secrets.Set
+	if string(none.Fill(params)) != string(params) || none.Redact("hunter2-XYZ") != "hunter2-XYZ" {
+		t.Error("a nil set changed something")
+	}
+	var s sink
+	if w := none.Writer(&s); w != &s {
+		t.Error("a nil set wrapped the writer")
+	}
+}
