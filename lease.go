@@ -70,7 +70,12 @@ type Completion struct {
 	Stack    string
 	ExitCode *int
 	// Retryable records whether the attempt's error allowed a retry.
-	Retryable  bool
+	Retryable bool
+	// Requeue says the attempt did not fail, its worker could not run it
+	// (a full disk): the task gets another attempt, without delay,
+	// whatever its policy (the requeued one still counts among its
+	// attempts: a task with retries left spends one).
+	Requeue    bool
 	FinishedAt time.Time
 	// Plugin names the plugin binary that ran the attempt; nil for a
 	// built-in task type.

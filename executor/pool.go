@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -115,6 +116,10 @@ type Pool struct {
 	scratch chan string
 
 	abandoned atomic.Int64 // attempts abandoned whose task has not returned yet
+
+	haltOnce sync.Once
+	halted   chan struct{} // closed by halt
+	haltErr  error         // why, set before halted is closed
 }
 
 type attempt struct {
@@ -139,7 +144,8 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.MaxErrorBytes <= 0 {
 		o.MaxErrorBytes = DefaultMaxErrorBytes
 	}
-	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots)}
+	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
+		halted: make(chan struct{})}
 }
 
 // Errors an attempt's context is cancelled with.
@@ -159,6 +165,37 @@ func (p *Pool) StopGrace() time.Duration { return p.o.StopGrace }
 // one was reported failed and its slot freed; a task that never returns
 // (blocked for good in a system call) stays counted until the process ends.
 func (p *Pool) Abandoned() int { return int(p.abandoned.Load()) }
+
+// Halted is closed when the pool stopped leasing because its worker cannot
+// go on: an attempt failed for want of disk space (ENOSPC, EDQUOT). That
+// attempt was not reported — it did not fail, its worker did — and from
+// then on no failure is: the run's owner should stop driving it and leave
+// it for 'cairn resume', as after a crash. Err says why.
+func (p *Pool) Halted() <-chan struct{} { return p.halted }
+
+// Err is why the pool halted, nil if it did not.
+func (p *Pool) Err() error {
+	select {
+	case <-p.halted:
+		return p.haltErr
+	default:
+		return nil
+	}
+}
+
+func (p *Pool) halt(err error) {
+	p.haltOnce.Do(func() {
+		p.haltErr = err
+		close(p.halted)
+		p.cancelLease()
+	})
+}
+
+// noSpace reports whether err says a disk (or a quota) is full: a fault
+// of the worker, not of the task.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 // Start begins leasing and running attempts. ctx bounds the pool's whole
 // life; cancelling it is a hard stop.
@@ -337,7 +374,18 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		}()
 	}
 
-	c := p.run(ctx, it)
+	c, fatal := p.run(ctx, it)
+	if fatal != nil {
+		// The attempt did not fail, its worker did: it is requeued
+		// (cairn.Completion.Requeue), whatever the task's retries.
+		p.halt(fmt.Errorf("task %s of run %s, attempt %d: %w", l.TaskID, l.RunID, l.Attempt, fatal))
+		c = p.bound(failure(fatal), l)
+	}
+	if c.Error != "" && p.Err() != nil {
+		// Halted: the disk is full, so this failure may well be that
+		// too; the resumed run retries it.
+		c.Requeue, c.Retryable = true, true
+	}
 	var want cairn.LeaseRequest
 	if p.leaseCtx.Err() == nil {
 		want = p.request(1, 0)
@@ -368,18 +416,23 @@ func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, 
 // run executes the task with its log, scratch dir and timeout, turning
 // every way it can end — result, error, panic, timeout, a task that will
 // not stop — into a Completion whose error text is at most MaxErrorBytes
-// (its full text ends the attempt's log).
-func (p *Pool) run(ctx context.Context, it cairn.WorkItem) cairn.Completion {
+// (its full text ends the attempt's log). It returns a fatal error instead
+// when the attempt failed for want of disk space (see Halted).
+func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, error) {
 	l := it.Lease
 	task, ok := p.o.Types.Lookup(it.Type)
 	if !ok {
-		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l)
+		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil
 	}
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
-		return p.bound(failure(fmt.Errorf("open log: %w", err)), l)
+		err = fmt.Errorf("open log: %w", err)
+		if noSpace(err) {
+			return cairn.Completion{}, err
+		}
+		return p.bound(failure(err), l), nil
 	}
-	c := p.runLogged(ctx, it, task, logw)
+	c, taskErr := p.runLogged(ctx, it, task, logw)
 	var note string
 	if c.Error != "" {
 		note = fmt.Sprintf("\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
@@ -396,10 +449,15 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) cairn.Completion {
 		}
 		cerr = logw.Close()
 	}
-	if cerr != nil && c.Error == "" {
+	switch {
+	case noSpace(taskErr):
+		return cairn.Completion{}, taskErr
+	case noSpace(cerr):
+		return cairn.Completion{}, fmt.Errorf("close log: %w", cerr)
+	case cerr != nil && c.Error == "":
 		c = failure(fmt.Errorf("close log: %w", cerr))
 	}
-	return p.bound(c, l)
+	return p.bound(c, l), nil
 }
 
 // failure is the completion of an attempt that failed with err.
@@ -451,12 +509,13 @@ type outcome struct {
 
 // runLogged runs the task in its own goroutine, so that the attempt ends
 // StopGrace after its context did even if the task ignores it (blocked in
-// a system call, say). It returns the full completion.
-func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer) cairn.Completion {
+// a system call, say). It returns the full completion and the error it
+// comes from.
+func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer) (cairn.Completion, error) {
 	l := it.Lease
 	dir, err := p.workDir()
 	if err != nil {
-		return failure(err)
+		return failure(err), err
 	}
 	tctx := ctx
 	if it.Timeout > 0 {
@@ -517,7 +576,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		// The task still runs: its work dir is its until it returns.
 		err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
 			context.Cause(tctx), p.o.StopGrace)
-		return withPlugin(failure(err), c.Plugin)
+		return withPlugin(failure(err), c.Plugin), err
 	}
 	defer p.releaseWorkDir(dir)
 	err = withoutSelfName(o.err, it.Type, l.TaskID)
@@ -528,10 +587,10 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		if cause := context.Cause(tctx); cause != nil {
 			err = causeFirst(cause, err)
 		}
-		return withPlugin(failure(err), c.Plugin)
+		return withPlugin(failure(err), c.Plugin), err
 	}
 	c.Outputs, c.Metrics = o.res.Outputs, o.res.Metrics
-	return c
+	return c, nil
 }
 
 func withPlugin(c cairn.Completion, ref *cairn.PluginRef) cairn.Completion {

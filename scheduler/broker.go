@@ -319,6 +319,8 @@ func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Comple
 	switch {
 	case c.Error == "":
 		c.State = cairn.TaskSucceeded
+	case c.Requeue:
+		c.State, c.RetryAt = cairn.TaskRetrying, now
 	case c.Retryable && item.Lease.Attempt < item.Retry.MaxAttempts():
 		c.State = cairn.TaskRetrying
 		c.RetryAt = now.Add(item.Retry.Delay(item.Lease.Attempt))
@@ -339,6 +341,10 @@ type Expiry struct {
 	Cancel bool
 	// Reason is the attempts' error; "" says the lease expired.
 	Reason string
+	// Keep names a worker whose leases are live whatever Force says: the
+	// taking-over driver's own process, whose pool may lease a task left
+	// ready before the driver took over.
+	Keep string
 }
 
 // ExpireLeases ends the attempts whose holders can no longer complete them:
@@ -360,6 +366,9 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 	}
 	n := 0
 	for _, l := range leases {
+		if e.Keep != "" && l.Worker == e.Keep {
+			continue
+		}
 		item, err := b.itemFor(ctx, l)
 		if err != nil {
 			return n, err

@@ -45,10 +45,16 @@ func NewDriver(store Store, broker *Broker, o DriverOptions) *Driver {
 	return &Driver{store: store, broker: broker, o: o}
 }
 
+// ErrDetached, as the cause of Drive's context, makes Drive return at once
+// with an error wrapping it, leaving the run as it is — neither cancelled
+// nor failed — for 'cairn resume': its worker cannot go on (a full disk).
+var ErrDetached = errors.New("run left unfinished, to resume")
+
 // Drive claims run id and plans it until it is terminal, sleeping between
 // events. When ctx is cancelled (Ctrl-C) it cancels the run: every
 // unfinished task is recorded as cancelled, and running attempts are told
-// to stop. It returns the run in its final state.
+// to stop; unless ctx's cause is ErrDetached. It returns the run in its
+// final state.
 //
 // Before planning, Drive fails every attempt that a previous owner left
 // leased or running (it crashed): each counts as a failed attempt and
@@ -81,7 +87,7 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 
 	// A run being cancelled (`cairn cancel` of a run whose process died)
 	// ends its interrupted attempts as cancelled: nothing will retry them.
-	if _, err := d.broker.ExpireLeases(ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested,
+	if _, err := d.broker.ExpireLeases(ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested, Keep: d.o.Owner,
 		Reason: "attempt interrupted: the process running it stopped"}); err != nil {
 		return nil, fmt.Errorf("drive run %s: take over: %w", id, err)
 	}
@@ -129,6 +135,9 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 				rs.cancel()
 			}
 		case <-ctx.Done():
+			if cause := context.Cause(ctx); errors.Is(cause, ErrDetached) {
+				return nil, fmt.Errorf("drive run %s: %w", id, cause)
+			}
 			rs.cancel()
 		}
 	}

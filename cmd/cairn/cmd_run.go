@@ -187,7 +187,18 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
 	start := time.Now()
 	stopAnnouncing := announceCancel(ctx, prog, pool.StopGrace())
-	final, derr := driver.Drive(ctx, id, wf)
+	// A full disk halts the pool; the run is then left as it is, for
+	// resume, rather than cancelled or failed.
+	dctx, detach := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-pool.Halted():
+			detach(scheduler.ErrDetached)
+		case <-dctx.Done():
+		}
+	}()
+	final, derr := driver.Drive(dctx, id, wf)
+	detach(nil)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	if ctx.Err() != nil {
 		// Interrupted: the driver recorded the cancellation; every attempt
@@ -198,6 +209,9 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	cancel()
 	stopAnnouncing()
 	prog.finish()
+	if herr := pool.Err(); herr != nil {
+		return fmt.Errorf("%w\nthe run is left unfinished, to resume: free space, then 'cairn resume %s' (the attempt is retried)", herr, id)
+	}
 	if derr != nil {
 		return derr
 	}

@@ -1,0 +1,117 @@
+package executor_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// fullDisk is the artifact store on a disk that may be full: Put fails with
+// ENOSPC while full is set, as the real store does on a full file system.
+type fullDisk struct {
+	tasks.Artifacts
+	full atomic.Bool
+}
+
+func (d *fullDisk) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
+	if d.full.Load() {
+		io.Copy(io.Discard, r)
+		return cairn.ArtifactRef{}, &fs.PathError{Op: "write", Path: "artifacts/tmp/put-1", Err: syscall.ENOSPC}
+	}
+	return d.Artifacts.Put(ctx, mediaType, r)
+}
+
+// An attempt that fails for want of disk space halts the pool instead of
+// failing its task (which has no retries): it is requeued, the driver
+// detaches leaving the run unfinished, and once space is back a new drive
+// — 'cairn resume' — finishes it.
+func TestFullDiskLeavesRunResumable(t *testing.T) {
+	r := newRig(t, storing{})
+	wf, id := r.create(t, `
+name: full
+tasks:
+  - {id: store, type: storing}
+  - {id: after, type: noop, needs: [store]}
+`)
+	arts, err := artifacts.Open(filepath.Join(r.dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := &fullDisk{Artifacts: arts}
+	disk.full.Store(true)
+	pool := r.startPool(t, 2, func(o *executor.Options) { o.Artifacts = disk })
+
+	// The owner's wiring (cmd/cairn): a halted pool detaches the driver.
+	ctx, detach := context.WithCancelCause(context.Background())
+	defer detach(nil)
+	go func() {
+		select {
+		case <-pool.pool.Halted():
+			detach(scheduler.ErrDetached)
+		case <-ctx.Done():
+		}
+	}()
+	run, derr := r.driver.Drive(ctx, id, wf)
+	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
+		t.Fatalf("Drive = %v, %v; want it detached", run, derr)
+	}
+	if herr := pool.pool.Err(); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "task store of run "+id) {
+		t.Fatalf("pool.Err() = %v, want the attempt's ENOSPC", herr)
+	}
+	pool.hard()
+	got, err := r.st.GetRun(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State.Terminal() {
+		t.Fatalf("run %s after a full disk; want it unfinished", got.State)
+	}
+	as := r.attempts(t, id, "store")
+	if len(as) != 1 || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "no space left on device") {
+		t.Fatalf("store's attempts %+v; want one requeued (retrying) with the ENOSPC", as)
+	}
+
+	// Space is back: resume.
+	disk.full.Store(false)
+	// The new pool is this process's, as in 'cairn resume', where pool
+	// and driver share the owner's name: it may lease the requeued task
+	// before the driver took the run over, which must not end its lease.
+	r.startPool(t, 2, func(o *executor.Options) { o.Artifacts, o.Worker = disk, "test:1:"+t.Name() })
+	final := r.drive(t, id, wf)
+	for _, a := range r.attempts(t, id, "store") {
+		t.Logf("attempt %d: %s %q", a.Number, a.State, a.Error)
+	}
+	wantRun(t, final, cairn.RunSucceeded)
+	if as := r.attempts(t, id, "store"); len(as) != 2 || as[1].State != cairn.TaskSucceeded {
+		t.Fatalf("store's attempts after resume: %+v", as)
+	}
+}
+
+// storing is a task type that stores one artifact.
+type storing struct{}
+
+func (s storing) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "storing", Outputs: []cairn.PortInfo{{Name: "data"}}}
+}
+
+func (s storing) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	ref, err := env.Artifacts.Put(ctx, "text/plain", strings.NewReader("data"))
+	if err != nil {
+		return tasks.Result{}, fmt.Errorf("store output data: %w", err)
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"data": ref.JSON()}}, nil
+}
