@@ -187,3 +187,27 @@ tasks:
 		t.Errorf("the log (%d bytes) does not hold the full error text", len(log))
 	}
 }
+
+// An error is redacted (Options.Redact) before it is cut: a value to hide
+// that straddles the cut leaves not even its beginning.
+func TestErrorRedactedBeforeCut(t *testing.T) {
+	const secret = "hunter2-hunter2-hunter2"
+	msg := strings.Repeat("a", executor.DefaultMaxErrorBytes-120) + secret + strings.Repeat("b", 10<<10)
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		return tasks.Result{}, cairn.Permanent(errors.New(msg))
+	})
+	r := newRig(t, p)
+	wf, id := r.create(t, `
+name: redact
+tasks:
+  - {id: leak, type: probe}
+`)
+	r.startPool(t, 1, func(o *executor.Options) {
+		o.Redact = func(s string) string { return strings.ReplaceAll(s, secret, "«secret:pw»") }
+	})
+	wantRun(t, r.drive(t, id, wf), cairn.RunFailed)
+	as := r.attempts(t, id, "leak")
+	if len(as) != 1 || strings.Contains(as[0].Error, "hunter") || !strings.Contains(as[0].Error, "bytes in all") {
+		t.Fatalf("stored error %q…: want it cut, with no part of the secret", as[0].Error[len(as[0].Error)-200:])
+	}
+}

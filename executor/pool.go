@@ -84,6 +84,10 @@ type Options struct {
 	// times it the stack of a panic (default DefaultMaxErrorBytes). The
 	// full text goes to the attempt's log.
 	MaxErrorBytes int
+	// Redact, if set, is applied to a completion's error text and stack
+	// before they are cut to their bounds, so that a cut never leaves the
+	// beginning of a value it would have redacted (a secret param).
+	Redact func(string) string
 }
 
 // Defaults of Options.
@@ -480,6 +484,9 @@ func failure(err error) cairn.Completion {
 // a task's error must not be able to fill the database (a 50 MiB CSV field
 // quoted in a parse error).
 func (p *Pool) bound(c cairn.Completion, l cairn.Lease) cairn.Completion {
+	if p.o.Redact != nil {
+		c.Error, c.Stack = p.o.Redact(c.Error), p.o.Redact(c.Stack)
+	}
 	where := fmt.Sprintf("full text: cairn logs %s %s --attempt %d", l.RunID, l.TaskID, l.Attempt)
 	c.Error = clip(c.Error, p.o.MaxErrorBytes, where)
 	c.Stack = clip(c.Stack, 4*p.o.MaxErrorBytes, where)

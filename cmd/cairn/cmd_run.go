@@ -172,6 +172,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	owner := ownerName()
 	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace,
+		Redact: a.secrets.Redact,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts.
