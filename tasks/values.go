@@ -119,3 +119,13 @@ func Describe(v any) string {
 	}
 	return fmt.Sprintf("%v", v)
 }
+
+// Plural returns n and noun, with an s unless n is 1: "1 row", "0 rows",
+// "3 rows", for the counts task logs and messages print. Nouns whose
+// plural is not noun+s are written out by the caller.
+func Plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

@@ -70,3 +70,11 @@ func TestDecodeMapAndParamsError(t *testing.T) {
 		t.Errorf("ParamsError = %v", err)
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for n, want := range map[int]string{0: "0 rows", 1: "1 row", 2: "2 rows", -1: "-1 rows"} {
+		if got := Plural(n, "row"); got != want {
+			t.Errorf("Plural(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

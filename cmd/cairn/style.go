@@ -9,6 +9,8 @@ import (
 	"unicode"
 
 	"golang.org/x/term"
+
+	"github.com/cairnml/cairn/tasks"
 )
 
 // style is how the commands' text looks on one writer: colour on a
@@ -90,8 +92,9 @@ func jsonTime(t time.Time) *time.Time {
 }
 
 // plural returns "1 task", "2 tasks", "0 tasks": n and the noun, with an
-// s unless n is 1. Nouns whose plural is not noun+s use pluralOf.
-func plural(n int, noun string) string { return pluralOf(n, noun, noun+"s") }
+// s unless n is 1 (tasks.Plural, which task logs use too). Nouns whose
+// plural is not noun+s use pluralOf.
+func plural(n int, noun string) string { return tasks.Plural(n, noun) }
 
 // pluralOf returns n and one or many: pluralOf(2, "entry", "entries").
 func pluralOf(n int, one, many string) string {

@@ -234,10 +234,10 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, fmt.Errorf("clean %s: report: %w", req.TaskID, err)
 	}
 	if env.Log != nil {
-		fmt.Fprintf(env.Log, "clean: %d rows in, %d rows out, %d dropped\n", rep.RowsIn, rep.RowsOut, rep.RowsDropped)
+		fmt.Fprintf(env.Log, "clean: %s in, %s out, %d dropped\n", tasks.Plural(rep.RowsIn, "row"), tasks.Plural(rep.RowsOut, "row"), rep.RowsDropped)
 		for _, s := range rep.Steps {
 			if s.RowsDropped > 0 {
-				fmt.Fprintf(env.Log, "clean: %s dropped %d rows (first at lines %v)\n", s.Step, s.RowsDropped, s.FirstLines)
+				fmt.Fprintf(env.Log, "clean: %s dropped %s (first at lines %v)\n", s.Step, tasks.Plural(s.RowsDropped, "row"), s.FirstLines)
 			}
 		}
 	}

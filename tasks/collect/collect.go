@@ -193,7 +193,7 @@ func logSchema(log io.Writer, s dataset.Schema, missing int) {
 			parts = append(parts, fmt.Sprintf("%d %s", kinds[k], k))
 		}
 	}
-	fmt.Fprintf(log, "collect: %d rows × %d columns (%s), %d missing values\n", s.Rows, len(s.Columns), strings.Join(parts, ", "), missing)
+	fmt.Fprintf(log, "collect: %s × %s (%s), %s\n", tasks.Plural(s.Rows, "row"), tasks.Plural(len(s.Columns), "column"), strings.Join(parts, ", "), tasks.Plural(missing, "missing value"))
 	const maxLines = 100
 	for i, c := range s.Columns {
 		if i == maxLines {

@@ -54,7 +54,7 @@ func TestSQLArgs(t *testing.T) {
 				if got := string(data(t, a)); got != "id,amount\n4,30\n" {
 					t.Errorf("data:\n%s", got)
 				}
-				wantLog("with 3 bound args returned 1 rows")(t, a)
+				wantLog("with 3 bound args returned 1 row × 2 columns")(t, a)
 			},
 		},
 		tasktest.Case{

@@ -350,7 +350,7 @@ func (t *Task) query(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 		}
 		buf.WriteString("}\n")
 	}
-	fmt.Fprintf(log, "collect: query on %s with %d bound args returned %d rows × %d columns\n", shown, len(p.Args)+len(p.Named), len(rows), len(cols))
+	fmt.Fprintf(log, "collect: query on %s with %s returned %s × %s\n", shown, tasks.Plural(len(p.Args)+len(p.Named), "bound arg"), tasks.Plural(len(rows), "row"), tasks.Plural(len(cols), "column"))
 	f, err := dataset.ReadJSONL(tasks.ContextReader(ctx, &buf), dataset.ReadOptions{MaxBytes: -1})
 	if err != nil {
 		if ctx.Err() != nil {

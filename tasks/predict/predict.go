@@ -155,14 +155,14 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		for i, c := range m.Classes {
 			parts[i] = fmt.Sprintf("%s %d", c, counts[c])
 		}
-		fmt.Fprintf(log, "predict: %d rows predicted: %s\n", f.Rows(), strings.Join(parts, ", "))
+		fmt.Fprintf(log, "predict: %s predicted: %s\n", tasks.Plural(f.Rows(), "row"), strings.Join(parts, ", "))
 	} else {
 		var sum float64
 		for _, v := range pred.Value {
 			sum += v
 		}
 		metrics["mean_prediction"] = sum / float64(len(pred.Value))
-		fmt.Fprintf(log, "predict: %d rows predicted, mean %g\n", f.Rows(), metrics["mean_prediction"])
+		fmt.Fprintf(log, "predict: %s predicted, mean %g\n", tasks.Plural(f.Rows(), "row"), metrics["mean_prediction"])
 	}
 	fmt.Fprintf(log, "predict: predictions %s (%d bytes)\n", ref.Digest, ref.Size)
 	return tasks.Result{Outputs: outputs, Metrics: metrics}, nil

@@ -99,7 +99,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, inputErr(ctx, id, err)
 	}
 	n := f.Rows()
-	fmt.Fprintf(log, "split: read %d rows × %d columns from data (%s, %d bytes)\n", n, len(f.Columns), ref.Digest, ref.Size)
+	fmt.Fprintf(log, "split: read %s × %s from data (%s, %d bytes)\n", tasks.Plural(n, "row"), tasks.Plural(len(f.Columns), "column"), ref.Digest, ref.Size)
 	if n == 0 {
 		return tasks.Result{}, cairn.Permanentf("split %s: input data is empty: it has a header (%s) but no rows", id, strings.Join(f.Names(), ", "))
 	}
@@ -140,15 +140,15 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		if p.Strategy == Stratified && errors.Is(err, dataset.ErrTooFewRows) {
 			hint = " (merge or drop rare classes, or use strategy random)"
 		}
-		return tasks.Result{}, cairn.Permanentf("split %s: cannot split %d rows: %w%s", id, n, err, hint)
+		return tasks.Result{}, cairn.Permanentf("split %s: cannot split %s: %w%s", id, tasks.Plural(n, "row"), err, hint)
 	}
 	if p.Strategy == Time {
 		logTimeRanges(log, f, p.TimeColumn, train, test, val)
 	}
 
 	rows := Rows{Train: len(train), Test: len(test), Validation: len(val)}
-	fmt.Fprintf(log, "split: train %d rows (%s), test %d rows (%s), validation %d rows (%s)\n",
-		rows.Train, pct(rows.Train, n), rows.Test, pct(rows.Test, n), rows.Validation, pct(rows.Validation, n))
+	fmt.Fprintf(log, "split: train %s (%s), test %s (%s), validation %s (%s)\n", tasks.Plural(rows.Train, "row"), pct(rows.Train, n),
+		tasks.Plural(rows.Test, "row"), pct(rows.Test, n), tasks.Plural(rows.Validation, "row"), pct(rows.Validation, n))
 
 	res := tasks.Result{
 		Outputs: map[string]json.RawMessage{},

@@ -290,7 +290,7 @@ func TestConformance(t *testing.T) {
 		tasktest.Case{
 			Name: "class-too-small", Params: map[string]any{"strategy": "stratified", "label": "y"},
 			Inputs: in([]byte("x,y\n1,a\n2,a\n3,a\n4,b\n")), Want: tasktest.FailsPermanent,
-			Check: tasktest.ErrorMentions("class b has 1 rows", "too few rows"),
+			Check: tasktest.ErrorMentions("class b has 1 row,", "too few rows"),
 		},
 		tasktest.Case{
 			Name: "label-missing-value", Params: map[string]any{"strategy": "stratified", "label": "y"},

@@ -149,7 +149,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err != nil {
 		return tasks.Result{}, err
 	}
-	fmt.Fprintf(log, "train: read %d rows × %d columns from train\n", f.Rows(), len(f.Columns))
+	fmt.Fprintf(log, "train: read %s × %s from train\n", tasks.Plural(f.Rows(), "row"), tasks.Plural(len(f.Columns), "column"))
 	if err := CheckFrame(f, p.Spec.Preprocess); err != nil {
 		return tasks.Result{}, cairn.Permanentf("train %s: input train: %w", id, err)
 	}
@@ -409,7 +409,7 @@ func CheckFrame(f *dataset.Frame, spec features.Spec) error {
 		}
 	}
 	if missing > 0 {
-		return fmt.Errorf("label %q is missing in %d rows (the first is data row %d); drop them first (clean: drop_missing_label: %s)", spec.Label, missing, first+1, spec.Label)
+		return fmt.Errorf("label %q is missing in %s (the first is data row %d); drop them first (clean: drop_missing_label: %s)", spec.Label, tasks.Plural(missing, "row"), first+1, spec.Label)
 	}
 	excluded := map[string]bool{spec.Label: true}
 	for _, e := range spec.Exclude {

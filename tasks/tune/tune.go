@@ -137,7 +137,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err != nil {
 		return tasks.Result{}, err
 	}
-	fmt.Fprintf(log, "tune: read %d rows × %d columns from train\n", f.Rows(), len(f.Columns))
+	fmt.Fprintf(log, "tune: read %s × %s from train\n", tasks.Plural(f.Rows(), "row"), tasks.Plural(len(f.Columns), "column"))
 	if err := train.CheckFrame(f, p.pipe.Spec.Preprocess); err != nil {
 		return tasks.Result{}, cairn.Permanentf("tune %s: input train: %w", id, err)
 	}

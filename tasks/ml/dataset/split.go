@@ -113,8 +113,12 @@ func StratifiedSplit[L cmp.Ordered](labels []L, testFrac, valFrac float64, seed 
 	}
 	for _, g := range byClass {
 		if len(g.rows) < need {
-			return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: class %v has %d rows, a split into %d parts needs at least %d: %w",
-				g.class, len(g.rows), need, need, ErrTooFewRows)
+			has := fmt.Sprintf("%d rows", len(g.rows))
+			if len(g.rows) == 1 {
+				has = "1 row"
+			}
+			return nil, nil, nil, fmt.Errorf("dataset: StratifiedSplit: class %v has %s, a split into %d parts needs at least %d: %w",
+				g.class, has, need, need, ErrTooFewRows)
 		}
 	}
 	nTest, nVal := partSizes(n, testFrac, valFrac)

@@ -228,7 +228,7 @@ func TestSplitErrors(t *testing.T) {
 		{"too few for train after ceil", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(2, 0.1, 0.1, 1); return err }},
 		{"too few for train", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(2, 0.5, 0.45, 1); return err }},
 		{"zero rows", ErrTooFewRows, "", func() error { _, _, _, err := RandomSplit(0, 0.2, 0, 1); return err }},
-		{"stratified class c", ErrTooFewRows, `class c has 1 rows`, func() error { _, _, _, err := StratifiedSplit(labels, 0.2, 0, 1); return err }},
+		{"stratified class c", ErrTooFewRows, `class c has 1 row,`, func() error { _, _, _, err := StratifiedSplit(labels, 0.2, 0, 1); return err }},
 		{"stratified class b with val", ErrTooFewRows, `class b has 2 rows`, func() error { _, _, _, err := StratifiedSplit(labels[:5], 0.2, 0.2, 1); return err }},
 		{"stratified fracs", ErrParam, "", func() error { _, _, _, err := StratifiedSplit(labels, 0.2, 0.9, 1); return err }},
 		{"stratified test smaller than classes", ErrTooFewRows, `1 test rows, fewer than the 3 classes`, func() error {

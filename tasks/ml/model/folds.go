@@ -67,7 +67,11 @@ func StratifiedKFold(y []int, k int, seed uint64) ([]Fold, error) {
 	}
 	for cl, rows := range byClass {
 		if len(rows) > 0 && len(rows) < k {
-			return nil, fmt.Errorf("model: class %d has %d rows, fewer than the %d folds: %w", cl, len(rows), k, ErrData)
+			has := fmt.Sprintf("%d rows", len(rows))
+			if len(rows) == 1 {
+				has = "1 row"
+			}
+			return nil, fmt.Errorf("model: class %d has %s, fewer than the %d folds: %w", cl, has, k, ErrData)
 		}
 	}
 	s := newShuffler(seed)

@@ -157,6 +157,6 @@ func Load(ctx context.Context, req tasks.Request, env tasks.Env, in Inputs) (*mo
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: input %s: %w", in.Type, id, in.Data, err)
 	}
-	fmt.Fprintf(log, "%s: %s: %d rows × %d columns (%s, %d bytes)\n", in.Type, in.Data, f.Rows(), len(f.Columns), dataRef.Digest, dataRef.Size)
+	fmt.Fprintf(log, "%s: %s: %s × %s (%s, %d bytes)\n", in.Type, in.Data, tasks.Plural(f.Rows(), "row"), tasks.Plural(len(f.Columns), "column"), dataRef.Digest, dataRef.Size)
 	return m, f, nil
 }
