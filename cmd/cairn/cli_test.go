@@ -398,3 +398,56 @@ func TestCompletableRefusesShellSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestZshCompletionInARealShell loads the script as zsh loads it from
+// $fpath (the #compdef file) into an interactive zsh on a pseudo-terminal
+// (zsh/zpty) and presses Tab: each step waits for the completed text to
+// appear, and the command's timeout ends a step that never completes. It is
+// skipped where zsh is not installed.
+func TestZshCompletionInARealShell(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("no zsh: the zsh completion script is not checked")
+	}
+	home, id := aRun(t)
+	dir := t.TempDir()
+	for _, d := range []string{"fpath", "bin", "work"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := bare(t, nil, "completion", "zsh")
+	if script.code != 0 {
+		t.Fatalf("completion zsh: %s", script)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "fpath", "_cairn"), []byte(script.stdout), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(cairnBin, filepath.Join(dir, "bin", "cairn")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "work", "alpha.yaml"), []byte("name: a\ntasks: [{id: a, type: noop}]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Patterns never match the echo of what is typed: the prompt is
+	// written in two pieces, and each completion adds text not typed.
+	driver := `zmodload zsh/zpty || exit 3
+zpty -b z zsh -f -i
+step() { zpty -w -n z "$1"; zpty -r z out "$2" || exit 4; print -r -- "ok: $3"; }
+setup=` + sq(`PS1="RE""ADY> "; fpath=(`+sq(filepath.Join(dir, "fpath"))+` $fpath); autoload -U compinit; compinit -u -D; PATH=`+
+		sq(filepath.Join(dir, "bin"))+`:$PATH; cd `+sq(filepath.Join(dir, "work"))) + `
+step "$setup"$'\n' '*READY> ' prompt
+step $'cairn run al\t' '*alpha.yaml*' file
+step $'\C-u'$'cairn run --progr\t' '*--progress*' flag
+step $'\C-u'$'cairn --home ` + home + ` show \t' '*` + id + `*' run
+step $'\C-u'$'cairn --home ` + home + ` logs ` + id + ` wr\t' '*write*' task
+zpty -d z
+`
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "zsh", "-f", "-c", driver).CombinedOutput()
+	want := "ok: prompt\nok: file\nok: flag\nok: run\nok: task\n"
+	if err != nil || string(out) != want {
+		t.Fatalf("zsh completion on a terminal: %v\nwant:\n%sgot:\n%s", err, want, out)
+	}
+}
