@@ -135,6 +135,8 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 	lock, lockErr := ReadLock(o.LockFile)
 	if errors.Is(lockErr, fs.ErrNotExist) {
 		lockErr = fmt.Errorf("there is no lock file %s, and no plugin binary is started before it is pinned there: review the plugins folder, then run 'cairn plugins lock'", o.LockFile)
+	} else if err := checkLockPerms(o.LockFile); err != nil && lockErr == nil {
+		lockErr = err
 	}
 	var c *cache
 	var cacheErr error
@@ -187,12 +189,30 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 		h.Close()
 		return nil, err
 	}
+	if w := folderWarning(o.Dir); w != nil {
+		h.problems = append(h.problems, w)
+	}
 	for _, p := range h.plugins {
 		if p.Err != nil {
 			h.problems = append(h.problems, p.Err)
 		} else {
 			h.problems = append(h.problems, p.typeProblems...)
 		}
+	}
+	// A pin without its binary: a plugin expected and not there.
+	found := map[string]bool{}
+	for _, e := range entries {
+		found[e.Name] = true
+	}
+	var missing []string
+	for name := range lock {
+		if !found[name] {
+			missing = append(missing, name)
+		}
+	}
+	sort.Strings(missing)
+	for _, name := range missing {
+		h.problems = append(h.problems, fmt.Errorf("plugin %s is pinned in %s, but the plugins folder %s has no such file: put the binary back, or run 'cairn plugins lock' to pin the folder as it is", name, o.LockFile, o.Dir))
 	}
 	h.index()
 	h.wg.Add(1)

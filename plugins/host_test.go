@@ -1121,3 +1121,74 @@ func TestAttemptChildrenDieWithTheAttempt(t *testing.T) {
 		})
 	}
 }
+
+// A lock file others may write (or replace) lets them pin their own
+// binary: no plugin starts until it is fixed.
+func TestWritableLockFileStartsNothing(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		file, dir os.FileMode
+		want      string
+	}{
+		{"world-writable file", 0o666, 0o755, "writable by everyone"},
+		{"group-writable file", 0o664, 0o755, "writable by its group"},
+		{"world-writable folder", 0o644, 0o777, "folder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := folder(t, "alpha")
+			if err := os.Chmod(o.LockFile, c.file); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Dir(o.LockFile), c.dir); err != nil {
+				t.Fatal(err)
+			}
+			h := open(t, o)
+			if _, ok := h.Lookup("misbehave"); ok {
+				t.Fatal("a plugin started with a lock file others may write")
+			}
+			probs := fmt.Sprint(h.Problems())
+			if !strings.Contains(probs, c.want) || !strings.Contains(probs, "chmod go-w") {
+				t.Errorf("problems = %s, want %q and the fix", probs, c.want)
+			}
+		})
+	}
+	t.Run("sticky folder", func(t *testing.T) {
+		o := folder(t, "alpha")
+		if err := os.Chmod(filepath.Dir(o.LockFile), 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+		lookup(t, open(t, o), "misbehave")
+	})
+}
+
+// A plugins folder others may write is warned about; the pinned plugins
+// still load.
+func TestWritablePluginsFolderIsWarned(t *testing.T) {
+	o := folder(t, "alpha")
+	if err := os.Chmod(o.Dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, o)
+	lookup(t, h, "misbehave")
+	if probs := fmt.Sprint(h.Problems()); !strings.Contains(probs, "warning: the plugins folder") {
+		t.Errorf("problems = %s, want a warning about the folder", probs)
+	}
+}
+
+// A pin whose binary is gone from the folder is reported.
+func TestPinWithoutBinaryIsReported(t *testing.T) {
+	o := folder(t, "alpha")
+	l, err := plugins.ReadLock(o.LockFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l["gone"] = strings.Repeat("ab", 32)
+	if err := l.Write(o.LockFile); err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, o)
+	lookup(t, h, "misbehave")
+	if probs := fmt.Sprint(h.Problems()); !strings.Contains(probs, "plugin gone is pinned in") || !strings.Contains(probs, "no such file") {
+		t.Errorf("problems = %s, want the missing pinned binary reported", probs)
+	}
+}

@@ -212,3 +212,52 @@ func LockFolder(ctx context.Context, dir, path string) ([]Entry, error) {
 	}
 	return entries, nil
 }
+
+// writableByOthers says who besides the owner may write fi ("" when
+// nobody): a lock file or folder others may write lets them choose the
+// code cairn runs.
+func writableByOthers(fi os.FileInfo) string {
+	switch m := fi.Mode().Perm(); {
+	case m&0o002 != 0:
+		return "everyone"
+	case m&0o020 != 0:
+		return "its group"
+	}
+	return ""
+}
+
+// checkLockPerms refuses a lock file that others may write, or that sits
+// in a folder where others may replace it (writable without the sticky
+// bit): whoever can write the lock pins the binaries cairn runs.
+func checkLockPerms(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // reported by ReadLock
+	}
+	if who := writableByOthers(fi); who != "" {
+		return fmt.Errorf("the lock file %s is writable by %s (mode %04o), who could pin a binary of their own: no plugin is started until you run 'chmod go-w %s'", path, who, fi.Mode().Perm(), path)
+	}
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("the lock file's folder %s: %w", dir, err)
+	}
+	if who := writableByOthers(di); who != "" && di.Mode()&os.ModeSticky == 0 {
+		return fmt.Errorf("the lock file's folder %s is writable by %s (mode %04o), who could replace the lock file: no plugin is started until you run 'chmod go-w %s'", dir, who, di.Mode().Perm(), dir)
+	}
+	return nil
+}
+
+// folderWarning is a warning about a plugins folder others may write: they
+// cannot get a binary run (the lock pins every one by its sha256), but can
+// add, remove or replace binaries and so stop plugins from loading.
+func folderWarning(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil
+	}
+	if who := writableByOthers(fi); who != "" {
+		return fmt.Errorf("warning: the plugins folder %s is writable by %s (mode %04o): the lock still decides what runs, but they can remove or swap binaries so that plugins fail to load; run 'chmod go-w %s'", dir, who, fi.Mode().Perm(), dir)
+	}
+	return nil
+}
