@@ -245,7 +245,7 @@ func parseParamValue(k cairn.ParamKind, s string) (any, error) {
 			return int(i), nil
 		}
 		// Beyond int64: kept exactly, as in a workflow file.
-		if b, ok := new(big.Int).SetString(t, 10); ok && errors.Is(err, strconv.ErrRange) {
+		if b, ok := new(big.Int).SetString(t, 10); ok && errors.Is(err, strconv.ErrRange) && len(t) <= maxExactDigits {
 			return json.Number(b.String()), nil
 		}
 		return nil, fmt.Errorf("want an int, got %q", s)

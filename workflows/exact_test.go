@@ -91,3 +91,17 @@ func TestBindParamsRefusesInvalidUTF8(t *testing.T) {
 		t.Errorf("valid UTF-8: %v, %v", got, err)
 	}
 }
+
+// A 300-digit integer, beyond every integer type and a float64's 17
+// significant digits, is kept to the last digit too.
+func TestLongIntegerKept(t *testing.T) {
+	digits := "1" + strings.Repeat("0", 298) + "1"
+	src := "name: h\nparams:\n  n: {type: list, default: [" + digits + "]}\ntasks: [{id: a, type: noop}]\n"
+	w, err := Parse("h.yaml", []byte(src), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(w.Canonical()), "["+digits+"]") {
+		t.Fatalf("canonical form rounds the integer:\n%s", w.Canonical())
+	}
+}

@@ -126,7 +126,7 @@ func lexNumber(s string) (json.Number, bool) {
 	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		return "", false
 	}
-	if isIntegerText(s) {
+	if len(s) <= maxExactDigits && isIntegerText(s) {
 		var b big.Int
 		if _, ok := b.SetString(s, 10); ok {
 			return json.Number(b.String()), true
@@ -134,6 +134,11 @@ func lexNumber(s string) (json.Number, bool) {
 	}
 	return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), true
 }
+
+// maxExactDigits bounds the integers compared exactly (a longer one, far
+// beyond float64's range, compares as its float64, ±Inf), so that a huge
+// number costs no quadratic-time decimal conversion.
+const maxExactDigits = 400
 
 func isIntegerText(s string) bool {
 	s = strings.TrimPrefix(s, "-")
@@ -173,7 +178,7 @@ func numCmp(a, b json.Number) int {
 // (for an integer, rounded; ±Inf when it overflows).
 func numValue(n json.Number) (*big.Rat, float64) {
 	s := string(n)
-	if isIntegerText(s) {
+	if len(s) <= maxExactDigits && isIntegerText(s) {
 		var i big.Int
 		if _, ok := i.SetString(s, 10); ok {
 			f, _ := new(big.Float).SetInt(&i).Float64()

@@ -690,14 +690,20 @@ func (p *parser) scalar(n *yaml.Node, what string, onString func(string, *yaml.N
 		}
 		// Beyond int64: kept exactly, as a json.Number of its decimal
 		// digits, not rounded to a float64 (a seed of 2^64-1 stays one).
-		if b, ok := new(big.Int).SetString(n.Value, 0); ok {
-			return json.Number(b.String()), true
+		if len(n.Value) <= maxExactDigits {
+			if b, ok := new(big.Int).SetString(n.Value, 0); ok {
+				return json.Number(b.String()), true
+			}
 		}
-		p.errorf(n, "", "%s: integer %s out of range", what, n.Value)
+		p.errorf(n, fmt.Sprintf("quote it to keep it as text; integers have at most %d digits", maxExactDigits), "%s: integer %.40s… out of range", what, n.Value)
 		return nil, false
 	case "!!float":
 		// yaml.v3 tags an integer beyond uint64 as a float: keep it exact.
 		if v := strings.TrimPrefix(n.Value, "+"); n.Style&yaml.TaggedStyle == 0 && isIntegerText(v) {
+			if len(v) > maxExactDigits {
+				p.errorf(n, "quote it to keep it as text", "%s: integer of %d digits, more than %d", what, len(v), maxExactDigits)
+				return nil, false
+			}
 			if b, ok := new(big.Int).SetString(v, 10); ok {
 				return json.Number(b.String()), true
 			}
