@@ -22,7 +22,8 @@ import (
 // with a different number of fields than the header (ErrFormat), a value
 // that does not parse as its declared kind (ErrType), ±Inf without AllowInf
 // (ErrNonFinite). Blank lines are skipped, as encoding/csv does; fields are
-// not trimmed, and a CRLF inside a quoted field reads as LF.
+// not trimmed, and a CRLF (any run of CRs before an LF) inside a quoted
+// field reads as LF, in names and values; ReadJSONL reads its strings so.
 func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 	c, err := opts.config()
 	if err != nil {
