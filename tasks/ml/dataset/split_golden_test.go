@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -66,5 +67,29 @@ func TestStratifiedSplitGolden(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestApproximateModeDocExamples: the examples of scikit-learn's
+// _approximate_mode docstring that no random tie break decides.
+func TestApproximateModeDocExamples(t *testing.T) {
+	sh := newShuffler(0, 0)
+	for _, c := range []struct {
+		counts []int
+		draws  int
+		want   []int
+	}{
+		{[]int{4, 2}, 3, []int{2, 1}},
+		{[]int{5, 2}, 4, []int{3, 1}},
+	} {
+		got := approximateMode(c.counts, c.draws, sh)
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("_approximate_mode(%v, %d) = %v, scikit-learn gives %v", c.counts, c.draws, got, c.want)
+		}
+	}
+	// [2 2 2 1] with 2 draws: a three-way tie among the first three classes.
+	got := approximateMode([]int{2, 2, 2, 1}, 2, sh)
+	if got[3] != 0 || got[0]+got[1]+got[2] != 2 || max(got[0], got[1], got[2]) != 1 {
+		t.Errorf("_approximate_mode([2 2 2 1], 2) = %v, want two of the first three classes once", got)
 	}
 }
