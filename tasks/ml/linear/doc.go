@@ -50,7 +50,8 @@
 // where the loss changes slowly far from the optimum), Newton's method —
 // the exact Hessian, a Cholesky solve, a backtracking line search —
 // finishes the fit, within MaxIter, when a Hessian costs at most 2e9
-// multiply-adds (n·dim²; otherwise the L-BFGS result stands). On breast
+// multiply-adds (n·dim²) and dim <= 1000 (otherwise the L-BFGS result
+// stands). On breast
 // cancer unstandardized at Tol 1e-10, L-BFGS alone stopped with max|∇f|
 // 1.7, its probabilities 0.013 from the optimum's; the fit now ends with
 // max|∇f| 1.4e-11 (TestLogisticUnstandardizedReachesOptimum). Defaults

@@ -6,6 +6,11 @@ import "gonum.org/v1/gonum/mat"
 // the Newton refinement; above it FitLogistic keeps the L-BFGS result.
 const maxNewtonWork = 2e9
 
+// maxNewtonDim bounds the parameters of a Newton refinement: its Hessian,
+// a damped copy and their Cholesky factor hold 3·dim² floats (24 MB at
+// 1000), per fit, and tune fits several at once.
+const maxNewtonDim = 1000
+
 // maxNewtonIter bounds the Newton refinement's iterations (within MaxIter
 // too). Started where L-BFGS stopped it converges in a handful; the bound
 // only stops a fit whose gradient cannot get below tol in floating point.
@@ -14,7 +19,7 @@ const maxNewtonIter = 50
 // newtonFeasible reports whether the Newton refinement's Hessians are
 // cheap enough for n samples and dim parameters.
 func newtonFeasible(n, dim int) bool {
-	return float64(n)*float64(dim)*float64(dim) <= maxNewtonWork && dim <= 2000
+	return float64(n)*float64(dim)*float64(dim) <= maxNewtonWork && dim <= maxNewtonDim
 }
 
 // refineNewton continues from x (the L-BFGS result) with Newton's method
