@@ -315,6 +315,7 @@ func (l *lexer) backslash() {
 func (l *lexer) unquoted(r region, end byte) {
 	depth := 0
 	wordStart := true
+	innerDQ := false // between \" and \" in the command of `...` inside "..."
 	for l.i < len(l.s) {
 		c := l.s[l.i]
 		if end != 0 && c == end && depth == 0 {
@@ -322,8 +323,13 @@ func (l *lexer) unquoted(r region, end byte) {
 			return
 		}
 		switch {
+		case c == refMark && innerDQ:
+			l.mark(ctxDouble)
 		case c == refMark:
 			l.mark(r.ctx())
+		case c == '\\' && r.bqdq && r.refuse == 0 && l.peek(1) == '"':
+			innerDQ = !innerDQ
+			l.i += 2
 		case c == '\\':
 			l.backslash()
 		case c == '\'':

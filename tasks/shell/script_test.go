@@ -90,17 +90,18 @@ func TestScriptReferencesInEveryContextAreData(t *testing.T) {
 	v := "a  b\t*\n$(touch " + dir + "/P1) `touch " + dir + "/P2` ${HOME} $HOME \"dq\" 'sq' \\ \\\" ; touch " + dir + "/P3 #\n\x01\x1b[31m\x7f é ☃ end\n"
 	script := strings.Join([]string{
 		`p() { printf '<%s>\n' "$@"; }`,
-		`p ${{ params.v }}`,                       // unquoted: one word, no globbing
-		`p x${{ params.v }}y`,                     // inside a word
-		`p "${{ params.v }}"`,                     // double quotes
-		`p "[${{ params.v }}]"`,                   // inside double-quoted text
-		`X=${{ params.v }}; p "$X"`,               // an assignment
-		`p "$(printf %s ${{ params.v }})"`,        // $(...) inside "..."
-		`p "$(printf %s "${{ params.v }}")"`,      // "..." in $(...) in "..."
-		"p \"`printf %s ${{ params.v }}`\"",       // `...` inside "..."
-		"Y=`printf %s ${{ params.v }}`; p \"$Y\"", // `...`
-		`p "${UNSET:-${{ params.v }}}"`,           // ${:-word} inside "..."
-		`p ${UNSET:-${{ params.v }}}`,             // ${:-word} unquoted
+		`p ${{ params.v }}`,                         // unquoted: one word, no globbing
+		`p x${{ params.v }}y`,                       // inside a word
+		`p "${{ params.v }}"`,                       // double quotes
+		`p "[${{ params.v }}]"`,                     // inside double-quoted text
+		`X=${{ params.v }}; p "$X"`,                 // an assignment
+		`p "$(printf %s ${{ params.v }})"`,          // $(...) inside "..."
+		`p "$(printf %s "${{ params.v }}")"`,        // "..." in $(...) in "..."
+		"p \"`printf %s ${{ params.v }}`\"",         // `...` inside "..."
+		"p \"`printf %s \\\"${{ params.v }}\\\"`\"", // \"...\" in `...` inside "..."
+		"Y=`printf %s ${{ params.v }}`; p \"$Y\"",   // `...`
+		`p "${UNSET:-${{ params.v }}}"`,             // ${:-word} inside "..."
+		`p ${UNSET:-${{ params.v }}}`,               // ${:-word} unquoted
 		`case ${{ params.v }} in ${{ params.v }}) p match;; *) p nomatch;; esac`,
 		`# a comment: ${{ params.v }} '`,
 		`cat <<EOF`,
@@ -124,6 +125,7 @@ func TestScriptReferencesInEveryContextAreData(t *testing.T) {
 		"<" + v + ">",
 		"<[" + v + "]>",
 		"<" + v + ">",
+		"<" + trimmed + ">",
 		"<" + trimmed + ">",
 		"<" + trimmed + ">",
 		"<" + trimmed + ">",
