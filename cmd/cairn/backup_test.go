@@ -1,0 +1,100 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const inflightWorkflow = `name: inflight
+params:
+  pidfile: {type: string}
+tasks:
+  - id: produce
+    type: shell
+    with:
+      script: echo "precious data" > data.txt
+      outputs: {data: data.txt}
+  - id: nap
+    type: shell
+    needs: [produce]
+    retries: 1
+    inputs: {data: "${{ tasks.produce.outputs.data }}"}
+    with:
+      env: {PIDFILE: "${{ params.pidfile }}"}
+      script: |
+        if [ "$CAIRN_ATTEMPT" = 1 ]; then
+          echo $$ > "$PIDFILE.tmp"; mv "$PIDFILE.tmp" "$PIDFILE"
+          exec sleep 300
+        fi
+        cat "$CAIRN_INPUT_DATA"
+  - id: after
+    type: noop
+    needs: [nap]
+`
+
+// cairn backup copies a home while a run is in flight; cairn restore
+// refuses the home in use and a home that is not empty, and the restored
+// home resumes the run: the task that had succeeded is not run again, and
+// its artifact is there for the next one.
+func TestBackupRestoreRunInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	wf := filepath.Join(dir, "inflight.yaml")
+	if err := os.WriteFile(wf, []byte(inflightWorkflow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidfile := filepath.Join(dir, "pid")
+	p := e.start("run", wf, "-p", "pidfile="+pidfile)
+	id := p.runID()
+	var taskPid int
+	waitFor(t, cmdTimeout, "the nap task", func() bool {
+		b, err := os.ReadFile(pidfile)
+		taskPid = atoiOr0(strings.TrimSpace(string(b)))
+		return err == nil && taskPid > 0
+	})
+	killGroupOnCleanup(t, taskPid)
+
+	backup := filepath.Join(dir, "backup")
+	r := e.must(0, "backup", backup)
+	if !strings.Contains(r.stdout, "(1 runs)") || !strings.Contains(r.stdout, "1 artifacts") {
+		t.Errorf("backup:\n%s", r)
+	}
+	for p, want := range map[string]os.FileMode{backup: 0o700, filepath.Join(backup, "cairn.db"): 0o600} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, want)
+		}
+	}
+	if r := e.must(1, "backup", backup); !strings.Contains(r.stderr, "not empty") {
+		t.Errorf("backup into a used folder:\n%s", r)
+	}
+	if r := e.must(1, "restore", backup, "--force"); !strings.Contains(r.stderr, "database in use") {
+		t.Errorf("restore over the home in use:\n%s", r)
+	}
+
+	b := &env{t: t, home: filepath.Join(t.TempDir(), "restored")}
+	r = b.must(0, "restore", backup)
+	if !strings.Contains(r.stdout, "run "+id+" (inflight) is unfinished") {
+		t.Errorf("restore:\n%s", r)
+	}
+	if r := b.must(1, "restore", backup); !strings.Contains(r.stderr, "is not empty") {
+		t.Errorf("restore into a home that is not empty:\n%s", r)
+	}
+
+	// The original process dies (the disk it was on, say); the restored
+	// home finishes the run.
+	p.kill9()
+	b.must(0, "resume", id)
+	shown := b.show(id)
+	if shown.State != "succeeded" {
+		t.Fatalf("restored run ended %s", shown.State)
+	}
+	if n := taskByID(t, shown, "produce").Attempts; n != 1 {
+		t.Errorf("produce ran %d times, want once (before the backup)", n)
+	}
+	if logs := b.must(0, "logs", id, "nap").stdout; !strings.Contains(logs, "precious data") {
+		t.Errorf("nap's second attempt did not read the restored artifact:\n%s", logs)
+	}
+}

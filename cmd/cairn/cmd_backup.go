@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+)
+
+func cmdBackup(ctx context.Context, a *app, args []string) error {
+	flags := a.newFlags("backup", "DIR",
+		"Copy the home into DIR, a new or empty folder, while runs go on: a consistent snapshot of the\n"+
+			"database (SQLite's online backup), then the artifacts it refers to (content-addressed,\n"+
+			"each checked against its sha256), the logs, the plugins folder and the plugin lock file.\n"+
+			"DIR is itself a home: 'cairn --home DIR runs' reads it, 'cairn restore DIR' puts it back.\n"+
+			"Secret params are not in it (they are never stored). Keep it as private as the home.")
+	pos, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want the folder to back up into"}
+	}
+	home, err := a.homeDir()
+	if err != nil {
+		return err
+	}
+	dbPath, err := a.databasePath()
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	if same(dir, home) || within(dir, home) {
+		return fmt.Errorf("backup folder %s is inside the home %s: give a folder outside it", dir, home)
+	}
+	if err := newPrivateDir(dir); err != nil {
+		return err
+	}
+	// The database first: every artifact its snapshot refers to was
+	// stored before the commit that refers to it, and artifacts are never
+	// removed, so the copy that follows holds them all.
+	st, err := sqlite.Open(ctx, dbPath, sqlite.ReadOnly(), sqlite.WithReadConns(1))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no database at %s: nothing to back up (give --home, CAIRN_HOME or --db)", dbPath)
+	}
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", dbPath, err)
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, filepath.Join(dir, "cairn.db")); err != nil {
+		return err
+	}
+	runs, err := countRuns(ctx, st)
+	if err != nil {
+		return err
+	}
+	n, err := copyHome(home, dir, a.pluginsDir == "")
+	fmt.Fprintf(a.stdout, "backed up %s into %s: the database (%d runs), %s\n", home, dir, runs, n)
+	return err
+}
+
+func cmdRestore(ctx context.Context, a *app, args []string) error {
+	flags := a.newFlags("restore", "DIR [--force]",
+		"Put a backup made by 'cairn backup DIR' in place as the home (--home, CAIRN_HOME): its database,\n"+
+			"artifacts, logs and plugins. Refuses a home that is not empty unless --force, and always one\n"+
+			"in use (a cairn process has its database open, or a run has a live owner). The restored runs\n"+
+			"have no owner: 'cairn resume RUN' finishes an unfinished one (secret params given again).")
+	force := flags.Bool("force", false, "replace the database of a home that is not empty (never one in use)")
+	pos, err := parseFlags(flags, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"want the backup folder"}
+	}
+	dir, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(dir, "cairn.db")
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("%s is not a backup: no cairn.db in it (%v)", dir, err)
+	}
+	home, err := a.homeDir()
+	if err != nil {
+		return err
+	}
+	dbPath, err := a.databasePath()
+	if err != nil {
+		return err
+	}
+	if same(dir, home) {
+		return fmt.Errorf("the backup %s is the home itself", dir)
+	}
+	if entries, err := os.ReadDir(home); err == nil && len(entries) > 0 && !*force {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return fmt.Errorf("home %s is not empty (%s): restoring replaces its database; give an empty or new home, or --force",
+			home, strings.Join(names, ", "))
+	}
+	if err := a.privateHome(); err != nil {
+		return err
+	}
+	// Artifacts before the database: the restored runs refer to them.
+	// They are content-addressed, so adding them to a home in use (which
+	// the database restore then refuses) changes nothing there.
+	if _, err := copyTree(filepath.Join(dir, "artifacts", "sha256"), filepath.Join(home, "artifacts", "sha256"), blobCopier); err != nil {
+		return err
+	}
+	if err := sqlite.Restore(ctx, src, dbPath, ownerGone); err != nil {
+		return err
+	}
+	n, err := copyHome(dir, home, a.pluginsDir == "")
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return fmt.Errorf("open the restored database %s: %w", dbPath, err)
+	}
+	defer st.Close()
+	runs, err := st.ListRuns(ctx, scheduler.RunFilter{Limit: 100000})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "restored %s into %s: the database (%d runs), %s\n", dir, home, len(runs), n)
+	for _, r := range runs {
+		if !r.State.Terminal() {
+			fmt.Fprintf(a.stdout, "run %s (%s) is unfinished: cairn resume %s\n", r.ID, r.Workflow, r.ID)
+		}
+	}
+	return nil
+}
+
+func countRuns(ctx context.Context, st *sqlite.Store) (int, error) {
+	runs, err := st.ListRuns(ctx, scheduler.RunFilter{Limit: 100000})
+	return len(runs), err
+}
+
+// copied counts what copyHome copied.
+type copied struct{ artifacts, logs, plugins int }
+
+func (c copied) String() string {
+	return fmt.Sprintf("%d artifacts, %d logs, %d plugin files", c.artifacts, c.logs, c.plugins)
+}
+
+// copyHome copies a home's files other than the database from one home
+// (or backup) to another: artifacts (verified), logs, and — when the
+// plugins live in the home — the plugins folder and its lock file.
+func copyHome(from, to string, plugins bool) (copied, error) {
+	var c copied
+	var err error
+	if c.artifacts, err = copyTree(filepath.Join(from, "artifacts", "sha256"), filepath.Join(to, "artifacts", "sha256"), blobCopier); err != nil {
+		return c, err
+	}
+	if c.logs, err = copyTree(filepath.Join(from, "logs"), filepath.Join(to, "logs"), fileCopier(0o600)); err != nil {
+		return c, err
+	}
+	if !plugins {
+		return c, nil
+	}
+	if c.plugins, err = copyTree(filepath.Join(from, "plugins"), filepath.Join(to, "plugins"), fileCopier(0)); err != nil {
+		return c, err
+	}
+	lock := filepath.Join(from, "plugins.lock")
+	if _, err := os.Stat(lock); err == nil {
+		if err := fileCopier(0)(lock, filepath.Join(to, "plugins.lock")); err != nil {
+			return c, err
+		}
+		c.plugins++
+	}
+	return c, nil
+}
+
+// copier copies one regular file.
+type copier func(src, dst string) error
+
+// copyTree copies the regular files under from into to (folders 0700),
+// returning how many. A missing from is an empty tree.
+func copyTree(from, to string, cp copier) (int, error) {
+	n := 0
+	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == from {
+			return filepath.SkipDir
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(dst, 0o700)
+		case !d.Type().IsRegular():
+			return nil // a socket, a link: not state
+		}
+		if err := cp(p, dst); err != nil {
+			return fmt.Errorf("copy %s: %w", p, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// blobCopier copies an artifact blob, checking that its bytes hash to its
+// name, 0400; one already there with the same size is kept.
+func blobCopier(src, dst string) error {
+	name := filepath.Base(src)
+	if fi, err := os.Stat(dst); err == nil {
+		if si, err := os.Stat(src); err == nil && si.Size() == fi.Size() {
+			return nil
+		}
+	}
+	h := sha256.New()
+	return writeFileAtomic(src, dst, 0o400, h, func() error {
+		if got := hex.EncodeToString(h.Sum(nil)); got != name {
+			return fmt.Errorf("artifact sha256:%s holds bytes hashing to sha256:%s: corrupt, not copied", name, got)
+		}
+		return nil
+	})
+}
+
+// fileCopier copies a file with mode perm (0: the source's mode, less
+// group and other write).
+func fileCopier(perm fs.FileMode) copier {
+	return func(src, dst string) error {
+		mode := perm
+		if mode == 0 {
+			fi, err := os.Stat(src)
+			if err != nil {
+				return err
+			}
+			mode = fi.Mode().Perm() &^ 0o022
+		}
+		return writeFileAtomic(src, dst, mode, io.Discard, nil)
+	}
+}
+
+// writeFileAtomic copies src to dst through a temporary file (teeing the
+// bytes into also), runs check before the file replaces dst.
+func writeFileAtomic(src, dst string, mode fs.FileMode, also io.Writer, check func() error) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp-" + cairn.NewToken()[:8]
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.MultiWriter(out, also), in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && check != nil {
+		err = check()
+	}
+	if err == nil {
+		err = os.Chmod(tmp, mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}
+
+// newPrivateDir makes dir 0700, or checks that an existing one is empty.
+func newPrivateDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		return os.Chmod(dir, 0o700)
+	case err != nil:
+		return err
+	case len(entries) > 0:
+		return fmt.Errorf("backup folder %s is not empty: give a new or empty folder", dir)
+	}
+	return os.Chmod(dir, 0o700)
+}
+
+func same(a, b string) bool {
+	ai, err1 := os.Stat(a)
+	bi, err2 := os.Stat(b)
+	if err1 == nil && err2 == nil {
+		return os.SameFile(ai, bi)
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// within reports whether path lies under dir.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != "." && !strings.HasPrefix(rel, "..")
+}
