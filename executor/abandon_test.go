@@ -211,3 +211,31 @@ tasks:
 		t.Fatalf("stored error %q…: want it cut, with no part of the secret", as[0].Error[len(as[0].Error)-200:])
 	}
 }
+
+// A shell command that ignores SIGTERM is given its kill_grace to be
+// killed, even past the pool's StopGrace: its attempt is not abandoned
+// while the shell type is still stopping it as asked.
+func TestShellKillGraceIsWaitedFor(t *testing.T) {
+	r := newRig(t, shell.New())
+	wf, id := r.create(t, `
+name: grace
+tasks:
+  - id: trap
+    type: shell
+    timeout: 50ms
+    with:
+      kill_grace: 300ms
+      script: |
+        trap 'echo TERM ignored' TERM
+        while :; do sleep 0.05 || true; done
+`)
+	r.startPool(t, 1, func(o *executor.Options) { o.StopGrace = time.Millisecond })
+	wantRun(t, r.drive(t, id, wf), cairn.RunFailed)
+	as := r.attempts(t, id, "trap")
+	if len(as) != 1 || !strings.HasPrefix(as[0].Error, "timed out after 50ms") || strings.Contains(as[0].Error, "abandoned") {
+		t.Fatalf("attempts %+v; want one timed out, killed by the shell type, not abandoned", as)
+	}
+	if as[0].ExitCode == nil || *as[0].ExitCode != 137 {
+		t.Errorf("exit code %v, want 137 (SIGKILL after kill_grace)", as[0].ExitCode)
+	}
+}

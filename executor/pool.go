@@ -6,6 +6,7 @@ package executor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,14 @@ type Types interface {
 // once closed: an attempt the pool abandoned may still try to write.
 type Logs interface {
 	Create(runID, taskID string, attempt int) (io.WriteCloser, error)
+}
+
+// stopTimer is a task type that needs a known time to stop an attempt once
+// its context ended (the shell's kill_grace): the pool gives it that long
+// when it is more than StopGrace, rather than abandon a task that is
+// stopping as asked.
+type stopTimer interface {
+	StopGrace(params json.RawMessage) time.Duration
 }
 
 // noteCloser is a log that can end with a note its size limit does not
@@ -557,11 +566,15 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		done <- outcome{res, err}
 	}()
 
+	wait := p.o.StopGrace
+	if st, ok := task.(stopTimer); ok {
+		wait = max(wait, st.StopGrace(it.Params))
+	}
 	var o outcome
 	select {
 	case o = <-done:
 	case <-tctx.Done():
-		grace := time.NewTimer(p.o.StopGrace)
+		grace := time.NewTimer(wait)
 		select {
 		case o = <-done:
 			grace.Stop()
@@ -582,7 +595,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	if gone {
 		// The task still runs: its work dir is its until it returns.
 		err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
-			context.Cause(tctx), p.o.StopGrace)
+			context.Cause(tctx), wait)
 		return withPlugin(failure(err), c.Plugin), err
 	}
 	defer p.releaseWorkDir(dir)
