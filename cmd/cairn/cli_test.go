@@ -258,6 +258,7 @@ func completionCases(home, id string) []struct {
 		{[]string{"--home", home, "logs", id, "w"}, "write"},
 		{[]string{"--home", home, "runs", "--before", ""}, id},
 		{[]string{"run", "testdata/alp"}, "testdata/alpha.yaml"},
+		{[]string{"backup", "testd"}, "testdata"},
 		{[]string{"run", "-p", "code=1", "--qu"}, "--quiet"},
 		{[]string{"help", "val"}, "validate"},
 		{[]string{"types", "sp"}, "split"},
@@ -332,7 +333,7 @@ print -r -- "registered $_comps[cairn]"
 compadd() { while [[ $1 == -* ]]; do if [[ $1 == -a ]]; then print -r -- "${(P)2}"; return; fi; [[ $1 == -- ]] && { shift; break }; shift; done; print -r -- "$*"; }
 _describe() { local -a names; names=("${(@)${(P)${@[-1]}}%%:*}"); names=(${(M)names:#${_tp}*}); print -r -- "$names"; }
 _files() { local -a f; f=(${~_tp}*.(yaml|yml)(N)); print -r -- "$f"; }
-_directories() { print -r -- dirs; }
+_directories() { local -a f; f=(${~_tp}*(N/)); print -r -- "$f"; }
 compset() { :; }
 t() { words=("$CAIRN_BIN" "$@"); CURRENT=$(( $# + 1 )); _tp=${words[CURRENT]}; _cairn; }
 `)

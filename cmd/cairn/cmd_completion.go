@@ -23,12 +23,12 @@ const completeCommand = "__complete"
 const maxCompleteRuns = 200
 
 // argKinds says what each positional argument of a command is, for
-// completion: yaml (a workflow file), run, task, or words:W1 W2...; the
+// completion: yaml (a workflow file), dir, run, task, or words:W1 W2...; the
 // last kind repeats when it ends in "...".
 var argKinds = map[string][]string{
 	"run": {"yaml"}, "validate": {"yaml..."}, "graph": {"yaml"},
 	"show": {"run"}, "cancel": {"run"}, "resume": {"run"}, "logs": {"run", "task"}, "artifact": {"run", "task"},
-	"plugins": {"words:list lock"}, "completion": {"words:bash zsh"},
+	"plugins": {"words:list lock"}, "completion": {"words:bash zsh"}, "backup": {"dir"}, "restore": {"dir"},
 }
 
 // flagValueKinds says what the value of a flag is, for completion; a flag
