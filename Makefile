@@ -4,7 +4,7 @@ BIN     := bin/cairn
 DEMO    := .cairn-demo
 PKGS    := ./...
 
-.PHONY: all build plugins proto demo test vet fmt-check fuzz bench chaos clean
+.PHONY: all build plugins proto demo test deps vet fmt-check fuzz bench chaos clean
 
 all: build plugins
 
@@ -43,8 +43,22 @@ demo: build
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).
-test: fmt-check vet
+test: deps fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)
+
+## deps: the Debian packages the tests use, installed when missing (as root, with apt-get):
+## zsh, for the zsh completion test (which skips and says so without it).
+DEBS := zsh
+deps:
+	@missing=$$(for p in $(DEBS); do command -v $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing $$missing"; \
+			(apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$missing >/dev/null 2>&1)) || \
+			echo "could not install $$missing: the tests that need it will skip"; \
+		else echo "missing $$missing (not root or no apt-get): the tests that need it will skip"; fi; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
