@@ -4,8 +4,9 @@
 // values in a Set, in memory only, and uses it at the edges: Fill puts
 // the values into a task's params as it is dispatched, Redact and
 // RedactJSON turn values back into placeholders in what an attempt
-// reports (its error, its outputs), and Writer does the same to a log as
-// it is written, catching a value split across writes.
+// reports (its error, its outputs; Defuse first makes placeholders that
+// data merely spells inert), and Writer does the same to a log as it is
+// written, catching a value split across writes.
 //
 // Standard library only.
 package secrets
@@ -26,6 +27,7 @@ import (
 type Set struct {
 	pairs  []pair // longest value first
 	fill   *strings.Replacer
+	defuse *strings.Replacer
 	redact *strings.Replacer
 	json   *strings.Replacer
 	first  [256]bool // first bytes of the values
@@ -44,10 +46,11 @@ func New(values map[string]string) *Set {
 		return nil
 	}
 	s := &Set{}
-	var fill, redact, js []string
+	var fill, defuse, redact, js []string
 	for ph, v := range values {
 		enc, _ := json.Marshal(v)
 		fill = append(fill, ph, string(enc[1:len(enc)-1]))
+		defuse = append(defuse, ph, Inert(ph))
 		if v == "" {
 			continue
 		}
@@ -68,6 +71,7 @@ func New(values map[string]string) *Set {
 		s.first[p.value[0]] = true
 	}
 	s.fill = strings.NewReplacer(fill...)
+	s.defuse = strings.NewReplacer(defuse...)
 	s.redact = strings.NewReplacer(redact...)
 	s.json = strings.NewReplacer(js...)
 	return s
@@ -80,6 +84,25 @@ func (s *Set) Fill(params []byte) []byte {
 		return params
 	}
 	return []byte(s.fill.Replace(string(params)))
+}
+
+// Inert is what Defuse makes of placeholder: the same words, with ‹›
+// for «», which Fill leaves alone.
+func Inert(placeholder string) string {
+	return strings.NewReplacer("«", "‹", "»", "›").Replace(placeholder)
+}
+
+// Defuse makes each placeholder that occurs in doc, a JSON document from
+// outside (a task's outputs, a param's value), inert: otherwise data that
+// merely spells a placeholder would have the value filled in when a later
+// task uses it — a way for whoever controls that data (a URL's content)
+// to have the secret sent where they choose. Apply it before RedactJSON,
+// which then puts back the placeholders of real values.
+func (s *Set) Defuse(doc []byte) []byte {
+	if s == nil || len(doc) == 0 {
+		return doc
+	}
+	return []byte(s.defuse.Replace(string(doc)))
 }
 
 // Redact replaces each occurrence of a value in text by its placeholder.

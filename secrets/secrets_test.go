@@ -118,3 +118,18 @@ func TestFillAndRedactJSON(t *testing.T) {
 		t.Error("a nil set wrapped the writer")
 	}
 }
+
+// A placeholder spelt by data (a task's output from a URL, say) is made
+// inert, so that Fill never puts the value where the data's author chose;
+// a real value in the same document still becomes its placeholder.
+func TestDefuse(t *testing.T) {
+	out := []byte(`{"v":"https://evil.example/?q=«secret:token»","echo":"hunter2-XYZ"}`)
+	got := set.RedactJSON(set.Defuse(out))
+	want := `{"v":"https://evil.example/?q=‹secret:token›","echo":"«secret:token»"}`
+	if string(got) != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if filled := set.Fill(got); strings.Count(string(filled), "hunter2-XYZ") != 1 {
+		t.Errorf("Fill put the value where the data asked: %s", filled)
+	}
+}

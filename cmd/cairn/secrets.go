@@ -30,6 +30,13 @@ func secretParams(wf *workflows.Workflow, params paramFlags) (map[string]string,
 		if !d.Secret {
 			continue
 		}
+		// A plain param spelling the placeholder would have the value
+		// filled in wherever it is used: make it inert.
+		for k, v := range out {
+			if dk, ok := wf.Param(k); ok && !dk.Secret {
+				out[k] = strings.ReplaceAll(v, workflows.SecretPlaceholder(d.Name), secrets.Inert(workflows.SecretPlaceholder(d.Name)))
+			}
+		}
 		env := workflows.SecretEnv(d.Name)
 		v, ok := out[d.Name]
 		if !ok {
@@ -108,7 +115,7 @@ func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cai
 	if c.Outputs != nil {
 		out := make(map[string]json.RawMessage, len(c.Outputs))
 		for k, v := range c.Outputs {
-			out[k] = s.set.RedactJSON(v)
+			out[k] = s.set.RedactJSON(s.set.Defuse(v))
 		}
 		c.Outputs = out
 	}

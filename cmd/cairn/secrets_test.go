@@ -25,9 +25,10 @@ tasks:
   - id: use
     type: shell
     with:
-      env: {TOKEN: "${{ params.token }}", AUTH: "Bearer ${{ params.token }}"}
+      env: {TOKEN: "${{ params.token }}", AUTH: "Bearer ${{ params.token }}", REGION: "${{ params.region }}"}
       script: |
         [ "$TOKEN" = "hunter2-SECRET-$(echo value)" ] && [ "$AUTH" = "Bearer $TOKEN" ] && echo CHECK-OK
+        [ "$REGION" = "at ‹secret:token›" ] && echo REGION-INERT
         echo "token is $TOKEN"
         # one value, two writes
         printf '%s' "$TOKEN" | cut -c1-5 | tr -d '\n'
@@ -75,7 +76,8 @@ func TestSecretParamNeverStored(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	cmd := e.command(ctx, "run", wf)
+	// A plain param that spells the placeholder does not get the value.
+	cmd := e.command(ctx, "run", wf, "-p", "region=at «secret:token»")
 	cmd.Env = append(cmd.Env, "CAIRN_PARAM_TOKEN="+secretValue)
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
@@ -86,7 +88,7 @@ func TestSecretParamNeverStored(t *testing.T) {
 	}
 	id := runIDOf(t, string(out))
 	logs := e.must(0, "logs", id, "use").stdout
-	if !strings.Contains(logs, "CHECK-OK") {
+	if !strings.Contains(logs, "CHECK-OK") || !strings.Contains(logs, "REGION-INERT") {
 		t.Fatalf("the task did not get the secret's value:\n%s", logs)
 	}
 	if strings.Count(logs, "«secret:token»") != 3 {
@@ -97,7 +99,7 @@ func TestSecretParamNeverStored(t *testing.T) {
 		t.Errorf("show printed the secret:\n%s", shown)
 	}
 	r := e.show(id)
-	if r.Params["token"] != "«secret:token»" || r.Params["region"] != "eu" {
+	if r.Params["token"] != "«secret:token»" || r.Params["region"] != "at ‹secret:token›" {
 		t.Errorf("run params: %v", r.Params)
 	}
 	bad := taskByID(t, r, "bad")
@@ -184,10 +186,11 @@ func TestSecretLeaser(t *testing.T) {
 	f.items = []cairn.WorkItem{{Params: json.RawMessage(`"«secret:k»"`)}}
 	items, _ = l.CompleteAndLease(context.Background(), cairn.Lease{}, cairn.Completion{
 		Error: `bad key s3"cr3t`, Stack: `at s3"cr3t`,
-		Outputs: map[string]json.RawMessage{"echo": json.RawMessage(`"s3\"cr3t"`), "n": json.RawMessage(`3`)},
+		Outputs: map[string]json.RawMessage{"echo": json.RawMessage(`"s3\"cr3t"`), "n": json.RawMessage(`3`), "spelt": json.RawMessage(`"«secret:k»"`)},
 	}, cairn.LeaseRequest{})
 	c := f.completed
-	if c.Error != "bad key «secret:k»" || c.Stack != "at «secret:k»" || string(c.Outputs["echo"]) != `"«secret:k»"` || string(c.Outputs["n"]) != "3" {
+	if c.Error != "bad key «secret:k»" || c.Stack != "at «secret:k»" || string(c.Outputs["echo"]) != `"«secret:k»"` || string(c.Outputs["n"]) != "3" ||
+		string(c.Outputs["spelt"]) != `"‹secret:k›"` {
 		t.Errorf("stored completion: %+v", c)
 	}
 	if string(items[0].Params) != `"s3\"cr3t"` {
