@@ -233,6 +233,17 @@ func (r *result) add(ctx context.Context, row []sql.NullString) error {
 	return nil
 }
 
+// pgError is a PostgreSQL error said once, in Cairn's words: its text
+// names what was done, the server's message and its SQLSTATE; it wraps the
+// driver's error (errors.As finds the *pgconn.PgError).
+type pgError struct {
+	msg string
+	err error
+}
+
+func (e pgError) Error() string { return e.msg }
+func (e pgError) Unwrap() error { return e.err }
+
 // permanentSQLState are the SQLSTATE classes of errors in the query or the
 // request itself: retrying the same query cannot succeed.
 var permanentSQLState = []string{"0A", "21", "22", "25", "28", "2B", "3D", "3F", "42", "44"}
@@ -252,12 +263,14 @@ func classify(what string, err error, g *guard) error {
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		msg := fmt.Errorf("%s: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
+		// The server's message once: pgconn's own text ("ERROR: ...
+		// (SQLSTATE ...)") would repeat it after ours.
+		var msg error = pgError{fmt.Sprintf("%s: %s (SQLSTATE %s)", what, pe.Message, pe.Code), err}
 		switch {
 		case multipleStatements(pe):
-			msg = fmt.Errorf("%s: the query holds more than one statement, and a sql source runs exactly one: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
+			msg = pgError{fmt.Sprintf("%s: the query holds more than one statement, and a sql source runs exactly one: %s (SQLSTATE %s)", what, pe.Message, pe.Code), err}
 		case pe.Code == "25006":
-			msg = fmt.Errorf("%s: the query writes, and sql sources are read-only: %s (SQLSTATE %s): %w", what, pe.Message, pe.Code, err)
+			msg = pgError{fmt.Sprintf("%s: the query writes, and sql sources are read-only: %s (SQLSTATE %s)", what, pe.Message, pe.Code), err}
 		}
 		for _, class := range permanentSQLState {
 			if strings.HasPrefix(pe.Code, class) {

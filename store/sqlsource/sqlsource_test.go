@@ -14,6 +14,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -252,5 +253,28 @@ func TestPostgresUnreachable(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), "secret") {
 		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// A PostgreSQL error says the server's message once (pgconn's own text
+// repeated it: "relation ... does not exist (SQLSTATE 42P01): ERROR:
+// relation ... does not exist (SQLSTATE 42P01)"), and still wraps the
+// driver's error.
+func TestPostgresErrorSaidOnce(t *testing.T) {
+	dsn := postgres(t)
+	_, _, err := sqlsource.New().Query(context.Background(), dsn, "SELECT * FROM no_such_table_said_once", nil, nil, 0)
+	if err == nil {
+		t.Fatal("a query of a missing table succeeded")
+	}
+	msg := err.Error()
+	if n := strings.Count(msg, "no_such_table_said_once"); n != 1 {
+		t.Errorf("the server's message appears %d times, want once: %s", n, msg)
+	}
+	if n := strings.Count(msg, "42P01"); n != 1 {
+		t.Errorf("the SQLSTATE appears %d times, want once: %s", n, msg)
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42P01" || !isPermanent(err) {
+		t.Errorf("err %v: want a permanent error wrapping the *pgconn.PgError 42P01", err)
 	}
 }
