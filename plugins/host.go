@@ -255,6 +255,9 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 			p.typeProblems = append(p.typeProblems, fmt.Errorf("plugin %s: %w; the type is not served", p.Name, err))
 			continue
 		}
+		if vt, ok := task.(validatingTask); ok {
+			task = reapingTask{vt}
+		}
 		st.task = task
 		p.served = append(p.served, st)
 	}
@@ -268,6 +271,37 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 	p.mu.Unlock()
 	h.releaseClean(p, pr)
 	return nil
+}
+
+// validatingTask is what wire.Adapt returns.
+type validatingTask interface {
+	tasks.Task
+	tasks.ParamValidator
+}
+
+// reapingTask is a plugin-served type that, like shell, cleans up after an
+// attempt whose worker died: the plugin process died with it (its
+// parent-death signal), but processes the attempt started carry its marks
+// (set in the plugin's environment for the attempt) and are killed before
+// the task is retried.
+type reapingTask struct{ validatingTask }
+
+var _ tasks.OrphanReaper = reapingTask{}
+
+// ReapOrphans kills every process carrying the attempt's marks, and
+// their descendants.
+func (reapingTask) ReapOrphans(ctx context.Context, runID, taskID string, attempt int) error {
+	marks := attemptMarks(runID, taskID, attempt)
+	if err := proctree.Marked(ctx, marks); err != nil {
+		return fmt.Errorf("find processes of %s/%s attempt %d: %w", runID, taskID, attempt, err)
+	}
+	return nil
+}
+
+// attemptMarks are the environment entries the processes an attempt
+// starts inherit.
+func attemptMarks(runID, taskID string, attempt int) []string {
+	return []string{"CAIRN_RUN_ID=" + runID, "CAIRN_TASK_ID=" + taskID, "CAIRN_ATTEMPT=" + strconv.Itoa(attempt)}
 }
 
 // index keeps each type served by exactly one plugin; a type claimed by
@@ -682,7 +716,7 @@ func (h *Host) runOn(ctx context.Context, p *plugin, typ string, req tasks.Reque
 	// The attempt's marks, set in the plugin's environment for the
 	// attempt like env:'s variables: the processes it starts inherit them,
 	// so that the sweep (tasks/proctree) finds them, orphaned ones too.
-	marks := []string{"CAIRN_RUN_ID=" + req.RunID, "CAIRN_TASK_ID=" + req.TaskID, "CAIRN_ATTEMPT=" + strconv.Itoa(req.Attempt)}
+	marks := attemptMarks(req.RunID, req.TaskID, req.Attempt)
 	sent := make(map[string]string, len(vars)+len(marks))
 	for k, v := range vars {
 		sent[k] = v

@@ -1192,3 +1192,28 @@ func TestPinWithoutBinaryIsReported(t *testing.T) {
 		t.Errorf("problems = %s, want the missing pinned binary reported", probs)
 	}
 }
+
+// A plugin type reaps what an attempt of a dead worker left: the
+// processes carrying the attempt's marks.
+func TestPluginTypeReapsOrphans(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	r, ok := lookup(t, h, "misbehave").(tasks.OrphanReaper)
+	if !ok {
+		t.Fatal("a plugin type is not a tasks.OrphanReaper")
+	}
+	if _, ok := lookup(t, h, "misbehave").(tasks.ParamValidator); !ok {
+		t.Fatal("a plugin type lost its validator")
+	}
+	orphan := exec.Command("/bin/sleep", "300")
+	orphan.Env = []string{"CAIRN_RUN_ID=r9", "CAIRN_TASK_ID=t", "CAIRN_ATTEMPT=2"}
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = orphan.Process.Kill(); _ = orphan.Wait() })
+	if err := r.ReapOrphans(context.Background(), "r9", "t", 2); err != nil {
+		t.Fatal(err)
+	}
+	if alive(orphan.Process.Pid) {
+		t.Fatal("the attempt's orphan survived ReapOrphans")
+	}
+}
