@@ -68,6 +68,14 @@ func (f *execFlags) register(a *app, fs interface {
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned")
 }
 
+// check refuses flag values that cannot be meant.
+func (f *execFlags) check() error {
+	if f.stopGrace <= 0 {
+		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
+	}
+	return nil
+}
+
 func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("run", "FILE [-p key=value]... [flags]",
 		"Run a workflow in the foreground with live progress. Exits 0 only if the run succeeded.\n"+
@@ -80,6 +88,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	ef.register(a, fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
+		return err
+	}
+	if err := ef.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
@@ -127,6 +138,10 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	fs.Var(params, "p", "give a secret param again: -p name=value (better, in the environment: CAIRN_PARAM_NAME=value)")
 	st, r, err := a.oneRun(ctx, fs, args)
 	if err != nil {
+		return err
+	}
+	if err := ef.check(); err != nil {
+		st.Close()
 		return err
 	}
 	defer st.Close()

@@ -29,4 +29,10 @@ func TestLogLimit(t *testing.T) {
 	if !strings.Contains(bad.stderr, "want a size such as 64MiB") {
 		t.Errorf("--log-limit lots:\n%s", bad)
 	}
+	if bad := e.must(2, "run", testdata(t, "flood.yaml"), "--stop-grace", "0"); !strings.Contains(bad.stderr, "want a positive duration") {
+		t.Errorf("--stop-grace 0:\n%s", bad)
+	}
+	if runs := e.runs(); len(runs) != 1 {
+		t.Errorf("%d runs after two refused commands, want the first one only", len(runs))
+	}
 }
