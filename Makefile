@@ -80,10 +80,13 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/
 
-## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled.
+## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:
+## CHAOS_ROUNDS rounds of a small workflow, then CHAOS_KILLS kills at 1-3 s intervals during 1,000 tasks
+## (retries: 5) that must end in succeeded (a few minutes).
 CHAOS_ROUNDS ?= 25
+CHAOS_KILLS  ?= 50
 chaos: build
-	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
+	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
 
 clean:
 	rm -rf bin $(DEMO)

@@ -52,6 +52,12 @@ type WorkItem struct {
 	Inputs  map[string]ArtifactRef
 	Timeout time.Duration
 	Retry   RetryPolicy
+	// Interrupted and InterruptedInARow are the task's counts of
+	// interrupted attempts before this one (TaskRun.Interrupted,
+	// TaskRun.InterruptedInARow): the broker needs them to decide, with
+	// Retry, what follows this attempt.
+	Interrupted       int
+	InterruptedInARow int
 	// Started is true when the lease was started as it was claimed
 	// (LeaseRequest.Start): the task is running already.
 	Started bool
@@ -75,8 +81,14 @@ type Completion struct {
 	// (a full disk): the task gets another attempt, without delay,
 	// whatever its policy (the requeued one still counts among its
 	// attempts: a task with retries left spends one).
-	Requeue    bool
-	FinishedAt time.Time
+	Requeue bool
+	// Interrupted records that the attempt ended because the process
+	// running it stopped, not by its task's doing: the attempt is stored
+	// as AttemptInterrupted and does not count against the task's
+	// retries. Only the broker sets it, when it ends a lease whose holder
+	// is gone; a worker's report never does.
+	Interrupted bool
+	FinishedAt  time.Time
 	// Plugin names the plugin binary that ran the attempt; nil for a
 	// built-in task type.
 	Plugin *PluginRef

@@ -34,15 +34,38 @@ type Run struct {
 // RetryPolicy says how often and how soon a failed task is tried again.
 // The delay before attempt n+1 (n >= 1 failed attempts) is
 // Backoff * Factor^(n-1), capped at MaxBackoff.
+//
+// An interrupted attempt (AttemptInterrupted: the process running it
+// stopped) is not a failure: it is retried at once and does not count
+// against Retries. MaxInterruptions bounds how many times in a row a task
+// may be interrupted, so that a task that kills the process running it
+// stops: the MaxInterruptions-th interruption in a row fails the task.
 type RetryPolicy struct {
 	Retries    int           // attempts after the first; 0 = no retry
 	Backoff    time.Duration // delay before the first retry
 	Factor     float64       // growth per retry; 0 or 1 = constant
 	MaxBackoff time.Duration // cap; 0 = no cap
+	// MaxInterruptions is how many interruptions in a row fail the task;
+	// 0 means DefaultMaxInterruptions.
+	MaxInterruptions int
 }
 
-// MaxAttempts is the total number of attempts the policy allows.
+// DefaultMaxInterruptions is RetryPolicy.MaxInterruptions when a workflow
+// does not set max_interruptions.
+const DefaultMaxInterruptions = 10
+
+// MaxAttempts is the total number of failed or successful attempts the
+// policy allows (interrupted attempts are not counted).
 func (p RetryPolicy) MaxAttempts() int { return p.Retries + 1 }
+
+// InterruptionLimit is the number of interruptions in a row that fails a
+// task: MaxInterruptions, or DefaultMaxInterruptions if that is 0.
+func (p RetryPolicy) InterruptionLimit() int {
+	if p.MaxInterruptions > 0 {
+		return p.MaxInterruptions
+	}
+	return DefaultMaxInterruptions
+}
 
 // Delay returns the wait before the attempt that follows failed attempt n (n >= 1).
 func (p RetryPolicy) Delay(n int) time.Duration {
@@ -77,8 +100,14 @@ type TaskRun struct {
 	Type    string // task type name, e.g. "shell"
 	State   TaskState
 	Attempt int // attempts started so far; the current one while leased or running
-	Retry   RetryPolicy
-	Timeout time.Duration // per attempt; 0 = none
+	// Interrupted counts the task's attempts that were interrupted
+	// (AttemptInterrupted); they do not count against Retry.Retries.
+	// InterruptedInARow counts those since the last attempt that ended
+	// otherwise; Retry.InterruptionLimit of them fail the task.
+	Interrupted       int
+	InterruptedInARow int
+	Retry             RetryPolicy
+	Timeout           time.Duration // per attempt; 0 = none
 	// Params holds the task's `with:` block once its references are
 	// resolved (set when it becomes ready); nil before.
 	Params json.RawMessage
@@ -99,9 +128,12 @@ type TaskRun struct {
 
 // Attempt is the record of one try of a TaskRun.
 type Attempt struct {
-	RunID      string
-	TaskID     string
-	Number     int // 1-based
+	RunID  string
+	TaskID string
+	Number int // 1-based
+	// State is the state the attempt left its task in (succeeded,
+	// retrying, failed, cancelled), or AttemptInterrupted: the process
+	// running it stopped before it ended.
 	State      TaskState
 	Worker     string
 	StartedAt  time.Time // when leased

@@ -66,6 +66,14 @@ const (
 	TaskCancelled      TaskState = "cancelled"       // the run was cancelled first
 )
 
+// AttemptInterrupted is the state of an attempt — never of a task run —
+// that ended because the process running it stopped (kill -9, out of
+// memory, a full disk, a lost worker whose lease expired), not by its
+// task's doing. Its task is retried at once, without charge to its
+// retries, until RetryPolicy.InterruptionLimit interruptions in a row fail
+// it.
+const AttemptInterrupted TaskState = "interrupted"
+
 // TaskStates lists every task state in lifecycle order.
 var TaskStates = []TaskState{
 	TaskPending, TaskReady, TaskLeased, TaskRunning, TaskRetrying,

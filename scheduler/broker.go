@@ -259,6 +259,7 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 		}
 	}
 	now := b.now()
+	c.Interrupted = false // a worker reports how its task ended; only ExpireLeases interrupts
 	c = decide(item, c, now)
 	var (
 		tr    *cairn.TaskRun
@@ -307,23 +308,39 @@ func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, er
 	}
 	for _, tr := range trs {
 		if tr.TaskID == l.TaskID {
-			return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout}, nil
+			return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
+				Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow}, nil
 		}
 	}
 	return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrNotFound)
 }
 
-// decide sets the task's next state after an attempt.
+// decide sets the task's next state after an attempt. A failed attempt
+// retries under the policy, its backoff and budget counting only the
+// attempts that were not interrupted; an interrupted one (c.Interrupted)
+// retries at once, free, until the policy's limit of interruptions in a
+// row fails the task.
 func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Completion {
 	c.FinishedAt = now
+	failures := item.Lease.Attempt - item.Interrupted // this one included
 	switch {
 	case c.Error == "":
 		c.State = cairn.TaskSucceeded
+	case c.Interrupted:
+		n, limit := item.InterruptedInARow+1, item.Retry.InterruptionLimit()
+		if n < limit {
+			c.State, c.RetryAt = cairn.TaskRetrying, now
+			break
+		}
+		c.State = cairn.TaskFailed
+		c.Error = fmt.Sprintf("%s; interrupted %d times in a row, the limit (max_interruptions: %d): "+
+			"the task may be what stops the process running it (memory, disk, a kill); "+
+			"see its logs, or raise max_interruptions", c.Error, n, limit)
 	case c.Requeue:
 		c.State, c.RetryAt = cairn.TaskRetrying, now
-	case c.Retryable && item.Lease.Attempt < item.Retry.MaxAttempts():
+	case c.Retryable && failures < item.Retry.MaxAttempts():
 		c.State = cairn.TaskRetrying
-		c.RetryAt = now.Add(item.Retry.Delay(item.Lease.Attempt))
+		c.RetryAt = now.Add(item.Retry.Delay(failures))
 	default:
 		c.State = cairn.TaskFailed
 	}
@@ -336,8 +353,8 @@ type Expiry struct {
 	// Force ends every lease of RunID still leased or running, expired or
 	// not: their holder, the run's previous owner, is known to be gone.
 	Force bool
-	// Cancel ends the attempts as cancelled rather than failed: the run is
-	// being cancelled, so there is nothing to retry.
+	// Cancel ends the attempts as cancelled rather than interrupted: the
+	// run is being cancelled, so there is nothing to retry.
 	Cancel bool
 	// Reason is the attempts' error; "" says the lease expired.
 	Reason string
@@ -348,10 +365,12 @@ type Expiry struct {
 }
 
 // ExpireLeases ends the attempts whose holders can no longer complete them:
-// those whose leases expired (their worker stopped heartbeating), or with
-// e.Force every active one of run e.RunID. Each counts as a failed attempt
-// and retries under its policy (unless e.Cancel). It returns how many it
-// ended.
+// those whose leases expired (their worker stopped heartbeating: it died or
+// lost the store), or with e.Force every active one of run e.RunID (its
+// previous owner died). Their tasks did not end them: each is recorded as
+// interrupted (cairn.AttemptInterrupted) and retried at once without
+// charge to the task's retries, up to the policy's limit of interruptions
+// in a row (unless e.Cancel). It returns how many it ended.
 func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 	now := b.now()
 	var leases []cairn.Lease
@@ -377,10 +396,11 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		if msg == "" {
 			msg = fmt.Sprintf("lease expired: worker %s stopped heartbeating", l.Worker)
 		}
-		c := decide(item, cairn.Completion{Error: msg, Retryable: true}, now)
+		c := decide(item, cairn.Completion{Error: msg, Retryable: true, Interrupted: !e.Cancel}, now)
 		if e.Cancel {
 			c.State, c.RetryAt = cairn.TaskCancelled, time.Time{}
 		}
+		msg = c.Error
 		tr, err := b.store.Expire(ctx, l, c, now, e.Force)
 		if errors.Is(err, cairn.ErrLeaseLost) {
 			continue // completed meanwhile

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +51,7 @@ func wantLost(t *testing.T, err error, what string) {
 
 // A completion or heartbeat under a wrong token, a wrong attempt or an
 // expired lease is refused with ErrLeaseLost and changes nothing; an
-// expired lease is reaped as a failed attempt and its holder told so.
+// expired lease is reaped as an interrupted attempt and its holder told so.
 func TestBrokerRefusesStaleLeases(t *testing.T) {
 	clk := &clock{}
 	const ttl = time.Second
@@ -101,8 +102,9 @@ func TestBrokerRefusesStaleLeases(t *testing.T) {
 	default:
 	}
 
-	// Reaping fails the attempt; it retries under its policy, and the
-	// holder's Revoked channel is closed.
+	// Reaping ends the attempt as interrupted (its holder stopped, not its
+	// task): it retries at once, not after the policy's minute, free of
+	// charge; the holder's Revoked channel is closed.
 	n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id})
 	if err != nil || n != 1 {
 		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
@@ -113,13 +115,16 @@ func TestBrokerRefusesStaleLeases(t *testing.T) {
 		t.Error("the reaped lease's Revoked channel is still open")
 	}
 	t0 := r.taskRuns(t, id)["t0"]
-	if t0.State != cairn.TaskRetrying || t0.LeaseToken != "" || t0.RetryAt.IsZero() {
-		t.Errorf("t0 after reaping: %s, token %q, retry at %s; want retrying, no lease, a retry time", t0.State, t0.LeaseToken, t0.RetryAt)
-	}
 	as := r.attempts(t, id, "t0")
-	if len(as) != 1 || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "lease expired") ||
+	if len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "lease expired") ||
 		!strings.Contains(as[0].Error, "w1") {
-		t.Errorf("t0's attempts after reaping = %+v, want one retrying, lease expired for w1", as)
+		t.Fatalf("t0's attempts after reaping = %+v, want one interrupted, lease expired for w1", as)
+	}
+	if t0.State != cairn.TaskRetrying || t0.LeaseToken != "" || !t0.RetryAt.Equal(as[0].FinishedAt) ||
+		t0.Interrupted != 1 || t0.InterruptedInARow != 1 {
+		t.Errorf("t0 after reaping: %s, token %q, retry at %s (reaped at %s), interrupted %d (%d in a row); "+
+			"want retrying at once, no lease, interrupted once", t0.State, t0.LeaseToken, t0.RetryAt, as[0].FinishedAt,
+			t0.Interrupted, t0.InterruptedInARow)
 	}
 	before = r.snapshot(t, id)
 	wantLost(t, r.broker.Complete(ctx, l, ok), "Complete after the lease was reaped")
@@ -136,9 +141,10 @@ func TestBrokerRefusesStaleLeases(t *testing.T) {
 	r.assertUnchanged(t, before, "Complete after expiry")
 }
 
-// A worker stuck in an attempt stops heartbeating; its lease is reaped, the
-// task is retried as attempt 2 by a live worker, and the stuck holder's
-// late completion is refused.
+// A worker stuck in an attempt stops heartbeating; its lease is reaped as
+// interrupted, the task is retried as attempt 2 by a live worker (t has no
+// retries: an interruption does not use them), and the stuck holder's late
+// completion is refused.
 func TestBrokerReapsStuckLease(t *testing.T) {
 	clk := &clock{}
 	const ttl = 10 * time.Second // the driver's own reaper (every ttl/2) stays out of the way
@@ -147,7 +153,7 @@ func TestBrokerReapsStuckLease(t *testing.T) {
 	wf, id := r.create(t, `
 name: stuck
 tasks:
-  - {id: t, type: probe, retries: 1}
+  - {id: t, type: probe, retries: 0}
   - {id: after, type: probe, with: {in: "${{ tasks.t.outputs.x }}"}}
 `)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
@@ -178,8 +184,8 @@ tasks:
 	if len(as) != 2 {
 		t.Fatalf("t has %d attempts, want 2", len(as))
 	}
-	if as[0].Worker != "stuck" || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "stuck stopped heartbeating") {
-		t.Errorf("attempt 1 = %+v, want the stuck worker's, reaped", as[0])
+	if as[0].Worker != "stuck" || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "stuck stopped heartbeating") {
+		t.Errorf("attempt 1 = %+v, want the stuck worker's, reaped as interrupted", as[0])
 	}
 	if as[1].Worker != "pool" || as[1].State != cairn.TaskSucceeded {
 		t.Errorf("attempt 2 = %+v, want the pool's, succeeded", as[1])
@@ -438,5 +444,151 @@ func TestBrokerCompleteWhileDriverPlans(t *testing.T) {
 		if a.Number != 1 || a.State != cairn.TaskSucceeded {
 			t.Errorf("%s attempt %d is %s, want one attempt each, succeeded", a.TaskID, a.Number, a.State)
 		}
+	}
+}
+
+// An attempt whose holder stopped — its owner died (ExpireLeases with
+// Force, on resume) or its lease expired (the reaper) — is interrupted, not
+// failed: it retries at once and does not use the task's retries, and a
+// failure of the task's own still gets its whole budget and its first
+// backoff. A worker cannot claim an interruption for a failure. (The test
+// plans the run itself, on its clock, so that it sees each retrying state
+// before the planner moves it on.)
+func TestBrokerInterruptedAttemptsAreFree(t *testing.T) {
+	clk := &clock{}
+	const ttl = 10 * time.Second
+	r := newRig(t, rigOptions{leaseTTL: ttl, now: clk.Now}, newProbe(nil))
+	wf, id := r.create(t, `
+name: interrupted
+tasks:
+  - {id: t, type: probe, retries: 1, retry_backoff: 10ms, max_interruptions: 3}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	plan := func() { t.Helper(); planAt(t, r.st, id, wf, clk.Now) }
+	plan()
+	force := func() {
+		t.Helper()
+		if n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id, Force: true, Reason: "attempt interrupted: the process running it stopped"}); err != nil || n != 1 {
+			t.Fatalf("ExpireLeases(force) = %d, %v; want 1", n, err)
+		}
+	}
+	reap := func() {
+		t.Helper()
+		clk.Advance(ttl + time.Millisecond)
+		if n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id}); err != nil || n != 1 {
+			t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
+		}
+	}
+	fail := func(interrupted bool) {
+		t.Helper()
+		it := leaseOne(t, r, "w", id)
+		if _, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{Error: "boom", Retryable: true, Interrupted: interrupted},
+			cairn.LeaseRequest{}); err != nil {
+			t.Fatalf("CompleteAndLease: %v", err)
+		}
+	}
+	check := func(attempt int, state cairn.TaskState, interrupted, inARow int, delay time.Duration) {
+		t.Helper()
+		tr := r.taskRuns(t, id)["t"]
+		as := r.attempts(t, id, "t")
+		if tr.Attempt != attempt || len(as) != attempt || tr.State != state || tr.Interrupted != interrupted ||
+			tr.InterruptedInARow != inARow {
+			t.Fatalf("after attempt %d: t is %s after %d attempts (%d recorded), %d interrupted, %d in a row; want %s, %d interrupted, %d in a row",
+				attempt, tr.State, tr.Attempt, len(as), tr.Interrupted, tr.InterruptedInARow, state, interrupted, inARow)
+		}
+		if state == cairn.TaskRetrying {
+			if got := tr.RetryAt.Sub(as[attempt-1].FinishedAt); got != delay {
+				t.Errorf("after attempt %d: retry %s after it ended, want %s", attempt, got, delay)
+			}
+		}
+	}
+
+	leaseOne(t, r, "w", id)
+	force() // resume's path
+	check(1, cairn.TaskRetrying, 1, 1, 0)
+	plan()                  // ready at once: the policy's backoff does not apply
+	leaseOne(t, r, "w", id) // attempt 2
+	reap()                  // the reaper's path
+	check(2, cairn.TaskRetrying, 2, 2, 0)
+	plan()
+	fail(false) // the task's own failure: the first of its two allowed, with the first backoff
+	check(3, cairn.TaskRetrying, 2, 0, 10*time.Millisecond)
+	clk.Advance(10 * time.Millisecond)
+	plan()
+	leaseOne(t, r, "w", id)
+	force()
+	check(4, cairn.TaskRetrying, 3, 1, 0)
+	plan()
+	leaseOne(t, r, "w", id)
+	reap()
+	check(5, cairn.TaskRetrying, 4, 2, 0)
+	plan()
+	fail(true) // a worker's report of an interruption is a failure like any other: the second, the last allowed
+	check(6, cairn.TaskFailed, 4, 0, 0)
+	plan()
+	if run, err := r.st.GetRun(ctx, id); err != nil || run.State != cairn.RunFailed {
+		t.Fatalf("the run after t failed: %v, %v; want failed", run, err)
+	}
+
+	var got []cairn.TaskState
+	for _, a := range r.attempts(t, id, "t") {
+		got = append(got, a.State)
+	}
+	want := []cairn.TaskState{cairn.AttemptInterrupted, cairn.AttemptInterrupted, cairn.TaskRetrying,
+		cairn.AttemptInterrupted, cairn.AttemptInterrupted, cairn.TaskFailed}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("t's attempts are %v, want %v", got, want)
+	}
+}
+
+// A task interrupted max_interruptions times in a row (10 unless set) —
+// one that kills the process running it — fails, with an error that says
+// so and what to do; the last attempt is recorded as interrupted.
+func TestBrokerInterruptionLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		extra string
+		limit int
+	}{
+		{"set", ", max_interruptions: 2", 2},
+		{"default", "", cairn.DefaultMaxInterruptions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, rigOptions{}, newProbe(nil))
+			wf, id := r.create(t, "name: killer\ntasks:\n  - {id: k, type: probe, retries: 5"+tc.extra+"}\n")
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			done := r.driveAsync(ctx, id, wf)
+			for n := 1; ; n++ {
+				if n > tc.limit {
+					t.Fatalf("k was interrupted %d times and is still not failed", n-1)
+				}
+				leaseOne(t, r, "w", id)
+				if _, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id, Force: true,
+					Reason: "attempt interrupted: the process running it stopped"}); err != nil {
+					t.Fatal(err)
+				}
+				if k := r.taskRuns(t, id)["k"]; k.State == cairn.TaskFailed {
+					if n != tc.limit {
+						t.Fatalf("k failed after %d interruptions, want %d", n, tc.limit)
+					}
+					break
+				}
+			}
+			finished(t, done, cairn.RunFailed)
+			k := r.taskRuns(t, id)["k"]
+			for _, want := range []string{"attempt interrupted: the process running it stopped",
+				fmt.Sprintf("interrupted %d times in a row", tc.limit), fmt.Sprintf("max_interruptions: %d", tc.limit),
+				"raise max_interruptions"} {
+				if !strings.Contains(k.Error, want) {
+					t.Errorf("k's error %q does not say %q", k.Error, want)
+				}
+			}
+			as := r.attempts(t, id, "k")
+			if last := as[len(as)-1]; last.State != cairn.AttemptInterrupted || last.Error != k.Error {
+				t.Errorf("k's last attempt is %s (%q), want interrupted with the task's error", last.State, last.Error)
+			}
+		})
 	}
 }

@@ -56,9 +56,9 @@ var ErrDetached = errors.New("run left unfinished, to resume")
 // to stop; unless ctx's cause is ErrDetached. It returns the run in its
 // final state.
 //
-// Before planning, Drive fails every attempt that a previous owner left
-// leased or running (it crashed): each counts as a failed attempt and
-// retries under its policy. It returns an error wrapping cairn.ErrRunOwned
+// Before planning, Drive ends every attempt that a previous owner left
+// leased or running (it crashed) as interrupted: each is retried at once,
+// without charge to its task's retries (see Broker.ExpireLeases). It returns an error wrapping cairn.ErrRunOwned
 // if another live process drives the run.
 //
 // Planning happens in Drive's goroutine, or — so that a hop of a chain is

@@ -512,6 +512,12 @@ func TestDriveCancelRequestedElsewhere(t *testing.T) {
 // run's (old) driver would have.
 func planAs(t *testing.T, st scheduler.Store, id string, g scheduler.Graph) {
 	t.Helper()
+	planAt(t, st, id, g, time.Now)
+}
+
+// planAt is planAs on the clock now.
+func planAt(t *testing.T, st scheduler.Store, id string, g scheduler.Graph, now func() time.Time) {
+	t.Helper()
 	ctx := context.Background()
 	for i := 0; i < 10; i++ {
 		run, err := st.GetRun(ctx, id)
@@ -526,7 +532,7 @@ func planAs(t *testing.T, st scheduler.Store, id string, g scheduler.Graph) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		snap.Now = time.Now()
+		snap.Now = now()
 		p := scheduler.PlanRun(snap)
 		if p.Empty() {
 			return
@@ -539,8 +545,9 @@ func planAs(t *testing.T, st scheduler.Store, id string, g scheduler.Graph) {
 }
 
 // A run whose owner died with an attempt running is taken over: the
-// interrupted attempt fails and is retried, succeeded tasks are not run
-// again, and the run succeeds.
+// attempt is recorded as interrupted and retried (b has no retries: an
+// interruption does not use them), succeeded tasks are not run again, and
+// the run succeeds.
 func TestDriveTakesOverFromDeadOwner(t *testing.T) {
 	const old = "oldhost:4242:dead"
 	var gone []string
@@ -562,7 +569,7 @@ func TestDriveTakesOverFromDeadOwner(t *testing.T) {
 name: resume
 tasks:
   - {id: a, type: probe}
-  - {id: b, type: probe, retries: 1, with: {in: "${{ tasks.a.outputs.x }}"}}
+  - {id: b, type: probe, retries: 0, with: {in: "${{ tasks.a.outputs.x }}"}}
   - {id: c, type: probe, with: {in: "${{ tasks.b.outputs.x }}"}}
 `)
 	ctx := context.Background()
@@ -607,8 +614,8 @@ tasks:
 	if len(as) != 2 {
 		t.Fatalf("b has %d attempts, want 2", len(as))
 	}
-	if as[0].Worker != old || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "interrupted") {
-		t.Errorf("b attempt 1 = %+v, want the old worker's, retrying, interrupted", as[0])
+	if as[0].Worker != old || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "interrupted") {
+		t.Errorf("b attempt 1 = %+v, want the old worker's, interrupted", as[0])
 	}
 	if as[1].Worker != "pool" || as[1].State != cairn.TaskSucceeded {
 		t.Errorf("b attempt 2 = %+v, want the pool's, succeeded", as[1])

@@ -88,7 +88,11 @@ type LeaseStore interface {
 	// to c.State, as a compare-and-set on (run, task, attempt, token,
 	// state leased or running) and an unexpired lease. Otherwise it returns
 	// cairn.ErrLeaseLost and changes nothing. It returns the task run as
-	// stored afterwards.
+	// stored afterwards. With c.Interrupted (c.State retrying or failed)
+	// the attempt's state is cairn.AttemptInterrupted and the task run's
+	// Interrupted and InterruptedInARow go up by one; any other completion
+	// sets InterruptedInARow to 0. Lease hands both counts out with the
+	// work item.
 	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error)
 	// Expire ends a lease that its holder can no longer complete: one that
 	// has expired by now, or any live one of run runID's when force is set

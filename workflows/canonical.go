@@ -59,6 +59,11 @@ func (w *Workflow) Canonical() []byte {
 			"retry_backoff": canonicalBackoff(t.Retry),
 			"timeout":       t.Timeout.String(),
 		}
+		if t.Retry.MaxInterruptions != 0 {
+			// Only when set: the digests of workflows without it stay
+			// what they were (resume compares them).
+			m["max_interruptions"] = t.Retry.MaxInterruptions
+		}
 		if t.Description != "" {
 			m["description"] = t.Description
 		}

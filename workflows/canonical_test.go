@@ -74,12 +74,13 @@ tasks:
 		}
 	}
 	changed := map[string]string{
-		"value":   strings.Replace(base, "seed: 42", "seed: 43", 1),
-		"retries": strings.Replace(base, "retries: 2", "retries: 3", 1),
-		"env":     strings.Replace(base, `A: "1"`, `A: "x"`, 1),
-		"needs":   strings.Replace(base, "    needs: [a]\n", "", 1),
-		"name":    strings.Replace(base, "name: d", "name: e", 1),
-		"string":  strings.Replace(base, `B: "2"`, `B: 2`, 1),
+		"value":             strings.Replace(base, "seed: 42", "seed: 43", 1),
+		"retries":           strings.Replace(base, "retries: 2", "retries: 3", 1),
+		"max_interruptions": strings.Replace(base, "retries: 2,", "retries: 2, max_interruptions: 3,", 1),
+		"env":               strings.Replace(base, `A: "1"`, `A: "x"`, 1),
+		"needs":             strings.Replace(base, "    needs: [a]\n", "", 1),
+		"name":              strings.Replace(base, "name: d", "name: e", 1),
+		"string":            strings.Replace(base, `B: "2"`, `B: 2`, 1),
 	}
 	for name, src := range changed {
 		if got := digestOf(t, src); got == d {

@@ -11,7 +11,7 @@ import (
 func TestNewRunPinsTheWorkflow(t *testing.T) {
 	src := `name: two
 concurrency: 3
-defaults: {retries: 2, retry_backoff: {delay: 1s, factor: 3, max: 1m}, timeout: 5m}
+defaults: {retries: 2, retry_backoff: {delay: 1s, factor: 3, max: 1m}, timeout: 5m, max_interruptions: 4}
 tasks:
   - id: a
     type: noop
@@ -20,6 +20,7 @@ tasks:
     needs: [a]
     retries: 0
     timeout: 10s
+    max_interruptions: 2
 `
 	w, err := Parse("two.yaml", []byte(src), opts())
 	if err != nil {
@@ -37,9 +38,11 @@ tasks:
 	}
 	want := []cairn.TaskRun{
 		{RunID: run.ID, TaskID: "a", Type: "noop", State: cairn.TaskPending,
-			Retry: cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 3, MaxBackoff: time.Minute}, Timeout: 5 * time.Minute},
+			Retry:   cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 3, MaxBackoff: time.Minute, MaxInterruptions: 4},
+			Timeout: 5 * time.Minute},
 		{RunID: run.ID, TaskID: "b", Type: "noop", State: cairn.TaskPending,
-			Retry: cairn.RetryPolicy{Retries: 0, Backoff: time.Second, Factor: 3, MaxBackoff: time.Minute}, Timeout: 10 * time.Second},
+			Retry:   cairn.RetryPolicy{Retries: 0, Backoff: time.Second, Factor: 3, MaxBackoff: time.Minute, MaxInterruptions: 2},
+			Timeout: 10 * time.Second},
 	}
 	if len(trs) != len(want) {
 		t.Fatalf("%d task runs, want %d", len(trs), len(want))

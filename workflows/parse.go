@@ -37,8 +37,8 @@ var (
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "schedule", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "timeout"}
-	defaultsKeys = []string{"retries", "retry_backoff", "timeout"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout"}
+	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
 	scheduleKeys = []string{"cron", "timezone", "catchup"}
@@ -907,16 +907,21 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 	}
 }
 
-// retryFields collects retries and retry_backoff of a task or of defaults.
+// retryFields collects retries, retry_backoff and max_interruptions of a
+// task or of defaults.
 type retryFields struct {
-	retries    *int
-	backoff    *cairn.RetryPolicy // Backoff, Factor, MaxBackoff only
-	hasBackoff bool
+	retries          *int
+	backoff          *cairn.RetryPolicy // Backoff, Factor, MaxBackoff only
+	hasBackoff       bool
+	maxInterruptions *int
 }
 
 func (b retryFields) policy(base cairn.RetryPolicy) cairn.RetryPolicy {
 	if b.retries != nil {
 		base.Retries = *b.retries
+	}
+	if b.maxInterruptions != nil {
+		base.MaxInterruptions = *b.maxInterruptions
 	}
 	if b.backoff != nil {
 		base.Backoff, base.Factor, base.MaxBackoff = b.backoff.Backoff, b.backoff.Factor, b.backoff.MaxBackoff
@@ -935,6 +940,10 @@ func (p *parser) retryFields(kvs []kvPair, b *retryFields) {
 			b.hasBackoff = true
 			if pol, ok := p.backoff(kv.v); ok {
 				b.backoff = &pol
+			}
+		case "max_interruptions":
+			if n, ok := p.integer(kv.v, "max_interruptions", 1); ok {
+				b.maxInterruptions = &n
 			}
 		}
 	}

@@ -290,40 +290,43 @@ func (j runJSON) MarshalJSON() ([]byte, error) {
 }
 
 type taskJSON struct {
-	ID         string
-	Type       string
-	State      cairn.TaskState
-	Attempts   int
-	Error      string
-	Params     json.RawMessage
-	Inputs     map[string]cairn.ArtifactRef
-	Outputs    map[string]json.RawMessage
-	Metrics    map[string]float64
-	GatePassed *bool         `json:"gate_passed"`
-	StartedAt  *time.Time    `json:"started_at"`
-	FinishedAt *time.Time    `json:"finished_at"`
-	DurationMS *int64        `json:"duration_ms"`
-	Attempt    []attemptJSON `json:"attempt_history"`
+	ID       string
+	Type     string
+	State    cairn.TaskState
+	Attempts int
+	// Interrupted counts the attempts that were interrupted (not failures).
+	Interrupted int
+	Error       string
+	Params      json.RawMessage
+	Inputs      map[string]cairn.ArtifactRef
+	Outputs     map[string]json.RawMessage
+	Metrics     map[string]float64
+	GatePassed  *bool         `json:"gate_passed"`
+	StartedAt   *time.Time    `json:"started_at"`
+	FinishedAt  *time.Time    `json:"finished_at"`
+	DurationMS  *int64        `json:"duration_ms"`
+	Attempt     []attemptJSON `json:"attempt_history"`
 }
 
 func (j taskJSON) MarshalJSON() ([]byte, error) {
 	type wire struct {
-		ID         string                       `json:"id"`
-		Type       string                       `json:"type"`
-		State      cairn.TaskState              `json:"state"`
-		Attempts   int                          `json:"attempts"`
-		Error      *string                      `json:"error"`
-		Params     json.RawMessage              `json:"params"`
-		Inputs     map[string]cairn.ArtifactRef `json:"inputs"`
-		Outputs    map[string]json.RawMessage   `json:"outputs"`
-		Metrics    map[string]float64           `json:"metrics"`
-		GatePassed *bool                        `json:"gate_passed"`
-		StartedAt  *time.Time                   `json:"started_at"`
-		FinishedAt *time.Time                   `json:"finished_at"`
-		DurationMS *int64                       `json:"duration_ms"`
-		Attempt    []attemptJSON                `json:"attempt_history"`
+		ID          string                       `json:"id"`
+		Type        string                       `json:"type"`
+		State       cairn.TaskState              `json:"state"`
+		Attempts    int                          `json:"attempts"`
+		Interrupted int                          `json:"interrupted"`
+		Error       *string                      `json:"error"`
+		Params      json.RawMessage              `json:"params"`
+		Inputs      map[string]cairn.ArtifactRef `json:"inputs"`
+		Outputs     map[string]json.RawMessage   `json:"outputs"`
+		Metrics     map[string]float64           `json:"metrics"`
+		GatePassed  *bool                        `json:"gate_passed"`
+		StartedAt   *time.Time                   `json:"started_at"`
+		FinishedAt  *time.Time                   `json:"finished_at"`
+		DurationMS  *int64                       `json:"duration_ms"`
+		Attempt     []attemptJSON                `json:"attempt_history"`
 	}
-	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Error: strPtr(j.Error),
+	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Interrupted: j.Interrupted, Error: strPtr(j.Error),
 		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
 		StartedAt: jsonTimePtr(j.StartedAt), FinishedAt: jsonTimePtr(j.FinishedAt), DurationMS: j.DurationMS,
 		Attempt: j.Attempt}
@@ -416,7 +419,7 @@ func taskDuration(tr *cairn.TaskRun, atts []*cairn.Attempt) (time.Duration, bool
 
 // toTaskJSON is task run tr with its attempts as show --json prints it.
 func toTaskJSON(tr *cairn.TaskRun, atts []*cairn.Attempt) taskJSON {
-	tj := taskJSON{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Error: tr.Error,
+	tj := taskJSON{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Interrupted: tr.Interrupted, Error: tr.Error,
 		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
 		StartedAt: jsonTime(tr.StartedAt), FinishedAt: jsonTime(tr.FinishedAt)}
 	if raw, ok := tr.Outputs["passed"]; ok {
@@ -566,7 +569,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		if gateFailed(tr) {
 			note = sty.paint(colorYellow, "gate did not pass")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), tr.Attempt, dur,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
 			tl.bar(atts[tr.TaskID]), note)
 	}
 	if err := tw.Flush(); err != nil {

@@ -130,7 +130,8 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 func cmdResume(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("resume", "RUN [flags]",
 		"Finish a run whose process died (kill -9, a crash, a reboot). Succeeded tasks are not run again;\n"+
-			"attempts that were interrupted count as failed and retry under their policy.\n"+
+			"attempts the crash interrupted are recorded as interrupted and retried at once, without using\n"+
+			"the task's retries (up to max_interruptions in a row, 10 by default).\n"+
 			"The run is re-planned from the exact workflow file it started with, stored with it.")
 	var ef execFlags
 	ef.register(a, fs)

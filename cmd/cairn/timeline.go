@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,7 +68,7 @@ func (tl timeline) bar(atts []*cairn.Attempt) string {
 		switch a.State {
 		case cairn.TaskSucceeded:
 			mark = '█'
-		case cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskUpstreamFailed:
+		case cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskUpstreamFailed, cairn.AttemptInterrupted:
 			mark = '▒'
 		}
 		for i := cell(a.StartedAt); i <= cell(end); i++ {
@@ -74,4 +76,13 @@ func (tl timeline) bar(atts []*cairn.Attempt) string {
 		}
 	}
 	return string(cells)
+}
+
+// attemptCount is a task's ATTEMPTS cell in `cairn show`: the number of
+// attempts, and how many of them were interrupted (not failures).
+func attemptCount(tr *cairn.TaskRun) string {
+	if tr.Interrupted == 0 {
+		return strconv.Itoa(tr.Attempt)
+	}
+	return fmt.Sprintf("%d (%d interrupted)", tr.Attempt, tr.Interrupted)
 }

@@ -13,11 +13,12 @@ func TestTimelineBar(t *testing.T) {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 	run := &cairn.Run{StartedAt: t0, FinishedAt: at(32)}
 	atts := []*cairn.Attempt{
-		{Number: 1, State: cairn.TaskRetrying, StartedAt: at(0), FinishedAt: at(8)},
-		{Number: 2, State: cairn.TaskSucceeded, StartedAt: at(16), FinishedAt: at(32)},
+		{Number: 1, State: cairn.TaskRetrying, StartedAt: at(0), FinishedAt: at(4)},
+		{Number: 2, State: cairn.AttemptInterrupted, StartedAt: at(6), FinishedAt: at(8)},
+		{Number: 3, State: cairn.TaskSucceeded, StartedAt: at(16), FinishedAt: at(32)},
 	}
 	tl := newTimeline(run, atts, at(100))
-	want := strings.Repeat("▒", 9) + strings.Repeat("·", 7) + strings.Repeat("█", 16)
+	want := strings.Repeat("▒", 5) + "·" + strings.Repeat("▒", 3) + strings.Repeat("·", 7) + strings.Repeat("█", 16)
 	if got := tl.bar(atts); got != want {
 		t.Fatalf("bar\n got %s\nwant %s", got, want)
 	}
@@ -33,5 +34,14 @@ func TestTimelineBar(t *testing.T) {
 	tl = newTimeline(live, running, at(32))
 	if got := tl.bar(running); got != strings.Repeat("·", 16)+strings.Repeat("░", 16) {
 		t.Fatalf("running bar %s", got)
+	}
+}
+
+func TestAttemptCount(t *testing.T) {
+	if got := attemptCount(&cairn.TaskRun{Attempt: 3}); got != "3" {
+		t.Errorf("attemptCount of 3 attempts = %q", got)
+	}
+	if got := attemptCount(&cairn.TaskRun{Attempt: 3, Interrupted: 2}); got != "3 (2 interrupted)" {
+		t.Errorf("attemptCount of 3 attempts, 2 interrupted = %q", got)
 	}
 }

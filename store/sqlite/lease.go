@@ -41,7 +41,7 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 	expires := now.Add(ttl)
 	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
 		const cols = `SELECT run_id, task_id, attempt, type, params, inputs, timeout_ns, retries, backoff_ns,
-	backoff_factor, max_backoff_ns FROM task_runs`
+	backoff_factor, max_backoff_ns, max_interruptions, interrupted, interrupted_streak FROM task_runs`
 		var (
 			st  *sql.Stmt
 			err error
@@ -67,7 +67,8 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 				timeout, backoff, maxBackoff int64
 			)
 			if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
-				&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff); err != nil {
+				&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
+				&it.Interrupted, &it.InterruptedInARow); err != nil {
 				rows.Close()
 				return translate(err)
 			}
@@ -229,9 +230,12 @@ const (
 	leaseAny                       // Expire with force
 )
 
+// finishQueryHead ends a lease. An interrupted attempt (the seventh and
+// eighth arguments 1) adds one to the task's interruption counts; any
+// other (0) ends its run of interruptions in a row.
 const finishQueryHead = `UPDATE task_runs SET state = ?, outputs = ?, metrics = ?, error = ?, retry_at = ?,
 	finished_at = coalesce(?, finished_at), lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL,
-	version = version + 1
+	interrupted = interrupted + ?, interrupted_streak = (interrupted_streak + 1) * ?, version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running') `
 
 // finishQuery is the compare-and-set that ends a lease under check.
@@ -250,7 +254,10 @@ func finishQuery(check leaseCheck) string {
 // current, unexpired lease; otherwise cairn.ErrLeaseLost and nothing
 // changes. Outputs, metrics and the error go to the task run; the error,
 // stack, exit code and retryability to the attempt. A retrying task gets
-// RetryAt; a terminal one FinishedAt (c.FinishedAt, or now if zero).
+// RetryAt; a terminal one FinishedAt (c.FinishedAt, or now if zero). With
+// c.Interrupted the attempt's state is cairn.AttemptInterrupted and the
+// task's interruption counts go up by one; otherwise its count of
+// interruptions in a row goes back to 0.
 func (s *Store) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error) {
 	t, err := s.finish(ctx, l, c, now, leaseLive)
 	if err != nil {
@@ -280,6 +287,13 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
 	default:
 		return nil, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
+	}
+	attemptState, interrupted := c.State, 0
+	if c.Interrupted {
+		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
+			return nil, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
+		}
+		attemptState, interrupted = cairn.AttemptInterrupted, 1
 	}
 	outputs, err := jsonValue(c.Outputs, c.Outputs == nil)
 	if err != nil {
@@ -318,7 +332,7 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 			return err
 		}
 		t, err = scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
-			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
+			interrupted, interrupted, l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
 			return cairn.ErrLeaseLost
 		}
@@ -327,7 +341,7 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 		}
 		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?,
 	plugin = ?
-WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.State), finishedAt.UnixNano(), c.Error, c.Stack,
+WHERE run_id = ? AND task_id = ? AND number = ?`, string(attemptState), finishedAt.UnixNano(), c.Error, c.Stack,
 			boolInt(c.Retryable), exit, plugin, l.RunID, l.TaskID, l.Attempt)
 		return err
 	})

@@ -19,7 +19,7 @@ const runCols = `id, workflow, digest, source_path, source, params, state, max_a
 
 const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
-	started_at, finished_at, version`
+	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak`
 
 const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin`
 
@@ -27,9 +27,10 @@ const attemptCols = `run_id, task_id, number, state, worker, started_at, running
 const taskInsertRows = 100
 
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
-	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, version)`
+	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
+	interrupted, interrupted_streak, version)`
 
-const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -104,7 +105,7 @@ func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version); err != nil {
+		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow); err != nil {
 		return nil, err
 	}
 	t.State = cairn.TaskState(state)
@@ -174,7 +175,7 @@ func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.Ta
 	if err != nil {
 		return fmt.Errorf("create run %s: encode params: %w", run.ID, err)
 	}
-	args := make([]any, 0, taskInsertRows*20)
+	args := make([]any, 0, taskInsertRows*23)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
@@ -246,6 +247,8 @@ func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 			return fmt.Errorf("task %s: unknown state %q", t.TaskID, t.State)
 		case t.State.Active():
 			return fmt.Errorf("task %s: cannot be created %s (only Lease leases)", t.TaskID, t.State)
+		case t.Retry.MaxInterruptions < 0 || t.Interrupted < 0 || t.InterruptedInARow < 0:
+			return fmt.Errorf("task %s: negative max interruptions or interruption count", t.TaskID)
 		}
 		seen[t.TaskID] = true
 	}
@@ -271,7 +274,8 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	}
 	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
 		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
-		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt)}, nil
+		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt), t.Retry.MaxInterruptions, t.Interrupted,
+		t.InterruptedInARow}, nil
 }
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/migrations"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/storetest"
@@ -170,5 +173,67 @@ func TestPanicInTransactionBody(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the store stopped taking writes after a panic")
+	}
+}
+
+// A run leased under schema 0002 (a binary before interrupted attempts),
+// whose process then died, is resumable after the upgrade: 0003 gives its
+// task no interruptions so far and the default limit, and its attempt can
+// be ended as interrupted.
+func TestMigrateLeasedRunTo0003(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cairn.db")
+	raw := sqlite.RawDB(t, path)
+	for _, name := range []string{"0001_init.sql", "0002_attempt_plugin.sql"} {
+		b, err := fs.ReadFile(migrations.SQLite(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.ExecContext(ctx, string(b)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0), (2, '0002_attempt_plugin.sql', 0)`,
+		`INSERT INTO runs (id, workflow, state, version) VALUES ('r1', 'wf', 'running', 2)`,
+		fmt.Sprintf(`INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, retries, lease_token, lease_worker,
+	lease_expires_at, version) VALUES ('r1', 't', 0, 'shell', 'running', 2, 1, 'tok', 'old', %d, 3)`, now.Add(time.Minute).UnixNano()),
+		`INSERT INTO attempts (run_id, task_id, number, state, token) VALUES ('r1', 't', 1, 'retrying', 'tok1'), ('r1', 't', 2, 'running', 'tok')`,
+	} {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	s := open(t, path) // migrates
+	if v, err := s.SchemaVersion(ctx); err != nil || v < 3 {
+		t.Fatalf("SchemaVersion = %d, %v; want 3 or more", v, err)
+	}
+	trs, err := s.ListTaskRuns(ctx, "r1")
+	if err != nil || len(trs) != 1 {
+		t.Fatalf("ListTaskRuns = %v, %v", trs, err)
+	}
+	tr := trs[0]
+	if tr.Interrupted != 0 || tr.InterruptedInARow != 0 || tr.Retry.MaxInterruptions != 0 ||
+		tr.Retry.InterruptionLimit() != cairn.DefaultMaxInterruptions {
+		t.Errorf("the old task after 0003: %d interrupted, %d in a row, max %d", tr.Interrupted, tr.InterruptedInARow, tr.Retry.MaxInterruptions)
+	}
+	l := cairn.Lease{RunID: "r1", TaskID: "t", Attempt: 2, Token: "tok", Worker: "old"}
+	got, err := s.Expire(ctx, l, cairn.Completion{State: cairn.TaskRetrying, RetryAt: now, Error: "attempt interrupted",
+		Retryable: true, Interrupted: true}, now, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.ListAttempts(ctx, "r1", "t")
+	if err != nil || len(as) != 2 {
+		t.Fatalf("ListAttempts = %v, %v", as, err)
+	}
+	if got.State != cairn.TaskRetrying || got.Interrupted != 1 || got.InterruptedInARow != 1 ||
+		as[0].State != cairn.TaskRetrying || as[1].State != cairn.AttemptInterrupted {
+		t.Errorf("after the interruption: task %s, %d interrupted (%d in a row); attempts %s, %s",
+			got.State, got.Interrupted, got.InterruptedInARow, as[0].State, as[1].State)
 	}
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"StaleLeaseRefused", testStaleLeaseRefused},
 		{"Expire", testExpire},
 		{"RetryCountsAttempts", testRetryCountsAttempts},
+		{"InterruptedAttempts", testInterruptedAttempts},
 		{"TerminalNeverChanges", testTerminalNeverChanges},
 		{"ClaimRun", testClaimRun},
 		{"RequestCancel", testRequestCancel},
@@ -70,7 +71,7 @@ func newRun(t *testing.T, s scheduler.Store, at time.Time, workflow string, stat
 	for i, st := range states {
 		tasks[i] = &cairn.TaskRun{
 			RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "shell", State: st,
-			Retry:   cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 2, MaxBackoff: time.Minute},
+			Retry:   cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 2, MaxBackoff: time.Minute, MaxInterruptions: 4},
 			Timeout: 10 * time.Minute,
 		}
 		if st == cairn.TaskReady {
@@ -695,6 +696,98 @@ func testRetryCountsAttempts(t *testing.T, s scheduler.Store) {
 	}
 	if tr := task(t, s, run.ID, "t0"); tr.Attempt != 2 || !tr.StartedAt.Equal(t0) || tr.Error != "" || !tr.RetryAt.IsZero() {
 		t.Errorf("task after second attempt: %+v", tr)
+	}
+}
+
+// retryTask moves a retrying task back to ready, as the planner does.
+func retryTask(t *testing.T, s scheduler.Store, runID, taskID string) {
+	t.Helper()
+	tr := task(t, s, runID, taskID)
+	p := &scheduler.Plan{RunID: runID, Tasks: []scheduler.TaskChange{
+		{TaskID: taskID, FromVersion: tr.Version, From: cairn.TaskRetrying, To: cairn.TaskReady, Params: []byte(`{}`)}}}
+	if err := s.ApplyPlan(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An interrupted attempt (Completion.Interrupted, by Complete or Expire) is
+// stored as interrupted and counts in the task's Interrupted and
+// InterruptedInARow, which the next lease hands out with the work item; an
+// attempt that ends otherwise ends the run of interruptions in a row.
+func testInterruptedAttempts(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskReady)
+	at := t0
+	next := func(attempt, interrupted, inARow int) cairn.Lease {
+		t.Helper()
+		at = at.Add(time.Second)
+		items := lease(t, s, "w", run.ID, 1, at)
+		if len(items) != 1 {
+			t.Fatalf("lease of attempt %d = %+v", attempt, items)
+		}
+		it := items[0]
+		if it.Lease.Attempt != attempt || it.Interrupted != interrupted || it.InterruptedInARow != inARow ||
+			it.Retry.MaxInterruptions != 4 {
+			t.Fatalf("work item of attempt %d: attempt %d, %d interrupted, %d in a row, max %d; want %d interrupted, %d in a row, max 4",
+				attempt, it.Lease.Attempt, it.Interrupted, it.InterruptedInARow, it.Retry.MaxInterruptions, interrupted, inARow)
+		}
+		return it.Lease
+	}
+	interrupt := cairn.Completion{State: cairn.TaskRetrying, Error: "attempt interrupted", Retryable: true, Interrupted: true}
+
+	l := next(1, 0, 0)
+	// An interrupted attempt cannot leave its task succeeded or cancelled.
+	before := snapshot(t, s, run.ID)
+	for _, st := range []cairn.TaskState{cairn.TaskSucceeded, cairn.TaskCancelled} {
+		if _, err := s.Complete(ctx, l, cairn.Completion{State: st, Interrupted: true}, at); err == nil {
+			t.Errorf("an interrupted completion to %s was accepted", st)
+		}
+	}
+	assertUnchanged(t, s, before)
+	interrupt.RetryAt = at
+	tr, err := s.Expire(ctx, l, interrupt, at, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.State != cairn.TaskRetrying || tr.Interrupted != 1 || tr.InterruptedInARow != 1 || tr.Error != "attempt interrupted" {
+		t.Errorf("after an interrupted attempt: %+v", tr)
+	}
+	retryTask(t, s, run.ID, "t0")
+	l = next(2, 1, 1)
+	if _, err := s.Complete(ctx, l, interrupt, at); err != nil {
+		t.Fatal(err)
+	}
+	retryTask(t, s, run.ID, "t0")
+	l = next(3, 2, 2)
+	if _, err := s.Complete(ctx, l, cairn.Completion{State: cairn.TaskRetrying, RetryAt: at, Error: "flaky", Retryable: true}, at); err != nil {
+		t.Fatal(err)
+	}
+	retryTask(t, s, run.ID, "t0")
+	l = next(4, 2, 0) // the failure ended the run of interruptions
+	if _, err := s.Complete(ctx, l, interrupt, at); err != nil {
+		t.Fatal(err)
+	}
+	retryTask(t, s, run.ID, "t0")
+	l = next(5, 3, 1)
+	tr, err = s.Complete(ctx, l, cairn.Completion{State: cairn.TaskFailed, Error: "too many", Interrupted: true}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.State != cairn.TaskFailed || tr.Attempt != 5 || tr.Interrupted != 4 || tr.InterruptedInARow != 2 {
+		t.Errorf("after the last interruption: %+v", tr)
+	}
+	if got := task(t, s, run.ID, "t0"); !reflect.DeepEqual(got, tr) {
+		t.Errorf("ListTaskRuns = %+v, Complete returned %+v", got, tr)
+	}
+	var got []cairn.TaskState
+	for _, a := range attempts(t, s, run.ID, "t0") {
+		got = append(got, a.State)
+	}
+	want := []cairn.TaskState{cairn.AttemptInterrupted, cairn.AttemptInterrupted, cairn.TaskRetrying,
+		cairn.AttemptInterrupted, cairn.AttemptInterrupted}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("attempt states %v, want %v", got, want)
 	}
 }
 
