@@ -79,6 +79,9 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 	if !strings.Contains(r.stdout, "run "+id+" (inflight) is unfinished") {
 		t.Errorf("restore:\n%s", r)
 	}
+	if _, err := os.Stat(filepath.Join(backup, "cairn.db-wal")); err == nil {
+		t.Error("restore left a WAL file in the backup")
+	}
 	if r := b.must(1, "restore", backup); !strings.Contains(r.stderr, "is not empty") {
 		t.Errorf("restore into a home that is not empty:\n%s", r)
 	}

@@ -133,6 +133,25 @@ func syncFile(path string) error {
 // *SchemaVersionError if src is newer than this binary. Processes that
 // try to Open the database meanwhile fail with ErrInUse.
 func Restore(ctx context.Context, src, path string, ownerGone func(owner string) bool) error {
+	// Reading src read-only makes SQLite create an empty -wal and a -shm
+	// beside it that it cannot remove: leave the backup as it was.
+	if _, err := os.Stat(src + "-wal"); errors.Is(err, fs.ErrNotExist) {
+		defer func() {
+			f, err := os.Open(src)
+			if err != nil {
+				return
+			}
+			defer f.Close()
+			// Only while no process has src open (its WAL is then unused).
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+				return
+			}
+			if fi, err := os.Stat(src + "-wal"); err == nil && fi.Size() == 0 {
+				os.Remove(src + "-wal")
+				os.Remove(src + "-shm")
+			}
+		}()
+	}
 	from, err := Open(ctx, src, ReadOnly(), WithReadConns(1), func(o *options) { o.noLock = true })
 	var sv *SchemaVersionError
 	if errors.As(err, &sv) && sv.Older {

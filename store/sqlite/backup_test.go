@@ -95,6 +95,9 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 		t.Errorf("integrity_check: %q, %v", ok, err)
 	}
 	b.Close()
+	// A fresh backup has no -wal or -shm (reading it read-only made them).
+	os.Remove(backup + "-wal")
+	os.Remove(backup + "-shm")
 
 	// Restore into a database in use: refused while a store has it open,
 	// and while a run has a live owner.
@@ -115,6 +118,11 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 	gone := func(owner string) bool { return owner == "host:2:def" }
 	if err := sqlite.Restore(ctx, backup, target, gone); err != nil {
 		t.Fatalf("Restore once the owner is gone: %v", err)
+	}
+	for _, p := range []string{backup + "-wal", backup + "-shm"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("Restore left %s beside the backup", filepath.Base(p))
+		}
 	}
 	r := open(t, target)
 	got, err := r.GetRun(ctx, claimed.ID)
