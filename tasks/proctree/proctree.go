@@ -11,7 +11,9 @@
 // its session, process group or environment, and Kill writes cgroup.kill
 // (or, before Linux 5.14, freezes the cgroup and kills each member).
 //
-// Otherwise (no cgroup v2, or no right to create one) the Tree falls back
+// Otherwise (no cgroup v2, no right to create one, a kernel before 5.14,
+// or clone3 refused, as some container seccomp profiles do: all probed
+// once, starting true(1) into a cgroup) the Tree falls back
 // to a sweep: this process becomes a child subreaper (PR_SET_CHILD_SUBREAPER),
 // so orphans of the attempt are re-parented to it instead of init, and Kill
 // kills, in rounds until none is left, every process that descends from
@@ -81,12 +83,43 @@ var cgroupBase = sync.OnceValue(func() string {
 			if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return ""
 			}
-			os.Remove(probe)
+			defer os.Remove(probe)
+			if !canStartIn(probe) {
+				return ""
+			}
 			return dir
 		}
 	}
 	return ""
 })
+
+// canStartIn reports whether a process can be started straight into the
+// cgroup dir and the cgroup killed: clone3's CLONE_INTO_CGROUP (Linux 5.7;
+// a container's seccomp profile may refuse clone3) and cgroup.kill (5.14).
+// It starts true(1) once to find out.
+func canStartIn(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err != nil {
+		return false
+	}
+	prog := ""
+	for _, p := range []string{"/bin/true", "/usr/bin/true"} {
+		if _, err := os.Stat(p); err == nil {
+			prog = p
+			break
+		}
+	}
+	if prog == "" {
+		return false
+	}
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer syscall.Close(fd)
+	cmd := exec.Command(prog)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	return cmd.Run() == nil
+}
 
 // cgroup2Mount finds where the cgroup v2 hierarchy is mounted (also in a
 // hybrid layout, /sys/fs/cgroup/unified).
@@ -114,6 +147,7 @@ func CgroupAvailable() bool { return cgroupBase() != "" }
 
 var (
 	subreaper sync.Once
+	staleOnce sync.Once
 	seq       atomic.Int64
 )
 
@@ -132,6 +166,7 @@ func New(name string, marks []string, o Options) (*Tree, error) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("process tree %s: make cgroup: %w", name, err)
 		}
+		staleOnce.Do(func() { _ = RemoveStale(context.Background()) })
 		fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			os.Remove(dir)
@@ -496,4 +531,35 @@ func Reap(ctx context.Context, name string, marks []string) error {
 		}
 	}
 	return Marked(ctx, marks)
+}
+
+// RemoveStale kills and removes the trees' cgroups whose cairn process is
+// gone (cairn.PID.N.NAME, PID no longer running): what a worker killed
+// with -9 left, an empty folder or processes nobody will stop. New calls
+// it once per process.
+func RemoveStale(ctx context.Context) error {
+	base := cgroupBase()
+	if base == "" {
+		return nil
+	}
+	dirs, err := filepath.Glob(filepath.Join(base, "cairn.*.*.*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, dir := range dirs {
+		f := strings.SplitN(filepath.Base(dir), ".", 4)
+		pid, err := strconv.Atoi(f[1])
+		if err != nil || pid <= 0 || pid == os.Getpid() || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			continue // its owner may be running
+		}
+		if err := killCgroup(ctx, dir); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

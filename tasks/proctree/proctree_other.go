@@ -25,3 +25,5 @@ func Marked(ctx context.Context, marks []string) error                          
 func Reap(ctx context.Context, name string, marks []string) error {
 	return nil
 }
+
+func RemoveStale(ctx context.Context) error { return nil }

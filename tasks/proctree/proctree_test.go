@@ -147,3 +147,50 @@ func TestReapKillsALeftoverCgroup(t *testing.T) {
 		t.Errorf("leftover cgroup %s not removed", tree.Cgroup())
 	}
 }
+
+// The cgroup of a cairn process that is gone (kill -9) is killed and
+// removed; one whose owner runs is left alone.
+func TestRemoveStaleCgroups(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	live, err := proctree.New("test.live", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// A dead owner: a process that has exited and been reaped.
+	gone := exec.Command("/bin/true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(filepath.Dir(live.Cgroup()), fmt.Sprintf("cairn.%d.1.test.stale", gone.Process.Pid))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(dir) })
+	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command("/bin/sleep", "300")
+	orphan.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	err = orphan.Start()
+	syscall.Close(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = orphan.Process.Kill(); _ = orphan.Wait() })
+	if err := proctree.RemoveStale(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !dead(orphan.Process.Pid) {
+		t.Error("the process of a dead owner's cgroup survived")
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("stale cgroup %s not removed: %v", dir, err)
+	}
+	if _, err := os.Stat(live.Cgroup()); err != nil {
+		t.Errorf("a live tree's cgroup was removed: %v", err)
+	}
+}
