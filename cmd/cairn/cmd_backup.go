@@ -63,12 +63,8 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	if err := st.Backup(ctx, filepath.Join(dir, "cairn.db")); err != nil {
 		return err
 	}
-	runs, err := countRuns(ctx, st)
-	if err != nil {
-		return err
-	}
 	n, err := copyHome(home, dir, a.pluginsDir == "")
-	fmt.Fprintf(a.stdout, "backed up %s into %s: the database (%d runs), %s\n", home, dir, runs, n)
+	fmt.Fprintf(a.stdout, "backed up %s into %s: the database, %s\n", home, dir, n)
 	return err
 }
 
@@ -134,22 +130,17 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("open the restored database %s: %w", dbPath, err)
 	}
 	defer st.Close()
-	runs, err := st.ListRuns(ctx, scheduler.RunFilter{Limit: 100000})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "restored %s into %s: the database (%d runs), %s\n", dir, home, len(runs), n)
-	for _, r := range runs {
-		if !r.State.Terminal() {
+	fmt.Fprintf(a.stdout, "restored %s into %s: the database, %s\n", dir, home, n)
+	for _, state := range []cairn.RunState{cairn.RunRunning, cairn.RunQueued} {
+		runs, err := st.ListRuns(ctx, scheduler.RunFilter{State: state, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
 			fmt.Fprintf(a.stdout, "run %s (%s) is unfinished: cairn resume %s\n", r.ID, r.Workflow, r.ID)
 		}
 	}
 	return nil
-}
-
-func countRuns(ctx context.Context, st *sqlite.Store) (int, error) {
-	runs, err := st.ListRuns(ctx, scheduler.RunFilter{Limit: 100000})
-	return len(runs), err
 }
 
 // copied counts what copyHome copied.

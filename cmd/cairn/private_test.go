@@ -307,17 +307,10 @@ func TestReadOnlyHome(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			taskPid := 0
-			waitFor(t, cmdTimeout, "the sleeper task", func() bool {
-				b, err := os.ReadFile(pidfile)
-				if err == nil {
-					taskPid = atoiOr0(strings.TrimSpace(string(b)))
-				}
-				return taskPid > 0
-			})
+			waitFor(t, cmdTimeout, "the sleeper task", func() bool { _, err := os.Stat(pidfile); return err == nil })
+			killGroupOnCleanup(t, readPid(t, pidfile))
 			cmd.Process.Kill()
 			cmd.Wait()
-			killGroupOnCleanup(t, taskPid)
 			if _, err := os.Stat(filepath.Join(n.home, "cairn.db-wal")); err != nil {
 				t.Fatalf("killed run left no WAL: %v", err)
 			}
@@ -385,15 +378,4 @@ tasks:
 	if strings.Contains(logs, "hunter2") || strings.Contains(logs, "READ-ENVIRON") || !strings.Contains(logs, "environ refused") {
 		t.Errorf("a task read cairn's environment:\n%s", logs)
 	}
-}
-
-func atoiOr0(s string) int {
-	n := 0
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n
 }

@@ -144,13 +144,8 @@ tasks:
 	}
 	p := e.startWith([]string{"CAIRN_PARAM_TOKEN=" + secretValue}, "run", wf, "-p", "pidfile="+pidfile)
 	id := p.runID()
-	var taskPid int
-	waitFor(t, cmdTimeout, "the nap task", func() bool {
-		b, err := os.ReadFile(pidfile)
-		taskPid = atoiOr0(strings.TrimSpace(string(b)))
-		return err == nil && taskPid > 0
-	})
-	killGroupOnCleanup(t, taskPid)
+	waitFor(t, cmdTimeout, "the nap task", func() bool { _, err := os.Stat(pidfile); return err == nil })
+	killGroupOnCleanup(t, readPid(t, pidfile))
 	p.kill9()
 
 	r := e.must(1, "resume", id)

@@ -218,11 +218,11 @@ func ownedByMe(fi fs.FileInfo) bool {
 // never holds a half-made file (which Open would refuse as empty); if
 // another process created path meanwhile, that one stays.
 func create(path string) error {
-	tmp := path + ".new-" + strconv.Itoa(os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new-*")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	defer os.Remove(tmp)
 	err = f.Chmod(0o600) // a umask of 0277 would leave the owner unable to write
 	if cerr := f.Close(); err == nil {
