@@ -78,9 +78,9 @@ type Completion struct {
 	// Retryable records whether the attempt's error allowed a retry.
 	Retryable bool
 	// Requeue says the attempt did not fail, its worker could not run it
-	// (a full disk): the task gets another attempt, without delay,
-	// whatever its policy (the requeued one still counts among its
-	// attempts: a task with retries left spends one).
+	// (a full disk): the broker records it Interrupted, so the task is
+	// retried at once without spending its retries (within its
+	// max_interruptions). Workers cannot set Interrupted themselves.
 	Requeue bool
 	// Interrupted records that the attempt ended because the process
 	// running it stopped, not by its task's doing: the attempt is stored

@@ -81,8 +81,11 @@ tasks:
 		t.Fatalf("run %s after a full disk; want it unfinished", got.State)
 	}
 	as := r.attempts(t, id, "store")
-	if len(as) != 1 || as[0].State != cairn.TaskRetrying || !strings.Contains(as[0].Error, "no space left on device") {
-		t.Fatalf("store's attempts %+v; want one requeued (retrying) with the ENOSPC", as)
+	if len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "no space left on device") {
+		t.Fatalf("store's attempts %+v; want one interrupted with the ENOSPC", as)
+	}
+	if tr := r.taskRuns(t, id)["store"]; tr.State != cairn.TaskRetrying && tr.State != cairn.TaskReady {
+		t.Fatalf("store is %s, want it to be retried", tr.State)
 	}
 
 	// Space is back: resume.

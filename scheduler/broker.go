@@ -259,7 +259,9 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 		}
 	}
 	now := b.now()
-	c.Interrupted = false // a worker reports how its task ended; only ExpireLeases interrupts
+	// A worker reports how its task ended; only ExpireLeases interrupts,
+	// and a worker for an attempt it could not run itself (a full disk).
+	c.Interrupted = c.Requeue
 	c = decide(item, c, now)
 	var (
 		tr    *cairn.TaskRun
@@ -336,8 +338,6 @@ func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Comple
 		c.Error = fmt.Sprintf("%s; interrupted %d times in a row, the limit (max_interruptions: %d): "+
 			"the task may be what stops the process running it (memory, disk, a kill); "+
 			"see its logs, or raise max_interruptions", c.Error, n, limit)
-	case c.Requeue:
-		c.State, c.RetryAt = cairn.TaskRetrying, now
 	case c.Retryable && failures < item.Retry.MaxAttempts():
 		c.State = cairn.TaskRetrying
 		c.RetryAt = now.Add(item.Retry.Delay(failures))
