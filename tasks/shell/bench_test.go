@@ -45,6 +45,22 @@ func BenchmarkTrueChain(b *testing.B) {
 	}
 }
 
+// BenchmarkTrueChainSweep is BenchmarkTrueChain with the attempt's
+// processes held by the /proc sweep instead of a cgroup (the fallback):
+// each attempt's end reads every process's stat and environment.
+func BenchmarkTrueChainSweep(b *testing.B) {
+	env, _ := tasktest.Env(b)
+	env.Log = nil
+	req := tasktest.Request(b, json.RawMessage(`{"argv":["/bin/true"]}`))
+	task := shell.NewSweeping()
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := task.Run(ctx, req, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkTrueChainLogPerAttempt adds what the executor spends around the
 // task: a new log file per attempt. Creating a file costs far more on some
 // file systems than others: about 1ms on the ext4 of the development VM,
