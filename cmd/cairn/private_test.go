@@ -178,6 +178,20 @@ func TestHomeIsPrivate(t *testing.T) {
 	if blobs == 0 || logs == 0 || modes["cairn.db"] == 0 {
 		t.Errorf("the run left %d artifacts, %d logs and no database? %v", blobs, logs, modes)
 	}
+
+	// A home an older cairn left open (0755) is closed by the next run.
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.CommandContext(ctx, cairnBin, "--home", home, "run", wf)
+	cmd.Env = append(os.Environ(), "CAIRN_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("second run: %v\n%s", err, out)
+	}
+	if fi, _ := os.Stat(home); fi.Mode().Perm() != 0o700 || !strings.Contains(string(out), "made home") {
+		t.Errorf("an open home with a database: mode %v after a run, want 0700 and a note:\n%s", fi.Mode().Perm(), out)
+	}
 }
 
 // The read-only commands never create a database, nor a home.
