@@ -24,6 +24,13 @@ type DriverOptions struct {
 	OwnerGone func(owner string) bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Claimed, if set, is called once Drive holds the run's claim (and
+	// the run is not over), before it plans or takes over anything. Start
+	// the workers that lease the run's attempts there: a process that
+	// does not get the run (another live process drives it) must never
+	// lease one, since it would complete the attempt without planning
+	// what follows, and the run's owner would wait for it forever.
+	Claimed func()
 }
 
 // Driver drives runs to a terminal state. One driver may drive several
@@ -80,6 +87,9 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 	}()
 	if run.State.Terminal() {
 		return run, nil
+	}
+	if d.o.Claimed != nil {
+		d.o.Claimed()
 	}
 	rs := &runState{d: d, id: id, g: g, ctx: ctx, bg: bg}
 	rs.in = d.broker.subscribe(id, rs.within)

@@ -191,11 +191,14 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		Redact: a.secrets.Redact,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
-	// cancellation, then revokes the running attempts.
+	// cancellation, then revokes the running attempts. It starts only once
+	// the driver holds the run: a resume refused because another live
+	// process drives the run must not lease (and run) any of its attempts.
 	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPool()
-	pool.Start(poolCtx)
-	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, OwnerGone: ownerGone})
+	started := false
+	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, OwnerGone: ownerGone,
+		Claimed: func() { started = true; pool.Start(poolCtx) }})
 
 	verb := "run"
 	if resumed {
@@ -222,7 +225,9 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		// is stopped now and has the pool's stop grace to return.
 		cancel()
 	}
-	pool.Stop(stopCtx)
+	if started {
+		pool.Stop(stopCtx)
+	}
 	cancel()
 	stopAnnouncing()
 	prog.finish()
