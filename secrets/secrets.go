@@ -31,6 +31,7 @@ type Set struct {
 	redact *strings.Replacer
 	json   *strings.Replacer
 	first  [256]bool // first bytes of the values
+	maxLen int       // of the values
 }
 
 type pair struct {
@@ -69,6 +70,7 @@ func New(values map[string]string) *Set {
 		enc, _ := json.Marshal(string(p.value))
 		js = append(js, string(enc[1:len(enc)-1]), p.placeholder)
 		s.first[p.value[0]] = true
+		s.maxLen = max(s.maxLen, len(p.value))
 	}
 	s.fill = strings.NewReplacer(fill...)
 	s.defuse = strings.NewReplacer(defuse...)
@@ -211,7 +213,7 @@ func (s *Set) scan(buf []byte, final bool) (out, rest []byte) {
 			i++
 			continue
 		}
-		if !final && s.couldGrow(buf[i:]) {
+		if !final && len(buf)-i < s.maxLen && s.couldGrow(buf[i:]) {
 			return append(out, buf[last:i]...), buf[i:]
 		}
 		if p, ok := s.matchAt(buf[i:]); ok {
