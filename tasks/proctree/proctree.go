@@ -170,7 +170,7 @@ func New(name string, marks []string, o Options) (*Tree, error) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("process tree %s: make cgroup: %w", name, err)
 		}
-		staleOnce.Do(func() { _ = RemoveStale(context.Background()) })
+		staleOnce.Do(RemoveStale)
 		fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			os.Remove(dir)
@@ -617,33 +617,23 @@ func Reap(ctx context.Context, name string, marks []string) error {
 	return Marked(ctx, marks)
 }
 
-// RemoveStale kills and removes the trees' cgroups whose cairn process is
-// gone (cairn.PID.N.NAME, PID no longer running): what a worker killed
-// with -9 left, an empty folder or processes nobody will stop. New calls
-// it once per process.
-func RemoveStale(ctx context.Context) error {
+// RemoveStale removes the empty cgroups of trees whose cairn process is
+// gone (cairn.PID.N.NAME, PID no longer running): the litter a worker
+// killed with -9 leaves. A cgroup that still holds processes is left for
+// Reap, which the run's resume calls before the task is retried. New
+// calls RemoveStale once per process.
+func RemoveStale() {
 	base := cgroupBase()
 	if base == "" {
-		return nil
+		return
 	}
-	dirs, err := filepath.Glob(filepath.Join(base, "cairn.*.*.*"))
-	if err != nil {
-		return err
-	}
-	var errs []error
+	dirs, _ := filepath.Glob(filepath.Join(base, "cairn.*.*.*"))
 	for _, dir := range dirs {
 		f := strings.SplitN(filepath.Base(dir), ".", 4)
 		pid, err := strconv.Atoi(f[1])
 		if err != nil || pid <= 0 || pid == os.Getpid() || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
 			continue // its owner may be running
 		}
-		if err := killCgroup(ctx, dir); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		os.Remove(dir) // fails, and keeps it, unless it is empty
 	}
-	return errors.Join(errs...)
 }

@@ -26,4 +26,4 @@ func Reap(ctx context.Context, name string, marks []string) error {
 	return nil
 }
 
-func RemoveStale(ctx context.Context) error { return nil }
+func RemoveStale() {}
