@@ -73,12 +73,17 @@ func decodeParams(b []byte, params *map[string]any) error {
 }
 
 // exactNumbers turns the json.Numbers in v into int64 where they are
-// integers and float64 otherwise.
+// integers that fit, float64 where they have a fraction or an exponent,
+// and leaves an integer beyond int64 a json.Number, exact, as the
+// workflows package gives it (a seed of 2^64-1 stays that seed).
 func exactNumbers(v any) any {
 	switch v := v.(type) {
 	case json.Number:
 		if i, err := v.Int64(); err == nil {
 			return i
+		}
+		if !strings.ContainsAny(string(v), ".eE") {
+			return v
 		}
 		f, _ := v.Float64()
 		return f
