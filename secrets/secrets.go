@@ -15,8 +15,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/url"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -55,7 +58,9 @@ func New(values map[string]string) *Set {
 		if v == "" {
 			continue
 		}
-		s.pairs = append(s.pairs, pair{placeholder: ph, value: []byte(v)})
+		for _, form := range spellings(v) {
+			s.pairs = append(s.pairs, pair{placeholder: ph, value: []byte(form)})
+		}
 	}
 	// At one position, the longest value wins (Replacer tries its pairs
 	// in argument order).
@@ -77,6 +82,22 @@ func New(values map[string]string) *Set {
 	s.redact = strings.NewReplacer(redact...)
 	s.json = strings.NewReplacer(js...)
 	return s
+}
+
+// spellings are the forms in which a value reaches a log or an error
+// text: as it is, quoted by Go (%q, which a *url.Error and many error
+// messages use: a " or a \ in the value becomes \" or \\), escaped for a
+// JSON string, and percent-encoded in a URL's query or path.
+func spellings(v string) []string {
+	q := strconv.Quote(v)
+	js, _ := json.Marshal(v)
+	forms := []string{v}
+	for _, f := range []string{q[1 : len(q)-1], string(js[1 : len(js)-1]), url.QueryEscape(v), url.PathEscape(v)} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
 }
 
 // Fill replaces each placeholder in params, a JSON document, by its value

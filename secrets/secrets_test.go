@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -157,4 +159,46 @@ func BenchmarkWriter(b *testing.B) {
 	for range b.N {
 		w.Write(chunk)
 	}
+}
+
+// A value is redacted in the spellings Cairn's own errors give it: quoted
+// by Go (a *url.Error prints its URL with %q, so a " in a token became \"
+// and the token was stored as it was), escaped for JSON, percent-encoded
+// in a URL — in Redact, RedactJSON and a log Writer alike.
+func TestRedactQuotedAndEscapedSpellings(t *testing.T) {
+	const value = `p@ss wörd"x\y`
+	s := secrets.New(map[string]string{"«secret:token»": value})
+	for _, text := range []string{
+		fmt.Sprintf("Get %q: dial tcp: connection refused", "http://h/x?token="+value),
+		"http://h/x?token=" + url.QueryEscape(value),
+		"http://h/" + url.PathEscape(value) + "/data",
+		`{"error": ` + string(must(json.Marshal(value))) + `}`,
+	} {
+		got := s.Redact(text)
+		if strings.Contains(got, "ss w") || strings.Contains(got, "ss+w") || strings.Contains(got, "ss%20w") || !strings.Contains(got, "«secret:token»") {
+			t.Errorf("Redact(%s) = %s: the value is still there", text, got)
+		}
+		var b sink
+		w := s.Writer(&b)
+		for i := 0; i < len(text); i++ { // byte by byte
+			if _, err := w.Write([]byte{text[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w.Close()
+		if b.String() != got {
+			t.Errorf("Writer wrote %s, want %s", b.String(), got)
+		}
+	}
+	doc := must(json.Marshal(map[string]string{"e": fmt.Sprintf("%q", value)}))
+	if got := string(s.RedactJSON(doc)); strings.Contains(got, "ss w") {
+		t.Errorf("RedactJSON(%s) = %s: the value is still there", doc, got)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
