@@ -211,13 +211,16 @@ func readLedger(t *testing.T, path string) []ledgerLine {
 }
 
 // killLedgerGroupsOnCleanup kills, at the end of the test, whatever the
-// ledger's tasks left running.
+// ledger's tasks left running: the process groups of the ledger's pids
+// that still belong to one of its tasks (their LEDGER variable names this
+// ledger). A ledger holds thousands of pids, and by the end of the test
+// many of those numbers belong to other tests' processes.
 func killLedgerGroupsOnCleanup(t *testing.T, path string) {
 	t.Cleanup(func() {
 		b, _ := os.ReadFile(path)
 		for _, l := range strings.Split(string(b), "\n") {
 			if fs := strings.Fields(l); len(fs) == 4 {
-				if pid, err := strconv.Atoi(fs[3]); err == nil && pid > 0 && alive(pid) {
+				if pid, err := strconv.Atoi(fs[3]); err == nil && pid > 0 && alive(pid) && hasEnv(pid, "LEDGER="+path) {
 					_ = syscall.Kill(-pid, syscall.SIGKILL)
 				}
 			}

@@ -329,13 +329,55 @@ func readPid(t *testing.T, path string) int {
 }
 
 // killGroupOnCleanup makes sure a task's process group, started by a
-// cairn we may have killed, does not outlive the test.
+// cairn we may have killed, does not outlive the test. It kills only the
+// process it saw now: pids are reused fast (pid_max is 32768 on some
+// machines, and the suite starts many thousands of processes), and a
+// cleanup that killed whatever holds the number by then would kill
+// another test's processes.
 func killGroupOnCleanup(t *testing.T, pid int) {
+	start := startTicks(pid)
 	t.Cleanup(func() {
-		if pid > 0 && alive(pid) {
+		if pid > 0 && start != 0 && startTicks(pid) == start && alive(pid) {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 		}
 	})
+}
+
+// startTicks is when process pid started (field 22 of /proc/PID/stat, in
+// clock ticks since boot), which tells it apart from a later process with
+// the same pid; 0 when there is no such process.
+func startTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// pid (comm) STATE PPID ...: comm may hold spaces and parentheses.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[19], 10, 64) // field 22 overall
+	return n
+}
+
+// hasEnv reports whether process pid's environment holds entry
+// ("NAME=value").
+func hasEnv(pid int, entry string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return false
+	}
+	for _, e := range bytes.Split(b, []byte{0}) {
+		if string(e) == entry {
+			return true
+		}
+	}
+	return false
 }
 
 func expectGone(t *testing.T, pid int, what string) {

@@ -27,7 +27,12 @@ func TestResumeKillsWhatTheInterruptedAttemptLeft(t *testing.T) {
 		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err == nil && pid > 0
 	})
-	t.Cleanup(func() { killPid(pid) })
+	start := startTicks(pid)
+	t.Cleanup(func() {
+		if startTicks(pid) == start { // still the grandchild, not a process that took its pid
+			killPid(pid)
+		}
+	})
 	run.kill9()
 	time.Sleep(100 * time.Millisecond)
 	if !alive(pid) {

@@ -299,6 +299,9 @@ func killCgroup(ctx context.Context, dir string) error {
 		if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cgroup.kill: %w", err)
 		}
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil // removed, so empty: another process cleaned it up
+		}
 		// Before Linux 5.14: freeze (no more forks), kill each, thaw.
 		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("1"), 0)
 		defer os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)
@@ -348,9 +351,15 @@ func killMembers(ctx context.Context, dir string, keep int) error {
 	}
 }
 
-// members lists the processes in the cgroup dir.
+// members lists the processes in the cgroup dir; none when dir is gone
+// (a cgroup can be removed only once it is empty).
 func members(dir string) ([]int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup.procs: %w", err)
 	}

@@ -201,3 +201,27 @@ func TestRemoveStaleCgroups(t *testing.T) {
 		t.Errorf("a live tree's cgroup was removed: %v", err)
 	}
 }
+
+// A cgroup removed before it is killed (another cairn process's
+// RemoveStale, or its own tree's Close, got there first) was empty: it is
+// nothing to kill, not an error. Resume failed on it ("read cgroup.procs:
+// no such file or directory").
+func TestKillCgroupThatIsGone(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	tree, err := proctree.New("test.gone", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := tree.Cgroup()
+	if err := tree.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("cgroup %s still there after Close: %v", dir, err)
+	}
+	if err := proctree.KillCgroup(context.Background(), dir); err != nil {
+		t.Fatalf("killing a cgroup that is gone: %v", err)
+	}
+}

@@ -1,0 +1,4 @@
+package proctree
+
+// KillCgroup is killCgroup, for the tests.
+var KillCgroup = killCgroup
