@@ -218,7 +218,9 @@ func (t *Task) fetch(ctx context.Context, p params, log io.Writer) (*dataset.Fra
 		if !cairn.IsRetryable(err) {
 			return nil, err
 		}
-		return nil, httpErr(ctx, what, p, err)
+		// httpErr names the GET itself: pass it the read's own error, not
+		// readLimited's "GET URL: read: ..." (which said it twice).
+		return nil, httpErr(ctx, what, p, errors.Unwrap(err))
 	}
 	fmt.Fprintf(log, "collect: GET %s: %s, %s (%s), %d bytes, %s\n", what, resp.Status, formatName(format), ctype, len(raw), digest(raw))
 	return parse(parent, raw, format, what)
