@@ -25,10 +25,23 @@
 // without a kind in ReadOptions.Schema gets the first kind all of its
 // non-missing values parse as:
 //
-//  1. Numeric: strconv.ParseFloat succeeds and the value is not NaN. So a
-//     column of 0s and 1s is Numeric, not Boolean (breast_cancer.csv's
-//     label stays a number). A NaN literal that is not in the missing list
-//     ("NaN", "nan") makes the column non-numeric.
+//  1. Numeric: every value is a number as written, one WriteCSV writes
+//     back as the same value: a plain decimal (sign, digits, optional
+//     point and exponent; Go's hexadecimal floats such as 0x1p-2 too) that
+//     strconv.ParseFloat reads and that is not NaN. So a column of 0s and
+//     1s is Numeric, not Boolean (breast_cancer.csv's label stays a
+//     number). Kept as text instead (the column infers Categorical, its
+//     spellings unchanged): a value with a leading zero a number would
+//     drop (007, -007, 00.5, 0012345678901234567 — but 0, 0.5, -0.25 and
+//     0e3 are numbers), an integer written without point or exponent that
+//     a float64 cannot hold exactly (beyond 2^53 = 9007199254740992 unless
+//     its digits are exactly a float64's, as 2^60's are; so a 17- or
+//     20-digit id keeps every digit, and a 400-digit one is text, not
+//     +Inf), and digit separators (1_000). A decimal with more significant
+//     digits than a float64 holds (about 16) is a number rounded to the
+//     nearest float64, as every float64 reader does. A NaN literal that
+//     is not in the missing list ("NaN", "nan") makes the column
+//     non-numeric.
 //     ±Inf ("Inf", "-inf", "Infinity", or an overflowing literal such as
 //     1e999) is an error (ErrNonFinite) unless ReadOptions.AllowInf is set.
 //  2. Boolean: every value is exactly true or false, the spelling WriteCSV
@@ -46,18 +59,24 @@
 // A column with no non-missing value (or no rows) is Numeric, since every
 // value vacuously parses. With an explicit kind, a value that does not
 // parse as that kind is an error (ErrType) naming the line and column; a
-// categorical kind accepts anything.
+// categorical kind accepts anything, a numeric kind any number
+// strconv.ParseFloat reads (007 is then 7: the caller asked for it).
 //
 // ReadJSONL types the text of each JSON scalar the same way, so the two
 // formats agree; its columns come in first-seen key order.
 //
 // # Writing
 //
-// WriteCSV's bytes depend only on the frame: numbers in Go's shortest
-// round-trip form ('g', -1), booleans true/false, datetimes RFC 3339 UTC,
+// WriteCSV's bytes depend only on the frame: numbers in plain decimal
+// notation, never with an exponent (integers with every digit, 2500000 not
+// 2.5e+06; other numbers with the fewest digits that read back as the same
+// float64, so 1.50 comes back as 1.5 — the same value, the trailing zero
+// not kept — and 0.00001 stays 0.00001), booleans true/false, datetimes RFC 3339 UTC,
 // missing values empty, LF line endings, minimal RFC 4180 quoting. Reading
 // them back with the frame's kinds (Describe(f).Kinds()) reproduces the
-// frame exactly, with the exceptions listed on WriteCSV.
+// frame exactly, with the exceptions listed on WriteCSV; read with
+// inference, they give the same kinds for the columns ReadCSV inferred
+// (what is written as a number is inferred as one again).
 //
 // # Splits
 //

@@ -55,7 +55,8 @@ func (c *Column) Len() int {
 func (c *Column) IsMissing(i int) bool { return c.Missing != nil && c.Missing[i] }
 
 // Value returns row i formatted as WriteCSV writes it: "" when missing,
-// numbers with strconv.FormatFloat(v, 'g', -1, 64), booleans as "true" or
+// numbers in plain decimal notation (integers with every digit, others with
+// the fewest digits that read back as the same float64), booleans as "true" or
 // "false", datetimes as RFC 3339 in UTC (fractional seconds only when
 // present), categories unchanged. It is the label form the split functions
 // take for a label column of any kind.
@@ -78,8 +79,21 @@ func (c *Column) appendValue(b []byte, i int) []byte {
 	case Datetime:
 		return appendTime(b, c.Num[i])
 	default:
-		return strconv.AppendFloat(b, c.Num[i], 'g', -1, 64)
+		return appendNumber(b, c.Num[i])
 	}
+}
+
+// appendNumber writes v in plain decimal notation, never with an exponent:
+// an integer with all its digits (exact: 2^60 is 1152921504606846976), any
+// other number with the fewest digits that read back as v (1.50 comes back
+// as 1.5, 0.00001 as 0.00001, not 1e-05). So a number written without an
+// exponent is never given one, and what WriteCSV writes is inferred as a
+// number again (see inferableNumber). ±Inf is "+Inf"/"-Inf".
+func appendNumber(b []byte, v float64) []byte {
+	if v == math.Trunc(v) {
+		return strconv.AppendFloat(b, v, 'f', 0, 64)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
 // appendTime formats Unix seconds v as RFC 3339 UTC, rounding to the

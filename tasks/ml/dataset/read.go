@@ -184,7 +184,7 @@ func buildColumn(name string, raw []string, lines []int, kind Kind, declared boo
 	}
 	if !declared {
 		// Inference: numeric, then boolean, then datetime, else categorical.
-		num, bad, inf := parseNumeric(raw, miss, nil)
+		num, bad, inf := parseNumeric(raw, miss, nil, true)
 		if bad < 0 {
 			if inf >= 0 && !c.allowInf {
 				return nil, infErr(inf)
@@ -206,7 +206,7 @@ func buildColumn(name string, raw []string, lines []int, kind Kind, declared boo
 	switch kind {
 	case Numeric:
 		var inf int
-		col.Num, bad, inf = parseNumeric(raw, miss, nil)
+		col.Num, bad, inf = parseNumeric(raw, miss, nil, false)
 		if bad >= 0 {
 			if math.IsNaN(col.Num[bad]) {
 				return nil, parseErr(lines[bad], name, ErrNonFinite, "%q is NaN (list it in ReadOptions.Missing to read it as missing)", raw[bad])
@@ -238,8 +238,11 @@ var kindPhrase = map[Kind]string{
 // parseNumeric parses every non-missing value as a float64 into buf (reused
 // if long enough). bad is the first value that is not a number or is NaN
 // (-1 if none; buf[bad] is NaN when the value was a NaN literal), inf the
-// first infinite one (-1 if none).
-func parseNumeric(raw []string, miss []bool, buf []float64) (vals []float64, bad, inf int) {
+// first infinite one (-1 if none). Inferring, a value is a number only if
+// it is one as written (see inferableNumber): an identifier such as 007 or
+// an integer a float64 cannot hold exactly is bad, so its column is kept as
+// text.
+func parseNumeric(raw []string, miss []bool, buf []float64, inferring bool) (vals []float64, bad, inf int) {
 	vals = reuse(buf, len(raw))
 	inf = -1
 	for i, s := range raw {
@@ -254,12 +257,82 @@ func parseNumeric(raw []string, miss []bool, buf []float64) (vals []float64, bad
 			vals[i] = v
 			return vals, i, inf
 		}
+		if inferring && !inferableNumber(s, v) {
+			return vals, i, inf
+		}
 		if inf < 0 && math.IsInf(v, 0) {
 			inf = i
 		}
 		vals[i] = v
 	}
 	return vals, -1, inf
+}
+
+// maxExact is 2^53: an integer literal that reads as less than it in
+// magnitude is held exactly (2^53+1 reads as 2^53, hence the digit check).
+const maxExact = 1 << 53
+
+// inferableNumber reports whether s, which strconv.ParseFloat read as v
+// (not NaN), is a number WriteCSV writes back as the same value without
+// losing what the user wrote: a plain decimal (an optional sign, digits
+// with an optional point, an optional exponent) without a leading zero
+// before another digit (007, -007, 00.5 are identifiers: 0, 0.5, -0.25,
+// 0e3 are numbers), and, when written as an integer (no point, no
+// exponent), one that a float64 holds exactly (any below 2^53; a larger
+// one only if its digits are exactly v's, as 2^60 is; one too long for a
+// float64 is text, not ±Inf). Digit separators (1_000, 0_7) make text too.
+// Go's hexadecimal floats (0x1p-2) and the words Inf and Infinity (any
+// case, signed) are numbers, ±Inf left to AllowInf.
+func inferableNumber(s string, v float64) bool {
+	t := s
+	if t != "" && (t[0] == '+' || t[0] == '-') {
+		t = t[1:]
+	}
+	if strings.IndexByte(t, '_') >= 0 {
+		return false
+	}
+	if t != "" && (t[0] == 'i' || t[0] == 'I') || len(t) > 1 && (t[1] == 'x' || t[1] == 'X') {
+		return true // Inf, Infinity, a hexadecimal float: ParseFloat accepted it
+	}
+	if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
+		return false // a leading zero a number would drop
+	}
+	digits, integer := 0, true
+	i := 0
+	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(t) && t[i] == '.' {
+		integer = false
+		for i++; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(t) && (t[i] == 'e' || t[i] == 'E') {
+		integer = false
+		i++
+		if i < len(t) && (t[i] == '+' || t[i] == '-') {
+			i++
+		}
+		n := 0
+		for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+	}
+	if i != len(t) {
+		return false // hexadecimal, underscores
+	}
+	if !integer || math.Abs(v) < maxExact {
+		return true
+	}
+	// An integer beyond 2^53: exact only if v's digits are the ones written.
+	return !math.IsInf(v, 0) && strconv.FormatFloat(math.Abs(v), 'f', 0, 64) == t
 }
 
 // parseBool parses every non-missing value as a boolean into buf (reused
