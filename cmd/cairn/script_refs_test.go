@@ -44,3 +44,31 @@ func TestValidateRefusesSingleQuotedScriptReference(t *testing.T) {
 		t.Errorf("validate:\n%s", r)
 	}
 }
+
+// The tester's attack on a here-document: a -p value that closes a Python
+// string in the body of python3 <<EOF and calls os.system. A here-document's
+// body is text for another program, so validate refuses the reference at
+// its line and column, and run refuses the workflow before anything runs.
+func TestScriptParamInHeredocBodyIsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	pwned := filepath.Join(dir, "PWH1")
+	wf := filepath.Join(dir, "heredoc.yaml")
+	src := "name: heredoc\nparams:\n  x: {type: string, default: world}\ntasks:\n  - id: py\n    type: shell\n    with:\n      script: |\n        python3 <<EOF\n        print(\"hello ${{ params.x }}\")\n        EOF\n"
+	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(2, "validate", wf)
+	if !strings.Contains(r.stderr, wf+":10:22: with.script: a reference inside a here-document's body") || !strings.Contains(r.stderr, "os.environ") {
+		t.Errorf("validate:\n%s", r)
+	}
+	x := `");import os;os.system("touch ` + pwned + `");print("`
+	r = e.cairn("run", wf, "-p", "x="+x, "--progress", "lines")
+	if r.code == 0 || !strings.Contains(r.stderr, "here-document's body") {
+		t.Errorf("run accepted the workflow:\n%s", r)
+	}
+	if _, err := os.Stat(pwned); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the param ran a command: %s exists\n%s", pwned, r)
+	}
+}

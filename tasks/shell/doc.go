@@ -43,12 +43,15 @@
 // the values apart. Each value is passed as the variable CAIRN_REF_<n>
 // (n from 1, in the order of the references) and the text is rewritten to
 // expand it, quoted as its place needs (script.go): "${CAIRN_REF_1}"
-// unquoted, ${CAIRN_REF_1} inside "..." and here-documents. An expansion's
-// result is never read as shell text again, so a value cannot run a
-// command. A reference where the shell would not expand a variable
-// (single quotes, $'...', a quoted here-document) or would evaluate it
-// (arithmetic, most ${...} forms) is refused by ValidateParams, with its
-// offset, and by Run (permanent).
+// unquoted, ${CAIRN_REF_1} inside "...". An expansion's result is never
+// read as shell text again, so a value cannot run a command. A reference
+// where the shell would not expand a variable (single quotes, $'...', a
+// quoted here-document), where the expansion is text for another program
+// (any here-document's body), where the shell or the command would
+// evaluate it (arithmetic, [[ ]], let, declare -i, printf -v, test -v,
+// most ${...} forms; eval, trap, alias, sh -c, su -c, ssh, watch) or
+// where it names a variable (export "${{ }}", read) is refused by
+// ValidateParams, with its offset, and by Run (permanent).
 //
 // # Log, exit and errors
 //

@@ -17,15 +17,19 @@ import (
 // rewritten to expand it where the reference was:
 //
 //	unquoted                     "${CAIRN_REF_n}"   (one word, no globbing)
-//	inside "...", a here-doc     ${CAIRN_REF_n}
+//	inside "..."                 ${CAIRN_REF_n}
 //	inside `...` inside "..."    \"${CAIRN_REF_n}\"
 //	in a comment                 CAIRN_REF_n
 //
 // An expansion's result is never parsed as shell text again, so no value
 // can run a command, whatever it holds. Where the shell would not expand
-// the variable (single quotes, $'...', a quoted here-document) or would
-// evaluate the value as an expression (arithmetic, and ${...} forms other
-// than the word of - = ? + # %), the reference is refused, at validation
+// the variable (single quotes, $'...', a quoted here-document), where the
+// expansion is text handed to another program (a here-document's body),
+// where bash would evaluate the value as an expression or a name
+// (arithmetic, [[ ]], let, declare -i, printf -v, test -v, and ${...}
+// forms other than the word of - = ? + # %), where a command runs its
+// arguments as shell code (eval, trap, sh -c, ...: see command) and in a
+// variable's name (export "NAME"), the reference is refused, at validation
 // with its position and at run time.
 
 // refPrefix names the variables that carry a script's references.
@@ -40,7 +44,7 @@ type refContext int
 
 const (
 	ctxUnquoted      refContext = iota + 1
-	ctxDouble                   // "...", an unquoted here-document's body, ${X:-word} inside "..."
+	ctxDouble                   // "...", ${X:-word} inside "..."
 	ctxBacktickDQ               // the command of `...` inside "..."
 	ctxComment                  // # ...
 	ctxSingle                   // '...' or $'...': refused
@@ -50,6 +54,10 @@ const (
 	ctxEscaped                  // right after \ or $: refused
 	ctxHeredocWord              // the delimiter of <<: refused
 	ctxNestedQuote              // inside quotes within `...` within "...", or `...` in a here-document: refused
+	ctxHeredocBody              // the body of an unquoted here-document: refused
+	ctxEvaluated                // an argument of eval, trap, alias, sh -c, su -c, ssh, watch: refused
+	ctxAssignName               // the name part of an argument of export, declare, local, readonly, typeset, or a name for read: refused
+	ctxBashArith                // [[ ]], let, declare -i/-a/-A/-n, printf -v NAME, test -v NAME: refused
 )
 
 // refusal says why a reference cannot sit in context c, and what to do;
@@ -73,6 +81,18 @@ func refusal(c refContext) (msg, hint string, refused bool) {
 			`remove the backslash or "$": the value is inserted as it is, and never read as shell text`, true
 	case ctxHeredocWord:
 		return "a reference in a here-document's delimiter", "write the delimiter literally", true
+	case ctxHeredocBody:
+		return "a reference inside a here-document's body: the body is text handed to another program (python3, sh, psql...), which may read the value as code",
+			`pass the value with env: {X: "${{ ... }}"} and read it from the environment inside the program (os.environ["X"] in Python, "$X" in sh); to write a file, printf '%s\n' "${{ ... }}" > file`, true
+	case ctxEvaluated:
+		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, ssh, watch)",
+			`pass the value with env: {X: "${{ ... }}"} and refer to "$X" inside the command string, written in single quotes (sh -c 'echo "$X"')`, true
+	case ctxAssignName:
+		return "a reference in a variable's name (export, declare, local, readonly, typeset, read): a value could set PATH or any variable, and bash evaluates a subscript in a name",
+			`write the name literally and put the reference after the "=" (export NAME="${{ ... }}")`, true
+	case ctxBashArith:
+		return "a reference where bash evaluates the value as arithmetic or a variable name ([[ ]], let, declare -i/-a/-A/-n, printf -v, test -v), and runs commands found in it",
+			`pass the value with env: {N: "${{ ... }}"}, check that it is a number (case $N in ''|*[!0-9]*) exit 1;; esac) and compare with [ "$N" -gt 0 ]`, true
 	case ctxNestedQuote:
 		return "a reference inside quotes within `...` inside double quotes, or inside `...` in a here-document",
 			"write $(...) instead of `...` there", true
@@ -285,11 +305,13 @@ type lexer struct {
 	s       string
 	i       int
 	ctxs    []refContext
+	pos     []int // the offset in s of each reference
 	pending []heredoc
 }
 
 func (l *lexer) mark(c refContext) {
 	l.ctxs = append(l.ctxs, c)
+	l.pos = append(l.pos, l.i)
 	l.i++
 }
 
@@ -316,11 +338,31 @@ func (l *lexer) unquoted(r region, end byte) {
 	depth := 0
 	wordStart := true
 	innerDQ := false // between \" and \" in the command of `...` inside "..."
+	track := end != '}' && r.refuse == 0
+	var cmd command
+	word := -1 // the offset where the current word starts, -1 between words
+	endWord := func() {
+		if word >= 0 && track {
+			cmd.word(l, word, l.i)
+		}
+		word = -1
+	}
+	defer endWord()
 	for l.i < len(l.s) {
 		c := l.s[l.i]
 		if end != 0 && c == end && depth == 0 {
+			endWord()
 			l.i++
 			return
+		}
+		if strings.IndexByte(" \t\n;&|()<>", c) >= 0 {
+			endWord()
+			redir := c == '&' && l.i > 0 && (l.s[l.i-1] == '>' || l.s[l.i-1] == '<')
+			if track && !redir && strings.IndexByte(";&|()\n", c) >= 0 && !cmd.dbrack {
+				cmd = command{}
+			}
+		} else if word < 0 && !(c == '#' && wordStart) && !(c == '(' && l.peek(1) == '(' && wordStart) {
+			word = l.i
 		}
 		switch {
 		case c == refMark && innerDQ:
@@ -376,6 +418,145 @@ func (l *lexer) unquoted(r region, end byte) {
 			l.i++
 		}
 		wordStart = strings.IndexByte(" \t\n;&|()<>", c) >= 0
+	}
+}
+
+// command is what the lexer knows of the simple command it is in: enough
+// to refuse references in the arguments of the commands that read them as
+// shell code, arithmetic or a variable's name. It sees a command only as
+// its literal words (eval, not $E); wrappers are looked through where they
+// put the command among their arguments (timeout 5 sh -c, xargs sh -c,
+// find -exec sh -c, env, sudo, nice: any word sh, bash, ... or ssh, watch
+// counts, wherever it is in the simple command).
+type command struct {
+	words  int        // the words seen, past leading assignments and reserved words
+	name   string     // the command word, literal (its last path element)
+	refuse refContext // every reference from here to the command's end
+	next   refContext // the references of the next word only
+	shell  bool       // a shell (or su) is among the words
+	script bool       // past a shell's -c: the words up to the first operand (the command string) are code
+	dbrack bool       // inside [[ ... ]]
+}
+
+var (
+	shellWords   = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "yash", "posh", "busybox", "su", "csh", "tcsh", "fish")
+	evalWords    = set("eval", "trap", "alias")
+	anywhere     = set("ssh", "watch")
+	reserved     = set("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "command", "builtin", "exec", "coproc")
+	declareWords = set("export", "declare", "local", "readonly", "typeset")
+	nameWords    = set("read", "mapfile", "readarray")
+)
+
+func set(ws ...string) map[string]bool {
+	m := make(map[string]bool, len(ws))
+	for _, w := range ws {
+		m[w] = true
+	}
+	return m
+}
+
+// literal reports whether a word is plain text, with no quote, expansion,
+// escape or reference.
+func literal(w string) bool {
+	return strings.IndexAny(w, "'\"\\$`"+string(refMark)) < 0
+}
+
+// assignment reports whether w is NAME=..., with a literal name.
+func assignment(w string) bool {
+	eq := strings.IndexByte(w, '=')
+	if eq <= 0 {
+		return false
+	}
+	for i := 0; i < eq; i++ {
+		c := w[i]
+		if c != '_' && !('a' <= c && c <= 'z') && !('A' <= c && c <= 'Z') && !('0' <= c && c <= '9' && i > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// word takes the word s[start:end] of the simple command, and refuses
+// its references where the command makes them code.
+func (c *command) word(l *lexer, start, end int) {
+	w := l.s[start:end]
+	refuse := func(ctx refContext, name bool) {
+		for k, p := range l.pos {
+			if p < start || p >= end {
+				continue
+			}
+			if name && strings.IndexByte(l.s[start:p], '=') >= 0 {
+				continue
+			}
+			if _, _, refused := refusal(l.ctxs[k]); !refused {
+				l.ctxs[k] = ctx
+			}
+		}
+	}
+	if c.refuse != 0 {
+		refuse(c.refuse, false)
+	}
+	if c.next != 0 {
+		refuse(c.next, false)
+		c.next = 0
+	}
+	lit := literal(w)
+	if c.script {
+		refuse(ctxEvaluated, false)
+		c.script = lit && w[0] == '-'
+	}
+	base := w
+	if k := strings.LastIndexByte(w, '/'); k >= 0 && lit {
+		base = w[k+1:]
+	}
+	if c.dbrack {
+		refuse(ctxBashArith, false)
+		if w == "]]" {
+			*c = command{}
+		}
+		return
+	}
+	if c.words == 0 {
+		if (lit && reserved[w]) || assignment(w) {
+			return
+		}
+		c.words = 1
+		if lit {
+			c.name = base
+		}
+		switch {
+		case w == "[[":
+			c.dbrack = true
+		case evalWords[c.name]:
+			c.refuse = ctxEvaluated
+		case c.name == "let":
+			c.refuse = ctxBashArith
+		}
+	} else {
+		c.words++
+		switch {
+		case declareWords[c.name] && (w[0] == '-' || w[0] == '+') && lit:
+			if strings.ContainsAny(w, "inaA") {
+				c.refuse = ctxBashArith
+			}
+		case declareWords[c.name]:
+			refuse(ctxAssignName, true)
+		case nameWords[c.name] && !(lit && w[0] == '-'):
+			refuse(ctxAssignName, false)
+		case (c.name == "printf" || c.name == "test" || c.name == "[") && w == "-v":
+			c.next = ctxBashArith
+		}
+	}
+	if !lit {
+		return
+	}
+	switch {
+	case shellWords[base]:
+		c.shell = true
+	case anywhere[base]:
+		c.refuse = ctxEvaluated
+	case c.shell && len(w) > 1 && w[0] == '-' && w[1] != '-' && strings.IndexByte(w, 'c') >= 0:
+		c.script = true
 	}
 }
 
@@ -596,14 +777,14 @@ func (l *lexer) bodyLine() {
 			l.i++
 			return
 		case refMark:
-			l.mark(ctxDouble)
+			l.mark(ctxHeredocBody)
 		case '\\':
 			l.backslash()
 		case '`':
 			l.i++
-			l.unquoted(region{refuse: ctxNestedQuote}, '`')
+			l.unquoted(region{refuse: ctxHeredocBody}, '`')
 		case '$':
-			l.dollar(region{}, true)
+			l.dollar(region{refuse: ctxHeredocBody}, true)
 		default:
 			l.i++
 		}

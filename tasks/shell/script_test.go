@@ -105,11 +105,13 @@ func TestScriptReferencesInEveryContextAreData(t *testing.T) {
 		`case ${{ params.v }} in ${{ params.v }}) p match;; *) p nomatch;; esac`,
 		`# a comment: ${{ params.v }} '`,
 		`cat <<EOF`,
-		`<${{ params.v }}>`,
+		`<no reference: $HOME is live>`,
 		`EOF`,
-		`cat <<-EOF`,
-		"\t<$(printf %s ${{ params.v }})>",
-		"\tEOF",
+		`export V=${{ params.v }} W="${{ params.v }}"; p "$V" "$W"`, // an assignment's value
+		`local_x() { local Y=${{ params.v }}; p "$Y"; }; local_x`,
+		`[ "${{ params.v }}" = "${{ params.v }}" ] && p same`,
+		`sh -c 'p() { printf "<%s>\n" "$@"; }; p "$1"' sh "${{ params.v }}"`, // an argument after the command string
+		`echo sh -c; p "${{ params.v }}"`,                                    // a new simple command
 		`p 'single' "${{ params.e }}" after`,
 		`set -u; p "${{ params.e }}"`,
 	}, "\n")
@@ -133,8 +135,12 @@ func TestScriptReferencesInEveryContextAreData(t *testing.T) {
 		"<" + v + ">",
 		"<" + v + ">",
 		"<match>",
+		"<no reference: " + os.Getenv("HOME") + " is live>",
+		"<" + v + ">", "<" + v + ">",
 		"<" + v + ">",
-		"<" + trimmed + ">",
+		"<same>",
+		"<" + v + ">",
+		"sh -c", "<" + v + ">",
 		"<single>", "<>", "<after>",
 		"<>",
 	}, "\n") + "\n"
@@ -168,6 +174,44 @@ func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
 		{"quoted heredoc", "cat <<'EOF'\n${{ params.x }}\nEOF", "quoted here-document", 9},
 		{"heredoc word", `cat <<${{ params.x }}`, "delimiter", 15},
 		{"only a reference", `${{ params.x }}`, "nothing but a reference", 9},
+		// The body of a here-document is text for another program.
+		{"heredoc body", "cat <<EOF\n<${{ params.x }}>\nEOF", "here-document's body", 10},
+		{"heredoc body command substitution", "cat <<-EOF\n\t<$(printf %s ${{ params.x }})>\n\tEOF", "here-document's body", 23},
+		{"heredoc python", "python3 <<EOF\nprint(\"hello ${{ params.x }}\")\nEOF", "here-document's body", 22},
+		{"heredoc sh", "sh <<EOF\necho ${{ params.x }}\nEOF", "here-document's body", 14},
+		{"heredoc backquotes", "cat <<EOF\n`echo ${{ params.x }}`\nEOF", "here-document's body", 15},
+		// Commands that run their arguments as shell code.
+		{"eval", `eval "echo ${{ params.x }}"`, "as shell code", 20},
+		{"trap", `trap "echo bye ${{ params.x }}" EXIT`, "as shell code", 24},
+		{"trap unquoted", `if true; then trap ${{ params.x }} EXIT; fi`, "as shell code", 28},
+		{"command eval", `command eval ${{ params.x }}`, "as shell code", 22},
+		{"alias", `alias ll=${{ params.x }}`, "as shell code", 18},
+		{"sh -c", `sh -c "echo ${{ params.x }}"`, "as shell code", 21},
+		{"bash -ec path", `/bin/bash -ec "echo $(echo ${{ params.x }})"`, "as shell code", 36},
+		{"timeout sh -c", `timeout 5 dash -c ${{ params.x }}`, "as shell code", 27},
+		{"xargs sh -c", `echo a | xargs sh -c "echo ${{ params.x }}"`, "as shell code", 36},
+		{"find -exec sh -c", `find . -exec zsh -c "echo {} ${{ params.x }}" \;`, "as shell code", 38},
+		{"sh -c then an option", `sh -c -e "ls ${{ params.x }}" sh`, "as shell code", 22},
+		{"su -c", `su nobody -c "ls ${{ params.x }}"`, "as shell code", 26},
+		{"ssh", `ssh host ls ${{ params.x }}`, "as shell code", 21},
+		{"watch", `watch -n 1 "ls ${{ params.x }}"`, "as shell code", 24},
+		// A variable's name.
+		{"export name quoted", `export "${{ params.x }}"`, "variable's name", 17},
+		{"export name prefix", `export X${{ params.x }}=1`, "variable's name", 17},
+		{"declare name", `declare ${{ params.x }}=1`, "variable's name", 17},
+		{"local name", `f() { local "${{ params.x }}"; }`, "variable's name", 22},
+		{"readonly name", `readonly A=1 ${{ params.x }}`, "variable's name", 22},
+		{"read name", `read ${{ params.x }} < /dev/null`, "variable's name", 14},
+		// bash arithmetic and names.
+		{"double brackets", `[[ ${{ params.x }} -gt 0 ]]`, "arithmetic", 12},
+		{"double brackets after and", `[[ -n x && "${{ params.x }}" -gt 0 ]]`, "arithmetic", 21},
+		{"let", `let "x = ${{ params.x }}"`, "arithmetic", 18},
+		{"declare -i", `declare -i n=${{ params.x }}`, "arithmetic", 22},
+		{"local -i", `f() { local -ri n="${{ params.x }}"; }`, "arithmetic", 28},
+		{"declare -a", `declare -a arr="${{ params.x }}"`, "arithmetic", 25},
+		{"printf -v", `printf -v "${{ params.x }}" %s y`, "arithmetic", 20},
+		{"test -v", `test -v ${{ params.x }}`, "arithmetic", 17},
+		{"bracket -v", `[ -v "${{ params.x }}" ]`, "arithmetic", 15},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := scriptWorkflow(t, c.script, "x")
