@@ -104,6 +104,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
+	warnSecretFlags(a.stderr, wf, params)
 	values, params := secretParams(wf, params)
 	a.secrets = secrets.New(values)
 	bound, err := wf.BindParams(params)

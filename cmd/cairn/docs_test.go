@@ -137,3 +137,30 @@ func TestNothingPointsOutsideTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsDeclareTokensSecret: where a doc's example declares a param for
+// a credential (a token, a password, a key), it declares it secret: true,
+// and no doc tells the user to give one with -p, which other local users
+// see in ps.
+func TestDocsDeclareTokensSecret(t *testing.T) {
+	files, err := filepath.Glob("../../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`(?m)^\s+([a-z_]*(token|password|passwd|api_key|apikey)[a-z_]*):\s*(\{.*)$`)
+	onCmdLine := regexp.MustCompile(`cairn run \S+ -p (token|password|api_key)=`)
+	for _, f := range append(files, "../../README.md") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range decl.FindAllStringSubmatch(string(b), -1) {
+			if !strings.Contains(m[3], "secret: true") {
+				t.Errorf("%s: param %s is declared without secret: true: %s", f, m[1], strings.TrimSpace(m[0]))
+			}
+		}
+		if m := onCmdLine.FindString(string(b)); m != "" {
+			t.Errorf("%s tells the user to give a credential with %q (visible in ps; use CAIRN_PARAM_<NAME>)", f, m)
+		}
+	}
+}

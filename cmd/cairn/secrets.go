@@ -53,6 +53,18 @@ func secretParams(wf *workflows.Workflow, params paramFlags) (map[string]string,
 	return values, out
 }
 
+// warnSecretFlags prints one warning line for each secret param given with
+// -p: a command line is visible to every local user (ps, /proc/PID/cmdline)
+// while the command runs; the environment variable is not.
+func warnSecretFlags(w io.Writer, wf *workflows.Workflow, params paramFlags) {
+	for _, d := range wf.Params {
+		if _, ok := params[d.Name]; d.Secret && ok {
+			fmt.Fprintf(w, "cairn: warning: -p %s: secret param %s on the command line is visible to other local users in ps; give it privately in the environment: %s=VALUE\n",
+				d.Name, d.Name, workflows.SecretEnv(d.Name))
+		}
+	}
+}
+
 // resumeSecrets gives a resumed run its secret params again: they are not
 // stored, so they come from -p or the environment as for 'cairn run'. A
 // required one that is missing is an error that says how to give it; a
@@ -64,6 +76,7 @@ func (a *app) resumeSecrets(r *cairn.Run, wf *workflows.Workflow, params paramFl
 			return nil, usageError{fmt.Sprintf("-p %s: on resume, -p only gives secret params again (the run's other params are fixed when it starts)", k)}
 		}
 	}
+	warnSecretFlags(a.stderr, wf, params)
 	values, _ := secretParams(wf, params)
 	var missing []string
 	for _, d := range wf.Params {

@@ -211,3 +211,51 @@ func (f *fakeLeaser) CompleteAndLease(_ context.Context, _ cairn.Lease, c cairn.
 }
 func (f *fakeLeaser) Revoked(cairn.Lease) <-chan struct{} { return nil }
 func (f *fakeLeaser) LeaseTTL() time.Duration             { return time.Minute }
+
+// A secret given with -p works, and cairn says once, on stderr, that a
+// command line is public and which variable is the private way; a secret
+// given in the environment, or a plain param on the command line, draws
+// no warning.
+func TestSecretOnCommandLineWarns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "secret-flag.yaml")
+	if err := os.WriteFile(wf, []byte(`name: secret-flag
+params:
+  token: {type: string, secret: true}
+  region: {type: string, default: eu}
+tasks:
+  - id: use
+    type: shell
+    with:
+      env: {TOKEN: "${{ params.token }}"}
+      script: '[ "$TOKEN" = "hunter2-SECRET-$(echo value)" ] && echo GOT-IT'
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(0, "run", wf, "-p", "token="+secretValue, "-p", "region=us")
+	if n := strings.Count(r.stderr, "warning: -p"); n != 1 {
+		t.Errorf("want one warning line about -p, got %d:\n%s", n, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "CAIRN_PARAM_TOKEN") || !strings.Contains(r.stderr, "ps") || strings.Contains(r.stderr, "-p region") {
+		t.Errorf("the warning should name CAIRN_PARAM_TOKEN and ps, and only the secret:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stdout+r.stderr, secretValue) {
+		t.Errorf("cairn printed the secret:\n%s", r)
+	}
+	if logs := e.must(0, "logs", runIDOf(t, r.stdout+r.stderr), "use").stdout; !strings.Contains(logs, "GOT-IT") {
+		t.Errorf("the task did not get the value from -p:\n%s", logs)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := e.command(ctx, "run", wf, "-p", "region=us")
+	cmd.Env = append(cmd.Env, "CAIRN_PARAM_TOKEN="+secretValue)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("run with the secret in the environment: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "warning: -p") {
+		t.Errorf("a secret in the environment drew a warning:\n%s", out)
+	}
+}
