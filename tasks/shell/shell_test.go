@@ -360,27 +360,46 @@ func logModes(t *testing.T, f func(t *testing.T, log io.Writer, contents func() 
 	})
 }
 
+// The timeout's clock starts before the cgroup and the shell do, so on a
+// loaded machine it can fire before the script has started its background
+// job: such an attempt proves nothing about the job. The script renames its
+// pid file into place only once the job runs and "started" is written; an
+// attempt without it is run again with the timeout doubled, so the checks
+// below are only ever made on an attempt whose deadline fired after the
+// job existed.
 func TestTimeoutKillsProcessGroup(t *testing.T) {
 	logModes(t, func(t *testing.T, log io.Writer, contents func() string) {
-		start := time.Now()
-		req, res, err := runShell(t, context.Background(), map[string]any{
-			"script":  `sleep 100 & echo $! > pid; echo started; wait`,
-			"timeout": "300ms",
-		}, log)
-		elapsed := time.Since(start)
-		if err == nil || !cairn.IsRetryable(err) || !strings.Contains(err.Error(), "timed out after 300ms") {
-			t.Fatalf("err = %v, want a retryable timeout error", err)
-		}
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
-		}
-		if elapsed > 3*time.Second {
-			t.Errorf("Run took %v after a 300ms timeout", elapsed)
-		}
-		exitCodeIs(t, res, 128+15)
-		waitGone(t, readPid(t, req.WorkDir))
-		if got := contents(); got != "started\n" {
-			t.Errorf("log = %q", got)
+		for timeout := 300 * time.Millisecond; ; timeout *= 2 {
+			if timeout > 40*time.Second {
+				t.Fatal("the script never wrote its pid file before the timeout, even at 38s")
+			}
+			start := time.Now()
+			req, res, err := runShell(t, context.Background(), map[string]any{
+				"script":  `echo started; sleep 100 & echo $! > pid.new; mv pid.new pid; wait`,
+				"timeout": timeout.String(),
+			}, log)
+			elapsed := time.Since(start)
+			if err == nil || !cairn.IsRetryable(err) || !strings.Contains(err.Error(), "timed out after "+timeout.String()) {
+				t.Fatalf("err = %v, want a retryable timeout error", err)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("err = %v, want it to wrap context.DeadlineExceeded", err)
+			}
+			if _, err := os.Stat(filepath.Join(req.WorkDir, "pid")); errors.Is(err, os.ErrNotExist) {
+				t.Logf("the %v timeout fired before the script started its job: again with a longer one", timeout)
+				continue
+			}
+			if elapsed > timeout+3*time.Second {
+				t.Errorf("Run took %v after a %v timeout", elapsed, timeout)
+			}
+			exitCodeIs(t, res, 128+15)
+			waitGone(t, readPid(t, req.WorkDir))
+			// The log is shared by the attempts; an earlier one may have
+			// written "started" too, and nothing else.
+			if got := contents(); !strings.HasSuffix(got, "started\n") || strings.ReplaceAll(got, "started\n", "") != "" {
+				t.Errorf("log = %q", got)
+			}
+			return
 		}
 	})
 }
