@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/ml/dataset"
 )
 
 // Defaults.
@@ -196,7 +197,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 					add(k, "a class label of the model, for example 1 or malignant", "want a class label, got %s", tasks.Describe(v))
 					continue
 				}
-				s = strconv.FormatFloat(f, 'g', -1, 64)
+				s = dataset.FormatNumber(f) // the spelling of the model's numeric classes
 			}
 			p.Positive = &s
 		case "roc_points":

@@ -83,6 +83,12 @@ func (c *Column) appendValue(b []byte, i int) []byte {
 	}
 }
 
+// FormatNumber formats v as WriteCSV and Column.Value write a number (see
+// appendNumber): the spelling of a numeric class label wherever one is
+// named, so that a label read from data and a class stored in a model
+// compare equal.
+func FormatNumber(v float64) string { return string(appendNumber(nil, v)) }
+
 // appendNumber writes v in plain decimal notation, never with an exponent:
 // an integer with all its digits (exact: 2^60 is 1152921504606846976), any
 // other number with the fewest digits that read back as v (1.50 comes back

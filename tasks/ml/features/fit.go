@@ -177,7 +177,7 @@ func fitClasses(label *dataset.Column) ([]string, error) {
 			if label.Kind == dataset.Boolean {
 				out[i] = strconv.FormatBool(x != 0)
 			} else {
-				out[i] = strconv.FormatFloat(x, 'g', -1, 64)
+				out[i] = dataset.FormatNumber(x) // as Column.Value writes it: ClassLabels looks it up so
 			}
 		}
 		return out, nil

@@ -214,7 +214,7 @@ func (t *Transformer) ClassLabels(f *dataset.Frame) (y []int, classes []string, 
 	}
 	y = make([]int, c.Len())
 	for i := range y {
-		s := c.Value(i) // canonical: 'g' -1 numbers, true/false booleans
+		s := c.Value(i) // canonical: dataset.FormatNumber numbers, true/false booleans
 		if c.Kind == dataset.Numeric && c.Num[i] == 0 {
 			s = "0" // -0 and 0 are one class
 		}
