@@ -83,3 +83,31 @@ func TestLogUnderLimitIsWhole(t *testing.T) {
 		t.Fatalf("unlimited log: %d bytes, want %d", len(got), len(big))
 	}
 }
+
+// The marker says "1 byte", not "1 bytes", for a tiny limit; the count of
+// bytes dropped is the exact number of bytes, never rounded to KiB.
+func TestLogLimitMarkerPlural(t *testing.T) {
+	for _, c := range []struct {
+		limit int64
+		out   string
+		want  string
+	}{
+		{1, "abc", "a\n[cairn: 2 bytes dropped: the log keeps the first 1 byte and the last 0 bytes of an attempt's output (cairn run --log-limit)]\n"},
+		{2, "abc", "a\n[cairn: 1 byte dropped: the log keeps the first 1 byte and the last 1 byte of an attempt's output (cairn run --log-limit)]\nc"},
+		{4, "abcdef", "ab\n[cairn: 2 bytes dropped: the log keeps the first 2 bytes and the last 2 bytes of an attempt's output (cairn run --log-limit)]\nef"},
+		{2048, strings.Repeat("x", 3072), strings.Repeat("x", 1024) + "\n[cairn: 1024 bytes dropped: the log keeps the first 1 KiB and the last 1 KiB of an attempt's output (cairn run --log-limit)]\n" + strings.Repeat("x", 1024)},
+	} {
+		l := openLogs(t).WithLimit(c.limit)
+		w, err := l.Create("r", "t", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(c.out))
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := readLog(t, l, "r", "t", 1); got != c.want {
+			t.Errorf("limit %d, output %d bytes: log\n%q\nwant\n%q", c.limit, len(c.out), got, c.want)
+		}
+	}
+}

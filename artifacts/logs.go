@@ -264,8 +264,8 @@ func (lw *LogWriter) CloseWithNote(note string) error {
 		return fmt.Errorf("close log: %w", err)
 	}
 	if dropped := lw.tailSeen - int64(len(kept)); dropped > 0 {
-		fmt.Fprintf(lw.w, "\n[cairn: %d bytes dropped: the log keeps the first %s and the last %s of an attempt's output (cairn run --log-limit)]\n",
-			dropped, sizeText(lw.headCap), sizeText(int64(lw.tailCap)))
+		fmt.Fprintf(lw.w, "\n[cairn: %s dropped: the log keeps the first %s and the last %s of an attempt's output (cairn run --log-limit)]\n",
+			bytesText(dropped), sizeText(lw.headCap), sizeText(int64(lw.tailCap)))
 	}
 	lw.w.Write(kept)
 	lw.w.WriteString(note)
@@ -290,6 +290,14 @@ func sizeText(n int64) string {
 		if n >= u.size && n%u.size == 0 {
 			return fmt.Sprintf("%d %s", n/u.size, u.name)
 		}
+	}
+	return bytesText(n)
+}
+
+// bytesText is "1 byte", "0 bytes", "4096 bytes": exact, plural right.
+func bytesText(n int64) string {
+	if n == 1 {
+		return "1 byte"
 	}
 	return fmt.Sprintf("%d bytes", n)
 }

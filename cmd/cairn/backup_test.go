@@ -54,7 +54,7 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 
 	backup := filepath.Join(dir, "backup")
 	r := e.must(0, "backup", backup)
-	if !strings.Contains(r.stdout, "the database, 1 artifacts") {
+	if !strings.Contains(r.stdout, "the database, 1 artifact, ") {
 		t.Errorf("backup:\n%s", r)
 	}
 	for p, want := range map[string]os.FileMode{backup: 0o700, filepath.Join(backup, "cairn.db"): 0o600} {
@@ -94,5 +94,17 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 	}
 	if logs := b.must(0, "logs", id, "nap").stdout; !strings.Contains(logs, "precious data") {
 		t.Errorf("nap's second attempt did not read the restored artifact:\n%s", logs)
+	}
+}
+
+// What backup and restore say they copied has its plurals right.
+func TestCopiedPlural(t *testing.T) {
+	for c, want := range map[copied]string{
+		{1, 1, 1}: "1 artifact, 1 log, 1 plugin file",
+		{0, 2, 3}: "0 artifacts, 2 logs, 3 plugin files",
+	} {
+		if got := c.String(); got != want {
+			t.Errorf("%#v: %q, want %q", c, got, want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
 )
 
 func cmdBackup(ctx context.Context, a *app, args []string) error {
@@ -147,7 +148,7 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 type copied struct{ artifacts, logs, plugins int }
 
 func (c copied) String() string {
-	return fmt.Sprintf("%d artifacts, %d logs, %d plugin files", c.artifacts, c.logs, c.plugins)
+	return tasks.Plural(c.artifacts, "artifact") + ", " + tasks.Plural(c.logs, "log") + ", " + tasks.Plural(c.plugins, "plugin file")
 }
 
 // copyHome copies a home's files other than the database from one home

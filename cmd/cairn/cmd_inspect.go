@@ -43,6 +43,9 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
+	if asJSON && idsOnly {
+		return usageError{"--json and -q cannot be used together"}
+	}
 	if state != "" {
 		state = strings.ToLower(strings.TrimSpace(state))
 		if state == orphanedState {

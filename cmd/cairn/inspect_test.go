@@ -443,3 +443,18 @@ tasks:
 		}
 	}
 }
+
+// runs --json -q is a usage error, not one of the two chosen in silence,
+// whichever order the flags come in; each alone still works.
+func TestRunsJSONAndQuietConflict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, args := range [][]string{{"runs", "--json", "-q"}, {"runs", "-q", "--json"}} {
+		r := e.must(2, args...)
+		if !strings.Contains(r.stderr, "--json and -q cannot be used together") || r.stdout != "" {
+			t.Errorf("%v:\n%s", args, r)
+		}
+	}
+	e.must(0, "runs", "--json")
+	e.must(0, "runs", "-q")
+}
