@@ -82,7 +82,7 @@ func refusal(c refContext) (msg, hint string, refused bool) {
 	case ctxHeredocWord:
 		return "a reference in a here-document's delimiter", "write the delimiter literally", true
 	case ctxHeredocBody:
-		return "a reference inside a here-document's body: the body is text handed to another program (python3, sh, psql...), which may read the value as code",
+		return "a reference inside a here-document's body or a here-string (<<<): the text is handed to another program (python3, sh, psql...), which may read the value as code",
 			`pass the value with env: {X: "${{ ... }}"} and read it from the environment inside the program (os.environ["X"] in Python, "$X" in sh); to write a file, printf '%s\n' "${{ ... }}" > file`, true
 	case ctxEvaluated:
 		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, ssh, watch)",
@@ -343,7 +343,11 @@ func (l *lexer) unquoted(r region, end byte) {
 	word := -1 // the offset where the current word starts, -1 between words
 	endWord := func() {
 		if word >= 0 && track {
-			cmd.word(l, word, l.i)
+			// A file descriptor's number before a redirection is no word.
+			fd := (l.peek(0) == '<' || l.peek(0) == '>') && strings.Trim(l.s[word:l.i], "0123456789") == ""
+			if !fd {
+				cmd.word(l, word, l.i)
+			}
 		}
 		word = -1
 	}
@@ -357,9 +361,15 @@ func (l *lexer) unquoted(r region, end byte) {
 		}
 		if strings.IndexByte(" \t\n;&|()<>", c) >= 0 {
 			endWord()
-			redir := c == '&' && l.i > 0 && (l.s[l.i-1] == '>' || l.s[l.i-1] == '<')
+			redir := (c == '&' || c == '|') && l.i > 0 && (l.s[l.i-1] == '>' || l.s[l.i-1] == '<')
 			if track && !redir && strings.IndexByte(";&|()\n", c) >= 0 && !cmd.dbrack {
 				cmd = command{}
+			}
+			if track && (c == '<' || c == '>') && !cmd.dbrack {
+				cmd.redir = true // the next word is a redirection's target
+				if strings.HasPrefix(l.s[l.i:], "<<<") {
+					cmd.next = ctxHeredocBody
+				}
 			}
 		} else if word < 0 && !(c == '#' && wordStart) && !(c == '(' && l.peek(1) == '(' && wordStart) {
 			word = l.i
@@ -411,6 +421,7 @@ func (l *lexer) unquoted(r region, end byte) {
 		case c == '<' && l.peek(1) == '<':
 			l.i += 2
 			l.heredocOp()
+			cmd.redir = false // heredocOp read the delimiter
 		case c == '\n':
 			l.i++
 			l.bodies()
@@ -433,6 +444,8 @@ type command struct {
 	name   string     // the command word, literal (its last path element)
 	refuse refContext // every reference from here to the command's end
 	next   refContext // the references of the next word only
+	redir  bool       // the next word is a redirection's target, not the command's
+	wrap   bool       // after command, builtin or exec: options, then the command word
 	shell  bool       // a shell (or su) is among the words
 	script bool       // past a shell's -c: the words up to the first operand (the command string) are code
 	dbrack bool       // inside [[ ... ]]
@@ -455,10 +468,27 @@ func set(ws ...string) map[string]bool {
 	return m
 }
 
-// literal reports whether a word is plain text, with no quote, expansion,
-// escape or reference.
-func literal(w string) bool {
-	return strings.IndexAny(w, "'\"\\$`"+string(refMark)) < 0
+// plain is a word with its quotes and backslashes removed, as the shell
+// reads it, when it holds no expansion and no reference ("eval", \eval
+// and 'eval' are eval).
+func plain(w string) (string, bool) {
+	if strings.ContainsAny(w, "$`"+string(refMark)) {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; c {
+		case '\'', '"':
+		case '\\':
+			if i+1 < len(w) {
+				i++
+				b.WriteByte(w[i])
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), true
 }
 
 // assignment reports whether w is NAME=..., with a literal name.
@@ -500,15 +530,6 @@ func (c *command) word(l *lexer, start, end int) {
 		refuse(c.next, false)
 		c.next = 0
 	}
-	lit := literal(w)
-	if c.script {
-		refuse(ctxEvaluated, false)
-		c.script = lit && w[0] == '-'
-	}
-	base := w
-	if k := strings.LastIndexByte(w, '/'); k >= 0 && lit {
-		base = w[k+1:]
-	}
 	if c.dbrack {
 		refuse(ctxBashArith, false)
 		if w == "]]" {
@@ -516,8 +537,25 @@ func (c *command) word(l *lexer, start, end int) {
 		}
 		return
 	}
+	if c.redir {
+		c.redir = false
+		return
+	}
+	w, lit := plain(w)
+	if !lit || w == "" {
+		w = l.s[start:end]
+	}
+	if c.script {
+		refuse(ctxEvaluated, false)
+		c.script = lit && w != "" && w[0] == '-'
+	}
+	base := w
+	if k := strings.LastIndexByte(w, '/'); k >= 0 && lit {
+		base = w[k+1:]
+	}
 	if c.words == 0 {
-		if (lit && reserved[w]) || assignment(w) {
+		if (lit && reserved[w]) || assignment(w) || (c.wrap && lit && w[0] == '-') {
+			c.wrap = c.wrap || (lit && (w == "command" || w == "builtin" || w == "exec"))
 			return
 		}
 		c.words = 1

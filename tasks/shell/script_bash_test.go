@@ -114,6 +114,10 @@ func TestAcceptedScriptReferencesAreDataUnderBash(t *testing.T) {
 				"sh -c 'printf \"<%s>\\n\" \"$1\"' sh \x00",
 				"printf '<%s>\\n' \"${UNSET:-\x00}\"",
 				"echo trap; printf '<%s>\\n' \x00",
+				"2>&1 printf '<%s>\\n' \x00 >&2",
+				"for a in \x00; do printf '<%s>\\n' \"$a\"; done",
+				"if [ -n \"\x00\" ]; then printf '<%s>\\n' \"\x00\"; fi",
+				"printf '%s' \x00 > f; printf '<%s>\\n' \"$(cat f)\"",
 			} {
 				st := cairn.ScriptText{Text: strings.Split(src, "\x00"), Refs: nil}
 				for range len(st.Text) - 1 {

@@ -195,6 +195,12 @@ func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
 		{"su -c", `su nobody -c "ls ${{ params.x }}"`, "as shell code", 26},
 		{"ssh", `ssh host ls ${{ params.x }}`, "as shell code", 21},
 		{"watch", `watch -n 1 "ls ${{ params.x }}"`, "as shell code", 24},
+		{"escaped eval", `\eval "${{ params.x }}"`, "as shell code", 16},
+		{"quoted trap", `'trap' "${{ params.x }}" EXIT`, "as shell code", 17},
+		{"redirection first", `2>&1 >/dev/null eval ${{ params.x }}`, "as shell code", 30},
+		{"command -p eval", `command -p eval ${{ params.x }}`, "as shell code", 25},
+		{"quoted -c", `bash "-c" ${{ params.x }}`, "as shell code", 19},
+		{"here-string", `python3 <<< "${{ params.x }}"`, "here-string", 22},
 		// A variable's name.
 		{"export name quoted", `export "${{ params.x }}"`, "variable's name", 17},
 		{"export name prefix", `export X${{ params.x }}=1`, "variable's name", 17},
