@@ -30,7 +30,7 @@ func TestNumbersKeptAsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantOut := "code,x,id17,id20,exact,sci\n" +
-		"007,1.5,12345678901234567,12345678901234567890,1152921504606846976,1000000000000000000000\n" +
+		"007,1.5,12345678901234567,12345678901234567890,1152921504606846976,1e+21\n" +
 		"-007,0,0012345678901234567,-12345678901234567890,-9007199254740992,0.00000025\n" +
 		"00.5,0.5," + long + ",7,9007199254740992,100\n" +
 		"12,-0.25,,,1,-3\n" +
@@ -62,6 +62,12 @@ func TestInferNumberSpellings(t *testing.T) {
 		"9007199254740992": true, "-9007199254740992": true, "9007199254740993": false, "18014398509481984": true,
 		"007": false, "-007": false, "+07": false, "00.5": false, "00": false, "0012": false,
 		"1_000": false, "0_7": false, "0x1p-2": true, "Inf": true, "-infinity": true,
+		// Written without an exponent, a value WriteCSV would write with
+		// one (1e21 and up, under 1e-30) is text; one too small for a
+		// float64 (it would read as 0) is text however written.
+		"100000000000000000000": true, "1000000000000000000000": false, "1e21": true, "1e300": true,
+		"0.000000000000000000000000000001": true, "0.0000000000000000000000000000001": false, "1e-31": true,
+		"1e-400": false, "0.0e-400": true, "-0.000": true,
 	} {
 		f := mustReadCSV(t, "c\n"+s+"\n", ReadOptions{AllowInf: true})
 		if got := f.Columns[0].Kind == Numeric; got != want {
@@ -72,6 +78,19 @@ func TestInferNumberSpellings(t *testing.T) {
 	f := mustReadCSV(t, "c\n007\n", ReadOptions{Schema: map[string]Kind{"c": Numeric}})
 	if f.Columns[0].Num[0] != 7 {
 		t.Errorf("declared numeric 007 read as %v", f.Columns[0].Num[0])
+	}
+}
+
+// Numbers far from 1 are written with an exponent rather than hundreds of
+// digits, and plain notation is used in between.
+func TestWriteNumberNotation(t *testing.T) {
+	for v, want := range map[float64]string{
+		1e300: "1e+300", -1e21: "-1e+21", 1e-40: "1e-40", 9.99e20: "999000000000000000000", 1e-30: "0.000000000000000000000000000001",
+		2.5e-7: "0.00000025", 1234567.5: "1234567.5", 0: "0",
+	} {
+		if got := FormatNumber(v); got != want {
+			t.Errorf("FormatNumber(%g) = %q, want %q", v, got, want)
+		}
 	}
 }
 

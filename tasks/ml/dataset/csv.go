@@ -128,11 +128,12 @@ func csvErr(err error) error {
 	return fmt.Errorf("dataset: reading CSV: %w", err)
 }
 
-// WriteCSV writes f as CSV with a header row, deterministically: numbers in
-// plain decimal notation, never with an exponent — integers with every
-// digit, others with the fewest digits that read back as the same float64,
-// so 1.50 is written 1.5 and 2500000 stays 2500000 (±Inf as
-// "+Inf"/"-Inf") — booleans as
+// WriteCSV writes f as CSV with a header row, deterministically: numbers as
+// FormatNumber writes them — plain decimal notation from 1e-30 up to 1e21
+// in magnitude (integers with every digit, others with the fewest digits
+// that read back as the same float64, so 1.50 is written 1.5 and 2500000
+// stays 2500000), the shortest exponent form outside it, ±Inf as
+// "+Inf"/"-Inf" — booleans as
 // true/false, datetimes as RFC 3339 in UTC with fractional seconds only when
 // present (to the nanosecond), missing values as empty fields, LF line
 // endings, and RFC 4180 quoting only where needed (a comma, double quote, CR

@@ -37,7 +37,10 @@
 //     a float64 cannot hold exactly (beyond 2^53 = 9007199254740992 unless
 //     its digits are exactly a float64's, as 2^60's are; so a 17- or
 //     20-digit id keeps every digit, and a 400-digit one is text, not
-//     +Inf), and digit separators (1_000). A decimal with more significant
+//     +Inf), a value written without an exponent that WriteCSV would write
+//     with one (magnitude 1e21 or more, or under 1e-30), a value too
+//     small for a float64 (1e-400 would read as 0) and digit separators
+//     (1_000). A decimal with more significant
 //     digits than a float64 holds (about 16) is a number rounded to the
 //     nearest float64, as every float64 reader does. A NaN literal that
 //     is not in the missing list ("NaN", "nan") makes the column
@@ -67,11 +70,14 @@
 //
 // # Writing
 //
-// WriteCSV's bytes depend only on the frame: numbers in plain decimal
-// notation, never with an exponent (integers with every digit, 2500000 not
-// 2.5e+06; other numbers with the fewest digits that read back as the same
-// float64, so 1.50 comes back as 1.5 — the same value, the trailing zero
-// not kept — and 0.00001 stays 0.00001), booleans true/false, datetimes RFC 3339 UTC,
+// WriteCSV's bytes depend only on the frame: numbers from 1e-30 up to (not
+// including) 1e21 in magnitude, and 0, in plain decimal notation, never
+// with an exponent (integers with every digit, 2500000 not 2.5e+06; other
+// numbers with the fewest digits that read back as the same float64, so
+// 1.50 comes back as 1.5 — the same value, the trailing zero not kept —
+// and 0.00001 stays 0.00001); numbers outside that range, which inference
+// only reads from an exponent form, in the shortest exponent form (1e+300,
+// not 301 digits); booleans true/false, datetimes RFC 3339 UTC,
 // missing values empty, LF line endings, minimal RFC 4180 quoting. Reading
 // them back with the frame's kinds (Describe(f).Kinds()) reproduces the
 // frame exactly, with the exceptions listed on WriteCSV; read with

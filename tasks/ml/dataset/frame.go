@@ -89,17 +89,32 @@ func (c *Column) appendValue(b []byte, i int) []byte {
 // compare equal.
 func FormatNumber(v float64) string { return string(appendNumber(nil, v)) }
 
-// appendNumber writes v in plain decimal notation, never with an exponent:
-// an integer with all its digits (exact: 2^60 is 1152921504606846976), any
-// other number with the fewest digits that read back as v (1.50 comes back
-// as 1.5, 0.00001 as 0.00001, not 1e-05). So a number written without an
-// exponent is never given one, and what WriteCSV writes is inferred as a
-// number again (see inferableNumber). ±Inf is "+Inf"/"-Inf".
+// appendNumber writes v in plain decimal notation, never with an exponent,
+// when it is 0 or in plainRange: an integer with all its digits (exact:
+// 2^60 is 1152921504606846976), any other number with the fewest digits
+// that read back as v (1.50 comes back as 1.5, 0.00001 as 0.00001, not
+// 1e-05). Outside that range (a value read from 1e300 or 1e-40) it uses
+// the shortest exponent form (1e+300), so that no value takes more than
+// about 50 bytes; ReadCSV infers a value written there without an exponent
+// as text, so a number the user wrote plainly is never given one, and
+// what WriteCSV writes is inferred as a number again. ±Inf is
+// "+Inf"/"-Inf".
 func appendNumber(b []byte, v float64) []byte {
-	if v == math.Trunc(v) {
+	switch {
+	case !plainRange(v) && !math.IsInf(v, 0):
+		return strconv.AppendFloat(b, v, 'e', -1, 64)
+	case v == math.Trunc(v):
 		return strconv.AppendFloat(b, v, 'f', 0, 64)
 	}
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
+}
+
+// plainRange reports whether v is written in plain notation: 0, or a
+// magnitude from 1e-30 up to, not including, 1e21 (the bound JavaScript
+// uses too: 21 integer digits at most).
+func plainRange(v float64) bool {
+	a := math.Abs(v)
+	return a == 0 || a >= 1e-30 && a < 1e21
 }
 
 // appendTime formats Unix seconds v as RFC 3339 UTC, rounding to the

@@ -280,7 +280,10 @@ const maxExact = 1 << 53
 // 0e3 are numbers), and, when written as an integer (no point, no
 // exponent), one that a float64 holds exactly (any below 2^53; a larger
 // one only if its digits are exactly v's, as 2^60 is; one too long for a
-// float64 is text, not ±Inf). Digit separators (1_000, 0_7) make text too.
+// float64 is text, not ±Inf). Also text: a value written without an
+// exponent that WriteCSV would write with one (outside plainRange), a
+// value too small for a float64 (one that reads as 0 but has a non-zero
+// digit) and digit separators (1_000, 0_7).
 // Go's hexadecimal floats (0x1p-2) and the words Inf and Infinity (any
 // case, signed) are numbers, ±Inf left to AllowInf.
 func inferableNumber(s string, v float64) bool {
@@ -297,22 +300,24 @@ func inferableNumber(s string, v float64) bool {
 	if len(t) > 1 && t[0] == '0' && t[1] >= '0' && t[1] <= '9' {
 		return false // a leading zero a number would drop
 	}
-	digits, integer := 0, true
+	digits, integer, plain, nonzero := 0, true, true, false
 	i := 0
 	for ; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
 		digits++
+		nonzero = nonzero || t[i] != '0'
 	}
 	if i < len(t) && t[i] == '.' {
 		integer = false
 		for i++; i < len(t) && t[i] >= '0' && t[i] <= '9'; i++ {
 			digits++
+			nonzero = nonzero || t[i] != '0'
 		}
 	}
 	if digits == 0 {
 		return false
 	}
 	if i < len(t) && (t[i] == 'e' || t[i] == 'E') {
-		integer = false
+		integer, plain = false, false
 		i++
 		if i < len(t) && (t[i] == '+' || t[i] == '-') {
 			i++
@@ -328,7 +333,12 @@ func inferableNumber(s string, v float64) bool {
 	if i != len(t) {
 		return false // hexadecimal, underscores
 	}
-	if !integer || math.Abs(v) < maxExact {
+	switch {
+	case v == 0 && nonzero:
+		return false // too small for a float64: it would read as 0
+	case plain && !plainRange(v):
+		return false // WriteCSV would give it an exponent
+	case !integer || math.Abs(v) < maxExact:
 		return true
 	}
 	// An integer beyond 2^53: exact only if v's digits are the ones written.
