@@ -85,7 +85,7 @@ func refusal(c refContext) (msg, hint string, refused bool) {
 		return "a reference inside a here-document's body or a here-string (<<<): the text is handed to another program (python3, sh, psql...), which may read the value as code",
 			`pass the value with env: {X: "${{ ... }}"} and read it from the environment inside the program (os.environ["X"] in Python, "$X" in sh); to write a file, printf '%s\n' "${{ ... }}" > file`, true
 	case ctxEvaluated:
-		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, ssh, watch)",
+		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, ssh, watch), or in PS4 or a prompt, which the shell expands again",
 			`pass the value with env: {X: "${{ ... }}"} and refer to "$X" inside the command string, written in single quotes (sh -c 'echo "$X"')`, true
 	case ctxAssignName:
 		return "a reference in a variable's name (export, declare, local, readonly, typeset, read): a value could set PATH or any variable, and bash evaluates a subscript in a name",
@@ -446,6 +446,7 @@ type command struct {
 	next   refContext // the references of the next word only
 	redir  bool       // the next word is a redirection's target, not the command's
 	wrap   bool       // after command, builtin or exec: options, then the command word
+	fn     bool       // after the keyword function: the function's name
 	shell  bool       // a shell (or su) is among the words
 	script bool       // past a shell's -c: the words up to the first operand (the command string) are code
 	dbrack bool       // inside [[ ... ]]
@@ -506,6 +507,18 @@ func assignment(w string) bool {
 	return true
 }
 
+// promptVar reports whether w assigns a variable whose value the shell
+// expands again, command substitutions included: PS4 at each command of
+// set -x, and the prompts.
+func promptVar(w string) bool {
+	for _, v := range []string{"PS1=", "PS2=", "PS3=", "PS4=", "PROMPT_COMMAND="} {
+		if strings.HasPrefix(w, v) {
+			return true
+		}
+	}
+	return false
+}
+
 // word takes the word s[start:end] of the simple command, and refuses
 // its references where the command makes them code.
 func (c *command) word(l *lexer, start, end int) {
@@ -553,9 +566,20 @@ func (c *command) word(l *lexer, start, end int) {
 	if k := strings.LastIndexByte(w, '/'); k >= 0 && lit {
 		base = w[k+1:]
 	}
+	if promptVar(l.s[start:end]) && (c.words == 0 || declareWords[c.name]) {
+		refuse(ctxEvaluated, false)
+	}
+	if c.fn {
+		c.fn = false // the function's name
+		return
+	}
 	if c.words == 0 {
+		if lit && w == "function" {
+			c.fn = true
+			return
+		}
 		if (lit && reserved[w]) || assignment(w) || (c.wrap && lit && w[0] == '-') {
-			c.wrap = c.wrap || (lit && (w == "command" || w == "builtin" || w == "exec"))
+			c.wrap = c.wrap || (lit && (w == "command" || w == "builtin" || w == "exec" || w == "time"))
 			return
 		}
 		c.words = 1
@@ -583,6 +607,8 @@ func (c *command) word(l *lexer, start, end int) {
 			refuse(ctxAssignName, false)
 		case (c.name == "printf" || c.name == "test" || c.name == "[") && w == "-v":
 			c.next = ctxBashArith
+		case (c.name == "printf" || c.name == "test" || c.name == "[") && strings.HasPrefix(w, "-v"):
+			refuse(ctxBashArith, false) // -vNAME
 		}
 	}
 	if !lit {

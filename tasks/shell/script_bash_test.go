@@ -62,6 +62,8 @@ func TestScriptAttacksRanCommandsAndAreRefused(t *testing.T) {
 		{"declare -i", "declare -i n=\x00", `declare -i n="${CAIRN_REF_1}"`, "a[$(touch PWNED)]", true},
 		{"local -i", "f() { local -i n=\x00; }; f", `f() { local -i n="${CAIRN_REF_1}"; }; f`, "a[$(touch PWNED)]", true},
 		{"declare -a", "declare -a a=\x00", `declare -a a="${CAIRN_REF_1}"`, "($(touch PWNED))", true},
+		{"printf -vNAME", "printf -v\x00 %s y", `printf -v"${CAIRN_REF_1}" %s y`, "a[$(touch PWNED)]", true},
+		{"PS4", "PS4=\x00; set -x; true", `PS4="${CAIRN_REF_1}"; set -x; true`, "$(touch PWNED)", true},
 		{"read", "read \x00 <<< v", `read "${CAIRN_REF_1}" <<< v`, "a[$(touch PWNED)]", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

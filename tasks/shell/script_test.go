@@ -201,6 +201,11 @@ func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
 		{"command -p eval", `command -p eval ${{ params.x }}`, "as shell code", 25},
 		{"quoted -c", `bash "-c" ${{ params.x }}`, "as shell code", 19},
 		{"here-string", `python3 <<< "${{ params.x }}"`, "here-string", 22},
+		{"function keyword", `function f { eval ${{ params.x }}; }`, "as shell code", 27},
+		{"time -p eval", `time -p eval ${{ params.x }}`, "as shell code", 22},
+		{"PS4", `PS4=${{ params.x }}; set -x`, "PS4", 13},
+		{"export PS4", `export PS4="${{ params.x }}"`, "PS4", 21},
+		{"printf -vNAME", `printf -v"${{ params.x }}" %s y`, "arithmetic", 19},
 		// A variable's name.
 		{"export name quoted", `export "${{ params.x }}"`, "variable's name", 17},
 		{"export name prefix", `export X${{ params.x }}=1`, "variable's name", 17},
