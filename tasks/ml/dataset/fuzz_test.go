@@ -26,6 +26,7 @@ func FuzzRead(f *testing.F) {
 	for _, s := range []string{
 		"a\ntrue\nfalse\n", "a,b\nyes,1\nno,0\n", "x\n1e999\n-Inf\n", "t\n2024-01-02T03:04:05.123456789+02:00\n",
 		"\"a\"\"b\",c\r\n\"x\ny\",\r\n", "a\n\"\"\n", "{\"a\": true, \"b\": null}\n{\"b\": 1e400}\n",
+		"z,x,id,e\n007,1.50,12345678901234567,1e300\n-0,2500000,9007199254740992,2.5e-31\n",
 	} {
 		f.Add([]byte(s), strings.HasPrefix(s, "{"))
 	}
@@ -59,6 +60,17 @@ func FuzzRead(f *testing.F) {
 		}
 		if back.Rows() != fr.Rows() {
 			t.Fatalf("%d rows written, %d read back\n%q", fr.Rows(), back.Rows(), out.Bytes())
+		}
+		// A number written is inferred as a number again (issue 15: no
+		// task downstream reads a collected number as text).
+		inferred, err := ReadCSV(bytes.NewReader(out.Bytes()), ReadOptions{AllowInf: true})
+		if err != nil {
+			t.Fatalf("written bytes do not read back inferred: %v\n%q", err, out.Bytes())
+		}
+		for j, c := range fr.Columns {
+			if c.Kind == Numeric && inferred.Columns[j].Kind != Numeric {
+				t.Fatalf("numeric column %q reads back as %s\n%q", c.Name, inferred.Columns[j].Kind, out.Bytes())
+			}
 		}
 		var again bytes.Buffer
 		if err := WriteCSV(&again, back); err != nil {
