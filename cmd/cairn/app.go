@@ -28,6 +28,7 @@ import (
 	"github.com/cairnml/cairn/tasks/split"
 	"github.com/cairnml/cairn/tasks/train"
 	"github.com/cairnml/cairn/tasks/tune"
+	"golang.org/x/sys/unix"
 )
 
 // Exit codes.
@@ -260,20 +261,51 @@ func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 			return nil, fmt.Errorf("%w at %s: nothing has run with this home yet (or give --home, CAIRN_HOME or --db)", errNoDatabase, path)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("open database %s: %w", path, err)
+			return nil, err // sqlite.Open's errors name the file
 		}
 		return st, nil
 	}
+	if err := readOnlyDatabase(path); err != nil {
+		return nil, err
+	}
+	home := filepath.Dir(path)
+	if a.dbPath == "" {
+		if _, err := os.Stat(home); errors.Is(err, fs.ErrNotExist) {
+			if err := a.privateHome(); err != nil { // create it 0700
+				return nil, err
+			}
+		}
+	}
+	// Open refuses an empty or foreign database before anything in the
+	// home is changed: only then is an existing home made private.
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, err // sqlite.Open's errors name the file
+	}
 	if a.dbPath == "" {
 		if err := a.privateHome(); err != nil {
+			st.Close()
 			return nil, err
 		}
 	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
 	return st, nil
+}
+
+// readOnlyDatabase says so when the database at path exists but this
+// process may not write to it (its mode, its owner, a read-only file
+// system): SQLite would open it and fail at the first write with "attempt
+// to write a readonly database". access(2) answers for this process's
+// real ids, the ones a setuid-less cairn runs with.
+func readOnlyDatabase(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return nil // missing (Open creates it) or unreadable (Open says why)
+	}
+	if err := unix.Access(path, unix.W_OK); err != nil {
+		return fmt.Errorf("the database %s is read-only: %w; 'cairn runs', 'show', 'logs' and 'artifact' still read it, "+
+			"but to run, make it writable for you (or run as its owner), or use another home (--home, CAIRN_HOME or --db)",
+			path, err)
+	}
+	return nil
 }
 
 // stores opens the artifact store and the log folder (read-only for a

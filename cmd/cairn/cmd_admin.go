@@ -42,9 +42,12 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := readOnlyDatabase(path); err != nil {
+		return err
+	}
 	st, err := sqlite.Open(ctx, path, sqlite.WithoutMigrations())
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", path, err)
+		return err // sqlite.Open's errors name the file
 	}
 	defer st.Close()
 	applied, err := st.Migrate(ctx)

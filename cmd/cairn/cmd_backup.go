@@ -58,7 +58,7 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("no database at %s: nothing to back up (give --home, CAIRN_HOME or --db)", dbPath)
 	}
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", dbPath, err)
+		return err // sqlite.Open's errors name the file
 	}
 	defer st.Close()
 	if err := st.Backup(ctx, filepath.Join(dir, "cairn.db")); err != nil {
@@ -128,7 +128,7 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 	}
 	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
-		return fmt.Errorf("open the restored database %s: %w", dbPath, err)
+		return fmt.Errorf("the restored database: %w", err) // Open's error names the file
 	}
 	defer st.Close()
 	fmt.Fprintf(a.stdout, "restored %s into %s: the database, %s\n", dir, home, n)

@@ -123,7 +123,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		r.SourcePath = abs
 	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
-		return fmt.Errorf("create run: %w", err)
+		return err // "create run ID: ..."
 	}
 	return a.execute(ctx, st, wf, r.ID, ef, false)
 }

@@ -245,6 +245,43 @@ func TestForeignDatabaseRefused(t *testing.T) {
 	}
 }
 
+// An empty or foreign database in a home open to others is refused before
+// anything is changed: the home keeps its mode, nothing says it was made
+// private, and the error names the file once.
+func TestForeignDatabaseRefusedBeforeModesChange(t *testing.T) {
+	t.Parallel()
+	for name, content := range map[string][]byte{"empty": nil, "foreign": []byte("not a database, but someone's file\n")} {
+		e := newEnv(t)
+		if err := os.Chmod(e.home, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		db := filepath.Join(e.home, "cairn.db")
+		if err := os.WriteFile(db, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(db, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"run", testdata(t, "alpha.yaml")}, {"migrate"}} {
+			r := e.must(1, args...)
+			if !strings.Contains(r.stderr, "not a Cairn database") || strings.Contains(r.stderr, "private") {
+				t.Errorf("%s: %v:\n%s", name, args, r.stderr)
+			}
+			if n := strings.Count(r.stderr, db); n != 1 {
+				t.Errorf("%s: %v names %s %d times, want once:\n%s", name, args, db, n, r.stderr)
+			}
+		}
+		for p, want := range map[string]os.FileMode{e.home: 0o755, db: 0o644} {
+			if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != want {
+				t.Errorf("%s: %s: %v %v, want mode %#o (left as it was)", name, p, fi.Mode(), err, want)
+			}
+		}
+		if b, _ := os.ReadFile(db); string(b) != string(content) {
+			t.Errorf("%s: the file was changed", name)
+		}
+	}
+}
+
 // -o makes a new file with the mode the umask gives, keeps the mode of a
 // file it replaces, and refuses a folder with a message.
 func TestArtifactOutputFile(t *testing.T) {
@@ -347,9 +384,12 @@ func TestReadOnlyHome(t *testing.T) {
 		if art := n.must(0, nil, "artifact", id, "write", "model").stdout; art != "model bytes\n" {
 			t.Errorf("killed=%v: artifact: %q", killed, art)
 		}
-		// A command that writes says why it cannot.
+		// A command that writes says why it cannot, once, and what to do.
 		if r := n.cairn(nil, "run", wf); r.code == 0 {
 			t.Errorf("killed=%v: run on a read-only home succeeded", killed)
+		} else if db := filepath.Join(n.home, "cairn.db"); !strings.Contains(r.stderr, "the database "+db+" is read-only") ||
+			!strings.Contains(r.stderr, "--home") || strings.Count(r.stderr, db) != 1 || strings.Contains(r.stderr, "readonly database") {
+			t.Errorf("killed=%v: run on a read-only home should say the database is read-only, naming it once, and what to do:\n%s", killed, r.stderr)
 		}
 		after := tree(t, n.home)
 		for p, m := range after {

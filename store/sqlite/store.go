@@ -150,6 +150,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		if err := probe(ctx, path); err != nil {
 			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 		}
+		// Only a file known to be Cairn's has its mode changed: a database
+		// made by an older cairn (or copied in) may be readable by others,
+		// and it holds the runs' params.
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
+				if err := os.Chmod(p, 0o600); err != nil {
+					return nil, fmt.Errorf("open sqlite store %s: make it private: %w", path, err)
+				}
+			}
+		}
 	}
 	var lock *os.File
 	if !o.noLock {
@@ -178,17 +188,6 @@ func prepareFile(path string, readOnly bool) (created bool, err error) {
 	case err == nil && st.Size() == 0:
 		return false, fmt.Errorf("open sqlite store %s: the file is empty (0 bytes): %w; remove it, or point --db at the right file", path, ErrNotCairn)
 	case err == nil:
-		if !readOnly {
-			// A database made by an older cairn (or copied in) may be
-			// readable by others: it holds the runs' params.
-			for _, p := range []string{path, path + "-wal", path + "-shm"} {
-				if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
-					if err := os.Chmod(p, 0o600); err != nil {
-						return false, fmt.Errorf("open sqlite store %s: make it private: %w", path, err)
-					}
-				}
-			}
-		}
 		return false, nil
 	case !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("open sqlite store %s: %w", path, err)
