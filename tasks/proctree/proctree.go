@@ -296,11 +296,11 @@ const pause = 2 * time.Millisecond
 // empty.
 func killCgroup(ctx context.Context, dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
+		if cgroupGone(dir, err) {
+			return nil // removed, so empty: another process cleaned it up
+		}
 		if !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("cgroup.kill: %w", err)
-		}
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			return nil // removed, so empty: another process cleaned it up
 		}
 		// Before Linux 5.14: freeze (no more forks), kill each, thaw.
 		_ = os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("1"), 0)
@@ -351,14 +351,29 @@ func killMembers(ctx context.Context, dir string, keep int) error {
 	}
 }
 
+// cgroupGone reports whether err, from a file of the cgroup dir, says the
+// cgroup is gone or being removed — which only an empty cgroup can be: the
+// file is missing with its dir, or the kernel refuses the open file with
+// ENODEV because the cgroup was removed between the open and the read or
+// write (another cairn's RemoveStale; resume failed on "cgroup.kill: write
+// ...: no such device").
+func cgroupGone(dir string, err error) bool {
+	if errors.Is(err, syscall.ENODEV) {
+		return true
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		_, serr := os.Stat(dir)
+		return errors.Is(serr, os.ErrNotExist)
+	}
+	return false
+}
+
 // members lists the processes in the cgroup dir; none when dir is gone
 // (a cgroup can be removed only once it is empty).
 func members(dir string) ([]int, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-	if errors.Is(err, os.ErrNotExist) {
-		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
-			return nil, nil
-		}
+	if err != nil && cgroupGone(dir, err) {
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup.procs: %w", err)

@@ -5,6 +5,7 @@ package proctree_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -223,5 +224,40 @@ func TestKillCgroupThatIsGone(t *testing.T) {
 	}
 	if err := proctree.KillCgroup(context.Background(), dir); err != nil {
 		t.Fatalf("killing a cgroup that is gone: %v", err)
+	}
+}
+
+// A cgroup removed while it is being killed — its cgroup.kill or
+// cgroup.procs already open — makes the kernel refuse the open file with
+// ENODEV: it was empty (only an empty cgroup can be removed), so that is
+// gone too, not an error. Resume failed on it in the full suite
+// ("cgroup.kill: write ...: no such device") while another cairn process
+// removed the dead owner's empty cgroups.
+func TestCgroupRemovedWhileOpenIsGone(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	tree, err := proctree.New("test.enodev", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := tree.Cgroup()
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.kill"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := tree.Close(); err != nil { // removes the cgroup
+		t.Fatal(err)
+	}
+	_, werr := f.Write([]byte("1"))
+	if !errors.Is(werr, syscall.ENODEV) {
+		t.Skipf("writing a removed cgroup's open cgroup.kill gave %v here, not ENODEV", werr)
+	}
+	if !proctree.CgroupGone(dir, werr) {
+		t.Errorf("%v on a removed cgroup's file is not taken as the cgroup gone", werr)
+	}
+	if proctree.CgroupGone(t.TempDir(), os.ErrPermission) {
+		t.Error("a permission error is taken as the cgroup gone")
 	}
 }
