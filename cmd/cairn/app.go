@@ -300,6 +300,12 @@ func readOnlyDatabase(path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return nil // missing (Open creates it) or unreadable (Open says why)
 	}
+	dir := filepath.Dir(path)
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return fmt.Errorf("the database %s is read-only: its folder is not writable (SQLite keeps the -wal and -shm files beside it): %w; "+
+			"'cairn runs', 'show', 'logs' and 'artifact' still read it, but to run, make the folder writable for you (chmod u+w), or use another home (--home, CAIRN_HOME or --db)",
+			path, err)
+	}
 	if err := unix.Access(path, unix.W_OK); err != nil {
 		return fmt.Errorf("the database %s is read-only: %w; 'cairn runs', 'show', 'logs' and 'artifact' still read it, "+
 			"but to run, make it writable for you (or run as its owner), or use another home (--home, CAIRN_HOME or --db)",

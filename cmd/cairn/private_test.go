@@ -403,6 +403,33 @@ func TestReadOnlyHome(t *testing.T) {
 	}
 }
 
+// A home folder the user cannot write to, its database writable, is
+// read-only too (SQLite must create the WAL beside the file): run says so,
+// naming the database once, and changes nothing.
+func TestReadOnlyHomeFolder(t *testing.T) {
+	t.Parallel()
+	n := newNobody(t)
+	wf := n.writeWorkflow("private.yaml", privateWorkflow)
+	n.must(0, nil, "run", wf)
+	if err := os.Chmod(n.home, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, n.home)
+	db := filepath.Join(n.home, "cairn.db")
+	r := n.cairn(nil, "run", wf)
+	if r.code == 0 || !strings.Contains(r.stderr, "the database "+db+" is read-only: its folder is not writable") ||
+		strings.Count(r.stderr, db) != 1 || strings.Contains(r.stderr, "readonly database") {
+		t.Errorf("run in a read-only home folder:\n%s", r)
+	}
+	n.must(0, nil, "runs")
+	after := tree(t, n.home)
+	for p, m := range after {
+		if before[p] != m {
+			t.Errorf("%s changed or appeared: %v → %v", p, before[p], m)
+		}
+	}
+}
+
 // A task runs as the same user as cairn, yet it cannot read cairn's own
 // environment (which may hold secrets) through /proc/$PPID/environ: cairn
 // is not dumpable.
