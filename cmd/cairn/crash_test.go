@@ -667,13 +667,23 @@ func TestChaosThousandTasks(t *testing.T) {
 	t.Logf("seed %d (CAIRN_CHAOS_SEED=%d to replay the pauses)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	e := newEnv(t)
-	// 1,000 tasks of half a second on 4 workers: about two minutes of
-	// work, more than 50 pauses of 1–3 s.
+	// 1,000 tasks whose first attempts sleep a second, at most 4 at once
+	// (the workflow's concurrency:, which holds for the resumes too,
+	// whatever their default worker count): at least 250 s of work, longer
+	// than 50 pauses of at most 3 s (150 s) and their resumes. With half a
+	// second and no cap, an idle machine finished the run after 33 kills.
 	wf, deps, _ := ledgerWorkflow(t, 1000, 50, 5)
+	capped, err := os.ReadFile(wf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wf, append(capped, "concurrency: 4\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	killLedgerGroupsOnCleanup(t, ledger)
 	start := time.Now()
-	p := e.start("run", wf, "-p", "ledger="+ledger, "-p", "nap=5", "-p", "hold=5", "--workers", "4", "--progress", "lines")
+	p := e.start("run", wf, "-p", "ledger="+ledger, "-p", "nap=10", "-p", "hold=5", "--workers", "4", "--progress", "lines")
 	id := p.runID()
 	made := killAndResume(t, e, p, id, kills, func() time.Duration {
 		return time.Second + time.Duration(rng.Int64N(int64(2*time.Second)))
