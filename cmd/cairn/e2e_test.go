@@ -72,12 +72,13 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\n--- stdout:\n%s--- stderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// cairn runs the binary to its end.
-func (e *env) cairn(args ...string) result {
+// cairnIn runs the binary to its end in dir ("" for the test's own folder).
+func (e *env) cairnIn(dir string, args ...string) result {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := e.command(ctx, args...)
+	cmd.Dir = dir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -91,6 +92,12 @@ func (e *env) cairn(args ...string) result {
 		e.t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, r)
 	}
 	return r
+}
+
+// cairn runs the binary to its end.
+func (e *env) cairn(args ...string) result {
+	e.t.Helper()
+	return e.cairnIn("", args...) // "": the test's own folder
 }
 
 // must runs the binary and fails the test unless it exits with want.

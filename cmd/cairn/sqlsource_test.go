@@ -1,42 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"database/sql"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
 )
-
-// cairnIn runs the binary to its end in dir (for the relative sqlite:
-// DSN of docs/workflows.md's example).
-func (e *env) cairnIn(dir string, args ...string) result {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := e.command(ctx, args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		e.t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, r)
-	}
-	return r
-}
 
 // TestSQLSourceParamIsBound runs docs/workflows.md's sql example as
 // written (issue 14 item 1): a -p value reaches the query as a bound
