@@ -18,7 +18,12 @@ type Run struct {
 	State      RunState
 	// MaxActive caps the task runs of this run that are ready, leased or
 	// running at once; 0 means no per-run cap.
-	MaxActive       int
+	MaxActive int
+	// MaxActiveRuns caps the runs of this run's workflow that a scheduler
+	// service (cairn server) keeps active at once, from the workflow's
+	// top-level max_active_runs:; 0 means no per-workflow cap. A queued
+	// run waits while its workflow has that many runs active.
+	MaxActiveRuns   int
 	CancelRequested bool
 	Error           string
 	CreatedAt       time.Time
