@@ -32,6 +32,10 @@ func NewToken() string {
 type LeaseRequest struct {
 	Worker string
 	RunID  string // only this run's tasks; "" for any run
+	// Owner, if set, restricts the lease to the tasks of runs whose
+	// claim Owner holds: a scheduler service's pool runs only the runs
+	// that service plans.
+	Owner string
 	Max    int    // at most this many work items
 	// Start moves the claimed tasks on to running in the same
 	// transaction, for a worker that begins each attempt at once (the

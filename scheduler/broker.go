@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -38,6 +39,13 @@ type BrokerOptions struct {
 	// retried: it cleans up what the attempt left behind (the processes a
 	// shell command started). An error stops the takeover.
 	Abandoned func(ctx context.Context, item cairn.WorkItem) error
+	// Name names this process in the evaluations it writes (the
+	// scheduler service's owner name), so that the service knows them
+	// for its own.
+	Name string
+	// Logger receives the errors nobody else is told of (a failed lease
+	// inside a completion's transaction). Nil: discarded.
+	Logger *slog.Logger
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
@@ -49,6 +57,8 @@ type Broker struct {
 	now       func() time.Time
 	obs       func(Event)
 	abandoned func(ctx context.Context, item cairn.WorkItem) error
+	name      string
+	log       *slog.Logger
 
 	mu     sync.Mutex
 	ready  chan struct{}          // closed (and replaced) when work may be ready
@@ -73,7 +83,12 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	return &Broker{
+		name:      o.Name,
+		log:       o.Logger,
 		store:     store,
 		ttl:       o.LeaseTTL,
 		now:       o.Now,
@@ -235,10 +250,20 @@ func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion
 
 // CompleteAndLease is Complete followed by Lease(next) — without waiting —
 // in one transaction, together with the planning the completion triggers
-// when the run's driver is free to do it: on a chain, the completion, the
-// successor made ready and the worker's lease on it are one commit. A
-// refused completion leases nothing. If only the lease fails, the
-// completion still counts and no items are returned.
+// when the run's scheduler is in this process and free to do it: on a
+// chain, the completion, the successor made ready and the worker's lease
+// on it are one commit. When the completion is not planned in that
+// transaction (the run is planned elsewhere, or being planned right now)
+// an evaluation of the run is recorded in it instead, so that whichever
+// scheduler owns the run plans it; a retry that waits for its backoff
+// records one due when the backoff ends either way.
+//
+// A refused completion (cairn.ErrLeaseLost) changes nothing and leases
+// nothing. The lease is part of the same transaction: a ready task that
+// cannot be handed out fails alone inside it (see LeaseStore.Lease), but
+// a failure of the database while leasing aborts the whole transaction,
+// completion included, and the error is returned for the worker to report
+// again (the pool retries).
 func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	b.mu.Lock()
 	il, known := b.issued[l.Token]
@@ -268,18 +293,25 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 		items []cairn.WorkItem
 		after func(committed bool)
 	)
-	err := b.store.Batch(ctx, func(ctx context.Context) error {
+	err := b.store.Batch(ctx, func(tx Tx) error {
 		var err error
-		if tr, err = b.store.Complete(ctx, l, c, now); err != nil {
+		if tr, err = tx.Complete(l, c, now); err != nil {
 			return err
 		}
+		planned := false
 		if in != nil && in.within != nil {
-			after = in.within(ctx, tr)
+			after, planned = in.within(tx, tr)
+		}
+		if e := b.evaluation(l, c, now, EvalCompleted); !planned || e.Reason == EvalRetry {
+			if _, err := tx.AddEvaluation(e); err != nil {
+				return err
+			}
 		}
 		if next.Max > 0 {
-			// A failed lease undid only itself: the completion stands,
-			// and the worker will ask again.
-			items, _ = b.store.Lease(ctx, next, now, b.ttl)
+			if items, err = tx.Lease(next, now, b.ttl); err != nil {
+				b.log.Warn("lease after a completion failed", "worker", next.Worker, "run", l.RunID, "task", l.TaskID, "err", err)
+				return err
+			}
 		}
 		return nil
 	})
@@ -292,7 +324,7 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 	// The completion's event goes out before those of the plan it caused.
 	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now}
 	if after != nil {
-		b.publish(e, nil) // the driver has it already
+		b.publish(e, nil) // the run's scheduler has it already
 		after(true)
 	} else {
 		b.publish(e, tr)
@@ -301,20 +333,25 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 	return items, nil
 }
 
+// evaluation is the evaluation recorded for an attempt that ended: due
+// now, or when a retry's backoff ends.
+func (b *Broker) evaluation(l cairn.Lease, c cairn.Completion, now time.Time, reason string) Evaluation {
+	e := Evaluation{RunID: l.RunID, TaskID: l.TaskID, Reason: reason, Writer: b.name, CreatedAt: now, DueAt: now}
+	if c.State == cairn.TaskRetrying && c.RetryAt.After(now) {
+		e.Reason, e.DueAt = EvalRetry, c.RetryAt
+	}
+	return e
+}
+
 // itemFor rebuilds what was handed out with a lease this broker did not
 // issue (it restarted, or another replica issued it).
 func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, error) {
-	trs, err := b.store.ListTaskRuns(ctx, l.RunID)
+	tr, err := b.store.GetTaskRun(ctx, l.RunID, l.TaskID)
 	if err != nil {
 		return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
-	for _, tr := range trs {
-		if tr.TaskID == l.TaskID {
-			return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
-				Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow}, nil
-		}
-	}
-	return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrNotFound)
+	return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
+		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow}, nil
 }
 
 // decide sets the task's next state after an attempt. A failed attempt
@@ -401,7 +438,15 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 			c.State, c.RetryAt = cairn.TaskCancelled, time.Time{}
 		}
 		msg = c.Error
-		tr, err := b.store.Expire(ctx, l, c, now, e.Force)
+		var tr *cairn.TaskRun
+		err = b.store.Batch(ctx, func(tx Tx) error {
+			var err error
+			if tr, err = tx.Expire(l, c, now, e.Force); err != nil {
+				return err
+			}
+			_, err = tx.AddEvaluation(b.evaluation(l, c, now, EvalExpired))
+			return err
+		})
 		if errors.Is(err, cairn.ErrLeaseLost) {
 			continue // completed meanwhile
 		}
@@ -439,7 +484,7 @@ func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
 // subscribe gives run id's driver an inbox of task runs that changed.
 // within, if set, is offered each completion of the run inside the
 // transaction that records it (see runState.within).
-func (b *Broker) subscribe(id string, within func(ctx context.Context, tr *cairn.TaskRun) func(committed bool)) *inbox {
+func (b *Broker) subscribe(id string, within withinFunc) *inbox {
 	in := &inbox{signal: make(chan struct{}, 1), within: within}
 	b.mu.Lock()
 	b.inbox[id] = in
@@ -460,8 +505,14 @@ type inbox struct {
 	mu      sync.Mutex
 	pending []*cairn.TaskRun
 	signal  chan struct{}
-	within  func(ctx context.Context, tr *cairn.TaskRun) func(committed bool)
+	within  withinFunc
 }
+
+// withinFunc plans a run inside the transaction tx that records tr, a
+// worker's completion of one of its tasks (see runState.within). planned
+// says the plan is complete and applied in tx; after, if not nil, must be
+// called once the transaction ended, with whether it committed.
+type withinFunc func(tx Tx, tr *cairn.TaskRun) (after func(committed bool), planned bool)
 
 func (in *inbox) put(tr *cairn.TaskRun) {
 	in.mu.Lock()

@@ -15,18 +15,82 @@ import (
 type Store interface {
 	RunStore
 	LeaseStore
-	// Batch runs fn so that the writes it makes through this store, with
-	// the context fn is given, commit together in one transaction once fn
-	// returns nil; if fn returns an error, none of them do. Each call
-	// inside keeps its own all-or-nothing behaviour (a refused Complete
-	// changes nothing), so fn may carry on after one fails. The writes run
-	// in order and each sees those before it (a Lease finds the tasks an
-	// ApplyPlan just made ready); GetRun and the List methods need not see
-	// the batch's writes. The broker uses it to record
-	// a completion, the plan it triggers and the worker's next lease in
-	// one commit.
-	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+	EvalStore
+	// Batch runs fn in one write transaction: the writes fn makes through
+	// tx commit together once fn returns nil; if fn returns an error,
+	// none of them do. Each Tx call keeps its own all-or-nothing
+	// behaviour (a refused Complete changes nothing), so fn may carry on
+	// after one fails. The calls run in order and each sees the writes
+	// before it (a Lease finds the tasks an ApplyPlan just made ready).
+	//
+	// ctx is checked only before the batch joins the store's write
+	// queue: once it has, its statements run on the transaction's own
+	// context, so cancelling ctx neither leaves the outcome unknown nor
+	// aborts the writes of other callers that share the transaction
+	// (group commit). The broker uses Batch to record a completion, the
+	// plan it triggers and the worker's next lease in one commit.
+	Batch(ctx context.Context, fn func(tx Tx) error) error
 }
+
+// Tx is the writes that can share one transaction (Store.Batch). Each is
+// as its Store counterpart, on the transaction's context.
+type Tx interface {
+	// Complete is LeaseStore.Complete, without the evaluation the
+	// Store's own Complete records: the caller records one
+	// (AddEvaluation) unless it plans the run in the same transaction.
+	Complete(l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error)
+	// Expire is LeaseStore.Expire, likewise without an evaluation.
+	Expire(l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
+	ApplyPlan(p *Plan) error
+	Lease(r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
+	// AddEvaluation records that run e.RunID needs planning and returns
+	// the evaluation's id.
+	AddEvaluation(e Evaluation) (int64, error)
+}
+
+// EvalStore holds evaluations: the durable record that a run needs
+// planning (in the spirit of Nomad's evaluations). Whatever makes a run
+// need planning — a completion not planned in its own transaction, a
+// cancel request, a retry coming due, a new run, an expired lease —
+// writes one in the transaction that makes the change; the scheduler that
+// owns the run (any process) reads it, plans, and acknowledges it.
+type EvalStore interface {
+	// Evaluations lists evaluations with an id above after, by id, at
+	// most limit (100 if limit <= 0), whatever their due time.
+	Evaluations(ctx context.Context, after int64, limit int) ([]Evaluation, error)
+	// LastEvaluation returns the highest evaluation id ever given (0 for
+	// none): where a reader that needs only new evaluations starts.
+	LastEvaluation(ctx context.Context) (int64, error)
+	// AckEvaluations deletes run runID's evaluations with id <= upTo that
+	// are due by now: the run was planned after they were written. With
+	// upTo < 0, all of the run's evaluations (it ended).
+	AckEvaluations(ctx context.Context, runID string, upTo int64, now time.Time) error
+}
+
+// Evaluation is one record that a run needs planning.
+type Evaluation struct {
+	ID     int64 // set by the store; increasing in commit order
+	RunID  string
+	Reason string // EvalCompleted, EvalCancel, ...
+	TaskID string // the task whose change caused it, if any
+	// Writer names the scheduler process that wrote it and already knows
+	// of the change ("" for a store call outside any scheduler): the
+	// owner of the run acknowledges its own without reloading the run.
+	Writer string
+	// DueAt is when the run needs planning: the creation time, or later
+	// for a retry whose backoff has not ended.
+	DueAt     time.Time
+	CreatedAt time.Time
+}
+
+// Reasons of evaluations.
+const (
+	EvalCreated   = "created"   // a new run
+	EvalCompleted = "completed" // an attempt ended, not planned in its transaction
+	EvalRetry     = "retry"     // a retry's backoff ends at DueAt
+	EvalCancel    = "cancel"    // cancellation requested
+	EvalExpired   = "expired"   // a lease expired or was taken over
+)
 
 // RunStore creates, reads and plans runs.
 type RunStore interface {
@@ -44,6 +108,8 @@ type RunStore interface {
 	ListRuns(ctx context.Context, f RunFilter) ([]*cairn.Run, error)
 	// ListTaskRuns returns a run's task runs in creation order.
 	ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error)
+	// GetTaskRun returns one task run. ErrNotFound if absent.
+	GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error)
 	// ListAttempts returns the attempts of one task run, oldest first; with
 	// taskID "" those of every task of the run.
 	ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error)
@@ -61,6 +127,26 @@ type RunStore interface {
 	ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error)
 	// ReleaseRun clears owner's claim on run id (no-op if it lost it).
 	ReleaseRun(ctx context.Context, id, owner string) error
+	// ClaimRuns is ClaimRun for many runs in one statement, without
+	// steal: it returns the ids of those now held by owner (claimed or
+	// renewed), in no particular order.
+	ClaimRuns(ctx context.Context, ids []string, owner string, now time.Time, ttl time.Duration) ([]string, error)
+	// RenewClaims extends to now+ttl, in one statement, every claim owner
+	// holds on a run that is not terminal, and returns those runs' ids:
+	// a run owner drives but that is not among them was taken over.
+	RenewClaims(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]string, error)
+	// ReleaseClaims clears every claim owner holds, in one statement.
+	ReleaseClaims(ctx context.Context, owner string) error
+	// Unowned lists runs that are not terminal and that no live claim
+	// holds (no owner, or its claim expired by now): running ones first,
+	// then queued ones, each in creation order, at most limit.
+	Unowned(ctx context.Context, now time.Time, limit int) ([]RunClaim, error)
+	// Owned lists the claims on runs that are not terminal held by
+	// owners other than except, live or not, at most limit.
+	Owned(ctx context.Context, except string, limit int) ([]RunClaim, error)
+	// ActiveRuns counts the runs that are active — running, or queued
+	// under a live claim — per workflow, as of now.
+	ActiveRuns(ctx context.Context, now time.Time) (map[string]int, error)
 	// RequestCancel marks run id for cancellation. ErrTerminal if the run
 	// already finished.
 	RequestCancel(ctx context.Context, id string) error
@@ -73,9 +159,15 @@ type LeaseStore interface {
 	// first: each becomes leased, its attempt count goes up by one, an
 	// attempt row is created, and a fresh random token and the expiry
 	// now+ttl are set. With r.RunID non-empty only that run's tasks are
-	// claimed. With r.Start each also moves on to running, in the same
+	// claimed; with r.Owner only those of runs r.Owner holds a claim on.
+	// With r.Start each also moves on to running, in the same
 	// transaction, and its WorkItem has Started set. Returns an empty slice
 	// when nothing is ready, without taking the write lock.
+	//
+	// A ready task whose stored params or inputs cannot be decoded is not
+	// handed out: it fails alone (permanently, saying why, with an
+	// evaluation of its run), in the same transaction, and the lease goes
+	// on with the others.
 	Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
 	// StartAttempt moves a leased task run to running. It is a
 	// compare-and-set on (run, task, attempt, token, state leased) and an
@@ -85,7 +177,8 @@ type LeaseStore interface {
 	// lease expired, was superseded or its task left leased/running.
 	Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl time.Duration) (cairn.HeartbeatReply, error)
 	// Complete records how the leased attempt ended and moves the task run
-	// to c.State, as a compare-and-set on (run, task, attempt, token,
+	// to c.State, and records an evaluation of the run (EvalCompleted, or
+	// EvalRetry due at c.RetryAt for a retry that waits), as a compare-and-set on (run, task, attempt, token,
 	// state leased or running) and an unexpired lease. Otherwise it returns
 	// cairn.ErrLeaseLost and changes nothing. It returns the task run as
 	// stored afterwards. With c.Interrupted (c.State retrying or failed)
@@ -97,7 +190,8 @@ type LeaseStore interface {
 	// Expire ends a lease that its holder can no longer complete: one that
 	// has expired by now, or any live one of run runID's when force is set
 	// (the run's previous owner is known dead). The attempt and task run
-	// move to c.State as in Complete. cairn.ErrLeaseLost if the lease was
+	// move to c.State as in Complete, and an evaluation (EvalExpired) is
+	// recorded. cairn.ErrLeaseLost if the lease was
 	// completed meanwhile or (without force) is not yet expired.
 	Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
 	// ExpiredLeases lists leases whose expiry is before now, optionally
@@ -105,6 +199,16 @@ type LeaseStore interface {
 	ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error)
 	// ActiveLeases lists the leases of run runID's leased or running tasks.
 	ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error)
+}
+
+// RunClaim is who holds a run, as Unowned and Owned list them.
+type RunClaim struct {
+	ID             string
+	Workflow       string
+	State          cairn.RunState
+	MaxActiveRuns  int
+	Owner          string
+	OwnerExpiresAt time.Time
 }
 
 // RunFilter selects runs for ListRuns.

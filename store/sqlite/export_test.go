@@ -33,7 +33,7 @@ func (s *Store) Pragmas(ctx context.Context, t testing.TB) map[string]any {
 
 // ExecForTest runs a statement on the writer in a transaction.
 func (s *Store) ExecForTest(ctx context.Context, query string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, query)
 		return translate(err)
 	})
@@ -50,7 +50,7 @@ func RawDB(t testing.TB, path string) *sql.DB {
 
 // PanicInTx runs a write transaction whose body panics after a write.
 func (s *Store) PanicInTx(ctx context.Context) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM runs"); err != nil {
 			return err
 		}

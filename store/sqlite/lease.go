@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // attemptInsertRows is how many attempt rows one INSERT carries.
@@ -17,49 +18,83 @@ const attemptInsertRows = 64
 
 // Lease claims up to r.Max ready task runs for r.Worker, those made ready
 // earliest first (then by run and creation order), only run r.RunID's when
-// it is set. Each becomes leased (and running, with r.Start) with its
-// attempt count one higher, a new attempt row, a fresh token and expiry
-// now+ttl. It returns an empty slice when nothing is ready; that case is
-// answered from a read connection, without taking the write lock.
+// it is set, only those of runs r.Owner holds when that is set. Each
+// becomes leased (and running, with r.Start) with its attempt count one
+// higher, a new attempt row, a fresh token and expiry now+ttl. It returns
+// an empty slice when nothing is ready; that case is answered from a read
+// connection, without taking the write lock. A ready task whose stored
+// params or inputs do not decode fails alone (see scheduler.LeaseStore).
 func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
-	worker, runID, max := r.Worker, r.RunID, r.Max
-	items := []cairn.WorkItem{}
-	if max <= 0 {
-		return items, nil
+	if r.Max <= 0 {
+		return []cairn.WorkItem{}, nil
 	}
 	if ttl <= 0 {
-		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", worker, ttl)
+		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", r.Worker, ttl)
 	}
-	if ready, err := s.anyReady(ctx, runID); err != nil || !ready {
-		return items, err
+	if ready, err := s.anyReady(ctx, r); err != nil || !ready {
+		return []cairn.WorkItem{}, err
 	}
-	state := cairn.TaskLeased
-	var running any
-	if r.Start {
-		state, running = cairn.TaskRunning, now.UnixNano()
+	var items []cairn.WorkItem
+	if err := s.inTxCAS(ctx, s.leaseFn(r, now, ttl, &items)); err != nil {
+		return nil, leaseErr(r, err)
 	}
-	expires := now.Add(ttl)
-	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
-		const cols = `SELECT run_id, task_id, attempt, type, params, inputs, timeout_ns, retries, backoff_ns,
-	backoff_factor, max_backoff_ns, max_interruptions, interrupted, interrupted_streak FROM task_runs`
-		var (
-			st  *sql.Stmt
-			err error
-		)
-		args := []any{}
-		if runID == "" {
-			st, err = s.txStmt(ctx, tx, cols+` WHERE state = 'ready' ORDER BY ready_gen, run_id, seq LIMIT ?`)
-		} else {
-			st, err = s.txStmt(ctx, tx, cols+` WHERE state = 'ready' AND run_id = ? ORDER BY ready_gen, seq LIMIT ?`)
-			args = append(args, runID)
+	return items, nil
+}
+
+func leaseErr(r cairn.LeaseRequest, err error) error {
+	if r.RunID != "" {
+		return fmt.Errorf("lease run %s for %s: %w", r.RunID, r.Worker, err)
+	}
+	return fmt.Errorf("lease for %s: %w", r.Worker, err)
+}
+
+// leaseSelect is the lease query for a request's filters.
+func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
+	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
+	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak FROM task_runs t`
+	switch {
+	case r.RunID != "" && r.Owner != "":
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?
+ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID, r.Owner}
+	case r.RunID != "":
+		return cols + ` WHERE t.state = 'ready' AND t.run_id = ? ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID}
+	case r.Owner != "":
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?
+ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, []any{r.Owner}
+	}
+	return cols + ` WHERE t.state = 'ready' ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, nil
+}
+
+// badRow is a ready task whose stored values do not decode.
+type badRow struct {
+	runID, taskID string
+	err           error
+}
+
+// leaseFn is the body of a lease transaction; it sets *out.
+func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		items := []cairn.WorkItem{}
+		*out = items
+		if r.Max <= 0 {
+			return nil
 		}
+		state := cairn.TaskLeased
+		var running any
+		if r.Start {
+			state, running = cairn.TaskRunning, now.UnixNano()
+		}
+		expires := now.Add(ttl)
+		query, args := leaseSelect(r)
+		st, err := s.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
 		}
-		rows, err := st.QueryContext(ctx, append(args, max)...)
+		rows, err := st.QueryContext(ctx, append(args, r.Max)...)
 		if err != nil {
 			return translate(err)
 		}
+		var bad []badRow
 		for rows.Next() {
 			var (
 				it                           cairn.WorkItem
@@ -73,26 +108,36 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 				return translate(err)
 			}
 			if params != nil {
+				if !json.Valid(params) {
+					bad = append(bad, badRow{it.Lease.RunID, it.Lease.TaskID, errors.New("its stored params are not valid JSON")})
+					continue
+				}
 				it.Params = json.RawMessage(params)
 			}
 			if inputs != nil {
 				if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
-					rows.Close()
-					return fmt.Errorf("decode inputs of %s/%s: %w", it.Lease.RunID, it.Lease.TaskID, err)
+					bad = append(bad, badRow{it.Lease.RunID, it.Lease.TaskID, fmt.Errorf("its stored inputs do not decode: %w", err)})
+					continue
 				}
 			}
 			it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 			it.Lease.Attempt++
 			it.Lease.Token = cairn.NewToken()
-			it.Lease.Worker = worker
+			it.Lease.Worker = r.Worker
 			it.Lease.ExpiresAt = expires
 			it.Started = r.Start
 			items = append(items, it)
 		}
 		if err := rows.Err(); err != nil {
+			rows.Close()
 			return translate(err)
 		}
 		rows.Close()
+		for _, b := range bad {
+			if err := s.failBadRow(ctx, tx, b, now); err != nil {
+				return err
+			}
+		}
 		if len(items) == 0 {
 			return nil
 		}
@@ -103,7 +148,7 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 			return err
 		}
 		for _, it := range items {
-			res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, worker, expires.UnixNano(), now.UnixNano(),
+			res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, r.Worker, expires.UnixNano(), now.UnixNano(),
 				it.Lease.RunID, it.Lease.TaskID)
 			if err != nil {
 				return translate(err)
@@ -118,7 +163,7 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 			chunk := items[start:min(start+attemptInsertRows, len(items))]
 			args = args[:0]
 			for _, it := range chunk {
-				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, string(state), worker, it.Lease.Token,
+				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, string(state), r.Worker, it.Lease.Token,
 					now.UnixNano(), running)
 			}
 			query := `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at) VALUES ` +
@@ -127,33 +172,49 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 				return err
 			}
 		}
+		*out = items
 		return nil
-	})
-	if err != nil {
-		if runID != "" {
-			return nil, fmt.Errorf("lease run %s for %s: %w", runID, worker, err)
-		}
-		return nil, fmt.Errorf("lease for %s: %w", worker, err)
 	}
-	return items, nil
 }
 
-// anyReady reports whether some task run (of run runID, if set) is ready,
-// reading from the read pool.
-func (s *Store) anyReady(ctx context.Context, runID string) (bool, error) {
-	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
-		return true, nil // the batch's own writes may have made some ready: look in its transaction
+// failBadRow fails a ready task whose stored values cannot be handed to a
+// worker, permanently and saying why, and records an evaluation of its
+// run so that its downstream tasks are planned: one bad row must not
+// stop every lease (the whole transaction would roll back, over and
+// over).
+func (s *Store) failBadRow(ctx context.Context, tx *sql.Tx, b badRow, now time.Time) error {
+	msg := fmt.Sprintf("cannot be run: %v; the database was changed by hand or is damaged (start a new run)", b.err)
+	n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'failed', error = ?, finished_at = ?, ready_gen = NULL,
+	version = version + 1 WHERE run_id = ? AND task_id = ? AND state = 'ready'`, msg, now.UnixNano(), b.runID, b.taskID)
+	if err != nil {
+		return fmt.Errorf("fail task %s/%s: %w", b.runID, b.taskID, err)
 	}
+	if n == 0 {
+		return nil
+	}
+	_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: b.runID, TaskID: b.taskID, Reason: scheduler.EvalCompleted,
+		CreatedAt: now, DueAt: now})
+	return err
+}
+
+// anyReady reports whether some task run is ready for r, reading from the
+// read pool.
+func (s *Store) anyReady(ctx context.Context, r cairn.LeaseRequest) (bool, error) {
 	var (
 		st  *sql.Stmt
 		err error
 	)
 	args := []any{}
-	if runID == "" {
-		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`)
-	} else {
+	switch {
+	case r.RunID != "":
 		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`)
-		args = append(args, runID)
+		args = append(args, r.RunID)
+	case r.Owner != "":
+		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs t JOIN runs ON runs.id = t.run_id
+WHERE t.state = 'ready' AND runs.owner = ?)`)
+		args = append(args, r.Owner)
+	default:
+		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`)
 	}
 	if err != nil {
 		return false, fmt.Errorf("lease: %w", err)
@@ -171,7 +232,7 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // StartAttempt moves a leased task run to running if l is its current,
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
-	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
 			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
@@ -201,7 +262,7 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 	}
 	expires := now.Add(ttl)
 	var cancel int
-	err := s.inTxCAS(ctx, func(tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = ?
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
 	AND lease_expires_at > ?
@@ -257,13 +318,39 @@ func finishQuery(check leaseCheck) string {
 // RetryAt; a terminal one FinishedAt (c.FinishedAt, or now if zero). With
 // c.Interrupted the attempt's state is cairn.AttemptInterrupted and the
 // task's interruption counts go up by one; otherwise its count of
-// interruptions in a row goes back to 0.
+// interruptions in a row goes back to 0. An evaluation of the run is
+// recorded in the same transaction (see completionEval).
 func (s *Store) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error) {
-	t, err := s.finish(ctx, l, c, now, leaseLive)
+	var t *cairn.TaskRun
+	fn, err := s.finishFn(l, c, now, leaseLive, &t)
+	if err == nil {
+		err = s.inTxCAS(ctx, withEval(s, fn, completionEval(l, c, now, scheduler.EvalCompleted)))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("complete attempt %s: %w", leaseName(l), err)
 	}
 	return t, nil
+}
+
+// completionEval is the evaluation a completion records: due now, or at
+// the end of a retry's backoff.
+func completionEval(l cairn.Lease, c cairn.Completion, now time.Time, reason string) scheduler.Evaluation {
+	e := scheduler.Evaluation{RunID: l.RunID, TaskID: l.TaskID, Reason: reason, CreatedAt: now, DueAt: now}
+	if c.State == cairn.TaskRetrying && c.RetryAt.After(now) {
+		e.Reason, e.DueAt = scheduler.EvalRetry, c.RetryAt
+	}
+	return e
+}
+
+// withEval runs fn, then records e.
+func withEval(s *Store, fn txFn, e scheduler.Evaluation) txFn {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		_, err := s.addEvaluation(ctx, tx, e)
+		return err
+	}
 }
 
 // Expire ends lease l as Complete does, on behalf of a holder that can no
@@ -271,18 +358,27 @@ func (s *Store) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion,
 // now), or with force be any current lease. cairn.ErrLeaseLost if it was
 // completed or superseded meanwhile, or (without force) is still live.
 func (s *Store) Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error) {
-	check := leaseExpired
-	if force {
-		check = leaseAny
+	var t *cairn.TaskRun
+	fn, err := s.finishFn(l, c, now, expireCheck(force), &t)
+	if err == nil {
+		err = s.inTxCAS(ctx, withEval(s, fn, completionEval(l, c, now, scheduler.EvalExpired)))
 	}
-	t, err := s.finish(ctx, l, c, now, check)
 	if err != nil {
 		return nil, fmt.Errorf("expire attempt %s: %w", leaseName(l), err)
 	}
 	return t, nil
 }
 
-func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck) (*cairn.TaskRun, error) {
+func expireCheck(force bool) leaseCheck {
+	if force {
+		return leaseAny
+	}
+	return leaseExpired
+}
+
+// finishFn checks and encodes a completion and returns the body of the
+// transaction that records it; the body sets *out.
+func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck, out **cairn.TaskRun) (txFn, error) {
 	switch c.State {
 	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
 	default:
@@ -325,13 +421,12 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 		}
 		plugin = string(b)
 	}
-	var t *cairn.TaskRun
-	err = s.inTxCAS(ctx, func(tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, finishQuery(check))
 		if err != nil {
 			return err
 		}
-		t, err = scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
+		t, err := scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
 			interrupted, interrupted, l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {
 			return cairn.ErrLeaseLost
@@ -339,16 +434,15 @@ func (s *Store) finish(ctx context.Context, l cairn.Lease, c cairn.Completion, n
 		if err != nil {
 			return translate(err)
 		}
-		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?,
+		if _, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?,
 	plugin = ?
 WHERE run_id = ? AND task_id = ? AND number = ?`, string(attemptState), finishedAt.UnixNano(), c.Error, c.Stack,
-			boolInt(c.Retryable), exit, plugin, l.RunID, l.TaskID, l.Attempt)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+			boolInt(c.Retryable), exit, plugin, l.RunID, l.TaskID, l.Attempt); err != nil {
+			return err
+		}
+		*out = t
+		return nil
+	}, nil
 }
 
 // defaultExpiredLimit is ExpiredLeases' meaning of a limit <= 0.

@@ -74,7 +74,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	}
 	for _, m := range ms {
 		did := false
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 			// Read the version inside the write lock: another process
 			// may have migrated meanwhile.
 			var cur int

@@ -15,7 +15,7 @@ import (
 )
 
 const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
-	created_at, started_at, finished_at, owner, owner_expires_at, version`
+	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs`
 
 const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
@@ -43,7 +43,7 @@ func scanRun(sc scanner) (*cairn.Run, error) {
 		created, started, finished, ownerExpiry sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &r.MaxActive, &cancel,
-		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version); err != nil {
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns); err != nil {
 		return nil, err
 	}
 	r.State = cairn.RunState(state)
@@ -181,12 +181,18 @@ func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.Ta
 		return fmt.Errorf("create run %s: encode params: %w", run.ID, err)
 	}
 	args := make([]any, 0, taskInsertRows*23)
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
-			run.Owner, nanos(run.OwnerExpiresAt)); err != nil {
+			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns); err != nil {
 			return err
+		}
+		if !run.State.Terminal() {
+			if _, err := s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: run.ID, Reason: scheduler.EvalCreated,
+				CreatedAt: run.CreatedAt}); err != nil {
+				return err
+			}
 		}
 		var gen any
 		for _, t := range tasks {
@@ -233,6 +239,9 @@ func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 	}
 	if run.Version != 0 {
 		return fmt.Errorf("version is %d, want 0", run.Version)
+	}
+	if run.MaxActiveRuns < 0 {
+		return fmt.Errorf("max active runs %d is negative", run.MaxActiveRuns)
 	}
 	if !run.State.Valid() {
 		return fmt.Errorf("unknown run state %q", run.State)
@@ -499,29 +508,45 @@ WHERE a.run_id = ? ORDER BY t.seq, a.number`)
 // ready stores the resolved Params and Inputs and queues the task for
 // Lease behind every task already ready.
 func (s *Store) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
+	fn, cas, err := s.applyPlanFn(p)
+	if err == nil && fn != nil {
+		if cas {
+			err = s.inTxCAS(ctx, fn)
+		} else {
+			err = s.inTx(ctx, fn)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("apply plan run %s: %w", p.RunID, err)
+	}
+	return nil
+}
+
+// applyPlanFn checks p and returns the body of the transaction that
+// applies it (nil for an empty plan), which sets p's new versions once
+// every change applied, and whether its first write is its only
+// compare-and-set (no savepoint needed).
+func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 	if p.Empty() {
-		return nil
+		return nil, false, nil
 	}
 	if p.Run != nil && !p.Run.From.CanTransition(p.Run.To) {
-		return fmt.Errorf("apply plan run %s: run cannot move from %s to %s", p.RunID, p.Run.From, p.Run.To)
+		return nil, false, fmt.Errorf("run cannot move from %s to %s", p.Run.From, p.Run.To)
 	}
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
 		if !c.From.CanTransition(c.To) {
-			return fmt.Errorf("apply plan run %s: task %s cannot move from %s to %s", p.RunID, c.TaskID, c.From, c.To)
+			return nil, false, fmt.Errorf("task %s cannot move from %s to %s", c.TaskID, c.From, c.To)
 		}
 		if c.To.Active() {
-			return fmt.Errorf("apply plan run %s: task %s: only Lease and StartAttempt move a task to %s", p.RunID, c.TaskID, c.To)
+			return nil, false, fmt.Errorf("task %s: only Lease and StartAttempt move a task to %s", c.TaskID, c.To)
 		}
 	}
-	var runVersion int64
-	taskVersions := make([]int64, len(p.Tasks))
-	write := s.inTx
-	if n := len(p.Tasks); n == 1 && p.Run == nil || n == 0 {
-		// One compare-and-set: a refusal writes nothing, no savepoint needed.
-		write = s.inTxCAS
-	}
-	err := write(ctx, func(tx *sql.Tx) error {
+	// One compare-and-set: a refusal writes nothing, no savepoint needed.
+	cas = len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0
+	return func(ctx context.Context, tx *sql.Tx) error {
+		var runVersion int64
+		taskVersions := make([]int64, len(p.Tasks))
 		if rc := p.Run; rc != nil {
 			var started, finished any
 			if rc.To == cairn.RunRunning {
@@ -554,18 +579,14 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 			}
 			taskVersions[i] = v
 		}
+		if p.Run != nil {
+			p.Run.NewVersion = runVersion
+		}
+		for i := range p.Tasks {
+			p.Tasks[i].NewVersion = taskVersions[i]
+		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("apply plan run %s: %w", p.RunID, err)
-	}
-	if p.Run != nil {
-		p.Run.NewVersion = runVersion
-	}
-	for i := range p.Tasks {
-		p.Tasks[i].NewVersion = taskVersions[i]
-	}
-	return nil
+	}, cas, nil
 }
 
 func (s *Store) applyTaskChange(ctx context.Context, tx *sql.Tx, runID string, c *scheduler.TaskChange, gen *int64) (int64, error) {
@@ -655,7 +676,7 @@ func (s *Store) ClaimRun(ctx context.Context, id, owner string, now time.Time, t
 		return nil, fmt.Errorf("claim run %s: empty owner", id)
 	}
 	var run *cairn.Run
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE runs SET owner = ?, owner_expires_at = ?
 WHERE id = ? AND (owner = '' OR owner = ? OR owner_expires_at IS NULL OR owner_expires_at <= ? OR ?)
 RETURNING `+runCols)
@@ -680,7 +701,7 @@ RETURNING `+runCols)
 // ReleaseRun clears owner's claim on run id; a no-op if owner no longer
 // holds it. Errors: cairn.ErrNotFound for an unknown run.
 func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		n, err := s.exec(ctx, tx, `UPDATE runs SET owner = '', owner_expires_at = NULL WHERE id = ? AND owner = ?`, id, owner)
 		if err != nil || n > 0 {
 			return err
@@ -700,7 +721,7 @@ func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
 // plan made without knowing it conflicts). Idempotent. Errors:
 // cairn.ErrNotFound, cairn.ErrTerminal.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var state string
 		var cancel int
 		err := tx.QueryRowContext(ctx, `SELECT state, cancel_requested FROM runs WHERE id = ?`, id).Scan(&state, &cancel)
@@ -716,7 +737,10 @@ func (s *Store) RequestCancel(ctx context.Context, id string) error {
 		if cancel != 0 {
 			return nil
 		}
-		_, err = s.exec(ctx, tx, `UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE id = ?`, id)
+		if _, err = s.exec(ctx, tx, `UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: id, Reason: scheduler.EvalCancel})
 		return err
 	})
 	if err != nil {

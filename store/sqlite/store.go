@@ -55,8 +55,8 @@ type Store struct {
 
 // txReq is one caller's write transaction, waiting for its turn.
 type txReq struct {
-	ctx context.Context
-	fn  func(tx *sql.Tx) error
+	ctx context.Context // the caller's: checked before fn runs, never passed to it
+	fn  txFn
 	// casFirst: fn's first write is a compare-and-set that writes nothing
 	// when it fails, and any error after a write is a failure of the
 	// database, not a refusal. Such a request needs no savepoint.
@@ -593,6 +593,13 @@ func (s *Store) preparePending(ctx context.Context) {
 	}
 }
 
+// txFn is the body of a write transaction. It runs on the transaction's
+// own context, given as ctx, never on the caller's: a caller's
+// cancellation must not interrupt statements that share a transaction
+// with other callers' writes (go-sqlite3 interrupts the connection, and
+// the whole transaction is rolled back).
+type txFn func(ctx context.Context, tx *sql.Tx) error
+
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE): its changes are
 // committed if it returns nil and undone otherwise. Calls made at the same
 // time share one transaction (group commit), each inside its own
@@ -602,9 +609,12 @@ func (s *Store) preparePending(ctx context.Context) {
 // There is no writer goroutine: the first caller to find no one leading
 // runs the queued batch itself, so an uncontended write costs no hand-off
 // between goroutines; once its own request is done it passes the lead to
-// the oldest waiter. Once queued, a call runs to its end even if ctx is
-// cancelled (its statements then fail), so its outcome is never unknown.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// the oldest waiter. ctx is checked when the call joins the queue and
+// again just before its turn (a call cancelled while it waited does not
+// run); once it runs, it runs to its end on the transaction's context,
+// whatever becomes of ctx, so its outcome is never unknown and it never
+// aborts the writes it shares the transaction with.
+func (s *Store) inTx(ctx context.Context, fn txFn) error {
 	return s.write(ctx, fn, false)
 }
 
@@ -612,16 +622,13 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // writes nothing when it is refused (see txReq.casFirst): it saves the
 // savepoint a shared transaction would otherwise wrap it in. Complete,
 // Lease and the like are on every hop of a run.
-func (s *Store) inTxCAS(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) inTxCAS(ctx context.Context, fn txFn) error {
 	return s.write(ctx, fn, true)
 }
 
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error, casFirst bool) error {
+func (s *Store) write(ctx context.Context, fn txFn, casFirst bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
-		return b.run(fn, casFirst)
 	}
 	r := &txReq{ctx: ctx, fn: fn, casFirst: casFirst, done: make(chan txResult, 1)}
 	s.qmu.Lock()
@@ -664,23 +671,24 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error, casFirst b
 	}
 }
 
-// batchKey marks a context whose writes join a Batch's transaction.
-type batchKey struct{}
-
-// batchTx is the transaction of a Batch in progress.
+// batchTx is the transaction of a Batch in progress: the scheduler.Tx
+// its fn writes through.
 type batchTx struct {
 	s      *Store
+	ctx    context.Context // the transaction's own
 	tx     *sql.Tx
 	broken error // a savepoint failed: the transaction cannot be trusted
 }
 
-// run runs one store call of the batch in its own savepoint, so that a
-// call that fails (a lease lost, a conflict) undoes only its own writes.
-func (b *batchTx) run(fn func(tx *sql.Tx) error, casFirst bool) error {
+var _ scheduler.Tx = (*batchTx)(nil)
+
+// run runs one call of the batch so that a call that fails (a lease lost,
+// a conflict) undoes only its own writes.
+func (b *batchTx) run(fn txFn, casFirst bool) error {
 	if b.broken != nil {
 		return b.broken
 	}
-	ferr, fatal := runIn(b.tx, fn, casFirst)
+	ferr, fatal := runIn(b.ctx, b.tx, fn, casFirst)
 	if fatal != nil {
 		b.broken = fmt.Errorf("batch transaction aborted: %w", fatal)
 		return b.broken
@@ -688,21 +696,16 @@ func (b *batchTx) run(fn func(tx *sql.Tx) error, casFirst bool) error {
 	return ferr
 }
 
-// Batch runs fn so that the writes it makes through this store, with the
-// context fn is given, commit together in one transaction once fn returns
-// nil; if fn returns an error, none of them do. Each call inside keeps its
-// own all-or-nothing behaviour (a refused Complete changes nothing), so fn
-// may carry on after one fails. The calls run in order and each sees the
-// writes of those before it (a Lease finds the tasks an ApplyPlan just
-// made ready); only GetRun and the List methods read from the read pool
-// and do not see the batch's own writes.
-func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	if b, ok := ctx.Value(batchKey{}).(*batchTx); ok && b.s == s {
-		return fn(ctx) // already in one
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		b := &batchTx{s: s, tx: tx}
-		err := fn(context.WithValue(ctx, batchKey{}, b))
+// Batch runs fn so that the writes it makes through tx commit together in
+// one transaction once fn returns nil; if fn returns an error, none of
+// them do. Each call keeps its own all-or-nothing behaviour (a refused
+// Complete changes nothing), so fn may carry on after one fails. The
+// calls run in order and each sees the writes of those before it. ctx is
+// checked only before the batch runs (see inTx).
+func (s *Store) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		b := &batchTx{s: s, ctx: ctx, tx: tx}
+		err := fn(b)
 		if err == nil {
 			err = b.broken
 		}
@@ -726,14 +729,14 @@ func (s *Store) runBatch(batch []*txReq) {
 	ok := 0
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			errs[i] = err
+			errs[i] = err // cancelled while it waited: it does not run
 			continue
 		}
 		if len(batch) == 1 {
-			errs[i] = guard(r.fn, tx)
+			errs[i] = guard(ctx, r.fn, tx)
 		} else {
 			var fatal error
-			errs[i], fatal = runIn(tx, r.fn, r.casFirst)
+			errs[i], fatal = runIn(ctx, tx, r.fn, r.casFirst)
 			if fatal != nil {
 				// The transaction's state is unknown: undo all of it.
 				_ = tx.Rollback()
@@ -769,11 +772,11 @@ func (s *Store) runBatch(batch []*txReq) {
 // its own changes: in a savepoint, unless casFirst says a refusal writes
 // nothing. A failure that is not a refusal then leaves the transaction in
 // an unknown state, which is fatal.
-func runIn(tx *sql.Tx, fn func(tx *sql.Tx) error, casFirst bool) (ferr, fatal error) {
+func runIn(ctx context.Context, tx *sql.Tx, fn txFn, casFirst bool) (ferr, fatal error) {
 	if !casFirst {
-		return inSavepoint(tx, fn)
+		return inSavepoint(ctx, tx, fn)
 	}
-	ferr = guard(fn, tx)
+	ferr = guard(ctx, fn, tx)
 	if ferr != nil && !refusal(ferr) {
 		return ferr, ferr
 	}
@@ -785,13 +788,13 @@ var errPanicked = errors.New("panic inside a write transaction")
 
 // guard runs fn, turning a panic into an error: the caller leading a shared
 // transaction must not die halfway and leave every other writer waiting.
-func guard(fn func(tx *sql.Tx) error, tx *sql.Tx) (err error) {
+func guard(ctx context.Context, fn txFn, tx *sql.Tx) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v\n%s", errPanicked, v, debug.Stack())
 		}
 	}()
-	return fn(tx)
+	return fn(ctx, tx)
 }
 
 // refusal reports whether err is a compare-and-set's refusal rather than a
@@ -804,16 +807,16 @@ func refusal(err error) bool {
 // inSavepoint runs fn so that its changes can be undone alone. It returns
 // fn's error, and a fatal error when the savepoint itself failed and the
 // transaction can no longer be trusted.
-func inSavepoint(tx *sql.Tx, fn func(tx *sql.Tx) error) (ferr, fatal error) {
-	if _, err := tx.ExecContext(context.Background(), "SAVEPOINT req"); err != nil {
+func inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fatal error) {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
 		return nil, translate(err)
 	}
-	if ferr = guard(fn, tx); ferr != nil {
-		if _, err := tx.ExecContext(context.Background(), "ROLLBACK TO req"); err != nil {
+	if ferr = guard(ctx, fn, tx); ferr != nil {
+		if _, err := tx.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
 			return ferr, translate(err)
 		}
 	}
-	if _, err := tx.ExecContext(context.Background(), "RELEASE req"); err != nil {
+	if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
 		return ferr, translate(err)
 	}
 	return ferr, nil

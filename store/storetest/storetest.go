@@ -1136,23 +1136,23 @@ func testBatch(t *testing.T, s scheduler.Store) {
 	if err := s.StartAttempt(ctx, it.Lease, now); err != nil {
 		t.Fatal(err)
 	}
-	complete := func(ctx context.Context) error {
-		_, err := s.Complete(ctx, it.Lease, cairn.Completion{State: cairn.TaskSucceeded}, now)
+	complete := func(tx scheduler.Tx) error {
+		_, err := tx.Complete(it.Lease, cairn.Completion{State: cairn.TaskSucceeded}, now)
 		return err
 	}
-	ready := func(ctx context.Context) error {
-		return s.ApplyPlan(ctx, &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
+	ready := func(tx scheduler.Tx) error {
+		return tx.ApplyPlan(&scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
 			{TaskID: "t1", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, Params: []byte(`{}`)}}})
 	}
 
 	// fn fails after two successful writes: neither is kept.
 	before := snapshot(t, s, run.ID)
 	boom := errors.New("boom")
-	err := s.Batch(ctx, func(ctx context.Context) error {
-		if err := complete(ctx); err != nil {
+	err := s.Batch(ctx, func(tx scheduler.Tx) error {
+		if err := complete(tx); err != nil {
 			return err
 		}
-		if err := ready(ctx); err != nil {
+		if err := ready(tx); err != nil {
 			return err
 		}
 		return boom
@@ -1163,20 +1163,20 @@ func testBatch(t *testing.T, s scheduler.Store) {
 	// A refused call inside (a stale token) changes nothing of its own;
 	// the batch's other writes commit, together.
 	var items []cairn.WorkItem
-	err = s.Batch(ctx, func(ctx context.Context) error {
+	err = s.Batch(ctx, func(tx scheduler.Tx) error {
 		stale := it.Lease
 		stale.Token = "stale"
-		if _, err := s.Complete(ctx, stale, cairn.Completion{State: cairn.TaskFailed}, now); !errors.Is(err, cairn.ErrLeaseLost) {
+		if _, err := tx.Complete(stale, cairn.Completion{State: cairn.TaskFailed}, now); !errors.Is(err, cairn.ErrLeaseLost) {
 			return fmt.Errorf("stale Complete in batch: %v, want ErrLeaseLost", err)
 		}
-		if err := complete(ctx); err != nil {
+		if err := complete(tx); err != nil {
 			return err
 		}
-		if err := ready(ctx); err != nil {
+		if err := ready(tx); err != nil {
 			return err
 		}
 		var err error
-		items, err = s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 5, Start: true}, now, ttl)
+		items, err = tx.Lease(cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 5, Start: true}, now, ttl)
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,672 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// ServiceOptions configures a Service.
+type ServiceOptions struct {
+	// Owner names this process in run claims ("host:pid:nonce").
+	Owner string
+	// OwnerTTL is how long a claim lasts without renewal (default 10s).
+	// All of the service's claims are renewed together, in one
+	// statement, every OwnerTTL/5.
+	OwnerTTL time.Duration
+	// OwnerGone reports whether the process named by a claim is known to
+	// be dead (same host, no such pid), so that its runs may be taken
+	// over before the claim expires. Nil: wait for expiry.
+	OwnerGone func(owner string) bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// PollInterval is how often the service reads the evaluations other
+	// processes wrote (default 200ms): a read, not a write.
+	PollInterval time.Duration
+
+	// Adopt makes the service take runs on its own (cairn server): it
+	// starts queued runs in creation order within the active-run limits,
+	// and takes over runs whose owner's claim expired or whose owner is
+	// gone. Without it the service plans only the runs Drive gives it.
+	Adopt bool
+	// MaxActiveRuns caps the active runs of the database (running, or
+	// queued under a live claim) past which Adopt starts no queued run;
+	// 0 for no cap. A workflow's own cap is cairn.Run.MaxActiveRuns.
+	MaxActiveRuns int
+	// Load returns the graph of a run the service adopts (parse the
+	// workflow stored with it). An error wrapping ErrCannotPlan fails a
+	// queued run with that error; any other error leaves the run alone,
+	// tried again later.
+	Load func(ctx context.Context, run *cairn.Run) (Graph, error)
+	// Claimed, if set, is called when the service holds a run it adopted,
+	// before it takes it over or plans it.
+	Claimed func(run *cairn.Run)
+	// Ended, if set, is called when the service stops planning a run:
+	// final is the run once terminal, else nil and err says why.
+	Ended func(id string, final *cairn.Run, err error)
+	// Logger receives what the service does and the errors it survives.
+	Logger *slog.Logger
+}
+
+// ErrCannotPlan marks a run the service can never plan (its workflow no
+// longer parses, a secret param has no value): a queued one is failed.
+var ErrCannotPlan = errors.New("cannot be planned")
+
+// Service is the scheduler of one process: it plans every run it owns —
+// whichever process recorded what made the run need planning — and keeps
+// one maintenance loop for all of them: claims renewed in one statement,
+// evaluations read, expired leases reaped and, with Adopt, queued and
+// orphaned runs taken. Each owned run has a goroutine that plans it when
+// something changed (no polling); a completion made in this process is
+// usually planned in its own transaction (see runState.within).
+//
+// Start it, then Stop it; it may be started again after Stop.
+type Service struct {
+	store  Store
+	broker *Broker
+	o      ServiceOptions
+	log    *slog.Logger
+
+	ctx    context.Context // the service's life: writes run on it
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the maintenance loop and every run loop
+	kick   chan struct{}  // adopt now
+
+	mu      sync.Mutex
+	runs    map[string]*runState
+	skip    map[string]time.Time // runs Load refused, not tried again before then
+	running bool
+}
+
+// NewService returns a service that plans with store and dispatches through broker.
+func NewService(store Store, broker *Broker, o ServiceOptions) *Service {
+	if o.OwnerTTL <= 0 {
+		o.OwnerTTL = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 200 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, broker: broker, o: o, log: o.Logger, runs: map[string]*runState{}, skip: map[string]time.Time{}}
+}
+
+// Owner is the name the service claims runs under.
+func (s *Service) Owner() string { return s.o.Owner }
+
+// Start starts the maintenance loop. ctx bounds the service's life as
+// Stop does, without its grace.
+func (s *Service) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return
+	}
+	s.running = true
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.kick = make(chan struct{}, 1)
+	s.wg.Add(1)
+	go s.maintain(ctx)
+}
+
+// Stop stops planning: every run loop returns, leaving its run as it is,
+// and the service's claims are released in one statement, so that the
+// next scheduler (this one started again, another server) takes the runs
+// over at once. ctx bounds the release.
+func (s *Service) Stop(ctx context.Context) {
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	s.running = false
+	runs := make([]*runState, 0, len(s.runs))
+	for _, rs := range s.runs {
+		runs = append(runs, rs)
+	}
+	s.mu.Unlock()
+	for _, rs := range runs {
+		rs.halt(fmt.Errorf("run %s: %w: the scheduler stopped", rs.id, ErrDetached))
+	}
+	s.cancel()
+	s.wg.Wait()
+	if err := s.store.ReleaseClaims(context.WithoutCancel(ctx), s.o.Owner); err != nil {
+		s.log.Warn("release claims", "err", err)
+	}
+}
+
+// Runs returns the ids of the runs the service owns now.
+func (s *Service) Runs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]string, 0, len(s.runs))
+	for id := range s.runs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Drive claims run id (taking it over from a dead owner), plans it until
+// it is terminal and returns it, as Driver.Drive says; claimed, if set, is
+// called once the claim is held and the run is not over. The service
+// must be started.
+func (s *Service) Drive(ctx context.Context, id string, g Graph, claimed func()) (*cairn.Run, error) {
+	run, err := s.claim(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.State.Terminal() {
+		s.release(id)
+		return run, nil
+	}
+	if claimed != nil {
+		claimed()
+	}
+	rs, err := s.own(run, g)
+	if err != nil {
+		s.release(id)
+		return nil, err
+	}
+	select {
+	case <-rs.done:
+	case <-ctx.Done():
+		if cause := context.Cause(ctx); errors.Is(cause, ErrDetached) {
+			rs.halt(fmt.Errorf("drive run %s: %w", id, cause))
+		} else {
+			rs.requestCancel()
+		}
+		<-rs.done
+	}
+	if rs.final != nil {
+		return rs.final, nil
+	}
+	return nil, rs.err
+}
+
+// claim takes run id for this service, taking over from a dead owner.
+func (s *Service) claim(ctx context.Context, id string) (*cairn.Run, error) {
+	run, err := s.store.ClaimRun(ctx, id, s.o.Owner, s.o.Now(), s.o.OwnerTTL, false)
+	if errors.Is(err, cairn.ErrRunOwned) && s.o.OwnerGone != nil {
+		cur, gerr := s.store.GetRun(ctx, id)
+		if gerr != nil {
+			return nil, fmt.Errorf("drive run %s: %w", id, gerr)
+		}
+		if s.o.OwnerGone(cur.Owner) {
+			run, err = s.store.ClaimRun(ctx, id, s.o.Owner, s.o.Now(), s.o.OwnerTTL, true)
+		} else {
+			return nil, fmt.Errorf("drive run %s: %w: %s holds it until %s; cancel it or wait",
+				id, cairn.ErrRunOwned, cur.Owner, cur.OwnerExpiresAt.Format(time.RFC3339))
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: claim: %w", id, err)
+	}
+	return run, nil
+}
+
+// release gives up the claim on a run the service does not plan.
+func (s *Service) release(id string) {
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseRun(ctx, id, s.o.Owner); err != nil {
+		s.log.Warn("release run", "run", id, "err", err)
+	}
+}
+
+// own starts planning run, whose claim the service holds: it subscribes
+// to the broker, takes over what a previous owner left, loads the
+// snapshot and starts the run's loop.
+func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
+	id := run.ID
+	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("drive run %s: the scheduler is not running", id)
+	}
+	if _, dup := s.runs[id]; dup {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("drive run %s: already driven by this scheduler", id)
+	}
+	s.runs[id] = rs
+	s.mu.Unlock()
+	rs.in = s.broker.subscribe(id, rs.within)
+	fail := func(err error) (*runState, error) {
+		s.broker.unsubscribe(id)
+		s.mu.Lock()
+		delete(s.runs, id)
+		s.mu.Unlock()
+		return nil, err
+	}
+	// The evaluations written before now are covered by the full plan
+	// the loop makes first.
+	last, err := s.store.LastEvaluation(s.ctx)
+	if err != nil {
+		return fail(fmt.Errorf("drive run %s: %w", id, err))
+	}
+	rs.evalUpTo = last
+	// A run being cancelled (`cairn cancel` of a run whose process died)
+	// ends its interrupted attempts as cancelled: nothing will retry them.
+	if _, err := s.broker.ExpireLeases(s.ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested, Keep: s.o.Owner,
+		Reason: "attempt interrupted: the process running it stopped"}); err != nil {
+		return fail(fmt.Errorf("drive run %s: take over: %w", id, err))
+	}
+	snap, err := s.load(s.ctx, id, g)
+	if err != nil {
+		return fail(err)
+	}
+	rs.snap = snap
+	s.wg.Add(1)
+	go s.loop(rs)
+	return rs, nil
+}
+
+// loop plans rs's run whenever something changed, until it is terminal,
+// planning fails, or it is told to stop.
+func (s *Service) loop(rs *runState) {
+	defer s.wg.Done()
+	defer s.forget(rs)
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
+	cancelReq := rs.cancelReq
+	for {
+		rs.mu.Lock()
+		notes, err := rs.step(func(p *Plan) error { return s.store.ApplyPlan(s.ctx, p) }, true)
+		wakeAt, final := rs.wakeAt, rs.final
+		rs.mu.Unlock()
+		for _, n := range notes {
+			n()
+		}
+		if err != nil || final != nil {
+			return
+		}
+		s.ack(rs)
+		if !rs.evalDue.IsZero() && (wakeAt.IsZero() || rs.evalDue.Before(wakeAt)) {
+			wakeAt = rs.evalDue
+		}
+		var wakeC <-chan time.Time
+		if !wakeAt.IsZero() {
+			wake.Reset(wakeAt.Sub(s.o.Now())) // on the planner's clock: WakeAt is in its terms
+			wakeC = wake.C
+		}
+		select {
+		case <-rs.in.signal:
+		case <-wakeC:
+		case <-cancelReq:
+			cancelReq = nil
+			rs.mu.Lock()
+			rs.cancel()
+			rs.mu.Unlock()
+		case <-rs.stop:
+			rs.mu.Lock()
+			rs.err = rs.stopWhy
+			rs.mu.Unlock()
+			return
+		}
+	}
+}
+
+// ack deletes the evaluations of rs's run that its latest plan covered.
+func (s *Service) ack(rs *runState) {
+	now := s.o.Now()
+	rs.mu.Lock()
+	upTo, due := rs.evalUpTo, rs.evalDue
+	need := upTo > rs.evalAcked || (!due.IsZero() && !now.Before(due))
+	rs.mu.Unlock()
+	if !need {
+		return
+	}
+	if err := s.store.AckEvaluations(s.ctx, rs.id, upTo, now); err != nil {
+		s.log.Warn("acknowledge evaluations", "run", rs.id, "err", err)
+		return
+	}
+	rs.mu.Lock()
+	rs.evalAcked = upTo
+	if !due.IsZero() && !now.Before(due) && rs.evalDue.Equal(due) {
+		rs.evalDue = time.Time{}
+	}
+	rs.mu.Unlock()
+}
+
+// forget ends the service's hold on rs's run once its loop returned.
+func (s *Service) forget(rs *runState) {
+	s.broker.unsubscribe(rs.id)
+	s.mu.Lock()
+	delete(s.runs, rs.id)
+	s.mu.Unlock()
+	rs.mu.Lock()
+	final, err := rs.final, rs.err
+	rs.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 5*time.Second)
+	defer cancel()
+	switch {
+	case final != nil:
+		if err := s.store.AckEvaluations(ctx, rs.id, -1, s.o.Now()); err != nil {
+			s.log.Warn("acknowledge evaluations", "run", rs.id, "err", err)
+		}
+		if err := s.store.ReleaseRun(ctx, rs.id, s.o.Owner); err != nil {
+			s.log.Warn("release run", "run", rs.id, "err", err)
+		}
+	case errors.Is(err, cairn.ErrRunOwned):
+		// Taken over: the claim is another's.
+	default:
+		// Planning failed, or the run is left as it is: let the next
+		// scheduler have it at once (Stop releases all claims itself).
+		if !errors.Is(err, ErrDetached) || s.ctx.Err() == nil {
+			if err := s.store.ReleaseRun(ctx, rs.id, s.o.Owner); err != nil {
+				s.log.Warn("release run", "run", rs.id, "err", err)
+			}
+		}
+	}
+	if final != nil {
+		s.log.Info("run ended", "run", rs.id, "state", final.State)
+	} else if err != nil && !errors.Is(err, ErrDetached) {
+		s.log.Error("run left unplanned", "run", rs.id, "err", err)
+	}
+	if s.o.Ended != nil {
+		s.o.Ended(rs.id, final, err)
+	}
+	close(rs.done)
+	select { // a run ended: room for a queued one
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) load(ctx context.Context, id string, g Graph) (*Snapshot, error) {
+	run, err := s.store.GetRun(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: %w", id, err)
+	}
+	trs, err := s.store.ListTaskRuns(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: %w", id, err)
+	}
+	snap, err := NewSnapshot(run, g, trs)
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: %w", id, err)
+	}
+	return snap, nil
+}
+
+// maintain is the service's one maintenance loop.
+func (s *Service) maintain(ctx context.Context) {
+	defer s.wg.Done()
+	sctx := s.ctx
+	cursor, err := s.store.LastEvaluation(sctx)
+	if err != nil {
+		s.log.Warn("read evaluations", "err", err)
+	}
+	poll := time.NewTicker(s.o.PollInterval)
+	defer poll.Stop()
+	renew := time.NewTicker(s.o.OwnerTTL / 5)
+	defer renew.Stop()
+	reap := time.NewTicker(s.broker.LeaseTTL() / 2)
+	defer reap.Stop()
+	if s.o.Adopt {
+		s.adopt(sctx)
+	}
+	for {
+		select {
+		case <-sctx.Done():
+			return
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			cursor = s.poll(sctx, cursor)
+		case <-renew.C:
+			s.renew(sctx)
+			if s.o.Adopt {
+				s.adopt(sctx)
+			}
+		case <-reap.C:
+			if _, err := s.broker.ExpireLeases(sctx, Expiry{}); err != nil && sctx.Err() == nil {
+				s.log.Warn("reap expired leases", "err", err)
+			}
+		case <-s.kick:
+			if s.o.Adopt {
+				s.adopt(sctx)
+			}
+		}
+	}
+}
+
+// poll reads the evaluations written since cursor and hands each to the
+// loop of the run it names, if the service owns it; with Adopt a new or
+// unowned run's evaluation makes it look for runs to take at once.
+func (s *Service) poll(ctx context.Context, cursor int64) int64 {
+	for {
+		evs, err := s.store.Evaluations(ctx, cursor, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("read evaluations", "err", err)
+			}
+			return cursor
+		}
+		now := s.o.Now()
+		adopt := false
+		for _, e := range evs {
+			cursor = e.ID
+			s.mu.Lock()
+			rs := s.runs[e.RunID]
+			s.mu.Unlock()
+			switch {
+			case rs != nil:
+				if rs.noteEval(e, e.Writer != s.o.Owner, now) {
+					rs.in.wake()
+				}
+			case s.o.Adopt && e.Writer != s.o.Owner:
+				adopt = true
+			}
+		}
+		if adopt {
+			s.adopt(ctx)
+		}
+		if len(evs) < 1000 {
+			return cursor
+		}
+	}
+}
+
+// renew extends every claim the service holds in one statement; a run it
+// plans whose claim is gone was taken over (the service stalled past its
+// claim), and its loop stops. A failed renewal is survived: the claims
+// last OwnerTTL, five renewals.
+func (s *Service) renew(ctx context.Context) {
+	held, err := s.store.RenewClaims(ctx, s.o.Owner, s.o.Now(), s.o.OwnerTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("renew claims", "err", err)
+		}
+		return
+	}
+	have := make(map[string]bool, len(held))
+	for _, id := range held {
+		have[id] = true
+	}
+	s.mu.Lock()
+	var lost []*runState
+	for id, rs := range s.runs {
+		if !have[id] {
+			lost = append(lost, rs)
+		}
+	}
+	s.mu.Unlock()
+	for _, rs := range lost {
+		rs.mu.Lock()
+		over := rs.final != nil || rs.snap == nil
+		rs.mu.Unlock()
+		if !over {
+			if cur, err := s.store.GetRun(ctx, rs.id); err == nil && (cur.State.Terminal() || cur.Owner == s.o.Owner) {
+				continue
+			}
+			rs.halt(fmt.Errorf("drive run %s: %w: its claim was taken over by another scheduler", rs.id, cairn.ErrRunOwned))
+		}
+	}
+}
+
+// adoptBatch bounds the runs one adopt pass takes.
+const adoptBatch = 500
+
+// adopt takes the runs that no live scheduler plans: running ones whose
+// owner's claim expired or whose owner is gone, then queued ones in
+// creation order within the active-run limits.
+func (s *Service) adopt(ctx context.Context) {
+	now := s.o.Now()
+	if s.o.OwnerGone != nil {
+		claims, err := s.store.Owned(ctx, s.o.Owner, adoptBatch)
+		if err != nil {
+			s.log.Warn("list owned runs", "err", err)
+			return
+		}
+		for _, c := range claims {
+			if c.OwnerExpiresAt.After(now) && s.o.OwnerGone(c.Owner) && !s.skipped(c.ID, now) {
+				run, err := s.store.ClaimRun(ctx, c.ID, s.o.Owner, now, s.o.OwnerTTL, true)
+				if err != nil {
+					continue // finished or taken meanwhile
+				}
+				s.log.Info("taking over run", "run", c.ID, "from", c.Owner, "why", "its process is gone")
+				s.adoptRun(ctx, run)
+			}
+		}
+	}
+	cands, err := s.store.Unowned(ctx, now, adoptBatch)
+	if err != nil {
+		s.log.Warn("list unowned runs", "err", err)
+		return
+	}
+	if len(cands) == 0 {
+		return
+	}
+	active, err := s.store.ActiveRuns(ctx, now)
+	if err != nil {
+		s.log.Warn("count active runs", "err", err)
+		return
+	}
+	total := 0
+	for _, n := range active {
+		total += n
+	}
+	var ids []string
+	for _, c := range cands {
+		if s.skipped(c.ID, now) || s.owns(c.ID) {
+			continue
+		}
+		if c.State == cairn.RunQueued {
+			if s.o.MaxActiveRuns > 0 && total >= s.o.MaxActiveRuns {
+				continue
+			}
+			if c.MaxActiveRuns > 0 && active[c.Workflow] >= c.MaxActiveRuns {
+				continue
+			}
+			active[c.Workflow]++
+			total++
+		}
+		ids = append(ids, c.ID)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	held, err := s.store.ClaimRuns(ctx, ids, s.o.Owner, now, s.o.OwnerTTL)
+	if err != nil {
+		s.log.Warn("claim runs", "err", err)
+		return
+	}
+	for _, id := range held {
+		if s.owns(id) {
+			continue
+		}
+		run, err := s.store.GetRun(ctx, id)
+		if err != nil {
+			s.log.Warn("read adopted run", "run", id, "err", err)
+			s.release(id)
+			continue
+		}
+		if run.State == cairn.RunRunning {
+			s.log.Info("taking over run", "run", id, "from", run.Owner, "why", "its claim expired")
+		}
+		s.adoptRun(ctx, run)
+	}
+}
+
+func (s *Service) owns(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runs[id] != nil
+}
+
+func (s *Service) skipped(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.skip[id]
+	if ok && !now.Before(until) {
+		delete(s.skip, id)
+		return false
+	}
+	return ok
+}
+
+// adoptRun starts planning a run the service just claimed.
+func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
+	if s.o.Load == nil {
+		s.release(run.ID)
+		return
+	}
+	g, err := s.o.Load(ctx, run)
+	if err != nil {
+		if errors.Is(err, ErrCannotPlan) && run.State == cairn.RunQueued {
+			s.failQueued(ctx, run, err)
+			return
+		}
+		s.log.Error("cannot take run; trying again in a minute", "run", run.ID, "err", err)
+		s.mu.Lock()
+		s.skip[run.ID] = s.o.Now().Add(time.Minute)
+		s.mu.Unlock()
+		s.release(run.ID)
+		return
+	}
+	if s.o.Claimed != nil {
+		s.o.Claimed(run)
+	}
+	if _, err := s.own(run, g); err != nil {
+		s.log.Error("cannot take run", "run", run.ID, "err", err)
+		s.release(run.ID)
+	}
+}
+
+// failQueued fails a queued run the service can never plan, and its tasks.
+func (s *Service) failQueued(ctx context.Context, run *cairn.Run, why error) {
+	msg := why.Error()
+	now := s.o.Now()
+	p := &Plan{RunID: run.ID, Run: &RunChange{FromVersion: run.Version, From: run.State, To: cairn.RunFailed, Error: msg, At: now}}
+	trs, err := s.store.ListTaskRuns(ctx, run.ID)
+	if err == nil {
+		for _, tr := range trs {
+			if !tr.State.Terminal() && !tr.State.Active() {
+				p.Tasks = append(p.Tasks, TaskChange{TaskID: tr.TaskID, FromVersion: tr.Version, From: tr.State,
+					To: cairn.TaskFailed, Error: msg, At: now})
+			}
+		}
+		err = s.store.ApplyPlan(ctx, p)
+	}
+	if err != nil {
+		s.log.Error("fail run that cannot be planned", "run", run.ID, "err", err)
+	} else {
+		s.log.Error("run failed: it cannot be planned", "run", run.ID, "err", msg)
+		if err := s.store.AckEvaluations(ctx, run.ID, -1, now); err != nil {
+			s.log.Warn("acknowledge evaluations", "run", run.ID, "err", err)
+		}
+	}
+	s.release(run.ID)
+}
