@@ -36,7 +36,7 @@ type LeaseRequest struct {
 	// claim Owner holds: a scheduler service's pool runs only the runs
 	// that service plans.
 	Owner string
-	Max    int    // at most this many work items
+	Max   int // at most this many work items
 	// Start moves the claimed tasks on to running in the same
 	// transaction, for a worker that begins each attempt at once (the
 	// in-process pool). A remote worker leaves it false and calls Start
