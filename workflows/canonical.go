@@ -30,6 +30,11 @@ func (w *Workflow) Canonical() []byte {
 	if w.MaxActive != 0 {
 		top["concurrency"] = w.MaxActive
 	}
+	if w.MaxActiveRuns != 0 {
+		// Only when set: the digests of workflows without it stay what
+		// they were (resume compares them).
+		top["max_active_runs"] = w.MaxActiveRuns
+	}
 	if len(w.Params) > 0 {
 		params := map[string]any{}
 		for _, d := range w.Params {

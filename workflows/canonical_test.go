@@ -80,6 +80,7 @@ tasks:
 		"env":               strings.Replace(base, `A: "1"`, `A: "x"`, 1),
 		"needs":             strings.Replace(base, "    needs: [a]\n", "", 1),
 		"name":              strings.Replace(base, "name: d", "name: e", 1),
+		"max_active_runs":   strings.Replace(base, "name: d", "name: d\nmax_active_runs: 1", 1),
 		"string":            strings.Replace(base, `B: "2"`, `B: 2`, 1),
 	}
 	for name, src := range changed {

@@ -55,7 +55,7 @@ func (w *Workflow) Prepare(id string, s scheduler.Scope) (scheduler.Prepared, er
 func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*cairn.TaskRun) {
 	run := &cairn.Run{
 		ID: cairn.NewRunID(now), Workflow: w.Name, Digest: w.Digest, SourcePath: w.Path, Source: w.Source,
-		Params: params, State: cairn.RunQueued, MaxActive: w.MaxActive, CreatedAt: now,
+		Params: params, State: cairn.RunQueued, MaxActive: w.MaxActive, MaxActiveRuns: w.MaxActiveRuns, CreatedAt: now,
 	}
 	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
 	for _, t := range w.Tasks {

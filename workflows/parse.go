@@ -36,7 +36,7 @@ var (
 )
 
 var (
-	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "schedule", "tasks"}
+	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "tasks"}
 	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
@@ -561,25 +561,50 @@ func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 }
 
 func (p *parser) integer(n *yaml.Node, what string, minimum int) (int, bool) {
+	return p.integerHint(n, what, minimum, "")
+}
+
+// integerHint is integer with hint added to every problem it reports.
+func (p *parser) integerHint(n *yaml.Node, what string, minimum int, hint string) (int, bool) {
 	n = deref(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-		p.errorf(n, "", "%s must be an integer, not %s", what, describe(n))
+		p.errorf(n, hint, "%s must be an integer, not %s", what, describe(n))
 		return 0, false
 	}
 	var i int
 	if err := n.Decode(&i); err != nil {
-		p.errorf(n, "", "%s: integer %s out of range", what, n.Value)
+		p.errorf(n, hint, "%s: integer %s out of range", what, n.Value)
 		return 0, false
 	}
 	if i < minimum {
-		p.errorf(n, "", "%s must be at least %d, not %d", what, minimum, i)
+		p.errorf(n, hint, "%s must be at least %d, not %d", what, minimum, i)
 		return 0, false
 	}
 	if i > 1_000_000 {
-		p.errorf(n, "", "%s must be at most 1000000, not %d", what, i)
+		p.errorf(n, hint, "%s must be at most 1000000, not %d", what, i)
 		return 0, false
 	}
 	return i, true
+}
+
+// maxActiveRuns reads the top-level `max_active_runs:`, a whole number of
+// at least 1; 0 when it is not valid (the problem is reported).
+func (p *parser) maxActiveRuns(n *yaml.Node) int {
+	const hint = `write a whole number of runs, e.g. "max_active_runs: 2", or leave the key out for no cap`
+	v := deref(n)
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
+		if strings.Contains(v.Value, "${{") {
+			p.errorf(v, hint, "max_active_runs cannot hold a reference: the cap is the workflow's, the same for every run")
+			return 0
+		}
+		if i, err := strconv.Atoi(strings.TrimSpace(v.Value)); err == nil && i >= 1 && i <= 1_000_000 {
+			p.errorf(v, fmt.Sprintf("write it without quotes: \"max_active_runs: %d\"", i),
+				"max_active_runs must be an integer, not %s", describe(v))
+			return 0
+		}
+	}
+	i, _ := p.integerHint(v, "max_active_runs", 1, hint)
+	return i
 }
 
 func (p *parser) boolean(n *yaml.Node, what string) (bool, bool) {
@@ -766,6 +791,9 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 	}
 	if kv, ok := get["concurrency"]; ok {
 		w.MaxActive, _ = p.integer(kv.v, "concurrency", 0)
+	}
+	if kv, ok := get["max_active_runs"]; ok {
+		w.MaxActiveRuns = p.maxActiveRuns(kv.v)
 	}
 	if kv, ok := get["params"]; ok {
 		p.paramDecls(w, kv.v)

@@ -49,10 +49,15 @@ type Workflow struct {
 	// MaxActive is the top-level `concurrency:`: how many tasks of one run
 	// may be ready, leased or running at once; 0 means no limit.
 	MaxActive int
-	Schedule  *Schedule // nil when the workflow has no `schedule:`
-	Tasks     []*Task   // in file order
-	Path      string    // as given to Parse
-	Source    []byte    // exactly the bytes parsed
+	// MaxActiveRuns is the top-level `max_active_runs:`: how many runs of
+	// this workflow a scheduler service (cairn server) keeps active at
+	// once, queued runs beyond it waiting in creation order; 0 means no
+	// per-workflow cap.
+	MaxActiveRuns int
+	Schedule      *Schedule // nil when the workflow has no `schedule:`
+	Tasks         []*Task   // in file order
+	Path          string    // as given to Parse
+	Source        []byte    // exactly the bytes parsed
 	// Digest is "sha256:<hex>" of Canonical().
 	Digest string
 
