@@ -269,6 +269,8 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	rs.snap = snap
 	s.wg.Add(1)
 	go s.loop(rs)
+	// Tasks the run had ready are leasable here from now on.
+	s.broker.NotifyReady()
 	return rs, nil
 }
 
@@ -559,6 +561,7 @@ func (s *Service) adopt(ctx context.Context) {
 		total += n
 	}
 	var ids []string
+	prev := map[string]string{}
 	for _, c := range cands {
 		if s.skipped(c.ID, now) || s.owns(c.ID) {
 			continue
@@ -574,6 +577,7 @@ func (s *Service) adopt(ctx context.Context) {
 			total++
 		}
 		ids = append(ids, c.ID)
+		prev[c.ID] = c.Owner
 	}
 	if len(ids) == 0 {
 		return
@@ -594,7 +598,11 @@ func (s *Service) adopt(ctx context.Context) {
 			continue
 		}
 		if run.State == cairn.RunRunning {
-			s.log.Info("taking over run", "run", id, "from", run.Owner, "why", "its claim expired")
+			why := "its claim expired"
+			if prev[id] == "" {
+				why = "its scheduler let it go"
+			}
+			s.log.Info("taking over run", "run", id, "from", prev[id], "why", why)
 		}
 		s.adoptRun(ctx, run)
 	}

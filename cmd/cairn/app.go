@@ -63,6 +63,7 @@ type app struct {
 	help           *helpInfo     // the running command's help, set by newFlags
 	readOnly       bool          // the command only reads state (readOnlyCommands)
 	secrets        *secrets.Set  // the run's secret param values, in memory only (run, resume)
+	owner          string        // the name this process claims runs under (run)
 	warnedHome     bool
 }
 
@@ -76,7 +77,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "run", args: "FILE [-p key=value]... [flags]", summary: "run a workflow in the foreground, with live progress", run: cmdRun,
-			examples: []string{"cairn run workflows/examples/breast-cancer.yaml", "cairn run wf.yaml -p seed=7 -p data=/srv/data.csv --progress lines", "cairn run wf.yaml --quiet --workers 4"}},
+			examples: []string{"cairn run workflows/examples/breast-cancer.yaml", "cairn run wf.yaml -p seed=7 -p data=/srv/data.csv --progress lines", "cairn run wf.yaml --quiet --workers 4",
+				"id=$(cairn run --detach wf.yaml -p seed=7)   # queued for cairn server"}},
+		{name: "server", args: "[--addr 127.0.0.1:8080] [--workers N] [--max-active-runs N]", summary: "run the scheduler as a service: start queued runs, take over orphaned ones", run: cmdServer,
+			examples: []string{"cairn server", "cairn server --workers 16 --max-active-runs 50", "CAIRN_PARAM_TOKEN=s3cret cairn server --log-format json"}},
 		{name: "validate", args: "FILE...", summary: "check workflow files and print every problem", run: cmdValidate,
 			examples: []string{"cairn validate wf.yaml", "cairn validate workflows/examples/*.yaml"}},
 		{name: "graph", args: "FILE [--format mermaid|dot]", summary: "print a workflow's DAG as Mermaid or Graphviz DOT", run: cmdGraph,

@@ -664,6 +664,10 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 
 // findTask returns task id of run, or an error naming the nearest task.
 func findTask(ctx context.Context, st *sqlite.Store, runID, taskID string) (*cairn.TaskRun, error) {
+	tr, err := st.GetTaskRun(ctx, runID, taskID)
+	if !errors.Is(err, cairn.ErrNotFound) {
+		return tr, err
+	}
 	trs, err := st.ListTaskRuns(ctx, runID)
 	if err != nil {
 		return nil, err

@@ -84,6 +84,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			"If the process dies, 'cairn resume RUN' finishes the run.")
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
+	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here")
 	var ef execFlags
 	ef.register(a, fs)
 	pos, err := parseFlags(fs, args)
@@ -104,6 +105,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
+	if *detach {
+		return a.queueRun(ctx, wf, params)
+	}
 	warnSecretFlags(a.stderr, wf, params)
 	values, params := secretParams(wf, params)
 	a.secrets = secrets.New(values)
@@ -116,16 +120,62 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
-	r, trs := wf.NewRun(bound, time.Now())
+	now := time.Now()
+	r, trs := wf.NewRun(bound, now)
 	// The run keeps the file's absolute path: resume works from any
 	// directory, and ${{ workflow.dir }} resolves against it.
 	if abs, err := filepath.Abs(r.SourcePath); err == nil {
 		r.SourcePath = abs
 	}
+	// Made claimed by this process, so that a server on the same
+	// database never takes the run in the moment before Drive claims it.
+	a.owner = ownerName()
+	r.Owner, r.OwnerExpiresAt = a.owner, now.Add(10*time.Second)
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return err // "create run ID: ..."
 	}
 	return a.execute(ctx, st, wf, r.ID, ef, false)
+}
+
+// queueRun makes a queued run of wf for 'cairn server' to start, and
+// prints its id alone on stdout (id=$(cairn run --detach wf.yaml)).
+func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params paramFlags) error {
+	// Secret values are never stored: the server takes them from its own
+	// environment. Each secret param is bound to its placeholder.
+	for _, d := range wf.Params {
+		if !d.Secret {
+			continue
+		}
+		if _, given := params[d.Name]; given {
+			return usageError{fmt.Sprintf("-p %s: secret params cannot travel with --detach (they are never stored); start the server with %s=VALUE in its environment instead",
+				d.Name, workflows.SecretEnv(d.Name))}
+		}
+		params[d.Name] = workflows.SecretPlaceholder(d.Name)
+	}
+	bound, err := wf.BindParams(params)
+	if err != nil {
+		return exitError{exitBadFile, err}
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, trs := wf.NewRun(bound, time.Now())
+	if abs, err := filepath.Abs(r.SourcePath); err == nil {
+		r.SourcePath = abs
+	}
+	if err := st.CreateRun(ctx, r, trs); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, r.ID)
+	fmt.Fprintf(a.stderr, "queued run %s (workflow %s, %s)\n", r.ID, wf.Name, plural(len(wf.Tasks), "task"))
+	if info, ok := liveServer(st.Path()); ok {
+		fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) starts it; follow it with: cairn show %s\n", info.PID, info.Addr, r.ID)
+	} else {
+		fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server') and it starts the run; or cancel it: cairn cancel %s\n", r.ID)
+	}
+	return nil
 }
 
 func cmdResume(ctx context.Context, a *app, args []string) error {
@@ -185,8 +235,11 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if err := prog.seed(ctx, st, id); err != nil {
 		return err
 	}
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg)})
-	owner := ownerName()
+	owner := a.owner
+	if owner == "" {
+		owner = ownerName()
+	}
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg), Name: owner})
 	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace,
 		Redact: a.secrets.Redact,

@@ -104,33 +104,46 @@ func (a *app) resumeSecrets(r *cairn.Run, wf *workflows.Workflow, params paramFl
 
 // secretLeaser puts a run's secret values into the params of the work it
 // leases, at the last moment, and takes them out of what an attempt
-// reports (its error and outputs) before it is stored.
+// reports (its error and outputs) before it is stored. sets gives the
+// values of a run (nil for none): one run's for cairn run, every run's a
+// server plans for cairn server. owner, if set, restricts every lease to
+// the runs owner plans (the server's pool runs only its own runs: a
+// foreground cairn run beside it runs its own).
 type secretLeaser struct {
 	executor.Leaser
-	set *secrets.Set
+	sets  func(runID string) *secrets.Set
+	owner string
 }
 
 func withSecrets(l executor.Leaser, set *secrets.Set) executor.Leaser {
 	if set == nil {
 		return l
 	}
-	return secretLeaser{Leaser: l, set: set}
+	return secretLeaser{Leaser: l, sets: func(string) *secrets.Set { return set }}
 }
 
 func (s secretLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	if s.owner != "" {
+		r.Owner = s.owner
+	}
 	items, err := s.Leaser.Lease(ctx, r)
 	return s.fill(items), err
 }
 
 func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	c.Error = s.set.Redact(c.Error)
-	c.Stack = s.set.Redact(c.Stack)
-	if c.Outputs != nil {
-		out := make(map[string]json.RawMessage, len(c.Outputs))
-		for k, v := range c.Outputs {
-			out[k] = s.set.RedactJSON(s.set.Defuse(v))
+	if set := s.sets(l.RunID); set != nil {
+		c.Error = set.Redact(c.Error)
+		c.Stack = set.Redact(c.Stack)
+		if c.Outputs != nil {
+			out := make(map[string]json.RawMessage, len(c.Outputs))
+			for k, v := range c.Outputs {
+				out[k] = set.RedactJSON(set.Defuse(v))
+			}
+			c.Outputs = out
 		}
-		c.Outputs = out
+	}
+	if s.owner != "" {
+		next.Owner = s.owner
 	}
 	items, err := s.Leaser.CompleteAndLease(ctx, l, c, next)
 	return s.fill(items), err
@@ -138,7 +151,9 @@ func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cai
 
 func (s secretLeaser) fill(items []cairn.WorkItem) []cairn.WorkItem {
 	for i := range items {
-		items[i].Params = s.set.Fill(items[i].Params)
+		if set := s.sets(items[i].Lease.RunID); set != nil {
+			items[i].Params = set.Fill(items[i].Params)
+		}
 	}
 	return items
 }
@@ -147,14 +162,14 @@ func (s secretLeaser) fill(items []cairn.WorkItem) []cairn.WorkItem {
 // it is written.
 type secretLogs struct {
 	executor.Logs
-	set *secrets.Set
+	sets func(runID string) *secrets.Set
 }
 
 func withSecretLogs(l executor.Logs, set *secrets.Set) executor.Logs {
 	if set == nil {
 		return l
 	}
-	return secretLogs{Logs: l, set: set}
+	return secretLogs{Logs: l, sets: func(string) *secrets.Set { return set }}
 }
 
 func (s secretLogs) Create(runID, taskID string, attempt int) (io.WriteCloser, error) {
@@ -162,5 +177,8 @@ func (s secretLogs) Create(runID, taskID string, attempt int) (io.WriteCloser, e
 	if err != nil {
 		return nil, err
 	}
-	return s.set.Writer(w), nil
+	if set := s.sets(runID); set != nil {
+		return set.Writer(w), nil
+	}
+	return w, nil
 }

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/secrets"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// serverFlags are cairn server's flags.
+type serverFlags struct {
+	addr          string
+	slots         int
+	maxActiveRuns int
+	drain         time.Duration
+	stopGrace     time.Duration
+	logLimit      int64
+	logFormat     string
+}
+
+func cmdServer(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("server", "[--addr 127.0.0.1:8080] [--workers N] [--max-active-runs N] [flags]",
+		"Run the scheduler as a service over the home's database: it starts queued runs ('cairn run --detach')\n"+
+			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
+			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
+			"and runs their tasks in its own worker pool. 'cairn run' in the foreground keeps working beside it.\n"+
+			"It serves /healthz and /readyz on --addr.\n"+
+			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
+			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
+			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.")
+	var f serverFlags
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve /healthz and /readyz on (host:port; port 0 picks one)")
+	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server")
+	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
+	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, drain) may take before it is abandoned")
+	f.logLimit = artifacts.DefaultLogLimit
+	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	switch {
+	case f.slots <= 0:
+		return usageError{fmt.Sprintf("--workers %d: want at least 1", f.slots)}
+	case f.maxActiveRuns < 0:
+		return usageError{fmt.Sprintf("--max-active-runs %d: want 0 (no limit) or more", f.maxActiveRuns)}
+	case f.drain < 0:
+		return usageError{fmt.Sprintf("--drain-timeout %s: want 0 or more", f.drain)}
+	case f.stopGrace <= 0:
+		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
+	case f.logFormat != "text" && f.logFormat != "json":
+		return usageError{fmt.Sprintf("--log-format %q: want text or json", f.logFormat)}
+	}
+	var handler slog.Handler = slog.NewTextHandler(a.stderr, nil)
+	if f.logFormat == "json" {
+		handler = slog.NewJSONHandler(a.stderr, nil)
+	}
+	log := slog.New(handler)
+
+	// Secret values are read once and taken out of the environment, so
+	// that no task inherits them.
+	book := newSecretBook(takeSecretEnv())
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	reg, err := a.taskTypes(ctx)
+	if err != nil {
+		return err
+	}
+	arts, logs, err := a.stores()
+	if err != nil {
+		return err
+	}
+	logs = logs.WithLimit(f.logLimit)
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w (another server there? pick another with --addr)", f.addr, err)
+	}
+	owner := ownerName()
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log})
+	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get, owner: owner}, executor.Options{
+		Worker: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get},
+		StopGrace: f.stopGrace, Redact: book.redact,
+	})
+	graphs := newGraphCache(reg)
+	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
+		Owner: owner, OwnerGone: ownerGone, Adopt: true, MaxActiveRuns: f.maxActiveRuns, Logger: log,
+		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
+			wf, err := graphs.get(run)
+			if err != nil {
+				return nil, err
+			}
+			set, err := book.forRun(run, wf)
+			if err != nil {
+				return nil, err
+			}
+			book.put(run.ID, set)
+			return wf, nil
+		},
+		Claimed: func(run *cairn.Run) {
+			log.Info("run started", "run", run.ID, "workflow", run.Workflow, "state", run.State)
+		},
+		Ended: func(id string, final *cairn.Run, err error) { book.drop(id) },
+	})
+
+	// The service starts before the pool leases: the pool runs only the
+	// tasks of runs the service holds.
+	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPool()
+	svc.Start(context.WithoutCancel(ctx))
+	pool.Start(poolCtx)
+	var draining atomic.Bool
+	srv := &http.Server{Handler: healthMux(st, &draining), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
+	infoPath := serverInfoPath(st.Path())
+	if err := writeServerInfo(infoPath, info); err != nil {
+		log.Warn("write server info", "path", infoPath, "err", err)
+	}
+	defer removeServerInfo(infoPath, owner)
+	log.Info("cairn server ready", "addr", "http://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
+		"max_active_runs", f.maxActiveRuns, "owner", owner)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	// Drain: stop leasing; running attempts have --drain-timeout, then
+	// they are stopped and recorded as interrupted (resumable); then the
+	// service lets go of its runs.
+	draining.Store(true)
+	held := len(svc.Runs())
+	log.Info("draining", "runs", held, "timeout", f.drain.String())
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drain)
+	pool.Stop(dctx)
+	cancel()
+	left := svc.Runs()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	svc.Stop(sctx)
+	_ = srv.Shutdown(sctx)
+	cancel()
+	if len(left) > 0 {
+		log.Info("stopped; runs left to resume (the next cairn server resumes them)", "runs", len(left), "ids", strings.Join(left, " "))
+	} else {
+		log.Info("stopped")
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("server: %w", serveErr)
+	}
+	return nil
+}
+
+// healthMux serves /healthz (the process answers) and /readyz (the
+// database answers and the server is not draining); both open to anyone.
+func healthMux(st *sqlite.Store, draining *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "draining")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := st.LastEvaluation(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "database: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// graphCache parses the workflows stored with runs, once per file.
+type graphCache struct {
+	reg *tasks.Registry
+	mu  sync.Mutex
+	wfs map[string]*workflows.Workflow // by digest and path
+}
+
+func newGraphCache(reg *tasks.Registry) *graphCache {
+	return &graphCache{reg: reg, wfs: map[string]*workflows.Workflow{}}
+}
+
+// get parses run's stored workflow; a file this binary reads otherwise
+// than the one that made the run can never be planned.
+func (c *graphCache) get(run *cairn.Run) (*workflows.Workflow, error) {
+	key := run.Digest + "\x00" + run.SourcePath
+	c.mu.Lock()
+	wf, ok := c.wfs[key]
+	c.mu.Unlock()
+	if ok {
+		return wf, nil
+	}
+	wf, err := workflows.Parse(run.SourcePath, run.Source, workflows.Options{Types: c.reg})
+	if err != nil {
+		return nil, fmt.Errorf("%w: the workflow stored with it does not parse with this cairn: %v", scheduler.ErrCannotPlan, err)
+	}
+	if wf.Digest != run.Digest {
+		return nil, fmt.Errorf("%w: it was planned from workflow %s but this cairn reads its file as %s; run it with the cairn version that made it",
+			scheduler.ErrCannotPlan, run.Digest, wf.Digest)
+	}
+	c.mu.Lock()
+	if len(c.wfs) > 1000 {
+		clear(c.wfs)
+	}
+	c.wfs[key] = wf
+	c.mu.Unlock()
+	return wf, nil
+}
+
+// takeSecretEnv reads every CAIRN_PARAM_* variable and removes it from the
+// environment, returning the values by variable name.
+func takeSecretEnv() map[string]string {
+	out := map[string]string{}
+	for _, kv := range os.Environ() {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "CAIRN_PARAM_") {
+			out[k] = v
+			os.Unsetenv(k)
+		}
+	}
+	return out
+}
+
+// secretBook holds the secret values of every run a server plans, from
+// the server's environment.
+type secretBook struct {
+	env  map[string]string // CAIRN_PARAM_NAME → value
+	mu   sync.RWMutex
+	sets map[string]*secrets.Set // by run id; nil entries are not stored
+}
+
+func newSecretBook(env map[string]string) *secretBook {
+	return &secretBook{env: env, sets: map[string]*secrets.Set{}}
+}
+
+// forRun builds the secret values of run: each of the workflow's secret
+// params the run stores as its placeholder gets the value of its
+// CAIRN_PARAM_ variable; a required one without it cannot be planned.
+func (b *secretBook) forRun(run *cairn.Run, wf *workflows.Workflow) (*secrets.Set, error) {
+	values := map[string]string{}
+	var missing []string
+	for _, d := range wf.Params {
+		if !d.Secret {
+			continue
+		}
+		ph := workflows.SecretPlaceholder(d.Name)
+		if stored, _ := run.Params[d.Name].(string); stored != ph {
+			continue // not given when the run was made: it has its zero value
+		}
+		v, ok := b.env[workflows.SecretEnv(d.Name)]
+		if !ok && d.Required {
+			missing = append(missing, workflows.SecretEnv(d.Name))
+			continue
+		}
+		values[ph] = v
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: secret params are never stored, and this server's environment lacks %s; start the server with them set",
+			scheduler.ErrCannotPlan, strings.Join(missing, ", "))
+	}
+	if len(values) == 0 {
+		return nil, nil
+	}
+	return secrets.New(values), nil
+}
+
+func (b *secretBook) put(runID string, set *secrets.Set) {
+	if set == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sets[runID] = set
+}
+
+func (b *secretBook) drop(runID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.sets, runID)
+}
+
+func (b *secretBook) get(runID string) *secrets.Set {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.sets[runID]
+}
+
+// redact takes every run's secret values out of s: the pool's error text
+// does not say which run it is from, and a value of another run is no
+// less secret.
+func (b *secretBook) redact(s string) string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, set := range b.sets {
+		s = set.Redact(s)
+	}
+	return s
+}
+
+// serverInfo says which server runs on a database, for the hints of
+// 'cairn run --detach'. Advisory: the database is the truth.
+type serverInfo struct {
+	PID     int       `json:"pid"`
+	Owner   string    `json:"owner"`
+	Addr    string    `json:"addr"`
+	Started time.Time `json:"started"`
+}
+
+// serverInfoPath is where a server on the database at dbPath says so.
+func serverInfoPath(dbPath string) string {
+	return filepath.Join(filepath.Dir(dbPath), filepath.Base(dbPath)+".server.json")
+}
+
+func writeServerInfo(path string, info serverInfo) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// removeServerInfo removes the file if it is still this server's.
+func removeServerInfo(path, owner string) {
+	if info, ok := readServerInfo(path); ok && info.Owner == owner {
+		os.Remove(path)
+	}
+}
+
+func readServerInfo(path string) (serverInfo, bool) {
+	var info serverInfo
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &info) != nil {
+		return info, false
+	}
+	return info, true
+}
+
+// liveServer returns the server running on the database at dbPath, if
+// one says so and its process is alive.
+func liveServer(dbPath string) (serverInfo, bool) {
+	info, ok := readServerInfo(serverInfoPath(dbPath))
+	if !ok || ownerGone(info.Owner) {
+		return info, false
+	}
+	return info, true
+}
