@@ -105,3 +105,11 @@ type HeartbeatReply struct {
 	// being cancelled.
 	CancelRequested bool
 }
+
+// HeartbeatResult is what a batched heartbeat (HeartbeatMany) says of one
+// lease: Reply when it was renewed, or Err — wrapping ErrLeaseLost — when
+// it expired, was superseded or its task is no longer leased or running.
+type HeartbeatResult struct {
+	Reply HeartbeatReply
+	Err   error
+}

@@ -238,6 +238,19 @@ func (b *Broker) Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatR
 	return r, nil
 }
 
+// HeartbeatMany extends many leases in one transaction: a worker renews
+// every lease it holds in one call. Each result says whether its lease
+// was renewed (and whether its run is being cancelled) or lost
+// (cairn.ErrLeaseLost), in the order of leases; the error is the store's
+// failure, when none was renewed.
+func (b *Broker) HeartbeatMany(ctx context.Context, leases []cairn.Lease) ([]cairn.HeartbeatResult, error) {
+	rs, err := b.store.HeartbeatMany(ctx, leases, b.now(), b.ttl)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat %d leases: %w", len(leases), err)
+	}
+	return rs, nil
+}
+
 // Complete records how the attempt ended. The worker fills Error (empty
 // on success), Retryable, Stack, ExitCode, Outputs and Metrics; the broker
 // sets the task's next state from the retry policy. A completion under an

@@ -176,6 +176,14 @@ type LeaseStore interface {
 	// Heartbeat extends a live lease to now+ttl. cairn.ErrLeaseLost if the
 	// lease expired, was superseded or its task left leased/running.
 	Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl time.Duration) (cairn.HeartbeatReply, error)
+	// HeartbeatMany is Heartbeat for many leases in one transaction, in a
+	// few statements whatever their number (a worker renews all of its
+	// leases at once). It returns one result per lease, in the order of
+	// leases: the reply of a renewed lease, or an error wrapping
+	// cairn.ErrLeaseLost for a lease Heartbeat would refuse; the others
+	// are renewed all the same. Its own error (the store failed) means
+	// none was. An empty call writes nothing.
+	HeartbeatMany(ctx context.Context, leases []cairn.Lease, now time.Time, ttl time.Duration) ([]cairn.HeartbeatResult, error)
 	// Complete records how the leased attempt ended and moves the task run
 	// to c.State, and records an evaluation of the run (EvalCompleted, or
 	// EvalRetry due at c.RetryAt for a retry that waits), as a compare-and-set on (run, task, attempt, token,

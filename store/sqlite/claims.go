@@ -103,6 +103,7 @@ func (s *Store) queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...
 	if err != nil {
 		return nil, err
 	}
+	s.stmts.Add(1)
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, translate(err)

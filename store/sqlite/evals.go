@@ -28,6 +28,7 @@ RETURNING id`)
 		return 0, err
 	}
 	var id int64
+	s.stmts.Add(1)
 	if err := st.QueryRowContext(ctx, e.RunID, e.Reason, e.TaskID, e.Writer, e.CreatedAt.UnixNano(), e.DueAt.UnixNano()).Scan(&id); err != nil {
 		return 0, fmt.Errorf("add evaluation of run %s: %w", e.RunID, translate(err))
 	}

@@ -90,6 +90,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		if err != nil {
 			return err
 		}
+		s.stmts.Add(1)
 		rows, err := st.QueryContext(ctx, append(args, r.Max)...)
 		if err != nil {
 			return translate(err)
@@ -148,6 +149,7 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 			return err
 		}
 		for _, it := range items {
+			s.stmts.Add(1)
 			res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, r.Worker, expires.UnixNano(), now.UnixNano(),
 				it.Lease.RunID, it.Lease.TaskID)
 			if err != nil {
@@ -270,6 +272,7 @@ RETURNING (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`)
 		if err != nil {
 			return err
 		}
+		s.stmts.Add(1)
 		err = st.QueryRowContext(ctx, expires.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()).Scan(&cancel)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cairn.ErrLeaseLost
@@ -426,6 +429,7 @@ func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check
 		if err != nil {
 			return err
 		}
+		s.stmts.Add(1)
 		t, err := scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
 			interrupted, interrupted, l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -78,6 +78,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 			// Read the version inside the write lock: another process
 			// may have migrated meanwhile.
 			var cur int
+			s.stmts.Add(1)
 			if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&cur); err != nil {
 				return translate(err)
 			}
@@ -85,16 +86,19 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 				return &SchemaVersionError{Database: cur, Binary: latest}
 			}
 			var n int
+			s.stmts.Add(1)
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
 				return translate(err)
 			}
 			if n > 0 {
 				return nil
 			}
+			s.stmts.Add(1)
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return fmt.Errorf("apply %s: %w", m.name, translate(err))
 			}
 			// applied_at is a record for people, not a decision: the clock is fine here.
+			s.stmts.Add(1)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, time.Now().UnixNano()); err != nil {
 				return fmt.Errorf("record %s: %w", m.name, translate(err))

@@ -300,6 +300,7 @@ func (s *Store) nextReadyGen(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, err
 	}
 	var g int64
+	s.stmts.Add(1)
 	if err := st.QueryRowContext(ctx).Scan(&g); err != nil {
 		return 0, translate(err)
 	}
@@ -561,6 +562,7 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 			if err != nil {
 				return err
 			}
+			s.stmts.Add(1)
 			err = st.QueryRowContext(ctx, string(rc.To), rc.Error, started, finished, p.RunID, rc.FromVersion,
 				string(rc.From)).Scan(&runVersion)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -611,6 +613,7 @@ WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version
 		if err2 != nil {
 			return 0, err2
 		}
+		s.stmts.Add(1)
 		err = st.QueryRowContext(ctx, rawJSON(c.Params), inputs, c.Error, *gen, runID, c.TaskID, c.FromVersion,
 			string(c.From)).Scan(&version, &attempt)
 	default:
@@ -624,6 +627,7 @@ WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version
 		if err2 != nil {
 			return 0, err2
 		}
+		s.stmts.Add(1)
 		err = st.QueryRowContext(ctx, string(c.To), c.Error, finished, runID, c.TaskID, c.FromVersion,
 			string(c.From)).Scan(&version, &attempt)
 	}
@@ -647,6 +651,7 @@ WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.To), c.Error, nanos(c
 // row.
 func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Tx, id, what string) error {
 	var n int
+	s.stmts.Add(1)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE id = ?`, id).Scan(&n); err != nil {
 		return translate(err)
 	}
@@ -658,6 +663,7 @@ func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Tx, id, what stri
 
 func (s *Store) taskMissOrConflict(ctx context.Context, tx *sql.Tx, runID, taskID string, from int64) error {
 	var n int
+	s.stmts.Add(1)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM task_runs WHERE run_id = ? AND task_id = ?`, runID, taskID).Scan(&n); err != nil {
 		return translate(err)
 	}
@@ -683,6 +689,7 @@ RETURNING `+runCols)
 		if err != nil {
 			return err
 		}
+		s.stmts.Add(1)
 		run, err = scanRun(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return s.runMissOrConflict(ctx, tx, id, "owned")
@@ -724,6 +731,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var state string
 		var cancel int
+		s.stmts.Add(1)
 		err := tx.QueryRowContext(ctx, `SELECT state, cancel_requested FROM runs WHERE id = ?`, id).Scan(&state, &cancel)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cairn.ErrNotFound

@@ -51,6 +51,8 @@ type Store struct {
 	// before they are prepared on the writer (see txStmt). Only the
 	// leader touches it.
 	txPrepared map[string]*sql.Stmt
+
+	writeCounters // WriteStats
 }
 
 // txReq is one caller's write transaction, waiting for its turn.
@@ -688,7 +690,7 @@ func (b *batchTx) run(fn txFn, casFirst bool) error {
 	if b.broken != nil {
 		return b.broken
 	}
-	ferr, fatal := runIn(b.ctx, b.tx, fn, casFirst)
+	ferr, fatal := b.s.runIn(b.ctx, b.tx, fn, casFirst)
 	if fatal != nil {
 		b.broken = fmt.Errorf("batch transaction aborted: %w", fatal)
 		return b.broken
@@ -736,7 +738,7 @@ func (s *Store) runBatch(batch []*txReq) {
 			errs[i] = guard(ctx, r.fn, tx)
 		} else {
 			var fatal error
-			errs[i], fatal = runIn(ctx, tx, r.fn, r.casFirst)
+			errs[i], fatal = s.runIn(ctx, tx, r.fn, r.casFirst)
 			if fatal != nil {
 				// The transaction's state is unknown: undo all of it.
 				_ = tx.Rollback()
@@ -762,6 +764,8 @@ func (s *Store) runBatch(batch []*txReq) {
 				errs[i] = err
 			}
 		}
+	} else {
+		s.txs.Add(1)
 	}
 	for i, r := range batch {
 		r.done <- txResult{err: errs[i]}
@@ -772,9 +776,9 @@ func (s *Store) runBatch(batch []*txReq) {
 // its own changes: in a savepoint, unless casFirst says a refusal writes
 // nothing. A failure that is not a refusal then leaves the transaction in
 // an unknown state, which is fatal.
-func runIn(ctx context.Context, tx *sql.Tx, fn txFn, casFirst bool) (ferr, fatal error) {
+func (s *Store) runIn(ctx context.Context, tx *sql.Tx, fn txFn, casFirst bool) (ferr, fatal error) {
 	if !casFirst {
-		return inSavepoint(ctx, tx, fn)
+		return s.inSavepoint(ctx, tx, fn)
 	}
 	ferr = guard(ctx, fn, tx)
 	if ferr != nil && !refusal(ferr) {
@@ -807,15 +811,18 @@ func refusal(err error) bool {
 // inSavepoint runs fn so that its changes can be undone alone. It returns
 // fn's error, and a fatal error when the savepoint itself failed and the
 // transaction can no longer be trusted.
-func inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fatal error) {
+func (s *Store) inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fatal error) {
+	s.stmts.Add(1)
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
 		return nil, translate(err)
 	}
 	if ferr = guard(ctx, fn, tx); ferr != nil {
+		s.stmts.Add(1)
 		if _, err := tx.ExecContext(ctx, "ROLLBACK TO req"); err != nil {
 			return ferr, translate(err)
 		}
 	}
+	s.stmts.Add(1)
 	if _, err := tx.ExecContext(ctx, "RELEASE req"); err != nil {
 		return ferr, translate(err)
 	}
@@ -828,6 +835,7 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	if err != nil {
 		return 0, err
 	}
+	s.stmts.Add(1)
 	res, err := st.ExecContext(ctx, args...)
 	if err != nil {
 		return 0, translate(err)

@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"ApplyPlanClosesAttempt", testApplyPlanClosesAttempt},
 		{"LeaseOrder", testLeaseOrder},
 		{"LeaseLifecycle", testLeaseLifecycle},
+		{"HeartbeatMany", testHeartbeatMany},
+		{"HeartbeatManyLarge", testHeartbeatManyLarge},
 		{"LeaseAndStart", testLeaseAndStart},
 		{"Batch", testBatch},
 		{"StaleLeaseRefused", testStaleLeaseRefused},

@@ -1,0 +1,146 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// heartbeatRows is how many leases one statement of HeartbeatMany renews
+// at most. A statement for n leases has 4n+2 parameters, well below
+// SQLite's limit (32766).
+const heartbeatRows = 512
+
+// heartbeatQuery is the statement renewing rows leases, each row a (run,
+// task, attempt, token) to match; the expiry comes first, now last. It
+// returns one row per lease renewed, with its run's cancel request.
+func heartbeatQuery(rows int) string {
+	return `UPDATE task_runs SET lease_expires_at = ?
+WHERE (run_id, task_id, attempt, lease_token) IN (VALUES ` + strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?),`, rows), ",") + `)
+	AND state IN ('leased', 'running') AND lease_expires_at > ?
+RETURNING run_id, task_id, attempt, lease_token, (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`
+}
+
+// heartbeatSize is how many rows the statement renewing n leases (n <=
+// heartbeatRows) has: the next power of two, the missing rows repeating
+// the last lease, so that a worker's changing number of leases uses a
+// handful of prepared statements rather than one per count.
+func heartbeatSize(n int) int {
+	size := 1
+	for size < n {
+		size *= 2
+	}
+	return size
+}
+
+// HeartbeatMany extends each of leases to now+ttl, as Heartbeat does one,
+// in one transaction of one statement per 512 leases. The results follow
+// the order of leases: a renewed lease's reply (its expiry, whether its
+// run is being cancelled), or an error wrapping cairn.ErrLeaseLost for
+// one that expired, was superseded or whose task left leased/running.
+// The error is the store's own failure, in which case no lease was
+// renewed. An empty call writes nothing.
+func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now time.Time, ttl time.Duration) ([]cairn.HeartbeatResult, error) {
+	out := make([]cairn.HeartbeatResult, len(leases))
+	if len(leases) == 0 {
+		return out, nil
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("heartbeat %d leases: ttl %v is not positive", len(leases), ttl)
+	}
+	expires := now.Add(ttl)
+	type key struct {
+		runID, taskID string
+		attempt       int
+		token         string
+	}
+	renewed := make(map[key]bool, len(leases)) // → cancel requested
+	// One statement either renews its leases or fails whole, so it needs
+	// no savepoint in a shared transaction; several do.
+	write := s.inTxCAS
+	if len(leases) > heartbeatRows {
+		write = s.inTx
+	}
+	err := write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		clear(renewed)
+		for start := 0; start < len(leases); start += heartbeatRows {
+			chunk := leases[start:min(start+heartbeatRows, len(leases))]
+			size := heartbeatSize(len(chunk))
+			args := make([]any, 0, 4*size+2)
+			args = append(args, expires.UnixNano())
+			for i := range size {
+				l := chunk[min(i, len(chunk)-1)]
+				args = append(args, l.RunID, l.TaskID, l.Attempt, l.Token)
+			}
+			args = append(args, now.UnixNano())
+			st, err := s.txStmt(ctx, tx, heartbeatQuery(size))
+			if err != nil {
+				return err
+			}
+			s.stmts.Add(1)
+			rows, err := st.QueryContext(ctx, args...)
+			if err != nil {
+				return translate(err)
+			}
+			for rows.Next() {
+				var (
+					k      key
+					cancel int
+				)
+				if err := rows.Scan(&k.runID, &k.taskID, &k.attempt, &k.token, &cancel); err != nil {
+					rows.Close()
+					return translate(err)
+				}
+				renewed[k] = cancel != 0
+			}
+			if err := rows.Close(); err != nil {
+				return translate(err)
+			}
+			if err := rows.Err(); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat %d leases: %w", len(leases), err)
+	}
+	for i, l := range leases {
+		cancel, ok := renewed[key{l.RunID, l.TaskID, l.Attempt, l.Token}]
+		if !ok {
+			out[i].Err = fmt.Errorf("heartbeat %s: %w", leaseName(l), cairn.ErrLeaseLost)
+			continue
+		}
+		out[i].Reply = cairn.HeartbeatReply{ExpiresAt: expires, CancelRequested: cancel}
+	}
+	return out, nil
+}
+
+// WriteStats counts what the store's writer did since Open.
+type WriteStats struct {
+	// Statements is the number of SQL statements run in the store's write
+	// transactions: writes, the reads among them, savepoints. BEGIN and
+	// COMMIT are not counted.
+	Statements int64
+	// Transactions is the number of write transactions committed (one
+	// commit may carry many callers' writes: see group commit). Open's
+	// migrations count too.
+	Transactions int64
+}
+
+// writeCounters are the atomic counts behind WriteStats.
+type writeCounters struct {
+	stmts, txs atomic.Int64
+}
+
+// WriteStats returns the writer's counts so far, to measure how many
+// statements some work costs (the bookkeeping of idle runs, say): read
+// them before and after.
+func (s *Store) WriteStats() WriteStats {
+	return WriteStats{Statements: s.stmts.Load(), Transactions: s.txs.Load()}
+}
