@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -31,7 +32,10 @@ type Leaser interface {
 	// some to become ready.
 	Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error)
 	Start(ctx context.Context, l cairn.Lease) error
-	Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error)
+	// HeartbeatMany renews every lease the worker holds in one call:
+	// one result per lease, in order, each renewed (saying whether its
+	// run is being cancelled) or lost (cairn.ErrLeaseLost).
+	HeartbeatMany(ctx context.Context, leases []cairn.Lease) ([]cairn.HeartbeatResult, error)
 	// CompleteAndLease reports how an attempt ended and, in the same
 	// round trip, leases more work as next says (without waiting).
 	CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error)
@@ -97,6 +101,10 @@ type Options struct {
 	// before they are cut to their bounds, so that a cut never leaves the
 	// beginning of a value it would have redacted (a secret param).
 	Redact func(string) string
+	// Logger receives what the pool cannot report otherwise, at Warn:
+	// a failed lease (the pool asks again), heartbeat or completion, and
+	// a lost lease. Nil discards it.
+	Logger *slog.Logger
 }
 
 // Defaults of Options.
@@ -156,6 +164,9 @@ func New(leaser Leaser, o Options) *Pool {
 	}
 	if o.MaxErrorBytes <= 0 {
 		o.MaxErrorBytes = DefaultMaxErrorBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
 		halted: make(chan struct{})}
@@ -284,6 +295,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 		}
 		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
 		if err != nil && ctx.Err() == nil {
+			p.o.Logger.Warn("lease failed; asking again in 100ms", "worker", p.o.Worker, "run", p.o.RunID, "err", err)
 			// The store is unavailable: back off briefly rather than spin.
 			select {
 			case <-time.After(100 * time.Millisecond):
@@ -309,8 +321,9 @@ func (p *Pool) request(n int, wait time.Duration) cairn.LeaseRequest {
 	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Max: n, Wait: wait, Start: true}
 }
 
-// heartbeat renews every active lease at a third of its lifetime, and
-// stops attempts whose lease was lost or whose run is being cancelled.
+// heartbeat renews every active lease at a third of its lifetime, all in
+// one call, and stops attempts whose lease was lost or whose run is being
+// cancelled.
 func (p *Pool) heartbeat(ctx context.Context) {
 	defer p.wg.Done()
 	t := time.NewTicker(p.leaser.LeaseTTL() / 3)
@@ -323,16 +336,38 @@ func (p *Pool) heartbeat(ctx context.Context) {
 		}
 		p.mu.Lock()
 		as := make([]*attempt, 0, len(p.active))
+		leases := make([]cairn.Lease, 0, len(p.active))
 		for _, a := range p.active {
 			as = append(as, a)
+			leases = append(leases, a.lease)
 		}
 		p.mu.Unlock()
-		for _, a := range as {
-			r, err := p.leaser.Heartbeat(ctx, a.lease)
-			switch {
-			case errors.Is(err, cairn.ErrLeaseLost):
+		if len(as) == 0 {
+			continue
+		}
+		rs, err := p.leaser.HeartbeatMany(ctx, leases)
+		if err == nil && len(rs) != len(as) {
+			err = fmt.Errorf("%d heartbeat results for %d leases", len(rs), len(as))
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				p.o.Logger.Warn("heartbeat failed; trying again at the next beat", "worker", p.o.Worker,
+					"leases", len(leases), "err", err)
+			}
+			continue
+		}
+		for i, a := range as {
+			switch r := rs[i]; {
+			case errors.Is(r.Err, cairn.ErrLeaseLost):
+				l := a.lease
+				p.o.Logger.Warn("lease lost; stopping the attempt", "worker", p.o.Worker,
+					"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", r.Err)
 				a.cancel(errLost)
-			case err == nil && r.CancelRequested:
+			case r.Err != nil:
+				l := a.lease
+				p.o.Logger.Warn("heartbeat failed", "worker", p.o.Worker,
+					"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", r.Err)
+			case r.Reply.CancelRequested:
 				a.cancel(errRevoked)
 			}
 		}
@@ -366,7 +401,10 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 
 	if !it.Started {
 		if err := p.leaser.Start(ctx, l); err != nil {
-			return next, false // lease lost before we began: nothing ran, nothing to report
+			// Lease lost before we began: nothing ran, nothing to report.
+			p.o.Logger.Warn("start failed; the attempt does not run", "worker", p.o.Worker,
+				"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
+			return next, false
 		}
 	}
 	p.mu.Lock()
@@ -404,6 +442,14 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		want = p.request(1, 0)
 	}
 	items, err := p.complete(rctx, l, c, want)
+	if err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, cairn.ErrLeaseLost) && errors.Is(context.Cause(ctx), errRevoked) {
+			level = slog.LevelInfo // its run was cancelled: the refusal is expected
+		}
+		p.o.Logger.Log(rctx, level, "completion not recorded", "worker", p.o.Worker,
+			"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
+	}
 	if err != nil || len(items) == 0 {
 		return next, false
 	}
@@ -421,6 +467,8 @@ func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, 
 		if err == nil || errors.Is(err, cairn.ErrLeaseLost) || try == 5 {
 			return items, err
 		}
+		p.o.Logger.Warn("completion failed; trying again", "worker", p.o.Worker,
+			"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "try", try, "in", delay, "err", err)
 		time.Sleep(delay)
 		delay *= 2
 	}

@@ -261,6 +261,12 @@ func (s *stopper) hard()                    { s.once.Do(s.pool.StopAndCancel) }
 // unless the test stopped it.
 func (r *rig) startPool(t *testing.T, slots int, opts ...func(*executor.Options)) *stopper {
 	t.Helper()
+	return r.startPoolOver(t, r.broker, slots, opts...)
+}
+
+// startPoolOver is startPool with the pool taking its work from leaser.
+func (r *rig) startPoolOver(t *testing.T, leaser executor.Leaser, slots int, opts ...func(*executor.Options)) *stopper {
+	t.Helper()
 	arts, err := artifacts.Open(filepath.Join(r.dir, "artifacts"))
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +280,7 @@ func (r *rig) startPool(t *testing.T, slots int, opts ...func(*executor.Options)
 	for _, f := range opts {
 		f(&o)
 	}
-	p := executor.New(r.broker, o)
+	p := executor.New(leaser, o)
 	p.Start(context.Background())
 	s := &stopper{pool: p}
 	t.Cleanup(s.hard)

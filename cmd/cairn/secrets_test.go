@@ -202,8 +202,8 @@ func (f *fakeLeaser) Lease(context.Context, cairn.LeaseRequest) ([]cairn.WorkIte
 	return f.items, nil
 }
 func (f *fakeLeaser) Start(context.Context, cairn.Lease) error { return nil }
-func (f *fakeLeaser) Heartbeat(context.Context, cairn.Lease) (cairn.HeartbeatReply, error) {
-	return cairn.HeartbeatReply{}, nil
+func (f *fakeLeaser) HeartbeatMany(_ context.Context, ls []cairn.Lease) ([]cairn.HeartbeatResult, error) {
+	return make([]cairn.HeartbeatResult, len(ls)), nil
 }
 func (f *fakeLeaser) CompleteAndLease(_ context.Context, _ cairn.Lease, c cairn.Completion, _ cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	f.completed = c
