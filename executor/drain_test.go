@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
@@ -53,6 +55,127 @@ func (r *rig) detachable(t *testing.T, id string, wf scheduler.Graph) (detach fu
 	}
 	t.Cleanup(detach)
 	return detach
+}
+
+// Draining a pool (what a server does on SIGTERM): Stop stops leasing and
+// lets running attempts finish until its ctx ends; an attempt that finishes
+// meanwhile is recorded as it ended (succeeded), and those still running
+// are stopped and recorded interrupted — not failed, not cancelled — so
+// that their tasks are retrying, with none of their retries used and no
+// lease left, and run again at once, free, when the run goes on.
+func TestPoolStopDrainsThenInterrupts(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	causes := make(chan string, 3)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free)
+	p := newProbe(nil)
+	block := blockUntilStopped(causes)
+	p.do = func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		if req.TaskID == "quick" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return tasks.Result{}, errors.New("quick was stopped: it should have finished before the deadline")
+			}
+		}
+		return block(ctx, req)
+	}
+	r := newRig(t, p)
+	wf, id := r.create(t, `
+name: drain
+tasks:
+  - {id: block1, type: probe}
+  - {id: block2, type: probe}
+  - {id: block3, type: probe}
+  - {id: quick, type: probe}
+  - {id: after, type: probe, needs: [quick]}
+`)
+	pool := r.startPool(t, 4)
+	detach := r.detachable(t, id, wf)
+	for _, task := range []string{"block1", "block2", "block3", "quick"} {
+		p.waitStarted(t, task, 1)
+	}
+	// The server stops planning, then drains its pool.
+	detach()
+	deadline, end := context.WithCancel(context.Background())
+	t.Cleanup(end)
+	stopped := make(chan struct{})
+	go func() {
+		pool.stop(deadline)
+		close(stopped)
+	}()
+	free() // quick finishes within the deadline
+	waitFor(t, "quick to be recorded succeeded", func() bool {
+		return r.taskRuns(t, id)["quick"].State == cairn.TaskSucceeded
+	})
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while attempts were running and its ctx had not ended")
+	default:
+	}
+	end() // the deadline
+	await(t, "Stop after its deadline", stopped)
+
+	for i := 0; i < 3; i++ {
+		if c := await(t, "a blocked attempt's context to end", causes); !strings.Contains(c, "worker stopped") {
+			t.Errorf("a blocked attempt's context ended with %q, want the worker stopping", c)
+		}
+	}
+	trs := r.taskRuns(t, id)
+	for _, task := range []string{"block1", "block2", "block3"} {
+		as := r.attempts(t, id, task)
+		if len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "worker stopped") || as[0].FinishedAt.IsZero() {
+			for _, a := range as {
+				t.Logf("%s's attempt %d: %s, %q", task, a.Number, a.State, a.Error)
+			}
+			t.Errorf("%s has %d attempts, want one interrupted by the stop", task, len(as))
+		}
+		tr := trs[task]
+		if tr.State != cairn.TaskRetrying || tr.Attempt != 1 || tr.Interrupted != 1 || tr.Attempt-tr.Interrupted != 0 {
+			t.Errorf("%s is %s after %d attempts, %d interrupted; want retrying with no retry used", task, tr.State, tr.Attempt, tr.Interrupted)
+		}
+		if tr.LeaseToken != "" || tr.LeaseWorker != "" || !tr.LeaseExpiresAt.IsZero() {
+			t.Errorf("%s keeps a lease: token %q worker %q expiry %v", task, tr.LeaseToken, tr.LeaseWorker, tr.LeaseExpiresAt)
+		}
+	}
+	if as := r.attempts(t, id, "quick"); len(as) != 1 || as[0].State != cairn.TaskSucceeded {
+		t.Errorf("quick has %d attempts (the first %s), want one succeeded", len(as), func() cairn.TaskState {
+			if len(as) == 0 {
+				return ""
+			}
+			return as[0].State
+		}())
+	}
+	if tr := trs["after"]; tr.State != cairn.TaskPending || p.runCount("after") != 0 {
+		t.Errorf("after is %s after %d runs: a draining pool must lease nothing", tr.State, p.runCount("after"))
+	}
+
+	// The next start resumes the run: the interrupted tasks run at once
+	// although they have no retries.
+	again := r.startPool(t, 4)
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+	again.hard()
+	for _, task := range []string{"block1", "block2", "block3"} {
+		if tr := r.taskRuns(t, id)[task]; tr.Attempt != 2 || tr.Interrupted != 1 {
+			t.Errorf("%s after the resume: %d attempts, %d interrupted; want 2, 1", task, tr.Attempt, tr.Interrupted)
+		}
+	}
+	r.st.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+// waitFor polls cond until it holds, failing the test after waitLimit.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	limit := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(limit) {
+			t.Fatalf("%s: not within %s", what, waitLimit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // beats counts the pool's heartbeat calls and what they cost the store.

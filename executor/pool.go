@@ -234,8 +234,14 @@ func (p *Pool) Start(ctx context.Context) {
 	go p.heartbeat(workCtx)
 }
 
-// Stop stops leasing and waits for running attempts to finish; if ctx ends
-// first, it cancels them and waits for them to return.
+// Stop stops leasing and waits for running attempts to finish (their
+// leases renewed meanwhile); if ctx ends first, it cancels them and waits
+// for them to return, each for at most StopGrace (a task that ignores its
+// context is abandoned, as always). An attempt stopped so did not fail:
+// the worker stopped it, so it is reported interrupted
+// (cairn.Completion.Requeue) and retried at once, without charge to its
+// task's retries, when its run goes on. Attempts that end before ctx does
+// are reported as they ended.
 func (p *Pool) Stop(ctx context.Context) {
 	p.cancelLease()
 	done := make(chan struct{})
@@ -266,7 +272,8 @@ func (p *Pool) Stop(ctx context.Context) {
 	}
 }
 
-// StopAndCancel cancels running attempts and waits for them to return.
+// StopAndCancel cancels running attempts and waits for them to return:
+// Stop with no time to finish. Each is reported interrupted.
 func (p *Pool) StopAndCancel() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -517,6 +524,11 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		return cairn.Completion{}, fmt.Errorf("close log: %w", cerr)
 	case cerr != nil && c.Error == "":
 		c = failure(fmt.Errorf("close log: %w", cerr))
+	}
+	if errors.Is(taskErr, errStopped) {
+		// The worker stopped the attempt (Stop's deadline): not the
+		// task's failure.
+		c.Requeue, c.Retryable = true, true
 	}
 	return p.bound(c, l), nil
 }

@@ -647,12 +647,16 @@ tasks:
 	goleak.VerifyNone(t, ignore)
 }
 
-// StopAndCancel is hard: it cancels running attempts, whose failure is
-// still reported, and returns once they did.
+// StopAndCancel is hard: it cancels running attempts and returns once
+// they did. The worker stopped them, their tasks did not fail: each is
+// reported interrupted, and retried at once, free, by the next pool.
 func TestPoolStopAndCancel(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	cause := make(chan string, 1)
 	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		if req.TaskID != "long" || req.Attempt > 1 {
+			return echo(req)
+		}
 		select {
 		case <-ctx.Done():
 			cause <- context.Cause(ctx).Error()
@@ -686,17 +690,23 @@ tasks:
 	default:
 		t.Fatal("StopAndCancel returned before the attempt saw its context cancelled")
 	}
+	as := r.attempts(t, id, "long")
+	if len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "worker stopped") {
+		t.Fatalf("long's attempts = %+v, want one interrupted by the stop", as)
+	}
+	if tr := r.taskRuns(t, id)["long"]; tr.State.Terminal() || tr.Interrupted != 1 {
+		t.Fatalf("long after the stop: %s, %d interrupted; want it to be retried, its attempt interrupted", tr.State, tr.Interrupted)
+	}
+	// A new pool (a resumed run) runs it again although it has no retries.
+	again := r.startPool(t, 2)
 	res := await(t, "Drive", done)
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	wantRun(t, res.run, cairn.RunFailed)
-	as := r.attempts(t, id, "long")
-	if len(as) != 1 || as[0].State != cairn.TaskFailed || !strings.Contains(as[0].Error, "worker stopped") {
-		t.Fatalf("long's attempts = %+v, want one failed by the stop", as)
-	}
-	if tr := r.taskRuns(t, id)["next"]; tr.State != cairn.TaskUpstreamFailed || p.runCount("next") != 0 {
-		t.Errorf("next is %s after %d runs, want upstream_failed, never run", tr.State, p.runCount("next"))
+	wantRun(t, res.run, cairn.RunSucceeded)
+	again.hard()
+	if tr := r.taskRuns(t, id)["long"]; tr.Attempt != 2 || tr.Interrupted != 1 || p.runCount("next") != 1 {
+		t.Errorf("long: %d attempts, %d interrupted; next ran %d times; want 2, 1, 1", tr.Attempt, tr.Interrupted, p.runCount("next"))
 	}
 	r.st.Close()
 	goleak.VerifyNone(t, ignore)
