@@ -106,7 +106,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log})
 	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get, owner: owner}, executor.Options{
 		Worker: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get},
-		StopGrace: f.stopGrace, Redact: book.redact,
+		StopGrace: f.stopGrace, Redact: book.redact, Logger: log,
 	})
 	graphs := newGraphCache(reg)
 	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
