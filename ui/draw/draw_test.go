@@ -387,12 +387,23 @@ func TestGantt(t *testing.T) {
 	if strings.Join(ticks, " ") != "0s 5s 10s 15s 20s 25s 30s 35s 40s" {
 		t.Errorf("ticks %q", ticks)
 	}
-	// No attempts at all: an axis of a second, no bars, still well-formed.
-	buf.Reset()
-	if err := Gantt(&buf, trs, nil, GanttOptions{}); err != nil {
-		t.Fatal(err)
+	// No attempts at all, with or without an end (a queued run's "now"),
+	// or an axis from the zero time: an axis of a second, no bars.
+	for _, o := range []GanttOptions{{}, {End: t0}, {Start: time.Time{}, End: time.Now()}, {Start: t0, End: t0.Add(-time.Hour)}} {
+		buf.Reset()
+		if err := Gantt(&buf, trs, nil, o); err != nil {
+			t.Fatal(err)
+		}
+		ticks := 0
+		for _, e := range parseSVG(t, buf.Bytes()) {
+			if e.Name == "text" && e.Attr["text-anchor"] == "middle" {
+				ticks++
+			}
+		}
+		if ticks < 2 || ticks > 17 {
+			t.Errorf("%+v: %d ticks", o, ticks)
+		}
 	}
-	parseSVG(t, buf.Bytes())
 }
 
 func TestTickStep(t *testing.T) {

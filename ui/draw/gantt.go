@@ -73,6 +73,12 @@ func Gantt(w io.Writer, tasks []*cairn.TaskRun, attempts []*cairn.Attempt, opts 
 			}
 		}
 	}
+	switch { // no attempt, no run start: an axis of a second at the end
+	case start.IsZero():
+		start = end
+	case end.IsZero() || end.Before(start):
+		end = start
+	}
 	total := end.Sub(start)
 	if total <= 0 {
 		total = time.Second
@@ -93,7 +99,8 @@ func Gantt(w io.Writer, tasks []*cairn.TaskRun, attempts []*cairn.Attempt, opts 
 	// Axis: ticks and their grid lines.
 	step := tickStep(total)
 	b.WriteString(`<g class="axis" fill="#333333">` + "\n")
-	for t := time.Duration(0); t <= total; t += step {
+	for i := time.Duration(0); i <= 16 && i*step <= total; i++ {
+		t := i * step
 		tx := x(start.Add(t))
 		fmt.Fprintf(&b, `<line x1="%s" y1="%s" x2="%s" y2="%s" stroke="#e5e5e5"/>`+"\n", num(tx), num(axisH-6), num(tx), num(height))
 		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="middle">%s</text>`+"\n", num(tx), num(axisH-10), esc(t.String()))
