@@ -47,8 +47,9 @@ test: deps fmt-check vet
 	$(GO) test -race -count=1 $(PKGS)
 
 ## deps: the Debian packages the tests use, installed when missing (as root, with apt-get):
-## zsh, for the zsh completion test (which skips and says so without it).
-DEBS := zsh
+## zsh, for the zsh completion test, and chromium, which the ui browser tests drive (headless,
+## through chromedp; nothing downloads a browser at run time). Without them those tests skip and say so.
+DEBS := zsh chromium
 deps:
 	@missing=$$(for p in $(DEBS); do command -v $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -1,0 +1,390 @@
+package ui
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/runjson"
+)
+
+// APIPrefix is where the JSON API lives.
+const APIPrefix = "/api/v1"
+
+func (h *handler) mountAPI(e *gin.Engine) {
+	api := e.Group(APIPrefix)
+	h.route(api, http.MethodGet, "/runs", Read, h.apiRuns)
+	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", Read, h.apiAttempts)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", Read, h.apiLog)
+	// The write side: served by Options.Actions, 501 without it.
+	h.route(api, http.MethodPost, "/workflows/:name/runs", Operate, h.apiTrigger)
+	h.route(api, http.MethodPost, "/runs/:id/cancel", Operate, h.apiCancel)
+	h.route(api, http.MethodPost, "/runs/:id/retry", Operate, h.apiRetry)
+	h.route(api, http.MethodPost, "/runs/:id/resume", Operate, h.apiResume)
+	// Anything else under /api is a JSON 404 (NoRoute), never a page.
+}
+
+// GET /api/v1/runs?workflow=&state=&limit=&before= → {"runs": [...], "next": cursor|null},
+// the shape of cairn runs --json.
+func (h *handler) apiRuns(c *gin.Context) {
+	f, err := h.runsQuery(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	runs, next, err := h.listRuns(c.Request.Context(), f)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	now := h.o.Now()
+	out := runjson.Page{Runs: make([]runjson.Run, 0, len(runs))}
+	for _, r := range runs {
+		out.Runs = append(out.Runs, runjson.FromRun(r, runjson.Orphaned(r, now, h.o.OwnerGone)))
+	}
+	if next != "" {
+		out.Next = &next
+	}
+	h.json(c, http.StatusOK, out)
+}
+
+// GET /api/v1/runs/{id}: the run with every task and attempt, the shape
+// of cairn show --json. The id may be a unique prefix.
+func (h *handler) apiRun(c *gin.Context) {
+	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	out := runjson.FromRun(v.Run, v.Orphaned)
+	out.Tasks = make([]runjson.Task, 0, len(v.Tasks))
+	for _, tr := range v.Tasks {
+		out.Tasks = append(out.Tasks, runjson.FromTask(tr, v.Attempts[tr.TaskID]))
+	}
+	h.json(c, http.StatusOK, out)
+}
+
+// GET /api/v1/runs/{id}/tasks/{task}/attempts → {"attempts": [...]}, oldest first.
+func (h *handler) apiAttempts(c *gin.Context) {
+	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	tr, err := v.task(c.Param("task"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	out := struct {
+		Attempts []runjson.Attempt `json:"attempts"`
+	}{Attempts: []runjson.Attempt{}}
+	for _, a := range v.Attempts[tr.TaskID] {
+		out.Attempts = append(out.Attempts, runjson.FromAttempt(a))
+	}
+	h.json(c, http.StatusOK, out)
+}
+
+// maxTail bounds ?tail= of a log.
+const maxTail = 64 << 20
+
+// GET /api/v1/runs/{id}/tasks/{task}/log?attempt=N&tail=BYTES: the log of
+// an attempt (the latest by default) as text, its last BYTES from a line
+// start with tail; with follow=1 (or Accept: text/event-stream) a stream
+// of Server-Sent Events from byte from= (or Last-Event-ID) until the
+// attempt ends: "log" events, one data line per log line, whose id is the
+// offset after them, then one "end" event whose data is the attempt's state.
+func (h *handler) apiLog(c *gin.Context) {
+	ctx := c.Request.Context()
+	v, err := h.loadRun(ctx, c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	tr, err := v.task(c.Param("task"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	n, err := attemptParam(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	at, err := attemptOf(v.Attempts[tr.TaskID], n, tr.TaskID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if at == nil {
+		h.fail(c, fmt.Errorf("task %s of run %s has no attempt yet (it is %s): %w", tr.TaskID, v.Run.ID, tr.State, cairn.ErrNotFound))
+		return
+	}
+	if c.Query("follow") == "1" || c.Query("follow") == "true" || strings.Contains(c.GetHeader("Accept"), "text/event-stream") {
+		from := int64(0)
+		for _, s := range []string{c.GetHeader("Last-Event-ID"), c.Query("from")} {
+			if s == "" {
+				continue
+			}
+			off, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || off < 0 {
+				h.fail(c, badInput("from %q: want a byte offset", s))
+				return
+			}
+			from = off
+			break
+		}
+		h.followLog(c, v.Run.ID, tr.TaskID, at.Number, from)
+		return
+	}
+	var tail int64
+	if s := c.Query("tail"); s != "" {
+		t, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || t < 1 || t > maxTail {
+			h.fail(c, badInput("tail %q: want a number of bytes from 1 to %d", s, maxTail))
+			return
+		}
+		tail = t
+	}
+	lt, err := h.readTail(v.Run.ID, tr.TaskID, at.Number, tail)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("X-Content-Type-Options", "nosniff")
+	c.Header("Cache-Control", "no-store")
+	c.Header("X-Log-Size", strconv.FormatInt(lt.Size, 10))
+	c.Header("X-Log-Skipped", strconv.FormatInt(lt.Skipped, 10))
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", lt.Data)
+}
+
+// followChunk bounds what one read of a followed log sends.
+const followChunk = 256 << 10
+
+// followLog streams attempt n's log from byte off as Server-Sent Events
+// until the attempt has ended and all of its log is sent, or the client
+// goes. It looks at the attempt first and reads second, so that the bytes
+// of an attempt seen finished are all sent before the end event.
+func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int64) {
+	ctx := c.Request.Context()
+	w := c.Writer
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+	tick := time.NewTicker(h.o.LogPoll)
+	defer tick.Stop()
+	for {
+		atts, err := h.o.Store.ListAttempts(ctx, runID, taskID)
+		if err != nil {
+			if ctx.Err() == nil {
+				h.o.Logger.Error("ui: follow a log", "run", runID, "task", taskID, "err", err)
+				fmt.Fprintf(w, "event: error\ndata: %s\n\n", oneLine(err.Error()))
+				w.Flush()
+			}
+			return
+		}
+		at, _ := attemptOf(atts, n, taskID)
+		done := at == nil || !at.FinishedAt.IsZero()
+		for {
+			chunk, err := h.readFrom(runID, taskID, n, off, followChunk)
+			if err != nil {
+				h.o.Logger.Error("ui: follow a log", "run", runID, "task", taskID, "err", err)
+				fmt.Fprintf(w, "event: error\ndata: %s\n\n", oneLine(err.Error()))
+				w.Flush()
+				return
+			}
+			send := chunk
+			if !done || len(chunk) == followChunk { // whole lines only while more may come
+				if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+					send = chunk[:i+1]
+				} else if len(chunk) < followChunk {
+					send = nil
+				}
+			}
+			if len(send) == 0 {
+				break
+			}
+			off += int64(len(send))
+			var b strings.Builder
+			b.WriteString("event: log\n")
+			for _, l := range strings.Split(strings.TrimSuffix(string(send), "\n"), "\n") {
+				b.WriteString("data: " + strings.TrimSuffix(l, "\r") + "\n")
+			}
+			b.WriteString("id: " + strconv.FormatInt(off, 10) + "\n\n")
+			if _, err := io.WriteString(w, b.String()); err != nil {
+				return
+			}
+			w.Flush()
+			if len(send) < followChunk {
+				break
+			}
+		}
+		if done {
+			state := cairn.TaskState("")
+			if at != nil {
+				state = at.State
+			}
+			fmt.Fprintf(w, "event: end\ndata: %s\n\n", oneLine(string(state)))
+			w.Flush()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// readFrom reads at most max bytes of attempt n's log from byte off; none
+// when the log does not exist yet.
+func (h *handler) readFrom(runID, taskID string, n int, off int64, max int) ([]byte, error) {
+	if h.o.Logs == nil {
+		return nil, nil
+	}
+	rc, err := h.o.Logs.Open(runID, taskID, n)
+	if errors.Is(err, cairn.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if s, ok := rc.(io.Seeker); ok {
+		if _, err := s.Seek(off, io.SeekStart); err != nil {
+			return nil, err
+		}
+	} else if _, err := io.CopyN(io.Discard, rc, off); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	buf := make([]byte, max)
+	k, err := io.ReadFull(rc, buf)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return buf[:k], nil
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ").Replace(s) }
+
+// The write side.
+
+func (h *handler) actions(c *gin.Context) (Actions, bool) {
+	if h.o.Actions == nil {
+		h.fail(c, fmt.Errorf("this server is read-only: %s %s: %w", c.Request.Method, c.Request.URL.Path, errNotImplemented))
+		return nil, false
+	}
+	return h.o.Actions, true
+}
+
+// decodeBody reads a JSON body into v; an empty body leaves v as it is.
+// Unknown keys are refused (a typo must not pass in silence).
+func decodeBody(c *gin.Context, v any) error {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return badInput("read the request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badInput("the request body is not the JSON expected: %v", err)
+	}
+	return nil
+}
+
+// POST /api/v1/workflows/{name}/runs {"params": {"k": "v"}} → 201 {"id": RUN}.
+func (h *handler) apiTrigger(c *gin.Context) {
+	var body struct {
+		Params map[string]string `json:"params"`
+	}
+	if err := decodeBody(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	a, ok := h.actions(c)
+	if !ok {
+		return
+	}
+	id, err := a.Trigger(c.Request.Context(), c.Param("name"), body.Params)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Header("Location", APIPrefix+"/runs/"+id)
+	h.json(c, http.StatusCreated, map[string]string{"id": id})
+}
+
+// POST /api/v1/runs/{id}/cancel → 202 {"id": RUN}.
+func (h *handler) apiCancel(c *gin.Context) {
+	h.runAction(c, func(a Actions, id string) error { return a.Cancel(c.Request.Context(), id) })
+}
+
+// POST /api/v1/runs/{id}/retry {"task": ID} (no task: every failed one) → 202.
+func (h *handler) apiRetry(c *gin.Context) {
+	var body struct {
+		Task string `json:"task"`
+	}
+	if err := decodeBody(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.runAction(c, func(a Actions, id string) error { return a.Retry(c.Request.Context(), id, body.Task) })
+}
+
+// POST /api/v1/runs/{id}/resume → 202.
+func (h *handler) apiResume(c *gin.Context) {
+	h.runAction(c, func(a Actions, id string) error { return a.Resume(c.Request.Context(), id) })
+}
+
+func (h *handler) runAction(c *gin.Context, do func(a Actions, id string) error) {
+	if err := decodeBody(c, &struct{ Task string }{}); err != nil && !errors.Is(err, ErrBadInput) {
+		h.fail(c, err) // only a body over the limit matters here; retry read its own
+		return
+	}
+	a, ok := h.actions(c)
+	if !ok {
+		return
+	}
+	id, err := h.resolve(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	if err := do(a, id); err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.json(c, http.StatusAccepted, map[string]string{"id": id})
+}
+
+// json answers v, indented as the CLI prints it, never cached.
+func (h *handler) json(c *gin.Context, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		h.fail(c, fmt.Errorf("encode the answer: %w", err))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "application/json; charset=utf-8", b.Bytes())
+}

@@ -1,0 +1,104 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn"
+)
+
+// Internal errors that Status maps.
+var (
+	errNotImplemented = errors.New("not implemented")
+	errMethod         = errors.New("method not allowed")
+)
+
+// inputError is a bad request whose message says what to do; it is
+// ErrBadInput for errors.Is.
+type inputError struct{ msg string }
+
+func (e *inputError) Error() string        { return e.msg }
+func (e *inputError) Is(target error) bool { return target == ErrBadInput }
+
+func badInput(format string, args ...any) error {
+	return &inputError{msg: fmt.Sprintf(format, args...)}
+}
+
+// Status is the one mapping from an error to the HTTP status and the code
+// the API answers with ({"code": ..., "message": ...}), which the pages
+// use too.
+func Status(err error) (status int, code string) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return http.StatusOK, "ok"
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large"
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, "unauthenticated"
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, ErrBadInput):
+		return http.StatusBadRequest, "bad_input"
+	case errors.Is(err, cairn.ErrAmbiguous):
+		return http.StatusBadRequest, "ambiguous"
+	case errors.Is(err, cairn.ErrNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, cairn.ErrTerminal):
+		return http.StatusConflict, "terminal"
+	case errors.Is(err, cairn.ErrConflict), errors.Is(err, cairn.ErrRunOwned):
+		return http.StatusConflict, "conflict"
+	case errors.Is(err, errMethod):
+		return http.StatusMethodNotAllowed, "method_not_allowed"
+	case errors.Is(err, errNotImplemented):
+		return http.StatusNotImplemented, "not_implemented"
+	}
+	return http.StatusInternalServerError, "internal"
+}
+
+// apiError is the body of every API error.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// isAPI reports whether the request is one of the API's (JSON answers).
+func isAPI(c *gin.Context) bool {
+	p := c.Request.URL.Path
+	return p == "/api" || strings.HasPrefix(p, "/api/")
+}
+
+// fail answers err with its status: JSON {code, message} under /api, the
+// error page elsewhere. A 500's message hides the cause (logged here).
+func (h *handler) fail(c *gin.Context, err error) {
+	status, code := Status(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		h.o.Logger.Error("ui: request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		msg = "internal error: the server's log has the cause"
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge {
+		c.Header("Connection", "close")
+	}
+	if isAPI(c) {
+		h.json(c, status, apiError{Code: code, Message: msg})
+		return
+	}
+	h.renderError(c, status, msg)
+}
+
+func (h *handler) notFound(c *gin.Context) {
+	if isAPI(c) {
+		h.fail(c, fmt.Errorf("no API route %s %s (the API is under %s): %w", c.Request.Method, c.Request.URL.Path, APIPrefix, cairn.ErrNotFound))
+		return
+	}
+	h.fail(c, fmt.Errorf("no such page %s: %w", c.Request.URL.Path, cairn.ErrNotFound))
+}
+
+func (h *handler) methodNotAllowed(c *gin.Context) {
+	h.fail(c, fmt.Errorf("%s %s: %w", c.Request.Method, c.Request.URL.Path, errMethod))
+}

@@ -1,0 +1,521 @@
+package ui
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks/ml/plot"
+	"github.com/cairnml/cairn/ui/draw"
+	"github.com/cairnml/cairn/ui/runjson"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages are the parsed templates, one set per page (each with the layout).
+type pages struct {
+	byName map[string]*template.Template
+}
+
+func loadPages() (*pages, error) {
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, name := range []string{"runs", "run", "task", "error"} {
+		t, err := template.New(name).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
+		}
+		p.byName[name] = t
+	}
+	return p, nil
+}
+
+// funcs are the templates' helpers; all return text that html/template
+// escapes, except the pictures (trusted: ui/draw and tasks/ml/plot escape
+// every piece of text they write).
+func funcs() template.FuncMap {
+	return template.FuncMap{
+		"time":   fmtTime,
+		"dur":    fmtDur,
+		"marker": func(s cairn.TaskState) template.HTML { return template.HTML(draw.Marker(s)) },
+		"states": draw.States,
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// fmtDur rounds a duration for a person: milliseconds under a minute,
+// seconds above.
+func fmtDur(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// fmtJSON is v as JSON for a page, markup left as it is (the template
+// escapes it).
+func fmtJSON(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// page is what every page's layout reads.
+type page struct {
+	Title  string
+	Assets string // asset version for ?v=
+	Poll   int64  // ms between live updates
+	Body   any
+}
+
+// render executes page name into a buffer first, so that a template error
+// is a clean 500 rather than half a page.
+func (h *handler) render(c *gin.Context, status int, name, title string, body any) {
+	var b bytes.Buffer
+	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), Body: body})
+	if err != nil {
+		if name == "error" {
+			h.o.Logger.Error("ui: render the error page", "err", err)
+			c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error"))
+			return
+		}
+		h.fail(c, fmt.Errorf("render the %s page: %w", name, err))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(status, "text/html; charset=utf-8", b.Bytes())
+}
+
+// renderFragment executes one template of page name alone (an htmx swap).
+func (h *handler) renderFragment(c *gin.Context, name, tmpl string, body any) {
+	var b bytes.Buffer
+	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, page{Assets: h.assets, Poll: h.o.Poll.Milliseconds(), Body: body}); err != nil {
+		h.fail(c, fmt.Errorf("render %s: %w", tmpl, err))
+		return
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
+}
+
+func (h *handler) renderError(c *gin.Context, status int, msg string) {
+	h.render(c, status, "error", http.StatusText(status), struct {
+		Status int
+		Text   string
+		Msg    string
+	}{status, http.StatusText(status), msg})
+}
+
+// securityHeaders go on every answer: no inline script may run (the CSP
+// has no 'unsafe-inline'), no other origin is reached, no frame holds a page.
+func securityHeaders(c *gin.Context) {
+	hd := c.Writer.Header()
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+}
+
+func (h *handler) mountPages(e *gin.Engine) {
+	g := &e.RouterGroup
+	h.route(g, http.MethodGet, "/", Read, func(c *gin.Context) { c.Redirect(http.StatusFound, "/runs") })
+	h.route(g, http.MethodGet, "/runs", Read, h.pageRuns)
+	h.route(g, http.MethodGet, "/runs/:id", Read, h.pageRun)
+	h.route(g, http.MethodGet, "/runs/:id/live", Read, h.pageRunLive)
+	h.route(g, http.MethodGet, "/runs/:id/tasks/:task", Read, h.pageTask)
+}
+
+// runRow is one line of the runs page.
+type runRow struct {
+	Run      *cairn.Run
+	Orphaned bool
+	Duration string
+}
+
+func (h *handler) pageRuns(c *gin.Context) {
+	f, err := h.runsQuery(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	runs, next, err := h.listRuns(c.Request.Context(), f)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	now := h.o.Now()
+	body := struct {
+		Workflow, State string
+		Limit           int
+		States          []cairn.RunState
+		Rows            []runRow
+		Next, First     string // links
+		Paged           bool
+	}{Workflow: f.Workflow, State: string(f.State), Limit: f.Limit, States: cairn.RunStates, Paged: f.Before != ""}
+	for _, r := range runs {
+		orph := h.orphaned(r)
+		body.Rows = append(body.Rows, runRow{Run: r, Orphaned: orph, Duration: runDuration(r, orph, now)})
+	}
+	q := url.Values{}
+	if f.Workflow != "" {
+		q.Set("workflow", f.Workflow)
+	}
+	if f.State != "" {
+		q.Set("state", string(f.State))
+	}
+	if f.Limit != defaultPage {
+		q.Set("limit", fmt.Sprint(f.Limit))
+	}
+	body.First = "/runs"
+	if len(q) > 0 {
+		body.First += "?" + q.Encode()
+	}
+	if next != "" {
+		q.Set("before", next)
+		body.Next = "/runs?" + q.Encode()
+	}
+	h.render(c, http.StatusOK, "runs", "Runs", body)
+}
+
+// runEnd is the end of a run's time axis: when it finished, now while it
+// runs, and for an orphaned run when its owner's claim expired.
+func runEnd(r *cairn.Run, orphaned bool, now time.Time) time.Time {
+	switch {
+	case !r.FinishedAt.IsZero():
+		return r.FinishedAt
+	case orphaned && r.OwnerExpiresAt.Before(now):
+		return r.OwnerExpiresAt
+	}
+	return now
+}
+
+func runDuration(r *cairn.Run, orphaned bool, now time.Time) string {
+	if r.StartedAt.IsZero() {
+		return "-"
+	}
+	d := fmtDur(runEnd(r, orphaned, now).Sub(r.StartedAt))
+	if r.FinishedAt.IsZero() && !orphaned {
+		d += "…"
+	}
+	return d
+}
+
+// runPage is what the run page and its live fragment show.
+type runPage struct {
+	Run         *cairn.Run
+	Orphaned    bool
+	Live        bool // not terminal: the page polls
+	Duration    string
+	Description string
+	GraphNote   string // why the DAG has no edges
+	DAG, Gantt  template.HTML
+	Tasks       []taskRow
+	Params      []kv
+	Results     []result
+	Source      string
+}
+
+type taskRow struct {
+	Task     *cairn.TaskRun
+	Href     string
+	Attempts string
+	Duration string
+	Error    string
+}
+
+type kv struct{ Key, Value string }
+
+// result is what an evaluate task (or any task with metrics) measured.
+type result struct {
+	Task      string
+	Href      string
+	Metrics   []kv
+	ROC       template.HTML
+	Confusion *confusion
+	Gate      string // "passed", "did not pass" or ""
+}
+
+type confusion struct {
+	Classes []string
+	Rows    [][]int
+}
+
+func taskHref(runID, taskID string) string {
+	return "/runs/" + url.PathEscape(runID) + "/tasks/" + url.PathEscape(taskID)
+}
+
+func (h *handler) runPage(c *gin.Context) (*runPage, error) {
+	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return nil, err
+	}
+	r := v.Run
+	now := h.o.Now()
+	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(r.Source)}
+	wf := h.graphs.workflow(r)
+	var g draw.Graph
+	if wf != nil {
+		g = wf
+		p.Description = wf.Description
+	} else {
+		p.GraphNote = "The workflow file this run stored could not be read again: its tasks are drawn without their edges."
+	}
+	var b bytes.Buffer
+	if err := draw.DAG(&b, g, v.Tasks, draw.DAGOptions{Href: func(id string) string { return taskHref(r.ID, id) }}); err != nil {
+		return nil, err
+	}
+	p.DAG = template.HTML(b.String())
+	b.Reset()
+	err = draw.Gantt(&b, v.Tasks, v.All, draw.GanttOptions{Start: r.StartedAt, End: runEnd(r, v.Orphaned, now),
+		Href: func(id string, n int) string { return fmt.Sprintf("%s?attempt=%d", taskHref(r.ID, id), n) }})
+	if err != nil {
+		return nil, err
+	}
+	p.Gantt = template.HTML(b.String())
+	for _, tr := range v.Tasks {
+		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200)}
+		atts := v.Attempts[tr.TaskID]
+		if d, ok := runjson.TaskDuration(tr, atts); ok {
+			row.Duration = fmtDur(d)
+		}
+		if tr.Interrupted > 0 {
+			row.Attempts += fmt.Sprintf(" (%d interrupted)", tr.Interrupted)
+		}
+		p.Tasks = append(p.Tasks, row)
+		if res, ok := resultOf(r.ID, tr); ok {
+			p.Results = append(p.Results, res)
+		}
+	}
+	keys := make([]string, 0, len(r.Params))
+	for k := range r.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p.Params = append(p.Params, kv{k, fmtJSON(r.Params[k])})
+	}
+	return p, nil
+}
+
+// rocCurve is one curve of evaluate's roc output.
+type rocCurve struct {
+	Class string    `json:"class"`
+	AUC   float64   `json:"auc"`
+	FPR   []float64 `json:"fpr"`
+	TPR   []float64 `json:"tpr"`
+}
+
+// resultOf is what task tr measured: its metrics and, for an evaluate
+// task, its gate, confusion matrix and ROC curves (tasks/ml/plot's SVG).
+func resultOf(runID string, tr *cairn.TaskRun) (result, bool) {
+	if len(tr.Metrics) == 0 && tr.Type != "evaluate" || tr.State != cairn.TaskSucceeded {
+		return result{}, false
+	}
+	res := result{Task: tr.TaskID, Href: taskHref(runID, tr.TaskID)}
+	keys := make([]string, 0, len(tr.Metrics))
+	for k := range tr.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		res.Metrics = append(res.Metrics, kv{k, fmt.Sprintf("%.4g", tr.Metrics[k])})
+	}
+	switch strings.TrimSpace(string(tr.Outputs["passed"])) {
+	case "true":
+		res.Gate = "passed"
+	case "false":
+		res.Gate = "did not pass"
+	}
+	var cm struct {
+		Classes []string `json:"classes"`
+		Matrix  [][]int  `json:"matrix"`
+	}
+	if json.Unmarshal(tr.Outputs["confusion_matrix"], &cm) == nil && len(cm.Classes) > 0 && len(cm.Matrix) == len(cm.Classes) {
+		ok := true
+		for _, row := range cm.Matrix {
+			ok = ok && len(row) == len(cm.Classes)
+		}
+		if ok {
+			res.Confusion = &confusion{Classes: cm.Classes, Rows: cm.Matrix}
+		}
+	}
+	var curves []rocCurve
+	if json.Unmarshal(tr.Outputs["roc"], &curves) == nil && len(curves) > 0 {
+		series := make([]plot.Series, len(curves))
+		for i, c := range curves {
+			name := c.Class
+			if !strings.HasPrefix(name, "class") {
+				name = "class " + name
+			}
+			series[i] = plot.Series{Name: fmt.Sprintf("%s: AUC %.4f", name, c.AUC), X: c.FPR, Y: c.TPR}
+		}
+		var b bytes.Buffer
+		if plot.ROC("ROC of "+tr.TaskID, series...).SVG(&b) == nil {
+			res.ROC = template.HTML(b.String())
+		}
+	}
+	return res, true
+}
+
+func (h *handler) pageRun(c *gin.Context) {
+	p, err := h.runPage(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.render(c, http.StatusOK, "run", "Run "+p.Run.ID, p)
+}
+
+// pageRunLive is the part of the run page that changes, for htmx to swap
+// in while the run is not finished; once it is, the fragment no longer
+// asks for itself and the polling stops.
+func (h *handler) pageRunLive(c *gin.Context) {
+	p, err := h.runPage(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.renderFragment(c, "run", "live", p)
+}
+
+// logTailBytes is how much of a log the attempt page shows; the rest is
+// a link away.
+const logTailBytes = 256 << 10
+
+type taskPage struct {
+	Run         *cairn.Run
+	RunHref     string
+	Task        *cairn.TaskRun
+	Description string
+	Attempts    []attemptLink
+	Attempt     *cairn.Attempt
+	Running     bool
+	Duration    string
+	Params      string
+	Log         string
+	LogSkipped  int64
+	LogSize     int64
+	LogMissing  bool
+	LogError    string
+	LogURL      string // the whole log, as text
+	FollowURL   string // Server-Sent Events while the attempt runs
+}
+
+type attemptLink struct {
+	Number  int
+	State   cairn.TaskState
+	Href    string
+	Current bool
+}
+
+func (h *handler) pageTask(c *gin.Context) {
+	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	tr, err := v.task(c.Param("task"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	n, err := attemptParam(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	atts := v.Attempts[tr.TaskID]
+	at, err := attemptOf(atts, n, tr.TaskID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	r := v.Run
+	p := taskPage{Run: r, RunHref: "/runs/" + url.PathEscape(r.ID), Task: tr, Attempt: at, Duration: "-"}
+	if len(tr.Params) > 0 && string(tr.Params) != "null" {
+		p.Params = string(tr.Params)
+		var v any
+		if json.Unmarshal(tr.Params, &v) == nil { // indented, markup not \u-escaped: the template escapes it
+			var out bytes.Buffer
+			enc := json.NewEncoder(&out)
+			enc.SetEscapeHTML(false)
+			enc.SetIndent("", "  ")
+			if enc.Encode(v) == nil {
+				p.Params = strings.TrimSuffix(out.String(), "\n")
+			}
+		}
+	}
+	if wf := h.graphs.workflow(r); wf != nil {
+		if t := wf.Task(tr.TaskID); t != nil {
+			p.Description = t.Description
+		}
+	}
+	base := taskHref(r.ID, tr.TaskID)
+	for _, a := range atts {
+		p.Attempts = append(p.Attempts, attemptLink{Number: a.Number, State: a.State, Href: fmt.Sprintf("%s?attempt=%d", base, a.Number), Current: at != nil && a.Number == at.Number})
+	}
+	if at != nil {
+		p.Running = at.FinishedAt.IsZero()
+		end := at.FinishedAt
+		if p.Running {
+			end = h.o.Now()
+		}
+		p.Duration = fmtDur(end.Sub(at.StartedAt))
+		if p.Running {
+			p.Duration += "…"
+		}
+		lt, err := h.readTail(r.ID, tr.TaskID, at.Number, logTailBytes)
+		if err != nil { // the page still shows the attempt
+			h.o.Logger.Warn("ui: read a log", "run", r.ID, "task", tr.TaskID, "attempt", at.Number, "err", err)
+			p.LogError = err.Error()
+		}
+		p.Log, p.LogSkipped, p.LogSize, p.LogMissing = validText(lt.Data), lt.Skipped, lt.Size, lt.Missing
+		api := fmt.Sprintf("%s/runs/%s/tasks/%s/log?attempt=%d", APIPrefix, url.PathEscape(r.ID), url.PathEscape(tr.TaskID), at.Number)
+		p.LogURL = api
+		if p.Running && h.o.Logs != nil && p.LogError == "" {
+			p.FollowURL = fmt.Sprintf("%s&follow=1&from=%d", api, lt.Size)
+		}
+	}
+	h.render(c, http.StatusOK, "task", tr.TaskID+" · run "+r.ID, p)
+}
+
+// validText is b as text, its invalid UTF-8 replaced.
+func validText(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// firstLine is the first line of s, cut to n runes.
+func firstLine(s string, n int) string {
+	s, _, cut := strings.Cut(s, "\n")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	if cut {
+		return s + " …"
+	}
+	return s
+}

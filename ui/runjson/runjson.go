@@ -1,0 +1,250 @@
+// Package runjson holds the JSON shapes of runs, tasks and attempts that
+// scripts rely on (docs/cli.md): snake_case keys, every key always present
+// — null when empty — and times in RFC 3339 UTC. The server's API
+// (GET /api/v1/runs, /api/v1/runs/{id}) writes them, and they are the
+// shapes `cairn runs --json` and `cairn show --json` print, so that a
+// script reads the same document from either.
+//
+// The Go types are the convenient view (tests decode into them); their
+// MarshalJSON methods write the stable shape. Standard library and the
+// cairn vocabulary only.
+package runjson
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Page is a page of runs and the cursor of the next page (the id to pass
+// as before), nil on the last page: `{"runs": [...], "next": ...}`.
+type Page struct {
+	Runs []Run   `json:"runs"`
+	Next *string `json:"next"`
+}
+
+// Run is one run as `runs --json` prints it; with Tasks, as `show --json`
+// does.
+type Run struct {
+	ID              string
+	Workflow        string
+	Digest          string
+	SourcePath      string `json:"source_path"`
+	State           cairn.RunState
+	Orphaned        bool
+	Owner           string
+	Params          map[string]any
+	Error           string
+	CancelRequested bool       `json:"cancel_requested"`
+	CreatedAt       time.Time  `json:"created_at"`
+	StartedAt       *time.Time `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	Tasks           []Task     // show only
+}
+
+// MarshalJSON writes the stable shape.
+func (j Run) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID              string         `json:"id"`
+		Workflow        string         `json:"workflow"`
+		Digest          string         `json:"digest"`
+		SourcePath      string         `json:"source_path"`
+		State           cairn.RunState `json:"state"`
+		Orphaned        bool           `json:"orphaned"`
+		Owner           *string        `json:"owner"`
+		Params          map[string]any `json:"params"`
+		Error           *string        `json:"error"`
+		CancelRequested bool           `json:"cancel_requested"`
+		CreatedAt       *time.Time     `json:"created_at"`
+		StartedAt       *time.Time     `json:"started_at"`
+		FinishedAt      *time.Time     `json:"finished_at"`
+		Tasks           []Task         `json:"tasks,omitempty"`
+	}
+	w := wire{ID: j.ID, Workflow: j.Workflow, Digest: j.Digest, SourcePath: j.SourcePath, State: j.State,
+		Orphaned: j.Orphaned, Owner: strPtr(j.Owner), Params: j.Params, Error: strPtr(j.Error),
+		CancelRequested: j.CancelRequested, CreatedAt: Time(j.CreatedAt), StartedAt: timePtr(j.StartedAt),
+		FinishedAt: timePtr(j.FinishedAt), Tasks: j.Tasks}
+	if len(w.Params) == 0 {
+		w.Params = nil
+	}
+	return json.Marshal(w)
+}
+
+// Task is one task of a run with its attempts, as `show --json` prints it.
+type Task struct {
+	ID       string
+	Type     string
+	State    cairn.TaskState
+	Attempts int
+	// Interrupted counts the attempts that were interrupted (not failures).
+	Interrupted int
+	Error       string
+	Params      json.RawMessage
+	Inputs      map[string]cairn.ArtifactRef
+	Outputs     map[string]json.RawMessage
+	Metrics     map[string]float64
+	GatePassed  *bool      `json:"gate_passed"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
+	DurationMS  *int64     `json:"duration_ms"`
+	Attempt     []Attempt  `json:"attempt_history"`
+}
+
+// MarshalJSON writes the stable shape.
+func (j Task) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID          string                       `json:"id"`
+		Type        string                       `json:"type"`
+		State       cairn.TaskState              `json:"state"`
+		Attempts    int                          `json:"attempts"`
+		Interrupted int                          `json:"interrupted"`
+		Error       *string                      `json:"error"`
+		Params      json.RawMessage              `json:"params"`
+		Inputs      map[string]cairn.ArtifactRef `json:"inputs"`
+		Outputs     map[string]json.RawMessage   `json:"outputs"`
+		Metrics     map[string]float64           `json:"metrics"`
+		GatePassed  *bool                        `json:"gate_passed"`
+		StartedAt   *time.Time                   `json:"started_at"`
+		FinishedAt  *time.Time                   `json:"finished_at"`
+		DurationMS  *int64                       `json:"duration_ms"`
+		Attempt     []Attempt                    `json:"attempt_history"`
+	}
+	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Interrupted: j.Interrupted, Error: strPtr(j.Error),
+		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
+		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), DurationMS: j.DurationMS,
+		Attempt: j.Attempt}
+	if len(w.Params) == 0 || string(w.Params) == "null" {
+		w.Params = nil
+	}
+	if len(w.Inputs) == 0 {
+		w.Inputs = nil
+	}
+	if len(w.Outputs) == 0 {
+		w.Outputs = nil
+	}
+	if len(w.Metrics) == 0 {
+		w.Metrics = nil
+	}
+	if len(w.Attempt) == 0 {
+		w.Attempt = nil
+	}
+	return json.Marshal(w)
+}
+
+// Attempt is one attempt of a task.
+type Attempt struct {
+	Number     int
+	State      cairn.TaskState
+	Worker     string
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Error      string
+	ExitCode   *int `json:"exit_code"`
+	Stack      string
+	Plugin     *cairn.PluginRef
+}
+
+// MarshalJSON writes the stable shape.
+func (j Attempt) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Number     int              `json:"number"`
+		State      cairn.TaskState  `json:"state"`
+		Worker     *string          `json:"worker"`
+		StartedAt  *time.Time       `json:"started_at"`
+		FinishedAt *time.Time       `json:"finished_at"`
+		Error      *string          `json:"error"`
+		ExitCode   *int             `json:"exit_code"`
+		Stack      *string          `json:"stack"`
+		Plugin     *cairn.PluginRef `json:"plugin"`
+	}
+	return json.Marshal(wire{Number: j.Number, State: j.State, Worker: strPtr(j.Worker), StartedAt: Time(j.StartedAt),
+		FinishedAt: timePtr(j.FinishedAt), Error: strPtr(j.Error), ExitCode: j.ExitCode, Stack: strPtr(j.Stack),
+		Plugin: j.Plugin})
+}
+
+// FromRun is run r's shape; orphaned says whether it is unfinished with
+// nobody driving it (see Orphaned). The owner is shown only while the run
+// is unfinished.
+func FromRun(r *cairn.Run, orphaned bool) Run {
+	j := Run{ID: r.ID, Workflow: r.Workflow, Digest: r.Digest, SourcePath: r.SourcePath, State: r.State,
+		Orphaned: orphaned, Params: r.Params, Error: r.Error, CancelRequested: r.CancelRequested,
+		CreatedAt: r.CreatedAt, StartedAt: Time(r.StartedAt), FinishedAt: Time(r.FinishedAt)}
+	if !r.State.Terminal() {
+		j.Owner = r.Owner
+	}
+	return j
+}
+
+// FromTask is task run tr's shape with its attempts, oldest first.
+func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
+	tj := Task{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Interrupted: tr.Interrupted, Error: tr.Error,
+		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
+		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt)}
+	if raw, ok := tr.Outputs["passed"]; ok {
+		var passed bool
+		if json.Unmarshal(raw, &passed) == nil {
+			tj.GatePassed = &passed
+		}
+	}
+	if tj.StartedAt == nil && len(atts) > 0 {
+		tj.StartedAt = Time(atts[0].StartedAt)
+	}
+	if d, ok := TaskDuration(tr, atts); ok {
+		ms := d.Milliseconds()
+		tj.DurationMS = &ms
+	}
+	for _, at := range atts {
+		tj.Attempt = append(tj.Attempt, FromAttempt(at))
+	}
+	return tj
+}
+
+// FromAttempt is attempt at's shape.
+func FromAttempt(at *cairn.Attempt) Attempt {
+	return Attempt{Number: at.Number, State: at.State, Worker: at.Worker, StartedAt: at.StartedAt,
+		FinishedAt: Time(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack, Plugin: at.Plugin}
+}
+
+// TaskDuration is the time from a task's first attempt's start to its end;
+// false while it has not ended or never ran.
+func TaskDuration(tr *cairn.TaskRun, atts []*cairn.Attempt) (time.Duration, bool) {
+	if len(atts) == 0 || tr.FinishedAt.IsZero() {
+		return 0, false
+	}
+	return tr.FinishedAt.Sub(atts[0].StartedAt), true
+}
+
+// Orphaned reports whether run r is unfinished and nobody drives it: it
+// has an owner whose claim expired before now, or whose process gone
+// says is gone (nil: the claim's expiry alone decides).
+func Orphaned(r *cairn.Run, now time.Time, gone func(owner string) bool) bool {
+	if r.State.Terminal() || r.Owner == "" {
+		return false
+	}
+	return r.OwnerExpiresAt.Before(now) || (gone != nil && gone(r.Owner))
+}
+
+// Time is t in UTC for JSON; nil (null) for the zero time.
+func Time(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func timePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	return Time(*t)
+}
+
+// strPtr is s for JSON: nil (null) when empty.
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

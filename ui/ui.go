@@ -1,0 +1,269 @@
+// Package ui is the face of `cairn server`: the web pages (html/template,
+// htmx vendored and embedded, no CDN, no inline script) and the JSON API
+// under /api/v1, one http.Handler on gin (this package is gin's only home).
+//
+// It reads through Reader, an interface declared here with the read
+// methods of scheduler.RunStore it needs (*sqlite.Store satisfies it), and
+// logs through LogReader (*artifacts.Logs satisfies it). What changes
+// runs (trigger, cancel, retry, resume) comes in through Actions, and who
+// may do what through Options.Authorize: both are left to the server.
+package ui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// Reader is what the pages and the API read runs through: the read
+// methods of scheduler.RunStore, with their meaning.
+type Reader interface {
+	GetRun(ctx context.Context, id string) (*cairn.Run, error)
+	ResolveRunID(ctx context.Context, prefix string) (string, error)
+	ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error)
+	ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error)
+	ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error)
+}
+
+// LogReader opens an attempt's log, as artifacts.Logs.Open: an error
+// wrapping cairn.ErrNotFound when the attempt printed nothing (yet).
+type LogReader interface {
+	Open(runID, taskID string, attempt int) (io.ReadCloser, error)
+}
+
+// Actions change runs: the write side, which the server implements over
+// its scheduler service. Each returns an error wrapping cairn.ErrNotFound
+// (no such run or task or workflow), cairn.ErrTerminal (cancel a finished
+// run), cairn.ErrConflict or cairn.ErrRunOwned (retry a run still
+// running, resume a run another process drives), or ErrBadInput (an
+// unknown or mistyped param, a task that cannot be retried), each
+// answered with its status (see Status).
+type Actions interface {
+	// Trigger creates a run of workflow name with params given as text
+	// (typed by the workflow, as -p is) and returns its id.
+	Trigger(ctx context.Context, workflow string, params map[string]string) (string, error)
+	// Cancel asks run id to stop.
+	Cancel(ctx context.Context, runID string) error
+	// Retry runs task taskID of run id again with a new attempt, or with
+	// taskID "" every failed task of the run (and what they held back).
+	Retry(ctx context.Context, runID, taskID string) error
+	// Resume takes over an orphaned run and drives it on.
+	Resume(ctx context.Context, runID string) error
+}
+
+// Access is what a route asks of its caller.
+type Access int
+
+// Levels of access, each including the ones before it.
+const (
+	// Open routes answer anyone: the static assets, health.
+	Open Access = iota
+	// Read: pages and GET routes of the API (a viewer token).
+	Read
+	// Operate: trigger, cancel, retry, resume (an operator token).
+	Operate
+	// Admin: token management (an admin token).
+	Admin
+)
+
+func (a Access) String() string {
+	switch a {
+	case Open:
+		return "open"
+	case Read:
+		return "read"
+	case Operate:
+		return "operate"
+	case Admin:
+		return "admin"
+	}
+	return fmt.Sprintf("access(%d)", int(a))
+}
+
+// Errors of Authorize and Actions that Status maps to HTTP statuses.
+var (
+	// ErrUnauthenticated: no credentials, or ones that are not valid (401).
+	ErrUnauthenticated = errors.New("authentication required")
+	// ErrForbidden: valid credentials without the access needed (403).
+	ErrForbidden = errors.New("forbidden")
+	// ErrBadInput: the request is wrong in a way its message says (400).
+	ErrBadInput = errors.New("bad input")
+)
+
+// Options configure the handler.
+type Options struct {
+	// Store is where runs are read. Required.
+	Store Reader
+	// Logs are the attempts' logs; nil: no log is shown.
+	Logs LogReader
+	// Actions, if set, serve the write routes (POST under /api/v1);
+	// without it they answer 501 and the pages show no buttons.
+	Actions Actions
+	// Authorize, if set, is asked before every route that needs more than
+	// Open access. It returns the request to go on with (it may carry the
+	// caller in its context) or an error: ErrUnauthenticated (401),
+	// ErrForbidden (403). Nil lets everyone in (cairn server
+	// --insecure-no-auth).
+	Authorize func(r *http.Request, need Access) (*http.Request, error)
+	// OwnerGone reports that a run's owner ("host:pid:nonce") is known to
+	// be dead before its claim expires (a process of this host that no
+	// longer exists); nil: only an expired claim makes a run orphaned.
+	OwnerGone func(owner string) bool
+	// Now is the clock (time.Now when nil), for what is derived from it:
+	// orphaned runs, running durations.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body (default 1 MiB); past it: 413.
+	MaxBodyBytes int64
+	// Poll is how often a page showing an unfinished run asks for its
+	// news (default 2 s), and LogPoll how often a followed log is read
+	// again (default 500 ms).
+	Poll, LogPoll time.Duration
+	// Logger gets the errors answered with a 500 and panics (slog.Default
+	// when nil).
+	Logger *slog.Logger
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultPoll         = 2 * time.Second
+	DefaultLogPoll      = 500 * time.Millisecond
+)
+
+// handler is the state every route shares.
+type handler struct {
+	o      Options
+	assets string // assetDigest
+	graphs *graphCache
+	pages  *pages
+	routes []Route
+}
+
+// Route is one route the handler serves and the access it needs: the
+// list a route × role test walks.
+type Route struct {
+	Method, Path string
+	Access       Access
+}
+
+// Handler serves the UI and the API.
+type Handler struct {
+	http.Handler
+	h *handler
+}
+
+// Routes lists every route with the access it needs.
+func (h *Handler) Routes() []Route { return append([]Route(nil), h.h.routes...) }
+
+// New returns the handler of the pages, the API and the static assets,
+// to mount at the root of the server.
+func New(o Options) (*Handler, error) {
+	if o.Store == nil {
+		return nil, errors.New("ui: Options.Store is required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.LogPoll <= 0 {
+		o.LogPoll = DefaultLogPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg}
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	// Match on the path as sent, so that a task id holding a slash
+	// (escaped as %2F in links) stays one path parameter.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
+	e.ContextWithFallback = true // c.Request.Context() through c
+	e.Use(securityHeaders, h.recover, h.limitBody)
+	h.mountStatic(e)
+	h.mountAPI(e)
+	h.mountPages(e)
+	e.NoRoute(h.notFound)
+	e.NoMethod(h.methodNotAllowed)
+	return &Handler{Handler: e, h: h}, nil
+}
+
+// route registers a handler that needs access a.
+func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.HandlerFunc) {
+	h.routes = append(h.routes, Route{Method: method, Path: path.Join(g.BasePath(), p), Access: a})
+	g.Handle(method, p, h.authorize(a), fn)
+}
+
+// authorize asks Options.Authorize, when set, for every route above Open.
+func (h *handler) authorize(a Access) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if a == Open || h.o.Authorize == nil {
+			return
+		}
+		r, err := h.o.Authorize(c.Request, a)
+		if err != nil {
+			h.fail(c, err)
+			c.Abort()
+			return
+		}
+		if r != nil {
+			c.Request = r
+		}
+	}
+}
+
+// limitBody answers 413 at once to a request that says its body is over
+// the limit, and cuts any other body at it (a read past it fails, which
+// the route answers with a 413 too).
+func (h *handler) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > h.o.MaxBodyBytes {
+		h.fail(c, &http.MaxBytesError{Limit: h.o.MaxBodyBytes})
+		c.Abort()
+		return
+	}
+	if c.Request.Body != nil {
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.o.MaxBodyBytes)
+	}
+}
+
+// recover turns a panic in a route into a 500 and a log line.
+func (h *handler) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.o.Logger.Error("ui: panic serving a request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
+			if !c.Writer.Written() {
+				h.fail(c, fmt.Errorf("panic: %v", v))
+			}
+			c.Abort()
+		}
+	}()
+	c.Next()
+}
