@@ -166,8 +166,9 @@ type LeaseStore interface {
 	//
 	// A ready task whose stored params or inputs cannot be decoded is not
 	// handed out: it fails alone (permanently, saying why, with an
-	// evaluation of its run), in the same transaction, and the lease goes
-	// on with the others.
+	// evaluation of its run, the values that do not decode cleared so
+	// that the run can still be read and planned), in the same
+	// transaction, and the lease goes on with the others, up to r.Max.
 	Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
 	// StartAttempt moves a leased task run to running. It is a
 	// compare-and-set on (run, task, attempt, token, state leased) and an
@@ -198,8 +199,9 @@ type LeaseStore interface {
 	// Expire ends a lease that its holder can no longer complete: one that
 	// has expired by now, or any live one of run runID's when force is set
 	// (the run's previous owner is known dead). The attempt and task run
-	// move to c.State as in Complete, and an evaluation (EvalExpired) is
-	// recorded. cairn.ErrLeaseLost if the lease was
+	// move to c.State as in Complete, and an evaluation is recorded:
+	// EvalExpired, or as in Complete EvalRetry due at c.RetryAt for a
+	// retry that waits. cairn.ErrLeaseLost if the lease was
 	// completed meanwhile or (without force) is not yet expired.
 	Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
 	// ExpiredLeases lists leases whose expiry is before now, optionally

@@ -67,11 +67,20 @@ ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, []any{r.Owner}
 
 // badRow is a ready task whose stored values do not decode.
 type badRow struct {
-	runID, taskID string
-	err           error
+	runID, taskID        string
+	badParams, badInputs bool // which stored values do not decode
+	err                  error
 }
 
 // leaseFn is the body of a lease transaction; it sets *out.
+//
+// It selects up to r.Max ready tasks and claims the good ones; a bad row
+// among them fails (failBadRow), which takes it out of the ready queue,
+// and the selection is made again for the places it took, so that a bad
+// row never costs the caller a task it could have had (a lease of one
+// whose first ready task was bad would otherwise return nothing, and the
+// pool wait for a wake-up with work ready). Each round fails at least one
+// row or ends, so it ends.
 func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
 	return func(ctx context.Context, tx *sql.Tx) error {
 		items := []cairn.WorkItem{}
@@ -90,75 +99,48 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		if err != nil {
 			return err
 		}
-		s.stmts.Add(1)
-		rows, err := st.QueryContext(ctx, append(args, r.Max)...)
-		if err != nil {
-			return translate(err)
-		}
-		var bad []badRow
-		for rows.Next() {
-			var (
-				it                           cairn.WorkItem
-				params, inputs               []byte
-				timeout, backoff, maxBackoff int64
-			)
-			if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
-				&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
-				&it.Interrupted, &it.InterruptedInARow); err != nil {
-				rows.Close()
-				return translate(err)
-			}
-			if params != nil {
-				if !json.Valid(params) {
-					bad = append(bad, badRow{it.Lease.RunID, it.Lease.TaskID, errors.New("its stored params are not valid JSON")})
-					continue
-				}
-				it.Params = json.RawMessage(params)
-			}
-			if inputs != nil {
-				if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
-					bad = append(bad, badRow{it.Lease.RunID, it.Lease.TaskID, fmt.Errorf("its stored inputs do not decode: %w", err)})
-					continue
-				}
-			}
-			it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
-			it.Lease.Attempt++
-			it.Lease.Token = cairn.NewToken()
-			it.Lease.Worker = r.Worker
-			it.Lease.ExpiresAt = expires
-			it.Started = r.Start
-			items = append(items, it)
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return translate(err)
-		}
-		rows.Close()
-		for _, b := range bad {
-			if err := s.failBadRow(ctx, tx, b, now); err != nil {
-				return err
-			}
-		}
-		if len(items) == 0 {
-			return nil
-		}
 		upd, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = ?, attempt = ?, lease_token = ?, lease_worker = ?,
 	lease_expires_at = ?, ready_gen = NULL, retry_at = NULL, started_at = coalesce(started_at, ?), version = version + 1
 WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 		if err != nil {
 			return err
 		}
-		for _, it := range items {
+		for len(items) < r.Max {
 			s.stmts.Add(1)
-			res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, r.Worker, expires.UnixNano(), now.UnixNano(),
-				it.Lease.RunID, it.Lease.TaskID)
+			got, bad, err := scanReady(ctx, st, append(args[:len(args):len(args)], r.Max-len(items)))
 			if err != nil {
-				return translate(err)
+				return err
 			}
-			// The writer lock is held since the select: this cannot miss.
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("lease %s/%s: task left ready within the transaction (%d rows, %v)", it.Lease.RunID, it.Lease.TaskID, n, err)
+			for _, b := range bad {
+				if err := s.failBadRow(ctx, tx, b, now); err != nil {
+					return err
+				}
 			}
+			for i := range got {
+				it := &got[i]
+				it.Lease.Attempt++
+				it.Lease.Token = cairn.NewToken()
+				it.Lease.Worker = r.Worker
+				it.Lease.ExpiresAt = expires
+				it.Started = r.Start
+				s.stmts.Add(1)
+				res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, r.Worker, expires.UnixNano(), now.UnixNano(),
+					it.Lease.RunID, it.Lease.TaskID)
+				if err != nil {
+					return translate(err)
+				}
+				// The writer lock is held since the select: this cannot miss.
+				if n, err := res.RowsAffected(); err != nil || n != 1 {
+					return fmt.Errorf("lease %s/%s: task left ready within the transaction (%d rows, %v)", it.Lease.RunID, it.Lease.TaskID, n, err)
+				}
+			}
+			items = append(items, got...)
+			if len(bad) == 0 {
+				break // fewer ready than asked for, or all of them leased
+			}
+		}
+		if len(items) == 0 {
+			return nil
 		}
 		args = make([]any, 0, 8*attemptInsertRows)
 		for start := 0; start < len(items); start += attemptInsertRows {
@@ -179,20 +161,74 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 	}
 }
 
+// scanReady runs the lease query and splits the ready tasks it returns
+// into work items (attempt, token and lease not yet set) and bad rows.
+func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.WorkItem, bad []badRow, err error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			it                           cairn.WorkItem
+			params, inputs               []byte
+			timeout, backoff, maxBackoff int64
+		)
+		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
+			&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
+			&it.Interrupted, &it.InterruptedInARow); err != nil {
+			return nil, nil, translate(err)
+		}
+		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
+		var why []string
+		if params != nil {
+			if json.Valid(params) {
+				it.Params = json.RawMessage(params)
+			} else {
+				b.badParams = true
+				why = append(why, "its stored params are not valid JSON")
+			}
+		}
+		if inputs != nil {
+			if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
+				b.badInputs = true
+				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
+			}
+		}
+		if len(why) > 0 {
+			b.err = errors.New(strings.Join(why, "; "))
+			bad = append(bad, b)
+			continue
+		}
+		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, translate(err)
+	}
+	return items, bad, nil
+}
+
 // failBadRow fails a ready task whose stored values cannot be handed to a
 // worker, permanently and saying why, and records an evaluation of its
 // run so that its downstream tasks are planned: one bad row must not
 // stop every lease (the whole transaction would roll back, over and
-// over).
+// over). The values that do not decode are cleared (the error says
+// which), or the task, and with it its whole run, could not be read again
+// to be planned to its end.
 func (s *Store) failBadRow(ctx context.Context, tx *sql.Tx, b badRow, now time.Time) error {
-	msg := fmt.Sprintf("cannot be run: %v; the database was changed by hand or is damaged (start a new run)", b.err)
+	msg := fmt.Sprintf("cannot be run: %v; the database was changed by hand or is damaged (the bad value was cleared; start a new run)", b.err)
 	n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'failed', error = ?, finished_at = ?, ready_gen = NULL,
-	version = version + 1 WHERE run_id = ? AND task_id = ? AND state = 'ready'`, msg, now.UnixNano(), b.runID, b.taskID)
+	params = CASE WHEN ? THEN NULL ELSE params END, inputs = CASE WHEN ? THEN NULL ELSE inputs END, version = version + 1
+WHERE run_id = ? AND task_id = ? AND state = 'ready'`, msg, now.UnixNano(), boolInt(b.badParams), boolInt(b.badInputs), b.runID, b.taskID)
 	if err != nil {
 		return fmt.Errorf("fail task %s/%s: %w", b.runID, b.taskID, err)
 	}
-	if n == 0 {
-		return nil
+	if n != 1 {
+		// The writer lock is held since the select: this cannot miss,
+		// and a row left ready would be selected again.
+		return fmt.Errorf("fail task %s/%s: task left ready within the transaction (%d rows)", b.runID, b.taskID, n)
 	}
 	_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: b.runID, TaskID: b.taskID, Reason: scheduler.EvalCompleted,
 		CreatedAt: now, DueAt: now})

@@ -32,6 +32,25 @@ func open(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) scheduler.Store {
 		return open(t, filepath.Join(t.TempDir(), "cairn.db"))
+	}, storetest.Hooks{
+		Corrupt: func(t *testing.T, s scheduler.Store, runID, taskID, field string) {
+			t.Helper()
+			if field != "params" && field != "inputs" {
+				t.Fatalf("Corrupt: unknown field %q", field)
+			}
+			raw := sqlite.RawDB(t, s.(*sqlite.Store).Path())
+			defer raw.Close()
+			res, err := raw.Exec(`UPDATE task_runs SET `+field+` = '{"not json' WHERE run_id = ? AND task_id = ?`, runID, taskID)
+			if err != nil {
+				t.Fatalf("Corrupt: %v", err)
+			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				t.Fatalf("Corrupt: task %s/%s not found", runID, taskID)
+			}
+		},
+		OpenSecond: func(t *testing.T, s scheduler.Store) scheduler.Store {
+			return open(t, s.(*sqlite.Store).Path())
+		},
 	})
 }
 

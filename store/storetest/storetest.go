@@ -19,9 +19,24 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 )
 
+// Hooks are what a store's own test gives the suite for the cases the
+// Store interface alone cannot set up. A case whose hook is nil is
+// skipped, saying which hook it needs.
+type Hooks struct {
+	// Corrupt makes the stored field of task taskID of run runID, "params"
+	// or "inputs", a value that does not decode (what a database changed
+	// by hand or damaged holds): for a SQLite store, text that is not JSON.
+	Corrupt func(t *testing.T, s scheduler.Store, runID, taskID, field string)
+	// OpenSecond opens a second store on the database of s, as another
+	// process would (its own connections and write queue), for the cases
+	// of two scheduler processes on one database. The suite does not
+	// close it.
+	OpenSecond func(t *testing.T, s scheduler.Store) scheduler.Store
+}
+
 // Run runs the conformance suite. open must return a new, empty store for
 // each call; the suite does not close it (register a t.Cleanup for that).
-func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
+func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, s scheduler.Store)
@@ -47,9 +62,42 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store) {
 		{"ListRuns", testListRuns},
 		{"ResolveRunID", testResolveRunID},
 		{"ConcurrentLease", testConcurrentLease},
+		{"GetTaskRun", testGetTaskRun},
+		{"Evaluations", testEvaluations},
+		{"AckEvaluations", testAckEvaluations},
+		{"ClaimRuns", testClaimRuns},
+		{"RenewAndReleaseClaims", testRenewAndReleaseClaims},
+		{"RunsByClaim", testRunsByClaim},
+		{"LeaseByOwner", testLeaseByOwner},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	}
+
+	t.Run("LeaseFailsBadRow", func(t *testing.T) {
+		if h.Corrupt == nil {
+			t.Skip("needs Hooks.Corrupt: a way to store a value that does not decode")
+		}
+		testLeaseFailsBadRow(t, open(t), h.Corrupt)
+	})
+
+	two := []struct {
+		name string
+		fn   func(t *testing.T, a, b scheduler.Store)
+	}{
+		{"Run", testTwoStoresRun},
+		{"Claims", testTwoStoresClaims},
+		{"LeaseCAS", testTwoStoresLeaseCAS},
+		{"ConcurrentLease", testTwoStoresConcurrentLease},
+	}
+	for _, tc := range two {
+		t.Run("TwoStores/"+tc.name, func(t *testing.T) {
+			if h.OpenSecond == nil {
+				t.Skip("needs Hooks.OpenSecond: a second store on the same database")
+			}
+			a := open(t)
+			tc.fn(t, a, h.OpenSecond(t, a))
+		})
 	}
 }
 
