@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"sync"
 	"testing"
 )
 
@@ -60,3 +61,36 @@ func (s *Store) PanicInTx(ctx context.Context) error {
 
 // ErrPanicked is errPanicked, for tests.
 var ErrPanicked = errPanicked
+
+// HoldWriter runs a write transaction whose body blocks until release is
+// called, so that every write made meanwhile waits in the queue. It
+// returns once the body runs; release returns once that transaction has
+// committed and passed the lead on.
+func (s *Store) HoldWriter(t testing.TB) (release func()) {
+	t.Helper()
+	started, rel, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- s.inTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+			close(started)
+			<-rel
+			return nil
+		})
+	}()
+	<-started
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(rel)
+			if err := <-done; err != nil {
+				t.Errorf("the holding transaction: %v", err)
+			}
+		})
+	}
+}
+
+// Queued is how many write requests wait for their turn.
+func (s *Store) Queued() int {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue)
+}
