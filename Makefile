@@ -79,7 +79,7 @@ fuzz:
 ## bench: the performance figures of docs/benchmarks.md.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 3 -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/
+	$(GO) test -run '^$$' -bench . ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:
 ## CHAOS_ROUNDS rounds of a small workflow, then CHAOS_KILLS kills at 1-3 s intervals during 1,000 tasks

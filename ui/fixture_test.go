@@ -72,9 +72,14 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if f.h, err = New(o); err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.h)
-	t.Cleanup(f.srv.Close)
+	f.srv = newServer(t, f.h)
 	return f
+}
+
+func newServer(t *testing.T, h http.Handler) *httptest.Server {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // run parses a workflow, creates its run with params (as -p gives them)
