@@ -104,7 +104,7 @@ func (s TaskState) Valid() bool {
 
 var taskTransitions = map[TaskState][]TaskState{
 	TaskPending:  {TaskReady, TaskSkipped, TaskUpstreamFailed, TaskFailed, TaskCancelled},
-	TaskReady:    {TaskLeased, TaskCancelled},
+	TaskReady:    {TaskLeased, TaskFailed, TaskCancelled}, // failed: Lease found its stored params or inputs undecodable
 	TaskLeased:   {TaskRunning, TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},
 	TaskRunning:  {TaskSucceeded, TaskFailed, TaskRetrying, TaskCancelled},
 	TaskRetrying: {TaskReady, TaskCancelled},

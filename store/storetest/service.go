@@ -806,6 +806,9 @@ func testLeaseFailsBadRow(t *testing.T, s scheduler.Store, corrupt func(t *testi
 		if err != nil {
 			t.Fatalf("GetTaskRun of the bad task %s: %v", task, err)
 		}
+		if !cairn.TaskReady.CanTransition(tr.State) {
+			t.Errorf("bad task %s went from ready to %s, which the state machine does not allow", task, tr.State)
+		}
 		if tr.State != cairn.TaskFailed || !tr.FinishedAt.Equal(now) || tr.LeaseToken != "" || tr.Attempt != 0 {
 			t.Errorf("bad task %s after Lease: %s finished %v, token %q, attempt %d; want failed at %v, never leased",
 				task, tr.State, tr.FinishedAt, tr.LeaseToken, tr.Attempt, now)
