@@ -23,6 +23,7 @@ var homes = map[string][]string{
 	"google.golang.org/grpc":         {module + "/plugins"},
 	"google.golang.org/protobuf":     {module + "/plugins"},
 	"github.com/gin-gonic/gin":       {module + "/ui"},
+	"github.com/chromedp/chromedp":   {module + "/ui"}, // its browser tests; nothing else drives a browser
 	"gonum.org/v1/gonum":             {module + "/tasks"},
 }
 

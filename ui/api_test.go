@@ -188,8 +188,11 @@ tasks:
 		err error
 	}
 	done := make(chan result, 1)
+	if err := f.st.CreateRun(context.Background(), run, trs); err != nil {
+		t.Fatal(err)
+	}
 	go func() {
-		r, err := f.driveErr(t, run, trs, wf)
+		r, err := f.driveStored(t, run, wf)
 		done <- result{r, err}
 	}()
 	var runID string

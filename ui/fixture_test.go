@@ -122,11 +122,17 @@ func (f *fixture) drive(t *testing.T, run *cairn.Run, trs []*cairn.TaskRun, g sc
 // driveErr is drive for another goroutine than the test's: it returns
 // its error.
 func (f *fixture) driveErr(t *testing.T, run *cairn.Run, trs []*cairn.TaskRun, g scheduler.Graph) (*cairn.Run, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := f.st.CreateRun(ctx, run, trs); err != nil {
+	if err := f.st.CreateRun(context.Background(), run, trs); err != nil {
 		return nil, err
 	}
+	return f.driveStored(t, run, g)
+}
+
+// driveStored drives a run already stored to its end; for another
+// goroutine than the test's, it returns its error.
+func (f *fixture) driveStored(t *testing.T, run *cairn.Run, g scheduler.Graph) (*cairn.Run, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	broker := scheduler.NewBroker(f.st, scheduler.BrokerOptions{})
 	pool := executor.New(broker, executor.Options{Worker: "test-worker", RunID: run.ID, Slots: 4, Types: f.reg,
 		Artifacts: f.arts, Logs: f.logs, ScratchDir: t.TempDir()})
