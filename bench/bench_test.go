@@ -86,8 +86,14 @@ func write(b *testing.B, s string) string {
 // and peak RSS.
 func runCairn(b *testing.B, file string, args ...string) (time.Duration, int64) {
 	b.Helper()
+	return runCairnBin(b, binary(b), file, args...)
+}
+
+// runCairnBin is runCairn with the binary bin.
+func runCairnBin(b *testing.B, bin, file string, args ...string) (time.Duration, int64) {
+	b.Helper()
 	home := b.TempDir()
-	cmd := exec.Command(binary(b), append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
@@ -155,11 +161,20 @@ func BenchmarkNoopFan10000(b *testing.B) {
 	}
 }
 
-// BenchmarkNoopChain1000 runs a chain of 1,000 noop tasks.
+// BenchmarkNoopChain1000 runs a chain of 1,000 noop tasks. With
+// CAIRN_BENCH_BASELINE naming another cairn binary (an earlier commit's:
+// `git worktree add /tmp/base REV && go build -o /tmp/cairn-base
+// /tmp/base/cmd/cairn`), each iteration runs it too, alternating, and
+// reports both: a change to the write path must not make the hop slower.
 func BenchmarkNoopChain1000(b *testing.B) {
 	file := chain(b, 1000, noopTask)
+	base := os.Getenv("CAIRN_BENCH_BASELINE")
 	for b.Loop() {
 		took, _ := runCairn(b, file)
 		b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop")
+		if base != "" {
+			took, _ := runCairnBin(b, base, file)
+			b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop-baseline")
+		}
 	}
 }

@@ -112,10 +112,12 @@ type runState struct {
 	final   *cairn.Run // set once the run is terminal
 	err     error      // a planning failure, or why the loop stopped
 
-	// Evaluations of the run seen and not yet acknowledged: the highest
-	// id, and the latest due time among those not due when seen.
-	evalUpTo, evalAcked int64
-	evalDue             time.Time
+	// Evaluations of the run seen: the highest id, how many since the
+	// last acknowledgement, and the latest due time among those not due
+	// when seen.
+	evalUpTo    int64
+	evalUnacked int
+	evalDue     time.Time
 }
 
 func (rs *runState) requestCancel() {
@@ -261,6 +263,7 @@ func (rs *runState) noteEval(e Evaluation, foreign bool, now time.Time) bool {
 	if e.ID > rs.evalUpTo {
 		rs.evalUpTo = e.ID
 	}
+	rs.evalUnacked++
 	if e.DueAt.After(now) && e.DueAt.After(rs.evalDue) {
 		rs.evalDue = e.DueAt
 	}

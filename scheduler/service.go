@@ -258,9 +258,12 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	rs.evalUpTo = last
 	// A run being cancelled (`cairn cancel` of a run whose process died)
 	// ends its interrupted attempts as cancelled: nothing will retry them.
-	if _, err := s.broker.ExpireLeases(s.ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested, Keep: s.o.Owner,
-		Reason: "attempt interrupted: the process running it stopped"}); err != nil {
-		return fail(fmt.Errorf("drive run %s: take over: %w", id, err))
+	// A queued run has had no attempt.
+	if run.State != cairn.RunQueued {
+		if _, err := s.broker.ExpireLeases(s.ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested, Keep: s.o.Owner,
+			Reason: "attempt interrupted: the process running it stopped"}); err != nil {
+			return fail(fmt.Errorf("drive run %s: take over: %w", id, err))
+		}
 	}
 	snap, err := s.load(s.ctx, id, g)
 	if err != nil {
@@ -294,9 +297,11 @@ func (s *Service) loop(rs *runState) {
 			return
 		}
 		s.ack(rs)
-		if !rs.evalDue.IsZero() && (wakeAt.IsZero() || rs.evalDue.Before(wakeAt)) {
-			wakeAt = rs.evalDue
+		rs.mu.Lock()
+		if due := rs.evalDue; !due.IsZero() && (wakeAt.IsZero() || due.Before(wakeAt)) {
+			wakeAt = due
 		}
+		rs.mu.Unlock()
 		var wakeC <-chan time.Time
 		if !wakeAt.IsZero() {
 			wake.Reset(wakeAt.Sub(s.o.Now())) // on the planner's clock: WakeAt is in its terms
@@ -319,12 +324,19 @@ func (s *Service) loop(rs *runState) {
 	}
 }
 
-// ack deletes the evaluations of rs's run that its latest plan covered.
+// ackEvery is how many evaluations of a run its loop lets pile up before
+// it deletes them; all of a run's are deleted when it ends. Until then
+// they cost nothing but rows: the service reads only new ones, and a
+// scheduler that takes a run over plans all of it.
+const ackEvery = 64
+
+// ack deletes the evaluations of rs's run that its latest plan covered,
+// once there are ackEvery of them or a retry's due time passed.
 func (s *Service) ack(rs *runState) {
 	now := s.o.Now()
 	rs.mu.Lock()
-	upTo, due := rs.evalUpTo, rs.evalDue
-	need := upTo > rs.evalAcked || (!due.IsZero() && !now.Before(due))
+	upTo, due, n := rs.evalUpTo, rs.evalDue, rs.evalUnacked
+	need := n >= ackEvery || (!due.IsZero() && !now.Before(due))
 	rs.mu.Unlock()
 	if !need {
 		return
@@ -334,7 +346,7 @@ func (s *Service) ack(rs *runState) {
 		return
 	}
 	rs.mu.Lock()
-	rs.evalAcked = upTo
+	rs.evalUnacked -= n
 	if !due.IsZero() && !now.Before(due) && rs.evalDue.Equal(due) {
 		rs.evalDue = time.Time{}
 	}

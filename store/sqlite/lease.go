@@ -59,7 +59,11 @@ ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID, r.Owner}
 	case r.RunID != "":
 		return cols + ` WHERE t.state = 'ready' AND t.run_id = ? ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID}
 	case r.Owner != "":
-		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?
+		// CROSS JOIN keeps task_runs the outer loop: the lease queue's
+		// index gives the rows in order and the scan stops at the limit,
+		// where SQLite would otherwise go through every run owner holds
+		// and sort all of their ready tasks, on every lease.
+		return cols + ` CROSS JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?
 ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, []any{r.Owner}
 	}
 	return cols + ` WHERE t.state = 'ready' ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, nil
@@ -248,7 +252,7 @@ func (s *Store) anyReady(ctx context.Context, r cairn.LeaseRequest) (bool, error
 		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`)
 		args = append(args, r.RunID)
 	case r.Owner != "":
-		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs t JOIN runs ON runs.id = t.run_id
+		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs t CROSS JOIN runs ON runs.id = t.run_id
 WHERE t.state = 'ready' AND runs.owner = ?)`)
 		args = append(args, r.Owner)
 	default:
