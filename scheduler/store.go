@@ -16,6 +16,7 @@ type Store interface {
 	RunStore
 	LeaseStore
 	EvalStore
+	AuditStore
 	// Batch runs fn in one write transaction: the writes fn makes through
 	// tx commit together once fn returns nil; if fn returns an error,
 	// none of them do. Each Tx call keeps its own all-or-nothing
@@ -46,6 +47,47 @@ type Tx interface {
 	// AddEvaluation records that run e.RunID needs planning and returns
 	// the evaluation's id.
 	AddEvaluation(e Evaluation) (int64, error)
+	// CreateRun is RunStore.CreateRun (with its evaluation).
+	CreateRun(run *cairn.Run, tasks []*cairn.TaskRun) error
+	// RequestCancel is RunStore.RequestCancel (with its evaluation).
+	RequestCancel(id string) error
+	// AddAudit records an entry of the audit log, in the transaction of
+	// the action it records, and returns its id.
+	AddAudit(a Audit) (int64, error)
+}
+
+// Audit is one entry of the audit log: who did what, when.
+type Audit struct {
+	ID     int64 // set by the store, increasing
+	At     time.Time
+	Actor  string // a token id, or "cli:USER@HOST" for a local command
+	Action string // AuditTrigger, AuditCancel, ...
+	RunID  string
+	TaskID string
+	Detail []byte // a JSON object, or empty
+}
+
+// Actions of the audit log.
+const (
+	AuditTrigger     = "trigger"
+	AuditCancel      = "cancel"
+	AuditRetry       = "retry"
+	AuditResume      = "resume"
+	AuditTokenCreate = "token.create"
+	AuditTokenRevoke = "token.revoke"
+)
+
+// AuditFilter selects entries for ListAudit.
+type AuditFilter struct {
+	RunID  string // "" for all
+	Before int64  // only ids below it (the cursor of the next page); 0 for none
+	Limit  int    // 0 means 50
+}
+
+// AuditStore reads the audit log (entries are written through Tx.AddAudit).
+type AuditStore interface {
+	// ListAudit returns entries newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]Audit, error)
 }
 
 // EvalStore holds evaluations: the durable record that a run needs

@@ -173,15 +173,32 @@ func scanAttempt(sc scanner) (*cairn.Attempt, error) {
 // plain error for an invalid run or task run (nonzero Version, unknown
 // state, duplicate task id, a leased or running task).
 func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error {
-	if err := validateNewRun(run, tasks); err != nil {
+	fn, err := s.createRunFn(run, tasks)
+	if err == nil {
+		err = s.inTx(ctx, fn)
+	}
+	if err != nil {
 		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	run.Version = 1
+	for _, t := range tasks {
+		t.Version = 1
+	}
+	return nil
+}
+
+// createRunFn checks a new run and returns the body of the transaction
+// that inserts it.
+func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error) {
+	if err := validateNewRun(run, tasks); err != nil {
+		return nil, err
 	}
 	params, err := jsonValue(run.Params, run.Params == nil)
 	if err != nil {
-		return fmt.Errorf("create run %s: encode params: %w", run.ID, err)
+		return nil, fmt.Errorf("encode params: %w", err)
 	}
-	args := make([]any, 0, taskInsertRows*23)
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Tx) error {
+		args := make([]any, 0, taskInsertRows*23)
 		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
@@ -222,15 +239,7 @@ func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.Ta
 			}
 		}
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("create run %s: %w", run.ID, err)
-	}
-	run.Version = 1
-	for _, t := range tasks {
-		t.Version = 1
-	}
-	return nil
+	}, nil
 }
 
 func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
@@ -728,7 +737,14 @@ func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
 // plan made without knowing it conflicts). Idempotent. Errors:
 // cairn.ErrNotFound, cairn.ErrTerminal.
 func (s *Store) RequestCancel(ctx context.Context, id string) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if err := s.inTx(ctx, s.requestCancelFn(id)); err != nil {
+		return fmt.Errorf("request cancel of run %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) requestCancelFn(id string) txFn {
+	return func(ctx context.Context, tx *sql.Tx) error {
 		var state string
 		var cancel int
 		s.stmts.Add(1)
@@ -750,9 +766,5 @@ func (s *Store) RequestCancel(ctx context.Context, id string) error {
 		}
 		_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: id, Reason: scheduler.EvalCancel})
 		return err
-	})
-	if err != nil {
-		return fmt.Errorf("request cancel of run %s: %w", id, err)
 	}
-	return nil
 }
