@@ -23,6 +23,7 @@ import (
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/ui"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -136,7 +137,21 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Start(context.WithoutCancel(ctx))
 	pool.Start(poolCtx)
 	var draining atomic.Bool
-	srv := &http.Server{Handler: healthMux(st, &draining), ReadHeaderTimeout: 5 * time.Second}
+	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log,
+		// Deny by default: until tokens exist, every page and API route
+		// answers 401 (health stays open).
+		Authorize: func(r *http.Request, need ui.Access) (*http.Request, error) { return nil, ui.ErrUnauthenticated },
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	// The server's own context ends streams (followed logs) when it drains.
+	baseCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer endStreams()
+	mux := healthMux(st, &draining)
+	mux.Handle("/", web)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
@@ -165,6 +180,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	left := svc.Runs()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	svc.Stop(sctx)
+	endStreams()
 	_ = srv.Shutdown(sctx)
 	cancel()
 	if len(left) > 0 {
@@ -180,7 +196,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 
 // healthMux serves /healthz (the process answers) and /readyz (the
 // database answers and the server is not draining); both open to anyone.
-func healthMux(st *sqlite.Store, draining *atomic.Bool) http.Handler {
+func healthMux(st *sqlite.Store, draining *atomic.Bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
