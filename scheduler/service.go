@@ -82,6 +82,9 @@ type Service struct {
 	runs    map[string]*runState
 	skip    map[string]time.Time // runs Load refused, not tried again before then
 	running bool
+
+	adoptMu sync.Mutex // held by an adopt pass
+	noAdopt bool       // StopAdopting was called (under adoptMu)
 }
 
 // NewService returns a service that plans with store and dispatches through broker.
@@ -113,6 +116,9 @@ func (s *Service) Start(ctx context.Context) {
 		return
 	}
 	s.running = true
+	s.adoptMu.Lock()
+	s.noAdopt = false
+	s.adoptMu.Unlock()
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.kick = make(chan struct{}, 1)
 	s.wg.Add(1)
@@ -143,6 +149,16 @@ func (s *Service) Stop(ctx context.Context) {
 	if err := s.store.ReleaseClaims(context.WithoutCancel(ctx), s.o.Owner); err != nil {
 		s.log.Warn("release claims", "err", err)
 	}
+}
+
+// StopAdopting makes an Adopt service take no more runs on its own — no
+// queued run started, no orphaned run taken over — while it goes on
+// planning the runs it holds: a server draining on SIGTERM. It returns
+// once an adopt pass in progress is over. Start undoes it.
+func (s *Service) StopAdopting() {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	s.noAdopt = true
 }
 
 // Runs returns the ids of the runs the service owns now.
@@ -537,6 +553,11 @@ const adoptBatch = 500
 // owner's claim expired or whose owner is gone, then queued ones in
 // creation order within the active-run limits.
 func (s *Service) adopt(ctx context.Context) {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	if s.noAdopt {
+		return
+	}
 	now := s.o.Now()
 	if s.o.OwnerGone != nil {
 		claims, err := s.store.Owned(ctx, s.o.Owner, adoptBatch)

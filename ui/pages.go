@@ -199,12 +199,13 @@ func (h *handler) pageRuns(c *gin.Context) {
 }
 
 // runEnd is the end of a run's time axis: when it finished, now while it
-// runs, and for an orphaned run when its owner's claim expired.
+// runs, and for an orphaned run when its owner's claim expired (now for a
+// run its owner let go: no claim, no expiry).
 func runEnd(r *cairn.Run, orphaned bool, now time.Time) time.Time {
 	switch {
 	case !r.FinishedAt.IsZero():
 		return r.FinishedAt
-	case orphaned && r.OwnerExpiresAt.Before(now):
+	case orphaned && !r.OwnerExpiresAt.IsZero() && r.OwnerExpiresAt.Before(now):
 		return r.OwnerExpiresAt
 	}
 	return now

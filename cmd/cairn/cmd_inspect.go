@@ -24,8 +24,9 @@ import (
 
 func cmdRuns(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("runs", "[flags]", "List runs, newest first. The run id is the first column; any unique prefix of it\n"+
-		"(4 characters or more) works wherever a RUN is asked for. A run whose process died is shown\n"+
-		"as orphaned: 'cairn resume RUN' finishes it.")
+		"(4 characters or more) works wherever a RUN is asked for. A run no process drives any more (its\n"+
+		"process died, or a stopping 'cairn server' let it go) is shown as orphaned: a running 'cairn server'\n"+
+		"takes it over by itself, or 'cairn resume RUN' finishes it.")
 	var f scheduler.RunFilter
 	var state string
 	var asJSON bool
@@ -121,20 +122,20 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	sty := newStyle(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "RUN\tWORKFLOW\t%s\tCREATED\tDURATION\n", sty.state("STATE"))
-	var lost []string
+	var lost []*cairn.Run
 	for _, r := range runs {
 		state := string(r.State)
 		if orphaned(r, now) {
 			state = orphanedState
-			lost = append(lost, r.ID)
+			lost = append(lost, r)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(state), localTime(r.CreatedAt), runDuration(r, now))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, id := range lost {
-		fmt.Fprintf(a.stderr, "run %s is orphaned (the process driving it died): cairn resume %s\n", id, id)
+	for _, r := range lost {
+		fmt.Fprintf(a.stderr, "run %s is orphaned (%s; a cairn server takes it over): cairn resume %s\n", r.ID, orphanedWhy(r), r.ID)
 	}
 	if next != "" {
 		fmt.Fprintf(a.stderr, "more: %s\n", a.nextPage(f, next))
@@ -194,22 +195,36 @@ const ownerTTL = 10 * time.Second
 
 // orphaned reports whether run r is unfinished and nobody drives it: its
 // owner's claim has expired, or its owner was a process on this host that
-// no longer exists (the test resume uses to take a run over at once).
+// no longer exists (the test resume uses to take a run over at once), or
+// it is running and its owner let it go (a cairn server that stopped, a
+// cairn run that detached from a full disk). A queued run nobody claimed
+// waits for a server; it is not orphaned.
 func orphaned(r *cairn.Run, now time.Time) bool {
-	if r.State.Terminal() || r.Owner == "" {
+	if r.State.Terminal() {
 		return false
+	}
+	if r.Owner == "" {
+		return r.State == cairn.RunRunning
 	}
 	return r.OwnerExpiresAt.Before(now) || ownerGone(r.Owner)
 }
 
+// orphanedWhy says why no process drives an orphaned run.
+func orphanedWhy(r *cairn.Run) string {
+	if r.Owner == "" {
+		return "the process driving it let it go"
+	}
+	return "the process driving it died"
+}
+
 // runEnd is the end of run r's time axis: when it finished, now while it
 // runs, and for an orphaned run the last time its owner was known alive
-// (its last claim renewal).
+// (its last claim renewal; unknown, so now, for a run its owner let go).
 func runEnd(r *cairn.Run, now time.Time) time.Time {
 	switch {
 	case !r.FinishedAt.IsZero():
 		return r.FinishedAt
-	case orphaned(r, now):
+	case orphaned(r, now) && r.Owner != "":
 		last := r.OwnerExpiresAt.Add(-ownerTTL)
 		if last.After(now) {
 			last = now
@@ -224,14 +239,15 @@ func runEnd(r *cairn.Run, now time.Time) time.Time {
 
 // runDuration is how long run r ran: to its end, to now while it runs
 // (marked …), or for an orphaned run to the last time its owner was
-// known alive (its last claim renewal).
+// known alive (its last claim renewal; a run its owner let go counts on,
+// as it did not end).
 func runDuration(r *cairn.Run, now time.Time) string {
 	switch {
 	case r.StartedAt.IsZero():
 		return "-"
 	case !r.FinishedAt.IsZero():
 		return r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
-	case orphaned(r, now):
+	case orphaned(r, now) && r.Owner != "":
 		return runEnd(r, now).Sub(r.StartedAt).Round(time.Second).String()
 	}
 	return now.Sub(r.StartedAt).Round(time.Second).String() + "…"
@@ -541,11 +557,11 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	state := sty.state(string(r.State))
 	lost := orphaned(r, now)
 	if lost {
-		state = sty.state(orphanedState) + " (the process driving it died; the store says running)"
+		state = sty.state(orphanedState) + " (" + orphanedWhy(r) + "; the store says running)"
 	}
 	fmt.Fprintf(w, "run       %s\nworkflow  %s (%s)\nfile      %s\nstate     %s\n", r.ID, r.Workflow, r.Digest, r.SourcePath, state)
 	if lost {
-		fmt.Fprintf(w, "resume    cairn resume %s\n", r.ID)
+		fmt.Fprintf(w, "resume    a cairn server takes it over, or: cairn resume %s\n", r.ID)
 	}
 	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(r, now))
 	if r.Error != "" {
@@ -780,6 +796,12 @@ func cmdCancel(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		if err := cancelHere(ctx, st, r, reg); err != nil {
+			// A server took the run in the meantime (a queued run it
+			// started): it reads the cancel request and stops the run.
+			if cur, gerr := st.GetRun(ctx, id); errors.Is(err, cairn.ErrRunOwned) && gerr == nil && cur.Owner != "" {
+				fmt.Fprintf(a.stdout, "run %s: cancellation requested; %s is stopping it\n", id, cur.Owner)
+				return nil
+			}
 			return err
 		}
 		fmt.Fprintf(a.stdout, "run %s cancelled\n", id)

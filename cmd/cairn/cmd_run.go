@@ -84,7 +84,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			"If the process dies, 'cairn resume RUN' finishes the run.")
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
-	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here")
+	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here (with --quiet, only the id)")
 	var ef execFlags
 	ef.register(a, fs)
 	pos, err := parseFlags(fs, args)
@@ -106,7 +106,20 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
 	if *detach {
-		return a.queueRun(ctx, wf, params)
+		// The flags of the foreground's worker pool and display mean
+		// nothing to a queued run: the server's own flags rule it.
+		var fg []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "workers", "progress", "stop-grace", "log-limit":
+				fg = append(fg, flagName(f.Name))
+			}
+		})
+		if len(fg) > 0 {
+			return usageError{fmt.Sprintf("%s: only for a run in the foreground; a detached run runs with the flags of 'cairn server' (see 'cairn server --help')",
+				strings.Join(fg, ", "))}
+		}
+		return a.queueRun(ctx, wf, params, ef.quiet)
 	}
 	warnSecretFlags(a.stderr, wf, params)
 	values, params := secretParams(wf, params)
@@ -138,8 +151,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 }
 
 // queueRun makes a queued run of wf for 'cairn server' to start, and
-// prints its id alone on stdout (id=$(cairn run --detach wf.yaml)).
-func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params paramFlags) error {
+// prints its id alone on stdout (id=$(cairn run --detach wf.yaml)); on
+// stderr, unless quiet, whether a server will start it.
+func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params paramFlags, quiet bool) error {
 	// Secret values are never stored: the server takes them from its own
 	// environment. Each secret param is bound to its placeholder.
 	for _, d := range wf.Params {
@@ -169,6 +183,9 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 		return err
 	}
 	fmt.Fprintln(a.stdout, r.ID)
+	if quiet {
+		return nil
+	}
 	fmt.Fprintf(a.stderr, "queued run %s (workflow %s, %s)\n", r.ID, wf.Name, plural(len(wf.Tasks), "task"))
 	if info, ok := liveServer(st.Path()); ok {
 		fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) starts it; follow it with: cairn show %s\n", info.PID, info.Addr, r.ID)

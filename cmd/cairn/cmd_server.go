@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -100,8 +101,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	logs = logs.WithLimit(f.logLimit)
 	ln, err := net.Listen("tcp", f.addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: %w (another server there? pick another address with --addr, or port 0 for any free one)", f.addr, err)
+	}
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w (another server there? pick another with --addr)", f.addr, err)
+		return fmt.Errorf("listen on --addr %s: %w", f.addr, err)
 	}
 	owner := ownerName()
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log})
@@ -172,10 +176,19 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// they are stopped and recorded as interrupted (resumable); then the
 	// service lets go of its runs.
 	draining.Store(true)
+	// No run is started or taken over from now on: a run queued meanwhile
+	// waits, queued, for the next server; and 'cairn run --detach' no
+	// longer says that this one starts it.
+	svc.StopAdopting()
+	removeServerInfo(infoPath, owner)
 	held := len(svc.Runs())
 	log.Info("draining", "runs", held, "timeout", f.drain.String())
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drain)
 	pool.Stop(dctx)
+	if dctx.Err() != nil {
+		log.Warn("drain timeout passed: the tasks still running were stopped and recorded interrupted; they run again, without using a retry, when their runs resume",
+			"timeout", f.drain.String())
+	}
 	cancel()
 	left := svc.Runs()
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -189,7 +202,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		log.Info("stopped")
 	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("server: %w", serveErr)
+		return fmt.Errorf("serve /healthz and /readyz on %s: %w", info.Addr, serveErr)
 	}
 	return nil
 }

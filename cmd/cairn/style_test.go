@@ -101,7 +101,8 @@ func TestPrintableEscapesControlCharacters(t *testing.T) {
 }
 
 // A run is orphaned when it is unfinished and its owner's claim expired
-// (any host), or its owner was a process of this host that is gone.
+// (any host), or its owner was a process of this host that is gone, or it
+// is running and its owner let it go.
 func TestOrphaned(t *testing.T) {
 	now := time.Now()
 	host, _ := os.Hostname()
@@ -116,6 +117,7 @@ func TestOrphaned(t *testing.T) {
 		{"live claim of this process", cairn.Run{State: cairn.RunRunning, Owner: self, OwnerExpiresAt: now.Add(5 * time.Second)}, false},
 		{"finished", cairn.Run{State: cairn.RunFailed, Owner: "elsewhere:1:x", OwnerExpiresAt: now.Add(-time.Second)}, false},
 		{"never claimed", cairn.Run{State: cairn.RunQueued}, false},
+		{"let go while running (a server stopped)", cairn.Run{State: cairn.RunRunning}, true},
 	} {
 		if got := orphaned(&c.r, now); got != c.want {
 			t.Errorf("%s: orphaned = %v, want %v", c.name, got, c.want)

@@ -217,10 +217,16 @@ func TaskDuration(tr *cairn.TaskRun, atts []*cairn.Attempt) (time.Duration, bool
 
 // Orphaned reports whether run r is unfinished and nobody drives it: it
 // has an owner whose claim expired before now, or whose process gone
-// says is gone (nil: the claim's expiry alone decides).
+// says is gone (nil: the claim's expiry alone decides), or it is running
+// and its owner let it go (a cairn server that stopped). A queued run
+// nobody claimed waits for a server: not orphaned. cairn runs and show
+// say the same (cmd/cairn's orphaned).
 func Orphaned(r *cairn.Run, now time.Time, gone func(owner string) bool) bool {
-	if r.State.Terminal() || r.Owner == "" {
+	if r.State.Terminal() {
 		return false
+	}
+	if r.Owner == "" {
+		return r.State == cairn.RunRunning
 	}
 	return r.OwnerExpiresAt.Before(now) || (gone != nil && gone(r.Owner))
 }
