@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // docSection returns the text of the "## title" section of a Markdown file.
@@ -161,6 +162,91 @@ func TestDocsDeclareTokensSecret(t *testing.T) {
 		}
 		if m := onCmdLine.FindString(string(b)); m != "" {
 			t.Errorf("%s tells the user to give a credential with %q (visible in ps; use CAIRN_PARAM_<NAME>)", f, m)
+		}
+	}
+}
+
+// The shell examples of docs/cli.md's sections on run --detach and the
+// server run as written against a server (its address for the
+// documented 127.0.0.1:8080), from the repository's root.
+func TestDocServerExamplesRun(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("no curl to run the /readyz example with")
+	}
+	e := newEnv(t)
+	srv := e.startServer(nil)
+	var blocks []string
+	for _, title := range []string{"`cairn run --detach`", "`cairn server`"} {
+		for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(docSection(t, "../../docs/cli.md", title), -1) {
+			blocks = append(blocks, strings.ReplaceAll(m[1], "127.0.0.1:8080", srv.addr))
+		}
+	}
+	if len(blocks) < 2 {
+		t.Fatalf("found %d shell examples in docs/cli.md's server sections; the test reads it wrong", len(blocks))
+	}
+	for _, b := range blocks {
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", b)
+		cmd.Dir = "../.."
+		cmd.Env = append(os.Environ(), "CAIRN_HOME="+e.home, "PATH="+filepath.Dir(cairnBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Errorf("docs/cli.md's example failed: %v\n%s--- output:\n%s", err, b, out)
+		}
+	}
+	runs := e.runs()
+	if len(runs) != 1 {
+		t.Fatalf("the examples queued %d runs, want 1", len(runs))
+	}
+	e.waitRunState(60*time.Second, runs[0].ID, "succeeded")
+}
+
+// docs/cli.md's table of the server's flags names every flag `cairn
+// server --help` lists, and its table of log lines is what the code logs,
+// at the level it says.
+func TestDocServerFlagsAndLogLines(t *testing.T) {
+	sec := docSection(t, "../../docs/cli.md", "`cairn server`")
+	model, err := completionModel(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, c := range model {
+		if c.name != "server" {
+			continue
+		}
+		for _, f := range c.flags {
+			if globalFlagNames[f.name] || f.name == "help" {
+				continue
+			}
+			if !strings.Contains(sec, "| `"+flagName(f.name)+"` |") {
+				t.Errorf("docs/cli.md's table of server flags has no row for %s", flagName(f.name))
+			}
+			checked++
+		}
+	}
+	if checked < 7 {
+		t.Fatalf("checked %d server flags; the test reads the command table wrong", checked)
+	}
+	var src strings.Builder
+	for _, f := range []string{"cmd_server.go", "../../scheduler/service.go"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Write(b)
+	}
+	rows := regexp.MustCompile("(?m)^\\| (INFO|WARN|ERROR) \\| `([^`]+)` \\|").FindAllStringSubmatch(sec, -1)
+	if len(rows) < 10 {
+		t.Fatalf("found %d log lines in docs/cli.md; the test reads it wrong", len(rows))
+	}
+	for _, r := range rows {
+		level := map[string]string{"INFO": "Info", "WARN": "Warn", "ERROR": "Error"}[r[1]]
+		msg := strings.TrimSuffix(r[2], "…")
+		if !regexp.MustCompile(`\.` + level + `\("` + regexp.QuoteMeta(msg)).MatchString(src.String()) {
+			t.Errorf("docs/cli.md lists the log line %s %q, which the server does not log at that level", r[1], r[2])
 		}
 	}
 }
