@@ -615,13 +615,19 @@ func (s *Service) adopt(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
-	held, err := s.store.ClaimRuns(ctx, ids, s.o.Owner, now, s.o.OwnerTTL)
+	claimed, err := s.store.ClaimRuns(ctx, ids, s.o.Owner, now, s.o.OwnerTTL)
 	if err != nil {
 		s.log.Warn("claim runs", "err", err)
 		return
 	}
-	for _, id := range held {
-		if s.owns(id) {
+	// Adopted in the order of ids (taken-over runs, then queued ones in
+	// creation order), whatever order the store returned the claims in.
+	held := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		held[id] = true
+	}
+	for _, id := range ids {
+		if !held[id] || s.owns(id) {
 			continue
 		}
 		run, err := s.store.GetRun(ctx, id)
