@@ -83,7 +83,7 @@ func BenchmarkRunsList(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/%d-runs", c.name, n), func(b *testing.B) {
 			for b.Loop() {
 				w := httptest.NewRecorder()
-				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost"+c.path, nil))
 				if w.Code != http.StatusOK {
 					b.Fatalf("%s: %d %s", c.path, w.Code, w.Body)
 				}
@@ -136,7 +136,7 @@ func BenchmarkRunPage500(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				w := httptest.NewRecorder()
-				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, c.path, nil))
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost"+c.path, nil))
 				if w.Code != http.StatusOK {
 					b.Fatalf("%s: %d %s", c.path, w.Code, w.Body)
 				}

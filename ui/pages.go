@@ -29,10 +29,10 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-func loadPages() (*pages, error) {
+func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
 	for _, name := range []string{"runs", "run", "task", "error"} {
-		t, err := template.New(name).Funcs(funcs()).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
 		}
@@ -43,13 +43,16 @@ func loadPages() (*pages, error) {
 
 // funcs are the templates' helpers; all return text that html/template
 // escapes, except the pictures (trusted: ui/draw and tasks/ml/plot escape
-// every piece of text they write).
-func funcs() template.FuncMap {
+// every piece of text they write) and csrfField, the hidden input every
+// <form method="post"> holds ({{ csrfField }}): the CSRF token of the
+// request, which render writes in place of the marker.
+func funcs(marker csrfMarker) template.FuncMap {
 	return template.FuncMap{
-		"time":   fmtTime,
-		"dur":    fmtDur,
-		"marker": func(s cairn.TaskState) template.HTML { return template.HTML(draw.Marker(s)) },
-		"states": draw.States,
+		"csrfField": marker.field,
+		"time":      fmtTime,
+		"dur":       fmtDur,
+		"marker":    func(s cairn.TaskState) template.HTML { return template.HTML(draw.Marker(s)) },
+		"states":    draw.States,
 	}
 }
 
@@ -86,6 +89,7 @@ type page struct {
 	Title  string
 	Assets string // asset version for ?v=
 	Poll   int64  // ms between live updates
+	CSRF   string // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
 	Body   any
 }
 
@@ -93,7 +97,7 @@ type page struct {
 // is a clean 500 rather than half a page.
 func (h *handler) render(c *gin.Context, status int, name, title string, body any) {
 	var b bytes.Buffer
-	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), Body: body})
+	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body})
 	if err != nil {
 		if name == "error" {
 			h.o.Logger.Error("ui: render the error page", "err", err)
@@ -104,18 +108,18 @@ func (h *handler) render(c *gin.Context, status int, name, title string, body an
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Data(status, "text/html; charset=utf-8", b.Bytes())
+	c.Data(status, "text/html; charset=utf-8", h.marker.fill(b.Bytes(), h.csrfToken(c.Request)))
 }
 
 // renderFragment executes one template of page name alone (an htmx swap).
 func (h *handler) renderFragment(c *gin.Context, name, tmpl string, body any) {
 	var b bytes.Buffer
-	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, page{Assets: h.assets, Poll: h.o.Poll.Milliseconds(), Body: body}); err != nil {
+	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, page{Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body}); err != nil {
 		h.fail(c, fmt.Errorf("render %s: %w", tmpl, err))
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, "text/html; charset=utf-8", b.Bytes())
+	c.Data(http.StatusOK, "text/html; charset=utf-8", h.marker.fill(b.Bytes(), h.csrfToken(c.Request)))
 }
 
 func (h *handler) renderError(c *gin.Context, status int, msg string) {

@@ -111,10 +111,18 @@ type Options struct {
 	// without it they answer 501 and the pages show no buttons.
 	Actions Actions
 	// Authorize, if set, is asked before every route that needs more than
-	// Open access. It returns the request to go on with (it may carry the
-	// caller in its context) or an error: ErrUnauthenticated (401),
-	// ErrForbidden (403). Nil lets everyone in (cairn server
-	// --insecure-no-auth).
+	// Open access. It returns the request to go on with (carrying the
+	// caller in its context: WithCaller) or an error: ErrUnauthenticated
+	// (401), ErrForbidden (403). Nil lets everyone in (cairn server
+	// --insecure-no-auth) as NoAuthActor, but only through a loopback Host
+	// (localhost, 127.0.0.1, [::1]), so that a web page cannot reach the
+	// server by rebinding its own name to 127.0.0.1.
+	//
+	// Whatever authenticates, a request that may change something (not
+	// GET or HEAD) and did not come with a bearer token (Caller.Bearer)
+	// must carry the CSRF token of the page it came from (the form field
+	// csrf, which {{ csrfField }} writes, or the header X-CSRF-Token) and
+	// must not come from another site: see checkCSRF.
 	Authorize func(r *http.Request, need Access) (*http.Request, error)
 	// OwnerGone reports that a run's owner ("host:pid:nonce") is known to
 	// be dead before its claim expires (a process of this host that no
@@ -148,6 +156,8 @@ type handler struct {
 	graphs *graphCache
 	pages  *pages
 	routes []Route
+	csrf   string     // the CSRF token of forms without a session
+	marker csrfMarker // what csrfField writes, replaced by the token
 }
 
 // Route is one route the handler serves and the access it needs: the
@@ -187,11 +197,12 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	pg, err := loadPages()
+	marker := newCSRFMarker()
+	pg, err := loadPages(marker)
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg}
+	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker}
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
 	}
@@ -219,22 +230,50 @@ func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.H
 	g.Handle(method, p, h.authorize(a), fn)
 }
 
-// authorize asks Options.Authorize, when set, for every route above Open.
+// authorize asks Options.Authorize for every route above Open (without
+// it, the caller is NoAuthActor through a loopback Host), then checks
+// the CSRF token of a request that may change something.
 func (h *handler) authorize(a Access) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if a == Open || h.o.Authorize == nil {
+		if a == Open {
+			if !safeMethod(c.Request.Method) {
+				if err := sameOrigin(c.Request); err != nil {
+					h.fail(c, err)
+					c.Abort()
+				}
+			}
 			return
 		}
-		r, err := h.o.Authorize(c.Request, a)
-		if err != nil {
+		if err := h.authenticate(c, a); err != nil {
 			h.fail(c, err)
 			c.Abort()
 			return
 		}
-		if r != nil {
-			c.Request = r
+		if err := h.checkCSRF(c); err != nil {
+			h.fail(c, err)
+			c.Abort()
 		}
 	}
+}
+
+// authenticate sets the request's caller, or says why there is none.
+func (h *handler) authenticate(c *gin.Context, a Access) error {
+	if h.o.Authorize == nil {
+		if !loopbackHost(c.Request.Host) {
+			return fmt.Errorf("this server runs without authentication (--insecure-no-auth) and answers only to a loopback name "+
+				"(localhost, 127.0.0.1, [::1]), not %q: %w", c.Request.Host, ErrForbidden)
+		}
+		c.Request = c.Request.WithContext(WithCaller(c.Request.Context(), Caller{Actor: NoAuthActor, Access: Admin}))
+		return nil
+	}
+	r, err := h.o.Authorize(c.Request, a)
+	if err != nil {
+		return err
+	}
+	if r != nil {
+		c.Request = r
+	}
+	return nil
 }
 
 // limitBody answers 413 at once to a request that says its body is over

@@ -41,6 +41,15 @@
     }
   }
 
+  // Requests htmx makes carry the page's CSRF token (the server asks for it
+  // on every request that may change something).
+  document.addEventListener("htmx:configRequest", function (ev) {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && meta.content) {
+      ev.detail.headers["X-CSRF-Token"] = meta.content;
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { start(document); });
   document.addEventListener("htmx:afterSwap", function (ev) { start(ev.target); });
 })();
