@@ -10,19 +10,20 @@ const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
 
 // NewRunID returns a new run id: 16 lowercase Crockford base32 characters,
 // the first 10 the creation time in milliseconds, so ids sort by creation
-// time, the last 6 random (30 bits). Within one process ids also sort in
-// the order they were made when several share a millisecond (or the clock
-// stepped back): the random part of the next one is one more than the
-// last's, as in ULID's monotonic mode, so that queued runs start in the
-// order they were created.
+// time, the last 6 random (30 bits). Within one process, ids made in the
+// same millisecond also sort in the order they were made: the random part
+// of the next one is the last's plus a random step (ULID's monotonic mode,
+// with a step rather than +1 so that ids of one millisecond still differ
+// early), moving on to the next millisecond if it would overflow.
 func NewRunID(now time.Time) string {
 	ms := uint64(max(now.UnixMilli(), 0))
-	var r [4]byte
+	var r [8]byte
 	if _, err := rand.Read(r[:]); err != nil {
 		panic("cairn: crypto/rand failed: " + err.Error())
 	}
 	low := uint64(r[0])<<22 | uint64(r[1])<<14 | uint64(r[2])<<6 | uint64(r[3])>>2 // 30 bits
-	ms, low = lastID.next(ms, low)
+	step := 1 + (uint64(r[4])<<16|uint64(r[5])<<8|uint64(r[6]))&(1<<24-1)          // [1, 2^24]
+	ms, low = lastID.next(ms, low, step)
 	var out [16]byte
 	for i := 9; i >= 0; i-- {
 		out[i] = crockford[ms&31]
@@ -45,15 +46,16 @@ type monotonic struct {
 
 var lastID monotonic
 
-// next returns (ms, low), or the successor of the last id when that is
-// not after it.
-func (m *monotonic) next(ms, low uint64) (uint64, uint64) {
+// next returns (ms, low), or, in the millisecond of the last id, the
+// last's low part plus step. An earlier time (a clock stepped back, a
+// time given explicitly) keeps its own millisecond and random part.
+func (m *monotonic) next(ms, low, step uint64) (uint64, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if ms <= m.ms {
-		ms, low = m.ms, m.low+1
+	if ms == m.ms {
+		low = m.low + step
 		if low >= 1<<30 {
-			ms, low = ms+1, 0
+			ms, low = ms+1, low&(1<<30-1)
 		}
 	}
 	m.ms, m.low = ms, low
