@@ -35,6 +35,7 @@ var forbidden = map[string][]string{
 	module + "/executor":  {module + "/store", module + "/scheduler", module + "/cmd", module + "/workflows"},
 	module + "/tasks":     {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd"},
 	module + "/workflows": {module + "/store", module + "/executor", module + "/cmd"},
+	module + "/auth":      {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},
 }
 
 // TestImportBoundaries keeps the package layout honest: it lists every

@@ -28,7 +28,7 @@ const maxCompleteRuns = 200
 var argKinds = map[string][]string{
 	"run": {"yaml"}, "validate": {"yaml..."}, "graph": {"yaml"},
 	"show": {"run"}, "cancel": {"run"}, "resume": {"run"}, "logs": {"run", "task"}, "artifact": {"run", "task"},
-	"plugins": {"words:list lock"}, "completion": {"words:bash zsh"}, "backup": {"dir"}, "restore": {"dir"},
+	"plugins": {"words:list lock"}, "tokens": {"words:create list revoke"}, "completion": {"words:bash zsh"}, "backup": {"dir"}, "restore": {"dir"},
 }
 
 // flagValueKinds says what the value of a flag is, for completion; a flag
@@ -36,6 +36,7 @@ var argKinds = map[string][]string{
 var flagValueKinds = map[string]string{
 	"home": "dir", "plugins-dir": "dir", "db": "file", "o": "file", "before": "run",
 	"progress": "words:auto bar lines none", "format": "words:mermaid dot",
+	"role": "words:viewer operator admin", "run": "run",
 }
 
 type compFlag struct{ name, usage, kind string } // kind "bool" for a flag without a value

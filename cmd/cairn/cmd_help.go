@@ -56,6 +56,7 @@ func flagName(name string) string {
 var placeholders = map[string]string{
 	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
+	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN",
 }
 
 func isBoolFlag(f *flag.Flag) bool {
@@ -71,7 +72,7 @@ func writeFlags(w io.Writer, flags []*flag.Flag) {
 		left := flagName(f.Name)
 		placeholder, usage := flag.UnquoteUsage(f)
 		if !isBoolFlag(f) {
-			if p, ok := placeholders[f.Name]; ok {
+			if p, ok := placeholders[f.Name]; ok && !strings.Contains(f.Usage, "`") { // a `NAME` in the usage wins
 				placeholder = p
 			}
 			left += " " + strings.ToUpper(placeholder)

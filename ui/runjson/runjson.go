@@ -254,3 +254,49 @@ func strPtr(s string) *string {
 	}
 	return &s
 }
+
+// AuditPage is a page of the audit log, newest first, and the cursor of
+// the next page (the id to pass as before), nil on the last page:
+// `{"entries": [...], "next": ...}`, what `cairn audit --json` prints and
+// GET /api/v1/audit answers.
+type AuditPage struct {
+	Entries []Audit `json:"entries"`
+	Next    *int64  `json:"next"`
+}
+
+// Audit is one entry of the audit log.
+type Audit struct {
+	ID     int64
+	At     time.Time
+	Actor  string          // a token id, or cli:USER@HOST
+	Action string          // trigger, cancel, retry, resume, token.create, token.revoke
+	RunID  string          `json:"run_id"`
+	TaskID string          `json:"task_id"`
+	Detail json.RawMessage // a JSON object, or empty
+}
+
+// MarshalJSON writes the stable shape: run_id, task_id and detail are
+// null when empty.
+func (j Audit) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		ID     int64           `json:"id"`
+		At     time.Time       `json:"at"`
+		Actor  string          `json:"actor"`
+		Action string          `json:"action"`
+		RunID  *string         `json:"run_id"`
+		TaskID *string         `json:"task_id"`
+		Detail json.RawMessage `json:"detail"`
+	}
+	w := wire{ID: j.ID, At: j.At.UTC(), Actor: j.Actor, Action: j.Action, RunID: nonEmpty(j.RunID), TaskID: nonEmpty(j.TaskID), Detail: json.RawMessage("null")}
+	if len(j.Detail) > 0 && json.Valid(j.Detail) {
+		w.Detail = j.Detail
+	}
+	return json.Marshal(w)
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
