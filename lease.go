@@ -62,6 +62,10 @@ type WorkItem struct {
 	// Retry, what follows this attempt.
 	Interrupted       int
 	InterruptedInARow int
+	// FailedBefore is the task's failed attempts of earlier rounds
+	// (TaskRun.FailedBefore): a task retried by hand has its retries
+	// again, counted from there.
+	FailedBefore int
 	// Started is true when the lease was started as it was claimed
 	// (LeaseRequest.Start): the task is running already.
 	Started bool

@@ -111,8 +111,16 @@ type TaskRun struct {
 	// otherwise; Retry.InterruptionLimit of them fail the task.
 	Interrupted       int
 	InterruptedInARow int
-	Retry             RetryPolicy
-	Timeout           time.Duration // per attempt; 0 = none
+	// Round counts the times the task was retried by hand (cairn retry,
+	// the API): 0 until then. A retry starts a new round: the attempts go
+	// on numbering, and the task has Retry.Retries again.
+	Round int
+	// FailedBefore is how many failed attempts the task had when its
+	// round began (Attempt − Interrupted then): they are not counted
+	// against this round's Retry.Retries.
+	FailedBefore int
+	Retry        RetryPolicy
+	Timeout      time.Duration // per attempt; 0 = none
 	// Params holds the task's `with:` block once its references are
 	// resolved (set when it becomes ready); nil before.
 	Params json.RawMessage

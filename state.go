@@ -48,6 +48,13 @@ func (s RunState) CanTransition(to RunState) bool {
 	return false
 }
 
+// CanRetry reports whether a finished run in s may be retried by hand
+// (cairn retry, the API): failed or cancelled. A retry is the one way out
+// of a terminal state, and not a transition of CanTransition: the planner
+// never makes it. Store.RetryRun does, in one transaction, while no
+// scheduler plans the run (docs/state-machine.md, Retry).
+func (s RunState) CanRetry() bool { return s == RunFailed || s == RunCancelled }
+
 // TaskState is the state of one task within a run (a TaskRun).
 type TaskState string
 
@@ -118,6 +125,13 @@ func (s TaskState) CanTransition(to TaskState) bool {
 		}
 	}
 	return false
+}
+
+// CanRetry reports whether a task in s goes back to pending when its
+// finished run is retried: it failed, an upstream of it did, or it was
+// cancelled. Succeeded and skipped tasks keep their state (and outputs).
+func (s TaskState) CanRetry() bool {
+	return s == TaskFailed || s == TaskUpstreamFailed || s == TaskCancelled
 }
 
 // ParseTaskState parses a task state name.

@@ -364,17 +364,17 @@ func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, er
 		return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
 	return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
-		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow}, nil
+		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore}, nil
 }
 
 // decide sets the task's next state after an attempt. A failed attempt
 // retries under the policy, its backoff and budget counting only the
-// attempts that were not interrupted; an interrupted one (c.Interrupted)
-// retries at once, free, until the policy's limit of interruptions in a
-// row fails the task.
+// attempts of this round (a retry by hand starts a new one) that were not
+// interrupted; an interrupted one (c.Interrupted) retries at once, free,
+// until the policy's limit of interruptions in a row fails the task.
 func decide(item cairn.WorkItem, c cairn.Completion, now time.Time) cairn.Completion {
 	c.FinishedAt = now
-	failures := item.Lease.Attempt - item.Interrupted // this one included
+	failures := item.Lease.Attempt - item.Interrupted - item.FailedBefore // this one included
 	switch {
 	case c.Error == "":
 		c.State = cairn.TaskSucceeded

@@ -54,6 +54,9 @@ type ServiceOptions struct {
 	Logger *slog.Logger
 }
 
+// errAlreadyOwned: the service plans the run already.
+var errAlreadyOwned = errors.New("already driven by this scheduler")
+
 // ErrCannotPlan marks a run the service can never plan (its workflow no
 // longer parses, a secret param has no value): a queued one is failed.
 var ErrCannotPlan = errors.New("cannot be planned")
@@ -253,7 +256,7 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	}
 	if _, dup := s.runs[id]; dup {
 		s.mu.Unlock()
-		return nil, fmt.Errorf("drive run %s: already driven by this scheduler", id)
+		return nil, fmt.Errorf("drive run %s: %w", id, errAlreadyOwned)
 	}
 	s.runs[id] = rs
 	s.mu.Unlock()

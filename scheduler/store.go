@@ -51,6 +51,11 @@ type Tx interface {
 	CreateRun(run *cairn.Run, tasks []*cairn.TaskRun) error
 	// RequestCancel is RunStore.RequestCancel (with its evaluation).
 	RequestCancel(id string) error
+	// RetryRun is RunStore.RetryRun (with its evaluation).
+	RetryRun(r Retry) error
+	// ClaimRun is RunStore.ClaimRun; the run it returns is as stored
+	// once the batch commits.
+	ClaimRun(id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error)
 	// AddAudit records an entry of the audit log, in the transaction of
 	// the action it records, and returns its id.
 	AddAudit(a Audit) (int64, error)
@@ -132,6 +137,7 @@ const (
 	EvalRetry     = "retry"     // a retry's backoff ends at DueAt
 	EvalCancel    = "cancel"    // cancellation requested
 	EvalExpired   = "expired"   // a lease expired or was taken over
+	EvalRetried   = "retried"   // a finished run was retried by hand (RetryRun)
 )
 
 // RunStore creates, reads and plans runs.
@@ -192,6 +198,45 @@ type RunStore interface {
 	// RequestCancel marks run id for cancellation. ErrTerminal if the run
 	// already finished.
 	RequestCancel(ctx context.Context, id string) error
+	// RetryRun runs tasks of a finished run again, into the same run, in
+	// one transaction (see Retry): the run goes back to running, claimed
+	// by r.Owner (or by nobody), and each of r.Tasks back to pending with
+	// its attempts numbered on and its retries renewed; an evaluation of
+	// the run (EvalRetried, written by r.Owner) is recorded. Every task
+	// run of the run and the run itself get a new Version, so a plan made
+	// before the retry conflicts. Errors: cairn.ErrNotFound (no such run,
+	// or task); cairn.ErrConflict, changing nothing, when the run is not
+	// failed or cancelled (queued or running: it has not finished; or it
+	// succeeded) or a task of r.Tasks is not failed, upstream_failed or
+	// cancelled.
+	RetryRun(ctx context.Context, r Retry) error
+}
+
+// Retry is what RetryRun does to a finished run: the one way out of a
+// terminal state (cairn.RunState.CanRetry, cairn.TaskState.CanRetry),
+// made while no scheduler plans the run — a finished run has no claim
+// that counts, and RetryRun takes it in the same transaction, so that a
+// scheduler still holding it from before the run ended (it was about to
+// release it) cannot renew it.
+type Retry struct {
+	RunID string
+	// Tasks are the task runs to run again, each failed, upstream_failed
+	// or cancelled. The caller gives every task the retry concerns — those
+	// it names and whatever of their downstream did not succeed
+	// (RetryTasks works them out from the graph): the store does not know
+	// the graph. Each goes back to pending: its error, resolved params
+	// and inputs, outputs, retry time and interruptions in a row cleared;
+	// its attempts kept and numbered on; Round up by one and FailedBefore
+	// set to its failed attempts so far (Attempt − Interrupted), so that
+	// it has its Retry.Retries again.
+	Tasks []string
+	// Owner claims the run until Now+TTL: the scheduler that plans it
+	// next (a server's service, a foreground cairn retry). "" leaves it
+	// unclaimed, for a scheduler service with Adopt to take (cairn retry
+	// --detach). Any claim left from before the run finished is replaced.
+	Owner string
+	Now   time.Time
+	TTL   time.Duration
 }
 
 // LeaseStore is the lease API: the only way work leaves the scheduler, used

@@ -102,6 +102,8 @@ func commands() []command {
 				"cairn tokens list", "cairn tokens list --json", "cairn tokens revoke 3f2a9c0d1e7b4a65"}},
 		{name: "audit", args: "[--run RUN] [--limit N] [--before ID] [--json]", summary: "print the audit log: who triggered, cancelled, retried, resumed; token changes", run: cmdAudit,
 			examples: []string{"cairn audit", "cairn audit --run 01m8x1dm", "cairn audit --limit 100 --json"}},
+		{name: "retry", args: "RUN [TASK] [flags]", summary: "run a finished run's failed tasks again, into the same run, with new attempts", run: cmdRetry,
+			examples: []string{"cairn retry 01m8x1dm", "cairn retry 01m8x1dm train", "cairn retry 01m8x1dm --detach   # cairn server runs it"}},
 		{name: "backup", args: "DIR", summary: "copy the home (database snapshot, artifacts, logs) into DIR while runs go on", run: cmdBackup,
 			examples: []string{"cairn backup /srv/backups/cairn-$(date +%F)"}},
 		{name: "restore", args: "DIR [--force]", summary: "put a backup in place as the home; refuses a home in use", run: cmdRestore,

@@ -27,7 +27,7 @@ const maxCompleteRuns = 200
 // last kind repeats when it ends in "...".
 var argKinds = map[string][]string{
 	"run": {"yaml"}, "validate": {"yaml..."}, "graph": {"yaml"},
-	"show": {"run"}, "cancel": {"run"}, "resume": {"run"}, "logs": {"run", "task"}, "artifact": {"run", "task"},
+	"show": {"run"}, "cancel": {"run"}, "resume": {"run"}, "retry": {"run", "task"}, "logs": {"run", "task"}, "artifact": {"run", "task"},
 	"plugins": {"words:list lock"}, "tokens": {"words:create list revoke"}, "completion": {"words:bash zsh"}, "backup": {"dir"}, "restore": {"dir"},
 }
 

@@ -147,7 +147,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return err // "create run ID: ..."
 	}
-	return a.execute(ctx, st, wf, r.ID, ef, false)
+	return a.execute(ctx, st, wf, r.ID, ef, "run")
 }
 
 // queueRun makes a queued run of wf for 'cairn server' to start, and
@@ -233,12 +233,12 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
 		return err
 	}
-	return a.execute(ctx, st, wf, id, ef, true)
+	return a.execute(ctx, st, wf, id, ef, "resume")
 }
 
 // execute drives run id to its end with an in-process worker pool, showing
-// progress, and prints a summary.
-func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, id string, ef execFlags, resumed bool) error {
+// progress, and prints a summary; verb (run, resume, retry) heads it.
+func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, id string, ef execFlags, verb string) error {
 	arts, logs, err := a.stores()
 	if err != nil {
 		return err
@@ -271,10 +271,6 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, OwnerGone: ownerGone,
 		Claimed: func() { started = true; pool.Start(poolCtx) }})
 
-	verb := "run"
-	if resumed {
-		verb = "resume"
-	}
 	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
 	start := time.Now()
 	stopAnnouncing := announceCancel(ctx, prog, pool.StopGrace())

@@ -19,7 +19,7 @@ const runCols = `id, workflow, digest, source_path, source, params, state, max_a
 
 const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
-	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak`
+	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before`
 
 const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin`
 
@@ -28,9 +28,9 @@ const taskInsertRows = 100
 
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, version)`
+	interrupted, interrupted_streak, round, failed_before, version)`
 
-const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -110,7 +110,7 @@ func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow); err != nil {
+		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow, &t.Round, &t.FailedBefore); err != nil {
 		return nil, err
 	}
 	t.State = cairn.TaskState(state)
@@ -198,7 +198,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		return nil, fmt.Errorf("encode params: %w", err)
 	}
 	return func(ctx context.Context, tx *sql.Tx) error {
-		args := make([]any, 0, taskInsertRows*23)
+		args := make([]any, 0, taskInsertRows*25)
 		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
@@ -272,6 +272,8 @@ func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 			return fmt.Errorf("task %s: cannot be created %s (only Lease leases)", t.TaskID, t.State)
 		case t.Retry.MaxInterruptions < 0 || t.Interrupted < 0 || t.InterruptedInARow < 0:
 			return fmt.Errorf("task %s: negative max interruptions or interruption count", t.TaskID)
+		case t.Round < 0 || t.FailedBefore < 0:
+			return fmt.Errorf("task %s: negative round or failed attempts before it", t.TaskID)
 		}
 		seen[t.TaskID] = true
 	}
@@ -298,7 +300,7 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
 		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
 		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt), t.Retry.MaxInterruptions, t.Interrupted,
-		t.InterruptedInARow}, nil
+		t.InterruptedInARow, t.Round, t.FailedBefore}, nil
 }
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in
@@ -687,11 +689,23 @@ func (s *Store) taskMissOrConflict(ctx context.Context, tx *sql.Tx, runID, taskI
 // not change the run's Version: ownership is not part of the run's state.
 // Errors: cairn.ErrRunOwned, cairn.ErrNotFound.
 func (s *Store) ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
-	if owner == "" {
-		return nil, fmt.Errorf("claim run %s: empty owner", id)
-	}
 	var run *cairn.Run
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	fn, err := s.claimRunFn(id, owner, now, ttl, steal, &run)
+	if err == nil {
+		err = s.inTx(ctx, fn)
+	}
+	if err != nil {
+		return nil, claimErr(id, owner, err)
+	}
+	return run, nil
+}
+
+// claimRunFn is the body of ClaimRun's transaction; it sets *out.
+func (s *Store) claimRunFn(id, owner string, now time.Time, ttl time.Duration, steal bool, out **cairn.Run) (txFn, error) {
+	if owner == "" {
+		return nil, errors.New("empty owner")
+	}
+	return func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE runs SET owner = ?, owner_expires_at = ?
 WHERE id = ? AND (owner = '' OR owner = ? OR owner_expires_at IS NULL OR owner_expires_at <= ? OR ?)
 RETURNING `+runCols)
@@ -699,19 +713,23 @@ RETURNING `+runCols)
 			return err
 		}
 		s.stmts.Add(1)
-		run, err = scanRun(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
+		run, err := scanRun(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return s.runMissOrConflict(ctx, tx, id, "owned")
 		}
-		return translate(err)
-	})
+		if err != nil {
+			return translate(err)
+		}
+		*out = run
+		return nil
+	}, nil
+}
+
+func claimErr(id, owner string, err error) error {
 	if errors.Is(err, cairn.ErrConflict) {
-		return nil, fmt.Errorf("claim run %s for %s: %w", id, owner, cairn.ErrRunOwned)
+		return fmt.Errorf("claim run %s for %s: %w", id, owner, cairn.ErrRunOwned)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("claim run %s for %s: %w", id, owner, err)
-	}
-	return run, nil
+	return fmt.Errorf("claim run %s for %s: %w", id, owner, err)
 }
 
 // ReleaseRun clears owner's claim on run id; a no-op if owner no longer

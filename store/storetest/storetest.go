@@ -69,6 +69,9 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"RenewAndReleaseClaims", testRenewAndReleaseClaims},
 		{"RunsByClaim", testRunsByClaim},
 		{"LeaseByOwner", testLeaseByOwner},
+		{"RetryRun", testRetryRun},
+		{"RetryRunRefuses", testRetryRunRefuses},
+		{"RetryRunInBatch", testRetryRunInBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// claimTTL is how long a claim this process takes lasts before the
+// driver renews it (scheduler.DriverOptions' default).
+const claimTTL = 10 * time.Second
+
+func cmdRetry(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("retry", "RUN [TASK] [flags]",
+		"Run the failed tasks of a finished run again, into the same run: with TASK that task (failed or\n"+
+			"cancelled) and what it held back; without, every task that failed, was cancelled or did not run\n"+
+			"because an upstream failed. Their new attempts are numbered on from the old ones, which are kept,\n"+
+			"and each has its retries: again. Succeeded tasks keep their outputs and do not run again.\n"+
+			"The run is driven here in the foreground, as 'cairn resume' does; with --detach it is left to\n"+
+			"'cairn server', which takes it at once.")
+	detach := fs.Bool("detach", false, "leave the run to 'cairn server' instead of running it here")
+	var ef execFlags
+	ef.register(a, fs)
+	params := paramFlags{}
+	fs.Var(params, "p", "give a secret param again: -p name=value (better, in the environment: CAIRN_PARAM_NAME=value)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := ef.check(); err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usageError{"want a run id and at most one task"}
+	}
+	taskID := ""
+	if len(pos) == 2 {
+		taskID = pos[1]
+	}
+	if *detach && len(params) > 0 {
+		return usageError{"-p gives secret params to the process that runs the tasks: with --detach that is cairn server, from its environment"}
+	}
+	st, r, err := a.openRun(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	id := r.ID
+	reg, err := a.taskTypes(ctx)
+	if err != nil {
+		return err
+	}
+	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+	if err != nil {
+		return fmt.Errorf("re-read the workflow stored with run %s: %w", id, err)
+	}
+	if wf.Digest != r.Digest {
+		return fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; retry it with the cairn version that started it",
+			id, r.Digest, wf.Digest)
+	}
+	if !*detach {
+		// Before anything changes: a retry that cannot run here is refused.
+		if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
+			return err
+		}
+	}
+	owner := ""
+	if !*detach {
+		a.owner = ownerName()
+		owner = a.owner
+	}
+	n, err := retryRun(ctx, st, r, wf, taskID, owner, localActor())
+	if err != nil {
+		return err
+	}
+	if *detach {
+		fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
+		if info, ok := liveServer(st.Path()); ok {
+			fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) takes it; follow it with: cairn show %s\n", info.PID, info.Addr, id)
+		} else {
+			fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server'), or run it here: cairn resume %s\n", id)
+		}
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
+	return a.execute(ctx, st, wf, id, ef, "retry")
+}
+
+// retryRun retries task taskID of run r ("" for every failed one) in one
+// transaction with its audit entry, claimed by owner ("" for none), and
+// returns how many tasks run again.
+func retryRun(ctx context.Context, st *sqlite.Store, r *cairn.Run, g scheduler.Graph, taskID, owner, actor string) (int, error) {
+	trs, err := st.ListTaskRuns(ctx, r.ID)
+	if err != nil {
+		return 0, err
+	}
+	ids, err := scheduler.RetryTasks(r, g, trs, taskID)
+	if err != nil {
+		return 0, retryProblem(err)
+	}
+	detail, _ := json.Marshal(map[string]any{"tasks": ids})
+	now := time.Now()
+	err = st.Batch(ctx, func(tx scheduler.Tx) error {
+		if err := tx.RetryRun(scheduler.Retry{RunID: r.ID, Tasks: ids, Owner: owner, Now: now, TTL: claimTTL}); err != nil {
+			return err
+		}
+		_, err := tx.AddAudit(scheduler.Audit{At: now, Actor: actor, Action: scheduler.AuditRetry, RunID: r.ID, TaskID: taskID, Detail: detail})
+		return err
+	})
+	if err != nil {
+		return 0, retryProblem(err)
+	}
+	return len(ids), nil
+}
+
+// retryProblem drops the sentinel's own words from a refused retry: the
+// message says what to do.
+func retryProblem(err error) error {
+	if errors.Is(err, cairn.ErrConflict) || errors.Is(err, cairn.ErrNotFound) {
+		return errors.New(trimSentinel(err.Error()))
+	}
+	return err
+}
+
+// trimSentinel cuts a sentinel error's text from the end of msg.
+func trimSentinel(msg string) string {
+	for _, s := range []error{cairn.ErrConflict, cairn.ErrNotFound} {
+		if suffix := ": " + s.Error(); len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
+			return msg[:len(msg)-len(suffix)]
+		}
+	}
+	return msg
+}
+
+// localActor names the user of a local command in the audit log:
+// cli:USER@HOST.
+func localActor() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return "cli:" + name + "@" + host
+}

@@ -1,0 +1,149 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cairnml/cairn"
+)
+
+// RetryTasks works out which tasks of a finished run a retry runs again
+// (Retry.Tasks): with taskID "", every task that failed, was cancelled or
+// did not run because an upstream failed (cairn.TaskState.CanRetry); with
+// a taskID, that task — failed or cancelled — and whatever downstream of
+// it did not succeed. The ids come in g's topological order. Errors:
+// cairn.ErrNotFound for a task the run lacks; cairn.ErrConflict when the
+// run has not finished, succeeded, or the task is not one a retry runs
+// again (the message says what to do instead).
+func RetryTasks(run *cairn.Run, g Graph, trs []*cairn.TaskRun, taskID string) ([]string, error) {
+	switch {
+	case run.State == cairn.RunSucceeded:
+		return nil, fmt.Errorf("run %s succeeded: nothing to run again: %w", run.ID, cairn.ErrConflict)
+	case !run.State.CanRetry():
+		return nil, fmt.Errorf("run %s is %s: it can be retried once it has finished (cancel it first to retry it now): %w",
+			run.ID, run.State, cairn.ErrConflict)
+	}
+	topo := NewTopology(g)
+	byPos := make([]*cairn.TaskRun, len(topo.IDs))
+	for _, tr := range trs {
+		if i, ok := topo.Index[tr.TaskID]; ok {
+			byPos[i] = tr
+		}
+	}
+	for i, tr := range byPos {
+		if tr == nil {
+			return nil, fmt.Errorf("run %s lacks a task run for %q", run.ID, topo.IDs[i])
+		}
+	}
+	in := make([]bool, len(topo.IDs))
+	var queue []int
+	if taskID == "" {
+		for i, tr := range byPos {
+			if tr.State.CanRetry() {
+				in[i] = true
+			}
+		}
+	} else {
+		i, ok := topo.Index[taskID]
+		if !ok {
+			return nil, fmt.Errorf("run %s has no task %q: %w", run.ID, taskID, cairn.ErrNotFound)
+		}
+		switch tr := byPos[i]; tr.State {
+		case cairn.TaskFailed, cairn.TaskCancelled:
+			in[i] = true
+			queue = append(queue, i)
+		case cairn.TaskUpstreamFailed:
+			var bad []string
+			for _, u := range topo.Up[i] {
+				if st := byPos[u].State; st == cairn.TaskFailed || st == cairn.TaskUpstreamFailed || st == cairn.TaskCancelled {
+					bad = append(bad, topo.IDs[u]+" "+string(st))
+				}
+			}
+			return nil, fmt.Errorf("task %s did not run: its upstream %s; retry that task, or the whole run: %w",
+				taskID, strings.Join(bad, ", "), cairn.ErrConflict)
+		default:
+			return nil, fmt.Errorf("task %s %s: only a failed or cancelled task runs again: %w", taskID, tr.State, cairn.ErrConflict)
+		}
+	}
+	// Downstream of what runs again, what did not succeed runs again too.
+	for len(queue) > 0 {
+		i := queue[0]
+		queue = queue[1:]
+		for _, d := range topo.Down[i] {
+			if !in[d] && byPos[d].State.CanRetry() {
+				in[d] = true
+				queue = append(queue, d)
+			}
+		}
+	}
+	var ids []string
+	for i, ok := range in {
+		if ok {
+			ids = append(ids, topo.IDs[i])
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("run %s is %s but none of its tasks failed or was cancelled: nothing to run again: %w",
+			run.ID, run.State, cairn.ErrConflict)
+	}
+	return ids, nil
+}
+
+// Take starts planning run id, whose claim this service's owner holds —
+// taken in the transaction of a retry (Retry.Owner) or of a resume
+// (Tx.ClaimRun) — as it plans the runs it adopts: it renews the claim
+// (ErrRunOwned if another scheduler has taken it meanwhile), loads the
+// run's graph with ServiceOptions.Load and ends what a previous owner
+// left. If the service cannot plan it, the claim is released so that
+// another scheduler (or this one, a minute later) takes the run, and the
+// error says why. A run that has finished meanwhile is left alone.
+func (s *Service) Take(ctx context.Context, id string) error {
+	// The service may still be letting go of the run as it was before the
+	// retry (its loop saw it end): wait for that, which releases its claim.
+	s.mu.Lock()
+	prev := s.runs[id]
+	s.mu.Unlock()
+	if prev != nil {
+		prev.mu.Lock()
+		over := prev.final != nil || prev.err != nil
+		prev.mu.Unlock()
+		if !over {
+			return nil // planning it
+		}
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return fmt.Errorf("take run %s: %w", id, context.Cause(ctx))
+		}
+	}
+	run, err := s.store.ClaimRun(ctx, id, s.o.Owner, s.o.Now(), s.o.OwnerTTL, false)
+	if err != nil {
+		return fmt.Errorf("take run %s: %w", id, err)
+	}
+	switch {
+	case run.State.Terminal():
+		s.release(id)
+		return nil
+	case s.o.Load == nil:
+		s.release(id)
+		return fmt.Errorf("take run %s: this scheduler has no way to load a run's workflow (ServiceOptions.Load)", id)
+	}
+	g, err := s.o.Load(ctx, run)
+	if err != nil {
+		s.release(id)
+		return fmt.Errorf("take run %s: %w", id, err)
+	}
+	if s.o.Claimed != nil {
+		s.o.Claimed(run)
+	}
+	if _, err := s.own(run, g); err != nil {
+		if errors.Is(err, errAlreadyOwned) {
+			return nil
+		}
+		s.release(id)
+		return fmt.Errorf("take run %s: %w", id, err)
+	}
+	return nil
+}
