@@ -46,13 +46,15 @@ type monotonic struct {
 
 var lastID monotonic
 
-// next returns (ms, low), or, in the millisecond of the last id, the
-// last's low part plus step. An earlier time (a clock stepped back, a
-// time given explicitly) keeps its own millisecond and random part.
+// next returns (ms, low), or, in the millisecond of the last id (or up to
+// a second before it: ids that overflowed into the next millisecond, a
+// clock stepping back a little), the last's plus step. A time further back
+// (given explicitly) keeps its own millisecond and random part.
 func (m *monotonic) next(ms, low, step uint64) (uint64, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if ms == m.ms {
+	if ms <= m.ms && m.ms-ms <= 1000 {
+		ms = m.ms
 		low = m.low + step
 		if low >= 1<<30 {
 			ms, low = ms+1, low&(1<<30-1)

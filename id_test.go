@@ -10,7 +10,7 @@ import (
 func TestRunIDsSortInCreationOrder(t *testing.T) {
 	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	prev := NewRunID(at)
-	for i := 0; i < 100; i++ {
+	for i := 0; i < 2000; i++ {
 		id := NewRunID(at)
 		if id <= prev {
 			t.Fatalf("id %d %s sorts before the one made before it, %s", i, id, prev)
