@@ -31,7 +31,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "error"} {
+	for _, name := range []string{"runs", "run", "task", "error", "signin", "audit", "tokens"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -87,17 +87,30 @@ func fmtJSON(v any) string {
 // page is what every page's layout reads.
 type page struct {
 	Title  string
-	Assets string // asset version for ?v=
-	Poll   int64  // ms between live updates
-	CSRF   string // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
+	Assets string  // asset version for ?v=
+	Poll   int64   // ms between live updates
+	CSRF   string  // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
+	Who    *Caller // the signed-in caller (nil: none, or no authentication)
+	NoAuth bool    // the server runs without authentication: a banner says so
+	Audit  bool    // the audit log is served
 	Body   any
+}
+
+// page fills what the layout reads.
+func (h *handler) page(c *gin.Context, title string, body any) page {
+	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
+		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil}
+	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
+		p.Who = &who
+	}
+	return p
 }
 
 // render executes page name into a buffer first, so that a template error
 // is a clean 500 rather than half a page.
 func (h *handler) render(c *gin.Context, status int, name, title string, body any) {
 	var b bytes.Buffer
-	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body})
+	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", h.page(c, title, body))
 	if err != nil {
 		if name == "error" {
 			h.o.Logger.Error("ui: render the error page", "err", err)
@@ -114,7 +127,7 @@ func (h *handler) render(c *gin.Context, status int, name, title string, body an
 // renderFragment executes one template of page name alone (an htmx swap).
 func (h *handler) renderFragment(c *gin.Context, name, tmpl string, body any) {
 	var b bytes.Buffer
-	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, page{Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body}); err != nil {
+	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, h.page(c, "", body)); err != nil {
 		h.fail(c, fmt.Errorf("render %s: %w", tmpl, err))
 		return
 	}
@@ -139,6 +152,10 @@ func securityHeaders(c *gin.Context) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "same-origin")
+	if c.Request.TLS != nil {
+		// Served over TLS: the browser keeps to https for this host.
+		hd.Set("Strict-Transport-Security", "max-age=31536000")
+	}
 }
 
 func (h *handler) mountPages(e *gin.Engine) {

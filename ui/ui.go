@@ -124,6 +124,18 @@ type Options struct {
 	// csrf, which {{ csrfField }} writes, or the header X-CSRF-Token) and
 	// must not come from another site: see checkCSRF.
 	Authorize func(r *http.Request, need Access) (*http.Request, error)
+	// Tokens, if set, authenticates with the server's API tokens (set
+	// Authorize or Tokens, not both): a bearer token (Authorization:
+	// Bearer cairn_...) or the cookie of a browser signed in on /signin.
+	// A token's role gives its access: viewer Read, operator Operate,
+	// admin Admin. Token management (the tokens page and API) needs it.
+	Tokens Tokens
+	// SessionTTL is how long a browser stays signed in with Tokens
+	// (DefaultSessionTTL when 0), at most until its token expires.
+	SessionTTL time.Duration
+	// Audit, if set, serves the audit log (the /audit page and
+	// GET /api/v1/audit); without it they answer 501.
+	Audit AuditReader
 	// OwnerGone reports that a run's owner ("host:pid:nonce") is known to
 	// be dead before its claim expires (a process of this host that no
 	// longer exists); nil: only an expired claim makes a run orphaned.
@@ -151,13 +163,14 @@ const (
 
 // handler is the state every route shares.
 type handler struct {
-	o      Options
-	assets string // assetDigest
-	graphs *graphCache
-	pages  *pages
-	routes []Route
-	csrf   string     // the CSRF token of forms without a session
-	marker csrfMarker // what csrfField writes, replaced by the token
+	o        Options
+	assets   string // assetDigest
+	graphs   *graphCache
+	pages    *pages
+	routes   []Route
+	csrf     string     // the CSRF token of forms without a session
+	marker   csrfMarker // what csrfField writes, replaced by the token
+	sessions *sessions  // signed-in browsers (with Tokens)
 }
 
 // Route is one route the handler serves and the access it needs: the
@@ -197,12 +210,19 @@ func New(o Options) (*Handler, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Tokens != nil && o.Authorize != nil {
+		return nil, errors.New("ui: set Options.Authorize or Options.Tokens, not both")
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = DefaultSessionTTL
+	}
 	marker := newCSRFMarker()
 	pg, err := loadPages(marker)
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker}
+	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker,
+		sessions: newSessions()}
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
 	}
@@ -219,6 +239,8 @@ func New(o Options) (*Handler, error) {
 	h.mountStatic(e)
 	h.mountAPI(e)
 	h.mountPages(e)
+	h.mountSignin(e)
+	h.mountAudit(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil
@@ -245,6 +267,15 @@ func (h *handler) authorize(a Access) gin.HandlerFunc {
 			return
 		}
 		if err := h.authenticate(c, a); err != nil {
+			if errors.Is(err, ErrUnauthenticated) {
+				if !isAPI(c) && safeMethod(c.Request.Method) {
+					// A page: the sign-in page, which comes back here.
+					h.renderSignin(c, http.StatusUnauthorized, err.Error())
+					c.Abort()
+					return
+				}
+				c.Header("WWW-Authenticate", `Bearer realm="cairn"`)
+			}
 			h.fail(c, err)
 			c.Abort()
 			return
@@ -258,7 +289,11 @@ func (h *handler) authorize(a Access) gin.HandlerFunc {
 
 // authenticate sets the request's caller, or says why there is none.
 func (h *handler) authenticate(c *gin.Context, a Access) error {
-	if h.o.Authorize == nil {
+	authorize := h.o.Authorize
+	switch h.authMode() {
+	case "tokens":
+		authorize = h.tokenAuthorize
+	case "none":
 		if !loopbackHost(c.Request.Host) {
 			return fmt.Errorf("this server runs without authentication (--insecure-no-auth) and answers only to a loopback name "+
 				"(localhost, 127.0.0.1, [::1]), not %q: %w", c.Request.Host, ErrForbidden)
@@ -266,14 +301,11 @@ func (h *handler) authenticate(c *gin.Context, a Access) error {
 		c.Request = c.Request.WithContext(WithCaller(c.Request.Context(), Caller{Actor: NoAuthActor, Access: Admin}))
 		return nil
 	}
-	r, err := h.o.Authorize(c.Request, a)
-	if err != nil {
-		return err
-	}
+	r, err := authorize(c.Request, a)
 	if r != nil {
-		c.Request = r
+		c.Request = r // a 403 still knows who asked (the page says so)
 	}
-	return nil
+	return err
 }
 
 // limitBody answers 413 at once to a request that says its body is over

@@ -165,29 +165,6 @@ func (a *app) createToken(ctx context.Context, role auth.Role, name string, life
 	return nil
 }
 
-// tokenState is a token's state at now: valid, expired or revoked.
-func tokenState(t auth.Token, now time.Time) string {
-	switch err := t.Valid(now); {
-	case errors.Is(err, auth.ErrRevoked):
-		return "revoked"
-	case errors.Is(err, auth.ErrExpired):
-		return "expired"
-	}
-	return "valid"
-}
-
-// tokenJSON is a token as tokens list --json prints it.
-type tokenJSON struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Role       auth.Role  `json:"role"`
-	State      string     `json:"state"`
-	CreatedAt  *time.Time `json:"created_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-}
-
 func (a *app) listTokens(ctx context.Context, asJSON bool) error {
 	a.readOnly = true
 	st, err := a.openStore(ctx)
@@ -203,12 +180,9 @@ func (a *app) listTokens(ctx context.Context, asJSON bool) error {
 	}
 	now := time.Now()
 	if asJSON {
-		out := struct {
-			Tokens []tokenJSON `json:"tokens"`
-		}{Tokens: []tokenJSON{}}
+		out := runjson.TokenList{Tokens: []runjson.Token{}}
 		for _, t := range toks {
-			out.Tokens = append(out.Tokens, tokenJSON{ID: t.ID, Name: t.Name, Role: t.Role, State: tokenState(t, now),
-				CreatedAt: jsonTime(t.CreatedAt), ExpiresAt: jsonTime(t.ExpiresAt), LastUsedAt: jsonTime(t.LastUsedAt), RevokedAt: jsonTime(t.RevokedAt)})
+			out.Tokens = append(out.Tokens, runjson.FromToken(t, now))
 		}
 		return writeJSON(a.stdout, out)
 	}
@@ -227,7 +201,7 @@ func (a *app) listTokens(ctx context.Context, asJSON bool) error {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, name, t.Role, tokenState(t, now),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, name, t.Role, runjson.FromToken(t, now).State,
 			localTime(t.CreatedAt), expires, localTime(t.LastUsedAt), localTime(t.RevokedAt))
 	}
 	return tw.Flush()

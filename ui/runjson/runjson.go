@@ -6,15 +6,18 @@
 // script reads the same document from either.
 //
 // The Go types are the convenient view (tests decode into them); their
-// MarshalJSON methods write the stable shape. Standard library and the
-// cairn vocabulary only.
+// MarshalJSON methods write the stable shape. Standard library, the
+// cairn vocabulary and auth only. The audit log's and the tokens' shapes
+// (`cairn audit --json`, `cairn tokens list --json`) are here too.
 package runjson
 
 import (
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/auth"
 )
 
 // Page is a page of runs and the cursor of the next page (the id to pass
@@ -299,4 +302,44 @@ func nonEmpty(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// TokenList is what `cairn tokens list --json` prints and GET
+// /api/v1/tokens answers: `{"tokens": [...]}`, newest first, never a
+// secret nor a hash.
+type TokenList struct {
+	Tokens []Token `json:"tokens"`
+}
+
+// Token is one API token as listed.
+type Token struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       auth.Role  `json:"role"`
+	State      string     `json:"state"` // valid, expired or revoked
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// FromToken is t as listed at now.
+func FromToken(t auth.Token, now time.Time) Token {
+	state := "valid"
+	switch err := t.Valid(now); {
+	case errors.Is(err, auth.ErrRevoked):
+		state = "revoked"
+	case errors.Is(err, auth.ErrExpired):
+		state = "expired"
+	}
+	return Token{ID: t.ID, Name: t.Name, Role: t.Role, State: state, CreatedAt: t.CreatedAt.UTC(),
+		ExpiresAt: utcOrNil(t.ExpiresAt), LastUsedAt: utcOrNil(t.LastUsedAt), RevokedAt: utcOrNil(t.RevokedAt)}
+}
+
+func utcOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
 }

@@ -1,0 +1,329 @@
+package ui
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/auth"
+)
+
+// Tokens is what token authentication reads and changes: the server's
+// API tokens (*sqlite.Store satisfies it). Errors of the first two wrap
+// auth.ErrInvalid for a token that is not accepted.
+type Tokens interface {
+	// AuthenticateToken returns the valid token whose text was presented.
+	AuthenticateToken(ctx context.Context, text string) (auth.Token, error)
+	// ValidToken returns token id if it is still valid (a session's).
+	ValidToken(ctx context.Context, id string) (auth.Token, error)
+	// CountValidTokens counts the tokens neither expired nor revoked.
+	CountValidTokens(ctx context.Context) (int, error)
+	// ListTokens returns every token, newest first.
+	ListTokens(ctx context.Context) ([]auth.Token, error)
+	// RevokeToken revokes token id, recorded in the audit log by actor.
+	RevokeToken(ctx context.Context, id, actor string) (auth.Token, error)
+}
+
+// Defaults of token authentication.
+const (
+	// DefaultSessionTTL is how long a browser stays signed in (unless
+	// it signs out, its token expires or is revoked first, or the
+	// server restarts: sessions live in its memory).
+	DefaultSessionTTL = 7 * 24 * time.Hour
+	// maxSessions bounds the sessions held; past it the oldest goes.
+	maxSessions = 10000
+)
+
+// accessOf is what a token's role may do.
+func accessOf(r auth.Role) Access {
+	switch r {
+	case auth.Viewer:
+		return Read
+	case auth.Operator:
+		return Operate
+	case auth.Admin:
+		return Admin
+	}
+	return Open
+}
+
+// roleFor names the least role with access a.
+func roleFor(a Access) auth.Role {
+	switch a {
+	case Operate:
+		return auth.Operator
+	case Admin:
+		return auth.Admin
+	}
+	return auth.Viewer
+}
+
+// session is a signed-in browser: a random id in its cookie, mapped here
+// to the token it signed in with.
+type session struct {
+	tokenID string
+	csrf    string
+	expires time.Time
+}
+
+// sessions are held in memory: a restart signs everyone out.
+type sessions struct {
+	mu   sync.Mutex
+	byID map[string]*session
+	max  int
+}
+
+func newSessions() *sessions { return &sessions{byID: map[string]*session{}, max: maxSessions} }
+
+// start makes a session for token t that ends at expires.
+func (s *sessions) start(tokenID string, expires time.Time) (id string, ss *session) {
+	id = randomToken(32)
+	ss = &session{tokenID: tokenID, csrf: randomToken(32), expires: expires}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.byID) >= s.max {
+		now := time.Now()
+		var oldest string
+		for k, v := range s.byID {
+			if !now.Before(v.expires) {
+				delete(s.byID, k)
+			} else if oldest == "" || v.expires.Before(s.byID[oldest].expires) {
+				oldest = k
+			}
+		}
+		if len(s.byID) >= s.max {
+			delete(s.byID, oldest)
+		}
+	}
+	s.byID[id] = ss
+	return id, ss
+}
+
+// get returns session id unless it is unknown or over.
+func (s *sessions) get(id string, now time.Time) (*session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.byID[id]
+	if ok && !now.Before(ss.expires) {
+		delete(s.byID, id)
+		return nil, false
+	}
+	return ss, ok
+}
+
+func (s *sessions) end(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byID, id)
+}
+
+// Cookie names: with TLS the __Host- prefix makes the browser refuse the
+// cookie unless it is Secure, for the whole host and path /.
+const (
+	sessionCookie    = "cairn_session"
+	sessionCookieTLS = "__Host-cairn_session"
+	signinCookie     = "cairn_signin"
+	signinCookieTLS  = "__Host-cairn_signin"
+)
+
+func cookieName(r *http.Request, plain, secure string) string {
+	if r.TLS != nil {
+		return secure
+	}
+	return plain
+}
+
+// setCookie sets (maxAge > 0) or clears (maxAge < 0) a cookie: HttpOnly,
+// SameSite=Lax, Secure over TLS, for the whole server.
+//
+// Lax rather than Strict: a link to a run page from a chat or a mail
+// opens signed in (Strict would show the sign-in page to someone signed
+// in). Lax still keeps the cookie off every cross-site request but a
+// top-level GET, and no GET changes anything; every other request needs
+// the session's CSRF token as well.
+func setCookie(c *gin.Context, name, value string, maxAge int) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteLaxMode})
+}
+
+// tokenAuthorize is Options.Authorize with Options.Tokens: a bearer token
+// (Authorization: Bearer cairn_...) or a signed-in session's cookie,
+// whose token must have access need.
+func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, error) {
+	ctx := r.Context()
+	var caller Caller
+	if hdr := r.Header.Get("Authorization"); hdr != "" {
+		scheme, text, _ := strings.Cut(hdr, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return nil, fmt.Errorf("the Authorization header is not 'Bearer TOKEN': %w", ErrUnauthenticated)
+		}
+		t, err := h.o.Tokens.AuthenticateToken(ctx, text)
+		if err != nil {
+			return nil, h.unauthenticated(ctx, err)
+		}
+		caller = Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), Bearer: true}
+	} else {
+		ck, err := r.Cookie(cookieName(r, sessionCookie, sessionCookieTLS))
+		if err != nil || ck.Value == "" {
+			return nil, h.unauthenticated(ctx, nil)
+		}
+		ss, ok := h.sessions.get(ck.Value, time.Now())
+		if !ok {
+			return nil, fmt.Errorf("your session ended (signed out, expired, or the server restarted); sign in again: %w", ErrUnauthenticated)
+		}
+		t, err := h.o.Tokens.ValidToken(ctx, ss.tokenID)
+		if err != nil {
+			if errors.Is(err, auth.ErrInvalid) {
+				h.sessions.end(ck.Value)
+			}
+			return nil, h.unauthenticated(ctx, err)
+		}
+		caller = Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), session: ck.Value, csrf: ss.csrf}
+	}
+	r = r.WithContext(WithCaller(ctx, caller))
+	if caller.Access < need {
+		return r, fmt.Errorf("token %s is a %s token; this needs an %s token (or admin): %w", caller.Actor, caller.Role, roleFor(need), ErrForbidden)
+	}
+	return r, nil
+}
+
+// unauthenticated is the 401 of a request without (valid) credentials:
+// what was wrong, and with no valid token in the database, how to make
+// the first one.
+func (h *handler) unauthenticated(ctx context.Context, cause error) error {
+	msg := "sign in with a token (Authorization: Bearer TOKEN, or the sign-in page)"
+	switch {
+	case errors.Is(cause, auth.ErrInvalid):
+		msg = cause.Error()
+	case cause != nil:
+		return cause // the database failed: a 500, logged
+	}
+	if n, err := h.o.Tokens.CountValidTokens(ctx); err == nil && n == 0 {
+		msg += "; this server has no valid token yet: create the first on its machine with 'cairn tokens create --role admin'"
+	}
+	return fmt.Errorf("%s: %w", msg, ErrUnauthenticated)
+}
+
+// localPath is next if it is a path of this server (so that signing in
+// cannot send the browser elsewhere), else /runs.
+func localPath(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/runs"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/runs"
+	}
+	return next
+}
+
+// signinPage is what the sign-in page shows.
+type signinPage struct {
+	Next      string
+	Message   string // why the visitor is here (401) or what went wrong
+	NoTokens  bool   // no valid token exists: say how to make the first
+	Mode      string // "tokens", "none" (no authentication), "custom"
+	SigninKey string // the double-submit value of the form (the sign-in cookie's)
+	SignedIn  *Caller
+}
+
+func (h *handler) mountSignin(e *gin.Engine) {
+	g := &e.RouterGroup
+	h.route(g, http.MethodGet, "/signin", Open, h.pageSignin)
+	h.route(g, http.MethodPost, "/signin", Open, h.postSignin)
+	h.route(g, http.MethodPost, "/signout", Read, h.postSignout)
+}
+
+func (h *handler) authMode() string {
+	switch {
+	case h.o.Tokens != nil:
+		return "tokens"
+	case h.o.Authorize == nil:
+		return "none"
+	}
+	return "custom"
+}
+
+// renderSignin shows the sign-in page with status; its form carries a
+// fresh double-submit key, also set as a short-lived cookie, which the
+// post must bring back in both (a page of another site cannot set the
+// cookie nor read the form, so it cannot sign a browser into its own
+// session).
+func (h *handler) renderSignin(c *gin.Context, status int, msg string) {
+	p := signinPage{Next: localPath(c.Query("next")), Message: msg, Mode: h.authMode()}
+	if c.Request.Method != http.MethodGet {
+		p.Next = localPath(c.PostForm("next"))
+	}
+	if status == http.StatusUnauthorized && c.Request.Method == http.MethodGet && c.Request.URL.Path != "/signin" {
+		p.Next = localPath(c.Request.URL.RequestURI())
+	}
+	if p.Mode == "tokens" {
+		ctx := c.Request.Context()
+		if n, err := h.o.Tokens.CountValidTokens(ctx); err == nil && n == 0 {
+			p.NoTokens = true
+		}
+		if r, err := h.tokenAuthorize(c.Request, Read); err == nil {
+			who, _ := CallerFrom(r.Context())
+			p.SignedIn = &who
+		}
+		p.SigninKey = randomToken(24)
+		setCookie(c, cookieName(c.Request, signinCookie, signinCookieTLS), p.SigninKey, 600)
+	}
+	h.render(c, status, "signin", "Sign in", p)
+}
+
+func (h *handler) pageSignin(c *gin.Context) { h.renderSignin(c, http.StatusOK, "") }
+
+func (h *handler) postSignin(c *gin.Context) {
+	if h.o.Tokens == nil {
+		h.fail(c, fmt.Errorf("this server does not sign in with tokens: %w", ErrBadInput))
+		return
+	}
+	key := c.PostForm(CSRFField)
+	ck, err := c.Request.Cookie(cookieName(c.Request, signinCookie, signinCookieTLS))
+	if err != nil || key == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(key)) != 1 {
+		h.fail(c, errCSRF("the sign-in form is stale or did not come from this server"))
+		return
+	}
+	setCookie(c, cookieName(c.Request, signinCookie, signinCookieTLS), "", -1)
+	text := c.PostForm("token")
+	if strings.TrimSpace(text) == "" {
+		h.renderSignin(c, http.StatusUnauthorized, "Paste a token to sign in.")
+		return
+	}
+	t, err := h.o.Tokens.AuthenticateToken(c.Request.Context(), text)
+	if err != nil {
+		if !errors.Is(err, auth.ErrInvalid) {
+			h.fail(c, err)
+			return
+		}
+		h.renderSignin(c, http.StatusUnauthorized, "That token was not accepted: "+err.Error()+".")
+		return
+	}
+	expires := time.Now().Add(h.o.SessionTTL)
+	if !t.ExpiresAt.IsZero() && t.ExpiresAt.Before(expires) {
+		expires = t.ExpiresAt
+	}
+	if old, err := c.Request.Cookie(cookieName(c.Request, sessionCookie, sessionCookieTLS)); err == nil {
+		h.sessions.end(old.Value) // a new session id at each sign-in
+	}
+	id, _ := h.sessions.start(t.ID, expires)
+	setCookie(c, cookieName(c.Request, sessionCookie, sessionCookieTLS), id, max(1, int(time.Until(expires).Seconds())))
+	c.Redirect(http.StatusSeeOther, localPath(c.PostForm("next")))
+}
+
+func (h *handler) postSignout(c *gin.Context) {
+	if who, ok := CallerFrom(c.Request.Context()); ok && who.session != "" {
+		h.sessions.end(who.session)
+	}
+	setCookie(c, cookieName(c.Request, sessionCookie, sessionCookieTLS), "", -1)
+	c.Redirect(http.StatusSeeOther, "/signin")
+}
