@@ -167,10 +167,17 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	log.Info("cairn server ready", "addr", "http://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
 		"max_active_runs", f.maxActiveRuns, "owner", owner)
 
-	var serveErr error
+	var serveErr, haltErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
+	case <-pool.Halted():
+		// The disk is full: the pool leases no more, and a server that
+		// went on would start runs it never runs and hold them from
+		// every other scheduler. It stops as on SIGTERM, and says so.
+		haltErr = pool.Err()
+		log.Error("the worker pool stopped: the server stops, leaving its runs to resume; free space, then start it again",
+			"err", book.redact(haltErr.Error()))
 	}
 	// Drain: stop leasing; running attempts have --drain-timeout, then
 	// they are stopped and recorded as interrupted (resumable); then the
@@ -200,6 +207,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		log.Info("stopped; runs left to resume (the next cairn server resumes them)", "runs", len(left), "ids", strings.Join(left, " "))
 	} else {
 		log.Info("stopped")
+	}
+	if haltErr != nil {
+		return fmt.Errorf("%s\nthe server stopped, its runs left unfinished: free space, then start 'cairn server' again; it resumes them (the attempt is retried, without using a retry)",
+			book.redact(haltErr.Error()))
 	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serve /healthz and /readyz on %s: %w", info.Addr, serveErr)
