@@ -135,21 +135,6 @@ func (bl block) Run(ctx context.Context, req tasks.Request, env tasks.Env) (task
 	return tasks.Result{}, ctx.Err()
 }
 
-type ownerLeaser struct {
-	*scheduler.Broker
-	owner string
-}
-
-func (l ownerLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	r.Owner = l.owner
-	return l.Broker.Lease(ctx, r)
-}
-
-func (l ownerLeaser) CompleteAndLease(ctx context.Context, le cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	next.Owner = l.owner
-	return l.Broker.CompleteAndLease(ctx, le, c, next)
-}
-
 // BenchmarkServiceBookkeeping holds 1,000 active runs, each waiting on one
 // long task running in the pool (1,000 attempts heartbeating), in a
 // scheduler service as cairn server wires it, and counts the write
@@ -200,7 +185,7 @@ func BenchmarkServiceBookkeeping(b *testing.B) {
 		svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{Owner: owner, Adopt: true,
 			Load: func(context.Context, *cairn.Run) (scheduler.Graph, error) { return wf, nil }})
 		svc.Start(ctx)
-		pool := executor.New(ownerLeaser{Broker: broker, owner: owner}, executor.Options{Worker: owner, Slots: runs, Types: reg,
+		pool := executor.New(broker, executor.Options{Worker: owner, Owner: owner, Slots: runs, Types: reg,
 			Artifacts: arts, Logs: logs, ScratchDir: dir})
 		pool.Start(ctx)
 		for i := 0; i < runs; i++ {
@@ -273,7 +258,7 @@ func BenchmarkInProcessService1000x10(b *testing.B) {
 			Ended: func(string, *cairn.Run, error) { done <- struct{}{} }})
 		start := time.Now()
 		svc.Start(ctx)
-		pool := executor.New(ownerLeaser{Broker: broker, owner: owner}, executor.Options{Worker: owner, Slots: 8, Types: reg,
+		pool := executor.New(broker, executor.Options{Worker: owner, Owner: owner, Slots: 8, Types: reg,
 			Artifacts: arts, Logs: logs, ScratchDir: dir})
 		pool.Start(ctx)
 		for i := 0; i < runs; i++ {

@@ -74,6 +74,10 @@ type Options struct {
 	Worker string // this worker's name in leases and attempts
 	// RunID restricts the pool to one run's tasks ("" for any run).
 	RunID string
+	// Owner restricts the pool to the tasks of the runs whose claim Owner
+	// holds (cairn.LeaseRequest.Owner): a scheduler service's pool runs
+	// only the runs that service plans.
+	Owner string
 	// Slots is how many attempts run at once (default 4): the global
 	// concurrency limit of this worker.
 	Slots     int
@@ -325,7 +329,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 // request asks for up to n work items. Attempts begin as soon as they are
 // leased (their inputs are local), so lease and start are one transaction.
 func (p *Pool) request(n int, wait time.Duration) cairn.LeaseRequest {
-	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Max: n, Wait: wait, Start: true}
+	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Owner: p.o.Owner, Max: n, Wait: wait, Start: true}
 }
 
 // heartbeat renews every active lease at a third of its lifetime, all in

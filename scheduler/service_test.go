@@ -18,26 +18,9 @@ import (
 	"github.com/cairnml/cairn/workflows"
 )
 
-// ownerLeaser restricts a pool to the runs owner plans, as cairn server's
-// pool is.
-type ownerLeaser struct {
-	*scheduler.Broker
-	owner string
-}
-
-func (l ownerLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	r.Owner = l.owner
-	return l.Broker.Lease(ctx, r)
-}
-
-func (l ownerLeaser) CompleteAndLease(ctx context.Context, le cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	next.Owner = l.owner
-	return l.Broker.CompleteAndLease(ctx, le, c, next)
-}
-
 // startPoolOver starts a pool of any run's tasks over leaser, stopped
 // hard at cleanup unless stopped before.
-func (r *rig) startPoolOver(t *testing.T, leaser executor.Leaser, worker string, slots int, idle time.Duration) *stopper {
+func (r *rig) startPoolOver(t *testing.T, leaser executor.Leaser, worker, owner string, slots int, idle time.Duration) *stopper {
 	t.Helper()
 	arts, err := artifacts.Open(filepath.Join(r.dir, "artifacts"))
 	if err != nil {
@@ -48,7 +31,7 @@ func (r *rig) startPoolOver(t *testing.T, leaser executor.Leaser, worker string,
 		t.Fatal(err)
 	}
 	p := executor.New(leaser, executor.Options{Worker: worker, Slots: slots, Types: r.reg,
-		Artifacts: arts, Logs: logs, ScratchDir: t.TempDir(), IdleWait: idle})
+		Artifacts: arts, Logs: logs, ScratchDir: t.TempDir(), IdleWait: idle, Owner: owner})
 	p.Start(context.Background())
 	s := &stopper{pool: p}
 	t.Cleanup(s.hard)
@@ -76,7 +59,7 @@ tasks:
 	// The owner (r.driver) plans; only the other process runs tasks. Its
 	// pool hears of ready tasks only by asking (IdleWait): the owner's
 	// wake-ups are in another process.
-	r.startPoolOver(t, ob, "other-worker", 2, 50*time.Millisecond)
+	r.startPoolOver(t, ob, "other-worker", "", 2, 50*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	run, err := r.driver.Drive(ctx, id, wf)
@@ -139,7 +122,7 @@ func (r *rig) startServer(t *testing.T, owner string, maxActive, slots int, grap
 		},
 	})
 	srv.svc.Start(context.Background())
-	srv.pool = r.startPoolOver(t, ownerLeaser{Broker: r.broker, owner: owner}, owner, slots, 0)
+	srv.pool = r.startPoolOver(t, r.broker, owner, owner, slots, 0)
 	t.Cleanup(func() { srv.stop() })
 	return srv
 }

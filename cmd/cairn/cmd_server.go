@@ -109,8 +109,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	owner := ownerName()
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log})
-	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get, owner: owner}, executor.Options{
-		Worker: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get},
+	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
+		// The pool runs only the tasks of the runs this server plans: a
+		// foreground cairn run beside it runs its own.
+		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get},
 		StopGrace: f.stopGrace, Redact: book.redact, Logger: log,
 	})
 	graphs := newGraphCache(reg)

@@ -106,13 +106,10 @@ func (a *app) resumeSecrets(r *cairn.Run, wf *workflows.Workflow, params paramFl
 // leases, at the last moment, and takes them out of what an attempt
 // reports (its error and outputs) before it is stored. sets gives the
 // values of a run (nil for none): one run's for cairn run, every run's a
-// server plans for cairn server. owner, if set, restricts every lease to
-// the runs owner plans (the server's pool runs only its own runs: a
-// foreground cairn run beside it runs its own).
+// server plans for cairn server.
 type secretLeaser struct {
 	executor.Leaser
-	sets  func(runID string) *secrets.Set
-	owner string
+	sets func(runID string) *secrets.Set
 }
 
 func withSecrets(l executor.Leaser, set *secrets.Set) executor.Leaser {
@@ -123,9 +120,6 @@ func withSecrets(l executor.Leaser, set *secrets.Set) executor.Leaser {
 }
 
 func (s secretLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	if s.owner != "" {
-		r.Owner = s.owner
-	}
 	items, err := s.Leaser.Lease(ctx, r)
 	return s.fill(items), err
 }
@@ -141,9 +135,6 @@ func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cai
 			}
 			c.Outputs = out
 		}
-	}
-	if s.owner != "" {
-		next.Owner = s.owner
 	}
 	items, err := s.Leaser.CompleteAndLease(ctx, l, c, next)
 	return s.fill(items), err
