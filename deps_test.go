@@ -36,6 +36,10 @@ var forbidden = map[string][]string{
 	module + "/tasks":     {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd"},
 	module + "/workflows": {module + "/store", module + "/executor", module + "/cmd"},
 	module + "/auth":      {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},
+	// The API's client: the vocabulary and the JSON shapes (ui/runjson),
+	// none of the server's parts.
+	module + "/client": {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/workflows",
+		module + "/plugins", module + "/tasks", module + "/artifacts"},
 }
 
 // TestImportBoundaries keeps the package layout honest: it lists every

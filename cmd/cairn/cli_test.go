@@ -22,7 +22,7 @@ func bare(t *testing.T, envVars []string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, cairnBin, args...)
-	cmd.Env = append(os.Environ(), envVars...)
+	cmd.Env = append(testEnviron(), envVars...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -81,21 +82,28 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		"Run a workflow in the foreground with live progress. Exits 0 only if the run succeeded.\n"+
 			"Ctrl-C (or SIGTERM) cancels the run: running tasks are stopped and recorded as cancelled,\n"+
 			"each given --stop-grace to stop; a second Ctrl-C stops at once. Exit status 130 (143 for SIGTERM).\n"+
-			"If the process dies, 'cairn resume RUN' finishes the run.")
+			"If the process dies, 'cairn resume RUN' finishes the run.\n"+
+			"With --server, the file is sent to that cairn server, which runs it; this command follows the run\n"+
+			"there as it does a local one (Ctrl-C asks the server to cancel it), or with --detach prints its id.")
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
 	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here (with --quiet, only the id)")
 	var ef execFlags
 	ef.register(a, fs)
+	rf := a.remoteFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	rf.resolve(fs)
 	if err := ef.check(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageError{"want exactly one workflow file"}
+	}
+	if rf.remote() {
+		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach)
 	}
 	reg, err := a.taskTypes(ctx)
 	if err != nil {
@@ -249,9 +257,11 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		return err
 	}
 	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
-	if err := prog.seed(ctx, st, id); err != nil {
+	trs, err := st.ListTaskRuns(ctx, id)
+	if err != nil {
 		return err
 	}
+	prog.seed(trs)
 	owner := a.owner
 	if owner == "" {
 		owner = ownerName()
@@ -304,21 +314,20 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if derr != nil {
 		return derr
 	}
-	if err := a.summary(context.WithoutCancel(ctx), st, final, time.Since(start)); err != nil {
+	if trs, err = st.ListTaskRuns(context.WithoutCancel(ctx), id); err != nil {
 		return err
 	}
+	a.summary(context.WithoutCancel(ctx), final, trs, a.gateResults, time.Since(start), "")
 	if final.State != cairn.RunSucceeded {
 		return exitError{exitFailed, errors.New("")}
 	}
 	return nil
 }
 
-// summary prints how the run ended: counts per state, failed tasks, hints.
-func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took time.Duration) error {
-	trs, err := st.ListTaskRuns(ctx, r.ID)
-	if err != nil {
-		return err
-	}
+// summary prints how the run ended: counts per state, failed tasks, hints
+// (each command they name ends with more, " --server URL" for a server's run).
+func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun,
+	gates func(context.Context, *cairn.TaskRun) []evaluate.GateResult, took time.Duration, more string) {
 	counts := map[cairn.TaskState]int{}
 	for _, tr := range trs {
 		counts[tr.State]++
@@ -344,19 +353,18 @@ func (a *app) summary(ctx context.Context, st *sqlite.Store, r *cairn.Run, took 
 		}
 		fmt.Fprintf(w, "  %s %s after %s: %s\n", tr.TaskID, sty.state("failed"), plural(tr.Attempt, "attempt"), oneLine(tr.Error))
 		if tr.Attempt > 0 {
-			fmt.Fprintf(w, "    log: cairn logs %s %s\n", r.ID, tr.TaskID)
+			fmt.Fprintf(w, "    log: cairn logs %s %s%s\n", r.ID, tr.TaskID, more)
 		}
 		shown++
 	}
 	for _, tr := range trs {
 		if gateFailed(tr) {
 			fmt.Fprintf(w, "  %s %s, but its %s did not pass%s\n", tr.TaskID, sty.state("succeeded"), sty.paint(colorYellow, "gate"),
-				gateDetail(a.gateResults(ctx, tr)))
+				gateDetail(gates(ctx, tr)))
 		}
 	}
 	printMetrics(w, trs)
-	fmt.Fprintf(w, "details: cairn show %s\n", r.ID)
-	return nil
+	fmt.Fprintf(w, "details: cairn show %s%s\n", r.ID, more)
 }
 
 // maxMetricTasks bounds the tasks whose metrics the summary prints, so

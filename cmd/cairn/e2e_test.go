@@ -58,9 +58,21 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--home", e.home}, args...)...)
-	// Never let the binary near the user's real state.
-	cmd.Env = append(os.Environ(), "CAIRN_HOME="+e.home)
+	// Never let the binary near the user's real state, nor their server.
+	cmd.Env = append(testEnviron(), "CAIRN_HOME="+e.home)
 	return cmd
+}
+
+// testEnviron is the test's environment without a server the user may
+// have set: a command talks to one only when a test says so.
+func testEnviron() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CAIRN_SERVER=") && !strings.HasPrefix(kv, "CAIRN_TOKEN=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 type result struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 )
 
 // progress shows a run as it goes: a bar redrawn in place on a terminal,
@@ -91,18 +89,13 @@ func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
 }
 
 // seed loads the states the run already has (a resumed run).
-func (p *progress) seed(ctx context.Context, st *sqlite.Store, id string) error {
-	trs, err := st.ListTaskRuns(ctx, id)
-	if err != nil {
-		return err
-	}
+func (p *progress) seed(trs []*cairn.TaskRun) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, tr := range trs {
 		p.state[tr.TaskID] = tr.State
 		p.counts[tr.State]++
 	}
-	return nil
 }
 
 // observe is the broker's and driver's observer.

@@ -81,16 +81,6 @@ func localTime(t time.Time) string {
 	return t.Local().Format("2006-01-02 15:04:05 MST")
 }
 
-// jsonTime is a time as --json prints it: RFC 3339 in UTC (encoding/json
-// writes a time.Time in RFC 3339 with its zone); nil (null) for a zero time.
-func jsonTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // plural returns "1 task", "2 tasks", "0 tasks": n and the noun, with an
 // s unless n is 1 (tasks.Plural, which task logs use too). Nouns whose
 // plural is not noun+s use pluralOf.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/runjson"
 )
 
 func TestStyleColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
@@ -72,10 +73,10 @@ func TestTimeFormats(t *testing.T) {
 	if !strings.HasSuffix(text, " "+zone) || !strings.HasPrefix(text, at.Local().Format("2006-01-02 15:04:05")) {
 		t.Errorf("localTime = %q, want local time with zone %s", text, zone)
 	}
-	if jsonTime(time.Time{}) != nil {
+	if runjson.Time(time.Time{}) != nil {
 		t.Error("zero time should be null in JSON")
 	}
-	b, err := json.Marshal(jsonTime(at))
+	b, err := json.Marshal(runjson.Time(at))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,11 @@ func TestOrphaned(t *testing.T) {
 	// Its duration stops at the last claim renewal, ownerTTL before expiry.
 	r := cairn.Run{State: cairn.RunRunning, Owner: "elsewhere:1:x", StartedAt: now.Add(-time.Hour),
 		OwnerExpiresAt: now.Add(-50*time.Minute + ownerTTL)}
-	if got := runDuration(&r, now); got != "10m0s" {
+	if got := runDuration(localItem(&r, now), now); got != "10m0s" {
 		t.Errorf("duration of an orphaned run = %s, want 10m0s", got)
+	}
+	// A server's orphaned run: when its owner was last seen is not known.
+	if got := runDuration(runItem{Run: &r, orphaned: true}, now); got != "?" {
+		t.Errorf("duration of a server's orphaned run = %s, want ?", got)
 	}
 }

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/client"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// The commands, and the parts of commands, that only a server does:
+// trigger one of its workflows, submit a file to it (run --server).
+
+// localOnly refuses the flags of fs named in names when they were given:
+// they tune this process's own work, which --server leaves to the server.
+func localOnly(fs *flag.FlagSet, names ...string) error {
+	var bad []string
+	fs.Visit(func(f *flag.Flag) {
+		for _, n := range names {
+			if f.Name == n {
+				bad = append(bad, flagName(n))
+			}
+		}
+	})
+	if len(bad) > 0 {
+		return usageError{fmt.Sprintf("%s tune(s) the tasks this process runs; with --server the server runs them with its own settings", strings.Join(bad, ", "))}
+	}
+	return nil
+}
+
+// maxSubmit bounds the workflow file run --server reads and sends.
+const maxSubmit = 1 << 20
+
+// runRemote sends the workflow file at path to the server and follows
+// the run it makes there, or with detach prints its id.
+func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, path string, params paramFlags, ef execFlags, detach bool) error {
+	if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+		return err
+	}
+	src, err := readWorkflowFile(path)
+	if err != nil {
+		return exitError{exitBadFile, fmt.Errorf("%v\nnothing was run", err)}
+	}
+	// Secret values never travel with a run: the server takes them from
+	// its own environment. (A file this cannot parse is the server's to
+	// judge, with the task types it has.)
+	if wf, err := workflows.Parse(path, src, workflows.Options{}); err == nil {
+		for _, d := range wf.Params {
+			if _, given := params[d.Name]; d.Secret && given {
+				return usageError{fmt.Sprintf("-p %s: secret params never travel to a server (they are never stored); start the server with %s=VALUE in its environment instead",
+					d.Name, workflows.SecretEnv(d.Name))}
+			}
+		}
+	}
+	c, err := a.client(rf)
+	if err != nil {
+		return err
+	}
+	id, err := c.Submit(ctx, filepath.Base(path), src, params)
+	if err != nil {
+		return submitErr(err, path)
+	}
+	s := &remoteSource{a: a, c: c, rf: rf}
+	if detach {
+		fmt.Fprintln(a.stdout, id)
+		if ef.quiet {
+			return nil
+		}
+		fmt.Fprintf(a.stderr, "submitted run %s to the server at %s; follow it with: cairn show %s%s\n", id, c.URL(), id, rf.serverArg())
+		return nil
+	}
+	return a.watchRun(ctx, s, id, "run", ef.progress, ef.quiet)
+}
+
+// readWorkflowFile reads a workflow file to send, as the parser would
+// read it: a regular file of at most maxSubmit bytes.
+func readWorkflowFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if fi.Size() > maxSubmit {
+		return nil, fmt.Errorf("%s is %d bytes, over the %d a workflow file may have", path, fi.Size(), maxSubmit)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSubmit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read workflow %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// submitErr says why the server refused a file: each problem where it is
+// (in the file as the user named it), exit 2, as a local run says it.
+func submitErr(err error, path string) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.Status != 400 {
+		return remoteErr(err)
+	}
+	if len(ce.Problems) == 0 {
+		return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", printable(ce.Message))}
+	}
+	var lines []string
+	for _, p := range ce.Problems {
+		if p.File == filepath.Base(path) || p.File == "" {
+			p.File = path
+		}
+		lines = append(lines, printable(p.String()))
+	}
+	return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", strings.Join(lines, "\n"))}
+}
+
+// watchFlags are the display flags of a command that follows a run.
+type watchFlags struct {
+	progress string
+	quiet    bool
+}
+
+func (w *watchFlags) register(fs *flag.FlagSet) {
+	w.progress = "auto"
+	fs.Var((*progressMode)(&w.progress), "progress", "progress display: auto (a bar on a terminal), bar, lines, none")
+	fs.BoolVar(&w.quiet, "quiet", false, "print only the summary")
+}
+
+func cmdTrigger(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("trigger", "NAME [-p key=value]... [--follow] [--server URL]",
+		"Start a run of a workflow the server has (the files of its --workflows folder), with params given as\n"+
+			"-p key=value (typed by the workflow, as for 'cairn run'), and print the run's id. With --follow, follow\n"+
+			"the run as 'cairn run' does and exit 0 only if it succeeded; Ctrl-C asks the server to cancel it.\n"+
+			"Needs --server (or CAIRN_SERVER) and an operator token (--token or CAIRN_TOKEN).")
+	params := paramFlags{}
+	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
+	follow := fs.Bool("follow", false, "follow the run until it ends, as 'cairn run' does")
+	var wf watchFlags
+	wf.register(fs)
+	rf := a.remoteFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	rf.resolve(fs)
+	if len(pos) != 1 {
+		return usageError{"want exactly one workflow name"}
+	}
+	if !rf.remote() {
+		return usageError{"trigger starts a workflow of a cairn server: give --server URL (or set CAIRN_SERVER); to run a file here: cairn run FILE"}
+	}
+	c, err := a.client(rf)
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	id, err := c.Trigger(ctx, name, params)
+	if errors.Is(err, cairn.ErrNotFound) {
+		var ce *client.Error
+		errors.As(err, &ce)
+		return fmt.Errorf("the server at %s has no workflow %q (%s)", c.URL(), name, printable(ce.Message))
+	}
+	if err != nil {
+		return remoteErr(err)
+	}
+	if !*follow {
+		fmt.Fprintln(a.stdout, id)
+		fmt.Fprintf(a.stderr, "queued run %s of workflow %s on the server at %s; follow it with: cairn show %s%s\n", id, name, c.URL(), id, rf.serverArg())
+		return nil
+	}
+	return a.watchRun(ctx, &remoteSource{a: a, c: c, rf: rf}, id, "run", wf.progress, wf.quiet)
+}

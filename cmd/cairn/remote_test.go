@@ -1,0 +1,245 @@
+package main
+
+// Tests of the commands with --server: the same database read through a
+// server's API gives the same output as read from the home, and what goes
+// wrong on the way is said in words a user can act on.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui"
+)
+
+// apiServer serves the web UI's API over env e's home, as cairn server
+// does (a store of its own on the same database, the same logs), with
+// authorize as its Options.Authorize (nil: everyone may do everything).
+func (e *env) apiServer(authorize func(*http.Request, ui.Access) (*http.Request, error)) *httptest.Server {
+	e.t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(e.home, "cairn.db"), sqlite.ReadOnly())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	logs, err := artifacts.OpenLogsReadOnly(filepath.Join(e.home, "logs"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, LogPoll: 50 * time.Millisecond, Authorize: authorize})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	e.t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestRemoteReadsAsLocal: runs, show, show --json and logs print the same
+// bytes read from a server as from the home, for the same database.
+func TestRemoteReadsAsLocal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ok := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
+	bad := runIDOf(t, e.must(1, "run", testdata(t, "alpha.yaml"), "-p", "code=3", "--progress", "none").stderr)
+	chatty := runIDOf(t, e.must(0, "run", testdata(t, "chatty.yaml"), "--progress", "none").stderr)
+	srv := e.apiServer(nil)
+	remote := func(args ...string) []string { return append(args, "--server", srv.URL) }
+	same := func(want int, args ...string) {
+		t.Helper()
+		l, r := e.must(want, args...), e.must(want, remote(args...)...)
+		if l.stdout != r.stdout {
+			t.Errorf("cairn %s: the server's answer prints otherwise:\n--- local:\n%s--- remote:\n%s", strings.Join(args, " "), l.stdout, r.stdout)
+		}
+	}
+	same(0, "runs")
+	same(0, "runs", "--json")
+	same(0, "runs", "-q")
+	same(0, "runs", "--state", "failed", "--json")
+	same(0, "runs", "--workflow", "chatty")
+	same(0, "runs", "--limit", "1", "--before", ok, "--json")
+	for _, id := range []string{ok, bad, chatty} {
+		same(0, "show", id)
+		same(0, "show", id, "--json")
+		same(0, "show", id[:13])
+	}
+	same(0, "logs", ok, "hello")
+	same(0, "logs", bad, "final")
+	same(0, "logs", chatty, "talk")
+	same(0, "logs", chatty, "talk", "--attempt", "1")
+	same(0, "logs", chatty, "talk", "-f")
+	same(0, "logs", chatty, "talk", "--attempt", "1", "-f")
+	// Pages of more runs than one API page holds, and the cursor's hint.
+	r := e.must(0, remote("runs", "--limit", "2")...)
+	if !strings.Contains(r.stderr, "more: cairn runs --limit 2 --before ") || !strings.HasSuffix(r.stderr, " --server "+srv.URL+"\n") {
+		t.Errorf("runs --limit 2 --server: the next page's command:\n%s", r.stderr)
+	}
+	// Errors, as a local command says them.
+	for _, args := range [][]string{
+		{"show", "zzzzzzzz"},
+		{"logs", ok, "nope"},
+		{"logs", ok, "hello", "--attempt", "5"},
+	} {
+		l, r := e.cairn(args...), e.cairn(remote(args...)...)
+		if l.code != r.code || r.code == 0 {
+			t.Errorf("cairn %s: exit %d here, %d from the server:\n%s", strings.Join(args, " "), l.code, r.code, r)
+		}
+	}
+	r = e.must(2, remote("runs", "--before", "zzzzzzzz")...)
+	if !strings.Contains(r.stderr, `--before "zzzzzzzz" names no run`) {
+		t.Errorf("runs --before an unknown cursor: %s", r)
+	}
+}
+
+// TestRemoteGateDetail: a gate that did not pass is explained from the
+// task's params and metrics, since the server does not serve its report.
+func TestRemoteGateDetail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := runIDOf(t, e.must(0, "run", testdata(t, "gate.yaml"), "--progress", "none").stderr)
+	srv := e.apiServer(nil)
+	r := e.must(0, "show", id, "--server", srv.URL)
+	if !strings.Contains(r.stdout, "the task succeeded, its gate did not pass: f1 > 1 (its value is in the task's report)") {
+		t.Errorf("show --server of a failed gate:\n%s", r.stdout)
+	}
+	if l := e.must(0, "show", id, "--json"); l.stdout != e.must(0, "show", id, "--json", "--server", srv.URL).stdout {
+		t.Errorf("show --json differs from the server")
+	}
+}
+
+// TestRemoteLogsFollow: logs -f from a server prints a running task's
+// output as it comes, through its retry, and ends with the task.
+func TestRemoteLogsFollow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	run := e.start("run", testdata(t, "chatty.yaml"), "--progress", "lines")
+	id := run.runID()
+	waitFor(t, 10*time.Second, "the task to start", func() bool {
+		return strings.Contains(run.stderr.String(), "task talk running")
+	})
+	srv := e.apiServer(nil)
+	follow := e.start("logs", id, "talk", "-f", "--server", srv.URL)
+	var first string
+	waitFor(t, 10*time.Second, "the first line", func() bool {
+		first = follow.stdout.String()
+		return strings.Contains(first, "attempt 1 begins")
+	})
+	if strings.Contains(first, "attempt 1 ends") {
+		t.Fatalf("the first line reached logs -f only with the last: %q", first)
+	}
+	if code := follow.wait(20 * time.Second); code != 0 {
+		t.Fatalf("logs -f --server: exit %d\n%s", code, follow.stderr.String())
+	}
+	if code := run.wait(20 * time.Second); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, run.stderr.String())
+	}
+	// Both attempts' logs, whole, in order: what the home's logs hold.
+	want := e.must(0, "logs", id, "talk", "--attempt", "1").stdout + e.must(0, "logs", id, "talk", "--attempt", "2").stdout
+	if !strings.HasSuffix(want, "attempt 2 ends\n") {
+		t.Fatalf("the logs of the two attempts:\n%s", want)
+	}
+	if got := follow.stdout.String(); got != want {
+		t.Fatalf("logs -f --server printed %q, want %q", got, want)
+	}
+	if !strings.Contains(follow.stderr.String(), "--- attempt 2 ---") {
+		t.Fatalf("logs -f --server did not mark the second attempt: %q", follow.stderr.String())
+	}
+}
+
+// TestRemoteErrors: an unreachable server, a missing, refused or too weak
+// token and an unknown run each say what is wrong and what to do; the
+// token is never printed.
+func TestRemoteErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
+	const token = "s3cret-token-value"
+	srv := e.apiServer(func(r *http.Request, need ui.Access) (*http.Request, error) {
+		switch r.Header.Get("Authorization") {
+		case "Bearer " + token:
+			if need > ui.Read {
+				return nil, ui.ErrForbidden
+			}
+			return r, nil
+		case "":
+			return nil, ui.ErrUnauthenticated
+		}
+		return nil, ui.ErrUnauthenticated
+	})
+	// A port nothing listens on.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	for _, c := range []struct {
+		args []string
+		env  []string
+		code int
+		want []string
+	}{
+		{[]string{"runs", "--server", closed}, nil, 1, []string{"cannot reach the server at " + closed, "connection refused", "--server or CAIRN_SERVER"}},
+		{[]string{"runs"}, []string{"CAIRN_SERVER=" + closed}, 1, []string{"cannot reach the server at " + closed}},
+		{[]string{"runs", "--server", srv.URL}, nil, 1, []string{"wants a token and none was given", "--token or CAIRN_TOKEN"}},
+		{[]string{"show", id, "--server", srv.URL, "--token", "wrong"}, nil, 1, []string{"does not accept the token", "--token or CAIRN_TOKEN"}},
+		{[]string{"cancel", id, "--server", srv.URL}, []string{"CAIRN_TOKEN=" + token}, 1, []string{"operator role"}},
+		{[]string{"show", "0000000000000000", "--server", srv.URL, "--token", token}, nil, 1, []string{`no run "0000000000000000" on the server at ` + srv.URL}},
+		{[]string{"runs", "--server", "localhost:8080"}, nil, 2, []string{"write its scheme, such as http://localhost:8080"}},
+		{[]string{"runs", "--server", "http://cairn.invalid:8080", "--token", token}, nil, 1, []string{"the token travels in clear text", `no such host "cairn.invalid"`}},
+		{[]string{"trigger", "alpha"}, nil, 2, []string{"give --server URL (or set CAIRN_SERVER)"}},
+		{[]string{"run", testdata(t, "alpha.yaml"), "--server", srv.URL, "--workers", "2"}, nil, 2, []string{"--workers tune(s) the tasks this process runs"}},
+	} {
+		r := e.cairnEnv(c.env, c.args...)
+		if r.code != c.code {
+			t.Errorf("cairn %s: want exit %d, got %s", strings.Join(c.args, " "), c.code, r)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("cairn %s: stderr lacks %q:\n%s", strings.Join(c.args, " "), w, r.stderr)
+			}
+		}
+		if strings.Contains(r.stdout+r.stderr, token) {
+			t.Errorf("cairn %s printed the token:\n%s", strings.Join(c.args, " "), r)
+		}
+	}
+	// With the token, it reads; --server '' reads the home despite CAIRN_SERVER.
+	if r := e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "runs", "-q", "--server", srv.URL); r.code != 0 || strings.TrimSpace(r.stdout) != id {
+		t.Errorf("runs with a viewer token: %s", r)
+	}
+	if r := e.cairnEnv([]string{"CAIRN_SERVER=" + closed}, "runs", "-q", "--server", ""); r.code != 0 || strings.TrimSpace(r.stdout) != id {
+		t.Errorf("runs --server '' with CAIRN_SERVER set: %s", r)
+	}
+}
+
+// cairnEnv runs the binary to its end with extra environment variables.
+func (e *env) cairnEnv(vars []string, args ...string) result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := e.command(ctx, args...)
+	cmd.Env = append(cmd.Env, vars...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		r.code = ee.ExitCode()
+	default:
+		e.t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, r)
+	}
+	return r
+}

@@ -1,0 +1,254 @@
+package main
+
+// Tests of the commands that change a server's runs: run --server,
+// trigger, cancel. A real `cairn server` runs the tasks; the API's write
+// side is served in the test (writeAPI) over the same home.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// writeAPI starts `cairn server` on env e's home, which starts and runs
+// the queued runs, and serves the API beside it with a write side that
+// queues them: trigger from the workflows in dir (NAME.yaml), submit a
+// file, cancel. It returns the API's URL.
+func (e *env) writeAPI(dir string) string {
+	e.t.Helper()
+	e.startServer(nil)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(e.home, "cairn.db"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	logs, err := artifacts.OpenLogsReadOnly(filepath.Join(e.home, "logs"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reg, err := registry()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	acts := &testActions{st: st, dir: dir, types: reg}
+	h, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, LogPoll: 50 * time.Millisecond, Actions: acts})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("POST /api/v1/runs", acts.submit)
+	srv := httptest.NewServer(mux)
+	e.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+type testActions struct {
+	st    *sqlite.Store
+	dir   string
+	types workflows.TypeSet
+}
+
+// queue makes a queued run of wf with params given as text.
+func (a *testActions) queue(ctx context.Context, wf *workflows.Workflow, params map[string]string) (string, error) {
+	bound, err := wf.BindParams(params)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, ui.ErrBadInput)
+	}
+	r, trs := wf.NewRun(bound, time.Now())
+	if err := a.st.CreateRun(ctx, r, trs); err != nil {
+		return "", err
+	}
+	return r.ID, nil
+}
+
+func (a *testActions) Trigger(ctx context.Context, name string, params map[string]string) (string, error) {
+	wf, err := workflows.ParseFile(filepath.Join(a.dir, name+".yaml"), workflows.Options{Types: a.types})
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("no workflow %q: %w", name, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return "", err
+	}
+	return a.queue(ctx, wf, params)
+}
+
+func (a *testActions) Cancel(ctx context.Context, id string) error {
+	return a.st.RequestCancel(ctx, id)
+}
+func (a *testActions) Retry(ctx context.Context, id, task string) error {
+	return fmt.Errorf("retry: %w", cairn.ErrConflict)
+}
+func (a *testActions) Resume(ctx context.Context, id string) error { return nil }
+
+// submit is POST /api/v1/runs {"file", "source", "params"}.
+func (a *testActions) submit(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		File   string            `json:"file"`
+		Source string            `json:"source"`
+		Params map[string]string `json:"params"`
+	}
+	answer := func(status int, v any) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(v)
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		answer(400, map[string]string{"code": "bad_input", "message": err.Error()})
+		return
+	}
+	wf, err := workflows.Parse(body.File, []byte(body.Source), workflows.Options{Types: a.types})
+	var list workflows.ErrorList
+	if errors.As(err, &list) {
+		type problem struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Col     int    `json:"col"`
+			Message string `json:"message"`
+		}
+		var ps []problem
+		for _, e := range list {
+			ps = append(ps, problem{e.File, e.Line, e.Col, e.Msg})
+		}
+		answer(400, map[string]any{"code": "bad_input", "message": "the workflow file has problems", "problems": ps})
+		return
+	}
+	if err != nil {
+		answer(500, map[string]string{"code": "internal", "message": err.Error()})
+		return
+	}
+	id, err := a.queue(r.Context(), wf, body.Params)
+	if err != nil {
+		answer(400, map[string]string{"code": "bad_input", "message": err.Error()})
+		return
+	}
+	answer(201, map[string]string{"id": id})
+}
+
+// TestRunOnServer: run --server sends a file, follows the run there with
+// the progress and summary of a local run, and exits as it ended; a bad
+// file is refused with its problems where they are.
+func TestRunOnServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.writeAPI(t.TempDir())
+	r := e.must(0, "run", testdata(t, "alpha.yaml"), "--server", api, "--progress", "lines")
+	id := runIDOf(t, r.stderr)
+	for _, want := range []string{"run " + id + "  workflow alpha  3 tasks  (sha256:", "  on " + api + "\n", "task hello running", "task final succeeded", "run succeeded"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("run --server's progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.HasPrefix(r.stdout, "run "+id+" SUCCEEDED in ") || !strings.Contains(r.stdout, "3 succeeded\n") ||
+		!strings.HasSuffix(r.stdout, "details: cairn show "+id+" --server "+api+"\n") {
+		t.Errorf("run --server's summary:\n%s", r.stdout)
+	}
+	// A run that fails: exit 1, the failed task and its log's command.
+	r = e.must(1, "run", testdata(t, "alpha.yaml"), "-p", "code=3", "--server", api, "--quiet")
+	id = runIDOf(t, r.stderr)
+	if !strings.Contains(r.stdout, "final failed after 1 attempt: ") || !strings.Contains(r.stdout, "log: cairn logs "+id+" final --server "+api) {
+		t.Errorf("a failed run's summary:\n%s", r.stdout)
+	}
+	if got := e.show(id); got.State != cairn.RunFailed {
+		t.Errorf("the run is %s in the home's database", got.State)
+	}
+	// --detach: the id alone on stdout.
+	r = e.must(0, "run", testdata(t, "alpha.yaml"), "--server", api, "--detach", "--quiet")
+	if !detachedID.MatchString(r.stdout) || r.stderr != "" {
+		t.Errorf("run --server --detach --quiet:\n%s", r)
+	}
+	// A bad file: every problem, in the file as named, and nothing made.
+	before := len(e.runs())
+	r = e.must(2, "run", testdata(t, "bad.yaml"), "--server", api)
+	if !strings.Contains(r.stderr, testdata(t, "bad.yaml")+":") || !strings.HasSuffix(r.stderr, "nothing was run\n") {
+		t.Errorf("a bad file sent to the server:\n%s", r)
+	}
+	if after := len(e.runs()); after != before {
+		t.Errorf("a bad file made a run")
+	}
+	// A param the workflow does not have: 400, exit 2.
+	r = e.must(2, "run", testdata(t, "alpha.yaml"), "-p", "nope=1", "--server", api)
+	if !strings.Contains(r.stderr, "nope") {
+		t.Errorf("an unknown param:\n%s", r)
+	}
+}
+
+// TestTriggerFollow: trigger prints the id of a run of the server's
+// workflow; with --follow it follows it to its end.
+func TestTriggerFollow(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(testdata(t, "alpha.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alpha.yaml"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api := e.writeAPI(dir)
+	r := e.must(0, "trigger", "alpha", "--server", api)
+	if !detachedID.MatchString(r.stdout) || !strings.Contains(r.stderr, "follow it with: cairn show ") {
+		t.Fatalf("trigger:\n%s", r)
+	}
+	id := strings.TrimSpace(r.stdout)
+	e.waitRunState(30*time.Second, id, "succeeded")
+	r = e.must(1, "trigger", "alpha", "-p", "code=2", "--follow", "--progress", "lines", "--server", api)
+	if !strings.Contains(r.stderr, "task final failed") || !strings.Contains(r.stdout, " FAILED in ") || r.stdout == "" {
+		t.Errorf("trigger --follow of a failing run:\n%s", r)
+	}
+	r = e.must(1, "trigger", "nosuch", "--server", api)
+	if !strings.Contains(r.stderr, `the server at `+api+` has no workflow "nosuch"`) {
+		t.Errorf("trigger of an unknown workflow:\n%s", r)
+	}
+}
+
+// TestRunOnServerInterrupted: Ctrl-C while run --server follows a run
+// asks the server to cancel it, waits for the end, and exits 130.
+func TestRunOnServerInterrupted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.writeAPI(t.TempDir())
+	pidfile := filepath.Join(t.TempDir(), "nap.pid")
+	p := e.start("run", testdata(t, "sleeper.yaml"), "-p", "pidfile="+pidfile, "--server", api, "--progress", "lines")
+	waitFor(t, 30*time.Second, "the task to run", func() bool {
+		return strings.Contains(p.stderr.String(), "task nap running")
+	})
+	id := p.runID()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(30 * time.Second); code != 130 {
+		t.Fatalf("run --server after Ctrl-C: exit %d, want 130\n%s", code, p.stderr.String())
+	}
+	if !strings.Contains(p.stderr.String(), "cancelling run "+id+" on the server") {
+		t.Errorf("no word of the cancellation:\n%s", p.stderr.String())
+	}
+	if !strings.Contains(p.stdout.String(), "CANCELLED") {
+		t.Errorf("the summary does not say cancelled:\n%s", p.stdout.String())
+	}
+	if s := e.show(id); s.State != cairn.RunCancelled {
+		t.Errorf("the run is %s", s.State)
+	}
+	// cancel --server of the finished run: it says so.
+	r := e.must(1, "cancel", id, "--server", api)
+	if !strings.Contains(r.stderr, "run "+id+" already cancelled") {
+		t.Errorf("cancel of a cancelled run:\n%s", r)
+	}
+}
