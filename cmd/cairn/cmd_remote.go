@@ -180,3 +180,37 @@ func cmdTrigger(ctx context.Context, a *app, args []string) error {
 	}
 	return a.watchRun(ctx, &remoteSource{a: a, c: c, rf: rf}, id, "run", wf.progress, wf.quiet)
 }
+
+// retryRemote asks the server to retry run arg (task taskID, or "" for
+// its failures) and follows the run there, or with detach returns.
+func (a *app) retryRemote(ctx context.Context, rf *remoteFlags, arg, taskID string, ef execFlags, detach bool) error {
+	c, err := a.client(rf)
+	if err != nil {
+		return err
+	}
+	s := &remoteSource{a: a, c: c, rf: rf}
+	id, err := c.Retry(ctx, arg, taskID)
+	switch {
+	case errors.Is(err, cairn.ErrConflict):
+		if d, gerr := s.getRun(ctx, arg); gerr == nil && !d.State.Terminal() {
+			return fmt.Errorf("run %s is %s: retry it once it has ended (or cancel it first: cairn cancel %s%s)", d.ID, d.State, d.ID, rf.serverArg())
+		}
+		return remoteErr(err)
+	case errors.Is(err, cairn.ErrNotFound):
+		var ce *client.Error
+		errors.As(err, &ce)
+		return fmt.Errorf("%s (see 'cairn show %s%s')", printable(ce.Message), arg, rf.serverArg())
+	case err != nil:
+		return remoteErr(err)
+	}
+	what := "its failed tasks"
+	if taskID != "" {
+		what = "task " + taskID
+	}
+	fmt.Fprintf(a.stderr, "run %s: the server at %s retries %s\n", id, c.URL(), what)
+	if detach {
+		fmt.Fprintf(a.stderr, "follow it with: cairn show %s%s\n", id, rf.serverArg())
+		return nil
+	}
+	return a.watchRun(ctx, s, id, "retry", ef.progress, ef.quiet)
+}

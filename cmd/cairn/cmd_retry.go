@@ -26,16 +26,20 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 			"because an upstream failed. Their new attempts are numbered on from the old ones, which are kept,\n"+
 			"and each has its retries: again. Succeeded tasks keep their outputs and do not run again.\n"+
 			"The run is driven here in the foreground, as 'cairn resume' does; with --detach it is left to\n"+
-			"'cairn server', which takes it at once.")
+			"'cairn server', which takes it at once.\n"+
+			"With --server, that server retries its run (an operator token), and this command follows it there\n"+
+			"as 'cairn run --server' does, or with --detach returns at once.")
 	detach := fs.Bool("detach", false, "leave the run to 'cairn server' instead of running it here")
 	var ef execFlags
 	ef.register(a, fs)
 	params := paramFlags{}
 	fs.Var(params, "p", "give a secret param again: -p name=value (better, in the environment: CAIRN_PARAM_NAME=value)")
+	rf := a.remoteFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	rf.resolve(fs)
 	if err := ef.check(); err != nil {
 		return err
 	}
@@ -45,6 +49,15 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	taskID := ""
 	if len(pos) == 2 {
 		taskID = pos[1]
+	}
+	if rf.remote() {
+		if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+			return err
+		}
+		if len(params) > 0 {
+			return usageError{"-p gives secret params to the process that runs the tasks: with --server that is the server, from its environment"}
+		}
+		return a.retryRemote(ctx, rf, pos[0], taskID, ef, *detach)
 	}
 	if *detach && len(params) > 0 {
 		return usageError{"-p gives secret params to the process that runs the tasks: with --detach that is cairn server, from its environment"}

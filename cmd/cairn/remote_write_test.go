@@ -93,7 +93,19 @@ func (a *testActions) Cancel(ctx context.Context, id string) error {
 	return a.st.RequestCancel(ctx, id)
 }
 func (a *testActions) Retry(ctx context.Context, id, task string) error {
-	return fmt.Errorf("retry: %w", cairn.ErrConflict)
+	r, err := a.st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !r.State.Terminal() {
+		return fmt.Errorf("run %s is %s: %w", id, r.State, cairn.ErrConflict)
+	}
+	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: a.types})
+	if err != nil {
+		return err
+	}
+	_, err = retryRun(ctx, a.st, r, wf, task, "", "test")
+	return err
 }
 func (a *testActions) Resume(ctx context.Context, id string) error { return nil }
 
@@ -251,4 +263,60 @@ func TestRunOnServerInterrupted(t *testing.T) {
 	if !strings.Contains(r.stderr, "run "+id+" already cancelled") {
 		t.Errorf("cancel of a cancelled run:\n%s", r)
 	}
+}
+
+// flaky fails its first attempt in each home and succeeds after.
+const flaky = `name: flaky
+params:
+  mark: {type: string}
+tasks:
+  - id: first
+    type: noop
+  - id: shaky
+    type: shell
+    needs: [first]
+    with:
+      env: {MARK: "${{ params.mark }}"}
+      script: |
+        if [ -e "$MARK" ]; then echo second time lucky; exit 0; fi
+        touch "$MARK"; echo first time unlucky; exit 1
+  - id: after
+    type: noop
+    needs: [shaky]
+`
+
+// TestRetryOnServer: retry --server retries a failed run into the same
+// run and follows it to its end; a run still running is refused.
+func TestRetryOnServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.writeAPI(t.TempDir())
+	wf := writeWorkflow(t, "flaky.yaml", flaky)
+	r := e.must(1, "run", wf, "-p", "mark="+filepath.Join(t.TempDir(), "mark"), "--server", api, "--quiet")
+	id := runIDOf(t, r.stderr)
+	r = e.must(0, "retry", id[:12], "--server", api, "--progress", "lines")
+	for _, want := range []string{"run " + id + ": the server at " + api + " retries its failed tasks", "retry " + id + "  workflow flaky",
+		"task shaky running (attempt 2)", "task after succeeded", "run succeeded"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("retry --server lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "run "+id+" SUCCEEDED") {
+		t.Errorf("retry --server's summary:\n%s", r.stdout)
+	}
+	if l := e.must(0, "logs", id, "shaky", "--server", api); l.stdout != "second time lucky\n" {
+		t.Errorf("the retried attempt's log: %q", l.stdout)
+	}
+	// A run still running: 409, and what to do.
+	pidfile := filepath.Join(t.TempDir(), "nap.pid")
+	id2, _ := e.detach(testdata(t, "sleeper.yaml"), "-p", "pidfile="+pidfile)
+	e.waitRunState(30*time.Second, id2, "running")
+	r = e.must(1, "retry", id2, "--server", api)
+	if !strings.Contains(r.stderr, "run "+id2+" is running: retry it once it has ended (or cancel it first: cairn cancel "+id2+" --server "+api+")") {
+		t.Errorf("retry of a running run:\n%s", r.stderr)
+	}
+	if r := e.must(0, "cancel", id2, "--server", api); !strings.Contains(r.stdout, "run "+id2+": cancellation requested; the server at "+api+" is stopping it") {
+		t.Errorf("cancel --server:\n%s", r)
+	}
+	e.waitRunState(30*time.Second, id2, "cancelled")
 }
