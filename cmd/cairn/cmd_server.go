@@ -162,9 +162,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
 	infoPath := serverInfoPath(st.Path())
-	if err := writeServerInfo(infoPath, info); err != nil {
-		log.Warn("write server info", "path", infoPath, "err", err)
+	if other, ok := liveServer(st.Path()); ok && other.Owner != owner {
+		log.Info("another cairn server runs on this database: both schedule its runs, each running the tasks of the runs it holds",
+			"pid", other.PID, "addr", other.Addr, "owner", other.Owner)
 	}
+	stopAdvertising := advertise(infoPath, info, log)
 	defer removeServerInfo(infoPath, owner)
 	log.Info("cairn server ready", "addr", "http://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
 		"max_active_runs", f.maxActiveRuns, "owner", owner)
@@ -189,6 +191,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// waits, queued, for the next server; and 'cairn run --detach' no
 	// longer says that this one starts it.
 	svc.StopAdopting()
+	stopAdvertising()
 	removeServerInfo(infoPath, owner)
 	held := len(svc.Runs())
 	log.Info("draining", "runs", held, "timeout", f.drain.String())
@@ -389,16 +392,68 @@ func serverInfoPath(dbPath string) string {
 	return filepath.Join(filepath.Dir(dbPath), filepath.Base(dbPath)+".server.json")
 }
 
+// advertiseEvery is how often a server checks that the info file names a
+// live server.
+const advertiseEvery = 2 * time.Second
+
+// advertise keeps the info file at path naming a live server: this one,
+// unless it names another that is alive (two servers on one database),
+// and again whenever the file is gone or names a process that is (the
+// other server stopped). The returned func stops it, once the file is no
+// longer being written.
+func advertise(path string, info serverInfo, log *slog.Logger) (stop func()) {
+	check := func() {
+		if cur, ok := readServerInfo(path); ok && (cur.Owner == info.Owner || !ownerGone(cur.Owner)) {
+			return
+		}
+		if err := writeServerInfo(path, info); err != nil {
+			log.Warn("write server info", "path", path, "err", err)
+		}
+	}
+	check()
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(advertiseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				check()
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		<-stopped
+	}
+}
+
+// writeServerInfo replaces the file at path with info, through a
+// temporary file of its own (two servers may write at once).
 func writeServerInfo(path string, info serverInfo) error {
 	b, err := json.Marshal(info)
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp") // mode 0600
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // removeServerInfo removes the file if it is still this server's.
