@@ -273,7 +273,8 @@ func (c *graphCache) get(run *cairn.Run) (*workflows.Workflow, error) {
 	}
 	wf, err := workflows.Parse(run.SourcePath, run.Source, workflows.Options{Types: c.reg})
 	if err != nil {
-		return nil, fmt.Errorf("%w: the workflow stored with it does not parse with this cairn: %v", scheduler.ErrCannotPlan, err)
+		// One line: the error is stored with the run and printed by show.
+		return nil, fmt.Errorf("%w: the workflow stored with it does not parse with this cairn: %s", scheduler.ErrCannotPlan, joinLines(err.Error()))
 	}
 	if wf.Digest != run.Digest {
 		return nil, fmt.Errorf("%w: it was planned from workflow %s but this cairn reads its file as %s; run it with the cairn version that made it",
@@ -286,6 +287,16 @@ func (c *graphCache) get(run *cairn.Run) (*workflows.Workflow, error) {
 	c.wfs[key] = wf
 	c.mu.Unlock()
 	return wf, nil
+}
+
+// joinLines joins the lines of a multi-line message (a workflow's problems,
+// each with its indented hint) with "; ".
+func joinLines(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "; ")
 }
 
 // takeSecretEnv reads every CAIRN_PARAM_* variable and removes it from the
@@ -336,8 +347,12 @@ func (b *secretBook) forRun(run *cairn.Run, wf *workflows.Workflow) (*secrets.Se
 		values[ph] = v
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: secret params are never stored, and this server's environment lacks %s; start the server with them set",
-			scheduler.ErrCannotPlan, strings.Join(missing, ", "))
+		then := "start the server with them set: it takes the run over then"
+		if run.State == cairn.RunQueued {
+			then = "start the server with them set, then queue the run again (this one is failed)"
+		}
+		return nil, fmt.Errorf("%w: secret params are never stored, and this server's environment lacks %s; %s",
+			scheduler.ErrCannotPlan, strings.Join(missing, ", "), then)
 	}
 	if len(values) == 0 {
 		return nil, nil
