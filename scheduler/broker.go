@@ -23,7 +23,26 @@ type Event struct {
 	At      time.Time
 	// Run is set, instead of a task change, when the run itself changed state.
 	Run cairn.RunState
+	// Type is the task's type ("" for a run's change).
+	Type string
+	// Ended is set on the event that ends an attempt — a worker's
+	// report, ExpireLeases, or a plan cancelling an active task — to the
+	// state the attempt was recorded in: succeeded, failed, retrying,
+	// cancelled or cairn.AttemptInterrupted.
+	Ended cairn.TaskState
+	// Expiry is set on the event of an attempt ExpireLeases ended: why
+	// (ExpiryLease or ExpiryOwnerGone).
+	Expiry string
 }
+
+// Reasons ExpireLeases ends an attempt (Event.Expiry).
+const (
+	// ExpiryLease: its lease expired (its worker stopped heartbeating).
+	ExpiryLease = "lease_expired"
+	// ExpiryOwnerGone: the process holding it is gone (Expiry.Force,
+	// when a scheduler takes the run over).
+	ExpiryOwnerGone = "owner_gone"
+)
 
 // BrokerOptions configures a Broker.
 type BrokerOptions struct {
@@ -171,10 +190,10 @@ func (b *Broker) issue(items []cairn.WorkItem) {
 	now := b.now()
 	for _, it := range items {
 		b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskReady, To: cairn.TaskLeased,
-			Attempt: it.Lease.Attempt, At: now}, nil)
+			Attempt: it.Lease.Attempt, At: now, Type: it.Type}, nil)
 		if it.Started {
 			b.publish(Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning,
-				Attempt: it.Lease.Attempt, At: now}, nil)
+				Attempt: it.Lease.Attempt, At: now, Type: it.Type}, nil)
 		}
 	}
 }
@@ -224,7 +243,10 @@ func (b *Broker) Start(ctx context.Context, l cairn.Lease) error {
 	if err := b.store.StartAttempt(ctx, l, now); err != nil {
 		return fmt.Errorf("start %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
-	b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning, Attempt: l.Attempt, At: now}, nil)
+	b.mu.Lock()
+	typ := b.issued[l.Token].item.Type
+	b.mu.Unlock()
+	b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskLeased, To: cairn.TaskRunning, Attempt: l.Attempt, At: now, Type: typ}, nil)
 	return nil
 }
 
@@ -335,7 +357,8 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
 	// The completion's event goes out before those of the plan it caused.
-	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now}
+	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now,
+		Type: item.Type, Ended: attemptState(c)}
 	if after != nil {
 		b.publish(e, nil) // the run's scheduler has it already
 		after(true)
@@ -472,10 +495,25 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 				return n, fmt.Errorf("clean up after %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 			}
 		}
-		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now}, tr)
+		why := ExpiryLease
+		if e.Force {
+			why = ExpiryOwnerGone
+		}
+		b.log.Warn("attempt ended: its worker is gone", "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
+			"type", item.Type, "worker", l.Worker, "why", why, "task_state", tr.State, "err", msg)
+		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now,
+			Type: item.Type, Ended: attemptState(c), Expiry: why}, tr)
 		n++
 	}
 	return n, nil
+}
+
+// attemptState is the state an attempt ended by c is recorded in.
+func attemptState(c cairn.Completion) cairn.TaskState {
+	if c.Interrupted {
+		return cairn.AttemptInterrupted
+	}
+	return c.State
 }
 
 // publish tells the observer and, with the new task run, the run's driver.
@@ -490,7 +528,7 @@ func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
 	in := b.inbox[e.RunID]
 	b.mu.Unlock()
 	if in != nil {
-		in.put(tr)
+		in.put(tr, e.At)
 	}
 }
 
@@ -517,6 +555,7 @@ func (b *Broker) unsubscribe(id string) {
 type inbox struct {
 	mu      sync.Mutex
 	pending []*cairn.TaskRun
+	since   time.Time // when the oldest of pending changed
 	signal  chan struct{}
 	within  withinFunc
 }
@@ -527,8 +566,12 @@ type inbox struct {
 // called once the transaction ended, with whether it committed.
 type withinFunc func(tx Tx, tr *cairn.TaskRun) (after func(committed bool), planned bool)
 
-func (in *inbox) put(tr *cairn.TaskRun) {
+// put adds tr, which changed at at.
+func (in *inbox) put(tr *cairn.TaskRun, at time.Time) {
 	in.mu.Lock()
+	if len(in.pending) == 0 || at.Before(in.since) {
+		in.since = at
+	}
 	in.pending = append(in.pending, tr)
 	in.mu.Unlock()
 	in.wake()
@@ -542,10 +585,12 @@ func (in *inbox) wake() {
 	}
 }
 
-func (in *inbox) take() []*cairn.TaskRun {
+// take returns the task runs put since the last take, and when the
+// oldest of them changed.
+func (in *inbox) take() ([]*cairn.TaskRun, time.Time) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	p := in.pending
-	in.pending = nil
-	return p
+	p, since := in.pending, in.since
+	in.pending, in.since = nil, time.Time{}
+	return p, since
 }

@@ -118,6 +118,36 @@ type runState struct {
 	evalUpTo    int64
 	evalUnacked int
 	evalDue     time.Time
+
+	// needSince is when the earliest change not yet planned for
+	// happened (ServiceEvent.Since); zero for none.
+	needSince time.Time
+}
+
+// need records that the run needs planning for a change made at t.
+// rs.mu is held.
+func (rs *runState) need(t time.Time) {
+	if !t.IsZero() && (rs.needSince.IsZero() || t.Before(rs.needSince)) {
+		rs.needSince = t
+	}
+}
+
+// passDone ends a planning pass that began at start and applied plans
+// plans, ending with err: it returns the event to report, if any, and
+// forgets what the pass planned for — unless the snapshot must be read
+// again first (a conflict), for the next pass to report. rs.mu is held.
+func (rs *runState) passDone(err error, start time.Time, plans int, inTx bool) (ServiceEvent, bool) {
+	if err != nil || rs.stale {
+		return ServiceEvent{}, false
+	}
+	since := rs.needSince
+	rs.needSince = time.Time{}
+	svc := rs.svc
+	if svc.o.Observe == nil || (since.IsZero() && plans == 0) {
+		return ServiceEvent{}, false
+	}
+	return ServiceEvent{Kind: ServicePlanned, RunID: rs.id, Since: since, Start: start, End: svc.o.Now(),
+		Plans: plans, InCompletion: inTx}, true
 }
 
 func (rs *runState) requestCancel() {
@@ -149,14 +179,22 @@ func (rs *runState) within(tx Tx, tr *cairn.TaskRun) (func(committed bool), bool
 	}
 	rs.fold(tr)
 	prevWake := rs.wakeAt
-	notes, err := rs.step(tx.ApplyPlan, false)
+	start, plans := rs.svc.o.Now(), 0
+	rs.need(start)
+	notes, err := rs.step(func(p *Plan) error {
+		err := tx.ApplyPlan(p)
+		if err == nil {
+			plans++
+		}
+		return err
+	}, false)
 	planned := err == nil && !rs.stale
 	return func(committed bool) {
-		defer rs.mu.Unlock()
 		if !committed {
 			// Nothing of it happened: forget what we planned.
 			rs.stale, rs.final, rs.err = true, nil, nil
 			rs.in.wake()
+			rs.mu.Unlock()
 			return
 		}
 		for _, n := range notes {
@@ -166,6 +204,11 @@ func (rs *runState) within(tx Tx, tr *cairn.TaskRun) (func(committed bool), bool
 		// was cut short, or the next wake-up moved.
 		if err != nil || rs.final != nil || rs.stale || !(rs.wakeAt.IsZero() || rs.wakeAt.Equal(prevWake)) {
 			rs.in.wake()
+		}
+		ev, report := rs.passDone(err, start, plans, true)
+		rs.mu.Unlock()
+		if report {
+			rs.svc.o.Observe(ev)
 		}
 	}, planned
 }
@@ -218,7 +261,9 @@ func (rs *runState) step(apply func(*Plan) error, reload bool) ([]func(), error)
 		fresh.Cancel = fresh.Cancel || rs.snap.Cancel
 		rs.snap, rs.stale, rs.changed = fresh, false, nil
 	}
-	for _, tr := range rs.in.take() {
+	trs, since := rs.in.take()
+	rs.need(since)
+	for _, tr := range trs {
 		rs.fold(tr)
 	}
 	var notes []func()
@@ -269,6 +314,11 @@ func (rs *runState) noteEval(e Evaluation, foreign bool, now time.Time) bool {
 	}
 	if foreign {
 		rs.stale = true
+		at := e.CreatedAt
+		if at.After(now) {
+			at = now // another host's clock ahead of ours
+		}
+		rs.need(at)
 		return true
 	}
 	return false
@@ -300,8 +350,12 @@ func (svc *Service) applied(s *Snapshot, p *Plan) []func() {
 		if c.To == cairn.TaskCancelled && c.From.Active() {
 			revoke = append(revoke, c.TaskID)
 		}
-		events = append(events, Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
-			Error: c.Error, At: c.At})
+		e := Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
+			Error: c.Error, At: c.At, Type: tr.Type}
+		if c.From.Active() {
+			e.Ended = c.To // the store closes the attempt with the task's new state
+		}
+		events = append(events, e)
 	}
 	if rc := p.Run; rc != nil {
 		r := *s.Run

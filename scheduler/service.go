@@ -52,10 +52,47 @@ type ServiceOptions struct {
 	Ended func(id string, final *cairn.Run, err error)
 	// Logger receives what the service does and the errors it survives.
 	Logger *slog.Logger
+	// Observe, if set, is told of the service's work: each planning pass
+	// and each batch of evaluations read (see ServiceEvent). It is called
+	// synchronously by the goroutine that did the work and must return
+	// quickly (cairn server's /metrics).
+	Observe func(ServiceEvent)
 }
 
 // errAlreadyOwned: the service plans the run already.
 var errAlreadyOwned = errors.New("already driven by this scheduler")
+
+// ServiceEvent is one piece of a Service's work, for ServiceOptions.Observe.
+type ServiceEvent struct {
+	Kind string // ServicePlanned or ServiceEvaluationsRead
+	// RunID is the run a ServicePlanned pass planned.
+	RunID string
+	// Since is when the earliest change the pass planned for happened: a
+	// completion or expired lease published in this process, an
+	// evaluation written by another process (its creation time, on that
+	// process's clock, never later than the read), a retry's backoff or
+	// an evaluation falling due, a cancel request, the service taking
+	// the run. A pass inside a completion's transaction has its own Start.
+	// Zero when the pass had no known cause.
+	Since time.Time
+	// Start and End bound the pass: the run read again when another
+	// process changed it, PlanRun, and the plans applied (committed).
+	Start, End time.Time
+	// Plans is how many plans the pass applied (0: nothing to change).
+	Plans int
+	// InCompletion says the pass ran inside the transaction of a
+	// worker's completion (the in-process fast path, runState.within):
+	// End is when that transaction committed.
+	InCompletion bool
+	// Evaluations is how many evaluations a ServiceEvaluationsRead read.
+	Evaluations int
+}
+
+// Kinds of ServiceEvent.
+const (
+	ServicePlanned         = "planned"
+	ServiceEvaluationsRead = "evaluations_read"
+)
 
 // ErrCannotPlan marks a run the service can never plan (its workflow no
 // longer parses, a secret param has no value): a queued one is failed.
@@ -248,7 +285,8 @@ func (s *Service) release(id string) {
 // snapshot and starts the run's loop.
 func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	id := run.ID
-	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		needSince: s.o.Now()}
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
@@ -305,12 +343,23 @@ func (s *Service) loop(rs *runState) {
 	defer wake.Stop()
 	cancelReq := rs.cancelReq
 	for {
+		start, plans := s.o.Now(), 0
 		rs.mu.Lock()
-		notes, err := rs.step(func(p *Plan) error { return s.store.ApplyPlan(s.ctx, p) }, true)
+		notes, err := rs.step(func(p *Plan) error {
+			err := s.store.ApplyPlan(s.ctx, p)
+			if err == nil {
+				plans++
+			}
+			return err
+		}, true)
 		wakeAt, final := rs.wakeAt, rs.final
+		ev, report := rs.passDone(err, start, plans, false)
 		rs.mu.Unlock()
 		for _, n := range notes {
 			n()
+		}
+		if report {
+			s.o.Observe(ev)
 		}
 		if err != nil || final != nil {
 			return
@@ -329,9 +378,13 @@ func (s *Service) loop(rs *runState) {
 		select {
 		case <-rs.in.signal:
 		case <-wakeC:
+			rs.mu.Lock()
+			rs.need(wakeAt)
+			rs.mu.Unlock()
 		case <-cancelReq:
 			cancelReq = nil
 			rs.mu.Lock()
+			rs.need(s.o.Now())
 			rs.cancel()
 			rs.mu.Unlock()
 		case <-rs.stop:
@@ -486,6 +539,9 @@ func (s *Service) poll(ctx context.Context, cursor int64) int64 {
 				s.log.Warn("read evaluations", "err", err)
 			}
 			return cursor
+		}
+		if len(evs) > 0 && s.o.Observe != nil {
+			s.o.Observe(ServiceEvent{Kind: ServiceEvaluationsRead, Evaluations: len(evs)})
 		}
 		now := s.o.Now()
 		adopt := false
