@@ -1,0 +1,323 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// Counts is what a scrape reads from the database (store/sqlite's
+// StateCounts).
+type Counts struct {
+	Runs  map[cairn.RunState]int64  // every run, by state
+	Tasks map[cairn.TaskState]int64 // the task runs of queued and running runs, by state
+	Ready int64                     // task runs ready, waiting for a worker
+	Owned int64                     // queued and running runs this server's scheduler holds
+}
+
+// BuildInfo says which binary serves the metrics (cairn_build_info).
+type BuildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+// Options configure a Collector. Every field may be left zero: its
+// series are then not written (Build and Start excepted).
+type Options struct {
+	// Counts reads the database at each scrape (runs and tasks by state,
+	// the lease queue, the runs this server holds). It should be cheap: a
+	// grouped count.
+	Counts func(ctx context.Context) (Counts, error)
+	// Writes returns the store writer's statements and commits since it
+	// was opened (store/sqlite's WriteStats).
+	Writes func() (statements, commits int64)
+	// Build is the binary's version, commit and Go version.
+	Build BuildInfo
+	// Start is when the process started.
+	Start time.Time
+	// Timeout bounds Counts at each scrape (default 5s).
+	Timeout time.Duration
+	// Logger gets the errors of a scrape (Counts failing). Nil: discarded.
+	Logger *slog.Logger
+}
+
+// Bucket upper bounds, in seconds.
+var (
+	// attemptBuckets span a noop task (milliseconds) to a long training
+	// (four hours).
+	attemptBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400}
+	// planBuckets span one plan (a fraction of a millisecond) to a slow
+	// database (seconds).
+	planBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
+	// latencyBuckets include the poll of evaluations (200 ms) and a run
+	// taken over after its claim expired (10 s).
+	latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+)
+
+// Names of the series a Collector writes (docs/cli.md lists them).
+const (
+	nameBuildInfo     = "cairn_build_info"
+	nameStartTime     = "cairn_process_start_time_seconds"
+	nameRuns          = "cairn_runs"
+	nameTasks         = "cairn_tasks"
+	nameQueueDepth    = "cairn_queue_depth"
+	nameDatabaseUp    = "cairn_database_up"
+	nameRunsOwned     = "cairn_runs_owned"
+	nameRunsEnded     = "cairn_runs_ended_total"
+	nameAttemptSecs   = "cairn_task_attempt_duration_seconds"
+	nameLeaseExpiries = "cairn_lease_expiries_total"
+	namePlanSecs      = "cairn_scheduler_plan_duration_seconds"
+	namePlanLatency   = "cairn_scheduler_plan_latency_seconds"
+	nameEvalsRead     = "cairn_scheduler_evaluations_read_total"
+	nameWriteStmts    = "cairn_store_write_statements_total"
+	nameWriteCommits  = "cairn_store_write_commits_total"
+)
+
+// Paths of a planning pass (the path label of the scheduler's histograms).
+const (
+	PathLoop       = "loop"       // the run's own loop
+	PathCompletion = "completion" // inside a worker's completion transaction
+)
+
+// Outcomes of an attempt (the outcome label of the attempt histogram).
+const (
+	OutcomeSucceeded   = "succeeded"
+	OutcomeFailed      = "failed" // the task failed or retries
+	OutcomeInterrupted = "interrupted"
+	OutcomeCancelled   = "cancelled"
+)
+
+// Collector is the metrics of one cairn server: what it counts from the
+// broker's and the service's events (ObserveTask, ObserveService), and
+// what it reads at each scrape. It serves them over HTTP in the text
+// exposition format 0.0.4. It is safe for concurrent use.
+type Collector struct {
+	o Options
+
+	runsEnded     *CounterVec
+	attempts      *HistogramVec
+	leaseExpiries *CounterVec
+	planSecs      *HistogramVec
+	planLatency   *HistogramVec
+	evalsRead     *CounterVec
+
+	mu   sync.Mutex
+	open map[string]map[string]openAttempt // run → task → its attempt under way
+}
+
+// openAttempt is an attempt this process saw leased and not yet ended.
+type openAttempt struct {
+	number int
+	typ    string
+	at     time.Time
+}
+
+// New returns a collector.
+func New(o Options) *Collector {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Collector{
+		o: o,
+		runsEnded: NewCounterVec(nameRunsEnded,
+			"Runs this server's scheduler took to a terminal state since it started, by that state.", "state"),
+		attempts: NewHistogramVec(nameAttemptSecs,
+			"Task attempts this server leased, from the lease to their end (the worker's report, a lease expiry, a cancellation), "+
+				"by task type and outcome (succeeded, failed, interrupted, cancelled).", attemptBuckets, "type", "outcome"),
+		leaseExpiries: NewCounterVec(nameLeaseExpiries,
+			"Attempts this server ended because their lease expired (lease_expired) or the process holding them was gone when it "+
+				"took their run over (owner_gone).", "reason"),
+		planSecs: NewHistogramVec(namePlanSecs,
+			"Planning passes of this server's scheduler: reading the run when another process changed it, planning and applying "+
+				"the plans, by path (loop: the run's own loop; completion: inside a worker's completion transaction).", planBuckets, "path"),
+		planLatency: NewHistogramVec(namePlanLatency,
+			"From a change that makes a run need planning (a completion, an expired lease, an evaluation written by another "+
+				"process, a retry falling due, a cancel request, the run taken) to its plan applied, by path.", latencyBuckets, "path"),
+		evalsRead: NewCounterVec(nameEvalsRead, "Evaluations this server's scheduler read in its poll of the database (every process's, its own included)."),
+		open:      map[string]map[string]openAttempt{},
+	}
+	// The series that exist from the start, at 0, so that rate() and
+	// increase() see their first change.
+	for _, s := range []cairn.RunState{cairn.RunSucceeded, cairn.RunFailed, cairn.RunCancelled} {
+		c.runsEnded.Add(0, string(s))
+	}
+	c.leaseExpiries.Add(0, scheduler.ExpiryLease)
+	c.leaseExpiries.Add(0, scheduler.ExpiryOwnerGone)
+	c.evalsRead.Add(0)
+	for _, p := range []string{PathLoop, PathCompletion} {
+		c.planSecs.Init(p)
+		c.planLatency.Init(p)
+	}
+	return c
+}
+
+// ObserveTask takes a broker event (scheduler.BrokerOptions.Observe).
+func (c *Collector) ObserveTask(e scheduler.Event) {
+	if e.Run != "" {
+		if e.Run.Terminal() {
+			c.runsEnded.Add(1, string(e.Run))
+			c.mu.Lock()
+			delete(c.open, e.RunID) // attempts whose end this process will not see
+			c.mu.Unlock()
+		}
+		return
+	}
+	if e.Expiry != "" {
+		c.leaseExpiries.Add(1, e.Expiry)
+	}
+	switch {
+	case e.To == cairn.TaskLeased || (e.To == cairn.TaskRunning && e.From != cairn.TaskLeased):
+		// An attempt begins at its lease; a start without a lease seen
+		// (another replica leased it) begins it too.
+		c.mu.Lock()
+		tasks := c.open[e.RunID]
+		if tasks == nil {
+			tasks = map[string]openAttempt{}
+			c.open[e.RunID] = tasks
+		}
+		if a, ok := tasks[e.TaskID]; !ok || a.number != e.Attempt {
+			tasks[e.TaskID] = openAttempt{number: e.Attempt, typ: e.Type, at: e.At}
+		}
+		c.mu.Unlock()
+	case e.Ended != "":
+		c.mu.Lock()
+		a, ok := c.open[e.RunID][e.TaskID]
+		if ok && a.number == e.Attempt {
+			delete(c.open[e.RunID], e.TaskID)
+			if len(c.open[e.RunID]) == 0 {
+				delete(c.open, e.RunID)
+			}
+		}
+		c.mu.Unlock()
+		if !ok || a.number != e.Attempt {
+			return // leased by another process: its length is unknown here
+		}
+		typ := e.Type
+		if typ == "" {
+			typ = a.typ
+		}
+		if typ == "" {
+			typ = "unknown"
+		}
+		c.attempts.Observe(seconds(e.At.Sub(a.at)), typ, outcome(e.Ended))
+	}
+}
+
+// outcome is the attempt histogram's outcome of an attempt recorded in
+// state s.
+func outcome(s cairn.TaskState) string {
+	switch s {
+	case cairn.TaskSucceeded:
+		return OutcomeSucceeded
+	case cairn.TaskFailed, cairn.TaskRetrying:
+		return OutcomeFailed
+	case cairn.AttemptInterrupted:
+		return OutcomeInterrupted
+	case cairn.TaskCancelled:
+		return OutcomeCancelled
+	}
+	return string(s)
+}
+
+// ObserveService takes a scheduler service event
+// (scheduler.ServiceOptions.Observe).
+func (c *Collector) ObserveService(e scheduler.ServiceEvent) {
+	switch e.Kind {
+	case scheduler.ServiceEvaluationsRead:
+		c.evalsRead.Add(float64(e.Evaluations))
+	case scheduler.ServicePlanned:
+		path := PathLoop
+		if e.InCompletion {
+			path = PathCompletion
+		}
+		c.planSecs.Observe(seconds(e.End.Sub(e.Start)), path)
+		if !e.Since.IsZero() {
+			c.planLatency.Observe(seconds(e.End.Sub(e.Since)), path)
+		}
+	}
+}
+
+// seconds is d in seconds, never below 0 (clocks of two processes).
+func seconds(d time.Duration) float64 {
+	return max(d, 0).Seconds()
+}
+
+// ServeHTTP answers GET (and HEAD) with the metrics.
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "only GET and HEAD are served here", http.StatusMethodNotAllowed)
+		return
+	}
+	var out Writer
+	c.Write(r.Context(), &out)
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(out.Bytes())))
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(out.Bytes())
+	}
+}
+
+// Write writes every family: the process's, the database's counts read
+// now, and what the events counted.
+func (c *Collector) Write(ctx context.Context, w *Writer) {
+	o := c.o
+	b := o.Build
+	w.Family(nameBuildInfo, Gauge, "The binary serving these metrics: its version, the commit it was built from and the Go version, as labels; always 1.")
+	w.Sample(nameBuildInfo, []string{"version", "commit", "goversion"}, []string{b.Version, b.Commit, b.GoVersion}, 1)
+	if !o.Start.IsZero() {
+		w.Family(nameStartTime, Gauge, "When this server's process started, in seconds since the Unix epoch.")
+		w.Sample(nameStartTime, nil, nil, float64(o.Start.UnixNano())/1e9)
+	}
+	if o.Counts != nil {
+		cctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		n, err := o.Counts(cctx)
+		cancel()
+		up := 1.0
+		if err != nil {
+			up = 0
+			o.Logger.Warn("metrics: read the database's counts", "err", err)
+		}
+		w.Family(nameDatabaseUp, Gauge, "1 if this scrape read the database's counts (cairn_runs, cairn_tasks, cairn_queue_depth, cairn_runs_owned), "+
+			"0 if that failed and they are left out (the server's log says why).")
+		w.Sample(nameDatabaseUp, nil, nil, up)
+		if err == nil {
+			state := []string{"state"}
+			w.Family(nameRuns, Gauge, "Runs in the database, by state.")
+			for _, s := range cairn.RunStates {
+				w.Sample(nameRuns, state, []string{string(s)}, float64(n.Runs[s]))
+			}
+			w.Family(nameTasks, Gauge, "Task runs of the queued and running runs in the database, by state.")
+			for _, s := range cairn.TaskStates {
+				w.Sample(nameTasks, state, []string{string(s)}, float64(n.Tasks[s]))
+			}
+			w.Family(nameQueueDepth, Gauge, "Task runs ready and waiting for a worker to lease them (every run's, every server's).")
+			w.Sample(nameQueueDepth, nil, nil, float64(n.Ready))
+			w.Family(nameRunsOwned, Gauge, "Queued and running runs whose claim this server's scheduler holds: the runs it plans.")
+			w.Sample(nameRunsOwned, nil, nil, float64(n.Owned))
+		}
+	}
+	c.runsEnded.Write(w)
+	c.attempts.Write(w)
+	c.leaseExpiries.Write(w)
+	c.planSecs.Write(w)
+	c.planLatency.Write(w)
+	c.evalsRead.Write(w)
+	if o.Writes != nil {
+		stmts, commits := o.Writes()
+		w.Family(nameWriteStmts, Counter, "SQL statements run in the store's write transactions since the server opened it.")
+		w.Sample(nameWriteStmts, nil, nil, float64(stmts))
+		w.Family(nameWriteCommits, Counter, "Write transactions the store committed since the server opened it (one commit may carry "+
+			"many writers' changes: group commit).")
+		w.Sample(nameWriteCommits, nil, nil, float64(commits))
+	}
+}
