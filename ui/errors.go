@@ -72,13 +72,27 @@ func isAPI(c *gin.Context) bool {
 	return p == "/api" || strings.HasPrefix(p, "/api/")
 }
 
+// logAttrs are a log line's attributes for the request: its method and
+// path, the run and task it names (as the path gives them: a run id may
+// be a prefix), then more.
+func logAttrs(c *gin.Context, more ...any) []any {
+	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path}
+	if id := c.Param("id"); id != "" {
+		attrs = append(attrs, "run", id)
+	}
+	if task := c.Param("task"); task != "" {
+		attrs = append(attrs, "task", task)
+	}
+	return append(attrs, more...)
+}
+
 // fail answers err with its status: JSON {code, message} under /api, the
 // error page elsewhere. A 500's message hides the cause (logged here).
 func (h *handler) fail(c *gin.Context, err error) {
 	status, code := Status(err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
-		h.o.Logger.Error("ui: request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
+		h.o.Logger.Error("ui: request failed", logAttrs(c, "err", err)...)
 		msg = "internal error: the server's log has the cause"
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge {

@@ -113,7 +113,7 @@ func (h *handler) render(c *gin.Context, status int, name, title string, body an
 	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", h.page(c, title, body))
 	if err != nil {
 		if name == "error" {
-			h.o.Logger.Error("ui: render the error page", "err", err)
+			h.o.Logger.Error("ui: render the error page", logAttrs(c, "err", err)...)
 			c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("internal error"))
 			return
 		}

@@ -152,6 +152,9 @@ type Options struct {
 	// Logger gets the errors answered with a 500 and panics (slog.Default
 	// when nil).
 	Logger *slog.Logger
+	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
+	// access: cairn server's Prometheus metrics (package metrics).
+	Metrics http.Handler
 }
 
 // Defaults of Options.
@@ -241,6 +244,7 @@ func New(o Options) (*Handler, error) {
 	h.mountPages(e)
 	h.mountSignin(e)
 	h.mountAudit(e)
+	h.mountMetrics(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil
@@ -329,7 +333,7 @@ func (h *handler) recover(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			h.o.Logger.Error("ui: panic serving a request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", v)
+			h.o.Logger.Error("ui: panic serving a request", logAttrs(c, "panic", v)...)
 			if !c.Writer.Written() {
 				h.fail(c, fmt.Errorf("panic: %v", v))
 			}
