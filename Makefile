@@ -44,13 +44,28 @@ demo: build
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).
 test: deps fmt-check vet
-	$(GO) test -race -count=1 $(PKGS)
+	PATH="$(CURDIR)/$(dir $(PROMTOOL)):$$PATH" $(GO) test -race -count=1 $(PKGS)
 
 ## deps: the Debian packages the tests use, installed when missing (as root, with apt-get):
 ## zsh, for the zsh completion test, and chromium, which the ui browser tests drive (headless,
-## through chromedp; nothing downloads a browser at run time). Without them those tests skip and say so.
+## through chromedp; nothing downloads a browser at run time); and promtool, which checks cairn
+## server's /metrics: only that binary is taken out of Debian's prometheus package (apt-get
+## download, no root needed) into bin/deps, which 'make test' puts first on PATH, since installing
+## the package would also install, and under systemd start, a Prometheus server.
+## Without them those tests skip (or check less) and say so.
 DEBS := zsh chromium
+PROMTOOL := bin/deps/promtool
 deps:
+	@if ! command -v promtool >/dev/null 2>&1 && [ ! -x $(PROMTOOL) ]; then \
+		tmp=$$(mktemp -d); \
+		if (cd $$tmp && (apt-get download -qq prometheus >/dev/null 2>&1 || \
+			 (apt-get update -qq >/dev/null 2>&1 && apt-get download -qq prometheus >/dev/null 2>&1))) && \
+		   dpkg-deb --fsys-tarfile $$tmp/prometheus_*.deb | tar -x -C $$tmp ./usr/bin/promtool && \
+		   mkdir -p $(dir $(PROMTOOL)) && mv $$tmp/usr/bin/promtool $(PROMTOOL); then \
+			echo "promtool: $(PROMTOOL), from Debian's prometheus package"; \
+		else echo "could not get promtool from Debian's prometheus package: /metrics is checked without it"; fi; \
+		rm -rf $$tmp; \
+	fi
 	@missing=$$(for p in $(DEBS); do command -v $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

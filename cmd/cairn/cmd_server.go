@@ -37,15 +37,18 @@ type serverFlags struct {
 	stopGrace     time.Duration
 	logLimit      int64
 	logFormat     string
+	metricsAddr   string
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
+	started := time.Now()
 	fs := a.newFlags("server", "[--addr 127.0.0.1:8080] [--workers N] [--max-active-runs N] [flags]",
 		"Run the scheduler as a service over the home's database: it starts queued runs ('cairn run --detach')\n"+
 			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
 			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
 			"and runs their tasks in its own worker pool. 'cairn run' in the foreground keeps working beside it.\n"+
-			"It serves /healthz and /readyz on --addr.\n"+
+			"It serves /healthz and /readyz on --addr, and /metrics for Prometheus (a viewer token; or, without one,\n"+
+			"on the loopback address --metrics-addr).\n"+
 			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
 			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
 			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.")
@@ -58,6 +61,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	f.logLimit = artifacts.DefaultLogLimit
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this loopback address (such as 127.0.0.1:9464), for a Prometheus on this machine")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -76,6 +80,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usageError{fmt.Sprintf("--log-format %q: want text or json", f.logFormat)}
+	}
+	if f.metricsAddr != "" {
+		if err := checkMetricsAddr(f.metricsAddr); err != nil {
+			return err
+		}
 	}
 	var handler slog.Handler = slog.NewTextHandler(a.stderr, nil)
 	if f.logFormat == "json" {
@@ -107,8 +116,17 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", f.addr, err)
 	}
+	mln, err := listenMetrics(f.metricsAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	owner := ownerName()
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log})
+	// Prometheus metrics (server_metrics.go): fed by the broker's and the
+	// service's events, served at /metrics.
+	mx := serverMetrics(st, owner, started, log)
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log,
+		Observe: mx.ObserveTask})
 	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
 		// The pool runs only the tasks of the runs this server plans: a
 		// foreground cairn run beside it runs its own.
@@ -118,6 +136,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	graphs := newGraphCache(reg)
 	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
 		Owner: owner, OwnerGone: ownerGone, Adopt: true, MaxActiveRuns: f.maxActiveRuns, Logger: log,
+		Observe: mx.ObserveService,
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
 			wf, err := graphs.get(run)
 			if err != nil {
@@ -143,7 +162,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Start(context.WithoutCancel(ctx))
 	pool.Start(poolCtx)
 	var draining atomic.Bool
-	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log,
+	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Metrics: mx,
 		// Deny by default: until tokens exist, every page and API route
 		// answers 401 (health stays open).
 		Authorize: func(r *http.Request, need ui.Access) (*http.Request, error) { return nil, ui.ErrUnauthenticated },
@@ -160,6 +179,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
 	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
 	infoPath := serverInfoPath(st.Path())
 	if other, ok := liveServer(st.Path()); ok && other.Owner != owner {
@@ -207,6 +227,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Stop(sctx)
 	endStreams()
 	_ = srv.Shutdown(sctx)
+	stopMetrics(sctx)
 	cancel()
 	if len(left) > 0 {
 		log.Info("stopped; runs left to resume (the next cairn server resumes them)", "runs", len(left), "ids", strings.Join(left, " "))

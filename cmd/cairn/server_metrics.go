@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/cairnml/cairn/metrics"
+	"github.com/cairnml/cairn/store/sqlite"
+)
+
+// serverMetrics is cairn server's Prometheus collector over its store:
+// the broker's and the service's events feed it (ObserveTask,
+// ObserveService), and each scrape reads the database's counts.
+func serverMetrics(st *sqlite.Store, owner string, started time.Time, log *slog.Logger) *metrics.Collector {
+	bi, ok := debug.ReadBuildInfo()
+	ver, rev, goVersion := buildVersion(version, commit, bi, ok)
+	return metrics.New(metrics.Options{
+		Counts: func(ctx context.Context) (metrics.Counts, error) {
+			c, err := st.StateCounts(ctx, owner)
+			return metrics.Counts{Runs: c.Runs, Tasks: c.Tasks, Ready: c.Ready, Owned: c.Owned}, err
+		},
+		Writes: func() (int64, int64) {
+			w := st.WriteStats()
+			return w.Statements, w.Transactions
+		},
+		Build:  metrics.BuildInfo{Version: ver, Commit: rev, GoVersion: goVersion},
+		Start:  started,
+		Logger: log,
+	})
+}
+
+// checkMetricsAddr accepts --metrics-addr only on a loopback address:
+// what it serves needs no token.
+func checkMetricsAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError{fmt.Sprintf("--metrics-addr %q: want host:port, such as 127.0.0.1:9464", addr)}
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageError{fmt.Sprintf("--metrics-addr %q: /metrics there needs no token, so it must be a loopback address "+
+			"such as 127.0.0.1:9464; a Prometheus on another machine scrapes /metrics on --addr with a viewer token", addr)}
+	}
+	return nil
+}
+
+// listenMetrics listens on --metrics-addr (checked by checkMetricsAddr);
+// nil when it is not given.
+func listenMetrics(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --metrics-addr %s: %w (pick another port, or 0 for any free one)", addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("--metrics-addr %s listens on %s, which is not a loopback address: give a loopback IP such as 127.0.0.1",
+			addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// serveMetrics serves h at /metrics, without a token, on ln (nil: does
+// nothing) until stop is called.
+func serveMetrics(ln net.Listener, h http.Handler, base context.Context, log *slog.Logger) (stop func(context.Context)) {
+	if ln == nil {
+		return func(context.Context) {}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("serve /metrics on --metrics-addr; /metrics on --addr still serves", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	log.Info("serving /metrics without a token on a loopback address", "metrics", "http://"+ln.Addr().String()+"/metrics")
+	return func(ctx context.Context) {
+		_ = srv.Shutdown(ctx)
+		<-done
+	}
+}
