@@ -13,7 +13,8 @@
 // kept here: HELP and TYPE before each family's samples, label values
 // and help text escaped, histograms cumulative with the +Inf bucket,
 // _sum and _count, counters that never go down. The tests check a real
-// server's scrape with `promtool check metrics` (make deps installs it).
+// server's scrape with `promtool check metrics` (make deps takes it out of
+// Debian's prometheus package).
 //
-// Standard library only, and the scheduler's event types.
+// Standard library only, besides the scheduler's event types.
 package metrics

@@ -456,7 +456,11 @@ func (s *Service) forget(rs *runState) {
 		}
 	}
 	if final != nil {
-		s.log.Info("run ended", "run", rs.id, "state", final.State)
+		if final.Error != "" {
+			s.log.Info("run ended", "run", rs.id, "state", final.State, "err", final.Error)
+		} else {
+			s.log.Info("run ended", "run", rs.id, "state", final.State)
+		}
 	} else if err != nil && !errors.Is(err, ErrDetached) {
 		s.log.Error("run left unplanned", "run", rs.id, "err", err)
 	}

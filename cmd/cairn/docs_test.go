@@ -231,7 +231,7 @@ func TestDocServerFlagsAndLogLines(t *testing.T) {
 		t.Fatalf("checked %d server flags; the test reads the command table wrong", checked)
 	}
 	var src strings.Builder
-	for _, f := range []string{"cmd_server.go", "../../scheduler/service.go"} {
+	for _, f := range []string{"cmd_server.go", "server_metrics.go", "../../scheduler/service.go", "../../scheduler/broker.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
