@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/client"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
 )
@@ -127,13 +128,19 @@ func cmdCompletion(ctx context.Context, a *app, args []string) error {
 // prints nothing, and creates nothing, when there is no database.
 func cmdComplete(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags(completeCommand, "runs|tasks RUN", "Print completion candidates, one a line, for the completion scripts: 'runs' the run ids,\n"+
-		"newest first; 'tasks RUN' the task ids of a run. Prints nothing when there is no database.")
+		"newest first; 'tasks RUN' the task ids of a run. Prints nothing when there is no database.\n"+
+		"With --server (or CAIRN_SERVER), those of the server, asked with a short timeout.")
+	rf := a.remoteFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	rf.resolve(fs)
 	if len(pos) == 0 || (pos[0] == "runs") != (len(pos) == 1) || (pos[0] == "tasks") != (len(pos) == 2) {
 		return usageError{"want runs, or tasks RUN"}
+	}
+	if rf.remote() {
+		return a.completeRemote(ctx, rf, pos)
 	}
 	path, err := a.databasePath()
 	if err != nil {
@@ -167,6 +174,44 @@ func cmdComplete(ctx context.Context, a *app, args []string) error {
 		}
 		for _, tr := range trs {
 			ids = append(ids, tr.TaskID)
+		}
+	}
+	for _, id := range ids {
+		if completable(id) {
+			fmt.Fprintln(a.stdout, id)
+		}
+	}
+	return nil
+}
+
+// completeTimeout bounds how long a Tab waits for a server.
+const completeTimeout = 2 * time.Second
+
+// completeRemote prints the run ids (pos "runs") or a run's task ids
+// (pos "tasks RUN") of the server of rf; nothing when it does not answer.
+func (a *app) completeRemote(ctx context.Context, rf *remoteFlags, pos []string) error {
+	c, err := client.New(rf.server, client.Options{Token: rf.token, UserAgent: userAgent(), Timeout: completeTimeout, DialTimeout: completeTimeout})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, completeTimeout)
+	defer cancel()
+	var ids []string
+	if pos[0] == "runs" {
+		page, err := c.Runs(ctx, client.RunsQuery{Limit: maxCompleteRuns})
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Runs {
+			ids = append(ids, r.ID)
+		}
+	} else {
+		r, err := c.Run(ctx, pos[1])
+		if err != nil {
+			return err
+		}
+		for _, t := range r.Tasks {
+			ids = append(ids, t.ID)
 		}
 	}
 	for _, id := range ids {
@@ -277,7 +322,8 @@ func bashCompletion(model []compCommand) string {
 # or for every shell, add that line to ~/.bashrc.
 
 ` + shellFunctions(model, false) + `# _cairn_fill KIND CUR: the candidates of one kind. Run and task ids come
-# from the binary being completed (with the --home/--db of the line).
+# from the binary being completed (with the --home/--db/--server of the
+# line; a server's token from CAIRN_TOKEN).
 _cairn_fill() {
     local kind=$1 cur=$2
     case $kind in
@@ -291,9 +337,9 @@ _cairn_fill() {
         compopt -o filenames 2>/dev/null
         mapfile -t COMPREPLY < <(compgen -d -- "$cur"; compgen -f -X '!*.yaml' -- "$cur"; compgen -f -X '!*.yml' -- "$cur") ;;
     run)
-        mapfile -t COMPREPLY < <(compgen -W "$("$_cairn_bin" "${_cairn_globals[@]}" __complete runs 2>/dev/null)" -- "$cur") ;;
+        mapfile -t COMPREPLY < <(compgen -W "$("$_cairn_bin" __complete "${_cairn_globals[@]}" runs 2>/dev/null)" -- "$cur") ;;
     task)
-        mapfile -t COMPREPLY < <(compgen -W "$("$_cairn_bin" "${_cairn_globals[@]}" __complete tasks "$_cairn_run" 2>/dev/null)" -- "$cur") ;;
+        mapfile -t COMPREPLY < <(compgen -W "$("$_cairn_bin" __complete "${_cairn_globals[@]}" tasks "$_cairn_run" 2>/dev/null)" -- "$cur") ;;
     words:*)
         mapfile -t COMPREPLY < <(compgen -W "${kind#words:}" -- "$cur") ;;
     *)
@@ -329,11 +375,11 @@ _cairn() {
         case $w in
         --) [[ -n $cmd ]] && dashdash=1 ;;
         -*=*)
-            case ${w%%=*} in -home|--home|-db|--db|-plugins-dir|--plugins-dir) _cairn_globals+=("$w") ;; esac ;;
+            case ${w%%=*} in -home|--home|-db|--db|-plugins-dir|--plugins-dir|-server|--server) _cairn_globals+=("$w") ;; esac ;;
         *)
             kind=$(_cairn_flag_kind "$cmd" "$w")
             if [[ $kind != bool ]]; then
-                case $w in -home|--home|-db|--db|-plugins-dir|--plugins-dir) _cairn_globals+=("$w" "${words[i+1]}") ;; esac
+                case $w in -home|--home|-db|--db|-plugins-dir|--plugins-dir|-server|--server) _cairn_globals+=("$w" "${words[i+1]}") ;; esac
                 ((i++))
             fi ;;
         esac
@@ -373,7 +419,8 @@ func zshCompletion(model []compCommand) string {
 # (after compinit), or install it: cairn completion zsh > "${fpath[1]}/_cairn"
 
 ` + shellFunctions(model, true) + `# _cairn_fill KIND: offer the candidates of one kind. Run and task ids come
-# from the binary being completed (with the --home/--db of the line).
+# from the binary being completed (with the --home/--db/--server of the
+# line; a server's token from CAIRN_TOKEN).
 _cairn_fill() {
     local kind=$1
     local -a ids
@@ -382,10 +429,10 @@ _cairn_fill() {
     file) _files ;;
     yaml) _files -g '*.(yaml|yml)' ;;
     run)
-        ids=(${(f)"$("$_cairn_bin" "${_cairn_globals[@]}" __complete runs 2>/dev/null)"})
+        ids=(${(f)"$("$_cairn_bin" __complete "${_cairn_globals[@]}" runs 2>/dev/null)"})
         compadd -a ids ;;
     task)
-        ids=(${(f)"$("$_cairn_bin" "${_cairn_globals[@]}" __complete tasks "$_cairn_run" 2>/dev/null)"})
+        ids=(${(f)"$("$_cairn_bin" __complete "${_cairn_globals[@]}" tasks "$_cairn_run" 2>/dev/null)"})
         compadd -a ids ;;
     words:*)
         ids=(${=kind#words:})
@@ -406,11 +453,11 @@ _cairn() {
         case $w in
         --) [[ -n $cmd ]] && dashdash=1 ;;
         -*=*)
-            case ${w%%=*} in -home|--home|-db|--db|-plugins-dir|--plugins-dir) _cairn_globals+=("$w") ;; esac ;;
+            case ${w%%=*} in -home|--home|-db|--db|-plugins-dir|--plugins-dir|-server|--server) _cairn_globals+=("$w") ;; esac ;;
         *)
             kind=$(_cairn_flag_kind "$cmd" "$w")
             if [[ $kind != bool ]]; then
-                case $w in -home|--home|-db|--db|-plugins-dir|--plugins-dir) _cairn_globals+=("$w" "${words[i+1]}") ;; esac
+                case $w in -home|--home|-db|--db|-plugins-dir|--plugins-dir|-server|--server) _cairn_globals+=("$w" "${words[i+1]}") ;; esac
                 ((i++))
             fi ;;
         esac

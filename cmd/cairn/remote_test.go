@@ -243,3 +243,32 @@ func (e *env) cairnEnv(vars []string, args ...string) result {
 	}
 	return r
 }
+
+// TestRemoteCompletion: with --server on the line (or CAIRN_SERVER), the
+// completion offers the server's run and task ids.
+func TestRemoteCompletion(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	e := newEnv(t)
+	id := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
+	srv := e.apiServer(nil)
+	script := `source <("$CAIRN_BIN" completion bash) || exit 1
+t() { COMP_WORDS=("$CAIRN_BIN" "$@"); COMP_CWORD=$#; _cairn; echo "${COMPREPLY[*]}"; }
+t show --server "$URL" ""
+t logs --server="$URL" ` + id + ` ""
+CAIRN_SERVER="$URL" t cancel ""
+t show --server http://127.0.0.1:1 ""
+`
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script)
+	// A home with no database: the ids can only come from the server.
+	cmd.Env = append(testEnviron(), "CAIRN_BIN="+cairnBin, "URL="+srv.URL, "CAIRN_HOME="+filepath.Join(t.TempDir(), "none"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, out)
+	}
+	if want := id + "\nhello write final\n" + id + "\n\n"; string(out) != want {
+		t.Errorf("completion from a server:\n%s--- want:\n%s", out, want)
+	}
+}
