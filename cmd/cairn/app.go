@@ -426,20 +426,6 @@ func (a *app) closePlugins() {
 	}
 }
 
-// oneRun parses args with fs, wants exactly one positional argument — a
-// run id or a unique prefix of one — and opens the store on that run. The
-// caller closes the store.
-func (a *app) oneRun(ctx context.Context, fs *flag.FlagSet, args []string) (*sqlite.Store, *cairn.Run, error) {
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(pos) != 1 {
-		return nil, nil, usageError{"want exactly one run id"}
-	}
-	return a.openRun(ctx, pos[0])
-}
-
 // openRun opens the store and reads the run that arg (an id or a unique
 // prefix of one) names. The caller closes the store.
 func (a *app) openRun(ctx context.Context, arg string) (*sqlite.Store, *cairn.Run, error) {

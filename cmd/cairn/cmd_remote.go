@@ -214,3 +214,26 @@ func (a *app) retryRemote(ctx context.Context, rf *remoteFlags, arg, taskID stri
 	}
 	return a.watchRun(ctx, s, id, "retry", ef.progress, ef.quiet)
 }
+
+// resumeRemote asks the server to take over run arg (orphaned) and
+// follows it there.
+func (a *app) resumeRemote(ctx context.Context, rf *remoteFlags, arg string, ef execFlags) error {
+	c, err := a.client(rf)
+	if err != nil {
+		return err
+	}
+	s := &remoteSource{a: a, c: c, rf: rf}
+	id, err := c.Resume(ctx, arg)
+	switch {
+	case errors.Is(err, cairn.ErrConflict):
+		if d, gerr := s.getRun(ctx, arg); gerr == nil && d.State.Terminal() {
+			return fmt.Errorf("run %s already %s; start a new one with 'cairn run'", d.ID, d.State)
+		}
+		return remoteErr(err)
+	case errors.Is(err, cairn.ErrNotFound):
+		return fmt.Errorf("no run %q on the server at %s (see 'cairn runs%s')", arg, c.URL(), rf.serverArg())
+	case err != nil:
+		return remoteErr(err)
+	}
+	return a.watchRun(ctx, s, id, "resume", ef.progress, ef.quiet)
+}

@@ -208,17 +208,36 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 		"Finish a run whose process died (kill -9, a crash, a reboot). Succeeded tasks are not run again;\n"+
 			"attempts the crash interrupted are recorded as interrupted and retried at once, without using\n"+
 			"the task's retries (up to max_interruptions in a row, 10 by default).\n"+
-			"The run is re-planned from the exact workflow file it started with, stored with it.")
+			"The run is re-planned from the exact workflow file it started with, stored with it.\n"+
+			"With --server, that server takes the run over at once (an operator token; it would within 10 s\n"+
+			"anyway) and this command follows it there as 'cairn run --server' does.")
 	var ef execFlags
 	ef.register(a, fs)
 	params := paramFlags{}
 	fs.Var(params, "p", "give a secret param again: -p name=value (better, in the environment: CAIRN_PARAM_NAME=value)")
-	st, r, err := a.oneRun(ctx, fs, args)
+	rf := a.remoteFlags(fs)
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
+	rf.resolve(fs)
+	if len(pos) != 1 {
+		return usageError{"want exactly one run id"}
+	}
 	if err := ef.check(); err != nil {
-		st.Close()
+		return err
+	}
+	if rf.remote() {
+		if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+			return err
+		}
+		if len(params) > 0 {
+			return usageError{"-p gives secret params to the process that runs the tasks: with --server that is the server, from its environment"}
+		}
+		return a.resumeRemote(ctx, rf, pos[0], ef)
+	}
+	st, r, err := a.openRun(ctx, pos[0])
+	if err != nil {
 		return err
 	}
 	defer st.Close()

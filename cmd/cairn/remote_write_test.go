@@ -107,7 +107,18 @@ func (a *testActions) Retry(ctx context.Context, id, task string) error {
 	_, err = retryRun(ctx, a.st, r, wf, task, "", "test")
 	return err
 }
-func (a *testActions) Resume(ctx context.Context, id string) error { return nil }
+
+// Resume: the server beside takes an orphaned run over by itself.
+func (a *testActions) Resume(ctx context.Context, id string) error {
+	r, err := a.st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if r.State.Terminal() {
+		return fmt.Errorf("run %s already %s: %w", id, r.State, cairn.ErrTerminal)
+	}
+	return nil
+}
 
 // submit is POST /api/v1/runs {"file", "source", "params"}.
 func (a *testActions) submit(w http.ResponseWriter, r *http.Request) {
@@ -315,8 +326,18 @@ func TestRetryOnServer(t *testing.T) {
 	if !strings.Contains(r.stderr, "run "+id2+" is running: retry it once it has ended (or cancel it first: cairn cancel "+id2+" --server "+api+")") {
 		t.Errorf("retry of a running run:\n%s", r.stderr)
 	}
+	// resume --server follows a running run to its end (here cancelled).
+	resume := e.start("resume", id2, "--server", api, "--progress", "lines")
+	waitFor(t, 10*time.Second, "resume to follow the run", func() bool {
+		return strings.Contains(resume.stderr.String(), "resume "+id2+"  workflow sleeper")
+	})
 	if r := e.must(0, "cancel", id2, "--server", api); !strings.Contains(r.stdout, "run "+id2+": cancellation requested; the server at "+api+" is stopping it") {
 		t.Errorf("cancel --server:\n%s", r)
 	}
-	e.waitRunState(30*time.Second, id2, "cancelled")
+	if code := resume.wait(30 * time.Second); code != 1 || !strings.Contains(resume.stdout.String(), "run "+id2+" CANCELLED") {
+		t.Errorf("resume --server of a run cancelled meanwhile: exit %d\n%s\n%s", code, resume.stdout.String(), resume.stderr.String())
+	}
+	if r := e.must(1, "resume", id2, "--server", api); !strings.Contains(r.stderr, "run "+id2+" already cancelled") {
+		t.Errorf("resume --server of a finished run:\n%s", r)
+	}
 }
