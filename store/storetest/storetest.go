@@ -1045,17 +1045,16 @@ func testListRuns(t *testing.T, s scheduler.Store) {
 func testResolveRunID(t *testing.T, s scheduler.Store) {
 	ctx := context.Background()
 	t0 := origin()
-	// Same millisecond: the ids share their first 10 characters.
+	// Same millisecond: the ids share their first 10 characters, and b's
+	// differs from a's at the 11th.
 	a, _ := newRun(t, s, t0, "wf")
-	var b *cairn.Run
-	for b == nil || b.ID[:11] == a.ID[:11] {
-		b = &cairn.Run{ID: cairn.NewRunID(t0), Workflow: "wf", State: cairn.RunQueued}
-		if b.ID[:11] == a.ID[:11] {
-			continue
-		}
-		if err := s.CreateRun(ctx, b, nil); err != nil {
-			t.Fatal(err)
-		}
+	other := byte('0')
+	if a.ID[10] == other {
+		other = '1'
+	}
+	b := &cairn.Run{ID: a.ID[:10] + string(other) + a.ID[11:], Workflow: "wf", State: cairn.RunQueued}
+	if err := s.CreateRun(ctx, b, nil); err != nil {
+		t.Fatal(err)
 	}
 	if id, err := s.ResolveRunID(ctx, a.ID); err != nil || id != a.ID {
 		t.Errorf("full id: %q, %v", id, err)
