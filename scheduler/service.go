@@ -296,9 +296,12 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("drive run %s: %w", id, errAlreadyOwned)
 	}
+	// Subscribed before it is listed: the maintenance loop may hand the
+	// run an evaluation (and wake its inbox) as soon as it is, while own
+	// is called from another goroutine (Drive, Take).
+	rs.in = s.broker.subscribe(id, rs.within)
 	s.runs[id] = rs
 	s.mu.Unlock()
-	rs.in = s.broker.subscribe(id, rs.within)
 	fail := func(err error) (*runState, error) {
 		s.broker.unsubscribe(id)
 		s.mu.Lock()
@@ -312,7 +315,9 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	if err != nil {
 		return fail(fmt.Errorf("drive run %s: %w", id, err))
 	}
-	rs.evalUpTo = last
+	rs.mu.Lock()
+	rs.evalUpTo = max(rs.evalUpTo, last) // poll may have noted a later one
+	rs.mu.Unlock()
 	// A run being cancelled (`cairn cancel` of a run whose process died)
 	// ends its interrupted attempts as cancelled: nothing will retry them.
 	// A queued run has had no attempt.
@@ -326,7 +331,9 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 	if err != nil {
 		return fail(err)
 	}
+	rs.mu.Lock()
 	rs.snap = snap
+	rs.mu.Unlock()
 	s.wg.Add(1)
 	go s.loop(rs)
 	// Tasks the run had ready are leasable here from now on.

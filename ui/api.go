@@ -26,8 +26,12 @@ func (h *handler) mountAPI(e *gin.Engine) {
 	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", Read, h.apiAttempts)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", Read, h.apiLog)
+	h.route(api, http.MethodGet, "/workflows", Read, h.apiWorkflows)
+	h.route(api, http.MethodGet, "/workflows/:name", Read, h.apiWorkflow)
+	h.route(api, http.MethodPost, "/workflows/validate", Read, h.apiValidate) // changes nothing
 	// The write side: served by Options.Actions, 501 without it.
 	h.route(api, http.MethodPost, "/workflows/:name/runs", Operate, h.apiTrigger)
+	h.route(api, http.MethodPost, "/runs", Operate, h.apiSubmit)
 	h.route(api, http.MethodPost, "/runs/:id/cancel", Operate, h.apiCancel)
 	h.route(api, http.MethodPost, "/runs/:id/retry", Operate, h.apiRetry)
 	h.route(api, http.MethodPost, "/runs/:id/resume", Operate, h.apiResume)
@@ -289,16 +293,22 @@ func (h *handler) actions(c *gin.Context) (Actions, bool) {
 	return h.o.Actions, true
 }
 
+// bodyError is the error of reading a request's body: a body over the
+// limit (413), or a bad request.
+func bodyError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err
+	}
+	return badInput("read the request body: %v", err)
+}
+
 // decodeBody reads a JSON body into v; an empty body leaves v as it is.
 // Unknown keys are refused (a typo must not pass in silence).
 func decodeBody(c *gin.Context, v any) error {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return err
-		}
-		return badInput("read the request body: %v", err)
+		return bodyError(err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -311,12 +321,19 @@ func decodeBody(c *gin.Context, v any) error {
 	return nil
 }
 
-// POST /api/v1/workflows/{name}/runs {"params": {"k": "v"}} → 201 {"id": RUN}.
+// POST /api/v1/workflows/{name}/runs {"params": {"k": v}} → 201 {"id": RUN}.
+// Each value is typed by the workflow as -p types its text: a string, or
+// a number, true or false, a list or a map in JSON.
 func (h *handler) apiTrigger(c *gin.Context) {
 	var body struct {
-		Params map[string]string `json:"params"`
+		Params map[string]json.RawMessage `json:"params"`
 	}
 	if err := decodeBody(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	params, err := paramValues(body.Params)
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
@@ -324,7 +341,7 @@ func (h *handler) apiTrigger(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := a.Trigger(c.Request.Context(), c.Param("name"), body.Params)
+	id, err := a.Trigger(c.Request.Context(), c.Param("name"), params)
 	if err != nil {
 		h.fail(c, err)
 		return

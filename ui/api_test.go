@@ -349,6 +349,10 @@ func (a *fakeActions) Resume(_ context.Context, id string) error {
 	a.calls = append(a.calls, "resume "+id)
 	return a.err
 }
+func (a *fakeActions) Submit(_ context.Context, file string, src []byte, params map[string]string) (string, error) {
+	a.calls = append(a.calls, fmt.Sprintf("submit %s %d %v", file, len(src), params))
+	return "01newrun00000001", a.err
+}
 
 // TestActionsSeam: the write routes hand over to Options.Actions and
 // answer its errors with the one mapping.
@@ -363,7 +367,10 @@ func TestActionsSeam(t *testing.T) {
 	f.do(t, "POST", "/api/v1/runs/"+id[:6]+"/cancel", strings.NewReader(""))
 	f.do(t, "POST", "/api/v1/runs/"+id+"/retry", strings.NewReader(`{"task": "only"}`))
 	f.do(t, "POST", "/api/v1/runs/"+id+"/resume", nil)
-	want := []string{"trigger w map[k:v]", "cancel " + id, "retry " + id + " only", "resume " + id}
+	if resp, body := f.do(t, "POST", "/api/v1/runs", strings.NewReader(`{"file": "x.yaml", "source": "name: x", "params": {"n": 7, "b": true, "l": [1, 2], "s": "t"}}`)); resp.StatusCode != 201 {
+		t.Errorf("submit: %d %s", resp.StatusCode, body)
+	}
+	want := []string{"trigger w map[k:v]", "cancel " + id, "retry " + id + " only", "resume " + id, "submit x.yaml 7 map[b:true l:[1,2] n:7 s:t]"}
 	if strings.Join(acts.calls, "|") != strings.Join(want, "|") {
 		t.Errorf("calls %q, want %q", acts.calls, want)
 	}

@@ -60,10 +60,13 @@ func Status(err error) (status int, code string) {
 	return http.StatusInternalServerError, "internal"
 }
 
-// apiError is the body of every API error.
+// apiError is the body of every API error: with params refused, each
+// param's problem; with a workflow file that has problems, every one.
 type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string            `json:"code"`
+	Message  string            `json:"message"`
+	Params   map[string]string `json:"params,omitempty"`
+	Problems []problemJSON     `json:"problems,omitempty"`
 }
 
 // isAPI reports whether the request is one of the API's (JSON answers).
@@ -99,7 +102,16 @@ func (h *handler) fail(c *gin.Context, err error) {
 		c.Header("Connection", "close")
 	}
 	if isAPI(c) {
-		h.json(c, status, apiError{Code: code, Message: msg})
+		body := apiError{Code: code, Message: msg}
+		var pe *ParamsError
+		if errors.As(err, &pe) && len(pe.Params) > 0 {
+			body.Params = pe.Params
+		}
+		var fe *ProblemsError
+		if errors.As(err, &fe) {
+			body.Problems = problemsJSON(fe.Problems)
+		}
+		h.json(c, status, body)
 		return
 	}
 	h.renderError(c, status, msg)

@@ -31,7 +31,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "error", "signin", "audit", "tokens"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -93,6 +93,7 @@ type page struct {
 	Who    *Caller // the signed-in caller (nil: none, or no authentication)
 	NoAuth bool    // the server runs without authentication: a banner says so
 	Audit  bool    // the audit log is served
+	Flash  *flash  // what the form that sent the browser here did
 	Body   any
 }
 
@@ -110,7 +111,9 @@ func (h *handler) page(c *gin.Context, title string, body any) page {
 // is a clean 500 rather than half a page.
 func (h *handler) render(c *gin.Context, status int, name, title string, body any) {
 	var b bytes.Buffer
-	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", h.page(c, title, body))
+	pg := h.page(c, title, body)
+	pg.Flash = h.takeFlash(c)
+	err := h.pages.byName[name].ExecuteTemplate(&b, "layout", pg)
 	if err != nil {
 		if name == "error" {
 			h.o.Logger.Error("ui: render the error page", logAttrs(c, "err", err)...)
@@ -165,6 +168,13 @@ func (h *handler) mountPages(e *gin.Engine) {
 	h.route(g, http.MethodGet, "/runs/:id", Read, h.pageRun)
 	h.route(g, http.MethodGet, "/runs/:id/live", Read, h.pageRunLive)
 	h.route(g, http.MethodGet, "/runs/:id/tasks/:task", Read, h.pageTask)
+	h.route(g, http.MethodGet, "/workflows", Read, h.pageWorkflows)
+	h.route(g, http.MethodGet, "/workflows/:name", Read, h.pageWorkflow)
+	// The forms of the pages' buttons: each sends the browser back (303).
+	h.route(g, http.MethodPost, "/workflows/:name/trigger", Operate, h.formTrigger)
+	h.route(g, http.MethodPost, "/runs/:id/cancel", Operate, h.formCancel)
+	h.route(g, http.MethodPost, "/runs/:id/retry", Operate, h.formRetry)
+	h.route(g, http.MethodPost, "/runs/:id/resume", Operate, h.formResume)
 }
 
 // runRow is one line of the runs page.
@@ -256,6 +266,7 @@ type runPage struct {
 	Params      []kv
 	Results     []result
 	Source      string
+	Buttons     runButtons
 }
 
 type taskRow struct {
@@ -294,7 +305,8 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	}
 	r := v.Run
 	now := h.o.Now()
-	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(r.Source)}
+	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(r.Source),
+		Buttons: h.buttons(c, v)}
 	wf := h.graphs.workflow(r)
 	var g draw.Graph
 	if wf != nil {
@@ -442,6 +454,7 @@ type taskPage struct {
 	LogError    string
 	LogURL      string // the whole log, as text
 	FollowURL   string // Server-Sent Events while the attempt runs
+	CanRetry    bool   // the page shows the task's Retry button
 }
 
 type attemptLink struct {
@@ -474,7 +487,8 @@ func (h *handler) pageTask(c *gin.Context) {
 		return
 	}
 	r := v.Run
-	p := taskPage{Run: r, RunHref: "/runs/" + url.PathEscape(r.ID), Task: tr, Attempt: at, Duration: "-"}
+	p := taskPage{Run: r, RunHref: "/runs/" + url.PathEscape(r.ID), Task: tr, Attempt: at, Duration: "-",
+		CanRetry: h.buttons(c, v).RetryTask[tr.TaskID]}
 	if len(tr.Params) > 0 && string(tr.Params) != "null" {
 		p.Params = string(tr.Params)
 		var v any

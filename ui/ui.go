@@ -24,6 +24,8 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/workflows"
+	"github.com/cairnml/cairn/workflows/catalog"
 )
 
 // Reader is what the pages and the API read runs through: the read
@@ -60,6 +62,22 @@ type Actions interface {
 	Retry(ctx context.Context, runID, taskID string) error
 	// Resume takes over an orphaned run and drives it on.
 	Resume(ctx context.Context, runID string) error
+	// Submit creates a run of the workflow file src that a client sent
+	// (named file, as the client has it), with params as Trigger's, and
+	// returns its id. A file with problems is a *ProblemsError.
+	Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error)
+}
+
+// Catalog is the workflows the server offers (cairn server --workflows
+// DIR; *catalog.Catalog satisfies it), for the workflows pages and
+// routes, and the checker of workflow files sent to the API.
+type Catalog interface {
+	// Entries lists the folder's files, by file name.
+	Entries() []catalog.Entry
+	// Lookup returns workflow name's entry.
+	Lookup(name string) (catalog.Entry, bool)
+	// Check parses a workflow file with the server's task types.
+	Check(file string, src []byte) (*workflows.Workflow, []catalog.Problem)
 }
 
 // Access is what a route asks of its caller.
@@ -110,6 +128,11 @@ type Options struct {
 	// Actions, if set, serve the write routes (POST under /api/v1);
 	// without it they answer 501 and the pages show no buttons.
 	Actions Actions
+	// Workflows, if set, are the workflows the server offers: the
+	// workflows pages (with a Trigger form when Actions is set) and
+	// /api/v1/workflows. Without it they say there are none, and a file
+	// sent to the API is checked without its task types.
+	Workflows Catalog
 	// Authorize, if set, is asked before every route that needs more than
 	// Open access. It returns the request to go on with (carrying the
 	// caller in its context: WithCaller) or an error: ErrUnauthenticated

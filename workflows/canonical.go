@@ -158,6 +158,11 @@ func canonicalBackoff(p cairn.RetryPolicy) map[string]any {
 func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, error) {
 	out := make(map[string]any, len(w.Params))
 	var problems []string
+	byParam := map[string]string{}
+	problem := func(name, msg string) {
+		problems = append(problems, msg)
+		byParam[name] = msg
+	}
 	names := make([]string, len(w.Params))
 	for i, d := range w.Params {
 		names[i] = d.Name
@@ -173,17 +178,17 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 			} else {
 				msg += " (the workflow declares no params)"
 			}
-			problems = append(problems, msg)
+			problem(k, msg)
 			continue
 		}
 		if !utf8.ValidString(overrides[k]) {
 			// JSON would silently replace the bad bytes with U+FFFD.
-			problems = append(problems, fmt.Sprintf("param %q: the value is not valid UTF-8; pass UTF-8 text (convert it first, for example with iconv -t UTF-8)", k))
+			problem(k, fmt.Sprintf("param %q: the value is not valid UTF-8; pass UTF-8 text (convert it first, for example with iconv -t UTF-8)", k))
 			continue
 		}
 		v, err := parseParamValue(d.Type, overrides[k])
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("param %q: %v", k, err))
+			problem(k, fmt.Sprintf("param %q: %v", k, err))
 			continue
 		}
 		out[k] = v
@@ -199,16 +204,16 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 		case d.Default != nil:
 			out[d.Name] = d.Default
 		case d.Required && d.Secret:
-			problems = append(problems, fmt.Sprintf("secret param %q is required: set %s=VALUE in the environment (or pass -p %s=VALUE, which other users can see in ps)",
+			problem(d.Name, fmt.Sprintf("secret param %q is required: set %s=VALUE in the environment (or pass -p %s=VALUE, which other users can see in ps)",
 				d.Name, SecretEnv(d.Name), d.Name))
 		case d.Required:
-			problems = append(problems, fmt.Sprintf("param %q (%s) is required: pass -p %s=VALUE", d.Name, d.Type, d.Name))
+			problem(d.Name, fmt.Sprintf("param %q (%s) is required: pass -p %s=VALUE", d.Name, d.Type, d.Name))
 		default:
 			out[d.Name] = zeroValue(d.Type)
 		}
 	}
 	if len(problems) > 0 {
-		return nil, &ParamsError{Problems: problems}
+		return nil, &ParamsError{Problems: problems, ByParam: byParam}
 	}
 	return out, nil
 }
@@ -216,6 +221,9 @@ func (w *Workflow) BindParams(overrides map[string]string) (map[string]any, erro
 // ParamsError is BindParams' error: every problem with the given params.
 type ParamsError struct {
 	Problems []string
+	// ByParam holds each problem by the param it is about (every
+	// problem is about one).
+	ByParam map[string]string
 }
 
 func (e *ParamsError) Error() string {

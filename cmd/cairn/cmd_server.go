@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/actions"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
@@ -26,6 +27,7 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/ui"
 	"github.com/cairnml/cairn/workflows"
+	"github.com/cairnml/cairn/workflows/catalog"
 )
 
 // serverFlags are cairn server's flags.
@@ -38,17 +40,21 @@ type serverFlags struct {
 	logLimit      int64
 	logFormat     string
 	metricsAddr   string
+	workflows     string
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
 	started := time.Now()
-	fs := a.newFlags("server", "[--addr 127.0.0.1:8080] [--workers N] [--max-active-runs N] [flags]",
+	fs := a.newFlags("server", "[--addr 127.0.0.1:8080] [--workflows DIR] [--workers N] [--max-active-runs N] [flags]",
 		"Run the scheduler as a service over the home's database: it starts queued runs ('cairn run --detach')\n"+
 			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
 			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
 			"and runs their tasks in its own worker pool. 'cairn run' in the foreground keeps working beside it.\n"+
-			"It serves /healthz and /readyz on --addr, and /metrics for Prometheus (a viewer token; or, without one,\n"+
+			"It serves the web UI, the API under /api/v1, /healthz and /readyz on --addr, and /metrics for Prometheus (a viewer token; or, without one,\n"+
 			"on the loopback address --metrics-addr).\n"+
+			"--workflows DIR offers every workflow file (*.yaml, *.yml) of the folder to trigger from the UI and the\n"+
+			"API; a file with problems is shown with them (FILE:LINE:COL) and the others are served; the folder is\n"+
+			"read again when a file in it changes.\n"+
 			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
 			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
 			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.")
@@ -62,6 +68,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this loopback address (such as 127.0.0.1:9464), for a Prometheus on this machine")
+	fs.StringVar(&f.workflows, "workflows", "", "a folder of workflow files the server offers to trigger (read again when they change)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -109,6 +116,12 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	logs = logs.WithLimit(f.logLimit)
+	// The workflows folder: read now (a folder that cannot be read stops
+	// the server before it listens), then watched.
+	wfs, err := catalog.New(f.workflows, catalog.Options{Types: reg, Logger: log})
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return fmt.Errorf("listen on %s: %w (another server there? pick another address with --addr, or port 0 for any free one)", f.addr, err)
@@ -162,7 +175,16 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Start(context.WithoutCancel(ctx))
 	pool.Start(poolCtx)
 	var draining atomic.Bool
-	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Metrics: mx,
+	acts, err := actions.New(actions.Options{Store: st, Service: svc, Workflows: wfs, Types: reg, OwnerGone: ownerGone,
+		HasSecret: book.has, Logger: log})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	watched := make(chan struct{})
+	go func() { defer close(watched); wfs.Watch(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
+	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Metrics: mx, Actions: acts, Workflows: wfs,
 		// Deny by default: until tokens exist, every page and API route
 		// answers 401 (health stays open).
 		Authorize: func(r *http.Request, need ui.Access) (*http.Request, error) { return nil, ui.ErrUnauthenticated },
@@ -379,6 +401,13 @@ func (b *secretBook) forRun(run *cairn.Run, wf *workflows.Workflow) (*secrets.Se
 		return nil, nil
 	}
 	return secrets.New(values), nil
+}
+
+// has reports whether the server's environment has variable env
+// (CAIRN_PARAM_NAME), which gives a secret param its value.
+func (b *secretBook) has(env string) bool {
+	_, ok := b.env[env]
+	return ok
 }
 
 func (b *secretBook) put(runID string, set *secrets.Set) {
