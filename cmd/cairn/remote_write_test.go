@@ -120,6 +120,14 @@ func (a *testActions) Resume(ctx context.Context, id string) error {
 	return nil
 }
 
+func (a *testActions) Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error) {
+	wf, err := workflows.Parse(file, src, workflows.Options{Types: a.types})
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, ui.ErrBadInput)
+	}
+	return a.queue(ctx, wf, params)
+}
+
 // submit is POST /api/v1/runs {"file", "source", "params"}.
 func (a *testActions) submit(w http.ResponseWriter, r *http.Request) {
 	var body struct {
