@@ -430,3 +430,18 @@ func (a *actions) Submit(ctx context.Context, file string, src []byte, params ma
 	a.add(fmt.Sprintf("submit %s %v", file, params))
 	return "01newrun00000001", nil
 }
+
+func TestProblemString(t *testing.T) {
+	for _, c := range []struct {
+		p    client.Problem
+		want string
+	}{
+		{client.Problem{File: "wf.yaml", Line: 3, Col: 5, Message: "unknown type", Hint: "did you mean shell?"}, "wf.yaml:3:5: unknown type\n\thint: did you mean shell?"},
+		{client.Problem{File: "wf.yaml", Message: "the file is empty"}, "wf.yaml: the file is empty"},
+		{client.Problem{Line: 1, Col: 1, Message: "x"}, "1:1: x"},
+	} {
+		if got := c.p.String(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.p, got, c.want)
+		}
+	}
+}

@@ -42,12 +42,21 @@ type Problem struct {
 	Hint    string `json:"hint,omitempty"`
 }
 
+// String is the problem as the command line prints a workflow's:
+// FILE:LINE:COL: message (no position for a problem of the whole file),
+// and its hint on a line of its own.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File != "" {
 		b.WriteString(p.File + ":")
 	}
-	fmt.Fprintf(&b, "%d:%d: %s", p.Line, p.Col, p.Message)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, "%d:%d:", p.Line, p.Col)
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	b.WriteString(p.Message)
 	if p.Hint != "" {
 		b.WriteString("\n\thint: " + p.Hint)
 	}
