@@ -44,8 +44,12 @@ func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode st
 	cancelled := false
 	var lost time.Time // when the server went out of reach
 	for !d.State.Terminal() {
+		wake := ctx.Done()
+		if cancelled {
+			wake = nil // cancelled already: wait for the poll alone
+		}
 		select {
-		case <-ctx.Done():
+		case <-wake:
 		case <-time.After(watchPoll):
 		}
 		if ctx.Err() != nil && !cancelled {
