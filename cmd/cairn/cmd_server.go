@@ -57,7 +57,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			"read again when a file in it changes.\n"+
 			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
 			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
-			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.")
+			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.\n"+
+			"A full disk stops it the same way, with exit status 1: free space, then start it again.")
 	var f serverFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve /healthz and /readyz on (host:port; port 0 picks one)")
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server")
