@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -297,7 +298,7 @@ func (h *handler) authorize(a Access) gin.HandlerFunc {
 			if errors.Is(err, ErrUnauthenticated) {
 				if !isAPI(c) && safeMethod(c.Request.Method) {
 					// A page: the sign-in page, which comes back here.
-					h.renderSignin(c, http.StatusUnauthorized, err.Error())
+					h.renderSignin(c, http.StatusUnauthorized, sentence(strings.TrimSuffix(err.Error(), ": "+ErrUnauthenticated.Error())))
 					c.Abort()
 					return
 				}
@@ -312,6 +313,18 @@ func (h *handler) authorize(a Access) gin.HandlerFunc {
 			c.Abort()
 		}
 	}
+}
+
+// sentence is msg with a capital and a full stop, for a page.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return msg
 }
 
 // authenticate sets the request's caller, or says why there is none.

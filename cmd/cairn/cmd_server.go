@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type serverFlags struct {
 	logFormat     string
 	metricsAddr   string
 	workflows     string
+	noAuth        bool   // --insecure-no-auth
+	tlsCert       string // --tls-cert
+	tlsKey        string // --tls-key
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -50,8 +54,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
 			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
 			"and runs their tasks in its own worker pool. 'cairn run' in the foreground keeps working beside it.\n"+
-			"It serves the web UI, the API under /api/v1, /healthz and /readyz on --addr, and /metrics for Prometheus (a viewer token; or, without one,\n"+
-			"on the loopback address --metrics-addr).\n"+
+			"It serves the web UI, the API under /api/v1, /healthz and /readyz on --addr. Nobody gets in without a\n"+
+			"token ('cairn tokens create'; until one exists every page and API route answers 401); --tls-cert and\n"+
+			"--tls-key serve HTTPS; --insecure-no-auth lets anyone in, and binds only to loopback. /metrics for\n"+
+			"Prometheus needs a viewer token; or, without one, it is on the loopback address --metrics-addr.\n"+
 			"--workflows DIR offers every workflow file (*.yaml, *.yml) of the folder to trigger from the UI and the\n"+
 			"API; a file with problems is shown with them (FILE:LINE:COL) and the others are served; the folder is\n"+
 			"read again when a file in it changes.\n"+
@@ -60,7 +66,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.\n"+
 			"A full disk stops it the same way, with exit status 1: free space, then start it again.")
 	var f serverFlags
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve /healthz and /readyz on (host:port; port 0 picks one)")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve the web UI, the API, /healthz and /readyz on (host:port; port 0 picks one)")
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
@@ -70,6 +76,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this loopback address (such as 127.0.0.1:9464), for a Prometheus on this machine")
 	fs.StringVar(&f.workflows, "workflows", "", "a folder of workflow files the server offers to trigger (read again when they change)")
+	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "let anyone in without a token (local use only: --addr must be a loopback address)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -88,6 +97,19 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usageError{fmt.Sprintf("--log-format %q: want text or json", f.logFormat)}
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return usageError{"--tls-cert and --tls-key go together: give both to serve HTTPS, or neither"}
+	case f.noAuth && !loopbackAddr(f.addr):
+		return usageError{fmt.Sprintf("--insecure-no-auth lets anyone in, so it binds only to a loopback address (127.0.0.1, [::1], localhost), and --addr %s is not one: "+
+			"use --addr 127.0.0.1:PORT, or drop --insecure-no-auth and sign in with a token (cairn tokens create --role admin)", f.addr)}
+	}
+	var tlsConfig *tls.Config
+	if f.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert %s, --tls-key %s: %w (both PEM files: the certificate, then the chain; the key that matches it)", f.tlsCert, f.tlsKey, err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	if f.metricsAddr != "" {
 		if err := checkMetricsAddr(f.metricsAddr); err != nil {
@@ -134,6 +156,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	scheme := "http"
+	if tlsConfig != nil {
+		ln, scheme = tls.NewListener(ln, tlsConfig), "https"
 	}
 	owner := ownerName()
 	// Prometheus metrics (server_metrics.go): fed by the broker's and the
@@ -185,11 +211,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); wfs.Watch(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
-	web, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Metrics: mx, Actions: acts, Workflows: wfs,
-		// Deny by default: until tokens exist, every page and API route
-		// answers 401 (health stays open).
-		Authorize: func(r *http.Request, need ui.Access) (*http.Request, error) { return nil, ui.ErrUnauthenticated },
-	})
+	uiOpts := serverUIOptions(st, logs, f, log)
+	uiOpts.Metrics, uiOpts.Actions, uiOpts.Workflows = mx, acts, wfs
+	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -211,7 +235,13 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	stopAdvertising := advertise(infoPath, info, log)
 	defer removeServerInfo(infoPath, owner)
-	log.Info("cairn server ready", "addr", "http://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
+	if f.noAuth {
+		log.Warn("no authentication: --insecure-no-auth lets anyone who can reach this address read and change every run; it serves on loopback only",
+			"addr", scheme+"://"+ln.Addr().String())
+	} else if n, err := st.CountValidTokens(ctx); err == nil && n == 0 {
+		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
+	}
+	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
 		"max_active_runs", f.maxActiveRuns, "owner", owner)
 
 	var serveErr, haltErr error
@@ -265,6 +295,33 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("serve /healthz and /readyz on %s: %w", info.Addr, serveErr)
 	}
 	return nil
+}
+
+// serverUIOptions are the web UI's and API's options for a server over
+// st: deny by default — a request needs a valid token (a bearer token or
+// a signed-in session) whose role allows the route, and with no token in
+// the database nobody gets in — unless --insecure-no-auth, which lets
+// everyone in (through a loopback Host only, see ui.Options.Authorize).
+func serverUIOptions(st *sqlite.Store, logs *artifacts.Logs, f serverFlags, log *slog.Logger) ui.Options {
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st}
+	if !f.noAuth {
+		o.Tokens = st
+	}
+	return o
+}
+
+// loopbackAddr reports whether a listen address host:port binds to
+// loopback only: a loopback IP or localhost (no host binds to all).
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // healthMux serves /healthz (the process answers) and /readyz (the
