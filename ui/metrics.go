@@ -19,26 +19,22 @@ func (h *handler) mountMetrics(e *gin.Engine) {
 	}
 	h.routes = append(h.routes, Route{Method: http.MethodGet, Path: MetricsPath, Access: Read})
 	e.GET(MetricsPath, func(c *gin.Context) {
-		if h.o.Authorize != nil {
-			r, err := h.o.Authorize(c.Request, Read)
-			if err != nil {
-				status, _ := Status(err)
-				msg := err.Error()
-				switch status {
-				case http.StatusUnauthorized:
-					c.Header("WWW-Authenticate", `Bearer realm="cairn"`)
-					msg += ": scrape /metrics with a viewer token (Authorization: Bearer TOKEN)"
-				case http.StatusInternalServerError:
-					h.o.Logger.Error("ui: authorize a scrape", "path", c.Request.URL.Path, "err", err)
-					msg = "internal error: the server's log has the cause"
-				}
-				c.Header("Cache-Control", "no-store")
-				c.String(status, "%s\n", msg)
-				return
+		// The authentication of every other route (tokens, Authorize, or
+		// a loopback Host without either), answered in plain text.
+		if err := h.authenticate(c, Read); err != nil {
+			status, _ := Status(err)
+			msg := err.Error()
+			switch status {
+			case http.StatusUnauthorized:
+				c.Header("WWW-Authenticate", `Bearer realm="cairn"`)
+				msg += ": scrape /metrics with a viewer token (Authorization: Bearer TOKEN)"
+			case http.StatusInternalServerError:
+				h.o.Logger.Error("ui: authorize a scrape", "path", c.Request.URL.Path, "err", err)
+				msg = "internal error: the server's log has the cause"
 			}
-			if r != nil {
-				c.Request = r
-			}
+			c.Header("Cache-Control", "no-store")
+			c.String(status, "%s\n", msg)
+			return
 		}
 		h.o.Metrics.ServeHTTP(c.Writer, c.Request)
 	})

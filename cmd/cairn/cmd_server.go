@@ -211,8 +211,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); wfs.Watch(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
-	uiOpts := serverUIOptions(st, logs, f, log)
-	uiOpts.Metrics, uiOpts.Actions, uiOpts.Workflows = mx, acts, wfs
+	uiOpts := serverUIOptions(st, logs, f, log, mx)
+	uiOpts.Actions, uiOpts.Workflows = acts, wfs
 	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -302,8 +302,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 // a signed-in session) whose role allows the route, and with no token in
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
-func serverUIOptions(st *sqlite.Store, logs *artifacts.Logs, f serverFlags, log *slog.Logger) ui.Options {
-	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st}
+func serverUIOptions(st *sqlite.Store, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx}
 	if !f.noAuth {
 		o.Tokens = st
 	}

@@ -23,6 +23,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,7 +50,8 @@ func serverHandler(t *testing.T, f serverFlags) (*sqlite.Store, *ui.Handler, *ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	web, err := ui.New(serverUIOptions(st, logs, f, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	web, err := ui.New(serverUIOptions(st, logs, f, log, serverMetrics(st, "test:1:x", time.Now(), log)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +110,8 @@ func TestServerRoutesByRole(t *testing.T) {
 	ctx := context.Background()
 
 	routes := web.Routes()
-	if len(routes) < 15 {
-		t.Fatalf("the UI lists %d routes; the test reads them wrong", len(routes))
+	if len(routes) < 15 || !slices.ContainsFunc(routes, func(r ui.Route) bool { return r.Path == ui.MetricsPath }) {
+		t.Fatalf("the UI lists %d routes (/metrics among them?); the test reads them wrong: %v", len(routes), routes)
 	}
 	// A real run, so that the routes of a run answer as they would.
 	reg, err := registry()
