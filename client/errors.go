@@ -73,7 +73,8 @@ type Error struct {
 	// the status and the beginning of the answer.
 	Code     string
 	Message  string
-	Problems []Problem // a refused workflow file's problems
+	Problems []Problem         // a refused workflow file's problems
+	Params   map[string]string // refused params: name → what is wrong
 	// Need is the role the call needs ("viewer", "operator"), and
 	// TokenSent whether a token went with it: what a 401 or 403 means.
 	Need      string
@@ -130,12 +131,13 @@ func (c *Client) answerError(k call, resp *http.Response) error {
 	e := &Error{Server: c.URL(), What: k.what, Status: resp.StatusCode, Need: k.need, TokenSent: c.token != ""}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	var body struct {
-		Code     string    `json:"code"`
-		Message  string    `json:"message"`
-		Problems []Problem `json:"problems"`
+		Code     string            `json:"code"`
+		Message  string            `json:"message"`
+		Problems []Problem         `json:"problems"`
+		Params   map[string]string `json:"params"`
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && json.Unmarshal(b, &body) == nil && body.Code != "" {
-		e.Code, e.Message, e.Problems = body.Code, body.Message, body.Problems
+		e.Code, e.Message, e.Problems, e.Params = body.Code, body.Message, body.Problems, body.Params
 		return e
 	}
 	// Not the API's JSON: a proxy, another program on that port, a
