@@ -90,7 +90,10 @@ func (e *Error) Error() string {
 		}
 		return fmt.Sprintf("%s: the server at %s does not accept the token: it is unknown, revoked or expired (401: %s)", e.What, e.Server, msg)
 	case http.StatusForbidden:
-		return fmt.Sprintf("%s: the token's role may not do this; it needs a token with the %s role (403: %s)", e.What, e.Need, msg)
+		if e.Need != "" && !strings.Contains(msg, e.Need) {
+			return fmt.Sprintf("%s: the token's role may not do this; it needs a token with the %s role (403: %s)", e.What, e.Need, msg)
+		}
+		return fmt.Sprintf("%s: the token's role may not do this (403: %s)", e.What, msg)
 	case http.StatusNotImplemented:
 		return fmt.Sprintf("%s: the server at %s does not do this (501: %s)", e.What, e.Server, msg)
 	}

@@ -76,7 +76,7 @@ func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, 
 		fmt.Fprintf(a.stderr, "submitted run %s to the server at %s; follow it with: cairn show %s%s\n", id, c.URL(), id, rf.serverArg())
 		return nil
 	}
-	return a.watchRun(ctx, s, id, "run", ef.progress, ef.quiet)
+	return a.watchRun(ctx, s, id, "run", ef.progress, ef.quiet, nil)
 }
 
 // readWorkflowFile reads a workflow file to send, as the parser would
@@ -178,7 +178,7 @@ func cmdTrigger(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "queued run %s of workflow %s on the server at %s; follow it with: cairn show %s%s\n", id, name, c.URL(), id, rf.serverArg())
 		return nil
 	}
-	return a.watchRun(ctx, &remoteSource{a: a, c: c, rf: rf}, id, "run", wf.progress, wf.quiet)
+	return a.watchRun(ctx, &remoteSource{a: a, c: c, rf: rf}, id, "run", wf.progress, wf.quiet, nil)
 }
 
 // retryRemote asks the server to retry run arg (task taskID, or "" for
@@ -189,7 +189,11 @@ func (a *app) retryRemote(ctx context.Context, rf *remoteFlags, arg, taskID stri
 		return err
 	}
 	s := &remoteSource{a: a, c: c, rf: rf}
-	id, err := c.Retry(ctx, arg, taskID)
+	before, err := s.getRun(ctx, arg) // where its progress starts from
+	if err != nil {
+		return err
+	}
+	id, err := c.Retry(ctx, before.ID, taskID)
 	switch {
 	case errors.Is(err, cairn.ErrConflict):
 		if d, gerr := s.getRun(ctx, arg); gerr == nil && !d.State.Terminal() {
@@ -212,7 +216,7 @@ func (a *app) retryRemote(ctx context.Context, rf *remoteFlags, arg, taskID stri
 		fmt.Fprintf(a.stderr, "follow it with: cairn show %s%s\n", id, rf.serverArg())
 		return nil
 	}
-	return a.watchRun(ctx, s, id, "retry", ef.progress, ef.quiet)
+	return a.watchRun(ctx, s, id, "retry", ef.progress, ef.quiet, before)
 }
 
 // resumeRemote asks the server to take over run arg (orphaned) and
@@ -223,17 +227,30 @@ func (a *app) resumeRemote(ctx context.Context, rf *remoteFlags, arg string, ef 
 		return err
 	}
 	s := &remoteSource{a: a, c: c, rf: rf}
-	id, err := c.Resume(ctx, arg)
+	before, err := s.getRun(ctx, arg) // where its progress starts from
+	if err != nil {
+		return err
+	}
+	id, err := c.Resume(ctx, before.ID)
 	switch {
 	case errors.Is(err, cairn.ErrConflict):
-		if d, gerr := s.getRun(ctx, arg); gerr == nil && d.State.Terminal() {
+		d, gerr := s.getRun(ctx, arg)
+		if gerr != nil {
+			return remoteErr(err)
+		}
+		if d.State.Terminal() {
 			return fmt.Errorf("run %s already %s; start a new one with 'cairn run'", d.ID, d.State)
 		}
-		return remoteErr(err)
+		// A live process drives it (the server itself, as a rule: it
+		// takes orphaned runs over by itself): follow it all the same.
+		var ce *client.Error
+		errors.As(err, &ce)
+		fmt.Fprintf(a.stderr, "run %s is driven already (the server says: %s); following it\n", d.ID, printable(ce.Message))
+		id = d.ID
 	case errors.Is(err, cairn.ErrNotFound):
 		return fmt.Errorf("no run %q on the server at %s (see 'cairn runs%s')", arg, c.URL(), rf.serverArg())
 	case err != nil:
 		return remoteErr(err)
 	}
-	return a.watchRun(ctx, s, id, "resume", ef.progress, ef.quiet)
+	return a.watchRun(ctx, s, id, "resume", ef.progress, ef.quiet, before)
 }

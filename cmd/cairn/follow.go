@@ -26,7 +26,12 @@ const (
 // first Ctrl-C (ctx ending) asks the server to cancel the run and waits
 // for it to end; the second (main) exits at once, leaving the server to
 // finish the cancellation. verb (run, retry, trigger) heads the output.
-func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode string, quiet bool) error {
+//
+// before is the run as it was before the command changed it (a retry, a
+// resume), the start of its progress; nil for a new run (every task
+// pending). The server may have moved on by the first read: the changes
+// since before are shown all the same.
+func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode string, quiet bool, before *runDetail) error {
 	bg := context.WithoutCancel(ctx)
 	d, err := src.getRun(ctx, id)
 	if err != nil {
@@ -34,12 +39,15 @@ func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode st
 	}
 	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)  on %s\n", verb, d.ID, d.Workflow, plural(len(d.tasks), "task"),
 		shortDigest(d.Digest), src.c.URL())
+	if before == nil {
+		before = newRunOf(d)
+	}
 	prog := newProgress(a.stderr, mode, quiet, len(d.tasks))
-	prog.seed(d.tasks)
+	prog.seed(before.tasks)
 	start := time.Now()
-	w := watcher{prev: d}
-	if d.State == cairn.RunRunning {
-		prog.observe(scheduler.Event{RunID: d.ID, Run: d.State, At: d.StartedAt})
+	w := watcher{prev: before}
+	for _, e := range w.events(d) {
+		prog.observe(e)
 	}
 	cancelled := false
 	var lost time.Time // when the server went out of reach
@@ -186,7 +194,11 @@ func (w *watcher) events(d *runDetail) []scheduler.Event {
 	if d.State != w.prev.State {
 		switch {
 		case d.State == cairn.RunRunning:
-			evs = append([]scheduler.Event{{RunID: d.ID, Run: d.State, At: d.StartedAt}}, evs...)
+			at := d.StartedAt
+			if w.prev.State.Terminal() { // a retry: it runs again from now
+				at = now
+			}
+			evs = append([]scheduler.Event{{RunID: d.ID, Run: d.State, At: at}}, evs...)
 		case d.State.Terminal():
 			if w.prev.State == cairn.RunQueued && !d.StartedAt.IsZero() {
 				evs = append([]scheduler.Event{{RunID: d.ID, Run: cairn.RunRunning, At: d.StartedAt}}, evs...)
@@ -196,4 +208,15 @@ func (w *watcher) events(d *runDetail) []scheduler.Event {
 	}
 	w.prev = d
 	return evs
+}
+
+// newRunOf is run d as it was made: queued, every task pending, no attempt.
+func newRunOf(d *runDetail) *runDetail {
+	r := *d.Run
+	r.State, r.StartedAt, r.FinishedAt, r.Error = cairn.RunQueued, time.Time{}, time.Time{}, ""
+	trs := make([]*cairn.TaskRun, len(d.tasks))
+	for i, tr := range d.tasks {
+		trs[i] = &cairn.TaskRun{RunID: tr.RunID, TaskID: tr.TaskID, Type: tr.Type, State: cairn.TaskPending}
+	}
+	return newDetail(runItem{Run: &r}, trs, nil)
 }

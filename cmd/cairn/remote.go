@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -118,9 +119,14 @@ func (s *remoteSource) close() {}
 func remoteErr(err error) error {
 	var ce *client.Error
 	var ue *client.UnreachableError
+	var certErr *tls.CertificateVerificationError
 	switch {
+	case errors.As(err, &certErr):
+		return fmt.Errorf("%w; if the server's certificate is signed by an authority of your own, give its PEM file in SSL_CERT_FILE", err)
 	case errors.As(err, &ue):
 		return fmt.Errorf("%w; check the URL (--server or CAIRN_SERVER) and that 'cairn server' runs there, listening on that address (its --addr)", err)
+	case errors.As(err, &ce) && ce.Code == "" && strings.Contains(ce.Message, "HTTPS server"):
+		return fmt.Errorf("%w; the server speaks HTTPS: give its URL as https://", err)
 	case errors.As(err, &ce) && ce.Status == 401 && !ce.TokenSent:
 		return fmt.Errorf("%w; give a token with --token or CAIRN_TOKEN (an admin makes one with 'cairn tokens create --role %s' where the server runs)", err, ce.Need)
 	case errors.As(err, &ce) && ce.Status == 401:

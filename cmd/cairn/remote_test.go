@@ -8,41 +8,18 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cairnml/cairn/artifacts"
-	"github.com/cairnml/cairn/store/sqlite"
-	"github.com/cairnml/cairn/ui"
 )
 
-// apiServer serves the web UI's API over env e's home, as cairn server
-// does (a store of its own on the same database, the same logs), with
-// authorize as its Options.Authorize (nil: everyone may do everything).
-func (e *env) apiServer(authorize func(*http.Request, ui.Access) (*http.Request, error)) *httptest.Server {
+// apiServer starts `cairn server` on env e's home without authentication
+// (on loopback) and returns its URL.
+func (e *env) apiServer() string {
 	e.t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(e.home, "cairn.db"), sqlite.ReadOnly())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { st.Close() })
-	logs, err := artifacts.OpenLogsReadOnly(filepath.Join(e.home, "logs"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	h, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, LogPoll: 50 * time.Millisecond, Authorize: authorize})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	e.t.Cleanup(srv.Close)
-	return srv
+	return e.writeAPI(e.t.TempDir())
 }
 
 // TestRemoteReadsAsLocal: runs, show, show --json and logs print the same
@@ -53,8 +30,8 @@ func TestRemoteReadsAsLocal(t *testing.T) {
 	ok := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
 	bad := runIDOf(t, e.must(1, "run", testdata(t, "alpha.yaml"), "-p", "code=3", "--progress", "none").stderr)
 	chatty := runIDOf(t, e.must(0, "run", testdata(t, "chatty.yaml"), "--progress", "none").stderr)
-	srv := e.apiServer(nil)
-	remote := func(args ...string) []string { return append(args, "--server", srv.URL) }
+	api := e.apiServer()
+	remote := func(args ...string) []string { return append(args, "--server", api) }
 	same := func(want int, args ...string) {
 		t.Helper()
 		l, r := e.must(want, args...), e.must(want, remote(args...)...)
@@ -81,7 +58,7 @@ func TestRemoteReadsAsLocal(t *testing.T) {
 	same(0, "logs", chatty, "talk", "--attempt", "1", "-f")
 	// Pages of more runs than one API page holds, and the cursor's hint.
 	r := e.must(0, remote("runs", "--limit", "2")...)
-	if !strings.Contains(r.stderr, "more: cairn runs --limit 2 --before ") || !strings.HasSuffix(r.stderr, " --server "+srv.URL+"\n") {
+	if !strings.Contains(r.stderr, "more: cairn runs --limit 2 --before ") || !strings.HasSuffix(r.stderr, " --server "+api+"\n") {
 		t.Errorf("runs --limit 2 --server: the next page's command:\n%s", r.stderr)
 	}
 	// Errors, as a local command says them.
@@ -107,12 +84,12 @@ func TestRemoteGateDetail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	id := runIDOf(t, e.must(0, "run", testdata(t, "gate.yaml"), "--progress", "none").stderr)
-	srv := e.apiServer(nil)
-	r := e.must(0, "show", id, "--server", srv.URL)
+	api := e.apiServer()
+	r := e.must(0, "show", id, "--server", api)
 	if !strings.Contains(r.stdout, "the task succeeded, its gate did not pass: f1 > 1 (its value is in the task's report)") {
 		t.Errorf("show --server of a failed gate:\n%s", r.stdout)
 	}
-	if l := e.must(0, "show", id, "--json"); l.stdout != e.must(0, "show", id, "--json", "--server", srv.URL).stdout {
+	if l := e.must(0, "show", id, "--json"); l.stdout != e.must(0, "show", id, "--json", "--server", api).stdout {
 		t.Errorf("show --json differs from the server")
 	}
 }
@@ -127,8 +104,8 @@ func TestRemoteLogsFollow(t *testing.T) {
 	waitFor(t, 10*time.Second, "the task to start", func() bool {
 		return strings.Contains(run.stderr.String(), "task talk running")
 	})
-	srv := e.apiServer(nil)
-	follow := e.start("logs", id, "talk", "-f", "--server", srv.URL)
+	api := e.apiServer()
+	follow := e.start("logs", id, "talk", "-f", "--server", api)
 	var first string
 	waitFor(t, 10*time.Second, "the first line", func() bool {
 		first = follow.stdout.String()
@@ -163,19 +140,9 @@ func TestRemoteErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	id := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
-	const token = "s3cret-token-value"
-	srv := e.apiServer(func(r *http.Request, need ui.Access) (*http.Request, error) {
-		switch r.Header.Get("Authorization") {
-		case "Bearer " + token:
-			if need > ui.Read {
-				return nil, ui.ErrForbidden
-			}
-			return r, nil
-		case "":
-			return nil, ui.ErrUnauthenticated
-		}
-		return nil, ui.ErrUnauthenticated
-	})
+	// A server with tokens: a viewer's reads, nobody else's.
+	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "viewer").stdout)
+	api := "http://" + e.startServer(nil).addr
 	// A port nothing listens on.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,14 +158,14 @@ func TestRemoteErrors(t *testing.T) {
 	}{
 		{[]string{"runs", "--server", closed}, nil, 1, []string{"cannot reach the server at " + closed, "connection refused", "--server or CAIRN_SERVER"}},
 		{[]string{"runs"}, []string{"CAIRN_SERVER=" + closed}, 1, []string{"cannot reach the server at " + closed}},
-		{[]string{"runs", "--server", srv.URL}, nil, 1, []string{"wants a token and none was given", "--token or CAIRN_TOKEN"}},
-		{[]string{"show", id, "--server", srv.URL, "--token", "wrong"}, nil, 1, []string{"does not accept the token", "--token or CAIRN_TOKEN"}},
-		{[]string{"cancel", id, "--server", srv.URL}, []string{"CAIRN_TOKEN=" + token}, 1, []string{"operator role"}},
-		{[]string{"show", "0000000000000000", "--server", srv.URL, "--token", token}, nil, 1, []string{`no run "0000000000000000" on the server at ` + srv.URL}},
+		{[]string{"runs", "--server", api}, nil, 1, []string{"wants a token and none was given", "--token or CAIRN_TOKEN"}},
+		{[]string{"show", id, "--server", api, "--token", "wrong"}, nil, 1, []string{"does not accept the token", "--token or CAIRN_TOKEN"}},
+		{[]string{"cancel", id, "--server", api}, []string{"CAIRN_TOKEN=" + token}, 1, []string{"the token's role may not do this", "operator token"}},
+		{[]string{"show", "0000000000000000", "--server", api, "--token", token}, nil, 1, []string{`no run "0000000000000000" on the server at ` + api}},
 		{[]string{"runs", "--server", "localhost:8080"}, nil, 2, []string{"write its scheme, such as http://localhost:8080"}},
 		{[]string{"runs", "--server", "http://cairn.invalid:8080", "--token", token}, nil, 1, []string{"the token travels in clear text", `no such host "cairn.invalid"`}},
 		{[]string{"trigger", "alpha"}, nil, 2, []string{"give --server URL (or set CAIRN_SERVER)"}},
-		{[]string{"run", testdata(t, "alpha.yaml"), "--server", srv.URL, "--workers", "2"}, nil, 2, []string{"--workers tune(s) the tasks this process runs"}},
+		{[]string{"run", testdata(t, "alpha.yaml"), "--server", api, "--workers", "2"}, nil, 2, []string{"--workers tune(s) the tasks this process runs"}},
 	} {
 		r := e.cairnEnv(c.env, c.args...)
 		if r.code != c.code {
@@ -214,7 +181,7 @@ func TestRemoteErrors(t *testing.T) {
 		}
 	}
 	// With the token, it reads; --server '' reads the home despite CAIRN_SERVER.
-	if r := e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "runs", "-q", "--server", srv.URL); r.code != 0 || strings.TrimSpace(r.stdout) != id {
+	if r := e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "runs", "-q", "--server", api); r.code != 0 || strings.TrimSpace(r.stdout) != id {
 		t.Errorf("runs with a viewer token: %s", r)
 	}
 	if r := e.cairnEnv([]string{"CAIRN_SERVER=" + closed}, "runs", "-q", "--server", ""); r.code != 0 || strings.TrimSpace(r.stdout) != id {
@@ -253,7 +220,7 @@ func TestRemoteCompletion(t *testing.T) {
 	}
 	e := newEnv(t)
 	id := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
-	srv := e.apiServer(nil)
+	api := e.apiServer()
 	script := `source <("$CAIRN_BIN" completion bash) || exit 1
 t() { COMP_WORDS=("$CAIRN_BIN" "$@"); COMP_CWORD=$#; _cairn; echo "${COMPREPLY[*]}"; }
 t show --server "$URL" ""
@@ -263,12 +230,43 @@ t show --server http://127.0.0.1:1 ""
 `
 	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script)
 	// A home with no database: the ids can only come from the server.
-	cmd.Env = append(testEnviron(), "CAIRN_BIN="+cairnBin, "URL="+srv.URL, "CAIRN_HOME="+filepath.Join(t.TempDir(), "none"))
+	cmd.Env = append(testEnviron(), "CAIRN_BIN="+cairnBin, "URL="+api, "CAIRN_HOME="+filepath.Join(t.TempDir(), "none"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash: %v\n%s", err, out)
 	}
 	if want := id + "\nhello write final\n" + id + "\n\n"; string(out) != want {
 		t.Errorf("completion from a server:\n%s--- want:\n%s", out, want)
+	}
+}
+
+// TestRemoteTLS: a server on HTTPS is read with its certificate trusted
+// (SSL_CERT_FILE here); an untrusted certificate and http:// to the TLS
+// port each say what to do.
+func TestRemoteTLS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := runIDOf(t, e.must(0, "run", testdata(t, "alpha.yaml"), "--progress", "none").stderr)
+	certFile, keyFile, _ := selfSignedCert(t)
+	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "viewer").stdout)
+	p := e.startWith(nil, "server", "--addr", "127.0.0.1:0", "--log-format", "json", "--tls-cert", certFile, "--tls-key", keyFile)
+	s := &server{proc: p}
+	addr := strings.TrimPrefix(s.waitLog(30*time.Second, "cairn server ready", nil).str("addr"), "https://")
+	auth := "CAIRN_TOKEN=" + token
+	if r := e.cairnEnv([]string{auth, "SSL_CERT_FILE=" + certFile}, "runs", "-q", "--server", "https://"+addr); r.code != 0 || strings.TrimSpace(r.stdout) != id {
+		t.Errorf("runs over HTTPS with the certificate trusted: %s", r)
+	}
+	r := e.cairnEnv([]string{auth}, "runs", "--server", "https://"+addr)
+	if r.code != 1 || !strings.Contains(r.stderr, "certificate") || !strings.Contains(r.stderr, "SSL_CERT_FILE") {
+		t.Errorf("runs over HTTPS with an unknown certificate: %s", r)
+	}
+	r = e.cairnEnv([]string{auth}, "runs", "--server", "http://"+addr)
+	if r.code == 0 || !strings.Contains(r.stderr, "give its URL as https://") {
+		t.Errorf("runs over http:// to the TLS port: %s", r)
+	}
+	for _, out := range []string{r.stdout, r.stderr} {
+		if strings.Contains(out, token) {
+			t.Errorf("the token was printed: %s", out)
+		}
 	}
 }

@@ -1,16 +1,10 @@
 package main
 
-// Tests of the commands that change a server's runs: run --server,
-// trigger, cancel. A real `cairn server` runs the tasks; the API's write
-// side is served in the test (writeAPI) over the same home.
+// Tests of the commands that change a server's runs — run --server,
+// trigger, retry, resume, cancel — against a real `cairn server` on the
+// test's home, which runs the tasks.
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,157 +13,14 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/artifacts"
-	"github.com/cairnml/cairn/store/sqlite"
-	"github.com/cairnml/cairn/ui"
-	"github.com/cairnml/cairn/workflows"
 )
 
-// writeAPI starts `cairn server` on env e's home, which starts and runs
-// the queued runs, and serves the API beside it with a write side that
-// queues them: trigger from the workflows in dir (NAME.yaml), submit a
-// file, cancel. It returns the API's URL.
+// writeAPI starts `cairn server` on env e's home, offering the workflow
+// files of dir, without authentication (on loopback), and returns its URL.
 func (e *env) writeAPI(dir string) string {
 	e.t.Helper()
-	e.startServer(nil)
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(e.home, "cairn.db"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { st.Close() })
-	logs, err := artifacts.OpenLogsReadOnly(filepath.Join(e.home, "logs"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	reg, err := registry()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	acts := &testActions{st: st, dir: dir, types: reg}
-	h, err := ui.New(ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, LogPoll: 50 * time.Millisecond, Actions: acts})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", h)
-	mux.HandleFunc("POST /api/v1/runs", acts.submit)
-	srv := httptest.NewServer(mux)
-	e.t.Cleanup(srv.Close)
-	return srv.URL
-}
-
-type testActions struct {
-	st    *sqlite.Store
-	dir   string
-	types workflows.TypeSet
-}
-
-// queue makes a queued run of wf with params given as text.
-func (a *testActions) queue(ctx context.Context, wf *workflows.Workflow, params map[string]string) (string, error) {
-	bound, err := wf.BindParams(params)
-	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ui.ErrBadInput)
-	}
-	r, trs := wf.NewRun(bound, time.Now())
-	if err := a.st.CreateRun(ctx, r, trs); err != nil {
-		return "", err
-	}
-	return r.ID, nil
-}
-
-func (a *testActions) Trigger(ctx context.Context, name string, params map[string]string) (string, error) {
-	wf, err := workflows.ParseFile(filepath.Join(a.dir, name+".yaml"), workflows.Options{Types: a.types})
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no workflow %q: %w", name, cairn.ErrNotFound)
-	}
-	if err != nil {
-		return "", err
-	}
-	return a.queue(ctx, wf, params)
-}
-
-func (a *testActions) Cancel(ctx context.Context, id string) error {
-	return a.st.RequestCancel(ctx, id)
-}
-func (a *testActions) Retry(ctx context.Context, id, task string) error {
-	r, err := a.st.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
-	if !r.State.Terminal() {
-		return fmt.Errorf("run %s is %s: %w", id, r.State, cairn.ErrConflict)
-	}
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: a.types})
-	if err != nil {
-		return err
-	}
-	_, err = retryRun(ctx, a.st, r, wf, task, "", "test")
-	return err
-}
-
-// Resume: the server beside takes an orphaned run over by itself.
-func (a *testActions) Resume(ctx context.Context, id string) error {
-	r, err := a.st.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
-	if r.State.Terminal() {
-		return fmt.Errorf("run %s already %s: %w", id, r.State, cairn.ErrTerminal)
-	}
-	return nil
-}
-
-func (a *testActions) Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error) {
-	wf, err := workflows.Parse(file, src, workflows.Options{Types: a.types})
-	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ui.ErrBadInput)
-	}
-	return a.queue(ctx, wf, params)
-}
-
-// submit is POST /api/v1/runs {"file", "source", "params"}.
-func (a *testActions) submit(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		File   string            `json:"file"`
-		Source string            `json:"source"`
-		Params map[string]string `json:"params"`
-	}
-	answer := func(status int, v any) {
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(v)
-	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		answer(400, map[string]string{"code": "bad_input", "message": err.Error()})
-		return
-	}
-	wf, err := workflows.Parse(body.File, []byte(body.Source), workflows.Options{Types: a.types})
-	var list workflows.ErrorList
-	if errors.As(err, &list) {
-		type problem struct {
-			File    string `json:"file"`
-			Line    int    `json:"line"`
-			Col     int    `json:"col"`
-			Message string `json:"message"`
-		}
-		var ps []problem
-		for _, e := range list {
-			ps = append(ps, problem{e.File, e.Line, e.Col, e.Msg})
-		}
-		answer(400, map[string]any{"code": "bad_input", "message": "the workflow file has problems", "problems": ps})
-		return
-	}
-	if err != nil {
-		answer(500, map[string]string{"code": "internal", "message": err.Error()})
-		return
-	}
-	id, err := a.queue(r.Context(), wf, body.Params)
-	if err != nil {
-		answer(400, map[string]string{"code": "bad_input", "message": err.Error()})
-		return
-	}
-	answer(201, map[string]string{"id": id})
+	srv := e.startServer(nil, "--workflows", dir, "--insecure-no-auth")
+	return "http://" + srv.addr
 }
 
 // TestRunOnServer: run --server sends a file, follows the run there with
@@ -334,17 +185,22 @@ func TestRetryOnServer(t *testing.T) {
 	if !strings.Contains(r.stderr, "run "+id2+" is running: retry it once it has ended (or cancel it first: cairn cancel "+id2+" --server "+api+")") {
 		t.Errorf("retry of a running run:\n%s", r.stderr)
 	}
-	// resume --server follows a running run to its end (here cancelled).
+	// resume --server of a run the server drives: it follows it (to its
+	// end, here cancelled).
 	resume := e.start("resume", id2, "--server", api, "--progress", "lines")
 	waitFor(t, 10*time.Second, "resume to follow the run", func() bool {
 		return strings.Contains(resume.stderr.String(), "resume "+id2+"  workflow sleeper")
 	})
+	if !strings.Contains(resume.stderr.String(), "run "+id2+" is driven already (the server says: ") {
+		t.Errorf("resume --server of a run the server drives:\n%s", resume.stderr.String())
+	}
 	if r := e.must(0, "cancel", id2, "--server", api); !strings.Contains(r.stdout, "run "+id2+": cancellation requested; the server at "+api+" is stopping it") {
 		t.Errorf("cancel --server:\n%s", r)
 	}
 	if code := resume.wait(30 * time.Second); code != 1 || !strings.Contains(resume.stdout.String(), "run "+id2+" CANCELLED") {
 		t.Errorf("resume --server of a run cancelled meanwhile: exit %d\n%s\n%s", code, resume.stdout.String(), resume.stderr.String())
 	}
+	e.waitRunState(30*time.Second, id2, "cancelled")
 	if r := e.must(1, "resume", id2, "--server", api); !strings.Contains(r.stderr, "run "+id2+" already cancelled") {
 		t.Errorf("resume --server of a finished run:\n%s", r)
 	}
