@@ -457,11 +457,32 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 // pinned, goes on to the task's next attempts, until the attempt or task
 // is finished or ctx ends (Ctrl-C). n is 0 while the task has no attempt
 // yet.
+//
+// It says on notes when the run becomes orphaned — a follower would
+// otherwise wait in silence for a process that is gone — and when a
+// process drives it again.
 func followLocalLog(ctx context.Context, st *sqlite.Store, logs *artifacts.Logs, runID, taskID string, n int, pinned bool, out, notes io.Writer) error {
 	var off int64
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	lost, ticks := false, 0
 	for {
+		if lost || ticks%orphanCheckEvery == 0 { // an orphaned run at every tick
+			r, err := st.GetRun(ctx, runID)
+			if err != nil {
+				return err
+			}
+			o := orphaned(r, time.Now())
+			switch {
+			case o && !lost:
+				fmt.Fprintf(notes, "run %s is orphaned (%s; a cairn server takes it over): cairn resume %s; still following\n",
+					runID, orphanedWhy(r), runID)
+			case !o && lost && r.Owner != "":
+				fmt.Fprintf(notes, "run %s is driven again, by %s; following\n", runID, r.Owner)
+			}
+			lost = o
+		}
+		ticks++
 		// Look at the state first and print second, so that the bytes of
 		// an attempt seen finished are all printed before leaving.
 		tr, err := st.GetTaskRun(ctx, runID, taskID)
@@ -500,6 +521,10 @@ func followLocalLog(ctx context.Context, st *sqlite.Store, logs *artifacts.Logs,
 		}
 	}
 }
+
+// orphanCheckEvery is how many of followLocalLog's ticks (a quarter
+// second) pass between two looks at whether its run is orphaned.
+const orphanCheckEvery = 8
 
 // printFrom prints attempt n's log from byte off and returns the new end.
 // A log not created yet (nothing printed so far) is empty.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +50,49 @@ func TestServerInfoWithTwoServers(t *testing.T) {
 	c.wait(30 * time.Second)
 	if _, r := e.detach(wf); !strings.Contains(r.stderr, "no cairn server runs on this home") {
 		t.Errorf("run --detach with no server left:\n%s", r.stderr)
+	}
+}
+
+// logs -f of a task whose server is killed: the follower says that the run
+// is orphaned and what finishes it, instead of waiting in silence; when the
+// next server takes the run over it says so, and follows the task's next
+// attempt to its end.
+func TestLogsFollowSaysOrphaned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	marker := filepath.Join(t.TempDir(), "second")
+	// The first attempt waits for good; the second (after the kill) ends
+	// after a second.
+	wf := writeWorkflow(t, "wait.yaml", fmt.Sprintf(`name: wait
+tasks:
+  - id: a
+    type: shell
+    with:
+      script: |
+        echo "attempt $CAIRN_ATTEMPT"
+        if [ -e %[1]s ]; then sleep 1; echo done; exit 0; fi
+        touch %[1]s
+        sleep 300
+`, marker))
+	s := e.startServer(nil)
+	id, _ := e.detach(wf)
+	f := e.start("logs", id, "a", "-f")
+	waitFor(t, 30*time.Second, "the first attempt's output", func() bool { return strings.Contains(f.stdout.String(), "attempt 1") })
+	s.kill9()
+
+	note := "run " + id + " is orphaned (the process driving it died; a cairn server takes it over): cairn resume " + id + "; still following\n"
+	waitFor(t, 10*time.Second, "logs -f to say the run is orphaned", func() bool { return strings.Contains(f.stderr.String(), note) || f.exited() })
+	if f.exited() {
+		t.Fatalf("logs -f exited when the server was killed:\n%s", f.stderr.String())
+	}
+	next := e.startServer(nil)
+	if code := f.wait(60 * time.Second); code != 0 {
+		t.Fatalf("logs -f exited %d:\n%s", code, f.stderr.String())
+	}
+	if again := "run " + id + " is driven again, by " + next.owner + "; following\n"; !strings.Contains(f.stderr.String(), again) {
+		t.Errorf("logs -f did not say that the next server drives the run (%q):\n%s", again, f.stderr.String())
+	}
+	if out := f.stdout.String(); !strings.HasSuffix(out, "attempt 2\ndone\n") {
+		t.Errorf("logs -f did not follow the second attempt to its end:\n%s", out)
 	}
 }
