@@ -337,6 +337,14 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if d.orphaned {
 		fmt.Fprintf(w, "resume    a cairn server takes it over, or: cairn resume %s%s\n", r.ID, rf.serverArg())
 	}
+	if l, ok := src.(*localSource); ok && r.State == cairn.RunQueued && l.st != nil {
+		// A queued run waits for a server: say whether one runs here.
+		if info, ok := liveServer(l.st.Path()); ok {
+			fmt.Fprintf(w, "waits     for cairn server (pid %d, %s) to start it, within the active-run limits\n", info.PID, info.Addr)
+		} else {
+			fmt.Fprintf(w, "waits     for a cairn server, and none runs on this home: start one ('cairn server'), or cancel it: cairn cancel %s\n", r.ID)
+		}
+	}
 	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(d.runItem, now))
 	if r.Error != "" {
 		fmt.Fprintf(w, "error     %s\n", printable(r.Error))

@@ -96,3 +96,27 @@ tasks:
 		t.Errorf("logs -f did not follow the second attempt to its end:\n%s", out)
 	}
 }
+
+// show of a queued run says what it waits for: a server, when none runs
+// on the home, or the server that runs (a run held back by its workflow's
+// max_active_runs).
+func TestShowQueuedSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "one.yaml", "name: one\nmax_active_runs: 1\ntasks:\n  - id: a\n    type: shell\n    with: {argv: [sleep, '300']}\n")
+	first, _ := e.detach(wf)
+	want := "waits     for a cairn server, and none runs on this home: start one ('cairn server'), or cancel it: cairn cancel " + first + "\n"
+	if out := e.must(0, "show", first).stdout; !strings.Contains(out, want) {
+		t.Errorf("show of a queued run with no server, want %q:\n%s", want, out)
+	}
+	s := e.startServer(nil)
+	second, _ := e.detach(wf)
+	e.waitRunState(30*time.Second, first, "running")
+	want = fmt.Sprintf("waits     for cairn server (pid %d, %s) to start it, within the active-run limits\n", s.pid(), s.addr)
+	if out := e.must(0, "show", second).stdout; !strings.Contains(out, want) {
+		t.Errorf("show of a run queued behind max_active_runs, want %q:\n%s", want, out)
+	}
+	if out := e.must(0, "show", first).stdout; strings.Contains(out, "waits") {
+		t.Errorf("show of a running run says it waits:\n%s", out)
+	}
+}
