@@ -66,7 +66,7 @@ func (f *execFlags) register(a *app, fs interface {
 	fs.Var((*progressMode)(&f.progress), "progress", "progress display: auto (a bar on a terminal), bar, lines, none")
 	f.logLimit = artifacts.DefaultLogLimit
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
-	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned")
+	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned; a shell task gets at least its kill_grace + 2s")
 }
 
 // check refuses flag values that cannot be meant.

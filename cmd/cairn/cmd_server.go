@@ -70,7 +70,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
-	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, drain) may take before it is abandoned")
+	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, cancel, drain) may take before it is abandoned; a shell task gets at least its kill_grace + 2s")
 	f.logLimit = artifacts.DefaultLogLimit
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
