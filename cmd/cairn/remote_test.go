@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/runjson"
 )
 
 // apiServer starts `cairn server` on env e's home without authentication
@@ -267,6 +270,37 @@ func TestRemoteTLS(t *testing.T) {
 	for _, out := range []string{r.stdout, r.stderr} {
 		if strings.Contains(out, token) {
 			t.Errorf("the token was printed: %s", out)
+		}
+	}
+}
+
+// TestServerAnswersChecked: a run from a server is printed only if its
+// ids and states are what cairn makes (the text commands print them as
+// they are).
+func TestServerAnswersChecked(t *testing.T) {
+	ok := func() runjson.Run {
+		return runjson.Run{ID: "01m8x0t6q2yphmef", Workflow: "alpha", State: cairn.RunSucceeded,
+			Tasks: []runjson.Task{{ID: "hello", Type: "shell", State: cairn.TaskSucceeded,
+				Attempt: []runjson.Attempt{{Number: 1, State: cairn.AttemptInterrupted}, {Number: 2, State: cairn.TaskSucceeded}}}}}
+	}
+	j := ok()
+	if d, err := detailFromJSON(&j); err != nil || len(d.all) != 2 || d.atts["hello"][1].TaskID != "hello" {
+		t.Fatalf("a good run: %v %+v", err, d)
+	}
+	for name, spoil := range map[string]func(*runjson.Run){
+		"run id":        func(r *runjson.Run) { r.ID = "\x1b[2J0000000000" },
+		"run state":     func(r *runjson.Run) { r.State = "done" },
+		"workflow":      func(r *runjson.Run) { r.Workflow = "a\u202eb" },
+		"task id":       func(r *runjson.Run) { r.Tasks[0].ID = "x\ny" },
+		"empty task":    func(r *runjson.Run) { r.Tasks[0].ID = "" },
+		"task type":     func(r *runjson.Run) { r.Tasks[0].Type = "\x07" },
+		"task state":    func(r *runjson.Run) { r.Tasks[0].State = "interrupted" },
+		"attempt state": func(r *runjson.Run) { r.Tasks[0].Attempt[1].State = "won" },
+	} {
+		j := ok()
+		spoil(&j)
+		if _, err := detailFromJSON(&j); err == nil {
+			t.Errorf("%s: a spoiled run was taken", name)
 		}
 	}
 }

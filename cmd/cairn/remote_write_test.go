@@ -91,6 +91,10 @@ func TestTriggerFollow(t *testing.T) {
 	}
 	id := strings.TrimSpace(r.stdout)
 	e.waitRunState(30*time.Second, id, "succeeded")
+	r = e.must(0, "trigger", "alpha", "--follow", "--server", api, "--progress", "none")
+	if !strings.Contains(r.stdout, " SUCCEEDED in ") || strings.Contains(r.stdout, "\n"+runIDOf(t, r.stderr)+"\n") {
+		t.Errorf("trigger --follow of a run that succeeds (the id is in its first line, not alone on stdout):\n%s", r)
+	}
 	r = e.must(1, "trigger", "alpha", "-p", "code=2", "--follow", "--progress", "lines", "--server", api)
 	if !strings.Contains(r.stderr, "task final failed") || !strings.Contains(r.stdout, " FAILED in ") || r.stdout == "" {
 		t.Errorf("trigger --follow of a failing run:\n%s", r)
