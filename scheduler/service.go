@@ -445,12 +445,8 @@ func (s *Service) forget(rs *runState) {
 	defer cancel()
 	switch {
 	case final != nil:
-		if err := s.store.AckEvaluations(ctx, rs.id, -1, s.o.Now()); err != nil {
-			s.log.Warn("acknowledge evaluations", "run", rs.id, "err", err)
-		}
-		if err := s.store.ReleaseRun(ctx, rs.id, s.o.Owner); err != nil {
-			s.log.Warn("release run", "run", rs.id, "err", err)
-		}
+		// The plan that ended the run released its claim and deleted its
+		// evaluations.
 	case errors.Is(err, cairn.ErrRunOwned):
 		// Taken over: the claim is another's.
 	default:
@@ -746,7 +742,7 @@ func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
 			s.failQueued(ctx, run, err)
 			return
 		}
-		s.log.Error("cannot take run; trying again in a minute", "run", run.ID, "err", err)
+		s.log.Error("cannot take run; trying again in a minute (or cancel it: cairn cancel RUN)", "run", run.ID, "err", err)
 		s.mu.Lock()
 		s.skip[run.ID] = s.o.Now().Add(time.Minute)
 		s.mu.Unlock()

@@ -161,7 +161,9 @@ type RunStore interface {
 	// ListAttempts returns the attempts of one task run, oldest first; with
 	// taskID "" those of every task of the run.
 	ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error)
-	// ApplyPlan applies every change in p in one transaction. Each change is
+	// ApplyPlan applies every change in p in one transaction. A run change
+	// to a terminal state also clears the run's claim and deletes its
+	// evaluations, in the same transaction. Each change is
 	// a compare-and-set on the row's Version (and the run's, for a run
 	// change); if any row changed since it was read, nothing is applied and
 	// the error wraps cairn.ErrConflict. On success the new versions are

@@ -220,7 +220,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// The server's own context ends streams (followed logs) when it drains.
 	baseCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
-	mux := healthMux(st, &draining)
+	mux := healthMux(st, &draining, log)
 	mux.Handle("/", web)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return baseCtx }}
@@ -238,7 +238,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if f.noAuth {
 		log.Warn("no authentication: --insecure-no-auth lets anyone who can reach this address read and change every run; it serves on loopback only",
 			"addr", scheme+"://"+ln.Addr().String())
-	} else if n, err := st.CountValidTokens(ctx); err == nil && n == 0 {
+	} else if scheme == "http" && !loopbackAddr(f.addr) {
+		log.Warn("plain HTTP on a non-loopback address: tokens and session cookies travel in clear text; serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front",
+			"addr", scheme+"://"+ln.Addr().String())
+	}
+	if n, err := st.CountValidTokens(ctx); err == nil && n == 0 && !f.noAuth {
 		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
 	}
 	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
@@ -326,7 +330,7 @@ func loopbackAddr(addr string) bool {
 
 // healthMux serves /healthz (the process answers) and /readyz (the
 // database answers and the server is not draining); both open to anyone.
-func healthMux(st *sqlite.Store, draining *atomic.Bool) *http.ServeMux {
+func healthMux(st *sqlite.Store, draining *atomic.Bool, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -342,8 +346,10 @@ func healthMux(st *sqlite.Store, draining *atomic.Bool) *http.ServeMux {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if _, err := st.LastEvaluation(ctx); err != nil {
+			// The reason goes to the server's log, not to whoever asks.
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "database: %v\n", err)
+			fmt.Fprintln(w, "database unavailable")
+			log.Warn("readyz: the database does not answer", "err", err)
 			return
 		}
 		fmt.Fprintln(w, "ready")

@@ -56,7 +56,7 @@ func serverHandler(t *testing.T, f serverFlags) (*sqlite.Store, *ui.Handler, *ht
 		t.Fatal(err)
 	}
 	var draining atomic.Bool
-	mux := healthMux(st, &draining)
+	mux := healthMux(st, &draining, slog.New(slog.DiscardHandler))
 	mux.Handle("/", web)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -567,14 +567,18 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 			if rc.To.Terminal() {
 				finished = nanos(rc.At)
 			}
+			// A run that ends lets go of its claim in the same statement:
+			// nothing is left to plan, and no scheduler must be asked.
 			st, err := s.txStmt(ctx, tx, `UPDATE runs SET state = ?, error = ?,
-	started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at), version = version + 1
+	started_at = coalesce(?, started_at), finished_at = coalesce(?, finished_at), version = version + 1,
+	owner = CASE WHEN ? THEN '' ELSE owner END, owner_expires_at = CASE WHEN ? THEN NULL ELSE owner_expires_at END
 WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 			if err != nil {
 				return err
 			}
 			s.stmts.Add(1)
-			err = st.QueryRowContext(ctx, string(rc.To), rc.Error, started, finished, p.RunID, rc.FromVersion,
+			end := boolInt(rc.To.Terminal())
+			err = st.QueryRowContext(ctx, string(rc.To), rc.Error, started, finished, end, end, p.RunID, rc.FromVersion,
 				string(rc.From)).Scan(&runVersion)
 			if errors.Is(err, sql.ErrNoRows) {
 				return s.runMissOrConflict(ctx, tx, p.RunID, fmt.Sprintf("run at version %d", rc.FromVersion))
@@ -591,6 +595,12 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 				return err
 			}
 			taskVersions[i] = v
+		}
+		if rc := p.Run; rc != nil && rc.To.Terminal() {
+			// Its evaluations, too, are done with.
+			if _, err := s.exec(ctx, tx, `DELETE FROM evaluations WHERE run_id = ?`, p.RunID); err != nil {
+				return err
+			}
 		}
 		if p.Run != nil {
 			p.Run.NewVersion = runVersion

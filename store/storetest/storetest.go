@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ApplyPlan", testApplyPlan},
 		{"ApplyPlanConflictAppliesNothing", testApplyPlanConflict},
 		{"ApplyPlanClosesAttempt", testApplyPlanClosesAttempt},
+		{"ApplyPlanEndReleases", testApplyPlanEndReleases},
 		{"LeaseOrder", testLeaseOrder},
 		{"LeaseLifecycle", testLeaseLifecycle},
 		{"HeartbeatMany", testHeartbeatMany},
@@ -1246,5 +1247,43 @@ func testBatch(t *testing.T, s scheduler.Store) {
 	}
 	if tr := task(t, s, run.ID, "t2"); tr.State != cairn.TaskPending {
 		t.Fatalf("t2 = %s, want pending", tr.State)
+	}
+}
+
+// A plan that ends a run clears its claim and deletes its evaluations in
+// the same transaction.
+func testApplyPlanEndReleases(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskSucceeded)
+	if _, err := s.ClaimRun(ctx, run.ID, "owner:1:a", t0, ttl, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestCancel(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.GetRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: run.ID, Run: &scheduler.RunChange{FromVersion: cur.Version,
+		From: cairn.RunQueued, To: cairn.RunCancelled, At: t0.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	cur, err = s.GetRun(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.State != cairn.RunCancelled || cur.Owner != "" || !cur.OwnerExpiresAt.IsZero() {
+		t.Fatalf("ended run: state %s owner %q until %v, want cancelled and no claim", cur.State, cur.Owner, cur.OwnerExpiresAt)
+	}
+	evs, err := s.Evaluations(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.RunID == run.ID {
+			t.Fatalf("evaluation of the ended run left: %+v", e)
+		}
 	}
 }
