@@ -510,6 +510,10 @@ func (s *Service) maintain(ctx context.Context) {
 	if s.o.Adopt {
 		s.adopt(sctx)
 	}
+	var (
+		kickTimer <-chan time.Time // an adopt pass asked for, due then
+		lastKick  time.Time
+	)
 	for {
 		select {
 		case <-sctx.Done():
@@ -528,9 +532,19 @@ func (s *Service) maintain(ctx context.Context) {
 				s.log.Warn("reap expired leases", "err", err)
 			}
 		case <-s.kick:
-			if s.o.Adopt {
-				s.adopt(sctx)
+			// A run ended (room for a queued one) or a new run was
+			// seen: look at once, but at most every kickEvery, so that
+			// a thousand runs ending do not make a thousand passes.
+			if s.o.Adopt && kickTimer == nil {
+				wait := kickEvery - time.Since(lastKick)
+				if wait < 0 {
+					wait = 0
+				}
+				kickTimer = time.After(wait)
 			}
+		case <-kickTimer:
+			kickTimer, lastKick = nil, time.Now()
+			s.adopt(sctx)
 		}
 	}
 }
@@ -567,7 +581,10 @@ func (s *Service) poll(ctx context.Context, cursor int64) int64 {
 			}
 		}
 		if adopt {
-			s.adopt(ctx)
+			select { // the maintenance loop looks, at most every kickEvery
+			case s.kick <- struct{}{}:
+			default:
+			}
 		}
 		if len(evs) < 1000 {
 			return cursor
@@ -611,6 +628,10 @@ func (s *Service) renew(ctx context.Context) {
 		}
 	}
 }
+
+// kickEvery is the least time between two adopt passes asked for by
+// events (a run ended, a new run seen); the timer's pass comes besides.
+const kickEvery = 100 * time.Millisecond
 
 // adoptBatch bounds the runs one adopt pass takes.
 const adoptBatch = 500
