@@ -189,6 +189,9 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 	if err != nil {
 		return "", fmt.Errorf("trigger %s: %w", wf.Name, err)
 	}
+	if a.o.Service != nil {
+		a.o.Service.Kick() // start it now, within the limits, rather than at the next read of evaluations
+	}
 	return run.ID, nil
 }
 
