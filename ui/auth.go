@@ -66,6 +66,14 @@ func roleFor(a Access) auth.Role {
 	return auth.Viewer
 }
 
+// aRole is a role with its article: "a viewer", "an operator", "an admin".
+func aRole(role string) string {
+	if strings.ContainsAny(role[:min(1, len(role))], "aeiou") {
+		return "an " + role
+	}
+	return "a " + role
+}
+
 // session is a signed-in browser: a random id in its cookie, mapped here
 // to the token it signed in with.
 type session struct {
@@ -190,7 +198,11 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 	}
 	r = r.WithContext(WithCaller(ctx, caller))
 	if caller.Access < need {
-		return r, fmt.Errorf("token %s is a %s token; this needs an %s token (or admin): %w", caller.Actor, caller.Role, roleFor(need), ErrForbidden)
+		orAdmin := " (or admin)"
+		if need == Admin {
+			orAdmin = ""
+		}
+		return r, fmt.Errorf("token %s is %s token; this needs %s token%s: %w", caller.Actor, aRole(caller.Role), aRole(string(roleFor(need))), orAdmin, ErrForbidden)
 	}
 	return r, nil
 }
