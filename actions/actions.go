@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -160,7 +161,8 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 		var pe *workflows.ParamsError
 		if errors.As(err, &pe) {
 			for k, msg := range pe.ByParam {
-				bad.Params[k] = msg
+				// Keyed by the param: its name need not lead the text too.
+				bad.Params[k] = strings.TrimPrefix(msg, fmt.Sprintf("param %q: ", k))
 			}
 			if len(bad.Params) == 0 {
 				bad.Other = pe.Problems

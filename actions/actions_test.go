@@ -337,6 +337,12 @@ func TestTrigger(t *testing.T) {
 			!strings.Contains(body, tc.says) || e.Params[tc.param] == "" {
 			t.Errorf("trigger with %s: %d %s; want 400 naming %s: %s", tc.params, code, body, tc.param, tc.says)
 		}
+		// The param is named once: by its key in params, and once in
+		// the message (was `param "times": param "times": want an int`).
+		if twice := fmt.Sprintf("param %q: param %q", tc.param, tc.param); strings.Contains(body, strings.ReplaceAll(twice, `"`, `\"`)) ||
+			strings.HasPrefix(e.Params[tc.param], fmt.Sprintf("param %q: ", tc.param)) {
+			t.Errorf("trigger with %s: %s names the param twice", tc.params, body)
+		}
 	}
 	if code, body := s.call("POST", "/api/v1/workflows/nope/runs", `{}`); code != 404 || !strings.Contains(body, `no workflow \"nope\"`) {
 		t.Errorf("trigger of an unknown workflow: %d %s", code, body)

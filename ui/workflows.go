@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -36,6 +37,10 @@ func (e *ParamsError) Error() string {
 	}
 	sort.Strings(names)
 	for _, k := range names {
+		if strings.Contains(e.Params[k], strconv.Quote(k)) {
+			parts = append(parts, e.Params[k]) // it names the param already
+			continue
+		}
 		parts = append(parts, fmt.Sprintf("param %q: %s", k, e.Params[k]))
 	}
 	parts = append(parts, e.Other...)
