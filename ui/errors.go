@@ -94,6 +94,11 @@ func logAttrs(c *gin.Context, more ...any) []any {
 func (h *handler) fail(c *gin.Context, err error) {
 	status, code := Status(err)
 	msg := err.Error()
+	if code == "conflict" {
+		// The 409 and its code say it; "state changed concurrently"
+		// would mislead about a run that is simply running.
+		msg = strings.TrimSuffix(msg, ": "+cairn.ErrConflict.Error())
+	}
 	if status == http.StatusInternalServerError {
 		h.o.Logger.Error("ui: request failed", logAttrs(c, "err", err)...)
 		msg = "internal error: the server's log has the cause"
