@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"strings"
@@ -262,7 +263,7 @@ func New(o Options) (*Handler, error) {
 	e.UseRawPath = true
 	e.UnescapePathValues = true
 	e.ContextWithFallback = true // c.Request.Context() through c
-	e.Use(securityHeaders, h.recover, h.limitBody)
+	e.Use(securityHeaders, h.recover, h.limitBody, h.checkQuery)
 	h.mountStatic(e)
 	h.mountAPI(e)
 	h.mountPages(e)
@@ -359,6 +360,17 @@ func (h *handler) limitBody(c *gin.Context) {
 	}
 	if c.Request.Body != nil {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.o.MaxBodyBytes)
+	}
+}
+
+// checkQuery refuses a query that does not parse (a ';' separator, a bad
+// %-escape): Go drops such pairs from the query, so a filter in one would
+// be ignored without a word.
+func (h *handler) checkQuery(c *gin.Context) {
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		h.fail(c, fmt.Errorf("the query %q does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
+			c.Request.URL.RawQuery, err, ErrBadInput))
+		c.Abort()
 	}
 }
 
