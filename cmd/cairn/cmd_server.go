@@ -223,7 +223,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	mux := healthMux(st, &draining, log)
 	mux.Handle("/", web)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return baseCtx }}
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		// Go's own lines (a TLS handshake that failed) in --log-format too.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)

@@ -13,8 +13,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
-
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -294,6 +295,20 @@ func TestServerTLS(t *testing.T) {
 		t.Errorf("plain HTTP to the TLS port: %d %q", status, body)
 	}
 	s.term()
+	s.waitLog(30*time.Second, "stopped", nil)
+	// Go's own complaint (the TLS handshake that was plain HTTP) is a
+	// line of --log-format json too, as the server's own lines.
+	handshake := false
+	for _, line := range strings.Split(strings.TrimSpace(s.stderr.String()), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil && strings.Contains(line, "TLS handshake") {
+			t.Errorf("a log line that is not JSON: %q", line)
+		}
+		handshake = handshake || strings.Contains(fmt.Sprint(l["msg"]), "TLS handshake error")
+	}
+	if !handshake {
+		t.Errorf("no line logs the plain-HTTP handshake:\n%s", s.stderr.String())
+	}
 }
 
 // selfSignedCert writes a certificate for 127.0.0.1 and its key, and
