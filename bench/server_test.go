@@ -156,30 +156,7 @@ func BenchmarkServiceBookkeeping(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wf, err := workflows.Parse("wait.yaml", []byte("name: wait\ntasks:\n  - {id: long, type: block}\n  - {id: after, type: noop, needs: [long]}\n"),
-			workflows.Options{Types: reg})
-		if err != nil {
-			b.Fatal(err)
-		}
-		dir := b.TempDir()
-		st, err := sqlite.Open(ctx, dir+"/cairn.db")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < runs; i++ {
-			r, trs := wf.NewRun(map[string]any{}, time.Now())
-			if err := st.CreateRun(ctx, r, trs); err != nil {
-				b.Fatal(err)
-			}
-		}
-		arts, err := artifacts.Open(dir + "/artifacts")
-		if err != nil {
-			b.Fatal(err)
-		}
-		logs, err := artifacts.OpenLogs(dir + "/logs")
-		if err != nil {
-			b.Fatal(err)
-		}
+		wf, st, arts, logs, dir := queuedStore(b, reg, "name: wait\ntasks:\n  - {id: long, type: block}\n  - {id: after, type: noop, needs: [long]}\n", runs)
 		owner := fmt.Sprintf("bench:%d:server", os.Getpid())
 		broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
 		svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{Owner: owner, Adopt: true,
@@ -227,29 +204,7 @@ func BenchmarkInProcessService1000x10(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		wf, err := workflows.Parse("ten.yaml", []byte(tenNoop()), workflows.Options{Types: reg})
-		if err != nil {
-			b.Fatal(err)
-		}
-		dir := b.TempDir()
-		st, err := sqlite.Open(ctx, dir+"/cairn.db")
-		if err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; i < runs; i++ {
-			r, trs := wf.NewRun(map[string]any{}, time.Now())
-			if err := st.CreateRun(ctx, r, trs); err != nil {
-				b.Fatal(err)
-			}
-		}
-		arts, err := artifacts.Open(dir + "/artifacts")
-		if err != nil {
-			b.Fatal(err)
-		}
-		logs, err := artifacts.OpenLogs(dir + "/logs")
-		if err != nil {
-			b.Fatal(err)
-		}
+		wf, st, arts, logs, dir := queuedStore(b, reg, tenNoop(), runs)
 		owner := fmt.Sprintf("bench:%d:server", os.Getpid())
 		done := make(chan struct{}, runs)
 		broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
@@ -274,4 +229,38 @@ func BenchmarkInProcessService1000x10(b *testing.B) {
 		svc.Stop(ctx)
 		st.Close()
 	}
+}
+
+// queuedStore makes a SQLite store in a temporary folder holding runs
+// queued runs of the workflow src (parsed with reg's types), and the
+// artifact and log folders beside it; the store is closed at the end of
+// the benchmark.
+func queuedStore(b *testing.B, reg *tasks.Registry, src string, runs int) (*workflows.Workflow, *sqlite.Store, *artifacts.Dir, *artifacts.Logs, string) {
+	b.Helper()
+	ctx := context.Background()
+	wf, err := workflows.Parse("bench.yaml", []byte(src), workflows.Options{Types: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	st, err := sqlite.Open(ctx, dir+"/cairn.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	for i := 0; i < runs; i++ {
+		r, trs := wf.NewRun(map[string]any{}, time.Now())
+		if err := st.CreateRun(ctx, r, trs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	arts, err := artifacts.Open(dir + "/artifacts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	logs, err := artifacts.OpenLogs(dir + "/logs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return wf, st, arts, logs, dir
 }
