@@ -194,6 +194,13 @@ func (s *Service) Stop(ctx context.Context) {
 // StopAdopting makes an Adopt service take no more runs on its own — no
 // queued run started, no orphaned run taken over — while it goes on
 // planning the runs it holds: a server draining on SIGTERM. It returns
+// once an adopt pass in progress is over. Start undoes it.
+func (s *Service) StopAdopting() {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	s.noAdopt = true
+}
+
 // Kick asks for an adopt pass soon (within 100 ms): a run was just queued
 // in this process (a trigger through the API), and need not wait for the
 // next read of evaluations. It never blocks; without Adopt it does nothing.
@@ -208,13 +215,6 @@ func (s *Service) Kick() {
 	case kick <- struct{}{}:
 	default:
 	}
-}
-
-// once an adopt pass in progress is over. Start undoes it.
-func (s *Service) StopAdopting() {
-	s.adoptMu.Lock()
-	defer s.adoptMu.Unlock()
-	s.noAdopt = true
 }
 
 // Runs returns the ids of the runs the service owns now.
