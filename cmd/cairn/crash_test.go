@@ -614,7 +614,10 @@ func TestCrashManyKillsUseNoRetries(t *testing.T) {
 	ledger := filepath.Join(t.TempDir(), "ledger")
 	killLedgerGroupsOnCleanup(t, ledger)
 	start := time.Now()
-	p := e.start("run", wf, "-p", "ledger="+ledger, "-p", "hold=50", "--progress", "lines")
+	// Each task naps 0.2 s: after the first kill, about 5 s of work are
+	// left, longer than the four kills and resumes that follow take
+	// (0.3-0.9 s apart): with 0.1 s, a fast resume could end the run first.
+	p := e.start("run", wf, "-p", "ledger="+ledger, "-p", "hold=50", "-p", "nap=2", "--progress", "lines")
 	id := p.runID()
 	made := killAndResume(t, e, p, id, kills, func() time.Duration {
 		return time.Duration(300+rng.IntN(600)) * time.Millisecond
