@@ -298,7 +298,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			book.redact(haltErr.Error()))
 	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return fmt.Errorf("serve /healthz and /readyz on %s: %w", info.Addr, serveErr)
+		return fmt.Errorf("serve the UI, the API and health on %s: %w", info.Addr, serveErr)
 	}
 	return nil
 }
