@@ -80,14 +80,8 @@ func (h *handler) apiRun(c *gin.Context) {
 
 // GET /api/v1/runs/{id}/tasks/{task}/attempts → {"attempts": [...]}, oldest first.
 func (h *handler) apiAttempts(c *gin.Context) {
-	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	tr, err := v.task(c.Param("task"))
-	if err != nil {
-		h.fail(c, err)
+	v, tr, ok := h.runTask(c)
+	if !ok {
 		return
 	}
 	out := struct {
@@ -109,15 +103,8 @@ const maxTail = 64 << 20
 // attempt ends: "log" events, one data line per log line, whose id is the
 // offset after them, then one "end" event whose data is the attempt's state.
 func (h *handler) apiLog(c *gin.Context) {
-	ctx := c.Request.Context()
-	v, err := h.loadRun(ctx, c.Param("id"))
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	tr, err := v.task(c.Param("task"))
-	if err != nil {
-		h.fail(c, err)
+	v, tr, ok := h.runTask(c)
+	if !ok {
 		return
 	}
 	n, err := attemptParam(c)

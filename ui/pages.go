@@ -465,14 +465,8 @@ type attemptLink struct {
 }
 
 func (h *handler) pageTask(c *gin.Context) {
-	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
-	tr, err := v.task(c.Param("task"))
-	if err != nil {
-		h.fail(c, err)
+	v, tr, ok := h.runTask(c)
+	if !ok {
 		return
 	}
 	n, err := attemptParam(c)

@@ -134,6 +134,20 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 func (h *handler) orphaned(r *cairn.Run) bool { return runjson.Orphaned(r, h.o.Now(), h.o.OwnerGone) }
 
 // task returns task id of the run, or an error wrapping ErrNotFound.
+// runTask loads the run and the task a route names ({id}, {task}),
+// answering the request with the error when either cannot be had.
+func (h *handler) runTask(c *gin.Context) (*runView, *cairn.TaskRun, bool) {
+	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
+	if err == nil {
+		var tr *cairn.TaskRun
+		if tr, err = v.task(c.Param("task")); err == nil {
+			return v, tr, true
+		}
+	}
+	h.fail(c, err)
+	return nil, nil, false
+}
+
 func (v *runView) task(id string) (*cairn.TaskRun, error) {
 	for _, tr := range v.Tasks {
 		if tr.TaskID == id {

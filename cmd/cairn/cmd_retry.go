@@ -12,7 +12,6 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
-	"github.com/cairnml/cairn/workflows"
 )
 
 // claimTTL is how long a claim this process takes lasts before the
@@ -72,13 +71,9 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+	wf, err := storedWorkflow(reg, r, "retry")
 	if err != nil {
-		return fmt.Errorf("re-read the workflow stored with run %s: %w", id, err)
-	}
-	if wf.Digest != r.Digest {
-		return fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; retry it with the cairn version that started it",
-			id, r.Digest, wf.Digest)
+		return err
 	}
 	if !*detach {
 		// Before anything changes: a retry that cannot run here is refused.

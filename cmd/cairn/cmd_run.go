@@ -249,13 +249,9 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+	wf, err := storedWorkflow(reg, r, "resume")
 	if err != nil {
-		return fmt.Errorf("re-read the workflow stored with run %s: %w", id, err)
-	}
-	if wf.Digest != r.Digest {
-		return fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; resume it with the cairn version that started it",
-			id, r.Digest, wf.Digest)
+		return err
 	}
 	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
 		return err
@@ -479,4 +475,20 @@ func ownerGone(owner string) bool {
 		return stat[i+2] == 'Z'
 	}
 	return false
+}
+
+// storedWorkflow parses the exact workflow file stored with run r, with
+// reg's task types, and checks that it is the workflow that planned the
+// run: a cairn that reads it otherwise must not go on with the run. verb
+// is what the user was doing (resume, retry), for the message.
+func storedWorkflow(reg *tasks.Registry, r *cairn.Run, verb string) (*workflows.Workflow, error) {
+	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+	if err != nil {
+		return nil, fmt.Errorf("re-read the workflow stored with run %s: %w", r.ID, err)
+	}
+	if wf.Digest != r.Digest {
+		return nil, fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; %s it with the cairn version that started it",
+			r.ID, r.Digest, wf.Digest, verb)
+	}
+	return wf, nil
 }
