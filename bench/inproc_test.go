@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,15 +47,20 @@ func runInProcess(b *testing.B, src string, slots int) time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
+	var ru0 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	r, trs := wf.NewRun(map[string]any{}, start)
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		b.Fatal(err)
 	}
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{})
+	// The broker names the evaluations it writes as cairn run's does, so
+	// that the driver knows them for its own (no reload of the run).
+	owner := fmt.Sprintf("bench:%d:x", os.Getpid())
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
 	pool := executor.New(broker, executor.Options{Worker: "bench", RunID: r.ID, Slots: slots, Types: reg, Artifacts: arts, Logs: logs})
 	pool.Start(ctx)
-	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: fmt.Sprintf("bench:%d:x", os.Getpid())}).Drive(ctx, r.ID, wf)
+	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner}).Drive(ctx, r.ID, wf)
 	pool.Stop(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -62,7 +68,14 @@ func runInProcess(b *testing.B, src string, slots int) time.Duration {
 	if final.State != cairn.RunSucceeded {
 		b.Fatalf("run %s: %s", final.State, final.Error)
 	}
-	return time.Since(start)
+	d := time.Since(start)
+	var ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.Logf("cpu %v wall %v", cpu, d)
+	st2 := st.WriteStats()
+	b.Logf("%d write statements, %d commits", st2.Statements, st2.Transactions)
+	return d
 }
 
 func chainSrc(n int, task string) string {

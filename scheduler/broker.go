@@ -87,6 +87,8 @@ type Broker struct {
 	// so that a lease claimed just before and issued just after the
 	// cancellation is revoked as soon as it is issued.
 	cancelled map[string]map[string]bool
+
+	completer completer // the workers' reports, committed in batches
 }
 
 type issuedLease struct {
@@ -105,7 +107,7 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Broker{
+	b := &Broker{
 		name:      o.Name,
 		log:       o.Logger,
 		store:     store,
@@ -118,6 +120,8 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		cancelled: make(map[string]map[string]bool),
 		inbox:     make(map[string]*inbox),
 	}
+	b.completer.b = b
+	return b
 }
 
 // LeaseTTL returns the lease lifetime; workers heartbeat well within it.
@@ -300,6 +304,9 @@ func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion
 // completion included, and the error is returned for the worker to report
 // again (the pool retries).
 func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	}
 	b.mu.Lock()
 	il, known := b.issued[l.Token]
 	// Forget the lease only when it is the one being reported: a report
@@ -309,7 +316,6 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 	if known {
 		delete(b.issued, l.Token)
 	}
-	in := b.inbox[l.RunID]
 	b.mu.Unlock()
 	item := il.item
 	if !known {
@@ -318,55 +324,15 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 			return nil, err
 		}
 	}
-	now := b.now()
 	// A worker reports how its task ended; only ExpireLeases interrupts,
 	// and a worker for an attempt it could not run itself (a full disk).
 	c.Interrupted = c.Requeue
-	c = decide(item, c, now)
-	var (
-		tr    *cairn.TaskRun
-		items []cairn.WorkItem
-		after func(committed bool)
-	)
-	err := b.store.Batch(ctx, func(tx Tx) error {
-		var err error
-		if tr, err = tx.Complete(l, c, now); err != nil {
-			return err
-		}
-		planned := false
-		if in != nil && in.within != nil {
-			after, planned = in.within(tx, tr)
-		}
-		if e := b.evaluation(l, c, now, EvalCompleted); !planned || e.Reason == EvalRetry {
-			if _, err := tx.AddEvaluation(e); err != nil {
-				return err
-			}
-		}
-		if next.Max > 0 {
-			if items, err = tx.Lease(next, now, b.ttl); err != nil {
-				b.log.Warn("lease after a completion failed", "worker", next.Worker, "run", l.RunID, "task", l.TaskID, "err", err)
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		if after != nil {
-			after(false)
-		}
-		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
+	r := &report{l: l, c: c, item: item, next: next, done: make(chan bool, 1)}
+	b.completer.submit(r)
+	if r.err != nil {
+		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, r.err)
 	}
-	// The completion's event goes out before those of the plan it caused.
-	e := Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: tr.State, Attempt: l.Attempt, Error: c.Error, At: now,
-		Type: item.Type, Ended: attemptState(c)}
-	if after != nil {
-		b.publish(e, nil) // the run's scheduler has it already
-		after(true)
-	} else {
-		b.publish(e, tr)
-	}
-	b.issue(items)
-	return items, nil
+	return r.items, nil
 }
 
 // evaluation is the evaluation recorded for an attempt that ended: due
@@ -560,11 +526,11 @@ type inbox struct {
 	within  withinFunc
 }
 
-// withinFunc plans a run inside the transaction tx that records tr, a
-// worker's completion of one of its tasks (see runState.within). planned
+// withinFunc plans a run inside the transaction tx that records trs,
+// workers' completions of its tasks (see runState.within). planned
 // says the plan is complete and applied in tx; after, if not nil, must be
 // called once the transaction ended, with whether it committed.
-type withinFunc func(tx Tx, tr *cairn.TaskRun) (after func(committed bool), planned bool)
+type withinFunc func(tx Tx, trs []*cairn.TaskRun) (after func(committed bool), planned bool)
 
 // put adds tr, which changed at at.
 func (in *inbox) put(tr *cairn.TaskRun, at time.Time) {

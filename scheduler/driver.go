@@ -163,13 +163,13 @@ func (rs *runState) halt(why error) {
 	})
 }
 
-// within plans the run inside the transaction tx that is recording tr, a
-// worker's completion, so that the completion, the tasks it makes ready
-// and the worker's next lease commit together: on a chain that is one
-// commit per hop. It does so only if nobody is planning the run at that
+// within plans the run inside the transaction tx that is recording trs,
+// workers' completions of its tasks, so that the completions, the tasks
+// they make ready and the workers' next leases commit together: on a
+// chain that is one commit per hop. It does so only if nobody is planning the run at that
 // moment; otherwise it returns planned false and the broker hands tr to
 // the run's loop through the inbox (and records an evaluation).
-func (rs *runState) within(tx Tx, tr *cairn.TaskRun) (func(committed bool), bool) {
+func (rs *runState) within(tx Tx, trs []*cairn.TaskRun) (func(committed bool), bool) {
 	if !rs.mu.TryLock() {
 		return nil, false
 	}
@@ -177,7 +177,9 @@ func (rs *runState) within(tx Tx, tr *cairn.TaskRun) (func(committed bool), bool
 		rs.mu.Unlock()
 		return nil, false
 	}
-	rs.fold(tr)
+	for _, tr := range trs {
+		rs.fold(tr)
+	}
 	prevWake := rs.wakeAt
 	start, plans := rs.svc.o.Now(), 0
 	rs.need(start)

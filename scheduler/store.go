@@ -40,6 +40,10 @@ type Tx interface {
 	// Store's own Complete records: the caller records one
 	// (AddEvaluation) unless it plans the run in the same transaction.
 	Complete(l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error)
+	// CompleteMany is LeaseStore.CompleteMany, without evaluations, as
+	// Complete: the broker's completer records a batch of completions
+	// with it, whatever their number, in a few statements.
+	CompleteMany(fs []Finish, now time.Time) ([]*cairn.TaskRun, []error, error)
 	// Expire is LeaseStore.Expire, likewise without an evaluation.
 	Expire(l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
 	ApplyPlan(p *Plan) error
@@ -285,6 +289,13 @@ type LeaseStore interface {
 	// sets InterruptedInARow to 0. Lease hands both counts out with the
 	// work item.
 	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error)
+	// CompleteMany is Complete for many completions in one transaction,
+	// as set-based writes (a few statements whatever their number). It
+	// returns, in the order of fs, each task run as stored, or the error
+	// that refused that completion alone (cairn.ErrLeaseLost; the others
+	// are recorded all the same); its own error (the store failed) means
+	// none was. Of two completions of one task, the first decides.
+	CompleteMany(ctx context.Context, fs []Finish, now time.Time) ([]*cairn.TaskRun, []error, error)
 	// Expire ends a lease that its holder can no longer complete: one that
 	// has expired by now, or any live one of run runID's when force is set
 	// (the run's previous owner is known dead). The attempt and task run
@@ -298,6 +309,13 @@ type LeaseStore interface {
 	ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error)
 	// ActiveLeases lists the leases of run runID's leased or running tasks.
 	ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error)
+}
+
+// Finish is one completion for CompleteMany: how the attempt of lease
+// Lease ended.
+type Finish struct {
+	Lease      cairn.Lease
+	Completion cairn.Completion
 }
 
 // RunClaim is who holds a run, as Unowned and Owned list them.

@@ -175,3 +175,60 @@ func BenchmarkChainHop(b *testing.B) {
 		next++
 	}
 }
+
+// BenchmarkBatchHop is one hop of a chain as the broker's completer
+// writes it: in one Batch, the completion (CompleteMany), the plan that
+// makes the successor ready and the worker's next lease.
+func BenchmarkBatchHop(b *testing.B) {
+	const n = 1000
+	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
+	ctx := context.Background()
+	var (
+		run  *cairn.Run
+		next int
+		cur  cairn.WorkItem
+	)
+	for i := 0; b.Loop(); i++ {
+		if run == nil || next == n {
+			b.StopTimer()
+			run = benchRun(b, i)
+			ts := benchTasks(n, cairn.TaskPending)
+			ts[0].State = cairn.TaskReady
+			if err := s.CreateRun(ctx, run, ts); err != nil {
+				b.Fatal(err)
+			}
+			items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1, Start: true}, benchNow, time.Minute)
+			if err != nil || len(items) != 1 {
+				b.Fatal(items, err)
+			}
+			cur, next = items[0], 1
+			b.StartTimer()
+		}
+		err := s.Batch(ctx, func(tx scheduler.Tx) error {
+			trs, errs, err := tx.CompleteMany([]scheduler.Finish{{Lease: cur.Lease, Completion: cairn.Completion{State: cairn.TaskSucceeded}}}, benchNow)
+			if err != nil || errs[0] != nil {
+				return fmt.Errorf("%v %v", err, errs)
+			}
+			_ = trs
+			if next < n {
+				id := fmt.Sprintf("task-%05d", next)
+				p := &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{{TaskID: id, FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady}}}
+				if err := tx.ApplyPlan(p); err != nil {
+					return err
+				}
+			}
+			items, err := tx.Lease(cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1, Start: true}, benchNow, time.Minute)
+			if err != nil {
+				return err
+			}
+			if len(items) == 1 {
+				cur = items[0]
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		next++
+	}
+}

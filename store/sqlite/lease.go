@@ -13,9 +13,6 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 )
 
-// attemptInsertRows is how many attempt rows one INSERT carries.
-const attemptInsertRows = 64
-
 // Lease claims up to r.Max ready task runs for r.Worker, those made ready
 // earliest first (then by run and creation order), only run r.RunID's when
 // it is set, only those of runs r.Owner holds when that is set. Each
@@ -103,12 +100,6 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		if err != nil {
 			return err
 		}
-		upd, err := s.txStmt(ctx, tx, `UPDATE task_runs SET state = ?, attempt = ?, lease_token = ?, lease_worker = ?,
-	lease_expires_at = ?, ready_gen = NULL, retry_at = NULL, started_at = coalesce(started_at, ?), version = version + 1
-WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
-		if err != nil {
-			return err
-		}
 		for len(items) < r.Max {
 			s.stmts.Add(1)
 			got, bad, err := scanReady(ctx, st, append(args[:len(args):len(args)], r.Max-len(items)))
@@ -127,16 +118,9 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 				it.Lease.Worker = r.Worker
 				it.Lease.ExpiresAt = expires
 				it.Started = r.Start
-				s.stmts.Add(1)
-				res, err := upd.ExecContext(ctx, string(state), it.Lease.Attempt, it.Lease.Token, r.Worker, expires.UnixNano(), now.UnixNano(),
-					it.Lease.RunID, it.Lease.TaskID)
-				if err != nil {
-					return translate(err)
-				}
-				// The writer lock is held since the select: this cannot miss.
-				if n, err := res.RowsAffected(); err != nil || n != 1 {
-					return fmt.Errorf("lease %s/%s: task left ready within the transaction (%d rows, %v)", it.Lease.RunID, it.Lease.TaskID, n, err)
-				}
+			}
+			if err := s.claimReady(ctx, tx, got, state, r.Worker, expires, now); err != nil {
+				return err
 			}
 			items = append(items, got...)
 			if len(bad) == 0 {
@@ -146,23 +130,76 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`)
 		if len(items) == 0 {
 			return nil
 		}
-		args = make([]any, 0, 8*attemptInsertRows)
-		for start := 0; start < len(items); start += attemptInsertRows {
-			chunk := items[start:min(start+attemptInsertRows, len(items))]
-			args = args[:0]
-			for _, it := range chunk {
-				args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, string(state), r.Worker, it.Lease.Token,
-					now.UnixNano(), running)
-			}
-			query := `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at) VALUES ` +
-				strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?, ?, ?, ?, ?),`, len(chunk)), ",")
-			if _, err := s.exec(ctx, tx, query, args...); err != nil {
-				return err
-			}
+		if err := s.insertAttempts(ctx, tx, items, state, r.Worker, now, running); err != nil {
+			return err
 		}
 		*out = items
 		return nil
 	}
+}
+
+// insertAttemptsCols is the width of a row of insertAttemptsQuery's list.
+const insertAttemptsCols = 4
+
+// insertAttemptsQuery opens the attempts of a list of leases, for size
+// rows (the NULL rows that pad it insert nothing).
+func insertAttemptsQuery(size int) string {
+	return `WITH v(run_id, task_id, number, token) AS (VALUES ` + valuesList(size, insertAttemptsCols) + `)
+INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at)
+SELECT run_id, task_id, number, ?, ?, token, ?, ? FROM v WHERE run_id IS NOT NULL`
+}
+
+// insertAttempts opens the attempt of each of items.
+func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
+	now time.Time, running any) error {
+	for start := 0; start < len(items); start += maxSetRows {
+		chunk := items[start:min(start+maxSetRows, len(items))]
+		size := setSize(len(chunk))
+		args := make([]any, 0, size*(insertAttemptsCols)+4)
+		for _, it := range chunk {
+			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
+		}
+		args = append(padArgs(args, len(chunk), size, insertAttemptsCols), string(state), worker, now.UnixNano(), running)
+		if _, err := s.exec(ctx, tx, insertAttemptsQuery(size), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// claimReadyCols is the width of a row of claimReadyQuery's list.
+const claimReadyCols = 4
+
+// claimReadyQuery leases a list of ready tasks, for size rows.
+func claimReadyQuery(size int) string {
+	return `WITH v(run_id, task_id, attempt, token) AS (VALUES ` + valuesList(size, claimReadyCols) + `)
+UPDATE task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = ?, lease_expires_at = ?,
+	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), version = task_runs.version + 1
+FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.state = 'ready'`
+}
+
+// claimReady leases the ready tasks of items (their leases set) in one
+// statement per maxSetRows.
+func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
+	expires, now time.Time) error {
+	for start := 0; start < len(items); start += maxSetRows {
+		chunk := items[start:min(start+maxSetRows, len(items))]
+		size := setSize(len(chunk))
+		args := make([]any, 0, size*claimReadyCols+4)
+		for _, it := range chunk {
+			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
+		}
+		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), worker, expires.UnixNano(), now.UnixNano())
+		n, err := s.exec(ctx, tx, claimReadyQuery(size), args...)
+		if err != nil {
+			return err
+		}
+		// The writer lock is held since the select: this cannot miss.
+		if n != int64(len(chunk)) {
+			return fmt.Errorf("lease %d tasks: %d left ready within the transaction", len(chunk), int64(len(chunk))-n)
+		}
+	}
+	return nil
 }
 
 // scanReady runs the lease query and splits the ready tasks it returns

@@ -587,14 +587,8 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 				return translate(err)
 			}
 		}
-		var gen int64
-		for i := range p.Tasks {
-			c := &p.Tasks[i]
-			v, err := s.applyTaskChange(ctx, tx, p.RunID, c, &gen)
-			if err != nil {
-				return err
-			}
-			taskVersions[i] = v
+		if err := s.applyTaskChanges(ctx, tx, p.RunID, p.Tasks, taskVersions); err != nil {
+			return err
 		}
 		if rc := p.Run; rc != nil && rc.To.Terminal() {
 			// Its evaluations, too, are done with.
@@ -612,60 +606,160 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 	}, cas, nil
 }
 
-func (s *Store) applyTaskChange(ctx context.Context, tx *sql.Tx, runID string, c *scheduler.TaskChange, gen *int64) (int64, error) {
-	var (
-		version, attempt int64
-		err              error
-	)
-	switch {
-	case c.To == cairn.TaskReady:
-		if *gen == 0 {
-			if *gen, err = s.nextReadyGen(ctx, tx); err != nil {
-				return 0, err
+// readyChangeCols and endChangeCols are the widths of the rows of
+// readyChangeQuery's and endChangeQuery's lists.
+const (
+	readyChangeCols = 7
+	endChangeCols   = 7
+)
+
+// readyChangeQuery makes a list of a run's tasks ready, each a
+// compare-and-set on its version and state, for size rows.
+func readyChangeQuery(size int) string {
+	return `WITH v(run_id, task_id, version, state, params, inputs, error) AS (VALUES ` + valuesList(size, readyChangeCols) + `)
+UPDATE task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
+	retry_at = NULL, version = task_runs.version + 1
+FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
+	AND task_runs.state = v.state
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+}
+
+// endChangeQuery moves a list of a run's tasks to other states than
+// ready (ending their leases, if any), each a compare-and-set on its
+// version and state, for size rows.
+func endChangeQuery(size int) string {
+	return `WITH v(run_id, task_id, version, state, next, error, finished) AS (VALUES ` + valuesList(size, endChangeCols) + `)
+UPDATE task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
+	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, version = task_runs.version + 1
+FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
+	AND task_runs.state = v.state
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+}
+
+// applyTaskChanges applies a plan's task changes in one statement per
+// kind (to ready, to anything else) and maxSetRows changes, and closes
+// the attempts of the active tasks they end; it sets versions[i] to
+// change i's new version. A change whose row moved on fails the whole
+// call (cairn.ErrConflict; the caller's transaction or savepoint undoes
+// the rest).
+func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, versions []int64) error {
+	at := make(map[string]int, len(cs))
+	var ready, ends []int
+	for i := range cs {
+		at[cs[i].TaskID] = i
+		if cs[i].To == cairn.TaskReady {
+			ready = append(ready, i)
+		} else {
+			ends = append(ends, i)
+		}
+	}
+	attempts := make([]int64, len(cs))
+	var gen any
+	if len(ready) > 0 {
+		g, err := s.nextReadyGen(ctx, tx)
+		if err != nil {
+			return err
+		}
+		gen = g
+	}
+	for _, kind := range []struct {
+		idx   []int
+		cols  int
+		text  func(int) string
+		ready bool
+	}{{ready, readyChangeCols, readyChangeQuery, true}, {ends, endChangeCols, endChangeQuery, false}} {
+		for start := 0; start < len(kind.idx); start += maxSetRows {
+			chunk := kind.idx[start:min(start+maxSetRows, len(kind.idx))]
+			size := setSize(len(chunk))
+			args := make([]any, 0, size*kind.cols+2)
+			for _, i := range chunk {
+				c := &cs[i]
+				if kind.ready {
+					inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
+					if err != nil {
+						return fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
+					}
+					args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), rawJSON(c.Params), inputs, c.Error)
+				} else {
+					var finished any
+					if c.To.Terminal() {
+						finished = nanos(c.At)
+					}
+					args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), string(c.To), c.Error, finished)
+				}
+			}
+			args = padArgs(args, len(chunk), size, kind.cols)
+			if kind.ready {
+				args = append(args, gen)
+			}
+			st, err := s.txStmt(ctx, tx, kind.text(size))
+			if err != nil {
+				return err
+			}
+			s.stmts.Add(1)
+			rows, err := st.QueryContext(ctx, args...)
+			if err != nil {
+				return translate(err)
+			}
+			n := 0
+			for rows.Next() {
+				var (
+					id               string
+					version, attempt int64
+				)
+				if err := rows.Scan(&id, &version, &attempt); err != nil {
+					rows.Close()
+					return translate(err)
+				}
+				i := at[id]
+				versions[i], attempts[i] = version, attempt
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				return translate(err)
+			}
+			rows.Close()
+			if n != len(chunk) {
+				for _, i := range chunk {
+					if versions[i] == 0 {
+						return s.taskMissOrConflict(ctx, tx, runID, cs[i].TaskID, cs[i].FromVersion)
+					}
+				}
 			}
 		}
-		inputs, err2 := jsonValue(c.Inputs, c.Inputs == nil)
-		if err2 != nil {
-			return 0, fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err2)
-		}
-		st, err2 := s.txStmt(ctx, tx, `UPDATE task_runs SET state = 'ready', params = ?, inputs = ?, error = ?,
-	ready_gen = ?, retry_at = NULL, version = version + 1
-WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version, attempt`)
-		if err2 != nil {
-			return 0, err2
-		}
-		s.stmts.Add(1)
-		err = st.QueryRowContext(ctx, rawJSON(c.Params), inputs, c.Error, *gen, runID, c.TaskID, c.FromVersion,
-			string(c.From)).Scan(&version, &attempt)
-	default:
-		var finished any
-		if c.To.Terminal() {
-			finished = nanos(c.At)
-		}
-		st, err2 := s.txStmt(ctx, tx, `UPDATE task_runs SET state = ?, error = ?, finished_at = coalesce(?, finished_at),
-	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, version = version + 1
-WHERE run_id = ? AND task_id = ? AND version = ? AND state = ? RETURNING version, attempt`)
-		if err2 != nil {
-			return 0, err2
-		}
-		s.stmts.Add(1)
-		err = st.QueryRowContext(ctx, string(c.To), c.Error, finished, runID, c.TaskID, c.FromVersion,
-			string(c.From)).Scan(&version, &attempt)
 	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, s.taskMissOrConflict(ctx, tx, runID, c.TaskID, c.FromVersion)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("task %s: %w", c.TaskID, translate(err))
-	}
-	if c.From.Active() {
-		// The worker's lease ends with the task's state: close its attempt.
-		if _, err := s.exec(ctx, tx, `UPDATE attempts SET state = ?, error = ?, finished_at = ?
-WHERE run_id = ? AND task_id = ? AND number = ?`, string(c.To), c.Error, nanos(c.At), runID, c.TaskID, attempt); err != nil {
-			return 0, fmt.Errorf("task %s: close attempt %d: %w", c.TaskID, attempt, err)
+	// The workers' leases end with their tasks' states: close their attempts.
+	var closing []int
+	for _, i := range ends {
+		if cs[i].From.Active() {
+			closing = append(closing, i)
 		}
 	}
-	return version, nil
+	for start := 0; start < len(closing); start += maxSetRows {
+		chunk := closing[start:min(start+maxSetRows, len(closing))]
+		size := setSize(len(chunk))
+		args := make([]any, 0, size*endAttemptCols+1)
+		for _, i := range chunk {
+			c := &cs[i]
+			args = append(args, runID, c.TaskID, attempts[i], string(c.To), c.Error, nanos(c.At))
+		}
+		args = padArgs(args, len(chunk), size, endAttemptCols)
+		if _, err := s.exec(ctx, tx, endAttemptQuery(size), args...); err != nil {
+			return fmt.Errorf("close the attempts of %d tasks: %w", len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// endAttemptCols is the width of a row of endAttemptQuery's list.
+const endAttemptCols = 6
+
+// endAttemptQuery closes the attempts of a list of a run's tasks a plan
+// ended, for size rows.
+func endAttemptQuery(size int) string {
+	return `WITH v(run_id, task_id, number, state, error, finished_at) AS (VALUES ` + valuesList(size, endAttemptCols) + `)
+UPDATE attempts SET state = v.state, error = v.error, finished_at = v.finished_at
+FROM v WHERE attempts.run_id = v.run_id AND attempts.task_id = v.task_id AND attempts.number = v.number`
 }
 
 // runMissOrConflict explains a compare-and-set on run id that matched no

@@ -73,6 +73,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"RetryRun", testRetryRun},
 		{"RetryRunRefuses", testRetryRunRefuses},
 		{"RetryRunInBatch", testRetryRunInBatch},
+		{"CompleteMany", testCompleteMany},
+		{"SetWritesLarge", testSetWritesLarge},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -1,0 +1,218 @@
+package scheduler
+
+import (
+	"context"
+	"runtime"
+	"sync"
+
+	"github.com/cairnml/cairn"
+)
+
+// The completer: the workers' reports of ended attempts, recorded in
+// batches (in the spirit of River's BatchCompleter). Every report joins a
+// queue; the first to find nobody committing commits the queue itself —
+// its completions as one set-based write (Tx.CompleteMany), the planning
+// they trigger for each run planned in this process, and the next leases
+// the reporting workers asked for, as one lease per kind of request — and
+// hands the lead to the oldest report still waiting. So a single report
+// on an idle system commits at once, in its own goroutine (no hand-off,
+// no added latency on a chain), while reports that arrive during a commit
+// share the next one: the batch is as large as the load makes it, up to
+// maxReports, and its window is the previous commit's time.
+//
+// A batch is one transaction on its own context: one worker giving up
+// (its context ended while it waited) neither aborts the others' writes
+// nor leaves its own outcome unknown — once its report is in a batch it
+// runs to its end. A report refused alone (its lease expired or was
+// superseded: cairn.ErrLeaseLost) changes nothing and leases nothing;
+// the others go on. A failure of the database fails the whole batch, and
+// every report in it returns the error for its worker to report again.
+
+// maxReports bounds how many reports share one commit.
+const maxReports = 512
+
+// report is one worker's report of an ended attempt, and its outcome.
+type report struct {
+	l    cairn.Lease
+	c    cairn.Completion
+	item cairn.WorkItem     // what was leased
+	next cairn.LeaseRequest // more work for the same worker, in the same commit
+	// done carries true once if the report is to lead the next batches,
+	// and false once its outcome (tr, items, err) is set.
+	done chan bool
+
+	tr    *cairn.TaskRun
+	items []cairn.WorkItem
+	err   error
+}
+
+// completer is the queue of reports waiting for their commit.
+type completer struct {
+	b       *Broker
+	mu      sync.Mutex
+	queue   []*report
+	leading bool
+}
+
+// submit records r's report, with the reports of other workers, and
+// returns once its outcome is set.
+func (q *completer) submit(r *report) {
+	q.mu.Lock()
+	q.queue = append(q.queue, r)
+	lead := !q.leading
+	q.leading = true
+	q.mu.Unlock()
+	if !lead && !<-r.done {
+		return // committed by another report's goroutine
+	}
+	// Let the goroutines that are ready to run — workers whose attempts
+	// ended at the same moment — join this batch before it is taken. On an
+	// idle system there are none and this returns at once.
+	runtime.Gosched()
+	for {
+		q.mu.Lock()
+		n := min(len(q.queue), maxReports)
+		batch := q.queue[:n:n]
+		q.queue = q.queue[n:]
+		q.mu.Unlock()
+		q.b.commit(batch)
+		select {
+		case <-r.done: // ours is done: pass the lead on
+			q.mu.Lock()
+			if len(q.queue) == 0 {
+				q.leading = false
+			} else {
+				q.queue[0].done <- true
+			}
+			q.mu.Unlock()
+			return
+		default: // more than maxReports were ahead of ours
+		}
+	}
+}
+
+// runReports is what one batch holds of one run's reports.
+type runReports struct {
+	id      string
+	reports []*report
+	trs     []*cairn.TaskRun
+	after   func(committed bool) // from the run's within, if it planned
+	planned bool
+}
+
+// leaseGroup is the reports of a batch asking for work alike, served by
+// one lease.
+type leaseGroup struct {
+	req     cairn.LeaseRequest
+	reports []*report
+}
+
+// commit records a batch of reports in one transaction and sets each
+// one's outcome.
+func (b *Broker) commit(batch []*report) {
+	now := b.now()
+	fs := make([]Finish, len(batch))
+	for i, r := range batch {
+		r.c = decide(r.item, r.c, now)
+		fs[i] = Finish{Lease: r.l, Completion: r.c}
+	}
+	var runs []*runReports
+	err := b.store.Batch(context.Background(), func(tx Tx) error {
+		trs, errs, err := tx.CompleteMany(fs, now)
+		if err != nil {
+			return err
+		}
+		byRun := make(map[string]*runReports)
+		for i, r := range batch {
+			r.tr, r.err = trs[i], errs[i]
+			if r.err != nil {
+				continue
+			}
+			rr := byRun[r.l.RunID]
+			if rr == nil {
+				rr = &runReports{id: r.l.RunID}
+				byRun[r.l.RunID] = rr
+				runs = append(runs, rr)
+			}
+			rr.reports, rr.trs = append(rr.reports, r), append(rr.trs, r.tr)
+		}
+		for _, rr := range runs {
+			b.mu.Lock()
+			in := b.inbox[rr.id]
+			b.mu.Unlock()
+			if in != nil && in.within != nil {
+				rr.after, rr.planned = in.within(tx, rr.trs)
+			}
+			for _, r := range rr.reports {
+				if e := b.evaluation(r.l, r.c, now, EvalCompleted); !rr.planned || e.Reason == EvalRetry {
+					if _, err := tx.AddEvaluation(e); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		var groups []*leaseGroup
+	next:
+		for _, r := range batch {
+			if r.err != nil || r.next.Max <= 0 {
+				continue
+			}
+			req := r.next
+			req.Wait = 0
+			for _, g := range groups {
+				if g.req.Worker == req.Worker && g.req.RunID == req.RunID && g.req.Owner == req.Owner && g.req.Start == req.Start {
+					g.req.Max += req.Max
+					g.reports = append(g.reports, r)
+					continue next
+				}
+			}
+			groups = append(groups, &leaseGroup{req: req, reports: []*report{r}})
+		}
+		for _, g := range groups {
+			items, err := tx.Lease(g.req, now, b.ttl)
+			if err != nil {
+				b.log.Warn("lease after completions failed", "worker", g.req.Worker, "reports", len(g.reports), "err", err)
+				return err
+			}
+			for _, r := range g.reports {
+				n := min(r.next.Max, len(items))
+				r.items, items = items[:n:n], items[n:]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, rr := range runs {
+			if rr.after != nil {
+				rr.after(false)
+			}
+		}
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+			r.tr, r.items = nil, nil
+			r.done <- false
+		}
+		return
+	}
+	// Each completion's event goes out before those of the plan it caused.
+	for _, rr := range runs {
+		for _, r := range rr.reports {
+			e := Event{RunID: r.l.RunID, TaskID: r.l.TaskID, From: cairn.TaskRunning, To: r.tr.State, Attempt: r.l.Attempt,
+				Error: r.c.Error, At: now, Type: r.item.Type, Ended: attemptState(r.c)}
+			if rr.after != nil {
+				b.publish(e, nil) // the run's scheduler has it already
+			} else {
+				b.publish(e, r.tr)
+			}
+		}
+		if rr.after != nil {
+			rr.after(true)
+		}
+	}
+	for _, r := range batch {
+		b.issue(r.items)
+		r.done <- false
+	}
+}

@@ -1,0 +1,187 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// The set-based writes: CompleteMany, and Lease, ApplyPlan and
+// CompleteMany over more rows than one statement carries.
+
+func testCompleteMany(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", states(6, cairn.TaskReady)...)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 6, Start: true}, t0, ttl)
+	if err != nil || len(items) != 6 {
+		t.Fatalf("Lease: %d items, %v", len(items), err)
+	}
+	by := map[string]cairn.Lease{}
+	for _, it := range items {
+		by[it.Lease.TaskID] = it.Lease
+	}
+	wrongToken := by["t3"]
+	wrongToken.Token = cairn.NewToken()
+	exit := 3
+	now := t0.Add(time.Second)
+	lastEval, err := s.LastEvaluation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := []scheduler.Finish{
+		{Lease: by["t0"], Completion: cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"n": json.RawMessage(`7`)},
+			Metrics: map[string]float64{"auc": 0.9}}},
+		{Lease: by["t1"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "boom", Stack: "stack", ExitCode: &exit,
+			Plugin: &cairn.PluginRef{Name: "p", Version: "1", SHA256: "ab"}}},
+		{Lease: by["t2"], Completion: cairn.Completion{State: cairn.TaskRetrying, Error: "gone", Retryable: true, Interrupted: true,
+			RetryAt: now}},
+		{Lease: wrongToken, Completion: cairn.Completion{State: cairn.TaskSucceeded}},
+		{Lease: by["t4"], Completion: cairn.Completion{State: cairn.TaskSucceeded}},
+		{Lease: by["t4"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "second report"}},
+		{Lease: by["t5"], Completion: cairn.Completion{State: cairn.TaskLeased}}, // not an end: refused alone
+	}
+	trs, errs, err := s.CompleteMany(ctx, fs, now)
+	if err != nil {
+		t.Fatalf("CompleteMany: %v", err)
+	}
+	if len(trs) != len(fs) || len(errs) != len(fs) {
+		t.Fatalf("CompleteMany: %d task runs and %d errors for %d completions", len(trs), len(errs), len(fs))
+	}
+	for i, want := range []cairn.TaskState{cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, "", cairn.TaskSucceeded, "", ""} {
+		switch {
+		case want == "" && (errs[i] == nil || trs[i] != nil):
+			t.Errorf("completion %d: task run %v, error %v: want it refused", i, trs[i], errs[i])
+		case want != "" && (errs[i] != nil || trs[i] == nil):
+			t.Errorf("completion %d: error %v", i, errs[i])
+		case want != "" && (trs[i].State != want || trs[i].Version != 3 || trs[i].TaskID != fs[i].Lease.TaskID):
+			t.Errorf("completion %d: task run %s %s v%d, want %s %s v3", i, trs[i].TaskID, trs[i].State, trs[i].Version,
+				fs[i].Lease.TaskID, want)
+		}
+	}
+	for _, i := range []int{3, 5} {
+		wantErr(t, errs[i], cairn.ErrLeaseLost)
+	}
+	if errs[6] == nil || errors.Is(errs[6], cairn.ErrLeaseLost) {
+		t.Errorf("completion to leased: error %v, want a refusal of the state", errs[6])
+	}
+	if trs[0] != nil && (string(trs[0].Outputs["n"]) != "7" || trs[0].Metrics["auc"] != 0.9 || !trs[0].FinishedAt.Equal(now)) {
+		t.Errorf("t0 stored as %+v", trs[0])
+	}
+	if trs[2] != nil && (trs[2].Interrupted != 1 || trs[2].InterruptedInARow != 1 || !trs[2].RetryAt.Equal(now) ||
+		!trs[2].FinishedAt.IsZero()) {
+		t.Errorf("t2 stored as %+v", trs[2])
+	}
+	as := attempts(t, s, run.ID, "t1")
+	if len(as) != 1 || as[0].State != cairn.TaskFailed || as[0].Error != "boom" || as[0].Stack != "stack" ||
+		as[0].ExitCode == nil || *as[0].ExitCode != 3 || as[0].Plugin == nil || as[0].Plugin.SHA256 != "ab" ||
+		!as[0].FinishedAt.Equal(now) {
+		t.Errorf("t1's attempt: %+v", as)
+	}
+	if as := attempts(t, s, run.ID, "t2"); len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !as[0].Retryable {
+		t.Errorf("t2's attempt: %+v", as)
+	}
+	for _, id := range []string{"t3", "t5"} {
+		if tr := task(t, s, run.ID, id); tr.State != cairn.TaskRunning || tr.Version != 2 {
+			t.Errorf("%s after a refused completion: %s v%d, want running v2", id, tr.State, tr.Version)
+		}
+		if as := attempts(t, s, run.ID, id); len(as) != 1 || !as[0].FinishedAt.IsZero() {
+			t.Errorf("%s's attempt after a refused completion: %+v", id, as)
+		}
+	}
+	if as := attempts(t, s, run.ID, "t4"); len(as) != 1 || as[0].State != cairn.TaskSucceeded || as[0].Error != "" {
+		t.Errorf("t4's attempt (the first report decides): %+v", as)
+	}
+	// One evaluation per recorded completion: due now, or at the end of
+	// a retry's backoff.
+	es, err := s.Evaluations(ctx, lastEval, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range es {
+		got[e.TaskID] = e.Reason
+	}
+	want := map[string]string{"t0": scheduler.EvalCompleted, "t1": scheduler.EvalCompleted, "t2": scheduler.EvalCompleted,
+		"t4": scheduler.EvalCompleted}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("evaluations %v, want %v", got, want)
+	}
+	// An expired lease is refused too, and an empty call writes nothing.
+	later := t0.Add(ttl + time.Second)
+	trs, errs, err = s.CompleteMany(ctx, []scheduler.Finish{{Lease: by["t3"], Completion: cairn.Completion{State: cairn.TaskSucceeded}}}, later)
+	if err != nil || trs[0] != nil {
+		t.Fatalf("CompleteMany of an expired lease: %v, %v", trs, err)
+	}
+	wantErr(t, errs[0], cairn.ErrLeaseLost)
+	if trs, errs, err := s.CompleteMany(ctx, nil, later); err != nil || len(trs) != 0 || len(errs) != 0 {
+		t.Errorf("CompleteMany of nothing: %v %v %v", trs, errs, err)
+	}
+}
+
+// testSetWritesLarge moves more tasks at once than one set-based
+// statement carries, through every set-based write.
+func testSetWritesLarge(t *testing.T, s scheduler.Store) {
+	const n = 1300
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", states(n, cairn.TaskPending)...)
+	p := &scheduler.Plan{RunID: run.ID, Run: &scheduler.RunChange{FromVersion: 1, From: cairn.RunQueued, To: cairn.RunRunning, At: t0}}
+	for i := 0; i < n; i++ {
+		p.Tasks = append(p.Tasks, scheduler.TaskChange{TaskID: fmt.Sprintf("t%d", i), FromVersion: 1, From: cairn.TaskPending,
+			To: cairn.TaskReady, Params: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+	}
+	if err := s.ApplyPlan(ctx, p); err != nil {
+		t.Fatalf("ApplyPlan of %d changes: %v", n, err)
+	}
+	for _, c := range p.Tasks {
+		if c.NewVersion != 2 {
+			t.Fatalf("task %s: new version %d, want 2", c.TaskID, c.NewVersion)
+		}
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: n, Start: true}, t0, ttl)
+	if err != nil || len(items) != n {
+		t.Fatalf("Lease of %d: %d items, %v", n, len(items), err)
+	}
+	seen := map[string]bool{}
+	for i, it := range items {
+		if want := fmt.Sprintf("t%d", i); it.Lease.TaskID != want || string(it.Params) != fmt.Sprintf(`{"i":%d}`, i) {
+			t.Fatalf("item %d: %s %s, want %s in creation order", i, it.Lease.TaskID, it.Params, want)
+		}
+		if seen[it.Lease.Token] {
+			t.Fatalf("token %s given twice", it.Lease.Token)
+		}
+		seen[it.Lease.Token] = true
+	}
+	fs := make([]scheduler.Finish, n)
+	for i, it := range items {
+		fs[i] = scheduler.Finish{Lease: it.Lease, Completion: cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"i": json.RawMessage(fmt.Sprint(i))}}}
+	}
+	trs, errs, err := s.CompleteMany(ctx, fs, t0.Add(time.Second))
+	if err != nil {
+		t.Fatalf("CompleteMany of %d: %v", n, err)
+	}
+	for i := range fs {
+		if errs[i] != nil || trs[i] == nil || trs[i].TaskID != fs[i].Lease.TaskID || string(trs[i].Outputs["i"]) != fmt.Sprint(i) {
+			t.Fatalf("completion %d: %v, %v", i, trs[i], errs[i])
+		}
+	}
+	as, err := s.ListAttempts(ctx, run.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != n {
+		t.Fatalf("%d attempts, want %d", len(as), n)
+	}
+	for _, a := range as {
+		if a.State != cairn.TaskSucceeded || a.FinishedAt.IsZero() {
+			t.Fatalf("attempt %s#%d: %s, finished %v", a.TaskID, a.Number, a.State, a.FinishedAt)
+		}
+	}
+}
