@@ -530,7 +530,18 @@ type inbox struct {
 // workers' completions of its tasks (see runState.within). planned
 // says the plan is complete and applied in tx; after, if not nil, must be
 // called once the transaction ended, with whether it committed.
-type withinFunc func(tx Tx, trs []*cairn.TaskRun) (after func(committed bool), planned bool)
+type withinFunc func(tx Tx, trs []*cairn.TaskRun, h *handout) (after func(committed bool), planned bool)
+
+// handout is what the workers reporting in one commit asked for alike
+// (one lease group): up to max tasks for req, which the plans of the
+// runs in the commit may hand them directly (TaskChange.Lease); items
+// collects those.
+type handout struct {
+	req   cairn.LeaseRequest
+	max   int
+	ttl   time.Duration
+	items []cairn.WorkItem
+}
 
 // put adds tr, which changed at at.
 func (in *inbox) put(tr *cairn.TaskRun, at time.Time) {

@@ -105,6 +105,18 @@ type runReports struct {
 type leaseGroup struct {
 	req     cairn.LeaseRequest
 	reports []*report
+	h       *handout
+}
+
+// handoutFor returns the handout of the first group whose workers may
+// run run id's tasks and want more, nil if none.
+func handoutFor(groups []*leaseGroup, id string) *handout {
+	for _, g := range groups {
+		if (g.req.RunID == "" || g.req.RunID == id) && len(g.h.items) < g.h.max {
+			return g.h
+		}
+	}
+	return nil
 }
 
 // commit records a batch of reports in one transaction and sets each
@@ -136,21 +148,10 @@ func (b *Broker) commit(batch []*report) {
 			}
 			rr.reports, rr.trs = append(rr.reports, r), append(rr.trs, r.tr)
 		}
-		for _, rr := range runs {
-			b.mu.Lock()
-			in := b.inbox[rr.id]
-			b.mu.Unlock()
-			if in != nil && in.within != nil {
-				rr.after, rr.planned = in.within(tx, rr.trs)
-			}
-			for _, r := range rr.reports {
-				if e := b.evaluation(r.l, r.c, now, EvalCompleted); !rr.planned || e.Reason == EvalRetry {
-					if _, err := tx.AddEvaluation(e); err != nil {
-						return err
-					}
-				}
-			}
-		}
+		// The workers that asked for more work, by kind of request; when
+		// nothing is ready for a kind yet, the tasks the plans below make
+		// ready go to those workers in the same writes (handout), and
+		// only what is still missing is leased from the queue.
 		var groups []*leaseGroup
 	next:
 		for _, r := range batch {
@@ -169,10 +170,41 @@ func (b *Broker) commit(batch []*report) {
 			groups = append(groups, &leaseGroup{req: req, reports: []*report{r}})
 		}
 		for _, g := range groups {
-			items, err := tx.Lease(g.req, now, b.ttl)
+			waiting, err := tx.AnyReady(g.req)
 			if err != nil {
-				b.log.Warn("lease after completions failed", "worker", g.req.Worker, "reports", len(g.reports), "err", err)
 				return err
+			}
+			g.h = &handout{req: g.req, ttl: b.ttl}
+			if !waiting {
+				g.h.max = g.req.Max
+			}
+		}
+		for _, rr := range runs {
+			b.mu.Lock()
+			in := b.inbox[rr.id]
+			b.mu.Unlock()
+			if in != nil && in.within != nil {
+				rr.after, rr.planned = in.within(tx, rr.trs, handoutFor(groups, rr.id))
+			}
+			for _, r := range rr.reports {
+				if e := b.evaluation(r.l, r.c, now, EvalCompleted); !rr.planned || e.Reason == EvalRetry {
+					if _, err := tx.AddEvaluation(e); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, g := range groups {
+			items := g.h.items
+			if more := g.req.Max - len(items); more > 0 {
+				req := g.req
+				req.Max = more
+				leased, err := tx.Lease(req, now, b.ttl)
+				if err != nil {
+					b.log.Warn("lease after completions failed", "worker", g.req.Worker, "reports", len(g.reports), "err", err)
+					return err
+				}
+				items = append(items, leased...)
 			}
 			for _, r := range g.reports {
 				n := min(r.next.Max, len(items))

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -117,4 +118,62 @@ func indexOfTask(trs []*cairn.TaskRun, id string) int {
 		}
 	}
 	return -1
+}
+
+// A task a completion makes ready goes straight to the reporting worker
+// (in the completion's own write) only when nothing else is ready for
+// that worker: a task already waiting in the queue goes first.
+func TestCompleterHandsOutOnlyWhenNothingWaits(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, `
+name: queue
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe}
+  - {id: c, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
+  - {id: d, type: probe, with: {in: "${{ tasks.c.outputs.x }}"}}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "b ready", taskEvent("b", cairn.TaskReady))
+	a := leaseOne(t, r, "w", id)
+	if a.Lease.TaskID != "a" {
+		t.Fatalf("leased %s first, want a", a.Lease.TaskID)
+	}
+	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true}
+	out := map[string]json.RawMessage{"x": jsonString("out")}
+	// b waits in the queue: completing a gets b, and c (made ready now)
+	// queues behind it.
+	items, err := r.broker.CompleteAndLease(ctx, a.Lease, cairn.Completion{Outputs: out}, next)
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "b" {
+		t.Fatalf("completing a: %+v, %v; want b, which waited", items, err)
+	}
+	if tr := r.taskRuns(t, id)["c"]; tr.State != cairn.TaskReady {
+		t.Fatalf("c is %s, want ready in the queue", tr.State)
+	}
+	// Completing b gets c from the queue.
+	items, err = r.broker.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{Outputs: out}, next)
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "c" {
+		t.Fatalf("completing b: %+v, %v; want c", items, err)
+	}
+	// Nothing waits now: completing c hands d over in the same write,
+	// with its resolved params.
+	items, err = r.broker.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{Outputs: out}, next)
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "d" || string(items[0].Params) != `{"in":"out"}` ||
+		!items[0].Started || items[0].Lease.Attempt != 1 {
+		t.Fatalf("completing c: %+v, %v; want d, started, with its params", items, err)
+	}
+	if tr := r.taskRuns(t, id)["d"]; tr.State != cairn.TaskRunning || tr.LeaseToken != items[0].Lease.Token {
+		t.Fatalf("d is %s under %q, want running under the lease handed out", tr.State, tr.LeaseToken)
+	}
+	if _, err := r.broker.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{Outputs: out}, next); err != nil {
+		t.Fatalf("completing d: %v", err)
+	}
+	finished(t, done, cairn.RunSucceeded)
+	for task, tr := range r.taskRuns(t, id) {
+		if as := r.attempts(t, id, task); tr.State != cairn.TaskSucceeded || len(as) != 1 || as[0].State != cairn.TaskSucceeded {
+			t.Errorf("%s: %s with attempts %+v", task, tr.State, as)
+		}
+	}
 }

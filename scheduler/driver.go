@@ -169,7 +169,7 @@ func (rs *runState) halt(why error) {
 // chain that is one commit per hop. It does so only if nobody is planning the run at that
 // moment; otherwise it returns planned false and the broker hands tr to
 // the run's loop through the inbox (and records an evaluation).
-func (rs *runState) within(tx Tx, trs []*cairn.TaskRun) (func(committed bool), bool) {
+func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(committed bool), bool) {
 	if !rs.mu.TryLock() {
 		return nil, false
 	}
@@ -184,9 +184,13 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun) (func(committed bool), b
 	start, plans := rs.svc.o.Now(), 0
 	rs.need(start)
 	notes, err := rs.step(func(p *Plan) error {
+		given := rs.handOut(p, h)
 		err := tx.ApplyPlan(p)
 		if err == nil {
 			plans++
+			if h != nil {
+				h.items = append(h.items, given...)
+			}
 		}
 		return err
 	}, false)
@@ -213,6 +217,34 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun) (func(committed bool), b
 			rs.svc.o.Observe(ev)
 		}
 	}, planned
+}
+
+// handOut gives the tasks plan p makes ready, in its order, to the
+// workers of h — as many as they asked for — by setting each one's
+// TaskChange.Lease, and returns their work items, valid once p is
+// applied. It gives none when h does not serve this run, or (h.max is
+// then 0) something else was ready for those workers already. rs.mu is
+// held.
+func (rs *runState) handOut(p *Plan, h *handout) []cairn.WorkItem {
+	if h == nil || len(h.items) >= h.max || (h.req.RunID != "" && h.req.RunID != rs.id) ||
+		(h.req.Owner != "" && h.req.Owner != rs.svc.o.Owner) {
+		return nil
+	}
+	var items []cairn.WorkItem
+	for i := range p.Tasks {
+		c := &p.Tasks[i]
+		if c.To != cairn.TaskReady || len(h.items)+len(items) >= h.max {
+			continue
+		}
+		tr := rs.snap.Tasks[rs.snap.Topo.Index[c.TaskID]]
+		c.Lease = &cairn.Lease{RunID: rs.id, TaskID: c.TaskID, Attempt: tr.Attempt + 1, Token: cairn.NewToken(),
+			Worker: h.req.Worker, ExpiresAt: c.At.Add(h.ttl)}
+		c.Start = h.req.Start
+		items = append(items, cairn.WorkItem{Lease: *c.Lease, Type: tr.Type, Params: c.Params, Inputs: c.Inputs,
+			Timeout: tr.Timeout, Retry: tr.Retry, Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow,
+			FailedBefore: tr.FailedBefore, Started: c.Start})
+	}
+	return items
 }
 
 // fold puts a task run that changed into the snapshot, unless the
@@ -343,7 +375,19 @@ func (svc *Service) applied(s *Snapshot, p *Plan) []func() {
 		tr.State, tr.Version, tr.Error = c.To, c.NewVersion, c.Error
 		if c.To == cairn.TaskReady {
 			tr.Params, tr.Inputs = c.Params, c.Inputs
-			ready = true
+			if l := c.Lease; l != nil {
+				// Handed to a worker in the same write (TaskChange.Lease).
+				tr.State, tr.Attempt, tr.LeaseToken, tr.LeaseWorker, tr.LeaseExpiresAt = cairn.TaskLeased, l.Attempt, l.Token,
+					l.Worker, l.ExpiresAt
+				if c.Start {
+					tr.State = cairn.TaskRunning
+				}
+				if tr.StartedAt.IsZero() {
+					tr.StartedAt = c.At
+				}
+			} else {
+				ready = true
+			}
 		}
 		if c.To.Terminal() {
 			tr.FinishedAt = c.At

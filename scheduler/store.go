@@ -48,6 +48,9 @@ type Tx interface {
 	Expire(l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
 	ApplyPlan(p *Plan) error
 	Lease(r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
+	// AnyReady reports whether some task is ready for r (as Lease would
+	// select it), as of this transaction.
+	AnyReady(r cairn.LeaseRequest) (bool, error)
 	// AddEvaluation records that run e.RunID needs planning and returns
 	// the evaluation's id.
 	AddEvaluation(e Evaluation) (int64, error)
@@ -375,4 +378,13 @@ type TaskChange struct {
 	Error      string
 	At         time.Time // finished_at when To is terminal
 	NewVersion int64     // set by ApplyPlan
+	// Lease, with To ready, hands the task straight to a worker in the
+	// same write: the task is stored leased (running, with Start) under
+	// this lease — its Attempt the task's next, a fresh Token, Worker and
+	// ExpiresAt — with its attempt opened, as Lease would have done, and
+	// never waits in the lease queue. The completer sets it for a task
+	// its plan made ready when a worker that just reported asked for more
+	// and nothing else is ready for that worker.
+	Lease *cairn.Lease
+	Start bool // with Lease: running at once (LeaseRequest.Start)
 }

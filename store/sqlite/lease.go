@@ -276,31 +276,48 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`, msg, now.UnixNano(), bool
 	return err
 }
 
+// anyReadyQuery is the query of whether some task run is ready for r.
+func anyReadyQuery(r cairn.LeaseRequest) (string, []any) {
+	switch {
+	case r.RunID != "":
+		return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`, []any{r.RunID}
+	case r.Owner != "":
+		return `SELECT EXISTS (SELECT 1 FROM task_runs t CROSS JOIN runs ON runs.id = t.run_id
+WHERE t.state = 'ready' AND runs.owner = ?)`, []any{r.Owner}
+	}
+	return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`, nil
+}
+
 // anyReady reports whether some task run is ready for r, reading from the
 // read pool.
 func (s *Store) anyReady(ctx context.Context, r cairn.LeaseRequest) (bool, error) {
-	var (
-		st  *sql.Stmt
-		err error
-	)
-	args := []any{}
-	switch {
-	case r.RunID != "":
-		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`)
-		args = append(args, r.RunID)
-	case r.Owner != "":
-		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs t CROSS JOIN runs ON runs.id = t.run_id
-WHERE t.state = 'ready' AND runs.owner = ?)`)
-		args = append(args, r.Owner)
-	default:
-		st, err = s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`)
-	}
+	q, args := anyReadyQuery(r)
+	st, err := s.readStmt(ctx, q)
 	if err != nil {
 		return false, fmt.Errorf("lease: %w", err)
 	}
 	var ok bool
 	if err := st.QueryRowContext(ctx, args...).Scan(&ok); err != nil {
 		return false, fmt.Errorf("lease: %w", translate(err))
+	}
+	return ok, nil
+}
+
+// AnyReady reports whether some task run is ready for r, as of the
+// batch's transaction.
+func (b *batchTx) AnyReady(r cairn.LeaseRequest) (bool, error) {
+	var ok bool
+	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+		q, args := anyReadyQuery(r)
+		st, err := b.s.txStmt(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		b.s.stmts.Add(1)
+		return translate(st.QueryRowContext(ctx, args...).Scan(&ok))
+	}, true)
+	if err != nil {
+		return false, fmt.Errorf("look for ready tasks: %w", err)
 	}
 	return ok, nil
 }

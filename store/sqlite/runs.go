@@ -553,6 +553,16 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 		if c.To.Active() {
 			return nil, false, fmt.Errorf("task %s: only Lease and StartAttempt move a task to %s", c.TaskID, c.To)
 		}
+		if l := c.Lease; l != nil {
+			switch {
+			case c.To != cairn.TaskReady:
+				return nil, false, fmt.Errorf("task %s: a lease comes with a change to ready, not to %s", c.TaskID, c.To)
+			case l.RunID != p.RunID || l.TaskID != c.TaskID:
+				return nil, false, fmt.Errorf("task %s: lease of %s/%s", c.TaskID, l.RunID, l.TaskID)
+			case l.Token == "" || l.Worker == "" || l.Attempt < 1 || l.ExpiresAt.IsZero() || c.At.IsZero():
+				return nil, false, fmt.Errorf("task %s: incomplete lease (token, worker, attempt, expiry and the change's time are needed)", c.TaskID)
+			}
+		}
 	}
 	// One compare-and-set: a refusal writes nothing, no savepoint needed.
 	cas = len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0
@@ -644,12 +654,15 @@ RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
 // the rest).
 func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, versions []int64) error {
 	at := make(map[string]int, len(cs))
-	var ready, ends []int
+	var ready, leased, ends []int
 	for i := range cs {
 		at[cs[i].TaskID] = i
-		if cs[i].To == cairn.TaskReady {
+		switch {
+		case cs[i].Lease != nil:
+			leased = append(leased, i)
+		case cs[i].To == cairn.TaskReady:
 			ready = append(ready, i)
-		} else {
+		default:
 			ends = append(ends, i)
 		}
 	}
@@ -662,24 +675,34 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 		}
 		gen = g
 	}
+	const (
+		toReady = iota
+		toLeased
+		toEnd
+	)
 	for _, kind := range []struct {
-		idx   []int
-		cols  int
-		text  func(int) string
-		ready bool
-	}{{ready, readyChangeCols, readyChangeQuery, true}, {ends, endChangeCols, endChangeQuery, false}} {
+		idx  []int
+		cols int
+		text func(int) string
+		to   int
+	}{{ready, readyChangeCols, readyChangeQuery, toReady}, {leased, leaseChangeCols, leaseChangeQuery, toLeased},
+		{ends, endChangeCols, endChangeQuery, toEnd}} {
 		for start := 0; start < len(kind.idx); start += maxSetRows {
 			chunk := kind.idx[start:min(start+maxSetRows, len(kind.idx))]
 			size := setSize(len(chunk))
 			args := make([]any, 0, size*kind.cols+2)
 			for _, i := range chunk {
 				c := &cs[i]
-				if kind.ready {
+				if kind.to != toEnd {
 					inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
 					if err != nil {
 						return fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
 					}
 					args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), rawJSON(c.Params), inputs, c.Error)
+					if l := c.Lease; l != nil {
+						args = append(args, l.Attempt, l.Token, l.Worker, l.ExpiresAt.UnixNano(), string(leaseState(c)),
+							c.At.UnixNano())
+					}
 				} else {
 					var finished any
 					if c.To.Terminal() {
@@ -689,7 +712,7 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 				}
 			}
 			args = padArgs(args, len(chunk), size, kind.cols)
-			if kind.ready {
+			if kind.to == toReady {
 				args = append(args, gen)
 			}
 			st, err := s.txStmt(ctx, tx, kind.text(size))
@@ -728,6 +751,9 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 			}
 		}
 	}
+	if err := s.openLeasedAttempts(ctx, tx, cs, leased); err != nil {
+		return err
+	}
 	// The workers' leases end with their tasks' states: close their attempts.
 	var closing []int
 	for _, i := range ends {
@@ -747,6 +773,60 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 		if _, err := s.exec(ctx, tx, endAttemptQuery(size), args...); err != nil {
 			return fmt.Errorf("close the attempts of %d tasks: %w", len(chunk), err)
 		}
+	}
+	return nil
+}
+
+// leaseState is the state a task handed out with its change to ready is
+// stored in.
+func leaseState(c *scheduler.TaskChange) cairn.TaskState {
+	if c.Start {
+		return cairn.TaskRunning
+	}
+	return cairn.TaskLeased
+}
+
+// leaseChangeCols is the width of a row of leaseChangeQuery's list.
+const leaseChangeCols = 13
+
+// leaseChangeQuery makes a list of a run's tasks ready and hands each to
+// a worker at once (TaskChange.Lease), each a compare-and-set on its
+// version, state and attempt, for size rows.
+func leaseChangeQuery(size int) string {
+	return `WITH v(run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at) AS (VALUES ` +
+		valuesList(size, leaseChangeCols) + `)
+UPDATE task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
+	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
+	started_at = coalesce(task_runs.started_at, v.at), version = task_runs.version + 1
+FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
+	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+}
+
+// openLeasedAttempts opens the attempts of the changes at positions idx,
+// handed out with their change to ready.
+func (s *Store) openLeasedAttempts(ctx context.Context, tx *sql.Tx, cs []scheduler.TaskChange, idx []int) error {
+	for len(idx) > 0 {
+		// Those alike (state, worker, time) share an INSERT: usually all.
+		first := &cs[idx[0]]
+		var items []cairn.WorkItem
+		var rest []int
+		for _, i := range idx {
+			c := &cs[i]
+			if c.Start == first.Start && c.Lease.Worker == first.Lease.Worker && c.At.Equal(first.At) {
+				items = append(items, cairn.WorkItem{Lease: *c.Lease})
+			} else {
+				rest = append(rest, i)
+			}
+		}
+		var running any
+		if first.Start {
+			running = first.At.UnixNano()
+		}
+		if err := s.insertAttempts(ctx, tx, items, leaseState(first), first.Lease.Worker, first.At, running); err != nil {
+			return fmt.Errorf("open the attempts of %d tasks: %w", len(items), err)
+		}
+		idx = rest
 	}
 	return nil
 }

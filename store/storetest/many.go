@@ -185,3 +185,69 @@ func testSetWritesLarge(t *testing.T, s scheduler.Store) {
 		}
 	}
 }
+
+// A change to ready with a lease hands the task to a worker in the same
+// write: stored running (or leased) under that lease, its attempt open,
+// as Lease would have left it; an incomplete lease, or one for another
+// run or task, is refused and changes nothing.
+func testApplyPlanHandsOut(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskPending, cairn.TaskPending, cairn.TaskPending)
+	before := snapshot(t, s, run.ID)
+	newLease := func(task string) *cairn.Lease {
+		return &cairn.Lease{RunID: run.ID, TaskID: task, Attempt: 1, Token: cairn.NewToken(), Worker: "w", ExpiresAt: t0.Add(ttl)}
+	}
+	bad := map[string]*cairn.Lease{"no token": {RunID: run.ID, TaskID: "t0", Attempt: 1, Worker: "w", ExpiresAt: t0.Add(ttl)},
+		"other task": newLease("t1"), "other run": {RunID: "r-x", TaskID: "t0", Attempt: 1, Token: "x", Worker: "w", ExpiresAt: t0.Add(ttl)}}
+	for name, l := range bad {
+		err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
+			{TaskID: "t0", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, At: t0, Lease: l}}})
+		if err == nil {
+			t.Errorf("%s: applied", name)
+		}
+	}
+	// A stale attempt number is a conflict, like a stale version.
+	stale := newLease("t0")
+	stale.Attempt = 2
+	err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
+		{TaskID: "t0", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, At: t0, Lease: stale}}})
+	wantErr(t, err, cairn.ErrConflict)
+	assertUnchanged(t, s, before)
+
+	l0, l1 := newLease("t0"), newLease("t1")
+	p := &scheduler.Plan{RunID: run.ID, Tasks: []scheduler.TaskChange{
+		{TaskID: "t0", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, At: t0, Params: []byte(`{"a":1}`), Lease: l0, Start: true},
+		{TaskID: "t1", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, At: t0, Lease: l1},
+		{TaskID: "t2", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, At: t0},
+	}}
+	if err := s.ApplyPlan(ctx, p); err != nil {
+		t.Fatalf("ApplyPlan: %v", err)
+	}
+	for i, want := range []cairn.TaskState{cairn.TaskRunning, cairn.TaskLeased, cairn.TaskReady} {
+		tr := task(t, s, run.ID, fmt.Sprintf("t%d", i))
+		if tr.State != want || tr.Version != 2 || p.Tasks[i].NewVersion != 2 {
+			t.Errorf("t%d: %s v%d (plan says v%d), want %s v2", i, tr.State, tr.Version, p.Tasks[i].NewVersion, want)
+		}
+	}
+	tr := task(t, s, run.ID, "t0")
+	if tr.Attempt != 1 || tr.LeaseToken != l0.Token || tr.LeaseWorker != "w" || !tr.LeaseExpiresAt.Equal(l0.ExpiresAt) ||
+		string(tr.Params) != `{"a":1}` || !tr.StartedAt.Equal(t0) {
+		t.Errorf("t0 handed out: %+v", tr)
+	}
+	if as := attempts(t, s, run.ID, "t0"); len(as) != 1 || as[0].State != cairn.TaskRunning || as[0].Worker != "w" ||
+		!as[0].StartedAt.Equal(t0) || !as[0].RunningAt.Equal(t0) {
+		t.Errorf("t0's attempt: %+v", as)
+	}
+	if as := attempts(t, s, run.ID, "t1"); len(as) != 1 || as[0].State != cairn.TaskLeased || !as[0].RunningAt.IsZero() {
+		t.Errorf("t1's attempt: %+v", as)
+	}
+	// The lease is a real one: its holder completes it; the queue never
+	// had it.
+	if items := lease(t, s, "w2", run.ID, 5, t0); len(items) != 1 || items[0].Lease.TaskID != "t2" {
+		t.Errorf("Lease after the hand-out: %+v, want t2 only", items)
+	}
+	if _, err := s.Complete(ctx, *l0, cairn.Completion{State: cairn.TaskSucceeded}, t0.Add(time.Second)); err != nil {
+		t.Errorf("Complete of the handed-out lease: %v", err)
+	}
+}

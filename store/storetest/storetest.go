@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"RetryRunInBatch", testRetryRunInBatch},
 		{"CompleteMany", testCompleteMany},
 		{"SetWritesLarge", testSetWritesLarge},
+		{"ApplyPlanHandsOut", testApplyPlanHandsOut},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
