@@ -119,7 +119,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				it.Lease.ExpiresAt = expires
 				it.Started = r.Start
 			}
-			if err := s.claimReady(ctx, tx, got, state, r.Worker, expires, now); err != nil {
+			if err := s.claimReady(ctx, tx, got, state, r.Worker, expires, now, running); err != nil {
 				return err
 			}
 			items = append(items, got...)
@@ -130,41 +130,9 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		if len(items) == 0 {
 			return nil
 		}
-		if err := s.insertAttempts(ctx, tx, items, state, r.Worker, now, running); err != nil {
-			return err
-		}
 		*out = items
 		return nil
 	}
-}
-
-// insertAttemptsCols is the width of a row of insertAttemptsQuery's list.
-const insertAttemptsCols = 4
-
-// insertAttemptsQuery opens the attempts of a list of leases, for size
-// rows (the NULL rows that pad it insert nothing).
-func insertAttemptsQuery(size int) string {
-	return `WITH v(run_id, task_id, number, token) AS (VALUES ` + valuesList(size, insertAttemptsCols) + `)
-INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at)
-SELECT run_id, task_id, number, ?, ?, token, ?, ? FROM v WHERE run_id IS NOT NULL`
-}
-
-// insertAttempts opens the attempt of each of items.
-func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
-	now time.Time, running any) error {
-	for start := 0; start < len(items); start += maxSetRows {
-		chunk := items[start:min(start+maxSetRows, len(items))]
-		size := setSize(len(chunk))
-		args := make([]any, 0, size*(insertAttemptsCols)+4)
-		for _, it := range chunk {
-			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
-		}
-		args = append(padArgs(args, len(chunk), size, insertAttemptsCols), string(state), worker, now.UnixNano(), running)
-		if _, err := s.exec(ctx, tx, insertAttemptsQuery(size), args...); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // claimReadyCols is the width of a row of claimReadyQuery's list.
@@ -174,14 +142,15 @@ const claimReadyCols = 4
 func claimReadyQuery(size int) string {
 	return `WITH v(run_id, task_id, attempt, token) AS (VALUES ` + valuesList(size, claimReadyCols) + `)
 UPDATE task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = ?, lease_expires_at = ?,
-	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), version = task_runs.version + 1
+	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), attempt_started_at = ?,
+	attempt_running_at = ?, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.state = 'ready'`
 }
 
 // claimReady leases the ready tasks of items (their leases set) in one
 // statement per maxSetRows.
 func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
-	expires, now time.Time) error {
+	expires, now time.Time, running any) error {
 	for start := 0; start < len(items); start += maxSetRows {
 		chunk := items[start:min(start+maxSetRows, len(items))]
 		size := setSize(len(chunk))
@@ -189,7 +158,8 @@ func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkIt
 		for _, it := range chunk {
 			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
 		}
-		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), worker, expires.UnixNano(), now.UnixNano())
+		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), worker, expires.UnixNano(), now.UnixNano(),
+			now.UnixNano(), running)
 		n, err := s.exec(ctx, tx, claimReadyQuery(size), args...)
 		if err != nil {
 			return err
@@ -329,18 +299,16 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
 	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', version = version + 1
+		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = ?, version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
-			l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
+			now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			return cairn.ErrLeaseLost
 		}
-		_, err = s.exec(ctx, tx, `UPDATE attempts SET state = 'running', running_at = ?
-WHERE run_id = ? AND task_id = ? AND number = ?`, now.UnixNano(), l.RunID, l.TaskID, l.Attempt)
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("start attempt %s: %w", leaseName(l), err)
@@ -387,25 +355,6 @@ const (
 	leaseExpired                   // expires_at <= now: Expire
 	leaseAny                       // Expire with force
 )
-
-// finishQueryHead ends a lease. An interrupted attempt (the seventh and
-// eighth arguments 1) adds one to the task's interruption counts; any
-// other (0) ends its run of interruptions in a row.
-const finishQueryHead = `UPDATE task_runs SET state = ?, outputs = ?, metrics = ?, error = ?, retry_at = ?,
-	finished_at = coalesce(?, finished_at), lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL,
-	interrupted = interrupted + ?, interrupted_streak = (interrupted_streak + 1) * ?, version = version + 1
-WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running') `
-
-// finishQuery is the compare-and-set that ends a lease under check.
-func finishQuery(check leaseCheck) string {
-	switch check {
-	case leaseExpired:
-		return finishQueryHead + `AND lease_expires_at <= ? RETURNING ` + taskCols
-	case leaseAny:
-		return finishQueryHead + `AND ? IS NOT NULL RETURNING ` + taskCols
-	}
-	return finishQueryHead + `AND lease_expires_at > ? RETURNING ` + taskCols
-}
 
 // Complete ends the attempt l holds as c says and moves the task run to
 // c.State (succeeded, failed, retrying or cancelled), if l is the task's
@@ -473,72 +422,25 @@ func expireCheck(force bool) leaseCheck {
 	return leaseExpired
 }
 
-// finishFn checks and encodes a completion and returns the body of the
-// transaction that records it; the body sets *out.
+// finishFn returns the body of the transaction that records completion c
+// of lease l, if check accepts the lease (cairn.ErrLeaseLost otherwise):
+// completeMany of one. The body sets *out.
 func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck, out **cairn.TaskRun) (txFn, error) {
-	switch c.State {
-	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
-	default:
-		return nil, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
-	}
-	attemptState, interrupted := c.State, 0
-	if c.Interrupted {
-		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
-			return nil, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
-		}
-		attemptState, interrupted = cairn.AttemptInterrupted, 1
-	}
-	outputs, err := jsonValue(c.Outputs, c.Outputs == nil)
-	if err != nil {
-		return nil, fmt.Errorf("encode outputs: %w", err)
-	}
-	metrics, err := jsonValue(c.Metrics, c.Metrics == nil)
-	if err != nil {
-		return nil, fmt.Errorf("encode metrics: %w", err)
-	}
-	finishedAt := c.FinishedAt
-	if finishedAt.IsZero() {
-		finishedAt = now
-	}
-	var retryAt, taskFinished any
-	if c.State == cairn.TaskRetrying {
-		retryAt = nanos(c.RetryAt)
-	} else {
-		taskFinished = finishedAt.UnixNano()
-	}
-	var exit any
-	if c.ExitCode != nil {
-		exit = *c.ExitCode
-	}
-	plugin := ""
-	if c.Plugin != nil {
-		b, err := json.Marshal(c.Plugin)
-		if err != nil {
-			return nil, fmt.Errorf("complete %s/%s: encode plugin: %w", l.RunID, l.TaskID, err)
-		}
-		plugin = string(b)
+	if _, err := encodeFinish(l, c, now); err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context, tx *sql.Tx) error {
-		st, err := s.txStmt(ctx, tx, finishQuery(check))
+		trs, errs, err := s.completeMany(ctx, tx, []scheduler.Finish{{Lease: l, Completion: c}}, now, check)
 		if err != nil {
 			return err
 		}
-		s.stmts.Add(1)
-		t, err := scanTaskRun(st.QueryRowContext(ctx, string(c.State), outputs, metrics, c.Error, retryAt, taskFinished,
-			interrupted, interrupted, l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()))
-		if errors.Is(err, sql.ErrNoRows) {
-			return cairn.ErrLeaseLost
+		if errs[0] != nil {
+			if errors.Is(errs[0], cairn.ErrLeaseLost) {
+				return cairn.ErrLeaseLost // the caller names the attempt
+			}
+			return errs[0]
 		}
-		if err != nil {
-			return translate(err)
-		}
-		if _, err = s.exec(ctx, tx, `UPDATE attempts SET state = ?, finished_at = ?, error = ?, stack = ?, retryable = ?, exit_code = ?,
-	plugin = ?
-WHERE run_id = ? AND task_id = ? AND number = ?`, string(attemptState), finishedAt.UnixNano(), c.Error, c.Stack,
-			boolInt(c.Retryable), exit, plugin, l.RunID, l.TaskID, l.Attempt); err != nil {
-			return err
-		}
-		*out = t
+		*out = trs[0]
 		return nil
 	}, nil
 }

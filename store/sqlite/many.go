@@ -118,17 +118,30 @@ func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, 
 // completeManyCols is the width of a row of completeManyQuery's list.
 const completeManyCols = 11
 
-// completeManyQuery ends the live leases of a list of completions, for
-// size rows.
-func completeManyQuery(size int) string {
+// leaseCond is the condition on a lease's expiry, at time ?, a check
+// accepts.
+func leaseCond(check leaseCheck, t string) string {
+	switch check {
+	case leaseExpired:
+		return t + `.lease_expires_at <= ?`
+	case leaseAny:
+		return `? IS NOT NULL`
+	}
+	return t + `.lease_expires_at > ?`
+}
+
+// completeManyQuery ends the leases of a list of completions that check
+// accepts, for size rows.
+func completeManyQuery(size int, check leaseCheck) string {
 	return `WITH v(run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr) AS (VALUES ` +
 		valuesList(size, completeManyCols) + `)
 UPDATE task_runs SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
 	finished_at = coalesce(v.finished, task_runs.finished_at), lease_token = NULL, lease_worker = NULL,
-	lease_expires_at = NULL, interrupted = task_runs.interrupted + v.intr,
-	interrupted_streak = (task_runs.interrupted_streak + 1) * v.intr, version = task_runs.version + 1
+	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
+	interrupted = task_runs.interrupted + v.intr, interrupted_streak = (task_runs.interrupted_streak + 1) * v.intr,
+	version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.attempt = v.attempt
-	AND task_runs.lease_token = v.token AND task_runs.state IN ('leased', 'running') AND task_runs.lease_expires_at > ?
+	AND task_runs.lease_token = v.token AND task_runs.state IN ('leased', 'running') AND ` + leaseCond(check, "task_runs") + `
 RETURNING ` + qualifiedTaskCols
 }
 
@@ -136,30 +149,35 @@ RETURNING ` + qualifiedTaskCols
 // join it with others.
 var qualifiedTaskCols = "task_runs." + strings.Join(strings.Split(strings.ReplaceAll(taskCols, "\n\t", " "), ", "), ", task_runs.")
 
-// closeAttemptsCols is the width of a row of closeAttemptsQuery's list.
-const closeAttemptsCols = 10
+// endAttemptsCols is the width of a row of endAttemptsQuery's list.
+const endAttemptsCols = 10
 
-// closeAttemptsQuery records how a list of attempts ended, for size rows.
-func closeAttemptsQuery(size int) string {
-	return `WITH v(run_id, task_id, number, state, finished_at, error, stack, retryable, exit_code, plugin) AS (VALUES ` +
-		valuesList(size, closeAttemptsCols) + `)
-UPDATE attempts SET state = v.state, finished_at = v.finished_at, error = v.error, stack = v.stack,
-	retryable = v.retryable, exit_code = v.exit_code, plugin = v.plugin
-FROM v WHERE attempts.run_id = v.run_id AND attempts.task_id = v.task_id AND attempts.number = v.number`
+// endAttemptsQuery writes the attempts of a list of completions that
+// check accepts, as they ended, for size rows: each attempt's one write,
+// made before its task run lets go of the lease, the worker and the
+// times it copies.
+func endAttemptsQuery(size int, check leaseCheck) string {
+	return `WITH v(run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin) AS (VALUES ` +
+		valuesList(size, endAttemptsCols+1) + `)
+INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
+	retryable, exit_code, plugin)
+SELECT t.run_id, t.task_id, t.attempt, v.state, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
+	v.finished_at, v.error, v.stack, v.retryable, v.exit_code, v.plugin
+FROM v JOIN task_runs t ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.number AND t.lease_token = v.token
+WHERE t.state IN ('leased', 'running') AND ` + leaseCond(check, "t")
 }
 
-// completeMany records completions under live leases in a few
-// statements whatever their number: each is as Complete (without its
-// evaluation). It returns per completion the task run as stored, or the
+// completeMany records completions under leases check accepts (live
+// ones for Complete) in a few statements whatever their number: each is as
+// Complete or Expire (without its evaluation). It returns per completion the task run as stored, or the
 // error that refused it alone (cairn.ErrLeaseLost, a value that does not
 // encode); err is a failure of the database, after which the transaction
 // cannot be trusted.
-func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Finish, now time.Time) (trs []*cairn.TaskRun, errs []error, err error) {
+func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Finish, now time.Time, check leaseCheck) (trs []*cairn.TaskRun, errs []error, err error) {
 	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
 	type key struct{ run, task string }
 	at := make(map[key]int, len(fs)) // the position of each task's completion
 	rows := make([]finishRow, 0, len(fs))
-	pos := make([]int, 0, len(fs))
 	for i, f := range fs {
 		r, err := encodeFinish(f.Lease, f.Completion, now)
 		k := key{f.Lease.RunID, f.Lease.TaskID}
@@ -173,19 +191,29 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 			continue
 		}
 		at[k] = i
-		rows, pos = append(rows, r), append(pos, i)
+		rows = append(rows, r)
 	}
-	done := make([]finishRow, 0, len(rows))
 	for start := 0; start < len(rows); start += maxSetRows {
 		chunk := rows[start:min(start+maxSetRows, len(rows))]
 		size := setSize(len(chunk))
-		args := make([]any, 0, size*completeManyCols+1)
+		// The attempts first: the update lets go of what they copy.
+		args := make([]any, 0, size*(endAttemptsCols+1)+1)
+		for _, r := range chunk {
+			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.attemptState), r.finishedAt, r.errText,
+				r.stack, r.retryable, r.exit, r.plugin)
+		}
+		args = append(padArgs(args, len(chunk), size, endAttemptsCols+1), now.UnixNano())
+		ended, err := s.exec(ctx, tx, endAttemptsQuery(size, check), args...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("write attempts: %w", err)
+		}
+		args = args[:0]
 		for _, r := range chunk {
 			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.state), r.outputs, r.metrics,
 				r.errText, r.retryAt, r.taskFinished, r.interrupted)
 		}
 		args = append(padArgs(args, len(chunk), size, completeManyCols), now.UnixNano())
-		st, err := s.txStmt(ctx, tx, completeManyQuery(size))
+		st, err := s.txStmt(ctx, tx, completeManyQuery(size, check))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -194,54 +222,31 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		if err != nil {
 			return nil, nil, translate(err)
 		}
+		n := int64(0)
 		for res.Next() {
 			t, err := scanTaskRun(res)
 			if err != nil {
 				res.Close()
 				return nil, nil, translate(err)
 			}
-			i := at[key{t.RunID, t.TaskID}]
-			trs[i] = t
-			done = append(done, rows[indexOf(pos, i)])
+			trs[at[key{t.RunID, t.TaskID}]] = t
+			n++
 		}
 		if err := res.Err(); err != nil {
 			return nil, nil, translate(err)
 		}
 		res.Close()
+		// The writer lock is held: both statements saw the same rows.
+		if n != ended {
+			return nil, nil, fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk), n, ended)
+		}
 	}
 	for i := range fs {
 		if trs[i] == nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
 		}
 	}
-	for start := 0; start < len(done); start += maxSetRows {
-		chunk := done[start:min(start+maxSetRows, len(done))]
-		size := setSize(len(chunk))
-		args := make([]any, 0, size*closeAttemptsCols)
-		for _, r := range chunk {
-			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, string(r.attemptState), r.finishedAt, r.errText, r.stack,
-				r.retryable, r.exit, r.plugin)
-		}
-		args = padArgs(args, len(chunk), size, closeAttemptsCols)
-		if _, err := s.exec(ctx, tx, closeAttemptsQuery(size), args...); err != nil {
-			return nil, nil, fmt.Errorf("close attempts: %w", err)
-		}
-	}
 	return trs, errs, nil
-}
-
-// indexOf returns the position of v in xs (xs is increasing).
-func indexOf(xs []int, v int) int {
-	lo, hi := 0, len(xs)
-	for lo < hi {
-		m := (lo + hi) / 2
-		if xs[m] < v {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
 }
 
 // CompleteMany is Complete for many completions in one transaction and a
@@ -253,7 +258,7 @@ func (s *Store) CompleteMany(ctx context.Context, fs []scheduler.Finish, now tim
 	)
 	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		if trs, errs, err = s.completeMany(ctx, tx, fs, now); err != nil {
+		if trs, errs, err = s.completeMany(ctx, tx, fs, now, leaseLive); err != nil {
 			return err
 		}
 		for i, f := range fs {
@@ -281,7 +286,7 @@ func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.T
 	// only when the database does, which breaks the transaction anyway.
 	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		trs, errs, err = b.s.completeMany(ctx, tx, fs, now)
+		trs, errs, err = b.s.completeMany(ctx, tx, fs, now, leaseLive)
 		return err
 	}, true)
 	if err != nil {

@@ -23,6 +23,11 @@ const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, ba
 
 const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin`
 
+// inProgressCols are attemptCols of the attempt in progress, read from its
+// task run.
+const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_started_at, attempt_running_at, NULL, '', '', 0,
+	NULL, ''`
+
 // taskInsertRows is how many task runs one INSERT statement carries.
 const taskInsertRows = 100
 
@@ -139,7 +144,8 @@ func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 	return &t, nil
 }
 
-func scanAttempt(sc scanner) (*cairn.Attempt, error) {
+// scanAttempt reads attemptCols, then extra.
+func scanAttempt(sc scanner, extra ...any) (*cairn.Attempt, error) {
 	var (
 		a                          cairn.Attempt
 		state                      string
@@ -148,8 +154,8 @@ func scanAttempt(sc scanner) (*cairn.Attempt, error) {
 		exit                       sql.NullInt64
 		plugin                     string
 	)
-	if err := sc.Scan(&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
-		&a.Stack, &retryable, &exit, &plugin); err != nil {
+	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
+		&a.Stack, &retryable, &exit, &plugin}, extra...)...); err != nil {
 		return nil, err
 	}
 	if plugin != "" {
@@ -477,14 +483,23 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 		err error
 	)
 	args := []any{runID}
+	// The attempts that ended are rows of attempts; the one in progress,
+	// if any, is on its task run (see migration 0007).
 	if taskID == "" {
 		st, err = s.readStmt(ctx, `SELECT a.run_id, a.task_id, a.number, a.state, a.worker, a.started_at, a.running_at,
-	a.finished_at, a.error, a.stack, a.retryable, a.exit_code, a.plugin
+	a.finished_at, a.error, a.stack, a.retryable, a.exit_code, a.plugin, t.seq
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
-WHERE a.run_id = ? ORDER BY t.seq, a.number`)
+WHERE a.run_id = ?
+UNION ALL
+SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = ? AND lease_token IS NOT NULL
+ORDER BY 14, 3`)
+		args = append(args, runID)
 	} else {
-		st, err = s.readStmt(ctx, `SELECT `+attemptCols+` FROM attempts WHERE run_id = ? AND task_id = ? ORDER BY number`)
-		args = append(args, taskID)
+		st, err = s.readStmt(ctx, `SELECT `+attemptCols+`, 0 FROM attempts WHERE run_id = ? AND task_id = ?
+UNION ALL
+SELECT `+inProgressCols+`, 0 FROM task_runs WHERE run_id = ? AND task_id = ? AND lease_token IS NOT NULL
+ORDER BY 3`)
+		args = append(args, taskID, runID, taskID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, err)
@@ -496,7 +511,8 @@ WHERE a.run_id = ? ORDER BY t.seq, a.number`)
 	defer rows.Close()
 	out := []*cairn.Attempt{}
 	for rows.Next() {
-		a, err := scanAttempt(rows)
+		var seq int64
+		a, err := scanAttempt(rows, &seq)
 		if err != nil {
 			return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
 		}
@@ -640,7 +656,8 @@ RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
 func endChangeQuery(size int) string {
 	return `WITH v(run_id, task_id, version, state, next, error, finished) AS (VALUES ` + valuesList(size, endChangeCols) + `)
 UPDATE task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
-	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, version = task_runs.version + 1
+	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
+	attempt_running_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
 RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
@@ -666,7 +683,6 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 			ends = append(ends, i)
 		}
 	}
-	attempts := make([]int64, len(cs))
 	var gen any
 	if len(ready) > 0 {
 		g, err := s.nextReadyGen(ctx, tx)
@@ -674,6 +690,29 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 			return err
 		}
 		gen = g
+	}
+	// The workers' leases end with their tasks' states: their attempts are
+	// written as they end, before the updates let go of what they copy
+	// (the same compare-and-set: a change that misses writes none, and
+	// the update below names it).
+	var closing []int
+	for _, i := range ends {
+		if cs[i].From.Active() {
+			closing = append(closing, i)
+		}
+	}
+	for start := 0; start < len(closing); start += maxSetRows {
+		chunk := closing[start:min(start+maxSetRows, len(closing))]
+		size := setSize(len(chunk))
+		args := make([]any, 0, size*endAttemptCols)
+		for _, i := range chunk {
+			c := &cs[i]
+			args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), string(c.To), c.Error, nanos(c.At))
+		}
+		args = padArgs(args, len(chunk), size, endAttemptCols)
+		if _, err := s.exec(ctx, tx, endAttemptQuery(size), args...); err != nil {
+			return fmt.Errorf("write the attempts of %d tasks: %w", len(chunk), err)
+		}
 	}
 	const (
 		toReady = iota
@@ -735,7 +774,7 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 					return translate(err)
 				}
 				i := at[id]
-				versions[i], attempts[i] = version, attempt
+				versions[i] = version
 				n++
 			}
 			if err := rows.Err(); err != nil {
@@ -749,29 +788,6 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 					}
 				}
 			}
-		}
-	}
-	if err := s.openLeasedAttempts(ctx, tx, cs, leased); err != nil {
-		return err
-	}
-	// The workers' leases end with their tasks' states: close their attempts.
-	var closing []int
-	for _, i := range ends {
-		if cs[i].From.Active() {
-			closing = append(closing, i)
-		}
-	}
-	for start := 0; start < len(closing); start += maxSetRows {
-		chunk := closing[start:min(start+maxSetRows, len(closing))]
-		size := setSize(len(chunk))
-		args := make([]any, 0, size*endAttemptCols+1)
-		for _, i := range chunk {
-			c := &cs[i]
-			args = append(args, runID, c.TaskID, attempts[i], string(c.To), c.Error, nanos(c.At))
-		}
-		args = padArgs(args, len(chunk), size, endAttemptCols)
-		if _, err := s.exec(ctx, tx, endAttemptQuery(size), args...); err != nil {
-			return fmt.Errorf("close the attempts of %d tasks: %w", len(chunk), err)
 		}
 	}
 	return nil
@@ -797,49 +813,26 @@ func leaseChangeQuery(size int) string {
 		valuesList(size, leaseChangeCols) + `)
 UPDATE task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
 	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
-	started_at = coalesce(task_runs.started_at, v.at), version = task_runs.version + 1
+	started_at = coalesce(task_runs.started_at, v.at), attempt_started_at = v.at,
+	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
 RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
 }
 
-// openLeasedAttempts opens the attempts of the changes at positions idx,
-// handed out with their change to ready.
-func (s *Store) openLeasedAttempts(ctx context.Context, tx *sql.Tx, cs []scheduler.TaskChange, idx []int) error {
-	for len(idx) > 0 {
-		// Those alike (state, worker, time) share an INSERT: usually all.
-		first := &cs[idx[0]]
-		var items []cairn.WorkItem
-		var rest []int
-		for _, i := range idx {
-			c := &cs[i]
-			if c.Start == first.Start && c.Lease.Worker == first.Lease.Worker && c.At.Equal(first.At) {
-				items = append(items, cairn.WorkItem{Lease: *c.Lease})
-			} else {
-				rest = append(rest, i)
-			}
-		}
-		var running any
-		if first.Start {
-			running = first.At.UnixNano()
-		}
-		if err := s.insertAttempts(ctx, tx, items, leaseState(first), first.Lease.Worker, first.At, running); err != nil {
-			return fmt.Errorf("open the attempts of %d tasks: %w", len(items), err)
-		}
-		idx = rest
-	}
-	return nil
-}
-
 // endAttemptCols is the width of a row of endAttemptQuery's list.
-const endAttemptCols = 6
+const endAttemptCols = 7
 
-// endAttemptQuery closes the attempts of a list of a run's tasks a plan
-// ended, for size rows.
+// endAttemptQuery writes the attempts of a list of a run's active tasks
+// a plan ends, as they ended, for size rows: each a compare-and-set on
+// the task's version and state, like the change itself.
 func endAttemptQuery(size int) string {
-	return `WITH v(run_id, task_id, number, state, error, finished_at) AS (VALUES ` + valuesList(size, endAttemptCols) + `)
-UPDATE attempts SET state = v.state, error = v.error, finished_at = v.finished_at
-FROM v WHERE attempts.run_id = v.run_id AND attempts.task_id = v.task_id AND attempts.number = v.number`
+	return `WITH v(run_id, task_id, version, state, next, error, finished_at) AS (VALUES ` + valuesList(size, endAttemptCols) + `)
+INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error)
+SELECT t.run_id, t.task_id, t.attempt, v.next, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
+	v.finished_at, v.error
+FROM v JOIN task_runs t ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.version = v.version AND t.state = v.state
+WHERE t.lease_token IS NOT NULL`
 }
 
 // runMissOrConflict explains a compare-and-set on run id that matched no

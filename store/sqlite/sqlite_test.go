@@ -198,8 +198,9 @@ func TestPanicInTransactionBody(t *testing.T) {
 // A run leased under schema 0002 (a binary before interrupted attempts),
 // whose process then died, is resumable after the upgrade: 0003 gives its
 // task no interruptions so far and the default limit, and its attempt can
-// be ended as interrupted.
-func TestMigrateLeasedRunTo0003(t *testing.T) {
+// be ended as interrupted; 0007 moves the attempt in progress onto its
+// task run, and it keeps its times and worker.
+func TestMigrateLeasedRunTo0003And0007(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "cairn.db")
 	raw := sqlite.RawDB(t, path)
@@ -219,7 +220,9 @@ func TestMigrateLeasedRunTo0003(t *testing.T) {
 		`INSERT INTO runs (id, workflow, state, version) VALUES ('r1', 'wf', 'running', 2)`,
 		fmt.Sprintf(`INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, retries, lease_token, lease_worker,
 	lease_expires_at, version) VALUES ('r1', 't', 0, 'shell', 'running', 2, 1, 'tok', 'old', %d, 3)`, now.Add(time.Minute).UnixNano()),
-		`INSERT INTO attempts (run_id, task_id, number, state, token) VALUES ('r1', 't', 1, 'retrying', 'tok1'), ('r1', 't', 2, 'running', 'tok')`,
+		fmt.Sprintf(`INSERT INTO attempts (run_id, task_id, number, state, token, worker, started_at, running_at)
+	VALUES ('r1', 't', 1, 'retrying', 'tok1', 'old', 1, 2), ('r1', 't', 2, 'running', 'tok', 'old', %d, %d)`,
+			now.UnixNano(), now.Add(time.Second).UnixNano()),
 	} {
 		if _, err := raw.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -240,15 +243,25 @@ func TestMigrateLeasedRunTo0003(t *testing.T) {
 		tr.Retry.InterruptionLimit() != cairn.DefaultMaxInterruptions {
 		t.Errorf("the old task after 0003: %d interrupted, %d in a row, max %d", tr.Interrupted, tr.InterruptedInARow, tr.Retry.MaxInterruptions)
 	}
+	// 0007 moved the attempt in progress onto its task run: it is listed
+	// as it was.
+	as, err := s.ListAttempts(ctx, "r1", "t")
+	if err != nil || len(as) != 2 || as[1].Number != 2 || as[1].State != cairn.TaskRunning || as[1].Worker != "old" ||
+		!as[1].StartedAt.Equal(now) || !as[1].RunningAt.Equal(now.Add(time.Second)) || !as[1].FinishedAt.IsZero() {
+		t.Fatalf("attempts after the upgrade: %+v, %v", as, err)
+	}
 	l := cairn.Lease{RunID: "r1", TaskID: "t", Attempt: 2, Token: "tok", Worker: "old"}
 	got, err := s.Expire(ctx, l, cairn.Completion{State: cairn.TaskRetrying, RetryAt: now, Error: "attempt interrupted",
 		Retryable: true, Interrupted: true}, now, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	as, err := s.ListAttempts(ctx, "r1", "t")
+	as, err = s.ListAttempts(ctx, "r1", "t")
 	if err != nil || len(as) != 2 {
 		t.Fatalf("ListAttempts = %v, %v", as, err)
+	}
+	if !as[1].StartedAt.Equal(now) || as[1].Worker != "old" || as[1].FinishedAt.IsZero() {
+		t.Errorf("the interrupted attempt keeps its start and worker: %+v", as[1])
 	}
 	if got.State != cairn.TaskRetrying || got.Interrupted != 1 || got.InterruptedInARow != 1 ||
 		as[0].State != cairn.TaskRetrying || as[1].State != cairn.AttemptInterrupted {
