@@ -81,7 +81,7 @@ func TestTriggerForm(t *testing.T) {
 	}
 	code, text = s.page("/workflows/greet")
 	for _, want := range []string{`id="trigger"`, `name="param.who"`, `type="number" step="1" id="param.times" name="param.times" value="1"`,
-		`<option value="false" selected>false</option>`, `name="param.tags"`, `CAIRN_PARAM_token`, `class="picture dag-box"`} {
+		`<option value="false" selected>false</option>`, `name="param.tags"`, `CAIRN_PARAM_TOKEN`, `class="picture dag-box"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the workflow page lacks %s", want)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/cairnml/cairn/tasks/ml/plot"
 	"github.com/cairnml/cairn/ui/draw"
 	"github.com/cairnml/cairn/ui/runjson"
+	"github.com/cairnml/cairn/workflows"
 )
 
 //go:embed templates/*.html
@@ -53,6 +54,7 @@ func funcs(marker csrfMarker) template.FuncMap {
 		"dur":       fmtDur,
 		"marker":    func(s cairn.TaskState) template.HTML { return template.HTML(draw.Marker(s)) },
 		"states":    draw.States,
+		"secretEnv": workflows.SecretEnv,
 	}
 }
 
