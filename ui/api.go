@@ -211,7 +211,13 @@ func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int
 			var b strings.Builder
 			b.WriteString("event: log\n")
 			for _, l := range strings.Split(strings.TrimSuffix(string(send), "\n"), "\n") {
-				b.WriteString("data: " + strings.TrimSuffix(l, "\r") + "\n")
+				// An event stream ends a line at a lone CR too (a
+				// progress bar redraws its line with one): each part is a
+				// data line of its own, or a browser would read the text
+				// after a CR as a field, or a blank line, of the stream.
+				for _, part := range strings.Split(strings.TrimSuffix(l, "\r"), "\r") {
+					b.WriteString("data: " + part + "\n")
+				}
 			}
 			b.WriteString("id: " + strconv.FormatInt(off, 10) + "\n\n")
 			if _, err := io.WriteString(w, b.String()); err != nil {

@@ -1,0 +1,85 @@
+package ui
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/cairnml/cairn"
+)
+
+// sseEvent is one event of a stream as a browser's EventSource parses it.
+type sseEvent struct{ name, data string }
+
+// parseSSE parses an event stream as the HTML standard says: a line ends
+// at CRLF, LF or a lone CR; "field: value" lines; a blank line dispatches.
+func parseSSE(stream string) []sseEvent {
+	var events []sseEvent
+	name, data, has := "", []string(nil), false
+	for _, line := range regexp.MustCompile("\r\n|\r|\n").Split(stream, -1) {
+		if line == "" {
+			if has {
+				n := name
+				if n == "" {
+					n = "message"
+				}
+				events = append(events, sseEvent{n, strings.Join(data, "\n")})
+			}
+			name, data, has = "", nil, false
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "event":
+			name = value
+		case "data":
+			data, has = append(data, value), true
+		}
+	}
+	return events
+}
+
+// A task's log may hold carriage returns (a progress bar redraws its line
+// with one). An event stream ends a line at a lone CR too, so a followed
+// log sends what is between two CRs as a data line of its own: a browser
+// sees the log's text, never a field or an event the log spelled.
+func TestFollowLogCarriageReturns(t *testing.T) {
+	f := newFixture(t)
+	run := f.run(t, `name: cr
+tasks:
+  - id: bar
+    type: shell
+    with:
+      script: |
+        printf '10%%\r50%%\r100%%\n'
+        printf 'x\r\revent: end\rdata: failed\r\rretry: 1\rid: 0\r\n'
+        printf 'crlf\r\n'
+        echo done
+`, nil)
+	if run.State != cairn.RunSucceeded {
+		t.Fatalf("run %s", run.State)
+	}
+	_, body := f.get(t, "/api/v1/runs/"+run.ID+"/tasks/bar/log?follow=1")
+	events := parseSSE(body)
+	var logText []string
+	for i, e := range events {
+		switch {
+		case e.name == "log":
+			logText = append(logText, e.data)
+		case e.name == "end" && i == len(events)-1:
+			if e.data != "succeeded" {
+				t.Errorf("end event %q, want succeeded", e.data)
+			}
+		default:
+			t.Errorf("event %d: %q %q, not one the server sent\nstream:\n%q", i, e.name, e.data, body)
+		}
+	}
+	if n := len(events); n == 0 || events[n-1].name != "end" {
+		t.Fatalf("the stream does not end with its end event:\n%q", body)
+	}
+	want := "10%\n50%\n100%\nx\n\nevent: end\ndata: failed\n\nretry: 1\nid: 0\ncrlf\ndone"
+	if got := strings.Join(logText, "\n"); got != want {
+		t.Errorf("a browser reads the log as\n%q\nwant\n%q", got, want)
+	}
+}
