@@ -170,6 +170,10 @@ type Options struct {
 	Now func() time.Time
 	// MaxBodyBytes bounds a request body (default 1 MiB); past it: 413.
 	MaxBodyBytes int64
+	// BodyTimeout bounds how long a request's body may take to arrive
+	// (default 30 s): past it the connection is closed, so that a client
+	// that sends a body slowly, or never, holds no connection for long.
+	BodyTimeout time.Duration
 	// Poll is how often a page showing an unfinished run asks for its
 	// news (default 2 s), and LogPoll how often a followed log is read
 	// again (default 500 ms).
@@ -185,6 +189,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	DefaultMaxBodyBytes = 1 << 20
+	DefaultBodyTimeout  = 30 * time.Second
 	DefaultPoll         = 2 * time.Second
 	DefaultLogPoll      = 500 * time.Millisecond
 )
@@ -228,6 +233,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
@@ -351,12 +359,21 @@ func (h *handler) authenticate(c *gin.Context, a Access) error {
 
 // limitBody answers 413 at once to a request that says its body is over
 // the limit, and cuts any other body at it (a read past it fails, which
-// the route answers with a 413 too).
+// the route answers with a 413 too). A body has BodyTimeout to arrive:
+// the server has no ReadTimeout (it would end followed logs), and a
+// client that sends its body slowly, or never, would otherwise hold its
+// connection for good, even unauthenticated (Go reads what is left of a
+// body before it answers).
 func (h *handler) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > h.o.MaxBodyBytes {
 		h.fail(c, &http.MaxBytesError{Limit: h.o.MaxBodyBytes})
 		c.Abort()
 		return
+	}
+	if c.Request.ContentLength != 0 { // -1: chunked, length unknown
+		// Not every ResponseWriter can (a test's recorder): then the
+		// server's own timeouts are all there is.
+		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(h.o.BodyTimeout))
 	}
 	if c.Request.Body != nil {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.o.MaxBodyBytes)

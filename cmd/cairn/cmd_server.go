@@ -222,10 +222,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	defer endStreams()
 	mux := healthMux(st, &draining, log)
 	mux.Handle("/", web)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return baseCtx },
-		// Go's own lines (a TLS handshake that failed) in --log-format too.
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := newHTTPServer(mux, baseCtx, log, idleTimeout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
@@ -526,6 +523,27 @@ func serverInfoPath(dbPath string) string {
 // advertiseEvery is how often a server checks that the info file names a
 // live server.
 const advertiseEvery = 2 * time.Second
+
+// Timeouts of the server's connections. A request's headers have
+// headerTimeout to arrive, and its body ui.Options.BodyTimeout; a
+// connection kept alive between requests is closed once idle for
+// idleTimeout. There is no ReadTimeout nor WriteTimeout: they would end
+// the Server-Sent Events of a followed log.
+const (
+	headerTimeout = 5 * time.Second
+	idleTimeout   = 2 * time.Minute
+)
+
+// newHTTPServer is the HTTP server of --addr and --metrics-addr: h on
+// base's context, Go's own lines (a TLS handshake that failed) through
+// log (so that --log-format json stays JSON), and a connection idle for
+// idle closed, so that clients that keep connections open and send
+// nothing cannot take every file descriptor of the server.
+func newHTTPServer(h http.Handler, base context.Context, log *slog.Logger, idle time.Duration) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout, IdleTimeout: idle,
+		BaseContext: func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+}
 
 // advertise keeps the info file at path naming a live server: this one,
 // unless it names another that is alive (two servers on one database),

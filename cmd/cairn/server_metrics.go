@@ -75,9 +75,7 @@ func serveMetrics(ln net.Listener, h http.Handler, base context.Context, log *sl
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return base },
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := newHTTPServer(mux, base, log, idleTimeout)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
