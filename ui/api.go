@@ -147,6 +147,10 @@ func (h *handler) apiLog(c *gin.Context) {
 		}
 		tail = t
 	}
+	if tail == 0 {
+		h.sendLog(c, v.Run.ID, tr.TaskID, at.Number)
+		return
+	}
 	lt, err := h.readTail(v.Run.ID, tr.TaskID, at.Number, tail)
 	if err != nil {
 		h.fail(c, err)
@@ -157,6 +161,55 @@ func (h *handler) apiLog(c *gin.Context) {
 	c.Header("X-Log-Size", strconv.FormatInt(lt.Size, 10))
 	c.Header("X-Log-Skipped", strconv.FormatInt(lt.Skipped, 10))
 	c.Data(http.StatusOK, "text/plain; charset=utf-8", lt.Data)
+}
+
+// sendLog answers attempt n's whole log, copied from its file as it is
+// read: a log may be as large as --log-limit allows (64 MiB, or no limit),
+// which the server must not hold in memory once per request.
+func (h *handler) sendLog(c *gin.Context, runID, taskID string, n int) {
+	var rc io.ReadCloser = io.NopCloser(strings.NewReader(""))
+	if h.o.Logs != nil {
+		var err error
+		rc, err = h.o.Logs.Open(runID, taskID, n)
+		if errors.Is(err, cairn.ErrNotFound) {
+			rc, err = io.NopCloser(strings.NewReader("")), nil
+		}
+		if err != nil {
+			h.fail(c, fmt.Errorf("open the log of %s attempt %d: %w", taskID, n, err))
+			return
+		}
+	}
+	defer rc.Close()
+	size := int64(-1)
+	if s, ok := rc.(io.Seeker); ok {
+		end, err := s.Seek(0, io.SeekEnd)
+		if err == nil {
+			_, err = s.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			h.fail(c, fmt.Errorf("read the log of %s attempt %d: %w", taskID, n, err))
+			return
+		}
+		size = end
+	}
+	hd := c.Writer.Header()
+	hd.Set("Content-Type", "text/plain; charset=utf-8")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Log-Skipped", "0")
+	var r io.Reader = rc
+	if size >= 0 {
+		// The size when the request came: a running attempt's log grows,
+		// and what it writes meanwhile is for the next request (or tail
+		// and follow).
+		hd.Set("X-Log-Size", strconv.FormatInt(size, 10))
+		hd.Set("Content-Length", strconv.FormatInt(size, 10))
+		r = io.LimitReader(rc, size)
+	}
+	c.Status(http.StatusOK)
+	if _, err := io.Copy(c.Writer, r); err != nil && c.Request.Context().Err() == nil {
+		h.o.Logger.Warn("ui: send a log", logAttrs(c, "err", err)...)
+	}
 }
 
 // followChunk bounds what one read of a followed log sends.
