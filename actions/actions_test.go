@@ -510,7 +510,7 @@ func TestRetryAndCancel(t *testing.T) {
 		{`{"task": "after"}`, 409, "its upstream flaky failed; retry that task, or the whole run"},
 		{`{"task": "first"}`, 409, "only a failed or cancelled task runs again"},
 		{`{"task": "nope"}`, 404, `has no task \"nope\"`},
-		{`{"tsk": "flaky"}`, 400, "unknown field"},
+		{`{"tsk": "flaky"}`, 400, `unknown key \"tsk\" in the request body (it takes \"task\")`},
 	} {
 		if code, body := s.call("POST", "/api/v1/runs/"+failed+"/retry", tc.body); code != tc.status || !strings.Contains(body, tc.says) {
 			t.Errorf("retry %s: %d %s, want %d saying %s", tc.body, code, body, tc.status, tc.says)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -362,9 +363,75 @@ func decodeBody(c *gin.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badInput("the request body is not the JSON expected: %v", err)
+		return badInput("%s", jsonBodyProblem(err, v))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badInput("the request body holds more than one JSON value: send one object")
 	}
 	return nil
+}
+
+// jsonBodyProblem says what is wrong with a body that did not decode into
+// v, in the API's words rather than Go's types.
+func jsonBodyProblem(err error, v any) string {
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ):
+		what := "the request body"
+		if typ.Field != "" {
+			what = strconv.Quote(typ.Field)
+		}
+		return fmt.Sprintf("%s is a JSON %s, want %s", what, typ.Value, jsonKind(typ.Type))
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Sprintf("the request body is not valid JSON: %v", err)
+	}
+	if key, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return fmt.Sprintf("unknown key %s in the request body (it takes %s)", key, strings.Join(jsonKeys(v), ", "))
+	}
+	return fmt.Sprintf("the request body is not the JSON expected: %v", err)
+}
+
+// jsonKind names the JSON that decodes into t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another JSON value"
+}
+
+// jsonKeys lists the keys of the struct v points to.
+func jsonKeys(v any) []string {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		if name != "-" {
+			keys = append(keys, strconv.Quote(name))
+		}
+	}
+	return keys
 }
 
 // POST /api/v1/workflows/{name}/runs {"params": {"k": v}} → 201 {"id": RUN}.

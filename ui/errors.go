@@ -106,6 +106,10 @@ func (h *handler) fail(c *gin.Context, err error) {
 	if status == http.StatusTooManyRequests || status == http.StatusRequestEntityTooLarge {
 		c.Header("Connection", "close")
 	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		msg = "the request body is over the server's limit of " + byteSize(tooLarge.Limit)
+	}
 	if isAPI(c) {
 		body := apiError{Code: code, Message: msg}
 		var pe *ParamsError
@@ -132,4 +136,15 @@ func (h *handler) notFound(c *gin.Context) {
 
 func (h *handler) methodNotAllowed(c *gin.Context) {
 	h.fail(c, fmt.Errorf("%s %s: %w", c.Request.Method, c.Request.URL.Path, errMethod))
+}
+
+// byteSize is n bytes for a person: "1 MiB", "1000 bytes".
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
