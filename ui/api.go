@@ -122,7 +122,16 @@ func (h *handler) apiLog(c *gin.Context) {
 		h.fail(c, fmt.Errorf("task %s of run %s has no attempt yet (it is %s): %w", tr.TaskID, v.Run.ID, tr.State, cairn.ErrNotFound))
 		return
 	}
-	if c.Query("follow") == "1" || c.Query("follow") == "true" || strings.Contains(c.GetHeader("Accept"), "text/event-stream") {
+	follow := strings.Contains(c.GetHeader("Accept"), "text/event-stream")
+	switch s := c.Query("follow"); s {
+	case "1", "true":
+		follow = true
+	case "", "0", "false":
+	default:
+		h.fail(c, badInput("follow %q: want 1 (or true) to follow the log, 0 (or false) not to", s))
+		return
+	}
+	if follow {
 		from := int64(0)
 		for _, s := range []string{c.GetHeader("Last-Event-ID"), c.Query("from")} {
 			if s == "" {

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -382,13 +383,52 @@ func (h *handler) limitBody(c *gin.Context) {
 
 // checkQuery refuses a query that does not parse (a ';' separator, a bad
 // %-escape): Go drops such pairs from the query, so a filter in one would
-// be ignored without a word.
+// be ignored without a word; and, on an API route, a parameter the route
+// does not take or one given twice (checkAPIQuery).
 func (h *handler) checkQuery(c *gin.Context) {
-	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
 		h.fail(c, fmt.Errorf("the query %q does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
 			c.Request.URL.RawQuery, err, ErrBadInput))
 		c.Abort()
+		return
 	}
+	if err := checkAPIQuery(c.Request.Method, c.FullPath(), q); err != nil {
+		h.fail(c, err)
+		c.Abort()
+	}
+}
+
+// apiQuery lists the query parameters each API route takes; a route not
+// listed takes none. A parameter the route does not know is refused, as a
+// JSON body's unknown key is: '?sate=failed' must not list every run.
+var apiQuery = map[string][]string{
+	APIPrefix + "/runs":                     {"workflow", "state", "limit", "before"},
+	APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
+	APIPrefix + "/workflows/validate":       {"file"},
+	APIPrefix + "/audit":                    {"run", "limit", "before"},
+}
+
+// checkAPIQuery refuses, on an API route (its pattern), a query parameter
+// the route does not take or one given twice.
+func checkAPIQuery(method, route string, q url.Values) error {
+	if !strings.HasPrefix(route, APIPrefix+"/") {
+		return nil // pages, assets, and no route (a 404 says so)
+	}
+	known := apiQuery[route]
+	for k, vs := range q {
+		if !slices.Contains(known, k) {
+			takes := "takes no query parameter"
+			if len(known) > 0 {
+				takes = "takes " + strings.Join(known, ", ")
+			}
+			return badInput("unknown query parameter %q: %s %s %s", k, method, route, takes)
+		}
+		if len(vs) > 1 {
+			return badInput("query parameter %q given %d times: give it once", k, len(vs))
+		}
+	}
+	return nil
 }
 
 // recover turns a panic in a route into a 500 and a log line.
