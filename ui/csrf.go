@@ -165,11 +165,15 @@ func (h *handler) checkCSRF(c *gin.Context) error {
 		}
 	}
 	if got == "" {
+		if isAPI(c) {
+			return fmt.Errorf("the request comes with a session cookie and no CSRF token: a script sends its token as "+
+				"'Authorization: Bearer TOKEN' instead (then it needs none), a page of this server sends its X-CSRF-Token header: %w", ErrForbidden)
+		}
 		return errCSRF("the form carries no CSRF token (a form of this server's pages always does)")
 	}
 	want := h.csrfToken(r)
 	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-		return errCSRF("the form's CSRF token is not this session's (it was signed out or the server restarted)")
+		return errCSRF("the CSRF token is not this session's (it was signed out or the server restarted)")
 	}
 	return nil
 }

@@ -2,10 +2,14 @@ package ui
 
 import (
 	"bytes"
+	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/cairnml/cairn/auth"
 )
 
 // TestCSRFField: {{ csrfField }} in a form writes a hidden input whose
@@ -73,5 +77,25 @@ func TestNoAuthRefusesOtherSitesAndHosts(t *testing.T) {
 		if resp.StatusCode != status {
 			t.Errorf("Host %s: %d, want %d", host, resp.StatusCode, status)
 		}
+	}
+}
+
+// A script that calls the API with a session cookie and no CSRF token is
+// told what a script does (a bearer token), not about a form it never had;
+// a page's form without its token is still told about its form.
+func TestCSRFRefusalSaysWhatToDo(t *testing.T) {
+	f := newFixture(t, withTokens)
+	_, operator := f.token(t, auth.Operator, "olga", 0)
+	b := f.browser(t)
+	b.signIn(operator, "")
+	resp, body := b.do(http.MethodPost, "/api/v1/runs/abcd/cancel", nil, "Content-Type", "application/json")
+	var e apiError
+	if err := json.Unmarshal([]byte(body), &e); err != nil || resp.StatusCode != 403 ||
+		!strings.Contains(e.Message, "'Authorization: Bearer TOKEN'") || strings.Contains(e.Message, "form") {
+		t.Errorf("an API post with a cookie and no CSRF token: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	resp, body = b.do(http.MethodPost, "/runs/abcd/cancel", url.Values{})
+	if resp.StatusCode != 403 || !strings.Contains(body, "the form carries no CSRF token") {
+		t.Errorf("a form without its CSRF token: %d\n%s", resp.StatusCode, body)
 	}
 }
