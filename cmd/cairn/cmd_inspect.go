@@ -352,8 +352,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if len(r.Params) > 0 {
 		var ps []string
 		for _, k := range sortedKeys(r.Params) {
-			b, _ := json.Marshal(r.Params[k])
-			ps = append(ps, printable(k+"="+string(b)))
+			ps = append(ps, printable(k+"="+paramText(r.Params[k])))
 		}
 		fmt.Fprintf(w, "params    %s\n", strings.Join(ps, " "))
 	}
@@ -596,4 +595,16 @@ func clip(s string, n int, runID string) string {
 		cut--
 	}
 	return fmt.Sprintf("%s… (%d bytes in all: cairn show %s --json)", s[:cut], len(s), runID)
+}
+
+// paramText is a param's value as JSON, as written: '<', '>' and '&'
+// stay themselves (json.Marshal writes them as \u003c, for HTML).
+func paramText(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -458,3 +458,19 @@ func TestRunsJSONAndQuietConflict(t *testing.T) {
 	e.must(0, "runs", "--json")
 	e.must(0, "runs", "-q")
 }
+
+// show prints a param's value as it was given: '<', '>' and '&' are
+// themselves, not JSON's HTML escapes (\u003c).
+func TestShowParamsAsWritten(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(wf, []byte("name: p\nparams:\n  expr: {type: string}\ntasks:\n  - id: a\n    type: noop\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(0, "run", wf, "-p", "expr=a<b && c>d", "--progress", "none")
+	id := runIDOf(t, r.stderr)
+	if show := e.must(0, "show", id).stdout; !strings.Contains(show, `params    expr="a<b && c>d"`) {
+		t.Errorf("show:\n%s", show)
+	}
+}
