@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -39,11 +40,22 @@ func (h *handler) mountAudit(e *gin.Engine) {
 	h.route(api, http.MethodPost, "/tokens/:id/revoke", Admin, h.apiRevokeToken)
 }
 
-// auditQuery reads ?run=&limit=&before= of the audit page and API.
-func auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
-	f := scheduler.AuditFilter{RunID: c.Query("run"), Limit: defaultAuditPage}
-	if len(f.RunID) > 200 {
-		return f, badInput("run: too long for a run id")
+// auditQuery reads ?run=&limit=&before= of the audit page and API; run
+// is a run id or a unique prefix of one, as everywhere else.
+func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
+	f := scheduler.AuditFilter{Limit: defaultAuditPage}
+	if run := strings.TrimSpace(c.Query("run")); run != "" {
+		if len(run) > 200 {
+			return f, badInput("run: too long for a run id")
+		}
+		id, err := h.resolve(c.Request.Context(), run)
+		if errors.Is(err, cairn.ErrNotFound) {
+			return f, badInput("run %q names no run", run)
+		}
+		if err != nil {
+			return f, err
+		}
+		f.RunID = id
 	}
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -89,7 +101,7 @@ func toAuditJSON(e scheduler.Audit) runjson.Audit {
 // GET /api/v1/audit?run=&limit=&before= → {"entries": [...], "next": id|null},
 // newest first: the shape of cairn audit --json.
 func (h *handler) apiAudit(c *gin.Context) {
-	f, err := auditQuery(c)
+	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -119,7 +131,7 @@ type auditRow struct {
 }
 
 func (h *handler) pageAudit(c *gin.Context) {
-	f, err := auditQuery(c)
+	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
 		return

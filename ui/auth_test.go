@@ -433,3 +433,31 @@ func (f *fixture) getJSONAuth(t *testing.T, path, token string, v any) {
 		t.Fatalf("GET %s: %v\n%s", path, err, body)
 	}
 }
+
+// The audit log's run filter takes a unique prefix of a run's id, as
+// every other run filter does (a prefix listed nothing, without a word);
+// one that names no run is a 400.
+func TestAuditRunPrefix(t *testing.T) {
+	f := newFixture(t, withTokens)
+	_, viewer := f.token(t, auth.Viewer, "vera", 0)
+	run := f.run(t, pipelineWF, map[string]string{"greeting": "hi"})
+	if err := f.st.Batch(context.Background(), func(tx scheduler.Tx) error {
+		_, err := tx.AddAudit(scheduler.Audit{Actor: "someone", Action: scheduler.AuditCancel, RunID: run.ID})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Entries []struct {
+			RunID *string `json:"run_id"`
+		}
+	}
+	f.getJSONAuth(t, "/api/v1/audit?run="+run.ID[:8], viewer, &p)
+	if len(p.Entries) != 1 || p.Entries[0].RunID == nil || *p.Entries[0].RunID != run.ID {
+		t.Errorf("audit of run %s by the prefix %s: %+v", run.ID, run.ID[:8], p)
+	}
+	resp, body := f.get(t, "/api/v1/audit?run=zzzzzzzz", "Authorization", "Bearer "+viewer)
+	if resp.StatusCode != 400 || !strings.Contains(body, `names no run`) {
+		t.Errorf("audit of no run: %d %s", resp.StatusCode, body)
+	}
+}
