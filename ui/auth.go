@@ -181,6 +181,9 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 	} else {
 		ck, err := r.Cookie(cookieName(r, sessionCookie, sessionCookieTLS))
 		if err != nil || ck.Value == "" {
+			if k, ok := tokenInURL(r.URL.Query()); ok {
+				return nil, fmt.Errorf("%s: %w", errTokenInURL(k), ErrUnauthenticated)
+			}
 			return nil, h.unauthenticated(ctx, nil)
 		}
 		ss, ok := h.sessions.get(ck.Value, time.Now())
@@ -205,6 +208,25 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 		return r, fmt.Errorf("token %s is %s token; this needs %s token%s: %w", caller.Actor, aRole(caller.Role), aRole(string(roleFor(need))), orAdmin, ErrForbidden)
 	}
 	return r, nil
+}
+
+// tokenInURL says whether a query parameter (its key returned) holds a
+// token: one is never taken from a URL, which logs, proxies and browser
+// history keep.
+func tokenInURL(q url.Values) (string, bool) {
+	for k, vs := range q {
+		for _, v := range vs {
+			if strings.HasPrefix(v, auth.Prefix) {
+				return k, true
+			}
+		}
+	}
+	return "", false
+}
+
+func errTokenInURL(key string) string {
+	return fmt.Sprintf("a token in the URL (?%s=) is not accepted, since logs and browser history keep URLs: send it in the header "+
+		"'Authorization: Bearer TOKEN' (and if this URL went through a proxy or a browser, revoke the token: cairn tokens revoke ID)", key)
 }
 
 // unauthenticated is the 401 of a request without (valid) credentials:
@@ -275,7 +297,14 @@ func (h *handler) renderSignin(c *gin.Context, status int, msg string) {
 		p.Next = localPath(c.PostForm("next"))
 	}
 	if status == http.StatusUnauthorized && c.Request.Method == http.MethodGet && c.Request.URL.Path != "/signin" {
-		p.Next = localPath(c.Request.URL.RequestURI())
+		u := *c.Request.URL
+		if q := u.Query(); len(q) > 0 {
+			for k, ok := tokenInURL(q); ok; k, ok = tokenInURL(q) {
+				q.Del(k) // never carried on, nor written into the page
+			}
+			u.RawQuery = q.Encode()
+		}
+		p.Next = localPath(u.RequestURI())
 	}
 	if p.Mode == "tokens" {
 		ctx := c.Request.Context()

@@ -461,3 +461,17 @@ func TestAuditRunPrefix(t *testing.T) {
 		t.Errorf("audit of no run: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A token in a query string is never taken, and the 401 says where a
+// token goes instead, on the API, a page and /metrics alike.
+func TestTokenInURLRefused(t *testing.T) {
+	f := newFixture(t, withTokens)
+	_, viewer := f.token(t, auth.Viewer, "vera", 0)
+	for _, path := range []string{"/api/v1/runs?token=", "/api/v1/runs?limit=5&access_token=", "/runs?token=", "/api/v1/workflows?t="} {
+		resp, body := f.get(t, path+url.QueryEscape(viewer))
+		if resp.StatusCode != 401 || !strings.Contains(body, "is not accepted, since logs and browser history keep URLs") ||
+			strings.Contains(body, viewer) {
+			t.Errorf("GET %s…: %d\n%s", path, resp.StatusCode, body)
+		}
+	}
+}

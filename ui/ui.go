@@ -418,6 +418,9 @@ func checkAPIQuery(method, route string, q url.Values) error {
 	known := apiQuery[route]
 	for k, vs := range q {
 		if !slices.Contains(known, k) {
+			if tk, ok := tokenInURL(url.Values{k: vs}); ok {
+				return fmt.Errorf("%s: %w", errTokenInURL(tk), ErrUnauthenticated)
+			}
 			takes := "takes no query parameter"
 			if len(known) > 0 {
 				takes = "takes " + strings.Join(known, ", ")
