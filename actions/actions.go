@@ -143,33 +143,32 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 		env := workflows.SecretEnv(d.Name)
 		if _, given := params[d.Name]; given {
 			bad.Params[d.Name] = fmt.Sprintf("secret params are never sent nor stored: give the server its value in its environment (%s=VALUE) and leave it out", env)
-			continue
-		}
-		if d.Required && (a.o.HasSecret == nil || !a.o.HasSecret(env)) {
+		} else if d.Required && (a.o.HasSecret == nil || !a.o.HasSecret(env)) {
 			bad.Params[d.Name] = fmt.Sprintf("secret param %q is required and this server's environment lacks %s: start the server with it set", d.Name, env)
-			continue
 		}
 		// Bound to its placeholder; the server puts its value back when
-		// a task is leased.
+		// a task is leased. (A refused one too, so that the other params
+		// are checked: every refused param is named at once.)
 		bind[d.Name] = workflows.SecretPlaceholder(d.Name)
-	}
-	if len(bad.Params) > 0 {
-		return "", bad
 	}
 	bound, err := wf.BindParams(bind)
 	if err != nil {
 		var pe *workflows.ParamsError
-		if errors.As(err, &pe) {
-			for k, msg := range pe.ByParam {
+		if !errors.As(err, &pe) {
+			return "", err
+		}
+		for k, msg := range pe.ByParam {
+			if _, ok := bad.Params[k]; !ok {
 				// Keyed by the param: its name need not lead the text too.
 				bad.Params[k] = strings.TrimPrefix(msg, fmt.Sprintf("param %q: ", k))
 			}
-			if len(bad.Params) == 0 {
-				bad.Other = pe.Problems
-			}
-			return "", bad
 		}
-		return "", err
+		if len(pe.ByParam) == 0 {
+			bad.Other = pe.Problems
+		}
+	}
+	if len(bad.Params) > 0 || len(bad.Other) > 0 {
+		return "", bad
 	}
 	now := a.o.Now()
 	run, trs := wf.NewRun(bound, now)

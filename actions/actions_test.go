@@ -642,3 +642,26 @@ func TestAuditActor(t *testing.T) {
 		t.Errorf("audit: %q", got)
 	}
 }
+
+// A trigger that gets several params wrong is told about each at once: a
+// secret sent along no longer hides the others (it was the only one
+// named, and the next try found the next problem).
+func TestTriggerNamesEveryRefusedParam(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.workflow("greet.yaml", greetWF)
+	code, body := s.call("POST", "/api/v1/workflows/greet/runs", `{"params": {"tmes": 2, "loud": "yes", "token": "s3cret"}}`)
+	var e struct {
+		Params map[string]string `json:"params"`
+	}
+	if err := json.Unmarshal([]byte(body), &e); err != nil || code != 400 {
+		t.Fatalf("%d %s", code, body)
+	}
+	for _, p := range []string{"tmes", "loud", "token", "who"} {
+		if e.Params[p] == "" {
+			t.Errorf("the refusal does not name %s:\n%s", p, body)
+		}
+	}
+	if n := s.runCount(); n != 0 {
+		t.Errorf("%d runs made", n)
+	}
+}
