@@ -166,9 +166,8 @@ func cmdTrigger(ctx context.Context, a *app, args []string) error {
 	name := pos[0]
 	id, err := c.Trigger(ctx, name, params)
 	if errors.Is(err, cairn.ErrNotFound) {
-		var ce *client.Error
-		errors.As(err, &ce)
-		return fmt.Errorf("the server at %s has no workflow %q (%s)", c.URL(), name, printable(ce.Message))
+		return fmt.Errorf("the server at %s has no workflow %q: its page %s lists those it has (the workflow files of its --workflows folder)",
+			c.URL(), name, strings.TrimSuffix(c.URL(), "/")+"/workflows")
 	}
 	if err != nil {
 		return remoteErr(err)

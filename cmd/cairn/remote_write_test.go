@@ -100,7 +100,8 @@ func TestTriggerFollow(t *testing.T) {
 		t.Errorf("trigger --follow of a failing run:\n%s", r)
 	}
 	r = e.must(1, "trigger", "nosuch", "--server", api)
-	if !strings.Contains(r.stderr, `the server at `+api+` has no workflow "nosuch"`) {
+	if !strings.Contains(r.stderr, `the server at `+api+` has no workflow "nosuch": its page `+api+`/workflows lists those it has`) ||
+		strings.Count(r.stderr, "no workflow") != 1 {
 		t.Errorf("trigger of an unknown workflow:\n%s", r)
 	}
 }
