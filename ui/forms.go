@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -44,6 +46,7 @@ func (h *handler) setFlash(c *gin.Context, kind, msg string) {
 		msg = msg[:cut] + "…"
 	}
 	v := base64.RawURLEncoding.EncodeToString([]byte(kind + "\x00" + msg))
+	v += "." + h.flashMAC(v)
 	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: v, Path: "/", MaxAge: 60, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: c.Request.TLS != nil})
 }
@@ -56,7 +59,11 @@ func (h *handler) takeFlash(c *gin.Context) *flash {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: c.Request.TLS != nil})
-	b, err := base64.RawURLEncoding.DecodeString(ck.Value)
+	v, mac, ok := strings.Cut(ck.Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(h.flashMAC(v))) {
+		return nil // not set by this server: a cookie another site (a sibling domain) planted
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil {
 		return nil
 	}
@@ -65,6 +72,16 @@ func (h *handler) takeFlash(c *gin.Context) *flash {
 		return nil
 	}
 	return &flash{Kind: kind, Msg: msg}
+}
+
+// flashMAC authenticates a flash cookie's value with the handler's key,
+// so that a page shows only messages this server set: a cookie can be
+// planted by a sibling domain or over plain HTTP, and its text would be
+// shown as the server's own ("sign in again at ...").
+func (h *handler) flashMAC(v string) string {
+	m := hmac.New(sha256.New, h.flashKey)
+	m.Write([]byte(v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // runForm does a run's action for a form and sends the browser back to

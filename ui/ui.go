@@ -205,6 +205,7 @@ type handler struct {
 	csrf     string     // the CSRF token of forms without a session
 	marker   csrfMarker // what csrfField writes, replaced by the token
 	sessions *sessions  // signed-in browsers (with Tokens)
+	flashKey []byte     // authenticates flash cookies (flashMAC)
 }
 
 // Route is one route the handler serves and the access it needs: the
@@ -259,7 +260,7 @@ func New(o Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker,
-		sessions: newSessions()}
+		sessions: newSessions(), flashKey: []byte(randomToken(32))}
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
 	}
