@@ -183,3 +183,17 @@ func TestRunButtons(t *testing.T) {
 		t.Errorf("the cancelled run's buttons:\n%s", text)
 	}
 }
+
+// The workflows page says what a row lacks: a file with problems is "not
+// served" (was "unknown", as if its name were the problem), and a
+// workflow without runs has "none yet" (was an empty cell).
+func TestWorkflowsPageEmptyCells(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.workflow("greet.yaml", greetWF)
+	s.workflow("bad.yaml", "name: bad\ntasks:\n  - {id: a, type: nope}\n")
+	code, text := s.page("/workflows")
+	if code != 200 || !strings.Contains(text, `>not served</span>`) || !strings.Contains(text, `<span class="empty">none yet</span>`) ||
+		strings.Contains(text, ">unknown<") {
+		t.Errorf("workflows page: %d\n%s", code, text)
+	}
+}
