@@ -43,8 +43,12 @@ func binary(b *testing.B) string {
 	return cairnBin
 }
 
+// TestMain prints the summary of the figures of issue #18 that ran
+// (figures_test.go) after the benchmarks.
 func TestMain(m *testing.M) {
+	startLoad := loadAvg()
 	code := m.Run()
+	printSummary(os.Stdout, startLoad)
 	if cairnBin != "" {
 		os.RemoveAll(filepath.Dir(cairnBin))
 	}
@@ -107,74 +111,3 @@ func runCairnBin(b *testing.B, bin, file string, args ...string) (time.Duration,
 
 const noopTask = "    type: noop\n"
 const trueTask = "    type: shell\n    with: {argv: [/bin/true]}\n"
-
-// BenchmarkForkExecTrue is the physical floor of a chain of shell tasks:
-// 1,000 sequential fork/execs of /bin/true from Go.
-func BenchmarkForkExecTrue1000(b *testing.B) {
-	for b.Loop() {
-		start := time.Now()
-		for i := 0; i < 1000; i++ {
-			if err := exec.Command("/bin/true").Run(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/1000-execs")
-	}
-}
-
-// BenchmarkShellChain1000 runs a chain of 1,000 shell tasks running
-// /bin/true and compares it with 1,000 bare fork/execs measured in the
-// same iteration.
-func BenchmarkShellChain1000(b *testing.B) {
-	file := chain(b, 1000, trueTask)
-	for b.Loop() {
-		start := time.Now()
-		for i := 0; i < 1000; i++ {
-			if err := exec.Command("/bin/true").Run(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		floor := time.Since(start)
-		took, _ := runCairn(b, file, "--workers", "1")
-		b.ReportMetric(float64(took.Milliseconds()), "ms-cairn")
-		b.ReportMetric(float64(floor.Milliseconds()), "ms-floor")
-		b.ReportMetric(float64(took)/float64(floor), "x-floor")
-	}
-}
-
-// BenchmarkNoopFan10000 runs 10,000 independent noop tasks in one run,
-// with the default number of workers and with 64.
-func BenchmarkNoopFan10000(b *testing.B) {
-	file := fan(b, 10000, noopTask)
-	for _, workers := range []string{"default", "64"} {
-		b.Run("workers="+workers, func(b *testing.B) {
-			var args []string
-			if workers != "default" {
-				args = []string{"--workers", workers}
-			}
-			for b.Loop() {
-				took, rss := runCairn(b, file, args...)
-				b.ReportMetric(10000/took.Seconds(), "tasks/s")
-				b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
-			}
-		})
-	}
-}
-
-// BenchmarkNoopChain1000 runs a chain of 1,000 noop tasks. With
-// CAIRN_BENCH_BASELINE naming another cairn binary (an earlier commit's:
-// `git worktree add /tmp/base REV && go build -o /tmp/cairn-base
-// /tmp/base/cmd/cairn`), each iteration runs it too, alternating, and
-// reports both: a change to the write path must not make the hop slower.
-func BenchmarkNoopChain1000(b *testing.B) {
-	file := chain(b, 1000, noopTask)
-	base := os.Getenv("CAIRN_BENCH_BASELINE")
-	for b.Loop() {
-		took, _ := runCairn(b, file)
-		b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop")
-		if base != "" {
-			took, _ := runCairnBin(b, base, file)
-			b.ReportMetric(float64(took.Microseconds())/1000/1000, "ms/hop-baseline")
-		}
-	}
-}
