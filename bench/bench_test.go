@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -22,9 +21,39 @@ var (
 	buildErr  error
 )
 
+// helper is the path of bench/internal/NAME's command (runner, empty),
+// built on first use into a folder TestMain removes.
+func helper(b *testing.B, name string) string {
+	helpersOnce.Do(func() {
+		if helpersDir, helpersErr = os.MkdirTemp("", "cairn-bench-helpers-"); helpersErr != nil {
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", helpersDir+"/", "./internal/runner", "./internal/empty").CombinedOutput()
+		if err != nil {
+			helpersErr = fmt.Errorf("build the benchmarks' helpers: %v\n%s", err, out)
+		}
+	})
+	if helpersErr != nil {
+		b.Fatal(helpersErr)
+	}
+	return filepath.Join(helpersDir, name)
+}
+
+var (
+	helpersOnce sync.Once
+	helpersDir  string
+	helpersErr  error
+)
+
 // binary builds the cairn binary once per test process, on first use, so
-// that `go test ./...` without -bench builds nothing here.
+// that `go test ./...` without -bench builds nothing here. With
+// CAIRN_BENCH_BIN set, it is that binary instead (another commit's, to
+// compare two in the same minutes: run the benchmarks once with each,
+// alternating).
 func binary(b *testing.B) string {
+	if bin := os.Getenv("CAIRN_BENCH_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "cairn-bench-")
 		if err != nil {
@@ -51,6 +80,9 @@ func TestMain(m *testing.M) {
 	printSummary(os.Stdout, startLoad)
 	if cairnBin != "" {
 		os.RemoveAll(filepath.Dir(cairnBin))
+	}
+	if helpersDir != "" {
+		os.RemoveAll(helpersDir)
 	}
 	os.Exit(code)
 }
@@ -96,17 +128,34 @@ func runCairn(b *testing.B, file string, args ...string) (time.Duration, int64) 
 // runCairnBin is runCairn with the binary bin.
 func runCairnBin(b *testing.B, bin, file string, args ...string) (time.Duration, int64) {
 	b.Helper()
-	home := b.TempDir()
-	cmd := exec.Command(bin, append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
+	return runCairnIn(b, bin, b.TempDir(), file, args...)
+}
+
+// runCairnIn is runCairnBin in the home given. The run goes through the
+// runner (bench/internal/runner), which times it and reports its peak
+// RSS: started from this process, cairn's ru_maxrss would count this
+// process's peak RSS too (see the runner's doc).
+func runCairnIn(b *testing.B, bin, home, file string, args ...string) (time.Duration, int64) {
+	b.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		b.Fatalf("runner: %v", err)
+	}
+	defer r.Close()
+	cmd := exec.Command(helper(b, "runner"), append([]string{bin, "--home", home, "run", file, "--quiet"}, args...)...)
+	cmd.ExtraFiles = []*os.File{w}
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	err = cmd.Run()
+	w.Close()
+	if err != nil {
 		b.Fatalf("cairn run: %v\n%s", err, out)
 	}
-	took := time.Since(start)
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return took, ru.Maxrss * 1024
+	var ns, maxrss int64
+	if _, err := fmt.Fscan(r, &ns, &maxrss); err != nil {
+		b.Fatalf("runner: read its report: %v\n%s", err, out)
+	}
+	return time.Duration(ns), maxrss * 1024
 }
 
 const noopTask = "    type: noop\n"

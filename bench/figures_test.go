@@ -26,17 +26,7 @@ import (
 
 // reps is how many times each figure is measured: CAIRN_BENCH_REPS, 5 by
 // default (issue #18 asks for at least 5).
-func reps(b *testing.B) int {
-	s := os.Getenv("CAIRN_BENCH_REPS")
-	if s == "" {
-		return 5
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		b.Fatalf("CAIRN_BENCH_REPS=%q: want a positive integer", s)
-	}
-	return n
-}
+func reps(b *testing.B) int { return envInt(b, "CAIRN_BENCH_REPS", 5) }
 
 // sample is one repetition: the whole cairn run, its floor measured just
 // before it, and the run's peak RSS (bytes).
@@ -204,7 +194,7 @@ const (
 	rowNoopFan64        = 13
 	rowNoopFan100k      = 14
 	rowShellFan         = 15
-	rowOneTask          = 16
+	rowOneTask          = 16 // fresh home; 17: an existing one
 )
 
 // The floors alone (their rows of the summary).
@@ -384,53 +374,83 @@ func BenchmarkShellFan1000(b *testing.B) {
 		func() (time.Duration, int64) { return runCairn(b, file) })
 }
 
-// BenchmarkRunOneTask times `cairn run` of a one-task (noop) workflow on a
-// fresh home: start-up, parse, the new database, the run. Its floor is
-// the start of an empty Go program (built once, like the cairn binary).
-// Target: ≤ 10 ms median. It is measured 4 × reps times: one run is short.
+// BenchmarkRunOneTask is the start-up figure: `cairn run` of a one-task
+// workflow (a single noop), process start to exit, on a fresh home
+// (fresh: the database created, migrated) and in a home that already
+// holds CAIRN_BENCH_STARTUP_PAST finished runs (existing; 300 by
+// default), CAIRN_BENCH_STARTUP_RUNS times each (30 by default). Its
+// floor is the start of an empty Go program (bench/internal/empty).
+// Target: ≤ 10 ms median. With CAIRN_BENCH_BASELINE naming another cairn
+// binary, each run is followed by one of the baseline's (in
+// a home of its own, seeded by it), reported as ms-med-baseline.
 func BenchmarkRunOneTask(b *testing.B) {
-	file := write(b, "name: one\ntasks:\n  - id: t0\n"+noopTask)
-	empty := emptyProgram(b)
-	f := &figure{row: rowOneTask, what: "`cairn run` of a one-task workflow (fresh home)", per: 1, unit: "ms",
-		target: "≤ 10 ms median", floorWhat: "start of an empty Go program",
-		check: func(c, _ stats, _ float64) []string {
-			if c.med > 10 {
-				return []string{fmt.Sprintf("%.1f ms > 10", c.med)}
-			}
-			return nil
-		}}
-	measure(b, f, 4*reps(b), func() time.Duration {
+	file := write(b, "name: one\ntasks:\n  - id: only\n"+noopTask)
+	runs := envInt(b, "CAIRN_BENCH_STARTUP_RUNS", 30)
+	past := envInt(b, "CAIRN_BENCH_STARTUP_PAST", 300)
+	base := os.Getenv("CAIRN_BENCH_BASELINE")
+	empty := helper(b, "empty")
+	emptyStart := func() time.Duration {
 		start := time.Now()
 		if out, err := exec.Command(empty).CombinedOutput(); err != nil {
 			b.Fatalf("empty program: %v\n%s", err, out)
 		}
 		return time.Since(start)
-	}, func() (time.Duration, int64) { return runCairn(b, file) })
+	}
+	for i, mode := range []string{"fresh", "existing"} {
+		b.Run(mode, func(b *testing.B) {
+			f := &figure{row: rowOneTask + i, per: 1, unit: "ms",
+				what:   "`cairn run` of a one-task workflow, fresh home",
+				target: "≤ 10 ms median", floorWhat: "start of an empty Go program",
+				check: func(c, _ stats, _ float64) []string {
+					if c.med > 10 {
+						return []string{fmt.Sprintf("%.1f ms > 10", c.med)}
+					}
+					return nil
+				}}
+			var home, baseHome string
+			if mode == "existing" {
+				f.what = fmt.Sprintf("`cairn run` of a one-task workflow, home with %d runs", past)
+				home, baseHome = b.TempDir(), b.TempDir()
+				for range past {
+					runCairnIn(b, binary(b), home, file)
+					if base != "" {
+						runCairnIn(b, base, baseHome, file)
+					}
+				}
+			}
+			in := func(h string) string {
+				if h == "" {
+					return b.TempDir()
+				}
+				return h
+			}
+			var baseline []float64
+			measure(b, f, runs, emptyStart, func() (time.Duration, int64) {
+				took, rss := runCairnIn(b, binary(b), in(home), file)
+				if base != "" {
+					bt, _ := runCairnIn(b, base, in(baseHome), file)
+					baseline = append(baseline, float64(bt.Microseconds())/1000)
+				}
+				return took, rss
+			})
+			if base != "" {
+				b.ReportMetric(summarize(baseline).med, "ms-med-baseline")
+			}
+		})
+	}
 }
 
-var (
-	emptyOnce sync.Once
-	emptyBin  string
-	emptyErr  error
-)
-
-// emptyProgram builds `func main() {}` once, beside the cairn binary.
-func emptyProgram(b *testing.B) string {
-	dir := filepath.Dir(binary(b))
-	emptyOnce.Do(func() {
-		src := filepath.Join(dir, "empty.go")
-		if emptyErr = os.WriteFile(src, []byte("package main\n\nfunc main() {}\n"), 0o644); emptyErr != nil {
-			return
-		}
-		emptyBin = filepath.Join(dir, "empty")
-		if out, err := exec.Command("go", "build", "-o", emptyBin, src).CombinedOutput(); err != nil {
-			emptyErr = fmt.Errorf("build the empty program: %v\n%s", err, out)
-		}
-	})
-	if emptyErr != nil {
-		b.Fatal(emptyErr)
+// envInt is the positive integer in the environment variable name, or def.
+func envInt(b *testing.B, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
 	}
-	return emptyBin
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		b.Fatalf("%s=%q: want a positive integer", name, s)
+	}
+	return n
 }
 
 func firstLine(s string) string {
