@@ -257,10 +257,16 @@ func (h *handler) pageTokens(c *gin.Context) {
 	body := struct {
 		Rows    []tokenRow
 		Revoked string
-	}{Revoked: c.Query("revoked")}
+	}{}
+	revoked := c.Query("revoked")
 	for _, t := range toks {
 		j := runjson.FromToken(t, now)
 		body.Rows = append(body.Rows, tokenRow{T: j, Self: t.ID == who.Actor, Active: j.State != "revoked"})
+		if t.ID == revoked && j.State == "revoked" {
+			// Said only of a token that is revoked: the query is a
+			// link anyone can write.
+			body.Revoked = t.ID
+		}
 	}
 	h.render(c, http.StatusOK, "tokens", "Tokens", body)
 }

@@ -475,3 +475,22 @@ func TestTokenInURLRefused(t *testing.T) {
 		}
 	}
 }
+
+// The tokens page says a token was revoked only when it is: ?revoked= is
+// a link anyone can write, and it told an admin that any id, a valid
+// token's or none, "is revoked: it is refused from now on".
+func TestTokensRevokedNoticeIsTrue(t *testing.T) {
+	f := newFixture(t, withTokens)
+	_, admin := f.token(t, auth.Admin, "ada", 0)
+	gone, _ := f.token(t, auth.Viewer, "gone", 0)
+	kept, _ := f.token(t, auth.Viewer, "kept", 0)
+	if _, err := f.st.RevokeToken(context.Background(), gone.ID, "cli:test@host"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{gone.ID: true, kept.ID: false, "0123456789abcdef": false, "<b>x</b>": false} {
+		resp, page := f.get(t, "/tokens?revoked="+url.QueryEscape(id), "Authorization", "Bearer "+admin)
+		if resp.StatusCode != 200 || strings.Contains(page, `id="revoked-notice"`) != want {
+			t.Errorf("tokens?revoked=%s: %d, notice shown %v, want %v", id, resp.StatusCode, !want, want)
+		}
+	}
+}
