@@ -494,3 +494,21 @@ func TestTokensRevokedNoticeIsTrue(t *testing.T) {
 		}
 	}
 }
+
+// A form posted after its session ended (a restart, an expired token)
+// gets a 401 page with a link to sign in again and come back to the page
+// the form was on (it linked to the runs list only).
+func TestEndedSessionFormSaysSignIn(t *testing.T) {
+	f := newFixture(t, withTokens)
+	f.token(t, auth.Operator, "olga", 0)
+	b := f.browser(t)
+	b.jar.SetCookies(mustURL(t, f.srv.URL), []*http.Cookie{{Name: "cairn_session", Value: "ended"}})
+	resp, page := b.do(http.MethodPost, "/runs/abcd1234/cancel", url.Values{"csrf": {"x"}}, "Referer", f.srv.URL+"/runs/abcd1234?x=1")
+	if resp.StatusCode != 401 || !strings.Contains(page, `<a id="signin-again" href="/signin?next=%2fruns%2fabcd1234%3fx%3d1">Sign in again</a>`) {
+		t.Errorf("a form of an ended session: %d\n%s", resp.StatusCode, page)
+	}
+	resp, page = b.do(http.MethodPost, "/runs/abcd1234/cancel", url.Values{"csrf": {"x"}}, "Referer", "https://evil.example/runs/x")
+	if resp.StatusCode != 401 || !strings.Contains(page, `href="/signin?next=%2fruns"`) {
+		t.Errorf("with another site's Referer: %d\n%s", resp.StatusCode, page)
+	}
+}

@@ -141,11 +141,21 @@ func (h *handler) renderFragment(c *gin.Context, name, tmpl string, body any) {
 }
 
 func (h *handler) renderError(c *gin.Context, status int, msg string) {
+	back := ""
+	if status == http.StatusUnauthorized {
+		// A form posted after its session ended (the server restarted,
+		// the token expired): sign in, then back to the page it was on.
+		back = "/runs"
+		if ref, err := url.Parse(c.Request.Referer()); err == nil && ref.Host == c.Request.Host {
+			back = localPath(ref.RequestURI())
+		}
+	}
 	h.render(c, status, "error", http.StatusText(status), struct {
 		Status int
 		Text   string
 		Msg    string
-	}{status, http.StatusText(status), msg})
+		Back   string // with a 401: where signing in again leads
+	}{status, http.StatusText(status), msg, back})
 }
 
 // securityHeaders go on every answer: no inline script may run (the CSP
