@@ -197,3 +197,20 @@ func TestWorkflowsPageEmptyCells(t *testing.T) {
 		t.Errorf("workflows page: %d\n%s", code, text)
 	}
 }
+
+// A run's page links its workflow's page when the server offers that
+// workflow, where it can be triggered again; a run of a file sent by a
+// client (no such workflow here) names it without a link.
+func TestRunPageLinksItsWorkflow(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.workflow("greet.yaml", greetWF)
+	id := s.trigger("greet", `{"who": "x"}`)
+	if _, text := s.page("/runs/" + id); !strings.Contains(text, `<a href="/workflows/greet" id="workflow-link"`) {
+		t.Errorf("the run page of a served workflow has no link to it:\n%s", text)
+	}
+	var out struct{ ID string }
+	s.want(201, "POST", "/api/v1/runs", `{"file": "other.yaml", "source": "name: other\ntasks:\n  - {id: a, type: noop}\n"}`, &out)
+	if _, text := s.page("/runs/" + out.ID); strings.Contains(text, `id="workflow-link"`) {
+		t.Errorf("the run page of a workflow this server does not offer links it:\n%s", text)
+	}
+}

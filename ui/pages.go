@@ -279,6 +279,9 @@ type runPage struct {
 	Results     []result
 	Source      string
 	Buttons     runButtons
+	// WorkflowHref is the page of the run's workflow, when this server
+	// offers one of that name (to trigger it again).
+	WorkflowHref string
 }
 
 type taskRow struct {
@@ -319,6 +322,9 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	now := h.o.Now()
 	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(r.Source),
 		Buttons: h.buttons(c, v)}
+	if _, err := h.lookup(r.Workflow); err == nil {
+		p.WorkflowHref = "/workflows/" + url.PathEscape(r.Workflow)
+	}
 	wf := h.graphs.workflow(r)
 	var g draw.Graph
 	if wf != nil {
