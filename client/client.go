@@ -174,6 +174,7 @@ func ClearText(u *url.URL) bool {
 const (
 	needRead    = "viewer"
 	needOperate = "operator"
+	needAdmin   = "admin"
 )
 
 // call is one request of the API.
@@ -433,7 +434,7 @@ func (c *Client) Submit(ctx context.Context, file string, source []byte, params 
 	var out struct {
 		ID string `json:"id"`
 	}
-	k := call{method: http.MethodPost, path: "/runs", body: body, need: needOperate, what: "submit " + file}
+	k := call{method: http.MethodPost, path: "/runs", body: body, need: needAdmin, what: "submit " + file}
 	if err := c.callJSON(ctx, k, &out, http.StatusCreated); err != nil {
 		return "", err
 	}

@@ -512,3 +512,29 @@ func TestEndedSessionFormSaysSignIn(t *testing.T) {
 		t.Errorf("with another site's Referer: %d\n%s", resp.StatusCode, page)
 	}
 }
+
+// Submitting a file of the caller's own (POST /api/v1/runs, cairn run
+// --server) needs an admin token: the file is code the server runs as its
+// own user, and gets the secret params of its environment it declares. An
+// operator, who triggers the workflows of the server's folder, ran any
+// command that way, read the server's secrets (redaction does not stop a
+// task that prints one reversed) and could write itself an admin token
+// into the database.
+func TestSubmitNeedsAdmin(t *testing.T) {
+	f := newFixture(t, withTokens)
+	_, operator := f.token(t, auth.Operator, "olga", 0)
+	_, admin := f.token(t, auth.Admin, "ada", 0)
+	body := `{"file": "x.yaml", "source": "name: x\ntasks:\n  - {id: a, type: shell, with: {argv: [id]}}\n"}`
+	resp, got := f.do(t, "POST", "/api/v1/runs", strings.NewReader(body), "Authorization", "Bearer "+operator)
+	if resp.StatusCode != 403 || !strings.Contains(got, "this needs an admin token") {
+		t.Errorf("an operator submits a file: %d\n%s", resp.StatusCode, got)
+	}
+	resp, got = f.do(t, "POST", "/api/v1/runs", strings.NewReader(body), "Authorization", "Bearer "+admin)
+	if resp.StatusCode != 501 { // past authorization: this fixture has no Actions
+		t.Errorf("an admin submits a file: %d\n%s", resp.StatusCode, got)
+	}
+	resp, got = f.do(t, "POST", "/api/v1/workflows/w/runs", strings.NewReader(`{}`), "Authorization", "Bearer "+operator)
+	if resp.StatusCode != 501 {
+		t.Errorf("an operator triggers: %d\n%s", resp.StatusCode, got)
+	}
+}

@@ -83,8 +83,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			"Ctrl-C (or SIGTERM) cancels the run: running tasks are stopped and recorded as cancelled,\n"+
 			"each given --stop-grace to stop; a second Ctrl-C stops at once. Exit status 130 (143 for SIGTERM).\n"+
 			"If the process dies, 'cairn resume RUN' finishes the run.\n"+
-			"With --server, the file is sent to that cairn server, which runs it; this command follows the run\n"+
-			"there as it does a local one (Ctrl-C asks the server to cancel it), or with --detach prints its id.")
+			"With --server, the file is sent to that cairn server, which runs it (an admin token: the file's\n"+
+			"commands run as the server's user); this command follows the run there as it does a local one\n"+
+			"(Ctrl-C asks the server to cancel it), or with --detach prints its id.")
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
 	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here (with --quiet, only the id)")

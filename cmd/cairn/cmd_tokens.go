@@ -24,8 +24,9 @@ pasting a token) and its API (Authorization: Bearer TOKEN). A server with no val
 token lets nobody in. Each token has a role:
 
   viewer     reads runs, tasks, logs and the audit log
-  operator   also triggers, cancels, retries and resumes runs
-  admin      also manages tokens (the server's tokens page)
+  operator   also triggers the server's workflows, cancels, retries and resumes runs
+  admin      also runs workflow files of its own ('cairn run --server': their commands
+             run as the server's user) and manages tokens (the server's tokens page)
 
   cairn tokens create --role ROLE [--name N] [--expires 90d]
                        prints the token once, on standard output: store it now, cairn
