@@ -64,6 +64,7 @@ type app struct {
 	readOnly       bool          // the command only reads state (readOnlyCommands)
 	secrets        *secrets.Set  // the run's secret param values, in memory only (run, resume)
 	owner          string        // the name this process claims runs under (run)
+	serving        bool          // a long-lived process (server): its store checkpoints at close
 	warnedHome     bool
 }
 
@@ -292,7 +293,13 @@ func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 	}
 	// Open refuses an empty or foreign database before anything in the
 	// home is changed: only then is an existing home made private.
-	st, err := sqlite.Open(ctx, path)
+	var opts []sqlite.Option
+	if !a.serving {
+		// A command exits right after: the next one reads the log back,
+		// rather than this one copying it into the database (fsyncs).
+		opts = append(opts, sqlite.LeaveWALOnClose())
+	}
+	st, err := sqlite.Open(ctx, path, opts...)
 	if err != nil {
 		return nil, err // sqlite.Open's errors name the file
 	}

@@ -125,6 +125,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// Secret values are read once and taken out of the environment, so
 	// that no task inherits them.
 	book := newSecretBook(takeSecretEnv())
+	a.serving = true
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err

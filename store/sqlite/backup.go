@@ -201,7 +201,8 @@ func Restore(ctx context.Context, src, path string, ownerGone func(owner string)
 		return fmt.Errorf("restore %s: %w", path, err)
 	}
 	// The old database's WAL must not meet the new file: nobody has the
-	// old one open (the lock), so its WAL holds nothing unsaved to keep.
+	// old one open (the lock), and what its WAL may hold (a command leaves
+	// its log, see LeaveWALOnClose) belongs to the database replaced.
 	for _, p := range []string{path + "-wal", path + "-shm"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("restore %s: %w", path, err)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn/migrations"
@@ -52,12 +53,35 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
+// sqliteMigrations is this binary's migrations, read once.
+var sqliteMigrations = sync.OnceValues(func() ([]migration, error) { return loadMigrations(migrations.SQLite()) })
+
+// schemaMigrationsDDL makes the table that records the applied migrations.
+const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+)`
+
+// apply runs migration m in tx and records it in schema_migrations.
+func apply(ctx context.Context, tx *sql.Tx, m migration) error {
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return fmt.Errorf("apply %s: %w", m.name, translate(err))
+	}
+	// applied_at is a record for people, not a decision: the clock is fine here.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("record %s: %w", m.name, translate(err))
+	}
+	return nil
+}
+
 // Migrate applies the pending migrations, each in its own transaction
 // recorded in schema_migrations, and returns the names of those it applied
 // (none if the schema was current). It fails with a *SchemaVersionError,
 // changing nothing, if the database is newer than this binary.
 func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
-	ms, err := loadMigrations(migrations.SQLite())
+	ms, err := sqliteMigrations()
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +89,18 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	if len(ms) > 0 {
 		latest = ms[len(ms)-1].version
 	}
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-	version    INTEGER NOT NULL PRIMARY KEY,
-	name       TEXT    NOT NULL,
-	applied_at INTEGER NOT NULL
-)`); err != nil {
+	// A database that has every migration (every open of an existing
+	// home) needs no write transaction: one read says so. Another
+	// process can only add migrations, never remove them.
+	if current, newer, err := s.applied(ctx, ms); err == nil {
+		if newer > latest {
+			return nil, fmt.Errorf("migrate %s: %w", s.path, &SchemaVersionError{Database: newer, Binary: latest})
+		}
+		if current {
+			return nil, nil
+		}
+	}
+	if _, err := s.w.ExecContext(ctx, schemaMigrationsDDL); err != nil {
 		return nil, fmt.Errorf("migrate: create schema_migrations: %w", translate(err))
 	}
 	for _, m := range ms {
@@ -93,15 +124,9 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 			if n > 0 {
 				return nil
 			}
-			s.stmts.Add(1)
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply %s: %w", m.name, translate(err))
-			}
-			// applied_at is a record for people, not a decision: the clock is fine here.
-			s.stmts.Add(1)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, time.Now().UnixNano()); err != nil {
-				return fmt.Errorf("record %s: %w", m.name, translate(err))
+			s.stmts.Add(2)
+			if err := apply(ctx, tx, m); err != nil {
+				return err
 			}
 			did = true
 			return nil
@@ -124,6 +149,58 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	return applied, nil
 }
 
+// applied reports, in one read, whether every migration of ms is recorded
+// in the database, and the highest version recorded. It fails when there
+// is no schema_migrations table (a new database).
+func (s *Store) applied(ctx context.Context, ms []migration) (all bool, highest int, err error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return false, 0, translate(err)
+	}
+	defer rows.Close()
+	have := map[int]bool{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return false, 0, translate(err)
+		}
+		have[v] = true
+		highest = max(highest, v)
+	}
+	if err := rows.Err(); err != nil {
+		return false, 0, translate(err)
+	}
+	for _, m := range ms {
+		if !have[m.version] {
+			return false, highest, nil
+		}
+	}
+	return true, highest, nil
+}
+
+// createSchema applies every migration of this binary to the new, empty
+// database db in one transaction.
+func createSchema(ctx context.Context, db *sql.DB) error {
+	ms, err := sqliteMigrations()
+	if err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schemaMigrationsDDL); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", translate(err))
+	}
+	for _, m := range ms {
+		if err := apply(ctx, tx, m); err != nil {
+			return err
+		}
+	}
+	return translate(tx.Commit())
+}
+
 // SchemaVersion returns the database's schema version: the highest
 // migration applied, 0 for a new database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
@@ -137,7 +214,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 
 // latestMigration is the newest schema version this binary knows.
 func latestMigration() (int, error) {
-	ms, err := loadMigrations(migrations.SQLite())
+	ms, err := sqliteMigrations()
 	if err != nil || len(ms) == 0 {
 		return 0, err
 	}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,5 +149,114 @@ func TestOpenReadOnly(t *testing.T) {
 	var sv *sqlite.SchemaVersionError
 	if _, err := sqlite.Open(ctx, path, sqlite.ReadOnly()); !errors.As(err, &sv) || !strings.Contains(err.Error(), "cairn migrate") {
 		t.Errorf("ReadOnly Open of an older schema: %v, want a SchemaVersionError saying to migrate", err)
+	}
+}
+
+// A new database is made with its whole schema before it appears at its
+// path, the same schema migrating an empty one gives; opening a database
+// that has every migration makes no write transaction.
+func TestOpenNewAndCurrentDatabases(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	made := filepath.Join(dir, "made.db")
+	s := open(t, made)
+	if n := s.WriteStats().Transactions; n != 0 {
+		t.Errorf("Open of a new database made %d write transactions, want 0 (the schema is built before the file appears)", n)
+	}
+	s.Close()
+	migrated := filepath.Join(dir, "migrated.db")
+	m := open(t, migrated, sqlite.WithoutMigrations())
+	if applied, err := m.Migrate(ctx); err != nil || len(applied) == 0 {
+		t.Fatalf("Migrate of an empty database: %v, %v", applied, err)
+	}
+	m.Close()
+	schema := func(path string) string {
+		raw := sqlite.RawDB(t, path)
+		defer raw.Close()
+		rows, err := raw.QueryContext(ctx, `SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var sb strings.Builder
+		for rows.Next() {
+			var typ, name, sql string
+			if err := rows.Scan(&typ, &name, &sql); err != nil {
+				t.Fatal(err)
+			}
+			sb.WriteString(typ + " " + name + ": " + sql + "\n")
+		}
+		var versions string
+		if err := raw.QueryRowContext(ctx, `SELECT group_concat(version || ' ' || name, ', ') FROM (SELECT * FROM schema_migrations ORDER BY version)`).Scan(&versions); err != nil {
+			t.Fatal(err)
+		}
+		return sb.String() + versions
+	}
+	if a, b := schema(made), schema(migrated); a != b {
+		t.Errorf("a new database's schema differs from a migrated one's:\n%s\n---\n%s", a, b)
+	}
+	again := open(t, made)
+	if n := again.WriteStats().Transactions; n != 0 {
+		t.Errorf("Open of a current database made %d write transactions, want 0", n)
+	}
+	if _, err := os.Stat(made + ".journal"); err == nil {
+		t.Error("a rollback journal was left behind")
+	}
+}
+
+// With LeaveWALOnClose, Close leaves the log for the next process, which
+// reads every commit back from it. The writer runs in a child process
+// (this test binary again) that exits after Close, as a command does.
+func TestLeaveWALOnClose(t *testing.T) {
+	if path := os.Getenv("CAIRN_TEST_LEAVE_WAL"); path != "" {
+		ctx := context.Background()
+		s, err := sqlite.Open(ctx, path, sqlite.LeaveWALOnClose())
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := s.CreateRun(ctx, &cairn.Run{ID: os.Getenv("CAIRN_TEST_RUN"), Workflow: "left", State: cairn.RunQueued, CreatedAt: now}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "cairn.db")
+	open(t, path).Close() // made, and closed the usual way: no log left
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after a plain Close the log is still there: %v", err)
+	}
+	id := cairn.NewRunID(time.Now())
+	for i := 0; i < 2; i++ { // the second child opens the log the first left
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLeaveWALOnClose$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CAIRN_TEST_LEAVE_WAL="+path, "CAIRN_TEST_RUN="+id+strconv.Itoa(i))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		fi, err := os.Stat(path + "-wal")
+		if err != nil || fi.Size() == 0 {
+			t.Fatalf("after Close with LeaveWALOnClose: log %v, %v; want it left, holding the commits", fi, err)
+		}
+	}
+	// The database file alone does not have the runs: the log does.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(id)) {
+		t.Error("the run is in the database file: the log was checkpointed")
+	}
+	s := open(t, path)
+	for i := 0; i < 2; i++ {
+		if r, err := s.GetRun(ctx, id+strconv.Itoa(i)); err != nil || r.Workflow != "left" {
+			t.Errorf("run %d written before a left log: %+v, %v", i, r, err)
+		}
+	}
+	s.Close()
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a plain Close did not checkpoint the left log: %v", err)
 	}
 }

@@ -34,6 +34,8 @@ type Store struct {
 	r    *sqlx.DB // read-only pool
 	lock *os.File // holds the shared flock; closed last
 
+	leaveWAL bool // LeaveWALOnClose
+
 	mu       sync.Mutex
 	wstmt    map[string]*sql.Stmt // prepared on the writer connection
 	wpending map[string]bool      // to prepare on the writer after the current transaction
@@ -79,6 +81,8 @@ type options struct {
 	migrate     bool
 	readOnly    bool
 	noLock      bool // restore holds the exclusive lock itself
+	created     bool // Open made the file just now (with the schema if migrate)
+	leaveWAL    bool
 	busyTimeout time.Duration
 	readConns   int
 }
@@ -112,6 +116,21 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 // minimum 1).
 func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n, 1) } }
 
+// LeaveWALOnClose makes Close leave the write-ahead log as it is, for the
+// next process that opens the database, rather than copy it into the
+// database file and delete it, as SQLite does when the last connection to
+// a database closes: that costs two fsyncs, and the next process then
+// makes the -wal and -shm files anew (file creation is slow on some
+// disks) and syncs the new log and its folder at its first commit. Every
+// commit is in the log, which the next opener reads back; SQLite still
+// copies the log into the database as it grows (every 1000 pages). It is
+// for a process that exits right after Close (a command): Close leaves one
+// connection open, until the process exits, to keep SQLite from
+// checkpointing. Durability is unchanged: a commit survives a crash of the
+// process either way, and with synchronous=NORMAL (the default) the last
+// commits may be lost on power loss either way.
+func LeaveWALOnClose() Option { return func(o *options) { o.leaveWAL = true } }
+
 // ErrNotCairn is wrapped by Open's error for a file that is not a Cairn
 // database: empty (0 bytes), not SQLite, or SQLite with other tables.
 var ErrNotCairn = errors.New("not a Cairn database")
@@ -142,27 +161,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store: path %q must name a file (no URI, '?' or '#')", path)
 	}
-	created, err := prepareFile(path, o.readOnly)
+	created, err := prepareFile(ctx, path, o.readOnly, o.migrate)
 	if err != nil {
 		return nil, err
 	}
-	if !created && !o.readOnly {
-		// Look before the writer connects: it would turn a foreign
-		// database to WAL mode.
-		if err := probe(ctx, path); err != nil {
-			return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
-		}
-		// Only a file known to be Cairn's has its mode changed: a database
-		// made by an older cairn (or copied in) may be readable by others,
-		// and it holds the runs' params.
-		for _, p := range []string{path, path + "-wal", path + "-shm"} {
-			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
-				if err := os.Chmod(p, 0o600); err != nil {
-					return nil, fmt.Errorf("open sqlite store %s: make it private: %w", path, err)
-				}
-			}
-		}
-	}
+	o.created = created
 	var lock *os.File
 	if !o.noLock {
 		if lock, err = lockShared(path); err != nil {
@@ -177,12 +180,30 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.lock = lock
+	s.leaveWAL = o.leaveWAL && !o.readOnly
 	return s, nil
 }
 
+// makePrivate makes the database at path, and its WAL and shared-memory
+// files, private to the user (0600) if they are not and the user owns
+// them. Only a file known to be Cairn's has its mode changed: a database
+// made by an older cairn (or copied in) may be readable by others, and it
+// holds the runs' params.
+func makePrivate(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 && ownedByMe(fi) {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("make it private: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 // prepareFile checks the file at path before SQLite opens it, and creates
-// it when it is missing and the store may write, reporting so.
-func prepareFile(path string, readOnly bool) (created bool, err error) {
+// it when it is missing and the store may write, reporting so; with
+// schema, the new database has every migration applied.
+func prepareFile(ctx context.Context, path string, readOnly, schema bool) (created bool, err error) {
 	st, err := os.Stat(path)
 	switch {
 	case err == nil && st.IsDir():
@@ -201,7 +222,7 @@ func prepareFile(path string, readOnly bool) (created bool, err error) {
 			return false, fmt.Errorf("open sqlite store %s: %w", path, err)
 		}
 	}
-	if err := create(path); err != nil {
+	if err := create(ctx, path, schema); err != nil {
 		return false, fmt.Errorf("open sqlite store %s: create: %w", path, err)
 	}
 	return true, nil
@@ -213,12 +234,15 @@ func ownedByMe(fi fs.FileInfo) bool {
 	return ok && int(st.Uid) == os.Geteuid()
 }
 
-// create makes a new, empty WAL database at path, 0600 whatever the umask
-// (SQLite gives its -wal and -shm files the database file's mode). It
-// builds it under another name and links it into place, so that path
-// never holds a half-made file (which Open would refuse as empty); if
-// another process created path meanwhile, that one stays.
-func create(path string) error {
+// create makes a new WAL database at path, 0600 whatever the umask (SQLite
+// gives its -wal and -shm files the database file's mode): empty, or with
+// schema every migration applied. It builds it under another name and
+// links it into place, so that path never holds a half-made file (which
+// Open would refuse as empty) nor a half-migrated one; if another process
+// created path meanwhile, that one stays. Nobody else sees the file while
+// it is built, so it is built without a rollback journal and without an
+// fsync per step: one fsync makes it durable before it is linked.
+func create(ctx context.Context, path string, schema bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new-*")
 	if err != nil {
 		return err
@@ -232,16 +256,29 @@ func create(path string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite3", tmp+"?_journal_mode=WAL")
+	db, err := sql.Open("sqlite3", tmp+"?_journal_mode=OFF&_synchronous=OFF")
 	if err != nil {
 		return err
 	}
-	err = db.Ping() // opening applies the journal mode: the header is written
+	db.SetMaxOpenConns(1)
+	if schema {
+		err = createSchema(ctx, db)
+	}
+	if err == nil {
+		var mode string
+		err = translate(db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode))
+		if err == nil && !strings.EqualFold(mode, "wal") {
+			err = fmt.Errorf("journal mode is %q, not wal", mode)
+		}
+	}
 	if cerr := db.Close(); err == nil {
-		err = cerr
+		err = translate(cerr)
+	}
+	if err == nil {
+		err = syncFile(tmp)
 	}
 	if err != nil {
-		return translate(err)
+		return err
 	}
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
@@ -268,7 +305,9 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		q.Set("_txlock", "deferred")
 		dsn = "file:" + strings.ReplaceAll(path, "%", "%25") + "?"
 	} else {
-		q.Set("_journal_mode", "WAL")
+		// No _journal_mode here: the writer looks at the file before it
+		// changes anything (a foreign database must not be turned to WAL
+		// mode), then sets it (below).
 		q.Set("_txlock", "immediate")
 	}
 	w, err := sqlx.Open("sqlite3", dsn+q.Encode())
@@ -289,8 +328,18 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 			return fail(err)
 		}
 	} else {
+		if !o.created {
+			if err := checkCairn(ctx, w.DB, false); err != nil {
+				return fail(err)
+			}
+			if err := makePrivate(path); err != nil {
+				return fail(err)
+			}
+		}
+		// WAL mode is kept in the file: this changes nothing but in a
+		// database a cairn made before it used WAL, or one copied in.
 		var mode string
-		if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		if err := w.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err != nil {
 			return fail(notCairn(err))
 		}
 		if !strings.EqualFold(mode, "wal") {
@@ -305,7 +354,6 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	if s.r == nil {
 		q.Set("_txlock", "deferred")
 		q.Set("_query_only", "1")
-		q.Del("_journal_mode") // set by the writer; persistent in the file
 		r, err := sqlx.Open("sqlite3", dsn+q.Encode())
 		if err != nil {
 			return fail(err)
@@ -416,17 +464,6 @@ func checkCairn(ctx context.Context, db *sql.DB, readOnly bool) error {
 		strings.Join(names, ", "), ErrNotCairn)
 }
 
-// probe checks an existing database file with a read-only connection of
-// its own.
-func probe(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite3", "file:"+strings.ReplaceAll(path, "%", "%25")+"?mode=ro")
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return checkCairn(ctx, db, false)
-}
-
 // checkVersion fails when a store that cannot migrate is not at this
 // binary's schema version.
 func (s *Store) checkVersion(ctx context.Context) error {
@@ -501,6 +538,9 @@ func (s *Store) Close() error {
 	}
 	s.wstmt, s.rstmt = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
 	s.mu.Unlock()
+	if s.leaveWAL && s.r != nil {
+		s.holdOpen()
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -513,6 +553,35 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// heldOpen keeps the connections that LeaveWALOnClose leaves open until
+// the process exits: reachable, they are never closed by a finalizer.
+var heldOpen struct {
+	sync.Mutex
+	conns []*sql.Conn
+}
+
+// holdOpen takes one of the read pool's connections out of the pool for
+// good, holding its shared lock on the database file (SQLite keeps it,
+// in WAL mode, for as long as the connection is open). The connections
+// closed after it are then not the database's last, and SQLite leaves the
+// log alone. On any failure Close goes on as without LeaveWALOnClose.
+func (s *Store) holdOpen() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	c, err := s.r.Conn(ctx)
+	if err != nil {
+		return
+	}
+	var v int
+	if err := c.QueryRowContext(ctx, "PRAGMA schema_version").Scan(&v); err != nil {
+		c.Close()
+		return
+	}
+	heldOpen.Lock()
+	heldOpen.conns = append(heldOpen.conns, c)
+	heldOpen.Unlock()
 }
 
 // Path returns the database file's path.
