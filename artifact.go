@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // ArtifactRef names an immutable, content-addressed blob: a data set, a
@@ -15,11 +16,11 @@ type ArtifactRef struct {
 	MediaType string `json:"media_type,omitempty"`
 }
 
-var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
 
 // Validate reports whether r is well formed.
 func (r ArtifactRef) Validate() error {
-	if !digestRE.MatchString(r.Digest) {
+	if !digestRE().MatchString(r.Digest) {
 		return fmt.Errorf("artifact digest %q is not sha256:<64 lowercase hex>", r.Digest)
 	}
 	if r.Size < 0 {

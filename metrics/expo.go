@@ -23,19 +23,19 @@ const (
 )
 
 var (
-	metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-	labelName  = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+	metricName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`) })
+	labelName  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`) })
 )
 
 // checkNames panics on a metric or label name the format does not allow:
 // names are constants of this package, so a bad one is a programming
 // error, caught by any test that builds the collector.
 func checkNames(name, typ string, labels []string) {
-	if !metricName.MatchString(name) {
+	if !metricName().MatchString(name) {
 		panic(fmt.Sprintf("metrics: invalid metric name %q", name))
 	}
 	for _, l := range labels {
-		if !labelName.MatchString(l) || strings.HasPrefix(l, "__") || (typ == Histogram && l == "le") {
+		if !labelName().MatchString(l) || strings.HasPrefix(l, "__") || (typ == Histogram && l == "le") {
 			panic(fmt.Sprintf("metrics: %s: invalid label name %q", name, l))
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Lock is the set of plugin binaries an operator has pinned: file name in
@@ -22,7 +23,7 @@ import (
 // `cd PLUGINS && sha256sum -c LOCKFILE` checks it too.
 type Lock map[string]string
 
-var lockLineRE = regexp.MustCompile(`^([0-9a-f]{64}) [ *]([^/\x00]+)$`)
+var lockLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9a-f]{64}) [ *]([^/\x00]+)$`) })
 
 // ReadLock reads a lock file. A missing file is an error that wraps
 // fs.ErrNotExist; a malformed line is reported with its number.
@@ -38,7 +39,7 @@ func ReadLock(path string) (Lock, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		m := lockLineRE.FindStringSubmatch(line)
+		m := lockLineRE().FindStringSubmatch(line)
 		if m == nil {
 			return nil, fmt.Errorf("%s:%d: want \"<64 hex digits>  <file name>\" (sha256sum's format), got %q; fix the line or rewrite the file with 'cairn plugins lock'", path, n, line)
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/cairnml/cairn/tasks"
@@ -176,15 +177,17 @@ func cmdHelp(ctx context.Context, a *app, args []string) error {
 
 // The messages of the flag package, whose flag names are respelled.
 var (
-	undefinedFlag = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
-	flagInMessage = regexp.MustCompile(`^(flag needs an argument: |invalid value ".*" for flag |invalid boolean value ".*" for )-([A-Za-z0-9_-]+)`)
+	undefinedFlag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^flag provided but not defined: -+(.*)$`) })
+	flagInMessage = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(flag needs an argument: |invalid value ".*" for flag |invalid boolean value ".*" for )-([A-Za-z0-9_-]+)`)
+	})
 )
 
 // flagProblem is the one line that says what is wrong with a flag, with
 // the flag spelled as the listings spell it and the nearest flag for a typo.
 func flagProblem(fs *flag.FlagSet, err error) string {
 	msg := err.Error()
-	if m := undefinedFlag.FindStringSubmatch(msg); m != nil {
+	if m := undefinedFlag().FindStringSubmatch(msg); m != nil {
 		var names []string
 		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 		hint := ""
@@ -193,7 +196,7 @@ func flagProblem(fs *flag.FlagSet, err error) string {
 		}
 		return fmt.Sprintf("unknown flag %s%s", flagName(m[1]), hint)
 	}
-	if m := flagInMessage.FindStringSubmatchIndex(msg); m != nil {
+	if m := flagInMessage().FindStringSubmatchIndex(msg); m != nil {
 		name := msg[m[4]:m[5]]
 		return msg[:m[4]-1] + flagName(name) + msg[m[5]:]
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn/tasks"
@@ -391,7 +392,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 const argsHint = "a list, bound in order to ? or ?N (SQLite) and $1, $2, ... (PostgreSQL); or a map, bound by name to :name (SQLite) and @name (PostgreSQL); values are strings, numbers, booleans or null, or a ${{ }} reference to one"
 
 // argName is the form of a named arg: what both drivers accept.
-var argName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var argName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // parseArgs reads the args param into p.Args or p.Named, returning its
 // problems. With allowRefs, a value that is a ${{ }} reference is left to
@@ -418,7 +419,7 @@ func parseArgs(v any, allowRefs bool, p *params) []string {
 	case map[string]any:
 		p.Named = make(map[string]any, len(a))
 		for name, x := range a {
-			if !argName.MatchString(name) {
+			if !argName().MatchString(name) {
 				errs = append(errs, fmt.Sprintf("name %q: want letters, digits and _ (not first a digit), as in :name / @name", name))
 			}
 			p.Named[name] = value(fmt.Sprintf("%q", name), x)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
@@ -60,7 +61,7 @@ type GateResult struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-var condRE = regexp.MustCompile(`^\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$`)
+var condRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$`) })
 
 // ParseCondition parses a gate entry: metric and an expression such as
 // ">= 0.9" or "< 0.3" (operators >=, >, <=, <, ==, !=; a finite number).
@@ -69,7 +70,7 @@ func ParseCondition(metric, expr string) (Condition, error) {
 	if _, ok := LookupMetric(metric); !ok {
 		return Condition{}, unknownMetric(metric)
 	}
-	m := condRE.FindStringSubmatch(expr)
+	m := condRE().FindStringSubmatch(expr)
 	if m == nil {
 		return Condition{}, fmt.Errorf("gate %s: %q is not a comparison: write an operator (>=, >, <=, <, ==, !=) and a number, for example \">= 0.9\"", metric, expr)
 	}

@@ -349,7 +349,7 @@ func markDuplicates(entries []Entry) map[string]Entry {
 	return byName
 }
 
-var nameKey = regexp.MustCompile(`^name\s*:`)
+var nameKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^name\s*:`) })
 
 // nameLine is the line of the top-level name: key of a workflow file (1
 // when it cannot be told).
@@ -357,7 +357,7 @@ func nameLine(src []byte) int {
 	sc := bufio.NewScanner(bytes.NewReader(src))
 	sc.Buffer(make([]byte, 64<<10), len(src)+1)
 	for n := 1; sc.Scan(); n++ {
-		if nameKey.Match(sc.Bytes()) {
+		if nameKey().Match(sc.Bytes()) {
 			return n
 		}
 	}

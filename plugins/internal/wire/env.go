@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -27,13 +28,13 @@ func envParamInfo() cairn.ParamInfo {
 	}
 }
 
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // checkEnvName reports why name cannot be set by a task's env: param:
 // not a portable variable name, or one the host or go-plugin relies on.
 func checkEnvName(name string) (msg, hint string) {
 	switch {
-	case !envNameRE.MatchString(name):
+	case !envNameRE().MatchString(name):
 		return fmt.Sprintf("%q is not a valid environment variable name", name), "letters, digits and _, not starting with a digit"
 	case strings.HasPrefix(name, "CAIRN_"):
 		return fmt.Sprintf("%s is reserved: names starting with CAIRN_ belong to cairn", name), "pick another name"
