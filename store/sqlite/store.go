@@ -123,7 +123,8 @@ func WithReadConns(n int) Option { return func(o *options) { o.readConns = max(n
 // makes the -wal and -shm files anew (file creation is slow on some
 // disks) and syncs the new log and its folder at its first commit. Every
 // commit is in the log, which the next opener reads back; SQLite still
-// copies the log into the database as it grows (every 1000 pages). It is
+// copies the log into the database as it grows (every 1000 pages), and
+// Close lets it do so when the log is larger than 1 MiB. It is
 // for a process that exits right after Close (a command): Close leaves one
 // connection open, until the process exits, to keep SQLite from
 // checkpointing. Durability is unchanged: a commit survives a crash of the
@@ -538,7 +539,7 @@ func (s *Store) Close() error {
 	}
 	s.wstmt, s.rstmt = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
 	s.mu.Unlock()
-	if s.leaveWAL && s.r != nil {
+	if s.leaveWAL && s.r != nil && !walLarge(s.path) {
 		s.holdOpen()
 	}
 	var errs []error
@@ -553,6 +554,20 @@ func (s *Store) Close() error {
 		return fmt.Errorf("close sqlite store %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// maxLeftWAL is the size above which LeaveWALOnClose lets SQLite
+// checkpoint the log after all: the next opener reads back the whole log
+// (about 1.5 µs a page), so a large log costs it more than the fsyncs of
+// a checkpoint cost this process. 1 MiB is about 250 pages, the writes of
+// about seven one-task runs.
+const maxLeftWAL = 1 << 20
+
+// walLarge reports whether the log of the database at path is larger than
+// maxLeftWAL.
+func walLarge(path string) bool {
+	fi, err := os.Stat(path + "-wal")
+	return err == nil && fi.Size() > maxLeftWAL
 }
 
 // heldOpen keeps the connections that LeaveWALOnClose leaves open until
