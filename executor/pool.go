@@ -593,9 +593,12 @@ type outcome struct {
 // comes from.
 func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer) (cairn.Completion, error) {
 	l := it.Lease
-	dir, err := p.workDir()
-	if err != nil {
-		return failure(err), err
+	var dir string
+	if _, none := task.(tasks.NoScratch); !none {
+		var err error
+		if dir, err = p.workDir(); err != nil {
+			return failure(err), err
+		}
 	}
 	tctx := ctx
 	if it.Timeout > 0 {
@@ -623,7 +626,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		mu.Lock()
 		defer mu.Unlock()
 		if gone {
-			os.RemoveAll(dir) // it may have written there until now
+			os.RemoveAll(dir) // it may have written there until now ("" removes nothing)
 			p.abandoned.Add(-1)
 			return
 		}
@@ -662,8 +665,10 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 			context.Cause(tctx), wait)
 		return withPlugin(failure(err), c.Plugin), err
 	}
-	defer p.releaseWorkDir(dir)
-	err = withoutSelfName(o.err, it.Type, l.TaskID)
+	if dir != "" {
+		defer p.releaseWorkDir(dir)
+	}
+	err := withoutSelfName(o.err, it.Type, l.TaskID)
 	if err == nil && tctx.Err() != nil {
 		err = context.Cause(tctx) // it returned nil, but too late
 	}

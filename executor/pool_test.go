@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -756,5 +757,48 @@ func TestConcurrencyLimits(t *testing.T) {
 				t.Errorf("at most %d tasks ran at once, want %d", got, tc.want)
 			}
 		})
+	}
+}
+
+// scratchless is a task type that says it needs no scratch directory.
+type scratchless struct{ got chan string }
+
+func (s scratchless) Info() cairn.TypeInfo { return cairn.TypeInfo{Name: "scratchless"} }
+func (s scratchless) NoScratch()           {}
+func (s scratchless) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	s.got <- req.WorkDir
+	return tasks.Result{}, nil
+}
+
+// An attempt gets an empty scratch directory of its own unless its task
+// type says it needs none (tasks.NoScratch): then none is made.
+func TestPoolScratch(t *testing.T) {
+	type seen struct {
+		dir     string
+		entries int
+		err     error
+	}
+	dirs := make(chan seen, 1)
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		entries, err := os.ReadDir(req.WorkDir)
+		dirs <- seen{req.WorkDir, len(entries), err}
+		return tasks.Result{}, nil
+	})
+	none := scratchless{got: make(chan string, 1)}
+	r := newRig(t, p, none)
+	wf, id := r.create(t, `
+name: scratch
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: scratchless, needs: [a]}
+`)
+	scratch := t.TempDir()
+	r.startPool(t, 1, func(o *executor.Options) { o.ScratchDir = scratch })
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+	if s := await(t, "probe's work dir", dirs); s.err != nil || s.entries != 0 || filepath.Dir(s.dir) != scratch {
+		t.Errorf("probe attempt's WorkDir %q: %d entries, %v; want an empty folder in %s", s.dir, s.entries, s.err, scratch)
+	}
+	if got := await(t, "scratchless's work dir", none.got); got != "" {
+		t.Errorf("a NoScratch task's attempt got WorkDir %q, want none", got)
 	}
 }

@@ -67,7 +67,8 @@ type Request struct {
 	// Inputs are the task's `inputs:`, resolved to artifacts.
 	Inputs map[string]cairn.ArtifactRef
 	// WorkDir is an empty scratch directory owned by this attempt; it is
-	// removed after the attempt.
+	// removed after the attempt. It is "" for a task type that says it
+	// needs none (NoScratch).
 	WorkDir string
 }
 
@@ -239,6 +240,13 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// NoScratch is implemented by task types whose attempts never use a
+// scratch directory: the executor makes them none (Request.WorkDir is ""),
+// which saves creating and removing a folder per attempt.
+type NoScratch interface {
+	NoScratch()
 }
 
 // OrphanReaper is implemented by task types whose attempts run processes

@@ -13,10 +13,16 @@ import (
 // Task is the noop task type. The zero value is ready to use.
 type Task struct{}
 
-var _ tasks.Task = (*Task)(nil)
+var (
+	_ tasks.Task      = (*Task)(nil)
+	_ tasks.NoScratch = (*Task)(nil)
+)
 
 // New returns the noop task type.
 func New() *Task { return &Task{} }
+
+// NoScratch says that noop's attempts need no scratch directory.
+func (*Task) NoScratch() {}
 
 // Info describes the type.
 func (*Task) Info() cairn.TypeInfo {
