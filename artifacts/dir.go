@@ -34,21 +34,14 @@ var _ tasks.Artifacts = (*Dir)(nil)
 // default because artifacts are usually data sets and models, not snippets.
 const copyBufSize = 256 << 10
 
-// Open returns the store rooted at path, creating its folders if needed.
-// The store is private to the user whatever the umask: folders are 0700
-// and blobs 0400 (artifacts are data sets and models, often not meant
-// for every local user).
+// Open returns the store rooted at path for reading and writing. Its
+// folders are made by the first Put that needs them (a run whose tasks
+// store nothing makes none: folder creation is slow on some disks). The
+// store is private to the user whatever the umask: folders are 0700 and
+// blobs 0400 (artifacts are data sets and models, often not meant for
+// every local user).
 func Open(path string) (*Dir, error) {
-	d, err := OpenReadOnly(path)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range []string{filepath.Join(d.root, "sha256"), d.tmp} {
-		if err := os.MkdirAll(p, 0o700); err != nil {
-			return nil, fmt.Errorf("open artifact dir %s: %w", path, err)
-		}
-	}
-	return d, nil
+	return OpenReadOnly(path)
 }
 
 // OpenReadOnly returns the store rooted at path for reading: it creates
@@ -78,6 +71,11 @@ func (d *Dir) blobPath(hexDigest string) string {
 // fails; nothing is stored then.
 func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
 	f, err := os.CreateTemp(d.tmp, "put-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(d.tmp, 0o700); err == nil {
+			f, err = os.CreateTemp(d.tmp, "put-*")
+		}
+	}
 	if err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
 	}

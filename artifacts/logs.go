@@ -35,18 +35,12 @@ const maxLogTail = 1 << 20
 // system call per this many bytes rather than one per line.
 const logBufSize = 32 << 10
 
-// OpenLogs returns the log store rooted at path, creating the folder if
-// needed. Logs are private to the user whatever the umask: folders 0700,
-// files 0600 (a task's output can hold anything).
+// OpenLogs returns the log store rooted at path for writing. Its folders
+// are made with the first log written (a run whose tasks print nothing
+// makes none). Logs are private to the user whatever the umask: folders
+// 0700, files 0600 (a task's output can hold anything).
 func OpenLogs(path string) (*Logs, error) {
-	l, err := OpenLogsReadOnly(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(l.root, 0o700); err != nil {
-		return nil, fmt.Errorf("open logs %s: %w", path, err)
-	}
-	return l, nil
+	return OpenLogsReadOnly(path)
 }
 
 // OpenLogsReadOnly returns the log store rooted at path for reading; it

@@ -64,8 +64,10 @@ func TestFilesArePrivate(t *testing.T) {
 	}
 }
 
-// The read-only openers create nothing.
-func TestReadOnlyOpenersCreateNothing(t *testing.T) {
+// The openers create nothing: the read-only ones never, the others not
+// before the first blob or log (a run whose tasks store and print nothing
+// makes no folder).
+func TestOpenersCreateNothing(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "home")
 	if _, err := artifacts.OpenReadOnly(filepath.Join(root, "artifacts")); err != nil {
 		t.Fatal(err)
@@ -73,7 +75,26 @@ func TestReadOnlyOpenersCreateNothing(t *testing.T) {
 	if _, err := artifacts.OpenLogsReadOnly(filepath.Join(root, "logs")); err != nil {
 		t.Fatal(err)
 	}
+	d, err := artifacts.Open(filepath.Join(root, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := artifacts.OpenLogs(filepath.Join(root, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := logs.Create("r1", "quiet", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(root); err == nil {
-		t.Errorf("read-only openers created %s", root)
+		t.Fatalf("openers created %s", root)
+	}
+	// The first Put makes the folders it needs.
+	if _, err := d.Put(context.Background(), "text/plain", bytes.NewReader([]byte("x"))); err != nil {
+		t.Fatalf("first Put into a store whose folder does not exist yet: %v", err)
 	}
 }
