@@ -280,6 +280,7 @@ func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 		}
 		return st, nil
 	}
+	awaitSignals()
 	if err := readOnlyDatabase(path); err != nil {
 		return nil, err
 	}

@@ -11,13 +11,23 @@ import (
 	"syscall"
 )
 
+// signalsReady is closed once this process catches SIGINT and SIGTERM;
+// nil when run is called in process (tests), with nothing to wait for.
+var signalsReady chan struct{}
+
 func main() {
 	hardenProcess()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	var caught atomic.Int32 // the first signal, 0 if none
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signalsReady = make(chan struct{})
 	go func() {
+		// Catching signals starts a thread of os/signal's own, which
+		// takes a while (0.6 ms on a busy 2-CPU machine): the command
+		// starts meanwhile, and waits for it before its first change of
+		// state (awaitSignals).
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		close(signalsReady)
 		// The first signal cancels the command's context: `run` records
 		// the cancellation and waits, within a bound, for its tasks.
 		s := toSignal(<-sigs)
@@ -37,6 +47,16 @@ func main() {
 		code = 128 + int(s)
 	}
 	os.Exit(code)
+}
+
+// awaitSignals returns once Ctrl-C and SIGTERM are caught. A command calls
+// it before it changes anything (opens the database for writing, talks to
+// a server), so that a signal from then on is handled (a run's
+// cancellation recorded) rather than ending the process at once.
+func awaitSignals() {
+	if signalsReady != nil {
+		<-signalsReady
+	}
 }
 
 func toSignal(s os.Signal) syscall.Signal {

@@ -68,6 +68,7 @@ func (rf *remoteFlags) serverArg() string {
 // client makes the client of --server, warning when the token would
 // travel in clear text.
 func (a *app) client(rf *remoteFlags) (*client.Client, error) {
+	awaitSignals()
 	c, err := client.New(rf.server, client.Options{Token: rf.token, UserAgent: userAgent()})
 	if err != nil {
 		return nil, usageError{"--server: " + err.Error()}
