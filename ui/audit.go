@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gin-gonic/gin"
-
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
@@ -29,8 +27,8 @@ const (
 	maxAuditPage     = 1000
 )
 
-func (h *handler) mountAudit(e *gin.Engine) {
-	g := &e.RouterGroup
+func (h *handler) mountAudit(e *router) {
+	g := e.Group("")
 	h.route(g, http.MethodGet, "/audit", Read, h.pageAudit)
 	h.route(g, http.MethodGet, "/tokens", Admin, h.pageTokens)
 	h.route(g, http.MethodPost, "/tokens/:id/revoke", Admin, h.postRevokeToken)
@@ -42,7 +40,7 @@ func (h *handler) mountAudit(e *gin.Engine) {
 
 // auditQuery reads ?run=&limit=&before= of the audit page and API; run
 // is a run id or a unique prefix of one, as everywhere else.
-func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
+func (h *handler) auditQuery(c *reqCtx) (scheduler.AuditFilter, error) {
 	f := scheduler.AuditFilter{Limit: defaultAuditPage}
 	if run := strings.TrimSpace(c.Query("run")); run != "" {
 		if len(run) > 200 {
@@ -100,7 +98,7 @@ func toAuditJSON(e scheduler.Audit) runjson.Audit {
 
 // GET /api/v1/audit?run=&limit=&before= → {"entries": [...], "next": id|null},
 // newest first: the shape of cairn audit --json.
-func (h *handler) apiAudit(c *gin.Context) {
+func (h *handler) apiAudit(c *reqCtx) {
 	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -130,7 +128,7 @@ type auditRow struct {
 	Detail   string
 }
 
-func (h *handler) pageAudit(c *gin.Context) {
+func (h *handler) pageAudit(c *reqCtx) {
 	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -196,7 +194,7 @@ func (h *handler) tokensOrFail() (Tokens, error) {
 }
 
 // GET /api/v1/tokens → {"tokens": [...]}: the shape of cairn tokens list --json.
-func (h *handler) apiTokens(c *gin.Context) {
+func (h *handler) apiTokens(c *reqCtx) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		h.fail(c, err)
@@ -216,7 +214,7 @@ func (h *handler) apiTokens(c *gin.Context) {
 }
 
 // revoke revokes token id for the caller (the audit log's actor).
-func (h *handler) revoke(c *gin.Context) (auth.Token, error) {
+func (h *handler) revoke(c *reqCtx) (auth.Token, error) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		return auth.Token{}, err
@@ -226,7 +224,7 @@ func (h *handler) revoke(c *gin.Context) (auth.Token, error) {
 }
 
 // POST /api/v1/tokens/{id}/revoke → the token as revoked.
-func (h *handler) apiRevokeToken(c *gin.Context) {
+func (h *handler) apiRevokeToken(c *reqCtx) {
 	t, err := h.revoke(c)
 	if err != nil {
 		h.fail(c, err)
@@ -241,7 +239,7 @@ type tokenRow struct {
 	Active bool // may be revoked
 }
 
-func (h *handler) pageTokens(c *gin.Context) {
+func (h *handler) pageTokens(c *reqCtx) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		h.fail(c, err)
@@ -272,7 +270,7 @@ func (h *handler) pageTokens(c *gin.Context) {
 }
 
 // POST /tokens/{id}/revoke (the tokens page's button) → back to the page.
-func (h *handler) postRevokeToken(c *gin.Context) {
+func (h *handler) postRevokeToken(c *reqCtx) {
 	if _, err := h.revoke(c); err != nil && !errors.Is(err, cairn.ErrTerminal) {
 		h.fail(c, err)
 		return
