@@ -68,6 +68,11 @@ func apply(ctx context.Context, tx *sql.Tx, m migration) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("apply %s: %w", m.name, translate(err))
 	}
+	return record(ctx, tx, m)
+}
+
+// record notes migration m as applied.
+func record(ctx context.Context, tx *sql.Tx, m migration) error {
 	// applied_at is a record for people, not a decision: the clock is fine here.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, time.Now().UnixNano()); err != nil {
@@ -178,9 +183,11 @@ func (s *Store) applied(ctx context.Context, ms []migration) (all bool, highest 
 	return true, highest, nil
 }
 
-// createSchema applies every migration of this binary to the new, empty
-// database db in one transaction.
-func createSchema(ctx context.Context, db *sql.DB) error {
+// createSchema gives the new, empty database db this binary's schema in
+// one transaction: the snapshot of the schema (migrations.SQLiteSnapshot),
+// when it is one of this binary's versions and snapshot is true, then the
+// migrations after it; each migration is recorded as applied.
+func createSchema(ctx context.Context, db *sql.DB, snapshot bool) error {
 	ms, err := sqliteMigrations()
 	if err != nil {
 		return err
@@ -190,15 +197,40 @@ func createSchema(ctx context.Context, db *sql.DB) error {
 		return translate(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schemaMigrationsDDL); err != nil {
+	from := 0
+	if v, snap := migrations.SQLiteSnapshot(); snapshot && v > 0 && knownVersion(ms, v) {
+		if _, err := tx.ExecContext(ctx, snap); err != nil {
+			return fmt.Errorf("create the schema of version %d: %w", v, translate(err))
+		}
+		for _, m := range ms {
+			if m.version <= v {
+				if err := record(ctx, tx, m); err != nil {
+					return err
+				}
+			}
+		}
+		from = v
+	} else if _, err := tx.ExecContext(ctx, schemaMigrationsDDL); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", translate(err))
 	}
 	for _, m := range ms {
-		if err := apply(ctx, tx, m); err != nil {
-			return err
+		if m.version > from {
+			if err := apply(ctx, tx, m); err != nil {
+				return err
+			}
 		}
 	}
 	return translate(tx.Commit())
+}
+
+// knownVersion reports whether v is the version of one of ms.
+func knownVersion(ms []migration, v int) bool {
+	for _, m := range ms {
+		if m.version == v {
+			return true
+		}
+	}
+	return false
 }
 
 // SchemaVersion returns the database's schema version: the highest

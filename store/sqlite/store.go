@@ -263,7 +263,7 @@ func create(ctx context.Context, path string, schema bool) error {
 	}
 	db.SetMaxOpenConns(1)
 	if schema {
-		err = createSchema(ctx, db)
+		err = createSchema(ctx, db, true)
 	}
 	if err == nil {
 		var mode string

@@ -1,0 +1,115 @@
+-- version 6
+-- The SQLite schema that the migrations up to 0006_retry_rounds.sql make, made by
+-- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
+CREATE TABLE schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	applied_at INTEGER NOT NULL
+);
+CREATE TABLE runs (
+    id               TEXT    NOT NULL PRIMARY KEY,
+    workflow         TEXT    NOT NULL,
+    digest           TEXT    NOT NULL DEFAULT '',
+    source_path      TEXT    NOT NULL DEFAULT '',
+    source           BLOB,
+    params           TEXT,
+    state            TEXT    NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+    max_active       INTEGER NOT NULL DEFAULT 0 CHECK (max_active >= 0),
+    cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+    error            TEXT    NOT NULL DEFAULT '',
+    created_at       INTEGER,
+    started_at       INTEGER,
+    finished_at      INTEGER,
+    owner            TEXT    NOT NULL DEFAULT '',
+    owner_expires_at INTEGER,
+    version          INTEGER NOT NULL CHECK (version >= 1)
+, max_active_runs INTEGER NOT NULL DEFAULT 0 CHECK (max_active_runs >= 0));
+CREATE INDEX runs_workflow_id ON runs (workflow, id);
+CREATE INDEX runs_state_id ON runs (state, id);
+CREATE TABLE task_runs (
+    run_id           TEXT    NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    task_id          TEXT    NOT NULL,
+    seq              INTEGER NOT NULL, -- creation order within the run
+    type             TEXT    NOT NULL,
+    state            TEXT    NOT NULL CHECK (state IN ('pending', 'ready', 'leased', 'running', 'retrying',
+                                                       'succeeded', 'failed', 'skipped', 'upstream_failed', 'cancelled')),
+    attempt          INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    retries          INTEGER NOT NULL DEFAULT 0,
+    backoff_ns       INTEGER NOT NULL DEFAULT 0,
+    backoff_factor   REAL    NOT NULL DEFAULT 0,
+    max_backoff_ns   INTEGER NOT NULL DEFAULT 0,
+    timeout_ns       INTEGER NOT NULL DEFAULT 0,
+    params           TEXT,
+    inputs           TEXT,
+    outputs          TEXT,
+    metrics          TEXT,
+    error            TEXT    NOT NULL DEFAULT '',
+    retry_at         INTEGER,
+    -- ready_gen orders the lease queue: every transaction that makes tasks
+    -- ready gives them one generation, greater than that of any task already
+    -- ready; leases go by (ready_gen, run_id, seq). NULL unless ready.
+    ready_gen        INTEGER,
+    -- Lease columns are set exactly while the state is leased or running.
+    lease_token      TEXT,
+    lease_worker     TEXT,
+    lease_expires_at INTEGER,
+    started_at       INTEGER,
+    finished_at      INTEGER,
+    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0),
+    PRIMARY KEY (run_id, task_id),
+    UNIQUE (run_id, seq),
+    CHECK ((state IN ('leased', 'running')) = (lease_token IS NOT NULL))
+);
+CREATE INDEX task_runs_ready ON task_runs (ready_gen, run_id, seq) WHERE state = 'ready';
+CREATE INDEX task_runs_ready_run ON task_runs (run_id, ready_gen, seq) WHERE state = 'ready';
+CREATE INDEX task_runs_lease_expiry ON task_runs (lease_expires_at) WHERE lease_token IS NOT NULL;
+CREATE INDEX task_runs_lease_run ON task_runs (run_id, lease_expires_at) WHERE lease_token IS NOT NULL;
+CREATE TABLE attempts (
+    run_id      TEXT    NOT NULL,
+    task_id     TEXT    NOT NULL,
+    number      INTEGER NOT NULL CHECK (number >= 1),
+    state       TEXT    NOT NULL,
+    worker      TEXT    NOT NULL DEFAULT '',
+    token       TEXT    NOT NULL,
+    started_at  INTEGER,
+    running_at  INTEGER,
+    finished_at INTEGER,
+    error       TEXT    NOT NULL DEFAULT '',
+    stack       TEXT    NOT NULL DEFAULT '',
+    retryable   INTEGER NOT NULL DEFAULT 0 CHECK (retryable IN (0, 1)),
+    exit_code   INTEGER, plugin TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, task_id, number),
+    FOREIGN KEY (run_id, task_id) REFERENCES task_runs (run_id, task_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE evaluations (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id     TEXT    NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    reason     TEXT    NOT NULL,
+    task_id    TEXT    NOT NULL DEFAULT '',
+    -- the scheduler process that wrote it and already knows of the change
+    writer     TEXT    NOT NULL DEFAULT '',
+    created_at INTEGER NOT NULL,
+    due_at     INTEGER NOT NULL
+);
+CREATE INDEX evaluations_run ON evaluations (run_id, id);
+CREATE INDEX runs_owner ON runs (owner, state);
+CREATE TABLE tokens (
+    id           TEXT    NOT NULL PRIMARY KEY, -- public, shown in lists and the audit log
+    hash         TEXT    NOT NULL UNIQUE,      -- hex sha256 of the secret
+    role         TEXT    NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+    name         TEXT    NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,                      -- NULL: never
+    revoked_at   INTEGER,                      -- NULL: not revoked
+    last_used_at INTEGER
+);
+CREATE TABLE audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    actor   TEXT    NOT NULL, -- a token id, or "cli:USER@HOST" for a local command
+    action  TEXT    NOT NULL, -- trigger, cancel, retry, resume, token.create, token.revoke, ...
+    run_id  TEXT    NOT NULL DEFAULT '',
+    task_id TEXT    NOT NULL DEFAULT '',
+    detail  TEXT    NOT NULL DEFAULT '' -- JSON object, or ''
+);
+CREATE INDEX audit_run ON audit (run_id, id);
