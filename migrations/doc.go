@@ -6,4 +6,8 @@
 // transaction, by the store package that owns the dialect's driver
 // (store/sqlite for SQLite; PostgreSQL files will live in postgres/). A file
 // once released is never edited: a change to the schema is a new file.
+//
+// snapshot/sqlite.sql is the schema the SQLite files make, generated from
+// them (go test ./store/sqlite -run TestSchemaSnapshot -update, which
+// fails while it is stale): a new database is made from it in one step.
 package migrations
