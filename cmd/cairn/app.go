@@ -28,6 +28,7 @@ import (
 	"github.com/cairnml/cairn/tasks/split"
 	"github.com/cairnml/cairn/tasks/train"
 	"github.com/cairnml/cairn/tasks/tune"
+	"github.com/cairnml/cairn/workflows"
 	"golang.org/x/sys/unix"
 )
 
@@ -425,6 +426,27 @@ func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// parseWith parses a workflow with the built-in task types and, only if
+// that fails, opens the plugins (starting their processes, and printing
+// their problems) and parses again with their types too. It returns the
+// workflow and the registry it was parsed with. A workflow of built-in
+// types never waits for the plugins: a plugin type never replaces a
+// built-in one, so parsing it with theirs would give the same workflow.
+func (a *app) parseWith(ctx context.Context, parse func(*tasks.Registry) (*workflows.Workflow, error)) (*workflows.Workflow, *tasks.Registry, error) {
+	reg, err := registry()
+	if err != nil {
+		return nil, nil, err
+	}
+	if wf, err := parse(reg); err == nil {
+		return wf, reg, nil
+	}
+	if reg, err = a.taskTypes(ctx); err != nil {
+		return nil, nil, err
+	}
+	wf, err := parse(reg)
+	return wf, reg, err
 }
 
 // closePlugins stops every plugin process the command started.

@@ -12,6 +12,8 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/workflows"
 )
 
 // claimTTL is how long a claim this process takes lasts before the
@@ -67,11 +69,9 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	}
 	defer st.Close()
 	id := r.ID
-	reg, err := a.taskTypes(ctx)
-	if err != nil {
-		return err
-	}
-	wf, err := storedWorkflow(reg, r, "retry")
+	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
+		return storedWorkflow(reg, r, "retry")
+	})
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
-	return a.execute(ctx, st, wf, id, ef, "retry")
+	return a.execute(ctx, st, wf, reg, id, ef, "retry")
 }
 
 // retryRun retries task taskID of run r ("" for every failed one) in one

@@ -106,13 +106,15 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if rf.remote() {
 		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach)
 	}
-	reg, err := a.taskTypes(ctx)
+	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
+		wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
+		if err != nil {
+			return nil, exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
+		}
+		return wf, nil
+	})
 	if err != nil {
 		return err
-	}
-	wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
-	if err != nil {
-		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
 	if *detach {
 		// The flags of the foreground's worker pool and display mean
@@ -156,7 +158,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return err // "create run ID: ..."
 	}
-	return a.execute(ctx, st, wf, r.ID, ef, "run")
+	return a.execute(ctx, st, wf, reg, r.ID, ef, "run")
 }
 
 // queueRun makes a queued run of wf for 'cairn server' to start, and
@@ -246,32 +248,27 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if r.State.Terminal() {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}
-	reg, err := a.taskTypes(ctx)
-	if err != nil {
-		return err
-	}
-	wf, err := storedWorkflow(reg, r, "resume")
+	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
+		return storedWorkflow(reg, r, "resume")
+	})
 	if err != nil {
 		return err
 	}
 	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
 		return err
 	}
-	return a.execute(ctx, st, wf, id, ef, "resume")
+	return a.execute(ctx, st, wf, reg, id, ef, "resume")
 }
 
-// execute drives run id to its end with an in-process worker pool, showing
-// progress, and prints a summary; verb (run, resume, retry) heads it.
-func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, id string, ef execFlags, verb string) error {
+// execute drives run id of workflow wf, parsed with the task types reg,
+// to its end with an in-process worker pool, showing progress, and prints
+// a summary; verb (run, resume, retry) heads it.
+func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, reg *tasks.Registry, id string, ef execFlags, verb string) error {
 	arts, logs, err := a.stores()
 	if err != nil {
 		return err
 	}
 	logs = logs.WithLimit(ef.logLimit)
-	reg, err := a.taskTypes(ctx)
-	if err != nil {
-		return err
-	}
 	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
 	trs, err := st.ListTaskRuns(ctx, id)
 	if err != nil {

@@ -182,6 +182,19 @@ func TestPluginsCommands(t *testing.T) {
 		!strings.Contains(r.stderr, "cairn: warning: plugin kmeans not started") {
 		t.Fatalf("validate without a lock file: %s", r)
 	}
+	// A run of built-in types does not look at the plugins (nor start them).
+	noop := filepath.Join(t.TempDir(), "noop.yaml")
+	if err := os.WriteFile(noop, []byte("name: plain\ntasks:\n  - {id: a, type: noop}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r = e.cairn("run", noop, "--quiet"); r.code != 0 || strings.Contains(r.stderr, "plugin") {
+		t.Fatalf("run of a built-in type with an unpinned plugin beside: %s", r)
+	}
+	// A run of a plugin type does, and says why the type is unknown.
+	if r = e.cairn("run", "../../workflows/examples/iris-kmeans.yaml"); r.code != 2 || !strings.Contains(r.stderr, `unknown task type "kmeans"`) ||
+		!strings.Contains(r.stderr, "cairn: warning: plugin kmeans not started") || !strings.Contains(r.stderr, "nothing was run") {
+		t.Fatalf("run of the plugin's type without a lock file: %s", r)
+	}
 
 	// Lock, then list; a non-executable entry is reported, the rest loads.
 	copyFile(t, "../../workflows/examples/data/iris.csv", filepath.Join(dir, "notes.csv"), 0o644)
