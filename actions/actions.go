@@ -106,8 +106,8 @@ func detail(v any) []byte {
 func (a *Actions) Trigger(ctx context.Context, name string, params map[string]string) (string, error) {
 	e, ok := a.o.Workflows.Lookup(name)
 	if !ok {
-		return "", fmt.Errorf("no workflow %q in the server's workflows folder (GET %s/workflows lists them): %w",
-			name, ui.APIPrefix, cairn.ErrNotFound)
+		return "", fmt.Errorf("no workflow %s in the server's workflows folder (GET %s/workflows lists them): %w",
+			ui.Brief(name), ui.APIPrefix, cairn.ErrNotFound)
 	}
 	if !e.OK() {
 		msg := ""

@@ -665,3 +665,13 @@ func TestTriggerNamesEveryRefusedParam(t *testing.T) {
 		t.Errorf("%d runs made", n)
 	}
 }
+
+// A trigger of a workflow name of 100 KB says no such workflow without
+// sending the name back whole.
+func TestTriggerLongNameNotEchoed(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	code, body := s.call("POST", "/api/v1/workflows/"+strings.Repeat("w", 100_000)+"/runs", `{}`)
+	if code != 404 || len(body) > 4000 || !strings.Contains(body, "… (100000 bytes)") {
+		t.Errorf("%d, %d bytes: %.300s", code, len(body), body)
+	}
+}

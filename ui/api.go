@@ -130,7 +130,7 @@ func (h *handler) apiLog(c *reqCtx) {
 		follow = true
 	case "", "0", "false":
 	default:
-		h.fail(c, badInput("follow %q: want 1 (or true) to follow the log, 0 (or false) not to", s))
+		h.fail(c, badInput("follow %s: want 1 (or true) to follow the log, 0 (or false) not to", Brief(s)))
 		return
 	}
 	if follow {
@@ -141,7 +141,7 @@ func (h *handler) apiLog(c *reqCtx) {
 			}
 			off, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || off < 0 {
-				h.fail(c, badInput("from %q: want a byte offset", s))
+				h.fail(c, badInput("from %s: want a byte offset", Brief(s)))
 				return
 			}
 			from = off
@@ -154,7 +154,7 @@ func (h *handler) apiLog(c *reqCtx) {
 	if s := c.Query("tail"); s != "" {
 		t, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || t < 1 || t > maxTail {
-			h.fail(c, badInput("tail %q: want a number of bytes from 1 to %d", s, maxTail))
+			h.fail(c, badInput("tail %s: want a number of bytes from 1 to %d", Brief(s), maxTail))
 			return
 		}
 		tail = t

@@ -48,7 +48,7 @@ func (h *handler) auditQuery(c *reqCtx) (scheduler.AuditFilter, error) {
 		}
 		id, err := h.resolve(c.Request.Context(), run)
 		if errors.Is(err, cairn.ErrNotFound) {
-			return f, badInput("run %q names no run", run)
+			return f, badInput("run %s names no run", Brief(run))
 		}
 		if err != nil {
 			return f, err
@@ -58,14 +58,14 @@ func (h *handler) auditQuery(c *reqCtx) (scheduler.AuditFilter, error) {
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxAuditPage {
-			return f, badInput("limit %q: want 1 to %d", s, maxAuditPage)
+			return f, badInput("limit %s: want 1 to %d", Brief(s), maxAuditPage)
 		}
 		f.Limit = n
 	}
 	if s := c.Query("before"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			return f, badInput("before %q: want an entry id that a previous page gave as next", s)
+			return f, badInput("before %s: want an entry id that a previous page gave as next", Brief(s))
 		}
 		f.Before = n
 	}

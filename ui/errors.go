@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 )
@@ -145,4 +147,22 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// maxEcho bounds how much of a value a request sent an error message
+// quotes back: enough to recognise it, never a 100 KB path or query sent
+// back whole.
+const maxEcho = 80
+
+// Brief is s quoted for an error message, cut at maxEcho bytes: for a
+// value a request sent, which may be of any length.
+func Brief(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

@@ -40,14 +40,14 @@ func (h *handler) runsQuery(c *reqCtx) (scheduler.RunFilter, error) {
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > maxPage {
-			return f, badInput("limit %q: want a number from 1 to %d", l, maxPage)
+			return f, badInput("limit %s: want a number from 1 to %d", Brief(l), maxPage)
 		}
 		f.Limit = n
 	}
 	if b := strings.TrimSpace(c.Query("before")); b != "" {
 		id, err := h.resolve(c.Request.Context(), b)
 		if errors.Is(err, cairn.ErrNotFound) {
-			return f, badInput("before %q names no run: give the next cursor a previous page returned", b)
+			return f, badInput("before %s names no run: give the next cursor a previous page returned", Brief(b))
 		}
 		if err != nil {
 			return f, err
@@ -77,14 +77,14 @@ func (h *handler) listRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn
 // resolve expands a run id or a unique prefix of one (4 characters or more).
 func (h *handler) resolve(ctx context.Context, prefix string) (string, error) {
 	if len(prefix) < minPrefix {
-		return "", badInput("run id %q is too short: give the run id or at least %d of its first characters", prefix, minPrefix)
+		return "", badInput("run id %s is too short: give the run id or at least %d of its first characters", Brief(prefix), minPrefix)
 	}
 	id, err := h.o.Store.ResolveRunID(ctx, prefix)
 	switch {
 	case errors.Is(err, cairn.ErrNotFound):
-		return "", fmt.Errorf("no run %q: %w", prefix, cairn.ErrNotFound)
+		return "", fmt.Errorf("no run %s: %w", Brief(prefix), cairn.ErrNotFound)
 	case errors.Is(err, cairn.ErrAmbiguous):
-		return "", fmt.Errorf("run id %q matches several runs, give more of its characters: %w", prefix, cairn.ErrAmbiguous)
+		return "", fmt.Errorf("run id %s matches several runs, give more of its characters: %w", Brief(prefix), cairn.ErrAmbiguous)
 	case err != nil:
 		return "", err
 	}
@@ -152,7 +152,7 @@ func (v *runView) task(id string) (*cairn.TaskRun, error) {
 			return tr, nil
 		}
 	}
-	return nil, fmt.Errorf("run %s has no task %q: %w", v.Run.ID, id, cairn.ErrNotFound)
+	return nil, fmt.Errorf("run %s has no task %s: %w", v.Run.ID, Brief(id), cairn.ErrNotFound)
 }
 
 // attemptOf picks attempt n of a task (0: the latest); nil when the task
@@ -180,7 +180,7 @@ func attemptParam(c *reqCtx) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, badInput("attempt %q: want a number from 1", s)
+		return 0, badInput("attempt %s: want a number from 1", Brief(s))
 	}
 	return n, nil
 }

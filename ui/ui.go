@@ -375,8 +375,8 @@ func (h *handler) limitBody(c *reqCtx) {
 func (h *handler) checkQuery(c *reqCtx) {
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
-		h.fail(c, fmt.Errorf("the query %q does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
-			c.Request.URL.RawQuery, err, ErrBadInput))
+		h.fail(c, fmt.Errorf("the query %s does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
+			Brief(c.Request.URL.RawQuery), err, ErrBadInput))
 		c.Abort()
 		return
 	}

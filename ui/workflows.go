@@ -176,9 +176,9 @@ func (h *handler) lookup(name string) (catalog.Entry, error) {
 		}
 	}
 	if h.o.Workflows == nil {
-		return catalog.Entry{}, fmt.Errorf("no workflow %q: this server offers no workflows (start it with --workflows DIR): %w", name, cairn.ErrNotFound)
+		return catalog.Entry{}, fmt.Errorf("no workflow %s: this server offers no workflows (start it with --workflows DIR): %w", Brief(name), cairn.ErrNotFound)
 	}
-	return catalog.Entry{}, fmt.Errorf("no workflow %q in the server's workflows folder: %w", name, cairn.ErrNotFound)
+	return catalog.Entry{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", Brief(name), cairn.ErrNotFound)
 }
 
 // GET /api/v1/workflows → {"workflows": [...]}: every file of the
@@ -213,7 +213,7 @@ func fileName(s string) (string, error) {
 	case s == "":
 		return "workflow.yaml", nil
 	case len(s) > maxFileName || strings.ContainsAny(s, "/\\\x00") || s == "." || s == "..":
-		return "", badInput("file %q: give the workflow file's name, without a folder", s)
+		return "", badInput("file %s: give the workflow file's name, without a folder", Brief(s))
 	}
 	return s, nil
 }
