@@ -223,6 +223,18 @@ tasks:
 	b.WaitFor(t, "the wait task to run", node("wait")+`.dataset.state === "running"`)
 	// Once more, without the trigger's message, so that the cancel's is new.
 	run := b.String(t, `location.href`)
+	// Cancel asks first: answered Cancel, nothing happens.
+	b.Dismiss(true)
+	b.Do(t, "cancel it, then say no", chromedp.Navigate(run), chromedp.WaitVisible(chromedp.CSS("#cancel-run")),
+		chromedp.Click(chromedp.CSS("#cancel-run")))
+	time.Sleep(300 * time.Millisecond) // a post, had one gone, would be answered by now
+	if d := b.Dialogs(); len(d) != 1 || !strings.HasPrefix(d[0], "Cancel run ") || !strings.Contains(d[0], "running tasks are stopped") {
+		t.Errorf("the Cancel button's confirmation: %q", d)
+	}
+	if st := b.String(t, runState); st != "running" {
+		t.Fatalf("a cancel answered no: the run is %s", st)
+	}
+	b.Dismiss(false)
 	b.Do(t, "cancel it", chromedp.Navigate(run), chromedp.WaitVisible(chromedp.CSS("#cancel-run")),
 		chromedp.Click(chromedp.CSS("#cancel-run")), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	b.WaitFor(t, "the run to be cancelled", runState+` === "cancelled"`)

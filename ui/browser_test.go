@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/cairnml/cairn"
@@ -83,6 +84,8 @@ type browser struct {
 	shots    string
 	mu       sync.Mutex
 	messages []string
+	dialogs  []string // the messages of the dialogs the pages opened
+	dismiss  bool     // answer the next dialogs with Cancel (else OK)
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -100,6 +103,21 @@ func newBrowser(t *testing.T) *browser {
 		t.Fatalf("start chromium: %v", err)
 	}
 	b := &browser{ctx: ctx}
+	// A dialog (window.confirm) blocks the page, and the action that
+	// opened it, until it is answered: answered here, as b.dismiss says.
+	dialogs := chromedp.Events(ctx, cdppage.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			b.mu.Lock()
+			b.dialogs = append(b.dialogs, ev.Message)
+			accept := !b.dismiss
+			b.mu.Unlock()
+			go chromedp.Call(ctx, cdppage.HandleJavaScriptDialog, cdppage.HandleJavaScriptDialogParams{Accept: accept})
+		}
+	}()
 	msgs := chromedp.Console(ctx)
 	go func() {
 		for m, err := range msgs {

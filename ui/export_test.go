@@ -32,6 +32,21 @@ func (tb *Browser) Shot(t *testing.T, name string) {
 	tb.b.shot(t, name)
 }
 
+// Dialogs returns the messages of the dialogs the pages opened; with
+// dismiss, the next ones are answered Cancel (else OK).
+func (tb *Browser) Dialogs() []string {
+	tb.b.mu.Lock()
+	defer tb.b.mu.Unlock()
+	return append([]string(nil), tb.b.dialogs...)
+}
+
+// Dismiss says how the next dialogs are answered: Cancel (true) or OK.
+func (tb *Browser) Dismiss(dismiss bool) {
+	tb.b.mu.Lock()
+	tb.b.dismiss = dismiss
+	tb.b.mu.Unlock()
+}
+
 // Blocked returns what the pages' console says was refused.
 func (tb *Browser) Blocked() []string { return tb.b.blocked() }
 

@@ -34,6 +34,15 @@
     });
   }
 
+  // A form with data-confirm (Cancel: it stops running tasks) asks first.
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var msg = form && form.getAttribute && form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) {
+      ev.preventDefault();
+    }
+  }, true);
+
   function start(root) {
     var pres = (root || document).querySelectorAll("pre[data-follow]");
     for (var i = 0; i < pres.length; i++) {
