@@ -24,6 +24,7 @@ var homes = map[string][]string{
 	"google.golang.org/protobuf":     {module + "/plugins"},
 	"github.com/gin-gonic/gin":       {},               // gone: its init cost every cairn process ~1 ms (ui routes on net/http)
 	"github.com/chromedp/chromedp":   {module + "/ui"}, // its browser tests; nothing else drives a browser
+	"github.com/chromedp/cdproto":    {module + "/ui"}, // chromedp's protocol: the browser tests answer dialogs
 	"gonum.org/v1/gonum":             {module + "/tasks"},
 }
 
