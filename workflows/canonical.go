@@ -5,13 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cairnml/cairn/tasks"
+	"math"
 	"math/big"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cairnml/cairn/tasks"
 
 	"gopkg.in/yaml.v3"
 
@@ -22,130 +24,310 @@ import (
 // applied to every task, keys sorted, params sorted by name, needs sorted,
 // durations in Go's form, no comments or layout. It is itself a valid
 // workflow file that parses to the same Canonical form. Digest hashes it.
+//
+// The bytes are those encoding/json writes (SetEscapeHTML(false)) for the
+// maps of the spec; they are written directly, keys in their sorted
+// order, since a workflow may have 100,000 tasks (canonical_test.go holds
+// the encoding/json form and compares the two).
 func (w *Workflow) Canonical() []byte {
-	top := map[string]any{"name": w.Name}
-	if w.Description != "" {
-		top["description"] = w.Description
-	}
+	c := &canonWriter{b: make([]byte, 0, 256+len(w.Tasks)*160)}
+	// The keys of each object are written in their sorted order.
+	c.open('{')
 	if w.MaxActive != 0 {
-		top["concurrency"] = w.MaxActive
+		c.key("concurrency")
+		c.int(w.MaxActive)
+	}
+	if w.Description != "" {
+		c.key("description")
+		c.str(w.Description)
 	}
 	if w.MaxActiveRuns != 0 {
 		// Only when set: the digests of workflows without it stay what
 		// they were (resume compares them).
-		top["max_active_runs"] = w.MaxActiveRuns
+		c.key("max_active_runs")
+		c.int(w.MaxActiveRuns)
 	}
+	c.key("name")
+	c.str(w.Name)
 	if len(w.Params) > 0 {
-		params := map[string]any{}
-		for _, d := range w.Params {
-			m := map[string]any{"type": string(d.Type), "required": d.Required}
+		c.key("params")
+		c.open('{')
+		params := slices.Clone(w.Params)
+		slices.SortStableFunc(params, func(a, b ParamDecl) int { return strings.Compare(a.Name, b.Name) })
+		for i, d := range params {
+			if i+1 < len(params) && params[i+1].Name == d.Name {
+				continue // as in a map, the last of a name wins (Parse never repeats one)
+			}
+			c.key(d.Name)
+			c.open('{')
 			if d.Default != nil {
-				m["default"] = d.Default
+				c.key("default")
+				c.value(d.Default, false)
 			}
 			if d.Description != "" {
-				m["description"] = d.Description
+				c.key("description")
+				c.str(d.Description)
 			}
+			c.key("required")
+			c.bool(d.Required)
 			if d.Secret {
-				m["secret"] = true
+				c.key("secret")
+				c.bool(true)
 			}
-			params[d.Name] = m
+			c.key("type")
+			c.str(string(d.Type))
+			c.close('}')
 		}
-		top["params"] = params
+		c.close('}')
 	}
 	if s := w.Schedule; s != nil {
-		top["schedule"] = map[string]any{"cron": s.Cron, "timezone": s.Timezone, "catchup": string(s.Catchup)}
+		c.key("schedule")
+		c.open('{')
+		c.key("catchup")
+		c.str(string(s.Catchup))
+		c.key("cron")
+		c.str(s.Cron)
+		c.key("timezone")
+		c.str(s.Timezone)
+		c.close('}')
 	}
-	taskList := make([]any, 0, len(w.Tasks))
+	c.key("tasks")
+	c.open('[')
+	var needs []string
 	for _, t := range w.Tasks {
-		m := map[string]any{
-			"id":            t.ID,
-			"type":          t.Type,
-			"retries":       t.Retry.Retries,
-			"retry_backoff": canonicalBackoff(t.Retry),
-			"timeout":       t.Timeout.String(),
+		c.open('{')
+		if t.Description != "" {
+			c.key("description")
+			c.str(t.Description)
+		}
+		c.key("id")
+		c.str(t.ID)
+		if len(t.Inputs) > 0 {
+			c.key("inputs")
+			c.open('{')
+			for _, k := range sortedKeys(t.Inputs) {
+				c.key(k)
+				c.str(canonicalString(t.Inputs[k]))
+			}
+			c.close('}')
 		}
 		if t.Retry.MaxInterruptions != 0 {
 			// Only when set: the digests of workflows without it stay
 			// what they were (resume compares them).
-			m["max_interruptions"] = t.Retry.MaxInterruptions
-		}
-		if t.Description != "" {
-			m["description"] = t.Description
-		}
-		if len(t.With) > 0 {
-			m["with"] = canonicalValue(t.With)
-		}
-		if len(t.Inputs) > 0 {
-			in := make(map[string]any, len(t.Inputs))
-			for k, v := range t.Inputs {
-				in[k] = canonicalValue(v)
-			}
-			m["inputs"] = in
+			c.key("max_interruptions")
+			c.int(t.Retry.MaxInterruptions)
 		}
 		if len(t.Needs) > 0 {
-			needs := append([]string(nil), t.Needs...)
-			sort.Strings(needs)
-			m["needs"] = needs
+			needs = append(needs[:0], t.Needs...)
+			slices.Sort(needs)
+			c.key("needs")
+			c.open('[')
+			for _, n := range needs {
+				c.str(n)
+			}
+			c.close(']')
 		}
+		c.key("retries")
+		c.int(t.Retry.Retries)
+		c.key("retry_backoff")
+		c.open('{')
+		c.key("delay")
+		c.duration(t.Retry.Backoff)
+		c.key("factor")
+		c.value(t.Retry.Factor, false)
+		c.key("max")
+		c.duration(t.Retry.MaxBackoff)
+		c.close('}')
+		c.key("timeout")
+		c.duration(t.Timeout)
+		c.key("type")
+		c.str(t.Type)
 		if t.When != "" {
-			m["when"] = t.When
+			c.key("when")
+			c.str(t.When)
 		}
-		taskList = append(taskList, m)
+		if len(t.With) > 0 {
+			c.key("with")
+			c.value(t.With, true)
+		}
+		c.close('}')
 	}
-	top["tasks"] = taskList
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(top); err != nil {
+	c.close(']')
+	c.close('}')
+	return c.b
+}
+
+// canonWriter appends JSON to b, a comma before every member but the
+// first of its object or list.
+type canonWriter struct {
+	b       []byte
+	scratch bytes.Buffer
+	enc     *json.Encoder
+}
+
+// sep writes the comma that a member needs unless it opens its object or
+// list, or is the value of a key.
+func (c *canonWriter) sep() {
+	if n := len(c.b); n > 0 {
+		switch c.b[n-1] {
+		case '{', '[', ':':
+		default:
+			c.b = append(c.b, ',')
+		}
+	}
+}
+
+func (c *canonWriter) open(bracket byte) {
+	c.sep()
+	c.b = append(c.b, bracket)
+}
+
+func (c *canonWriter) close(bracket byte) { c.b = append(c.b, bracket) }
+
+func (c *canonWriter) key(k string) {
+	c.str(k)
+	c.b = append(c.b, ':')
+}
+
+func (c *canonWriter) int(i int) {
+	c.sep()
+	c.b = strconv.AppendInt(c.b, int64(i), 10)
+}
+
+func (c *canonWriter) bool(v bool) {
+	c.sep()
+	c.b = strconv.AppendBool(c.b, v)
+}
+
+// duration writes d.String(), without its allocation for the common 0s.
+func (c *canonWriter) duration(d time.Duration) {
+	if d == 0 {
+		c.sep()
+		c.b = append(c.b, `"0s"`...)
+		return
+	}
+	c.str(d.String())
+}
+
+// str writes s as encoding/json does without HTML escaping: printable
+// ASCII directly, anything else through encoding/json.
+func (c *canonWriter) str(s string) {
+	for i := 0; i < len(s); i++ {
+		if ch := s[i]; ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' {
+			c.fallback(s)
+			return
+		}
+	}
+	c.sep()
+	c.b = append(c.b, '"')
+	c.b = append(c.b, s...)
+	c.b = append(c.b, '"')
+}
+
+// fallback writes v with encoding/json.
+func (c *canonWriter) fallback(v any) {
+	if c.enc == nil {
+		c.enc = json.NewEncoder(&c.scratch)
+		c.enc.SetEscapeHTML(false)
+	}
+	c.scratch.Reset()
+	if err := c.enc.Encode(v); err != nil {
 		// Only values Parse produced are here; they always encode.
 		panic(fmt.Sprintf("workflows: canonical form: %v", err))
 	}
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	c.sep()
+	c.b = append(c.b, bytes.TrimSuffix(c.scratch.Bytes(), []byte("\n"))...)
 }
 
-// canonicalValue rewrites every template in v in one spelling:
-// "${{ params.x }}" however it was spaced.
-func canonicalValue(v any) any {
+// value writes a value of a with: block, an input or a param default;
+// with templates, its strings are written in their canonical spelling
+// (see canonicalString).
+func (c *canonWriter) value(v any, templates bool) {
 	switch v := v.(type) {
+	case nil:
+		c.sep()
+		c.b = append(c.b, "null"...)
 	case string:
-		if !hasTemplate(v) {
-			return v
+		if templates {
+			v = canonicalString(v)
 		}
-		t, err := parseTemplate(v)
-		if err != nil {
-			return v
-		}
-		var b strings.Builder
-		for _, seg := range t {
-			if seg.ref != nil {
-				b.WriteString("${{ " + seg.ref.String() + " }}")
-			} else {
-				b.WriteString(strings.ReplaceAll(seg.lit, "${{", "$${{"))
-			}
-		}
-		return b.String()
+		c.str(v)
+	case bool:
+		c.bool(v)
+	case int:
+		c.int(v)
 	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = canonicalValue(x)
+		if v == nil && !templates {
+			c.value(nil, false) // as encoding/json writes a nil slice (a with: value was copied first)
+			return
 		}
-		return out
+		c.open('[')
+		for _, x := range v {
+			c.value(x, templates)
+		}
+		c.close(']')
 	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[k] = canonicalValue(x)
+		if v == nil && !templates {
+			c.value(nil, false)
+			return
 		}
-		return out
+		c.open('{')
+		for _, k := range sortedKeys(v) {
+			c.key(k)
+			c.value(v[k], templates)
+		}
+		c.close('}')
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			c.fallback(v) // refused as encoding/json refuses it
+			return
+		}
+		c.sep()
+		c.b = appendJSONFloat(c.b, v)
+	default:
+		// json.Number, and other types a Workflow made by hand may
+		// hold: encoding/json writes them.
+		c.fallback(v)
 	}
-	return v
 }
 
-func canonicalBackoff(p cairn.RetryPolicy) map[string]any {
-	return map[string]any{
-		"delay":  p.Backoff.String(),
-		"factor": p.Factor,
-		"max":    p.MaxBackoff.String(),
+// appendJSONFloat appends finite f as encoding/json writes a float64: the
+// shortest form that reads back the same, in exponent form below 1e-6
+// and from 1e21, the exponent without a leading zero.
+func appendJSONFloat(b []byte, f float64) []byte {
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
 	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// canonicalString is s with its templates in one spelling.
+func canonicalString(v string) string {
+	if !hasTemplate(v) {
+		return v
+	}
+	t, err := parseTemplate(v)
+	if err != nil {
+		return v
+	}
+	var b strings.Builder
+	for _, seg := range t {
+		if seg.ref != nil {
+			b.WriteString("${{ " + seg.ref.String() + " }}")
+		} else {
+			b.WriteString(strings.ReplaceAll(seg.lit, "${{", "$${{"))
+		}
+	}
+	return b.String()
 }
 
 // BindParams returns the run's params: every declared param with its

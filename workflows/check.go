@@ -3,10 +3,13 @@ package workflows
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/cairnml/cairn/tasks"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/cairnml/cairn/tasks"
 
 	"gopkg.in/yaml.v3"
 
@@ -14,11 +17,12 @@ import (
 )
 
 // validate checks what needs the whole file: task ids, types and their
-// params, references, needs and cycles. It fills Task.Upstream.
+// params, references, needs and cycles. It fills Task.Upstream, and
+// p.ids and p.order for the workflow's index.
 func (p *parser) validate(w *Workflow) {
-	ids := map[string]*taskNodes{}
-	var idList []string
-	for _, tn := range p.taskInfo {
+	ids := make(map[string]int, len(p.taskInfo)) // id → position of its (first) task
+	p.first = make([]bool, len(p.taskInfo))
+	for i, tn := range p.taskInfo {
 		t := tn.task
 		if tn.id == nil || t.ID == "" {
 			if tn.id != nil && deref(tn.id).ShortTag() == "!!str" {
@@ -26,26 +30,34 @@ func (p *parser) validate(w *Workflow) {
 			}
 			continue
 		}
-		if !taskIDRE.MatchString(t.ID) || len(t.ID) > 64 {
+		if !validTaskID(t.ID) {
 			p.errorf(tn.id, "use letters, digits, '_' and '-', starting with a letter (at most 64)",
 				"invalid task id %q", t.ID)
 		}
 		if first, dup := ids[t.ID]; dup {
-			p.errorf(tn.id, fmt.Sprintf("the first is at line %d", first.id.Line), "duplicate task id %q", t.ID)
+			p.errorf(tn.id, fmt.Sprintf("the first is at line %d", p.taskInfo[first].id.Line), "duplicate task id %q", t.ID)
 			continue
 		}
-		ids[t.ID] = tn
-		idList = append(idList, t.ID)
+		ids[t.ID] = i
+		p.first[i] = true
 	}
+	p.ids = ids
 
-	infos := map[*taskNodes]cairn.TypeInfo{}
 	if p.opts.Types != nil {
+		// Asked once per type, not once per task.
+		infos := map[string]*cairn.TypeInfo{}
 		for _, tn := range p.taskInfo {
 			if tn.typ == nil || tn.task.Type == "" {
 				continue
 			}
-			info, ok := p.opts.Types.Info(tn.task.Type)
+			info, ok := infos[tn.task.Type]
 			if !ok {
+				if ti, known := p.opts.Types.Info(tn.task.Type); known {
+					info = &ti
+				}
+				infos[tn.task.Type] = info
+			}
+			if info == nil {
 				names := p.opts.Types.Names()
 				hint := "known types: " + strings.Join(names, ", ")
 				if s := tasks.Nearest(tn.task.Type, names); s != "" {
@@ -54,45 +66,92 @@ func (p *parser) validate(w *Workflow) {
 				p.errorf(tn.typ, hint, "unknown task type %q", tn.task.Type)
 				continue
 			}
-			infos[tn] = info
-			p.checkWith(w, tn, info)
-			p.checkInputs(tn, info)
+			tn.info = info
+			p.checkWith(w, tn, *info)
+			p.checkInputs(tn, *info)
 		}
 	}
 
+	var up []string
 	for _, tn := range p.taskInfo {
 		t := tn.task
-		up := map[string]bool{}
+		up = up[:0]
 		for _, need := range t.Needs {
 			n := tn.needs[need]
+			_, known := ids[need]
 			switch {
 			case need == t.ID:
 				p.errorf(n, "", "task %q needs itself", t.ID)
-			case ids[need] == nil:
-				p.errorf(n, hintUnknown(need, idList, "tasks"), "needs unknown task %q", need)
+			case !known:
+				p.errorf(n, p.unknownTaskHint(need), "needs unknown task %q", need)
 			default:
-				up[need] = true
+				up = append(up, need)
 			}
 		}
 		for _, use := range tn.tmpls {
 			for _, r := range use.t.refs() {
-				p.checkRef(tn, r, use.n, use.input, ids, idList, infos, up)
+				up = p.checkRef(tn, r, use.n, use.input, up)
 			}
 		}
 		if tn.whenExpr != nil {
 			for _, r := range exprRefs(tn.whenExpr) {
-				p.checkRef(tn, r, tn.when, false, ids, idList, infos, up)
+				up = p.checkRef(tn, r, tn.when, false, up)
 				p.checkSecretInWhen(r, tn.when)
 			}
 			p.checkWhenTypes(tn, tn.whenExpr)
 		}
-		t.Upstream = make([]string, 0, len(up))
-		for u := range up {
-			t.Upstream = append(t.Upstream, u)
+		if len(up) > 1 {
+			slices.Sort(up)
+			up = slices.Compact(up)
 		}
-		sort.Strings(t.Upstream)
+		t.Upstream = slices.Clip(slices.Clone(up))
+		if t.Upstream == nil {
+			t.Upstream = []string{}
+		}
 	}
-	p.cycles(w, ids)
+	p.cycles(w)
+}
+
+// validTaskID is taskIDRE.MatchString(id) && len(id) <= 64, without the
+// regexp: it runs for every task.
+func validTaskID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// maxNearestWork bounds the names compared to find "did you mean" hints
+// for unknown task ids: each comparison of a name with every id of a
+// 100,000-task workflow is 100,000 edit distances, and a file may have
+// as many problems as tasks. Past the budget the problems are reported
+// without the hint.
+const maxNearestWork = 2_000_000
+
+// unknownTaskHint is the hint for a reference to a task id that does not
+// exist.
+func (p *parser) unknownTaskHint(name string) string {
+	if p.idList == nil {
+		p.idList = make([]string, 0, len(p.ids))
+		for i, tn := range p.taskInfo {
+			if p.first[i] {
+				p.idList = append(p.idList, tn.task.ID)
+			}
+		}
+	}
+	if p.nearestWork += len(p.idList); p.nearestWork > maxNearestWork && len(p.idList) > 20 {
+		return ""
+	}
+	return hintUnknown(name, p.idList, "tasks")
 }
 
 // checkSecretInWhen refuses a secret param in a when: expression: the
@@ -117,11 +176,15 @@ func hintUnknown(name string, known []string, what string) string {
 	return what + ": " + strings.Join(known, ", ")
 }
 
-func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, ids map[string]*taskNodes,
-	idList []string, infos map[*taskNodes]cairn.TypeInfo, up map[string]bool) {
-	line, col := p.strPos(n, r.off)
+// checkRef checks reference r, found at byte r.off of node n's value, of
+// task tn, and returns up with the task it refers to, if any, added.
+func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, up []string) []string {
+	report := func(hint, format string, args ...any) {
+		line, col := p.strPos(n, r.off)
+		p.errAt(line, col, hint, format, args...)
+	}
 	if r.kind == refMeta {
-		return // parseRef checked the key; the value is the run's own
+		return up // parseRef checked the key; the value is the run's own
 	}
 	if r.kind == refParam {
 		if _, ok := p.params[r.name]; !ok {
@@ -130,27 +193,28 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, ids ma
 			if hint == "" {
 				hint = "declare it under params:"
 			}
-			p.errAt(line, col, hint, "reference to unknown param %q", r.name)
+			report(hint, "reference to unknown param %q", r.name)
 		}
-		return
+		return up
 	}
-	target := ids[r.task]
+	i, known := p.ids[r.task]
 	switch {
 	case r.task == tn.task.ID:
-		p.errAt(line, col, "", "task %q refers to its own output %q", r.task, r.name)
-		return
-	case target == nil:
-		p.errAt(line, col, hintUnknown(r.task, idList, "tasks"), "reference to unknown task %q", r.task)
-		return
+		report("", "task %q refers to its own output %q", r.task, r.name)
+		return up
+	case !known:
+		report(p.unknownTaskHint(r.task), "reference to unknown task %q", r.task)
+		return up
 	}
-	up[r.task] = true
-	info, ok := infos[target]
-	if !ok {
-		return
+	up = append(up, r.task)
+	target := p.taskInfo[i]
+	if target.info == nil {
+		return up
 	}
+	info := *target.info
 	names, open := outputsOf(target, info)
 	if open {
-		return
+		return up
 	}
 	if !contains(names, r.name) {
 		hint := didYouMean(r.name, names)
@@ -160,16 +224,17 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, ids ma
 				hint = fmt.Sprintf("type %q has no outputs", target.task.Type)
 			}
 		}
-		p.errAt(line, col, hint, "task %q (type %q) has no output %q", r.task, target.task.Type, r.name)
-		return
+		report(hint, "task %q (type %q) has no output %q", r.task, target.task.Type, r.name)
+		return up
 	}
 	if input {
 		for _, o := range info.Outputs {
 			if o.Name == r.name && !o.Artifact {
-				p.errAt(line, col, "pass plain values under with:", "output %q of task %q is not an artifact, so it cannot be an input", r.name, r.task)
+				report("pass plain values under with:", "output %q of task %q is not an artifact, so it cannot be an input", r.name, r.task)
 			}
 		}
 	}
+	return up
 }
 
 // outputsOf lists a task's outputs; open is true when they cannot be known
@@ -192,9 +257,12 @@ func outputsOf(tn *taskNodes, info cairn.TypeInfo) (names []string, open bool) {
 
 func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	t := tn.task
-	var known []string
-	for _, pi := range info.Params {
-		known = append(known, pi.Name)
+	known := func() []string {
+		var names []string
+		for _, pi := range info.Params {
+			names = append(names, pi.Name)
+		}
+		return names
 	}
 	at := tn.item
 	if tn.withKey != nil {
@@ -202,18 +270,19 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	}
 	// reported holds the keys this function found at fault, so that the
 	// type's own validator, which may check the same things, does not
-	// report them a second time.
-	reported := map[string]bool{}
-	for _, pi := range info.Params {
-		if pi.Script {
-			if t.scripts == nil {
-				t.scripts = map[string]bool{}
-			}
-			t.scripts[pi.Name] = true
+	// report them a second time. Made on the first problem.
+	var reported map[string]bool
+	report := func(key string) {
+		if reported == nil {
+			reported = map[string]bool{}
 		}
+		reported[key] = true
+	}
+	t.scripts = p.scriptParams(info)
+	for _, pi := range info.Params {
 		if _, ok := t.With[pi.Name]; pi.Required && !ok {
 			p.errorf(at, fmt.Sprintf("add with.%s (%s)", pi.Name, pi.Kind), "task %q is missing param %q required by type %q", t.ID, pi.Name, t.Type)
-			reported[pi.Name] = true
+			report(pi.Name)
 		}
 	}
 	for _, key := range sortedKeys(t.With) {
@@ -221,12 +290,13 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		pi, ok := info.Param(key)
 		if !ok {
 			if !info.OpenParams {
-				hint := hintUnknown(key, known, fmt.Sprintf("params of type %q", t.Type))
-				if len(known) == 0 {
+				names := known()
+				hint := hintUnknown(key, names, fmt.Sprintf("params of type %q", t.Type))
+				if len(names) == 0 {
 					hint = fmt.Sprintf("type %q takes no params", t.Type)
 				}
 				p.errorf(kv.k, hint, "unknown param %q for type %q", key, t.Type)
-				reported[key] = true
+				report(key)
 			}
 			continue
 		}
@@ -239,7 +309,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 			if r, single := tm.single(); single && r.kind == refParam {
 				if d, ok := w.Param(r.name); ok && !kindAccepts(pi.Kind, d.Type) {
 					p.errorf(kv.v, "", "with.%s must be %s, but params.%s is %s", key, kindArticle(pi.Kind), r.name, kindArticle(d.Type))
-					reported[key] = true
+					report(key)
 				}
 			}
 			continue
@@ -249,16 +319,19 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		}
 		if _, ok := convertKind(pi.Kind, v); !ok && pi.Kind != "" {
 			p.errorf(kv.v, "", "with.%s must be %s, not %s", key, kindArticle(pi.Kind), describe(kv.v))
-			reported[key] = true
+			report(key)
 		}
 	}
 	// The type checks the values a list or map param will take (its
 	// default, or an empty one) where a with: value is such a param, so
 	// that env: {X: "${{ params.tags }}"} (tags a list) is refused here,
 	// as env: {X: [a, b]} is, not at run time.
-	params := make(map[string]any, len(t.With))
-	for k, v := range t.With {
-		params[k] = typedRefs(w, v)
+	var params map[string]any // none: nil, not an empty map for each task
+	if len(t.With) > 0 {
+		params = make(map[string]any, len(t.With))
+		for k, v := range t.With {
+			params[k], _ = typedRefs(w, v)
+		}
 	}
 	for _, pe := range p.opts.Types.ValidateParams(t.Type, params) {
 		if reported[pe.Key] {
@@ -325,33 +398,72 @@ func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
 // typedRefs returns v with every string that is exactly one reference to
 // a list or map param replaced by the value it will have unless -p
 // overrides it: its default, or an empty list or map. Other values are
-// left as they are (a type skips references when it validates).
-func typedRefs(w *Workflow, v any) any {
+// left as they are (a type skips references when it validates); changed
+// is false, and v itself returned, when there was nothing to replace.
+func typedRefs(w *Workflow, v any) (out any, changed bool) {
 	switch x := v.(type) {
 	case string:
 		name, _, ok := listOrMapRef(w, x)
 		if !ok {
-			return x
+			return x, false
 		}
 		d, _ := w.Param(name)
 		if d.Default != nil {
-			return d.Default
+			return d.Default, true
 		}
-		return zeroValue(d.Type)
+		return zeroValue(d.Type), true
 	case []any:
-		out := make([]any, len(x))
+		var out []any
 		for i, e := range x {
-			out[i] = typedRefs(w, e)
+			if r, ch := typedRefs(w, e); ch {
+				if out == nil {
+					out = slices.Clone(x)
+				}
+				out[i] = r
+			}
 		}
-		return out
+		if out == nil {
+			return x, false
+		}
+		return out, true
 	case map[string]any:
-		out := make(map[string]any, len(x))
+		var out map[string]any
 		for k, e := range x {
-			out[k] = typedRefs(w, e)
+			if r, ch := typedRefs(w, e); ch {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = r
+			}
 		}
-		return out
+		if out == nil {
+			return x, false
+		}
+		return out, true
 	}
-	return v
+	return v, false
+}
+
+// scriptParams is the set of with: keys that info declares program text,
+// one map per type shared by its tasks (nil when there are none).
+func (p *parser) scriptParams(info cairn.TypeInfo) map[string]bool {
+	if s, ok := p.scripts[info.Name]; ok {
+		return s
+	}
+	var s map[string]bool
+	for _, pi := range info.Params {
+		if pi.Script {
+			if s == nil {
+				s = map[string]bool{}
+			}
+			s[pi.Name] = true
+		}
+	}
+	if p.scripts == nil {
+		p.scripts = map[string]map[string]bool{}
+	}
+	p.scripts[info.Name] = s
+	return s
 }
 
 // kindAccepts reports whether a value of kind have fits a param of kind want.
@@ -391,24 +503,35 @@ func (p *parser) checkInputs(tn *taskNodes, info cairn.TypeInfo) {
 	}
 }
 
-// cycles reports each strongly connected set of tasks with the shortest
+// cycles orders the tasks (p.order) and, when some are left out of the
+// order, reports each strongly connected set of tasks with the shortest
 // cycle through its first task in file order.
-func (p *parser) cycles(w *Workflow, ids map[string]*taskNodes) {
-	pos := map[string]int{}
-	var order []string
+func (p *parser) cycles(w *Workflow) {
+	ids := p.ids
+	member := func(i int) bool { return p.first[i] }
+	order := topoOrder(w.Tasks, ids, member)
+	if len(order) == len(ids) {
+		p.order = idsAt(w.Tasks, order)
+		return
+	}
+	// Some tasks are on a cycle or after one: find the cycles among them.
+	done := make([]bool, len(w.Tasks))
+	for _, i := range order {
+		done[i] = true
+	}
+	var left []string
 	for i, t := range w.Tasks {
-		if ids[t.ID] != nil && ids[t.ID].task == t {
-			pos[t.ID] = i
-			order = append(order, t.ID)
+		if member(i) && !done[i] {
+			left = append(left, t.ID)
 		}
 	}
 	down := map[string][]string{}
-	for _, id := range order {
-		for _, u := range ids[id].task.Upstream {
+	for _, id := range left {
+		for _, u := range w.Tasks[ids[id]].Upstream {
 			down[u] = append(down[u], id)
 		}
 	}
-	for _, scc := range tarjan(order, down) {
+	for _, scc := range tarjan(left, down) {
 		if len(scc) < 2 {
 			continue
 		}
@@ -416,12 +539,12 @@ func (p *parser) cycles(w *Workflow, ids map[string]*taskNodes) {
 		start := scc[0]
 		for _, id := range scc {
 			in[id] = true
-			if pos[id] < pos[start] {
+			if ids[id] < ids[start] {
 				start = id
 			}
 		}
 		path := shortestCycle(start, down, in)
-		tn := ids[start]
+		tn := p.taskInfo[ids[start]]
 		at := tn.item
 		if tn.id != nil {
 			at = tn.id

@@ -22,13 +22,6 @@ import (
 	"github.com/cairnml/cairn"
 )
 
-// maxNodes bounds the YAML nodes a file may expand to once its aliases are
-// followed; it stops "billion laughs" files.
-const maxNodes = 100_000
-
-// maxDepth bounds the nesting of values.
-const maxDepth = 100
-
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 	taskIDRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
@@ -77,7 +70,8 @@ func maxBytes(opts Options) int64 {
 
 func tooBig(path string, size, limit int64) *Error {
 	return &Error{File: path, Line: 1, Col: 1,
-		Msg: fmt.Sprintf("file is %s, over the %s limit", humanBytes(size, false), humanBytes(limit, true))}
+		Msg:  fmt.Sprintf("file is %s, over the %s limit of a workflow file", humanBytes(size, false), humanBytes(limit, true)),
+		Hint: "split the workflow into several files, or keep large data and scripts in files that its tasks read"}
 }
 
 // humanBytes renders n as "12.3 MiB"; exact drops a zero fraction.
@@ -129,7 +123,7 @@ func Parse(path string, src []byte, opts Options) (*Workflow, error) {
 	w.Path = path
 	w.Source = src
 	w.Digest = digest(w.Canonical())
-	w.idx = buildIndex(w)
+	w.idx = &index{byID: p.ids, order: p.order}
 	return w, nil
 }
 
@@ -148,6 +142,17 @@ type parser struct {
 	// Filled by workflow() for validate().
 	params   map[string]*ParamDecl
 	taskInfo []*taskNodes
+
+	lineStarts []int // byte offset of each line, indexed by line()
+
+	// Filled by validate() for the index and for hints.
+	ids         map[string]int // task id → position of its (first) task
+	first       []bool         // by position: the task is the first of its id
+	order       []string       // the task ids in topological order
+	idList      []string       // the task ids in file order, for hints
+	nearestWork int            // names compared for hints so far
+
+	scripts map[string]map[string]bool // by type name: see scriptParams
 }
 
 // taskNodes keeps the YAML nodes of one task for validation.
@@ -164,6 +169,7 @@ type taskNodes struct {
 	whenExpr node
 	when     *yaml.Node
 	tmpls    []tmplUse
+	info     *cairn.TypeInfo // its type's, when known
 }
 
 // tmplUse is a template found in a task, with where it came from.
@@ -194,7 +200,8 @@ func (p *parser) textErr(n *yaml.Node, e *textError) {
 }
 
 // strPos locates byte off of n's value in the file when the value is
-// written on one line without escapes; otherwise it is n's position.
+// written on one line without escapes; otherwise it is n's position. It
+// costs the length of the line up to the value: call it only to report.
 func (p *parser) strPos(n *yaml.Node, off int) (int, int) {
 	shift := 0
 	switch {
@@ -205,14 +212,20 @@ func (p *parser) strPos(n *yaml.Node, off int) (int, int) {
 	case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
 		shift = 1
 	}
-	lines := bytes.Split(p.src, []byte("\n"))
-	if n.Line < 1 || n.Line > len(lines) {
+	line, ok := p.line(n.Line)
+	if !ok || n.Column < 1 || off < 0 || off > len(n.Value) {
 		return n.Line, n.Column
 	}
-	line := []rune(string(lines[n.Line-1]))
-	start := n.Column - 1 + shift
-	if start < 0 || start+utf8.RuneCountInString(n.Value) > len(line) ||
-		string(line[start:start+utf8.RuneCountInString(n.Value)]) != n.Value || off > len(n.Value) {
+	// Skip the characters before the value (columns count characters).
+	start := 0
+	for c := 1; c < n.Column+shift; c++ {
+		if start >= len(line) {
+			return n.Line, n.Column
+		}
+		_, size := utf8.DecodeRune(line[start:])
+		start += size
+	}
+	if !bytes.HasPrefix(line[start:], []byte(n.Value)) {
 		return n.Line, n.Column
 	}
 	return n.Line, n.Column + shift + utf8.RuneCountInString(n.Value[:off])
@@ -232,17 +245,41 @@ func (p *parser) literalPos(n *yaml.Node, off int) (int, int) {
 		end = len(n.Value) - start
 	}
 	text := n.Value[start : start+end]
-	lines := bytes.Split(p.src, []byte("\n"))
 	l := n.Line + 1 + k
-	if l < 1 || l > len(lines) {
+	b, ok := p.line(l)
+	if !ok {
 		return n.Line, n.Column
 	}
-	src := strings.TrimSuffix(string(lines[l-1]), "\r")
+	src := strings.TrimSuffix(string(b), "\r")
 	indent, ok := strings.CutSuffix(src, text)
 	if !ok || strings.Trim(indent, " ") != "" {
 		return n.Line, n.Column
 	}
 	return l, 1 + utf8.RuneCountInString(indent) + utf8.RuneCountInString(n.Value[start:off])
+}
+
+// line returns line l (1-based) of the source without its newline; false
+// when there is no such line. The lines are indexed on first use.
+func (p *parser) line(l int) ([]byte, bool) {
+	if p.lineStarts == nil {
+		p.lineStarts = []int{0}
+		for i := 0; ; {
+			j := bytes.IndexByte(p.src[i:], '\n')
+			if j < 0 {
+				break
+			}
+			i += j + 1
+			p.lineStarts = append(p.lineStarts, i)
+		}
+	}
+	if l < 1 || l > len(p.lineStarts) {
+		return nil, false
+	}
+	end := len(p.src)
+	if l < len(p.lineStarts) {
+		end = p.lineStarts[l] - 1
+	}
+	return p.src[p.lineStarts[l-1]:end], true
 }
 
 // offsetPos converts a byte offset of the source to a line and a column
@@ -384,21 +421,25 @@ func prefixErrorBody(src []byte) string {
 	return msg
 }
 
-// checkExpansion walks the tree with aliases followed and refuses a file
-// that expands past maxNodes or whose aliases refer to themselves.
+// checkExpansion refuses a document nested more than MaxDepth levels
+// deep, an alias without its anchor or inside the node it refers to, and
+// aliases that reach more nodes than the file may add through them:
+// AliasRatio times the nodes it writes, or MaxAliasNodes if that is more
+// (see MaxAliasNodes). The nodes as written are walked once; then what
+// each alias reaches, aliases followed, is counted until the budget is
+// spent, so that a "billion laughs" file costs a bounded walk.
 func (p *parser) checkExpansion(root *yaml.Node) bool {
-	count := 0
-	onPath := map[*yaml.Node]bool{}
+	type use struct {
+		n     *yaml.Node
+		depth int
+	}
+	var aliases []use
+	written := 0
 	var walk func(n *yaml.Node, depth int) bool
 	walk = func(n *yaml.Node, depth int) bool {
-		count++
-		if count > maxNodes {
-			p.errorf(n, "anchors and aliases (&x, *x) may not be used to build huge documents",
-				"document expands to more than %d YAML nodes through aliases", maxNodes)
-			return false
-		}
-		if depth > maxDepth {
-			p.errorf(n, "", "document nested more than %d levels deep", maxDepth)
+		written++
+		if depth > MaxDepth {
+			p.tooDeep(n)
 			return false
 		}
 		if n.Kind == yaml.AliasNode {
@@ -406,14 +447,8 @@ func (p *parser) checkExpansion(root *yaml.Node) bool {
 				p.errorf(n, "", "alias *%s has no anchor", n.Value)
 				return false
 			}
-			if onPath[n.Alias] {
-				p.errorf(n, "", "alias *%s refers to a node that contains it", n.Value)
-				return false
-			}
-			onPath[n.Alias] = true
-			ok := walk(n.Alias, depth+1)
-			delete(onPath, n.Alias)
-			return ok
+			aliases = append(aliases, use{n, depth})
+			return true
 		}
 		for _, c := range n.Content {
 			if !walk(c, depth+1) {
@@ -422,7 +457,63 @@ func (p *parser) checkExpansion(root *yaml.Node) bool {
 		}
 		return true
 	}
-	return walk(root, 0)
+	if !walk(root, 0) {
+		return false
+	}
+	if len(aliases) == 0 {
+		return true
+	}
+	budget := max(MaxAliasNodes, AliasRatio*written)
+	reached := 0
+	onPath := map[*yaml.Node]bool{}
+	var expand func(a *yaml.Node, depth int) bool
+	var visit func(n *yaml.Node, depth int) bool
+	visit = func(n *yaml.Node, depth int) bool {
+		if n.Kind == yaml.AliasNode {
+			return expand(n, depth)
+		}
+		if reached++; reached > budget {
+			p.errorf(n, fmt.Sprintf("anchors and aliases (&x, *x) may add at most %s nodes to a file, or %d for every node it writes if that is more (this file writes %s); write such values out, or reuse smaller anchors",
+				thousands(MaxAliasNodes), AliasRatio, thousands(written)),
+				"aliases expand to more than %s YAML nodes, over the limit of what aliases may add", thousands(budget))
+			return false
+		}
+		if depth > MaxDepth {
+			p.tooDeep(n)
+			return false
+		}
+		for _, c := range n.Content {
+			if !visit(c, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	expand = func(a *yaml.Node, depth int) bool {
+		if a.Alias == nil {
+			p.errorf(a, "", "alias *%s has no anchor", a.Value)
+			return false
+		}
+		if onPath[a.Alias] {
+			p.errorf(a, "", "alias *%s refers to a node that contains it", a.Value)
+			return false
+		}
+		onPath[a.Alias] = true
+		ok := visit(a.Alias, depth+1)
+		delete(onPath, a.Alias)
+		return ok
+	}
+	for _, a := range aliases {
+		if !expand(a.n, a.depth) {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *parser) tooDeep(n *yaml.Node) {
+	p.errorf(n, fmt.Sprintf("the limit is %d levels of mappings and lists inside one another, aliases followed; flatten the value", MaxDepth),
+		"document nested more than %d levels deep", MaxDepth)
 }
 
 func deref(n *yaml.Node) *yaml.Node {
@@ -478,8 +569,14 @@ func (p *parser) mapping(n *yaml.Node, what string) ([]kvPair, bool) {
 		p.errorf(n, "", "%s must be a mapping, not %s", what, describe(n))
 		return nil, false
 	}
-	var explicit, merged []kvPair
-	seen := map[string]*yaml.Node{}
+	explicit := make([]kvPair, 0, len(n.Content)/2)
+	var merged []kvPair
+	// A task's mapping has a few keys: duplicates are looked for in the
+	// list, a map only for a large mapping.
+	var seen map[string]*yaml.Node
+	if len(n.Content) > 32 {
+		seen = make(map[string]*yaml.Node, len(n.Content)/2)
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -491,12 +588,23 @@ func (p *parser) mapping(n *yaml.Node, what string) ([]kvPair, bool) {
 			p.errorf(k, "", "keys of %s must be strings, not %s", what, describe(dk))
 			continue
 		}
-		if first, dup := seen[dk.Value]; dup {
+		if first := findKey(explicit, seen, dk.Value); first != nil {
 			p.errorf(k, fmt.Sprintf("first defined at line %d", first.Line), "duplicate key %q", dk.Value)
 			continue
 		}
-		seen[dk.Value] = k
+		if seen != nil {
+			seen[dk.Value] = k
+		}
 		explicit = append(explicit, kvPair{key: dk.Value, k: k, v: v})
+	}
+	if len(merged) == 0 {
+		return explicit, true
+	}
+	if seen == nil {
+		seen = make(map[string]*yaml.Node, len(explicit)+len(merged))
+		for _, kv := range explicit {
+			seen[kv.key] = kv.k
+		}
 	}
 	out := make([]kvPair, 0, len(merged)+len(explicit))
 	for _, m := range merged {
@@ -506,6 +614,20 @@ func (p *parser) mapping(n *yaml.Node, what string) ([]kvPair, bool) {
 		}
 	}
 	return append(out, explicit...), true
+}
+
+// findKey returns the key node of key among kvs (through seen when it is
+// not nil), or nil.
+func findKey(kvs []kvPair, seen map[string]*yaml.Node, key string) *yaml.Node {
+	if seen != nil {
+		return seen[key]
+	}
+	for i := range kvs {
+		if kvs[i].key == key {
+			return kvs[i].k
+		}
+	}
+	return nil
 }
 
 // merge returns the entries a `<<:` value brings in: a mapping or a list
@@ -666,8 +788,8 @@ func (p *parser) duration(n *yaml.Node, what string) (time.Duration, bool) {
 // nil, []any, map[string]any. onString sees every string with its node.
 func (p *parser) value(n *yaml.Node, what string, depth int, onString func(string, *yaml.Node)) (any, bool) {
 	n = deref(n)
-	if depth > maxDepth {
-		p.errorf(n, "", "%s is nested more than %d levels deep", what, maxDepth)
+	if depth > MaxDepth {
+		p.errorf(n, "", "%s is nested more than %d levels deep", what, MaxDepth)
 		return nil, false
 	}
 	switch n.Kind {
@@ -1095,6 +1217,15 @@ func (p *parser) tasks(w *Workflow, kv kvPair) {
 		p.errorf(n, "", "workflow has no tasks")
 		return
 	}
+	limit := MaxTasks
+	if p.opts.MaxTasks > 0 {
+		limit = p.opts.MaxTasks
+	}
+	if len(n.Content) > limit {
+		p.errorf(kv.k, "split the work into several workflows, each run on its own",
+			"workflow has %s tasks, over the limit of %s tasks in one workflow", thousands(len(n.Content)), thousands(limit))
+		return
+	}
 	for _, item := range n.Content {
 		if tn := p.task(w, item); tn != nil {
 			w.Tasks = append(w.Tasks, tn.task)
@@ -1110,7 +1241,7 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 	}
 	item = deref(item)
 	t := &Task{Line: item.Line, Col: item.Column}
-	tn := &taskNodes{task: t, item: item, needs: map[string]*yaml.Node{}, inputVal: map[string]*yaml.Node{}}
+	tn := &taskNodes{task: t, item: item}
 	p.unknownKeys(kvs, taskKeys)
 	var rf retryFields
 	p.retryFields(kvs, &rf)
@@ -1196,6 +1327,9 @@ func (p *parser) inputs(tn *taskNodes, n *yaml.Node) {
 		if !ok {
 			continue
 		}
+		if tn.inputVal == nil {
+			tn.inputVal = make(map[string]*yaml.Node, len(kvs))
+		}
 		tn.inputVal[kv.key] = deref(kv.v)
 		tn.task.Inputs[kv.key] = s
 		t, err := parseTemplate(s)
@@ -1229,6 +1363,9 @@ func (p *parser) needs(tn *taskNodes, n *yaml.Node) {
 	default:
 		p.errorf(n, "", "needs must be a list of task ids, not %s", describe(n))
 		return
+	}
+	if tn.needs == nil {
+		tn.needs = make(map[string]*yaml.Node, len(items))
 	}
 	for _, it := range items {
 		s, ok := p.str(it, "needs entry")

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"container/heap"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,10 +12,6 @@ import (
 	"github.com/cairnml/cairn/tasks"
 )
 
-// DefaultMaxBytes is the largest workflow file Parse accepts when
-// Options.MaxBytes is 0.
-const DefaultMaxBytes = 10 << 20
-
 // Options tune Parse.
 type Options struct {
 	// Types are the known task types. When nil, task types, their
@@ -24,6 +19,8 @@ type Options struct {
 	Types TypeSet
 	// MaxBytes caps the size of the file; 0 means DefaultMaxBytes.
 	MaxBytes int64
+	// MaxTasks caps the number of tasks; 0 means the package's MaxTasks.
+	MaxTasks int
 }
 
 // TypeSet is what the validator needs to know about task types.
@@ -68,9 +65,9 @@ type Workflow struct {
 
 // index holds what the planner asks for on every event, computed once:
 // the scheduler looks tasks up by id and walks the topological order each
-// time it plans a run, so both must be cheap even with 10,000 tasks.
+// time it plans a run, so both must be cheap even with 100,000 tasks.
 type index struct {
-	byID  map[string]*Task
+	byID  map[string]int // task id → position in Tasks (the first, for a repeated id)
 	order []string
 }
 
@@ -82,13 +79,22 @@ func (w *Workflow) index() *index {
 }
 
 func buildIndex(w *Workflow) *index {
-	byID := make(map[string]*Task, len(w.Tasks))
-	for _, t := range w.Tasks {
+	byID := make(map[string]int, len(w.Tasks))
+	for i, t := range w.Tasks {
 		if _, dup := byID[t.ID]; !dup {
-			byID[t.ID] = t
+			byID[t.ID] = i
 		}
 	}
-	return &index{byID: byID, order: topoOrder(w.Tasks)}
+	return &index{byID: byID, order: idsAt(w.Tasks, topoOrder(w.Tasks, byID, nil))}
+}
+
+// idsAt returns the ids of the tasks at positions.
+func idsAt(ts []*Task, positions []int32) []string {
+	ids := make([]string, len(positions))
+	for k, i := range positions {
+		ids[k] = ts[i].ID
+	}
+	return ids
 }
 
 // ParamDecl declares one workflow param.
@@ -219,7 +225,10 @@ func parseCron(spec string) (cron.Schedule, error) {
 
 // Task returns the task called id, or nil.
 func (w *Workflow) Task(id string) *Task {
-	return w.index().byID[id]
+	if i, ok := w.index().byID[id]; ok {
+		return w.Tasks[i]
+	}
+	return nil
 }
 
 // Param returns the declaration of param name.
@@ -241,52 +250,111 @@ func (w *Workflow) TopoOrder() []string {
 }
 
 // topoOrder is Kahn's algorithm with the ready set kept as a min-heap of
-// file positions: O((n + e) log n).
-func topoOrder(ts []*Task) []string {
-	pos := make(map[string]int, len(ts))
-	for i, t := range ts {
-		if _, dup := pos[t.ID]; !dup {
-			pos[t.ID] = i
-		}
+// file positions: O((n + e) log n). It returns the positions of the tasks
+// in order; pos gives the position of each id (upstreams it lacks are
+// ignored), and when member is not nil only the tasks it accepts take
+// part. Tasks on a cycle, and those after one, are left out.
+func topoOrder(ts []*Task, pos map[string]int, member func(i int) bool) []int32 {
+	n := len(ts)
+	in := make([]bool, n)
+	for i := range n {
+		in[i] = member == nil || member(i)
 	}
-	indeg := make([]int, len(ts))
-	down := make([][]int, len(ts))
+	// The upstream positions of every task, one after the other, and
+	// from them the downstream edges, as one array: those of task j are
+	// down[start[j]:start[j+1]].
+	indeg := make([]int32, n)
+	var ups []int32
+	start := make([]int32, n+1)
 	for i, t := range ts {
+		if !in[i] {
+			continue
+		}
 		for _, u := range t.Upstream {
-			if j, ok := pos[u]; ok {
+			if j, ok := pos[u]; ok && in[j] {
 				indeg[i]++
-				down[j] = append(down[j], i)
+				start[j+1]++
+				ups = append(ups, int32(j))
 			}
 		}
 	}
-	free := &intHeap{}
-	for i := range ts {
-		if indeg[i] == 0 {
-			heap.Push(free, i)
+	for j := range n {
+		start[j+1] += start[j]
+	}
+	down := make([]int32, len(ups))
+	fill := slices.Clone(start[:n])
+	k := 0
+	for i := range n {
+		for _, j := range ups[k : k+int(indeg[i])] {
+			down[fill[j]] = int32(i)
+			fill[j]++
+		}
+		k += int(indeg[i])
+	}
+	// The tasks free at the start, in file order, are taken from a queue;
+	// those freed later go to a min-heap; the lower position of the two
+	// goes first. A fan of independent tasks never touches the heap.
+	var queue []int32
+	for i := range n {
+		if in[i] && indeg[i] == 0 {
+			queue = append(queue, int32(i))
 		}
 	}
-	order := make([]string, 0, len(ts))
-	for free.Len() > 0 {
-		i := heap.Pop(free).(int)
-		order = append(order, ts[i].ID)
-		for _, d := range down[i] {
+	var freed minHeap
+	order := make([]int32, 0, n)
+	for len(queue) > 0 || len(freed) > 0 {
+		var i int32
+		if len(freed) == 0 || len(queue) > 0 && queue[0] < freed[0] {
+			i, queue = queue[0], queue[1:]
+		} else {
+			i = freed.pop()
+		}
+		order = append(order, i)
+		for _, d := range down[start[i]:start[i+1]] {
 			if indeg[d]--; indeg[d] == 0 {
-				heap.Push(free, d)
+				freed.push(d)
 			}
 		}
 	}
-	return order // tasks on a cycle are left out
+	return order
 }
 
-type intHeap []int
+// minHeap is a binary min-heap of task positions.
+type minHeap []int32
 
-func (h intHeap) Len() int           { return len(h) }
-func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *intHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (h *minHeap) push(x int32) {
+	a := append(*h, x)
+	for i := len(a) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if a[parent] <= a[i] {
+			break
+		}
+		a[parent], a[i] = a[i], a[parent]
+		i = parent
+	}
+	*h = a
+}
+
+func (h *minHeap) pop() int32 {
+	a := *h
+	top := a[0]
+	last := len(a) - 1
+	a[0] = a[last]
+	a = a[:last]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < len(a) && a[l] < a[small] {
+			small = l
+		}
+		if r := l + 1; r < len(a) && a[r] < a[small] {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		a[i], a[small] = a[small], a[i]
+		i = small
+	}
+	*h = a
+	return top
 }
