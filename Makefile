@@ -84,10 +84,12 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=1m each by default): the workflow parser,
+## its reading of a large file task by task (the same as of the whole file),
 ## the when:/template expression language, and the CSV / JSON Lines reader.
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzChunks$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzExpr$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tasks/ml/dataset -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
 

@@ -2,9 +2,12 @@ package workflows
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"slices"
@@ -31,6 +34,22 @@ import (
 // the encoding/json form and compares the two).
 func (w *Workflow) Canonical() []byte {
 	c := &canonWriter{b: make([]byte, 0, 256+len(w.Tasks)*160)}
+	w.writeCanonical(c)
+	return c.b
+}
+
+// canonicalDigest is digest(w.Canonical()) without holding the whole
+// canonical form (16 MB for 100,000 tasks) at once: it is hashed as it
+// is written.
+func (w *Workflow) canonicalDigest() string {
+	h := sha256.New()
+	c := &canonWriter{b: make([]byte, 0, 2*canonFlush), sink: h}
+	w.writeCanonical(c)
+	c.flush(0)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (w *Workflow) writeCanonical(c *canonWriter) {
 	// The keys of each object are written in their sorted order.
 	c.open('{')
 	if w.MaxActive != 0 {
@@ -151,18 +170,32 @@ func (w *Workflow) Canonical() []byte {
 			c.value(t.With, true)
 		}
 		c.close('}')
+		if c.sink != nil && len(c.b) > canonFlush {
+			c.flush(1)
+		}
 	}
 	c.close(']')
 	c.close('}')
-	return c.b
 }
 
+// canonFlush is how much canonical JSON a canonWriter with a sink holds.
+const canonFlush = 32 << 10
+
 // canonWriter appends JSON to b, a comma before every member but the
-// first of its object or list.
+// first of its object or list. With a sink, flush hands it what b holds.
 type canonWriter struct {
 	b       []byte
+	sink    io.Writer
 	scratch bytes.Buffer
 	enc     *json.Encoder
+}
+
+// flush writes all of b but its last keep bytes to the sink (sep reads
+// the last byte written).
+func (c *canonWriter) flush(keep int) {
+	n := len(c.b) - keep
+	c.sink.Write(c.b[:n]) // a hash.Hash never fails
+	c.b = append(c.b[:0], c.b[n:]...)
 }
 
 // sep writes the comma that a member needs unless it opens its object or

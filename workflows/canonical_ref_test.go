@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -142,10 +144,15 @@ func canonicalBackoff(p cairn.RetryPolicy) map[string]any {
 	}
 }
 
-// sameCanonical fails unless w's Canonical is canonicalReflect's.
+// sameCanonical fails unless w's Canonical is canonicalReflect's, and
+// its digest, hashed as it is written, that of those bytes.
 func sameCanonical(t *testing.T, name string, w *Workflow) {
 	t.Helper()
 	got, want := w.Canonical(), canonicalReflect(w)
+	sum := sha256.Sum256(want)
+	if d := w.canonicalDigest(); d != "sha256:"+hex.EncodeToString(sum[:]) {
+		t.Errorf("%s: canonicalDigest %s is not the digest of Canonical", name, d)
+	}
 	if !bytes.Equal(got, want) {
 		i := 0
 		for i < len(got) && i < len(want) && got[i] == want[i] {

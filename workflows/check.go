@@ -24,18 +24,18 @@ func (p *parser) validate(w *Workflow) {
 	p.first = make([]bool, len(p.taskInfo))
 	for i, tn := range p.taskInfo {
 		t := tn.task
-		if tn.id == nil || t.ID == "" {
-			if tn.id != nil && deref(tn.id).ShortTag() == "!!str" {
-				p.errorf(tn.id, "", "task id is empty")
+		if !tn.hasID || t.ID == "" {
+			if tn.hasID && tn.idIsStr {
+				p.errorAt(tn.idAt, "", "task id is empty")
 			}
 			continue
 		}
 		if !validTaskID(t.ID) {
-			p.errorf(tn.id, "use letters, digits, '_' and '-', starting with a letter (at most 64)",
+			p.errorAt(tn.idAt, "use letters, digits, '_' and '-', starting with a letter (at most 64)",
 				"invalid task id %q", t.ID)
 		}
 		if first, dup := ids[t.ID]; dup {
-			p.errorf(tn.id, fmt.Sprintf("the first is at line %d", p.taskInfo[first].id.Line), "duplicate task id %q", t.ID)
+			p.errorAt(tn.idAt, fmt.Sprintf("the first is at line %d", p.taskInfo[first].idAt.line), "duplicate task id %q", t.ID)
 			continue
 		}
 		ids[t.ID] = i
@@ -47,7 +47,7 @@ func (p *parser) validate(w *Workflow) {
 		// Asked once per type, not once per task.
 		infos := map[string]*cairn.TypeInfo{}
 		for _, tn := range p.taskInfo {
-			if tn.typ == nil || tn.task.Type == "" {
+			if !tn.hasType || tn.task.Type == "" {
 				continue
 			}
 			info, ok := infos[tn.task.Type]
@@ -63,7 +63,7 @@ func (p *parser) validate(w *Workflow) {
 				if s := tasks.Nearest(tn.task.Type, names); s != "" {
 					hint = fmt.Sprintf("did you mean %q? known types: %s", s, strings.Join(names, ", "))
 				}
-				p.errorf(tn.typ, hint, "unknown task type %q", tn.task.Type)
+				p.errorAt(tn.typAt, hint, "unknown task type %q", tn.task.Type)
 				continue
 			}
 			tn.info = info
@@ -76,14 +76,14 @@ func (p *parser) validate(w *Workflow) {
 	for _, tn := range p.taskInfo {
 		t := tn.task
 		up = up[:0]
-		for _, need := range t.Needs {
-			n := tn.needs[need]
+		for k, need := range t.Needs {
+			n := tn.needs[k]
 			_, known := ids[need]
 			switch {
 			case need == t.ID:
-				p.errorf(n, "", "task %q needs itself", t.ID)
+				p.errorAt(n, "", "task %q needs itself", t.ID)
 			case !known:
-				p.errorf(n, p.unknownTaskHint(need), "needs unknown task %q", need)
+				p.errorAt(n, p.unknownTaskHint(need), "needs unknown task %q", need)
 			default:
 				up = append(up, need)
 			}
@@ -264,7 +264,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		}
 		return names
 	}
-	at := tn.item
+	at := tn.pos()
 	if tn.withKey != nil {
 		at = tn.withKey
 	}
@@ -481,7 +481,7 @@ func kindAccepts(want, have cairn.ParamKind) bool {
 
 func (p *parser) checkInputs(tn *taskNodes, info cairn.TypeInfo) {
 	t := tn.task
-	at := tn.item
+	at := tn.pos()
 	if tn.inputs != nil {
 		at = tn.inputs
 	}
@@ -545,12 +545,8 @@ func (p *parser) cycles(w *Workflow) {
 		}
 		path := shortestCycle(start, down, in)
 		tn := p.taskInfo[ids[start]]
-		at := tn.item
-		if tn.id != nil {
-			at = tn.id
-		}
 		ce := &CycleError{Path: path}
-		p.errs = append(p.errs, &Error{File: p.file, Line: at.Line, Col: at.Column, Msg: ce.Error(), Err: ce,
+		p.errs = append(p.errs, &Error{File: p.file, Line: int(tn.idAt.line), Col: int(tn.idAt.col), Msg: ce.Error(), Err: ce,
 			Hint: "a task may not depend on itself through needs: or ${{ tasks... }} references"})
 	}
 }

@@ -2,8 +2,6 @@ package workflows
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,7 +106,17 @@ func Parse(path string, src []byte, opts Options) (*Workflow, error) {
 		p.errAt(line, col, "", "file is not valid UTF-8 (byte 0x%02x)", src[off])
 		return nil, p.errs
 	}
-	root := p.decode()
+	if int64(len(src)) >= chunkMinBytes {
+		if w, err, ok := parseInChunks(path, src, opts); ok {
+			return w, err
+		}
+	}
+	return p.parse(p.decode(src))
+}
+
+// parse reads, validates and indexes the workflow whose top-level node is
+// root (nil when decoding failed, its problems reported).
+func (p *parser) parse(root *yaml.Node) (*Workflow, error) {
 	if root == nil {
 		return nil, p.errs.sorted()
 	}
@@ -116,20 +124,18 @@ func Parse(path string, src []byte, opts Options) (*Workflow, error) {
 		return nil, p.errs.sorted()
 	}
 	w := p.workflow(root)
+	if p.fallback {
+		return nil, nil
+	}
 	p.validate(w)
 	if len(p.errs) > 0 {
 		return nil, p.errs.sorted()
 	}
-	w.Path = path
-	w.Source = src
-	w.Digest = digest(w.Canonical())
+	w.Path = p.file
+	w.Source = p.src
+	w.Digest = w.canonicalDigest()
 	w.idx = &index{byID: p.ids, order: p.order}
 	return w, nil
-}
-
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // parser holds the state of one Parse.
@@ -144,6 +150,11 @@ type parser struct {
 	taskInfo []*taskNodes
 
 	lineStarts []int // byte offset of each line, indexed by line()
+	aliases    bool  // the file has aliases (*x): some nodes are reached twice
+
+	// Set when the file is read task by task (see parseInChunks).
+	chunks   *taskChunks
+	fallback bool // the file must be read whole after all
 
 	// Filled by validate() for the index and for hints.
 	ids         map[string]int // task id → position of its (first) task
@@ -155,21 +166,43 @@ type parser struct {
 	scripts map[string]map[string]bool // by type name: see scriptParams
 }
 
-// taskNodes keeps the YAML nodes of one task for validation.
+// taskNodes keeps what validation needs of one task's YAML: the
+// positions of its id, type and needs (not their nodes: 160 bytes each),
+// the nodes a problem of its other parts is reported at, but not the
+// task's mapping, so that the rest of its nodes can go once the task is
+// read (see tasks).
 type taskNodes struct {
 	task     *Task
-	item     *yaml.Node // the task's mapping
-	id       *yaml.Node
-	typ      *yaml.Node
+	hasID    bool
+	idIsStr  bool // the id: is a string (perhaps empty)
+	idAt     filePos
+	hasType  bool
+	typAt    filePos
 	withKey  *yaml.Node
 	withKeys map[string]kvPair
 	inputs   *yaml.Node // the inputs: key
 	inputVal map[string]*yaml.Node
-	needs    map[string]*yaml.Node
+	needs    []filePos // where each of task.Needs is
 	whenExpr node
 	when     *yaml.Node
 	tmpls    []tmplUse
 	info     *cairn.TypeInfo // its type's, when known
+}
+
+// filePos is a line and column of the file.
+type filePos struct{ line, col int32 }
+
+func posOf(n *yaml.Node) filePos { return filePos{int32(n.Line), int32(n.Column)} }
+
+// errorAt reports a problem at a.
+func (p *parser) errorAt(a filePos, hint, format string, args ...any) {
+	p.errAt(int(a.line), int(a.col), hint, format, args...)
+}
+
+// pos is a node at the task's position (that of its mapping), to report
+// a problem of the whole task at.
+func (tn *taskNodes) pos() *yaml.Node {
+	return &yaml.Node{Line: tn.task.Line, Column: tn.task.Col}
 }
 
 // tmplUse is a template found in a task, with where it came from.
@@ -301,11 +334,12 @@ func invalidUTF8(b []byte) int {
 	return 0
 }
 
-// decode parses the YAML into a node tree; on failure it records the
-// error and returns nil.
-func (p *parser) decode() (root *yaml.Node) {
+// decode parses the YAML of src (the file's, or its skeleton: see
+// parseInChunks) into a node tree; on failure it records the error and
+// returns nil.
+func (p *parser) decode(src []byte) (root *yaml.Node) {
 	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(p.src))
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	err := safeDecode(dec, &doc)
 	if errors.Is(err, io.EOF) || err == nil && (doc.Kind == 0 || len(doc.Content) == 0) {
 		p.errAt(1, 1, "a workflow needs at least name: and tasks:", "empty workflow file")
@@ -463,6 +497,7 @@ func (p *parser) checkExpansion(root *yaml.Node) bool {
 	if len(aliases) == 0 {
 		return true
 	}
+	p.aliases = true
 	budget := max(MaxAliasNodes, AliasRatio*written)
 	reached := 0
 	onPath := map[*yaml.Node]bool{}
@@ -1208,6 +1243,10 @@ func (p *parser) schedule(n *yaml.Node) *Schedule {
 }
 
 func (p *parser) tasks(w *Workflow, kv kvPair) {
+	if tc := p.chunks; tc != nil && kv.k.Line == tc.keyLine && kv.k.Column == 1 {
+		p.tasksInChunks(w, kv)
+		return
+	}
 	n := deref(kv.v)
 	if n.Kind != yaml.SequenceNode {
 		p.errorf(n, "", "tasks must be a list, not %s", describe(n))
@@ -1217,21 +1256,36 @@ func (p *parser) tasks(w *Workflow, kv kvPair) {
 		p.errorf(n, "", "workflow has no tasks")
 		return
 	}
-	limit := MaxTasks
-	if p.opts.MaxTasks > 0 {
-		limit = p.opts.MaxTasks
-	}
-	if len(n.Content) > limit {
-		p.errorf(kv.k, "split the work into several workflows, each run on its own",
-			"workflow has %s tasks, over the limit of %s tasks in one workflow", thousands(len(n.Content)), thousands(limit))
+	if len(n.Content) > p.maxTasks() {
+		p.tooManyTasks(kv.k, len(n.Content))
 		return
 	}
-	for _, item := range n.Content {
+	w.Tasks = make([]*Task, 0, len(n.Content))
+	p.taskInfo = make([]*taskNodes, 0, len(n.Content))
+	for i, item := range n.Content {
 		if tn := p.task(w, item); tn != nil {
 			w.Tasks = append(w.Tasks, tn.task)
 			p.taskInfo = append(p.taskInfo, tn)
 		}
+		if !p.aliases {
+			// No node is reached twice: the task's mapping is read and
+			// nothing refers to it any more, so its nodes can go now
+			// (all but those kept to report problems at).
+			n.Content[i] = nil
+		}
 	}
+}
+
+func (p *parser) maxTasks() int {
+	if p.opts.MaxTasks > 0 {
+		return p.opts.MaxTasks
+	}
+	return MaxTasks
+}
+
+func (p *parser) tooManyTasks(key *yaml.Node, n int) {
+	p.errorf(key, "split the work into several workflows, each run on its own",
+		"workflow has %s tasks, over the limit of %s tasks in one workflow", thousands(n), thousands(p.maxTasks()))
 }
 
 func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
@@ -1241,7 +1295,7 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 	}
 	item = deref(item)
 	t := &Task{Line: item.Line, Col: item.Column}
-	tn := &taskNodes{task: t, item: item}
+	tn := &taskNodes{task: t}
 	p.unknownKeys(kvs, taskKeys)
 	var rf retryFields
 	p.retryFields(kvs, &rf)
@@ -1250,10 +1304,10 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 	for _, kv := range kvs {
 		switch kv.key {
 		case "id":
-			tn.id = kv.v
+			tn.hasID, tn.idAt, tn.idIsStr = true, posOf(kv.v), deref(kv.v).ShortTag() == "!!str"
 			t.ID, _ = p.str(kv.v, "task id")
 		case "type":
-			tn.typ = kv.v
+			tn.hasType, tn.typAt = true, posOf(kv.v)
 			t.Type, _ = p.str(kv.v, "task type")
 		case "description":
 			t.Description, _ = p.str(kv.v, "task description")
@@ -1271,10 +1325,10 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			p.when(tn, kv.v)
 		}
 	}
-	if tn.id == nil {
+	if !tn.hasID {
 		p.errorf(item, `add "id: NAME"`, "task is missing %q", "id")
 	}
-	if tn.typ == nil {
+	if !tn.hasType {
 		p.errorf(item, `add "type: NAME"`, "task is missing %q", "type")
 	}
 	return tn
@@ -1364,18 +1418,24 @@ func (p *parser) needs(tn *taskNodes, n *yaml.Node) {
 		p.errorf(n, "", "needs must be a list of task ids, not %s", describe(n))
 		return
 	}
-	if tn.needs == nil {
-		tn.needs = make(map[string]*yaml.Node, len(items))
+	// Repeats are dropped: looked for in the list, or for a long list
+	// (a fan-in of 100,000) in a map made for the purpose.
+	var seen map[string]bool
+	if len(items) > 16 {
+		seen = make(map[string]bool, len(items))
 	}
 	for _, it := range items {
 		s, ok := p.str(it, "needs entry")
 		if !ok {
 			continue
 		}
-		if _, dup := tn.needs[s]; dup {
+		if seen != nil && seen[s] || seen == nil && contains(tn.task.Needs, s) {
 			continue
 		}
-		tn.needs[s] = deref(it)
+		if seen != nil {
+			seen[s] = true
+		}
+		tn.needs = append(tn.needs, posOf(deref(it)))
 		tn.task.Needs = append(tn.task.Needs, s)
 	}
 }
