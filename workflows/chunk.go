@@ -179,7 +179,15 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 	}
 	p := &parser{file: path, src: src, opts: opts, chunks: tc}
 	w, err := p.parse(root)
-	if p.fallback || len(p.errs) > 0 {
+	switch {
+	case p.fallback:
+		return nil, nil, false
+	case p.overLimit:
+		// Too many tasks: refused without reading them (the whole file
+		// would say the same after holding all of its nodes), with the
+		// problems of the rest of the file.
+		return nil, err, true
+	case len(p.errs) > 0:
 		// The whole file says what the problems are, all of them.
 		return nil, nil, false
 	}
@@ -192,6 +200,7 @@ func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 	tc := p.chunks
 	if n := len(tc.start); n > p.maxTasks() {
 		p.tooManyTasks(kv.k, n)
+		p.overLimit = true
 		return
 	}
 	w.Tasks = make([]*Task, 0, len(tc.start))

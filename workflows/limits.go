@@ -11,15 +11,16 @@ import (
 const (
 	// DefaultMaxBytes is the largest workflow file Parse accepts when
 	// Options.MaxBytes is 0: 64 MiB. A task of a fan-out is 30 to 200
-	// bytes of YAML, so 100,000 tasks are 3 to 20 MiB; parsing holds
-	// about 30 bytes of YAML nodes per byte of file for a while, so a
-	// file at the limit needs about 2 GB of memory to parse.
+	// bytes of YAML, so 100,000 tasks are 3 to 20 MiB, and a million
+	// short ones fit. A large file is read a few tasks at a time (see
+	// parseInChunks); one that must be read whole (aliases across tasks)
+	// takes about 60 times its size in memory while it is parsed.
 	DefaultMaxBytes = 64 << 20
 
 	// MaxTasks is the most tasks one workflow may have: ten times the
 	// 100,000 that a `cairn run` is measured with. The memory of a run
-	// grows with its tasks (about 2 KB each), so a larger graph is
-	// better split into several workflows.
+	// grows with its tasks (a few KB each), so a larger graph is better
+	// split into several workflows.
 	MaxTasks = 1_000_000
 
 	// MaxDepth bounds the nesting of mappings and lists inside one

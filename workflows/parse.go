@@ -49,14 +49,18 @@ func ParseFile(path string, opts Options) (*Workflow, error) {
 	}
 	defer f.Close()
 	limit := maxBytes(opts)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
-		return nil, ErrorList{tooBig(path, fi.Size(), limit)}
+	size := int64(512)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Size() > limit {
+			return nil, ErrorList{tooBig(path, fi.Size(), limit)}
+		}
+		size += fi.Size() // read at once, not doubled as it grows
 	}
-	src, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
 		return nil, fmt.Errorf("read workflow %s: %w", path, err)
 	}
-	return Parse(path, src, opts)
+	return Parse(path, buf.Bytes(), opts)
 }
 
 func maxBytes(opts Options) int64 {
@@ -153,8 +157,9 @@ type parser struct {
 	aliases    bool  // the file has aliases (*x): some nodes are reached twice
 
 	// Set when the file is read task by task (see parseInChunks).
-	chunks   *taskChunks
-	fallback bool // the file must be read whole after all
+	chunks    *taskChunks
+	fallback  bool // the file must be read whole after all
+	overLimit bool // the task list is over the limit: its tasks were not read
 
 	// Filled by validate() for the index and for hints.
 	ids         map[string]int // task id → position of its (first) task

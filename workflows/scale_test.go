@@ -264,6 +264,19 @@ func TestTaskLimit(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}
+	// Read in chunks, the file is refused before its tasks are read, with
+	// the problems of the rest of the file.
+	defer func(m int64) { chunkMinBytes = m }(chunkMinBytes)
+	chunkMinBytes = 0
+	bad := append([]byte("concurrency: -1\n"), src(11)...)
+	_, err = Parse("eleven.yaml", bad, o)
+	want = "eleven.yaml:1:14: concurrency must be at least 0, not -1\neleven.yaml:3:1: workflow has 11 tasks, over the limit of 10 tasks in one workflow\n\thint: split the work into several workflows, each run on its own"
+	if err == nil || err.Error() != want {
+		t.Errorf("in chunks: got %v\nwant %s", err, want)
+	}
+	if _, _, ok := parseInChunks("eleven.yaml", bad, o); !ok {
+		t.Error("the chunked path did not take the file")
+	}
 	if MaxTasks < 10*100_000 || DefaultMaxBytes < 10*len(shapeSource("chain", 100_000)) {
 		t.Errorf("the limits (%d tasks, %d bytes) leave a 100,000-task workflow too little room", MaxTasks, DefaultMaxBytes)
 	}
