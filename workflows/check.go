@@ -286,7 +286,7 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 		}
 	}
 	for _, key := range sortedKeys(t.With) {
-		kv := tn.withKeys[key]
+		kv, _ := tn.withEntry(key)
 		pi, ok := info.Param(key)
 		if !ok {
 			if !info.OpenParams {
@@ -326,18 +326,22 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	// default, or an empty one) where a with: value is such a param, so
 	// that env: {X: "${{ params.tags }}"} (tags a list) is refused here,
 	// as env: {X: [a, b]} is, not at run time.
-	var params map[string]any // none: nil, not an empty map for each task
-	if len(t.With) > 0 {
-		params = make(map[string]any, len(t.With))
-		for k, v := range t.With {
-			params[k], _ = typedRefs(w, v)
+	// The with: block itself when nothing is replaced (most tasks), not a
+	// copy for each task: types only read it.
+	params, copied := t.With, false
+	for k, v := range t.With {
+		if r, changed := typedRefs(w, v); changed {
+			if !copied {
+				params, copied = maps.Clone(t.With), true
+			}
+			params[k] = r
 		}
 	}
 	for _, pe := range p.opts.Types.ValidateParams(t.Type, params) {
 		if reported[pe.Key] {
 			continue // said already, by the checks above
 		}
-		if kv, ok := tn.withKeys[pe.Key]; ok && pe.Key != "" && pe.At > 0 {
+		if kv, ok := tn.withEntry(pe.Key); ok && pe.Key != "" && pe.At > 0 {
 			line, col := p.strPos(deref(kv.v), pe.At-1)
 			p.errAt(line, col, pe.Hint, "with.%s: %s", pe.Key, pe.Msg)
 		} else if ok && pe.Key != "" {

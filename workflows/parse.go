@@ -184,7 +184,7 @@ type taskNodes struct {
 	hasType  bool
 	typAt    filePos
 	withKey  *yaml.Node
-	withKeys map[string]kvPair
+	withKeys []kvPair   // the entries of with:, looked up by withEntry
 	inputs   *yaml.Node // the inputs: key
 	inputVal map[string]*yaml.Node
 	needs    []filePos // where each of task.Needs is
@@ -202,6 +202,16 @@ func posOf(n *yaml.Node) filePos { return filePos{int32(n.Line), int32(n.Column)
 // errorAt reports a problem at a.
 func (p *parser) errorAt(a filePos, hint, format string, args ...any) {
 	p.errAt(int(a.line), int(a.col), hint, format, args...)
+}
+
+// withEntry returns the entry of with: whose key is key.
+func (tn *taskNodes) withEntry(key string) (kvPair, bool) {
+	for _, kv := range tn.withKeys {
+		if kv.key == key {
+			return kv, true
+		}
+	}
+	return kvPair{}, false
 }
 
 // pos is a node at the task's position (that of its mapping), to report
@@ -1362,10 +1372,9 @@ func (p *parser) with(tn *taskNodes, n *yaml.Node) {
 	if !ok {
 		return
 	}
-	tn.withKeys = map[string]kvPair{}
+	tn.withKeys = kvs
 	tn.task.With = make(map[string]any, len(kvs))
 	for _, kv := range kvs {
-		tn.withKeys[kv.key] = kv
 		v, _ := p.value(kv.v, "with."+kv.key, 1, p.collect(tn, false))
 		tn.task.With[kv.key] = v
 	}

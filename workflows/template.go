@@ -131,24 +131,32 @@ func parseRef(s string, off int) (ref, *textError) {
 		return ref{}, &textError{off: off, msg: "empty ${{ }} reference",
 			hint: "write ${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}"}
 	}
-	parts := strings.Split(s, ".")
-	for _, p := range parts {
+	// The first four parts and how many there are: strings.Split would
+	// allocate for every reference of a file.
+	var parts [4]string
+	n := 0
+	for rest, more := s, true; more; n++ {
+		var p string
+		p, rest, more = strings.Cut(rest, ".")
 		if !isRefWord(p) {
 			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
 				hint: "write ${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}"}
 		}
+		if n < len(parts) {
+			parts[n] = p
+		}
 	}
 	switch parts[0] {
 	case "params":
-		if len(parts) != 2 {
+		if n != 2 {
 			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
 				hint: "write ${{ params.NAME }}"}
 		}
 		return ref{kind: refParam, name: parts[1], off: off}, nil
 	case "tasks":
-		if len(parts) != 4 || parts[2] != "outputs" {
+		if n != 4 || parts[2] != "outputs" {
 			hint := "write ${{ tasks.ID.outputs.NAME }}"
-			if len(parts) > 2 && parts[2] != "outputs" {
+			if n > 2 && parts[2] != "outputs" {
 				if h := didYouMean(parts[2], []string{"outputs"}); h != "" {
 					hint = h
 				}
