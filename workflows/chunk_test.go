@@ -198,8 +198,11 @@ func TestChunksRandomLayouts(t *testing.T) {
 		"  - id: t%d\r\n    type: noop\r\n",
 	}
 	r := newRand(5, 6)
-	taken := 0
-	for trial := range 4000 {
+	taken, trials := 0, 4000
+	if raceEnabled {
+		trials = 500 // the race detector finds nothing in a parse (one goroutine)
+	}
+	for trial := range trials {
 		var sb strings.Builder
 		sb.WriteString("name: r\nparams: {p: 1}\n")
 		if r.IntN(5) == 0 {
@@ -222,10 +225,10 @@ func TestChunksRandomLayouts(t *testing.T) {
 			}
 		}
 	}
-	if taken < 1000 {
-		t.Errorf("the chunked path took only %d readings of 8000", taken)
+	if taken < trials/4 {
+		t.Errorf("the chunked path took only %d readings of %d", taken, 2*trials)
 	}
-	t.Logf("the chunked path took %d readings of 8000", taken)
+	t.Logf("the chunked path took %d readings of %d", taken, 2*trials)
 }
 
 func newRand(a, b uint64) *rand.Rand { return rand.New(rand.NewPCG(a, b)) }
