@@ -9,11 +9,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cairnml/cairn/tasks"
-
 	"gopkg.in/yaml.v3"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
 )
 
 // validate checks what needs the whole file: task ids, types and their
@@ -104,10 +103,8 @@ func (p *parser) validate(w *Workflow) {
 			slices.Sort(up)
 			up = slices.Compact(up)
 		}
-		t.Upstream = slices.Clip(slices.Clone(up))
-		if t.Upstream == nil {
-			t.Upstream = []string{}
-		}
+		t.Upstream = make([]string, len(up))
+		copy(t.Upstream, up)
 	}
 	p.cycles(w)
 }
