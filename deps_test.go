@@ -22,7 +22,7 @@ var homes = map[string][]string{
 	"github.com/hashicorp/go-hclog":  {module + "/plugins"},
 	"google.golang.org/grpc":         {module + "/plugins"},
 	"google.golang.org/protobuf":     {module + "/plugins"},
-	"github.com/gin-gonic/gin":       {},               // gone: its init cost every cairn process ~1 ms (ui routes on net/http)
+	"github.com/gin-gonic/gin":       {module + "/ui"},
 	"github.com/chromedp/chromedp":   {module + "/ui"}, // its browser tests; nothing else drives a browser
 	"github.com/chromedp/cdproto":    {module + "/ui"}, // chromedp's protocol: the browser tests answer dialogs
 	"gonum.org/v1/gonum":             {module + "/tasks"},

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -19,7 +21,7 @@ import (
 // APIPrefix is where the JSON API lives.
 const APIPrefix = "/api/v1"
 
-func (h *handler) mountAPI(e *router) {
+func (h *handler) mountAPI(e *gin.Engine) {
 	api := e.Group(APIPrefix)
 	h.route(api, http.MethodGet, "/runs", Read, h.apiRuns)
 	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
@@ -43,7 +45,7 @@ func (h *handler) mountAPI(e *router) {
 
 // GET /api/v1/runs?workflow=&state=&limit=&before= → {"runs": [...], "next": cursor|null},
 // the shape of cairn runs --json.
-func (h *handler) apiRuns(c *reqCtx) {
+func (h *handler) apiRuns(c *gin.Context) {
 	f, err := h.runsQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -67,7 +69,7 @@ func (h *handler) apiRuns(c *reqCtx) {
 
 // GET /api/v1/runs/{id}: the run with every task and attempt, the shape
 // of cairn show --json. The id may be a unique prefix.
-func (h *handler) apiRun(c *reqCtx) {
+func (h *handler) apiRun(c *gin.Context) {
 	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		h.fail(c, err)
@@ -82,7 +84,7 @@ func (h *handler) apiRun(c *reqCtx) {
 }
 
 // GET /api/v1/runs/{id}/tasks/{task}/attempts → {"attempts": [...]}, oldest first.
-func (h *handler) apiAttempts(c *reqCtx) {
+func (h *handler) apiAttempts(c *gin.Context) {
 	v, tr, ok := h.runTask(c)
 	if !ok {
 		return
@@ -105,7 +107,7 @@ const maxTail = 64 << 20
 // of Server-Sent Events from byte from= (or Last-Event-ID) until the
 // attempt ends: "log" events, one data line per log line, whose id is the
 // offset after them, then one "end" event whose data is the attempt's state.
-func (h *handler) apiLog(c *reqCtx) {
+func (h *handler) apiLog(c *gin.Context) {
 	v, tr, ok := h.runTask(c)
 	if !ok {
 		return
@@ -178,7 +180,7 @@ func (h *handler) apiLog(c *reqCtx) {
 // sendLog answers attempt n's whole log, copied from its file as it is
 // read: a log may be as large as --log-limit allows (64 MiB, or no limit),
 // which the server must not hold in memory once per request.
-func (h *handler) sendLog(c *reqCtx, runID, taskID string, n int) {
+func (h *handler) sendLog(c *gin.Context, runID, taskID string, n int) {
 	var rc io.ReadCloser = io.NopCloser(strings.NewReader(""))
 	if h.o.Logs != nil {
 		var err error
@@ -231,7 +233,7 @@ const followChunk = 256 << 10
 // until the attempt has ended and all of its log is sent, or the client
 // goes. It looks at the attempt first and reads second, so that the bytes
 // of an attempt seen finished are all sent before the end event.
-func (h *handler) followLog(c *reqCtx, runID, taskID string, n int, off int64) {
+func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int64) {
 	ctx := c.Request.Context()
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -343,7 +345,7 @@ func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ")
 
 // The write side.
 
-func (h *handler) actions(c *reqCtx) (Actions, bool) {
+func (h *handler) actions(c *gin.Context) (Actions, bool) {
 	if h.o.Actions == nil {
 		h.fail(c, fmt.Errorf("this server is read-only: %s %s: %w", c.Request.Method, c.Request.URL.Path, errNotImplemented))
 		return nil, false
@@ -363,7 +365,7 @@ func bodyError(err error) error {
 
 // decodeBody reads a JSON body into v; an empty body leaves v as it is.
 // Unknown keys are refused (a typo must not pass in silence).
-func decodeBody(c *reqCtx, v any) error {
+func decodeBody(c *gin.Context, v any) error {
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		return bodyError(err)
@@ -448,7 +450,7 @@ func jsonKeys(v any) []string {
 // POST /api/v1/workflows/{name}/runs {"params": {"k": v}} → 201 {"id": RUN}.
 // Each value is typed by the workflow as -p types its text: a string, or
 // a number, true or false, a list or a map in JSON.
-func (h *handler) apiTrigger(c *reqCtx) {
+func (h *handler) apiTrigger(c *gin.Context) {
 	var body struct {
 		Params map[string]json.RawMessage `json:"params"`
 	}
@@ -475,12 +477,12 @@ func (h *handler) apiTrigger(c *reqCtx) {
 }
 
 // POST /api/v1/runs/{id}/cancel → 202 {"id": RUN}.
-func (h *handler) apiCancel(c *reqCtx) {
+func (h *handler) apiCancel(c *gin.Context) {
 	h.runAction(c, func(a Actions, id string) error { return a.Cancel(c.Request.Context(), id) })
 }
 
 // POST /api/v1/runs/{id}/retry {"task": ID} (no task: every failed one) → 202.
-func (h *handler) apiRetry(c *reqCtx) {
+func (h *handler) apiRetry(c *gin.Context) {
 	var body struct {
 		Task string `json:"task"`
 	}
@@ -492,11 +494,11 @@ func (h *handler) apiRetry(c *reqCtx) {
 }
 
 // POST /api/v1/runs/{id}/resume → 202.
-func (h *handler) apiResume(c *reqCtx) {
+func (h *handler) apiResume(c *gin.Context) {
 	h.runAction(c, func(a Actions, id string) error { return a.Resume(c.Request.Context(), id) })
 }
 
-func (h *handler) runAction(c *reqCtx, do func(a Actions, id string) error) {
+func (h *handler) runAction(c *gin.Context, do func(a Actions, id string) error) {
 	if err := decodeBody(c, &struct{ Task string }{}); err != nil && !errors.Is(err, ErrBadInput) {
 		h.fail(c, err) // only a body over the limit matters here; retry read its own
 		return
@@ -518,7 +520,7 @@ func (h *handler) runAction(c *reqCtx, do func(a Actions, id string) error) {
 }
 
 // json answers v, indented as the CLI prints it, never cached.
-func (h *handler) json(c *reqCtx, status int, v any) {
+func (h *handler) json(c *gin.Context, status int, v any) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
@@ -27,8 +29,8 @@ const (
 	maxAuditPage     = 1000
 )
 
-func (h *handler) mountAudit(e *router) {
-	g := e.Group("")
+func (h *handler) mountAudit(e *gin.Engine) {
+	g := &e.RouterGroup
 	h.route(g, http.MethodGet, "/audit", Read, h.pageAudit)
 	h.route(g, http.MethodGet, "/tokens", Admin, h.pageTokens)
 	h.route(g, http.MethodPost, "/tokens/:id/revoke", Admin, h.postRevokeToken)
@@ -40,7 +42,7 @@ func (h *handler) mountAudit(e *router) {
 
 // auditQuery reads ?run=&limit=&before= of the audit page and API; run
 // is a run id or a unique prefix of one, as everywhere else.
-func (h *handler) auditQuery(c *reqCtx) (scheduler.AuditFilter, error) {
+func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
 	f := scheduler.AuditFilter{Limit: defaultAuditPage}
 	if run := strings.TrimSpace(c.Query("run")); run != "" {
 		if len(run) > 200 {
@@ -98,7 +100,7 @@ func toAuditJSON(e scheduler.Audit) runjson.Audit {
 
 // GET /api/v1/audit?run=&limit=&before= → {"entries": [...], "next": id|null},
 // newest first: the shape of cairn audit --json.
-func (h *handler) apiAudit(c *reqCtx) {
+func (h *handler) apiAudit(c *gin.Context) {
 	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -128,7 +130,7 @@ type auditRow struct {
 	Detail   string
 }
 
-func (h *handler) pageAudit(c *reqCtx) {
+func (h *handler) pageAudit(c *gin.Context) {
 	f, err := h.auditQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -194,7 +196,7 @@ func (h *handler) tokensOrFail() (Tokens, error) {
 }
 
 // GET /api/v1/tokens → {"tokens": [...]}: the shape of cairn tokens list --json.
-func (h *handler) apiTokens(c *reqCtx) {
+func (h *handler) apiTokens(c *gin.Context) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		h.fail(c, err)
@@ -214,7 +216,7 @@ func (h *handler) apiTokens(c *reqCtx) {
 }
 
 // revoke revokes token id for the caller (the audit log's actor).
-func (h *handler) revoke(c *reqCtx) (auth.Token, error) {
+func (h *handler) revoke(c *gin.Context) (auth.Token, error) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		return auth.Token{}, err
@@ -224,7 +226,7 @@ func (h *handler) revoke(c *reqCtx) (auth.Token, error) {
 }
 
 // POST /api/v1/tokens/{id}/revoke → the token as revoked.
-func (h *handler) apiRevokeToken(c *reqCtx) {
+func (h *handler) apiRevokeToken(c *gin.Context) {
 	t, err := h.revoke(c)
 	if err != nil {
 		h.fail(c, err)
@@ -239,7 +241,7 @@ type tokenRow struct {
 	Active bool // may be revoked
 }
 
-func (h *handler) pageTokens(c *reqCtx) {
+func (h *handler) pageTokens(c *gin.Context) {
 	tokens, err := h.tokensOrFail()
 	if err != nil {
 		h.fail(c, err)
@@ -270,7 +272,7 @@ func (h *handler) pageTokens(c *reqCtx) {
 }
 
 // POST /tokens/{id}/revoke (the tokens page's button) → back to the page.
-func (h *handler) postRevokeToken(c *reqCtx) {
+func (h *handler) postRevokeToken(c *gin.Context) {
 	if _, err := h.revoke(c); err != nil && !errors.Is(err, cairn.ErrTerminal) {
 		h.fail(c, err)
 		return

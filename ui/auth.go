@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn/auth"
 )
 
@@ -155,7 +157,7 @@ func cookieName(r *http.Request, plain, secure string) string {
 // in). Lax still keeps the cookie off every cross-site request but a
 // top-level GET, and no GET changes anything; every other request needs
 // the session's CSRF token as well.
-func setCookie(c *reqCtx, name, value string, maxAge int) {
+func setCookie(c *gin.Context, name, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
@@ -267,8 +269,8 @@ type signinPage struct {
 	SignedIn  *Caller
 }
 
-func (h *handler) mountSignin(e *router) {
-	g := e.Group("")
+func (h *handler) mountSignin(e *gin.Engine) {
+	g := &e.RouterGroup
 	h.route(g, http.MethodGet, "/signin", Open, h.pageSignin)
 	h.route(g, http.MethodPost, "/signin", Open, h.postSignin)
 	h.route(g, http.MethodPost, "/signout", Read, h.postSignout)
@@ -289,7 +291,7 @@ func (h *handler) authMode() string {
 // post must bring back in both (a page of another site cannot set the
 // cookie nor read the form, so it cannot sign a browser into its own
 // session).
-func (h *handler) renderSignin(c *reqCtx, status int, msg string) {
+func (h *handler) renderSignin(c *gin.Context, status int, msg string) {
 	p := signinPage{Next: localPath(c.Query("next")), Message: msg, Mode: h.authMode()}
 	if c.Request.Method != http.MethodGet {
 		p.Next = localPath(c.PostForm("next"))
@@ -319,9 +321,9 @@ func (h *handler) renderSignin(c *reqCtx, status int, msg string) {
 	h.render(c, status, "signin", "Sign in", p)
 }
 
-func (h *handler) pageSignin(c *reqCtx) { h.renderSignin(c, http.StatusOK, "") }
+func (h *handler) pageSignin(c *gin.Context) { h.renderSignin(c, http.StatusOK, "") }
 
-func (h *handler) postSignin(c *reqCtx) {
+func (h *handler) postSignin(c *gin.Context) {
 	if h.o.Tokens == nil {
 		h.fail(c, fmt.Errorf("this server does not sign in with tokens: %w", ErrBadInput))
 		return
@@ -359,7 +361,7 @@ func (h *handler) postSignin(c *reqCtx) {
 	c.Redirect(http.StatusSeeOther, localPath(c.PostForm("next")))
 }
 
-func (h *handler) postSignout(c *reqCtx) {
+func (h *handler) postSignout(c *gin.Context) {
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.session != "" {
 		h.sessions.end(who.session)
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gin-gonic/gin"
 )
 
 // Caller is who makes a request, as authentication found them. The write
@@ -140,7 +142,7 @@ func sameOrigin(r *http.Request) error {
 // carry the CSRF token of its session in the form field csrf or the
 // header X-CSRF-Token. A JSON API call of a server without authentication
 // is only checked for its origin, so that scripts and the CLI can call it.
-func (h *handler) checkCSRF(c *reqCtx) error {
+func (h *handler) checkCSRF(c *gin.Context) error {
 	r := c.Request
 	if safeMethod(r.Method) {
 		return nil

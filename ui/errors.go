@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 )
 
@@ -70,7 +72,7 @@ type apiError struct {
 }
 
 // isAPI reports whether the request is one of the API's (JSON answers).
-func isAPI(c *reqCtx) bool {
+func isAPI(c *gin.Context) bool {
 	p := c.Request.URL.Path
 	return p == "/api" || strings.HasPrefix(p, "/api/")
 }
@@ -78,7 +80,7 @@ func isAPI(c *reqCtx) bool {
 // logAttrs are a log line's attributes for the request: its method and
 // path, the run and task it names (as the path gives them: a run id may
 // be a prefix), then more.
-func logAttrs(c *reqCtx, more ...any) []any {
+func logAttrs(c *gin.Context, more ...any) []any {
 	attrs := []any{"method", c.Request.Method, "path", c.Request.URL.Path}
 	if id := c.Param("id"); id != "" {
 		attrs = append(attrs, "run", id)
@@ -91,7 +93,7 @@ func logAttrs(c *reqCtx, more ...any) []any {
 
 // fail answers err with its status: JSON {code, message} under /api, the
 // error page elsewhere. A 500's message hides the cause (logged here).
-func (h *handler) fail(c *reqCtx, err error) {
+func (h *handler) fail(c *gin.Context, err error) {
 	status, code := Status(err)
 	msg := err.Error()
 	if code == "conflict" {
@@ -126,7 +128,7 @@ func (h *handler) fail(c *reqCtx, err error) {
 	h.renderError(c, status, msg)
 }
 
-func (h *handler) notFound(c *reqCtx) {
+func (h *handler) notFound(c *gin.Context) {
 	if isAPI(c) {
 		h.fail(c, fmt.Errorf("no API route %s %s (the API is under %s): %w", c.Request.Method, c.Request.URL.Path, APIPrefix, cairn.ErrNotFound))
 		return
@@ -134,7 +136,7 @@ func (h *handler) notFound(c *reqCtx) {
 	h.fail(c, fmt.Errorf("no such page %s: %w", c.Request.URL.Path, cairn.ErrNotFound))
 }
 
-func (h *handler) methodNotAllowed(c *reqCtx) {
+func (h *handler) methodNotAllowed(c *gin.Context) {
 	h.fail(c, fmt.Errorf("%s %s: %w", c.Request.Method, c.Request.URL.Path, errMethod))
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 )
 
@@ -35,7 +37,7 @@ type flash struct {
 // maxFlash bounds a flash message (a cookie holds 4 KiB).
 const maxFlash = 1500
 
-func (h *handler) setFlash(c *reqCtx, kind, msg string) {
+func (h *handler) setFlash(c *gin.Context, kind, msg string) {
 	if len(msg) > maxFlash {
 		cut := maxFlash
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
@@ -50,7 +52,7 @@ func (h *handler) setFlash(c *reqCtx, kind, msg string) {
 }
 
 // takeFlash returns the request's flash message, if any, and clears it.
-func (h *handler) takeFlash(c *reqCtx) *flash {
+func (h *handler) takeFlash(c *gin.Context) *flash {
 	ck, err := c.Request.Cookie(flashCookie)
 	if err != nil || ck.Value == "" {
 		return nil
@@ -84,7 +86,7 @@ func (h *handler) flashMAC(v string) string {
 
 // runForm does a run's action for a form and sends the browser back to
 // the run's page, with done's message or the error's.
-func (h *handler) runForm(c *reqCtx, do func(a Actions, id string) error, done func(id string) string) {
+func (h *handler) runForm(c *gin.Context, do func(a Actions, id string) error, done func(id string) string) {
 	a, ok := h.actions(c)
 	if !ok {
 		return
@@ -109,7 +111,7 @@ func (h *handler) runForm(c *reqCtx, do func(a Actions, id string) error, done f
 }
 
 // POST /runs/{id}/cancel: the Cancel button.
-func (h *handler) formCancel(c *reqCtx) {
+func (h *handler) formCancel(c *gin.Context) {
 	h.runForm(c, func(a Actions, id string) error { return a.Cancel(c.Request.Context(), id) },
 		func(id string) string {
 			return fmt.Sprintf("Cancel of run %s requested: its running tasks are being stopped.", id)
@@ -118,7 +120,7 @@ func (h *handler) formCancel(c *reqCtx) {
 
 // POST /runs/{id}/retry (field task: one task; none: every failed one):
 // the Retry buttons.
-func (h *handler) formRetry(c *reqCtx) {
+func (h *handler) formRetry(c *gin.Context) {
 	task := c.PostForm("task")
 	h.runForm(c, func(a Actions, id string) error { return a.Retry(c.Request.Context(), id, task) },
 		func(id string) string {
@@ -130,7 +132,7 @@ func (h *handler) formRetry(c *reqCtx) {
 }
 
 // POST /runs/{id}/resume: the Resume button of an orphaned run.
-func (h *handler) formResume(c *reqCtx) {
+func (h *handler) formResume(c *gin.Context) {
 	h.runForm(c, func(a Actions, id string) error { return a.Resume(c.Request.Context(), id) },
 		func(id string) string { return fmt.Sprintf("Run %s resumed: this server drives it now.", id) })
 }
@@ -143,7 +145,7 @@ type runButtons struct {
 }
 
 // buttons are the actions the caller may take on a run as it is.
-func (h *handler) buttons(c *reqCtx, v *runView) runButtons {
+func (h *handler) buttons(c *gin.Context, v *runView) runButtons {
 	var b runButtons
 	if !h.canOperate(c) {
 		return b

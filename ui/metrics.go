@@ -2,6 +2,8 @@ package ui
 
 import (
 	"net/http"
+
+	"github.com/gin-gonic/gin"
 )
 
 // MetricsPath is where Options.Metrics is served.
@@ -11,12 +13,12 @@ const MetricsPath = "/metrics"
 // a Prometheus holding a viewer token scrapes it (Authorization: Bearer).
 // A refusal is plain text with its status, never a page nor a redirect
 // to sign in: a scraper reads the status only.
-func (h *handler) mountMetrics(e *router) {
+func (h *handler) mountMetrics(e *gin.Engine) {
 	if h.o.Metrics == nil {
 		return
 	}
 	h.routes = append(h.routes, Route{Method: http.MethodGet, Path: MetricsPath, Access: Read})
-	e.GET(MetricsPath, func(c *reqCtx) {
+	e.GET(MetricsPath, func(c *gin.Context) {
 		// The authentication of every other route (tokens, Authorize, or
 		// a loopback Host without either), answered in plain text.
 		if err := h.authenticate(c, Read); err != nil {

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/ml/plot"
 	"github.com/cairnml/cairn/ui/draw"
@@ -98,7 +100,7 @@ type page struct {
 }
 
 // page fills what the layout reads.
-func (h *handler) page(c *reqCtx, title string, body any) page {
+func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
 		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil}
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
@@ -109,7 +111,7 @@ func (h *handler) page(c *reqCtx, title string, body any) page {
 
 // render executes page name into a buffer first, so that a template error
 // is a clean 500 rather than half a page.
-func (h *handler) render(c *reqCtx, status int, name, title string, body any) {
+func (h *handler) render(c *gin.Context, status int, name, title string, body any) {
 	var b bytes.Buffer
 	pg := h.page(c, title, body)
 	pg.Flash = h.takeFlash(c)
@@ -128,7 +130,7 @@ func (h *handler) render(c *reqCtx, status int, name, title string, body any) {
 }
 
 // renderFragment executes one template of page name alone (an htmx swap).
-func (h *handler) renderFragment(c *reqCtx, name, tmpl string, body any) {
+func (h *handler) renderFragment(c *gin.Context, name, tmpl string, body any) {
 	var b bytes.Buffer
 	if err := h.pages.byName[name].ExecuteTemplate(&b, tmpl, h.page(c, "", body)); err != nil {
 		h.fail(c, fmt.Errorf("render %s: %w", tmpl, err))
@@ -138,7 +140,7 @@ func (h *handler) renderFragment(c *reqCtx, name, tmpl string, body any) {
 	c.Data(http.StatusOK, "text/html; charset=utf-8", h.marker.fill(b.Bytes(), h.csrfToken(c.Request)))
 }
 
-func (h *handler) renderError(c *reqCtx, status int, msg string) {
+func (h *handler) renderError(c *gin.Context, status int, msg string) {
 	back := ""
 	if status == http.StatusUnauthorized {
 		// A form posted after its session ended (the server restarted,
@@ -158,7 +160,7 @@ func (h *handler) renderError(c *reqCtx, status int, msg string) {
 
 // securityHeaders go on every answer: no inline script may run (the CSP
 // has no 'unsafe-inline'), no other origin is reached, no frame holds a page.
-func securityHeaders(c *reqCtx) {
+func securityHeaders(c *gin.Context) {
 	hd := c.Writer.Header()
 	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -171,9 +173,9 @@ func securityHeaders(c *reqCtx) {
 	}
 }
 
-func (h *handler) mountPages(e *router) {
-	g := e.Group("")
-	h.route(g, http.MethodGet, "/", Read, func(c *reqCtx) { c.Redirect(http.StatusFound, "/runs") })
+func (h *handler) mountPages(e *gin.Engine) {
+	g := &e.RouterGroup
+	h.route(g, http.MethodGet, "/", Read, func(c *gin.Context) { c.Redirect(http.StatusFound, "/runs") })
 	h.route(g, http.MethodGet, "/runs", Read, h.pageRuns)
 	h.route(g, http.MethodGet, "/runs/:id", Read, h.pageRun)
 	h.route(g, http.MethodGet, "/runs/:id/live", Read, h.pageRunLive)
@@ -194,7 +196,7 @@ type runRow struct {
 	Duration string
 }
 
-func (h *handler) pageRuns(c *reqCtx) {
+func (h *handler) pageRuns(c *gin.Context) {
 	f, err := h.runsQuery(c)
 	if err != nil {
 		h.fail(c, err)
@@ -311,7 +313,7 @@ func taskHref(runID, taskID string) string {
 	return "/runs/" + url.PathEscape(runID) + "/tasks/" + url.PathEscape(taskID)
 }
 
-func (h *handler) runPage(c *reqCtx) (*runPage, error) {
+func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return nil, err
@@ -428,7 +430,7 @@ func resultOf(runID string, tr *cairn.TaskRun) (result, bool) {
 	return res, true
 }
 
-func (h *handler) pageRun(c *reqCtx) {
+func (h *handler) pageRun(c *gin.Context) {
 	p, err := h.runPage(c)
 	if err != nil {
 		h.fail(c, err)
@@ -440,7 +442,7 @@ func (h *handler) pageRun(c *reqCtx) {
 // pageRunLive is the part of the run page that changes, for htmx to swap
 // in while the run is not finished; once it is, the fragment no longer
 // asks for itself and the polling stops.
-func (h *handler) pageRunLive(c *reqCtx) {
+func (h *handler) pageRunLive(c *gin.Context) {
 	p, err := h.runPage(c)
 	if err != nil {
 		h.fail(c, err)
@@ -480,7 +482,7 @@ type attemptLink struct {
 	Current bool
 }
 
-func (h *handler) pageTask(c *reqCtx) {
+func (h *handler) pageTask(c *gin.Context) {
 	v, tr, ok := h.runTask(c)
 	if !ok {
 		return

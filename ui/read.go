@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/ui/runjson"
@@ -25,7 +27,7 @@ const (
 
 // runsQuery reads the filters and the page of a runs list from the query
 // string: workflow, state, limit, before (a run id or a unique prefix).
-func (h *handler) runsQuery(c *reqCtx) (scheduler.RunFilter, error) {
+func (h *handler) runsQuery(c *gin.Context) (scheduler.RunFilter, error) {
 	f := scheduler.RunFilter{Workflow: strings.TrimSpace(c.Query("workflow")), Limit: defaultPage}
 	if s := strings.ToLower(strings.TrimSpace(c.Query("state"))); s != "" {
 		if s == "orphaned" {
@@ -134,7 +136,7 @@ func (h *handler) orphaned(r *cairn.Run) bool { return runjson.Orphaned(r, h.o.N
 // task returns task id of the run, or an error wrapping ErrNotFound.
 // runTask loads the run and the task a route names ({id}, {task}),
 // answering the request with the error when either cannot be had.
-func (h *handler) runTask(c *reqCtx) (*runView, *cairn.TaskRun, bool) {
+func (h *handler) runTask(c *gin.Context) (*runView, *cairn.TaskRun, bool) {
 	v, err := h.loadRun(c.Request.Context(), c.Param("id"))
 	if err == nil {
 		var tr *cairn.TaskRun
@@ -173,7 +175,7 @@ func attemptOf(atts []*cairn.Attempt, n int, taskID string) (*cairn.Attempt, err
 }
 
 // attemptParam reads ?attempt=N (0 when absent).
-func attemptParam(c *reqCtx) (int, error) {
+func attemptParam(c *gin.Context) (int, error) {
 	s := c.Query("attempt")
 	if s == "" {
 		return 0, nil

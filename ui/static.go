@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+
+	"github.com/gin-gonic/gin"
 )
 
 // static holds the assets the pages load: htmx (vendored, see
@@ -32,7 +34,7 @@ func assetDigest() string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-func (h *handler) mountStatic(e *router) {
+func (h *handler) mountStatic(e *gin.Engine) {
 	for _, name := range []string{"htmx.min.js", "htmx.LICENSE", "app.js", "app.css"} {
 		b, err := static.ReadFile(path.Join("static", name))
 		if err != nil {
@@ -43,7 +45,7 @@ func (h *handler) mountStatic(e *router) {
 			".css":     "text/css; charset=utf-8",
 			".LICENSE": "text/plain; charset=utf-8",
 		}[path.Ext(name)]
-		h.route(e.Group(""), http.MethodGet, "/static/"+name, Open, func(c *reqCtx) {
+		h.route(&e.RouterGroup, http.MethodGet, "/static/"+name, Open, func(c *gin.Context) {
 			c.Header("X-Content-Type-Options", "nosniff")
 			if c.Query("v") == h.assets {
 				c.Header("Cache-Control", "public, max-age=31536000, immutable")

@@ -1,6 +1,6 @@
 // Package ui is the face of `cairn server`: the web pages (html/template,
 // htmx vendored and embedded, no CDN, no inline script) and the JSON API
-// under /api/v1, one http.Handler on net/http (its routing: router.go).
+// under /api/v1, one http.Handler on gin (this package is gin's only home).
 //
 // It reads through Reader, an interface declared here with the read
 // methods of scheduler.RunStore it needs (*sqlite.Store satisfies it), and
@@ -17,10 +17,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"path"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
@@ -258,7 +261,18 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker,
 		sessions: newSessions(), flashKey: []byte(randomToken(32))}
-	e := &router{} // paths matched as sent: see router
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
+	}
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	// Match on the path as sent, so that a task id holding a slash
+	// (escaped as %2F in links) stays one path parameter.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
+	e.ContextWithFallback = true // c.Request.Context() through c
 	e.Use(securityHeaders, h.recover, h.limitBody, h.checkQuery)
 	h.mountStatic(e)
 	h.mountAPI(e)
@@ -272,7 +286,7 @@ func New(o Options) (*Handler, error) {
 }
 
 // route registers a handler that needs access a.
-func (h *handler) route(g *routeGroup, method, p string, a Access, fn handlerFunc) {
+func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.HandlerFunc) {
 	h.routes = append(h.routes, Route{Method: method, Path: path.Join(g.BasePath(), p), Access: a})
 	g.Handle(method, p, h.authorize(a), fn)
 }
@@ -280,8 +294,8 @@ func (h *handler) route(g *routeGroup, method, p string, a Access, fn handlerFun
 // authorize asks Options.Authorize for every route above Open (without
 // it, the caller is NoAuthActor through a loopback Host), then checks
 // the CSRF token of a request that may change something.
-func (h *handler) authorize(a Access) handlerFunc {
-	return func(c *reqCtx) {
+func (h *handler) authorize(a Access) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		if a == Open {
 			if !safeMethod(c.Request.Method) {
 				if err := sameOrigin(c.Request); err != nil {
@@ -325,7 +339,7 @@ func sentence(msg string) string {
 }
 
 // authenticate sets the request's caller, or says why there is none.
-func (h *handler) authenticate(c *reqCtx, a Access) error {
+func (h *handler) authenticate(c *gin.Context, a Access) error {
 	authorize := h.o.Authorize
 	switch h.authMode() {
 	case "tokens":
@@ -352,7 +366,7 @@ func (h *handler) authenticate(c *reqCtx, a Access) error {
 // client that sends its body slowly, or never, would otherwise hold its
 // connection for good, even unauthenticated (Go reads what is left of a
 // body before it answers).
-func (h *handler) limitBody(c *reqCtx) {
+func (h *handler) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > h.o.MaxBodyBytes {
 		h.fail(c, &http.MaxBytesError{Limit: h.o.MaxBodyBytes})
 		c.Abort()
@@ -372,7 +386,7 @@ func (h *handler) limitBody(c *reqCtx) {
 // %-escape): Go drops such pairs from the query, so a filter in one would
 // be ignored without a word; and, on an API route, a parameter the route
 // does not take or one given twice (checkAPIQuery).
-func (h *handler) checkQuery(c *reqCtx) {
+func (h *handler) checkQuery(c *gin.Context) {
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
 		h.fail(c, fmt.Errorf("the query %s does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
@@ -422,7 +436,7 @@ func checkAPIQuery(method, route string, q url.Values) error {
 }
 
 // recover turns a panic in a route into a 500 and a log line.
-func (h *handler) recover(c *reqCtx) {
+func (h *handler) recover(c *gin.Context) {
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {

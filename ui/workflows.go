@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/ui/draw"
@@ -183,7 +185,7 @@ func (h *handler) lookup(name string) (catalog.Entry, error) {
 
 // GET /api/v1/workflows → {"workflows": [...]}: every file of the
 // workflows folder, by file name; those that are not served say why.
-func (h *handler) apiWorkflows(c *reqCtx) {
+func (h *handler) apiWorkflows(c *gin.Context) {
 	out := struct {
 		Workflows []workflowJSON `json:"workflows"`
 	}{Workflows: []workflowJSON{}}
@@ -194,7 +196,7 @@ func (h *handler) apiWorkflows(c *reqCtx) {
 }
 
 // GET /api/v1/workflows/{name}: one workflow, or why its file is not served.
-func (h *handler) apiWorkflow(c *reqCtx) {
+func (h *handler) apiWorkflow(c *gin.Context) {
 	e, err := h.lookup(c.Param("name"))
 	if err != nil {
 		h.fail(c, err)
@@ -232,7 +234,7 @@ func (h *handler) check(file string, src []byte) (*workflows.Workflow, []catalog
 
 // POST /api/v1/workflows/validate?file=NAME, the file's YAML as the body →
 // 200 {"valid": bool, "problems": [...], "workflow": {...}|null}.
-func (h *handler) apiValidate(c *reqCtx) {
+func (h *handler) apiValidate(c *gin.Context) {
 	file, err := fileName(c.Query("file"))
 	if err != nil {
 		h.fail(c, err)
@@ -293,7 +295,7 @@ func paramValues(raw map[string]json.RawMessage) (map[string]string, error) {
 
 // POST /api/v1/runs {"file": "name.yaml", "source": "<yaml>", "params": {...}}
 // → 201 {"id": RUN}: a run of a workflow file the client has.
-func (h *handler) apiSubmit(c *reqCtx) {
+func (h *handler) apiSubmit(c *gin.Context) {
 	var body struct {
 		File   string                     `json:"file"`
 		Source string                     `json:"source"`
@@ -383,7 +385,7 @@ func problemTexts(ps []catalog.Problem) []string {
 // recentRuns is how many runs the workflows page shows of each workflow.
 const recentRuns = 5
 
-func (h *handler) recent(c *reqCtx, name string, n int) ([]runRow, error) {
+func (h *handler) recent(c *gin.Context, name string, n int) ([]runRow, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -400,7 +402,7 @@ func (h *handler) recent(c *reqCtx, name string, n int) ([]runRow, error) {
 	return rows, nil
 }
 
-func (h *handler) pageWorkflows(c *reqCtx) {
+func (h *handler) pageWorkflows(c *gin.Context) {
 	body := struct {
 		Rows   []workflowRow
 		Folder bool
@@ -480,7 +482,7 @@ func triggerFields(wf *workflows.Workflow) []paramField {
 
 // canOperate reports whether the request's caller may trigger, cancel,
 // retry and resume here: the pages show those buttons only then.
-func (h *handler) canOperate(c *reqCtx) bool {
+func (h *handler) canOperate(c *gin.Context) bool {
 	if h.o.Actions == nil {
 		return false
 	}
@@ -488,7 +490,7 @@ func (h *handler) canOperate(c *reqCtx) bool {
 	return ok && caller.Access >= Operate
 }
 
-func (h *handler) workflowPage(c *reqCtx, e catalog.Entry) (*workflowPage, error) {
+func (h *handler) workflowPage(c *gin.Context, e catalog.Entry) (*workflowPage, error) {
 	p := &workflowPage{Entry: e, Problems: problemTexts(e.Problems), Params: paramRows(e.Workflow),
 		RunsHref: "/runs?workflow=" + url.QueryEscape(e.Name)}
 	if e.OK() {
@@ -522,7 +524,7 @@ func pendingTasks(wf *workflows.Workflow) []*cairn.TaskRun {
 	return out
 }
 
-func (h *handler) pageWorkflow(c *reqCtx) {
+func (h *handler) pageWorkflow(c *gin.Context) {
 	e, err := h.lookup(c.Param("name"))
 	if err != nil {
 		h.fail(c, err)
@@ -539,7 +541,7 @@ func (h *handler) pageWorkflow(c *reqCtx) {
 // POST /workflows/{name}/trigger, the Trigger form: a run of the workflow
 // with the form's params, then to its page (303) saying so; a param the
 // workflow refuses shows the form again with the problem beside it.
-func (h *handler) formTrigger(c *reqCtx) {
+func (h *handler) formTrigger(c *gin.Context) {
 	a, ok := h.actions(c)
 	if !ok {
 		return
