@@ -9,6 +9,8 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/cairnml/cairn/tasks/proctree"
 )
 
 // signalsReady is closed once this process catches SIGINT and SIGTERM;
@@ -41,6 +43,9 @@ func main() {
 		os.Exit(128 + int(s))
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	// The emptied cgroups kept for the next shell attempts are left to
+	// the next cairn process only when this one dies.
+	proctree.RemoveIdle()
 	if s := caught.Load(); s != 0 {
 		// A command ended by a signal says so, as shells expect: 130 for
 		// SIGINT, 143 for SIGTERM.

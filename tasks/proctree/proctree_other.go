@@ -5,6 +5,7 @@ package proctree
 import (
 	"context"
 	"os/exec"
+	"syscall"
 )
 
 // Options configures a Tree.
@@ -17,6 +18,7 @@ func New(name string, marks []string, o Options) (*Tree, error)                 
 func CgroupAvailable() bool                                                     { return false }
 func (t *Tree) Cgroup() string                                                  { return "" }
 func (t *Tree) Prepare(cmd *exec.Cmd)                                           {}
+func (t *Tree) PrepareAttr(a *syscall.SysProcAttr)                              {}
 func (t *Tree) Started(pid int)                                                 {}
 func (t *Tree) Kill(ctx context.Context) error                                  { return nil }
 func (t *Tree) KillExcept(ctx context.Context, keep int, marks ...string) error { return nil }
@@ -27,3 +29,5 @@ func Reap(ctx context.Context, name string, marks []string) error {
 }
 
 func RemoveStale() {}
+
+func RemoveIdle() {}

@@ -18,6 +18,12 @@ import (
 	"github.com/cairnml/cairn/tasks/proctree"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	proctree.RemoveIdle()
+	os.Exit(code)
+}
+
 func dead(pid int) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -219,8 +225,9 @@ func TestKillCgroupThatIsGone(t *testing.T) {
 	if err := tree.Close(); err != nil {
 		t.Fatal(err)
 	}
+	proctree.RemoveIdle() // an emptied cgroup is kept for reuse until then
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("cgroup %s still there after Close: %v", dir, err)
+		t.Fatalf("cgroup %s still there after Close and RemoveIdle: %v", dir, err)
 	}
 	if err := proctree.KillCgroup(context.Background(), dir); err != nil {
 		t.Fatalf("killing a cgroup that is gone: %v", err)
@@ -247,9 +254,10 @@ func TestCgroupRemovedWhileOpenIsGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := tree.Close(); err != nil { // removes the cgroup
+	if err := tree.Close(); err != nil {
 		t.Fatal(err)
 	}
+	proctree.RemoveIdle() // removes the cgroup, kept for reuse until then
 	_, werr := f.Write([]byte("1"))
 	if !errors.Is(werr, syscall.ENODEV) {
 		t.Skipf("writing a removed cgroup's open cgroup.kill gave %v here, not ENODEV", werr)
@@ -259,5 +267,117 @@ func TestCgroupRemovedWhileOpenIsGone(t *testing.T) {
 	}
 	if proctree.CgroupGone(t.TempDir(), os.ErrPermission) {
 		t.Error("a permission error is taken as the cgroup gone")
+	}
+}
+
+// A tree whose processes all ended hands its cgroup to the next tree;
+// one that still held a process is killed and removed, never reused (a
+// process cloned into a cgroup after its cgroup.kill is killed at birth
+// on some kernels), and what it held does not reach the next tree.
+func TestCgroupReusedOnlyWhenEmpty(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	proctree.RemoveIdle()
+	run := func(name, script string) (*proctree.Tree, int) {
+		tree, err := proctree.New(name, nil, proctree.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, pid := start(t, tree, script, []string{"PATH=/usr/bin:/bin"})
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return tree, pid
+	}
+	// Attempt 1 leaves nothing: its cgroup is reused by attempt 2.
+	t1, _ := run("test.reuse.1", `echo $$`)
+	dir1 := t1.Cgroup()
+	if err := t1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir1); err != nil {
+		t.Fatalf("the emptied cgroup %s was removed, not kept: %v", dir1, err)
+	}
+	// Attempt 2, in the same cgroup, leaves a process that cleared its
+	// environment and lost its parent.
+	t2, left := run("test.reuse.2", `setsid env -i /bin/sleep 300 & echo $!`)
+	if t2.Cgroup() != dir1 {
+		t.Fatalf("attempt 2 got cgroup %s, want the emptied %s", t2.Cgroup(), dir1)
+	}
+	if dead(left) {
+		t.Fatal("the leftover died by itself: this test shows nothing")
+	}
+	if err := t2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !dead(left) {
+		t.Fatalf("process %d outlived its tree", left)
+	}
+	if _, err := os.Stat(dir1); !os.IsNotExist(err) {
+		t.Errorf("the killed cgroup %s was kept: %v", dir1, err)
+	}
+	// Attempt 3 gets a fresh cgroup, holding only its own processes, and
+	// its command runs (a cgroup reused after cgroup.kill would kill it).
+	t3, err := proctree.New("test.reuse.3", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer t3.Close()
+	if t3.Cgroup() == dir1 {
+		t.Fatalf("attempt 3 reuses the killed cgroup %s", dir1)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `sed -n 's/^0:://p' /proc/self/cgroup; cat cgroup.procs`)
+	cmd.Dir = t3.Cgroup()
+	t3.Prepare(cmd)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("attempt 3: %v\n%s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) < 2 || !strings.HasSuffix(lines[0], "/"+filepath.Base(t3.Cgroup())) {
+		t.Fatalf("attempt 3 ran outside its cgroup %s:\n%s", t3.Cgroup(), out)
+	}
+	for _, f := range lines[1:] {
+		if f == strconv.Itoa(left) {
+			t.Errorf("attempt 3's cgroup lists attempt 2's process %d", left)
+		}
+	}
+}
+
+// Reap finds a dead worker's pooled cgroup by the name it carries, and
+// leaves the pooled cgroups of other trees alone.
+func TestReapFindsAPooledCgroupByName(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	mine, err := proctree.New("test.reap-pooled.1", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := proctree.New("test.reap-pooled.2", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if !strings.HasSuffix(mine.Cgroup(), ".pool") {
+		t.Skipf("cgroups are not pooled here (%s)", mine.Cgroup())
+	}
+	cmd, pid := start(t, mine, `env -i /bin/sleep 300 & echo $!`, nil)
+	_ = cmd.Wait()
+	ocmd, opid := start(t, other, `env -i /bin/sleep 300 & echo $!`, nil)
+	_ = ocmd.Wait()
+	// The worker "dies": mine is never closed.
+	if err := proctree.Reap(context.Background(), "test.reap-pooled.1", []string{"NO_SUCH_MARK=1"}); err != nil {
+		t.Fatal(err)
+	}
+	if !dead(pid) {
+		t.Errorf("process %d of the pooled cgroup survived Reap", pid)
+	}
+	if _, err := os.Stat(mine.Cgroup()); !os.IsNotExist(err) {
+		t.Errorf("reaped cgroup %s not removed: %v", mine.Cgroup(), err)
+	}
+	if dead(opid) {
+		t.Errorf("Reap of test.reap-pooled.1 killed process %d of test.reap-pooled.2", opid)
 	}
 }
