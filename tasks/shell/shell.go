@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -27,7 +26,8 @@ import (
 // Task is the shell task type. The zero value is ready to use; it holds no
 // state and serves any number of attempts at once.
 type Task struct {
-	tree proctree.Options // how an attempt's processes are held (tests force the sweep)
+	tree     proctree.Options // how an attempt's processes are held (tests force the sweep)
+	noDirect bool             // every script through /bin/sh (tests compare)
 }
 
 var (
@@ -259,7 +259,7 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 		vars["CAIRN_OUTPUT_"+envSuffix(name)] = abs
 	}
 
-	var argv []string
+	var cmds []start // the first that starts runs
 	if p.Script != nil {
 		script, refs, err := compile(p.Script.ScriptText)
 		if err != nil {
@@ -268,15 +268,22 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 		for k, v := range refs {
 			vars[k] = v
 		}
-		argv = []string{"/bin/sh", "-c", "set -e\n" + script}
+		if !t.noDirect && len(refs) == 0 {
+			if prog, argv, pwd, ok := direct(script, vars, wd); ok {
+				cmds = append(cmds, start{prog: prog, argv: argv, env: envList(vars, "PWD="+pwd), asSh: true})
+			}
+		}
+		cmds = append(cmds, start{prog: "/bin/sh", argv: []string{"/bin/sh", "-c", "set -e\n" + script}, env: envList(vars)})
 	} else {
+		argv := make([]string, 0, len(*p.Argv))
 		for _, a := range *p.Argv {
 			argv = append(argv, string(a))
 		}
-	}
-	prog, err := lookPath(argv[0], vars["PATH"])
-	if err != nil {
-		return exitResult(127), cairn.Permanentf("shell %s: %w", req.TaskID, err)
+		prog, err := lookPath(argv[0], vars["PATH"])
+		if err != nil {
+			return exitResult(127), cairn.Permanentf("shell %s: %w", req.TaskID, err)
+		}
+		cmds = append(cmds, start{prog: prog, argv: argv, env: envList(vars)})
 	}
 
 	grace := DefaultKillGrace
@@ -295,7 +302,7 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("shell %s: %w", req.TaskID, err)
 	}
-	code, runErr := run(ctx, prog, argv, envList(vars), wd, env.Log, grace, tree)
+	code, runErr := run(ctx, cmds, wd, env.Log, grace, tree)
 	if code < 0 {
 		code = -1
 	}
@@ -380,12 +387,13 @@ func baseEnv() map[string]string {
 	return vars
 }
 
-func envList(vars map[string]string) []string {
-	list := make([]string, 0, len(vars))
+// envList is vars as NAME=value entries, sorted, then extra.
+func envList(vars map[string]string, extra ...string) []string {
+	list := make([]string, 0, len(vars)+len(extra))
 	for _, k := range sortedKeys(vars) {
 		list = append(list, k+"="+vars[k])
 	}
-	return list
+	return append(list, extra...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -527,43 +535,68 @@ func lookPath(prog, pathList string) (string, error) {
 // errStopped says the command was stopped because ctx ended.
 var errStopped = errors.New("command stopped")
 
+// start is one way to run an attempt's command.
+type start struct {
+	prog string   // the file to execute
+	argv []string // its arguments, argv[0] first
+	env  []string // NAME=value
+	// asSh: a script's command run without its shell, which writes what
+	// the shell would of a command killed by a signal.
+	asSh bool
+}
+
 // run starts the command in its own process group, waits for it, and
-// returns its exit code. It returns errStopped (wrapped) if ctx ended first,
-// the start error with code 127 or 126 if it could not start, and an error
-// for a log that failed.
+// returns its exit code: the first of cmds that starts (a script run
+// directly, else by /bin/sh). It returns errStopped (wrapped) if ctx ended
+// first, the start error with code 127 or 126 if none could start, and an
+// error for a log that failed.
 //
 // Every process the command starts is in tree; once the command has
 // exited, whatever of it is left is killed (tree.Close), success included.
-func run(ctx context.Context, prog string, argv, env []string, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree) (_ int, err error) {
+func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree) (_ int, err error) {
 	defer func() {
 		if cerr := tree.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("stop what the command left running: %w", cerr)
 		}
 	}()
-	cmd := &exec.Cmd{
-		Path:        prog,
-		Args:        argv,
-		Env:         env,
-		Dir:         dir,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	null, err := devNull()
+	if err != nil {
+		return -1, err
 	}
-	tree.Prepare(cmd)
-	defer dieWithParent(cmd.SysProcAttr)()
+	attr := &os.ProcAttr{
+		Dir:   dir,
+		Files: []*os.File{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	}
+	tree.PrepareAttr(attr.Sys)
+	defer dieWithParent(attr.Sys)()
 	var out capture
 	switch lw := log.(type) {
 	case nil:
-		// Stdout and Stderr nil: the child writes to /dev/null.
+		// The child writes to /dev/null.
 	case *os.File:
-		cmd.Stdout, cmd.Stderr = lw, lw
+		attr.Files[1], attr.Files[2] = lw, lw
 	default:
 		var err error
 		if out, err = newCapture(log); err != nil {
 			return -1, fmt.Errorf("log: %w", err)
 		}
-		cmd.Stdout, cmd.Stderr = out.writer(), out.writer()
+		attr.Files[1], attr.Files[2] = out.writer(), out.writer()
 	}
 
-	if err := cmd.Start(); err != nil {
+	// os.StartProcess, not os/exec: the same fork and exec, without
+	// opening /dev/null for each command nor the goroutines and checks
+	// of exec.Cmd that this use has no need of.
+	var proc *os.Process
+	var started start
+	for _, c := range cmds {
+		started, attr.Env = c, c.env
+		if proc, err = os.StartProcess(c.prog, c.argv, attr); err == nil {
+			break
+		}
+	}
+	prog := started.prog
+	if err != nil {
 		if out != nil {
 			out.finish()
 		}
@@ -582,13 +615,18 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 	if out != nil {
 		out.started()
 	}
-	pgid := cmd.Process.Pid
+	pgid := proc.Pid
 
 	k := &killer{pgid: pgid, grace: grace}
 	stopWatch := context.AfterFunc(ctx, k.terminate)
-	waitErr := cmd.Wait()
+	state, waitErr := proc.Wait()
 	stopped := !stopWatch()
 	k.done()
+	if ws, ok := exitStatus(state); ok && started.asSh && ws.Signaled() {
+		if note := shSignalNote(int(ws.Signal()), ws.CoreDump()); note != "" {
+			_, _ = attr.Files[2].WriteString(note) // where the shell writes it
+		}
+	}
 	// Reap the rest of the group, and everything else the command
 	// started (setsid, double forks): nothing outlives the attempt, nor
 	// holds the log pipe open.
@@ -600,11 +638,11 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		logErr = out.finish()
 	}
 
-	code := exitCode(cmd.ProcessState)
+	code := exitCode(state)
 	switch {
 	case stopped:
 		return code, fmt.Errorf("%w", errStopped)
-	case waitErr != nil && cmd.ProcessState == nil:
+	case waitErr != nil:
 		return -1, fmt.Errorf("wait: %w", waitErr)
 	case logErr != nil:
 		return code, fmt.Errorf("write log: %w", logErr)
@@ -612,6 +650,24 @@ func run(ctx context.Context, prog string, argv, env []string, dir string, log i
 		return code, fmt.Errorf("stop what the command left running: %w", treeErr)
 	}
 	return code, nil
+}
+
+// devNull is /dev/null, opened once for every command's standard input
+// (and output, without a log).
+var devNull = sync.OnceValues(func() (*os.File, error) {
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	return f, nil
+})
+
+func exitStatus(ps *os.ProcessState) (syscall.WaitStatus, bool) {
+	if ps == nil {
+		return 0, false
+	}
+	ws, ok := ps.Sys().(syscall.WaitStatus)
+	return ws, ok
 }
 
 func exitCode(ps *os.ProcessState) int {

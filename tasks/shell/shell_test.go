@@ -23,11 +23,15 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/proctree"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/tasktest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// The emptied cgroups kept for reuse go at the end, as cairn's own do.
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) { proctree.RemoveIdle(); os.Exit(code) }))
+}
 
 func logHas(want ...string) func(*testing.T, tasktest.Attempt) {
 	return func(t *testing.T, a tasktest.Attempt) {
