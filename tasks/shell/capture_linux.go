@@ -73,7 +73,7 @@ func (s *spool) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.buf == nil {
-		s.buf = make([]byte, 32<<10)
+		s.buf = *spoolBufs.Get().(*[]byte)
 	}
 	copied := false
 	for {
@@ -110,8 +110,21 @@ func (s *spool) finish() error {
 		<-s.done
 	}
 	s.flush()
+	s.mu.Lock()
+	if buf := s.buf; buf != nil {
+		s.buf = nil
+		spoolBufs.Put(&buf)
+	}
+	s.mu.Unlock()
 	if err := s.f.Close(); err != nil && s.werr == nil {
 		return fmt.Errorf("close output spool: %w", err)
 	}
 	return s.werr
 }
+
+// spoolBufs holds the buffers output is copied through: one per attempt
+// was the most of what an attempt allocated.
+var spoolBufs = sync.Pool{New: func() any {
+	b := make([]byte, 32<<10)
+	return &b
+}}
