@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -380,4 +381,45 @@ func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	if dead(opid) {
 		t.Errorf("Reap of test.reap-pooled.1 killed process %d of test.reap-pooled.2", opid)
 	}
+}
+
+// Trees made at once never share a cgroup, pooled or not.
+func TestCgroupPoolConcurrent(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	var mu sync.Mutex
+	inUse := map[string]bool{}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				tree, err := proctree.New(fmt.Sprintf("test.concurrent.%d.%d", g, i), nil, proctree.Options{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				if inUse[tree.Cgroup()] {
+					t.Errorf("two trees hold %s at once", tree.Cgroup())
+				}
+				inUse[tree.Cgroup()] = true
+				mu.Unlock()
+				cmd := exec.Command("/bin/true")
+				tree.Prepare(cmd)
+				if err := cmd.Run(); err != nil {
+					t.Errorf("true in %s: %v", tree.Cgroup(), err)
+				}
+				mu.Lock()
+				delete(inUse, tree.Cgroup())
+				mu.Unlock()
+				if err := tree.Close(); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

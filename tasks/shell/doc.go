@@ -7,6 +7,9 @@
 //	                       a slash is looked up in the child's PATH
 //	script: "..."          or a script run as /bin/sh -c "set -e\n<script>":
 //	                       the script stops at the first failing command.
+//	                       One simple command with no shell syntax
+//	                       (python3 train.py --lr 0.1) is executed
+//	                       directly, as /bin/sh would: see direct.go.
 //	                       Exactly one of argv and script is required.
 //	                       A ${{ }} reference in it is never script text:
 //	                       see "References in a script" below.
@@ -56,17 +59,19 @@
 // # Log, exit and errors
 //
 // Stdout and stderr both go, raw and interleaved as written, to the
-// attempt's log. When the log is a file (an *os.File, or a writer with a
-// File() (*os.File, error) method such as artifacts.LogWriter) the child
-// writes to it directly; otherwise one pipe feeds it, so writes never
-// interleave mid-chunk.
+// attempt's log. When the log is an *os.File the child writes to it
+// directly; otherwise (artifacts.LogWriter, which makes its file on the
+// first byte) the child writes to one in-memory file (memfd), copied to
+// the log when the command ends and every 250 ms while it runs, or where
+// there is no memfd through one pipe; writes never interleave mid-chunk.
 //
 // The child runs in its own process group. When the attempt's context ends
 // or the timeout passes, the whole group gets SIGTERM, then SIGKILL after
 // kill_grace. When the child exits, whatever it started is killed, success
 // included: its group, and (tasks/proctree) everything else — a setsid
 // job, an orphan re-parented away. On Linux with a writable cgroup v2 the
-// attempt runs in a cgroup of its own, which nothing it forks can leave;
+// attempt runs in a cgroup of its own, which nothing it forks can leave
+// (an emptied one is reused by a later attempt, tasks/proctree);
 // otherwise the worker becomes a child subreaper and kills every process
 // carrying the attempt's CAIRN_RUN_ID, CAIRN_TASK_ID and CAIRN_ATTEMPT and
 // their descendants. On Linux the child is also killed (SIGKILL) if the

@@ -131,3 +131,58 @@ func TestOutputSymlinkIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// Attempts reuse an emptied cgroup; one that left a process behind gets
+// it killed, and the next attempt does not find it in its cgroup (a new
+// one: a cgroup killed once is not reused).
+func TestLeftoverDoesNotReachTheNextAttempt(t *testing.T) {
+	if !proctree.CgroupAvailable() {
+		t.Skip("no writable cgroup v2 here")
+	}
+	task := shell.New()
+	// Prints the attempt's cgroup and the processes in it.
+	const show = `cg=$(sed -n 's/^0:://p' /proc/self/cgroup)
+echo "cgroup $cg"
+mnt=$(awk '$9 == "cgroup2" {print $5; exit}' /proc/self/mountinfo)
+cat "$mnt$cg/cgroup.procs"
+`
+	attempt := func(n int, script string) (cgroup string, pids []string, workdir string) {
+		t.Helper()
+		raw, _ := json.Marshal(map[string]any{"script": script})
+		env, log := tasktest.Env(t)
+		req := tasktest.Request(t, raw)
+		req.Attempt = n
+		if _, err := task.Run(context.Background(), req, env); err != nil {
+			t.Fatalf("attempt %d: %v\n%s", n, err, log)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+			if c, ok := strings.CutPrefix(line, "cgroup "); ok {
+				cgroup = c
+			} else {
+				pids = append(pids, line)
+			}
+		}
+		if cgroup == "" {
+			t.Fatalf("attempt %d printed no cgroup:\n%s", n, log)
+		}
+		return cgroup, pids, req.WorkDir
+	}
+	cg1, _, _ := attempt(1, show)
+	cg2, _, wd2 := attempt(2, show+"setsid sleep 300 & echo $! > left.pid\n")
+	if cg2 != cg1 {
+		t.Errorf("attempt 2 ran in %s, not in attempt 1's emptied cgroup %s", cg2, cg1)
+	}
+	left := pidsIn(t, wd2, "left.pid")[0]
+	if !gone(left) {
+		t.Fatalf("process %d outlived attempt 2", left)
+	}
+	cg3, pids3, _ := attempt(3, show)
+	if cg3 == cg2 {
+		t.Errorf("attempt 3 reuses %s, which was killed", cg3)
+	}
+	for _, p := range pids3 {
+		if p == strconv.Itoa(left) {
+			t.Errorf("attempt 2's process %d is in attempt 3's cgroup", left)
+		}
+	}
+}
