@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -17,7 +18,7 @@ func TestCanStartIn(t *testing.T) {
 	if base == "" {
 		t.Skip("no writable cgroup v2 here")
 	}
-	cg, err := makeCgroup(filepath.Join(base, fmt.Sprintf("cairn.%d.%d.test-probe", os.Getpid(), seq.Add(1))), false)
+	cg, err := makeCgroup(base, "test-probe", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,5 +33,41 @@ func TestCanStartIn(t *testing.T) {
 	defer syscall.Close(notCgroup)
 	if canStartIn(&cgroup{dir: cg.dir, fd: notCgroup}) {
 		t.Error("the probe says yes for a clone into a folder that is not a cgroup")
+	}
+}
+
+// A cairn process restarted with the pid of one that died (as in a
+// container) finds that one's cgroups: it makes its own past them, and
+// RemoveStale removes the empty ones it did not make, not its own.
+func TestSamePidAsADeadProcess(t *testing.T) {
+	base := cgroupBase()
+	if base == "" {
+		t.Skip("no writable cgroup v2 here")
+	}
+	var earlier []string
+	for i := int64(1); i <= 2; i++ {
+		dir := filepath.Join(base, fmt.Sprintf("cairn.%d.%d.pool", os.Getpid(), seq.Load()+i))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(dir) })
+		earlier = append(earlier, dir)
+	}
+	cg, err := makeCgroup(base, "pool", true)
+	if err != nil {
+		t.Fatalf("a cgroup of an earlier process with this pid stops this one: %v", err)
+	}
+	defer func() { cg.close(); removeCgroup(cg.dir) }()
+	if slices.Contains(earlier, cg.dir) {
+		t.Fatalf("made %s, which existed", cg.dir)
+	}
+	RemoveStale()
+	for _, dir := range earlier {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("the earlier process's empty cgroup %s was kept: %v", dir, err)
+		}
+	}
+	if _, err := os.Stat(cg.dir); err != nil {
+		t.Errorf("RemoveStale removed this process's own cgroup %s: %v", cg.dir, err)
 	}
 }

@@ -105,7 +105,7 @@ var setup = sync.OnceValue(func() cgroups {
 		if rest, ok := strings.CutPrefix(line, "0::"); ok {
 			dir := filepath.Join(mnt, filepath.Clean("/"+rest))
 			// The probe's cgroup is the pool's first.
-			cg, err := makeCgroup(filepath.Join(dir, fmt.Sprintf("cairn.%d.%d.pool", os.Getpid(), seq.Add(1))), true)
+			cg, err := makeCgroup(dir, "pool", true)
 			if err != nil {
 				return cgroups{}
 			}
@@ -119,7 +119,7 @@ var setup = sync.OnceValue(func() cgroups {
 				pool.mu.Unlock()
 			} else {
 				cg.close()
-				os.Remove(cg.dir)
+				removeCgroup(cg.dir)
 			}
 			return s
 		}
@@ -240,7 +240,7 @@ var pool struct {
 // cannot be named, a new one named cairn.PID.N.NAME.
 func takeCgroup(s cgroups, name string) (*cgroup, error) {
 	if !s.pool {
-		return makeCgroup(filepath.Join(s.base, fmt.Sprintf("cairn.%d.%d.%s", os.Getpid(), seq.Add(1), sanitize(name))), false)
+		return makeCgroup(s.base, sanitize(name), false)
 	}
 	pool.mu.Lock()
 	var cg *cgroup
@@ -251,33 +251,58 @@ func takeCgroup(s cgroups, name string) (*cgroup, error) {
 	pool.mu.Unlock()
 	if cg == nil {
 		var err error
-		cg, err = makeCgroup(filepath.Join(s.base, fmt.Sprintf("cairn.%d.%d.pool", os.Getpid(), seq.Add(1))), true)
+		cg, err = makeCgroup(s.base, "pool", true)
 		if err != nil {
 			return nil, err
 		}
 	}
 	if err := fsetxattr(cg.fd, treeAttr, []byte(name)); err != nil {
 		cg.close()
-		os.Remove(cg.dir)
+		removeCgroup(cg.dir)
 		return nil, fmt.Errorf("name cgroup %s: %w", cg.dir, err)
 	}
 	return cg, nil
 }
 
-// makeCgroup makes the cgroup dir and opens it.
-func makeCgroup(dir string, pooled bool) (*cgroup, error) {
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("make cgroup: %w", err)
+// made holds the cgroup folders this process made and has not removed
+// (RemoveStale tells them from those of an earlier process that had the
+// same pid, as a restarted container's cairn often has).
+var made sync.Map
+
+// removeCgroup removes the cgroup folder dir, made by this process.
+func removeCgroup(dir string) error {
+	err := os.Remove(dir)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
+		made.Delete(dir)
 	}
+	return err
+}
+
+// makeCgroup makes a cgroup cairn.PID.N.name under base and opens it. N
+// counts up past a folder that exists already (left by an earlier process
+// with this pid).
+func makeCgroup(base, name string, pooled bool) (*cgroup, error) {
+	var dir string
+	for try := 0; ; try++ {
+		dir = filepath.Join(base, fmt.Sprintf("cairn.%d.%d.%s", os.Getpid(), seq.Add(1), name))
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrExist) || try == 100 {
+			return nil, fmt.Errorf("make cgroup: %w", err)
+		}
+	}
+	made.Store(dir, true)
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		os.Remove(dir)
+		removeCgroup(dir)
 		return nil, fmt.Errorf("open cgroup: %w", err)
 	}
 	ev, err := syscall.Openat(fd, "cgroup.events", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		syscall.Close(fd)
-		os.Remove(dir)
+		removeCgroup(dir)
 		return nil, fmt.Errorf("open cgroup.events: %w", err)
 	}
 	return &cgroup{dir: dir, fd: fd, events: ev, pooled: pooled}, nil
@@ -317,7 +342,7 @@ func (c *cgroup) release() error {
 		pool.mu.Unlock()
 	}
 	c.close()
-	if err := os.Remove(c.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := removeCgroup(c.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove cgroup: %w", err)
 	}
 	return nil
@@ -332,7 +357,7 @@ func RemoveIdle() {
 	pool.mu.Unlock()
 	for _, c := range idle {
 		c.close()
-		os.Remove(c.dir)
+		removeCgroup(c.dir)
 	}
 }
 
@@ -842,15 +867,15 @@ func Reap(ctx context.Context, name string, marks []string) error {
 			if err := killCgroup(ctx, dir); err != nil {
 				return err
 			}
-			os.Remove(dir)
+			removeCgroup(dir)
 		}
 	}
 	return Marked(ctx, marks)
 }
 
 // RemoveStale removes the empty cgroups of trees whose cairn process is
-// gone (cairn.PID.N.NAME, PID no longer running): the litter a worker
-// killed with -9 leaves. A cgroup that still holds processes is left for
+// gone (cairn.PID.N.NAME, PID no longer running, or this process's pid
+// but not made by it): the litter a worker killed with -9 leaves. A cgroup that still holds processes is left for
 // Reap, which the run's resume calls before the task is retried. New
 // calls RemoveStale once per process.
 func RemoveStale() {
@@ -862,7 +887,8 @@ func RemoveStale() {
 	for _, dir := range dirs {
 		f := strings.SplitN(filepath.Base(dir), ".", 4)
 		pid, err := strconv.Atoi(f[1])
-		if err != nil || pid <= 0 || pid == os.Getpid() || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+		if _, mine := made.Load(dir); err != nil || pid <= 0 || mine ||
+			pid != os.Getpid() && !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
 			continue // its owner may be running
 		}
 		os.Remove(dir) // fails, and keeps it, unless it is empty
