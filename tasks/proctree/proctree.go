@@ -24,7 +24,10 @@
 // birth (the clone compares the kill sequence of its parent's cgroup with
 // the target's). A pooled cgroup is named cairn.PID.N.pool and carries
 // its tree's name in the extended attribute user.cairn.tree while in use,
-// which is how Reap finds a dead worker's.
+// which is how Reap finds a dead worker's. Reap never writes a pooled
+// cgroup's cgroup.kill: it freezes it, kills each member and thaws it,
+// and removes it only if its owner is gone (a live owner, whose attempt
+// lost its lease, keeps reusing it).
 //
 // Otherwise (no cgroup v2, no right to create one, a kernel before 5.14,
 // or clone3 refused, as some container seccomp profiles do: all probed
@@ -217,7 +220,7 @@ type cgroup struct {
 	fd     int  // the folder, for clone3
 	events int  // cgroup.events, read to know whether it is empty
 	pooled bool // reusable (cairn.PID.N.pool), named by treeAttr while in use
-	killed bool // cgroup.kill was written: never reused
+	killed bool // cgroup.kill was written (or it was found frozen): never reused
 }
 
 // treeAttr is the extended attribute that names the tree a pooled cgroup
@@ -236,8 +239,8 @@ var pool struct {
 }
 
 // takeCgroup returns an empty cgroup for the tree name: a pooled one
-// (reused, or made for the pool) named by its attribute, or where cgroups
-// cannot be named, a new one named cairn.PID.N.NAME.
+// (reused, or made for the pool; Started names it by its attribute), or
+// where cgroups cannot be named, a new one named cairn.PID.N.NAME.
 func takeCgroup(s cgroups, name string) (*cgroup, error) {
 	if !s.pool {
 		return makeCgroup(s.base, sanitize(name), false)
@@ -255,11 +258,6 @@ func takeCgroup(s cgroups, name string) (*cgroup, error) {
 		if err != nil {
 			return nil, err
 		}
-	}
-	if err := fsetxattr(cg.fd, treeAttr, []byte(name)); err != nil {
-		cg.close()
-		removeCgroup(cg.dir)
-		return nil, fmt.Errorf("name cgroup %s: %w", cg.dir, err)
 	}
 	return cg, nil
 }
@@ -308,20 +306,26 @@ func makeCgroup(base, name string, pooled bool) (*cgroup, error) {
 	return &cgroup{dir: dir, fd: fd, events: ev, pooled: pooled}, nil
 }
 
-// populated reports whether a process is in the cgroup (one that exited
-// is not, even before it is reaped).
-func (c *cgroup) populated() (bool, error) {
+// state reads whether a process is in the cgroup (one that exited is
+// not, even before it is reaped) and whether it is frozen.
+func (c *cgroup) state() (populated, frozen bool, err error) {
 	var b [128]byte
 	n, err := syscall.Pread(c.events, b[:], 0)
 	if err != nil {
-		return false, fmt.Errorf("read cgroup.events: %w", err)
+		return false, false, fmt.Errorf("read cgroup.events: %w", err)
 	}
+	seen := false
 	for _, line := range strings.Split(string(b[:max(n, 0)]), "\n") {
 		if v, ok := strings.CutPrefix(line, "populated "); ok {
-			return v != "0", nil
+			populated, seen = v != "0", true
+		} else if v, ok := strings.CutPrefix(line, "frozen "); ok {
+			frozen = v != "0"
 		}
 	}
-	return false, fmt.Errorf("cgroup.events of %s has no populated line: %q", c.dir, b[:max(n, 0)])
+	if !seen {
+		return false, false, fmt.Errorf("cgroup.events of %s has no populated line: %q", c.dir, b[:max(n, 0)])
+	}
+	return populated, frozen, nil
 }
 
 func (c *cgroup) close() {
@@ -332,7 +336,7 @@ func (c *cgroup) close() {
 // release ends the tree's use of the cgroup, which is empty: back to the
 // pool when it may be reused, else removed.
 func (c *cgroup) release() error {
-	if c.pooled && !c.killed && fremovexattr(c.fd, treeAttr) == nil {
+	if c.pooled && !c.killed && unname(c.fd) == nil {
 		pool.mu.Lock()
 		if len(pool.idle) < maxIdle {
 			pool.idle = append(pool.idle, c)
@@ -373,6 +377,15 @@ func fsetxattr(fd int, name string, value []byte) error {
 	_, _, errno := syscall.Syscall6(syscall.SYS_FSETXATTR, uintptr(fd), uintptr(unsafe.Pointer(p)), uintptr(v), uintptr(len(value)), 0, 0)
 	if errno != 0 {
 		return errno
+	}
+	return nil
+}
+
+// unname removes the attribute that names a pooled cgroup's tree; a
+// cgroup never named (its tree started nothing) has none to remove.
+func unname(fd int) error {
+	if err := fremovexattr(fd, treeAttr); err != nil && err != syscall.ENODATA {
+		return err
 	}
 	return nil
 }
@@ -425,11 +438,22 @@ func (t *Tree) PrepareAttr(a *syscall.SysProcAttr) {
 	a.CgroupFD = t.cg.fd
 }
 
-// Started records the tree's first process, whose descendants the sweep
-// kills for as long as it runs (a plugin process; a shell command's are
-// found by their marks once it has exited). A pid reused by another
-// process after this one is gone is told apart by its start time.
+// Started records the tree's first process, once it runs. In a pooled
+// cgroup, it names the cgroup after the tree (user.cairn.tree), so that
+// Reap finds it if this process dies: done once the process has started,
+// while it runs, rather than before, where an attempt's start waits on it
+// (a cold fsetxattr took 7-13 µs in a chain of shell attempts here). On
+// the sweep, it is the process whose descendants the sweep kills for as
+// long as it runs (a plugin process; a shell command's are found by their
+// marks once it has exited); a pid reused by another process after this
+// one is gone is told apart by its start time.
 func (t *Tree) Started(pid int) {
+	if t.cg != nil {
+		if t.cg.pooled {
+			_ = fsetxattr(t.cg.fd, treeAttr, []byte(t.name)) // setup found it works
+		}
+		return
+	}
 	t.root.Store(int64(pid))
 	t.rootStart.Store(startTime(pid))
 }
@@ -470,8 +494,11 @@ func (t *Tree) kill(ctx context.Context, keep int, marks [][]byte) error {
 		if keep != 0 {
 			return killMembers(ctx, t.cg.dir, keep)
 		}
-		if pop, err := t.cg.populated(); err == nil && !pop {
-			// Empty, so nothing can fork into it: nothing to kill.
+		pop, frozen, err := t.cg.state()
+		if err == nil && !pop {
+			// Empty, so nothing can fork into it: nothing to kill. A
+			// frozen one is being reaped from outside: not reused.
+			t.cg.killed = t.cg.killed || frozen
 			return nil
 		}
 		t.cg.killed = true
@@ -856,28 +883,96 @@ func Marked(ctx context.Context, marks []string) error {
 func Reap(ctx context.Context, name string, marks []string) error {
 	if base := cgroupBase(); base != "" {
 		dirs, _ := filepath.Glob(filepath.Join(base, "cairn.*.*."+sanitize(name)))
-		pooled, _ := filepath.Glob(filepath.Join(base, "cairn.*.*.pool"))
-		var b [256]byte
-		for _, dir := range pooled {
-			if n, err := syscall.Getxattr(dir, treeAttr, b[:]); err == nil && string(b[:n]) == name {
-				dirs = append(dirs, dir)
-			}
-		}
 		for _, dir := range dirs {
 			if err := killCgroup(ctx, dir); err != nil {
 				return err
 			}
 			removeCgroup(dir)
 		}
+		pooled, _ := filepath.Glob(filepath.Join(base, "cairn.*.*.pool"))
+		for _, dir := range pooled {
+			if treeOf(dir) == name {
+				if err := reapPooled(ctx, dir, name); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	return Marked(ctx, marks)
 }
 
+// treeOf is the name of the tree the pooled cgroup dir serves, "" if none.
+func treeOf(dir string) string {
+	var b [256]byte
+	n, err := syscall.Getxattr(dir, treeAttr, b[:])
+	if err != nil {
+		return ""
+	}
+	return string(b[:n])
+}
+
+// reapPooled kills the processes of the pooled cgroup dir, which serves
+// the tree name, and removes it if the process it belongs to is gone.
+// Not with cgroup.kill: that would make the cgroup kill every process
+// later cloned into it, and a live owner (one whose attempt lost its
+// lease) keeps it for its next trees. It freezes the cgroup, checks that
+// it still serves name (it cannot change hands while frozen: its
+// processes cannot end), kills each member until none is left, and thaws
+// it. An owner that finds it frozen at its tree's end does not reuse it.
+func reapPooled(ctx context.Context, dir, name string) error {
+	freeze := filepath.Join(dir, "cgroup.freeze")
+	if err := os.WriteFile(freeze, []byte("1"), 0); err != nil {
+		if cgroupGone(dir, err) {
+			return nil
+		}
+		return fmt.Errorf("freeze cgroup: %w", err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			_ = os.WriteFile(freeze, []byte("0"), 0)
+		}
+	}
+	defer thaw()
+	if treeOf(dir) != name {
+		return nil // it went back to its pool, or serves another tree now
+	}
+	if err := killMembers(ctx, dir, 0); err != nil {
+		return err
+	}
+	thaw()
+	if ownerGone(dir) {
+		removeCgroup(dir)
+	}
+	return nil
+}
+
+// ownerGone reports whether the process that made the cgroup dir
+// (cairn.PID.N.NAME) is gone: not running, or this process's pid but
+// not made by this process.
+func ownerGone(dir string) bool {
+	f := strings.SplitN(filepath.Base(dir), ".", 4)
+	if len(f) < 4 {
+		return false
+	}
+	pid, err := strconv.Atoi(f[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		_, mine := made.Load(dir)
+		return !mine
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
 // RemoveStale removes the empty cgroups of trees whose cairn process is
 // gone (cairn.PID.N.NAME, PID no longer running, or this process's pid
-// but not made by it): the litter a worker killed with -9 leaves. A cgroup that still holds processes is left for
-// Reap, which the run's resume calls before the task is retried. New
-// calls RemoveStale once per process.
+// but not made by it): the litter a worker killed with -9 leaves. A
+// cgroup that still holds processes is left for Reap, which the run's
+// resume calls before the task is retried. New calls RemoveStale once per
+// process.
 func RemoveStale() {
 	base := cgroupBase()
 	if base == "" {
@@ -885,12 +980,8 @@ func RemoveStale() {
 	}
 	dirs, _ := filepath.Glob(filepath.Join(base, "cairn.*.*.*"))
 	for _, dir := range dirs {
-		f := strings.SplitN(filepath.Base(dir), ".", 4)
-		pid, err := strconv.Atoi(f[1])
-		if _, mine := made.Load(dir); err != nil || pid <= 0 || mine ||
-			pid != os.Getpid() && !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
-			continue // its owner may be running
+		if ownerGone(dir) {
+			removeCgroup(dir) // fails, and keeps it, unless it is empty
 		}
-		os.Remove(dir) // fails, and keeps it, unless it is empty
 	}
 }

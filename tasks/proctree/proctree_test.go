@@ -20,9 +20,40 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if name := os.Getenv("PROCTREE_TEST_WORKER"); name != "" {
+		worker(name)
+		return
+	}
 	code := m.Run()
 	proctree.RemoveIdle()
 	os.Exit(code)
+}
+
+// worker is a cairn worker that dies with an attempt running: it starts,
+// in a tree named name, a process that cleared its environment, prints
+// its pid and the tree's cgroup, and exits without closing the tree.
+func worker(name string) {
+	tree, err := proctree.New(name, nil, proctree.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	cmd := exec.Command("/bin/sh", "-c", `env -i /bin/sleep 300 & echo $!`)
+	cmd.Stderr = os.Stderr
+	tree.Prepare(cmd)
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	tree.Started(cmd.Process.Pid)
+	var pid int
+	fmt.Fscan(out, &pid)
+	fmt.Println(pid, tree.Cgroup())
+	os.Exit(0) // dies: the tree is never closed
 }
 
 func dead(pid int) bool {
@@ -133,26 +164,37 @@ func TestSweepKillsDescendantsAndMarked(t *testing.T) {
 	}
 }
 
-// Reap kills what a dead worker's tree left in its cgroup.
+// Reap kills what a dead worker's tree left in its cgroup. The worker is
+// a process of its own (this test binary), which exits without closing
+// its tree.
 func TestReapKillsALeftoverCgroup(t *testing.T) {
 	if !proctree.CgroupAvailable() {
 		t.Skip("no writable cgroup v2 here")
 	}
-	tree, err := proctree.New("test.leftover", nil, proctree.Options{})
+	w := exec.Command(os.Args[0])
+	w.Env = append(os.Environ(), "PROCTREE_TEST_WORKER=test.leftover")
+	w.Stderr = os.Stderr
+	out, err := w.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("worker: %v", err)
 	}
-	cmd, pid := start(t, tree, `env -i /bin/sleep 300 & echo $!`, nil)
-	_ = cmd.Wait()
-	// The worker "dies": its tree is never closed.
+	var pid int
+	var cgroup string
+	if _, err := fmt.Sscan(string(out), &pid, &cgroup); err != nil {
+		t.Fatalf("worker said %q: %v", out, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	if dead(pid) {
+		t.Fatal("the leftover died with its worker: this test shows nothing")
+	}
 	if err := proctree.Reap(context.Background(), "test.leftover", []string{"NO_SUCH_MARK=1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !dead(pid) {
 		t.Fatalf("process %d of the leftover cgroup survived Reap", pid)
 	}
-	if m, _ := filepath.Glob(tree.Cgroup()); len(m) != 0 {
-		t.Errorf("leftover cgroup %s not removed", tree.Cgroup())
+	if m, _ := filepath.Glob(cgroup); len(m) != 0 {
+		t.Errorf("leftover cgroup %s not removed", cgroup)
 	}
 }
 
@@ -346,8 +388,11 @@ func TestCgroupReusedOnlyWhenEmpty(t *testing.T) {
 	}
 }
 
-// Reap finds a dead worker's pooled cgroup by the name it carries, and
-// leaves the pooled cgroups of other trees alone.
+// Reap finds a pooled cgroup by the name it carries, and leaves the
+// pooled cgroups of other trees alone. Here its owner lives (an attempt
+// whose lease another process took over): Reap kills the processes but
+// keeps the cgroup, which the owner reuses — Reap did not write its
+// cgroup.kill, after which a process cloned into it would die at birth.
 func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	if !proctree.CgroupAvailable() {
 		t.Skip("no writable cgroup v2 here")
@@ -368,18 +413,34 @@ func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	_ = cmd.Wait()
 	ocmd, opid := start(t, other, `env -i /bin/sleep 300 & echo $!`, nil)
 	_ = ocmd.Wait()
-	// The worker "dies": mine is never closed.
 	if err := proctree.Reap(context.Background(), "test.reap-pooled.1", []string{"NO_SUCH_MARK=1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !dead(pid) {
 		t.Errorf("process %d of the pooled cgroup survived Reap", pid)
 	}
-	if _, err := os.Stat(mine.Cgroup()); !os.IsNotExist(err) {
-		t.Errorf("reaped cgroup %s not removed: %v", mine.Cgroup(), err)
-	}
 	if dead(opid) {
 		t.Errorf("Reap of test.reap-pooled.1 killed process %d of test.reap-pooled.2", opid)
+	}
+	if _, err := os.Stat(mine.Cgroup()); err != nil {
+		t.Fatalf("Reap removed the cgroup %s of a live process: %v", mine.Cgroup(), err)
+	}
+	dir := mine.Cgroup()
+	if err := mine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := proctree.New("test.reap-pooled.3", nil, proctree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Close()
+	if next.Cgroup() != dir {
+		t.Fatalf("the next tree got %s, not the reaped and emptied %s", next.Cgroup(), dir)
+	}
+	proc := exec.Command("/bin/true")
+	next.Prepare(proc)
+	if err := proc.Run(); err != nil {
+		t.Errorf("a process started in the reaped cgroup: %v", err)
 	}
 }
 

@@ -612,6 +612,7 @@ func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace tim
 		}
 		return code, fmt.Errorf("start %s: %w", prog, err)
 	}
+	tree.Started(proc.Pid)
 	if out != nil {
 		out.started()
 	}
