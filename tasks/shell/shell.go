@@ -52,7 +52,7 @@ func (*Task) Info() cairn.TypeInfo {
 		Summary: "Runs a command or a /bin/sh script with a minimal environment, a timeout and declared output files.",
 		Params: []cairn.ParamInfo{
 			{Name: "argv", Kind: cairn.KindList, Doc: "the command and its arguments, run without a shell; exclusive with script"},
-			{Name: "script", Kind: cairn.KindString, Script: true, Doc: `a script run by /bin/sh -c with "set -e" first; exclusive with argv. Each ${{ }} reference in it reaches the shell as a variable (CAIRN_REF_1, ...), never as script text`},
+			{Name: "script", Kind: cairn.KindString, Script: true, Doc: `a script run by /bin/sh -c with "set -e" first (one simple command with no shell syntax is executed directly, as /bin/sh would); exclusive with argv. Each ${{ }} reference in it reaches the shell as a variable (CAIRN_REF_1, ...), never as script text`},
 			{Name: "env", Kind: cairn.KindMap, Doc: "extra environment variables; the worker's environment is not inherited beyond PATH, HOME, TMPDIR and LANG"},
 			{Name: "workdir", Kind: cairn.KindString, Doc: "working directory; default the attempt's scratch directory, relative paths are taken from it"},
 			{Name: "timeout", Kind: cairn.KindDuration, Doc: "stop the command after this long (retryable failure)"},
