@@ -984,4 +984,13 @@ func RemoveStale() {
 			removeCgroup(dir) // fails, and keeps it, unless it is empty
 		}
 	}
+	// The probe's cgroup of earlier versions, cairn.probe.PID, left by one
+	// killed while probing.
+	probes, _ := filepath.Glob(filepath.Join(base, "cairn.probe.*"))
+	for _, dir := range probes {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "cairn.probe."))
+		if err == nil && pid > 0 && pid != os.Getpid() && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			os.Remove(dir)
+		}
+	}
 }

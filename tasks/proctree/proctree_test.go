@@ -172,7 +172,10 @@ func TestReapKillsALeftoverCgroup(t *testing.T) {
 		t.Skip("no writable cgroup v2 here")
 	}
 	w := exec.Command(os.Args[0])
-	w.Env = append(os.Environ(), "PROCTREE_TEST_WORKER=test.leftover")
+	// A name of this process's own: another test process reaping the
+	// same name would take the leftover first.
+	name := fmt.Sprintf("test.leftover.%d", os.Getpid())
+	w.Env = append(os.Environ(), "PROCTREE_TEST_WORKER="+name)
 	w.Stderr = os.Stderr
 	out, err := w.Output()
 	if err != nil {
@@ -187,7 +190,7 @@ func TestReapKillsALeftoverCgroup(t *testing.T) {
 	if dead(pid) {
 		t.Fatal("the leftover died with its worker: this test shows nothing")
 	}
-	if err := proctree.Reap(context.Background(), "test.leftover", []string{"NO_SUCH_MARK=1"}); err != nil {
+	if err := proctree.Reap(context.Background(), name, []string{"NO_SUCH_MARK=1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !dead(pid) {
@@ -217,8 +220,9 @@ func TestRemoveStaleCgroups(t *testing.T) {
 	}
 	base := filepath.Dir(live.Cgroup())
 	empty := filepath.Join(base, fmt.Sprintf("cairn.%d.1.test.stale", gone.Process.Pid))
+	oldProbe := filepath.Join(base, fmt.Sprintf("cairn.probe.%d", gone.Process.Pid)) // as earlier versions named it
 	held := filepath.Join(base, fmt.Sprintf("cairn.%d.2.test.held", gone.Process.Pid))
-	for _, d := range []string{empty, held} {
+	for _, d := range []string{empty, held, oldProbe} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -239,10 +243,13 @@ func TestRemoveStaleCgroups(t *testing.T) {
 		_ = orphan.Wait()
 		os.Remove(held)
 		os.Remove(empty)
+		os.Remove(oldProbe)
 	})
 	proctree.RemoveStale()
-	if _, err := os.Stat(empty); !os.IsNotExist(err) {
-		t.Errorf("empty stale cgroup %s not removed: %v", empty, err)
+	for _, d := range []string{empty, oldProbe} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("empty stale cgroup %s not removed: %v", d, err)
+		}
 	}
 	if _, err := os.Stat(held); err != nil || dead(orphan.Process.Pid) {
 		t.Errorf("a stale cgroup holding a process was removed or killed (%v); resume's Reap decides", err)
@@ -397,11 +404,12 @@ func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	if !proctree.CgroupAvailable() {
 		t.Skip("no writable cgroup v2 here")
 	}
-	mine, err := proctree.New("test.reap-pooled.1", nil, proctree.Options{})
+	name := fmt.Sprintf("test.reap-pooled.%d", os.Getpid()) // this process's own
+	mine, err := proctree.New(name+".1", nil, proctree.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := proctree.New("test.reap-pooled.2", nil, proctree.Options{})
+	other, err := proctree.New(name+".2", nil, proctree.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +421,14 @@ func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	_ = cmd.Wait()
 	ocmd, opid := start(t, other, `env -i /bin/sleep 300 & echo $!`, nil)
 	_ = ocmd.Wait()
-	if err := proctree.Reap(context.Background(), "test.reap-pooled.1", []string{"NO_SUCH_MARK=1"}); err != nil {
+	if err := proctree.Reap(context.Background(), name+".1", []string{"NO_SUCH_MARK=1"}); err != nil {
 		t.Fatal(err)
 	}
 	if !dead(pid) {
 		t.Errorf("process %d of the pooled cgroup survived Reap", pid)
 	}
 	if dead(opid) {
-		t.Errorf("Reap of test.reap-pooled.1 killed process %d of test.reap-pooled.2", opid)
+		t.Errorf("Reap of %s.1 killed process %d of %s.2", name, opid, name)
 	}
 	if _, err := os.Stat(mine.Cgroup()); err != nil {
 		t.Fatalf("Reap removed the cgroup %s of a live process: %v", mine.Cgroup(), err)
@@ -429,7 +437,7 @@ func TestReapFindsAPooledCgroupByName(t *testing.T) {
 	if err := mine.Close(); err != nil {
 		t.Fatal(err)
 	}
-	next, err := proctree.New("test.reap-pooled.3", nil, proctree.Options{})
+	next, err := proctree.New(name+".3", nil, proctree.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

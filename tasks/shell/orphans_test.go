@@ -5,6 +5,7 @@ package shell_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,7 +62,9 @@ sh -c 'env -i /bin/sleep 300 & echo $! > bare.pid'
 exec sleep 300`})
 	env, _ := tasktest.Env(t)
 	req := tasktest.Request(t, raw)
-	req.RunID, req.TaskID, req.Attempt = "r-reap", "train", 3
+	// A run id of this process's own: another test process reaping the
+	// same name would kill this attempt.
+	req.RunID, req.TaskID, req.Attempt = fmt.Sprintf("r-reap-%d", os.Getpid()), "train", 3
 	done := make(chan error, 1)
 	go func() {
 		_, err := shell.New().Run(context.Background(), req, env)
@@ -90,10 +93,11 @@ exec sleep 300`})
 	}
 	name := make([]byte, 256)
 	n, err := syscall.Getxattr(strings.TrimSpace(string(cg)), "user.cairn.tree", name)
-	if got := string(name[:max(n, 0)]); strings.HasSuffix(strings.TrimSpace(string(cg)), ".pool") && got != "shell.r-reap.train.3" {
-		t.Errorf("the attempt's pooled cgroup %s is named %q (%v), want shell.r-reap.train.3", cg, got, err)
+	want := "shell." + req.RunID + ".train.3"
+	if got := string(name[:max(n, 0)]); strings.HasSuffix(strings.TrimSpace(string(cg)), ".pool") && got != want {
+		t.Errorf("the attempt's pooled cgroup %s is named %q (%v), want %s", cg, got, err, want)
 	}
-	if err := shell.New().ReapOrphans(context.Background(), "r-reap", "train", 3); err != nil {
+	if err := shell.New().ReapOrphans(context.Background(), req.RunID, "train", 3); err != nil {
 		t.Fatal(err)
 	}
 	// At once: ReapOrphans kills the cgroup and waits until it is empty

@@ -168,7 +168,9 @@ cat "$mnt$cg/cgroup.procs"
 		return cgroup, pids, req.WorkDir
 	}
 	cg1, _, _ := attempt(1, show)
-	cg2, _, wd2 := attempt(2, show+"setsid sleep 300 & echo $! > left.pid\n")
+	// The leftover writes its pid once in a session of its own: the
+	// kill of the command's process group at its end does not reach it.
+	cg2, _, wd2 := attempt(2, show+"setsid sh -c 'echo $$ > left.pid; exec sleep 300' &\nwhile [ ! -s left.pid ]; do sleep 0.01; done\n")
 	if cg2 != cg1 {
 		t.Errorf("attempt 2 ran in %s, not in attempt 1's emptied cgroup %s", cg2, cg1)
 	}
