@@ -22,7 +22,7 @@ import (
 
 // runInProcess runs a workflow through the same parts `cairn run` wires,
 // in this process, so that profiles (-cpuprofile) see the whole path.
-func runInProcess(b *testing.B, src string, slots int) time.Duration {
+func runInProcess(b testing.TB, src string, slots int) time.Duration {
 	b.Helper()
 	ctx := context.Background()
 	reg, err := tasks.NewRegistry(shell.New(), noop.New())
