@@ -237,8 +237,11 @@ func (a *app) resumeRemote(ctx context.Context, rf *remoteFlags, arg string, ef 
 		if gerr != nil {
 			return remoteErr(err)
 		}
+		if d.State.CanRetry() {
+			return fmt.Errorf("run %s already %s: nothing to resume; run its failures again with: cairn retry %s%s", d.ID, d.State, d.ID, rf.serverArg())
+		}
 		if d.State.Terminal() {
-			return fmt.Errorf("run %s already %s; start a new one with 'cairn run'", d.ID, d.State)
+			return fmt.Errorf("run %s already %s: nothing to resume; start a new one with: cairn trigger %s%s", d.ID, d.State, d.Workflow, rf.serverArg())
 		}
 		// A live process drives it (the server itself, as a rule: it
 		// takes orphaned runs over by itself): follow it all the same.

@@ -245,6 +245,10 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	}
 	defer st.Close()
 	id := r.ID
+	if r.State.CanRetry() {
+		return fmt.Errorf("run %s already %s: nothing to resume; run its failures again with 'cairn retry %s', or start a new one with 'cairn run %s'",
+			id, r.State, id, r.SourcePath)
+	}
 	if r.State.Terminal() {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}

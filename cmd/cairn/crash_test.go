@@ -753,7 +753,7 @@ tasks:
 	if b, _ := os.ReadFile(count); strings.Count(string(b), "ran\n") != 3 {
 		t.Errorf("the task ran %d times, want 3", strings.Count(string(b), "ran\n"))
 	}
-	if r := e.must(1, "resume", id); !strings.Contains(r.stderr, "already failed") {
+	if r := e.must(1, "resume", id); !strings.Contains(r.stderr, "already failed") || !strings.Contains(r.stderr, "cairn retry "+id) {
 		t.Errorf("resume of the failed run:\n%s", r)
 	}
 }

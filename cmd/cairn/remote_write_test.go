@@ -206,7 +206,8 @@ func TestRetryOnServer(t *testing.T) {
 		t.Errorf("resume --server of a run cancelled meanwhile: exit %d\n%s\n%s", code, resume.stdout.String(), resume.stderr.String())
 	}
 	e.waitRunState(30*time.Second, id2, "cancelled")
-	if r := e.must(1, "resume", id2, "--server", api); !strings.Contains(r.stderr, "run "+id2+" already cancelled") {
+	if r := e.must(1, "resume", id2, "--server", api); !strings.Contains(r.stderr, "run "+id2+" already cancelled") ||
+		!strings.Contains(r.stderr, "cairn retry "+id2+" --server "+api) {
 		t.Errorf("resume --server of a finished run:\n%s", r)
 	}
 }
