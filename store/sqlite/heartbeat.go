@@ -78,14 +78,9 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 				args = append(args, l.RunID, l.TaskID, l.Attempt, l.Token)
 			}
 			args = append(args, now.UnixNano())
-			st, err := s.txStmt(ctx, tx, heartbeatQuery(size))
+			rows, err := s.query(ctx, tx, heartbeatQuery(size), args...)
 			if err != nil {
 				return err
-			}
-			s.stmts.Add(1)
-			rows, err := st.QueryContext(ctx, args...)
-			if err != nil {
-				return translate(err)
 			}
 			for rows.Next() {
 				var (

@@ -213,14 +213,9 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 				r.errText, r.retryAt, r.taskFinished, r.interrupted)
 		}
 		args = append(padArgs(args, len(chunk), size, completeManyCols), now.UnixNano())
-		st, err := s.txStmt(ctx, tx, completeManyQuery(size, check))
+		res, err := s.query(ctx, tx, completeManyQuery(size, check), args...)
 		if err != nil {
 			return nil, nil, err
-		}
-		s.stmts.Add(1)
-		res, err := st.QueryContext(ctx, args...)
-		if err != nil {
-			return nil, nil, translate(err)
 		}
 		n := int64(0)
 		for res.Next() {

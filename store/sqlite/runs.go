@@ -785,14 +785,9 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 			if kind.to == toReady {
 				args = append(args, gen)
 			}
-			st, err := s.txStmt(ctx, tx, kind.text(size))
+			rows, err := s.query(ctx, tx, kind.text(size), args...)
 			if err != nil {
 				return err
-			}
-			s.stmts.Add(1)
-			rows, err := st.QueryContext(ctx, args...)
-			if err != nil {
-				return translate(err)
 			}
 			n := 0
 			for rows.Next() {

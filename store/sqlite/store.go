@@ -913,6 +913,21 @@ func (s *Store) inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fat
 	return ferr, nil
 }
 
+// query runs a prepared statement that returns rows (a SELECT, or a write
+// with RETURNING) in tx.
+func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts.Add(1)
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	return rows, nil
+}
+
 // exec runs a prepared statement in tx and returns the rows it affected.
 func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
 	st, err := s.txStmt(ctx, tx, query)
