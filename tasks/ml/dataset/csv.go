@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -25,25 +26,40 @@ import (
 // not trimmed, and a CRLF (any run of CRs before an LF) inside a quoted
 // field reads as LF, in names and values; ReadJSONL reads its strings so.
 func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
+	return readCSV(r, opts, 64<<10, 4<<20)
+}
+
+// readCSV is ReadCSV reading its input in chunks of firstChunk bytes,
+// doubling up to maxChunk (tests use tiny ones).
+//
+// It is encoding/csv's reader and the inference of buildColumn in one
+// pass over the bytes, with the same results and errors (the reference
+// in csv_ref_test.go is the former ReadCSV built on them; the tests
+// compare the two): a line without quotes is split in place and its
+// numbers are read from the bytes (scanNumber); a record with quotes,
+// and the last line, go through readRecord, encoding/csv's parser. Each
+// column keeps the kind of its first value while the others agree (see
+// decoder). When a column of numbers, booleans or datetimes turns out to
+// be text, its values are read again from the input kept in memory
+// (the input is kept unless every column's kind is declared).
+func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, error) {
 	c, err := opts.config()
 	if err != nil {
 		return nil, err
 	}
-	cr := csv.NewReader(skipBOM(newLimitReader(r, opts.MaxBytes)))
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	header, err := cr.Read()
+	size := sizeHint(r)
+	in := newCSVInput(newLimitReader(r, opts.MaxBytes), firstChunk, maxChunk, true, true)
+	hline, err := in.record()
 	if err == io.EOF {
 		return nil, parseErr(1, "", ErrHeader, "no header row")
 	}
 	if err != nil {
 		return nil, csvErr(err)
 	}
-	hline, _ := cr.FieldPos(0)
-	raws := make([]*rawColumn, len(header))
-	index := make(map[string]int, len(header))
-	for j, name := range header {
-		name = crlfToLF(name)
+	names := make([]string, len(in.ends))
+	index := make(map[string]int, len(names))
+	for j := range names {
+		name := string(crlfToLFBytes(in.field(j)))
 		switch _, dup := index[name]; {
 		case !utf8.ValidString(name):
 			return nil, parseErr(hline, "", ErrFormat, "column %d: name is not valid UTF-8", j+1)
@@ -53,33 +69,73 @@ func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 			return nil, parseErr(hline, name, ErrHeader, "name appears twice (columns %d and %d)", index[name]+1, j+1)
 		}
 		index[name] = j
-		raws[j] = &rawColumn{name: name}
+		names[j] = name
 	}
 	if err := checkSchemaNames(opts.Schema, func(n string) bool { _, ok := index[n]; return ok }); err != nil {
 		return nil, err
 	}
-	var lines []int
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, csvErr(err)
-		}
-		line, _ := cr.FieldPos(0)
-		if len(rec) != len(raws) {
-			return nil, parseErr(line, "", ErrFormat, "%d fields, the header has %d", len(rec), len(raws))
-		}
-		for j, s := range rec {
-			if !utf8.ValidString(s) {
-				return nil, parseErr(line, raws[j].name, ErrFormat, "value is not valid UTF-8")
-			}
-			raws[j].vals = append(raws[j].vals, crlfToLF(s))
-		}
-		lines = append(lines, line)
+	d := newDecoder(names, opts.Schema, c)
+	if !d.inferring() {
+		in.keep, in.kept = false, nil
 	}
-	return buildFrame(raws, lines, opts.Schema, c)
+	if size > 0 {
+		// Room for the rows the input holds at the density of the
+		// first chunk.
+		rest := in.buf[in.pos:in.end]
+		if nl := bytes.Count(rest, []byte{'\n'}); nl > 0 && len(rest) > 0 {
+			est := float64(size) / float64(len(rest)) * float64(nl) * 1.05
+			if est < float64(size)/2 {
+				d.reserve(int(est) + 16)
+			}
+		}
+	}
+	if err := d.rows(in); err != nil {
+		return nil, err
+	}
+	if d.rescan {
+		if err := d.readDeferred(in.keptData(), maxChunk); err != nil {
+			return nil, err
+		}
+	}
+	return d.frame()
+}
+
+// readDeferred reads the columns that turned out to be text (stDefer)
+// again from the kept input, as categorical columns, skipping the others.
+func (d *decoder) readDeferred(kept [][]byte, maxChunk int) error {
+	rs := make([]io.Reader, len(kept))
+	for k, b := range kept {
+		rs[k] = bytes.NewReader(b)
+	}
+	in := newCSVInput(io.MultiReader(rs...), maxChunk, maxChunk, false, false)
+	if _, err := in.record(); err != nil {
+		return fmt.Errorf("dataset: reading CSV again: %w (an internal error)", err)
+	}
+	rows := d.row
+	saved := make([]colState, len(d.cols))
+	for j := range d.cols {
+		c := &d.cols[j]
+		saved[j] = c.st
+		if c.st == stDefer {
+			c.st, c.kind, c.miss = stCat, Categorical, nil
+			c.str.vals = make([]string, 0, rows)
+		} else {
+			c.st = stSkip
+		}
+	}
+	d.row, d.checkUTF8 = 0, false
+	if err := d.rows(in); err != nil {
+		return fmt.Errorf("dataset: reading CSV again: %w (an internal error)", err)
+	}
+	for j := range d.cols {
+		if saved[j] != stDefer {
+			d.cols[j].st = saved[j]
+		}
+	}
+	if d.row != rows {
+		return fmt.Errorf("dataset: reading CSV again: %d rows, then %d (an internal error)", rows, d.row)
+	}
+	return nil
 }
 
 // crlfToLF drops every run of CRs that ends a line (a CR run before LF)
