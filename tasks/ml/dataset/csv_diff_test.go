@@ -508,3 +508,48 @@ func FuzzReadCSVDiff(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainDatetime compares plainDatetime with parseTimeValue on
+// strings of its two shapes with random digits (most out of range), and
+// on the shapes with one byte changed.
+func TestPlainDatetime(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	taken := 0
+	for i := range 200_000 {
+		shape := []byte("2006-01-02 15:04:05")
+		if i%2 == 0 {
+			shape = shape[:10]
+		}
+		for k, c := range shape {
+			if c >= '0' && c <= '9' {
+				// Digits near the valid ranges: years of any value,
+				// months and days around their limits.
+				shape[k] = byte('0' + r.IntN(10))
+				if k == 5 || k == 8 || k == 11 || k == 14 || k == 17 {
+					shape[k] = byte('0' + r.IntN(4))
+				}
+			}
+		}
+		if r.IntN(10) == 0 {
+			shape[r.IntN(len(shape))] = byte(r.IntN(128))
+		}
+		s := string(shape)
+		v, ok := plainDatetime(shape)
+		tm, want := parseTimeValue(s)
+		if ok && !want {
+			t.Fatalf("%q: plainDatetime reads %v, parseTimeValue fails", s, v)
+		}
+		if ok {
+			taken++
+			if w := float64(tm.Unix()) + float64(tm.Nanosecond())/1e9; math.Float64bits(v) != math.Float64bits(w) {
+				t.Fatalf("%q: plainDatetime %v, parseTimeValue %v", s, v, w)
+			}
+		}
+		if got, gok := timeValue(shape); gok != want || gok && math.Float64bits(got) != math.Float64bits(float64(tm.Unix())+float64(tm.Nanosecond())/1e9) {
+			t.Fatalf("%q: timeValue %v %v, parseTimeValue %v %v", s, got, gok, tm, want)
+		}
+	}
+	if taken < 20_000 {
+		t.Errorf("plainDatetime read only %d of 200,000", taken)
+	}
+}

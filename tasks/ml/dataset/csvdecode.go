@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -391,11 +392,53 @@ func timeValue(f []byte) (float64, bool) {
 	if len(f) < 10 || f[4] != '-' {
 		return 0, false
 	}
+	if v, ok := plainDatetime(f); ok {
+		return v, true
+	}
 	t, ok := parseTimeValue(string(f))
 	if !ok {
 		return 0, false
 	}
 	return float64(t.Unix()) + float64(t.Nanosecond())/1e9, true
+}
+
+// plainDatetime reads "2006-01-02" and "2006-01-02 15:04:05" with
+// every digit written and in range, as time.Parse reads them (after
+// failing RFC 3339, which needs a T; time.Parse's error costs
+// allocations): ok false for any other text, left to parseTimeValue.
+func plainDatetime(f []byte) (float64, bool) {
+	num := func(i, n int) int {
+		v := 0
+		for _, c := range f[i : i+n] {
+			if c < '0' || c > '9' {
+				return -1
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v
+	}
+	if len(f) != 10 && len(f) != 19 || f[4] != '-' || f[7] != '-' {
+		return 0, false
+	}
+	year, month, day := num(0, 4), num(5, 2), num(8, 2)
+	hour, minute, sec := 0, 0, 0
+	if len(f) == 19 {
+		if f[10] != ' ' || f[13] != ':' || f[16] != ':' {
+			return 0, false
+		}
+		hour, minute, sec = num(11, 2), num(14, 2), num(17, 2)
+	}
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return 0, false
+	}
+	days := [...]int{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[month-1]
+	if month == 2 && year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+		days = 29
+	}
+	if day > days {
+		return 0, false
+	}
+	return float64(time.Date(year, time.Month(month), day, hour, minute, sec, 0, time.UTC).Unix()), true
 }
 
 // crlfToLFBytes is crlfToLF in place.

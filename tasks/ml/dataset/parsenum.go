@@ -47,19 +47,11 @@ func scanNumber(b []byte, i int) fastNum {
 		i++
 	}
 	zs := i
-	for ; i < n; i++ {
-		c := b[i] - '0'
-		if c > 9 {
-			break
-		}
-		man = man*10 + uint64(c)
-	}
+	i, man = digits(b, i, man)
 	nd := i - zs
 	intDigits := i - ds
 	fracDigits := 0
-	integer, plain := true, true
 	if i < n && b[i] == '.' {
-		integer = false
 		i++
 		fs := i
 		if nd == 0 {
@@ -68,20 +60,39 @@ func scanNumber(b []byte, i int) fastNum {
 			}
 		}
 		zs := i
-		for ; i < n; i++ {
-			c := b[i] - '0'
-			if c > 9 {
-				break
-			}
-			man = man*10 + uint64(c)
-		}
+		i, man = digits(b, i, man)
 		nd += i - zs
 		fracDigits = i - fs
 	}
-	if intDigits+fracDigits == 0 || nd > 19 {
+	if nd > 19 {
 		return fastNum{}
 	}
-	exp := -fracDigits // man × 10^exp
+	return finishNumber(b, i, ds, man, -fracDigits, intDigits, fracDigits, neg)
+}
+
+// digits appends the decimal digits at b[i:] to man (modulo 2^64: the
+// caller counts them) and returns the index after them.
+func digits(b []byte, i int, man uint64) (int, uint64) {
+	for ; i < len(b); i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			break
+		}
+		man = man*10 + uint64(c)
+	}
+	return i, man
+}
+
+// finishNumber reads the exponent at b[i:], if any, and returns the
+// number: man × 10^exp, negative if neg, written from b[ds] with
+// intDigits digits before the point (if any) and fracDigits after it.
+func finishNumber(b []byte, i, ds int, man uint64, exp, intDigits, fracDigits int, neg bool) fastNum {
+	n := len(b)
+	if intDigits+fracDigits == 0 {
+		return fastNum{}
+	}
+	// No point, no exponent: an integer as written.
+	integer, plain := i == ds+intDigits, true
 	if i < n && (b[i] == 'e' || b[i] == 'E') {
 		integer, plain = false, false
 		i++
@@ -113,13 +124,19 @@ func scanNumber(b []byte, i int) fastNum {
 	if !ok {
 		return fastNum{}
 	}
+	// inferableNumber's tests of v, decided from the digits where they
+	// can be (so as not to wait for v): with at most 19 digits, an
+	// integer is 2^53 or more exactly when man is, and a plain number is
+	// below 1e21, and 1e-30 or more (or 0) if it has at most 30 digits
+	// after the point (v is man × 10^exp rounded, and rounding keeps
+	// order).
 	infer := true
 	switch {
 	case intDigits > 1 && b[ds] == '0':
 		infer = false // a leading zero a number would drop (007, 00.5)
-	case integer && math.Abs(v) >= maxExact:
+	case integer && man >= maxExact:
 		return fastNum{} // whether it is exact depends on the digits: slow path
-	case plain && !plainRange(v):
+	case plain && fracDigits > 30 && !plainRange(v):
 		infer = false // WriteCSV would write it with an exponent
 	}
 	return fastNum{v: v, end: i, ok: true, infer: infer}

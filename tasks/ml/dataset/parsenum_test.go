@@ -81,10 +81,22 @@ func TestPow10Tab(t *testing.T) {
 // checkNumber compares the fast path on s (as a whole field) with
 // strconv.ParseFloat and inferableNumber: when the fast path takes s, the
 // value must be ParseFloat's to the bit and the inference verdict
-// inferableNumber's. It reports whether the fast path took all of s.
+// inferableNumber's. It reads s alone and followed by more bytes (digits,
+// a point, an e, a comma, which must not be read as part of it), and
+// reports whether the fast path took all of s.
 func checkNumber(t *testing.T, s string) bool {
 	t.Helper()
-	r := scanNumber([]byte(s), 0)
+	var want fastNum
+	for k, tail := range []string{"", strings.Repeat("9", 80), ".5e5" + strings.Repeat("1", 76), strings.Repeat(",", 80)} {
+		b := append([]byte(s), tail...)[:len(s)]
+		r := scanNumber(b, 0)
+		if k == 0 {
+			want = r
+		} else if r != want {
+			t.Fatalf("%q: read with %q after it: %+v, alone: %+v", s, tail[:1], r, want)
+		}
+	}
+	r := want
 	if !r.ok {
 		return false
 	}
@@ -94,14 +106,14 @@ func checkNumber(t *testing.T, s string) bool {
 		// and the field is not taken. Check the prefix it read.
 		s = s[:r.end]
 	}
-	want, err := strconv.ParseFloat(s, 64)
+	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
 		t.Fatalf("%q: fast path read %v, ParseFloat fails: %v", s, r.v, err)
 	}
-	if math.Float64bits(r.v) != math.Float64bits(want) {
-		t.Fatalf("%q: fast path %v (%#x), ParseFloat %v (%#x)", s, r.v, math.Float64bits(r.v), want, math.Float64bits(want))
+	if math.Float64bits(r.v) != math.Float64bits(v) {
+		t.Fatalf("%q: fast path %v (%#x), ParseFloat %v (%#x)", s, r.v, math.Float64bits(r.v), v, math.Float64bits(v))
 	}
-	if inf := inferableNumber(s, want); r.infer != inf {
+	if inf := inferableNumber(s, v); r.infer != inf {
 		t.Fatalf("%q: fast path infers %v, inferableNumber %v", s, r.infer, inf)
 	}
 	return all
