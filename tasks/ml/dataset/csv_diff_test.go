@@ -265,7 +265,7 @@ func diffOptions(r *rand.Rand) ReadOptions {
 
 func TestReadCSVMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 5))
-	n := 4000
+	n := 2500
 	if testing.Short() {
 		n = 500
 	}
@@ -321,7 +321,7 @@ func revertedText(c *Column) bool {
 // error found before it, is the same.
 func TestReadCSVMatchesReferenceTruncated(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 6))
-	n := 80
+	n := 60
 	if testing.Short() {
 		n = 20
 	}
@@ -369,7 +369,7 @@ func TestReadCSVMatchesReferenceReaders(t *testing.T) {
 		"data+EOF":  iotest.DataErrReader,
 		"fail at 0": func(r io.Reader) io.Reader { return &failAfter{r, 0} },
 	}
-	for iter := range 200 {
+	for iter := range 150 {
 		src := genCSV(r)
 		opts := diffOptions(r)
 		for name, wrap := range wraps {
