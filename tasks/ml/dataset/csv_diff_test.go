@@ -553,3 +553,35 @@ func TestPlainDatetime(t *testing.T) {
 		t.Errorf("plainDatetime read only %d of 200,000", taken)
 	}
 }
+
+// TestReadCSVMatchesReferenceRepoFiles reads every CSV file of the
+// repository (the example data sets, the tasks' test data) with both
+// readers, inferred and with the kinds the reference inferred.
+func TestReadCSVMatchesReferenceRepoFiles(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"testdata/*.csv", "../../*/testdata/*.csv", "../../ml/*/testdata/*.csv", "../../../workflows/examples/data/*.csv", "../../../cmd/cairn/testdata/*/*.csv"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 25 {
+		t.Fatalf("found only %d CSV files: %v", len(files), files)
+	}
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := []ReadOptions{{}, {AllowInf: true}, {Missing: []string{}}}
+		if f, err := readCSVRef(bytes.NewReader(src), ReadOptions{AllowInf: true}); err == nil {
+			opts = append(opts, ReadOptions{Schema: Describe(f).Kinds(), AllowInf: true})
+		}
+		for _, o := range opts {
+			if d := diffRead(src, o, nil); d != "" {
+				t.Errorf("%s %+v: %s", file, o, d)
+			}
+		}
+	}
+}

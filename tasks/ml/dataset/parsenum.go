@@ -34,40 +34,51 @@ type fastNum struct {
 // strconv.ParseFloat (see above), including any malformed number.
 func scanNumber(b []byte, i int) fastNum {
 	n := len(b)
-	neg := false
-	if i < n && (b[i] == '-' || b[i] == '+') {
-		neg = b[i] == '-'
-		i++
+	// The sign of most numbers in data is random: no branch on it.
+	var sign uint64
+	if i < n {
+		c := b[i]
+		if c == '-' {
+			sign = 1 << 63
+		}
+		if c == '-' || c == '+' {
+			i++
+		}
 	}
-	ds := i // first digit (or point)
-	// man gets every digit after the leading zeros; nd counts them, and
-	// more than 19 (which man may not hold) is strconv's job.
+	start := i // first digit (or point)
+	// All the digits go into man, leading zeros included (they add
+	// nothing); with more than 19, which man may not hold, they are
+	// counted again without those zeros.
 	var man uint64
-	for i < n && b[i] == '0' {
-		i++
-	}
-	zs := i
 	i, man = digits(b, i, man)
-	nd := i - zs
-	intDigits := i - ds
+	intDigits := i - start
 	fracDigits := 0
 	if i < n && b[i] == '.' {
 		i++
 		fs := i
-		if nd == 0 {
-			for i < n && b[i] == '0' {
-				i++
-			}
-		}
-		zs := i
 		i, man = digits(b, i, man)
-		nd += i - zs
 		fracDigits = i - fs
 	}
-	if nd > 19 {
+	if intDigits+fracDigits > 19 && significantDigits(b[start:i]) > 19 {
 		return fastNum{}
 	}
-	return finishNumber(b, i, ds, man, -fracDigits, intDigits, fracDigits, neg)
+	return finishNumber(b, i, start, man, -fracDigits, intDigits, fracDigits, sign)
+}
+
+// significantDigits counts the digits of a number's digits and point
+// after its leading zeros.
+func significantDigits(b []byte) int {
+	nd, lead := 0, true
+	for _, c := range b {
+		switch {
+		case c == '.':
+		case lead && c == '0':
+		default:
+			lead = false
+			nd++
+		}
+	}
+	return nd
 }
 
 // digits appends the decimal digits at b[i:] to man (modulo 2^64: the
@@ -84,9 +95,9 @@ func digits(b []byte, i int, man uint64) (int, uint64) {
 }
 
 // finishNumber reads the exponent at b[i:], if any, and returns the
-// number: man × 10^exp, negative if neg, written from b[ds] with
+// number: man × 10^exp with the sign bit sign, written from b[ds] with
 // intDigits digits before the point (if any) and fracDigits after it.
-func finishNumber(b []byte, i, ds int, man uint64, exp, intDigits, fracDigits int, neg bool) fastNum {
+func finishNumber(b []byte, i, ds int, man uint64, exp, intDigits, fracDigits int, sign uint64) fastNum {
 	n := len(b)
 	if intDigits+fracDigits == 0 {
 		return fastNum{}
@@ -120,7 +131,7 @@ func finishNumber(b []byte, i, ds int, man uint64, exp, intDigits, fracDigits in
 		}
 		exp += e
 	}
-	v, ok := decimalToFloat(man, exp, neg)
+	v, ok := decimalToFloat(man, exp, sign)
 	if !ok {
 		return fastNum{}
 	}
@@ -149,17 +160,15 @@ var float64pow10 = [...]float64{
 	1e20, 1e21, 1e22,
 }
 
-// decimalToFloat returns man × 10^exp (negated if neg) correctly rounded
-// (IEEE round half to even, as strconv.ParseFloat rounds), or ok false
-// when it cannot tell here: a result that overflows or is subnormal or
-// zero (for a non-zero man), an exponent outside the power table, or a
-// case Eisel-Lemire leaves undecided.
-func decimalToFloat(man uint64, exp int, neg bool) (float64, bool) {
+// decimalToFloat returns man × 10^exp with the sign bit sign (0 or
+// 1<<63) correctly rounded (IEEE round half to even, as
+// strconv.ParseFloat rounds), or ok false when it cannot tell here: a
+// result that overflows or is subnormal or zero (for a non-zero man), an
+// exponent outside the power table, or a case Eisel-Lemire leaves
+// undecided.
+func decimalToFloat(man uint64, exp int, sign uint64) (float64, bool) {
 	if man == 0 {
-		if neg {
-			return math.Copysign(0, -1), true
-		}
-		return 0, true
+		return math.Float64frombits(sign), true // ±0
 	}
 	// Both operands exact, one rounding: the correctly rounded result.
 	if man <= 1<<53 && exp >= -22 && exp <= 22 {
@@ -169,21 +178,19 @@ func decimalToFloat(man uint64, exp int, neg bool) (float64, bool) {
 		} else {
 			f *= float64pow10[exp]
 		}
-		if neg {
-			f = -f
-		}
-		return f, true
+		return math.Float64frombits(math.Float64bits(f) | sign), true
 	}
-	return eiselLemire64(man, exp, neg)
+	return eiselLemire64(man, exp, sign)
 }
 
 // eiselLemire64 is the Eisel-Lemire algorithm (Daniel Lemire, "Number
 // Parsing at a Gigabyte per Second", 2021; Nigel Tao's description at
 // https://nigeltao.github.io/blog/2020/eisel-lemire.html), the one
 // strconv.ParseFloat uses for the same inputs: man × 10^exp10 rounded to
-// a float64 from a 128-bit approximation of the power of ten, with ok
-// false when that approximation cannot decide the rounding.
-func eiselLemire64(man uint64, exp10 int, neg bool) (float64, bool) {
+// a float64 from a 128-bit approximation of the power of ten, with the
+// sign bit sign, and ok false when that approximation cannot decide the
+// rounding.
+func eiselLemire64(man uint64, exp10 int, sign uint64) (float64, bool) {
 	if exp10 < pow10Min || exp10 > pow10Max {
 		return 0, false
 	}
@@ -226,9 +233,5 @@ func eiselLemire64(man uint64, exp10 int, neg bool) (float64, bool) {
 	if retExp2-1 >= 0x7FF-1 {
 		return 0, false
 	}
-	retBits := retExp2<<52 | retMantissa&(1<<52-1)
-	if neg {
-		retBits |= 1 << 63
-	}
-	return math.Float64frombits(retBits), true
+	return math.Float64frombits(retExp2<<52 | retMantissa&(1<<52-1) | sign), true
 }
