@@ -85,13 +85,16 @@ vet:
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=1m each by default): the workflow parser,
 ## its reading of a large file task by task (the same as of the whole file),
-## the when:/template expression language, and the CSV / JSON Lines reader.
+## the when:/template expression language, the CSV / JSON Lines reader, the CSV reader
+## against the former encoding/csv one, and its number parser against strconv.
 FUZZTIME ?= 1m
 fuzz:
 	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzChunks$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./workflows -run '^$$' -fuzz '^FuzzExpr$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./tasks/ml/dataset -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tasks/ml/dataset -run '^$$' -fuzz '^FuzzReadCSVDiff$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./tasks/ml/dataset -run '^$$' -fuzz '^FuzzScanNumber$$' -fuzztime $(FUZZTIME)
 
 ## bench: the performance figures of docs/benchmarks.md. Last, the figures of issue #18 (the hop) with the
 ## physical floors measured in the same run, each measured BENCH_REPS times, and their summary table.

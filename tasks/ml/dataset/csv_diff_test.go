@@ -266,7 +266,7 @@ func diffOptions(r *rand.Rand) ReadOptions {
 func TestReadCSVMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 5))
 	n := 2500
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 500
 	}
 	outcomes := map[string]int{}
@@ -322,8 +322,8 @@ func revertedText(c *Column) bool {
 func TestReadCSVMatchesReferenceTruncated(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 6))
 	n := 60
-	if testing.Short() {
-		n = 20
+	if testing.Short() || raceEnabled {
+		n = 15
 	}
 	for iter := range n {
 		src := genCSV(r)
@@ -369,7 +369,11 @@ func TestReadCSVMatchesReferenceReaders(t *testing.T) {
 		"data+EOF":  iotest.DataErrReader,
 		"fail at 0": func(r io.Reader) io.Reader { return &failAfter{r, 0} },
 	}
-	for iter := range 150 {
+	n := 150
+	if testing.Short() || raceEnabled {
+		n = 40
+	}
+	for iter := range n {
 		src := genCSV(r)
 		opts := diffOptions(r)
 		for name, wrap := range wraps {
@@ -514,8 +518,11 @@ func FuzzReadCSVDiff(f *testing.F) {
 // on the shapes with one byte changed.
 func TestPlainDatetime(t *testing.T) {
 	r := rand.New(rand.NewPCG(8, 8))
-	taken := 0
-	for i := range 200_000 {
+	taken, n := 0, 200_000
+	if raceEnabled {
+		n = 20_000
+	}
+	for i := range n {
 		shape := []byte("2006-01-02 15:04:05")
 		if i%2 == 0 {
 			shape = shape[:10]
@@ -549,8 +556,8 @@ func TestPlainDatetime(t *testing.T) {
 			t.Fatalf("%q: timeValue %v %v, parseTimeValue %v %v", s, got, gok, tm, want)
 		}
 	}
-	if taken < 20_000 {
-		t.Errorf("plainDatetime read only %d of 200,000", taken)
+	if taken < n/10 {
+		t.Errorf("plainDatetime read only %d of %d", taken, n)
 	}
 }
 

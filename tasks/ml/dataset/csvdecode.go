@@ -30,7 +30,7 @@ const (
 	stCat
 	// stDefer: inferring, a value that is not of the kind the earlier
 	// ones were: the column is categorical, and its text is read in a
-	// second pass over the kept input (decoder.rescan).
+	// second pass over the kept input (readDeferred).
 	stDefer
 	// stSkip: nothing more to read: a declared column with a value that
 	// is not of its kind (the error is reported at the end), or a column

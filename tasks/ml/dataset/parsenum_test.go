@@ -145,7 +145,7 @@ func TestScanNumberSpellings(t *testing.T) {
 func TestScanNumberRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 11))
 	n := 200_000
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 20_000
 	}
 	var b []byte
