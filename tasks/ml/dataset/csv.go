@@ -78,16 +78,15 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 	if !d.inferring() {
 		in.keep, in.kept = false, nil
 	}
-	if size > 0 {
+	if opts.MaxBytes > 0 {
+		size = min(size, opts.MaxBytes)
+	}
+	if rest := in.buf[in.pos:in.end]; size > 0 && len(rest) > 0 {
 		// Room for the rows the input holds at the density of the
-		// first chunk.
-		rest := in.buf[in.pos:in.end]
-		if nl := bytes.Count(rest, []byte{'\n'}); nl > 0 && len(rest) > 0 {
-			est := float64(size) / float64(len(rest)) * float64(nl) * 1.05
-			if est < float64(size)/2 {
-				d.reserve(int(est) + 16)
-			}
-		}
+		// first chunk, in slices of at most twice the input's size (the
+		// first rows may be shorter than the others).
+		est := float64(size) / float64(len(rest)) * float64(bytes.Count(rest, []byte{'\n'})) * 1.05
+		d.reserve(int(min(est, 2*float64(size)/float64(d.rowBytes()))))
 	}
 	if err := d.rows(in); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -590,5 +591,34 @@ func TestReadCSVMatchesReferenceRepoFiles(t *testing.T) {
 				t.Errorf("%s %+v: %s", file, o, d)
 			}
 		}
+	}
+}
+
+// TestReadCSVReserveBounded: the room reserved from the first chunk's
+// row density is at most twice the input, however short the first rows
+// are next to the others (a file of short rows, then long ones).
+func TestReadCSVReserveBounded(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("a,b\n")
+	for b.Len() < 64<<10 {
+		b.WriteString("1,2\n")
+	}
+	long := strings.Repeat("x", 10<<10)
+	for range 1000 {
+		b.WriteString("1," + long + "\n")
+	}
+	src := b.Bytes()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f, err := ReadCSV(bytes.NewReader(src), ReadOptions{})
+	runtime.ReadMemStats(&after)
+	if err != nil || f.Columns[1].Kind != Categorical {
+		t.Fatalf("%v %+v", err, f)
+	}
+	// The input kept (1×), the text of column b (1×), at most 2× in
+	// reserved slices, and chunk buffers: under 5.5×. Reserving for the
+	// rows the first chunk's density predicts would be 4× more.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(src))*11/2 {
+		t.Errorf("read %d bytes with %d bytes allocated (%.1f×)", len(src), alloc, float64(alloc)/float64(len(src)))
 	}
 }

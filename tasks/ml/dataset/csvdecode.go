@@ -115,8 +115,24 @@ func (d *decoder) inferring() bool {
 	return false
 }
 
+// rowBytes is what a row takes in the columns' slices.
+func (d *decoder) rowBytes() int {
+	n := 0
+	for j := range d.cols {
+		if d.cols[j].st == stCat {
+			n += 16
+		} else {
+			n += 8
+		}
+	}
+	return n
+}
+
 // reserve gives the columns room for about n rows.
 func (d *decoder) reserve(n int) {
+	if n <= 0 {
+		return
+	}
 	for j := range d.cols {
 		c := &d.cols[j]
 		switch c.st {
