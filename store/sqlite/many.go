@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -133,16 +134,14 @@ func leaseCond(check leaseCheck, t string) string {
 // completeManyQuery ends the leases of a list of completions that check
 // accepts, for size rows.
 func completeManyQuery(size int, check leaseCheck) string {
-	return `WITH v(run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr) AS (VALUES ` +
-		valuesList(size, completeManyCols) + `)
-UPDATE task_runs SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
+	return setQuery(size, "run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr", `UPDATE task_runs SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
 	finished_at = coalesce(v.finished, task_runs.finished_at), lease_token = NULL, lease_worker = NULL,
 	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
 	interrupted = task_runs.interrupted + v.intr, interrupted_streak = (task_runs.interrupted_streak + 1) * v.intr,
 	version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.attempt = v.attempt
-	AND task_runs.lease_token = v.token AND task_runs.state IN ('leased', 'running') AND ` + leaseCond(check, "task_runs") + `
-RETURNING ` + qualifiedTaskCols
+	AND task_runs.lease_token = v.token AND task_runs.state IN ('leased', 'running') AND `+leaseCond(check, "task_runs")+`
+RETURNING `+qualifiedTaskCols)
 }
 
 // qualifiedTaskCols is taskCols naming task_runs, for statements that
@@ -157,14 +156,12 @@ const endAttemptsCols = 10
 // made before its task run lets go of the lease, the worker and the
 // times it copies.
 func endAttemptsQuery(size int, check leaseCheck) string {
-	return `WITH v(run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin) AS (VALUES ` +
-		valuesList(size, endAttemptsCols+1) + `)
-INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
+	return setQuery(size, "run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
 	retryable, exit_code, plugin)
 SELECT t.run_id, t.task_id, t.attempt, v.state, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
 	v.finished_at, v.error, v.stack, v.retryable, v.exit_code, v.plugin
 FROM v JOIN task_runs t ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.number AND t.lease_token = v.token
-WHERE t.state IN ('leased', 'running') AND ` + leaseCond(check, "t")
+WHERE t.state IN ('leased', 'running') AND `+leaseCond(check, "t"))
 }
 
 // completeMany records completions under leases check accepts (live
@@ -289,3 +286,71 @@ func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.T
 	}
 	return trs, errs, nil
 }
+
+var setQueries sync.Map // setQueryKey → the statement's text
+
+type setQueryKey struct {
+	body string
+	size int
+}
+
+// setQuery is the text of a set-based statement over size rows whose
+// columns are cols ("run_id, task_id, ..."), named v.COL in body, and
+// whose other values are body's own "?"s, after the rows'. Over two rows
+// or more it is "WITH v(cols) AS (VALUES ...) body". Over one it is body
+// alone, its v.COL the row's numbered values and its own "?"s numbered
+// after them, with the same arguments: SQLite runs an UPDATE ... FROM a
+// one-row VALUES list at two to three times the cost of the plain
+// statement (the list is materialized), and a chain's hop is all one-row
+// statements. body joins v in one of two ways, which the plain text
+// rewrites: "FROM v WHERE" (an UPDATE), or "FROM v JOIN task_runs t ON
+// ... \nWHERE ..." (an INSERT ... SELECT).
+func setQuery(size int, cols, body string) string {
+	k := setQueryKey{body, size}
+	if q, ok := setQueries.Load(k); ok {
+		return q.(string)
+	}
+	names := strings.Split(cols, ", ")
+	var q string
+	if size > 1 {
+		q = "WITH v(" + cols + ") AS (VALUES " + valuesList(size, len(names)) + ")\n" + body
+	} else {
+		q = plainQuery(body, names)
+	}
+	setQueries.Store(k, q)
+	return q
+}
+
+// plainQuery is body for one row (see setQuery).
+func plainQuery(body string, names []string) string {
+	var sb strings.Builder
+	next := len(names)
+	for i := 0; i < len(body); i++ {
+		if body[i] == '?' {
+			next++
+			fmt.Fprintf(&sb, "?%d", next)
+			continue
+		}
+		sb.WriteByte(body[i])
+	}
+	q := sb.String()
+	q = strings.Replace(q, "FROM v JOIN task_runs t ON ", "FROM task_runs t WHERE ", 1)
+	if strings.Contains(body, "FROM v JOIN ") {
+		q = strings.Replace(q, "\nWHERE ", "\n\tAND ", 1)
+	}
+	q = strings.Replace(q, "FROM v WHERE ", "WHERE ", 1)
+	q = vColumn().ReplaceAllStringFunc(q, func(m string) string {
+		name := m[2:]
+		for i, n := range names {
+			if n == name {
+				return fmt.Sprintf("?%d", i+1)
+			}
+		}
+		panic("sqlite: set-based statement names v." + name + ", not one of its columns " + strings.Join(names, ", "))
+	})
+	return q
+}
+
+// vColumn matches a reference to a column of a set-based statement's
+// list (compiled on first use: no work at start-up).
+var vColumn = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bv\.[a-z_]+\b`) })

@@ -673,25 +673,23 @@ const (
 // readyChangeQuery makes a list of a run's tasks ready, each a
 // compare-and-set on its version and state, for size rows.
 func readyChangeQuery(size int) string {
-	return `WITH v(run_id, task_id, version, state, params, inputs, error) AS (VALUES ` + valuesList(size, readyChangeCols) + `)
-UPDATE task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
+	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
 	retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
 }
 
 // endChangeQuery moves a list of a run's tasks to other states than
 // ready (ending their leases, if any), each a compare-and-set on its
 // version and state, for size rows.
 func endChangeQuery(size int) string {
-	return `WITH v(run_id, task_id, version, state, next, error, finished) AS (VALUES ` + valuesList(size, endChangeCols) + `)
-UPDATE task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
+	return setQuery(size, "run_id, task_id, version, state, next, error, finished", `UPDATE task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
 	attempt_running_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
 }
 
 // applyTaskChanges applies a plan's task changes in one statement per
@@ -835,15 +833,13 @@ const leaseChangeCols = 13
 // a worker at once (TaskChange.Lease), each a compare-and-set on its
 // version, state and attempt, for size rows.
 func leaseChangeQuery(size int) string {
-	return `WITH v(run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at) AS (VALUES ` +
-		valuesList(size, leaseChangeCols) + `)
-UPDATE task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
+	return setQuery(size, "run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at", `UPDATE task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
 	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
 	started_at = coalesce(task_runs.started_at, v.at), attempt_started_at = v.at,
 	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`
+RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
 }
 
 // endAttemptCols is the width of a row of endAttemptQuery's list.
@@ -853,12 +849,11 @@ const endAttemptCols = 7
 // a plan ends, as they ended, for size rows: each a compare-and-set on
 // the task's version and state, like the change itself.
 func endAttemptQuery(size int) string {
-	return `WITH v(run_id, task_id, version, state, next, error, finished_at) AS (VALUES ` + valuesList(size, endAttemptCols) + `)
-INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error)
+	return setQuery(size, "run_id, task_id, version, state, next, error, finished_at", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error)
 SELECT t.run_id, t.task_id, t.attempt, v.next, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
 	v.finished_at, v.error
 FROM v JOIN task_runs t ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.version = v.version AND t.state = v.state
-WHERE t.lease_token IS NOT NULL`
+WHERE t.lease_token IS NOT NULL`)
 }
 
 // runMissOrConflict explains a compare-and-set on run id that matched no
