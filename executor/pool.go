@@ -44,6 +44,13 @@ type Leaser interface {
 	LeaseTTL() time.Duration
 }
 
+// revokeNotifier is a Leaser that calls f when the lease's task is
+// cancelled (*scheduler.Broker does), so that the pool stops the attempt
+// without a goroutine per attempt watching Revoked.
+type revokeNotifier interface {
+	OnRevoke(l cairn.Lease, f func()) (stop func())
+}
+
 // Types looks task types up by name; *tasks.Registry implements it.
 type Types interface {
 	Lookup(name string) (tasks.Task, bool)
@@ -426,7 +433,9 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		delete(p.active, l.Token)
 		p.mu.Unlock()
 	}()
-	if rev := p.leaser.Revoked(l); rev != nil {
+	if rn, ok := p.leaser.(revokeNotifier); ok {
+		defer rn.OnRevoke(l, func() { cancel(errRevoked) })()
+	} else if rev := p.leaser.Revoked(l); rev != nil {
 		go func() { // ends with the attempt: cancel(nil) is deferred above
 			select {
 			case <-rev:

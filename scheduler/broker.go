@@ -94,6 +94,7 @@ type Broker struct {
 type issuedLease struct {
 	item    cairn.WorkItem
 	revoked chan struct{}
+	notify  func() // OnRevoke's, if any
 }
 
 // NewBroker returns a broker over store.
@@ -212,6 +213,37 @@ func (b *Broker) Revoked(l cairn.Lease) <-chan struct{} {
 	return b.issued[l.Token].revoked
 }
 
+// OnRevoke calls f when the lease's task is cancelled by its run — at
+// once if it was already — as Revoked's channel closes, until stop is
+// called: a worker stops the attempt without a goroutine of its own
+// waiting on the channel. f runs with the broker's lock held and must
+// only cancel (a context's cancel function). For a lease this broker did
+// not issue, or no longer holds, it never calls f.
+func (b *Broker) OnRevoke(l cairn.Lease, f func()) (stop func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	il, ok := b.issued[l.Token]
+	if !ok {
+		return func() {}
+	}
+	select {
+	case <-il.revoked:
+		f()
+		return func() {}
+	default:
+	}
+	il.notify = f
+	b.issued[l.Token] = il
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if il, ok := b.issued[l.Token]; ok {
+			il.notify = nil
+			b.issued[l.Token] = il
+		}
+	}
+}
+
 // revoke closes the revoked channel of every lease issued for the task.
 func (b *Broker) revoke(runID, taskID string) {
 	b.mu.Lock()
@@ -235,6 +267,9 @@ func (b *Broker) revokeLocked(runID, taskID string) {
 	for tok, il := range b.issued {
 		if il.item.Lease.RunID == runID && il.item.Lease.TaskID == taskID {
 			close(il.revoked)
+			if il.notify != nil {
+				il.notify()
+			}
 			delete(b.issued, tok)
 		}
 	}

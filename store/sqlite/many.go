@@ -134,6 +134,10 @@ func leaseCond(check leaseCheck, t string) string {
 // completeManyQuery ends the leases of a list of completions that check
 // accepts, for size rows.
 func completeManyQuery(size int, check leaseCheck) string {
+	return checkedQuery("complete", size, check, buildCompleteMany)
+}
+
+func buildCompleteMany(size int, check leaseCheck) string {
 	return setQuery(size, "run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr", `UPDATE task_runs SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
 	finished_at = coalesce(v.finished, task_runs.finished_at), lease_token = NULL, lease_worker = NULL,
 	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
@@ -156,6 +160,10 @@ const endAttemptsCols = 10
 // made before its task run lets go of the lease, the worker and the
 // times it copies.
 func endAttemptsQuery(size int, check leaseCheck) string {
+	return checkedQuery("end attempts", size, check, buildEndAttempts)
+}
+
+func buildEndAttempts(size int, check leaseCheck) string {
 	return setQuery(size, "run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
 	retryable, exit_code, plugin)
 SELECT t.run_id, t.task_id, t.attempt, v.state, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
@@ -285,6 +293,27 @@ func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.T
 		return nil, nil, fmt.Errorf("complete %d attempts: %w", len(fs), err)
 	}
 	return trs, errs, nil
+}
+
+var checkedQueries sync.Map // checkedKey → the statement's text
+
+type checkedKey struct {
+	name  string
+	size  int
+	check leaseCheck
+}
+
+// checkedQuery returns build(size, check), built once: a statement whose
+// text depends on a lease check is put together from parts, and a hop
+// must not pay for that.
+func checkedQuery(name string, size int, check leaseCheck, build func(int, leaseCheck) string) string {
+	k := checkedKey{name, size, check}
+	if q, ok := checkedQueries.Load(k); ok {
+		return q.(string)
+	}
+	q := build(size, check)
+	checkedQueries.Store(k, q)
+	return q
 }
 
 var setQueries sync.Map // setQueryKey → the statement's text
