@@ -71,3 +71,39 @@ func TestSamePidAsADeadProcess(t *testing.T) {
 		t.Errorf("RemoveStale removed this process's own cgroup %s: %v", cg.dir, err)
 	}
 }
+
+// A cgroup this process is making is never taken for a dead process's by
+// RemoveStale running at the same time (the first trees of a process are
+// made while its first New removes the stale ones): every makeCgroup
+// opens what it made.
+func TestMakeCgroupBesideRemoveStale(t *testing.T) {
+	base := cgroupBase()
+	if base == "" {
+		t.Skip("no writable cgroup v2 here")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				RemoveStale()
+			}
+		}
+	}()
+	for i := 0; i < 300; i++ {
+		cg, err := makeCgroup(base, fmt.Sprintf("race-%d", i), false)
+		if err != nil {
+			close(stop)
+			<-done
+			t.Fatalf("make cgroup %d beside RemoveStale: %v", i, err)
+		}
+		cg.close()
+		removeCgroup(cg.dir)
+	}
+	close(stop)
+	<-done
+}

@@ -283,15 +283,20 @@ func makeCgroup(base, name string, pooled bool) (*cgroup, error) {
 	var dir string
 	for try := 0; ; try++ {
 		dir = filepath.Join(base, fmt.Sprintf("cairn.%d.%d.%s", os.Getpid(), seq.Add(1), name))
+		// Known as this process's before it exists: RemoveStale, running
+		// meanwhile in another goroutine, would otherwise take it for an
+		// earlier process's with the same pid and remove it between the
+		// mkdir and the open.
+		made.Store(dir, true)
 		err := os.Mkdir(dir, 0o755)
 		if err == nil {
 			break
 		}
+		made.Delete(dir)
 		if !errors.Is(err, os.ErrExist) || try == 100 {
 			return nil, fmt.Errorf("make cgroup: %w", err)
 		}
 	}
-	made.Store(dir, true)
 	fd, err := syscall.Open(dir, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
 	if err != nil {
 		removeCgroup(dir)
