@@ -576,6 +576,27 @@ type handout struct {
 	max   int
 	ttl   time.Duration
 	items []cairn.WorkItem
+	// waiting reports whether a task is ready for req already, in which
+	// case nothing is handed out (the queue goes first); asked once, by
+	// the first plan with a task to hand out.
+	waiting func() (bool, error)
+	asked   bool
+}
+
+// open reports whether the workers of h may be handed tasks, asking
+// waiting the first time.
+func (h *handout) open() (bool, error) {
+	if !h.asked && h.waiting != nil {
+		h.asked = true
+		waiting, err := h.waiting()
+		if err != nil {
+			return false, err
+		}
+		if waiting {
+			h.max = 0
+		}
+	}
+	return len(h.items) < h.max, nil
 }
 
 // put adds tr, which changed at at.

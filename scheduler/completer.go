@@ -170,14 +170,10 @@ func (b *Broker) commit(batch []*report) {
 			groups = append(groups, &leaseGroup{req: req, reports: []*report{r}})
 		}
 		for _, g := range groups {
-			waiting, err := tx.AnyReady(g.req)
-			if err != nil {
-				return err
-			}
-			g.h = &handout{req: g.req, ttl: b.ttl}
-			if !waiting {
-				g.h.max = g.req.Max
-			}
+			req := g.req
+			// Whether something is ready for these workers already is
+			// asked once, and only by a plan about to hand a task out.
+			g.h = &handout{req: req, ttl: b.ttl, max: req.Max, waiting: func() (bool, error) { return tx.AnyReady(req) }}
 		}
 		for _, rr := range runs {
 			b.mu.Lock()

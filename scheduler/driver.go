@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -184,8 +185,11 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 	start, plans := rs.svc.o.Now(), 0
 	rs.need(start)
 	notes, err := rs.step(func(p *Plan) error {
-		given := rs.handOut(p, h)
-		err := tx.ApplyPlan(p)
+		given, err := rs.handOut(p, h)
+		if err != nil {
+			return err
+		}
+		err = tx.ApplyPlan(p)
 		if err == nil {
 			plans++
 			if h != nil {
@@ -222,13 +226,16 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 // handOut gives the tasks plan p makes ready, in its order, to the
 // workers of h — as many as they asked for — by setting each one's
 // TaskChange.Lease, and returns their work items, valid once p is
-// applied. It gives none when h does not serve this run, or (h.max is
-// then 0) something else was ready for those workers already. rs.mu is
-// held.
-func (rs *runState) handOut(p *Plan, h *handout) []cairn.WorkItem {
-	if h == nil || len(h.items) >= h.max || (h.req.RunID != "" && h.req.RunID != rs.id) ||
-		(h.req.Owner != "" && h.req.Owner != rs.svc.o.Owner) {
-		return nil
+// applied. It gives none when h does not serve this run, or something
+// else was ready for those workers already (asked of the store once per
+// batch, by the first plan with a task to give). rs.mu is held.
+func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
+	if h == nil || (h.req.RunID != "" && h.req.RunID != rs.id) || (h.req.Owner != "" && h.req.Owner != rs.svc.o.Owner) ||
+		!slices.ContainsFunc(p.Tasks, func(c TaskChange) bool { return c.To == cairn.TaskReady }) {
+		return nil, nil
+	}
+	if open, err := h.open(); err != nil || !open {
+		return nil, err
 	}
 	var items []cairn.WorkItem
 	for i := range p.Tasks {
@@ -244,7 +251,7 @@ func (rs *runState) handOut(p *Plan, h *handout) []cairn.WorkItem {
 			Timeout: tr.Timeout, Retry: tr.Retry, Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow,
 			FailedBefore: tr.FailedBefore, Started: c.Start})
 	}
-	return items
+	return items, nil
 }
 
 // fold puts a task run that changed into the snapshot, unless the

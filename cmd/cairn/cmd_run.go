@@ -158,7 +158,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return err // "create run ID: ..."
 	}
-	return a.execute(ctx, st, wf, reg, r.ID, ef, "run")
+	return a.execute(ctx, st, wf, reg, r.ID, trs, ef, "run")
 }
 
 // queueRun makes a queued run of wf for 'cairn server' to start, and
@@ -261,24 +261,29 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
 		return err
 	}
-	return a.execute(ctx, st, wf, reg, id, ef, "resume")
+	return a.execute(ctx, st, wf, reg, id, nil, ef, "resume")
 }
 
 // execute drives run id of workflow wf, parsed with the task types reg,
 // to its end with an in-process worker pool, showing progress, and prints
 // a summary; verb (run, resume, retry) heads it.
-func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, reg *tasks.Registry, id string, ef execFlags, verb string) error {
+// trs, if not nil, are the run's task runs as they stand (a run just
+// created: every task pending); nil reads them.
+func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, reg *tasks.Registry, id string,
+	trs []*cairn.TaskRun, ef execFlags, verb string) error {
 	arts, logs, err := a.stores()
 	if err != nil {
 		return err
 	}
 	logs = logs.WithLimit(ef.logLimit)
 	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
-	trs, err := st.ListTaskRuns(ctx, id)
-	if err != nil {
-		return err
+	if trs == nil {
+		if trs, err = st.ListTaskRuns(ctx, id); err != nil {
+			return err
+		}
 	}
 	prog.seed(trs)
+	trs = nil // not kept through the run
 	owner := a.owner
 	if owner == "" {
 		owner = ownerName()
