@@ -99,14 +99,9 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 
 // queryIDs runs a statement in tx that returns one id per row.
 func (s *Store) queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	st, err := s.txStmt(ctx, tx, query)
+	rows, err := s.query(ctx, tx, query, args...)
 	if err != nil {
 		return nil, err
-	}
-	s.stmts.Add(1)
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, translate(err)
 	}
 	defer rows.Close()
 	ids := []string{}
