@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/workflows"
 )
 
 // Many workers reporting at once: every good report is recorded once,
@@ -174,6 +176,45 @@ tasks:
 	for task, tr := range r.taskRuns(t, id) {
 		if as := r.attempts(t, id, task); tr.State != cairn.TaskSucceeded || len(as) != 1 || as[0].State != cairn.TaskSucceeded {
 			t.Errorf("%s: %s with attempts %+v", task, tr.State, as)
+		}
+	}
+}
+
+// A run driven from the task runs its caller just created plans as one
+// driven from what the store holds: every task runs once, the run
+// succeeds; task runs that are not the run's as stored (another version)
+// are not taken, and it is read back instead.
+func TestDriveCreated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for _, stale := range []bool{false, true} {
+		r := newRig(t, rigOptions{}, newProbe(nil)) // a probe runs each task once
+		wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, trs := wf.NewRun(nil, time.Now())
+		if err := r.st.CreateRun(ctx, run, trs); err != nil {
+			t.Fatal(err)
+		}
+		given := trs
+		if stale {
+			given = make([]*cairn.TaskRun, len(trs))
+			for i, tr := range trs {
+				c := *tr
+				c.Version = 7 // not as stored
+				given[i] = &c
+			}
+		}
+		r.startPool(t, nil, run.ID)
+		final, err := r.driver.DriveCreated(ctx, run.ID, wf, given)
+		if err != nil || final.State != cairn.RunSucceeded {
+			t.Fatalf("stale %v: DriveCreated = %+v, %v", stale, final, err)
+		}
+		for task, tr := range r.taskRuns(t, run.ID) {
+			if as := r.attempts(t, run.ID, task); tr.State != cairn.TaskSucceeded || len(as) != 1 {
+				t.Errorf("stale %v: %s %s after %d attempts", stale, task, tr.State, len(as))
+			}
 		}
 	}
 }

@@ -234,6 +234,12 @@ func (s *Service) Runs() []string {
 // called once the claim is held and the run is not over. The service
 // must be started.
 func (s *Service) Drive(ctx context.Context, id string, g Graph, claimed func()) (*cairn.Run, error) {
+	return s.drive(ctx, id, g, claimed, nil)
+}
+
+// drive is Drive; created, if not nil, is the run's task runs as its
+// caller just created them (see Driver.DriveCreated).
+func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(), created []*cairn.TaskRun) (*cairn.Run, error) {
 	run, err := s.claim(ctx, id)
 	if err != nil {
 		return nil, err
@@ -245,7 +251,7 @@ func (s *Service) Drive(ctx context.Context, id string, g Graph, claimed func())
 	if claimed != nil {
 		claimed()
 	}
-	rs, err := s.own(run, g)
+	rs, err := s.own(run, g, created)
 	if err != nil {
 		s.release(id)
 		return nil, err
@@ -299,7 +305,7 @@ func (s *Service) release(id string) {
 // own starts planning run, whose claim the service holds: it subscribes
 // to the broker, takes over what a previous owner left, loads the
 // snapshot and starts the run's loop.
-func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
+func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun) (*runState, error) {
 	id := run.ID
 	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		needSince: s.o.Now()}
@@ -343,8 +349,16 @@ func (s *Service) own(run *cairn.Run, g Graph) (*runState, error) {
 			return fail(fmt.Errorf("drive run %s: take over: %w", id, err))
 		}
 	}
-	snap, err := s.load(s.ctx, id, g)
-	if err != nil {
+	var snap *Snapshot
+	if fresh(run, created) {
+		// Nothing has touched the run's task runs since they were
+		// created as these (a queued run at its first version): they
+		// need not be read back, nor held twice.
+		snap, err = NewSnapshot(run, g, created)
+		if err != nil {
+			return fail(fmt.Errorf("drive run %s: %w", id, err))
+		}
+	} else if snap, err = s.load(s.ctx, id, g); err != nil {
 		return fail(err)
 	}
 	rs.mu.Lock()
@@ -491,6 +505,21 @@ func (s *Service) forget(rs *runState) {
 	case s.kick <- struct{}{}:
 	default:
 	}
+}
+
+// fresh reports whether created are run's task runs as stored: given,
+// the run still queued at its first version, every task run at its
+// first version and of this run.
+func fresh(run *cairn.Run, created []*cairn.TaskRun) bool {
+	if created == nil || run.State != cairn.RunQueued || run.Version != 1 {
+		return false
+	}
+	for _, tr := range created {
+		if tr.Version != 1 || tr.RunID != run.ID {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) load(ctx context.Context, id string, g Graph) (*Snapshot, error) {
@@ -789,7 +818,7 @@ func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
 	if s.o.Claimed != nil {
 		s.o.Claimed(run)
 	}
-	if _, err := s.own(run, g); err != nil {
+	if _, err := s.own(run, g, nil); err != nil {
 		s.log.Error("cannot take run", "run", run.ID, "err", err)
 		s.release(run.ID)
 	}

@@ -277,13 +277,14 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	}
 	logs = logs.WithLimit(ef.logLimit)
 	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
+	created := trs // the run's own, as just created: its driver's snapshot
 	if trs == nil {
 		if trs, err = st.ListTaskRuns(ctx, id); err != nil {
 			return err
 		}
 	}
 	prog.seed(trs)
-	trs = nil // not kept through the run
+	trs = nil
 	owner := a.owner
 	if owner == "" {
 		owner = ownerName()
@@ -316,7 +317,8 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		case <-dctx.Done():
 		}
 	}()
-	final, derr := driver.Drive(dctx, id, wf)
+	final, derr := driver.DriveCreated(dctx, id, wf, created)
+	created = nil
 	detach(nil)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	if ctx.Err() != nil {
