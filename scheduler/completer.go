@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/cairnml/cairn"
 )
@@ -106,6 +107,38 @@ type leaseGroup struct {
 	req     cairn.LeaseRequest
 	reports []*report
 	h       *handout
+}
+
+// handout is what the workers reporting in one commit asked for alike
+// (one lease group): up to max tasks for req, which the plans of the
+// runs in the commit may hand them directly (TaskChange.Lease); items
+// collects those.
+type handout struct {
+	req   cairn.LeaseRequest
+	max   int
+	ttl   time.Duration
+	items []cairn.WorkItem
+	// waiting reports whether a task is ready for req already, in which
+	// case nothing is handed out (the queue goes first); asked once, by
+	// the first plan with a task to hand out.
+	waiting func() (bool, error)
+	asked   bool
+}
+
+// open reports whether the workers of h may be handed tasks, asking
+// waiting the first time.
+func (h *handout) open() (bool, error) {
+	if !h.asked && h.waiting != nil {
+		h.asked = true
+		waiting, err := h.waiting()
+		if err != nil {
+			return false, err
+		}
+		if waiting {
+			h.max = 0
+		}
+	}
+	return len(h.items) < h.max, nil
 }
 
 // handoutFor returns the handout of the first group whose workers may

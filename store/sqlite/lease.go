@@ -150,10 +150,8 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 // statement per maxSetRows.
 func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
 	expires, now time.Time, running any) error {
-	for start := 0; start < len(items); start += maxSetRows {
-		chunk := items[start:min(start+maxSetRows, len(items))]
-		size := setSize(len(chunk))
-		args := make([]any, 0, size*claimReadyCols+4)
+	return eachChunk(items, func(chunk []cairn.WorkItem, size int) error {
+		args := make([]any, 0, size*claimReadyCols+6)
 		for _, it := range chunk {
 			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
 		}
@@ -167,8 +165,8 @@ func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkIt
 		if n != int64(len(chunk)) {
 			return fmt.Errorf("lease %d tasks: %d left ready within the transaction", len(chunk), int64(len(chunk))-n)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // scanReady runs the lease query and splits the ready tasks it returns

@@ -54,6 +54,18 @@ func padArgs(args []any, rows, size, cols int) []any {
 	return args
 }
 
+// eachChunk calls fn for xs cut in chunks of at most maxSetRows, with
+// each chunk's padded size (setSize), and stops at its first error.
+func eachChunk[T any](xs []T, fn func(chunk []T, size int) error) error {
+	for start := 0; start < len(xs); start += maxSetRows {
+		chunk := xs[start:min(start+maxSetRows, len(xs))]
+		if err := fn(chunk, setSize(len(chunk))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // finishRow is a completion encoded for the store.
 type finishRow struct {
 	l            cairn.Lease
@@ -153,7 +165,7 @@ RETURNING `+qualifiedTaskCols)
 var qualifiedTaskCols = "task_runs." + strings.Join(strings.Split(strings.ReplaceAll(taskCols, "\n\t", " "), ", "), ", task_runs.")
 
 // endAttemptsCols is the width of a row of endAttemptsQuery's list.
-const endAttemptsCols = 10
+const endAttemptsCols = 11
 
 // endAttemptsQuery writes the attempts of a list of completions that
 // check accepts, as they ended, for size rows: each attempt's one write,
@@ -198,19 +210,17 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		at[k] = i
 		rows = append(rows, r)
 	}
-	for start := 0; start < len(rows); start += maxSetRows {
-		chunk := rows[start:min(start+maxSetRows, len(rows))]
-		size := setSize(len(chunk))
+	err = eachChunk(rows, func(chunk []finishRow, size int) error {
 		// The attempts first: the update lets go of what they copy.
-		args := make([]any, 0, size*(endAttemptsCols+1)+1)
+		args := make([]any, 0, size*endAttemptsCols+1)
 		for _, r := range chunk {
 			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.attemptState), r.finishedAt, r.errText,
 				r.stack, r.retryable, r.exit, r.plugin)
 		}
-		args = append(padArgs(args, len(chunk), size, endAttemptsCols+1), now.UnixNano())
+		args = append(padArgs(args, len(chunk), size, endAttemptsCols), now.UnixNano())
 		ended, err := s.exec(ctx, tx, endAttemptsQuery(size, check), args...)
 		if err != nil {
-			return nil, nil, fmt.Errorf("write attempts: %w", err)
+			return fmt.Errorf("write attempts: %w", err)
 		}
 		args = args[:0]
 		for _, r := range chunk {
@@ -220,26 +230,29 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		args = append(padArgs(args, len(chunk), size, completeManyCols), now.UnixNano())
 		res, err := s.query(ctx, tx, completeManyQuery(size, check), args...)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
+		defer res.Close()
 		n := int64(0)
 		for res.Next() {
 			t, err := scanTaskRun(res)
 			if err != nil {
-				res.Close()
-				return nil, nil, translate(err)
+				return translate(err)
 			}
 			trs[at[key{t.RunID, t.TaskID}]] = t
 			n++
 		}
 		if err := res.Err(); err != nil {
-			return nil, nil, translate(err)
+			return translate(err)
 		}
-		res.Close()
 		// The writer lock is held: both statements saw the same rows.
 		if n != ended {
-			return nil, nil, fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk), n, ended)
+			return fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk), n, ended)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	for i := range fs {
 		if trs[i] == nil && errs[i] == nil {

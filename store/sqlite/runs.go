@@ -677,7 +677,7 @@ func readyChangeQuery(size int) string {
 	retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
+RETURNING task_runs.task_id, task_runs.version`)
 }
 
 // endChangeQuery moves a list of a run's tasks to other states than
@@ -689,7 +689,7 @@ func endChangeQuery(size int) string {
 	attempt_running_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
+RETURNING task_runs.task_id, task_runs.version`)
 }
 
 // applyTaskChanges applies a plan's task changes in one statement per
@@ -699,122 +699,116 @@ RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
 // call (cairn.ErrConflict; the caller's transaction or savepoint undoes
 // the rest).
 func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, versions []int64) error {
-	at := make(map[string]int, len(cs))
-	var ready, leased, ends []int
+	var ready, leased, ends, closing []int
 	for i := range cs {
-		at[cs[i].TaskID] = i
-		switch {
-		case cs[i].Lease != nil:
+		switch c := &cs[i]; {
+		case c.Lease != nil:
 			leased = append(leased, i)
-		case cs[i].To == cairn.TaskReady:
+		case c.To == cairn.TaskReady:
 			ready = append(ready, i)
 		default:
 			ends = append(ends, i)
+			if c.From.Active() {
+				closing = append(closing, i)
+			}
 		}
-	}
-	var gen any
-	if len(ready) > 0 {
-		g, err := s.nextReadyGen(ctx, tx)
-		if err != nil {
-			return err
-		}
-		gen = g
 	}
 	// The workers' leases end with their tasks' states: their attempts are
 	// written as they end, before the updates let go of what they copy
 	// (the same compare-and-set: a change that misses writes none, and
 	// the update below names it).
-	var closing []int
-	for _, i := range ends {
-		if cs[i].From.Active() {
-			closing = append(closing, i)
-		}
-	}
-	for start := 0; start < len(closing); start += maxSetRows {
-		chunk := closing[start:min(start+maxSetRows, len(closing))]
-		size := setSize(len(chunk))
+	err := eachChunk(closing, func(chunk []int, size int) error {
 		args := make([]any, 0, size*endAttemptCols)
 		for _, i := range chunk {
 			c := &cs[i]
 			args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), string(c.To), c.Error, nanos(c.At))
 		}
-		args = padArgs(args, len(chunk), size, endAttemptCols)
-		if _, err := s.exec(ctx, tx, endAttemptQuery(size), args...); err != nil {
+		if _, err := s.exec(ctx, tx, endAttemptQuery(size), padArgs(args, len(chunk), size, endAttemptCols)...); err != nil {
 			return fmt.Errorf("write the attempts of %d tasks: %w", len(chunk), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	const (
-		toReady = iota
-		toLeased
-		toEnd
-	)
-	for _, kind := range []struct {
-		idx  []int
-		cols int
-		text func(int) string
-		to   int
-	}{{ready, readyChangeCols, readyChangeQuery, toReady}, {leased, leaseChangeCols, leaseChangeQuery, toLeased},
-		{ends, endChangeCols, endChangeQuery, toEnd}} {
-		for start := 0; start < len(kind.idx); start += maxSetRows {
-			chunk := kind.idx[start:min(start+maxSetRows, len(kind.idx))]
-			size := setSize(len(chunk))
-			args := make([]any, 0, size*kind.cols+2)
-			for _, i := range chunk {
-				c := &cs[i]
-				if kind.to != toEnd {
-					inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
-					if err != nil {
-						return fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
-					}
-					args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), rawJSON(c.Params), inputs, c.Error)
-					if l := c.Lease; l != nil {
-						args = append(args, l.Attempt, l.Token, l.Worker, l.ExpiresAt.UnixNano(), string(leaseState(c)),
-							c.At.UnixNano())
-					}
-				} else {
-					var finished any
-					if c.To.Terminal() {
-						finished = nanos(c.At)
-					}
-					args = append(args, runID, c.TaskID, c.FromVersion, string(c.From), string(c.To), c.Error, finished)
-				}
+	toReady := func(c *scheduler.TaskChange) ([]any, error) {
+		inputs, err := jsonValue(c.Inputs, c.Inputs == nil)
+		if err != nil {
+			return nil, fmt.Errorf("task %s: encode inputs: %w", c.TaskID, err)
+		}
+		return []any{runID, c.TaskID, c.FromVersion, string(c.From), rawJSON(c.Params), inputs, c.Error}, nil
+	}
+	if len(ready) > 0 {
+		gen, err := s.nextReadyGen(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := s.changeTasks(ctx, tx, runID, cs, ready, versions, readyChangeCols, readyChangeQuery, toReady, gen); err != nil {
+			return err
+		}
+	}
+	err = s.changeTasks(ctx, tx, runID, cs, leased, versions, leaseChangeCols, leaseChangeQuery,
+		func(c *scheduler.TaskChange) ([]any, error) {
+			args, err := toReady(c)
+			l := c.Lease
+			return append(args, l.Attempt, l.Token, l.Worker, l.ExpiresAt.UnixNano(), string(leaseState(c)), c.At.UnixNano()), err
+		})
+	if err != nil {
+		return err
+	}
+	return s.changeTasks(ctx, tx, runID, cs, ends, versions, endChangeCols, endChangeQuery,
+		func(c *scheduler.TaskChange) ([]any, error) {
+			var finished any
+			if c.To.Terminal() {
+				finished = nanos(c.At)
 			}
-			args = padArgs(args, len(chunk), size, kind.cols)
-			if kind.to == toReady {
-				args = append(args, gen)
-			}
-			rows, err := s.query(ctx, tx, kind.text(size), args...)
+			return []any{runID, c.TaskID, c.FromVersion, string(c.From), string(c.To), c.Error, finished}, nil
+		})
+}
+
+// changeTasks applies the changes of cs at positions idx with the
+// set-based statement text (cols values a row, from rowArgs, then extra),
+// each a compare-and-set returning the task's new version into versions;
+// a change that matched no row fails the call, naming it.
+func (s *Store) changeTasks(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, idx []int,
+	versions []int64, cols int, text func(int) string, rowArgs func(*scheduler.TaskChange) ([]any, error), extra ...any) error {
+	return eachChunk(idx, func(chunk []int, size int) error {
+		args := make([]any, 0, size*cols+len(extra))
+		at := make(map[string]int, len(chunk))
+		for _, i := range chunk {
+			a, err := rowArgs(&cs[i])
 			if err != nil {
 				return err
 			}
-			n := 0
-			for rows.Next() {
-				var (
-					id               string
-					version, attempt int64
-				)
-				if err := rows.Scan(&id, &version, &attempt); err != nil {
-					rows.Close()
-					return translate(err)
-				}
-				i := at[id]
-				versions[i] = version
-				n++
-			}
-			if err := rows.Err(); err != nil {
+			args = append(args, a...)
+			at[cs[i].TaskID] = i
+		}
+		args = append(padArgs(args, len(chunk), size, cols), extra...)
+		rows, err := s.query(ctx, tx, text(size), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id      string
+				version int64
+			)
+			if err := rows.Scan(&id, &version); err != nil {
 				return translate(err)
 			}
-			rows.Close()
-			if n != len(chunk) {
-				for _, i := range chunk {
-					if versions[i] == 0 {
-						return s.taskMissOrConflict(ctx, tx, runID, cs[i].TaskID, cs[i].FromVersion)
-					}
-				}
+			versions[at[id]] = version
+		}
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		for _, i := range chunk {
+			if versions[i] == 0 {
+				return s.taskMissOrConflict(ctx, tx, runID, cs[i].TaskID, cs[i].FromVersion)
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // leaseState is the state a task handed out with its change to ready is
@@ -839,7 +833,7 @@ func leaseChangeQuery(size int) string {
 	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
-RETURNING task_runs.task_id, task_runs.version, task_runs.attempt`)
+RETURNING task_runs.task_id, task_runs.version`)
 }
 
 // endAttemptCols is the width of a row of endAttemptQuery's list.
