@@ -336,6 +336,9 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		return fmt.Errorf("%w\nthe run is left unfinished, to resume: free space, then 'cairn resume %s' (the attempt is retried)", herr, id)
 	}
 	if derr != nil {
+		if errors.Is(derr, syscall.ENOSPC) || errors.Is(derr, syscall.EDQUOT) {
+			return fmt.Errorf("%w\nthe run is left unfinished, to resume: free space, then 'cairn resume %s'", derr, id)
+		}
 		return derr
 	}
 	if trs, err = st.ListTaskRuns(context.WithoutCancel(ctx), id); err != nil {

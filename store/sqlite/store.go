@@ -960,6 +960,10 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %s", cairn.ErrNotFound, se.Error())
 	case se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked:
 		return fmt.Errorf("database is busy (another process holds the lock longer than the busy timeout): %w", se)
+	case se.Code == sqlite3.ErrFull:
+		// Said as the system says it, so that callers tell a full disk
+		// (errors.Is syscall.ENOSPC) from a broken database.
+		return fmt.Errorf("%w: %w", syscall.ENOSPC, se)
 	}
 	return err
 }
