@@ -1,8 +1,8 @@
 // Package plot draws the pictures of Cairn's ML results — ROC curves and
-// other line charts — as deterministic SVG for files and the web UI, and
-// as Unicode braille text for terminals. It does no I/O of its own beyond
-// the writer it is given, reads no clock, and gives the same bytes for the
-// same chart every time.
+// other line charts, bar charts — as deterministic SVG for files and the
+// web UI, and (line charts) as Unicode braille text for terminals. It does
+// no I/O of its own beyond the writer it is given, reads no clock, and
+// gives the same bytes for the same chart every time.
 package plot
 
 import (
