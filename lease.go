@@ -69,6 +69,9 @@ type WorkItem struct {
 	// Started is true when the lease was started as it was claimed
 	// (LeaseRequest.Start): the task is running already.
 	Started bool
+	// Cache says the attempt may reuse an earlier success with the same
+	// cache key (TaskRun.Cache) and record its own key for later ones.
+	Cache bool
 }
 
 // Completion is a worker's report of how an attempt ended.
@@ -100,6 +103,20 @@ type Completion struct {
 	// Plugin names the plugin binary that ran the attempt; nil for a
 	// built-in task type.
 	Plugin *PluginRef
+	// Version is the version of the implementation that ran the attempt:
+	// Cairn's for a built-in type, "sha256:<hex>" of the binary for a
+	// plugin's.
+	Version string
+	// CacheKey is the attempt's cache key (CacheKey), set when the
+	// attempt may be cached (WorkItem.Cache).
+	CacheKey string
+	// CachedFrom names the earlier attempt whose outputs this one reused
+	// instead of running; zero when it ran.
+	CachedFrom AttemptRef
+	// Effects are the changes the task asks the store to make with its
+	// success (a deploy's registration); applied only when State is
+	// succeeded.
+	Effects []Effect
 }
 
 // HeartbeatReply is the answer to a heartbeat.

@@ -33,7 +33,10 @@ type Run struct {
 	// OwnerExpiresAt when its claim lapses unless renewed.
 	Owner          string
 	OwnerExpiresAt time.Time
-	Version        int64 // bumped on every change; compare-and-set key
+	// ReproduceOf names the run this one reproduces (cairn reproduce):
+	// its tasks use no cache and its effects are not applied.
+	ReproduceOf string
+	Version     int64 // bumped on every change; compare-and-set key
 }
 
 // RetryPolicy says how often and how soon a failed task is tried again.
@@ -121,6 +124,11 @@ type TaskRun struct {
 	FailedBefore int
 	Retry        RetryPolicy
 	Timeout      time.Duration // per attempt; 0 = none
+	// Cache says whether the task's attempts may reuse an earlier
+	// success with the same cache key and be reused (decided when the
+	// run is created: the workflow's cache:, the type's default,
+	// cairn run --no-cache).
+	Cache bool
 	// Params holds the task's `with:` block once its references are
 	// resolved (set when it becomes ready); nil before.
 	Params json.RawMessage
@@ -159,6 +167,16 @@ type Attempt struct {
 	// Plugin is the plugin binary that ran the attempt (nil: a built-in
 	// type, or an attempt that never completed).
 	Plugin *PluginRef
+	// Type is the task type that ran the attempt and Version its
+	// implementation's version (Completion.Version); Params its resolved
+	// params. Set once the attempt ended.
+	Type    string
+	Version string
+	Params  json.RawMessage
+	// CacheKey is set when the attempt could be cached; CachedFrom names
+	// the attempt whose outputs it reused (zero when it ran).
+	CacheKey   string
+	CachedFrom AttemptRef
 }
 
 // Duration is how long a finished attempt took; 0 while it runs.

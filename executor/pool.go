@@ -91,6 +91,11 @@ type Options struct {
 	Types     Types
 	Artifacts tasks.Artifacts
 	Logs      Logs
+	// Version is the version of the built-in task types, recorded with
+	// every attempt one of them runs (Completion.Version) and part of its
+	// cache key: Cairn's version. A plugin's attempts record its binary's
+	// sha256 instead.
+	Version string
 	// ScratchDir is where each attempt's work dir is made (default os.TempDir()).
 	ScratchDir string
 	// IdleWait bounds one wait for work before asking again (default 5s).
@@ -543,7 +548,20 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		// task's failure.
 		c.Requeue, c.Retryable = true, true
 	}
+	p.provenance(&c, it)
 	return p.bound(c, l), nil
+}
+
+// provenance records what ran the attempt: the implementation's version
+// and, for a task that may be cached, its cache key.
+func (p *Pool) provenance(c *cairn.Completion, it cairn.WorkItem) {
+	c.Version = p.o.Version
+	if c.Plugin != nil {
+		c.Version = "sha256:" + c.Plugin.SHA256
+	}
+	if it.Cache && c.CachedFrom.IsZero() {
+		c.CacheKey = cairn.CacheKey(it.Type, c.Version, it.Params, it.Inputs)
+	}
 }
 
 // failure is the completion of an attempt that failed with err.
@@ -687,7 +705,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		}
 		return withPlugin(failure(err), c.Plugin), err
 	}
-	c.Outputs, c.Metrics = o.res.Outputs, o.res.Metrics
+	c.Outputs, c.Metrics, c.Effects = o.res.Outputs, o.res.Metrics, o.res.Effects
 	return c, nil
 }
 

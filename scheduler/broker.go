@@ -388,7 +388,7 @@ func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, er
 		return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
 	return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
-		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore}, nil
+		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore, Cache: tr.Cache}, nil
 }
 
 // decide sets the task's next state after an attempt. A failed attempt

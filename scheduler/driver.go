@@ -263,7 +263,7 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 		c.Start = h.req.Start
 		items = append(items, cairn.WorkItem{Lease: *c.Lease, Type: tr.Type, Params: c.Params, Inputs: c.Inputs,
 			Timeout: tr.Timeout, Retry: tr.Retry, Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow,
-			FailedBefore: tr.FailedBefore, Started: c.Start})
+			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache})
 	}
 	return items, nil
 }

@@ -154,6 +154,10 @@ type Result struct {
 	// an ArtifactRef's JSON (see cairn.ArtifactRef.JSON).
 	Outputs map[string]json.RawMessage
 	Metrics map[string]float64
+	// Effects are changes of the store's state the success asks for (a
+	// deploy's model registration), applied by the transaction that
+	// records it; a task has no access to the store itself.
+	Effects []cairn.Effect
 }
 
 // Registry maps task type names to implementations. It is built

@@ -6,6 +6,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 // version and commit are set at link time by the Makefile:
@@ -69,4 +70,19 @@ func cmdVersion(ctx context.Context, a *app, args []string) error {
 	}
 	writeVersion(a.stdout)
 	return nil
+}
+
+// implVersion is the version of the built-in task types that attempts
+// record and their cache keys hold: this binary's version and the commit
+// it was built from, so that a new build of other code does not reuse
+// what an older one made. (A build from a tree with uncommitted changes
+// shares its commit's: see docs/workflows.md, Caching.)
+func implVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	ver, rev, _ := buildVersion(version, commit, bi, ok)
+	rev = strings.TrimSuffix(rev, " (modified)")
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	return "cairn " + ver + "+" + rev
 }

@@ -1,5 +1,5 @@
--- version 7
--- The SQLite schema that the migrations up to 0007_attempt_in_progress.sql make, made by
+-- version 8
+-- The SQLite schema that the migrations up to 0008_lineage_registry.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -23,7 +23,7 @@ CREATE TABLE runs (
     owner            TEXT    NOT NULL DEFAULT '',
     owner_expires_at INTEGER,
     version          INTEGER NOT NULL CHECK (version >= 1)
-, max_active_runs INTEGER NOT NULL DEFAULT 0 CHECK (max_active_runs >= 0));
+, max_active_runs INTEGER NOT NULL DEFAULT 0 CHECK (max_active_runs >= 0), reproduce_of TEXT NOT NULL DEFAULT '');
 CREATE INDEX runs_workflow_id ON runs (workflow, id);
 CREATE INDEX runs_state_id ON runs (state, id);
 CREATE TABLE task_runs (
@@ -55,7 +55,7 @@ CREATE TABLE task_runs (
     lease_expires_at INTEGER,
     started_at       INTEGER,
     finished_at      INTEGER,
-    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER,
+    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER, cache INTEGER NOT NULL DEFAULT 0 CHECK (cache IN (0, 1)),
     PRIMARY KEY (run_id, task_id),
     UNIQUE (run_id, seq),
     CHECK ((state IN ('leased', 'running')) = (lease_token IS NOT NULL))
@@ -77,7 +77,7 @@ CREATE TABLE attempts (
     error       TEXT    NOT NULL DEFAULT '',
     stack       TEXT    NOT NULL DEFAULT '',
     retryable   INTEGER NOT NULL DEFAULT 0 CHECK (retryable IN (0, 1)),
-    exit_code   INTEGER, plugin TEXT NOT NULL DEFAULT '',
+    exit_code   INTEGER, plugin TEXT NOT NULL DEFAULT '', type TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '', params TEXT, outputs TEXT, metrics TEXT, cache_key TEXT NOT NULL DEFAULT '', cached_run TEXT NOT NULL DEFAULT '', cached_task TEXT NOT NULL DEFAULT '', cached_attempt INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, task_id, number),
     FOREIGN KEY (run_id, task_id) REFERENCES task_runs (run_id, task_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
@@ -113,3 +113,52 @@ CREATE TABLE audit (
     detail  TEXT    NOT NULL DEFAULT '' -- JSON object, or ''
 );
 CREATE INDEX audit_run ON audit (run_id, id);
+CREATE INDEX attempts_cache ON attempts (cache_key, finished_at) WHERE cache_key != '' AND state = 'succeeded';
+CREATE TABLE artifacts (
+    digest      TEXT    NOT NULL PRIMARY KEY CHECK (digest GLOB 'sha256:*'),
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    media_type  TEXT    NOT NULL DEFAULT '',
+    run_id      TEXT    NOT NULL DEFAULT '', -- first producer; '' when first seen as an input
+    task_id     TEXT    NOT NULL DEFAULT '',
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE lineage (
+    run_id    TEXT    NOT NULL,
+    task_id   TEXT    NOT NULL,
+    attempt   INTEGER NOT NULL,
+    direction TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+    port      TEXT    NOT NULL,
+    digest    TEXT    NOT NULL REFERENCES artifacts (digest),
+    PRIMARY KEY (run_id, task_id, attempt, direction, port),
+    FOREIGN KEY (run_id, task_id, attempt) REFERENCES attempts (run_id, task_id, number) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX lineage_digest ON lineage (digest, direction);
+CREATE TABLE models (
+    name             TEXT    NOT NULL,
+    version          INTEGER NOT NULL CHECK (version >= 1),
+    digest           TEXT    NOT NULL REFERENCES artifacts (digest),
+    stage            TEXT    NOT NULL CHECK (stage IN ('candidate', 'production', 'archived')),
+    metrics          TEXT,             -- JSON object of numbers, or NULL
+    report           TEXT,             -- the evaluation report's artifact reference (JSON), or NULL
+    run_id           TEXT    NOT NULL, -- the attempt that registered it
+    task_id          TEXT    NOT NULL,
+    attempt          INTEGER NOT NULL,
+    created_at       INTEGER NOT NULL,
+    stage_changed_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version),
+    UNIQUE (name, digest)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX models_production ON models (name) WHERE stage = 'production';
+CREATE TABLE model_stages (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    name       TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    from_stage TEXT    NOT NULL DEFAULT '', -- '' when the version was registered
+    to_stage   TEXT    NOT NULL,
+    reason     TEXT    NOT NULL CHECK (reason IN ('deploy', 'promote', 'rollback')),
+    actor      TEXT    NOT NULL DEFAULT '', -- a token id, "cli:USER@HOST", or RUN/TASK for a deploy
+    at         INTEGER NOT NULL,
+    FOREIGN KEY (name, version) REFERENCES models (name, version)
+);
+CREATE INDEX model_stages_name ON model_stages (name, id);

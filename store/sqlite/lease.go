@@ -48,7 +48,8 @@ func leaseErr(r cairn.LeaseRequest, err error) error {
 // leaseSelect is the lease query for a request's filters.
 func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
 	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
-	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before FROM task_runs t`
+	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
+FROM task_runs t`
 	switch {
 	case r.RunID != "" && r.Owner != "":
 		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?
@@ -185,7 +186,7 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 		)
 		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
 			&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
-			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore); err != nil {
+			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache); err != nil {
 			return nil, nil, translate(err)
 		}
 		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}

@@ -82,11 +82,19 @@ type finishRow struct {
 	finishedAt   int64
 	exit         any
 	plugin       string
+	version      string
+	cacheKey     string
+	cached       cairn.AttemptRef
+	// attemptOutputs and attemptMetrics are what the attempt row keeps:
+	// a success's outputs and metrics, NULL otherwise.
+	attemptOutputs, attemptMetrics any
+	effects                        []cairn.Effect
 }
 
 // encodeFinish checks and encodes completion c of lease l.
 func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, error) {
-	f := finishRow{l: l, state: c.State, attemptState: c.State, errText: c.Error, stack: c.Stack, retryable: boolInt(c.Retryable)}
+	f := finishRow{l: l, state: c.State, attemptState: c.State, errText: c.Error, stack: c.Stack, retryable: boolInt(c.Retryable),
+		version: c.Version, cacheKey: c.CacheKey, cached: c.CachedFrom}
 	switch c.State {
 	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
 	default:
@@ -104,6 +112,17 @@ func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, 
 	}
 	if f.metrics, err = jsonValue(c.Metrics, c.Metrics == nil); err != nil {
 		return f, fmt.Errorf("encode metrics: %w", err)
+	}
+	if c.State == cairn.TaskSucceeded {
+		f.attemptOutputs, f.attemptMetrics = f.outputs, f.metrics
+		for _, e := range c.Effects {
+			if err := e.Validate(); err != nil {
+				return f, err
+			}
+		}
+		f.effects = c.Effects
+	} else if len(c.Effects) > 0 {
+		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
 	}
 	finishedAt := c.FinishedAt
 	if finishedAt.IsZero() {
@@ -165,7 +184,7 @@ RETURNING `+qualifiedTaskCols)
 var qualifiedTaskCols = "task_runs." + strings.Join(strings.Split(strings.ReplaceAll(taskCols, "\n\t", " "), ", "), ", task_runs.")
 
 // endAttemptsCols is the width of a row of endAttemptsQuery's list.
-const endAttemptsCols = 11
+const endAttemptsCols = 18
 
 // endAttemptsQuery writes the attempts of a list of completions that
 // check accepts, as they ended, for size rows: each attempt's one write,
@@ -176,10 +195,11 @@ func endAttemptsQuery(size int, check leaseCheck) string {
 }
 
 func buildEndAttempts(size int, check leaseCheck) string {
-	return setQuery(size, "run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
-	retryable, exit_code, plugin)
+	return setQuery(size, "run_id, task_id, number, token, state, finished_at, error, stack, retryable, exit_code, plugin, version, cache_key, cached_run, cached_task, cached_attempt, outputs, metrics", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
+	retryable, exit_code, plugin, type, version, params, cache_key, cached_run, cached_task, cached_attempt, outputs, metrics)
 SELECT t.run_id, t.task_id, t.attempt, v.state, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
-	v.finished_at, v.error, v.stack, v.retryable, v.exit_code, v.plugin
+	v.finished_at, v.error, v.stack, v.retryable, v.exit_code, v.plugin, t.type, v.version, t.params, v.cache_key,
+	v.cached_run, v.cached_task, v.cached_attempt, v.outputs, v.metrics
 FROM v JOIN task_runs t ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.number AND t.lease_token = v.token
 WHERE t.state IN ('leased', 'running') AND `+leaseCond(check, "t"))
 }
@@ -215,7 +235,8 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		args := make([]any, 0, size*endAttemptsCols+1)
 		for _, r := range chunk {
 			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.attemptState), r.finishedAt, r.errText,
-				r.stack, r.retryable, r.exit, r.plugin)
+				r.stack, r.retryable, r.exit, r.plugin, r.version, r.cacheKey, r.cached.RunID, r.cached.TaskID, r.cached.Number,
+				r.attemptOutputs, r.attemptMetrics)
 		}
 		args = append(padArgs(args, len(chunk), size, endAttemptsCols), now.UnixNano())
 		ended, err := s.exec(ctx, tx, endAttemptsQuery(size, check), args...)
@@ -258,6 +279,15 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		if trs[i] == nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
 		}
+	}
+	ended := make([]endedAttempt, 0, len(rows))
+	for i := range rows {
+		if t := trs[at[key{rows[i].l.RunID, rows[i].l.TaskID}]]; t != nil {
+			ended = append(ended, endedAttempt{&rows[i], t})
+		}
+	}
+	if err := s.recordLineage(ctx, tx, ended, now); err != nil {
+		return nil, nil, err
 	}
 	return trs, errs, nil
 }

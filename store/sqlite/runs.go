@@ -15,27 +15,28 @@ import (
 )
 
 const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
-	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs`
+	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of`
 
 const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
-	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before`
+	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache`
 
-const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin`
+const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
+	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
 
 // inProgressCols are attemptCols of the attempt in progress, read from its
 // task run.
 const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_started_at, attempt_running_at, NULL, '', '', 0,
-	NULL, ''`
+	NULL, '', type, '', params, '', '', '', 0`
 
 // taskInsertRows is how many task runs one INSERT statement carries.
 const taskInsertRows = 100
 
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, round, failed_before, version)`
+	interrupted, interrupted_streak, round, failed_before, cache, version)`
 
-const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 // taskInsertFreshCols and taskInsertFreshRow insert task runs as a new
 // run has them (see freshTask): only what differs between tasks is bound,
@@ -44,8 +45,8 @@ const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
 // SQLite: a run of 100,000 tasks binds 1,000,000 values, not 2,500,000.
 const (
 	taskInsertFreshCols = `(run_id, task_id, seq, type, state, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
-	max_interruptions, version)`
-	taskInsertFreshRow = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, 1)`
+	max_interruptions, cache, version)`
+	taskInsertFreshRow = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1)`
 )
 
 // freshTask reports whether t is pending and has nothing yet that the
@@ -67,7 +68,7 @@ func scanRun(sc scanner) (*cairn.Run, error) {
 		created, started, finished, ownerExpiry sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &r.MaxActive, &cancel,
-		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns); err != nil {
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns, &r.ReproduceOf); err != nil {
 		return nil, err
 	}
 	r.State = cairn.RunState(state)
@@ -134,7 +135,8 @@ func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow, &t.Round, &t.FailedBefore); err != nil {
+		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow, &t.Round, &t.FailedBefore,
+		&t.Cache); err != nil {
 		return nil, err
 	}
 	t.State = cairn.TaskState(state)
@@ -172,10 +174,15 @@ func scanAttempt(sc scanner, extra ...any) (*cairn.Attempt, error) {
 		retryable                  int
 		exit                       sql.NullInt64
 		plugin                     string
+		params                     []byte
 	)
 	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
-		&a.Stack, &retryable, &exit, &plugin}, extra...)...); err != nil {
+		&a.Stack, &retryable, &exit, &plugin, &a.Type, &a.Version, &params, &a.CacheKey, &a.CachedFrom.RunID,
+		&a.CachedFrom.TaskID, &a.CachedFrom.Number}, extra...)...); err != nil {
 		return nil, err
+	}
+	if params != nil {
+		a.Params = json.RawMessage(params)
 	}
 	if plugin != "" {
 		a.Plugin = new(cairn.PluginRef)
@@ -224,10 +231,10 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 	}
 	return func(ctx context.Context, tx *sql.Tx) error {
 		args := make([]any, 0, taskInsertRows*25)
-		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
-			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns); err != nil {
+			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf); err != nil {
 			return err
 		}
 		if !run.State.Terminal() {
@@ -259,7 +266,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 				cols, row = taskInsertFreshCols, taskInsertFreshRow
 				for i, t := range chunk {
 					args = append(args, run.ID, t.TaskID, start+i, t.Type, t.Retry.Retries, int64(t.Retry.Backoff),
-						t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), t.Retry.MaxInterruptions)
+						t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), t.Retry.MaxInterruptions, boolInt(t.Cache))
 				}
 			} else {
 				for i, t := range chunk {
@@ -337,7 +344,7 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
 		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
 		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt), t.Retry.MaxInterruptions, t.Interrupted,
-		t.InterruptedInARow, t.Round, t.FailedBefore}, nil
+		t.InterruptedInARow, t.Round, t.FailedBefore, boolInt(t.Cache)}, nil
 }
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in
@@ -517,13 +524,12 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 	// The attempts that ended are rows of attempts; the one in progress,
 	// if any, is on its task run (see migration 0007).
 	if taskID == "" {
-		st, err = s.readStmt(ctx, `SELECT a.run_id, a.task_id, a.number, a.state, a.worker, a.started_at, a.running_at,
-	a.finished_at, a.error, a.stack, a.retryable, a.exit_code, a.plugin, t.seq
+		st, err = s.readStmt(ctx, `SELECT `+prefixed("a.", attemptCols)+`, t.seq
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
 WHERE a.run_id = ?
 UNION ALL
 SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = ? AND lease_token IS NOT NULL
-ORDER BY 14, 3`)
+ORDER BY 21, 3`)
 		args = append(args, runID)
 	} else {
 		st, err = s.readStmt(ctx, `SELECT `+attemptCols+`, 0 FROM attempts WHERE run_id = ? AND task_id = ?

@@ -1,0 +1,191 @@
+package cairn
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AttemptRef names one attempt of one task run.
+type AttemptRef struct {
+	RunID  string `json:"run_id"`
+	TaskID string `json:"task_id"`
+	Number int    `json:"attempt"`
+}
+
+// String is "RUN/TASK#N".
+func (a AttemptRef) String() string { return a.RunID + "/" + a.TaskID + "#" + strconv.Itoa(a.Number) }
+
+// IsZero reports whether a names no attempt.
+func (a AttemptRef) IsZero() bool { return a.RunID == "" && a.TaskID == "" && a.Number == 0 }
+
+// Lineage directions: an attempt read an artifact (In) or wrote it (Out).
+const (
+	LineageIn  = "in"
+	LineageOut = "out"
+)
+
+// ArtifactRecord is what the store knows of an artifact: its reference
+// and the attempt that first recorded it as an output (zero when it was
+// first seen as an input, say a plugin's).
+type ArtifactRecord struct {
+	ArtifactRef
+	Producer  AttemptRef `json:"producer"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// LineageEdge is one edge of the lineage graph: an attempt read (In) or
+// wrote (Out) the artifact Digest through its port Port.
+type LineageEdge struct {
+	Attempt   AttemptRef `json:"attempt"`
+	Direction string     `json:"direction"`
+	Port      string     `json:"port"`
+	Digest    string     `json:"digest"`
+}
+
+// ModelStage is where a model version stands in the registry.
+type ModelStage string
+
+// Model stages. A model name has at most one version in production.
+const (
+	StageCandidate  ModelStage = "candidate"
+	StageProduction ModelStage = "production"
+	StageArchived   ModelStage = "archived"
+)
+
+// Valid reports whether s is one of the stages.
+func (s ModelStage) Valid() bool {
+	return s == StageCandidate || s == StageProduction || s == StageArchived
+}
+
+// ModelVersion is one version of a registered model.
+type ModelVersion struct {
+	Name    string             `json:"name"`
+	Version int                `json:"version"` // from 1 per name
+	Model   ArtifactRef        `json:"model"`
+	Stage   ModelStage         `json:"stage"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Report is the evaluation report the deploy named, if any.
+	Report         *ArtifactRef `json:"report,omitempty"`
+	Producer       AttemptRef   `json:"producer"` // the deploy attempt that registered it
+	CreatedAt      time.Time    `json:"created_at"`
+	StageChangedAt time.Time    `json:"stage_changed_at"`
+}
+
+// Ref is "model:NAME@VERSION".
+func (m ModelVersion) Ref() string { return "model:" + m.Name + "@" + strconv.Itoa(m.Version) }
+
+// ParseModelRef reads "model:NAME@VERSION" (VERSION ≥ 1) or, with version
+// 0, "model:NAME" (the production version, wherever it is looked up).
+func ParseModelRef(s string) (name string, version int, err error) {
+	rest, ok := strings.CutPrefix(s, "model:")
+	if !ok {
+		return "", 0, fmt.Errorf("%q is not a model reference: want model:NAME@VERSION", s)
+	}
+	name, v, hasV := strings.Cut(rest, "@")
+	if err := ValidModelName(name); err != nil {
+		return "", 0, err
+	}
+	if !hasV {
+		return name, 0, nil
+	}
+	version, err = strconv.Atoi(v)
+	if err != nil || version < 1 {
+		return "", 0, fmt.Errorf("%q: the version after @ must be a whole number from 1", s)
+	}
+	return name, version, nil
+}
+
+// ValidModelName checks a model's name: 1 to 128 characters of letters,
+// digits, '-', '_' and '.', starting with a letter or digit.
+func ValidModelName(name string) error {
+	if name == "" || len(name) > 128 {
+		return fmt.Errorf("model name %q must be 1 to 128 characters", name)
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '-' || r == '_' || r == '.')
+		if !ok {
+			return fmt.Errorf("model name %q: only letters, digits, '-', '_' and '.' (not first) are allowed", name)
+		}
+	}
+	return nil
+}
+
+// Effect is a change of the store's state a task's result asks for,
+// applied by the transaction that records the attempt's success: a task
+// has no access to the store, so that a plugin or a remote worker can
+// ask for it too. A run made by cairn reproduce applies none.
+type Effect struct {
+	// RegisterModel registers a model version (or finds the one of the
+	// same name and artifact) and moves it to a stage.
+	RegisterModel *ModelRegistration `json:"register_model,omitempty"`
+}
+
+// ModelRegistration is the effect of a deploy: register Model under Name
+// (the same bytes again are the existing version) and move it to Stage.
+// A registration never moves a production version back to candidate.
+type ModelRegistration struct {
+	Name    string             `json:"name"`
+	Stage   ModelStage         `json:"stage"`
+	Model   ArtifactRef        `json:"model"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Report  *ArtifactRef       `json:"report,omitempty"`
+	// VersionOutput, if set, names the task output that the store sets to
+	// the version number registered.
+	VersionOutput string `json:"version_output,omitempty"`
+}
+
+// Validate checks an effect before anything is applied.
+func (e Effect) Validate() error {
+	r := e.RegisterModel
+	if r == nil {
+		return fmt.Errorf("effect names no change")
+	}
+	if err := ValidModelName(r.Name); err != nil {
+		return fmt.Errorf("register model: %w", err)
+	}
+	if !r.Stage.Valid() || r.Stage == StageArchived {
+		return fmt.Errorf("register model %s: stage %q is not candidate or production", r.Name, r.Stage)
+	}
+	if err := r.Model.Validate(); err != nil {
+		return fmt.Errorf("register model %s: %w", r.Name, err)
+	}
+	if r.Report != nil {
+		if err := r.Report.Validate(); err != nil {
+			return fmt.Errorf("register model %s: report: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+// CacheKey is the key under which an attempt's outputs may be reused:
+// the sha256 of its task type, the implementation's version, its
+// resolved params (as stored: canonical JSON) and the digest of each
+// input by name. Any change of one gives another key.
+func CacheKey(taskType, version string, params json.RawMessage, inputs map[string]ArtifactRef) string {
+	h := sha256.New()
+	field := func(s string) {
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+	}
+	field("cairn-cache-v1")
+	field(taskType)
+	field(version)
+	field(string(params))
+	names := make([]string, 0, len(inputs))
+	for n := range inputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		field(n)
+		field(inputs[n].Digest)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}

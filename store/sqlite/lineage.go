@@ -1,0 +1,359 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Lineage (issue #19): the transaction that records attempts ending also
+// records what they read and wrote — an edge per input and per artifact
+// output, each artifact once by digest with its first producer — and
+// applies a success's effects (a deploy's registration). A run of noop
+// tasks has none of these and pays nothing for them.
+
+// endedAttempt is a completion the store accepted and its task run as
+// the completion left it.
+type endedAttempt struct {
+	r  *finishRow
+	tr *cairn.TaskRun
+}
+
+// lineageRow is one edge, with the artifact it names.
+type lineageRow struct {
+	a    cairn.AttemptRef
+	dir  string
+	port string
+	ref  cairn.ArtifactRef
+}
+
+// artifactOutputs returns the outputs of outs that hold artifact
+// references, sorted by name.
+func artifactOutputs(outs map[string]json.RawMessage) []lineageRow {
+	var rows []lineageRow
+	for name, v := range outs {
+		// Most outputs are numbers, strings or flags: look before
+		// decoding.
+		if len(v) == 0 || v[0] != '{' || !bytes.Contains(v, []byte(`"digest"`)) {
+			continue
+		}
+		if ref, ok := cairn.AsArtifactRef(v); ok {
+			rows = append(rows, lineageRow{dir: cairn.LineageOut, port: name, ref: ref})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].port < rows[j].port })
+	return rows
+}
+
+// lineageEdges are the edges of the attempts in ended.
+func lineageEdges(ended []endedAttempt) []lineageRow {
+	var rows []lineageRow
+	for _, e := range ended {
+		a := cairn.AttemptRef{RunID: e.r.l.RunID, TaskID: e.r.l.TaskID, Number: e.r.l.Attempt}
+		if len(e.tr.Inputs) > 0 {
+			names := make([]string, 0, len(e.tr.Inputs))
+			for n := range e.tr.Inputs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.tr.Inputs[n]})
+			}
+		}
+		if e.r.state == cairn.TaskSucceeded && len(e.tr.Outputs) > 0 {
+			for _, o := range artifactOutputs(e.tr.Outputs) {
+				o.a = a
+				rows = append(rows, o)
+			}
+		}
+	}
+	return rows
+}
+
+const artifactCols = 7
+
+// upsertArtifacts records each artifact once; an output names its first
+// producer, also when the artifact was first seen as an input.
+func upsertArtifactsQuery(size int) string {
+	return `INSERT INTO artifacts (digest, size, media_type, run_id, task_id, attempt, created_at)
+SELECT column1, column2, column3, column4, column5, column6, column7 FROM (VALUES ` + valuesList(size, artifactCols) + `)
+WHERE column1 IS NOT NULL
+ON CONFLICT (digest) DO UPDATE SET run_id = excluded.run_id, task_id = excluded.task_id, attempt = excluded.attempt
+WHERE artifacts.run_id = '' AND excluded.run_id != ''`
+}
+
+const edgeCols = 6
+
+func insertEdgesQuery(size int) string {
+	return `INSERT INTO lineage (run_id, task_id, attempt, direction, port, digest)
+SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES ` + valuesList(size, edgeCols) + `)
+WHERE column1 IS NOT NULL`
+}
+
+// recordLineage writes the lineage of the attempts in ended and applies
+// their effects.
+func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []endedAttempt, now time.Time) error {
+	edges := lineageEdges(ended)
+	if len(edges) > 0 {
+		if err := s.writeEdges(ctx, tx, edges, now); err != nil {
+			return err
+		}
+	}
+	for _, e := range ended {
+		for _, eff := range e.r.effects {
+			if err := s.applyEffect(ctx, tx, e, eff, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []lineageRow, now time.Time) error {
+	seen := make(map[string]bool, len(edges))
+	arts := make([]lineageRow, 0, len(edges))
+	for _, e := range edges {
+		// An output first: it names the producer.
+		if !seen[e.ref.Digest] || e.dir == cairn.LineageOut {
+			if !seen[e.ref.Digest] {
+				arts = append(arts, e)
+			} else {
+				for i := range arts {
+					if arts[i].ref.Digest == e.ref.Digest && arts[i].dir == cairn.LineageIn {
+						arts[i] = e
+					}
+				}
+			}
+			seen[e.ref.Digest] = true
+		}
+	}
+	err := eachChunk(arts, func(chunk []lineageRow, size int) error {
+		args := make([]any, 0, size*artifactCols)
+		for _, a := range chunk {
+			var run, task string
+			n := 0
+			if a.dir == cairn.LineageOut {
+				run, task, n = a.a.RunID, a.a.TaskID, a.a.Number
+			}
+			args = append(args, a.ref.Digest, a.ref.Size, a.ref.MediaType, run, task, n, now.UnixNano())
+		}
+		_, err := s.exec(ctx, tx, upsertArtifactsQuery(size), padArgs(args, len(chunk), size, artifactCols)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record artifacts: %w", err)
+	}
+	err = eachChunk(edges, func(chunk []lineageRow, size int) error {
+		args := make([]any, 0, size*edgeCols)
+		for _, e := range chunk {
+			args = append(args, e.a.RunID, e.a.TaskID, e.a.Number, e.dir, e.port, e.ref.Digest)
+		}
+		_, err := s.exec(ctx, tx, insertEdgesQuery(size), padArgs(args, len(chunk), size, edgeCols)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record lineage: %w", err)
+	}
+	return nil
+}
+
+// applyEffect applies one effect of a success, unless its run reproduces
+// another.
+func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e endedAttempt, eff cairn.Effect, now time.Time) error {
+	reg := eff.RegisterModel
+	var reproduceOf string
+	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = ?`, e.tr.RunID).Scan(&reproduceOf); err != nil {
+		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.tr.RunID, translate(err))
+	}
+	if reproduceOf != "" {
+		return nil
+	}
+	a := cairn.AttemptRef{RunID: e.tr.RunID, TaskID: e.tr.TaskID, Number: e.r.l.Attempt}
+	v, err := s.registerModel(ctx, tx, *reg, a, now)
+	if err != nil {
+		return fmt.Errorf("register model %s from %s: %w", reg.Name, a, err)
+	}
+	if reg.VersionOutput == "" {
+		return nil
+	}
+	if e.tr.Outputs == nil {
+		e.tr.Outputs = map[string]json.RawMessage{}
+	}
+	e.tr.Outputs[reg.VersionOutput] = json.RawMessage(fmt.Sprint(v))
+	b, err := json.Marshal(e.tr.Outputs)
+	if err != nil {
+		return fmt.Errorf("register model %s: encode outputs: %w", reg.Name, err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = ? WHERE run_id = ? AND task_id = ?`, string(b), a.RunID, a.TaskID); err != nil {
+		return fmt.Errorf("register model %s: write outputs: %w", reg.Name, err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = ? WHERE run_id = ? AND task_id = ? AND number = ?`, string(b), a.RunID, a.TaskID, a.Number); err != nil {
+		return fmt.Errorf("register model %s: write the attempt's outputs: %w", reg.Name, err)
+	}
+	return nil
+}
+
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		// A prepare error comes back from Scan, as database/sql does.
+		return tx.QueryRowContext(ctx, query, args...)
+	}
+	s.stmts.Add(1)
+	return st.QueryRowContext(ctx, args...)
+}
+
+// Reads.
+
+// Artifact returns what the store knows of the artifact digest, or an
+// error wrapping cairn.ErrNotFound.
+func (s *Store) Artifact(ctx context.Context, digest string) (*cairn.ArtifactRecord, error) {
+	var (
+		a       cairn.ArtifactRecord
+		created int64
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts WHERE digest = ?`, digest).
+		Scan(&a.Digest, &a.Size, &a.MediaType, &a.Producer.RunID, &a.Producer.TaskID, &a.Producer.Number, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("artifact %s: %w", digest, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read artifact %s: %w", digest, translate(err))
+	}
+	a.CreatedAt = time.Unix(0, created).UTC()
+	return &a, nil
+}
+
+// ArtifactEdges returns the edges that name digest in direction dir
+// (cairn.LineageOut: the attempts that wrote it; cairn.LineageIn: those
+// that read it), oldest attempt first.
+func (s *Store) ArtifactEdges(ctx context.Context, digest, dir string) ([]cairn.LineageEdge, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
+FROM lineage l JOIN attempts a ON a.run_id = l.run_id AND a.task_id = l.task_id AND a.number = l.attempt
+WHERE l.digest = ? AND l.direction = ? ORDER BY a.finished_at, l.run_id, l.task_id, l.attempt, l.port`, digest, dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the lineage of %s: %w", digest, translate(err))
+	}
+	return scanEdges(rows)
+}
+
+// AttemptEdges returns the inputs and outputs of one attempt, inputs
+// first, each by port.
+func (s *Store) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT run_id, task_id, attempt, direction, port, digest FROM lineage
+WHERE run_id = ? AND task_id = ? AND attempt = ? ORDER BY direction, port`, a.RunID, a.TaskID, a.Number)
+	if err != nil {
+		return nil, fmt.Errorf("read the lineage of %s: %w", a, translate(err))
+	}
+	return scanEdges(rows)
+}
+
+func scanEdges(rows *sql.Rows) ([]cairn.LineageEdge, error) {
+	defer rows.Close()
+	out := []cairn.LineageEdge{}
+	for rows.Next() {
+		var e cairn.LineageEdge
+		if err := rows.Scan(&e.Attempt.RunID, &e.Attempt.TaskID, &e.Attempt.Number, &e.Direction, &e.Port, &e.Digest); err != nil {
+			return nil, fmt.Errorf("read lineage: %w", translate(err))
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read lineage: %w", translate(err))
+	}
+	return out, nil
+}
+
+// Attempt returns one attempt as it ended, or an error wrapping
+// cairn.ErrNotFound (an attempt in progress is not found here).
+func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM attempts WHERE run_id = ? AND task_id = ? AND number = ?`,
+		a.RunID, a.TaskID, a.Number)
+	at, err := scanAttempt(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("attempt %s: %w", a, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read attempt %s: %w", a, translate(err))
+	}
+	return at, nil
+}
+
+// CachedAttempt is an earlier success a cache key finds: the attempt, its
+// outputs and metrics.
+type CachedAttempt struct {
+	Attempt cairn.AttemptRef
+	Outputs map[string]json.RawMessage
+	Metrics map[string]float64
+}
+
+// FindCached returns up to limit earlier successes with cache key key,
+// newest first. Each is an attempt that ran (a reuse is never reused:
+// the attempt it names is found under the same key).
+func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]CachedAttempt, error) {
+	if key == "" {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT run_id, task_id, number, outputs, metrics FROM attempts
+WHERE cache_key = ? AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT ?`, key, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
+	}
+	defer rows.Close()
+	var out []CachedAttempt
+	for rows.Next() {
+		var (
+			c                CachedAttempt
+			outputs, metrics []byte
+		)
+		if err := rows.Scan(&c.Attempt.RunID, &c.Attempt.TaskID, &c.Attempt.Number, &outputs, &metrics); err != nil {
+			return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
+		}
+		if outputs != nil {
+			if err := json.Unmarshal(outputs, &c.Outputs); err != nil {
+				return nil, fmt.Errorf("find cached %s: decode outputs of %s: %w", key, c.Attempt, err)
+			}
+		}
+		if metrics != nil {
+			if err := json.Unmarshal(metrics, &c.Metrics); err != nil {
+				return nil, fmt.Errorf("find cached %s: decode metrics of %s: %w", key, c.Attempt, err)
+			}
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
+	}
+	return out, nil
+}
+
+// LastSuccessOf returns the newest attempt that ended succeeded of task
+// taskID in runs of workflow, other than in run exceptRun: what a cache
+// miss is explained against.
+func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+prefixed("a.", attemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
+WHERE r.workflow = ? AND a.task_id = ? AND a.run_id != ? AND a.state = 'succeeded' ORDER BY a.finished_at DESC LIMIT 1`,
+		workflow, taskID, exceptRun)
+	at, err := scanAttempt(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("an earlier success of %s in workflow %s: %w", taskID, workflow, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the last success of %s: %w", taskID, translate(err))
+	}
+	return at, nil
+}
+
+// prefixed qualifies each of a list of columns.
+func prefixed(p, cols string) string {
+	parts := strings.Split(strings.Join(strings.Fields(cols), " "), ", ")
+	return p + strings.Join(parts, ", "+p)
+}

@@ -1,0 +1,258 @@
+package sqlite_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+)
+
+func testRef(s string) cairn.ArtifactRef {
+	h := sha256.Sum256([]byte(s))
+	return cairn.ArtifactRef{Digest: "sha256:" + hex.EncodeToString(h[:]), Size: int64(len(s)), MediaType: "text/csv"}
+}
+
+// TestLineageRecordedWithCompletion: the completion that ends an attempt
+// records its provenance, its input and output edges and each artifact
+// once with its first producer, in the same transaction.
+func TestLineageRecordedWithCompletion(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "c.db"))
+	at := cancelT0
+	data, other := testRef("rows"), testRef("other")
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	trs := []*cairn.TaskRun{
+		{TaskID: "a", Type: "noop", State: cairn.TaskReady, Params: []byte(`{}`)},
+		{TaskID: "b", Type: "train", State: cairn.TaskReady, Params: []byte(`{"seed":1}`),
+			Inputs: map[string]cairn.ArtifactRef{"train": data, "extra": other}},
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 2}, at, time.Hour)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	leases := map[string]cairn.Lease{}
+	for _, it := range items {
+		leases[it.Lease.TaskID] = it.Lease
+	}
+
+	// a: no inputs, one artifact output and one plain output.
+	l := leases["a"]
+	c := cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"data": data.JSON(), "rows": json.RawMessage("3")},
+		Version: "cairn test", CacheKey: "sha256:" + strings.Repeat("a", 64)}
+	if _, err := s.Complete(ctx, l, c, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	// b fails: its inputs are still lineage; a failure records no output.
+	lb := leases["b"]
+	if _, err := s.Complete(ctx, lb, cairn.Completion{State: cairn.TaskFailed, Error: "boom", Outputs: map[string]json.RawMessage{"x": other.JSON()}}, at.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	rec, err := s.Artifact(ctx, data.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Size != data.Size || rec.MediaType != "text/csv" || rec.Producer != (cairn.AttemptRef{RunID: run.ID, TaskID: "a", Number: 1}) {
+		t.Fatalf("artifact %+v", rec)
+	}
+	rec, err = s.Artifact(ctx, other.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Producer.IsZero() {
+		t.Fatalf("an artifact only read has no producer, got %v", rec.Producer)
+	}
+	if _, err := s.Artifact(ctx, "sha256:"+strings.Repeat("0", 64)); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("unknown artifact: %v", err)
+	}
+
+	outs, err := s.ArtifactEdges(ctx, data.Digest, cairn.LineageOut)
+	if err != nil || len(outs) != 1 || outs[0].Attempt.TaskID != "a" || outs[0].Port != "data" {
+		t.Fatalf("producers of data: %+v, %v", outs, err)
+	}
+	ins, err := s.ArtifactEdges(ctx, data.Digest, cairn.LineageIn)
+	if err != nil || len(ins) != 1 || ins[0].Attempt.TaskID != "b" || ins[0].Port != "train" {
+		t.Fatalf("consumers of data: %+v, %v", ins, err)
+	}
+	edges, err := s.AttemptEdges(ctx, cairn.AttemptRef{RunID: run.ID, TaskID: "b", Number: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(edges) != 2 || edges[0].Direction != cairn.LineageIn || edges[0].Port != "extra" || edges[1].Port != "train" {
+		t.Fatalf("a failed attempt's edges are its inputs only, got %+v", edges)
+	}
+
+	a, err := s.Attempt(ctx, cairn.AttemptRef{RunID: run.ID, TaskID: "a", Number: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Type != "noop" || a.Version != "cairn test" || string(a.Params) != "{}" || a.CacheKey != c.CacheKey || !a.CachedFrom.IsZero() {
+		t.Fatalf("provenance of a: %+v", a)
+	}
+	hits, err := s.FindCached(ctx, c.CacheKey, 5)
+	if err != nil || len(hits) != 1 || hits[0].Attempt.TaskID != "a" || string(hits[0].Outputs["rows"]) != "3" {
+		t.Fatalf("find cached: %+v, %v", hits, err)
+	}
+	// The failed attempt left no cache entry and no output record.
+	if hits, _ := s.FindCached(ctx, "sha256:"+strings.Repeat("b", 64), 5); len(hits) != 0 {
+		t.Fatalf("unknown key found %+v", hits)
+	}
+}
+
+// deploy completes a one-task run whose success registers model name.
+func deploy(t *testing.T, s *sqlite.Store, at time.Time, name string, stage cairn.ModelStage, model cairn.ArtifactRef, reproduceOf string) (*cairn.TaskRun, error) {
+	t.Helper()
+	ctx := context.Background()
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at, ReproduceOf: reproduceOf}
+	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": model}}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	return s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
+		Outputs: map[string]json.RawMessage{"model": model.JSON()},
+		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: stage, Model: model,
+			Metrics: map[string]float64{"auc": 0.9}, VersionOutput: "version"}}}}, at)
+}
+
+func TestModelRegistry(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "m.db"))
+	at := cancelT0
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	m1, m2, m3 := testRef("model one"), testRef("model two"), testRef("model three")
+
+	tr, err := deploy(t, s, next(), "churn", cairn.StageProduction, m1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(tr.Outputs["version"]) != "1" {
+		t.Fatalf("the deploy's version output: %s", tr.Outputs["version"])
+	}
+	if got, _ := s.GetTaskRun(ctx, tr.RunID, "deploy"); string(got.Outputs["version"]) != "1" {
+		t.Fatalf("the stored version output: %s", got.Outputs["version"])
+	}
+	// The same bytes again are version 1, not a new version.
+	if tr, err = deploy(t, s, next(), "churn", cairn.StageCandidate, m1, ""); err != nil || string(tr.Outputs["version"]) != "1" {
+		t.Fatalf("redeploy: %v %v", tr, err)
+	}
+	if p, err := s.ProductionModel(ctx, "churn"); err != nil || p.Version != 1 {
+		t.Fatalf("a candidate deploy of the production bytes leaves it in production: %+v %v", p, err)
+	}
+	if _, err := deploy(t, s, next(), "churn", cairn.StageProduction, m2, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deploy(t, s, next(), "churn", cairn.StageCandidate, m3, ""); err != nil {
+		t.Fatal(err)
+	}
+	vs, err := s.ModelVersions(ctx, "churn")
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("versions: %v %v", vs, err)
+	}
+	stages := map[int]cairn.ModelStage{}
+	for _, v := range vs {
+		stages[v.Version] = v.Stage
+	}
+	if stages[1] != cairn.StageArchived || stages[2] != cairn.StageProduction || stages[3] != cairn.StageCandidate {
+		t.Fatalf("stages %v", stages)
+	}
+	if vs[0].Metrics["auc"] != 0.9 || vs[0].Model.Size != m3.Size || vs[0].Producer.TaskID != "deploy" {
+		t.Fatalf("version 3: %+v", vs[0])
+	}
+
+	// A reproduction registers nothing.
+	if _, err := deploy(t, s, next(), "churn", cairn.StageProduction, testRef("model four"), "some-run"); err != nil {
+		t.Fatal(err)
+	}
+	if vs, _ := s.ModelVersions(ctx, "churn"); len(vs) != 3 {
+		t.Fatalf("a reproduction registered a version: %d versions", len(vs))
+	}
+
+	// Promote 3; roll back to 2; roll back to 1; nothing before 1.
+	if v, err := s.PromoteModel(ctx, "churn", 3, cairn.StageProduction, "cli:test", next()); err != nil || v.Stage != cairn.StageProduction {
+		t.Fatalf("promote: %+v %v", v, err)
+	}
+	if v, err := s.RollbackModel(ctx, "churn", "cli:test", next()); err != nil || v.Version != 2 {
+		t.Fatalf("rollback to 2: %+v %v", v, err)
+	}
+	if v, err := s.RollbackModel(ctx, "churn", "cli:test", next()); err != nil || v.Version != 1 {
+		t.Fatalf("rollback to 1: %+v %v", v, err)
+	}
+	if _, err := s.RollbackModel(ctx, "churn", "cli:test", next()); !errors.Is(err, cairn.ErrConflict) {
+		t.Fatalf("rollback past the first: %v", err)
+	}
+	n := 0
+	for _, v := range must(s.ModelVersions(ctx, "churn")) {
+		if v.Stage == cairn.StageProduction {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d versions in production", n)
+	}
+
+	// Bad promotions change nothing and say why.
+	if _, err := s.PromoteModel(ctx, "churn", 9, cairn.StageProduction, "cli:test", next()); !errors.Is(err, cairn.ErrNotFound) || !strings.Contains(err.Error(), "versions 1 to 3") {
+		t.Fatalf("promote a missing version: %v", err)
+	}
+	if _, err := s.PromoteModel(ctx, "nope", 1, cairn.StageProduction, "cli:test", next()); !errors.Is(err, cairn.ErrNotFound) || !strings.Contains(err.Error(), `no model is named "nope"`) {
+		t.Fatalf("promote a missing model: %v", err)
+	}
+	if p, _ := s.ProductionModel(ctx, "churn"); p.Version != 1 {
+		t.Fatalf("production after refusals: %d", p.Version)
+	}
+	hist, err := s.ModelHistory(ctx, "churn")
+	if err != nil || len(hist) < 6 || hist[0].Reason != "deploy" || hist[len(hist)-1].Reason != "rollback" {
+		t.Fatalf("history %+v %v", hist, err)
+	}
+	ms, err := s.Models(ctx)
+	if err != nil || len(ms) != 2 || ms[0].Version != 3 || ms[1].Version != 1 {
+		t.Fatalf("models list (newest, production): %+v %v", ms, err)
+	}
+}
+
+// TestEffectsOnlyOfSuccess: a failure that carries effects is refused
+// whole, and an invalid effect writes nothing.
+func TestEffectsOnlyOfSuccess(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "e.db"))
+	_, leases := leasedRun(t, s, cancelT0, "a")
+	eff := []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: "m", Stage: cairn.StageProduction, Model: testRef("x")}}}
+	_, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "e", Effects: eff}}}, cancelT0)
+	if err != nil || errs[0] == nil {
+		t.Fatalf("a failure with effects: %v %v", errs, err)
+	}
+	bad := []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: "../m", Stage: cairn.StageProduction, Model: testRef("x")}}}
+	_, errs, err = s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskSucceeded, Effects: bad}}}, cancelT0)
+	if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), "model name") {
+		t.Fatalf("an invalid effect: %v %v", errs, err)
+	}
+	if ms, _ := s.Models(ctx); len(ms) != 0 {
+		t.Fatalf("registered %+v", ms)
+	}
+	if tr, _ := s.GetTaskRun(ctx, leases["a"].RunID, "a"); tr.State != cairn.TaskLeased {
+		t.Fatalf("the refused completions ended the task: %s", tr.State)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
