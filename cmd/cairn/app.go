@@ -109,6 +109,8 @@ func commands() []command {
 		{name: "retry", args: "RUN [TASK] [flags]", summary: "run a finished run's failed tasks again, into the same run, with new attempts", run: cmdRetry,
 			examples: []string{"cairn retry 01m8x1dm", "cairn retry 01m8x1dm train", "cairn retry 01m8x1dm --detach   # cairn server runs it",
 				"cairn retry 01m8x1dm --server https://cairn.example.com   # that server retries it, followed here"}},
+		{name: "reproduce", args: "RUN [flags]", summary: "run a finished run again from its record and check every output is the same bytes", run: cmdReproduce,
+			examples: []string{"cairn reproduce 01m8x1dm", "cairn reproduce 01m8x1dm --reread   # read outside sources again", "cairn reproduce 01m8x1dm --pin fetch"}},
 		{name: "backup", args: "DIR", summary: "copy the home (database snapshot, artifacts, logs) into DIR while runs go on", run: cmdBackup,
 			examples: []string{"cairn backup /srv/backups/cairn-$(date +%F)"}},
 		{name: "restore", args: "DIR [--force]", summary: "put a backup in place as the home; refuses a home in use", run: cmdRestore,

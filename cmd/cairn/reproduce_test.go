@@ -1,0 +1,125 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReproduce: a run of the breast cancer example reproduces exactly,
+// from its record, even after its data file changed; read again, the
+// changed file is the first difference; a task that is not deterministic
+// is named.
+func TestReproduce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "workflows", "examples", "breast-cancer.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("..", "..", "workflows", "examples", "data", "breast_cancer.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	csv := filepath.Join(dir, "data", "breast_cancer.csv")
+	wf := filepath.Join(dir, "bc.yaml")
+	if err := os.WriteFile(csv, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wf, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orig := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+
+	// The file on disk changes: data and workflow both.
+	lines := strings.Split(string(data), "\n")
+	if err := os.WriteFile(csv, []byte(strings.Join(lines[:len(lines)/2], "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(wf, []byte(strings.Replace(string(src), "default: 42", "default: 7", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.must(0, "reproduce", orig, "--progress", "none")
+	for _, want := range []string{"reproduction ", "of run " + orig, "ok    collect   recorded outputs used (collect from file://",
+		"ok    train     same (1 artifact)", "ok    evaluate  same (2 artifacts)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("reproduce's report lacks %q:\n%s", want, r)
+		}
+	}
+	if strings.Contains(r.stdout, "DIFF") {
+		t.Fatalf("an unchanged run differs:\n%s", r)
+	}
+	// The new run is a run of its own that says what it reproduces, and
+	// its artifacts are the original's.
+	runs := e.runs()
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want the original and its reproduction", len(runs))
+	}
+	origRun, repro := e.show(orig), e.show(runs[0].ID)
+	if runs[0].ID == orig {
+		repro = e.show(runs[1].ID)
+	}
+	if repro.Digest != origRun.Digest {
+		t.Fatalf("the reproduction ran workflow %s, the original %s", repro.Digest, origRun.Digest)
+	}
+	model := func(j runJSON) string {
+		return string(taskByID(t, j, "train").Outputs["model"])
+	}
+	if model(repro) == "" || model(repro) != model(origRun) {
+		t.Fatalf("train's model: %s, originally %s", model(repro), model(origRun))
+	}
+
+	// Read again, the changed file is the first difference: exit 1 naming
+	// collect, and nothing before it.
+	r = e.must(1, "reproduce", orig, "--reread", "--progress", "none")
+	if !strings.Contains(r.stderr, "does not reproduce run "+orig+": task collect output data is sha256:") ||
+		!strings.Contains(r.stdout, "DIFF  collect") {
+		t.Fatalf("a changed source read again:\n%s", r)
+	}
+
+	// A run that is still going, or not there, is refused.
+	e.must(1, "reproduce", "nosuchrun", "--progress", "none")
+}
+
+// TestReproduceNamesNondeterministicTask: the first task whose output
+// differs is named, and the exit status says so.
+func TestReproduceNamesNondeterministicTask(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "rand.yaml")
+	src := `name: rand
+tasks:
+  - id: fixed
+    type: shell
+    with: {script: "echo same > out.txt", outputs: {out: out.txt}}
+  - id: noisy
+    type: shell
+    needs: [fixed]
+    with: {script: "head -c 16 /dev/urandom > out.bin", outputs: {out: out.bin}}
+  - id: after
+    type: shell
+    needs: [noisy]
+    with: {script: "head -c 16 /dev/urandom > x.bin", outputs: {x: x.bin}}
+`
+	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orig := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+	r := e.must(1, "reproduce", orig, "--progress", "none")
+	if !strings.Contains(r.stderr, "task noisy output out is sha256:") || !strings.Contains(r.stdout, "ok    fixed") ||
+		!strings.Contains(r.stdout, "DIFF  noisy") {
+		t.Fatalf("want noisy named as the first difference:\n%s", r)
+	}
+	// --pin uses the recorded output instead: then after is the first.
+	r = e.must(1, "reproduce", orig, "--pin", "noisy", "--progress", "none")
+	if !strings.Contains(r.stderr, "task after output x is") || !strings.Contains(r.stdout, "ok    noisy  recorded outputs used (--pin)") {
+		t.Fatalf("with noisy pinned, want after named:\n%s", r)
+	}
+	e.must(2, "reproduce", orig, "--pin", "nope", "--progress", "none")
+}
