@@ -111,6 +111,8 @@ func commands() []command {
 				"cairn retry 01m8x1dm --server https://cairn.example.com   # that server retries it, followed here"}},
 		{name: "reproduce", args: "RUN [flags]", summary: "run a finished run again from its record and check every output is the same bytes", run: cmdReproduce,
 			examples: []string{"cairn reproduce 01m8x1dm", "cairn reproduce 01m8x1dm --reread   # read outside sources again", "cairn reproduce 01m8x1dm --pin fetch"}},
+		{name: "gc", args: "[--dry-run] [--keep-last N] [--keep-within D]", summary: "remove the artifacts no run, model version or retention rule needs", run: cmdGC,
+			examples: []string{"cairn gc --dry-run", "cairn gc", "cairn gc --keep-last 3 --keep-within 2w"}},
 		{name: "backup", args: "DIR", summary: "copy the home (database snapshot, artifacts, logs) into DIR while runs go on", run: cmdBackup,
 			examples: []string{"cairn backup /srv/backups/cairn-$(date +%F)"}},
 		{name: "restore", args: "DIR [--force]", summary: "put a backup in place as the home; refuses a home in use", run: cmdRestore,

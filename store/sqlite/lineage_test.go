@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -255,4 +256,100 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestNeededArtifacts: the retention keeps the last runs of each
+// workflow, recent ones and unfinished ones; a model version keeps its
+// artifact and, unless archived, its upstream lineage.
+func TestNeededArtifacts(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "gc.db"))
+	base := cancelT0
+	// Three finished runs of wf, a day apart, each writing its own data;
+	// the last one reads the first's.
+	var data []cairn.ArtifactRef
+	for i := 0; i < 3; i++ {
+		at := base.Add(time.Duration(i) * 24 * time.Hour)
+		ref := testRef(fmt.Sprint("data ", i))
+		data = append(data, ref)
+		run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+		tr := &cairn.TaskRun{TaskID: "t", Type: "collect", State: cairn.TaskReady, Params: []byte(`{}`)}
+		if i == 2 {
+			tr.Inputs = map[string]cairn.ArtifactRef{"old": data[0]}
+		}
+		if err := s.CreateRun(ctx, run, []*cairn.TaskRun{tr}); err != nil {
+			t.Fatal(err)
+		}
+		items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
+		if err != nil || len(items) != 1 {
+			t.Fatalf("lease: %v %v", items, err)
+		}
+		if _, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
+			Outputs: map[string]json.RawMessage{"data": ref.JSON()}}, at); err != nil {
+			t.Fatal(err)
+		}
+		finishRun(t, s, run.ID, at)
+	}
+	now := base.Add(10 * 24 * time.Hour)
+	needed, err := s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 1, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if needed[data[2].Digest] == "" || needed[data[0].Digest] == "" || needed[data[1].Digest] != "" {
+		t.Fatalf("keep the last run's output and input only: %v", needed)
+	}
+	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, KeepWithin: 9*24*time.Hour + time.Minute, Now: now})
+	if needed[data[1].Digest] == "" || needed[data[2].Digest] == "" || needed[data[0].Digest] == "" {
+		t.Fatalf("keep the runs of the last 9 days: %v", needed)
+	}
+
+	// A model trained on data 1 (upstream: a train attempt reading it).
+	model := testRef("model")
+	at := base.Add(4 * 24 * time.Hour)
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "train", State: cairn.RunQueued, CreatedAt: at}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{TaskID: "train", Type: "train", State: cairn.TaskReady, Params: []byte(`{}`),
+		Inputs: map[string]cairn.ArtifactRef{"train": data[1]}}}); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
+	if _, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
+		Outputs: map[string]json.RawMessage{"model": model.JSON()}}, at); err != nil {
+		t.Fatal(err)
+	}
+	finishRun(t, s, run.ID, at)
+	tr, err := deploy(t, s, at.Add(time.Minute), "m", cairn.StageProduction, model, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finishRun(t, s, tr.RunID, at)
+	// Nothing kept by age or count: the model keeps itself and its lineage.
+	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, Now: now})
+	if !strings.HasPrefix(needed[model.Digest], "model m@1") || needed[data[1].Digest] != "the lineage of a registered model" || needed[data[2].Digest] != "" {
+		t.Fatalf("a production model keeps its artifact and lineage: %v", needed)
+	}
+	if _, err := s.PromoteModel(ctx, "m", 1, cairn.StageArchived, "cli:test", now); err != nil {
+		t.Fatal(err)
+	}
+	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, Now: now})
+	if needed[model.Digest] == "" || needed[data[1].Digest] != "" {
+		t.Fatalf("an archived model keeps its artifact, not its lineage: %v", needed)
+	}
+	if _, err := s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: -1, Now: now}); err == nil {
+		t.Fatal("a negative retention was accepted")
+	}
+}
+
+// finishRun moves a queued run to running, then succeeded.
+func finishRun(t *testing.T, s *sqlite.Store, id string, at time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	for _, to := range []cairn.RunState{cairn.RunRunning, cairn.RunSucceeded} {
+		r, err := s.GetRun(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: id, Run: &scheduler.RunChange{FromVersion: r.Version, From: r.State, To: to, At: at}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

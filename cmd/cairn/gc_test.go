@@ -1,0 +1,73 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGC: old runs' artifacts go, the last runs' and recent ones stay,
+// --dry-run removes nothing, and an artifact stored within the grace is
+// never taken.
+func TestGC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "gen.yaml")
+	src := `name: gen
+params: {n: {type: int, default: 0}}
+tasks:
+  - id: make
+    type: shell
+    with: {script: "echo ${{ params.n }} > out.txt", outputs: {out: out.txt}}
+`
+	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"1", "2", "3"} {
+		e.must(0, "run", wf, "-p", "n="+n, "--progress", "none")
+	}
+	blobs := func() []string {
+		var out []string
+		filepath.WalkDir(filepath.Join(e.home, "artifacts", "sha256"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				out = append(out, p)
+			}
+			return nil
+		})
+		return out
+	}
+	all := blobs()
+	if len(all) < 3 {
+		t.Fatalf("%d blobs after three runs of distinct outputs", len(all))
+	}
+	// Everything is recent: nothing goes.
+	r := e.must(0, "gc", "--keep-last", "1", "--keep-within", "0")
+	if !strings.Contains(r.stderr, "removed 0 artifacts") || len(blobs()) != len(all) {
+		t.Fatalf("gc took recent artifacts:\n%s", r)
+	}
+	// Age every blob by two hours, and the runs' records are what decide.
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range all {
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = e.must(0, "gc", "--keep-last", "1", "--keep-within", "0", "--dry-run")
+	if !strings.Contains(r.stderr, "would remove 2 artifacts") || strings.Count(r.stdout, "would remove sha256:") != 2 || len(blobs()) != len(all) {
+		t.Fatalf("dry run:\n%s", r)
+	}
+	r = e.must(0, "gc", "--keep-last", "1", "--keep-within", "0")
+	if !strings.Contains(r.stderr, "removed 2 artifacts") || len(blobs()) != len(all)-2 {
+		t.Fatalf("gc:\n%s", r)
+	}
+	// The last run's output is still there and readable.
+	last := e.runs()[0].ID
+	out := e.must(0, "artifact", last, "make", "out")
+	if strings.TrimSpace(out.stdout) != "3" {
+		t.Fatalf("the last run's artifact: %q", out.stdout)
+	}
+	e.must(2, "gc", "--grace", "1s")
+	e.must(2, "gc", "--keep-last", "-1")
+}
