@@ -190,9 +190,10 @@ func envSuffix(name string) string {
 }
 
 // pather is a store that can hand out a local file for an artifact
-// (artifacts.Dir), sparing a copy.
+// (artifacts.Dir), sparing a copy; its bytes checked against the digest
+// first, since the command reading it will not check them.
 type pather interface {
-	Path(ref cairn.ArtifactRef) (string, error)
+	VerifiedPath(ctx context.Context, ref cairn.ArtifactRef) (string, error)
 }
 
 // Run runs the command of one attempt; see the package documentation for
@@ -424,7 +425,7 @@ func materializeInputs(ctx context.Context, req tasks.Request, env tasks.Env, ba
 		seen[suffix] = name
 		var path string
 		if ps, ok := env.Artifacts.(pather); ok {
-			p, err := ps.Path(ref)
+			p, err := ps.VerifiedPath(ctx, ref)
 			if err != nil {
 				return inputErr(req.TaskID, name, err)
 			}

@@ -579,3 +579,39 @@ func TestOutputFollowedWhileRunning(t *testing.T) {
 		t.Fatalf("first line reached the log %v before the end, want it while the command slept", end.Sub(first))
 	}
 }
+
+// TestCorruptInputFails: an input whose stored bytes no longer match its
+// digest (same size, other bytes) fails the task naming the digest, and
+// the command never sees it.
+func TestCorruptInputFails(t *testing.T) {
+	env, buf := tasktest.Env(t)
+	ctx := context.Background()
+	ref, err := env.Artifacts.Put(ctx, "text/csv", strings.NewReader("a,b\n1,2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := tasktest.Request(t, json.RawMessage(`{"script":"echo ran; cat \"$CAIRN_INPUT_DATA\""}`))
+	req.Inputs = map[string]cairn.ArtifactRef{"data": ref}
+	if _, err := shell.New().Run(ctx, req, env); err != nil {
+		t.Fatal(err)
+	}
+	p, err := env.Artifacts.(interface {
+		Path(cairn.ArtifactRef) (string, error)
+	}).Path(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("a,b\n6,6\n"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	_, err = shell.New().Run(ctx, req, env)
+	if !errors.Is(err, artifacts.ErrCorrupt) || !strings.Contains(err.Error(), ref.Digest) {
+		t.Fatalf("corrupt input: err = %v, want ErrCorrupt naming %s", err, ref.Digest)
+	}
+	if n := strings.Count(buf.String(), "ran"); n != 1 {
+		t.Fatalf("the command ran %d times, want once (not on the corrupt input): %q", n, buf.String())
+	}
+}
