@@ -1,0 +1,314 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/cairnml/cairn"
+)
+
+// Lineage queries (cairn lineage, the artifact and lineage pages): an
+// artifact by a prefix of its digest, and the closure of the lineage
+// graph upstream or downstream of some artifacts, read in one read
+// transaction of a handful of statements, whatever its size.
+
+// ArtifactsByPrefix returns up to limit artifacts whose digest's hex
+// starts with hexPrefix (lowercase hex, without "sha256:"), in digest
+// order.
+func (s *Store) ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit int) ([]*cairn.ArtifactRecord, error) {
+	for _, r := range hexPrefix {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return nil, fmt.Errorf("artifact prefix %q: only lowercase hex digits", hexPrefix)
+		}
+	}
+	lo := "sha256:" + hexPrefix
+	// Every digest starting with lo sorts in [lo, lo+"g"): hex digits
+	// are below 'g'.
+	rows, err := s.r.QueryContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
+WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?`, lo, lo+"g", limit)
+	if err != nil {
+		return nil, fmt.Errorf("find artifacts %s…: %w", lo, translate(err))
+	}
+	defer rows.Close()
+	var out []*cairn.ArtifactRecord
+	for rows.Next() {
+		a, err := scanArtifact(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find artifacts %s…: %w", lo, translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find artifacts %s…: %w", lo, translate(err))
+	}
+	return out, nil
+}
+
+func scanArtifact(sc scanner) (*cairn.ArtifactRecord, error) {
+	var (
+		a       cairn.ArtifactRecord
+		created int64
+	)
+	if err := sc.Scan(&a.Digest, &a.Size, &a.MediaType, &a.Producer.RunID, &a.Producer.TaskID, &a.Producer.Number, &created); err != nil {
+		return nil, err
+	}
+	a.CreatedAt = fromNanos(sql.NullInt64{Int64: created, Valid: true})
+	return &a, nil
+}
+
+// ModelsOf returns the model versions registered from artifact digest,
+// by name and version.
+func (s *Store) ModelsOf(ctx context.Context, digest string) ([]*cairn.ModelVersion, error) {
+	return s.models(ctx, modelSelect+` WHERE m.digest = ? ORDER BY m.name, m.version`, digest)
+}
+
+// The closure of the lineage graph from a set of artifacts (a JSON array
+// in ?1), as the digests it reaches with the number of attempts between
+// them and a root (their level), up to ?2 levels (0: no bound). Upstream,
+// an artifact leads to the inputs of its first producer (artifacts.run_id,
+// task_id, attempt); downstream, to the outputs of every attempt that
+// read it. UNION keeps each (digest, level) once; without a bound the
+// level is left out so that each digest is kept once, which ends the
+// recursion even on a cycle (an attempt that wrote the bytes it read).
+const (
+	upstreamStep = `SELECT i.digest%s FROM reach r
+	JOIN artifacts a ON a.digest = r.digest AND a.run_id != ''
+	JOIN lineage i ON i.run_id = a.run_id AND i.task_id = a.task_id AND i.attempt = a.attempt AND i.direction = 'in'`
+	downstreamStep = `SELECT o.digest%s FROM reach r
+	JOIN lineage i ON i.digest = r.digest AND i.direction = 'in'
+	JOIN lineage o ON o.run_id = i.run_id AND o.task_id = i.task_id AND o.attempt = i.attempt AND o.direction = 'out'`
+)
+
+func closureQuery(dir string, bounded bool) string {
+	step := upstreamStep
+	if dir == cairn.LineageOut {
+		step = downstreamStep
+	}
+	if bounded {
+		return `WITH RECURSIVE reach(digest, level) AS (
+	SELECT value, 0 FROM json_each(?1)
+	UNION
+	` + fmt.Sprintf(step, ", r.level + 1") + ` WHERE r.level < ?2
+) SELECT DISTINCT digest FROM reach`
+	}
+	return `WITH RECURSIVE reach(digest) AS (
+	SELECT value FROM json_each(?1)
+	UNION
+	` + fmt.Sprintf(step, "") + `
+) SELECT digest FROM reach`
+}
+
+// The attempts of a closure (its digests in ?1): upstream, the first
+// producer of each; downstream, every attempt that read one.
+const (
+	upstreamAttempts = `SELECT DISTINCT a.run_id, a.task_id, a.attempt FROM artifacts a
+WHERE a.digest IN (SELECT value FROM json_each(?1)) AND a.run_id != ''`
+	downstreamAttempts = `SELECT DISTINCT l.run_id, l.task_id, l.attempt FROM lineage l
+WHERE l.digest IN (SELECT value FROM json_each(?1)) AND l.direction = 'in'`
+)
+
+// LineageClosure reads the lineage graph upstream (dir cairn.LineageIn:
+// what made them) or downstream (cairn.LineageOut: what was made from
+// them) of the artifacts roots, up to depth attempts away (0: no bound;
+// the graph holds one level more, so that a reader can tell whether it
+// was cut short).
+func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error) {
+	if dir != cairn.LineageIn && dir != cairn.LineageOut {
+		return nil, fmt.Errorf("lineage closure: direction %q is not %q or %q", dir, cairn.LineageIn, cairn.LineageOut)
+	}
+	if depth < 0 {
+		return nil, fmt.Errorf("lineage closure: negative depth %d", depth)
+	}
+	rootsJSON, err := json.Marshal(roots)
+	if err != nil {
+		return nil, fmt.Errorf("lineage closure: %w", err)
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("lineage closure: %w", translate(err))
+	}
+	defer tx.Rollback()
+	g, err := s.closure(ctx, tx, string(rootsJSON), dir, depth)
+	if err != nil {
+		return nil, fmt.Errorf("read the lineage of %s: %w", strings.Join(roots, ", "), err)
+	}
+	return g, nil
+}
+
+func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, depth int) (*cairn.LineageGraph, error) {
+	var args []any
+	if depth > 0 {
+		args = []any{roots, depth}
+	} else {
+		args = []any{roots}
+	}
+	digests, err := queryStrings(ctx, tx, closureQuery(dir, depth > 0), args...)
+	if err != nil {
+		return nil, err
+	}
+	reached, err := json.Marshal(digests)
+	if err != nil {
+		return nil, err
+	}
+	attemptsQuery := upstreamAttempts
+	if dir == cairn.LineageOut {
+		attemptsQuery = downstreamAttempts
+	}
+	// The attempts as a JSON array of [run, task, number], for the
+	// statements that follow.
+	var refs []byte
+	err = tx.QueryRowContext(ctx, `SELECT coalesce(json_group_array(json_array(run_id, task_id, attempt)), '[]') FROM (`+attemptsQuery+`)`, string(reached)).Scan(&refs)
+	if err != nil {
+		return nil, translate(err)
+	}
+	const attemptSet = `(SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS task_id, json_extract(value, '$[2]') AS n FROM json_each(?1))`
+	g := &cairn.LineageGraph{Writers: map[string][]cairn.AttemptRef{}, WriterCount: map[string]int{}}
+
+	rows, err := tx.QueryContext(ctx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
+FROM `+attemptSet+` s JOIN lineage l ON l.run_id = s.run_id AND l.task_id = s.task_id AND l.attempt = s.n
+ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, string(refs))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if g.Edges, err = scanEdges(rows); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("a.", attemptCols)+`
+FROM `+attemptSet+` s JOIN attempts a ON a.run_id = s.run_id AND a.task_id = s.task_id AND a.number = s.n
+ORDER BY a.run_id, a.task_id, a.number`, string(refs))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := scanAll(rows, func(sc scanner) error {
+		a, err := scanAttempt(sc)
+		g.Attempts = append(g.Attempts, a)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	// Every artifact the edges or the roots name.
+	set := map[string]bool{}
+	var all []string
+	add := func(d string) {
+		if !set[d] {
+			set[d] = true
+			all = append(all, d)
+		}
+	}
+	for _, d := range digests {
+		add(d)
+	}
+	for _, e := range g.Edges {
+		add(e.Digest)
+	}
+	allJSON, err := json.Marshal(all)
+	if err != nil {
+		return nil, err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
+WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJSON))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := scanAll(rows, func(sc scanner) error {
+		a, err := scanArtifact(sc)
+		g.Artifacts = append(g.Artifacts, a)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	// The writers of each, first producer first, then by the time they
+	// ended.
+	rows, err = tx.QueryContext(ctx, `SELECT digest, run_id, task_id, attempt, n FROM (
+	SELECT l.digest, l.run_id, l.task_id, l.attempt,
+		row_number() OVER w AS k, count(*) OVER (PARTITION BY l.digest) AS n
+	FROM lineage l JOIN artifacts f ON f.digest = l.digest
+	JOIN attempts a ON a.run_id = l.run_id AND a.task_id = l.task_id AND a.number = l.attempt
+	WHERE l.digest IN (SELECT value FROM json_each(?1)) AND l.direction = 'out'
+	WINDOW w AS (PARTITION BY l.digest ORDER BY (l.run_id = f.run_id AND l.task_id = f.task_id AND l.attempt = f.attempt) DESC,
+		a.finished_at, l.run_id, l.task_id, l.attempt)
+) WHERE k <= ?2 ORDER BY digest, k`, string(allJSON), cairn.MaxWriters)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := scanAll(rows, func(sc scanner) error {
+		var (
+			d string
+			a cairn.AttemptRef
+			n int
+		)
+		err := sc.Scan(&d, &a.RunID, &a.TaskID, &a.Number, &n)
+		g.Writers[d] = append(g.Writers[d], a)
+		g.WriterCount[d] = n
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, modelSelect+` WHERE m.digest IN (SELECT value FROM json_each(?1)) ORDER BY m.name, m.version`, string(allJSON))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := scanAll(rows, func(sc scanner) error {
+		m, err := scanModel(sc)
+		if m != nil {
+			g.Models = append(g.Models, m)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
+
+	rows, err = tx.QueryContext(ctx, `SELECT id, workflow, digest, state, created_at, reproduce_of FROM runs
+WHERE id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?1)) ORDER BY id`, string(refs))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := scanAll(rows, func(sc scanner) error {
+		var (
+			r       cairn.LineageRun
+			state   string
+			created int64
+		)
+		err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &state, &created, &r.ReproduceOf)
+		r.State = cairn.RunState(state)
+		r.CreatedAt = fromNanos(sql.NullInt64{Int64: created, Valid: true})
+		g.Runs = append(g.Runs, &r)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func queryStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := []string{}
+	err = scanAll(rows, func(sc scanner) error {
+		var s string
+		err := sc.Scan(&s)
+		out = append(out, s)
+		return err
+	})
+	return out, err
+}
+
+// scanAll calls fn for each row of rows and closes them.
+func scanAll(rows *sql.Rows, fn func(scanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := fn(rows); err != nil {
+			return translate(err)
+		}
+	}
+	return translate(rows.Err())
+}
