@@ -81,7 +81,7 @@ func Write(ctx context.Context, s *sqlite.Store, arts *artifacts.Dir, name strin
 				if err != nil {
 					return nil, nil, err
 				}
-				te, err := put("split", "test", "text/csv", csv(10+i)[:60])
+				te, err := put("split", "test", "text/csv", csv(10 + i)[:60])
 				return map[string]json.RawMessage{"train": tr.JSON(), "test": te.JSON()}, nil, err
 			}},
 			{"train", "train", nil, func() (map[string]json.RawMessage, []cairn.Effect, error) {
@@ -158,4 +158,3 @@ func Write(ctx context.Context, s *sqlite.Store, arts *artifacts.Dir, name strin
 	}
 	return c, nil
 }
-
