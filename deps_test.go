@@ -26,6 +26,8 @@ var homes = map[string][]string{
 	"github.com/chromedp/chromedp":   {module + "/ui"}, // its browser tests; nothing else drives a browser
 	"github.com/chromedp/cdproto":    {module + "/ui"}, // chromedp's protocol: the browser tests answer dialogs
 	"gonum.org/v1/gonum":             {module + "/tasks"},
+	// The OpenLineage events' schema checks, in lineage's tests only.
+	"github.com/santhosh-tekuri/jsonschema/v6": {module + "/lineage"},
 }
 
 // inner packages must not reach outwards: the scheduler, executor and task

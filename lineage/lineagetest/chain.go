@@ -158,3 +158,43 @@ func Write(ctx context.Context, s *sqlite.Store, arts *artifacts.Dir, name strin
 	}
 	return c, nil
 }
+
+// Step is one task of a run that Run writes: it reads In and its one
+// attempt ends with End.
+type Step struct {
+	Task, Type string
+	In         map[string]cairn.ArtifactRef
+	End        cairn.Completion
+}
+
+// Run writes a run of workflow with steps, each leased at at and ended a
+// second after the one before, in order, and returns the run's id.
+func Run(ctx context.Context, s *sqlite.Store, workflow string, at time.Time, steps ...Step) (string, error) {
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: workflow, State: cairn.RunQueued, CreatedAt: at}
+	trs := make([]*cairn.TaskRun, len(steps))
+	for i, st := range steps {
+		in := st.In
+		if len(in) == 0 {
+			in = nil
+		}
+		trs[i] = &cairn.TaskRun{TaskID: st.Task, Type: st.Type, State: cairn.TaskReady, Params: []byte(`{}`), Inputs: in}
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		return "", fmt.Errorf("create run: %w", err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: len(trs)}, at, time.Hour)
+	if err != nil || len(items) != len(trs) {
+		return "", fmt.Errorf("lease: %d items, %v", len(items), err)
+	}
+	leases := map[string]cairn.Lease{}
+	for _, it := range items {
+		leases[it.Lease.TaskID] = it.Lease
+	}
+	for _, st := range steps {
+		at = at.Add(time.Second)
+		if _, err := s.Complete(ctx, leases[st.Task], st.End, at); err != nil {
+			return "", fmt.Errorf("complete %s: %w", st.Task, err)
+		}
+	}
+	return run.ID, nil
+}
