@@ -117,6 +117,10 @@ type Completion struct {
 	// success (a deploy's registration); applied only when State is
 	// succeeded.
 	Effects []Effect
+	// ReadInputs are the artifacts a successful attempt read beyond its
+	// task run's inputs, by port (tasks.Result.Inputs): recorded as "in"
+	// lineage edges like its inputs. Only a success's are recorded.
+	ReadInputs map[string]ArtifactRef
 }
 
 // HeartbeatReply is the answer to a heartbeat.

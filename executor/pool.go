@@ -96,6 +96,9 @@ type Options struct {
 	// cache key: Cairn's version. A plugin's attempts record its binary's
 	// sha256 instead.
 	Version string
+	// Models, if set, is lent to every attempt as tasks.Env.Models: the
+	// registry and lineage read by the types that need them (retrain).
+	Models tasks.ModelReader
 	// ScratchDir is where each attempt's work dir is made (default os.TempDir()).
 	ScratchDir string
 	// IdleWait bounds one wait for work before asking again (default 5s).
@@ -641,7 +644,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		done  = make(chan outcome, 1)
 	)
 	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
-	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, RanBy: func(r cairn.PluginRef) {
+	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, Models: p.o.Models, RanBy: func(r cairn.PluginRef) {
 		mu.Lock()
 		defer mu.Unlock()
 		if !gone {
@@ -705,8 +708,30 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		}
 		return withPlugin(failure(err), c.Plugin), err
 	}
-	c.Outputs, c.Metrics, c.Effects = o.res.Outputs, o.res.Metrics, o.res.Effects
+	if err := checkReadInputs(o.res.Inputs, it.Inputs); err != nil {
+		return withPlugin(failure(err), c.Plugin), err
+	}
+	c.Outputs, c.Metrics, c.Effects, c.ReadInputs = o.res.Outputs, o.res.Metrics, o.res.Effects, o.res.Inputs
 	return c, nil
+}
+
+// checkReadInputs checks the artifacts a task says it read beyond its
+// inputs (tasks.Result.Inputs): each a valid reference under a port that
+// is not one of the inputs' names, which lineage keeps apart. A task that
+// breaks this has a bug no retry fixes.
+func checkReadInputs(read, inputs map[string]cairn.ArtifactRef) error {
+	for port, ref := range read {
+		if port == "" {
+			return cairn.Permanentf("the task reported an artifact it read under an empty port name")
+		}
+		if _, ok := inputs[port]; ok {
+			return cairn.Permanentf("the task reported an artifact it read under %q, the name of one of its inputs", port)
+		}
+		if err := ref.Validate(); err != nil {
+			return cairn.Permanentf("the task reported an artifact it read as %q: %w", port, err)
+		}
+	}
+	return nil
 }
 
 func withPlugin(c cairn.Completion, ref *cairn.PluginRef) cairn.Completion {

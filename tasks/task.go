@@ -137,6 +137,28 @@ type Env struct {
 	// failed before that (no process could be started, params refused).
 	// The executor records it with the attempt.
 	RanBy func(cairn.PluginRef)
+	// Models reads the model registry and the lineage graph, for the
+	// task types that need them (retrain). Nil when the process running
+	// the attempt lends no such access: a plugin's attempts, and tests
+	// that give none. A task reports every artifact it reads through it
+	// that was not one of its inputs in Result.Inputs, so that lineage
+	// stays complete.
+	Models ModelReader
+}
+
+// ModelReader is the read-only view of the model registry and of lineage
+// that the executor lends a task (Env.Models). A task has no write access
+// to the store: what it changes there is an effect of its result.
+type ModelReader interface {
+	// Production returns the version of model name in production, or an
+	// error wrapping cairn.ErrNotFound when it has none.
+	Production(ctx context.Context, name string) (cairn.ModelVersion, error)
+	// TrainingData returns the artifact that the attempt which produced
+	// the model artifact read through its input port (train's "train"):
+	// the model's training data, found through lineage. The error wraps
+	// cairn.ErrNotFound when no recorded attempt produced the model or
+	// none of those that did had such an input.
+	TrainingData(ctx context.Context, model cairn.ArtifactRef, port string) (cairn.ArtifactRef, error)
 }
 
 // Artifacts is a content-addressed artifact store as a task sees it.
@@ -158,6 +180,12 @@ type Result struct {
 	// deploy's model registration), applied by the transaction that
 	// records it; a task has no access to the store itself.
 	Effects []cairn.Effect
+	// Inputs are the artifacts the attempt read that were not among its
+	// Request.Inputs (the production model and its training data a
+	// retrain looked up through Env.Models), by a port name of the task's
+	// choosing that is none of its inputs' names. They are recorded as
+	// the attempt's "in" lineage edges beside its inputs.
+	Inputs map[string]cairn.ArtifactRef
 }
 
 // Registry maps task type names to implementations. It is built

@@ -292,7 +292,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg), Name: owner})
 	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace, Version: implVersion(),
-		Redact: a.secrets.Redact,
+		Redact: a.secrets.Redact, Models: storeModels{st},
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once

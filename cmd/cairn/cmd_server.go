@@ -172,7 +172,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		// The pool runs only the tasks of the runs this server plans: a
 		// foreground cairn run beside it runs its own.
 		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(),
-		StopGrace: f.stopGrace, Redact: book.redact, Logger: log,
+		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: storeModels{st},
 	})
 	graphs := newGraphCache(reg)
 	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{

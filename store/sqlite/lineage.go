@@ -68,6 +68,21 @@ func lineageEdges(ended []endedAttempt) []lineageRow {
 				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.tr.Inputs[n]})
 			}
 		}
+		if e.r.state == cairn.TaskSucceeded && len(e.r.readInputs) > 0 {
+			// What the task read beyond its inputs (a retrain's production
+			// model and its training data); a port that is also an
+			// input's name is the input's (the executor refuses those).
+			names := make([]string, 0, len(e.r.readInputs))
+			for n := range e.r.readInputs {
+				if _, dup := e.tr.Inputs[n]; !dup {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.r.readInputs[n]})
+			}
+		}
 		if e.r.state == cairn.TaskSucceeded && len(e.tr.Outputs) > 0 {
 			for _, o := range artifactOutputs(e.tr.Outputs) {
 				o.a = a

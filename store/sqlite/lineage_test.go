@@ -112,6 +112,72 @@ func TestLineageRecordedWithCompletion(t *testing.T) {
 	}
 }
 
+// TestReadInputsRecorded: the artifacts a success read beyond its inputs
+// (a retrain's production model and its training data) are "in" edges
+// beside its inputs; a failure's are not recorded, and a port that is
+// also an input's name stays the input's.
+func TestReadInputsRecorded(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "r.db"))
+	at := cancelT0
+	fresh, prod, ref, clash := testRef("fresh"), testRef("model"), testRef("training data"), testRef("clash")
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	trs := []*cairn.TaskRun{
+		{TaskID: "drift", Type: "retrain", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"data": fresh}},
+		{TaskID: "failed", Type: "retrain", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"data": fresh}},
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 2}, at, time.Hour)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	leases := map[string]cairn.Lease{}
+	for _, it := range items {
+		leases[it.Lease.TaskID] = it.Lease
+	}
+	read := map[string]cairn.ArtifactRef{"production_model": prod, "reference": ref, "data": clash}
+	// A bad reference is refused and leaves the attempt running.
+	_, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["drift"], Completion: cairn.Completion{State: cairn.TaskSucceeded,
+		ReadInputs: map[string]cairn.ArtifactRef{"reference": {Digest: "sha256:nothex"}}}}}, at)
+	if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), `"reference"`) {
+		t.Fatalf("a bad read input: %v %v", errs, err)
+	}
+	if _, err := s.Complete(ctx, leases["drift"], cairn.Completion{State: cairn.TaskSucceeded, ReadInputs: read}, at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Complete(ctx, leases["failed"], cairn.Completion{State: cairn.TaskFailed, Error: "no", ReadInputs: read}, at.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	edges, err := s.AttemptEdges(ctx, cairn.AttemptRef{RunID: run.ID, TaskID: "drift", Number: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range edges {
+		got = append(got, e.Direction+" "+e.Port+" "+e.Digest[7:15])
+	}
+	want := []string{"in data " + fresh.Digest[7:15], "in production_model " + prod.Digest[7:15], "in reference " + ref.Digest[7:15]}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("edges of the success:\n got %v\nwant %v", got, want)
+	}
+	users, err := s.ArtifactEdges(ctx, ref.Digest, cairn.LineageIn)
+	if err != nil || len(users) != 1 || users[0].Attempt.TaskID != "drift" || users[0].Port != "reference" {
+		t.Fatalf("readers of the training data: %+v, %v", users, err)
+	}
+	if rec, err := s.Artifact(ctx, prod.Digest); err != nil || !rec.Producer.IsZero() {
+		t.Fatalf("the production model, only read: %+v, %v", rec, err)
+	}
+	if _, err := s.Artifact(ctx, clash.Digest); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("a read input under an input's name was recorded: %v", err)
+	}
+	edges, err = s.AttemptEdges(ctx, cairn.AttemptRef{RunID: run.ID, TaskID: "failed", Number: 1})
+	if err != nil || len(edges) != 1 || edges[0].Port != "data" {
+		t.Fatalf("a failure records its inputs only: %+v, %v", edges, err)
+	}
+}
+
 // deploy completes a one-task run whose success registers model name.
 func deploy(t *testing.T, s *sqlite.Store, at time.Time, name string, stage cairn.ModelStage, model cairn.ArtifactRef, reproduceOf string) (*cairn.TaskRun, error) {
 	t.Helper()

@@ -89,6 +89,8 @@ type finishRow struct {
 	// a success's outputs and metrics, NULL otherwise.
 	attemptOutputs, attemptMetrics any
 	effects                        []cairn.Effect
+	// readInputs are a success's artifacts read beyond its inputs.
+	readInputs map[string]cairn.ArtifactRef
 }
 
 // encodeFinish checks and encodes completion c of lease l.
@@ -121,6 +123,15 @@ func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, 
 			}
 		}
 		f.effects = c.Effects
+		for port, ref := range c.ReadInputs {
+			if port == "" {
+				return f, fmt.Errorf("an artifact read beyond the inputs has no port name")
+			}
+			if err := ref.Validate(); err != nil {
+				return f, fmt.Errorf("artifact read as %q: %w", port, err)
+			}
+		}
+		f.readInputs = c.ReadInputs
 	} else if len(c.Effects) > 0 {
 		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
 	}
