@@ -224,6 +224,10 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, up []s
 		report(hint, "task %q (type %q) has no output %q", r.task, target.task.Type, r.name)
 		return up
 	}
+	if input && r.path != "" {
+		report("give the whole output: tasks."+r.task+".outputs."+r.name, "%s names a key inside output %q, so it cannot be an input", r, r.name)
+		return up
+	}
 	if input {
 		for _, o := range info.Outputs {
 			if o.Name == r.name && !o.Artifact {

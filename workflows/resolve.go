@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -49,7 +50,43 @@ func lookup(r ref, s Scope) (json.RawMessage, error) {
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("%s: output is not valid JSON", r)
 	}
-	return raw, nil
+	if r.path == "" {
+		return raw, nil
+	}
+	return lookupPath(r, raw)
+}
+
+// lookupPath reads the value at r's dotted keys inside raw, an object
+// output (tasks.eval.outputs.metrics.accuracy): a missing key or a value
+// that is not an object on the way is an error naming the keys there are.
+func lookupPath(r ref, raw json.RawMessage) (json.RawMessage, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: %w", r, err)
+	}
+	at := "tasks." + r.task + ".outputs." + r.name
+	for key := range strings.SplitSeq(r.path, ".") {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: %s is %s, not an object, so it has no key %q", r, at, jsonKind(v), key)
+		}
+		if v, ok = obj[key]; !ok {
+			keys := sortedKeys(obj)
+			has := "it has none"
+			if len(keys) > 0 {
+				has = "it has " + strings.Join(keys, ", ")
+			}
+			return nil, fmt.Errorf("%s: %s has no key %q (%s)", r, at, key, has)
+		}
+		at += "." + key
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r, err)
+	}
+	return b, nil
 }
 
 // resolveString resolves the references of s: a string that is exactly one

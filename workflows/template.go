@@ -28,7 +28,11 @@ type ref struct {
 	kind refKind
 	name string // param or output name; for refMeta the whole key ("workflow.dir")
 	task string // for refOutput
-	off  int    // byte offset of the reference in the string it came from
+	// path, for refOutput, is the dotted keys after the output's name
+	// ("accuracy" in tasks.eval.outputs.metrics.accuracy): the value is
+	// read inside the output, an object; "" for the whole output.
+	path string
+	off  int // byte offset of the reference in the string it came from
 }
 
 func (r ref) String() string {
@@ -37,6 +41,9 @@ func (r ref) String() string {
 		return "params." + r.name
 	case refMeta:
 		return r.name
+	}
+	if r.path != "" {
+		return "tasks." + r.task + ".outputs." + r.name + "." + r.path
 	}
 	return "tasks." + r.task + ".outputs." + r.name
 }
@@ -125,7 +132,8 @@ func parseTemplate(s string) (template, *textError) {
 // hasTemplate reports whether s holds a ${{ (escaped or not).
 func hasTemplate(s string) bool { return strings.Contains(s, "${{") }
 
-// parseRef parses "params.NAME" or "tasks.ID.outputs.NAME".
+// parseRef parses "params.NAME", "tasks.ID.outputs.NAME" (with, after
+// NAME, optional dotted keys into an object output) or a key of the run.
 func parseRef(s string, off int) (ref, *textError) {
 	if s == "" {
 		return ref{}, &textError{off: off, msg: "empty ${{ }} reference",
@@ -154,7 +162,7 @@ func parseRef(s string, off int) (ref, *textError) {
 		}
 		return ref{kind: refParam, name: parts[1], off: off}, nil
 	case "tasks":
-		if n != 4 || parts[2] != "outputs" {
+		if n < 4 || parts[2] != "outputs" {
 			hint := "write ${{ tasks.ID.outputs.NAME }}"
 			if n > 2 && parts[2] != "outputs" {
 				if h := didYouMean(parts[2], []string{"outputs"}); h != "" {
@@ -163,7 +171,12 @@ func parseRef(s string, off int) (ref, *textError) {
 			}
 			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s), hint: hint}
 		}
-		return ref{kind: refOutput, task: parts[1], name: parts[3], off: off}, nil
+		r := ref{kind: refOutput, task: parts[1], name: parts[3], off: off}
+		if n > 4 {
+			// A key inside an object output: tasks.ID.outputs.NAME.KEY...
+			r.path = s[len("tasks.")+len(parts[1])+len(".outputs.")+len(parts[3])+1:]
+		}
+		return r, nil
 	case "workflow", "run":
 		if _, ok := metaRefs[s]; !ok {
 			known := sortedKeys(metaRefs)
