@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/predict"
+	"github.com/cairnml/cairn/tasks/retrain"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
 	"github.com/cairnml/cairn/tasks/train"
@@ -374,7 +375,8 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 // here, never by init-time registration.
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
-		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New(), evaluate.New(), predict.New())
+		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New(), evaluate.New(), predict.New(),
+		retrain.New())
 }
 
 // pluginOptions says where the plugins and their lock file are.

@@ -92,6 +92,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "drift_features", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: how many features drift, from x0; 0 means all"},
 			{Name: "label", Kind: cairn.KindString, Doc: "synthetic: name of the label column; default label (classification) or target (regression)"},
 			{Name: "seed", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: a non-negative integer; the same seed and params give the same bytes"},
+			{Name: "sample", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: another sample (a non-negative integer) of the seed's distribution: other rows, the same centroids or coefficients; 0 is the seed's own rows"},
 		},
 		Outputs: []cairn.PortInfo{
 			{Name: "data", Artifact: true, Doc: "the data set as CSV (text/csv, written by dataset.WriteCSV: canonical numbers, RFC 3339 UTC datetimes, true/false, missing values empty)"},

@@ -264,6 +264,12 @@ func TestDeterministicBytes(t *testing.T) {
 	if s1.Digest != s2.Digest || s1.Digest == s3.Digest {
 		t.Errorf("synthetic digests %s %s %s", s1.Digest, s2.Digest, s3.Digest)
 	}
+	s4 := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "missing_rate": 0.1, "weights": []float64{3, 1}, "sample": 0})
+	s5 := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "missing_rate": 0.1, "weights": []float64{3, 1}, "sample": 2})
+	s6 := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "missing_rate": 0.1, "weights": []float64{3, 1}, "sample": 2})
+	if s4.Digest != s1.Digest || s5.Digest == s1.Digest || s5.Digest != s6.Digest {
+		t.Errorf("samples: %s %s %s", s4.Digest, s5.Digest, s6.Digest)
+	}
 }
 
 func TestHTTPSource(t *testing.T) {
@@ -506,6 +512,8 @@ func TestSynthetic(t *testing.T) {
 			Check: tasktest.ErrorMentions("3 weights for 2 classes")},
 		tasktest.Case{Name: "noise-on-classification", Params: map[string]any{"source": "synthetic", "noise": 1}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("noise", "generator regression only")},
+		tasktest.Case{Name: "negative-sample", Params: map[string]any{"source": "synthetic", "sample": -1}, InvalidParams: true,
+			Check: tasktest.ErrorMentions("sample", "non-negative integer")},
 		tasktest.Case{Name: "unknown-generator", Params: map[string]any{"source": "synthetic", "generator": "regresion"}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("unknown generator", "did you mean regression?")},
 	)

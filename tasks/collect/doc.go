@@ -33,7 +33,9 @@
 //	                                  features, informative, classes, weights
 //	                                  (imbalance), class_sep, label_noise,
 //	                                  noise, missing_rate, drift_shift,
-//	                                  drift_scale, drift_features, label, seed
+//	                                  drift_scale, drift_features, label, seed,
+//	                                  sample (other rows of the seed's
+//	                                  distribution; 0: the seed's own)
 //
 // Files and http bodies are CSV with a header row, or JSON Lines when
 // format: jsonl is given, the name ends in .jsonl or .ndjson, or (http) the

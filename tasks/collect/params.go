@@ -56,7 +56,7 @@ const (
 var paramNames = []string{
 	"source", "format", "max_bytes", "timeout", "redirects", "dsn", "query", "args",
 	"generator", "rows", "features", "informative", "classes", "weights", "class_sep",
-	"label_noise", "noise", "missing_rate", "drift_shift", "drift_scale", "drift_features", "label", "seed",
+	"label_noise", "noise", "missing_rate", "drift_shift", "drift_scale", "drift_features", "label", "seed", "sample",
 }
 
 var applies = map[string]string{
@@ -65,7 +65,7 @@ var applies = map[string]string{
 	"informative": SourceSynthetic, "classes": Classification, "weights": Classification,
 	"class_sep": Classification, "label_noise": Classification, "noise": Regression,
 	"missing_rate": SourceSynthetic, "drift_shift": SourceSynthetic, "drift_scale": SourceSynthetic,
-	"drift_features": SourceSynthetic, "label": SourceSynthetic, "seed": SourceSynthetic,
+	"drift_features": SourceSynthetic, "label": SourceSynthetic, "seed": SourceSynthetic, "sample": SourceSynthetic,
 }
 
 // params are the decoded `with:` params.
@@ -327,6 +327,13 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				break
 			}
 			c.Seed = uint64(s)
+		case "sample":
+			s, ok := tasks.Integer(v)
+			if !ok || s < 0 {
+				add(k, "0 is the seed's own rows", "want a non-negative integer, got %s", tasks.Describe(v))
+				break
+			}
+			c.Sample = uint64(s)
 		default:
 			hint := "params are " + strings.Join(paramNames, ", ")
 			if near := tasks.Nearest(k, paramNames); near != "" {
@@ -338,7 +345,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		has[k] = true
 	}
 	c.Drift = d
-	r.Rows, r.Features, r.Informative, r.MissingRate, r.Drift, r.Label, r.Seed = c.Rows, c.Features, c.Informative, c.MissingRate, d, c.Label, c.Seed
+	r.Rows, r.Features, r.Informative, r.MissingRate, r.Drift, r.Label, r.Seed, r.Sample = c.Rows, c.Features, c.Informative, c.MissingRate, d, c.Label, c.Seed, c.Sample
 	p.Class, p.Reg = c, r
 
 	if !has["source"] {

@@ -381,11 +381,17 @@ func generate(ctx context.Context, p params, log io.Writer) (*dataset.Frame, err
 		g := p.Reg
 		fmt.Fprintf(log, "collect: synthetic regression: %d rows, %d features (%d informative), noise %v, missing_rate %v, %s, seed %d\n",
 			g.Rows, g.Features, informative(g.Informative, g.Features), g.Noise, g.MissingRate, driftText(g.Drift), g.Seed)
+		if g.Sample != 0 {
+			fmt.Fprintf(log, "collect: sample %d of seed %d\n", g.Sample, g.Seed)
+		}
 		f, err = g.Frame()
 	} else {
 		g := p.Class
 		fmt.Fprintf(log, "collect: synthetic classification: %d rows, %d features (%d informative), %d classes, %s, missing_rate %v, %s, seed %d\n",
 			g.Rows, g.Features, informative(g.Informative, g.Features), max(g.Classes, 2), weightsText(g.Weights), g.MissingRate, driftText(g.Drift), g.Seed)
+		if g.Sample != 0 {
+			fmt.Fprintf(log, "collect: sample %d of seed %d\n", g.Sample, g.Seed)
+		}
 		f, err = g.Frame()
 	}
 	if err != nil {

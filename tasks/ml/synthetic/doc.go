@@ -32,6 +32,14 @@
 // coefficient × feature plus Noise × N(0, 1), each coefficient drawn from
 // ±[1, 10).
 //
+// # Samples
+//
+// Sample, when not 0, draws the rows (the class order, the features, the
+// noise, the missing values) from a stream of its own, after the
+// structure — centroids, coefficients — was drawn from the seed as usual:
+// another sample of the same distribution, such as fresh data for a model
+// trained on Sample 0. Sample 0 is the seed's own rows.
+//
 // # Drift, then missing values
 //
 // Drift moves the features after the labels or targets are drawn: x' =

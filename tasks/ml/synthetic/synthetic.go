@@ -70,6 +70,10 @@ type Classification struct {
 	// Label names the label column; "" means "label".
 	Label string
 	Seed  uint64
+	// Sample, when not 0, draws the rows from another random stream than
+	// the seed's own, with the same centroids: another sample of the same
+	// distribution (fresh data for a model trained on Sample 0).
+	Sample uint64
 }
 
 func (c *Classification) defaults() {
@@ -246,6 +250,10 @@ func (c Classification) Frame() (*dataset.Frame, error) {
 		}
 		centroids[class] = cen
 	}
+	if c.Sample != 0 {
+		g = newGen(sampleSeed(c.Seed, c.Sample))
+		g.Shuffle(labels)
+	}
 
 	feats := makeFeatures(n, c.Features)
 	for i := range n {
@@ -284,6 +292,10 @@ type Regression struct {
 	// Label names the target column; "" means "target".
 	Label string
 	Seed  uint64
+	// Sample, when not 0, draws the rows from another random stream than
+	// the seed's own, with the same coefficients: another sample of the
+	// same distribution.
+	Sample uint64
 }
 
 func (r *Regression) defaults() {
@@ -320,6 +332,9 @@ func (r Regression) Frame() (*dataset.Frame, error) {
 		if g.Uint64()&1 == 1 {
 			coef[j] = -coef[j]
 		}
+	}
+	if r.Sample != 0 {
+		g = newGen(sampleSeed(r.Seed, r.Sample))
 	}
 	n := r.Rows
 	feats := makeFeatures(n, r.Features)
@@ -407,6 +422,11 @@ func bitsFor(k int) int {
 		b++
 	}
 	return b
+}
+
+// sampleSeed is the seed of the rows of sample of seed's generator.
+func sampleSeed(seed, sample uint64) uint64 {
+	return rng.SplitMix64(seed ^ rng.SplitMix64(sample^0x5a3b_1e00_5a3b_1e00))
 }
 
 // newGen returns the package's random stream: PCG seeded from the seed

@@ -290,3 +290,76 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// A sample is other rows of the same distribution: the same centroids
+// (each class's feature means agree) or coefficients (a least-squares
+// refit agrees), other bytes; the same sample gives the same bytes.
+func TestSamples(t *testing.T) {
+	base := synthetic.Classification{Rows: 4000, Features: 4, Informative: 3, Seed: 11}
+	a, err := base.Frame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := base
+	s.Sample = 7
+	b, err := s.Frame()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := s.Frame()
+	if bytes.Equal(csvBytes(t, a), csvBytes(t, b)) || !bytes.Equal(csvBytes(t, b), csvBytes(t, b2)) {
+		t.Fatal("a sample must differ from the seed's rows and be deterministic")
+	}
+	means := func(f *dataset.Frame) [2][4]float64 {
+		var sum [2][4]float64
+		var n [2]float64
+		lab := col(t, f, "label")
+		for i, l := range lab.Num {
+			n[int(l)]++
+			for j := range 4 {
+				sum[int(l)][j] += f.Columns[j].Num[i]
+			}
+		}
+		for c := range 2 {
+			for j := range 4 {
+				sum[c][j] /= n[c]
+			}
+		}
+		return sum
+	}
+	ma, mb := means(a), means(b)
+	for c := range 2 {
+		for j := range 4 {
+			if math.Abs(ma[c][j]-mb[c][j]) > 0.15 {
+				t.Errorf("class %d x%d: mean %.3f in the seed's rows, %.3f in sample 7", c, j, ma[c][j], mb[c][j])
+			}
+		}
+	}
+	r := synthetic.Regression{Rows: 2000, Features: 2, Informative: 2, Seed: 3}
+	ra, _ := r.Frame()
+	r.Sample = 1
+	rb, _ := r.Frame()
+	if bytes.Equal(csvBytes(t, ra), csvBytes(t, rb)) {
+		t.Fatal("regression sample 1 equals the seed's rows")
+	}
+	// Noise 0: the target is exactly coef · x (up to rounding) in both.
+	coef := func(f *dataset.Frame) [2]float64 {
+		x0, x1, y := f.Columns[0].Num, f.Columns[1].Num, col(t, f, "target").Num
+		var a, b, c, d, e float64
+		for i := range y {
+			a += x0[i] * x0[i]
+			b += x0[i] * x1[i]
+			c += x1[i] * x1[i]
+			d += x0[i] * y[i]
+			e += x1[i] * y[i]
+		}
+		det := a*c - b*b
+		return [2]float64{(c*d - b*e) / det, (a*e - b*d) / det}
+	}
+	ca, cb := coef(ra), coef(rb)
+	for j := range 2 {
+		if math.Abs(ca[j]-cb[j]) > 1e-3 {
+			t.Errorf("coefficient %d: %v in the seed's rows, %v in sample 1", j, ca[j], cb[j])
+		}
+	}
+}
