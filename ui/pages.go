@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks/ml/drift"
 	"github.com/cairnml/cairn/tasks/ml/plot"
 	"github.com/cairnml/cairn/ui/draw"
 	"github.com/cairnml/cairn/ui/runjson"
@@ -302,6 +303,10 @@ type result struct {
 	ROC       template.HTML
 	Confusion *confusion
 	Gate      string // "passed", "did not pass" or ""
+	// Drift is a retrain task's chart of the PSI per feature, and
+	// Decision its should_retrain and reason.
+	Drift    template.HTML
+	Decision string
 }
 
 type confusion struct {
@@ -427,7 +432,48 @@ func resultOf(runID string, tr *cairn.TaskRun) (result, bool) {
 			res.ROC = template.HTML(b.String())
 		}
 	}
+	if tr.Type == "retrain" {
+		res.Drift, res.Decision = driftChart(tr)
+	}
 	return res, true
+}
+
+// driftChart draws a retrain task's drift output (per feature its PSI,
+// p-value and verdict) as package drift's bar chart, and says its
+// decision.
+func driftChart(tr *cairn.TaskRun) (template.HTML, string) {
+	var out struct {
+		PSIThreshold float64 `json:"psi_threshold"`
+		Features     []struct {
+			Name    string  `json:"name"`
+			PValue  float64 `json:"p_value"`
+			PSI     float64 `json:"psi"`
+			Drifted bool    `json:"drifted"`
+		} `json:"features"`
+	}
+	var decision string
+	if should, reason := strings.TrimSpace(string(tr.Outputs["should_retrain"])), ""; should != "" {
+		_ = json.Unmarshal(tr.Outputs["reason"], &reason)
+		decision = "should_retrain " + should
+		if reason != "" {
+			decision += ": " + reason
+		}
+	}
+	if json.Unmarshal(tr.Outputs["drift"], &out) != nil || len(out.Features) == 0 {
+		return "", decision
+	}
+	rep := drift.Report{Settings: drift.Settings{PSIThreshold: out.PSIThreshold}, Drifted: []string{}}
+	for _, f := range out.Features {
+		rep.Features = append(rep.Features, drift.Feature{Name: f.Name, PValue: f.PValue, PSI: f.PSI, Drifted: f.Drifted})
+		if f.Drifted {
+			rep.Drifted = append(rep.Drifted, f.Name)
+		}
+	}
+	var b bytes.Buffer
+	if rep.SVG(&b) != nil {
+		return "", decision // not figures the chart can draw; the outputs have them
+	}
+	return template.HTML(b.String()), decision
 }
 
 func (h *handler) pageRun(c *gin.Context) {

@@ -77,6 +77,9 @@
 //	                    decision and its reasons
 //	plot                image/svg+xml: one bar per feature, its PSI, the
 //	                    drifted ones highlighted, the threshold dashed
+//	drift               {psi_threshold, features: [{name, test, statistic,
+//	                    p_value, psi, drifted}]}: the report's figures
+//	                    without the bins (the run page draws them)
 //	live_metric         {name, value, baseline, baseline_source, drop} when
 //	                    the score was measured, else null
 //

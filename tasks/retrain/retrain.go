@@ -79,6 +79,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "reference", Artifact: true, Doc: "the production model's training data, found through lineage"},
 			{Name: "report", Artifact: true, Doc: "everything (" + ReportMediaType + "): per feature its test, statistic, p-value, PSI with its bins and verdict; the live score; the decision"},
 			{Name: "plot", Artifact: true, Doc: "the PSI of each feature as bars (" + PlotMediaType + "), drifted ones highlighted"},
+			{Name: "drift", Doc: "{psi_threshold, features: [{name, test, statistic, p_value, psi, drifted}]}: the report's per-feature figures without the bins, what the run page draws"},
 			{Name: "live_metric", Doc: "{name, value, baseline, baseline_source, drop} when the fresh data has the label, else null"},
 		},
 	}
@@ -239,6 +240,9 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		"live_metric":        json.RawMessage("null"),
 	}
 	outputs["drifted"], _ = json.Marshal(rep.Drifted)
+	if outputs["drift"], err = json.Marshal(summarize(&rep)); err != nil {
+		return fail(cairn.Permanentf("drift: %w", err))
+	}
 	outputs["reason"], _ = json.Marshal(strings.Join(out.Reasons, "; "))
 	metrics := map[string]float64{"drifted_features": float64(len(rep.Drifted))}
 	maxPSI, minP := 0.0, 1.0
@@ -254,6 +258,31 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 	return tasks.Result{Outputs: outputs, Metrics: metrics,
 		Inputs: map[string]cairn.ArtifactRef{PortProductionModel: mv.Model, PortReference: refRef}}, nil
+}
+
+// Summary is the drift output: the report's per-feature figures without
+// the bins.
+type Summary struct {
+	PSIThreshold float64          `json:"psi_threshold"`
+	Features     []FeatureSummary `json:"features"`
+}
+
+// FeatureSummary is one feature of Summary.
+type FeatureSummary struct {
+	Name      string  `json:"name"`
+	Test      string  `json:"test"`
+	Statistic float64 `json:"statistic"`
+	PValue    float64 `json:"p_value"`
+	PSI       float64 `json:"psi"`
+	Drifted   bool    `json:"drifted"`
+}
+
+func summarize(r *drift.Report) Summary {
+	s := Summary{PSIThreshold: r.Settings.PSIThreshold, Features: make([]FeatureSummary, len(r.Features))}
+	for i, f := range r.Features {
+		s.Features[i] = FeatureSummary{Name: f.Name, Test: f.Test, Statistic: f.Statistic, PValue: f.PValue, PSI: f.PSI, Drifted: f.Drifted}
+	}
+	return s
 }
 
 // featureColumns are the model's input columns, in its order.

@@ -220,6 +220,10 @@ func TestDriftedDataRetrains(t *testing.T) {
 	if r := output[string](t, res, "reason"); r != "2 of 4 features drifted: x0, x1" {
 		t.Fatalf("reason %q", r)
 	}
+	sum := output[retrain.Summary](t, res, "drift")
+	if sum.PSIThreshold != 0.2 || len(sum.Features) != 4 || !sum.Features[0].Drifted || sum.Features[3].Drifted || sum.Features[0].Test != "ks" {
+		t.Fatalf("drift output %+v", sum)
+	}
 	if res.Metrics["drifted_features"] != 2 || res.Metrics["max_psi"] < 0.2 {
 		t.Fatalf("metrics %v", res.Metrics)
 	}
