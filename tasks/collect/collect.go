@@ -92,6 +92,9 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "drift_features", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: how many features drift, from x0; 0 means all"},
 			{Name: "label", Kind: cairn.KindString, Doc: "synthetic: name of the label column; default label (classification) or target (regression)"},
 			{Name: "seed", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: a non-negative integer; the same seed and params give the same bytes"},
+			{Name: "at", Kind: cairn.KindString, Doc: "synthetic: the time the data stands for (a date or an RFC 3339 time, such as a run's slot): each time is another sample of the seed's distribution (unless sample is given), and with drift_per_day the drift grows with it"},
+			{Name: "drift_since", Kind: cairn.KindString, Doc: "synthetic: with drift_per_day, the date or time the drift starts from"},
+			{Name: "drift_per_day", Kind: cairn.KindFloat, Doc: "synthetic: added to drift_shift for each day from drift_since to at (none before drift_since)"},
 			{Name: "sample", Kind: cairn.KindInt, Default: 0, Doc: "synthetic: another sample (a non-negative integer) of the seed's distribution: other rows, the same centroids or coefficients; 0 is the seed's own rows"},
 		},
 		Outputs: []cairn.PortInfo{

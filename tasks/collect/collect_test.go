@@ -270,6 +270,16 @@ func TestDeterministicBytes(t *testing.T) {
 	if s4.Digest != s1.Digest || s5.Digest == s1.Digest || s5.Digest != s6.Digest {
 		t.Errorf("samples: %s %s %s", s4.Digest, s5.Digest, s6.Digest)
 	}
+	// A drift that grows with the time the data stands for: two days at
+	// 0.5 a day is a shift of 1, and the time is the sample.
+	at := time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
+	grown := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "at": "2026-01-03", "drift_since": "2026-01-01T00:00:00Z", "drift_per_day": 0.5, "drift_features": 2})
+	fixed := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "sample": at.Unix(), "drift_shift": 1, "drift_features": 2})
+	before := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "at": "2026-01-03", "drift_since": "2026-02-01", "drift_per_day": 0.5, "drift_features": 2})
+	undrifted := run(map[string]any{"source": "synthetic", "rows": 300, "seed": 5, "sample": at.Unix()})
+	if grown.Digest != fixed.Digest || before.Digest != undrifted.Digest || grown.Digest == undrifted.Digest {
+		t.Errorf("drift per day: %s %s, before it starts: %s %s", grown.Digest, fixed.Digest, before.Digest, undrifted.Digest)
+	}
 }
 
 func TestHTTPSource(t *testing.T) {
@@ -514,6 +524,12 @@ func TestSynthetic(t *testing.T) {
 			Check: tasktest.ErrorMentions("noise", "generator regression only")},
 		tasktest.Case{Name: "negative-sample", Params: map[string]any{"source": "synthetic", "sample": -1}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("sample", "non-negative integer")},
+		tasktest.Case{Name: "drift-per-day-alone", Params: map[string]any{"source": "synthetic", "drift_per_day": 0.1}, InvalidParams: true,
+			Check: tasktest.ErrorMentions("needs at", "needs drift_since")},
+		tasktest.Case{Name: "bad-at", Params: map[string]any{"source": "synthetic", "at": "yesterday"}, InvalidParams: true,
+			Check: tasktest.ErrorMentions("want a date or an RFC 3339 time")},
+		tasktest.Case{Name: "at-on-a-file", Params: map[string]any{"source": "file://x.csv", "at": "2026-01-01"}, InvalidParams: true,
+			Check: tasktest.ErrorMentions("applies to the synthetic source only")},
 		tasktest.Case{Name: "unknown-generator", Params: map[string]any{"source": "synthetic", "generator": "regresion"}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("unknown generator", "did you mean regression?")},
 	)

@@ -35,7 +35,11 @@
 //	                                  noise, missing_rate, drift_shift,
 //	                                  drift_scale, drift_features, label, seed,
 //	                                  sample (other rows of the seed's
-//	                                  distribution; 0: the seed's own)
+//	                                  distribution; 0: the seed's own),
+//	                                  at (the time the data stands for: a
+//	                                  sample of its own), drift_since and
+//	                                  drift_per_day (a drift that grows
+//	                                  with at)
 //
 // Files and http bodies are CSV with a header row, or JSON Lines when
 // format: jsonl is given, the name ends in .jsonl or .ndjson, or (http) the

@@ -57,6 +57,7 @@ var paramNames = []string{
 	"source", "format", "max_bytes", "timeout", "redirects", "dsn", "query", "args",
 	"generator", "rows", "features", "informative", "classes", "weights", "class_sep",
 	"label_noise", "noise", "missing_rate", "drift_shift", "drift_scale", "drift_features", "label", "seed", "sample",
+	"at", "drift_since", "drift_per_day",
 }
 
 var applies = map[string]string{
@@ -66,6 +67,7 @@ var applies = map[string]string{
 	"class_sep": Classification, "label_noise": Classification, "noise": Regression,
 	"missing_rate": SourceSynthetic, "drift_shift": SourceSynthetic, "drift_scale": SourceSynthetic,
 	"drift_features": SourceSynthetic, "label": SourceSynthetic, "seed": SourceSynthetic, "sample": SourceSynthetic,
+	"at": SourceSynthetic, "drift_since": SourceSynthetic, "drift_per_day": SourceSynthetic,
 }
 
 // params are the decoded `with:` params.
@@ -172,6 +174,10 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		c = synthetic.Classification{Rows: DefaultRows, Features: DefaultFeatures}
 		d synthetic.Drift
 		r synthetic.Regression
+		// at, drift_since and drift_per_day: a drift that grows with the
+		// time the data stands for.
+		at, since time.Time
+		perDay    float64
 	)
 	for _, k := range keys {
 		v := m[k]
@@ -327,6 +333,28 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				break
 			}
 			c.Seed = uint64(s)
+		case "at", "drift_since":
+			t, ok := parseTime(v)
+			if !ok {
+				add(k, `for example "2026-01-31" or "2026-01-31T06:00:00Z"`, "want a date or an RFC 3339 time, got %s", tasks.Describe(v))
+				break
+			}
+			if k == "at" {
+				if t.Unix() < 1 {
+					add(k, "", "want a time after 1970-01-01, got %s", tasks.Describe(v))
+					break
+				}
+				at = t
+			} else {
+				since = t
+			}
+		case "drift_per_day":
+			f, ok := tasks.Number(v)
+			if !ok {
+				add(k, "", "want a number, got %s", tasks.Describe(v))
+				break
+			}
+			perDay = f
 		case "sample":
 			s, ok := tasks.Integer(v)
 			if !ok || s < 0 {
@@ -343,6 +371,22 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			continue
 		}
 		has[k] = true
+	}
+	if has["drift_per_day"] && !p.refs["drift_per_day"] {
+		for _, k := range []string{"at", "drift_since"} {
+			if !has[k] {
+				add("drift_per_day", `for example at: "${{ params.day }}", drift_since: "2026-01-01"`, "needs %s: the drift grows by drift_per_day for each day from drift_since to at", k)
+			}
+		}
+	}
+	if !at.IsZero() {
+		if !has["sample"] {
+			// Each time is a sample of its own: other rows.
+			c.Sample = uint64(at.Unix())
+		}
+		if !since.IsZero() && perDay != 0 && at.After(since) {
+			d.Shift += perDay * at.Sub(since).Hours() / 24
+		}
 	}
 	c.Drift = d
 	r.Rows, r.Features, r.Informative, r.MissingRate, r.Drift, r.Label, r.Seed, r.Sample = c.Rows, c.Features, c.Informative, c.MissingRate, d, c.Label, c.Seed, c.Sample
@@ -394,6 +438,19 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		}
 	}
 	return p, errs
+}
+
+// parseTime reads a date (2006-01-02, midnight UTC) or an RFC 3339 time.
+func parseTime(v any) (time.Time, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, true
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	return t, err == nil
 }
 
 const argsHint = "a list, bound in order to ? or ?N (SQLite) and $1, $2, ... (PostgreSQL); or a map, bound by name to :name (SQLite) and @name (PostgreSQL); values are strings, numbers, booleans or null, or a ${{ }} reference to one"
