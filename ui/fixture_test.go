@@ -30,8 +30,10 @@ import (
 
 // The SQLite store and the log folder are what the UI reads through.
 var (
-	_ Reader    = (*sqlite.Store)(nil)
-	_ LogReader = (*artifacts.Logs)(nil)
+	_ Reader         = (*sqlite.Store)(nil)
+	_ LogReader      = (*artifacts.Logs)(nil)
+	_ LineageReader  = (*sqlite.Store)(nil)
+	_ ArtifactReader = (*artifacts.Dir)(nil)
 )
 
 // fixture is a real SQLite store, artifact and log folders, the built-in
@@ -65,7 +67,8 @@ func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
 	if f.reg, err = tasks.NewRegistry(shell.New(), noop.New(), collect.New(collect.Options{}), split.New(), train.New(), evaluate.New()); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Store: f.st, Logs: f.logs, LogPoll: 50 * time.Millisecond, Poll: 500 * time.Millisecond}
+	o := Options{Store: f.st, Logs: f.logs, LogPoll: 50 * time.Millisecond, Poll: 500 * time.Millisecond,
+		Lineage: f.st, Artifacts: f.arts, LineageNamespace: "cairn://test"}
 	for _, m := range mod {
 		m(&o)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/lineage"
 	"github.com/cairnml/cairn/tasks/ml/drift"
 	"github.com/cairnml/cairn/tasks/ml/plot"
 	"github.com/cairnml/cairn/ui/draw"
@@ -33,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -291,6 +292,28 @@ type taskRow struct {
 	Attempts string
 	Duration string
 	Error    string
+	Outputs  []outputLink // a succeeded task's artifacts
+}
+
+// outputLink is an artifact output on the run page: its page and its
+// lineage.
+type outputLink struct {
+	Port, Digest, Href, Lineage string
+}
+
+// outputLinks are the artifact outputs of a succeeded task, by port.
+func outputLinks(tr *cairn.TaskRun) []outputLink {
+	if tr.State != cairn.TaskSucceeded {
+		return nil
+	}
+	var out []outputLink
+	for port, v := range tr.Outputs {
+		if ref, ok := cairn.AsArtifactRef(v); ok {
+			out = append(out, outputLink{Port: port, Digest: ref.Digest, Href: "/artifacts/" + ref.Digest, Lineage: lineageHref(ref.Digest, lineage.Upstream)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	return out
 }
 
 type kv struct{ Key, Value string }
@@ -352,6 +375,9 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	p.Gantt = template.HTML(b.String())
 	for _, tr := range v.Tasks {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200)}
+		if h.o.Lineage != nil {
+			row.Outputs = outputLinks(tr)
+		}
 		atts := v.Attempts[tr.TaskID]
 		if d, ok := runjson.TaskDuration(tr, atts); ok {
 			row.Duration = fmtDur(d)

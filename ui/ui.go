@@ -185,6 +185,14 @@ type Options struct {
 	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
 	// access: cairn server's Prometheus metrics (package metrics).
 	Metrics http.Handler
+	// Lineage, if set, serves the artifact and lineage pages and GET
+	// /api/v1/lineage and /api/v1/artifacts/{digest} (without it they
+	// answer 501); Artifacts, if set, the artifacts' bytes (a download,
+	// a data set's first rows). LineageNamespace is the OpenLineage
+	// namespace of the jobs the server exports ("cairn" when empty).
+	Lineage          LineageReader
+	Artifacts        ArtifactReader
+	LineageNamespace string
 }
 
 // Defaults of Options.
@@ -279,6 +287,7 @@ func New(o Options) (*Handler, error) {
 	h.mountPages(e)
 	h.mountSignin(e)
 	h.mountAudit(e)
+	h.mountLineage(e)
 	h.mountMetrics(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
@@ -408,6 +417,7 @@ var apiQuery = map[string][]string{
 	APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
 	APIPrefix + "/workflows/validate":       {"file"},
 	APIPrefix + "/audit":                    {"run", "limit", "before"},
+	APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
 }
 
 // checkAPIQuery refuses, on an API route (its pattern), a query parameter

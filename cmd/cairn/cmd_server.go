@@ -214,6 +214,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	defer func() { stopWatch(); <-watched }()
 	uiOpts := serverUIOptions(st, logs, f, log, mx)
 	uiOpts.Actions, uiOpts.Workflows = acts, wfs
+	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
 	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -299,6 +300,22 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("serve the UI, the API and health on %s: %w", info.Addr, serveErr)
 	}
 	return nil
+}
+
+// serverNamespace is the OpenLineage namespace of a server's jobs:
+// cairn://HOST:PORT, with this machine's name for an address that binds
+// to every interface or to loopback.
+func serverNamespace(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "cairn://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || host == "localhost" || ip != nil && (ip.IsUnspecified() || ip.IsLoopback()) {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			host = name
+		}
+	}
+	return "cairn://" + net.JoinHostPort(host, port)
 }
 
 // serverUIOptions are the web UI's and API's options for a server over
