@@ -355,6 +355,47 @@ func TestBrokerCompleteAndLeaseChain(t *testing.T) {
 	}
 }
 
+// A worker asking for more than the successor (a pool leasing ahead) gets
+// it in the same write as before, and the hop costs no more statements:
+// nothing was ready before the plan, which handed the worker all it made
+// ready, so the queue is not searched again.
+func TestBrokerChainHopLeasingAhead(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, chainWorkflow)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
+
+	it := leaseOne(t, r, "w", id)
+	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 8, Start: true}
+	for _, task := range []string{"a", "b"} {
+		if it.Lease.TaskID != task {
+			t.Fatalf("work item %+v, want %s's", it.Lease, task)
+		}
+		before := r.st.WriteStats()
+		items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+			Outputs: map[string]json.RawMessage{"x": jsonString(task + "-out")}}, next)
+		if err != nil {
+			t.Fatalf("CompleteAndLease %s: %v", task, err)
+		}
+		if len(items) != 1 {
+			t.Fatalf("completing %s returned %d items, want its successor alone", task, len(items))
+		}
+		// The attempt, the completion, whether anything waits, the
+		// successor handed out.
+		if got := r.st.WriteStats().Statements - before.Statements; got != 4 {
+			t.Errorf("the hop from %s took %d statements, want 4", task, got)
+		}
+		it = items[0]
+	}
+	if _, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+		Outputs: map[string]json.RawMessage{"x": jsonString("c-out")}}, next); err != nil {
+		t.Fatalf("CompleteAndLease c: %v", err)
+	}
+	finished(t, done, cairn.RunSucceeded)
+}
+
 // pausingStore holds the driver in the middle of planning: once the plan
 // that makes task ready is committed, ApplyPlan reports it on applied and
 // returns only when resume is closed, with the run still locked by Drive.

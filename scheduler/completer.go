@@ -123,6 +123,8 @@ type handout struct {
 	// the first plan with a task to hand out.
 	waiting func() (bool, error)
 	asked   bool
+	// none is set once waiting answered that nothing was ready.
+	none bool
 }
 
 // open reports whether the workers of h may be handed tasks, asking
@@ -137,6 +139,7 @@ func (h *handout) open() (bool, error) {
 		if waiting {
 			h.max = 0
 		}
+		h.none = !waiting
 	}
 	return len(h.items) < h.max, nil
 }
@@ -225,7 +228,11 @@ func (b *Broker) commit(batch []*report) {
 		}
 		for _, g := range groups {
 			items := g.h.items
-			if more := g.req.Max - len(items); more > 0 {
+			// Nothing was ready for these workers before the plans,
+			// and the plans handed them all they made ready (the only
+			// workers asking): the queue has nothing for them.
+			known := len(groups) == 1 && g.h.none
+			if more := g.req.Max - len(items); more > 0 && !known {
 				req := g.req
 				req.Max = more
 				leased, err := tx.Lease(req, now, b.ttl)
