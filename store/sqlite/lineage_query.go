@@ -145,7 +145,7 @@ func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, dept
 	} else {
 		args = []any{roots}
 	}
-	digests, err := queryStrings(ctx, tx, closureQuery(dir, depth > 0), args...)
+	digests, err := s.queryStrings(ctx, tx, closureQuery(dir, depth > 0), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,14 +160,14 @@ func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, dept
 	// The attempts as a JSON array of [run, task, number], for the
 	// statements that follow.
 	var refs []byte
-	err = tx.QueryRowContext(ctx, `SELECT coalesce(json_group_array(json_array(run_id, task_id, attempt)), '[]') FROM (`+attemptsQuery+`)`, string(reached)).Scan(&refs)
+	err = s.rtxQueryRow(ctx, tx, `SELECT coalesce(json_group_array(json_array(run_id, task_id, attempt)), '[]') FROM (`+attemptsQuery+`)`, string(reached)).Scan(&refs)
 	if err != nil {
 		return nil, translate(err)
 	}
 	const attemptSet = `(SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS task_id, json_extract(value, '$[2]') AS n FROM json_each(?1))`
 	g := &cairn.LineageGraph{Writers: map[string][]cairn.AttemptRef{}, WriterCount: map[string]int{}}
 
-	rows, err := tx.QueryContext(ctx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
+	rows, err := s.rtxQuery(ctx, tx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
 FROM `+attemptSet+` s JOIN lineage l ON l.run_id = s.run_id AND l.task_id = s.task_id AND l.attempt = s.n
 ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, string(refs))
 	if err != nil {
@@ -177,7 +177,7 @@ ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, string(refs))
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, `SELECT `+prefixed("a.", attemptCols)+`
+	rows, err = s.rtxQuery(ctx, tx, `SELECT `+prefixed("a.", attemptCols)+`
 FROM `+attemptSet+` s JOIN attempts a ON a.run_id = s.run_id AND a.task_id = s.task_id AND a.number = s.n
 ORDER BY a.run_id, a.task_id, a.number`, string(refs))
 	if err != nil {
@@ -210,7 +210,7 @@ ORDER BY a.run_id, a.task_id, a.number`, string(refs))
 	if err != nil {
 		return nil, err
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
+	rows, err = s.rtxQuery(ctx, tx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
 WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJSON))
 	if err != nil {
 		return nil, translate(err)
@@ -225,7 +225,7 @@ WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJS
 
 	// The writers of each, first producer first, then by the time they
 	// ended.
-	rows, err = tx.QueryContext(ctx, `SELECT digest, run_id, task_id, attempt, n FROM (
+	rows, err = s.rtxQuery(ctx, tx, `SELECT digest, run_id, task_id, attempt, n FROM (
 	SELECT l.digest, l.run_id, l.task_id, l.attempt,
 		row_number() OVER w AS k, count(*) OVER (PARTITION BY l.digest) AS n
 	FROM lineage l JOIN artifacts f ON f.digest = l.digest
@@ -251,7 +251,7 @@ WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJS
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, modelSelect+` WHERE m.digest IN (SELECT value FROM json_each(?1)) ORDER BY m.name, m.version`, string(allJSON))
+	rows, err = s.rtxQuery(ctx, tx, modelSelect+` WHERE m.digest IN (SELECT value FROM json_each(?1)) ORDER BY m.name, m.version`, string(allJSON))
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -265,7 +265,7 @@ WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJS
 		return nil, err
 	}
 
-	rows, err = tx.QueryContext(ctx, `SELECT id, workflow, digest, state, created_at, reproduce_of FROM runs
+	rows, err = s.rtxQuery(ctx, tx, `SELECT id, workflow, digest, state, created_at, reproduce_of FROM runs
 WHERE id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?1)) ORDER BY id`, string(refs))
 	if err != nil {
 		return nil, translate(err)
@@ -287,8 +287,8 @@ WHERE id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?1)) ORD
 	return g, nil
 }
 
-func queryStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, query, args...)
+func (s *Store) queryStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+	rows, err := s.rtxQuery(ctx, tx, query, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -300,6 +300,25 @@ func queryStrings(ctx context.Context, tx *sql.Tx, query string, args ...any) ([
 		return err
 	})
 	return out, err
+}
+
+// rtxQuery runs query in the read transaction tx, prepared once per
+// connection of the read pool (the closure's statements cost more to
+// prepare than to run).
+func (s *Store) rtxQuery(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+func (s *Store) rtxQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return tx.QueryRowContext(ctx, query, args...) // the prepare's error comes back from Scan
+	}
+	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 }
 
 // scanAll calls fn for each row of rows and closes them.
