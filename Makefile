@@ -40,6 +40,8 @@ demo: build
 	./$(BIN) --home $(DEMO) logs $$(./$(BIN) --home $(DEMO) runs -q --limit 1) tune
 	@echo "== cairn artifact (the evaluation's artifacts; fetch one with: cairn --home $(DEMO) artifact RUN evaluate NAME -o FILE)"
 	./$(BIN) --home $(DEMO) artifact $$(./$(BIN) --home $(DEMO) runs -q --limit 1) evaluate
+	@echo "== cairn lineage (what the predictions were made from; --downstream, --format dot|json|openlineage)"
+	./$(BIN) --home $(DEMO) lineage $$(./$(BIN) --home $(DEMO) runs -q --limit 1)/score
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).

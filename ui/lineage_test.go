@@ -100,6 +100,13 @@ func TestLineageAPI(t *testing.T) {
 	if resp, body = f.do(t, "GET", meta.Content, nil); resp.StatusCode != 500 || strings.Contains(body, "run\":9") {
 		t.Fatalf("a corrupt artifact: %d %s", resp.StatusCode, body)
 	}
+	// A removed one is not found.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body = f.do(t, "GET", meta.Content, nil); resp.StatusCode != 404 {
+		t.Fatalf("a removed artifact: %d %s", resp.StatusCode, body)
+	}
 	// A large one is cut short: the client never gets all its bytes.
 	big, err := f.arts.Put(ctx, "text/csv", bytes.NewReader(bytes.Repeat([]byte("a,b\n"), 100_000)))
 	if err != nil {
