@@ -26,9 +26,15 @@ type Run struct {
 	MaxActiveRuns   int
 	CancelRequested bool
 	Error           string
-	CreatedAt       time.Time
-	StartedAt       time.Time // zero until running
-	FinishedAt      time.Time // zero until terminal
+	// Trigger says what created the run; "" reads as TriggerManual.
+	Trigger Trigger
+	// ScheduledFor is the slot of a cron or backfill run (the instant its
+	// schedule named); zero for a run started otherwise. A workflow has at
+	// most one run per slot.
+	ScheduledFor time.Time
+	CreatedAt    time.Time
+	StartedAt    time.Time // zero until running
+	FinishedAt   time.Time // zero until terminal
 	// Owner names the process driving the run ("host:pid:nonce") and
 	// OwnerExpiresAt when its claim lapses unless renewed.
 	Owner          string
@@ -37,6 +43,26 @@ type Run struct {
 	// its tasks use no cache and its effects are not applied.
 	ReproduceOf string
 	Version     int64 // bumped on every change; compare-and-set key
+}
+
+// Trigger is what created a run.
+type Trigger string
+
+// Triggers.
+const (
+	TriggerManual   Trigger = "manual"   // cairn run on the home (foreground or --detach)
+	TriggerAPI      Trigger = "api"      // through a server: its API, its web pages, cairn run --server, trigger
+	TriggerCron     Trigger = "cron"     // a schedule's slot, fired by a server
+	TriggerBackfill Trigger = "backfill" // a past slot, by cairn backfill
+)
+
+// Valid reports whether t is one of the triggers.
+func (t Trigger) Valid() bool {
+	switch t {
+	case TriggerManual, TriggerAPI, TriggerCron, TriggerBackfill:
+		return true
+	}
+	return false
 }
 
 // RetryPolicy says how often and how soon a failed task is tried again.

@@ -174,8 +174,26 @@ func (sc scope) Meta(key string) (string, bool) {
 		return r.Workflow, true
 	case "run.id":
 		return r.ID, true
+	case "run.scheduled_for":
+		t := r.ScheduledFor
+		if t.IsZero() {
+			t = r.CreatedAt
+		}
+		loc := time.UTC
+		if z, ok := sc.s.Graph.(Zoned); ok {
+			if l := z.Zone(); l != nil {
+				loc = l
+			}
+		}
+		return t.In(loc).Format(time.RFC3339), true
 	}
 	return "", false
+}
+
+// Zoned is a Graph with a time zone: its schedule's, in which
+// ${{ run.scheduled_for }} is written.
+type Zoned interface {
+	Zone() *time.Location
 }
 
 func (sc scope) Output(taskID, name string) (json.RawMessage, bool) {

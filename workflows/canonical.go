@@ -106,6 +106,14 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 		c.str(string(s.Catchup))
 		c.key("cron")
 		c.str(s.Cron)
+		if !s.End.IsZero() {
+			c.key("end")
+			c.str(s.End.UTC().Format(time.RFC3339Nano))
+		}
+		if !s.Start.IsZero() {
+			c.key("start")
+			c.str(s.Start.UTC().Format(time.RFC3339Nano))
+		}
 		c.key("timezone")
 		c.str(s.Timezone)
 		c.close('}')

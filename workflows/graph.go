@@ -64,3 +64,16 @@ func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*
 	}
 	return run, trs
 }
+
+// Zone is the time zone of the workflow's schedule (UTC without one), in
+// which ${{ run.scheduled_for }} is written.
+func (w *Workflow) Zone() *time.Location {
+	if w.Schedule != nil {
+		if loc, err := w.Schedule.Location(); err == nil {
+			return loc
+		}
+	}
+	return time.UTC
+}
+
+var _ scheduler.Zoned = (*Workflow)(nil)

@@ -32,7 +32,7 @@ var (
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
-	scheduleKeys = []string{"cron", "timezone", "catchup"}
+	scheduleKeys = []string{"cron", "timezone", "catchup", "start", "end"}
 	paramKinds   = []string{"string", "int", "float", "bool", "list", "map"}
 	// paramKindAliases are other languages' names of the param types.
 	paramKindAliases = map[string]string{"integer": "int", "number": "float", "double": "float", "boolean": "bool",
@@ -1196,7 +1196,7 @@ func (p *parser) backoff(n *yaml.Node) (cairn.RetryPolicy, bool) {
 func (p *parser) schedule(n *yaml.Node) *Schedule {
 	s := &Schedule{Timezone: "UTC", Catchup: CatchupNone}
 	n = deref(n)
-	var cronNode, tzNode *yaml.Node
+	var cronNode, tzNode, startNode, endNode *yaml.Node
 	if n.Kind == yaml.ScalarNode {
 		cronNode = n
 	} else {
@@ -1211,13 +1211,21 @@ func (p *parser) schedule(n *yaml.Node) *Schedule {
 				cronNode = kv.v
 			case "timezone":
 				tzNode = kv.v
+			case "start":
+				startNode = kv.v
+			case "end":
+				endNode = kv.v
 			case "catchup":
 				if c, ok := p.str(kv.v, "schedule catchup"); ok {
 					switch Catchup(c) {
 					case CatchupNone, CatchupLatest, CatchupAll:
 						s.Catchup = Catchup(c)
 					default:
-						p.errorf(kv.v, "use none, latest or all", "unknown catchup %q", c)
+						hint := "use none, latest or all"
+						if h := didYouMean(c, []string{"none", "latest", "all"}); h != "" {
+							hint = h + "; " + hint
+						}
+						p.errorf(kv.v, hint, "unknown catchup %q", c)
 					}
 				}
 			}
@@ -1229,13 +1237,10 @@ func (p *parser) schedule(n *yaml.Node) *Schedule {
 	}
 	if c, ok := p.str(cronNode, "schedule cron"); ok {
 		s.Cron = strings.TrimSpace(c)
-		if strings.HasPrefix(s.Cron, "TZ=") || strings.HasPrefix(s.Cron, "CRON_TZ=") {
-			p.errorf(cronNode, "set schedule timezone: instead", "cron expression %q carries a time zone", c)
-		} else if sched, err := parseCron(s.Cron); err != nil {
-			p.errorf(cronNode, `five fields: minute hour day-of-month month day-of-week, e.g. "0 3 * * *"; or @hourly, @daily, @weekly, @monthly, @every 1h`,
-				"invalid cron expression %q: %v", c, err)
+		if spec, every, err := compileCron(s.Cron); err != nil {
+			p.errorf(cronNode, cronHint, "invalid cron expression %q: %v", c, err)
 		} else {
-			s.sched = sched
+			s.spec, s.every = spec, every
 		}
 	}
 	if tzNode != nil {
@@ -1247,14 +1252,48 @@ func (p *parser) schedule(n *yaml.Node) *Schedule {
 	if at == nil {
 		at = n
 	}
-	if tz := s.Timezone; tz == "" || strings.EqualFold(tz, "local") {
-		p.errorf(at, `name a zone such as "UTC" or "Europe/Paris"`, "schedule timezone must name a zone, not %q", tz)
-	} else if loc, err := time.LoadLocation(tz); err != nil {
-		p.errorf(at, `an IANA zone name such as "UTC" or "Europe/Paris"`, "unknown timezone %q", tz)
+	loc, err := loadZone(s.Timezone)
+	if err != nil {
+		p.errorf(at, `an IANA zone name such as "UTC", "Europe/Berlin" or "America/New_York"`, "%v", err)
 	} else {
 		s.loc = loc
+		s.Start = p.scheduleTime(startNode, "start", loc)
+		s.End = p.scheduleTime(endNode, "end", loc)
+		if !s.Start.IsZero() && !s.End.IsZero() && !s.End.After(s.Start) {
+			p.errorf(endNode, "end is exclusive: the first instant without slots; make it later than start",
+				"schedule end %s is not after its start %s", s.End.Format(time.RFC3339), s.Start.Format(time.RFC3339))
+		}
 	}
 	return s
+}
+
+// scheduleTimeLayouts are the ways a schedule's start or end may be
+// written without an offset: in the schedule's zone.
+var scheduleTimeLayouts = []string{"2006-01-02", "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"}
+
+// scheduleTime reads a schedule's start or end: a date or a date and time
+// in the schedule's zone, or RFC 3339 with an offset. nil: zero.
+func (p *parser) scheduleTime(n *yaml.Node, key string, loc *time.Location) time.Time {
+	if n == nil {
+		return time.Time{}
+	}
+	n = deref(n)
+	const hint = "a date (2025-01-31) or a date and time (2025-01-31T06:00:00) in the schedule's timezone, or with an offset (2025-01-31T06:00:00Z, ...+02:00)"
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp") {
+		p.errorf(n, hint, "schedule %s must be a date or a time, not %s", key, describe(n))
+		return time.Time{}
+	}
+	v := strings.TrimSpace(n.Value)
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t
+	}
+	for _, layout := range scheduleTimeLayouts {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t
+		}
+	}
+	p.errorf(n, hint, "schedule %s %q is not a date or a time", key, v)
+	return time.Time{}
 }
 
 func (p *parser) tasks(w *Workflow, kv kvPair) {

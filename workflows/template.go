@@ -13,14 +13,15 @@ type refKind int
 const (
 	refParam  refKind = iota + 1 // params.NAME
 	refOutput                    // tasks.ID.outputs.NAME
-	refMeta                      // workflow.dir, workflow.name, run.id
+	refMeta                      // workflow.dir, workflow.name, run.id, run.scheduled_for
 )
 
 // metaRefs are the references to the run itself, with what they hold.
 var metaRefs = map[string]string{
-	"workflow.dir":  "the absolute directory of the workflow file the run was started from",
-	"workflow.name": "the workflow's name",
-	"run.id":        "the run's id",
+	"workflow.dir":      "the absolute directory of the workflow file the run was started from",
+	"workflow.name":     "the workflow's name",
+	"run.id":            "the run's id",
+	"run.scheduled_for": "the slot of a scheduled or backfilled run (RFC 3339 in the schedule's zone); the run's creation time for others",
 }
 
 // ref is one parsed reference.

@@ -1,12 +1,9 @@
 package workflows
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/robfig/cron/v3"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -166,61 +163,6 @@ type Task struct {
 	// scripts are the with: keys its type declares program text
 	// (cairn.ParamInfo.Script): ResolveWith never splices into them.
 	scripts map[string]bool
-}
-
-// Catchup says what a schedule does about the ticks it missed while no
-// server was running.
-type Catchup string
-
-// Catch-up policies.
-const (
-	CatchupNone   Catchup = "none"   // skip missed ticks
-	CatchupLatest Catchup = "latest" // run once for the latest missed tick
-	CatchupAll    Catchup = "all"    // run once for every missed tick
-)
-
-// Schedule is the workflow's `schedule:`.
-type Schedule struct {
-	// Cron is a standard five-field cron expression or a descriptor
-	// such as "@daily" or "@every 1h".
-	Cron string
-	// Timezone is an IANA zone name; "UTC" unless the file says otherwise.
-	Timezone string
-	Catchup  Catchup // CatchupNone unless the file says otherwise
-
-	sched cron.Schedule
-	loc   *time.Location
-}
-
-// Location returns the schedule's time zone; it fails when Timezone is
-// not a known zone.
-func (s *Schedule) Location() (*time.Location, error) {
-	if s.loc != nil {
-		return s.loc, nil
-	}
-	return time.LoadLocation(s.Timezone)
-}
-
-// Next returns the first tick strictly after t, in the schedule's zone.
-// It fails when Cron or Timezone is invalid (never for a Schedule that
-// Parse returned).
-func (s *Schedule) Next(t time.Time) (time.Time, error) {
-	loc, err := s.Location()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("schedule timezone: %w", err)
-	}
-	sched := s.sched
-	if sched == nil {
-		if sched, err = parseCron(s.Cron); err != nil {
-			return time.Time{}, err
-		}
-	}
-	return sched.Next(t.In(loc)), nil
-}
-
-// parseCron parses a standard cron spec or a descriptor.
-func parseCron(spec string) (cron.Schedule, error) {
-	return cron.ParseStandard(spec)
 }
 
 // Task returns the task called id, or nil.
