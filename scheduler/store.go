@@ -17,6 +17,7 @@ type Store interface {
 	LeaseStore
 	EvalStore
 	AuditStore
+	ScheduleStore
 	// Batch runs fn in one write transaction: the writes fn makes through
 	// tx commit together once fn returns nil; if fn returns an error,
 	// none of them do. Each Tx call keeps its own all-or-nothing
@@ -54,7 +55,9 @@ type Tx interface {
 	// AddEvaluation records that run e.RunID needs planning and returns
 	// the evaluation's id.
 	AddEvaluation(e Evaluation) (int64, error)
-	// CreateRun is RunStore.CreateRun (with its evaluation).
+	// CreateRun is RunStore.CreateRun (with its evaluation). A run whose
+	// workflow has a run for its ScheduledFor already is refused with
+	// cairn.ErrConflict (one run per slot).
 	CreateRun(run *cairn.Run, tasks []*cairn.TaskRun) error
 	// RequestCancel is RunStore.RequestCancel (with its evaluation).
 	RequestCancel(id string) error
@@ -66,6 +69,35 @@ type Tx interface {
 	// AddAudit records an entry of the audit log, in the transaction of
 	// the action it records, and returns its id.
 	AddAudit(a Audit) (int64, error)
+	// Schedule reads workflow's schedule as of this transaction;
+	// cairn.ErrNotFound when none is stored.
+	Schedule(workflow string) (ScheduleState, error)
+	// PutSchedule stores st: inserted when st.Version is 0, otherwise
+	// updated only while the stored version is still st.Version (a
+	// compare-and-set); cairn.ErrConflict, changing nothing, when another
+	// writer got there first. On success st.Version is the new version.
+	PutSchedule(st *ScheduleState) error
+}
+
+// ScheduleState is where a workflow's schedule stands: the latest slot
+// it handled, and whether it is paused.
+type ScheduleState struct {
+	Workflow string
+	// Spec is the schedule as last read from the workflow file
+	// (workflows.Schedule.Spec): a changed one starts afresh.
+	Spec string
+	// Position is the latest slot handled (fired, or skipped as missed):
+	// the next run is for the first slot after it.
+	Position  time.Time
+	Paused    bool
+	UpdatedAt time.Time
+	Version   int64 // 0: not stored yet
+}
+
+// ScheduleStore reads the schedules' states (written through Tx).
+type ScheduleStore interface {
+	// Schedules lists every stored schedule, by workflow name.
+	Schedules(ctx context.Context) ([]ScheduleState, error)
 }
 
 // Audit is one entry of the audit log: who did what, when.
@@ -81,12 +113,15 @@ type Audit struct {
 
 // Actions of the audit log.
 const (
-	AuditTrigger     = "trigger"
-	AuditCancel      = "cancel"
-	AuditRetry       = "retry"
-	AuditResume      = "resume"
-	AuditTokenCreate = "token.create"
-	AuditTokenRevoke = "token.revoke"
+	AuditTrigger        = "trigger"
+	AuditCancel         = "cancel"
+	AuditRetry          = "retry"
+	AuditResume         = "resume"
+	AuditSchedulePause  = "schedule.pause"
+	AuditScheduleResume = "schedule.resume"
+	AuditBackfill       = "backfill"
+	AuditTokenCreate    = "token.create"
+	AuditTokenRevoke    = "token.revoke"
 )
 
 // AuditFilter selects entries for ListAudit.

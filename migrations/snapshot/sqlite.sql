@@ -1,5 +1,5 @@
--- version 8
--- The SQLite schema that the migrations up to 0008_lineage_registry.sql make, made by
+-- version 9
+-- The SQLite schema that the migrations up to 0009_schedules.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -23,7 +23,8 @@ CREATE TABLE runs (
     owner            TEXT    NOT NULL DEFAULT '',
     owner_expires_at INTEGER,
     version          INTEGER NOT NULL CHECK (version >= 1)
-, max_active_runs INTEGER NOT NULL DEFAULT 0 CHECK (max_active_runs >= 0), reproduce_of TEXT NOT NULL DEFAULT '');
+, max_active_runs INTEGER NOT NULL DEFAULT 0 CHECK (max_active_runs >= 0), reproduce_of TEXT NOT NULL DEFAULT '', "trigger" TEXT NOT NULL DEFAULT 'manual'
+    CHECK ("trigger" IN ('manual', 'api', 'cron', 'backfill')), scheduled_for INTEGER);
 CREATE INDEX runs_workflow_id ON runs (workflow, id);
 CREATE INDEX runs_state_id ON runs (state, id);
 CREATE TABLE task_runs (
@@ -162,3 +163,12 @@ CREATE TABLE model_stages (
     FOREIGN KEY (name, version) REFERENCES models (name, version)
 );
 CREATE INDEX model_stages_name ON model_stages (name, id);
+CREATE UNIQUE INDEX runs_slot ON runs (workflow, scheduled_for) WHERE scheduled_for IS NOT NULL;
+CREATE TABLE schedules (
+    workflow   TEXT    NOT NULL PRIMARY KEY,
+    spec       TEXT    NOT NULL,
+    position   INTEGER NOT NULL,
+    paused     INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    updated_at INTEGER NOT NULL,
+    version    INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)
+);

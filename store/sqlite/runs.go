@@ -15,7 +15,7 @@ import (
 )
 
 const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
-	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of`
+	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of, "trigger", scheduled_for`
 
 const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
@@ -66,11 +66,14 @@ func scanRun(sc scanner) (*cairn.Run, error) {
 		params                                  []byte
 		cancel                                  int
 		created, started, finished, ownerExpiry sql.NullInt64
+		trigger                                 string
+		slot                                    sql.NullInt64
 	)
 	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &r.MaxActive, &cancel,
-		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns, &r.ReproduceOf); err != nil {
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns, &r.ReproduceOf, &trigger, &slot); err != nil {
 		return nil, err
 	}
+	r.Trigger, r.ScheduledFor = cairn.Trigger(trigger), fromNanos(slot)
 	r.State = cairn.RunState(state)
 	r.CancelRequested = cancel != 0
 	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
@@ -201,7 +204,7 @@ func scanAttempt(sc scanner, extra ...any) (*cairn.Attempt, error) {
 }
 
 // CreateRun inserts run and its task runs in one transaction and sets
-// their Version to 1. Errors: cairn.ErrConflict if the run id exists; a
+// their Version to 1 (and an empty Trigger to cairn.TriggerManual). Errors: cairn.ErrConflict if the run id exists; a
 // plain error for an invalid run or task run (nonzero Version, unknown
 // state, duplicate task id, a leased or running task).
 func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error {
@@ -229,12 +232,20 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 	if err != nil {
 		return nil, fmt.Errorf("encode params: %w", err)
 	}
+	if run.Trigger == "" {
+		run.Trigger = cairn.TriggerManual // as stored
+	}
+	trigger := run.Trigger
 	return func(ctx context.Context, tx *sql.Tx) error {
 		args := make([]any, 0, taskInsertRows*25)
-		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
-			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf); err != nil {
+			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf, string(trigger), nanos(run.ScheduledFor)); err != nil {
+			if errors.Is(err, cairn.ErrConflict) && !run.ScheduledFor.IsZero() {
+				return fmt.Errorf("workflow %s has a run for slot %s already: %w", run.Workflow,
+					run.ScheduledFor.UTC().Format(time.RFC3339), err)
+			}
 			return err
 		}
 		if !run.State.Terminal() {
@@ -298,6 +309,9 @@ func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 	}
 	if !run.State.Valid() {
 		return fmt.Errorf("unknown run state %q", run.State)
+	}
+	if run.Trigger != "" && !run.Trigger.Valid() {
+		return fmt.Errorf("unknown trigger %q", run.Trigger)
 	}
 	seen := make(map[string]bool, len(tasks))
 	for _, t := range tasks {

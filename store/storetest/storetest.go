@@ -76,6 +76,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"CompleteMany", testCompleteMany},
 		{"SetWritesLarge", testSetWritesLarge},
 		{"ApplyPlanHandsOut", testApplyPlanHandsOut},
+		{"SlotUnique", testSlotUnique},
+		{"ScheduleCAS", testScheduleCAS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -96,6 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"Claims", testTwoStoresClaims},
 		{"LeaseCAS", testTwoStoresLeaseCAS},
 		{"ConcurrentLease", testTwoStoresConcurrentLease},
+		{"Fire", testTwoStoresFire},
 	}
 	for _, tc := range two {
 		t.Run("TwoStores/"+tc.name, func(t *testing.T) {
