@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -53,13 +54,22 @@ type Options struct {
 	ClaimTTL time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
-	// Logger gets what fails after an action committed.
+	// Logger gets what fails after an action committed, and what the
+	// schedules do.
 	Logger *slog.Logger
+	// InSlotTx, if set, is called inside the transaction that creates a
+	// schedule's runs, once they are written and before the commit: a
+	// crash test's way to kill the process there (cairn server's
+	// test-only CAIRN_TEST_KILL_IN_SLOT_TX). Nil in production.
+	InSlotTx func()
 }
 
-// Actions implements ui.Actions.
+// Actions implements ui.Actions and ui.Schedules.
 type Actions struct {
 	o Options
+
+	mu   sync.Mutex
+	memo map[string]*cronMemo // Fire's, by workflow name
 }
 
 var _ ui.Actions = (*Actions)(nil)
@@ -78,7 +88,7 @@ func New(o Options) (*Actions, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Actions{o: o}, nil
+	return &Actions{o: o, memo: map[string]*cronMemo{}}, nil
 }
 
 // APIActor is the audit log's actor of a request that carries no caller
@@ -172,7 +182,7 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 	}
 	now := a.o.Now()
 	run, trs := wf.NewRun(bound, now)
-	run.SourcePath = sourcePath
+	run.SourcePath, run.Trigger = sourcePath, cairn.TriggerAPI
 	given := map[string]string{}
 	for k, v := range params {
 		given[k] = v

@@ -44,6 +44,16 @@ type ServiceOptions struct {
 	// queued run with that error; any other error leaves the run alone,
 	// tried again later.
 	Load func(ctx context.Context, run *cairn.Run) (Graph, error)
+	// Fire, if set, fires the schedules whose slots are due by now (cairn
+	// server: actions.Actions.Fire) and returns when a slot is due next
+	// (zero: none known). With Adopt the maintenance loop calls it at
+	// start, when that time comes and at least every FireInterval; not
+	// after StopAdopting (a draining server starts nothing new).
+	Fire func(ctx context.Context, now time.Time) time.Time
+	// FireInterval is the longest time between two calls of Fire
+	// (default 1s): what a paused, resumed, added or changed schedule
+	// waits at most to be seen.
+	FireInterval time.Duration
 	// Claimed, if set, is called when the service holds a run it adopted,
 	// before it takes it over or plans it.
 	Claimed func(run *cairn.Run)
@@ -137,6 +147,9 @@ func NewService(store Store, broker *Broker, o ServiceOptions) *Service {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 200 * time.Millisecond
+	}
+	if o.FireInterval <= 0 {
+		o.FireInterval = time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -555,12 +568,16 @@ func (s *Service) maintain(ctx context.Context) {
 	if s.o.Adopt {
 		s.adopt(sctx)
 	}
+	fire := time.NewTimer(s.fire(sctx))
+	defer fire.Stop()
 	var (
 		kickTimer <-chan time.Time // an adopt pass asked for, due then
 		lastKick  time.Time
 	)
 	for {
 		select {
+		case <-fire.C:
+			fire.Reset(s.fire(sctx))
 		case <-sctx.Done():
 			return
 		case <-ctx.Done():
@@ -592,6 +609,27 @@ func (s *Service) maintain(ctx context.Context) {
 			s.adopt(sctx)
 		}
 	}
+}
+
+// fire fires the schedules that are due (ServiceOptions.Fire) and returns
+// how long to wait before the next call.
+func (s *Service) fire(ctx context.Context) time.Duration {
+	if !s.o.Adopt || s.o.Fire == nil {
+		return time.Hour
+	}
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	if s.noAdopt {
+		return s.o.FireInterval
+	}
+	next := s.o.Fire(ctx, s.o.Now())
+	wait := s.o.FireInterval
+	if !next.IsZero() {
+		// On the service's clock, as the slot is; a little after it, so
+		// that the slot is due when Fire looks.
+		wait = min(wait, max(next.Sub(s.o.Now())+time.Millisecond, 10*time.Millisecond))
+	}
+	return wait
 }
 
 // poll reads the evaluations written since cursor and hands each to the

@@ -252,7 +252,15 @@ func (s *Schedule) next(t time.Time) time.Time {
 const maxRepeatSteps = 100000
 
 func (s *Schedule) nextSpec(t time.Time) time.Time {
-	c := civil(t.In(s.loc))
+	// The wall times to try start at t's, or earlier when the zone's
+	// offset a day before t was larger: a wall time the clocks skipped
+	// since is a slot later than its reading (02:30 skipped is 03:30).
+	lt := t.In(s.loc)
+	c := civil(lt)
+	_, now := lt.Zone()
+	if _, before := t.Add(-24 * time.Hour).In(s.loc).Zone(); before < now {
+		c = c.Add(time.Duration(before-now) * time.Second)
+	}
 	for range maxRepeatSteps {
 		c = s.spec.Next(c)
 		if c.IsZero() {

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,6 +128,13 @@ func TestScheduleDSTBerlin(t *testing.T) {
 	got := slots(t, daily, at(3, 29, 0, 0), at(3, 31, 23, 0))
 	if s := fmtSlots(got); s != "03-29T02:30:00+01:00 03-30T03:30:00+02:00 03-31T02:30:00+02:00" {
 		t.Errorf("daily 02:30 over the spring change: %s", s)
+	}
+	// From just before that slot, and due at it.
+	if n, _ := daily.Next(at(3, 30, 3, 29)); !n.Equal(at(3, 30, 3, 30)) {
+		t.Errorf("next after 03:29 CEST = %v, want 03:30 CEST", n)
+	}
+	if d, _ := daily.Due(at(3, 29, 12, 0), at(3, 30, 3, 30)); fmtSlots(d.Fire) != "03-30T03:30:00+02:00" {
+		t.Errorf("due at 03:30 CEST: %+v", d)
 	}
 	// Autumn: 02:30 happens twice; one slot, the first (CEST).
 	got = slots(t, daily, at(10, 25, 0, 0), at(10, 27, 23, 0))
@@ -274,5 +283,37 @@ func TestScheduleFromSpecErrors(t *testing.T) {
 	var s *Schedule = &Schedule{Cron: "0 3 * * *", Timezone: "Nowhere"}
 	if _, err := s.Next(time.Now()); err == nil || errors.Is(err, nil) {
 		t.Errorf("a schedule made by hand with a bad zone: %v", err)
+	}
+}
+
+// TestScheduleNextConsistent: in zones with daylight saving (Lord Howe's
+// is half an hour), Next from any instant is the first slot after it of
+// the chain Next walks from the year's start, and the chain only grows.
+func TestScheduleNextConsistent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, tz := range []string{"Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago"} {
+		for _, expr := range []string{"30 2 * * *", "*/15 * * * *", "0 * * * *", "0 0 * * *", "15 1,2,3 * * *"} {
+			s := mustSchedule(t, expr, tz, CatchupNone)
+			from := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			chain, _ := s.between(from, from.AddDate(1, 0, 0), 100000)
+			for i := 1; i < len(chain); i++ {
+				if !chain[i].After(chain[i-1]) {
+					t.Fatalf("%s %s: %v then %v", tz, expr, chain[i-1], chain[i])
+				}
+			}
+			for range 2000 {
+				at := from.Add(time.Duration(rng.Int64N(int64(360 * 24 * time.Hour))))
+				if rng.IntN(4) == 0 { // on a slot
+					at = chain[rng.IntN(len(chain)-1)]
+				}
+				i, _ := slices.BinarySearchFunc(chain, at, func(x, y time.Time) int { return x.Compare(y) })
+				if i < len(chain) && chain[i].Equal(at) {
+					i++
+				}
+				if n, _ := s.Next(at); !n.Equal(chain[i]) {
+					t.Fatalf("%s %s: Next(%v) = %v, want %v", tz, expr, at, n, chain[i])
+				}
+			}
+		}
 	}
 }

@@ -39,11 +39,15 @@ type Run struct {
 	Owner           string
 	Params          map[string]any
 	Error           string
-	CancelRequested bool       `json:"cancel_requested"`
-	CreatedAt       time.Time  `json:"created_at"`
-	StartedAt       *time.Time `json:"started_at"`
-	FinishedAt      *time.Time `json:"finished_at"`
-	Tasks           []Task     // show only
+	CancelRequested bool `json:"cancel_requested"`
+	// Trigger is what created the run; ScheduledFor its slot (cron,
+	// backfill), nil for others.
+	Trigger      cairn.Trigger
+	ScheduledFor *time.Time `json:"scheduled_for"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at"`
+	FinishedAt   *time.Time `json:"finished_at"`
+	Tasks        []Task     // show only
 }
 
 // MarshalJSON writes the stable shape.
@@ -59,6 +63,8 @@ func (j Run) MarshalJSON() ([]byte, error) {
 		Params          map[string]any `json:"params"`
 		Error           *string        `json:"error"`
 		CancelRequested bool           `json:"cancel_requested"`
+		Trigger         cairn.Trigger  `json:"trigger"`
+		ScheduledFor    *time.Time     `json:"scheduled_for"`
 		CreatedAt       *time.Time     `json:"created_at"`
 		StartedAt       *time.Time     `json:"started_at"`
 		FinishedAt      *time.Time     `json:"finished_at"`
@@ -66,8 +72,11 @@ func (j Run) MarshalJSON() ([]byte, error) {
 	}
 	w := wire{ID: j.ID, Workflow: j.Workflow, Digest: j.Digest, SourcePath: j.SourcePath, State: j.State,
 		Orphaned: j.Orphaned, Owner: strPtr(j.Owner), Params: j.Params, Error: strPtr(j.Error),
-		CancelRequested: j.CancelRequested, CreatedAt: Time(j.CreatedAt), StartedAt: timePtr(j.StartedAt),
-		FinishedAt: timePtr(j.FinishedAt), Tasks: j.Tasks}
+		CancelRequested: j.CancelRequested, Trigger: j.Trigger, ScheduledFor: timePtr(j.ScheduledFor),
+		CreatedAt: Time(j.CreatedAt), StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), Tasks: j.Tasks}
+	if w.Trigger == "" {
+		w.Trigger = cairn.TriggerManual
+	}
 	if len(w.Params) == 0 {
 		w.Params = nil
 	}
@@ -172,7 +181,7 @@ func (j Attempt) MarshalJSON() ([]byte, error) {
 func FromRun(r *cairn.Run, orphaned bool) Run {
 	j := Run{ID: r.ID, Workflow: r.Workflow, Digest: r.Digest, SourcePath: r.SourcePath, State: r.State,
 		Orphaned: orphaned, Params: r.Params, Error: r.Error, CancelRequested: r.CancelRequested,
-		CreatedAt: r.CreatedAt, StartedAt: Time(r.StartedAt), FinishedAt: Time(r.FinishedAt)}
+		Trigger: r.Trigger, ScheduledFor: Time(r.ScheduledFor), CreatedAt: r.CreatedAt, StartedAt: Time(r.StartedAt), FinishedAt: Time(r.FinishedAt)}
 	if !r.State.Terminal() {
 		j.Owner = r.Owner
 	}
@@ -342,4 +351,61 @@ func utcOrNil(t time.Time) *time.Time {
 	}
 	u := t.UTC()
 	return &u
+}
+
+// Schedules is the answer of `cairn schedules list --json` and GET
+// /api/v1/schedules: `{"schedules": [...]}`, by workflow name.
+type Schedules struct {
+	Schedules []Schedule `json:"schedules"`
+}
+
+// Schedule is where one workflow's schedule stands.
+type Schedule struct {
+	Workflow string
+	// File is the file of the server's workflows folder that declares
+	// it; "" when read from a home without a server's folder.
+	File     string
+	Cron     string
+	Timezone string
+	Catchup  string
+	Start    *time.Time
+	End      *time.Time
+	Paused   bool
+	// LastSlot is the latest slot handled (run, or skipped as missed);
+	// nil before a server first read the schedule.
+	LastSlot *time.Time `json:"last_slot"`
+	// NextSlot is the next slot that fires (once resumed, when paused);
+	// nil when the schedule has no more (past its end).
+	NextSlot *time.Time `json:"next_slot"`
+	// Error says why the schedule does not fire, if it does not.
+	Error string
+}
+
+// MarshalJSON writes the stable shape.
+func (j Schedule) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Workflow string     `json:"workflow"`
+		File     *string    `json:"file"`
+		Cron     string     `json:"cron"`
+		Timezone string     `json:"timezone"`
+		Catchup  string     `json:"catchup"`
+		Start    *time.Time `json:"start"`
+		End      *time.Time `json:"end"`
+		Paused   bool       `json:"paused"`
+		LastSlot *time.Time `json:"last_slot"`
+		NextSlot *time.Time `json:"next_slot"`
+		Error    *string    `json:"error"`
+	}
+	return json.Marshal(wire{Workflow: j.Workflow, File: strPtr(j.File), Cron: j.Cron, Timezone: j.Timezone, Catchup: j.Catchup,
+		Start: timePtr(j.Start), End: timePtr(j.End), Paused: j.Paused, LastSlot: timePtr(j.LastSlot), NextSlot: timePtr(j.NextSlot),
+		Error: strPtr(j.Error)})
+}
+
+// Backfill is the answer of a backfill: the runs it queued, oldest slot
+// first, and how many of the range's slots had a run already.
+type Backfill struct {
+	Workflow string   `json:"workflow"`
+	Slots    int      `json:"slots"`
+	Created  []string `json:"created"`
+	Existing int      `json:"existing"`
 }
