@@ -175,9 +175,25 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: storeModels{st},
 	})
 	graphs := newGraphCache(reg)
+	var acts *actions.Actions // made below, before the service starts
+	fireClock, err := testClock()
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
 		Owner: owner, OwnerGone: ownerGone, Adopt: true, MaxActiveRuns: f.maxActiveRuns, Logger: log,
 		Observe: mx.ObserveService,
+		Fire: func(ctx context.Context, now time.Time) time.Time {
+			if fireClock == nil {
+				return acts.Fire(ctx, now)
+			}
+			fake := fireClock()
+			next := acts.Fire(ctx, fake)
+			if next.IsZero() {
+				return next
+			}
+			return now.Add(next.Sub(fake))
+		},
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
 			wf, err := graphs.get(run)
 			if err != nil {
@@ -196,6 +212,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		Ended: func(id string, final *cairn.Run, err error) { book.drop(id) },
 	})
 
+	acts, err = actions.New(actions.Options{Store: st, Service: svc, Workflows: wfs, Types: reg, OwnerGone: ownerGone,
+		HasSecret: book.has, Logger: log, InSlotTx: testKillInSlotTx(), Now: fireClock})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	// The service starts before the pool leases: the pool runs only the
 	// tasks of runs the service holds.
 	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
@@ -203,11 +224,6 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Start(context.WithoutCancel(ctx))
 	pool.Start(poolCtx)
 	var draining atomic.Bool
-	acts, err := actions.New(actions.Options{Store: st, Service: svc, Workflows: wfs, Types: reg, OwnerGone: ownerGone,
-		HasSecret: book.has, Logger: log})
-	if err != nil {
-		return fmt.Errorf("server: %w", err)
-	}
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watched := make(chan struct{})
 	go func() { defer close(watched); wfs.Watch(watchCtx) }()
