@@ -116,7 +116,7 @@ func newServer(t *testing.T, o serverOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ui.New(ui.Options{Store: s.st, Logs: logs, Actions: acts, Workflows: s.cat, Authorize: o.authorize,
+	h, err := ui.New(ui.Options{Store: s.st, Logs: logs, Actions: acts, Schedules: acts, Workflows: s.cat, Authorize: o.authorize,
 		OwnerGone: o.actionsGone, Poll: 100 * time.Millisecond, LogPoll: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -361,8 +361,9 @@ func SetPaused(ctx context.Context, store scheduler.Store, name, spec string, pa
 }
 
 // Backfill queues the runs of the past slots of served workflow name from
-// from to to, both included.
-func (a *Actions) Backfill(ctx context.Context, name string, from, to time.Time) (runjson.Backfill, error) {
+// from to to, both included: RFC 3339, or a date or a date and time in
+// the schedule's zone (workflows.Schedule.ParseTime).
+func (a *Actions) Backfill(ctx context.Context, name, from, to string) (runjson.Backfill, error) {
 	e, ok := a.o.Workflows.Lookup(name)
 	if !ok {
 		return runjson.Backfill{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", ui.Brief(name), cairn.ErrNotFound)
@@ -371,7 +372,23 @@ func (a *Actions) Backfill(ctx context.Context, name string, from, to time.Time)
 		return runjson.Backfill{}, fmt.Errorf("workflow %s cannot run: its file %s has problems (fix the file; the server reads it again): %w",
 			name, e.File, cairn.ErrConflict)
 	}
-	res, err := Backfill(ctx, a.o.Store, e.Workflow, e.Path, from, to, a.o.Now(), actor(ctx), a.o.HasSecret)
+	s := e.Workflow.Schedule
+	if s == nil {
+		return runjson.Backfill{Workflow: name, Created: []string{}}, refuse("workflow %s has no schedule: a backfill runs the slots of its schedule: (add one, e.g. schedule: {cron: \"0 3 * * *\"})", name)
+	}
+	var tf, tt time.Time
+	var err error
+	if from != "" {
+		if tf, err = s.ParseTime(from); err != nil {
+			return runjson.Backfill{Workflow: name, Created: []string{}}, refuse("from: %v", err)
+		}
+	}
+	if to != "" {
+		if tt, err = s.ParseTime(to); err != nil {
+			return runjson.Backfill{Workflow: name, Created: []string{}}, refuse("to: %v", err)
+		}
+	}
+	res, err := Backfill(ctx, a.o.Store, e.Workflow, e.Path, tf, tt, a.o.Now(), actor(ctx), a.o.HasSecret)
 	if err == nil && len(res.Created) > 0 && a.o.Service != nil {
 		a.o.Service.Kick()
 	}

@@ -319,12 +319,12 @@ func TestBackfill(t *testing.T) {
 	s := h.server(utc(12, 30, 0))
 	ctx := context.Background()
 	s.fire(utc(12, 30, 0))
-	res, err := s.acts.Backfill(ctx, "hourly", utc(8, 0, 0), utc(11, 0, 0))
+	res, err := s.acts.Backfill(ctx, "hourly", "2025-06-01T08:00:00Z", "2025-06-01T11:00")
 	if err != nil || res.Slots != 4 || len(res.Created) != 4 || res.Existing != 0 {
 		t.Fatalf("backfill = %+v, %v", res, err)
 	}
 	// Again, and over a wider range: only the missing slots.
-	res, err = s.acts.Backfill(ctx, "hourly", utc(7, 0, 0), utc(11, 59, 0))
+	res, err = s.acts.Backfill(ctx, "hourly", "2025-06-01T07:00:00Z", "2025-06-01T11:59:00Z")
 	if err != nil || res.Slots != 5 || len(res.Created) != 1 || res.Existing != 4 {
 		t.Fatalf("second backfill = %+v, %v", res, err)
 	}
@@ -333,7 +333,7 @@ func TestBackfill(t *testing.T) {
 		t.Fatalf("slots: %v", got)
 	}
 	// A slot backfilled ahead of the schedule is not fired again.
-	if _, err := s.acts.Backfill(ctx, "hourly", utc(12, 30, 0), utc(12, 30, 0)); err == nil {
+	if _, err := s.acts.Backfill(ctx, "hourly", "2025-06-01T12:30:00Z", "2025-06-01T12:30:00Z"); err == nil {
 		t.Error("a range without a slot was accepted")
 	}
 	for _, c := range []struct {
@@ -347,12 +347,17 @@ func TestBackfill(t *testing.T) {
 		{"hourly", utc(11, 0, 0).AddDate(-5, 0, 0), utc(11, 0, 0), "more than 10000 slots"},
 		{"plain", utc(8, 0, 0), utc(11, 0, 0), "has no schedule"},
 	} {
-		_, err := s.acts.Backfill(ctx, c.name, c.from, c.to)
+		_, err := s.acts.Backfill(ctx, c.name, c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
 		if !errors.Is(err, ui.ErrBadInput) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("backfill %s %v..%v: %v, want a bad input saying %q", c.name, c.from, c.to, err, c.want)
 		}
 	}
-	if _, err := s.acts.Backfill(ctx, "nosuch", utc(8, 0, 0), utc(11, 0, 0)); !errors.Is(err, cairn.ErrNotFound) {
+	for _, bad := range [][2]string{{"yesterday", "2025-06-01"}, {"", "2025-06-01"}} {
+		if _, err := s.acts.Backfill(ctx, "hourly", bad[0], bad[1]); !errors.Is(err, ui.ErrBadInput) {
+			t.Errorf("backfill from %q: %v", bad[0], err)
+		}
+	}
+	if _, err := s.acts.Backfill(ctx, "nosuch", "2025-06-01", "2025-06-01"); !errors.Is(err, cairn.ErrNotFound) {
 		t.Errorf("backfill of an unknown workflow: %v", err)
 	}
 	s.fire(utc(13, 0, 1))
@@ -375,5 +380,50 @@ func TestFireRequiredParam(t *testing.T) {
 	list, err := s.acts.Schedules(context.Background())
 	if err != nil || len(list) != 1 || !strings.Contains(list[0].Error, `"data"`) {
 		t.Errorf("Schedules = %+v, %v", list, err)
+	}
+}
+
+// TestSchedulesAPI: the schedules routes through the real handler: list,
+// pause, resume, backfill (201, and 400 for a reversed range).
+func TestSchedulesAPI(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.workflow("hourly.yaml", hourlyWF("none"))
+	var list struct {
+		Schedules []struct {
+			Workflow string  `json:"workflow"`
+			Paused   bool    `json:"paused"`
+			NextSlot *string `json:"next_slot"`
+			File     *string `json:"file"`
+		} `json:"schedules"`
+	}
+	s.want(200, "GET", "/api/v1/schedules", "", &list)
+	if len(list.Schedules) != 1 || list.Schedules[0].Workflow != "hourly" || list.Schedules[0].NextSlot == nil || *list.Schedules[0].File != "hourly.yaml" {
+		t.Fatalf("schedules: %+v", list)
+	}
+	var one struct{ Paused bool }
+	s.want(200, "POST", "/api/v1/schedules/hourly/pause", "", &one)
+	if !one.Paused {
+		t.Error("pause answered an active schedule")
+	}
+	s.want(200, "POST", "/api/v1/schedules/hourly/resume", "", &one)
+	if one.Paused {
+		t.Error("resume answered a paused schedule")
+	}
+	s.want(404, "POST", "/api/v1/schedules/nosuch/pause", "", nil)
+	from := time.Now().Add(-3 * time.Hour).UTC().Truncate(time.Hour)
+	var res struct {
+		Slots   int      `json:"slots"`
+		Created []string `json:"created"`
+	}
+	s.want(201, "POST", "/api/v1/workflows/hourly/backfill", `{"from": "`+from.Format(time.RFC3339)+`", "to": "`+from.Add(time.Hour).Format(time.RFC3339)+`"}`, &res)
+	if res.Slots != 2 || len(res.Created) != 2 {
+		t.Errorf("backfill: %+v", res)
+	}
+	if text := s.want(400, "POST", "/api/v1/workflows/hourly/backfill", `{"from": "2025-06-02", "to": "2025-06-01"}`, nil); !strings.Contains(text, "reversed") {
+		t.Errorf("a reversed range: %s", text)
+	}
+	for _, id := range res.Created {
+		var r runJSON
+		s.want(200, "GET", "/api/v1/runs/"+id, "", &r)
 	}
 }

@@ -483,3 +483,43 @@ func (c *Client) runAction(ctx context.Context, runID, action string, body any) 
 	}
 	return out.ID, nil
 }
+
+// Schedules lists the server's schedules (GET /api/v1/schedules).
+func (c *Client) Schedules(ctx context.Context) ([]runjson.Schedule, error) {
+	var out struct {
+		Schedules []runjson.Schedule `json:"schedules"`
+	}
+	k := call{method: http.MethodGet, path: "/schedules", need: needRead, what: "list schedules"}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return out.Schedules, nil
+}
+
+// PauseSchedule pauses workflow's schedule, or with paused false resumes it.
+func (c *Client) PauseSchedule(ctx context.Context, workflow string, paused bool) error {
+	action := "pause"
+	if !paused {
+		action = "resume"
+	}
+	k := call{method: http.MethodPost, path: "/schedules/" + url.PathEscape(workflow) + "/" + action, body: struct{}{}, need: needOperate,
+		what: action + " the schedule of " + workflow}
+	return c.callJSON(ctx, k, nil, http.StatusOK)
+}
+
+// Backfill queues the runs of workflow's slots from from to to (as the
+// server reads them: RFC 3339, or a date or date and time in the
+// schedule's zone).
+func (c *Client) Backfill(ctx context.Context, workflow, from, to string) (*runjson.Backfill, error) {
+	body := struct {
+		From string `json:"from"`
+		To   string `json:"to"`
+	}{From: from, To: to}
+	var out runjson.Backfill
+	k := call{method: http.MethodPost, path: "/workflows/" + url.PathEscape(workflow) + "/backfill", body: body, need: needOperate,
+		what: "backfill workflow " + workflow}
+	if err := c.callJSON(ctx, k, &out, http.StatusCreated); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

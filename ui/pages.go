@@ -34,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)

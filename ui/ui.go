@@ -159,6 +159,10 @@ type Options struct {
 	// SessionTTL is how long a browser stays signed in with Tokens
 	// (DefaultSessionTTL when 0), at most until its token expires.
 	SessionTTL time.Duration
+	// Schedules, if set, serves the schedules (the /schedules page, GET
+	// /api/v1/schedules, pause, resume and backfill); without it they
+	// answer 501 (the list, empty).
+	Schedules Schedules
 	// Audit, if set, serves the audit log (the /audit page and
 	// GET /api/v1/audit); without it they answer 501.
 	Audit AuditReader
@@ -288,6 +292,7 @@ func New(o Options) (*Handler, error) {
 	h.mountSignin(e)
 	h.mountAudit(e)
 	h.mountLineage(e)
+	h.mountSchedules(e)
 	h.mountMetrics(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)

@@ -427,3 +427,23 @@ func (s *Schedule) Slots(from, to time.Time, limit int) ([]time.Time, bool, erro
 	out, more := s.between(from.Add(-time.Nanosecond), to, limit)
 	return out, more, nil
 }
+
+// ParseTime reads a time as a schedule's start and end are written: RFC
+// 3339 with an offset, or a date (2025-01-31) or a date and time
+// (2025-01-31T06:00:00) in the schedule's zone — a backfill's range.
+func (s *Schedule) ParseTime(v string) (time.Time, error) {
+	loc, err := s.Location()
+	if err != nil {
+		return time.Time{}, err
+	}
+	v = strings.TrimSpace(v)
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	for _, layout := range scheduleTimeLayouts {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date or a time: give RFC 3339 (2025-01-31T06:00:00Z), or a date (2025-01-31) or a date and time (2025-01-31T06:00) in the schedule's timezone, %s", v, s.Timezone)
+}

@@ -96,7 +96,7 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	}
 	sty := newStyle(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "RUN\tWORKFLOW\t%s\tCREATED\tDURATION\n", sty.state("STATE"))
+	fmt.Fprintf(tw, "RUN\tWORKFLOW\t%s\tCREATED\tDURATION\tTRIGGER\n", sty.state("STATE"))
 	var lost []*cairn.Run
 	for _, r := range runs {
 		state := string(r.State)
@@ -104,7 +104,7 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 			state = orphanedState
 			lost = append(lost, r.Run)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(state), localTime(r.CreatedAt), runDuration(r, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Workflow, sty.state(state), localTime(r.CreatedAt), runDuration(r, now), triggerText(r.Run))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -607,4 +607,17 @@ func paramText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// triggerText is the TRIGGER column of runs: what created the run, and
+// its slot (local time) for a cron or backfill run.
+func triggerText(r *cairn.Run) string {
+	t := string(r.Trigger)
+	if t == "" {
+		t = string(cairn.TriggerManual)
+	}
+	if !r.ScheduledFor.IsZero() {
+		t += " " + localTime(r.ScheduledFor)
+	}
+	return t
 }

@@ -229,7 +229,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	go func() { defer close(watched); wfs.Watch(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
 	uiOpts := serverUIOptions(st, logs, f, log, mx)
-	uiOpts.Actions, uiOpts.Workflows = acts, wfs
+	uiOpts.Actions, uiOpts.Workflows, uiOpts.Schedules = acts, wfs, acts
 	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
 	web, err := ui.New(uiOpts)
 	if err != nil {

@@ -328,9 +328,12 @@ func itemFromJSON(j *runjson.Run) (runItem, error) {
 	if !plainText(j.Workflow) {
 		return runItem{}, fmt.Errorf("run %s: workflow name %q", j.ID, j.Workflow)
 	}
+	if j.Trigger != "" && !j.Trigger.Valid() {
+		return runItem{}, fmt.Errorf("run %s: trigger %q", j.ID, j.Trigger)
+	}
 	r := &cairn.Run{ID: j.ID, Workflow: j.Workflow, Digest: j.Digest, SourcePath: j.SourcePath, State: j.State,
 		Owner: j.Owner, Params: j.Params, Error: j.Error, CancelRequested: j.CancelRequested, CreatedAt: j.CreatedAt,
-		StartedAt: timeOf(j.StartedAt), FinishedAt: timeOf(j.FinishedAt)}
+		StartedAt: timeOf(j.StartedAt), FinishedAt: timeOf(j.FinishedAt), Trigger: j.Trigger, ScheduledFor: timeOf(j.ScheduledFor)}
 	// The server decided whether the run is orphaned; when its owner was
 	// last seen it does not say.
 	return runItem{Run: r, orphaned: j.Orphaned}, nil
