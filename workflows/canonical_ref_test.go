@@ -51,7 +51,14 @@ func canonicalReflect(w *Workflow) []byte {
 		top["params"] = params
 	}
 	if s := w.Schedule; s != nil {
-		top["schedule"] = map[string]any{"cron": s.Cron, "timezone": s.Timezone, "catchup": string(s.Catchup)}
+		sm := map[string]any{"cron": s.Cron, "timezone": s.Timezone, "catchup": string(s.Catchup)}
+		if !s.Start.IsZero() {
+			sm["start"] = s.Start.UTC().Format(time.RFC3339Nano)
+		}
+		if !s.End.IsZero() {
+			sm["end"] = s.End.UTC().Format(time.RFC3339Nano)
+		}
+		top["schedule"] = sm
 	}
 	taskList := make([]any, 0, len(w.Tasks))
 	for _, t := range w.Tasks {
