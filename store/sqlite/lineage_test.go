@@ -419,3 +419,55 @@ func finishRun(t *testing.T, s *sqlite.Store, id string, at time.Time) {
 		}
 	}
 }
+
+// TestModelStageSeq: every registration, promotion and rollback moves the
+// number a serving server polls, and a promotion that changes nothing
+// does not.
+func TestModelStageSeq(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "m.db"))
+	at := cancelT0
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	seq := func() int64 {
+		t.Helper()
+		n, err := s.ModelStageSeq(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := seq(); n != 0 {
+		t.Fatalf("an empty registry's seq is %d, want 0", n)
+	}
+	last := seq()
+	moved := func(what string) {
+		t.Helper()
+		if n := seq(); n <= last {
+			t.Fatalf("%s: seq %d did not grow from %d", what, n, last)
+		} else {
+			last = n
+		}
+	}
+	if _, err := deploy(t, s, next(), "churn", cairn.StageProduction, testRef("m1"), ""); err != nil {
+		t.Fatal(err)
+	}
+	moved("deploy")
+	if _, err := deploy(t, s, next(), "churn", cairn.StageCandidate, testRef("m2"), ""); err != nil {
+		t.Fatal(err)
+	}
+	moved("candidate deploy")
+	if _, err := s.PromoteModel(ctx, "churn", 2, cairn.StageProduction, "cli:test", next()); err != nil {
+		t.Fatal(err)
+	}
+	moved("promote")
+	if _, err := s.PromoteModel(ctx, "churn", 2, cairn.StageProduction, "cli:test", next()); err != nil {
+		t.Fatal(err)
+	}
+	if n := seq(); n != last {
+		t.Fatalf("a promotion that changes nothing moved seq from %d to %d", last, n)
+	}
+	if _, err := s.RollbackModel(ctx, "churn", "cli:test", next()); err != nil {
+		t.Fatal(err)
+	}
+	moved("rollback")
+}

@@ -312,3 +312,15 @@ func (s *Store) ModelHistory(ctx context.Context, name string) ([]ModelStageChan
 	}
 	return out, nil
 }
+
+// ModelStageSeq returns the id of the newest stage change of any model (0
+// when there is none): it grows with every registration, promotion and
+// rollback, in this process or another, so that a server serving models
+// learns of a change by reading one number (one step down an index).
+func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM model_stages`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the registry's last change: %w", translate(err))
+	}
+	return seq, nil
+}

@@ -617,3 +617,18 @@ func sizeHint(r io.Reader) int64 {
 	}
 	return 0
 }
+
+// ParseNumber reads b as a value of a column declared numeric
+// (ReadOptions.Schema) is read, with no string made for it on the fast
+// path: ok is false for text that is not a number and for NaN. A number
+// too large for a float64 reads as ±Inf (ok true): callers that refuse
+// infinities check for them, as ReadOptions.AllowInf does.
+func ParseNumber(b []byte) (v float64, ok bool) {
+	v, ok, _ = numberValue(b, false)
+	return v, ok
+}
+
+// ParseDatetime reads b as a value of a datetime column is read (RFC 3339,
+// "2006-01-02" or "2006-01-02 15:04:05", UTC without a zone): Unix seconds,
+// fractional.
+func ParseDatetime(b []byte) (float64, bool) { return timeValue(b) }
