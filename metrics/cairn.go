@@ -57,6 +57,9 @@ var (
 	// latencyBuckets include the poll of evaluations (200 ms) and a run
 	// taken over after its claim expired (10 s).
 	latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
+	// predictBuckets span one row (a tenth of a millisecond) to the
+	// largest batch (seconds).
+	predictBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}
 )
 
 // Names of the series a Collector writes (docs/cli.md lists them).
@@ -76,6 +79,11 @@ const (
 	nameEvalsRead     = "cairn_scheduler_evaluations_read_total"
 	nameWriteStmts    = "cairn_store_write_statements_total"
 	nameWriteCommits  = "cairn_store_write_commits_total"
+	namePredictReqs   = "cairn_prediction_requests_total"
+	namePredictRows   = "cairn_prediction_rows_total"
+	namePredictSecs   = "cairn_prediction_duration_seconds"
+	nameModelLoads    = "cairn_model_loads_total"
+	nameSamplesDrop   = "cairn_prediction_samples_dropped_total"
 )
 
 // Paths of a planning pass (the path label of the scheduler's histograms).
@@ -105,6 +113,11 @@ type Collector struct {
 	planSecs      *HistogramVec
 	planLatency   *HistogramVec
 	evalsRead     *CounterVec
+	predictReqs   *CounterVec
+	predictRows   *CounterVec
+	predictSecs   *HistogramVec
+	modelLoads    *CounterVec
+	samplesDrop   *CounterVec
 
 	mu   sync.Mutex
 	open map[string]map[string]openAttempt // run → task → its attempt under way
@@ -142,7 +155,19 @@ func New(o Options) *Collector {
 			"From a change that makes a run need planning (a completion, an expired lease, an evaluation written by another "+
 				"process, a retry falling due, a cancel request, the run taken) to its plan applied, by path.", latencyBuckets, "path"),
 		evalsRead: NewCounterVec(nameEvalsRead, "Evaluations this server's scheduler read in its poll of the database (every process's, its own included)."),
-		open:      map[string]map[string]openAttempt{},
+		predictReqs: NewCounterVec(namePredictReqs,
+			"Predict requests this server answered (POST /api/v1/models/NAME/predict), by model and code (ok, or the error's: "+
+				"bad_input, not_found, too_large, model_unavailable, internal); model is empty for a name the registry does not have.", "model", "code"),
+		predictRows: NewCounterVec(namePredictRows, "Rows this server predicted, by model.", "model"),
+		predictSecs: NewHistogramVec(namePredictSecs,
+			"Predict requests from the model's lookup to the answer written (reading the body, checking the rows, predicting), by model.",
+			predictBuckets, "model"),
+		modelLoads: NewCounterVec(nameModelLoads,
+			"Model artifacts this server read to serve them, by model and outcome (ok; corrupt: the bytes do not match the digest; "+
+				"missing; invalid: not a model; error).", "model", "outcome"),
+		samplesDrop: NewCounterVec(nameSamplesDrop,
+			"Sampled prediction rows not written to the sample log (its buffer full, or the file not writable), by model.", "model"),
+		open: map[string]map[string]openAttempt{},
 	}
 	// The series that exist from the start, at 0, so that rate() and
 	// increase() see their first change.
@@ -245,6 +270,23 @@ func (c *Collector) ObserveService(e scheduler.ServiceEvent) {
 	}
 }
 
+// ObservePrediction counts a predict request: its model ("" for a name
+// the registry does not have), its code ("ok" or the error's), the rows
+// it predicted and its time.
+func (c *Collector) ObservePrediction(model, code string, rows int, d time.Duration) {
+	c.predictReqs.Add(1, model, code)
+	if code == "ok" {
+		c.predictRows.Add(float64(rows), model)
+		c.predictSecs.Observe(seconds(d), model)
+	}
+}
+
+// ObserveModelLoad counts a model artifact read to serve it, by outcome.
+func (c *Collector) ObserveModelLoad(model, outcome string) { c.modelLoads.Add(1, model, outcome) }
+
+// ObserveSamplesDropped counts sampled prediction rows not logged.
+func (c *Collector) ObserveSamplesDropped(model string, rows int) { c.samplesDrop.Add(float64(rows), model) }
+
 // seconds is d in seconds, never below 0 (clocks of two processes).
 func seconds(d time.Duration) float64 {
 	return max(d, 0).Seconds()
@@ -312,6 +354,11 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 	c.planSecs.Write(w)
 	c.planLatency.Write(w)
 	c.evalsRead.Write(w)
+	c.predictReqs.Write(w)
+	c.predictRows.Write(w)
+	c.predictSecs.Write(w)
+	c.modelLoads.Write(w)
+	c.samplesDrop.Write(w)
 	if o.Writes != nil {
 		stmts, commits := o.Writes()
 		w.Family(nameWriteStmts, Counter, "SQL statements run in the store's write transactions since the server opened it.")

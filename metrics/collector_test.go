@@ -514,3 +514,35 @@ func TestCollectorEscapesTaskTypes(t *testing.T) {
 		t.Fatalf("%s = %v, want 1.5:\n%s", series, v, text)
 	}
 }
+
+// TestCollectorPredictions: predict requests, rows, latency, model loads
+// and dropped samples, each by model.
+func TestCollectorPredictions(t *testing.T) {
+	c := metrics.New(metrics.Options{})
+	c.ObservePrediction("churn", "ok", 1000, 4*time.Millisecond)
+	c.ObservePrediction("churn", "ok", 1, 300*time.Microsecond)
+	c.ObservePrediction("churn", "bad_input", 0, time.Millisecond)
+	c.ObservePrediction("", "not_found", 0, time.Millisecond)
+	c.ObserveModelLoad("churn", "ok")
+	c.ObserveModelLoad("churn", "corrupt")
+	c.ObserveSamplesDropped("churn", 7)
+	var w metrics.Writer
+	c.Write(context.Background(), &w)
+	out := string(w.Bytes())
+	promtool(t, out)
+	for _, want := range []string{
+		`cairn_prediction_requests_total{model="churn",code="ok"} 2`,
+		`cairn_prediction_requests_total{model="churn",code="bad_input"} 1`,
+		`cairn_prediction_requests_total{model="",code="not_found"} 1`,
+		`cairn_prediction_rows_total{model="churn"} 1001`,
+		`cairn_prediction_duration_seconds_bucket{model="churn",le="0.0005"} 1`,
+		`cairn_prediction_duration_seconds_bucket{model="churn",le="0.005"} 2`,
+		`cairn_prediction_duration_seconds_count{model="churn"} 2`,
+		`cairn_model_loads_total{model="churn",outcome="corrupt"} 1`,
+		`cairn_prediction_samples_dropped_total{model="churn"} 7`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("no line %s in:\n%s", want, out)
+		}
+	}
+}

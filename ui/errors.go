@@ -34,10 +34,15 @@ func badInput(format string, args ...any) error {
 // the API answers with ({"code": ..., "message": ...}), which the pages
 // use too.
 func Status(err error) (status int, code string) {
-	var tooLarge *http.MaxBytesError
+	var (
+		tooLarge *http.MaxBytesError
+		own      apiStatus
+	)
 	switch {
 	case err == nil:
 		return http.StatusOK, "ok"
+	case errors.As(err, &own):
+		return own.APIStatus()
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrUnauthenticated):
@@ -62,11 +67,25 @@ func Status(err error) (status int, code string) {
 	return http.StatusInternalServerError, "internal"
 }
 
+// apiStatus is an error of a seam (Models) that knows the status and
+// code it is answered with.
+type apiStatus interface {
+	APIStatus() (status int, code string)
+}
+
+// apiField is an error about one field of a request's row (Models).
+type apiField interface {
+	APIField() (field string, row int)
+}
+
 // apiError is the body of every API error: with params refused, each
-// param's problem; with a workflow file that has problems, every one.
+// param's problem; with a workflow file that has problems, every one;
+// with a predict request's bad row, its index and the column.
 type apiError struct {
 	Code     string            `json:"code"`
 	Message  string            `json:"message"`
+	Row      *int              `json:"row,omitempty"`
+	Field    string            `json:"field,omitempty"`
 	Params   map[string]string `json:"params,omitempty"`
 	Problems []problemJSON     `json:"problems,omitempty"`
 }
@@ -117,6 +136,14 @@ func (h *handler) fail(c *gin.Context, err error) {
 		var pe *ParamsError
 		if errors.As(err, &pe) && len(pe.Params) > 0 {
 			body.Params = pe.Params
+		}
+		var af apiField
+		if errors.As(err, &af) {
+			field, row := af.APIField()
+			body.Field = field
+			if row >= 0 {
+				body.Row = &row
+			}
 		}
 		var fe *ProblemsError
 		if errors.As(err, &fe) {

@@ -197,6 +197,11 @@ type Options struct {
 	Lineage          LineageReader
 	Artifacts        ArtifactReader
 	LineageNamespace string
+	// Models, if set, answers POST /api/v1/models/{name}/predict with
+	// Read access (501 without it); PredictMaxBodyBytes bounds its body
+	// (DefaultPredictMaxBodyBytes when 0) in place of MaxBodyBytes.
+	Models              Models
+	PredictMaxBodyBytes int64
 }
 
 // Defaults of Options.
@@ -248,6 +253,9 @@ func New(o Options) (*Handler, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if o.PredictMaxBodyBytes <= 0 {
+		o.PredictMaxBodyBytes = DefaultPredictMaxBodyBytes
+	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
 	}
@@ -294,6 +302,7 @@ func New(o Options) (*Handler, error) {
 	h.mountLineage(e)
 	h.mountSchedules(e)
 	h.mountMetrics(e)
+	h.mountPredict(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil
@@ -381,8 +390,12 @@ func (h *handler) authenticate(c *gin.Context, a Access) error {
 // connection for good, even unauthenticated (Go reads what is left of a
 // body before it answers).
 func (h *handler) limitBody(c *gin.Context) {
-	if c.Request.ContentLength > h.o.MaxBodyBytes {
-		h.fail(c, &http.MaxBytesError{Limit: h.o.MaxBodyBytes})
+	limit := h.o.MaxBodyBytes
+	if c.FullPath() == predictPath {
+		limit = h.o.PredictMaxBodyBytes
+	}
+	if c.Request.ContentLength > limit {
+		h.fail(c, &http.MaxBytesError{Limit: limit})
 		c.Abort()
 		return
 	}
@@ -392,7 +405,7 @@ func (h *handler) limitBody(c *gin.Context) {
 		_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(h.o.BodyTimeout))
 	}
 	if c.Request.Body != nil {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.o.MaxBodyBytes)
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	}
 }
 
@@ -423,6 +436,7 @@ var apiQuery = map[string][]string{
 	APIPrefix + "/workflows/validate":       {"file"},
 	APIPrefix + "/audit":                    {"run", "limit", "before"},
 	APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
+	predictPath:                             {"version"},
 }
 
 // checkAPIQuery refuses, on an API route (its pattern), a query parameter

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
+	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/ui"
@@ -42,9 +43,12 @@ type serverFlags struct {
 	logFormat     string
 	metricsAddr   string
 	workflows     string
-	noAuth        bool   // --insecure-no-auth
-	tlsCert       string // --tls-cert
-	tlsKey        string // --tls-key
+	noAuth        bool    // --insecure-no-auth
+	tlsCert       string  // --tls-cert
+	tlsKey        string  // --tls-key
+	sample        float64 // --prediction-sample
+	maxRows       int     // --predict-max-rows
+	maxPredict    int64   // --predict-max-body
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -79,6 +83,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "let anyone in without a token (local use only: --addr must be a loopback address)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	fs.Float64Var(&f.sample, "prediction-sample", 0.1, "the share of predicted rows logged to HOME/predictions/MODEL/samples.jsonl, from 0 (none) to 1 (all)")
+	fs.IntVar(&f.maxRows, "predict-max-rows", serve.DefaultMaxRows, "the most rows one predict request may send")
+	f.maxPredict = ui.DefaultPredictMaxBodyBytes
+	fs.Var(sizeFlag{&f.maxPredict}, "predict-max-body", "the largest body of one predict request")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -97,6 +105,12 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
 	case f.logFormat != "text" && f.logFormat != "json":
 		return usageError{fmt.Sprintf("--log-format %q: want text or json", f.logFormat)}
+	case !(f.sample >= 0 && f.sample <= 1):
+		return usageError{fmt.Sprintf("--prediction-sample %v: want a share from 0 (log no row) to 1 (log every row), such as 0.1", f.sample)}
+	case f.maxRows < 1:
+		return usageError{fmt.Sprintf("--predict-max-rows %d: want at least 1", f.maxRows)}
+	case f.maxPredict < 1:
+		return usageError{"--predict-max-body: want a size of at least 1 byte, such as 32MiB"}
 	case (f.tlsCert == "") != (f.tlsKey == ""):
 		return usageError{"--tls-cert and --tls-key go together: give both to serve HTTPS, or neither"}
 	case f.noAuth && !loopbackAddr(f.addr):
@@ -228,9 +242,22 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); wfs.Watch(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
+	// The registry's production models, served on /api/v1/models/NAME/predict.
+	home, err := a.homeDir()
+	if err != nil {
+		return err
+	}
+	models, err := serve.New(serve.Options{Registry: st, Artifacts: arts, MaxRows: f.maxRows,
+		SampleDir: filepath.Join(home, "predictions"), SampleRate: f.sample, Logger: log, Observe: observeServing(mx)})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	models.Start(context.WithoutCancel(ctx))
+	defer models.Stop(context.WithoutCancel(ctx))
 	uiOpts := serverUIOptions(st, logs, f, log, mx)
 	uiOpts.Actions, uiOpts.Workflows, uiOpts.Schedules = acts, wfs, acts
 	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
+	uiOpts.Models, uiOpts.PredictMaxBodyBytes = models, f.maxPredict
 	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -301,6 +328,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc.Stop(sctx)
 	endStreams()
 	_ = srv.Shutdown(sctx)
+	models.Stop(sctx) // the sampled rows still buffered are written
 	stopMetrics(sctx)
 	cancel()
 	if len(left) > 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn/metrics"
+	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/sqlite"
 )
 
@@ -33,6 +34,20 @@ func serverMetrics(st *sqlite.Store, owner string, started time.Time, log *slog.
 		Start:  started,
 		Logger: log,
 	})
+}
+
+// observeServing feeds the collector with the model server's events.
+func observeServing(mx *metrics.Collector) func(serve.Event) {
+	return func(e serve.Event) {
+		switch e.Kind {
+		case serve.EventPredict:
+			mx.ObservePrediction(e.Model, e.Code, e.Rows, e.Duration)
+		case serve.EventLoad:
+			mx.ObserveModelLoad(e.Model, e.Outcome)
+		case serve.EventSamplesDropped:
+			mx.ObserveSamplesDropped(e.Model, e.Rows)
+		}
+	}
 }
 
 // checkMetricsAddr accepts --metrics-addr only on a loopback address:

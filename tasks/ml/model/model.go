@@ -402,6 +402,27 @@ func (m *Model) Predict(f *dataset.Frame) (*Prediction, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
+	return m.predict(f)
+}
+
+// Predictor is a model checked once, to predict many times (a server
+// answering requests): its Predict is Model.Predict without the check of
+// the model's consistency, which costs more than predicting a few rows.
+// The model must not change after Checked.
+type Predictor struct{ m *Model }
+
+// Checked checks m as Predict does and returns its Predictor.
+func (m *Model) Checked() (*Predictor, error) {
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return &Predictor{m: m}, nil
+}
+
+// Predict is Model.Predict of the checked model.
+func (p *Predictor) Predict(f *dataset.Frame) (*Prediction, error) { return p.m.predict(f) }
+
+func (m *Model) predict(f *dataset.Frame) (*Prediction, error) {
 	X, err := m.Preprocess.Transform(f)
 	if err != nil {
 		return nil, fmt.Errorf("model: predict: %w", err)

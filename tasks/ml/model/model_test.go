@@ -634,3 +634,29 @@ func TestOneTrainingRow(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckedPredictor: a Predictor predicts as the model does, and a
+// model that fails Predict's check gets none.
+func TestCheckedPredictor(t *testing.T) {
+	f := csvFrame(t, "x,c,y\n1,a,no\n2,b,no\n3,a,yes\n4,b,yes\n5,a,yes\n0,b,no\n")
+	m, err := model.Fit(f, model.Spec{Preprocess: features.NewSpec("y"), Algorithm: model.DecisionTree})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Checked()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.Predict(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := p.Predict(f)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("the predictor's %+v %v, the model's %+v", got, err, want)
+	}
+	m.Classes = m.Classes[:1]
+	if _, err := m.Checked(); !errors.Is(err, model.ErrFormat) {
+		t.Fatalf("an inconsistent model checked: %v", err)
+	}
+}

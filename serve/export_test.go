@@ -1,0 +1,4 @@
+package serve
+
+// AppendFloat is appendFloat, for the external tests.
+var AppendFloat = appendFloat

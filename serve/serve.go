@@ -1,0 +1,663 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/tasks/ml/model"
+)
+
+// Registry is what serving reads of the model registry (*sqlite.Store
+// satisfies it). The first two return errors wrapping cairn.ErrNotFound
+// for what does not exist.
+type Registry interface {
+	ProductionModel(ctx context.Context, name string) (*cairn.ModelVersion, error)
+	ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error)
+	// ModelStageSeq grows with every change of any model's stage, made
+	// by any process.
+	ModelStageSeq(ctx context.Context) (int64, error)
+}
+
+// Artifacts opens a model's artifact; a reader whose bytes do not match
+// the digest fails at its end with an error wrapping
+// artifacts.ErrCorrupt (*artifacts.Dir satisfies it).
+type Artifacts interface {
+	Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Registry and Artifacts are required.
+	Registry  Registry
+	Artifacts Artifacts
+	// MaxRows bounds the rows of one request (DefaultMaxRows when 0).
+	MaxRows int
+	// SampleDir, if set, is where sampled rows are logged, a folder per
+	// model (see package doc); SampleRate is the share of rows logged,
+	// from 0 (none) to 1 (all).
+	SampleDir  string
+	SampleRate float64
+	// SampleMaxBytes is the size of a sample log past which it is
+	// rotated (DefaultSampleMaxBytes when 0); SampleBuffer bounds the
+	// sampled rows waiting to be written (DefaultSampleBuffer when 0).
+	SampleMaxBytes int64
+	SampleBuffer   int
+	// Poll is how often the registry is asked whether a model changed
+	// (DefaultPoll when 0); a load that failed is tried again every
+	// Retry (DefaultRetry when 0).
+	Poll, Retry time.Duration
+	// Logger gets model switches and failures (discarded when nil).
+	Logger *slog.Logger
+	// Observe, if set, gets every request's outcome, every load and
+	// every dropped sample, for metrics; it must be quick.
+	Observe func(Event)
+	// Rand draws the sampling decisions (rand.Float64 when nil).
+	Rand func() float64
+	// Now is the clock of the sample log (time.Now when nil).
+	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultMaxRows        = 10000
+	DefaultSampleMaxBytes = 64 << 20
+	DefaultSampleBuffer   = 8 << 20
+	DefaultPoll           = 500 * time.Millisecond
+	DefaultRetry          = 5 * time.Second
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Kinds of events.
+const (
+	// EventPredict: a request answered (Code "ok" or the error's code).
+	EventPredict EventKind = iota + 1
+	// EventLoad: a model artifact read (Outcome ok, corrupt, missing,
+	// invalid or error).
+	EventLoad
+	// EventSamplesDropped: Rows sampled rows not logged (the buffer was
+	// full, or the log could not be written).
+	EventSamplesDropped
+)
+
+// Outcomes of a load.
+const (
+	LoadOK      = "ok"
+	LoadCorrupt = "corrupt" // the bytes do not match the digest
+	LoadMissing = "missing" // the artifact is not in the store
+	LoadInvalid = "invalid" // not a model this binary reads
+	LoadError   = "error"   // reading the store failed
+)
+
+// Event is what Observe gets.
+type Event struct {
+	Kind EventKind
+	// Model is the model's name; "" for a request naming no registered
+	// model (so that a metric's labels stay the registry's names).
+	Model    string
+	Version  int
+	Code     string // EventPredict: "ok" or an error's code
+	Rows     int    // rows predicted, or dropped
+	Duration time.Duration
+	Outcome  string // EventLoad
+}
+
+// Server serves the predictions of the registry's models: each model's
+// production version, held behind an atomic pointer that a promotion
+// swaps (a request holds the version it started with to its end), or a
+// version a request pins. Models are read from their artifacts once per
+// digest, verified. It is safe for concurrent use.
+type Server struct {
+	o       Options
+	samples *sampler
+	seq     atomic.Int64
+
+	mu    sync.RWMutex
+	names map[string]*entry   // models asked for by name
+	pins  map[string]*active  // "name@version" → that version
+	cache map[string]*loaded  // by digest
+	kick  chan struct{}       // a change to look at now
+	stop  context.CancelFunc  // ends the poll loop
+	done  chan struct{}       // closed when it ended
+	first sync.Mutex          // one first load of a name at a time
+	loads map[string]*loading // by digest, under way
+	lmu   sync.Mutex
+	once  sync.Once // Stop
+}
+
+// active is a model version as served: the version and its loaded model.
+type active struct {
+	version int
+	*loaded
+}
+
+// entry is a model name served in its production version.
+type entry struct {
+	name string
+	cur  atomic.Pointer[active]
+	// err is why nothing is served when cur is nil (no production
+	// version, its artifact corrupt …), or why the production version
+	// is not the one served.
+	err    atomic.Pointer[Error]
+	want   atomic.Int64 // the production version last seen (0: none)
+	mu     sync.Mutex   // one refresh at a time
+	failed time.Time    // under mu: when a load last failed
+}
+
+type loading struct {
+	done chan struct{}
+	l    *loaded
+	err  *Error
+}
+
+// New returns a server; Start begins following the registry.
+func New(o Options) (*Server, error) {
+	if o.Registry == nil || o.Artifacts == nil {
+		return nil, errors.New("serve: Options.Registry and Options.Artifacts are required")
+	}
+	if o.SampleRate < 0 || o.SampleRate > 1 {
+		return nil, fmt.Errorf("serve: sample rate %v is not between 0 and 1", o.SampleRate)
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = DefaultMaxRows
+	}
+	if o.SampleMaxBytes <= 0 {
+		o.SampleMaxBytes = DefaultSampleMaxBytes
+	}
+	if o.SampleBuffer <= 0 {
+		o.SampleBuffer = DefaultSampleBuffer
+	}
+	if o.Poll <= 0 {
+		o.Poll = DefaultPoll
+	}
+	if o.Retry <= 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observe == nil {
+		o.Observe = func(Event) {}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{o: o, names: map[string]*entry{}, pins: map[string]*active{}, cache: map[string]*loaded{},
+		loads: map[string]*loading{}, kick: make(chan struct{}, 1)}
+	if o.SampleDir != "" && o.SampleRate > 0 {
+		s.samples = newSampler(o.SampleDir, o.SampleMaxBytes, o.SampleBuffer, o.Logger, o.Observe)
+	}
+	return s, nil
+}
+
+// Start follows the registry until Stop: every Poll it reads
+// ModelStageSeq, and when it moved (a promotion, a rollback, a deploy,
+// by any process) it reads the production version of each model it
+// serves and switches to it. It also starts the sample log's writer.
+func (s *Server) Start(ctx context.Context) {
+	ctx, s.stop = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	if seq, err := s.o.Registry.ModelStageSeq(ctx); err == nil {
+		s.seq.Store(seq)
+	}
+	go s.loop(ctx)
+	if s.samples != nil {
+		s.samples.started = true
+		go s.samples.run()
+	}
+}
+
+// Stop ends the poll loop and writes the sampled rows still pending
+// (until ctx ends). Predict goes on answering, without logging samples.
+// A second Stop does nothing.
+func (s *Server) Stop(ctx context.Context) {
+	s.once.Do(func() { s.stopNow(ctx) })
+}
+
+func (s *Server) stopNow(ctx context.Context) {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	if s.samples != nil && s.samples.started {
+		close(s.samples.stop)
+		select {
+		case <-s.samples.done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Changed says that model name's stage changed in this process (a
+// promotion through the server's API): the poll loop looks at once,
+// without waiting for its next tick.
+func (s *Server) Changed(name string) {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Refresh reads model name's production version now and switches to it
+// before it returns (the promote path of the server's own API calls it,
+// so that the request after the promotion sees the new version). A
+// failure to load it is logged and leaves the previous version served.
+func (s *Server) Refresh(ctx context.Context, name string) error {
+	s.mu.RLock()
+	e := s.names[name]
+	s.mu.RUnlock()
+	if e == nil {
+		return nil // never asked for: the first request reads it
+	}
+	return s.refresh(ctx, e)
+}
+
+func (s *Server) loop(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(s.o.Poll)
+	defer t.Stop()
+	for {
+		kicked := false
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.kick:
+			kicked = true
+		}
+		s.poll(ctx, kicked)
+	}
+}
+
+// poll reads the registry's change counter, and every served model's
+// production version when it moved (or when told to, or to retry a
+// failed load).
+func (s *Server) poll(ctx context.Context, force bool) {
+	seq, err := s.o.Registry.ModelStageSeq(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.Logger.Warn("serve: read the model registry's last change; the models served stay as they are", "err", err)
+		}
+		return
+	}
+	s.mu.RLock()
+	entries := make([]*entry, 0, len(s.names))
+	for _, e := range s.names {
+		entries = append(entries, e)
+	}
+	s.mu.RUnlock()
+	changed := force || seq != s.seq.Load()
+	ok := true
+	for _, e := range entries {
+		if !changed && !e.retryDue(s.o.Retry) {
+			continue
+		}
+		if err := s.refresh(ctx, e); err != nil {
+			ok = false
+		}
+	}
+	if ok {
+		s.seq.Store(seq)
+	}
+}
+
+func (e *entry) retryDue(every time.Duration) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.failed.IsZero() && time.Since(e.failed) >= every
+}
+
+// refresh reads e's production version and serves it, if it loads. Its
+// error is the registry's (the entry is left as it was).
+func (s *Server) refresh(ctx context.Context, e *entry) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	mv, err := s.o.Registry.ProductionModel(ctx, e.name)
+	if errors.Is(err, cairn.ErrNotFound) {
+		if cur := e.cur.Load(); cur != nil {
+			s.o.Logger.Info("serve: model no longer served: it has no version in production", "model", e.name, "was", cur.version)
+		}
+		e.cur.Store(nil)
+		e.want.Store(0)
+		e.err.Store(noProduction(e.name))
+		e.failed = time.Time{}
+		return nil
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.Logger.Warn("serve: read a model's production version; the version served stays", "model", e.name, "err", err)
+		}
+		return err
+	}
+	e.want.Store(int64(mv.Version))
+	cur := e.cur.Load()
+	if cur != nil && cur.version == mv.Version && cur.digest == mv.Model.Digest {
+		e.err.Store(nil)
+		e.failed = time.Time{}
+		return nil
+	}
+	l, lerr := s.load(ctx, mv)
+	if lerr != nil {
+		e.err.Store(lerr)
+		e.failed = time.Now()
+		if cur != nil {
+			s.o.Logger.Error("serve: the production version cannot be served; the previous one still is", "model", e.name,
+				"version", mv.Version, "digest", mv.Model.Digest, "serving", cur.version, "err", lerr.Msg)
+		} else {
+			s.o.Logger.Error("serve: the production version cannot be served", "model", e.name,
+				"version", mv.Version, "digest", mv.Model.Digest, "err", lerr.Msg)
+		}
+		return nil
+	}
+	e.cur.Store(&active{version: mv.Version, loaded: l})
+	e.err.Store(nil)
+	e.failed = time.Time{}
+	from := 0
+	if cur != nil {
+		from = cur.version
+	}
+	s.o.Logger.Info("serve: serving model", "model", e.name, "version", mv.Version, "digest", mv.Model.Digest, "was", from)
+	return nil
+}
+
+func noProduction(name string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1,
+		Msg: fmt.Sprintf("model %s has no version in production: promote one (cairn models promote %s VERSION), or pin one with ?version=N", name, name)}
+}
+
+// resolve finds what serves a request: the production version of name,
+// or version when it is not 0. known says whether name is a registered
+// model (for the metrics' labels).
+func (s *Server) resolve(ctx context.Context, name string, version int) (a *active, known bool, err error) {
+	if err := cairn.ValidModelName(name); err != nil {
+		return nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: err.Error()}
+	}
+	if version != 0 {
+		return s.pinned(ctx, name, version)
+	}
+	s.mu.RLock()
+	e := s.names[name]
+	s.mu.RUnlock()
+	if e == nil {
+		if e, err = s.newEntry(ctx, name); err != nil {
+			return nil, false, err
+		}
+	}
+	if a := e.cur.Load(); a != nil {
+		return a, true, nil
+	}
+	if err := e.err.Load(); err != nil {
+		return nil, true, err
+	}
+	return nil, true, noProduction(name)
+}
+
+// newEntry starts serving name: its production version read and loaded.
+// A name without one gets no entry (a request naming no model leaves
+// nothing behind); one whose artifact fails to load gets one, retried.
+func (s *Server) newEntry(ctx context.Context, name string) (*entry, error) {
+	s.first.Lock()
+	defer s.first.Unlock()
+	s.mu.RLock()
+	e := s.names[name]
+	s.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	mv, err := s.o.Registry.ProductionModel(ctx, name)
+	if errors.Is(err, cairn.ErrNotFound) {
+		if _, verr := s.o.Registry.ModelVersion(ctx, name, 1); errors.Is(verr, cairn.ErrNotFound) {
+			return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: cairn.ErrNotFound,
+				Msg: fmt.Sprintf("no model is named %q (cairn models list shows the registry)", name)}
+		}
+		return nil, noProduction(name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the production version of model %s: %w", name, err)
+	}
+	e = &entry{name: name}
+	e.want.Store(int64(mv.Version))
+	if l, lerr := s.load(ctx, mv); lerr != nil {
+		e.err.Store(lerr)
+		e.failed = time.Now()
+		s.o.Logger.Error("serve: the production version cannot be served", "model", name, "version", mv.Version,
+			"digest", mv.Model.Digest, "err", lerr.Msg)
+	} else {
+		e.cur.Store(&active{version: mv.Version, loaded: l})
+		s.o.Logger.Info("serve: serving model", "model", name, "version", mv.Version, "digest", mv.Model.Digest)
+	}
+	s.mu.Lock()
+	s.names[name] = e
+	s.mu.Unlock()
+	return e, nil
+}
+
+// maxPins bounds the pinned versions held; past it they are let go.
+const maxPins = 64
+
+func (s *Server) pinned(ctx context.Context, name string, version int) (*active, bool, error) {
+	key := name + "@" + strconv.Itoa(version)
+	s.mu.RLock()
+	a := s.pins[key]
+	s.mu.RUnlock()
+	if a != nil {
+		return a, true, nil
+	}
+	mv, err := s.o.Registry.ModelVersion(ctx, name, version)
+	if errors.Is(err, cairn.ErrNotFound) {
+		known := true
+		msg := fmt.Sprintf("model %s has no version %d", name, version)
+		if _, perr := s.o.Registry.ModelVersion(ctx, name, 1); errors.Is(perr, cairn.ErrNotFound) {
+			known, msg = false, fmt.Sprintf("no model is named %q (cairn models list shows the registry)", name)
+		}
+		return nil, known, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: msg, Err: cairn.ErrNotFound}
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("read model %s@%d: %w", name, version, err)
+	}
+	l, lerr := s.load(ctx, mv)
+	if lerr != nil {
+		return nil, true, lerr
+	}
+	a = &active{version: version, loaded: l}
+	s.mu.Lock()
+	if len(s.pins) >= maxPins {
+		clear(s.pins)
+	}
+	s.pins[key] = a
+	s.mu.Unlock()
+	return a, true, nil
+}
+
+// maxCached bounds the loaded models kept by digest besides those
+// served; past it one is let go (and read again if asked for).
+const maxCached = 16
+
+// load returns mv's model, read from its artifact once per digest (two
+// requests for one digest share the read). A corrupt, missing or
+// unreadable artifact is an Error answered with 503.
+func (s *Server) load(ctx context.Context, mv *cairn.ModelVersion) (*loaded, *Error) {
+	digest := mv.Model.Digest
+	s.mu.RLock()
+	l := s.cache[digest]
+	s.mu.RUnlock()
+	if l != nil {
+		return l, nil
+	}
+	s.lmu.Lock()
+	if ld, ok := s.loads[digest]; ok {
+		s.lmu.Unlock()
+		select {
+		case <-ld.done:
+			return ld.l, ld.err
+		case <-ctx.Done():
+			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: ctx.Err(),
+				Msg: fmt.Sprintf("model %s: the request ended while version %d was read", mv.Name, mv.Version)}
+		}
+	}
+	ld := &loading{done: make(chan struct{})}
+	s.loads[digest] = ld
+	s.lmu.Unlock()
+	// The read is not the request's: one that gives up does not fail
+	// the others waiting for it, nor count as the model's failure.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	ld.l, ld.err = s.read(lctx, mv)
+	cancel()
+	if ld.err == nil {
+		s.mu.Lock()
+		if len(s.cache) >= maxCached {
+			for d := range s.cache {
+				delete(s.cache, d)
+				break
+			}
+		}
+		s.cache[digest] = ld.l
+		s.mu.Unlock()
+	}
+	s.lmu.Lock()
+	delete(s.loads, digest)
+	s.lmu.Unlock()
+	close(ld.done)
+	return ld.l, ld.err
+}
+
+func (s *Server) read(ctx context.Context, mv *cairn.ModelVersion) (*loaded, *Error) {
+	ref := mv.Model
+	fail := func(outcome, format string, args ...any) (*loaded, *Error) {
+		s.o.Observe(Event{Kind: EventLoad, Model: mv.Name, Version: mv.Version, Outcome: outcome})
+		return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1,
+			Msg: fmt.Sprintf("model %s@%d cannot be served: its artifact %s ", mv.Name, mv.Version, ref.Digest) + fmt.Sprintf(format, args...)}
+	}
+	rc, err := s.o.Artifacts.Open(ctx, ref)
+	if errors.Is(err, cairn.ErrNotFound) {
+		return fail(LoadMissing, "is not in the server's artifact store")
+	}
+	if err != nil {
+		return fail(LoadError, "cannot be opened: %v", err)
+	}
+	raw, err := io.ReadAll(rc)
+	rc.Close()
+	switch {
+	case errors.Is(err, artifacts.ErrCorrupt):
+		return fail(LoadCorrupt, "is corrupt: the bytes on disk do not match the digest (%v)", err)
+	case err != nil:
+		return fail(LoadError, "cannot be read: %v", err)
+	}
+	m, err := model.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return fail(LoadInvalid, "is not a model this server reads: %v", err)
+	}
+	p, err := m.Checked()
+	if err != nil {
+		return fail(LoadInvalid, "is not a model this server reads: %v", err)
+	}
+	s.o.Observe(Event{Kind: EventLoad, Model: mv.Name, Version: mv.Version, Outcome: LoadOK})
+	return newLoaded(ref.Digest, m, p), nil
+}
+
+// bufs are request bodies and outs responses, reused.
+var (
+	bufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	outs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+)
+
+// maxPooled is the largest buffer put back in the pool.
+const maxPooled = 4 << 20
+
+// Predict answers one request: body is {"rows": [{column: value, ...},
+// ...]}, the answer, written to w only when it is whole, is {"model",
+// "version", "classes" (classifiers), "predictions", "probabilities"
+// (classifiers)}. version 0 is the production version, any other pins
+// that version whatever its stage. Errors are *Error (with their HTTP
+// status), an error wrapping *http.MaxBytesError for a body over the
+// caller's limit, or a plain error (the registry failed: a 500).
+func (s *Server) Predict(ctx context.Context, name string, version int, body io.Reader, w io.Writer) error {
+	start := time.Now()
+	a, known, err := s.resolve(ctx, name, version)
+	rows := 0
+	if err == nil {
+		rows, err = s.predict(name, a, body, w)
+	}
+	ev := Event{Kind: EventPredict, Code: "ok", Rows: rows, Duration: time.Since(start)}
+	if known {
+		ev.Model = name
+	}
+	if a != nil {
+		ev.Version = a.version
+	}
+	if err != nil {
+		var e *Error
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &e):
+			ev.Code = e.Code
+		case errors.As(err, &tooLarge):
+			ev.Code = CodeTooLarge
+		default:
+			ev.Code = "internal"
+		}
+	}
+	s.o.Observe(ev)
+	return err
+}
+
+func (s *Server) predict(name string, a *active, body io.Reader, w io.Writer) (int, error) {
+	in := bufs.Get().(*bytes.Buffer)
+	in.Reset()
+	defer func() {
+		if in.Cap() <= maxPooled {
+			bufs.Put(in)
+		}
+	}()
+	if _, err := in.ReadFrom(body); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return 0, fmt.Errorf("read the request body: %w", err)
+		}
+		return 0, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: -1, Msg: "read the request body: " + err.Error()}
+	}
+	var keep func() bool
+	if s.samples != nil {
+		rate, draw := s.o.SampleRate, s.o.Rand
+		keep = func() bool { return draw() < rate }
+	}
+	d := newDecoder(a.in, in.Bytes(), s.o.MaxRows, keep)
+	defer d.release()
+	if err := d.decode(); err != nil {
+		return 0, err
+	}
+	p, err := a.p.Predict(d.frame())
+	if err != nil {
+		return 0, fmt.Errorf("model %s@%d: %w", name, a.version, err)
+	}
+	bp := outs.Get().(*[]byte)
+	b := a.appendResponse((*bp)[:0], name, a.version, p)
+	_, err = w.Write(b)
+	if cap(b) <= maxPooled {
+		*bp = b
+		outs.Put(bp)
+	}
+	if s.samples != nil {
+		s.samples.add(name, a.version, s.o.Now(), d)
+	}
+	if err != nil {
+		return d.n, fmt.Errorf("write the answer: %w", err)
+	}
+	return d.n, nil
+}

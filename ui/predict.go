@@ -1,0 +1,61 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Models serves predictions of the model registry's versions (cairn
+// server: package serve's *Server).
+type Models interface {
+	// Predict answers body, {"rows": [{column: value, ...}, ...]}, with
+	// model name's production version (version 0) or the version given,
+	// writing the answer's JSON to w only when it is whole. Its errors
+	// carry their status (APIStatus) and, for a bad row, the row and the
+	// column (APIField); a body cut at the limit is a *http.MaxBytesError.
+	Predict(ctx context.Context, name string, version int, body io.Reader, w io.Writer) error
+}
+
+// DefaultPredictMaxBodyBytes bounds a predict request's body unless
+// Options.PredictMaxBodyBytes says otherwise: 10,000 rows of about 30
+// columns.
+const DefaultPredictMaxBodyBytes = 32 << 20
+
+// predictPath is the predict route's pattern.
+const predictPath = APIPrefix + "/models/:name/predict"
+
+func (h *handler) mountPredict(e *gin.Engine) {
+	api := e.Group(APIPrefix)
+	// A prediction changes nothing and tells what a viewer can already
+	// read (the model's artifact): read access, a viewer token.
+	h.route(api, http.MethodPost, "/models/:name/predict", Read, h.apiPredict)
+}
+
+// POST /api/v1/models/{name}/predict[?version=N] → {"model", "version",
+// "classes", "predictions", "probabilities"}.
+func (h *handler) apiPredict(c *gin.Context) {
+	if h.o.Models == nil {
+		h.fail(c, fmt.Errorf("this server serves no models: %w", errNotImplemented))
+		return
+	}
+	version := 0
+	if v, ok := c.GetQuery("version"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			h.fail(c, badInput("version=%s: want a version number from 1", Brief(v)))
+			return
+		}
+		version = n
+	}
+	hd := c.Writer.Header()
+	hd.Set("Content-Type", "application/json; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	if err := h.o.Models.Predict(c.Request.Context(), c.Param("name"), version, c.Request.Body, c.Writer); err != nil {
+		h.fail(c, err)
+	}
+}
