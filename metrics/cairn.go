@@ -285,7 +285,9 @@ func (c *Collector) ObservePrediction(model, code string, rows int, d time.Durat
 func (c *Collector) ObserveModelLoad(model, outcome string) { c.modelLoads.Add(1, model, outcome) }
 
 // ObserveSamplesDropped counts sampled prediction rows not logged.
-func (c *Collector) ObserveSamplesDropped(model string, rows int) { c.samplesDrop.Add(float64(rows), model) }
+func (c *Collector) ObserveSamplesDropped(model string, rows int) {
+	c.samplesDrop.Add(float64(rows), model)
+}
 
 // seconds is d in seconds, never below 0 (clocks of two processes).
 func seconds(d time.Duration) float64 {
