@@ -33,7 +33,9 @@
 // or datetime column. Every row gives every feature column; the label
 // column may be given and is ignored; any other column is refused. Every
 // refusal is a 400 naming the row (its index in rows, from 0) and the
-// column.
+// column. A body over 1 MiB waits for a turn (GOMAXPROCS at once) before
+// the rest of it is read, so that large requests at once take bounded
+// memory; small ones never wait.
 //
 // # The sample log
 //

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -135,8 +136,15 @@ type Server struct {
 	first sync.Mutex          // one first load of a name at a time
 	loads map[string]*loading // by digest, under way
 	lmu   sync.Mutex
-	once  sync.Once // Stop
+	once  sync.Once     // Stop
+	big   chan struct{} // a turn to hold a large body (over bigBody)
 }
+
+// bigBody is the size past which a request's body waits for a turn
+// (GOMAXPROCS of them at once, at least 2) before the rest of it is read:
+// the memory many large requests at once would take is bounded, and
+// small ones never wait.
+const bigBody = 1 << 20
 
 // active is a model version as served: the version and its loaded model.
 type active struct {
@@ -199,7 +207,7 @@ func New(o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	s := &Server{o: o, names: map[string]*entry{}, pins: map[string]*active{}, cache: map[string]*loaded{},
-		loads: map[string]*loading{}, kick: make(chan struct{}, 1)}
+		loads: map[string]*loading{}, kick: make(chan struct{}, 1), big: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	if o.SampleDir != "" && o.SampleRate > 0 {
 		s.samples = newSampler(o.SampleDir, o.SampleMaxBytes, o.SampleBuffer, o.Logger, o.Observe)
 	}
@@ -592,7 +600,7 @@ func (s *Server) Predict(ctx context.Context, name string, version int, body io.
 	a, known, err := s.resolve(ctx, name, version)
 	rows := 0
 	if err == nil {
-		rows, err = s.predict(name, a, body, w)
+		rows, err = s.predict(ctx, name, a, body, w)
 	}
 	ev := Event{Kind: EventPredict, Code: "ok", Rows: rows, Duration: time.Since(start)}
 	if known {
@@ -617,7 +625,7 @@ func (s *Server) Predict(ctx context.Context, name string, version int, body io.
 	return err
 }
 
-func (s *Server) predict(name string, a *active, body io.Reader, w io.Writer) (int, error) {
+func (s *Server) predict(ctx context.Context, name string, a *active, body io.Reader, w io.Writer) (int, error) {
 	in := bufs.Get().(*bytes.Buffer)
 	in.Reset()
 	defer func() {
@@ -625,7 +633,18 @@ func (s *Server) predict(name string, a *active, body io.Reader, w io.Writer) (i
 			bufs.Put(in)
 		}
 	}()
-	if _, err := in.ReadFrom(body); err != nil {
+	n, err := in.ReadFrom(io.LimitReader(body, bigBody))
+	if err == nil && n == bigBody {
+		select {
+		case s.big <- struct{}{}:
+			defer func() { <-s.big }()
+		case <-ctx.Done():
+			return 0, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: ctx.Err(),
+				Msg: "the request ended while its large body waited for its turn"}
+		}
+		_, err = in.ReadFrom(body)
+	}
+	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return 0, fmt.Errorf("read the request body: %w", err)

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/serve"
@@ -458,5 +460,27 @@ func TestAppendFloatAsEncodingJSON(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%v: %s, want %s", v, got, want)
 		}
+	}
+}
+
+// TestLargeBodiesTakeTurns: while as many large bodies as the server
+// holds at once are under way, another waits (and gives up with its
+// request), and a small one is answered at once.
+func TestLargeBodiesTakeTurns(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("clf", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	s := newServer(t, fx, serve.Options{MaxRows: 100000})
+	s.TakeBigTurns()
+	row := `{"num":1,"color":"red","flag":true,"when":"2024-01-02"}`
+	if _, err := predict(t, s, "clf", 0, `{"rows":[`+row+`]}`); err != nil {
+		t.Fatalf("a small body waited behind large ones: %v", err)
+	}
+	big := `{"rows":[` + strings.Repeat(row+",", 20000) + row + `]}`
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := s.Predict(ctx, "clf", 0, strings.NewReader(big), io.Discard)
+	var e *serve.Error
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, "waited for its turn") {
+		t.Fatalf("a large body with every turn taken: %v", err)
 	}
 }

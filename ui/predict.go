@@ -19,6 +19,12 @@ type Models interface {
 	// carry their status (APIStatus) and, for a bad row, the row and the
 	// column (APIField); a body cut at the limit is a *http.MaxBytesError.
 	Predict(ctx context.Context, name string, version int, body io.Reader, w io.Writer) error
+	// Refresh reads model name's production version again and serves it
+	// before it returns: what a route that promotes or rolls back a model
+	// calls after the change, so that the next request is answered by the
+	// new version (a change made by another process is seen within the
+	// model server's poll, about half a second).
+	Refresh(ctx context.Context, name string) error
 }
 
 // DefaultPredictMaxBodyBytes bounds a predict request's body unless
