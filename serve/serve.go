@@ -394,7 +394,11 @@ func noProduction(name string) *Error {
 // model (for the metrics' labels).
 func (s *Server) resolve(ctx context.Context, name string, version int) (a *active, known bool, err error) {
 	if err := cairn.ValidModelName(name); err != nil {
-		return nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: err.Error()}
+		msg := err.Error()
+		if len(name) > 128 {
+			msg = fmt.Sprintf("model name %s… (%d bytes) is longer than 128 characters", strconv.Quote(name[:32]), len(name))
+		}
+		return nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: msg}
 	}
 	if version != 0 {
 		return s.pinned(ctx, name, version)

@@ -247,6 +247,7 @@ func TestPredictRefusals(t *testing.T) {
 		{"too many rows", "clf", `{"rows":[` + strings.Repeat(good+",", 3) + good + `]}`, 413, -1, "", "at most 3 rows"},
 		{"no such model", "nope", `{"rows":[` + good + `]}`, 404, -1, "", `no model is named "nope"`},
 		{"bad model name", "../x", `{"rows":[` + good + `]}`, 404, -1, "", "model name"},
+		{"long model name", strings.Repeat("a", 5000), `{}`, 404, -1, "", "(5000 bytes) is longer than 128"},
 		{"no production", "cand", `{"rows":[` + good + `]}`, 404, -1, "", "no version in production"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
