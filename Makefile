@@ -104,7 +104,7 @@ BENCH_REPS ?= 5
 HOP_BENCH  := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|BareBatchedCommit10000|NoopChain1000|ShellChain1000|NoopFan10000|NoopFan100000|ShellFan1000|RunOneTask)$$
 bench: build
 	$(GO) test -run '^$$' -bench . -skip '$(HOP_BENCH)' -benchtime 1x -count 3 -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./workflows/ ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/
+	$(GO) test -run '^$$' -bench . ./workflows/ ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/ ./serve/
 	CAIRN_BENCH_REPS=$(BENCH_REPS) $(GO) test -run '^$$' -bench '$(HOP_BENCH)' -benchtime 1x -timeout 30m ./bench/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:
