@@ -138,6 +138,8 @@ type Server struct {
 	lmu   sync.Mutex
 	once  sync.Once     // Stop
 	big   chan struct{} // a turn to hold a large body (over bigBody)
+	// pollFailing: the last poll failed (logged once); the poll loop's.
+	pollFailing bool
 }
 
 // bigBody is the size past which a request's body waits for a turn
@@ -163,6 +165,7 @@ type entry struct {
 	want   atomic.Int64 // the production version last seen (0: none)
 	mu     sync.Mutex   // one refresh at a time
 	failed time.Time    // under mu: when a load last failed
+	logged string       // under mu: the failure last logged (a retry failing alike is not logged again)
 }
 
 type loading struct {
@@ -299,10 +302,15 @@ func (s *Server) loop(ctx context.Context) {
 func (s *Server) poll(ctx context.Context, force bool) {
 	seq, err := s.o.Registry.ModelStageSeq(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.o.Logger.Warn("serve: read the model registry's last change; the models served stay as they are", "err", err)
+		if ctx.Err() == nil && !s.pollFailing {
+			s.pollFailing = true
+			s.o.Logger.Warn("serve: read the model registry's last change; the models served stay as they are until it answers", "err", err)
 		}
 		return
+	}
+	if s.pollFailing {
+		s.pollFailing = false
+		s.o.Logger.Info("serve: the model registry answers again")
 	}
 	s.mu.RLock()
 	entries := make([]*entry, 0, len(s.names))
@@ -364,6 +372,10 @@ func (s *Server) refresh(ctx context.Context, e *entry) error {
 	if lerr != nil {
 		e.err.Store(lerr)
 		e.failed = time.Now()
+		if e.logged == lerr.Msg {
+			return nil
+		}
+		e.logged = lerr.Msg
 		if cur != nil {
 			s.o.Logger.Error("serve: the production version cannot be served; the previous one still is", "model", e.name,
 				"version", mv.Version, "digest", mv.Model.Digest, "serving", cur.version, "err", lerr.Msg)
@@ -375,7 +387,7 @@ func (s *Server) refresh(ctx context.Context, e *entry) error {
 	}
 	e.cur.Store(&active{version: mv.Version, loaded: l})
 	e.err.Store(nil)
-	e.failed = time.Time{}
+	e.failed, e.logged = time.Time{}, ""
 	from := 0
 	if cur != nil {
 		from = cur.version
@@ -447,7 +459,7 @@ func (s *Server) newEntry(ctx context.Context, name string) (*entry, error) {
 	e.want.Store(int64(mv.Version))
 	if l, lerr := s.load(ctx, mv); lerr != nil {
 		e.err.Store(lerr)
-		e.failed = time.Now()
+		e.failed, e.logged = time.Now(), lerr.Msg
 		s.o.Logger.Error("serve: the production version cannot be served", "model", name, "version", mv.Version,
 			"digest", mv.Model.Digest, "err", lerr.Msg)
 	} else {

@@ -328,9 +328,25 @@ func TestCorruptArtifact(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, ref2.Digest) || !strings.Contains(e.Msg, "corrupt") {
 		t.Fatalf("pinned corrupt version: %v", err)
 	}
-	fresh := newServer(t, fx, serve.Options{})
+	fresh := newServer(t, fx, serve.Options{Poll: 5 * time.Millisecond, Retry: 20 * time.Millisecond})
 	if _, err := predict(t, fresh, "clf", 0, body); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, ref2.Digest) {
 		t.Fatalf("a fresh server on a corrupt production version: %v", err)
+	}
+	// The artifact repaired (the same bytes stored again), the load is
+	// tried again and version 2 served.
+	fresh.Start(context.Background())
+	defer fresh.Stop(context.Background())
+	fx.put(m2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, err := predict(t, fresh, "clf", 0, body)
+		if err == nil && a.Version == v2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the repaired version 2 is not served after 5 s: %+v %v", a, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
