@@ -34,6 +34,10 @@ func (f fakeModels) TrainingData(_ context.Context, m cairn.ArtifactRef, port st
 	return f.data, nil
 }
 
+func (f fakeModels) PredictionLog(_ context.Context, name string) (cairn.ArtifactRef, error) {
+	return cairn.ArtifactRef{}, fmt.Errorf("no prediction log of %s: %w", name, cairn.ErrNotFound)
+}
+
 // reader is the task type "reader": it looks up the production model of
 // its param name through Env.Models and reports it and its training data
 // as artifacts it read, under the ports its param ports names (default

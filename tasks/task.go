@@ -159,7 +159,16 @@ type ModelReader interface {
 	// cairn.ErrNotFound when no recorded attempt produced the model or
 	// none of those that did had such an input.
 	TrainingData(ctx context.Context, model cairn.ArtifactRef, port string) (cairn.ArtifactRef, error)
+	// PredictionLog returns the rows that a cairn server on this home
+	// sampled from the prediction requests it answered for model name (any
+	// version), stored as a JSON Lines artifact (MediaTypeJSONL): one
+	// object per row, the model's feature columns beside cairn_time and
+	// cairn_version. The error wraps cairn.ErrNotFound when there is none.
+	PredictionLog(ctx context.Context, name string) (cairn.ArtifactRef, error)
 }
+
+// MediaTypeJSONL is the media type of a JSON Lines artifact.
+const MediaTypeJSONL = "application/jsonl"
 
 // Artifacts is a content-addressed artifact store as a task sees it.
 type Artifacts interface {

@@ -276,6 +276,10 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 		return err
 	}
 	logs = logs.WithLimit(ef.logLimit)
+	models, err := a.models(st, arts)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(a.stderr, ef.progress, ef.quiet, len(wf.Tasks))
 	created := trs // the run's own, as just created: its driver's snapshot
 	if trs == nil {
@@ -292,7 +296,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg), Name: owner})
 	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace, Version: implVersion(),
-		Redact: a.secrets.Redact, Models: storeModels{st},
+		Redact: a.secrets.Redact, Models: models,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once

@@ -154,6 +154,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	logs = logs.WithLimit(f.logLimit)
+	registryReads, err := a.models(st, arts)
+	if err != nil {
+		return err
+	}
 	// The workflows folder: read now (a folder that cannot be read stops
 	// the server before it listens), then watched.
 	wfs, err := catalog.New(f.workflows, catalog.Options{Types: reg, Logger: log})
@@ -186,7 +190,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		// The pool runs only the tasks of the runs this server plans: a
 		// foreground cairn run beside it runs its own.
 		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(),
-		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: storeModels{st},
+		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
 	})
 	graphs := newGraphCache(reg)
 	var acts *actions.Actions // made below, before the service starts

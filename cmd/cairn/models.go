@@ -1,18 +1,41 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 )
 
 // storeModels is the registry and lineage as tasks read them
 // (tasks.Env.Models, for retrain): reads of the run's store, never
-// writes. Plugins are given none.
-type storeModels struct{ st *sqlite.Store }
+// writes, and of the prediction logs a server on the home keeps. Plugins
+// are given none.
+type storeModels struct {
+	st   *sqlite.Store
+	arts tasks.Artifacts
+	// predictions is HOME/predictions, where cairn server writes the rows
+	// it samples from prediction requests (package serve): NAME/samples.jsonl,
+	// and NAME/samples.1.jsonl before it once rotated.
+	predictions string
+}
+
+// models is the home's storeModels.
+func (a *app) models(st *sqlite.Store, arts tasks.Artifacts) (storeModels, error) {
+	home, err := a.homeDir()
+	if err != nil {
+		return storeModels{}, err
+	}
+	return storeModels{st: st, arts: arts, predictions: filepath.Join(home, "predictions")}, nil
+}
 
 var _ tasks.ModelReader = storeModels{}
 
@@ -63,4 +86,33 @@ func (m storeModels) TrainingData(ctx context.Context, model cairn.ArtifactRef, 
 	}
 	return cairn.ArtifactRef{}, fmt.Errorf("no attempt that wrote the model %s (%s first) had an input named %q (%s): %w",
 		model.Digest, producers[0].Attempt, port, what, cairn.ErrNotFound)
+}
+
+// PredictionLog stores the model's sampled prediction rows (the rotated
+// file first, then the current one, each up to its last whole line: the
+// server may be appending) as one JSON Lines artifact.
+func (m storeModels) PredictionLog(ctx context.Context, name string) (cairn.ArtifactRef, error) {
+	if err := cairn.ValidModelName(name); err != nil {
+		return cairn.ArtifactRef{}, err
+	}
+	if m.predictions == "" || m.arts == nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("no prediction log of model %s: this process keeps none: %w", name, cairn.ErrNotFound)
+	}
+	var buf bytes.Buffer
+	for _, f := range []string{serve.SampleRotatedFile, serve.SampleFile} {
+		b, err := os.ReadFile(filepath.Join(m.predictions, name, f))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return cairn.ArtifactRef{}, fmt.Errorf("read the prediction log of model %s: %w", name, err)
+		}
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			buf.Write(b[:i+1])
+		}
+	}
+	if buf.Len() == 0 {
+		return cairn.ArtifactRef{}, fmt.Errorf("model %s has no sampled predictions in %s: %w", name, filepath.Join(m.predictions, name), cairn.ErrNotFound)
+	}
+	return m.arts.Put(ctx, tasks.MediaTypeJSONL, &buf)
 }

@@ -30,6 +30,9 @@
 // # Params
 //
 //	model           the registered model's name (required)
+//	source          where the fresh data comes from: data (default: the
+//	                data input) or predictions (the production model's
+//	                sampled prediction log, see below)
 //	reference_port  the input of the model's producing attempt that holds
 //	                its training data (default train)
 //	features        the columns compared (default: the model's feature
@@ -59,7 +62,18 @@
 //
 // # Inputs
 //
-//	data   the fresh data set: CSV with (at least) the compared columns
+//	data   the fresh data set: CSV with (at least) the compared columns;
+//	       required with source data, refused with source predictions
+//
+// # The prediction log
+//
+// With source: predictions the fresh data is what the model was asked in
+// production: the rows cairn server sampled from the prediction requests
+// it answered for the model (POST /api/v1/models/NAME/predict,
+// --prediction-sample), which Env.Models stores as a JSON Lines artifact
+// (tasks.ModelReader.PredictionLog) and the task reads with the model's
+// kinds, reporting it as read (port predictions). The log has the
+// features only: the production model is not scored.
 //
 // # Outputs
 //
@@ -91,14 +105,12 @@
 //
 // # Errors
 //
-// Permanent: bad params; no Env.Models (a plugin's process); a model with
+// Permanent: bad params; a data input missing (source data) or given
+// (source predictions); no prediction log (source predictions); no Env.Models (a plugin's process); a model with
 // no version in production (the message names the model and how to deploy
 // a first version); no recorded training data for it (a model registered
 // from outside a run, or reference_port that its producer lacks); fresh
 // data that is not a CSV, has no rows, or lacks a compared column or the
 // label named; a metric that does not suit the model. Retryable: failing to
 // read the store or the artifacts.
-//
-// TODO(#20): the production model's sampled prediction log (cairn server's
-// serving) as a second source of fresh data, once its format has landed.
 package retrain

@@ -17,9 +17,16 @@ const (
 	DefaultMetricDrop    = 0.05
 )
 
+// Sources of the fresh data (param source).
+const (
+	SourceData        = "data"        // the data input
+	SourcePredictions = "predictions" // the production model's sampled prediction log
+)
+
 // params are the task's `with:` values, defaults filled in.
 type params struct {
 	Model         string
+	Source        string
 	ReferencePort string
 	Drift         drift.Options
 	Label         string // "" = the model's, measured when present
@@ -27,7 +34,7 @@ type params struct {
 	MetricDrop    float64
 }
 
-var paramNames = []string{"model", "reference_port", "features", "alpha", "psi_threshold", "rule", "min_drifted", "bins", "label", "metric", "metric_drop"}
+var paramNames = []string{"model", "source", "reference_port", "features", "alpha", "psi_threshold", "rule", "min_drifted", "bins", "label", "metric", "metric_drop"}
 
 // ValidateParams checks the params as written; a ${{ }} reference is
 // accepted for any of them and checked at run time.
@@ -37,7 +44,7 @@ func (*Task) ValidateParams(m map[string]any) []tasks.ParamError {
 }
 
 func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) {
-	p := params{ReferencePort: DefaultReferencePort, MetricDrop: DefaultMetricDrop}
+	p := params{Source: SourceData, ReferencePort: DefaultReferencePort, MetricDrop: DefaultMetricDrop}
 	var errs []tasks.ParamError
 	add := func(key, hint, format string, args ...any) {
 		errs = append(errs, tasks.ParamError{Key: key, Msg: fmt.Sprintf(format, args...), Hint: hint})
@@ -89,6 +96,13 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 				break
 			}
 			p.Model = s
+		case "source":
+			s, _ := v.(string)
+			if s != SourceData && s != SourcePredictions {
+				add(k, "data: the data input; predictions: the rows cairn server sampled from the production model's prediction requests", "want data or predictions, got %s", tasks.Describe(v))
+				break
+			}
+			p.Source = s
 		case "reference_port":
 			if s, ok := name(k, v); ok {
 				p.ReferencePort = s

@@ -32,6 +32,7 @@ const (
 const (
 	PortProductionModel = "production_model"
 	PortReference       = "reference"
+	PortPredictions     = "predictions" // the prediction log read, with source predictions
 )
 
 // Task is the retrain task type; it holds no state.
@@ -56,6 +57,7 @@ func (*Task) Info() cairn.TypeInfo {
 		Summary: "Decides whether a production model should be retrained: per-feature drift of fresh data from the model's training data (found through lineage), and its live score when the fresh data has labels.",
 		Params: []cairn.ParamInfo{
 			{Name: "model", Kind: cairn.KindString, Required: true, Doc: "the registered model's name; its version in production is checked"},
+			{Name: "source", Kind: cairn.KindString, Default: SourceData, Doc: "the fresh data: data (the data input) or predictions (the rows cairn server sampled from the prediction requests the model answered: its features only, so no live score)"},
 			{Name: "reference_port", Kind: cairn.KindString, Default: DefaultReferencePort, Doc: "the input of the attempt that wrote the model that holds its training data (train's train)"},
 			{Name: "features", Kind: cairn.KindList, Doc: "the columns compared (default: the model's feature columns)"},
 			{Name: "alpha", Kind: cairn.KindFloat, Default: drift.DefaultAlpha, Doc: "significance level of the KS and chi-squared tests, in (0, 1]"},
@@ -68,7 +70,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "metric_drop", Kind: cairn.KindFloat, Default: DefaultMetricDrop, Doc: "a fall of the live score below its baseline (the registered version's metric, else its training score) beyond this also makes should_retrain true"},
 		},
 		Inputs: []cairn.PortInfo{
-			{Name: "data", Artifact: true, Required: true, Doc: "the fresh data: CSV with the compared columns (and the label, to score the production model)"},
+			{Name: "data", Artifact: true, Doc: "the fresh data (with source data, the default): CSV with the compared columns (and the label, to score the production model)"},
 		},
 		Outputs: []cairn.PortInfo{
 			{Name: "should_retrain", Doc: "true when enough features drifted or the live score fell by more than metric_drop"},
@@ -145,9 +147,12 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	case env.Models == nil:
 		return fail(cairn.Permanentf("the process running the attempt lends no access to the model registry (a plugin's process has none): run retrain in cairn run or cairn server"))
 	}
-	dataRef, ok := req.Inputs["data"]
-	if !ok {
-		return fail(cairn.Permanentf("input data is required: give the fresh data set (a collect task's data output) under inputs:"))
+	dataRef, hasData := req.Inputs["data"]
+	switch {
+	case p.Source == SourceData && !hasData:
+		return fail(cairn.Permanentf("input data is required: give the fresh data set (a collect task's data output) under inputs:, or say source: predictions"))
+	case p.Source == SourcePredictions && hasData:
+		return fail(cairn.Permanentf("source predictions reads the model's prediction log: leave the data input out, or say source: data"))
 	}
 
 	mv, err := env.Models.Production(ctx, p.Model)
@@ -158,6 +163,17 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return fail(fmt.Errorf("read the production version of %s: %w", p.Model, err))
 	}
 	fmt.Fprintf(log, "retrain: %s is in production (%s)\n", mv.Ref(), mv.Model.Digest)
+	read := map[string]cairn.ArtifactRef{PortProductionModel: mv.Model}
+	if p.Source == SourcePredictions {
+		if dataRef, err = env.Models.PredictionLog(ctx, p.Model); err != nil {
+			if errors.Is(err, cairn.ErrNotFound) {
+				return fail(cairn.Permanentf("source predictions: %w (cairn server samples the rows of POST /api/v1/models/%s/predict, --prediction-sample)", err, p.Model))
+			}
+			return fail(fmt.Errorf("source predictions: %w", err))
+		}
+		read[PortPredictions] = dataRef
+		fmt.Fprintf(log, "retrain: the prediction log of %s is %s (%d bytes)\n", p.Model, dataRef.Digest, dataRef.Size)
+	}
 	refRef, err := env.Models.TrainingData(ctx, mv.Model, p.ReferencePort)
 	if err != nil {
 		if errors.Is(err, cairn.ErrNotFound) {
@@ -256,8 +272,8 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		}
 		metrics["live_"+live.Name] = live.Value
 	}
-	return tasks.Result{Outputs: outputs, Metrics: metrics,
-		Inputs: map[string]cairn.ArtifactRef{PortProductionModel: mv.Model, PortReference: refRef}}, nil
+	read[PortReference] = refRef
+	return tasks.Result{Outputs: outputs, Metrics: metrics, Inputs: read}, nil
 }
 
 // Summary is the drift output: the report's per-feature figures without
@@ -303,8 +319,17 @@ func readFrame(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 	if ref.MediaType == model.MediaType {
 		return nil, false, cairn.Permanentf("%s is a model, not a data set", what)
 	}
-	header, err := readHeader(ctx, store, ref)
-	if err != nil {
+	var err error
+	jsonl := ref.MediaType == tasks.MediaTypeJSONL
+	var header []string
+	if jsonl {
+		// A prediction log: every row holds every feature, never the label.
+		for _, c := range m.Schema() {
+			if c.Name != m.Label {
+				header = append(header, c.Name)
+			}
+		}
+	} else if header, err = readHeader(ctx, store, ref); err != nil {
 		return nil, false, err
 	}
 	has := make(map[string]bool, len(header))
@@ -331,7 +356,11 @@ func readFrame(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 		return nil, false, storeErr(err)
 	}
 	defer rc.Close()
-	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: kinds})
+	read := dataset.ReadCSV
+	if jsonl {
+		read = dataset.ReadJSONL
+	}
+	f, err := read(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: kinds})
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -343,7 +372,7 @@ func readFrame(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 		}
 		var pe *dataset.ParseError
 		if errors.As(err, &pe) {
-			return nil, false, cairn.Permanentf("%s is not a valid CSV: %w", what, err)
+			return nil, false, cairn.Permanentf("%s cannot be read: %w", what, err)
 		}
 		return nil, false, storeErr(err)
 	}

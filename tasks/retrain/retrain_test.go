@@ -26,6 +26,7 @@ import (
 type registry struct {
 	prod *cairn.ModelVersion
 	data cairn.ArtifactRef
+	log  *cairn.ArtifactRef // the prediction log, if any
 	// calls counts the reads, to check none is made before the params
 	// are checked.
 	calls int
@@ -45,6 +46,14 @@ func (r *registry) TrainingData(_ context.Context, m cairn.ArtifactRef, port str
 		return cairn.ArtifactRef{}, fmt.Errorf("no attempt that wrote %s read an input %q: %w", m.Digest, port, cairn.ErrNotFound)
 	}
 	return r.data, nil
+}
+
+func (r *registry) PredictionLog(_ context.Context, name string) (cairn.ArtifactRef, error) {
+	r.calls++
+	if r.log == nil || r.prod == nil || name != r.prod.Name {
+		return cairn.ArtifactRef{}, fmt.Errorf("model %s has no sampled predictions: %w", name, cairn.ErrNotFound)
+	}
+	return *r.log, nil
 }
 
 // world is an artifact store holding a classifier trained on synthetic
@@ -416,5 +425,62 @@ func TestParams(t *testing.T) {
 	}
 	if !errors.Is(cairn.ErrNotFound, cairn.ErrNotFound) {
 		t.Fatal("unreachable")
+	}
+}
+
+// jsonlOf writes f's rows as a prediction log does: cairn_time and
+// cairn_version first, then the features, no label.
+func jsonlOf(t testing.TB, f *dataset.Frame) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	for i := range f.Rows() {
+		b.WriteString(`{"cairn_time":"2026-01-01T00:00:00Z","cairn_version":2`)
+		for _, c := range f.Columns {
+			if c.Name != "label" {
+				fmt.Fprintf(&b, `,%q:%s`, c.Name, dataset.FormatNumber(c.Num[i]))
+			}
+		}
+		b.WriteString("}\n")
+	}
+	return b.Bytes()
+}
+
+// source: predictions reads the production model's prediction log
+// through the registry, reports it as read, and scores nothing.
+func TestPredictionLogSource(t *testing.T) {
+	w := newWorld(t, nil)
+	params := map[string]any{"model": "churn", "source": "predictions"}
+	run := func() (tasks.Result, error) {
+		p, _ := json.Marshal(params)
+		return retrain.New().Run(context.Background(), tasktest.Request(t, p), w.env)
+	}
+	_, err := run()
+	if err == nil || cairn.IsRetryable(err) || !strings.Contains(err.Error(), "has no sampled predictions") || !strings.Contains(err.Error(), "--prediction-sample") {
+		t.Fatalf("no log: %v", err)
+	}
+	drifted := put(t, w.env, tasks.MediaTypeJSONL, jsonlOf(t, classification(t, 5, synthetic.Drift{Shift: 2, Features: 1})))
+	w.reg.log = &drifted
+	res, err := run()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, w.log.String())
+	}
+	if d := output[[]string](t, res, "drifted"); !reflect.DeepEqual(d, []string{"x0"}) || !output[bool](t, res, "should_retrain") {
+		t.Fatalf("drifted %v\n%s", d, w.log.String())
+	}
+	if string(res.Outputs["live_metric"]) != "null" || res.Inputs["predictions"] != drifted || len(res.Inputs) != 3 {
+		t.Fatalf("live %s, read %+v", res.Outputs["live_metric"], res.Inputs)
+	}
+	stable := put(t, w.env, tasks.MediaTypeJSONL, jsonlOf(t, classification(t, 6, synthetic.Drift{})))
+	w.reg.log = &stable
+	if res, err = run(); err != nil || output[bool](t, res, "should_retrain") {
+		t.Fatalf("a stable log: %v %s", err, res.Outputs["reason"])
+	}
+	// Both sources at once, or neither, are refused.
+	if _, err := w.run(t, csvOf(t, classification(t, 2, synthetic.Drift{})), params); err == nil || !strings.Contains(err.Error(), "leave the data input out") {
+		t.Fatalf("data with source predictions: %v", err)
+	}
+	params["source"] = "logs"
+	if _, err := run(); err == nil || !strings.Contains(err.Error(), "want data or predictions") {
+		t.Fatalf("source logs: %v", err)
 	}
 }
