@@ -11,7 +11,9 @@
 // model_unavailable, naming the digest), and when the production version
 // changes to one that does not load, the version served before goes on
 // being served (the log says so, and tries again every Retry). A loaded
-// model is kept by digest.
+// model is kept by digest. Start loads every model's production version
+// in the background, so that a restarted server's first requests do not
+// wait for the artifacts to be read.
 //
 // The version served for a name sits behind an atomic pointer: a request
 // takes it once and uses it to its end, so a switch never fails or mixes

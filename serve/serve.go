@@ -217,7 +217,8 @@ func New(o Options) (*Server, error) {
 	return s, nil
 }
 
-// Start follows the registry until Stop: every Poll it reads
+// Start loads the production version of every model the registry lists
+// (in the background), then follows the registry until Stop: every Poll it reads
 // ModelStageSeq, and when it moved (a promotion, a rollback, a deploy,
 // by any process) it reads the production version of each model it
 // serves and switches to it. It also starts the sample log's writer.
@@ -279,8 +280,35 @@ func (s *Server) Refresh(ctx context.Context, name string) error {
 	return s.refresh(ctx, e)
 }
 
+// lister is a Registry that lists its models (*sqlite.Store): their
+// production versions are loaded at Start, so that the first request
+// does not wait for a model's artifact to be read.
+type lister interface {
+	Models(ctx context.Context) ([]*cairn.ModelVersion, error)
+}
+
+func (s *Server) preload(ctx context.Context) {
+	l, ok := s.o.Registry.(lister)
+	if !ok {
+		return
+	}
+	mvs, err := l.Models(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.o.Logger.Warn("serve: list the registry's models to load them; each is loaded by its first request instead", "err", err)
+		}
+		return
+	}
+	for _, mv := range mvs {
+		if mv.Stage == cairn.StageProduction && ctx.Err() == nil {
+			_, _ = s.newEntry(ctx, mv.Name) // a failure is logged and kept for the requests
+		}
+	}
+}
+
 func (s *Server) loop(ctx context.Context) {
 	defer close(s.done)
+	s.preload(ctx)
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
 	for {

@@ -501,3 +501,34 @@ func TestLargeBodiesTakeTurns(t *testing.T) {
 		t.Fatalf("a large body with every turn taken: %v", err)
 	}
 }
+
+// TestPreload: Start loads the production models before any request.
+func TestPreload(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("clf", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	fx.deploy("cand", cairn.StageCandidate, fx.put(fit(t, "label", model.LogisticRegression, nil, 2)))
+	loads := make(chan string, 10)
+	s := newServer(t, fx, serve.Options{Observe: func(e serve.Event) {
+		if e.Kind == serve.EventLoad {
+			loads <- e.Model + ":" + e.Outcome
+		}
+	}})
+	s.Start(context.Background())
+	defer s.Stop(context.Background())
+	select {
+	case got := <-loads:
+		if got != "clf:ok" {
+			t.Fatalf("loaded %s, want clf:ok", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no model loaded at start")
+	}
+	if _, err := predict(t, s, "clf", 0, `{"rows":[{"num":1,"color":"red","flag":true,"when":"2024-01-02"}]}`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-loads:
+		t.Fatalf("a second load (%s): the request did not use the preloaded model, or the candidate was loaded", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
