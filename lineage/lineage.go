@@ -42,6 +42,10 @@ var ErrBadRef = errors.New("bad lineage reference")
 // MinPrefix is the fewest hex digits an artifact prefix may have.
 const MinPrefix = 8
 
+// maxRef bounds a reference's length (a model name is at most 128
+// bytes, a run id 16, a task id 64).
+const maxRef = 256
+
 // maxCandidates bounds the artifacts an ambiguous prefix lists.
 const maxCandidates = 10
 
@@ -171,6 +175,9 @@ type Resolved struct {
 // matches several artifacts: the error lists them).
 func Resolve(ctx context.Context, s Store, ref string) (*Resolved, error) {
 	ref = strings.TrimSpace(ref)
+	if len(ref) > maxRef {
+		return nil, fmt.Errorf("%w: a reference of %d bytes: a digest, model:NAME@VERSION or RUN/TASK#N is at most %d", ErrBadRef, len(ref), maxRef)
+	}
 	switch {
 	case ref == "":
 		return nil, fmt.Errorf("%w: empty: want a digest, model:NAME[@VERSION] or RUN/TASK[#N]", ErrBadRef)

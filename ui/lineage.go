@@ -518,7 +518,12 @@ type lineagePage struct {
 	Truncated bool
 	JSONHref  string
 	OLHref    string
+	TooLarge  int    // nodes, when too many to draw
+	Deeper    string // the same graph to depth 3
 }
+
+// maxDrawn bounds the nodes the lineage page draws.
+const maxDrawn = 400
 
 func (h *handler) pageLineage(c *gin.Context) {
 	st, err := h.lineageStore()
@@ -558,6 +563,16 @@ func (h *handler) pageLineage(c *gin.Context) {
 	p.JSONHref = APIPrefix + "/lineage?" + api.Encode()
 	api.Set("format", LineageFormatOpenLineage)
 	p.OLHref = APIPrefix + "/lineage?" + api.Encode()
+	if n := len(g.Attempts) + len(g.Artifacts); n > maxDrawn {
+		p.TooLarge = n
+		deeper := url.Values{"ref": {q.Ref}, "depth": {"3"}}
+		if p.Down {
+			deeper.Set("direction", "down")
+		}
+		p.Deeper = "/lineage?" + deeper.Encode()
+		h.render(c, http.StatusOK, "lineage", "Lineage of "+p.Root, p)
+		return
+	}
 	var b bytes.Buffer
 	err = draw.Lineage(&b, g, draw.LineageOptions{
 		AttemptHref:  func(a *lineage.Attempt) string { return attemptHref(a.ID) },

@@ -146,6 +146,7 @@ func TestLineageAPI(t *testing.T) {
 		{"/api/v1/artifacts/zz", 400, "not a digest"},
 		{"/artifacts/" + strings.Repeat("0", 64), 404, "no artifact"},
 		{"/lineage?ref=%3Cscript%3E", 400, "&lt;script&gt;"},
+		{"/api/v1/lineage?ref=" + strings.Repeat("a", 5000), 400, "a reference of 5000 bytes"},
 	} {
 		resp, body := f.do(t, "GET", tc.path, nil)
 		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
@@ -169,5 +170,23 @@ func TestArtifactPagePreview(t *testing.T) {
 	}
 	if n := strings.Count(body, "<tr><td>row"); n != 20 {
 		t.Fatalf("%d rows shown, want 20", n)
+	}
+}
+
+// TestLineagePageTooLarge: a graph past what the page draws says so and
+// links to a bounded one, which is drawn.
+func TestLineagePageTooLarge(t *testing.T) {
+	f := newFixture(t)
+	c, err := lineagetest.Write(context.Background(), f.st, nil, "churn", 81, lineageT0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.do(t, "GET", "/lineage?direction=down&ref="+c.Ref(0, "collect", "data").Digest, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `id="lineage-too-large"`) || strings.Contains(body, "<svg") {
+		t.Fatalf("%d:\n%.2000s", resp.StatusCode, body)
+	}
+	resp, body = f.do(t, "GET", "/lineage?depth=3&direction=down&ref="+c.Ref(0, "collect", "data").Digest, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `<svg`) || !strings.Contains(body, "cut at depth 3") {
+		t.Fatalf("depth 3: %d:\n%.2000s", resp.StatusCode, body)
 	}
 }

@@ -113,8 +113,9 @@ WHERE l.digest IN (SELECT value FROM json_each(?1)) AND l.direction = 'in'`
 // LineageClosure reads the lineage graph upstream (dir cairn.LineageIn:
 // what made them) or downstream (cairn.LineageOut: what was made from
 // them) of the artifacts roots, up to depth attempts away (0: no bound;
-// the graph holds one level more, so that a reader can tell whether it
-// was cut short).
+// the graph may hold more, at least one level more, so that a reader can
+// tell whether it was cut short, and applies the bound). A closure of
+// more than MaxLineageAttempts attempts is refused.
 func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error) {
 	if dir != cairn.LineageIn && dir != cairn.LineageOut {
 		return nil, fmt.Errorf("lineage closure: direction %q is not %q or %q", dir, cairn.LineageIn, cairn.LineageOut)
@@ -138,7 +139,20 @@ func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, 
 	return g, nil
 }
 
+// boundedDepth is the deepest bound the closure query follows level by
+// level: a bounded query keeps a row per digest and level, which on a
+// cycle is a row per level; past it the whole closure is read (a row per
+// digest) and the reader applies the bound.
+const boundedDepth = 64
+
+// MaxLineageAttempts bounds the attempts one closure may reach: past it
+// the query is refused, and a bound (a depth) is needed.
+const MaxLineageAttempts = 20000
+
 func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, depth int) (*cairn.LineageGraph, error) {
+	if depth > boundedDepth {
+		depth = 0
+	}
 	var args []any
 	if depth > 0 {
 		args = []any{roots, depth}
@@ -163,6 +177,13 @@ func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, dept
 	err = s.rtxQueryRow(ctx, tx, `SELECT coalesce(json_group_array(json_array(run_id, task_id, attempt)), '[]') FROM (`+attemptsQuery+`)`, string(reached)).Scan(&refs)
 	if err != nil {
 		return nil, translate(err)
+	}
+	var count []json.RawMessage
+	if err := json.Unmarshal(refs, &count); err != nil {
+		return nil, err
+	}
+	if len(count) > MaxLineageAttempts {
+		return nil, fmt.Errorf("it reaches %d attempts, more than %d: give a depth to read less", len(count), MaxLineageAttempts)
 	}
 	const attemptSet = `(SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS task_id, json_extract(value, '$[2]') AS n FROM json_each(?1))`
 	g := &cairn.LineageGraph{Writers: map[string][]cairn.AttemptRef{}, WriterCount: map[string]int{}}
