@@ -305,9 +305,6 @@ func (h *handler) apiArtifactContent(c *gin.Context) {
 	hd.Set("Cache-Control", "private, max-age=31536000, immutable") // content-addressed
 	hd.Set("ETag", `"`+a.Digest+`"`)
 	c.Status(http.StatusOK)
-	if c.Request.Method == http.MethodHead {
-		return
-	}
 	if err := copyVerified(c.Writer, rc); err != nil {
 		if !c.Writer.Written() {
 			// Nothing went out yet (a small artifact): a plain error.
