@@ -312,7 +312,12 @@ func benchClosedLoop(b *testing.B, ps *predictServer, clients, rows int, window 
 // server's handler in the benchmark's process (the web stack, token
 // authentication on the SQLite store, the model server, wired as cairn
 // server wires them), so that -cpuprofile sees the server's side.
-func BenchmarkPredictInProcess(b *testing.B) {
+func BenchmarkPredictInProcess(b *testing.B) { benchInProcess(b, 8, 1) }
+
+// BenchmarkPredictInProcessBatch is BenchmarkPredictBatch1000 in process.
+func BenchmarkPredictInProcessBatch(b *testing.B) { benchInProcess(b, 4, 1000) }
+
+func benchInProcess(b *testing.B, clients, rows int) {
 	ctx := context.Background()
 	home := b.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(home, "cairn.db"))
@@ -367,5 +372,5 @@ func BenchmarkPredictInProcess(b *testing.B) {
 		}
 		ps.rows = append(ps.rows, row)
 	}
-	benchClosedLoop(b, ps, 8, 1, 5*time.Second)
+	benchClosedLoop(b, ps, clients, rows, 5*time.Second)
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -354,23 +355,37 @@ func (d *decoder) row() error {
 			if d.peek() != '"' {
 				return d.syntax("a column name")
 			}
-			key, err := d.string()
-			if err != nil {
-				return err
+			// Rows name their columns in the same order, mostly: the
+			// column at this place in the last row is tried before the
+			// map. A key that is one of the model's names as written
+			// (no escape) is valid JSON as it stands; any other is read
+			// and checked as a JSON string.
+			j, ok := -1, false
+			var key []byte
+			if raw, fast := d.plainKey(); fast {
+				if k < len(d.order) {
+					j = d.order[k]
+					ok = string(raw) == d.s.cols[j].name
+				}
+				if !ok {
+					j, ok = d.s.index[string(raw)]
+				}
+				if ok || string(raw) == d.s.label {
+					key = raw
+					d.i += len(raw) + 2
+				}
+			}
+			if key == nil {
+				var err error
+				if key, err = d.string(); err != nil {
+					return err
+				}
 			}
 			d.ws()
 			if !d.eat(':') {
 				return d.syntax("':'")
 			}
 			d.ws()
-			// Rows name their columns in the same order, mostly: the
-			// column at this place in the last row is tried before the
-			// map.
-			j, ok := -1, false
-			if k < len(d.order) {
-				j = d.order[k]
-				ok = string(key) == d.s.cols[j].name
-			}
 			if !ok {
 				j, ok = d.s.index[string(key)]
 				if ok && k < len(d.s.cols) {
@@ -582,41 +597,63 @@ func (d *decoder) literal(lit string) bool {
 
 // number reads a JSON number's token (the grammar of RFC 8259).
 func (d *decoder) number() ([]byte, bool) {
-	b, i := d.b, d.i
-	digits := func() bool {
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		return i > s
-	}
-	if i < len(b) && b[i] == '-' {
+	b, i, n := d.b, d.i, len(d.b)
+	if i < n && b[i] == '-' {
 		i++
 	}
 	switch {
-	case i < len(b) && b[i] == '0':
+	case i < n && b[i] == '0':
 		i++
-	case !digits():
+	case i < n && b[i] >= '1' && b[i] <= '9':
+		i++
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
 		return nil, false
 	}
-	if i < len(b) && b[i] == '.' {
+	if i < n && b[i] == '.' {
 		i++
-		if !digits() {
+		s := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
 			return nil, false
 		}
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+	if i < n && (b[i] == 'e' || b[i] == 'E') {
 		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		if i < n && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if !digits() {
+		s := i
+		for i < n && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == s {
 			return nil, false
 		}
 	}
 	tok := b[d.i:i]
 	d.i = i
 	return tok, true
+}
+
+// plainKey returns the bytes of the JSON string at the current byte (a
+// '"') up to its closing quote when it holds no backslash (fast), without
+// moving or checking them.
+func (d *decoder) plainKey() ([]byte, bool) {
+	rest := d.b[d.i+1:]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, false
+	}
+	raw := rest[:end]
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return nil, false
+	}
+	return raw, true
 }
 
 // string reads a JSON string at the current byte (a '"') and returns its
