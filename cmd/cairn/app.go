@@ -21,6 +21,7 @@ import (
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/clean"
 	"github.com/cairnml/cairn/tasks/collect"
+	"github.com/cairnml/cairn/tasks/deploy"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/predict"
@@ -383,7 +384,7 @@ func (a *app) stores() (*artifacts.Dir, *artifacts.Logs, error) {
 func registry() (*tasks.Registry, error) {
 	return tasks.NewRegistry(shell.New(), noop.New(), clean.New(), split.New(),
 		collect.New(collect.Options{SQL: sqlsource.New()}), tune.New(), train.New(), evaluate.New(), predict.New(),
-		retrain.New())
+		retrain.New(), deploy.New())
 }
 
 // pluginOptions says where the plugins and their lock file are.

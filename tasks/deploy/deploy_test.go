@@ -1,0 +1,232 @@
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/deploy"
+	"github.com/cairnml/cairn/tasks/ml/dataset"
+	"github.com/cairnml/cairn/tasks/ml/features"
+	"github.com/cairnml/cairn/tasks/ml/model"
+	"github.com/cairnml/cairn/tasks/tasktest"
+	"github.com/cairnml/cairn/workflows"
+)
+
+var irisModel = sync.OnceValues(func() ([]byte, error) {
+	fh, err := os.Open("../ml/tree/testdata/iris.csv")
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	f, err := dataset.ReadCSV(fh, dataset.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.Fit(f, model.Spec{Preprocess: features.NewSpec("species"), Algorithm: "decision_tree"})
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = m.Encode(&b)
+	return b.Bytes(), err
+})
+
+func modelBytes(t testing.TB) []byte {
+	t.Helper()
+	b, err := irisModel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func digest(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+func reportOf(modelDigest string) []byte {
+	b, _ := json.Marshal(map[string]any{"kind": "classification", "model": modelDigest, "rows": 30,
+		"metrics": map[string]float64{"accuracy": 0.9, "f1_macro": 0.88}, "passed": true})
+	return b
+}
+
+// registration is the one effect a successful deploy returns.
+func registration(t *testing.T, a tasktest.Attempt) *cairn.ModelRegistration {
+	t.Helper()
+	if len(a.Result.Effects) != 1 || a.Result.Effects[0].RegisterModel == nil {
+		t.Fatalf("effects %+v, want one model registration", a.Result.Effects)
+	}
+	return a.Result.Effects[0].RegisterModel
+}
+
+func TestDeploy(t *testing.T) {
+	enc := modelBytes(t)
+	tasktest.Run(t, deploy.New(),
+		tasktest.Case{Name: "candidate", Params: map[string]any{"name": "iris"}, Inputs: map[string][]byte{"model": enc}, Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				r := registration(t, a)
+				if r.Name != "iris" || r.Stage != cairn.StageCandidate || r.Model.Digest != digest(enc) || r.Model.MediaType != model.MediaType ||
+					r.VersionOutput != deploy.VersionOutput || r.Report != nil || r.Metrics != nil {
+					t.Errorf("registration %+v", r)
+				}
+				if got := string(a.Result.Outputs["version"]); got != "null" {
+					t.Errorf("version output %s before the store sets it, want null", got)
+				}
+				if ref, ok := cairn.AsArtifactRef(a.Result.Outputs["model"]); !ok || ref.Digest != digest(enc) {
+					t.Errorf("model output %s", a.Result.Outputs["model"])
+				}
+				if string(a.Result.Outputs["name"]) != `"iris"` || string(a.Result.Outputs["stage"]) != `"candidate"` {
+					t.Errorf("outputs %s", a.Result.Outputs)
+				}
+				if !strings.Contains(string(a.Log), "deploy: registers iris as candidate") {
+					t.Errorf("log:\n%s", a.Log)
+				}
+			}},
+		tasktest.Case{Name: "production-with-report", Params: map[string]any{"name": "iris.v2_x-1", "stage": "production"},
+			Inputs: map[string][]byte{"model": enc, "report": reportOf(digest(enc))}, Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				r := registration(t, a)
+				if r.Stage != cairn.StageProduction || r.Report == nil || r.Report.Digest != digest(reportOf(digest(enc))) {
+					t.Errorf("registration %+v", r)
+				}
+				if want := map[string]float64{"accuracy": 0.9, "f1_macro": 0.88}; !reflect.DeepEqual(r.Metrics, want) {
+					t.Errorf("metrics %v, want the report's %v", r.Metrics, want)
+				}
+			}},
+		tasktest.Case{Name: "metrics-param-wins", Params: map[string]any{"name": "iris", "metrics": map[string]any{"auc": 0.97, "n": 3}},
+			Inputs: map[string][]byte{"model": enc, "report": reportOf(digest(enc))}, Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				if want := map[string]float64{"auc": 0.97, "n": 3}; !reflect.DeepEqual(registration(t, a).Metrics, want) {
+					t.Errorf("metrics %v, want %v", registration(t, a).Metrics, want)
+				}
+			}},
+		tasktest.Case{Name: "report-of-another-model", Params: map[string]any{"name": "iris"},
+			Inputs: map[string][]byte{"model": enc, "report": reportOf(digest([]byte("other")))}, Want: tasktest.FailsPermanent,
+			Check: tasktest.ErrorMentions("input report evaluates model "+digest([]byte("other")), "not the model input "+digest(enc))},
+		tasktest.Case{Name: "report-not-a-report", Params: map[string]any{"name": "iris"},
+			Inputs: map[string][]byte{"model": enc, "report": []byte(`{"rows": 3}`)}, Want: tasktest.FailsPermanent,
+			Check: tasktest.ErrorMentions("not an evaluate report")},
+		tasktest.Case{Name: "not-a-model", Params: map[string]any{"name": "iris"},
+			Inputs: map[string][]byte{"model": []byte("a,b\n1,2\n")}, Want: tasktest.FailsPermanent,
+			Check: tasktest.ErrorMentions("input model sha256:", "not a model")},
+		tasktest.Case{Name: "bad-name", Params: map[string]any{"name": "-iris"}, Inputs: map[string][]byte{"model": enc}, InvalidParams: true,
+			Check: tasktest.ErrorMentions(`model name "-iris"`)},
+		tasktest.Case{Name: "name-with-slash", Params: map[string]any{"name": "a/b"}, Inputs: map[string][]byte{"model": enc}, InvalidParams: true},
+		tasktest.Case{Name: "stage-archived", Params: map[string]any{"name": "iris", "stage": "archived"}, Inputs: map[string][]byte{"model": enc}, InvalidParams: true,
+			Check: tasktest.ErrorMentions("not an archived one")},
+		tasktest.Case{Name: "stage-typo", Params: map[string]any{"name": "iris", "stage": "prodution"}, Inputs: map[string][]byte{"model": enc}, InvalidParams: true,
+			Check: tasktest.ErrorMentions(`did you mean "production"?`)},
+		tasktest.Case{Name: "metric-not-a-number", Params: map[string]any{"name": "iris", "metrics": map[string]any{"f1": "high"}},
+			Inputs: map[string][]byte{"model": enc}, InvalidParams: true, Check: tasktest.ErrorMentions(`metric "f1": want a number, got "high"`)},
+		tasktest.Case{Name: "metrics-not-a-map", Params: map[string]any{"name": "iris", "metrics": []any{1}},
+			Inputs: map[string][]byte{"model": enc}, InvalidParams: true},
+	)
+}
+
+// A model artifact whose stored bytes no longer match its digest fails
+// the deploy naming the digest.
+func TestDeployCorruptModel(t *testing.T) {
+	enc := modelBytes(t)
+	env, _ := tasktest.Env(t)
+	ref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := env.Artifacts.(*artifacts.Dir).Path(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(enc, []byte(`"species"`), []byte(`"spec1es"`), 1)
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	req := tasktest.Request(t, json.RawMessage(`{"name": "iris"}`))
+	req.Inputs = map[string]cairn.ArtifactRef{"model": ref}
+	_, err = deploy.New().Run(context.Background(), req, env)
+	if err == nil || !strings.Contains(err.Error(), ref.Digest) || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Fatalf("deploy of a corrupt model: %v, want an error naming %s", err, ref.Digest)
+	}
+}
+
+// Two runs of the same deploy give the same result.
+func TestDeployDeterministic(t *testing.T) {
+	enc := modelBytes(t)
+	var results [2]tasks.Result
+	for i := range results {
+		env, _ := tasktest.Env(t)
+		mref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := reportOf(mref.Digest)
+		rref, err := env.Artifacts.Put(context.Background(), "application/json", bytes.NewReader(rep))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := tasktest.Request(t, json.RawMessage(`{"name": "iris", "stage": "production"}`))
+		req.Inputs = map[string]cairn.ArtifactRef{"model": mref, "report": rref}
+		if results[i], err = deploy.New().Run(context.Background(), req, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(results[0], results[1]) {
+		t.Errorf("two deploys differ:\n%+v\n%+v", results[0], results[1])
+	}
+}
+
+// A workflow's deploy is checked when the file is read: the model input
+// is required, and a literal name and stage are checked, each problem at
+// its line and column.
+func TestDeployValidation(t *testing.T) {
+	reg, err := tasks.NewRegistry(deploy.New(), trainer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := `inputs: {model: "${{ tasks.t.outputs.model }}"}`
+	for _, c := range []struct{ with, inputs, want string }{
+		{`{name: churn}`, ``, `wf.yaml:3:5: task "d" is missing input "model" required by type "deploy"`},
+		{`{name: "churn model"}`, model, `wf.yaml:5:12: with.name: model name "churn model": only letters`},
+		{`{name: churn, stage: prodution}`, model, "wf.yaml:5:25: with.stage: want candidate or production, got \"prodution\"\n\thint: did you mean \"production\"?"},
+		{`{name: churn, metrics: {auc: high}}`, model, `wf.yaml:5:25: with.metrics: metric "auc": want a number, got "high"`},
+	} {
+		src := "name: wf\ntasks:\n  - id: d\n    type: deploy\n    with: " + c.with + "\n"
+		if c.inputs != "" {
+			src += "    " + c.inputs + "\n"
+		}
+		src += "  - {id: t, type: train}\n"
+		_, err := workflows.Parse("wf.yaml", []byte(src), workflows.Options{Types: reg})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %s: got %v, want %q", c.with, c.inputs, err, c.want)
+		}
+	}
+	good := "name: wf\nparams: {n: {type: string, default: churn}}\ntasks:\n  - id: d\n    type: deploy\n    with: {name: \"${{ params.n }}\", stage: production, metrics: {auc: 0.9}}\n    inputs: {model: \"${{ tasks.t.outputs.model }}\"}\n  - {id: t, type: train}\n"
+	if _, err := workflows.Parse("wf.yaml", []byte(good), workflows.Options{Types: reg}); err != nil {
+		t.Errorf("a good deploy: %v", err)
+	}
+}
+
+// trainer is a type that makes a model, upstream of a deploy.
+type trainer struct{}
+
+func (trainer) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "train", Outputs: []cairn.PortInfo{{Name: "model", Artifact: true}}}
+}
+
+func (trainer) Run(context.Context, tasks.Request, tasks.Env) (tasks.Result, error) {
+	return tasks.Result{}, nil
+}
