@@ -80,6 +80,19 @@ type ModelVersion struct {
 // Ref is "model:NAME@VERSION".
 func (m ModelVersion) Ref() string { return "model:" + m.Name + "@" + strconv.Itoa(m.Version) }
 
+// ModelStageChange is one change of stage in a model's history.
+type ModelStageChange struct {
+	Version int        `json:"version"`
+	From    ModelStage `json:"from,omitempty"` // "" when the version was registered
+	To      ModelStage `json:"to"`
+	// Reason is what made the change: deploy, promote or rollback.
+	Reason string `json:"reason"`
+	// Actor is who: the deploy attempt ("RUN/TASK#N"), a token id, or
+	// "cli:USER@HOST" for a local command.
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+}
+
 // ParseModelRef reads "model:NAME@VERSION" (VERSION ≥ 1) or, with version
 // 0, "model:NAME" (the production version, wherever it is looked up).
 func ParseModelRef(s string) (name string, version int, err error) {

@@ -122,6 +122,10 @@ const (
 	AuditBackfill       = "backfill"
 	AuditTokenCreate    = "token.create"
 	AuditTokenRevoke    = "token.revoke"
+	// A model version moved to a stage by hand, and a model rolled back
+	// to its production version before (detail: model, versions, stages).
+	AuditModelPromote  = "model.promote"
+	AuditModelRollback = "model.rollback"
 )
 
 // AuditFilter selects entries for ListAudit.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // The model registry (issue #19): versions numbered from 1 per name, one
@@ -136,7 +137,9 @@ func (s *Store) logStage(ctx context.Context, tx *sql.Tx, name string, version i
 
 // PromoteModel moves version of model name to stage (the version in
 // production, for production, goes to archived), in one transaction with
-// its record; actor is who asked. It returns the version as it now is.
+// its record in the model's history and the audit log; actor is who
+// asked. A version already at stage is left as it is, and nothing is
+// recorded. It returns the version as it now is.
 // Errors wrap cairn.ErrNotFound when name has no such version; a stage
 // that is not one is a plain error.
 func (s *Store) PromoteModel(ctx context.Context, name string, version int, stage cairn.ModelStage, actor string, now time.Time) (*cairn.ModelVersion, error) {
@@ -153,14 +156,38 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 			return translate(err)
 		}
 		if cairn.ModelStage(from) == stage {
-			return nil
+			return nil // nothing changes, nothing to record
 		}
-		return s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now)
+		var was int // the version in production before, which production archives
+		if stage == cairn.StageProduction {
+			if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) FROM models WHERE name = ? AND stage = 'production'`, name).Scan(&was); err != nil {
+				return translate(err)
+			}
+		}
+		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
+			return err
+		}
+		d := map[string]any{"model": name, "version": version, "from": from, "to": stage}
+		if was != 0 {
+			d["archived"] = was
+		}
+		return s.auditModel(ctx, tx, scheduler.AuditModelPromote, actor, now, d)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("promote model %s@%d to %s: %w", name, version, stage, err)
 	}
 	return s.ModelVersion(ctx, name, version)
+}
+
+// auditModel records a change of the registry by hand in the audit log,
+// in the transaction that makes it.
+func (s *Store) auditModel(ctx context.Context, tx *sql.Tx, action, actor string, now time.Time, detail map[string]any) error {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return fmt.Errorf("encode the audit entry: %w", err)
+	}
+	_, err = s.addAudit(ctx, tx, scheduler.Audit{At: now, Actor: actor, Action: action, Detail: b})
+	return err
 }
 
 // noSuchVersion says why name@version is not found: no such model, or
@@ -179,8 +206,9 @@ func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, vers
 // RollbackModel puts back in production the version that was there
 // before the current one: the newest version promoted to production
 // before the current one was, that is neither the current one nor
-// archived by a rollback since. The current one goes to archived. It
-// returns the version now in production; an error wrapping
+// archived by a rollback since. The current one goes to archived; the
+// change is recorded in the model's history and the audit log (actor is
+// who asked), in the same transaction. It returns the version now in production; an error wrapping
 // cairn.ErrNotFound when name has no production version, or
 // cairn.ErrConflict when there is none before it to go back to.
 func (s *Store) RollbackModel(ctx context.Context, name, actor string, now time.Time) (*cairn.ModelVersion, error) {
@@ -212,7 +240,10 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, name, back).Scan(&from); err != nil {
 			return translate(err)
 		}
-		return s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now)
+		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
+			return err
+		}
+		return s.auditModel(ctx, tx, scheduler.AuditModelRollback, actor, now, map[string]any{"model": name, "from": cur, "to": back})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("roll back model %s: %w", name, err)
@@ -279,13 +310,7 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 }
 
 // ModelStageChange is one row of a model's stage history.
-type ModelStageChange struct {
-	Version  int
-	From, To cairn.ModelStage
-	Reason   string // deploy, promote, rollback
-	Actor    string
-	At       time.Time
-}
+type ModelStageChange = cairn.ModelStageChange
 
 // ModelHistory returns the stage changes of name, oldest first.
 func (s *Store) ModelHistory(ctx context.Context, name string) ([]ModelStageChange, error) {
