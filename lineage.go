@@ -83,7 +83,7 @@ func (m ModelVersion) Ref() string { return "model:" + m.Name + "@" + strconv.It
 // ModelStageChange is one change of stage in a model's history.
 type ModelStageChange struct {
 	Version int        `json:"version"`
-	From    ModelStage `json:"from,omitempty"` // "" when the version was registered
+	From    ModelStage `json:"from"` // "" when the version was registered
 	To      ModelStage `json:"to"`
 	// Reason is what made the change: deploy, promote or rollback.
 	Reason string `json:"reason"`

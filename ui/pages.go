@@ -34,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -97,6 +97,7 @@ type page struct {
 	Who    *Caller // the signed-in caller (nil: none, or no authentication)
 	NoAuth bool    // the server runs without authentication: a banner says so
 	Audit  bool    // the audit log is served
+	Models bool    // the model registry is served
 	Flash  *flash  // what the form that sent the browser here did
 	Body   any
 }
@@ -104,7 +105,7 @@ type page struct {
 // page fills what the layout reads.
 func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
-		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil}
+		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil}
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
 		p.Who = &who
 	}

@@ -186,13 +186,18 @@ type Options struct {
 	// Logger gets the errors answered with a 500 and panics (slog.Default
 	// when nil).
 	Logger *slog.Logger
+	// Registry, if set, serves the model registry: the models pages and
+	// GET /api/v1/models... (promote and rollback need Operate access);
+	// without it they answer 501.
+	Registry ModelRegistry
 	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
 	// access: cairn server's Prometheus metrics (package metrics).
 	Metrics http.Handler
 	// Lineage, if set, serves the artifact and lineage pages and GET
 	// /api/v1/lineage and /api/v1/artifacts/{digest} (without it they
 	// answer 501); Artifacts, if set, the artifacts' bytes (a download,
-	// a data set's first rows). LineageNamespace is the OpenLineage
+	// a data set's first rows; a model version's evaluation report, whose
+	// ROC curve and confusion matrix the model page draws). LineageNamespace is the OpenLineage
 	// namespace of the jobs the server exports ("cairn" when empty).
 	Lineage          LineageReader
 	Artifacts        ArtifactReader
@@ -301,6 +306,7 @@ func New(o Options) (*Handler, error) {
 	h.mountAudit(e)
 	h.mountLineage(e)
 	h.mountSchedules(e)
+	h.mountModels(e)
 	h.mountMetrics(e)
 	h.mountPredict(e)
 	e.NoRoute(h.notFound)

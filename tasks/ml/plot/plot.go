@@ -16,11 +16,14 @@ import (
 )
 
 // Series is one line of a chart: points (X[i], Y[i]) joined in order, or
-// drawn as separate dots when Dots is set (a scatter plot).
+// drawn as separate dots when Dots is set (a scatter plot). Markers draws
+// each point of a line as a dot too (in SVG), so that a line of one point
+// shows.
 type Series struct {
-	Name string
-	X, Y []float64
-	Dots bool
+	Name    string
+	X, Y    []float64
+	Dots    bool
+	Markers bool
 }
 
 // Chart is a line chart over fixed axis ranges.
@@ -155,6 +158,13 @@ func (c Chart) SVG(w io.Writer) error {
 				b.WriteString(num(px(s.X[j])) + "," + num(py(s.Y[j])))
 			}
 			b.WriteString("\"/>\n")
+			if s.Markers {
+				b.WriteString(`<g fill="` + colour + `">` + "\n")
+				for j := range s.X {
+					b.WriteString(`<circle cx="` + num(px(s.X[j])) + `" cy="` + num(py(s.Y[j])) + `" r="3.5"/>` + "\n")
+				}
+				b.WriteString("</g>\n")
+			}
 		}
 		if s.Name != "" { // legend, bottom right inside the frame
 			ly := svgH - padBott - 12 - 18*(len(c.Series)-1-i)

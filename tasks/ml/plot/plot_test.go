@@ -157,3 +157,24 @@ func TestScatter(t *testing.T) {
 		}
 	}
 }
+
+// Markers draw each point of a line as a dot in its colour, so that a
+// line of one point shows too.
+func TestMarkers(t *testing.T) {
+	c := Chart{XMin: 0, XMax: 5, YMin: 0, YMax: 1, Series: []Series{
+		{X: []float64{1}, Y: []float64{0.5}, Markers: true},
+		{X: []float64{1, 2, 3}, Y: []float64{0.1, 0.2, 0.3}, Markers: true},
+		{X: []float64{1, 2}, Y: []float64{0.1, 0.2}},
+	}}
+	var b bytes.Buffer
+	if err := c.SVG(&b); err != nil {
+		t.Fatal(err)
+	}
+	svg := b.String()
+	if n := strings.Count(svg, "<circle "); n != 4 {
+		t.Errorf("%d dots, want one per point of the series with markers (4):\n%s", n, svg)
+	}
+	if !strings.Contains(svg, `<g fill="#0072b2">`+"\n"+`<circle cx="140" cy="193" r="3.5"/>`) {
+		t.Errorf("the one-point line's dot is not drawn in its colour at (1, 0.5):\n%s", svg)
+	}
+}

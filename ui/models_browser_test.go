@@ -1,0 +1,99 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cairnml/cairn/tasks/deploy"
+)
+
+// TestBrowserModels uses the model registry as a person does: two runs
+// deploy a model (version 1 to production, version 2 a candidate); the
+// models page lists it, its page draws the production version's ROC curve
+// and confusion matrix and the metrics across versions; Promote puts
+// version 2 in production, Rollback (confirmed) brings version 1 back,
+// each saying so, the history growing with each.
+func TestBrowserModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests are not short")
+	}
+	b := newBrowser(t)
+	f := newFixture(t)
+	if err := f.reg.Register(deploy.New()); err != nil {
+		t.Fatal(err)
+	}
+	f.h.h.o.Registry, f.h.h.o.Artifacts = f.st, f.arts
+	f.run(t, shipWF, nil)
+	f.run(t, shipWF, map[string]string{"seed": "2", "stage": "candidate"})
+	url := f.srv.URL
+	stage := func(v string) string {
+		return `document.querySelector('tr[data-version="` + v + `"]').dataset.stage`
+	}
+
+	b.do(t, "open the models page from the nav", chromedp.Navigate(url+"/runs"), chromedp.WaitVisible(chromedp.CSS("#nav-models")),
+		chromedp.Click(chromedp.CSS("#nav-models")), chromedp.WaitVisible(chromedp.CSS(`tr[data-model="churn"]`)))
+	b.shot(t, "models")
+	if got := eval[string](t, b, `document.querySelector('tr[data-model="churn"] .production').textContent`); got != "version 1" {
+		t.Errorf("the list's production version: %q", got)
+	}
+	b.do(t, "open the model", chromedp.Click(chromedp.CSS(`a[href="/models/churn"]`)), chromedp.WaitVisible(chromedp.CSS("#model-roc svg")))
+	b.shot(t, "model")
+	if n := eval[int](t, b, `document.querySelectorAll("#model-roc svg polyline").length`); n < 1 {
+		t.Error("the production version's ROC chart has no curve")
+	}
+	if n := eval[int](t, b, `document.querySelectorAll("#model-confusion td").length`); n != 4 {
+		t.Errorf("the confusion matrix has %d cells, want 4 (two classes)", n)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll('#metrics-charts [data-metric="roc_auc"] svg circle').length`); n != 2 {
+		t.Errorf("the roc_auc chart has %d points, want one per version (2)", n)
+	}
+	if s := eval[string](t, b, stage("1")) + "," + eval[string](t, b, stage("2")); s != "production,candidate" {
+		t.Errorf("stages %s", s)
+	}
+
+	b.do(t, "promote version 2", chromedp.Click(chromedp.CSS(`button.promote[data-version="2"]`)), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.shot(t, "model-promoted")
+	if msg := eval[string](t, b, `document.getElementById("flash").textContent`); !strings.Contains(msg, "Version 2 of churn moved from candidate to production. Version 1, in production before, is archived.") {
+		t.Errorf("the flash after Promote: %q", msg)
+	}
+	if s := eval[string](t, b, stage("1")) + "," + eval[string](t, b, stage("2")); s != "archived,production" {
+		t.Errorf("stages after Promote: %s", s)
+	}
+
+	// Rollback asks first: answered Cancel, nothing happens.
+	b.mu.Lock()
+	b.dismiss = true
+	b.mu.Unlock()
+	b.do(t, "roll back, then say no", chromedp.Click(chromedp.CSS("#rollback-model")))
+	time.Sleep(300 * time.Millisecond) // a post, had one gone, would be answered by now
+	if s := eval[string](t, b, stage("2")); s != "production" {
+		t.Fatalf("a rollback answered no: version 2 is %s", s)
+	}
+	b.mu.Lock()
+	b.dismiss = false
+	dialogs := append([]string(nil), b.dialogs...)
+	b.mu.Unlock()
+	if len(dialogs) != 1 || !strings.HasPrefix(dialogs[0], "Roll back churn?") {
+		t.Errorf("the Rollback button's confirmation: %q", dialogs)
+	}
+	b.do(t, "roll back", chromedp.Click(chromedp.CSS("#rollback-model")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.shot(t, "model-rolled-back")
+	if msg := eval[string](t, b, `document.getElementById("flash").textContent`); !strings.Contains(msg, "Version 1 of churn moved from archived to production. Version 2, in production before, is archived.") {
+		t.Errorf("the flash after Rollback: %q", msg)
+	}
+	if s := eval[string](t, b, stage("1")) + "," + eval[string](t, b, stage("2")); s != "production,archived" {
+		t.Errorf("stages after Rollback: %s", s)
+	}
+	if n := eval[int](t, b, `document.querySelectorAll("#model-history tbody tr").length`); n != 6 {
+		t.Errorf("the history has %d rows, want 6 (2 deploys, promote: 2 changes, rollback: 2 changes)", n)
+	}
+	if r := eval[string](t, b, `document.querySelector("#model-history tbody tr:last-child").dataset.reason`); r != "rollback" {
+		t.Errorf("the last change's reason: %q", r)
+	}
+	if bad := b.blocked(); len(bad) > 0 {
+		t.Errorf("the pages' console reports refusals or errors:\n%s", strings.Join(bad, "\n"))
+	}
+}
