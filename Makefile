@@ -24,7 +24,7 @@ proto:
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 
 ## demo: build and run the example ML workflow end to end on embedded SQLite
-## (breast cancer: collect, clean, split, tune, train, evaluate with a gate).
+## (breast cancer: collect, clean, split, tune, train, evaluate with a gate, deploy to the model registry).
 DEMO_WF := workflows/examples/breast-cancer.yaml
 demo: build
 	@rm -rf $(DEMO)
@@ -42,6 +42,8 @@ demo: build
 	./$(BIN) --home $(DEMO) artifact $$(./$(BIN) --home $(DEMO) runs -q --limit 1) evaluate
 	@echo "== cairn lineage (what the predictions were made from; --downstream, --format dot|json|openlineage)"
 	./$(BIN) --home $(DEMO) lineage $$(./$(BIN) --home $(DEMO) runs -q --limit 1)/score
+	@echo "== cairn models (the model the run deployed, past its gate, as the production version of breast-cancer)"
+	./$(BIN) --home $(DEMO) models show breast-cancer
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).

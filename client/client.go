@@ -523,3 +523,60 @@ func (c *Client) Backfill(ctx context.Context, workflow, from, to string) (*runj
 	}
 	return &out, nil
 }
+
+// The model registry.
+
+// Models lists the registered models, by name.
+func (c *Client) Models(ctx context.Context) (*runjson.ModelList, error) {
+	var out runjson.ModelList
+	if err := c.callJSON(ctx, call{method: http.MethodGet, path: "/models", need: needRead, what: "list models"}, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Model returns model name with its versions (newest first) and its
+// history of stages.
+func (c *Client) Model(ctx context.Context, name string) (*runjson.Model, error) {
+	var out runjson.Model
+	k := call{method: http.MethodGet, path: "/models/" + url.PathEscape(name), need: needRead, what: "read model " + name}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ModelVersion returns version v of model name.
+func (c *Client) ModelVersion(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
+	var out runjson.ModelVersion
+	k := call{method: http.MethodGet, path: "/models/" + url.PathEscape(name) + "/versions/" + strconv.Itoa(v), need: needRead,
+		what: fmt.Sprintf("read model %s version %d", name, v)}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PromoteModel moves version v of model name to stage (production,
+// candidate or archived) and says what changed.
+func (c *Client) PromoteModel(ctx context.Context, name string, v int, stage string) (*runjson.ModelChange, error) {
+	var out runjson.ModelChange
+	k := call{method: http.MethodPost, path: "/models/" + url.PathEscape(name) + "/promote", body: map[string]any{"version": v, "stage": stage},
+		need: needOperate, what: fmt.Sprintf("promote model %s version %d", name, v)}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RollbackModel puts back in production the version of model name that
+// was there before the current one, and says what changed.
+func (c *Client) RollbackModel(ctx context.Context, name string) (*runjson.ModelChange, error) {
+	var out runjson.ModelChange
+	k := call{method: http.MethodPost, path: "/models/" + url.PathEscape(name) + "/rollback", body: struct{}{}, need: needOperate,
+		what: "roll back model " + name}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -90,8 +90,12 @@ func parseStage(s string) (cairn.ModelStage, error) {
 	return st, nil
 }
 
-// summaries lists every model's summary, by name.
-func (h *handler) summaries(ctx context.Context, reg ModelRegistry) ([]runjson.ModelSummary, error) {
+// The registry's reads and changes as the API answers them, for the
+// routes below and for cairn models on a home's database: one code path,
+// one shape, whichever a command talks to.
+
+// ModelSummaries lists every model's summary, by name.
+func ModelSummaries(ctx context.Context, reg ModelRegistry) ([]runjson.ModelSummary, error) {
 	heads, err := reg.Models(ctx)
 	if err != nil {
 		return nil, err
@@ -110,9 +114,9 @@ func (h *handler) summaries(ctx context.Context, reg ModelRegistry) ([]runjson.M
 	return out, nil
 }
 
-// model reads a model's versions (newest first) and history; a name
+// modelOf reads a model's versions (newest first) and history; a name
 // without versions is not found.
-func (h *handler) model(ctx context.Context, reg ModelRegistry, name string) ([]*cairn.ModelVersion, []cairn.ModelStageChange, error) {
+func modelOf(ctx context.Context, reg ModelRegistry, name string) ([]*cairn.ModelVersion, []cairn.ModelStageChange, error) {
 	vs, err := reg.ModelVersions(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -134,7 +138,7 @@ func (h *handler) apiModels(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	list, err := h.summaries(c.Request.Context(), reg)
+	list, err := ModelSummaries(c.Request.Context(), reg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -155,12 +159,12 @@ func (h *handler) apiModel(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	vs, hist, err := h.model(c.Request.Context(), reg, name)
+	m, err := ModelDetail(c.Request.Context(), reg, name)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	h.json(c, http.StatusOK, runjson.FromModel(name, vs, hist))
+	h.json(c, http.StatusOK, m)
 }
 
 // GET /api/v1/models/{name}/versions/{version} → one version.
@@ -180,17 +184,40 @@ func (h *handler) apiModelVersion(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	mv, err := reg.ModelVersion(c.Request.Context(), name, v)
+	mv, err := ModelVersionOf(c.Request.Context(), reg, name, v)
 	if err != nil {
-		h.fail(c, h.whyMissing(c.Request.Context(), reg, name, v, err))
+		h.fail(c, err)
 		return
 	}
-	h.json(c, http.StatusOK, runjson.FromModelVersion(mv))
+	h.json(c, http.StatusOK, mv)
+}
+
+// ModelDetail is model name with its versions and history; an error
+// wrapping cairn.ErrNotFound when no version has that name.
+func ModelDetail(ctx context.Context, reg ModelRegistry, name string) (*runjson.Model, error) {
+	vs, hist, err := modelOf(ctx, reg, name)
+	if err != nil {
+		return nil, err
+	}
+	m := runjson.FromModel(name, vs, hist)
+	return &m, nil
+}
+
+// ModelVersionOf is version v of model name; an error wrapping
+// cairn.ErrNotFound says which versions the model has, or that none has
+// that name.
+func ModelVersionOf(ctx context.Context, reg ModelRegistry, name string, v int) (*runjson.ModelVersion, error) {
+	mv, err := reg.ModelVersion(ctx, name, v)
+	if err != nil {
+		return nil, whyMissing(ctx, reg, name, v, err)
+	}
+	j := runjson.FromModelVersion(mv)
+	return &j, nil
 }
 
 // whyMissing turns a version's not-found into the registry's reason: no
 // such model, or the versions it has.
-func (h *handler) whyMissing(ctx context.Context, reg ModelRegistry, name string, v int, err error) error {
+func whyMissing(ctx context.Context, reg ModelRegistry, name string, v int, err error) error {
 	if !errors.Is(err, cairn.ErrNotFound) {
 		return err
 	}
@@ -201,6 +228,9 @@ func (h *handler) whyMissing(ctx context.Context, reg ModelRegistry, name string
 	case len(vs) == 0:
 		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
 	}
+	if vs[0].Version == 1 {
+		return fmt.Errorf("model %s has version 1 only, not %d: %w", name, v, cairn.ErrNotFound)
+	}
 	return fmt.Errorf("model %s has versions 1 to %d, not %d: %w", name, vs[0].Version, v, cairn.ErrNotFound)
 }
 
@@ -210,9 +240,29 @@ func (h *handler) promote(ctx context.Context, name string, v int, stage cairn.M
 	if err != nil {
 		return nil, err
 	}
+	who, _ := CallerFrom(ctx)
+	return PromoteModel(ctx, reg, name, v, stage, actorOf(who), h.o.Now())
+}
+
+// rollback puts back in production the version before name's current
+// one, for the caller.
+func (h *handler) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
+	reg, err := h.registry()
+	if err != nil {
+		return nil, err
+	}
+	who, _ := CallerFrom(ctx)
+	return RollbackModel(ctx, reg, name, actorOf(who), h.o.Now())
+}
+
+// PromoteModel moves version v of model name to stage, for actor (the
+// audit log's), and says what changed. A version the model lacks, or a
+// model that does not exist, is an error wrapping cairn.ErrNotFound that
+// says why; nothing changes then.
+func PromoteModel(ctx context.Context, reg ModelRegistry, name string, v int, stage cairn.ModelStage, actor string, now time.Time) (*runjson.ModelChange, error) {
 	before, err := reg.ModelVersion(ctx, name, v)
 	if err != nil {
-		return nil, h.whyMissing(ctx, reg, name, v, err)
+		return nil, whyMissing(ctx, reg, name, v, err)
 	}
 	var replaced *int
 	if stage == cairn.StageProduction && before.Stage != cairn.StageProduction {
@@ -225,20 +275,18 @@ func (h *handler) promote(ctx context.Context, name string, v int, stage cairn.M
 			}
 		}
 	}
-	who, _ := CallerFrom(ctx)
-	after, err := reg.PromoteModel(ctx, name, v, stage, actorOf(who), h.o.Now())
+	after, err := reg.PromoteModel(ctx, name, v, stage, actor, now)
 	if err != nil {
 		return nil, err
 	}
 	return &runjson.ModelChange{Version: runjson.FromModelVersion(after), From: before.Stage, Replaced: replaced, Changed: before.Stage != after.Stage}, nil
 }
 
-// rollback puts back in production the version before name's current one.
-func (h *handler) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
-	reg, err := h.registry()
-	if err != nil {
-		return nil, err
-	}
+// RollbackModel puts back in production the version of model name that
+// was there before the current one, for actor, and says what changed:
+// an error wrapping cairn.ErrNotFound when the model has no version in
+// production, cairn.ErrConflict when there is none before it.
+func RollbackModel(ctx context.Context, reg ModelRegistry, name, actor string, now time.Time) (*runjson.ModelChange, error) {
 	var cur *int
 	if vs, err := reg.ModelVersions(ctx, name); err == nil {
 		if len(vs) == 0 {
@@ -251,8 +299,7 @@ func (h *handler) rollback(ctx context.Context, name string) (*runjson.ModelChan
 			}
 		}
 	}
-	who, _ := CallerFrom(ctx)
-	after, err := reg.RollbackModel(ctx, name, actorOf(who), h.o.Now())
+	after, err := reg.RollbackModel(ctx, name, actor, now)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +384,7 @@ func (h *handler) pageModels(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	list, err := h.summaries(c.Request.Context(), reg)
+	list, err := ModelSummaries(c.Request.Context(), reg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -401,7 +448,7 @@ func (h *handler) pageModel(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	vs, hist, err := h.model(ctx, reg, name)
+	vs, hist, err := modelOf(ctx, reg, name)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -104,7 +104,7 @@ func TestMaxActiveRunsDidYouMean(t *testing.T) {
 func TestDigestsWithoutMaxActiveRunsUnchanged(t *testing.T) {
 	for file, want := range map[string]string{
 		"examples/iris-shell.yaml":    "sha256:1dec73d334513d5b5eee4f2dd4bc370977b3f041106844fe3dc06ee1201ae1a1",
-		"examples/breast-cancer.yaml": "sha256:0793adfbe5d070757f02aa454e09893085bcffc7139dc7d3139c505eaa388ac5",
+		"examples/breast-cancer.yaml": "sha256:e8e8308bfafcf11577a3106c999b6718c13ecf9ddc7e0a505efd10732716e3ac",
 		"testdata/valid/minimal.yaml": "sha256:601547d8696913fe0ee5cfc63928f050a50ef72994f21b6beb4323c6dae54c6c",
 	} {
 		w, err := ParseFile(file, Options{}) // the example's ML types are not among the fake ones

@@ -58,7 +58,7 @@ var placeholders = map[string]string{
 	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
 	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN",
-	"server": "URL", "token": "TOKEN",
+	"server": "URL", "token": "TOKEN", "stage": "STAGE",
 }
 
 func isBoolFlag(f *flag.Flag) bool {

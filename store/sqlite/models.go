@@ -200,7 +200,15 @@ func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, vers
 	if n == 0 {
 		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
 	}
-	return fmt.Errorf("model %s has versions 1 to %d, not %d: %w", name, max, version, cairn.ErrNotFound)
+	return fmt.Errorf("model %s has %s, not %d: %w", name, versionsText(max), version, cairn.ErrNotFound)
+}
+
+// versionsText says which versions a model has, numbered from 1 to max.
+func versionsText(max int) string {
+	if max == 1 {
+		return "version 1 only"
+	}
+	return fmt.Sprintf("versions 1 to %d", max)
 }
 
 // RollbackModel puts back in production the version that was there
@@ -231,7 +239,7 @@ WHERE h.name = ? AND h.to_stage = 'production' AND h.id < ? AND h.version != ?
 	AND NOT EXISTS (SELECT 1 FROM model_stages r WHERE r.name = h.name AND r.version = h.version AND r.reason = 'rollback' AND r.from_stage = 'production' AND r.id > h.id)
 ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("model %s: version %d is the first in production, there is none before it to roll back to: %w", name, cur, cairn.ErrConflict)
+			return fmt.Errorf("version %d is the first in production, there is none before it to roll back to: %w", cur, cairn.ErrConflict)
 		}
 		if err != nil {
 			return translate(err)

@@ -1,0 +1,501 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/client"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/runjson"
+)
+
+const modelsHelp = `The model registry: the versions of each model that a workflow's deploy task
+registered (numbered from 1 per name; model:NAME@VERSION names one), their
+metrics, the run that made each, and their stage: candidate, production or
+archived. A model has at most one version in production.
+
+  cairn models list [--json]
+                       every model: its production version, its newest, how many
+                       versions each stage holds, the production version's metrics
+  cairn models show NAME[@VERSION] [--json]
+                       a model: every version with its stage and metrics (the metrics
+                       across versions), the run and task that made it, and the
+                       history of its stages; with @VERSION, that version in full
+  cairn models promote NAME VERSION [--stage production|candidate|archived]
+                       moves a version to a stage (production by default); the
+                       version in production before is archived, in the same
+                       transaction
+  cairn models rollback NAME
+                       puts back in production the version that was there before
+                       the current one, and archives the current one
+
+VERSION is a number, or model:NAME@VERSION. A version the model does not have, or
+one of another model, changes nothing and is refused, saying why (exit 1).
+Promotions and rollbacks are recorded in the model's history and the audit log
+(cairn audit), by cli:USER@HOST here or by the token with --server (an operator
+token; list and show need a viewer token).`
+
+// modelSource is where cairn models reads and changes the registry: the
+// home's database or a cairn server (--server), in the same shapes.
+type modelSource interface {
+	list(ctx context.Context) ([]runjson.ModelSummary, error)
+	model(ctx context.Context, name string) (*runjson.Model, error)
+	version(ctx context.Context, name string, v int) (*runjson.ModelVersion, error)
+	promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error)
+	rollback(ctx context.Context, name string) (*runjson.ModelChange, error)
+	close()
+}
+
+func cmdModels(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("models", "list|show|promote|rollback [flags]", modelsHelp)
+	var asJSON bool
+	var stage string
+	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (the API's shapes: docs/api.md)")
+	fs.StringVar(&stage, "stage", "production", "promote: the stage to move the version to: production, candidate or archived")
+	rf := a.remoteFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	rf.resolve(fs)
+	if len(pos) == 0 {
+		return usageError{"want a subcommand: list, show, promote or rollback"}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	sub, rest := pos[0], pos[1:]
+	if set["stage"] && sub != "promote" {
+		return usageError{"--stage applies to models promote only"}
+	}
+	var run func(src modelSource) error
+	switch sub {
+	case "list":
+		if len(rest) > 0 {
+			return usageError{fmt.Sprintf("unexpected argument %q", rest[0])}
+		}
+		run = func(src modelSource) error { return a.modelsList(ctx, src, asJSON) }
+	case "show":
+		if len(rest) != 1 {
+			return usageError{"models show wants one model: NAME or NAME@VERSION"}
+		}
+		name, v, err := parseModelArg(rest[0])
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		run = func(src modelSource) error { return a.modelsShow(ctx, src, name, v, asJSON) }
+	case "promote":
+		if len(rest) != 2 {
+			return usageError{"models promote wants a model and a version: cairn models promote NAME VERSION"}
+		}
+		if err := cairn.ValidModelName(rest[0]); err != nil {
+			return usageError{err.Error()}
+		}
+		st := cairn.ModelStage(stage)
+		if !st.Valid() {
+			return usageError{fmt.Sprintf("--stage %q: want production, candidate or archived%s", stage,
+				suggest(stage, []string{"production", "candidate", "archived"}))}
+		}
+		v, err := parseVersionArg(rest[0], rest[1])
+		if err != nil {
+			return modelProblem(err)
+		}
+		run = func(src modelSource) error { return a.modelsChange(src.promote(ctx, rest[0], v, st))(asJSON) }
+	case "rollback":
+		if len(rest) != 1 {
+			return usageError{"models rollback wants one model: cairn models rollback NAME"}
+		}
+		if err := cairn.ValidModelName(rest[0]); err != nil {
+			return usageError{err.Error()}
+		}
+		run = func(src modelSource) error { return a.modelsChange(src.rollback(ctx, rest[0]))(asJSON) }
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote or rollback%s", sub,
+			suggest(sub, []string{"list", "show", "promote", "rollback"}))}
+	}
+	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show")
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	return modelProblem(run(src))
+}
+
+// modelProblem drops the sentinel's own words from a refusal: the
+// message says why (exit 1, as a run that is not found).
+func modelProblem(err error) error {
+	if errors.Is(err, cairn.ErrConflict) || errors.Is(err, cairn.ErrNotFound) {
+		return errors.New(trimSentinel(err.Error()))
+	}
+	return err
+}
+
+// parseModelArg reads NAME, NAME@VERSION or model:NAME[@VERSION]; version
+// 0 when none is given.
+func parseModelArg(s string) (string, int, error) {
+	if !strings.HasPrefix(s, "model:") {
+		s = "model:" + s
+	}
+	return cairn.ParseModelRef(s)
+}
+
+// parseVersionArg reads promote's VERSION: a number, or a reference to a
+// version of model name (one of another model is refused: nothing changes).
+func parseVersionArg(name, s string) (int, error) {
+	if v, err := strconv.Atoi(s); err == nil {
+		if v < 1 {
+			return 0, usageError{fmt.Sprintf("version %d: versions are numbered from 1", v)}
+		}
+		return v, nil
+	}
+	other, v, err := parseModelArg(s)
+	if err != nil || v == 0 {
+		return 0, usageError{fmt.Sprintf("version %q: want a number, or model:%s@VERSION", s, name)}
+	}
+	if other != name {
+		return 0, fmt.Errorf("%s is a version of model %s, not of %s: nothing changed (to promote it: cairn models promote %s %d): %w",
+			printable(s), other, name, other, v, cairn.ErrNotFound)
+	}
+	return v, nil
+}
+
+// modelSource opens the registry of the home's database (read-only for a
+// read-only subcommand: a home with no database has no model) or of
+// --server.
+func (a *app) modelSource(ctx context.Context, rf *remoteFlags, readOnly bool) (modelSource, error) {
+	if rf.remote() {
+		c, err := a.client(rf)
+		if err != nil {
+			return nil, err
+		}
+		return remoteModels{c: c, rf: rf}, nil
+	}
+	a.readOnly = readOnly
+	st, err := a.openStore(ctx)
+	if err != nil && !(readOnly && errors.Is(err, errNoDatabase)) {
+		return nil, err
+	}
+	return &localModels{st: st}, nil
+}
+
+// localModels is the registry of the home's database.
+type localModels struct {
+	st *sqlite.Store // nil: no database yet
+}
+
+func (l *localModels) close() {
+	if l.st != nil {
+		l.st.Close()
+	}
+}
+
+func (l *localModels) list(ctx context.Context) ([]runjson.ModelSummary, error) {
+	if l.st == nil {
+		return []runjson.ModelSummary{}, nil
+	}
+	return ui.ModelSummaries(ctx, l.st)
+}
+
+func (l *localModels) model(ctx context.Context, name string) (*runjson.Model, error) {
+	if l.st == nil {
+		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
+	}
+	return ui.ModelDetail(ctx, l.st, name)
+}
+
+func (l *localModels) version(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
+	if l.st == nil {
+		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
+	}
+	return ui.ModelVersionOf(ctx, l.st, name, v)
+}
+
+func (l *localModels) promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error) {
+	return ui.PromoteModel(ctx, l.st, name, v, stage, cliActor(), time.Now())
+}
+
+func (l *localModels) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
+	return ui.RollbackModel(ctx, l.st, name, cliActor(), time.Now())
+}
+
+// remoteModels is the registry of a cairn server.
+type remoteModels struct {
+	c  *client.Client
+	rf *remoteFlags
+}
+
+func (r remoteModels) close() {}
+
+// err is a server's error in the command line's terms; a not-found keeps
+// the server's reason (which versions the model has).
+func (r remoteModels) err(err error) error {
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Status == 404 {
+		return fmt.Errorf("%s (the server at %s): %w", ce.Message, r.c.URL(), cairn.ErrNotFound)
+	}
+	return remoteErr(err)
+}
+
+func (r remoteModels) list(ctx context.Context) ([]runjson.ModelSummary, error) {
+	l, err := r.c.Models(ctx)
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return l.Models, nil
+}
+
+func (r remoteModels) model(ctx context.Context, name string) (*runjson.Model, error) {
+	m, err := r.c.Model(ctx, name)
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return m, nil
+}
+
+func (r remoteModels) version(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
+	mv, err := r.c.ModelVersion(ctx, name, v)
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return mv, nil
+}
+
+func (r remoteModels) promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error) {
+	ch, err := r.c.PromoteModel(ctx, name, v, string(stage))
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return ch, nil
+}
+
+func (r remoteModels) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
+	ch, err := r.c.RollbackModel(ctx, name)
+	if err != nil {
+		return nil, r.err(err)
+	}
+	return ch, nil
+}
+
+// The text.
+
+// maxMetricColumns bounds the metric columns of models show's table.
+const maxMetricColumns = 6
+
+func (a *app) modelsList(ctx context.Context, src modelSource, asJSON bool) error {
+	list, err := src.list(ctx)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, runjson.ModelList{Models: list})
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(a.stderr, "no model is registered yet: a workflow's deploy task registers one (docs/workflows.md, deploy)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tPRODUCTION\tNEWEST\tVERSIONS\tPRODUCTION METRICS")
+	for _, s := range list {
+		prod := "-"
+		if s.Production != nil {
+			prod = strconv.Itoa(*s.Production)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, prod, s.Newest, stageCounts(s), orDash(metricsLine(s.Metrics, 4)))
+	}
+	return tw.Flush()
+}
+
+// stageCounts is "3 (1 production, 1 candidate, 1 archived)".
+func stageCounts(s runjson.ModelSummary) string {
+	var parts []string
+	for _, st := range []cairn.ModelStage{cairn.StageProduction, cairn.StageCandidate, cairn.StageArchived} {
+		if n := s.Stages[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", s.Versions, strings.Join(parts, ", "))
+}
+
+// metricsLine is "accuracy 0.9167 · f1 0.9153", at most max metrics.
+func metricsLine(m map[string]float64, max int) string {
+	keys := sortedKeys(m)
+	var parts []string
+	for i, k := range keys {
+		if max > 0 && i == max {
+			parts = append(parts, fmt.Sprintf("… %d more", len(keys)-max))
+			break
+		}
+		parts = append(parts, printable(k)+" "+strconv.FormatFloat(m[k], 'g', 4, 64))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) modelsShow(ctx context.Context, src modelSource, name string, v int, asJSON bool) error {
+	if v > 0 {
+		mv, err := src.version(ctx, name, v)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(a.stdout, mv)
+		}
+		m, err := src.model(ctx, name)
+		if err != nil {
+			return err
+		}
+		return a.showVersion(mv, m)
+	}
+	m, err := src.model(ctx, name)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, m)
+	}
+	w := a.stdout
+	if m.Production != nil {
+		fmt.Fprintf(w, "model %s: version %d in production, %s\n", m.Name, *m.Production, plural(len(m.Versions), "version"))
+	} else {
+		fmt.Fprintf(w, "model %s: no version in production, %s\n", m.Name, plural(len(m.Versions), "version"))
+	}
+	// The metrics across versions: a column per metric.
+	seen := map[string]bool{}
+	for _, mv := range m.Versions {
+		for k := range mv.Metrics {
+			seen[k] = true
+		}
+	}
+	metrics := sortedKeys(seen)
+	more := 0
+	if len(metrics) > maxMetricColumns {
+		more, metrics = len(metrics)-maxMetricColumns, metrics[:maxMetricColumns]
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "VERSION\tSTAGE"
+	for _, k := range metrics {
+		head += "\t" + strings.ToUpper(printable(k))
+	}
+	fmt.Fprintln(tw, head+"\tMADE BY\tREGISTERED")
+	for _, mv := range m.Versions {
+		row := fmt.Sprintf("%d\t%s", mv.Version, mv.Stage)
+		for _, k := range metrics {
+			if x, ok := mv.Metrics[k]; ok {
+				row += "\t" + strconv.FormatFloat(x, 'g', 4, 64)
+			} else {
+				row += "\t-"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", row, producerText(mv.Producer), localTime(mv.CreatedAt))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if more > 0 {
+		fmt.Fprintf(w, "(%d more metrics: cairn models show %s --json)\n", more, m.Name)
+	}
+	fmt.Fprintln(w, "\nhistory:")
+	writeHistory(w, m.History, 0)
+	return nil
+}
+
+// producerText names the deploy attempt that registered a version.
+func producerText(p cairn.AttemptRef) string {
+	if p.RunID == "" {
+		return "-"
+	}
+	s := p.RunID + "/" + printable(p.TaskID)
+	if p.Number > 1 {
+		s += fmt.Sprintf(" (attempt %d)", p.Number)
+	}
+	return s
+}
+
+// writeHistory prints the changes of stage, oldest first (of version v
+// only, unless 0).
+func writeHistory(w io.Writer, hist []runjson.StageChange, v int) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	n := 0
+	for _, h := range hist {
+		if v != 0 && h.Version != v {
+			continue
+		}
+		change := "registered as " + string(h.To)
+		if h.From != nil {
+			change = string(*h.From) + " → " + string(h.To)
+		}
+		fmt.Fprintf(tw, "  %s\tversion %d\t%s\t%s\t%s\n", localTime(h.At), h.Version, change, h.Reason, printable(h.Actor))
+		n++
+	}
+	tw.Flush()
+	if n == 0 {
+		fmt.Fprintln(w, "  (none)")
+	}
+}
+
+func (a *app) showVersion(mv *runjson.ModelVersion, m *runjson.Model) error {
+	w := a.stdout
+	fmt.Fprintf(w, "%s: %s since %s\n", mv.Ref, mv.Stage, localTime(mv.StageChangedAt))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	media := mv.Model.MediaType
+	if media == "" {
+		media = "unknown type"
+	}
+	fmt.Fprintf(tw, "  artifact\t%s (%s, %s)\n", mv.Model.Digest, plural(int(mv.Model.Size), "byte"), media)
+	fmt.Fprintf(tw, "  metrics\t%s\n", orDash(metricsLine(mv.Metrics, 0)))
+	if mv.Report != nil {
+		fmt.Fprintf(tw, "  report\t%s\n", mv.Report.Digest)
+	} else {
+		fmt.Fprintf(tw, "  report\t- (the deploy had no report input)\n")
+	}
+	made := producerText(mv.Producer)
+	if mv.Producer.RunID != "" {
+		made += "   (cairn show " + mv.Producer.RunID + ")"
+	}
+	fmt.Fprintf(tw, "  made by\t%s\n", made)
+	fmt.Fprintf(tw, "  registered\t%s\n", localTime(mv.CreatedAt))
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nhistory:")
+	writeHistory(w, m.History, mv.Version)
+	return nil
+}
+
+// modelsChange prints what a promotion or rollback did.
+func (a *app) modelsChange(ch *runjson.ModelChange, err error) func(asJSON bool) error {
+	return func(asJSON bool) error {
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return writeJSON(a.stdout, ch)
+		}
+		v := ch.Version
+		if !ch.Changed {
+			fmt.Fprintf(a.stdout, "model %s: version %d is %s already: nothing changed\n", v.Name, v.Version, v.Stage)
+			return nil
+		}
+		fmt.Fprintf(a.stdout, "model %s: version %d %s → %s", v.Name, v.Version, ch.From, v.Stage)
+		if ch.Replaced != nil && *ch.Replaced != v.Version {
+			fmt.Fprintf(a.stdout, "; version %d, in production before, is archived", *ch.Replaced)
+		}
+		fmt.Fprintln(a.stdout)
+		return nil
+	}
+}
