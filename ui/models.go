@@ -563,8 +563,12 @@ const maxChartMetrics = 24
 // maxReportBytes bounds the report the model page reads.
 const maxReportBytes = 64 << 20
 
-// maxROCPoints bounds the points per ROC curve the page draws.
-const maxROCPoints = 400
+// maxROCPoints bounds the points per ROC curve the page draws, and
+// maxROCCurves the curves.
+const (
+	maxROCPoints = 400
+	maxROCCurves = 12
+)
 
 // evalReport is what the model page reads of evaluate's report.
 type evalReport struct {
@@ -620,6 +624,9 @@ func (h *handler) drawReport(ctx context.Context, p *modelPage, v *runjson.Model
 	if len(rep.ROC) > 0 {
 		series := make([]plot.Series, 0, len(rep.ROC))
 		for _, c := range rep.ROC {
+			if len(series) == maxROCCurves {
+				break // a legend of more would cover the chart
+			}
 			if len(c.FPR) != len(c.TPR) || len(c.FPR) == 0 {
 				continue
 			}

@@ -234,3 +234,58 @@ func TestModelsPages(t *testing.T) {
 		t.Error("the nav links the models page of a server without the registry")
 	}
 }
+
+// hostileShipWF deploys a model whose metric names and report hold
+// markup, and whose report has more curves and points than a page draws.
+const hostileShipWF = `name: hostile-ship
+tasks:
+  - id: data
+    type: collect
+    with: {source: synthetic, rows: 60, features: 2, seed: 1, label: y}
+  - id: train
+    type: train
+    inputs: {train: "${{ tasks.data.outputs.data }}"}
+    with: {model: logistic_regression, label: y}
+  - id: report
+    type: shell
+    with:
+      outputs: {report: report.json}
+      script: |
+        awk 'BEGIN {
+          pts = "0"; for (i = 1; i < 10000; i++) pts = pts "," i / 9999
+          printf "{\"kind\": \"classification\", \"confusion_matrix\": {\"classes\": [\"<script>alert(1)</script>\", \"b\"], \"matrix\": [[1, 2], [3, 4]]}, \"roc\": ["
+          for (c = 0; c < 40; c++) printf "{\"class\": \"<img src=x onerror=alert(%d)>\", \"auc\": 0.5, \"fpr\": [%s], \"tpr\": [%s]},", c, pts, pts
+          print "{\"class\": \"short\", \"auc\": 0.5, \"fpr\": [0, 1], \"tpr\": [0]}]}"
+        }' > report.json
+  - id: deploy
+    type: deploy
+    inputs: {model: "${{ tasks.train.outputs.model }}", report: "${{ tasks.report.outputs.report }}"}
+    with: {name: hostile, stage: production, metrics: {"<script>alert('m')</script>": 1, "fine": 2}}
+`
+
+// Markup from a deploy's metrics and its report is text on the model's
+// page, and a report with many curves and points is drawn bounded.
+func TestModelPageHostile(t *testing.T) {
+	f := modelFixture(t)
+	if r := f.run(t, hostileShipWF, nil); r.State != cairn.RunSucceeded {
+		t.Fatalf("the hostile run: %s %s", r.State, r.Error)
+	}
+	resp, body := f.get(t, "/models/hostile", "X-Test-Actor", "viewer")
+	if resp.StatusCode != 200 {
+		t.Fatalf("the page: %d %s", resp.StatusCode, body)
+	}
+	for _, bad := range []string{"<script>alert", "<img src=x"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page holds %q unescaped", bad)
+		}
+	}
+	if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the report's class is not shown escaped")
+	}
+	if n := strings.Count(body, "<polyline"); n > maxROCCurves+maxChartMetrics {
+		t.Errorf("%d lines drawn, want at most %d curves and a line per metric", n, maxROCCurves)
+	}
+	if len(body) > 2<<20 {
+		t.Errorf("the page is %d bytes: the report's points are not bounded", len(body))
+	}
+}
