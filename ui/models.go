@@ -241,7 +241,21 @@ func (h *handler) promote(ctx context.Context, name string, v int, stage cairn.M
 		return nil, err
 	}
 	who, _ := CallerFrom(ctx)
-	return PromoteModel(ctx, reg, name, v, stage, actorOf(who), h.o.Now())
+	ch, err := PromoteModel(ctx, reg, name, v, stage, actorOf(who), h.o.Now())
+	if err == nil {
+		h.servingChanged(ctx, name)
+	}
+	return ch, err
+}
+
+// servingChanged tells the model server (Options.Models) that name's
+// stages changed, so that the next predict request is answered by the
+// version now in production; a failure to load it is the model server's
+// to log (it serves the previous version meanwhile).
+func (h *handler) servingChanged(ctx context.Context, name string) {
+	if h.o.Models != nil {
+		_ = h.o.Models.Refresh(context.WithoutCancel(ctx), name)
+	}
 }
 
 // rollback puts back in production the version before name's current
@@ -252,7 +266,11 @@ func (h *handler) rollback(ctx context.Context, name string) (*runjson.ModelChan
 		return nil, err
 	}
 	who, _ := CallerFrom(ctx)
-	return RollbackModel(ctx, reg, name, actorOf(who), h.o.Now())
+	ch, err := RollbackModel(ctx, reg, name, actorOf(who), h.o.Now())
+	if err == nil {
+		h.servingChanged(ctx, name)
+	}
+	return ch, err
 }
 
 // PromoteModel moves version v of model name to stage, for actor (the
