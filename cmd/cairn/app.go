@@ -117,7 +117,7 @@ func commands() []command {
 		{name: "tokens", args: "create|list|revoke [flags]", summary: "make, list and revoke the API tokens of cairn server (viewer, operator, admin)", run: cmdTokens,
 			examples: []string{"cairn tokens create --role admin --name alice", "cairn tokens create --role operator --name ci --expires 30d",
 				"cairn tokens list", "cairn tokens list --json", "cairn tokens revoke 3f2a9c0d1e7b4a65"}},
-		{name: "audit", args: "[--run RUN] [--limit N] [--before ID] [--json]", summary: "print the audit log: who triggered, cancelled, retried, resumed; token changes", run: cmdAudit,
+		{name: "audit", args: "[--run RUN] [--limit N] [--before ID] [--json]", summary: "print the audit log: who triggered, cancelled, retried, resumed; token and model changes", run: cmdAudit,
 			examples: []string{"cairn audit", "cairn audit --run 01m8x1dm", "cairn audit --limit 100 --json"}},
 		{name: "retry", args: "RUN [TASK] [flags]", summary: "run a finished run's failed tasks again, into the same run, with new attempts", run: cmdRetry,
 			examples: []string{"cairn retry 01m8x1dm", "cairn retry 01m8x1dm train", "cairn retry 01m8x1dm --detach   # cairn server runs it",

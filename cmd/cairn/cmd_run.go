@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -395,7 +396,25 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun,
 		}
 	}
 	printMetrics(w, trs)
+	printDeploys(w, trs, more)
 	fmt.Fprintf(w, "details: cairn show %s%s\n", r.ID, more)
+}
+
+// printDeploys says which model versions the run's deploy tasks
+// registered (a version output the store set; none in a reproduced run).
+func printDeploys(w io.Writer, trs []*cairn.TaskRun, more string) {
+	for _, tr := range trs {
+		if tr.Type != "deploy" || tr.State != cairn.TaskSucceeded {
+			continue
+		}
+		var name, stage string
+		var version int
+		if json.Unmarshal(tr.Outputs["name"], &name) != nil || json.Unmarshal(tr.Outputs["stage"], &stage) != nil ||
+			json.Unmarshal(tr.Outputs["version"], &version) != nil || version < 1 || cairn.ValidModelName(name) != nil {
+			continue
+		}
+		fmt.Fprintf(w, "deployed: model:%s@%d as %s (cairn models show %s%s)\n", name, version, printable(stage), name, more)
+	}
 }
 
 // maxMetricTasks bounds the tasks whose metrics the summary prints, so

@@ -70,11 +70,17 @@ func TestModelsCommand(t *testing.T) {
 		t.Error("models list made a database")
 	}
 	wf := writeShip(t)
-	id := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+	r := e.must(0, "run", wf, "--progress", "none")
+	if !strings.Contains(r.stdout, "\ndeployed: model:churn@1 as production (cairn models show churn)\n") {
+		t.Errorf("the run's summary does not say what it deployed:\n%s", r.stdout)
+	}
+	id := runIDOf(t, r.stderr)
 	if v := string(taskByID(t, e.show(id), "deploy").Outputs["version"]); v != "1" {
 		t.Errorf("the deploy's version output: %s", v)
 	}
-	e.must(0, "run", wf, "-p", "seed=2", "-p", "stage=candidate", "--progress", "none")
+	if r := e.must(0, "run", wf, "-p", "seed=2", "-p", "stage=candidate", "--progress", "none"); !strings.Contains(r.stdout, "deployed: model:churn@2 as candidate") {
+		t.Errorf("the second run's summary:\n%s", r.stdout)
+	}
 
 	list := decodeJSON[runjson.ModelList](t, e.must(0, "models", "list", "--json"))
 	if len(list.Models) != 1 || list.Models[0].Name != "churn" || *list.Models[0].Production != 1 || list.Models[0].Newest != 2 {
