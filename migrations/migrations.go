@@ -9,7 +9,7 @@ import (
 
 // files holds every dialect's migrations. It is read-only.
 //
-//go:embed sqlite/*.sql
+//go:embed sqlite/*.sql postgres/*.sql
 var files embed.FS
 
 // SQLite returns the SQLite migrations: NNNN_name.sql files at the root of
@@ -18,6 +18,17 @@ func SQLite() fs.FS {
 	sub, err := fs.Sub(files, "sqlite")
 	if err != nil {
 		// fs.Sub fails only for an invalid path; "sqlite" is valid.
+		panic("migrations: " + err.Error())
+	}
+	return sub
+}
+
+// Postgres returns the PostgreSQL migrations: NNNN_name.sql files at the
+// root of the returned file system, one for each SQLite file, with the
+// same number and name (TestDialectsInStep), making the same tables.
+func Postgres() fs.FS {
+	sub, err := fs.Sub(files, "postgres")
+	if err != nil {
 		panic("migrations: " + err.Error())
 	}
 	return sub

@@ -23,3 +23,34 @@ func TestSQLiteFilesNumbered(t *testing.T) {
 		}
 	}
 }
+
+// TestDialectsInStep fails when a migration is added to one dialect only:
+// every version has one file in each, under the same name.
+func TestDialectsInStep(t *testing.T) {
+	lite, err := fs.Glob(migrations.SQLite(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := fs.Glob(migrations.Postgres(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := func(names []string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	l, p := in(lite), in(pg)
+	for _, n := range lite {
+		if !p[n] {
+			t.Errorf("migrations/sqlite/%s has no migrations/postgres/%s: write the PostgreSQL version of it", n, n)
+		}
+	}
+	for _, n := range pg {
+		if !l[n] {
+			t.Errorf("migrations/postgres/%s has no migrations/sqlite/%s: write the SQLite version of it", n, n)
+		}
+	}
+}
