@@ -13,7 +13,7 @@ const module = "github.com/cairnml/cairn"
 var homes = map[string][]string{
 	"github.com/jmoiron/sqlx":        {module + "/store/sqlite"},
 	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite", module + "/store/sqlsource"},
-	"github.com/jackc/pgx/v5":        {module + "/store/sqlsource"},
+	"github.com/jackc/pgx/v5":        {module + "/store/postgres", module + "/store/sqlsource"},
 	"gopkg.in/yaml.v3":               {module + "/workflows"},
 	"github.com/robfig/cron/v3":      {module + "/workflows"},
 	"golang.org/x/term":              {module + "/cmd/cairn"},

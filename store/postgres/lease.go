@@ -1,0 +1,538 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// Lease claims up to r.Max ready task runs for r.Worker, those made ready
+// earliest first (then by run and creation order), as store/sqlite's
+// Lease. The rows are selected FOR UPDATE SKIP LOCKED: concurrent leases
+// (in this process or another) take different tasks without waiting on
+// each other, and none is handed out twice. It returns an empty slice
+// when nothing is ready, from one read, without a write transaction.
+func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
+	if r.Max <= 0 {
+		return []cairn.WorkItem{}, nil
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", r.Worker, ttl)
+	}
+	if ready, err := s.anyReady(ctx, s.pool, r); err != nil || !ready {
+		if err != nil {
+			return nil, leaseErr(r, err)
+		}
+		return []cairn.WorkItem{}, nil
+	}
+	var items []cairn.WorkItem
+	if err := s.inTx(ctx, s.leaseFn(r, now, ttl, &items)); err != nil {
+		return nil, leaseErr(r, err)
+	}
+	return items, nil
+}
+
+func (b *batchTx) Lease(r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
+	if ttl <= 0 {
+		return nil, fmt.Errorf("lease for %s: ttl %v is not positive", r.Worker, ttl)
+	}
+	var items []cairn.WorkItem
+	if err := b.run(b.s.leaseFn(r, now, ttl, &items), true); err != nil {
+		return nil, leaseErr(r, err)
+	}
+	return items, nil
+}
+
+func leaseErr(r cairn.LeaseRequest, err error) error {
+	if r.RunID != "" {
+		return fmt.Errorf("lease run %s for %s: %w", r.RunID, r.Worker, err)
+	}
+	return fmt.Errorf("lease for %s: %w", r.Worker, err)
+}
+
+// leaseSelect is the lease query for a request's filters; its last
+// parameter is the limit.
+func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
+	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
+	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
+FROM task_runs t`
+	const lock = ` FOR UPDATE OF t SKIP LOCKED`
+	switch {
+	case r.RunID != "" && r.Owner != "":
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = $1 AND runs.owner = $2
+ORDER BY t.ready_gen, t.seq LIMIT $3` + lock, []any{r.RunID, r.Owner}
+	case r.RunID != "":
+		return cols + ` WHERE t.state = 'ready' AND t.run_id = $1 ORDER BY t.ready_gen, t.seq LIMIT $2` + lock, []any{r.RunID}
+	case r.Owner != "":
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = $1
+ORDER BY t.ready_gen, t.run_id, t.seq LIMIT $2` + lock, []any{r.Owner}
+	}
+	return cols + ` WHERE t.state = 'ready' ORDER BY t.ready_gen, t.run_id, t.seq LIMIT $1` + lock, nil
+}
+
+type badRow struct {
+	runID, taskID        string
+	badParams, badInputs bool
+	err                  error
+}
+
+// leaseFn is the body of a lease transaction; it sets *out. A bad row
+// among those selected fails alone and the selection is made again for
+// the places it took (see store/sqlite's leaseFn).
+func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		items := []cairn.WorkItem{}
+		*out = items
+		if r.Max <= 0 {
+			return nil
+		}
+		state := cairn.TaskLeased
+		var running *int64
+		if r.Start {
+			state, running = cairn.TaskRunning, nanos(now)
+		}
+		expires := now.Add(ttl)
+		query, args := leaseSelect(r)
+		for len(items) < r.Max {
+			got, bad, err := s.scanReady(ctx, tx, query, append(slices.Clip(args), r.Max-len(items)))
+			if err != nil {
+				return err
+			}
+			for _, b := range bad {
+				if err := s.failBadRow(ctx, tx, b, now); err != nil {
+					return err
+				}
+			}
+			for i := range got {
+				it := &got[i]
+				it.Lease.Attempt++
+				it.Lease.Token = cairn.NewToken()
+				it.Lease.Worker = r.Worker
+				it.Lease.ExpiresAt = expires
+				it.Started = r.Start
+			}
+			if err := s.claimReady(ctx, tx, got, state, r.Worker, now, ttl, running); err != nil {
+				return err
+			}
+			items = append(items, got...)
+			if len(bad) == 0 {
+				break
+			}
+		}
+		*out = items
+		return nil
+	}
+}
+
+// claimReady leases the ready tasks of items (locked by the select), in
+// one statement.
+func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
+	now time.Time, ttl time.Duration, running *int64) error {
+	if len(items) == 0 {
+		return nil
+	}
+	runs, tasks, attempts, tokens := make([]string, len(items)), make([]string, len(items)), make([]int64, len(items)), make([]string, len(items))
+	for i, it := range items {
+		runs[i], tasks[i], attempts[i], tokens[i] = it.Lease.RunID, it.Lease.TaskID, int64(it.Lease.Attempt), it.Lease.Token
+	}
+	n, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $5, attempt = v.attempt, lease_token = v.token, lease_worker = $6,
+	lease_expires_at = `+s.clock(7)+` + $8, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $7),
+	attempt_started_at = $7, attempt_running_at = $9, version = t.version + 1
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
+WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
+		runs, tasks, attempts, tokens, string(state), worker, now.UnixNano(), int64(ttl), running)
+	if err != nil {
+		return err
+	}
+	// The rows are locked since the select: this cannot miss.
+	if n != int64(len(items)) {
+		return fmt.Errorf("lease %d tasks: %d left ready within the transaction", len(items), int64(len(items))-n)
+	}
+	return nil
+}
+
+func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (items []cairn.WorkItem, bad []badRow, err error) {
+	rows, err := s.query(ctx, tx, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			it                                                 cairn.WorkItem
+			params, inputs                                     []byte
+			attempt, retries, maxIntr, intr, streak, fb, cache int64
+			timeout, backoff, maxBackoff                       int64
+		)
+		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &attempt, &it.Type, &params, &inputs,
+			&timeout, &retries, &backoff, &it.Retry.Factor, &maxBackoff, &maxIntr, &intr, &streak, &fb, &cache); err != nil {
+			return nil, nil, translate(err)
+		}
+		it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
+		it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(intr), int(streak), int(fb), cache != 0
+		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
+		var why []string
+		if params != nil {
+			if json.Valid(params) {
+				it.Params = json.RawMessage(params)
+			} else {
+				b.badParams = true
+				why = append(why, "its stored params are not valid JSON")
+			}
+		}
+		if inputs != nil {
+			if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
+				b.badInputs = true
+				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
+			}
+		}
+		if len(why) > 0 {
+			b.err = errors.New(strings.Join(why, "; "))
+			bad = append(bad, b)
+			continue
+		}
+		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, translate(err)
+	}
+	return items, bad, nil
+}
+
+// failBadRow fails a ready task whose stored values cannot be handed to a
+// worker (see store/sqlite's failBadRow).
+func (s *Store) failBadRow(ctx context.Context, tx pgx.Tx, b badRow, now time.Time) error {
+	msg := fmt.Sprintf("cannot be run: %v; the database was changed by hand or is damaged (the bad value was cleared; start a new run)", b.err)
+	n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'failed', error = $1, finished_at = $2, ready_gen = NULL,
+	params = CASE WHEN $3 THEN NULL ELSE params END, inputs = CASE WHEN $4 THEN NULL ELSE inputs END, version = version + 1
+WHERE run_id = $5 AND task_id = $6 AND state = 'ready'`, msg, now.UnixNano(), b.badParams, b.badInputs, b.runID, b.taskID)
+	if err != nil {
+		return fmt.Errorf("fail task %s/%s: %w", b.runID, b.taskID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("fail task %s/%s: task left ready within the transaction (%d rows)", b.runID, b.taskID, n)
+	}
+	_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: b.runID, TaskID: b.taskID, Reason: scheduler.EvalCompleted,
+		CreatedAt: now, DueAt: now})
+	return err
+}
+
+func anyReadyQuery(r cairn.LeaseRequest) (string, []any) {
+	switch {
+	case r.RunID != "":
+		return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = $1)`, []any{r.RunID}
+	case r.Owner != "":
+		return `SELECT EXISTS (SELECT 1 FROM task_runs t JOIN runs ON runs.id = t.run_id
+WHERE t.state = 'ready' AND runs.owner = $1)`, []any{r.Owner}
+	}
+	return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`, nil
+}
+
+func (s *Store) anyReady(ctx context.Context, q querier, r cairn.LeaseRequest) (bool, error) {
+	query, args := anyReadyQuery(r)
+	var ok bool
+	if err := s.queryRow(ctx, q, query, args...).Scan(&ok); err != nil {
+		return false, translate(err)
+	}
+	return ok, nil
+}
+
+// AnyReady reports whether some task run is ready for r, as of the
+// batch's transaction.
+func (b *batchTx) AnyReady(r cairn.LeaseRequest) (bool, error) {
+	var ok bool
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		ok, err = b.s.anyReady(ctx, tx, r)
+		return err
+	}, true)
+	if err != nil {
+		return false, fmt.Errorf("look for ready tasks: %w", err)
+	}
+	return ok, nil
+}
+
+func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l.TaskID, l.Attempt) }
+
+// StartAttempt moves a leased task run to running if l is its current,
+// unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
+func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = $1, version = version + 1
+WHERE run_id = $2 AND task_id = $3 AND attempt = $4 AND lease_token = $5 AND state = 'leased' AND lease_expires_at > `+s.clock(1),
+			now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return cairn.ErrLeaseLost
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("start attempt %s: %w", leaseName(l), err)
+	}
+	return nil
+}
+
+// Heartbeat extends l to now+ttl if it is the task's current, unexpired
+// lease, and reports whether the run is being cancelled.
+func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl time.Duration) (cairn.HeartbeatReply, error) {
+	res, err := s.HeartbeatMany(ctx, []cairn.Lease{l}, now, ttl)
+	if err != nil {
+		return cairn.HeartbeatReply{}, fmt.Errorf("heartbeat %s: %w", leaseName(l), errors.Unwrap(err))
+	}
+	return res[0].Reply, res[0].Err
+}
+
+// HeartbeatMany extends each of leases to now+ttl, as Heartbeat does one,
+// in one statement whatever their number.
+func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now time.Time, ttl time.Duration) ([]cairn.HeartbeatResult, error) {
+	out := make([]cairn.HeartbeatResult, len(leases))
+	if len(leases) == 0 {
+		return out, nil
+	}
+	if ttl <= 0 {
+		return nil, fmt.Errorf("heartbeat %d leases: ttl %v is not positive", len(leases), ttl)
+	}
+	expires := now.Add(ttl)
+	type key struct {
+		runID, taskID string
+		attempt       int
+		token         string
+	}
+	renewed := make(map[key]bool, len(leases))
+	runs, tasks, attempts, tokens := make([]string, len(leases)), make([]string, len(leases)), make([]int64, len(leases)), make([]string, len(leases))
+	for i, l := range leases {
+		runs[i], tasks[i], attempts[i], tokens[i] = l.RunID, l.TaskID, int64(l.Attempt), l.Token
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		clear(renewed)
+		rows, err := s.query(ctx, tx, `UPDATE task_runs t SET lease_expires_at = `+s.clock(5)+` + $6
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
+WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.lease_token = v.token
+	AND t.state IN ('leased', 'running') AND t.lease_expires_at > `+s.clock(5)+`
+RETURNING t.run_id, t.task_id, t.attempt, t.lease_token, (SELECT cancel_requested FROM runs WHERE runs.id = t.run_id)`,
+			runs, tasks, attempts, tokens, now.UnixNano(), int64(ttl))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				k       key
+				attempt int64
+				cancel  int64
+			)
+			if err := rows.Scan(&k.runID, &k.taskID, &attempt, &k.token, &cancel); err != nil {
+				return translate(err)
+			}
+			k.attempt = int(attempt)
+			renewed[k] = cancel != 0
+		}
+		return translate(rows.Err())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat %d leases: %w", len(leases), err)
+	}
+	for i, l := range leases {
+		cancel, ok := renewed[key{l.RunID, l.TaskID, l.Attempt, l.Token}]
+		if !ok {
+			out[i].Err = fmt.Errorf("heartbeat %s: %w", leaseName(l), cairn.ErrLeaseLost)
+			continue
+		}
+		out[i].Reply = cairn.HeartbeatReply{ExpiresAt: expires, CancelRequested: cancel}
+	}
+	return out, nil
+}
+
+// leaseCheck says which leases a completion accepts.
+type leaseCheck int
+
+const (
+	leaseLive    leaseCheck = iota // expires_at > now: Complete
+	leaseExpired                   // expires_at <= now: Expire
+	leaseAny                       // Expire with force
+)
+
+// cond is the condition on the lease's expiry of t, the caller's now being
+// parameter $n.
+func (s *Store) cond(check leaseCheck, t string, n int) string {
+	switch check {
+	case leaseExpired:
+		return t + `.lease_expires_at <= ` + s.clock(n)
+	case leaseAny:
+		return `$` + fmt.Sprint(n) + `::bigint IS NOT NULL`
+	}
+	return t + `.lease_expires_at > ` + s.clock(n)
+}
+
+// Complete ends the attempt l holds as c says, if l is the task's current,
+// unexpired lease, with an evaluation of the run.
+func (s *Store) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error) {
+	var t *cairn.TaskRun
+	fn, err := s.finishFn(l, c, now, leaseLive, &t)
+	if err == nil {
+		err = s.inTx(ctx, s.withEval(fn, completionEval(l, c, now, scheduler.EvalCompleted)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+func completionEval(l cairn.Lease, c cairn.Completion, now time.Time, reason string) scheduler.Evaluation {
+	e := scheduler.Evaluation{RunID: l.RunID, TaskID: l.TaskID, Reason: reason, CreatedAt: now, DueAt: now}
+	if c.State == cairn.TaskRetrying && c.RetryAt.After(now) {
+		e.Reason, e.DueAt = scheduler.EvalRetry, c.RetryAt
+	}
+	return e
+}
+
+func (s *Store) withEval(fn txFn, e scheduler.Evaluation) txFn {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		if err := fn(ctx, tx); err != nil {
+			return err
+		}
+		_, err := s.addEvaluation(ctx, tx, e)
+		return err
+	}
+}
+
+// Expire ends lease l as Complete does, on behalf of a holder that can no
+// longer complete it: expired by now, or with force any current lease.
+func (s *Store) Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error) {
+	var t *cairn.TaskRun
+	fn, err := s.finishFn(l, c, now, expireCheck(force), &t)
+	if err == nil {
+		err = s.inTx(ctx, s.withEval(fn, completionEval(l, c, now, scheduler.EvalExpired)))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("expire attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+func expireCheck(force bool) leaseCheck {
+	if force {
+		return leaseAny
+	}
+	return leaseExpired
+}
+
+func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck, out **cairn.TaskRun) (txFn, error) {
+	if _, err := encodeFinish(l, c, now); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx pgx.Tx) error {
+		trs, errs, err := s.completeMany(ctx, tx, []scheduler.Finish{{Lease: l, Completion: c}}, now, check)
+		if err != nil {
+			return err
+		}
+		if errs[0] != nil {
+			if errors.Is(errs[0], cairn.ErrLeaseLost) {
+				return cairn.ErrLeaseLost
+			}
+			return errs[0]
+		}
+		*out = trs[0]
+		return nil
+	}, nil
+}
+
+func (b *batchTx) Complete(l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error) {
+	var t *cairn.TaskRun
+	fn, err := b.s.finishFn(l, c, now, leaseLive, &t)
+	if err == nil {
+		err = b.run(fn, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("complete attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+func (b *batchTx) Expire(l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error) {
+	var t *cairn.TaskRun
+	fn, err := b.s.finishFn(l, c, now, expireCheck(force), &t)
+	if err == nil {
+		err = b.run(fn, true)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("expire attempt %s: %w", leaseName(l), err)
+	}
+	return t, nil
+}
+
+const defaultExpiredLimit = 100
+
+// leaseExpiry is a lease's expiry in the caller's terms (see Open), the
+// caller's now being $1.
+func (s *Store) leaseExpiry() string {
+	if s.callerClock {
+		return "lease_expires_at + 0 * $1::bigint"
+	}
+	return "lease_expires_at - " + s.clock(1) + " + $1"
+}
+
+// ExpiredLeases lists up to limit (100 if limit <= 0) leases that have
+// expired by now (exactly those Expire accepts without force), soonest
+// expired first, only run runID's unless runID is "".
+func (s *Store) ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error) {
+	if limit <= 0 {
+		limit = defaultExpiredLimit
+	}
+	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs
+WHERE lease_token IS NOT NULL AND lease_expires_at <= `+s.clock(1)+` AND ($2 = '' OR run_id = $2)
+ORDER BY lease_expires_at LIMIT $3`, now.UnixNano(), runID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list expired leases: %w", err)
+	}
+	return ls, nil
+}
+
+// ActiveLeases lists the leases of run runID's leased or running task
+// runs, soonest expiring first.
+func (s *Store) ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error) {
+	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs
+WHERE lease_token IS NOT NULL AND run_id = $2 ORDER BY lease_expires_at, task_id`, time.Now().UnixNano(), runID)
+	if err != nil {
+		return nil, fmt.Errorf("list active leases of %s: %w", runID, err)
+	}
+	return ls, nil
+}
+
+func (s *Store) queryLeases(ctx context.Context, sql string, args ...any) ([]cairn.Lease, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []cairn.Lease{}
+	for rows.Next() {
+		var (
+			l       cairn.Lease
+			attempt int64
+			expires *int64
+		)
+		if err := rows.Scan(&l.RunID, &l.TaskID, &attempt, &l.Token, &l.Worker, &expires); err != nil {
+			return nil, translate(err)
+		}
+		l.Attempt, l.ExpiresAt = int(attempt), fromNanos(expires)
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err)
+	}
+	return out, nil
+}

@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+)
+
+// Lineage (issue #19), as store/sqlite records it: the transaction that
+// records attempts ending also records what they read and wrote and
+// applies a success's effects.
+
+type endedAttempt struct {
+	r  *finishRow
+	tr *cairn.TaskRun
+}
+
+type lineageRow struct {
+	a    cairn.AttemptRef
+	dir  string
+	port string
+	ref  cairn.ArtifactRef
+}
+
+func artifactOutputs(outs map[string]json.RawMessage) []lineageRow {
+	var rows []lineageRow
+	for name, v := range outs {
+		if len(v) == 0 || v[0] != '{' || !bytes.Contains(v, []byte(`"digest"`)) {
+			continue
+		}
+		if ref, ok := cairn.AsArtifactRef(v); ok {
+			rows = append(rows, lineageRow{dir: cairn.LineageOut, port: name, ref: ref})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].port < rows[j].port })
+	return rows
+}
+
+func lineageEdges(ended []endedAttempt) []lineageRow {
+	var rows []lineageRow
+	for _, e := range ended {
+		a := cairn.AttemptRef{RunID: e.r.l.RunID, TaskID: e.r.l.TaskID, Number: e.r.l.Attempt}
+		if len(e.tr.Inputs) > 0 {
+			names := make([]string, 0, len(e.tr.Inputs))
+			for n := range e.tr.Inputs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.tr.Inputs[n]})
+			}
+		}
+		if e.r.state == cairn.TaskSucceeded && len(e.r.readInputs) > 0 {
+			names := make([]string, 0, len(e.r.readInputs))
+			for n := range e.r.readInputs {
+				if _, dup := e.tr.Inputs[n]; !dup {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.r.readInputs[n]})
+			}
+		}
+		if e.r.state == cairn.TaskSucceeded && len(e.tr.Outputs) > 0 {
+			for _, o := range artifactOutputs(e.tr.Outputs) {
+				o.a = a
+				rows = append(rows, o)
+			}
+		}
+	}
+	return rows
+}
+
+func (s *Store) recordLineage(ctx context.Context, tx pgx.Tx, ended []endedAttempt, now time.Time) error {
+	if edges := lineageEdges(ended); len(edges) > 0 {
+		if err := s.writeEdges(ctx, tx, edges, now); err != nil {
+			return err
+		}
+	}
+	for _, e := range ended {
+		for _, eff := range e.r.effects {
+			if err := s.applyEffect(ctx, tx, e, eff, now); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeEdges(ctx context.Context, tx pgx.Tx, edges []lineageRow, now time.Time) error {
+	seen := make(map[string]bool, len(edges))
+	arts := make([]lineageRow, 0, len(edges))
+	for _, e := range edges {
+		if !seen[e.ref.Digest] || e.dir == cairn.LineageOut {
+			if !seen[e.ref.Digest] {
+				arts = append(arts, e)
+			} else {
+				for i := range arts {
+					if arts[i].ref.Digest == e.ref.Digest && arts[i].dir == cairn.LineageIn {
+						arts[i] = e
+					}
+				}
+			}
+			seen[e.ref.Digest] = true
+		}
+	}
+	// In digest order: two transactions recording the same artifacts take
+	// their row locks in one order.
+	sort.Slice(arts, func(i, j int) bool { return arts[i].ref.Digest < arts[j].ref.Digest })
+	n := len(arts)
+	digests, media, runs, tasks := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	sizes, attempts := make([]int64, n), make([]int64, n)
+	for i, a := range arts {
+		digests[i], sizes[i], media[i] = a.ref.Digest, a.ref.Size, a.ref.MediaType
+		if a.dir == cairn.LineageOut {
+			runs[i], tasks[i], attempts[i] = a.a.RunID, a.a.TaskID, int64(a.a.Number)
+		}
+	}
+	if _, err := s.exec(ctx, tx, `INSERT INTO artifacts (digest, size, media_type, run_id, task_id, attempt, created_at)
+SELECT * , $7::bigint FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+ON CONFLICT (digest) DO UPDATE SET run_id = excluded.run_id, task_id = excluded.task_id, attempt = excluded.attempt
+WHERE artifacts.run_id = '' AND excluded.run_id != ''`, digests, sizes, media, runs, tasks, attempts, now.UnixNano()); err != nil {
+		return fmt.Errorf("record artifacts: %w", err)
+	}
+	m := len(edges)
+	eruns, etasks, dirs, ports, edigests, eattempts := make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]int64, m)
+	for i, e := range edges {
+		eruns[i], etasks[i], eattempts[i], dirs[i], ports[i], edigests[i] = e.a.RunID, e.a.TaskID, int64(e.a.Number), e.dir, e.port, e.ref.Digest
+	}
+	if _, err := s.exec(ctx, tx, `INSERT INTO lineage (run_id, task_id, attempt, direction, port, digest)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])`,
+		eruns, etasks, eattempts, dirs, ports, edigests); err != nil {
+		return fmt.Errorf("record lineage: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) applyEffect(ctx context.Context, tx pgx.Tx, e endedAttempt, eff cairn.Effect, now time.Time) error {
+	reg := eff.RegisterModel
+	var reproduceOf string
+	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = $1`, e.tr.RunID).Scan(&reproduceOf); err != nil {
+		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.tr.RunID, translate(err))
+	}
+	if reproduceOf != "" {
+		return nil
+	}
+	a := cairn.AttemptRef{RunID: e.tr.RunID, TaskID: e.tr.TaskID, Number: e.r.l.Attempt}
+	v, err := s.registerModel(ctx, tx, *reg, a, now)
+	if err != nil {
+		return fmt.Errorf("register model %s from %s: %w", reg.Name, a, err)
+	}
+	if reg.VersionOutput == "" {
+		return nil
+	}
+	if e.tr.Outputs == nil {
+		e.tr.Outputs = map[string]json.RawMessage{}
+	}
+	e.tr.Outputs[reg.VersionOutput] = json.RawMessage(fmt.Sprint(v))
+	b, err := json.Marshal(e.tr.Outputs)
+	if err != nil {
+		return fmt.Errorf("register model %s: encode outputs: %w", reg.Name, err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = $1 WHERE run_id = $2 AND task_id = $3`, string(b), a.RunID, a.TaskID); err != nil {
+		return fmt.Errorf("register model %s: write outputs: %w", reg.Name, err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = $1 WHERE run_id = $2 AND task_id = $3 AND number = $4`, string(b), a.RunID, a.TaskID, a.Number); err != nil {
+		return fmt.Errorf("register model %s: write the attempt's outputs: %w", reg.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,258 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// finishRow is a completion encoded for the store.
+type finishRow struct {
+	l                              cairn.Lease
+	state, attemptState            cairn.TaskState
+	interrupted                    int64
+	outputs, metrics               *string
+	errText, stack                 string
+	retryable                      int64
+	retryAt, taskFinished          *int64
+	finishedAt                     int64
+	exit                           *int64
+	plugin, version, cacheKey      string
+	cached                         cairn.AttemptRef
+	attemptOutputs, attemptMetrics *string
+	effects                        []cairn.Effect
+	readInputs                     map[string]cairn.ArtifactRef
+}
+
+// encodeFinish checks and encodes completion c of lease l (as
+// store/sqlite's).
+func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, error) {
+	f := finishRow{l: l, state: c.State, attemptState: c.State, errText: c.Error, stack: c.Stack, retryable: boolInt(c.Retryable),
+		version: c.Version, cacheKey: c.CacheKey, cached: c.CachedFrom}
+	switch c.State {
+	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
+	default:
+		return f, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
+	}
+	if c.Interrupted {
+		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
+			return f, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
+		}
+		f.attemptState, f.interrupted = cairn.AttemptInterrupted, 1
+	}
+	var err error
+	if f.outputs, err = jsonText(c.Outputs, c.Outputs == nil); err != nil {
+		return f, fmt.Errorf("encode outputs: %w", err)
+	}
+	if f.metrics, err = jsonText(c.Metrics, c.Metrics == nil); err != nil {
+		return f, fmt.Errorf("encode metrics: %w", err)
+	}
+	if c.State == cairn.TaskSucceeded {
+		f.attemptOutputs, f.attemptMetrics = f.outputs, f.metrics
+		for _, e := range c.Effects {
+			if err := e.Validate(); err != nil {
+				return f, err
+			}
+		}
+		f.effects = c.Effects
+		for port, ref := range c.ReadInputs {
+			if port == "" {
+				return f, fmt.Errorf("an artifact read beyond the inputs has no port name")
+			}
+			if err := ref.Validate(); err != nil {
+				return f, fmt.Errorf("artifact read as %q: %w", port, err)
+			}
+		}
+		f.readInputs = c.ReadInputs
+	} else if len(c.Effects) > 0 {
+		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
+	}
+	finishedAt := c.FinishedAt
+	if finishedAt.IsZero() {
+		finishedAt = now
+	}
+	f.finishedAt = finishedAt.UnixNano()
+	if c.State == cairn.TaskRetrying {
+		f.retryAt = nanos(c.RetryAt)
+	} else {
+		fa := f.finishedAt
+		f.taskFinished = &fa
+	}
+	if c.ExitCode != nil {
+		e := int64(*c.ExitCode)
+		f.exit = &e
+	}
+	if c.Plugin != nil {
+		b, err := json.Marshal(c.Plugin)
+		if err != nil {
+			return f, fmt.Errorf("encode plugin: %w", err)
+		}
+		f.plugin = string(b)
+	}
+	return f, nil
+}
+
+// completeQuery ends the leases of a list of completions (arrays $1-$24)
+// that check accepts, the caller's now being $25: the task runs are
+// locked and read as they were (old), moved on (u), and each attempt
+// written once, as it ended, from what old held — one statement.
+func (s *Store) completeQuery(check leaseCheck) string {
+	return `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
+	$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],
+	$17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[], $24::text[])
+	AS v(run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr, astate, afinished, stack,
+		retryable, exit_code, plugin, version, cache_key, cached_run, cached_task, cached_attempt, aoutputs, ametrics)),
+old AS (SELECT t.run_id, t.task_id, t.attempt, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
+		t.type, t.params
+	FROM task_runs t JOIN v ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.lease_token = v.token
+	WHERE t.state IN ('leased', 'running') AND ` + s.cond(check, "t", 25) + `
+	ORDER BY t.run_id, t.task_id FOR UPDATE OF t),
+u AS (UPDATE task_runs t SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
+	finished_at = coalesce(v.finished, t.finished_at), lease_token = NULL, lease_worker = NULL,
+	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
+	interrupted = t.interrupted + v.intr, interrupted_streak = (t.interrupted_streak + 1) * v.intr,
+	version = t.version + 1
+	FROM v JOIN old ON old.run_id = v.run_id AND old.task_id = v.task_id
+	WHERE t.run_id = v.run_id AND t.task_id = v.task_id
+	RETURNING ` + prefixed("t.", taskCols) + `),
+a AS (INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
+		retryable, exit_code, plugin, type, version, params, cache_key, cached_run, cached_task, cached_attempt, outputs, metrics)
+	SELECT old.run_id, old.task_id, old.attempt, v.astate, old.lease_worker, old.lease_token, old.attempt_started_at,
+		old.attempt_running_at, v.afinished, v.error, v.stack, v.retryable, v.exit_code, v.plugin, old.type, v.version, old.params,
+		v.cache_key, v.cached_run, v.cached_task, v.cached_attempt, v.aoutputs, v.ametrics
+	FROM old JOIN v ON v.run_id = old.run_id AND v.task_id = old.task_id)
+SELECT * FROM u`
+}
+
+// completeMany records completions under leases check accepts, in one
+// statement whatever their number (see store/sqlite's completeMany).
+func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Finish, now time.Time, check leaseCheck) (trs []*cairn.TaskRun, errs []error, err error) {
+	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
+	type key struct{ run, task string }
+	at := make(map[key]int, len(fs))
+	rows := make([]finishRow, 0, len(fs))
+	for i, f := range fs {
+		r, err := encodeFinish(f.Lease, f.Completion, now)
+		k := key{f.Lease.RunID, f.Lease.TaskID}
+		if _, dup := at[k]; dup && err == nil {
+			err = cairn.ErrLeaseLost // the first report of a task decides
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(f.Lease), err)
+			continue
+		}
+		at[k] = i
+		rows = append(rows, r)
+	}
+	// Locks are taken in (run, task) order, whoever completes: two
+	// completers never wait on each other in a cycle.
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].l.RunID != rows[j].l.RunID {
+			return rows[i].l.RunID < rows[j].l.RunID
+		}
+		return rows[i].l.TaskID < rows[j].l.TaskID
+	})
+	if len(rows) > 0 {
+		n := len(rows)
+		var (
+			runIDs, taskIDs, tokens, states, errTexts, astates, stacks = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			plugins, versions, cacheKeys, cachedRuns, cachedTasks      = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			attempts, intr, afinished, retryable, cachedAttempts       = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+			outputs, metrics, aoutputs, ametrics                       = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+			retryAt, finished, exit                                    = make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		)
+		for i, r := range rows {
+			runIDs[i], taskIDs[i], attempts[i], tokens[i] = r.l.RunID, r.l.TaskID, int64(r.l.Attempt), r.l.Token
+			states[i], outputs[i], metrics[i], errTexts[i] = string(r.state), r.outputs, r.metrics, r.errText
+			retryAt[i], finished[i], intr[i] = r.retryAt, r.taskFinished, r.interrupted
+			astates[i], afinished[i], stacks[i], retryable[i], exit[i] = string(r.attemptState), r.finishedAt, r.stack, r.retryable, r.exit
+			plugins[i], versions[i], cacheKeys[i] = r.plugin, r.version, r.cacheKey
+			cachedRuns[i], cachedTasks[i], cachedAttempts[i] = r.cached.RunID, r.cached.TaskID, int64(r.cached.Number)
+			aoutputs[i], ametrics[i] = r.attemptOutputs, r.attemptMetrics
+		}
+		res, err := s.query(ctx, tx, s.completeQuery(check), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
+			retryAt, finished, intr, astates, afinished, stacks, retryable, exit, plugins, versions, cacheKeys, cachedRuns,
+			cachedTasks, cachedAttempts, aoutputs, ametrics, now.UnixNano())
+		if err != nil {
+			return nil, nil, fmt.Errorf("complete %d attempts: %w", n, err)
+		}
+		for res.Next() {
+			t, err := scanTaskRun(res)
+			if err != nil {
+				res.Close()
+				return nil, nil, translate(err)
+			}
+			trs[at[key{t.RunID, t.TaskID}]] = t
+		}
+		res.Close()
+		if err := res.Err(); err != nil {
+			return nil, nil, fmt.Errorf("complete %d attempts: %w", n, translate(err))
+		}
+	}
+	for i := range fs {
+		if trs[i] == nil && errs[i] == nil {
+			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
+		}
+	}
+	ended := make([]endedAttempt, 0, len(rows))
+	for i := range rows {
+		if t := trs[at[key{rows[i].l.RunID, rows[i].l.TaskID}]]; t != nil {
+			ended = append(ended, endedAttempt{&rows[i], t})
+		}
+	}
+	if err := s.recordLineage(ctx, tx, ended, now); err != nil {
+		return nil, nil, err
+	}
+	return trs, errs, nil
+}
+
+// CompleteMany is Complete for many completions in one transaction, each
+// with its evaluation as Complete records it.
+func (s *Store) CompleteMany(ctx context.Context, fs []scheduler.Finish, now time.Time) ([]*cairn.TaskRun, []error, error) {
+	var (
+		trs  []*cairn.TaskRun
+		errs []error
+	)
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		if trs, errs, err = s.completeMany(ctx, tx, fs, now, leaseLive); err != nil {
+			return err
+		}
+		for i, f := range fs {
+			if trs[i] == nil {
+				continue
+			}
+			if _, err := s.addEvaluation(ctx, tx, completionEval(f.Lease, f.Completion, now, scheduler.EvalCompleted)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("complete %d attempts: %w", len(fs), err)
+	}
+	return trs, errs, nil
+}
+
+func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.TaskRun, []error, error) {
+	var (
+		trs  []*cairn.TaskRun
+		errs []error
+	)
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		trs, errs, err = b.s.completeMany(ctx, tx, fs, now, leaseLive)
+		return err
+	}, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("complete %d attempts: %w", len(fs), err)
+	}
+	return trs, errs, nil
+}

@@ -1,0 +1,282 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+)
+
+// The model registry, as store/sqlite's. Every registry write takes the
+// registry's advisory lock first, for the rest of its transaction: version
+// numbers (max()+1 per name) cannot race, and model_stages ids appear in
+// commit order (ModelStageSeq only grows as changes become visible).
+
+const modelCols = `name, version, digest, stage, metrics, report, run_id, task_id, attempt, created_at, stage_changed_at`
+
+const modelSelect = `SELECT m.name, m.version, m.digest, m.stage, m.metrics, m.report, m.run_id, m.task_id, m.attempt,
+	m.created_at, m.stage_changed_at, coalesce(a.size, 0), coalesce(a.media_type, '')
+FROM models m LEFT JOIN artifacts a ON a.digest = m.digest`
+
+func scanModel(sc pgx.Row) (*cairn.ModelVersion, error) {
+	var (
+		m                cairn.ModelVersion
+		stage            string
+		metrics, report  []byte
+		created, changed int64
+		version, attempt int64
+	)
+	if err := sc.Scan(&m.Name, &version, &m.Model.Digest, &stage, &metrics, &report, &m.Producer.RunID, &m.Producer.TaskID,
+		&attempt, &created, &changed, &m.Model.Size, &m.Model.MediaType); err != nil {
+		return nil, err
+	}
+	m.Version, m.Producer.Number = int(version), int(attempt)
+	m.Stage = cairn.ModelStage(stage)
+	m.CreatedAt, m.StageChangedAt = time.Unix(0, created).UTC(), time.Unix(0, changed).UTC()
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &m.Metrics); err != nil {
+			return nil, fmt.Errorf("model %s@%d: decode metrics: %w", m.Name, m.Version, err)
+		}
+	}
+	if report != nil {
+		m.Report = new(cairn.ArtifactRef)
+		if err := json.Unmarshal(report, m.Report); err != nil {
+			return nil, fmt.Errorf("model %s@%d: decode report: %w", m.Name, m.Version, err)
+		}
+	}
+	return &m, nil
+}
+
+func (s *Store) lockRegistry(ctx context.Context, tx pgx.Tx) error {
+	_, err := s.exec(ctx, tx, `SELECT pg_advisory_xact_lock($1)`, lockRegistry)
+	return err
+}
+
+func (s *Store) registerModel(ctx context.Context, tx pgx.Tx, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time) (int, error) {
+	if err := s.lockRegistry(ctx, tx); err != nil {
+		return 0, err
+	}
+	if _, err := s.exec(ctx, tx, `INSERT INTO artifacts (digest, size, media_type, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (digest) DO NOTHING`, reg.Model.Digest, reg.Model.Size, reg.Model.MediaType, now.UnixNano()); err != nil {
+		return 0, err
+	}
+	var (
+		version int
+		stage   string
+	)
+	err := s.queryRow(ctx, tx, `SELECT version, stage FROM models WHERE name = $1 AND digest = $2`, reg.Name, reg.Model.Digest).Scan(&version, &stage)
+	switch {
+	case noRows(err):
+		metrics, err := jsonText(reg.Metrics, reg.Metrics == nil)
+		if err != nil {
+			return 0, fmt.Errorf("encode metrics: %w", err)
+		}
+		report, err := jsonText(reg.Report, reg.Report == nil)
+		if err != nil {
+			return 0, fmt.Errorf("encode report: %w", err)
+		}
+		if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = $1`, reg.Name).Scan(&version); err != nil {
+			return 0, translate(err)
+		}
+		if reg.Stage == cairn.StageProduction {
+			if err := s.demoteProduction(ctx, tx, reg.Name, "deploy", a.String(), now); err != nil {
+				return 0, err
+			}
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+modelCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano()); err != nil {
+			return 0, err
+		}
+		return version, s.logStage(ctx, tx, reg.Name, version, "", reg.Stage, "deploy", a.String(), now)
+	case err != nil:
+		return 0, translate(err)
+	}
+	if cairn.ModelStage(stage) == reg.Stage || cairn.ModelStage(stage) == cairn.StageProduction {
+		return version, nil
+	}
+	return version, s.setStage(ctx, tx, reg.Name, version, cairn.ModelStage(stage), reg.Stage, "deploy", a.String(), now)
+}
+
+func (s *Store) demoteProduction(ctx context.Context, tx pgx.Tx, name, reason, actor string, now time.Time) error {
+	var v int
+	err := s.queryRow(ctx, tx, `SELECT version FROM models WHERE name = $1 AND stage = 'production'`, name).Scan(&v)
+	if noRows(err) {
+		return nil
+	}
+	if err != nil {
+		return translate(err)
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE models SET stage = 'archived', stage_changed_at = $1 WHERE name = $2 AND version = $3`, now.UnixNano(), name, v); err != nil {
+		return err
+	}
+	return s.logStage(ctx, tx, name, v, cairn.StageProduction, cairn.StageArchived, reason, actor, now)
+}
+
+func (s *Store) setStage(ctx context.Context, tx pgx.Tx, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
+	if to == cairn.StageProduction {
+		if err := s.demoteProduction(ctx, tx, name, reason, actor, now); err != nil {
+			return err
+		}
+	}
+	if _, err := s.exec(ctx, tx, `UPDATE models SET stage = $1, stage_changed_at = $2 WHERE name = $3 AND version = $4`, string(to), now.UnixNano(), name, version); err != nil {
+		return err
+	}
+	return s.logStage(ctx, tx, name, version, from, to, reason, actor, now)
+}
+
+func (s *Store) logStage(ctx context.Context, tx pgx.Tx, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO model_stages (name, version, from_stage, to_stage, reason, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		name, version, string(from), string(to), reason, actor, now.UnixNano())
+	return err
+}
+
+// PromoteModel moves version of model name to stage, in one transaction
+// with its record (see store/sqlite's PromoteModel).
+func (s *Store) PromoteModel(ctx context.Context, name string, version int, stage cairn.ModelStage, actor string, now time.Time) (*cairn.ModelVersion, error) {
+	if !stage.Valid() {
+		return nil, fmt.Errorf("promote model %s@%d: stage %q is not candidate, production or archived", name, version, stage)
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.lockRegistry(ctx, tx); err != nil {
+			return err
+		}
+		var from string
+		err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = $1 AND version = $2`, name, version).Scan(&from)
+		if noRows(err) {
+			return s.noSuchVersion(ctx, tx, name, version)
+		}
+		if err != nil {
+			return translate(err)
+		}
+		if cairn.ModelStage(from) == stage {
+			return nil
+		}
+		return s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("promote model %s@%d to %s: %w", name, version, stage, err)
+	}
+	return s.ModelVersion(ctx, name, version)
+}
+
+func (s *Store) noSuchVersion(ctx context.Context, tx pgx.Tx, name string, version int) error {
+	var n, max int
+	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = $1`, name).Scan(&n, &max); err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
+	}
+	return fmt.Errorf("model %s has versions 1 to %d, not %d: %w", name, max, version, cairn.ErrNotFound)
+}
+
+// RollbackModel puts back in production the version that was there before
+// the current one (see store/sqlite's RollbackModel).
+func (s *Store) RollbackModel(ctx context.Context, name, actor string, now time.Time) (*cairn.ModelVersion, error) {
+	var back int
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.lockRegistry(ctx, tx); err != nil {
+			return err
+		}
+		var cur int
+		var since int64
+		err := s.queryRow(ctx, tx, `SELECT m.version, (SELECT max(id) FROM model_stages h WHERE h.name = m.name AND h.version = m.version AND h.to_stage = 'production')
+FROM models m WHERE m.name = $1 AND m.stage = 'production'`, name).Scan(&cur, &since)
+		if noRows(err) {
+			return fmt.Errorf("model %s has no version in production to roll back: %w", name, cairn.ErrNotFound)
+		}
+		if err != nil {
+			return translate(err)
+		}
+		err = s.queryRow(ctx, tx, `SELECT h.version FROM model_stages h JOIN models m ON m.name = h.name AND m.version = h.version
+WHERE h.name = $1 AND h.to_stage = 'production' AND h.id < $2 AND h.version != $3
+	AND NOT EXISTS (SELECT 1 FROM model_stages r WHERE r.name = h.name AND r.version = h.version AND r.reason = 'rollback' AND r.from_stage = 'production' AND r.id > h.id)
+ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
+		if noRows(err) {
+			return fmt.Errorf("model %s: version %d is the first in production, there is none before it to roll back to: %w", name, cur, cairn.ErrConflict)
+		}
+		if err != nil {
+			return translate(err)
+		}
+		var from string
+		if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = $1 AND version = $2`, name, back).Scan(&from); err != nil {
+			return translate(err)
+		}
+		return s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("roll back model %s: %w", name, err)
+	}
+	return s.ModelVersion(ctx, name, back)
+}
+
+// ModelVersion returns one version, or an error wrapping cairn.ErrNotFound.
+func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error) {
+	m, err := scanModel(s.pool.QueryRow(ctx, modelSelect+` WHERE m.name = $1 AND m.version = $2`, name, version))
+	if noRows(err) {
+		return nil, fmt.Errorf("model %s@%d: %w", name, version, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read model %s@%d: %w", name, version, translate(err))
+	}
+	return m, nil
+}
+
+// ProductionModel returns the version of name in production, or an error
+// wrapping cairn.ErrNotFound.
+func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelVersion, error) {
+	m, err := scanModel(s.pool.QueryRow(ctx, modelSelect+` WHERE m.name = $1 AND m.stage = 'production'`, name))
+	if noRows(err) {
+		return nil, fmt.Errorf("model %s has no version in production: %w", name, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the production version of %s: %w", name, translate(err))
+	}
+	return m, nil
+}
+
+// ModelVersions returns the versions of name, newest first.
+func (s *Store) ModelVersions(ctx context.Context, name string) ([]*cairn.ModelVersion, error) {
+	return s.models(ctx, modelSelect+` WHERE m.name = $1 ORDER BY m.version DESC`, name)
+}
+
+// Models returns, per model name in order, its newest version and its
+// production one.
+func (s *Store) Models(ctx context.Context) ([]*cairn.ModelVersion, error) {
+	return s.models(ctx, modelSelect+` WHERE m.stage = 'production' OR m.version = (SELECT max(version) FROM models n WHERE n.name = m.name)
+ORDER BY m.name, m.version DESC`)
+}
+
+func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn.ModelVersion, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", translate(err))
+	}
+	defer rows.Close()
+	out := []*cairn.ModelVersion{}
+	for rows.Next() {
+		m, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list models: %w", translate(err))
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list models: %w", translate(err))
+	}
+	return out, nil
+}
+
+// ModelStageSeq returns the id of the newest stage change of any model (0
+// when there is none).
+func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM model_stages`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read the registry's last change: %w", translate(err))
+	}
+	return seq, nil
+}

@@ -1,0 +1,124 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/postgres"
+	"github.com/cairnml/cairn/store/storetest"
+)
+
+// serverDSN is the PostgreSQL server the tests use, or a skip.
+func serverDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("CAIRN_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("CAIRN_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): PostgreSQL store tests skipped")
+	}
+	return dsn
+}
+
+// newDatabase creates a database of its own for the test on the server
+// of CAIRN_TEST_POSTGRES, dropped when the test ends, and returns its DSN:
+// tests run in parallel without seeing each other's rows.
+func newDatabase(t testing.TB) string {
+	t.Helper()
+	dsn := serverDSN(t)
+	ctx := context.Background()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	name := "cairn_test_" + hex.EncodeToString(b)
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to CAIRN_TEST_POSTGRES: %v", err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		admin, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+			return
+		}
+		defer admin.Close(ctx)
+		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("CAIRN_TEST_POSTGRES must be a postgres:// URL: %q", dsn)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func openStore(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, opts...)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// dsns remembers each test store's DSN, for OpenSecond and Corrupt.
+type dsns map[scheduler.Store]string
+
+func TestConformance(t *testing.T) {
+	serverDSN(t)
+	var mu = make(chan struct{}, 1)
+	known := dsns{}
+	remember := func(s scheduler.Store, dsn string) {
+		mu <- struct{}{}
+		known[s] = dsn
+		<-mu
+	}
+	dsnOf := func(s scheduler.Store) string {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		return known[s]
+	}
+	storetest.Run(t, func(t *testing.T) scheduler.Store {
+		dsn := newDatabase(t)
+		s := openStore(t, dsn, postgres.WithCallerClock())
+		remember(s, dsn)
+		return s
+	}, storetest.Hooks{
+		Corrupt: func(t *testing.T, s scheduler.Store, runID, taskID, field string) {
+			t.Helper()
+			if field != "params" && field != "inputs" {
+				t.Fatalf("Corrupt: unknown field %q", field)
+			}
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, dsnOf(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			tag, err := c.Exec(ctx, `UPDATE task_runs SET `+field+` = '{"not json' WHERE run_id = $1 AND task_id = $2`, runID, taskID)
+			if err != nil {
+				t.Fatalf("Corrupt: %v", err)
+			}
+			if tag.RowsAffected() != 1 {
+				t.Fatalf("Corrupt: task %s/%s not found", runID, taskID)
+			}
+		},
+		OpenSecond: func(t *testing.T, s scheduler.Store) scheduler.Store {
+			return openStore(t, dsnOf(s), postgres.WithCallerClock())
+		},
+	})
+}

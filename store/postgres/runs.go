@@ -1,0 +1,628 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
+	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of, "trigger", scheduled_for`
+
+const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
+	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache`
+
+// prefixed qualifies each of a list of columns.
+func prefixed(p, cols string) string {
+	parts := strings.Split(strings.Join(strings.Fields(cols), " "), ", ")
+	return p + strings.Join(parts, ", "+p)
+}
+
+func scanRun(sc pgx.Row) (*cairn.Run, error) {
+	var (
+		r                                             cairn.Run
+		state, trigger                                string
+		params                                        []byte
+		cancel, maxActive, maxActiveRuns              int64
+		created, started, finished, ownerExpiry, slot *int64
+	)
+	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &maxActive, &cancel,
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &maxActiveRuns, &r.ReproduceOf, &trigger, &slot); err != nil {
+		return nil, err
+	}
+	r.MaxActive, r.MaxActiveRuns = int(maxActive), int(maxActiveRuns)
+	r.Trigger, r.ScheduledFor = cairn.Trigger(trigger), fromNanos(slot)
+	r.State = cairn.RunState(state)
+	r.CancelRequested = cancel != 0
+	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
+	r.OwnerExpiresAt = fromNanos(ownerExpiry)
+	if params != nil {
+		if err := decodeParams(params, &r.Params); err != nil {
+			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+// decodeParams decodes a run's params keeping integers exact (as
+// store/sqlite does).
+func decodeParams(b []byte, params *map[string]any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		return err
+	}
+	for k, v := range *params {
+		(*params)[k] = exactNumbers(v)
+	}
+	return nil
+}
+
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if !strings.ContainsAny(string(v), ".eE") {
+			return v
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = exactNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = exactNumbers(v[k])
+		}
+	}
+	return v
+}
+
+func scanTaskRun(sc pgx.Row) (*cairn.TaskRun, error) {
+	var (
+		t                                                         cairn.TaskRun
+		state                                                     string
+		attempt, retries, maxIntr, intr, streak, round, fb, cache int64
+		backoff, maxBackoff, timeout                              int64
+		params, inputs, outputs, metrics                          []byte
+		token, worker                                             *string
+		retryAt, expires, started, finished                       *int64
+	)
+	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
+		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
+		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache); err != nil {
+		return nil, err
+	}
+	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
+	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(intr), int(streak), int(round), int(fb), cache != 0
+	t.State = cairn.TaskState(state)
+	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
+	if params != nil {
+		t.Params = json.RawMessage(params)
+	}
+	if inputs != nil {
+		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
+			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if outputs != nil {
+		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
+			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
+			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	t.RetryAt, t.LeaseExpiresAt = fromNanos(retryAt), fromNanos(expires)
+	t.StartedAt, t.FinishedAt = fromNanos(started), fromNanos(finished)
+	if token != nil {
+		t.LeaseToken = *token
+	}
+	if worker != nil {
+		t.LeaseWorker = *worker
+	}
+	return &t, nil
+}
+
+// jsonText encodes v as JSON text, NULL for a nil map or value.
+func jsonText[T any](v T, isNil bool) (*string, error) {
+	if isNil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+// CreateRun inserts run and its task runs in one transaction and sets
+// their Version to 1 (and an empty Trigger to cairn.TriggerManual).
+// Errors: cairn.ErrConflict if the run id exists, or the workflow has a
+// run for its slot; a plain error for an invalid run or task run.
+func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error {
+	fn, err := s.createRunFn(run, tasks)
+	if err == nil {
+		err = s.inTx(ctx, fn)
+	}
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	run.Version = 1
+	for _, t := range tasks {
+		t.Version = 1
+	}
+	return nil
+}
+
+// taskInsertChunk bounds the task runs one INSERT carries.
+const taskInsertChunk = 10000
+
+func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error) {
+	if err := validateNewRun(run, tasks); err != nil {
+		return nil, err
+	}
+	params, err := jsonText(run.Params, run.Params == nil)
+	if err != nil {
+		return nil, fmt.Errorf("encode params: %w", err)
+	}
+	if run.Trigger == "" {
+		run.Trigger = cairn.TriggerManual
+	}
+	trigger := run.Trigger
+	cols, err := taskColumns(tasks)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, tx pgx.Tx) error {
+		_, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19)`,
+			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
+			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
+			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf, string(trigger), nanos(run.ScheduledFor))
+		if err != nil {
+			if errors.Is(err, cairn.ErrConflict) && !run.ScheduledFor.IsZero() {
+				return fmt.Errorf("workflow %s has a run for slot %s already: %w", run.Workflow,
+					run.ScheduledFor.UTC().Format(time.RFC3339), err)
+			}
+			return err
+		}
+		if !run.State.Terminal() {
+			if _, err := s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: run.ID, Reason: scheduler.EvalCreated,
+				CreatedAt: run.CreatedAt}); err != nil {
+				return err
+			}
+		}
+		for start := 0; start < len(tasks); start += taskInsertChunk {
+			end := min(start+taskInsertChunk, len(tasks))
+			args := []any{run.ID}
+			for _, c := range cols {
+				args = append(args, c.slice(start, end))
+			}
+			if _, err := s.exec(ctx, tx, taskInsertQuery, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, nil
+}
+
+// taskInsertQuery inserts task runs from arrays, one per column; a ready
+// task gets the transaction's generation (and wakes the listeners).
+const taskInsertQuery = `WITH v AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
+	$8::bigint[], $9::float8[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+	$17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[],
+	$25::bigint[]) AS v(task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	params, inputs, outputs, metrics, error, retry_at, started_at, finished_at, max_interruptions, interrupted,
+	interrupted_streak, round, failed_before, cache)),
+g AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM v WHERE state = 'ready') THEN nextval('task_runs_ready_gen') END AS gen),
+n AS (SELECT pg_notify('` + channelReady + `', '') FROM v WHERE state = 'ready' LIMIT 1)
+INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
+	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
+	interrupted, interrupted_streak, round, failed_before, cache, version)
+SELECT $1, v.task_id, v.seq, v.type, v.state, v.attempt, v.retries, v.backoff_ns, v.backoff_factor, v.max_backoff_ns,
+	v.timeout_ns, v.params, v.inputs, v.outputs, v.metrics, v.error, v.retry_at,
+	CASE WHEN v.state = 'ready' THEN g.gen END, v.started_at, v.finished_at, v.max_interruptions, v.interrupted,
+	v.interrupted_streak, v.round, v.failed_before, v.cache, 1
+FROM v CROSS JOIN g LEFT JOIN n ON true`
+
+// column is one column of taskInsertQuery's arrays.
+type column interface{ slice(from, to int) any }
+
+type col[T any] []T
+
+func (c col[T]) slice(from, to int) any { return []T(c[from:to]) }
+
+// taskColumns encodes tasks as taskInsertQuery's arrays ($2...$25).
+func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
+	n := len(tasks)
+	var (
+		ids, types, states, errs                = make(col[string], n), make(col[string], n), make(col[string], n), make(col[string], n)
+		params, inputs, outputs, metrics        = make(col[*string], n), make(col[*string], n), make(col[*string], n), make(col[*string], n)
+		seq, attempt, retries, backoff, maxBack = make(col[int64], n), make(col[int64], n), make(col[int64], n), make(col[int64], n), make(col[int64], n)
+		timeout, maxIntr, intr, streak, round   = make(col[int64], n), make(col[int64], n), make(col[int64], n), make(col[int64], n), make(col[int64], n)
+		failedBefore, cache                     = make(col[int64], n), make(col[int64], n)
+		factor                                  = make(col[float64], n)
+		retryAt, started, finished              = make(col[*int64], n), make(col[*int64], n), make(col[*int64], n)
+	)
+	for i, t := range tasks {
+		var err error
+		if inputs[i], err = jsonText(t.Inputs, t.Inputs == nil); err != nil {
+			return nil, fmt.Errorf("task %s: encode inputs: %w", t.TaskID, err)
+		}
+		if outputs[i], err = jsonText(t.Outputs, t.Outputs == nil); err != nil {
+			return nil, fmt.Errorf("task %s: encode outputs: %w", t.TaskID, err)
+		}
+		if metrics[i], err = jsonText(t.Metrics, t.Metrics == nil); err != nil {
+			return nil, fmt.Errorf("task %s: encode metrics: %w", t.TaskID, err)
+		}
+		ids[i], types[i], states[i], errs[i] = t.TaskID, t.Type, string(t.State), t.Error
+		params[i] = rawJSON(t.Params)
+		seq[i], attempt[i], retries[i] = int64(i), int64(t.Attempt), int64(t.Retry.Retries)
+		backoff[i], factor[i], maxBack[i], timeout[i] = int64(t.Retry.Backoff), t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout)
+		retryAt[i], started[i], finished[i] = nanos(t.RetryAt), nanos(t.StartedAt), nanos(t.FinishedAt)
+		maxIntr[i], intr[i], streak[i] = int64(t.Retry.MaxInterruptions), int64(t.Interrupted), int64(t.InterruptedInARow)
+		round[i], failedBefore[i], cache[i] = int64(t.Round), int64(t.FailedBefore), boolInt(t.Cache)
+	}
+	return []column{ids, seq, types, states, attempt, retries, backoff, factor, maxBack, timeout, params, inputs, outputs,
+		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache}, nil
+}
+
+func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
+	if run.ID == "" {
+		return errors.New("empty run id")
+	}
+	if run.Version != 0 {
+		return fmt.Errorf("version is %d, want 0", run.Version)
+	}
+	if run.MaxActiveRuns < 0 {
+		return fmt.Errorf("max active runs %d is negative", run.MaxActiveRuns)
+	}
+	if !run.State.Valid() {
+		return fmt.Errorf("unknown run state %q", run.State)
+	}
+	if run.Trigger != "" && !run.Trigger.Valid() {
+		return fmt.Errorf("unknown trigger %q", run.Trigger)
+	}
+	seen := make(map[string]bool, len(tasks))
+	for _, t := range tasks {
+		switch {
+		case t.TaskID == "":
+			return errors.New("task with empty id")
+		case seen[t.TaskID]:
+			return fmt.Errorf("duplicate task %q", t.TaskID)
+		case t.RunID != "" && t.RunID != run.ID:
+			return fmt.Errorf("task %s belongs to run %s", t.TaskID, t.RunID)
+		case t.Version != 0:
+			return fmt.Errorf("task %s: version is %d, want 0", t.TaskID, t.Version)
+		case !t.State.Valid():
+			return fmt.Errorf("task %s: unknown state %q", t.TaskID, t.State)
+		case t.State.Active():
+			return fmt.Errorf("task %s: cannot be created %s (only Lease leases)", t.TaskID, t.State)
+		case t.Retry.MaxInterruptions < 0 || t.Interrupted < 0 || t.InterruptedInARow < 0:
+			return fmt.Errorf("task %s: negative max interruptions or interruption count", t.TaskID)
+		case t.Round < 0 || t.FailedBefore < 0:
+			return fmt.Errorf("task %s: negative round or failed attempts before it", t.TaskID)
+		}
+		seen[t.TaskID] = true
+	}
+	return nil
+}
+
+// GetRun returns run id. Errors: cairn.ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+	if noRows(err) {
+		return nil, fmt.Errorf("get run %s: %w", id, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get run %s: %w", id, translate(err))
+	}
+	return r, nil
+}
+
+const minPrefix = 4
+
+// ResolveRunID expands a unique prefix of at least 4 characters (case
+// insensitive) to a run id.
+func (s *Store) ResolveRunID(ctx context.Context, prefix string) (string, error) {
+	if len(prefix) < minPrefix {
+		return "", fmt.Errorf("resolve run id %q: a prefix needs at least %d characters", prefix, minPrefix)
+	}
+	lower := strings.ToLower(prefix)
+	// A range on the primary key (ids are COLLATE "C": by bytes).
+	rows, err := s.pool.Query(ctx, `SELECT id FROM runs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT 2`,
+		lower, lower+"\x7f")
+	if err != nil {
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
+	}
+	var match []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, lower) {
+			match = append(match, id)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return "", fmt.Errorf("resolve run id %s: %w", prefix, cairn.ErrNotFound)
+	case 1:
+		return match[0], nil
+	}
+	return "", fmt.Errorf("resolve run id %s: %w", prefix, cairn.ErrAmbiguous)
+}
+
+const defaultListLimit = 50
+
+// ListRuns returns runs newest first (by id descending), filtered and
+// paginated as store/sqlite's.
+func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error) {
+	if f.Before != "" {
+		var one int
+		switch err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE id = $1`, f.Before).Scan(&one); {
+		case noRows(err):
+			return nil, fmt.Errorf("list runs before %s: %w", f.Before, cairn.ErrNotFound)
+		case err != nil:
+			return nil, fmt.Errorf("list runs: %w", translate(err))
+		}
+	}
+	var (
+		where []string
+		args  []any
+	)
+	if f.Workflow != "" {
+		args = append(args, f.Workflow)
+		where = append(where, fmt.Sprintf("workflow = $%d", len(args)))
+	}
+	if f.State != "" {
+		args = append(args, string(f.State))
+		where = append(where, fmt.Sprintf("state = $%d", len(args)))
+	}
+	if f.Before != "" {
+		args = append(args, f.Before)
+		where = append(where, fmt.Sprintf(`id < $%d`, len(args)))
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	args = append(args, limit)
+	query := `SELECT ` + runCols + ` FROM runs`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	query += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args))
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", translate(err))
+	}
+	defer rows.Close()
+	runs := []*cairn.Run{}
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", translate(err))
+		}
+		runs = append(runs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list runs: %w", translate(err))
+	}
+	return runs, nil
+}
+
+// ListTaskRuns returns run runID's task runs in creation order.
+func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = $1 ORDER BY seq`, runID)
+	if err != nil {
+		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	defer rows.Close()
+	out := []*cairn.TaskRun{}
+	for rows.Next() {
+		t, err := scanTaskRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	return out, nil
+}
+
+// GetTaskRun returns task taskID of run runID. Errors: cairn.ErrNotFound.
+func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error) {
+	t, err := scanTaskRun(s.pool.QueryRow(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))
+	if noRows(err) {
+		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, translate(err))
+	}
+	return t, nil
+}
+
+const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
+	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
+
+// inProgressCols are attemptCols of the attempt in progress, read from
+// its task run.
+const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_started_at, attempt_running_at, NULL::bigint, '', '', 0::bigint,
+	NULL::bigint, '', type, '', params, '', '', '', 0::bigint`
+
+func scanAttempt(sc pgx.Row, extra ...any) (*cairn.Attempt, error) {
+	var (
+		a                          cairn.Attempt
+		state, plugin              string
+		number, retryable, cached  int64
+		started, running, finished *int64
+		exit                       *int64
+		params                     []byte
+	)
+	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &number, &state, &a.Worker, &started, &running, &finished, &a.Error,
+		&a.Stack, &retryable, &exit, &plugin, &a.Type, &a.Version, &params, &a.CacheKey, &a.CachedFrom.RunID,
+		&a.CachedFrom.TaskID, &cached}, extra...)...); err != nil {
+		return nil, err
+	}
+	a.Number, a.CachedFrom.Number = int(number), int(cached)
+	if params != nil {
+		a.Params = json.RawMessage(params)
+	}
+	if plugin != "" {
+		a.Plugin = new(cairn.PluginRef)
+		if err := json.Unmarshal([]byte(plugin), a.Plugin); err != nil {
+			return nil, fmt.Errorf("attempt %d of %s/%s: plugin: %w", a.Number, a.RunID, a.TaskID, err)
+		}
+	}
+	a.State = cairn.TaskState(state)
+	a.StartedAt, a.RunningAt, a.FinishedAt = fromNanos(started), fromNanos(running), fromNanos(finished)
+	a.Retryable = retryable != 0
+	if exit != nil {
+		c := int(*exit)
+		a.ExitCode = &c
+	}
+	return &a, nil
+}
+
+// ListAttempts returns the attempts of task taskID of run runID oldest
+// first, or with taskID "" those of every task of the run (by task
+// creation order, then attempt number); the one in progress is read from
+// its task run.
+func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error) {
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if taskID == "" {
+		rows, err = s.pool.Query(ctx, `SELECT `+prefixed("a.", attemptCols)+`, t.seq
+FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
+WHERE a.run_id = $1
+UNION ALL
+SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = $1 AND lease_token IS NOT NULL
+ORDER BY 21, 3`, runID)
+	} else {
+		rows, err = s.pool.Query(ctx, `SELECT `+attemptCols+`, 0::bigint FROM attempts WHERE run_id = $1 AND task_id = $2
+UNION ALL
+SELECT `+inProgressCols+`, 0::bigint FROM task_runs WHERE run_id = $1 AND task_id = $2 AND lease_token IS NOT NULL
+ORDER BY 3`, runID, taskID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+	}
+	defer rows.Close()
+	out := []*cairn.Attempt{}
+	for rows.Next() {
+		var seq int64
+		a, err := scanAttempt(rows, &seq)
+		if err != nil {
+			return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
+	}
+	return out, nil
+}
+
+// runMissOrConflict explains a compare-and-set on run id that matched no
+// row.
+func (s *Store) runMissOrConflict(ctx context.Context, q querier, id, what string) error {
+	var n int
+	if err := s.queryRow(ctx, q, `SELECT count(*) FROM runs WHERE id = $1`, id).Scan(&n); err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("run %s: %w", id, cairn.ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, cairn.ErrConflict)
+}
+
+func (s *Store) taskMissOrConflict(ctx context.Context, q querier, runID, taskID string, from int64) error {
+	var n int
+	if err := s.queryRow(ctx, q, `SELECT count(*) FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID).Scan(&n); err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("task %s: %w", taskID, cairn.ErrNotFound)
+	}
+	return fmt.Errorf("task %s at version %d: %w", taskID, from, cairn.ErrConflict)
+}
+
+// RequestCancel marks run id for cancellation (bumping its Version).
+// Idempotent. Errors: cairn.ErrNotFound, cairn.ErrTerminal.
+func (s *Store) RequestCancel(ctx context.Context, id string) error {
+	if err := s.inTx(ctx, s.requestCancelFn(id)); err != nil {
+		return fmt.Errorf("request cancel of run %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *Store) requestCancelFn(id string) txFn {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		var (
+			state  string
+			cancel int64
+		)
+		err := s.queryRow(ctx, tx, `SELECT state, cancel_requested FROM runs WHERE id = $1 FOR UPDATE`, id).Scan(&state, &cancel)
+		if noRows(err) {
+			return cairn.ErrNotFound
+		}
+		if err != nil {
+			return translate(err)
+		}
+		if cairn.RunState(state).Terminal() {
+			return fmt.Errorf("run is %s: %w", state, cairn.ErrTerminal)
+		}
+		if cancel != 0 {
+			return nil
+		}
+		if _, err = s.exec(ctx, tx, `UPDATE runs SET cancel_requested = 1, version = version + 1 WHERE id = $1`, id); err != nil {
+			return err
+		}
+		_, err = s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: id, Reason: scheduler.EvalCancel})
+		return err
+	}
+}
+
+func (b *batchTx) CreateRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
+	fn, err := b.s.createRunFn(run, tasks)
+	if err == nil {
+		err = b.run(fn, false)
+	}
+	if err != nil {
+		return fmt.Errorf("create run %s: %w", run.ID, err)
+	}
+	run.Version = 1
+	for _, t := range tasks {
+		t.Version = 1
+	}
+	return nil
+}
+
+func (b *batchTx) RequestCancel(id string) error {
+	if err := b.run(b.s.requestCancelFn(id), false); err != nil {
+		return fmt.Errorf("request cancel of run %s: %w", id, err)
+	}
+	return nil
+}

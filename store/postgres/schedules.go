@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+const scheduleCols = `workflow, spec, position, paused, updated_at, version`
+
+func scanSchedule(sc pgx.Row) (scheduler.ScheduleState, error) {
+	var (
+		st                scheduler.ScheduleState
+		position, updated int64
+		paused            int64
+	)
+	if err := sc.Scan(&st.Workflow, &st.Spec, &position, &paused, &updated, &st.Version); err != nil {
+		return st, err
+	}
+	st.Position, st.UpdatedAt, st.Paused = time.Unix(0, position).UTC(), time.Unix(0, updated).UTC(), paused != 0
+	return st, nil
+}
+
+// Schedules lists every stored schedule, by workflow name.
+func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+scheduleCols+` FROM schedules ORDER BY workflow`)
+	if err != nil {
+		return nil, fmt.Errorf("list schedules: %w", translate(err))
+	}
+	defer rows.Close()
+	out := []scheduler.ScheduleState{}
+	for rows.Next() {
+		sc, err := scanSchedule(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list schedules: %w", translate(err))
+		}
+		out = append(out, sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list schedules: %w", translate(err))
+	}
+	return out, nil
+}
+
+// Schedule reads workflow's schedule inside the batch's transaction and
+// locks its row until the batch ends: another process firing the same
+// schedule waits, then reads the position this batch leaves (in SQLite the
+// single writer gives the same order).
+func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
+	var out scheduler.ScheduleState
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		out, err = scanSchedule(b.s.queryRow(ctx, tx, `SELECT `+scheduleCols+` FROM schedules WHERE workflow = $1 FOR UPDATE`, workflow))
+		if noRows(err) {
+			return fmt.Errorf("schedule of %s: %w", workflow, cairn.ErrNotFound)
+		}
+		return translate(err)
+	}, true)
+	return out, err
+}
+
+// PutSchedule inserts (Version 0) or compare-and-sets (on Version) a
+// schedule's state.
+func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
+	if st.Workflow == "" || st.Spec == "" || st.Position.IsZero() {
+		return errors.New("put schedule: a workflow, a spec and a position are required")
+	}
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		var n int64
+		var err error
+		if st.Version == 0 {
+			n, err = b.s.exec(ctx, tx, `INSERT INTO schedules (`+scheduleCols+`) VALUES ($1, $2, $3, $4, $5, 1)
+ON CONFLICT (workflow) DO NOTHING`,
+				st.Workflow, st.Spec, st.Position.UnixNano(), boolInt(st.Paused), st.UpdatedAt.UnixNano())
+		} else {
+			n, err = b.s.exec(ctx, tx, `UPDATE schedules SET spec = $1, position = $2, paused = $3, updated_at = $4, version = version + 1
+WHERE workflow = $5 AND version = $6`,
+				st.Spec, st.Position.UnixNano(), boolInt(st.Paused), st.UpdatedAt.UnixNano(), st.Workflow, st.Version)
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("schedule of %s changed meanwhile: %w", st.Workflow, cairn.ErrConflict)
+		}
+		return nil
+	}, true)
+	if err != nil {
+		return fmt.Errorf("put schedule: %w", err)
+	}
+	st.Version++
+	return nil
+}
