@@ -74,6 +74,17 @@ func TestReproduce(t *testing.T) {
 	if model(repro) == "" || model(repro) != model(origRun) {
 		t.Fatalf("train's model: %s, originally %s", model(repro), model(origRun))
 	}
+	// The deploy registered version 1 the first time; the reproduction's
+	// deploy applied no effect: no version output, no registration.
+	if v := string(taskByID(t, origRun, "deploy").Outputs["version"]); v != "1" {
+		t.Fatalf("the original deploy's version: %q", v)
+	}
+	if v, ok := taskByID(t, repro, "deploy").Outputs["version"]; ok && string(v) != "null" {
+		t.Fatalf("the reproduction's deploy registered version %s", v)
+	}
+	if !strings.Contains(r.stdout, "ok    deploy    same (1 artifact)") {
+		t.Errorf("the deploy's model is compared by digest:\n%s", r.stdout)
+	}
 
 	// Read again, the changed file is the first difference: exit 1 naming
 	// collect, and nothing before it.
