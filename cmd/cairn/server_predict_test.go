@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -285,4 +287,41 @@ func (s *server) getAuth(t *testing.T, path, token string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestDocPredictExampleRuns: docs/api.md's predict example runs as
+// written, from the repository's root, after the breast cancer example
+// deployed its model, and answers what the page shows.
+func TestDocPredictExampleRuns(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"curl", "python3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s to run docs/api.md's example with", tool)
+		}
+	}
+	e := newEnv(t)
+	e.cairnIn("../..", "run", "workflows/examples/breast-cancer.yaml", "--quiet")
+	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "viewer").stdout)
+	srv := e.startServer(nil)
+	sec := docSection(t, "../../docs/api.md", "Models: predictions (viewer)")
+	blocks := regexp.MustCompile("(?s)```(sh|json)\n(.*?)```").FindAllStringSubmatch(sec, 2)
+	if len(blocks) != 2 || blocks[0][1] != "sh" || blocks[1][1] != "json" {
+		t.Fatal("docs/api.md's predict example is not a shell block and its answer; the test reads it wrong")
+	}
+	// The example writes rows.json in the repository's root: here, in
+	// the test's own folder.
+	script := strings.ReplaceAll(blocks[0][2], "127.0.0.1:8080", srv.addr)
+	script = strings.NewReplacer("> rows.json", `> "$ROWS"`, "@rows.json", `@"$ROWS"`).Replace(script)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "CAIRN_TOKEN="+token, "ROWS="+filepath.Join(t.TempDir(), "rows.json"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("docs/api.md's predict example failed: %v\n%s", err, out)
+	}
+	if got, want := strings.TrimSpace(string(out)), strings.TrimSpace(blocks[1][2]); got != want {
+		t.Fatalf("the example answers\n%s\nthe page shows\n%s", got, want)
+	}
 }
