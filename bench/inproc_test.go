@@ -39,6 +39,13 @@ func runInProcess(b testing.TB, src string, slots int) time.Duration {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	return runOn(b, wf, reg, dir, st, func() (int64, int64) { w := st.WriteStats(); return w.Statements, w.Transactions }, slots)
+}
+
+// runOn runs wf on store st (stats: its statements and commits so far).
+func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string, st scheduler.Store, stats func() (int64, int64), slots int) time.Duration {
+	b.Helper()
+	ctx := context.Background()
 	arts, err := artifacts.Open(dir + "/artifacts")
 	if err != nil {
 		b.Fatal(err)
@@ -73,8 +80,8 @@ func runInProcess(b testing.TB, src string, slots int) time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	b.Logf("cpu %v wall %v", cpu, d)
-	st2 := st.WriteStats()
-	b.Logf("%d write statements, %d commits", st2.Statements, st2.Transactions)
+	stmts, txs := stats()
+	b.Logf("%d write statements, %d commits", stmts, txs)
 	return d
 }
 
