@@ -19,6 +19,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/lineage"
 	"github.com/cairnml/cairn/tasks/ml/plot"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -439,6 +440,9 @@ type versionRow struct {
 	RunHref    string
 	CanPromote bool // not in production
 	CanArchive bool // not archived
+	// ArtifactHref and LineageHref link the model's artifact and its
+	// lineage, when the server serves them.
+	ArtifactHref, LineageHref string
 }
 
 type modelPage struct {
@@ -478,6 +482,9 @@ func (h *handler) pageModel(c *gin.Context) {
 		row := versionRow{V: v, CanPromote: v.Stage != cairn.StageProduction, CanArchive: v.Stage != cairn.StageArchived}
 		if v.Producer.RunID != "" {
 			row.RunHref = taskHref(v.Producer.RunID, v.Producer.TaskID)
+		}
+		if h.o.Lineage != nil {
+			row.ArtifactHref, row.LineageHref = "/artifacts/"+v.Model.Digest, lineageHref(v.Ref, lineage.Upstream)
 		}
 		keys := make([]string, 0, len(v.Metrics))
 		for k := range v.Metrics {

@@ -222,6 +222,25 @@ func TestModelsPages(t *testing.T) {
 	if strings.Contains(body, "rollback-model") {
 		t.Error("the Rollback button is shown with no version in production before the current one")
 	}
+	// Each version links its artifact and lineage (the fixture serves
+	// lineage), and both answer; without lineage, no link.
+	_, body = f.get(t, "/models/churn", "X-Test-Actor", "viewer")
+	for _, href := range []string{`/lineage?ref=model%3Achurn%401`, `/artifacts/sha256:`} {
+		i := strings.Index(body, `href="`+href)
+		if i < 0 {
+			t.Errorf("the model page does not link %s", href)
+			continue
+		}
+		link := body[i+len(`href="`):]
+		link = strings.ReplaceAll(link[:strings.IndexByte(link, '"')], "&amp;", "&")
+		if resp, page := f.get(t, link, "X-Test-Actor", "viewer"); resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d %s", link, resp.StatusCode, page)
+		}
+	}
+	f.h.h.o.Lineage = nil
+	if _, body = f.get(t, "/models/churn", "X-Test-Actor", "viewer"); strings.Contains(body, "lineage-link") {
+		t.Error("lineage links on a server that does not serve lineage")
+	}
 	if resp, _ := f.get(t, "/models/nope", "X-Test-Actor", "viewer"); resp.StatusCode != 404 {
 		t.Errorf("a missing model's page: %d", resp.StatusCode)
 	}
