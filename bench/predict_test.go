@@ -237,6 +237,16 @@ func BenchmarkPredictSingleRowAt2000(b *testing.B) {
 		if failed.Load() > 0 {
 			b.Fatalf("%d of %d requests failed", failed.Load(), n)
 		}
+		if os.Getenv("CAIRN_BENCH_SLOW") != "" {
+			// When the slow requests were due, by tenth of the window.
+			var slow [10]int
+			for i, d := range lat {
+				if d > 5*time.Millisecond {
+					slow[i*10/n]++
+				}
+			}
+			b.Logf("requests over 5 ms by tenth of the window: %v", slow)
+		}
 		b.ReportMetric(float64(n)/took.Seconds(), "req/s")
 		b.ReportMetric(float64((ps.serverCPU()-cpu0).Microseconds())/float64(n), "server-cpu-µs/req")
 		b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
