@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -90,6 +91,15 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 				if _, set := pinned[t.TaskID]; !set {
 					pinned[t.TaskID] = why
 				}
+			}
+		}
+	}
+	// The new run has an id and a creation time of its own, and no slot:
+	// a task that reads the run's would read other values.
+	for _, t := range wf.Tasks {
+		if ref := readsRun(t); ref != "" {
+			if _, set := pinned[t.ID]; !set {
+				pinned[t.ID] = "it reads ${{ " + ref + " }}, the run's own"
 			}
 		}
 	}
@@ -179,6 +189,22 @@ func readsOutside(t *cairn.TaskRun) string {
 		return "collect from " + p.Source
 	case strings.HasPrefix(p.Source, "http://"), strings.HasPrefix(p.Source, "https://"):
 		return "collect from " + p.Source
+	}
+	return ""
+}
+
+// runRef finds a reference to the run's own id or slot.
+var runRef = regexp.MustCompile(`\brun\.(id|scheduled_for)\b`)
+
+// readsRun returns the reference to the run's own id or slot that task t
+// holds in its with:, inputs: or when:, or "".
+func readsRun(t *workflows.Task) string {
+	with, _ := json.Marshal(t.With)
+	inputs, _ := json.Marshal(t.Inputs)
+	for _, text := range []string{string(with), string(inputs), t.When} {
+		if m := runRef.FindString(text); m != "" {
+			return m
+		}
 	}
 	return ""
 }
