@@ -4,7 +4,7 @@ BIN     := bin/cairn
 DEMO    := .cairn-demo
 PKGS    := ./...
 
-.PHONY: all build plugins proto demo test deps vet fmt-check fuzz bench chaos clean
+.PHONY: all build plugins proto demo demo-retrain test deps vet fmt-check fuzz bench chaos clean
 
 all: build plugins
 
@@ -44,6 +44,13 @@ demo: build
 	./$(BIN) --home $(DEMO) lineage $$(./$(BIN) --home $(DEMO) runs -q --limit 1)/score
 	@echo "== cairn models (the model the run deployed, past its gate, as the production version of breast-cancer)"
 	./$(BIN) --home $(DEMO) models show breast-cancer
+
+## demo-retrain: the retrain loop (workflows/examples/retrain.yaml): deploy a first production
+## version, then backfill eight daily slots of fresh data that drifts from the 4th on, run by a
+## cairn server; prints per day whether retraining was due, the drifted features and the version
+## in production (a retrain and a promotion once the drift is large enough). A few seconds.
+demo-retrain: build
+	workflows/examples/retrain-demo.sh ./$(BIN) .cairn-demo-retrain
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).
