@@ -23,6 +23,10 @@ type rocCurve struct {
 // hold: today an evaluate task's confusion matrix as a table and its ROC
 // curves as braille text.
 func printPlots(w io.Writer, tr *cairn.TaskRun) {
+	if tr.Type == "retrain" {
+		printDrift(w, tr.Outputs["drift"])
+		return
+	}
 	if tr.Type != "evaluate" {
 		return
 	}
@@ -78,6 +82,36 @@ func printConfusion(w io.Writer, raw json.RawMessage) {
 			fmt.Fprintf(tw, "%d\t", n)
 		}
 		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}
+
+// printDrift prints retrain's drift output as a table: per feature its
+// test, statistic, p-value, PSI and verdict.
+func printDrift(w io.Writer, raw json.RawMessage) {
+	var d struct {
+		PSIThreshold float64 `json:"psi_threshold"`
+		Features     []struct {
+			Name      string  `json:"name"`
+			Test      string  `json:"test"`
+			Statistic float64 `json:"statistic"`
+			PValue    float64 `json:"p_value"`
+			PSI       float64 `json:"psi"`
+			Drifted   bool    `json:"drifted"`
+		} `json:"features"`
+	}
+	if json.Unmarshal(raw, &d) != nil || len(d.Features) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\n  drift per feature (PSI threshold %g)\n", d.PSIThreshold)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  FEATURE\tTEST\tSTATISTIC\tP-VALUE\tPSI\tDRIFTED")
+	for _, f := range d.Features {
+		drifted := "no"
+		if f.Drifted {
+			drifted = "yes"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%.4g\t%.3g\t%.4g\t%s\n", printable(f.Name), printable(f.Test), f.Statistic, f.PValue, f.PSI, drifted)
 	}
 	tw.Flush()
 }

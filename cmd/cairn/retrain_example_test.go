@@ -101,6 +101,14 @@ func TestRetrainExample(t *testing.T) {
 		t.Fatalf("runs of days 7 and 2 not found")
 	}
 
+	// cairn show prints the drift of each feature as a table.
+	show := e.must(0, "show", retrained).stdout
+	for _, w := range []string{"drift per feature (PSI threshold 0.2)", "FEATURE  TEST  STATISTIC", "\n  x0       ks  ", "\n  x5       ks  "} {
+		if !strings.Contains(show, w) {
+			t.Errorf("show lacks %q:\n%s", w, show)
+		}
+	}
+
 	// Lineage: the retrain read the production model and its training
 	// data, the training data being what the first train read.
 	lin := e.must(0, "lineage", retrained+"/drift").stdout
