@@ -181,7 +181,7 @@ tasks:
 		}
 	}
 	b.Shot(t, "triggered-succeeded")
-	b.Do(t, "open greet", chromedp.Click(chromedp.CSS(`a[id="task-greet"]`)), chromedp.WaitVisible(chromedp.CSS("pre#log")))
+	b.Do(t, "open greet", ui.ClickLive(`a[id="task-greet"]`), chromedp.WaitVisible(chromedp.CSS("pre#log")))
 	if log := b.String(t, `document.getElementById("log").textContent`); !strings.Contains(log, "hello you & me x3") {
 		t.Errorf("greet's log: %q", log)
 	}
@@ -192,12 +192,12 @@ tasks:
 	b.WaitFor(t, "the flaky run to fail", runState+` === "failed"`)
 	b.WaitFor(t, "the Retry buttons", `document.getElementById("retry-run") !== null`)
 	b.Shot(t, "run-failed")
-	b.Do(t, "open the failed task", chromedp.Click(chromedp.CSS(`a[id="task-flaky"]`)), chromedp.WaitVisible(chromedp.CSS("pre#log")))
+	b.Do(t, "open the failed task", ui.ClickLive(`a[id="task-flaky"]`), chromedp.WaitVisible(chromedp.CSS("pre#log")))
 	if log := b.String(t, `document.getElementById("log").textContent`); !strings.Contains(log, "first time: the data is not there yet") {
 		t.Errorf("the failed task's log: %q", log)
 	}
 	b.Shot(t, "task-failed")
-	b.Do(t, "retry the task", chromedp.Click(chromedp.CSS("#retry-task")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	b.Do(t, "retry the task", ui.ClickLive("#retry-task"), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	b.WaitFor(t, "the retried run to succeed", runState+` === "succeeded"`)
 	if f := b.String(t, `document.getElementById("flash").textContent`); !strings.Contains(f, "Retrying task flaky") {
 		t.Errorf("the flash message: %q", f)
@@ -209,7 +209,7 @@ tasks:
 		t.Errorf("the Gantt has %d bars, want 4 (first, flaky twice, after)", n)
 	}
 	b.Shot(t, "run-retried")
-	b.Do(t, "open the retried task", chromedp.Click(chromedp.CSS(`a[id="task-flaky"]`)), chromedp.WaitVisible(chromedp.CSS("pre#log")))
+	b.Do(t, "open the retried task", ui.ClickLive(`a[id="task-flaky"]`), chromedp.WaitVisible(chromedp.CSS("pre#log")))
 	if log := b.String(t, `document.getElementById("log").textContent`); !strings.Contains(log, "second time: fine") {
 		t.Errorf("attempt 2's log: %q", log)
 	}
@@ -226,7 +226,7 @@ tasks:
 	// Cancel asks first: answered Cancel, nothing happens.
 	b.Dismiss(true)
 	b.Do(t, "cancel it, then say no", chromedp.Navigate(run), chromedp.WaitVisible(chromedp.CSS("#cancel-run")),
-		chromedp.Click(chromedp.CSS("#cancel-run")))
+		ui.ClickLive("#cancel-run"))
 	time.Sleep(300 * time.Millisecond) // a post, had one gone, would be answered by now
 	if d := b.Dialogs(); len(d) != 1 || !strings.HasPrefix(d[0], "Cancel run ") || !strings.Contains(d[0], "running tasks are stopped") {
 		t.Errorf("the Cancel button's confirmation: %q", d)
@@ -236,7 +236,7 @@ tasks:
 	}
 	b.Dismiss(false)
 	b.Do(t, "cancel it", chromedp.Navigate(run), chromedp.WaitVisible(chromedp.CSS("#cancel-run")),
-		chromedp.Click(chromedp.CSS("#cancel-run")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+		ui.ClickLive("#cancel-run"), chromedp.WaitVisible(chromedp.CSS("#flash")))
 	b.WaitFor(t, "the run to be cancelled", runState+` === "cancelled"`)
 	if f := b.String(t, `document.getElementById("flash").textContent`); !strings.Contains(f, "Cancel of run") {
 		t.Errorf("the flash message: %q", f)

@@ -255,7 +255,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// A click on the failed node opens its page: the error and the log.
-	b.do(t, "open the failed task", chromedp.Click(chromedp.CSS(`a[id="task-fails"]`)), chromedp.WaitVisible(chromedp.CSS("pre#log")))
+	b.do(t, "open the failed task", clickLive(`a[id="task-fails"]`), chromedp.WaitVisible(chromedp.CSS("pre#log")))
 	b.shot(t, "task-failed")
 	if log := eval[string](t, b, `document.getElementById("log").textContent`); !strings.Contains(log, "attempt 2 starting") || !strings.Contains(log, "the data is bad") {
 		t.Errorf("the failed task's log: %q", log)
@@ -336,7 +336,7 @@ tasks:
 	b.shot(t, "live-running")
 
 	// The running attempt's log, followed.
-	b.do(t, "open the running task", chromedp.Click(chromedp.CSS(`a[id="task-wait"]`)), chromedp.WaitVisible(chromedp.CSS("pre#log[data-follow]")))
+	b.do(t, "open the running task", clickLive(`a[id="task-wait"]`), chromedp.WaitVisible(chromedp.CSS("pre#log[data-follow]")))
 	b.waitFor(t, "the first line", `document.getElementById("log").textContent.includes("before the gate")`)
 	eval[bool](t, b, `window.cairnTestMark = true`)
 	if err := os.WriteFile(gate1, nil, 0o600); err != nil {
@@ -368,5 +368,27 @@ tasks:
 	b.shot(t, "live-done")
 	if bad := b.blocked(); len(bad) > 0 {
 		t.Errorf("the pages' console reports refusals or errors:\n%s", strings.Join(bad, "\n"))
+	}
+}
+
+// clickLive clicks the element sel names with one script in the page, so
+// that an htmx swap of a live page (polled) cannot replace the node
+// between finding it and clicking it, as chromedp.Click's separate steps
+// allow ("Could not find node with given id"). It waits, up to the step's
+// bound, until the element is there.
+func clickLive(sel string) chromedp.Action[chromedp.Void] {
+	q := strconv.Quote(sel)
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		for {
+			ok, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(` + q + `); if (!e) return false; e.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true, view: window})); return true })()`)(ctx, tg)
+			if err != nil || ok {
+				return chromedp.Void{}, err
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("click %s: %w", sel, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 	}
 }

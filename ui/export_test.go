@@ -68,3 +68,7 @@ func (tb *Browser) Int(t *testing.T, expr string) int {
 
 // RGB is the "rgb(r, g, b)" getComputedStyle gives for "#rrggbb".
 func RGB(hex string) string { return rgb(hex) }
+
+// ClickLive clicks the element sel names on a page that htmx may swap
+// under it (a live run page, polled): see clickLive.
+func ClickLive(sel string) chromedp.Action[chromedp.Void] { return clickLive(sel) }
