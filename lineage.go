@@ -176,6 +176,15 @@ func (e Effect) Validate() error {
 	return nil
 }
 
+// CachedAttempt is an earlier success a cache key finds: the attempt
+// and the outputs and metrics it recorded, which a later attempt with the
+// same key may reuse.
+type CachedAttempt struct {
+	Attempt AttemptRef
+	Outputs map[string]json.RawMessage
+	Metrics map[string]float64
+}
+
 // CacheKey is the key under which an attempt's outputs may be reused:
 // the sha256 of its task type, the implementation's version, its
 // resolved params (as stored: canonical JSON) and the digest of each

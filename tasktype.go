@@ -16,7 +16,29 @@ type TypeInfo struct {
 	// OpenParams accepts `with:` keys not listed in Params (for types
 	// whose params are free-form).
 	OpenParams bool `json:"open_params,omitempty"`
+	// Cache is whether a task of the type reuses an earlier success with
+	// the same cache key (see CacheKey) unless its workflow says
+	// otherwise: CacheOptIn (the zero value: only with `cache: true`),
+	// CacheAuto (unless `cache: false`) or CacheNever (`cache: true` is
+	// refused).
+	Cache CachePolicy `json:"cache,omitempty"`
 }
+
+// CachePolicy is a task type's caching default.
+type CachePolicy string
+
+// Cache policies.
+const (
+	// CacheOptIn: cached only when the task says `cache: true` (shell,
+	// plugin types).
+	CacheOptIn CachePolicy = ""
+	// CacheAuto: cached unless the task says `cache: false` (the
+	// deterministic ML types).
+	CacheAuto CachePolicy = "auto"
+	// CacheNever: never cached (noop, and types whose success has an
+	// effect on the store, such as deploy: a reuse would skip it).
+	CacheNever CachePolicy = "never"
+)
 
 // ParamKind is the JSON kind a param takes.
 type ParamKind string

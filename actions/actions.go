@@ -113,7 +113,7 @@ func detail(v any) []byte {
 
 // Trigger creates a queued run of the served workflow name with params
 // (text, typed by the workflow as -p is), for the service to start.
-func (a *Actions) Trigger(ctx context.Context, name string, params map[string]string) (string, error) {
+func (a *Actions) Trigger(ctx context.Context, name string, params map[string]string, o ui.RunOptions) (string, error) {
 	e, ok := a.o.Workflows.Lookup(name)
 	if !ok {
 		return "", fmt.Errorf("no workflow %s in the server's workflows folder (GET %s/workflows lists them): %w",
@@ -127,20 +127,20 @@ func (a *Actions) Trigger(ctx context.Context, name string, params map[string]st
 		return "", fmt.Errorf("workflow %s cannot run: its file %s has problems (fix the file; the server reads it again)%s: %w",
 			name, e.File, msg, cairn.ErrConflict)
 	}
-	return a.create(ctx, e.Workflow, e.Path, params, map[string]any{"workflow": name, "file": e.File})
+	return a.create(ctx, e.Workflow, e.Path, params, o, map[string]any{"workflow": name, "file": e.File})
 }
 
 // Submit creates a queued run of a workflow file a client sent.
-func (a *Actions) Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error) {
+func (a *Actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o ui.RunOptions) (string, error) {
 	wf, problems := a.o.Workflows.Check(file, src)
 	if len(problems) > 0 {
 		return "", &ui.ProblemsError{File: file, Problems: problems}
 	}
-	return a.create(ctx, wf, file, params, map[string]any{"workflow": wf.Name, "file": file, "submitted": true})
+	return a.create(ctx, wf, file, params, o, map[string]any{"workflow": wf.Name, "file": file, "submitted": true})
 }
 
 // create binds params and stores a queued run of wf with its audit entry.
-func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath string, params map[string]string, audit map[string]any) (string, error) {
+func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath string, params map[string]string, o ui.RunOptions, audit map[string]any) (string, error) {
 	bad := &ui.ParamsError{Params: map[string]string{}}
 	bind := make(map[string]string, len(params)+1)
 	for k, v := range params {
@@ -183,6 +183,10 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 	now := a.o.Now()
 	run, trs := wf.NewRun(bound, now)
 	run.SourcePath, run.Trigger = sourcePath, cairn.TriggerAPI
+	if o.NoCache {
+		workflows.NoCache(trs)
+		audit["no_cache"] = true
+	}
 	given := map[string]string{}
 	for k, v := range params {
 		given[k] = v

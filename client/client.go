@@ -401,13 +401,21 @@ func (c *Client) logCall(runID, taskID string, q url.Values) call {
 		query: q, need: needRead, what: "read the log of " + taskID}
 }
 
+// RunOptions are how a new run differs from its workflow's defaults.
+type RunOptions struct {
+	// NoCache runs every task: no earlier success is reused, and none of
+	// the run's is offered for reuse (cairn run --no-cache).
+	NoCache bool
+}
+
 // Trigger starts a run of the server's workflow name with params given
 // as text, as -p gives them (the workflow types them), and returns the
 // run's id.
-func (c *Client) Trigger(ctx context.Context, workflow string, params map[string]string) (string, error) {
+func (c *Client) Trigger(ctx context.Context, workflow string, params map[string]string, o RunOptions) (string, error) {
 	body := struct {
-		Params map[string]string `json:"params"`
-	}{Params: params}
+		Params  map[string]string `json:"params"`
+		NoCache bool              `json:"no_cache,omitempty"`
+	}{Params: params, NoCache: o.NoCache}
 	var out struct {
 		ID string `json:"id"`
 	}
@@ -425,12 +433,13 @@ func (c *Client) Trigger(ctx context.Context, workflow string, params map[string
 // Submit sends a workflow file (its name and exact text) to run with
 // params given as text, and returns the run's id. A file with problems is
 // refused with an *Error whose Problems say where.
-func (c *Client) Submit(ctx context.Context, file string, source []byte, params map[string]string) (string, error) {
+func (c *Client) Submit(ctx context.Context, file string, source []byte, params map[string]string, o RunOptions) (string, error) {
 	body := struct {
-		File   string            `json:"file"`
-		Source string            `json:"source"`
-		Params map[string]string `json:"params"`
-	}{File: file, Source: string(source), Params: params}
+		File    string            `json:"file"`
+		Source  string            `json:"source"`
+		Params  map[string]string `json:"params"`
+		NoCache bool              `json:"no_cache,omitempty"`
+	}{File: file, Source: string(source), Params: params, NoCache: o.NoCache}
 	var out struct {
 		ID string `json:"id"`
 	}

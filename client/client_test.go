@@ -383,7 +383,7 @@ func TestAgainstTheUI(t *testing.T) {
 		t.Errorf("an unknown run: %v", err)
 	}
 	// The write routes decode what the client sends.
-	if id, err := c.Trigger(ctx, "w", map[string]string{"seed": "7"}); err != nil || id != "01newrun00000000" {
+	if id, err := c.Trigger(ctx, "w", map[string]string{"seed": "7"}, client.RunOptions{NoCache: true}); err != nil || id != "01newrun00000000" {
 		t.Errorf("trigger: %q %v", id, err)
 	}
 	if id, err := c.Cancel(ctx, ids[0][:12]); err != nil || id != ids[0] {
@@ -398,7 +398,7 @@ func TestAgainstTheUI(t *testing.T) {
 	if _, err := c.Resume(ctx, ids[2]); err != nil {
 		t.Errorf("resume: %v", err)
 	}
-	want := []string{"trigger w map[seed:7]", "cancel " + ids[0], "retry " + ids[1] + " only", "retry " + ids[1] + " ", "resume " + ids[2]}
+	want := []string{"trigger w map[seed:7] no_cache=true", "cancel " + ids[0], "retry " + ids[1] + " only", "retry " + ids[1] + " ", "resume " + ids[2]}
 	if fmt.Sprint(acts.calls) != fmt.Sprint(want) {
 		t.Errorf("the server was asked %q, want %q", acts.calls, want)
 	}
@@ -416,8 +416,8 @@ func (a *actions) add(s string) {
 	a.calls = append(a.calls, s)
 }
 
-func (a *actions) Trigger(ctx context.Context, workflow string, params map[string]string) (string, error) {
-	a.add(fmt.Sprintf("trigger %s %v", workflow, params))
+func (a *actions) Trigger(ctx context.Context, workflow string, params map[string]string, o ui.RunOptions) (string, error) {
+	a.add(fmt.Sprintf("trigger %s %v no_cache=%t", workflow, params, o.NoCache))
 	return "01newrun00000000", nil
 }
 func (a *actions) Cancel(ctx context.Context, id string) error { a.add("cancel " + id); return nil }
@@ -426,8 +426,8 @@ func (a *actions) Retry(ctx context.Context, id, task string) error {
 	return nil
 }
 func (a *actions) Resume(ctx context.Context, id string) error { a.add("resume " + id); return nil }
-func (a *actions) Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error) {
-	a.add(fmt.Sprintf("submit %s %v", file, params))
+func (a *actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o ui.RunOptions) (string, error) {
+	a.add(fmt.Sprintf("submit %s %v no_cache=%t", file, params, o.NoCache))
 	return "01newrun00000001", nil
 }
 

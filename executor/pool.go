@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +64,18 @@ type Logs interface {
 	Create(runID, taskID string, attempt int) (io.WriteCloser, error)
 }
 
+// Cache finds the earlier successes an attempt may reuse, newest first
+// (*sqlite.Store in process; a remote worker will ask through the lease
+// API).
+type Cache interface {
+	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
+}
+
+// cacheHits is how many earlier successes one attempt looks at before it
+// gives up and runs: each is checked (its artifacts read and hashed), and
+// a key has more than one only when an artifact was lost or damaged.
+const cacheHits = 4
+
 // stopTimer is a task type that needs a known time to stop an attempt once
 // its context ended (the shell's kill_grace): the pool gives it that long
 // when it is more than StopGrace, rather than abandon a task that is
@@ -95,11 +108,18 @@ type Options struct {
 	// Version is the version of the built-in task types, recorded with
 	// every attempt one of them runs (Completion.Version) and part of its
 	// cache key: Cairn's version. A plugin's attempts record its binary's
-	// sha256 instead.
+	// sha256 instead (tasks.Versioned).
 	Version string
 	// Models, if set, is lent to every attempt as tasks.Env.Models: the
 	// registry and lineage read by the types that need them (retrain).
 	Models tasks.ModelReader
+	// Cache, if set, is where an attempt that may be cached
+	// (cairn.WorkItem.Cache) looks for an earlier success with its cache
+	// key: one whose artifact outputs are all still there, intact, is
+	// reused — the attempt succeeds with its outputs and metrics and
+	// names it (cairn.Completion.CachedFrom) — instead of running. Nil:
+	// attempts always run (their keys are still recorded).
+	Cache Cache
 	// ScratchDir is where each attempt's work dir is made (default os.TempDir()).
 	ScratchDir string
 	// IdleWait bounds one wait for work before asking again (default 5s).
@@ -739,6 +759,20 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 	if !ok {
 		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil
 	}
+	version := p.o.Version
+	if v, ok := task.(tasks.Versioned); ok {
+		version = v.ImplVersion()
+	}
+	var key string
+	if it.Cache && version != "" && task.Info().Cache != cairn.CacheNever {
+		params := it.Params
+		if p.o.Redact != nil {
+			// The key holds the params as stored: a secret's value is
+			// never part of it (not even hashed).
+			params = json.RawMessage(p.o.Redact(string(params)))
+		}
+		key = cairn.CacheKey(it.Type, version, params, it.Inputs)
+	}
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
 		err = fmt.Errorf("open log: %w", err)
@@ -747,7 +781,17 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		}
 		return p.bound(failure(err), l), nil
 	}
-	c, taskErr := p.runLogged(ctx, it, task, logw)
+	var (
+		c       cairn.Completion
+		taskErr error
+		reused  bool
+	)
+	if key != "" && p.o.Cache != nil {
+		c, reused = p.reuse(ctx, it, key, logw)
+	}
+	if !reused {
+		c, taskErr = p.runLogged(ctx, it, task, logw)
+	}
 	var note string
 	if c.Error != "" {
 		note = fmt.Sprintf("\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
@@ -777,20 +821,80 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		// task's failure.
 		c.Requeue, c.Retryable = true, true
 	}
-	p.provenance(&c, it)
+	provenance(&c, version, key)
 	return p.bound(c, l), nil
 }
 
 // provenance records what ran the attempt: the implementation's version
-// and, for a task that may be cached, its cache key.
-func (p *Pool) provenance(c *cairn.Completion, it cairn.WorkItem) {
-	c.Version = p.o.Version
+// and, for an attempt that ran and may be cached, its cache key (a reuse
+// records none: the attempt it names is found under the key).
+func provenance(c *cairn.Completion, version, key string) {
+	c.Version = version
 	if c.Plugin != nil {
 		c.Version = "sha256:" + c.Plugin.SHA256
 	}
-	if it.Cache && c.CachedFrom.IsZero() {
-		c.CacheKey = cairn.CacheKey(it.Type, c.Version, it.Params, it.Inputs)
+	if c.CachedFrom.IsZero() {
+		c.CacheKey = key
 	}
+}
+
+// reuse looks for an earlier success with the attempt's cache key whose
+// artifact outputs are all still stored, byte for byte, and returns the
+// completion that reuses it. Every hit it passes over, and the one it
+// takes, is said in the attempt's log; a store that cannot be asked is
+// said there too, and the attempt runs.
+func (p *Pool) reuse(ctx context.Context, it cairn.WorkItem, key string, logw io.Writer) (cairn.Completion, bool) {
+	hits, err := p.o.Cache.FindCached(ctx, key, cacheHits)
+	if err != nil {
+		fmt.Fprintf(logw, "cairn: cache not read, the task runs: %s\n", p.redact(err.Error()))
+		return cairn.Completion{}, false
+	}
+	for _, h := range hits {
+		if err := p.intact(ctx, h.Outputs); err != nil {
+			fmt.Fprintf(logw, "cairn: not reusing %s: %s\n", h.Attempt, p.redact(err.Error()))
+			continue
+		}
+		fmt.Fprintf(logw, "cairn: not run: reused the outputs of %s (cache key %s)\n", h.Attempt, key)
+		return cairn.Completion{State: cairn.TaskSucceeded, Outputs: h.Outputs, Metrics: h.Metrics, CachedFrom: h.Attempt}, true
+	}
+	return cairn.Completion{}, false
+}
+
+// intact checks that every artifact in outputs is stored and that its
+// bytes hash to its digest (a missing or corrupt one is never reused).
+func (p *Pool) intact(ctx context.Context, outputs map[string]json.RawMessage) error {
+	names := make([]string, 0, len(outputs))
+	for n := range outputs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := outputs[n]
+		if len(v) == 0 || v[0] != '{' {
+			continue // a number, a string, a flag: no artifact
+		}
+		ref, ok := cairn.AsArtifactRef(v)
+		if !ok {
+			continue
+		}
+		r, err := p.o.Artifacts.Open(ctx, ref)
+		if err != nil {
+			return fmt.Errorf("output %s: %w", n, err)
+		}
+		_, err = io.Copy(io.Discard, r)
+		r.Close()
+		if err != nil {
+			return fmt.Errorf("output %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func (p *Pool) redact(s string) string {
+	if p.o.Redact != nil {
+		return p.o.Redact(s)
+	}
+	return s
 }
 
 // failure is the completion of an attempt that failed with err.

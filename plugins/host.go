@@ -286,7 +286,18 @@ type validatingTask interface {
 // the task is retried.
 type reapingTask struct{ validatingTask }
 
-var _ tasks.OrphanReaper = reapingTask{}
+var (
+	_ tasks.OrphanReaper = reapingTask{}
+	_ tasks.Versioned    = reapingTask{}
+)
+
+// ImplVersion is the version of the adapted type (tasks.Versioned).
+func (t reapingTask) ImplVersion() string {
+	if v, ok := t.validatingTask.(tasks.Versioned); ok {
+		return v.ImplVersion()
+	}
+	return ""
+}
 
 // ReapOrphans kills every process carrying the attempt's marks, and
 // their descendants.

@@ -33,6 +33,9 @@ type Event struct {
 	// Expiry is set on the event of an attempt ExpireLeases ended: why
 	// (ExpiryLease or ExpiryOwnerGone).
 	Expiry string
+	// CachedFrom is set on the event of an attempt that succeeded by
+	// reusing an earlier one's outputs (cairn.Completion.CachedFrom).
+	CachedFrom cairn.AttemptRef
 }
 
 // Reasons ExpireLeases ends an attempt (Event.Expiry).

@@ -268,7 +268,7 @@ func (b *Broker) commit(batch []*report) {
 	for _, rr := range runs {
 		for _, r := range rr.reports {
 			e := Event{RunID: r.l.RunID, TaskID: r.l.TaskID, From: cairn.TaskRunning, To: r.tr.State, Attempt: r.l.Attempt,
-				Error: r.c.Error, At: now, Type: r.item.Type, Ended: attemptState(r.c)}
+				Error: r.c.Error, At: now, Type: r.item.Type, Ended: attemptState(r.c), CachedFrom: r.c.CachedFrom}
 			if rr.after != nil {
 				b.publish(e, nil) // the run's scheduler has it already
 			} else {

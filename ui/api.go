@@ -447,12 +447,13 @@ func jsonKeys(v any) []string {
 	return keys
 }
 
-// POST /api/v1/workflows/{name}/runs {"params": {"k": v}} → 201 {"id": RUN}.
+// POST /api/v1/workflows/{name}/runs {"params": {"k": v}, "no_cache": false} → 201 {"id": RUN}.
 // Each value is typed by the workflow as -p types its text: a string, or
 // a number, true or false, a list or a map in JSON.
 func (h *handler) apiTrigger(c *gin.Context) {
 	var body struct {
-		Params map[string]json.RawMessage `json:"params"`
+		Params  map[string]json.RawMessage `json:"params"`
+		NoCache bool                       `json:"no_cache"`
 	}
 	if err := decodeBody(c, &body); err != nil {
 		h.fail(c, err)
@@ -467,7 +468,7 @@ func (h *handler) apiTrigger(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := a.Trigger(c.Request.Context(), c.Param("name"), params)
+	id, err := a.Trigger(c.Request.Context(), c.Param("name"), params, RunOptions{NoCache: body.NoCache})
 	if err != nil {
 		h.fail(c, err)
 		return

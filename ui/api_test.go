@@ -337,8 +337,12 @@ type fakeActions struct {
 	err   error
 }
 
-func (a *fakeActions) Trigger(_ context.Context, wf string, params map[string]string) (string, error) {
-	a.calls = append(a.calls, fmt.Sprintf("trigger %s %v", wf, params))
+func (a *fakeActions) Trigger(_ context.Context, wf string, params map[string]string, o RunOptions) (string, error) {
+	call := fmt.Sprintf("trigger %s %v", wf, params)
+	if o.NoCache {
+		call += " no_cache"
+	}
+	a.calls = append(a.calls, call)
 	return "01newrun00000000", a.err
 }
 func (a *fakeActions) Cancel(_ context.Context, id string) error {
@@ -353,8 +357,12 @@ func (a *fakeActions) Resume(_ context.Context, id string) error {
 	a.calls = append(a.calls, "resume "+id)
 	return a.err
 }
-func (a *fakeActions) Submit(_ context.Context, file string, src []byte, params map[string]string) (string, error) {
-	a.calls = append(a.calls, fmt.Sprintf("submit %s %d %v", file, len(src), params))
+func (a *fakeActions) Submit(_ context.Context, file string, src []byte, params map[string]string, o RunOptions) (string, error) {
+	call := fmt.Sprintf("submit %s %d %v", file, len(src), params)
+	if o.NoCache {
+		call += " no_cache"
+	}
+	a.calls = append(a.calls, call)
 	return "01newrun00000001", a.err
 }
 

@@ -57,7 +57,7 @@ type LogReader interface {
 type Actions interface {
 	// Trigger creates a run of workflow name with params given as text
 	// (typed by the workflow, as -p is) and returns its id.
-	Trigger(ctx context.Context, workflow string, params map[string]string) (string, error)
+	Trigger(ctx context.Context, workflow string, params map[string]string, o RunOptions) (string, error)
 	// Cancel asks run id to stop.
 	Cancel(ctx context.Context, runID string) error
 	// Retry runs task taskID of run id again with a new attempt, or with
@@ -68,7 +68,15 @@ type Actions interface {
 	// Submit creates a run of the workflow file src that a client sent
 	// (named file, as the client has it), with params as Trigger's, and
 	// returns its id. A file with problems is a *ProblemsError.
-	Submit(ctx context.Context, file string, src []byte, params map[string]string) (string, error)
+	Submit(ctx context.Context, file string, src []byte, params map[string]string, o RunOptions) (string, error)
+}
+
+// RunOptions are how a new run differs from its workflow's defaults.
+type RunOptions struct {
+	// NoCache runs every task: no earlier success is reused, and none of
+	// the run's is offered for reuse (cairn run --no-cache; the API's
+	// "no_cache").
+	NoCache bool
 }
 
 // Catalog is the workflows the server offers (cairn server --workflows

@@ -297,9 +297,10 @@ func paramValues(raw map[string]json.RawMessage) (map[string]string, error) {
 // → 201 {"id": RUN}: a run of a workflow file the client has.
 func (h *handler) apiSubmit(c *gin.Context) {
 	var body struct {
-		File   string                     `json:"file"`
-		Source string                     `json:"source"`
-		Params map[string]json.RawMessage `json:"params"`
+		File    string                     `json:"file"`
+		Source  string                     `json:"source"`
+		Params  map[string]json.RawMessage `json:"params"`
+		NoCache bool                       `json:"no_cache"`
 	}
 	if err := decodeBody(c, &body); err != nil {
 		h.fail(c, err)
@@ -323,7 +324,7 @@ func (h *handler) apiSubmit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := a.Submit(c.Request.Context(), file, []byte(body.Source), params)
+	id, err := a.Submit(c.Request.Context(), file, []byte(body.Source), params, RunOptions{NoCache: body.NoCache})
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -571,7 +572,7 @@ func (h *handler) formTrigger(c *gin.Context) {
 			params[f.Decl.Name] = v
 		} // an empty input of another type: the param's default
 	}
-	id, err := a.Trigger(c.Request.Context(), e.Name, params)
+	id, err := a.Trigger(c.Request.Context(), e.Name, params, RunOptions{NoCache: c.PostForm("no_cache") != ""})
 	if err == nil {
 		h.setFlash(c, flashOK, fmt.Sprintf("Run %s of %s triggered.", id, e.Name))
 		c.Redirect(http.StatusSeeOther, "/runs/"+url.PathEscape(id))

@@ -123,6 +123,12 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 	var needs []string
 	for _, t := range w.Tasks {
 		c.open('{')
+		if t.Cache != nil {
+			// Only when written: the digests of workflows without it
+			// stay what they were (resume compares them).
+			c.key("cache")
+			c.value(*t.Cache, false)
+		}
 		if t.Description != "" {
 			c.key("description")
 			c.str(t.Description)

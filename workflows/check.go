@@ -70,6 +70,9 @@ func (p *parser) validate(w *Workflow) {
 			p.checkInputs(tn, *info)
 		}
 	}
+	for _, tn := range p.taskInfo {
+		p.decideCache(tn)
+	}
 
 	var up []string
 	for _, tn := range p.taskInfo {
@@ -765,4 +768,40 @@ func article(kind string) string {
 		return "an int"
 	}
 	return "a " + kind
+}
+
+// cacheDefaulter is a TypeSet that knows a type's caching default for a
+// task's params as written (*tasks.Registry: collect is cached by
+// default only from its synthetic source).
+type cacheDefaulter interface {
+	CacheDefault(name string, params map[string]any) (on bool, why string)
+}
+
+// decideCache sets the task's Cached and CacheWhy from its cache: and its
+// type's default, refusing cache: true on a type that is never cached.
+func (p *parser) decideCache(tn *taskNodes) {
+	t := tn.task
+	var on bool
+	var why string
+	switch {
+	case tn.info == nil:
+		// Unknown type, or parsed without types.
+		why = "its type's default is unknown"
+	case p.opts.Types != nil:
+		if cd, ok := p.opts.Types.(cacheDefaulter); ok {
+			on, why = cd.CacheDefault(t.Type, t.With)
+		} else {
+			on, why = tasks.CacheDefaultOf(*tn.info)
+		}
+	}
+	if t.Cache == nil {
+		t.Cached, t.CacheWhy = on, why
+		return
+	}
+	if *t.Cache && tn.info != nil && tn.info.Cache == cairn.CacheNever {
+		p.errorAt(tn.cacheAt, "remove cache: true", "task %q: type %q is never cached (%s)", t.ID, t.Type, why)
+		return
+	}
+	t.Cached = *t.Cache
+	t.CacheWhy = fmt.Sprintf("the task says cache: %t", *t.Cache)
 }

@@ -24,9 +24,10 @@ func newFakeTypes() fakeTypes {
 			Outputs:      []cairn.PortInfo{{Name: "exit_code"}},
 			OutputsParam: "outputs",
 		},
-		"noop": {Name: "noop"},
+		"noop": {Name: "noop", Cache: cairn.CacheNever},
 		"train": {
-			Name: "train",
+			Name:  "train",
+			Cache: cairn.CacheAuto,
 			Params: []cairn.ParamInfo{
 				{Name: "model", Kind: cairn.KindString, Required: true},
 				{Name: "seed", Kind: cairn.KindInt},

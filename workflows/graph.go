@@ -60,7 +60,7 @@ func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*
 	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
 	for _, t := range w.Tasks {
 		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
-			Retry: t.Retry, Timeout: t.Timeout})
+			Retry: t.Retry, Timeout: t.Timeout, Cache: t.Cached})
 	}
 	return run, trs
 }
@@ -77,3 +77,12 @@ func (w *Workflow) Zone() *time.Location {
 }
 
 var _ scheduler.Zoned = (*Workflow)(nil)
+
+// NoCache turns caching off for every task run of a new run (cairn run
+// --no-cache): none reuses an earlier success, and none is offered for
+// reuse.
+func NoCache(trs []*cairn.TaskRun) {
+	for _, t := range trs {
+		t.Cache = false
+	}
+}

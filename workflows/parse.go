@@ -28,7 +28,7 @@ var (
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
@@ -192,6 +192,7 @@ type taskNodes struct {
 	when     *yaml.Node
 	tmpls    []tmplUse
 	info     *cairn.TypeInfo // its type's, when known
+	cacheAt  filePos         // where its cache: value is, when written
 }
 
 // filePos is a line and column of the file.
@@ -1367,6 +1368,10 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			t.Description, _ = p.str(kv.v, "task description")
 		case "timeout":
 			t.Timeout, _ = p.duration(kv.v, "timeout")
+		case "cache":
+			if b, ok := p.boolean(kv.v, "cache"); ok {
+				t.Cache, tn.cacheAt = &b, posOf(kv.v)
+			}
 		case "with":
 			tn.withKey = kv.k
 			p.with(tn, kv.v)

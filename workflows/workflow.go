@@ -157,6 +157,17 @@ type Task struct {
 	When    string
 	Retry   cairn.RetryPolicy
 	Timeout time.Duration // per attempt; 0 = none
+	// Cache is the task's `cache:` as written; nil when the file does
+	// not say.
+	Cache *bool
+	// Cached is whether the task's attempts may reuse an earlier success
+	// with the same cache key (and be reused): its `cache:`, else its
+	// type's default (cairn.TypeInfo.Cache, and for collect its source).
+	// Decided when the file is parsed with its task types; false without
+	// them unless the file says cache: true. CacheWhy says why, in words
+	// (cairn show explains a miss with it).
+	Cached   bool
+	CacheWhy string
 	// Line and Col locate the task in the file.
 	Line, Col int
 

@@ -300,16 +300,34 @@ func gateDetail(gate []evaluate.GateResult) string {
 }
 
 func cmdShow(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("show", "RUN [--json]", "Show a run and every task: state, attempts, duration, error, outputs and metrics.\n"+
+	fs := a.newFlags("show", "RUN [TASK] [--json]", "Show a run and every task: state, attempts, duration, error, outputs and metrics.\n"+
+		"With TASK, that task alone, and whether its outputs came from the cache — or, when it ran, why not:\n"+
+		"caching was off for it (and why), or what differs from its last success in the same workflow\n"+
+		"(type, version, which params, which inputs).\n"+
 		"With --server, a run of a cairn server.")
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (with every attempt)")
 	rf := a.remoteFlags(fs)
-	src, d, err := a.sourceRun(ctx, fs, rf, args)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	rf.resolve(fs)
+	if len(pos) != 1 && len(pos) != 2 {
+		return usageError{"want a run id, and perhaps a task id"}
+	}
+	src, err := a.source(ctx, rf, false)
 	if err != nil {
 		return err
 	}
 	defer src.close()
+	d, err := src.getRun(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if len(pos) == 2 {
+		return a.showTask(ctx, src, d, pos[1], asJSON)
+	}
 	r, trs, atts := d.Run, d.tasks, d.atts
 	if asJSON {
 		out := runjson.FromRun(r, d.orphaned)
@@ -368,6 +386,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		note := oneLine(tr.Error)
 		if gateFailed(tr) {
 			note = sty.paint(colorYellow, "gate did not pass")
+		}
+		if from := cachedFrom(tr, atts[tr.TaskID]); !from.IsZero() {
+			note = strings.TrimSpace(sty.paint(colorCyan, "cache") + " (from " + from.String() + ") " + note)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
 			tl.bar(atts[tr.TaskID]), note)

@@ -40,7 +40,7 @@ const maxSubmit = 1 << 20
 
 // runRemote sends the workflow file at path to the server and follows
 // the run it makes there, or with detach prints its id.
-func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, path string, params paramFlags, ef execFlags, detach bool) error {
+func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, path string, params paramFlags, ef execFlags, detach, noCache bool) error {
 	if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, 
 	if err != nil {
 		return err
 	}
-	id, err := c.Submit(ctx, filepath.Base(path), src, params)
+	id, err := c.Submit(ctx, filepath.Base(path), src, params, client.RunOptions{NoCache: noCache})
 	if err != nil {
 		return submitErr(err, path)
 	}
@@ -145,6 +145,7 @@ func cmdTrigger(ctx context.Context, a *app, args []string) error {
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
 	follow := fs.Bool("follow", false, "follow the run until it ends, as 'cairn run' does")
+	noCache := fs.Bool("no-cache", false, "run every task: reuse no earlier success, and offer none of this run's for reuse")
 	var wf watchFlags
 	wf.register(fs)
 	rf := a.remoteFlags(fs)
@@ -164,7 +165,7 @@ func cmdTrigger(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	name := pos[0]
-	id, err := c.Trigger(ctx, name, params)
+	id, err := c.Trigger(ctx, name, params, client.RunOptions{NoCache: *noCache})
 	if errors.Is(err, cairn.ErrNotFound) {
 		return fmt.Errorf("the server at %s has no workflow %q: its page %s lists those it has (the workflow files of its --workflows folder)",
 			c.URL(), name, strings.TrimSuffix(c.URL(), "/")+"/workflows")

@@ -90,6 +90,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	params := paramFlags{}
 	fs.Var(params, "p", "set a workflow param: -p key=value (repeatable)")
 	detach := fs.Bool("detach", false, "queue the run for 'cairn server' and print its id, instead of running it here (with --quiet, only the id)")
+	noCache := fs.Bool("no-cache", false, "run every task: reuse no earlier success, and offer none of this run's for reuse (see Caching in docs/workflows.md)")
 	var ef execFlags
 	ef.register(a, fs)
 	rf := a.remoteFlags(fs)
@@ -105,7 +106,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return usageError{"want exactly one workflow file"}
 	}
 	if rf.remote() {
-		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach)
+		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach, *noCache)
 	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
@@ -131,7 +132,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			return usageError{fmt.Sprintf("%s: only for a run in the foreground; a detached run runs with the flags of 'cairn server' (see 'cairn server --help')",
 				strings.Join(fg, ", "))}
 		}
-		return a.queueRun(ctx, wf, params, ef.quiet)
+		return a.queueRun(ctx, wf, params, ef.quiet, *noCache)
 	}
 	warnSecretFlags(a.stderr, wf, params)
 	values, params := secretParams(wf, params)
@@ -147,6 +148,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	defer st.Close()
 	now := time.Now()
 	r, trs := wf.NewRun(bound, now)
+	if *noCache {
+		workflows.NoCache(trs)
+	}
 	// The run keeps the file's absolute path: resume works from any
 	// directory, and ${{ workflow.dir }} resolves against it.
 	if abs, err := filepath.Abs(r.SourcePath); err == nil {
@@ -165,7 +169,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 // queueRun makes a queued run of wf for 'cairn server' to start, and
 // prints its id alone on stdout (id=$(cairn run --detach wf.yaml)); on
 // stderr, unless quiet, whether a server will start it.
-func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params paramFlags, quiet bool) error {
+func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params paramFlags, quiet, noCache bool) error {
 	// Secret values are never stored: the server takes them from its own
 	// environment. Each secret param is bound to its placeholder.
 	for _, d := range wf.Params {
@@ -188,6 +192,9 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 	}
 	defer st.Close()
 	r, trs := wf.NewRun(bound, time.Now())
+	if noCache {
+		workflows.NoCache(trs)
+	}
 	if abs, err := filepath.Abs(r.SourcePath); err == nil {
 		r.SourcePath = abs
 	}
@@ -297,7 +304,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg), Name: owner})
 	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace, Version: implVersion(),
-		Redact: a.secrets.Redact, Models: models,
+		Redact: a.secrets.Redact, Models: models, Cache: st,
 	})
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once
@@ -349,7 +356,7 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 	if trs, err = st.ListTaskRuns(context.WithoutCancel(ctx), id); err != nil {
 		return err
 	}
-	a.summary(context.WithoutCancel(ctx), final, trs, a.gateResults, time.Since(start), "")
+	a.summary(context.WithoutCancel(ctx), final, trs, int(prog.cached.Load()), a.gateResults, time.Since(start), "")
 	if final.State != cairn.RunSucceeded {
 		return exitError{exitFailed, errors.New("")}
 	}
@@ -358,7 +365,8 @@ func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workf
 
 // summary prints how the run ended: counts per state, failed tasks, hints
 // (each command they name ends with more, " --server URL" for a server's run).
-func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun,
+// cached is how many of the tasks reused an earlier success.
+func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, cached int,
 	gates func(context.Context, *cairn.TaskRun) []evaluate.GateResult, took time.Duration, more string) {
 	counts := map[cairn.TaskState]int{}
 	for _, tr := range trs {
@@ -369,7 +377,11 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun,
 	sty := newStyle(w)
 	for _, s := range cairn.TaskStates {
 		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], sty.state(string(s))))
+			part := fmt.Sprintf("%d %s", counts[s], sty.state(string(s)))
+			if s == cairn.TaskSucceeded && cached > 0 {
+				part += fmt.Sprintf(" (%d from cache)", cached)
+			}
+			parts = append(parts, part)
 		}
 	}
 	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, sty.paint(stateColor(string(r.State)), strings.ToUpper(string(r.State))),

@@ -189,7 +189,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
 		// The pool runs only the tasks of the runs this server plans: a
 		// foreground cairn run beside it runs its own.
-		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(),
+		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
 		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
 	})
 	graphs := newGraphCache(reg)

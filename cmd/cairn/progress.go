@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,7 +28,8 @@ type progress struct {
 	mu       sync.Mutex
 	state    map[string]cairn.TaskState
 	counts   map[cairn.TaskState]int
-	last     string // the latest task that changed, for the bar
+	cached   atomic.Int64 // attempts that reused an earlier success, counted in every mode
+	last     string       // the latest task that changed, for the bar
 	drawn    time.Time
 	barShown bool
 	stop     chan struct{} // ends the bar's clock
@@ -100,6 +102,9 @@ func (p *progress) seed(trs []*cairn.TaskRun) {
 
 // observe is the broker's and driver's observer.
 func (p *progress) observe(e scheduler.Event) {
+	if !e.CachedFrom.IsZero() {
+		p.cached.Add(1)
+	}
 	if p.mode == "none" {
 		return
 	}
@@ -117,9 +122,15 @@ func (p *progress) observe(e scheduler.Event) {
 	p.state[e.TaskID] = e.To
 	p.counts[e.To]++
 	p.last = e.TaskID + " " + string(e.To)
+	if !e.CachedFrom.IsZero() {
+		p.last += " (cache)"
+	}
 	switch p.mode {
 	case "lines":
 		line := fmt.Sprintf("%s task %s %s", stamp(e.At), e.TaskID, e.To)
+		if !e.CachedFrom.IsZero() {
+			line += " (cache: from " + e.CachedFrom.String() + ")"
+		}
 		if e.Attempt > 0 && (e.To.Active() || e.To == cairn.TaskRetrying || e.To == cairn.TaskFailed) {
 			line += fmt.Sprintf(" (attempt %d)", e.Attempt)
 		}
@@ -160,6 +171,9 @@ func (p *progress) draw() {
 	stats := fmt.Sprintf(" %d/%d  %d running", done, p.total, p.counts[cairn.TaskRunning]+p.counts[cairn.TaskLeased])
 	if n := p.counts[cairn.TaskFailed]; n > 0 {
 		stats += fmt.Sprintf("  %d failed", n)
+	}
+	if n := p.cached.Load(); n > 0 {
+		stats += fmt.Sprintf("  %d from cache", n)
 	}
 	stats += "  " + time.Since(p.start).Round(time.Second).String()
 	p.clear()

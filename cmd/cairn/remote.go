@@ -355,14 +355,22 @@ func detailFromJSON(j *runjson.Run) (*runDetail, error) {
 		}
 		trs = append(trs, &cairn.TaskRun{RunID: j.ID, TaskID: t.ID, Type: t.Type, State: t.State, Attempt: t.Attempts,
 			Interrupted: t.Interrupted, Error: t.Error, Params: t.Params, Inputs: t.Inputs, Outputs: t.Outputs,
-			Metrics: t.Metrics, StartedAt: timeOf(t.StartedAt), FinishedAt: timeOf(t.FinishedAt)})
+			Metrics: t.Metrics, StartedAt: timeOf(t.StartedAt), FinishedAt: timeOf(t.FinishedAt), Cache: t.Cache})
 		for _, at := range t.Attempt {
 			if at.State != cairn.AttemptInterrupted && !at.State.Valid() {
 				return nil, fmt.Errorf("run %s: task %s: attempt %d: state %q", j.ID, t.ID, at.Number, at.State)
 			}
-			all = append(all, &cairn.Attempt{RunID: j.ID, TaskID: t.ID, Number: at.Number, State: at.State, Worker: at.Worker,
+			a := &cairn.Attempt{RunID: j.ID, TaskID: t.ID, Number: at.Number, State: at.State, Worker: at.Worker,
 				StartedAt: at.StartedAt, FinishedAt: timeOf(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode,
-				Stack: at.Stack, Plugin: at.Plugin})
+				Stack: at.Stack, Plugin: at.Plugin}
+			if c := at.CachedFrom; c != nil {
+				// Printed as it is: the server's words must be plain.
+				if !validRunID(c.RunID) || !plainText(c.TaskID) || c.TaskID == "" || c.Number < 1 {
+					return nil, fmt.Errorf("run %s: task %s: attempt %d: cached from %q/%q#%d", j.ID, t.ID, at.Number, c.RunID, c.TaskID, c.Number)
+				}
+				a.CachedFrom = *c
+			}
+			all = append(all, a)
 		}
 	}
 	return newDetail(it, trs, all), nil

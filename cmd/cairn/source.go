@@ -70,6 +70,17 @@ func newDetail(it runItem, trs []*cairn.TaskRun, all []*cairn.Attempt) *runDetai
 	return d
 }
 
+// cached counts the tasks whose latest attempt reused an earlier success.
+func (d *runDetail) cached() int {
+	n := 0
+	for _, tr := range d.tasks {
+		if atts := d.atts[tr.TaskID]; tr.State == cairn.TaskSucceeded && len(atts) > 0 && !atts[len(atts)-1].CachedFrom.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
 // task returns task id of the run, or an error naming the nearest one.
 func (d *runDetail) task(id string) (*cairn.TaskRun, error) {
 	var ids []string

@@ -43,6 +43,7 @@ const (
 	colorRed    = "31"
 	colorGreen  = "32"
 	colorYellow = "33"
+	colorCyan   = "36"
 	colorPlain  = "39" // the terminal's own colour
 )
 

@@ -304,11 +304,7 @@ func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt
 
 // CachedAttempt is an earlier success a cache key finds: the attempt, its
 // outputs and metrics.
-type CachedAttempt struct {
-	Attempt cairn.AttemptRef
-	Outputs map[string]json.RawMessage
-	Metrics map[string]float64
-}
+type CachedAttempt = cairn.CachedAttempt
 
 // FindCached returns up to limit earlier successes with cache key key,
 // newest first. Each is an attempt that ran (a reuse is never reused:

@@ -35,6 +35,7 @@ func New() *Task { return &Task{} }
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "clean",
+		Cache:   cairn.CacheAuto,
 		Summary: "Row-level cleaning of a CSV data set (type coercion, trimming, dedupe, missing labels, fixed value-range rules) with a report of exactly what changed; learns no statistics from the data.",
 		Params: []cairn.ParamInfo{
 			{Name: "types", Kind: cairn.KindMap, Doc: "column -> kind (numeric, categorical, boolean, datetime): coerce the column; a row with a value that does not parse is dropped and counted (or fails the task if strict)"},

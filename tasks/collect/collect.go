@@ -52,6 +52,7 @@ type Task struct {
 var (
 	_ tasks.Task           = (*Task)(nil)
 	_ tasks.ParamValidator = (*Task)(nil)
+	_ tasks.CacheDefaulter = (*Task)(nil)
 )
 
 // New returns the collect task type.
@@ -63,10 +64,25 @@ func New(opts Options) *Task {
 	return t
 }
 
+// CacheByDefault: a synthetic data set is a function of its params and is
+// cached by default; a file, a URL or a query reads data that may change
+// without any param changing, so collect from them runs every time unless
+// the task says cache: true (what it read keeps its digest, so the tasks
+// downstream of an unchanged source are still reused). A source only
+// known at run time (a reference) is not cached by default either.
+func (*Task) CacheByDefault(params map[string]any) (bool, string) {
+	src, _ := params["source"].(string)
+	if src == SourceSynthetic {
+		return true, "collect from a synthetic source is cached by default"
+	}
+	return false, "collect reads an outside source that may change between runs: it runs every time unless it says cache: true (the tasks after it are still reused when what it read is unchanged)"
+}
+
 // Info describes the type.
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "collect",
+		Cache:   cairn.CacheAuto,
 		Summary: "Reads a data set from a file, an http(s) URL, a SQL query or a seeded synthetic generator, infers its schema, and stores it as CSV.",
 		Params: []cairn.ParamInfo{
 			{Name: "source", Kind: cairn.KindString, Required: true, Doc: "file://PATH (a relative path is resolved against the working directory of the process running the task; use file://${{ workflow.dir }}/PATH for data beside the workflow), http(s)://URL, sql (with dsn and query) or synthetic"},

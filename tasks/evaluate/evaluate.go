@@ -42,6 +42,7 @@ func New() *Task { return &Task{} }
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "evaluate",
+		Cache:   cairn.CacheAuto,
 		Summary: "Scores a model on a test set: accuracy, precision, recall, F1, ROC AUC, log loss, confusion matrix and ROC curves, or MSE, RMSE, MAE, R²; an optional gate sets passed.",
 		Params: []cairn.ParamInfo{
 			{Name: "metrics", Kind: cairn.KindList, Doc: "the metrics to record as the task's metrics and metrics output (default: every one that applies): " + strings.Join(MetricNames(), ", ")},

@@ -28,6 +28,7 @@ func (*Task) NoScratch() {}
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "noop",
+		Cache:   cairn.CacheNever,
 		Summary: "Does nothing; optionally sleeps, panics or fails, for testing.",
 		Params: []cairn.ParamInfo{
 			{Name: "sleep", Kind: cairn.KindDuration, Doc: "wait this long before finishing; cancellation ends the wait with an error"},

@@ -38,6 +38,7 @@ func New() *Task { return &Task{} }
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "predict",
+		Cache:   cairn.CacheAuto,
 		Summary: "Batch scoring: applies a model to the raw rows of a CSV data set and stores the rows with the predictions (and class probabilities) appended.",
 		Params: []cairn.ParamInfo{
 			{Name: "keep", Kind: cairn.KindList, Doc: "columns of the input copied into the output, in input order (default: every column)"},

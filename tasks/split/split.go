@@ -34,6 +34,7 @@ const MediaType = "text/csv"
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "split",
+		Cache:   cairn.CacheAuto,
 		Summary: "Splits a CSV data set into train, test and optional validation parts: at random, stratified by a label, or ordered by time; seeded and deterministic.",
 		Params: []cairn.ParamInfo{
 			{Name: "strategy", Kind: cairn.KindString, Default: DefaultStrategy, Doc: "random, stratified (keeps the class proportions of label in every part) or time (oldest rows train, newest test)"},

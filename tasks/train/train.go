@@ -40,6 +40,7 @@ func (*Task) Info() cairn.TypeInfo {
 	}, params[2:]...)...)
 	return cairn.TypeInfo{
 		Name:    "train",
+		Cache:   cairn.CacheAuto,
 		Summary: "Fits a model pipeline (imputation, standardization, one-hot encoding, then linear or ridge regression, logistic regression, a decision tree or a random forest) on the training split only; outputs the model as deterministic JSON that predicts on raw rows.",
 		Params:  params,
 		Inputs: []cairn.PortInfo{

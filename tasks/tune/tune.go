@@ -71,6 +71,7 @@ func (*Task) Info() cairn.TypeInfo {
 	params = append(params, pipe[2:]...)
 	return cairn.TypeInfo{
 		Name:    "tune",
+		Cache:   cairn.CacheAuto,
 		Summary: "Searches hyperparameters (grid or random) by k-fold cross-validation on the train split only, refitting the whole pipeline in each fold, trials in parallel; outputs best_params for train and every trial's fold scores.",
 		Params:  params,
 		Inputs: []cairn.PortInfo{

@@ -100,7 +100,12 @@ type Task struct {
 	StartedAt   *time.Time `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
 	DurationMS  *int64     `json:"duration_ms"`
-	Attempt     []Attempt  `json:"attempt_history"`
+	// Cache says whether the task may reuse an earlier success (and be
+	// reused); CachedFrom names the attempt whose outputs its latest
+	// attempt reused, nil when it ran.
+	Cache      bool
+	CachedFrom *cairn.AttemptRef `json:"cached_from"`
+	Attempt    []Attempt         `json:"attempt_history"`
 }
 
 // MarshalJSON writes the stable shape.
@@ -120,12 +125,14 @@ func (j Task) MarshalJSON() ([]byte, error) {
 		StartedAt   *time.Time                   `json:"started_at"`
 		FinishedAt  *time.Time                   `json:"finished_at"`
 		DurationMS  *int64                       `json:"duration_ms"`
+		Cache       bool                         `json:"cache"`
+		CachedFrom  *cairn.AttemptRef            `json:"cached_from"`
 		Attempt     []Attempt                    `json:"attempt_history"`
 	}
 	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Interrupted: j.Interrupted, Error: strPtr(j.Error),
 		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
 		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), DurationMS: j.DurationMS,
-		Attempt: j.Attempt}
+		Cache: j.Cache, CachedFrom: j.CachedFrom, Attempt: j.Attempt}
 	if len(w.Params) == 0 || string(w.Params) == "null" {
 		w.Params = nil
 	}
@@ -155,24 +162,28 @@ type Attempt struct {
 	ExitCode   *int `json:"exit_code"`
 	Stack      string
 	Plugin     *cairn.PluginRef
+	// CachedFrom names the attempt whose outputs this one reused instead
+	// of running; nil when it ran.
+	CachedFrom *cairn.AttemptRef `json:"cached_from"`
 }
 
 // MarshalJSON writes the stable shape.
 func (j Attempt) MarshalJSON() ([]byte, error) {
 	type wire struct {
-		Number     int              `json:"number"`
-		State      cairn.TaskState  `json:"state"`
-		Worker     *string          `json:"worker"`
-		StartedAt  *time.Time       `json:"started_at"`
-		FinishedAt *time.Time       `json:"finished_at"`
-		Error      *string          `json:"error"`
-		ExitCode   *int             `json:"exit_code"`
-		Stack      *string          `json:"stack"`
-		Plugin     *cairn.PluginRef `json:"plugin"`
+		Number     int               `json:"number"`
+		State      cairn.TaskState   `json:"state"`
+		Worker     *string           `json:"worker"`
+		StartedAt  *time.Time        `json:"started_at"`
+		FinishedAt *time.Time        `json:"finished_at"`
+		Error      *string           `json:"error"`
+		ExitCode   *int              `json:"exit_code"`
+		Stack      *string           `json:"stack"`
+		Plugin     *cairn.PluginRef  `json:"plugin"`
+		CachedFrom *cairn.AttemptRef `json:"cached_from"`
 	}
 	return json.Marshal(wire{Number: j.Number, State: j.State, Worker: strPtr(j.Worker), StartedAt: Time(j.StartedAt),
 		FinishedAt: timePtr(j.FinishedAt), Error: strPtr(j.Error), ExitCode: j.ExitCode, Stack: strPtr(j.Stack),
-		Plugin: j.Plugin})
+		Plugin: j.Plugin, CachedFrom: j.CachedFrom})
 }
 
 // FromRun is run r's shape; orphaned says whether it is unfinished with
@@ -192,7 +203,11 @@ func FromRun(r *cairn.Run, orphaned bool) Run {
 func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 	tj := Task{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Interrupted: tr.Interrupted, Error: tr.Error,
 		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
-		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt)}
+		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt), Cache: tr.Cache}
+	if n := len(atts); tr.State == cairn.TaskSucceeded && n > 0 && !atts[n-1].CachedFrom.IsZero() {
+		from := atts[n-1].CachedFrom
+		tj.CachedFrom = &from
+	}
 	if raw, ok := tr.Outputs["passed"]; ok {
 		var passed bool
 		if json.Unmarshal(raw, &passed) == nil {
@@ -214,8 +229,13 @@ func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 
 // FromAttempt is attempt at's shape.
 func FromAttempt(at *cairn.Attempt) Attempt {
-	return Attempt{Number: at.Number, State: at.State, Worker: at.Worker, StartedAt: at.StartedAt,
+	j := Attempt{Number: at.Number, State: at.State, Worker: at.Worker, StartedAt: at.StartedAt,
 		FinishedAt: Time(at.FinishedAt), Error: at.Error, ExitCode: at.ExitCode, Stack: at.Stack, Plugin: at.Plugin}
+	if !at.CachedFrom.IsZero() {
+		from := at.CachedFrom
+		j.CachedFrom = &from
+	}
+	return j
 }
 
 // TaskDuration is the time from a task's first attempt's start to its end;

@@ -33,6 +33,11 @@ func Adapt(t Type, ref cairn.PluginRef, run RunFunc, validate ValidateFunc) (tas
 	}
 	info := t.Info
 	info.Params = append(append([]cairn.ParamInfo(nil), t.Info.Params...), envParamInfo())
+	// A plugin's types are cached only with cache: true (cairn cannot
+	// know that a plugin is deterministic); one may say never.
+	if info.Cache != cairn.CacheNever {
+		info.Cache = cairn.CacheOptIn
+	}
 	r := &remoteTask{info: info, own: t.Info, ref: ref, run: run, setsEnv: t.SetsEnv}
 	if t.HasValidator {
 		r.validate = validate
@@ -50,6 +55,15 @@ type remoteTask struct {
 }
 
 func (t *remoteTask) Info() cairn.TypeInfo { return t.info }
+
+// ImplVersion is the sha256 of the pinned binary (tasks.Versioned): known
+// before an attempt runs, so that its cache key can be computed first.
+func (t *remoteTask) ImplVersion() string {
+	if t.ref.SHA256 == "" {
+		return ""
+	}
+	return "sha256:" + t.ref.SHA256
+}
 
 // noEnvMsg says why env: cannot be used with a plugin built before it.
 func (t *remoteTask) noEnvMsg() string {

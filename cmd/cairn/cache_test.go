@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cairnml/cairn"
+)
+
+// cachedTasks returns the tasks of run r whose outputs came from the
+// cache, each with the attempt it reused, and checks that the task's
+// shape agrees with its attempt history.
+func cachedTasks(t *testing.T, r runJSON) map[string]cairn.AttemptRef {
+	t.Helper()
+	out := map[string]cairn.AttemptRef{}
+	for _, tj := range r.Tasks {
+		if tj.CachedFrom == nil {
+			continue
+		}
+		out[tj.ID] = *tj.CachedFrom
+		if n := len(tj.Attempt); n == 0 || tj.Attempt[n-1].CachedFrom == nil || *tj.Attempt[n-1].CachedFrom != *tj.CachedFrom {
+			t.Errorf("run %s task %s: cached_from %v, but its last attempt says otherwise: %+v", r.ID, tj.ID, tj.CachedFrom, tj.Attempt)
+		}
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// TestCacheBreastCancer: a second run of the breast cancer example with
+// nothing changed reuses every task that may be cached (all but collect,
+// which reads a file) from the first, and its outputs are the first's, to
+// the byte; a changed param runs exactly the tasks downstream of it; a
+// damaged artifact is never reused (the task runs and repairs it);
+// --no-cache runs everything; cairn show RUN TASK says why each ran.
+func TestCacheBreastCancer(t *testing.T) {
+	t.Parallel()
+	path, err := filepath.Abs("../../workflows/examples/breast-cancer.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	run := func(args ...string) (runJSON, result) {
+		t.Helper()
+		r := e.must(0, append([]string{"run", path, "--progress", "none"}, args...)...)
+		return e.show(runIDOf(t, r.stderr)), r
+	}
+	first, _ := run()
+	if c := cachedTasks(t, first); len(c) != 0 {
+		t.Fatalf("the first run took %v from an empty cache", c)
+	}
+	story := e.must(0, "show", first.ID, "train").stdout
+	if !strings.Contains(story, "cache     on; no earlier run of workflow breast-cancer has a success of task train") {
+		t.Errorf("show TASK of a first run:\n%s", story)
+	}
+
+	second, res := run()
+	cached := cachedTasks(t, second)
+	want := []string{"clean", "evaluate", "score", "split", "train", "tune"}
+	if got := keys(cached); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the second run reused %v, want %v", got, want)
+	}
+	for id, from := range cached {
+		if from != (cairn.AttemptRef{RunID: first.ID, TaskID: id, Number: 1}) {
+			t.Errorf("task %s reused %v, want %s/%s#1", id, from, first.ID, id)
+		}
+	}
+	if !strings.Contains(res.stdout, "7 succeeded (6 from cache)") {
+		t.Errorf("the summary does not count the reused tasks:\n%s", res.stdout)
+	}
+	for i, a := range first.Tasks {
+		b := second.Tasks[i]
+		if !reflect.DeepEqual(outputsText(a.Outputs), outputsText(b.Outputs)) || !reflect.DeepEqual(a.Metrics, b.Metrics) {
+			t.Errorf("task %s: outputs or metrics differ:\n%v %v\n%v %v", a.ID, outputsText(a.Outputs), a.Metrics, outputsText(b.Outputs), b.Metrics)
+		}
+	}
+	col := taskByID(t, second, "collect")
+	if col.Cache || col.CachedFrom != nil {
+		t.Errorf("collect from a file is cached: %+v", col)
+	}
+	if !taskByID(t, second, "train").Cache {
+		t.Error("train is not cached by default")
+	}
+	// The bytes a reused output names are the first run's.
+	m1 := e.must(0, "artifact", first.ID, "train", "model").stdout
+	m2 := e.must(0, "artifact", second.ID, "train", "model").stdout
+	if m1 == "" || m1 != m2 {
+		t.Errorf("the reused model's bytes differ (%d and %d bytes)", len(m1), len(m2))
+	}
+	text := e.must(0, "show", second.ID).stdout
+	if !strings.Contains(text, "cache (from "+first.ID+"/tune#1)") {
+		t.Errorf("show does not mark the reused tasks:\n%s", text)
+	}
+	story = e.must(0, "show", second.ID, "tune").stdout
+	if !strings.Contains(story, "reused the outputs of "+first.ID+"/tune#1: not run") {
+		t.Errorf("show TASK of a reused task:\n%s", story)
+	}
+	log := e.must(0, "logs", second.ID, "tune").stdout
+	if !strings.Contains(log, "cairn: not run: reused the outputs of "+first.ID+"/tune#1") {
+		t.Errorf("the reused attempt's log does not say so:\n%s", log)
+	}
+	story = e.must(0, "show", second.ID, "collect").stdout
+	if !strings.Contains(story, "cache     off: collect reads an outside source") {
+		t.Errorf("show TASK of collect:\n%s", story)
+	}
+
+	// A param changed: split and all after it run; clean is reused.
+	third, _ := run("-p", "test_size=0.3")
+	if got := keys(cachedTasks(t, third)); !reflect.DeepEqual(got, []string{"clean"}) {
+		t.Errorf("with test_size changed the run reused %v, want [clean]", got)
+	}
+	story = e.must(0, "show", third.ID, "split").stdout
+	if !strings.Contains(story, "differs\n            params: test_size (0.2 → 0.3)\n") {
+		t.Errorf("show TASK does not name the param that changed:\n%s", story)
+	}
+	story = e.must(0, "show", third.ID, "tune").stdout
+	if !strings.Contains(story, "            input train: sha256:") || strings.Contains(story, "params:") {
+		t.Errorf("show TASK does not name the input that changed (and only it):\n%s", story)
+	}
+
+	// A damaged artifact of a success is never reused: train runs again
+	// (and its fresh bytes repair the blob); what follows it is reused.
+	var model cairn.ArtifactRef
+	if err := json.Unmarshal(taskByID(t, first, "train").Outputs["model"], &model); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(e.home, "artifacts", "sha256", model.Hex()[:2], model.Hex())
+	if err := os.Chmod(blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Repeat([]byte("x"), int(model.Size)) // the same size: only the hash tells
+	if err := os.WriteFile(blob, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fourth, _ := run()
+	if got := keys(cachedTasks(t, fourth)); !reflect.DeepEqual(got, []string{"clean", "evaluate", "score", "split", "tune"}) {
+		t.Errorf("with the model damaged the run reused %v, want all but collect and train", got)
+	}
+	log = e.must(0, "logs", fourth.ID, "train").stdout
+	if !strings.Contains(log, "cairn: not reusing "+first.ID+"/train#1: output model: read artifact "+model.Digest) {
+		t.Errorf("train's log does not say why the cached model was not reused:\n%s", log)
+	}
+	if got, _ := os.ReadFile(blob); string(got) != m1 {
+		t.Errorf("the damaged blob was not repaired by the task that ran")
+	}
+	if !reflect.DeepEqual(taskByID(t, fourth, "train").Outputs["model"], taskByID(t, first, "train").Outputs["model"]) {
+		t.Error("train made another model")
+	}
+	story = e.must(0, "show", fourth.ID, "train").stdout
+	if !strings.Contains(story, "cache     on; it ran: "+first.ID+"/train#1 has the same cache key, but its outputs were not reused (missing or corrupt artifacts") {
+		t.Errorf("show TASK of a task whose cached outputs were damaged:\n%s", story)
+	}
+
+	// --no-cache: everything runs, and nothing of it is offered later.
+	fifth, res := run("--no-cache")
+	if c := cachedTasks(t, fifth); len(c) != 0 {
+		t.Errorf("--no-cache reused %v", c)
+	}
+	if strings.Contains(res.stdout, "from cache") {
+		t.Errorf("the summary of a --no-cache run:\n%s", res.stdout)
+	}
+	for _, tj := range fifth.Tasks {
+		if tj.Cache {
+			t.Errorf("task %s of a --no-cache run has cache on", tj.ID)
+		}
+	}
+	story = e.must(0, "show", fifth.ID, "train").stdout
+	if !strings.Contains(story, "cache     off: the run was started with --no-cache (else: type train is cached by default)") {
+		t.Errorf("show TASK of a --no-cache run:\n%s", story)
+	}
+	var js struct {
+		Task  taskJSON
+		Cache struct {
+			On   bool
+			Why  string
+			Hit  *cairn.AttemptRef
+			Last *cairn.AttemptRef
+		}
+	}
+	if err := json.Unmarshal([]byte(e.must(0, "show", second.ID, "train", "--json").stdout), &js); err != nil {
+		t.Fatal(err)
+	}
+	if js.Task.ID != "train" || !js.Cache.On || js.Cache.Hit == nil || *js.Cache.Hit != (cairn.AttemptRef{RunID: first.ID, TaskID: "train", Number: 1}) {
+		t.Errorf("show RUN TASK --json: %+v", js)
+	}
+}
+
+// TestCachePerType: noop is never cached (cache: true on it is refused,
+// naming the line), shell only with cache: true, and cache: must be a
+// boolean.
+func TestCachePerType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.must(2, "run", writeWorkflow(t, "n.yaml", "name: n\ntasks:\n  - id: a\n    type: noop\n    cache: true\n"))
+	if !strings.Contains(r.stderr, "n.yaml:5:12: task \"a\": type \"noop\" is never cached") {
+		t.Errorf("cache: true on noop:\n%s", r.stderr)
+	}
+	r = e.must(2, "validate", writeWorkflow(t, "m.yaml", "name: m\ntasks:\n  - id: a\n    type: shell\n    cache: yes please\n    with: {argv: [\"true\"]}\n"))
+	if !strings.Contains(r.stderr, "m.yaml:5:12: cache must be true or false") {
+		t.Errorf("cache: not a boolean:\n%s", r.stderr)
+	}
+	wf := writeWorkflow(t, "s.yaml", `name: s
+tasks:
+  - id: opted
+    type: shell
+    cache: true
+    with: {script: "date +%s%N > \"$CAIRN_OUTPUT_T\"", outputs: {t: t.txt}}
+  - id: plain
+    type: shell
+    with: {script: "date +%s%N > \"$CAIRN_OUTPUT_T\"", outputs: {t: t.txt}}
+  - id: idle
+    type: noop
+`)
+	ids := [2]string{}
+	for i := range ids {
+		ids[i] = runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+	}
+	a, b := e.show(ids[0]), e.show(ids[1])
+	if got := keys(cachedTasks(t, b)); !reflect.DeepEqual(got, []string{"opted"}) {
+		t.Fatalf("the second run reused %v, want [opted]", got)
+	}
+	if !reflect.DeepEqual(taskByID(t, a, "opted").Outputs, taskByID(t, b, "opted").Outputs) {
+		t.Error("the reused shell task's outputs differ")
+	}
+	if reflect.DeepEqual(taskByID(t, a, "plain").Outputs, taskByID(t, b, "plain").Outputs) {
+		t.Error("a shell task without cache: true was reused (or the clock stood still)")
+	}
+	for id, want := range map[string]string{
+		"plain": "off: type shell is cached only with cache: true",
+		"idle":  "off: type noop is never cached",
+	} {
+		if s := e.must(0, "show", ids[1], id).stdout; !strings.Contains(s, want) {
+			t.Errorf("show TASK %s: want %q:\n%s", id, want, s)
+		}
+	}
+}
+
+// fakeCacheStore serves explainCache from memory.
+type fakeCacheStore struct {
+	last  *cairn.Attempt
+	atts  map[cairn.AttemptRef]*cairn.Attempt
+	edges map[cairn.AttemptRef][]cairn.LineageEdge
+}
+
+func (f fakeCacheStore) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
+	if f.last == nil {
+		return nil, cairn.ErrNotFound
+	}
+	return f.last, nil
+}
+
+func (f fakeCacheStore) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
+	if at, ok := f.atts[a]; ok {
+		return at, nil
+	}
+	return nil, errors.New("no such attempt")
+}
+
+func (f fakeCacheStore) FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error) {
+	return nil, nil
+}
+
+func (f fakeCacheStore) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
+	return f.edges[a], nil
+}
+
+// TestExplainCache: each reason a task ran, from its attempt and the last
+// success it is compared with (what e2e runs cannot make: another
+// version, another type, a last success that was itself a reuse).
+func TestExplainCache(t *testing.T) {
+	ctx := context.Background()
+	run := &cairn.Run{ID: "run2", Workflow: "wf"}
+	tr := &cairn.TaskRun{RunID: "run2", TaskID: "t", Type: "train", State: cairn.TaskSucceeded, Cache: true}
+	done := cairn.Attempt{RunID: "run2", TaskID: "t", Number: 1, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 2",
+		Params: json.RawMessage(`{"a":1,"b":[1,2],"c":"x"}`), CacheKey: "sha256:new"}
+	done.FinishedAt = done.StartedAt.Add(1)
+	orig := &cairn.Attempt{RunID: "run0", TaskID: "t", Number: 2, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 1",
+		Params: json.RawMessage(`{"a": 1, "b": [1, 3], "d": true}`), CacheKey: "sha256:old"}
+	reuse := &cairn.Attempt{RunID: "run1", TaskID: "t", Number: 1, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 1",
+		CachedFrom: cairn.AttemptRef{RunID: "run0", TaskID: "t", Number: 2}}
+	in := func(a *cairn.Attempt, digest string) []cairn.LineageEdge {
+		return []cairn.LineageEdge{{Attempt: cairn.AttemptRef{RunID: a.RunID, TaskID: a.TaskID, Number: a.Number}, Direction: cairn.LineageIn, Port: "train", Digest: digest},
+			{Attempt: cairn.AttemptRef{RunID: a.RunID, TaskID: a.TaskID, Number: a.Number}, Direction: cairn.LineageOut, Port: "model", Digest: "sha256:" + strings.Repeat("9", 64)}}
+	}
+	st := fakeCacheStore{last: reuse,
+		atts: map[cairn.AttemptRef]*cairn.Attempt{{RunID: "run0", TaskID: "t", Number: 2}: orig},
+		edges: map[cairn.AttemptRef][]cairn.LineageEdge{
+			{RunID: "run0", TaskID: "t", Number: 2}: in(orig, "sha256:"+strings.Repeat("1", 64)),
+			{RunID: "run2", TaskID: "t", Number: 1}: in(&done, "sha256:"+strings.Repeat("2", 64)),
+		}}
+	s, err := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"version: cairn 1 → cairn 2", `params: b ([1,3] → [1,2]), c (absent → "x"), d (true → absent)`,
+		"input train: sha256:111111111111 → sha256:222222222222"}
+	if !reflect.DeepEqual(s.Changes, want) || s.Last == nil || s.Last.RunID != "run1" || !strings.Contains(s.Why, "run1/t#1, differs") {
+		t.Errorf("story %+v\nwant changes %q", s, want)
+	}
+	// Another type only.
+	other := *orig
+	other.Type, other.Version, other.Params = "tune", done.Version, done.Params
+	st.last = &other
+	st.edges[cairn.AttemptRef{RunID: "run0", TaskID: "t", Number: 2}] = in(&done, "sha256:"+strings.Repeat("2", 64))
+	if s, _ := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil); !reflect.DeepEqual(s.Changes, []string{"type: tune → train"}) {
+		t.Errorf("type change: %+v", s)
+	}
+	// Nothing differs, but the last success ran with caching off.
+	same := other
+	same.Type, same.CacheKey = "train", ""
+	st.last = &same
+	if s, _ := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil); len(s.Changes) != 0 || !strings.Contains(s.Why, "had caching off") {
+		t.Errorf("a match made without cache: %+v", s)
+	}
+	// Caching off: the reason given.
+	off := *tr
+	off.Cache = false
+	if s, _ := explainCache(ctx, st, run, &off, []*cairn.Attempt{&done}, func() string { return "because" }); s.On || s.Why != "off: because" {
+		t.Errorf("off: %+v", s)
+	}
+}

@@ -1,0 +1,231 @@
+package executor_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// maker is a task type cached by default: it stores its param "text" as
+// an artifact and counts how often it ran.
+type maker struct {
+	name    string
+	version string // "": built in; else its own (tasks.Versioned)
+	ran     atomic.Int64
+}
+
+func (m *maker) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: m.name, Cache: cairn.CacheAuto,
+		Params:  []cairn.ParamInfo{{Name: "text", Kind: cairn.KindString}},
+		Outputs: []cairn.PortInfo{{Name: "data", Artifact: true}, {Name: "n"}}}
+}
+
+func (m *maker) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	m.ran.Add(1)
+	var p struct{ Text string }
+	if err := req.DecodeParams(&p); err != nil {
+		return tasks.Result{}, err
+	}
+	ref, err := env.Artifacts.Put(ctx, "text/plain", strings.NewReader(p.Text))
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"data": ref.JSON(), "n": json.RawMessage("7")},
+		Metrics: map[string]float64{"len": float64(len(p.Text))}}, nil
+}
+
+type versionedMaker struct{ *maker }
+
+func (v versionedMaker) ImplVersion() string { return v.version }
+
+// TestCacheReuse: an attempt whose key matches an earlier success takes
+// its outputs and metrics and does not run; its log says so. Another
+// version of the implementation, a missing or a damaged artifact, and a
+// pool without a cache all run the task.
+func TestCacheReuse(t *testing.T) {
+	m := &maker{name: "make"}
+	pm := versionedMaker{&maker{name: "pmake", version: "sha256:" + strings.Repeat("ab", 32)}}
+	r := newRig(t, m, pm)
+	const src = `
+name: cached
+tasks:
+  - {id: a, type: make, with: {text: hello}}
+  - {id: p, type: pmake, cache: true, with: {text: plugin}}
+`
+	ctx := context.Background()
+	runOnce := func(version string, cache executor.Cache) (string, map[string]*cairn.TaskRun) {
+		t.Helper()
+		s := r.startPool(t, 2, func(o *executor.Options) { o.Version, o.Cache = version, cache })
+		wf, id := r.create(t, src)
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		s.stop(ctx)
+		return id, r.taskRuns(t, id)
+	}
+	id1, trs1 := runOnce("v1", r.st)
+	a1 := r.attempts(t, id1, "a")[0]
+	if m.ran.Load() != 1 || a1.Version != "v1" || a1.CacheKey == "" || !a1.CachedFrom.IsZero() {
+		t.Fatalf("first run: ran %d, attempt %+v", m.ran.Load(), a1)
+	}
+	if p1 := r.attempts(t, id1, "p")[0]; p1.Version != pm.version {
+		t.Errorf("a type with its own version records %q, want %q", p1.Version, pm.version)
+	}
+
+	id2, trs2 := runOnce("v1", r.st)
+	if m.ran.Load() != 1 || pm.ran.Load() != 1 {
+		t.Fatalf("the second run ran make %d and pmake %d times in all, want once each", m.ran.Load(), pm.ran.Load())
+	}
+	for _, task := range []string{"a", "p"} {
+		at := r.attempts(t, id2, task)[0]
+		want := cairn.AttemptRef{RunID: id1, TaskID: task, Number: 1}
+		if at.CachedFrom != want || at.State != cairn.TaskSucceeded || at.CacheKey != "" {
+			t.Errorf("task %s: attempt %+v, want a success reusing %s", task, at, want)
+		}
+		if !bytes.Equal(mustJSON(t, trs1[task].Outputs), mustJSON(t, trs2[task].Outputs)) || trs2[task].Metrics["len"] != trs1[task].Metrics["len"] {
+			t.Errorf("task %s: outputs %s %v, want %s %v", task, mustJSON(t, trs2[task].Outputs), trs2[task].Metrics,
+				mustJSON(t, trs1[task].Outputs), trs1[task].Metrics)
+		}
+	}
+	if log := r.log(t, id2, "a", 1); !strings.Contains(log, "cairn: not run: reused the outputs of "+id1+"/a#1 (cache key "+a1.CacheKey+")") {
+		t.Errorf("the reusing attempt's log: %q", log)
+	}
+
+	// Another version of the built-in types: a runs; p, whose version is
+	// its own, is still reused.
+	id3, _ := runOnce("v2", r.st)
+	if m.ran.Load() != 2 || pm.ran.Load() != 1 {
+		t.Errorf("with another version: make ran %d, pmake %d times in all, want 2 and 1", m.ran.Load(), pm.ran.Load())
+	}
+	if at := r.attempts(t, id3, "a")[0]; !at.CachedFrom.IsZero() || at.CacheKey == a1.CacheKey {
+		t.Errorf("another version: attempt %+v", at)
+	}
+
+	// The artifact gone: the earlier success is not reused.
+	var ref cairn.ArtifactRef
+	if err := json.Unmarshal(trs1["a"].Outputs["data"], &ref); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(r.dir, "artifacts", "sha256", ref.Hex()[:2], ref.Hex())
+	if err := os.Remove(blob); err != nil {
+		t.Fatal(err)
+	}
+	id4, _ := runOnce("v1", r.st)
+	if m.ran.Load() != 3 {
+		t.Errorf("with the artifact gone make ran %d times in all, want 3", m.ran.Load())
+	}
+	if log := r.log(t, id4, "a", 1); !strings.Contains(log, "cairn: not reusing "+id1+"/a#1: output data: artifact "+ref.Digest+": not found") {
+		t.Errorf("the log of an attempt that could not reuse: %q", log)
+	}
+	// Its run put the bytes back; now damage them, keeping the size.
+	if err := os.Chmod(blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blob, []byte("HELLO"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id5, _ := runOnce("v1", r.st)
+	if m.ran.Load() != 4 {
+		t.Errorf("with the artifact damaged make ran %d times in all, want 4", m.ran.Load())
+	}
+	if log := r.log(t, id5, "a", 1); !strings.Contains(log, "hashing to") || strings.Contains(log, "not run: reused") {
+		t.Errorf("the log of an attempt whose hits were damaged: %q", log)
+	}
+	if at := r.attempts(t, id5, "a")[0]; !at.CachedFrom.IsZero() {
+		t.Errorf("a damaged artifact was reused: %+v", at)
+	}
+
+	// Without a cache the task runs, and its key is still recorded.
+	id6, _ := runOnce("v1", nil)
+	if at := r.attempts(t, id6, "a")[0]; m.ran.Load() != 5 || at.CacheKey != a1.CacheKey {
+		t.Errorf("without a cache: ran %d, attempt %+v", m.ran.Load(), at)
+	}
+}
+
+// TestCacheNeverForNoop: a task run marked cacheable whose type is never
+// cached (a store written by hand, a type changed since) still runs every
+// time and records no key.
+func TestCacheNeverForNoop(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	s := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache = "v1", r.st })
+	defer s.stop(ctx)
+	wf, err := workflows.Parse("n.yaml", []byte("name: n\ntasks:\n  - {id: a, type: noop}\n"), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		params, _ := wf.BindParams(nil)
+		run, trs := wf.NewRun(params, time.Now())
+		trs[0].Cache = true
+		if err := r.st.CreateRun(ctx, run, trs); err != nil {
+			t.Fatal(err)
+		}
+		wantRun(t, r.drive(t, run.ID, wf), cairn.RunSucceeded)
+		if at := r.attempts(t, run.ID, "a")[0]; at.CacheKey != "" || !at.CachedFrom.IsZero() {
+			t.Errorf("run %d: noop's attempt %+v", i, at)
+		}
+	}
+}
+
+// TestCacheKeyHoldsNoSecret: the key is computed over the params as
+// stored (Options.Redact puts the placeholders back), so a secret's value
+// is never part of it.
+func TestCacheKeyHoldsNoSecret(t *testing.T) {
+	m := &maker{name: "make"}
+	r := newRig(t, m)
+	ctx := context.Background()
+	keys := []string{}
+	for _, value := range []string{"s3cret-one", "s3cret-two"} {
+		s := r.startPool(t, 1, func(o *executor.Options) {
+			o.Version = "v1"
+			o.Redact = func(s string) string { return strings.ReplaceAll(s, value, "«secret:k»") }
+		})
+		wf, id := r.create(t, "name: s\ntasks:\n  - {id: a, type: make, with: {text: "+value+"}}\n")
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		s.stop(ctx)
+		keys = append(keys, r.attempts(t, id, "a")[0].CacheKey)
+	}
+	if keys[0] == "" || keys[0] != keys[1] {
+		t.Errorf("keys %q: want one key whatever the secret's value", keys)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// log reads attempt n's log of task in run id.
+func (r *rig) log(t *testing.T, id, task string, n int) string {
+	t.Helper()
+	logs, err := artifacts.OpenLogs(filepath.Join(r.dir, "logs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := logs.Open(id, task, n)
+	if err != nil {
+		t.Fatalf("log of %s/%s#%d: %v", id, task, n, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
