@@ -35,8 +35,10 @@ const (
 	// CacheAuto: cached unless the task says `cache: false` (the
 	// deterministic ML types).
 	CacheAuto CachePolicy = "auto"
-	// CacheNever: never cached (noop, and types whose success has an
-	// effect on the store, such as deploy: a reuse would skip it).
+	// CacheNever: never cached (noop, types whose success has an effect
+	// on the store, such as deploy: a reuse would skip it, and types that
+	// read what their params and inputs do not name, such as the
+	// production model through tasks.Env.Models).
 	CacheNever CachePolicy = "never"
 )
 

@@ -229,3 +229,40 @@ func (r *rig) log(t *testing.T, id, task string, n int) string {
 	}
 	return string(b)
 }
+
+// sideReader is cached by default but reads an artifact beyond its
+// inputs, as a type reading the production model does.
+type sideReader struct{ ran atomic.Int64 }
+
+func (s *sideReader) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "side", Cache: cairn.CacheAuto, Outputs: []cairn.PortInfo{{Name: "x"}}}
+}
+
+func (s *sideReader) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	s.ran.Add(1)
+	ref, err := env.Artifacts.Put(ctx, "text/plain", strings.NewReader("production model"))
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"x": json.RawMessage("1")}, Inputs: map[string]cairn.ArtifactRef{"current": ref}}, nil
+}
+
+// TestCacheNeverWhatReadMore: an attempt that read artifacts beyond its
+// inputs records no key, so it is never reused, whatever its type says.
+func TestCacheNeverWhatReadMore(t *testing.T) {
+	s := &sideReader{}
+	r := newRig(t, s)
+	ctx := context.Background()
+	p := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache = "v1", r.st })
+	defer p.stop(ctx)
+	for i := 0; i < 2; i++ {
+		wf, id := r.create(t, "name: s\ntasks:\n  - {id: a, type: side}\n")
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		if at := r.attempts(t, id, "a")[0]; at.CacheKey != "" || !at.CachedFrom.IsZero() {
+			t.Errorf("run %d: attempt %+v", i, at)
+		}
+	}
+	if s.ran.Load() != 2 {
+		t.Errorf("ran %d times, want 2", s.ran.Load())
+	}
+}

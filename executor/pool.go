@@ -833,7 +833,11 @@ func provenance(c *cairn.Completion, version, key string) {
 	if c.Plugin != nil {
 		c.Version = "sha256:" + c.Plugin.SHA256
 	}
-	if c.CachedFrom.IsZero() {
+	// An attempt that read artifacts beyond its inputs (through
+	// Env.Models, say) depends on more than its key says, and one with
+	// effects (a deploy's registration) would skip them when reused:
+	// neither is ever offered for reuse, whatever its type says.
+	if c.CachedFrom.IsZero() && len(c.ReadInputs) == 0 && len(c.Effects) == 0 {
 		c.CacheKey = key
 	}
 }
