@@ -83,7 +83,20 @@ tasks:
 		t.Errorf("a type with its own version records %q, want %q", p1.Version, pm.version)
 	}
 
+	// An old blob, as cairn gc would see it: the reuse touches it.
+	var ref cairn.ArtifactRef
+	if err := json.Unmarshal(trs1["a"].Outputs["data"], &ref); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(r.dir, "artifacts", "sha256", ref.Hex()[:2], ref.Hex())
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(blob, old, old); err != nil {
+		t.Fatal(err)
+	}
 	id2, trs2 := runOnce("v1", r.st)
+	if fi, err := os.Stat(blob); err != nil || fi.ModTime().Before(time.Now().Add(-time.Hour)) {
+		t.Errorf("the reused blob was not touched: %v %v", fi.ModTime(), err)
+	}
 	if m.ran.Load() != 1 || pm.ran.Load() != 1 {
 		t.Fatalf("the second run ran make %d and pmake %d times in all, want once each", m.ran.Load(), pm.ran.Load())
 	}
@@ -113,11 +126,6 @@ tasks:
 	}
 
 	// The artifact gone: the earlier success is not reused.
-	var ref cairn.ArtifactRef
-	if err := json.Unmarshal(trs1["a"].Outputs["data"], &ref); err != nil {
-		t.Fatal(err)
-	}
-	blob := filepath.Join(r.dir, "artifacts", "sha256", ref.Hex()[:2], ref.Hex())
 	if err := os.Remove(blob); err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,14 @@ type Cache interface {
 	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
 }
 
+// toucher is an artifact store that can mark a blob used now
+// (*artifacts.Dir): a reused artifact is, so that cairn gc, which keeps
+// what was stored or touched within its grace period, never removes it
+// under the attempt that reuses it.
+type toucher interface {
+	Touch(ref cairn.ArtifactRef) error
+}
+
 // cacheHits is how many earlier successes one attempt looks at before it
 // gives up and runs: each is checked (its artifacts read and hashed), and
 // a key has more than one only when an artifact was lost or damaged.
@@ -880,6 +888,11 @@ func (p *Pool) intact(ctx context.Context, outputs map[string]json.RawMessage) e
 		ref, ok := cairn.AsArtifactRef(v)
 		if !ok {
 			continue
+		}
+		if t, ok := p.o.Artifacts.(toucher); ok {
+			// Used now: a garbage collection running meanwhile keeps it.
+			// A blob that is not there fails the read below.
+			t.Touch(ref)
 		}
 		r, err := p.o.Artifacts.Open(ctx, ref)
 		if err != nil {

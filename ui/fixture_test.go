@@ -47,6 +47,9 @@ type fixture struct {
 	reg  *tasks.Registry
 	h    *Handler
 	srv  *httptest.Server
+	// cache, when set, is where the pool's attempts look for earlier
+	// successes to reuse (nil: every task runs).
+	cache executor.Cache
 }
 
 func newFixture(t *testing.T, mod ...func(*Options)) *fixture {
@@ -138,7 +141,7 @@ func (f *fixture) driveStored(t *testing.T, run *cairn.Run, g scheduler.Graph) (
 	defer cancel()
 	broker := scheduler.NewBroker(f.st, scheduler.BrokerOptions{})
 	pool := executor.New(broker, executor.Options{Worker: "test-worker", RunID: run.ID, Slots: 4, Types: f.reg,
-		Artifacts: f.arts, Logs: f.logs, ScratchDir: t.TempDir()})
+		Artifacts: f.arts, Logs: f.logs, ScratchDir: t.TempDir(), Version: "ui-test", Cache: f.cache})
 	started := false
 	driver := scheduler.NewDriver(f.st, broker, scheduler.DriverOptions{Owner: "test:1:" + run.ID,
 		Claimed: func() { started = true; pool.Start(context.WithoutCancel(ctx)) }})

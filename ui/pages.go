@@ -294,6 +294,18 @@ type taskRow struct {
 	Duration string
 	Error    string
 	Outputs  []outputLink // a succeeded task's artifacts
+	// CachedFrom names the attempt whose outputs the task reused
+	// ("RUN/TASK#N", "" when it ran); CachedHref is its task's page.
+	CachedFrom, CachedHref string
+}
+
+// cachedFrom is the attempt whose outputs task tr's latest attempt
+// reused; zero when it ran.
+func cachedFrom(tr *cairn.TaskRun, atts []*cairn.Attempt) cairn.AttemptRef {
+	if n := len(atts); tr.State == cairn.TaskSucceeded && n > 0 {
+		return atts[n-1].CachedFrom
+	}
+	return cairn.AttemptRef{}
 }
 
 // outputLink is an artifact output on the run page: its page and its
@@ -363,7 +375,13 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 		p.GraphNote = "The workflow file this run stored could not be read again: its tasks are drawn without their edges."
 	}
 	var b bytes.Buffer
-	if err := draw.DAG(&b, g, v.Tasks, draw.DAGOptions{Href: func(id string) string { return taskHref(r.ID, id) }}); err != nil {
+	cached := map[string]cairn.AttemptRef{}
+	for _, tr := range v.Tasks {
+		if from := cachedFrom(tr, v.Attempts[tr.TaskID]); !from.IsZero() {
+			cached[tr.TaskID] = from
+		}
+	}
+	if err := draw.DAG(&b, g, v.Tasks, draw.DAGOptions{Href: func(id string) string { return taskHref(r.ID, id) }, Cached: cached}); err != nil {
 		return nil, err
 	}
 	p.DAG = template.HTML(b.String())
@@ -378,6 +396,9 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200)}
 		if h.o.Lineage != nil {
 			row.Outputs = outputLinks(tr)
+		}
+		if from, ok := cached[tr.TaskID]; ok {
+			row.CachedFrom, row.CachedHref = from.String(), taskHref(from.RunID, from.TaskID)
 		}
 		atts := v.Attempts[tr.TaskID]
 		if d, ok := runjson.TaskDuration(tr, atts); ok {

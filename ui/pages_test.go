@@ -311,3 +311,39 @@ func TestTaskParamsShownAsWritten(t *testing.T) {
 		t.Errorf("the task's params are not shown as written:\n%s", body)
 	}
 }
+
+// TestRunPageMarksCachedTasks: a task whose outputs came from the cache
+// has a "cache" tag on its DAG node, whose title names the attempt it
+// reused, and a "cache" badge in the task table linking to that task.
+func TestRunPageMarksCachedTasks(t *testing.T) {
+	f := newFixture(t)
+	f.cache = f.st
+	const src = `name: cached-ui
+tasks:
+  - id: data
+    type: collect
+    with: {source: synthetic, rows: 40, seed: 3}
+  - id: side
+    type: noop
+`
+	first := f.run(t, src, nil)
+	second := f.run(t, src, nil)
+	_, body := f.get(t, "/runs/"+second.ID)
+	from := first.ID + "/data#1"
+	for _, want := range []string{
+		`data-task="data" data-state="succeeded" href="/runs/` + second.ID + `/tasks/data" data-cached="` + from + `">`,
+		`<title>data (collect): succeeded — from cache: ` + from + `</title>`,
+		`<g class="cache-tag">`,
+		`<a class="badge cache" href="/runs/` + first.ID + `/tasks/data" title="from cache: ` + from + `">cache</a>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the run page lacks %s", want)
+		}
+	}
+	if strings.Count(body, `class="cache-tag"`) != 1 || strings.Count(body, `class="badge cache"`) != 1 {
+		t.Errorf("the run page marks more than the one cached task")
+	}
+	if _, body := f.get(t, "/runs/"+first.ID); strings.Contains(body, "cache-tag") || strings.Contains(body, "badge cache") {
+		t.Error("the first run's page marks a task cached")
+	}
+}

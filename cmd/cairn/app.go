@@ -97,7 +97,7 @@ func commands() []command {
 			examples: []string{"cairn graph wf.yaml", "cairn graph wf.yaml --format dot | dot -Tsvg > wf.svg"}},
 		{name: "runs", args: "[--workflow W] [--state S] [--limit N] [--before RUN] [--json | -q]", summary: "list runs, newest first", run: cmdRuns,
 			examples: []string{"cairn runs", "cairn runs --state failed --limit 5", "cairn runs -q --limit 1", "CAIRN_TOKEN=... cairn runs --server https://cairn.example.com"}},
-		{name: "show", args: "RUN [--json]", summary: "show a run and every task: state, attempts, duration, error, outputs, metrics", run: cmdShow,
+		{name: "show", args: "RUN [TASK] [--json]", summary: "show a run and every task: state, attempts, duration, error, outputs, metrics; with TASK, whether it came from the cache and why (not)", run: cmdShow,
 			examples: []string{"cairn show 01m8x1dm", "cairn show $(cairn runs -q --limit 1) --json", "cairn show 01m8x1dm --server https://cairn.example.com"}},
 		{name: "logs", args: "RUN TASK [--attempt N] [-f]", summary: "print a task attempt's log (the latest by default); -f follows it", run: cmdLogs,
 			examples: []string{"cairn logs 01m8x1dm train", "cairn logs 01m8x1dm train --attempt 1", "cairn logs 01m8x1dm train -f", "cairn logs 01m8x1dm train -f --server https://cairn.example.com"}},

@@ -90,7 +90,7 @@ func TestFlagErrorsAreOneProblemAndAPointer(t *testing.T) {
 		{[]string{"runs", "--limt", "3"}, "cairn runs: unknown flag --limt (did you mean --limit?)\n"},
 		{[]string{"runs", "--limit", "x"}, `cairn runs: invalid value "x" for flag --limit: parse error` + "\n"},
 		{[]string{"logs", "RUN", "TASK", "--attempt"}, "cairn logs: flag needs an argument: --attempt\n"},
-		{[]string{"show"}, "cairn show: want exactly one run id\n"},
+		{[]string{"show"}, "cairn show: want a run id, and perhaps a task id\n"},
 		{[]string{"run", "wf.yaml", "--progress", "fancy"}, `cairn run: invalid value "fancy" for flag --progress: want auto, bar, lines or none` + "\n"},
 	} {
 		r := e.must(2, tc.args...)

@@ -28,6 +28,10 @@ type DAGOptions struct {
 	// IDPrefix starts each node's element id, which is IDPrefix + task id
 	// ("task-" when empty), so a page can find a node to update it.
 	IDPrefix string
+	// Cached names, by task id, the attempt whose outputs the task reused
+	// instead of running: its node carries a "cache" tag, the attribute
+	// data-cached and, in its title, "from cache: RUN/TASK#N".
+	Cached map[string]cairn.AttemptRef
 }
 
 // Node geometry in user units. Layers are columns, left to right.
@@ -478,12 +482,20 @@ func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 		if href != "" {
 			tag, attrs = "a", ` href="`+esc(href)+`"`
 		}
+		from, cached := opts.Cached[n.ID]
+		if cached {
+			attrs += ` data-cached="` + esc(from.String()) + `"`
+		}
 		fmt.Fprintf(&b, `<%s class="node" id="%s" data-task="%s" data-state="%s"%s>`, tag, esc(prefix+n.ID), esc(n.ID), esc(string(state)), attrs)
 		title := n.ID
 		if typ != "" {
 			title += " (" + typ + ")"
 		}
-		fmt.Fprintf(&b, "<title>%s: %s</title>\n", esc(title), esc(string(state)))
+		title += ": " + string(state)
+		if cached {
+			title += " — from cache: " + from.String()
+		}
+		fmt.Fprintf(&b, "<title>%s</title>\n", esc(title))
 		dash := ""
 		if st.Dashed {
 			dash = ` stroke-dasharray="5 3"`
@@ -497,9 +509,22 @@ func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 			sub += " · " + typ
 		}
 		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="10" fill="#333333">%s</text>`+"\n", num(n.X+27), num(n.Y+31), esc(clipText(sub, 30)))
+		if cached {
+			b.WriteString(cacheTag(n.X+n.W-42, n.Y-7))
+		}
 		fmt.Fprintf(&b, "</%s>\n", tag)
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// cacheTag is the mark of a node whose task reused an earlier success: a
+// small white pill reading "cache" astride the node's top edge, at (x, y),
+// in black: a shape and a word, not a colour, tell it (every colour of the
+// palette is a state's, and a state's marker sits at the node's left).
+func cacheTag(x, y float64) string {
+	return fmt.Sprintf(`<g class="cache-tag"><rect x="%s" y="%s" width="38" height="14" rx="7" fill="#ffffff" stroke="#1a1a1a" stroke-width="1.2"/>`+
+		`<text x="%s" y="%s" font-size="9" font-weight="bold" fill="#1a1a1a" text-anchor="middle">cache</text></g>`+"\n",
+		num(x), num(y), num(x+19), num(y+10))
 }
