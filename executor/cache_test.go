@@ -274,3 +274,68 @@ func TestCacheNeverWhatReadMore(t *testing.T) {
 		t.Errorf("ran %d times, want 2", s.ran.Load())
 	}
 }
+
+// sourced reads data from "outside": src, which the test changes.
+type sourced struct {
+	ran    atomic.Int64
+	src    atomic.Value // string: the digest SourceDigest says
+	during string       // if set, src becomes it while the task runs
+}
+
+func (s *sourced) Info() cairn.TypeInfo {
+	return cairn.TypeInfo{Name: "sourced", Cache: cairn.CacheAuto, Outputs: []cairn.PortInfo{{Name: "x"}}}
+}
+
+func (s *sourced) SourceDigest(context.Context, tasks.Request) (string, bool) {
+	v := s.src.Load().(string)
+	return v, v != "unreadable"
+}
+
+func (s *sourced) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	s.ran.Add(1)
+	if s.during != "" {
+		s.src.Store(s.during)
+		s.during = ""
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"x": json.RawMessage("1")}}, nil
+}
+
+// TestCacheSourceDigest: a type's source digest is part of the key: the
+// same data is reused, other data runs, data that cannot be digested is
+// never cached, and an attempt whose data changed while it ran is not
+// offered for reuse.
+func TestCacheSourceDigest(t *testing.T) {
+	s := &sourced{}
+	s.src.Store("sha256:aaa")
+	r := newRig(t, s)
+	ctx := context.Background()
+	p := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache = "v1", r.st })
+	defer p.stop(ctx)
+	run := func() *cairn.Attempt {
+		t.Helper()
+		wf, id := r.create(t, "name: s\ntasks:\n  - {id: a, type: sourced}\n")
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		return r.attempts(t, id, "a")[0]
+	}
+	a1 := run()
+	if a2 := run(); a2.CachedFrom.IsZero() || s.ran.Load() != 1 {
+		t.Fatalf("the same data: attempt %+v, ran %d", a2, s.ran.Load())
+	}
+	s.src.Store("sha256:bbb")
+	if a3 := run(); !a3.CachedFrom.IsZero() || a3.CacheKey == a1.CacheKey || s.ran.Load() != 2 {
+		t.Errorf("other data: attempt %+v, ran %d", a3, s.ran.Load())
+	}
+	s.src.Store("unreadable")
+	if a4 := run(); a4.CacheKey != "" || s.ran.Load() != 3 {
+		t.Errorf("data that cannot be digested: attempt %+v, ran %d", a4, s.ran.Load())
+	}
+	s.src.Store("sha256:ccc")
+	s.during = "sha256:ddd"
+	if a5 := run(); a5.CacheKey != "" || s.ran.Load() != 4 {
+		t.Errorf("data changed while it ran: attempt %+v, ran %d", a5, s.ran.Load())
+	}
+	s.src.Store("sha256:ccc")
+	if a6 := run(); !a6.CachedFrom.IsZero() || s.ran.Load() != 5 {
+		t.Errorf("after a run whose data changed under it: attempt %+v, ran %d", a6, s.ran.Load())
+	}
+}

@@ -781,6 +781,18 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		}
 		key = cairn.CacheKey(it.Type, version, params, it.Inputs)
 	}
+	var source string // what the type read from outside, digested (tasks.SourceDigester)
+	sd, digests := task.(tasks.SourceDigester)
+	if key != "" && digests {
+		src, ok := sd.SourceDigest(ctx, sourceRequest(it))
+		switch {
+		case !ok:
+			key = ""
+		case src != "":
+			source = src
+			key = sourceKey(key, src)
+		}
+	}
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
 	if err != nil {
 		err = fmt.Errorf("open log: %w", err)
@@ -799,6 +811,14 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 	}
 	if !reused {
 		c, taskErr = p.runLogged(ctx, it, task, logw)
+		if source != "" && c.Error == "" {
+			// Offered for reuse only if the data it read is the data
+			// the key names: it did not change while the task ran.
+			if now, ok := sd.SourceDigest(ctx, sourceRequest(it)); !ok || now != source {
+				fmt.Fprintf(logw, "cairn: the task's source changed while it ran (%s before): this attempt is not offered for reuse\n", source)
+				key = ""
+			}
+		}
 	}
 	var note string
 	if c.Error != "" {
@@ -848,6 +868,20 @@ func provenance(c *cairn.Completion, version, key string) {
 	if c.CachedFrom.IsZero() && len(c.ReadInputs) == 0 && len(c.Effects) == 0 {
 		c.CacheKey = key
 	}
+}
+
+// sourceRequest is the request a SourceDigester reads the attempt's
+// source from.
+func sourceRequest(it cairn.WorkItem) tasks.Request {
+	l := it.Lease
+	return tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs}
+}
+
+// sourceKey is the cache key of an attempt whose type read data from
+// outside, whose digest is src: the key of its type, version, params and
+// inputs, and src.
+func sourceKey(key, src string) string {
+	return cairn.CacheKey("", "", nil, map[string]cairn.ArtifactRef{"key": {Digest: key}, "source": {Digest: src}})
 }
 
 // reuse looks for an earlier success with the attempt's cache key whose

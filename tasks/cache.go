@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/cairnml/cairn"
@@ -27,6 +28,17 @@ type Versioned interface {
 // words.
 type CacheDefaulter interface {
 	CacheByDefault(params map[string]any) (on bool, why string)
+}
+
+// SourceDigester is a task type that reads data from outside Cairn whose
+// bytes it can digest before an attempt runs (collect's file source): the
+// digest is part of the attempt's cache key, so that changed data is read
+// again. The executor asks again after the attempt ran and offers it for
+// reuse only if the digest is the same (the data did not change while it
+// was read). "" with ok adds nothing to the key; ok false means the data
+// cannot be digested: the attempt is not cached.
+type SourceDigester interface {
+	SourceDigest(ctx context.Context, req Request) (digest string, ok bool)
 }
 
 // CacheDefaultOf is the caching default info's policy gives, and why.

@@ -112,6 +112,8 @@ func explainCache(ctx context.Context, st cacheStore, r *cairn.Run, tr *cairn.Ta
 	}
 	s.Changes = append(s.Changes, ins...)
 	switch {
+	case len(s.Changes) == 0 && orig.CacheKey != "" && at.CacheKey != "" && orig.CacheKey != at.CacheKey:
+		s.Why = fmt.Sprintf("on; it ran: its last success in workflow %s, %s, has the same type, version, params and inputs, but what it read from outside (collect: the bytes of its file) changed", r.Workflow, ref)
 	case len(s.Changes) > 0:
 		s.Why = fmt.Sprintf("on; it ran: its last success in workflow %s, %s, differs", r.Workflow, ref)
 	case orig.CacheKey == "":

@@ -43,8 +43,8 @@ func keys[V any](m map[string]V) []string {
 }
 
 // TestCacheBreastCancer: a second run of the breast cancer example with
-// nothing changed reuses every task that may be cached (all but collect,
-// which reads a file) from the first, and its outputs are the first's, to
+// nothing changed reuses every task from the first (collect by the digest
+// of the file it reads), and its outputs are the first's, to
 // the byte; a changed param runs exactly the tasks downstream of it; a
 // damaged artifact is never reused (the task runs and repairs it);
 // --no-cache runs everything; cairn show RUN TASK says why each ran.
@@ -71,7 +71,7 @@ func TestCacheBreastCancer(t *testing.T) {
 
 	second, res := run()
 	cached := cachedTasks(t, second)
-	want := []string{"clean", "evaluate", "score", "split", "train", "tune"}
+	want := []string{"clean", "collect", "evaluate", "score", "split", "train", "tune"}
 	if got := keys(cached); !reflect.DeepEqual(got, want) {
 		t.Fatalf("the second run reused %v, want %v", got, want)
 	}
@@ -80,7 +80,7 @@ func TestCacheBreastCancer(t *testing.T) {
 			t.Errorf("task %s reused %v, want %s/%s#1", id, from, first.ID, id)
 		}
 	}
-	if !strings.Contains(res.stdout, "7 succeeded (6 from cache)") {
+	if !strings.Contains(res.stdout, "7 succeeded (7 from cache)") {
 		t.Errorf("the summary does not count the reused tasks:\n%s", res.stdout)
 	}
 	for i, a := range first.Tasks {
@@ -89,12 +89,8 @@ func TestCacheBreastCancer(t *testing.T) {
 			t.Errorf("task %s: outputs or metrics differ:\n%v %v\n%v %v", a.ID, outputsText(a.Outputs), a.Metrics, outputsText(b.Outputs), b.Metrics)
 		}
 	}
-	col := taskByID(t, second, "collect")
-	if col.Cache || col.CachedFrom != nil {
-		t.Errorf("collect from a file is cached: %+v", col)
-	}
-	if !taskByID(t, second, "train").Cache {
-		t.Error("train is not cached by default")
+	if !taskByID(t, second, "collect").Cache || !taskByID(t, second, "train").Cache {
+		t.Error("collect from a file or train is not cached by default")
 	}
 	// The bytes a reused output names are the first run's.
 	m1 := e.must(0, "artifact", first.ID, "train", "model").stdout
@@ -114,15 +110,12 @@ func TestCacheBreastCancer(t *testing.T) {
 	if !strings.Contains(log, "cairn: not run: reused the outputs of "+first.ID+"/tune#1") {
 		t.Errorf("the reused attempt's log does not say so:\n%s", log)
 	}
-	story = e.must(0, "show", second.ID, "collect").stdout
-	if !strings.Contains(story, "cache     off: collect reads an outside source") {
-		t.Errorf("show TASK of collect:\n%s", story)
-	}
 
-	// A param changed: split and all after it run; clean is reused.
+	// A param changed: split and all after it run; collect and clean are
+	// reused.
 	third, _ := run("-p", "test_size=0.3")
-	if got := keys(cachedTasks(t, third)); !reflect.DeepEqual(got, []string{"clean"}) {
-		t.Errorf("with test_size changed the run reused %v, want [clean]", got)
+	if got := keys(cachedTasks(t, third)); !reflect.DeepEqual(got, []string{"clean", "collect"}) {
+		t.Errorf("with test_size changed the run reused %v, want [clean collect]", got)
 	}
 	story = e.must(0, "show", third.ID, "split").stdout
 	if !strings.Contains(story, "differs\n            params: test_size (0.2 → 0.3)\n") {
@@ -148,8 +141,8 @@ func TestCacheBreastCancer(t *testing.T) {
 		t.Fatal(err)
 	}
 	fourth, _ := run()
-	if got := keys(cachedTasks(t, fourth)); !reflect.DeepEqual(got, []string{"clean", "evaluate", "score", "split", "tune"}) {
-		t.Errorf("with the model damaged the run reused %v, want all but collect and train", got)
+	if got := keys(cachedTasks(t, fourth)); !reflect.DeepEqual(got, []string{"clean", "collect", "evaluate", "score", "split", "tune"}) {
+		t.Errorf("with the model damaged the run reused %v, want all but train", got)
 	}
 	log = e.must(0, "logs", fourth.ID, "train").stdout
 	if !strings.Contains(log, "cairn: not reusing "+first.ID+"/train#1: output model: read artifact "+model.Digest) {
@@ -332,5 +325,46 @@ func TestExplainCache(t *testing.T) {
 	off.Cache = false
 	if s, _ := explainCache(ctx, st, run, &off, []*cairn.Attempt{&done}, func() string { return "because" }); s.On || s.Why != "off: because" {
 		t.Errorf("off: %+v", s)
+	}
+}
+
+// TestCacheFileSource: collect from a file is reused while the file's
+// bytes are the same, and runs again when they change (whatever its
+// params); show TASK says so.
+func TestCacheFileSource(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.csv")
+	if err := os.WriteFile(data, []byte("x,y\n1,a\n2,b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wf := writeWorkflow(t, "f.yaml", "name: f\ntasks:\n  - id: c\n    type: collect\n    with: {source: \"file://"+data+"\"}\n"+
+		"  - id: k\n    type: clean\n    inputs: {data: \"${{ tasks.c.outputs.data }}\"}\n")
+	run := func() runJSON {
+		t.Helper()
+		return e.show(runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr))
+	}
+	first := run()
+	if got := keys(cachedTasks(t, run())); !reflect.DeepEqual(got, []string{"c", "k"}) {
+		t.Fatalf("the file unchanged: reused %v, want [c k]", got)
+	}
+	if err := os.WriteFile(data, []byte("x,y\n1,a\n3,b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third := run()
+	if got := keys(cachedTasks(t, third)); len(got) != 0 {
+		t.Errorf("the file changed: reused %v", got)
+	}
+	if reflect.DeepEqual(taskByID(t, first, "c").Outputs["data"], taskByID(t, third, "c").Outputs["data"]) {
+		t.Error("the changed file was not read again")
+	}
+	story := e.must(0, "show", third.ID, "c").stdout
+	if !strings.Contains(story, "has the same type, version, params and inputs, but what it read from outside (collect: the bytes of its file) changed") {
+		t.Errorf("show TASK of a collect whose file changed:\n%s", story)
+	}
+	story = e.must(0, "show", third.ID, "k").stdout
+	if !strings.Contains(story, "input data: sha256:") {
+		t.Errorf("show TASK of the task after it:\n%s", story)
 	}
 }

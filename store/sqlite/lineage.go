@@ -306,6 +306,12 @@ func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt
 // outputs and metrics.
 type CachedAttempt = cairn.CachedAttempt
 
+// findCachedQuery reads the successes of a cache key through the partial
+// index attempts_cache: its "cache_key != ''" is what lets SQLite use it
+// (a bound key does not imply it), else every attempt is scanned.
+const findCachedQuery = `SELECT run_id, task_id, number, outputs, metrics FROM attempts
+WHERE cache_key = ? AND cache_key != '' AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT ?`
+
 // FindCached returns up to limit earlier successes with cache key key,
 // newest first. Each is an attempt that ran (a reuse is never reused:
 // the attempt it names is found under the same key).
@@ -313,8 +319,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 	if key == "" {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT run_id, task_id, number, outputs, metrics FROM attempts
-WHERE cache_key = ? AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT ?`, key, limit)
+	rows, err := s.r.QueryContext(ctx, findCachedQuery, key, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
 	}

@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -53,6 +56,7 @@ var (
 	_ tasks.Task           = (*Task)(nil)
 	_ tasks.ParamValidator = (*Task)(nil)
 	_ tasks.CacheDefaulter = (*Task)(nil)
+	_ tasks.SourceDigester = (*Task)(nil)
 )
 
 // New returns the collect task type.
@@ -64,18 +68,57 @@ func New(opts Options) *Task {
 	return t
 }
 
-// CacheByDefault: a synthetic data set is a function of its params and is
-// cached by default; a file, a URL or a query reads data that may change
-// without any param changing, so collect from them runs every time unless
-// the task says cache: true (what it read keeps its digest, so the tasks
-// downstream of an unchanged source are still reused). A source only
-// known at run time (a reference) is not cached by default either.
+// CacheByDefault: a synthetic data set is a function of its params, and a
+// file is cached by the digest of its bytes (SourceDigest), so both are
+// cached by default; a URL or a query reads data that may change without
+// any param changing, so collect from them runs every time unless the
+// task says cache: true (what it read keeps its digest, so the tasks
+// downstream of an unchanged source are still reused). A source only known
+// at run time (a reference) is not cached by default either.
 func (*Task) CacheByDefault(params map[string]any) (bool, string) {
 	src, _ := params["source"].(string)
-	if src == SourceSynthetic {
+	switch {
+	case src == SourceSynthetic:
 		return true, "collect from a synthetic source is cached by default"
+	case strings.HasPrefix(src, "file://"):
+		return true, "collect from a file is cached by default, by the digest of the file's bytes"
 	}
-	return false, "collect reads an outside source that may change between runs: it runs every time unless it says cache: true (the tasks after it are still reused when what it read is unchanged)"
+	return false, "collect from a URL, a database or a source named at run time reads data that may change between runs: it runs every time unless it says cache: true (the tasks after it are still reused when what it read is unchanged)"
+}
+
+// SourceDigest is the sha256 of a file source's bytes, read before the
+// attempt runs (tasks.SourceDigester): part of the cache key, so that a
+// changed file is read again. Other sources add nothing (they are cached
+// by their params only when the task says cache: true). A file that
+// cannot be read as collect would read it is not cached (ok false): the
+// attempt runs and says why it fails.
+func (*Task) SourceDigest(ctx context.Context, req tasks.Request) (string, bool) {
+	p, err := decode(req)
+	if err != nil {
+		return "", false
+	}
+	if p.Kind != SourceFile {
+		return "", true
+	}
+	abs, err := filepath.Abs(p.Path)
+	if err != nil {
+		return "", false
+	}
+	fh, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return "", false
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > p.MaxBytes {
+		return "", false
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(tasks.ContextReader(ctx, fh), p.MaxBytes+1))
+	if err != nil || n > p.MaxBytes {
+		return "", false
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), true
 }
 
 // Info describes the type.
