@@ -54,6 +54,7 @@ func (*Task) NoScratch() {}
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "retrain",
+		Cache:   cairn.CacheNever, // it reads the registry, which changes between runs
 		Summary: "Decides whether a production model should be retrained: per-feature drift of fresh data from the model's training data (found through lineage), and its live score when the fresh data has labels.",
 		Params: []cairn.ParamInfo{
 			{Name: "model", Kind: cairn.KindString, Required: true, Doc: "the registered model's name; its version in production is checked"},
