@@ -307,8 +307,9 @@ func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt
 type CachedAttempt = cairn.CachedAttempt
 
 // findCachedQuery reads the successes of a cache key through the partial
-// index attempts_cache: its "cache_key != ''" is what lets SQLite use it
-// (a bound key does not imply it), else every attempt is scanned.
+// index attempts_cache: its condition that the key is not empty is what
+// lets SQLite use it (a bound key does not imply it), else every attempt
+// is scanned.
 const findCachedQuery = `SELECT run_id, task_id, number, outputs, metrics FROM attempts
 WHERE cache_key = ? AND cache_key != '' AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT ?`
 
