@@ -80,7 +80,7 @@ func TestCacheBreastCancer(t *testing.T) {
 			t.Errorf("task %s reused %v, want %s/%s#1", id, from, first.ID, id)
 		}
 	}
-	if !strings.Contains(res.stdout, "7 succeeded (7 from cache)") {
+	if !strings.Contains(res.stdout, "8 succeeded (7 from cache)") {
 		t.Errorf("the summary does not count the reused tasks:\n%s", res.stdout)
 	}
 	for i, a := range first.Tasks {
@@ -101,6 +101,10 @@ func TestCacheBreastCancer(t *testing.T) {
 	text := e.must(0, "show", second.ID).stdout
 	if !strings.Contains(text, "cache (from "+first.ID+"/tune#1)") {
 		t.Errorf("show does not mark the reused tasks:\n%s", text)
+	}
+	story = e.must(0, "show", second.ID, "deploy").stdout
+	if !strings.Contains(story, "cache     off: type deploy is never cached") {
+		t.Errorf("show TASK of deploy:\n%s", story)
 	}
 	story = e.must(0, "show", second.ID, "tune").stdout
 	if !strings.Contains(story, "reused the outputs of "+first.ID+"/tune#1: not run") {

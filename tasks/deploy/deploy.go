@@ -49,6 +49,7 @@ func (*Task) NoScratch() {}
 func (*Task) Info() cairn.TypeInfo {
 	return cairn.TypeInfo{
 		Name:    "deploy",
+		Cache:   cairn.CacheNever, // its registration is an effect of its success: a reuse would skip it
 		Summary: "Registers a model artifact in the model registry under a name (a new version, or the existing one for the same bytes) and moves it to a stage: candidate or production.",
 		Params: []cairn.ParamInfo{
 			{Name: "name", Kind: cairn.KindString, Required: true, Doc: "the model's name: 1 to 128 letters, digits, '-', '_' and '.', starting with a letter or digit"},
