@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -178,20 +177,7 @@ type Pool struct {
 	dispatched  chan struct{}  // closed when the dispatcher returned
 
 	mu     sync.Mutex
-	active map[string]*attempt // by lease token: running, or leased ahead and waiting in ahead
-	// ahead holds the work items leased ahead of a free slot (see
-	// prefetch), oldest first; each is in active meanwhile.
-	ahead []cairn.WorkItem
-	// quick is a moving average of how long attempts take to run, in
-	// nanoseconds (0 until one ended): what decides whether to lease
-	// ahead.
-	quick atomic.Int64
-	// asked is how many items the reports in flight behind their slots
-	// asked for; reporting counts those reports.
-	asked     int
-	reporting atomic.Int64
-	// wake tells a dispatcher waiting for reports that one returned.
-	wake chan struct{}
+	active map[string]*attempt // by lease token
 
 	// scratch holds emptied work dirs for reuse: making and removing a
 	// folder per attempt costs more than a short task on many file systems.
@@ -207,23 +193,6 @@ type Pool struct {
 type attempt struct {
 	lease  cairn.Lease
 	cancel context.CancelCauseFunc
-	// stopped is why an attempt leased ahead was told to stop before it
-	// started (its lease lost, its run cancelled): it starts stopped.
-	stopped error
-}
-
-// waiting is the entry in active of a work item leased ahead: told to
-// stop, it records why, for the attempt to start stopped.
-func (p *Pool) waiting(l cairn.Lease) *attempt {
-	a := &attempt{lease: l}
-	a.cancel = func(cause error) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if a.stopped == nil {
-			a.stopped = cause
-		}
-	}
-	return a
 }
 
 // New returns a pool that takes work from leaser.
@@ -247,7 +216,7 @@ func New(leaser Leaser, o Options) *Pool {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
-		halted: make(chan struct{}), wake: make(chan struct{}, 1)}
+		halted: make(chan struct{})}
 }
 
 // Errors an attempt's context is cancelled with.
@@ -340,32 +309,12 @@ func (p *Pool) Stop(ctx context.Context) {
 	}
 	p.cancelWork(errStopped)
 	p.wg.Wait()
-	p.giveBack(context.WithoutCancel(ctx))
 	for {
 		select {
 		case dir := <-p.scratch:
 			os.RemoveAll(dir)
 		default:
 			return
-		}
-	}
-}
-
-// giveBack reports the items leased ahead that no slot took before the
-// pool stopped (a report brought them as the last slot gave up its own)
-// interrupted: they never began.
-func (p *Pool) giveBack(ctx context.Context) {
-	p.mu.Lock()
-	items := p.ahead
-	p.ahead = nil
-	for _, it := range items {
-		delete(p.active, it.Lease.Token)
-	}
-	p.mu.Unlock()
-	for _, it := range items {
-		c := cairn.Completion{Error: errStopped.Error(), Requeue: true, Retryable: true}
-		if _, err := p.complete(ctx, it.Lease, c, cairn.LeaseRequest{}); err != nil {
-			p.reported(err, it.Lease, false)
 		}
 	}
 }
@@ -398,30 +347,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 				break more
 			}
 		}
-		// Read before the items leased ahead: a report puts its items
-		// there before it stops counting.
-		behind := p.reporting.Load() > 0
-		items := p.takeAhead(n)
-		var err error
-		if len(items) == 0 && behind {
-			// Reports are on their way behind their slots (leasing
-			// ahead): the items they bring are this pool's next, and
-			// they ask for as many as there is room for. Wait for them
-			// rather than lease beside them.
-			for range n {
-				<-p.slots
-			}
-			select {
-			case <-p.wake:
-			case <-time.After(p.o.IdleWait):
-			case <-ctx.Done():
-				return
-			}
-			continue
-		}
-		if len(items) == 0 {
-			items, err = p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
-		}
+		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
 		if err != nil && ctx.Err() == nil {
 			p.o.Logger.Warn("lease failed; asking again in 100ms", "worker", p.o.Worker, "run", p.o.RunID, "err", err)
 			// The store is unavailable: back off briefly rather than spin.
@@ -507,123 +433,14 @@ func (p *Pool) heartbeat(ctx context.Context) {
 // successor ready (a chain), running it here saves waking the dispatcher.
 func (p *Pool) execute(it cairn.WorkItem) {
 	defer p.wg.Done()
+	defer func() { <-p.slots }()
 	for {
-		for {
-			next, ok := p.attempt(it)
-			if !ok {
-				if next, ok = p.takeOne(); !ok {
-					break
-				}
-			}
-			it = next
-		}
-		<-p.slots
-		// An item leased ahead by a slot while this one was giving its
-		// slot back would wait for the next attempt to end: take it.
-		select {
-		case p.slots <- struct{}{}:
-		default:
+		next, ok := p.attempt(it)
+		if !ok {
 			return
 		}
-		var ok bool
-		if it, ok = p.takeOne(); !ok {
-			<-p.slots
-			return
-		}
+		it = next
 	}
-}
-
-// Leasing ahead. When attempts end within quickAttempt on average, a
-// slot reporting one asks in the same call for up to aheadPerSlot × Slots
-// more items than it will run next (none while that many wait already):
-// they wait in the pool, leased, for a slot, and the next reports of all
-// slots share a commit. Otherwise each report commits with at most Slots
-// others — one per slot — and a run of attempts that take no time goes
-// at the pace of one commit per Slots attempts. At most Slots attempts
-// still run at once; an item leased ahead waits for a slot at most a few
-// attempts' time, heartbeated and revocable like a running one (its
-// task run is running from the lease on, as any leased by this pool).
-const (
-	quickAttempt = time.Millisecond
-	aheadPerSlot = 8
-)
-
-// askAhead says how many items the report of an attempt that just ended
-// asks for ahead (counted in asked until it returns: none unless
-// attempts are quick), and whether it goes behind its slot, which it does
-// when there is an item leased ahead for the slot to run meanwhile
-// (counted in reporting until it returns). A slot with nothing to run
-// reports itself and goes on with the item its report brings, as on a
-// chain, where a hand-over to another goroutine would cost more than the
-// task.
-func (p *Pool) askAhead() (ask int, behind bool) {
-	if q := p.quick.Load(); q == 0 || q > int64(quickAttempt) {
-		return 0, false
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.leaseCtx.Err() == nil {
-		ask = max(aheadPerSlot*p.o.Slots-len(p.ahead)-p.asked, 0)
-		p.asked += ask
-	}
-	if len(p.ahead) > 0 {
-		p.reporting.Add(1)
-		return ask, true
-	}
-	return ask, false
-}
-
-// ran notes how long an attempt took to run.
-func (p *Pool) ran(d time.Duration) {
-	for {
-		old := p.quick.Load()
-		avg := int64(d)
-		if old != 0 {
-			avg = old + (int64(d)-old)/8
-		}
-		if p.quick.CompareAndSwap(old, max(avg, 1)) {
-			return
-		}
-	}
-}
-
-// keepAhead holds items leased ahead until a slot takes them: a free
-// slot at once, else the first slot to finish its attempt.
-func (p *Pool) keepAhead(items []cairn.WorkItem) {
-	for _, it := range items {
-		select {
-		case p.slots <- struct{}{}:
-			p.wg.Add(1)
-			go p.execute(it)
-			continue
-		default:
-		}
-		p.mu.Lock()
-		p.active[it.Lease.Token] = p.waiting(it.Lease)
-		p.ahead = append(p.ahead, it)
-		p.mu.Unlock()
-	}
-}
-
-// takeAhead takes up to n items leased ahead, oldest first.
-func (p *Pool) takeAhead(n int) []cairn.WorkItem {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n = min(n, len(p.ahead))
-	if n == 0 {
-		return nil
-	}
-	items := slices.Clone(p.ahead[:n])
-	p.ahead = slices.Delete(p.ahead, 0, n)
-	return items
-}
-
-// takeOne takes the oldest item leased ahead, if any.
-func (p *Pool) takeOne() (cairn.WorkItem, bool) {
-	if items := p.takeAhead(1); len(items) == 1 {
-		return items[0], true
-	}
-	return cairn.WorkItem{}, false
 }
 
 // attempt runs one leased attempt and reports how it ended, asking in the
@@ -645,9 +462,6 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		}
 	}
 	p.mu.Lock()
-	if w := p.active[l.Token]; w != nil && w.stopped != nil {
-		cancel(w.stopped) // told to stop while it waited for a slot
-	}
 	p.active[l.Token] = &attempt{lease: l, cancel: cancel}
 	p.mu.Unlock()
 	defer func() {
@@ -667,9 +481,7 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		}()
 	}
 
-	began := time.Now()
 	c, fatal := p.run(ctx, it)
-	p.ran(time.Since(began))
 	if fatal != nil {
 		// The attempt did not fail, its worker did: it is requeued
 		// (cairn.Completion.Requeue), whatever the task's retries.
@@ -681,61 +493,23 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 		// too; the resumed run retries it.
 		c.Requeue, c.Retryable = true, true
 	}
-	revoked := errors.Is(context.Cause(ctx), errRevoked)
-	ask, behind := p.askAhead()
-	if behind {
-		// Reported behind the slot, which runs an item leased ahead
-		// meanwhile.
-		var want cairn.LeaseRequest
-		if ask > 0 {
-			want = p.request(ask, 0)
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			items, err := p.complete(rctx, l, c, want)
-			p.reported(err, l, revoked)
-			p.keepAhead(items)
-			p.mu.Lock()
-			p.asked -= ask
-			p.mu.Unlock()
-			p.reporting.Add(-1)
-			select { // the dispatcher may be waiting for this report
-			case p.wake <- struct{}{}:
-			default:
-			}
-		}()
-		return p.takeOne()
-	}
 	var want cairn.LeaseRequest
 	if p.leaseCtx.Err() == nil {
-		want = p.request(1+ask, 0)
+		want = p.request(1, 0)
 	}
 	items, err := p.complete(rctx, l, c, want)
-	p.reported(err, l, revoked)
-	if ask > 0 {
-		p.mu.Lock()
-		p.asked -= ask
-		p.mu.Unlock()
+	if err != nil {
+		level := slog.LevelWarn
+		if errors.Is(err, cairn.ErrLeaseLost) && errors.Is(context.Cause(ctx), errRevoked) {
+			level = slog.LevelInfo // its run was cancelled: the refusal is expected
+		}
+		p.o.Logger.Log(rctx, level, "completion not recorded", "worker", p.o.Worker,
+			"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
 	}
 	if err != nil || len(items) == 0 {
 		return next, false
 	}
-	p.keepAhead(items[1:])
 	return items[0], true
-}
-
-// reported logs a report that was not recorded.
-func (p *Pool) reported(err error, l cairn.Lease, revoked bool) {
-	if err == nil {
-		return
-	}
-	level := slog.LevelWarn
-	if errors.Is(err, cairn.ErrLeaseLost) && revoked {
-		level = slog.LevelInfo // its run was cancelled: the refusal is expected
-	}
-	p.o.Logger.Log(context.Background(), level, "completion not recorded", "worker", p.o.Worker,
-		"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
 }
 
 // complete reports an attempt's end, retrying for a while when the store
