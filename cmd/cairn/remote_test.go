@@ -287,6 +287,12 @@ func TestServerAnswersChecked(t *testing.T) {
 	if d, err := detailFromJSON(&j); err != nil || len(d.all) != 2 || d.atts["hello"][1].TaskID != "hello" {
 		t.Fatalf("a good run: %v %+v", err, d)
 	}
+	j = ok()
+	from := cairn.AttemptRef{RunID: "01m8x0t6q2yphmeg", TaskID: "hello", Number: 1}
+	j.Tasks[0].Attempt[1].CachedFrom = &from
+	if d, err := detailFromJSON(&j); err != nil || d.atts["hello"][1].CachedFrom != from || d.cached() != 1 {
+		t.Fatalf("a good run with a reused task: %v %+v", err, d)
+	}
 	for name, spoil := range map[string]func(*runjson.Run){
 		"run id":        func(r *runjson.Run) { r.ID = "\x1b[2J0000000000" },
 		"run state":     func(r *runjson.Run) { r.State = "done" },
@@ -296,6 +302,15 @@ func TestServerAnswersChecked(t *testing.T) {
 		"task type":     func(r *runjson.Run) { r.Tasks[0].Type = "\x07" },
 		"task state":    func(r *runjson.Run) { r.Tasks[0].State = "interrupted" },
 		"attempt state": func(r *runjson.Run) { r.Tasks[0].Attempt[1].State = "won" },
+		"cached from run": func(r *runjson.Run) {
+			r.Tasks[0].Attempt[1].CachedFrom = &cairn.AttemptRef{RunID: "\x1b]0;x\x07000000000", TaskID: "hello", Number: 1}
+		},
+		"cached from task": func(r *runjson.Run) {
+			r.Tasks[0].Attempt[1].CachedFrom = &cairn.AttemptRef{RunID: "01m8x0t6q2yphmef", TaskID: "a\x1b[2Jb", Number: 1}
+		},
+		"cached from attempt": func(r *runjson.Run) {
+			r.Tasks[0].Attempt[1].CachedFrom = &cairn.AttemptRef{RunID: "01m8x0t6q2yphmef", TaskID: "hello", Number: 0}
+		},
 	} {
 		j := ok()
 		spoil(&j)
