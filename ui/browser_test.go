@@ -380,7 +380,7 @@ func clickLive(sel string) chromedp.Action[chromedp.Void] {
 	q := strconv.Quote(sel)
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		for {
-			ok, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(` + q + `); if (!e) return false; e.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true, view: window})); return true })()`)(ctx, tg)
+			ok, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+q+`); if (!e) return false; e.dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true, view: window})); return true })()`)(ctx, tg)
 			if err != nil || ok {
 				return chromedp.Void{}, err
 			}
