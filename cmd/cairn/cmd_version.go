@@ -84,5 +84,10 @@ func implVersion() string {
 	if len(rev) > 12 {
 		rev = rev[:12]
 	}
+	if strings.HasPrefix(rev, ver) {
+		// 'make build' of an untagged commit: its version is the
+		// commit's short hash already.
+		return "cairn " + rev
+	}
 	return "cairn " + ver + "+" + rev
 }
