@@ -452,3 +452,16 @@ zpty -d z
 		t.Fatalf("zsh completion on a terminal: %v\nwant:\n%sgot:\n%s", err, want, out)
 	}
 }
+
+func TestImplVersionOf(t *testing.T) {
+	for _, c := range []struct{ ver, rev, want string }{
+		{"v0.6.0", "c7c43d878da667337f849bf3a0174acae7eb3224", "cairn v0.6.0+c7c43d878da6"},
+		{"c7c43d8", "c7c43d878da667337f849bf3a0174acae7eb3224", "cairn c7c43d878da6"},
+		{"devel", "c7c43d878da667337f849bf3a0174acae7eb3224 (modified)", "cairn devel+c7c43d878da6"},
+		{"devel", "unknown", "cairn devel+unknown"},
+	} {
+		if got := implVersionOf(c.ver, c.rev); got != c.want {
+			t.Errorf("implVersionOf(%q, %q) = %q, want %q", c.ver, c.rev, got, c.want)
+		}
+	}
+}

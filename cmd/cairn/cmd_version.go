@@ -80,6 +80,11 @@ func cmdVersion(ctx context.Context, a *app, args []string) error {
 func implVersion() string {
 	bi, ok := debug.ReadBuildInfo()
 	ver, rev, _ := buildVersion(version, commit, bi, ok)
+	return implVersionOf(ver, rev)
+}
+
+// implVersionOf is implVersion of a binary's version and commit.
+func implVersionOf(ver, rev string) string {
 	rev = strings.TrimSuffix(rev, " (modified)")
 	if len(rev) > 12 {
 		rev = rev[:12]
