@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -122,7 +121,7 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("task %s (%s) did not succeed in run %s: it has no recorded outputs to use; run with --reread, or without --pin %s",
 				t.TaskID, why, orig.ID, t.TaskID)
 		}
-		for _, name := range sortedOutputs(o.Outputs) {
+		for _, name := range sortedKeys(o.Outputs) {
 			ref, isArt := cairn.AsArtifactRef(o.Outputs[name])
 			if !isArt {
 				continue
@@ -140,7 +139,7 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stderr, "reproducing run %s as run %s\n", orig.ID, r.ID)
-	for _, id := range sortedKeysOf(pinned) {
+	for _, id := range sortedKeys(pinned) {
 		fmt.Fprintf(a.stderr, "  %s: recorded outputs used (%s)\n", id, pinned[id])
 	}
 	runErr := a.execute(ctx, st, wf, reg, r.ID, trs, ef, "reproduce")
@@ -263,7 +262,7 @@ func compareRuns(orig, repro []*cairn.TaskRun, pinned map[string]string) []taskD
 // diffOutputs compares the artifact outputs of two successes.
 func diffOutputs(o, n map[string]json.RawMessage) (bool, string) {
 	same := 0
-	for _, name := range sortedOutputs(o) {
+	for _, name := range sortedKeys(o) {
 		ro, isArt := cairn.AsArtifactRef(o[name])
 		if !isArt {
 			continue
@@ -296,24 +295,6 @@ func writeReproduction(w io.Writer, origID, id string, diffs []taskDiff) {
 		}
 		fmt.Fprintf(w, "  %s  %-*s  %s\n", mark, width, d.task, d.why)
 	}
-}
-
-func sortedOutputs(m map[string]json.RawMessage) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
-func sortedKeysOf(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // multiFlag is a repeatable string flag.
