@@ -1,6 +1,7 @@
 package cairn
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -210,4 +211,53 @@ func CacheKey(taskType, version string, params json.RawMessage, inputs map[strin
 		field(inputs[n].Digest)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// AttemptIO is one artifact an attempt read (LineageIn) or wrote
+// (LineageOut), by port.
+type AttemptIO struct {
+	Direction string
+	Port      string
+	Ref       ArtifactRef
+}
+
+// EndedIO is what the lineage of an attempt that ended records, the
+// same in every store: each of its inputs; for a success, also the
+// artifacts it read beyond them (readInputs; a port named like an input
+// is the input's) and its outputs that hold artifact references. Each
+// group is in port order.
+func EndedIO(succeeded bool, inputs, readInputs map[string]ArtifactRef, outputs map[string]json.RawMessage) []AttemptIO {
+	var io []AttemptIO
+	for _, n := range sortedNames(inputs) {
+		io = append(io, AttemptIO{LineageIn, n, inputs[n]})
+	}
+	if !succeeded {
+		return io
+	}
+	for _, n := range sortedNames(readInputs) {
+		if _, dup := inputs[n]; !dup {
+			io = append(io, AttemptIO{LineageIn, n, readInputs[n]})
+		}
+	}
+	for _, n := range sortedNames(outputs) {
+		v := outputs[n]
+		// Most outputs are numbers, strings or flags: look before
+		// decoding.
+		if len(v) == 0 || v[0] != '{' || !bytes.Contains(v, []byte(`"digest"`)) {
+			continue
+		}
+		if ref, ok := AsArtifactRef(v); ok {
+			io = append(io, AttemptIO{LineageOut, n, ref})
+		}
+	}
+	return io
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -1,13 +1,11 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -35,59 +33,13 @@ type lineageRow struct {
 	ref  cairn.ArtifactRef
 }
 
-// artifactOutputs returns the outputs of outs that hold artifact
-// references, sorted by name.
-func artifactOutputs(outs map[string]json.RawMessage) []lineageRow {
-	var rows []lineageRow
-	for name, v := range outs {
-		// Most outputs are numbers, strings or flags: look before
-		// decoding.
-		if len(v) == 0 || v[0] != '{' || !bytes.Contains(v, []byte(`"digest"`)) {
-			continue
-		}
-		if ref, ok := cairn.AsArtifactRef(v); ok {
-			rows = append(rows, lineageRow{dir: cairn.LineageOut, port: name, ref: ref})
-		}
-	}
-	sort.Slice(rows, func(i, j int) bool { return rows[i].port < rows[j].port })
-	return rows
-}
-
 // lineageEdges are the edges of the attempts in ended.
 func lineageEdges(ended []endedAttempt) []lineageRow {
 	var rows []lineageRow
 	for _, e := range ended {
 		a := cairn.AttemptRef{RunID: e.r.l.RunID, TaskID: e.r.l.TaskID, Number: e.r.l.Attempt}
-		if len(e.tr.Inputs) > 0 {
-			names := make([]string, 0, len(e.tr.Inputs))
-			for n := range e.tr.Inputs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.tr.Inputs[n]})
-			}
-		}
-		if e.r.state == cairn.TaskSucceeded && len(e.r.readInputs) > 0 {
-			// What the task read beyond its inputs (a retrain's production
-			// model and its training data); a port that is also an
-			// input's name is the input's (the executor refuses those).
-			names := make([]string, 0, len(e.r.readInputs))
-			for n := range e.r.readInputs {
-				if _, dup := e.tr.Inputs[n]; !dup {
-					names = append(names, n)
-				}
-			}
-			sort.Strings(names)
-			for _, n := range names {
-				rows = append(rows, lineageRow{a: a, dir: cairn.LineageIn, port: n, ref: e.r.readInputs[n]})
-			}
-		}
-		if e.r.state == cairn.TaskSucceeded && len(e.tr.Outputs) > 0 {
-			for _, o := range artifactOutputs(e.tr.Outputs) {
-				o.a = a
-				rows = append(rows, o)
-			}
+		for _, io := range cairn.EndedIO(e.r.state == cairn.TaskSucceeded, e.tr.Inputs, e.r.readInputs, e.tr.Outputs) {
+			rows = append(rows, lineageRow{a: a, dir: io.Direction, port: io.Port, ref: io.Ref})
 		}
 	}
 	return rows
