@@ -56,20 +56,18 @@ func (s *Store) recordLineage(ctx context.Context, tx pgx.Tx, ended []endedAttem
 }
 
 func (s *Store) writeEdges(ctx context.Context, tx pgx.Tx, edges []lineageRow, now time.Time) error {
-	seen := make(map[string]bool, len(edges))
+	// Each artifact once; an output rather than an input, for it names
+	// the producer.
+	at := make(map[string]int, len(edges))
 	arts := make([]lineageRow, 0, len(edges))
 	for _, e := range edges {
-		if !seen[e.ref.Digest] || e.dir == cairn.LineageOut {
-			if !seen[e.ref.Digest] {
-				arts = append(arts, e)
-			} else {
-				for i := range arts {
-					if arts[i].ref.Digest == e.ref.Digest && arts[i].dir == cairn.LineageIn {
-						arts[i] = e
-					}
-				}
-			}
-			seen[e.ref.Digest] = true
+		i, seen := at[e.ref.Digest]
+		switch {
+		case !seen:
+			at[e.ref.Digest] = len(arts)
+			arts = append(arts, e)
+		case e.dir == cairn.LineageOut && arts[i].dir == cairn.LineageIn:
+			arts[i] = e
 		}
 	}
 	// In digest order: two transactions recording the same artifacts take

@@ -85,21 +85,18 @@ func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []endedAtte
 }
 
 func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []lineageRow, now time.Time) error {
-	seen := make(map[string]bool, len(edges))
+	// Each artifact once; an output rather than an input, for it names
+	// the producer.
+	at := make(map[string]int, len(edges))
 	arts := make([]lineageRow, 0, len(edges))
 	for _, e := range edges {
-		// An output first: it names the producer.
-		if !seen[e.ref.Digest] || e.dir == cairn.LineageOut {
-			if !seen[e.ref.Digest] {
-				arts = append(arts, e)
-			} else {
-				for i := range arts {
-					if arts[i].ref.Digest == e.ref.Digest && arts[i].dir == cairn.LineageIn {
-						arts[i] = e
-					}
-				}
-			}
-			seen[e.ref.Digest] = true
+		i, seen := at[e.ref.Digest]
+		switch {
+		case !seen:
+			at[e.ref.Digest] = len(arts)
+			arts = append(arts, e)
+		case e.dir == cairn.LineageOut && arts[i].dir == cairn.LineageIn:
+			arts[i] = e
 		}
 	}
 	err := eachChunk(arts, func(chunk []lineageRow, size int) error {
