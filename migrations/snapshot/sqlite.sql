@@ -1,5 +1,5 @@
--- version 9
--- The SQLite schema that the migrations up to 0009_schedules.sql make, made by
+-- version 10
+-- The SQLite schema that the migrations up to 0010_workers.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -56,7 +56,7 @@ CREATE TABLE task_runs (
     lease_expires_at INTEGER,
     started_at       INTEGER,
     finished_at      INTEGER,
-    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER, cache INTEGER NOT NULL DEFAULT 0 CHECK (cache IN (0, 1)),
+    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER, cache INTEGER NOT NULL DEFAULT 0 CHECK (cache IN (0, 1)), labels TEXT, queue TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, task_id),
     UNIQUE (run_id, seq),
     CHECK ((state IN ('leased', 'running')) = (lease_token IS NOT NULL))
@@ -94,16 +94,6 @@ CREATE TABLE evaluations (
 );
 CREATE INDEX evaluations_run ON evaluations (run_id, id);
 CREATE INDEX runs_owner ON runs (owner, state);
-CREATE TABLE tokens (
-    id           TEXT    NOT NULL PRIMARY KEY, -- public, shown in lists and the audit log
-    hash         TEXT    NOT NULL UNIQUE,      -- hex sha256 of the secret
-    role         TEXT    NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
-    name         TEXT    NOT NULL DEFAULT '',
-    created_at   INTEGER NOT NULL,
-    expires_at   INTEGER,                      -- NULL: never
-    revoked_at   INTEGER,                      -- NULL: not revoked
-    last_used_at INTEGER
-);
 CREATE TABLE audit (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     at      INTEGER NOT NULL,
@@ -171,4 +161,37 @@ CREATE TABLE schedules (
     paused     INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
     updated_at INTEGER NOT NULL,
     version    INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1)
+);
+CREATE TABLE workers (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    name          TEXT    NOT NULL DEFAULT '', -- what it calls itself (--name, or its host name)
+    host          TEXT    NOT NULL DEFAULT '',
+    token_id      TEXT    NOT NULL DEFAULT '', -- the worker token it registered with
+    version       TEXT    NOT NULL DEFAULT '', -- its cairn version
+    protocol      INTEGER NOT NULL CHECK (protocol >= 1),
+    labels        TEXT,                        -- JSON object of strings, or NULL: none
+    queues        TEXT,                        -- JSON array of queue names, or NULL: the default queue only
+    concurrency   INTEGER NOT NULL DEFAULT 1 CHECK (concurrency >= 1),
+    state         TEXT    NOT NULL CHECK (state IN ('active', 'draining', 'stopped', 'lost')),
+    registered_at INTEGER NOT NULL,
+    seen_at       INTEGER NOT NULL,            -- its last lease, heartbeat or completion
+    expires_at    INTEGER NOT NULL
+);
+CREATE INDEX workers_live ON workers (state, expires_at);
+CREATE TABLE "tokens" (
+    id           TEXT    NOT NULL PRIMARY KEY, -- public, shown in lists and the audit log
+    hash         TEXT    NOT NULL UNIQUE,      -- hex sha256 of the secret
+    role         TEXT    NOT NULL CHECK (role IN ('viewer', 'operator', 'admin', 'worker')),
+    name         TEXT    NOT NULL DEFAULT '',
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER,                      -- NULL: never
+    revoked_at   INTEGER,                      -- NULL: not revoked
+    last_used_at INTEGER
+);
+CREATE TABLE leader (
+    name        TEXT    NOT NULL PRIMARY KEY,
+    holder      TEXT    NOT NULL,
+    epoch       INTEGER NOT NULL CHECK (epoch >= 1),
+    acquired_at INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
 );
