@@ -24,6 +24,10 @@ var (
 	ErrTerminal = errors.New("already in a terminal state")
 	// ErrAmbiguous: an id prefix matches more than one run.
 	ErrAmbiguous = errors.New("ambiguous id prefix")
+	// ErrNotLeader: the leader lease is another's (or expired), or a
+	// write only the leader may make carried a fencing token (holder and
+	// epoch) that is no longer the lease's; nothing was changed.
+	ErrNotLeader = errors.New("not the leader")
 )
 
 // PermanentError marks a task error that no retry can fix (bad params,

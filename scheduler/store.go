@@ -18,6 +18,7 @@ type Store interface {
 	EvalStore
 	AuditStore
 	ScheduleStore
+	LeaderStore
 	// Batch runs fn in one write transaction: the writes fn makes through
 	// tx commit together once fn returns nil; if fn returns an error,
 	// none of them do. Each Tx call keeps its own all-or-nothing
@@ -77,6 +78,15 @@ type Tx interface {
 	// compare-and-set); cairn.ErrConflict, changing nothing, when another
 	// writer got there first. On success st.Version is the new version.
 	PutSchedule(st *ScheduleState) error
+	// CheckFence is the fencing check of a write only the leader may make
+	// (cron firing, reaping every run's expired leases), made first in
+	// its transaction: it fails with cairn.ErrNotLeader, writing nothing,
+	// unless the lease of f.Name is f.Holder's at f.Epoch and its term has
+	// not expired by now (on PostgreSQL, by the database's clock). The
+	// caller then returns the error, so that the transaction's writes are
+	// undone. Until the transaction ends, no other scheduler can take the
+	// lease (PostgreSQL: the row is locked; SQLite: one writer).
+	CheckFence(f Fence, now time.Time) error
 }
 
 // ScheduleState is where a workflow's schedule stands: the latest slot

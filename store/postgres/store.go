@@ -282,7 +282,8 @@ func guard(ctx context.Context, fn txFn, tx pgx.Tx) (err error) {
 // failure of the database.
 func refusal(err error) bool {
 	return errors.Is(err, cairn.ErrLeaseLost) || errors.Is(err, cairn.ErrConflict) ||
-		errors.Is(err, cairn.ErrNotFound) || errors.Is(err, cairn.ErrTerminal) || errors.Is(err, cairn.ErrRunOwned)
+		errors.Is(err, cairn.ErrNotFound) || errors.Is(err, cairn.ErrTerminal) || errors.Is(err, cairn.ErrRunOwned) ||
+		errors.Is(err, cairn.ErrNotLeader)
 }
 
 // batchTx is the transaction of a Batch in progress.

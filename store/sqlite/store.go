@@ -889,7 +889,8 @@ func guard(ctx context.Context, fn txFn, tx *sql.Tx) (err error) {
 // failure of the database.
 func refusal(err error) bool {
 	return errors.Is(err, cairn.ErrLeaseLost) || errors.Is(err, cairn.ErrConflict) ||
-		errors.Is(err, cairn.ErrNotFound) || errors.Is(err, cairn.ErrTerminal) || errors.Is(err, cairn.ErrRunOwned)
+		errors.Is(err, cairn.ErrNotFound) || errors.Is(err, cairn.ErrTerminal) || errors.Is(err, cairn.ErrRunOwned) ||
+		errors.Is(err, cairn.ErrNotLeader)
 }
 
 // inSavepoint runs fn so that its changes can be undone alone. It returns

@@ -78,6 +78,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ApplyPlanHandsOut", testApplyPlanHandsOut},
 		{"SlotUnique", testSlotUnique},
 		{"ScheduleCAS", testScheduleCAS},
+		{"LeaderLease", testLeaderLease},
+		{"LeaderFence", testLeaderFence},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -99,6 +101,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"LeaseCAS", testTwoStoresLeaseCAS},
 		{"ConcurrentLease", testTwoStoresConcurrentLease},
 		{"Fire", testTwoStoresFire},
+		{"Leader", testTwoStoresLeader},
 	}
 	for _, tc := range two {
 		t.Run("TwoStores/"+tc.name, func(t *testing.T) {
