@@ -28,42 +28,6 @@ func cancelHere(ctx context.Context, st *sqlite.Store, r *cairn.Run, reg *tasks.
 	return err
 }
 
-func cmdMigrate(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("migrate", "", "Create the database or upgrade its schema to this binary's version.\n"+
-		"Other commands do this too; migrate says what it applied.")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
-	}
-	path, err := a.databasePath()
-	if err != nil {
-		return err
-	}
-	if err := readOnlyDatabase(path); err != nil {
-		return err
-	}
-	st, err := sqlite.Open(ctx, path, sqlite.WithoutMigrations())
-	if err != nil {
-		return err // sqlite.Open's errors name the file
-	}
-	defer st.Close()
-	applied, err := st.Migrate(ctx)
-	if err != nil {
-		return err
-	}
-	if len(applied) == 0 {
-		fmt.Fprintf(a.stdout, "%s: schema up to date\n", path)
-		return nil
-	}
-	for _, m := range applied {
-		fmt.Fprintf(a.stdout, "%s: applied %s\n", path, m)
-	}
-	return nil
-}
-
 func cmdTypes(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("types", "[TYPE]", "List the task types this binary knows (built in and from pinned plugins): each one's\n"+
 		"params under with:, with their kind and default, its inputs and outputs. With TYPE, show that\n"+

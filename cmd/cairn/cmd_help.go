@@ -57,7 +57,7 @@ func flagName(name string) string {
 var placeholders = map[string]string{
 	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
-	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN",
+	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN", "from": "SOURCE", "to": "DSN",
 	"server": "URL", "token": "TOKEN", "stage": "STAGE",
 }
 

@@ -41,3 +41,11 @@ func testKillInSlotTx() func() {
 	}
 	return func() { _ = syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 }
+
+// envTestKillInCopy makes 'cairn migrate --to' kill itself (SIGKILL) as
+// its copy reaches the table named, the tables before it written into the
+// target's transaction and not committed.
+const envTestKillInCopy = "CAIRN_TEST_KILL_IN_COPY"
+
+// testKillInCopy is the table envTestKillInCopy names, or "".
+func testKillInCopy() string { return os.Getenv(envTestKillInCopy) }

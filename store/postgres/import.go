@@ -54,7 +54,7 @@ func (e *NotEmptyError) Error() string {
 	for i, n := range names {
 		parts[i] = fmt.Sprintf("%s: %d", n, e.Tables[n])
 	}
-	return fmt.Sprintf("the target %s is not empty (%s): a copy would mix two histories", e.DSN, strings.Join(parts, ", "))
+	return fmt.Sprintf("the target is not empty (%s): a copy would mix two histories", strings.Join(parts, ", "))
 }
 
 // importLockTimeout bounds the wait for the target's tables: a process
@@ -228,7 +228,7 @@ func (s *Store) copyTable(ctx context.Context, tx pgx.Tx, src ImportSource, t tr
 	for i, col := range t.Columns {
 		cols[i] = col.Name
 	}
-	report(progress, "copy", t, 0)
+	report(progress, "copy", t, 0, false)
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.Name}, cols, in)
 	if err != nil {
 		if in.err != nil {
@@ -242,14 +242,14 @@ func (s *Store) copyTable(ctx context.Context, tx pgx.Tx, src ImportSource, t tr
 	if n != in.d.Rows() {
 		return c, fmt.Errorf("copy %s: %d rows read, %d written", t.Name, in.d.Rows(), n)
 	}
-	report(progress, "copy", t, n)
+	report(progress, "copy", t, n, true)
 	c.SourceRows, c.SourceSHA256 = in.d.Rows(), in.d.Sum()
 	return c, nil
 }
 
-func report(progress func(transfer.Progress), phase string, t transfer.Table, done int64) {
+func report(progress func(transfer.Progress), phase string, t transfer.Table, done int64, end bool) {
 	if progress != nil {
-		progress(transfer.Progress{Phase: phase, Table: t.Name, Done: done, Total: t.Rows})
+		progress(transfer.Progress{Phase: phase, Table: t.Name, Done: done, Total: t.Rows, End: end})
 	}
 }
 
@@ -281,7 +281,7 @@ func (c *copySource) Next() bool {
 	}
 	c.vals = vals
 	if n := c.d.Rows(); n%progressEvery == 0 {
-		report(c.progress, "copy", c.t, n)
+		report(c.progress, "copy", c.t, n, false)
 	}
 	return true
 }
@@ -386,7 +386,7 @@ func digestTable(ctx context.Context, tx pgx.Tx, t transfer.Table, progress func
 	for i, k := range t.Key {
 		keys[i] = pgx.Identifier{k}.Sanitize()
 	}
-	report(progress, "verify", t, 0)
+	report(progress, "verify", t, 0, false)
 	rows, err := tx.Query(ctx, `SELECT `+strings.Join(cols, ", ")+` FROM `+pgx.Identifier{t.Name}.Sanitize()+` ORDER BY `+strings.Join(keys, ", "))
 	if err != nil {
 		return nil, translate(err)
@@ -408,12 +408,12 @@ func digestTable(ctx context.Context, tx pgx.Tx, t transfer.Table, progress func
 			return nil, err
 		}
 		if n := d.Rows(); n%progressEvery == 0 {
-			report(progress, "verify", t, n)
+			report(progress, "verify", t, n, false)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
-	report(progress, "verify", t, d.Rows())
+	report(progress, "verify", t, d.Rows(), true)
 	return d, nil
 }

@@ -71,11 +71,13 @@ type Rows interface {
 }
 
 // Progress is what a copy reports as it goes: the phase ("copy" or
-// "verify"), the table, and the rows done of the table's total.
+// "verify"), the table, the rows done of the table's total (the source's
+// count), and End on the table's last report of the phase.
 type Progress struct {
 	Phase       string
 	Table       string
 	Done, Total int64
+	End         bool
 }
 
 // Decision says whether a table of Cairn's schema is copied, and why.
