@@ -1,6 +1,9 @@
 package cairn
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // WorkerState is where a registered worker stands (the workers table).
 type WorkerState string
@@ -18,6 +21,12 @@ const (
 	// elsewhere; anything it sends later is refused.
 	WorkerLost WorkerState = "lost"
 )
+
+// ErrWorkerLost: the worker is no longer registered as live — it was
+// lost (it stopped calling for longer than the lease TTL), it
+// deregistered, or its registration expired. Whatever it sends is
+// refused; it must register again, under a new id.
+var ErrWorkerLost = errors.New("worker lost")
 
 // WorkerProtocol is the version of the worker API this build speaks. A
 // worker and a server of different versions refuse each other, each

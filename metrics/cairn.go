@@ -147,7 +147,7 @@ func New(o Options) *Collector {
 				"by task type and outcome (succeeded, failed, interrupted, cancelled).", attemptBuckets, "type", "outcome"),
 		leaseExpiries: NewCounterVec(nameLeaseExpiries,
 			"Attempts this server ended because their lease expired (lease_expired) or the process holding them was gone when it "+
-				"took their run over (owner_gone).", "reason"),
+				"took their run over (owner_gone), or the remote worker holding them stopped calling (worker_lost).", "reason"),
 		planSecs: NewHistogramVec(namePlanSecs,
 			"Planning passes of this server's scheduler: reading the run when another process changed it, planning and applying "+
 				"the plans, by path (loop: the run's own loop; completion: inside a worker's completion transaction).", planBuckets, "path"),
@@ -176,6 +176,7 @@ func New(o Options) *Collector {
 	}
 	c.leaseExpiries.Add(0, scheduler.ExpiryLease)
 	c.leaseExpiries.Add(0, scheduler.ExpiryOwnerGone)
+	c.leaseExpiries.Add(0, scheduler.ExpiryWorkerLost)
 	c.evalsRead.Add(0)
 	for _, p := range []string{PathLoop, PathCompletion} {
 		c.planSecs.Init(p)

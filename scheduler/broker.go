@@ -45,6 +45,9 @@ const (
 	// ExpiryOwnerGone: the process holding it is gone (Expiry.Force,
 	// when a scheduler takes the run over).
 	ExpiryOwnerGone = "owner_gone"
+	// ExpiryWorkerLost: the remote worker holding it stopped calling the
+	// server for longer than the lease TTL (LoseWorkers).
+	ExpiryWorkerLost = "worker_lost"
 )
 
 // BrokerOptions configures a Broker.
@@ -435,6 +438,9 @@ type Expiry struct {
 	Cancel bool
 	// Reason is the attempts' error; "" says the lease expired.
 	Reason string
+	// Worker, if set, ends every lease this worker holds, expired or not,
+	// whatever RunID says: the worker is lost (LoseWorkers).
+	Worker string
 	// Keep names a worker whose leases are live whatever Force says: the
 	// taking-over driver's own process, whose pool may lease a task left
 	// ready before the driver took over.
@@ -452,9 +458,13 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 	now := b.now()
 	var leases []cairn.Lease
 	var err error
-	if e.Force {
+	force := e.Force || e.Worker != ""
+	switch {
+	case e.Worker != "":
+		leases, err = b.store.WorkerLeases(ctx, e.Worker)
+	case e.Force:
 		leases, err = b.store.ActiveLeases(ctx, e.RunID)
-	} else {
+	default:
 		leases, err = b.store.ExpiredLeases(ctx, e.RunID, now, 1000)
 	}
 	if err != nil {
@@ -481,7 +491,7 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		var tr *cairn.TaskRun
 		err = b.store.Batch(ctx, func(tx Tx) error {
 			var err error
-			if tr, err = tx.Expire(l, c, now, e.Force); err != nil {
+			if tr, err = tx.Expire(l, c, now, force); err != nil {
 				return err
 			}
 			_, err = tx.AddEvaluation(b.evaluation(l, c, now, EvalExpired))
@@ -494,13 +504,16 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 			return n, fmt.Errorf("expire %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 		}
 		b.revoke(l.RunID, l.TaskID)
-		if e.Force && b.abandoned != nil {
+		if e.Force && e.Worker == "" && b.abandoned != nil {
 			if err := b.abandoned(ctx, item); err != nil {
 				return n, fmt.Errorf("clean up after %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 			}
 		}
 		why := ExpiryLease
-		if e.Force {
+		switch {
+		case e.Worker != "":
+			why = ExpiryWorkerLost
+		case e.Force:
 			why = ExpiryOwnerGone
 		}
 		b.log.Warn("attempt ended: its worker is gone", "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
@@ -510,6 +523,40 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// LoseWorkers ends what remote workers that stopped calling the server
+// leave behind: each worker whose registration expired (no lease,
+// heartbeat or completion from it for longer than the lease TTL) is
+// marked lost (WorkerStore.LoseWorkers), and every lease it holds is
+// ended as ExpireLeases ends an expired one — the attempt recorded
+// interrupted, its error naming the worker and its last call ("worker
+// NAME (ID) lost: no heartbeat since T"), the task retried at once,
+// without charge to its retries, up to its policy's limit of
+// interruptions in a row. Whatever the worker sends later is refused.
+// It returns the workers it marked lost; with several servers on one
+// database each lost worker is handled by exactly one of them.
+func (b *Broker) LoseWorkers(ctx context.Context) ([]cairn.Worker, error) {
+	lost, err := b.store.LoseWorkers(ctx, b.now(), 100)
+	if err != nil {
+		return nil, fmt.Errorf("lose workers: %w", err)
+	}
+	for _, w := range lost {
+		name := w.Name
+		if name == "" {
+			name = w.Host
+		}
+		reason := fmt.Sprintf("worker %s (%s) lost: no heartbeat since %s", name, w.ID, w.SeenAt.UTC().Format(time.RFC3339Nano))
+		n, err := b.ExpireLeases(ctx, Expiry{Worker: w.ID, Reason: reason})
+		if err != nil {
+			// Its row is lost already: its leases expire as any lease
+			// does, and the reaper ends them (ExpireLeases).
+			return lost, fmt.Errorf("end the leases of lost worker %s: %w", w.ID, err)
+		}
+		b.log.Warn("worker lost: no call within the lease TTL", "worker", w.ID, "name", name, "host", w.Host,
+			"seen", w.SeenAt, "leases_ended", n)
+	}
+	return lost, nil
 }
 
 // attemptState is the state an attempt ended by c is recorded in.

@@ -19,6 +19,7 @@ type Store interface {
 	AuditStore
 	ScheduleStore
 	LeaderStore
+	WorkerStore
 	// Batch runs fn in one write transaction: the writes fn makes through
 	// tx commit together once fn returns nil; if fn returns an error,
 	// none of them do. Each Tx call keeps its own all-or-nothing
@@ -361,6 +362,46 @@ type LeaseStore interface {
 	ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error)
 	// ActiveLeases lists the leases of run runID's leased or running tasks.
 	ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error)
+}
+
+// WorkerStore is the writes of the registrations of remote workers (the
+// workers table): what the server's worker API records of each
+// `cairn worker` (package remote). A worker is live while its state is
+// active or draining and its expiry has not passed; every call it makes
+// moves its expiry on (TouchWorker), and once the expiry passed it is
+// marked lost (LoseWorkers), its leases ended by the broker
+// (Broker.LoseWorkers). A worker acts only under the token it registered
+// with: every call names both.
+type WorkerStore interface {
+	// RegisterWorker stores w as a new, active worker: its ID (issued by
+	// the caller), Name, Host, TokenID, Version, Protocol, Labels, Queues
+	// and Concurrency as given, registered and seen at now, live until
+	// now+ttl. It returns the worker as stored. An ID already stored
+	// wraps cairn.ErrConflict.
+	RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error)
+	// TouchWorker records a call from worker id, made with token tokenID,
+	// at now: the worker stays live until now+ttl. It returns the worker
+	// as stored. Only a live worker is touched: errors wrap
+	// cairn.ErrNotFound when no worker id registered with tokenID (an
+	// unknown id and another token's worker are one answer), and
+	// cairn.ErrWorkerLost when it is lost, stopped or expired by now;
+	// either way nothing changes.
+	TouchWorker(ctx context.Context, id, tokenID string, now time.Time, ttl time.Duration) (cairn.Worker, error)
+	// SetWorkerState moves live worker id (registered with tokenID) to
+	// state to — draining (it leases nothing more) or stopped (it
+	// deregistered) — and touches it as TouchWorker does. Errors as
+	// TouchWorker's; a state other than those two is refused.
+	SetWorkerState(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error)
+	// LoseWorkers marks lost every active or draining worker whose expiry
+	// passed by now, at most limit (100 if limit <= 0) of them, soonest
+	// expired first, and returns them as marked (State lost; SeenAt says
+	// when each last called). Each is returned by exactly one call,
+	// whatever the number of processes calling it on one database.
+	LoseWorkers(ctx context.Context, now time.Time, limit int) ([]cairn.Worker, error)
+	// WorkerLeases lists the leases held by worker (the task runs leased
+	// or running under a lease whose Worker is worker), soonest expiring
+	// first.
+	WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error)
 }
 
 // Finish is one completion for CompleteMany: how the attempt of lease

@@ -80,6 +80,8 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ScheduleCAS", testScheduleCAS},
 		{"LeaderLease", testLeaderLease},
 		{"LeaderFence", testLeaderFence},
+		{"Workers", testWorkers},
+		{"WorkerLeases", testWorkerLeases},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -102,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ConcurrentLease", testTwoStoresConcurrentLease},
 		{"Fire", testTwoStoresFire},
 		{"Leader", testTwoStoresLeader},
+		{"LoseWorkers", testTwoStoresLoseWorkers},
 	}
 	for _, tc := range two {
 		t.Run("TwoStores/"+tc.name, func(t *testing.T) {
