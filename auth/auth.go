@@ -21,7 +21,8 @@ import (
 	"time"
 )
 
-// Role is what a token may do; each includes the ones before it.
+// Role is what a token may do. The user roles (viewer, operator, admin)
+// each include the ones before them; Worker stands apart.
 type Role string
 
 // The roles.
@@ -32,13 +33,22 @@ const (
 	Operator Role = "operator"
 	// Admin also manages tokens.
 	Admin Role = "admin"
+	// Worker is a remote worker's (cairn worker): it may call the worker
+	// API only — register, lease, heartbeat and complete its own leases,
+	// move artifacts and logs — and nothing a user token may; no user
+	// token may call the worker API. It has no Level.
+	Worker Role = "worker"
 )
 
-// Roles lists the roles, least first.
+// Roles lists the user roles, least first (Worker is not one).
 var Roles = []Role{Viewer, Operator, Admin}
 
-// Level is the role's rank: 1 for viewer, 2 for operator, 3 for admin,
-// 0 for an unknown role.
+// Known reports whether r is a role a token may have: a user role or
+// Worker.
+func (r Role) Known() bool { return r.Level() > 0 || r == Worker }
+
+// Level is a user role's rank: 1 for viewer, 2 for operator, 3 for admin,
+// 0 for Worker and an unknown role.
 func (r Role) Level() int {
 	for i, x := range Roles {
 		if x == r {
@@ -51,8 +61,8 @@ func (r Role) Level() int {
 // ParseRole reads a role's name.
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
-	if r.Level() == 0 {
-		return "", fmt.Errorf("role %q: want viewer, operator or admin", s)
+	if !r.Known() {
+		return "", fmt.Errorf("role %q: want viewer, operator or admin (or worker, for a cairn worker)", s)
 	}
 	return r, nil
 }
@@ -101,8 +111,8 @@ var secretEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").With
 // never when life is 0), the text to hand out once (cairn_<id>_<secret>),
 // and the hash of its secret to store.
 func New(role Role, name string, now time.Time, life time.Duration) (t Token, text, hash string, err error) {
-	if role.Level() == 0 {
-		return Token{}, "", "", fmt.Errorf("role %q: want viewer, operator or admin", role)
+	if !role.Known() {
+		return Token{}, "", "", fmt.Errorf("role %q: want viewer, operator, admin or worker", role)
 	}
 	if life < 0 {
 		return Token{}, "", "", fmt.Errorf("lifetime %s: want a positive duration, or 0 for never", life)

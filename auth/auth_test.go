@@ -87,4 +87,12 @@ func TestRoles(t *testing.T) {
 	if _, err := ParseRole("root"); err == nil {
 		t.Error("ParseRole(root)")
 	}
+	// A worker token is a role apart: known, but of no user level, so
+	// that no access check that compares levels ever lets it in.
+	if r, err := ParseRole("worker"); err != nil || r != Worker || !r.Known() || r.Level() != 0 {
+		t.Errorf("ParseRole(worker) = %v, %v; level %d", r, err, r.Level())
+	}
+	if Role("root").Known() {
+		t.Error("root is known")
+	}
 }

@@ -200,6 +200,10 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 		caller = Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), session: ck.Value, csrf: ss.csrf}
 	}
 	r = r.WithContext(WithCaller(ctx, caller))
+	if caller.Role == string(auth.Worker) {
+		return r, fmt.Errorf("token %s is a worker token: it may call only the worker API (/api/v1/worker/), which cairn worker uses; "+
+			"people and scripts need a viewer, operator or admin token: %w", caller.Actor, ErrForbidden)
+	}
 	if caller.Access < need {
 		orAdmin := " (or admin)"
 		if need == Admin {
@@ -347,6 +351,10 @@ func (h *handler) postSignin(c *gin.Context) {
 			return
 		}
 		h.renderSignin(c, http.StatusUnauthorized, "That token was not accepted: "+err.Error()+".")
+		return
+	}
+	if t.Role == auth.Worker {
+		h.renderSignin(c, http.StatusForbidden, "That is a worker token: it lets a cairn worker lease tasks, and signs nobody in. Sign in with a viewer, operator or admin token.")
 		return
 	}
 	expires := time.Now().Add(h.o.SessionTTL)

@@ -165,6 +165,7 @@ func TestBearerTokens(t *testing.T) {
 	_, viewer := f.token(t, auth.Viewer, "v", 0)
 	_, operator := f.token(t, auth.Operator, "o", 0)
 	_, expired := f.token(t, auth.Admin, "old", -time.Minute)
+	_, worker := f.token(t, auth.Worker, "gpu-box", 0)
 	revokedTok, revoked := f.token(t, auth.Admin, "gone", 0)
 	if _, err := f.st.RevokeToken(context.Background(), revokedTok.ID, "cli:test@host"); err != nil {
 		t.Fatal(err)
@@ -181,6 +182,9 @@ func TestBearerTokens(t *testing.T) {
 		{"operator may not list tokens", "Bearer " + operator, "GET", "/api/v1/tokens", 403, "is an operator token; this needs an admin token: forbidden"},
 		{"viewer may not list tokens", "Bearer " + viewer, "GET", "/api/v1/tokens", 403, "is a viewer token; this needs an admin token: forbidden"},
 		{"viewer may not trigger", "Bearer " + viewer, "POST", "/api/v1/workflows/w/runs", 403, "is a viewer token; this needs an operator token (or admin): forbidden"},
+		{"a worker token reads nothing", "Bearer " + worker, "GET", "/api/v1/runs", 403, "is a worker token: it may call only the worker API"},
+		{"a worker token changes nothing", "Bearer " + worker, "POST", "/api/v1/runs/x/cancel", 403, "is a worker token"},
+		{"a worker token lists no token", "Bearer " + worker, "GET", "/api/v1/tokens", 403, "is a worker token"},
 		{"expired", "Bearer " + expired, "GET", "/api/v1/runs", 401, "expired"},
 		{"revoked", "Bearer " + revoked, "GET", "/api/v1/runs", 401, "revoked"},
 		{"unknown", "Bearer cairn_0123456789abcdef_" + strings.Repeat("a", 52), "GET", "/api/v1/runs", 401, "not this secret"},
@@ -316,6 +320,13 @@ func TestSignInRefused(t *testing.T) {
 		if resp.StatusCode != 401 || !strings.Contains(body, want) || strings.Contains(body, "cairn_session") {
 			t.Errorf("sign in with %q: %d, want 401 saying %q\n%s", text, resp.StatusCode, want, body)
 		}
+	}
+	_, worker := f.token(t, auth.Worker, "", 0)
+	_, page = b.do(http.MethodGet, "/signin", nil)
+	key = signinKeyRE.FindStringSubmatch(page)[1]
+	if resp, body := b.do(http.MethodPost, "/signin", url.Values{"token": {worker}, "csrf": {key}}); resp.StatusCode != 403 ||
+		!strings.Contains(body, "That is a worker token") || resp.Header.Get("Set-Cookie") != "" && strings.Contains(resp.Header.Get("Set-Cookie"), "cairn_session=") {
+		t.Errorf("sign in with a worker token: %d\n%s", resp.StatusCode, body)
 	}
 	for next, want := range map[string]string{"//evil.example/x": "/runs", "https://evil.example": "/runs", "/\\evil.example": "/runs", "/runs/abc?x=1": "/runs/abc?x=1", "": "/runs"} {
 		if loc := b.signIn(viewer, next).Header.Get("Location"); loc != want {

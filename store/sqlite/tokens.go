@@ -57,7 +57,7 @@ func tokenDetail(t auth.Token) []byte {
 // audit entry of its creation by actor, in one transaction. An id or hash
 // already stored wraps cairn.ErrConflict.
 func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor string) error {
-	if t.ID == "" || len(hash) != 64 || t.Role.Level() == 0 || t.CreatedAt.IsZero() {
+	if t.ID == "" || len(hash) != 64 || !t.Role.Known() || t.CreatedAt.IsZero() {
 		return fmt.Errorf("create token %q: incomplete (id, role, creation time and a sha256 are needed)", t.ID)
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
