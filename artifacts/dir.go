@@ -81,6 +81,22 @@ func (d *Dir) blobPath(hexDigest string) string {
 // It fails with ctx's error if ctx ends first, and with r's error if r
 // fails; nothing is stored then.
 func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
+	return d.put(ctx, mediaType, r, nil)
+}
+
+// PutExpected stores the bytes read from r only if they are want's: its
+// size and sha256 digest. Bytes that are not — more or fewer, or another
+// digest — are never stored (nor read past want's size plus one byte),
+// and the error wraps ErrCorrupt, saying what they were. It is how bytes
+// sent by another process (a remote worker's upload) are taken in.
+func (d *Dir) PutExpected(ctx context.Context, want cairn.ArtifactRef, r io.Reader) (cairn.ArtifactRef, error) {
+	if err := want.Validate(); err != nil {
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
+	}
+	return d.put(ctx, want.MediaType, io.LimitReader(r, want.Size+1), &want)
+}
+
+func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cairn.ArtifactRef) (cairn.ArtifactRef, error) {
 	f, err := os.CreateTemp(d.tmp, "put-*")
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(d.tmp, 0o700); err == nil {
@@ -116,6 +132,13 @@ func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.Art
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	ref := cairn.ArtifactRef{Digest: "sha256:" + sum, Size: n, MediaType: mediaType}
+	if want != nil && (ref.Digest != want.Digest || ref.Size != want.Size) {
+		got := fmt.Sprintf("%d bytes hashing to %s", n, ref.Digest)
+		if n > want.Size {
+			got = fmt.Sprintf("more than %d bytes", want.Size)
+		}
+		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s (%d bytes): got %s: %w", want.Digest, want.Size, got, ErrCorrupt)
+	}
 
 	final := d.blobPath(sum)
 	// The fresh copy replaces any existing blob rather than trusting it:
@@ -189,6 +212,25 @@ func (d *Dir) Path(ref cairn.ArtifactRef) (string, error) {
 		return "", fmt.Errorf("artifact %s: stored size %d, want %d: %w", ref.Digest, st.Size(), ref.Size, ErrCorrupt)
 	}
 	return p, nil
+}
+
+// Stat returns the reference of the blob stored under digest, its size
+// the stored file's (not hashed: read through Open for that); an error
+// wrapping cairn.ErrNotFound when there is none.
+func (d *Dir) Stat(digest string) (cairn.ArtifactRef, error) {
+	ref := cairn.ArtifactRef{Digest: digest}
+	if err := ref.Validate(); err != nil {
+		return ref, err
+	}
+	st, err := os.Stat(d.blobPath(ref.Hex()))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ref, fmt.Errorf("artifact %s: %w", digest, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return ref, fmt.Errorf("artifact %s: %w", digest, err)
+	}
+	ref.Size = st.Size()
+	return ref, nil
 }
 
 // VerifiedPath is Path for a caller that hands the file to something

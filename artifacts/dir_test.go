@@ -267,3 +267,43 @@ func TestDirPutFile(t *testing.T) {
 		t.Fatal("PutFile of a missing file succeeded")
 	}
 }
+
+// PutExpected keeps bytes only when they are the ones named: the wrong
+// digest, too few or too many bytes leave nothing behind.
+func TestPutExpected(t *testing.T) {
+	ctx := context.Background()
+	d, err := artifacts.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := artifacts.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := other.Put(ctx, "text/plain", strings.NewReader("the real bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{
+		"other bytes": "the fake bytes", "fewer": "the real", "more": "the real bytes and then some", "none": "",
+	} {
+		_, err := d.PutExpected(ctx, want, strings.NewReader(body))
+		if !errors.Is(err, artifacts.ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		}
+		if _, err := d.Open(ctx, want); !errors.Is(err, cairn.ErrNotFound) {
+			t.Errorf("%s: kept: %v", name, err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(d.Root(), "tmp"))
+	if len(entries) != 0 {
+		t.Errorf("left in tmp: %v", entries)
+	}
+	got, err := d.PutExpected(ctx, want, strings.NewReader("the real bytes"))
+	if err != nil || got != want {
+		t.Fatalf("PutExpected = %v, %v; want %v", got, err, want)
+	}
+	if _, err := d.PutExpected(ctx, cairn.ArtifactRef{Digest: "sha256:nope"}, strings.NewReader("")); err == nil {
+		t.Error("a malformed digest was taken")
+	}
+}
