@@ -15,8 +15,15 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
-	"github.com/cairnml/cairn/store/sqlite"
 )
+
+// Store is what Write and Run write through: a store's completion path
+// (store/sqlite's, store/postgres's).
+type Store interface {
+	CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.TaskRun) error
+	Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error)
+	Complete(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time) (*cairn.TaskRun, error)
+}
 
 // Chain is what Write made.
 type Chain struct {
@@ -38,7 +45,7 @@ var Tasks = []string{"collect", "split", "train", "evaluate", "deploy"}
 // per task. With arts, each artifact's bytes are stored there (CSV data
 // sets with a header and rows, a JSON model); without, only their
 // digests exist.
-func Write(ctx context.Context, s *sqlite.Store, arts *artifacts.Dir, name string, n int, t0 time.Time) (*Chain, error) {
+func Write(ctx context.Context, s Store, arts *artifacts.Dir, name string, n int, t0 time.Time) (*Chain, error) {
 	c := &Chain{Model: name, Refs: map[string]cairn.ArtifactRef{}}
 	at := t0
 	var prev *cairn.ArtifactRef
@@ -169,7 +176,7 @@ type Step struct {
 
 // Run writes a run of workflow with steps, each leased at at and ended a
 // second after the one before, in order, and returns the run's id.
-func Run(ctx context.Context, s *sqlite.Store, workflow string, at time.Time, steps ...Step) (string, error) {
+func Run(ctx context.Context, s Store, workflow string, at time.Time, steps ...Step) (string, error) {
 	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: workflow, State: cairn.RunQueued, CreatedAt: at}
 	trs := make([]*cairn.TaskRun, len(steps))
 	for i, st := range steps {

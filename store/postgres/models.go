@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/rows"
 )
 
 // The model registry, as store/sqlite's. Every registry write takes the
@@ -135,7 +136,9 @@ func (s *Store) logStage(ctx context.Context, tx pgx.Tx, name string, version in
 }
 
 // PromoteModel moves version of model name to stage, in one transaction
-// with its record (see store/sqlite's PromoteModel).
+// with its record in the model's history and the audit log (actor is who
+// asked), as store/sqlite's: a version already at stage is left as it
+// is, and nothing is recorded.
 func (s *Store) PromoteModel(ctx context.Context, name string, version int, stage cairn.ModelStage, actor string, now time.Time) (*cairn.ModelVersion, error) {
 	if !stage.Valid() {
 		return nil, fmt.Errorf("promote model %s@%d: stage %q is not candidate, production or archived", name, version, stage)
@@ -153,9 +156,23 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 			return translate(err)
 		}
 		if cairn.ModelStage(from) == stage {
-			return nil
+			return nil // nothing changes, nothing to record
 		}
-		return s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now)
+		var was int // the version in production before, which production archives
+		if stage == cairn.StageProduction {
+			if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) FROM models WHERE name = $1 AND stage = 'production'`, name).Scan(&was); err != nil {
+				return translate(err)
+			}
+		}
+		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
+			return err
+		}
+		a, err := rows.PromoteAudit(name, version, from, stage, was, actor, now)
+		if err != nil {
+			return err
+		}
+		_, err = s.addAudit(ctx, tx, a)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("promote model %s@%d to %s: %w", name, version, stage, err)
@@ -168,10 +185,7 @@ func (s *Store) noSuchVersion(ctx context.Context, tx pgx.Tx, name string, versi
 	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = $1`, name).Scan(&n, &max); err != nil {
 		return translate(err)
 	}
-	if n == 0 {
-		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
-	}
-	return fmt.Errorf("model %s has versions 1 to %d, not %d: %w", name, max, version, cairn.ErrNotFound)
+	return rows.NoSuchVersion(name, version, n, max)
 }
 
 // RollbackModel puts back in production the version that was there before
@@ -197,7 +211,7 @@ WHERE h.name = $1 AND h.to_stage = 'production' AND h.id < $2 AND h.version != $
 	AND NOT EXISTS (SELECT 1 FROM model_stages r WHERE r.name = h.name AND r.version = h.version AND r.reason = 'rollback' AND r.from_stage = 'production' AND r.id > h.id)
 ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if noRows(err) {
-			return fmt.Errorf("model %s: version %d is the first in production, there is none before it to roll back to: %w", name, cur, cairn.ErrConflict)
+			return fmt.Errorf("version %d is the first in production, there is none before it to roll back to: %w", cur, cairn.ErrConflict)
 		}
 		if err != nil {
 			return translate(err)
@@ -206,7 +220,15 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = $1 AND version = $2`, name, back).Scan(&from); err != nil {
 			return translate(err)
 		}
-		return s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now)
+		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
+			return err
+		}
+		a, err := rows.RollbackAudit(name, cur, back, actor, now)
+		if err != nil {
+			return err
+		}
+		_, err = s.addAudit(ctx, tx, a)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("roll back model %s: %w", name, err)
@@ -279,4 +301,14 @@ func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("read the registry's last change: %w", translate(err))
 	}
 	return seq, nil
+}
+
+// ModelHistory returns the stage changes of name, oldest first.
+func (s *Store) ModelHistory(ctx context.Context, name string) ([]cairn.ModelStageChange, error) {
+	rs, err := s.pool.Query(ctx, `SELECT version, from_stage, to_stage, reason, actor, at FROM model_stages WHERE name = $1 ORDER BY id`, name)
+	out, err := collect(rs, err, rows.StageChange)
+	if err != nil {
+		return nil, fmt.Errorf("read the history of model %s: %w", name, err)
+	}
+	return out, nil
 }

@@ -78,8 +78,23 @@ func openStore(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Stor
 // dsns remembers each test store's DSN, for OpenSecond and Corrupt.
 type dsns map[scheduler.Store]string
 
+var _ storetest.Server = (*postgres.Store)(nil)
+
 func TestConformance(t *testing.T) {
 	serverDSN(t)
+	open, hooks := conformance()
+	storetest.Run(t, func(t *testing.T) scheduler.Store { return open(t) }, hooks)
+}
+
+func TestServerConformance(t *testing.T) {
+	serverDSN(t)
+	open, hooks := conformance()
+	storetest.RunServer(t, func(t *testing.T) storetest.Server { return open(t) }, hooks)
+}
+
+// conformance returns what the suites open stores with (each on a
+// database of its own) and their hooks.
+func conformance() (func(t *testing.T) *postgres.Store, storetest.Hooks) {
 	var mu = make(chan struct{}, 1)
 	known := dsns{}
 	remember := func(s scheduler.Store, dsn string) {
@@ -92,12 +107,13 @@ func TestConformance(t *testing.T) {
 		defer func() { <-mu }()
 		return known[s]
 	}
-	storetest.Run(t, func(t *testing.T) scheduler.Store {
+	open := func(t *testing.T) *postgres.Store {
 		dsn := newDatabase(t)
 		s := openStore(t, dsn, postgres.WithCallerClock())
 		remember(s, dsn)
 		return s
-	}, storetest.Hooks{
+	}
+	return open, storetest.Hooks{
 		Corrupt: func(t *testing.T, s scheduler.Store, runID, taskID, field string) {
 			t.Helper()
 			if field != "params" && field != "inputs" {
@@ -118,7 +134,25 @@ func TestConformance(t *testing.T) {
 			}
 		},
 		OpenSecond: func(t *testing.T, s scheduler.Store) scheduler.Store {
-			return openStore(t, dsnOf(s), postgres.WithCallerClock())
+			second := openStore(t, dsnOf(s), postgres.WithCallerClock())
+			remember(second, dsnOf(s))
+			return second
 		},
-	})
+		Exec: func(t *testing.T, s scheduler.Store, query string) {
+			t.Helper()
+			ctx := context.Background()
+			c, err := pgx.Connect(ctx, dsnOf(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close(ctx)
+			if _, err := c.Exec(ctx, query); err != nil {
+				t.Fatalf("Exec: %v", err)
+			}
+		},
+		Writes: func(s scheduler.Store) int64 {
+			w := s.(*postgres.Store).WriteStats()
+			return w.Statements + w.Transactions
+		},
+	}
 }

@@ -5,22 +5,12 @@ import (
 	"fmt"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // StateCounts is what cairn server's /metrics reads from the database at
-// each scrape.
-type StateCounts struct {
-	// Runs counts every run by state.
-	Runs map[cairn.RunState]int64
-	// Tasks counts the task runs of queued and running runs by state.
-	Tasks map[cairn.TaskState]int64
-	// Ready is the number of task runs ready and waiting for a worker
-	// (the lease queue).
-	Ready int64
-	// Owned is the number of queued and running runs whose claim the
-	// owner given to StateCounts holds.
-	Owned int64
-}
+// each scrape (scheduler.StateCounts).
+type StateCounts = scheduler.StateCounts
 
 // countsQuery is one statement, so that the counts are one snapshot.
 // Runs are counted on the index runs_state_id, the tasks of active runs

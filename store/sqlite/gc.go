@@ -3,18 +3,13 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"time"
+
+	"github.com/cairnml/cairn/scheduler"
 )
 
-// Retention says which runs keep their artifacts from cairn gc: the last
-// KeepLast runs of each workflow, every run created within KeepWithin of
-// Now, and every run not finished. (Model versions keep theirs whatever
-// the rule: see NeededArtifacts.)
-type Retention struct {
-	KeepLast   int
-	KeepWithin time.Duration
-	Now        time.Time
-}
+// Retention says which runs keep their artifacts from cairn gc
+// (scheduler.Retention).
+type Retention = scheduler.Retention
 
 // NeededArtifacts returns the digests of the artifacts something still
 // needs, each with the first reason found: an input or output of a run

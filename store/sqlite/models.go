@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/rows"
 )
 
 // The model registry (issue #19): versions numbered from 1 per name, one
@@ -167,27 +167,17 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
 			return err
 		}
-		d := map[string]any{"model": name, "version": version, "from": from, "to": stage}
-		if was != 0 {
-			d["archived"] = was
+		a, err := rows.PromoteAudit(name, version, from, stage, was, actor, now)
+		if err != nil {
+			return err
 		}
-		return s.auditModel(ctx, tx, scheduler.AuditModelPromote, actor, now, d)
+		_, err = s.addAudit(ctx, tx, a)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("promote model %s@%d to %s: %w", name, version, stage, err)
 	}
 	return s.ModelVersion(ctx, name, version)
-}
-
-// auditModel records a change of the registry by hand in the audit log,
-// in the transaction that makes it.
-func (s *Store) auditModel(ctx context.Context, tx *sql.Tx, action, actor string, now time.Time, detail map[string]any) error {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("encode the audit entry: %w", err)
-	}
-	_, err = s.addAudit(ctx, tx, scheduler.Audit{At: now, Actor: actor, Action: action, Detail: b})
-	return err
 }
 
 // noSuchVersion says why name@version is not found: no such model, or
@@ -197,18 +187,7 @@ func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, vers
 	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = ?`, name).Scan(&n, &max); err != nil {
 		return translate(err)
 	}
-	if n == 0 {
-		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
-	}
-	return fmt.Errorf("model %s has %s, not %d: %w", name, versionsText(max), version, cairn.ErrNotFound)
-}
-
-// versionsText says which versions a model has, numbered from 1 to max.
-func versionsText(max int) string {
-	if max == 1 {
-		return "version 1 only"
-	}
-	return fmt.Sprintf("versions 1 to %d", max)
+	return rows.NoSuchVersion(name, version, n, max)
 }
 
 // RollbackModel puts back in production the version that was there
@@ -251,7 +230,12 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
 			return err
 		}
-		return s.auditModel(ctx, tx, scheduler.AuditModelRollback, actor, now, map[string]any{"model": name, "from": cur, "to": back})
+		a, err := rows.RollbackAudit(name, cur, back, actor, now)
+		if err != nil {
+			return err
+		}
+		_, err = s.addAudit(ctx, tx, a)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("roll back model %s: %w", name, err)

@@ -29,29 +29,50 @@ func open(t testing.TB, path string, opts ...sqlite.Option) *sqlite.Store {
 	return s
 }
 
+var _ storetest.Server = (*sqlite.Store)(nil)
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) scheduler.Store {
 		return open(t, filepath.Join(t.TempDir(), "cairn.db"))
-	}, storetest.Hooks{
-		Corrupt: func(t *testing.T, s scheduler.Store, runID, taskID, field string) {
-			t.Helper()
-			if field != "params" && field != "inputs" {
-				t.Fatalf("Corrupt: unknown field %q", field)
-			}
-			raw := sqlite.RawDB(t, s.(*sqlite.Store).Path())
-			defer raw.Close()
-			res, err := raw.Exec(`UPDATE task_runs SET `+field+` = '{"not json' WHERE run_id = ? AND task_id = ?`, runID, taskID)
-			if err != nil {
-				t.Fatalf("Corrupt: %v", err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				t.Fatalf("Corrupt: task %s/%s not found", runID, taskID)
-			}
-		},
-		OpenSecond: func(t *testing.T, s scheduler.Store) scheduler.Store {
-			return open(t, s.(*sqlite.Store).Path())
-		},
-	})
+	}, hooks)
+}
+
+func TestServerConformance(t *testing.T) {
+	storetest.RunServer(t, func(t *testing.T) storetest.Server {
+		return open(t, filepath.Join(t.TempDir(), "cairn.db"))
+	}, hooks)
+}
+
+// hooks are the conformance suite's hooks for SQLite stores.
+var hooks = storetest.Hooks{
+	Corrupt: func(t *testing.T, s scheduler.Store, runID, taskID, field string) {
+		t.Helper()
+		if field != "params" && field != "inputs" {
+			t.Fatalf("Corrupt: unknown field %q", field)
+		}
+		raw := sqlite.RawDB(t, s.(*sqlite.Store).Path())
+		defer raw.Close()
+		res, err := raw.Exec(`UPDATE task_runs SET `+field+` = '{"not json' WHERE run_id = ? AND task_id = ?`, runID, taskID)
+		if err != nil {
+			t.Fatalf("Corrupt: %v", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("Corrupt: task %s/%s not found", runID, taskID)
+		}
+	},
+	OpenSecond: func(t *testing.T, s scheduler.Store) scheduler.Store {
+		return open(t, s.(*sqlite.Store).Path())
+	},
+	Exec: func(t *testing.T, s scheduler.Store, query string) {
+		t.Helper()
+		if err := s.(*sqlite.Store).ExecForTest(context.Background(), query); err != nil {
+			t.Fatalf("Exec: %v", err)
+		}
+	},
+	Writes: func(s scheduler.Store) int64 {
+		w := s.(*sqlite.Store).WriteStats()
+		return w.Statements + w.Transactions
+	},
 }
 
 func TestMigrateIdempotent(t *testing.T) {

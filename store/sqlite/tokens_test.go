@@ -140,58 +140,6 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// TestTokenLastUsedAtMostOncePerMinute: authenticating writes
-// last_used_at when it is older than a minute, and otherwise writes
-// nothing at all.
-func TestTokenLastUsedAtMostOncePerMinute(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "cairn.db"))
-	tok, text := newToken(t, s, auth.Operator, "", 0)
-	lastUsed := func() time.Time {
-		list, err := s.ListTokens(ctx)
-		if err != nil || len(list) != 1 {
-			t.Fatalf("ListTokens: %v", err)
-		}
-		return list[0].LastUsedAt
-	}
-	if !lastUsed().IsZero() {
-		t.Fatal("a new token was used")
-	}
-	if _, err := s.AuthenticateToken(ctx, text); err != nil {
-		t.Fatal(err)
-	}
-	first := lastUsed()
-	if first.IsZero() {
-		t.Fatal("authenticating did not set last_used_at")
-	}
-	before := s.WriteStats()
-	for range 20 {
-		if _, err := s.AuthenticateToken(ctx, text); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ValidToken(ctx, tok.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if after := s.WriteStats(); after != before {
-		t.Errorf("40 authentications within a minute wrote: %+v -> %+v", before, after)
-	}
-	if !lastUsed().Equal(first) {
-		t.Error("last_used_at moved within the minute")
-	}
-	// Older than a minute: written again.
-	old := time.Now().Add(-2 * time.Minute).UnixNano()
-	if err := s.ExecForTest(ctx, fmt.Sprintf("UPDATE tokens SET last_used_at = %d", old)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.ValidToken(ctx, tok.ID); err != nil {
-		t.Fatal(err)
-	}
-	if u := lastUsed(); u.UnixNano() == old || u.Before(first) {
-		t.Errorf("last_used_at two minutes old was not written again: %v", u)
-	}
-}
-
 // TestAuditList: newest first, paged by the cursor, filtered by run.
 func TestAuditList(t *testing.T) {
 	ctx := context.Background()

@@ -32,6 +32,12 @@ type Hooks struct {
 	// of two scheduler processes on one database. The suite does not
 	// close it.
 	OpenSecond func(t *testing.T, s scheduler.Store) scheduler.Store
+	// Exec runs a statement on the database of s, as a person would by
+	// hand (RunServer: a token's last use moved back in time).
+	Exec func(t *testing.T, s scheduler.Store, query string)
+	// Writes counts the statements that write and the transactions s
+	// has committed so far (RunServer: what reads must not add to).
+	Writes func(s scheduler.Store) int64
 }
 
 // Run runs the conformance suite. open must return a new, empty store for

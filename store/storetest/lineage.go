@@ -1,4 +1,4 @@
-package sqlite_test
+package storetest
 
 import (
 	"context"
@@ -7,28 +7,32 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/lineage/lineagetest"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 )
+
+// Lineage, the model registry, caching and what cairn gc keeps, read and
+// written through a store's completion path (moved here from
+// store/sqlite's tests so that every store runs them).
 
 func testRef(s string) cairn.ArtifactRef {
 	h := sha256.Sum256([]byte(s))
 	return cairn.ArtifactRef{Digest: "sha256:" + hex.EncodeToString(h[:]), Size: int64(len(s)), MediaType: "text/csv"}
 }
 
-// TestLineageRecordedWithCompletion: the completion that ends an attempt
+// testLineageRecordedWithCompletion: the completion that ends an attempt
 // records its provenance, its input and output edges and each artifact
 // once with its first producer, in the same transaction.
-func TestLineageRecordedWithCompletion(t *testing.T) {
+func testLineageRecordedWithCompletion(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "c.db"))
-	at := cancelT0
+	at := origin()
 	data, other := testRef("rows"), testRef("other")
 	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
 	trs := []*cairn.TaskRun{
@@ -112,14 +116,13 @@ func TestLineageRecordedWithCompletion(t *testing.T) {
 	}
 }
 
-// TestReadInputsRecorded: the artifacts a success read beyond its inputs
+// testReadInputsRecorded: the artifacts a success read beyond its inputs
 // (a retrain's production model and its training data) are "in" edges
 // beside its inputs; a failure's are not recorded, and a port that is
 // also an input's name stays the input's.
-func TestReadInputsRecorded(t *testing.T) {
+func testReadInputsRecorded(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "r.db"))
-	at := cancelT0
+	at := origin()
 	fresh, prod, ref, clash := testRef("fresh"), testRef("model"), testRef("training data"), testRef("clash")
 	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
 	trs := []*cairn.TaskRun{
@@ -179,7 +182,7 @@ func TestReadInputsRecorded(t *testing.T) {
 }
 
 // deploy completes a one-task run whose success registers model name.
-func deploy(t *testing.T, s *sqlite.Store, at time.Time, name string, stage cairn.ModelStage, model cairn.ArtifactRef, reproduceOf string) (*cairn.TaskRun, error) {
+func deploy(t *testing.T, s Server, at time.Time, name string, stage cairn.ModelStage, model cairn.ArtifactRef, reproduceOf string) (*cairn.TaskRun, error) {
 	t.Helper()
 	ctx := context.Background()
 	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at, ReproduceOf: reproduceOf}
@@ -197,10 +200,9 @@ func deploy(t *testing.T, s *sqlite.Store, at time.Time, name string, stage cair
 			Metrics: map[string]float64{"auc": 0.9}, VersionOutput: "version"}}}}, at)
 }
 
-func TestModelRegistry(t *testing.T) {
+func testModelRegistry(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "m.db"))
-	at := cancelT0
+	at := origin()
 	next := func() time.Time { at = at.Add(time.Second); return at }
 	m1, m2, m3 := testRef("model one"), testRef("model two"), testRef("model three")
 
@@ -293,19 +295,18 @@ func TestModelRegistry(t *testing.T) {
 	}
 }
 
-// TestEffectsOnlyOfSuccess: a failure that carries effects is refused
+// testEffectsOnlyOfSuccess: a failure that carries effects is refused
 // whole, and an invalid effect writes nothing.
-func TestEffectsOnlyOfSuccess(t *testing.T) {
+func testEffectsOnlyOfSuccess(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "e.db"))
-	_, leases := leasedRun(t, s, cancelT0, "a")
+	_, leases := leasedRun(t, s, origin(), "a")
 	eff := []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: "m", Stage: cairn.StageProduction, Model: testRef("x")}}}
-	_, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "e", Effects: eff}}}, cancelT0)
+	_, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "e", Effects: eff}}}, origin())
 	if err != nil || errs[0] == nil {
 		t.Fatalf("a failure with effects: %v %v", errs, err)
 	}
 	bad := []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: "../m", Stage: cairn.StageProduction, Model: testRef("x")}}}
-	_, errs, err = s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskSucceeded, Effects: bad}}}, cancelT0)
+	_, errs, err = s.CompleteMany(ctx, []scheduler.Finish{{Lease: leases["a"], Completion: cairn.Completion{State: cairn.TaskSucceeded, Effects: bad}}}, origin())
 	if err != nil || errs[0] == nil || !strings.Contains(errs[0].Error(), "model name") {
 		t.Fatalf("an invalid effect: %v %v", errs, err)
 	}
@@ -324,13 +325,12 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TestNeededArtifacts: the retention keeps the last runs of each
+// testNeededArtifacts: the retention keeps the last runs of each
 // workflow, recent ones and unfinished ones; a model version keeps its
 // artifact and, unless archived, its upstream lineage.
-func TestNeededArtifacts(t *testing.T) {
+func testNeededArtifacts(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "gc.db"))
-	base := cancelT0
+	base := origin()
 	// Three finished runs of wf, a day apart, each writing its own data;
 	// the last one reads the first's.
 	var data []cairn.ArtifactRef
@@ -357,14 +357,14 @@ func TestNeededArtifacts(t *testing.T) {
 		finishRun(t, s, run.ID, at)
 	}
 	now := base.Add(10 * 24 * time.Hour)
-	needed, err := s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 1, Now: now})
+	needed, err := s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: 1, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if needed[data[2].Digest] == "" || needed[data[0].Digest] == "" || needed[data[1].Digest] != "" {
 		t.Fatalf("keep the last run's output and input only: %v", needed)
 	}
-	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, KeepWithin: 9*24*time.Hour + time.Minute, Now: now})
+	needed, _ = s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: 0, KeepWithin: 9*24*time.Hour + time.Minute, Now: now})
 	if needed[data[1].Digest] == "" || needed[data[2].Digest] == "" || needed[data[0].Digest] == "" {
 		t.Fatalf("keep the runs of the last 9 days: %v", needed)
 	}
@@ -389,24 +389,24 @@ func TestNeededArtifacts(t *testing.T) {
 	}
 	finishRun(t, s, tr.RunID, at)
 	// Nothing kept by age or count: the model keeps itself and its lineage.
-	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, Now: now})
+	needed, _ = s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: 0, Now: now})
 	if !strings.HasPrefix(needed[model.Digest], "model m@1") || needed[data[1].Digest] != "the lineage of a registered model" || needed[data[2].Digest] != "" {
 		t.Fatalf("a production model keeps its artifact and lineage: %v", needed)
 	}
 	if _, err := s.PromoteModel(ctx, "m", 1, cairn.StageArchived, "cli:test", now); err != nil {
 		t.Fatal(err)
 	}
-	needed, _ = s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: 0, Now: now})
+	needed, _ = s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: 0, Now: now})
 	if needed[model.Digest] == "" || needed[data[1].Digest] != "" {
 		t.Fatalf("an archived model keeps its artifact, not its lineage: %v", needed)
 	}
-	if _, err := s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: -1, Now: now}); err == nil {
+	if _, err := s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: -1, Now: now}); err == nil {
 		t.Fatal("a negative retention was accepted")
 	}
 }
 
 // finishRun moves a queued run to running, then succeeded.
-func finishRun(t *testing.T, s *sqlite.Store, id string, at time.Time) {
+func finishRun(t *testing.T, s Server, id string, at time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	for _, to := range []cairn.RunState{cairn.RunRunning, cairn.RunSucceeded} {
@@ -420,13 +420,12 @@ func finishRun(t *testing.T, s *sqlite.Store, id string, at time.Time) {
 	}
 }
 
-// TestModelStageSeq: every registration, promotion and rollback moves the
+// testModelStageSeq: every registration, promotion and rollback moves the
 // number a serving server polls, and a promotion that changes nothing
 // does not.
-func TestModelStageSeq(t *testing.T) {
+func testModelStageSeq(t *testing.T, s Server) {
 	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "m.db"))
-	at := cancelT0
+	at := origin()
 	next := func() time.Time { at = at.Add(time.Second); return at }
 	seq := func() int64 {
 		t.Helper()
@@ -470,4 +469,264 @@ func TestModelStageSeq(t *testing.T) {
 		t.Fatal(err)
 	}
 	moved("rollback")
+}
+
+func attemptSet(g *cairn.LineageGraph) []string {
+	var out []string
+	for _, a := range g.Attempts {
+		out = append(out, a.RunID+"/"+a.TaskID)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// testLineageClosure: the closure of a model three runs deep, upstream
+// and downstream, bounded and not, in one read.
+func testLineageClosure(t *testing.T, s Server) {
+	ctx := context.Background()
+	c, err := lineagetest.Write(ctx, s, nil, "churn", 3, origin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := c.Ref(2, "train", "model")
+	g, err := s.LineageClosure(ctx, []string{model.Digest}, cairn.LineageIn, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// train ← split ← collect ← split (run 1) ← collect ← split (run 0) ← collect.
+	want := []string{c.Runs[0] + "/collect", c.Runs[0] + "/split", c.Runs[1] + "/collect", c.Runs[1] + "/split",
+		c.Runs[2] + "/collect", c.Runs[2] + "/split", c.Runs[2] + "/train"}
+	slices.Sort(want)
+	if got := attemptSet(g); !slices.Equal(got, want) {
+		t.Fatalf("upstream attempts\n got %v\nwant %v", got, want)
+	}
+	if len(g.Runs) != 3 || g.Runs[0].Workflow != "churn" {
+		t.Fatalf("runs %+v", g.Runs)
+	}
+	if len(g.Models) != 1 || g.Models[0].Version != 3 || g.Models[0].Model.Digest != model.Digest {
+		t.Fatalf("models %+v", g.Models)
+	}
+	// Every edge's artifact is known, with its first producer.
+	known := map[string]*cairn.ArtifactRecord{}
+	for _, a := range g.Artifacts {
+		known[a.Digest] = a
+	}
+	for _, e := range g.Edges {
+		if known[e.Digest] == nil {
+			t.Fatalf("edge %+v names an artifact the graph lacks", e)
+		}
+	}
+	if p := known[model.Digest].Producer; p.RunID != c.Runs[2] || p.TaskID != "train" {
+		t.Fatalf("producer of the model: %v", p)
+	}
+	if w := g.Writers[model.Digest]; g.WriterCount[model.Digest] != 1 || len(w) != 1 || w[0].TaskID != "train" {
+		t.Fatalf("writers of the model: %v %d", w, g.WriterCount[model.Digest])
+	}
+
+	// One level: train and what made its input (split, one level more).
+	g, err = s.LineageClosure(ctx, []string{model.Digest}, cairn.LineageIn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attemptSet(g); !slices.Equal(got, []string{c.Runs[2] + "/split", c.Runs[2] + "/train"}) {
+		t.Fatalf("depth 1: %v", got)
+	}
+
+	// Downstream of run 0's training set: run 0's train, evaluate and
+	// deploy, and everything of runs 1 and 2 (their collects read it, in
+	// a chain).
+	g, err = s.LineageClosure(ctx, []string{c.Ref(0, "split", "train").Digest}, cairn.LineageOut, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attemptSet(g); len(got) != 3+5+5 || slices.Contains(got, c.Runs[0]+"/split") {
+		t.Fatalf("downstream attempts: %v", got)
+	}
+	if len(g.Models) != 3 {
+		t.Fatalf("downstream models: %d", len(g.Models))
+	}
+	if _, err := s.LineageClosure(ctx, []string{model.Digest}, "sideways", 0); err == nil {
+		t.Fatal("a bad direction was accepted")
+	}
+}
+
+// testLineageClosureCycle: an attempt that writes the bytes it read
+// makes a cycle in the graph of artifacts; the closure still ends, and
+// identical bytes written by several attempts are counted, the first
+// producer first.
+func testLineageClosureCycle(t *testing.T, s Server) {
+	ctx := context.Background()
+	x := testRef("same bytes")
+	at := origin()
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	trs := []*cairn.TaskRun{
+		{TaskID: "make", Type: "shell", State: cairn.TaskReady, Params: []byte(`{}`)},
+		{TaskID: "copy", Type: "shell", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"in": x}},
+		{TaskID: "again", Type: "shell", State: cairn.TaskReady, Params: []byte(`{}`)},
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 3}, at, time.Hour)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	out := cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"out": x.JSON()}}
+	for i, task := range []string{"make", "copy", "again"} {
+		for _, it := range items {
+			if it.Lease.TaskID == task {
+				if _, err := s.Complete(ctx, it.Lease, out, at.Add(time.Duration(i+1)*time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// copy read x and wrote it: x's first producer is make, so the
+	// upstream closure is make alone.
+	g, err := s.LineageClosure(ctx, []string{x.Digest}, cairn.LineageIn, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attemptSet(g); !slices.Equal(got, []string{run.ID + "/make"}) {
+		t.Fatalf("upstream: %v", got)
+	}
+	if n, w := g.WriterCount[x.Digest], g.Writers[x.Digest]; n != 3 || len(w) != 3 || w[0].TaskID != "make" || w[1].TaskID != "copy" {
+		t.Fatalf("writers: %d %v", n, w)
+	}
+	// Downstream: copy read x and wrote x, which copy read: a cycle.
+	g, err = s.LineageClosure(ctx, []string{x.Digest}, cairn.LineageOut, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := attemptSet(g); !slices.Equal(got, []string{run.ID + "/copy"}) {
+		t.Fatalf("downstream: %v", got)
+	}
+	for _, depth := range []int{50, 1_000_000} { // past 64 levels, the whole closure (a row per level on a cycle would not end soon)
+		g, err = s.LineageClosure(ctx, []string{x.Digest}, cairn.LineageOut, depth)
+		if err != nil || len(g.Attempts) != 1 {
+			t.Fatalf("downstream to depth %d: %v %v", depth, attemptSet(g), err)
+		}
+	}
+}
+
+func testArtifactsByPrefix(t *testing.T, s Server) {
+	ctx := context.Background()
+	c, err := lineagetest.Write(ctx, s, nil, "churn", 1, origin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Ref(0, "train", "model")
+	got, err := s.ArtifactsByPrefix(ctx, m.Hex()[:8], 10)
+	if err != nil || len(got) != 1 || got[0].Digest != m.Digest || got[0].Producer.TaskID != "train" {
+		t.Fatalf("by prefix: %+v %v", got, err)
+	}
+	all, err := s.ArtifactsByPrefix(ctx, "", 100)
+	if err != nil || len(all) != 5 {
+		t.Fatalf("every artifact: %d %v", len(all), err)
+	}
+	if got, err := s.ArtifactsByPrefix(ctx, strings.Repeat("f", 64), 10); err != nil || len(got) != 0 {
+		t.Fatalf("no match: %+v %v", got, err)
+	}
+	if _, err := s.ArtifactsByPrefix(ctx, "ABC' OR 1=1", 10); err == nil {
+		t.Fatal("a prefix that is not hex was accepted")
+	}
+	ms, err := s.ModelsOf(ctx, m.Digest)
+	if err != nil || len(ms) != 1 || ms[0].Name != "churn" {
+		t.Fatalf("models of the model: %+v %v", ms, err)
+	}
+}
+
+// A promotion and a rollback are written with their audit entry, by the
+// actor who asked; a promotion that changes nothing, or is refused,
+// records nothing.
+func testModelChangesAudited(t *testing.T, s Server) {
+	ctx := context.Background()
+	at := origin()
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	for _, m := range []string{"one", "two"} {
+		if _, err := deploy(t, s, next(), "churn", cairn.StageProduction, testRef(m), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audit := func() []scheduler.Audit {
+		t.Helper()
+		es, err := s.ListAudit(ctx, scheduler.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	if es := audit(); len(es) != 0 {
+		t.Fatalf("deploys wrote audit entries: %+v", es)
+	}
+	when := next()
+	if _, err := s.PromoteModel(ctx, "churn", 1, cairn.StageProduction, "tok1", when); err != nil {
+		t.Fatal(err)
+	}
+	es := audit()
+	if len(es) != 1 || es[0].Action != scheduler.AuditModelPromote || es[0].Actor != "tok1" || !es[0].At.Equal(when) {
+		t.Fatalf("audit after a promotion: %+v", es)
+	}
+	var d map[string]any
+	if err := json.Unmarshal(es[0].Detail, &d); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"model": "churn", "version": 1.0, "from": "archived", "to": "production", "archived": 2.0}; !reflect.DeepEqual(d, want) {
+		t.Errorf("detail %v, want %v", d, want)
+	}
+	// Already there: nothing changes, nothing is recorded.
+	if _, err := s.PromoteModel(ctx, "churn", 1, cairn.StageProduction, "tok1", next()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PromoteModel(ctx, "churn", 7, cairn.StageArchived, "tok1", next()); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("promote a missing version: %v", err)
+	}
+	if n := len(audit()); n != 1 {
+		t.Fatalf("%d audit entries after a promotion that changed nothing and a refused one, want 1", n)
+	}
+	if v, err := s.RollbackModel(ctx, "churn", "cli:me@here", next()); err != nil || v.Version != 2 {
+		t.Fatalf("rollback: %+v %v", v, err)
+	}
+	es = audit()
+	if len(es) != 2 || es[0].Action != scheduler.AuditModelRollback || es[0].Actor != "cli:me@here" || string(es[0].Detail) != `{"from":1,"model":"churn","to":2}` {
+		t.Fatalf("audit after a rollback: %+v", es)
+	}
+	hist, err := s.ModelHistory(ctx, "churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := hist[len(hist)-1]
+	if last.Version != 2 || last.From != cairn.StageArchived || last.To != cairn.StageProduction || last.Reason != "rollback" || last.Actor != "cli:me@here" {
+		t.Errorf("the history's last change %+v", last)
+	}
+}
+
+// leasedRun creates a running-to-be run of the given tasks, all ready
+// unless named p*, and leases every ready one for an hour.
+func leasedRun(t *testing.T, s Server, at time.Time, ids ...string) (*cairn.Run, map[string]cairn.Lease) {
+	t.Helper()
+	ctx := context.Background()
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	tasks := make([]*cairn.TaskRun, len(ids))
+	ready := 0
+	for i, id := range ids {
+		tasks[i] = &cairn.TaskRun{TaskID: id, Type: "noop", State: cairn.TaskPending}
+		if id[0] != 'p' {
+			tasks[i].State = cairn.TaskReady
+			tasks[i].Params = []byte(`{}`)
+			ready++
+		}
+	}
+	if err := s.CreateRun(ctx, run, tasks); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: ready}, at, time.Hour)
+	if err != nil || len(items) != ready {
+		t.Fatalf("lease %d tasks: %d, %v", ready, len(items), err)
+	}
+	leases := map[string]cairn.Lease{}
+	for _, it := range items {
+		leases[it.Lease.TaskID] = it.Lease
+	}
+	return run, leases
 }

@@ -1,0 +1,371 @@
+// Package rows is what store/sqlite and store/postgres share beyond their
+// SQL: the column lists both dialects read, the decoding of a row into the
+// vocabulary (runs, task runs, attempts, model versions, artifacts,
+// lineage edges, tokens), the encoding of values for storage, and the
+// logic around a statement that does not depend on the database (a
+// completion checked and encoded, a token authenticated). Each store keeps
+// its SQL, its driver and its transactions.
+//
+// Rows are read through Scanner, which *sql.Row(s) and pgx's rows both
+// are; a nullable integer is scanned into sql.NullInt64, which both
+// drivers fill, and integers through int64 (what both columns hold).
+// Standard library and the vocabulary only.
+package rows
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Scanner is one row of a result: *sql.Row, *sql.Rows, pgx.Row, pgx.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// The columns both dialects read, in the order the scanners below take
+// them.
+const (
+	RunCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
+	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of, "trigger", scheduled_for`
+
+	TaskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
+	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache`
+
+	AttemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
+	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
+
+	ModelCols = `name, version, digest, stage, metrics, report, run_id, task_id, attempt, created_at, stage_changed_at`
+
+	// ModelSelect reads a version with its artifact's size and media type
+	// (Model scans it).
+	ModelSelect = `SELECT m.name, m.version, m.digest, m.stage, m.metrics, m.report, m.run_id, m.task_id, m.attempt,
+	m.created_at, m.stage_changed_at, coalesce(a.size, 0), coalesce(a.media_type, '')
+FROM models m LEFT JOIN artifacts a ON a.digest = m.digest`
+
+	ArtifactCols = `digest, size, media_type, run_id, task_id, attempt, created_at`
+
+	EdgeCols = `run_id, task_id, attempt, direction, port, digest`
+
+	TokenCols = `id, name, role, created_at, expires_at, revoked_at, last_used_at`
+)
+
+// Prefixed qualifies each of a list of columns: Prefixed("a.", "x, y")
+// is "a.x, a.y".
+func Prefixed(p, cols string) string {
+	parts := strings.Split(strings.Join(strings.Fields(cols), " "), ", ")
+	return p + strings.Join(parts, ", "+p)
+}
+
+// Time decodes a stored time (Unix nanoseconds; NULL is the zero time).
+func Time(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+// Nanos encodes a time for storage: Unix nanoseconds, NULL (nil) for the
+// zero time.
+func Nanos(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := t.UnixNano()
+	return &n
+}
+
+// JSONText encodes v as JSON text, NULL (nil) when isNil.
+func JSONText[T any](v T, isNil bool) (*string, error) {
+	if isNil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+// RawJSON stores raw JSON bytes as text, NULL (nil) when empty.
+func RawJSON(b []byte) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	s := string(b)
+	return &s
+}
+
+// BoolInt stores a flag as 0 or 1.
+func BoolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Run decodes RunCols.
+func Run(sc Scanner) (*cairn.Run, error) {
+	var (
+		r                                             cairn.Run
+		state, trigger                                string
+		params                                        []byte
+		cancel, maxActive, maxActiveRuns              int64
+		created, started, finished, ownerExpiry, slot sql.NullInt64
+	)
+	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &maxActive, &cancel,
+		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &maxActiveRuns, &r.ReproduceOf, &trigger, &slot); err != nil {
+		return nil, err
+	}
+	r.MaxActive, r.MaxActiveRuns = int(maxActive), int(maxActiveRuns)
+	r.Trigger, r.ScheduledFor = cairn.Trigger(trigger), Time(slot)
+	r.State = cairn.RunState(state)
+	r.CancelRequested = cancel != 0
+	r.CreatedAt, r.StartedAt, r.FinishedAt = Time(created), Time(started), Time(finished)
+	r.OwnerExpiresAt = Time(ownerExpiry)
+	if params != nil {
+		if err := DecodeParams(params, &r.Params); err != nil {
+			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
+		}
+	}
+	return &r, nil
+}
+
+// DecodeParams decodes a run's params keeping integers exact: a seed of
+// 2^53+1 comes back as the int64 it was, not as the nearest float64.
+func DecodeParams(b []byte, params *map[string]any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(params); err != nil {
+		return err
+	}
+	for k, v := range *params {
+		(*params)[k] = exactNumbers(v)
+	}
+	return nil
+}
+
+// exactNumbers turns the json.Numbers in v into int64 where they are
+// integers that fit, float64 where they have a fraction or an exponent,
+// and leaves an integer beyond int64 a json.Number, exact, as the
+// workflows package gives it (a seed of 2^64-1 stays that seed).
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if !strings.ContainsAny(string(v), ".eE") {
+			return v
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = exactNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = exactNumbers(v[k])
+		}
+	}
+	return v
+}
+
+// TaskRun decodes TaskCols.
+func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
+	var (
+		t                                                         cairn.TaskRun
+		state                                                     string
+		attempt, retries, maxIntr, intr, streak, round, fb, cache int64
+		backoff, maxBackoff, timeout                              int64
+		params, inputs, outputs, metrics                          []byte
+		token, worker                                             sql.NullString
+		retryAt, expires, started, finished                       sql.NullInt64
+	)
+	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
+		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
+		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache); err != nil {
+		return nil, err
+	}
+	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
+	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(intr), int(streak), int(round), int(fb), cache != 0
+	t.State = cairn.TaskState(state)
+	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
+	if params != nil {
+		t.Params = json.RawMessage(params)
+	}
+	if inputs != nil {
+		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
+			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if outputs != nil {
+		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
+			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
+			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	t.RetryAt, t.LeaseExpiresAt = Time(retryAt), Time(expires)
+	t.StartedAt, t.FinishedAt = Time(started), Time(finished)
+	t.LeaseToken, t.LeaseWorker = token.String, worker.String
+	return &t, nil
+}
+
+// Attempt decodes AttemptCols, then extra.
+func Attempt(sc Scanner, extra ...any) (*cairn.Attempt, error) {
+	var (
+		a                          cairn.Attempt
+		state, plugin              string
+		number, retryable, cached  int64
+		started, running, finished sql.NullInt64
+		exit                       sql.NullInt64
+		params                     []byte
+	)
+	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &number, &state, &a.Worker, &started, &running, &finished, &a.Error,
+		&a.Stack, &retryable, &exit, &plugin, &a.Type, &a.Version, &params, &a.CacheKey, &a.CachedFrom.RunID,
+		&a.CachedFrom.TaskID, &cached}, extra...)...); err != nil {
+		return nil, err
+	}
+	a.Number, a.CachedFrom.Number = int(number), int(cached)
+	if params != nil {
+		a.Params = json.RawMessage(params)
+	}
+	if plugin != "" {
+		a.Plugin = new(cairn.PluginRef)
+		if err := json.Unmarshal([]byte(plugin), a.Plugin); err != nil {
+			return nil, fmt.Errorf("attempt %d of %s/%s: plugin: %w", a.Number, a.RunID, a.TaskID, err)
+		}
+	}
+	a.State = cairn.TaskState(state)
+	a.StartedAt, a.RunningAt, a.FinishedAt = Time(started), Time(running), Time(finished)
+	a.Retryable = retryable != 0
+	if exit.Valid {
+		c := int(exit.Int64)
+		a.ExitCode = &c
+	}
+	return &a, nil
+}
+
+// Model decodes what ModelSelect reads.
+func Model(sc Scanner) (*cairn.ModelVersion, error) {
+	var (
+		m                cairn.ModelVersion
+		stage            string
+		metrics, report  []byte
+		created, changed int64
+		version, attempt int64
+	)
+	if err := sc.Scan(&m.Name, &version, &m.Model.Digest, &stage, &metrics, &report, &m.Producer.RunID, &m.Producer.TaskID,
+		&attempt, &created, &changed, &m.Model.Size, &m.Model.MediaType); err != nil {
+		return nil, err
+	}
+	m.Version, m.Producer.Number = int(version), int(attempt)
+	m.Stage = cairn.ModelStage(stage)
+	m.CreatedAt, m.StageChangedAt = time.Unix(0, created).UTC(), time.Unix(0, changed).UTC()
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &m.Metrics); err != nil {
+			return nil, fmt.Errorf("model %s@%d: decode metrics: %w", m.Name, m.Version, err)
+		}
+	}
+	if report != nil {
+		m.Report = new(cairn.ArtifactRef)
+		if err := json.Unmarshal(report, m.Report); err != nil {
+			return nil, fmt.Errorf("model %s@%d: decode report: %w", m.Name, m.Version, err)
+		}
+	}
+	return &m, nil
+}
+
+// StageChange decodes version, from_stage, to_stage, reason, actor, at
+// of model_stages.
+func StageChange(sc Scanner) (cairn.ModelStageChange, error) {
+	var (
+		c           cairn.ModelStageChange
+		from, to    string
+		version, at int64
+	)
+	if err := sc.Scan(&version, &from, &to, &c.Reason, &c.Actor, &at); err != nil {
+		return c, err
+	}
+	c.Version = int(version)
+	c.From, c.To, c.At = cairn.ModelStage(from), cairn.ModelStage(to), time.Unix(0, at).UTC()
+	return c, nil
+}
+
+// Artifact decodes ArtifactCols.
+func Artifact(sc Scanner) (*cairn.ArtifactRecord, error) {
+	var (
+		a                cairn.ArtifactRecord
+		attempt, created int64
+	)
+	if err := sc.Scan(&a.Digest, &a.Size, &a.MediaType, &a.Producer.RunID, &a.Producer.TaskID, &attempt, &created); err != nil {
+		return nil, err
+	}
+	a.Producer.Number = int(attempt)
+	a.CreatedAt = time.Unix(0, created).UTC()
+	return &a, nil
+}
+
+// Edge decodes EdgeCols.
+func Edge(sc Scanner) (cairn.LineageEdge, error) {
+	var (
+		e       cairn.LineageEdge
+		attempt int64
+	)
+	err := sc.Scan(&e.Attempt.RunID, &e.Attempt.TaskID, &attempt, &e.Direction, &e.Port, &e.Digest)
+	e.Attempt.Number = int(attempt)
+	return e, err
+}
+
+// LineageRun decodes id, workflow, digest, state, created_at,
+// reproduce_of of runs.
+func LineageRun(sc Scanner) (*cairn.LineageRun, error) {
+	var (
+		r       cairn.LineageRun
+		state   string
+		created int64
+	)
+	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &state, &created, &r.ReproduceOf); err != nil {
+		return nil, err
+	}
+	r.State = cairn.RunState(state)
+	r.CreatedAt = time.Unix(0, created).UTC()
+	return &r, nil
+}
+
+// FindCachedCols is what Cached decodes, of attempts.
+const FindCachedCols = `run_id, task_id, number, outputs, metrics`
+
+// Cached decodes FindCachedCols, an earlier success a cache key found.
+func Cached(sc Scanner) (cairn.CachedAttempt, error) {
+	var (
+		c                cairn.CachedAttempt
+		number           int64
+		outputs, metrics []byte
+	)
+	if err := sc.Scan(&c.Attempt.RunID, &c.Attempt.TaskID, &number, &outputs, &metrics); err != nil {
+		return c, err
+	}
+	c.Attempt.Number = int(number)
+	if outputs != nil {
+		if err := json.Unmarshal(outputs, &c.Outputs); err != nil {
+			return c, fmt.Errorf("decode outputs of %s: %w", c.Attempt, err)
+		}
+	}
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &c.Metrics); err != nil {
+			return c, fmt.Errorf("decode metrics of %s: %w", c.Attempt, err)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,23 @@
+package postgres_test
+
+import (
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/lineage"
+	"github.com/cairnml/cairn/serve"
+	"github.com/cairnml/cairn/store/postgres"
+	"github.com/cairnml/cairn/ui"
+)
+
+// The consumers' interfaces a PostgreSQL store fills, as a SQLite one
+// does: checked here, in a test, since the store must not import them
+// (cmd/cairn checks its own).
+var (
+	_ ui.Reader        = (*postgres.Store)(nil)
+	_ ui.Tokens        = (*postgres.Store)(nil)
+	_ ui.AuditReader   = (*postgres.Store)(nil)
+	_ ui.LineageReader = (*postgres.Store)(nil)
+	_ ui.ModelRegistry = (*postgres.Store)(nil)
+	_ serve.Registry   = (*postgres.Store)(nil)
+	_ lineage.Store    = (*postgres.Store)(nil)
+	_ executor.Cache   = (*postgres.Store)(nil)
+)
