@@ -124,11 +124,19 @@ bench: build
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:
 ## CHAOS_ROUNDS rounds of a small workflow, then CHAOS_KILLS kills at 1-3 s intervals during 1,000 tasks
-## (retries: 5) that must end in succeeded (a few minutes).
+## (retries: 5) that must end in succeeded (a few minutes); then the long versions of the chaos package's
+## scenarios (docs/reliability.md: ambiguous commits, kill -9 and SIGSTOP of servers and workers, dropped
+## database connections), which print per scenario the tasks lost, completions accepted twice or under a
+## stale lease, and runs not terminal. CHAOS_SEED replays the draws of one run. The PostgreSQL scenarios
+## use CAIRN_TEST_POSTGRES, else the local server at PG_TEST_DSN when it answers.
 CHAOS_ROUNDS ?= 25
 CHAOS_KILLS  ?= 50
+CHAOS_SEED   ?=
 chaos: build
-	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
+	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) CAIRN_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
+	@if [ -z "$$CAIRN_TEST_POSTGRES" ] && command -v psql >/dev/null 2>&1 && psql "$(PG_TEST_DSN)" -Atqc 'select 1' >/dev/null 2>&1; then \
+		export CAIRN_TEST_POSTGRES="$(PG_TEST_DSN)"; fi; \
+	CAIRN_CHAOS_LONG=1 CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) CAIRN_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -timeout 60m -v ./chaos/
 
 clean:
 	rm -rf bin $(DEMO)

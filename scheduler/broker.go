@@ -501,6 +501,10 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 			continue // completed meanwhile
 		}
 		if err != nil {
+			// The write may have committed all the same (its answer was
+			// lost): the run's scheduler, if here, reads the run again
+			// rather than trust the evaluation it would take for known.
+			b.unsure(l.RunID)
 			return n, fmt.Errorf("expire %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 		}
 		b.revoke(l.RunID, l.TaskID)
@@ -594,6 +598,24 @@ func (b *Broker) subscribe(id string, within withinFunc) *inbox {
 	return in
 }
 
+// unsure tells run id's scheduler in this process, if any, that a write
+// of the run's may have committed unseen (its transaction's outcome is
+// unknown): its next plan reads the run again. The evaluation such a
+// write records names this process as its writer, and the service takes
+// its own evaluations for changes it knows of: without this the change
+// would be known to nobody, and the run would wait for ever.
+func (b *Broker) unsure(id string) {
+	b.mu.Lock()
+	in := b.inbox[id]
+	b.mu.Unlock()
+	if in != nil {
+		in.mu.Lock()
+		in.stale = true
+		in.mu.Unlock()
+		in.wake()
+	}
+}
+
 func (b *Broker) unsubscribe(id string) {
 	b.mu.Lock()
 	delete(b.inbox, id)
@@ -609,6 +631,9 @@ type inbox struct {
 	since   time.Time // when the oldest of pending changed
 	signal  chan struct{}
 	within  withinFunc
+	// stale says a change of the run may have been committed unseen
+	// (Broker.unsure): the driver reads the run again.
+	stale bool
 }
 
 // withinFunc plans a run inside the transaction tx that records trs,
@@ -634,6 +659,15 @@ func (in *inbox) wake() {
 	case in.signal <- struct{}{}:
 	default:
 	}
+}
+
+// takeStale reports, once, whether the run must be read again (unsure).
+func (in *inbox) takeStale() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	stale := in.stale
+	in.stale = false
+	return stale
 }
 
 // take returns the task runs put since the last take, and when the

@@ -256,6 +256,10 @@ func (b *Broker) commit(batch []*report) {
 			}
 		}
 		for _, r := range batch {
+			// The batch may have committed all the same (a timeout or a
+			// broken connection after the commit): the run's scheduler
+			// reads it again (Broker.unsure).
+			b.unsure(r.l.RunID)
 			if r.err == nil {
 				r.err = err
 			}

@@ -304,6 +304,9 @@ func (rs *runState) step(apply func(*Plan) error, reload bool) ([]func(), error)
 		return nil, rs.err
 	}
 	svc := rs.svc
+	if rs.in != nil && rs.in.takeStale() {
+		rs.stale = true
+	}
 	if rs.stale {
 		if !reload {
 			return nil, nil
