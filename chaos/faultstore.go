@@ -258,7 +258,29 @@ func (s *FaultStore) AckEvaluations(ctx context.Context, runID string, upTo int6
 	return call0(ctx, s, "ack evaluations", true, func() error { return s.Store.AckEvaluations(ctx, runID, upTo, now) })
 }
 
+// AcquireLeader implements scheduler.LeaderStore.
+func (s *FaultStore) AcquireLeader(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
+	return call(ctx, s, "acquire leader", true, func() (scheduler.Leadership, error) {
+		return s.Store.AcquireLeader(ctx, name, holder, now, ttl)
+	})
+}
+
+// RenewLeader implements scheduler.LeaderStore.
+func (s *FaultStore) RenewLeader(ctx context.Context, f scheduler.Fence, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
+	return call(ctx, s, "renew leader", true, func() (scheduler.Leadership, error) { return s.Store.RenewLeader(ctx, f, now, ttl) })
+}
+
+// ReleaseLeader implements scheduler.LeaderStore.
+func (s *FaultStore) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {
+	return call0(ctx, s, "release leader", true, func() error { return s.Store.ReleaseLeader(ctx, f) })
+}
+
 // The reads.
+
+// Leader implements scheduler.LeaderStore.
+func (s *FaultStore) Leader(ctx context.Context, name string, now time.Time) (scheduler.Leadership, error) {
+	return call(ctx, s, "leader", false, func() (scheduler.Leadership, error) { return s.Store.Leader(ctx, name, now) })
+}
 
 // GetRun implements scheduler.RunStore.
 func (s *FaultStore) GetRun(ctx context.Context, id string) (*cairn.Run, error) {

@@ -1,18 +1,16 @@
 package chaos_test
 
 import (
-	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnml/cairn/store/postgres/pgtest"
 )
 
 // seed is the scenario's seed: CAIRN_CHAOS_SEED to replay one, else the
@@ -95,63 +93,31 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// --- PostgreSQL, through psql: the harness acts on the server from outside
-// Cairn (pgx's homes are the stores).
-
-// pgServer is the server of CAIRN_TEST_POSTGRES, or a skip.
-func pgServer(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("CAIRN_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("CAIRN_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): the PostgreSQL scenarios skip")
-	}
-	if _, err := exec.LookPath("psql"); err != nil {
-		t.Skip("no psql on PATH: the PostgreSQL scenarios create databases and drop connections with it")
-	}
-	return dsn
-}
-
-func psql(ctx context.Context, dsn, sql string) (string, error) {
-	out, err := exec.CommandContext(ctx, "psql", dsn, "-X", "-Atqc", sql).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("psql %q: %w: %s", sql, err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
+// --- PostgreSQL: a database of the test's own (store/postgres/pgtest), and
+// its connections dropped from outside Cairn.
 
 // newDatabase makes a database of the test's own on the server of
-// CAIRN_TEST_POSTGRES, dropped at its end, and returns its DSN and name.
+// CAIRN_TEST_POSTGRES (or skips), dropped at its end, and returns its DSN
+// and name.
 func newDatabase(t *testing.T) (dsn, name string) {
 	t.Helper()
-	server := pgServer(t)
-	b := make([]byte, 6)
-	if _, err := crand.Read(b); err != nil {
+	dsn = pgtest.NewDatabase(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	name = "cairn_chaos_" + hex.EncodeToString(b)
-	ctx := context.Background()
-	if _, err := psql(ctx, server, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := psql(context.Background(), server, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database: %v", err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("CAIRN_TEST_POSTGRES must be a postgres:// URL: %q", server)
-	}
-	u.Path = "/" + name
-	return u.String(), name
+	return dsn, strings.TrimPrefix(u.Path, "/")
 }
 
 // terminateBackends drops every connection to database name
 // (pg_terminate_backend) and returns how many there were.
-func terminateBackends(ctx context.Context, server, name string) (int, error) {
-	out, err := psql(ctx, server, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '"+name+"' AND pid <> pg_backend_pid()")
+func terminateBackends(t *testing.T, name string) int {
+	t.Helper()
+	rows := pgtest.Query(t, pgtest.ServerDSN(t),
+		"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name)
+	n, err := strconv.Atoi(rows[0][0])
 	if err != nil {
-		return 0, err
+		t.Fatalf("pg_terminate_backend: %v", err)
 	}
-	return strconv.Atoi(out)
+	return n
 }

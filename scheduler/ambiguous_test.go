@@ -141,3 +141,68 @@ tasks:
 		}
 	}
 }
+
+// failingStore fails the first ApplyPlan and the first ReleaseRun, before
+// they reach the store.
+type failingStore struct {
+	scheduler.Store
+	plan, release atomic.Bool
+}
+
+func (s *failingStore) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
+	if s.plan.CompareAndSwap(false, true) {
+		return errors.New("connection reset before the statement")
+	}
+	return s.Store.ApplyPlan(ctx, p)
+}
+
+func (s *failingStore) ReleaseRun(ctx context.Context, id, owner string) error {
+	if s.release.CompareAndSwap(false, true) {
+		return errors.New("connection reset before the statement")
+	}
+	return s.Store.ReleaseRun(ctx, id, owner)
+}
+
+// A run whose loop stopped on a failed write, and whose claim could not
+// be released then, is not left claimed for ever: the service renewed
+// that claim with all of its others, so no scheduler would ever adopt the
+// run (found by the chaos harness). Seen at two renewals without being
+// planned, the claim is released and the run adopted again.
+func TestStrayClaimIsReleased(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, `name: two
+tasks:
+  - {id: a, type: probe, with: {in: "1"}}
+  - {id: b, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
+`)
+	const owner = "test:1:stray"
+	st := &failingStore{Store: r.st}
+	b := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
+	svc := scheduler.NewService(st, b, scheduler.ServiceOptions{
+		Owner: owner, Adopt: true, OwnerTTL: time.Second, PollInterval: 20 * time.Millisecond,
+		Load: func(context.Context, *cairn.Run) (scheduler.Graph, error) { return wf, nil },
+	})
+	svc.Start(context.Background())
+	defer svc.Stop(context.Background())
+	r.startPoolOver(t, b, owner, owner, 2, 50*time.Millisecond)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		run, err := r.st.GetRun(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run.State.Terminal() {
+			if run.State != cairn.RunSucceeded {
+				t.Fatalf("run %s: %s", id, run.State)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s still %s, claimed by %q, planned by the service: %v", id, run.State, run.Owner, svc.Runs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !st.plan.Load() || !st.release.Load() {
+		t.Fatal("no plan or release failed: the test tested nothing")
+	}
+}

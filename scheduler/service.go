@@ -131,6 +131,7 @@ type Service struct {
 	mu      sync.Mutex
 	runs    map[string]*runState
 	skip    map[string]time.Time // runs Load refused, not tried again before then
+	strays  map[string]bool      // runs claimed at the last renewal but not planned here
 	running bool
 
 	adoptMu sync.Mutex // held by an adopt pass
@@ -698,7 +699,31 @@ func (s *Service) renew(ctx context.Context) {
 			lost = append(lost, rs)
 		}
 	}
+	// A claim renewed on a run the service does not plan — its loop
+	// ended and the release of its claim failed — would keep every
+	// scheduler away from the run for ever. Seen at two renewals in a
+	// row (not a run being taken at this moment), it is released, for
+	// an adopt pass to take the run again.
+	var release []string
+	strays := map[string]bool{}
+	for _, id := range held {
+		if _, planned := s.runs[id]; !planned {
+			if s.strays[id] {
+				release = append(release, id)
+			} else {
+				strays[id] = true
+			}
+		}
+	}
+	s.strays = strays
 	s.mu.Unlock()
+	for _, id := range release {
+		if err := s.store.ReleaseRun(ctx, id, s.o.Owner); err != nil {
+			s.log.Warn("release the claim of a run not planned here", "run", id, "err", err)
+			continue
+		}
+		s.log.Warn("released the claim of a run not planned here (its release had failed)", "run", id)
+	}
 	for _, rs := range lost {
 		rs.mu.Lock()
 		over := rs.final != nil || rs.snap == nil
