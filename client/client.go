@@ -297,6 +297,12 @@ type RunsQuery struct {
 	State    string
 	Limit    int    // the server's default (20) when 0; at most 500
 	Before   string // a run id or a unique prefix: the cursor of a previous page
+	// Metrics ("task.metric") add each run's values of them (Run.Metrics);
+	// Sort "asc" or "desc" ranks the runs by the first, paged by Offset
+	// (Page.NextOffset) instead of Before.
+	Metrics []string
+	Sort    string
+	Offset  int
 }
 
 // Runs lists runs newest first, one page.
@@ -313,6 +319,15 @@ func (c *Client) Runs(ctx context.Context, q RunsQuery) (*runjson.Page, error) {
 	}
 	if q.Before != "" {
 		v.Set("before", q.Before)
+	}
+	if len(q.Metrics) > 0 {
+		v.Set("metric", strings.Join(q.Metrics, ","))
+	}
+	if q.Sort != "" {
+		v.Set("sort", q.Sort)
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
 	}
 	var page runjson.Page
 	if err := c.callJSON(ctx, call{method: http.MethodGet, path: "/runs", query: v, need: needRead, what: "list runs"}, &page, http.StatusOK); err != nil {

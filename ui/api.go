@@ -24,6 +24,7 @@ const APIPrefix = "/api/v1"
 func (h *handler) mountAPI(e *gin.Engine) {
 	api := e.Group(APIPrefix)
 	h.route(api, http.MethodGet, "/runs", Read, h.apiRuns)
+	h.route(api, http.MethodGet, "/compare", Read, h.apiCompare)
 	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", Read, h.apiAttempts)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", Read, h.apiLog)
@@ -44,11 +45,22 @@ func (h *handler) mountAPI(e *gin.Engine) {
 }
 
 // GET /api/v1/runs?workflow=&state=&limit=&before= → {"runs": [...], "next": cursor|null},
-// the shape of cairn runs --json.
+// the shape of cairn runs --json. With metric=TASK.METRIC (repeated) each
+// run has "metrics"; with sort=asc|desc too, the runs are ranked by the
+// first metric and paged by offset= ("next_offset").
 func (h *handler) apiRuns(c *gin.Context) {
+	mq, err := metricQuery(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
 	f, err := h.runsQuery(c)
 	if err != nil {
 		h.fail(c, err)
+		return
+	}
+	if len(mq.Metrics) > 0 {
+		h.apiMetricRuns(c, f, mq)
 		return
 	}
 	runs, next, err := h.listRuns(c.Request.Context(), f)

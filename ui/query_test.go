@@ -40,7 +40,7 @@ func TestAPIQueryParameters(t *testing.T) {
 	}
 	var e apiError
 	f.getJSON(t, "/api/v1/runs?sate=failed", http.StatusBadRequest, &e)
-	if e.Message != `unknown query parameter "sate": GET /api/v1/runs takes workflow, state, limit, before` {
+	if e.Message != `unknown query parameter "sate": GET /api/v1/runs takes workflow, state, limit, before, metric, sort, offset` {
 		t.Errorf("message %q", e.Message)
 	}
 }

@@ -215,6 +215,10 @@ type Options struct {
 	// (DefaultPredictMaxBodyBytes when 0) in place of MaxBodyBytes.
 	Models              Models
 	PredictMaxBodyBytes int64
+	// Experiments, if set, reads metrics across runs: the runs list's
+	// metric columns and ranking (GET /api/v1/runs?metric=), and the
+	// experiments pages; without it they answer 501.
+	Experiments ExperimentReader
 }
 
 // Defaults of Options.
@@ -445,7 +449,8 @@ func (h *handler) checkQuery(c *gin.Context) {
 // listed takes none. A parameter the route does not know is refused, as a
 // JSON body's unknown key is: '?sate=failed' must not list every run.
 var apiQuery = map[string][]string{
-	APIPrefix + "/runs":                     {"workflow", "state", "limit", "before"},
+	APIPrefix + "/runs":                     {"workflow", "state", "limit", "before", "metric", "sort", "offset"},
+	APIPrefix + "/compare":                  {"run"},
 	APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
 	APIPrefix + "/workflows/validate":       {"file"},
 	APIPrefix + "/audit":                    {"run", "limit", "before"},

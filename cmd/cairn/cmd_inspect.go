@@ -27,8 +27,17 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("runs", "[flags]", "List runs, newest first. The run id is the first column; any unique prefix of it\n"+
 		"(4 characters or more) works wherever a RUN is asked for. A run no process drives any more (its\n"+
 		"process died, or a stopping 'cairn server' let it go) is shown as orphaned: a running 'cairn server'\n"+
-		"takes it over by itself, or 'cairn resume RUN' finishes it. With --server, the runs of a cairn server.")
+		"takes it over by itself, or 'cairn resume RUN' finishes it. With --server, the runs of a cairn server.\n\n"+
+		"--metric TASK.METRIC (repeatable) adds a column of that task's metric to each run. --sort desc|asc\n"+
+		"ranks the runs by the first --metric instead (runs without it are left out) and pages by --offset,\n"+
+		"not --before: a ranking changes as runs finish, so a later page may repeat or skip a run.")
 	var f scheduler.RunFilter
+	var metrics multiFlag
+	var sortBy string
+	var offset int
+	fs.Var(&metrics, "metric", "add a column of this task's metric, TASK.METRIC (evaluate.f1); repeat for more")
+	fs.StringVar(&sortBy, "sort", "", "rank the runs by the first --metric: desc (largest first) or asc; pages by --offset")
+	fs.IntVar(&offset, "offset", 0, "with --sort, the runs to skip: the next page's offset, which the previous page printed")
 	var state string
 	var asJSON bool
 	fs.StringVar(&f.Workflow, "workflow", "", "only runs of this workflow")
@@ -64,11 +73,18 @@ func cmdRuns(ctx context.Context, a *app, args []string) error {
 	if f.Limit <= 0 || f.Limit > maxListLimit {
 		return usageError{fmt.Sprintf("--limit must be between 1 and %d", maxListLimit)}
 	}
+	mq, err := metricFlags(metrics, sortBy, offset, f)
+	if err != nil {
+		return err
+	}
 	src, err := a.source(ctx, rf, true) // no database: nothing has run with this home, no runs (and no file made)
 	if err != nil {
 		return err
 	}
 	defer src.close()
+	if len(mq.Metrics) > 0 {
+		return a.listMetricRuns(ctx, src, f, mq, asJSON, idsOnly, rf)
+	}
 	runs, next, err := src.listRuns(ctx, f)
 	if err != nil {
 		return err

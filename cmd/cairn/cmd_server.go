@@ -372,7 +372,7 @@ func serverNamespace(addr string) string {
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
 func serverUIOptions(st *sqlite.Store, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
-	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st}
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st}
 	if !f.noAuth {
 		o.Tokens = st
 	}

@@ -10,9 +10,11 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/experiments"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/evaluate"
+	"github.com/cairnml/cairn/ui"
 )
 
 // runSource is where runs, show, logs and cancel read runs and ask for
@@ -41,6 +43,12 @@ type runSource interface {
 	// gateResults are the conditions of task tr's gate and how they
 	// fared, for a task whose gate did not pass; nil when unknown.
 	gateResults(ctx context.Context, tr *cairn.TaskRun) []evaluate.GateResult
+	// compare compares the runs args name (ids or unique prefixes; two
+	// or more): cmd_compare.go.
+	compare(ctx context.Context, args []string) (*experiments.Comparison, error)
+	// metricRuns is listRuns with the metrics of q, ranked by the first
+	// with q.Sort: cmd_compare.go.
+	metricRuns(ctx context.Context, f scheduler.RunFilter, q ui.MetricQuery) (*metricPage, error)
 	close()
 }
 

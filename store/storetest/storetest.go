@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"LeaderFence", testLeaderFence},
 		{"Workers", testWorkers},
 		{"WorkerLeases", testWorkerLeases},
+		{"TaskMetrics", testTaskMetrics},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -25,6 +25,9 @@ import (
 type Page struct {
 	Runs []Run   `json:"runs"`
 	Next *string `json:"next"`
+	// NextOffset is the offset of the next page of a list ranked by a
+	// metric (runs --sort); absent otherwise.
+	NextOffset *int `json:"next_offset,omitempty"`
 }
 
 // Run is one run as `runs --json` prints it; with Tasks, as `show --json`
@@ -48,32 +51,39 @@ type Run struct {
 	StartedAt    *time.Time `json:"started_at"`
 	FinishedAt   *time.Time `json:"finished_at"`
 	Tasks        []Task     // show only
+	// Metrics are the metrics a list asked for (runs --metric), by
+	// "task.metric"; nil when none was asked for.
+	Metrics map[string]float64
 }
 
 // MarshalJSON writes the stable shape.
 func (j Run) MarshalJSON() ([]byte, error) {
 	type wire struct {
-		ID              string         `json:"id"`
-		Workflow        string         `json:"workflow"`
-		Digest          string         `json:"digest"`
-		SourcePath      string         `json:"source_path"`
-		State           cairn.RunState `json:"state"`
-		Orphaned        bool           `json:"orphaned"`
-		Owner           *string        `json:"owner"`
-		Params          map[string]any `json:"params"`
-		Error           *string        `json:"error"`
-		CancelRequested bool           `json:"cancel_requested"`
-		Trigger         cairn.Trigger  `json:"trigger"`
-		ScheduledFor    *time.Time     `json:"scheduled_for"`
-		CreatedAt       *time.Time     `json:"created_at"`
-		StartedAt       *time.Time     `json:"started_at"`
-		FinishedAt      *time.Time     `json:"finished_at"`
-		Tasks           []Task         `json:"tasks,omitempty"`
+		ID              string              `json:"id"`
+		Workflow        string              `json:"workflow"`
+		Digest          string              `json:"digest"`
+		SourcePath      string              `json:"source_path"`
+		State           cairn.RunState      `json:"state"`
+		Orphaned        bool                `json:"orphaned"`
+		Owner           *string             `json:"owner"`
+		Params          map[string]any      `json:"params"`
+		Error           *string             `json:"error"`
+		CancelRequested bool                `json:"cancel_requested"`
+		Trigger         cairn.Trigger       `json:"trigger"`
+		ScheduledFor    *time.Time          `json:"scheduled_for"`
+		CreatedAt       *time.Time          `json:"created_at"`
+		StartedAt       *time.Time          `json:"started_at"`
+		FinishedAt      *time.Time          `json:"finished_at"`
+		Tasks           []Task              `json:"tasks,omitempty"`
+		Metrics         *map[string]float64 `json:"metrics,omitempty"`
 	}
 	w := wire{ID: j.ID, Workflow: j.Workflow, Digest: j.Digest, SourcePath: j.SourcePath, State: j.State,
 		Orphaned: j.Orphaned, Owner: strPtr(j.Owner), Params: j.Params, Error: strPtr(j.Error),
 		CancelRequested: j.CancelRequested, Trigger: j.Trigger, ScheduledFor: timePtr(j.ScheduledFor),
 		CreatedAt: Time(j.CreatedAt), StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), Tasks: j.Tasks}
+	if j.Metrics != nil {
+		w.Metrics = &j.Metrics // {} when the run has none of those asked for
+	}
 	if w.Trigger == "" {
 		w.Trigger = cairn.TriggerManual
 	}
