@@ -234,7 +234,7 @@ func them(n int) string {
 // digest on both sides.
 func writeChecks(w io.Writer, checks []transfer.TableCheck) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tSQLITE ROWS\tPOSTGRES ROWS\tSQLITE SHA256\tPOSTGRES SHA256\t")
+	fmt.Fprintln(tw, "TABLE\tSQLITE ROWS\tPOSTGRES ROWS\tSQLITE SHA256\tPOSTGRES SHA256")
 	for _, c := range checks {
 		verdict := "ok"
 		if !c.OK() {
