@@ -120,6 +120,7 @@ HOP_BENCH  := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|B
 bench: build
 	$(GO) test -run '^$$' -bench . -skip '$(HOP_BENCH)' -benchtime 1x -count 3 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench . ./workflows/ ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/ ./serve/
+	$(GO) test -run '^$$' -bench Import -benchtime 3x ./store/postgres/
 	CAIRN_BENCH_REPS=$(BENCH_REPS) $(GO) test -run '^$$' -bench '$(HOP_BENCH)' -benchtime 1x -timeout 30m ./bench/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:

@@ -265,3 +265,69 @@ func TestImportSchemaVersionsMustMatch(t *testing.T) {
 type olderSource struct{ *sqlite.Export }
 
 func (olderSource) SchemaVersion() int { return 9 }
+
+// BenchmarkImport copies a home of 2,000 runs of 10 tasks (20,000 task
+// runs, 20,000 attempts, 42,000 rows in all) from SQLite into a new
+// PostgreSQL database: the export, the COPY and the verification, one
+// transaction; rows/s is what cairn migrate moves a second.
+func BenchmarkImport(b *testing.B) {
+	ctx := context.Background()
+	pgtest.ServerDSN(b)
+	path := filepath.Join(b.TempDir(), "cairn.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite3", path+"?_foreign_keys=on")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, q := range []string{
+		`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+		 INSERT INTO runs (id, workflow, source, params, state, created_at, started_at, finished_at, version)
+		 SELECT printf('run%06d', i), 'wf', randomblob(2000), '{"seed":' || i || '}', 'succeeded', i, i + 1, i + 2, 3 FROM n`,
+		`WITH RECURSIVE t(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM t WHERE j < 9)
+		 INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, params, outputs, metrics, version, started_at, finished_at)
+		 SELECT r.id, 'task' || t.j, t.j, 'shell', 'succeeded', 1, '{"script":"echo hi"}', '{"rows":' || t.j || '}', '{"auc":0.5}', 4, 1, 2 FROM runs r, t`,
+		`INSERT INTO attempts (run_id, task_id, number, state, token, started_at, running_at, finished_at, type, params, outputs)
+		 SELECT run_id, task_id, 1, 'succeeded', hex(randomblob(16)), 1, 2, 3, type, params, outputs FROM task_runs`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	db.Close()
+	var rows int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		target := openStore(b, pgtest.NewDatabase(b))
+		ro, err := sqlite.Open(ctx, path, sqlite.ReadOnly())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		ex, err := ro.Export(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		checks, err := target.Import(ctx, ex, postgres.ImportOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ex.Close()
+		b.StopTimer()
+		ro.Close()
+		target.Close()
+		rows = 0
+		for _, c := range checks {
+			rows += c.TargetRows
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	if rows != 42000 {
+		b.Fatalf("copied %d rows, want 42000", rows)
+	}
+}
