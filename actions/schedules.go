@@ -53,7 +53,14 @@ func refuse(format string, args ...any) error { return &badInput{msg: fmt.Sprint
 // its position (see workflows.Schedule.Due for catch-up), and returns when
 // a slot is due next (zero: none known). A schedule seen for the first
 // time, or changed, starts from now: it fires the slots after it.
-func (a *Actions) Fire(ctx context.Context, now time.Time) time.Time {
+//
+// fence, if not nil, is the term of the leader lease under which the
+// caller fires (the scheduler service's): each schedule's transaction
+// checks it first (scheduler.Tx.CheckFence), so that a server deposed as
+// leader without knowing it fires nothing. Once one is refused Fire stops
+// and returns the error, which wraps cairn.ErrNotLeader; other failures
+// are logged, and the schedule is tried again later.
+func (a *Actions) Fire(ctx context.Context, now time.Time, fence *scheduler.Fence) (time.Time, error) {
 	var next time.Time
 	seen := map[string]bool{}
 	fired := false
@@ -69,7 +76,14 @@ func (a *Actions) Fire(ctx context.Context, now time.Time) time.Time {
 		a.mu.Unlock()
 		if m == nil || m.spec != spec || (!m.next.IsZero() && !m.next.After(now)) {
 			var n int
-			m, n = a.fire(ctx, e, spec, now, m)
+			var err error
+			m, n, err = a.fire(ctx, e, spec, now, m, fence)
+			if err != nil {
+				if fired && a.o.Service != nil {
+					a.o.Service.Kick()
+				}
+				return time.Time{}, err
+			}
 			fired = fired || n > 0
 			a.mu.Lock()
 			a.memo[name] = m
@@ -89,12 +103,13 @@ func (a *Actions) Fire(ctx context.Context, now time.Time) time.Time {
 	if fired && a.o.Service != nil {
 		a.o.Service.Kick() // start them now, within the limits
 	}
-	return next
+	return next, nil
 }
 
 // fire handles one schedule whose slot may be due: it returns what to
-// remember of it and how many runs it created.
-func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now time.Time, prev *cronMemo) (*cronMemo, int) {
+// remember of it and how many runs it created, or the error of a fence
+// refused (cairn.ErrNotLeader).
+func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now time.Time, prev *cronMemo, fence *scheduler.Fence) (*cronMemo, int, error) {
 	wf, s := e.Workflow, e.Workflow.Schedule
 	log := a.o.Logger.With("workflow", wf.Name)
 	m := &cronMemo{spec: spec}
@@ -108,6 +123,11 @@ func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now ti
 	)
 	err := a.o.Store.Batch(ctx, func(tx scheduler.Tx) error {
 		created = created[:0]
+		if fence != nil {
+			if err := tx.CheckFence(*fence); err != nil {
+				return err
+			}
+		}
 		st, err := tx.Schedule(wf.Name)
 		switch {
 		case errors.Is(err, cairn.ErrNotFound):
@@ -158,16 +178,18 @@ func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now ti
 		return tx.PutSchedule(&st)
 	})
 	switch {
+	case errors.Is(err, cairn.ErrNotLeader):
+		return prev, 0, fmt.Errorf("fire the schedule of %s: %w", wf.Name, err)
 	case errors.Is(err, cairn.ErrConflict):
 		// Another server moved it meanwhile: look again at the next pass.
 		m.next = now
-		return m, 0
+		return m, 0, nil
 	case err != nil:
 		if ctx.Err() == nil {
 			log.Warn("schedule: cannot fire; trying again in 10s", "err", err)
 		}
 		m.next = now.Add(10 * time.Second)
-		return m, 0
+		return m, 0, nil
 	}
 	if fresh {
 		log.Info("schedule registered", "cron", s.Cron, "timezone", s.Timezone, "catchup", s.Catchup, "from", pos.UTC().Format(time.RFC3339))
@@ -178,7 +200,7 @@ func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now ti
 		}
 		m.problem = problem
 		m.next = now.Add(retryProblem)
-		return m, 0
+		return m, 0, nil
 	}
 	if len(created) > 0 {
 		slots := make([]string, 0, len(due.Fire))
@@ -200,7 +222,7 @@ func (a *Actions) fire(ctx context.Context, e catalog.Entry, spec string, now ti
 			m.next = now // more than one pass's worth: go on at the next
 		}
 	}
-	return m, len(created)
+	return m, len(created), nil
 }
 
 func latest(a, b time.Time) time.Time {

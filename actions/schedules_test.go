@@ -97,7 +97,11 @@ func (cs *cronServer) fire(now time.Time) time.Time {
 	cs.mu.Lock()
 	cs.now = now
 	cs.mu.Unlock()
-	return cs.acts.Fire(context.Background(), now)
+	next, err := cs.acts.Fire(context.Background(), now, nil)
+	if err != nil {
+		panic(err) // unfenced: Fire has no error to return
+	}
+	return next
 }
 
 // slots lists workflow wf's runs by slot: slot (UTC, RFC 3339) → triggers.
@@ -214,7 +218,7 @@ func TestFireTwoServers(t *testing.T) {
 		now := utc(10, 0, 0).Add(time.Duration(i) * 5 * time.Second)
 		for _, s := range []*cronServer{a, b} {
 			wg.Add(1)
-			go func() { defer wg.Done(); s.acts.Fire(context.Background(), now) }()
+			go func() { defer wg.Done(); s.acts.Fire(context.Background(), now, nil) }()
 		}
 		wg.Wait()
 	}

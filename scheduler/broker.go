@@ -445,6 +445,11 @@ type Expiry struct {
 	// taking-over driver's own process, whose pool may lease a task left
 	// ready before the driver took over.
 	Keep string
+	// Fence, if set, makes each expiry a write only the leader may make
+	// (the reaper of every run's leases): refused, changing nothing, once
+	// the term is no longer the leader lease's. ExpireLeases then stops
+	// with an error wrapping cairn.ErrNotLeader.
+	Fence *Fence
 }
 
 // ExpireLeases ends the attempts whose holders can no longer complete them:
@@ -490,6 +495,11 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		msg = c.Error
 		var tr *cairn.TaskRun
 		err = b.store.Batch(ctx, func(tx Tx) error {
+			if e.Fence != nil {
+				if err := tx.CheckFence(*e.Fence); err != nil {
+					return err
+				}
+			}
 			var err error
 			if tr, err = tx.Expire(l, c, now, force); err != nil {
 				return err

@@ -2,7 +2,10 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/cairnml/cairn"
 )
 
 // LeaderStore is the leader lease: which of the schedulers on one
@@ -28,8 +31,9 @@ type LeaderStore interface {
 	// nothing, when the lease's holder or epoch is no longer f's.
 	RenewLeader(ctx context.Context, f Fence, now time.Time, ttl time.Duration) (Leadership, error)
 	// ReleaseLeader ends the term of f at once, so that another takes the
-	// lease without waiting for it to expire; the epoch stays (a later
-	// term has a higher one). A no-op when the term is no longer f's.
+	// lease without waiting for it to expire, and f's fenced writes are
+	// refused from then on; the epoch stays (a later term has a higher
+	// one), the holder is cleared. A no-op when the term is no longer f's.
 	ReleaseLeader(ctx context.Context, f Fence) error
 	// Leader reads the lease of name; cairn.ErrNotFound if nobody ever
 	// held it. Live says whether its term has not expired by now.
@@ -54,8 +58,7 @@ func (l Leadership) Fence() Fence { return Fence{Name: l.Name, Holder: l.Holder,
 
 // Fence is the fencing token of a leader's term: the writes only the
 // leader may make carry it, and are refused (cairn.ErrNotLeader) in their
-// own transaction once the lease of Name is no longer Holder's at Epoch,
-// or the term expired.
+// own transaction once the lease of Name is no longer Holder's at Epoch.
 type Fence struct {
 	Name   string
 	Holder string
@@ -78,4 +81,220 @@ const LeaderScheduler = "scheduler"
 // poll's delay.
 type Listener interface {
 	Listen(ctx context.Context, onReady, onEvaluation func()) error
+}
+
+// Leader returns the term of the leader lease the service holds, and
+// whether it holds one (and believes it live).
+func (s *Service) Leader() (Leadership, bool) {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.term.Epoch == 0 || !s.o.Now().Before(s.termEnd) {
+		return Leadership{}, false
+	}
+	return s.term, true
+}
+
+// fence is the fencing token of the service's term, or nil when it does
+// not lead, or its term ended on its own clock without a renewal (the
+// renewal is late: the lease may be another's by now).
+func (s *Service) fence() *Fence {
+	l, ok := s.Leader()
+	if !ok {
+		return nil
+	}
+	f := l.Fence()
+	return &f
+}
+
+// leadLoop holds the leader lease for a service with Adopt: it renews
+// the term while it leads, and otherwise takes the lease once it is free.
+// It is the only goroutine that takes or renews a term; the maintenance
+// loop may end one (stepDown) when a fenced write is refused.
+func (s *Service) leadLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ctx.Done():
+			return
+		case <-s.leadKick:
+		case <-t.C:
+		}
+		t.Reset(s.lead(s.ctx))
+	}
+}
+
+// lead takes one step of the lead loop and returns when to take the next.
+func (s *Service) lead(ctx context.Context) time.Duration {
+	ttl := s.o.LeaderTTL
+	look := ttl / 5
+	draining := s.draining.Load()
+	s.lmu.Lock()
+	term, gen := s.term, s.termGen
+	s.lmu.Unlock()
+	if draining {
+		s.resign(ctx, "the server is draining")
+		return look
+	}
+	start := s.o.Now()
+	if term.Epoch != 0 {
+		l, err := s.store.RenewLeader(ctx, term.Fence(), start, ttl)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.stepDown(term.Fence(), "its renewal failed", err)
+			}
+			return min(look, time.Second)
+		}
+		s.lmu.Lock()
+		if s.termGen == gen && s.term.Epoch == l.Epoch {
+			s.term, s.termEnd = l, start.Add(ttl)
+		}
+		s.lmu.Unlock()
+		return ttl / 3
+	}
+	// Not leading: take the lease if it is free, expired or still this
+	// service's (a renewal failed meanwhile); otherwise look again when
+	// the term seen ends, and at least every LeaderTTL/5 (a release).
+	cur, err := s.store.Leader(ctx, LeaderScheduler, start)
+	switch {
+	case err == nil && cur.Live && cur.Holder != s.o.Owner:
+		return s.untilEnd(cur, start, look)
+	case errors.Is(err, cairn.ErrNotFound):
+		cur = Leadership{}
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Warn("read the leader lease", "err", err)
+		}
+		return look
+	}
+	l, err := s.store.AcquireLeader(ctx, LeaderScheduler, s.o.Owner, start, ttl)
+	if errors.Is(err, cairn.ErrNotLeader) {
+		return s.untilEnd(l, start, look)
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("take the leader lease", "err", err)
+		}
+		return look
+	}
+	s.lmu.Lock()
+	s.term, s.termEnd = l, start.Add(ttl)
+	s.lmu.Unlock()
+	prev := cur.Holder
+	if prev == "" {
+		prev = "none"
+	}
+	s.log.Info("leading: this server fires cron schedules and reaps expired leases", "epoch", l.Epoch,
+		"term", ttl.String(), "previous", prev)
+	if s.o.Leading != nil {
+		s.o.Leading(l, true)
+	}
+	select {
+	case s.leadGot <- struct{}{}:
+	default:
+	}
+	return ttl / 3
+}
+
+// untilEnd is how long to wait before looking at the lease again when
+// cur is another's live term: until just after it ends, at most look.
+func (s *Service) untilEnd(cur Leadership, now time.Time, look time.Duration) time.Duration {
+	return min(look, max(cur.ExpiresAt.Sub(now)+5*time.Millisecond, 5*time.Millisecond))
+}
+
+// stepDown ends the service's leader work at once: the term of f is over
+// (a renewal failed, or a fenced write was refused).
+func (s *Service) stepDown(f Fence, why string, err error) {
+	s.lmu.Lock()
+	if s.term.Epoch == 0 || s.term.Fence() != f {
+		s.lmu.Unlock()
+		return
+	}
+	l := s.term
+	s.term, s.termEnd = Leadership{}, time.Time{}
+	s.termGen++
+	s.lmu.Unlock()
+	s.log.Warn("no longer leading: cron and the reaper stop here until this server leads again", "epoch", f.Epoch, "why", why, "err", err)
+	if s.o.Leading != nil {
+		s.o.Leading(l, false)
+	}
+}
+
+// resign releases the service's term, if it holds one, so that another
+// server leads without waiting for it to expire.
+func (s *Service) resign(ctx context.Context, why string) {
+	s.lmu.Lock()
+	l := s.term
+	if l.Epoch == 0 {
+		s.lmu.Unlock()
+		return
+	}
+	s.term, s.termEnd = Leadership{}, time.Time{}
+	s.termGen++
+	s.lmu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.store.ReleaseLeader(ctx, l.Fence()); err != nil {
+		s.log.Warn("release the leader lease; another server leads once it expires", "epoch", l.Epoch, "err", err)
+	} else {
+		s.log.Info("no longer leading: released the leader lease", "epoch", l.Epoch, "why", why)
+	}
+	if s.o.Leading != nil {
+		s.o.Leading(l, false)
+	}
+}
+
+// reap ends expired leases: every run's, fenced by the term, while the
+// service leads; only those of the runs it plans for a service without
+// Adopt (a foreground cairn run, which never leads).
+func (s *Service) reap(ctx context.Context) {
+	if !s.o.Adopt {
+		for _, id := range s.Runs() {
+			if _, err := s.broker.ExpireLeases(ctx, Expiry{RunID: id}); err != nil && ctx.Err() == nil {
+				s.log.Warn("reap expired leases", "run", id, "err", err)
+			}
+		}
+		return
+	}
+	f := s.fence()
+	if f == nil {
+		return
+	}
+	_, err := s.broker.ExpireLeases(ctx, Expiry{Fence: f})
+	switch {
+	case errors.Is(err, cairn.ErrNotLeader):
+		s.stepDown(*f, "the reaper's transaction found its term over", err)
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("reap expired leases", "err", err)
+	}
+}
+
+// listen wakes the broker's long-polls and the evaluation poll from the
+// store's notifications, trying again every few seconds until it listens
+// (the poll goes on meanwhile).
+func (s *Service) listen(l Listener) {
+	s.mu.Lock()
+	ctx, wake := s.ctx, s.evalWake // this start's: the service may be started again
+	s.mu.Unlock()
+	onEvaluation := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	for pause := time.Second; ; pause = min(2*pause, 30*time.Second) {
+		err := l.Listen(ctx, s.broker.NotifyReady, onEvaluation)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("listen for other servers' changes; polling meanwhile", "err", err, "retry_in", pause.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -46,14 +47,38 @@ type ServiceOptions struct {
 	Load func(ctx context.Context, run *cairn.Run) (Graph, error)
 	// Fire, if set, fires the schedules whose slots are due by now (cairn
 	// server: actions.Actions.Fire) and returns when a slot is due next
-	// (zero: none known). With Adopt the maintenance loop calls it at
-	// start, when that time comes and at least every FireInterval; not
-	// after StopAdopting (a draining server starts nothing new).
-	Fire func(ctx context.Context, now time.Time) time.Time
+	// (zero: none known). With Adopt the maintenance loop calls it while
+	// the service leads (see LeaderTTL) — as soon as it does, when that
+	// time comes and at least every FireInterval — with the term's
+	// fencing token, which each schedule's transaction must check
+	// (Tx.CheckFence); an error wrapping cairn.ErrNotLeader makes the
+	// service stop leading at once. Not after StopAdopting (a draining
+	// server starts nothing new).
+	Fire func(ctx context.Context, now time.Time, fence Fence) (time.Time, error)
 	// FireInterval is the longest time between two calls of Fire
 	// (default 1s): what a paused, resumed, added or changed schedule
 	// waits at most to be seen.
 	FireInterval time.Duration
+	// LeaderTTL is the term of the leader lease (LeaderScheduler) that a
+	// service with Adopt tries to hold (default 10s, well under the 30 s
+	// lease TTL): while it leads, it fires cron schedules (Fire) and
+	// reaps every run's expired leases, each write fenced by the term.
+	// The leader renews its term every LeaderTTL/3; a renewal that fails
+	// ends its leader work at once. The others look every LeaderTTL/5
+	// and when the term they saw ends, so that one of them leads within
+	// LeaderTTL of the leader's death, and within LeaderTTL/5 of its
+	// release (Stop, StopAdopting).
+	LeaderTTL time.Duration
+	// ReapInterval is how often the leader looks for expired leases
+	// (default 500ms): a read of the lease-expiry index, so that an
+	// expired lease is ended within about ReapInterval of its expiry. A
+	// service without Adopt (a foreground cairn run) reaps only the runs
+	// it plans, every lease TTL/2.
+	ReapInterval time.Duration
+	// Leading, if set, is told each time the service starts leading (l
+	// its term, leading true) and stops (l the term it had). It is
+	// called synchronously and must return quickly.
+	Leading func(l Leadership, leading bool)
 	// Claimed, if set, is called when the service holds a run it adopted,
 	// before it takes it over or plans it.
 	Claimed func(run *cairn.Run)
@@ -136,6 +161,18 @@ type Service struct {
 
 	adoptMu sync.Mutex // held by an adopt pass
 	noAdopt bool       // StopAdopting was called (under adoptMu)
+	// draining is noAdopt for the lead loop, which must not wait for an
+	// adopt pass or a Fire in progress to renew its term.
+	draining atomic.Bool
+
+	// The leader lease (leader.go's lead loop).
+	lmu      sync.Mutex
+	term     Leadership    // the term held; zero Epoch: not leading
+	termEnd  time.Time     // on the service's clock: the term ends then unless renewed
+	termGen  uint64        // bumped when the service stops leading
+	leadKick chan struct{} // look at the lease now (StopAdopting)
+	leadGot  chan struct{} // the service just started leading: fire and reap now
+	evalWake chan struct{} // a notification said evaluations were written
 }
 
 // NewService returns a service that plans with store and dispatches through broker.
@@ -151,6 +188,12 @@ func NewService(store Store, broker *Broker, o ServiceOptions) *Service {
 	}
 	if o.FireInterval <= 0 {
 		o.FireInterval = time.Second
+	}
+	if o.LeaderTTL <= 0 {
+		o.LeaderTTL = 10 * time.Second
+	}
+	if o.ReapInterval <= 0 {
+		o.ReapInterval = 500 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -173,10 +216,21 @@ func (s *Service) Start(ctx context.Context) {
 	s.adoptMu.Lock()
 	s.noAdopt = false
 	s.adoptMu.Unlock()
+	s.draining.Store(false)
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.kick = make(chan struct{}, 1)
+	s.leadKick = make(chan struct{}, 1)
+	s.leadGot = make(chan struct{}, 1)
+	s.evalWake = make(chan struct{}, 1)
 	s.wg.Add(1)
 	go s.maintain(ctx)
+	if s.o.Adopt {
+		s.wg.Add(1)
+		go s.leadLoop(ctx)
+	}
+	if l, ok := s.store.(Listener); ok {
+		go s.listen(l)
+	}
 }
 
 // Stop stops planning: every run loop returns, leaving its run as it is,
@@ -200,6 +254,7 @@ func (s *Service) Stop(ctx context.Context) {
 	}
 	s.cancel()
 	s.wg.Wait()
+	s.resign(context.WithoutCancel(ctx), "the scheduler stopped")
 	if err := s.store.ReleaseClaims(context.WithoutCancel(ctx), s.o.Owner); err != nil {
 		s.log.Warn("release claims", "err", err)
 	}
@@ -211,8 +266,19 @@ func (s *Service) Stop(ctx context.Context) {
 // once an adopt pass in progress is over. Start undoes it.
 func (s *Service) StopAdopting() {
 	s.adoptMu.Lock()
-	defer s.adoptMu.Unlock()
 	s.noAdopt = true
+	s.adoptMu.Unlock()
+	s.draining.Store(true)
+	// A draining server fires nothing: it hands the leader lease over now.
+	s.mu.Lock()
+	kick := s.leadKick
+	s.mu.Unlock()
+	if kick != nil {
+		select {
+		case kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Kick asks for an adopt pass soon (within 100 ms): a run was just queued
@@ -564,7 +630,11 @@ func (s *Service) maintain(ctx context.Context) {
 	defer poll.Stop()
 	renew := time.NewTicker(s.o.OwnerTTL / 5)
 	defer renew.Stop()
-	reap := time.NewTicker(s.broker.LeaseTTL() / 2)
+	reapEvery := s.o.ReapInterval
+	if !s.o.Adopt {
+		reapEvery = s.broker.LeaseTTL() / 2
+	}
+	reap := time.NewTicker(reapEvery)
 	defer reap.Stop()
 	if s.o.Adopt {
 		s.adopt(sctx)
@@ -585,15 +655,20 @@ func (s *Service) maintain(ctx context.Context) {
 			return
 		case <-poll.C:
 			cursor = s.poll(sctx, cursor)
+		case <-s.evalWake:
+			cursor = s.poll(sctx, cursor)
+		case <-s.leadGot:
+			// Leading from now: expired leases may have waited for a
+			// leader, and slots may be due.
+			s.reap(sctx)
+			fire.Reset(s.fire(sctx))
 		case <-renew.C:
 			s.renew(sctx)
 			if s.o.Adopt {
 				s.adopt(sctx)
 			}
 		case <-reap.C:
-			if _, err := s.broker.ExpireLeases(sctx, Expiry{}); err != nil && sctx.Err() == nil {
-				s.log.Warn("reap expired leases", "err", err)
-			}
+			s.reap(sctx)
 		case <-s.kick:
 			// A run ended (room for a queued one) or a new run was
 			// seen: look at once, but at most every kickEvery, so that
@@ -623,7 +698,14 @@ func (s *Service) fire(ctx context.Context) time.Duration {
 	if s.noAdopt {
 		return s.o.FireInterval
 	}
-	next := s.o.Fire(ctx, s.o.Now())
+	f := s.fence()
+	if f == nil {
+		return s.o.FireInterval // the leader fires; the lead loop says when this one does
+	}
+	next, err := s.o.Fire(ctx, s.o.Now(), *f)
+	if errors.Is(err, cairn.ErrNotLeader) {
+		s.stepDown(*f, "a schedule's transaction found its term over", err)
+	}
 	wait := s.o.FireInterval
 	if !next.IsZero() {
 		// On the service's clock, as the slot is; a little after it, so

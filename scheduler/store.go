@@ -82,12 +82,14 @@ type Tx interface {
 	// CheckFence is the fencing check of a write only the leader may make
 	// (cron firing, reaping every run's expired leases), made first in
 	// its transaction: it fails with cairn.ErrNotLeader, writing nothing,
-	// unless the lease of f.Name is f.Holder's at f.Epoch and its term has
-	// not expired by now (on PostgreSQL, by the database's clock). The
-	// caller then returns the error, so that the transaction's writes are
-	// undone. Until the transaction ends, no other scheduler can take the
-	// lease (PostgreSQL: the row is locked; SQLite: one writer).
-	CheckFence(f Fence, now time.Time) error
+	// unless the leader lease of f.Name is still f.Holder's at f.Epoch
+	// (another server took it, or it was released). The caller then
+	// returns the error, so that the transaction's writes are undone.
+	// Until the transaction ends no other server can take the lease
+	// (PostgreSQL: the row is locked; SQLite: one writer), so the writes
+	// land within f's term. A term that expired but that nobody took yet
+	// passes: no other leader's writes can come between.
+	CheckFence(f Fence) error
 }
 
 // ScheduleState is where a workflow's schedule stands: the latest slot

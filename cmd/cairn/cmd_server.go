@@ -201,16 +201,16 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
 		Owner: owner, OwnerGone: ownerGone, Adopt: true, MaxActiveRuns: f.maxActiveRuns, Logger: log,
 		Observe: mx.ObserveService,
-		Fire: func(ctx context.Context, now time.Time) time.Time {
+		Fire: func(ctx context.Context, now time.Time, fence scheduler.Fence) (time.Time, error) {
 			if fireClock == nil {
-				return acts.Fire(ctx, now)
+				return acts.Fire(ctx, now, &fence)
 			}
 			fake := fireClock()
-			next := acts.Fire(ctx, fake)
+			next, err := acts.Fire(ctx, fake, &fence)
 			if next.IsZero() {
-				return next
+				return next, err
 			}
-			return now.Add(next.Sub(fake))
+			return now.Add(next.Sub(fake)), err
 		},
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
 			wf, err := graphs.get(run)

@@ -86,10 +86,11 @@ WHERE name = $3 AND holder = $4 AND epoch = $5 RETURNING `+s.leaderCols(1), now.
 	return out, nil
 }
 
-// ReleaseLeader ends f's term now, keeping its epoch.
+// ReleaseLeader ends f's term now, keeping its epoch and clearing its
+// holder.
 func (s *Store) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.exec(ctx, tx, `UPDATE leader SET expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3`, f.Name, f.Holder, f.Epoch)
+		_, err := s.exec(ctx, tx, `UPDATE leader SET holder = '', expires_at = 0 WHERE name = $1 AND holder = $2 AND epoch = $3`, f.Name, f.Holder, f.Epoch)
 		return err
 	})
 	if err != nil {
@@ -110,15 +111,15 @@ func (s *Store) Leader(ctx context.Context, name string, now time.Time) (schedul
 	return l, nil
 }
 
-// CheckFence fails with cairn.ErrNotLeader unless f's term is the lease's
-// and live by the database's clock. It locks the lease's row (FOR SHARE)
-// until the batch ends: a server taking the lease meanwhile waits for the
-// batch to commit, so that the fenced writes land within f's term.
-func (b *batchTx) CheckFence(f scheduler.Fence, now time.Time) error {
+// CheckFence fails with cairn.ErrNotLeader unless the lease is still f's
+// term. It locks the lease's row (FOR SHARE) until the batch ends: a
+// server taking the lease meanwhile waits for the batch to commit, so
+// that the fenced writes land within f's term.
+func (b *batchTx) CheckFence(f scheduler.Fence) error {
 	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
 		var one int
-		err := b.s.queryRow(ctx, tx, `SELECT 1 FROM leader WHERE name = $2 AND holder = $3 AND epoch = $4 AND expires_at > `+b.s.clock(1)+`
-FOR SHARE`, now.UnixNano(), f.Name, f.Holder, f.Epoch).Scan(&one)
+		err := b.s.queryRow(ctx, tx, `SELECT 1 FROM leader WHERE name = $1 AND holder = $2 AND epoch = $3 FOR SHARE`,
+			f.Name, f.Holder, f.Epoch).Scan(&one)
 		if noRows(err) {
 			return fmt.Errorf("%w: %s's term (epoch %d) of %s is over", cairn.ErrNotLeader, f.Holder, f.Epoch, f.Name)
 		}

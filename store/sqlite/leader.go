@@ -105,10 +105,11 @@ RETURNING `+leaderCols, now.Add(ttl).UnixNano(), f.Name, f.Holder, f.Epoch)
 	return out, nil
 }
 
-// ReleaseLeader ends f's term now, keeping its epoch.
+// ReleaseLeader ends f's term now, keeping its epoch and clearing its
+// holder.
 func (s *Store) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {
 	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := s.exec(ctx, tx, `UPDATE leader SET expires_at = 0 WHERE name = ? AND holder = ? AND epoch = ?`, f.Name, f.Holder, f.Epoch)
+		_, err := s.exec(ctx, tx, `UPDATE leader SET holder = '', expires_at = 0 WHERE name = ? AND holder = ? AND epoch = ?`, f.Name, f.Holder, f.Epoch)
 		return err
 	})
 	if err != nil {
@@ -133,18 +134,18 @@ func (s *Store) Leader(ctx context.Context, name string, now time.Time) (schedul
 	return l, nil
 }
 
-// CheckFence fails with cairn.ErrNotLeader unless f's term is the lease's
-// and live by now. The store's one writer keeps any other scheduler from
-// taking the lease before the batch commits.
-func (b *batchTx) CheckFence(f scheduler.Fence, now time.Time) error {
+// CheckFence fails with cairn.ErrNotLeader unless the lease is still f's
+// term. The store's one writer keeps any other scheduler from taking the
+// lease before the batch commits.
+func (b *batchTx) CheckFence(f scheduler.Fence) error {
 	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
-		st, err := b.s.txStmt(ctx, tx, `SELECT count(*) FROM leader WHERE name = ? AND holder = ? AND epoch = ? AND expires_at > ?`)
+		st, err := b.s.txStmt(ctx, tx, `SELECT count(*) FROM leader WHERE name = ? AND holder = ? AND epoch = ?`)
 		if err != nil {
 			return err
 		}
 		b.s.stmts.Add(1)
 		var n int
-		if err := st.QueryRowContext(ctx, f.Name, f.Holder, f.Epoch, now.UnixNano()).Scan(&n); err != nil {
+		if err := st.QueryRowContext(ctx, f.Name, f.Holder, f.Epoch).Scan(&n); err != nil {
 			return translate(err)
 		}
 		if n == 0 {
