@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // ClaimRun makes owner the driver of run id until now+ttl if the run has
@@ -44,9 +45,9 @@ func (s *Store) claimRunFn(id, owner string, now time.Time, ttl time.Duration, s
 		return nil, errors.New("empty owner")
 	}
 	return func(ctx context.Context, tx pgx.Tx) error {
-		run, err := scanRun(s.queryRow(ctx, tx, `UPDATE runs SET owner = $1, owner_expires_at = `+s.clock(4)+` + $2
+		run, err := sqlrow.Run(s.queryRow(ctx, tx, `UPDATE runs SET owner = $1, owner_expires_at = `+s.clock(4)+` + $2
 WHERE id = $3 AND (owner = '' OR owner = $1 OR owner_expires_at IS NULL OR owner_expires_at <= `+s.clock(4)+` OR $5)
-RETURNING `+runCols, owner, int64(ttl), id, now.UnixNano(), steal))
+RETURNING `+sqlrow.RunCols, owner, int64(ttl), id, now.UnixNano(), steal))
 		if noRows(err) {
 			return s.runMissOrConflict(ctx, tx, id, "owned")
 		}

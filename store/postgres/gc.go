@@ -7,7 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // keptRuns is the runs a retention keeps ($1 the runs kept per workflow,
@@ -53,7 +53,7 @@ WHERE t.outputs IS NOT NULL OR t.inputs IS NOT NULL`
 // and the whole upstream lineage of every model version not archived.
 // It reads one snapshot of the database (a REPEATABLE READ transaction).
 func (s *Store) NeededArtifacts(ctx context.Context, r scheduler.Retention) (map[string]string, error) {
-	if err := rows.CheckRetention(r); err != nil {
+	if err := sqlrow.CheckRetention(r); err != nil {
 		return nil, err
 	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -109,10 +109,10 @@ func (s *Store) NeededArtifacts(ctx context.Context, r scheduler.Retention) (map
 			rs.Close()
 			return nil, fmt.Errorf("needed artifacts: %w", translate(err))
 		}
-		for _, d := range rows.ValueDigests(outputs) {
+		for _, d := range sqlrow.ValueDigests(outputs) {
 			add(d, "run "+run)
 		}
-		for _, d := range rows.ValueDigests(inputs) {
+		for _, d := range sqlrow.ValueDigests(inputs) {
 			ins = append(ins, [2]string{d, "run " + run})
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Lineage reads (cairn lineage, the artifact and lineage pages, caching),
@@ -18,7 +18,7 @@ import (
 // Artifact returns what the store knows of the artifact digest, or an
 // error wrapping cairn.ErrNotFound.
 func (s *Store) Artifact(ctx context.Context, digest string) (*cairn.ArtifactRecord, error) {
-	a, err := rows.Artifact(s.pool.QueryRow(ctx, `SELECT `+rows.ArtifactCols+` FROM artifacts WHERE digest = $1`, digest))
+	a, err := sqlrow.Artifact(s.pool.QueryRow(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts WHERE digest = $1`, digest))
 	if noRows(err) {
 		return nil, fmt.Errorf("artifact %s: %w", digest, cairn.ErrNotFound)
 	}
@@ -40,9 +40,9 @@ func (s *Store) ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit i
 	lo := "sha256:" + hexPrefix
 	// Every digest starting with lo sorts in [lo, lo+"g"): hex digits
 	// are below 'g' (a range on the primary key).
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.ArtifactCols+` FROM artifacts
+	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
 WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limit)
-	out, err := collect(rs, err, rows.Artifact)
+	out, err := collect(rs, err, sqlrow.Artifact)
 	if err != nil {
 		return nil, fmt.Errorf("find artifacts %s…: %w", lo, err)
 	}
@@ -56,10 +56,10 @@ WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limit)
 // (cairn.LineageOut: the attempts that wrote it; cairn.LineageIn: those
 // that read it), oldest attempt first.
 func (s *Store) ArtifactEdges(ctx context.Context, digest, dir string) ([]cairn.LineageEdge, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.Prefixed("l.", rows.EdgeCols)+`
+	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
 FROM lineage l JOIN attempts a ON a.run_id = l.run_id AND a.task_id = l.task_id AND a.number = l.attempt
 WHERE l.digest = $1 AND l.direction = $2 ORDER BY a.finished_at NULLS FIRST, l.run_id, l.task_id, l.attempt, l.port`, digest, dir)
-	out, err := collect(rs, err, rows.Edge)
+	out, err := collect(rs, err, sqlrow.Edge)
 	if err != nil {
 		return nil, fmt.Errorf("read the lineage of %s: %w", digest, err)
 	}
@@ -69,9 +69,9 @@ WHERE l.digest = $1 AND l.direction = $2 ORDER BY a.finished_at NULLS FIRST, l.r
 // AttemptEdges returns the inputs and outputs of one attempt, inputs
 // first, each by port.
 func (s *Store) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.EdgeCols+` FROM lineage
+	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.EdgeCols+` FROM lineage
 WHERE run_id = $1 AND task_id = $2 AND attempt = $3 ORDER BY direction, port`, a.RunID, a.TaskID, a.Number)
-	out, err := collect(rs, err, rows.Edge)
+	out, err := collect(rs, err, sqlrow.Edge)
 	if err != nil {
 		return nil, fmt.Errorf("read the lineage of %s: %w", a, err)
 	}
@@ -81,7 +81,7 @@ WHERE run_id = $1 AND task_id = $2 AND attempt = $3 ORDER BY direction, port`, a
 // Attempt returns one attempt as it ended, or an error wrapping
 // cairn.ErrNotFound (an attempt in progress is not found here).
 func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
-	at, err := rows.Attempt(s.pool.QueryRow(ctx, `SELECT `+rows.AttemptCols+` FROM attempts WHERE run_id = $1 AND task_id = $2 AND number = $3`,
+	at, err := sqlrow.Attempt(s.pool.QueryRow(ctx, `SELECT `+sqlrow.AttemptCols+` FROM attempts WHERE run_id = $1 AND task_id = $2 AND number = $3`,
 		a.RunID, a.TaskID, a.Number))
 	if noRows(err) {
 		return nil, fmt.Errorf("attempt %s: %w", a, cairn.ErrNotFound)
@@ -94,7 +94,7 @@ func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt
 
 // findCachedQuery reads the successes of a cache key on the partial index
 // attempts_cache (its condition repeated, so that the planner may use it).
-const findCachedQuery = `SELECT ` + rows.FindCachedCols + ` FROM attempts
+const findCachedQuery = `SELECT ` + sqlrow.FindCachedCols + ` FROM attempts
 WHERE cache_key = $1 AND cache_key != '' AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT $2`
 
 // FindCached returns up to limit earlier successes with cache key key,
@@ -105,7 +105,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 		return nil, nil
 	}
 	rs, err := s.pool.Query(ctx, findCachedQuery, key, limit)
-	out, err := collect(rs, err, rows.Cached)
+	out, err := collect(rs, err, sqlrow.Cached)
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, err)
 	}
@@ -119,7 +119,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 // taskID in runs of workflow, other than in run exceptRun: what a cache
 // miss is explained against.
 func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
-	at, err := rows.Attempt(s.pool.QueryRow(ctx, `SELECT `+rows.Prefixed("a.", rows.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
+	at, err := sqlrow.Attempt(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
 WHERE r.workflow = $1 AND a.task_id = $2 AND a.run_id != $3 AND a.state = 'succeeded' ORDER BY a.finished_at DESC NULLS LAST LIMIT 1`,
 		workflow, taskID, exceptRun))
 	if noRows(err) {
@@ -134,12 +134,12 @@ WHERE r.workflow = $1 AND a.task_id = $2 AND a.run_id != $3 AND a.state = 'succe
 // ModelsOf returns the model versions registered from artifact digest,
 // by name and version.
 func (s *Store) ModelsOf(ctx context.Context, digest string) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, rows.ModelSelect+` WHERE m.digest = $1 ORDER BY m.name, m.version`, digest)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.digest = $1 ORDER BY m.name, m.version`, digest)
 }
 
 // collect reads every row of a query (rs, err: what Query returned) with
 // scan, then closes them; driver errors translated.
-func collect[T any](rs pgx.Rows, err error, scan func(rows.Scanner) (T, error)) ([]T, error) {
+func collect[T any](rs pgx.Rows, err error, scan func(sqlrow.Scanner) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -210,9 +210,9 @@ const attemptSet = `unnest($1::text[], $2::text[], $3::bigint[]) AS s(run_id, ta
 // the graph may hold more, at least one level more, so that a reader can
 // tell whether it was cut short, and applies the bound), in one
 // REPEATABLE READ read-only transaction. A closure of more than
-// rows.MaxLineageAttempts attempts is refused.
+// sqlrow.MaxLineageAttempts attempts is refused.
 func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error) {
-	depth, err := rows.CheckClosure(dir, depth)
+	depth, err := sqlrow.CheckClosure(dir, depth)
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +246,7 @@ func (s *Store) closure(ctx context.Context, tx pgx.Tx, roots []string, dir stri
 		attemptsQuery = downstreamAttempts
 	}
 	rs, err = tx.Query(ctx, attemptsQuery, digests)
-	refs, err := collect(rs, err, func(sc rows.Scanner) (cairn.AttemptRef, error) {
+	refs, err := collect(rs, err, func(sc sqlrow.Scanner) (cairn.AttemptRef, error) {
 		var (
 			a cairn.AttemptRef
 			n int64
@@ -258,26 +258,26 @@ func (s *Store) closure(ctx context.Context, tx pgx.Tx, roots []string, dir stri
 	if err != nil {
 		return nil, err
 	}
-	if err := rows.TooManyAttempts(len(refs)); err != nil {
+	if err := sqlrow.TooManyAttempts(len(refs)); err != nil {
 		return nil, err
 	}
 	runs, tasks, numbers := make([]string, len(refs)), make([]string, len(refs)), make([]int64, len(refs))
 	for i, a := range refs {
 		runs[i], tasks[i], numbers[i] = a.RunID, a.TaskID, int64(a.Number)
 	}
-	g := rows.NewLineageGraph()
+	g := sqlrow.NewLineageGraph()
 
-	rs, err = tx.Query(ctx, `SELECT `+rows.Prefixed("l.", rows.EdgeCols)+`
+	rs, err = tx.Query(ctx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
 FROM `+attemptSet+` JOIN lineage l ON l.run_id = s.run_id AND l.task_id = s.task_id AND l.attempt = s.n
 ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, runs, tasks, numbers)
-	if g.Edges, err = collect(rs, err, rows.Edge); err != nil {
+	if g.Edges, err = collect(rs, err, sqlrow.Edge); err != nil {
 		return nil, err
 	}
 
-	rs, err = tx.Query(ctx, `SELECT `+rows.Prefixed("a.", rows.AttemptCols)+`
+	rs, err = tx.Query(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`
 FROM `+attemptSet+` JOIN attempts a ON a.run_id = s.run_id AND a.task_id = s.task_id AND a.number = s.n
 ORDER BY a.run_id, a.task_id, a.number`, runs, tasks, numbers)
-	if g.Attempts, err = collect(rs, err, func(sc rows.Scanner) (*cairn.Attempt, error) { return rows.Attempt(sc) }); err != nil {
+	if g.Attempts, err = collect(rs, err, func(sc sqlrow.Scanner) (*cairn.Attempt, error) { return sqlrow.Attempt(sc) }); err != nil {
 		return nil, err
 	}
 	if len(g.Attempts) == 0 {
@@ -285,12 +285,12 @@ ORDER BY a.run_id, a.task_id, a.number`, runs, tasks, numbers)
 	}
 
 	// Every artifact the edges or the roots name.
-	all := rows.ClosureDigests(digests, g.Edges)
+	all := sqlrow.ClosureDigests(digests, g.Edges)
 	if all == nil {
 		all = []string{}
 	}
-	rs, err = tx.Query(ctx, `SELECT `+rows.ArtifactCols+` FROM artifacts WHERE digest = ANY($1::text[]) ORDER BY digest`, all)
-	if g.Artifacts, err = collect(rs, err, rows.Artifact); err != nil {
+	rs, err = tx.Query(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts WHERE digest = ANY($1::text[]) ORDER BY digest`, all)
+	if g.Artifacts, err = collect(rs, err, sqlrow.Artifact); err != nil {
 		return nil, err
 	}
 	if len(g.Artifacts) == 0 {
@@ -308,12 +308,12 @@ ORDER BY a.run_id, a.task_id, a.number`, runs, tasks, numbers)
 	WINDOW w AS (PARTITION BY l.digest ORDER BY (l.run_id = f.run_id AND l.task_id = f.task_id AND l.attempt = f.attempt) DESC,
 		a.finished_at NULLS FIRST, l.run_id, l.task_id, l.attempt)
 ) w WHERE k <= $2 ORDER BY digest, k`, all, cairn.MaxWriters)
-	if _, err = collect(rs, err, func(sc rows.Scanner) (struct{}, error) { return struct{}{}, rows.Writer(sc, g) }); err != nil {
+	if _, err = collect(rs, err, func(sc sqlrow.Scanner) (struct{}, error) { return struct{}{}, sqlrow.Writer(sc, g) }); err != nil {
 		return nil, err
 	}
 
-	rs, err = tx.Query(ctx, rows.ModelSelect+` WHERE m.digest = ANY($1::text[]) ORDER BY m.name, m.version`, all)
-	if g.Models, err = collect(rs, err, rows.Model); err != nil {
+	rs, err = tx.Query(ctx, sqlrow.ModelSelect+` WHERE m.digest = ANY($1::text[]) ORDER BY m.name, m.version`, all)
+	if g.Models, err = collect(rs, err, sqlrow.Model); err != nil {
 		return nil, err
 	}
 	if len(g.Models) == 0 {
@@ -322,7 +322,7 @@ ORDER BY a.run_id, a.task_id, a.number`, runs, tasks, numbers)
 
 	rs, err = tx.Query(ctx, `SELECT id, workflow, digest, state, created_at, reproduce_of FROM runs
 WHERE id = ANY($1::text[]) ORDER BY id`, runs)
-	if g.Runs, err = collect(rs, err, rows.LineageRun); err != nil {
+	if g.Runs, err = collect(rs, err, sqlrow.LineageRun); err != nil {
 		return nil, err
 	}
 	if len(g.Runs) == 0 {
@@ -331,7 +331,7 @@ WHERE id = ANY($1::text[]) ORDER BY id`, runs)
 	return g, nil
 }
 
-func scanString(sc rows.Scanner) (string, error) {
+func scanString(sc sqlrow.Scanner) (string, error) {
 	var s string
 	err := sc.Scan(&s)
 	return s, err

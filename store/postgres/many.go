@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // finishRow is a completion encoded for the store.
@@ -121,7 +122,7 @@ u AS (UPDATE task_runs t SET state = v.state, outputs = v.outputs, metrics = v.m
 	version = t.version + 1
 	FROM v JOIN old ON old.run_id = v.run_id AND old.task_id = v.task_id
 	WHERE t.run_id = v.run_id AND t.task_id = v.task_id
-	RETURNING ` + prefixed("t.", taskCols) + `),
+	RETURNING ` + sqlrow.Prefixed("t.", sqlrow.TaskCols) + `),
 a AS (INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
 		retryable, exit_code, plugin, type, version, params, cache_key, cached_run, cached_task, cached_attempt, outputs, metrics)
 	SELECT old.run_id, old.task_id, old.attempt, v.astate, old.lease_worker, old.lease_token, old.attempt_started_at,
@@ -184,7 +185,7 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 			return nil, nil, fmt.Errorf("complete %d attempts: %w", n, err)
 		}
 		for res.Next() {
-			t, err := scanTaskRun(res)
+			t, err := sqlrow.TaskRun(res)
 			if err != nil {
 				res.Close()
 				return nil, nil, translate(err)

@@ -2,55 +2,19 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The model registry, as store/sqlite's. Every registry write takes the
 // registry's advisory lock first, for the rest of its transaction: version
 // numbers (max()+1 per name) cannot race, and model_stages ids appear in
 // commit order (ModelStageSeq only grows as changes become visible).
-
-const modelCols = `name, version, digest, stage, metrics, report, run_id, task_id, attempt, created_at, stage_changed_at`
-
-const modelSelect = `SELECT m.name, m.version, m.digest, m.stage, m.metrics, m.report, m.run_id, m.task_id, m.attempt,
-	m.created_at, m.stage_changed_at, coalesce(a.size, 0), coalesce(a.media_type, '')
-FROM models m LEFT JOIN artifacts a ON a.digest = m.digest`
-
-func scanModel(sc pgx.Row) (*cairn.ModelVersion, error) {
-	var (
-		m                cairn.ModelVersion
-		stage            string
-		metrics, report  []byte
-		created, changed int64
-		version, attempt int64
-	)
-	if err := sc.Scan(&m.Name, &version, &m.Model.Digest, &stage, &metrics, &report, &m.Producer.RunID, &m.Producer.TaskID,
-		&attempt, &created, &changed, &m.Model.Size, &m.Model.MediaType); err != nil {
-		return nil, err
-	}
-	m.Version, m.Producer.Number = int(version), int(attempt)
-	m.Stage = cairn.ModelStage(stage)
-	m.CreatedAt, m.StageChangedAt = time.Unix(0, created).UTC(), time.Unix(0, changed).UTC()
-	if metrics != nil {
-		if err := json.Unmarshal(metrics, &m.Metrics); err != nil {
-			return nil, fmt.Errorf("model %s@%d: decode metrics: %w", m.Name, m.Version, err)
-		}
-	}
-	if report != nil {
-		m.Report = new(cairn.ArtifactRef)
-		if err := json.Unmarshal(report, m.Report); err != nil {
-			return nil, fmt.Errorf("model %s@%d: decode report: %w", m.Name, m.Version, err)
-		}
-	}
-	return &m, nil
-}
 
 func (s *Store) lockRegistry(ctx context.Context, tx pgx.Tx) error {
 	_, err := s.exec(ctx, tx, `SELECT pg_advisory_xact_lock($1)`, lockRegistry)
@@ -88,7 +52,7 @@ ON CONFLICT (digest) DO NOTHING`, reg.Model.Digest, reg.Model.Size, reg.Model.Me
 				return 0, err
 			}
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+modelCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+sqlrow.ModelCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano()); err != nil {
 			return 0, err
 		}
@@ -167,7 +131,7 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
 			return err
 		}
-		a, err := rows.PromoteAudit(name, version, from, stage, was, actor, now)
+		a, err := sqlrow.PromoteAudit(name, version, from, stage, was, actor, now)
 		if err != nil {
 			return err
 		}
@@ -185,7 +149,7 @@ func (s *Store) noSuchVersion(ctx context.Context, tx pgx.Tx, name string, versi
 	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = $1`, name).Scan(&n, &max); err != nil {
 		return translate(err)
 	}
-	return rows.NoSuchVersion(name, version, n, max)
+	return sqlrow.NoSuchVersion(name, version, n, max)
 }
 
 // RollbackModel puts back in production the version that was there before
@@ -223,7 +187,7 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
 			return err
 		}
-		a, err := rows.RollbackAudit(name, cur, back, actor, now)
+		a, err := sqlrow.RollbackAudit(name, cur, back, actor, now)
 		if err != nil {
 			return err
 		}
@@ -238,7 +202,7 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 
 // ModelVersion returns one version, or an error wrapping cairn.ErrNotFound.
 func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error) {
-	m, err := scanModel(s.pool.QueryRow(ctx, modelSelect+` WHERE m.name = $1 AND m.version = $2`, name, version))
+	m, err := sqlrow.Model(s.pool.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.version = $2`, name, version))
 	if noRows(err) {
 		return nil, fmt.Errorf("model %s@%d: %w", name, version, cairn.ErrNotFound)
 	}
@@ -251,7 +215,7 @@ func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*ca
 // ProductionModel returns the version of name in production, or an error
 // wrapping cairn.ErrNotFound.
 func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelVersion, error) {
-	m, err := scanModel(s.pool.QueryRow(ctx, modelSelect+` WHERE m.name = $1 AND m.stage = 'production'`, name))
+	m, err := sqlrow.Model(s.pool.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.stage = 'production'`, name))
 	if noRows(err) {
 		return nil, fmt.Errorf("model %s has no version in production: %w", name, cairn.ErrNotFound)
 	}
@@ -263,13 +227,13 @@ func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelV
 
 // ModelVersions returns the versions of name, newest first.
 func (s *Store) ModelVersions(ctx context.Context, name string) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, modelSelect+` WHERE m.name = $1 ORDER BY m.version DESC`, name)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 ORDER BY m.version DESC`, name)
 }
 
 // Models returns, per model name in order, its newest version and its
 // production one.
 func (s *Store) Models(ctx context.Context) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, modelSelect+` WHERE m.stage = 'production' OR m.version = (SELECT max(version) FROM models n WHERE n.name = m.name)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.stage = 'production' OR m.version = (SELECT max(version) FROM models n WHERE n.name = m.name)
 ORDER BY m.name, m.version DESC`)
 }
 
@@ -281,7 +245,7 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 	defer rows.Close()
 	out := []*cairn.ModelVersion{}
 	for rows.Next() {
-		m, err := scanModel(rows)
+		m, err := sqlrow.Model(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list models: %w", translate(err))
 		}
@@ -306,7 +270,7 @@ func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
 // ModelHistory returns the stage changes of name, oldest first.
 func (s *Store) ModelHistory(ctx context.Context, name string) ([]cairn.ModelStageChange, error) {
 	rs, err := s.pool.Query(ctx, `SELECT version, from_stage, to_stage, reason, actor, at FROM model_stages WHERE name = $1 ORDER BY id`, name)
-	out, err := collect(rs, err, rows.StageChange)
+	out, err := collect(rs, err, sqlrow.StageChange)
 	if err != nil {
 		return nil, fmt.Errorf("read the history of model %s: %w", name, err)
 	}

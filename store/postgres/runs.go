@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,131 +12,8 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
-
-const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
-	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of, "trigger", scheduled_for`
-
-const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
-	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
-	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache`
-
-// prefixed qualifies each of a list of columns.
-func prefixed(p, cols string) string {
-	parts := strings.Split(strings.Join(strings.Fields(cols), " "), ", ")
-	return p + strings.Join(parts, ", "+p)
-}
-
-func scanRun(sc pgx.Row) (*cairn.Run, error) {
-	var (
-		r                                             cairn.Run
-		state, trigger                                string
-		params                                        []byte
-		cancel, maxActive, maxActiveRuns              int64
-		created, started, finished, ownerExpiry, slot *int64
-	)
-	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &maxActive, &cancel,
-		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &maxActiveRuns, &r.ReproduceOf, &trigger, &slot); err != nil {
-		return nil, err
-	}
-	r.MaxActive, r.MaxActiveRuns = int(maxActive), int(maxActiveRuns)
-	r.Trigger, r.ScheduledFor = cairn.Trigger(trigger), fromNanos(slot)
-	r.State = cairn.RunState(state)
-	r.CancelRequested = cancel != 0
-	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
-	r.OwnerExpiresAt = fromNanos(ownerExpiry)
-	if params != nil {
-		if err := decodeParams(params, &r.Params); err != nil {
-			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
-		}
-	}
-	return &r, nil
-}
-
-// decodeParams decodes a run's params keeping integers exact (as
-// store/sqlite does).
-func decodeParams(b []byte, params *map[string]any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(params); err != nil {
-		return err
-	}
-	for k, v := range *params {
-		(*params)[k] = exactNumbers(v)
-	}
-	return nil
-}
-
-func exactNumbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		if !strings.ContainsAny(string(v), ".eE") {
-			return v
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = exactNumbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = exactNumbers(v[k])
-		}
-	}
-	return v
-}
-
-func scanTaskRun(sc pgx.Row) (*cairn.TaskRun, error) {
-	var (
-		t                                                         cairn.TaskRun
-		state                                                     string
-		attempt, retries, maxIntr, intr, streak, round, fb, cache int64
-		backoff, maxBackoff, timeout                              int64
-		params, inputs, outputs, metrics                          []byte
-		token, worker                                             *string
-		retryAt, expires, started, finished                       *int64
-	)
-	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
-		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache); err != nil {
-		return nil, err
-	}
-	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
-	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(intr), int(streak), int(round), int(fb), cache != 0
-	t.State = cairn.TaskState(state)
-	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
-	if params != nil {
-		t.Params = json.RawMessage(params)
-	}
-	if inputs != nil {
-		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
-			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	if outputs != nil {
-		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
-			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	if metrics != nil {
-		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
-			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	t.RetryAt, t.LeaseExpiresAt = fromNanos(retryAt), fromNanos(expires)
-	t.StartedAt, t.FinishedAt = fromNanos(started), fromNanos(finished)
-	if token != nil {
-		t.LeaseToken = *token
-	}
-	if worker != nil {
-		t.LeaseWorker = *worker
-	}
-	return &t, nil
-}
 
 // jsonText encodes v as JSON text, NULL for a nil map or value.
 func jsonText[T any](v T, isNil bool) (*string, error) {
@@ -191,7 +67,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		return nil, err
 	}
 	return func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19)`,
+		_, err := s.exec(ctx, tx, `INSERT INTO runs (`+sqlrow.RunCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18, $19)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
 			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf, string(trigger), nanos(run.ScheduledFor))
@@ -326,7 +202,7 @@ func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runCols+` FROM runs WHERE id = $1`, id))
+	r, err := sqlrow.Run(s.pool.QueryRow(ctx, `SELECT `+sqlrow.RunCols+` FROM runs WHERE id = $1`, id))
 	if noRows(err) {
 		return nil, fmt.Errorf("get run %s: %w", id, cairn.ErrNotFound)
 	}
@@ -405,7 +281,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 		limit = defaultListLimit
 	}
 	args = append(args, limit)
-	query := `SELECT ` + runCols + ` FROM runs`
+	query := `SELECT ` + sqlrow.RunCols + ` FROM runs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -417,7 +293,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 	defer rows.Close()
 	runs := []*cairn.Run{}
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := sqlrow.Run(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", translate(err))
 		}
@@ -431,14 +307,14 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 
 // ListTaskRuns returns run runID's task runs in creation order.
 func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = $1 ORDER BY seq`, runID)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 ORDER BY seq`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}
 	defer rows.Close()
 	out := []*cairn.TaskRun{}
 	for rows.Next() {
-		t, err := scanTaskRun(rows)
+		t, err := sqlrow.TaskRun(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 		}
@@ -452,7 +328,7 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 
 // GetTaskRun returns task taskID of run runID. Errors: cairn.ErrNotFound.
 func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error) {
-	t, err := scanTaskRun(s.pool.QueryRow(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))
+	t, err := sqlrow.TaskRun(s.pool.QueryRow(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))
 	if noRows(err) {
 		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, cairn.ErrNotFound)
 	}
@@ -462,47 +338,10 @@ func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.Ta
 	return t, nil
 }
 
-const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
-	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
-
-// inProgressCols are attemptCols of the attempt in progress, read from
+// inProgressCols are sqlrow.AttemptCols of the attempt in progress, read from
 // its task run.
 const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_started_at, attempt_running_at, NULL::bigint, '', '', 0::bigint,
 	NULL::bigint, '', type, '', params, '', '', '', 0::bigint`
-
-func scanAttempt(sc pgx.Row, extra ...any) (*cairn.Attempt, error) {
-	var (
-		a                          cairn.Attempt
-		state, plugin              string
-		number, retryable, cached  int64
-		started, running, finished *int64
-		exit                       *int64
-		params                     []byte
-	)
-	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &number, &state, &a.Worker, &started, &running, &finished, &a.Error,
-		&a.Stack, &retryable, &exit, &plugin, &a.Type, &a.Version, &params, &a.CacheKey, &a.CachedFrom.RunID,
-		&a.CachedFrom.TaskID, &cached}, extra...)...); err != nil {
-		return nil, err
-	}
-	a.Number, a.CachedFrom.Number = int(number), int(cached)
-	if params != nil {
-		a.Params = json.RawMessage(params)
-	}
-	if plugin != "" {
-		a.Plugin = new(cairn.PluginRef)
-		if err := json.Unmarshal([]byte(plugin), a.Plugin); err != nil {
-			return nil, fmt.Errorf("attempt %d of %s/%s: plugin: %w", a.Number, a.RunID, a.TaskID, err)
-		}
-	}
-	a.State = cairn.TaskState(state)
-	a.StartedAt, a.RunningAt, a.FinishedAt = fromNanos(started), fromNanos(running), fromNanos(finished)
-	a.Retryable = retryable != 0
-	if exit != nil {
-		c := int(*exit)
-		a.ExitCode = &c
-	}
-	return &a, nil
-}
 
 // ListAttempts returns the attempts of task taskID of run runID oldest
 // first, or with taskID "" those of every task of the run (by task
@@ -514,14 +353,14 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 		err  error
 	)
 	if taskID == "" {
-		rows, err = s.pool.Query(ctx, `SELECT `+prefixed("a.", attemptCols)+`, t.seq
+		rows, err = s.pool.Query(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`, t.seq
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
 WHERE a.run_id = $1
 UNION ALL
 SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = $1 AND lease_token IS NOT NULL
 ORDER BY 21, 3`, runID)
 	} else {
-		rows, err = s.pool.Query(ctx, `SELECT `+attemptCols+`, 0::bigint FROM attempts WHERE run_id = $1 AND task_id = $2
+		rows, err = s.pool.Query(ctx, `SELECT `+sqlrow.AttemptCols+`, 0::bigint FROM attempts WHERE run_id = $1 AND task_id = $2
 UNION ALL
 SELECT `+inProgressCols+`, 0::bigint FROM task_runs WHERE run_id = $1 AND task_id = $2 AND lease_token IS NOT NULL
 ORDER BY 3`, runID, taskID)
@@ -533,7 +372,7 @@ ORDER BY 3`, runID, taskID)
 	out := []*cairn.Attempt{}
 	for rows.Next() {
 		var seq int64
-		a, err := scanAttempt(rows, &seq)
+		a, err := sqlrow.Attempt(rows, &seq)
 		if err != nil {
 			return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The server's API tokens (migrations/postgres/0005, the worker role of
@@ -20,21 +20,21 @@ import (
 // compare-and-set that several servers on one database cannot double.
 
 // TouchEvery is how often a token's last_used_at is written at most.
-const TouchEvery = rows.TouchEvery
+const TouchEvery = sqlrow.TouchEvery
 
 // CreateToken stores t, whose secret hashes to hash (auth.New), and the
 // audit entry of its creation by actor, in one transaction. An id or hash
 // already stored wraps cairn.ErrConflict.
 func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor string) error {
-	if err := rows.CheckNewToken(t, hash); err != nil {
+	if err := sqlrow.CheckNewToken(t, hash); err != nil {
 		return err
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := s.exec(ctx, tx, `INSERT INTO tokens (id, hash, role, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			t.ID, hash, string(t.Role), t.Name, t.CreatedAt.UnixNano(), rows.Nanos(t.ExpiresAt)); err != nil {
+			t.ID, hash, string(t.Role), t.Name, t.CreatedAt.UnixNano(), sqlrow.Nanos(t.ExpiresAt)); err != nil {
 			return err
 		}
-		_, err := s.addAudit(ctx, tx, scheduler.Audit{At: t.CreatedAt, Actor: actor, Action: scheduler.AuditTokenCreate, Detail: rows.TokenDetail(t)})
+		_, err := s.addAudit(ctx, tx, scheduler.Audit{At: t.CreatedAt, Actor: actor, Action: scheduler.AuditTokenCreate, Detail: sqlrow.TokenDetail(t)})
 		return err
 	})
 	if err != nil {
@@ -46,14 +46,14 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor strin
 // ListTokens returns every token, revoked and expired ones included,
 // newest first.
 func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+rows.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
+	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", translate(err))
 	}
 	defer rs.Close()
 	out := []auth.Token{}
 	for rs.Next() {
-		t, err := rows.Token(rs, nil)
+		t, err := sqlrow.Token(rs, nil)
 		if err != nil {
 			return nil, fmt.Errorf("list tokens: %w", translate(err))
 		}
@@ -73,18 +73,18 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, 
 	var t auth.Token
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		if t, err = rows.Token(s.queryRow(ctx, tx, `SELECT `+rows.TokenCols+` FROM tokens WHERE id = $1 FOR UPDATE`, id), nil); noRows(err) {
-			return rows.NoSuchToken(id)
+		if t, err = sqlrow.Token(s.queryRow(ctx, tx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = $1 FOR UPDATE`, id), nil); noRows(err) {
+			return sqlrow.NoSuchToken(id)
 		} else if err != nil {
 			return translate(err)
 		}
-		if err := rows.Revoke(&t); err != nil {
+		if err := sqlrow.Revoke(&t); err != nil {
 			return err
 		}
 		if _, err := s.exec(ctx, tx, `UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, t.RevokedAt.UnixNano(), id); err != nil {
 			return err
 		}
-		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.RevokedAt, Actor: actor, Action: scheduler.AuditTokenRevoke, Detail: rows.TokenDetail(t)})
+		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.RevokedAt, Actor: actor, Action: scheduler.AuditTokenRevoke, Detail: sqlrow.TokenDetail(t)})
 		return err
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, 
 }
 
 // AuthenticateToken returns the token whose text (cairn_ID_SECRET) was
-// presented, if it is valid now: see rows.TokenIO.Authenticate (by id,
+// presented, if it is valid now: see sqlrow.TokenIO.Authenticate (by id,
 // then the secret's hash compared in constant time; last_used_at written
 // at most once per TouchEvery).
 func (s *Store) AuthenticateToken(ctx context.Context, text string) (auth.Token, error) {
@@ -110,12 +110,12 @@ func (s *Store) ValidToken(ctx context.Context, id string) (auth.Token, error) {
 	return s.tokenIO().Valid(ctx, id)
 }
 
-func (s *Store) tokenIO() rows.TokenIO { return rows.TokenIO{Read: s.token, Touch: s.touchToken} }
+func (s *Store) tokenIO() sqlrow.TokenIO { return sqlrow.TokenIO{Read: s.token, Touch: s.touchToken} }
 
 // token reads token id with its hash. Errors: cairn.ErrNotFound.
 func (s *Store) token(ctx context.Context, id string) (auth.Token, string, error) {
 	var hash string
-	t, err := rows.Token(s.pool.QueryRow(ctx, `SELECT `+rows.TokenCols+`, hash FROM tokens WHERE id = $1`, id), &hash)
+	t, err := sqlrow.Token(s.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+`, hash FROM tokens WHERE id = $1`, id), &hash)
 	if noRows(err) {
 		return auth.Token{}, "", fmt.Errorf("read token %s: %w", id, cairn.ErrNotFound)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The registrations of remote workers (migrations/postgres/0010), written
@@ -161,7 +162,7 @@ func (s *Store) LoseWorkers(ctx context.Context, now time.Time, limit int) ([]ca
 		rows, err := s.query(ctx, tx, `UPDATE workers w SET state = 'lost' FROM (
 	SELECT id FROM workers WHERE state IN ('active', 'draining') AND expires_at <= `+s.clock(1)+`
 	ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS x
-WHERE w.id = x.id RETURNING `+prefixed("w.", workerCols), now.UnixNano(), int64(limit))
+WHERE w.id = x.id RETURNING `+sqlrow.Prefixed("w.", workerCols), now.UnixNano(), int64(limit))
 		if err != nil {
 			return err
 		}

@@ -10,15 +10,16 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // GetTaskRun returns task taskID of run runID. Errors: cairn.ErrNotFound.
 func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error) {
-	st, err := s.readStmt(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = ? AND task_id = ?`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND task_id = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, err)
 	}
-	t, err := scanTaskRun(st.QueryRowContext(ctx, runID, taskID))
+	t, err := sqlrow.TaskRun(st.QueryRowContext(ctx, runID, taskID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, cairn.ErrNotFound)
 	}

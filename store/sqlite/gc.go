@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Retention says which runs keep their artifacts from cairn gc
@@ -18,8 +19,8 @@ type Retention = scheduler.Retention
 // lineage of every model version not archived — what reproducing it
 // needs. It reads one snapshot of the database.
 func (s *Store) NeededArtifacts(ctx context.Context, r Retention) (map[string]string, error) {
-	if r.KeepLast < 0 || r.KeepWithin < 0 {
-		return nil, fmt.Errorf("needed artifacts: a negative retention (%d runs, %s)", r.KeepLast, r.KeepWithin)
+	if err := sqlrow.CheckRetention(r); err != nil {
+		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, `WITH RECURSIVE
 kept(id) AS (

@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Lineage (issue #19): the transaction that records attempts ending also
@@ -180,27 +180,21 @@ func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...
 // Artifact returns what the store knows of the artifact digest, or an
 // error wrapping cairn.ErrNotFound.
 func (s *Store) Artifact(ctx context.Context, digest string) (*cairn.ArtifactRecord, error) {
-	var (
-		a       cairn.ArtifactRecord
-		created int64
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts WHERE digest = ?`, digest).
-		Scan(&a.Digest, &a.Size, &a.MediaType, &a.Producer.RunID, &a.Producer.TaskID, &a.Producer.Number, &created)
+	a, err := sqlrow.Artifact(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts WHERE digest = ?`, digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("artifact %s: %w", digest, cairn.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read artifact %s: %w", digest, translate(err))
 	}
-	a.CreatedAt = time.Unix(0, created).UTC()
-	return &a, nil
+	return a, nil
 }
 
 // ArtifactEdges returns the edges that name digest in direction dir
 // (cairn.LineageOut: the attempts that wrote it; cairn.LineageIn: those
 // that read it), oldest attempt first.
 func (s *Store) ArtifactEdges(ctx context.Context, digest, dir string) ([]cairn.LineageEdge, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
 FROM lineage l JOIN attempts a ON a.run_id = l.run_id AND a.task_id = l.task_id AND a.number = l.attempt
 WHERE l.digest = ? AND l.direction = ? ORDER BY a.finished_at, l.run_id, l.task_id, l.attempt, l.port`, digest, dir)
 	if err != nil {
@@ -212,7 +206,7 @@ WHERE l.digest = ? AND l.direction = ? ORDER BY a.finished_at, l.run_id, l.task_
 // AttemptEdges returns the inputs and outputs of one attempt, inputs
 // first, each by port.
 func (s *Store) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT run_id, task_id, attempt, direction, port, digest FROM lineage
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.EdgeCols+` FROM lineage
 WHERE run_id = ? AND task_id = ? AND attempt = ? ORDER BY direction, port`, a.RunID, a.TaskID, a.Number)
 	if err != nil {
 		return nil, fmt.Errorf("read the lineage of %s: %w", a, translate(err))
@@ -221,17 +215,14 @@ WHERE run_id = ? AND task_id = ? AND attempt = ? ORDER BY direction, port`, a.Ru
 }
 
 func scanEdges(rows *sql.Rows) ([]cairn.LineageEdge, error) {
-	defer rows.Close()
 	out := []cairn.LineageEdge{}
-	for rows.Next() {
-		var e cairn.LineageEdge
-		if err := rows.Scan(&e.Attempt.RunID, &e.Attempt.TaskID, &e.Attempt.Number, &e.Direction, &e.Port, &e.Digest); err != nil {
-			return nil, fmt.Errorf("read lineage: %w", translate(err))
-		}
+	err := scanAll(rows, func(sc scanner) error {
+		e, err := sqlrow.Edge(sc)
 		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read lineage: %w", translate(err))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read lineage: %w", err)
 	}
 	return out, nil
 }
@@ -239,9 +230,9 @@ func scanEdges(rows *sql.Rows) ([]cairn.LineageEdge, error) {
 // Attempt returns one attempt as it ended, or an error wrapping
 // cairn.ErrNotFound (an attempt in progress is not found here).
 func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+attemptCols+` FROM attempts WHERE run_id = ? AND task_id = ? AND number = ?`,
+	row := s.r.QueryRowContext(ctx, `SELECT `+sqlrow.AttemptCols+` FROM attempts WHERE run_id = ? AND task_id = ? AND number = ?`,
 		a.RunID, a.TaskID, a.Number)
-	at, err := scanAttempt(row)
+	at, err := sqlrow.Attempt(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("attempt %s: %w", a, cairn.ErrNotFound)
 	}
@@ -259,7 +250,7 @@ type CachedAttempt = cairn.CachedAttempt
 // index attempts_cache: its condition that the key is not empty is what
 // lets SQLite use it (a bound key does not imply it), else every attempt
 // is scanned.
-const findCachedQuery = `SELECT run_id, task_id, number, outputs, metrics FROM attempts
+const findCachedQuery = `SELECT ` + sqlrow.FindCachedCols + ` FROM attempts
 WHERE cache_key = ? AND cache_key != '' AND state = 'succeeded' AND cached_run = '' ORDER BY finished_at DESC LIMIT ?`
 
 // FindCached returns up to limit earlier successes with cache key key,
@@ -273,30 +264,15 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
 	}
-	defer rows.Close()
 	var out []CachedAttempt
-	for rows.Next() {
-		var (
-			c                CachedAttempt
-			outputs, metrics []byte
-		)
-		if err := rows.Scan(&c.Attempt.RunID, &c.Attempt.TaskID, &c.Attempt.Number, &outputs, &metrics); err != nil {
-			return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
+	if err := scanAll(rows, func(sc scanner) error {
+		c, err := sqlrow.Cached(sc)
+		if err == nil {
+			out = append(out, c)
 		}
-		if outputs != nil {
-			if err := json.Unmarshal(outputs, &c.Outputs); err != nil {
-				return nil, fmt.Errorf("find cached %s: decode outputs of %s: %w", key, c.Attempt, err)
-			}
-		}
-		if metrics != nil {
-			if err := json.Unmarshal(metrics, &c.Metrics); err != nil {
-				return nil, fmt.Errorf("find cached %s: decode metrics of %s: %w", key, c.Attempt, err)
-			}
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, err)
 	}
 	return out, nil
 }
@@ -305,10 +281,10 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 // taskID in runs of workflow, other than in run exceptRun: what a cache
 // miss is explained against.
 func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
-	row := s.r.QueryRowContext(ctx, `SELECT `+prefixed("a.", attemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
+	row := s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
 WHERE r.workflow = ? AND a.task_id = ? AND a.run_id != ? AND a.state = 'succeeded' ORDER BY a.finished_at DESC LIMIT 1`,
 		workflow, taskID, exceptRun)
-	at, err := scanAttempt(row)
+	at, err := sqlrow.Attempt(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("an earlier success of %s in workflow %s: %w", taskID, workflow, cairn.ErrNotFound)
 	}
@@ -316,10 +292,4 @@ WHERE r.workflow = ? AND a.task_id = ? AND a.run_id != ? AND a.state = 'succeede
 		return nil, fmt.Errorf("read the last success of %s: %w", taskID, translate(err))
 	}
 	return at, nil
-}
-
-// prefixed qualifies each of a list of columns.
-func prefixed(p, cols string) string {
-	parts := strings.Split(strings.Join(strings.Fields(cols), " "), ", ")
-	return p + strings.Join(parts, ", "+p)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Lineage queries (cairn lineage, the artifact and lineage pages): an
@@ -27,7 +28,7 @@ func (s *Store) ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit i
 	lo := "sha256:" + hexPrefix
 	// Every digest starting with lo sorts in [lo, lo+"g"): hex digits
 	// are below 'g'.
-	rows, err := s.r.QueryContext(ctx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
 WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?`, lo, lo+"g", limit)
 	if err != nil {
 		return nil, fmt.Errorf("find artifacts %s…: %w", lo, translate(err))
@@ -35,7 +36,7 @@ WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?`, lo, lo+"g", limit)
 	defer rows.Close()
 	var out []*cairn.ArtifactRecord
 	for rows.Next() {
-		a, err := scanArtifact(rows)
+		a, err := sqlrow.Artifact(rows)
 		if err != nil {
 			return nil, fmt.Errorf("find artifacts %s…: %w", lo, translate(err))
 		}
@@ -47,22 +48,10 @@ WHERE digest >= ? AND digest < ? ORDER BY digest LIMIT ?`, lo, lo+"g", limit)
 	return out, nil
 }
 
-func scanArtifact(sc scanner) (*cairn.ArtifactRecord, error) {
-	var (
-		a       cairn.ArtifactRecord
-		created int64
-	)
-	if err := sc.Scan(&a.Digest, &a.Size, &a.MediaType, &a.Producer.RunID, &a.Producer.TaskID, &a.Producer.Number, &created); err != nil {
-		return nil, err
-	}
-	a.CreatedAt = fromNanos(sql.NullInt64{Int64: created, Valid: true})
-	return &a, nil
-}
-
 // ModelsOf returns the model versions registered from artifact digest,
 // by name and version.
 func (s *Store) ModelsOf(ctx context.Context, digest string) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, modelSelect+` WHERE m.digest = ? ORDER BY m.name, m.version`, digest)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.digest = ? ORDER BY m.name, m.version`, digest)
 }
 
 // The closure of the lineage graph from a set of artifacts (a JSON array
@@ -117,11 +106,9 @@ WHERE l.digest IN (SELECT value FROM json_each(?1)) AND l.direction = 'in'`
 // tell whether it was cut short, and applies the bound). A closure of
 // more than MaxLineageAttempts attempts is refused.
 func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error) {
-	if dir != cairn.LineageIn && dir != cairn.LineageOut {
-		return nil, fmt.Errorf("lineage closure: direction %q is not %q or %q", dir, cairn.LineageIn, cairn.LineageOut)
-	}
-	if depth < 0 {
-		return nil, fmt.Errorf("lineage closure: negative depth %d", depth)
+	depth, err := sqlrow.CheckClosure(dir, depth)
+	if err != nil {
+		return nil, err
 	}
 	rootsJSON, err := json.Marshal(roots)
 	if err != nil {
@@ -139,20 +126,11 @@ func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, 
 	return g, nil
 }
 
-// boundedDepth is the deepest bound the closure query follows level by
-// level: a bounded query keeps a row per digest and level, which on a
-// cycle is a row per level; past it the whole closure is read (a row per
-// digest) and the reader applies the bound.
-const boundedDepth = 64
-
 // MaxLineageAttempts bounds the attempts one closure may reach: past it
 // the query is refused, and a bound (a depth) is needed.
-const MaxLineageAttempts = 20000
+const MaxLineageAttempts = sqlrow.MaxLineageAttempts
 
 func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, depth int) (*cairn.LineageGraph, error) {
-	if depth > boundedDepth {
-		depth = 0
-	}
 	var args []any
 	if depth > 0 {
 		args = []any{roots, depth}
@@ -182,13 +160,13 @@ func (s *Store) closure(ctx context.Context, tx *sql.Tx, roots, dir string, dept
 	if err := json.Unmarshal(refs, &count); err != nil {
 		return nil, err
 	}
-	if len(count) > MaxLineageAttempts {
-		return nil, fmt.Errorf("it reaches %d attempts, more than %d: give a depth to read less", len(count), MaxLineageAttempts)
+	if err := sqlrow.TooManyAttempts(len(count)); err != nil {
+		return nil, err
 	}
 	const attemptSet = `(SELECT json_extract(value, '$[0]') AS run_id, json_extract(value, '$[1]') AS task_id, json_extract(value, '$[2]') AS n FROM json_each(?1))`
-	g := &cairn.LineageGraph{Writers: map[string][]cairn.AttemptRef{}, WriterCount: map[string]int{}}
+	g := sqlrow.NewLineageGraph()
 
-	rows, err := s.rtxQuery(ctx, tx, `SELECT l.run_id, l.task_id, l.attempt, l.direction, l.port, l.digest
+	rows, err := s.rtxQuery(ctx, tx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
 FROM `+attemptSet+` s JOIN lineage l ON l.run_id = s.run_id AND l.task_id = s.task_id AND l.attempt = s.n
 ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, string(refs))
 	if err != nil {
@@ -198,14 +176,14 @@ ORDER BY l.run_id, l.task_id, l.attempt, l.direction, l.port`, string(refs))
 		return nil, err
 	}
 
-	rows, err = s.rtxQuery(ctx, tx, `SELECT `+prefixed("a.", attemptCols)+`
+	rows, err = s.rtxQuery(ctx, tx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`
 FROM `+attemptSet+` s JOIN attempts a ON a.run_id = s.run_id AND a.task_id = s.task_id AND a.number = s.n
 ORDER BY a.run_id, a.task_id, a.number`, string(refs))
 	if err != nil {
 		return nil, translate(err)
 	}
 	if err := scanAll(rows, func(sc scanner) error {
-		a, err := scanAttempt(sc)
+		a, err := sqlrow.Attempt(sc)
 		g.Attempts = append(g.Attempts, a)
 		return err
 	}); err != nil {
@@ -213,31 +191,17 @@ ORDER BY a.run_id, a.task_id, a.number`, string(refs))
 	}
 
 	// Every artifact the edges or the roots name.
-	set := map[string]bool{}
-	var all []string
-	add := func(d string) {
-		if !set[d] {
-			set[d] = true
-			all = append(all, d)
-		}
-	}
-	for _, d := range digests {
-		add(d)
-	}
-	for _, e := range g.Edges {
-		add(e.Digest)
-	}
-	allJSON, err := json.Marshal(all)
+	allJSON, err := json.Marshal(sqlrow.ClosureDigests(digests, g.Edges))
 	if err != nil {
 		return nil, err
 	}
-	rows, err = s.rtxQuery(ctx, tx, `SELECT digest, size, media_type, run_id, task_id, attempt, created_at FROM artifacts
+	rows, err = s.rtxQuery(ctx, tx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
 WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJSON))
 	if err != nil {
 		return nil, translate(err)
 	}
 	if err := scanAll(rows, func(sc scanner) error {
-		a, err := scanArtifact(sc)
+		a, err := sqlrow.Artifact(sc)
 		g.Artifacts = append(g.Artifacts, a)
 		return err
 	}); err != nil {
@@ -258,26 +222,16 @@ WHERE digest IN (SELECT value FROM json_each(?1)) ORDER BY digest`, string(allJS
 	if err != nil {
 		return nil, translate(err)
 	}
-	if err := scanAll(rows, func(sc scanner) error {
-		var (
-			d string
-			a cairn.AttemptRef
-			n int
-		)
-		err := sc.Scan(&d, &a.RunID, &a.TaskID, &a.Number, &n)
-		g.Writers[d] = append(g.Writers[d], a)
-		g.WriterCount[d] = n
-		return err
-	}); err != nil {
+	if err := scanAll(rows, func(sc scanner) error { return sqlrow.Writer(sc, g) }); err != nil {
 		return nil, err
 	}
 
-	rows, err = s.rtxQuery(ctx, tx, modelSelect+` WHERE m.digest IN (SELECT value FROM json_each(?1)) ORDER BY m.name, m.version`, string(allJSON))
+	rows, err = s.rtxQuery(ctx, tx, sqlrow.ModelSelect+` WHERE m.digest IN (SELECT value FROM json_each(?1)) ORDER BY m.name, m.version`, string(allJSON))
 	if err != nil {
 		return nil, translate(err)
 	}
 	if err := scanAll(rows, func(sc scanner) error {
-		m, err := scanModel(sc)
+		m, err := sqlrow.Model(sc)
 		if m != nil {
 			g.Models = append(g.Models, m)
 		}
@@ -292,15 +246,8 @@ WHERE id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?1)) ORD
 		return nil, translate(err)
 	}
 	if err := scanAll(rows, func(sc scanner) error {
-		var (
-			r       cairn.LineageRun
-			state   string
-			created int64
-		)
-		err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &state, &created, &r.ReproduceOf)
-		r.State = cairn.RunState(state)
-		r.CreatedAt = fromNanos(sql.NullInt64{Int64: created, Valid: true})
-		g.Runs = append(g.Runs, &r)
+		r, err := sqlrow.LineageRun(sc)
+		g.Runs = append(g.Runs, r)
 		return err
 	}); err != nil {
 		return nil, err

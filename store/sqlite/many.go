@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Set-based writes: one statement over many rows, its rows given as a
@@ -190,9 +191,9 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 RETURNING `+qualifiedTaskCols)
 }
 
-// qualifiedTaskCols is taskCols naming task_runs, for statements that
+// qualifiedTaskCols is sqlrow.TaskCols naming task_runs, for statements that
 // join it with others.
-var qualifiedTaskCols = "task_runs." + strings.Join(strings.Split(strings.ReplaceAll(taskCols, "\n\t", " "), ", "), ", task_runs.")
+var qualifiedTaskCols = "task_runs." + strings.Join(strings.Split(strings.ReplaceAll(sqlrow.TaskCols, "\n\t", " "), ", "), ", task_runs.")
 
 // endAttemptsCols is the width of a row of endAttemptsQuery's list.
 const endAttemptsCols = 18
@@ -267,7 +268,7 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		defer res.Close()
 		n := int64(0)
 		for res.Next() {
-			t, err := scanTaskRun(res)
+			t, err := sqlrow.TaskRun(res)
 			if err != nil {
 				return translate(err)
 			}

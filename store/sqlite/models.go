@@ -3,53 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The model registry (issue #19): versions numbered from 1 per name, one
 // per (name, artifact digest), at most one in production per name (a
 // partial unique index); every change of stage is a row of model_stages,
 // written with it, which rollback reads.
-
-const modelCols = `name, version, digest, stage, metrics, report, run_id, task_id, attempt, created_at, stage_changed_at`
-
-// modelSelect reads a version with its artifact's size and media type.
-const modelSelect = `SELECT m.name, m.version, m.digest, m.stage, m.metrics, m.report, m.run_id, m.task_id, m.attempt,
-	m.created_at, m.stage_changed_at, coalesce(a.size, 0), coalesce(a.media_type, '')
-FROM models m LEFT JOIN artifacts a ON a.digest = m.digest`
-
-func scanModel(sc scanner) (*cairn.ModelVersion, error) {
-	var (
-		m                cairn.ModelVersion
-		stage            string
-		metrics, report  []byte
-		created, changed int64
-	)
-	if err := sc.Scan(&m.Name, &m.Version, &m.Model.Digest, &stage, &metrics, &report, &m.Producer.RunID, &m.Producer.TaskID,
-		&m.Producer.Number, &created, &changed, &m.Model.Size, &m.Model.MediaType); err != nil {
-		return nil, err
-	}
-	m.Stage = cairn.ModelStage(stage)
-	m.CreatedAt, m.StageChangedAt = time.Unix(0, created).UTC(), time.Unix(0, changed).UTC()
-	if metrics != nil {
-		if err := json.Unmarshal(metrics, &m.Metrics); err != nil {
-			return nil, fmt.Errorf("model %s@%d: decode metrics: %w", m.Name, m.Version, err)
-		}
-	}
-	if report != nil {
-		m.Report = new(cairn.ArtifactRef)
-		if err := json.Unmarshal(report, m.Report); err != nil {
-			return nil, fmt.Errorf("model %s@%d: decode report: %w", m.Name, m.Version, err)
-		}
-	}
-	return &m, nil
-}
 
 // registerModel registers reg (or finds the version of the same name and
 // digest) and moves it to reg.Stage; it returns the version.
@@ -83,7 +48,7 @@ ON CONFLICT (digest) DO NOTHING`, reg.Model.Digest, reg.Model.Size, reg.Model.Me
 				return 0, err
 			}
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+modelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+sqlrow.ModelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano()); err != nil {
 			return 0, err
 		}
@@ -167,7 +132,7 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
 			return err
 		}
-		a, err := rows.PromoteAudit(name, version, from, stage, was, actor, now)
+		a, err := sqlrow.PromoteAudit(name, version, from, stage, was, actor, now)
 		if err != nil {
 			return err
 		}
@@ -187,7 +152,7 @@ func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, vers
 	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = ?`, name).Scan(&n, &max); err != nil {
 		return translate(err)
 	}
-	return rows.NoSuchVersion(name, version, n, max)
+	return sqlrow.NoSuchVersion(name, version, n, max)
 }
 
 // RollbackModel puts back in production the version that was there
@@ -230,7 +195,7 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
 			return err
 		}
-		a, err := rows.RollbackAudit(name, cur, back, actor, now)
+		a, err := sqlrow.RollbackAudit(name, cur, back, actor, now)
 		if err != nil {
 			return err
 		}
@@ -245,7 +210,7 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 
 // ModelVersion returns one version, or an error wrapping cairn.ErrNotFound.
 func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error) {
-	m, err := scanModel(s.r.QueryRowContext(ctx, modelSelect+` WHERE m.name = ? AND m.version = ?`, name, version))
+	m, err := sqlrow.Model(s.r.QueryRowContext(ctx, sqlrow.ModelSelect+` WHERE m.name = ? AND m.version = ?`, name, version))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("model %s@%d: %w", name, version, cairn.ErrNotFound)
 	}
@@ -258,7 +223,7 @@ func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*ca
 // ProductionModel returns the version of name in production, or an error
 // wrapping cairn.ErrNotFound.
 func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelVersion, error) {
-	m, err := scanModel(s.r.QueryRowContext(ctx, modelSelect+` WHERE m.name = ? AND m.stage = 'production'`, name))
+	m, err := sqlrow.Model(s.r.QueryRowContext(ctx, sqlrow.ModelSelect+` WHERE m.name = ? AND m.stage = 'production'`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("model %s has no version in production: %w", name, cairn.ErrNotFound)
 	}
@@ -271,13 +236,13 @@ func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelV
 // ModelVersions returns the versions of name, newest first (empty when
 // none).
 func (s *Store) ModelVersions(ctx context.Context, name string) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, modelSelect+` WHERE m.name = ? ORDER BY m.version DESC`, name)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.name = ? ORDER BY m.version DESC`, name)
 }
 
 // Models returns, per model name in order, its newest version and its
 // production one (the same row once when they are one).
 func (s *Store) Models(ctx context.Context) ([]*cairn.ModelVersion, error) {
-	return s.models(ctx, modelSelect+` WHERE m.stage = 'production' OR m.version = (SELECT max(version) FROM models n WHERE n.name = m.name)
+	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.stage = 'production' OR m.version = (SELECT max(version) FROM models n WHERE n.name = m.name)
 ORDER BY m.name, m.version DESC`)
 }
 
@@ -289,7 +254,7 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 	defer rows.Close()
 	out := []*cairn.ModelVersion{}
 	for rows.Next() {
-		m, err := scanModel(rows)
+		m, err := sqlrow.Model(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list models: %w", translate(err))
 		}
@@ -310,22 +275,13 @@ func (s *Store) ModelHistory(ctx context.Context, name string) ([]ModelStageChan
 	if err != nil {
 		return nil, fmt.Errorf("read the history of model %s: %w", name, translate(err))
 	}
-	defer rows.Close()
 	out := []ModelStageChange{}
-	for rows.Next() {
-		var (
-			c        ModelStageChange
-			from, to string
-			at       int64
-		)
-		if err := rows.Scan(&c.Version, &from, &to, &c.Reason, &c.Actor, &at); err != nil {
-			return nil, fmt.Errorf("read the history of model %s: %w", name, translate(err))
-		}
-		c.From, c.To, c.At = cairn.ModelStage(from), cairn.ModelStage(to), time.Unix(0, at).UTC()
+	if err := scanAll(rows, func(sc scanner) error {
+		c, err := sqlrow.StageChange(sc)
 		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read the history of model %s: %w", name, translate(err))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("read the history of model %s: %w", name, err)
 	}
 	return out, nil
 }

@@ -1,10 +1,8 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,19 +10,10 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
-const runCols = `id, workflow, digest, source_path, source, params, state, max_active, cancel_requested, error,
-	created_at, started_at, finished_at, owner, owner_expires_at, version, max_active_runs, reproduce_of, "trigger", scheduled_for`
-
-const taskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
-	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
-	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache`
-
-const attemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
-	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
-
-// inProgressCols are attemptCols of the attempt in progress, read from its
+// inProgressCols are sqlrow.AttemptCols of the attempt in progress, read from its
 // task run.
 const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_started_at, attempt_running_at, NULL, '', '', 0,
 	NULL, '', type, '', params, '', '', '', 0`
@@ -57,151 +46,8 @@ func freshTask(t *cairn.TaskRun) bool {
 		t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() && t.FinishedAt.IsZero()
 }
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanRun(sc scanner) (*cairn.Run, error) {
-	var (
-		r                                       cairn.Run
-		state                                   string
-		params                                  []byte
-		cancel                                  int
-		created, started, finished, ownerExpiry sql.NullInt64
-		trigger                                 string
-		slot                                    sql.NullInt64
-	)
-	if err := sc.Scan(&r.ID, &r.Workflow, &r.Digest, &r.SourcePath, &r.Source, &params, &state, &r.MaxActive, &cancel,
-		&r.Error, &created, &started, &finished, &r.Owner, &ownerExpiry, &r.Version, &r.MaxActiveRuns, &r.ReproduceOf, &trigger, &slot); err != nil {
-		return nil, err
-	}
-	r.Trigger, r.ScheduledFor = cairn.Trigger(trigger), fromNanos(slot)
-	r.State = cairn.RunState(state)
-	r.CancelRequested = cancel != 0
-	r.CreatedAt, r.StartedAt, r.FinishedAt = fromNanos(created), fromNanos(started), fromNanos(finished)
-	r.OwnerExpiresAt = fromNanos(ownerExpiry)
-	if params != nil {
-		if err := decodeParams(params, &r.Params); err != nil {
-			return nil, fmt.Errorf("decode params of run %s: %w", r.ID, err)
-		}
-	}
-	return &r, nil
-}
-
-// decodeParams decodes a run's params keeping integers exact: a seed of
-// 2^53+1 comes back as the int64 it was, not as the nearest float64.
-func decodeParams(b []byte, params *map[string]any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(params); err != nil {
-		return err
-	}
-	for k, v := range *params {
-		(*params)[k] = exactNumbers(v)
-	}
-	return nil
-}
-
-// exactNumbers turns the json.Numbers in v into int64 where they are
-// integers that fit, float64 where they have a fraction or an exponent,
-// and leaves an integer beyond int64 a json.Number, exact, as the
-// workflows package gives it (a seed of 2^64-1 stays that seed).
-func exactNumbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		if !strings.ContainsAny(string(v), ".eE") {
-			return v
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = exactNumbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = exactNumbers(v[k])
-		}
-	}
-	return v
-}
-
-func scanTaskRun(sc scanner) (*cairn.TaskRun, error) {
-	var (
-		t                                   cairn.TaskRun
-		state                               string
-		backoff, maxBackoff, timeout        int64
-		params, inputs, outputs, metrics    []byte
-		token, worker                       sql.NullString
-		retryAt, expires, started, finished sql.NullInt64
-	)
-	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &t.Attempt, &t.Retry.Retries, &backoff, &t.Retry.Factor,
-		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &t.Retry.MaxInterruptions, &t.Interrupted, &t.InterruptedInARow, &t.Round, &t.FailedBefore,
-		&t.Cache); err != nil {
-		return nil, err
-	}
-	t.State = cairn.TaskState(state)
-	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
-	if params != nil {
-		t.Params = json.RawMessage(params)
-	}
-	if inputs != nil {
-		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
-			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	if outputs != nil {
-		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
-			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	if metrics != nil {
-		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
-			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
-		}
-	}
-	t.RetryAt, t.LeaseExpiresAt = fromNanos(retryAt), fromNanos(expires)
-	t.StartedAt, t.FinishedAt = fromNanos(started), fromNanos(finished)
-	t.LeaseToken, t.LeaseWorker = token.String, worker.String
-	return &t, nil
-}
-
-// scanAttempt reads attemptCols, then extra.
-func scanAttempt(sc scanner, extra ...any) (*cairn.Attempt, error) {
-	var (
-		a                          cairn.Attempt
-		state                      string
-		started, running, finished sql.NullInt64
-		retryable                  int
-		exit                       sql.NullInt64
-		plugin                     string
-		params                     []byte
-	)
-	if err := sc.Scan(append([]any{&a.RunID, &a.TaskID, &a.Number, &state, &a.Worker, &started, &running, &finished, &a.Error,
-		&a.Stack, &retryable, &exit, &plugin, &a.Type, &a.Version, &params, &a.CacheKey, &a.CachedFrom.RunID,
-		&a.CachedFrom.TaskID, &a.CachedFrom.Number}, extra...)...); err != nil {
-		return nil, err
-	}
-	if params != nil {
-		a.Params = json.RawMessage(params)
-	}
-	if plugin != "" {
-		a.Plugin = new(cairn.PluginRef)
-		if err := json.Unmarshal([]byte(plugin), a.Plugin); err != nil {
-			return nil, fmt.Errorf("attempt %d of %s/%s: plugin: %w", a.Number, a.RunID, a.TaskID, err)
-		}
-	}
-	a.State = cairn.TaskState(state)
-	a.StartedAt, a.RunningAt, a.FinishedAt = fromNanos(started), fromNanos(running), fromNanos(finished)
-	a.Retryable = retryable != 0
-	if exit.Valid {
-		c := int(exit.Int64)
-		a.ExitCode = &c
-	}
-	return &a, nil
-}
+// scanner is a row of a result (sqlrow.Scanner).
+type scanner = sqlrow.Scanner
 
 // CreateRun inserts run and its task runs in one transaction and sets
 // their Version to 1 (and an empty Trigger to cairn.TriggerManual). Errors: cairn.ErrConflict if the run id exists; a
@@ -238,7 +84,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 	trigger := run.Trigger
 	return func(ctx context.Context, tx *sql.Tx) error {
 		args := make([]any, 0, taskInsertRows*25)
-		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+runCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+sqlrow.RunCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
 			run.Owner, nanos(run.OwnerExpiresAt), run.MaxActiveRuns, run.ReproduceOf, string(trigger), nanos(run.ScheduledFor)); err != nil {
@@ -378,11 +224,11 @@ func (s *Store) nextReadyGen(ctx context.Context, tx *sql.Tx) (int64, error) {
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
-	st, err := s.readStmt(ctx, `SELECT `+runCols+` FROM runs WHERE id = ?`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.RunCols+` FROM runs WHERE id = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("get run %s: %w", id, err)
 	}
-	r, err := scanRun(st.QueryRowContext(ctx, id))
+	r, err := sqlrow.Run(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("get run %s: %w", id, cairn.ErrNotFound)
 	}
@@ -472,7 +318,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 		limit = defaultListLimit
 	}
 	args = append(args, limit)
-	query := `SELECT ` + runCols + ` FROM runs`
+	query := `SELECT ` + sqlrow.RunCols + ` FROM runs`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -488,7 +334,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 	defer rows.Close()
 	runs := []*cairn.Run{}
 	for rows.Next() {
-		r, err := scanRun(rows)
+		r, err := sqlrow.Run(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list runs: %w", translate(err))
 		}
@@ -503,7 +349,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 // ListTaskRuns returns run runID's task runs in creation order; an empty
 // slice for an unknown run.
 func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error) {
-	st, err := s.readStmt(ctx, `SELECT `+taskCols+` FROM task_runs WHERE run_id = ? ORDER BY seq`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? ORDER BY seq`)
 	if err != nil {
 		return nil, fmt.Errorf("list task runs of %s: %w", runID, err)
 	}
@@ -514,7 +360,7 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 	defer rows.Close()
 	out := []*cairn.TaskRun{}
 	for rows.Next() {
-		t, err := scanTaskRun(rows)
+		t, err := sqlrow.TaskRun(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 		}
@@ -538,7 +384,7 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 	// The attempts that ended are rows of attempts; the one in progress,
 	// if any, is on its task run (see migration 0007).
 	if taskID == "" {
-		st, err = s.readStmt(ctx, `SELECT `+prefixed("a.", attemptCols)+`, t.seq
+		st, err = s.readStmt(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`, t.seq
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
 WHERE a.run_id = ?
 UNION ALL
@@ -546,7 +392,7 @@ SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = ? AND lease_token I
 ORDER BY 21, 3`)
 		args = append(args, runID)
 	} else {
-		st, err = s.readStmt(ctx, `SELECT `+attemptCols+`, 0 FROM attempts WHERE run_id = ? AND task_id = ?
+		st, err = s.readStmt(ctx, `SELECT `+sqlrow.AttemptCols+`, 0 FROM attempts WHERE run_id = ? AND task_id = ?
 UNION ALL
 SELECT `+inProgressCols+`, 0 FROM task_runs WHERE run_id = ? AND task_id = ? AND lease_token IS NOT NULL
 ORDER BY 3`)
@@ -563,7 +409,7 @@ ORDER BY 3`)
 	out := []*cairn.Attempt{}
 	for rows.Next() {
 		var seq int64
-		a, err := scanAttempt(rows, &seq)
+		a, err := sqlrow.Attempt(rows, &seq)
 		if err != nil {
 			return nil, fmt.Errorf("list attempts of %s/%s: %w", runID, taskID, translate(err))
 		}
@@ -920,12 +766,12 @@ func (s *Store) claimRunFn(id, owner string, now time.Time, ttl time.Duration, s
 	return func(ctx context.Context, tx *sql.Tx) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE runs SET owner = ?, owner_expires_at = ?
 WHERE id = ? AND (owner = '' OR owner = ? OR owner_expires_at IS NULL OR owner_expires_at <= ? OR ?)
-RETURNING `+runCols)
+RETURNING `+sqlrow.RunCols)
 		if err != nil {
 			return err
 		}
 		s.stmts.Add(1)
-		run, err := scanRun(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
+		run, err := sqlrow.Run(st.QueryRowContext(ctx, owner, now.Add(ttl).UnixNano(), id, owner, now.UnixNano(), boolInt(steal)))
 		if errors.Is(err, sql.ErrNoRows) {
 			return s.runMissOrConflict(ctx, tx, id, "owned")
 		}

@@ -10,7 +10,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/internal/rows"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The server's API tokens (migrations/sqlite/0005): only the sha256 of a
@@ -19,13 +19,13 @@ import (
 
 // TouchEvery is how often a token's last_used_at is written at most: a
 // request that finds it more recent writes nothing.
-const TouchEvery = rows.TouchEvery
+const TouchEvery = sqlrow.TouchEvery
 
 // CreateToken stores t, whose secret hashes to hash (auth.New), and the
 // audit entry of its creation by actor, in one transaction. An id or hash
 // already stored wraps cairn.ErrConflict.
 func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor string) error {
-	if err := rows.CheckNewToken(t, hash); err != nil {
+	if err := sqlrow.CheckNewToken(t, hash); err != nil {
 		return err
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
@@ -37,7 +37,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor strin
 		if _, err := st.ExecContext(ctx, t.ID, hash, string(t.Role), t.Name, t.CreatedAt.UnixNano(), nanos(t.ExpiresAt)); err != nil {
 			return translate(err)
 		}
-		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.CreatedAt, Actor: actor, Action: scheduler.AuditTokenCreate, Detail: rows.TokenDetail(t)})
+		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.CreatedAt, Actor: actor, Action: scheduler.AuditTokenCreate, Detail: sqlrow.TokenDetail(t)})
 		return err
 	})
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor strin
 // ListTokens returns every token, revoked and expired ones included,
 // newest first.
 func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
-	st, err := s.readStmt(ctx, `SELECT `+rows.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -60,7 +60,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
 	defer rs.Close()
 	out := []auth.Token{}
 	for rs.Next() {
-		t, err := rows.Token(rs, nil)
+		t, err := sqlrow.Token(rs, nil)
 		if err != nil {
 			return nil, fmt.Errorf("list tokens: %w", translate(err))
 		}
@@ -78,17 +78,17 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
 func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, error) {
 	var t auth.Token
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		st, err := s.txStmt(ctx, tx, `SELECT `+rows.TokenCols+` FROM tokens WHERE id = ?`)
+		st, err := s.txStmt(ctx, tx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = ?`)
 		if err != nil {
 			return err
 		}
 		s.stmts.Add(1)
-		if t, err = rows.Token(st.QueryRowContext(ctx, id), nil); errors.Is(err, sql.ErrNoRows) {
-			return rows.NoSuchToken(id)
+		if t, err = sqlrow.Token(st.QueryRowContext(ctx, id), nil); errors.Is(err, sql.ErrNoRows) {
+			return sqlrow.NoSuchToken(id)
 		} else if err != nil {
 			return translate(err)
 		}
-		if err := rows.Revoke(&t); err != nil {
+		if err := sqlrow.Revoke(&t); err != nil {
 			return err
 		}
 		up, err := s.txStmt(ctx, tx, `UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`)
@@ -99,7 +99,7 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, 
 		if _, err := up.ExecContext(ctx, t.RevokedAt.UnixNano(), id); err != nil {
 			return translate(err)
 		}
-		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.RevokedAt, Actor: actor, Action: scheduler.AuditTokenRevoke, Detail: rows.TokenDetail(t)})
+		_, err = s.addAudit(ctx, tx, scheduler.Audit{At: t.RevokedAt, Actor: actor, Action: scheduler.AuditTokenRevoke, Detail: sqlrow.TokenDetail(t)})
 		return err
 	})
 	if err != nil {
@@ -109,7 +109,7 @@ func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, 
 }
 
 // AuthenticateToken returns the token whose text (cairn_ID_SECRET) was
-// presented, if it is valid now: see rows.TokenIO.Authenticate (by id,
+// presented, if it is valid now: see sqlrow.TokenIO.Authenticate (by id,
 // then the secret's hash compared in constant time; last_used_at written
 // at most once per TouchEvery).
 func (s *Store) AuthenticateToken(ctx context.Context, text string) (auth.Token, error) {
@@ -124,16 +124,16 @@ func (s *Store) ValidToken(ctx context.Context, id string) (auth.Token, error) {
 	return s.tokenIO().Valid(ctx, id)
 }
 
-func (s *Store) tokenIO() rows.TokenIO { return rows.TokenIO{Read: s.token, Touch: s.touchToken} }
+func (s *Store) tokenIO() sqlrow.TokenIO { return sqlrow.TokenIO{Read: s.token, Touch: s.touchToken} }
 
 // token reads token id with its hash. Errors: cairn.ErrNotFound.
 func (s *Store) token(ctx context.Context, id string) (auth.Token, string, error) {
-	st, err := s.readStmt(ctx, `SELECT `+rows.TokenCols+`, hash FROM tokens WHERE id = ?`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.TokenCols+`, hash FROM tokens WHERE id = ?`)
 	if err != nil {
 		return auth.Token{}, "", fmt.Errorf("read token %s: %w", id, err)
 	}
 	var hash string
-	t, err := rows.Token(st.QueryRowContext(ctx, id), &hash)
+	t, err := sqlrow.Token(st.QueryRowContext(ctx, id), &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.Token{}, "", fmt.Errorf("read token %s: %w", id, cairn.ErrNotFound)
 	}

@@ -1,4 +1,4 @@
-// Package rows is what store/sqlite and store/postgres share beyond their
+// Package sqlrow is what store/sqlite and store/postgres share beyond their
 // SQL: the column lists both dialects read, the decoding of a row into the
 // vocabulary (runs, task runs, attempts, model versions, artifacts,
 // lineage edges, tokens), the encoding of values for storage, and the
@@ -10,7 +10,7 @@
 // are; a nullable integer is scanned into sql.NullInt64, which both
 // drivers fill, and integers through int64 (what both columns hold).
 // Standard library and the vocabulary only.
-package rows
+package sqlrow
 
 import (
 	"bytes"
