@@ -37,8 +37,11 @@ var forbidden = map[string][]string{
 	module + "/scheduler": {module + "/store", module + "/executor", module + "/cmd", module + "/workflows", module + "/metrics"},
 	// metrics counts what the scheduler reports through its hooks; the
 	// server hands it the store's counts as functions.
-	module + "/metrics":   {module + "/store", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},
-	module + "/executor":  {module + "/store", module + "/scheduler", module + "/cmd", module + "/workflows"},
+	module + "/metrics":  {module + "/store", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},
+	module + "/executor": {module + "/store", module + "/scheduler", module + "/cmd", module + "/workflows"},
+	// The worker API knows the lease API and the stores only through its
+	// own interfaces.
+	module + "/remote":    {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},
 	module + "/tasks":     {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd"},
 	module + "/workflows": {module + "/store", module + "/executor", module + "/cmd"},
 	module + "/auth":      {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/ui", module + "/workflows"},

@@ -458,8 +458,18 @@ type Expiry struct {
 // previous owner died). Their tasks did not end them: each is recorded as
 // interrupted (cairn.AttemptInterrupted) and retried at once without
 // charge to the task's retries, up to the policy's limit of interruptions
-// in a row (unless e.Cancel). It returns how many it ended.
+// in a row (unless e.Cancel). It returns how many it ended. A sweep of
+// every run's expired leases first marks lost the remote workers that
+// stopped calling (LoseWorkers), so that their attempts' errors name
+// them.
 func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
+	if e.RunID == "" && e.Worker == "" && !e.Force {
+		// Remote workers that stopped calling first: their leases end
+		// naming them (LoseWorkers), not as anonymous expiries.
+		if _, err := b.LoseWorkers(ctx); err != nil {
+			return 0, err
+		}
+	}
 	now := b.now()
 	var leases []cairn.Lease
 	var err error
@@ -486,7 +496,7 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		}
 		msg := e.Reason
 		if msg == "" {
-			msg = fmt.Sprintf("lease expired: worker %s stopped heartbeating", l.Worker)
+			msg = b.expiredReason(ctx, l)
 		}
 		c := decide(item, cairn.Completion{Error: msg, Retryable: true, Interrupted: !e.Cancel}, now)
 		if e.Cancel {
@@ -571,6 +581,21 @@ func (b *Broker) LoseWorkers(ctx context.Context) ([]cairn.Worker, error) {
 			"seen", w.SeenAt, "leases_ended", n)
 	}
 	return lost, nil
+}
+
+// expiredReason is the error of an attempt whose lease expired: a
+// registered remote worker is named as LoseWorkers names it (its last
+// heartbeat of the lease being its expiry less the TTL), another holder
+// (a process's own pool) by its name.
+func (b *Broker) expiredReason(ctx context.Context, l cairn.Lease) string {
+	if w, err := b.store.Worker(ctx, l.Worker); err == nil {
+		name := w.Name
+		if name == "" {
+			name = w.Host
+		}
+		return fmt.Sprintf("worker %s (%s) lost: no heartbeat since %s", name, w.ID, l.ExpiresAt.Add(-b.ttl).UTC().Format(time.RFC3339Nano))
+	}
+	return fmt.Sprintf("lease expired: worker %s stopped heartbeating", l.Worker)
 }
 
 // attemptState is the state an attempt ended by c is recorded in.

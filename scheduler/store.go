@@ -400,6 +400,10 @@ type WorkerStore interface {
 	// when each last called). Each is returned by exactly one call,
 	// whatever the number of processes calling it on one database.
 	LoseWorkers(ctx context.Context, now time.Time, limit int) ([]cairn.Worker, error)
+	// Worker returns worker id as stored; cairn.ErrNotFound if there is
+	// none (the holder of a lease may be a process's own pool, which is
+	// not registered).
+	Worker(ctx context.Context, id string) (cairn.Worker, error)
 	// WorkerLeases lists the leases held by worker (the task runs leased
 	// or running under a lease whose Worker is worker), soonest expiring
 	// first.

@@ -59,6 +59,7 @@ var placeholders = map[string]string{
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
 	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN", "from": "SOURCE", "to": "DSN",
 	"server": "URL", "token": "TOKEN", "stage": "STAGE",
+	"labels": "K=V,...", "queues": "Q,...", "concurrency": "N", "ca": "FILE", "drain-timeout": "DURATION",
 }
 
 func isBoolFlag(f *flag.Flag) bool {

@@ -22,6 +22,7 @@ import (
 	"github.com/cairnml/cairn/actions"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/remote"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/serve"
@@ -49,6 +50,7 @@ type serverFlags struct {
 	sample        float64 // --prediction-sample
 	maxRows       int     // --predict-max-rows
 	maxPredict    int64   // --predict-max-body
+	leaseTTL      time.Duration
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -65,14 +67,17 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			"--workflows DIR offers every workflow file (*.yaml, *.yml) of the folder to trigger from the UI and the\n"+
 			"API; a file with problems is shown with them (FILE:LINE:COL) and the others are served; the folder is\n"+
 			"read again when a file in it changes.\n"+
+			"Remote workers ('cairn worker' on other machines, each with a worker token) lease tasks of every run\n"+
+			"through the worker API under /api/v1/worker/ on --addr; with --workers 0 the server runs no task itself.\n"+
 			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
 			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
 			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.\n"+
 			"A full disk stops it the same way, with exit status 1: free space, then start it again.")
 	var f serverFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve the web UI, the API, /healthz and /readyz on (host:port; port 0 picks one)")
-	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server")
+	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server itself; 0: none, the server only coordinates and remote workers ('cairn worker') run every task")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long a task's lease, and a remote worker, live without a call: a worker silent this long is lost and its tasks run again")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, cancel, drain) may take before it is abandoned; a shell task gets at least its kill_grace + 2s")
 	f.logLimit = artifacts.DefaultLogLimit
@@ -95,12 +100,14 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
 	switch {
-	case f.slots <= 0:
-		return usageError{fmt.Sprintf("--workers %d: want at least 1", f.slots)}
+	case f.slots < 0:
+		return usageError{fmt.Sprintf("--workers %d: want 0 (remote workers only) or more", f.slots)}
 	case f.maxActiveRuns < 0:
 		return usageError{fmt.Sprintf("--max-active-runs %d: want 0 (no limit) or more", f.maxActiveRuns)}
 	case f.drain < 0:
 		return usageError{fmt.Sprintf("--drain-timeout %s: want 0 or more", f.drain)}
+	case f.leaseTTL < time.Second || f.leaseTTL > time.Hour:
+		return usageError{fmt.Sprintf("--lease-ttl %s: want 1s to 1h (30s by default)", f.leaseTTL)}
 	case f.stopGrace <= 0:
 		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
 	case f.logFormat != "text" && f.logFormat != "json":
@@ -184,14 +191,23 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// Prometheus metrics (server_metrics.go): fed by the broker's and the
 	// service's events, served at /metrics.
 	mx := serverMetrics(st, owner, started, log)
-	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Abandoned: reapOrphans(reg), Name: owner, Logger: log,
+	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: f.leaseTTL, Abandoned: reapOrphans(reg), Name: owner, Logger: log,
 		Observe: mx.ObserveTask})
-	pool := executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
-		// The pool runs only the tasks of the runs this server plans: a
-		// foreground cairn run beside it runs its own.
-		Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
-		StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
-	})
+	var pool *executor.Pool // nil with --workers 0
+	if f.slots > 0 {
+		pool = executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
+			// The pool runs only the tasks of the runs this server plans: a
+			// foreground cairn run beside it runs its own.
+			Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
+			StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
+		})
+	}
+	// The worker API (cairn worker), on --addr beside the UI: remote
+	// workers lease any run's tasks through the same broker, with secret
+	// params filled in and redacted as for the pool.
+	workerAPI := remote.NewServer(remote.ServerOptions{Leaser: secretLeaser{Leaser: broker, sets: book.get}, Loser: broker,
+		Workers: st, Tokens: st, Tasks: st, Logs: secretLogs{Logs: logs, sets: book.get}, Blobs: arts, Cache: st,
+		Version: implVersion(), Logger: log})
 	graphs := newGraphCache(reg)
 	var acts *actions.Actions // made below, before the service starts
 	fireClock, err := testClock()
@@ -240,7 +256,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	poolCtx, stopPool := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopPool()
 	svc.Start(context.WithoutCancel(ctx))
-	pool.Start(poolCtx)
+	if pool != nil {
+		pool.Start(poolCtx)
+	}
+	workerAPI.Start(context.WithoutCancel(ctx))
+	defer workerAPI.Stop()
 	var draining atomic.Bool
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	watched := make(chan struct{})
@@ -270,6 +290,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	baseCtx, endStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer endStreams()
 	mux := healthMux(st, &draining, log)
+	mux.Handle(remote.Prefix, workerAPI)
 	mux.Handle("/", web)
 	srv := newHTTPServer(mux, baseCtx, log, idleTimeout)
 	served := make(chan error, 1)
@@ -297,10 +318,14 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		"max_active_runs", f.maxActiveRuns, "owner", owner)
 
 	var serveErr, haltErr error
+	var halted <-chan struct{} // never closed without a pool
+	if pool != nil {
+		halted = pool.Halted()
+	}
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
-	case <-pool.Halted():
+	case <-halted:
 		// The disk is full: the pool leases no more, and a server that
 		// went on would start runs it never runs and hold them from
 		// every other scheduler. It stops as on SIGTERM, and says so.
@@ -321,8 +346,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	held := len(svc.Runs())
 	log.Info("draining", "runs", held, "timeout", f.drain.String())
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.drain)
-	pool.Stop(dctx)
-	if dctx.Err() != nil {
+	if pool != nil {
+		pool.Stop(dctx)
+	}
+	if pool != nil && dctx.Err() != nil {
 		log.Warn("drain timeout passed: the tasks still running were stopped and recorded interrupted; they run again, without using a retry, when their runs resume",
 			"timeout", f.drain.String())
 	}

@@ -27,6 +27,9 @@ token lets nobody in. Each token has a role:
   operator   also triggers the server's workflows, cancels, retries and resumes runs
   admin      also runs workflow files of its own ('cairn run --server': their commands
              run as the server's user) and manages tokens (the server's tokens page)
+  worker     a role apart, for 'cairn worker': it may call only the worker API (lease,
+             heartbeat and complete its own leases, send logs, move artifacts), and no
+             page or API route of the others; no other token may call the worker API
 
   cairn tokens create --role ROLE [--name N] [--expires 90d]
                        prints the token once, on standard output: store it now, cairn
@@ -46,7 +49,7 @@ func cmdTokens(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("tokens", "create|list|revoke [flags]", tokensHelp)
 	var role, name, expires string
 	var asJSON bool
-	fs.StringVar(&role, "role", "", "create: viewer, operator or admin (required)")
+	fs.StringVar(&role, "role", "", "create: viewer, operator, admin, or worker for a cairn worker (required)")
 	fs.StringVar(&name, "name", "", "create: a name to tell the token by (whose it is, what for)")
 	fs.StringVar(&expires, "expires", "90d", "create: lifetime, such as 30d, 2w or 12h, or never")
 	fs.BoolVar(&asJSON, "json", false, `list: print JSON for scripts: {"tokens": [...]}`)
@@ -76,7 +79,7 @@ func cmdTokens(ctx context.Context, a *app, args []string) error {
 			return usageError{fmt.Sprintf("unexpected argument %q (the name goes with --name)", pos[1])}
 		}
 		if role == "" {
-			return usageError{"--role is required: viewer, operator or admin"}
+			return usageError{"--role is required: viewer, operator or admin (or worker, for a cairn worker)"}
 		}
 		r, err := auth.ParseRole(role)
 		if err != nil {
@@ -159,10 +162,14 @@ func (a *app) createToken(ctx context.Context, role auth.Role, name string, life
 	if name != "" {
 		label = fmt.Sprintf(" %q", name)
 	}
+	use := "Use it as 'Authorization: Bearer TOKEN', or paste it into the server's sign-in page."
+	if role == auth.Worker {
+		use = "Give it to cairn worker in CAIRN_WORKER_TOKEN on the worker's machine (it opens no page nor user API)."
+	}
 	fmt.Fprintf(a.stderr, "created %s token %s%s; it %s.\n"+
 		"This is the only time the token is shown: store it now (cairn keeps only its sha256).\n"+
-		"Use it as 'Authorization: Bearer TOKEN', or paste it into the server's sign-in page. Revoke it with: cairn tokens revoke %s\n",
-		role, t.ID, label, expiry, t.ID)
+		"%s Revoke it with: cairn tokens revoke %s\n",
+		role, t.ID, label, expiry, use, t.ID)
 	return nil
 }
 

@@ -182,6 +182,18 @@ WHERE w.id = x.id RETURNING `+sqlrow.Prefixed("w.", workerCols), now.UnixNano(),
 	return out, nil
 }
 
+// Worker returns worker id as stored.
+func (s *Store) Worker(ctx context.Context, id string) (cairn.Worker, error) {
+	w, err := scanWorker(s.pool.QueryRow(ctx, `SELECT `+workerCols+` FROM workers WHERE id = $1`, id))
+	if noRows(err) {
+		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, translate(err))
+	}
+	return w, nil
+}
+
 // WorkerLeases lists the leases worker holds, soonest expiring first.
 func (s *Store) WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error) {
 	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs

@@ -220,6 +220,22 @@ ORDER BY expires_at, id LIMIT ?`)
 	return out, nil
 }
 
+// Worker returns worker id as stored.
+func (s *Store) Worker(ctx context.Context, id string) (cairn.Worker, error) {
+	st, err := s.readStmt(ctx, `SELECT `+workerCols+` FROM workers WHERE id = ?`)
+	if err != nil {
+		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, err)
+	}
+	w, err := scanWorker(st.QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, cairn.ErrNotFound)
+	}
+	if err != nil {
+		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, translate(err))
+	}
+	return w, nil
+}
+
 // WorkerLeases lists the leases worker holds, soonest expiring first.
 func (s *Store) WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error) {
 	st, err := s.readStmt(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs

@@ -41,6 +41,12 @@ func testWorkers(t *testing.T, s scheduler.Store) {
 	if !reflect.DeepEqual(w, want) {
 		t.Fatalf("registered\n%+v, want\n%+v", w, want)
 	}
+	if got, err := s.Worker(ctx, "w1"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Worker(w1) = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := s.Worker(ctx, "nobody"); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("Worker(nobody): %v, want ErrNotFound", err)
+	}
 	if _, err := s.RegisterWorker(ctx, newWorker("w1", "tok1"), at, ttl); !errors.Is(err, cairn.ErrConflict) {
 		t.Fatalf("the same id registered twice: %v, want ErrConflict", err)
 	}

@@ -1,0 +1,468 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+)
+
+// ClientOptions configure a worker's client of the worker API.
+type ClientOptions struct {
+	// Server is the server's base URL (https://cairn.example:8080).
+	Server string
+	// Token is the worker token (cairn tokens create --role worker).
+	Token string
+	// HTTP is the client to call with (its transport carries the TLS
+	// roots of --ca); nil: one of this package's.
+	HTTP *http.Client
+	// What the worker tells the server of itself at registration.
+	Name, Host, Version string
+	Labels              map[string]string
+	Queues              []string
+	Concurrency         int
+	// Protocol is the worker protocol spoken (default
+	// cairn.WorkerProtocol; another only in tests of a mismatch).
+	Protocol int
+	// Cache is the worker's local artifact store: inputs fetched once by
+	// digest, outputs written there before they are uploaded.
+	Cache *artifacts.Dir
+	// Logger gets what the client cannot return (a log stream broken
+	// off, a registration made again). Nil discards it.
+	Logger *slog.Logger
+}
+
+// Client is a registered worker's side of the worker API. It is the
+// lease API of an executor.Pool (executor.Leaser) and, through Logs,
+// Artifacts and Cache, its log store, artifact store and task cache: a
+// remote worker is the in-process pool with this client in place of the
+// broker.
+type Client struct {
+	o    ClientOptions
+	base *url.URL
+	http *http.Client
+
+	mu       sync.Mutex
+	id       string // the worker id the server issued
+	ttl      time.Duration
+	maxWait  time.Duration
+	server   string // the server's version
+	leases   map[attemptKey]cairn.Lease
+	lastCall atomic.Int64 // unix nanos of the last call that reached the server
+}
+
+type attemptKey struct {
+	run, task string
+	attempt   int
+}
+
+// Errors of the client, beside cairn.ErrLeaseLost and
+// cairn.ErrWorkerLost.
+var (
+	// ErrUnauthorized: the token was not accepted (401) or may not call
+	// the worker API (403 for a user token).
+	ErrUnauthorized = errors.New("not authorized")
+	// ErrProtocol: the server speaks another worker protocol.
+	ErrProtocol = errors.New("worker protocol mismatch")
+	// ErrForbidden: the server refused to act on another worker's lease.
+	ErrForbidden = errors.New("forbidden")
+)
+
+// Error is a refusal from the server: its status, code and message.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("server answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return e.Message
+}
+
+// Unwrap maps the code to the sentinel it means.
+func (e *Error) Unwrap() error {
+	switch e.Code {
+	case CodeLeaseLost:
+		return cairn.ErrLeaseLost
+	case CodeWorkerLost:
+		return cairn.ErrWorkerLost
+	case CodeUnauthorized:
+		return ErrUnauthorized
+	case CodeProtocol:
+		return ErrProtocol
+	case CodeForbidden:
+		if strings.Contains(e.Message, "lease") {
+			return ErrForbidden
+		}
+		return ErrUnauthorized
+	case CodeNotFound:
+		return cairn.ErrNotFound
+	case CodeDigest:
+		return artifacts.ErrCorrupt
+	}
+	return nil
+}
+
+// Register registers a worker with the server and returns its client.
+func Register(ctx context.Context, o ClientOptions) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(o.Server, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("--server %q: want the server's URL, such as https://cairn.example:8080", o.Server)
+	}
+	if o.Protocol == 0 {
+		o.Protocol = cairn.WorkerProtocol
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	hc := o.HTTP
+	if hc == nil {
+		hc = NewHTTPClient(nil, o.Concurrency)
+	}
+	c := &Client{o: o, base: base, http: hc, leases: map[attemptKey]cairn.Lease{}}
+	if err := c.register(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// NewHTTPClient is an HTTP client for a worker of concurrency slots: its
+// connections kept for reuse (one per slot, and some for logs and
+// artifacts), no redirect followed (the token must go nowhere else), a
+// TLS configuration's roots when given.
+func NewHTTPClient(tr *http.Transport, concurrency int) *http.Client {
+	if tr == nil {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	tr.MaxIdleConns = 0
+	tr.MaxIdleConnsPerHost = 2*concurrency + 8
+	tr.ForceAttemptHTTP2 = false // one connection per call in flight: a long-poll does not hold up the others
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func (c *Client) register(ctx context.Context) error {
+	var rep registerReply
+	req := registerRequest{Name: c.o.Name, Host: c.o.Host, Version: c.o.Version, Labels: c.o.Labels, Queues: c.o.Queues,
+		Concurrency: c.o.Concurrency}
+	if err := c.call(ctx, http.MethodPost, "register", "", req, &rep, 30*time.Second); err != nil {
+		return fmt.Errorf("register with %s: %w", c.base, err)
+	}
+	if rep.WorkerID == "" || rep.LeaseTTLMillis <= 0 {
+		return fmt.Errorf("register with %s: the answer has no worker id or lease TTL", c.base)
+	}
+	c.mu.Lock()
+	c.id, c.ttl, c.server = rep.WorkerID, time.Duration(rep.LeaseTTLMillis)*time.Millisecond, rep.ServerVersion
+	c.maxWait = time.Duration(rep.MaxWaitMillis) * time.Millisecond
+	clear(c.leases)
+	c.mu.Unlock()
+	return nil
+}
+
+// ID is the worker id the server issued.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// ServerVersion is the server's cairn version, as it said at registration.
+func (c *Client) ServerVersion() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server
+}
+
+// LeaseTTL is the server's lease TTL.
+func (c *Client) LeaseTTL() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ttl
+}
+
+// MaxWait is the longest one lease request waits for work.
+func (c *Client) MaxWait() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxWait
+}
+
+// Revoked is nil: a remote worker learns of a cancelled run from its
+// heartbeat's answer.
+func (c *Client) Revoked(cairn.Lease) <-chan struct{} { return nil }
+
+// call sends one request: body as JSON (nil: none), the answer decoded
+// into out (nil: ignored), within timeout (0: ctx's).
+func (c *Client) call(ctx context.Context, method, path, id string, body, out any, timeout time.Duration) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	req, err := c.newRequest(ctx, method, path, id, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path, id string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+Prefix+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.o.Token)
+	req.Header.Set(HeaderProtocol, strconv.Itoa(c.o.Protocol))
+	if path != "register" {
+		if id == "" {
+			id = c.ID()
+		}
+		req.Header.Set(HeaderWorker, id)
+	}
+	return req, nil
+}
+
+// do sends req and turns a refusal into an *Error; a 2xx answer is
+// returned for its body.
+func (c *Client) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	c.lastCall.Store(time.Now().UnixNano())
+	if resp.StatusCode/100 == 2 {
+		if v := resp.Header.Get(HeaderProtocol); v != "" && v != strconv.Itoa(c.o.Protocol) {
+			resp.Body.Close()
+			return nil, fmt.Errorf("%s %s: the server speaks worker protocol %s, this worker %d: %w", req.Method, req.URL.Path, v, c.o.Protocol, ErrProtocol)
+		}
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	e := &Error{Status: resp.StatusCode}
+	var body apiError
+	if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&body) == nil {
+		e.Code, e.Message = body.Code, body.Message
+	}
+	if e.Code == "" {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			e.Code = CodeUnauthorized
+		case http.StatusNotFound:
+			e.Code = CodeNotFound
+			if resp.Header.Get(HeaderProtocol) == "" {
+				e.Message = fmt.Sprintf("%s answered 404 without the worker API: is it a cairn server?", c.base)
+			}
+		}
+	}
+	if e.Code == CodeWorkerLost {
+		c.reregister(req)
+	}
+	return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, e)
+}
+
+// reregister registers again after the server said this worker is lost
+// (it could not call for longer than the lease TTL): under a new id,
+// with its leases gone — the attempts still running under them are told
+// at their next heartbeat and stopped.
+func (c *Client) reregister(req *http.Request) {
+	if req.URL.Path == Prefix+"deregister" || req.URL.Path == Prefix+"drain" {
+		return
+	}
+	old := req.Header.Get(HeaderWorker)
+	c.mu.Lock()
+	current := c.id
+	c.mu.Unlock()
+	if old != current {
+		return // registered again already
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(req.Context()), 30*time.Second)
+	defer cancel()
+	if err := c.register(ctx); err != nil {
+		c.o.Logger.Warn("the server marked this worker lost; registering again failed", "worker", old, "err", err)
+		return
+	}
+	c.o.Logger.Warn("the server marked this worker lost (no call within the lease TTL): registered again; the attempts it was running are handed back",
+		"was", old, "now", c.ID())
+}
+
+// remember records leases handed to this worker (for their logs), and
+// forget drops one.
+func (c *Client) remember(items []cairn.WorkItem) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, it := range items {
+		l := it.Lease
+		c.leases[attemptKey{l.RunID, l.TaskID, l.Attempt}] = l
+	}
+}
+
+func (c *Client) forget(l cairn.Lease) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.leases, attemptKey{l.RunID, l.TaskID, l.Attempt})
+}
+
+func (c *Client) leaseOf(runID, taskID string, attempt int) (cairn.Lease, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.leases[attemptKey{runID, taskID, attempt}]
+	return l, ok
+}
+
+// Lease asks for up to r.Max items, waiting up to r.Wait (at most the
+// server's MaxWait) for some to be ready. The server takes its worker,
+// routing and limits from the registration, not from r.
+func (c *Client) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	wait := min(r.Wait, c.MaxWait())
+	var rep itemsReply
+	if err := c.call(ctx, http.MethodPost, "lease", "", leaseRequest{Max: r.Max, WaitMillis: wait.Milliseconds(), Start: r.Start},
+		&rep, wait+30*time.Second); err != nil {
+		return nil, err
+	}
+	return c.items(rep), nil
+}
+
+func (c *Client) items(rep itemsReply) []cairn.WorkItem {
+	out := make([]cairn.WorkItem, len(rep.Items))
+	for i, w := range rep.Items {
+		out[i] = w.item()
+	}
+	c.remember(out)
+	return out
+}
+
+// Start records that a leased attempt began.
+func (c *Client) Start(ctx context.Context, l cairn.Lease) error {
+	if l.Worker != c.ID() {
+		return fmt.Errorf("start %s/%s#%d: leased before this worker registered again: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+	}
+	return c.call(ctx, http.MethodPost, "start", l.Worker, startRequest{Lease: toWireLease(l)}, nil, time.Minute)
+}
+
+// HeartbeatMany renews every lease the worker holds in one call; it is
+// also the worker's sign of life.
+func (c *Client) HeartbeatMany(ctx context.Context, leases []cairn.Lease) ([]cairn.HeartbeatResult, error) {
+	out := make([]cairn.HeartbeatResult, len(leases))
+	id := c.ID()
+	req := heartbeatRequest{Leases: []wireLease{}}
+	var at []int
+	for i, l := range leases {
+		if l.Worker != id {
+			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: leased before this worker registered again: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+			continue
+		}
+		req.Leases = append(req.Leases, toWireLease(l))
+		at = append(at, i)
+	}
+	var rep heartbeatReply
+	if err := c.call(ctx, http.MethodPost, "heartbeat", id, req, &rep, time.Minute); err != nil {
+		return nil, err
+	}
+	if len(rep.Results) != len(req.Leases) {
+		return nil, fmt.Errorf("heartbeat: %d results for %d leases", len(rep.Results), len(req.Leases))
+	}
+	for j, r := range rep.Results {
+		i := at[j]
+		l := leases[i]
+		switch r.Code {
+		case "":
+			out[i].Reply = cairn.HeartbeatReply{ExpiresAt: r.ExpiresAt, CancelRequested: r.CancelRequested}
+		case CodeLeaseLost:
+			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, cairn.ErrLeaseLost)
+		case CodeForbidden:
+			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, ErrForbidden)
+		default:
+			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s", l.RunID, l.TaskID, l.Attempt, r.Error)
+		}
+	}
+	return out, nil
+}
+
+// Beat tells the server the worker is alive when it has no lease to
+// renew (an empty heartbeat).
+func (c *Client) Beat(ctx context.Context) error {
+	_, err := c.HeartbeatMany(ctx, nil)
+	return err
+}
+
+// LastCall is when a call last reached the server.
+func (c *Client) LastCall() time.Time { return time.Unix(0, c.lastCall.Load()) }
+
+// CompleteAndLease reports how an attempt ended and, in the same round
+// trip, leases up to next.Max more items (without waiting).
+func (c *Client) CompleteAndLease(ctx context.Context, l cairn.Lease, comp cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	defer c.forget(l)
+	if l.Worker != c.ID() {
+		return nil, fmt.Errorf("complete %s/%s#%d: leased before this worker registered again: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+	}
+	var rep itemsReply
+	req := completeRequest{Lease: toWireLease(l), Completion: toWireCompletion(comp), Next: next.Max, Start: next.Start}
+	if err := c.call(ctx, http.MethodPost, "complete", l.Worker, req, &rep, 2*time.Minute); err != nil {
+		return nil, err
+	}
+	return c.items(rep), nil
+}
+
+// Drain tells the server the worker leases nothing more.
+func (c *Client) Drain(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "drain", "", struct{}{}, nil, 30*time.Second)
+}
+
+// Deregister tells the server the worker stopped.
+func (c *Client) Deregister(ctx context.Context) error {
+	return c.call(ctx, http.MethodPost, "deregister", "", struct{}{}, nil, 30*time.Second)
+}
+
+// FindCached asks the server for earlier successes with cache key key.
+func (c *Client) FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error) {
+	var rep cachedReply
+	if err := c.call(ctx, http.MethodGet, "cache/"+url.PathEscape(key)+"?limit="+strconv.Itoa(limit), "", nil, &rep, time.Minute); err != nil {
+		return nil, err
+	}
+	out := make([]cairn.CachedAttempt, len(rep.Hits))
+	for i, h := range rep.Hits {
+		out[i] = cairn.CachedAttempt{Attempt: h.Attempt, Outputs: h.Outputs, Metrics: h.Metrics}
+	}
+	return out, nil
+}

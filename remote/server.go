@@ -1,0 +1,794 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/auth"
+)
+
+// Leaser is the lease API the worker API serves: *scheduler.Broker (in
+// cmd/cairn, wrapped so that secret params are filled in and redacted).
+type Leaser interface {
+	Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error)
+	Start(ctx context.Context, l cairn.Lease) error
+	HeartbeatMany(ctx context.Context, leases []cairn.Lease) ([]cairn.HeartbeatResult, error)
+	CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error)
+	LeaseTTL() time.Duration
+}
+
+// Loser ends what lost workers leave behind: *scheduler.Broker.
+type Loser interface {
+	LoseWorkers(ctx context.Context) ([]cairn.Worker, error)
+}
+
+// Workers records the workers' registrations and calls (the writes of
+// scheduler.WorkerStore).
+type Workers interface {
+	RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error)
+	TouchWorker(ctx context.Context, id, tokenID string, now time.Time, ttl time.Duration) (cairn.Worker, error)
+	SetWorkerState(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error)
+}
+
+// Tokens authenticates a bearer token (*sqlite.Store). Errors wrap
+// auth.ErrInvalid for a token that is not accepted.
+type Tokens interface {
+	AuthenticateToken(ctx context.Context, text string) (auth.Token, error)
+}
+
+// TaskReader reads a task run, to tell whose a lease is when this server
+// did not hand it out (scheduler.RunStore's GetTaskRun).
+type TaskReader interface {
+	GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error)
+}
+
+// Logs creates an attempt's log on the server (*artifacts.Logs, wrapped
+// so that secret values are redacted as they are written).
+type Logs interface {
+	Create(runID, taskID string, attempt int) (io.WriteCloser, error)
+}
+
+// Blobs is the server's artifact store (*artifacts.Dir).
+type Blobs interface {
+	// Open reads ref's bytes, verified as they are read; cairn.ErrNotFound
+	// if they are not stored.
+	Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error)
+	// PutExpected stores bytes only if they are ref's (size and digest);
+	// other bytes are refused with an error wrapping
+	// artifacts.ErrCorrupt, and never kept.
+	PutExpected(ctx context.Context, ref cairn.ArtifactRef, r io.Reader) (cairn.ArtifactRef, error)
+	// Stat returns the stored blob of digest with its size;
+	// cairn.ErrNotFound if there is none.
+	Stat(digest string) (cairn.ArtifactRef, error)
+}
+
+// Cache finds earlier successes by cache key (*sqlite.Store).
+type Cache interface {
+	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
+}
+
+// ServerOptions configure the worker API.
+type ServerOptions struct {
+	Leaser  Leaser
+	Loser   Loser
+	Workers Workers
+	Tokens  Tokens
+	Tasks   TaskReader
+	Logs    Logs
+	Blobs   Blobs
+	Cache   Cache // nil: every lookup finds nothing
+	// Version is the server's cairn version, told to workers.
+	Version string
+	// MaxWait bounds how long a lease request waits for work (default
+	// 30 s; never more than half the lease TTL, so that a worker waiting
+	// is never taken for lost).
+	MaxWait time.Duration
+	// LoseEvery is how often workers that stopped calling are looked for
+	// (default 1 s): a lost worker's leases end within this of its TTL.
+	LoseEvery time.Duration
+	// MaxUpload bounds one artifact upload (default 16 GiB).
+	MaxUpload int64
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Server is the worker API: an http.Handler for everything under Prefix,
+// and a loop that marks lost the workers that stopped calling (Start,
+// Stop).
+type Server struct {
+	o   ServerOptions
+	ttl time.Duration
+	mux *http.ServeMux
+
+	mu      sync.Mutex
+	touched map[string]touch  // worker id → its last recorded call
+	holders map[string]string // lease token → the worker id it was handed to, for leases handed out here
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type touch struct {
+	token string
+	at    time.Time
+	w     cairn.Worker
+}
+
+// NewServer returns the worker API over o.
+func NewServer(o ServerOptions) *Server {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LoseEvery <= 0 {
+		o.LoseEvery = time.Second
+	}
+	if o.MaxUpload <= 0 {
+		o.MaxUpload = 16 << 30
+	}
+	ttl := o.Leaser.LeaseTTL()
+	if o.MaxWait <= 0 {
+		o.MaxWait = 30 * time.Second
+	}
+	o.MaxWait = min(o.MaxWait, ttl/2)
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), touched: map[string]touch{}, holders: map[string]string{}}
+	s.mux.HandleFunc("POST "+Prefix+"register", s.register)
+	s.mux.HandleFunc("POST "+Prefix+"lease", s.worker(s.lease))
+	s.mux.HandleFunc("POST "+Prefix+"start", s.worker(s.start))
+	s.mux.HandleFunc("POST "+Prefix+"heartbeat", s.worker(s.heartbeat))
+	s.mux.HandleFunc("POST "+Prefix+"complete", s.worker(s.complete))
+	s.mux.HandleFunc("POST "+Prefix+"drain", s.worker(s.setState(cairn.WorkerDraining)))
+	s.mux.HandleFunc("POST "+Prefix+"deregister", s.worker(s.setState(cairn.WorkerStopped)))
+	s.mux.HandleFunc("PUT "+Prefix+"logs/{run}/{task}/{attempt}", s.worker(s.putLog))
+	s.mux.HandleFunc("HEAD "+Prefix+"artifacts/{digest}", s.worker(s.headArtifact))
+	s.mux.HandleFunc("GET "+Prefix+"artifacts/{digest}", s.worker(s.getArtifact))
+	s.mux.HandleFunc("PUT "+Prefix+"artifacts/{digest}", s.worker(s.putArtifact))
+	s.mux.HandleFunc("GET "+Prefix+"cache/{key}", s.worker(s.cached))
+	s.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+		if !s.protocol(w, r) {
+			return
+		}
+		fail(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no worker API route %s %s (docs/api.md lists them)", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// ServeHTTP serves the worker API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Start begins looking for lost workers every LoseEvery, until Stop.
+func (s *Server) Start(ctx context.Context) {
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.o.LoseEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			lost, err := s.o.Loser.LoseWorkers(ctx)
+			if err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("look for lost workers", "err", err)
+			}
+			s.forget(lost)
+		}
+	}()
+}
+
+// Stop ends the loop Start began.
+func (s *Server) Stop() {
+	if s.stop == nil {
+		return
+	}
+	close(s.stop)
+	<-s.done
+}
+
+// forget drops what is remembered of workers that are gone.
+func (s *Server) forget(ws []cairn.Worker) {
+	if len(ws) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gone := map[string]bool{}
+	for _, w := range ws {
+		gone[w.ID] = true
+		delete(s.touched, w.ID)
+	}
+	for tok, id := range s.holders {
+		if gone[id] {
+			delete(s.holders, tok)
+		}
+	}
+}
+
+// protocol checks the request's protocol version and sets the answer's.
+func (s *Server) protocol(w http.ResponseWriter, r *http.Request) bool {
+	w.Header().Set(HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
+	v := r.Header.Get(HeaderProtocol)
+	if v == strconv.Itoa(cairn.WorkerProtocol) {
+		return true
+	}
+	if v == "" {
+		v = "none (no " + HeaderProtocol + " header)"
+	}
+	writeJSON(w, http.StatusBadRequest, apiError{Code: CodeProtocol, Protocols: []int{cairn.WorkerProtocol},
+		Message: fmt.Sprintf("worker protocol mismatch: this server (cairn %s) speaks worker protocol %d; the worker speaks %s: run a cairn worker of a version that speaks %d",
+			s.o.Version, cairn.WorkerProtocol, v, cairn.WorkerProtocol)})
+	return false
+}
+
+// authenticate checks the bearer token: a valid worker token.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Token, bool) {
+	hdr := r.Header.Get("Authorization")
+	scheme, text, _ := strings.Cut(hdr, " ")
+	if hdr == "" || !strings.EqualFold(scheme, "Bearer") {
+		fail(w, http.StatusUnauthorized, CodeUnauthorized, "the worker API needs a worker token: Authorization: Bearer TOKEN (cairn tokens create --role worker)")
+		return auth.Token{}, false
+	}
+	t, err := s.o.Tokens.AuthenticateToken(r.Context(), text)
+	if errors.Is(err, auth.ErrInvalid) {
+		fail(w, http.StatusUnauthorized, CodeUnauthorized, "token not accepted: "+err.Error())
+		return auth.Token{}, false
+	}
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("authenticate: %w", err))
+		return auth.Token{}, false
+	}
+	if t.Role != auth.Worker {
+		fail(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("token %s is %s token: only a worker token may call the worker API (cairn tokens create --role worker)",
+			t.ID, aRole(string(t.Role))))
+		return auth.Token{}, false
+	}
+	return t, true
+}
+
+func aRole(role string) string {
+	if role != "" && strings.ContainsRune("aeiou", rune(role[0])) {
+		return "an " + role
+	}
+	return "a " + role
+}
+
+// caller is an authenticated, live worker.
+type caller struct {
+	token auth.Token
+	w     cairn.Worker
+}
+
+// worker wraps a route that a registered worker calls: protocol, token,
+// and the worker's registration — made with this token, live — recorded
+// as seen now.
+func (s *Server) worker(h func(w http.ResponseWriter, r *http.Request, c caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.protocol(w, r) {
+			return
+		}
+		tok, ok := s.authenticate(w, r)
+		if !ok {
+			return
+		}
+		id := r.Header.Get(HeaderWorker)
+		if id == "" {
+			fail(w, http.StatusBadRequest, CodeBadInput, "no "+HeaderWorker+" header: register first (POST "+Prefix+"register)")
+			return
+		}
+		wk, err := s.touch(r.Context(), id, tok.ID)
+		switch {
+		case errors.Is(err, cairn.ErrNotFound):
+			fail(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("worker %s is not registered with token %s", id, tok.ID))
+			return
+		case errors.Is(err, cairn.ErrWorkerLost):
+			fail(w, http.StatusGone, CodeWorkerLost, err.Error())
+			return
+		case err != nil:
+			s.internal(w, r, err)
+			return
+		}
+		h(w, r, caller{token: tok, w: wk})
+	}
+}
+
+// touchEvery is how often a worker's calls are written at most: the
+// first call after it is recorded, the others in between are not (a
+// worker calls many times a second). A worker is lost a lease TTL after
+// its last recorded call.
+func (s *Server) touchEvery() time.Duration { return min(time.Second, s.ttl/10) }
+
+// touch records a call from worker id with token tokenID, at most every
+// touchEvery: a worker touched within it cannot have been marked lost
+// since (it is lost only once a TTL passed since its last touch).
+func (s *Server) touch(ctx context.Context, id, tokenID string) (cairn.Worker, error) {
+	now := s.o.Now()
+	s.mu.Lock()
+	t, ok := s.touched[id]
+	s.mu.Unlock()
+	if ok && t.token == tokenID && now.Sub(t.at) < s.touchEvery() && now.Sub(t.at) >= 0 {
+		return t.w, nil
+	}
+	w, err := s.o.Workers.TouchWorker(ctx, id, tokenID, now, s.ttl)
+	if err != nil {
+		s.mu.Lock()
+		delete(s.touched, id)
+		s.mu.Unlock()
+		return cairn.Worker{}, err
+	}
+	s.mu.Lock()
+	s.touched[id] = touch{token: tokenID, at: now, w: w}
+	s.mu.Unlock()
+	return w, nil
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	if !s.protocol(w, r) {
+		return
+	}
+	tok, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
+	var req registerRequest
+	if !decode(w, r, &req, 64<<10) {
+		return
+	}
+	if msg := checkRegistration(req); msg != "" {
+		fail(w, http.StatusBadRequest, CodeBadInput, msg)
+		return
+	}
+	now := s.o.Now()
+	wk, err := s.o.Workers.RegisterWorker(r.Context(), cairn.Worker{ID: "wk-" + cairn.NewToken()[:16], Name: req.Name, Host: req.Host,
+		TokenID: tok.ID, Version: req.Version, Protocol: cairn.WorkerProtocol, Labels: req.Labels, Queues: req.Queues,
+		Concurrency: req.Concurrency}, now, s.ttl)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.mu.Lock()
+	s.touched[wk.ID] = touch{token: tok.ID, at: now, w: wk}
+	s.mu.Unlock()
+	s.o.Logger.Info("worker registered", "worker", wk.ID, "name", wk.Name, "host", wk.Host, "version", wk.Version,
+		"concurrency", wk.Concurrency, "token", tok.ID)
+	writeJSON(w, http.StatusOK, registerReply{WorkerID: wk.ID, LeaseTTLMillis: s.ttl.Milliseconds(),
+		HeartbeatMillis: (s.ttl / 3).Milliseconds(), MaxWaitMillis: s.o.MaxWait.Milliseconds(),
+		ServerVersion: s.o.Version, Protocol: cairn.WorkerProtocol})
+}
+
+// Limits of a registration.
+const (
+	maxNameLen     = 200
+	maxLabels      = 64
+	maxQueues      = 64
+	maxConcurrency = 4096
+)
+
+// checkRegistration says what is wrong with a registration, "" if
+// nothing.
+func checkRegistration(req registerRequest) string {
+	bad := func(s string) bool {
+		return len(s) > maxNameLen || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	}
+	switch {
+	case req.Concurrency < 1 || req.Concurrency > maxConcurrency:
+		return fmt.Sprintf("concurrency %d: want 1 to %d", req.Concurrency, maxConcurrency)
+	case bad(req.Name) || bad(req.Host) || bad(req.Version):
+		return fmt.Sprintf("name, host and version: at most %d characters each, none of them control characters", maxNameLen)
+	case len(req.Labels) > maxLabels:
+		return fmt.Sprintf("%d labels: at most %d", len(req.Labels), maxLabels)
+	case len(req.Queues) > maxQueues:
+		return fmt.Sprintf("%d queues: at most %d", len(req.Queues), maxQueues)
+	}
+	for k, v := range req.Labels {
+		if k == "" || bad(k) || bad(v) {
+			return fmt.Sprintf("label %q=%q: a name that is not empty, each at most %d characters, no control characters", k, v, maxNameLen)
+		}
+	}
+	for _, q := range req.Queues {
+		if bad(q) {
+			return fmt.Sprintf("queue %q: at most %d characters, no control characters", q, maxNameLen)
+		}
+	}
+	return ""
+}
+
+// request is the lease request of worker c for up to max items: the
+// worker's id, any run (Owner ""), never more than its concurrency.
+func (s *Server) request(c caller, max int, wait time.Duration, start bool) cairn.LeaseRequest {
+	return cairn.LeaseRequest{Worker: c.w.ID, Max: min(max, c.w.Concurrency), Wait: min(wait, s.o.MaxWait), Start: start}
+}
+
+// issued remembers who holds the leases handed out.
+func (s *Server) issued(c caller, items []cairn.WorkItem) []wireItem {
+	out := make([]wireItem, len(items))
+	s.mu.Lock()
+	for i, it := range items {
+		s.holders[it.Lease.Token] = c.w.ID
+		out[i] = toWireItem(it)
+	}
+	s.mu.Unlock()
+	return out
+}
+
+func (s *Server) lease(w http.ResponseWriter, r *http.Request, c caller) {
+	var req leaseRequest
+	if !decode(w, r, &req, 4<<10) {
+		return
+	}
+	if req.Max < 1 {
+		fail(w, http.StatusBadRequest, CodeBadInput, fmt.Sprintf("max %d: want at least 1", req.Max))
+		return
+	}
+	if c.w.State == cairn.WorkerDraining {
+		writeJSON(w, http.StatusOK, itemsReply{Items: []wireItem{}}) // a draining worker takes nothing more
+		return
+	}
+	items, err := s.o.Leaser.Lease(r.Context(), s.request(c, req.Max, time.Duration(req.WaitMillis)*time.Millisecond, req.Start))
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the worker went away
+		}
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+// holds checks that lease l is worker c's: handed to c's id. A lease of
+// another worker is refused (an error wrapping errForbidden); one whose
+// task no longer has it is lost (cairn.ErrLeaseLost).
+func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
+	if l.Worker != c.w.ID {
+		return fmt.Errorf("lease %s/%s#%d is worker %q's, not %s's: %w", l.RunID, l.TaskID, l.Attempt, l.Worker, c.w.ID, errForbidden)
+	}
+	s.mu.Lock()
+	holder, ok := s.holders[l.Token]
+	s.mu.Unlock()
+	if !ok {
+		// Handed out by another server, or before this one started: a
+		// lease token is never reused, so the task holding it now says
+		// whose it is.
+		tr, err := s.o.Tasks.GetTaskRun(ctx, l.RunID, l.TaskID)
+		if errors.Is(err, cairn.ErrNotFound) {
+			return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+		}
+		if err != nil {
+			return err
+		}
+		if tr.LeaseToken != l.Token {
+			return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+		}
+		holder = tr.LeaseWorker
+	}
+	if holder != c.w.ID {
+		return fmt.Errorf("lease %s/%s#%d is another worker's: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
+	}
+	return nil
+}
+
+var errForbidden = errors.New("forbidden")
+
+// leaseFailure answers a refused lease operation.
+func (s *Server) leaseFailure(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, errForbidden):
+		fail(w, http.StatusForbidden, CodeForbidden, err.Error())
+	case errors.Is(err, cairn.ErrLeaseLost):
+		fail(w, http.StatusConflict, CodeLeaseLost, err.Error())
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+func (s *Server) start(w http.ResponseWriter, r *http.Request, c caller) {
+	var req startRequest
+	if !decode(w, r, &req, 4<<10) {
+		return
+	}
+	l := req.Lease.lease()
+	if err := s.holds(r.Context(), c, l); err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	if err := s.o.Leaser.Start(r.Context(), l); err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxBatch bounds the leases of one heartbeat.
+const maxBatch = 10000
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c caller) {
+	var req heartbeatRequest
+	if !decode(w, r, &req, 4<<20) {
+		return
+	}
+	if len(req.Leases) > maxBatch {
+		fail(w, http.StatusBadRequest, CodeBadInput, fmt.Sprintf("%d leases in one heartbeat: at most %d", len(req.Leases), maxBatch))
+		return
+	}
+	out := make([]heartbeatResult, len(req.Leases))
+	var mine []cairn.Lease
+	var at []int
+	for i, wl := range req.Leases {
+		l := wl.lease()
+		if err := s.holds(r.Context(), c, l); err != nil {
+			switch {
+			case errors.Is(err, errForbidden):
+				out[i] = heartbeatResult{Code: CodeForbidden, Error: err.Error()}
+			case errors.Is(err, cairn.ErrLeaseLost):
+				out[i] = heartbeatResult{Code: CodeLeaseLost, Error: err.Error()}
+			default:
+				s.internal(w, r, err)
+				return
+			}
+			continue
+		}
+		mine, at = append(mine, l), append(at, i)
+	}
+	if len(mine) > 0 {
+		rs, err := s.o.Leaser.HeartbeatMany(r.Context(), mine)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		for j, res := range rs {
+			i := at[j]
+			switch {
+			case errors.Is(res.Err, cairn.ErrLeaseLost):
+				out[i] = heartbeatResult{Code: CodeLeaseLost, Error: res.Err.Error()}
+				s.mu.Lock()
+				delete(s.holders, mine[j].Token)
+				s.mu.Unlock()
+			case res.Err != nil:
+				out[i] = heartbeatResult{Code: CodeInternal, Error: res.Err.Error()}
+			default:
+				out[i] = heartbeatResult{ExpiresAt: res.Reply.ExpiresAt, CancelRequested: res.Reply.CancelRequested}
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, heartbeatReply{Results: out})
+}
+
+func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
+	var req completeRequest
+	if !decode(w, r, &req, 64<<20) {
+		return
+	}
+	l := req.Lease.lease()
+	if err := s.holds(r.Context(), c, l); err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	var next cairn.LeaseRequest
+	if req.Next > 0 && c.w.State == cairn.WorkerActive {
+		next = s.request(c, req.Next, 0, req.Start)
+	}
+	items, err := s.o.Leaser.CompleteAndLease(r.Context(), l, req.Completion.completion(), next)
+	s.mu.Lock()
+	delete(s.holders, l.Token)
+	s.mu.Unlock()
+	if err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+func (s *Server) setState(to cairn.WorkerState) func(w http.ResponseWriter, r *http.Request, c caller) {
+	return func(w http.ResponseWriter, r *http.Request, c caller) {
+		wk, err := s.o.Workers.SetWorkerState(r.Context(), c.w.ID, c.token.ID, to, s.o.Now(), s.ttl)
+		switch {
+		case errors.Is(err, cairn.ErrWorkerLost):
+			fail(w, http.StatusGone, CodeWorkerLost, err.Error())
+			return
+		case err != nil:
+			s.internal(w, r, err)
+			return
+		}
+		s.mu.Lock()
+		if to == cairn.WorkerStopped {
+			delete(s.touched, wk.ID)
+		} else {
+			s.touched[wk.ID] = touch{token: c.token.ID, at: s.o.Now(), w: wk}
+		}
+		s.mu.Unlock()
+		s.o.Logger.Info("worker "+string(to), "worker", wk.ID, "name", wk.Name)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// putLog takes an attempt's log as the worker streams it (one request
+// for the attempt's whole run), writing it to the server's logs as it
+// arrives.
+func (s *Server) putLog(w http.ResponseWriter, r *http.Request, c caller) {
+	attempt, err := strconv.Atoi(r.PathValue("attempt"))
+	if err != nil || attempt < 1 {
+		fail(w, http.StatusBadRequest, CodeBadInput, fmt.Sprintf("attempt %q: want a number from 1", r.PathValue("attempt")))
+		return
+	}
+	l := cairn.Lease{RunID: r.PathValue("run"), TaskID: r.PathValue("task"), Attempt: attempt,
+		Token: r.Header.Get(HeaderLeaseToken), Worker: c.w.ID}
+	if err := s.holds(r.Context(), c, l); err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	lw, err := s.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
+	if err != nil {
+		s.internal(w, r, fmt.Errorf("log of %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err))
+		return
+	}
+	_, cerr := io.Copy(flushWriter{lw}, r.Body)
+	if err := lw.Close(); cerr == nil {
+		cerr = err
+	}
+	if cerr != nil {
+		if r.Context().Err() == nil {
+			s.o.Logger.Warn("an attempt's log stream broke off", "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
+				"worker", c.w.ID, "err", cerr)
+		}
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// flushWriter writes each piece of a streamed log through at once, so
+// that a followed log shows it (*artifacts.LogWriter buffers otherwise).
+type flushWriter struct{ w io.Writer }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(interface{ Flush() error }); ok && err == nil {
+		err = fl.Flush()
+	}
+	return n, err
+}
+
+func (s *Server) headArtifact(w http.ResponseWriter, r *http.Request, c caller) {
+	s.serveArtifact(w, r, false)
+}
+
+func (s *Server) getArtifact(w http.ResponseWriter, r *http.Request, c caller) {
+	s.serveArtifact(w, r, true)
+}
+
+// serveArtifact answers whether the server holds an artifact (and its
+// size) and, with body, its bytes, verified as they are sent: a blob
+// that turns out not to match its digest ends the response early, which
+// the worker's own check catches too.
+func (s *Server) serveArtifact(w http.ResponseWriter, r *http.Request, body bool) {
+	ref, err := s.o.Blobs.Stat(r.PathValue("digest"))
+	if errors.Is(err, cairn.ErrNotFound) {
+		fail(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("artifact %s is not stored on the server", ref.Digest))
+		return
+	}
+	if err != nil {
+		if ref.Validate() != nil {
+			fail(w, http.StatusBadRequest, CodeBadInput, err.Error())
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatInt(ref.Size, 10))
+	if !body {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	rc, err := s.o.Blobs.Open(r.Context(), ref)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil && r.Context().Err() == nil {
+		s.o.Logger.Warn("send artifact", "digest", ref.Digest, "err", err)
+		panic(http.ErrAbortHandler) // cut the response: the worker sees it unfinished
+	}
+}
+
+func (s *Server) putArtifact(w http.ResponseWriter, r *http.Request, c caller) {
+	ref := cairn.ArtifactRef{Digest: r.PathValue("digest"), Size: r.ContentLength}
+	switch {
+	case r.ContentLength < 0:
+		fail(w, http.StatusLengthRequired, CodeBadInput, "an upload needs its Content-Length: the artifact's size")
+		return
+	case r.ContentLength > s.o.MaxUpload:
+		fail(w, http.StatusRequestEntityTooLarge, CodeBadInput, fmt.Sprintf("artifact of %d bytes: at most %d", r.ContentLength, s.o.MaxUpload))
+		return
+	}
+	if err := ref.Validate(); err != nil {
+		fail(w, http.StatusBadRequest, CodeBadInput, err.Error())
+		return
+	}
+	_, err := s.o.Blobs.PutExpected(r.Context(), ref, r.Body)
+	switch {
+	case errors.Is(err, artifacts.ErrCorrupt):
+		s.o.Logger.Warn("an upload did not match its digest; rejected, nothing kept", "worker", c.w.ID, "digest", ref.Digest, "err", err)
+		fail(w, http.StatusUnprocessableEntity, CodeDigest, "upload rejected, nothing kept: "+err.Error())
+		return
+	case err != nil && r.Context().Err() != nil:
+		return
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// maxCacheHits bounds one cache lookup.
+const maxCacheHits = 16
+
+func (s *Server) cached(w http.ResponseWriter, r *http.Request, c caller) {
+	key := r.PathValue("key")
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit < 1 {
+		limit = 4
+	}
+	out := cachedReply{Hits: []wireCached{}}
+	if s.o.Cache != nil && key != "" {
+		hits, err := s.o.Cache.FindCached(r.Context(), key, min(limit, maxCacheHits))
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		for _, h := range hits {
+			out.Hits = append(out.Hits, wireCached{Attempt: h.Attempt, Outputs: h.Outputs, Metrics: h.Metrics})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// decode reads a JSON body of at most limit bytes into v; a bad one is
+// answered.
+func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			fail(w, http.StatusRequestEntityTooLarge, CodeBadInput, fmt.Sprintf("body larger than %d bytes", limit))
+			return false
+		}
+		fail(w, http.StatusBadRequest, CodeBadInput, "body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{Code: code, Message: msg})
+}
+
+// internal answers a 500 and logs why: the worker is told only that the
+// server failed.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.o.Logger.Error("worker API", "method", r.Method, "path", r.URL.Path, "worker", r.Header.Get(HeaderWorker), "err", err)
+	fail(w, http.StatusInternalServerError, CodeInternal, "the server failed; its log says why")
+}

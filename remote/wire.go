@@ -1,0 +1,200 @@
+package remote
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// The worker API's wire: JSON bodies under Prefix, every request and
+// answer carrying HeaderProtocol. docs/api.md documents it.
+
+// Prefix is where the worker API is served, on the server's listener.
+const Prefix = "/api/v1/worker/"
+
+// Headers of the worker API.
+const (
+	// HeaderProtocol carries the worker protocol version
+	// (cairn.WorkerProtocol) on every request and every answer.
+	HeaderProtocol = "Cairn-Worker-Protocol"
+	// HeaderWorker carries the worker's id (issued at registration) on
+	// every request but the registration.
+	HeaderWorker = "Cairn-Worker-Id"
+	// HeaderLeaseToken carries the lease token of a log stream.
+	HeaderLeaseToken = "Cairn-Lease-Token"
+)
+
+// Error codes of the worker API's answers ({"code", "message"}).
+const (
+	CodeProtocol     = "protocol_mismatch" // 400: the two sides speak different versions
+	CodeBadInput     = "bad_input"         // 400
+	CodeUnauthorized = "unauthenticated"   // 401: no token, or not a valid one
+	CodeForbidden    = "forbidden"         // 403: not a worker token; another worker's lease or registration
+	CodeNotFound     = "not_found"         // 404
+	CodeLeaseLost    = "lease_lost"        // 409: the lease expired, was superseded or its task ended
+	CodeWorkerLost   = "worker_lost"       // 410: the worker is lost or stopped: register again
+	CodeDigest       = "digest_mismatch"   // 422: an upload's bytes do not hash to its digest
+	CodeInternal     = "internal"          // 500
+)
+
+// apiError is the body of every refusal.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Protocols are the versions the answering side speaks, with
+	// CodeProtocol.
+	Protocols []int `json:"protocols,omitempty"`
+}
+
+type registerRequest struct {
+	Name        string            `json:"name"`
+	Host        string            `json:"host"`
+	Version     string            `json:"version"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Queues      []string          `json:"queues,omitempty"`
+	Concurrency int               `json:"concurrency"`
+}
+
+type registerReply struct {
+	WorkerID string `json:"worker_id"`
+	// LeaseTTLMillis is how long a lease (and the worker's registration)
+	// lives without a call; HeartbeatMillis how often the worker calls at
+	// least; MaxWaitMillis the longest a lease request waits for work.
+	LeaseTTLMillis  int64  `json:"lease_ttl_ms"`
+	HeartbeatMillis int64  `json:"heartbeat_ms"`
+	MaxWaitMillis   int64  `json:"max_wait_ms"`
+	ServerVersion   string `json:"server_version"`
+	Protocol        int    `json:"protocol"`
+}
+
+// wireLease is a lease on the wire.
+type wireLease struct {
+	RunID     string    `json:"run_id"`
+	TaskID    string    `json:"task_id"`
+	Attempt   int       `json:"attempt"`
+	Token     string    `json:"token"`
+	Worker    string    `json:"worker"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func toWireLease(l cairn.Lease) wireLease {
+	return wireLease{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Token: l.Token, Worker: l.Worker, ExpiresAt: l.ExpiresAt}
+}
+
+func (l wireLease) lease() cairn.Lease {
+	return cairn.Lease{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Token: l.Token, Worker: l.Worker, ExpiresAt: l.ExpiresAt}
+}
+
+type leaseRequest struct {
+	Max        int   `json:"max"`
+	WaitMillis int64 `json:"wait_ms"`
+	Start      bool  `json:"start"`
+}
+
+// wireItem is a work item on the wire: what the worker needs to run the
+// attempt (the retry policy and counts stay with the server, which
+// decides what follows).
+type wireItem struct {
+	Lease         wireLease                    `json:"lease"`
+	Type          string                       `json:"type"`
+	Params        json.RawMessage              `json:"params"`
+	Inputs        map[string]cairn.ArtifactRef `json:"inputs,omitempty"`
+	TimeoutMillis int64                        `json:"timeout_ms,omitempty"`
+	Started       bool                         `json:"started"`
+	Cache         bool                         `json:"cache,omitempty"`
+}
+
+func toWireItem(it cairn.WorkItem) wireItem {
+	return wireItem{Lease: toWireLease(it.Lease), Type: it.Type, Params: it.Params, Inputs: it.Inputs,
+		TimeoutMillis: it.Timeout.Milliseconds(), Started: it.Started, Cache: it.Cache}
+}
+
+func (w wireItem) item() cairn.WorkItem {
+	return cairn.WorkItem{Lease: w.Lease.lease(), Type: w.Type, Params: w.Params, Inputs: w.Inputs,
+		Timeout: time.Duration(w.TimeoutMillis) * time.Millisecond, Started: w.Started, Cache: w.Cache}
+}
+
+type itemsReply struct {
+	Items []wireItem `json:"items"`
+}
+
+type startRequest struct {
+	Lease wireLease `json:"lease"`
+}
+
+type heartbeatRequest struct {
+	Leases []wireLease `json:"leases"`
+}
+
+// heartbeatResult is one lease's answer: renewed (ExpiresAt, and whether
+// its run is being cancelled), or refused with Code (lease_lost,
+// forbidden) and Error.
+type heartbeatResult struct {
+	ExpiresAt       time.Time `json:"expires_at,omitzero"`
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	Code            string    `json:"code,omitempty"`
+	Error           string    `json:"error,omitempty"`
+}
+
+type heartbeatReply struct {
+	Results []heartbeatResult `json:"results"`
+}
+
+// wireCompletion is how an attempt ended, as the worker reports it; the
+// server decides the task's next state.
+type wireCompletion struct {
+	Error      string                       `json:"error,omitempty"`
+	Stack      string                       `json:"stack,omitempty"`
+	ExitCode   *int                         `json:"exit_code,omitempty"`
+	Retryable  bool                         `json:"retryable,omitempty"`
+	Requeue    bool                         `json:"requeue,omitempty"`
+	Outputs    map[string]json.RawMessage   `json:"outputs,omitempty"`
+	Metrics    map[string]float64           `json:"metrics,omitempty"`
+	Plugin     *cairn.PluginRef             `json:"plugin,omitempty"`
+	Version    string                       `json:"version,omitempty"`
+	CacheKey   string                       `json:"cache_key,omitempty"`
+	CachedFrom *cairn.AttemptRef            `json:"cached_from,omitempty"`
+	Effects    []cairn.Effect               `json:"effects,omitempty"`
+	ReadInputs map[string]cairn.ArtifactRef `json:"read_inputs,omitempty"`
+}
+
+func toWireCompletion(c cairn.Completion) wireCompletion {
+	w := wireCompletion{Error: c.Error, Stack: c.Stack, ExitCode: c.ExitCode, Retryable: c.Retryable, Requeue: c.Requeue,
+		Outputs: c.Outputs, Metrics: c.Metrics, Plugin: c.Plugin, Version: c.Version, CacheKey: c.CacheKey,
+		Effects: c.Effects, ReadInputs: c.ReadInputs}
+	if !c.CachedFrom.IsZero() {
+		ref := c.CachedFrom
+		w.CachedFrom = &ref
+	}
+	return w
+}
+
+func (w wireCompletion) completion() cairn.Completion {
+	c := cairn.Completion{Error: w.Error, Stack: w.Stack, ExitCode: w.ExitCode, Retryable: w.Retryable, Requeue: w.Requeue,
+		Outputs: w.Outputs, Metrics: w.Metrics, Plugin: w.Plugin, Version: w.Version, CacheKey: w.CacheKey,
+		Effects: w.Effects, ReadInputs: w.ReadInputs}
+	if w.CachedFrom != nil {
+		c.CachedFrom = *w.CachedFrom
+	}
+	return c
+}
+
+type completeRequest struct {
+	Lease      wireLease      `json:"lease"`
+	Completion wireCompletion `json:"completion"`
+	// Next asks, in the same round trip, for up to this many more work
+	// items (without waiting); 0 for none.
+	Next  int  `json:"next,omitempty"`
+	Start bool `json:"start,omitempty"`
+}
+
+type cachedReply struct {
+	Hits []wireCached `json:"hits"`
+}
+
+type wireCached struct {
+	Attempt cairn.AttemptRef           `json:"attempt"`
+	Outputs map[string]json.RawMessage `json:"outputs,omitempty"`
+	Metrics map[string]float64         `json:"metrics,omitempty"`
+}
