@@ -14,7 +14,7 @@ var homes = map[string][]string{
 	"github.com/jmoiron/sqlx":        {module + "/store/sqlite"},
 	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite", module + "/store/sqlsource"},
 	"github.com/jackc/pgx/v5":        {module + "/store/postgres", module + "/store/sqlsource"},
-	"gopkg.in/yaml.v3":               {module + "/workflows"},
+	"gopkg.in/yaml.v3":               {module + "/workflows", module + "/deploy"}, // deploy: its test parses the manifests
 	"github.com/robfig/cron/v3":      {module + "/workflows"},
 	"golang.org/x/term":              {module + "/cmd/cairn"},
 	"golang.org/x/sys/unix":          {module + "/tasks/shell", module + "/cmd/cairn"},
