@@ -1,0 +1,264 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/remote"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+)
+
+// Remote workers (issue #21): cairn server --workers 0 and cairn worker
+// processes over loopback, on SQLite.
+
+// remoteRig is a server that runs no task itself, on home.
+type remoteRig struct {
+	b     *testing.B
+	bin   string
+	home  string
+	addr  string
+	token string
+	procs []*exec.Cmd
+	logs  []*syncLog
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	sb strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sb.String()
+}
+
+// newRemoteRig makes a home with a worker token; the server is started by
+// serve.
+func newRemoteRig(b *testing.B) *remoteRig {
+	b.Helper()
+	r := &remoteRig{b: b, bin: binary(b), home: b.TempDir()}
+	out, err := exec.Command(r.bin, "--home", r.home, "tokens", "create", "--role", "worker").Output()
+	if err != nil {
+		b.Fatalf("tokens create: %v", err)
+	}
+	r.token = strings.TrimSpace(string(out))
+	b.Cleanup(r.stop)
+	return r
+}
+
+func (r *remoteRig) start(env []string, args ...string) *syncLog {
+	r.b.Helper()
+	cmd := exec.Command(r.bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	log := &syncLog{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		r.b.Fatal(err)
+	}
+	r.procs, r.logs = append(r.procs, cmd), append(r.logs, log)
+	return log
+}
+
+// serve starts cairn server --workers 0 and waits until it listens.
+func (r *remoteRig) serve() {
+	r.b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	r.addr = ln.Addr().String()
+	ln.Close()
+	log := r.start(nil, "--home", r.home, "server", "--addr", r.addr, "--workers", "0", "--log-format", "json")
+	r.wait(log, "cairn server ready")
+}
+
+// worker starts one cairn worker of concurrency n and waits until it is
+// ready.
+func (r *remoteRig) worker(n int) {
+	r.b.Helper()
+	log := r.start([]string{"CAIRN_WORKER_TOKEN=" + r.token}, "--home", r.b.TempDir(), "worker", "--server", "http://"+r.addr,
+		"--concurrency", fmt.Sprint(n), "--log-format", "json")
+	r.wait(log, "cairn worker ready")
+}
+
+func (r *remoteRig) wait(log *syncLog, line string) {
+	r.b.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(log.String(), line) {
+		if time.Now().After(deadline) {
+			r.b.Fatalf("no %q within a minute:\n%s", line, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *remoteRig) stop() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		r.procs[i].Process.Signal(os.Interrupt)
+		r.procs[i].Wait()
+	}
+	r.procs = nil
+}
+
+// waitRuns waits until n runs succeeded and returns when the last did.
+func (r *remoteRig) waitRuns(n int) time.Time {
+	r.b.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(r.home, "cairn.db"), sqlite.ReadOnly())
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		runs, err := st.ListRuns(ctx, scheduler.RunFilter{State: cairn.RunSucceeded, Limit: n})
+		if err != nil {
+			r.b.Fatal(err)
+		}
+		if len(runs) == n {
+			var last time.Time
+			for _, run := range runs {
+				if run.FinishedAt.After(last) {
+					last = run.FinishedAt
+				}
+			}
+			return last
+		}
+		if failed, _ := st.ListRuns(ctx, scheduler.RunFilter{State: cairn.RunFailed, Limit: 1}); len(failed) > 0 {
+			r.b.Fatalf("run %s failed: %s", failed[0].ID, failed[0].Error)
+		}
+		if time.Now().After(deadline) {
+			r.b.Fatalf("%d of %d runs succeeded after 10 minutes", len(runs), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// detach queues file n times.
+func (r *remoteRig) detach(file string, n int) time.Time {
+	r.b.Helper()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if out, err := exec.Command(r.bin, "--home", r.home, "run", "--detach", file).CombinedOutput(); err != nil {
+			r.b.Fatalf("run --detach: %v\n%s", err, out)
+		}
+	}
+	return start
+}
+
+// BenchmarkRemoteWorkers20k: 4 cairn worker processes (concurrency 16
+// each) run 20,000 noop tasks — 20 queued runs of 1,000 independent tasks —
+// for a cairn server --workers 0 over loopback, on SQLite. tasks/s counts
+// from the moment the workers are ready and the runs queued to the last
+// run's end. Then a worker of this process measures the lease round trip
+// (a lease of one ready task, started) and the completion's, over 2,000
+// tasks: p50 and p99 (issue #21: 10,000 tasks/s on PostgreSQL).
+func BenchmarkRemoteWorkers20k(b *testing.B) {
+	const runs, per = 20, 1000
+	file := fan(b, per, "    type: noop\n")
+	for b.Loop() {
+		r := newRemoteRig(b)
+		r.detach(file, runs) // queued before the server starts: the runs wait
+		r.serve()
+		for i := 0; i < 4; i++ {
+			r.worker(16)
+		}
+		start := time.Now()
+		last := r.waitRuns(runs)
+		took := last.Sub(start)
+		if took <= 0 {
+			took = time.Since(start)
+		}
+		b.ReportMetric(runs*per/took.Seconds(), "tasks/s")
+		r.stop()
+
+		// The lease round trip, alone on a server.
+		r2 := newRemoteRig(b)
+		r2.detach(fan(b, 2000, "    type: noop\n"), 1)
+		r2.serve()
+		lease, complete := roundTrips(b, r2, 2000)
+		b.ReportMetric(float64(pct(lease, 50).Microseconds())/1000, "lease-p50-ms")
+		b.ReportMetric(float64(pct(lease, 99).Microseconds())/1000, "lease-p99-ms")
+		b.ReportMetric(float64(pct(complete, 50).Microseconds())/1000, "complete-p50-ms")
+		b.ReportMetric(float64(pct(complete, 99).Microseconds())/1000, "complete-p99-ms")
+		r2.stop()
+	}
+}
+
+// roundTrips registers a worker of this process with r's server and
+// times n leases of one task (started) and their completions.
+func roundTrips(b *testing.B, r *remoteRig, n int) (lease, complete []time.Duration) {
+	b.Helper()
+	ctx := context.Background()
+	cache, err := artifacts.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := remote.Register(ctx, remote.ClientOptions{Server: "http://" + r.addr, Token: r.token, Name: "bench",
+		Concurrency: 1, Cache: cache})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for len(lease) < n {
+		t0 := time.Now()
+		items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true, Wait: 5 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(items) == 0 {
+			continue // the run not started yet
+		}
+		t1 := time.Now()
+		if _, err := c.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{}, cairn.LeaseRequest{}); err != nil {
+			b.Fatal(err)
+		}
+		lease, complete = append(lease, t1.Sub(t0)), append(complete, time.Since(t1))
+	}
+	return lease, complete
+}
+
+func pct(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+// BenchmarkRemoteChain1000: a chain of 1,000 shell tasks (/bin/true) on
+// one remote worker, per hop, beside the same chain run in process by
+// cairn run (issue #21: at most 1 ms per hop more than in process).
+func BenchmarkRemoteChain1000(b *testing.B) {
+	const n = 1000
+	file := chain(b, n, "    type: shell\n    with: {argv: [/bin/true]}\n")
+	for b.Loop() {
+		local, _ := runCairn(b, file)
+		r := newRemoteRig(b)
+		r.serve()
+		r.worker(1)
+		start := r.detach(file, 1)
+		last := r.waitRuns(1)
+		remoteTook := last.Sub(start)
+		r.stop()
+		b.ReportMetric(float64(local.Microseconds())/n/1000, "inproc-ms/hop")
+		b.ReportMetric(float64(remoteTook.Microseconds())/n/1000, "remote-ms/hop")
+		b.ReportMetric(float64((remoteTook-local).Microseconds())/n/1000, "extra-ms/hop")
+	}
+}
