@@ -121,3 +121,6 @@ func terminateBackends(t *testing.T, name string) int {
 	}
 	return n
 }
+
+// pgtestServer skips the test unless CAIRN_TEST_POSTGRES names a server.
+func pgtestServer(t *testing.T) { pgtest.ServerDSN(t) }
