@@ -397,6 +397,56 @@ func TestPrometheusScrapesWithAToken(t *testing.T) {
 	}
 }
 
+// TestPromtoolChecksTheConfigs runs 'promtool check config' on each
+// Prometheus file, the files it names (token, CA) made in a folder of the
+// test's own. Debian's promtool, which make deps installs, is built
+// without Kubernetes discovery: a file using it is then only parsed (by
+// TestPrometheusScrapesWithAToken), and the test says so.
+func TestPromtoolChecksTheConfigs(t *testing.T) {
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		path, err = exec.LookPath("../bin/deps/promtool") // where make deps puts it
+	}
+	if err != nil {
+		t.Skip("promtool is not installed (make deps takes it out of Debian's prometheus package into bin/deps)")
+	}
+	checked := 0
+	for _, p := range files(t, ".yml") {
+		if !strings.HasPrefix(p, "prometheus/") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		text := string(b)
+		for _, m := range regexp.MustCompile(`(?m)(?:credentials_file|ca_file): (\S+)`).FindAllStringSubmatch(text, -1) {
+			local := filepath.Join(dir, filepath.Base(m[1]))
+			if err := os.WriteFile(local, []byte("placeholder\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			text = strings.ReplaceAll(text, m[1], local)
+		}
+		conf := filepath.Join(dir, filepath.Base(p))
+		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(path, "check", "config", conf).CombinedOutput()
+		switch {
+		case err != nil && strings.Contains(string(out), "field kubernetes_sd_configs not found"):
+			t.Logf("%s: this promtool has no Kubernetes discovery; the file is parsed, not checked", p)
+		case err != nil:
+			t.Errorf("promtool check config %s: %v\n%s", p, err, out)
+		default:
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Error("promtool checked no configuration")
+	}
+}
+
 func TestDeployDocNamesEveryFile(t *testing.T) {
 	b, err := os.ReadFile("../docs/deploy.md")
 	if err != nil {
