@@ -69,12 +69,18 @@ const (
 )
 
 // SchemaVersionError reports a database whose schema is newer than this
-// binary's migrations.
+// binary's migrations, or older with ReadOnly (which cannot migrate it).
 type SchemaVersionError struct {
 	Database, Binary int
+	// Older: the database is older than the binary and the store was
+	// opened ReadOnly.
+	Older bool
 }
 
 func (e *SchemaVersionError) Error() string {
+	if e.Older {
+		return fmt.Sprintf("database schema version %d is older than this binary's (%d); run 'cairn migrate' (it upgrades the database in place)", e.Database, e.Binary)
+	}
 	return fmt.Sprintf("database schema version %d is newer than this binary supports (%d); upgrade cairn", e.Database, e.Binary)
 }
 

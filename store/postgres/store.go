@@ -38,6 +38,7 @@ type Store struct {
 type options struct {
 	callerClock bool
 	migrate     bool
+	readOnly    bool
 	maxConns    int32
 }
 
@@ -94,6 +95,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	cfg.ConnConfig.RuntimeParams["application_name"] = "cairn"
 	// Times are integers: the session's zone changes nothing, but say it.
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if o.readOnly {
+		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, connectErr(cfg.ConnConfig, shown, dsn, err)
@@ -103,6 +107,12 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, connectErr(cfg.ConnConfig, shown, dsn, err)
 	}
 	s := &Store{pool: pool, dsn: shown, callerClock: o.callerClock}
+	if o.readOnly {
+		if err := s.checkSchema(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("open postgres store %s: %w", shown, err)
+		}
+	}
 	if o.migrate {
 		if _, err := s.Migrate(ctx); err != nil {
 			pool.Close()
@@ -140,6 +150,10 @@ func Redact(dsn string) string {
 			u.RawQuery = q.Encode()
 		}
 		return u.String()
+	}
+	if scheme, _, ok := strings.Cut(dsn, "://"); ok && !strings.ContainsAny(scheme, " =") {
+		// A URL that does not parse: where its password is cannot be told.
+		return scheme + "://(a URL that does not parse, hidden)"
 	}
 	fields := strings.Fields(dsn)
 	for i, f := range fields {
