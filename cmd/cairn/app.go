@@ -291,9 +291,18 @@ func (a *app) databasePath() (string, error) {
 	return filepath.Join(home, "cairn.db"), nil
 }
 
+// databaseName names the command's database in messages and logs.
+func (a *app) databaseName() string {
+	path, err := a.databasePath()
+	if err != nil {
+		return "?"
+	}
+	return path
+}
+
 // openStore opens (creating and migrating) the database; for a read-only
 // command, it opens an existing one read-only.
-func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
+func (a *app) openStore(ctx context.Context) (database, error) {
 	path, err := a.databasePath()
 	if err != nil {
 		return nil, err
@@ -487,7 +496,7 @@ func (a *app) closePlugins() {
 
 // openRun opens the store and reads the run that arg (an id or a unique
 // prefix of one) names. The caller closes the store.
-func (a *app) openRun(ctx context.Context, arg string) (*sqlite.Store, *cairn.Run, error) {
+func (a *app) openRun(ctx context.Context, arg string) (database, *cairn.Run, error) {
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -504,7 +513,7 @@ func (a *app) openRun(ctx context.Context, arg string) (*sqlite.Store, *cairn.Ru
 }
 
 // resolveRun expands a run id prefix, with a helpful error.
-func resolveRun(ctx context.Context, st *sqlite.Store, prefix string) (string, error) {
+func resolveRun(ctx context.Context, st database, prefix string) (string, error) {
 	id, err := st.ResolveRunID(ctx, prefix)
 	switch {
 	case errors.Is(err, cairn.ErrNotFound):

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
@@ -37,8 +36,6 @@ type cacheStore interface {
 	AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error)
 	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
 }
-
-var _ cacheStore = (*sqlite.Store)(nil)
 
 // explainCache tells task tr's cache story from its attempts (oldest
 // first). off says why caching was off for it when it was (from the

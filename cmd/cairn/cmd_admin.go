@@ -10,14 +10,13 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
 
 // cancelHere cancels a run that no live process drives: it claims the run
 // and lets the planner cancel every unfinished task.
-func cancelHere(ctx context.Context, st *sqlite.Store, r *cairn.Run, reg *tasks.Registry) error {
+func cancelHere(ctx context.Context, st database, r *cairn.Run, reg *tasks.Registry) error {
 	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
 	if err != nil {
 		return fmt.Errorf("re-read the workflow stored with run %s: %w", r.ID, err)

@@ -18,7 +18,6 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -373,7 +372,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	}
 	if l, ok := src.(*localSource); ok && r.State == cairn.RunQueued && l.st != nil {
 		// A queued run waits for a server: say whether one runs here.
-		if info, ok := liveServer(l.st.Path()); ok {
+		if info, ok := liveServer(l.a.serverInfoPath()); ok {
 			fmt.Fprintf(w, "waits     for cairn server (pid %d, %s) to start it, within the active-run limits\n", info.PID, info.Addr)
 		} else {
 			fmt.Fprintf(w, "waits     for a cairn server, and none runs on this home: start one ('cairn server'), or cancel it: cairn cancel %s\n", r.ID)
@@ -505,7 +504,7 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 // It says on notes when the run becomes orphaned — a follower would
 // otherwise wait in silence for a process that is gone — and when a
 // process drives it again.
-func followLocalLog(ctx context.Context, st *sqlite.Store, logs *artifacts.Logs, runID, taskID string, n int, pinned bool, out, notes io.Writer) error {
+func followLocalLog(ctx context.Context, st database, logs *artifacts.Logs, runID, taskID string, n int, pinned bool, out, notes io.Writer) error {
 	var off int64
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()

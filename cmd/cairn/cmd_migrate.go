@@ -140,7 +140,7 @@ func (a *app) copyToPostgres(ctx context.Context, from, to string, replace bool,
 	if err != nil {
 		return err
 	}
-	if info, ok := liveServer(path); ok {
+	if info, ok := liveServer(serverInfoPath(path)); ok {
 		return fmt.Errorf("a cairn server (pid %d, %s) is serving %s: stop it first (SIGTERM drains it), then run this again; what it did after the copy began would be missing from the copy",
 			info.PID, info.Addr, path)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/client"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/ui"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -188,7 +187,7 @@ func (a *app) modelSource(ctx context.Context, rf *remoteFlags, readOnly bool) (
 
 // localModels is the registry of the home's database.
 type localModels struct {
-	st *sqlite.Store // nil: no database yet
+	st database // nil: no database yet
 }
 
 func (l *localModels) close() {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -92,7 +91,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	}
 	if *detach {
 		fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
-		if info, ok := liveServer(st.Path()); ok {
+		if info, ok := liveServer(a.serverInfoPath()); ok {
 			fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) takes it; follow it with: cairn show %s\n", info.PID, info.Addr, id)
 		} else {
 			fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server'), or run it here: cairn resume %s\n", id)
@@ -106,7 +105,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 // retryRun retries task taskID of run r ("" for every failed one) in one
 // transaction with its audit entry, claimed by owner ("" for none), and
 // returns how many tasks run again.
-func retryRun(ctx context.Context, st *sqlite.Store, r *cairn.Run, g scheduler.Graph, taskID, owner, actor string) (int, error) {
+func retryRun(ctx context.Context, st database, r *cairn.Run, g scheduler.Graph, taskID, owner, actor string) (int, error) {
 	trs, err := st.ListTaskRuns(ctx, r.ID)
 	if err != nil {
 		return 0, err

@@ -23,7 +23,6 @@ import (
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/workflows"
@@ -206,7 +205,7 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 		return nil
 	}
 	fmt.Fprintf(a.stderr, "queued run %s (workflow %s, %s)\n", r.ID, wf.Name, plural(len(wf.Tasks), "task"))
-	if info, ok := liveServer(st.Path()); ok {
+	if info, ok := liveServer(a.serverInfoPath()); ok {
 		fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) starts it; follow it with: cairn show %s\n", info.PID, info.Addr, r.ID)
 	} else {
 		fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server') and it starts the run; or cancel it: cairn cancel %s\n", r.ID)
@@ -277,7 +276,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 // a summary; verb (run, resume, retry) heads it.
 // trs, if not nil, are the run's task runs as they stand (a run just
 // created: every task pending); nil reads them.
-func (a *app) execute(ctx context.Context, st *sqlite.Store, wf *workflows.Workflow, reg *tasks.Registry, id string,
+func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, reg *tasks.Registry, id string,
 	trs []*cairn.TaskRun, ef execFlags, verb string) error {
 	arts, logs, err := a.stores()
 	if err != nil {

@@ -198,7 +198,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 		return usageError{"--from and --to are required: the range of slots to run"}
 	}
 	var res *runjson.Backfill
-	where, dbPath := "", ""
+	where, infoPath := "", ""
 	if rf.remote() {
 		c, err := a.client(rf)
 		if err != nil {
@@ -245,7 +245,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer st.Close()
-		dbPath = st.Path()
+		infoPath = a.serverInfoPath()
 		hasSecret := func(env string) bool { _, ok := os.LookupEnv(env); return ok }
 		b, err := actions.Backfill(ctx, st, wf, path, tf, tt, time.Now(), localActor(), hasSecret)
 		if errors.Is(err, ui.ErrBadInput) {
@@ -263,7 +263,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "backfill of %s%s: %d slots, %s queued, %d had a run already\n", res.Workflow, where, res.Slots,
 			plural(len(res.Created), "run"), res.Existing)
 		if !rf.remote() && len(res.Created) > 0 {
-			if _, ok := liveServer(dbPath); !ok {
+			if _, ok := liveServer(infoPath); !ok {
 				fmt.Fprintln(a.stderr, "no cairn server runs on this home: start one ('cairn server') and it starts them")
 			}
 		}

@@ -26,7 +26,6 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/serve"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/ui"
 	"github.com/cairnml/cairn/workflows"
@@ -297,8 +296,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
 	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
-	infoPath := serverInfoPath(st.Path())
-	if other, ok := liveServer(st.Path()); ok && other.Owner != owner {
+	infoPath := a.serverInfoPath()
+	if other, ok := liveServer(infoPath); ok && other.Owner != owner {
 		log.Info("another cairn server runs on this database: both schedule its runs, each running the tasks of the runs it holds",
 			"pid", other.PID, "addr", other.Addr, "owner", other.Owner)
 	}
@@ -314,7 +313,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if n, err := st.CountValidTokens(ctx); err == nil && n == 0 && !f.noAuth {
 		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
 	}
-	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", st.Path(), "workers", f.slots,
+	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", a.databaseName(), "workers", f.slots,
 		"max_active_runs", f.maxActiveRuns, "owner", owner)
 
 	var serveErr, haltErr error
@@ -398,7 +397,7 @@ func serverNamespace(addr string) string {
 // a signed-in session) whose role allows the route, and with no token in
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
-func serverUIOptions(st *sqlite.Store, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
+func serverUIOptions(st database, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
 	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st}
 	if !f.noAuth {
 		o.Tokens = st
@@ -422,7 +421,7 @@ func loopbackAddr(addr string) bool {
 
 // healthMux serves /healthz (the process answers) and /readyz (the
 // database answers and the server is not draining); both open to anyone.
-func healthMux(st *sqlite.Store, draining *atomic.Bool, log *slog.Logger) *http.ServeMux {
+func healthMux(st database, draining *atomic.Bool, log *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -613,6 +612,16 @@ func serverInfoPath(dbPath string) string {
 	return filepath.Join(filepath.Dir(dbPath), filepath.Base(dbPath)+".server.json")
 }
 
+// serverInfoPath is where a server on this command's database says so
+// ("" if there is no telling: liveServer finds none).
+func (a *app) serverInfoPath() string {
+	path, err := a.databasePath()
+	if err != nil {
+		return ""
+	}
+	return serverInfoPath(path)
+}
+
 // advertiseEvery is how often a server checks that the info file names a
 // live server.
 const advertiseEvery = 2 * time.Second
@@ -714,10 +723,13 @@ func readServerInfo(path string) (serverInfo, bool) {
 	return info, true
 }
 
-// liveServer returns the server running on the database at dbPath, if
-// one says so and its process is alive.
-func liveServer(dbPath string) (serverInfo, bool) {
-	info, ok := readServerInfo(serverInfoPath(dbPath))
+// liveServer returns the server running on a database, if its info file
+// (serverInfoPath) says so and its process is alive.
+func liveServer(infoPath string) (serverInfo, bool) {
+	if infoPath == "" {
+		return serverInfo{}, false
+	}
+	info, ok := readServerInfo(infoPath)
 	if !ok || ownerGone(info.Owner) {
 		return info, false
 	}

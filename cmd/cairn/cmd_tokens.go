@@ -15,7 +15,6 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -313,7 +312,7 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 
 // auditRun resolves --run: a run id or a unique prefix; a run that no
 // longer exists may still have entries, so a full id is kept as it is.
-func auditRun(ctx context.Context, st *sqlite.Store, run string) (string, error) {
+func auditRun(ctx context.Context, st database, run string) (string, error) {
 	if run == "" {
 		return "", nil
 	}

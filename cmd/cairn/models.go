@@ -11,7 +11,6 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/serve"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 )
 
@@ -20,7 +19,7 @@ import (
 // writes, and of the prediction logs a server on the home keeps. Plugins
 // are given none.
 type storeModels struct {
-	st   *sqlite.Store
+	st   database
 	arts tasks.Artifacts
 	// predictions is HOME/predictions, where cairn server writes the rows
 	// it samples from prediction requests (package serve): NAME/samples.jsonl,
@@ -29,7 +28,7 @@ type storeModels struct {
 }
 
 // models is the home's storeModels.
-func (a *app) models(st *sqlite.Store, arts tasks.Artifacts) (storeModels, error) {
+func (a *app) models(st database, arts tasks.Artifacts) (storeModels, error) {
 	home, err := a.homeDir()
 	if err != nil {
 		return storeModels{}, err

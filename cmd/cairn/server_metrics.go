@@ -18,22 +18,40 @@ import (
 // serverMetrics is cairn server's Prometheus collector over its store:
 // the broker's and the service's events feed it (ObserveTask,
 // ObserveService), and each scrape reads the database's counts.
-func serverMetrics(st *sqlite.Store, owner string, started time.Time, log *slog.Logger) *metrics.Collector {
+func serverMetrics(st database, owner string, started time.Time, log *slog.Logger) *metrics.Collector {
 	bi, ok := debug.ReadBuildInfo()
 	ver, rev, goVersion := buildVersion(version, commit, bi, ok)
+	counts, writes := storeCounts(st, owner)
 	return metrics.New(metrics.Options{
-		Counts: func(ctx context.Context) (metrics.Counts, error) {
-			c, err := st.StateCounts(ctx, owner)
-			return metrics.Counts{Runs: c.Runs, Tasks: c.Tasks, Ready: c.Ready, Owned: c.Owned}, err
-		},
-		Writes: func() (int64, int64) {
-			w := st.WriteStats()
-			return w.Statements, w.Transactions
-		},
+		Counts: counts,
+		Writes: writes,
 		Build:  metrics.BuildInfo{Version: ver, Commit: rev, GoVersion: goVersion},
 		Start:  started,
 		Logger: log,
 	})
+}
+
+// storeCounts is what a scrape reads of the store: the runs and tasks by
+// state (one statement), and the writes so far. Each store reports them
+// in types of its own.
+func storeCounts(st database, owner string) (counts func(context.Context) (metrics.Counts, error), writes func() (int64, int64)) {
+	switch s := st.(type) {
+	case *sqlite.Store:
+		counts = func(ctx context.Context) (metrics.Counts, error) {
+			c, err := s.StateCounts(ctx, owner)
+			return metrics.Counts{Runs: c.Runs, Tasks: c.Tasks, Ready: c.Ready, Owned: c.Owned}, err
+		}
+		writes = func() (int64, int64) {
+			w := s.WriteStats()
+			return w.Statements, w.Transactions
+		}
+	default:
+		counts = func(context.Context) (metrics.Counts, error) {
+			return metrics.Counts{}, fmt.Errorf("the store %T reports no counts", st)
+		}
+		writes = func() (int64, int64) { return 0, 0 }
+	}
+	return counts, writes
 }
 
 // observeServing feeds the collector with the model server's events.

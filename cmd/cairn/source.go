@@ -12,7 +12,6 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/experiments"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/ui"
 )
@@ -104,7 +103,7 @@ func (d *runDetail) task(id string) (*cairn.TaskRun, error) {
 // localSource reads the home's database, artifacts and logs.
 type localSource struct {
 	a  *app
-	st *sqlite.Store // nil: no database (a read-only command on a new home)
+	st database // nil: no database (a read-only command on a new home)
 }
 
 // openLocal opens the home's database (read-only for a read-only
@@ -295,7 +294,7 @@ func (a *app) sourceRun(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, 
 }
 
 // findTask returns task id of run, or an error naming the nearest task.
-func findTask(ctx context.Context, st *sqlite.Store, runID, taskID string) (*cairn.TaskRun, error) {
+func findTask(ctx context.Context, st database, runID, taskID string) (*cairn.TaskRun, error) {
 	tr, err := st.GetTaskRun(ctx, runID, taskID)
 	if !errors.Is(err, cairn.ErrNotFound) {
 		return tr, err
