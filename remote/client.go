@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/secrets"
 )
 
 // ClientOptions configure a worker's client of the worker API.
@@ -61,6 +62,7 @@ type Client struct {
 	maxWait  time.Duration
 	server   string // the server's version
 	leases   map[attemptKey]cairn.Lease
+	secrets  map[string]*runSecrets // by run id, while the worker holds a lease of the run
 	lastCall atomic.Int64 // unix nanos of the last call that reached the server
 }
 
@@ -138,7 +140,7 @@ func Register(ctx context.Context, o ClientOptions) (*Client, error) {
 	if hc == nil {
 		hc = NewHTTPClient(nil, o.Concurrency)
 	}
-	c := &Client{o: o, base: base, http: hc, leases: map[attemptKey]cairn.Lease{}}
+	c := &Client{o: o, base: base, http: hc, leases: map[attemptKey]cairn.Lease{}, secrets: map[string]*runSecrets{}}
 	if err := c.register(ctx); err != nil {
 		return nil, err
 	}
@@ -173,6 +175,7 @@ func (c *Client) register(ctx context.Context) error {
 	c.id, c.ttl, c.server = rep.WorkerID, time.Duration(rep.LeaseTTLMillis)*time.Millisecond, rep.ServerVersion
 	c.maxWait = time.Duration(rep.MaxWaitMillis) * time.Millisecond
 	clear(c.leases)
+	clear(c.secrets)
 	c.mu.Unlock()
 	return nil
 }
@@ -328,19 +331,56 @@ func (c *Client) reregister(req *http.Request) {
 
 // remember records leases handed to this worker (for their logs), and
 // forget drops one.
-func (c *Client) remember(items []cairn.WorkItem) {
+func (c *Client) remember(items []cairn.WorkItem, sec []map[string]string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, it := range items {
+	for i, it := range items {
 		l := it.Lease
 		c.leases[attemptKey{l.RunID, l.TaskID, l.Attempt}] = l
+		if len(sec[i]) > 0 {
+			rs := c.secrets[l.RunID]
+			if rs == nil {
+				rs = &runSecrets{set: secrets.New(sec[i])}
+				c.secrets[l.RunID] = rs
+			}
+			rs.leases++
+		}
 	}
 }
 
 func (c *Client) forget(l cairn.Lease) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.leases, attemptKey{l.RunID, l.TaskID, l.Attempt})
+	k := attemptKey{l.RunID, l.TaskID, l.Attempt}
+	if _, ok := c.leases[k]; !ok {
+		return
+	}
+	delete(c.leases, k)
+	if rs := c.secrets[l.RunID]; rs != nil {
+		if rs.leases--; rs.leases <= 0 {
+			delete(c.secrets, l.RunID)
+		}
+	}
+}
+
+// runSecrets are a run's secret values while the worker holds leases of
+// it.
+type runSecrets struct {
+	set    *secrets.Set
+	leases int
+}
+
+// Redact takes the secret values of every run the worker holds a lease
+// of out of s (executor.Options.Redact): the pool applies it to a cache
+// key's params and to the errors it reports, so that a secret value is
+// never part of either, as in the server's own pool.
+func (c *Client) Redact(s string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range c.secrets {
+		s = rs.set.Redact(s)
+	}
+	return s
 }
 
 func (c *Client) leaseOf(runID, taskID string, attempt int) (cairn.Lease, bool) {
@@ -365,10 +405,11 @@ func (c *Client) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 
 func (c *Client) items(rep itemsReply) []cairn.WorkItem {
 	out := make([]cairn.WorkItem, len(rep.Items))
+	sec := make([]map[string]string, len(rep.Items))
 	for i, w := range rep.Items {
-		out[i] = w.item()
+		out[i], sec[i] = w.item(), w.Secrets
 	}
-	c.remember(out)
+	c.remember(out, sec)
 	return out
 }
 

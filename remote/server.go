@@ -88,6 +88,9 @@ type ServerOptions struct {
 	Logs    Logs
 	Blobs   Blobs
 	Cache   Cache // nil: every lookup finds nothing
+	// Secrets, if set, gives the values of a run's secret params by
+	// placeholder (nil for none), sent with each of its work items.
+	Secrets func(runID string) map[string]string
 	// Version is the server's cairn version, told to workers.
 	Version string
 	// MaxWait bounds how long a lease request waits for work (default
@@ -422,7 +425,11 @@ func (s *Server) issued(c caller, items []cairn.WorkItem) []wireItem {
 	s.mu.Lock()
 	for i, it := range items {
 		s.holders[it.Lease.Token] = c.w.ID
-		out[i] = toWireItem(it)
+		var sec map[string]string
+		if s.o.Secrets != nil {
+			sec = s.o.Secrets(it.Lease.RunID)
+		}
+		out[i] = toWireItem(it, sec)
 	}
 	s.mu.Unlock()
 	return out

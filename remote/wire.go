@@ -103,11 +103,16 @@ type wireItem struct {
 	TimeoutMillis int64                        `json:"timeout_ms,omitempty"`
 	Started       bool                         `json:"started"`
 	Cache         bool                         `json:"cache,omitempty"`
+	// Secrets are the values of the run's secret params filled into
+	// Params, by placeholder: the worker takes them out again of what it
+	// derives from the params (the cache key) and of what it reports,
+	// as the server does; never written.
+	Secrets map[string]string `json:"secrets,omitempty"`
 }
 
-func toWireItem(it cairn.WorkItem) wireItem {
+func toWireItem(it cairn.WorkItem, secrets map[string]string) wireItem {
 	return wireItem{Lease: toWireLease(it.Lease), Type: it.Type, Params: it.Params, Inputs: it.Inputs,
-		TimeoutMillis: it.Timeout.Milliseconds(), Started: it.Started, Cache: it.Cache}
+		TimeoutMillis: it.Timeout.Milliseconds(), Started: it.Started, Cache: it.Cache, Secrets: secrets}
 }
 
 func (w wireItem) item() cairn.WorkItem {

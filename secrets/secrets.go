@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"slices"
@@ -28,7 +29,8 @@ import (
 // nil *Set hold none: every method is then the identity. A Set is
 // immutable and safe for concurrent use.
 type Set struct {
-	pairs  []pair // longest value first
+	values map[string]string // as given to New
+	pairs  []pair            // longest value first
 	fill   *strings.Replacer
 	defuse *strings.Replacer
 	redact *strings.Replacer
@@ -42,6 +44,17 @@ type pair struct {
 	value       []byte
 }
 
+// Values returns the set's values by placeholder (a new map; nil for an
+// empty set): what a server sends a remote worker with a lease, so that
+// the worker keeps them out of what it derives from the params (a cache
+// key) as the server would.
+func (s *Set) Values() map[string]string {
+	if s == nil {
+		return nil
+	}
+	return maps.Clone(s.values)
+}
+
 // New returns the set of values, each keyed by the placeholder that
 // stands for it. Empty values are kept for Fill but never redacted (an
 // empty string occurs everywhere).
@@ -49,7 +62,7 @@ func New(values map[string]string) *Set {
 	if len(values) == 0 {
 		return nil
 	}
-	s := &Set{}
+	s := &Set{values: maps.Clone(values)}
 	var fill, defuse, redact, js []string
 	for ph, v := range values {
 		enc, _ := json.Marshal(v)

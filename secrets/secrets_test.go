@@ -202,3 +202,21 @@ func must(b []byte, err error) []byte {
 	}
 	return b
 }
+
+// Values gives back what New was given (a copy), nil for no set.
+func TestValues(t *testing.T) {
+	in := map[string]string{"«secret:a»": "hunter2", "«secret:b»": ""}
+	s := secrets.New(in)
+	got := s.Values()
+	if len(got) != 2 || got["«secret:a»"] != "hunter2" || got["«secret:b»"] != "" {
+		t.Fatalf("Values = %v, want %v", got, in)
+	}
+	got["«secret:a»"] = "changed"
+	if s.Values()["«secret:a»"] != "hunter2" {
+		t.Error("Values shares its map with the set")
+	}
+	var none *secrets.Set
+	if none.Values() != nil || secrets.New(nil).Values() != nil {
+		t.Error("an empty set has values")
+	}
+}

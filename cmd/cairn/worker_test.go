@@ -468,3 +468,55 @@ func TestRemoteWorkerTLS(t *testing.T) {
 	id, _ := e.detach(writeWorkflow(t, "tls.yaml", shellRemote))
 	e.waitRunState(60*time.Second, id, "succeeded")
 }
+
+// A run's secret params reach a remote worker's task with the lease and
+// are never written: not in the server's log of the attempt, nor in any
+// file of the server's or the worker's home; the attempt's cache key is
+// the one the server's own pool records (made from the placeholder, not
+// the value).
+func TestRemoteWorkerSecrets(t *testing.T) {
+	t.Parallel()
+	wf := writeWorkflow(t, "secret.yaml", strings.Replace(secretDetachedWorkflow, "    type: shell\n", "    type: shell\n    cache: true\n", 1))
+	out := filepath.Join(t.TempDir(), "out")
+	vars := []string{"CAIRN_PARAM_TOKEN=" + secretValue}
+	keyOf := func(e *env, id string) string {
+		as := e.attemptsOf(id, "use")
+		if len(as) != 1 || as[0].CacheKey == "" {
+			t.Fatalf("attempts %+v: want one with a cache key", as)
+		}
+		return as[0].CacheKey
+	}
+
+	e := newEnv(t)
+	_, tok := e.token("worker")
+	srv := e.startServer(vars, "--workers", "0")
+	w := e.startWorker(srv, tok, nil)
+	id, _ := e.detach(wf, "-p", "out="+out)
+	e.waitRunState(60*time.Second, id, "succeeded")
+	if b, _ := os.ReadFile(out); string(b) != secretValue {
+		t.Errorf("the remote task got the token %q, want %q", b, secretValue)
+	}
+	if as := e.attemptsOf(id, "use"); as[0].Worker != w.id {
+		t.Fatalf("use ran on %q, not the remote worker", as[0].Worker)
+	}
+	remoteKey := keyOf(e, id)
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	w.wait(30 * time.Second)
+	srv.term()
+	srv.wait(30 * time.Second)
+	grepTree(t, e.home, secretValue)
+	grepTree(t, w.home, secretValue)
+	if strings.Contains(w.stderr.String(), secretValue) || strings.Contains(srv.stderr.String(), secretValue) {
+		t.Error("a log line holds the secret")
+	}
+
+	local := newEnv(t)
+	srv2 := local.startServer(vars, "--workers", "2")
+	id2, _ := local.detach(wf, "-p", "out="+out)
+	local.waitRunState(60*time.Second, id2, "succeeded")
+	if k := keyOf(local, id2); k != remoteKey {
+		t.Errorf("cache key %s on the remote worker, %s in the server's pool: the secret's value went into one", remoteKey, k)
+	}
+	srv2.term()
+	srv2.wait(30 * time.Second)
+}
