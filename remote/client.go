@@ -63,7 +63,7 @@ type Client struct {
 	server   string // the server's version
 	leases   map[attemptKey]cairn.Lease
 	secrets  map[string]*runSecrets // by run id, while the worker holds a lease of the run
-	lastCall atomic.Int64 // unix nanos of the last call that reached the server
+	lastCall atomic.Int64           // unix nanos of the last call that reached the server
 }
 
 type attemptKey struct {
