@@ -12,7 +12,9 @@
 //     before they happen, reports committed writes as failed (ambiguous
 //     commits: timeouts and resets after the commit), fails reads, and
 //     cuts the store off altogether (a partition), for in-process
-//     scenarios on either store.
+//     scenarios on either store; FaultTransport does the same to a
+//     remote worker's calls of the worker API (an answer lost after the
+//     server handled the call).
 //   - Check, the checker: from the store's task runs and attempts and the
 //     ledger, per scenario, the tasks lost, the completions accepted
 //     twice, those accepted under a superseded lease and the runs not

@@ -275,7 +275,39 @@ func (s *FaultStore) ReleaseLeader(ctx context.Context, f scheduler.Fence) error
 	return call0(ctx, s, "release leader", true, func() error { return s.Store.ReleaseLeader(ctx, f) })
 }
 
+// RegisterWorker implements scheduler.WorkerStore.
+func (s *FaultStore) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error) {
+	return call(ctx, s, "register worker", true, func() (cairn.Worker, error) { return s.Store.RegisterWorker(ctx, w, now, ttl) })
+}
+
+// TouchWorker implements scheduler.WorkerStore.
+func (s *FaultStore) TouchWorker(ctx context.Context, id, tokenID string, now time.Time, ttl time.Duration) (cairn.Worker, error) {
+	return call(ctx, s, "touch worker", true, func() (cairn.Worker, error) { return s.Store.TouchWorker(ctx, id, tokenID, now, ttl) })
+}
+
+// SetWorkerState implements scheduler.WorkerStore.
+func (s *FaultStore) SetWorkerState(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error) {
+	return call(ctx, s, "set worker state", true, func() (cairn.Worker, error) {
+		return s.Store.SetWorkerState(ctx, id, tokenID, to, now, ttl)
+	})
+}
+
+// LoseWorkers implements scheduler.WorkerStore.
+func (s *FaultStore) LoseWorkers(ctx context.Context, now time.Time, limit int) ([]cairn.Worker, error) {
+	return call(ctx, s, "lose workers", true, func() ([]cairn.Worker, error) { return s.Store.LoseWorkers(ctx, now, limit) })
+}
+
 // The reads.
+
+// Worker implements scheduler.WorkerStore.
+func (s *FaultStore) Worker(ctx context.Context, id string) (cairn.Worker, error) {
+	return call(ctx, s, "worker", false, func() (cairn.Worker, error) { return s.Store.Worker(ctx, id) })
+}
+
+// WorkerLeases implements scheduler.WorkerStore.
+func (s *FaultStore) WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error) {
+	return call(ctx, s, "worker leases", false, func() ([]cairn.Lease, error) { return s.Store.WorkerLeases(ctx, worker) })
+}
 
 // Leader implements scheduler.LeaderStore.
 func (s *FaultStore) Leader(ctx context.Context, name string, now time.Time) (scheduler.Leadership, error) {
