@@ -1,0 +1,272 @@
+package remote_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/auth"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/remote"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// rig is a worker API over a real SQLite store and broker, served by
+// httptest, with a worker token.
+type rig struct {
+	st     *sqlite.Store
+	broker *scheduler.Broker
+	arts   *artifacts.Dir
+	logs   *artifacts.Logs
+	srv    *httptest.Server
+	api    *remote.Server
+	token  string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "cairn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, _ := artifacts.Open(filepath.Join(dir, "artifacts"))
+	logs, _ := artifacts.OpenLogs(filepath.Join(dir, "logs"))
+	tok, text, hash, err := auth.New(auth.Worker, "test", time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateToken(ctx, tok, hash, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: 3 * time.Second})
+	api := remote.NewServer(remote.ServerOptions{Leaser: b, Loser: b, Workers: st, Tokens: st, Tasks: st, Logs: logs,
+		Blobs: arts, Cache: st, Version: "test", LoseEvery: 100 * time.Millisecond})
+	api.Start(ctx)
+	srv := httptest.NewServer(api)
+	r := &rig{st: st, broker: b, arts: arts, logs: logs, srv: srv, api: api, token: text}
+	t.Cleanup(func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		api.Stop()
+		st.Close()
+	})
+	return r
+}
+
+func (r *rig) client(t *testing.T, concurrency int) *remote.Client {
+	t.Helper()
+	cache, _ := artifacts.Open(t.TempDir())
+	hc := remote.NewHTTPClient(nil, concurrency)
+	c, err := remote.Register(context.Background(), remote.ClientOptions{Server: r.srv.URL, Token: r.token, Name: "w",
+		Concurrency: concurrency, Cache: cache, HTTP: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	return c
+}
+
+// readyRun makes a running run of n ready tasks of type typ.
+func (r *rig) readyRun(t *testing.T, n int, typ string) string {
+	t.Helper()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := make([]*cairn.TaskRun, n)
+	for i := range trs {
+		trs[i] = &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: typ, State: cairn.TaskReady,
+			Params: json.RawMessage(`{}`), Retry: cairn.RetryPolicy{MaxInterruptions: 3}}
+	}
+	if err := r.st.CreateRun(context.Background(), run, trs); err != nil {
+		t.Fatal(err)
+	}
+	r.broker.NotifyReady()
+	return run.ID
+}
+
+// echo writes its task id to its log and stores it as an artifact, read
+// back to check it.
+type echo struct{}
+
+func (echo) Info() cairn.TypeInfo { return cairn.TypeInfo{Name: "echo"} }
+
+func (echo) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	fmt.Fprintf(env.Log, "hello from %s\n", req.TaskID)
+	ref, err := env.Artifacts.Put(ctx, "text/plain", strings.NewReader("bytes of "+req.TaskID))
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	rc, err := env.Artifacts.Open(ctx, ref)
+	if err != nil {
+		return tasks.Result{}, err
+	}
+	defer rc.Close()
+	if _, err := io.ReadAll(rc); err != nil {
+		return tasks.Result{}, err
+	}
+	return tasks.Result{Outputs: map[string]json.RawMessage{"out": ref.JSON()}}, nil
+}
+
+// The in-process pool over the HTTP client runs a run's tasks: each
+// attempt's log is on the server, each output uploaded before the
+// completion that names it, every attempt the worker's.
+func TestPoolOverHTTP(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) }) // the last cleanup: after the server and the client closed
+	r := newRig(t)
+	id := r.readyRun(t, 12, "echo")
+	c := r.client(t, 4)
+	reg, err := tasks.NewRegistry(echo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := executor.New(c, executor.Options{Worker: c.ID(), Slots: 4, Types: reg, Artifacts: c.Artifacts(), Logs: c.Logs(),
+		Cache: c, IdleWait: 200 * time.Millisecond, ScratchDir: t.TempDir(), Redact: c.Redact})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool.Start(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		trs, err := r.st.ListTaskRuns(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := 0
+		for _, tr := range trs {
+			if tr.State == cairn.TaskSucceeded {
+				done++
+			}
+		}
+		if done == len(trs) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks succeeded", done, len(trs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	pool.Stop(ctx)
+	trs, _ := r.st.ListTaskRuns(ctx, id)
+	for _, tr := range trs {
+		as, _ := r.st.ListAttempts(ctx, id, tr.TaskID)
+		if len(as) != 1 || as[0].Worker != c.ID() {
+			t.Errorf("%s: attempts %+v, want one by %s", tr.TaskID, as, c.ID())
+		}
+		ref, ok := cairn.AsArtifactRef(tr.Outputs["out"])
+		if !ok {
+			t.Fatalf("%s: no artifact output: %s", tr.TaskID, tr.Outputs["out"])
+		}
+		rc, err := r.arts.Open(ctx, ref)
+		if err != nil {
+			t.Fatalf("%s: the server lacks its output: %v", tr.TaskID, err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(b) != "bytes of "+tr.TaskID {
+			t.Errorf("%s: the server holds %q, %v", tr.TaskID, b, err)
+		}
+		lr, err := r.logs.Open(id, tr.TaskID, 1)
+		if err != nil {
+			t.Fatalf("%s: no log on the server: %v", tr.TaskID, err)
+		}
+		lb, _ := io.ReadAll(lr)
+		lr.Close()
+		if string(lb) != "hello from "+tr.TaskID+"\n" {
+			t.Errorf("%s: the server's log is %q", tr.TaskID, lb)
+		}
+	}
+	if err := c.Deregister(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1}); !errors.Is(err, cairn.ErrWorkerLost) {
+		t.Errorf("a deregistered worker's lease: %v, want ErrWorkerLost", err)
+	}
+}
+
+// A download whose bytes do not match its digest (the server's blob
+// damaged on its disk) is refused and not cached; an upload the server's
+// hash refuses is an error of Put.
+func TestArtifactsVerified(t *testing.T) {
+	r := newRig(t)
+	c := r.client(t, 1)
+	ctx := context.Background()
+	ref, err := r.arts.Put(ctx, "text/plain", strings.NewReader("good bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := r.arts.Path(ref)
+	os.Chmod(p, 0o600)
+	if err := os.WriteFile(p, []byte("evil bytes"), 0o600); err != nil { // same size, other bytes
+		t.Fatal(err)
+	}
+	a := c.Artifacts()
+	if rc, err := a.Open(ctx, ref); err == nil {
+		_, err = io.ReadAll(rc)
+		rc.Close()
+		if err == nil {
+			t.Fatal("a damaged blob was read as good")
+		}
+	}
+	os.Chmod(p, 0o600)
+	os.WriteFile(p, []byte("good bytes"), 0o400)
+	rc, err := a.Open(ctx, ref)
+	if err != nil {
+		t.Fatalf("after repair: %v", err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "good bytes" {
+		t.Fatalf("read %q", b)
+	}
+}
+
+// A worker that stops calling is lost within the TTL plus the loss
+// loop's period, its lease ended naming it; its next call is refused and
+// it registers again under a new id.
+func TestLostWorkerRegistersAgain(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	id := r.readyRun(t, 1, "echo")
+	c := r.client(t, 1)
+	items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true, Wait: time.Second})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("Lease = %v, %v", items, err)
+	}
+	old := c.ID()
+	time.Sleep(3*time.Second + 500*time.Millisecond) // the TTL and the loop's period, silent
+	as, _ := r.st.ListAttempts(ctx, id, "t0")
+	if len(as) != 1 || as[0].State != cairn.AttemptInterrupted || !strings.Contains(as[0].Error, "worker w ("+old+") lost: no heartbeat since") {
+		t.Fatalf("attempts %+v: want the lost worker's, interrupted, naming it", as)
+	}
+	if _, err := c.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{}, cairn.LeaseRequest{}); !errors.Is(err, cairn.ErrWorkerLost) {
+		t.Fatalf("the lost worker's completion: %v, want ErrWorkerLost", err)
+	}
+	if c.ID() == old || c.ID() == "" {
+		t.Fatalf("registered again as %q (was %q)", c.ID(), old)
+	}
+	// Under its new id it calls again; the task waits to be retried, free
+	// (a planner makes it ready: none runs here).
+	if err := c.Beat(ctx); err != nil {
+		t.Fatalf("a call under the new id: %v", err)
+	}
+	tr, err := r.st.GetTaskRun(ctx, id, "t0")
+	if err != nil || tr.State != cairn.TaskRetrying || tr.Interrupted != 1 {
+		t.Fatalf("t0: %+v, %v; want retrying after one interruption", tr, err)
+	}
+}
