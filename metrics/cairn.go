@@ -36,6 +36,10 @@ type Options struct {
 	// Writes returns the store writer's statements and commits since it
 	// was opened (store/sqlite's WriteStats).
 	Writes func() (statements, commits int64)
+	// Leader says whether this server's scheduler leads among the
+	// servers on its database (fires cron, reaps expired leases), and
+	// the epoch of its term (scheduler.Service.Leader).
+	Leader func() (leading bool, epoch int64)
 	// Build is the binary's version, commit and Go version.
 	Build BuildInfo
 	// Start is when the process started.
@@ -71,6 +75,8 @@ const (
 	nameQueueDepth    = "cairn_queue_depth"
 	nameDatabaseUp    = "cairn_database_up"
 	nameRunsOwned     = "cairn_runs_owned"
+	nameLeader        = "cairn_leader"
+	nameLeaderEpoch   = "cairn_leader_epoch"
 	nameRunsEnded     = "cairn_runs_ended_total"
 	nameAttemptSecs   = "cairn_task_attempt_duration_seconds"
 	nameLeaseExpiries = "cairn_lease_expiries_total"
@@ -351,6 +357,15 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 			w.Sample(nameRunsOwned, nil, nil, float64(n.Owned))
 		}
 	}
+	if o.Leader != nil {
+		leading, epoch := o.Leader()
+		w.Family(nameLeader, Gauge, "1 while this server leads the servers on its database (it fires cron schedules and reaps expired leases), else 0.")
+		w.Sample(nameLeader, nil, nil, boolFloat(leading))
+		if leading {
+			w.Family(nameLeaderEpoch, Gauge, "The epoch (fencing token) of this server's term as leader; present only while it leads.")
+			w.Sample(nameLeaderEpoch, nil, nil, float64(epoch))
+		}
+	}
 	c.runsEnded.Write(w)
 	c.attempts.Write(w)
 	c.leaseExpiries.Write(w)
@@ -370,4 +385,11 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 			"many writers' changes: group commit).")
 		w.Sample(nameWriteCommits, nil, nil, float64(commits))
 	}
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

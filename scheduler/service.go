@@ -61,7 +61,7 @@ type ServiceOptions struct {
 	FireInterval time.Duration
 	// LeaderTTL is the term of the leader lease (LeaderScheduler) that a
 	// service with Adopt tries to hold (default 10s, well under the 30 s
-	// lease TTL): while it leads, it fires cron schedules (Fire) and
+	// lease TTL, or the broker's lease TTL if shorter): while it leads, it fires cron schedules (Fire) and
 	// reaps every run's expired leases, each write fenced by the term.
 	// The leader renews its term every LeaderTTL/3; a renewal that fails
 	// ends its leader work at once. The others look every LeaderTTL/5
@@ -190,7 +190,7 @@ func NewService(store Store, broker *Broker, o ServiceOptions) *Service {
 		o.FireInterval = time.Second
 	}
 	if o.LeaderTTL <= 0 {
-		o.LeaderTTL = 10 * time.Second
+		o.LeaderTTL = min(10*time.Second, broker.LeaseTTL())
 	}
 	if o.ReapInterval <= 0 {
 		o.ReapInterval = 500 * time.Millisecond

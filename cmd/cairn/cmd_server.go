@@ -189,7 +189,14 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	owner := ownerName()
 	// Prometheus metrics (server_metrics.go): fed by the broker's and the
 	// service's events, served at /metrics.
-	mx := serverMetrics(st, owner, started, log)
+	var svc *scheduler.Service // made below; /metrics says whether it leads
+	mx := serverMetrics(st, owner, started, log, func() (bool, int64) {
+		if svc == nil {
+			return false, 0
+		}
+		l, ok := svc.Leader()
+		return ok, l.Epoch
+	})
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: f.leaseTTL, Abandoned: reapOrphans(reg), Name: owner, Logger: log,
 		Observe: mx.ObserveTask})
 	var pool *executor.Pool // nil with --workers 0
@@ -213,7 +220,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	svc := scheduler.NewService(st, broker, scheduler.ServiceOptions{
+	svc = scheduler.NewService(st, broker, scheduler.ServiceOptions{
 		Owner: owner, OwnerGone: ownerGone, Adopt: true, MaxActiveRuns: f.maxActiveRuns, Logger: log,
 		Observe: mx.ObserveService,
 		Fire: func(ctx context.Context, now time.Time, fence scheduler.Fence) (time.Time, error) {

@@ -52,7 +52,7 @@ func serverHandler(t *testing.T, f serverFlags) (*sqlite.Store, *ui.Handler, *ht
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	web, err := ui.New(serverUIOptions(st, logs, f, log, serverMetrics(st, "test:1:x", time.Now(), log)))
+	web, err := ui.New(serverUIOptions(st, logs, f, log, serverMetrics(st, "test:1:x", time.Now(), log, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

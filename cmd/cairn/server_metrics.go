@@ -18,13 +18,14 @@ import (
 // serverMetrics is cairn server's Prometheus collector over its store:
 // the broker's and the service's events feed it (ObserveTask,
 // ObserveService), and each scrape reads the database's counts.
-func serverMetrics(st database, owner string, started time.Time, log *slog.Logger) *metrics.Collector {
+func serverMetrics(st database, owner string, started time.Time, log *slog.Logger, leader func() (bool, int64)) *metrics.Collector {
 	bi, ok := debug.ReadBuildInfo()
 	ver, rev, goVersion := buildVersion(version, commit, bi, ok)
 	counts, writes := storeCounts(st, owner)
 	return metrics.New(metrics.Options{
 		Counts: counts,
 		Writes: writes,
+		Leader: leader,
 		Build:  metrics.BuildInfo{Version: ver, Commit: rev, GoVersion: goVersion},
 		Start:  started,
 		Logger: log,

@@ -124,6 +124,7 @@ func TestServerMetrics(t *testing.T) {
 		`cairn_runs_owned`:              0,
 		`cairn_queue_depth`:             0,
 		`cairn_database_up`:             1,
+		`cairn_leader`:                  1, // the only server on its database leads it
 		`cairn_task_attempt_duration_seconds_count{type="noop",outcome="succeeded"}`: 2,
 	} {
 		if got := sampleValue(t, text, series); got != want {
