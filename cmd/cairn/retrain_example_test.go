@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +41,11 @@ func TestRetrainExample(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	// The script stops the server it started: nothing of it is left
+	// running in the home once it has exited.
+	if left := processesWith(t, e.home); len(left) > 0 {
+		t.Errorf("the script left processes running in its home: %v", left)
 	}
 	if !strings.Contains(string(out), "drift-demo@1 in production") {
 		t.Fatalf("no first version:\n%s", out)
@@ -202,4 +210,26 @@ func TestRetrainExample(t *testing.T) {
 			t.Errorf("run without a production version lacks %q:\n%s", w, r)
 		}
 	}
+}
+
+// processesWith lists the processes whose command line mentions arg
+// (their pid and command line), killing each so that the test's folder can
+// be removed.
+func processesWith(t *testing.T, arg string) []string {
+	t.Helper()
+	var out []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range dirs {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(arg)) {
+			continue
+		}
+		pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%d: %s", pid, bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '})))
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return out
 }

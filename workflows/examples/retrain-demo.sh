@@ -41,7 +41,9 @@ echo "drift-demo@$(show "$boot" deploy version) in production (run $boot)"
 echo
 echo "== cairn backfill of retrain.yaml's daily slots from $from to $to, run by a cairn server"
 ids=$(c backfill "$dir/retrain.yaml" --from "$from" --to "$to" --quiet)
-c server --addr 127.0.0.1:0 >"$home/server.log" 2>&1 &
+# The binary itself in the background, not the function c: $! must be the
+# server's pid, or the kill below would end a subshell and leave it running.
+"$cairn" --home "$home" server --addr 127.0.0.1:0 >"$home/server.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
 waited=0
