@@ -137,7 +137,8 @@ chaos: build
 	CAIRN_CHAOS_ROUNDS=$(CHAOS_ROUNDS) CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) CAIRN_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -run Chaos -timeout 30m -v ./cmd/cairn/
 	@if [ -z "$$CAIRN_TEST_POSTGRES" ] && command -v psql >/dev/null 2>&1 && psql "$(PG_TEST_DSN)" -Atqc 'select 1' >/dev/null 2>&1; then \
 		export CAIRN_TEST_POSTGRES="$(PG_TEST_DSN)"; fi; \
-	CAIRN_CHAOS_LONG=1 CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) CAIRN_CHAOS_SEED=$(CHAOS_SEED) $(GO) test -count=1 -timeout 60m -v ./chaos/
+	CAIRN_CHAOS_LONG=1 CAIRN_CHAOS_KILLS=$(CHAOS_KILLS) CAIRN_CHAOS_SEED=$(CHAOS_SEED) CAIRN_CHAOS_BIN=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 60m -v ./chaos/
 
 clean:
 	rm -rf bin $(DEMO)

@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binaries builds cmd/cairn and chaos/cairn-probe (once) and returns their paths.
+// binaries builds cmd/cairn and chaos/cairn-probe (once) and returns their
+// paths. CAIRN_CHAOS_BIN names a cairn binary to attack instead of
+// building one (make chaos gives it bin/cairn).
 func binaries(t *testing.T) (cairnBin, probeBin string) {
 	t.Helper()
 	bins.once.Do(func() {
@@ -46,7 +48,14 @@ func binaries(t *testing.T) (cairnBin, probeBin string) {
 			return
 		}
 		bins.cairn, bins.probe = filepath.Join(bins.dir, "cairn"), filepath.Join(bins.dir, "cairn-probe")
-		for _, b := range [][2]string{{bins.cairn, "../cmd/cairn"}, {bins.probe, "./cairn-probe"}} {
+		build := [][2]string{{bins.cairn, "../cmd/cairn"}, {bins.probe, "./cairn-probe"}}
+		if bin := os.Getenv("CAIRN_CHAOS_BIN"); bin != "" {
+			if bins.cairn, bins.err = filepath.Abs(bin); bins.err != nil {
+				return
+			}
+			build = build[1:]
+		}
+		for _, b := range build {
 			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
 				bins.err = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
 				return
