@@ -225,6 +225,20 @@ func TestMigrateRefuses(t *testing.T) {
 		t.Fatalf("server exit %d", code)
 	}
 
+	// Two copies into one new database at once: both migrate its schema
+	// (one at a time), one commits, the other waits for the tables' lock
+	// and is refused, the target holding one copy.
+	twice := pgtest.NewDatabase(t)
+	p1 := e.start("migrate", "--to", twice, "--progress", "none")
+	p2 := e.start("migrate", "--to", twice, "--progress", "none")
+	c1, c2 := p1.wait(60*time.Second), p2.wait(60*time.Second)
+	if c1+c2 != 1 || !strings.Contains(p1.stderr.String()+p2.stderr.String(), "is not empty (") {
+		t.Errorf("two copies at once: exits %d and %d\n%s\n%s", c1, c2, p1.stderr.String(), p2.stderr.String())
+	}
+	if count(t, twice, "runs") != 1 {
+		t.Errorf("two copies at once left %d runs, want 1", count(t, twice, "runs"))
+	}
+
 	// A run in flight: refused, naming it; once its process is gone, the
 	// run is copied as it stands (a server on PostgreSQL takes it over).
 	pidfile := filepath.Join(t.TempDir(), "pid")
