@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -10,43 +9,21 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Lineage (issue #19), as store/sqlite records it: the transaction that
 // records attempts ending also records what they read and wrote and
 // applies a success's effects.
 
-type endedAttempt struct {
-	r  *finishRow
-	tr *cairn.TaskRun
-}
-
-type lineageRow struct {
-	a    cairn.AttemptRef
-	dir  string
-	port string
-	ref  cairn.ArtifactRef
-}
-
-func lineageEdges(ended []endedAttempt) []lineageRow {
-	var rows []lineageRow
-	for _, e := range ended {
-		a := cairn.AttemptRef{RunID: e.r.l.RunID, TaskID: e.r.l.TaskID, Number: e.r.l.Attempt}
-		for _, io := range cairn.EndedIO(e.r.state == cairn.TaskSucceeded, e.tr.Inputs, e.r.readInputs, e.tr.Outputs) {
-			rows = append(rows, lineageRow{a: a, dir: io.Direction, port: io.Port, ref: io.Ref})
-		}
-	}
-	return rows
-}
-
-func (s *Store) recordLineage(ctx context.Context, tx pgx.Tx, ended []endedAttempt, now time.Time) error {
-	if edges := lineageEdges(ended); len(edges) > 0 {
+func (s *Store) recordLineage(ctx context.Context, tx pgx.Tx, ended []sqlrow.Ended, now time.Time) error {
+	if edges := sqlrow.LineageEdges(ended); len(edges) > 0 {
 		if err := s.writeEdges(ctx, tx, edges, now); err != nil {
 			return err
 		}
 	}
 	for _, e := range ended {
-		for _, eff := range e.r.effects {
+		for _, eff := range e.F.Effects {
 			if err := s.applyEffect(ctx, tx, e, eff, now); err != nil {
 				return err
 			}
@@ -55,32 +32,20 @@ func (s *Store) recordLineage(ctx context.Context, tx pgx.Tx, ended []endedAttem
 	return nil
 }
 
-func (s *Store) writeEdges(ctx context.Context, tx pgx.Tx, edges []lineageRow, now time.Time) error {
+func (s *Store) writeEdges(ctx context.Context, tx pgx.Tx, edges []sqlrow.LineageRow, now time.Time) error {
 	// Each artifact once; an output rather than an input, for it names
 	// the producer.
-	at := make(map[string]int, len(edges))
-	arts := make([]lineageRow, 0, len(edges))
-	for _, e := range edges {
-		i, seen := at[e.ref.Digest]
-		switch {
-		case !seen:
-			at[e.ref.Digest] = len(arts)
-			arts = append(arts, e)
-		case e.dir == cairn.LineageOut && arts[i].dir == cairn.LineageIn:
-			arts[i] = e
-		}
-	}
+	arts := sqlrow.Artifacts(edges)
 	// In digest order: two transactions recording the same artifacts take
 	// their row locks in one order.
-	sort.Slice(arts, func(i, j int) bool { return arts[i].ref.Digest < arts[j].ref.Digest })
+	sort.Slice(arts, func(i, j int) bool { return arts[i].Ref.Digest < arts[j].Ref.Digest })
 	n := len(arts)
 	digests, media, runs, tasks := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	sizes, attempts := make([]int64, n), make([]int64, n)
 	for i, a := range arts {
-		digests[i], sizes[i], media[i] = a.ref.Digest, a.ref.Size, a.ref.MediaType
-		if a.dir == cairn.LineageOut {
-			runs[i], tasks[i], attempts[i] = a.a.RunID, a.a.TaskID, int64(a.a.Number)
-		}
+		p := a.Producer()
+		digests[i], sizes[i], media[i] = a.Ref.Digest, a.Ref.Size, a.Ref.MediaType
+		runs[i], tasks[i], attempts[i] = p.RunID, p.TaskID, int64(p.Number)
 	}
 	if _, err := s.exec(ctx, tx, `INSERT INTO artifacts (digest, size, media_type, run_id, task_id, attempt, created_at)
 SELECT * , $7::bigint FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[])
@@ -91,7 +56,7 @@ WHERE artifacts.run_id = '' AND excluded.run_id != ''`, digests, sizes, media, r
 	m := len(edges)
 	eruns, etasks, dirs, ports, edigests, eattempts := make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]string, m), make([]int64, m)
 	for i, e := range edges {
-		eruns[i], etasks[i], eattempts[i], dirs[i], ports[i], edigests[i] = e.a.RunID, e.a.TaskID, int64(e.a.Number), e.dir, e.port, e.ref.Digest
+		eruns[i], etasks[i], eattempts[i], dirs[i], ports[i], edigests[i] = e.Attempt.RunID, e.Attempt.TaskID, int64(e.Attempt.Number), e.Direction, e.Port, e.Ref.Digest
 	}
 	if _, err := s.exec(ctx, tx, `INSERT INTO lineage (run_id, task_id, attempt, direction, port, digest)
 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[])`,
@@ -101,16 +66,16 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[
 	return nil
 }
 
-func (s *Store) applyEffect(ctx context.Context, tx pgx.Tx, e endedAttempt, eff cairn.Effect, now time.Time) error {
+func (s *Store) applyEffect(ctx context.Context, tx pgx.Tx, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
 	reg := eff.RegisterModel
 	var reproduceOf string
-	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = $1`, e.tr.RunID).Scan(&reproduceOf); err != nil {
-		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.tr.RunID, translate(err))
+	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = $1`, e.TR.RunID).Scan(&reproduceOf); err != nil {
+		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.TR.RunID, translate(err))
 	}
 	if reproduceOf != "" {
 		return nil
 	}
-	a := cairn.AttemptRef{RunID: e.tr.RunID, TaskID: e.tr.TaskID, Number: e.r.l.Attempt}
+	a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
 	v, err := s.registerModel(ctx, tx, *reg, a, now)
 	if err != nil {
 		return fmt.Errorf("register model %s from %s: %w", reg.Name, a, err)
@@ -118,18 +83,14 @@ func (s *Store) applyEffect(ctx context.Context, tx pgx.Tx, e endedAttempt, eff 
 	if reg.VersionOutput == "" {
 		return nil
 	}
-	if e.tr.Outputs == nil {
-		e.tr.Outputs = map[string]json.RawMessage{}
-	}
-	e.tr.Outputs[reg.VersionOutput] = json.RawMessage(fmt.Sprint(v))
-	b, err := json.Marshal(e.tr.Outputs)
+	b, err := sqlrow.WithVersion(e.TR, reg.VersionOutput, v)
 	if err != nil {
 		return fmt.Errorf("register model %s: encode outputs: %w", reg.Name, err)
 	}
-	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = $1 WHERE run_id = $2 AND task_id = $3`, string(b), a.RunID, a.TaskID); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = $1 WHERE run_id = $2 AND task_id = $3`, b, a.RunID, a.TaskID); err != nil {
 		return fmt.Errorf("register model %s: write outputs: %w", reg.Name, err)
 	}
-	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = $1 WHERE run_id = $2 AND task_id = $3 AND number = $4`, string(b), a.RunID, a.TaskID, a.Number); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = $1 WHERE run_id = $2 AND task_id = $3 AND number = $4`, b, a.RunID, a.TaskID, a.Number); err != nil {
 		return fmt.Errorf("register model %s: write the attempt's outputs: %w", reg.Name, err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -13,92 +12,6 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
-
-// finishRow is a completion encoded for the store.
-type finishRow struct {
-	l                              cairn.Lease
-	state, attemptState            cairn.TaskState
-	interrupted                    int64
-	outputs, metrics               *string
-	errText, stack                 string
-	retryable                      int64
-	retryAt, taskFinished          *int64
-	finishedAt                     int64
-	exit                           *int64
-	plugin, version, cacheKey      string
-	cached                         cairn.AttemptRef
-	attemptOutputs, attemptMetrics *string
-	effects                        []cairn.Effect
-	readInputs                     map[string]cairn.ArtifactRef
-}
-
-// encodeFinish checks and encodes completion c of lease l (as
-// store/sqlite's).
-func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, error) {
-	f := finishRow{l: l, state: c.State, attemptState: c.State, errText: c.Error, stack: c.Stack, retryable: boolInt(c.Retryable),
-		version: c.Version, cacheKey: c.CacheKey, cached: c.CachedFrom}
-	switch c.State {
-	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
-	default:
-		return f, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
-	}
-	if c.Interrupted {
-		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
-			return f, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
-		}
-		f.attemptState, f.interrupted = cairn.AttemptInterrupted, 1
-	}
-	var err error
-	if f.outputs, err = jsonText(c.Outputs, c.Outputs == nil); err != nil {
-		return f, fmt.Errorf("encode outputs: %w", err)
-	}
-	if f.metrics, err = jsonText(c.Metrics, c.Metrics == nil); err != nil {
-		return f, fmt.Errorf("encode metrics: %w", err)
-	}
-	if c.State == cairn.TaskSucceeded {
-		f.attemptOutputs, f.attemptMetrics = f.outputs, f.metrics
-		for _, e := range c.Effects {
-			if err := e.Validate(); err != nil {
-				return f, err
-			}
-		}
-		f.effects = c.Effects
-		for port, ref := range c.ReadInputs {
-			if port == "" {
-				return f, fmt.Errorf("an artifact read beyond the inputs has no port name")
-			}
-			if err := ref.Validate(); err != nil {
-				return f, fmt.Errorf("artifact read as %q: %w", port, err)
-			}
-		}
-		f.readInputs = c.ReadInputs
-	} else if len(c.Effects) > 0 {
-		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
-	}
-	finishedAt := c.FinishedAt
-	if finishedAt.IsZero() {
-		finishedAt = now
-	}
-	f.finishedAt = finishedAt.UnixNano()
-	if c.State == cairn.TaskRetrying {
-		f.retryAt = nanos(c.RetryAt)
-	} else {
-		fa := f.finishedAt
-		f.taskFinished = &fa
-	}
-	if c.ExitCode != nil {
-		e := int64(*c.ExitCode)
-		f.exit = &e
-	}
-	if c.Plugin != nil {
-		b, err := json.Marshal(c.Plugin)
-		if err != nil {
-			return f, fmt.Errorf("encode plugin: %w", err)
-		}
-		f.plugin = string(b)
-	}
-	return f, nil
-}
 
 // completeQuery ends the leases of a list of completions (arrays $1-$24)
 // that check accepts, the caller's now being $25: the task runs are
@@ -138,9 +51,9 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
 	type key struct{ run, task string }
 	at := make(map[key]int, len(fs))
-	rows := make([]finishRow, 0, len(fs))
+	rows := make([]sqlrow.Finish, 0, len(fs))
 	for i, f := range fs {
-		r, err := encodeFinish(f.Lease, f.Completion, now)
+		r, err := sqlrow.EncodeFinish(f.Lease, f.Completion, now)
 		k := key{f.Lease.RunID, f.Lease.TaskID}
 		if _, dup := at[k]; dup && err == nil {
 			err = cairn.ErrLeaseLost // the first report of a task decides
@@ -155,10 +68,10 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 	// Locks are taken in (run, task) order, whoever completes: two
 	// completers never wait on each other in a cycle.
 	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].l.RunID != rows[j].l.RunID {
-			return rows[i].l.RunID < rows[j].l.RunID
+		if rows[i].Lease.RunID != rows[j].Lease.RunID {
+			return rows[i].Lease.RunID < rows[j].Lease.RunID
 		}
-		return rows[i].l.TaskID < rows[j].l.TaskID
+		return rows[i].Lease.TaskID < rows[j].Lease.TaskID
 	})
 	if len(rows) > 0 {
 		n := len(rows)
@@ -170,13 +83,13 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 			retryAt, finished, exit                                    = make([]*int64, n), make([]*int64, n), make([]*int64, n)
 		)
 		for i, r := range rows {
-			runIDs[i], taskIDs[i], attempts[i], tokens[i] = r.l.RunID, r.l.TaskID, int64(r.l.Attempt), r.l.Token
-			states[i], outputs[i], metrics[i], errTexts[i] = string(r.state), r.outputs, r.metrics, r.errText
-			retryAt[i], finished[i], intr[i] = r.retryAt, r.taskFinished, r.interrupted
-			astates[i], afinished[i], stacks[i], retryable[i], exit[i] = string(r.attemptState), r.finishedAt, r.stack, r.retryable, r.exit
-			plugins[i], versions[i], cacheKeys[i] = r.plugin, r.version, r.cacheKey
-			cachedRuns[i], cachedTasks[i], cachedAttempts[i] = r.cached.RunID, r.cached.TaskID, int64(r.cached.Number)
-			aoutputs[i], ametrics[i] = r.attemptOutputs, r.attemptMetrics
+			runIDs[i], taskIDs[i], attempts[i], tokens[i] = r.Lease.RunID, r.Lease.TaskID, int64(r.Lease.Attempt), r.Lease.Token
+			states[i], outputs[i], metrics[i], errTexts[i] = string(r.State), r.Outputs, r.Metrics, r.ErrText
+			retryAt[i], finished[i], intr[i] = r.RetryAt, r.TaskFinished, r.Interrupted
+			astates[i], afinished[i], stacks[i], retryable[i], exit[i] = string(r.AttemptState), r.FinishedAt, r.Stack, r.Retryable, r.Exit
+			plugins[i], versions[i], cacheKeys[i] = r.Plugin, r.Version, r.CacheKey
+			cachedRuns[i], cachedTasks[i], cachedAttempts[i] = r.Cached.RunID, r.Cached.TaskID, int64(r.Cached.Number)
+			aoutputs[i], ametrics[i] = r.AttemptOutputs, r.AttemptMetrics
 		}
 		res, err := s.query(ctx, tx, s.completeQuery(check), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
 			retryAt, finished, intr, astates, afinished, stacks, retryable, exit, plugins, versions, cacheKeys, cachedRuns,
@@ -202,10 +115,10 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
 		}
 	}
-	ended := make([]endedAttempt, 0, len(rows))
+	ended := make([]sqlrow.Ended, 0, len(rows))
 	for i := range rows {
-		if t := trs[at[key{rows[i].l.RunID, rows[i].l.TaskID}]]; t != nil {
-			ended = append(ended, endedAttempt{&rows[i], t})
+		if t := trs[at[key{rows[i].Lease.RunID, rows[i].Lease.TaskID}]]; t != nil {
+			ended = append(ended, sqlrow.Ended{F: &rows[i], TR: t})
 		}
 	}
 	if err := s.recordLineage(ctx, tx, ended, now); err != nil {

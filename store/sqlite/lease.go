@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Lease claims up to r.Max ready task runs for r.Worker, those made ready
@@ -424,7 +425,7 @@ func expireCheck(force bool) leaseCheck {
 // of lease l, if check accepts the lease (cairn.ErrLeaseLost otherwise):
 // completeMany of one. The body sets *out.
 func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check leaseCheck, out **cairn.TaskRun) (txFn, error) {
-	if _, err := encodeFinish(l, c, now); err != nil {
+	if _, err := sqlrow.EncodeFinish(l, c, now); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, tx *sql.Tx) error {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -17,33 +16,6 @@ import (
 // output, each artifact once by digest with its first producer — and
 // applies a success's effects (a deploy's registration). A run of noop
 // tasks has none of these and pays nothing for them.
-
-// endedAttempt is a completion the store accepted and its task run as
-// the completion left it.
-type endedAttempt struct {
-	r  *finishRow
-	tr *cairn.TaskRun
-}
-
-// lineageRow is one edge, with the artifact it names.
-type lineageRow struct {
-	a    cairn.AttemptRef
-	dir  string
-	port string
-	ref  cairn.ArtifactRef
-}
-
-// lineageEdges are the edges of the attempts in ended.
-func lineageEdges(ended []endedAttempt) []lineageRow {
-	var rows []lineageRow
-	for _, e := range ended {
-		a := cairn.AttemptRef{RunID: e.r.l.RunID, TaskID: e.r.l.TaskID, Number: e.r.l.Attempt}
-		for _, io := range cairn.EndedIO(e.r.state == cairn.TaskSucceeded, e.tr.Inputs, e.r.readInputs, e.tr.Outputs) {
-			rows = append(rows, lineageRow{a: a, dir: io.Direction, port: io.Port, ref: io.Ref})
-		}
-	}
-	return rows
-}
 
 const artifactCols = 7
 
@@ -67,15 +39,15 @@ WHERE column1 IS NOT NULL`
 
 // recordLineage writes the lineage of the attempts in ended and applies
 // their effects.
-func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []endedAttempt, now time.Time) error {
-	edges := lineageEdges(ended)
+func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []sqlrow.Ended, now time.Time) error {
+	edges := sqlrow.LineageEdges(ended)
 	if len(edges) > 0 {
 		if err := s.writeEdges(ctx, tx, edges, now); err != nil {
 			return err
 		}
 	}
 	for _, e := range ended {
-		for _, eff := range e.r.effects {
+		for _, eff := range e.F.Effects {
 			if err := s.applyEffect(ctx, tx, e, eff, now); err != nil {
 				return err
 			}
@@ -84,30 +56,15 @@ func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []endedAtte
 	return nil
 }
 
-func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []lineageRow, now time.Time) error {
+func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []sqlrow.LineageRow, now time.Time) error {
 	// Each artifact once; an output rather than an input, for it names
 	// the producer.
-	at := make(map[string]int, len(edges))
-	arts := make([]lineageRow, 0, len(edges))
-	for _, e := range edges {
-		i, seen := at[e.ref.Digest]
-		switch {
-		case !seen:
-			at[e.ref.Digest] = len(arts)
-			arts = append(arts, e)
-		case e.dir == cairn.LineageOut && arts[i].dir == cairn.LineageIn:
-			arts[i] = e
-		}
-	}
-	err := eachChunk(arts, func(chunk []lineageRow, size int) error {
+	arts := sqlrow.Artifacts(edges)
+	err := eachChunk(arts, func(chunk []sqlrow.LineageRow, size int) error {
 		args := make([]any, 0, size*artifactCols)
 		for _, a := range chunk {
-			var run, task string
-			n := 0
-			if a.dir == cairn.LineageOut {
-				run, task, n = a.a.RunID, a.a.TaskID, a.a.Number
-			}
-			args = append(args, a.ref.Digest, a.ref.Size, a.ref.MediaType, run, task, n, now.UnixNano())
+			p := a.Producer()
+			args = append(args, a.Ref.Digest, a.Ref.Size, a.Ref.MediaType, p.RunID, p.TaskID, p.Number, now.UnixNano())
 		}
 		_, err := s.exec(ctx, tx, upsertArtifactsQuery(size), padArgs(args, len(chunk), size, artifactCols)...)
 		return err
@@ -115,10 +72,10 @@ func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []lineageRow, 
 	if err != nil {
 		return fmt.Errorf("record artifacts: %w", err)
 	}
-	err = eachChunk(edges, func(chunk []lineageRow, size int) error {
+	err = eachChunk(edges, func(chunk []sqlrow.LineageRow, size int) error {
 		args := make([]any, 0, size*edgeCols)
 		for _, e := range chunk {
-			args = append(args, e.a.RunID, e.a.TaskID, e.a.Number, e.dir, e.port, e.ref.Digest)
+			args = append(args, e.Attempt.RunID, e.Attempt.TaskID, e.Attempt.Number, e.Direction, e.Port, e.Ref.Digest)
 		}
 		_, err := s.exec(ctx, tx, insertEdgesQuery(size), padArgs(args, len(chunk), size, edgeCols)...)
 		return err
@@ -131,16 +88,16 @@ func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []lineageRow, 
 
 // applyEffect applies one effect of a success, unless its run reproduces
 // another.
-func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e endedAttempt, eff cairn.Effect, now time.Time) error {
+func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
 	reg := eff.RegisterModel
 	var reproduceOf string
-	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = ?`, e.tr.RunID).Scan(&reproduceOf); err != nil {
-		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.tr.RunID, translate(err))
+	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = ?`, e.TR.RunID).Scan(&reproduceOf); err != nil {
+		return fmt.Errorf("register model %s: read run %s: %w", reg.Name, e.TR.RunID, translate(err))
 	}
 	if reproduceOf != "" {
 		return nil
 	}
-	a := cairn.AttemptRef{RunID: e.tr.RunID, TaskID: e.tr.TaskID, Number: e.r.l.Attempt}
+	a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
 	v, err := s.registerModel(ctx, tx, *reg, a, now)
 	if err != nil {
 		return fmt.Errorf("register model %s from %s: %w", reg.Name, a, err)
@@ -148,18 +105,14 @@ func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e endedAttempt, eff
 	if reg.VersionOutput == "" {
 		return nil
 	}
-	if e.tr.Outputs == nil {
-		e.tr.Outputs = map[string]json.RawMessage{}
-	}
-	e.tr.Outputs[reg.VersionOutput] = json.RawMessage(fmt.Sprint(v))
-	b, err := json.Marshal(e.tr.Outputs)
+	b, err := sqlrow.WithVersion(e.TR, reg.VersionOutput, v)
 	if err != nil {
 		return fmt.Errorf("register model %s: encode outputs: %w", reg.Name, err)
 	}
-	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = ? WHERE run_id = ? AND task_id = ?`, string(b), a.RunID, a.TaskID); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE task_runs SET outputs = ? WHERE run_id = ? AND task_id = ?`, b, a.RunID, a.TaskID); err != nil {
 		return fmt.Errorf("register model %s: write outputs: %w", reg.Name, err)
 	}
-	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = ? WHERE run_id = ? AND task_id = ? AND number = ?`, string(b), a.RunID, a.TaskID, a.Number); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE attempts SET outputs = ? WHERE run_id = ? AND task_id = ? AND number = ?`, b, a.RunID, a.TaskID, a.Number); err != nil {
 		return fmt.Errorf("register model %s: write the attempt's outputs: %w", reg.Name, err)
 	}
 	return nil

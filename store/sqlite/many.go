@@ -67,98 +67,6 @@ func eachChunk[T any](xs []T, fn func(chunk []T, size int) error) error {
 	return nil
 }
 
-// finishRow is a completion encoded for the store.
-type finishRow struct {
-	l            cairn.Lease
-	state        cairn.TaskState
-	attemptState cairn.TaskState
-	interrupted  int
-	outputs      any
-	metrics      any
-	errText      string
-	stack        string
-	retryable    int
-	retryAt      any // the task's, while retrying
-	taskFinished any // the task's, when it ends
-	finishedAt   int64
-	exit         any
-	plugin       string
-	version      string
-	cacheKey     string
-	cached       cairn.AttemptRef
-	// attemptOutputs and attemptMetrics are what the attempt row keeps:
-	// a success's outputs and metrics, NULL otherwise.
-	attemptOutputs, attemptMetrics any
-	effects                        []cairn.Effect
-	// readInputs are a success's artifacts read beyond its inputs.
-	readInputs map[string]cairn.ArtifactRef
-}
-
-// encodeFinish checks and encodes completion c of lease l.
-func encodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (finishRow, error) {
-	f := finishRow{l: l, state: c.State, attemptState: c.State, errText: c.Error, stack: c.Stack, retryable: boolInt(c.Retryable),
-		version: c.Version, cacheKey: c.CacheKey, cached: c.CachedFrom}
-	switch c.State {
-	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
-	default:
-		return f, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
-	}
-	if c.Interrupted {
-		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
-			return f, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
-		}
-		f.attemptState, f.interrupted = cairn.AttemptInterrupted, 1
-	}
-	var err error
-	if f.outputs, err = jsonValue(c.Outputs, c.Outputs == nil); err != nil {
-		return f, fmt.Errorf("encode outputs: %w", err)
-	}
-	if f.metrics, err = jsonValue(c.Metrics, c.Metrics == nil); err != nil {
-		return f, fmt.Errorf("encode metrics: %w", err)
-	}
-	if c.State == cairn.TaskSucceeded {
-		f.attemptOutputs, f.attemptMetrics = f.outputs, f.metrics
-		for _, e := range c.Effects {
-			if err := e.Validate(); err != nil {
-				return f, err
-			}
-		}
-		f.effects = c.Effects
-		for port, ref := range c.ReadInputs {
-			if port == "" {
-				return f, fmt.Errorf("an artifact read beyond the inputs has no port name")
-			}
-			if err := ref.Validate(); err != nil {
-				return f, fmt.Errorf("artifact read as %q: %w", port, err)
-			}
-		}
-		f.readInputs = c.ReadInputs
-	} else if len(c.Effects) > 0 {
-		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
-	}
-	finishedAt := c.FinishedAt
-	if finishedAt.IsZero() {
-		finishedAt = now
-	}
-	f.finishedAt = finishedAt.UnixNano()
-	if c.State == cairn.TaskRetrying {
-		f.retryAt = nanos(c.RetryAt)
-	} else {
-		f.taskFinished = f.finishedAt
-	}
-	if c.ExitCode != nil {
-		f.exit = *c.ExitCode
-	}
-	if c.Plugin != nil {
-		b, err := jsonValue(c.Plugin, false)
-		if err != nil {
-			return f, fmt.Errorf("encode plugin: %w", err)
-		}
-		f.plugin = b.(string)
-	}
-	return f, nil
-}
-
 // completeManyCols is the width of a row of completeManyQuery's list.
 const completeManyCols = 11
 
@@ -226,9 +134,9 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
 	type key struct{ run, task string }
 	at := make(map[key]int, len(fs)) // the position of each task's completion
-	rows := make([]finishRow, 0, len(fs))
+	rows := make([]sqlrow.Finish, 0, len(fs))
 	for i, f := range fs {
-		r, err := encodeFinish(f.Lease, f.Completion, now)
+		r, err := sqlrow.EncodeFinish(f.Lease, f.Completion, now)
 		k := key{f.Lease.RunID, f.Lease.TaskID}
 		if _, dup := at[k]; dup && err == nil {
 			// Two reports for one task: the first decides, the second
@@ -242,13 +150,13 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		at[k] = i
 		rows = append(rows, r)
 	}
-	err = eachChunk(rows, func(chunk []finishRow, size int) error {
+	err = eachChunk(rows, func(chunk []sqlrow.Finish, size int) error {
 		// The attempts first: the update lets go of what they copy.
 		args := make([]any, 0, size*endAttemptsCols+1)
 		for _, r := range chunk {
-			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.attemptState), r.finishedAt, r.errText,
-				r.stack, r.retryable, r.exit, r.plugin, r.version, r.cacheKey, r.cached.RunID, r.cached.TaskID, r.cached.Number,
-				r.attemptOutputs, r.attemptMetrics)
+			args = append(args, r.Lease.RunID, r.Lease.TaskID, r.Lease.Attempt, r.Lease.Token, string(r.AttemptState), r.FinishedAt, r.ErrText,
+				r.Stack, r.Retryable, r.Exit, r.Plugin, r.Version, r.CacheKey, r.Cached.RunID, r.Cached.TaskID, r.Cached.Number,
+				r.AttemptOutputs, r.AttemptMetrics)
 		}
 		args = append(padArgs(args, len(chunk), size, endAttemptsCols), now.UnixNano())
 		ended, err := s.exec(ctx, tx, endAttemptsQuery(size, check), args...)
@@ -257,8 +165,8 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 		}
 		args = args[:0]
 		for _, r := range chunk {
-			args = append(args, r.l.RunID, r.l.TaskID, r.l.Attempt, r.l.Token, string(r.state), r.outputs, r.metrics,
-				r.errText, r.retryAt, r.taskFinished, r.interrupted)
+			args = append(args, r.Lease.RunID, r.Lease.TaskID, r.Lease.Attempt, r.Lease.Token, string(r.State), r.Outputs, r.Metrics,
+				r.ErrText, r.RetryAt, r.TaskFinished, r.Interrupted)
 		}
 		args = append(padArgs(args, len(chunk), size, completeManyCols), now.UnixNano())
 		res, err := s.query(ctx, tx, completeManyQuery(size, check), args...)
@@ -292,10 +200,10 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Fin
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
 		}
 	}
-	ended := make([]endedAttempt, 0, len(rows))
+	ended := make([]sqlrow.Ended, 0, len(rows))
 	for i := range rows {
-		if t := trs[at[key{rows[i].l.RunID, rows[i].l.TaskID}]]; t != nil {
-			ended = append(ended, endedAttempt{&rows[i], t})
+		if t := trs[at[key{rows[i].Lease.RunID, rows[i].Lease.TaskID}]]; t != nil {
+			ended = append(ended, sqlrow.Ended{F: &rows[i], TR: t})
 		}
 	}
 	if err := s.recordLineage(ctx, tx, ended, now); err != nil {

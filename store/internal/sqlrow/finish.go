@@ -1,0 +1,171 @@
+package sqlrow
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Finish is a completion checked and encoded for the store: the values a
+// completion writes to its task run and to the attempt's row.
+type Finish struct {
+	Lease               cairn.Lease
+	State, AttemptState cairn.TaskState
+	Interrupted         int64
+	Outputs, Metrics    *string
+	ErrText, Stack      string
+	Retryable           int64
+	// RetryAt is the task's, while retrying; TaskFinished the task's
+	// end, when it ends.
+	RetryAt, TaskFinished     *int64
+	FinishedAt                int64
+	Exit                      *int64
+	Plugin, Version, CacheKey string
+	Cached                    cairn.AttemptRef
+	// AttemptOutputs and AttemptMetrics are what the attempt row keeps:
+	// a success's outputs and metrics, NULL otherwise.
+	AttemptOutputs, AttemptMetrics *string
+	Effects                        []cairn.Effect
+	// ReadInputs are a success's artifacts read beyond its inputs.
+	ReadInputs map[string]cairn.ArtifactRef
+}
+
+// EncodeFinish checks and encodes completion c of lease l, ending at now
+// unless c says when.
+func EncodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (Finish, error) {
+	f := Finish{Lease: l, State: c.State, AttemptState: c.State, ErrText: c.Error, Stack: c.Stack, Retryable: BoolInt(c.Retryable),
+		Version: c.Version, CacheKey: c.CacheKey, Cached: c.CachedFrom}
+	switch c.State {
+	case cairn.TaskSucceeded, cairn.TaskFailed, cairn.TaskRetrying, cairn.TaskCancelled:
+	default:
+		return f, fmt.Errorf("completion state %q is not succeeded, failed, retrying or cancelled", c.State)
+	}
+	if c.Interrupted {
+		if c.State != cairn.TaskRetrying && c.State != cairn.TaskFailed {
+			return f, fmt.Errorf("an interrupted attempt leaves its task retrying or failed, not %s", c.State)
+		}
+		f.AttemptState, f.Interrupted = cairn.AttemptInterrupted, 1
+	}
+	var err error
+	if f.Outputs, err = JSONText(c.Outputs, c.Outputs == nil); err != nil {
+		return f, fmt.Errorf("encode outputs: %w", err)
+	}
+	if f.Metrics, err = JSONText(c.Metrics, c.Metrics == nil); err != nil {
+		return f, fmt.Errorf("encode metrics: %w", err)
+	}
+	if c.State == cairn.TaskSucceeded {
+		f.AttemptOutputs, f.AttemptMetrics = f.Outputs, f.Metrics
+		for _, e := range c.Effects {
+			if err := e.Validate(); err != nil {
+				return f, err
+			}
+		}
+		f.Effects = c.Effects
+		for port, ref := range c.ReadInputs {
+			if port == "" {
+				return f, fmt.Errorf("an artifact read beyond the inputs has no port name")
+			}
+			if err := ref.Validate(); err != nil {
+				return f, fmt.Errorf("artifact read as %q: %w", port, err)
+			}
+		}
+		f.ReadInputs = c.ReadInputs
+	} else if len(c.Effects) > 0 {
+		return f, fmt.Errorf("a %s attempt has no effects: only a success's are applied", c.State)
+	}
+	finishedAt := c.FinishedAt
+	if finishedAt.IsZero() {
+		finishedAt = now
+	}
+	f.FinishedAt = finishedAt.UnixNano()
+	if c.State == cairn.TaskRetrying {
+		f.RetryAt = Nanos(c.RetryAt)
+	} else {
+		fa := f.FinishedAt
+		f.TaskFinished = &fa
+	}
+	if c.ExitCode != nil {
+		e := int64(*c.ExitCode)
+		f.Exit = &e
+	}
+	if c.Plugin != nil {
+		b, err := json.Marshal(c.Plugin)
+		if err != nil {
+			return f, fmt.Errorf("encode plugin: %w", err)
+		}
+		f.Plugin = string(b)
+	}
+	return f, nil
+}
+
+// Ended is a completion the store accepted and its task run as the
+// completion left it.
+type Ended struct {
+	F  *Finish
+	TR *cairn.TaskRun
+}
+
+// LineageRow is one edge of the lineage graph, with the artifact it
+// names.
+type LineageRow struct {
+	Attempt   cairn.AttemptRef
+	Direction string
+	Port      string
+	Ref       cairn.ArtifactRef
+}
+
+// LineageEdges are the edges the attempts in ended record
+// (cairn.EndedIO).
+func LineageEdges(ended []Ended) []LineageRow {
+	var out []LineageRow
+	for _, e := range ended {
+		a := cairn.AttemptRef{RunID: e.F.Lease.RunID, TaskID: e.F.Lease.TaskID, Number: e.F.Lease.Attempt}
+		for _, io := range cairn.EndedIO(e.F.State == cairn.TaskSucceeded, e.TR.Inputs, e.F.ReadInputs, e.TR.Outputs) {
+			out = append(out, LineageRow{Attempt: a, Direction: io.Direction, Port: io.Port, Ref: io.Ref})
+		}
+	}
+	return out
+}
+
+// Artifacts are the artifacts edges name, each once: an output rather
+// than an input, for it names the producer.
+func Artifacts(edges []LineageRow) []LineageRow {
+	at := make(map[string]int, len(edges))
+	arts := make([]LineageRow, 0, len(edges))
+	for _, e := range edges {
+		i, seen := at[e.Ref.Digest]
+		switch {
+		case !seen:
+			at[e.Ref.Digest] = len(arts)
+			arts = append(arts, e)
+		case e.Direction == cairn.LineageOut && arts[i].Direction == cairn.LineageIn:
+			arts[i] = e
+		}
+	}
+	return arts
+}
+
+// Producer is the attempt an artifact row names as its producer: the
+// edge's attempt for an output, none for an input.
+func (r LineageRow) Producer() cairn.AttemptRef {
+	if r.Direction == cairn.LineageOut {
+		return r.Attempt
+	}
+	return cairn.AttemptRef{}
+}
+
+// WithVersion sets the output port of a registration that names one to
+// the version registered, and returns the outputs encoded.
+func WithVersion(tr *cairn.TaskRun, port string, version int) (string, error) {
+	if tr.Outputs == nil {
+		tr.Outputs = map[string]json.RawMessage{}
+	}
+	tr.Outputs[port] = json.RawMessage(fmt.Sprint(version))
+	b, err := json.Marshal(tr.Outputs)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
