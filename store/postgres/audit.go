@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // addAudit inserts a and returns its id. A zero At means now.
@@ -29,15 +30,8 @@ func (s *Store) addAudit(ctx context.Context, q querier, a scheduler.Audit) (int
 // ListAudit returns audit entries newest first, filtered by run, before
 // the cursor f.Before, at most f.Limit (50 if 0).
 func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	before := f.Before
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
-	rows, err := s.pool.Query(ctx, `SELECT id, at, actor, action, run_id, task_id, detail FROM audit
+	limit, before := sqlrow.AuditPage(f)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit
 WHERE id < $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3`, before, f.RunID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", translate(err))
@@ -45,17 +39,9 @@ WHERE id < $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3`, before, f
 	defer rows.Close()
 	out := []scheduler.Audit{}
 	for rows.Next() {
-		var (
-			a      scheduler.Audit
-			at     int64
-			detail string
-		)
-		if err := rows.Scan(&a.ID, &at, &a.Actor, &a.Action, &a.RunID, &a.TaskID, &detail); err != nil {
+		a, err := sqlrow.Audit(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list audit: %w", translate(err))
-		}
-		a.At = time.Unix(0, at).UTC()
-		if detail != "" {
-			a.Detail = []byte(detail)
 		}
 		out = append(out, a)
 	}

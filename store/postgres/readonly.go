@@ -35,7 +35,7 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	switch newest := ms[len(ms)-1].version; {
+	switch newest := ms[len(ms)-1].Version; {
 	case have == 0:
 		return ErrNoSchema
 	case have > newest:

@@ -51,7 +51,7 @@ func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.Ta
 const taskInsertChunk = 10000
 
 func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error) {
-	if err := validateNewRun(run, tasks); err != nil {
+	if err := sqlrow.ValidateNewRun(run, tasks); err != nil {
 		return nil, err
 	}
 	params, err := jsonText(run.Params, run.Params == nil)
@@ -157,47 +157,6 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 	}
 	return []column{ids, seq, types, states, attempt, retries, backoff, factor, maxBack, timeout, params, inputs, outputs,
 		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache}, nil
-}
-
-func validateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
-	if run.ID == "" {
-		return errors.New("empty run id")
-	}
-	if run.Version != 0 {
-		return fmt.Errorf("version is %d, want 0", run.Version)
-	}
-	if run.MaxActiveRuns < 0 {
-		return fmt.Errorf("max active runs %d is negative", run.MaxActiveRuns)
-	}
-	if !run.State.Valid() {
-		return fmt.Errorf("unknown run state %q", run.State)
-	}
-	if run.Trigger != "" && !run.Trigger.Valid() {
-		return fmt.Errorf("unknown trigger %q", run.Trigger)
-	}
-	seen := make(map[string]bool, len(tasks))
-	for _, t := range tasks {
-		switch {
-		case t.TaskID == "":
-			return errors.New("task with empty id")
-		case seen[t.TaskID]:
-			return fmt.Errorf("duplicate task %q", t.TaskID)
-		case t.RunID != "" && t.RunID != run.ID:
-			return fmt.Errorf("task %s belongs to run %s", t.TaskID, t.RunID)
-		case t.Version != 0:
-			return fmt.Errorf("task %s: version is %d, want 0", t.TaskID, t.Version)
-		case !t.State.Valid():
-			return fmt.Errorf("task %s: unknown state %q", t.TaskID, t.State)
-		case t.State.Active():
-			return fmt.Errorf("task %s: cannot be created %s (only Lease leases)", t.TaskID, t.State)
-		case t.Retry.MaxInterruptions < 0 || t.Interrupted < 0 || t.InterruptedInARow < 0:
-			return fmt.Errorf("task %s: negative max interruptions or interruption count", t.TaskID)
-		case t.Round < 0 || t.FailedBefore < 0:
-			return fmt.Errorf("task %s: negative round or failed attempts before it", t.TaskID)
-		}
-		seen[t.TaskID] = true
-	}
-	return nil
 }
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.

@@ -4,39 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
-
-const scheduleCols = `workflow, spec, position, paused, updated_at, version`
-
-func scanSchedule(sc pgx.Row) (scheduler.ScheduleState, error) {
-	var (
-		st                scheduler.ScheduleState
-		position, updated int64
-		paused            int64
-	)
-	if err := sc.Scan(&st.Workflow, &st.Spec, &position, &paused, &updated, &st.Version); err != nil {
-		return st, err
-	}
-	st.Position, st.UpdatedAt, st.Paused = time.Unix(0, position).UTC(), time.Unix(0, updated).UTC(), paused != 0
-	return st, nil
-}
 
 // Schedules lists every stored schedule, by workflow name.
 func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+scheduleCols+` FROM schedules ORDER BY workflow`)
+	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules ORDER BY workflow`)
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", translate(err))
 	}
 	defer rows.Close()
 	out := []scheduler.ScheduleState{}
 	for rows.Next() {
-		sc, err := scanSchedule(rows)
+		sc, err := sqlrow.Schedule(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list schedules: %w", translate(err))
 		}
@@ -56,7 +41,7 @@ func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
 	var out scheduler.ScheduleState
 	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		out, err = scanSchedule(b.s.queryRow(ctx, tx, `SELECT `+scheduleCols+` FROM schedules WHERE workflow = $1 FOR UPDATE`, workflow))
+		out, err = sqlrow.Schedule(b.s.queryRow(ctx, tx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules WHERE workflow = $1 FOR UPDATE`, workflow))
 		if noRows(err) {
 			return fmt.Errorf("schedule of %s: %w", workflow, cairn.ErrNotFound)
 		}
@@ -75,7 +60,7 @@ func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
 		var n int64
 		var err error
 		if st.Version == 0 {
-			n, err = b.s.exec(ctx, tx, `INSERT INTO schedules (`+scheduleCols+`) VALUES ($1, $2, $3, $4, $5, 1)
+			n, err = b.s.exec(ctx, tx, `INSERT INTO schedules (`+sqlrow.ScheduleCols+`) VALUES ($1, $2, $3, $4, $5, 1)
 ON CONFLICT (workflow) DO NOTHING`,
 				st.Workflow, st.Spec, st.Position.UnixNano(), boolInt(st.Paused), st.UpdatedAt.UnixNano())
 		} else {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // addAudit inserts a in tx and returns its id. A zero At means now.
@@ -33,24 +34,17 @@ func (s *Store) addAudit(ctx context.Context, tx *sql.Tx, a scheduler.Audit) (in
 // ListAudit returns audit entries newest first, filtered by run, before
 // the cursor f.Before, at most f.Limit (50 if 0).
 func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	before := f.Before
-	if before <= 0 {
-		before = 1<<63 - 1
-	}
+	limit, before := sqlrow.AuditPage(f)
 	var (
 		st  *sql.Stmt
 		err error
 	)
 	args := []any{before}
 	if f.RunID != "" {
-		st, err = s.readStmt(ctx, `SELECT id, at, actor, action, run_id, task_id, detail FROM audit WHERE id < ? AND run_id = ? ORDER BY id DESC LIMIT ?`)
+		st, err = s.readStmt(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit WHERE id < ? AND run_id = ? ORDER BY id DESC LIMIT ?`)
 		args = append(args, f.RunID)
 	} else {
-		st, err = s.readStmt(ctx, `SELECT id, at, actor, action, run_id, task_id, detail FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`)
+		st, err = s.readStmt(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?`)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
@@ -62,17 +56,9 @@ func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]sched
 	defer rows.Close()
 	out := []scheduler.Audit{}
 	for rows.Next() {
-		var (
-			a      scheduler.Audit
-			at     int64
-			detail string
-		)
-		if err := rows.Scan(&a.ID, &at, &a.Actor, &a.Action, &a.RunID, &a.TaskID, &detail); err != nil {
+		a, err := sqlrow.Audit(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list audit: %w", translate(err))
-		}
-		a.At = time.Unix(0, at).UTC()
-		if detail != "" {
-			a.Detail = []byte(detail)
 		}
 		out = append(out, a)
 	}

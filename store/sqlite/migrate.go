@@ -4,57 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cairnml/cairn/migrations"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
-// migration is one numbered SQL file.
-type migration struct {
-	version int
-	name    string // file name, e.g. "0001_init.sql"
-	sql     string
-}
-
-// loadMigrations reads NNNN_name.sql files from fsys, sorted by version.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	entries, err := fs.ReadDir(fsys, ".")
-	if err != nil {
-		return nil, fmt.Errorf("read migrations: %w", err)
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, e := range entries {
-		if e.IsDir() || path.Ext(e.Name()) != ".sql" {
-			continue
-		}
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_name.sql", e.Name())
-		}
-		if prev, dup := seen[v]; dup {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, e.Name(), v)
-		}
-		seen[v] = e.Name()
-		b, err := fs.ReadFile(fsys, e.Name())
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
-		}
-		ms = append(ms, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // sqliteMigrations is this binary's migrations, read once.
-var sqliteMigrations = sync.OnceValues(func() ([]migration, error) { return loadMigrations(migrations.SQLite()) })
+var sqliteMigrations = sync.OnceValues(func() ([]sqlrow.Migration, error) { return sqlrow.LoadMigrations(migrations.SQLite()) })
 
 // schemaMigrationsDDL makes the table that records the applied migrations.
 const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -64,19 +22,19 @@ const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 )`
 
 // apply runs migration m in tx and records it in schema_migrations.
-func apply(ctx context.Context, tx *sql.Tx, m migration) error {
-	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return fmt.Errorf("apply %s: %w", m.name, translate(err))
+func apply(ctx context.Context, tx *sql.Tx, m sqlrow.Migration) error {
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("apply %s: %w", m.Name, translate(err))
 	}
 	return record(ctx, tx, m)
 }
 
 // record notes migration m as applied.
-func record(ctx context.Context, tx *sql.Tx, m migration) error {
+func record(ctx context.Context, tx *sql.Tx, m sqlrow.Migration) error {
 	// applied_at is a record for people, not a decision: the clock is fine here.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-		m.version, m.name, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("record %s: %w", m.name, translate(err))
+		m.Version, m.Name, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("record %s: %w", m.Name, translate(err))
 	}
 	return nil
 }
@@ -92,7 +50,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 	}
 	latest := 0
 	if len(ms) > 0 {
-		latest = ms[len(ms)-1].version
+		latest = ms[len(ms)-1].Version
 	}
 	// A database that has every migration (every open of an existing
 	// home) needs no write transaction: one read says so. Another
@@ -123,7 +81,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 			}
 			var n int
 			s.stmts.Add(1)
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&n); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, m.Version).Scan(&n); err != nil {
 				return translate(err)
 			}
 			if n > 0 {
@@ -140,7 +98,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 			return applied, fmt.Errorf("migrate %s: %w", s.path, err)
 		}
 		if did {
-			applied = append(applied, m.name)
+			applied = append(applied, m.Name)
 		}
 	}
 	// With nothing pending the loop above may not have looked.
@@ -157,7 +115,7 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 // applied reports, in one read, whether every migration of ms is recorded
 // in the database, and the highest version recorded. It fails when there
 // is no schema_migrations table (a new database).
-func (s *Store) applied(ctx context.Context, ms []migration) (all bool, highest int, err error) {
+func (s *Store) applied(ctx context.Context, ms []sqlrow.Migration) (all bool, highest int, err error) {
 	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return false, 0, translate(err)
@@ -176,7 +134,7 @@ func (s *Store) applied(ctx context.Context, ms []migration) (all bool, highest 
 		return false, 0, translate(err)
 	}
 	for _, m := range ms {
-		if !have[m.version] {
+		if !have[m.Version] {
 			return false, highest, nil
 		}
 	}
@@ -203,7 +161,7 @@ func createSchema(ctx context.Context, db *sql.DB, snapshot bool) error {
 			return fmt.Errorf("create the schema of version %d: %w", v, translate(err))
 		}
 		for _, m := range ms {
-			if m.version <= v {
+			if m.Version <= v {
 				if err := record(ctx, tx, m); err != nil {
 					return err
 				}
@@ -214,7 +172,7 @@ func createSchema(ctx context.Context, db *sql.DB, snapshot bool) error {
 		return fmt.Errorf("create schema_migrations: %w", translate(err))
 	}
 	for _, m := range ms {
-		if m.version > from {
+		if m.Version > from {
 			if err := apply(ctx, tx, m); err != nil {
 				return err
 			}
@@ -224,9 +182,9 @@ func createSchema(ctx context.Context, db *sql.DB, snapshot bool) error {
 }
 
 // knownVersion reports whether v is the version of one of ms.
-func knownVersion(ms []migration, v int) bool {
+func knownVersion(ms []sqlrow.Migration, v int) bool {
 	for _, m := range ms {
-		if m.version == v {
+		if m.Version == v {
 			return true
 		}
 	}
@@ -250,5 +208,5 @@ func latestMigration() (int, error) {
 	if err != nil || len(ms) == 0 {
 		return 0, err
 	}
-	return ms[len(ms)-1].version, nil
+	return ms[len(ms)-1].Version, nil
 }

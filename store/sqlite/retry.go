@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // RetryRun runs tasks of a finished run again, into the same run, in one
@@ -52,15 +52,10 @@ func (b *batchTx) ClaimRun(id, owner string, now time.Time, ttl time.Duration, s
 
 // retryRunFn checks r and returns the body of its transaction.
 func (s *Store) retryRunFn(r scheduler.Retry) (txFn, error) {
-	if len(r.Tasks) == 0 {
-		return nil, errors.New("no task to run again")
+	ids, err := sqlrow.RetryTasks(r)
+	if err != nil {
+		return nil, err
 	}
-	if r.Owner != "" && r.TTL <= 0 {
-		return nil, fmt.Errorf("claim ttl %v is not positive", r.TTL)
-	}
-	ids := slices.Clone(r.Tasks)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
 	list, err := json.Marshal(ids)
 	if err != nil {
 		return nil, err
@@ -82,11 +77,8 @@ func (s *Store) retryRunFn(r scheduler.Retry) (txFn, error) {
 		if err != nil {
 			return translate(err)
 		}
-		switch st := cairn.RunState(state); {
-		case st == cairn.RunSucceeded:
-			return fmt.Errorf("the run succeeded: nothing to run again: %w", cairn.ErrConflict)
-		case !st.CanRetry():
-			return fmt.Errorf("the run is %s: it can be retried once it has finished (cancel it first to retry it now): %w", st, cairn.ErrConflict)
+		if err := sqlrow.CheckRetryState(state); err != nil {
+			return err
 		}
 		// Every task run gets a new version (a plan made before the retry
 		// conflicts); then those retried go back to pending.

@@ -5,30 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
-
-const scheduleCols = `workflow, spec, position, paused, updated_at, version`
-
-func scanSchedule(sc scanner) (scheduler.ScheduleState, error) {
-	var (
-		st                scheduler.ScheduleState
-		position, updated int64
-		paused            int
-	)
-	if err := sc.Scan(&st.Workflow, &st.Spec, &position, &paused, &updated, &st.Version); err != nil {
-		return st, err
-	}
-	st.Position, st.UpdatedAt, st.Paused = time.Unix(0, position).UTC(), time.Unix(0, updated).UTC(), paused != 0
-	return st, nil
-}
 
 // Schedules lists every stored schedule, by workflow name.
 func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error) {
-	st, err := s.readStmt(ctx, `SELECT `+scheduleCols+` FROM schedules ORDER BY workflow`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules ORDER BY workflow`)
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", err)
 	}
@@ -39,7 +24,7 @@ func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error
 	defer rows.Close()
 	out := []scheduler.ScheduleState{}
 	for rows.Next() {
-		sc, err := scanSchedule(rows)
+		sc, err := sqlrow.Schedule(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list schedules: %w", translate(err))
 		}
@@ -55,12 +40,12 @@ func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error
 func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
 	var out scheduler.ScheduleState
 	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
-		st, err := b.s.txStmt(ctx, tx, `SELECT `+scheduleCols+` FROM schedules WHERE workflow = ?`)
+		st, err := b.s.txStmt(ctx, tx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules WHERE workflow = ?`)
 		if err != nil {
 			return err
 		}
 		b.s.stmts.Add(1)
-		out, err = scanSchedule(st.QueryRowContext(ctx, workflow))
+		out, err = sqlrow.Schedule(st.QueryRowContext(ctx, workflow))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("schedule of %s: %w", workflow, cairn.ErrNotFound)
 		}
@@ -79,7 +64,7 @@ func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
 		var n int64
 		var err error
 		if st.Version == 0 {
-			n, err = b.s.exec(ctx, tx, `INSERT INTO schedules (`+scheduleCols+`) VALUES (?, ?, ?, ?, ?, 1)
+			n, err = b.s.exec(ctx, tx, `INSERT INTO schedules (`+sqlrow.ScheduleCols+`) VALUES (?, ?, ?, ?, ?, 1)
 				ON CONFLICT (workflow) DO NOTHING`,
 				st.Workflow, st.Spec, st.Position.UnixNano(), boolInt(st.Paused), st.UpdatedAt.UnixNano())
 		} else {

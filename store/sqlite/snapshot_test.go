@@ -41,7 +41,7 @@ func TestSchemaSnapshot(t *testing.T) {
 	var b strings.Builder
 	latest := ms[len(ms)-1]
 	fmt.Fprintf(&b, "-- version %d\n-- The SQLite schema that the migrations up to %s make, made by\n"+
-		"-- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.\n", latest.version, latest.name)
+		"-- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.\n", latest.Version, latest.Name)
 	for rows.Next() {
 		var stmt string
 		if err := rows.Scan(&stmt); err != nil {
@@ -59,9 +59,9 @@ func TestSchemaSnapshot(t *testing.T) {
 		}
 		return
 	}
-	if v, got := migrations.SQLiteSnapshot(); v != latest.version || got != want {
+	if v, got := migrations.SQLiteSnapshot(); v != latest.Version || got != want {
 		t.Errorf("migrations/snapshot/sqlite.sql (version %d) is not the schema the migrations make (version %d): "+
 			"a new database is then made from the migrations, slowly; rewrite it with go test ./store/sqlite -run TestSchemaSnapshot -update",
-			v, latest.version)
+			v, latest.Version)
 	}
 }
