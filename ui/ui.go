@@ -201,6 +201,9 @@ type Options struct {
 	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
 	// access: cairn server's Prometheus metrics (package metrics).
 	Metrics http.Handler
+	// Server, if set, answers GET /api/v1/server with Read access: which
+	// server answered and which leads the servers on its database.
+	Server func(ctx context.Context) (ServerInfo, error)
 	// Lineage, if set, serves the artifact and lineage pages and GET
 	// /api/v1/lineage and /api/v1/artifacts/{digest} (without it they
 	// answer 501); Artifacts, if set, the artifacts' bytes (a download,
@@ -320,6 +323,7 @@ func New(o Options) (*Handler, error) {
 	h.mountSchedules(e)
 	h.mountModels(e)
 	h.mountMetrics(e)
+	h.mountServer(e)
 	h.mountPredict(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)

@@ -288,6 +288,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	uiOpts.Actions, uiOpts.Workflows, uiOpts.Schedules = acts, wfs, acts
 	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
 	uiOpts.Models, uiOpts.PredictMaxBodyBytes = models, f.maxPredict
+	uiOpts.Server = func(ctx context.Context) (ui.ServerInfo, error) {
+		return serverLeader(ctx, st, svc, owner, started)
+	}
 	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -741,4 +744,20 @@ func liveServer(infoPath string) (serverInfo, bool) {
 		return info, false
 	}
 	return info, true
+}
+
+// serverLeader is GET /api/v1/server: this server, whether it leads, and
+// the leader lease's term as the database holds it.
+func serverLeader(ctx context.Context, st scheduler.LeaderStore, svc *scheduler.Service, owner string, started time.Time) (ui.ServerInfo, error) {
+	_, leading := svc.Leader()
+	info := ui.ServerInfo{Owner: owner, Version: implVersion(), Started: started.UTC(), Leading: leading}
+	l, err := st.Leader(ctx, scheduler.LeaderScheduler, time.Now())
+	switch {
+	case errors.Is(err, cairn.ErrNotFound):
+	case err != nil:
+		return info, fmt.Errorf("read the leader lease: %w", err)
+	default:
+		info.Leader = &ui.LeaderInfo{Holder: l.Holder, Epoch: l.Epoch, ExpiresAt: l.ExpiresAt.UTC(), Live: l.Live}
+	}
+	return info, nil
 }

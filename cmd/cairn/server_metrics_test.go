@@ -145,6 +145,31 @@ func TestServerMetrics(t *testing.T) {
 		t.Errorf("GET /metrics on --addr without a token: %s\n%s", resp.Status, body)
 	}
 
+	// GET /api/v1/server: this server, and that it leads (the only one
+	// on its database); read access.
+	serverURL := "http://" + strings.TrimPrefix(addr, "http://") + "/api/v1/server"
+	if resp, body := httpGet(t, serverURL); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/v1/server without a token: %s\n%s", resp.Status, body)
+	}
+	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "viewer").stdout)
+	status, body := request(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, serverURL, "Authorization", "Bearer "+token)
+	var info struct {
+		Owner   string `json:"owner"`
+		Leading bool   `json:"leading"`
+		Leader  *struct {
+			Holder string `json:"holder"`
+			Epoch  int64  `json:"epoch"`
+			Live   bool   `json:"live"`
+		} `json:"leader"`
+	}
+	if err := json.Unmarshal([]byte(body), &info); status != http.StatusOK || err != nil {
+		t.Fatalf("GET /api/v1/server: %d %v\n%s", status, err, body)
+	}
+	if owner := logValue(t, srv, "cairn server ready", "owner"); info.Owner != owner || !info.Leading || info.Leader == nil ||
+		info.Leader.Holder != owner || info.Leader.Epoch != 1 || !info.Leader.Live {
+		t.Errorf("GET /api/v1/server = %s; want this server (%s) leading at epoch 1", body, owner)
+	}
+
 	// Every log line that names the run has its id as the run attribute.
 	named := 0
 	for _, l := range jsonLog(srv) {
