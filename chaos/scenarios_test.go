@@ -32,9 +32,20 @@ func writeWorkflow(t *testing.T, name string, src []byte) string {
 // stale completions accepted, every run terminal (and succeeded). Two
 // servers on one database; three remote workers besides when cairn
 // worker exists. Short: 60 tasks, 4 kills.
+//
+// make test runs one short variant (PostgreSQL when the binary and the
+// test server have it, else SQLite) to keep within its minute; make chaos
+// runs both long.
 func TestKillServersAndWorkers(t *testing.T) {
+	short := "sqlite"
+	if os.Getenv("CAIRN_TEST_POSTGRES") != "" && hasPostgresDB(t) {
+		short = "postgres"
+	}
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
+			if !long() && db != short {
+				t.Skipf("make test runs the %s variant only; make chaos runs both", short)
+			}
 			t.Parallel()
 			killServersAndWorkers(t, db == "postgres")
 		})
@@ -96,8 +107,12 @@ func killServersAndWorkers(t *testing.T, pg bool) {
 // it runs tasks; each of them runs again elsewhere, p99 of the time from
 // the kill to the next attempt's start at most the lease TTL + 1 s.
 // One server that runs nothing itself, three workers; each kill lands
-// while the tasks nap 3 s. Short: 3 kills, lease TTL 2 s.
+// while the tasks nap 3 s: 30 kills, lease TTL 5 s. Under make chaos
+// only (CAIRN_CHAOS_LONG=1).
 func TestWorkerLoss(t *testing.T) {
+	if !long() {
+		t.Skip("a figure of make chaos (CAIRN_CHAOS_LONG=1); make test's kill scenario kills workers too")
+	}
 	t.Parallel()
 	binaries(t)
 	if !hasWorkers(t) {
@@ -165,6 +180,9 @@ func leaderTerm(leaseTTL time.Duration) time.Duration { return min(10*time.Secon
 func TestCronReplicas(t *testing.T) {
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
+			if !long() && db == "postgres" {
+				t.Skip("make test runs the SQLite variant only; make chaos runs both")
+			}
 			t.Parallel()
 			cronReplicas(t, db == "postgres")
 		})
