@@ -136,6 +136,7 @@ func allTerminal(t *testing.T, st scheduler.Store, ids []string) bool {
 // (pg_terminate_backend). Nothing may be lost or accepted twice, and
 // every run must end succeeded.
 func TestAmbiguousCommits(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
@@ -147,7 +148,7 @@ func TestAmbiguousCommits(t *testing.T) {
 func ambiguousCommits(t *testing.T, kind string) {
 	s, rng := seed(t)
 	ctx := context.Background()
-	runs, tasksPerRun := pick(1, 4), pick(48, 250)
+	runs, tasksPerRun := pick(1, 4), pick(40, 250)
 	var open func() scheduler.Store
 	var terminate func() int
 	switch kind {

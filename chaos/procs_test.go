@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,7 +32,15 @@ var bins struct {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// The build takes a while on a loaded machine: begin it now, beside
+	// the in-process scenarios, when process scenarios are to run.
+	if run := flag.Lookup("test.run").Value.String(); run == "" || strings.Contains(run, "Kill") ||
+		strings.Contains(run, "Cron") || strings.Contains(run, "WorkerLoss") {
+		go bins.once.Do(build)
+	}
 	code := m.Run()
+	bins.once.Do(func() {}) // a build begun above has ended
 	if bins.dir != "" {
 		os.RemoveAll(bins.dir)
 	}
@@ -43,29 +52,32 @@ func TestMain(m *testing.M) {
 // building one (make chaos gives it bin/cairn).
 func binaries(t *testing.T) (cairnBin, probeBin string) {
 	t.Helper()
-	bins.once.Do(func() {
-		if bins.dir, bins.err = os.MkdirTemp("", "cairn-chaos-"); bins.err != nil {
-			return
-		}
-		bins.cairn, bins.probe = filepath.Join(bins.dir, "cairn"), filepath.Join(bins.dir, "cairn-probe")
-		build := [][2]string{{bins.cairn, "../cmd/cairn"}, {bins.probe, "./cairn-probe"}}
-		if bin := os.Getenv("CAIRN_CHAOS_BIN"); bin != "" {
-			if bins.cairn, bins.err = filepath.Abs(bin); bins.err != nil {
-				return
-			}
-			build = build[1:]
-		}
-		for _, b := range build {
-			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
-				return
-			}
-		}
-	})
+	bins.once.Do(build)
 	if bins.err != nil {
 		t.Fatal(bins.err)
 	}
 	return bins.cairn, bins.probe
+}
+
+// build builds the binaries into bins (once, through bins.once).
+func build() {
+	if bins.dir, bins.err = os.MkdirTemp("", "cairn-chaos-"); bins.err != nil {
+		return
+	}
+	bins.cairn, bins.probe = filepath.Join(bins.dir, "cairn"), filepath.Join(bins.dir, "cairn-probe")
+	todo := [][2]string{{bins.cairn, "../cmd/cairn"}, {bins.probe, "./cairn-probe"}}
+	if bin := os.Getenv("CAIRN_CHAOS_BIN"); bin != "" {
+		if bins.cairn, bins.err = filepath.Abs(bin); bins.err != nil {
+			return
+		}
+		todo = todo[1:]
+	}
+	for _, b := range todo {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			bins.err = fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
+			return
+		}
+	}
 }
 
 // cairnHelp is `cairn help [command]`'s text, "" when the command is

@@ -156,6 +156,7 @@ func (w *remoteWorker) stop() {
 // refused, or a server from its database. Nothing may be lost or accepted
 // twice, and every run must succeed.
 func TestRemoteAmbiguous(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
@@ -202,7 +203,7 @@ func remoteAmbiguous(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
-	ids := createRuns(t, raw, probeWorkflow("probe", pick(48, 250), 8, 250, 20), ledger, pick(1, 4))
+	ids := createRuns(t, raw, probeWorkflow("probe", pick(40, 250), 8, 250, 20), ledger, pick(1, 4))
 	const ttl = 2 * time.Second
 	faults := chaos.Faults{Before: 0.03, After: 0.03, Reads: 0.02, Delay: 300 * time.Millisecond}
 	var nodes []*apiNode

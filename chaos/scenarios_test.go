@@ -31,12 +31,13 @@ func writeWorkflow(t *testing.T, name string, src []byte) string {
 // PostgreSQL, dropped connections between them: 0 lost, 0 doubled, 0
 // stale completions accepted, every run terminal (and succeeded). Two
 // servers on one database; three remote workers besides when cairn
-// worker exists. Short: 60 tasks, 4 kills.
+// worker exists. Short: 48 tasks, up to 3 kills.
 //
 // make test runs one short variant (PostgreSQL when the binary and the
 // test server have it, else SQLite) to keep within its minute; make chaos
 // runs both long.
 func TestKillServersAndWorkers(t *testing.T) {
+	t.Parallel()
 	short := "sqlite"
 	if os.Getenv("CAIRN_TEST_POSTGRES") != "" && hasPostgresDB(t) {
 		short = "postgres"
@@ -65,12 +66,12 @@ func killServersAndWorkers(t *testing.T, pg bool) {
 		t.Log("no cairn worker yet (the remote workers of issue #21): servers only")
 	}
 	c := newCluster(t, spec)
-	n, width, nap := pick(80, 1000), pick(10, 50), pick(500, 1500)
-	kills := envInt(t, "CAIRN_CHAOS_KILLS", pick(4, 50))
+	n, width, nap := pick(48, 1000), pick(8, 50), pick(400, 1500)
+	kills := envInt(t, "CAIRN_CHAOS_KILLS", pick(3, 50))
 	src := probeWorkflow("kill-probe", n, width, nap, 0)
 	// A cap on the attempts at once, so that the run's work outlasts the
 	// kills: under make chaos 1,000 × 1.5 s / 8, over three minutes,
-	// against 50 kills 1-3 s apart; short, 80 × 0.5 s / 4.
+	// against 50 kills 1-3 s apart; short, 48 × 0.4 s / 4.
 	src = append(src, fmt.Sprintf("concurrency: %d\n", pick(4, 8))...)
 	wf := writeWorkflow(t, "kill-probe.yaml", src)
 	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
@@ -175,9 +176,10 @@ func leaderTerm(leaseTTL time.Duration) time.Duration { return min(10*time.Secon
 // there is none — is SIGKILLed and restarted at random moments: no slot
 // fired twice, none missed, and after each kill the schedule fires again
 // within the leader term + 1 s (within the lease TTL + 1 s, as the issue
-// asks: the term is no longer). Short: 12 slots, 2 kills; long: 1,000
+// asks: the term is no longer). Short: 10 slots, 2 kills; long: 1,000
 // slots.
 func TestCronReplicas(t *testing.T) {
+	t.Parallel()
 	for _, db := range []string{"sqlite", "postgres"} {
 		t.Run(db, func(t *testing.T) {
 			if !long() && db == "postgres" {
@@ -208,7 +210,7 @@ tasks:
 	st := c.store()
 	ctx := context.Background()
 	term := leaderTerm(c.ttl)
-	slots := pick(12, 1000)
+	slots := pick(10, 1000)
 	kills := pick(2, 40)
 	start := time.Now()
 	var gaps []time.Duration
