@@ -41,7 +41,7 @@ func (s *Store) ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit i
 	// Every digest starting with lo sorts in [lo, lo+"g"): hex digits
 	// are below 'g' (a range on the primary key).
 	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
-WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limit)
+WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limitArg(limit))
 	out, err := collect(rs, err, sqlrow.Artifact)
 	if err != nil {
 		return nil, fmt.Errorf("find artifacts %s…: %w", lo, err)
@@ -104,7 +104,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 	if key == "" {
 		return nil, nil
 	}
-	rs, err := s.pool.Query(ctx, findCachedQuery, key, limit)
+	rs, err := s.pool.Query(ctx, findCachedQuery, key, limitArg(limit))
 	out, err := collect(rs, err, sqlrow.Cached)
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, err)
@@ -329,6 +329,16 @@ WHERE id = ANY($1::text[]) ORDER BY id`, runs)
 		g.Runs = nil
 	}
 	return g, nil
+}
+
+// limitArg is a LIMIT's argument as SQLite takes it: a negative limit is
+// none (NULL), where PostgreSQL would refuse it.
+func limitArg(limit int) *int64 {
+	if limit < 0 {
+		return nil
+	}
+	n := int64(limit)
+	return &n
 }
 
 func scanString(sc sqlrow.Scanner) (string, error) {

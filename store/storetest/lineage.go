@@ -624,6 +624,13 @@ func testArtifactsByPrefix(t *testing.T, s Server) {
 	if err != nil || len(all) != 5 {
 		t.Fatalf("every artifact: %d %v", len(all), err)
 	}
+	// A negative limit is none, as SQLite's LIMIT -1; 0 finds nothing.
+	if all, err := s.ArtifactsByPrefix(ctx, "", -1); err != nil || len(all) != 5 {
+		t.Fatalf("every artifact, no limit: %d %v", len(all), err)
+	}
+	if none, err := s.ArtifactsByPrefix(ctx, "", 0); err != nil || len(none) != 0 {
+		t.Fatalf("limit 0: %d %v", len(none), err)
+	}
 	if got, err := s.ArtifactsByPrefix(ctx, strings.Repeat("f", 64), 10); err != nil || len(got) != 0 {
 		t.Fatalf("no match: %+v %v", got, err)
 	}
