@@ -101,6 +101,41 @@ func createRuns(t *testing.T, st scheduler.Store, src []byte, ledger string, cou
 	return ids
 }
 
+// database makes a database of kind ("sqlite" or "postgres") for the
+// test and returns how to open a store of its own on it, closed at the
+// test's end, and on PostgreSQL how to drop every connection to it (nil
+// on SQLite).
+func database(t *testing.T, kind string) (open func() scheduler.Store, terminate func() int) {
+	t.Helper()
+	ctx := context.Background()
+	switch kind {
+	case "sqlite":
+		path := filepath.Join(t.TempDir(), "cairn.db")
+		open = func() scheduler.Store {
+			st, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+	case "postgres":
+		dsn, name := newDatabase(t)
+		open = func() scheduler.Store {
+			st, err := postgres.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		}
+		terminate = func() int { return terminateBackends(t, name) }
+	default:
+		t.Fatalf("database kind %q: want sqlite or postgres", kind)
+	}
+	return open, terminate
+}
+
 // allTerminal reports whether every run has ended. A read that fails is
 // tried again (a connection the harness dropped fails its next
 // statement once; see docs/reliability.md).
@@ -149,31 +184,7 @@ func ambiguousCommits(t *testing.T, kind string) {
 	s, rng := seed(t)
 	ctx := context.Background()
 	runs, tasksPerRun := pick(1, 4), pick(40, 250)
-	var open func() scheduler.Store
-	var terminate func() int
-	switch kind {
-	case "sqlite":
-		path := filepath.Join(t.TempDir(), "cairn.db")
-		open = func() scheduler.Store {
-			st, err := sqlite.Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-	case "postgres":
-		dsn, name := newDatabase(t)
-		open = func() scheduler.Store {
-			st, err := postgres.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		terminate = func() int { return terminateBackends(t, name) }
-	}
+	open, terminate := database(t, kind)
 	raw := open()
 	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
 	ids := createRuns(t, raw, probeWorkflow("probe", tasksPerRun, 8, 250, 20), ledger, runs)

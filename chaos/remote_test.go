@@ -18,8 +18,6 @@ import (
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/remote"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/store/postgres"
-	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -168,31 +166,7 @@ func TestRemoteAmbiguous(t *testing.T) {
 func remoteAmbiguous(t *testing.T, kind string) {
 	s, rng := seed(t)
 	ctx := context.Background()
-	var open func() scheduler.Store
-	var terminate func() int
-	switch kind {
-	case "sqlite":
-		path := filepath.Join(t.TempDir(), "cairn.db")
-		open = func() scheduler.Store {
-			st, err := sqlite.Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-	case "postgres":
-		dsn, name := newDatabase(t)
-		open = func() scheduler.Store {
-			st, err := postgres.Open(ctx, dsn)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		}
-		terminate = func() int { return terminateBackends(t, name) }
-	}
+	open, terminate := database(t, kind)
 	raw := open()
 	tokens := raw.(tokenStore)
 	tok, text, hash, err := auth.New(auth.Worker, "chaos", time.Now(), 0)
