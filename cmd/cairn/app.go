@@ -59,8 +59,8 @@ func (e exitError) Error() string { return e.err.Error() }
 // output streams.
 type app struct {
 	stdout, stderr io.Writer
-	home           string // $CAIRN_HOME
-	dbPath         string
+	home           string        // $CAIRN_HOME
+	dbFlag         string        // --db as given ("": CAIRN_DB, else HOME/cairn.db; see database)
 	pluginsDir     string        // --plugins-dir; "" means HOME/plugins
 	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
 	help           *helpInfo     // the running command's help, set by newFlags
@@ -280,33 +280,22 @@ func (a *app) homeDir() (string, error) {
 	return filepath.Join(h, ".cairn"), nil
 }
 
-func (a *app) databasePath() (string, error) {
-	if a.dbPath != "" {
-		return a.dbPath, nil
-	}
-	home, err := a.homeDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(home, "cairn.db"), nil
-}
-
-// databaseName names the command's database in messages and logs.
-func (a *app) databaseName() string {
-	path, err := a.databasePath()
-	if err != nil {
-		return "?"
-	}
-	return path
-}
-
 // openStore opens (creating and migrating) the database; for a read-only
 // command, it opens an existing one read-only.
 func (a *app) openStore(ctx context.Context) (database, error) {
-	path, err := a.databasePath()
+	t, err := a.database()
 	if err != nil {
 		return nil, err
 	}
+	if t.dsn != "" {
+		return a.openPostgres(ctx, t)
+	}
+	return a.openSQLite(ctx, t)
+}
+
+// openSQLite opens the SQLite database of t.
+func (a *app) openSQLite(ctx context.Context, t dbTarget) (database, error) {
+	path := t.path
 	if a.readOnly {
 		st, err := sqlite.Open(ctx, path, sqlite.ReadOnly())
 		if errors.Is(err, fs.ErrNotExist) {
@@ -322,7 +311,7 @@ func (a *app) openStore(ctx context.Context) (database, error) {
 		return nil, err
 	}
 	home := filepath.Dir(path)
-	if a.dbPath == "" {
+	if !t.given {
 		if _, err := os.Stat(home); errors.Is(err, fs.ErrNotExist) {
 			if err := a.privateHome(); err != nil { // create it 0700
 				return nil, err
@@ -341,7 +330,7 @@ func (a *app) openStore(ctx context.Context) (database, error) {
 	if err != nil {
 		return nil, err // sqlite.Open's errors name the file
 	}
-	if a.dbPath == "" {
+	if !t.given {
 		if err := a.privateHome(); err != nil {
 			st.Close()
 			return nil, err

@@ -47,7 +47,7 @@ func TestCommandHelpOnStdout(t *testing.T) {
 		if r.code != 0 || r.stderr != "" {
 			t.Errorf("cairn %s --help: want exit 0 and nothing on stderr, got %s", c.name, r)
 		}
-		for _, want := range []string{"usage: cairn " + c.name, "\nExamples:\n  ", "\nGlobal flags (before or after the command):\n  --db FILE"} {
+		for _, want := range []string{"usage: cairn " + c.name, "\nExamples:\n  ", "\nGlobal flags (before or after the command):\n  --db DB "} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("cairn %s --help lacks %q:\n%s", c.name, want, r.stdout)
 			}

@@ -24,7 +24,10 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 			"database (SQLite's online backup), then the artifacts it refers to (content-addressed,\n"+
 			"each checked against its sha256), the logs, the plugins folder and the plugin lock file.\n"+
 			"DIR is itself a home: 'cairn --home DIR runs' reads it, 'cairn restore DIR' puts it back.\n"+
-			"Secret params are not in it (they are never stored). Keep it as private as the home.")
+			"Secret params are not in it (they are never stored). Keep it as private as the home.\n"+
+			"With --db postgres://..., DIR gets the home's artifacts, logs and plugins but not the database:\n"+
+			"dump that with pg_dump first (then the copy holds every artifact the dump names), e.g.\n"+
+			"  pg_dump --format=custom --file=cairn.pgdump postgres://cairn@db.example.com/cairn && cairn backup DIR")
 	pos, err := parseFlags(flags, args)
 	if err != nil {
 		return err
@@ -36,7 +39,7 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	dbPath, err := a.databasePath()
+	t, err := a.database()
 	if err != nil {
 		return err
 	}
@@ -50,12 +53,15 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	if err := newPrivateDir(dir); err != nil {
 		return err
 	}
+	if t.dsn != "" {
+		return a.backupFiles(t, home, dir)
+	}
 	// The database first: every artifact its snapshot refers to was
 	// stored before the commit that refers to it, and artifacts are never
 	// removed, so the copy that follows holds them all.
-	st, err := sqlite.Open(ctx, dbPath, sqlite.ReadOnly(), sqlite.WithReadConns(1))
+	st, err := sqlite.Open(ctx, t.path, sqlite.ReadOnly(), sqlite.WithReadConns(1))
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("no database at %s: nothing to back up (give --home, CAIRN_HOME or --db)", dbPath)
+		return fmt.Errorf("no database at %s: nothing to back up (give --home, CAIRN_HOME or --db)", t.path)
 	}
 	if err != nil {
 		return err // sqlite.Open's errors name the file
@@ -69,12 +75,41 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	return err
 }
 
+// pgNote is the file of a backup of a home whose database is PostgreSQL:
+// it says where the database is, and that the backup does not hold it.
+const pgNote = "database.txt"
+
+// backupFiles backs up the files of a home whose database is PostgreSQL
+// (t): artifacts, logs and plugins, and says how to back up the database,
+// which only PostgreSQL's own tools can copy consistently.
+func (a *app) backupFiles(t dbTarget, home, dir string) error {
+	note := fmt.Sprintf("This is a backup of the Cairn home %s: its artifacts, logs and plugins.\n"+
+		"Its database (runs, lineage, the model registry, tokens) is in PostgreSQL, %s, and is not here.\n"+
+		"Back it up with pg_dump, run before 'cairn backup' (so that this copy holds every artifact the dump names):\n"+
+		"  pg_dump --format=custom --file=cairn.pgdump %s\n"+
+		"and restore it with pg_restore before 'cairn restore' of this folder:\n"+
+		"  pg_restore --dbname=%s cairn.pgdump\n", home, t, shellQuote(t.arg()), shellQuote(t.arg()))
+	if err := os.WriteFile(filepath.Join(dir, pgNote), []byte(note), 0o600); err != nil {
+		return err
+	}
+	n, err := copyHome(home, dir, a.pluginsDir == "")
+	fmt.Fprintf(a.stdout, "backed up %s into %s: %s; not the database, which is in PostgreSQL\n", home, dir, n)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "cairn backup: the database (%s) is not in %s: back it up with pg_dump, before 'cairn backup' so that the copy holds every artifact it names:\n"+
+		"  pg_dump --format=custom --file=cairn.pgdump %s\n", t, dir, shellQuote(t.arg()))
+	return nil
+}
+
 func cmdRestore(ctx context.Context, a *app, args []string) error {
 	flags := a.newFlags("restore", "DIR [--force]",
 		"Put a backup made by 'cairn backup DIR' in place as the home (--home, CAIRN_HOME): its database,\n"+
 			"artifacts, logs and plugins. Refuses a home that is not empty unless --force, and always one\n"+
 			"in use (a cairn process has its database open, or a run has a live owner). The restored runs\n"+
-			"have no owner: 'cairn resume RUN' finishes an unfinished one (secret params given again).")
+			"have no owner: 'cairn resume RUN' finishes an unfinished one (secret params given again).\n"+
+			"With --db postgres://..., it puts back the artifacts, logs and plugins of a backup of a home on\n"+
+			"PostgreSQL; the database is restored with pg_restore from the dump made beside the backup.")
 	force := flags.Bool("force", false, "replace the database of a home that is not empty (never one in use)")
 	pos, err := parseFlags(flags, args)
 	if err != nil {
@@ -87,15 +122,25 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := filepath.Join(dir, "cairn.db")
-	if _, err := os.Stat(src); err != nil {
-		return fmt.Errorf("%s is not a backup: no cairn.db in it (%v)", dir, err)
-	}
-	home, err := a.homeDir()
+	t, err := a.database()
 	if err != nil {
 		return err
 	}
-	dbPath, err := a.databasePath()
+	src := filepath.Join(dir, "cairn.db")
+	_, statErr := os.Stat(src)
+	_, noteErr := os.Stat(filepath.Join(dir, pgNote))
+	switch {
+	case t.dsn != "" && statErr == nil:
+		return fmt.Errorf("%s holds a SQLite database, and the database here is PostgreSQL (%s): restore it into a SQLite home (--home, or --db FILE)", dir, t)
+	case t.dsn == "" && statErr != nil && noteErr == nil:
+		return fmt.Errorf("%s is a backup of a home whose database is PostgreSQL (see %s in it): it holds no database; "+
+			"restore the database with pg_restore and this folder with 'cairn --db postgres://... restore %s'", dir, pgNote, dir)
+	case t.dsn == "" && statErr != nil:
+		return fmt.Errorf("%s is not a backup: no cairn.db in it (%v)", dir, statErr)
+	case t.dsn != "" && noteErr != nil:
+		return fmt.Errorf("%s is not a backup: no %s in it (%v)", dir, pgNote, noteErr)
+	}
+	home, err := a.homeDir()
 	if err != nil {
 		return err
 	}
@@ -107,12 +152,26 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		return fmt.Errorf("home %s is not empty (%s): restoring replaces its database; give an empty or new home, or --force",
-			home, strings.Join(names, ", "))
+		what := "restoring replaces its database"
+		if t.dsn != "" {
+			what = "restoring puts the backup's logs and plugins over its own"
+		}
+		return fmt.Errorf("home %s is not empty (%s): %s; give an empty or new home, or --force",
+			home, strings.Join(names, ", "), what)
 	}
 	if err := a.privateHome(); err != nil {
 		return err
 	}
+	if t.dsn != "" {
+		n, err := copyHome(dir, home, a.pluginsDir == "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "restored %s into %s: %s; not the database, which is in PostgreSQL (%s)\n", dir, home, n, t)
+		fmt.Fprintf(a.stderr, "cairn restore: restore the database from its pg_dump with pg_restore, e.g. pg_restore --dbname=%s cairn.pgdump\n", shellQuote(t.arg()))
+		return nil
+	}
+	dbPath := t.path
 	// Artifacts before the database: the restored runs refer to them.
 	// They are content-addressed, so adding them to a home in use (which
 	// the database restore then refuses) changes nothing there.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -299,13 +298,7 @@ func metricCell(p *metricPage, runID string, m experiments.MetricRef) string {
 // sortedNextPage is the command that prints the page of a ranked list
 // after offset.
 func (a *app) sortedNextPage(f scheduler.RunFilter, q ui.MetricQuery, offset int, rf *remoteFlags) string {
-	cmd := []string{"cairn"}
-	if a.home != "" && a.home != os.Getenv("CAIRN_HOME") {
-		cmd = append(cmd, "--home", shellQuote(a.home))
-	}
-	if a.dbPath != "" {
-		cmd = append(cmd, "--db", shellQuote(a.dbPath))
-	}
+	cmd := append([]string{"cairn"}, a.globalArgs()...)
 	cmd = append(cmd, "runs")
 	if f.Workflow != "" {
 		cmd = append(cmd, "--workflow", shellQuote(f.Workflow))

@@ -142,16 +142,23 @@ func cmdComplete(ctx context.Context, a *app, args []string) error {
 	if rf.remote() {
 		return a.completeRemote(ctx, rf, pos)
 	}
-	path, err := a.databasePath()
+	t, err := a.database()
 	if err != nil {
 		return err
 	}
-	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
-		return nil // no database: no candidates, and none is created
-	}
-	st, err := sqlite.Open(ctx, path, sqlite.ReadOnly(), sqlite.WithBusyTimeout(time.Second), sqlite.WithReadConns(1))
-	if err != nil {
-		return err
+	var st database
+	if t.dsn != "" {
+		a.readOnly = true // no table is created, nothing written
+		if st, err = a.openStore(ctx); err != nil {
+			return err
+		}
+	} else {
+		if fi, err := os.Stat(t.path); err != nil || !fi.Mode().IsRegular() {
+			return nil // no database: no candidates, and none is created
+		}
+		if st, err = sqlite.Open(ctx, t.path, sqlite.ReadOnly(), sqlite.WithBusyTimeout(time.Second), sqlite.WithReadConns(1)); err != nil {
+			return err
+		}
 	}
 	defer st.Close()
 	var ids []string

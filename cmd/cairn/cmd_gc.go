@@ -8,7 +8,7 @@ import (
 
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/auth"
-	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // cairn gc: remove the artifacts nothing needs any more.
@@ -65,7 +65,7 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 	if err := arts.Blobs(func(b artifacts.Blob) error { blobs = append(blobs, b); return nil }); err != nil {
 		return err
 	}
-	needed, err := neededArtifacts(ctx, st, *keepLast, within, now)
+	needed, err := st.NeededArtifacts(ctx, scheduler.Retention{KeepLast: *keepLast, KeepWithin: within, Now: now})
 	if err != nil {
 		return err
 	}
@@ -121,17 +121,6 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "removed %s an unfinished store left (%s)\n", plural(temps, "temporary file"), humanBytes(tempBytes))
 	}
 	return nil
-}
-
-// neededArtifacts asks the store for the digests something still needs
-// (with the first reason found): each store takes the retention rule in
-// a type of its own.
-func neededArtifacts(ctx context.Context, st database, keepLast int, keepWithin time.Duration, now time.Time) (map[string]string, error) {
-	switch s := st.(type) {
-	case *sqlite.Store:
-		return s.NeededArtifacts(ctx, sqlite.Retention{KeepLast: keepLast, KeepWithin: keepWithin, Now: now})
-	}
-	return nil, fmt.Errorf("gc: the store %T cannot say which artifacts are needed", st)
 }
 
 // humanBytes is n in B, KiB, MiB or GiB.

@@ -27,7 +27,7 @@ var globalFlagNames = map[string]bool{"home": true, "db": true, "plugins-dir": t
 // globalFlags registers the flags every command accepts on fs, bound to a.
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.home, "home", a.home, "state folder: database, artifacts, logs (default $CAIRN_HOME, else ~/.cairn)")
-	fs.StringVar(&a.dbPath, "db", a.dbPath, "SQLite database file (default HOME/cairn.db)")
+	fs.StringVar(&a.dbFlag, "db", a.dbFlag, "the database: a SQLite file (a path or sqlite://PATH) or PostgreSQL (postgres://USER@HOST:PORT/DB); default $CAIRN_DB, else HOME/cairn.db")
 	fs.StringVar(&a.pluginsDir, "plugins-dir", a.pluginsDir, "plugin binaries (default HOME/plugins), pinned in HOME/plugins.lock")
 }
 
@@ -55,7 +55,7 @@ func flagName(name string) string {
 
 // placeholders name the value of the flags that take one, in listings.
 var placeholders = map[string]string{
-	"home": "DIR", "db": "FILE", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
+	"home": "DIR", "db": "DB", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
 	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN", "from": "SOURCE", "to": "DSN",
 	"server": "URL", "token": "TOKEN", "stage": "STAGE",

@@ -139,13 +139,7 @@ const maxListLimit = 100000
 // nextPage is the command that prints the page after cursor with the
 // same filters and page size (and the same --home and --db).
 func (a *app) nextPage(f scheduler.RunFilter, cursor string, rf *remoteFlags) string {
-	cmd := []string{"cairn"}
-	if a.home != "" && a.home != os.Getenv("CAIRN_HOME") {
-		cmd = append(cmd, "--home", shellQuote(a.home))
-	}
-	if a.dbPath != "" {
-		cmd = append(cmd, "--db", shellQuote(a.dbPath))
-	}
+	cmd := append([]string{"cairn"}, a.globalArgs()...)
 	cmd = append(cmd, "runs")
 	if f.Workflow != "" {
 		cmd = append(cmd, "--workflow", shellQuote(f.Workflow))

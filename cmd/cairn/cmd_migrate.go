@@ -59,18 +59,32 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	return a.copyToPostgres(ctx, *from, *to, *replace, prog)
 }
 
-// migrateInPlace creates the home's database or upgrades its schema.
+// migrateInPlace creates the database's tables or upgrades its schema:
+// the home's SQLite file, or the database of --db (CAIRN_DB).
 func (a *app) migrateInPlace(ctx context.Context) error {
-	path, err := a.databasePath()
+	t, err := a.database()
 	if err != nil {
 		return err
 	}
-	if err := readOnlyDatabase(path); err != nil {
-		return err
+	var st interface {
+		Migrate(ctx context.Context) ([]string, error)
+		Close() error
 	}
-	st, err := sqlite.Open(ctx, path, sqlite.WithoutMigrations())
-	if err != nil {
-		return err // sqlite.Open's errors name the file
+	if t.dsn != "" {
+		pg, err := postgres.Open(ctx, t.connectDSN(), postgres.WithoutMigrations())
+		if err != nil {
+			return err // postgres.Open's errors name the host and the cause, the password hidden
+		}
+		st = pg
+	} else {
+		if err := readOnlyDatabase(t.path); err != nil {
+			return err
+		}
+		lite, err := sqlite.Open(ctx, t.path, sqlite.WithoutMigrations())
+		if err != nil {
+			return err // sqlite.Open's errors name the file
+		}
+		st = lite
 	}
 	defer st.Close()
 	applied, err := st.Migrate(ctx)
@@ -78,11 +92,11 @@ func (a *app) migrateInPlace(ctx context.Context) error {
 		return err
 	}
 	if len(applied) == 0 {
-		fmt.Fprintf(a.stdout, "%s: schema up to date\n", path)
+		fmt.Fprintf(a.stdout, "%s: schema up to date\n", t)
 		return nil
 	}
 	for _, m := range applied {
-		fmt.Fprintf(a.stdout, "%s: applied %s\n", path, m)
+		fmt.Fprintf(a.stdout, "%s: applied %s\n", t, m)
 	}
 	return nil
 }
@@ -91,7 +105,14 @@ func (a *app) migrateInPlace(ctx context.Context) error {
 // folder meaning the home whose cairn.db it is; "" the home's database.
 func (a *app) sourcePath(from string) (string, error) {
 	if from == "" {
-		return a.databasePath()
+		t, err := a.database()
+		if err != nil {
+			return "", err
+		}
+		if t.dsn != "" {
+			return "", usageError{fmt.Sprintf("this home's database is PostgreSQL (%s): give the SQLite database to copy with --from sqlite://PATH", t)}
+		}
+		return t.path, nil
 	}
 	p := from
 	if scheme, rest, ok := strings.Cut(from, "://"); ok {

@@ -622,16 +622,6 @@ func serverInfoPath(dbPath string) string {
 	return filepath.Join(filepath.Dir(dbPath), filepath.Base(dbPath)+".server.json")
 }
 
-// serverInfoPath is where a server on this command's database says so
-// ("" if there is no telling: liveServer finds none).
-func (a *app) serverInfoPath() string {
-	path, err := a.databasePath()
-	if err != nil {
-		return ""
-	}
-	return serverInfoPath(path)
-}
-
 // advertiseEvery is how often a server checks that the info file names a
 // live server.
 const advertiseEvery = 2 * time.Second

@@ -49,6 +49,7 @@ const cmdTimeout = 60 * time.Second
 type env struct {
 	t    *testing.T
 	home string
+	db   string // CAIRN_DB of every command ("": the home's cairn.db)
 }
 
 func newEnv(t *testing.T) *env {
@@ -60,15 +61,18 @@ func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--home", e.home}, args...)...)
 	// Never let the binary near the user's real state, nor their server.
 	cmd.Env = append(testEnviron(), "CAIRN_HOME="+e.home)
+	if e.db != "" {
+		cmd.Env = append(cmd.Env, "CAIRN_DB="+e.db)
+	}
 	return cmd
 }
 
-// testEnviron is the test's environment without a server the user may
-// have set: a command talks to one only when a test says so.
+// testEnviron is the test's environment without a server or a database
+// the user may have set: a command talks to one only when a test says so.
 func testEnviron() []string {
 	var out []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CAIRN_SERVER=") && !strings.HasPrefix(kv, "CAIRN_TOKEN=") {
+		if !strings.HasPrefix(kv, "CAIRN_SERVER=") && !strings.HasPrefix(kv, "CAIRN_TOKEN=") && !strings.HasPrefix(kv, "CAIRN_DB=") {
 			out = append(out, kv)
 		}
 	}

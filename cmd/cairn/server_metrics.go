@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnml/cairn/metrics"
 	"github.com/cairnml/cairn/serve"
+	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/sqlite"
 )
 
@@ -33,23 +34,25 @@ func serverMetrics(st database, owner string, started time.Time, log *slog.Logge
 }
 
 // storeCounts is what a scrape reads of the store: the runs and tasks by
-// state (one statement), and the writes so far. Each store reports them
-// in types of its own.
+// state (one statement), and the writes so far, which each store counts
+// in a type of its own.
 func storeCounts(st database, owner string) (counts func(context.Context) (metrics.Counts, error), writes func() (int64, int64)) {
+	counts = func(ctx context.Context) (metrics.Counts, error) {
+		c, err := st.StateCounts(ctx, owner)
+		return metrics.Counts{Runs: c.Runs, Tasks: c.Tasks, Ready: c.Ready, Owned: c.Owned}, err
+	}
 	switch s := st.(type) {
 	case *sqlite.Store:
-		counts = func(ctx context.Context) (metrics.Counts, error) {
-			c, err := s.StateCounts(ctx, owner)
-			return metrics.Counts{Runs: c.Runs, Tasks: c.Tasks, Ready: c.Ready, Owned: c.Owned}, err
+		writes = func() (int64, int64) {
+			w := s.WriteStats()
+			return w.Statements, w.Transactions
 		}
+	case *postgres.Store:
 		writes = func() (int64, int64) {
 			w := s.WriteStats()
 			return w.Statements, w.Transactions
 		}
 	default:
-		counts = func(context.Context) (metrics.Counts, error) {
-			return metrics.Counts{}, fmt.Errorf("the store %T reports no counts", st)
-		}
 		writes = func() (int64, int64) { return 0, 0 }
 	}
 	return counts, writes
