@@ -37,15 +37,8 @@ WHERE id < $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3`, before, f
 		return nil, fmt.Errorf("list audit: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []scheduler.Audit{}
-	for rows.Next() {
-		a, err := sqlrow.Audit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list audit: %w", translate(err))
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.Audit)
+	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", translate(err))
 	}
 	return out, nil

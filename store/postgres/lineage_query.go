@@ -144,15 +144,8 @@ func collect[T any](rs pgx.Rows, err error, scan func(sqlrow.Scanner) (T, error)
 		return nil, translate(err)
 	}
 	defer rs.Close()
-	out := []T{}
-	for rs.Next() {
-		v, err := scan(rs)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, v)
-	}
-	if err := rs.Err(); err != nil {
+	out, err := sqlrow.Collect(rs, scan)
+	if err != nil {
 		return nil, translate(err)
 	}
 	return out, nil

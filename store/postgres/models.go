@@ -243,15 +243,8 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 		return nil, fmt.Errorf("list models: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []*cairn.ModelVersion{}
-	for rows.Next() {
-		m, err := sqlrow.Model(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list models: %w", translate(err))
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.Model)
+	if err != nil {
 		return nil, fmt.Errorf("list models: %w", translate(err))
 	}
 	return out, nil

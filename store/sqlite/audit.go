@@ -54,15 +54,8 @@ func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]sched
 		return nil, fmt.Errorf("list audit: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []scheduler.Audit{}
-	for rows.Next() {
-		a, err := sqlrow.Audit(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list audit: %w", translate(err))
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.Audit)
+	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", translate(err))
 	}
 	return out, nil

@@ -317,15 +317,8 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}
 	defer rows.Close()
-	out := []*cairn.TaskRun{}
-	for rows.Next() {
-		t, err := sqlrow.TaskRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.TaskRun)
+	if err != nil {
 		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}
 	return out, nil

@@ -22,15 +22,8 @@ func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error
 		return nil, fmt.Errorf("list schedules: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []scheduler.ScheduleState{}
-	for rows.Next() {
-		sc, err := sqlrow.Schedule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list schedules: %w", translate(err))
-		}
-		out = append(out, sc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.Schedule)
+	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", translate(err))
 	}
 	return out, nil

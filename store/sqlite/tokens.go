@@ -58,15 +58,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", translate(err))
 	}
 	defer rs.Close()
-	out := []auth.Token{}
-	for rs.Next() {
-		t, err := sqlrow.Token(rs, nil)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", translate(err))
-		}
-		out = append(out, t)
-	}
-	if err := rs.Err(); err != nil {
+	out, err := sqlrow.Collect(rs, func(sc sqlrow.Scanner) (auth.Token, error) { return sqlrow.Token(sc, nil) })
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", translate(err))
 	}
 	return out, nil

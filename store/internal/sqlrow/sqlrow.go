@@ -369,3 +369,27 @@ func Cached(sc Scanner) (cairn.CachedAttempt, error) {
 	}
 	return c, nil
 }
+
+// Rows is a result being read: *sql.Rows, pgx.Rows.
+type Rows interface {
+	Scanner
+	Next() bool
+	Err() error
+}
+
+// Collect reads every row of rs with scan, in order: never nil when it
+// succeeds. The caller closes rs and translates its driver's errors.
+func Collect[T any](rs Rows, scan func(Scanner) (T, error)) ([]T, error) {
+	out := []T{}
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
