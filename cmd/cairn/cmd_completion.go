@@ -149,7 +149,8 @@ func cmdComplete(ctx context.Context, a *app, args []string) error {
 	var st database
 	if t.dsn != "" {
 		a.readOnly = true // no table is created, nothing written
-		if st, err = a.openStore(ctx); err != nil {
+		t.timeout = completeConnectTimeout
+		if st, err = a.openPostgres(ctx, t); err != nil {
 			return err
 		}
 	} else {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -64,6 +65,9 @@ type dbTarget struct {
 	path  string // a SQLite file
 	dsn   string // a PostgreSQL URL: postgres://... or postgresql://...
 	given bool   // named by --db or CAIRN_DB, not the home's cairn.db
+	// timeout is the connect_timeout a PostgreSQL URL without one gets
+	// ("": connectTimeout).
+	timeout string
 }
 
 // String names the database in messages and logs: the file, or the URL
@@ -202,9 +206,14 @@ func (a *app) databaseName() string {
 }
 
 // connectTimeout bounds a connection to PostgreSQL whose URL sets no
-// connect_timeout (nor PGCONNECT_TIMEOUT): a server that does not answer
-// fails the command at start rather than hanging it.
-const connectTimeout = "10"
+// connect_timeout (nor PGCONNECT_TIMEOUT), in seconds: a server that does
+// not answer fails the command at start rather than hanging it. The
+// completion scripts' helper, run on every Tab, waits less
+// (completeConnectTimeout).
+const (
+	connectTimeout         = "10"
+	completeConnectTimeout = "2"
+)
 
 // connectDSN is t's URL with a connect_timeout if it sets none.
 func (t dbTarget) connectDSN() string {
@@ -213,7 +222,7 @@ func (t dbTarget) connectDSN() string {
 		return t.dsn
 	}
 	q := u.Query()
-	q.Set("connect_timeout", connectTimeout)
+	q.Set("connect_timeout", cmp.Or(t.timeout, connectTimeout))
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -56,6 +56,9 @@ func TestDBTargetNames(t *testing.T) {
 	if s := pg.connectDSN(); !strings.Contains(s, "connect_timeout=10") {
 		t.Errorf("connectDSN() = %q", s)
 	}
+	if s := (dbTarget{dsn: "postgres://h/db", timeout: completeConnectTimeout}).connectDSN(); !strings.Contains(s, "connect_timeout=2") {
+		t.Errorf("connectDSN() for the completion scripts = %q", s)
+	}
 	if s := (dbTarget{dsn: "postgres://h/db?connect_timeout=3"}).connectDSN(); strings.Count(s, "connect_timeout") != 1 || !strings.Contains(s, "connect_timeout=3") {
 		t.Errorf("connectDSN() of a URL with a timeout = %q", s)
 	}
