@@ -133,6 +133,27 @@ func TestMigrateHomeToPostgres(t *testing.T) {
 		t.Errorf("models: %q", got)
 	}
 
+	// The commands read the same from PostgreSQL as from the home, byte
+	// for byte: runs, a run, lineage, the registry, the audit log, tokens.
+	bcRun := ""
+	for _, r := range runs {
+		if r.Workflow == "breast-cancer" {
+			bcRun = r.ID
+		}
+	}
+	for _, args := range [][]string{
+		{"runs", "--limit", "100"}, {"runs", "--json", "--limit", "100"}, {"show", bcRun}, {"show", bcRun, "--json"}, {"show", bcRun, "train"},
+		{"lineage", "model:breast-cancer"}, {"lineage", "model:breast-cancer", "--format", "json"}, {"lineage", bcRun + "/split", "--downstream"},
+		{"models", "list", "--json"}, {"models", "show", "breast-cancer", "--json"}, {"audit", "--json"}, {"tokens", "list", "--json"},
+		{"schedules", "list", "--json"},
+	} {
+		home := e.must(0, args...)
+		pg := e.must(0, append(args, "--db", dsn)...)
+		if home.stdout != pg.stdout || home.stdout == "" {
+			t.Errorf("cairn %s: the home and PostgreSQL differ:\n--- home:\n%s--- postgres:\n%s", strings.Join(args, " "), home.stdout, pg.stdout)
+		}
+	}
+
 	// The same again into the same database: refused, nothing changed.
 	r = e.must(1, "migrate", "--to", dsn)
 	if !strings.Contains(r.stderr, "is not empty (") || !strings.Contains(r.stderr, "runs: "+strconv.Itoa(len(runs))) || !strings.Contains(r.stderr, "--replace") {
