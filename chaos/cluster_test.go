@@ -210,8 +210,10 @@ func waitTerminal(t *testing.T, st scheduler.Store, ids []string, d time.Duratio
 
 // requeues measures, for each attempt a killed process was running (its
 // start record names the process, and no done record of it follows), the
-// time from the kill to the start of the task's next attempt.
-func requeues(kills []kill, ledger []chaos.Record) []time.Duration {
+// time from the kill to the start of the task's next attempt (its probe's
+// start record) and, with leasedAt (the store's lease time of an attempt,
+// zero if unknown), to that attempt's lease: the server's part of it.
+func requeues(kills []kill, ledger []chaos.Record, leasedAt func(run, task string, attempt int) time.Time) (toStart, toLease []time.Duration) {
 	host, _ := os.Hostname()
 	type key struct {
 		run, task string
@@ -226,7 +228,6 @@ func requeues(kills []kill, ledger []chaos.Record) []time.Duration {
 			starts[k] = append(starts[k], r)
 		}
 	}
-	var out []time.Duration
 	for _, k := range kills {
 		me := fmt.Sprintf("%s:%d", host, k.pid)
 		for _, rs := range starts {
@@ -234,20 +235,26 @@ func requeues(kills []kill, ledger []chaos.Record) []time.Duration {
 				if r.Worker != me || finished[r.Nonce] || r.Time().After(k.at) {
 					continue
 				}
-				var next time.Time
+				var next chaos.Record
 				for _, s := range rs {
-					if s.Attempt > r.Attempt && (next.IsZero() || s.Time().Before(next)) {
-						next = s.Time()
+					if s.Attempt > r.Attempt && (next.At == 0 || s.At < next.At) {
+						next = s
 					}
 				}
-				if !next.IsZero() && next.After(k.at) {
-					out = append(out, next.Sub(k.at))
+				if next.At != 0 && next.Time().After(k.at) {
+					toStart = append(toStart, next.Time().Sub(k.at))
+					if leasedAt != nil {
+						if at := leasedAt(next.Run, next.Task, next.Attempt); !at.IsZero() {
+							toLease = append(toLease, at.Sub(k.at))
+						}
+					}
 				}
 			}
 		}
 	}
-	slices.Sort(out)
-	return out
+	slices.Sort(toStart)
+	slices.Sort(toLease)
+	return toStart, toLease
 }
 
 // quantile is the q-quantile of sorted ds (nearest rank); 0 for none.
