@@ -138,6 +138,9 @@ type Effect struct {
 	// RegisterModel registers a model version (or finds the one of the
 	// same name and artifact) and moves it to a stage.
 	RegisterModel *ModelRegistration `json:"register_model,omitempty"`
+	// Notify is an event of the workflow's notify: (a gate that did not
+	// pass, drift found): the store writes the run's alerts for it.
+	Notify *Notification `json:"notify,omitempty"`
 }
 
 // ModelRegistration is the effect of a deploy: register Model under Name
@@ -156,6 +159,15 @@ type ModelRegistration struct {
 
 // Validate checks an effect before anything is applied.
 func (e Effect) Validate() error {
+	if n := e.Notify; n != nil {
+		if e.RegisterModel != nil {
+			return fmt.Errorf("effect names two changes: one per effect")
+		}
+		if n.Event != AlertGateFailed && n.Event != AlertDrift {
+			return fmt.Errorf("notify: event %q is not one a task reports (gate_failed, drift)", n.Event)
+		}
+		return nil
+	}
 	r := e.RegisterModel
 	if r == nil {
 		return fmt.Errorf("effect names no change")

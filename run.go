@@ -42,7 +42,12 @@ type Run struct {
 	// ReproduceOf names the run this one reproduces (cairn reproduce):
 	// its tasks use no cache and its effects are not applied.
 	ReproduceOf string
-	Version     int64 // bumped on every change; compare-and-set key
+	// Notify are the workflow's notify: targets, kept with the run (in
+	// the store's run_notify) when it is created, so that the
+	// transaction recording an event writes its alerts. GetRun does not
+	// read them back.
+	Notify  []NotifyTarget
+	Version int64 // bumped on every change; compare-and-set key
 }
 
 // Trigger is what created a run.

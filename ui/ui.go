@@ -222,6 +222,9 @@ type Options struct {
 	// metric columns and ranking (GET /api/v1/runs?metric=), and the
 	// experiments pages; without it they answer 501.
 	Experiments ExperimentReader
+	// Alerts, if set, lists the outbox of notify: (GET /api/v1/alerts);
+	// without it the route answers 501.
+	Alerts AlertReader
 }
 
 // Defaults of Options.
@@ -325,6 +328,7 @@ func New(o Options) (*Handler, error) {
 	h.mountMetrics(e)
 	h.mountServer(e)
 	h.mountPredict(e)
+	h.mountAlerts(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil
@@ -455,6 +459,7 @@ func (h *handler) checkQuery(c *gin.Context) {
 var apiQuery = map[string][]string{
 	APIPrefix + "/runs":                     {"workflow", "state", "limit", "before", "metric", "sort", "offset"},
 	APIPrefix + "/compare":                  {"run"},
+	APIPrefix + "/alerts":                   {"run", "state", "limit", "before"},
 	APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
 	APIPrefix + "/workflows/validate":       {"file"},
 	APIPrefix + "/audit":                    {"run", "limit", "before"},

@@ -68,6 +68,11 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 	}
 	c.key("name")
 	c.str(w.Name)
+	if len(w.Notify) > 0 {
+		// Only when set: the digests of workflows without it stay what
+		// they were (resume compares them).
+		writeNotify(c, w.Notify)
+	}
 	if len(w.Params) > 0 {
 		c.key("params")
 		c.open('{')

@@ -33,6 +33,17 @@ func canonicalReflect(w *Workflow) []byte {
 		// they were (resume compares them).
 		top["max_active_runs"] = w.MaxActiveRuns
 	}
+	if len(w.Notify) > 0 {
+		var ns []any
+		for _, t := range w.Notify {
+			on := []string{}
+			for _, e := range t.On {
+				on = append(on, string(e))
+			}
+			ns = append(ns, map[string]any{"on": on, "webhook": t.Webhook, "format": t.Format})
+		}
+		top["notify"] = ns
+	}
 	if len(w.Params) > 0 {
 		params := map[string]any{}
 		for _, d := range w.Params {

@@ -27,7 +27,7 @@ var (
 )
 
 var (
-	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "tasks"}
+	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "tasks"}
 	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
@@ -992,6 +992,9 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 	}
 	if kv, ok := get["schedule"]; ok {
 		w.Schedule = p.schedule(kv.v)
+	}
+	if kv, ok := get["notify"]; ok {
+		w.Notify = p.notify(kv.v)
 	}
 	if kv, ok := get["tasks"]; ok {
 		p.tasks(w, kv)

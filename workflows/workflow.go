@@ -49,9 +49,13 @@ type Workflow struct {
 	// per-workflow cap.
 	MaxActiveRuns int
 	Schedule      *Schedule // nil when the workflow has no `schedule:`
-	Tasks         []*Task   // in file order
-	Path          string    // as given to Parse
-	Source        []byte    // exactly the bytes parsed
+	// Notify is the top-level `notify:`: the webhooks told of the run's
+	// end (failure, success) and of its tasks' findings (gate_failed,
+	// drift). A run keeps them (cairn.Run.Notify).
+	Notify []cairn.NotifyTarget
+	Tasks  []*Task // in file order
+	Path   string  // as given to Parse
+	Source []byte  // exactly the bytes parsed
 	// Digest is "sha256:<hex>" of Canonical().
 	Digest string
 

@@ -117,6 +117,8 @@ func commands() []command {
 			examples: []string{"cairn models list", "cairn models show breast-cancer", "cairn models show breast-cancer@2 --json",
 				"cairn models promote breast-cancer 3", "cairn models promote breast-cancer 1 --stage archived", "cairn models rollback breast-cancer",
 				"cairn models list --server https://cairn.example.com   # token in CAIRN_TOKEN"}},
+		{name: "alerts", args: "list [--run RUN] [--state pending|sent|failed] [--json]", summary: "list the alerts of workflows' notify:: sent, failed, waiting, with attempts and the last error", run: cmdAlerts,
+			examples: []string{"cairn alerts list", "cairn alerts list --state failed", "cairn alerts list --run 01m8x1dm --json", "cairn alerts list --server https://cairn.example.com"}},
 		{name: "cancel", args: "RUN", summary: "cancel a run (its running tasks are stopped)", run: cmdCancel,
 			examples: []string{"cairn cancel 01m8x1dm", "cairn cancel 01m8x1dm --server https://cairn.example.com"}},
 		{name: "resume", args: "RUN [flags]", summary: "finish a run whose process died; succeeded tasks are not run again", run: cmdResume,

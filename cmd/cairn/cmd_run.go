@@ -356,6 +356,9 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		return err
 	}
 	a.summary(context.WithoutCancel(ctx), final, trs, int(prog.cached.Load()), a.gateResults, time.Since(start), "")
+	// Its notify: alerts, written with the run's end: sent before this
+	// process exits, within alertWait, whatever the webhooks do.
+	a.sendAlerts(ctx, st, id, owner)
 	if final.State != cairn.RunSucceeded {
 		return exitError{exitFailed, errors.New("")}
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/actions"
+	"github.com/cairnml/cairn/alerts"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/remote"
@@ -50,6 +51,7 @@ type serverFlags struct {
 	maxRows       int     // --predict-max-rows
 	maxPredict    int64   // --predict-max-body
 	leaseTTL      time.Duration
+	publicURL     string // --public-url
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -83,6 +85,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this loopback address (such as 127.0.0.1:9464), for a Prometheus on this machine")
+	fs.StringVar(&f.publicURL, "public-url", "", "the server's URL as its users reach it (https://cairn.example.com): the link in each alert of notify: (default $CAIRN_PUBLIC_URL)")
 	fs.StringVar(&f.workflows, "workflows", "", "a folder of workflow files the server offers to trigger (read again when they change)")
 	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "let anyone in without a token (local use only: --addr must be a loopback address)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
@@ -97,6 +100,14 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
+	}
+	if f.publicURL == "" {
+		f.publicURL = os.Getenv(envPublicURL)
+	}
+	if f.publicURL != "" {
+		if err := cairn.CheckWebhook(f.publicURL); err != nil {
+			return usageError{"--public-url: " + strings.Replace(err.Error(), "webhook", "URL", 1)}
+		}
 	}
 	switch {
 	case f.slots < 0:
@@ -284,6 +295,18 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	models.Start(context.WithoutCancel(ctx))
 	defer models.Stop(context.WithoutCancel(ctx))
+	// The outbox of notify:: every run's alerts that no foreground run
+	// delivered (or that wait for a retry), until the server stops.
+	ao, err := alertOptions(alerts.Options{Store: st, Owner: owner, PublicURL: f.publicURL, Logger: log})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	sender, err := alerts.New(ao)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	sender.Start(context.WithoutCancel(ctx))
+	defer sender.Stop()
 	uiOpts := serverUIOptions(st, logs, f, log, mx)
 	uiOpts.Actions, uiOpts.Workflows, uiOpts.Schedules = acts, wfs, acts
 	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
@@ -408,7 +431,7 @@ func serverNamespace(addr string) string {
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
 func serverUIOptions(st database, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
-	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st}
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st, Alerts: st}
 	if !f.noAuth {
 		o.Tokens = st
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cairnml/cairn/alerts"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/lineage"
@@ -36,6 +37,7 @@ type database interface {
 	ui.ModelRegistry
 	ui.LineageReader
 	ui.ExperimentReader
+	alerts.Store // the outbox of notify: (and ui.AlertReader)
 	serve.Registry
 	executor.Cache
 	lineage.Store

@@ -1,5 +1,5 @@
--- version 10
--- The SQLite schema that the migrations up to 0010_workers.sql make, made by
+-- version 11
+-- The SQLite schema that the migrations up to 0011_alerts.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -195,3 +195,32 @@ CREATE TABLE leader (
     acquired_at INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL
 );
+CREATE TABLE run_notify (
+    run_id  TEXT    NOT NULL REFERENCES runs (id),
+    seq     INTEGER NOT NULL,
+    events  TEXT    NOT NULL,
+    webhook TEXT    NOT NULL,
+    format  TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
+    PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE alerts (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    key              TEXT    NOT NULL UNIQUE,
+    run_id           TEXT    NOT NULL,
+    workflow         TEXT    NOT NULL,
+    event            TEXT    NOT NULL CHECK (event IN ('failure', 'success', 'gate_failed', 'drift')),
+    task_id          TEXT    NOT NULL DEFAULT '',
+    detail           TEXT    NOT NULL DEFAULT '',
+    webhook          TEXT    NOT NULL,
+    format           TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
+    state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_at          INTEGER NOT NULL,
+    claim_owner      TEXT    NOT NULL DEFAULT '',
+    claim_expires_at INTEGER,
+    last_error       TEXT    NOT NULL DEFAULT '',
+    created_at       INTEGER NOT NULL,
+    done_at          INTEGER
+);
+CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
+CREATE INDEX alerts_run ON alerts (run_id, id);

@@ -67,6 +67,11 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[
 }
 
 func (s *Store) applyEffect(ctx context.Context, tx pgx.Tx, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
+	if n := eff.Notify; n != nil {
+		// A run that reproduces another has no targets (insertNotify).
+		a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
+		return s.writeAlerts(ctx, tx, a.RunID, n.Event, a.TaskID, n.Detail, taskAlertKey(a, n.Event), now)
+	}
 	reg := eff.RegisterModel
 	var reproduceOf string
 	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = $1`, e.TR.RunID).Scan(&reproduceOf); err != nil {

@@ -93,6 +93,9 @@ WHERE id = $6 AND version = $7 AND state = $8 RETURNING version`, string(rc.To),
 			if _, err := s.exec(ctx, tx, `DELETE FROM evaluations WHERE run_id = $1`, p.RunID); err != nil {
 				return err
 			}
+			if err := s.runEndAlerts(ctx, tx, p.RunID, rc.To, runVersion, rc.Error, rc.At); err != nil {
+				return err
+			}
 		}
 		if p.Run != nil {
 			p.Run.NewVersion = runVersion

@@ -78,6 +78,9 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 			}
 			return err
 		}
+		if err := s.insertNotify(ctx, tx, run); err != nil {
+			return err
+		}
 		if !run.State.Terminal() {
 			if _, err := s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: run.ID, Reason: scheduler.EvalCreated,
 				CreatedAt: run.CreatedAt}); err != nil {

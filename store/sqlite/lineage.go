@@ -89,6 +89,11 @@ func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []sqlrow.Linea
 // applyEffect applies one effect of a success, unless its run reproduces
 // another.
 func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
+	if n := eff.Notify; n != nil {
+		// A run that reproduces another has no targets (insertNotify).
+		a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
+		return s.writeAlerts(ctx, tx, a.RunID, n.Event, a.TaskID, n.Detail, taskAlertKey(a, n.Event), now)
+	}
 	reg := eff.RegisterModel
 	var reproduceOf string
 	if err := s.queryRow(ctx, tx, `SELECT reproduce_of FROM runs WHERE id = ?`, e.TR.RunID).Scan(&reproduceOf); err != nil {

@@ -94,6 +94,9 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 			}
 			return err
 		}
+		if err := s.insertNotify(ctx, tx, run); err != nil {
+			return err
+		}
 		if !run.State.Terminal() {
 			if _, err := s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: run.ID, Reason: scheduler.EvalCreated,
 				CreatedAt: run.CreatedAt}); err != nil {
@@ -468,6 +471,11 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 		if rc := p.Run; rc != nil && rc.To.Terminal() {
 			// Its evaluations, too, are done with.
 			if _, err := s.exec(ctx, tx, `DELETE FROM evaluations WHERE run_id = ?`, p.RunID); err != nil {
+				return err
+			}
+			// Its notify: targets are told, by the outbox, in this
+			// transaction.
+			if err := s.runEndAlerts(ctx, tx, p.RunID, rc.To, runVersion, rc.Error, rc.At); err != nil {
 				return err
 			}
 		}

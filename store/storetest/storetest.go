@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"Workers", testWorkers},
 		{"WorkerLeases", testWorkerLeases},
 		{"TaskMetrics", testTaskMetrics},
+		{"Alerts", testAlerts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -87,7 +87,7 @@ type Decision struct {
 	Why   string
 }
 
-// Plan is every table of the schema (migrations 0001-0010) and what a
+// Plan is every table of the schema (migrations 0001-0011) and what a
 // migration does with it, copied tables in an order their foreign keys
 // allow. A table missing here is refused by both sides: a migration that
 // adds one must say what becomes of it (store/sqlite's
@@ -104,6 +104,8 @@ func Plan() []Decision {
 		{"audit", true, "the audit log"},
 		{"tokens", true, "the server's API and worker tokens (hashes only), so that they go on working"},
 		{"schedules", true, "each schedule's position and pause, so that cron neither fires a slot again nor skips one"},
+		{"run_notify", true, "each run's notify: targets, so that a run finished or retried later still tells them"},
+		{"alerts", true, "the outbox of notify:: what was sent, what failed, what waits (a pending alert is delivered by the new servers, with the same idempotency key)"},
 		{"evaluations", false, "wake-ups between live scheduler processes, consumed and deleted as runs are planned; a server that takes a run over reads its state afresh (the id sequence is still set past the source's)"},
 		{"workers", false, "the liveness of remote workers, which register again with the new servers"},
 		{"leader", false, "the lease of the replica that runs cron and the reaper; the new replicas elect one"},

@@ -152,7 +152,14 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, fmt.Errorf("evaluate %s: store plot: %w", id, err)
 	}
 	outputs["plot"] = plotRef.JSON()
-	return tasks.Result{Outputs: outputs, Metrics: selected}, nil
+	res := tasks.Result{Outputs: outputs, Metrics: selected}
+	if !rep.Passed {
+		// An event of the workflow's notify: (gate_failed), which the
+		// store turns into the run's alerts with this success.
+		res.Effects = []cairn.Effect{{Notify: &cairn.Notification{Event: cairn.AlertGateFailed,
+			Detail: "the gate does not hold: " + failed(rep.Gate)}}}
+	}
+	return res, nil
 }
 
 // everyNth returns at most n values of vs, evenly spaced, first included.

@@ -274,7 +274,14 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		metrics["live_"+live.Name] = live.Value
 	}
 	read[PortReference] = refRef
-	return tasks.Result{Outputs: outputs, Metrics: metrics, Inputs: read}, nil
+	res := tasks.Result{Outputs: outputs, Metrics: metrics, Inputs: read}
+	if len(rep.Drifted) > 0 {
+		// An event of the workflow's notify: (drift), which the store
+		// turns into the run's alerts with this success.
+		res.Effects = []cairn.Effect{{Notify: &cairn.Notification{Event: cairn.AlertDrift,
+			Detail: fmt.Sprintf("drifted features: %s; should retrain: %v", strings.Join(rep.Drifted, ", "), out.ShouldRetrain)}}}
+	}
+	return res, nil
 }
 
 // Summary is the drift output: the report's per-feature figures without

@@ -439,3 +439,42 @@ type Backfill struct {
 	Created  []string `json:"created"`
 	Existing int      `json:"existing"`
 }
+
+// Alert is one alert of the outbox, as cairn alerts list --json and GET
+// /api/v1/alerts write it. Webhook is redacted to its scheme, host and
+// first path segment: a webhook's URL is often its credential.
+type Alert struct {
+	ID        int64      `json:"id"`
+	Key       string     `json:"idempotency_key"`
+	RunID     string     `json:"run_id"`
+	Workflow  string     `json:"workflow"`
+	Event     string     `json:"event"`
+	Task      string     `json:"task,omitempty"`
+	Detail    string     `json:"detail,omitempty"`
+	Webhook   string     `json:"webhook"`
+	Format    string     `json:"format"`
+	State     string     `json:"state"`
+	Attempts  int        `json:"attempts"`
+	LastError string     `json:"last_error,omitempty"`
+	NextAt    *time.Time `json:"next_at"`
+	CreatedAt time.Time  `json:"created_at"`
+	DoneAt    *time.Time `json:"done_at"`
+}
+
+// AlertPage is a page of alerts, newest first; Next is the cursor
+// (before=) of the next page, nil on the last.
+type AlertPage struct {
+	Alerts []Alert `json:"alerts"`
+	Next   *int64  `json:"next"`
+}
+
+// FromAlert is a's JSON shape.
+func FromAlert(a cairn.Alert) Alert {
+	j := Alert{ID: a.ID, Key: a.Key, RunID: a.RunID, Workflow: a.Workflow, Event: string(a.Event), Task: a.TaskID, Detail: a.Detail,
+		Webhook: cairn.RedactWebhook(a.Webhook), Format: a.Format, State: string(a.State), Attempts: a.Attempts,
+		LastError: a.LastError, CreatedAt: a.CreatedAt.UTC(), DoneAt: Time(a.DoneAt)}
+	if a.State == cairn.AlertPending {
+		j.NextAt = Time(a.NextAt)
+	}
+	return j
+}

@@ -1,0 +1,210 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// Alerts (issue #22): a run's notify: targets are written with it
+// (run_notify); the transaction that records an event writes one alert per
+// target that wants it (the outbox), and processes that deliver them
+// claim, finish and list them here.
+
+// insertNotify writes run's targets, in CreateRun's transaction. A run
+// that reproduces another alerts nobody (it applies no effect either).
+func (s *Store) insertNotify(ctx context.Context, tx *sql.Tx, run *cairn.Run) error {
+	if run.ReproduceOf != "" {
+		return nil
+	}
+	for i, t := range run.Notify {
+		if _, err := s.exec(ctx, tx, `INSERT INTO run_notify (run_id, seq, events, webhook, format) VALUES (?, ?, ?, ?, ?)`,
+			run.ID, i, notifyEvents(t.On), t.Webhook, t.Format); err != nil {
+			return fmt.Errorf("notify target %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// notifyEvents encodes events as run_notify.events: ",a,b,".
+func notifyEvents(es []cairn.AlertEvent) string {
+	var b strings.Builder
+	b.WriteByte(',')
+	for _, e := range es {
+		b.WriteString(string(e))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// writeAlerts writes, in the caller's transaction, an alert of event for
+// each target of run runID that wants it. keyPrefix makes the keys (the
+// target's number is appended): the same event recorded again writes
+// nothing.
+func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, runID string, event cairn.AlertEvent, taskID, detail, keyPrefix string, now time.Time) error {
+	_, err := s.exec(ctx, tx, `INSERT INTO alerts (key, run_id, workflow, event, task_id, detail, webhook, format, next_at, created_at)
+SELECT ? || n.seq, r.id, r.workflow, ?, ?, ?, n.webhook, n.format, ?, ?
+FROM run_notify n JOIN runs r ON r.id = n.run_id WHERE n.run_id = ? AND n.events LIKE ?
+ON CONFLICT (key) DO NOTHING`, keyPrefix, string(event), taskID, detail, now.UnixNano(), now.UnixNano(), runID, "%,"+string(event)+",%")
+	if err != nil {
+		return fmt.Errorf("write the %s alerts of run %s: %w", event, runID, err)
+	}
+	return nil
+}
+
+// runEndAlerts writes the alerts of a run that ended in state to (at run
+// version v), in ApplyPlan's transaction.
+func (s *Store) runEndAlerts(ctx context.Context, tx *sql.Tx, runID string, to cairn.RunState, v int64, errText string, now time.Time) error {
+	var event cairn.AlertEvent
+	switch to {
+	case cairn.RunSucceeded:
+		event = cairn.AlertSuccess
+	case cairn.RunFailed:
+		event = cairn.AlertFailure
+	default:
+		return nil
+	}
+	return s.writeAlerts(ctx, tx, runID, event, "", errText, runAlertKey(runID, event, v), now)
+}
+
+// runAlertKey and taskAlertKey are the idempotency keys' prefixes: the
+// event and where it happened (the run's version when it ended, a retry
+// by hand ending it again at another; the task's attempt).
+func runAlertKey(runID string, e cairn.AlertEvent, v int64) string {
+	return runID + "/" + string(e) + "/v" + strconv.FormatInt(v, 10) + "/"
+}
+
+func taskAlertKey(a cairn.AttemptRef, e cairn.AlertEvent) string {
+	return a.RunID + "/" + string(e) + "/" + a.TaskID + "/" + strconv.Itoa(a.Number) + "/"
+}
+
+const alertCols = `id, key, run_id, workflow, event, task_id, detail, webhook, format, state, attempts, next_at, last_error, created_at, done_at`
+
+func scanAlert(sc scanner) (cairn.Alert, error) {
+	var (
+		a             cairn.Alert
+		event, state  string
+		next, created int64
+		done          sql.NullInt64
+	)
+	if err := sc.Scan(&a.ID, &a.Key, &a.RunID, &a.Workflow, &event, &a.TaskID, &a.Detail, &a.Webhook, &a.Format, &state,
+		&a.Attempts, &next, &a.LastError, &created, &done); err != nil {
+		return a, err
+	}
+	a.Event, a.State = cairn.AlertEvent(event), cairn.AlertState(state)
+	a.NextAt, a.CreatedAt = time.Unix(0, next).UTC(), time.Unix(0, created).UTC()
+	if done.Valid {
+		a.DoneAt = time.Unix(0, done.Int64).UTC()
+	}
+	return a, nil
+}
+
+// ClaimAlerts claims due alerts for c.Owner (see cairn.AlertClaim), in
+// one statement.
+func (s *Store) ClaimAlerts(ctx context.Context, c cairn.AlertClaim) ([]cairn.Alert, error) {
+	if c.Owner == "" || c.Max <= 0 || c.TTL <= 0 {
+		return nil, fmt.Errorf("claim alerts: an owner, a positive max and a positive ttl are needed")
+	}
+	var out []cairn.Alert
+	now := c.Now.UnixNano()
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		out = out[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE alerts SET claim_owner = ?, claim_expires_at = ?, attempts = attempts + 1
+WHERE id IN (SELECT id FROM alerts WHERE state = 'pending' AND next_at <= ? AND (claim_expires_at IS NULL OR claim_expires_at <= ?)
+	AND (? = '' OR run_id = ?) ORDER BY id LIMIT ?)
+RETURNING `+alertCols, c.Owner, c.Now.Add(c.TTL).UnixNano(), now, now, c.RunID, c.RunID, c.Max)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAlert(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim alerts: %w", translate(err))
+	}
+	return out, nil
+}
+
+// FinishAlert records how a delivery went (see cairn.AlertOutcome).
+func (s *Store) FinishAlert(ctx context.Context, o cairn.AlertOutcome) error {
+	var done any
+	switch o.State {
+	case cairn.AlertSent, cairn.AlertFailed:
+		done = o.Now.UnixNano()
+	case cairn.AlertPending:
+	default:
+		return fmt.Errorf("finish alert %d: state %q", o.ID, o.State)
+	}
+	if o.NextAt.IsZero() {
+		o.NextAt = o.Now
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		n, err := s.exec(ctx, tx, `UPDATE alerts SET state = ?, last_error = ?, next_at = ?, done_at = ?, claim_owner = '', claim_expires_at = NULL
+WHERE id = ? AND claim_owner = ? AND state = 'pending'`, string(o.State), o.Error, o.NextAt.UnixNano(), done, o.ID, o.Owner)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("alert %d is no longer claimed by %s: %w", o.ID, o.Owner, cairn.ErrLeaseLost)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish alert %d: %w", o.ID, err)
+	}
+	return nil
+}
+
+// ListAlerts lists alerts newest first (see cairn.AlertFilter).
+func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Alert, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.RunID != "" {
+		where, args = append(where, "run_id = ?"), append(args, f.RunID)
+	}
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, string(f.State))
+	}
+	if f.Before > 0 {
+		where, args = append(where, "id < ?"), append(args, f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	q := `SELECT ` + alertCols + ` FROM alerts`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := s.r.QueryContext(ctx, q+` ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list alerts: %w", translate(err))
+	}
+	defer rows.Close()
+	out := []cairn.Alert{}
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list alerts: %w", translate(err))
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list alerts: %w", translate(err))
+	}
+	return out, nil
+}
