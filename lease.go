@@ -45,6 +45,17 @@ type LeaseRequest struct {
 	// Wait bounds how long the broker waits for work when none is ready;
 	// stores ignore it.
 	Wait time.Duration
+	// Labels are what the worker offers: a task is handed out only if
+	// every label it requires (TaskRun.Labels) is among them with the
+	// same value. Queues are the queues the worker takes tasks from, as
+	// stored ("" the default queue), sorted; none: the default queue only.
+	// See Serves.
+	Labels map[string]string
+	Queues []string
+	// AnyTask takes any task whatever its labels and queue (Labels and
+	// Queues unused): the foreground `cairn run`, which runs every task
+	// of its own run in its process.
+	AnyTask bool
 }
 
 // WorkItem is what a worker receives with a lease: everything it needs to

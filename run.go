@@ -160,6 +160,11 @@ type TaskRun struct {
 	// run is created: the workflow's cache:, the type's default,
 	// cairn run --no-cache).
 	Cache bool
+	// Labels are what the task requires of the worker that runs it (its
+	// `labels:`), nil for none; Queue the queue it waits in (`queue:`),
+	// "" for the default one. See LeaseRequest.Takes.
+	Labels map[string]string
+	Queue  string
 	// Params holds the task's `with:` block once its references are
 	// resolved (set when it becomes ready); nil before.
 	Params json.RawMessage

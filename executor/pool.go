@@ -106,6 +106,14 @@ type Options struct {
 	// holds (cairn.LeaseRequest.Owner): a scheduler service's pool runs
 	// only the runs that service plans.
 	Owner string
+	// Labels and Queues are what this worker offers and the queues it
+	// takes tasks from (stored names, sorted; none: the default queue
+	// only): it leases only the tasks they allow (cairn.Serves). AnyTask
+	// leases every task whatever its labels and queue (the foreground
+	// `cairn run`, which runs its own run's tasks).
+	Labels  map[string]string
+	Queues  []string
+	AnyTask bool
 	// Slots is how many attempts run at once (default 4): the global
 	// concurrency limit of this worker.
 	Slots     int
@@ -372,7 +380,8 @@ func (p *Pool) dispatch(ctx context.Context) {
 // request asks for up to n work items. Attempts begin as soon as they are
 // leased (their inputs are local), so lease and start are one transaction.
 func (p *Pool) request(n int, wait time.Duration) cairn.LeaseRequest {
-	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Owner: p.o.Owner, Max: n, Wait: wait, Start: true}
+	return cairn.LeaseRequest{Worker: p.o.Worker, RunID: p.o.RunID, Owner: p.o.Owner, Max: n, Wait: wait, Start: true,
+		Labels: p.o.Labels, Queues: p.o.Queues, AnyTask: p.o.AnyTask}
 }
 
 // heartbeat renews every active lease at a third of its lifetime, all in

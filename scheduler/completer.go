@@ -197,7 +197,8 @@ func (b *Broker) commit(batch []*report) {
 			req := r.next
 			req.Wait = 0
 			for _, g := range groups {
-				if g.req.Worker == req.Worker && g.req.RunID == req.RunID && g.req.Owner == req.Owner && g.req.Start == req.Start {
+				if g.req.Worker == req.Worker && g.req.RunID == req.RunID && g.req.Owner == req.Owner && g.req.Start == req.Start &&
+					g.req.SameRoute(req) {
 					g.req.Max += req.Max
 					g.reports = append(g.reports, r)
 					continue next

@@ -218,3 +218,49 @@ func TestDriveCreated(t *testing.T) {
 		}
 	}
 }
+
+// A task a completion makes ready is handed out in the completion's write
+// only to a worker that may take it (its labels and queue): a worker
+// without the labels leaves it ready in the queue, and one with them
+// gets it — and the unlabelled task after it.
+func TestCompleterHandsOutByRoute(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, `
+name: routed
+tasks:
+  - {id: a, type: probe}
+  - {id: g, type: probe, needs: [a], labels: {gpu: "true"}}
+  - {id: d, type: probe, needs: [g]}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	a := leaseOne(t, r, "cpu", id)
+	if a.Lease.TaskID != "a" {
+		t.Fatalf("leased %s first, want a", a.Lease.TaskID)
+	}
+	cpu := cairn.LeaseRequest{Worker: "cpu", RunID: id, Max: 1, Start: true}
+	items, err := r.broker.CompleteAndLease(ctx, a.Lease, cairn.Completion{}, cpu)
+	if err != nil || len(items) != 0 {
+		t.Fatalf("completing a for a worker without gpu=true: %+v, %v; want nothing", items, err)
+	}
+	if tr := r.taskRuns(t, id)["g"]; tr.State != cairn.TaskReady || tr.Labels["gpu"] != "true" {
+		t.Fatalf("g is %s with labels %v, want ready with gpu=true", tr.State, tr.Labels)
+	}
+	gpu := cairn.LeaseRequest{Worker: "gpu", RunID: id, Max: 1, Start: true, Labels: map[string]string{"gpu": "true"}}
+	if items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: "cpu", RunID: id, Max: 1, Start: true}); err != nil || len(items) != 0 {
+		t.Fatalf("cpu lease = %+v, %v; want nothing", items, err)
+	}
+	items, err = r.broker.Lease(ctx, gpu)
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "g" {
+		t.Fatalf("gpu lease = %+v, %v; want g", items, err)
+	}
+	items, err = r.broker.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{}, gpu)
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "d" {
+		t.Fatalf("completing g: %+v, %v; want d handed to the gpu worker", items, err)
+	}
+	if _, err := r.broker.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{}, cairn.LeaseRequest{}); err != nil {
+		t.Fatalf("completing d: %v", err)
+	}
+	finished(t, done, cairn.RunSucceeded)
+}

@@ -240,8 +240,9 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 // handOut gives the tasks plan p makes ready, in its order, to the
 // workers of h — as many as they asked for — by setting each one's
 // TaskChange.Lease, and returns their work items, valid once p is
-// applied. It gives none when h does not serve this run, or something
-// else was ready for those workers already (asked of the store once per
+// applied, skipping those the workers may not take (their labels or
+// queue; cairn.LeaseRequest.Takes). It gives none when h does not serve
+// this run, or something else was ready for those workers already (asked of the store once per
 // batch, by the first plan with a task to give). rs.mu is held.
 func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 	if h == nil || (h.req.RunID != "" && h.req.RunID != rs.id) || (h.req.Owner != "" && h.req.Owner != rs.svc.o.Owner) ||
@@ -258,6 +259,9 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 			continue
 		}
 		tr := rs.snap.Tasks[rs.snap.Topo.Index[c.TaskID]]
+		if !h.req.Takes(tr.Labels, tr.Queue) {
+			continue // it waits in the queue for a worker that can take it
+		}
 		c.Lease = &cairn.Lease{RunID: rs.id, TaskID: c.TaskID, Attempt: tr.Attempt + 1, Token: cairn.NewToken(),
 			Worker: h.req.Worker, ExpiresAt: c.At.Add(h.ttl)}
 		c.Start = h.req.Start

@@ -149,6 +149,17 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 			}
 			c.close('}')
 		}
+		if len(t.Labels) > 0 {
+			// Only when set, as queue: the digests of workflows without
+			// them stay what they were (resume compares them).
+			c.key("labels")
+			c.open('{')
+			for _, k := range sortedKeys(t.Labels) {
+				c.key(k)
+				c.str(t.Labels[k])
+			}
+			c.close('}')
+		}
 		if t.Retry.MaxInterruptions != 0 {
 			// Only when set: the digests of workflows without it stay
 			// what they were (resume compares them).
@@ -164,6 +175,10 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 				c.str(n)
 			}
 			c.close(']')
+		}
+		if t.Queue != "" {
+			c.key("queue")
+			c.str(t.Queue)
 		}
 		c.key("retries")
 		c.int(t.Retry.Retries)

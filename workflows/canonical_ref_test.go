@@ -88,6 +88,12 @@ func canonicalReflect(w *Workflow) []byte {
 		if t.Description != "" {
 			m["description"] = t.Description
 		}
+		if len(t.Labels) > 0 {
+			m["labels"] = t.Labels
+		}
+		if t.Queue != "" {
+			m["queue"] = t.Queue
+		}
 		if len(t.With) > 0 {
 			m["with"] = canonicalValue(t.With)
 		}

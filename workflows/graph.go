@@ -61,7 +61,7 @@ func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*
 	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
 	for _, t := range w.Tasks {
 		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
-			Retry: t.Retry, Timeout: t.Timeout, Cache: t.Cached})
+			Retry: t.Retry, Timeout: t.Timeout, Cache: t.Cached, Labels: t.Labels, Queue: t.Queue})
 	}
 	return run, trs
 }

@@ -28,8 +28,8 @@ var (
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache"}
-	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue"}
+	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
 	scheduleKeys = []string{"cron", "timezone", "catchup", "start", "end"}
@@ -982,8 +982,13 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 			p.retryFields(dkvs, &b)
 			w.Defaults.Retry = b.policy(cairn.RetryPolicy{Factor: 1})
 			for _, d := range dkvs {
-				if d.key == "timeout" {
+				switch d.key {
+				case "timeout":
 					w.Defaults.Timeout, _ = p.duration(d.v, "timeout")
+				case "labels":
+					w.Defaults.Labels = p.labels(d.v)
+				case "queue":
+					w.Defaults.Queue = p.queue(d.v)
 				}
 			}
 		}
@@ -1359,6 +1364,7 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 	p.retryFields(kvs, &rf)
 	t.Retry = rf.policy(w.Defaults.Retry)
 	t.Timeout = w.Defaults.Timeout
+	t.Labels, t.Queue = w.Defaults.Labels, w.Defaults.Queue
 	for _, kv := range kvs {
 		switch kv.key {
 		case "id":
@@ -1371,6 +1377,10 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			t.Description, _ = p.str(kv.v, "task description")
 		case "timeout":
 			t.Timeout, _ = p.duration(kv.v, "timeout")
+		case "labels":
+			t.Labels = p.labels(kv.v)
+		case "queue":
+			t.Queue = p.queue(kv.v)
 		case "cache":
 			if b, ok := p.boolean(kv.v, "cache"); ok {
 				t.Cache, tn.cacheAt = &b, posOf(kv.v)
@@ -1394,6 +1404,63 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 		p.errorf(item, `add "type: NAME"`, "task is missing %q", "type")
 	}
 	return tn
+}
+
+// labels reads a `labels:` mapping of strings (cairn.LabelSyntax); nil
+// for none (`labels: {}` or null clears what defaults set).
+func (p *parser) labels(n *yaml.Node) map[string]string {
+	d := deref(n)
+	if d.Kind == yaml.ScalarNode && d.ShortTag() == "!!null" {
+		return nil
+	}
+	kvs, ok := p.mapping(n, "labels")
+	if !ok {
+		return nil
+	}
+	if len(kvs) > cairn.MaxLabels {
+		p.errorf(n, "require fewer labels; a worker is chosen by a few", "labels has %d labels, over the limit of %d", len(kvs), cairn.MaxLabels)
+		return nil
+	}
+	var out map[string]string
+	for _, kv := range kvs {
+		if err := cairn.CheckLabel(kv.key, "x"); err != nil {
+			p.errorf(kv.k, cairn.LabelSyntax, "%v", err)
+			continue
+		}
+		v := deref(kv.v)
+		if v.Kind == yaml.ScalarNode && v.ShortTag() != "!!str" && v.ShortTag() != "!!null" {
+			p.errorf(v, fmt.Sprintf("labels are strings: quote the value, e.g. %s: %q", kv.key, v.Value),
+				"label %s must be a string, not %s", kv.key, describe(v))
+			continue
+		}
+		val, ok := p.str(kv.v, "label "+kv.key)
+		if !ok {
+			continue
+		}
+		if err := cairn.CheckLabel(kv.key, val); err != nil {
+			p.errorf(v, cairn.LabelSyntax, "%v", err)
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(kvs))
+		}
+		out[kv.key] = val
+	}
+	return out
+}
+
+// queue reads a `queue:` name (cairn.QueueSyntax), in its stored form:
+// "" for the default queue.
+func (p *parser) queue(n *yaml.Node) string {
+	q, ok := p.str(n, "queue")
+	if !ok {
+		return ""
+	}
+	if err := cairn.CheckQueue(q); err != nil {
+		p.errorf(n, cairn.QueueSyntax+`; "default" is the default queue`, "%v", err)
+		return ""
+	}
+	return cairn.StoredQueue(q)
 }
 
 func (p *parser) collect(tn *taskNodes, input bool) func(string, *yaml.Node) {

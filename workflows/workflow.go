@@ -138,6 +138,8 @@ func SecretEnv(name string) string {
 type TaskDefaults struct {
 	Retry   cairn.RetryPolicy
 	Timeout time.Duration
+	Labels  map[string]string
+	Queue   string
 }
 
 // Task is one node of the workflow's DAG.
@@ -161,6 +163,12 @@ type Task struct {
 	When    string
 	Retry   cairn.RetryPolicy
 	Timeout time.Duration // per attempt; 0 = none
+	// Labels are what the task requires of the worker that runs it
+	// (`labels:`, else the defaults'; a task's own replace them whole),
+	// nil for none; Queue the queue it waits in (`queue:`), "" for the
+	// default one. See cairn.Serves.
+	Labels map[string]string
+	Queue  string
 	// Cache is the task's `cache:` as written; nil when the file does
 	// not say.
 	Cache *bool

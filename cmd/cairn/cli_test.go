@@ -259,7 +259,7 @@ func completionCases(home, id string) []struct {
 		{[]string{"--home", home, "runs", "--before", ""}, id},
 		{[]string{"run", "testdata/alp"}, "testdata/alpha.yaml"},
 		{[]string{"backup", "testd"}, "testdata"},
-		{[]string{"run", "-p", "code=1", "--qu"}, "--quiet"},
+		{[]string{"run", "-p", "code=1", "--qui"}, "--quiet"},
 		{[]string{"help", "val"}, "validate"},
 		{[]string{"types", "sp"}, "split"},
 		{[]string{"plugins", ""}, "list lock"},

@@ -41,7 +41,7 @@ const maxSubmit = 1 << 20
 // runRemote sends the workflow file at path to the server and follows
 // the run it makes there, or with detach prints its id.
 func (a *app) runRemote(ctx context.Context, fs *flag.FlagSet, rf *remoteFlags, path string, params paramFlags, ef execFlags, detach, noCache bool) error {
-	if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+	if err := localOnly(fs, "workers", "log-limit", "stop-grace", "labels", "queues"); err != nil {
 		return err
 	}
 	src, err := readWorkflowFile(path)

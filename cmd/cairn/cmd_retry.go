@@ -51,7 +51,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 		taskID = pos[1]
 	}
 	if rf.remote() {
-		if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+		if err := localOnly(fs, "workers", "log-limit", "stop-grace", "labels", "queues"); err != nil {
 			return err
 		}
 		if len(params) > 0 {

@@ -51,6 +51,19 @@ type execFlags struct {
 	progress  string
 	stopGrace time.Duration
 	logLimit  int64
+	labels    map[string]string // --labels: routing applies (see route)
+	queues    []string          // --queues
+}
+
+// route is the routing of a foreground pool: every task of its run,
+// whatever its labels and queue, unless --labels or --queues was given;
+// then only the tasks they allow, like any worker.
+func (f *execFlags) route(o *executor.Options) {
+	if f.labels == nil && f.queues == nil {
+		o.AnyTask = true
+		return
+	}
+	o.Labels, o.Queues = f.labels, f.queues
 }
 
 func (f *execFlags) register(a *app, fs interface {
@@ -67,6 +80,8 @@ func (f *execFlags) register(a *app, fs interface {
 	f.logLimit = artifacts.DefaultLogLimit
 	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, Ctrl-C) may take before it is abandoned; a shell task gets at least its kill_grace + 2s")
+	fs.Var(labelsFlag{&f.labels}, "labels", "run only the tasks these labels allow, as a worker offering them would (k=v,...); without --labels and --queues every task of the run runs here, whatever its labels and queue")
+	fs.Var(queuesFlag{&f.queues}, "queues", "run only the tasks of these queues (a,b; 'default' is the default queue); see --labels")
 }
 
 // check refuses flag values that cannot be meant.
@@ -83,6 +98,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			"Ctrl-C (or SIGTERM) cancels the run: running tasks are stopped and recorded as cancelled,\n"+
 			"each given --stop-grace to stop; a second Ctrl-C stops at once. Exit status 130 (143 for SIGTERM).\n"+
 			"If the process dies, 'cairn resume RUN' finishes the run.\n"+
+			"Every task of the run runs in this process, whatever its labels: and queue: (see Routing in\n"+
+			"docs/workflows.md), unless --labels or --queues is given; then only those they allow, the others\n"+
+			"waiting for a worker that may take them.\n"+
 			"With --server, the file is sent to that cairn server, which runs it (an admin token: the file's\n"+
 			"commands run as the server's user); this command follows the run there as it does a local one\n"+
 			"(Ctrl-C asks the server to cancel it), or with --detach prints its id.")
@@ -123,7 +141,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		var fg []string
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
-			case "workers", "progress", "stop-grace", "log-limit":
+			case "workers", "progress", "stop-grace", "log-limit", "labels", "queues":
 				fg = append(fg, flagName(f.Name))
 			}
 		})
@@ -238,7 +256,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if rf.remote() {
-		if err := localOnly(fs, "workers", "log-limit", "stop-grace"); err != nil {
+		if err := localOnly(fs, "workers", "log-limit", "stop-grace", "labels", "queues"); err != nil {
 			return err
 		}
 		if len(params) > 0 {
@@ -301,10 +319,12 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		owner = ownerName()
 	}
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Observe: prog.observe, Abandoned: reapOrphans(reg), Name: owner})
-	pool := executor.New(withSecrets(broker, a.secrets), executor.Options{
+	po := executor.Options{
 		Worker: owner, RunID: id, Slots: ef.slots, Types: reg, Artifacts: arts, Logs: withSecretLogs(logs, a.secrets), StopGrace: ef.stopGrace, Version: implVersion(),
 		Redact: a.secrets.Redact, Models: models, Cache: st,
-	})
+	}
+	ef.route(&po)
+	pool := executor.New(withSecrets(broker, a.secrets), po)
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once
 	// the driver holds the run: a resume refused because another live

@@ -51,7 +51,9 @@ type serverFlags struct {
 	maxRows       int     // --predict-max-rows
 	maxPredict    int64   // --predict-max-body
 	leaseTTL      time.Duration
-	publicURL     string // --public-url
+	publicURL     string            // --public-url
+	labels        map[string]string // --labels: what the server's own pool offers
+	queues        []string          // --queues: the queues it takes tasks from
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -60,7 +62,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		"Run the scheduler as a service over the home's database: it starts queued runs ('cairn run --detach')\n"+
 			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
 			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
-			"and runs their tasks in its own worker pool. 'cairn run' in the foreground keeps working beside it.\n"+
+			"and runs their tasks in its own worker pool: those with no labels on the default queue, or those its\n"+
+			"--labels and --queues allow; with --workers 0 none (remote workers run them). 'cairn run' in the\n"+
+			"foreground keeps working beside it.\n"+
 			"It serves the web UI, the API under /api/v1, /healthz and /readyz on --addr. Nobody gets in without a\n"+
 			"token ('cairn tokens create'; until one exists every page and API route answers 401); --tls-cert and\n"+
 			"--tls-key serve HTTPS; --insecure-no-auth lets anyone in, and binds only to loopback. /metrics for\n"+
@@ -77,6 +81,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	var f serverFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve the web UI, the API, /healthz and /readyz on (host:port; port 0 picks one)")
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server itself; 0: none, the server only coordinates and remote workers ('cairn worker') run every task")
+	fs.Var(labelsFlag{&f.labels}, "labels", "the labels the server's own pool offers (k=v,...): it runs a task only if all of the task's labels are among them; none: only unlabelled tasks")
+	fs.Var(queuesFlag{&f.queues}, "queues", "the queues the server's own pool takes tasks from (a,b; 'default' is the default queue); none: the default queue only")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long a task's lease, and a remote worker, live without a call: a worker silent this long is lost and its tasks run again")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
@@ -215,7 +221,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		pool = executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
 			// The pool runs only the tasks of the runs this server plans: a
 			// foreground cairn run beside it runs its own.
-			Worker: owner, Owner: owner, Slots: f.slots, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
+			// Like a remote worker, it takes only the tasks its --labels
+			// and --queues allow.
+			Worker: owner, Owner: owner, Slots: f.slots, Labels: f.labels, Queues: f.queues, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
 			StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
 		})
 	}
@@ -347,7 +355,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
 	}
 	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", a.databaseName(), "workers", f.slots,
-		"max_active_runs", f.maxActiveRuns, "owner", owner)
+		"labels", cairn.FormatLabels(f.labels), "queues", cairn.FormatQueues(f.queues), "max_active_runs", f.maxActiveRuns, "owner", owner)
 
 	var serveErr, haltErr error
 	var halted <-chan struct{} // never closed without a pool

@@ -67,17 +67,58 @@ func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
 	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
 FROM task_runs t`
 	const lock = ` FOR UPDATE OF t SKIP LOCKED`
+	var where string
 	switch {
 	case r.RunID != "" && r.Owner != "":
-		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = $1 AND runs.owner = $2
-ORDER BY t.ready_gen, t.seq LIMIT $3` + lock, []any{r.RunID, r.Owner}
+		args = []any{r.RunID, r.Owner}
+		where = ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = $1 AND runs.owner = $2`
 	case r.RunID != "":
-		return cols + ` WHERE t.state = 'ready' AND t.run_id = $1 ORDER BY t.ready_gen, t.seq LIMIT $2` + lock, []any{r.RunID}
+		args = []any{r.RunID}
+		where = ` WHERE t.state = 'ready' AND t.run_id = $1`
 	case r.Owner != "":
-		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = $1
-ORDER BY t.ready_gen, t.run_id, t.seq LIMIT $2` + lock, []any{r.Owner}
+		args = []any{r.Owner}
+		where = ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = $1`
+	default:
+		where = ` WHERE t.state = 'ready'`
 	}
-	return cols + ` WHERE t.state = 'ready' ORDER BY t.ready_gen, t.run_id, t.seq LIMIT $1` + lock, nil
+	route, args := routeFilter(r, args)
+	order := ` ORDER BY t.ready_gen, t.run_id, t.seq`
+	if r.RunID != "" {
+		order = ` ORDER BY t.ready_gen, t.seq`
+	}
+	return cols + where + route + order + fmt.Sprintf(" LIMIT $%d", len(args)+1) + lock, args
+}
+
+// routeFilter is the condition on task_runs t that keeps the tasks r may
+// take (cairn.LeaseRequest.Takes), its parameters appended to args:
+// nothing with AnyTask; otherwise the task's queue among r's (the
+// default one when r names none) and its labels contained in r's, as
+// jsonb (a task's labels are all among the worker's with the same
+// values). The common case, a worker with no labels on the default
+// queue, is two comparisons on the row (labels IS NULL, an empty queue).
+func routeFilter(r cairn.LeaseRequest, args []any) (string, []any) {
+	if r.AnyTask {
+		return "", args
+	}
+	var sb strings.Builder
+	if len(r.Queues) == 0 {
+		sb.WriteString(` AND t.queue = ''`)
+	} else {
+		qs := make([]string, len(r.Queues))
+		for i, q := range r.Queues {
+			qs[i] = cairn.StoredQueue(q)
+		}
+		args = append(args, qs)
+		fmt.Fprintf(&sb, ` AND t.queue = ANY($%d::text[])`, len(args))
+	}
+	if len(r.Labels) == 0 {
+		sb.WriteString(` AND t.labels IS NULL`)
+		return sb.String(), args
+	}
+	b, _ := json.Marshal(r.Labels) // a map of strings always encodes
+	args = append(args, string(b))
+	fmt.Fprintf(&sb, ` AND (t.labels IS NULL OR t.labels::jsonb <@ $%d::jsonb)`, len(args))
+	return sb.String(), args
 }
 
 type badRow struct {
@@ -229,14 +270,21 @@ WHERE run_id = $5 AND task_id = $6 AND state = 'ready'`, msg, now.UnixNano(), b.
 }
 
 func anyReadyQuery(r cairn.LeaseRequest) (string, []any) {
+	var (
+		q    string
+		args []any
+	)
 	switch {
 	case r.RunID != "":
-		return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = $1)`, []any{r.RunID}
+		q, args = `SELECT EXISTS (SELECT 1 FROM task_runs t WHERE t.state = 'ready' AND t.run_id = $1`, []any{r.RunID}
 	case r.Owner != "":
-		return `SELECT EXISTS (SELECT 1 FROM task_runs t JOIN runs ON runs.id = t.run_id
-WHERE t.state = 'ready' AND runs.owner = $1)`, []any{r.Owner}
+		q, args = `SELECT EXISTS (SELECT 1 FROM task_runs t JOIN runs ON runs.id = t.run_id
+WHERE t.state = 'ready' AND runs.owner = $1`, []any{r.Owner}
+	default:
+		q = `SELECT EXISTS (SELECT 1 FROM task_runs t WHERE t.state = 'ready'`
 	}
-	return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`, nil
+	route, args := routeFilter(r, args)
+	return q + route + `)`, args
 }
 
 func (s *Store) anyReady(ctx context.Context, q querier, r cairn.LeaseRequest) (bool, error) {

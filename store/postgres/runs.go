@@ -106,18 +106,18 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 const taskInsertQuery = `WITH v AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
 	$8::bigint[], $9::float8[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
 	$17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[],
-	$25::bigint[]) AS v(task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	$25::bigint[], $26::text[], $27::text[]) AS v(task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, started_at, finished_at, max_interruptions, interrupted,
-	interrupted_streak, round, failed_before, cache)),
+	interrupted_streak, round, failed_before, cache, labels, queue)),
 g AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM v WHERE state = 'ready') THEN nextval('task_runs_ready_gen') END AS gen),
 n AS (SELECT pg_notify('` + channelReady + `', '') FROM v WHERE state = 'ready' LIMIT 1)
 INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, round, failed_before, cache, version)
+	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, version)
 SELECT $1, v.task_id, v.seq, v.type, v.state, v.attempt, v.retries, v.backoff_ns, v.backoff_factor, v.max_backoff_ns,
 	v.timeout_ns, v.params, v.inputs, v.outputs, v.metrics, v.error, v.retry_at,
 	CASE WHEN v.state = 'ready' THEN g.gen END, v.started_at, v.finished_at, v.max_interruptions, v.interrupted,
-	v.interrupted_streak, v.round, v.failed_before, v.cache, 1
+	v.interrupted_streak, v.round, v.failed_before, v.cache, v.labels, v.queue, 1
 FROM v CROSS JOIN g LEFT JOIN n ON true`
 
 // column is one column of taskInsertQuery's arrays.
@@ -127,7 +127,7 @@ type col[T any] []T
 
 func (c col[T]) slice(from, to int) any { return []T(c[from:to]) }
 
-// taskColumns encodes tasks as taskInsertQuery's arrays ($2...$25).
+// taskColumns encodes tasks as taskInsertQuery's arrays ($2...$27).
 func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 	n := len(tasks)
 	var (
@@ -138,6 +138,7 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 		failedBefore, cache                     = make(col[int64], n), make(col[int64], n)
 		factor                                  = make(col[float64], n)
 		retryAt, started, finished              = make(col[*int64], n), make(col[*int64], n), make(col[*int64], n)
+		labels, queues                          = make(col[*string], n), make(col[string], n)
 	)
 	for i, t := range tasks {
 		var err error
@@ -157,9 +158,15 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 		retryAt[i], started[i], finished[i] = nanos(t.RetryAt), nanos(t.StartedAt), nanos(t.FinishedAt)
 		maxIntr[i], intr[i], streak[i] = int64(t.Retry.MaxInterruptions), int64(t.Interrupted), int64(t.InterruptedInARow)
 		round[i], failedBefore[i], cache[i] = int64(t.Round), int64(t.FailedBefore), boolInt(t.Cache)
+		if len(t.Labels) > 0 {
+			if labels[i], err = jsonText(t.Labels, false); err != nil {
+				return nil, fmt.Errorf("task %s: encode labels: %w", t.TaskID, err)
+			}
+		}
+		queues[i] = cairn.StoredQueue(t.Queue)
 	}
 	return []column{ids, seq, types, states, attempt, retries, backoff, factor, maxBack, timeout, params, inputs, outputs,
-		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache}, nil
+		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache, labels, queues}, nil
 }
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,21 +52,72 @@ func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
 	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
 	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
 FROM task_runs t`
+	route, rargs := routeFilter(r)
 	switch {
 	case r.RunID != "" && r.Owner != "":
-		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?
-ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID, r.Owner}
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?` + route + `
+ORDER BY t.ready_gen, t.seq LIMIT ?`, append([]any{r.RunID, r.Owner}, rargs...)
 	case r.RunID != "":
-		return cols + ` WHERE t.state = 'ready' AND t.run_id = ? ORDER BY t.ready_gen, t.seq LIMIT ?`, []any{r.RunID}
+		return cols + ` WHERE t.state = 'ready' AND t.run_id = ?` + route + ` ORDER BY t.ready_gen, t.seq LIMIT ?`,
+			append([]any{r.RunID}, rargs...)
 	case r.Owner != "":
 		// CROSS JOIN keeps task_runs the outer loop: the lease queue's
 		// index gives the rows in order and the scan stops at the limit,
 		// where SQLite would otherwise go through every run owner holds
 		// and sort all of their ready tasks, on every lease.
-		return cols + ` CROSS JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?
-ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, []any{r.Owner}
+		return cols + ` CROSS JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?` + route + `
+ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, append([]any{r.Owner}, rargs...)
 	}
-	return cols + ` WHERE t.state = 'ready' ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, nil
+	return cols + ` WHERE t.state = 'ready'` + route + ` ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, rargs
+}
+
+// routeFilter is the condition on task_runs t that keeps the tasks r may
+// take (cairn.LeaseRequest.Takes), with its args: nothing with AnyTask;
+// otherwise the task's queue among r's (the default one when r names
+// none) and each of its labels, as "key=value", among r's. The common
+// case, a worker with no labels on the default queue, is two comparisons
+// on the row (labels IS NULL, an empty queue). A label's key has no '=',
+// so "key=value" names one pair.
+func routeFilter(r cairn.LeaseRequest) (string, []any) {
+	if r.AnyTask {
+		return "", nil
+	}
+	var (
+		sb   strings.Builder
+		args []any
+	)
+	if len(r.Queues) == 0 {
+		sb.WriteString(` AND t.queue = ''`)
+	} else {
+		sb.WriteString(` AND t.queue IN (`)
+		for i, q := range r.Queues {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteByte('?')
+			args = append(args, cairn.StoredQueue(q))
+		}
+		sb.WriteByte(')')
+	}
+	if len(r.Labels) == 0 {
+		sb.WriteString(` AND t.labels IS NULL`)
+		return sb.String(), args
+	}
+	sb.WriteString(` AND (t.labels IS NULL OR NOT EXISTS (SELECT 1 FROM json_each(t.labels) j WHERE j.key || '=' || j.value NOT IN (`)
+	keys := make([]string, 0, len(r.Labels))
+	for k := range r.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // one statement text per set of labels
+	for i, k := range keys {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteByte('?')
+		args = append(args, k+"="+r.Labels[k])
+	}
+	sb.WriteString(`)))`)
+	return sb.String(), args
 }
 
 // badRow is a ready task whose stored values do not decode.
@@ -247,14 +299,16 @@ WHERE run_id = ? AND task_id = ? AND state = 'ready'`, msg, now.UnixNano(), bool
 
 // anyReadyQuery is the query of whether some task run is ready for r.
 func anyReadyQuery(r cairn.LeaseRequest) (string, []any) {
+	route, rargs := routeFilter(r)
 	switch {
 	case r.RunID != "":
-		return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready' AND run_id = ?)`, []any{r.RunID}
+		return `SELECT EXISTS (SELECT 1 FROM task_runs t WHERE t.state = 'ready' AND t.run_id = ?` + route + `)`,
+			append([]any{r.RunID}, rargs...)
 	case r.Owner != "":
 		return `SELECT EXISTS (SELECT 1 FROM task_runs t CROSS JOIN runs ON runs.id = t.run_id
-WHERE t.state = 'ready' AND runs.owner = ?)`, []any{r.Owner}
+WHERE t.state = 'ready' AND runs.owner = ?` + route + `)`, append([]any{r.Owner}, rargs...)
 	}
-	return `SELECT EXISTS (SELECT 1 FROM task_runs WHERE state = 'ready')`, nil
+	return `SELECT EXISTS (SELECT 1 FROM task_runs t WHERE t.state = 'ready'` + route + `)`, rargs
 }
 
 // anyReady reports whether some task run is ready for r, reading from the

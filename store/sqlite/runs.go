@@ -23,9 +23,9 @@ const taskInsertRows = 100
 
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, round, failed_before, cache, version)`
+	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, version)`
 
-const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 // taskInsertFreshCols and taskInsertFreshRow insert task runs as a new
 // run has them (see freshTask): only what differs between tasks is bound,
@@ -43,7 +43,8 @@ const (
 func freshTask(t *cairn.TaskRun) bool {
 	return t.State == cairn.TaskPending && t.Attempt == 0 && t.Interrupted == 0 && t.InterruptedInARow == 0 &&
 		t.Round == 0 && t.FailedBefore == 0 && len(t.Params) == 0 && t.Inputs == nil && t.Outputs == nil &&
-		t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() && t.FinishedAt.IsZero()
+		t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() && t.FinishedAt.IsZero() &&
+		len(t.Labels) == 0 && t.Queue == ""
 }
 
 // scanner is a row of a result (sqlrow.Scanner).
@@ -159,6 +160,10 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	if err != nil {
 		return nil, fmt.Errorf("task %s: encode metrics: %w", t.TaskID, err)
 	}
+	labels, err := jsonValue(t.Labels, len(t.Labels) == 0)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: encode labels: %w", t.TaskID, err)
+	}
 	var g any
 	if t.State == cairn.TaskReady {
 		g = gen
@@ -166,7 +171,7 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
 		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
 		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt), t.Retry.MaxInterruptions, t.Interrupted,
-		t.InterruptedInARow, t.Round, t.FailedBefore, boolInt(t.Cache)}, nil
+		t.InterruptedInARow, t.Round, t.FailedBefore, boolInt(t.Cache), labels, cairn.StoredQueue(t.Queue)}, nil
 }
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in

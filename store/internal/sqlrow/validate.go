@@ -48,6 +48,9 @@ func ValidateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 		case t.Round < 0 || t.FailedBefore < 0:
 			return fmt.Errorf("task %s: negative round or failed attempts before it", t.TaskID)
 		}
+		if err := cairn.CheckRoute(t.Labels, t.Queue); err != nil {
+			return fmt.Errorf("task %s: %w", t.TaskID, err)
+		}
 		seen[t.TaskID] = true
 	}
 	return nil

@@ -1,0 +1,95 @@
+package cairn
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseLabels(t *testing.T) {
+	got, err := ParseLabels(" gpu=true, zone=eu-west-1 ,example.com/acc=a100")
+	want := map[string]string{"gpu": "true", "zone": "eu-west-1", "example.com/acc": "a100"}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ParseLabels = %v, %v", got, err)
+	}
+	if s := FormatLabels(got); s != "example.com/acc=a100,gpu=true,zone=eu-west-1" {
+		t.Errorf("FormatLabels = %q", s)
+	}
+	if got, err := ParseLabels(""); got != nil || err != nil {
+		t.Errorf(`ParseLabels("") = %v, %v`, got, err)
+	}
+	for in, why := range map[string]string{
+		"gpu":                          "not KEY=VALUE",
+		"gpu=":                         "empty",
+		"=x":                           "empty",
+		"gpu=a b":                      "' '",
+		"gpu=1,gpu=2":                  "twice",
+		"-gpu=1":                       "begin and end",
+		"gpu=x/y":                      "'/'",
+		"k=" + strings.Repeat("v", 64): "over 63",
+	} {
+		if _, err := ParseLabels(in); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("ParseLabels(%q) = %v, want an error saying %q", in, err, why)
+		}
+	}
+	many := make([]string, MaxLabels+1)
+	for i := range many {
+		many[i] = "k" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "=v"
+	}
+	if _, err := ParseLabels(strings.Join(many, ",")); err == nil {
+		t.Errorf("ParseLabels of %d labels succeeded", len(many))
+	}
+}
+
+func TestParseQueues(t *testing.T) {
+	got, err := ParseQueues("gpu, default,batch,gpu")
+	if err != nil || !reflect.DeepEqual(got, []string{"", "batch", "gpu"}) {
+		t.Fatalf("ParseQueues = %q, %v", got, err)
+	}
+	if s := FormatQueues(got); s != "default,batch,gpu" {
+		t.Errorf("FormatQueues = %q", s)
+	}
+	if s := FormatQueues(nil); s != DefaultQueue {
+		t.Errorf("FormatQueues(nil) = %q", s)
+	}
+	for _, bad := range []string{"a b", ",", "x;y", "-q"} {
+		if _, err := ParseQueues(bad); err == nil {
+			t.Errorf("ParseQueues(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestServes(t *testing.T) {
+	gpu := map[string]string{"gpu": "true"}
+	cases := []struct {
+		labels     map[string]string
+		queues     []string
+		taskLabels map[string]string
+		taskQueue  string
+		want       bool
+	}{
+		{nil, nil, nil, "", true},
+		{nil, nil, gpu, "", false},
+		{gpu, nil, gpu, "", true},
+		{map[string]string{"gpu": "false"}, nil, gpu, "", false},
+		{map[string]string{"gpu": "true", "zone": "eu"}, nil, gpu, "", true},
+		{gpu, nil, map[string]string{"gpu": "true", "zone": "eu"}, "", false},
+		{nil, nil, nil, "batch", false},
+		{nil, []string{"batch"}, nil, "batch", true},
+		{nil, []string{"batch"}, nil, "", false},
+		{nil, []string{"", "batch"}, nil, "", true},
+	}
+	for _, c := range cases {
+		if got := Serves(c.labels, c.queues, c.taskLabels, c.taskQueue); got != c.want {
+			t.Errorf("Serves(%v, %q, %v, %q) = %v", c.labels, c.queues, c.taskLabels, c.taskQueue, got)
+		}
+		r := LeaseRequest{Labels: c.labels, Queues: c.queues}
+		if r.Takes(c.taskLabels, c.taskQueue) != c.want {
+			t.Errorf("Takes differs from Serves for %+v", c)
+		}
+		r.AnyTask = true
+		if !r.Takes(c.taskLabels, c.taskQueue) {
+			t.Errorf("AnyTask does not take %+v", c)
+		}
+	}
+}
