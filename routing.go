@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Routing: a task may require labels of the worker that runs it
@@ -231,4 +232,83 @@ func (r LeaseRequest) Takes(taskLabels map[string]string, taskQueue string) bool
 // fields (AnyTask, Labels, Queues).
 func (r LeaseRequest) SameRoute(o LeaseRequest) bool {
 	return r.AnyTask == o.AnyTask && maps.Equal(r.Labels, o.Labels) && slices.Equal(r.Queues, o.Queues)
+}
+
+// WhyWaiting says, in one line, why a ready task that requires labels and
+// waits in queue (stored name) is not leased, when none of workers that
+// are live at now may take it: "waiting: no live worker has gpu=true (2
+// live workers: a, b)". It is "" when one of them may. Workers are named
+// by Name, else ID; at most 5 are named.
+func WhyWaiting(labels map[string]string, queue string, workers []Worker, now time.Time) string {
+	var live []string
+	for _, w := range workers {
+		if !w.Live(now) {
+			continue
+		}
+		if w.State == WorkerActive && Serves(w.Labels, w.Queues, labels, queue) {
+			return ""
+		}
+		name := w.Name
+		if name == "" {
+			name = w.ID
+		}
+		live = append(live, name)
+	}
+	var need []string
+	if len(labels) > 0 {
+		need = append(need, "has "+FormatLabels(labels))
+	}
+	if queue != "" {
+		need = append(need, "takes queue "+queue)
+	} else if len(labels) == 0 {
+		need = append(need, "takes the default queue")
+	}
+	var who string
+	switch n := len(live); {
+	case n == 0:
+		who = "no live workers"
+	case n == 1:
+		who = "1 live worker: " + live[0]
+	case n <= 5:
+		who = fmt.Sprintf("%d live workers: %s", n, strings.Join(live, ", "))
+	default:
+		who = fmt.Sprintf("%d live workers: %s, …", n, strings.Join(live[:5], ", "))
+	}
+	return fmt.Sprintf("waiting: no live worker %s (%s)", strings.Join(need, " and "), who)
+}
+
+// Routed reports whether a task requires something of its worker: labels,
+// or a queue other than the default one.
+func Routed(labels map[string]string, queue string) bool { return len(labels) > 0 || queue != "" }
+
+// Waiting says, for each ready task of trs that requires labels or a queue
+// (Routed) and that none of workers live at now may take, why it waits
+// (WhyWaiting), by task id; nil when none does. A task with no labels on
+// the default queue is left out: an in-process pool (cairn run, a
+// server's) that workers does not list may take it.
+func Waiting(trs []*TaskRun, workers []Worker, now time.Time) map[string]string {
+	var out map[string]string
+	for _, tr := range trs {
+		if tr.State != TaskReady || !Routed(tr.Labels, tr.Queue) {
+			continue
+		}
+		if why := WhyWaiting(tr.Labels, tr.Queue, workers, now); why != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[tr.TaskID] = why
+		}
+	}
+	return out
+}
+
+// AnyRoutedReady reports whether some task of trs is ready and Routed: only
+// then is Waiting worth the workers' read.
+func AnyRoutedReady(trs []*TaskRun) bool {
+	for _, tr := range trs {
+		if tr.State == TaskReady && Routed(tr.Labels, tr.Queue) {
+			return true
+		}
+	}
+	return false
 }

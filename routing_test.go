@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseLabels(t *testing.T) {
@@ -91,5 +92,65 @@ func TestServes(t *testing.T) {
 		if !r.Takes(c.taskLabels, c.taskQueue) {
 			t.Errorf("AnyTask does not take %+v", c)
 		}
+	}
+}
+
+func TestWhyWaiting(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	live := func(name string, labels map[string]string, queues ...string) Worker {
+		return Worker{ID: "w-" + name, Name: name, Labels: labels, Queues: queues, State: WorkerActive, ExpiresAt: now.Add(time.Minute)}
+	}
+	gpu := map[string]string{"gpu": "true"}
+	a, b := live("a", nil), live("b", map[string]string{"gpu": "false"}, "batch")
+	gone := live("c", gpu)
+	gone.ExpiresAt = now.Add(-time.Second) // expired: not live
+	stopped := live("d", gpu)
+	stopped.State = WorkerStopped
+	draining := live("e", gpu)
+	draining.State = WorkerDraining // live, but leases nothing more
+	ws := []Worker{a, b, gone, stopped, draining}
+	cases := []struct {
+		labels map[string]string
+		queue  string
+		want   string
+	}{
+		{gpu, "", "waiting: no live worker has gpu=true (3 live workers: a, b, e)"},
+		{nil, "gpu-jobs", "waiting: no live worker takes queue gpu-jobs (3 live workers: a, b, e)"},
+		{gpu, "batch", "waiting: no live worker has gpu=true and takes queue batch (3 live workers: a, b, e)"},
+		{nil, "", ""},
+		{nil, "batch", ""},
+	}
+	for _, c := range cases {
+		if got := WhyWaiting(c.labels, c.queue, ws, now); got != c.want {
+			t.Errorf("WhyWaiting(%v, %q) = %q, want %q", c.labels, c.queue, got, c.want)
+		}
+	}
+	if got := WhyWaiting(nil, "", nil, now); got != "waiting: no live worker takes the default queue (no live workers)" {
+		t.Errorf("no workers: %q", got)
+	}
+	if got := WhyWaiting(gpu, "", []Worker{live("only", nil)}, now); got != "waiting: no live worker has gpu=true (1 live worker: only)" {
+		t.Errorf("one worker: %q", got)
+	}
+	if got := WhyWaiting(gpu, "", []Worker{gone, live("g", gpu)}, now); got != "" {
+		t.Errorf("a live gpu worker: %q", got)
+	}
+}
+
+func TestWaiting(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	trs := []*TaskRun{
+		{TaskID: "plain", State: TaskReady},
+		{TaskID: "gpu", State: TaskReady, Labels: map[string]string{"gpu": "true"}},
+		{TaskID: "gpu-pending", State: TaskPending, Labels: map[string]string{"gpu": "true"}},
+		{TaskID: "batch", State: TaskReady, Queue: "batch"},
+	}
+	ws := []Worker{{ID: "w1", Name: "a", Queues: []string{"batch"}, State: WorkerActive, ExpiresAt: now.Add(time.Minute)}}
+	if !AnyRoutedReady(trs) || AnyRoutedReady(trs[:1]) {
+		t.Errorf("AnyRoutedReady is wrong")
+	}
+	got := Waiting(trs, ws, now)
+	want := map[string]string{"gpu": "waiting: no live worker has gpu=true (1 live worker: a)"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Waiting = %v, want %v", got, want)
 	}
 }

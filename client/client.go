@@ -604,3 +604,18 @@ func (c *Client) RollbackModel(ctx context.Context, name string) (*runjson.Model
 	}
 	return &out, nil
 }
+
+// Workers lists the server's workers: its own pool, and the registered
+// workers live now or seen within since (the server's default, an hour,
+// when 0), the live ones first.
+func (c *Client) Workers(ctx context.Context, since time.Duration) (*runjson.WorkerList, error) {
+	k := call{method: http.MethodGet, path: "/workers", need: needRead, what: "list workers"}
+	if since > 0 {
+		k.query = url.Values{"since": {since.String()}}
+	}
+	var out runjson.WorkerList
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -270,3 +270,44 @@ func TestLostWorkerRegistersAgain(t *testing.T) {
 		t.Fatalf("t0: %+v, %v; want retrying after one interruption", tr, err)
 	}
 }
+
+// A worker leases only what its registered labels and queues allow: a
+// task that needs gpu=true goes to the worker that registered with it,
+// never to the one without, which takes the plain task past it.
+func TestLeaseByRegisteredRoute(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := []*cairn.TaskRun{
+		{RunID: run.ID, TaskID: "gpu", Type: "echo", State: cairn.TaskReady, Params: json.RawMessage(`{}`),
+			Labels: map[string]string{"gpu": "true"}, Queue: "train"},
+		{RunID: run.ID, TaskID: "plain", Type: "echo", State: cairn.TaskReady, Params: json.RawMessage(`{}`)},
+	}
+	if err := r.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	register := func(name string, labels map[string]string, queues []string) *remote.Client {
+		cache, _ := artifacts.Open(t.TempDir())
+		hc := remote.NewHTTPClient(nil, 2)
+		t.Cleanup(hc.CloseIdleConnections)
+		c, err := remote.Register(ctx, remote.ClientOptions{Server: r.srv.URL, Token: r.token, Name: name, Concurrency: 2,
+			Cache: cache, HTTP: hc, Labels: labels, Queues: queues})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	plain := register("plain", nil, nil)
+	gpu := register("gpu", map[string]string{"gpu": "true", "zone": "eu"}, []string{"default", "train"})
+	// The plain worker asks for two, and for any route: it gets the plain task only.
+	items, err := plain.Lease(ctx, cairn.LeaseRequest{Max: 2, AnyTask: true, Labels: map[string]string{"gpu": "true"}})
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "plain" {
+		t.Fatalf("the plain worker leased %+v, %v; want the plain task only", items, err)
+	}
+	items, err = gpu.Lease(ctx, cairn.LeaseRequest{Max: 2})
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "gpu" {
+		t.Fatalf("the gpu worker leased %+v, %v; want the gpu task", items, err)
+	}
+}

@@ -414,9 +414,12 @@ func checkRegistration(req registerRequest) string {
 }
 
 // request is the lease request of worker c for up to max items: the
-// worker's id, any run (Owner ""), never more than its concurrency.
+// worker's id, any run (Owner ""), never more than its concurrency, only
+// the tasks its registered labels and queues allow (cairn.Serves): the
+// route is the registration's, whatever the request says.
 func (s *Server) request(c caller, max int, wait time.Duration, start bool) cairn.LeaseRequest {
-	return cairn.LeaseRequest{Worker: c.w.ID, Max: min(max, c.w.Concurrency), Wait: min(wait, s.o.MaxWait), Start: start}
+	return cairn.LeaseRequest{Worker: c.w.ID, Max: min(max, c.w.Concurrency), Wait: min(wait, s.o.MaxWait), Start: start,
+		Labels: c.w.Labels, Queues: c.w.Queues}
 }
 
 // issued remembers who holds the leases handed out.

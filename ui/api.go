@@ -90,7 +90,9 @@ func (h *handler) apiRun(c *gin.Context) {
 	out := runjson.FromRun(v.Run, v.Orphaned)
 	out.Tasks = make([]runjson.Task, 0, len(v.Tasks))
 	for _, tr := range v.Tasks {
-		out.Tasks = append(out.Tasks, runjson.FromTask(tr, v.Attempts[tr.TaskID]))
+		tj := runjson.FromTask(tr, v.Attempts[tr.TaskID])
+		tj.Waiting = v.Waiting[tr.TaskID]
+		out.Tasks = append(out.Tasks, tj)
 	}
 	h.json(c, http.StatusOK, out)
 }

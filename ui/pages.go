@@ -34,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model", "workers"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -90,22 +90,24 @@ func fmtJSON(v any) string {
 
 // page is what every page's layout reads.
 type page struct {
-	Title  string
-	Assets string  // asset version for ?v=
-	Poll   int64   // ms between live updates
-	CSRF   string  // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
-	Who    *Caller // the signed-in caller (nil: none, or no authentication)
-	NoAuth bool    // the server runs without authentication: a banner says so
-	Audit  bool    // the audit log is served
-	Models bool    // the model registry is served
-	Flash  *flash  // what the form that sent the browser here did
-	Body   any
+	Title   string
+	Assets  string  // asset version for ?v=
+	Poll    int64   // ms between live updates
+	CSRF    string  // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
+	Who     *Caller // the signed-in caller (nil: none, or no authentication)
+	NoAuth  bool    // the server runs without authentication: a banner says so
+	Audit   bool    // the audit log is served
+	Models  bool    // the model registry is served
+	Workers bool    // the workers are listed
+	Flash   *flash  // what the form that sent the browser here did
+	Body    any
 }
 
 // page fills what the layout reads.
 func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
-		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil}
+		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil,
+		Workers: h.o.Workers != nil}
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
 		p.Who = &who
 	}
@@ -293,6 +295,7 @@ type taskRow struct {
 	Attempts string
 	Duration string
 	Error    string
+	Waiting  string       // why a ready task no live worker may take waits
 	Outputs  []outputLink // a succeeded task's artifacts
 	// CachedFrom names the attempt whose outputs the task reused
 	// ("RUN/TASK#N", "" when it ran); CachedHref is its task's page.
@@ -393,7 +396,8 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	}
 	p.Gantt = template.HTML(b.String())
 	for _, tr := range v.Tasks {
-		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200)}
+		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200),
+			Waiting: v.Waiting[tr.TaskID]}
 		if h.o.Lineage != nil {
 			row.Outputs = outputLinks(tr)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -109,6 +110,9 @@ type runView struct {
 	Tasks    []*cairn.TaskRun
 	Attempts map[string][]*cairn.Attempt // by task, oldest first
 	All      []*cairn.Attempt
+	// Waiting says why each ready task that no live worker may take waits
+	// (cairn.Waiting), by task id.
+	Waiting map[string]string
 }
 
 func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, error) {
@@ -127,6 +131,19 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 	v := &runView{Run: r, Orphaned: h.orphaned(r), Tasks: trs, Attempts: map[string][]*cairn.Attempt{}, All: all}
 	for _, a := range all {
 		v.Attempts[a.TaskID] = append(v.Attempts[a.TaskID], a)
+	}
+	if h.o.Workers != nil && cairn.AnyRoutedReady(trs) {
+		now := h.o.Now()
+		ws, err := h.o.Workers.ListWorkers(ctx, now, now)
+		if err != nil {
+			return nil, fmt.Errorf("list the workers: %w", err)
+		}
+		if h.o.Pool != nil {
+			p := *h.o.Pool
+			p.ExpiresAt = now.Add(time.Minute) // this process: live
+			ws = append([]cairn.Worker{p}, ws...)
+		}
+		v.Waiting = cairn.Waiting(trs, ws, now)
 	}
 	return v, nil
 }

@@ -225,6 +225,19 @@ type Options struct {
 	// Alerts, if set, lists the outbox of notify: (GET /api/v1/alerts);
 	// without it the route answers 501.
 	Alerts AlertReader
+	// Workers, if set, lists the registered workers: the workers page and
+	// GET /api/v1/workers (Read access), and the line that says why a
+	// ready task waits, on the run page and in GET /api/v1/runs/{id}.
+	// Pool, if set, is the server's own worker pool, counted among the
+	// workers that may take a task.
+	Workers WorkerLister
+	Pool    *cairn.Worker
+}
+
+// WorkerLister lists the registered workers live at now or seen since
+// (*sqlite.Store and *postgres.Store satisfy it).
+type WorkerLister interface {
+	ListWorkers(ctx context.Context, now, since time.Time) ([]cairn.Worker, error)
 }
 
 // Defaults of Options.
@@ -329,6 +342,7 @@ func New(o Options) (*Handler, error) {
 	h.mountServer(e)
 	h.mountPredict(e)
 	h.mountAlerts(e)
+	h.mountWorkers(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil
@@ -464,6 +478,7 @@ var apiQuery = map[string][]string{
 	APIPrefix + "/workflows/validate":       {"file"},
 	APIPrefix + "/audit":                    {"run", "limit", "before"},
 	APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
+	APIPrefix + "/workers":                  {"since"},
 	predictPath:                             {"version"},
 }
 

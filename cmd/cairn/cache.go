@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -293,10 +294,12 @@ func (a *app) showTask(ctx context.Context, src runSource, d *runDetail, taskID 
 		}
 	}
 	if asJSON {
+		tj := runjson.FromTask(tr, atts)
+		tj.Waiting = d.waiting[tr.TaskID]
 		return writeJSON(a.stdout, struct {
 			Task  taskJSON   `json:"task"`
 			Cache cacheStory `json:"cache"`
-		}{runjson.FromTask(tr, atts), story})
+		}{tj, story})
 	}
 	w := a.stdout
 	sty := newStyle(w)
@@ -316,6 +319,9 @@ func (a *app) showTask(ctx context.Context, src runSource, d *runDetail, taskID 
 	}
 	if tr.Error != "" {
 		fmt.Fprintf(w, "error     %s\n", printable(oneLine(tr.Error)))
+	}
+	if why := d.waiting[tr.TaskID]; why != "" {
+		fmt.Fprintf(w, "%s   %s\n", sty.paint(colorYellow, "waiting"), printable(strings.TrimPrefix(why, "waiting: ")))
 	}
 	for _, k := range sortedKeys(tr.Outputs) {
 		fmt.Fprintf(w, "  output  %s = %s\n", printable(k), clip(string(tr.Outputs[k]), maxOutputText, d.ID))

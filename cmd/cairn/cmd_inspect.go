@@ -342,7 +342,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		out := runjson.FromRun(r, d.orphaned)
 		out.Tasks = make([]taskJSON, 0, len(trs))
 		for _, tr := range trs {
-			out.Tasks = append(out.Tasks, runjson.FromTask(tr, atts[tr.TaskID]))
+			tj := runjson.FromTask(tr, atts[tr.TaskID])
+			tj.Waiting = d.waiting[tr.TaskID]
+			out.Tasks = append(out.Tasks, tj)
 		}
 		return writeJSON(a.stdout, out)
 	}
@@ -398,6 +400,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		}
 		if from := cachedFrom(tr, atts[tr.TaskID]); !from.IsZero() {
 			note = strings.TrimSpace(sty.paint(colorCyan, "cache") + " (from " + from.String() + ") " + note)
+		}
+		if why := d.waiting[tr.TaskID]; why != "" {
+			note = sty.paint(colorYellow, printable(why))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
 			tl.bar(atts[tr.TaskID]), note)

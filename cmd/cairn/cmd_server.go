@@ -315,12 +315,20 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	sender.Start(context.WithoutCancel(ctx))
 	defer sender.Stop()
+	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC(),
+		Workers: f.slots, Labels: f.labels, Queues: f.queues}
 	uiOpts := serverUIOptions(st, logs, f, log, mx)
 	uiOpts.Actions, uiOpts.Workflows, uiOpts.Schedules = acts, wfs, acts
 	uiOpts.Lineage, uiOpts.Artifacts, uiOpts.LineageNamespace = st, arts, serverNamespace(ln.Addr().String())
 	uiOpts.Models, uiOpts.PredictMaxBodyBytes = models, f.maxPredict
 	uiOpts.Server = func(ctx context.Context) (ui.ServerInfo, error) {
 		return serverLeader(ctx, st, svc, owner, started)
+	}
+	// The workers page and why a task waits: the registered workers, and
+	// this server's own pool.
+	uiOpts.Workers = st
+	if p, ok := info.pool(time.Now()); ok {
+		uiOpts.Pool = &p
 	}
 	web, err := ui.New(uiOpts)
 	if err != nil {
@@ -336,7 +344,6 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
-	info := serverInfo{PID: os.Getpid(), Owner: owner, Addr: ln.Addr().String(), Started: time.Now().UTC()}
 	infoPath := a.serverInfoPath()
 	if other, ok := liveServer(infoPath); ok && other.Owner != owner {
 		log.Info("another cairn server runs on this database: both schedule its runs, each running the tasks of the runs it holds",
@@ -646,6 +653,22 @@ type serverInfo struct {
 	Owner   string    `json:"owner"`
 	Addr    string    `json:"addr"`
 	Started time.Time `json:"started"`
+	// Workers, Labels and Queues are its own pool's: the attempts it runs
+	// at once (0: none) and the tasks it may take, for cairn show's
+	// account of why a task waits.
+	Workers int               `json:"workers"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Queues  []string          `json:"queues,omitempty"`
+}
+
+// pool is the server's own pool as a worker, live at now, for
+// cairn.Waiting; false when it runs no task (--workers 0).
+func (info serverInfo) pool(now time.Time) (cairn.Worker, bool) {
+	if info.Workers <= 0 {
+		return cairn.Worker{}, false
+	}
+	return cairn.Worker{ID: info.Owner, Name: fmt.Sprintf("cairn server (pid %d)", info.PID), State: cairn.WorkerActive,
+		Labels: info.Labels, Queues: info.Queues, Concurrency: info.Workers, ExpiresAt: now.Add(time.Minute)}, true
 }
 
 // serverInfoPath is where a server on the database at dbPath says so.

@@ -38,6 +38,7 @@ type database interface {
 	ui.LineageReader
 	ui.ExperimentReader
 	alerts.Store // the outbox of notify: (and ui.AlertReader)
+	ui.WorkerLister
 	serve.Registry
 	executor.Cache
 	lineage.Store

@@ -345,7 +345,10 @@ func detailFromJSON(j *runjson.Run) (*runDetail, error) {
 		return nil, err
 	}
 	trs := make([]*cairn.TaskRun, 0, len(j.Tasks))
-	var all []*cairn.Attempt
+	var (
+		all     []*cairn.Attempt
+		waiting map[string]string
+	)
 	for _, t := range j.Tasks {
 		if !plainText(t.ID) || t.ID == "" || !plainText(t.Type) {
 			return nil, fmt.Errorf("run %s: task %q of type %q", j.ID, t.ID, t.Type)
@@ -353,9 +356,23 @@ func detailFromJSON(j *runjson.Run) (*runDetail, error) {
 		if !t.State.Valid() {
 			return nil, fmt.Errorf("run %s: task %s: state %q", j.ID, t.ID, t.State)
 		}
+		queue := cairn.StoredQueue(t.Queue)
+		if err := cairn.CheckRoute(t.Labels, queue); err != nil {
+			return nil, fmt.Errorf("run %s: task %s: %w", j.ID, t.ID, err)
+		}
+		if t.Waiting != "" {
+			if !plainText(t.Waiting) {
+				return nil, fmt.Errorf("run %s: task %s: waiting %q", j.ID, t.ID, t.Waiting)
+			}
+			if waiting == nil {
+				waiting = map[string]string{}
+			}
+			waiting[t.ID] = t.Waiting
+		}
 		trs = append(trs, &cairn.TaskRun{RunID: j.ID, TaskID: t.ID, Type: t.Type, State: t.State, Attempt: t.Attempts,
 			Interrupted: t.Interrupted, Error: t.Error, Params: t.Params, Inputs: t.Inputs, Outputs: t.Outputs,
-			Metrics: t.Metrics, StartedAt: timeOf(t.StartedAt), FinishedAt: timeOf(t.FinishedAt), Cache: t.Cache})
+			Metrics: t.Metrics, StartedAt: timeOf(t.StartedAt), FinishedAt: timeOf(t.FinishedAt), Cache: t.Cache,
+			Labels: t.Labels, Queue: queue})
 		for _, at := range t.Attempt {
 			if at.State != cairn.AttemptInterrupted && !at.State.Valid() {
 				return nil, fmt.Errorf("run %s: task %s: attempt %d: state %q", j.ID, t.ID, at.Number, at.State)
@@ -373,7 +390,9 @@ func detailFromJSON(j *runjson.Run) (*runDetail, error) {
 			all = append(all, a)
 		}
 	}
-	return newDetail(it, trs, all), nil
+	d := newDetail(it, trs, all)
+	d.waiting = waiting
+	return d, nil
 }
 
 func timeOf(t *time.Time) time.Time {

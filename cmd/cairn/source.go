@@ -67,6 +67,9 @@ type runDetail struct {
 	tasks []*cairn.TaskRun
 	atts  map[string][]*cairn.Attempt // by task, oldest first
 	all   []*cairn.Attempt
+	// waiting says, for a ready task that no live worker may take, why
+	// (cairn.Waiting), by task id.
+	waiting map[string]string
 }
 
 func newDetail(it runItem, trs []*cairn.TaskRun, all []*cairn.Attempt) *runDetail {
@@ -200,7 +203,22 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 	if err != nil {
 		return nil, err
 	}
-	return newDetail(localItem(r, time.Now()), trs, all), nil
+	now := time.Now()
+	d := newDetail(localItem(r, now), trs, all)
+	if cairn.AnyRoutedReady(trs) {
+		ws, err := l.st.ListWorkers(ctx, now, now)
+		if err != nil {
+			return nil, err
+		}
+		// A server on this home runs tasks in its own pool too.
+		if info, ok := liveServer(l.a.serverInfoPath()); ok {
+			if p, ok := info.pool(now); ok {
+				ws = append([]cairn.Worker{p}, ws...)
+			}
+		}
+		d.waiting = cairn.Waiting(trs, ws, now)
+	}
+	return d, nil
 }
 
 func (l *localSource) logs() (*artifacts.Logs, error) {

@@ -232,3 +232,60 @@ func BenchmarkBatchHop(b *testing.B) {
 		next++
 	}
 }
+
+// BenchmarkLeaseRouting leases one ready task per op, as a pool does after
+// each completion, with each kind of request: any (AnyTask, the query of
+// a foreground run: no routing condition), plain (no labels, the default
+// queue: the common case), gpu (a worker with labels, whose query reads
+// the tasks' labels) and plain-behind-100 (a plain worker whose tasks
+// queue behind 100 labelled tasks it may not take, which every lease
+// steps over).
+func BenchmarkLeaseRouting(b *testing.B) {
+	gpu := map[string]string{"gpu": "true"}
+	for _, c := range []struct {
+		name    string
+		req     cairn.LeaseRequest
+		blocked int // labelled tasks queued first
+	}{
+		{"any", cairn.LeaseRequest{Worker: "w", Max: 1, AnyTask: true}, 0},
+		{"plain", cairn.LeaseRequest{Worker: "w", Max: 1}, 0},
+		{"gpu", cairn.LeaseRequest{Worker: "w", Max: 1, Labels: map[string]string{"gpu": "true", "zone": "eu"}}, 0},
+		{"plain-behind-100", cairn.LeaseRequest{Worker: "w", Max: 1}, 100},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := open(b, filepath.Join(b.TempDir(), "bench.db"))
+			ctx := context.Background()
+			if c.blocked > 0 {
+				ts := benchTasks(c.blocked, cairn.TaskReady)
+				for _, t := range ts {
+					t.Labels = map[string]string{"x": "y"}
+				}
+				if err := s.CreateRun(ctx, benchRun(b, -1), ts); err != nil {
+					b.Fatal(err)
+				}
+			}
+			left := 0
+			for i := 0; b.Loop(); i++ {
+				if left == 0 {
+					b.StopTimer()
+					ts := benchTasks(2000, cairn.TaskReady)
+					if c.req.Labels != nil {
+						for _, t := range ts {
+							t.Labels = gpu
+						}
+					}
+					if err := s.CreateRun(ctx, benchRun(b, i), ts); err != nil {
+						b.Fatal(err)
+					}
+					left = 2000
+					b.StartTimer()
+				}
+				items, err := s.Lease(ctx, c.req, benchNow, time.Minute)
+				if err != nil || len(items) != 1 {
+					b.Fatal(len(items), err)
+				}
+				left--
+			}
+		})
+	}
+}

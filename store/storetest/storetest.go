@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"LeaseRouting", testLeaseRouting},
 		{"LeaseRoutingInBatch", testLeaseRoutingInBatch},
 		{"RoutingRejects", testRoutingRejects},
+		{"ListWorkers", testListWorkers},
 		{"RetryRun", testRetryRun},
 		{"RetryRunRefuses", testRetryRunRefuses},
 		{"RetryRunInBatch", testRetryRunInBatch},

@@ -116,6 +116,12 @@ type Task struct {
 	Cache      bool
 	CachedFrom *cairn.AttemptRef `json:"cached_from"`
 	Attempt    []Attempt         `json:"attempt_history"`
+	// Labels and Queue are what the task requires of its worker (nil;
+	// "default" for the default queue); Waiting, for a ready task that no
+	// live worker may take, says why in one line (cairn.WhyWaiting).
+	Labels  map[string]string
+	Queue   string
+	Waiting string
 }
 
 // MarshalJSON writes the stable shape.
@@ -138,11 +144,18 @@ func (j Task) MarshalJSON() ([]byte, error) {
 		Cache       bool                         `json:"cache"`
 		CachedFrom  *cairn.AttemptRef            `json:"cached_from"`
 		Attempt     []Attempt                    `json:"attempt_history"`
+		Labels      map[string]string            `json:"labels"`
+		Queue       string                       `json:"queue"`
+		Waiting     *string                      `json:"waiting"`
 	}
 	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Interrupted: j.Interrupted, Error: strPtr(j.Error),
 		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
 		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), DurationMS: j.DurationMS,
-		Cache: j.Cache, CachedFrom: j.CachedFrom, Attempt: j.Attempt}
+		Cache: j.Cache, CachedFrom: j.CachedFrom, Attempt: j.Attempt, Labels: j.Labels, Queue: cairn.QueueName(cairn.StoredQueue(j.Queue)),
+		Waiting: strPtr(j.Waiting)}
+	if len(w.Labels) == 0 {
+		w.Labels = nil
+	}
 	if len(w.Params) == 0 || string(w.Params) == "null" {
 		w.Params = nil
 	}
@@ -213,7 +226,8 @@ func FromRun(r *cairn.Run, orphaned bool) Run {
 func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 	tj := Task{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Interrupted: tr.Interrupted, Error: tr.Error,
 		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
-		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt), Cache: tr.Cache}
+		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt), Cache: tr.Cache,
+		Labels: tr.Labels, Queue: cairn.QueueName(tr.Queue)}
 	if n := len(atts); tr.State == cairn.TaskSucceeded && n > 0 && !atts[n-1].CachedFrom.IsZero() {
 		from := atts[n-1].CachedFrom
 		tj.CachedFrom = &from
