@@ -234,11 +234,14 @@ func (r LeaseRequest) SameRoute(o LeaseRequest) bool {
 	return r.AnyTask == o.AnyTask && maps.Equal(r.Labels, o.Labels) && slices.Equal(r.Queues, o.Queues)
 }
 
+// maxNameInLine bounds a worker's name in WhyWaiting's line.
+const maxNameInLine = 40
+
 // WhyWaiting says, in one line, why a ready task that requires labels and
 // waits in queue (stored name) is not leased, when none of workers that
 // are live at now may take it: "waiting: no live worker has gpu=true (2
 // live workers: a, b)". It is "" when one of them may. Workers are named
-// by Name, else ID; at most 5 are named.
+// by Name, else ID, cut to 40 characters; at most 5 are named.
 func WhyWaiting(labels map[string]string, queue string, workers []Worker, now time.Time) string {
 	var live []string
 	for _, w := range workers {
@@ -251,6 +254,9 @@ func WhyWaiting(labels map[string]string, queue string, workers []Worker, now ti
 		name := w.Name
 		if name == "" {
 			name = w.ID
+		}
+		if r := []rune(name); len(r) > maxNameInLine {
+			name = string(r[:maxNameInLine-1]) + "…"
 		}
 		live = append(live, name)
 	}

@@ -131,6 +131,14 @@ func TestWhyWaiting(t *testing.T) {
 	if got := WhyWaiting(gpu, "", []Worker{live("only", nil)}, now); got != "waiting: no live worker has gpu=true (1 live worker: only)" {
 		t.Errorf("one worker: %q", got)
 	}
+	long := live(strings.Repeat("x", 50), nil)
+	if got := WhyWaiting(gpu, "", []Worker{long}, now); !strings.Contains(got, "(1 live worker: "+strings.Repeat("x", 39)+"…)") {
+		t.Errorf("a long name: %q", got)
+	}
+	six := []Worker{live("a", nil), live("b", nil), live("c", nil), live("d", nil), live("e", nil), live("f", nil)}
+	if got := WhyWaiting(gpu, "", six, now); !strings.HasSuffix(got, "(6 live workers: a, b, c, d, e, …)") {
+		t.Errorf("six workers: %q", got)
+	}
 	if got := WhyWaiting(gpu, "", []Worker{gone, live("g", gpu)}, now); got != "" {
 		t.Errorf("a live gpu worker: %q", got)
 	}
