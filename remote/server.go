@@ -379,7 +379,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 // Limits of a registration.
 const (
 	maxNameLen     = 200
-	maxLabels      = 64
+	maxLabels      = cairn.MaxLabels
 	maxQueues      = 64
 	maxConcurrency = 4096
 )
@@ -400,14 +400,16 @@ func checkRegistration(req registerRequest) string {
 	case len(req.Queues) > maxQueues:
 		return fmt.Sprintf("%d queues: at most %d", len(req.Queues), maxQueues)
 	}
+	// The syntax of a workflow's labels and queues: a worker offering
+	// one they cannot name would never match a task.
 	for k, v := range req.Labels {
-		if k == "" || bad(k) || bad(v) {
-			return fmt.Sprintf("label %q=%q: a name that is not empty, each at most %d characters, no control characters", k, v, maxNameLen)
+		if err := cairn.CheckLabel(k, v); err != nil {
+			return fmt.Sprintf("label %q=%q: %v (%s)", k, v, err, cairn.LabelSyntax)
 		}
 	}
 	for _, q := range req.Queues {
-		if bad(q) {
-			return fmt.Sprintf("queue %q: at most %d characters, no control characters", q, maxNameLen)
+		if err := cairn.CheckQueue(q); err != nil && q != "" {
+			return fmt.Sprintf("queue %q: %v (%s)", q, err, cairn.QueueSyntax)
 		}
 	}
 	return ""

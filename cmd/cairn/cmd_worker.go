@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -82,11 +81,11 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	if f.token == "" {
 		f.token = os.Getenv("CAIRN_WORKER_TOKEN")
 	}
-	labels, err := parseLabels(f.labels)
+	labels, err := cairn.ParseLabels(f.labels)
 	if err != nil {
 		return usageError{"--labels: " + err.Error()}
 	}
-	queues, err := parseQueues(f.queues)
+	queues, err := cairn.ParseQueues(f.queues)
 	if err != nil {
 		return usageError{"--queues: " + err.Error()}
 	}
@@ -277,53 +276,6 @@ func keepAlive(ctx context.Context, c *remote.Client, log *slog.Logger) <-chan s
 		}
 	}()
 	return done
-}
-
-// parseLabels reads k=v,k2=v2.
-func parseLabels(s string) (map[string]string, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range strings.Split(s, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		switch {
-		case !ok || k == "":
-			return nil, fmt.Errorf("%q: want key=value pairs separated by commas, such as gpu=true,zone=eu", kv)
-		case strings.ContainsFunc(k+v, isControl) || len(k) > 200 || len(v) > 200:
-			return nil, fmt.Errorf("%q: at most 200 characters each, no control characters", kv)
-		}
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("label %q given twice", k)
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
-// parseQueues reads q1,q2.
-func parseQueues(s string) ([]string, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
-	}
-	seen := map[string]bool{}
-	var out []string
-	for _, q := range strings.Split(s, ",") {
-		q = strings.TrimSpace(q)
-		switch {
-		case q == "":
-			return nil, fmt.Errorf("%q: an empty queue name; separate names with single commas", s)
-		case strings.ContainsFunc(q, isControl) || len(q) > 200:
-			return nil, fmt.Errorf("%q: at most 200 characters, no control characters", q)
-		}
-		if !seen[q] {
-			seen[q] = true
-			out = append(out, q)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // testWorkerProtocol is the worker protocol this worker speaks:

@@ -520,3 +520,22 @@ func TestRemoteWorkerSecrets(t *testing.T) {
 	srv2.term()
 	srv2.wait(30 * time.Second)
 }
+
+// TestWorkerLabelsSyntax: cairn worker takes the labels and queues a
+// workflow can name, and refuses the others before it calls any server
+// (a worker offering a label no task can require would never match one).
+func TestWorkerLabelsSyntax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, c := range []struct{ flag, value, want string }{
+		{"--labels", "gpu=yes please", "gpu"},
+		{"--labels", "gpu", "KEY=VALUE"},
+		{"--labels", "gpu=true,gpu=false", "twice"},
+		{"--queues", "fast lane", "fast lane"},
+	} {
+		r := e.must(2, "worker", "--server", "http://127.0.0.1:1", "--token", "x", c.flag, c.value)
+		if !strings.Contains(r.stderr, c.flag) || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%s %q: the message names neither the flag nor %q:\n%s", c.flag, c.value, c.want, r)
+		}
+	}
+}
