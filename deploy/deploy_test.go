@@ -374,9 +374,22 @@ func TestSystemdUnits(t *testing.T) {
 	}
 }
 
+// prometheusConfig reports whether deploy file p is a Prometheus
+// configuration, not a file of alerting rules (top-level groups:) or their
+// unit test (top-level tests:), which cmd/cairn's TestPrometheusRules
+// checks with promtool check rules and promtool test rules.
+func prometheusConfig(t *testing.T, p string) bool {
+	t.Helper()
+	if !strings.HasPrefix(p, "prometheus/") {
+		return false
+	}
+	d := docs(t, p)[0]
+	return d["groups"] == nil && d["tests"] == nil
+}
+
 func TestPrometheusScrapesWithAToken(t *testing.T) {
 	for _, p := range files(t, ".yml") {
-		if !strings.HasPrefix(p, "prometheus/") {
+		if !prometheusConfig(t, p) {
 			continue
 		}
 		d := docs(t, p)[0]
@@ -412,7 +425,7 @@ func TestPromtoolChecksTheConfigs(t *testing.T) {
 	}
 	checked := 0
 	for _, p := range files(t, ".yml") {
-		if !strings.HasPrefix(p, "prometheus/") {
+		if !prometheusConfig(t, p) {
 			continue
 		}
 		b, err := os.ReadFile(p)
