@@ -2,68 +2,24 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 
-	"net/url"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/postgres"
+	"github.com/cairnml/cairn/store/postgres/pgtest"
 	"github.com/cairnml/cairn/store/storetest"
 )
 
 // serverDSN is the PostgreSQL server the tests use, or a skip.
-func serverDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("CAIRN_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("CAIRN_TEST_POSTGRES is not set (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable): PostgreSQL store tests skipped")
-	}
-	return dsn
-}
+func serverDSN(t testing.TB) string { t.Helper(); return pgtest.ServerDSN(t) }
 
 // newDatabase creates a database of its own for the test on the server
 // of CAIRN_TEST_POSTGRES, dropped when the test ends, and returns its DSN:
 // tests run in parallel without seeing each other's rows.
-func newDatabase(t testing.TB) string {
-	t.Helper()
-	dsn := serverDSN(t)
-	ctx := context.Background()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	name := "cairn_test_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to CAIRN_TEST_POSTGRES: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("create database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		admin, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-			return
-		}
-		defer admin.Close(ctx)
-		if _, err := admin.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || u.Scheme == "" {
-		t.Fatalf("CAIRN_TEST_POSTGRES must be a postgres:// URL: %q", dsn)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func newDatabase(t testing.TB) string { t.Helper(); return pgtest.NewDatabase(t) }
 
 func openStore(t testing.TB, dsn string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
