@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Alerts (issue #22): a run's notify: targets are written with it
@@ -60,48 +60,11 @@ ON CONFLICT (key) DO NOTHING`, keyPrefix, string(event), taskID, detail, now.Uni
 // runEndAlerts writes the alerts of a run that ended in state to (at run
 // version v), in ApplyPlan's transaction.
 func (s *Store) runEndAlerts(ctx context.Context, tx *sql.Tx, runID string, to cairn.RunState, v int64, errText string, now time.Time) error {
-	var event cairn.AlertEvent
-	switch to {
-	case cairn.RunSucceeded:
-		event = cairn.AlertSuccess
-	case cairn.RunFailed:
-		event = cairn.AlertFailure
-	default:
+	event, ok := sqlrow.RunEndEvent(to)
+	if !ok {
 		return nil
 	}
-	return s.writeAlerts(ctx, tx, runID, event, "", errText, runAlertKey(runID, event, v), now)
-}
-
-// runAlertKey and taskAlertKey are the idempotency keys' prefixes: the
-// event and where it happened (the run's version when it ended, a retry
-// by hand ending it again at another; the task's attempt).
-func runAlertKey(runID string, e cairn.AlertEvent, v int64) string {
-	return runID + "/" + string(e) + "/v" + strconv.FormatInt(v, 10) + "/"
-}
-
-func taskAlertKey(a cairn.AttemptRef, e cairn.AlertEvent) string {
-	return a.RunID + "/" + string(e) + "/" + a.TaskID + "/" + strconv.Itoa(a.Number) + "/"
-}
-
-const alertCols = `id, key, run_id, workflow, event, task_id, detail, webhook, format, state, attempts, next_at, last_error, created_at, done_at`
-
-func scanAlert(sc scanner) (cairn.Alert, error) {
-	var (
-		a             cairn.Alert
-		event, state  string
-		next, created int64
-		done          sql.NullInt64
-	)
-	if err := sc.Scan(&a.ID, &a.Key, &a.RunID, &a.Workflow, &event, &a.TaskID, &a.Detail, &a.Webhook, &a.Format, &state,
-		&a.Attempts, &next, &a.LastError, &created, &done); err != nil {
-		return a, err
-	}
-	a.Event, a.State = cairn.AlertEvent(event), cairn.AlertState(state)
-	a.NextAt, a.CreatedAt = time.Unix(0, next).UTC(), time.Unix(0, created).UTC()
-	if done.Valid {
-		a.DoneAt = time.Unix(0, done.Int64).UTC()
-	}
-	return a, nil
+	return s.writeAlerts(ctx, tx, runID, event, "", errText, sqlrow.RunAlertKey(runID, event, v), now)
 }
 
 // ClaimAlerts claims due alerts for c.Owner (see cairn.AlertClaim), in
@@ -117,13 +80,13 @@ func (s *Store) ClaimAlerts(ctx context.Context, c cairn.AlertClaim) ([]cairn.Al
 		rows, err := tx.QueryContext(ctx, `UPDATE alerts SET claim_owner = ?, claim_expires_at = ?, attempts = attempts + 1
 WHERE id IN (SELECT id FROM alerts WHERE state = 'pending' AND next_at <= ? AND (claim_expires_at IS NULL OR claim_expires_at <= ?)
 	AND (? = '' OR run_id = ?) ORDER BY id LIMIT ?)
-RETURNING `+alertCols, c.Owner, c.Now.Add(c.TTL).UnixNano(), now, now, c.RunID, c.RunID, c.Max)
+RETURNING `+sqlrow.AlertCols, c.Owner, c.Now.Add(c.TTL).UnixNano(), now, now, c.RunID, c.RunID, c.Max)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			a, err := scanAlert(rows)
+			a, err := sqlrow.Alert(rows)
 			if err != nil {
 				return err
 			}
@@ -186,7 +149,7 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 	if limit <= 0 {
 		limit = defaultListLimit
 	}
-	q := `SELECT ` + alertCols + ` FROM alerts`
+	q := `SELECT ` + sqlrow.AlertCols + ` FROM alerts`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -197,7 +160,7 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 	defer rows.Close()
 	out := []cairn.Alert{}
 	for rows.Next() {
-		a, err := scanAlert(rows)
+		a, err := sqlrow.Alert(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list alerts: %w", translate(err))
 		}

@@ -92,7 +92,7 @@ func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff
 	if n := eff.Notify; n != nil {
 		// A run that reproduces another has no targets (insertNotify).
 		a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
-		return s.writeAlerts(ctx, tx, a.RunID, n.Event, a.TaskID, n.Detail, taskAlertKey(a, n.Event), now)
+		return s.writeAlerts(ctx, tx, a.RunID, n.Event, a.TaskID, n.Detail, sqlrow.TaskAlertKey(a, n.Event), now)
 	}
 	reg := eff.RegisterModel
 	var reproduceOf string
