@@ -225,7 +225,7 @@ func (h *handler) check(file string, src []byte) (*workflows.Workflow, []catalog
 	if h.o.Workflows != nil {
 		return h.o.Workflows.Check(file, src)
 	}
-	wf, err := workflows.Parse(file, src, workflows.Options{})
+	wf, err := workflows.Parse(file, src, workflows.Options{NoUses: true, NoUsesWhy: catalog.NoUsesHint})
 	if err != nil {
 		return nil, catalog.Problems(file, err)
 	}

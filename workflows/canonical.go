@@ -73,6 +73,17 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 		// they were (resume compares them).
 		writeNotify(c, w.Notify)
 	}
+	if len(w.Outputs) > 0 {
+		// Only when set, as uses and a task's bind: the digests of
+		// workflows without sub-workflows stay what they were.
+		c.key("outputs")
+		c.open('{')
+		for _, k := range sortedKeys(w.Outputs) {
+			c.key(k)
+			c.str(canonicalString(w.Outputs[k]))
+		}
+		c.close('}')
+	}
 	if len(w.Params) > 0 {
 		c.key("params")
 		c.open('{')
@@ -128,6 +139,10 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 	var needs []string
 	for _, t := range w.Tasks {
 		c.open('{')
+		if t.bind != nil {
+			c.key("bind")
+			writeBinding(c, t.bind)
+		}
 		if t.Cache != nil {
 			// Only when written: the digests of workflows without it
 			// stay what they were (resume compares them).
@@ -209,6 +224,40 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 		}
 	}
 	c.close(']')
+	if len(w.Uses) > 0 {
+		c.key("uses")
+		c.open('[')
+		for _, u := range w.Uses {
+			c.open('{')
+			c.key("digest")
+			c.str(u.Digest)
+			c.key("name")
+			c.str(u.Name)
+			c.key("path")
+			c.str(u.Path)
+			c.key("task")
+			c.str(u.Task)
+			c.close('}')
+		}
+		c.close(']')
+	}
+	c.close('}')
+}
+
+// writeBinding writes a sub-workflow task's binding: its folder, its file,
+// the values of its params and the binding they resolve through.
+func writeBinding(c *canonWriter, b *binding) {
+	c.open('{')
+	c.key("dir")
+	c.str(b.dir)
+	c.key("file")
+	c.str(b.file)
+	if b.up != nil {
+		c.key("up")
+		writeBinding(c, b.up)
+	}
+	c.key("with")
+	c.value(b.vals, true)
 	c.close('}')
 }
 

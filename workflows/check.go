@@ -42,6 +42,11 @@ func (p *parser) validate(w *Workflow) {
 	}
 	p.ids = ids
 
+	for _, tn := range p.taskInfo {
+		if tn.uses != nil {
+			p.loadUses(tn)
+		}
+	}
 	if p.opts.Types != nil {
 		// Asked once per type, not once per task.
 		infos := map[string]*cairn.TypeInfo{}
@@ -71,7 +76,9 @@ func (p *parser) validate(w *Workflow) {
 		}
 	}
 	for _, tn := range p.taskInfo {
-		p.decideCache(tn)
+		if tn.uses == nil {
+			p.decideCache(tn)
+		}
 	}
 
 	var up []string
@@ -109,6 +116,7 @@ func (p *parser) validate(w *Workflow) {
 		t.Upstream = make([]string, len(up))
 		copy(t.Upstream, up)
 	}
+	p.checkOutputs(w)
 	p.cycles(w)
 }
 
@@ -214,6 +222,14 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, up []s
 	info := *target.info
 	names, open := outputsOf(target, info)
 	if open {
+		return up
+	}
+	if !contains(names, r.name) && target.uses != nil {
+		hint := hintUnknown(r.name, names, "its outputs")
+		if len(names) == 0 {
+			hint = "declare it under outputs: in " + target.uses.path
+		}
+		report(hint, "task %q (uses %s) has no output %q", r.task, target.uses.path, r.name)
 		return up
 	}
 	if !contains(names, r.name) {

@@ -66,6 +66,11 @@ func (l ErrorList) Unwrap() []error {
 func (l ErrorList) sorted() ErrorList {
 	sort.SliceStable(l, func(i, j int) bool {
 		a, b := l[i], l[j]
+		if a.File != b.File {
+			// A sub-workflow's problems (see uses.go) come after those of
+			// the file that uses it.
+			return len(a.File) > 0 && a.File < b.File
+		}
 		if a.Line != b.Line {
 			return a.Line < b.Line
 		}

@@ -27,8 +27,8 @@ var (
 )
 
 var (
-	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue"}
+	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "tasks"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "uses"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
@@ -132,13 +132,20 @@ func (p *parser) parse(root *yaml.Node) (*Workflow, error) {
 		return nil, nil
 	}
 	p.validate(w)
+	if len(p.errs) == 0 && p.hasUses {
+		p.expandUses(w)
+	}
 	if len(p.errs) > 0 {
 		return nil, p.errs.sorted()
 	}
 	w.Path = p.file
 	w.Source = p.src
 	w.Digest = w.canonicalDigest()
-	w.idx = &index{byID: p.ids, order: p.order}
+	if p.hasUses {
+		w.idx = buildIndex(w)
+	} else {
+		w.idx = &index{byID: p.ids, order: p.order}
+	}
 	return w, nil
 }
 
@@ -169,6 +176,9 @@ type parser struct {
 	nearestWork int            // names compared for hints so far
 
 	scripts map[string]map[string]bool // by type name: see scriptParams
+
+	hasUses  bool                  // a task has uses: (see uses.go)
+	outNodes map[string]*yaml.Node // the values of outputs:, by name
 }
 
 // taskNodes keeps what validation needs of one task's YAML: the
@@ -191,8 +201,9 @@ type taskNodes struct {
 	whenExpr node
 	when     *yaml.Node
 	tmpls    []tmplUse
-	info     *cairn.TypeInfo // its type's, when known
+	info     *cairn.TypeInfo // its type's, when known (a sub-workflow's outputs for uses:)
 	cacheAt  filePos         // where its cache: value is, when written
+	uses     *usesNode       // its uses:, when it has one
 }
 
 // filePos is a line and column of the file.
@@ -1001,6 +1012,9 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 	if kv, ok := get["notify"]; ok {
 		w.Notify = p.notify(kv.v)
 	}
+	if kv, ok := get["outputs"]; ok {
+		p.outputsDecl(w, kv.v)
+	}
 	if kv, ok := get["tasks"]; ok {
 		p.tasks(w, kv)
 	} else {
@@ -1395,12 +1409,16 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			p.needs(tn, kv.v)
 		case "when":
 			p.when(tn, kv.v)
+		case "uses":
+			p.usesTask(tn, kv.v)
 		}
 	}
 	if !tn.hasID {
 		p.errorf(item, `add "id: NAME"`, "task is missing %q", "id")
 	}
-	if !tn.hasType {
+	if tn.uses != nil {
+		p.checkUsesKeys(tn, kvs)
+	} else if !tn.hasType {
 		p.errorf(item, `add "type: NAME"`, "task is missing %q", "type")
 	}
 	return tn

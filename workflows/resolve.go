@@ -34,6 +34,11 @@ func lookup(r ref, s Scope) (json.RawMessage, error) {
 	if r.kind == refParam {
 		v, ok := s.Param(r.name)
 		if !ok {
+			if bs, isBound := s.(boundScope); isBound {
+				if err := bs.paramError(r.name); err != nil {
+					return nil, err
+				}
+			}
 			return nil, fmt.Errorf("%s: no such param in this run", r)
 		}
 		b, err := json.Marshal(v)
@@ -191,6 +196,7 @@ func resolveScript(v any, sc Scope) (any, error) {
 // (cairn.ParamInfo.Script) resolves to a cairn.ScriptText when it holds
 // references: they are never spliced into it.
 func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
+	s = t.scope(s)
 	with := t.With
 	if len(t.scripts) > 0 {
 		with = make(map[string]any, len(t.With))
@@ -233,6 +239,7 @@ func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
 // reference. It fails when a reference cannot be resolved or its value is
 // not an artifact reference.
 func (t *Task) ResolveInputs(s Scope) (map[string]cairn.ArtifactRef, error) {
+	s = t.scope(s)
 	out := make(map[string]cairn.ArtifactRef, len(t.Inputs))
 	for _, name := range sortedKeys(t.Inputs) {
 		raw, err := resolveString(t.Inputs[name], s)
@@ -259,7 +266,7 @@ func (t *Task) EvalWhen(s Scope) (bool, error) {
 	if perr != nil {
 		return false, fmt.Errorf("task %s: when: %s", t.ID, perr.msg)
 	}
-	v, err := eval(n, s)
+	v, err := eval(n, t.scope(s))
 	if err != nil {
 		return false, fmt.Errorf("task %s: when: %w", t.ID, err)
 	}

@@ -147,7 +147,7 @@ func parseRef(s string, off int) (ref, *textError) {
 	for rest, more := s, true; more; n++ {
 		var p string
 		p, rest, more = strings.Cut(rest, ".")
-		if !isRefWord(p) {
+		if !isRefWord(p) && !(n == 1 && isTaskPath(p)) {
 			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
 				hint: "write ${{ params.NAME }} or ${{ tasks.ID.outputs.NAME }}"}
 		}
@@ -206,6 +206,17 @@ func isRefWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// isTaskPath reports whether s is the id of a task of a sub-workflow as
+// its using file sees it: words joined by TaskSep ("prep:clean").
+func isTaskPath(s string) bool {
+	for w := range strings.SplitSeq(s, TaskSep) {
+		if !isRefWord(w) {
+			return false
+		}
+	}
+	return strings.Contains(s, TaskSep)
 }
 
 func isWordChar(c rune) bool {

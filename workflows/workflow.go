@@ -18,6 +18,17 @@ type Options struct {
 	MaxBytes int64
 	// MaxTasks caps the number of tasks; 0 means the package's MaxTasks.
 	MaxTasks int
+	// NoUses refuses `uses:` (a file a client sent, whose folder is not
+	// this machine's), with NoUsesWhy as the hint.
+	NoUses    bool
+	NoUsesWhy string
+
+	// Set for a sub-workflow (see loadUses): the real paths of the files
+	// that use it, itself last; the folder of the workflow that is run
+	// (real path); its own folder relative to that one.
+	usesChain []string
+	usesRoot  string
+	usesRel   string
 }
 
 // TypeSet is what the validator needs to know about task types.
@@ -53,7 +64,13 @@ type Workflow struct {
 	// end (failure, success) and of its tasks' findings (gate_failed,
 	// drift). A run keeps them (cairn.Run.Notify).
 	Notify []cairn.NotifyTarget
-	Tasks  []*Task // in file order
+	// Outputs is the top-level `outputs:` as written: what a workflow
+	// that uses this one as a sub-workflow sees as its task's outputs.
+	Outputs map[string]string
+	// Uses lists the sub-workflow files whose tasks are among Tasks, at
+	// any depth, in file order.
+	Uses   []UsedFile
+	Tasks  []*Task // in file order; a sub-workflow's in place of the task that uses it
 	Path   string  // as given to Parse
 	Source []byte  // exactly the bytes parsed
 	// Digest is "sha256:<hex>" of Canonical().
@@ -62,6 +79,8 @@ type Workflow struct {
 	// idx is built by Parse once the workflow is valid; a Workflow made by
 	// hand has none and computes lookups on each call.
 	idx *index
+	// outs are the Outputs, resolved to the (expanded) tasks they name.
+	outs map[string]outputDecl
 }
 
 // index holds what the planner asks for on every event, computed once:
@@ -180,8 +199,17 @@ type Task struct {
 	// (cairn show explains a miss with it).
 	Cached   bool
 	CacheWhy string
-	// Line and Col locate the task in the file.
+	// Line and Col locate the task in the file (File's, when it came
+	// from a sub-workflow).
 	Line, Col int
+	// File is the sub-workflow file the task was written in, relative to
+	// the folder of the workflow file ('/' between parts); "" for a task
+	// of the workflow file itself. Its ID is then prefixed with the ids
+	// of the tasks that use the file ("prep:clean").
+	File string
+
+	// bind resolves the params of a task of a sub-workflow (see uses.go).
+	bind *binding
 
 	// scripts are the with: keys its type declares program text
 	// (cairn.ParamInfo.Script): ResolveWith never splices into them.

@@ -13,7 +13,8 @@ func cmdGraph(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("graph", "FILE [--format mermaid|dot]", "Print a workflow's DAG for rendering: Mermaid (paste into a Markdown file\n"+
 		"or mermaid.live) or Graphviz DOT (cairn graph wf.yaml --format dot | dot -Tsvg > wf.svg).\n"+
 		"Solid edges carry data (${{ tasks.X.outputs.Y }}), dashed ones are needs: only; a task with\n"+
-		"a when: condition is drawn as a diamond.")
+		"a when: condition is drawn as a diamond. The tasks of a sub-workflow (uses:) are drawn inside\n"+
+		"a box named after the task that uses it.")
 	format := fs.String("format", "mermaid", "mermaid or dot")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -102,13 +103,19 @@ func writeMermaid(w io.Writer, wf *workflows.Workflow) {
 	fmt.Fprintf(w, "flowchart TD\n")
 	for i, t := range wf.Tasks {
 		node[t.ID] = fmt.Sprintf("t%d", i)
+	}
+	groups := 0
+	writeGrouped(wf, func(t *workflows.Task, indent string) {
 		label := fmt.Sprintf("%s<br/><i>%s</i>", t.ID, t.Type)
 		if t.When != "" {
-			fmt.Fprintf(w, "    %s{\"%s\"}\n", node[t.ID], label)
+			fmt.Fprintf(w, "%s%s{\"%s\"}\n", indent, node[t.ID], label)
 		} else {
-			fmt.Fprintf(w, "    %s[\"%s\"]\n", node[t.ID], label)
+			fmt.Fprintf(w, "%s%s[\"%s\"]\n", indent, node[t.ID], label)
 		}
-	}
+	}, func(group, file, indent string) {
+		fmt.Fprintf(w, "%ssubgraph g%d[\"%s<br/><i>uses %s</i>\"]\n", indent, groups, group, file)
+		groups++
+	}, func(indent string) { fmt.Fprintf(w, "%send\n", indent) })
 	for _, e := range edges(wf) {
 		arrow := "-->"
 		if !e.data {
@@ -120,13 +127,17 @@ func writeMermaid(w io.Writer, wf *workflows.Workflow) {
 
 func writeDot(w io.Writer, wf *workflows.Workflow) {
 	fmt.Fprintf(w, "digraph %q {\n    rankdir=TB;\n    node [shape=box, fontname=\"Helvetica\"];\n", wf.Name)
-	for _, t := range wf.Tasks {
+	groups := 0
+	writeGrouped(wf, func(t *workflows.Task, indent string) {
 		shape := ""
 		if t.When != "" {
 			shape = ", shape=diamond"
 		}
-		fmt.Fprintf(w, "    %q [label=%q%s];\n", t.ID, t.ID+"\n"+t.Type, shape)
-	}
+		fmt.Fprintf(w, "%s%q [label=%q%s];\n", indent, t.ID, t.ID+"\n"+t.Type, shape)
+	}, func(group, file, indent string) {
+		fmt.Fprintf(w, "%ssubgraph \"cluster_%d\" {\n%s    label=%q;\n", indent, groups, indent, group+" (uses "+file+")")
+		groups++
+	}, func(indent string) { fmt.Fprintf(w, "%s}\n", indent) })
 	for _, e := range edges(wf) {
 		style := ""
 		if !e.data {

@@ -389,7 +389,10 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	tl := newTimeline(r, d.all, runEnd(d.runItem, now))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "TASK\tTYPE\t%s\tATTEMPTS\tDURATION\t%s\tERROR\n", sty.state("STATE"), tl.header())
+	groups := subworkflowGroups(trs)
+	var open []string // the sub-workflow groups of the row above
 	for _, tr := range trs {
+		open = groupRows(tw, open, tr.TaskID, groups, sty)
 		dur := "-"
 		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
 			dur = d.Round(time.Millisecond).String()
@@ -404,7 +407,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		if why := d.waiting[tr.TaskID]; why != "" {
 			note = sty.paint(colorYellow, printable(why))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", len(open)), tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
 			tl.bar(atts[tr.TaskID]), note)
 	}
 	if err := tw.Flush(); err != nil {

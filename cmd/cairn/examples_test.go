@@ -39,10 +39,34 @@ func TestDocExamplesValidate(t *testing.T) {
 		if len(blocks) == 0 {
 			t.Fatalf("%s has no yaml example", doc)
 		}
+		// A block whose first line is a comment naming a file ("# main.yaml",
+		// "# steps/prep.yaml: ...") is written under that name in a folder
+		// the doc's named blocks share, so that a file can use another
+		// (sub-workflows); the others each in a folder of its own.
+		shared := t.TempDir()
+		names := make([]string, len(blocks))
 		for i, b := range blocks {
-			f := filepath.Join(t.TempDir(), fmt.Sprintf("example%d.yaml", i))
-			if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
-				t.Fatal(err)
+			first, _, _ := strings.Cut(b, "\n")
+			if name, ok := strings.CutPrefix(first, "# "); ok {
+				name, _, _ = strings.Cut(name, ":")
+				if name = strings.TrimSpace(name); strings.HasSuffix(name, ".yaml") && !strings.Contains(name, " ") {
+					names[i] = filepath.Join(shared, filepath.FromSlash(name))
+					if err := os.MkdirAll(filepath.Dir(names[i]), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(names[i], []byte(b), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		for i, b := range blocks {
+			f := names[i]
+			if f == "" {
+				f = filepath.Join(t.TempDir(), fmt.Sprintf("example%d.yaml", i))
+				if err := os.WriteFile(f, []byte(b), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var out, errOut bytes.Buffer
 			if code := run(context.Background(), []string{"--home", t.TempDir(), "validate", f}, &out, &errOut); code != 0 {

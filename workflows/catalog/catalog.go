@@ -172,10 +172,17 @@ func (c *Catalog) Lookup(name string) (Entry, bool) {
 	return Entry{}, false
 }
 
+// NoUsesHint is why a workflow file sent to a server cannot use
+// sub-workflows: it would name files of the client's folder, which the
+// server does not have and must not read its own in their place.
+const NoUsesHint = "a file sent to a server cannot use sub-workflows (the server reads only its --workflows folder): put the files in that folder and trigger the workflow by name, or run it locally with cairn run"
+
 // Check parses src as file would be, with the catalog's task types: the
 // workflow, or its problems.
+// A file sent by a client cannot use sub-workflows: its folder is not the
+// server's (see NoUsesHint).
 func (c *Catalog) Check(file string, src []byte) (*workflows.Workflow, []Problem) {
-	wf, err := workflows.Parse(file, src, workflows.Options{Types: c.o.Types})
+	wf, err := workflows.Parse(file, src, workflows.Options{Types: c.o.Types, NoUses: true, NoUsesWhy: NoUsesHint})
 	if err != nil {
 		return nil, Problems(file, err)
 	}

@@ -1,0 +1,348 @@
+package workflows
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// writeFiles writes files (name → content) under a new folder and returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, src := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+const usesChild = `name: prep
+params:
+  rows: {type: int}
+  label: {type: string, default: species}
+outputs:
+  data: "${{ tasks.clean.outputs.data }}"
+  rc: "${{ tasks.clean.outputs.exit_code }}"
+tasks:
+  - id: load
+    type: shell
+    with:
+      script: "head -n ${{ params.rows }} in.csv > data.csv"
+      outputs: {data: data.csv}
+  - id: clean
+    type: shell
+    when: "${{ params.rows }} > 0"
+    inputs: {raw: "${{ tasks.load.outputs.data }}"}
+    with:
+      argv: [clean, "${{ params.label }}", "--dir=${{ workflow.dir }}"]
+      outputs: {data: clean.csv}
+`
+
+const usesParent = `name: main
+params:
+  n: {type: int, default: 10}
+tasks:
+  - id: fetch
+    type: noop
+  - id: prep
+    uses: steps/prep.yaml
+    needs: [fetch]
+    with:
+      rows: "${{ params.n }}"
+  - id: train
+    type: train
+    inputs: {train: "${{ tasks.prep.outputs.data }}"}
+    with:
+      model: tree
+      seed: 1
+  - id: report
+    type: noop
+    needs: [prep]
+`
+
+func TestUsesExpands(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"main.yaml": usesParent, "steps/prep.yaml": usesChild})
+	w, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tk := range w.Tasks {
+		ids = append(ids, tk.ID)
+	}
+	if want := []string{"fetch", "prep:load", "prep:clean", "train", "report"}; !slices.Equal(ids, want) {
+		t.Fatalf("tasks %v, want %v", ids, want)
+	}
+	if up := w.Task("prep:load").Upstream; !slices.Equal(up, []string{"fetch"}) {
+		t.Errorf("prep:load upstream %v, want [fetch]", up)
+	}
+	if up := w.Task("prep:clean").Upstream; !slices.Equal(up, []string{"prep:load"}) {
+		t.Errorf("prep:clean upstream %v", up)
+	}
+	if got := w.Task("prep:clean").Inputs["raw"]; got != "${{ tasks.prep:load.outputs.data }}" {
+		t.Errorf("prep:clean input %q", got)
+	}
+	tr := w.Task("train")
+	if got := tr.Inputs["train"]; got != "${{ tasks.prep:clean.outputs.data }}" {
+		t.Errorf("train input %q", got)
+	}
+	if !slices.Equal(tr.Upstream, []string{"prep:clean"}) {
+		t.Errorf("train upstream %v", tr.Upstream)
+	}
+	if r := w.Task("report"); !slices.Equal(r.Upstream, []string{"prep:clean"}) || !slices.Equal(r.Needs, []string{"prep:clean"}) {
+		t.Errorf("report upstream %v needs %v", r.Upstream, r.Needs)
+	}
+	if f := w.Task("prep:load").File; f != "steps/prep.yaml" {
+		t.Errorf("File %q", f)
+	}
+	if len(w.Uses) != 1 || w.Uses[0].Path != "steps/prep.yaml" || w.Uses[0].Task != "prep" {
+		t.Errorf("Uses %+v", w.Uses)
+	}
+	if got := w.TopoOrder(); !slices.Equal(got, []string{"fetch", "prep:load", "prep:clean", "train", "report"}) {
+		t.Errorf("order %v", got)
+	}
+
+	// The params resolve through the binding: the run's n, the child's default.
+	sc := usesScope{params: map[string]any{"n": 7}, meta: map[string]string{"workflow.dir": "/w"},
+		outputs: map[string]json.RawMessage{"prep:load.data": json.RawMessage(`{"artifact":"x"}`)}}
+	with, err := w.Task("prep:clean").ResolveWith(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"argv":["clean","species","--dir=/w/steps"]`; !strings.Contains(string(with), want) {
+		t.Errorf("with %s, want %s", with, want)
+	}
+	ok, err := w.Task("prep:clean").EvalWhen(sc)
+	if err != nil || !ok {
+		t.Errorf("when = %v, %v", ok, err)
+	}
+	sc.params["n"] = 0
+	if ok, _ := w.Task("prep:clean").EvalWhen(sc); ok {
+		t.Errorf("when holds with rows 0")
+	}
+	with, err = w.Task("prep:load").ResolveWith(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"script":"head -n 0 in.csv \u003e data.csv"`; !strings.Contains(string(with), want) {
+		t.Errorf("with %s, want %s", with, want)
+	}
+}
+
+type usesScope struct {
+	params  map[string]any
+	meta    map[string]string
+	outputs map[string]json.RawMessage
+}
+
+func (s usesScope) Param(name string) (any, bool)  { v, ok := s.params[name]; return v, ok }
+func (s usesScope) Meta(key string) (string, bool) { v, ok := s.meta[key]; return v, ok }
+func (s usesScope) Output(task, name string) (json.RawMessage, bool) {
+	v, ok := s.outputs[task+"."+name]
+	return v, ok
+}
+
+func TestUsesDigestCoversChild(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"main.yaml": usesParent, "steps/prep.yaml": usesChild})
+	w1, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Layout and comments of the child do not change the digest ...
+	if err := os.WriteFile(filepath.Join(dir, "steps/prep.yaml"), []byte("# a comment\n"+usesChild), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w2, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w1.Digest != w2.Digest {
+		t.Errorf("a comment changed the digest")
+	}
+	// ... what it does does.
+	changed := strings.Replace(usesChild, "default: species", "default: kind", 1)
+	if err := os.WriteFile(filepath.Join(dir, "steps/prep.yaml"), []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w3, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w3.Digest == w1.Digest {
+		t.Errorf("a changed child file kept the digest")
+	}
+}
+
+func TestUsesNested(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.yaml": `name: main
+tasks:
+  - id: a
+    uses: mid.yaml
+    with: {x: 3}
+  - id: after
+    type: noop
+    when: "${{ tasks.a.outputs.rc }} == 0"
+`,
+		"mid.yaml": `name: mid
+params: {x: {type: int}}
+outputs: {rc: "${{ tasks.b.outputs.code }}"}
+tasks:
+  - id: b
+    uses: sub/leaf.yaml
+    with: {y: "${{ params.x }}"}
+`,
+		"sub/leaf.yaml": `name: leaf
+params: {y: {type: int}}
+outputs: {code: "${{ tasks.run.outputs.exit_code }}"}
+tasks:
+  - id: run
+    type: shell
+    with: {argv: [echo, "${{ params.y }}", "${{ workflow.dir }}"]}
+`,
+	})
+	w, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := w.Task("a:b:run")
+	if leaf == nil {
+		t.Fatalf("no task a:b:run among %v", w.TopoOrder())
+	}
+	if got := w.Task("after").When; got != "${{ tasks.a:b:run.outputs.exit_code }} == 0" {
+		t.Errorf("when %q", got)
+	}
+	with, err := leaf.ResolveWith(usesScope{meta: map[string]string{"workflow.dir": "/w"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"argv":["echo",3,"/w/sub"]`; !strings.Contains(string(with), want) {
+		t.Errorf("with %s, want %s", with, want)
+	}
+	if len(w.Uses) != 2 || w.Uses[1].Task != "a:b" || w.Uses[1].Path != "sub/leaf.yaml" {
+		t.Errorf("Uses %+v", w.Uses)
+	}
+}
+
+func TestUsesErrors(t *testing.T) {
+	child := `name: c
+params: {rows: {type: int}, token: {type: string, secret: true, required: false}}
+outputs: {out: "${{ tasks.x.outputs.exit_code }}"}
+tasks:
+  - {id: x, type: shell, with: {argv: [echo]}}
+`
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"missing file", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: nope.yaml\n"},
+			[]string{"main.yaml:4:11: uses \"nope.yaml\": sub-workflow file", "does not exist"}},
+		{"dotdot", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: ../x.yaml\n"},
+			[]string{"main.yaml:4:11: uses \"../x.yaml\": leaves the workflow's folder"}},
+		{"absolute", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: /etc/x.yaml\n"},
+			[]string{"main.yaml:4:11: uses \"/etc/x.yaml\": must be a relative path"}},
+		{"not yaml", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: x.txt\n"},
+			[]string{"main.yaml:4:11: uses \"x.txt\": a sub-workflow is a .yaml or .yml file"}},
+		{"cycle", map[string]string{
+			"main.yaml":  "name: m\ntasks:\n  - id: a\n    uses: b.yaml\n",
+			"b.yaml":     "name: b\ntasks:\n  - id: c\n    uses: sub/c.yaml\n",
+			"sub/c.yaml": "name: c\ntasks:\n  - id: d\n    uses: ../main.yaml\n"},
+			[]string{"leaves the workflow's folder"}},
+		{"cycle in folder", map[string]string{
+			"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: b.yaml\n",
+			"b.yaml":    "name: b\ntasks:\n  - id: c\n    uses: c.yaml\n",
+			"c.yaml":    "name: c\ntasks:\n  - id: d\n    uses: b.yaml\n"},
+			[]string{"c.yaml:4:11: sub-workflow cycle: b.yaml -> c.yaml -> b.yaml", "main.yaml:4:11: uses \"b.yaml\": sub-workflow"}},
+		{"self", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: main.yaml\n"},
+			[]string{"main.yaml:4:11: sub-workflow cycle: main.yaml -> main.yaml"}},
+		{"bad child", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: c.yaml\n",
+			"c.yaml": "name: c\ntasks:\n  - id: x\n    type: nosuch\n"},
+			[]string{"c.yaml:4:11: unknown task type \"nosuch\"", "main.yaml:4:11: uses \"c.yaml\": sub-workflow"}},
+		{"unknown and missing param", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: c.yaml\n    with: {rwos: 3}\n", "c.yaml": child},
+			[]string{"main.yaml:5:12: sub-workflow c.yaml has no param \"rwos\"", "did you mean \"rows\"?", "main.yaml:5:5: task \"a\": sub-workflow c.yaml needs param \"rows\""}},
+		{"bad param type", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: c.yaml\n    with: {rows: many}\n", "c.yaml": child},
+			[]string{"main.yaml:5:18: param \"rows\" of sub-workflow c.yaml must be an int, not a string"}},
+		{"secret literal", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: c.yaml\n    with: {rows: 1, token: hunter2}\n", "c.yaml": child},
+			[]string{"main.yaml:5:28: param \"token\" of sub-workflow c.yaml is secret"}},
+		{"unknown output", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: c.yaml\n    with: {rows: 1}\n  - id: b\n    type: noop\n    when: \"${{ tasks.a.outputs.outt }} == 0\"\n", "c.yaml": child},
+			[]string{"main.yaml:8:16: task \"a\" (uses c.yaml) has no output \"outt\"", "did you mean \"out\"?"}},
+		{"type and uses", map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    type: noop\n    uses: c.yaml\n    retries: 2\n    with: {rows: 1}\n", "c.yaml": child},
+			[]string{"main.yaml:4:5: type cannot be set on a task with uses:", "main.yaml:6:5: retries cannot be set on a task with uses:"}},
+		{"bad outputs", map[string]string{"main.yaml": "name: m\noutputs: {x: \"${{ params.p }}\", y: \"${{ tasks.nope.outputs.z }}\"}\ntasks:\n  - {id: a, type: noop}\n"},
+			[]string{"main.yaml:2:14: output \"x\" must be a single ${{ }} reference to a task's output", "main.yaml:2:37: reference to unknown task \"nope\""}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeFiles(t, c.files)
+			_, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+			if err == nil {
+				t.Fatal("parsed")
+			}
+			msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+			for _, w := range c.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error\n%s\nwants %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestUsesCycleError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: b.yaml\n",
+		"b.yaml":    "name: b\ntasks:\n  - id: c\n    uses: main.yaml\n"})
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	var ce *UsesCycleError
+	if !errors.As(err, &ce) || !slices.Equal(ce.Files, []string{"main.yaml", "b.yaml", "main.yaml"}) {
+		t.Fatalf("err %v, want a UsesCycleError main.yaml -> b.yaml -> main.yaml", err)
+	}
+}
+
+func TestUsesSymlinkOut(t *testing.T) {
+	outside := writeFiles(t, map[string]string{"secret.yaml": "name: s\ntasks:\n  - {id: a, type: noop}\n"})
+	dir := writeFiles(t, map[string]string{"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: link.yaml\n"})
+	if err := os.Symlink(filepath.Join(outside, "secret.yaml"), filepath.Join(dir, "link.yaml")); err != nil {
+		t.Skip(err)
+	}
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err == nil || !strings.Contains(err.Error(), "outside the workflow's folder") {
+		t.Fatalf("err %v, want outside the workflow's folder", err)
+	}
+}
+
+func TestUsesDepth(t *testing.T) {
+	files := map[string]string{}
+	for i := 0; i <= MaxUsesDepth+1; i++ {
+		name := "main.yaml"
+		if i > 0 {
+			name = "l" + string(rune('a'+i)) + ".yaml"
+		}
+		next := "l" + string(rune('a'+i+1)) + ".yaml"
+		files[name] = "name: x\ntasks:\n  - id: a\n    uses: " + next + "\n"
+	}
+	files["l"+string(rune('a'+MaxUsesDepth+2))+".yaml"] = "name: x\ntasks:\n  - {id: a, type: noop}\n"
+	dir := writeFiles(t, files)
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err == nil || !strings.Contains(err.Error(), "sub-workflows nested more than 8 levels deep") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestNoUses(t *testing.T) {
+	_, err := Parse("main.yaml", []byte("name: m\ntasks:\n  - id: a\n    uses: b.yaml\n"), Options{NoUses: true, NoUsesWhy: "send no such file"})
+	if err == nil || !strings.Contains(err.Error(), "main.yaml:4:11: uses: is not available for this file") {
+		t.Fatalf("err %v", err)
+	}
+}
