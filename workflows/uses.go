@@ -234,6 +234,11 @@ func (p *parser) loadUses(tn *taskNodes) {
 	u.rel = path.Join(p.opts.usesRel, clean)
 	file := filepath.Join(filepath.Dir(p.file), filepath.FromSlash(clean))
 	real, err := filepath.EvalSymlinks(file)
+	if err == nil {
+		// A workflow named by a relative path (cairn run main.yaml) gives a
+		// relative one here; root and the chain are absolute.
+		real, err = filepath.Abs(real)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			p.errorf(n, "check the path: it is relative to the folder of "+p.file, "uses %q: sub-workflow file %s does not exist", u.path, file)

@@ -322,6 +322,30 @@ func TestUsesSymlinkOut(t *testing.T) {
 	}
 }
 
+// A workflow named by a path relative to the working directory, as
+// `cairn run main.yaml` names it, finds its sub-workflows as an absolute
+// path does.
+func TestUsesRelativePath(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"main.yaml":       "name: m\ntasks:\n  - id: a\n    uses: steps/b.yaml\n",
+		"steps/b.yaml":    "name: b\ntasks:\n  - {id: x, type: noop}\n",
+		"loop.yaml":       "name: l\ntasks:\n  - id: a\n    uses: steps/back.yaml\n",
+		"steps/back.yaml": "name: back\ntasks:\n  - id: c\n    uses: ../loop.yaml\n",
+	})
+	t.Chdir(dir)
+	wf, err := ParseFile("main.yaml", opts())
+	if err != nil {
+		t.Fatalf("main.yaml from its own folder: %v", err)
+	}
+	if ids := wf.TaskIDs(); !slices.Contains(ids, "a:x") {
+		t.Errorf("tasks %v, want a:x", ids)
+	}
+	t.Chdir(filepath.Join(dir, "steps"))
+	if _, err := ParseFile("../main.yaml", opts()); err != nil {
+		t.Fatalf("../main.yaml from a sub-folder: %v", err)
+	}
+}
+
 func TestUsesDepth(t *testing.T) {
 	files := map[string]string{}
 	for i := 0; i <= MaxUsesDepth+1; i++ {
