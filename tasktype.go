@@ -16,6 +16,10 @@ type TypeInfo struct {
 	// OpenParams accepts `with:` keys not listed in Params (for types
 	// whose params are free-form).
 	OpenParams bool `json:"open_params,omitempty"`
+	// Resources says that the type enforces a task's `resources:` (see
+	// Resources), which it then receives in its params under
+	// "resources"; a task of another type may not have them.
+	Resources bool `json:"resources,omitempty"`
 	// Cache is whether a task of the type reuses an earlier success with
 	// the same cache key (see CacheKey) unless its workflow says
 	// otherwise: CacheOptIn (the zero value: only with `cache: true`),

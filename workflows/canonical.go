@@ -195,6 +195,21 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 			c.key("queue")
 			c.str(t.Queue)
 		}
+		if r := t.Resources; r != nil {
+			// Only when set: the digests of workflows without them stay
+			// what they were (resume compares them).
+			c.key("resources")
+			c.open('{')
+			if r.CPU != 0 {
+				c.key("cpu")
+				c.value(r.CPU, false)
+			}
+			if r.Memory != 0 {
+				c.key("memory")
+				c.value(int(r.Memory), false)
+			}
+			c.close('}')
+		}
 		c.key("retries")
 		c.int(t.Retry.Retries)
 		c.key("retry_backoff")

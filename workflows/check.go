@@ -71,6 +71,7 @@ func (p *parser) validate(w *Workflow) {
 				continue
 			}
 			tn.info = info
+			p.checkResources(tn, *info)
 			p.checkWith(w, tn, *info)
 			p.checkInputs(tn, *info)
 		}

@@ -20,9 +20,11 @@ func newFakeTypes() fakeTypes {
 				{Name: "env", Kind: cairn.KindMap},
 				{Name: "workdir", Kind: cairn.KindString},
 				{Name: "outputs", Kind: cairn.KindMap},
+				{Name: "resources", Kind: cairn.KindMap},
 			},
 			Outputs:      []cairn.PortInfo{{Name: "exit_code"}},
 			OutputsParam: "outputs",
+			Resources:    true,
 		},
 		"noop": {Name: "noop", Cache: cairn.CacheNever},
 		"train": {

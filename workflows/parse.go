@@ -28,7 +28,7 @@ var (
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "uses"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "resources", "uses"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
@@ -204,6 +204,8 @@ type taskNodes struct {
 	info     *cairn.TypeInfo // its type's, when known (a sub-workflow's outputs for uses:)
 	cacheAt  filePos         // where its cache: value is, when written
 	uses     *usesNode       // its uses:, when it has one
+
+	resourcesAt filePos // where its resources: value is, when written
 }
 
 // filePos is a line and column of the file.
@@ -1411,6 +1413,8 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			p.when(tn, kv.v)
 		case "uses":
 			p.usesTask(tn, kv.v)
+		case "resources":
+			p.resources(tn, kv.v)
 		}
 	}
 	if !tn.hasID {

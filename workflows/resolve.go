@@ -228,6 +228,9 @@ func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
 			m[k] = d.v
 		}
 	}
+	if t.Resources != nil {
+		m["resources"] = t.Resources
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: with: %w", t.ID, err)

@@ -188,6 +188,10 @@ type Task struct {
 	// default one. See cairn.Serves.
 	Labels map[string]string
 	Queue  string
+	// Resources are the task's `resources:` (nil: none), which its type
+	// enforces (cairn.TypeInfo.Resources); ResolveWith passes them in its
+	// params under "resources".
+	Resources *cairn.Resources
 	// Cache is the task's `cache:` as written; nil when the file does
 	// not say.
 	Cache *bool

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/limits"
 	"github.com/cairnml/cairn/tasks/proctree"
 )
 
@@ -59,7 +60,9 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "kill_grace", Kind: cairn.KindDuration, Default: DefaultKillGrace.String(), Doc: "time between SIGTERM and SIGKILL when the command is stopped"},
 			{Name: "outputs", Kind: cairn.KindMap, Doc: "output name -> file path relative to workdir; each file is stored as an artifact output; CAIRN_OUTPUT_<NAME> holds its absolute path"},
 			{Name: "success_exit_codes", Kind: cairn.KindList, Default: []any{0}, Doc: "exit codes that count as success"},
+			{Name: "resources", Kind: cairn.KindMap, Doc: "set from the task's resources: {cpu, memory}, not under with:: the command runs in a cgroup with those limits, and an attempt killed for reaching its memory fails as \"out of memory: limit N\", not retried"},
 		},
+		Resources: true,
 		Outputs: []cairn.PortInfo{
 			{Name: "exit_code", Doc: "the command's exit status (128+N if killed by signal N, 127 if not found)"},
 		},
@@ -76,6 +79,7 @@ type params struct {
 	KillGrace        *tasks.Duration   `json:"kill_grace"`
 	Outputs          map[string]string `json:"outputs"`
 	SuccessExitCodes []int             `json:"success_exit_codes"`
+	Resources        *cairn.Resources  `json:"resources"`
 }
 
 // text is an argv element or env value: a string, or a number or bool
@@ -118,6 +122,14 @@ func (p *params) check() error {
 	}
 	if err := checkOutputs(p.Outputs); err != nil {
 		return fmt.Errorf("outputs: %w", err)
+	}
+	if r := p.Resources; r != nil {
+		switch {
+		case r.CPU != 0 && (r.CPU < cairn.MinCPU || r.CPU > cairn.MaxCPU):
+			return fmt.Errorf("resources: cpu %g is not between %g and %d", r.CPU, cairn.MinCPU, cairn.MaxCPU)
+		case r.Memory != 0 && r.Memory < cairn.MinMemory:
+			return fmt.Errorf("resources: memory %d is less than %s", r.Memory, cairn.FormatMemory(cairn.MinMemory))
+		}
 	}
 	for _, c := range p.SuccessExitCodes {
 		if c < 0 || c > 255 {
@@ -303,12 +315,42 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 	if err != nil {
 		return tasks.Result{}, fmt.Errorf("shell %s: %w", req.TaskID, err)
 	}
-	code, runErr := run(ctx, cmds, wd, env.Log, grace, tree)
+	// Resources: the command runs inside cgroups with the task's limits,
+	// or not at all (never without the limits it asked for).
+	var lim *limits.Group
+	var oomErr, limErr error
+	after := func() {}
+	if r := p.Resources; r != nil && *r != (cairn.Resources{}) {
+		lim, err = limits.Apply(tree.Cgroup(), *r)
+		if err != nil {
+			_ = tree.Close()
+			return tasks.Result{}, cairn.Permanentf("shell %s: resources: %w", req.TaskID, err)
+		}
+		defer lim.Close()
+		for i := range cmds {
+			cmds[i].prog, cmds[i].argv = lim.Wrap(cmds[i].prog, cmds[i].argv)
+		}
+		after = func() {
+			oomErr = lim.OutOfMemory()
+			limErr = lim.Close()
+		}
+	}
+	code, runErr := run(ctx, cmds, wd, env.Log, grace, tree, after)
 	if code < 0 {
 		code = -1
 	}
 	res := exitResult(code)
+	success := p.SuccessExitCodes
+	if success == nil {
+		success = []int{0}
+	}
 	switch {
+	case oomErr != nil && (runErr != nil || !slices.Contains(success, code)):
+		// Killed by the kernel for its memory: the same limit would kill
+		// it again, so no retry.
+		return res, cairn.Permanent(fmt.Errorf("shell %s: %w (exit code %d)", req.TaskID, oomErr, code))
+	case limErr != nil && runErr == nil:
+		return res, fmt.Errorf("shell %s: resources: %w", req.TaskID, limErr)
 	case runErr == nil:
 	case errors.Is(runErr, errStopped):
 		cause := context.Cause(ctx)
@@ -330,10 +372,6 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 		return res, fmt.Errorf("shell %s: %w", req.TaskID, runErr)
 	}
 
-	success := p.SuccessExitCodes
-	if success == nil {
-		success = []int{0}
-	}
 	if !slices.Contains(success, code) {
 		msg := fmt.Sprintf("exit code %d", code)
 		if code > 128 {
@@ -554,7 +592,10 @@ type start struct {
 //
 // Every process the command starts is in tree; once the command has
 // exited, whatever of it is left is killed (tree.Close), success included.
-func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree) (_ int, err error) {
+//
+// after, when the command has exited, runs before the tree is closed (its
+// cgroup given back for reuse).
+func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree, after func()) (_ int, err error) {
 	defer func() {
 		if cerr := tree.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("stop what the command left running: %w", cerr)
@@ -633,6 +674,7 @@ func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace tim
 	// started (setsid, double forks): nothing outlives the attempt, nor
 	// holds the log pipe open.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	after()
 	treeErr := tree.Close()
 
 	var logErr error
