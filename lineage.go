@@ -155,6 +155,10 @@ type ModelRegistration struct {
 	// VersionOutput, if set, names the task output that the store sets to
 	// the version number registered.
 	VersionOutput string `json:"version_output,omitempty"`
+	// Rollout, if set with a strategy other than direct, rolls the
+	// version (registered as a candidate) out against the production
+	// version; with no production version it goes to production at once.
+	Rollout *RolloutSpec `json:"rollout,omitempty"`
 }
 
 // Validate checks an effect before anything is applied.
@@ -184,6 +188,14 @@ func (e Effect) Validate() error {
 	if r.Report != nil {
 		if err := r.Report.Validate(); err != nil {
 			return fmt.Errorf("register model %s: report: %w", r.Name, err)
+		}
+	}
+	if r.Rollout != nil {
+		if err := r.Rollout.Validate(); err != nil {
+			return fmt.Errorf("register model %s: %w", r.Name, err)
+		}
+		if r.Rollout.Strategy != "" && r.Rollout.Strategy != StrategyDirect && r.Stage != StageCandidate {
+			return fmt.Errorf("register model %s: a %s rollout registers a candidate, not a %s version", r.Name, r.Rollout.Strategy, r.Stage)
 		}
 	}
 	return nil

@@ -139,6 +139,10 @@ const (
 	// to its production version before (detail: model, versions, stages).
 	AuditModelPromote  = "model.promote"
 	AuditModelRollback = "model.rollback"
+	// A model's rollout started, promoted its candidate or rolled it
+	// back (detail: model, event, versions, share, why); its steps are in
+	// the rollout's own history, not the audit log.
+	AuditModelRollout = "model.rollout"
 )
 
 // AuditFilter selects entries for ListAudit.

@@ -1,5 +1,5 @@
--- version 11
--- The SQLite schema that the migrations up to 0011_alerts.sql make, made by
+-- version 12
+-- The SQLite schema that the migrations up to 0012_rollouts.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -224,3 +224,45 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
 CREATE INDEX alerts_run ON alerts (run_id, id);
+CREATE TABLE rollouts (
+    name       TEXT    PRIMARY KEY,
+    strategy   TEXT    NOT NULL CHECK (strategy IN ('canary', 'shadow', 'ab')),
+    spec       TEXT    NOT NULL,
+    baseline   INTEGER NOT NULL,
+    candidate  INTEGER NOT NULL,
+    state      TEXT    NOT NULL CHECK (state IN ('active', 'promoted', 'rolled_back')),
+    share      INTEGER NOT NULL CHECK (share BETWEEN 0 AND 100),
+    step       INTEGER NOT NULL,
+    step_at    INTEGER NOT NULL,
+    reason     TEXT    NOT NULL DEFAULT '',
+    started_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE rollout_events (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    name      TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    event     TEXT    NOT NULL CHECK (event IN ('start', 'step', 'promote', 'rollback')),
+    share     INTEGER NOT NULL,
+    baseline  INTEGER NOT NULL,
+    candidate INTEGER NOT NULL,
+    detail    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX rollout_events_name ON rollout_events (name, id);
+CREATE TABLE model_requests (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id  TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    shadow      INTEGER NOT NULL DEFAULT 0,
+    at          INTEGER NOT NULL,
+    duration_us INTEGER NOT NULL,
+    failed      INTEGER NOT NULL DEFAULT 0,
+    rows        INTEGER NOT NULL,
+    kind        TEXT    NOT NULL CHECK (kind IN ('classification', 'regression')),
+    predictions TEXT,
+    labeled     INTEGER NOT NULL DEFAULT 0,
+    score       REAL    NOT NULL DEFAULT 0,
+    UNIQUE (request_id, version)
+);
+CREATE INDEX model_requests_at ON model_requests (name, at);

@@ -56,14 +56,46 @@ ON CONFLICT (digest) DO NOTHING`, reg.Model.Digest, reg.Model.Size, reg.Model.Me
 			reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano()); err != nil {
 			return 0, err
 		}
-		return version, s.logStage(ctx, tx, reg.Name, version, "", reg.Stage, "deploy", a.String(), now)
+		if err := s.logStage(ctx, tx, reg.Name, version, "", reg.Stage, "deploy", a.String(), now); err != nil {
+			return 0, err
+		}
+		return version, s.deployRollout(ctx, tx, reg, version, reg.Stage, a, now)
 	case err != nil:
 		return 0, translate(err)
 	}
 	if cairn.ModelStage(stage) == reg.Stage || cairn.ModelStage(stage) == cairn.StageProduction {
+		if cairn.ModelStage(stage) != cairn.StageProduction {
+			return version, s.deployRollout(ctx, tx, reg, version, cairn.ModelStage(stage), a, now)
+		}
 		return version, nil
 	}
-	return version, s.setStage(ctx, tx, reg.Name, version, cairn.ModelStage(stage), reg.Stage, "deploy", a.String(), now)
+	if err := s.setStage(ctx, tx, reg.Name, version, cairn.ModelStage(stage), reg.Stage, "deploy", a.String(), now); err != nil {
+		return 0, err
+	}
+	return version, s.deployRollout(ctx, tx, reg, version, reg.Stage, a, now)
+}
+
+// deployRollout is store/sqlite's: what a deploy's strategy asks of the
+// version it registered.
+func (s *Store) deployRollout(ctx context.Context, tx pgx.Tx, reg cairn.ModelRegistration, version int, stage cairn.ModelStage, a cairn.AttemptRef, now time.Time) error {
+	if reg.Rollout == nil || reg.Rollout.Strategy == "" || reg.Rollout.Strategy == cairn.StrategyDirect {
+		return s.settleRollout(ctx, tx, reg.Name, now)
+	}
+	var prod int
+	if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) FROM models WHERE name = $1 AND stage = 'production'`, reg.Name).Scan(&prod); err != nil {
+		return translate(err)
+	}
+	if prod == 0 {
+		return s.setStage(ctx, tx, reg.Name, version, stage, cairn.StageProduction, "deploy", a.String(), now)
+	}
+	if prod == version {
+		return nil
+	}
+	if r, err := s.activeRollout(ctx, tx, reg.Name); err != nil || (r != nil && r.Candidate == version) {
+		return err
+	}
+	_, err := s.startRollout(ctx, tx, reg.Name, version, *reg.Rollout, a.String(), now)
+	return err
 }
 
 func (s *Store) demoteProduction(ctx context.Context, tx pgx.Tx, name, reason, actor string, now time.Time) error {
@@ -131,6 +163,9 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
 			return err
 		}
+		if err := s.settleRollout(ctx, tx, name, now); err != nil {
+			return err
+		}
 		a, err := sqlrow.PromoteAudit(name, version, from, stage, was, actor, now)
 		if err != nil {
 			return err
@@ -185,6 +220,9 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 			return translate(err)
 		}
 		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
+			return err
+		}
+		if err := s.settleRollout(ctx, tx, name, now); err != nil {
 			return err
 		}
 		a, err := sqlrow.RollbackAudit(name, cur, back, actor, now)
@@ -250,11 +288,13 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 	return out, nil
 }
 
-// ModelStageSeq returns the id of the newest stage change of any model (0
-// when there is none).
+// ModelStageSeq returns the id of the newest stage change of any model
+// plus that of the newest rollout event (0 when there is none); both are
+// written under the registry's lock, so the sum only grows as changes
+// become visible.
 func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM model_stages`).Scan(&seq); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT max(id) FROM model_stages), 0) + coalesce((SELECT max(id) FROM rollout_events), 0)`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read the registry's last change: %w", translate(err))
 	}
 	return seq, nil

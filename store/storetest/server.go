@@ -69,6 +69,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"ModelRegistry", testModelRegistry},
 		{"ModelChangesAudited", testModelChangesAudited},
 		{"ModelStageSeq", testModelStageSeq},
+		{"Rollouts", testRollouts},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},
 		{"LineageClosure", testLineageClosure},

@@ -1,0 +1,364 @@
+package cairn
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RolloutStrategy is how a model's candidate version reaches its traffic
+// (issue #22).
+type RolloutStrategy string
+
+// Rollout strategies.
+const (
+	// StrategyDirect: the candidate replaces production at once (a
+	// deploy to production, as before rollouts).
+	StrategyDirect RolloutStrategy = "direct"
+	// StrategyCanary: a share of the requests goes to the candidate,
+	// raised step by step while its live metric and error rate hold,
+	// rolled back when they do not; the last step promotes it.
+	StrategyCanary RolloutStrategy = "canary"
+	// StrategyShadow: production answers every request; the candidate
+	// scores the same rows off the request's path, and both are logged.
+	StrategyShadow RolloutStrategy = "shadow"
+	// StrategyAB: a fixed share of the requests goes to the candidate
+	// until someone promotes it or rolls it back.
+	StrategyAB RolloutStrategy = "ab"
+)
+
+// Strategies lists the strategies, for messages.
+var Strategies = []string{string(StrategyDirect), string(StrategyCanary), string(StrategyShadow), string(StrategyAB)}
+
+// Valid says whether s is a strategy.
+func (s RolloutStrategy) Valid() bool {
+	switch s {
+	case StrategyDirect, StrategyCanary, StrategyShadow, StrategyAB:
+		return true
+	}
+	return false
+}
+
+// RolloutSpec is how a rollout proceeds: what a deploy's strategy params
+// (or cairn models rollout --start) ask for. The zero values of its
+// fields take the defaults below (WithDefaults).
+type RolloutSpec struct {
+	Strategy RolloutStrategy `json:"strategy"`
+	// Steps are the candidate's shares of the requests, in percent, that
+	// a canary goes through, increasing; reaching 100 and holding it for
+	// Interval promotes the candidate. Default 10, 25, 50, 100.
+	Steps []int `json:"steps,omitempty"`
+	// Split is an A-B rollout's share of the candidate, in percent (the
+	// production version has the rest). Default 50.
+	Split int `json:"split,omitempty"`
+	// Interval is how long a canary step lasts before the next (default
+	// 5 minutes): its window of judgement.
+	Interval Duration `json:"interval,omitempty"`
+	// MinSamples is the number of labeled rows (feedback) each version
+	// needs in a step before their live metrics are compared (default
+	// 100); MinRequests, the requests the candidate needs before its
+	// error rate is judged (default 20).
+	MinSamples  int `json:"min_samples,omitempty"`
+	MinRequests int `json:"min_requests,omitempty"`
+	// Tolerance is how much worse than production the candidate's live
+	// metric may be, relative to production's (default 0.02: 2%).
+	Tolerance float64 `json:"tolerance,omitempty"`
+	// MaxErrorRate is the share of the candidate's requests that may fail
+	// (the model could not answer: not a bad request), default 0.01.
+	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+}
+
+// Rollout defaults.
+const (
+	DefaultRolloutInterval = 5 * time.Minute
+	DefaultMinSamples      = 100
+	DefaultMinRequests     = 20
+	DefaultTolerance       = 0.02
+	DefaultMaxErrorRate    = 0.01
+	DefaultSplit           = 50
+)
+
+// DefaultSteps are a canary's shares when none are given.
+var DefaultSteps = []int{10, 25, 50, 100}
+
+// Duration is a time.Duration that JSON writes as text ("5m0s") and reads
+// from text or from nanoseconds.
+type Duration time.Duration
+
+// MarshalJSON writes d as text.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Duration(d).String() + `"`), nil
+}
+
+// UnmarshalJSON reads text ("5m") or a number of nanoseconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if len(b) > 0 && b[0] != '"' {
+		var n int64
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			return fmt.Errorf("duration %s: %w", b, err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// WithDefaults returns s with its zero fields set to the defaults.
+func (s RolloutSpec) WithDefaults() RolloutSpec {
+	if s.Strategy == "" {
+		s.Strategy = StrategyDirect
+	}
+	if s.Strategy == StrategyCanary && len(s.Steps) == 0 {
+		s.Steps = append([]int(nil), DefaultSteps...)
+	}
+	if s.Strategy == StrategyAB && s.Split == 0 {
+		s.Split = DefaultSplit
+	}
+	if s.Interval <= 0 {
+		s.Interval = Duration(DefaultRolloutInterval)
+	}
+	if s.MinSamples <= 0 {
+		s.MinSamples = DefaultMinSamples
+	}
+	if s.MinRequests <= 0 {
+		s.MinRequests = DefaultMinRequests
+	}
+	if s.Tolerance <= 0 {
+		s.Tolerance = DefaultTolerance
+	}
+	if s.MaxErrorRate <= 0 {
+		s.MaxErrorRate = DefaultMaxErrorRate
+	}
+	return s
+}
+
+// Validate checks a spec (after WithDefaults or not): its errors name
+// the field as a deploy's param does.
+func (s RolloutSpec) Validate() error {
+	if s.Strategy != "" && !s.Strategy.Valid() {
+		return fmt.Errorf("strategy %q is not one of %s", s.Strategy, strings.Join(Strategies, ", "))
+	}
+	for i, v := range s.Steps {
+		if v < 1 || v > 100 {
+			return fmt.Errorf("steps[%d]: a canary share is a percentage from 1 to 100, got %d", i, v)
+		}
+		if i > 0 && v <= s.Steps[i-1] {
+			return fmt.Errorf("steps[%d]: the shares must increase, got %d after %d", i, v, s.Steps[i-1])
+		}
+	}
+	if len(s.Steps) > 0 && s.Steps[len(s.Steps)-1] != 100 {
+		return fmt.Errorf("steps: the last share must be 100 (the candidate takes every request before it is promoted), got %d", s.Steps[len(s.Steps)-1])
+	}
+	if s.Split < 0 || s.Split > 100 {
+		return fmt.Errorf("split: the candidate's share is a percentage from 0 to 100, got %d", s.Split)
+	}
+	if s.Interval < 0 || time.Duration(s.Interval) > 7*24*time.Hour {
+		return fmt.Errorf("interval: want a duration from 1s to 168h, got %s", time.Duration(s.Interval))
+	}
+	if s.Interval > 0 && time.Duration(s.Interval) < time.Second {
+		return fmt.Errorf("interval: want a duration from 1s to 168h, got %s", time.Duration(s.Interval))
+	}
+	if s.MinSamples < 0 || s.MinRequests < 0 {
+		return fmt.Errorf("min_samples and min_requests must not be negative")
+	}
+	if s.Tolerance < 0 || s.Tolerance >= 1 || math.IsNaN(s.Tolerance) {
+		return fmt.Errorf("tolerance: want a share from 0 to 1 (0.02: 2%% worse than production at most), got %v", s.Tolerance)
+	}
+	if s.MaxErrorRate < 0 || s.MaxErrorRate > 1 || math.IsNaN(s.MaxErrorRate) {
+		return fmt.Errorf("max_error_rate: want a share from 0 to 1, got %v", s.MaxErrorRate)
+	}
+	return nil
+}
+
+// RolloutState is where a rollout stands.
+type RolloutState string
+
+// Rollout states. Only an active rollout routes requests.
+const (
+	RolloutActive     RolloutState = "active"
+	RolloutPromoted   RolloutState = "promoted"    // the candidate went to production
+	RolloutRolledBack RolloutState = "rolled_back" // the candidate was taken out, automatically or by hand
+)
+
+// Rollout is a model's rollout as stored: the production version
+// (Baseline), the candidate, the candidate's share of the requests now,
+// and the spec it follows.
+type Rollout struct {
+	Name      string       `json:"name"`
+	Spec      RolloutSpec  `json:"spec"`
+	Baseline  int          `json:"baseline"`
+	Candidate int          `json:"candidate"`
+	State     RolloutState `json:"state"`
+	// Share is the candidate's share of the requests in percent (0 for a
+	// shadow rollout, whose candidate answers none).
+	Share int `json:"share"`
+	// Step is the index of Share in Spec.Steps (canary).
+	Step int `json:"step"`
+	// StepAt is when the current step (or the rollout) began: its window
+	// of judgement starts there.
+	StepAt    time.Time `json:"step_at"`
+	StartedAt time.Time `json:"started_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Reason says why the rollout last changed (a rollback's cause).
+	Reason string `json:"reason,omitempty"`
+}
+
+// Routes says whether the rollout routes any request to the candidate or
+// shadows it: it is active.
+func (r *Rollout) Routes() bool { return r != nil && r.State == RolloutActive }
+
+// RolloutEvent is one change of a rollout, in its history.
+type RolloutEvent struct {
+	ID     int64     `json:"id"`
+	Name   string    `json:"name"`
+	At     time.Time `json:"at"`
+	Event  string    `json:"event"` // start, step, promote, rollback
+	Share  int       `json:"share"`
+	Detail string    `json:"detail,omitempty"`
+	// Candidate and Baseline are the versions of the rollout.
+	Baseline  int `json:"baseline"`
+	Candidate int `json:"candidate"`
+}
+
+// Rollout events.
+const (
+	RolloutEventStart    = "start"
+	RolloutEventStep     = "step"
+	RolloutEventPromote  = "promote"
+	RolloutEventRollback = "rollback"
+)
+
+// RouteBucket is the bucket, from 0 to 9,999, of a request key for model
+// name: a hash (FNV-1a, 64 bits) of the name and the key, so that the same
+// key goes to the same version on every replica and every run, and two
+// models split their keys independently.
+func RouteBucket(name, key string) int {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	// A second mixing round (splitmix64's finalizer): FNV's low bits are
+	// weak for keys that differ in their last byte only.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return int(x % 10000)
+}
+
+// ToCandidate says whether a request with key goes to the candidate of
+// model name when the candidate has share percent of the requests.
+func ToCandidate(name, key string, share int) bool {
+	return RouteBucket(name, key) < share*100
+}
+
+// RequestStats are a model version's requests in a window, from the
+// request log: how many, how many failed, how many rows were labeled by
+// feedback and their score.
+type RequestStats struct {
+	Version  int `json:"version"`
+	Requests int `json:"requests"`
+	Failed   int `json:"failed"`
+	Rows     int `json:"rows"`
+	Labeled  int `json:"labeled"`
+	// Score is the sum over labeled rows: the rows predicted right
+	// (classification) or the absolute errors (regression).
+	Score float64 `json:"score"`
+	// Kind is "classification" or "regression" (the model's), "" when
+	// no request was logged.
+	Kind string `json:"kind,omitempty"`
+	// P99 is the 99th percentile of the requests' durations.
+	P99 time.Duration `json:"p99"`
+}
+
+// LiveMetric returns the version's live metric — accuracy for a
+// classifier, the mean absolute error for a regressor — and its name;
+// ok false when no row is labeled.
+func (s RequestStats) LiveMetric() (name string, v float64, ok bool) {
+	name = "accuracy"
+	if s.Kind == "regression" {
+		name = "mae"
+	}
+	if s.Labeled == 0 {
+		return name, 0, false
+	}
+	return name, s.Score / float64(s.Labeled), true
+}
+
+// ErrorRate is the share of the version's requests that failed.
+func (s RequestStats) ErrorRate() float64 {
+	if s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Failed) / float64(s.Requests)
+}
+
+// HigherIsBetter says whether a larger value of live metric name is
+// better (accuracy) or worse (mae).
+func HigherIsBetter(metric string) bool { return metric != "mae" }
+
+// ModelRequest is one logged prediction request of one model version (a
+// shadowed request has two: the production version's and the
+// candidate's).
+type ModelRequest struct {
+	RequestID string    `json:"request_id"`
+	Name      string    `json:"name"`
+	Version   int       `json:"version"`
+	Shadow    bool      `json:"shadow"`
+	At        time.Time `json:"at"`
+	Duration  time.Duration
+	Failed    bool   `json:"failed"`
+	Rows      int    `json:"rows"`
+	Kind      string `json:"kind"` // classification or regression
+	// Predictions is the JSON array of the predictions, one per row (nil
+	// when it failed).
+	Predictions []byte `json:"predictions,omitempty"`
+	Labeled     int    `json:"labeled"`
+	Score       float64
+}
+
+// RequestScore is the feedback of one logged request of one version.
+type RequestScore struct {
+	Version int
+	Labeled int
+	Score   float64
+}
+
+// SortedVersions returns the versions of stats in order.
+func SortedVersions(stats map[int]RequestStats) []int {
+	vs := make([]int, 0, len(stats))
+	for v := range stats {
+		vs = append(vs, v)
+	}
+	sort.Ints(vs)
+	return vs
+}
+
+// RolloutChange is a change of an active rollout, applied as a
+// compare-and-set: it applies only while the rollout is active, of
+// Candidate, at step FromStep (cairn.ErrConflict otherwise).
+type RolloutChange struct {
+	Name      string
+	Candidate int
+	FromStep  int
+	// Event is RolloutEventStep (to Share at Step), RolloutEventPromote
+	// (the candidate goes to production) or RolloutEventRollback (the
+	// candidate answers no more requests).
+	Event  string
+	Share  int
+	Step   int
+	Detail string
+	Actor  string
+	At     time.Time
+}

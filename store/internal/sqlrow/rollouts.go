@@ -1,0 +1,206 @@
+package sqlrow
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// RolloutCols are the columns of rollouts both stores read, in the order
+// Rollout scans them.
+const RolloutCols = `name, strategy, spec, baseline, candidate, state, share, step, step_at, reason, started_at, updated_at`
+
+// RolloutEventCols are the columns of rollout_events, in the order
+// RolloutEvent scans them.
+const RolloutEventCols = `id, name, at, event, share, baseline, candidate, detail`
+
+// ModelRequestCols are the columns of model_requests LogRequests writes
+// and ModelRequest scans, in order.
+const ModelRequestCols = `request_id, name, version, shadow, at, duration_us, failed, rows, kind, predictions, labeled, score`
+
+// Rollout decodes a row of RolloutCols.
+func Rollout(sc Scanner) (*cairn.Rollout, error) {
+	var (
+		r                        cairn.Rollout
+		strategy, spec, state    string
+		base, cand, share, step  int64
+		stepAt, started, updated int64
+	)
+	if err := sc.Scan(&r.Name, &strategy, &spec, &base, &cand, &state, &share, &step, &stepAt, &r.Reason, &started, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(spec), &r.Spec); err != nil {
+		return nil, fmt.Errorf("rollout %s: spec: %w", r.Name, err)
+	}
+	r.Spec.Strategy = cairn.RolloutStrategy(strategy)
+	r.Baseline, r.Candidate, r.Share, r.Step = int(base), int(cand), int(share), int(step)
+	r.State = cairn.RolloutState(state)
+	r.StepAt, r.StartedAt, r.UpdatedAt = time.Unix(0, stepAt), time.Unix(0, started), time.Unix(0, updated)
+	return &r, nil
+}
+
+// RolloutEvent decodes a row of RolloutEventCols.
+func RolloutEvent(sc Scanner) (cairn.RolloutEvent, error) {
+	var (
+		e                     cairn.RolloutEvent
+		at, share, base, cand int64
+	)
+	if err := sc.Scan(&e.ID, &e.Name, &at, &e.Event, &share, &base, &cand, &e.Detail); err != nil {
+		return e, err
+	}
+	e.At, e.Share, e.Baseline, e.Candidate = time.Unix(0, at), int(share), int(base), int(cand)
+	return e, nil
+}
+
+// RolloutSpecJSON encodes a spec for the spec column (its strategy is a
+// column of its own).
+func RolloutSpecJSON(s cairn.RolloutSpec) (string, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encode the rollout spec: %w", err)
+	}
+	return string(b), nil
+}
+
+// CheckRolloutStart checks a rollout to start: a strategy other than
+// direct, a valid spec, and a candidate that is not the production
+// version (prod, 0 for none).
+func CheckRolloutStart(name string, candidate, prod int, spec cairn.RolloutSpec) (cairn.RolloutSpec, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return spec, fmt.Errorf("rollout of %s: %w", name, err)
+	}
+	if spec.Strategy == cairn.StrategyDirect {
+		return spec, fmt.Errorf("rollout of %s: strategy direct has no rollout: promote the version (cairn models promote %s %d)", name, name, candidate)
+	}
+	if prod == 0 {
+		return spec, fmt.Errorf("model %s has no version in production to roll version %d out against: promote one first: %w", name, candidate, cairn.ErrConflict)
+	}
+	if prod == candidate {
+		return spec, fmt.Errorf("version %d of %s is in production already: %w", candidate, name, cairn.ErrConflict)
+	}
+	return spec, nil
+}
+
+// FirstShare is the candidate's share when a rollout of spec starts.
+func FirstShare(spec cairn.RolloutSpec) int {
+	switch spec.Strategy {
+	case cairn.StrategyCanary:
+		return spec.Steps[0]
+	case cairn.StrategyAB:
+		return spec.Split
+	}
+	return 0
+}
+
+// RolloutAudit is the audit entry of a rollout's change by actor.
+func RolloutAudit(r *cairn.Rollout, event, detail, actor string, now time.Time) (scheduler.Audit, error) {
+	d := map[string]any{"model": r.Name, "event": event, "strategy": r.Spec.Strategy, "baseline": r.Baseline,
+		"candidate": r.Candidate, "share": r.Share}
+	if detail != "" {
+		d["detail"] = detail
+	}
+	return modelAudit(scheduler.AuditModelRollout, actor, now, d)
+}
+
+// ModelRequest decodes a row of ModelRequestCols.
+func ModelRequest(sc Scanner) (cairn.ModelRequest, error) {
+	var (
+		m                                             cairn.ModelRequest
+		version, shadow, at, dur, failed, rows, label int64
+		preds                                         *string
+	)
+	if err := sc.Scan(&m.RequestID, &m.Name, &version, &shadow, &at, &dur, &failed, &rows, &m.Kind, &preds, &label, &m.Score); err != nil {
+		return m, err
+	}
+	m.Version, m.Shadow, m.At, m.Duration = int(version), shadow != 0, time.Unix(0, at), time.Duration(dur)*time.Microsecond
+	m.Failed, m.Rows, m.Labeled = failed != 0, int(rows), int(label)
+	if preds != nil {
+		m.Predictions = []byte(*preds)
+	}
+	return m, nil
+}
+
+// RequestArgs are the values of ModelRequestCols for r.
+func RequestArgs(r cairn.ModelRequest) []any {
+	var preds *string
+	if r.Predictions != nil {
+		s := string(r.Predictions)
+		preds = &s
+	}
+	return []any{r.RequestID, r.Name, int64(r.Version), BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(),
+		BoolInt(r.Failed), int64(r.Rows), r.Kind, preds, int64(r.Labeled), r.Score}
+}
+
+// CheckRequest checks a request to log.
+func CheckRequest(r cairn.ModelRequest) error {
+	if r.RequestID == "" || r.Name == "" || r.Version < 1 {
+		return fmt.Errorf("log request %q of %s@%d: a request id, a model and a version are needed", r.RequestID, r.Name, r.Version)
+	}
+	if r.Kind != "classification" && r.Kind != "regression" {
+		return fmt.Errorf("log request %s: kind %q is not classification or regression", r.RequestID, r.Kind)
+	}
+	return nil
+}
+
+// P99 is the 99th percentile (nearest rank) of ds, which it sorts.
+func P99(ds []int64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	k := int(math.Ceil(0.99*float64(len(ds)))) - 1
+	return time.Duration(ds[max(k, 0)]) * time.Microsecond
+}
+
+// MaxP99Rows bounds the durations read per version to compute a p99:
+// the newest ones.
+const MaxP99Rows = 10000
+
+// CheckRolloutChange says why ch does not apply to r (cairn.ErrConflict:
+// r moved on), or whether ch is not a change at all.
+func CheckRolloutChange(r *cairn.Rollout, ch cairn.RolloutChange) error {
+	switch ch.Event {
+	case cairn.RolloutEventStep:
+		if ch.Share < 0 || ch.Share > 100 {
+			return fmt.Errorf("share %d is not a percentage from 0 to 100", ch.Share)
+		}
+	case cairn.RolloutEventPromote, cairn.RolloutEventRollback:
+	default:
+		return fmt.Errorf("event %q is not step, promote or rollback", ch.Event)
+	}
+	if ch.Actor == "" {
+		return fmt.Errorf("a change of a rollout needs an actor")
+	}
+	if r.State != cairn.RolloutActive {
+		return fmt.Errorf("the rollout of version %d is %s already: %w", r.Candidate, r.State, cairn.ErrConflict)
+	}
+	if r.Candidate != ch.Candidate || r.Step != ch.FromStep {
+		return fmt.Errorf("the rollout is of version %d at step %d now, not of version %d at step %d: %w", r.Candidate, r.Step, ch.Candidate, ch.FromStep, cairn.ErrConflict)
+	}
+	return nil
+}
+
+// Stats decodes a row of version, count, failed, rows, labeled, score,
+// kind (RequestStats' grouping).
+func Stats(sc Scanner) (cairn.RequestStats, error) {
+	var (
+		st                          cairn.RequestStats
+		v, n, failed, rows, labeled int64
+		score                       float64
+		kind                        *string
+	)
+	if err := sc.Scan(&v, &n, &failed, &rows, &labeled, &score, &kind); err != nil {
+		return st, err
+	}
+	st.Version, st.Requests, st.Failed, st.Rows, st.Labeled, st.Score = int(v), int(n), int(failed), int(rows), int(labeled), score
+	if kind != nil {
+		st.Kind = *kind
+	}
+	return st, nil
+}

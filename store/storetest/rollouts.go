@@ -1,0 +1,230 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// RolloutStore is a model's rollouts and the request log (issue #22),
+// beyond Server.
+type RolloutStore interface {
+	StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error)
+	ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence *scheduler.Fence) (*cairn.Rollout, error)
+	Rollout(ctx context.Context, name string) (*cairn.Rollout, error)
+	ActiveRollouts(ctx context.Context) ([]*cairn.Rollout, error)
+	RolloutEvents(ctx context.Context, name string, limit int) ([]cairn.RolloutEvent, error)
+	LogRequests(ctx context.Context, rs []cairn.ModelRequest) error
+	ModelRequests(ctx context.Context, name, requestID string) ([]cairn.ModelRequest, error)
+	SetFeedback(ctx context.Context, name, requestID string, scores []cairn.RequestScore) error
+	RequestStats(ctx context.Context, name string, since time.Time) (map[int]cairn.RequestStats, error)
+	PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// deployWith is deploy with a rollout spec on the registration.
+func deployWith(t *testing.T, s Server, at time.Time, name string, model cairn.ArtifactRef, spec *cairn.RolloutSpec) int {
+	t.Helper()
+	ctx := context.Background()
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": model}}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	tr, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
+		Outputs: map[string]json.RawMessage{"model": model.JSON()},
+		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Model: model,
+			VersionOutput: "version", Rollout: spec}}}}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := json.Unmarshal(tr.Outputs["version"], &v); err != nil {
+		t.Fatalf("version output %s: %v", tr.Outputs["version"], err)
+	}
+	return v
+}
+
+func testRollouts(t *testing.T, s Server) {
+	rs, ok := s.(RolloutStore)
+	if !ok {
+		t.Skip("the store has no rollouts")
+	}
+	ctx := context.Background()
+	at := origin()
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	canary := &cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 50, 100}}
+
+	// The first version of a name goes to production at once: there is
+	// nothing to roll it out against.
+	if v := deployWith(t, s, next(), "churn", testRef("r1"), canary); v != 1 {
+		t.Fatalf("first version %d", v)
+	}
+	if p, err := s.ProductionModel(ctx, "churn"); err != nil || p.Version != 1 {
+		t.Fatalf("the first canary deploy is production: %+v %v", p, err)
+	}
+	if _, err := rs.Rollout(ctx, "churn"); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("no rollout yet: %v", err)
+	}
+	seq0, _ := s.ModelStageSeq(ctx)
+	// The second starts a canary at its first step, in the deploy's
+	// transaction; production stays.
+	v2 := deployWith(t, s, next(), "churn", testRef("r2"), canary)
+	r, err := rs.Rollout(ctx, "churn")
+	if err != nil || r.State != cairn.RolloutActive || r.Baseline != 1 || r.Candidate != v2 || r.Share != 10 || r.Step != 0 ||
+		r.Spec.Strategy != cairn.StrategyCanary || r.Spec.MinSamples != cairn.DefaultMinSamples {
+		t.Fatalf("rollout after the deploy: %+v %v", r, err)
+	}
+	if p, _ := s.ProductionModel(ctx, "churn"); p.Version != 1 {
+		t.Fatalf("production during the canary: %d", p.Version)
+	}
+	if seq, _ := s.ModelStageSeq(ctx); seq <= seq0 {
+		t.Fatalf("the registry's seq did not grow with the rollout: %d then %d", seq0, seq)
+	}
+	if act, err := rs.ActiveRollouts(ctx); err != nil || len(act) != 1 || act[0].Name != "churn" {
+		t.Fatalf("active rollouts: %v %v", act, err)
+	}
+
+	// Steps are compare-and-set on (candidate, step), fenced when a
+	// fence is given.
+	step := cairn.RolloutChange{Name: "churn", Candidate: v2, FromStep: 0, Event: cairn.RolloutEventStep, Share: 50, Step: 1, Actor: "rollout", At: next()}
+	if r, err = rs.ChangeRollout(ctx, step, nil); err != nil || r.Share != 50 || r.Step != 1 || !r.StepAt.Equal(step.At) {
+		t.Fatalf("step: %+v %v", r, err)
+	}
+	if _, err := rs.ChangeRollout(ctx, step, nil); !errors.Is(err, cairn.ErrConflict) {
+		t.Fatalf("the same step twice: %v", err)
+	}
+	fence := scheduler.Fence{Name: scheduler.LeaderScheduler, Holder: "nobody", Epoch: 7}
+	step2 := cairn.RolloutChange{Name: "churn", Candidate: v2, FromStep: 1, Event: cairn.RolloutEventStep, Share: 100, Step: 2, Actor: "rollout", At: next()}
+	if _, err := rs.ChangeRollout(ctx, step2, &fence); !errors.Is(err, cairn.ErrNotLeader) {
+		t.Fatalf("a step under a term that is not the lease's: %v", err)
+	}
+	if r, _ := rs.Rollout(ctx, "churn"); r.Step != 1 {
+		t.Fatalf("a refused step changed the rollout: %+v", r)
+	}
+	// A rollback ends it: production stays, the candidate answers none.
+	back := cairn.RolloutChange{Name: "churn", Candidate: v2, FromStep: 1, Event: cairn.RolloutEventRollback, Detail: "accuracy 0.61 < 0.88", Actor: "rollout", At: next()}
+	if r, err = rs.ChangeRollout(ctx, back, nil); err != nil || r.State != cairn.RolloutRolledBack || r.Share != 0 || r.Reason != "accuracy 0.61 < 0.88" {
+		t.Fatalf("rollback: %+v %v", r, err)
+	}
+	if p, _ := s.ProductionModel(ctx, "churn"); p.Version != 1 {
+		t.Fatalf("production after the rollback: %d", p.Version)
+	}
+	audit, err := s.ListAudit(ctx, scheduler.AuditFilter{})
+	if err != nil || len(audit) == 0 || audit[0].Action != scheduler.AuditModelRollout {
+		t.Fatalf("the rollback's audit entry: %+v %v", audit, err)
+	}
+
+	// By hand: a rollout of version 2 again, promoted at its last step.
+	if _, err := rs.StartRollout(ctx, "churn", 1, *canary, "cli:a", next()); !errors.Is(err, cairn.ErrConflict) {
+		t.Fatalf("a rollout of the production version: %v", err)
+	}
+	if _, err := rs.StartRollout(ctx, "churn", 9, *canary, "cli:a", next()); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("a rollout of no version: %v", err)
+	}
+	if _, err := rs.StartRollout(ctx, "churn", v2, cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 150}}, "cli:a", next()); err == nil {
+		t.Fatal("a share of 150 was taken")
+	}
+	if r, err = rs.StartRollout(ctx, "churn", v2, cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 30}, "cli:a", next()); err != nil ||
+		r.Share != 30 || r.State != cairn.RolloutActive {
+		t.Fatalf("an A-B rollout: %+v %v", r, err)
+	}
+	promote := cairn.RolloutChange{Name: "churn", Candidate: v2, FromStep: 0, Event: cairn.RolloutEventPromote, Detail: "held", Actor: "rollout", At: next()}
+	if r, err = rs.ChangeRollout(ctx, promote, nil); err != nil || r.State != cairn.RolloutPromoted {
+		t.Fatalf("promote: %+v %v", r, err)
+	}
+	if p, _ := s.ProductionModel(ctx, "churn"); p.Version != v2 {
+		t.Fatalf("production after the promotion: %d", p.Version)
+	}
+	if v, _ := s.ModelVersion(ctx, "churn", 1); v.Stage != cairn.StageArchived {
+		t.Fatalf("the baseline after the promotion: %s", v.Stage)
+	}
+	// A promotion by hand of the candidate settles an active rollout.
+	v3 := deployWith(t, s, next(), "churn", testRef("r3"), &cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
+	if r, _ := rs.Rollout(ctx, "churn"); r.Candidate != v3 || r.Share != 0 || r.Spec.Strategy != cairn.StrategyShadow {
+		t.Fatalf("shadow: %+v", r)
+	}
+	if _, err := s.PromoteModel(ctx, "churn", v3, cairn.StageProduction, "cli:a", next()); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := rs.Rollout(ctx, "churn"); r.State != cairn.RolloutPromoted {
+		t.Fatalf("a promotion by hand leaves the rollout %s", r.State)
+	}
+	ev, err := rs.RolloutEvents(ctx, "churn", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range ev {
+		kinds = append(kinds, e.Event)
+	}
+	want := []string{"start", "step", "rollback", "start", "promote", "start", "promote"}
+	if len(kinds) != len(want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("events %v, want %v", kinds, want)
+		}
+	}
+	if last, _ := rs.RolloutEvents(ctx, "churn", 2); len(last) != 2 || last[1].ID != ev[len(ev)-1].ID {
+		t.Fatalf("the newest 2 events: %+v", last)
+	}
+
+	// The request log, feedback and the stats per version.
+	t0 := next()
+	reqs := []cairn.ModelRequest{
+		{RequestID: "a", Name: "churn", Version: 1, At: t0, Duration: 2 * time.Millisecond, Rows: 2, Kind: "classification", Predictions: []byte(`[1,0]`)},
+		{RequestID: "a", Name: "churn", Version: 2, Shadow: true, At: t0, Duration: 4 * time.Millisecond, Rows: 2, Kind: "classification", Predictions: []byte(`[1,1]`)},
+		{RequestID: "b", Name: "churn", Version: 2, At: t0, Duration: 9 * time.Millisecond, Failed: true, Rows: 1, Kind: "classification"},
+	}
+	if err := rs.LogRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.LogRequests(ctx, reqs[:1]); err != nil {
+		t.Fatalf("a request logged twice: %v", err)
+	}
+	got, err := rs.ModelRequests(ctx, "churn", "a")
+	if err != nil || len(got) != 2 || string(got[0].Predictions) != "[1,0]" || !got[1].Shadow || got[1].Duration != 4*time.Millisecond {
+		t.Fatalf("request a: %+v %v", got, err)
+	}
+	if got, _ := rs.ModelRequests(ctx, "other", "a"); len(got) != 0 {
+		t.Fatalf("request a of another model: %+v", got)
+	}
+	if err := rs.SetFeedback(ctx, "churn", "a", []cairn.RequestScore{{Version: 1, Labeled: 2, Score: 2}, {Version: 2, Labeled: 2, Score: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetFeedback(ctx, "churn", "zzz", []cairn.RequestScore{{Version: 1, Labeled: 1, Score: 1}}); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("feedback of no request: %v", err)
+	}
+	st, err := rs.RequestStats(ctx, "churn", t0)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	if s1 := st[1]; s1.Requests != 1 || s1.Failed != 0 || s1.Labeled != 2 || s1.Score != 2 || s1.Kind != "classification" || s1.P99 != 2*time.Millisecond {
+		t.Fatalf("version 1: %+v", s1)
+	}
+	if s2 := st[2]; s2.Requests != 2 || s2.Failed != 1 || s2.Rows != 3 || s2.Labeled != 2 || s2.Score != 1 || s2.P99 != 9*time.Millisecond {
+		t.Fatalf("version 2: %+v", s2)
+	}
+	if _, m, ok := st[2].LiveMetric(); !ok || m != 0.5 {
+		t.Fatalf("version 2's accuracy %v %v", m, ok)
+	}
+	if st, _ := rs.RequestStats(ctx, "churn", t0.Add(time.Second)); len(st) != 0 {
+		t.Fatalf("stats since later: %+v", st)
+	}
+	if n, err := rs.PruneRequests(ctx, t0.Add(time.Second), 2); err != nil || n != 2 {
+		t.Fatalf("prune: %d %v", n, err)
+	}
+	if n, err := rs.PruneRequests(ctx, t0.Add(time.Second), 100); err != nil || n != 1 {
+		t.Fatalf("prune the rest: %d %v", n, err)
+	}
+}
