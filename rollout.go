@@ -69,7 +69,18 @@ type RolloutSpec struct {
 	// MaxErrorRate is the share of the candidate's requests that may fail
 	// (the model could not answer: not a bad request), default 0.01.
 	MaxErrorRate float64 `json:"max_error_rate,omitempty"`
+	// Judge is what a canary's steps wait for: "live" (the default), the
+	// live metrics of both versions from feedback (MinSamples each) and
+	// the error rate; "errors", the error rate alone (for models whose
+	// labels never come back).
+	Judge string `json:"judge,omitempty"`
 }
+
+// What a canary is judged on (RolloutSpec.Judge).
+const (
+	JudgeLive   = "live"
+	JudgeErrors = "errors"
+)
 
 // Rollout defaults.
 const (
@@ -138,6 +149,9 @@ func (s RolloutSpec) WithDefaults() RolloutSpec {
 	if s.MaxErrorRate <= 0 {
 		s.MaxErrorRate = DefaultMaxErrorRate
 	}
+	if s.Judge == "" {
+		s.Judge = JudgeLive
+	}
 	return s
 }
 
@@ -172,6 +186,9 @@ func (s RolloutSpec) Validate() error {
 	}
 	if s.Tolerance < 0 || s.Tolerance >= 1 || math.IsNaN(s.Tolerance) {
 		return fmt.Errorf("tolerance: want a share from 0 to 1 (0.02: 2%% worse than production at most), got %v", s.Tolerance)
+	}
+	if s.Judge != "" && s.Judge != JudgeLive && s.Judge != JudgeErrors {
+		return fmt.Errorf("judge: want live (live metrics from feedback and the error rate) or errors (the error rate alone), got %q", s.Judge)
 	}
 	if s.MaxErrorRate < 0 || s.MaxErrorRate > 1 || math.IsNaN(s.MaxErrorRate) {
 		return fmt.Errorf("max_error_rate: want a share from 0 to 1, got %v", s.MaxErrorRate)

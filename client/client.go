@@ -570,6 +570,16 @@ func (c *Client) Model(ctx context.Context, name string) (*runjson.Model, error)
 	return &out, nil
 }
 
+// Rollout returns model name's rollout (GET /api/v1/models/{name}/rollout).
+func (c *Client) Rollout(ctx context.Context, name string) (*runjson.Rollout, error) {
+	var out runjson.Rollout
+	k := call{method: http.MethodGet, path: "/models/" + url.PathEscape(name) + "/rollout", need: needRead, what: "read the rollout of model " + name}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // ModelVersion returns version v of model name.
 func (c *Client) ModelVersion(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
 	var out runjson.ModelVersion

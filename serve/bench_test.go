@@ -61,7 +61,7 @@ func benchPredict(b *testing.B, n int) {
 	i := 0
 	cpu0 := cpuTime()
 	for b.Loop() {
-		if err := s.Predict(ctx, "bc", 0, bytes.NewReader(bodies[i%len(bodies)]), io.Discard); err != nil {
+		if err := s.Predict(ctx, "bc", 0, "", bytes.NewReader(bodies[i%len(bodies)]), io.Discard); err != nil {
 			b.Fatal(err)
 		}
 		i++

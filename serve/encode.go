@@ -58,7 +58,7 @@ func classJSON(c string, k dataset.Kind) []byte {
 }
 
 // appendResponse writes the answer to a request.
-func (l *loaded) appendResponse(b []byte, name string, version int, p *model.Prediction) []byte {
+func (l *loaded) appendResponse(b []byte, name string, version int, id string, p *model.Prediction) []byte {
 	b = append(b, `{"model":`...)
 	b = strconv.AppendQuote(b, name) // a model name is letters, digits, '-', '_' and '.'
 	b = append(b, `,"version":`...)
@@ -97,7 +97,9 @@ func (l *loaded) appendResponse(b []byte, name string, version int, p *model.Pre
 			b = appendFloat(b, v)
 		}
 	}
-	return append(b, "]}\n"...)
+	b = append(b, `],"request_id":"`...)
+	b = append(b, id...) // hex digits
+	return append(b, "\"}\n"...)
 }
 
 // appendFloat writes v as encoding/json does (null for a NaN or an

@@ -9,10 +9,11 @@ import (
 
 // Codes of the errors Predict returns (the API's "code" field).
 const (
-	CodeBadInput    = "bad_input"         // 400: the request says what is wrong
-	CodeNotFound    = "not_found"         // 404: no such model, version or production version
-	CodeTooLarge    = "too_large"         // 413: more rows than the limit
-	CodeUnavailable = "model_unavailable" // 503: the model's artifact cannot be served (corrupt, missing, not a model)
+	CodeBadInput     = "bad_input"         // 400: the request says what is wrong
+	CodeNotFound     = "not_found"         // 404: no such model, version or production version
+	CodeTooLarge     = "too_large"         // 413: more rows than the limit
+	CodeUnavailable  = "model_unavailable" // 503: the model's artifact cannot be served (corrupt, missing, not a model)
+	CodeNotInRollout = "not_in_rollout"    // 409: a pinned version that is not part of the model's active rollout
 )
 
 // Error is an error of Predict with the HTTP status and code it is

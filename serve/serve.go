@@ -68,6 +68,13 @@ type Options struct {
 	Rand func() float64
 	// Now is the clock of the sample log (time.Now when nil).
 	Now func() time.Time
+	// RequestLog, if set, gets every request answered (its id, the
+	// version, its predictions), written in batches from a goroutine of
+	// its own, for feedback and live metrics; LogBuffer bounds the
+	// requests waiting (DefaultLogBuffer when 0): past it they are
+	// dropped and counted (EventRequestsDropped).
+	RequestLog RequestLog
+	LogBuffer  int
 }
 
 // Defaults of Options.
@@ -92,6 +99,15 @@ const (
 	// EventSamplesDropped: Rows sampled rows not logged (the buffer was
 	// full, or the log could not be written).
 	EventSamplesDropped
+	// EventShadow: a shadow rollout's candidate scored a request (Code,
+	// Rows, Duration as for EventPredict), off the request's path.
+	EventShadow
+	// EventShadowDropped: a request not shadowed (the candidate's queue
+	// was full).
+	EventShadowDropped
+	// EventRequestsDropped: Rows requests not written to the request
+	// log (its buffer was full, or the write failed).
+	EventRequestsDropped
 )
 
 // Outcomes of a load.
@@ -114,6 +130,14 @@ type Event struct {
 	Rows     int    // rows predicted, or dropped
 	Duration time.Duration
 	Outcome  string // EventLoad
+	// Arm is, during a rollout, which side answered: "production" or
+	// "candidate" ("" without a rollout).
+	Arm string
+	// Predictions is an EventPredict's answer: the model's kind and its
+	// predictions, for their distribution (nil when it failed).
+	ModelKind   string
+	Predictions *model.Prediction
+	Classes     []string
 }
 
 // Server serves the predictions of the registry's models: each model's
@@ -140,6 +164,12 @@ type Server struct {
 	big   chan struct{} // a turn to hold a large body (over bigBody)
 	// pollFailing: the last poll failed (logged once); the poll loop's.
 	pollFailing bool
+
+	reqs     *reqLog        // nil without Options.RequestLog
+	shadows  chan shadowJob // a shadow rollout's requests for its candidate
+	shadowWG sync.WaitGroup // the shadow workers
+	smu      sync.RWMutex   // shadows closed (Stop)
+	sclosed  bool
 }
 
 // bigBody is the size past which a request's body waits for a turn
@@ -162,10 +192,11 @@ type entry struct {
 	// version, its artifact corrupt …), or why the production version
 	// is not the one served.
 	err    atomic.Pointer[Error]
-	want   atomic.Int64 // the production version last seen (0: none)
-	mu     sync.Mutex   // one refresh at a time
-	failed time.Time    // under mu: when a load last failed
-	logged string       // under mu: the failure last logged (a retry failing alike is not logged again)
+	ro     atomic.Pointer[routed] // the active rollout and its candidate, nil when none
+	want   atomic.Int64           // the production version last seen (0: none)
+	mu     sync.Mutex             // one refresh at a time
+	failed time.Time              // under mu: when a load last failed
+	logged string                 // under mu: the failure last logged (a retry failing alike is not logged again)
 }
 
 type loading struct {
@@ -214,6 +245,14 @@ func New(o Options) (*Server, error) {
 	if o.SampleDir != "" && o.SampleRate > 0 {
 		s.samples = newSampler(o.SampleDir, o.SampleMaxBytes, o.SampleBuffer, o.Logger, o.Observe)
 	}
+	if o.LogBuffer <= 0 {
+		o.LogBuffer = DefaultLogBuffer
+	}
+	if o.RequestLog != nil {
+		s.reqs = &reqLog{log: o.RequestLog, max: o.LogBuffer, logger: o.Logger, observe: o.Observe,
+			wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	}
+	s.shadows = make(chan shadowJob, shadowQueue)
 	return s, nil
 }
 
@@ -229,6 +268,14 @@ func (s *Server) Start(ctx context.Context) {
 		s.seq.Store(seq)
 	}
 	go s.loop(ctx)
+	if s.reqs != nil {
+		go s.reqs.run()
+	}
+	// Shadow scoring takes at most a quarter of the processors.
+	for range max(1, runtime.GOMAXPROCS(0)/4) {
+		s.shadowWG.Add(1)
+		go s.shadowLoop()
+	}
 	if s.samples != nil {
 		s.samples.started = true
 		go s.samples.run()
@@ -246,6 +293,18 @@ func (s *Server) stopNow(ctx context.Context) {
 	if s.stop != nil {
 		s.stop()
 		<-s.done
+	}
+	s.smu.Lock()
+	s.sclosed = true
+	close(s.shadows)
+	s.smu.Unlock()
+	s.shadowWG.Wait()
+	if s.reqs != nil && s.stop != nil {
+		close(s.reqs.stop)
+		select {
+		case <-s.reqs.done:
+		case <-ctx.Done():
+		}
 	}
 	if s.samples != nil && s.samples.started {
 		close(s.samples.stop)
@@ -378,6 +437,7 @@ func (s *Server) refresh(ctx context.Context, e *entry) error {
 			s.o.Logger.Info("serve: model no longer served: it has no version in production", "model", e.name, "was", cur.version)
 		}
 		e.cur.Store(nil)
+		e.ro.Store(nil)
 		e.want.Store(0)
 		e.err.Store(noProduction(e.name))
 		e.failed = time.Time{}
@@ -394,6 +454,7 @@ func (s *Server) refresh(ctx context.Context, e *entry) error {
 	if cur != nil && cur.version == mv.Version && cur.digest == mv.Model.Digest {
 		e.err.Store(nil)
 		e.failed = time.Time{}
+		s.readRollout(ctx, e, cur)
 		return nil
 	}
 	l, lerr := s.load(ctx, mv)
@@ -416,6 +477,7 @@ func (s *Server) refresh(ctx context.Context, e *entry) error {
 	e.cur.Store(&active{version: mv.Version, loaded: l})
 	e.err.Store(nil)
 	e.failed, e.logged = time.Time{}, ""
+	s.readRollout(ctx, e, e.cur.Load())
 	from := 0
 	if cur != nil {
 		from = cur.version
@@ -429,35 +491,48 @@ func noProduction(name string) *Error {
 		Msg: fmt.Sprintf("model %s has no version in production: promote one (cairn models promote %s VERSION), or pin one with ?version=N", name, name)}
 }
 
-// resolve finds what serves a request: the production version of name,
-// or version when it is not 0. known says whether name is a registered
-// model (for the metrics' labels).
-func (s *Server) resolve(ctx context.Context, name string, version int) (a *active, known bool, err error) {
+// resolve finds what serves a request: the production version of name
+// and its active rollout (nil when none), or version when it is not 0.
+// known says whether name is a registered model (for the metrics'
+// labels).
+func (s *Server) resolve(ctx context.Context, name string, version int) (a *active, ro *routed, known bool, err error) {
 	if err := cairn.ValidModelName(name); err != nil {
 		msg := err.Error()
 		if len(name) > 128 {
 			msg = fmt.Sprintf("model name %s… (%d bytes) is longer than 128 characters", strconv.Quote(name[:32]), len(name))
 		}
-		return nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: msg}
-	}
-	if version != 0 {
-		return s.pinned(ctx, name, version)
+		return nil, nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: msg}
 	}
 	s.mu.RLock()
 	e := s.names[name]
 	s.mu.RUnlock()
+	if version != 0 {
+		if e != nil {
+			if ro := e.ro.Load(); ro != nil && version != ro.r.Baseline && version != ro.r.Candidate {
+				return nil, nil, true, &Error{Status: http.StatusConflict, Code: CodeNotInRollout, Row: -1,
+					Msg: fmt.Sprintf("model %s is rolling out version %d against version %d (%s): version %d is not part of the rollout; pin one of those two, or none",
+						name, ro.r.Candidate, ro.r.Baseline, ro.r.Spec.Strategy, version)}
+			}
+		}
+		a, known, err := s.pinned(ctx, name, version)
+		return a, nil, known, err
+	}
 	if e == nil {
 		if e, err = s.newEntry(ctx, name); err != nil {
-			return nil, false, err
+			return nil, nil, false, err
 		}
 	}
 	if a := e.cur.Load(); a != nil {
-		return a, true, nil
+		ro := e.ro.Load()
+		if ro != nil && ro.r.Baseline != a.version {
+			ro = nil
+		}
+		return a, ro, true, nil
 	}
 	if err := e.err.Load(); err != nil {
-		return nil, true, err
+		return nil, nil, true, err
 	}
-	return nil, true, noProduction(name)
+	return nil, nil, true, noProduction(name)
 }
 
 // newEntry starts serving name: its production version read and loaded.
@@ -493,6 +568,7 @@ func (s *Server) newEntry(ctx context.Context, name string) (*entry, error) {
 	} else {
 		e.cur.Store(&active{version: mv.Version, loaded: l})
 		s.o.Logger.Info("serve: serving model", "model", name, "version", mv.Version, "digest", mv.Model.Digest)
+		s.readRollout(ctx, e, e.cur.Load())
 	}
 	s.mu.Lock()
 	s.names[name] = e
@@ -634,19 +710,71 @@ const maxPooled = 4 << 20
 
 // Predict answers one request: body is {"rows": [{column: value, ...},
 // ...]}, the answer, written to w only when it is whole, is {"model",
-// "version", "classes" (classifiers), "predictions", "probabilities"
-// (classifiers)}. version 0 is the production version, any other pins
-// that version whatever its stage. Errors are *Error (with their HTTP
-// status), an error wrapping *http.MaxBytesError for a body over the
-// caller's limit, or a plain error (the registry failed: a 500).
-func (s *Server) Predict(ctx context.Context, name string, version int, body io.Reader, w io.Writer) error {
+// "version", "request_id", "classes" (classifiers), "predictions",
+// "probabilities" (classifiers)}; when w has headers (an
+// http.ResponseWriter), they say the version (HeaderVersion), the
+// request id (HeaderRequestID) and, during a rollout, the arm. version 0
+// is the production version — or, during a canary or A-B rollout, the
+// candidate for the keys its share routes to it (key: the request's
+// routing key; "" routes by the request id, that is at random) —, any
+// other pins that version whatever its stage (during a rollout, one of
+// its two). A candidate that fails to answer (not a bad request) is
+// counted against it and production answers instead. Errors are *Error
+// (with their HTTP status), an error wrapping *http.MaxBytesError for a
+// body over the caller's limit, or a plain error (the registry failed:
+// a 500).
+func (s *Server) Predict(ctx context.Context, name string, version int, key string, body io.Reader, w io.Writer) error {
 	start := time.Now()
-	a, known, err := s.resolve(ctx, name, version)
+	a, ro, known, err := s.resolve(ctx, name, version)
 	rows := 0
+	ev := Event{Kind: EventPredict, Code: "ok"}
 	if err == nil {
-		rows, err = s.predict(ctx, name, a, body, w)
+		var in *bytes.Buffer
+		in, err = s.readBody(ctx, body)
+		if in != nil {
+			defer func() {
+				if in.Cap() <= maxPooled {
+					bufs.Put(in)
+				}
+			}()
+		}
+		if err == nil {
+			id := newRequestID()
+			if key == "" {
+				key = id
+			}
+			served, arm := a, ""
+			if ro != nil {
+				arm = "production"
+				if ro.r.Spec.Strategy != cairn.StrategyShadow && cairn.ToCandidate(name, key, ro.r.Share) {
+					served, arm = ro.cand, "candidate"
+				}
+			}
+			var p *model.Prediction
+			rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
+			if err != nil && served != a && modelFault(codeOf(err)) {
+				// The candidate could not answer: it counts against it,
+				// and production answers.
+				s.logRequest(name, served, id, false, start, rows, nil, err)
+				s.o.Observe(Event{Kind: EventPredict, Model: name, Version: served.version, Code: codeOf(err), Duration: time.Since(start), Arm: arm})
+				s.o.Logger.Warn("serve: a rollout's candidate failed a request; production answered it", "model", name, "candidate", served.version, "err", err)
+				served, arm = a, "production"
+				rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
+			}
+			a = served
+			ev.Arm = arm
+			if p != nil {
+				ev.ModelKind, ev.Predictions, ev.Classes = string(served.m.Kind), p, served.m.Classes
+			}
+			if err == nil || modelFault(codeOf(err)) {
+				s.logRequest(name, served, id, false, start, rows, p, err)
+			}
+			if err == nil && ro != nil && ro.r.Spec.Strategy == cairn.StrategyShadow {
+				s.shadow(name, id, ro.cand, in.Bytes())
+			}
+		}
 	}
-	ev := Event{Kind: EventPredict, Code: "ok", Rows: rows, Duration: time.Since(start)}
+	ev.Rows, ev.Duration = rows, time.Since(start)
 	if known {
 		ev.Model = name
 	}
@@ -654,63 +782,109 @@ func (s *Server) Predict(ctx context.Context, name string, version int, body io.
 		ev.Version = a.version
 	}
 	if err != nil {
-		var e *Error
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.As(err, &e):
-			ev.Code = e.Code
-		case errors.As(err, &tooLarge):
-			ev.Code = CodeTooLarge
-		default:
-			ev.Code = "internal"
-		}
+		ev.Code = codeOf(err)
 	}
 	s.o.Observe(ev)
 	return err
 }
 
-func (s *Server) predict(ctx context.Context, name string, a *active, body io.Reader, w io.Writer) (int, error) {
+// codeOf is the code an error of Predict is counted under.
+func codeOf(err error) string {
+	var e *Error
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e):
+		return e.Code
+	case errors.As(err, &tooLarge):
+		return CodeTooLarge
+	}
+	return "internal"
+}
+
+// logRequest puts a request answered (or failed by the model) in the
+// request log.
+func (s *Server) logRequest(name string, a *active, id string, shadow bool, start time.Time, rows int, p *model.Prediction, err error) {
+	if s.reqs == nil {
+		return
+	}
+	r := cairn.ModelRequest{RequestID: id, Name: name, Version: a.version, Shadow: shadow, At: start, Duration: time.Since(start),
+		Failed: err != nil, Rows: rows, Kind: string(a.m.Kind)}
+	if p != nil && err == nil && rows <= MaxLoggedRows {
+		r.Predictions = a.appendPredictions(make([]byte, 0, 8*rows+2), p)
+	}
+	s.reqs.add(r)
+}
+
+// shadow hands a request's body to the shadow workers, or drops it when
+// they are behind.
+func (s *Server) shadow(name, id string, cand *active, body []byte) {
+	s.smu.RLock()
+	defer s.smu.RUnlock()
+	if s.sclosed {
+		return
+	}
+	select {
+	case s.shadows <- shadowJob{name: name, id: id, cand: cand, body: bytes.Clone(body)}:
+	default:
+		s.o.Observe(Event{Kind: EventShadowDropped, Model: name, Version: cand.version, Rows: 1})
+	}
+}
+
+// readBody reads a request's body into a pooled buffer (nil with an
+// error).
+func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, error) {
 	in := bufs.Get().(*bytes.Buffer)
 	in.Reset()
-	defer func() {
-		if in.Cap() <= maxPooled {
-			bufs.Put(in)
-		}
-	}()
 	n, err := in.ReadFrom(io.LimitReader(body, bigBody))
 	if err == nil && n == bigBody {
 		select {
 		case s.big <- struct{}{}:
 			defer func() { <-s.big }()
 		case <-ctx.Done():
-			return 0, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: ctx.Err(),
+			bufs.Put(in)
+			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: ctx.Err(),
 				Msg: "the request ended while its large body waited for its turn"}
 		}
 		_, err = in.ReadFrom(body)
 	}
 	if err != nil {
+		bufs.Put(in)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return 0, fmt.Errorf("read the request body: %w", err)
+			return nil, fmt.Errorf("read the request body: %w", err)
 		}
-		return 0, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: -1, Msg: "read the request body: " + err.Error()}
+		return nil, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: -1, Msg: "read the request body: " + err.Error()}
 	}
+	return in, nil
+}
+
+func (s *Server) predict(ctx context.Context, name string, a *active, body []byte, id, arm string, w io.Writer) (int, *model.Prediction, error) {
 	var keep func() bool
 	if s.samples != nil {
 		rate, draw := s.o.SampleRate, s.o.Rand
 		keep = func() bool { return draw() < rate }
 	}
-	d := newDecoder(a.in, in.Bytes(), s.o.MaxRows, keep)
+	d := newDecoder(a.in, body, s.o.MaxRows, keep)
 	defer d.release()
 	if err := d.decode(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	p, err := a.p.Predict(d.frame())
 	if err != nil {
-		return 0, fmt.Errorf("model %s@%d: %w", name, a.version, err)
+		return 0, nil, fmt.Errorf("model %s@%d: %w", name, a.version, err)
+	}
+	if hw, ok := w.(interface{ Header() http.Header }); ok {
+		h := hw.Header()
+		h.Set(HeaderVersion, strconv.Itoa(a.version))
+		h.Set(HeaderRequestID, id)
+		if arm != "" {
+			h.Set(HeaderArm, arm)
+		}
 	}
 	bp := outs.Get().(*[]byte)
-	b := a.appendResponse((*bp)[:0], name, a.version, p)
+	b := a.appendResponse((*bp)[:0], name, a.version, id, p)
 	_, err = w.Write(b)
 	if cap(b) <= maxPooled {
 		*bp = b
@@ -720,7 +894,7 @@ func (s *Server) predict(ctx context.Context, name string, a *active, body io.Re
 		s.samples.add(name, a.version, s.o.Now(), d)
 	}
 	if err != nil {
-		return d.n, fmt.Errorf("write the answer: %w", err)
+		return d.n, p, fmt.Errorf("write the answer: %w", err)
 	}
-	return d.n, nil
+	return d.n, p, nil
 }

@@ -42,7 +42,7 @@ type answer struct {
 func predict(t *testing.T, s *serve.Server, name string, version int, body string) (answer, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := s.Predict(context.Background(), name, version, strings.NewReader(body), &out)
+	err := s.Predict(context.Background(), name, version, "", strings.NewReader(body), &out)
 	var a answer
 	if err == nil {
 		if jerr := json.Unmarshal(out.Bytes(), &a); jerr != nil {
@@ -172,14 +172,14 @@ func TestNumericClassLabels(t *testing.T) {
 	}
 	s := newServer(t, fx, serve.Options{})
 	var out bytes.Buffer
-	if err := s.Predict(context.Background(), "c", 0, strings.NewReader(`{"rows":[{"x":1},{"x":6}]}`), &out); err != nil {
+	if err := s.Predict(context.Background(), "c", 0, "", strings.NewReader(`{"rows":[{"x":1},{"x":6}]}`), &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `"classes":[0,1,2],"predictions":[0,2]`) {
 		t.Fatalf("numeric classes: %s", out.String())
 	}
 	out.Reset()
-	if err := s.Predict(context.Background(), "b", 0, strings.NewReader(`{"rows":[{"x":1},{"x":6}]}`), &out); err != nil {
+	if err := s.Predict(context.Background(), "b", 0, "", strings.NewReader(`{"rows":[{"x":1},{"x":6}]}`), &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), `"classes":[false,true],"predictions":[false,true]`) {
@@ -495,7 +495,7 @@ func TestLargeBodiesTakeTurns(t *testing.T) {
 	big := `{"rows":[` + strings.Repeat(row+",", 20000) + row + `]}`
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	err := s.Predict(ctx, "clf", 0, strings.NewReader(big), io.Discard)
+	err := s.Predict(ctx, "clf", 0, "", strings.NewReader(big), io.Discard)
 	var e *serve.Error
 	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, "waited for its turn") {
 		t.Fatalf("a large body with every turn taken: %v", err)

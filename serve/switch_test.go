@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,10 +35,10 @@ func TestSwitchUnderLoad(t *testing.T) {
 	want := map[int]string{}
 	for v := 1; v <= versions; v++ {
 		var out bytes.Buffer
-		if err := s.Predict(context.Background(), "clf", v, strings.NewReader(body), &out); err != nil {
+		if err := s.Predict(context.Background(), "clf", v, "", strings.NewReader(body), &out); err != nil {
 			t.Fatal(err)
 		}
-		want[v] = out.String()
+		want[v] = withoutID(out.String())
 	}
 	if want[1] == want[2] || want[2] == want[3] {
 		t.Fatal("the versions predict alike: the test could not tell them apart")
@@ -64,14 +65,14 @@ func TestSwitchUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				var out bytes.Buffer
-				if err := s.Predict(context.Background(), "clf", 0, strings.NewReader(body), &out); err != nil {
+				if err := s.Predict(context.Background(), "clf", 0, "", strings.NewReader(body), &out); err != nil {
 					failed.Add(1)
 					t.Errorf("request failed: %v", err)
 					return
 				}
 				v := 0
 				for c, w := range want {
-					if out.String() == w {
+					if withoutID(out.String()) == w {
 						v = c
 					}
 				}
@@ -114,10 +115,10 @@ func TestSwitchUnderLoad(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var out bytes.Buffer
-		if err := s.Predict(context.Background(), "clf", 0, strings.NewReader(body), &out); err != nil {
+		if err := s.Predict(context.Background(), "clf", 0, "", strings.NewReader(body), &out); err != nil {
 			t.Fatal(err)
 		}
-		if out.String() == want[p.Version] {
+		if withoutID(out.String()) == want[p.Version] {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -162,4 +163,16 @@ func TestNoProductionStopsServing(t *testing.T) {
 	if a, err := predict(t, s, "clf", 0, body); err != nil || a.Version != 1 {
 		t.Fatalf("promoted again: %+v %v", a, err)
 	}
+}
+
+// requestID is the request id in an answer, which differs from request
+// to request.
+var requestID = regexp.MustCompile(`,"request_id":"[0-9a-f]{32}"`)
+
+// withoutID is an answer without its request id, which must be there.
+func withoutID(answer string) string {
+	if !requestID.MatchString(answer) {
+		return "no request_id in " + answer
+	}
+	return requestID.ReplaceAllString(answer, "")
 }

@@ -51,6 +51,7 @@ func (h *handler) mountModels(e *gin.Engine) {
 	h.route(api, http.MethodGet, "/models/:name/versions/:version", Read, h.apiModelVersion)
 	h.route(api, http.MethodPost, "/models/:name/promote", Operate, h.apiPromote)
 	h.route(api, http.MethodPost, "/models/:name/rollback", Operate, h.apiRollback)
+	h.route(api, http.MethodGet, "/models/:name/rollout", Read, h.apiRollout)
 }
 
 // registry is Options.Models, or the error of a server without it.

@@ -198,6 +198,9 @@ type Options struct {
 	// GET /api/v1/models... (promote and rollback need Operate access);
 	// without it they answer 501.
 	Registry ModelRegistry
+	// Rollouts, if set, serves the models' rollouts (GET
+	// /api/v1/models/{name}/rollout, the model page's rollout).
+	Rollouts RolloutReader
 	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
 	// access: cairn server's Prometheus metrics (package metrics).
 	Metrics http.Handler

@@ -36,6 +36,14 @@ archived. A model has at most one version in production.
   cairn models rollback NAME
                        puts back in production the version that was there before
                        the current one, and archives the current one
+  cairn models rollout NAME [--json]
+                       the model's rollout (a deploy with strategy: canary, shadow
+                       or ab): strategy, state, the candidate's share, each
+                       version's requests, error rate, live metric (from feedback)
+                       and p99 latency in the current step, what comes next, and
+                       the history of its steps. Promote the candidate by hand with
+                       models promote NAME VERSION; end the rollout with models
+                       promote NAME VERSION --stage archived
 
 VERSION is a number, or model:NAME@VERSION. A version the model does not have, or
 one of another model, changes nothing and is refused, saying why (exit 1).
@@ -51,11 +59,12 @@ type modelSource interface {
 	version(ctx context.Context, name string, v int) (*runjson.ModelVersion, error)
 	promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error)
 	rollback(ctx context.Context, name string) (*runjson.ModelChange, error)
+	rollout(ctx context.Context, name string) (*runjson.Rollout, error)
 	close()
 }
 
 func cmdModels(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("models", "list|show|promote|rollback [flags]", modelsHelp)
+	fs := a.newFlags("models", "list|show|promote|rollback|rollout [flags]", modelsHelp)
 	var asJSON bool
 	var stage string
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (the API's shapes: docs/api.md)")
@@ -67,7 +76,7 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 	}
 	rf.resolve(fs)
 	if len(pos) == 0 {
-		return usageError{"want a subcommand: list, show, promote or rollback"}
+		return usageError{"want a subcommand: list, show, promote, rollback or rollout"}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -116,11 +125,19 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 			return usageError{err.Error()}
 		}
 		run = func(src modelSource) error { return a.modelsChange(src.rollback(ctx, rest[0]))(asJSON) }
+	case "rollout":
+		if len(rest) != 1 {
+			return usageError{"models rollout wants one model: cairn models rollout NAME"}
+		}
+		if err := cairn.ValidModelName(rest[0]); err != nil {
+			return usageError{err.Error()}
+		}
+		run = func(src modelSource) error { return a.modelsRollout(ctx, src, rest[0], asJSON) }
 	default:
-		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote or rollback%s", sub,
-			suggest(sub, []string{"list", "show", "promote", "rollback"}))}
+		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote, rollback or rollout%s", sub,
+			suggest(sub, []string{"list", "show", "promote", "rollback", "rollout"}))}
 	}
-	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show")
+	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show" || sub == "rollout")
 	if err != nil {
 		return err
 	}
@@ -223,6 +240,76 @@ func (l *localModels) promote(ctx context.Context, name string, v int, stage cai
 
 func (l *localModels) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
 	return ui.RollbackModel(ctx, l.st, name, cliActor(), time.Now())
+}
+
+func (l *localModels) rollout(ctx context.Context, name string) (*runjson.Rollout, error) {
+	if l.st == nil {
+		return nil, fmt.Errorf("model %s has no rollout: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
+	}
+	return ui.RolloutDetail(ctx, l.st, name, time.Now())
+}
+
+func (r remoteModels) rollout(ctx context.Context, name string) (*runjson.Rollout, error) {
+	out, err := r.c.Rollout(ctx, name)
+	return out, r.err(err)
+}
+
+// modelsRollout prints a model's rollout.
+func (a *app) modelsRollout(ctx context.Context, src modelSource, name string, asJSON bool) error {
+	r, err := src.rollout(ctx, name)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, r)
+	}
+	w := a.stdout
+	fmt.Fprintf(w, "model:     %s\n", r.Name)
+	fmt.Fprintf(w, "strategy:  %s\n", r.Strategy)
+	state := r.State
+	if r.Reason != "" {
+		state += " (" + r.Reason + ")"
+	}
+	fmt.Fprintf(w, "state:     %s\n", state)
+	fmt.Fprintf(w, "versions:  %d in production, %d the candidate\n", r.Baseline, r.Candidate)
+	share := fmt.Sprintf("%d%% of requests to the candidate", r.Share)
+	if r.Strategy == string(cairn.StrategyCanary) && len(r.Spec.Steps) > 0 {
+		steps := make([]string, len(r.Spec.Steps))
+		for i, s := range r.Spec.Steps {
+			steps[i] = strconv.Itoa(s)
+			if i == r.Step {
+				steps[i] = "[" + steps[i] + "]"
+			}
+		}
+		share += fmt.Sprintf(" (steps %s, every %s)", strings.Join(steps, " "), time.Duration(r.Spec.Interval))
+	}
+	if r.Strategy == string(cairn.StrategyShadow) {
+		share = "none: production answers every request, the candidate scores each one too"
+	}
+	fmt.Fprintf(w, "share:     %s\n", share)
+	fmt.Fprintf(w, "since:     %s (this step), started %s\n", r.StepAt.Format(time.RFC3339), r.StartedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "next:      %s\n\n", r.Next)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tROLE\tREQUESTS\tFAILED\tERROR RATE\tLABELED\tLIVE METRIC\tP99")
+	for _, v := range r.Versions {
+		metric := "-"
+		if v.Value != nil {
+			metric = fmt.Sprintf("%s %.4g", v.Metric, *v.Value)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%d\t%.2f%%\t%d\t%s\t%.1f ms\n", v.Version, v.Role, v.Requests, v.Failed, 100*v.ErrorRate, v.Labeled, metric, v.P99Ms)
+	}
+	tw.Flush()
+	if len(r.History) > 0 {
+		fmt.Fprintln(w, "\nhistory:")
+		for _, e := range r.History {
+			line := fmt.Sprintf("  %s  %-8s  %3d%%  %d against %d", e.At.Format(time.RFC3339), e.Event, e.Share, e.Candidate, e.Baseline)
+			if e.Detail != "" {
+				line += "  " + e.Detail
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	return nil
 }
 
 // remoteModels is the registry of a cairn server.

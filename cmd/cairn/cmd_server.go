@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/remote"
+	"github.com/cairnml/cairn/rollouts"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/serve"
@@ -297,12 +298,27 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	models, err := serve.New(serve.Options{Registry: st, Artifacts: arts, MaxRows: f.maxRows,
-		SampleDir: filepath.Join(home, "predictions"), SampleRate: f.sample, Logger: log, Observe: observeServing(mx)})
+		SampleDir: filepath.Join(home, "predictions"), SampleRate: f.sample, Logger: log, Observe: observeServing(mx),
+		RequestLog: st})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	models.Start(context.WithoutCancel(ctx))
 	defer models.Stop(context.WithoutCancel(ctx))
+	// Rollouts: the leader steps, promotes and rolls back every active
+	// rollout (fenced by its term); serving everywhere follows the store.
+	ctl, err := rollouts.New(rollouts.Options{Store: st, Logger: log,
+		Leader: func() (scheduler.Fence, bool) {
+			l, ok := svc.Leader()
+			return l.Fence(), ok
+		},
+		Changed: func(name string) { _ = models.Refresh(context.WithoutCancel(ctx), name) },
+	})
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	ctl.Start(context.WithoutCancel(ctx))
+	defer ctl.Stop()
 	// The outbox of notify:: every run's alerts that no foreground run
 	// delivered (or that wait for a retry), until the server stops.
 	ao, err := alertOptions(alerts.Options{Store: st, Owner: owner, PublicURL: f.publicURL, Logger: log})
@@ -446,7 +462,7 @@ func serverNamespace(addr string) string {
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
 func serverUIOptions(st database, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
-	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st, Alerts: st}
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st, Alerts: st, Rollouts: st}
 	if !f.noAuth {
 		o.Tokens = st
 	}

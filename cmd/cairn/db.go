@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/alerts"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/lineage"
+	"github.com/cairnml/cairn/rollouts"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/postgres"
@@ -40,6 +43,13 @@ type database interface {
 	alerts.Store // the outbox of notify: (and ui.AlertReader)
 	ui.WorkerLister
 	serve.Registry
+	serve.RolloutReader
+	serve.RequestLog
+	rollouts.Store
+	// StartRollout starts a rollout by hand ('cairn models rollout
+	// --start'); RolloutEvents reads its history.
+	StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error)
+	RolloutEvents(ctx context.Context, name string, limit int) ([]cairn.RolloutEvent, error)
 	executor.Cache
 	lineage.Store
 	cacheStore

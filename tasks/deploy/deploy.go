@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -55,6 +57,15 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "name", Kind: cairn.KindString, Required: true, Doc: "the model's name: 1 to 128 letters, digits, '-', '_' and '.', starting with a letter or digit"},
 			{Name: "stage", Kind: cairn.KindString, Default: string(cairn.StageCandidate), Doc: "candidate or production (the version in production before is archived)"},
 			{Name: "metrics", Kind: cairn.KindMap, Doc: `metric -> number recorded with the version, such as "${{ tasks.evaluate.outputs.metrics }}" (default: the report's metrics, when a report is given)`},
+			{Name: "strategy", Kind: cairn.KindString, Default: string(cairn.StrategyDirect), Doc: "how the version reaches production's requests: direct (the stage asked, at once), canary (a share raised in steps while its live metric and error rate hold, rolled back when they do not), shadow (production answers; the candidate scores the same rows, both logged) or ab (a fixed split); any but direct registers a candidate and rolls it out against the production version"},
+			{Name: "steps", Kind: cairn.KindList, Doc: "canary: the candidate's shares in percent, increasing, the last 100 (default [10, 25, 50, 100])"},
+			{Name: "interval", Kind: cairn.KindDuration, Doc: "canary: how long each step lasts before the next (default 5m)"},
+			{Name: "split", Kind: cairn.KindAny, Doc: "ab: the candidate's share in percent (default 50), or {production: N, candidate: M} summing to 100"},
+			{Name: "min_samples", Kind: cairn.KindInt, Doc: "canary: labeled rows (feedback) each version needs in a step before their live metrics are compared (default 100)"},
+			{Name: "min_requests", Kind: cairn.KindInt, Doc: "canary: requests the candidate needs in a step before its error rate is judged (default 20)"},
+			{Name: "tolerance", Kind: cairn.KindFloat, Doc: "canary: how much worse than production's the candidate's live metric may be, relative (default 0.02)"},
+			{Name: "max_error_rate", Kind: cairn.KindFloat, Doc: "canary: the share of the candidate's requests that may fail (default 0.01)"},
+			{Name: "judge", Kind: cairn.KindString, Doc: "canary: live (feedback's live metrics and the error rate, the default) or errors (the error rate alone)"},
 		},
 		Inputs: []cairn.PortInfo{
 			{Name: "model", Artifact: true, Required: true, Doc: "the model (" + model.MediaType + "), as train writes it"},
@@ -106,7 +117,179 @@ func check(m map[string]any, resolved bool) []tasks.ParamError {
 			errs = append(errs, tasks.ParamError{Key: "metrics", Msg: err.Error()})
 		}
 	}
-	return errs
+	_, rerrs := rolloutOf(m, resolved)
+	return append(errs, rerrs...)
+}
+
+// rolloutKeys are the params of a rollout, and the strategies each
+// applies to.
+var rolloutKeys = map[string][]cairn.RolloutStrategy{
+	"steps": {cairn.StrategyCanary}, "interval": {cairn.StrategyCanary}, "min_samples": {cairn.StrategyCanary},
+	"min_requests": {cairn.StrategyCanary}, "tolerance": {cairn.StrategyCanary}, "max_error_rate": {cairn.StrategyCanary},
+	"judge": {cairn.StrategyCanary}, "split": {cairn.StrategyAB},
+}
+
+// rolloutOf reads the strategy params into a spec (nil for direct).
+// Unless resolved, a value that holds a reference is accepted as
+// written (and left out of the spec).
+func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.ParamError) {
+	literal := func(v any) bool { return resolved || !tasks.IsRef(v) }
+	var errs []tasks.ParamError
+	strategy := cairn.StrategyDirect
+	known := true
+	if v, ok := m["strategy"]; ok {
+		if !literal(v) {
+			known = false
+		} else if s, isStr := v.(string); !isStr || !cairn.RolloutStrategy(s).Valid() {
+			pe := tasks.ParamError{Key: "strategy", Msg: fmt.Sprintf("want one of %s, got %s", strings.Join(cairn.Strategies, ", "), tasks.Describe(v))}
+			if near := tasks.Nearest(s, cairn.Strategies); near != "" {
+				pe.Hint = fmt.Sprintf("did you mean %q?", near)
+			}
+			return nil, append(errs, pe)
+		} else {
+			strategy = cairn.RolloutStrategy(s)
+		}
+	}
+	if known {
+		keys := make([]string, 0, len(rolloutKeys))
+		for k := range rolloutKeys {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if _, given := m[k]; given && !slices.Contains(rolloutKeys[k], strategy) {
+				errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("%s applies to a %s rollout, not to strategy %s", k, rolloutKeys[k][0], strategy),
+					Hint: fmt.Sprintf("set strategy: %s, or drop %s", rolloutKeys[k][0], k)})
+			}
+		}
+		if strategy != cairn.StrategyDirect {
+			if v, ok := m["stage"]; ok && literal(v) && v == string(cairn.StageProduction) {
+				errs = append(errs, tasks.ParamError{Key: "stage", Msg: fmt.Sprintf("a %s rollout registers a candidate and promotes it when it holds, not a production version", strategy),
+					Hint: "drop stage: production, or use strategy: direct"})
+			}
+		}
+	}
+	spec := cairn.RolloutSpec{Strategy: strategy}
+	if v, ok := m["steps"]; ok && literal(v) {
+		list, isList := v.([]any)
+		if !isList || len(list) == 0 || len(list) > 20 {
+			errs = append(errs, tasks.ParamError{Key: "steps", Msg: "want a list of 1 to 20 shares in percent, such as [10, 25, 50, 100], got " + tasks.Describe(v)})
+		} else {
+			for i, x := range list {
+				f, isNum := tasks.Number(x)
+				if !isNum || f != float64(int(f)) {
+					errs = append(errs, tasks.ParamError{Key: "steps", Msg: fmt.Sprintf("steps[%d]: want a whole percentage, got %s", i, tasks.Describe(x))})
+					break
+				}
+				spec.Steps = append(spec.Steps, int(f))
+			}
+		}
+	}
+	if v, ok := m["interval"]; ok && literal(v) {
+		s, _ := v.(string)
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			errs = append(errs, tasks.ParamError{Key: "interval", Msg: `want a duration such as "5m" or "30s", got ` + tasks.Describe(v)})
+		} else {
+			spec.Interval = cairn.Duration(d)
+		}
+	}
+	if v, ok := m["split"]; ok && literal(v) {
+		split, err := splitOf(v)
+		if err != nil {
+			errs = append(errs, tasks.ParamError{Key: "split", Msg: err.Error()})
+		} else {
+			spec.Split = split
+		}
+	}
+	for _, k := range []string{"min_samples", "min_requests"} {
+		if v, ok := m[k]; ok && literal(v) {
+			f, isNum := tasks.Number(v)
+			if !isNum || f != float64(int(f)) || f < 1 || f > 1e9 {
+				errs = append(errs, tasks.ParamError{Key: k, Msg: "want a whole number from 1, got " + tasks.Describe(v)})
+				continue
+			}
+			if k == "min_samples" {
+				spec.MinSamples = int(f)
+			} else {
+				spec.MinRequests = int(f)
+			}
+		}
+	}
+	for _, k := range []string{"tolerance", "max_error_rate"} {
+		if v, ok := m[k]; ok && literal(v) {
+			f, isNum := tasks.Number(v)
+			if !isNum || f <= 0 || f >= 1 {
+				errs = append(errs, tasks.ParamError{Key: k, Msg: "want a share between 0 and 1 such as 0.02, got " + tasks.Describe(v)})
+				continue
+			}
+			if k == "tolerance" {
+				spec.Tolerance = f
+			} else {
+				spec.MaxErrorRate = f
+			}
+		}
+	}
+	if v, ok := m["judge"]; ok && literal(v) {
+		s, _ := v.(string)
+		if s != cairn.JudgeLive && s != cairn.JudgeErrors {
+			errs = append(errs, tasks.ParamError{Key: "judge", Msg: "want live or errors, got " + tasks.Describe(v)})
+		} else {
+			spec.Judge = s
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	if err := spec.Validate(); err != nil {
+		key, _, _ := strings.Cut(err.Error(), ":")
+		key, _, _ = strings.Cut(key, "[")
+		if _, isKey := rolloutKeys[key]; !isKey {
+			key = "strategy"
+		}
+		return nil, []tasks.ParamError{{Key: key, Msg: err.Error()}}
+	}
+	if strategy == cairn.StrategyDirect || !known {
+		return nil, nil
+	}
+	return &spec, nil
+}
+
+// splitOf reads an A-B split: the candidate's share (1 to 99), or
+// {production: N, candidate: M} with N + M = 100.
+func splitOf(v any) (int, error) {
+	if f, ok := tasks.Number(v); ok {
+		if f != float64(int(f)) || f < 1 || f > 99 {
+			return 0, fmt.Errorf("the candidate's share is a whole percentage from 1 to 99, got %s", tasks.Describe(v))
+		}
+		return int(f), nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return 0, fmt.Errorf("want the candidate's share in percent, or {production: N, candidate: M} summing to 100, got %s", tasks.Describe(v))
+	}
+	var p, c float64
+	for k, x := range m {
+		f, isNum := tasks.Number(x)
+		if !isNum || f != float64(int(f)) || f < 0 || f > 100 {
+			return 0, fmt.Errorf("split.%s: want a whole percentage from 0 to 100, got %s", k, tasks.Describe(x))
+		}
+		switch k {
+		case "production":
+			p = f
+		case "candidate":
+			c = f
+		default:
+			return 0, fmt.Errorf("split has %q: it takes production and candidate", k)
+		}
+	}
+	if p+c != 100 {
+		return 0, fmt.Errorf("the split's shares sum to %g, not 100: production %g + candidate %g", p+c, p, c)
+	}
+	if c < 1 || c > 99 {
+		return 0, fmt.Errorf("the candidate's share is %g: an A-B split gives each version 1 to 99 (use strategy: shadow for 0, direct for 100)", c)
+	}
+	return int(c), nil
 }
 
 // metricsOf reads the metrics param: an object of numbers (null: none).
@@ -160,8 +343,8 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		return tasks.Result{}, err
 	}
 	for k := range m {
-		if k != "name" && k != "stage" && k != "metrics" {
-			return tasks.Result{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics)", id, k)
+		if _, rollout := rolloutKeys[k]; k != "name" && k != "stage" && k != "metrics" && k != "strategy" && !rollout {
+			return tasks.Result{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics, strategy and its settings)", id, k)
 		}
 	}
 	if _, ok := m["name"]; !ok {
@@ -176,6 +359,10 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		stage = cairn.ModelStage(s)
 	}
 	metrics, _ := metricsOf(m["metrics"], true) // checked above
+	rollout, _ := rolloutOf(m, true)            // checked above
+	if rollout != nil {
+		stage = cairn.StageCandidate
+	}
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("deploy %s: not started: %w", id, context.Cause(ctx))
 	}
@@ -216,7 +403,8 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		reportRef = &ref
 	}
 
-	reg := &cairn.ModelRegistration{Name: name, Stage: stage, Model: modelRef, Metrics: metrics, Report: reportRef, VersionOutput: VersionOutput}
+	reg := &cairn.ModelRegistration{Name: name, Stage: stage, Model: modelRef, Metrics: metrics, Report: reportRef, VersionOutput: VersionOutput,
+		Rollout: rollout}
 	eff := cairn.Effect{RegisterModel: reg}
 	if err := eff.Validate(); err != nil {
 		return tasks.Result{}, cairn.Permanentf("deploy %s: %w", id, err)
@@ -235,6 +423,9 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 		fmt.Fprintf(log, " with %s", strings.Join(parts, " "))
 	}
 	fmt.Fprintln(log, " (the version is given when the success is recorded)")
+	if rollout != nil {
+		fmt.Fprintf(log, "deploy: rolls it out (%s) against the production version, which it replaces only when it holds (cairn models rollout %s)\n", rollout.Strategy, name)
+	}
 
 	nameJSON, _ := json.Marshal(name) // a valid name: cannot fail
 	return tasks.Result{

@@ -203,6 +203,17 @@ func TestDeployValidation(t *testing.T) {
 		{`{name: "churn model"}`, model, `wf.yaml:5:12: with.name: model name "churn model": only letters`},
 		{`{name: churn, stage: prodution}`, model, "wf.yaml:5:25: with.stage: want candidate or production, got \"prodution\"\n\thint: did you mean \"production\"?"},
 		{`{name: churn, metrics: {auc: high}}`, model, `wf.yaml:5:25: with.metrics: metric "auc": want a number, got "high"`},
+		// Rollouts (issue #22).
+		{`{name: churn, strategy: canery}`, model, "wf.yaml:5:25: with.strategy: want one of direct, canary, shadow, ab, got \"canery\"\n\thint: did you mean \"canary\"?"},
+		{`{name: churn, strategy: canary, steps: [10, 150, 100]}`, model, `wf.yaml:5:43: with.steps: steps[1]: a canary share is a percentage from 1 to 100, got 150`},
+		{`{name: churn, strategy: canary, steps: [-5, 100]}`, model, `wf.yaml:5:43: with.steps: steps[0]: a canary share is a percentage from 1 to 100, got -5`},
+		{`{name: churn, strategy: canary, steps: [10, 50]}`, model, `with.steps: steps: the last share must be 100`},
+		{`{name: churn, strategy: ab, split: {production: 70, candidate: 20}}`, model, `wf.yaml:5:39: with.split: the split's shares sum to 90, not 100: production 70 + candidate 20`},
+		{`{name: churn, strategy: ab, split: 100}`, model, `with.split: the candidate's share is a whole percentage from 1 to 99, got 100`},
+		{`{name: churn, strategy: ab, steps: [10, 100]}`, model, "with.steps: steps applies to a canary rollout, not to strategy ab\n\thint: set strategy: canary, or drop steps"},
+		{`{name: churn, strategy: canary, stage: production}`, model, `with.stage: a canary rollout registers a candidate and promotes it when it holds`},
+		{`{name: churn, strategy: canary, interval: soon}`, model, `wf.yaml:5:53: with.interval must be a duration, not a string ("soon")`},
+		{`{name: churn, strategy: canary, tolerance: 2}`, model, `with.tolerance: want a share between 0 and 1`},
 	} {
 		src := "name: wf\ntasks:\n  - id: d\n    type: deploy\n    with: " + c.with + "\n"
 		if c.inputs != "" {
@@ -217,6 +228,18 @@ func TestDeployValidation(t *testing.T) {
 	good := "name: wf\nparams: {n: {type: string, default: churn}}\ntasks:\n  - id: d\n    type: deploy\n    with: {name: \"${{ params.n }}\", stage: production, metrics: {auc: 0.9}}\n    inputs: {model: \"${{ tasks.t.outputs.model }}\"}\n  - {id: t, type: train}\n"
 	if _, err := workflows.Parse("wf.yaml", []byte(good), workflows.Options{Types: reg}); err != nil {
 		t.Errorf("a good deploy: %v", err)
+	}
+	for _, with := range []string{
+		`{name: churn, strategy: canary, steps: [5, 20, 100], interval: 10m, min_samples: 200, tolerance: 0.01, max_error_rate: 0.02, judge: live}`,
+		`{name: churn, strategy: ab, split: {production: 80, candidate: 20}}`,
+		`{name: churn, strategy: ab, split: 30}`,
+		`{name: churn, strategy: shadow}`,
+		`{name: churn, strategy: "${{ params.s }}", steps: [10, 100]}`,
+	} {
+		src := "name: wf\nparams: {s: {type: string, default: canary}}\ntasks:\n  - id: d\n    type: deploy\n    with: " + with + "\n    " + model + "\n  - {id: t, type: train}\n"
+		if _, err := workflows.Parse("wf.yaml", []byte(src), workflows.Options{Types: reg}); err != nil {
+			t.Errorf("a good rollout %s: %v", with, err)
+		}
 	}
 }
 

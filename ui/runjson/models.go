@@ -131,3 +131,39 @@ func FromModel(name string, versions []*cairn.ModelVersion, history []cairn.Mode
 	}
 	return m
 }
+
+// Rollout is a model's rollout as GET /api/v1/models/{name}/rollout and
+// cairn models rollout show it: its state, the candidate's share, each
+// version's live figures in the current step's window, what comes next
+// and its history.
+type Rollout struct {
+	Name      string               `json:"name"`
+	Strategy  string               `json:"strategy"`
+	State     string               `json:"state"` // active, promoted or rolled_back
+	Baseline  int                  `json:"baseline"`
+	Candidate int                  `json:"candidate"`
+	Share     int                  `json:"share"` // the candidate's percent of requests
+	Step      int                  `json:"step"`  // from 0, in spec.steps (canary)
+	StepAt    time.Time            `json:"step_at"`
+	StartedAt time.Time            `json:"started_at"`
+	Reason    string               `json:"reason,omitempty"`
+	Spec      cairn.RolloutSpec    `json:"spec"`
+	Versions  []RolloutVersion     `json:"versions"`
+	Next      string               `json:"next"` // what the rollout waits for, or what it does next
+	History   []cairn.RolloutEvent `json:"history"`
+}
+
+// RolloutVersion is one version's figures since the step began.
+type RolloutVersion struct {
+	Version   int     `json:"version"`
+	Role      string  `json:"role"` // production or candidate
+	Requests  int     `json:"requests"`
+	Failed    int     `json:"failed"`
+	ErrorRate float64 `json:"error_rate"`
+	Labeled   int     `json:"labeled"`
+	// Metric and Value are the live metric (accuracy, or mae for a
+	// regressor); Value is null without feedback.
+	Metric string   `json:"metric"`
+	Value  *float64 `json:"value"`
+	P99Ms  float64  `json:"p99_ms"`
+}

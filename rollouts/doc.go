@@ -1,0 +1,34 @@
+// Package rollouts drives model rollouts (issue #22): the leader's
+// maintenance of every active rollout — a canary's steps, its promotion
+// at the last step, its rollback when the candidate's live metric or
+// error rate does not hold — and the request log's retention.
+//
+// # Judgement
+//
+// Judge is a pure function of a rollout and its versions' request stats
+// since the current step began (the step's window): no I/O, no clock
+// read. For a canary:
+//
+//   - the candidate's error rate (requests the model failed, not bad
+//     requests) above MaxErrorRate, once it has MinRequests: rollback;
+//   - with Judge "live", once both versions have MinSamples labeled rows
+//     in the window: the candidate's live metric (accuracy; for a
+//     regressor the mean absolute error) worse than production's by more
+//     than Tolerance, relative: rollback;
+//   - the step's Interval over and everything holding: the next step, or
+//     at the last one (100%) promotion. Without enough feedback the step
+//     holds (Judge "errors" needs none).
+//
+// Shadow and A-B rollouts are not stepped: they end when someone
+// promotes the candidate or rolls it back (cairn models rollout NAME
+// --promote, --rollback); their stats are shown the same way.
+//
+// # Who acts
+//
+// Controller runs on every server and acts only while its scheduler
+// leads (the leader lease): each change is a compare-and-set on the
+// rollout's step, fenced by the leader's term in its own transaction, so
+// that replicas agree and a deposed leader changes nothing. Serving on
+// every replica follows the rollout through the registry's change
+// counter.
+package rollouts

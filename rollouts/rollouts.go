@@ -1,0 +1,251 @@
+package rollouts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// Store is what the controller reads and writes (*sqlite.Store and
+// *postgres.Store satisfy it).
+type Store interface {
+	ActiveRollouts(ctx context.Context) ([]*cairn.Rollout, error)
+	RequestStats(ctx context.Context, name string, since time.Time) (map[int]cairn.RequestStats, error)
+	ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence *scheduler.Fence) (*cairn.Rollout, error)
+	PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
+// Decision is what Judge makes of a rollout now: Event "" holds it (Why
+// says what it waits for), else a step to Share at Step, a promotion or
+// a rollback, Why saying why.
+type Decision struct {
+	Event string
+	Share int
+	Step  int
+	Why   string
+}
+
+// Judge decides what becomes of rollout r given its versions' request
+// stats since r.StepAt (see the package documentation). It is pure.
+func Judge(r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) Decision {
+	spec := r.Spec.WithDefaults()
+	cand, base := stats[r.Candidate], stats[r.Baseline]
+	if spec.Strategy != cairn.StrategyCanary {
+		return Decision{Why: fmt.Sprintf("a%s %s rollout changes only by hand: cairn models rollout %s --promote or --rollback",
+			map[bool]string{true: "n", false: ""}[spec.Strategy == cairn.StrategyAB], spec.Strategy, r.Name)}
+	}
+	if cand.Requests >= spec.MinRequests && cand.ErrorRate() > spec.MaxErrorRate {
+		return Decision{Event: cairn.RolloutEventRollback, Why: fmt.Sprintf("version %d failed %d of %d requests (%.1f%%), above the %.1f%% allowed",
+			r.Candidate, cand.Failed, cand.Requests, 100*cand.ErrorRate(), 100*spec.MaxErrorRate)}
+	}
+	judged := spec.Judge == cairn.JudgeErrors
+	if spec.Judge == cairn.JudgeLive && cand.Labeled >= spec.MinSamples && base.Labeled >= spec.MinSamples {
+		metric, cm, _ := cand.LiveMetric()
+		_, bm, _ := base.LiveMetric()
+		if cand.Kind == "" {
+			metric, _, _ = base.LiveMetric()
+		}
+		if worse(metric, cm, bm, spec.Tolerance) {
+			return Decision{Event: cairn.RolloutEventRollback, Why: fmt.Sprintf("version %d's %s %.4g is worse than production's %.4g by more than %g%% (%d and %d labeled rows)",
+				r.Candidate, metric, cm, bm, 100*spec.Tolerance, cand.Labeled, base.Labeled)}
+		}
+		judged = true
+	}
+	if left := r.StepAt.Add(time.Duration(spec.Interval)).Sub(now); left > 0 {
+		return Decision{Why: fmt.Sprintf("step %d of %d (%d%%) holds %s more", r.Step+1, len(spec.Steps), r.Share, left.Round(time.Second))}
+	}
+	if cand.Requests < spec.MinRequests {
+		return Decision{Why: fmt.Sprintf("waiting for requests: version %d answered %d of the %d its error rate is judged on", r.Candidate, cand.Requests, spec.MinRequests)}
+	}
+	if !judged {
+		return Decision{Why: fmt.Sprintf("waiting for feedback: %d and %d labeled rows of the %d each version needs (POST /api/v1/models/%s/feedback)",
+			cand.Labeled, base.Labeled, spec.MinSamples, r.Name)}
+	}
+	held := heldText(r, cand, base, spec)
+	if r.Step+1 >= len(spec.Steps) {
+		return Decision{Event: cairn.RolloutEventPromote, Why: fmt.Sprintf("version %d held at %d%% for %s: %s", r.Candidate, r.Share, time.Duration(spec.Interval), held)}
+	}
+	next := spec.Steps[r.Step+1]
+	return Decision{Event: cairn.RolloutEventStep, Share: next, Step: r.Step + 1, Why: fmt.Sprintf("%d%% held for %s: %s", r.Share, time.Duration(spec.Interval), held)}
+}
+
+// worse says whether the candidate's metric c is worse than the
+// baseline's b by more than tolerance, relative.
+func worse(metric string, c, b, tolerance float64) bool {
+	if cairn.HigherIsBetter(metric) {
+		return c < b*(1-tolerance)
+	}
+	return c > b*(1+tolerance)
+}
+
+func heldText(r *cairn.Rollout, cand, base cairn.RequestStats, spec cairn.RolloutSpec) string {
+	s := fmt.Sprintf("error rate %.2f%%", 100*cand.ErrorRate())
+	if metric, cm, ok := cand.LiveMetric(); ok {
+		if _, bm, ok := base.LiveMetric(); ok {
+			s += fmt.Sprintf(", %s %.4g against production's %.4g", metric, cm, bm)
+		}
+	}
+	return s
+}
+
+// Options configure a Controller.
+type Options struct {
+	Store Store
+	// Leader returns the fencing token of this process's term as the
+	// scheduler's leader, or false when it does not lead.
+	Leader func() (scheduler.Fence, bool)
+	// Every is how often the leader looks at the active rollouts
+	// (DefaultEvery when 0).
+	Every time.Duration
+	// Retention is how long the request log is kept (DefaultRetention
+	// when 0).
+	Retention time.Duration
+	Logger    *slog.Logger
+	// Changed, if set, is told of every change the controller made (the
+	// server's model server refreshes at once).
+	Changed func(name string)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultEvery     = time.Second
+	DefaultRetention = 7 * 24 * time.Hour
+	pruneEvery       = 10 * time.Minute
+	pruneBatch       = 10000
+)
+
+// Actor is the audit log's actor of the controller's changes.
+const Actor = "rollout"
+
+// Controller is the leader's maintenance of rollouts; Start and Stop.
+type Controller struct {
+	o    Options
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// lastWhy is the last hold logged per rollout (the loop's own).
+	lastWhy   map[string]string
+	lastPrune time.Time
+}
+
+// New returns a controller.
+func New(o Options) (*Controller, error) {
+	if o.Store == nil || o.Leader == nil {
+		return nil, errors.New("rollouts: Options.Store and Options.Leader are required")
+	}
+	if o.Every <= 0 {
+		o.Every = DefaultEvery
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Changed == nil {
+		o.Changed = func(string) {}
+	}
+	return &Controller{o: o, lastWhy: map[string]string{}}, nil
+}
+
+// Start runs the loop until Stop.
+func (c *Controller) Start(ctx context.Context) {
+	ctx, c.stop = context.WithCancel(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(c.o.Every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.Tick(ctx)
+			}
+		}
+	}()
+}
+
+// Stop ends the loop and waits for it.
+func (c *Controller) Stop() {
+	if c.stop != nil {
+		c.stop()
+	}
+	c.wg.Wait()
+}
+
+// Tick does one pass if this process leads: every active rollout judged
+// and changed as decided, and the request log pruned now and then.
+func (c *Controller) Tick(ctx context.Context) {
+	fence, ok := c.o.Leader()
+	if !ok {
+		return
+	}
+	rs, err := c.o.Store.ActiveRollouts(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.o.Logger.Warn("rollouts: list the active rollouts", "err", err)
+		}
+		return
+	}
+	for _, r := range rs {
+		if err := c.judge(ctx, r, fence); err != nil {
+			if errors.Is(err, cairn.ErrNotLeader) {
+				return
+			}
+			if ctx.Err() == nil && !errors.Is(err, cairn.ErrConflict) {
+				c.o.Logger.Warn("rollouts: judge a rollout", "model", r.Name, "err", err)
+			}
+		}
+	}
+	now := c.o.Now()
+	if now.Sub(c.lastPrune) >= pruneEvery {
+		c.lastPrune = now
+		n, err := c.o.Store.PruneRequests(ctx, now.Add(-c.o.Retention), pruneBatch)
+		if err != nil && ctx.Err() == nil {
+			c.o.Logger.Warn("rollouts: prune the request log", "err", err)
+		} else if n == pruneBatch {
+			c.lastPrune = time.Time{} // more to delete: next pass
+		}
+	}
+}
+
+func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence scheduler.Fence) error {
+	stats, err := c.o.Store.RequestStats(ctx, r.Name, r.StepAt)
+	if err != nil {
+		return err
+	}
+	now := c.o.Now()
+	d := Judge(r, stats, now)
+	if d.Event == "" {
+		if c.lastWhy[r.Name] != d.Why {
+			c.lastWhy[r.Name] = d.Why
+			c.o.Logger.Debug("rollouts: holds", "model", r.Name, "why", d.Why)
+		}
+		return nil
+	}
+	delete(c.lastWhy, r.Name)
+	_, err = c.o.Store.ChangeRollout(ctx, cairn.RolloutChange{Name: r.Name, Candidate: r.Candidate, FromStep: r.Step, Event: d.Event,
+		Share: d.Share, Step: d.Step, Detail: d.Why, Actor: Actor, At: now}, &fence)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if d.Event == cairn.RolloutEventRollback {
+		level = slog.LevelWarn
+	}
+	c.o.Logger.Log(ctx, level, "rollouts: "+d.Event, "model", r.Name, "candidate", r.Candidate, "baseline", r.Baseline, "share", d.Share, "why", d.Why)
+	c.o.Changed(r.Name)
+	return nil
+}

@@ -1,0 +1,452 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks/ml/model"
+)
+
+// RolloutReader is what serving reads of a model's rollout (*sqlite.Store
+// and *postgres.Store satisfy it): Rollout returns the rollout of name,
+// active or not, or an error wrapping cairn.ErrNotFound.
+type RolloutReader interface {
+	Rollout(ctx context.Context, name string) (*cairn.Rollout, error)
+}
+
+// RequestLog is where served requests are logged and their feedback
+// recorded (the store's request log).
+type RequestLog interface {
+	LogRequests(ctx context.Context, rs []cairn.ModelRequest) error
+	ModelRequests(ctx context.Context, name, requestID string) ([]cairn.ModelRequest, error)
+	SetFeedback(ctx context.Context, name, requestID string, scores []cairn.RequestScore) error
+}
+
+// Request log defaults.
+const (
+	// DefaultLogBuffer bounds the requests waiting to be written.
+	DefaultLogBuffer = 20000
+	// MaxLoggedRows is the most rows of a request whose predictions are
+	// logged (a larger request is logged without them: its feedback
+	// scores nothing).
+	MaxLoggedRows = 1000
+	// logEvery is how often the request log is written.
+	logEvery = 500 * time.Millisecond
+	// shadowQueue bounds the shadowed requests waiting for the
+	// candidate; past it they are dropped (EventShadowDropped).
+	shadowQueue = 256
+)
+
+// Header names of a predict answer.
+const (
+	HeaderVersion   = "Cairn-Model-Version" // the version that answered
+	HeaderRequestID = "Cairn-Request-Id"    // the id feedback names
+	HeaderArm       = "Cairn-Rollout-Arm"   // production or candidate, during a rollout
+)
+
+// routed is a rollout as served: the rollout and its candidate loaded.
+type routed struct {
+	r    *cairn.Rollout
+	cand *active
+}
+
+// newRequestID returns 32 random hex digits.
+func newRequestID() string {
+	var b [16]byte
+	for i := 0; i < 16; i += 8 {
+		v := rand.Uint64()
+		for k := 0; k < 8; k++ {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// readRollout reads e's rollout and loads its candidate when it is active
+// against the production version served (base); nil otherwise. A
+// candidate that does not load leaves the rollout unserved (production
+// answers every request), logged.
+func (s *Server) readRollout(ctx context.Context, e *entry, base *active) {
+	rr, ok := s.o.Registry.(RolloutReader)
+	if !ok {
+		return
+	}
+	r, err := rr.Rollout(ctx, e.name)
+	if err != nil || !r.Routes() || base == nil || r.Baseline != base.version {
+		if err != nil && !errors.Is(err, cairn.ErrNotFound) && ctx.Err() == nil {
+			s.o.Logger.Warn("serve: read a model's rollout; production answers every request until it is read", "model", e.name, "err", err)
+		}
+		if old := e.ro.Swap(nil); old != nil {
+			s.o.Logger.Info("serve: rollout no longer served", "model", e.name, "candidate", old.r.Candidate)
+		}
+		return
+	}
+	if old := e.ro.Load(); old != nil && sameRollout(old.r, r) {
+		return
+	}
+	mv, err := s.o.Registry.ModelVersion(ctx, e.name, r.Candidate)
+	if err != nil {
+		s.o.Logger.Warn("serve: read a rollout's candidate; production answers every request", "model", e.name, "candidate", r.Candidate, "err", err)
+		e.ro.Store(nil)
+		return
+	}
+	l, lerr := s.load(ctx, mv)
+	if lerr != nil {
+		s.o.Logger.Error("serve: a rollout's candidate cannot be served; production answers every request", "model", e.name,
+			"candidate", r.Candidate, "err", lerr.Msg)
+		e.ro.Store(nil)
+		return
+	}
+	e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: l}})
+	s.o.Logger.Info("serve: rollout served", "model", e.name, "strategy", r.Spec.Strategy, "baseline", r.Baseline,
+		"candidate", r.Candidate, "share", r.Share)
+}
+
+// reqLog buffers served requests and writes them to the RequestLog from
+// its own goroutine, so that a request never waits for the database.
+type reqLog struct {
+	log     RequestLog
+	max     int
+	logger  *slog.Logger
+	observe func(Event)
+
+	mu      sync.Mutex
+	pending []cairn.ModelRequest
+	flushMu sync.Mutex // one write at a time
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	failing bool // the last write failed (logged once)
+}
+
+func (l *reqLog) add(r cairn.ModelRequest) {
+	l.mu.Lock()
+	if len(l.pending) >= l.max {
+		l.mu.Unlock()
+		l.observe(Event{Kind: EventRequestsDropped, Model: r.Name, Version: r.Version, Rows: 1})
+		return
+	}
+	l.pending = append(l.pending, r)
+	n := len(l.pending)
+	l.mu.Unlock()
+	if n >= 1000 {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *reqLog) run() {
+	defer close(l.done)
+	t := time.NewTicker(logEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = l.flush(ctx)
+			cancel()
+			return
+		case <-t.C:
+		case <-l.wake:
+		}
+		_ = l.flush(context.Background())
+	}
+}
+
+// flush writes the pending requests; those a failed write held are
+// dropped (counted) so that a database that is down takes no memory.
+func (l *reqLog) flush(ctx context.Context) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	l.mu.Lock()
+	batch := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := l.log.LogRequests(ctx, batch)
+	if err != nil {
+		for _, r := range batch {
+			l.observe(Event{Kind: EventRequestsDropped, Model: r.Name, Version: r.Version, Rows: 1})
+		}
+		if !l.failing {
+			l.failing = true
+			l.logger.Warn("serve: write the request log; these requests get no feedback and count in no live metric", "requests", len(batch), "err", err)
+		}
+		return err
+	}
+	if l.failing {
+		l.failing = false
+		l.logger.Info("serve: the request log is written again")
+	}
+	return nil
+}
+
+// shadowJob is a request's body for the candidate of a shadow rollout.
+type shadowJob struct {
+	name string
+	id   string
+	cand *active
+	body []byte
+}
+
+func (s *Server) shadowLoop() {
+	defer s.shadowWG.Done()
+	for j := range s.shadows {
+		s.shadowOne(j)
+	}
+}
+
+// shadowOne scores a shadowed request with the candidate and logs it,
+// off the request's path.
+func (s *Server) shadowOne(j shadowJob) {
+	start := time.Now()
+	d := newDecoder(j.cand.in, j.body, s.o.MaxRows, nil)
+	defer d.release()
+	rec := cairn.ModelRequest{RequestID: j.id, Name: j.name, Version: j.cand.version, Shadow: true, At: start, Kind: string(j.cand.m.Kind)}
+	var p *model.Prediction
+	err := d.decode()
+	if err == nil {
+		p, err = j.cand.p.Predict(d.frame())
+	}
+	rec.Duration, rec.Rows = time.Since(start), d.n
+	code := "ok"
+	if err != nil {
+		rec.Failed = true
+		code = "internal"
+		var e *Error
+		if errors.As(err, &e) {
+			code = e.Code
+		}
+	} else if d.n <= MaxLoggedRows {
+		rec.Predictions = j.cand.appendPredictions(nil, p)
+	}
+	s.o.Observe(Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: d.n, Duration: rec.Duration})
+	if s.reqs != nil && (code == "ok" || modelFault(code)) {
+		s.reqs.add(rec)
+	}
+}
+
+// modelFault says whether an error code is the model's (it counts in its
+// error rate), not the request's.
+func modelFault(code string) bool { return code == "internal" || code == CodeUnavailable }
+
+// appendPredictions writes the JSON array of p's predictions.
+func (l *loaded) appendPredictions(b []byte, p *model.Prediction) []byte {
+	b = append(b, '[')
+	if l.list != nil {
+		for i, c := range p.Class {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, l.classes[c]...)
+		}
+	} else {
+		for i, v := range p.Value {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendFloat(b, v)
+		}
+	}
+	return append(b, ']')
+}
+
+// Feedback is an answer to POST /api/v1/models/{name}/feedback.
+type Feedback struct {
+	RequestID string          `json:"request_id"`
+	Scored    []FeedbackScore `json:"scored"`
+}
+
+// FeedbackScore is what feedback made of one version's predictions.
+type FeedbackScore struct {
+	Version int    `json:"version"`
+	Shadow  bool   `json:"shadow,omitempty"`
+	Labeled int    `json:"labeled"`
+	Metric  string `json:"metric"` // accuracy or mae
+	// Value is the metric over this request's labeled rows.
+	Value float64 `json:"value"`
+}
+
+// maxFeedbackBody bounds a feedback request's body.
+const maxFeedbackBody = 4 << 20
+
+// Label records the true labels of a request answered before: body
+// is {"request_id": ID, "labels": [label, ...]}, one label per row of the
+// request (null for a row whose label is not known), and every version
+// that scored the request (the one that answered, and a shadow
+// candidate) gets its labeled rows and its score, which live metrics are
+// computed from. A second feedback of a request replaces the first.
+// Errors are *Error: 404 for a model or request id not logged (nothing
+// changes), 400 for a body that is not one or labels that do not match
+// the request's rows, 501 when the server keeps no request log.
+func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedback, error) {
+	if s.reqs == nil {
+		return nil, &Error{Status: http.StatusNotImplemented, Code: "not_implemented", Row: -1,
+			Msg: "this server keeps no request log, so it takes no feedback"}
+	}
+	if err := cairn.ValidModelName(name); err != nil {
+		return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: err.Error()}
+	}
+	raw, err := io.ReadAll(io.LimitReader(body, maxFeedbackBody+1))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, fmt.Errorf("read the request body: %w", err)
+		}
+		return nil, badInput("read the request body: %v", err)
+	}
+	if len(raw) > maxFeedbackBody {
+		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeTooLarge, Row: -1,
+			Msg: fmt.Sprintf("the body is larger than %d bytes: send the labels of one request at a time", maxFeedbackBody)}
+	}
+	var in struct {
+		RequestID *string           `json:"request_id"`
+		Labels    []json.RawMessage `json:"labels"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, badInput(`the body is not {"request_id": "…", "labels": [label, …]}: %v`, err)
+	}
+	if in.RequestID == nil || *in.RequestID == "" {
+		return nil, badInput(`request_id is required: the "request_id" of the predict answer`)
+	}
+	if in.Labels == nil {
+		return nil, badInput(`labels is required: one label per row of the request, null for a row without one`)
+	}
+	id := *in.RequestID
+	// A request answered a moment ago may still be in the buffer.
+	_ = s.reqs.flush(ctx)
+	logged, err := s.reqs.log.ModelRequests(ctx, name, id)
+	if err != nil {
+		return nil, fmt.Errorf("feedback of %s: %w", name, err)
+	}
+	if len(logged) == 0 {
+		return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: cairn.ErrNotFound,
+			Msg: fmt.Sprintf("model %s has no logged request %s (requests are kept 7 days; a request of over %d rows, or one that failed, takes no feedback)",
+				name, brief([]byte(id)), MaxLoggedRows)}
+	}
+	out := &Feedback{RequestID: id}
+	var scores []cairn.RequestScore
+	for _, r := range logged {
+		if r.Failed || r.Predictions == nil {
+			continue
+		}
+		var preds []json.RawMessage
+		if err := json.Unmarshal(r.Predictions, &preds); err != nil {
+			return nil, fmt.Errorf("feedback of %s: the logged predictions of %s@%d: %w", id, name, r.Version, err)
+		}
+		if len(in.Labels) != len(preds) {
+			return nil, badInput("labels has %d values, the request had %d rows: give one label per row, null for a row without one", len(in.Labels), len(preds))
+		}
+		sc, err := score(r.Kind, preds, in.Labels)
+		if err != nil {
+			return nil, err
+		}
+		sc.Version = r.Version
+		scores = append(scores, sc)
+		fs := FeedbackScore{Version: r.Version, Shadow: r.Shadow, Labeled: sc.Labeled}
+		st := cairn.RequestStats{Kind: r.Kind, Labeled: sc.Labeled, Score: sc.Score}
+		fs.Metric, fs.Value, _ = st.LiveMetric()
+		out.Scored = append(out.Scored, fs)
+	}
+	if len(scores) == 0 {
+		return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: cairn.ErrNotFound,
+			Msg: fmt.Sprintf("request %s of model %s has no predictions logged to score (it failed, or had over %d rows)", brief([]byte(id)), name, MaxLoggedRows)}
+	}
+	if err := s.reqs.log.SetFeedback(ctx, name, id, scores); err != nil {
+		if errors.Is(err, cairn.ErrNotFound) {
+			return nil, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: err, Msg: err.Error()}
+		}
+		return nil, fmt.Errorf("feedback of %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// score compares predictions with labels: for a classifier the rows
+// predicted right, for a regressor the sum of absolute errors, over the
+// rows whose label is not null.
+func score(kind string, preds, labels []json.RawMessage) (cairn.RequestScore, error) {
+	var sc cairn.RequestScore
+	for i, l := range labels {
+		if len(l) == 0 || string(l) == "null" {
+			continue
+		}
+		if kind == string(model.Regression) {
+			y, err := strconv.ParseFloat(string(l), 64)
+			if err != nil || math.IsInf(y, 0) {
+				return sc, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: i, Field: "labels",
+					Msg: fmt.Sprintf("labels[%d]: a regressor's label is a number, got %s", i, brief(l))}
+			}
+			p, err := strconv.ParseFloat(string(preds[i]), 64)
+			if err != nil {
+				continue // the prediction was null (not a number): no error to measure
+			}
+			sc.Labeled++
+			sc.Score += math.Abs(p - y)
+			continue
+		}
+		sc.Labeled++
+		if sameLabel(preds[i], l) {
+			sc.Score++
+		}
+	}
+	return sc, nil
+}
+
+// sameLabel compares a predicted class with a label as values: 1 and 1.0
+// are one number, and a label may give a class as a string ("1", "yes").
+func sameLabel(pred, label json.RawMessage) bool {
+	if bytes.Equal(pred, label) {
+		return true
+	}
+	text := func(b json.RawMessage) string {
+		var v any
+		if json.Unmarshal(b, &v) != nil {
+			return string(b)
+		}
+		switch x := v.(type) {
+		case string:
+			return x
+		case float64:
+			return strconv.FormatFloat(x, 'g', -1, 64)
+		case bool:
+			return strconv.FormatBool(x)
+		}
+		return string(b)
+	}
+	return text(pred) == text(label)
+}
+
+// sameRollout says whether a and b route alike.
+func sameRollout(a, b *cairn.Rollout) bool {
+	return a.Candidate == b.Candidate && a.Baseline == b.Baseline && a.Share == b.Share && a.Step == b.Step &&
+		a.State == b.State && a.Spec.Strategy == b.Spec.Strategy
+}
+
+// Feedback is Label with its answer written to w as JSON (the API's
+// route).
+func (s *Server) Feedback(ctx context.Context, name string, body io.Reader, w io.Writer) error {
+	fb, err := s.Label(ctx, name, body)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(fb)
+}

@@ -1,0 +1,238 @@
+package serve_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/serve"
+	"github.com/cairnml/cairn/tasks/ml/model"
+)
+
+const rolloutBody = `{"rows":[{"num":1,"color":"red","flag":true,"when":"2024-01-02"},{"num":-4,"color":"blue","flag":false,"when":null}]}`
+
+type keyedAnswer struct {
+	Model       string `json:"model"`
+	Version     int    `json:"version"`
+	RequestID   string `json:"request_id"`
+	Predictions []any  `json:"predictions"`
+}
+
+// predictKey sends one request with a routing key and returns the answer
+// and its headers.
+func predictKey(t *testing.T, s *serve.Server, name string, version int, key string) (keyedAnswer, http.Header) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := s.Predict(context.Background(), name, version, key, strings.NewReader(rolloutBody), rec); err != nil {
+		t.Fatalf("predict %s key %q: %v", name, key, err)
+	}
+	var a keyedAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
+		t.Fatalf("answer %s: %v", rec.Body.Bytes(), err)
+	}
+	return a, rec.Header()
+}
+
+// rolloutFixture registers two versions of clf (1 in production) and
+// starts a rollout of 2 with spec.
+func rolloutFixture(t *testing.T, spec cairn.RolloutSpec) (*fixture, *serve.Server) {
+	t.Helper()
+	fx := newFixture(t)
+	for i := range 3 {
+		m := fit(t, "label", model.LogisticRegression, map[string]any{"C": []float64{1, 0.0001, 0.01}[i]}, uint64(i+1))
+		fx.deploy("clf", cairn.StageCandidate, fx.put(m))
+	}
+	fx.promote("clf", 1)
+	if _, err := fx.st.StartRollout(context.Background(), "clf", 2, spec, "test", fx.next()); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, fx, serve.Options{RequestLog: fx.st, Poll: 10 * time.Millisecond})
+	s.Start(context.Background())
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return fx, s
+}
+
+// TestCanaryRouting: a 10% canary answers about a tenth of the keys with
+// the candidate, the same key with the same version every time; every
+// answer names its version and request id in the JSON and the headers.
+func TestCanaryRouting(t *testing.T) {
+	_, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 100}})
+	const n = 2000
+	got := map[string]int{}
+	cand := 0
+	for i := range n {
+		key := fmt.Sprintf("user-%d", i)
+		a, h := predictKey(t, s, "clf", 0, key)
+		if a.Version != 1 && a.Version != 2 {
+			t.Fatalf("key %s answered by version %d", key, a.Version)
+		}
+		if h.Get(serve.HeaderVersion) != fmt.Sprint(a.Version) || h.Get(serve.HeaderRequestID) != a.RequestID || len(a.RequestID) != 32 {
+			t.Fatalf("headers %v, answer %+v", h, a)
+		}
+		wantArm := "production"
+		if cairn.ToCandidate("clf", key, 10) {
+			wantArm = "candidate"
+		}
+		if arm := h.Get(serve.HeaderArm); arm != wantArm || (arm == "candidate") != (a.Version == 2) {
+			t.Fatalf("key %s: arm %q version %d, want %s", key, arm, a.Version, wantArm)
+		}
+		got[key] = a.Version
+		if a.Version == 2 {
+			cand++
+		}
+	}
+	if cand < n*7/100 || cand > n*13/100 {
+		t.Fatalf("%d of %d keys went to a 10%% canary", cand, n)
+	}
+	for i := 0; i < n; i += 7 {
+		key := fmt.Sprintf("user-%d", i)
+		if a, _ := predictKey(t, s, "clf", 0, key); a.Version != got[key] {
+			t.Fatalf("key %s went to %d, then %d", key, got[key], a.Version)
+		}
+	}
+	// A pin of a version in the rollout is served; one outside it is a
+	// clear error.
+	if a, _ := predictKey(t, s, "clf", 2, ""); a.Version != 2 {
+		t.Fatalf("pinned candidate: %+v", a)
+	}
+	err := s.Predict(context.Background(), "clf", 3, "", strings.NewReader(rolloutBody), httptest.NewRecorder())
+	var se *serve.Error
+	if !errors.As(err, &se) || se.Status != http.StatusConflict || se.Code != serve.CodeNotInRollout || !strings.Contains(se.Msg, "version 3 is not part of the rollout") {
+		t.Fatalf("a pin outside the rollout: %v", err)
+	}
+}
+
+// TestShadowLogsBoth: production answers every request of a shadow
+// rollout; the candidate scores it too, and the request log holds both
+// under the request's id, which feedback then scores per version.
+func TestShadowLogsBoth(t *testing.T) {
+	fx, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
+	ctx := context.Background()
+	var ids []string
+	for i := range 20 {
+		a, h := predictKey(t, s, "clf", 0, fmt.Sprint(i))
+		if a.Version != 1 || h.Get(serve.HeaderArm) != "production" {
+			t.Fatalf("a shadow rollout's answer: %+v %v", a, h)
+		}
+		ids = append(ids, a.RequestID)
+	}
+	var logged []cairn.ModelRequest
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		logged, err = fx.st.ModelRequests(ctx, "clf", ids[19])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(logged) == 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(logged) != 2 || logged[0].Version != 1 || logged[0].Shadow || logged[1].Version != 2 || !logged[1].Shadow ||
+		logged[0].Rows != 2 || logged[1].Rows != 2 || len(logged[1].Predictions) == 0 {
+		t.Fatalf("the request log of a shadowed request: %+v", logged)
+	}
+	var p1, p2 []string
+	_ = json.Unmarshal(logged[0].Predictions, &p1)
+	_ = json.Unmarshal(logged[1].Predictions, &p2)
+	if len(p1) != 2 || len(p2) != 2 {
+		t.Fatalf("predictions %s %s", logged[0].Predictions, logged[1].Predictions)
+	}
+
+	// Feedback: labels equal to production's predictions score it 1, the
+	// candidate by how many it got right.
+	labels, _ := json.Marshal(p1)
+	fb, err := s.Label(ctx, "clf", strings.NewReader(fmt.Sprintf(`{"request_id":%q,"labels":%s}`, ids[19], labels)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	right := 0
+	for i := range p2 {
+		if p2[i] == p1[i] {
+			right++
+		}
+	}
+	if len(fb.Scored) != 2 || fb.Scored[0].Value != 1 || fb.Scored[0].Metric != "accuracy" || fb.Scored[1].Value != float64(right)/2 || !fb.Scored[1].Shadow {
+		t.Fatalf("feedback: %+v", fb)
+	}
+	st, err := fx.st.RequestStats(ctx, "clf", time.Time{})
+	if err != nil || st[1].Labeled != 2 || st[1].Score != 2 || st[2].Labeled != 2 || st[2].Score != float64(right) {
+		t.Fatalf("stats after the feedback: %+v %v", st, err)
+	}
+	// Bad feedback changes nothing: an unknown id or model is a 404, a
+	// wrong number of labels a 400.
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"clf", `{"request_id":"0000","labels":["yes"]}`, http.StatusNotFound},
+		{"nosuch", fmt.Sprintf(`{"request_id":%q,"labels":["yes","no"]}`, ids[3]), http.StatusNotFound},
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":["yes"]}`, ids[3]), http.StatusBadRequest},
+		{"clf", `{"labels":["yes"]}`, http.StatusBadRequest},
+		{"clf", `{"request_id":"x","labels":["yes"],"extra":1}`, http.StatusBadRequest},
+		{"clf", `[1,2]`, http.StatusBadRequest},
+	} {
+		_, err := s.Label(ctx, tc.name, strings.NewReader(tc.body))
+		var se *serve.Error
+		if !errors.As(err, &se) || se.Status != tc.status {
+			t.Errorf("feedback %s %s: %v, want %d", tc.name, tc.body, err, tc.status)
+		}
+	}
+	if after, _ := fx.st.RequestStats(ctx, "clf", time.Time{}); after[1] != st[1] || after[2] != st[2] {
+		t.Fatalf("bad feedback changed the stats: %+v then %+v", st, after)
+	}
+}
+
+// TestRolloutFollowsTheStore: a step of the rollout written to the store
+// (by the leader, in any process) is served within the poll; a rollback
+// sends every request to production.
+func TestRolloutFollowsTheStore(t *testing.T) {
+	fx, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 100}})
+	ctx := context.Background()
+	key := ""
+	for i := 0; ; i++ {
+		if k := fmt.Sprint("k", i); !cairn.ToCandidate("clf", k, 10) {
+			key = k
+			break
+		}
+	}
+	if a, _ := predictKey(t, s, "clf", 0, key); a.Version != 1 {
+		t.Fatalf("key %s at 10%%: %d", key, a.Version)
+	}
+	if _, err := fx.st.ChangeRollout(ctx, cairn.RolloutChange{Name: "clf", Candidate: 2, FromStep: 0, Event: cairn.RolloutEventStep,
+		Share: 100, Step: 1, Actor: "test", At: fx.next()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, s, key, 2)
+	if _, err := fx.st.ChangeRollout(ctx, cairn.RolloutChange{Name: "clf", Candidate: 2, FromStep: 1, Event: cairn.RolloutEventRollback,
+		Detail: "test", Actor: "test", At: fx.next()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, s, key, 1)
+	if _, h := predictKey(t, s, "clf", 0, key); h.Get(serve.HeaderArm) != "" {
+		t.Fatalf("an arm after the rollout ended: %v", h)
+	}
+}
+
+func waitVersion(t *testing.T, s *serve.Server, key string, v int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a, _ := predictKey(t, s, "clf", 0, key)
+		if a.Version == v {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("key %s still answered by %d, not %d, after 5 s", key, a.Version, v)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
