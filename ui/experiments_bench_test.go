@@ -77,14 +77,52 @@ func BenchmarkCompare500(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	path := "/api/v1/compare?run=" + a.ID[:8] + "," + c.ID[:8]
-	b.Run("api", func(b *testing.B) {
-		for b.Loop() {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost"+path, nil))
-			if w.Code != http.StatusOK {
-				b.Fatalf("%s: %d %s", path, w.Code, w.Body)
+	for _, sub := range []struct{ name, path string }{
+		{"api", "/api/v1/compare?run=" + a.ID[:8] + "," + c.ID[:8]},
+		// The compare page: the same comparison as HTML (250 tasks'
+		// params, 1,500 metric rows, 250 outputs).
+		{"page", "/compare?run=" + a.ID[:8] + "&run=" + c.ID[:8]},
+	} {
+		b.Run(sub.name, func(b *testing.B) {
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost"+sub.path, nil))
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", sub.path, w.Code, w.Body)
+				}
 			}
-		}
-	})
+		})
+	}
+}
+
+// BenchmarkExperimentsPage measures the experiments page of a workflow of
+// 500 runs (three params, two metrics, one missing in a tenth of them):
+// every run and its metrics read, sorted by a metric, a page of 50 rows
+// and both charts over the 500 runs drawn.
+func BenchmarkExperimentsPage(b *testing.B) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "cairn.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	expRuns(b, st, 500)
+	h, err := New(Options{Store: st, Experiments: st})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sub := range []struct{ name, path string }{
+		{"created", "/workflows/exp/experiments"},
+		{"by-metric", "/workflows/exp/experiments?sort=metric:evaluate.f1&x=model"},
+	} {
+		b.Run(sub.name, func(b *testing.B) {
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "http://localhost"+sub.path, nil))
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", sub.path, w.Code, w.Body)
+				}
+			}
+		})
+	}
 }

@@ -34,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model", "workers"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model", "workers", "experiments", "compare"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -99,15 +99,18 @@ type page struct {
 	Audit   bool    // the audit log is served
 	Models  bool    // the model registry is served
 	Workers bool    // the workers are listed
-	Flash   *flash  // what the form that sent the browser here did
-	Body    any
+	// Experiments: metrics are read across runs (the experiments and
+	// compare pages are served).
+	Experiments bool
+	Flash       *flash // what the form that sent the browser here did
+	Body        any
 }
 
 // page fills what the layout reads.
 func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
 		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil,
-		Workers: h.o.Workers != nil}
+		Workers: h.o.Workers != nil, Experiments: h.o.Experiments != nil}
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
 		p.Who = &who
 	}
@@ -187,6 +190,8 @@ func (h *handler) mountPages(e *gin.Engine) {
 	h.route(g, http.MethodGet, "/runs/:id/tasks/:task", Read, h.pageTask)
 	h.route(g, http.MethodGet, "/workflows", Read, h.pageWorkflows)
 	h.route(g, http.MethodGet, "/workflows/:name", Read, h.pageWorkflow)
+	h.route(g, http.MethodGet, "/workflows/:name/experiments", Read, h.pageExperiments)
+	h.route(g, http.MethodGet, "/compare", Read, h.pageCompare)
 	// The forms of the pages' buttons: each sends the browser back (303).
 	h.route(g, http.MethodPost, "/workflows/:name/trigger", Operate, h.formTrigger)
 	h.route(g, http.MethodPost, "/runs/:id/cancel", Operate, h.formCancel)

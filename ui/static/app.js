@@ -59,6 +59,44 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { start(document); });
+  // The experiments page: a form with data-autosubmit (which metric and
+  // param the charts draw) is sent when one of its choices changes, so its
+  // Draw button is not needed; the compare form says how many runs are
+  // ticked, and its button waits for two.
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el && el.form && el.form.hasAttribute("data-autosubmit")) {
+      el.form.submit();
+    }
+    if (el && el.classList && el.classList.contains("pick")) {
+      comparePicks();
+    }
+  });
+
+  function comparePicks() {
+    var form = document.getElementById("compare-form");
+    if (!form) {
+      return;
+    }
+    var n = form.querySelectorAll("input.pick:checked").length;
+    var button = document.getElementById("compare-runs");
+    var count = document.getElementById("compare-count");
+    if (button) {
+      button.disabled = n < 2;
+    }
+    if (count) {
+      count.textContent = n === 0 ? "tick two runs (or more)" : n === 1 ? "1 run ticked: tick another" : n + " runs ticked";
+    }
+  }
+
+  function experiments() {
+    var hide = document.querySelectorAll("form[data-autosubmit] .js-hide");
+    for (var i = 0; i < hide.length; i++) {
+      hide[i].hidden = true;
+    }
+    comparePicks();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { start(document); experiments(); });
   document.addEventListener("htmx:afterSwap", function (ev) { start(ev.target); });
 })();
