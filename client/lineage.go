@@ -42,3 +42,23 @@ func (c *Client) LineageEvents(ctx context.Context, q lineage.Query) (io.ReadClo
 	}
 	return resp.Body, nil
 }
+
+// CacheStory explains task taskID of run runID's cache (GET
+// /api/v1/runs/{id}/tasks/{task}/cache): the attempt whose outputs its
+// latest attempt reused or, when it ran, why — caching off and why, no
+// earlier success, or what differs from the last success of the task in
+// the workflow. The run is its full id. A server that does not explain
+// the cache answers an *Error with status 501 (errors.Is
+// ErrNotImplemented); an unknown run or task cairn.ErrNotFound.
+func (c *Client) CacheStory(ctx context.Context, runID, taskID string) (*lineage.CacheStory, error) {
+	var out lineage.CacheStory
+	k := call{method: http.MethodGet, path: "/runs/" + url.PathEscape(runID) + "/tasks/" + url.PathEscape(taskID) + "/cache",
+		need: needRead, what: "explain the cache of " + taskID}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	if out.Changes == nil {
+		out.Changes = []string{}
+	}
+	return &out, nil
+}

@@ -28,6 +28,7 @@ func (h *handler) mountAPI(e *gin.Engine) {
 	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", Read, h.apiAttempts)
 	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", Read, h.apiLog)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/cache", Read, h.apiCache)
 	h.route(api, http.MethodGet, "/workflows", Read, h.apiWorkflows)
 	h.route(api, http.MethodGet, "/workflows/:name", Read, h.apiWorkflow)
 	h.route(api, http.MethodPost, "/workflows/validate", Read, h.apiValidate) // changes nothing

@@ -576,6 +576,12 @@ type taskPage struct {
 	LogURL      string // the whole log, as text
 	FollowURL   string // Server-Sent Events while the attempt runs
 	CanRetry    bool   // the page shows the task's Retry button
+	// Cache is the task's cache story (Options.Cache), CacheErr why it
+	// could not be told; HitHref and LastHref are the pages of the
+	// attempt it reused and of the success it was compared with.
+	Cache             *lineage.CacheStory
+	CacheErr          string
+	HitHref, LastHref string
 }
 
 type attemptLink struct {
@@ -620,6 +626,21 @@ func (h *handler) pageTask(c *gin.Context) {
 	if wf := h.graphs.workflow(r); wf != nil {
 		if t := wf.Task(tr.TaskID); t != nil {
 			p.Description = t.Description
+		}
+	}
+	if h.o.Cache != nil {
+		story, err := h.cacheStory(c.Request.Context(), v, tr)
+		if err != nil { // the page still shows the task
+			h.o.Logger.Warn("ui: explain a task's cache", "run", r.ID, "task", tr.TaskID, "err", err)
+			p.CacheErr = err.Error()
+		} else {
+			p.Cache = &story
+			if story.Hit != nil {
+				p.HitHref = fmt.Sprintf("%s?attempt=%d", taskHref(story.Hit.RunID, story.Hit.TaskID), story.Hit.Number)
+			}
+			if story.Last != nil {
+				p.LastHref = fmt.Sprintf("%s?attempt=%d", taskHref(story.Last.RunID, story.Last.TaskID), story.Last.Number)
+			}
 		}
 	}
 	base := taskHref(r.ID, tr.TaskID)

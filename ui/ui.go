@@ -235,6 +235,15 @@ type Options struct {
 	// workers that may take a task.
 	Workers WorkerLister
 	Pool    *cairn.Worker
+	// Cache, if set, explains each task's cache story — the outputs it
+	// reused, or why it ran (which of type, version, params or input
+	// digests changed) —: GET /api/v1/runs/{id}/tasks/{task}/cache (501
+	// without it) and the task page. CacheOff, if set, says why caching
+	// was off for a task of a run (from its stored workflow read with the
+	// server's task types, which know each type's default); without it
+	// only a task's own cache: setting is told.
+	Cache    CacheReader
+	CacheOff func(ctx context.Context, r *cairn.Run, taskID string) string
 }
 
 // WorkerLister lists the registered workers live at now or seen since

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -247,91 +245,6 @@ tasks:
 	}
 }
 
-// fakeCacheStore serves explainCache from memory.
-type fakeCacheStore struct {
-	last  *cairn.Attempt
-	atts  map[cairn.AttemptRef]*cairn.Attempt
-	edges map[cairn.AttemptRef][]cairn.LineageEdge
-}
-
-func (f fakeCacheStore) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
-	if f.last == nil {
-		return nil, cairn.ErrNotFound
-	}
-	return f.last, nil
-}
-
-func (f fakeCacheStore) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
-	if at, ok := f.atts[a]; ok {
-		return at, nil
-	}
-	return nil, errors.New("no such attempt")
-}
-
-func (f fakeCacheStore) FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error) {
-	return nil, nil
-}
-
-func (f fakeCacheStore) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
-	return f.edges[a], nil
-}
-
-// TestExplainCache: each reason a task ran, from its attempt and the last
-// success it is compared with (what e2e runs cannot make: another
-// version, another type, a last success that was itself a reuse).
-func TestExplainCache(t *testing.T) {
-	ctx := context.Background()
-	run := &cairn.Run{ID: "run2", Workflow: "wf"}
-	tr := &cairn.TaskRun{RunID: "run2", TaskID: "t", Type: "train", State: cairn.TaskSucceeded, Cache: true}
-	done := cairn.Attempt{RunID: "run2", TaskID: "t", Number: 1, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 2",
-		Params: json.RawMessage(`{"a":1,"b":[1,2],"c":"x"}`), CacheKey: "sha256:new"}
-	done.FinishedAt = done.StartedAt.Add(1)
-	orig := &cairn.Attempt{RunID: "run0", TaskID: "t", Number: 2, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 1",
-		Params: json.RawMessage(`{"a": 1, "b": [1, 3], "d": true}`), CacheKey: "sha256:old"}
-	reuse := &cairn.Attempt{RunID: "run1", TaskID: "t", Number: 1, State: cairn.TaskSucceeded, Type: "train", Version: "cairn 1",
-		CachedFrom: cairn.AttemptRef{RunID: "run0", TaskID: "t", Number: 2}}
-	in := func(a *cairn.Attempt, digest string) []cairn.LineageEdge {
-		return []cairn.LineageEdge{{Attempt: cairn.AttemptRef{RunID: a.RunID, TaskID: a.TaskID, Number: a.Number}, Direction: cairn.LineageIn, Port: "train", Digest: digest},
-			{Attempt: cairn.AttemptRef{RunID: a.RunID, TaskID: a.TaskID, Number: a.Number}, Direction: cairn.LineageOut, Port: "model", Digest: "sha256:" + strings.Repeat("9", 64)}}
-	}
-	st := fakeCacheStore{last: reuse,
-		atts: map[cairn.AttemptRef]*cairn.Attempt{{RunID: "run0", TaskID: "t", Number: 2}: orig},
-		edges: map[cairn.AttemptRef][]cairn.LineageEdge{
-			{RunID: "run0", TaskID: "t", Number: 2}: in(orig, "sha256:"+strings.Repeat("1", 64)),
-			{RunID: "run2", TaskID: "t", Number: 1}: in(&done, "sha256:"+strings.Repeat("2", 64)),
-		}}
-	s, err := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"version: cairn 1 → cairn 2", `params: b ([1,3] → [1,2]), c (absent → "x"), d (true → absent)`,
-		"input train: sha256:111111111111 → sha256:222222222222"}
-	if !reflect.DeepEqual(s.Changes, want) || s.Last == nil || s.Last.RunID != "run1" || !strings.Contains(s.Why, "run1/t#1, differs") {
-		t.Errorf("story %+v\nwant changes %q", s, want)
-	}
-	// Another type only.
-	other := *orig
-	other.Type, other.Version, other.Params = "tune", done.Version, done.Params
-	st.last = &other
-	st.edges[cairn.AttemptRef{RunID: "run0", TaskID: "t", Number: 2}] = in(&done, "sha256:"+strings.Repeat("2", 64))
-	if s, _ := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil); !reflect.DeepEqual(s.Changes, []string{"type: tune → train"}) {
-		t.Errorf("type change: %+v", s)
-	}
-	// Nothing differs, but the last success ran with caching off.
-	same := other
-	same.Type, same.CacheKey = "train", ""
-	st.last = &same
-	if s, _ := explainCache(ctx, st, run, tr, []*cairn.Attempt{&done}, nil); len(s.Changes) != 0 || !strings.Contains(s.Why, "had caching off") {
-		t.Errorf("a match made without cache: %+v", s)
-	}
-	// Caching off: the reason given.
-	off := *tr
-	off.Cache = false
-	if s, _ := explainCache(ctx, st, run, &off, []*cairn.Attempt{&done}, func() string { return "because" }); s.On || s.Why != "off: because" {
-		t.Errorf("off: %+v", s)
-	}
-}
-
 // TestCacheFileSource: collect from a file is reused while the file's
 // bytes are the same, and runs again when they change (whatever its
 // params); show TASK says so.
@@ -370,5 +283,58 @@ func TestCacheFileSource(t *testing.T) {
 	story = e.must(0, "show", third.ID, "k").stdout
 	if !strings.Contains(story, "input data: sha256:") {
 		t.Errorf("show TASK of the task after it:\n%s", story)
+	}
+}
+
+// TestCacheStoryOverServer: show RUN TASK --server tells a task's cache
+// story as the home does, byte for byte (the server explains it from its
+// store, GET /api/v1/runs/{id}/tasks/{task}/cache): a reuse, a miss with
+// the param and input that changed, caching off by a type's default and by
+// cache: false; with --json too.
+func TestCacheStoryOverServer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "story.yaml", `name: story
+params:
+  seed: {type: int, default: 1}
+tasks:
+  - id: data
+    type: collect
+    with: {source: synthetic, rows: 50, features: 2, seed: "${{ params.seed }}", label: y}
+  - id: split
+    type: split
+    inputs: {data: "${{ tasks.data.outputs.data }}"}
+    with: {label: y, test_size: 0.3, seed: 1}
+  - id: uncached
+    type: split
+    cache: false
+    inputs: {data: "${{ tasks.data.outputs.data }}"}
+    with: {label: y, test_size: 0.3, seed: 1}
+  - id: idle
+    type: noop
+`)
+	var ids []string
+	for _, seed := range []string{"1", "1", "2"} {
+		ids = append(ids, runIDOf(t, e.must(0, "run", wf, "-p", "seed="+seed, "--progress", "none").stderr))
+	}
+	api := e.apiServer()
+	for _, c := range []struct {
+		run, task, want string
+	}{
+		{ids[1], "data", "reused the outputs of " + ids[0] + "/data#1"},
+		{ids[2], "data", "params: seed (1 → 2)"},
+		{ids[2], "split", "input data: sha256:"},
+		{ids[2], "uncached", "off: the task says cache: false"},
+		{ids[2], "idle", "off: type noop is never cached"},
+	} {
+		l := e.must(0, "show", c.run, c.task)
+		r := e.must(0, "show", c.run, c.task, "--server", api)
+		if !strings.Contains(l.stdout, c.want) || l.stdout != r.stdout {
+			t.Errorf("show %s %s: want %q, the same from the server:\n--- home:\n%s--- server:\n%s", c.run, c.task, c.want, l.stdout, r.stdout)
+		}
+		lj := e.must(0, "show", c.run, c.task, "--json")
+		if rj := e.must(0, "show", c.run, c.task, "--json", "--server", api); lj.stdout != rj.stdout {
+			t.Errorf("show %s %s --json differs from the server's:\n--- home:\n%s--- server:\n%s", c.run, c.task, lj.stdout, rj.stdout)
+		}
 	}
 }

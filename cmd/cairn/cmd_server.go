@@ -343,6 +343,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// The workers page and why a task waits: the registered workers, and
 	// this server's own pool.
 	uiOpts.Workers = st
+	// Each task's cache story (the task page, the API): why caching was
+	// off told with this server's task types.
+	uiOpts.Cache, uiOpts.CacheOff = st, a.cacheOff
 	if p, ok := info.pool(time.Now()); ok {
 		uiOpts.Pool = &p
 	}

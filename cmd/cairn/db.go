@@ -52,7 +52,7 @@ type database interface {
 	RolloutEvents(ctx context.Context, name string, limit int) ([]cairn.RolloutEvent, error)
 	executor.Cache
 	lineage.Store
-	cacheStore
+	lineage.CacheStore // what explains a task's cache story
 	// CreateToken stores a new token (its secret's hash only), with its
 	// audit entry by actor ('cairn tokens create').
 	CreateToken(ctx context.Context, t auth.Token, hash, actor string) error
