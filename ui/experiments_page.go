@@ -66,10 +66,14 @@ type expPage struct {
 	Params    []expColumn
 	Metrics   []expColumn
 	CutCols   int // metric columns left out (past maxMetricColumns)
-	Rows      []expRow
-	From, To  int // the rows shown, 1-based
-	Prev      string
-	Next      string
+	// Constant is the metric columns hidden for having one value in
+	// every run; AllColsHref the page with them shown.
+	Constant    int
+	AllColsHref string
+	Rows        []expRow
+	From, To    int // the rows shown, 1-based
+	Prev        string
+	Next        string
 	// Charts: MetricChart across runs of Chart, ParamChart of X against it.
 	Chart, X       string
 	ChartOptions   []string
@@ -80,6 +84,7 @@ type expPage struct {
 	ParamNote      string
 	Sort, Dir      string
 	Offset, Limit  int
+	AllCols        bool
 	CompareEnabled bool
 }
 
@@ -88,6 +93,7 @@ type expQuery struct {
 	Sort, Dir     string
 	Offset, Limit int
 	Chart, X      string
+	AllCols       bool // cols=all: the metrics with one value in every run too
 }
 
 func experimentQuery(c *gin.Context) (expQuery, error) {
@@ -135,6 +141,13 @@ func experimentQuery(c *gin.Context) (expQuery, error) {
 			return q, badInput("chart: %v", err)
 		}
 	}
+	switch s := c.Query("cols"); s {
+	case "":
+	case "all":
+		q.AllCols = true
+	default:
+		return q, badInput("cols %s: want all (or leave it out: the metrics that vary)", Brief(s))
+	}
 	return q, nil
 }
 
@@ -162,6 +175,9 @@ func (q expQuery) href(workflow string) string {
 	}
 	if q.X != "" {
 		v.Set("x", q.X)
+	}
+	if q.AllCols {
+		v.Set("cols", "all")
 	}
 	h := experimentsHref(workflow)
 	if len(v) > 0 {
@@ -213,7 +229,7 @@ func (h *handler) pageExperiments(c *gin.Context) {
 		h.fail(c, fmt.Errorf("no runs of workflow %s: %w", Brief(name), cairn.ErrNotFound))
 		return
 	}
-	p := &expPage{Workflow: name, Href: experimentsHref(name), CatalogOK: lookErr == nil, Sort: q.Sort, Dir: q.Dir, Offset: q.Offset, Limit: q.Limit}
+	p := &expPage{Workflow: name, Href: experimentsHref(name), CatalogOK: lookErr == nil, Sort: q.Sort, Dir: q.Dir, Offset: q.Offset, Limit: q.Limit, AllCols: q.AllCols}
 	if len(runs) > maxExperimentRuns {
 		runs, p.Truncated = runs[:maxExperimentRuns], true
 	}
@@ -238,6 +254,26 @@ func (h *handler) pageExperiments(c *gin.Context) {
 		}
 	}
 	params, metrics := sortedSet(paramSet), sortedSet(metricSet)
+	// A metric with the same value in every run (a data set's columns,
+	// a split's rows) says nothing about the runs: hidden unless asked
+	// for (cols=all) or sorted or charted by.
+	if !q.AllCols {
+		var varying []string
+		for _, k := range metrics {
+			if k == sortMetric(q.Sort) || k == q.Chart || varies(runs, byRun, k) {
+				varying = append(varying, k)
+			}
+		}
+		if len(varying) > 0 {
+			p.Constant = len(metrics) - len(varying)
+			metrics = varying
+		}
+	}
+	if p.Constant > 0 {
+		n := q
+		n.AllCols = true
+		p.AllColsHref = n.href(name)
+	}
 	if len(metrics) > maxMetricColumns {
 		p.CutCols = len(metrics) - maxMetricColumns
 		metrics = metrics[:maxMetricColumns]
@@ -307,10 +343,19 @@ func (h *handler) pageExperiments(c *gin.Context) {
 	p.ChartOptions, p.XOptions = metrics, params
 	p.Chart = q.Chart
 	if p.Chart == "" {
-		if kind, m, _ := strings.Cut(q.Sort, ":"); kind == "metric" {
+		if m := sortMetric(q.Sort); m != "" {
 			p.Chart = m
 		} else if len(metrics) > 0 {
 			p.Chart = metrics[0]
+		pick:
+			for _, want := range preferredMetrics {
+				for _, k := range metrics {
+					if _, name, _ := strings.Cut(k, "."); name == want {
+						p.Chart = k
+						break pick
+					}
+				}
+			}
 		}
 	}
 	p.X = q.X
@@ -346,6 +391,35 @@ func columnHref(ec expColumn, q expQuery, workflow string) string {
 	}
 	return n.href(workflow)
 }
+
+// sortMetric is the TASK.METRIC a sort= value names, or "".
+func sortMetric(sort string) string {
+	if kind, m, _ := strings.Cut(sort, ":"); kind == "metric" {
+		return m
+	}
+	return ""
+}
+
+// varies reports whether metric k has more than one value among runs
+// (a run without it counting as one more).
+func varies(runs []*cairn.Run, byRun map[string]map[string]float64, k string) bool {
+	first, seen := 0.0, false
+	for _, r := range runs {
+		v, ok := byRun[r.ID][k]
+		if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			return true
+		}
+		if seen && v != first {
+			return true
+		}
+		first, seen = v, true
+	}
+	return false
+}
+
+// preferredMetrics are the metrics charted first when the page does not
+// say, in this order: the usual headline of a classifier or a regressor.
+var preferredMetrics = []string{"f1", "accuracy", "roc_auc", "r2", "rmse"}
 
 func sortedSet(m map[string]bool) []string {
 	out := make([]string, 0, len(m))

@@ -18,7 +18,8 @@ import (
 // expRuns stores n finished runs of workflow "exp", oldest first, a
 // second apart: params lr (a number), model (a, b or c) and, for all but
 // every fifth run, depth; a train task (no metrics) and an evaluate task
-// with f1 and accuracy, except every tenth run, which has no f1. Run i's
+// with f1, accuracy and rows (100 in every run), except every tenth run,
+// which has no f1. Run i's
 // f1 is a permutation of i, so that the order by f1 is not the order of
 // creation.
 func expRuns(t testing.TB, st *sqlite.Store, n int) []*cairn.Run {
@@ -35,7 +36,7 @@ func expRuns(t testing.TB, st *sqlite.Store, n int) []*cairn.Run {
 		run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "exp", Digest: "sha256:" + strings.Repeat("0", 64),
 			Source: []byte("name: exp\n"), Params: params, State: cairn.RunSucceeded,
 			CreatedAt: at, StartedAt: at, FinishedAt: at.Add(time.Minute)}
-		metrics := map[string]float64{"accuracy": 0.5 + float64(i%10)/100}
+		metrics := map[string]float64{"accuracy": 0.5 + float64(i%10)/100, "rows": 100}
 		if i%10 != 0 {
 			metrics["f1"] = float64((i*37)%n) / float64(n)
 		}
@@ -102,11 +103,21 @@ func TestExperimentsPage(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
-	// The metric charted by default is the first (evaluate.accuracy):
-	// every run has it, so 300 points in the first chart.
+	// The metric charted by default is f1 (a headline metric), which 30
+	// runs lack.
 	charts := strings.SplitN(body, `id="param-chart"`, 2)
-	if n := strings.Count(charts[0], `class="point"`); n != 300 {
-		t.Errorf("the metric chart has %d points, want 300", n)
+	if n := strings.Count(charts[0], `class="point"`); n != 270 || !strings.Contains(charts[0], "evaluate.f1 across runs") {
+		t.Errorf("the default chart has %d points, want 270 (of evaluate.f1)", n)
+	}
+	// rows has one value in every run: hidden, unless asked for.
+	if strings.Contains(body, `data-sort="metric:evaluate.rows"`) || !strings.Contains(body, `1 metric columns have one value in every run and are hidden: <a href="/workflows/exp/experiments?cols=all">`) {
+		t.Errorf("the constant metric is shown, or its link is missing")
+	}
+	if _, all := f.get(t, "/workflows/exp/experiments?cols=all"); !strings.Contains(all, `data-sort="metric:evaluate.rows"`) {
+		t.Errorf("cols=all does not show the constant metric")
+	}
+	if _, sorted := f.get(t, "/workflows/exp/experiments?sort=metric:evaluate.rows"); !strings.Contains(sorted, `data-sort="metric:evaluate.rows"`) {
+		t.Errorf("a constant metric sorted by is not shown")
 	}
 
 	// Sorted by f1, best first, over every page: runs without it last.
@@ -185,7 +196,7 @@ func TestExperimentsPage(t *testing.T) {
 	if _, ok := runs[byID[got[len(got)-1]]].Params["depth"]; ok {
 		t.Errorf("sorted by depth: the last run has one; runs without it come last")
 	}
-	if !strings.Contains(body, "60 runs with evaluate.accuracy have no param depth") {
+	if !strings.Contains(body, "30 runs with evaluate.f1 have no param depth") {
 		t.Errorf("the scatter of depth does not say which runs it leaves out")
 	}
 	if strings.Contains(body, `class="category"`) {
@@ -201,6 +212,7 @@ func TestExperimentsPage(t *testing.T) {
 		"/workflows/exp/experiments?offset=-1":                 http.StatusBadRequest,
 		"/workflows/exp/experiments?limit=0":                   http.StatusBadRequest,
 		"/workflows/exp/experiments?chart=x":                   http.StatusBadRequest,
+		"/workflows/exp/experiments?cols=some":                 http.StatusBadRequest,
 		"/workflows/exp/experiments?offset=5000":               http.StatusOK, // past the end: an empty page
 		"/workflows/exp/experiments?x=nope":                    http.StatusOK, // no run has it: the chart says so
 		"/workflows/nope/experiments":                          http.StatusNotFound,
