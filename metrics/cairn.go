@@ -48,7 +48,28 @@ type Options struct {
 	Timeout time.Duration
 	// Logger gets the errors of a scrape (Counts failing). Nil: discarded.
 	Logger *slog.Logger
+	// Live reads, at each scrape, the live metric of every version of
+	// the models being rolled out (from feedback, over the last hour).
+	Live func(ctx context.Context) ([]LiveMetric, error)
 }
+
+// LiveMetric is one model version's live metric (cairn_model_live_metric).
+type LiveMetric struct {
+	Model, Version, Metric string
+	Value                  float64
+	Labeled                int
+}
+
+// MaxVersionSeries bounds the (model, version) pairs the per-version
+// series are kept for; a pair past it is counted as version "other".
+const MaxVersionSeries = 64
+
+// maxClasses bounds the classes of a version's prediction counts.
+const maxClasses = 20
+
+// valueBuckets span a regressor's predictions: symmetric, from 0.01 to a
+// million in magnitude.
+var valueBuckets = []float64{-1e6, -1e4, -1000, -100, -10, -1, -0.1, -0.01, 0, 0.01, 0.1, 1, 10, 100, 1000, 1e4, 1e6}
 
 // Bucket upper bounds, in seconds.
 var (
@@ -88,6 +109,14 @@ const (
 	namePredictReqs   = "cairn_prediction_requests_total"
 	namePredictRows   = "cairn_prediction_rows_total"
 	namePredictSecs   = "cairn_prediction_duration_seconds"
+	nameVersionReqs   = "cairn_model_version_requests_total"
+	nameVersionSecs   = "cairn_model_version_duration_seconds"
+	nameVersionPreds  = "cairn_model_version_predictions_total"
+	nameVersionValues = "cairn_model_version_prediction_value"
+	nameShadowDropped = "cairn_shadow_dropped_total"
+	nameLogDropped    = "cairn_request_log_dropped_total"
+	nameLiveMetric    = "cairn_model_live_metric"
+	nameLiveLabeled   = "cairn_model_live_labeled_rows"
 	nameModelLoads    = "cairn_model_loads_total"
 	nameSamplesDrop   = "cairn_prediction_samples_dropped_total"
 )
@@ -124,6 +153,15 @@ type Collector struct {
 	predictSecs   *HistogramVec
 	modelLoads    *CounterVec
 	samplesDrop   *CounterVec
+	versionReqs   *CounterVec
+	versionSecs   *HistogramVec
+	versionPreds  *CounterVec
+	versionValues *HistogramVec
+	shadowDrop    *CounterVec
+	logDrop       *CounterVec
+
+	vmu      sync.Mutex
+	versions map[string]bool // "model\xffversion" pairs with series (at most MaxVersionSeries)
 
 	mu   sync.Mutex
 	open map[string]map[string]openAttempt // run → task → its attempt under way
@@ -173,7 +211,23 @@ func New(o Options) *Collector {
 				"missing; invalid: not a model; error).", "model", "outcome"),
 		samplesDrop: NewCounterVec(nameSamplesDrop,
 			"Sampled prediction rows not written to the sample log (its buffer full, or the file not writable), by model.", "model"),
-		open: map[string]map[string]openAttempt{},
+		versionReqs: NewCounterVec(nameVersionReqs,
+			"Predict requests answered per model version (a shadow candidate's scoring included, arm shadow), by model, version, "+
+				"arm (production or candidate during a rollout, shadow, or none) and code.", "model", "version", "arm", "code"),
+		versionSecs: NewHistogramVec(nameVersionSecs,
+			"Predict requests answered per model version, from the model's lookup to the answer written (a shadow's off the request's path).",
+			predictBuckets, "model", "version", "arm"),
+		versionPreds: NewCounterVec(nameVersionPreds,
+			"Rows predicted per model version and predicted class (a classifier; at most 20 classes a version, the rest as class=\"other\"): "+
+				"the distribution of its predictions.", "model", "version", "class"),
+		versionValues: NewHistogramVec(nameVersionValues,
+			"Values a regressor's version predicted (one per row): the distribution of its predictions.", valueBuckets, "model", "version"),
+		shadowDrop: NewCounterVec(nameShadowDropped,
+			"Requests a shadow rollout's candidate did not score because its queue was full, by model.", "model"),
+		logDrop: NewCounterVec(nameLogDropped,
+			"Requests not written to the request log (its buffer full, or the database failing): no feedback, no live metric for them.", "model"),
+		versions: map[string]bool{},
+		open:     map[string]map[string]openAttempt{},
 	}
 	// The series that exist from the start, at 0, so that rate() and
 	// increase() see their first change.
@@ -288,6 +342,81 @@ func (c *Collector) ObservePrediction(model, code string, rows int, d time.Durat
 	}
 }
 
+// VersionPrediction is a predict request as counted per version.
+type VersionPrediction struct {
+	Model, Arm, Code string
+	Version          int
+	Duration         time.Duration
+	// Classes and Class are a classifier's class labels and each row's
+	// predicted class; Values a regressor's predictions.
+	Classes []string
+	Class   []int
+	Values  []float64
+}
+
+// ObserveVersion counts a predict request (or a shadow's scoring) of one
+// model version, with the distribution of its predictions.
+func (c *Collector) ObserveVersion(p VersionPrediction) {
+	if p.Model == "" || p.Version == 0 {
+		return
+	}
+	v := c.versionLabel(p.Model, p.Version)
+	arm := p.Arm
+	if arm == "" {
+		arm = "none"
+	}
+	c.versionReqs.Add(1, p.Model, v, arm, p.Code)
+	if p.Code != "ok" {
+		return
+	}
+	c.versionSecs.Observe(seconds(p.Duration), p.Model, v, arm)
+	if len(p.Classes) > 0 {
+		counts := make([]int, len(p.Classes))
+		for _, k := range p.Class {
+			if k >= 0 && k < len(counts) {
+				counts[k]++
+			}
+		}
+		other := 0
+		for k, n := range counts {
+			if k >= maxClasses {
+				other += n
+			} else if n > 0 {
+				c.versionPreds.Add(float64(n), p.Model, v, p.Classes[k])
+			}
+		}
+		if other > 0 {
+			c.versionPreds.Add(float64(other), p.Model, v, "other")
+		}
+	}
+	for _, x := range p.Values {
+		c.versionValues.Observe(x, p.Model, v)
+	}
+}
+
+// versionLabel is version's label value: its number, or "other" past
+// MaxVersionSeries pairs.
+func (c *Collector) versionLabel(model string, version int) string {
+	v := strconv.Itoa(version)
+	k := model + "\xff" + v
+	c.vmu.Lock()
+	defer c.vmu.Unlock()
+	if c.versions[k] {
+		return v
+	}
+	if len(c.versions) >= MaxVersionSeries {
+		return "other"
+	}
+	c.versions[k] = true
+	return v
+}
+
+// ObserveShadowDropped counts a request a shadow candidate did not score.
+func (c *Collector) ObserveShadowDropped(model string) { c.shadowDrop.Add(1, model) }
+
+// ObserveLogDropped counts requests not written to the request log.
+func (c *Collector) ObserveLogDropped(model string, n int) { c.logDrop.Add(float64(n), model) }
+
 // ObserveModelLoad counts a model artifact read to serve it, by outcome.
 func (c *Collector) ObserveModelLoad(model, outcome string) { c.modelLoads.Add(1, model, outcome) }
 
@@ -377,6 +506,30 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 	c.predictSecs.Write(w)
 	c.modelLoads.Write(w)
 	c.samplesDrop.Write(w)
+	c.versionReqs.Write(w)
+	c.versionSecs.Write(w)
+	c.versionPreds.Write(w)
+	c.versionValues.Write(w)
+	c.shadowDrop.Write(w)
+	c.logDrop.Write(w)
+	if o.Live != nil {
+		lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		live, err := o.Live(lctx)
+		cancel()
+		if err != nil {
+			o.Logger.Warn("metrics: read the live metrics of the models rolled out", "err", err)
+		} else if len(live) > 0 {
+			lbl := []string{"model", "version", "metric"}
+			w.Family(nameLiveMetric, Gauge, "The live metric of each version of a model in a rollout (accuracy, or mae for a regressor), from the feedback of its requests over the last hour.")
+			for _, l := range live {
+				w.Sample(nameLiveMetric, lbl, []string{l.Model, l.Version, l.Metric}, l.Value)
+			}
+			w.Family(nameLiveLabeled, Gauge, "The labeled rows (feedback) the live metric of each version of a model in a rollout is computed from, over the last hour.")
+			for _, l := range live {
+				w.Sample(nameLiveLabeled, []string{"model", "version"}, []string{l.Model, l.Version}, float64(l.Labeled))
+			}
+		}
+	}
 	if o.Writes != nil {
 		stmts, commits := o.Writes()
 		w.Family(nameWriteStmts, Counter, "SQL statements run in the store's write transactions since the server opened it.")

@@ -237,7 +237,11 @@ func (s *Server) shadowOne(j shadowJob) {
 	} else if d.n <= MaxLoggedRows {
 		rec.Predictions = j.cand.appendPredictions(nil, p)
 	}
-	s.o.Observe(Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: d.n, Duration: rec.Duration})
+	ev := Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: d.n, Duration: rec.Duration, Arm: "shadow"}
+	if p != nil && err == nil {
+		ev.ModelKind, ev.Predictions, ev.Classes = string(j.cand.m.Kind), p, j.cand.m.Classes
+	}
+	s.o.Observe(ev)
 	if s.reqs != nil && (code == "ok" || modelFault(code)) {
 		s.reqs.add(rec)
 	}

@@ -156,6 +156,11 @@ func TestCanaryRollsBackWorseCandidate(t *testing.T) {
 	if !strings.Contains(audit, `"action": "model.rollout"`) || !strings.Contains(audit, `"actor": "rollout"`) {
 		t.Fatalf("no audit entry of the rollback by the rollout controller:\n%s", audit)
 	}
+	code, metricsText := srv.getAuth(t, "/metrics", token)
+	if code != http.StatusOK || !strings.Contains(metricsText, `cairn_model_version_requests_total{model="churn",version="2",arm="candidate",code="ok"} `) ||
+		!strings.Contains(metricsText, `cairn_model_version_predictions_total{model="churn",version="1",class=`) {
+		t.Fatalf("/metrics has no per-version series: %d\n%s", code, metricsText)
+	}
 	show := e.must(0, "models", "rollout", "churn").stdout
 	for _, want := range []string{"strategy:  canary", "state:     rolled_back (version 2's accuracy", "candidate", "history:", "rollback"} {
 		if !strings.Contains(show, want) {

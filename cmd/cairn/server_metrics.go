@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/cairnml/cairn/metrics"
@@ -30,6 +31,7 @@ func serverMetrics(st database, owner string, started time.Time, log *slog.Logge
 		Build:  metrics.BuildInfo{Version: ver, Commit: rev, GoVersion: goVersion},
 		Start:  started,
 		Logger: log,
+		Live:   liveMetrics(st),
 	})
 }
 
@@ -64,10 +66,17 @@ func observeServing(mx *metrics.Collector) func(serve.Event) {
 		switch e.Kind {
 		case serve.EventPredict:
 			mx.ObservePrediction(e.Model, e.Code, e.Rows, e.Duration)
+			mx.ObserveVersion(versionPrediction(e))
+		case serve.EventShadow:
+			mx.ObserveVersion(versionPrediction(e))
 		case serve.EventLoad:
 			mx.ObserveModelLoad(e.Model, e.Outcome)
 		case serve.EventSamplesDropped:
 			mx.ObserveSamplesDropped(e.Model, e.Rows)
+		case serve.EventShadowDropped:
+			mx.ObserveShadowDropped(e.Model)
+		case serve.EventRequestsDropped:
+			mx.ObserveLogDropped(e.Model, e.Rows)
 		}
 	}
 }
@@ -124,5 +133,44 @@ func serveMetrics(ln net.Listener, h http.Handler, base context.Context, log *sl
 	return func(ctx context.Context) {
 		_ = srv.Shutdown(ctx)
 		<-done
+	}
+}
+
+// versionPrediction is a serving event as the per-version metrics count
+// it.
+func versionPrediction(e serve.Event) metrics.VersionPrediction {
+	p := metrics.VersionPrediction{Model: e.Model, Version: e.Version, Arm: e.Arm, Code: e.Code, Duration: e.Duration}
+	if e.Predictions != nil {
+		if e.ModelKind == "classification" {
+			p.Classes, p.Class = e.Classes, e.Predictions.Class
+		} else {
+			p.Values = e.Predictions.Value
+		}
+	}
+	return p
+}
+
+// liveMetrics reads, for a scrape, the live metric of both versions of
+// every active rollout over the last hour.
+func liveMetrics(st database) func(ctx context.Context) ([]metrics.LiveMetric, error) {
+	return func(ctx context.Context) ([]metrics.LiveMetric, error) {
+		rs, err := st.ActiveRollouts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []metrics.LiveMetric
+		since := time.Now().Add(-time.Hour)
+		for _, r := range rs {
+			stats, err := st.RequestStats(ctx, r.Name, since)
+			if err != nil {
+				return nil, err
+			}
+			for _, v := range []int{r.Baseline, r.Candidate} {
+				if name, val, ok := stats[v].LiveMetric(); ok {
+					out = append(out, metrics.LiveMetric{Model: r.Name, Version: strconv.Itoa(v), Metric: name, Value: val, Labeled: stats[v].Labeled})
+				}
+			}
+		}
+		return out, nil
 	}
 }

@@ -1,0 +1,56 @@
+package metrics_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn/metrics"
+)
+
+// TestVersionSeries: per-version requests, latency and the distribution
+// of predictions, with the classes and the versions bounded; the live
+// metric read at the scrape.
+func TestVersionSeries(t *testing.T) {
+	c := metrics.New(metrics.Options{Live: func(context.Context) ([]metrics.LiveMetric, error) {
+		return []metrics.LiveMetric{{Model: "churn", Version: "2", Metric: "accuracy", Value: 0.75, Labeled: 40}}, nil
+	}})
+	classes := make([]string, 25)
+	for i := range classes {
+		classes[i] = fmt.Sprintf("c%d", i)
+	}
+	c.ObserveVersion(metrics.VersionPrediction{Model: "churn", Version: 2, Arm: "candidate", Code: "ok", Duration: 3 * time.Millisecond,
+		Classes: classes, Class: []int{0, 0, 1, 21, 24}})
+	c.ObserveVersion(metrics.VersionPrediction{Model: "churn", Version: 2, Arm: "candidate", Code: "internal"})
+	c.ObserveVersion(metrics.VersionPrediction{Model: "price", Version: 1, Code: "ok", Values: []float64{-3, 0.5, 50}})
+	// churn@2 and price@1 hold two of the pairs: 62 of many's 69 versions
+	// get series, the other 7 count as "other".
+	for v := range metrics.MaxVersionSeries + 5 {
+		c.ObserveVersion(metrics.VersionPrediction{Model: "many", Version: v + 1, Code: "ok"})
+	}
+	var w metrics.Writer
+	c.Write(context.Background(), &w)
+	out := string(w.Bytes())
+	for _, want := range []string{
+		`cairn_model_version_requests_total{model="churn",version="2",arm="candidate",code="ok"} 1`,
+		`cairn_model_version_requests_total{model="churn",version="2",arm="candidate",code="internal"} 1`,
+		`cairn_model_version_predictions_total{model="churn",version="2",class="c0"} 2`,
+		`cairn_model_version_predictions_total{model="churn",version="2",class="c1"} 1`,
+		`cairn_model_version_predictions_total{model="churn",version="2",class="other"} 2`,
+		`cairn_model_version_duration_seconds_count{model="churn",version="2",arm="candidate"} 1`,
+		`cairn_model_version_prediction_value_count{model="price",version="1"} 3`,
+		`cairn_model_version_prediction_value_bucket{model="price",version="1",le="0"} 1`,
+		`cairn_model_version_requests_total{model="many",version="other",arm="none",code="ok"} 7`,
+		`cairn_model_live_metric{model="churn",version="2",metric="accuracy"} 0.75`,
+		`cairn_model_live_labeled_rows{model="churn",version="2"} 40`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %s in\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, `class="c21"`) {
+		t.Error("a class past the 20th has a series of its own")
+	}
+}
