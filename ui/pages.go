@@ -576,6 +576,7 @@ type taskPage struct {
 	LogURL      string // the whole log, as text
 	FollowURL   string // Server-Sent Events while the attempt runs
 	CanRetry    bool   // the page shows the task's Retry button
+	Waiting     string // why a ready task no live worker may take waits
 	// Cache is the task's cache story (Options.Cache), CacheErr why it
 	// could not be told; HitHref and LastHref are the pages of the
 	// attempt it reused and of the success it was compared with.
@@ -609,7 +610,7 @@ func (h *handler) pageTask(c *gin.Context) {
 	}
 	r := v.Run
 	p := taskPage{Run: r, RunHref: "/runs/" + url.PathEscape(r.ID), Task: tr, Attempt: at, Duration: "-",
-		CanRetry: h.buttons(c, v).RetryTask[tr.TaskID]}
+		CanRetry: h.buttons(c, v).RetryTask[tr.TaskID], Waiting: v.Waiting[tr.TaskID]}
 	if len(tr.Params) > 0 && string(tr.Params) != "null" {
 		p.Params = string(tr.Params)
 		var v any

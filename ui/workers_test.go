@@ -146,3 +146,16 @@ func TestBrowserWorkers(t *testing.T) {
 		t.Errorf("the pages' console reports refusals or errors:\n%s", strings.Join(bad, "\n"))
 	}
 }
+
+// TestTaskPageWaiting: a ready task no live worker may take says why on
+// its own page too; one a worker may take says nothing.
+func TestTaskPageWaiting(t *testing.T) {
+	f, run := workersFixture(t)
+	_, body := f.get(t, "/runs/"+run.ID+"/tasks/a100")
+	if !strings.Contains(body, `id="task-waiting">waiting: no live worker has gpu=a100 (2 live workers: cairn server (pid 1), gpu-box)<`) {
+		t.Errorf("the task page of a100 does not say why it waits")
+	}
+	if _, body := f.get(t, "/runs/"+run.ID+"/tasks/plain"); strings.Contains(body, "task-waiting") {
+		t.Errorf("the task page of plain says it waits")
+	}
+}
