@@ -181,6 +181,13 @@ type TaskRun struct {
 	StartedAt      time.Time // first attempt's start
 	FinishedAt     time.Time
 	Version        int64
+	// Expanded is set on a for_each task once its list was resolved and
+	// its Items item task runs created (ItemID(TaskID, 0) ...), in one
+	// transaction; the task then ends when its items have. Item, on an
+	// item, is its value (JSON), as ${{ item }} gives it.
+	Expanded bool
+	Items    int
+	Item     json.RawMessage
 }
 
 // Attempt is the record of one try of a TaskRun.

@@ -353,6 +353,9 @@ func (rs *runState) step(apply func(*Plan) error, reload bool) ([]func(), error)
 		for _, c := range p.Tasks {
 			rs.touch(snap.Topo.Index[c.TaskID])
 		}
+		for _, e := range p.Expand {
+			rs.touch(snap.Topo.Index[e.TaskID]) // it plans its new items
+		}
 		if snap.Run.State.Terminal() {
 			rs.final = snap.Run
 			return notes, nil
@@ -430,6 +433,13 @@ func (svc *Service) applied(s *Snapshot, p *Plan) []func() {
 			e.Ended = c.To // the store closes the attempt with the task's new state
 		}
 		events = append(events, e)
+	}
+	for _, e := range p.Expand {
+		idx := s.Topo.Index[e.TaskID]
+		tr := *s.Tasks[idx]
+		tr.Expanded, tr.Items, tr.Version = true, len(e.Items), e.NewVersion
+		s.Set(idx, &tr)
+		s.addItems(idx, NewItems(&tr, e))
 	}
 	if rc := p.Run; rc != nil {
 		r := *s.Run

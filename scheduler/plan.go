@@ -87,16 +87,28 @@ type Snapshot struct {
 	// Kept by Set (or Reindex) for the Dirty path.
 	nonTerminal int
 	retrying    map[int]bool
+
+	// declared is the number of the workflow's own tasks: the positions
+	// from it on hold the items of for_each tasks (foreach.go), each
+	// group's after one another; itemParent gives each item's task.
+	declared   int
+	groups     map[int]*group // by the position of the for_each task
+	itemParent []int          // by position - declared
 }
 
 // NewSnapshot indexes a run's task runs along g's topology. Every task of
 // g must have a task run.
 func NewSnapshot(run *cairn.Run, g Graph, trs []*cairn.TaskRun) (*Snapshot, error) {
 	topo := NewTopology(g)
-	s := &Snapshot{Run: run, Graph: g, Topo: topo, Tasks: make([]*cairn.TaskRun, len(topo.IDs))}
+	s := &Snapshot{Run: run, Graph: g, Topo: topo, Tasks: make([]*cairn.TaskRun, len(topo.IDs)), declared: len(topo.IDs)}
+	var items []*cairn.TaskRun
 	for _, tr := range trs {
 		i, ok := topo.Index[tr.TaskID]
 		if !ok {
+			if _, _, isItem := cairn.ParseItemID(tr.TaskID); isItem {
+				items = append(items, tr)
+				continue
+			}
 			return nil, fmt.Errorf("run %s has task %q that its workflow lacks", run.ID, tr.TaskID)
 		}
 		s.Tasks[i] = tr
@@ -107,6 +119,9 @@ func NewSnapshot(run *cairn.Run, g Graph, trs []*cairn.TaskRun) (*Snapshot, erro
 		}
 	}
 	s.Reindex()
+	if err := s.attachItems(items); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -117,17 +132,39 @@ func (s *Snapshot) Set(i int, tr *cairn.TaskRun) {
 	if !old.State.Terminal() {
 		s.nonTerminal--
 	}
+	g := s.groupOf(i)
+	if g != nil {
+		if !old.State.Terminal() {
+			g.nonTerminal--
+		}
+		if busy(old.State) {
+			g.active--
+		}
+	}
 	delete(s.retrying, i)
 	s.Tasks[i] = tr
 	s.count(i, tr)
+	if g != nil {
+		s.advance(g)
+	}
 }
+
+// busy reports whether an item in st takes a place of its task's
+// max_parallel: ready, leased or running.
+func busy(st cairn.TaskState) bool { return st == cairn.TaskReady || st.Active() }
 
 // Reindex recomputes those counts from Tasks, after they were changed in
 // place.
 func (s *Snapshot) Reindex() {
 	s.nonTerminal, s.retrying = 0, make(map[int]bool)
+	for _, g := range s.groups {
+		g.active, g.nonTerminal, g.next = 0, 0, 0
+	}
 	for i, tr := range s.Tasks {
 		s.count(i, tr)
+	}
+	for _, g := range s.groups {
+		s.advance(g)
 	}
 }
 
@@ -140,6 +177,14 @@ func (s *Snapshot) count(i int, tr *cairn.TaskRun) {
 			s.retrying = make(map[int]bool)
 		}
 		s.retrying[i] = true
+	}
+	if g := s.groupOf(i); g != nil {
+		if !tr.State.Terminal() {
+			g.nonTerminal++
+		}
+		if busy(tr.State) {
+			g.active++
+		}
 	}
 }
 
@@ -198,8 +243,18 @@ type Zoned interface {
 
 func (sc scope) Output(taskID, name string) (json.RawMessage, bool) {
 	tr := sc.s.Task(taskID)
+	if tr != nil && tr.Expanded && tr.State == cairn.TaskPending {
+		// A for_each task ends in the plan that then prepares its
+		// downstream tasks (its state here is the snapshot's): that it
+		// succeeded is the planner's to check, as it does for every
+		// upstream.
+		return sc.s.itemFanIn(sc.s.Topo.Index[taskID], name)
+	}
 	if tr == nil || tr.State != cairn.TaskSucceeded {
 		return nil, false
+	}
+	if tr.Expanded {
+		return sc.s.itemFanIn(sc.s.Topo.Index[taskID], name)
 	}
 	v, ok := tr.Outputs[name]
 	return v, ok
@@ -319,6 +374,10 @@ type planner struct {
 	over        map[int]cairn.TaskState // states this plan changed
 	active      int                     // ready, leased or running; counted on the full path only
 	nonTerminal int                     // after this plan's changes so far
+	// What this plan changed of for_each tasks' item counts (by the
+	// task's position), and how far fanIn looked through their items.
+	gActive, gNonTerminal map[int]int
+	cursor                map[int]int
 }
 
 func (pl *planner) state(i int) cairn.TaskState {
@@ -336,12 +395,44 @@ func (pl *planner) change(i int, to cairn.TaskState, msg string) *TaskChange {
 	if !pl.state(i).Terminal() && to.Terminal() {
 		pl.nonTerminal--
 	}
+	if g := pl.s.groupOf(i); g != nil {
+		if pl.gActive == nil {
+			pl.gActive, pl.gNonTerminal = make(map[int]int), make(map[int]int)
+		}
+		from := pl.state(i)
+		switch {
+		case busy(from) && !busy(to):
+			pl.gActive[g.parent]--
+		case !busy(from) && busy(to):
+			pl.gActive[g.parent]++
+		}
+		if !from.Terminal() && to.Terminal() {
+			pl.gNonTerminal[g.parent]--
+		}
+	}
 	pl.over[i] = to
 	return &pl.p.Tasks[len(pl.p.Tasks)-1]
 }
 
 func (pl *planner) room() bool {
 	return pl.s.Run.MaxActive <= 0 || pl.active < pl.s.Run.MaxActive
+}
+
+// itemRoom reports whether task i, if an item, has room under its task's
+// max_parallel.
+func (pl *planner) itemRoom(i int) bool {
+	g := pl.s.groupOf(i)
+	return g == nil || g.max <= 0 || g.active+pl.gActive[g.parent] < g.max
+}
+
+// forEach reports whether declared task i has a for_each.
+func (pl *planner) forEach(i int) bool {
+	f := pl.s.fanOut()
+	if f == nil {
+		return false
+	}
+	_, ok := f.ForEach(pl.s.Topo.IDs[i])
+	return ok
 }
 
 // consider plans task i and reports whether this plan ended it (so that
@@ -351,6 +442,12 @@ func (pl *planner) consider(i int) (ended bool) {
 	tr := s.Tasks[i]
 	switch pl.state(i) {
 	case cairn.TaskPending:
+		if i >= s.declared {
+			return false // an item: its task plans it (fanIn)
+		}
+		if tr.Expanded {
+			return pl.fanIn(i)
+		}
 		waiting, skipped, failed := -1, -1, -1
 		for _, u := range s.Topo.Up[i] {
 			switch pl.state(u) {
@@ -375,6 +472,8 @@ func (pl *planner) consider(i int) (ended bool) {
 		case skipped >= 0:
 			pl.change(i, cairn.TaskSkipped, fmt.Sprintf("upstream %s was skipped", ids[skipped]))
 			return true
+		case pl.forEach(i):
+			return pl.expand(i, s.fanOut())
 		case !pl.room():
 		default:
 			prep, err := s.Graph.Prepare(ids[i], scope{s})
@@ -398,7 +497,7 @@ func (pl *planner) consider(i int) (ended bool) {
 			}
 			return false
 		}
-		if pl.room() {
+		if pl.room() && pl.itemRoom(i) {
 			c := pl.change(i, cairn.TaskReady, "")
 			c.Params, c.Inputs = tr.Params, tr.Inputs
 			pl.active++

@@ -25,6 +25,23 @@ func RetryTasks(run *cairn.Run, g Graph, trs []*cairn.TaskRun, taskID string) ([
 		return nil, fmt.Errorf("run %s is %s: it can be retried once it has finished (cancel it first to retry it now): %w",
 			run.ID, run.State, cairn.ErrConflict)
 	}
+	// An item (train[3]) runs again with its task, alone of its items.
+	var onlyItem, onlyParent string
+	if parent, _, ok := cairn.ParseItemID(taskID); ok {
+		var it *cairn.TaskRun
+		for _, tr := range trs {
+			if tr.TaskID == taskID {
+				it = tr
+			}
+		}
+		switch {
+		case it == nil:
+			return nil, fmt.Errorf("run %s has no task %q: %w", run.ID, taskID, cairn.ErrNotFound)
+		case it.State != cairn.TaskFailed && it.State != cairn.TaskCancelled:
+			return nil, fmt.Errorf("task %s %s: only a failed or cancelled task runs again: %w", taskID, it.State, cairn.ErrConflict)
+		}
+		onlyItem, onlyParent, taskID = taskID, parent, parent
+	}
 	topo := NewTopology(g)
 	byPos := make([]*cairn.TaskRun, len(topo.IDs))
 	for _, tr := range trs {
@@ -78,10 +95,21 @@ func RetryTasks(run *cairn.Run, g Graph, trs []*cairn.TaskRun, taskID string) ([
 			}
 		}
 	}
+	// The items of a for_each task that runs again: those that did not
+	// succeed (or the one named), after their tasks.
+	items := make(map[string][]string)
+	for _, tr := range trs {
+		parent, _, ok := cairn.ParseItemID(tr.TaskID)
+		if !ok || !tr.State.CanRetry() || parent == onlyParent && tr.TaskID != onlyItem {
+			continue
+		}
+		items[parent] = append(items[parent], tr.TaskID)
+	}
 	var ids []string
 	for i, ok := range in {
 		if ok {
 			ids = append(ids, topo.IDs[i])
+			ids = append(ids, items[topo.IDs[i]]...)
 		}
 	}
 	if len(ids) == 0 {

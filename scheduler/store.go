@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -448,13 +449,31 @@ type Plan struct {
 	RunID string
 	Run   *RunChange   // nil: run state unchanged
 	Tasks []TaskChange // in a deterministic order
+	// Expand records for_each tasks' items (applied after Tasks).
+	Expand []Expansion
 	// WakeAt is the earliest time the run needs planning again without an
 	// event (a retry's backoff ending); zero for none.
 	WakeAt time.Time
 }
 
 // Empty reports whether the plan changes nothing.
-func (p *Plan) Empty() bool { return p.Run == nil && len(p.Tasks) == 0 }
+func (p *Plan) Empty() bool { return p.Run == nil && len(p.Tasks) == 0 && len(p.Expand) == 0 }
+
+// Expansion records the items of a for_each task (docs/workflows.md,
+// Fan-out) in the plan's transaction: the task, still pending, is marked
+// expanded with len(Items) items (a compare-and-set on its version, state
+// pending and not yet expanded; otherwise the plan conflicts), and one
+// pending task run per item is created — task id cairn.ItemID(TaskID, i),
+// its Item Items[i], the task's type, retry policy, timeout, cache,
+// labels and queue — after every task run of the run. Recording them
+// with the decision means a resumed or reproduced run sees the same
+// items, however its for_each would resolve later.
+type Expansion struct {
+	TaskID      string
+	FromVersion int64
+	Items       []json.RawMessage
+	NewVersion  int64 // the task's, set by ApplyPlan
+}
 
 // RunChange moves the run from one state to another.
 type RunChange struct {
@@ -487,4 +506,15 @@ type TaskChange struct {
 	// and nothing else is ready for that worker.
 	Lease *cairn.Lease
 	Start bool // with Lease: running at once (LeaseRequest.Start)
+	// FanIn, with From pending and To succeeded, ends an expanded
+	// for_each task whose items all ended (Expansion): the one change
+	// from pending to succeeded, which the store makes only of a task
+	// that expanded.
+	FanIn bool
+}
+
+// Allowed reports whether the state machine allows c: a transition of
+// cairn.TaskState.CanTransition, or a for_each task's end (FanIn).
+func (c *TaskChange) Allowed() bool {
+	return c.From.CanTransition(c.To) || c.FanIn && c.From == cairn.TaskPending && c.To == cairn.TaskSucceeded
 }

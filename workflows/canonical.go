@@ -153,6 +153,11 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 			c.key("description")
 			c.str(t.Description)
 		}
+		if t.ForEach != nil {
+			// Only when written, as max_parallel: other digests stay.
+			c.key("for_each")
+			c.value(t.ForEach, true)
+		}
 		c.key("id")
 		c.str(t.ID)
 		if len(t.Inputs) > 0 {
@@ -174,6 +179,10 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 				c.str(t.Labels[k])
 			}
 			c.close('}')
+		}
+		if t.MaxParallel != 0 {
+			c.key("max_parallel")
+			c.int(t.MaxParallel)
 		}
 		if t.Retry.MaxInterruptions != 0 {
 			// Only when set: the digests of workflows without it stay

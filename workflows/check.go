@@ -100,11 +100,20 @@ func (p *parser) validate(w *Workflow) {
 		}
 		for _, use := range tn.tmpls {
 			for _, r := range use.t.refs() {
+				if r.kind == refItem || r.kind == refItemIndex {
+					p.checkItemRef(tn, r, use.n, use.forEach)
+					continue
+				}
 				up = p.checkRef(tn, r, use.n, use.input, up)
 			}
 		}
+		p.checkForEach(tn)
 		if tn.whenExpr != nil {
 			for _, r := range exprRefs(tn.whenExpr) {
+				if r.kind == refItem || r.kind == refItemIndex {
+					p.checkItemRef(tn, r, tn.when, false)
+					continue
+				}
 				up = p.checkRef(tn, r, tn.when, false, up)
 				p.checkSecretInWhen(r, tn.when)
 			}
@@ -217,6 +226,11 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, up []s
 	}
 	up = append(up, r.task)
 	target := p.taskInfo[i]
+	if input && target.forEach != nil {
+		report("pass it under with:, where it is a list of the items' values",
+			"task %q has for_each: its output %q is a list of its items' outputs, so it cannot be an input", r.task, r.name)
+		return up
+	}
 	if target.info == nil {
 		return up
 	}

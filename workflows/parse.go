@@ -28,7 +28,7 @@ var (
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "resources", "uses"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "resources", "uses", "for_each", "max_parallel"}
 	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
@@ -201,9 +201,14 @@ type taskNodes struct {
 	whenExpr node
 	when     *yaml.Node
 	tmpls    []tmplUse
-	info     *cairn.TypeInfo // its type's, when known (a sub-workflow's outputs for uses:)
-	cacheAt  filePos         // where its cache: value is, when written
-	uses     *usesNode       // its uses:, when it has one
+	// forEach is the for_each: value, forEachRef its reference when it
+	// is one; maxPar the max_parallel: value.
+	forEach    *yaml.Node
+	forEachRef *ref
+	maxPar     *yaml.Node
+	info       *cairn.TypeInfo // its type's, when known (a sub-workflow's outputs for uses:)
+	cacheAt    filePos         // where its cache: value is, when written
+	uses       *usesNode       // its uses:, when it has one
 
 	resourcesAt filePos // where its resources: value is, when written
 }
@@ -239,6 +244,8 @@ type tmplUse struct {
 	t     template
 	n     *yaml.Node
 	input bool
+	// forEach: in the task's for_each, where its items are not known.
+	forEach bool
 }
 
 func (p *parser) errAt(line, col int, hint, format string, args ...any) {
@@ -1415,7 +1422,20 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			p.usesTask(tn, kv.v)
 		case "resources":
 			p.resources(tn, kv.v)
+		case "for_each":
+			p.forEach(tn, kv.v)
+		case "max_parallel":
+			tn.maxPar = kv.v
+			t.MaxParallel, _ = p.integer(kv.v, "max_parallel", 1)
 		}
+	}
+	if tn.uses != nil && tn.forEach != nil {
+		p.errorf(tn.forEach, "give the for_each to a task of the sub-workflow, or repeat the uses: task",
+			"task %q has both uses: and for_each: a sub-workflow is expanded when the file is read, before any item is known", t.ID)
+	}
+	if tn.maxPar != nil && tn.forEach == nil {
+		p.errorf(tn.maxPar, "add for_each: (a list) or remove max_parallel:",
+			"max_parallel bounds how many items of a for_each run at once, and task %q has no for_each", t.ID)
 	}
 	if !tn.hasID {
 		p.errorf(item, `add "id: NAME"`, "task is missing %q", "id")

@@ -22,8 +22,28 @@ type Scope interface {
 	Meta(key string) (string, bool)
 }
 
+// itemScope is a Scope with the item of a for_each task being prepared
+// (scheduler.ItemScope).
+type itemScope interface {
+	Item() (value json.RawMessage, index int)
+}
+
 // lookup returns the JSON value of r in s.
 func lookup(r ref, s Scope) (json.RawMessage, error) {
+	if r.kind == refItem || r.kind == refItemIndex {
+		is, ok := s.(itemScope)
+		if !ok {
+			return nil, fmt.Errorf("%s: only known in the items of a task with for_each", r)
+		}
+		v, index := is.Item()
+		switch {
+		case r.kind == refItemIndex:
+			return json.Marshal(index)
+		case r.path == "":
+			return v, nil
+		}
+		return lookupPath(r, v)
+	}
 	if r.kind == refMeta {
 		v, ok := s.Meta(r.name)
 		if !ok {
@@ -72,6 +92,9 @@ func lookupPath(r ref, raw json.RawMessage) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%s: %w", r, err)
 	}
 	at := "tasks." + r.task + ".outputs." + r.name
+	if r.kind == refItem {
+		at = "item"
+	}
 	for key := range strings.SplitSeq(r.path, ".") {
 		obj, ok := v.(map[string]any)
 		if !ok {

@@ -11,9 +11,11 @@ import (
 type refKind int
 
 const (
-	refParam  refKind = iota + 1 // params.NAME
-	refOutput                    // tasks.ID.outputs.NAME
-	refMeta                      // workflow.dir, workflow.name, run.id, run.scheduled_for
+	refParam     refKind = iota + 1 // params.NAME
+	refOutput                       // tasks.ID.outputs.NAME
+	refMeta                         // workflow.dir, workflow.name, run.id, run.scheduled_for
+	refItem                         // item, item.KEY...: an item of the task's for_each
+	refItemIndex                    // item_index
 )
 
 // metaRefs are the references to the run itself, with what they hold.
@@ -42,6 +44,13 @@ func (r ref) String() string {
 		return "params." + r.name
 	case refMeta:
 		return r.name
+	case refItem:
+		if r.path != "" {
+			return "item." + r.path
+		}
+		return "item"
+	case refItemIndex:
+		return "item_index"
 	}
 	if r.path != "" {
 		return "tasks." + r.task + ".outputs." + r.name + "." + r.path
@@ -178,6 +187,18 @@ func parseRef(s string, off int) (ref, *textError) {
 			r.path = s[len("tasks.")+len(parts[1])+len(".outputs.")+len(parts[3])+1:]
 		}
 		return r, nil
+	case "item":
+		r := ref{kind: refItem, off: off}
+		if n > 1 {
+			r.path = s[len("item."):]
+		}
+		return r, nil
+	case "item_index":
+		if n != 1 {
+			return ref{}, &textError{off: off, msg: fmt.Sprintf("malformed reference %q", s),
+				hint: "write ${{ item_index }}: the item's position in the for_each list, from 0"}
+		}
+		return ref{kind: refItemIndex, off: off}, nil
 	case "workflow", "run":
 		if _, ok := metaRefs[s]; !ok {
 			known := sortedKeys(metaRefs)
@@ -189,7 +210,7 @@ func parseRef(s string, off int) (ref, *textError) {
 		}
 		return ref{kind: refMeta, name: s, off: off}, nil
 	}
-	hint := didYouMean(parts[0], []string{"params", "tasks", "workflow", "run"})
+	hint := didYouMean(parts[0], []string{"params", "tasks", "workflow", "run", "item", "item_index"})
 	if hint == "" {
 		hint = `references start with "params.", "tasks.", "workflow." or "run."`
 	}

@@ -203,6 +203,14 @@ type Task struct {
 	// (cairn show explains a miss with it).
 	Cached   bool
 	CacheWhy string
+	// ForEach is the task's `for_each:` as written (docs/workflows.md,
+	// Fan-out): a literal list ([]any, references in its strings resolved
+	// at run time) or a string that is exactly one reference to a list;
+	// nil for a task without one. MaxParallel is its `max_parallel:`, how
+	// many of its items may be ready, leased or running at once; 0 for no
+	// bound of its own.
+	ForEach     any
+	MaxParallel int
 	// Line and Col locate the task in the file (File's, when it came
 	// from a sub-workflow).
 	Line, Col int

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // ApplyPlan applies p in one transaction, each change a compare-and-set on
@@ -44,7 +45,7 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 	}
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
-		if !c.From.CanTransition(c.To) {
+		if !c.Allowed() {
 			return nil, false, fmt.Errorf("task %s cannot move from %s to %s", c.TaskID, c.From, c.To)
 		}
 		if c.To.Active() {
@@ -61,7 +62,10 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 			}
 		}
 	}
-	cas = len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0
+	if err := sqlrow.CheckExpansions(p.Expand); err != nil {
+		return nil, false, err
+	}
+	cas = len(p.Expand) == 0 && (len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0)
 	return func(ctx context.Context, tx pgx.Tx) error {
 		var runVersion int64
 		taskVersions := make([]int64, len(p.Tasks))
@@ -86,7 +90,13 @@ WHERE id = $6 AND version = $7 AND state = $8 RETURNING version`, string(rc.To),
 				return translate(err)
 			}
 		}
+		if err := s.checkFanIns(ctx, tx, p.RunID, p.Tasks); err != nil {
+			return err
+		}
 		if err := s.applyTaskChanges(ctx, tx, p.RunID, p.Tasks, taskVersions); err != nil {
+			return err
+		}
+		if err := s.applyExpansions(ctx, tx, p.RunID, p.Expand); err != nil {
 			return err
 		}
 		if rc := p.Run; rc != nil && rc.To.Terminal() {

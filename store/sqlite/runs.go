@@ -420,7 +420,7 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 	}
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
-		if !c.From.CanTransition(c.To) {
+		if !c.Allowed() {
 			return nil, false, fmt.Errorf("task %s cannot move from %s to %s", c.TaskID, c.From, c.To)
 		}
 		if c.To.Active() {
@@ -437,8 +437,11 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 			}
 		}
 	}
+	if err := sqlrow.CheckExpansions(p.Expand); err != nil {
+		return nil, false, err
+	}
 	// One compare-and-set: a refusal writes nothing, no savepoint needed.
-	cas = len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0
+	cas = len(p.Expand) == 0 && (len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0)
 	return func(ctx context.Context, tx *sql.Tx) error {
 		var runVersion int64
 		taskVersions := make([]int64, len(p.Tasks))
@@ -470,7 +473,13 @@ WHERE id = ? AND version = ? AND state = ? RETURNING version`)
 				return translate(err)
 			}
 		}
+		if err := s.checkFanIns(ctx, tx, p.RunID, p.Tasks); err != nil {
+			return err
+		}
 		if err := s.applyTaskChanges(ctx, tx, p.RunID, p.Tasks, taskVersions); err != nil {
+			return err
+		}
+		if err := s.applyExpansions(ctx, tx, p.RunID, p.Expand); err != nil {
 			return err
 		}
 		if rc := p.Run; rc != nil && rc.To.Terminal() {

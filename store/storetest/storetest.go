@@ -94,6 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"WorkerLeases", testWorkerLeases},
 		{"TaskMetrics", testTaskMetrics},
 		{"Alerts", testAlerts},
+		{"Expand", testExpand},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

@@ -122,6 +122,12 @@ type Task struct {
 	Labels  map[string]string
 	Queue   string
 	Waiting string
+	// Items is, on a for_each task once expanded, its number of items;
+	// Item and ItemIndex, on an item (train[3]), its value and position.
+	// Each is left out of the JSON elsewhere.
+	Items     *int
+	Item      json.RawMessage
+	ItemIndex *int `json:"item_index"`
 }
 
 // MarshalJSON writes the stable shape.
@@ -147,12 +153,15 @@ func (j Task) MarshalJSON() ([]byte, error) {
 		Labels      map[string]string            `json:"labels"`
 		Queue       string                       `json:"queue"`
 		Waiting     *string                      `json:"waiting"`
+		Items       *int                         `json:"items,omitempty"`
+		Item        json.RawMessage              `json:"item,omitempty"`
+		ItemIndex   *int                         `json:"item_index,omitempty"`
 	}
 	w := wire{ID: j.ID, Type: j.Type, State: j.State, Attempts: j.Attempts, Interrupted: j.Interrupted, Error: strPtr(j.Error),
 		Params: j.Params, Inputs: j.Inputs, Outputs: j.Outputs, Metrics: j.Metrics, GatePassed: j.GatePassed,
 		StartedAt: timePtr(j.StartedAt), FinishedAt: timePtr(j.FinishedAt), DurationMS: j.DurationMS,
 		Cache: j.Cache, CachedFrom: j.CachedFrom, Attempt: j.Attempt, Labels: j.Labels, Queue: cairn.QueueName(cairn.StoredQueue(j.Queue)),
-		Waiting: strPtr(j.Waiting)}
+		Waiting: strPtr(j.Waiting), Items: j.Items, Item: j.Item, ItemIndex: j.ItemIndex}
 	if len(w.Labels) == 0 {
 		w.Labels = nil
 	}
@@ -228,6 +237,13 @@ func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
 		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt), Cache: tr.Cache,
 		Labels: tr.Labels, Queue: cairn.QueueName(tr.Queue)}
+	if tr.Expanded {
+		n := tr.Items
+		tj.Items = &n
+	}
+	if _, k, ok := cairn.ParseItemID(tr.TaskID); ok {
+		tj.Item, tj.ItemIndex = tr.Item, &k
+	}
 	if n := len(atts); tr.State == cairn.TaskSucceeded && n > 0 && !atts[n-1].CachedFrom.IsZero() {
 		from := atts[n-1].CachedFrom
 		tj.CachedFrom = &from

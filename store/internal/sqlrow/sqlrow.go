@@ -35,7 +35,7 @@ const (
 	TaskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
 	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache,
-	labels, queue`
+	labels, queue, item, items`
 
 	AttemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
 	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
@@ -188,13 +188,18 @@ func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
 		params, inputs, outputs, metrics                          []byte
 		token, worker                                             sql.NullString
 		retryAt, expires, started, finished                       sql.NullInt64
-		labels                                                    []byte
+		labels, item                                              []byte
+		items                                                     sql.NullInt64
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache, &labels, &t.Queue); err != nil {
+		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache, &labels, &t.Queue, &item, &items); err != nil {
 		return nil, err
 	}
+	if item != nil {
+		t.Item = json.RawMessage(item)
+	}
+	t.Expanded, t.Items = items.Valid, int(items.Int64)
 	if labels != nil {
 		if err := json.Unmarshal(labels, &t.Labels); err != nil {
 			return nil, fmt.Errorf("decode labels of %s/%s: %w", t.RunID, t.TaskID, err)

@@ -1,6 +1,7 @@
 package sqlrow
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,6 +79,31 @@ func CheckRetryState(state string) error {
 		return fmt.Errorf("the run succeeded: nothing to run again: %w", cairn.ErrConflict)
 	case !st.CanRetry():
 		return fmt.Errorf("the run is %s: it can be retried once it has finished (cancel it first to retry it now): %w", st, cairn.ErrConflict)
+	}
+	return nil
+}
+
+// CheckExpansions refuses for_each expansions that no planner makes: more
+// than cairn.MaxForEachItems items, an item that is not valid JSON, the
+// expansion of an item, one task expanded twice.
+func CheckExpansions(es []scheduler.Expansion) error {
+	seen := make(map[string]bool, len(es))
+	for _, e := range es {
+		switch {
+		case seen[e.TaskID]:
+			return fmt.Errorf("task %s expanded twice in one plan", e.TaskID)
+		case len(e.Items) > cairn.MaxForEachItems:
+			return fmt.Errorf("task %s: %d items, over the limit of %d", e.TaskID, len(e.Items), cairn.MaxForEachItems)
+		}
+		if _, _, item := cairn.ParseItemID(e.TaskID); item {
+			return fmt.Errorf("task %s is an item: it cannot expand", e.TaskID)
+		}
+		seen[e.TaskID] = true
+		for k, v := range e.Items {
+			if !json.Valid(v) {
+				return fmt.Errorf("task %s: item %d is not valid JSON", e.TaskID, k)
+			}
+		}
 	}
 	return nil
 }
