@@ -305,6 +305,10 @@ type taskRow struct {
 	// CachedFrom names the attempt whose outputs the task reused
 	// ("RUN/TASK#N", "" when it ran); CachedHref is its task's page.
 	CachedFrom, CachedHref string
+	// Heads are the sub-workflows (uses:) whose tasks start at this row,
+	// outermost first; Depth is how many the task is inside of.
+	Heads []groupHead
+	Depth int
 }
 
 // cachedFrom is the attempt whose outputs task tr's latest attempt
@@ -400,9 +404,13 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 		return nil, err
 	}
 	p.Gantt = template.HTML(b.String())
+	groups := subworkflowCounts(v.Tasks)
+	var open []string // the sub-workflow groups of the row above
 	for _, tr := range v.Tasks {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200),
 			Waiting: v.Waiting[tr.TaskID]}
+		row.Heads, open = groupHeads(open, tr.TaskID, groups)
+		row.Depth = len(open)
 		if h.o.Lineage != nil {
 			row.Outputs = outputLinks(tr)
 		}

@@ -57,6 +57,20 @@ type UsedFile struct {
 	Digest string
 }
 
+// usesState is what the files of one Parse share: the sub-workflows read
+// so far (by real path: a file used by several tasks is read once), and
+// how many tasks they hold together, bounded by maxUsesLoaded.
+type usesState struct {
+	cache  map[string]*Workflow
+	loaded int
+}
+
+// maxUsesLoaded bounds the tasks of the sub-workflows one Parse reads, each
+// counted at every level it is used from: a file that uses a large file
+// many times, nested, would otherwise make billions of tasks before the
+// total is checked against MaxTasks.
+const maxUsesLoaded = MaxTasks * (MaxUsesDepth + 1)
+
 // usesNode is what a task's `uses:` names.
 type usesNode struct {
 	node  *yaml.Node
@@ -267,11 +281,32 @@ func (p *parser) loadUses(tn *taskNodes) {
 		p.errorf(n, hintPath, "uses %q: %s is not a regular file", u.path, file)
 		return
 	}
-	opts := p.opts
-	opts.usesChain = append(slices.Clone(chain), real)
-	opts.usesRoot = root
-	opts.usesRel = path.Dir(u.rel)
-	child, err := ParseFile(file, opts)
+	if p.opts.uses == nil {
+		p.opts.uses = &usesState{cache: map[string]*Workflow{}}
+	}
+	st := p.opts.uses
+	child, cached := st.cache[real]
+	if cached && path.Dir(u.rel) != child.usesRel {
+		cached = false // the same file by another path: its workflow.dir differs
+	}
+	if !cached {
+		opts := p.opts
+		opts.usesChain = append(slices.Clone(chain), real)
+		opts.usesRoot = root
+		opts.usesRel = path.Dir(u.rel)
+		child, err = ParseFile(file, opts)
+		if err == nil {
+			child.usesRel = opts.usesRel
+			st.cache[real] = child
+		}
+	}
+	if err == nil {
+		if st.loaded += len(child.Tasks); st.loaded > maxUsesLoaded {
+			p.errorf(n, "split the work into several workflows, each run on its own",
+				"uses %q: the sub-workflows of this workflow hold more than %s tasks, over the limit", u.path, thousands(maxUsesLoaded))
+			return
+		}
+	}
 	if err != nil {
 		var list ErrorList
 		if errors.As(err, &list) {
@@ -553,7 +588,24 @@ func (p *parser) expandUses(w *Workflow) {
 		}
 		return m, true
 	}
-	out := make([]*Task, 0, len(w.Tasks))
+	total := 0
+	for _, tn := range p.taskInfo {
+		if tn.uses != nil {
+			total += len(tn.uses.child.Tasks)
+		} else {
+			total++
+		}
+	}
+	if total > p.maxTasks() {
+		for _, tn := range p.taskInfo {
+			if tn.uses != nil {
+				p.errorf(tn.uses.node, "split the work into several workflows, each run on its own",
+					"with its sub-workflows the workflow has %s tasks, over the limit of %s tasks in one workflow", thousands(total), thousands(p.maxTasks()))
+				return
+			}
+		}
+	}
+	out := make([]*Task, 0, total)
 	for _, tn := range p.taskInfo {
 		t := tn.task
 		u := tn.uses
@@ -618,15 +670,6 @@ func (p *parser) expandUses(w *Workflow) {
 		for _, uf := range child.Uses {
 			uf.Task = prefix + uf.Task
 			w.Uses = append(w.Uses, uf)
-		}
-	}
-	if len(out) > p.maxTasks() {
-		for _, tn := range p.taskInfo {
-			if tn.uses != nil {
-				p.errorf(tn.uses.node, "split the work into several workflows, each run on its own",
-					"with its sub-workflows the workflow has %s tasks, over the limit of %s tasks in one workflow", thousands(len(out)), thousands(p.maxTasks()))
-				return
-			}
 		}
 	}
 	w.Tasks = out

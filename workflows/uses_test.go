@@ -370,3 +370,31 @@ func TestNoUses(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// A file that uses a file many times, nested, is refused by its size before
+// its tasks are made; a file used twice is read once.
+func TestUsesMultiplied(t *testing.T) {
+	var b, m strings.Builder
+	b.WriteString("name: b\ntasks:\n")
+	m.WriteString("name: m\ntasks:\n")
+	for i := range 10 {
+		b.WriteString("  - {id: c" + string(rune('a'+i)) + ", uses: c.yaml}\n")
+		m.WriteString("  - {id: b" + string(rune('a'+i)) + ", uses: b.yaml}\n")
+	}
+	dir := writeFiles(t, map[string]string{"main.yaml": m.String(), "b.yaml": b.String(),
+		"c.yaml": "name: c\ntasks:\n  - {id: x, type: noop}\n"})
+	o := opts()
+	o.MaxTasks = 50
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), o)
+	if err == nil || !strings.Contains(err.Error(), "main.yaml:3:20: with its sub-workflows the workflow has 100 tasks, over the limit of 50 tasks") {
+		t.Fatalf("err %v", err)
+	}
+	o.MaxTasks = 100
+	w, err := ParseFile(filepath.Join(dir, "main.yaml"), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Tasks) != 100 || w.Task("bj:cj:x") == nil || len(w.Uses) != 110 {
+		t.Errorf("%d tasks, %d uses", len(w.Tasks), len(w.Uses))
+	}
+}

@@ -29,6 +29,7 @@ type Options struct {
 	usesChain []string
 	usesRoot  string
 	usesRel   string
+	uses      *usesState // shared by the files of one Parse
 }
 
 // TypeSet is what the validator needs to know about task types.
@@ -81,6 +82,9 @@ type Workflow struct {
 	idx *index
 	// outs are the Outputs, resolved to the (expanded) tasks they name.
 	outs map[string]outputDecl
+	// usesRel is, for a sub-workflow, its folder relative to the folder of
+	// the workflow that uses it (see loadUses).
+	usesRel string
 }
 
 // index holds what the planner asks for on every event, computed once:

@@ -154,6 +154,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 		}
 		return err
 	}
+	removeStaleLimits()
 	pool := executor.New(c, executor.Options{Worker: c.ID(), Slots: f.concurrency, Types: reg, Artifacts: c.Artifacts(),
 		Logs: c.Logs(), Version: implVersion(), Cache: c, StopGrace: f.stopGrace, IdleWait: c.MaxWait(), Logger: log, Redact: c.Redact,
 		ScratchDir: filepath.Join(home, "work")})

@@ -415,18 +415,32 @@ func staleOwner(name string) (int, bool) {
 	return pid, err == nil && pid > 0
 }
 
+// alive reports whether process pid exists and is not a zombie (a cairn
+// killed with kill -9 whose parent has not reaped it yet is gone).
 func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	// The state follows the command's name, which is in parentheses and
+	// may hold anything.
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z' && b[i+2] != 'X'
+	}
+	return true
 }
 
-// RemoveStale removes the v1 cgroups of cairn processes that are gone; it
-// is done once by the first Apply that uses cgroup v1, and may be called
-// at start. It fails like Apply when cgroup v1 cannot be used.
+// RemoveStale removes the v1 cgroups of cairn processes that are gone: the
+// commands that run tasks call it at start, and the first Apply that uses
+// cgroup v1 does it too. It fails, wrapping ErrUnavailable, when cgroup v1
+// cannot be used here (there is then nothing of cairn's to remove).
 func RemoveStale() error {
 	h, err := setupV1()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: cgroup v1: %v", ErrUnavailable, err)
 	}
 	h.removeStale()
 	return nil

@@ -43,6 +43,23 @@ type Entry struct {
 	// ModTime and Size are the file's when it was read.
 	ModTime time.Time
 	Size    int64
+
+	// deps are the sub-workflow files (uses:) the workflow was read with,
+	// by full path, with their size and time then: a change to one is a
+	// change to the workflow.
+	deps map[string]stamp
+}
+
+// depsChanged reports whether a sub-workflow file of e changed since e
+// was read.
+func (e Entry) depsChanged() bool {
+	for path, st := range e.deps {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Size() != st.size || !fi.ModTime().Equal(st.mtime) {
+			return true
+		}
+	}
+	return false
 }
 
 // OK reports whether the entry's workflow is served.
@@ -252,8 +269,12 @@ func (c *Catalog) Reload() (bool, error) {
 		}
 	}
 	prev := make(map[string]Entry, len(c.entries))
+	stale := map[string]bool{} // read again: a sub-workflow changed
 	for _, e := range c.entries {
 		prev[e.File] = e
+		if e.depsChanged() {
+			stale[e.File], changed = true, true
+		}
 	}
 	c.mu.RUnlock()
 	if !changed {
@@ -267,7 +288,9 @@ func (c *Catalog) Reload() (bool, error) {
 	entries := make([]Entry, 0, len(files))
 	for _, name := range files {
 		st := now[name]
-		if old, ok := prev[name]; ok && old.Size == st.size && old.ModTime.Equal(st.mtime) {
+		// A file with problems is read again whenever the folder changed:
+		// the sub-workflow it could not use may be there now.
+		if old, ok := prev[name]; ok && old.Size == st.size && old.ModTime.Equal(st.mtime) && !stale[name] && len(withoutDuplicate(old.Problems)) == 0 {
 			old.Problems = withoutDuplicate(old.Problems)
 			entries = append(entries, old)
 			continue
@@ -304,6 +327,15 @@ func (c *Catalog) load(name string, prev Entry) Entry {
 		return e
 	}
 	e.Name, e.Workflow = wf.Name, wf
+	for _, u := range wf.Uses {
+		dep := filepath.Join(c.dir, filepath.FromSlash(u.Path))
+		if fi, err := os.Stat(dep); err == nil {
+			if e.deps == nil {
+				e.deps = map[string]stamp{}
+			}
+			e.deps[dep] = stamp{fi.Size(), fi.ModTime()}
+		}
+	}
 	c.o.Logger.Info("workflow loaded", "workflow", wf.Name, "file", path, "digest", wf.Digest, "tasks", len(wf.Tasks))
 	return e
 }
