@@ -457,6 +457,10 @@ type modelPage struct {
 	ReportNote  string // why the production version's report is not drawn
 	CanOperate  bool
 	CanRollback bool
+	// Rollout is the model's rollout, if it ever had one; RolloutSVG
+	// the candidate's share over time.
+	Rollout    *runjson.Rollout
+	RolloutSVG template.HTML
 }
 
 func (h *handler) pageModel(c *gin.Context) {
@@ -509,6 +513,14 @@ func (h *handler) pageModel(c *gin.Context) {
 		}
 	}
 	p.Charts = metricsCharts(m.Versions)
+	if h.o.Rollouts != nil {
+		if r, err := RolloutDetail(ctx, h.o.Rollouts, name, time.Now()); err == nil {
+			p.Rollout, p.RolloutSVG = r, shareChart(r, time.Now())
+		} else if !errors.Is(err, cairn.ErrNotFound) {
+			h.fail(c, err)
+			return
+		}
+	}
 	if p.Production != nil {
 		h.drawReport(ctx, &p, p.Production)
 	}
@@ -753,4 +765,35 @@ func changeText(name string, ch *runjson.ModelChange) string {
 		s += fmt.Sprintf(" Version %d, in production before, is archived.", *ch.Replaced)
 	}
 	return s
+}
+
+// shareChart draws the candidate's share of the requests over the
+// rollout's life, in minutes from its start: a step at each event.
+func shareChart(r *runjson.Rollout, now time.Time) template.HTML {
+	if len(r.History) == 0 {
+		return ""
+	}
+	start := r.History[0].At
+	end := now
+	if r.State != "active" {
+		end = r.History[len(r.History)-1].At
+	}
+	mins := func(t time.Time) float64 { return t.Sub(start).Minutes() }
+	s := plot.Series{Name: "candidate's share"}
+	share := 0.0
+	for _, e := range r.History {
+		x := mins(e.At)
+		s.X, s.Y = append(s.X, x), append(s.Y, share)
+		share = float64(e.Share)
+		s.X, s.Y = append(s.X, x), append(s.Y, share)
+	}
+	s.X, s.Y = append(s.X, mins(end)), append(s.Y, share)
+	xmax := math.Max(mins(end), 1)
+	ch := plot.Chart{Title: "candidate's share of requests", XLabel: "minutes since the rollout started", YLabel: "%",
+		XMin: 0, XMax: xmax * 1.05, YMin: 0, YMax: 100, Series: []plot.Series{s}}
+	var b bytes.Buffer
+	if ch.SVG(&b) != nil {
+		return ""
+	}
+	return template.HTML(b.String())
 }

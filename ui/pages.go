@@ -53,6 +53,8 @@ func funcs(marker csrfMarker) template.FuncMap {
 	return template.FuncMap{
 		"csrfField": marker.field,
 		"time":      fmtTime,
+		"pct":       func(f float64) float64 { return 100 * f },
+		"deref":     func(p *float64) float64 { return *p },
 		"dur":       fmtDur,
 		"marker":    func(s cairn.TaskState) template.HTML { return template.HTML(draw.Marker(s)) },
 		"states":    draw.States,

@@ -161,6 +161,11 @@ func TestCanaryRollsBackWorseCandidate(t *testing.T) {
 		!strings.Contains(metricsText, `cairn_model_version_predictions_total{model="churn",version="1",class=`) {
 		t.Fatalf("/metrics has no per-version series: %d\n%s", code, metricsText)
 	}
+	code, page := srv.getAuth(t, "/models/churn", token)
+	if code != http.StatusOK || !strings.Contains(page, `id="rollout" data-state="rolled_back" data-share="0"`) ||
+		!strings.Contains(page, `id="rollout-chart"><svg`) || !strings.Contains(page, "worse than production") {
+		t.Fatalf("the model page's rollout: %d\n%s", code, page)
+	}
 	show := e.must(0, "models", "rollout", "churn").stdout
 	for _, want := range []string{"strategy:  canary", "state:     rolled_back (version 2's accuracy", "candidate", "history:", "rollback"} {
 		if !strings.Contains(show, want) {
