@@ -295,6 +295,9 @@ func (p *parser) checkWith(w *Workflow, tn *taskNodes, info cairn.TypeInfo) {
 	known := func() []string {
 		var names []string
 		for _, pi := range info.Params {
+			if info.Resources && pi.Name == "resources" {
+				continue // set by the task's resources:, not under with:
+			}
 			names = append(names, pi.Name)
 		}
 		return names
