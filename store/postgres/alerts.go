@@ -159,7 +159,7 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
+	rows, err := s.db.Query(ctx, q+fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list alerts: %w", translate(err))
 	}

@@ -31,7 +31,7 @@ func (s *Store) addAudit(ctx context.Context, q querier, a scheduler.Audit) (int
 // the cursor f.Before, at most f.Limit (50 if 0).
 func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, error) {
 	limit, before := sqlrow.AuditPage(f)
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.AuditCols+` FROM audit
 WHERE id < $1 AND ($2 = '' OR run_id = $2) ORDER BY id DESC LIMIT $3`, before, f.RunID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", translate(err))

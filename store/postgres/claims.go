@@ -202,7 +202,7 @@ WHERE state IN ('queued', 'running') AND owner != '' AND owner != $2 ORDER BY id
 }
 
 func (s *Store) queryClaims(ctx context.Context, sql string, args ...any) ([]scheduler.RunClaim, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -227,7 +227,7 @@ func (s *Store) queryClaims(ctx context.Context, sql string, args ...any) ([]sch
 // ActiveRuns counts, per workflow, the runs that are running or queued
 // under a live claim as of now.
 func (s *Store) ActiveRuns(ctx context.Context, now time.Time) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT workflow, count(*) FROM runs
+	rows, err := s.db.Query(ctx, `SELECT workflow, count(*) FROM runs
 WHERE state = 'running' OR (state = 'queued' AND owner != '' AND owner_expires_at > `+s.clock(1)+`) GROUP BY workflow`, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("count active runs: %w", translate(err))

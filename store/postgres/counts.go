@@ -13,7 +13,7 @@ import (
 // read: what cairn server's /metrics reads at each scrape.
 func (s *Store) StateCounts(ctx context.Context, owner string) (scheduler.StateCounts, error) {
 	out := sqlrow.NewStateCounts()
-	rs, err := s.pool.Query(ctx, sqlrow.CountsQuery("$1"), owner)
+	rs, err := s.db.Query(ctx, sqlrow.CountsQuery("$1"), owner)
 	if err != nil {
 		return out, fmt.Errorf("count states: %w", translate(err))
 	}

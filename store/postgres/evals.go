@@ -52,7 +52,7 @@ func (s *Store) Evaluations(ctx context.Context, after int64, limit int) ([]sche
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id, run_id, reason, task_id, writer, created_at, due_at FROM evaluations
+	rows, err := s.db.Query(ctx, `SELECT id, run_id, reason, task_id, writer, created_at, due_at FROM evaluations
 WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list evaluations: %w", translate(err))

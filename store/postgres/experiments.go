@@ -31,7 +31,7 @@ func (s *Store) TaskMetrics(ctx context.Context, f experiments.MetricsFilter) ([
 	if len(f.Tasks) > 0 {
 		add("t.task_id = ANY($%d)", f.Tasks)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT t.run_id, t.task_id, t.metrics FROM runs r JOIN task_runs t ON t.run_id = r.id
+	rows, err := s.db.Query(ctx, `SELECT t.run_id, t.task_id, t.metrics FROM runs r JOIN task_runs t ON t.run_id = r.id
 WHERE `+strings.Join(where, " AND ")+` ORDER BY t.run_id DESC, t.seq`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("task metrics: %w", translate(err))

@@ -56,7 +56,7 @@ func (s *Store) NeededArtifacts(ctx context.Context, r scheduler.Retention) (map
 	if err := sqlrow.CheckRetention(r); err != nil {
 		return nil, err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("needed artifacts: %w", translate(err))
 	}

@@ -562,7 +562,7 @@ WHERE lease_token IS NOT NULL AND run_id = $2 ORDER BY lease_expires_at, task_id
 }
 
 func (s *Store) queryLeases(ctx context.Context, sql string, args ...any) ([]cairn.Lease, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, translate(err)
 	}

@@ -18,7 +18,7 @@ import (
 // Artifact returns what the store knows of the artifact digest, or an
 // error wrapping cairn.ErrNotFound.
 func (s *Store) Artifact(ctx context.Context, digest string) (*cairn.ArtifactRecord, error) {
-	a, err := sqlrow.Artifact(s.pool.QueryRow(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts WHERE digest = $1`, digest))
+	a, err := sqlrow.Artifact(s.db.QueryRow(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts WHERE digest = $1`, digest))
 	if noRows(err) {
 		return nil, fmt.Errorf("artifact %s: %w", digest, cairn.ErrNotFound)
 	}
@@ -40,7 +40,7 @@ func (s *Store) ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit i
 	lo := "sha256:" + hexPrefix
 	// Every digest starting with lo sorts in [lo, lo+"g"): hex digits
 	// are below 'g' (a range on the primary key).
-	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
+	rs, err := s.db.Query(ctx, `SELECT `+sqlrow.ArtifactCols+` FROM artifacts
 WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limitArg(limit))
 	out, err := collect(rs, err, sqlrow.Artifact)
 	if err != nil {
@@ -56,7 +56,7 @@ WHERE digest >= $1 AND digest < $2 ORDER BY digest LIMIT $3`, lo, lo+"g", limitA
 // (cairn.LineageOut: the attempts that wrote it; cairn.LineageIn: those
 // that read it), oldest attempt first.
 func (s *Store) ArtifactEdges(ctx context.Context, digest, dir string) ([]cairn.LineageEdge, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
+	rs, err := s.db.Query(ctx, `SELECT `+sqlrow.Prefixed("l.", sqlrow.EdgeCols)+`
 FROM lineage l JOIN attempts a ON a.run_id = l.run_id AND a.task_id = l.task_id AND a.number = l.attempt
 WHERE l.digest = $1 AND l.direction = $2 ORDER BY a.finished_at NULLS FIRST, l.run_id, l.task_id, l.attempt, l.port`, digest, dir)
 	out, err := collect(rs, err, sqlrow.Edge)
@@ -69,7 +69,7 @@ WHERE l.digest = $1 AND l.direction = $2 ORDER BY a.finished_at NULLS FIRST, l.r
 // AttemptEdges returns the inputs and outputs of one attempt, inputs
 // first, each by port.
 func (s *Store) AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.EdgeCols+` FROM lineage
+	rs, err := s.db.Query(ctx, `SELECT `+sqlrow.EdgeCols+` FROM lineage
 WHERE run_id = $1 AND task_id = $2 AND attempt = $3 ORDER BY direction, port`, a.RunID, a.TaskID, a.Number)
 	out, err := collect(rs, err, sqlrow.Edge)
 	if err != nil {
@@ -81,7 +81,7 @@ WHERE run_id = $1 AND task_id = $2 AND attempt = $3 ORDER BY direction, port`, a
 // Attempt returns one attempt as it ended, or an error wrapping
 // cairn.ErrNotFound (an attempt in progress is not found here).
 func (s *Store) Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error) {
-	at, err := sqlrow.Attempt(s.pool.QueryRow(ctx, `SELECT `+sqlrow.AttemptCols+` FROM attempts WHERE run_id = $1 AND task_id = $2 AND number = $3`,
+	at, err := sqlrow.Attempt(s.db.QueryRow(ctx, `SELECT `+sqlrow.AttemptCols+` FROM attempts WHERE run_id = $1 AND task_id = $2 AND number = $3`,
 		a.RunID, a.TaskID, a.Number))
 	if noRows(err) {
 		return nil, fmt.Errorf("attempt %s: %w", a, cairn.ErrNotFound)
@@ -104,7 +104,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 	if key == "" {
 		return nil, nil
 	}
-	rs, err := s.pool.Query(ctx, findCachedQuery, key, limitArg(limit))
+	rs, err := s.db.Query(ctx, findCachedQuery, key, limitArg(limit))
 	out, err := collect(rs, err, sqlrow.Cached)
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, err)
@@ -119,7 +119,7 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 // taskID in runs of workflow, other than in run exceptRun: what a cache
 // miss is explained against.
 func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
-	at, err := sqlrow.Attempt(s.pool.QueryRow(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
+	at, err := sqlrow.Attempt(s.db.QueryRow(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
 WHERE r.workflow = $1 AND a.task_id = $2 AND a.run_id != $3 AND a.state = 'succeeded' ORDER BY a.finished_at DESC NULLS LAST LIMIT 1`,
 		workflow, taskID, exceptRun))
 	if noRows(err) {
@@ -209,7 +209,7 @@ func (s *Store) LineageClosure(ctx context.Context, roots []string, dir string, 
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := s.db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return nil, fmt.Errorf("lineage closure: %w", translate(err))
 	}

@@ -101,7 +101,7 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 // SchemaVersion returns the newest migration applied.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("schema version: %w", translate(err))
 	}
 	return v, nil

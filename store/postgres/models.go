@@ -240,7 +240,7 @@ ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
 
 // ModelVersion returns one version, or an error wrapping cairn.ErrNotFound.
 func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error) {
-	m, err := sqlrow.Model(s.pool.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.version = $2`, name, version))
+	m, err := sqlrow.Model(s.db.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.version = $2`, name, version))
 	if noRows(err) {
 		return nil, fmt.Errorf("model %s@%d: %w", name, version, cairn.ErrNotFound)
 	}
@@ -253,7 +253,7 @@ func (s *Store) ModelVersion(ctx context.Context, name string, version int) (*ca
 // ProductionModel returns the version of name in production, or an error
 // wrapping cairn.ErrNotFound.
 func (s *Store) ProductionModel(ctx context.Context, name string) (*cairn.ModelVersion, error) {
-	m, err := sqlrow.Model(s.pool.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.stage = 'production'`, name))
+	m, err := sqlrow.Model(s.db.QueryRow(ctx, sqlrow.ModelSelect+` WHERE m.name = $1 AND m.stage = 'production'`, name))
 	if noRows(err) {
 		return nil, fmt.Errorf("model %s has no version in production: %w", name, cairn.ErrNotFound)
 	}
@@ -276,7 +276,7 @@ ORDER BY m.name, m.version DESC`)
 }
 
 func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn.ModelVersion, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list models: %w", translate(err))
 	}
@@ -294,7 +294,7 @@ func (s *Store) models(ctx context.Context, query string, args ...any) ([]*cairn
 // become visible.
 func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.pool.QueryRow(ctx, `SELECT coalesce((SELECT max(id) FROM model_stages), 0) + coalesce((SELECT max(id) FROM rollout_events), 0)`).Scan(&seq); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT coalesce((SELECT max(id) FROM model_stages), 0) + coalesce((SELECT max(id) FROM rollout_events), 0)`).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("read the registry's last change: %w", translate(err))
 	}
 	return seq, nil
@@ -302,7 +302,7 @@ func (s *Store) ModelStageSeq(ctx context.Context) (int64, error) {
 
 // ModelHistory returns the stage changes of name, oldest first.
 func (s *Store) ModelHistory(ctx context.Context, name string) ([]cairn.ModelStageChange, error) {
-	rs, err := s.pool.Query(ctx, `SELECT version, from_stage, to_stage, reason, actor, at FROM model_stages WHERE name = $1 ORDER BY id`, name)
+	rs, err := s.db.Query(ctx, `SELECT version, from_stage, to_stage, reason, actor, at FROM model_stages WHERE name = $1 ORDER BY id`, name)
 	out, err := collect(rs, err, sqlrow.StageChange)
 	if err != nil {
 		return nil, fmt.Errorf("read the history of model %s: %w", name, err)

@@ -21,7 +21,7 @@ func ReadOnly() Option { return func(o *options) { o.readOnly, o.migrate = true,
 // checkSchema says whether the database holds this binary's schema.
 func (s *Store) checkSchema(ctx context.Context) error {
 	var table *string
-	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT to_regclass('schema_migrations')::text`).Scan(&table); err != nil {
 		return fmt.Errorf("read the schema: %w", translate(err))
 	}
 	if table == nil {

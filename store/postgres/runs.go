@@ -171,7 +171,7 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
-	r, err := sqlrow.Run(s.pool.QueryRow(ctx, `SELECT `+sqlrow.RunCols+` FROM runs WHERE id = $1`, id))
+	r, err := sqlrow.Run(s.db.QueryRow(ctx, `SELECT `+sqlrow.RunCols+` FROM runs WHERE id = $1`, id))
 	if noRows(err) {
 		return nil, fmt.Errorf("get run %s: %w", id, cairn.ErrNotFound)
 	}
@@ -191,7 +191,7 @@ func (s *Store) ResolveRunID(ctx context.Context, prefix string) (string, error)
 	}
 	lower := strings.ToLower(prefix)
 	// A range on the primary key (ids are COLLATE "C": by bytes).
-	rows, err := s.pool.Query(ctx, `SELECT id FROM runs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT 2`,
+	rows, err := s.db.Query(ctx, `SELECT id FROM runs WHERE id >= $1 AND id < $2 ORDER BY id LIMIT 2`,
 		lower, lower+"\x7f")
 	if err != nil {
 		return "", fmt.Errorf("resolve run id %s: %w", prefix, translate(err))
@@ -222,7 +222,7 @@ const defaultListLimit = 50
 func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error) {
 	if f.Before != "" {
 		var one int
-		switch err := s.pool.QueryRow(ctx, `SELECT 1 FROM runs WHERE id = $1`, f.Before).Scan(&one); {
+		switch err := s.db.QueryRow(ctx, `SELECT 1 FROM runs WHERE id = $1`, f.Before).Scan(&one); {
 		case noRows(err):
 			return nil, fmt.Errorf("list runs before %s: %w", f.Before, cairn.ErrNotFound)
 		case err != nil:
@@ -255,7 +255,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	query += fmt.Sprintf(` ORDER BY id DESC LIMIT $%d`, len(args))
-	rows, err := s.pool.Query(ctx, query, args...)
+	rows, err := s.db.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", translate(err))
 	}
@@ -276,7 +276,7 @@ func (s *Store) ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.R
 
 // ListTaskRuns returns run runID's task runs in creation order.
 func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 ORDER BY seq`, runID)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 ORDER BY seq`, runID)
 	if err != nil {
 		return nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}
@@ -290,7 +290,7 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 
 // GetTaskRun returns task taskID of run runID. Errors: cairn.ErrNotFound.
 func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error) {
-	t, err := sqlrow.TaskRun(s.pool.QueryRow(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))
+	t, err := sqlrow.TaskRun(s.db.QueryRow(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))
 	if noRows(err) {
 		return nil, fmt.Errorf("get task run %s/%s: %w", runID, taskID, cairn.ErrNotFound)
 	}
@@ -315,14 +315,14 @@ func (s *Store) ListAttempts(ctx context.Context, runID, taskID string) ([]*cair
 		err  error
 	)
 	if taskID == "" {
-		rows, err = s.pool.Query(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`, t.seq
+		rows, err = s.db.Query(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+`, t.seq
 FROM attempts a JOIN task_runs t ON t.run_id = a.run_id AND t.task_id = a.task_id
 WHERE a.run_id = $1
 UNION ALL
 SELECT `+inProgressCols+`, seq FROM task_runs WHERE run_id = $1 AND lease_token IS NOT NULL
 ORDER BY 21, 3`, runID)
 	} else {
-		rows, err = s.pool.Query(ctx, `SELECT `+sqlrow.AttemptCols+`, 0::bigint FROM attempts WHERE run_id = $1 AND task_id = $2
+		rows, err = s.db.Query(ctx, `SELECT `+sqlrow.AttemptCols+`, 0::bigint FROM attempts WHERE run_id = $1 AND task_id = $2
 UNION ALL
 SELECT `+inProgressCols+`, 0::bigint FROM task_runs WHERE run_id = $1 AND task_id = $2 AND lease_token IS NOT NULL
 ORDER BY 3`, runID, taskID)

@@ -14,7 +14,7 @@ import (
 
 // Schedules lists every stored schedule, by workflow name.
 func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules ORDER BY workflow`)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules ORDER BY workflow`)
 	if err != nil {
 		return nil, fmt.Errorf("list schedules: %w", translate(err))
 	}

@@ -26,7 +26,8 @@ var _ scheduler.Store = (*Store)(nil)
 // concurrent use, by many goroutines and many processes.
 type Store struct {
 	pool        *pgxpool.Pool
-	dsn         string // redacted, for errors
+	db          retryDB // reads on pool, retried after a lost connection (connloss.go)
+	dsn         string  // redacted, for errors
 	callerClock bool
 
 	stmts, txs atomic.Int64 // WriteStats
@@ -106,7 +107,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, connectErr(cfg.ConnConfig, shown, dsn, err)
 	}
-	s := &Store{pool: pool, dsn: shown, callerClock: o.callerClock}
+	s := &Store{pool: pool, db: retryDB{pool}, dsn: shown, callerClock: o.callerClock}
 	if o.readOnly {
 		if err := s.checkSchema(ctx); err != nil {
 			pool.Close()
@@ -247,31 +248,48 @@ func (s *Store) tx(ctx context.Context, fn txFn, retry bool) error {
 		return err
 	}
 	ctx = context.WithoutCancel(ctx)
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = s.once(ctx, fn)
+	lost := 0
+	for attempt := 1; ; {
+		at, err := s.once(ctx, fn)
+		// A lost connection (connloss.go): the transaction did not commit
+		// if BEGIN failed, or (when fn may run again) a statement before
+		// COMMIT, or a COMMIT pgx never sent.
+		if connLost(err) && lost < connRetries &&
+			(at == atBegin || at == atBody && retry || at == atCommit && pgconn.SafeToRetry(err)) {
+			lost++
+			s.db.purge(ctx)
+			continue
+		}
 		if !retry || !retryable(err) || attempt == maxAttempts {
 			return err
 		}
 		pause := time.Duration(1<<attempt) * time.Millisecond
 		time.Sleep(pause/2 + rand.N(pause))
+		attempt++
 	}
 }
 
-func (s *Store) once(ctx context.Context, fn txFn) error {
+// Where a transaction failed (once).
+const (
+	atBegin = iota
+	atBody
+	atCommit
+)
+
+func (s *Store) once(ctx context.Context, fn txFn) (int, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return translate(err)
+		return atBegin, translate(err)
 	}
 	if err := guard(ctx, fn, tx); err != nil {
 		_ = tx.Rollback(ctx)
-		return err
+		return atBody, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return translate(err)
+		return atCommit, translate(err)
 	}
 	s.txs.Add(1)
-	return nil
+	return atCommit, nil
 }
 
 // retryable reports a failure that running the transaction again may not

@@ -46,7 +46,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor strin
 // ListTokens returns every token, revoked and expired ones included,
 // newest first.
 func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
-	rs, err := s.pool.Query(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
+	rs, err := s.db.Query(ctx, `SELECT `+sqlrow.TokenCols+` FROM tokens ORDER BY created_at DESC, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", translate(err))
 	}
@@ -108,7 +108,7 @@ func (s *Store) tokenIO() sqlrow.TokenIO { return sqlrow.TokenIO{Read: s.token, 
 // token reads token id with its hash. Errors: cairn.ErrNotFound.
 func (s *Store) token(ctx context.Context, id string) (auth.Token, string, error) {
 	var hash string
-	t, err := sqlrow.Token(s.pool.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+`, hash FROM tokens WHERE id = $1`, id), &hash)
+	t, err := sqlrow.Token(s.db.QueryRow(ctx, `SELECT `+sqlrow.TokenCols+`, hash FROM tokens WHERE id = $1`, id), &hash)
 	if noRows(err) {
 		return auth.Token{}, "", fmt.Errorf("read token %s: %w", id, cairn.ErrNotFound)
 	}
@@ -134,7 +134,7 @@ func (s *Store) touchToken(ctx context.Context, id string, now time.Time) error 
 // none, a server lets nobody in (and says how to make the first one).
 func (s *Store) CountValidTokens(ctx context.Context) (int, error) {
 	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`,
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM tokens WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $1)`,
 		time.Now().UnixNano()).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count tokens: %w", translate(err))
 	}

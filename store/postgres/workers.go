@@ -184,7 +184,7 @@ WHERE w.id = x.id RETURNING `+sqlrow.Prefixed("w.", workerCols), now.UnixNano(),
 
 // Worker returns worker id as stored.
 func (s *Store) Worker(ctx context.Context, id string) (cairn.Worker, error) {
-	w, err := scanWorker(s.pool.QueryRow(ctx, `SELECT `+workerCols+` FROM workers WHERE id = $1`, id))
+	w, err := scanWorker(s.db.QueryRow(ctx, `SELECT `+workerCols+` FROM workers WHERE id = $1`, id))
 	if noRows(err) {
 		return cairn.Worker{}, fmt.Errorf("read worker %s: %w", id, cairn.ErrNotFound)
 	}
