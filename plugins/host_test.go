@@ -1217,3 +1217,27 @@ func TestPluginTypeReapsOrphans(t *testing.T) {
 		t.Fatal("the attempt's orphan survived ReapOrphans")
 	}
 }
+
+// TestWarmProcessAfterIdle: a process left idle for longer than go-plugin
+// keeps the connection info of the host's Artifacts service (5 s: the
+// discovery process, kept warm after Open, or one between two attempts)
+// still runs attempts. Before, the plugin's first dial of the service
+// came too late and failed ("dial the host's artifact service: timeout
+// waiting for connection info") in every attempt the process ran.
+func TestWarmProcessAfterIdle(t *testing.T) {
+	t.Parallel()
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "misbehave")
+	var pid string
+	for i := range 2 {
+		time.Sleep(6 * time.Second) // after Open, then between two attempts
+		res, err, log := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+		if err != nil {
+			t.Fatalf("attempt %d after 6 s idle: %v\n%s", i+1, err, log)
+		}
+		if !strings.Contains(log, "(warm process)") || pid != "" && string(res.Outputs["value"]) != pid {
+			t.Errorf("attempt %d: pid %s, log %q, want the warm process %s", i+1, res.Outputs["value"], log, pid)
+		}
+		pid = string(res.Outputs["value"])
+	}
+}

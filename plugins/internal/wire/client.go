@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/stats"
 
 	"github.com/cairnml/cairn"
 	pb "github.com/cairnml/cairn/plugins/proto"
@@ -20,31 +22,127 @@ import (
 
 // Client is the host's side of one plugin connection.
 type Client struct {
-	rpc      pb.TaskClient
-	arts     *artifactServer
-	brokerID uint32
-	served   chan struct{} // closed when the Artifacts server returned
+	rpc    pb.TaskClient
+	arts   *artifactServer
+	broker *goplugin.GRPCBroker
+	served chan struct{} // closed when every Artifacts server returned
+
+	mu    sync.Mutex
+	first *offer // kept until the broker closes
+	offer *offer // the Artifacts server the next attempt names
+	live  int    // offers whose server has not returned
+	done  bool   // the first offer's server returned: the broker closed
 }
+
+// An offer is one Artifacts server of the host on the plugin
+// connection's broker, under its own broker id. go-plugin sends the
+// plugin its connection info at once and the plugin keeps it only 5 s
+// (GRPCBroker.timeoutWait): a plugin that first dials the id later — its
+// first attempt came more than 5 s after the process started, as the
+// warm discovery process's often does — can never reach it. So an
+// attempt names the offer the plugin connected to, or a fresh one if it
+// never did and the current one is older than offerFresh; the plugin
+// dials the id of each attempt's Start (once per id).
+type offer struct {
+	id   uint32
+	at   time.Time
+	used atomic.Bool // the plugin connected to it
+
+	mu      sync.Mutex
+	srv     *grpc.Server
+	stopped bool
+}
+
+// offerFresh is how long an offer the plugin has not connected to is
+// named in attempts: well within go-plugin's 5 s.
+const offerFresh = 2 * time.Second
 
 func newClient(broker *goplugin.GRPCBroker, cc *grpc.ClientConn) *Client {
 	c := &Client{
-		rpc:      pb.NewTaskClient(cc),
-		arts:     &artifactServer{attempts: map[string]tasks.Artifacts{}},
-		brokerID: broker.NextId(),
-		served:   make(chan struct{}),
+		rpc:    pb.NewTaskClient(cc),
+		arts:   &artifactServer{attempts: map[string]tasks.Artifacts{}},
+		broker: broker,
+		served: make(chan struct{}),
 	}
-	go func() {
-		defer close(c.served)
-		broker.AcceptAndServe(c.brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-			s := grpc.NewServer(opts...)
-			pb.RegisterArtifactsServer(s, c.arts)
-			return s
-		})
-	}()
+	// The first offer is kept until the broker closes (its return says
+	// so: Served); later ones are stopped when a newer one replaces them
+	// unused.
+	c.mu.Lock()
+	c.first = c.serve()
+	c.offer = c.first
+	c.mu.Unlock()
 	return c
 }
 
-// Served is closed once the client's Artifacts server has stopped, which
+// serve offers an Artifacts server on a new broker id; c.mu is held.
+func (c *Client) serve() *offer {
+	o := &offer{id: c.broker.NextId(), at: time.Now()}
+	c.live++
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.live--
+			if o == c.first {
+				c.done = true
+			}
+			if c.done && c.live == 0 {
+				close(c.served)
+			}
+		}()
+		c.broker.AcceptAndServe(o.id, func(opts []grpc.ServerOption) *grpc.Server {
+			s := grpc.NewServer(append(opts, grpc.StatsHandler(connSeen{&o.used}))...)
+			pb.RegisterArtifactsServer(s, c.arts)
+			o.mu.Lock()
+			o.srv = s
+			if o.stopped {
+				s.Stop() // Serve returns at once
+			}
+			o.mu.Unlock()
+			return s
+		})
+	}()
+	return o
+}
+
+// stop stops an offer's server.
+func (o *offer) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopped = true
+	if o.srv != nil {
+		o.srv.Stop()
+	}
+}
+
+// artifactsID is the broker id of the Artifacts server an attempt names.
+func (c *Client) artifactsID() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	o := c.offer
+	if c.done || o.used.Load() || time.Since(o.at) < offerFresh {
+		return o.id // (once the broker closed, the attempt fails anyway)
+	}
+	if o != c.first {
+		o.stop()
+	}
+	c.offer = c.serve()
+	return c.offer.id
+}
+
+// connSeen marks its offer used when the plugin connects.
+type connSeen struct{ used *atomic.Bool }
+
+func (connSeen) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context   { return ctx }
+func (connSeen) HandleRPC(context.Context, stats.RPCStats)                         {}
+func (connSeen) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (h connSeen) HandleConn(_ context.Context, s stats.ConnStats) {
+	if _, ok := s.(*stats.ConnBegin); ok {
+		h.used.Store(true)
+	}
+}
+
+// Served is closed once the client's Artifacts servers have stopped, which
 // happens when the plugin connection's broker closes.
 func (c *Client) Served() <-chan struct{} { return c.served }
 
@@ -114,7 +212,7 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 	start := &pb.Start{
 		Type: typ, RunId: req.RunID, TaskId: req.TaskID, Attempt: int32(req.Attempt),
 		ParamsJson: req.Params, WorkDir: req.WorkDir,
-		ArtifactsBrokerId: c.brokerID, AttemptKey: key, Env: vars,
+		ArtifactsBrokerId: c.artifactsID(), AttemptKey: key, Env: vars,
 	}
 	if d, ok := ctx.Deadline(); ok {
 		start.DeadlineUnixNano = d.UnixNano()
