@@ -368,10 +368,12 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	}
 	if l, ok := src.(*localSource); ok && r.State == cairn.RunQueued && l.st != nil {
 		// A queued run waits for a server: say whether one runs here.
-		if info, ok := liveServer(l.a.serverInfoPath()); ok {
-			fmt.Fprintf(w, "waits     for cairn server (pid %d, %s) to start it, within the active-run limits\n", info.PID, info.Addr)
-		} else {
+		if who, ok := l.a.starter(ctx, l.st); ok {
+			fmt.Fprintf(w, "waits     for %s to start it, within the active-run limits\n", who)
+		} else if !l.a.onPostgres() {
 			fmt.Fprintf(w, "waits     for a cairn server, and none runs on this home: start one ('cairn server'), or cancel it: cairn cancel %s\n", r.ID)
+		} else {
+			fmt.Fprintf(w, "waits     for a cairn server, and none is live on this database: start one ('cairn server'), or cancel it: cairn cancel %s\n", r.ID)
 		}
 	}
 	fmt.Fprintf(w, "created   %s\nduration  %s\n", localTime(r.CreatedAt), runDuration(d.runItem, now))

@@ -91,10 +91,10 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	}
 	if *detach {
 		fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
-		if info, ok := liveServer(a.serverInfoPath()); ok {
-			fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) takes it; follow it with: cairn show %s\n", info.PID, info.Addr, id)
+		if who, ok := a.starter(ctx, st); ok {
+			fmt.Fprintf(a.stderr, "%s takes it; follow it with: cairn show %s\n", who, id)
 		} else {
-			fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server'), or run it here: cairn resume %s\n", id)
+			fmt.Fprintf(a.stderr, "%s: start one ('cairn server'), or run it here: cairn resume %s\n", a.noStarter(), id)
 		}
 		return nil
 	}

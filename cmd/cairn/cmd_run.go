@@ -223,10 +223,10 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 		return nil
 	}
 	fmt.Fprintf(a.stderr, "queued run %s (workflow %s, %s)\n", r.ID, wf.Name, plural(len(wf.Tasks), "task"))
-	if info, ok := liveServer(a.serverInfoPath()); ok {
-		fmt.Fprintf(a.stderr, "cairn server (pid %d, %s) starts it; follow it with: cairn show %s\n", info.PID, info.Addr, r.ID)
+	if who, ok := a.starter(ctx, st); ok {
+		fmt.Fprintf(a.stderr, "%s starts it; follow it with: cairn show %s\n", who, r.ID)
 	} else {
-		fmt.Fprintf(a.stderr, "no cairn server runs on this home: start one ('cairn server') and it starts the run; or cancel it: cairn cancel %s\n", r.ID)
+		fmt.Fprintf(a.stderr, "%s: start one ('cairn server') and it starts the run; or cancel it: cairn cancel %s\n", a.noStarter(), r.ID)
 	}
 	return nil
 }

@@ -825,3 +825,38 @@ func serverLeader(ctx context.Context, st scheduler.LeaderStore, svc *scheduler.
 	}
 	return info, nil
 }
+
+// starter says which cairn server will start (or take) a queued run of
+// st: the one on this home whose info file says so (serverInfoPath, a
+// SQLite database's server, or one on this host), or, on a PostgreSQL
+// database — whose servers may run on other machines, with no file in
+// this home — the database's leader, the holder of a live leader lease.
+// ok false: none runs that this command can see.
+func (a *app) starter(ctx context.Context, st scheduler.LeaderStore) (who string, ok bool) {
+	if info, ok := liveServer(a.serverInfoPath()); ok {
+		return fmt.Sprintf("cairn server (pid %d, %s)", info.PID, info.Addr), true
+	}
+	if !a.onPostgres() {
+		return "", false
+	}
+	l, err := st.Leader(ctx, scheduler.LeaderScheduler, time.Now())
+	if err != nil || !l.Live || ownerGone(l.Holder) {
+		return "", false
+	}
+	return fmt.Sprintf("cairn server %s (the database's leader)", l.Holder), true
+}
+
+// noStarter is what a command says when no server will start a queued
+// run: none on this home, or none leading on the PostgreSQL database.
+func (a *app) noStarter() string {
+	if a.onPostgres() {
+		return "no cairn server is live on this database (no leader lease held)"
+	}
+	return "no cairn server runs on this home"
+}
+
+// onPostgres reports whether the command's database is PostgreSQL.
+func (a *app) onPostgres() bool {
+	t, err := a.database()
+	return err == nil && t.dsn != ""
+}

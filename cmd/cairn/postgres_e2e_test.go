@@ -326,3 +326,34 @@ func TestPostgresBackup(t *testing.T) {
 		t.Errorf("restore of a SQLite backup onto PostgreSQL:\n%s", r)
 	}
 }
+
+// TestPostgresDetachAsksTheDatabase: on PostgreSQL the servers of a
+// database may run on other machines, with no info file in this home:
+// run --detach (and show of a queued run) asks the database — a live
+// leader lease — whether a server will start the run, rather than the
+// home's info file.
+func TestPostgresDetachAsksTheDatabase(t *testing.T) {
+	t.Parallel()
+	e := pgEnv(t)
+	wf := writeWorkflow(t, "one.yaml", "name: one\ntasks:\n  - id: a\n    type: noop\n")
+	id, r := e.detach(wf)
+	if want := "no cairn server is live on this database (no leader lease held): start one ('cairn server') and it starts the run; or cancel it: cairn cancel " + id; !strings.Contains(r.stderr, want) {
+		t.Errorf("run --detach with no server, want %q:\n%s", want, r.stderr)
+	}
+	if r := e.must(0, "show", id); !strings.Contains(r.stdout, "waits     for a cairn server, and none is live on this database") {
+		t.Errorf("show of the queued run with no server:\n%s", r.stdout)
+	}
+	// A server of another home (another machine, as far as this home
+	// knows) on the same database.
+	other := newEnv(t)
+	other.db = e.db
+	srv := other.startServer(nil)
+	e.waitRunState(60*time.Second, id, "succeeded")
+	want := "cairn server " + srv.owner + " (the database's leader) starts it; follow it with: cairn show "
+	waitFor(t, 20*time.Second, "run --detach to name the other home's server", func() bool {
+		_, r = e.detach(wf)
+		return strings.Contains(r.stderr, want)
+	})
+	srv.term()
+	srv.wait(30 * time.Second)
+}
