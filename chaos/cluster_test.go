@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -264,4 +265,45 @@ func quantile(ds []time.Duration, q float64) time.Duration {
 	}
 	i := int(float64(len(ds))*q+0.999999) - 1
 	return ds[min(max(i, 0), len(ds)-1)]
+}
+
+// timeline writes, to the file CAIRN_CHAOS_TIMELINE names (if set), every
+// kill and every attempt of the runs, with the probe's records, as JSON
+// lines: what the worker-loss figure is made of.
+func timeline(t *testing.T, st scheduler.Store, ids []string, kills []kill, recs []chaos.Record) {
+	t.Helper()
+	path := os.Getenv("CAIRN_CHAOS_TIMELINE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	host, _ := os.Hostname()
+	for _, k := range kills {
+		enc.Encode(map[string]any{"kind": "kill", "at": k.at, "worker": fmt.Sprintf("%s:%d", host, k.pid), "proc": k.proc.name})
+	}
+	for _, r := range recs {
+		enc.Encode(map[string]any{"kind": "probe", "event": r.Event, "run": r.Run, "task": r.Task, "attempt": r.Attempt, "worker": r.Worker, "at": r.Time()})
+	}
+	ctx := context.Background()
+	for _, id := range ids {
+		trs, err := st.ListTaskRuns(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tr := range trs {
+			atts, err := st.ListAttempts(ctx, id, tr.TaskID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range atts {
+				enc.Encode(map[string]any{"kind": "attempt", "run": id, "task": tr.TaskID, "attempt": a.Number, "state": a.State,
+					"worker": a.Worker, "leased": a.StartedAt, "running": a.RunningAt, "finished": a.FinishedAt, "error": a.Error})
+			}
+		}
+	}
 }

@@ -163,6 +163,7 @@ func TestWorkerLoss(t *testing.T) {
 		}
 		return time.Time{}
 	})
+	timeline(t, st, ids, made, recs)
 	p99 := quantile(rq, 0.99)
 	t.Logf("of which the server's part, from the kill to the next attempt's lease: p50 %s, p99 %s (the rest: a worker leasing it, starting its plugin and the probe)",
 		quantile(leased, 0.5).Round(time.Millisecond), quantile(leased, 0.99).Round(time.Millisecond))
