@@ -270,6 +270,11 @@ func (s *FaultStore) RenewLeader(ctx context.Context, f scheduler.Fence, now tim
 	return call(ctx, s, "renew leader", true, func() (scheduler.Leadership, error) { return s.Store.RenewLeader(ctx, f, now, ttl) })
 }
 
+// TakeLeader implements scheduler.LeaderStore.
+func (s *FaultStore) TakeLeader(ctx context.Context, f scheduler.Fence, holder string, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
+	return call(ctx, s, "take leader", true, func() (scheduler.Leadership, error) { return s.Store.TakeLeader(ctx, f, holder, now, ttl) })
+}
+
 // ReleaseLeader implements scheduler.LeaderStore.
 func (s *FaultStore) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {
 	return call0(ctx, s, "release leader", true, func() error { return s.Store.ReleaseLeader(ctx, f) })

@@ -35,6 +35,13 @@ type LeaderStore interface {
 	// refused from then on; the epoch stays (a later term has a higher
 	// one), the holder is cleared. A no-op when the term is no longer f's.
 	ReleaseLeader(ctx context.Context, f Fence) error
+	// TakeLeader makes holder the leader of f.Name until now+ttl, with a
+	// new epoch, while the lease is still the term of f — expired or not:
+	// f's holder is known to be gone (ServiceOptions.OwnerGone: a process
+	// of this host whose pid no longer exists), so its term need not be
+	// waited out, and f's fenced writes are refused from then on.
+	// cairn.ErrNotLeader, changing nothing, when the lease moved on.
+	TakeLeader(ctx context.Context, f Fence, holder string, now time.Time, ttl time.Duration) (Leadership, error)
 	// Leader reads the lease of name; cairn.ErrNotFound if nobody ever
 	// held it. Live says whether its term has not expired by now.
 	Leader(ctx context.Context, name string, now time.Time) (Leadership, error)
@@ -159,9 +166,14 @@ func (s *Service) lead(ctx context.Context) time.Duration {
 	// service's (a renewal failed meanwhile); otherwise look again when
 	// the term seen ends, and at least every LeaderTTL/5 (a release).
 	cur, err := s.store.Leader(ctx, LeaderScheduler, start)
+	gone := false
 	switch {
 	case err == nil && cur.Live && cur.Holder != s.o.Owner:
-		return s.untilEnd(cur, start, look)
+		// A live term of a process of this host that is gone (kill -9):
+		// taken at once rather than waited out.
+		if gone = cur.Holder != "" && s.o.OwnerGone != nil && s.o.OwnerGone(cur.Holder); !gone {
+			return s.untilEnd(cur, start, look)
+		}
 	case errors.Is(err, cairn.ErrNotFound):
 		cur = Leadership{}
 	case err != nil:
@@ -170,9 +182,17 @@ func (s *Service) lead(ctx context.Context) time.Duration {
 		}
 		return look
 	}
-	l, err := s.store.AcquireLeader(ctx, LeaderScheduler, s.o.Owner, start, ttl)
-	if errors.Is(err, cairn.ErrNotLeader) {
-		return s.untilEnd(l, start, look)
+	var l Leadership
+	if gone {
+		l, err = s.store.TakeLeader(ctx, cur.Fence(), s.o.Owner, start, ttl)
+		if errors.Is(err, cairn.ErrNotLeader) {
+			return min(look, time.Second) // it moved on: look again
+		}
+	} else {
+		l, err = s.store.AcquireLeader(ctx, LeaderScheduler, s.o.Owner, start, ttl)
+		if errors.Is(err, cairn.ErrNotLeader) {
+			return s.untilEnd(l, start, look)
+		}
 	}
 	if err != nil {
 		if ctx.Err() == nil {
@@ -188,7 +208,7 @@ func (s *Service) lead(ctx context.Context) time.Duration {
 		prev = "none"
 	}
 	s.log.Info("leading: this server fires cron schedules and reaps expired leases", "epoch", l.Epoch,
-		"term", ttl.String(), "previous", prev)
+		"term", ttl.String(), "previous", prev, "previous_gone", gone)
 	if s.o.Leading != nil {
 		s.o.Leading(l, true)
 	}

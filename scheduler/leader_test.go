@@ -535,3 +535,48 @@ WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backen
 	}
 	cancelled("after the listening connection was terminated")
 }
+
+// TestLeaderGoneTakenAtOnce: a leader known to be gone (ServiceOptions.
+// OwnerGone: a process of this host whose pid no longer exists) is
+// replaced at once, at the next epoch, not after its 30 s term; a leader
+// not known to be gone keeps its term.
+func TestLeaderGoneTakenAtOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *closingStore) {
+		const term = 30 * time.Second
+		var mu sync.Mutex
+		dead := map[string]bool{}
+		gone := func(owner string) bool { mu.Lock(); defer mu.Unlock(); return dead[owner] }
+		start := func(name string, st *closingStore) *replica {
+			r := &replica{name: name, st: st}
+			broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: name, LeaseTTL: 2 * time.Second})
+			r.svc = scheduler.NewService(st, broker, scheduler.ServiceOptions{Owner: name, Adopt: true, LeaderTTL: term,
+				OwnerTTL: 2 * time.Second, OwnerGone: gone})
+			r.svc.Start(context.Background())
+			t.Cleanup(func() { r.svc.Stop(context.Background()) })
+			return r
+		}
+		a := start("a", open())
+		waitLeaderAmong(t, a, 10*time.Second)
+		la, _ := a.svc.Leader()
+		// b: a leads, and is not gone: b waits.
+		b := start("b", open())
+		time.Sleep(500 * time.Millisecond)
+		if b.leading() {
+			t.Fatal("b took the term of a live leader")
+		}
+		b.svc.Stop(context.Background())
+		// a dies (its store closed, as a kill -9 leaves it), known gone.
+		a.st.kill()
+		mu.Lock()
+		dead["a"] = true
+		mu.Unlock()
+		took := time.Now()
+		c := start("c", open())
+		waitLeaderAmong(t, c, 5*time.Second)
+		lc, _ := c.svc.Leader()
+		if lc.Epoch != la.Epoch+1 {
+			t.Errorf("c's epoch %d, want %d", lc.Epoch, la.Epoch+1)
+		}
+		t.Logf("c leads %s after a was known gone (a's term: %s)", time.Since(took).Round(time.Millisecond), term)
+	})
+}

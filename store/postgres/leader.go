@@ -86,6 +86,27 @@ WHERE name = $3 AND holder = $4 AND epoch = $5 RETURNING `+s.leaderCols(1), now.
 	return out, nil
 }
 
+// TakeLeader gives f's term, expired or not, to holder as a new term.
+func (s *Store) TakeLeader(ctx context.Context, f scheduler.Fence, holder string, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
+	if holder == "" {
+		return scheduler.Leadership{}, errors.New("take leader: a holder is required")
+	}
+	var out scheduler.Leadership
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		out, err = scanLeader(s.queryRow(ctx, tx, `UPDATE leader SET holder = $2, epoch = epoch + 1, acquired_at = $1, expires_at = `+s.clock(1)+` + $3
+WHERE name = $4 AND holder = $5 AND epoch = $6 RETURNING `+s.leaderCols(1), now.UnixNano(), holder, int64(ttl), f.Name, f.Holder, f.Epoch))
+		if noRows(err) {
+			return fmt.Errorf("%w: the term of %s (epoch %d) is over", cairn.ErrNotLeader, f.Holder, f.Epoch)
+		}
+		return translate(err)
+	})
+	if err != nil {
+		return out, fmt.Errorf("take leader %s from %s for %s: %w", f.Name, f.Holder, holder, err)
+	}
+	return out, nil
+}
+
 // ReleaseLeader ends f's term now, keeping its epoch and clearing its
 // holder.
 func (s *Store) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {

@@ -105,6 +105,36 @@ RETURNING `+leaderCols, now.Add(ttl).UnixNano(), f.Name, f.Holder, f.Epoch)
 	return out, nil
 }
 
+// TakeLeader gives f's term, expired or not, to holder as a new term.
+func (s *Store) TakeLeader(ctx context.Context, f scheduler.Fence, holder string, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
+	if holder == "" {
+		return scheduler.Leadership{}, errors.New("take leader: a holder is required")
+	}
+	var out scheduler.Leadership
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		rows, err := s.query(ctx, tx, `UPDATE leader SET holder = ?, epoch = epoch + 1, acquired_at = ?, expires_at = ?
+WHERE name = ? AND holder = ? AND epoch = ? RETURNING `+leaderCols, holder, now.UnixNano(), now.Add(ttl).UnixNano(), f.Name, f.Holder, f.Epoch)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			if err := rows.Err(); err != nil {
+				return translate(err)
+			}
+			return fmt.Errorf("%w: the term of %s (epoch %d) is over", cairn.ErrNotLeader, f.Holder, f.Epoch)
+		}
+		if out, err = scanLeader(rows, now); err != nil {
+			return translate(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("take leader %s from %s for %s: %w", f.Name, f.Holder, holder, err)
+	}
+	return out, nil
+}
+
 // ReleaseLeader ends f's term now, keeping its epoch and clearing its
 // holder.
 func (s *Store) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {

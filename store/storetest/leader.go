@@ -288,3 +288,51 @@ func testTwoStoresLeader(t *testing.T, a, b scheduler.Store) {
 		prev = w
 	}
 }
+
+// testLeaderTake: a live term whose holder is known to be gone is taken at
+// once (TakeLeader) at the next epoch; the gone holder's renewals and
+// fenced writes are refused from then on; a take naming a term that is no
+// longer the lease's — taken already, or forged — is refused and changes
+// nothing.
+func testLeaderTake(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	const name = scheduler.LeaderScheduler
+	putSchedule(t, s, t0)
+	a, err := s.AcquireLeader(ctx, name, "a", t0, leaderTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1 := t0.Add(time.Second) // a's term is live
+	d, err := s.TakeLeader(ctx, a.Fence(), "d", t1, leaderTTL)
+	if err != nil || d.Holder != "d" || d.Epoch != a.Epoch+1 || !d.AcquiredAt.Equal(t1) || !d.ExpiresAt.Equal(t1.Add(leaderTTL)) {
+		t.Fatalf("d takes a's live term: %+v, %v", d, err)
+	}
+	if l, err := s.Leader(ctx, name, t1); err != nil || l.Holder != "d" || l.Epoch != d.Epoch || !l.Live {
+		t.Fatalf("Leader after the take: %+v, %v", l, err)
+	}
+	if _, err := s.RenewLeader(ctx, a.Fence(), t1, leaderTTL); !errors.Is(err, cairn.ErrNotLeader) {
+		t.Fatalf("a renews after the take: %v, want ErrNotLeader", err)
+	}
+	if err := fencedPut(s, a.Fence(), t1, t1); !errors.Is(err, cairn.ErrNotLeader) {
+		t.Fatalf("a's fenced write after the take: %v, want ErrNotLeader", err)
+	}
+	if got := schedulePosition(t, s); !got.Equal(t0) {
+		t.Fatalf("a's refused write moved the schedule to %v", got)
+	}
+	if err := fencedPut(s, d.Fence(), t1, t1); err != nil {
+		t.Fatalf("d's fenced write: %v", err)
+	}
+	// a's term again (taken already), a forged epoch: refused, d keeps it.
+	if _, err := s.TakeLeader(ctx, a.Fence(), "e", t1, leaderTTL); !errors.Is(err, cairn.ErrNotLeader) {
+		t.Fatalf("a take of a term taken already: %v, want ErrNotLeader", err)
+	}
+	forged := d.Fence()
+	forged.Epoch += 7
+	if _, err := s.TakeLeader(ctx, forged, "e", t1, leaderTTL); !errors.Is(err, cairn.ErrNotLeader) {
+		t.Fatalf("a take of a forged term: %v, want ErrNotLeader", err)
+	}
+	if l, err := s.Leader(ctx, name, t1); err != nil || l.Holder != "d" || l.Epoch != d.Epoch {
+		t.Fatalf("refused takes changed the lease: %+v, %v", l, err)
+	}
+}

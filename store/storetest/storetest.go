@@ -90,6 +90,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ScheduleCAS", testScheduleCAS},
 		{"LeaderLease", testLeaderLease},
 		{"LeaderFence", testLeaderFence},
+		{"LeaderTake", testLeaderTake},
 		{"Workers", testWorkers},
 		{"WorkerLeases", testWorkerLeases},
 		{"TaskMetrics", testTaskMetrics},
