@@ -144,19 +144,18 @@ func (a *app) sourcePath(from string) (string, error) {
 	return p, nil
 }
 
-// isPostgresDSN reports whether dsn names a PostgreSQL database: a
-// postgres:// URL or libpq's key=value settings.
-func isPostgresDSN(dsn string) bool {
-	l := strings.ToLower(dsn)
-	return strings.HasPrefix(l, "postgres://") || strings.HasPrefix(l, "postgresql://") ||
-		(!strings.Contains(dsn, "://") && strings.Contains(dsn, "="))
-}
-
 func (a *app) copyToPostgres(ctx context.Context, from, to string, replace bool, progressFlag string) error {
-	if !isPostgresDSN(to) {
+	// The target is read as --db reads a database (parseDB): the same
+	// URLs, the same refusals (libpq's key=value settings included), the
+	// same connect_timeout when the URL sets none.
+	t, err := parseDB(to)
+	if err != nil {
+		return usageError{"--to " + err.Error()}
+	}
+	if t.dsn == "" {
 		return usageError{fmt.Sprintf("--to %s: want a PostgreSQL database, postgres://USER@HOST:PORT/DB (copying into SQLite is what 'cairn backup' does)", postgres.Redact(to))}
 	}
-	shown := postgres.Redact(to)
+	shown := t.String()
 	path, err := a.sourcePath(from)
 	if err != nil {
 		return err
@@ -207,7 +206,7 @@ func (a *app) copyToPostgres(ctx context.Context, from, to string, replace bool,
 		rows += t.Rows
 	}
 	fmt.Fprintf(a.stderr, "copying %s (schema version %d, %s) to %s\n", path, ex.SchemaVersion(), plural(int(rows), "row"), shown)
-	dst, err := postgres.Open(ctx, to)
+	dst, err := postgres.Open(ctx, t.connectDSN())
 	if err != nil {
 		return err // names the host and the cause, the password redacted
 	}

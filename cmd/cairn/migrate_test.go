@@ -231,6 +231,21 @@ func TestMigrateRefuses(t *testing.T) {
 			t.Errorf("migrate %v: %s", args, r)
 		}
 	}
+	// libpq's key=value settings: refused by --to as by --db, in the same
+	// words, the password hidden.
+	kv := "host=127.0.0.1 dbname=cairn password=hunter2secret"
+	rto := e.must(2, "migrate", "--to", kv)
+	rdb := e.must(2, "--db", kv, "runs")
+	for _, r := range []result{rto, rdb} {
+		if !strings.Contains(r.stderr, "key=value settings are not taken here: give a URL, postgres://USER@HOST:PORT/DATABASE") ||
+			strings.Contains(r.stderr, "hunter2secret") {
+			t.Errorf("key=value settings: %s", r)
+		}
+	}
+	after := func(s, flag string) string { s, _, _ = strings.Cut(s, "\n"); _, s, _ = strings.Cut(s, flag); return s }
+	if a, b := after(rto.stderr, "--to "), after(rdb.stderr, "--db "); a == "" || a != b {
+		t.Errorf("--to and --db say different things of key=value settings:\n%s\n%s", a, b)
+	}
 	if got := pgtest.Query(t, dsn, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`); got[0][0] != "0" {
 		t.Errorf("a refused copy made %s tables", got[0][0])
 	}
