@@ -68,6 +68,7 @@ type app struct {
 	secrets        *secrets.Set  // the run's secret param values, in memory only (run, resume)
 	owner          string        // the name this process claims runs under (run)
 	serving        bool          // a long-lived process (server): its store checkpoints at close
+	dbConns        int           // the PostgreSQL pool's size (0: pgx's default); a pool_max_conns in the URL wins
 	warnedHome     bool
 }
 

@@ -158,6 +158,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return exitError{exitBadFile, err}
 	}
+	a.dbConns = dbConns(0, ef.slots)
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err

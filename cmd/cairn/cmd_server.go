@@ -38,6 +38,7 @@ import (
 type serverFlags struct {
 	addr          string
 	slots         int
+	dbConns       int
 	maxActiveRuns int
 	drain         time.Duration
 	stopGrace     time.Duration
@@ -84,6 +85,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server itself; 0: none, the server only coordinates and remote workers ('cairn worker') run every task")
 	fs.Var(labelsFlag{&f.labels}, "labels", "the labels the server's own pool offers (k=v,...): it runs a task only if all of the task's labels are among them; none: only unlabelled tasks")
 	fs.Var(queuesFlag{&f.queues}, "queues", "the queues the server's own pool takes tasks from (a,b; 'default' is the default queue); none: the default queue only")
+	fs.IntVar(&f.dbConns, "db-max-conns", 0, "on PostgreSQL, the most connections this server holds (0: 2 per CPU + 4 + --workers/4, from 10 to 30; a pool_max_conns in the URL wins)")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long a task's lease, and a remote worker, live without a call: a worker silent this long is lost and its tasks run again")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
@@ -119,6 +121,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	switch {
 	case f.slots < 0:
 		return usageError{fmt.Sprintf("--workers %d: want 0 (remote workers only) or more", f.slots)}
+	case f.dbConns < 0:
+		return usageError{fmt.Sprintf("--db-max-conns %d: want 0 (sized to --workers and the CPUs) or more", f.dbConns)}
 	case f.maxActiveRuns < 0:
 		return usageError{fmt.Sprintf("--max-active-runs %d: want 0 (no limit) or more", f.maxActiveRuns)}
 	case f.drain < 0:
@@ -164,6 +168,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// that no task inherits them.
 	book := newSecretBook(takeSecretEnv())
 	a.serving = true
+	a.dbConns = dbConns(f.dbConns, f.slots)
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -382,7 +387,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
 	}
 	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", a.databaseName(), "workers", f.slots,
-		"labels", cairn.FormatLabels(f.labels), "queues", cairn.FormatQueues(f.queues), "max_active_runs", f.maxActiveRuns, "owner", owner)
+		"labels", cairn.FormatLabels(f.labels), "queues", cairn.FormatQueues(f.queues), "max_active_runs", f.maxActiveRuns, "owner", owner, "db_max_conns", poolSize(st))
 
 	var serveErr, haltErr error
 	var halted <-chan struct{} // never closed without a pool
@@ -859,4 +864,26 @@ func (a *app) noStarter() string {
 func (a *app) onPostgres() bool {
 	t, err := a.database()
 	return err == nil && t.dsn != ""
+}
+
+// dbConns is the size of a server's (or a foreground run's) PostgreSQL
+// pool: flag if set, else 2 per CPU plus 4 (the scheduler's loops, the API,
+// the remote workers' calls, the runs planned at once) plus one per 4 of
+// the process's own worker slots (their leases, heartbeats and
+// completions are batched: a slot is not a connection), at least 10 and
+// at most 30: three replicas, each with its listener's connection, stay
+// under PostgreSQL's default max_connections of 100.
+func dbConns(flag, slots int) int {
+	if flag > 0 {
+		return flag
+	}
+	return min(30, max(10, 2*runtime.GOMAXPROCS(0)+4+slots/4))
+}
+
+// poolSize is the most connections st's pool holds (0 for SQLite).
+func poolSize(st database) int {
+	if p, ok := st.(interface{ MaxConns() int32 }); ok {
+		return int(p.MaxConns())
+	}
+	return 0
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -82,5 +83,22 @@ func TestDBTargetNames(t *testing.T) {
 	var ue usageError
 	if _, err := a.database(); !errors.As(err, &ue) || !strings.HasPrefix(ue.msg, "CAIRN_DB mysql://…") {
 		t.Errorf("a bad CAIRN_DB: %v", err)
+	}
+}
+
+// TestDBConns: the PostgreSQL pool of a server or a foreground run is sized
+// to its worker slots and the CPUs, within bounds; --db-max-conns wins.
+func TestDBConns(t *testing.T) {
+	cpus := runtime.GOMAXPROCS(0)
+	for _, c := range []struct{ flag, slots, want int }{
+		{0, 0, min(30, max(10, 2*cpus+4))},
+		{0, 8, min(30, max(10, 2*cpus+4+2))},
+		{0, 4096, 30},
+		{7, 4096, 7},
+		{200, 0, 200},
+	} {
+		if got := dbConns(c.flag, c.slots); got != c.want {
+			t.Errorf("dbConns(%d, %d) = %d, want %d", c.flag, c.slots, got, c.want)
+		}
 	}
 }

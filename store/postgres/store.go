@@ -190,6 +190,10 @@ func password(dsn string) string {
 	return ""
 }
 
+// MaxConns is the most connections the store's pool holds (the
+// listeners' connections are their own, one each, besides).
+func (s *Store) MaxConns() int32 { return s.pool.Config().MaxConns }
+
 // Close closes the pool and stops the listeners.
 func (s *Store) Close() error {
 	s.lmu.Lock()
