@@ -37,7 +37,10 @@ type rig struct {
 	token  string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
+
+// newRigWith is newRig with the server's options changed by set.
+func newRigWith(t *testing.T, set func(o *remote.ServerOptions)) *rig {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
@@ -55,8 +58,12 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: 3 * time.Second})
-	api := remote.NewServer(remote.ServerOptions{Leaser: b, Loser: b, Workers: st, Tokens: st, Tasks: st, Logs: logs,
-		Blobs: arts, Cache: st, Version: "test", LoseEvery: 100 * time.Millisecond})
+	o := remote.ServerOptions{Leaser: b, Loser: b, Workers: st, Tokens: st, Tasks: st, Logs: logs,
+		Blobs: arts, Cache: st, Version: "test", LoseEvery: 100 * time.Millisecond}
+	if set != nil {
+		set(&o)
+	}
+	api := remote.NewServer(o)
 	api.Start(ctx)
 	srv := httptest.NewServer(api)
 	r := &rig{st: st, broker: b, arts: arts, logs: logs, srv: srv, api: api, token: text}

@@ -16,6 +16,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/auth"
+	"github.com/cairnml/cairn/tasks"
 )
 
 // Leaser is the lease API the worker API serves: *scheduler.Broker (in
@@ -88,6 +89,10 @@ type ServerOptions struct {
 	Logs    Logs
 	Blobs   Blobs
 	Cache   Cache // nil: every lookup finds nothing
+	// Models, if set, answers the registry and lineage reads of the
+	// tasks that make them (retrain), as the server's own pool lends
+	// them (tasks.Env.Models); nil: 501.
+	Models tasks.ModelReader
 	// Secrets, if set, gives the values of a run's secret params by
 	// placeholder (nil for none), sent with each of its work items.
 	Secrets func(runID string) map[string]string
@@ -161,6 +166,9 @@ func NewServer(o ServerOptions) *Server {
 	s.mux.HandleFunc("GET "+Prefix+"artifacts/{digest}", s.worker(s.getArtifact))
 	s.mux.HandleFunc("PUT "+Prefix+"artifacts/{digest}", s.worker(s.putArtifact))
 	s.mux.HandleFunc("GET "+Prefix+"cache/{key}", s.worker(s.cached))
+	s.mux.HandleFunc("GET "+Prefix+"models/{name}/production", s.worker(s.production))
+	s.mux.HandleFunc("GET "+Prefix+"models/{name}/prediction-log", s.worker(s.predictionLog))
+	s.mux.HandleFunc("POST "+Prefix+"models/training-data", s.worker(s.trainingData))
 	s.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		if !s.protocol(w, r) {
 			return

@@ -238,7 +238,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// workers lease any run's tasks through the same broker, with secret
 	// params filled in and redacted as for the pool.
 	workerAPI := remote.NewServer(remote.ServerOptions{Leaser: secretLeaser{Leaser: broker, sets: book.get}, Loser: broker,
-		Workers: st, Tokens: st, Tasks: st, Logs: secretLogs{Logs: logs, sets: book.get}, Blobs: arts, Cache: st,
+		Workers: st, Tokens: st, Tasks: st, Logs: secretLogs{Logs: logs, sets: book.get}, Blobs: arts, Cache: st, Models: registryReads,
 		Version: implVersion(), Logger: log, Secrets: func(runID string) map[string]string { return book.get(runID).Values() }})
 	graphs := newGraphCache(reg)
 	var acts *actions.Actions // made below, before the service starts

@@ -539,3 +539,35 @@ func TestWorkerLabelsSyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestRetrainOnRemoteWorker: retrain reads the model registry and lineage
+// (the production version, its training data, the prediction log); on a
+// remote worker it reads them through the worker API, and decides as it
+// does in process: the 10th of the example's drifting data is due for
+// retraining, and the lineage of the retrain names what it read.
+func TestRetrainOnRemoteWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	boot, _ := filepath.Abs("../../workflows/examples/retrain-bootstrap.yaml")
+	e.must(0, "run", boot, "--progress", "none")
+	_, tok := e.token("worker")
+	srv := e.startServer(nil, "--workers", "0")
+	w := e.startWorker(srv, tok, nil, "--concurrency", "2")
+	wf, _ := filepath.Abs("../../workflows/examples/retrain.yaml")
+	id := strings.TrimSpace(e.must(0, "backfill", wf, "--from", "2024-01-10", "--to", "2024-01-10", "--quiet").stdout)
+	done := e.waitRunState(120*time.Second, id, "succeeded")
+	if d := taskByID(t, done, "drift"); string(d.Outputs["should_retrain"]) != "true" {
+		t.Errorf("day 10 on a remote worker: should_retrain %s", d.Outputs["should_retrain"])
+	}
+	for _, a := range e.attemptsOf(id, "drift") {
+		if a.Worker != w.id {
+			t.Errorf("drift attempt %d ran on %q, not on the remote worker %s", a.Number, a.Worker, w.id)
+		}
+	}
+	lin := e.must(0, "lineage", id+"/drift").stdout
+	for _, want := range []string{"├── data ", "├── production_model ", "└── reference "} {
+		if !strings.Contains(lin, want) {
+			t.Errorf("lineage of the remote retrain lacks %q:\n%s", want, lin)
+		}
+	}
+}
