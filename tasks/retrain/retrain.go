@@ -146,7 +146,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	case env.Artifacts == nil:
 		return fail(cairn.Permanentf("the attempt has no artifact store"))
 	case env.Models == nil:
-		return fail(cairn.Permanentf("the process running the attempt lends no access to the model registry (a plugin's process has none, nor has a remote cairn worker: the worker API serves no registry or lineage reads): run retrain in cairn run or in cairn server's own pool — give the task a queue only the server takes (queue: local, and cairn server --queues default,local)"))
+		return fail(cairn.Permanentf("the process running the attempt lends no access to the model registry (a plugin's process has none): run retrain in cairn run, cairn server or a cairn worker"))
 	}
 	dataRef, hasData := req.Inputs["data"]
 	switch {
