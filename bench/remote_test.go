@@ -17,7 +17,9 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/remote"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/jackc/pgx/v5"
 )
 
 // Remote workers (issue #21): cairn server --workers 0 and cairn worker
@@ -28,6 +30,7 @@ type remoteRig struct {
 	b     *testing.B
 	bin   string
 	home  string
+	dsn   string // a PostgreSQL database of its own ("": the home's SQLite)
 	addr  string
 	token string
 	procs []*exec.Cmd
@@ -53,16 +56,24 @@ func (l *syncLog) String() string {
 
 // newRemoteRig makes a home with a worker token; the server is started by
 // serve.
-func newRemoteRig(b *testing.B) *remoteRig {
+func newRemoteRig(b *testing.B, dsn string) *remoteRig {
 	b.Helper()
-	r := &remoteRig{b: b, bin: binary(b), home: b.TempDir()}
-	out, err := exec.Command(r.bin, "--home", r.home, "tokens", "create", "--role", "worker").Output()
+	r := &remoteRig{b: b, bin: binary(b), home: b.TempDir(), dsn: dsn}
+	out, err := exec.Command(r.bin, append(r.db(), "tokens", "create", "--role", "worker")...).Output()
 	if err != nil {
 		b.Fatalf("tokens create: %v", err)
 	}
 	r.token = strings.TrimSpace(string(out))
 	b.Cleanup(r.stop)
 	return r
+}
+
+// db is the global flags naming the rig's database.
+func (r *remoteRig) db() []string {
+	if r.dsn == "" {
+		return []string{"--home", r.home}
+	}
+	return []string{"--home", r.home, "--db", r.dsn}
 }
 
 func (r *remoteRig) start(env []string, args ...string) *syncLog {
@@ -87,7 +98,7 @@ func (r *remoteRig) serve() {
 	}
 	r.addr = ln.Addr().String()
 	ln.Close()
-	log := r.start(nil, "--home", r.home, "server", "--addr", r.addr, "--workers", "0", "--log-format", "json")
+	log := r.start(nil, append(r.db(), "server", "--addr", r.addr, "--workers", "0", "--log-format", "json")...)
 	r.wait(log, "cairn server ready")
 }
 
@@ -123,7 +134,16 @@ func (r *remoteRig) stop() {
 func (r *remoteRig) waitRuns(n int) time.Time {
 	r.b.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(r.home, "cairn.db"), sqlite.ReadOnly())
+	var st interface {
+		ListRuns(context.Context, scheduler.RunFilter) ([]*cairn.Run, error)
+		Close() error
+	}
+	var err error
+	if r.dsn != "" {
+		st, err = postgres.Open(ctx, r.dsn, postgres.ReadOnly())
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(r.home, "cairn.db"), sqlite.ReadOnly())
+	}
 	if err != nil {
 		r.b.Fatal(err)
 	}
@@ -158,7 +178,7 @@ func (r *remoteRig) detach(file string, n int) time.Time {
 	r.b.Helper()
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		if out, err := exec.Command(r.bin, "--home", r.home, "run", "--detach", file).CombinedOutput(); err != nil {
+		if out, err := exec.Command(r.bin, append(r.db(), "run", "--detach", file)...).CombinedOutput(); err != nil {
 			r.b.Fatalf("run --detach: %v\n%s", err, out)
 		}
 	}
@@ -167,20 +187,41 @@ func (r *remoteRig) detach(file string, n int) time.Time {
 
 // BenchmarkRemoteWorkers20k: 4 cairn worker processes (concurrency 16
 // each) run 20,000 noop tasks — 20 queued runs of 1,000 independent tasks —
-// for a cairn server --workers 0 over loopback, on SQLite. tasks/s counts
-// from the moment the workers are ready and the runs queued to the last
-// run's end. Then a worker of this process measures the lease round trip
-// (a lease of one ready task, started) and the completion's, over 2,000
-// tasks: p50 and p99 (issue #21: 10,000 tasks/s on PostgreSQL).
+// for a cairn server --workers 0 over loopback, on SQLite (db=sqlite) and
+// on PostgreSQL (db=postgres: a database of its own on CAIRN_TEST_POSTGRES's
+// server; skipped without it). tasks/s counts from the moment the workers
+// are ready and the runs queued to the last run's end. Then a worker of
+// this process measures the lease round trip (a lease of one ready task,
+// started) and the completion's, over 2,000 tasks: p50 and p99 (issue #21:
+// 10,000 tasks/s on PostgreSQL). On PostgreSQL it also reports the
+// database's commits and the statements the server ran per task
+// (pg_stat_database, and pg_stat_statements when the server has it), which
+// do not depend on the machine's load.
 func BenchmarkRemoteWorkers20k(b *testing.B) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		b.Run("db="+db, func(b *testing.B) {
+			remoteWorkers20k(b, db == "postgres")
+		})
+	}
+}
+
+func remoteWorkers20k(b *testing.B, pg bool) {
 	const runs, per = 20, 1000
 	file := fan(b, per, "    type: noop\n")
 	for b.Loop() {
-		r := newRemoteRig(b)
+		dsn := ""
+		if pg {
+			dsn = pgDatabase(b)
+		}
+		r := newRemoteRig(b, dsn)
 		r.detach(file, runs) // queued before the server starts: the runs wait
 		r.serve()
 		for i := 0; i < 4; i++ {
 			r.worker(16)
+		}
+		var before pgCounts
+		if pg {
+			before = readPGCounts(b, dsn)
 		}
 		start := time.Now()
 		last := r.waitRuns(runs)
@@ -189,10 +230,22 @@ func BenchmarkRemoteWorkers20k(b *testing.B) {
 			took = time.Since(start)
 		}
 		b.ReportMetric(runs*per/took.Seconds(), "tasks/s")
+		if pg {
+			time.Sleep(1500 * time.Millisecond) // backends report their counts within a second
+			after := readPGCounts(b, dsn)
+			b.ReportMetric(float64(after.commits-before.commits)/(runs*per), "commits/task")
+			if after.statements >= 0 && before.statements >= 0 {
+				b.ReportMetric(float64(after.statements-before.statements)/(runs*per), "statements/task")
+			}
+		}
 		r.stop()
 
 		// The lease round trip, alone on a server.
-		r2 := newRemoteRig(b)
+		dsn2 := ""
+		if pg {
+			dsn2 = pgDatabase(b)
+		}
+		r2 := newRemoteRig(b, dsn2)
 		r2.detach(fan(b, 2000, "    type: noop\n"), 1)
 		r2.serve()
 		lease, complete := roundTrips(b, r2, 2000)
@@ -202,6 +255,29 @@ func BenchmarkRemoteWorkers20k(b *testing.B) {
 		b.ReportMetric(float64(pct(complete, 99).Microseconds())/1000, "complete-p99-ms")
 		r2.stop()
 	}
+}
+
+// pgCounts are a database's commits so far and, with pg_stat_statements,
+// the statements run on it (-1 without).
+type pgCounts struct{ commits, statements int64 }
+
+func readPGCounts(b *testing.B, dsn string) pgCounts {
+	b.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n pgCounts
+	if err := c.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n.commits); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+WHERE d.datname = current_database()`).Scan(&n.statements); err != nil {
+		n.statements = -1 // the extension is not there
+	}
+	return n
 }
 
 // roundTrips registers a worker of this process with r's server and
@@ -250,7 +326,7 @@ func BenchmarkRemoteChain1000(b *testing.B) {
 	file := chain(b, n, "    type: shell\n    with: {argv: [/bin/true]}\n")
 	for b.Loop() {
 		local, _ := runCairn(b, file)
-		r := newRemoteRig(b)
+		r := newRemoteRig(b, "")
 		r.serve()
 		r.worker(1)
 		start := r.detach(file, 1)
