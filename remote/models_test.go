@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/remote"
@@ -73,5 +75,50 @@ func TestModelReadsOverHTTP(t *testing.T) {
 	bare := newRig(t).client(t, 1)
 	if _, err := bare.Production(ctx, "churn"); err == nil {
 		t.Error("a server lending no registry answered")
+	}
+}
+
+// countingWorkers counts TouchWorker calls, each slowed so that calls
+// overlap.
+type countingWorkers struct {
+	remote.Workers
+	mu      sync.Mutex
+	touches int
+}
+
+func (c *countingWorkers) TouchWorker(ctx context.Context, id, tokenID string, now time.Time, ttl time.Duration) (cairn.Worker, error) {
+	c.mu.Lock()
+	c.touches++
+	c.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	return c.Workers.TouchWorker(ctx, id, tokenID, now, ttl)
+}
+
+// TestTouchOncePerWorker: when a worker's touch is due, its calls that
+// arrive at once make one write of it between them, not one each queued
+// on the worker's row.
+func TestTouchOncePerWorker(t *testing.T) {
+	t.Parallel()
+	var cw *countingWorkers
+	r := newRigWith(t, func(o *remote.ServerOptions) { cw = &countingWorkers{Workers: o.Workers}; o.Workers = cw })
+	c := r.client(t, 16)
+	time.Sleep(400 * time.Millisecond) // past touchEvery (the TTL/10: 300 ms)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- c.Beat(context.Background()) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if cw.touches > 2 {
+		t.Errorf("%d touches of one worker for 16 calls at once, want 1", cw.touches)
 	}
 }

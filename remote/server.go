@@ -132,6 +132,7 @@ type touch struct {
 	token string
 	at    time.Time
 	w     cairn.Worker
+	busy  bool // a call is writing the next touch
 }
 
 // NewServer returns the worker API over o.
@@ -328,25 +329,39 @@ func (s *Server) touchEvery() time.Duration { return min(time.Second, s.ttl/10) 
 
 // touch records a call from worker id with token tokenID, at most every
 // touchEvery: a worker touched within it cannot have been marked lost
-// since (it is lost only once a TTL passed since its last touch).
+// since (it is lost only once a TTL passed since its last touch). When a
+// touch is due, one of the worker's calls makes it; the others that
+// arrive meanwhile go on with the registration read last, while it is
+// younger than half the TTL (it cannot have been marked lost either),
+// rather than queue on the worker's row one commit after the other — a
+// worker of many slots sends many calls at once.
 func (s *Server) touch(ctx context.Context, id, tokenID string) (cairn.Worker, error) {
 	now := s.o.Now()
 	s.mu.Lock()
 	t, ok := s.touched[id]
-	s.mu.Unlock()
-	if ok && t.token == tokenID && now.Sub(t.at) < s.touchEvery() && now.Sub(t.at) >= 0 {
-		return t.w, nil
-	}
-	w, err := s.o.Workers.TouchWorker(ctx, id, tokenID, now, s.ttl)
-	if err != nil {
-		s.mu.Lock()
-		delete(s.touched, id)
+	fresh := ok && t.token == tokenID && now.Sub(t.at) >= 0
+	switch {
+	case fresh && now.Sub(t.at) < s.touchEvery():
 		s.mu.Unlock()
+		return t.w, nil
+	case fresh && t.busy && now.Sub(t.at) < s.ttl/2:
+		s.mu.Unlock()
+		return t.w, nil // another call of the worker is touching it
+	case ok:
+		t.busy = true
+		s.touched[id] = t
+	}
+	s.mu.Unlock()
+	w, err := s.o.Workers.TouchWorker(ctx, id, tokenID, now, s.ttl)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		delete(s.touched, id)
 		return cairn.Worker{}, err
 	}
-	s.mu.Lock()
-	s.touched[id] = touch{token: tokenID, at: now, w: w}
-	s.mu.Unlock()
+	if cur, ok := s.touched[id]; !ok || !cur.at.After(now) {
+		s.touched[id] = touch{token: tokenID, at: now, w: w}
+	}
 	return w, nil
 }
 
