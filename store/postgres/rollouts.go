@@ -243,7 +243,7 @@ func (s *Store) ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence
 // Rollout returns model name's rollout (active or the last one), or an
 // error wrapping cairn.ErrNotFound.
 func (s *Store) Rollout(ctx context.Context, name string) (*cairn.Rollout, error) {
-	r, err := sqlrow.Rollout(s.pool.QueryRow(ctx, `SELECT `+sqlrow.RolloutCols+` FROM rollouts WHERE name = $1`, name))
+	r, err := sqlrow.Rollout(s.db.QueryRow(ctx, `SELECT `+sqlrow.RolloutCols+` FROM rollouts WHERE name = $1`, name))
 	if noRows(err) {
 		return nil, fmt.Errorf("model %s has no rollout: %w", name, cairn.ErrNotFound)
 	}
@@ -255,7 +255,7 @@ func (s *Store) Rollout(ctx context.Context, name string) (*cairn.Rollout, error
 
 // ActiveRollouts returns the active rollouts, by name.
 func (s *Store) ActiveRollouts(ctx context.Context) ([]*cairn.Rollout, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.RolloutCols+` FROM rollouts WHERE state = 'active' ORDER BY name`)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.RolloutCols+` FROM rollouts WHERE state = 'active' ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list rollouts: %w", translate(err))
 	}
@@ -270,7 +270,7 @@ func (s *Store) ActiveRollouts(ctx context.Context) ([]*cairn.Rollout, error) {
 // RolloutEvents returns the newest limit events of model name's rollouts,
 // oldest first (empty when none).
 func (s *Store) RolloutEvents(ctx context.Context, name string, limit int) ([]cairn.RolloutEvent, error) {
-	rows, err := s.pool.Query(ctx, `SELECT * FROM (SELECT `+sqlrow.RolloutEventCols+` FROM rollout_events WHERE name = $1 ORDER BY id DESC LIMIT $2) AS e ORDER BY id`, name, limit)
+	rows, err := s.db.Query(ctx, `SELECT * FROM (SELECT `+sqlrow.RolloutEventCols+` FROM rollout_events WHERE name = $1 ORDER BY id DESC LIMIT $2) AS e ORDER BY id`, name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read the rollout history of %s: %w", name, translate(err))
 	}
@@ -309,7 +309,7 @@ ON CONFLICT (request_id, version) DO NOTHING`, sqlrow.RequestArgs(r)...); err !=
 // ModelRequests returns the logged requests of model name with id
 // requestID (one per version that scored it; empty when none).
 func (s *Store) ModelRequests(ctx context.Context, name, requestID string) ([]cairn.ModelRequest, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests WHERE request_id = $1 AND name = $2 ORDER BY version`, requestID, name)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests WHERE request_id = $1 AND name = $2 ORDER BY version`, requestID, name)
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", requestID, translate(err))
 	}
@@ -349,7 +349,7 @@ func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores 
 // sqlrow.MaxP99Rows).
 func (s *Store) RequestStats(ctx context.Context, name string, since time.Time) (map[int]cairn.RequestStats, error) {
 	out := map[int]cairn.RequestStats{}
-	rows, err := s.pool.Query(ctx, `SELECT version, count(*), CAST(sum(failed) AS BIGINT), CAST(sum(rows) AS BIGINT), CAST(sum(labeled) AS BIGINT), sum(score), max(kind)
+	rows, err := s.db.Query(ctx, `SELECT version, count(*), CAST(sum(failed) AS BIGINT), CAST(sum(rows) AS BIGINT), CAST(sum(labeled) AS BIGINT), sum(score), max(kind)
 FROM model_requests WHERE name = $1 AND at >= $2 GROUP BY version`, name, since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read the requests of %s: %w", name, translate(err))
@@ -362,7 +362,7 @@ FROM model_requests WHERE name = $1 AND at >= $2 GROUP BY version`, name, since.
 		return nil, fmt.Errorf("read the requests of %s: %w", name, err)
 	}
 	for v, st := range out {
-		rows, err := s.pool.Query(ctx, `SELECT duration_us FROM model_requests WHERE name = $1 AND version = $2 AND at >= $3 ORDER BY at DESC LIMIT $4`,
+		rows, err := s.db.Query(ctx, `SELECT duration_us FROM model_requests WHERE name = $1 AND version = $2 AND at >= $3 ORDER BY at DESC LIMIT $4`,
 			name, v, since.UnixNano(), sqlrow.MaxP99Rows)
 		if err != nil {
 			return nil, fmt.Errorf("read the durations of %s@%d: %w", name, v, translate(err))
