@@ -236,3 +236,54 @@ func waitVersion(t *testing.T, s *serve.Server, key string, v int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestCandidateFailureFallsBack: a candidate that refuses rows production
+// takes (its columns differ) never fails a request: production answers,
+// and the refusal counts against the candidate in the request log.
+func TestCandidateFailureFallsBack(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("m", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	fx.deploy("m", cairn.StageCandidate, fx.put(fit(t, "y", model.RandomForest, map[string]any{"n_estimators": 3}, 2)))
+	ctx := context.Background()
+	if _, err := fx.st.StartRollout(ctx, "m", 2, cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{100}}, "test", fx.next()); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, fx, serve.Options{RequestLog: fx.st})
+	s.Start(ctx)
+	defer s.Stop(ctx)
+	// The label column of production's model is an unknown column to
+	// the candidate, whose label is y.
+	body := `{"rows":[{"num":1,"color":"red","flag":true,"when":"2024-01-02","label":"yes"}]}`
+	rec := httptest.NewRecorder()
+	if err := s.Predict(ctx, "m", 0, "k", strings.NewReader(body), rec); err != nil {
+		t.Fatalf("a request the candidate refuses failed: %v", err)
+	}
+	var a keyedAnswer
+	if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || a.Version != 1 || rec.Header().Get(serve.HeaderArm) != "production" {
+		t.Fatalf("answer %s %v", rec.Body.Bytes(), rec.Header())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := fx.st.ModelRequests(ctx, "m", a.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 2 {
+			if got[0].Version != 1 || got[0].Failed || got[1].Version != 2 || !got[1].Failed {
+				t.Fatalf("logged %+v", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("logged %+v after 5 s", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A request neither takes is the request's fault: a 400, and nothing
+	// counts against the candidate.
+	err := s.Predict(ctx, "m", 0, "k", strings.NewReader(`{"rows":[{"num":"x"}]}`), httptest.NewRecorder())
+	var se *serve.Error
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
+		t.Fatalf("a bad request: %v", err)
+	}
+}

@@ -752,14 +752,19 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 			}
 			var p *model.Prediction
 			rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
-			if err != nil && served != a && modelFault(codeOf(err)) {
-				// The candidate could not answer: it counts against it,
-				// and production answers.
-				s.logRequest(name, served, id, false, start, rows, nil, err)
-				s.o.Observe(Event{Kind: EventPredict, Model: name, Version: served.version, Code: codeOf(err), Duration: time.Since(start), Arm: arm})
-				s.o.Logger.Warn("serve: a rollout's candidate failed a request; production answered it", "model", name, "candidate", served.version, "err", err)
+			if cerr := err; cerr != nil && served != a && codeOf(cerr) != CodeTooLarge {
+				// The candidate could not answer: production answers. It
+				// counts against the candidate when it is the model's
+				// fault, or when production takes rows the candidate
+				// refuses (a candidate whose columns differ).
+				cand := served
 				served, arm = a, "production"
 				rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
+				if modelFault(codeOf(cerr)) || err == nil {
+					s.logRequest(name, cand, id, false, start, rows, nil, cerr)
+					s.o.Observe(Event{Kind: EventPredict, Model: name, Version: cand.version, Code: codeOf(cerr), Duration: time.Since(start), Arm: "candidate"})
+					s.o.Logger.Warn("serve: a rollout's candidate failed a request; production answered it", "model", name, "candidate", cand.version, "err", cerr)
+				}
 			}
 			a = served
 			ev.Arm = arm
