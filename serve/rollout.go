@@ -393,6 +393,10 @@ func score(kind string, preds, labels []json.RawMessage) (cairn.RequestScore, er
 		if len(l) == 0 || string(l) == "null" {
 			continue
 		}
+		if l[0] == '{' || l[0] == '[' {
+			return sc, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: i, Field: "labels",
+				Msg: fmt.Sprintf("labels[%d]: a label is a class (a string, number or boolean) or a number, got %s", i, brief(l))}
+		}
 		if kind == string(model.Regression) {
 			y, err := strconv.ParseFloat(string(l), 64)
 			if err != nil || math.IsInf(y, 0) {

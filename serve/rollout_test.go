@@ -179,6 +179,7 @@ func TestShadowLogsBoth(t *testing.T) {
 		{"clf", `{"labels":["yes"]}`, http.StatusBadRequest},
 		{"clf", `{"request_id":"x","labels":["yes"],"extra":1}`, http.StatusBadRequest},
 		{"clf", `[1,2]`, http.StatusBadRequest},
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":[{"a":1},"no"]}`, ids[3]), http.StatusBadRequest},
 	} {
 		_, err := s.Label(ctx, tc.name, strings.NewReader(tc.body))
 		var se *serve.Error
