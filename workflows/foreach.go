@@ -132,7 +132,7 @@ func (w *Workflow) Items(id string, s scheduler.Scope) ([]json.RawMessage, error
 		return nil, fmt.Errorf("for_each: %s: %w", forEachWhat(t), err)
 	}
 	if len(items) > cairn.MaxForEachItems {
-		return nil, fmt.Errorf("for_each: %s has %s items, over the limit of %s: have the task that makes it split the work",
+		return nil, fmt.Errorf("for_each: %s has %s items, over the limit of %s: split the work over several tasks or runs",
 			forEachWhat(t), thousands(len(items)), thousands(cairn.MaxForEachItems))
 	}
 	for k, v := range items {
