@@ -393,8 +393,14 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(tw, "TASK\tTYPE\t%s\tATTEMPTS\tDURATION\t%s\tERROR\n", sty.state("STATE"), tl.header())
 	groups := subworkflowGroups(trs)
 	var open []string // the sub-workflow groups of the row above
-	for _, tr := range trs {
-		open = groupRows(tw, open, tr.TaskID, groups, sty)
+	shown, more := itemsOrder(trs)
+	for k, tr := range shown {
+		indent := ""
+		if tr.IsItem() {
+			indent = "  " // under its for_each task
+		} else {
+			open = groupRows(tw, open, tr.TaskID, groups, sty)
+		}
 		dur := "-"
 		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
 			dur = d.Round(time.Millisecond).String()
@@ -409,13 +415,16 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		if why := d.waiting[tr.TaskID]; why != "" {
 			note = sty.paint(colorYellow, printable(why))
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", len(open)), tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
+		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", len(open)), indent, tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
 			tl.bar(atts[tr.TaskID]), note)
+		if parent, _, ok := cairn.ParseItemID(tr.TaskID); ok && more[parent] != "" && (k+1 == len(shown) || !shown[k+1].IsItem()) {
+			fmt.Fprintf(tw, "%s  …\t\t\t\t\t\t%s\n", strings.Repeat("  ", len(open)), strings.Replace(more[parent], "RUN", r.ID, 1))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for _, tr := range trs {
+	for _, tr := range shown {
 		var ran []string // the plugin binaries that ran its attempts
 		for _, at := range atts[tr.TaskID] {
 			if p := at.Plugin; p != nil {
