@@ -143,7 +143,10 @@ func (s *Service) lead(ctx context.Context) time.Duration {
 	term, gen := s.term, s.termGen
 	s.lmu.Unlock()
 	if draining {
-		s.resign(ctx, "the server is draining")
+		// Not ctx: a Stop right after the drain began (no task was running)
+		// cancels it, and the release would be cut short, leaving the other
+		// servers to wait out the term.
+		s.resign(context.WithoutCancel(ctx), "the server is draining")
 		return look
 	}
 	start := s.o.Now()

@@ -580,3 +580,26 @@ func TestLeaderGoneTakenAtOnce(t *testing.T) {
 		t.Logf("c leads %s after a was known gone (a's term: %s)", time.Since(took).Round(time.Millisecond), term)
 	})
 }
+
+// A server that drains (SIGTERM: StopAdopting) and stops at once — no
+// task was running — hands the leader lease over: the release the drain
+// started is not cut short by the stop's cancel, so another server leads
+// at once rather than after the term.
+func TestLeaderReleasedOnDrainThenStop(t *testing.T) {
+	eachStore(t, func(t *testing.T, open func() *closingStore) {
+		for i := range 5 {
+			r := startReplica(t, fmt.Sprintf("drained-%d", i), open(), nil)
+			waitLeaderAmong(t, r, 10*time.Second)
+			term, _ := r.svc.Leader()
+			r.svc.StopAdopting()
+			r.svc.Stop(context.Background())
+			l, err := r.st.Leader(context.Background(), scheduler.LeaderScheduler, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Live {
+				t.Fatalf("round %d: the lease of epoch %d is still live after a drain and a stop (%+v): not released", i, term.Epoch, l)
+			}
+		}
+	})
+}
