@@ -46,7 +46,11 @@ type Run struct {
 	// the store's run_notify) when it is created, so that the
 	// transaction recording an event writes its alerts. GetRun does not
 	// read them back.
-	Notify  []NotifyTarget
+	Notify []NotifyTarget
+	// Pools are the workflow's pools: (name → size), declared in the
+	// store when the run is created unless a server declared the same
+	// name (see pools.go). GetRun does not read them back.
+	Pools   map[string]int
 	Version int64 // bumped on every change; compare-and-set key
 }
 
@@ -165,6 +169,15 @@ type TaskRun struct {
 	// "" for the default one. See LeaseRequest.Takes.
 	Labels map[string]string
 	Queue  string
+	// Pool is the pool the task takes slots of while leased or running
+	// (`pool:`), "" for none; PoolSlots how many (`pool_slots:`; 0 reads
+	// as 1, and is what a task without a pool reads back). See pools.go.
+	Pool      string
+	PoolSlots int
+	// Priority orders the lease queue (`priority:`, 0 by default): higher
+	// first, a task's priority rising by one for every PriorityAging it
+	// has been ready. See QueueKey.
+	Priority int
 	// Params holds the task's `with:` block once its references are
 	// resolved (set when it becomes ready); nil before.
 	Params json.RawMessage

@@ -21,6 +21,7 @@ type Store interface {
 	ScheduleStore
 	LeaderStore
 	WorkerStore
+	PoolStore
 	// Batch runs fn in one write transaction: the writes fn makes through
 	// tx commit together once fn returns nil; if fn returns an error,
 	// none of them do. Each Tx call keeps its own all-or-nothing
@@ -91,6 +92,20 @@ type Tx interface {
 	// land within f's term. A term that expired but that nobody took yet
 	// passes: no other leader's writes can come between.
 	CheckFence(f Fence) error
+}
+
+// PoolStore keeps the pools every run on the database shares (see
+// cairn's pools.go). A run's own pools (cairn.Run.Pools) are declared by
+// CreateRun; a lease counts a pool's holders in its own transaction.
+type PoolStore interface {
+	// SetPools declares pools as a server's: inserted, or their sizes
+	// set whoever declared them; a workflow's declaration of one of
+	// those names no longer changes it. An invalid name or size is an
+	// error and changes nothing.
+	SetPools(ctx context.Context, pools map[string]int, now time.Time) error
+	// Pools lists the declared pools by name, each with the leased and
+	// running tasks holding its slots.
+	Pools(ctx context.Context) ([]cairn.PoolState, error)
 }
 
 // ScheduleState is where a workflow's schedule stands: the latest slot

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -60,11 +59,14 @@ func leaseErr(r cairn.LeaseRequest, err error) error {
 	return fmt.Errorf("lease for %s: %w", r.Worker, err)
 }
 
-// leaseSelect is the lease query for a request's filters; its last
-// parameter is the limit.
-func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
+// leaseSelect is the lease query for a request's filters, in the order
+// of the lease queue (queueOrder), keeping of the pooled tasks those
+// rooms has room for (poolFilter) when m.pooled, and none otherwise; its
+// last parameter is the limit.
+func leaseSelect(r cairn.LeaseRequest, m leaseMode, rooms map[string]*poolRoom) (query string, args []any) {
 	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
-	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
+	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache,
+	t.pool, t.pool_slots
 FROM task_runs t`
 	const lock = ` FOR UPDATE OF t SKIP LOCKED`
 	var where string
@@ -82,11 +84,14 @@ FROM task_runs t`
 		where = ` WHERE t.state = 'ready'`
 	}
 	route, args := routeFilter(r, args)
-	order := ` ORDER BY t.ready_gen, t.run_id, t.seq`
-	if r.RunID != "" {
-		order = ` ORDER BY t.ready_gen, t.seq`
+	// Without the pools' locks, no pooled task: one made ready since
+	// leaseMode looked would otherwise be leased uncounted.
+	pool := ` AND t.pool = ''`
+	if m.pooled {
+		pool, args = poolFilter(rooms, args)
 	}
-	return cols + where + route + order + fmt.Sprintf(" LIMIT $%d", len(args)+1) + lock, args
+	order := queueOrder(m, r.RunID != "")
+	return cols + where + route + pool + order + fmt.Sprintf(" LIMIT $%d", len(args)+1) + lock, args
 }
 
 // routeFilter is the condition on task_runs t that keeps the tasks r may
@@ -143,9 +148,19 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			state, running = cairn.TaskRunning, nanos(now)
 		}
 		expires := now.Add(ttl)
-		query, args := leaseSelect(r)
+		m, err := s.leaseMode(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var rooms map[string]*poolRoom
+		if m.pooled {
+			if rooms, err = s.poolRooms(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for len(items) < r.Max {
-			got, bad, err := s.scanReady(ctx, tx, query, append(slices.Clip(args), r.Max-len(items)))
+			query, args := leaseSelect(r, m, rooms)
+			got, slots, bad, err := s.scanReady(ctx, tx, query, append(args, r.Max-len(items)))
 			if err != nil {
 				return err
 			}
@@ -153,6 +168,10 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				if err := s.failBadRow(ctx, tx, b, now); err != nil {
 					return err
 				}
+			}
+			refused := false
+			if m.pooled {
+				got, refused = grant(got, slots, rooms)
 			}
 			for i := range got {
 				it := &got[i]
@@ -166,7 +185,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 			items = append(items, got...)
-			if len(bad) == 0 {
+			if len(bad) == 0 && !refused {
 				break
 			}
 		}
@@ -202,10 +221,10 @@ WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
 	return nil
 }
 
-func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (items []cairn.WorkItem, bad []badRow, err error) {
+func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
 	rows, err := s.query(ctx, tx, query, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -213,11 +232,12 @@ func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []a
 			it                                                 cairn.WorkItem
 			params, inputs                                     []byte
 			attempt, retries, maxIntr, intr, streak, fb, cache int64
-			timeout, backoff, maxBackoff                       int64
+			timeout, backoff, maxBackoff, poolSlots            int64
 		)
 		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &attempt, &it.Type, &params, &inputs,
-			&timeout, &retries, &backoff, &it.Retry.Factor, &maxBackoff, &maxIntr, &intr, &streak, &fb, &cache); err != nil {
-			return nil, nil, translate(err)
+			&timeout, &retries, &backoff, &it.Retry.Factor, &maxBackoff, &maxIntr, &intr, &streak, &fb, &cache,
+			&it.Pool, &poolSlots); err != nil {
+			return nil, nil, nil, translate(err)
 		}
 		it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
 		it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(intr), int(streak), int(fb), cache != 0
@@ -244,11 +264,12 @@ func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []a
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 		items = append(items, it)
+		slots = append(slots, int(poolSlots))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, translate(err)
+		return nil, nil, nil, translate(err)
 	}
-	return items, bad, nil
+	return items, slots, bad, nil
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

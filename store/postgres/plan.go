@@ -147,10 +147,10 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx pgx.Tx, runID string, c
 		}
 		rows, err := s.query(ctx, tx, `WITH n AS (SELECT pg_notify('`+channelReady+`', '')), g AS (SELECT nextval('task_runs_ready_gen') AS gen)
 UPDATE task_runs t SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = g.gen,
-	retry_at = NULL, version = t.version + 1
+	ready_at = $8, retry_at = NULL, version = t.version + 1
 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) AS v(task_id, version, state, params, inputs, error), g, n
 WHERE t.run_id = $1 AND t.task_id = v.task_id AND t.version = v.version AND t.state = v.state
-RETURNING t.task_id, t.version`, runID, ids, vers, from, params, inputs, errs)
+RETURNING t.task_id, t.version`, runID, ids, vers, from, params, inputs, errs, nanos(cs[ready[0]].At))
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		run.Trigger = cairn.TriggerManual
 	}
 	trigger := run.Trigger
-	cols, err := taskColumns(tasks)
+	cols, err := taskColumns(tasks, run.CreatedAt)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +79,9 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 			return err
 		}
 		if err := s.insertNotify(ctx, tx, run); err != nil {
+			return err
+		}
+		if err := s.declareRunPools(ctx, tx, run, tasks); err != nil {
 			return err
 		}
 		if !run.State.Terminal() {
@@ -106,18 +109,20 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 const taskInsertQuery = `WITH v AS (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[],
 	$8::bigint[], $9::float8[], $10::bigint[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
 	$17::bigint[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[],
-	$25::bigint[], $26::text[], $27::text[]) AS v(task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
-	params, inputs, outputs, metrics, error, retry_at, started_at, finished_at, max_interruptions, interrupted,
-	interrupted_streak, round, failed_before, cache, labels, queue)),
+	$25::bigint[], $26::text[], $27::text[], $28::text[], $29::bigint[], $30::bigint[], $31::bigint[]) AS v(task_id, seq, type, state, attempt,
+	retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns, params, inputs, outputs, metrics, error, retry_at, started_at,
+	finished_at, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache, labels, queue, pool, pool_slots,
+	priority, ready_at)),
 g AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM v WHERE state = 'ready') THEN nextval('task_runs_ready_gen') END AS gen),
 n AS (SELECT pg_notify('` + channelReady + `', '') FROM v WHERE state = 'ready' LIMIT 1)
 INSERT INTO task_runs (run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, version)
+	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, pool, pool_slots, priority, ready_at, version)
 SELECT $1, v.task_id, v.seq, v.type, v.state, v.attempt, v.retries, v.backoff_ns, v.backoff_factor, v.max_backoff_ns,
 	v.timeout_ns, v.params, v.inputs, v.outputs, v.metrics, v.error, v.retry_at,
 	CASE WHEN v.state = 'ready' THEN g.gen END, v.started_at, v.finished_at, v.max_interruptions, v.interrupted,
-	v.interrupted_streak, v.round, v.failed_before, v.cache, v.labels, v.queue, 1
+	v.interrupted_streak, v.round, v.failed_before, v.cache, v.labels, v.queue, v.pool, v.pool_slots, v.priority,
+	CASE WHEN v.state = 'ready' THEN v.ready_at END, 1
 FROM v CROSS JOIN g LEFT JOIN n ON true`
 
 // column is one column of taskInsertQuery's arrays.
@@ -127,8 +132,9 @@ type col[T any] []T
 
 func (c col[T]) slice(from, to int) any { return []T(c[from:to]) }
 
-// taskColumns encodes tasks as taskInsertQuery's arrays ($2...$27).
-func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
+// taskColumns encodes tasks as taskInsertQuery's arrays ($2...$31); a
+// ready task became ready when it was created.
+func taskColumns(tasks []*cairn.TaskRun, created time.Time) ([]column, error) {
 	n := len(tasks)
 	var (
 		ids, types, states, errs                = make(col[string], n), make(col[string], n), make(col[string], n), make(col[string], n)
@@ -139,6 +145,7 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 		factor                                  = make(col[float64], n)
 		retryAt, started, finished              = make(col[*int64], n), make(col[*int64], n), make(col[*int64], n)
 		labels, queues                          = make(col[*string], n), make(col[string], n)
+		pools, poolSlots, priority, readyAt     = make(col[string], n), make(col[int64], n), make(col[int64], n), make(col[*int64], n)
 	)
 	for i, t := range tasks {
 		var err error
@@ -164,9 +171,12 @@ func taskColumns(tasks []*cairn.TaskRun) ([]column, error) {
 			}
 		}
 		queues[i] = cairn.StoredQueue(t.Queue)
+		pools[i], poolSlots[i], priority[i] = t.Pool, int64(max(t.PoolSlots, 1)), int64(t.Priority)
+		readyAt[i] = nanos(created) // kept for a ready one only
 	}
 	return []column{ids, seq, types, states, attempt, retries, backoff, factor, maxBack, timeout, params, inputs, outputs,
-		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache, labels, queues}, nil
+		metrics, errs, retryAt, started, finished, maxIntr, intr, streak, round, failedBefore, cache, labels, queues,
+		pools, poolSlots, priority, readyAt}, nil
 }
 
 // GetRun returns run id. Errors: cairn.ErrNotFound.

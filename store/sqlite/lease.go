@@ -47,28 +47,38 @@ func leaseErr(r cairn.LeaseRequest, err error) error {
 	return fmt.Errorf("lease for %s: %w", r.Worker, err)
 }
 
-// leaseSelect is the lease query for a request's filters.
-func leaseSelect(r cairn.LeaseRequest) (query string, args []any) {
+// leaseSelect is the lease query for a request's filters, in the order
+// of the lease queue (queueOrder), keeping of the pooled tasks those
+// rooms has room for (poolFilter) when m.pooled; its last argument is the
+// limit, which the caller appends.
+func leaseSelect(r cairn.LeaseRequest, m leaseMode, rooms map[string]*poolRoom) (query string, args []any) {
 	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
-	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache
+	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache,
+	t.pool, t.pool_slots
 FROM task_runs t`
 	route, rargs := routeFilter(r)
+	if m.pooled {
+		pool, pargs := poolFilter(rooms)
+		route, rargs = route+pool, append(rargs, pargs...)
+	} else {
+		route += ` AND t.pool = ''` // none is ready (the one writer: none becomes so)
+	}
 	switch {
 	case r.RunID != "" && r.Owner != "":
-		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?` + route + `
-ORDER BY t.ready_gen, t.seq LIMIT ?`, append([]any{r.RunID, r.Owner}, rargs...)
+		return cols + ` JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND t.run_id = ? AND runs.owner = ?` + route +
+			queueOrder(m, true) + ` LIMIT ?`, append([]any{r.RunID, r.Owner}, rargs...)
 	case r.RunID != "":
-		return cols + ` WHERE t.state = 'ready' AND t.run_id = ?` + route + ` ORDER BY t.ready_gen, t.seq LIMIT ?`,
+		return cols + ` WHERE t.state = 'ready' AND t.run_id = ?` + route + queueOrder(m, true) + ` LIMIT ?`,
 			append([]any{r.RunID}, rargs...)
 	case r.Owner != "":
 		// CROSS JOIN keeps task_runs the outer loop: the lease queue's
 		// index gives the rows in order and the scan stops at the limit,
 		// where SQLite would otherwise go through every run owner holds
 		// and sort all of their ready tasks, on every lease.
-		return cols + ` CROSS JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?` + route + `
-ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, append([]any{r.Owner}, rargs...)
+		return cols + ` CROSS JOIN runs ON runs.id = t.run_id WHERE t.state = 'ready' AND runs.owner = ?` + route +
+			queueOrder(m, false) + ` LIMIT ?`, append([]any{r.Owner}, rargs...)
 	}
-	return cols + ` WHERE t.state = 'ready'` + route + ` ORDER BY t.ready_gen, t.run_id, t.seq LIMIT ?`, rargs
+	return cols + ` WHERE t.state = 'ready'` + route + queueOrder(m, false) + ` LIMIT ?`, rargs
 }
 
 // routeFilter is the condition on task_runs t that keeps the tasks r may
@@ -149,14 +159,24 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			state, running = cairn.TaskRunning, now.UnixNano()
 		}
 		expires := now.Add(ttl)
-		query, args := leaseSelect(r)
-		st, err := s.txStmt(ctx, tx, query)
+		m, err := s.leaseMode(ctx, tx)
 		if err != nil {
 			return err
 		}
+		var rooms map[string]*poolRoom
+		if m.pooled {
+			if rooms, err = s.poolRooms(ctx, tx); err != nil {
+				return err
+			}
+		}
 		for len(items) < r.Max {
+			query, args := leaseSelect(r, m, rooms)
+			st, err := s.txStmt(ctx, tx, query)
+			if err != nil {
+				return err
+			}
 			s.stmts.Add(1)
-			got, bad, err := scanReady(ctx, st, append(args[:len(args):len(args)], r.Max-len(items)))
+			got, slots, bad, err := scanReady(ctx, st, append(args, r.Max-len(items)))
 			if err != nil {
 				return err
 			}
@@ -164,6 +184,10 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				if err := s.failBadRow(ctx, tx, b, now); err != nil {
 					return err
 				}
+			}
+			refused := false
+			if m.pooled {
+				got, refused = grant(got, slots, rooms)
 			}
 			for i := range got {
 				it := &got[i]
@@ -177,8 +201,11 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 			items = append(items, got...)
-			if len(bad) == 0 {
-				break // fewer ready than asked for, or all of them leased
+			// Fewer ready than asked for, or all of them leased. A bad
+			// row failed, or a pool refused a task (and is left out of
+			// the next selection): select again for the places they took.
+			if len(bad) == 0 && !refused {
+				break
 			}
 		}
 		if len(items) == 0 {
@@ -225,10 +252,10 @@ func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkIt
 
 // scanReady runs the lease query and splits the ready tasks it returns
 // into work items (attempt, token and lease not yet set) and bad rows.
-func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.WorkItem, bad []badRow, err error) {
+func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
 	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
-		return nil, nil, translate(err)
+		return nil, nil, nil, translate(err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -236,11 +263,12 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 			it                           cairn.WorkItem
 			params, inputs               []byte
 			timeout, backoff, maxBackoff int64
+			poolSlots                    int
 		)
 		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
 			&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
-			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache); err != nil {
-			return nil, nil, translate(err)
+			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &poolSlots); err != nil {
+			return nil, nil, nil, translate(err)
 		}
 		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
 		var why []string
@@ -265,11 +293,12 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 		items = append(items, it)
+		slots = append(slots, poolSlots)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, translate(err)
+		return nil, nil, nil, translate(err)
 	}
-	return items, bad, nil
+	return items, slots, bad, nil
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

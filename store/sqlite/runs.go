@@ -23,9 +23,9 @@ const taskInsertRows = 100
 
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
-	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, version)`
+	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, pool, pool_slots, priority, ready_at, version)`
 
-const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+const taskInsertRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 // taskInsertFreshCols and taskInsertFreshRow insert task runs as a new
 // run has them (see freshTask): only what differs between tasks is bound,
@@ -44,7 +44,7 @@ func freshTask(t *cairn.TaskRun) bool {
 	return t.State == cairn.TaskPending && t.Attempt == 0 && t.Interrupted == 0 && t.InterruptedInARow == 0 &&
 		t.Round == 0 && t.FailedBefore == 0 && len(t.Params) == 0 && t.Inputs == nil && t.Outputs == nil &&
 		t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() && t.FinishedAt.IsZero() &&
-		len(t.Labels) == 0 && t.Queue == ""
+		len(t.Labels) == 0 && t.Queue == "" && t.Pool == "" && t.Priority == 0
 }
 
 // scanner is a row of a result (sqlrow.Scanner).
@@ -98,6 +98,9 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		if err := s.insertNotify(ctx, tx, run); err != nil {
 			return err
 		}
+		if err := s.declareRunPools(ctx, tx, run, tasks); err != nil {
+			return err
+		}
 		if !run.State.Terminal() {
 			if _, err := s.addEvaluation(ctx, tx, scheduler.Evaluation{RunID: run.ID, Reason: scheduler.EvalCreated,
 				CreatedAt: run.CreatedAt}); err != nil {
@@ -131,7 +134,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 				}
 			} else {
 				for i, t := range chunk {
-					a, err := taskInsertArgs(run.ID, t, start+i, gen)
+					a, err := taskInsertArgs(run.ID, t, start+i, gen, run.CreatedAt)
 					if err != nil {
 						return err
 					}
@@ -147,7 +150,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 	}, nil
 }
 
-func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, error) {
+func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any, created time.Time) ([]any, error) {
 	inputs, err := jsonValue(t.Inputs, t.Inputs == nil)
 	if err != nil {
 		return nil, fmt.Errorf("task %s: encode inputs: %w", t.TaskID, err)
@@ -164,14 +167,15 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any) ([]any, er
 	if err != nil {
 		return nil, fmt.Errorf("task %s: encode labels: %w", t.TaskID, err)
 	}
-	var g any
+	var g, readyAt any
 	if t.State == cairn.TaskReady {
-		g = gen
+		g, readyAt = gen, nanos(created) // it became ready as it was created
 	}
 	return []any{runID, t.TaskID, seq, t.Type, string(t.State), t.Attempt, t.Retry.Retries, int64(t.Retry.Backoff),
 		t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), rawJSON(t.Params), inputs, outputs, metrics,
 		t.Error, nanos(t.RetryAt), g, nanos(t.StartedAt), nanos(t.FinishedAt), t.Retry.MaxInterruptions, t.Interrupted,
-		t.InterruptedInARow, t.Round, t.FailedBefore, boolInt(t.Cache), labels, cairn.StoredQueue(t.Queue)}, nil
+		t.InterruptedInARow, t.Round, t.FailedBefore, boolInt(t.Cache), labels, cairn.StoredQueue(t.Queue),
+		t.Pool, max(t.PoolSlots, 1), t.Priority, readyAt}, nil
 }
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in
@@ -514,7 +518,7 @@ const (
 // compare-and-set on its version and state, for size rows.
 func readyChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
-	retry_at = NULL, version = task_runs.version + 1
+	ready_at = ?, retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
 RETURNING task_runs.task_id, task_runs.version`)
@@ -583,7 +587,9 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 		if err != nil {
 			return err
 		}
-		if err := s.changeTasks(ctx, tx, runID, cs, ready, versions, readyChangeCols, readyChangeQuery, toReady, gen); err != nil {
+		// The plan's changes share its time: when they became ready.
+		at := nanos(cs[ready[0]].At)
+		if err := s.changeTasks(ctx, tx, runID, cs, ready, versions, readyChangeCols, readyChangeQuery, toReady, gen, at); err != nil {
 			return err
 		}
 	}

@@ -96,6 +96,9 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"TaskMetrics", testTaskMetrics},
 		{"Alerts", testAlerts},
 		{"Expand", testExpand},
+		{"Pools", testPools},
+		{"LeasePools", testLeasePools},
+		{"LeasePriority", testLeasePriority},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -119,6 +122,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"Fire", testTwoStoresFire},
 		{"Leader", testTwoStoresLeader},
 		{"LoseWorkers", testTwoStoresLoseWorkers},
+		{"Pool", testTwoStoresPool},
 	}
 	for _, tc := range two {
 		t.Run("TwoStores/"+tc.name, func(t *testing.T) {

@@ -87,7 +87,7 @@ type Decision struct {
 	Why   string
 }
 
-// Plan is every table of the schema (migrations 0001-0011) and what a
+// Plan is every table of the schema (migrations 0001-0014) and what a
 // migration does with it, copied tables in an order their foreign keys
 // allow. A table missing here is refused by both sides: a migration that
 // adds one must say what becomes of it (store/sqlite's
@@ -104,6 +104,7 @@ func Plan() []Decision {
 		{"audit", true, "the audit log"},
 		{"tokens", true, "the server's API and worker tokens (hashes only), so that they go on working"},
 		{"schedules", true, "each schedule's position and pause, so that cron neither fires a slot again nor skips one"},
+		{"pools", true, "the pools servers and workflows declared, with their sizes, so that tasks waiting for one go on waiting for it"},
 		{"run_notify", true, "each run's notify: targets, so that a run finished or retried later still tells them"},
 		{"alerts", true, "the outbox of notify:: what was sent, what failed, what waits (a pending alert is delivered by the new servers, with the same idempotency key)"},
 		{"rollouts", true, "each model's rollout (canary, shadow, A-B): an active one goes on under the new servers' leader"},

@@ -35,7 +35,7 @@ const (
 	TaskCols = `run_id, task_id, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
 	params, inputs, outputs, metrics, error, retry_at, lease_token, lease_worker, lease_expires_at,
 	started_at, finished_at, version, max_interruptions, interrupted, interrupted_streak, round, failed_before, cache,
-	labels, queue, item, items`
+	labels, queue, item, items, pool, pool_slots, priority`
 
 	AttemptCols = `run_id, task_id, number, state, worker, started_at, running_at, finished_at, error, stack, retryable, exit_code, plugin,
 	type, version, params, cache_key, cached_run, cached_task, cached_attempt`
@@ -190,10 +190,12 @@ func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
 		retryAt, expires, started, finished                       sql.NullInt64
 		labels, item                                              []byte
 		items                                                     sql.NullInt64
+		poolSlots, priority                                       int64
 	)
 	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
 		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache, &labels, &t.Queue, &item, &items); err != nil {
+		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache, &labels, &t.Queue, &item, &items,
+		&t.Pool, &poolSlots, &priority); err != nil {
 		return nil, err
 	}
 	if item != nil {
@@ -204,6 +206,10 @@ func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
 		if err := json.Unmarshal(labels, &t.Labels); err != nil {
 			return nil, fmt.Errorf("decode labels of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
+	}
+	t.Priority = int(priority)
+	if t.Pool != "" {
+		t.PoolSlots = int(poolSlots)
 	}
 	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
 	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(intr), int(streak), int(round), int(fb), cache != 0

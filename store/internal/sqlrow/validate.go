@@ -29,6 +29,9 @@ func ValidateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 	if run.Trigger != "" && !run.Trigger.Valid() {
 		return fmt.Errorf("unknown trigger %q", run.Trigger)
 	}
+	if err := cairn.CheckPools(run.Pools); err != nil {
+		return err
+	}
 	seen := make(map[string]bool, len(tasks))
 	for _, t := range tasks {
 		switch {
@@ -50,6 +53,9 @@ func ValidateNewRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
 			return fmt.Errorf("task %s: negative round or failed attempts before it", t.TaskID)
 		}
 		if err := cairn.CheckRoute(t.Labels, t.Queue); err != nil {
+			return fmt.Errorf("task %s: %w", t.TaskID, err)
+		}
+		if err := cairn.CheckTaskPool(t.Pool, t.PoolSlots, t.Priority); err != nil {
 			return fmt.Errorf("task %s: %w", t.TaskID, err)
 		}
 		seen[t.TaskID] = true

@@ -1,0 +1,328 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// pooledRun creates a run created at at whose tasks t0... are all ready,
+// task i taking pools[i] ("name" or "name:slots"; "" none).
+func pooledRun(t *testing.T, s scheduler.Store, at time.Time, declare map[string]int, pools ...string) *cairn.Run {
+	t.Helper()
+	run, err := tryPooledRun(s, at, declare, pools...)
+	if err != nil {
+		t.Fatalf("CreateRun: %v", err)
+	}
+	return run
+}
+
+func tryPooledRun(s scheduler.Store, at time.Time, declare map[string]int, pools ...string) (*cairn.Run, error) {
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "pooled", Digest: digest, SourcePath: "wf/pooled.yaml",
+		Source: []byte("name: pooled\n"), State: cairn.RunQueued, CreatedAt: at, Pools: declare}
+	tasks := make([]*cairn.TaskRun, len(pools))
+	for i, p := range pools {
+		tasks[i] = &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "shell", State: cairn.TaskReady,
+			Retry: cairn.RetryPolicy{Factor: 1}, Params: []byte(`{}`)}
+		if p != "" {
+			name, n, ok := strings.Cut(p, ":")
+			slots := 1
+			if ok {
+				slots, _ = strconv.Atoi(n)
+			}
+			tasks[i].Pool, tasks[i].PoolSlots = name, slots
+		}
+	}
+	return run, s.CreateRun(context.Background(), run, tasks)
+}
+
+// testPools: pools a server declares and those a run's workflow declares
+// are stored and read back with their holders; a server's declaration
+// wins over a workflow's, a later workflow's over an earlier one's; a run
+// whose task names an undeclared pool, or more slots than its pool has,
+// is refused with a *cairn.PoolError and nothing of it is written; bad
+// names and sizes are refused.
+func testPools(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	if ps, err := s.Pools(ctx); err != nil || len(ps) != 0 {
+		t.Fatalf("Pools of a new store = %+v, %v; want none", ps, err)
+	}
+	if err := s.SetPools(ctx, map[string]int{"gpu": 1, "warehouse": 4}, t0); err != nil {
+		t.Fatal(err)
+	}
+	pooledRun(t, s, t0, map[string]int{"gpu": 8, "licence": 2}, "gpu", "licence:2", "warehouse:3")
+	ps, err := s.Pools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []cairn.PoolState{
+		{Name: "gpu", Size: 1, Source: cairn.PoolServer, UpdatedAt: t0},
+		{Name: "licence", Size: 2, Source: cairn.PoolWorkflow, UpdatedAt: t0},
+		{Name: "warehouse", Size: 4, Source: cairn.PoolServer, UpdatedAt: t0},
+	}
+	if !reflect.DeepEqual(ps, want) {
+		t.Fatalf("Pools = %+v\nwant %+v (the server's gpu=1 wins over the workflow's 8)", ps, want)
+	}
+	// A later workflow's size replaces a workflow's; a server's replaces any.
+	pooledRun(t, s, t0.Add(time.Second), map[string]int{"licence": 3})
+	if err := s.SetPools(ctx, map[string]int{"gpu": 2}, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 10, AnyTask: true}, t0.Add(3*time.Second), ttl)
+	if err != nil || len(items) != 3 {
+		t.Fatalf("Lease = %v, %v; want the 3 pooled tasks", fullIDs(items), err)
+	}
+	ps, err = s.Pools(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes, used := map[string]int{}, map[string]int{}
+	for _, p := range ps {
+		sizes[p.Name], used[p.Name] = p.Size, p.Used()
+		for _, h := range p.Holders {
+			if h.RunID != items[0].Lease.RunID {
+				t.Errorf("pool %s held by %+v, not a task of the run", p.Name, h)
+			}
+		}
+	}
+	if !reflect.DeepEqual(sizes, map[string]int{"gpu": 2, "licence": 3, "warehouse": 4}) ||
+		!reflect.DeepEqual(used, map[string]int{"gpu": 1, "licence": 2, "warehouse": 3}) {
+		t.Fatalf("pools' sizes %v and slots in use %v; want gpu 2/1, licence 3/2, warehouse 4/3", sizes, used)
+	}
+
+	// Refusals: nothing of the run is written.
+	for _, tc := range []struct {
+		declare map[string]int
+		pools   []string
+		want    string
+	}{
+		{nil, []string{"", "nowhere"}, "pool nowhere is not declared"},
+		{map[string]int{"small": 1}, []string{"small:2"}, "pool_slots 2 is more than pool small has (1)"},
+		{nil, []string{"gpu:3"}, "pool_slots 3 is more than pool gpu has (2)"},
+	} {
+		run, err := tryPooledRun(s, t0.Add(time.Minute), tc.declare, tc.pools...)
+		var pe *cairn.PoolError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("CreateRun with pools %v (declaring %v) = %v; want a PoolError saying %q", tc.pools, tc.declare, err, tc.want)
+			continue
+		}
+		if _, err := s.GetRun(ctx, run.ID); !errors.Is(err, cairn.ErrNotFound) {
+			t.Errorf("a refused run was written: GetRun = %v", err)
+		}
+	}
+	if ps, _ := s.Pools(ctx); len(ps) != 3 {
+		t.Errorf("a refused run declared its pools: %+v", ps)
+	}
+	for _, bad := range []map[string]int{{"gpu": 0}, {"gpu": -1}, {"a b": 1}, {"x": cairn.MaxPoolSize + 1}} {
+		if err := s.SetPools(ctx, bad, t0); err == nil {
+			t.Errorf("SetPools(%v) = nil; want an error", bad)
+		}
+		if _, err := tryPooledRun(s, t0.Add(time.Hour), bad); err == nil {
+			t.Errorf("CreateRun declaring %v = nil; want an error", bad)
+		}
+	}
+	if ps, _ := s.Pools(ctx); !reflect.DeepEqual(sizes, poolSizes(ps)) {
+		t.Errorf("bad declarations changed the pools: %+v", ps)
+	}
+}
+
+func poolSizes(ps []cairn.PoolState) map[string]int {
+	out := map[string]int{}
+	for _, p := range ps {
+		out[p.Name] = p.Size
+	}
+	return out
+}
+
+// testLeasePools: a lease grants a pool's slots only while they fit —
+// across runs and leases, counting pool_slots —, leases the unpooled
+// tasks queued behind a full pool, grants the slots again once a holder
+// ends, and does not pass over a task that needs more slots than are
+// free with a smaller one queued after it.
+func testLeasePools(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	req := cairn.LeaseRequest{Worker: "w", Max: 10, Start: true}
+	a := pooledRun(t, s, t0, map[string]int{"gpu": 1, "wh": 3}, "gpu", "gpu", "", "wh:2", "wh:2", "wh")
+	b := pooledRun(t, s, t0.Add(time.Second), nil, "gpu", "")
+	now := t0.Add(2 * time.Second)
+	items, err := s.Lease(ctx, req, now, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a/t0 takes gpu; a/t3 takes 2 of wh's 3 and a/t4 does not fit: wh is
+	// blocked there, so a/t5 (1 slot) waits behind it.
+	want := []string{a.ID + "/t0", a.ID + "/t2", a.ID + "/t3", b.ID + "/t1"}
+	if got := fullIDs(items); !reflect.DeepEqual(got, want) {
+		t.Fatalf("first lease = %v; want %v", got, want)
+	}
+	if again := lease(t, s, "w2", "", 10, now); len(again) != 0 {
+		t.Fatalf("a second lease with the pools full got %v", fullIDs(again))
+	}
+	byTask := map[string]cairn.WorkItem{}
+	for _, it := range items {
+		byTask[it.Lease.RunID+"/"+it.Lease.TaskID] = it
+		if want := map[string]string{"t0": "gpu", "t3": "wh"}[it.Lease.TaskID]; it.Pool != want {
+			t.Errorf("item %s has Pool %q, want %q", it.Lease.TaskID, it.Pool, want)
+		}
+	}
+	// The gpu holder ends: the next gpu task in the queue gets the slot.
+	if _, err := s.Complete(ctx, byTask[a.ID+"/t0"].Lease, cairn.Completion{State: cairn.TaskSucceeded}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := fullIDs(lease(t, s, "w", "", 10, now)); !reflect.DeepEqual(got, []string{a.ID + "/t1"}) {
+		t.Fatalf("after the gpu holder succeeded, lease = %v; want %s/t1", got, a.ID)
+	}
+	// wh's 2-slot holder ends: a/t4 (2) and then a/t5 (1) fit in 3.
+	if _, err := s.Complete(ctx, byTask[a.ID+"/t3"].Lease, cairn.Completion{State: cairn.TaskFailed, Error: "x"}, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := fullIDs(lease(t, s, "w", "", 10, now)); !reflect.DeepEqual(got, []string{a.ID + "/t4", a.ID + "/t5"}) {
+		t.Fatalf("after the wh holder failed, lease = %v; want %s/t4 and t5", got, a.ID)
+	}
+	// A run's own lease (cairn run) counts the other runs' holders too.
+	if got := lease(t, s, "fg", b.ID, 10, now); len(got) != 0 {
+		t.Fatalf("run %s's own lease = %v; want nothing (gpu is held by %s/t1)", b.ID, fullIDs(got), a.ID)
+	}
+}
+
+func fullIDs(items []cairn.WorkItem) []string {
+	ids := []string{}
+	for _, it := range items {
+		ids = append(ids, it.Lease.RunID+"/"+it.Lease.TaskID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// testLeasePriority: with priorities the lease queue goes highest first,
+// ties first come first served (the order they became ready, then the
+// workflow's); a task's priority counts one higher per
+// cairn.PriorityAging it has waited, so a low-priority task ready long
+// enough goes before a higher one ready later.
+func testLeasePriority(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	mk := func(at time.Time, prios ...int) *cairn.Run {
+		run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "prio", Digest: digest, SourcePath: "wf/prio.yaml",
+			Source: []byte("name: prio\n"), State: cairn.RunQueued, CreatedAt: at}
+		var tasks []*cairn.TaskRun
+		for i, p := range prios {
+			tasks = append(tasks, &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "shell",
+				State: cairn.TaskReady, Retry: cairn.RetryPolicy{Factor: 1}, Params: []byte(`{}`), Priority: p})
+		}
+		if err := s.CreateRun(ctx, run, tasks); err != nil {
+			t.Fatal(err)
+		}
+		return run
+	}
+	a := mk(t0, 0, 5, 5, 1)               // ready at t0
+	b := mk(t0.Add(30*time.Second), 2, 0) // ready 30 s later
+	c := mk(t0.Add(3*time.Minute), 2)     // 3 minutes later: key t0+1m
+	d := mk(t0.Add(-10*time.Minute), -5)  // 10 minutes earlier at -5: key t0-5m
+	if tr, err := s.GetTaskRun(ctx, a.ID, "t1"); err != nil || tr.Priority != 5 {
+		t.Fatalf("GetTaskRun a/t1 = %+v, %v; want priority 5", tr, err)
+	}
+	now := t0.Add(4 * time.Minute)
+	var got []string
+	for {
+		items := lease(t, s, "w", "", 1, now)
+		if len(items) == 0 {
+			break
+		}
+		got = append(got, items[0].Lease.RunID+"/"+items[0].Lease.TaskID)
+	}
+	// Keys (cairn.QueueKey), ties by the order the tasks became ready,
+	// then the workflow's: b/t1 (0, ready at t0+30s) goes before c/t0
+	// (2, ready at t0+3m) as it has waited 2.5 minutes longer.
+	want := []string{
+		a.ID + "/t1", // 5 at t0: t0-5m
+		a.ID + "/t2", // the same, after t1 in the workflow
+		d.ID + "/t0", // -5 at t0-10m: t0-5m, made ready after a's
+		b.ID + "/t0", // 2 at t0+30s: t0-90s
+		a.ID + "/t3", // 1 at t0: t0-1m
+		a.ID + "/t0", // 0 at t0: t0
+		b.ID + "/t1", // 0 at t0+30s
+		c.ID + "/t0", // 2 at t0+3m: t0+1m
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("lease order = %v\nwant %v", got, want)
+	}
+}
+
+// testTwoStoresPool: a pool of 1 shared by leases from two stores on one
+// database at once never has two holders: each worker counts itself in
+// while it holds a lease, and the count never passes 1.
+func testTwoStoresPool(t *testing.T, a, b scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	const runs, tasks, workers = 3, 6, 6
+	var pools []string
+	for range tasks {
+		pools = append(pools, "gpu")
+	}
+	for i := range runs {
+		pooledRun(t, a, t0.Add(time.Duration(i)*time.Second), map[string]int{"gpu": 1}, pools...)
+	}
+	var (
+		holding, leased atomic.Int64
+		wg              sync.WaitGroup
+	)
+	errs := make(chan error, workers)
+	for w := range workers {
+		s := a
+		if w%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(time.Minute)
+			for leased.Load() < runs*tasks && time.Now().Before(deadline) {
+				items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: fmt.Sprintf("w%d", w), Max: 2, Start: true}, t0, ttl)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(items) == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if len(items) > 1 {
+					errs <- fmt.Errorf("worker %d leased %d tasks of a pool of 1 at once", w, len(items))
+					return
+				}
+				if n := holding.Add(1); n > 1 {
+					errs <- fmt.Errorf("%d holders of a pool of 1", n)
+				}
+				leased.Add(1)
+				time.Sleep(time.Millisecond)
+				holding.Add(-1)
+				if _, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded}, t0); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := leased.Load(); n != runs*tasks {
+		t.Fatalf("%d tasks leased, want %d", n, runs*tasks)
+	}
+}
