@@ -134,6 +134,10 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 // LeaseTTL returns the lease lifetime; workers heartbeat well within it.
 func (b *Broker) LeaseTTL() time.Duration { return b.ttl }
 
+// PoolPoll is how soon a Lease that found nothing, while a ready task
+// waits for a pool, looks again: a holder may end in another process.
+const PoolPoll = 500 * time.Millisecond
+
 // NotifyReady wakes workers waiting in Lease: task runs may have become
 // ready.
 func (b *Broker) NotifyReady() {
@@ -173,8 +177,18 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			defer t.Stop()
 			timeout = t.C
 		}
+		// A task waiting for a pool may be leased once a holder ends in
+		// another process (a foreground cairn run on the same SQLite
+		// file): nothing here would say so, so look again soon.
+		var poll <-chan time.Time
+		if waiting, err := b.store.PoolWaiting(ctx); err == nil && waiting {
+			t := time.NewTimer(PoolPoll)
+			defer t.Stop()
+			poll = t.C
+		}
 		select {
 		case <-ch:
+		case <-poll:
 		case <-timeout:
 			return nil, nil
 		case <-ctx.Done():
@@ -394,7 +408,8 @@ func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, er
 		return cairn.WorkItem{}, fmt.Errorf("look up lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
 	return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
-		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore, Cache: tr.Cache}, nil
+		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore, Cache: tr.Cache,
+		Pool: tr.Pool}, nil
 }
 
 // decide sets the task's next state after an attempt. A failed attempt

@@ -284,8 +284,15 @@ func (b *Broker) commit(batch []*report) {
 			rr.after(true)
 		}
 	}
+	freed := false
 	for _, r := range batch {
+		freed = freed || r.item.Pool != ""
 		b.issue(r.items)
 		r.done <- false
+	}
+	if freed {
+		// The slots of a pool came free: the tasks waiting for it may
+		// be leased now, not at the workers' next look.
+		b.NotifyReady()
 	}
 }

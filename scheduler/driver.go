@@ -241,7 +241,8 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 // workers of h — as many as they asked for — by setting each one's
 // TaskChange.Lease, and returns their work items, valid once p is
 // applied, skipping those the workers may not take (their labels or
-// queue; cairn.LeaseRequest.Takes). It gives none when h does not serve
+// queue; cairn.LeaseRequest.Takes) and those that take slots of a pool
+// (a lease grants them). It gives none when h does not serve
 // this run, or something else was ready for those workers already (asked of the store once per
 // batch, by the first plan with a task to give). rs.mu is held.
 func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
@@ -262,12 +263,18 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 		if !h.req.Takes(tr.Labels, tr.Queue) {
 			continue // it waits in the queue for a worker that can take it
 		}
+		if tr.Pool != "" {
+			// Only a lease counts a pool's holders: it waits in the
+			// queue, and the workers lease from it in this batch.
+			h.none = false
+			continue
+		}
 		c.Lease = &cairn.Lease{RunID: rs.id, TaskID: c.TaskID, Attempt: tr.Attempt + 1, Token: cairn.NewToken(),
 			Worker: h.req.Worker, ExpiresAt: c.At.Add(h.ttl)}
 		c.Start = h.req.Start
 		items = append(items, cairn.WorkItem{Lease: *c.Lease, Type: tr.Type, Params: c.Params, Inputs: c.Inputs,
 			Timeout: tr.Timeout, Retry: tr.Retry, Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow,
-			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache})
+			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache, Pool: tr.Pool})
 	}
 	return items, nil
 }
@@ -426,6 +433,9 @@ func (svc *Service) applied(s *Snapshot, p *Plan) []func() {
 		s.Set(idx, &tr)
 		if c.To == cairn.TaskCancelled && c.From.Active() {
 			revoke = append(revoke, c.TaskID)
+			// A pool's slot it held frees: the tasks waiting for it
+			// may be leased.
+			ready = ready || tr.Pool != ""
 		}
 		e := Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
 			Error: c.Error, At: c.At, Type: tr.Type}

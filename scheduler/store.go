@@ -106,6 +106,11 @@ type PoolStore interface {
 	// Pools lists the declared pools by name, each with the leased and
 	// running tasks holding its slots.
 	Pools(ctx context.Context) ([]cairn.PoolState, error)
+	// PoolWaiting reports whether some ready task names a pool: a lease
+	// that found nothing may find it once another process's holder ends,
+	// which nothing in this process announces (Broker.Lease looks again
+	// within PoolPoll).
+	PoolWaiting(ctx context.Context) (bool, error)
 }
 
 // ScheduleState is where a workflow's schedule stands: the latest slot

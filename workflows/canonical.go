@@ -115,6 +115,17 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 		}
 		c.close('}')
 	}
+	if len(w.Pools) > 0 {
+		// Only when set: the digests of workflows without it stay what
+		// they were (resume compares them).
+		c.key("pools")
+		c.open('{')
+		for _, k := range sortedKeys(w.Pools) {
+			c.key(k)
+			c.int(w.Pools[k])
+		}
+		c.close('}')
+	}
 	if s := w.Schedule; s != nil {
 		c.key("schedule")
 		c.open('{')
@@ -199,6 +210,20 @@ func (w *Workflow) writeCanonical(c *canonWriter) {
 				c.str(n)
 			}
 			c.close(']')
+		}
+		if t.Pool != "" {
+			// Only when set, as priority: the digests of workflows
+			// without them stay what they were (resume compares them).
+			c.key("pool")
+			c.str(t.Pool)
+			if t.PoolSlots > 1 {
+				c.key("pool_slots")
+				c.int(t.PoolSlots)
+			}
+		}
+		if t.Priority != 0 {
+			c.key("priority")
+			c.int(t.Priority)
 		}
 		if t.Queue != "" {
 			c.key("queue")

@@ -61,6 +61,9 @@ func canonicalReflect(w *Workflow) []byte {
 		}
 		top["params"] = params
 	}
+	if len(w.Pools) > 0 {
+		top["pools"] = w.Pools
+	}
 	if s := w.Schedule; s != nil {
 		sm := map[string]any{"cron": s.Cron, "timezone": s.Timezone, "catchup": string(s.Catchup)}
 		if !s.Start.IsZero() {
@@ -93,6 +96,15 @@ func canonicalReflect(w *Workflow) []byte {
 		}
 		if t.Queue != "" {
 			m["queue"] = t.Queue
+		}
+		if t.Pool != "" {
+			m["pool"] = t.Pool
+			if t.PoolSlots > 1 {
+				m["pool_slots"] = t.PoolSlots
+			}
+		}
+		if t.Priority != 0 {
+			m["priority"] = t.Priority
 		}
 		if len(t.With) > 0 {
 			m["with"] = canonicalValue(t.With)

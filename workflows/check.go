@@ -80,6 +80,7 @@ func (p *parser) validate(w *Workflow) {
 		if tn.uses == nil {
 			p.decideCache(tn)
 		}
+		p.checkPool(w, tn)
 	}
 
 	var up []string

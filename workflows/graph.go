@@ -56,12 +56,13 @@ func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*
 	run := &cairn.Run{
 		ID: cairn.NewRunID(now), Workflow: w.Name, Digest: w.Digest, SourcePath: w.Path, Source: w.Source,
 		Params: params, State: cairn.RunQueued, MaxActive: w.MaxActive, MaxActiveRuns: w.MaxActiveRuns, CreatedAt: now,
-		Notify: w.Notify,
+		Notify: w.Notify, Pools: w.Pools,
 	}
 	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
 	for _, t := range w.Tasks {
 		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: t.ID, Type: t.Type, State: cairn.TaskPending,
-			Retry: t.Retry, Timeout: t.Timeout, Cache: t.Cached, Labels: t.Labels, Queue: t.Queue})
+			Retry: t.Retry, Timeout: t.Timeout, Cache: t.Cached, Labels: t.Labels, Queue: t.Queue,
+			Pool: t.Pool, PoolSlots: t.PoolSlots, Priority: t.Priority})
 	}
 	return run, trs
 }

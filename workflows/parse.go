@@ -27,9 +27,9 @@ var (
 )
 
 var (
-	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "tasks"}
-	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "resources", "uses", "for_each", "max_parallel"}
-	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue"}
+	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "pools", "tasks"}
+	taskKeys     = []string{"id", "type", "description", "with", "inputs", "needs", "when", "retries", "retry_backoff", "max_interruptions", "timeout", "cache", "labels", "queue", "resources", "uses", "for_each", "max_parallel", "pool", "pool_slots", "priority"}
+	defaultsKeys = []string{"retries", "retry_backoff", "max_interruptions", "timeout", "labels", "queue", "pool", "priority"}
 	paramKeys    = []string{"type", "default", "required", "description", "secret"}
 	backoffKeys  = []string{"delay", "factor", "max"}
 	scheduleKeys = []string{"cron", "timezone", "catchup", "start", "end"}
@@ -209,6 +209,7 @@ type taskNodes struct {
 	info       *cairn.TypeInfo // its type's, when known (a sub-workflow's outputs for uses:)
 	cacheAt    filePos         // where its cache: value is, when written
 	uses       *usesNode       // its uses:, when it has one
+	slotsAt    filePos         // where its pool_slots: value is, when written
 
 	resourcesAt filePos // where its resources: value is, when written
 }
@@ -1009,6 +1010,11 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 					w.Defaults.Labels = p.labels(d.v)
 				case "queue":
 					w.Defaults.Queue = p.queue(d.v)
+				case "pool":
+					w.Defaults.Pool = p.pool(d.v)
+					w.Defaults.PoolLine, w.Defaults.PoolCol = deref(d.v).Line, deref(d.v).Column
+				case "priority":
+					w.Defaults.Priority = p.priority(d.v)
 				}
 			}
 		}
@@ -1023,6 +1029,9 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 	}
 	if kv, ok := get["outputs"]; ok {
 		p.outputsDecl(w, kv.v)
+	}
+	if kv, ok := get["pools"]; ok {
+		w.Pools = p.pools(kv.v)
 	}
 	if kv, ok := get["tasks"]; ok {
 		p.tasks(w, kv)
@@ -1388,6 +1397,7 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 	t.Retry = rf.policy(w.Defaults.Retry)
 	t.Timeout = w.Defaults.Timeout
 	t.Labels, t.Queue = w.Defaults.Labels, w.Defaults.Queue
+	t.Pool, t.PoolLine, t.PoolCol, t.Priority = w.Defaults.Pool, w.Defaults.PoolLine, w.Defaults.PoolCol, w.Defaults.Priority
 	for _, kv := range kvs {
 		switch kv.key {
 		case "id":
@@ -1404,6 +1414,13 @@ func (p *parser) task(w *Workflow, item *yaml.Node) *taskNodes {
 			t.Labels = p.labels(kv.v)
 		case "queue":
 			t.Queue = p.queue(kv.v)
+		case "pool":
+			t.Pool = p.pool(kv.v)
+			t.PoolLine, t.PoolCol = deref(kv.v).Line, deref(kv.v).Column
+		case "pool_slots":
+			t.PoolSlots, tn.slotsAt = p.poolSlots(kv.v), posOf(deref(kv.v))
+		case "priority":
+			t.Priority = p.priority(kv.v)
 		case "cache":
 			if b, ok := p.boolean(kv.v, "cache"); ok {
 				t.Cache, tn.cacheAt = &b, posOf(kv.v)

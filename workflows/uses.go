@@ -666,6 +666,16 @@ func (p *parser) expandUses(w *Workflow) {
 			}
 			out = append(out, &nt)
 		}
+		// The child's pools are the run's too; the parent's size of a
+		// name wins, then the first child's.
+		for _, name := range sortedKeys(child.Pools) {
+			if _, ok := w.Pools[name]; !ok {
+				if w.Pools == nil {
+					w.Pools = map[string]int{}
+				}
+				w.Pools[name] = child.Pools[name]
+			}
+		}
 		w.Uses = append(w.Uses, UsedFile{Task: t.ID, Path: u.rel, Name: child.Name, Digest: child.Digest})
 		for _, uf := range child.Uses {
 			uf.Task = prefix + uf.Task

@@ -70,7 +70,11 @@ type Workflow struct {
 	Outputs map[string]string
 	// Uses lists the sub-workflow files whose tasks are among Tasks, at
 	// any depth, in file order.
-	Uses   []UsedFile
+	Uses []UsedFile
+	// Pools is the top-level `pools:` (name → size), nil for none: the
+	// pools its runs declare (cairn.Run.Pools; a server's of the same
+	// name wins). See cairn's pools.go.
+	Pools  map[string]int
 	Tasks  []*Task // in file order; a sub-workflow's in place of the task that uses it
 	Path   string  // as given to Parse
 	Source []byte  // exactly the bytes parsed
@@ -163,6 +167,11 @@ type TaskDefaults struct {
 	Timeout time.Duration
 	Labels  map[string]string
 	Queue   string
+	// Pool and Priority are the defaults' `pool:` and `priority:`.
+	Pool     string
+	Priority int
+	// PoolLine and PoolCol are where the defaults' pool: value is.
+	PoolLine, PoolCol int
 }
 
 // Task is one node of the workflow's DAG.
@@ -196,6 +205,16 @@ type Task struct {
 	// enforces (cairn.TypeInfo.Resources); ResolveWith passes them in its
 	// params under "resources".
 	Resources *cairn.Resources
+	// Pool is the pool the task takes slots of while it runs (`pool:`,
+	// else the defaults'), "" for none; PoolSlots how many (`pool_slots:`,
+	// 1 when Pool is set); PoolLine and PoolCol where its pool: value is
+	// written (the task's or the defaults'), for a problem found once the
+	// database's pools are known. Priority orders the lease queue
+	// (`priority:`, else the defaults', 0). See cairn's pools.go.
+	Pool              string
+	PoolSlots         int
+	PoolLine, PoolCol int
+	Priority          int
 	// Cache is the task's `cache:` as written; nil when the file does
 	// not say.
 	Cache *bool

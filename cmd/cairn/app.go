@@ -126,6 +126,8 @@ func commands() []command {
 			examples: []string{"cairn resume 01m8x1dm", "cairn resume 01m8x1dm --progress lines"}},
 		{name: "workers", args: "[--since D] [--json]", summary: "list the workers: labels, queues, state, running tasks, last heartbeat", run: cmdWorkers,
 			examples: []string{"cairn workers", "cairn workers --since 24h --json", "cairn workers --server https://cairn.example.com"}},
+		{name: "pools", args: "[--json]", summary: "list the pools: size, who declared it, slots in use and the tasks holding them", run: cmdPools,
+			examples: []string{"cairn pools", "cairn pools --json"}},
 		{name: "tokens", args: "create|list|revoke [flags]", summary: "make, list and revoke the API tokens of cairn server (viewer, operator, admin; worker)", run: cmdTokens,
 			examples: []string{"cairn tokens create --role admin --name alice", "cairn tokens create --role operator --name ci --expires 30d",
 				"cairn tokens create --role worker --name gpu-box-1",

@@ -164,6 +164,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := checkRunPools(ctx, st, wf); err != nil {
+		return err
+	}
 	now := time.Now()
 	r, trs := wf.NewRun(bound, now)
 	if *noCache {
@@ -209,6 +212,9 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 		return err
 	}
 	defer st.Close()
+	if err := checkRunPools(ctx, st, wf); err != nil {
+		return err
+	}
 	r, trs := wf.NewRun(bound, time.Now())
 	if noCache {
 		workflows.NoCache(trs)

@@ -56,6 +56,7 @@ type serverFlags struct {
 	publicURL     string            // --public-url
 	labels        map[string]string // --labels: what the server's own pool offers
 	queues        []string          // --queues: the queues it takes tasks from
+	pools         map[string]int    // --pool NAME=SIZE, repeated
 }
 
 func cmdServer(ctx context.Context, a *app, args []string) error {
@@ -76,6 +77,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			"read again when a file in it changes.\n"+
 			"Remote workers ('cairn worker' on other machines, each with a worker token) lease tasks of every run\n"+
 			"through the worker API under /api/v1/worker/ on --addr; with --workers 0 the server runs no task itself.\n"+
+			"--pool NAME=SIZE declares a pool every run on the database shares (a GPU, a licence): a task with\n"+
+			"'pool: NAME' waits in ready while its pool is full; the size wins over a workflow's own pools:.\n"+
 			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
 			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
 			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.\n"+
@@ -86,6 +89,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	fs.Var(labelsFlag{&f.labels}, "labels", "the labels the server's own pool offers (k=v,...): it runs a task only if all of the task's labels are among them; none: only unlabelled tasks")
 	fs.Var(queuesFlag{&f.queues}, "queues", "the queues the server's own pool takes tasks from (a,b; 'default' is the default queue); none: the default queue only")
 	fs.IntVar(&f.dbConns, "db-max-conns", 0, "on PostgreSQL, the most connections this server holds (0: 2 per CPU + 4 + --workers/4, from 10 to 30; a pool_max_conns in the URL wins)")
+	fs.Var(poolFlag{&f.pools}, "pool", "declare a pool NAME=SIZE, shared by every run on the database (repeat for more: --pool gpu=1 --pool warehouse=4); a task with pool: NAME runs only while its pool_slots fit; the server's size wins over a workflow's pools:")
 	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
 	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long a task's lease, and a remote worker, live without a call: a worker silent this long is lost and its tasks run again")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
@@ -174,6 +178,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if len(f.pools) > 0 {
+		if err := st.SetPools(ctx, f.pools, time.Now()); err != nil {
+			return fmt.Errorf("--pool: %w", err)
+		}
+	}
 	reg, err := a.taskTypes(ctx)
 	if err != nil {
 		return err
@@ -387,7 +396,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		log.Warn("no valid token yet: every page and API route answers 401 until one exists; create the first on this machine: cairn tokens create --role admin")
 	}
 	log.Info("cairn server ready", "addr", scheme+"://"+ln.Addr().String(), "db", a.databaseName(), "workers", f.slots,
-		"labels", cairn.FormatLabels(f.labels), "queues", cairn.FormatQueues(f.queues), "max_active_runs", f.maxActiveRuns, "owner", owner, "db_max_conns", poolSize(st))
+		"labels", cairn.FormatLabels(f.labels), "queues", cairn.FormatQueues(f.queues), "pools", formatPools(f.pools), "max_active_runs", f.maxActiveRuns, "owner", owner, "db_max_conns", poolSize(st))
 
 	var serveErr, haltErr error
 	var halted <-chan struct{} // never closed without a pool

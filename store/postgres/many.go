@@ -110,9 +110,18 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 			return nil, nil, fmt.Errorf("complete %d attempts: %w", n, translate(err))
 		}
 	}
+	pooled := false
 	for i := range fs {
 		if trs[i] == nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
+		}
+		pooled = pooled || (trs[i] != nil && trs[i].Pool != "")
+	}
+	if pooled {
+		// A pool's slots came free: the processes listening lease the
+		// tasks waiting for them, as they do tasks made ready.
+		if _, err := s.exec(ctx, tx, `SELECT pg_notify('`+channelReady+`', '')`); err != nil {
+			return nil, nil, err
 		}
 	}
 	ended := make([]sqlrow.Ended, 0, len(rows))

@@ -260,3 +260,12 @@ func queueOrder(m leaseMode, byRun bool) string {
 	}
 	return ` ORDER BY ` + key + `t.ready_gen, t.run_id, t.seq`
 }
+
+// PoolWaiting reports whether some ready task names a pool.
+func (s *Store) PoolWaiting(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := s.queryRow(ctx, s.pool, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for tasks waiting for a pool: %w", translate(err))
+	}
+	return ok, nil
+}

@@ -241,3 +241,17 @@ func queueOrder(m leaseMode, byRun bool) string {
 	}
 	return ` ORDER BY ` + key + `t.ready_gen, t.run_id, t.seq`
 }
+
+// PoolWaiting reports whether some ready task names a pool (an index
+// probe on the read pool).
+func (s *Store) PoolWaiting(ctx context.Context) (bool, error) {
+	st, err := s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`)
+	if err != nil {
+		return false, fmt.Errorf("look for tasks waiting for a pool: %w", err)
+	}
+	var ok bool
+	if err := st.QueryRowContext(ctx).Scan(&ok); err != nil {
+		return false, fmt.Errorf("look for tasks waiting for a pool: %w", translate(err))
+	}
+	return ok, nil
+}

@@ -155,6 +155,9 @@ func testLeasePools(t *testing.T, s scheduler.Store) {
 	ctx := context.Background()
 	t0 := origin()
 	req := cairn.LeaseRequest{Worker: "w", Max: 10, Start: true}
+	if waiting, err := s.PoolWaiting(ctx); err != nil || waiting {
+		t.Fatalf("PoolWaiting of an empty store = %v, %v", waiting, err)
+	}
 	a := pooledRun(t, s, t0, map[string]int{"gpu": 1, "wh": 3}, "gpu", "gpu", "", "wh:2", "wh:2", "wh")
 	b := pooledRun(t, s, t0.Add(time.Second), nil, "gpu", "")
 	now := t0.Add(2 * time.Second)
@@ -170,6 +173,9 @@ func testLeasePools(t *testing.T, s scheduler.Store) {
 	}
 	if again := lease(t, s, "w2", "", 10, now); len(again) != 0 {
 		t.Fatalf("a second lease with the pools full got %v", fullIDs(again))
+	}
+	if waiting, err := s.PoolWaiting(ctx); err != nil || !waiting {
+		t.Fatalf("PoolWaiting with a/t1 waiting for gpu = %v, %v", waiting, err)
 	}
 	byTask := map[string]cairn.WorkItem{}
 	for _, it := range items {
