@@ -1,0 +1,94 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// A pool of 1 declared by a workflow and shared by three 'cairn run'
+// processes on one home: every run succeeds, and the attempts' recorded
+// times show no two holders at once; cairn pools lists the pool.
+func TestPoolSharedByConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "gpu.yaml", `name: gpu-job
+pools: {gpu: 1}
+tasks:
+  - {id: prep, type: noop}
+  - id: train
+    type: shell
+    needs: [prep]
+    pool: gpu
+    with: {argv: ["sleep", "0.5"]}
+`)
+	var procs []*proc
+	for range 3 {
+		procs = append(procs, e.start("run", wf, "--progress", "lines"))
+	}
+	for _, p := range procs {
+		if code := p.wait(2 * time.Minute); code != 0 {
+			t.Fatalf("cairn run: exit %d\n%s\n%s", code, p.stdout.String(), p.stderr.String())
+		}
+	}
+	runs := e.runs()
+	if len(runs) != 3 {
+		t.Fatalf("%d runs, want 3", len(runs))
+	}
+	type span struct {
+		run        string
+		start, end time.Time
+	}
+	var spans []span
+	for _, r := range runs {
+		if r.State != "succeeded" {
+			t.Errorf("run %s %s", r.ID, r.State)
+		}
+		as := e.attemptsOf(r.ID, "train")
+		if len(as) != 1 || as[0].State != cairn.TaskSucceeded {
+			t.Fatalf("run %s: train attempts %+v", r.ID, as)
+		}
+		spans = append(spans, span{r.ID, as[0].StartedAt, as[0].FinishedAt})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start.Before(spans[i-1].end) {
+			t.Errorf("train of %s started at %s, before train of %s ended at %s: two holders of a pool of 1",
+				spans[i].run, spans[i].start.Format(time.RFC3339Nano), spans[i-1].run, spans[i-1].end.Format(time.RFC3339Nano))
+		}
+	}
+	out := e.must(0, "pools").stdout
+	if !strings.Contains(out, "gpu   1     0       workflow") {
+		t.Errorf("cairn pools:\n%s", out)
+	}
+}
+
+// A task naming a pool nobody declared is refused before anything runs,
+// at the line and column of its pool:; a server's --pool declares it.
+func TestPoolUndeclared(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "lic.yaml", `name: lic
+tasks:
+  - id: solve
+    type: noop
+    pool: licence
+`)
+	r := e.must(2, "run", wf)
+	if !strings.Contains(r.stderr, "lic.yaml:5:11: task \"solve\": pool licence is not declared") ||
+		!strings.Contains(r.stderr, "--pool licence=SIZE") || !strings.Contains(r.stderr, "nothing was run") {
+		t.Errorf("run with an undeclared pool:\n%s", r)
+	}
+	if runs := e.runs(); len(runs) != 0 {
+		t.Errorf("a run was made: %+v", runs)
+	}
+	if r := e.cairn("server", "--pool", "licence=0"); r.code != 2 || !strings.Contains(r.stderr, "size 0 is not between 1 and") {
+		t.Errorf("server --pool licence=0:\n%s", r)
+	}
+	if r := e.cairn("server", "--pool", "licence"); r.code != 2 || !strings.Contains(r.stderr, "NAME=SIZE") {
+		t.Errorf("server --pool licence:\n%s", r)
+	}
+}
