@@ -29,6 +29,20 @@ tasks:
 	for range 3 {
 		procs = append(procs, e.start("run", wf, "--progress", "lines"))
 	}
+	// While one holds gpu, cairn show of another says who.
+	sawWhy := false
+	waitFor(t, time.Minute, "a run waiting for gpu", func() bool {
+		for _, r := range e.runs() {
+			out := e.must(0, "show", r.ID).stdout
+			if strings.Contains(out, "waiting for pool gpu: 1 of 1 in use by ") {
+				sawWhy = true
+			}
+		}
+		return sawWhy || len(e.runs("--state", "succeeded")) == 3
+	})
+	if !sawWhy {
+		t.Log("every run ended before one was seen waiting (too fast to catch)")
+	}
 	for _, p := range procs {
 		if code := p.wait(2 * time.Minute); code != 0 {
 			t.Fatalf("cairn run: exit %d\n%s\n%s", code, p.stdout.String(), p.stderr.String())

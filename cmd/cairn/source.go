@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -217,6 +218,28 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 			}
 		}
 		d.waiting = cairn.Waiting(trs, ws, now)
+	}
+	// A ready task whose pool is full says which pool and who holds it.
+	if slices.ContainsFunc(trs, func(tr *cairn.TaskRun) bool { return tr.State == cairn.TaskReady && tr.Pool != "" }) {
+		ps, err := l.st.Pools(ctx)
+		if err != nil {
+			return nil, err
+		}
+		byName := make(map[string]cairn.PoolState, len(ps))
+		for _, p := range ps {
+			byName[p.Name] = p
+		}
+		for _, tr := range trs {
+			if tr.State != cairn.TaskReady || d.waiting[tr.TaskID] != "" {
+				continue
+			}
+			if why := cairn.WhyPool(tr.Pool, tr.PoolSlots, byName); why != "" {
+				if d.waiting == nil {
+					d.waiting = map[string]string{}
+				}
+				d.waiting[tr.TaskID] = why
+			}
+		}
 	}
 	return d, nil
 }
