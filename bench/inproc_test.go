@@ -58,6 +58,11 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	r, trs := wf.NewRun(map[string]any{}, start)
+	// As cairn run does: the first plan made before the run is created
+	// and written with it, the driver starting from the task runs made.
+	if err := scheduler.PlanCreated(r, wf, trs, start, nil); err != nil {
+		b.Fatal(err)
+	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		b.Fatal(err)
 	}
@@ -67,7 +72,7 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
 	pool := executor.New(broker, executor.Options{Worker: "bench", RunID: r.ID, Slots: slots, Types: reg, Artifacts: arts, Logs: logs})
 	pool.Start(ctx)
-	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner}).Drive(ctx, r.ID, wf)
+	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner}).DriveCreated(ctx, r.ID, wf, trs)
 	pool.Stop(ctx)
 	if err != nil {
 		b.Fatal(err)

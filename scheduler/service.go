@@ -422,18 +422,20 @@ func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun) (*runSt
 	rs.mu.Unlock()
 	// A run being cancelled (`cairn cancel` of a run whose process died)
 	// ends its interrupted attempts as cancelled: nothing will retry them.
-	// A queued run has had no attempt.
-	if run.State != cairn.RunQueued {
+	// A queued run has had no attempt, nor has one just created.
+	isFresh := fresh(run, created)
+	if run.State != cairn.RunQueued && !isFresh {
 		if _, err := s.broker.ExpireLeases(s.ctx, Expiry{RunID: id, Force: true, Cancel: run.CancelRequested, Keep: s.o.Owner,
 			Reason: "attempt interrupted: the process running it stopped"}); err != nil {
 			return fail(fmt.Errorf("drive run %s: take over: %w", id, err))
 		}
 	}
 	var snap *Snapshot
-	if fresh(run, created) {
+	if isFresh {
 		// Nothing has touched the run's task runs since they were
-		// created as these (a queued run at its first version): they
-		// need not be read back, nor held twice.
+		// created as these (a run at its first version, queued or as
+		// PlanCreated left it): they need not be read back, nor held
+		// twice.
 		snap, err = NewSnapshot(run, g, created)
 		if err != nil {
 			return fail(fmt.Errorf("drive run %s: %w", id, err))
@@ -588,10 +590,10 @@ func (s *Service) forget(rs *runState) {
 }
 
 // fresh reports whether created are run's task runs as stored: given,
-// the run still queued at its first version, every task run at its
-// first version and of this run.
+// the run still at its first version (queued, or running as PlanCreated
+// made it), every task run at its first version and of this run.
 func fresh(run *cairn.Run, created []*cairn.TaskRun) bool {
-	if created == nil || run.State != cairn.RunQueued || run.Version != 1 {
+	if created == nil || (run.State != cairn.RunQueued && run.State != cairn.RunRunning) || run.Version != 1 {
 		return false
 	}
 	for _, tr := range created {

@@ -830,7 +830,7 @@ func (p *parser) decideCache(tn *taskNodes) {
 		}
 	}
 	if t.Cache == nil {
-		t.Cached, t.CacheWhy = on, why
+		t.Cached, t.CacheWhy = on, p.intern(why)
 		return
 	}
 	if *t.Cache && tn.info != nil && tn.info.Cache == cairn.CacheNever {
@@ -838,5 +838,17 @@ func (p *parser) decideCache(tn *taskNodes) {
 		return
 	}
 	t.Cached = *t.Cache
-	t.CacheWhy = fmt.Sprintf("the task says cache: %t", *t.Cache)
+	t.CacheWhy = p.intern(fmt.Sprintf("the task says cache: %t", *t.Cache))
+}
+
+// intern returns s, the same string for equal ones (see parser.whys).
+func (p *parser) intern(s string) string {
+	if w, ok := p.whys[s]; ok {
+		return w
+	}
+	if p.whys == nil {
+		p.whys = map[string]string{}
+	}
+	p.whys[s] = s
+	return s
 }

@@ -179,6 +179,9 @@ type parser struct {
 
 	hasUses  bool                  // a task has uses: (see uses.go)
 	outNodes map[string]*yaml.Node // the values of outputs:, by name
+	// whys holds each distinct Task.CacheWhy once: most tasks of a large
+	// file share a handful (a string each of 100,000 tasks is 3 MB).
+	whys map[string]string
 }
 
 // taskNodes keeps what validation needs of one task's YAML: the

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/plugins"
+	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/sqlsource"
@@ -70,6 +71,9 @@ type app struct {
 	serving        bool          // a long-lived process (server): its store checkpoints at close
 	dbConns        int           // the PostgreSQL pool's size (0: pgx's default); a pool_max_conns in the URL wins
 	warnedHome     bool
+	// firstEvents are the changes of a new run's first plan, made before
+	// it was created (scheduler.PlanCreated), for the progress lines.
+	firstEvents []scheduler.Event
 }
 
 type command struct {

@@ -181,9 +181,21 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	// database never takes the run in the moment before Drive claims it.
 	a.owner = ownerName()
 	r.Owner, r.OwnerExpiresAt = a.owner, now.Add(10*time.Second)
+	// The first plan is made here and written with the run: the tasks
+	// that wait for nothing are created ready. Its events are shown
+	// when the run starts, as the driver's would have been.
+	var first []scheduler.Event
+	observe := func(e scheduler.Event) { first = append(first, e) }
+	if displayMode(a.stderr, ef.progress, ef.quiet) != "lines" {
+		observe = nil // only the lines show each change
+	}
+	if err := scheduler.PlanCreated(r, wf, trs, now, observe); err != nil {
+		return err
+	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
 		return err // "create run ID: ..."
 	}
+	a.firstEvents = first
 	return a.execute(ctx, st, wf, reg, r.ID, trs, ef, "run")
 }
 
@@ -344,6 +356,10 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		Claimed: func() { started = true; pool.Start(poolCtx) }})
 
 	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
+	for _, e := range a.firstEvents {
+		prog.observe(e)
+	}
+	a.firstEvents = nil
 	start := time.Now()
 	stopAnnouncing := announceCancel(ctx, prog, pool.StopGrace())
 	// A full disk halts the pool; the run is then left as it is, for

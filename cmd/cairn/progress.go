@@ -57,15 +57,7 @@ func (m *progressMode) Set(s string) error {
 }
 
 func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
-	if quiet {
-		mode = "none"
-	}
-	if mode == "auto" {
-		mode = "lines"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			mode = "bar"
-		}
-	}
+	mode = displayMode(w, mode, quiet)
 	p := &progress{w: w, mode: mode, total: total, start: time.Now(),
 		state: map[string]cairn.TaskState{}, counts: map[cairn.TaskState]int{}}
 	if mode == "bar" {
@@ -90,14 +82,34 @@ func newProgress(w io.Writer, mode string, quiet bool, total int) *progress {
 	return p
 }
 
-// seed loads the states the run already has (a resumed run).
+// seed loads the states the run already has (a resumed run). Only the
+// bar counts tasks by state: the other displays keep no state per task
+// (for a run of 100,000 tasks, a map of some 6 MB).
 func (p *progress) seed(trs []*cairn.TaskRun) {
+	if p.mode != "bar" {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, tr := range trs {
 		p.state[tr.TaskID] = tr.State
 		p.counts[tr.State]++
 	}
+}
+
+// displayMode is the display --progress and --quiet ask for on w: auto
+// is a bar on a terminal, lines otherwise.
+func displayMode(w io.Writer, mode string, quiet bool) string {
+	if quiet {
+		return "none"
+	}
+	if mode == "auto" {
+		mode = "lines"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			mode = "bar"
+		}
+	}
+	return mode
 }
 
 // observe is the broker's and driver's observer.
@@ -116,15 +128,6 @@ func (p *progress) observe(e scheduler.Event) {
 		}
 		return
 	}
-	if old, ok := p.state[e.TaskID]; ok {
-		p.counts[old]--
-	}
-	p.state[e.TaskID] = e.To
-	p.counts[e.To]++
-	p.last = e.TaskID + " " + string(e.To)
-	if !e.CachedFrom.IsZero() {
-		p.last += " (cache)"
-	}
 	switch p.mode {
 	case "lines":
 		line := fmt.Sprintf("%s task %s %s", stamp(e.At), e.TaskID, e.To)
@@ -139,6 +142,15 @@ func (p *progress) observe(e scheduler.Event) {
 		}
 		fmt.Fprintln(p.w, line)
 	case "bar":
+		if old, ok := p.state[e.TaskID]; ok {
+			p.counts[old]--
+		}
+		p.state[e.TaskID] = e.To
+		p.counts[e.To]++
+		p.last = e.TaskID + " " + string(e.To)
+		if !e.CachedFrom.IsZero() {
+			p.last += " (cache)"
+		}
 		if e.To == cairn.TaskFailed || e.To == cairn.TaskRetrying {
 			p.clear()
 			fmt.Fprintf(p.w, "%s %s (attempt %d): %s\n", e.TaskID, e.To, e.Attempt, oneLine(e.Error))

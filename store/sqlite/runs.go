@@ -38,14 +38,40 @@ const (
 	taskInsertFreshRow = `(?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, 1)`
 )
 
+// taskInsertReadyCols and taskInsertReadyRow are taskInsertFreshCols and
+// taskInsertFreshRow for a chunk that holds ready tasks too, as
+// scheduler.PlanCreated makes them (freshReady): their state, params,
+// inputs (none, or an empty map) and lease-queue generation are bound as
+// well.
+const (
+	taskInsertReadyCols = `(run_id, task_id, seq, type, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
+	max_interruptions, cache, state, params, inputs, ready_gen, version)`
+	taskInsertReadyRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+)
+
 // freshTask reports whether t is pending and has nothing yet that the
 // columns left to their defaults by taskInsertFreshCols would hold.
 func freshTask(t *cairn.TaskRun) bool {
-	return t.State == cairn.TaskPending && t.Attempt == 0 && t.Interrupted == 0 && t.InterruptedInARow == 0 &&
-		t.Round == 0 && t.FailedBefore == 0 && len(t.Params) == 0 && t.Inputs == nil && t.Outputs == nil &&
-		t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() && t.FinishedAt.IsZero() &&
-		len(t.Labels) == 0 && t.Queue == "" && t.Pool == "" && t.Priority == 0
+	return t.State == cairn.TaskPending && len(t.Params) == 0 && t.Inputs == nil && freshRest(t)
 }
+
+// freshReady reports whether t is pending or ready with nothing yet that
+// the columns left to their defaults by taskInsertReadyCols would hold:
+// a ready task's inputs are none or an empty map, which ApplyPlan would
+// have stored as NULL or {}.
+func freshReady(t *cairn.TaskRun) bool {
+	return (t.State == cairn.TaskReady || (t.State == cairn.TaskPending && len(t.Params) == 0 && t.Inputs == nil)) &&
+		len(t.Inputs) == 0 && freshRest(t)
+}
+
+func freshRest(t *cairn.TaskRun) bool {
+	return t.Attempt == 0 && t.Interrupted == 0 && t.InterruptedInARow == 0 && t.Round == 0 && t.FailedBefore == 0 &&
+		t.Outputs == nil && t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() &&
+		t.FinishedAt.IsZero() && len(t.Labels) == 0 && t.Queue == "" && t.Pool == "" && t.Priority == 0
+}
+
+// emptyInputs is how ApplyPlan stores an empty map of inputs.
+const emptyInputs = "{}"
 
 // scanner is a row of a result (sqlrow.Scanner).
 type scanner = sqlrow.Scanner
@@ -121,18 +147,34 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		for start := 0; start < len(tasks); start += taskInsertRows {
 			chunk := tasks[start:min(start+taskInsertRows, len(tasks))]
 			args = args[:0]
-			fresh := true
+			fresh, ready := true, true
 			for _, t := range chunk {
 				fresh = fresh && freshTask(t)
+				ready = ready && freshReady(t)
 			}
 			cols, row := taskInsertCols, taskInsertRow
-			if fresh {
+			switch {
+			case fresh:
 				cols, row = taskInsertFreshCols, taskInsertFreshRow
 				for i, t := range chunk {
 					args = append(args, run.ID, t.TaskID, start+i, t.Type, t.Retry.Retries, int64(t.Retry.Backoff),
 						t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), t.Retry.MaxInterruptions, boolInt(t.Cache))
 				}
-			} else {
+			case ready:
+				cols, row = taskInsertReadyCols, taskInsertReadyRow
+				for i, t := range chunk {
+					var inputs, g any
+					if t.Inputs != nil {
+						inputs = emptyInputs
+					}
+					if t.State == cairn.TaskReady {
+						g = gen
+					}
+					args = append(args, run.ID, t.TaskID, start+i, t.Type, t.Retry.Retries, int64(t.Retry.Backoff),
+						t.Retry.Factor, int64(t.Retry.MaxBackoff), int64(t.Timeout), t.Retry.MaxInterruptions, boolInt(t.Cache),
+						string(t.State), rawJSON(t.Params), inputs, g)
+				}
+			default:
 				for i, t := range chunk {
 					a, err := taskInsertArgs(run.ID, t, start+i, gen, run.CreatedAt)
 					if err != nil {

@@ -1,0 +1,195 @@
+package scheduler_test
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/workflows"
+)
+
+// createdWorkflow has a bit of everything a first plan decides: tasks
+// made ready with params resolved from the run's params and meta, one
+// skipped by its when:, tasks left pending behind an upstream, and a
+// concurrency limit that leaves a task with nothing upstream pending.
+const createdWorkflow = `
+name: created
+concurrency: 3
+params:
+  n: {type: int, default: 2}
+  d: {type: string, default: 1ms}
+tasks:
+  - id: a
+    type: noop
+    with: {sleep: "${{ params.d }}", fail: "${{ run.id }} of ${{ workflow.name }}"}
+  - id: b
+    type: noop
+    when: "${{ params.n }} > 5"
+  - id: c
+    type: noop
+    needs: [a]
+  - id: d
+    type: noop
+  - id: e
+    type: noop
+  - id: f
+    type: noop
+`
+
+// PlanCreated writes what the driver's first plan would have: the task
+// runs and the run created from it are, state for state and value for
+// value, those of a run created queued and then planned once — only
+// their versions are lower, the first plan's write being the creation.
+// Both with the skipped task b and without it (then every task run is
+// pending or ready: the store's short insert for those).
+func TestPlanCreatedIsTheFirstPlan(t *testing.T) {
+	withoutB := strings.Replace(createdWorkflow, `  - id: b
+    type: noop
+    when: "${{ params.n }} > 5"
+`, "", 1)
+	for name, src := range map[string]string{"with b": createdWorkflow, "without b": withoutB} {
+		t.Run(name, func(t *testing.T) { planCreatedIsTheFirstPlan(t, src, src == createdWorkflow) })
+	}
+}
+
+func planCreatedIsTheFirstPlan(t *testing.T, src string, withB bool) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	wf, err := workflows.Parse("wf.yaml", []byte(src), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params, err := wf.BindParams(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+
+	// The way before: created queued, then the first plan applied.
+	before, trs := wf.NewRun(params, now)
+	if err := r.st.CreateRun(ctx, before, trs); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := scheduler.NewSnapshot(before, wf, trs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Now = now
+	if err := r.st.ApplyPlan(ctx, scheduler.PlanRun(snap)); err != nil {
+		t.Fatal(err)
+	}
+
+	// PlanCreated, then created.
+	after, trs := wf.NewRun(params, now)
+	after.ID = before.ID + "x"
+	for _, tr := range trs {
+		tr.RunID = after.ID
+	}
+	var events []scheduler.Event
+	if err := scheduler.PlanCreated(after, wf, trs, now, func(e scheduler.Event) { events = append(events, e) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.CreateRun(ctx, after, trs); err != nil {
+		t.Fatal(err)
+	}
+
+	gotRun, err := r.st.GetRun(ctx, after.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRun, err := r.st.GetRun(ctx, before.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotRun.State != cairn.RunRunning || gotRun.State != wantRun.State || !gotRun.StartedAt.Equal(wantRun.StartedAt) {
+		t.Errorf("run %s since %v, want %s since %v", gotRun.State, gotRun.StartedAt, wantRun.State, wantRun.StartedAt)
+	}
+	want, got := r.taskRuns(t, before.ID), r.taskRuns(t, after.ID)
+	states := map[cairn.TaskState]int{}
+	for id, w := range want {
+		g := got[id]
+		states[g.State]++
+		// The run's id is in a's params: the one of each run.
+		gp := strings.ReplaceAll(string(g.Params), after.ID, before.ID)
+		if g.State != w.State || gp != string(w.Params) || !reflect.DeepEqual(g.Inputs, w.Inputs) || g.Error != w.Error ||
+			!g.FinishedAt.Equal(w.FinishedAt) || g.Version != w.Version-1 && w.Version > 1 {
+			t.Errorf("%s: got %s %s %v %q finished %v v%d, want %s %s %v %q finished %v v%d", id,
+				g.State, g.Params, g.Inputs, g.Error, g.FinishedAt, g.Version, w.State, w.Params, w.Inputs, w.Error, w.FinishedAt, w.Version)
+		}
+	}
+	// Three ready (the limit), b skipped, the rest pending.
+	skipped := 0
+	if withB {
+		skipped = 1
+	}
+	if len(got) != len(want) || states[cairn.TaskReady] != 3 || states[cairn.TaskSkipped] != skipped || states[cairn.TaskPending] != 2 {
+		t.Errorf("states %v, want 3 ready, %d skipped, 2 pending", states, skipped)
+	}
+	// The events the driver would have published: the run started, then
+	// one per task change.
+	if len(events) != 4+skipped || events[0].Run != cairn.RunRunning || events[1].TaskID != "a" || events[1].To != cairn.TaskReady ||
+		events[1].From != cairn.TaskPending || events[1].Type != "noop" {
+		t.Errorf("events %+v", events)
+	}
+}
+
+// A run PlanCreated planned is driven from its task runs as created:
+// every task runs once and the run succeeds.
+func TestPlanCreatedThenDriven(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	run, trs := wf.NewRun(nil, now)
+	if err := scheduler.PlanCreated(run, wf, trs, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	r.startPool(t, nil, run.ID)
+	final, err := r.driver.DriveCreated(ctx, run.ID, wf, trs)
+	if err != nil || final.State != cairn.RunSucceeded {
+		t.Fatalf("DriveCreated = %+v, %v", final, err)
+	}
+	for task, tr := range r.taskRuns(t, run.ID) {
+		if as := r.attempts(t, run.ID, task); tr.State != cairn.TaskSucceeded || len(as) != 1 {
+			t.Errorf("%s %s after %d attempts", task, tr.State, len(as))
+		}
+	}
+}
+
+// PlanCreated plans only a run not yet created, as NewRun made it.
+func TestPlanCreatedRefuses(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	wf, err := workflows.Parse("wf.yaml", []byte(createdWorkflow), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for name, spoil := range map[string]func(*cairn.Run, []*cairn.TaskRun){
+		"created":      func(r *cairn.Run, _ []*cairn.TaskRun) { r.Version = 1 },
+		"running":      func(r *cairn.Run, _ []*cairn.TaskRun) { r.State = cairn.RunRunning },
+		"task ready":   func(_ *cairn.Run, trs []*cairn.TaskRun) { trs[2].State = cairn.TaskReady },
+		"task created": func(_ *cairn.Run, trs []*cairn.TaskRun) { trs[0].Version = 1 },
+		"task missing": func(_ *cairn.Run, trs []*cairn.TaskRun) { trs[3].TaskID = "zz" },
+	} {
+		params, err := wf.BindParams(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, trs := wf.NewRun(params, now)
+		spoil(run, trs)
+		if err := scheduler.PlanCreated(run, wf, trs, now, nil); err == nil {
+			t.Errorf("%s: PlanCreated = nil, want an error", name)
+		}
+	}
+}
