@@ -71,8 +71,10 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	owner := fmt.Sprintf("bench:%d:x", os.Getpid())
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
 	pool := executor.New(broker, executor.Options{Worker: "bench", RunID: r.ID, Slots: slots, Types: reg, Artifacts: arts, Logs: logs})
-	pool.Start(ctx)
-	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner}).DriveCreated(ctx, r.ID, wf, trs)
+	// Started once the driver holds the run, as cairn run's: its ready
+	// tasks must not be leased before.
+	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, Claimed: func() { pool.Start(ctx) }}).
+		DriveCreated(ctx, r.ID, wf, trs)
 	pool.Stop(ctx)
 	if err != nil {
 		b.Fatal(err)

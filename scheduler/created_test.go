@@ -155,8 +155,11 @@ func TestPlanCreatedThenDriven(t *testing.T) {
 	if err := r.st.CreateRun(ctx, run, trs); err != nil {
 		t.Fatal(err)
 	}
-	r.startPool(t, nil, run.ID)
-	final, err := r.driver.DriveCreated(ctx, run.ID, wf, trs)
+	// The pool starts once the driver holds the run, as cairn run's: it
+	// leases the ready tasks at once, and each report reaches the driver.
+	d := scheduler.NewDriver(r.st, r.broker, scheduler.DriverOptions{Owner: "test:1:created",
+		Claimed: func() { r.startPool(t, nil, run.ID) }})
+	final, err := d.DriveCreated(ctx, run.ID, wf, trs)
 	if err != nil || final.State != cairn.RunSucceeded {
 		t.Fatalf("DriveCreated = %+v, %v", final, err)
 	}

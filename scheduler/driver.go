@@ -74,7 +74,10 @@ func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, err
 // its first version — its snapshot is trs itself rather than the task
 // runs read back (a second copy of every one, for 100,000 tasks some
 // 40 MB and a few hundred milliseconds). The driver keeps trs: the caller
-// must not change them.
+// must not change them. A run PlanCreated made is created with tasks
+// ready: start the workers that lease them in DriverOptions.Claimed, not
+// before DriveCreated — a report that reached no driver would pass its
+// snapshot by.
 func (d *Driver) DriveCreated(ctx context.Context, id string, g Graph, trs []*cairn.TaskRun) (*cairn.Run, error) {
 	return d.drive(ctx, id, g, trs)
 }

@@ -166,7 +166,7 @@ func (s *Service) Take(ctx context.Context, id string) error {
 	if s.o.Claimed != nil {
 		s.o.Claimed(run)
 	}
-	if _, err := s.own(run, g, nil); err != nil {
+	if _, err := s.own(run, g, nil, nil); err != nil {
 		if errors.Is(err, errAlreadyOwned) {
 			return nil
 		}

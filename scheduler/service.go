@@ -328,10 +328,7 @@ func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(),
 		s.release(id)
 		return run, nil
 	}
-	if claimed != nil {
-		claimed()
-	}
-	rs, err := s.own(run, g, created)
+	rs, err := s.own(run, g, created, claimed)
 	if err != nil {
 		s.release(id)
 		return nil, err
@@ -385,7 +382,12 @@ func (s *Service) release(id string) {
 // own starts planning run, whose claim the service holds: it subscribes
 // to the broker, takes over what a previous owner left, loads the
 // snapshot and starts the run's loop.
-func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun) (*runState, error) {
+//
+// claimed, if not nil, is called once the run's changes reach its loop,
+// before anything is planned or taken over: the workers it starts may
+// lease the run's ready tasks at once (a run PlanCreated made has some
+// from its creation on), and their reports must not pass the snapshot by.
+func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun, claimed func()) (*runState, error) {
 	id := run.ID
 	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		needSince: s.o.Now()}
@@ -404,6 +406,9 @@ func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun) (*runSt
 	rs.in = s.broker.subscribe(id, rs.within)
 	s.runs[id] = rs
 	s.mu.Unlock()
+	if claimed != nil {
+		claimed()
+	}
 	fail := func(err error) (*runState, error) {
 		s.broker.unsubscribe(id)
 		s.mu.Lock()
@@ -965,7 +970,7 @@ func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
 	if s.o.Claimed != nil {
 		s.o.Claimed(run)
 	}
-	if _, err := s.own(run, g, nil); err != nil {
+	if _, err := s.own(run, g, nil, nil); err != nil {
 		s.log.Error("cannot take run", "run", run.ID, "err", err)
 		s.release(run.ID)
 	}
