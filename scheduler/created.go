@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -23,6 +24,11 @@ import (
 // the events the driver would have published for them (the run started,
 // each task's change). run must be queued and not yet created (Version
 // 0), and trs its task runs as workflows.NewRun made them.
+//
+// A first plan that creates task runs (a for_each task expanded into its
+// items, Plan.Expand) is not one CreateRun can write: PlanCreated then
+// changes nothing, and the run is created queued, its driver making the
+// first plan as for any other.
 func PlanCreated(run *cairn.Run, g Graph, trs []*cairn.TaskRun, now time.Time, observe func(Event)) error {
 	if run.State != cairn.RunQueued || run.Version != 0 {
 		return fmt.Errorf("plan new run %s: it is %s at version %d, want queued and not created", run.ID, run.State, run.Version)
@@ -38,6 +44,9 @@ func PlanCreated(run *cairn.Run, g Graph, trs []*cairn.TaskRun, now time.Time, o
 	}
 	snap.Now = now
 	p := PlanRun(snap)
+	if len(p.Expand) > 0 || slices.ContainsFunc(p.Tasks, func(c TaskChange) bool { return c.FanIn || c.Lease != nil }) {
+		return nil // the driver's to write: see above
+	}
 	if p.Run != nil {
 		run.State = p.Run.To
 		if p.Run.To == cairn.RunRunning {

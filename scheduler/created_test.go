@@ -196,3 +196,58 @@ func TestPlanCreatedRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A first plan that expands a for_each task into its items is left to
+// the driver: PlanCreated changes nothing, the run is created queued and
+// runs as any other, every item once.
+func TestPlanCreatedLeavesExpansions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, err := workflows.Parse("wf.yaml", []byte(`name: each
+tasks:
+  - id: each
+    type: probe
+    for_each: [a, b, c]
+    with: {in: "${{ item }}"}
+  - id: other
+    type: probe
+`), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	run, trs := wf.NewRun(nil, now)
+	called := false
+	if err := scheduler.PlanCreated(run, wf, trs, now, func(scheduler.Event) { called = true }); err != nil {
+		t.Fatal(err)
+	}
+	if run.State != cairn.RunQueued || called {
+		t.Fatalf("run %s, events given %v: want it left queued, no event", run.State, called)
+	}
+	for _, tr := range trs {
+		if tr.State != cairn.TaskPending || tr.Params != nil {
+			t.Fatalf("%s %s %s: want it left pending", tr.TaskID, tr.State, tr.Params)
+		}
+	}
+	if err := r.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	d := scheduler.NewDriver(r.st, r.broker, scheduler.DriverOptions{Owner: "test:1:created",
+		Claimed: func() { r.startPool(t, nil, run.ID) }})
+	final, err := d.DriveCreated(ctx, run.ID, wf, trs)
+	if err != nil || final.State != cairn.RunSucceeded {
+		t.Fatalf("DriveCreated = %+v, %v", final, err)
+	}
+	got := r.taskRuns(t, run.ID)
+	for _, id := range []string{"each", "each[0]", "each[1]", "each[2]", "other"} {
+		tr := got[id]
+		if tr == nil || tr.State != cairn.TaskSucceeded {
+			t.Errorf("%s: %+v, want succeeded", id, tr)
+			continue
+		}
+		if as := r.attempts(t, run.ID, id); id != "each" && len(as) != 1 {
+			t.Errorf("%s: %d attempts, want 1", id, len(as))
+		}
+	}
+}

@@ -67,7 +67,8 @@ func freshReady(t *cairn.TaskRun) bool {
 func freshRest(t *cairn.TaskRun) bool {
 	return t.Attempt == 0 && t.Interrupted == 0 && t.InterruptedInARow == 0 && t.Round == 0 && t.FailedBefore == 0 &&
 		t.Outputs == nil && t.Metrics == nil && t.Error == "" && t.RetryAt.IsZero() && t.StartedAt.IsZero() &&
-		t.FinishedAt.IsZero() && len(t.Labels) == 0 && t.Queue == "" && t.Pool == "" && t.Priority == 0
+		t.FinishedAt.IsZero() && len(t.Labels) == 0 && t.Queue == "" && t.Pool == "" && t.Priority == 0 &&
+		!t.Expanded && t.Items == 0 && len(t.Item) == 0
 }
 
 // emptyInputs is how ApplyPlan stores an empty map of inputs.
