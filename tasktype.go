@@ -13,6 +13,10 @@ type TypeInfo struct {
 	// OutputsParam, when set, names a `with:` key holding an object whose
 	// keys are further outputs of the task (shell's declared output files).
 	OutputsParam string `json:"outputs_param,omitempty"`
+	// ValuesParam, when set, names a `with:` key holding an object whose
+	// keys are further value outputs of the task (shell's JSON files read
+	// back as values, which for_each and `when:` can use).
+	ValuesParam string `json:"values_param,omitempty"`
 	// OpenParams accepts `with:` keys not listed in Params (for types
 	// whose params are free-form).
 	OpenParams bool `json:"open_params,omitempty"`

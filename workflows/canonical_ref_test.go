@@ -106,6 +106,12 @@ func canonicalReflect(w *Workflow) []byte {
 		if t.Priority != 0 {
 			m["priority"] = t.Priority
 		}
+		if t.ForEach != nil {
+			m["for_each"] = canonicalValue(t.ForEach)
+		}
+		if t.MaxParallel != 0 {
+			m["max_parallel"] = t.MaxParallel
+		}
 		if len(t.With) > 0 {
 			m["with"] = canonicalValue(t.With)
 		}

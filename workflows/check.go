@@ -279,8 +279,11 @@ func outputsOf(tn *taskNodes, info cairn.TypeInfo) (names []string, open bool) {
 	for _, o := range info.Outputs {
 		names = append(names, o.Name)
 	}
-	if info.OutputsParam != "" {
-		if v, ok := tn.task.With[info.OutputsParam]; ok {
+	for _, param := range []string{info.OutputsParam, info.ValuesParam} {
+		if param == "" {
+			continue
+		}
+		if v, ok := tn.task.With[param]; ok {
 			m, isMap := v.(map[string]any)
 			if !isMap {
 				return names, true

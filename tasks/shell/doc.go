@@ -23,6 +23,8 @@
 //	                       SIGKILL; default 5s
 //	outputs: {name: path}  files the command writes, relative to workdir;
 //	                       each becomes an artifact output of that name
+//	values: {name: path}   files of one JSON value each (at most 1 MiB),
+//	                       read back as value outputs (for_each, when:)
 //	success_exit_codes: [0, 3]   exit codes that count as success; default [0]
 //
 // # Environment

@@ -59,6 +59,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "timeout", Kind: cairn.KindDuration, Doc: "stop the command after this long (retryable failure)"},
 			{Name: "kill_grace", Kind: cairn.KindDuration, Default: DefaultKillGrace.String(), Doc: "time between SIGTERM and SIGKILL when the command is stopped"},
 			{Name: "outputs", Kind: cairn.KindMap, Doc: "output name -> file path relative to workdir; each file is stored as an artifact output; CAIRN_OUTPUT_<NAME> holds its absolute path"},
+			{Name: "values", Kind: cairn.KindMap, Doc: "output name -> file path relative to workdir; each file must hold one JSON value (at most 1 MiB), which becomes a value output (not an artifact) that for_each, when: and other tasks' params can use; CAIRN_VALUE_<NAME> holds its absolute path"},
 			{Name: "success_exit_codes", Kind: cairn.KindList, Default: []any{0}, Doc: "exit codes that count as success"},
 			{Name: "resources", Kind: cairn.KindMap, Doc: "set from the task's resources: {cpu, memory}, not under with:: the command runs in a cgroup with those limits, and an attempt killed for reaching its memory fails as \"out of memory: limit N\", not retried"},
 		},
@@ -67,6 +68,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "exit_code", Doc: "the command's exit status (128+N if killed by signal N, 127 if not found)"},
 		},
 		OutputsParam: "outputs",
+		ValuesParam:  "values",
 	}
 }
 
@@ -78,6 +80,7 @@ type params struct {
 	Timeout          tasks.Duration    `json:"timeout"`
 	KillGrace        *tasks.Duration   `json:"kill_grace"`
 	Outputs          map[string]string `json:"outputs"`
+	Values           map[string]string `json:"values"`
 	SuccessExitCodes []int             `json:"success_exit_codes"`
 	Resources        *cairn.Resources  `json:"resources"`
 }
@@ -123,6 +126,9 @@ func (p *params) check() error {
 	if err := checkOutputs(p.Outputs); err != nil {
 		return fmt.Errorf("outputs: %w", err)
 	}
+	if err := checkValues(p.Values, p.Outputs); err != nil {
+		return fmt.Errorf("values: %w", err)
+	}
 	if r := p.Resources; r != nil {
 		switch {
 		case r.CPU != 0 && (r.CPU < cairn.MinCPU || r.CPU > cairn.MaxCPU):
@@ -162,6 +168,52 @@ func checkOutputs(outs map[string]string) error {
 		vars[v] = name
 	}
 	return nil
+}
+
+// MaxValueBytes bounds a file of `values:`: a value output is stored on
+// the task run's row and copied into every task that reads it.
+const MaxValueBytes = 1 << 20
+
+// checkValues checks `values:` as outputs are checked, and that no name
+// is both an output file and a value.
+func checkValues(vals, outs map[string]string) error {
+	if err := checkOutputs(vals); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(vals) {
+		if _, dup := outs[name]; dup {
+			return fmt.Errorf("%s is also in outputs: an output is a file or a value, not both", name)
+		}
+	}
+	return nil
+}
+
+// readValue reads the JSON value a command wrote at rel for `values:`,
+// compacted, so that the same value gives the same bytes.
+func readValue(wd, rel string) (json.RawMessage, error) {
+	f, err := openOutput(wd, rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxValueBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxValueBytes {
+		return nil, fmt.Errorf("%s is over %d bytes: a value output is at most 1 MiB; write a larger result to outputs: (an artifact)", rel, MaxValueBytes)
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil || out.Len() == 0 {
+		if err == nil {
+			err = errors.New("the file is empty")
+		}
+		return nil, fmt.Errorf("%s does not hold one JSON value: %w", rel, err)
+	}
+	if !json.Valid(out.Bytes()) {
+		return nil, fmt.Errorf("%s does not hold one JSON value", rel)
+	}
+	return out.Bytes(), nil
 }
 
 func checkOutput(name, path string) error {
@@ -270,6 +322,13 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 		}
 		outPaths[name] = abs
 		vars["CAIRN_OUTPUT_"+envSuffix(name)] = abs
+	}
+	for name, rel := range p.Values {
+		abs := filepath.Join(wd, rel)
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			return tasks.Result{}, fmt.Errorf("shell %s: value %s: %w", req.TaskID, name, err)
+		}
+		vars["CAIRN_VALUE_"+envSuffix(name)] = abs
 	}
 
 	var cmds []start // the first that starts runs
@@ -393,6 +452,16 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 			return res, fmt.Errorf("shell %s: store output %s: %w", req.TaskID, name, err)
 		}
 		res.Outputs[name] = ref.JSON()
+	}
+	for _, name := range sortedKeys(p.Values) {
+		v, err := readValue(wd, p.Values[name])
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return res, cairn.Permanentf("shell %s: declared value %s: file %s does not exist after the command succeeded", req.TaskID, name, p.Values[name])
+			}
+			return res, cairn.Permanentf("shell %s: declared value %s: %w", req.TaskID, name, err)
+		}
+		res.Outputs[name] = v
 	}
 	return res, nil
 }

@@ -83,6 +83,32 @@ func (*Task) ValidateParams(params map[string]any) []tasks.ParamError {
 			}
 		}
 	}
+	if v, ok := params["values"]; ok && !tasks.IsRef(v) {
+		if m, ok := asMap(v); !ok {
+			add("values", "", "want a map of output names to file paths, got %s", describe(v))
+		} else {
+			paths := map[string]string{}
+			for _, k := range sortedKeys(m) {
+				s, ok := m[k].(string)
+				if !ok {
+					add("values", "", "%s is %s, want a file path", k, describe(m[k]))
+					continue
+				}
+				if !tasks.IsRef(s) {
+					paths[k] = s
+				}
+			}
+			outs := map[string]string{}
+			if om, ok := asMap(params["outputs"]); ok {
+				for k := range om {
+					outs[k] = ""
+				}
+			}
+			if err := checkValues(paths, outs); err != nil {
+				add("values", "", "%v", err)
+			}
+		}
+	}
 	if v, ok := params["success_exit_codes"]; ok && !tasks.IsRef(v) {
 		if list, ok := asList(v); !ok {
 			add("success_exit_codes", "", "want a list of integers, got %s", describe(v))

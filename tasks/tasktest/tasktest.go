@@ -165,12 +165,15 @@ func CheckInfo(t *testing.T, task tasks.Task) {
 			}
 		}
 	}
-	if info.OutputsParam != "" {
-		p, ok := info.Param(info.OutputsParam)
+	for what, name := range map[string]string{"OutputsParam": info.OutputsParam, "ValuesParam": info.ValuesParam} {
+		if name == "" {
+			continue
+		}
+		p, ok := info.Param(name)
 		if !ok {
-			t.Errorf("type %s: OutputsParam %q is not a declared param", info.Name, info.OutputsParam)
+			t.Errorf("type %s: %s %q is not a declared param", info.Name, what, name)
 		} else if p.Kind != cairn.KindMap && p.Kind != cairn.KindAny {
-			t.Errorf("type %s: OutputsParam %q has kind %s, want map", info.Name, info.OutputsParam, p.Kind)
+			t.Errorf("type %s: %s %q has kind %s, want map", info.Name, what, name, p.Kind)
 		}
 	}
 	b, err := json.Marshal(info)
@@ -402,6 +405,17 @@ func checkResult(t *testing.T, info cairn.TypeInfo, c Case, a Attempt) {
 		} else if m, ok := c.Params[info.OutputsParam].(map[string]string); ok {
 			for k := range m {
 				declared[k] = cairn.PortInfo{Name: k, Artifact: true}
+			}
+		}
+	}
+	if info.ValuesParam != "" {
+		if m, ok := c.Params[info.ValuesParam].(map[string]any); ok {
+			for k := range m {
+				declared[k] = cairn.PortInfo{Name: k}
+			}
+		} else if m, ok := c.Params[info.ValuesParam].(map[string]string); ok {
+			for k := range m {
+				declared[k] = cairn.PortInfo{Name: k}
 			}
 		}
 	}
