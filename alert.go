@@ -21,6 +21,12 @@ const (
 	AlertGateFailed AlertEvent = "gate_failed"
 	// AlertDrift: a retrain task found drift (drifted features).
 	AlertDrift AlertEvent = "drift"
+	// AlertLiveMetricBelow: a model version's live metric (from feedback)
+	// fell below a deploy's alerts: bound (a per-model alert).
+	AlertLiveMetricBelow AlertEvent = "live_metric_below"
+	// AlertP99Above: a model version's p99 request latency rose above a
+	// deploy's alerts: bound (a per-model alert).
+	AlertP99Above AlertEvent = "p99_latency_above"
 )
 
 // AlertEvents are the events, in the order the docs list them.
@@ -135,6 +141,13 @@ type Alert struct {
 	Workflow string
 	Event    AlertEvent
 	TaskID   string // the task of a gate_failed or drift; "" for a run's end
+	// Model and Version are a per-model alert's model version (RunID and
+	// Workflow are "" then); Value is what was measured and Bound the
+	// alert's bound (seconds for a latency).
+	Model    string
+	Version  int
+	Value    float64
+	Bound    float64
 	Detail   string
 	Webhook  string
 	Format   string
@@ -179,4 +192,21 @@ type AlertFilter struct {
 	State  AlertState
 	Before int64
 	Limit  int
+}
+
+// ModelAlertFinding is what the rollouts controller found of one of a
+// rollout's per-model alerts (Seq its index in RolloutSpec.Alerts) for
+// one model version: whether its condition Holds now. The store keeps
+// whether it held at the last finding; an alert is written only when the
+// condition starts to hold (again, after it cleared), keyed by the
+// number of times it started (ModelAlertKey).
+type ModelAlertFinding struct {
+	Name    string
+	Version int
+	Seq     int
+	Alert   ModelAlert
+	Holds   bool
+	Value   float64
+	Detail  string
+	Now     time.Time
 }

@@ -74,6 +74,45 @@ type RolloutSpec struct {
 	// the error rate; "errors", the error rate alone (for models whose
 	// labels never come back).
 	Judge string `json:"judge,omitempty"`
+	// Alerts are the per-model alerts watched while the rollout is
+	// active, on the candidate and the production version both.
+	Alerts []ModelAlert `json:"alerts,omitempty"`
+}
+
+// ModelAlert is one per-model alert of a deploy's alerts: On is
+// AlertLiveMetricBelow (Bound a live metric) or AlertP99Above (Bound in
+// seconds); the alert goes to Webhook in Format.
+type ModelAlert struct {
+	On      AlertEvent `json:"on"`
+	Bound   float64    `json:"bound"`
+	Webhook string     `json:"webhook"`
+	Format  string     `json:"format,omitempty"`
+}
+
+// ModelAlertEvents are the events a per-model alert can be on.
+var ModelAlertEvents = []AlertEvent{AlertLiveMetricBelow, AlertP99Above}
+
+// Validate checks a per-model alert.
+func (a ModelAlert) Validate() error {
+	switch a.On {
+	case AlertLiveMetricBelow:
+		if a.Bound < 0 || math.IsNaN(a.Bound) || math.IsInf(a.Bound, 0) {
+			return fmt.Errorf("bound: want a live metric from 0, such as 0.9, got %v", a.Bound)
+		}
+	case AlertP99Above:
+		if a.Bound <= 0 || a.Bound > 3600 || math.IsNaN(a.Bound) {
+			return fmt.Errorf("bound: want a latency from 1us to 1h, such as 50ms, got %vs", a.Bound)
+		}
+	default:
+		return fmt.Errorf("on: want live_metric_below or p99_latency_above, got %q", a.On)
+	}
+	if err := CheckWebhook(a.Webhook); err != nil {
+		return err
+	}
+	if a.Format != "" && a.Format != AlertJSON && a.Format != AlertSlack {
+		return fmt.Errorf("format: want json or slack, got %q", a.Format)
+	}
+	return nil
 }
 
 // What a canary is judged on (RolloutSpec.Judge).
@@ -189,6 +228,11 @@ func (s RolloutSpec) Validate() error {
 	}
 	if s.Judge != "" && s.Judge != JudgeLive && s.Judge != JudgeErrors {
 		return fmt.Errorf("judge: want live (live metrics from feedback and the error rate) or errors (the error rate alone), got %q", s.Judge)
+	}
+	for i, a := range s.Alerts {
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("alerts[%d]: %w", i, err)
+		}
 	}
 	if s.MaxErrorRate < 0 || s.MaxErrorRate > 1 || math.IsNaN(s.MaxErrorRate) {
 		return fmt.Errorf("max_error_rate: want a share from 0 to 1, got %v", s.MaxErrorRate)

@@ -127,8 +127,14 @@ func New(o Options) (*Sender, error) {
 
 // Body is the JSON an alert's webhook gets (format json).
 type Body struct {
-	Workflow       string           `json:"workflow"`
-	RunID          string           `json:"run_id"`
+	Workflow string `json:"workflow,omitempty"`
+	RunID    string `json:"run_id,omitempty"`
+	// Model, Version, Value and Bound are a per-model alert's (Value and
+	// Bound in seconds for a latency).
+	Model          string           `json:"model,omitempty"`
+	Version        int              `json:"version,omitempty"`
+	Value          *float64         `json:"value,omitempty"`
+	Bound          *float64         `json:"bound,omitempty"`
 	Event          cairn.AlertEvent `json:"event"`
 	Task           string           `json:"task,omitempty"`
 	Detail         string           `json:"detail,omitempty"`
@@ -139,6 +145,9 @@ type Body struct {
 
 // body is the request body of a.
 func (s *Sender) body(a cairn.Alert) ([]byte, error) {
+	if a.Model != "" {
+		return s.modelBody(a)
+	}
 	var link *string
 	if s.o.PublicURL != "" {
 		l := s.o.PublicURL + "/runs/" + url.PathEscape(a.RunID)
@@ -155,6 +164,29 @@ func (s *Sender) body(a cairn.Alert) ([]byte, error) {
 		return marshal(map[string]string{"text": text})
 	}
 	return marshal(Body{Workflow: a.Workflow, RunID: a.RunID, Event: a.Event, Task: a.TaskID, Detail: a.Detail,
+		Link: link, IdempotencyKey: a.Key, At: a.CreatedAt})
+}
+
+// modelBody is the request body of a per-model alert: its link is the
+// models page of the model.
+func (s *Sender) modelBody(a cairn.Alert) ([]byte, error) {
+	var link *string
+	if s.o.PublicURL != "" {
+		l := s.o.PublicURL + "/models/" + url.PathEscape(a.Model)
+		link = &l
+	}
+	if a.Format == cairn.AlertSlack {
+		text := fmt.Sprintf("Cairn: model %s version %d: %s", a.Model, a.Version, what(a))
+		if link != nil {
+			text = fmt.Sprintf("Cairn: model <%s|%s> version %d: %s", *link, a.Model, a.Version, what(a))
+		}
+		if a.Detail != "" {
+			text += "\n" + a.Detail
+		}
+		return marshal(map[string]string{"text": text})
+	}
+	value, bound := a.Value, a.Bound
+	return marshal(Body{Model: a.Model, Version: a.Version, Event: a.Event, Value: &value, Bound: &bound, Detail: a.Detail,
 		Link: link, IdempotencyKey: a.Key, At: a.CreatedAt})
 }
 
@@ -180,6 +212,10 @@ func what(a cairn.Alert) string {
 		return fmt.Sprintf("the gate of task %s did not pass", a.TaskID)
 	case cairn.AlertDrift:
 		return fmt.Sprintf("task %s found drift", a.TaskID)
+	case cairn.AlertLiveMetricBelow:
+		return "live metric below its bound"
+	case cairn.AlertP99Above:
+		return "p99 latency above its bound"
 	}
 	return string(a.Event)
 }

@@ -21,6 +21,35 @@ type Store interface {
 	PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
+// AlertStore is what the per-model alerts need beyond Store (both
+// stores have it): see cairn.ModelAlertFinding.
+type AlertStore interface {
+	RecordModelAlert(ctx context.Context, f cairn.ModelAlertFinding) (bool, error)
+}
+
+// Check says whether per-model alert a holds on a version's stats; known
+// false when the stats are too few to tell (fewer labeled rows than the
+// rollout's min_samples for a live metric, fewer requests than its
+// min_requests for the p99), which changes nothing.
+func Check(a cairn.ModelAlert, st cairn.RequestStats, spec cairn.RolloutSpec) (holds, known bool, value float64, detail string) {
+	spec = spec.WithDefaults()
+	switch a.On {
+	case cairn.AlertLiveMetricBelow:
+		metric, v, ok := st.LiveMetric()
+		if !ok || st.Labeled < spec.MinSamples {
+			return false, false, 0, ""
+		}
+		return v < a.Bound, true, v, fmt.Sprintf("version %d's %s is %.4g, below the bound %g (%d labeled rows)", st.Version, metric, v, a.Bound, st.Labeled)
+	case cairn.AlertP99Above:
+		if st.Requests == 0 || st.Requests < spec.MinRequests {
+			return false, false, 0, ""
+		}
+		bound := time.Duration(a.Bound * float64(time.Second))
+		return st.P99 > bound, true, st.P99.Seconds(), fmt.Sprintf("version %d's p99 latency is %s, above the bound %s (%d requests)", st.Version, st.P99, bound, st.Requests)
+	}
+	return false, false, 0, ""
+}
+
 // Decision is what Judge makes of a rollout now: Event "" holds it (Why
 // says what it waits for), else a step to Share at Step, a promotion or
 // a rollback, Why saying why.
@@ -133,6 +162,10 @@ type Controller struct {
 	// lastWhy is the last hold logged per rollout (the loop's own).
 	lastWhy   map[string]string
 	lastPrune time.Time
+	// holds is whether each per-model alert held at the last finding
+	// recorded (name/version/seq/event): the store is written only when it
+	// changes (or is not known here yet).
+	holds map[string]bool
 }
 
 // New returns a controller.
@@ -155,7 +188,7 @@ func New(o Options) (*Controller, error) {
 	if o.Changed == nil {
 		o.Changed = func(string) {}
 	}
-	return &Controller{o: o, lastWhy: map[string]string{}}, nil
+	return &Controller{o: o, lastWhy: map[string]string{}, holds: map[string]bool{}}, nil
 }
 
 // Start runs the loop until Stop.
@@ -190,6 +223,7 @@ func (c *Controller) Stop() {
 func (c *Controller) Tick(ctx context.Context) {
 	fence, ok := c.o.Leader()
 	if !ok {
+		clear(c.holds) // another leader records findings meanwhile
 		return
 	}
 	rs, err := c.o.Store.ActiveRollouts(ctx)
@@ -227,6 +261,7 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 		return err
 	}
 	now := c.o.Now()
+	c.alerts(ctx, r, stats, now)
 	d := Judge(r, stats, now)
 	if d.Event == "" {
 		if c.lastWhy[r.Name] != d.Why {
@@ -248,4 +283,40 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 	c.o.Logger.Log(ctx, level, "rollouts: "+d.Event, "model", r.Name, "candidate", r.Candidate, "baseline", r.Baseline, "share", d.Share, "why", d.Why)
 	c.o.Changed(r.Name)
 	return nil
+}
+
+// alerts checks rollout r's per-model alerts on its candidate and its
+// production version and records each finding that changes whether one
+// holds: an alert is written when its condition starts to hold.
+func (c *Controller) alerts(ctx context.Context, r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) {
+	as, ok := c.o.Store.(AlertStore)
+	if !ok || len(r.Spec.Alerts) == 0 {
+		return
+	}
+	for _, v := range []int{r.Candidate, r.Baseline} {
+		st := stats[v]
+		st.Version = v
+		for i, a := range r.Spec.Alerts {
+			holds, known, value, detail := Check(a, st, r.Spec)
+			if !known {
+				continue
+			}
+			key := fmt.Sprintf("%s/%d/%d/%s", r.Name, v, i, a.On)
+			if was, seen := c.holds[key]; seen && was == holds {
+				continue
+			}
+			fired, err := as.RecordModelAlert(ctx, cairn.ModelAlertFinding{Name: r.Name, Version: v, Seq: i, Alert: a, Holds: holds,
+				Value: value, Detail: detail, Now: now})
+			if err != nil {
+				if ctx.Err() == nil {
+					c.o.Logger.Warn("rollouts: record a model alert", "model", r.Name, "version", v, "on", a.On, "err", err)
+				}
+				continue
+			}
+			c.holds[key] = holds
+			if fired {
+				c.o.Logger.Warn("rollouts: model alert", "model", r.Name, "version", v, "on", a.On, "detail", detail)
+			}
+		}
+	}
 }

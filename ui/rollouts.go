@@ -45,7 +45,7 @@ func RolloutDetail(ctx context.Context, rr RolloutReader, name string, now time.
 	}
 	out := &runjson.Rollout{Name: r.Name, Strategy: string(r.Spec.Strategy), State: string(r.State), Baseline: r.Baseline,
 		Candidate: r.Candidate, Share: r.Share, Step: r.Step, StepAt: r.StepAt.UTC(), StartedAt: r.StartedAt.UTC(), Reason: r.Reason,
-		Spec: r.Spec, History: hist}
+		Spec: redactSpec(r.Spec), History: hist}
 	for i := range out.History {
 		out.History[i].At = out.History[i].At.UTC()
 	}
@@ -96,4 +96,19 @@ func (h *handler) apiRollout(c *gin.Context) {
 		return
 	}
 	h.json(c, http.StatusOK, r)
+}
+
+// redactSpec is spec with its alerts' webhooks redacted: a webhook's URL
+// is often its credential, and the rollout is shown to every reader.
+func redactSpec(spec cairn.RolloutSpec) cairn.RolloutSpec {
+	if len(spec.Alerts) == 0 {
+		return spec
+	}
+	as := make([]cairn.ModelAlert, len(spec.Alerts))
+	for i, a := range spec.Alerts {
+		a.Webhook = cairn.RedactWebhook(a.Webhook)
+		as[i] = a
+	}
+	spec.Alerts = as
+	return spec
 }

@@ -163,7 +163,11 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 		if last == "" {
 			last = "-"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", al.ID, al.RunID, al.Workflow, ev, st, al.Attempts,
+		run, wf := al.RunID, al.Workflow
+		if al.Model != "" { // a per-model alert: its model version in the run's columns
+			run, wf = fmt.Sprintf("model %s v%d", al.Model, al.Version), "-"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", al.ID, run, wf, ev, st, al.Attempts,
 			localTime(al.CreatedAt), al.Webhook, cell(last))
 	}
 	if err := tw.Flush(); err != nil {

@@ -1,5 +1,5 @@
--- version 14
--- The SQLite schema that the migrations up to 0014_pools.sql make, made by
+-- version 15
+-- The SQLite schema that the migrations up to 0015_model_alerts.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -203,27 +203,6 @@ CREATE TABLE run_notify (
     format  TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
     PRIMARY KEY (run_id, seq)
 );
-CREATE TABLE alerts (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    key              TEXT    NOT NULL UNIQUE,
-    run_id           TEXT    NOT NULL,
-    workflow         TEXT    NOT NULL,
-    event            TEXT    NOT NULL CHECK (event IN ('failure', 'success', 'gate_failed', 'drift')),
-    task_id          TEXT    NOT NULL DEFAULT '',
-    detail           TEXT    NOT NULL DEFAULT '',
-    webhook          TEXT    NOT NULL,
-    format           TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
-    state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_at          INTEGER NOT NULL,
-    claim_owner      TEXT    NOT NULL DEFAULT '',
-    claim_expires_at INTEGER,
-    last_error       TEXT    NOT NULL DEFAULT '',
-    created_at       INTEGER NOT NULL,
-    done_at          INTEGER
-);
-CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
-CREATE INDEX alerts_run ON alerts (run_id, id);
 CREATE TABLE rollouts (
     name       TEXT    PRIMARY KEY,
     strategy   TEXT    NOT NULL CHECK (strategy IN ('canary', 'shadow', 'ab')),
@@ -274,3 +253,38 @@ CREATE TABLE pools (
 );
 CREATE INDEX task_runs_pool ON task_runs (state, pool) WHERE pool != '';
 CREATE INDEX task_runs_ready_priority ON task_runs (priority) WHERE priority != 0 AND state = 'ready';
+CREATE TABLE "alerts" (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    key              TEXT    NOT NULL UNIQUE,
+    run_id           TEXT    NOT NULL,
+    workflow         TEXT    NOT NULL,
+    event            TEXT    NOT NULL CHECK (event IN ('failure', 'success', 'gate_failed', 'drift', 'live_metric_below', 'p99_latency_above')),
+    task_id          TEXT    NOT NULL DEFAULT '',
+    detail           TEXT    NOT NULL DEFAULT '',
+    webhook          TEXT    NOT NULL,
+    format           TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
+    state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_at          INTEGER NOT NULL,
+    claim_owner      TEXT    NOT NULL DEFAULT '',
+    claim_expires_at INTEGER,
+    last_error       TEXT    NOT NULL DEFAULT '',
+    created_at       INTEGER NOT NULL,
+    done_at          INTEGER,
+    model            TEXT    NOT NULL DEFAULT '',
+    version          INTEGER NOT NULL DEFAULT 0,
+    value            REAL    NOT NULL DEFAULT 0,
+    bound            REAL    NOT NULL DEFAULT 0
+);
+CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
+CREATE INDEX alerts_run ON alerts (run_id, id);
+CREATE TABLE model_alert_state (
+    name       TEXT    NOT NULL,
+    version    INTEGER NOT NULL,
+    seq        INTEGER NOT NULL,
+    event      TEXT    NOT NULL,
+    holds      INTEGER NOT NULL,
+    fired      INTEGER NOT NULL,
+    changed_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version, seq, event)
+);

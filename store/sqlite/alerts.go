@@ -171,3 +171,47 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 	}
 	return out, nil
 }
+
+// RecordModelAlert records a finding of a per-model alert (see
+// cairn.ModelAlertFinding): when its condition starts to hold (it did not
+// at the last finding, or there was none) it writes the alert, in the
+// same transaction as the new state; fired says it did.
+func (s *Store) RecordModelAlert(ctx context.Context, f cairn.ModelAlertFinding) (fired bool, err error) {
+	format := f.Alert.Format
+	if format == "" {
+		format = cairn.AlertJSON
+	}
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		fired = false
+		var holds, n int
+		err := tx.QueryRowContext(ctx, `SELECT holds, fired FROM model_alert_state WHERE name = ? AND version = ? AND seq = ? AND event = ?`,
+			f.Name, f.Version, f.Seq, string(f.Alert.On)).Scan(&holds, &n)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		if (holds == 1) == f.Holds && err == nil {
+			return nil
+		}
+		if f.Holds {
+			n++
+			fired = true
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO model_alert_state (name, version, seq, event, holds, fired, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, version, seq, event) DO UPDATE SET holds = excluded.holds, fired = excluded.fired, changed_at = excluded.changed_at`,
+			f.Name, f.Version, f.Seq, string(f.Alert.On), map[bool]int{true: 1}[f.Holds], n, f.Now.UnixNano()); err != nil {
+			return err
+		}
+		if !fired {
+			return nil
+		}
+		_, err = s.exec(ctx, tx, `INSERT INTO alerts (key, run_id, workflow, event, detail, webhook, format, next_at, created_at, model, version, value, bound)
+VALUES (?, '', '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+			sqlrow.ModelAlertKey(f.Name, f.Version, f.Seq, f.Alert.On, n), string(f.Alert.On), f.Detail, f.Alert.Webhook, format,
+			f.Now.UnixNano(), f.Now.UnixNano(), f.Name, f.Version, f.Value, f.Alert.Bound)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("record the %s alert of model %s version %d: %w", f.Alert.On, f.Name, f.Version, translate(err))
+	}
+	return fired, nil
+}

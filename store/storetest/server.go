@@ -70,6 +70,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"ModelChangesAudited", testModelChangesAudited},
 		{"ModelStageSeq", testModelStageSeq},
 		{"Rollouts", testRollouts},
+		{"ModelAlerts", testModelAlerts},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},
 		{"LineageClosure", testLineageClosure},

@@ -66,6 +66,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "tolerance", Kind: cairn.KindFloat, Doc: "canary: how much worse than production's the candidate's live metric may be, relative (default 0.02)"},
 			{Name: "max_error_rate", Kind: cairn.KindFloat, Doc: "canary: the share of the candidate's requests that may fail (default 0.01)"},
 			{Name: "judge", Kind: cairn.KindString, Doc: "canary: live (feedback's live metrics and the error rate, the default) or errors (the error rate alone)"},
+			{Name: "alerts", Kind: cairn.KindList, Doc: "canary, shadow, ab: per-model alerts watched while the rollout is active, on the candidate and production: [{on: live_metric_below, bound: 0.9, webhook: URL}, {on: p99_latency_above, bound: 50ms, webhook: URL, format: slack}]; each fires when its condition starts to hold and again only after it cleared"},
 		},
 		Inputs: []cairn.PortInfo{
 			{Name: "model", Artifact: true, Required: true, Doc: "the model (" + model.MediaType + "), as train writes it"},
@@ -127,6 +128,7 @@ var rolloutKeys = map[string][]cairn.RolloutStrategy{
 	"steps": {cairn.StrategyCanary}, "interval": {cairn.StrategyCanary}, "min_samples": {cairn.StrategyCanary},
 	"min_requests": {cairn.StrategyCanary}, "tolerance": {cairn.StrategyCanary}, "max_error_rate": {cairn.StrategyCanary},
 	"judge": {cairn.StrategyCanary}, "split": {cairn.StrategyAB},
+	"alerts": {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
 }
 
 // rolloutOf reads the strategy params into a spec (nil for direct).
@@ -158,6 +160,11 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 		sort.Strings(keys)
 		for _, k := range keys {
 			if _, given := m[k]; given && !slices.Contains(rolloutKeys[k], strategy) {
+				if k == "alerts" {
+					errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("alerts applies to a canary, shadow or ab rollout (they are watched while it is active), not to strategy %s", strategy),
+						Hint: "set strategy: canary, shadow or ab, or drop alerts (a workflow's notify: tells of runs)"})
+					continue
+				}
 				errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("%s applies to a %s rollout, not to strategy %s", k, rolloutKeys[k][0], strategy),
 					Hint: fmt.Sprintf("set strategy: %s, or drop %s", rolloutKeys[k][0], k)})
 			}
@@ -238,6 +245,14 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 			spec.Judge = s
 		}
 	}
+	if v, ok := m["alerts"]; ok && literal(v) {
+		as, err := alertsOf(v)
+		if err != nil {
+			errs = append(errs, tasks.ParamError{Key: "alerts", Msg: err.Error()})
+		} else {
+			spec.Alerts = as
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -253,6 +268,70 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 		return nil, nil
 	}
 	return &spec, nil
+}
+
+// alertsOf reads a deploy's alerts: a list of {on, bound, webhook,
+// format}: a live_metric_below's bound a number, a p99_latency_above's a
+// duration ("50ms").
+func alertsOf(v any) ([]cairn.ModelAlert, error) {
+	list, isList := v.([]any)
+	if !isList || len(list) == 0 || len(list) > 20 {
+		return nil, fmt.Errorf("want a list of 1 to 20 alerts such as [{on: live_metric_below, bound: 0.9, webhook: https://hooks.example.com/x}], got %s", tasks.Describe(v))
+	}
+	var out []cairn.ModelAlert
+	for i, x := range list {
+		m, isMap := x.(map[string]any)
+		if !isMap {
+			return nil, fmt.Errorf("alerts[%d]: want a map {on, bound, webhook, format}, got %s", i, tasks.Describe(x))
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k != "on" && k != "bound" && k != "webhook" && k != "format" {
+				return nil, fmt.Errorf("alerts[%d]: unknown key %q (an alert takes on, bound, webhook and format)", i, k)
+			}
+		}
+		var a cairn.ModelAlert
+		on, _ := m["on"].(string)
+		a.On = cairn.AlertEvent(on)
+		switch a.On {
+		case cairn.AlertLiveMetricBelow:
+			f, isNum := tasks.Number(m["bound"])
+			if !isNum {
+				return nil, fmt.Errorf("alerts[%d]: bound: a live_metric_below's bound is a number such as 0.9 (accuracy, or a regressor's mae), got %s", i, tasks.Describe(m["bound"]))
+			}
+			a.Bound = f
+		case cairn.AlertP99Above:
+			s, _ := m["bound"].(string)
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("alerts[%d]: bound: a p99_latency_above's bound is a duration such as 50ms, got %s", i, tasks.Describe(m["bound"]))
+			}
+			a.Bound = d.Seconds()
+		case "drift_above":
+			return nil, fmt.Errorf("alerts[%d]: on: drift_above is not watched per model: drift is what a retrain task finds; use a workflow's notify: [{on: drift, webhook: URL}]", i)
+		default:
+			return nil, fmt.Errorf("alerts[%d]: on: want live_metric_below or p99_latency_above, got %s", i, tasks.Describe(m["on"]))
+		}
+		a.Webhook, _ = m["webhook"].(string)
+		if _, isStr := m["webhook"].(string); !isStr {
+			return nil, fmt.Errorf("alerts[%d]: webhook: want an http or https URL, got %s", i, tasks.Describe(m["webhook"]))
+		}
+		if f, given := m["format"]; given {
+			a.Format, _ = f.(string)
+			if a.Format != cairn.AlertJSON && a.Format != cairn.AlertSlack {
+				return nil, fmt.Errorf("alerts[%d]: format: want json or slack, got %s", i, tasks.Describe(f))
+			}
+		}
+		if err := a.Validate(); err != nil {
+			return nil, fmt.Errorf("alerts[%d]: %w", i, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // splitOf reads an A-B split: the candidate's share (1 to 99), or

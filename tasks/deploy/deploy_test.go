@@ -214,6 +214,26 @@ func TestDeployValidation(t *testing.T) {
 		{`{name: churn, strategy: canary, stage: production}`, model, `with.stage: a canary rollout registers a candidate and promotes it when it holds`},
 		{`{name: churn, strategy: canary, interval: soon}`, model, `wf.yaml:5:53: with.interval must be a duration, not a string ("soon")`},
 		{`{name: churn, strategy: canary, tolerance: 2}`, model, `with.tolerance: want a share between 0 and 1`},
+		// Per-model alerts (issue #22).
+		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, webhook: "ftp://x/y"}]}`, model,
+			`wf.yaml:5:43: with.alerts: alerts[0]: webhook "ftp://x/y" is not an http or https URL`},
+		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: high, webhook: "https://h.example.com/x"}]}`, model,
+			`wf.yaml:5:43: with.alerts: alerts[0]: bound: a live_metric_below's bound is a number such as 0.9 (accuracy, or a regressor's mae), got "high"`},
+		{`{name: churn, strategy: canary, alerts: [{on: p99_latency_above, bound: 0.05, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: bound: a p99_latency_above's bound is a duration such as 50ms, got 0.05`},
+		{`{name: churn, strategy: canary, alerts: [{on: p99_latency_above, bound: -5ms, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: bound: a p99_latency_above's bound is a duration such as 50ms, got "-5ms"`},
+		{`{name: churn, strategy: canary, alerts: [{on: error_rate_above, bound: 1, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: on: want live_metric_below or p99_latency_above, got "error_rate_above"`},
+		{`{name: churn, strategy: canary, alerts: [{on: drift_above, bound: 0.2, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: on: drift_above is not watched per model`},
+		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x", format: teams}]}`, model,
+			`with.alerts: alerts[0]: format: want json or slack, got "teams"`},
+		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, url: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: unknown key "url" (an alert takes on, bound, webhook and format)`},
+		{`{name: churn, strategy: canary, alerts: {on: live_metric_below}}`, model, `wf.yaml:5:51: with.alerts must be a list, not a mapping`},
+		{`{name: churn, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x"}]}`, model,
+			"wf.yaml:5:25: with.alerts: alerts applies to a canary, shadow or ab rollout (they are watched while it is active), not to strategy direct\n\thint: set strategy: canary, shadow or ab"},
 	} {
 		src := "name: wf\ntasks:\n  - id: d\n    type: deploy\n    with: " + c.with + "\n"
 		if c.inputs != "" {
@@ -234,6 +254,7 @@ func TestDeployValidation(t *testing.T) {
 		`{name: churn, strategy: ab, split: {production: 80, candidate: 20}}`,
 		`{name: churn, strategy: ab, split: 30}`,
 		`{name: churn, strategy: shadow}`,
+		`{name: churn, strategy: shadow, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x"}, {on: p99_latency_above, bound: 50ms, webhook: "http://127.0.0.1:9/y", format: slack}]}`,
 		`{name: churn, strategy: "${{ params.s }}", steps: [10, 100]}`,
 	} {
 		src := "name: wf\nparams: {s: {type: string, default: canary}}\ntasks:\n  - id: d\n    type: deploy\n    with: " + with + "\n    " + model + "\n  - {id: t, type: train}\n"

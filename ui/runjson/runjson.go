@@ -474,12 +474,18 @@ type Backfill struct {
 // /api/v1/alerts write it. Webhook is redacted to its scheme, host and
 // first path segment: a webhook's URL is often its credential.
 type Alert struct {
-	ID        int64      `json:"id"`
-	Key       string     `json:"idempotency_key"`
-	RunID     string     `json:"run_id"`
-	Workflow  string     `json:"workflow"`
-	Event     string     `json:"event"`
-	Task      string     `json:"task,omitempty"`
+	ID       int64  `json:"id"`
+	Key      string `json:"idempotency_key"`
+	RunID    string `json:"run_id"`
+	Workflow string `json:"workflow"`
+	Event    string `json:"event"`
+	Task     string `json:"task,omitempty"`
+	// Model, Version, Value and Bound are a per-model alert's (run_id and
+	// workflow are "" then; value and bound in seconds for a latency).
+	Model     string     `json:"model,omitempty"`
+	Version   int        `json:"version,omitempty"`
+	Value     *float64   `json:"value,omitempty"`
+	Bound     *float64   `json:"bound,omitempty"`
 	Detail    string     `json:"detail,omitempty"`
 	Webhook   string     `json:"webhook"`
 	Format    string     `json:"format"`
@@ -505,6 +511,10 @@ func FromAlert(a cairn.Alert) Alert {
 		LastError: a.LastError, CreatedAt: a.CreatedAt.UTC(), DoneAt: Time(a.DoneAt)}
 	if a.State == cairn.AlertPending {
 		j.NextAt = Time(a.NextAt)
+	}
+	if a.Model != "" {
+		value, bound := a.Value, a.Bound
+		j.Model, j.Version, j.Value, j.Bound = a.Model, a.Version, &value, &bound
 	}
 	return j
 }

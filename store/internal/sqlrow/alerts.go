@@ -13,7 +13,7 @@ import (
 // copied to PostgreSQL), or a receiver could not drop the repeats.
 
 // AlertCols are the columns Alert reads, in its order.
-const AlertCols = `id, key, run_id, workflow, event, task_id, detail, webhook, format, state, attempts, next_at, last_error, created_at, done_at`
+const AlertCols = `id, key, run_id, workflow, event, task_id, detail, webhook, format, state, attempts, next_at, last_error, created_at, done_at, model, version, value, bound`
 
 // Alert decodes a row of AlertCols.
 func Alert(sc Scanner) (cairn.Alert, error) {
@@ -24,7 +24,7 @@ func Alert(sc Scanner) (cairn.Alert, error) {
 		done          sql.NullInt64
 	)
 	if err := sc.Scan(&a.ID, &a.Key, &a.RunID, &a.Workflow, &event, &a.TaskID, &a.Detail, &a.Webhook, &a.Format, &state,
-		&a.Attempts, &next, &a.LastError, &created, &done); err != nil {
+		&a.Attempts, &next, &a.LastError, &created, &done, &a.Model, &a.Version, &a.Value, &a.Bound); err != nil {
 		return a, err
 	}
 	a.Event, a.State = cairn.AlertEvent(event), cairn.AlertState(state)
@@ -55,4 +55,11 @@ func RunAlertKey(runID string, e cairn.AlertEvent, v int64) string {
 // TaskAlertKey: see RunAlertKey.
 func TaskAlertKey(a cairn.AttemptRef, e cairn.AlertEvent) string {
 	return a.RunID + "/" + string(e) + "/" + a.TaskID + "/" + strconv.Itoa(a.Number) + "/"
+}
+
+// ModelAlertKey is a per-model alert's idempotency key: the model
+// version, the alert's number in its rollout's alerts, its event and how
+// many times its condition started to hold (fired).
+func ModelAlertKey(name string, version, seq int, e cairn.AlertEvent, fired int) string {
+	return "model/" + name + "/v" + strconv.Itoa(version) + "/" + string(e) + "/" + strconv.Itoa(seq) + "/" + strconv.Itoa(fired)
 }
