@@ -61,8 +61,8 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "steps", Kind: cairn.KindList, Doc: "canary: the candidate's shares in percent, increasing, the last 100 (default [10, 25, 50, 100])"},
 			{Name: "interval", Kind: cairn.KindDuration, Doc: "canary: how long each step lasts before the next (default 5m)"},
 			{Name: "split", Kind: cairn.KindAny, Doc: "ab: the candidate's share in percent (default 50), or {production: N, candidate: M} summing to 100"},
-			{Name: "min_samples", Kind: cairn.KindInt, Doc: "canary: labeled rows (feedback) each version needs in a step before their live metrics are compared (default 100)"},
-			{Name: "min_requests", Kind: cairn.KindInt, Doc: "canary: requests the candidate needs in a step before its error rate is judged (default 20)"},
+			{Name: "min_samples", Kind: cairn.KindInt, Doc: "canary: labeled rows (feedback) each version needs in a step before their live metrics are compared (default 100); canary, shadow, ab: before a live_metric_below alert is checked"},
+			{Name: "min_requests", Kind: cairn.KindInt, Doc: "canary: requests the candidate needs in a step before its error rate is judged (default 20); canary, shadow, ab: before a p99_latency_above alert is checked"},
 			{Name: "tolerance", Kind: cairn.KindFloat, Doc: "canary: how much worse than production's the candidate's live metric may be, relative (default 0.02)"},
 			{Name: "max_error_rate", Kind: cairn.KindFloat, Doc: "canary: the share of the candidate's requests that may fail (default 0.01)"},
 			{Name: "judge", Kind: cairn.KindString, Doc: "canary: live (feedback's live metrics and the error rate, the default) or errors (the error rate alone)"},
@@ -125,8 +125,12 @@ func check(m map[string]any, resolved bool) []tasks.ParamError {
 // rolloutKeys are the params of a rollout, and the strategies each
 // applies to.
 var rolloutKeys = map[string][]cairn.RolloutStrategy{
-	"steps": {cairn.StrategyCanary}, "interval": {cairn.StrategyCanary}, "min_samples": {cairn.StrategyCanary},
-	"min_requests": {cairn.StrategyCanary}, "tolerance": {cairn.StrategyCanary}, "max_error_rate": {cairn.StrategyCanary},
+	"steps": {cairn.StrategyCanary}, "interval": {cairn.StrategyCanary},
+	// min_samples and min_requests: a canary's judgement and any
+	// rollout's alerts.
+	"min_samples":  {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
+	"min_requests": {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
+	"tolerance":    {cairn.StrategyCanary}, "max_error_rate": {cairn.StrategyCanary},
 	"judge": {cairn.StrategyCanary}, "split": {cairn.StrategyAB},
 	"alerts": {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
 }
