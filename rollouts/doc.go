@@ -31,4 +31,13 @@
 // that replicas agree and a deposed leader changes nothing. Serving on
 // every replica follows the rollout through the registry's change
 // counter.
+//
+// Per-model alerts (a deploy's alerts:, kept in the rollout's spec) are
+// checked on each pass before the judgement, on the candidate and the
+// production version over the same window (Check); a finding that
+// changes whether an alert holds is recorded by the store
+// (AlertStore.RecordModelAlert), which writes the outbox's alert when the
+// condition starts to hold. The controller remembers its last findings
+// only to spare the store a write per pass, and forgets them when it
+// stops leading: the store's state decides.
 package rollouts
