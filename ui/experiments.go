@@ -249,6 +249,18 @@ func (h *handler) apiMetricRuns(c *gin.Context, f scheduler.RunFilter, q MetricQ
 // GET /api/v1/compare?run=A,B[,...] → the comparison (the shape
 // of cairn compare --json); run ids or unique prefixes.
 func (h *handler) apiCompare(c *gin.Context) {
+	cmp, ok := h.compareQuery(c, "compare needs 2 to %d runs (run=ID,ID), got %d")
+	if !ok {
+		return
+	}
+	h.json(c, http.StatusOK, cmp)
+}
+
+// compareQuery compares the runs of the request's run= values (repeated or
+// comma-separated; ids or unique prefixes), answering the request itself
+// when it cannot: wrong is the message for a count outside 2..maxCompare
+// (given maxCompare and the count).
+func (h *handler) compareQuery(c *gin.Context, wrong string) (*experiments.Comparison, bool) {
 	ctx := c.Request.Context()
 	var args []string
 	for _, v := range c.QueryArray("run") {
@@ -259,22 +271,22 @@ func (h *handler) apiCompare(c *gin.Context) {
 		}
 	}
 	if len(args) < 2 || len(args) > maxCompare {
-		h.fail(c, badInput("compare needs 2 to %d runs (run=ID,ID), got %d", maxCompare, len(args)))
-		return
+		h.fail(c, badInput(wrong, maxCompare, len(args)))
+		return nil, false
 	}
 	ids := make([]string, len(args))
 	for i, a := range args {
 		id, err := h.resolve(ctx, a)
 		if err != nil {
 			h.fail(c, err)
-			return
+			return nil, false
 		}
 		ids[i] = id
 	}
 	cmp, err := CompareRuns(ctx, h.o.Store, ids)
 	if err != nil {
 		h.fail(c, err)
-		return
+		return nil, false
 	}
-	h.json(c, http.StatusOK, cmp)
+	return cmp, true
 }

@@ -632,31 +632,8 @@ type compareCell struct {
 // GET /compare?run=A&run=B (or run=A,B): the runs compared, two or more,
 // ids or unique prefixes.
 func (h *handler) pageCompare(c *gin.Context) {
-	ctx := c.Request.Context()
-	var args []string
-	for _, v := range c.QueryArray("run") {
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				args = append(args, s)
-			}
-		}
-	}
-	if len(args) < 2 || len(args) > maxCompare {
-		h.fail(c, badInput("pick 2 to %d runs to compare (got %d): tick them on a workflow's experiments page", maxCompare, len(args)))
-		return
-	}
-	ids := make([]string, len(args))
-	for i, a := range args {
-		id, err := h.resolve(ctx, a)
-		if err != nil {
-			h.fail(c, err)
-			return
-		}
-		ids[i] = id
-	}
-	cmp, err := CompareRuns(ctx, h.o.Store, ids)
-	if err != nil {
-		h.fail(c, err)
+	cmp, ok := h.compareQuery(c, "pick 2 to %d runs to compare (got %d): tick them on a workflow's experiments page")
+	if !ok {
 		return
 	}
 	p := comparePage{Cmp: cmp, N: len(cmp.Runs), Tasks: cmp.Tasks}
@@ -732,6 +709,10 @@ func (h *handler) pageCompare(c *gin.Context) {
 			row.Cells = append(row.Cells, cell)
 		}
 		p.States = append(p.States, row)
+	}
+	ids := make([]string, len(cmp.Runs))
+	for i, r := range cmp.Runs {
+		ids[i] = r.ID
 	}
 	title := "Compare " + strings.Join(ids, " ")
 	h.render(c, http.StatusOK, "compare", title, p)

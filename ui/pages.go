@@ -309,7 +309,7 @@ type taskRow struct {
 	CachedFrom, CachedHref string
 	// Heads are the sub-workflows (uses:) whose tasks start at this row,
 	// outermost first; Depth is how many the task is inside of.
-	Heads []groupHead
+	Heads []workflows.GroupHead
 	Depth int
 }
 
@@ -406,12 +406,12 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 		return nil, err
 	}
 	p.Gantt = template.HTML(b.String())
-	groups := subworkflowCounts(v.Tasks)
+	groups := workflows.CountGroups(v.Tasks)
 	var open []string // the sub-workflow groups of the row above
 	for _, tr := range v.Tasks {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200),
 			Waiting: v.Waiting[tr.TaskID]}
-		row.Heads, open = groupHeads(open, tr.TaskID, groups)
+		row.Heads, open = groups.Enter(open, tr.TaskID)
 		row.Depth = len(open)
 		if h.o.Lineage != nil {
 			row.Outputs = outputLinks(tr)

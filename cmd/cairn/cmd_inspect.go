@@ -20,6 +20,7 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/ui/runjson"
+	"github.com/cairnml/cairn/workflows"
 )
 
 func cmdRuns(ctx context.Context, a *app, args []string) error {
@@ -391,7 +392,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	tl := newTimeline(r, d.all, runEnd(d.runItem, now))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "TASK\tTYPE\t%s\tATTEMPTS\tDURATION\t%s\tERROR\n", sty.state("STATE"), tl.header())
-	groups := subworkflowGroups(trs)
+	groups := workflows.CountGroups(trs)
 	var open []string // the sub-workflow groups of the row above
 	shown, more := itemsOrder(trs)
 	for k, tr := range shown {
