@@ -144,22 +144,10 @@ func (s *Store) settleRollout(ctx context.Context, tx *sql.Tx, name string, now 
 	if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, name, r.Candidate).Scan(&cand); err != nil {
 		return translate(err)
 	}
-	switch {
-	case prod == r.Candidate:
-		return s.endRollout(ctx, tx, r, cairn.RolloutPromoted, fmt.Sprintf("version %d promoted outside the rollout", r.Candidate), now)
-	case prod != r.Baseline:
-		return s.endRollout(ctx, tx, r, cairn.RolloutRolledBack, fmt.Sprintf("production changed outside the rollout, to %s", versionOrNone(prod)), now)
-	case cand == string(cairn.StageArchived):
-		return s.endRollout(ctx, tx, r, cairn.RolloutRolledBack, fmt.Sprintf("version %d archived outside the rollout", r.Candidate), now)
+	if state, why, ended := sqlrow.EndedOutside(r, prod, cand); ended {
+		return s.endRollout(ctx, tx, r, state, why, now)
 	}
 	return nil
-}
-
-func versionOrNone(v int) string {
-	if v == 0 {
-		return "no version"
-	}
-	return fmt.Sprintf("version %d", v)
 }
 
 // ChangeRollout applies ch to the active rollout of ch.Name (see

@@ -204,3 +204,24 @@ func Stats(sc Scanner) (cairn.RequestStats, error) {
 	}
 	return st, nil
 }
+
+// EndedOutside says whether the active rollout r ended by a registry
+// change outside it, from the model's production version now (0: none)
+// and its candidate's stage: the candidate promoted by hand, production
+// changed to another version, or the candidate archived. ok is false when
+// the rollout stands.
+func EndedOutside(r *cairn.Rollout, prod int, candStage string) (state cairn.RolloutState, why string, ok bool) {
+	switch {
+	case prod == r.Candidate:
+		return cairn.RolloutPromoted, fmt.Sprintf("version %d promoted outside the rollout", r.Candidate), true
+	case prod != r.Baseline:
+		to := "no version"
+		if prod != 0 {
+			to = fmt.Sprintf("version %d", prod)
+		}
+		return cairn.RolloutRolledBack, "production changed outside the rollout, to " + to, true
+	case candStage == string(cairn.StageArchived):
+		return cairn.RolloutRolledBack, fmt.Sprintf("version %d archived outside the rollout", r.Candidate), true
+	}
+	return "", "", false
+}
