@@ -107,6 +107,13 @@ func TestCanaryRouting(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != http.StatusConflict || se.Code != serve.CodeNotInRollout || !strings.Contains(se.Msg, "version 3 is not part of the rollout") {
 		t.Fatalf("a pin outside the rollout: %v", err)
 	}
+	// A pin of a version that does not exist is not found, as outside a
+	// rollout: not a conflict.
+	err = s.Predict(context.Background(), "clf", 9, "", strings.NewReader(rolloutBody), httptest.NewRecorder())
+	if !errors.As(err, &se) || se.Status != http.StatusNotFound || se.Code != serve.CodeNotFound || !errors.Is(err, cairn.ErrNotFound) ||
+		!strings.Contains(se.Msg, "model clf has no version 9") {
+		t.Fatalf("a pin of a missing version during a rollout: %v", err)
+	}
 }
 
 // TestShadowLogsBoth: production answers every request of a shadow

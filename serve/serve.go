@@ -491,6 +491,13 @@ func noProduction(name string) *Error {
 		Msg: fmt.Sprintf("model %s has no version in production: promote one (cairn models promote %s VERSION), or pin one with ?version=N", name, name)}
 }
 
+// noVersion is the error of a pinned version that model name (which
+// exists) does not have.
+func noVersion(name string, version int) *Error {
+	return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: cairn.ErrNotFound,
+		Msg: fmt.Sprintf("model %s has no version %d", name, version)}
+}
+
 // resolve finds what serves a request: the production version of name
 // and its active rollout (nil when none), or version when it is not 0.
 // known says whether name is a registered model (for the metrics'
@@ -509,6 +516,13 @@ func (s *Server) resolve(ctx context.Context, name string, version int) (a *acti
 	if version != 0 {
 		if e != nil {
 			if ro := e.ro.Load(); ro != nil && version != ro.r.Baseline && version != ro.r.Candidate {
+				// A version that does not exist is not found, as
+				// outside a rollout; one that does is not part of it.
+				if _, err := s.o.Registry.ModelVersion(ctx, name, version); errors.Is(err, cairn.ErrNotFound) {
+					return nil, nil, true, noVersion(name, version)
+				} else if err != nil {
+					return nil, nil, true, fmt.Errorf("read model %s@%d: %w", name, version, err)
+				}
 				return nil, nil, true, &Error{Status: http.StatusConflict, Code: CodeNotInRollout, Row: -1,
 					Msg: fmt.Sprintf("model %s is rolling out version %d against version %d (%s): version %d is not part of the rollout; pin one of those two, or none",
 						name, ro.r.Candidate, ro.r.Baseline, ro.r.Spec.Strategy, version)}
@@ -589,12 +603,11 @@ func (s *Server) pinned(ctx context.Context, name string, version int) (*active,
 	}
 	mv, err := s.o.Registry.ModelVersion(ctx, name, version)
 	if errors.Is(err, cairn.ErrNotFound) {
-		known := true
-		msg := fmt.Sprintf("model %s has no version %d", name, version)
 		if _, perr := s.o.Registry.ModelVersion(ctx, name, 1); errors.Is(perr, cairn.ErrNotFound) {
-			known, msg = false, fmt.Sprintf("no model is named %q (cairn models list shows the registry)", name)
+			return nil, false, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Err: cairn.ErrNotFound,
+				Msg: fmt.Sprintf("no model is named %q (cairn models list shows the registry)", name)}
 		}
-		return nil, known, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Row: -1, Msg: msg, Err: cairn.ErrNotFound}
+		return nil, true, noVersion(name, version)
 	}
 	if err != nil {
 		return nil, true, fmt.Errorf("read model %s@%d: %w", name, version, err)
