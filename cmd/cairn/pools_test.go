@@ -106,3 +106,82 @@ tasks:
 		t.Errorf("server --pool licence:\n%s", r)
 	}
 }
+
+// A pool of 1 declared by a server (--pool gpu=1) that runs no task itself
+// and shared by 3 runs queued at once, whose tasks three `cairn worker`
+// processes run (each could take two at a time): every run succeeds, and
+// the attempts' recorded times (leased to finished) show no two holders of
+// the pool at once. On SQLite here, on PostgreSQL in
+// TestPostgresPoolRemoteWorkers.
+func TestPoolRemoteWorkers(t *testing.T) {
+	t.Parallel()
+	testPoolRemoteWorkers(t, newEnv(t))
+}
+
+// TestPostgresPoolRemoteWorkers is TestPoolRemoteWorkers on PostgreSQL,
+// where the lease locks the pool's row FOR UPDATE.
+func TestPostgresPoolRemoteWorkers(t *testing.T) {
+	t.Parallel()
+	testPoolRemoteWorkers(t, pgEnv(t))
+}
+
+func testPoolRemoteWorkers(t *testing.T, e *env) {
+	_, tok := e.token("worker")
+	srv := e.startServer(nil, "--workers", "0", "--pool", "gpu=1")
+	for _, name := range []string{"one", "two", "three"} {
+		e.startWorker(srv, tok, nil, "--concurrency", "2", "--name", name)
+	}
+	wf := writeWorkflow(t, "gpu.yaml", `name: gpu-remote
+tasks:
+  - {id: prep, type: noop}
+  - id: train
+    type: shell
+    needs: [prep]
+    pool: gpu
+    with: {argv: ["sleep", "0.4"]}
+  - id: score
+    type: shell
+    needs: [prep]
+    pool: gpu
+    with: {argv: ["sleep", "0.2"]}
+`)
+	var ids []string
+	for range 3 {
+		id, _ := e.detach(wf)
+		ids = append(ids, id)
+	}
+	type span struct {
+		what       string
+		start, end time.Time
+	}
+	var spans []span
+	for _, id := range ids {
+		run := e.waitRunState(2*time.Minute, id, "succeeded")
+		for _, tj := range run.Tasks {
+			if tj.ID == "prep" {
+				continue
+			}
+			if len(tj.Attempt) != 1 || tj.Attempt[0].State != cairn.TaskSucceeded || tj.Attempt[0].FinishedAt == nil {
+				t.Fatalf("run %s: %s attempts %+v", id, tj.ID, tj.Attempt)
+			}
+			a := tj.Attempt[0]
+			if a.Worker == "" || strings.HasPrefix(a.Worker, srv.owner) {
+				t.Errorf("run %s: %s ran on %q, not on a remote worker", id, tj.ID, a.Worker)
+			}
+			spans = append(spans, span{id + "/" + tj.ID + " on " + a.Worker, a.StartedAt, *a.FinishedAt})
+		}
+	}
+	if len(spans) != 6 {
+		t.Fatalf("%d pooled attempts, want 6", len(spans))
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start.Before(spans[i-1].end) {
+			t.Errorf("%s was leased at %s, before %s ended at %s: two holders of a pool of 1",
+				spans[i].what, spans[i].start.Format(time.RFC3339Nano), spans[i-1].what, spans[i-1].end.Format(time.RFC3339Nano))
+		}
+	}
+	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       server") {
+		t.Errorf("cairn pools:\n%s", out)
+	}
+}
