@@ -167,6 +167,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	o.created = created
+	tuneMalloc()
 	var lock *os.File
 	if !o.noLock {
 		if lock, err = lockShared(path); err != nil {
