@@ -50,8 +50,14 @@ type Run struct {
 	// Pools are the workflow's pools: (name → size), declared in the
 	// store when the run is created unless a server declared the same
 	// name (see pools.go). GetRun does not read them back.
-	Pools   map[string]int
-	Version int64 // bumped on every change; compare-and-set key
+	Pools map[string]int
+	// SubSources are the exact bytes of the sub-workflow files the
+	// workflow uses (`uses:`), by path relative to its folder, kept with
+	// the run when it is created (the store's run_sources) so that the
+	// workflow is re-read as it started. GetRun does not read them back:
+	// RunSources does.
+	SubSources map[string][]byte
+	Version    int64 // bumped on every change; compare-and-set key
 }
 
 // Trigger is what created a run.

@@ -258,8 +258,12 @@ func (a *Actions) unclaimed(r *cairn.Run, now time.Time) bool {
 }
 
 // graph parses the workflow run r stored.
-func (a *Actions) graph(r *cairn.Run) (*workflows.Workflow, error) {
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: a.o.Types})
+func (a *Actions) graph(ctx context.Context, r *cairn.Run) (*workflows.Workflow, error) {
+	sources, err := a.o.Store.RunSources(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := workflows.ParseRun(r, sources, workflows.Options{Types: a.o.Types})
 	if err != nil {
 		return nil, fmt.Errorf("run %s: the workflow stored with it does not parse with this server: %v: %w", r.ID, err, cairn.ErrConflict)
 	}
@@ -278,7 +282,7 @@ func (a *Actions) Retry(ctx context.Context, id, taskID string) error {
 	if err != nil {
 		return err
 	}
-	wf, err := a.graph(r)
+	wf, err := a.graph(ctx, r)
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,10 @@ type RunStore interface {
 	// JSON values with integers exact: int64 for integers, float64 for
 	// other numbers.
 	GetRun(ctx context.Context, id string) (*cairn.Run, error)
+	// RunSources returns the sub-workflow files stored with a run
+	// (cairn.Run.SubSources), by path relative to its workflow's folder;
+	// empty for a run without `uses:`.
+	RunSources(ctx context.Context, id string) (map[string][]byte, error)
 	// ResolveRunID expands a unique id prefix (at least 4 characters) to a
 	// full run id. ErrNotFound if none matches, ErrAmbiguous if several do.
 	ResolveRunID(ctx context.Context, prefix string) (string, error)

@@ -380,7 +380,7 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	if _, err := h.lookup(r.Workflow); err == nil {
 		p.WorkflowHref = "/workflows/" + url.PathEscape(r.Workflow)
 	}
-	wf := h.graphs.workflow(r)
+	wf := h.graphs.workflow(c.Request.Context(), h.o.Store, r)
 	var g draw.Graph
 	if wf != nil {
 		g = wf
@@ -634,7 +634,7 @@ func (h *handler) pageTask(c *gin.Context) {
 			}
 		}
 	}
-	if wf := h.graphs.workflow(r); wf != nil {
+	if wf := h.graphs.workflow(c.Request.Context(), h.o.Store, r); wf != nil {
 		if t := wf.Task(tr.TaskID); t != nil {
 			p.Description = t.Description
 		}

@@ -220,7 +220,7 @@ func newGraphCache(n int) *graphCache {
 // workflow returns run r's workflow parsed from the source it stored
 // (task types unchecked: the server may no longer have a plugin), or nil
 // when it cannot be parsed again.
-func (g *graphCache) workflow(r *cairn.Run) *workflows.Workflow {
+func (g *graphCache) workflow(ctx context.Context, rd Reader, r *cairn.Run) *workflows.Workflow {
 	key := r.Digest + "\x00" + r.SourcePath
 	g.mu.Lock()
 	wf, ok := g.byKey[key]
@@ -228,7 +228,11 @@ func (g *graphCache) workflow(r *cairn.Run) *workflows.Workflow {
 	if ok {
 		return wf
 	}
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{})
+	sources, err := rd.RunSources(ctx, r.ID)
+	if err != nil {
+		return nil // not kept: the next read tries again
+	}
+	wf, err = workflows.ParseRun(r, sources, workflows.Options{})
 	if err != nil {
 		wf = nil
 	}

@@ -35,6 +35,7 @@ import (
 // methods of scheduler.RunStore, with their meaning.
 type Reader interface {
 	GetRun(ctx context.Context, id string) (*cairn.Run, error)
+	RunSources(ctx context.Context, id string) (map[string][]byte, error)
 	ResolveRunID(ctx context.Context, prefix string) (string, error)
 	ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error)
 	ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error)

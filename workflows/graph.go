@@ -56,7 +56,7 @@ func (w *Workflow) NewRun(params map[string]any, now time.Time) (*cairn.Run, []*
 	run := &cairn.Run{
 		ID: cairn.NewRunID(now), Workflow: w.Name, Digest: w.Digest, SourcePath: w.Path, Source: w.Source,
 		Params: params, State: cairn.RunQueued, MaxActive: w.MaxActive, MaxActiveRuns: w.MaxActiveRuns, CreatedAt: now,
-		Notify: w.Notify, Pools: w.Pools,
+		Notify: w.Notify, Pools: w.Pools, SubSources: w.SubSources,
 	}
 	trs := make([]*cairn.TaskRun, 0, len(w.Tasks))
 	for _, t := range w.Tasks {

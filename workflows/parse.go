@@ -140,6 +140,9 @@ func (p *parser) parse(root *yaml.Node) (*Workflow, error) {
 	}
 	w.Path = p.file
 	w.Source = p.src
+	if len(p.opts.usesChain) == 0 && p.opts.uses != nil && len(p.opts.uses.sources) > 0 {
+		w.SubSources = p.opts.uses.sources
+	}
 	w.Digest = w.canonicalDigest()
 	if p.hasUses {
 		w.idx = buildIndex(w)

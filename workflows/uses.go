@@ -63,7 +63,15 @@ type UsedFile struct {
 type usesState struct {
 	cache  map[string]*Workflow
 	loaded int
+	// sources are the bytes of every file read, by path relative to the
+	// folder of the workflow that is run (Workflow.SubSources).
+	sources map[string][]byte
 }
+
+// storedRoot is the folder the files of a stored run are read from
+// (Options.SubSource): not a folder of the disk, only a name for cycles
+// and for the chain of files in errors.
+const storedRoot = "/<stored>"
 
 // maxUsesLoaded bounds the tasks of the sub-workflows one Parse reads, each
 // counted at every level it is used from: a file that uses a large file
@@ -190,6 +198,11 @@ func (p *parser) usesRoot() (root, self string, err error) {
 	if p.opts.usesRoot != "" {
 		return p.opts.usesRoot, p.opts.usesChain[len(p.opts.usesChain)-1], nil
 	}
+	if p.opts.SubSource != nil {
+		// The stored files are not on the disk: a folder of their own,
+		// named as nothing on the disk is.
+		return storedRoot, path.Join(storedRoot, filepath.Base(p.file)), nil
+	}
 	abs, err := filepath.Abs(p.file)
 	if err != nil {
 		return "", "", err
@@ -247,11 +260,29 @@ func (p *parser) loadUses(tn *taskNodes) {
 	}
 	u.rel = path.Join(p.opts.usesRel, clean)
 	file := filepath.Join(filepath.Dir(p.file), filepath.FromSlash(clean))
-	real, err := filepath.EvalSymlinks(file)
-	if err == nil {
-		// A workflow named by a relative path (cairn run main.yaml) gives a
-		// relative one here; root and the chain are absolute.
-		real, err = filepath.Abs(real)
+	var stored []byte
+	var real string
+	fromStore := p.opts.SubSource != nil
+	if fromStore {
+		var ok bool
+		stored, ok, err = p.opts.SubSource(u.rel)
+		switch {
+		case err != nil:
+			p.errorf(n, "", "uses %q: read the stored sub-workflow %s: %v", u.path, u.rel, err)
+			return
+		case !ok:
+			p.errorf(n, "the run was stored without this file; it cannot be re-read as it started",
+				"uses %q: sub-workflow %s is not stored with the run", u.path, u.rel)
+			return
+		}
+		real = path.Join(storedRoot, u.rel)
+	} else {
+		real, err = filepath.EvalSymlinks(file)
+		if err == nil {
+			// A workflow named by a relative path (cairn run main.yaml) gives a
+			// relative one here; root and the chain are absolute.
+			real, err = filepath.Abs(real)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -277,12 +308,14 @@ func (p *parser) loadUses(tn *taskNodes) {
 			Hint: "a workflow may not use itself, directly or through the files it uses"})
 		return
 	}
-	if fi, err := os.Stat(real); err == nil && !fi.Mode().IsRegular() {
-		p.errorf(n, hintPath, "uses %q: %s is not a regular file", u.path, file)
-		return
+	if !fromStore {
+		if fi, err := os.Stat(real); err == nil && !fi.Mode().IsRegular() {
+			p.errorf(n, hintPath, "uses %q: %s is not a regular file", u.path, file)
+			return
+		}
 	}
 	if p.opts.uses == nil {
-		p.opts.uses = &usesState{cache: map[string]*Workflow{}}
+		p.opts.uses = &usesState{cache: map[string]*Workflow{}, sources: map[string][]byte{}}
 	}
 	st := p.opts.uses
 	child, cached := st.cache[real]
@@ -294,11 +327,18 @@ func (p *parser) loadUses(tn *taskNodes) {
 		opts.usesChain = append(slices.Clone(chain), real)
 		opts.usesRoot = root
 		opts.usesRel = path.Dir(u.rel)
-		child, err = ParseFile(file, opts)
+		if fromStore {
+			child, err = Parse(file, stored, opts)
+		} else {
+			child, err = ParseFile(file, opts)
+		}
 		if err == nil {
 			child.usesRel = opts.usesRel
 			st.cache[real] = child
 		}
+	}
+	if err == nil {
+		st.sources[u.rel] = child.Source
 	}
 	if err == nil {
 		if st.loaded += len(child.Tasks); st.loaded > maxUsesLoaded {
@@ -841,4 +881,19 @@ func renderTemplate(t template) string {
 		b.WriteString(" }}")
 	}
 	return b.String()
+}
+
+// ParseRun re-reads the workflow run r was created from: its stored file,
+// and the sub-workflow files stored with it (sources: the store's
+// RunSources), so that a file changed or removed on disk since does not
+// change the run. A run that stored none (without `uses:`, or created
+// before Cairn kept them) reads its sub-workflows from the disk.
+func ParseRun(r *cairn.Run, sources map[string][]byte, opts Options) (*Workflow, error) {
+	if len(sources) > 0 {
+		opts.SubSource = func(rel string) ([]byte, bool, error) {
+			src, ok := sources[rel]
+			return src, ok, nil
+		}
+	}
+	return Parse(r.SourcePath, r.Source, opts)
 }

@@ -398,3 +398,117 @@ func TestUsesMultiplied(t *testing.T) {
 		t.Errorf("%d tasks, %d uses", len(w.Tasks), len(w.Uses))
 	}
 }
+
+// A workflow keeps the bytes of every file it uses (SubSources), and
+// re-read from them (Options.SubSource) it is the same workflow even after
+// the files changed on disk or where they are gone; a file the stored set
+// lacks is an error at the task that uses it.
+func TestUsesStoredSources(t *testing.T) {
+	nested := map[string]string{
+		"main.yaml": `name: main
+tasks:
+  - id: a
+    uses: mid.yaml
+    with: {x: 3}
+  - id: c
+    uses: sub/leaf.yaml
+    with: {y: 4}
+`,
+		"mid.yaml": `name: mid
+params: {x: {type: int}}
+tasks:
+  - id: b
+    uses: sub/leaf.yaml
+    with: {y: "${{ params.x }}"}
+`,
+		"sub/leaf.yaml": `name: leaf
+params: {y: {type: int}}
+tasks:
+  - id: run
+    type: shell
+    with: {argv: [echo, "${{ params.y }}"]}
+`,
+	}
+	dir := writeFiles(t, nested)
+	main := filepath.Join(dir, "main.yaml")
+	w, err := ParseFile(main, opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(func(yield func(string) bool) {
+		for k := range w.SubSources {
+			if !yield(k) {
+				return
+			}
+		}
+	}); !slices.Equal(got, []string{"mid.yaml", "sub/leaf.yaml"}) {
+		t.Fatalf("SubSources hold %v, want mid.yaml and sub/leaf.yaml", got)
+	}
+	for rel, src := range w.SubSources {
+		if string(src) != nested[rel] {
+			t.Errorf("SubSources[%s] = %q, want the file's bytes", rel, src)
+		}
+	}
+
+	// The files change on disk, then the folder goes: the stored bytes
+	// give the workflow the run started with.
+	if err := os.WriteFile(filepath.Join(dir, "sub/leaf.yaml"), []byte(strings.Replace(nested["sub/leaf.yaml"], "echo", "printf", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := ParseFile(main, opts()); err != nil || changed.Digest == w.Digest {
+		t.Fatalf("the changed file: %v, digest unchanged %v", err, changed != nil && changed.Digest == w.Digest)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	stored := opts()
+	var asked []string
+	stored.SubSource = func(rel string) ([]byte, bool, error) {
+		asked = append(asked, rel)
+		src, ok := w.SubSources[rel]
+		return src, ok, nil
+	}
+	again, err := Parse(main, w.Source, stored)
+	if err != nil {
+		t.Fatalf("re-read from the stored files: %v", err)
+	}
+	if again.Digest != w.Digest {
+		t.Errorf("re-read from the stored files, digest %s, want %s", again.Digest, w.Digest)
+	}
+	if len(again.SubSources) != 2 {
+		t.Errorf("re-read SubSources %v", again.SubSources)
+	}
+	if len(asked) == 0 {
+		t.Error("SubSource was never asked")
+	}
+
+	// A file missing from the stored set is named at the task using it.
+	stored.SubSource = func(rel string) ([]byte, bool, error) {
+		if rel == "sub/leaf.yaml" {
+			return nil, false, nil
+		}
+		return w.SubSources[rel], true, nil
+	}
+	_, err = Parse(main, w.Source, stored)
+	var list ErrorList
+	if !errors.As(err, &list) {
+		t.Fatalf("a stored set without sub/leaf.yaml: %v, want an ErrorList", err)
+	}
+	if msg := list.Error(); !strings.Contains(msg, "sub-workflow sub/leaf.yaml is not stored with the run") || !strings.Contains(msg, "main.yaml:7:") {
+		t.Errorf("error %q, want the missing file named at main.yaml:7", msg)
+	}
+	// A cycle among stored files is still found.
+	cyc := map[string][]byte{"mid.yaml": []byte("name: mid\ntasks:\n  - id: b\n    uses: main.yaml\n")}
+	stored.SubSource = func(rel string) ([]byte, bool, error) {
+		if rel == "main.yaml" {
+			return w.Source, true, nil
+		}
+		src, ok := cyc[rel]
+		return src, ok, nil
+	}
+	_, err = Parse(main, []byte("name: main\ntasks:\n  - id: a\n    uses: mid.yaml\n"), stored)
+	var ce *UsesCycleError
+	if !errors.As(err, &ce) || !slices.Equal(ce.Files, []string{"main.yaml", "mid.yaml", "main.yaml"}) {
+		t.Errorf("a stored cycle: %v, want main.yaml → mid.yaml → main.yaml", err)
+	}
+}

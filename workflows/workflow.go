@@ -22,6 +22,14 @@ type Options struct {
 	// this machine's), with NoUsesWhy as the hint.
 	NoUses    bool
 	NoUsesWhy string
+	// SubSource, when set, reads the sub-workflow files (`uses:`) from it
+	// rather than from the disk: rel is the file's path relative to the
+	// folder of the workflow that is run, with '/' between its parts (a
+	// key of Workflow.SubSources). A stored run is re-read from the files
+	// it started with (see cairn.Run.SubSources), even after they changed
+	// on disk or where the folder does not exist. ok is false for a file
+	// it does not hold.
+	SubSource func(rel string) (src []byte, ok bool, err error)
 
 	// Set for a sub-workflow (see loadUses): the real paths of the files
 	// that use it, itself last; the folder of the workflow that is run
@@ -78,6 +86,12 @@ type Workflow struct {
 	Tasks  []*Task // in file order; a sub-workflow's in place of the task that uses it
 	Path   string  // as given to Parse
 	Source []byte  // exactly the bytes parsed
+	// SubSources are the exact bytes of every sub-workflow file the
+	// workflow uses, at any depth, by path relative to its folder ('/'
+	// between the parts): stored with each run (cairn.Run.SubSources) so
+	// that resume, retry and reproduce re-read the files the run started
+	// with. Nil without `uses:`.
+	SubSources map[string][]byte
 	// Digest is "sha256:<hex>" of Canonical().
 	Digest string
 

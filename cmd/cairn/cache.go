@@ -17,11 +17,13 @@ import (
 
 // cacheOff says why caching was off for task taskID of run r, from the
 // workflow the run stored, read with the task types reg.
-func (a *app) cacheOff(ctx context.Context, r *cairn.Run, taskID string) string {
+func (a *app) cacheOff(ctx context.Context, st sourceReader, r *cairn.Run, taskID string) string {
 	if r.ReproduceOf != "" {
 		return fmt.Sprintf("run %s reproduces run %s, which uses no cache", r.ID, r.ReproduceOf)
 	}
-	wf, _, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) { return storedWorkflow(reg, r, "explain") })
+	wf, _, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
+		return storedWorkflow(ctx, st, reg, r, "explain")
+	})
 	if err != nil {
 		return "the workflow the run stored cannot be read again to say why: " + oneLine(err.Error())
 	}
@@ -74,7 +76,7 @@ func (a *app) showTask(ctx context.Context, src runSource, d *runDetail, taskID 
 			story = cacheFromRun(tr, atts, "on; the home has no database to explain why it ran")
 			break
 		}
-		story, err = lineage.ExplainCache(ctx, src.st, d.Run, tr, atts, func() string { return a.cacheOff(ctx, d.Run, tr.TaskID) })
+		story, err = lineage.ExplainCache(ctx, src.st, d.Run, tr, atts, func() string { return a.cacheOff(ctx, src.st, d.Run, tr.TaskID) })
 		if err != nil {
 			return err
 		}

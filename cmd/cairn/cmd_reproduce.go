@@ -59,7 +59,7 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("run %s is %s: reproduce a run once it has finished", orig.ID, orig.State)
 	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
-		return storedWorkflow(reg, orig, "reproduce")
+		return storedWorkflow(ctx, st, reg, orig, "reproduce")
 	})
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	defer st.Close()
 	id := r.ID
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
-		return storedWorkflow(reg, r, "retry")
+		return storedWorkflow(ctx, st, reg, r, "retry")
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -297,7 +298,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
-		return storedWorkflow(reg, r, "resume")
+		return storedWorkflow(ctx, st, reg, r, "resume")
 	})
 	if err != nil {
 		return err
@@ -574,14 +575,44 @@ func ownerGone(owner string) bool {
 // reg's task types, and checks that it is the workflow that planned the
 // run: a cairn that reads it otherwise must not go on with the run. verb
 // is what the user was doing (resume, retry), for the message.
-func storedWorkflow(reg *tasks.Registry, r *cairn.Run, verb string) (*workflows.Workflow, error) {
-	wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{Types: reg})
+// sourceReader reads the sub-workflow files stored with a run
+// (scheduler.RunStore's RunSources).
+type sourceReader interface {
+	RunSources(ctx context.Context, id string) (map[string][]byte, error)
+}
+
+// storedWorkflow re-reads the workflow run r started from, as stored with
+// it (its file and its sub-workflow files), with the task types reg; verb
+// (resume, retry, ...) says in the error what cannot be done.
+func storedWorkflow(ctx context.Context, st sourceReader, reg *tasks.Registry, r *cairn.Run, verb string) (*workflows.Workflow, error) {
+	sources, err := st.RunSources(ctx, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	wf, err := workflows.ParseRun(r, sources, workflows.Options{Types: reg})
 	if err != nil {
 		return nil, fmt.Errorf("re-read the workflow stored with run %s: %w", r.ID, err)
 	}
 	if wf.Digest != r.Digest {
+		if len(wf.Uses) > 0 && len(sources) == 0 {
+			// A run created before Cairn kept its sub-workflow files
+			// reads them from the disk, where they may have changed.
+			return nil, fmt.Errorf("run %s was planned from workflow %s but its files now read as %s: a sub-workflow file it uses (%s) changed since it started; put the file back as it was to %s it",
+				r.ID, r.Digest, wf.Digest, usesFiles(wf), verb)
+		}
 		return nil, fmt.Errorf("run %s was planned from workflow %s but this cairn reads its file as %s; %s it with the cairn version that started it",
 			r.ID, r.Digest, wf.Digest, verb)
 	}
 	return wf, nil
+}
+
+// usesFiles lists the sub-workflow files wf uses, once each.
+func usesFiles(wf *workflows.Workflow) string {
+	var files []string
+	for _, u := range wf.Uses {
+		if !slices.Contains(files, u.Path) {
+			files = append(files, u.Path)
+		}
+	}
+	return strings.Join(files, ", ")
 }

@@ -249,7 +249,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	workerAPI := remote.NewServer(remote.ServerOptions{Leaser: secretLeaser{Leaser: broker, sets: book.get}, Loser: broker,
 		Workers: st, Tokens: st, Tasks: st, Logs: secretLogs{Logs: logs, sets: book.get}, Blobs: arts, Cache: st, Models: registryReads,
 		Version: implVersion(), Logger: log, Secrets: func(runID string) map[string]string { return book.get(runID).Values() }})
-	graphs := newGraphCache(reg)
+	graphs := newGraphCache(reg, st)
 	var acts *actions.Actions // made below, before the service starts
 	fireClock, err := testClock()
 	if err != nil {
@@ -270,7 +270,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			return now.Add(next.Sub(fake)), err
 		},
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
-			wf, err := graphs.get(run)
+			wf, err := graphs.get(ctx, run)
 			if err != nil {
 				return nil, err
 			}
@@ -360,7 +360,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	uiOpts.Workers = st
 	// Each task's cache story (the task page, the API): why caching was
 	// off told with this server's task types.
-	uiOpts.Cache, uiOpts.CacheOff = st, a.cacheOff
+	uiOpts.Cache = st
+	uiOpts.CacheOff = func(ctx context.Context, r *cairn.Run, taskID string) string { return a.cacheOff(ctx, st, r, taskID) }
 	if p, ok := info.pool(time.Now()); ok {
 		uiOpts.Pool = &p
 	}
@@ -533,17 +534,18 @@ func healthMux(st database, draining *atomic.Bool, log *slog.Logger) *http.Serve
 // graphCache parses the workflows stored with runs, once per file.
 type graphCache struct {
 	reg *tasks.Registry
+	st  sourceReader // the runs' sub-workflow files
 	mu  sync.Mutex
 	wfs map[string]*workflows.Workflow // by digest and path
 }
 
-func newGraphCache(reg *tasks.Registry) *graphCache {
-	return &graphCache{reg: reg, wfs: map[string]*workflows.Workflow{}}
+func newGraphCache(reg *tasks.Registry, st sourceReader) *graphCache {
+	return &graphCache{reg: reg, st: st, wfs: map[string]*workflows.Workflow{}}
 }
 
 // get parses run's stored workflow; a file this binary reads otherwise
 // than the one that made the run can never be planned.
-func (c *graphCache) get(run *cairn.Run) (*workflows.Workflow, error) {
+func (c *graphCache) get(ctx context.Context, run *cairn.Run) (*workflows.Workflow, error) {
 	key := run.Digest + "\x00" + run.SourcePath
 	c.mu.Lock()
 	wf, ok := c.wfs[key]
@@ -551,7 +553,11 @@ func (c *graphCache) get(run *cairn.Run) (*workflows.Workflow, error) {
 	if ok {
 		return wf, nil
 	}
-	wf, err := workflows.Parse(run.SourcePath, run.Source, workflows.Options{Types: c.reg})
+	sources, err := c.st.RunSources(ctx, run.ID)
+	if err != nil {
+		return nil, err // the database's failure: planning tries again
+	}
+	wf, err = workflows.ParseRun(run, sources, workflows.Options{Types: c.reg})
 	if err != nil {
 		// One line: the error is stored with the run and printed by show.
 		return nil, fmt.Errorf("%w: the workflow stored with it does not parse with this cairn: %s", scheduler.ErrCannotPlan, joinLines(err.Error()))

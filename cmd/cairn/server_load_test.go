@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestGraphCacheErrorIsOneLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = newGraphCache(reg).get(run)
+	_, err = newGraphCache(reg, noSources{}).get(context.Background(), run)
 	if !errors.Is(err, scheduler.ErrCannotPlan) {
 		t.Fatalf("get: %v, want ErrCannotPlan", err)
 	}
@@ -58,4 +59,11 @@ func TestSecretMissingSaysWhatToDo(t *testing.T) {
 			t.Errorf("%s run: %v, want ErrCannotPlan ending %q", c.state, err, c.want)
 		}
 	}
+}
+
+// noSources is a store that kept no sub-workflow file for any run.
+type noSources struct{}
+
+func (noSources) RunSources(context.Context, string) (map[string][]byte, error) {
+	return map[string][]byte{}, nil
 }

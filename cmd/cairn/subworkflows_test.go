@@ -104,3 +104,92 @@ tasks:
 		t.Errorf("the digest did not change with the sub-workflow:\n%s", o.String())
 	}
 }
+
+// A run keeps the sub-workflow files it started with: killed (-9) while
+// its sub-workflow runs, it resumes after the file was edited, and after
+// the whole folder was removed, running the tasks as they were; retry and
+// reproduce read the same stored files.
+func TestSubworkflowResumeReadsStoredFiles(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	gate := filepath.Join(t.TempDir(), "go")
+	files := map[string]string{
+		"main.yaml": `name: kept
+params:
+  gate: {type: string}
+tasks:
+  - id: step
+    uses: steps/step.yaml
+    with: {gate: "${{ params.gate }}"}
+  - id: after
+    type: shell
+    needs: [step]
+    with: {argv: [echo, after]}
+`,
+		"steps/step.yaml": `name: step
+params:
+  gate: {type: string}
+tasks:
+  - id: hold
+    type: shell
+    with:
+      env: {GATE: "${{ params.gate }}"}
+      script: 'while [ ! -e "$GATE" ]; do sleep 0.05; done; echo ORIGINAL-CHILD'
+`,
+	}
+	for name, src := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := e.start("run", filepath.Join(dir, "main.yaml"), "-p", "gate="+gate, "--progress", "lines")
+	id := p.runID()
+	waitTask(t, e, p, id, "step:hold", "running")
+	p.kill9()
+
+	// The child changes on disk: what it runs and its shape.
+	edited := strings.Replace(files["steps/step.yaml"], "echo ORIGINAL-CHILD", "echo EDITED-CHILD", 1) +
+		"  - id: extra\n    type: noop\n"
+	if err := os.WriteFile(filepath.Join(dir, "steps/step.yaml"), []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.must(0, "resume", id)
+	s := e.show(id)
+	if s.State != "succeeded" {
+		t.Fatalf("resumed run %s, want succeeded", s.State)
+	}
+	if taskByIDOK(s, "step:extra") {
+		t.Errorf("the resumed run has the edited child's task step:extra")
+	}
+	logs := e.must(0, "logs", id, "step:hold")
+	if !strings.Contains(logs.stdout, "ORIGINAL-CHILD") || strings.Contains(logs.stdout, "EDITED-CHILD") {
+		t.Errorf("step:hold printed %q, want the child as the run started (ORIGINAL-CHILD)", logs.stdout)
+	}
+
+	// The folder is gone: reproduce still reads the run's own files.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(0, "reproduce", id)
+	if !strings.Contains(r.stdout+r.stderr, "SUCCEEDED") {
+		t.Errorf("reproduce without the folder:\n%s", r)
+	}
+}
+
+// taskByIDOK reports whether run s has task id.
+func taskByIDOK(s runJSON, id string) bool {
+	for _, tr := range s.Tasks {
+		if tr.ID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,5 +1,5 @@
--- version 15
--- The SQLite schema that the migrations up to 0015_model_alerts.sql make, made by
+-- version 20
+-- The SQLite schema that the migrations up to 0020_run_sources.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -287,4 +287,10 @@ CREATE TABLE model_alert_state (
     fired      INTEGER NOT NULL,
     changed_at INTEGER NOT NULL,
     PRIMARY KEY (name, version, seq, event)
+);
+CREATE TABLE run_sources (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    path   TEXT NOT NULL,
+    source BLOB NOT NULL,
+    PRIMARY KEY (run_id, path)
 );

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,6 +126,11 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		}
 		if err := s.insertNotify(ctx, tx, run); err != nil {
 			return err
+		}
+		for _, rel := range slices.Sorted(maps.Keys(run.SubSources)) {
+			if _, err := s.exec(ctx, tx, `INSERT INTO run_sources (run_id, path, source) VALUES (?, ?, ?)`, run.ID, rel, run.SubSources[rel]); err != nil {
+				return fmt.Errorf("sub-workflow %s: %w", rel, err)
+			}
 		}
 		if err := s.declareRunPools(ctx, tx, run, tasks); err != nil {
 			return err
@@ -250,6 +257,30 @@ func (s *Store) GetRun(ctx context.Context, id string) (*cairn.Run, error) {
 		return nil, fmt.Errorf("get run %s: %w", id, translate(err))
 	}
 	return r, nil
+}
+
+// RunSources returns the sub-workflow files stored with run id, by path
+// relative to its workflow's folder; empty for a run without `uses:` (or
+// created before Cairn kept them).
+func (s *Store) RunSources(ctx context.Context, id string) (map[string][]byte, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT path, source FROM run_sources WHERE run_id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
+	}
+	defer rows.Close()
+	out := map[string][]byte{}
+	for rows.Next() {
+		var rel string
+		var src []byte
+		if err := rows.Scan(&rel, &src); err != nil {
+			return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
+		}
+		out[rel] = src
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
+	}
+	return out, nil
 }
 
 // minPrefix is the shortest prefix ResolveRunID accepts.

@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 	}{
 		{"CreateRunAndRead", testCreateRunAndRead},
 		{"CreateRunRejects", testCreateRunRejects},
+		{"RunSources", testRunSources},
 		{"ApplyPlan", testApplyPlan},
 		{"ApplyPlanConflictAppliesNothing", testApplyPlanConflict},
 		{"ApplyPlanClosesAttempt", testApplyPlanClosesAttempt},
@@ -1315,5 +1317,41 @@ func testApplyPlanEndReleases(t *testing.T, s scheduler.Store) {
 		if e.RunID == run.ID {
 			t.Fatalf("evaluation of the ended run left: %+v", e)
 		}
+	}
+}
+
+// A run's sub-workflow files are stored with it, byte for byte, and read
+// back by RunSources; a run without them reads none, and GetRun does not
+// carry them.
+func testRunSources(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	files := map[string][]byte{
+		"steps/prep.yaml": []byte("name: prep\ntasks:\n  - {id: a, type: noop}\n"),
+		"mid.yaml":        {0xef, 0xbb, 0xbf, 'n', ':', ' ', 0x00, '\n'}, // bytes as they are, NUL included
+	}
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "kept", Digest: digest, SourcePath: "wf/kept.yaml",
+		Source: []byte("name: kept\n"), State: cairn.RunQueued, CreatedAt: at, SubSources: files}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{RunID: run.ID, TaskID: "a", Type: "noop", State: cairn.TaskPending}}); err != nil {
+		t.Fatalf("CreateRun: %v", err)
+	}
+	got, err := s.RunSources(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(files) {
+		t.Fatalf("RunSources: %d files, want %d", len(got), len(files))
+	}
+	for rel, src := range files {
+		if !bytes.Equal(got[rel], src) {
+			t.Errorf("RunSources[%s] = %q, want %q", rel, got[rel], src)
+		}
+	}
+	other, _ := newRun(t, s, at.Add(time.Second), "plain", cairn.TaskPending)
+	if got, err := s.RunSources(ctx, other.ID); err != nil || len(got) != 0 {
+		t.Errorf("RunSources of a run without uses: %v, %v; want none", got, err)
+	}
+	if r, err := s.GetRun(ctx, run.ID); err != nil || r.SubSources != nil {
+		t.Errorf("GetRun: %v, SubSources %v; want none read back", err, r.SubSources)
 	}
 }

@@ -87,7 +87,7 @@ type Decision struct {
 	Why   string
 }
 
-// Plan is every table of the schema (migrations 0001-0015) and what a
+// Plan is every table of the schema (migrations 0001-0020) and what a
 // migration does with it, copied tables in an order their foreign keys
 // allow. A table missing here is refused by both sides: a migration that
 // adds one must say what becomes of it (store/sqlite's
@@ -105,6 +105,7 @@ func Plan() []Decision {
 		{"tokens", true, "the server's API and worker tokens (hashes only), so that they go on working"},
 		{"schedules", true, "each schedule's position and pause, so that cron neither fires a slot again nor skips one"},
 		{"pools", true, "the pools servers and workflows declared, with their sizes, so that tasks waiting for one go on waiting for it"},
+		{"run_sources", true, "the sub-workflow files each run started with, so that resume and reproduce re-read them"},
 		{"run_notify", true, "each run's notify: targets, so that a run finished or retried later still tells them"},
 		{"alerts", true, "the outbox of notify:: what was sent, what failed, what waits (a pending alert is delivered by the new servers, with the same idempotency key)"},
 		{"model_alert_state", true, "whether each per-model alert's condition held at the last look, so that one that still holds does not alert again"},
