@@ -1,6 +1,7 @@
 package migrations_test
 
 import (
+	"fmt"
 	"io/fs"
 	"regexp"
 	"testing"
@@ -51,6 +52,22 @@ func TestDialectsInStep(t *testing.T) {
 	for _, n := range pg {
 		if !l[n] {
 			t.Errorf("migrations/postgres/%s has no migrations/sqlite/%s: write the SQLite version of it", n, n)
+		}
+	}
+}
+
+// TestVersionsContiguous fails on two files of one version or a version
+// skipped: a database at the highest version is taken as up to date, so a
+// file numbered below it that lands later would never be applied to it.
+// A migration takes the next number free on main when it lands.
+func TestVersionsContiguous(t *testing.T) {
+	names, err := fs.Glob(migrations.SQLite(), "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range names {
+		if want := fmt.Sprintf("%04d_", i+1); n[:5] != want {
+			t.Fatalf("migration %d is %s, want %s...: versions are 1, 2, 3 ... with one file each (renumber yours to the next free number)", i+1, n, want)
 		}
 	}
 }

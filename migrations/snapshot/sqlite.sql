@@ -1,5 +1,5 @@
--- version 20
--- The SQLite schema that the migrations up to 0020_run_sources.sql make, made by
+-- version 16
+-- The SQLite schema that the migrations up to 0016_run_sources.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,

@@ -87,7 +87,7 @@ type Decision struct {
 	Why   string
 }
 
-// Plan is every table of the schema (migrations 0001-0020) and what a
+// Plan is every table of the schema (migrations 0001-0016) and what a
 // migration does with it, copied tables in an order their foreign keys
 // allow. A table missing here is refused by both sides: a migration that
 // adds one must say what becomes of it (store/sqlite's

@@ -1,4 +1,4 @@
--- 0020: the sub-workflow files of a run (issue #23).
+-- 0016: the sub-workflow files of a run (issue #23).
 --
 -- run_sources: the exact bytes of every file a run's workflow uses
 -- (`uses:`, at any depth), by its path relative to the workflow's folder,
