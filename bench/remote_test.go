@@ -32,6 +32,7 @@ type remoteRig struct {
 	home  string
 	dsn   string // a PostgreSQL database of its own ("": the home's SQLite)
 	addr  string
+	debug string // the server's CAIRN_DEBUG_ADDR
 	token string
 	procs []*exec.Cmd
 	logs  []*syncLog
@@ -89,17 +90,24 @@ func (r *remoteRig) start(env []string, args ...string) *syncLog {
 	return log
 }
 
-// serve starts cairn server --workers 0 and waits until it listens.
+// serve starts cairn server --workers 0 and waits until it listens; its
+// CAIRN_DEBUG_ADDR (profiles, statement and call counts) is r.debug.
 func (r *remoteRig) serve() {
 	r.b.Helper()
+	r.addr, r.debug = freeAddr(r.b), freeAddr(r.b)
+	log := r.start([]string{"CAIRN_DEBUG_ADDR=" + r.debug}, append(r.db(), "server", "--addr", r.addr, "--workers", "0", "--log-format", "json")...)
+	r.wait(log, "cairn server ready")
+}
+
+// freeAddr is a loopback address with a port free now.
+func freeAddr(b *testing.B) string {
+	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		r.b.Fatal(err)
+		b.Fatal(err)
 	}
-	r.addr = ln.Addr().String()
-	ln.Close()
-	log := r.start(nil, append(r.db(), "server", "--addr", r.addr, "--workers", "0", "--log-format", "json")...)
-	r.wait(log, "cairn server ready")
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // worker starts one cairn worker of concurrency n and waits until it is
@@ -223,6 +231,8 @@ func remoteWorkers20k(b *testing.B, pg bool) {
 		if pg {
 			before = readPGCounts(b, dsn)
 		}
+		countsBefore := r.counts()
+		serverCPU, workersCPU := r.cpu()
 		start := time.Now()
 		last := r.waitRuns(runs)
 		took := last.Sub(start)
@@ -230,10 +240,19 @@ func remoteWorkers20k(b *testing.B, pg bool) {
 			took = time.Since(start)
 		}
 		b.ReportMetric(runs*per/took.Seconds(), "tasks/s")
+		serverCPU2, workersCPU2 := r.cpu()
+		reportCounts(b, countsBefore, r.counts(), runs*per)
+		b.ReportMetric(float64((serverCPU2-serverCPU).Microseconds())/(runs*per), "server-cpu-us/task")
+		b.ReportMetric(float64((workersCPU2-workersCPU).Microseconds())/(runs*per), "workers-cpu-us/task")
 		if pg {
 			time.Sleep(1500 * time.Millisecond) // backends report their counts within a second
 			after := readPGCounts(b, dsn)
 			b.ReportMetric(float64(after.commits-before.commits)/(runs*per), "commits/task")
+			var dbCPU time.Duration
+			for pid, d := range after.cpu {
+				dbCPU += d - before.cpu[pid] // a backend begun since counts whole
+			}
+			b.ReportMetric(float64(dbCPU.Microseconds())/(runs*per), "db-cpu-us/task")
 			if after.statements >= 0 && before.statements >= 0 {
 				b.ReportMetric(float64(after.statements-before.statements)/(runs*per), "statements/task")
 			}
@@ -259,7 +278,12 @@ func remoteWorkers20k(b *testing.B, pg bool) {
 
 // pgCounts are a database's commits so far and, with pg_stat_statements,
 // the statements run on it (-1 without).
-type pgCounts struct{ commits, statements int64 }
+type pgCounts struct {
+	commits, statements int64
+	// cpu is the CPU time of the database's backends now (those alive
+	// at both readings are compared: pgx keeps its connections).
+	cpu map[int]time.Duration
+}
 
 func readPGCounts(b *testing.B, dsn string) pgCounts {
 	b.Helper()
@@ -272,6 +296,18 @@ func readPGCounts(b *testing.B, dsn string) pgCounts {
 	var n pgCounts
 	if err := c.QueryRow(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n.commits); err != nil {
 		b.Fatal(err)
+	}
+	n.cpu = map[int]time.Duration{}
+	rows, err := c.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid != pg_backend_pid()`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, pid := range pids {
+		n.cpu[int(pid)] = procCPU(int(pid))
 	}
 	if err := c.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
 WHERE d.datname = current_database()`).Scan(&n.statements); err != nil {

@@ -198,6 +198,11 @@ func TestPoolOverHTTP(t *testing.T) {
 			t.Errorf("%s: the server's log is %q", tr.TaskID, lb)
 		}
 	}
+	// Every completion was a request of its own (Calls counts them).
+	calls := r.api.Calls()
+	if calls["POST "+remote.Prefix+"complete"] != int64(len(trs)) || calls["POST "+remote.Prefix+"register"] != 1 {
+		t.Errorf("the worker API's calls: %v, want %d completions and a registration", calls, len(trs))
+	}
 	if err := c.Deregister(ctx); err != nil {
 		t.Fatal(err)
 	}

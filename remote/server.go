@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -124,6 +125,8 @@ type Server struct {
 	touched map[string]touch  // worker id → its last recorded call
 	holders map[string]string // lease token → the worker id it was handed to, for leases handed out here
 
+	calls map[string]*atomic.Int64 // route pattern → requests so far (Calls)
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -154,22 +157,23 @@ func NewServer(o ServerOptions) *Server {
 		o.MaxWait = 30 * time.Second
 	}
 	o.MaxWait = min(o.MaxWait, ttl/2)
-	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), touched: map[string]touch{}, holders: map[string]string{}}
-	s.mux.HandleFunc("POST "+Prefix+"register", s.register)
-	s.mux.HandleFunc("POST "+Prefix+"lease", s.worker(s.lease))
-	s.mux.HandleFunc("POST "+Prefix+"start", s.worker(s.start))
-	s.mux.HandleFunc("POST "+Prefix+"heartbeat", s.worker(s.heartbeat))
-	s.mux.HandleFunc("POST "+Prefix+"complete", s.worker(s.complete))
-	s.mux.HandleFunc("POST "+Prefix+"drain", s.worker(s.setState(cairn.WorkerDraining)))
-	s.mux.HandleFunc("POST "+Prefix+"deregister", s.worker(s.setState(cairn.WorkerStopped)))
-	s.mux.HandleFunc("PUT "+Prefix+"logs/{run}/{task}/{attempt}", s.worker(s.putLog))
-	s.mux.HandleFunc("HEAD "+Prefix+"artifacts/{digest}", s.worker(s.headArtifact))
-	s.mux.HandleFunc("GET "+Prefix+"artifacts/{digest}", s.worker(s.getArtifact))
-	s.mux.HandleFunc("PUT "+Prefix+"artifacts/{digest}", s.worker(s.putArtifact))
-	s.mux.HandleFunc("GET "+Prefix+"cache/{key}", s.worker(s.cached))
-	s.mux.HandleFunc("GET "+Prefix+"models/{name}/production", s.worker(s.production))
-	s.mux.HandleFunc("GET "+Prefix+"models/{name}/prediction-log", s.worker(s.predictionLog))
-	s.mux.HandleFunc("POST "+Prefix+"models/training-data", s.worker(s.trainingData))
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), touched: map[string]touch{}, holders: map[string]string{},
+		calls: map[string]*atomic.Int64{}}
+	s.handle("POST "+Prefix+"register", s.register)
+	s.handle("POST "+Prefix+"lease", s.worker(s.lease))
+	s.handle("POST "+Prefix+"start", s.worker(s.start))
+	s.handle("POST "+Prefix+"heartbeat", s.worker(s.heartbeat))
+	s.handle("POST "+Prefix+"complete", s.worker(s.complete))
+	s.handle("POST "+Prefix+"drain", s.worker(s.setState(cairn.WorkerDraining)))
+	s.handle("POST "+Prefix+"deregister", s.worker(s.setState(cairn.WorkerStopped)))
+	s.handle("PUT "+Prefix+"logs/{run}/{task}/{attempt}", s.worker(s.putLog))
+	s.handle("HEAD "+Prefix+"artifacts/{digest}", s.worker(s.headArtifact))
+	s.handle("GET "+Prefix+"artifacts/{digest}", s.worker(s.getArtifact))
+	s.handle("PUT "+Prefix+"artifacts/{digest}", s.worker(s.putArtifact))
+	s.handle("GET "+Prefix+"cache/{key}", s.worker(s.cached))
+	s.handle("GET "+Prefix+"models/{name}/production", s.worker(s.production))
+	s.handle("GET "+Prefix+"models/{name}/prediction-log", s.worker(s.predictionLog))
+	s.handle("POST "+Prefix+"models/training-data", s.worker(s.trainingData))
 	s.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
 		if !s.protocol(w, r) {
 			return
@@ -177,6 +181,29 @@ func NewServer(o ServerOptions) *Server {
 		fail(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no worker API route %s %s (docs/api.md lists them)", r.Method, r.URL.Path))
 	})
 	return s
+}
+
+// handle serves h at pattern, counting its requests (Calls).
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	n := new(atomic.Int64)
+	s.calls[pattern] = n
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h(w, r)
+	})
+}
+
+// Calls returns how many requests each route of the worker API has had
+// ("POST /api/v1/worker/complete": n), the routes without any left out:
+// a worker's round trips, for diagnosis.
+func (s *Server) Calls() map[string]int64 {
+	out := map[string]int64{}
+	for p, n := range s.calls {
+		if v := n.Load(); v > 0 {
+			out[p] = v
+		}
+	}
+	return out
 }
 
 // ServeHTTP serves the worker API.

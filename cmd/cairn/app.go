@@ -70,7 +70,10 @@ type app struct {
 	owner          string        // the name this process claims runs under (run)
 	serving        bool          // a long-lived process (server): its store checkpoints at close
 	dbConns        int           // the PostgreSQL pool's size (0: pgx's default); a pool_max_conns in the URL wins
-	warnedHome     bool
+	// countStatements: the PostgreSQL store counts its statements by
+	// kind (CAIRN_DEBUG_ADDR).
+	countStatements bool
+	warnedHome      bool
 	// firstEvents are the changes of a new run's first plan, made before
 	// it was created (scheduler.PlanCreated), for the progress lines.
 	firstEvents []scheduler.Event

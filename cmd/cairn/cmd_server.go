@@ -173,6 +173,14 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	book := newSecretBook(takeSecretEnv())
 	a.serving = true
 	a.dbConns = dbConns(f.dbConns, f.slots)
+	dln, err := listenDebug()
+	if err != nil {
+		return err
+	}
+	if dln != nil {
+		defer dln.Close()
+		a.countStatements = true
+	}
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -379,6 +387,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
+	stopDebug := serveDebug(dln, func() debugCounts {
+		return debugCounts{Statements: statementCounts(st), WorkerCalls: workerAPI.Calls()}
+	}, baseCtx, log)
 	infoPath := a.serverInfoPath()
 	if other, ok := liveServer(infoPath); ok && other.Owner != owner {
 		log.Info("another cairn server runs on this database: both schedule its runs, each running the tasks of the runs it holds",
@@ -443,6 +454,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	_ = srv.Shutdown(sctx)
 	models.Stop(sctx) // the sampled rows still buffered are written
 	stopMetrics(sctx)
+	stopDebug(sctx)
 	cancel()
 	if len(left) > 0 {
 		log.Info("stopped; runs left to resume (the next cairn server resumes them)", "runs", len(left), "ids", strings.Join(left, " "))

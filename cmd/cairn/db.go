@@ -254,6 +254,9 @@ func (a *app) openPostgres(ctx context.Context, t dbTarget) (database, error) {
 	if a.dbConns > 0 && !strings.Contains(t.dsn, "pool_max_conns") {
 		opts = append(opts, postgres.WithMaxConns(int32(a.dbConns)))
 	}
+	if a.countStatements {
+		opts = append(opts, postgres.WithStatementCounts())
+	}
 	st, err := postgres.Open(ctx, t.connectDSN(), opts...)
 	migrate := "cairn migrate" // CAIRN_DB names the database again
 	if a.dbFlag != "" {

@@ -31,6 +31,7 @@ type Store struct {
 	callerClock bool
 
 	stmts, txs atomic.Int64 // WriteStats
+	counter    *stmtCounter // WithStatementCounts
 
 	lmu       sync.Mutex
 	listeners []*listener // see Listen
@@ -41,6 +42,8 @@ type options struct {
 	migrate     bool
 	readOnly    bool
 	maxConns    int32
+	// countStatements: WithStatementCounts.
+	countStatements bool
 }
 
 // Option configures Open.
@@ -99,6 +102,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if o.readOnly {
 		cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	}
+	var counter *stmtCounter
+	if o.countStatements {
+		counter = newStmtCounter()
+		cfg.ConnConfig.Tracer = counter
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, connectErr(cfg.ConnConfig, shown, dsn, err)
@@ -107,7 +115,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, connectErr(cfg.ConnConfig, shown, dsn, err)
 	}
-	s := &Store{pool: pool, db: retryDB{pool}, dsn: shown, callerClock: o.callerClock}
+	s := &Store{pool: pool, db: retryDB{pool}, dsn: shown, callerClock: o.callerClock, counter: counter}
 	if o.readOnly {
 		if err := s.checkSchema(ctx); err != nil {
 			pool.Close()

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+
+	"github.com/cairnml/cairn/store/postgres"
+)
+
+// envDebugAddr names a loopback address where cairn server serves what
+// diagnosing its performance needs, and nothing else: Go's profiles
+// (/debug/pprof/) and its round trips counted (/debug/counts: the
+// statements it ran on a PostgreSQL database, by kind, and the worker
+// API's requests, by route). No flag: it is for whoever measures the
+// server (the benchmarks), not for running it.
+const envDebugAddr = "CAIRN_DEBUG_ADDR"
+
+// debugCounts is the body of /debug/counts.
+type debugCounts struct {
+	// Statements by kind, PostgreSQL only.
+	Statements []postgres.StatementCount `json:"statements,omitempty"`
+	// WorkerCalls: the worker API's requests by route.
+	WorkerCalls map[string]int64 `json:"worker_calls"`
+}
+
+// statementCounts are the statements st ran by kind, when it counts them
+// (a PostgreSQL store opened with postgres.WithStatementCounts).
+func statementCounts(st database) []postgres.StatementCount {
+	if pg, ok := st.(*postgres.Store); ok {
+		return pg.StatementCounts()
+	}
+	return nil
+}
+
+// listenDebug listens on CAIRN_DEBUG_ADDR, a loopback address; nil when
+// it is not set.
+func listenDebug() (net.Listener, error) {
+	addr := os.Getenv(envDebugAddr)
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s=%s: %w", envDebugAddr, addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("%s=%s listens on %s, which is not a loopback address: give a loopback IP such as 127.0.0.1",
+			envDebugAddr, addr, ln.Addr())
+	}
+	return ln, nil
+}
+
+// serveDebug serves the profiles and counts on ln (nil: does nothing)
+// until stop is called.
+func serveDebug(ln net.Listener, counts func() debugCounts, base context.Context, log *slog.Logger) (stop func(context.Context)) {
+	if ln == nil {
+		return func(context.Context) {}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("GET /debug/counts", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(counts())
+	})
+	// Profiles take as long as they are asked to: no write timeout.
+	srv := newHTTPServer(mux, base, log, idleTimeout)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("serve "+envDebugAddr, "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+	log.Info("debug listener", "addr", "http://"+ln.Addr().String())
+	return func(ctx context.Context) {
+		srv.Shutdown(ctx)
+		<-done
+	}
+}
