@@ -308,11 +308,13 @@ WHERE t.state = 'ready' AND runs.owner = $1`, []any{r.Owner}
 	return q + route + `)`, args
 }
 
-func (s *Store) anyReady(ctx context.Context, q querier, r cairn.LeaseRequest) (bool, error) {
+// anyReady looks for a ready task r may take, after indexPlanner (on a
+// pool, in the batch's implicit transaction).
+func (s *Store) anyReady(ctx context.Context, q batcher, r cairn.LeaseRequest) (bool, error) {
 	query, args := anyReadyQuery(r)
 	var ok bool
-	if err := s.queryRow(ctx, q, query, args...).Scan(&ok); err != nil {
-		return false, translate(err)
+	if err := s.queryRowIndexed(ctx, q, query, args, &ok); err != nil {
+		return false, err
 	}
 	return ok, nil
 }

@@ -144,10 +144,11 @@ type leaseMode struct{ pooled, priority bool }
 
 func (s *Store) leaseMode(ctx context.Context, tx pgx.Tx) (leaseMode, error) {
 	var m leaseMode
-	err := s.queryRow(ctx, tx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
-	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`).Scan(&m.pooled, &m.priority)
+	// The lease's select follows in this transaction: indexPlanner.
+	err := s.queryRowIndexed(ctx, tx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
+	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`, nil, &m.pooled, &m.priority)
 	if err != nil {
-		return leaseMode{}, translate(err)
+		return leaseMode{}, err
 	}
 	return m, nil
 }
