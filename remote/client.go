@@ -64,6 +64,9 @@ type Client struct {
 	leases   map[attemptKey]cairn.Lease
 	secrets  map[string]*runSecrets // by run id, while the worker holds a lease of the run
 	lastCall atomic.Int64           // unix nanos of the last call that reached the server
+
+	reports reportQueue // completions on their way (CompleteAndLease)
+	single  atomic.Bool // the server has no complete-many: one request per completion
 }
 
 type attemptKey struct {
@@ -471,18 +474,149 @@ func (c *Client) Beat(ctx context.Context) error {
 func (c *Client) LastCall() time.Time { return time.Unix(0, c.lastCall.Load()) }
 
 // CompleteAndLease reports how an attempt ended and, in the same round
-// trip, leases up to next.Max more items (without waiting).
+// trip, leases up to next.Max more items (without waiting). The reports
+// of the worker's slots that end while another is on its way go
+// together, in the next request (complete-many): the first report finding
+// none on its way is sent at once, alone — no added latency when the
+// worker is idle or runs one slot —, and a worker of many slots sends one
+// request per round trip rather than one per slot. Each report is still
+// accepted or refused alone.
 func (c *Client) CompleteAndLease(ctx context.Context, l cairn.Lease, comp cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	defer c.forget(l)
 	if l.Worker != c.ID() {
 		return nil, fmt.Errorf("complete %s/%s#%d: leased before this worker registered again: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
 	}
-	var rep itemsReply
 	req := completeRequest{Lease: toWireLease(l), Completion: toWireCompletion(comp), Next: next.Max, Start: next.Start}
-	if err := c.call(ctx, http.MethodPost, "complete", l.Worker, req, &rep, 2*time.Minute); err != nil {
+	if c.single.Load() {
+		return c.completeOne(ctx, req)
+	}
+	p := &pendingReport{ctx: ctx, req: req, done: make(chan bool, 1)}
+	c.reports.submit(c, p)
+	return p.items, p.err
+}
+
+// completeOne sends one report alone (POST complete).
+func (c *Client) completeOne(ctx context.Context, req completeRequest) ([]cairn.WorkItem, error) {
+	var rep itemsReply
+	if err := c.call(ctx, http.MethodPost, "complete", req.Lease.Worker, req, &rep, 2*time.Minute); err != nil {
 		return nil, err
 	}
 	return c.items(rep), nil
+}
+
+// maxSend bounds the reports of one complete-many request.
+const maxSend = 256
+
+// pendingReport is a slot's report waiting for its request, and its
+// outcome.
+type pendingReport struct {
+	ctx  context.Context
+	req  completeRequest
+	done chan bool // true once: lead the next requests; false once: items, err are set
+
+	items []cairn.WorkItem
+	err   error
+}
+
+// reportQueue is the reports waiting for the request that carries them:
+// the report that finds none on its way sends the queue itself and hands
+// the lead to the oldest report still waiting once its own is answered
+// (as scheduler's completer does with commits).
+type reportQueue struct {
+	mu      sync.Mutex
+	queue   []*pendingReport
+	sending bool
+}
+
+func (q *reportQueue) submit(c *Client, p *pendingReport) {
+	q.mu.Lock()
+	q.queue = append(q.queue, p)
+	lead := !q.sending
+	q.sending = true
+	q.mu.Unlock()
+	if !lead && !<-p.done {
+		return // sent in another report's request
+	}
+	for {
+		q.mu.Lock()
+		n := min(len(q.queue), maxSend)
+		batch := q.queue[:n:n]
+		q.queue = q.queue[n:]
+		q.mu.Unlock()
+		c.send(batch)
+		select {
+		case <-p.done: // ours is answered: pass the lead on
+			q.mu.Lock()
+			if len(q.queue) == 0 {
+				q.sending = false
+			} else {
+				q.queue[0].done <- true
+			}
+			q.mu.Unlock()
+			return
+		default: // more than maxSend were ahead of ours
+		}
+	}
+}
+
+// send sends batch's reports and sets each one's outcome: one report
+// alone as complete (the common case of an idle worker), several as
+// complete-many. A server without complete-many (an older cairn of the
+// same protocol) gets them one by one, now and from then on. The request
+// runs on the context of the report that sends it, without its
+// cancellation: the others' outcomes must not be cut off by it.
+func (c *Client) send(batch []*pendingReport) {
+	ctx := context.WithoutCancel(batch[0].ctx)
+	answer := func(p *pendingReport, items []cairn.WorkItem, err error) {
+		p.items, p.err = items, err
+		p.done <- false
+	}
+	if len(batch) == 1 {
+		items, err := c.completeOne(ctx, batch[0].req)
+		answer(batch[0], items, err)
+		return
+	}
+	req := completeManyRequest{Reports: make([]completeRequest, len(batch))}
+	for i, p := range batch {
+		req.Reports[i] = p.req
+	}
+	var rep completeManyReply
+	err := c.call(ctx, http.MethodPost, "complete-many", "", req, &rep, 2*time.Minute)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusNotFound && e.Code == CodeNotFound {
+		c.single.Store(true)
+		var wg sync.WaitGroup
+		for _, p := range batch {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				items, err := c.completeOne(ctx, p.req)
+				answer(p, items, err)
+			}()
+		}
+		wg.Wait()
+		return
+	}
+	if err == nil && len(rep.Results) != len(batch) {
+		err = fmt.Errorf("complete: %d results for %d reports", len(rep.Results), len(batch))
+	}
+	for i, p := range batch {
+		if err != nil {
+			answer(p, nil, err)
+			continue
+		}
+		r, l := rep.Results[i], p.req.Lease
+		switch r.Code {
+		case "":
+			answer(p, c.items(itemsReply{Items: r.Items}), nil)
+		case CodeLeaseLost:
+			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, cairn.ErrLeaseLost))
+		case CodeForbidden:
+			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, ErrForbidden))
+		default:
+			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s", l.RunID, l.TaskID, l.Attempt, r.Error))
+		}
+	}
 }
 
 // Drain tells the server the worker leases nothing more.

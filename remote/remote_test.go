@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +44,13 @@ func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
 // newRigWith is newRig with the server's options changed by set.
 func newRigWith(t *testing.T, set func(o *remote.ServerOptions)) *rig {
 	t.Helper()
+	return newRigServing(t, set, nil)
+}
+
+// newRigServing is newRigWith whose worker API is served through wrap
+// (nil: as it is).
+func newRigServing(t *testing.T, set func(o *remote.ServerOptions), wrap func(http.Handler) http.Handler) *rig {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "cairn.db"))
@@ -65,7 +74,11 @@ func newRigWith(t *testing.T, set func(o *remote.ServerOptions)) *rig {
 	}
 	api := remote.NewServer(o)
 	api.Start(ctx)
-	srv := httptest.NewServer(api)
+	var h http.Handler = api
+	if wrap != nil {
+		h = wrap(api)
+	}
+	srv := httptest.NewServer(h)
 	r := &rig{st: st, broker: b, arts: arts, logs: logs, srv: srv, api: api, token: text}
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
@@ -198,10 +211,12 @@ func TestPoolOverHTTP(t *testing.T) {
 			t.Errorf("%s: the server's log is %q", tr.TaskID, lb)
 		}
 	}
-	// Every completion was a request of its own (Calls counts them).
+	// Calls counts the requests: a registration, and at most one
+	// completion request per task (slots ending together share one).
 	calls := r.api.Calls()
-	if calls["POST "+remote.Prefix+"complete"] != int64(len(trs)) || calls["POST "+remote.Prefix+"register"] != 1 {
-		t.Errorf("the worker API's calls: %v, want %d completions and a registration", calls, len(trs))
+	if n := calls["POST "+remote.Prefix+"complete"] + calls["POST "+remote.Prefix+"complete-many"]; n < 1 || n > int64(len(trs)) ||
+		calls["POST "+remote.Prefix+"register"] != 1 {
+		t.Errorf("the worker API's calls: %v, want a registration and 1 to %d completion requests", calls, len(trs))
 	}
 	if err := c.Deregister(ctx); err != nil {
 		t.Fatal(err)
@@ -321,5 +336,103 @@ func TestLeaseByRegisteredRoute(t *testing.T) {
 	items, err = gpu.Lease(ctx, cairn.LeaseRequest{Max: 2})
 	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "gpu" {
 		t.Fatalf("the gpu worker leased %+v, %v; want the gpu task", items, err)
+	}
+}
+
+// holdFirst wraps a worker API so that its first completion request
+// waits, once it arrived (arrived closed), until release is closed: the
+// completions sent meanwhile wait for it, and go together in the next
+// request. With oldServer, complete-many is a route the server does not
+// have (an older cairn of the same protocol).
+func holdFirst(oldServer bool, arrived, release chan struct{}) func(http.Handler) http.Handler {
+	var once sync.Once
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case remote.Prefix + "complete":
+				once.Do(func() {
+					close(arrived)
+					<-release
+				})
+			case remote.Prefix + "complete-many":
+				if oldServer {
+					r.URL.Path = remote.Prefix + "complete-many-unknown"
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// The completions of a worker's slots that end while another is on its
+// way go together in one request (complete-many), each accepted or
+// refused alone: a report under a lease that is not the task's is
+// refused and changes nothing, the others are recorded with their next
+// items leased. A server without complete-many gets them one by one.
+func TestCompletionsShareARequest(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(fmt.Sprintf("old server %v", old), func(t *testing.T) {
+			arrived, release := make(chan struct{}), make(chan struct{})
+			r := newRigServing(t, nil, holdFirst(old, arrived, release))
+			ctx := context.Background()
+			id := r.readyRun(t, 16, "echo")
+			c := r.client(t, 8)
+			items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 8, Start: true})
+			if err != nil || len(items) != 8 {
+				t.Fatalf("Lease = %d items, %v", len(items), err)
+			}
+			bad := items[7].Lease
+			bad.Token = "not-the-lease"
+			type outcome struct {
+				next []cairn.WorkItem
+				err  error
+			}
+			out := make([]outcome, 8)
+			var wg sync.WaitGroup
+			report := func(i int) {
+				defer wg.Done()
+				l := items[i].Lease
+				if i == 7 {
+					l = bad
+				}
+				out[i].next, out[i].err = c.CompleteAndLease(ctx, l, cairn.Completion{}, cairn.LeaseRequest{Max: 1, Start: true})
+			}
+			wg.Add(1)
+			go report(0)
+			<-arrived // the first on its way, held
+			for i := 1; i < 8; i++ {
+				wg.Add(1)
+				go report(i)
+			}
+			time.Sleep(300 * time.Millisecond) // the others queued behind it
+			close(release)
+			wg.Wait()
+			for i, o := range out[:7] {
+				if o.err != nil || len(o.next) != 1 {
+					t.Errorf("report %d: %d next items, %v; want one", i, len(o.next), o.err)
+				}
+			}
+			if !errors.Is(out[7].err, cairn.ErrLeaseLost) || len(out[7].next) != 0 {
+				t.Errorf("the report under another token: %v, %d items; want ErrLeaseLost and none", out[7].err, len(out[7].next))
+			}
+			for i, it := range items {
+				tr, err := r.st.GetTaskRun(ctx, id, it.Lease.TaskID)
+				want := cairn.TaskSucceeded
+				if i == 7 {
+					want = cairn.TaskRunning // the refused report changed nothing
+				}
+				if err != nil || tr.State != want {
+					t.Errorf("%s: %v, %v; want %s", it.Lease.TaskID, tr.State, err, want)
+				}
+			}
+			calls := r.api.Calls()
+			one, many := calls["POST "+remote.Prefix+"complete"], calls["POST "+remote.Prefix+"complete-many"]
+			if !old && (one != 1 || many != 1) {
+				t.Errorf("%d complete and %d complete-many requests; want the first alone and the 7 others in one", one, many)
+			}
+			if old && one != 8 {
+				t.Errorf("%d complete requests to a server without complete-many; want 8", one)
+			}
+		})
 	}
 }

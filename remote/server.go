@@ -164,6 +164,7 @@ func NewServer(o ServerOptions) *Server {
 	s.handle("POST "+Prefix+"start", s.worker(s.start))
 	s.handle("POST "+Prefix+"heartbeat", s.worker(s.heartbeat))
 	s.handle("POST "+Prefix+"complete", s.worker(s.complete))
+	s.handle("POST "+Prefix+"complete-many", s.worker(s.completeMany))
 	s.handle("POST "+Prefix+"drain", s.worker(s.setState(cairn.WorkerDraining)))
 	s.handle("POST "+Prefix+"deregister", s.worker(s.setState(cairn.WorkerStopped)))
 	s.handle("PUT "+Prefix+"logs/{run}/{task}/{attempt}", s.worker(s.putLog))
@@ -655,6 +656,73 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+// maxReports bounds the completions of one complete-many request: a
+// worker's concurrency at most.
+const maxReports = maxConcurrency
+
+// completeMany records several completions of the worker's slots, each
+// as complete does one — checked alone, refused alone (lease_lost,
+// forbidden), its next items leased with it — and all at once: they are
+// handed to the broker together, so that they share its commits (the
+// completer's batch) rather than arrive one request after another. A
+// failure of the server fails the reports it reached (code internal),
+// each for the worker to send again.
+func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) {
+	var req completeManyRequest
+	if !decode(w, r, &req, 256<<20) {
+		return
+	}
+	if len(req.Reports) == 0 || len(req.Reports) > maxReports {
+		fail(w, http.StatusBadRequest, CodeBadInput, fmt.Sprintf("%d reports: want 1 to %d", len(req.Reports), maxReports))
+		return
+	}
+	out := make([]completeResult, len(req.Reports))
+	items := make([][]cairn.WorkItem, len(req.Reports))
+	var wg sync.WaitGroup
+	for i, rep := range req.Reports {
+		l := rep.Lease.lease()
+		if err := s.holds(r.Context(), c, l); err != nil {
+			out[i] = s.refusal(r, err)
+			continue
+		}
+		var next cairn.LeaseRequest
+		if rep.Next > 0 && c.w.State == cairn.WorkerActive {
+			next = s.request(c, rep.Next, 0, rep.Start)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			items[i], err = s.o.Leaser.CompleteAndLease(r.Context(), l, rep.Completion.completion(), next)
+			s.mu.Lock()
+			delete(s.holders, l.Token)
+			s.mu.Unlock()
+			if err != nil {
+				out[i] = s.refusal(r, err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range out {
+		if out[i].Code == "" {
+			out[i].Items = s.issued(c, items[i])
+		}
+	}
+	writeJSON(w, http.StatusOK, completeManyReply{Results: out})
+}
+
+// refusal is a report's answer when its completion was not recorded.
+func (s *Server) refusal(r *http.Request, err error) completeResult {
+	switch {
+	case errors.Is(err, errForbidden):
+		return completeResult{Code: CodeForbidden, Error: err.Error()}
+	case errors.Is(err, cairn.ErrLeaseLost):
+		return completeResult{Code: CodeLeaseLost, Error: err.Error()}
+	}
+	s.o.Logger.Error("worker API", "method", r.Method, "path", r.URL.Path, "worker", r.Header.Get(HeaderWorker), "err", err)
+	return completeResult{Code: CodeInternal, Error: "the server failed; its log says why"}
 }
 
 func (s *Server) setState(to cairn.WorkerState) func(w http.ResponseWriter, r *http.Request, c caller) {

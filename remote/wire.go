@@ -194,6 +194,24 @@ type completeRequest struct {
 	Start bool `json:"start,omitempty"`
 }
 
+// completeManyRequest is several completions of one worker's slots in
+// one round trip (POST complete-many), each as completeRequest.
+type completeManyRequest struct {
+	Reports []completeRequest `json:"reports"`
+}
+
+// completeResult is one report's answer: the items leased for it, or
+// its refusal (Code lease_lost, forbidden, internal) with Error.
+type completeResult struct {
+	Items []wireItem `json:"items,omitempty"`
+	Code  string     `json:"code,omitempty"`
+	Error string     `json:"error,omitempty"`
+}
+
+type completeManyReply struct {
+	Results []completeResult `json:"results"`
+}
+
 type cachedReply struct {
 	Hits []wireCached `json:"hits"`
 }
