@@ -145,13 +145,15 @@ func (s *Snapshot) attachItems(trs []*cairn.TaskRun) error {
 }
 
 // NewItems returns the pending task runs of expansion e of the task run
-// parent, as the store creates them (Version 1).
+// parent, as the store creates them (Version 1): each routed, pooled and
+// prioritised as parent is.
 func NewItems(parent *cairn.TaskRun, e Expansion) []*cairn.TaskRun {
 	trs := make([]*cairn.TaskRun, len(e.Items))
 	for k, v := range e.Items {
 		trs[k] = &cairn.TaskRun{RunID: parent.RunID, TaskID: cairn.ItemID(parent.TaskID, k), Type: parent.Type,
 			State: cairn.TaskPending, Retry: parent.Retry, Timeout: parent.Timeout, Cache: parent.Cache,
-			Labels: parent.Labels, Queue: parent.Queue, Item: v, Version: 1}
+			Labels: parent.Labels, Queue: parent.Queue, Pool: parent.Pool, PoolSlots: parent.PoolSlots,
+			Priority: parent.Priority, Item: v, Version: 1}
 	}
 	return trs
 }

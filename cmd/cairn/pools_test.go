@@ -1,12 +1,14 @@
 package main
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/sqlite"
 )
 
 // A pool of 1 declared by a workflow and shared by three 'cairn run'
@@ -183,5 +185,62 @@ tasks:
 	}
 	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       server") {
 		t.Errorf("cairn pools:\n%s", out)
+	}
+}
+
+// The items of a for_each task take its pool as it would: a pool of 1 and
+// four items on four workers run one at a time (the attempts' recorded
+// times never overlap), and their priority is the task's.
+func TestPoolForEachItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "items.yaml", `name: items
+pools: {gpu: 1}
+tasks:
+  - id: train
+    type: shell
+    pool: gpu
+    priority: 3
+    for_each: [a, b, c, d]
+    with: {argv: ["sleep", "0.2"]}
+`)
+	e.must(0, "run", wf, "--workers", "4")
+	runs := e.runs()
+	if len(runs) != 1 || runs[0].State != "succeeded" {
+		t.Fatalf("runs: %+v", runs)
+	}
+	type span struct {
+		task       string
+		start, end time.Time
+	}
+	var spans []span
+	for k := range 4 {
+		id := cairn.ItemID("train", k)
+		as := e.attemptsOf(runs[0].ID, id)
+		if len(as) != 1 || as[0].State != cairn.TaskSucceeded {
+			t.Fatalf("%s: attempts %+v", id, as)
+		}
+		spans = append(spans, span{id, as[0].StartedAt, as[0].FinishedAt})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start.Before(spans[i-1].end) {
+			t.Errorf("%s started at %s, before %s ended at %s: two holders of a pool of 1", spans[i].task,
+				spans[i].start.Format(time.RFC3339Nano), spans[i-1].task, spans[i-1].end.Format(time.RFC3339Nano))
+		}
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(e.home, "cairn.db"), sqlite.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	trs, err := st.ListTaskRuns(t.Context(), runs[0].ID)
+	if err != nil || len(trs) != 5 {
+		t.Fatalf("%d task runs, %v", len(trs), err)
+	}
+	for _, tr := range trs {
+		if tr.Pool != "gpu" || tr.Priority != 3 {
+			t.Errorf("%s: pool %q priority %d, want gpu and 3", tr.TaskID, tr.Pool, tr.Priority)
+		}
 	}
 }

@@ -34,9 +34,9 @@ WHERE run_id = $2 AND task_id = $3 AND version = $4 AND state = 'pending' AND it
 			ids[k], items[k] = cairn.ItemID(e.TaskID, k), string(v)
 		}
 		if _, err := s.exec(ctx, tx, `INSERT INTO task_runs (run_id, task_id, seq, type, state, retries, backoff_ns, backoff_factor,
-	max_backoff_ns, timeout_ns, max_interruptions, cache, labels, queue, item, version)
+	max_backoff_ns, timeout_ns, max_interruptions, cache, labels, queue, pool, pool_slots, priority, item, version)
 SELECT p.run_id, v.task_id, b.base + v.k - 1, p.type, 'pending', p.retries, p.backoff_ns, p.backoff_factor, p.max_backoff_ns,
-	p.timeout_ns, p.max_interruptions, p.cache, p.labels, p.queue, v.item, 1
+	p.timeout_ns, p.max_interruptions, p.cache, p.labels, p.queue, p.pool, p.pool_slots, p.priority, v.item, 1
 FROM task_runs p,
 	(SELECT max(seq) + 1 AS base FROM task_runs WHERE run_id = $1) b,
 	unnest($3::text[], $4::text[]) WITH ORDINALITY AS v(task_id, item, k)

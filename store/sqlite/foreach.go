@@ -14,14 +14,14 @@ import (
 const itemInsertRows = 200
 
 // itemInsertQuery inserts size items of one for_each task, each a copy of
-// the task's row (type, retry policy, timeout, cache, labels, queue) with
-// its own id, seq and item.
+// the task's row (type, retry policy, timeout, cache, labels, queue, pool
+// and its slots, priority) with its own id, seq and item.
 func itemInsertQuery(size int) string {
 	return `WITH v(task_id, seq, item) AS (VALUES ` + valuesList(size, 3) + `)
 INSERT INTO task_runs (run_id, task_id, seq, type, state, retries, backoff_ns, backoff_factor, max_backoff_ns, timeout_ns,
-	max_interruptions, cache, labels, queue, item, version)
+	max_interruptions, cache, labels, queue, pool, pool_slots, priority, item, version)
 SELECT p.run_id, v.task_id, v.seq, p.type, 'pending', p.retries, p.backoff_ns, p.backoff_factor, p.max_backoff_ns,
-	p.timeout_ns, p.max_interruptions, p.cache, p.labels, p.queue, v.item, 1
+	p.timeout_ns, p.max_interruptions, p.cache, p.labels, p.queue, p.pool, p.pool_slots, p.priority, v.item, 1
 FROM task_runs p JOIN v ON 1 WHERE p.run_id = ? AND p.task_id = ?`
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -150,5 +152,70 @@ func testExpand(t *testing.T, s scheduler.Store) {
 	got2, err := s.ListTaskRuns(ctx, run2.ID)
 	if err != nil || len(got2) != 1 || !got2[0].Expanded || got2[0].Items != 0 {
 		t.Errorf("after an empty expansion: %d task runs, %v", len(got2), err)
+	}
+}
+
+// testExpandInherits checks that the items of a for_each task are routed,
+// pooled and prioritised as their task is (labels, queue, pool and its
+// slots, priority, cache, retry policy, timeout): as stored, as
+// scheduler.NewItems puts them in the scheduler's snapshot, and as a
+// lease of the pool hands them out — one at a time in a pool of 2 when
+// each takes 2 slots, before a ready task of lower priority.
+func testExpandInherits(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	at := origin()
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "fan", Digest: digest, SourcePath: "wf/fan.yaml",
+		Source: []byte("name: fan\n"), State: cairn.RunQueued, CreatedAt: at, Pools: map[string]int{"gpu": 2}}
+	fan := &cairn.TaskRun{RunID: run.ID, TaskID: "t0", Type: "shell", State: cairn.TaskPending,
+		Retry:   cairn.RetryPolicy{Retries: 2, Backoff: time.Second, Factor: 2, MaxBackoff: time.Minute, MaxInterruptions: 4},
+		Timeout: 10 * time.Minute, Cache: true, Labels: map[string]string{"gpu": "a100"}, Queue: "q1",
+		Pool: "gpu", PoolSlots: 2, Priority: 5}
+	low := &cairn.TaskRun{RunID: run.ID, TaskID: "t1", Type: "shell", State: cairn.TaskReady, Retry: cairn.RetryPolicy{Factor: 1},
+		Params: json.RawMessage(`{}`), Labels: map[string]string{"gpu": "a100"}, Queue: "q1"}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{fan, low}); err != nil {
+		t.Fatalf("CreateRun: %v", err)
+	}
+	items := []json.RawMessage{json.RawMessage(`1`), json.RawMessage(`2`), json.RawMessage(`3`)}
+	p := &scheduler.Plan{RunID: run.ID, Expand: []scheduler.Expansion{{TaskID: fan.TaskID, FromVersion: 1, Items: items}}}
+	if err := s.ApplyPlan(ctx, p); err != nil {
+		t.Fatalf("expand: %v", err)
+	}
+	got, err := s.ListTaskRuns(ctx, run.ID)
+	if err != nil || len(got) != 2+len(items) {
+		t.Fatalf("%d task runs, %v", len(got), err)
+	}
+	same := func(a, b *cairn.TaskRun) bool {
+		return a.Type == b.Type && a.Retry == b.Retry && a.Timeout == b.Timeout && a.Cache == b.Cache &&
+			maps.Equal(a.Labels, b.Labels) && a.Queue == b.Queue && a.Pool == b.Pool && a.PoolSlots == b.PoolSlots &&
+			a.Priority == b.Priority
+	}
+	mem := scheduler.NewItems(got[0], p.Expand[0])
+	ready := &scheduler.Plan{RunID: run.ID}
+	for k, it := range got[2:] {
+		if !same(it, fan) {
+			t.Errorf("item %d stored as %+v, want its task's routing, pool and priority: %+v", k, it, fan)
+		}
+		if !same(mem[k], it) || mem[k].TaskID != it.TaskID || mem[k].Version != it.Version || string(mem[k].Item) != string(it.Item) {
+			t.Errorf("item %d: scheduler.NewItems gives %+v, the store %+v", k, mem[k], it)
+		}
+		ready.Tasks = append(ready.Tasks, scheduler.TaskChange{TaskID: it.TaskID, FromVersion: 1, From: cairn.TaskPending,
+			To: cairn.TaskReady, Params: json.RawMessage(`{}`), At: at.Add(time.Second)})
+	}
+	if err := s.ApplyPlan(ctx, ready); err != nil {
+		t.Fatalf("items ready: %v", err)
+	}
+	// The items were made ready after t1, but their priority puts them
+	// first; each takes the whole pool, so one goes at a time.
+	req := cairn.LeaseRequest{Worker: "w", Max: 10, RunID: run.ID, Labels: map[string]string{"gpu": "a100"}, Queues: []string{"q1"}}
+	work, err := s.Lease(ctx, req, at.Add(2*time.Second), ttl)
+	if err != nil {
+		t.Fatalf("lease: %v", err)
+	}
+	var leased []string
+	for _, w := range work {
+		leased = append(leased, w.Lease.TaskID)
+	}
+	if want := []string{cairn.ItemID(fan.TaskID, 0), low.TaskID}; !slices.Equal(leased, want) {
+		t.Errorf("leased %v, want %v (the first item by priority, the pool then full; t1 outside it)", leased, want)
 	}
 }

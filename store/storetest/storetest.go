@@ -98,6 +98,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"TaskMetrics", testTaskMetrics},
 		{"Alerts", testAlerts},
 		{"Expand", testExpand},
+		{"ExpandInherits", testExpandInherits},
 		{"Pools", testPools},
 		{"LeasePools", testLeasePools},
 		{"LeasePriority", testLeasePriority},
