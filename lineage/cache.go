@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/cairnml/cairn"
 )
@@ -29,7 +30,7 @@ type CacheStory struct {
 // CacheStore is what explaining a miss reads (*sqlite.Store and
 // *postgres.Store answer it).
 type CacheStore interface {
-	LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error)
+	LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error)
 	Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error)
 	AttemptEdges(ctx context.Context, a cairn.AttemptRef) ([]cairn.LineageEdge, error)
 	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
@@ -75,7 +76,9 @@ func ExplainCache(ctx context.Context, st CacheStore, r *cairn.Run, tr *cairn.Ta
 			}
 		}
 	}
-	last, err := st.LastSuccessOf(ctx, r.Workflow, tr.TaskID, r.ID)
+	// The last success there was when the attempt started: the one it
+	// could have reused, not a newer one.
+	last, err := st.LastSuccessOf(ctx, r.Workflow, tr.TaskID, r.ID, at.StartedAt)
 	if errors.Is(err, cairn.ErrNotFound) {
 		s.Why = fmt.Sprintf("on; no earlier run of workflow %s has a success of task %s to reuse", r.Workflow, tr.TaskID)
 		return s, nil

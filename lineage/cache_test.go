@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 )
@@ -18,7 +19,7 @@ type fakeCacheStore struct {
 	edges map[cairn.AttemptRef][]cairn.LineageEdge
 }
 
-func (f fakeCacheStore) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
+func (f fakeCacheStore) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error) {
 	if f.last == nil {
 		return nil, cairn.ErrNotFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -115,13 +116,16 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 	return out, nil
 }
 
-// LastSuccessOf returns the newest attempt that ended succeeded of task
-// taskID in runs of workflow, other than in run exceptRun: what a cache
-// miss is explained against.
-func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
+// LastSuccessOf returns the newest attempt of task taskID in runs of
+// workflow, other than in run exceptRun, that ended succeeded before
+// time before (the zero time: whenever): what a cache miss is explained
+// against, the last success there was when the attempt in question
+// started (not a newer one, which it could not have reused).
+func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error) {
 	at, err := sqlrow.Attempt(s.db.QueryRow(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
-WHERE r.workflow = $1 AND a.task_id = $2 AND a.run_id != $3 AND a.state = 'succeeded' ORDER BY a.finished_at DESC NULLS LAST LIMIT 1`,
-		workflow, taskID, exceptRun))
+WHERE r.workflow = $1 AND a.task_id = $2 AND a.run_id != $3 AND a.state = 'succeeded'
+AND a.finished_at < $4 ORDER BY a.finished_at DESC LIMIT 1`,
+		workflow, taskID, exceptRun, sqlrow.Before(before)))
 	if noRows(err) {
 		return nil, fmt.Errorf("an earlier success of %s in workflow %s: %w", taskID, workflow, cairn.ErrNotFound)
 	}

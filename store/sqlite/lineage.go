@@ -235,13 +235,16 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 	return out, nil
 }
 
-// LastSuccessOf returns the newest attempt that ended succeeded of task
-// taskID in runs of workflow, other than in run exceptRun: what a cache
-// miss is explained against.
-func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error) {
+// LastSuccessOf returns the newest attempt of task taskID in runs of
+// workflow, other than in run exceptRun, that ended succeeded before
+// time before (the zero time: whenever): what a cache miss is explained
+// against, the last success there was when the attempt in question
+// started (not a newer one, which it could not have reused).
+func (s *Store) LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error) {
 	row := s.r.QueryRowContext(ctx, `SELECT `+sqlrow.Prefixed("a.", sqlrow.AttemptCols)+` FROM attempts a JOIN runs r ON r.id = a.run_id
-WHERE r.workflow = ? AND a.task_id = ? AND a.run_id != ? AND a.state = 'succeeded' ORDER BY a.finished_at DESC LIMIT 1`,
-		workflow, taskID, exceptRun)
+WHERE r.workflow = ? AND a.task_id = ? AND a.run_id != ? AND a.state = 'succeeded'
+AND a.finished_at < ? ORDER BY a.finished_at DESC LIMIT 1`,
+		workflow, taskID, exceptRun, sqlrow.Before(before))
 	at, err := sqlrow.Attempt(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("an earlier success of %s in workflow %s: %w", taskID, workflow, cairn.ErrNotFound)

@@ -37,7 +37,7 @@ type Server interface {
 	Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error)
 	LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error)
 	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
-	LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string) (*cairn.Attempt, error)
+	LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error)
 	NeededArtifacts(ctx context.Context, r scheduler.Retention) (map[string]string, error)
 
 	Models(ctx context.Context) ([]*cairn.ModelVersion, error)
@@ -296,7 +296,8 @@ func testTwoStoresDeployRace(t *testing.T, a, b Server) {
 }
 
 // testLastSuccessOf: the newest success of a task in a workflow's other
-// runs, what a cache miss is explained against.
+// runs before a time (when the attempt asked about started), what a cache
+// miss is explained against.
 func testLastSuccessOf(t *testing.T, s Server) {
 	ctx := context.Background()
 	var runs []string
@@ -312,15 +313,26 @@ func testLastSuccessOf(t *testing.T, s Server) {
 		}
 		runs = append(runs, run.ID)
 	}
-	a, err := s.LastSuccessOf(ctx, "wf", "a", "")
+	a, err := s.LastSuccessOf(ctx, "wf", "a", "", time.Time{})
 	if err != nil || a.RunID != runs[2] || a.Version != "v2" || a.State != cairn.TaskSucceeded {
 		t.Fatalf("the last success: %+v %v", a, err)
 	}
 	// Not in the run asked about; a failure is not a success.
-	if a, err := s.LastSuccessOf(ctx, "wf", "a", runs[2]); err != nil || a.RunID != runs[0] {
+	if a, err := s.LastSuccessOf(ctx, "wf", "a", runs[2], time.Time{}); err != nil || a.RunID != runs[0] {
 		t.Fatalf("the last success outside run 2: %+v %v", a, err)
 	}
-	if _, err := s.LastSuccessOf(ctx, "other", "a", ""); !errors.Is(err, cairn.ErrNotFound) {
+	// Before a time: not a success that ended later (run 2's, when run 1's
+	// attempt is explained), the bound exclusive.
+	if a, err := s.LastSuccessOf(ctx, "wf", "a", runs[1], origin().Add(time.Hour)); err != nil || a.RunID != runs[0] {
+		t.Fatalf("the last success before run 1's attempt: %+v %v", a, err)
+	}
+	if a, err := s.LastSuccessOf(ctx, "wf", "a", "", origin().Add(time.Minute+1)); err != nil || a.RunID != runs[0] {
+		t.Fatalf("the last success just after run 0's ended: %+v %v", a, err)
+	}
+	if _, err := s.LastSuccessOf(ctx, "wf", "a", "", origin().Add(time.Minute)); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("a success that ended at the bound: %v, want cairn.ErrNotFound", err)
+	}
+	if _, err := s.LastSuccessOf(ctx, "other", "a", "", time.Time{}); !errors.Is(err, cairn.ErrNotFound) {
 		t.Fatalf("another workflow: %v, want cairn.ErrNotFound", err)
 	}
 	if _, err := s.Attempt(ctx, cairn.AttemptRef{RunID: runs[0], TaskID: "a", Number: 2}); !errors.Is(err, cairn.ErrNotFound) {

@@ -17,6 +17,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -78,6 +79,15 @@ func Nanos(t time.Time) *int64 {
 	}
 	n := t.UnixNano()
 	return &n
+}
+
+// Before encodes an exclusive upper bound on a stored time: Unix
+// nanoseconds, the largest for the zero time (no bound).
+func Before(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MaxInt64
+	}
+	return t.UnixNano()
 }
 
 // JSONText encodes v as JSON text, NULL (nil) when isNil.
