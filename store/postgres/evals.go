@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Channels of LISTEN/NOTIFY (see Listen).
@@ -23,17 +24,12 @@ const (
 // does not exist is refused with cairn.ErrNotFound without a failing
 // statement (which would abort a shared transaction).
 func (s *Store) addEvaluation(ctx context.Context, q querier, e scheduler.Evaluation) (int64, error) {
-	if e.RunID == "" {
-		return 0, fmt.Errorf("add evaluation: empty run id")
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = time.Now()
-	}
-	if e.DueAt.IsZero() {
-		e.DueAt = e.CreatedAt
+	e, err := sqlrow.NewEvaluation(e)
+	if err != nil {
+		return 0, err
 	}
 	var id int64
-	err := s.queryRow(ctx, q, `WITH l AS (SELECT pg_advisory_xact_lock($7)), n AS (SELECT pg_notify('`+channelEvaluations+`', $1))
+	err = s.queryRow(ctx, q, `WITH l AS (SELECT pg_advisory_xact_lock($7)), n AS (SELECT pg_notify('`+channelEvaluations+`', $1))
 INSERT INTO evaluations (run_id, reason, task_id, writer, created_at, due_at)
 SELECT $1, $2, $3, $4, $5, $6 FROM l, n WHERE EXISTS (SELECT 1 FROM runs WHERE id = $1)
 RETURNING id`, e.RunID, e.Reason, e.TaskID, e.Writer, e.CreatedAt.UnixNano(), e.DueAt.UnixNano(), lockEvaluations).Scan(&id)
@@ -49,29 +45,11 @@ RETURNING id`, e.RunID, e.Reason, e.TaskID, e.Writer, e.CreatedAt.UnixNano(), e.
 // Evaluations lists evaluations with an id above after, by id, at most
 // limit (100 if limit <= 0).
 func (s *Store) Evaluations(ctx context.Context, after int64, limit int) ([]scheduler.Evaluation, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	rows, err := s.db.Query(ctx, `SELECT id, run_id, reason, task_id, writer, created_at, due_at FROM evaluations
-WHERE id > $1 ORDER BY id LIMIT $2`, after, limit)
+	rs, err := s.db.Query(ctx, `SELECT `+sqlrow.EvaluationCols+` FROM evaluations
+WHERE id > $1 ORDER BY id LIMIT $2`, after, sqlrow.PageLimit(limit))
+	out, err := collect(rs, err, sqlrow.Evaluation)
 	if err != nil {
-		return nil, fmt.Errorf("list evaluations: %w", translate(err))
-	}
-	defer rows.Close()
-	out := []scheduler.Evaluation{}
-	for rows.Next() {
-		var (
-			e            scheduler.Evaluation
-			created, due int64
-		)
-		if err := rows.Scan(&e.ID, &e.RunID, &e.Reason, &e.TaskID, &e.Writer, &created, &due); err != nil {
-			return nil, fmt.Errorf("list evaluations: %w", translate(err))
-		}
-		e.CreatedAt, e.DueAt = time.Unix(0, created).UTC(), time.Unix(0, due).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list evaluations: %w", translate(err))
+		return nil, fmt.Errorf("list evaluations: %w", err)
 	}
 	return out, nil
 }

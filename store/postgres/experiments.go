@@ -2,11 +2,11 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/cairnml/cairn/experiments"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // TaskMetrics returns the metrics of the task runs f selects (see
@@ -31,28 +31,10 @@ func (s *Store) TaskMetrics(ctx context.Context, f experiments.MetricsFilter) ([
 	if len(f.Tasks) > 0 {
 		add("t.task_id = ANY($%d)", f.Tasks)
 	}
-	rows, err := s.db.Query(ctx, `SELECT t.run_id, t.task_id, t.metrics FROM runs r JOIN task_runs t ON t.run_id = r.id
-WHERE `+strings.Join(where, " AND ")+` ORDER BY t.run_id DESC, t.seq`, args...)
+	rs, err := s.db.Query(ctx, sqlrow.TaskMetricsSelect+strings.Join(where, " AND ")+sqlrow.TaskMetricsOrder, args...)
+	out, err := collect(rs, err, sqlrow.TaskMetric)
 	if err != nil {
-		return nil, fmt.Errorf("task metrics: %w", translate(err))
-	}
-	defer rows.Close()
-	out := []experiments.TaskMetrics{}
-	for rows.Next() {
-		var (
-			m experiments.TaskMetrics
-			b []byte
-		)
-		if err := rows.Scan(&m.RunID, &m.TaskID, &b); err != nil {
-			return nil, fmt.Errorf("task metrics: %w", translate(err))
-		}
-		if err := json.Unmarshal(b, &m.Metrics); err != nil {
-			return nil, fmt.Errorf("task metrics: decode metrics of %s/%s: %w", m.RunID, m.TaskID, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("task metrics: %w", translate(err))
+		return nil, fmt.Errorf("task metrics: %w", err)
 	}
 	return out, nil
 }

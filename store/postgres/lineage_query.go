@@ -155,37 +155,10 @@ func collect[T any](rs pgx.Rows, err error, scan func(sqlrow.Scanner) (T, error)
 	return out, nil
 }
 
-// The closure of the lineage graph from a set of artifacts ($1), as the
-// digests it reaches, up to $2 levels (attempts between them and a root);
-// as store/sqlite's closureQuery: UNION keeps each (digest, level) once,
-// and without a bound the level is left out so that each digest is kept
-// once, which ends the recursion even on a cycle.
-const (
-	upstreamStep = `SELECT i.digest%s FROM reach r
-	JOIN artifacts a ON a.digest = r.digest AND a.run_id != ''
-	JOIN lineage i ON i.run_id = a.run_id AND i.task_id = a.task_id AND i.attempt = a.attempt AND i.direction = 'in'`
-	downstreamStep = `SELECT o.digest%s FROM reach r
-	JOIN lineage i ON i.digest = r.digest AND i.direction = 'in'
-	JOIN lineage o ON o.run_id = i.run_id AND o.task_id = i.task_id AND o.attempt = i.attempt AND o.direction = 'out'`
-)
-
+// closureQuery is the closure of the lineage graph from a set of
+// artifacts ($1), up to $2 levels with bounded (see sqlrow.ClosureQuery).
 func closureQuery(dir string, bounded bool) string {
-	step := upstreamStep
-	if dir == cairn.LineageOut {
-		step = downstreamStep
-	}
-	if bounded {
-		return `WITH RECURSIVE reach(digest, level) AS (
-	SELECT unnest($1::text[]) COLLATE "C", 0
-	UNION
-	` + fmt.Sprintf(step, ", r.level + 1") + ` WHERE r.level < $2
-) SELECT DISTINCT digest FROM reach`
-	}
-	return `WITH RECURSIVE reach(digest) AS (
-	SELECT unnest($1::text[]) COLLATE "C"
-	UNION
-	` + fmt.Sprintf(step, "") + `
-) SELECT digest FROM reach`
+	return sqlrow.ClosureQuery(dir, bounded, `SELECT unnest($1::text[]) COLLATE "C"%s`, "$2")
 }
 
 // The attempts of a closure (its digests in $1): upstream, the first

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -46,8 +45,8 @@ func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
 // PutSchedule inserts (Version 0) or compare-and-sets (on Version) a
 // schedule's state.
 func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
-	if st.Workflow == "" || st.Spec == "" || st.Position.IsZero() {
-		return errors.New("put schedule: a workflow, a spec and a position are required")
+	if err := sqlrow.CheckSchedule(st); err != nil {
+		return err
 	}
 	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
 		var n int64
@@ -65,7 +64,7 @@ WHERE workflow = $5 AND version = $6`,
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("schedule of %s changed meanwhile: %w", st.Workflow, cairn.ErrConflict)
+			return sqlrow.ScheduleChanged(st.Workflow)
 		}
 		return nil
 	}, true)

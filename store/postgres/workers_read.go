@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // MaxListedWorkers bounds ListWorkers: the live workers come first.
@@ -28,7 +27,7 @@ func (s *Store) ListWorkers(ctx context.Context, now, since time.Time) ([]cairn.
 		return col + " - " + s.clock(1) + " + $1"
 	}
 	live := `w.state IN ('active', 'draining') AND w.expires_at > ` + s.clock(1)
-	// workerCols, its times shifted.
+	// sqlrow.WorkerCols, its times shifted.
 	cols := `w.id, w.name, w.host, w.token_id, w.version, w.protocol, w.labels, w.queues, w.concurrency, w.state, ` +
 		shift("w.registered_at") + `, ` + shift("w.seen_at") + `, ` + shift("w.expires_at")
 	rows, err := s.db.Query(ctx, `SELECT `+cols+`, coalesce(r.n, 0)
@@ -36,34 +35,9 @@ FROM workers w LEFT JOIN (SELECT lease_worker, count(*) AS n FROM task_runs WHER
 	ON r.lease_worker = w.id
 WHERE (`+live+`) OR `+shift("w.seen_at")+` >= $2
 ORDER BY (`+live+`) DESC, w.name, w.id LIMIT $3`, now.UnixNano(), since.UnixNano(), MaxListedWorkers)
+	out, err := collect(rows, err, sqlrow.ListedWorker)
 	if err != nil {
-		return nil, fmt.Errorf("list workers: %w", translate(err))
-	}
-	defer rows.Close()
-	out := []cairn.Worker{}
-	for rows.Next() {
-		var running int64
-		w, err := scanWorker(scanMore{rows, []any{&running}})
-		if err != nil {
-			return nil, fmt.Errorf("list workers: %w", translate(err))
-		}
-		w.Running = int(running)
-		for i, q := range w.Queues {
-			w.Queues[i] = cairn.StoredQueue(q)
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list workers: %w", translate(err))
+		return nil, fmt.Errorf("list workers: %w", err)
 	}
 	return out, nil
 }
-
-// scanMore scans a row's first columns as its caller asks, then the rest
-// into more.
-type scanMore struct {
-	sc   pgx.Row
-	more []any
-}
-
-func (m scanMore) Scan(dest ...any) error { return m.sc.Scan(append(dest, m.more...)...) }

@@ -8,19 +8,15 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // addEvaluation inserts e in tx and returns its id. A zero DueAt or
 // CreatedAt means e.CreatedAt, or now.
 func (s *Store) addEvaluation(ctx context.Context, tx *sql.Tx, e scheduler.Evaluation) (int64, error) {
-	if e.RunID == "" {
-		return 0, fmt.Errorf("add evaluation: empty run id")
-	}
-	if e.CreatedAt.IsZero() {
-		e.CreatedAt = time.Now()
-	}
-	if e.DueAt.IsZero() {
-		e.DueAt = e.CreatedAt
+	e, err := sqlrow.NewEvaluation(e)
+	if err != nil {
+		return 0, err
 	}
 	st, err := s.txStmt(ctx, tx, `INSERT INTO evaluations (run_id, reason, task_id, writer, created_at, due_at) VALUES (?, ?, ?, ?, ?, ?)
 RETURNING id`)
@@ -38,31 +34,17 @@ RETURNING id`)
 // Evaluations lists evaluations with an id above after, by id, at most
 // limit (100 if limit <= 0).
 func (s *Store) Evaluations(ctx context.Context, after int64, limit int) ([]scheduler.Evaluation, error) {
-	if limit <= 0 {
-		limit = 100
-	}
-	st, err := s.readStmt(ctx, `SELECT id, run_id, reason, task_id, writer, created_at, due_at FROM evaluations WHERE id > ? ORDER BY id LIMIT ?`)
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.EvaluationCols+` FROM evaluations WHERE id > ? ORDER BY id LIMIT ?`)
 	if err != nil {
 		return nil, fmt.Errorf("list evaluations: %w", err)
 	}
-	rows, err := st.QueryContext(ctx, after, limit)
+	rows, err := st.QueryContext(ctx, after, sqlrow.PageLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list evaluations: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []scheduler.Evaluation{}
-	for rows.Next() {
-		var (
-			e            scheduler.Evaluation
-			created, due int64
-		)
-		if err := rows.Scan(&e.ID, &e.RunID, &e.Reason, &e.TaskID, &e.Writer, &created, &due); err != nil {
-			return nil, fmt.Errorf("list evaluations: %w", translate(err))
-		}
-		e.CreatedAt, e.DueAt = time.Unix(0, created).UTC(), time.Unix(0, due).UTC()
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.Evaluation)
+	if err != nil {
 		return nil, fmt.Errorf("list evaluations: %w", translate(err))
 	}
 	return out, nil

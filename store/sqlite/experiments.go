@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cairnml/cairn/experiments"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // TaskMetrics returns the metrics of the task runs f selects (see
@@ -37,8 +38,7 @@ func (s *Store) TaskMetrics(ctx context.Context, f experiments.MetricsFilter) ([
 		}
 		where, args = append(where, "t.task_id IN (SELECT value FROM json_each(?))"), append(args, string(b))
 	}
-	st, err := s.readStmt(ctx, `SELECT t.run_id, t.task_id, t.metrics FROM runs r JOIN task_runs t ON t.run_id = r.id
-WHERE `+strings.Join(where, " AND ")+` ORDER BY t.run_id DESC, t.seq`)
+	st, err := s.readStmt(ctx, sqlrow.TaskMetricsSelect+strings.Join(where, " AND ")+sqlrow.TaskMetricsOrder)
 	if err != nil {
 		return nil, fmt.Errorf("task metrics: %w", err)
 	}
@@ -47,21 +47,8 @@ WHERE `+strings.Join(where, " AND ")+` ORDER BY t.run_id DESC, t.seq`)
 		return nil, fmt.Errorf("task metrics: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []experiments.TaskMetrics{}
-	for rows.Next() {
-		var (
-			m experiments.TaskMetrics
-			b []byte
-		)
-		if err := rows.Scan(&m.RunID, &m.TaskID, &b); err != nil {
-			return nil, fmt.Errorf("task metrics: %w", translate(err))
-		}
-		if err := json.Unmarshal(b, &m.Metrics); err != nil {
-			return nil, fmt.Errorf("task metrics: decode metrics of %s/%s: %w", m.RunID, m.TaskID, err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.TaskMetric)
+	if err != nil {
 		return nil, fmt.Errorf("task metrics: %w", translate(err))
 	}
 	return out, nil

@@ -54,40 +54,11 @@ func (s *Store) ModelsOf(ctx context.Context, digest string) ([]*cairn.ModelVers
 	return s.models(ctx, sqlrow.ModelSelect+` WHERE m.digest = ? ORDER BY m.name, m.version`, digest)
 }
 
-// The closure of the lineage graph from a set of artifacts (a JSON array
-// in ?1), as the digests it reaches with the number of attempts between
-// them and a root (their level), up to ?2 levels (0: no bound). Upstream,
-// an artifact leads to the inputs of its first producer (artifacts.run_id,
-// task_id, attempt); downstream, to the outputs of every attempt that
-// read it. UNION keeps each (digest, level) once; without a bound the
-// level is left out so that each digest is kept once, which ends the
-// recursion even on a cycle (an attempt that wrote the bytes it read).
-const (
-	upstreamStep = `SELECT i.digest%s FROM reach r
-	JOIN artifacts a ON a.digest = r.digest AND a.run_id != ''
-	JOIN lineage i ON i.run_id = a.run_id AND i.task_id = a.task_id AND i.attempt = a.attempt AND i.direction = 'in'`
-	downstreamStep = `SELECT o.digest%s FROM reach r
-	JOIN lineage i ON i.digest = r.digest AND i.direction = 'in'
-	JOIN lineage o ON o.run_id = i.run_id AND o.task_id = i.task_id AND o.attempt = i.attempt AND o.direction = 'out'`
-)
-
+// closureQuery is the closure of the lineage graph from a set of
+// artifacts (a JSON array in ?1), up to ?2 levels with bounded (see
+// sqlrow.ClosureQuery).
 func closureQuery(dir string, bounded bool) string {
-	step := upstreamStep
-	if dir == cairn.LineageOut {
-		step = downstreamStep
-	}
-	if bounded {
-		return `WITH RECURSIVE reach(digest, level) AS (
-	SELECT value, 0 FROM json_each(?1)
-	UNION
-	` + fmt.Sprintf(step, ", r.level + 1") + ` WHERE r.level < ?2
-) SELECT DISTINCT digest FROM reach`
-	}
-	return `WITH RECURSIVE reach(digest) AS (
-	SELECT value FROM json_each(?1)
-	UNION
-	` + fmt.Sprintf(step, "") + `
-) SELECT digest FROM reach`
+	return sqlrow.ClosureQuery(dir, bounded, `SELECT value%s FROM json_each(?1)`, "?2")
 }
 
 // The attempts of a closure (its digests in ?1): upstream, the first

@@ -50,8 +50,8 @@ func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
 // PutSchedule inserts (Version 0) or compare-and-sets (on Version) a
 // schedule's state.
 func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
-	if st.Workflow == "" || st.Spec == "" || st.Position.IsZero() {
-		return errors.New("put schedule: a workflow, a spec and a position are required")
+	if err := sqlrow.CheckSchedule(st); err != nil {
+		return err
 	}
 	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
 		var n int64
@@ -69,7 +69,7 @@ func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("schedule of %s changed meanwhile: %w", st.Workflow, cairn.ErrConflict)
+			return sqlrow.ScheduleChanged(st.Workflow)
 		}
 		return nil
 	}, true)

@@ -18,12 +18,11 @@ const MaxListedWorkers = 1000
 // first, then by name and id, at most MaxListedWorkers. Each has Running,
 // the leases it holds. Reads only, from the read pool.
 func (s *Store) ListWorkers(ctx context.Context, now, since time.Time) ([]cairn.Worker, error) {
-	st, err := s.readStmt(ctx, `SELECT `+sqlrow.Prefixed("w.", workerCols)+`, coalesce(r.n, 0),
-	w.state IN ('active', 'draining') AND w.expires_at > ?1 AS live
+	st, err := s.readStmt(ctx, `SELECT `+sqlrow.Prefixed("w.", sqlrow.WorkerCols)+`, coalesce(r.n, 0)
 FROM workers w LEFT JOIN (SELECT lease_worker, count(*) AS n FROM task_runs WHERE lease_token IS NOT NULL GROUP BY lease_worker) r
 	ON r.lease_worker = w.id
 WHERE (w.state IN ('active', 'draining') AND w.expires_at > ?1) OR w.seen_at >= ?2
-ORDER BY live DESC, w.name, w.id LIMIT ?3`)
+ORDER BY (w.state IN ('active', 'draining') AND w.expires_at > ?1) DESC, w.name, w.id LIMIT ?3`)
 	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", err)
 	}
@@ -32,33 +31,9 @@ ORDER BY live DESC, w.name, w.id LIMIT ?3`)
 		return nil, fmt.Errorf("list workers: %w", translate(err))
 	}
 	defer rows.Close()
-	out := []cairn.Worker{}
-	for rows.Next() {
-		var (
-			running int
-			live    bool
-		)
-		w, err := scanWorker(scanMore{rows, []any{&running, &live}})
-		if err != nil {
-			return nil, fmt.Errorf("list workers: %w", translate(err))
-		}
-		w.Running = running
-		for i, q := range w.Queues {
-			w.Queues[i] = cairn.StoredQueue(q)
-		}
-		out = append(out, w)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Collect(rows, sqlrow.ListedWorker)
+	if err != nil {
 		return nil, fmt.Errorf("list workers: %w", translate(err))
 	}
 	return out, nil
 }
-
-// scanMore scans a row's first columns as sc's caller asks, then the
-// rest into more.
-type scanMore struct {
-	sc   interface{ Scan(...any) error }
-	more []any
-}
-
-func (m scanMore) Scan(dest ...any) error { return m.sc.Scan(append(dest, m.more...)...) }

@@ -1,6 +1,8 @@
 package sqlrow
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -54,6 +56,21 @@ func Schedule(sc Scanner) (scheduler.ScheduleState, error) {
 	}
 	st.Position, st.UpdatedAt, st.Paused = time.Unix(0, position).UTC(), time.Unix(0, updated).UTC(), paused != 0
 	return st, nil
+}
+
+// CheckSchedule refuses a schedule's state that lacks what PutSchedule
+// stores.
+func CheckSchedule(st *scheduler.ScheduleState) error {
+	if st.Workflow == "" || st.Spec == "" || st.Position.IsZero() {
+		return errors.New("put schedule: a workflow, a spec and a position are required")
+	}
+	return nil
+}
+
+// ScheduleChanged is PutSchedule's error when its compare-and-set wrote
+// nothing.
+func ScheduleChanged(workflow string) error {
+	return fmt.Errorf("schedule of %s changed meanwhile: %w", workflow, cairn.ErrConflict)
 }
 
 // CountsQuery is StateCounts' one statement, both dialects' (the owner is

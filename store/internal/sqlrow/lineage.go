@@ -82,3 +82,42 @@ func Writer(sc Scanner, g *cairn.LineageGraph) error {
 	g.WriterCount[d] = int(n)
 	return err
 }
+
+// The steps of a closure query, both dialects': upstream, an artifact
+// leads to the inputs of its first producer (artifacts.run_id, task_id,
+// attempt); downstream, to the outputs of every attempt that read it.
+const (
+	upstreamStep = `SELECT i.digest%s FROM reach r
+	JOIN artifacts a ON a.digest = r.digest AND a.run_id != ''
+	JOIN lineage i ON i.run_id = a.run_id AND i.task_id = a.task_id AND i.attempt = a.attempt AND i.direction = 'in'`
+	downstreamStep = `SELECT o.digest%s FROM reach r
+	JOIN lineage i ON i.digest = r.digest AND i.direction = 'in'
+	JOIN lineage o ON o.run_id = i.run_id AND o.task_id = i.task_id AND o.attempt = i.attempt AND o.direction = 'out'`
+)
+
+// ClosureQuery is the recursive query of a closure in direction dir from
+// the digests seeds selects (the dialect's select of its array parameter,
+// with a %s where a column may follow the digest), as the digests it
+// reaches: with bounded, up to the levels in parameter bound (attempts
+// between a digest and a root). UNION keeps each (digest, level) once;
+// without a bound the level is left out so that each digest is kept once,
+// which ends the recursion even on a cycle (an attempt that wrote the
+// bytes it read).
+func ClosureQuery(dir string, bounded bool, seeds, bound string) string {
+	step := upstreamStep
+	if dir == cairn.LineageOut {
+		step = downstreamStep
+	}
+	if bounded {
+		return `WITH RECURSIVE reach(digest, level) AS (
+	` + fmt.Sprintf(seeds, ", 0") + `
+	UNION
+	` + fmt.Sprintf(step, ", r.level + 1") + ` WHERE r.level < ` + bound + `
+) SELECT DISTINCT digest FROM reach`
+	}
+	return `WITH RECURSIVE reach(digest) AS (
+	` + fmt.Sprintf(seeds, "") + `
+	UNION
+	` + fmt.Sprintf(step, "") + `
+) SELECT digest FROM reach`
+}
