@@ -8,131 +8,33 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // The model registry (issue #19): versions numbered from 1 per name, one
 // per (name, artifact digest), at most one in production per name (a
 // partial unique index); every change of stage is a row of model_stages,
-// written with it, which rollback reads.
+// written with it, which rollback reads. What the registry decides is
+// sqlrow's (RegistryTx); its statements are here.
 
 // registerModel registers reg (or finds the version of the same name and
-// digest) and moves it to reg.Stage; it returns the version.
+// digest) and moves it to reg.Stage; it returns the version (see
+// sqlrow.RegisterModel).
 func (s *Store) registerModel(ctx context.Context, tx *sql.Tx, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time) (int, error) {
-	// The artifact is an input of the deploy, recorded already; a
-	// registration that names another still needs its row.
-	if _, err := s.exec(ctx, tx, `INSERT INTO artifacts (digest, size, media_type, created_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (digest) DO NOTHING`, reg.Model.Digest, reg.Model.Size, reg.Model.MediaType, now.UnixNano()); err != nil {
-		return 0, err
-	}
-	var (
-		version int
-		stage   string
-	)
-	err := s.queryRow(ctx, tx, `SELECT version, stage FROM models WHERE name = ? AND digest = ?`, reg.Name, reg.Model.Digest).Scan(&version, &stage)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		metrics, err := jsonValue(reg.Metrics, reg.Metrics == nil)
-		if err != nil {
-			return 0, fmt.Errorf("encode metrics: %w", err)
-		}
-		report, err := jsonValue(reg.Report, reg.Report == nil)
-		if err != nil {
-			return 0, fmt.Errorf("encode report: %w", err)
-		}
-		if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?`, reg.Name).Scan(&version); err != nil {
-			return 0, translate(err)
-		}
-		if reg.Stage == cairn.StageProduction {
-			if err := s.demoteProduction(ctx, tx, reg.Name, "deploy", a.String(), now); err != nil {
-				return 0, err
-			}
-		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO models (`+sqlrow.ModelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano()); err != nil {
-			return 0, err
-		}
-		if err := s.logStage(ctx, tx, reg.Name, version, "", reg.Stage, "deploy", a.String(), now); err != nil {
-			return 0, err
-		}
-		return version, s.deployRollout(ctx, tx, reg, version, reg.Stage, a, now)
-	case err != nil:
-		return 0, translate(err)
-	}
-	// The same bytes again: the existing version, moved to the stage
-	// asked — never from production back to candidate.
-	if cairn.ModelStage(stage) == reg.Stage || cairn.ModelStage(stage) == cairn.StageProduction {
-		if cairn.ModelStage(stage) != cairn.StageProduction {
-			return version, s.deployRollout(ctx, tx, reg, version, cairn.ModelStage(stage), a, now)
-		}
-		return version, nil
-	}
-	if err := s.setStage(ctx, tx, reg.Name, version, cairn.ModelStage(stage), reg.Stage, "deploy", a.String(), now); err != nil {
-		return 0, err
-	}
-	return version, s.deployRollout(ctx, tx, reg, version, reg.Stage, a, now)
-}
-
-// deployRollout does what a deploy's strategy asks of the version it
-// registered (at stage): a rollout against the production version, or,
-// when there is none, production at once (there is nothing to compare
-// it with). Without a strategy, a deploy to production settles the
-// model's active rollout (see settleRollout).
-func (s *Store) deployRollout(ctx context.Context, tx *sql.Tx, reg cairn.ModelRegistration, version int, stage cairn.ModelStage, a cairn.AttemptRef, now time.Time) error {
-	if reg.Rollout == nil || reg.Rollout.Strategy == "" || reg.Rollout.Strategy == cairn.StrategyDirect {
-		return s.settleRollout(ctx, tx, reg.Name, now)
-	}
-	var prod int
-	if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) FROM models WHERE name = ? AND stage = 'production'`, reg.Name).Scan(&prod); err != nil {
-		return translate(err)
-	}
-	if prod == 0 {
-		return s.setStage(ctx, tx, reg.Name, version, stage, cairn.StageProduction, "deploy", a.String(), now)
-	}
-	if prod == version {
-		return nil
-	}
-	if r, err := s.activeRollout(ctx, tx, reg.Name); err != nil || (r != nil && r.Candidate == version) {
-		return err // the same version's rollout goes on
-	}
-	_, err := s.startRollout(ctx, tx, reg.Name, version, *reg.Rollout, a.String(), now)
-	return err
-}
-
-// demoteProduction archives the production version of name, if any.
-func (s *Store) demoteProduction(ctx context.Context, tx *sql.Tx, name, reason, actor string, now time.Time) error {
-	var v int
-	err := s.queryRow(ctx, tx, `SELECT version FROM models WHERE name = ? AND stage = 'production'`, name).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil
-	}
-	if err != nil {
-		return translate(err)
-	}
-	if _, err := s.exec(ctx, tx, `UPDATE models SET stage = 'archived', stage_changed_at = ? WHERE name = ? AND version = ?`, now.UnixNano(), name, v); err != nil {
-		return err
-	}
-	return s.logStage(ctx, tx, name, v, cairn.StageProduction, cairn.StageArchived, reason, actor, now)
+	return sqlrow.RegisterModel(registry{s, ctx, tx}, reg, a, now)
 }
 
 // setStage moves version of name from stage from to to; to production,
 // the version in production first goes to archived.
 func (s *Store) setStage(ctx context.Context, tx *sql.Tx, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
-	if to == cairn.StageProduction {
-		if err := s.demoteProduction(ctx, tx, name, reason, actor, now); err != nil {
-			return err
-		}
-	}
-	if _, err := s.exec(ctx, tx, `UPDATE models SET stage = ?, stage_changed_at = ? WHERE name = ? AND version = ?`, string(to), now.UnixNano(), name, version); err != nil {
-		return err
-	}
-	return s.logStage(ctx, tx, name, version, from, to, reason, actor, now)
+	return sqlrow.SetStage(registry{s, ctx, tx}, name, version, from, to, reason, actor, now)
 }
 
-func (s *Store) logStage(ctx context.Context, tx *sql.Tx, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
-	_, err := s.exec(ctx, tx, `INSERT INTO model_stages (name, version, from_stage, to_stage, reason, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		name, version, string(from), string(to), reason, actor, now.UnixNano())
-	return err
+// noSuchVersion says why name@version is not found: no such model, or
+// the versions it has.
+func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, version int) error {
+	return registry{s, ctx, tx}.NoSuchVersion(name, version)
 }
 
 // PromoteModel moves version of model name to stage (the version in
@@ -143,39 +45,11 @@ func (s *Store) logStage(ctx context.Context, tx *sql.Tx, name string, version i
 // Errors wrap cairn.ErrNotFound when name has no such version; a stage
 // that is not one is a plain error.
 func (s *Store) PromoteModel(ctx context.Context, name string, version int, stage cairn.ModelStage, actor string, now time.Time) (*cairn.ModelVersion, error) {
-	if !stage.Valid() {
-		return nil, fmt.Errorf("promote model %s@%d: stage %q is not candidate, production or archived", name, version, stage)
+	if err := sqlrow.CheckPromote(name, version, stage); err != nil {
+		return nil, err
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var from string
-		err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, name, version).Scan(&from)
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.noSuchVersion(ctx, tx, name, version)
-		}
-		if err != nil {
-			return translate(err)
-		}
-		if cairn.ModelStage(from) == stage {
-			return nil // nothing changes, nothing to record
-		}
-		var was int // the version in production before, which production archives
-		if stage == cairn.StageProduction {
-			if err := s.queryRow(ctx, tx, `SELECT coalesce(max(version), 0) FROM models WHERE name = ? AND stage = 'production'`, name).Scan(&was); err != nil {
-				return translate(err)
-			}
-		}
-		if err := s.setStage(ctx, tx, name, version, cairn.ModelStage(from), stage, "promote", actor, now); err != nil {
-			return err
-		}
-		if err := s.settleRollout(ctx, tx, name, now); err != nil {
-			return err
-		}
-		a, err := sqlrow.PromoteAudit(name, version, from, stage, was, actor, now)
-		if err != nil {
-			return err
-		}
-		_, err = s.addAudit(ctx, tx, a)
-		return err
+		return sqlrow.PromoteModel(registry{s, ctx, tx}, name, version, stage, actor, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("promote model %s@%d to %s: %w", name, version, stage, err)
@@ -183,70 +57,139 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 	return s.ModelVersion(ctx, name, version)
 }
 
-// noSuchVersion says why name@version is not found: no such model, or
-// the versions it has.
-func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, version int) error {
-	var n, max int
-	if err := s.queryRow(ctx, tx, `SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = ?`, name).Scan(&n, &max); err != nil {
-		return translate(err)
-	}
-	return sqlrow.NoSuchVersion(name, version, n, max)
-}
-
 // RollbackModel puts back in production the version that was there
-// before the current one: the newest version promoted to production
-// before the current one was, that is neither the current one nor
-// archived by a rollback since. The current one goes to archived; the
-// change is recorded in the model's history and the audit log (actor is
-// who asked), in the same transaction. It returns the version now in production; an error wrapping
-// cairn.ErrNotFound when name has no production version, or
-// cairn.ErrConflict when there is none before it to go back to.
+// before the current one, in one transaction with its record in the
+// model's history and the audit log (actor is who asked): see
+// sqlrow.RollbackModel. It returns the version now in production; an
+// error wrapping cairn.ErrNotFound when name has no production version,
+// or cairn.ErrConflict when there is none before it to go back to.
 func (s *Store) RollbackModel(ctx context.Context, name, actor string, now time.Time) (*cairn.ModelVersion, error) {
 	var back int
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var cur int
-		var since int64
-		err := s.queryRow(ctx, tx, `SELECT m.version, (SELECT max(id) FROM model_stages h WHERE h.name = m.name AND h.version = m.version AND h.to_stage = 'production')
-FROM models m WHERE m.name = ? AND m.stage = 'production'`, name).Scan(&cur, &since)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("model %s has no version in production to roll back: %w", name, cairn.ErrNotFound)
-		}
-		if err != nil {
-			return translate(err)
-		}
-		// A version rolled back from is archived by the rollback: it is
-		// never gone back to.
-		err = s.queryRow(ctx, tx, `SELECT h.version FROM model_stages h JOIN models m ON m.name = h.name AND m.version = h.version
-WHERE h.name = ? AND h.to_stage = 'production' AND h.id < ? AND h.version != ?
-	AND NOT EXISTS (SELECT 1 FROM model_stages r WHERE r.name = h.name AND r.version = h.version AND r.reason = 'rollback' AND r.from_stage = 'production' AND r.id > h.id)
-ORDER BY h.id DESC LIMIT 1`, name, since, cur).Scan(&back)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("version %d is the first in production, there is none before it to roll back to: %w", cur, cairn.ErrConflict)
-		}
-		if err != nil {
-			return translate(err)
-		}
-		var from string
-		if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, name, back).Scan(&from); err != nil {
-			return translate(err)
-		}
-		if err := s.setStage(ctx, tx, name, back, cairn.ModelStage(from), cairn.StageProduction, "rollback", actor, now); err != nil {
-			return err
-		}
-		if err := s.settleRollout(ctx, tx, name, now); err != nil {
-			return err
-		}
-		a, err := sqlrow.RollbackAudit(name, cur, back, actor, now)
-		if err != nil {
-			return err
-		}
-		_, err = s.addAudit(ctx, tx, a)
+		var err error
+		back, err = sqlrow.RollbackModel(registry{s, ctx, tx}, name, actor, now)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("roll back model %s: %w", name, err)
 	}
 	return s.ModelVersion(ctx, name, back)
+}
+
+// registry is sqlrow.RegistryTx on one transaction.
+type registry struct {
+	s   *Store
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (r registry) exec(query string, args ...any) error {
+	_, err := r.s.exec(r.ctx, r.tx, query, args...)
+	return err
+}
+
+// scan reads one row into dest; found false when there is none.
+func (r registry) scan(query string, args []any, dest ...any) (bool, error) {
+	err := r.s.queryRow(r.ctx, r.tx, query, args...).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+func (r registry) AddArtifact(a cairn.ArtifactRef, now time.Time) error {
+	return r.exec(`INSERT INTO artifacts (digest, size, media_type, created_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (digest) DO NOTHING`, a.Digest, a.Size, a.MediaType, now.UnixNano())
+}
+
+func (r registry) VersionOf(name, digest string) (int, cairn.ModelStage, bool, error) {
+	var (
+		version int
+		stage   string
+	)
+	found, err := r.scan(`SELECT version, stage FROM models WHERE name = ? AND digest = ?`, []any{name, digest}, &version, &stage)
+	return version, cairn.ModelStage(stage), found, err
+}
+
+func (r registry) Stage(name string, version int) (cairn.ModelStage, bool, error) {
+	var stage string
+	found, err := r.scan(`SELECT stage FROM models WHERE name = ? AND version = ?`, []any{name, version}, &stage)
+	return cairn.ModelStage(stage), found, err
+}
+
+func (r registry) NextVersion(name string) (int, error) {
+	var v int
+	_, err := r.scan(`SELECT coalesce(max(version), 0) + 1 FROM models WHERE name = ?`, []any{name}, &v)
+	return v, err
+}
+
+func (r registry) InsertModel(reg cairn.ModelRegistration, version int, metrics, report *string, a cairn.AttemptRef, now time.Time) error {
+	return r.exec(`INSERT INTO models (`+sqlrow.ModelCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		reg.Name, version, reg.Model.Digest, string(reg.Stage), metrics, report, a.RunID, a.TaskID, a.Number, now.UnixNano(), now.UnixNano())
+}
+
+func (r registry) Production(name string) (int, error) {
+	var v int
+	_, err := r.scan(`SELECT coalesce(max(version), 0) FROM models WHERE name = ? AND stage = 'production'`, []any{name}, &v)
+	return v, err
+}
+
+func (r registry) UpdateStage(name string, version int, to cairn.ModelStage, now time.Time) error {
+	return r.exec(`UPDATE models SET stage = ?, stage_changed_at = ? WHERE name = ? AND version = ?`, string(to), now.UnixNano(), name, version)
+}
+
+func (r registry) LogStage(name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
+	return r.exec(`INSERT INTO model_stages (name, version, from_stage, to_stage, reason, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		name, version, string(from), string(to), reason, actor, now.UnixNano())
+}
+
+func (r registry) ProductionSince(name string) (int, int64, bool, error) {
+	var (
+		cur   int
+		since int64
+	)
+	found, err := r.scan(`SELECT m.version, (SELECT max(id) FROM model_stages h WHERE h.name = m.name AND h.version = m.version AND h.to_stage = 'production')
+FROM models m WHERE m.name = ? AND m.stage = 'production'`, []any{name}, &cur, &since)
+	return cur, since, found, err
+}
+
+func (r registry) RollbackTarget(name string, since int64, cur int) (int, bool, error) {
+	var back int
+	found, err := r.scan(`SELECT h.version FROM model_stages h JOIN models m ON m.name = h.name AND m.version = h.version
+WHERE h.name = ? AND h.to_stage = 'production' AND h.id < ? AND h.version != ?
+	AND NOT EXISTS (SELECT 1 FROM model_stages r WHERE r.name = h.name AND r.version = h.version AND r.reason = 'rollback' AND r.from_stage = 'production' AND r.id > h.id)
+ORDER BY h.id DESC LIMIT 1`, []any{name, since, cur}, &back)
+	return back, found, err
+}
+
+func (r registry) NoSuchVersion(name string, version int) error {
+	var n, max int
+	if _, err := r.scan(`SELECT count(*), coalesce(max(version), 0) FROM models WHERE name = ?`, []any{name}, &n, &max); err != nil {
+		return err
+	}
+	return sqlrow.NoSuchVersion(name, version, n, max)
+}
+
+func (r registry) SettleRollout(name string, now time.Time) error {
+	return r.s.settleRollout(r.ctx, r.tx, name, now)
+}
+
+func (r registry) ActiveCandidate(name string) (int, error) {
+	ro, err := r.s.activeRollout(r.ctx, r.tx, name)
+	if err != nil || ro == nil {
+		return 0, err
+	}
+	return ro.Candidate, nil
+}
+
+func (r registry) StartRollout(name string, version int, spec cairn.RolloutSpec, actor string, now time.Time) error {
+	_, err := r.s.startRollout(r.ctx, r.tx, name, version, spec, actor, now)
+	return err
+}
+
+func (r registry) AddAudit(a scheduler.Audit) error {
+	_, err := r.s.addAudit(r.ctx, r.tx, a)
+	return err
 }
 
 // ModelVersion returns one version, or an error wrapping cairn.ErrNotFound.
