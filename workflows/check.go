@@ -131,8 +131,8 @@ func (p *parser) validate(w *Workflow) {
 	p.cycles(w)
 }
 
-// validTaskID is taskIDRE.MatchString(id) && len(id) <= 64, without the
-// regexp: it runs for every task.
+// validTaskID says whether id is a task id: ^[A-Za-z][A-Za-z0-9_-]*$, at
+// most 64 bytes, without a regexp: it runs for every task.
 func validTaskID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false

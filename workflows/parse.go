@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,11 +21,43 @@ import (
 	"github.com/cairnml/cairn"
 )
 
-var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
-	taskIDRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
-	paramRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
-)
+// validName says whether s is a workflow name: ^[a-z0-9][a-z0-9_.-]*$,
+// at most 128 bytes. Like validTaskID and validParamName, a loop over
+// the bytes rather than a regexp, which every process would compile at
+// start (a package-level regexp is built by the package's init).
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validParamName says whether s names a param or an output:
+// ^[A-Za-z_][A-Za-z0-9_-]*$, at most 64 bytes.
+func validParamName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		case i > 0 && (c >= '0' && c <= '9' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 var (
 	topKeys      = []string{"name", "description", "params", "defaults", "concurrency", "max_active_runs", "schedule", "notify", "outputs", "pools", "tasks"}
@@ -423,9 +456,11 @@ func safeDecode(dec *yaml.Decoder, n *yaml.Node) (err error) {
 	return dec.Decode(n)
 }
 
+// The patterns of yaml.v3's messages, compiled when a file has a syntax
+// error (not at every start).
 var (
-	yamlLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
-	quotedRE   = regexp.MustCompile(`'(.*)'`)
+	yamlLineRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: (?:line (\d+): )?`) })
+	quotedRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`'(.*)'`) })
 )
 
 // syntaxError reports a yaml.v3 error. Its messages carry a line only
@@ -434,7 +469,7 @@ var (
 func (p *parser) syntaxError(err error) {
 	msg := err.Error()
 	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		if m[1] != "" {
 			line, _ = strconv.Atoi(m[1])
 		}
@@ -463,7 +498,7 @@ func (p *parser) syntaxError(err error) {
 			col = 1 + utf8.RuneCountInString(text[:strings.IndexByte(text, '\t')])
 			hint = "YAML does not allow tabs for indentation; use spaces"
 		case strings.HasPrefix(msg, "unknown anchor"):
-			if m := quotedRE.FindStringSubmatch(msg); m != nil {
+			if m := quotedRE().FindStringSubmatch(msg); m != nil {
 				if i := strings.Index(text, "*"+m[1]); i >= 0 {
 					col = 1 + utf8.RuneCountInString(text[:i])
 				}
@@ -492,7 +527,7 @@ func prefixError(src []byte) string {
 
 func prefixErrorBody(src []byte) string {
 	msg := prefixError(src)
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE().FindStringSubmatch(msg); m != nil {
 		return msg[len(m[0]):]
 	}
 	return msg
@@ -977,7 +1012,7 @@ func (p *parser) workflow(root *yaml.Node) *Workflow {
 	}
 	if kv, ok := get["name"]; ok {
 		if s, ok := p.str(kv.v, "name"); ok {
-			if !nameRE.MatchString(s) || len(s) > 128 {
+			if !validName(s) {
 				p.errorf(kv.v, "use lower-case letters, digits, '_', '.' and '-', starting with a letter or digit (at most 128)",
 					"invalid workflow name %q", s)
 			}
@@ -1054,7 +1089,7 @@ func (p *parser) paramDecls(w *Workflow, n *yaml.Node) {
 	}
 	for _, kv := range kvs {
 		d := ParamDecl{Name: kv.key, Line: kv.k.Line, Col: kv.k.Column}
-		if !paramRE.MatchString(kv.key) || len(kv.key) > 64 {
+		if !validParamName(kv.key) {
 			p.errorf(kv.k, "use letters, digits, '_' and '-', starting with a letter or '_' (at most 64)",
 				"invalid param name %q", kv.key)
 		}

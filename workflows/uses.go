@@ -487,8 +487,6 @@ func exampleOf(k cairn.ParamKind) string {
 	return "VALUE"
 }
 
-var outputNameRE = paramRE
-
 // outputsDecl reads the top-level `outputs:`: the task outputs a workflow
 // exposes to a workflow that uses it, each a single reference.
 func (p *parser) outputsDecl(w *Workflow, n *yaml.Node) {
@@ -500,7 +498,7 @@ func (p *parser) outputsDecl(w *Workflow, n *yaml.Node) {
 	w.Outputs = make(map[string]string, len(kvs))
 	p.outNodes = make(map[string]*yaml.Node, len(kvs))
 	for _, kv := range kvs {
-		if !outputNameRE.MatchString(kv.key) || len(kv.key) > 64 {
+		if !validParamName(kv.key) {
 			p.errorf(kv.k, "use letters, digits, '_' and '-', starting with a letter or '_' (at most 64)", "invalid output name %q", kv.key)
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -192,8 +193,9 @@ func readsOutside(t *cairn.TaskRun) string {
 	return ""
 }
 
-// runRef finds a reference to the run's own id or slot.
-var runRef = regexp.MustCompile(`\brun\.(id|scheduled_for)\b`)
+// runRef finds a reference to the run's own id or slot (compiled when
+// reproduce needs it, not at every start).
+var runRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\brun\.(id|scheduled_for)\b`) })
 
 // readsRun returns the reference to the run's own id or slot that task t
 // holds in its with:, inputs: or when:, or "".
@@ -201,7 +203,7 @@ func readsRun(t *workflows.Task) string {
 	with, _ := json.Marshal(t.With)
 	inputs, _ := json.Marshal(t.Inputs)
 	for _, text := range []string{string(with), string(inputs), t.When} {
-		if m := runRef.FindString(text); m != "" {
+		if m := runRef().FindString(text); m != "" {
 			return m
 		}
 	}

@@ -77,8 +77,8 @@ var shSyntaxFree = func() (t [256]bool) {
 
 // shWords are the reserved words and builtins of dash and bash (and the
 // POSIX utilities a shell may build in): a command named so is left to
-// the shell.
-var shWords = func() map[string]bool {
+// the shell. Built when a shell task first runs, not at every start.
+var shWords = sync.OnceValue(func() map[string]bool {
 	m := map[string]bool{}
 	for _, w := range strings.Fields(`
 		! { } [[ ]] case do done elif else esac fi for function if in select then time until while coproc
@@ -89,7 +89,7 @@ var shWords = func() map[string]bool {
 		m[w] = true
 	}
 	return m
-}()
+})
 
 // simpleWords returns the words of script when it is a simple command
 // with no shell syntax (see above), and whether it is.
@@ -104,7 +104,7 @@ func simpleWords(script string) ([]string, bool) {
 		}
 	}
 	words := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' })
-	if strings.Contains(words[0], "=") || shWords[words[0]] {
+	if strings.Contains(words[0], "=") || shWords()[words[0]] {
 		return nil, false
 	}
 	return words, true
