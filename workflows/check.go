@@ -132,7 +132,8 @@ func (p *parser) validate(w *Workflow) {
 }
 
 // validTaskID says whether id is a task id: ^[A-Za-z][A-Za-z0-9_-]*$, at
-// most 64 bytes, without a regexp: it runs for every task.
+// most 64 bytes, without a regexp; its classes written out rather than
+// validWord's, as it runs for every task.
 func validTaskID(id string) bool {
 	if len(id) == 0 || len(id) > 64 {
 		return false

@@ -25,38 +25,41 @@ import (
 // at most 128 bytes. Like validTaskID and validParamName, a loop over
 // the bytes rather than a regexp, which every process would compile at
 // start (a package-level regexp is built by the package's init).
-func validName(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
+func validName(s string) bool { return validWord(s, 128, "a-z0-9", "_.-") }
+
+// validParamName says whether s names a param or an output:
+// ^[A-Za-z_][A-Za-z0-9_-]*$, at most 64 bytes.
+func validParamName(s string) bool { return validWord(s, 64, "a-zA-Z_", "0-9-") }
+
+// validWord says whether s has 1 to max bytes, each in the classes of
+// first ("a-z", "A-Z", "0-9" or a byte itself) and, past the first, also
+// in those of more.
+func validWord(s string, max int, first, more string) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case i > 0 && (c == '_' || c == '.' || c == '-'):
-		default:
+		if !inClasses(s[i], first) && (i == 0 || !inClasses(s[i], more)) {
 			return false
 		}
 	}
 	return true
 }
 
-// validParamName says whether s names a param or an output:
-// ^[A-Za-z_][A-Za-z0-9_-]*$, at most 64 bytes.
-func validParamName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
-		case i > 0 && (c >= '0' && c <= '9' || c == '-'):
-		default:
-			return false
+// inClasses says whether c is in classes: ranges "x-y" and single bytes
+// (a '-' last is itself).
+func inClasses(c byte, classes string) bool {
+	for j := 0; j < len(classes); j++ {
+		if j+2 < len(classes) && classes[j+1] == '-' {
+			if c >= classes[j] && c <= classes[j+2] {
+				return true
+			}
+			j += 2
+		} else if c == classes[j] {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 var (

@@ -1,15 +1,17 @@
 // Package sqlrow is what store/sqlite and store/postgres share beyond their
 // SQL: the column lists both dialects read, the decoding of a row into the
 // vocabulary (runs, task runs, attempts, model versions, artifacts,
-// lineage edges, tokens), the encoding of values for storage, and the
-// logic around a statement that does not depend on the database (a
-// completion checked and encoded, a token authenticated). Each store keeps
-// its SQL, its driver and its transactions.
+// lineage edges, tokens, workers, evaluations), the encoding of values for
+// storage, and the logic around a statement that does not depend on the
+// database (a completion checked and encoded, a token authenticated, the
+// model registry's decisions through RegistryTx). Each store keeps its
+// SQL, its driver and its transactions.
 //
 // Rows are read through Scanner, which *sql.Row(s) and pgx's rows both
 // are; a nullable integer is scanned into sql.NullInt64, which both
 // drivers fill, and integers through int64 (what both columns hold).
-// Standard library and the vocabulary only.
+// Standard library, the vocabulary and the types of auth, experiments and
+// scheduler only.
 package sqlrow
 
 import (
