@@ -36,6 +36,13 @@ func ParseItemID(id string) (parent string, index int, ok bool) {
 	return id[:open], n, true
 }
 
+// Counted reports whether task run tr counts as one in a run's counts of
+// tasks by state (cairn run's summary, a sub-workflow's row): a for_each
+// task that expanded into items is counted through them, not as one more
+// beside them; one that expanded into none, or failed before it expanded,
+// counts as itself.
+func (tr *TaskRun) Counted() bool { return !tr.Expanded || tr.Items == 0 }
+
 // IsItem reports whether task run tr is an item of a for_each task.
 func (tr *TaskRun) IsItem() bool {
 	_, _, ok := ParseItemID(tr.TaskID)

@@ -27,10 +27,14 @@ func Groups(id string) []string {
 // how many.
 type GroupCounts map[string]map[cairn.TaskState]int
 
-// CountGroups counts the task runs of each group by state.
+// CountGroups counts the task runs of each group by state (a for_each
+// task through its items: cairn.TaskRun.Counted).
 func CountGroups(trs []*cairn.TaskRun) GroupCounts {
 	groups := GroupCounts{}
 	for _, tr := range trs {
+		if !tr.Counted() {
+			continue
+		}
 		for _, g := range Groups(tr.TaskID) {
 			if groups[g] == nil {
 				groups[g] = map[cairn.TaskState]int{}

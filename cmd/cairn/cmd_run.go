@@ -417,7 +417,9 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, c
 	gates func(context.Context, *cairn.TaskRun) []evaluate.GateResult, took time.Duration, more string) {
 	counts := map[cairn.TaskState]int{}
 	for _, tr := range trs {
-		counts[tr.State]++
+		if tr.Counted() {
+			counts[tr.State]++
+		}
 	}
 	var parts []string
 	w := a.stdout
@@ -433,13 +435,21 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, c
 	}
 	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, sty.paint(stateColor(string(r.State)), strings.ToUpper(string(r.State))),
 		took.Round(time.Millisecond), strings.Join(parts, ", "))
+	// Every failed task run, a for_each task's own line ("2 of 10 items
+	// did not succeed: …") beside its items'.
+	failed := 0
+	for _, tr := range trs {
+		if tr.State == cairn.TaskFailed {
+			failed++
+		}
+	}
 	shown := 0
 	for _, tr := range trs {
 		if tr.State != cairn.TaskFailed {
 			continue
 		}
 		if shown == 10 {
-			fmt.Fprintf(w, "  … and %d more failed\n", counts[cairn.TaskFailed]-shown)
+			fmt.Fprintf(w, "  … and %d more failed\n", failed-shown)
 			break
 		}
 		fmt.Fprintf(w, "  %s %s after %s: %s\n", tr.TaskID, sty.state("failed"), plural(tr.Attempt, "attempt"), oneLine(tr.Error))

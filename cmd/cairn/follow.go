@@ -37,12 +37,18 @@ func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)  on %s\n", verb, d.ID, d.Workflow, plural(len(d.tasks), "task"),
+	declared := 0 // the workflow's tasks: the bar counts the items as it sees them
+	for _, tr := range d.tasks {
+		if !tr.IsItem() {
+			declared++
+		}
+	}
+	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)  on %s\n", verb, d.ID, d.Workflow, plural(declared, "task"),
 		shortDigest(d.Digest), src.c.URL())
 	if before == nil {
 		before = newRunOf(d)
 	}
-	prog := newProgress(a.stderr, mode, quiet, len(d.tasks))
+	prog := newProgress(a.stderr, mode, quiet, declared)
 	prog.seed(before.tasks)
 	start := time.Now()
 	w := watcher{prev: before}

@@ -162,3 +162,20 @@ func TestForEachKillAndResume(t *testing.T) {
 		t.Logf("ledger:\n%s", b)
 	}
 }
+
+// cairn run's summary counts a for_each task through its items: a task,
+// five items and a task after them are seven, not eight.
+func TestForEachSummaryCounts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "small.yaml", `name: small
+tasks:
+  - {id: prep, type: noop}
+  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
+  - {id: report, type: noop, needs: [train]}
+`)
+	r := e.must(0, "run", wf)
+	if !strings.Contains(r.stdout, " SUCCEEDED in ") || !strings.Contains(r.stdout, ": 7 succeeded\n") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+}

@@ -28,8 +28,9 @@ type progress struct {
 	mu       sync.Mutex
 	state    map[string]cairn.TaskState
 	counts   map[cairn.TaskState]int
-	cached   atomic.Int64 // attempts that reused an earlier success, counted in every mode
-	last     string       // the latest task that changed, for the bar
+	fanned   map[string]bool // for_each tasks whose items the bar counts in their place
+	cached   atomic.Int64    // attempts that reused an earlier success, counted in every mode
+	last     string          // the latest task that changed, for the bar
 	drawn    time.Time
 	barShown bool
 	stop     chan struct{} // ends the bar's clock
@@ -92,9 +93,39 @@ func (p *progress) seed(trs []*cairn.TaskRun) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, tr := range trs {
-		p.state[tr.TaskID] = tr.State
-		p.counts[tr.State]++
+		p.count(tr.TaskID, tr.State)
 	}
+}
+
+// count records task id's state for the bar. A for_each task's items
+// take its place in the count: its first item seen, the task leaves the
+// total and the items join it one by one, as they are first seen (those
+// waiting behind max_parallel are not yet).
+func (p *progress) count(id string, st cairn.TaskState) {
+	if p.fanned[id] {
+		return
+	}
+	old, seen := p.state[id]
+	if !seen {
+		if parent, _, ok := cairn.ParseItemID(id); ok {
+			p.total++
+			if !p.fanned[parent] {
+				if p.fanned == nil {
+					p.fanned = map[string]bool{}
+				}
+				p.fanned[parent] = true
+				p.total--
+				if pst, ok := p.state[parent]; ok {
+					p.counts[pst]--
+					delete(p.state, parent)
+				}
+			}
+		}
+	} else {
+		p.counts[old]--
+	}
+	p.state[id] = st
+	p.counts[st]++
 }
 
 // displayMode is the display --progress and --quiet ask for on w: auto
@@ -142,11 +173,7 @@ func (p *progress) observe(e scheduler.Event) {
 		}
 		fmt.Fprintln(p.w, line)
 	case "bar":
-		if old, ok := p.state[e.TaskID]; ok {
-			p.counts[old]--
-		}
-		p.state[e.TaskID] = e.To
-		p.counts[e.To]++
+		p.count(e.TaskID, e.To)
 		p.last = e.TaskID + " " + string(e.To)
 		if !e.CachedFrom.IsZero() {
 			p.last += " (cache)"

@@ -130,3 +130,36 @@ func TestProgressBarFitsARealTerminal(t *testing.T) {
 		t.Errorf("no bar with a shortened task id:\n%q", out)
 	}
 }
+
+// The bar counts a for_each task through its items: one task before it,
+// the task itself pending, then its three items ending: 4 of 4 done, not
+// 5 of 2; a resumed run's seed counts the same.
+func TestProgressBarCountsItems(t *testing.T) {
+	now := time.Now()
+	events := []scheduler.Event{
+		{TaskID: "prep", To: cairn.TaskSucceeded, At: now},
+		{TaskID: "train", To: cairn.TaskPending, At: now},
+	}
+	for k := range 3 {
+		events = append(events, scheduler.Event{TaskID: cairn.ItemID("train", k), To: cairn.TaskReady, At: now},
+			scheduler.Event{TaskID: cairn.ItemID("train", k), To: cairn.TaskSucceeded, At: now})
+	}
+	events = append(events, scheduler.Event{TaskID: "train", To: cairn.TaskSucceeded, At: now})
+	p := newProgress(&bytes.Buffer{}, "bar", false, 2)
+	for _, e := range events {
+		p.observe(e)
+	}
+	p.finish()
+	done := p.counts[cairn.TaskSucceeded]
+	if p.total != 4 || done != 4 {
+		t.Errorf("bar at %d/%d, want 4/4", done, p.total)
+	}
+
+	seeded := newProgress(&bytes.Buffer{}, "bar", false, 2)
+	seeded.seed([]*cairn.TaskRun{{TaskID: "prep", State: cairn.TaskSucceeded}, {TaskID: "train", State: cairn.TaskPending, Expanded: true, Items: 3},
+		{TaskID: "train[0]", State: cairn.TaskSucceeded}, {TaskID: "train[1]", State: cairn.TaskRunning}, {TaskID: "train[2]", State: cairn.TaskReady}})
+	seeded.finish()
+	if seeded.total != 4 || seeded.counts[cairn.TaskSucceeded] != 2 || seeded.counts[cairn.TaskPending] != 0 {
+		t.Errorf("seeded bar: total %d, counts %v; want 4, 2 succeeded and nothing pending", seeded.total, seeded.counts)
+	}
+}
