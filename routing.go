@@ -286,35 +286,3 @@ func WhyWaiting(labels map[string]string, queue string, workers []Worker, now ti
 // Routed reports whether a task requires something of its worker: labels,
 // or a queue other than the default one.
 func Routed(labels map[string]string, queue string) bool { return len(labels) > 0 || queue != "" }
-
-// Waiting says, for each ready task of trs that requires labels or a queue
-// (Routed) and that none of workers live at now may take, why it waits
-// (WhyWaiting), by task id; nil when none does. A task with no labels on
-// the default queue is left out: an in-process pool (cairn run, a
-// server's) that workers does not list may take it.
-func Waiting(trs []*TaskRun, workers []Worker, now time.Time) map[string]string {
-	var out map[string]string
-	for _, tr := range trs {
-		if tr.State != TaskReady || !Routed(tr.Labels, tr.Queue) {
-			continue
-		}
-		if why := WhyWaiting(tr.Labels, tr.Queue, workers, now); why != "" {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[tr.TaskID] = why
-		}
-	}
-	return out
-}
-
-// AnyRoutedReady reports whether some task of trs is ready and Routed: only
-// then is Waiting worth the workers' read.
-func AnyRoutedReady(trs []*TaskRun) bool {
-	for _, tr := range trs {
-		if tr.State == TaskReady && Routed(tr.Labels, tr.Queue) {
-			return true
-		}
-	}
-	return false
-}

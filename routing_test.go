@@ -143,22 +143,3 @@ func TestWhyWaiting(t *testing.T) {
 		t.Errorf("a live gpu worker: %q", got)
 	}
 }
-
-func TestWaiting(t *testing.T) {
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	trs := []*TaskRun{
-		{TaskID: "plain", State: TaskReady},
-		{TaskID: "gpu", State: TaskReady, Labels: map[string]string{"gpu": "true"}},
-		{TaskID: "gpu-pending", State: TaskPending, Labels: map[string]string{"gpu": "true"}},
-		{TaskID: "batch", State: TaskReady, Queue: "batch"},
-	}
-	ws := []Worker{{ID: "w1", Name: "a", Queues: []string{"batch"}, State: WorkerActive, ExpiresAt: now.Add(time.Minute)}}
-	if !AnyRoutedReady(trs) || AnyRoutedReady(trs[:1]) {
-		t.Errorf("AnyRoutedReady is wrong")
-	}
-	got := Waiting(trs, ws, now)
-	want := map[string]string{"gpu": "waiting: no live worker has gpu=true (1 live worker: a)"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Waiting = %v, want %v", got, want)
-	}
-}

@@ -199,7 +199,7 @@ func (pl *planner) fanIn(i int) bool {
 		case err != nil:
 			pl.change(j, cairn.TaskFailed, err.Error())
 		case !prep.Run:
-			pl.change(j, cairn.TaskSkipped, "when: condition was false")
+			pl.change(j, cairn.TaskSkipped, cairn.WhenFalse)
 		default:
 			c := pl.change(j, cairn.TaskReady, "")
 			c.Params, c.Inputs = prep.Params, prep.Inputs

@@ -482,7 +482,7 @@ func (pl *planner) consider(i int) (ended bool) {
 				pl.change(i, cairn.TaskFailed, err.Error())
 				return true
 			case !prep.Run:
-				pl.change(i, cairn.TaskSkipped, "when: condition was false")
+				pl.change(i, cairn.TaskSkipped, cairn.WhenFalse)
 				return true
 			default:
 				c := pl.change(i, cairn.TaskReady, "")

@@ -302,7 +302,7 @@ type taskRow struct {
 	Attempts string
 	Duration string
 	Error    string
-	Waiting  string       // why a ready task no live worker may take waits
+	Waiting  string       // why the task is not running (cairn.Why), "" when it is or has nothing to say
 	Outputs  []outputLink // a succeeded task's artifacts
 	// CachedFrom names the attempt whose outputs the task reused
 	// ("RUN/TASK#N", "" when it ran); CachedHref is its task's page.
@@ -411,6 +411,9 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	for _, tr := range v.Tasks {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200),
 			Waiting: v.Waiting[tr.TaskID]}
+		if tr.State == cairn.TaskSkipped && row.Waiting != "" {
+			row.Error = "" // the why says it, and why the when: was false
+		}
 		row.Heads, open = groups.Enter(open, tr.TaskID)
 		row.Depth = len(open)
 		if h.o.Lineage != nil {
@@ -586,7 +589,7 @@ type taskPage struct {
 	LogURL      string // the whole log, as text
 	FollowURL   string // Server-Sent Events while the attempt runs
 	CanRetry    bool   // the page shows the task's Retry button
-	Waiting     string // why a ready task no live worker may take waits
+	Waiting     string // why the task is not running (cairn.Why)
 	// Cache is the task's cache story (Options.Cache), CacheErr why it
 	// could not be told; HitHref and LastHref are the pages of the
 	// attempt it reused and of the success it was compared with.

@@ -110,8 +110,8 @@ type runView struct {
 	Tasks    []*cairn.TaskRun
 	Attempts map[string][]*cairn.Attempt // by task, oldest first
 	All      []*cairn.Attempt
-	// Waiting says why each ready task that no live worker may take waits
-	// (cairn.Waiting), by task id.
+	// Waiting says why each task that is not running is not (Waiting,
+	// cairn.Why), by task id.
 	Waiting map[string]string
 }
 
@@ -132,18 +132,20 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 	for _, a := range all {
 		v.Attempts[a.TaskID] = append(v.Attempts[a.TaskID], a)
 	}
-	if h.o.Workers != nil && cairn.AnyRoutedReady(trs) {
-		now := h.o.Now()
-		ws, err := h.o.Workers.ListWorkers(ctx, now, now)
-		if err != nil {
-			return nil, fmt.Errorf("list the workers: %w", err)
-		}
-		if h.o.Pool != nil {
-			p := *h.o.Pool
-			p.ExpiresAt = now.Add(time.Minute) // this process: live
-			ws = append([]cairn.Worker{p}, ws...)
-		}
-		v.Waiting = cairn.Waiting(trs, ws, now)
+	var g cairn.WaitGraph
+	if wf := h.graphs.workflow(r); wf != nil {
+		g = wf
+	}
+	var pool *cairn.Worker
+	now := h.o.Now()
+	if h.o.Pool != nil {
+		p := *h.o.Pool
+		p.ExpiresAt = now.Add(time.Minute) // this process: live
+		pool = &p
+	}
+	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool}, r, trs, g, now)
+	if err != nil {
+		return nil, err
 	}
 	return v, nil
 }

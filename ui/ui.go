@@ -236,6 +236,10 @@ type Options struct {
 	// workers that may take a task.
 	Workers WorkerLister
 	Pool    *cairn.Worker
+	// Pools, if set, lists the pools: the pools page and GET
+	// /api/v1/pools (Read access; 501 without it), and the line that
+	// says why a ready task waits for its pool.
+	Pools PoolLister
 	// Cache, if set, explains each task's cache story — the outputs it
 	// reused, or why it ran (which of type, version, params or input
 	// digests changed) —: GET /api/v1/runs/{id}/tasks/{task}/cache (501

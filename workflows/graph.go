@@ -25,6 +25,18 @@ func (w *Workflow) Upstream(id string) []string {
 	return nil
 }
 
+// WhenOf returns task id's when: expression in its normal spelling, ""
+// for none or an unknown id (cairn.WaitGraph).
+func (w *Workflow) WhenOf(id string) string {
+	if t := w.Task(id); t != nil {
+		return t.When
+	}
+	return ""
+}
+
+// A Workflow tells why a task waits (cairn.Why).
+var _ cairn.WaitGraph = (*Workflow)(nil)
+
 // Prepare evaluates task id's `when:` and, when it holds, resolves its
 // params and inputs against s. It fails for an unknown task or a reference
 // that cannot be resolved.

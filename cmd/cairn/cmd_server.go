@@ -493,7 +493,7 @@ func serverNamespace(addr string) string {
 // the database nobody gets in — unless --insecure-no-auth, which lets
 // everyone in (through a loopback Host only, see ui.Options.Authorize).
 func serverUIOptions(st database, logs *artifacts.Logs, f serverFlags, log *slog.Logger, mx http.Handler) ui.Options {
-	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st, Alerts: st, Rollouts: st}
+	o := ui.Options{Store: st, Logs: logs, OwnerGone: ownerGone, Logger: log, Audit: st, Metrics: mx, Registry: st, Experiments: st, Alerts: st, Rollouts: st, Pools: st}
 	if !f.noAuth {
 		o.Tokens = st
 	}
@@ -714,7 +714,7 @@ type serverInfo struct {
 }
 
 // pool is the server's own pool as a worker, live at now, for
-// cairn.Waiting; false when it runs no task (--workers 0).
+// cairn.Why; false when it runs no task (--workers 0).
 func (info serverInfo) pool(now time.Time) (cairn.Worker, bool) {
 	if info.Workers <= 0 {
 		return cairn.Worker{}, false

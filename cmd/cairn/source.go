@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -15,6 +14,7 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks/evaluate"
 	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/workflows"
 )
 
 // runSource is where runs, show, logs and cancel read runs and ask for
@@ -68,8 +68,8 @@ type runDetail struct {
 	tasks []*cairn.TaskRun
 	atts  map[string][]*cairn.Attempt // by task, oldest first
 	all   []*cairn.Attempt
-	// waiting says, for a ready task that no live worker may take, why
-	// (cairn.Waiting), by task id.
+	// waiting says why each task that is not running is not (ui.Waiting,
+	// cairn.Why), by task id.
 	waiting map[string]string
 }
 
@@ -206,40 +206,20 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 	}
 	now := time.Now()
 	d := newDetail(localItem(r, now), trs, all)
-	if cairn.AnyRoutedReady(trs) {
-		ws, err := l.st.ListWorkers(ctx, now, now)
-		if err != nil {
-			return nil, err
+	// A server on this home runs tasks in its own pool too.
+	var pool *cairn.Worker
+	if info, ok := liveServer(l.a.serverInfoPath()); ok {
+		if p, ok := info.pool(now); ok {
+			pool = &p
 		}
-		// A server on this home runs tasks in its own pool too.
-		if info, ok := liveServer(l.a.serverInfoPath()); ok {
-			if p, ok := info.pool(now); ok {
-				ws = append([]cairn.Worker{p}, ws...)
-			}
-		}
-		d.waiting = cairn.Waiting(trs, ws, now)
 	}
-	// A ready task whose pool is full says which pool and who holds it.
-	if slices.ContainsFunc(trs, func(tr *cairn.TaskRun) bool { return tr.State == cairn.TaskReady && tr.Pool != "" }) {
-		ps, err := l.st.Pools(ctx)
-		if err != nil {
-			return nil, err
-		}
-		byName := make(map[string]cairn.PoolState, len(ps))
-		for _, p := range ps {
-			byName[p.Name] = p
-		}
-		for _, tr := range trs {
-			if tr.State != cairn.TaskReady || d.waiting[tr.TaskID] != "" {
-				continue
-			}
-			if why := cairn.WhyPool(tr.Pool, tr.PoolSlots, byName); why != "" {
-				if d.waiting == nil {
-					d.waiting = map[string]string{}
-				}
-				d.waiting[tr.TaskID] = why
-			}
-		}
+	var g cairn.WaitGraph
+	if wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{}); err == nil {
+		g = wf
+	}
+	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool}, r, trs, g, now)
+	if err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -1,0 +1,75 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+)
+
+// PoolLister lists the pools of a database with their holders and queues
+// (*sqlite.Store and *postgres.Store satisfy it).
+type PoolLister interface {
+	Pools(ctx context.Context) ([]cairn.PoolState, error)
+}
+
+// RunLister lists runs (Reader's ListRuns).
+type RunLister interface {
+	ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error)
+}
+
+// WaitSources are where Waiting reads what cairn.Why needs beyond a run:
+// Runs (required) for a queued run's workflow's active runs; Pools and
+// Workers, when set, for ready tasks that name a pool or require labels
+// or a queue; Pool, the in-process worker pool of the server (if any),
+// counted among the workers.
+type WaitSources struct {
+	Runs    RunLister
+	Pools   PoolLister
+	Workers WorkerLister
+	Pool    *cairn.Worker
+}
+
+// Waiting says why each task of run r that is not running is not
+// (cairn.Why), reading only what its tasks need: the pools when a ready
+// task names one, the workers when one requires labels or a queue, the
+// active runs of its workflow when the run is queued under a
+// max_active_runs. g is the run's workflow, nil when its stored file no
+// longer parses (upstreams and when: are then not named). `cairn show`
+// and the server's run page and API call it.
+func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.TaskRun, g cairn.WaitGraph, now time.Time) (map[string]string, error) {
+	f := cairn.WaitFacts{Run: r, Tasks: trs, Graph: g, Now: now}
+	pools, workers, active := cairn.WaitNeeds(r, trs)
+	if pools && src.Pools != nil {
+		ps, err := src.Pools.Pools(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list the pools: %w", err)
+		}
+		f.Pools = make(map[string]cairn.PoolState, len(ps))
+		for _, p := range ps {
+			f.Pools[p.Name] = p
+		}
+	}
+	if workers && src.Workers != nil {
+		ws, err := src.Workers.ListWorkers(ctx, now, now)
+		if err != nil {
+			return nil, fmt.Errorf("list the workers: %w", err)
+		}
+		if src.Pool != nil {
+			ws = append([]cairn.Worker{*src.Pool}, ws...)
+		}
+		f.Workers, f.WorkersRead = ws, true
+	}
+	if active {
+		runs, err := src.Runs.ListRuns(ctx, scheduler.RunFilter{Workflow: r.Workflow, State: cairn.RunRunning, Limit: r.MaxActiveRuns})
+		if err != nil {
+			return nil, fmt.Errorf("list the active runs of workflow %s: %w", r.Workflow, err)
+		}
+		for _, a := range runs {
+			f.ActiveRuns = append(f.ActiveRuns, a.ID)
+		}
+	}
+	return cairn.Why(f), nil
+}
