@@ -139,7 +139,20 @@ type PoolHolder struct {
 	Slots  int
 }
 
-// PoolState is a pool as stored, with its holders now.
+// PoolWaiter is a ready task that names a pool, in the lease queue.
+type PoolWaiter struct {
+	RunID    string
+	TaskID   string
+	Slots    int
+	Priority int
+	ReadyAt  time.Time
+}
+
+// MaxPoolQueue is how many of a pool's ready tasks a read of the pools
+// returns (PoolState.Queue); PoolState.Waiting counts them all.
+const MaxPoolQueue = 20
+
+// PoolState is a pool as stored, with its holders and its queue now.
 type PoolState struct {
 	Name      string
 	Size      int
@@ -148,6 +161,11 @@ type PoolState struct {
 	// Holders are the leased and running tasks that name the pool, by
 	// run and task.
 	Holders []PoolHolder
+	// Waiting counts the ready tasks that name the pool; Queue is the
+	// first MaxPoolQueue of them in the lease queue's order (QueueKey,
+	// then the order they became ready, run, position).
+	Waiting int
+	Queue   []PoolWaiter
 }
 
 // Used is the slots the pool's holders take.

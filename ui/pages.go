@@ -34,7 +34,7 @@ type pages struct {
 
 func loadPages(marker csrfMarker) (*pages, error) {
 	p := &pages{byName: map[string]*template.Template{}}
-	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model", "workers", "experiments", "compare"} {
+	for _, name := range []string{"runs", "run", "task", "workflows", "workflow", "error", "signin", "audit", "tokens", "artifact", "lineage", "schedules", "models", "model", "workers", "pools", "experiments", "compare"} {
 		t, err := template.New(name).Funcs(funcs(marker)).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui: parse the %s page: %w", name, err)
@@ -101,6 +101,7 @@ type page struct {
 	Audit   bool    // the audit log is served
 	Models  bool    // the model registry is served
 	Workers bool    // the workers are listed
+	Pools   bool    // the pools are listed
 	// Experiments: metrics are read across runs (the experiments and
 	// compare pages are served).
 	Experiments bool
@@ -112,7 +113,7 @@ type page struct {
 func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
 		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil,
-		Workers: h.o.Workers != nil, Experiments: h.o.Experiments != nil}
+		Workers: h.o.Workers != nil, Pools: h.o.Pools != nil, Experiments: h.o.Experiments != nil}
 	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
 		p.Who = &who
 	}

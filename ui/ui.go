@@ -360,6 +360,7 @@ func New(o Options) (*Handler, error) {
 	h.mountPredict(e)
 	h.mountAlerts(e)
 	h.mountWorkers(e)
+	h.mountPools(e)
 	e.NoRoute(h.notFound)
 	e.NoMethod(h.methodNotAllowed)
 	return &Handler{Handler: e, h: h}, nil

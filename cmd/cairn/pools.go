@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -76,30 +76,15 @@ func checkRunPools(ctx context.Context, st poolLister, wf *workflows.Workflow) e
 	return nil
 }
 
-// poolJSON is one pool of cairn pools --json.
-type poolJSON struct {
-	Name      string           `json:"name"`
-	Size      int              `json:"size"`
-	Source    string           `json:"source"`
-	Used      int              `json:"used"`
-	Holders   []poolHolderJSON `json:"holders"`
-	UpdatedAt time.Time        `json:"updated_at"`
-}
-
-type poolHolderJSON struct {
-	RunID  string `json:"run_id"`
-	TaskID string `json:"task_id"`
-	Slots  int    `json:"slots"`
-}
-
 func cmdPools(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("pools", "[--json]",
 		"List the pools of the home's database: each one's size, who declared it (a server's --pool, which\n"+
-			"wins, or a workflow's pools:), the slots in use and the tasks holding them (RUN/TASK). A task with\n"+
+			"wins, or a workflow's pools:), the slots in use and the tasks holding them (RUN/TASK), and how many\n"+
+			"ready tasks wait for it (the first ones in the lease queue's order with --json). A task with\n"+
 			"'pool: NAME' runs only while its pool_slots fit beside the holders; until then it waits in ready, and\n"+
 			"'cairn show' says for which pool. See Pools and priorities in docs/workflows.md.")
 	var asJSON bool
-	fs.BoolVar(&asJSON, "json", false, `print JSON for scripts: {"pools": [{name, size, source, used, holders, updated_at}]}`)
+	fs.BoolVar(&asJSON, "json", false, `print JSON for scripts: {"pools": [{name, size, source, used, holders, waiting, queue, updated_at}]}`)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -107,9 +92,7 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", pos[0])}
 	}
-	out := struct {
-		Pools []poolJSON `json:"pools"`
-	}{Pools: []poolJSON{}}
+	out := runjson.PoolList{Pools: []runjson.Pool{}}
 	st, err := a.openStore(ctx)
 	if err != nil && !errors.Is(err, errNoDatabase) {
 		return err
@@ -120,13 +103,7 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, p := range ps {
-			j := poolJSON{Name: p.Name, Size: p.Size, Source: p.Source, Used: p.Used(), Holders: []poolHolderJSON{}, UpdatedAt: p.UpdatedAt}
-			for _, h := range p.Holders {
-				j.Holders = append(j.Holders, poolHolderJSON{RunID: h.RunID, TaskID: h.TaskID, Slots: h.Slots})
-			}
-			out.Pools = append(out.Pools, j)
-		}
+		out = runjson.FromPools(ps)
 	}
 	if asJSON {
 		return writeJSON(a.stdout, out)
@@ -136,7 +113,7 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tSIZE\tIN USE\tDECLARED BY\tHELD BY")
+	fmt.Fprintln(tw, "POOL\tSIZE\tIN USE\tWAITING\tDECLARED BY\tHELD BY")
 	for _, p := range out.Pools {
 		held := "-"
 		if len(p.Holders) > 0 {
@@ -150,7 +127,7 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 			}
 			held = strings.Join(hs, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", printable(p.Name), p.Size, p.Used, p.Source, printable(held))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", printable(p.Name), p.Size, p.Used, p.Waiting, p.Source, printable(held))
 	}
 	return tw.Flush()
 }

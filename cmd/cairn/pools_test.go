@@ -77,7 +77,7 @@ tasks:
 		}
 	}
 	out := e.must(0, "pools").stdout
-	if !strings.Contains(out, "gpu   1     0       workflow") {
+	if !strings.Contains(out, "gpu   1     0       0        workflow") {
 		t.Errorf("cairn pools:\n%s", out)
 	}
 }
@@ -183,7 +183,7 @@ tasks:
 				spans[i].what, spans[i].start.Format(time.RFC3339Nano), spans[i-1].what, spans[i-1].end.Format(time.RFC3339Nano))
 		}
 	}
-	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       server") {
+	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       0        server") {
 		t.Errorf("cairn pools:\n%s", out)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Pools and priorities at lease time, as store/sqlite's. Several
@@ -106,33 +107,22 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', update
 }
 
 // Pools lists every declared pool by name, with the leased and running
-// tasks holding its slots (by run and task), in one read.
+// tasks holding its slots (by run and task) and the first
+// cairn.MaxPoolQueue of its ready tasks in the lease queue's order, in one
+// statement (sqlrow.PoolsQuery).
 func (s *Store) Pools(ctx context.Context) ([]cairn.PoolState, error) {
-	rows, err := s.query(ctx, s.pool, `SELECT p.name, p.size, p.source, p.updated_at, t.run_id, t.task_id, t.pool_slots
-FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != '' AND t.state IN ('leased', 'running')
-ORDER BY p.name, t.run_id, t.task_id`)
+	rows, err := s.query(ctx, s.pool, sqlrow.PoolsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
 	}
+	defer rows.Close()
 	out := []cairn.PoolState{}
-	var (
-		name, source string
-		size         int64
-		updated      int64
-		run, task    *string
-		slots        *int64
-	)
-	_, err = pgx.ForEachRow(rows, []any{&name, &size, &source, &updated, &run, &task, &slots}, func() error {
-		if n := len(out); n == 0 || out[n-1].Name != name {
-			out = append(out, cairn.PoolState{Name: name, Size: int(size), Source: source, UpdatedAt: time.Unix(0, updated).UTC()})
+	for rows.Next() {
+		if out, err = sqlrow.ScanPool(rows, out); err != nil {
+			return nil, fmt.Errorf("list pools: %w", translate(err))
 		}
-		if run != nil {
-			last := &out[len(out)-1]
-			last.Holders = append(last.Holders, cairn.PoolHolder{RunID: *run, TaskID: *task, Slots: int(*slots)})
-		}
-		return nil
-	})
-	if err != nil {
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list pools: %w", translate(err))
 	}
 	return out, nil

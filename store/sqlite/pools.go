@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Pools and priorities at lease time (see cairn's pools.go). A lease runs
@@ -89,11 +90,11 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', update
 }
 
 // Pools lists every declared pool by name, with the leased and running
-// tasks holding its slots (by run and task), in one read.
+// tasks holding its slots (by run and task) and the first
+// cairn.MaxPoolQueue of its ready tasks in the lease queue's order, in one
+// statement (sqlrow.PoolsQuery).
 func (s *Store) Pools(ctx context.Context) ([]cairn.PoolState, error) {
-	st, err := s.readStmt(ctx, `SELECT p.name, p.size, p.source, p.updated_at, t.run_id, t.task_id, t.pool_slots
-FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != '' AND t.state IN ('leased', 'running')
-ORDER BY p.name, t.run_id, t.task_id`)
+	st, err := s.readStmt(ctx, sqlrow.PoolsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
 	}
@@ -104,22 +105,8 @@ ORDER BY p.name, t.run_id, t.task_id`)
 	defer rows.Close()
 	out := []cairn.PoolState{}
 	for rows.Next() {
-		var (
-			p         cairn.PoolState
-			updated   int64
-			run, task sql.NullString
-			slots     sql.NullInt64
-		)
-		if err := rows.Scan(&p.Name, &p.Size, &p.Source, &updated, &run, &task, &slots); err != nil {
+		if out, err = sqlrow.ScanPool(rows, out); err != nil {
 			return nil, fmt.Errorf("list pools: %w", translate(err))
-		}
-		if n := len(out); n == 0 || out[n-1].Name != p.Name {
-			p.UpdatedAt = time.Unix(0, updated).UTC()
-			out = append(out, p)
-		}
-		if run.Valid {
-			last := &out[len(out)-1]
-			last.Holders = append(last.Holders, cairn.PoolHolder{RunID: run.String, TaskID: task.String, Slots: int(slots.Int64)})
 		}
 	}
 	if err := rows.Err(); err != nil {

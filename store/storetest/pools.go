@@ -67,6 +67,13 @@ func testPools(t *testing.T, s scheduler.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i, p := range ps {
+		// Each pool has one ready task of the run waiting (t0, t1, t2).
+		if p.Waiting != 1 || len(p.Queue) != 1 || p.Queue[0].TaskID != fmt.Sprintf("t%d", i) {
+			t.Errorf("pool %s: %d waiting, queue %+v; want t%d", p.Name, p.Waiting, p.Queue, i)
+		}
+		ps[i].Waiting, ps[i].Queue = 0, nil
+	}
 	want := []cairn.PoolState{
 		{Name: "gpu", Size: 1, Source: cairn.PoolServer, UpdatedAt: t0},
 		{Name: "licence", Size: 2, Source: cairn.PoolWorkflow, UpdatedAt: t0},
@@ -222,12 +229,14 @@ func testLeasePriority(t *testing.T, s scheduler.Store) {
 	ctx := context.Background()
 	t0 := origin()
 	mk := func(at time.Time, prios ...int) *cairn.Run {
+		// Every task in pool q, which has room for all: the pool's queue
+		// (Pools) is the lease queue.
 		run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "prio", Digest: digest, SourcePath: "wf/prio.yaml",
-			Source: []byte("name: prio\n"), State: cairn.RunQueued, CreatedAt: at}
+			Source: []byte("name: prio\n"), State: cairn.RunQueued, CreatedAt: at, Pools: map[string]int{"q": 100}}
 		var tasks []*cairn.TaskRun
 		for i, p := range prios {
 			tasks = append(tasks, &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "shell",
-				State: cairn.TaskReady, Retry: cairn.RetryPolicy{Factor: 1}, Params: []byte(`{}`), Priority: p})
+				State: cairn.TaskReady, Retry: cairn.RetryPolicy{Factor: 1}, Params: []byte(`{}`), Priority: p, Pool: "q", PoolSlots: 1})
 		}
 		if err := s.CreateRun(ctx, run, tasks); err != nil {
 			t.Fatal(err)
@@ -240,6 +249,14 @@ func testLeasePriority(t *testing.T, s scheduler.Store) {
 	d := mk(t0.Add(-10*time.Minute), -5)  // 10 minutes earlier at -5: key t0-5m
 	if tr, err := s.GetTaskRun(ctx, a.ID, "t1"); err != nil || tr.Priority != 5 {
 		t.Fatalf("GetTaskRun a/t1 = %+v, %v; want priority 5", tr, err)
+	}
+	ps, err := s.Pools(ctx)
+	if err != nil || len(ps) != 1 || ps[0].Waiting != 8 || len(ps[0].Queue) != 8 {
+		t.Fatalf("Pools = %+v, %v; want q with 8 waiting", ps, err)
+	}
+	var queue []string
+	for _, w := range ps[0].Queue {
+		queue = append(queue, w.RunID+"/"+w.TaskID)
 	}
 	now := t0.Add(4 * time.Minute)
 	var got []string
@@ -265,6 +282,15 @@ func testLeasePriority(t *testing.T, s scheduler.Store) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("lease order = %v\nwant %v", got, want)
+	}
+	if !reflect.DeepEqual(queue, want) {
+		t.Errorf("pool q's queue = %v\nwant the lease order %v", queue, want)
+	}
+	if w := ps[0].Queue[0]; w.Priority != 5 || w.Slots != 1 || !w.ReadyAt.Equal(t0) {
+		t.Errorf("the head of q's queue = %+v; want priority 5, 1 slot, ready at %s", w, t0)
+	}
+	if ps, err := s.Pools(ctx); err != nil || ps[0].Waiting != 0 || ps[0].Queue != nil {
+		t.Errorf("Pools once every task is leased = %+v, %v; want none waiting", ps, err)
 	}
 }
 

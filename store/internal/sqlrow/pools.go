@@ -1,0 +1,61 @@
+package sqlrow
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// PoolsQuery reads, in one statement both dialects run, every declared
+// pool (kind 0) with its holders — its leased and running tasks, by run
+// and task —, and (kind 1) the first cairn.MaxPoolQueue ready tasks of
+// each pool in the lease queue's order (cairn.QueueKey, then ready_gen,
+// run, position) with their count. ScanPool folds its rows.
+var PoolsQuery = fmt.Sprintf(`SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots, 0, 0, 0
+FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != '' AND t.state IN ('leased', 'running')
+UNION ALL
+SELECT q.pool, 0, '', 0, 1, q.k, q.run_id, q.task_id, q.pool_slots, q.priority, q.ready_at, q.n FROM (
+	SELECT t.pool, t.run_id, t.task_id, t.pool_slots, t.priority, coalesce(t.ready_at, 0) AS ready_at,
+		ROW_NUMBER() OVER (PARTITION BY t.pool ORDER BY coalesce(t.ready_at, 0) - t.priority * %d, t.ready_gen, t.run_id, t.seq) AS k,
+		COUNT(*) OVER (PARTITION BY t.pool) AS n
+	FROM task_runs t WHERE t.pool != '' AND t.state = 'ready') q
+WHERE q.k <= %d
+ORDER BY 1, 5, 6, 7, 8`, int64(cairn.PriorityAging), cairn.MaxPoolQueue)
+
+// ScanPool reads one row of PoolsQuery into out, which holds the pools
+// read so far, and returns it. A ready task of a pool that is not
+// declared is left out.
+func ScanPool(sc Scanner, out []cairn.PoolState) ([]cairn.PoolState, error) {
+	var (
+		name, source                string
+		size, updated, kind, k      int64
+		run, task                   sql.NullString
+		slots, priority, readyAt, n sql.NullInt64
+	)
+	if err := sc.Scan(&name, &size, &source, &updated, &kind, &k, &run, &task, &slots, &priority, &readyAt, &n); err != nil {
+		return out, err
+	}
+	last := len(out) - 1
+	if kind == 0 {
+		if last < 0 || out[last].Name != name {
+			out = append(out, cairn.PoolState{Name: name, Size: int(size), Source: source, UpdatedAt: time.Unix(0, updated).UTC()})
+			last++
+		}
+		if run.Valid {
+			out[last].Holders = append(out[last].Holders, cairn.PoolHolder{RunID: run.String, TaskID: task.String, Slots: int(slots.Int64)})
+		}
+		return out, nil
+	}
+	if last < 0 || out[last].Name != name {
+		return out, nil // not declared
+	}
+	w := cairn.PoolWaiter{RunID: run.String, TaskID: task.String, Slots: int(slots.Int64), Priority: int(priority.Int64)}
+	if readyAt.Int64 != 0 {
+		w.ReadyAt = time.Unix(0, readyAt.Int64).UTC()
+	}
+	out[last].Waiting = int(n.Int64)
+	out[last].Queue = append(out[last].Queue, w)
+	return out, nil
+}
