@@ -133,7 +133,7 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 		v.Attempts[a.TaskID] = append(v.Attempts[a.TaskID], a)
 	}
 	var g cairn.WaitGraph
-	if wf := h.graphs.workflow(r); wf != nil {
+	if wf := h.graphs.workflow(ctx, h.o.Store, r); wf != nil {
 		g = wf
 	}
 	var pool *cairn.Worker

@@ -54,11 +54,7 @@ tasks:
 	if len(runs) != 3 {
 		t.Fatalf("%d runs, want 3", len(runs))
 	}
-	type span struct {
-		run        string
-		start, end time.Time
-	}
-	var spans []span
+	var spans []holdSpan
 	for _, r := range runs {
 		if r.State != "succeeded" {
 			t.Errorf("run %s %s", r.ID, r.State)
@@ -67,15 +63,9 @@ tasks:
 		if len(as) != 1 || as[0].State != cairn.TaskSucceeded {
 			t.Fatalf("run %s: train attempts %+v", r.ID, as)
 		}
-		spans = append(spans, span{r.ID, as[0].StartedAt, as[0].FinishedAt})
+		spans = append(spans, holdSpan{r.ID + "/train", as[0].StartedAt, as[0].FinishedAt})
 	}
-	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].start.Before(spans[i-1].end) {
-			t.Errorf("train of %s started at %s, before train of %s ended at %s: two holders of a pool of 1",
-				spans[i].run, spans[i].start.Format(time.RFC3339Nano), spans[i-1].run, spans[i-1].end.Format(time.RFC3339Nano))
-		}
-	}
+	checkOneHolder(t, spans)
 	out := e.must(0, "pools").stdout
 	if !strings.Contains(out, "gpu   1     0       0        workflow") {
 		t.Errorf("cairn pools:\n%s", out)
@@ -152,11 +142,7 @@ tasks:
 		id, _ := e.detach(wf)
 		ids = append(ids, id)
 	}
-	type span struct {
-		what       string
-		start, end time.Time
-	}
-	var spans []span
+	var spans []holdSpan
 	for _, id := range ids {
 		run := e.waitRunState(2*time.Minute, id, "succeeded")
 		for _, tj := range run.Tasks {
@@ -170,21 +156,34 @@ tasks:
 			if a.Worker == "" || strings.HasPrefix(a.Worker, srv.owner) {
 				t.Errorf("run %s: %s ran on %q, not on a remote worker", id, tj.ID, a.Worker)
 			}
-			spans = append(spans, span{id + "/" + tj.ID + " on " + a.Worker, a.StartedAt, *a.FinishedAt})
+			spans = append(spans, holdSpan{id + "/" + tj.ID + " on " + a.Worker, a.StartedAt, *a.FinishedAt})
 		}
 	}
 	if len(spans) != 6 {
 		t.Fatalf("%d pooled attempts, want 6", len(spans))
 	}
-	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	checkOneHolder(t, spans)
+	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       0        server") {
+		t.Errorf("cairn pools:\n%s", out)
+	}
+}
+
+// holdSpan is an attempt of a pooled task, from its lease to its end.
+type holdSpan struct {
+	what       string
+	start, end time.Time
+}
+
+// checkOneHolder fails the test if two of spans overlap: two holders of a
+// pool of 1.
+func checkOneHolder(t *testing.T, spans []holdSpan) {
+	t.Helper()
+	slices.SortFunc(spans, func(a, b holdSpan) int { return a.start.Compare(b.start) })
 	for i := 1; i < len(spans); i++ {
 		if spans[i].start.Before(spans[i-1].end) {
 			t.Errorf("%s was leased at %s, before %s ended at %s: two holders of a pool of 1",
 				spans[i].what, spans[i].start.Format(time.RFC3339Nano), spans[i-1].what, spans[i-1].end.Format(time.RFC3339Nano))
 		}
-	}
-	if out := e.must(0, "pools").stdout; !strings.Contains(out, "gpu   1     0       0        server") {
-		t.Errorf("cairn pools:\n%s", out)
 	}
 }
 

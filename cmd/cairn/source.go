@@ -213,9 +213,13 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 			pool = &p
 		}
 	}
+	// The run's workflow as stored with it, for its upstreams and when:
+	// expressions; one that no longer parses names neither.
 	var g cairn.WaitGraph
-	if wf, err := workflows.Parse(r.SourcePath, r.Source, workflows.Options{}); err == nil {
-		g = wf
+	if sources, err := l.st.RunSources(ctx, r.ID); err == nil {
+		if wf, err := workflows.ParseRun(r, sources, workflows.Options{}); err == nil {
+			g = wf
+		}
 	}
 	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool}, r, trs, g, now)
 	if err != nil {
