@@ -221,7 +221,7 @@ const claimReadyCols = 4
 
 // claimReadyQuery leases a list of ready tasks, for size rows.
 func claimReadyQuery(size int) string {
-	return setQuery(size, "run_id, task_id, attempt, token", `UPDATE task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = ?, lease_expires_at = ?,
+	return setQuery(size, "run_id, task_id, attempt, token", `UPDATE OR FAIL task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = ?, lease_expires_at = ?,
 	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), attempt_started_at = ?,
 	attempt_running_at = ?, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.state = 'ready'`)

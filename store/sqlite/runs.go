@@ -591,7 +591,7 @@ const (
 // readyChangeQuery makes a list of a run's tasks ready, each a
 // compare-and-set on its version and state, for size rows.
 func readyChangeQuery(size int) string {
-	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
+	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE OR FAIL task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
 	ready_at = ?, retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
@@ -602,7 +602,7 @@ RETURNING task_runs.task_id, task_runs.version`)
 // ready (ending their leases, if any), each a compare-and-set on its
 // version and state, for size rows.
 func endChangeQuery(size int) string {
-	return setQuery(size, "run_id, task_id, version, state, next, error, finished", `UPDATE task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
+	return setQuery(size, "run_id, task_id, version, state, next, error, finished", `UPDATE OR FAIL task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
 	attempt_running_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
@@ -747,7 +747,7 @@ const leaseChangeCols = 13
 // a worker at once (TaskChange.Lease), each a compare-and-set on its
 // version, state and attempt, for size rows.
 func leaseChangeQuery(size int) string {
-	return setQuery(size, "run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at", `UPDATE task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
+	return setQuery(size, "run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at", `UPDATE OR FAIL task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
 	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
 	started_at = coalesce(task_runs.started_at, v.at), attempt_started_at = v.at,
 	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = task_runs.version + 1
