@@ -253,6 +253,12 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 		!slices.ContainsFunc(p.Tasks, func(c TaskChange) bool { return c.To == cairn.TaskReady }) {
 		return nil, nil
 	}
+	if !h.asked && h.req.RunID == rs.id && rs.snap.ready == 0 {
+		// Workers of this run alone, and none of its tasks is ready: the
+		// store has none either (Snapshot.ready), so nothing waits for
+		// them in the queue — no need to ask the store.
+		h.asked, h.none = true, true
+	}
 	if open, err := h.open(); err != nil || !open {
 		return nil, err
 	}

@@ -87,6 +87,10 @@ type Snapshot struct {
 	// Kept by Set (or Reindex) for the Dirty path.
 	nonTerminal int
 	retrying    map[int]bool
+	// ready counts the tasks ready in the snapshot (Set, Reindex). The
+	// store may have fewer (a lease the snapshot has not heard of), never
+	// more: only the run's planner, this snapshot's, makes a task ready.
+	ready int
 
 	// declared is the number of the workflow's own tasks: the positions
 	// from it on hold the items of for_each tasks (foreach.go), each
@@ -132,6 +136,9 @@ func (s *Snapshot) Set(i int, tr *cairn.TaskRun) {
 	if !old.State.Terminal() {
 		s.nonTerminal--
 	}
+	if old.State == cairn.TaskReady {
+		s.ready--
+	}
 	g := s.groupOf(i)
 	if g != nil {
 		if !old.State.Terminal() {
@@ -156,7 +163,7 @@ func busy(st cairn.TaskState) bool { return st == cairn.TaskReady || st.Active()
 // Reindex recomputes those counts from Tasks, after they were changed in
 // place.
 func (s *Snapshot) Reindex() {
-	s.nonTerminal, s.retrying = 0, make(map[int]bool)
+	s.nonTerminal, s.ready, s.retrying = 0, 0, make(map[int]bool)
 	for _, g := range s.groups {
 		g.active, g.nonTerminal, g.next = 0, 0, 0
 	}
@@ -171,6 +178,9 @@ func (s *Snapshot) Reindex() {
 func (s *Snapshot) count(i int, tr *cairn.TaskRun) {
 	if !tr.State.Terminal() {
 		s.nonTerminal++
+	}
+	if tr.State == cairn.TaskReady {
+		s.ready++
 	}
 	if tr.State == cairn.TaskRetrying {
 		if s.retrying == nil {
