@@ -1,5 +1,5 @@
--- version 16
--- The SQLite schema that the migrations up to 0016_run_sources.sql make, made by
+-- version 17
+-- The SQLite schema that the migrations up to 0017_one_lease_index.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -63,7 +63,6 @@ CREATE TABLE task_runs (
 );
 CREATE INDEX task_runs_ready ON task_runs (ready_gen, run_id, seq) WHERE state = 'ready';
 CREATE INDEX task_runs_ready_run ON task_runs (run_id, ready_gen, seq) WHERE state = 'ready';
-CREATE INDEX task_runs_lease_expiry ON task_runs (lease_expires_at) WHERE lease_token IS NOT NULL;
 CREATE INDEX task_runs_lease_run ON task_runs (run_id, lease_expires_at) WHERE lease_token IS NOT NULL;
 CREATE TABLE attempts (
     run_id      TEXT    NOT NULL,

@@ -527,6 +527,17 @@ func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check
 	}, nil
 }
 
+// leaseCols are the columns of a lease, as queryLeases reads them.
+const leaseCols = `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs `
+
+// expiredLeasesQuery and expiredRunLeasesQuery are ExpiredLeases' of
+// every run and of one. The first reads the whole of the partial index
+// task_runs_lease_run (the leases in progress) and sorts what it keeps.
+const (
+	expiredLeasesQuery    = leaseCols + `WHERE lease_token IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`
+	expiredRunLeasesQuery = leaseCols + `WHERE lease_token IS NOT NULL AND lease_expires_at <= ? AND run_id = ? ORDER BY lease_expires_at LIMIT ?`
+)
+
 // defaultExpiredLimit is ExpiredLeases' meaning of a limit <= 0.
 const defaultExpiredLimit = 100
 
@@ -537,16 +548,15 @@ func (s *Store) ExpiredLeases(ctx context.Context, runID string, now time.Time, 
 	if limit <= 0 {
 		limit = defaultExpiredLimit
 	}
-	const cols = `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs `
 	var (
 		st  *sql.Stmt
 		err error
 	)
 	args := []any{now.UnixNano()}
 	if runID == "" {
-		st, err = s.readStmt(ctx, cols+`WHERE lease_token IS NOT NULL AND lease_expires_at <= ? ORDER BY lease_expires_at LIMIT ?`)
+		st, err = s.readStmt(ctx, expiredLeasesQuery)
 	} else {
-		st, err = s.readStmt(ctx, cols+`WHERE lease_token IS NOT NULL AND lease_expires_at <= ? AND run_id = ? ORDER BY lease_expires_at LIMIT ?`)
+		st, err = s.readStmt(ctx, expiredRunLeasesQuery)
 		args = append(args, runID)
 	}
 	if err != nil {
@@ -562,8 +572,7 @@ func (s *Store) ExpiredLeases(ctx context.Context, runID string, now time.Time, 
 // ActiveLeases lists the leases of run runID's leased or running task
 // runs, soonest expiring first.
 func (s *Store) ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error) {
-	st, err := s.readStmt(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs
-WHERE lease_token IS NOT NULL AND run_id = ? ORDER BY lease_expires_at, task_id`)
+	st, err := s.readStmt(ctx, leaseCols+`WHERE lease_token IS NOT NULL AND run_id = ? ORDER BY lease_expires_at, task_id`)
 	if err != nil {
 		return nil, fmt.Errorf("list active leases of %s: %w", runID, err)
 	}

@@ -172,10 +172,13 @@ func (s *Store) Worker(ctx context.Context, id string) (cairn.Worker, error) {
 	return w, nil
 }
 
+// workerLeasesQuery is WorkerLeases': it reads the whole of the partial
+// index task_runs_lease_run (the leases in progress).
+const workerLeasesQuery = leaseCols + `WHERE lease_token IS NOT NULL AND lease_worker = ? ORDER BY lease_expires_at, run_id, task_id`
+
 // WorkerLeases lists the leases worker holds, soonest expiring first.
 func (s *Store) WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error) {
-	st, err := s.readStmt(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs
-WHERE lease_token IS NOT NULL AND lease_worker = ? ORDER BY lease_expires_at, run_id, task_id`)
+	st, err := s.readStmt(ctx, workerLeasesQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list the leases of worker %s: %w", worker, err)
 	}
