@@ -170,6 +170,14 @@ type TaskRun struct {
 	// run is created: the workflow's cache:, the type's default,
 	// cairn run --no-cache).
 	Cache bool
+	// Expanded is set on a for_each task once its list was resolved and
+	// its Items item task runs created (ItemID(TaskID, 0) ...), in one
+	// transaction; the task then ends when its items have. Item, on an
+	// item, is its value (JSON), as ${{ item }} gives it. (Expanded sits
+	// beside Cache: two bools in one word keep a TaskRun in the 448-byte
+	// size class, not 480; a run of 100,000 tasks holds up to two of
+	// each.)
+	Expanded bool
 	// Labels are what the task requires of the worker that runs it (its
 	// `labels:`), nil for none; Queue the queue it waits in (`queue:`),
 	// "" for the default one. See LeaseRequest.Takes.
@@ -200,13 +208,8 @@ type TaskRun struct {
 	StartedAt      time.Time // first attempt's start
 	FinishedAt     time.Time
 	Version        int64
-	// Expanded is set on a for_each task once its list was resolved and
-	// its Items item task runs created (ItemID(TaskID, 0) ...), in one
-	// transaction; the task then ends when its items have. Item, on an
-	// item, is its value (JSON), as ${{ item }} gives it.
-	Expanded bool
-	Items    int
-	Item     json.RawMessage
+	Items          int
+	Item           json.RawMessage
 }
 
 // Attempt is the record of one try of a TaskRun.
