@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -295,6 +297,22 @@ type runPage struct {
 	// WorkflowHref is the page of the run's workflow, when this server
 	// offers one of that name (to trigger it again).
 	WorkflowHref string
+	// Expand is the query naming the for_each tasks whose items the DAG
+	// draws one by one ("?expand=train", "" for none), kept by the poll.
+	Expand string
+}
+
+// expandQuery is the query of a run page whose DAG draws the items of
+// the for_each tasks in set one by one ("" for none).
+func expandQuery(set map[string]bool) string {
+	if len(set) == 0 {
+		return ""
+	}
+	q := url.Values{}
+	for _, id := range slices.Sorted(maps.Keys(set)) {
+		q.Add("expand", id)
+	}
+	return "?" + q.Encode()
 }
 
 type taskRow struct {
@@ -396,7 +414,24 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 			cached[tr.TaskID] = from
 		}
 	}
-	if err := draw.DAG(&b, g, v.Tasks, draw.DAGOptions{Href: func(id string) string { return taskHref(r.ID, id) }, Cached: cached}); err != nil {
+	// The items of a for_each task are one node, until it is expanded
+	// (?expand=TASK, one per task): its node's link toggles it.
+	expand := map[string]bool{}
+	for _, id := range c.QueryArray("expand") {
+		expand[id] = true
+	}
+	p.Expand = expandQuery(expand)
+	toggle := func(id string, expanded bool) string {
+		next := maps.Clone(expand)
+		if expanded {
+			delete(next, id)
+		} else {
+			next[id] = true
+		}
+		return "/runs/" + url.PathEscape(r.ID) + expandQuery(next) + "#dag"
+	}
+	if err := draw.DAG(&b, g, v.Tasks, draw.DAGOptions{Href: func(id string) string { return taskHref(r.ID, id) }, Cached: cached,
+		Expand: expand, Toggle: toggle}); err != nil {
 		return nil, err
 	}
 	p.DAG = template.HTML(b.String())

@@ -347,3 +347,38 @@ tasks:
 		t.Error("the first run's page marks a task cached")
 	}
 }
+
+// A run page draws a for_each task's items as one node, which links to
+// the page with them drawn one by one (?expand=TASK), which the poll of a
+// live run keeps and whose node links back.
+func TestRunPageForEachItems(t *testing.T) {
+	f := newFixture(t)
+	run := f.run(t, `name: fan
+tasks:
+  - {id: prep, type: noop}
+  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
+  - {id: report, type: noop, needs: [train]}
+`, nil)
+	_, body := f.get(t, "/runs/"+run.ID)
+	for _, want := range []string{
+		`<a class="node" id="task-train" data-task="train" data-state="succeeded" href="/runs/` + run.ID + `?expand=train#dag" data-items="5" data-expanded="false">`,
+		`>train[0..5)</text>`, `5 items: 5 succeeded`, `id="dag"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("run page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `data-task="train[0]" data-state`) && strings.Contains(body, `class="node" id="task-train[0]"`) {
+		t.Error("an item drawn as its own node while collapsed")
+	}
+	_, body = f.get(t, "/runs/"+run.ID+"?expand=train")
+	for _, want := range []string{
+		`href="/runs/` + run.ID + `#dag" data-items="5" data-expanded="true">`,
+		`<a class="node" id="task-train[4]" data-task="train[4]" data-state="succeeded" href="/runs/` + run.ID + `/tasks/train%5B4%5D">`,
+		`class="edge" data-from="train" data-to="train[4]"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("expanded run page lacks %s", want)
+		}
+	}
+}

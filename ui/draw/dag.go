@@ -32,6 +32,78 @@ type DAGOptions struct {
 	// instead of running: its node carries a "cache" tag, the attribute
 	// data-cached and, in its title, "from cache: RUN/TASK#N".
 	Cached map[string]cairn.AttemptRef
+	// Expand names the for_each tasks whose items are drawn, each a node
+	// downstream of its task. The items of every other for_each task are
+	// drawn as one node, their task's: "train[0..N)", its items counted by
+	// state, its state theirs (see itemsState).
+	Expand map[string]bool
+	// Toggle returns the link of the node of a for_each task with items,
+	// which expands it (expanded false) or collapses it; nil: Href.
+	Toggle func(taskID string, expanded bool) string
+}
+
+// fanned is the items of one for_each task in a run.
+type fanned struct {
+	ids    []string
+	counts map[cairn.TaskState]int
+}
+
+// itemsGraph is a Graph with the items of the expanded for_each tasks,
+// each after its task and downstream of it.
+type itemsGraph struct {
+	g      Graph
+	after  map[string][]string
+	parent map[string]string
+}
+
+func (ig itemsGraph) TaskIDs() []string {
+	var ids []string
+	for _, id := range ig.g.TaskIDs() {
+		ids = append(ids, id)
+		ids = append(ids, ig.after[id]...)
+	}
+	return ids
+}
+
+func (ig itemsGraph) Upstream(id string) []string {
+	if p, ok := ig.parent[id]; ok {
+		return []string{p}
+	}
+	return ig.g.Upstream(id)
+}
+
+// itemsState is the state a collapsed for_each task is drawn in: its own
+// once it ended; before, running while one of its items is active (or
+// waits to retry), failed once one failed, else its own (pending).
+func itemsState(own cairn.TaskState, counts map[cairn.TaskState]int) cairn.TaskState {
+	if own.Terminal() {
+		return own
+	}
+	for _, st := range []cairn.TaskState{cairn.TaskRunning, cairn.TaskLeased, cairn.TaskReady, cairn.TaskRetrying} {
+		if counts[st] > 0 {
+			return cairn.TaskRunning
+		}
+	}
+	if counts[cairn.TaskFailed] > 0 {
+		return cairn.TaskFailed
+	}
+	return own
+}
+
+// countsLine is "5 items: 3 succeeded, 2 running", in the order of
+// cairn.TaskStates.
+func countsLine(n int, counts map[cairn.TaskState]int) string {
+	var parts []string
+	for _, st := range cairn.TaskStates {
+		if c := counts[st]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, st))
+		}
+	}
+	noun := "items"
+	if n == 1 {
+		noun = "item"
+	}
+	return fmt.Sprintf("%d %s: %s", n, noun, strings.Join(parts, ", "))
 }
 
 // Node geometry in user units. Layers are columns, left to right.
@@ -437,11 +509,32 @@ func isotonic(want, off []float64) []float64 {
 func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 	byID := make(map[string]*cairn.TaskRun, len(tasks))
 	extra := make([]string, 0, len(tasks))
+	fans := map[string]*fanned{}
+	ig := itemsGraph{g: g, after: map[string][]string{}, parent: map[string]string{}}
 	for _, tr := range tasks {
 		byID[tr.TaskID] = tr
+		if parent, _, ok := cairn.ParseItemID(tr.TaskID); ok {
+			f := fans[parent]
+			if f == nil {
+				f = &fanned{counts: map[cairn.TaskState]int{}}
+				fans[parent] = f
+			}
+			f.ids = append(f.ids, tr.TaskID)
+			f.counts[tr.State]++
+			if !opts.Expand[parent] {
+				continue // drawn as its task's node
+			}
+			ig.after[parent] = append(ig.after[parent], tr.TaskID)
+			ig.parent[tr.TaskID] = parent
+		}
 		extra = append(extra, tr.TaskID)
 	}
-	lay := LayoutDAG(g, extra)
+	var lay Layout
+	if g != nil && len(ig.parent) > 0 {
+		lay = LayoutDAG(ig, extra)
+	} else {
+		lay = LayoutDAG(g, extra)
+	}
 	prefix := opts.IDPrefix
 	if prefix == "" {
 		prefix = "task-"
@@ -472,10 +565,21 @@ func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 		if tr := byID[n.ID]; tr != nil {
 			state, typ = tr.State, tr.Type
 		}
+		label, sub := n.ID, ""
+		f := fans[n.ID]
+		expanded := f != nil && opts.Expand[n.ID]
+		if f != nil && !expanded {
+			state = itemsState(state, f.counts)
+			label = fmt.Sprintf("%s[0..%d)", n.ID, len(f.ids))
+			sub = countsLine(len(f.ids), f.counts)
+		}
 		st := StyleOf(state)
 		href := ""
 		if opts.Href != nil {
 			href = opts.Href(n.ID)
+		}
+		if f != nil && opts.Toggle != nil {
+			href = opts.Toggle(n.ID, expanded)
 		}
 		tag := "g"
 		attrs := ""
@@ -486,12 +590,24 @@ func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 		if cached {
 			attrs += ` data-cached="` + esc(from.String()) + `"`
 		}
+		if f != nil {
+			attrs += fmt.Sprintf(` data-items="%d" data-expanded="%t"`, len(f.ids), expanded)
+		}
 		fmt.Fprintf(&b, `<%s class="node" id="%s" data-task="%s" data-state="%s"%s>`, tag, esc(prefix+n.ID), esc(n.ID), esc(string(state)), attrs)
-		title := n.ID
+		title := label
 		if typ != "" {
 			title += " (" + typ + ")"
 		}
 		title += ": " + string(state)
+		switch {
+		case f != nil && !expanded:
+			title += "; " + sub
+			if opts.Toggle != nil {
+				title += " (select to draw each)"
+			}
+		case expanded && opts.Toggle != nil:
+			title += fmt.Sprintf(" (select to draw its %d items as one)", len(f.ids))
+		}
 		if cached {
 			title += " — from cache: " + from.String()
 		}
@@ -503,10 +619,12 @@ func DAG(w io.Writer, g Graph, tasks []*cairn.TaskRun, opts DAGOptions) error {
 		fmt.Fprintf(&b, `<rect x="%s" y="%s" width="%s" height="%s" rx="5" fill="%s" stroke="%s" stroke-width="1.6"%s/>`+"\n",
 			num(n.X), num(n.Y), num(n.W), num(n.H), st.Fill, st.Stroke, dash)
 		b.WriteString(marker(st.Marker, n.X+14, n.Y+n.H/2, st.Stroke))
-		fmt.Fprintf(&b, "\n"+`<text x="%s" y="%s" font-weight="bold" fill="#1a1a1a">%s</text>`+"\n", num(n.X+27), num(n.Y+17), esc(clipText(n.ID, labelRunes)))
-		sub := string(state)
-		if typ != "" {
-			sub += " · " + typ
+		fmt.Fprintf(&b, "\n"+`<text x="%s" y="%s" font-weight="bold" fill="#1a1a1a">%s</text>`+"\n", num(n.X+27), num(n.Y+17), esc(clipText(label, labelRunes)))
+		if sub == "" {
+			sub = string(state)
+			if typ != "" {
+				sub += " · " + typ
+			}
 		}
 		fmt.Fprintf(&b, `<text x="%s" y="%s" font-size="10" fill="#333333">%s</text>`+"\n", num(n.X+27), num(n.Y+31), esc(clipText(sub, 30)))
 		if cached {

@@ -418,3 +418,64 @@ func TestTickStep(t *testing.T) {
 		}
 	}
 }
+
+// A for_each task's 10,000 items are one node, its own, counting them
+// by state, linked to expand it; expanded, they are 10,000 nodes
+// downstream of it, and its node links to collapse them.
+func TestDAGForEachItems(t *testing.T) {
+	g := mapGraph{order: []string{"prep", "train", "report"}, up: map[string][]string{"train": {"prep"}, "report": {"train"}}}
+	trs := []*cairn.TaskRun{{TaskID: "prep", Type: "noop", State: cairn.TaskSucceeded},
+		{TaskID: "train", Type: "noop", State: cairn.TaskPending, Expanded: true, Items: 10000},
+		{TaskID: "report", Type: "noop", State: cairn.TaskPending}}
+	for k := range 10000 {
+		st := cairn.TaskSucceeded
+		switch {
+		case k%1000 == 7:
+			st = cairn.TaskRunning
+		case k >= 9000:
+			st = cairn.TaskReady
+		}
+		trs = append(trs, &cairn.TaskRun{TaskID: cairn.ItemID("train", k), Type: "noop", State: st})
+	}
+	toggle := func(id string, expanded bool) string { return fmt.Sprintf("/runs/r?expanded=%t&task=%s", expanded, id) }
+	nodes := func(expand map[string]bool) map[string]*svgElem {
+		var b bytes.Buffer
+		if err := DAG(&b, g, trs, DAGOptions{Href: func(id string) string { return "/runs/r/tasks/" + id }, Expand: expand, Toggle: toggle}); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*svgElem{}
+		for _, e := range parseSVG(t, b.Bytes()) {
+			if e.Name == "a" {
+				out[e.Attr["data-task"]] = e
+			}
+		}
+		return out
+	}
+	collapsed := nodes(nil)
+	if len(collapsed) != 3 {
+		t.Fatalf("%d nodes collapsed, want 3", len(collapsed))
+	}
+	n := collapsed["train"]
+	if n.Attr["data-items"] != "10000" || n.Attr["data-expanded"] != "false" || n.Attr["data-state"] != "running" ||
+		n.Attr["href"] != "/runs/r?expanded=false&task=train" {
+		t.Errorf("collapsed node: %v", n.Attr)
+	}
+	var b bytes.Buffer
+	if err := DAG(&b, g, trs, DAGOptions{Toggle: toggle}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.String(); !strings.Contains(s, ">train[0..10000)</text>") ||
+		!strings.Contains(s, "train[0..10000) (noop): running; 10000 items: 999 ready, 10 running, 8991 succeeded (select to draw each)") {
+		t.Errorf("the collapsed node does not read train[0..10000) and its counts:\n%.2000s", s)
+	}
+	expanded := nodes(map[string]bool{"train": true})
+	if len(expanded) != 10003 {
+		t.Fatalf("%d nodes expanded, want 10003", len(expanded))
+	}
+	if n := expanded["train"]; n.Attr["data-expanded"] != "true" || n.Attr["href"] != "/runs/r?expanded=true&task=train" || n.Attr["data-state"] != "pending" {
+		t.Errorf("expanded node: %v", n.Attr)
+	}
+	if n := expanded["train[5]"]; n == nil || n.Attr["href"] != "/runs/r/tasks/train[5]" {
+		t.Errorf("item node: %v", n)
+	}
+}
