@@ -28,10 +28,25 @@ type itemScope interface {
 	Item() (value json.RawMessage, index int)
 }
 
+// itemOf returns the item of s, through the bindings of a sub-workflow's
+// task (a for_each inside a sub-workflow has its items too).
+func itemOf(s Scope) (itemScope, bool) {
+	for {
+		switch v := s.(type) {
+		case itemScope:
+			return v, true
+		case boundScope:
+			s = v.base
+		default:
+			return nil, false
+		}
+	}
+}
+
 // lookup returns the JSON value of r in s.
 func lookup(r ref, s Scope) (json.RawMessage, error) {
 	if r.kind == refItem || r.kind == refItemIndex {
-		is, ok := s.(itemScope)
+		is, ok := itemOf(s)
 		if !ok {
 			return nil, fmt.Errorf("%s: only known in the items of a task with for_each", r)
 		}

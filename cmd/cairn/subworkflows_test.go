@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,4 +193,58 @@ func taskByIDOK(s runJSON, id string) bool {
 		}
 	}
 	return false
+}
+
+// A for_each inside a sub-workflow gives its items their item, index and
+// the sub-workflow's params (its items failed: "item: only known in the
+// items of a task with for_each"), and the fan-in reaches the parent.
+func TestSubworkflowForEach(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"main.yaml": `name: parent
+tasks:
+  - id: a
+    uses: steps/child.yaml
+    with: {n: 5}
+  - id: g
+    type: shell
+    with: {argv: [echo, "codes=${{ tasks.a.outputs.codes }}"]}
+`,
+		"steps/child.yaml": `name: child
+params:
+  n: {type: int}
+outputs:
+  codes: "${{ tasks.fan.outputs.exit_code }}"
+tasks:
+  - id: fan
+    type: shell
+    for_each: [x, y]
+    with:
+      env: {I: "${{ item_index }}"}
+      script: 'echo "item=${{ item }} index=$I n=${{ params.n }}"'
+`,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := e.must(0, "run", filepath.Join(dir, "main.yaml"), "--progress", "lines")
+	m := regexp.MustCompile(`run (\S+) SUCCEEDED`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no success:\n%s", r)
+	}
+	for i, want := range []string{"item=x index=0 n=5", "item=y index=1 n=5"} {
+		if logs := e.must(0, "logs", m[1], fmt.Sprintf("a:fan[%d]", i)); !strings.Contains(logs.stdout, want) {
+			t.Errorf("a:fan[%d] printed %q, want %q", i, logs.stdout, want)
+		}
+	}
+	if logs := e.must(0, "logs", m[1], "g"); !strings.Contains(logs.stdout, "codes=[0,0]") {
+		t.Errorf("g printed %q, want the fan-in codes=[0,0]", logs.stdout)
+	}
 }
