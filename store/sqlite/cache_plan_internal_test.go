@@ -17,21 +17,7 @@ func TestFindCachedUsesItsIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+findCachedQuery, "sha256:x", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX attempts_cache (cache_key=?)") || strings.Contains(got, "SCAN attempts") {
+	if got := queryPlan(t, s, findCachedQuery, "sha256:x", 4); !strings.Contains(got, "USING INDEX attempts_cache (cache_key=?)") || strings.Contains(got, "SCAN attempts") {
 		t.Errorf("FindCached's plan: %s", got)
 	}
 }
@@ -53,24 +39,34 @@ func TestLeaseQueriesReadTheLeaseIndex(t *testing.T) {
 		"worker leases":         workerLeasesQuery,
 		"list workers":          listWorkersQuery(),
 	} {
-		rows, err := s.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, make([]any, params(q))...)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		got := strings.Join(plan, "; ")
+		got := queryPlan(t, s, q, make([]any, params(q))...)
 		if !strings.Contains(got, "task_runs USING INDEX task_runs_lease_run") || strings.Contains(got, "SCAN task_runs;") ||
 			strings.HasSuffix(got, "SCAN task_runs") {
 			t.Errorf("%s: %s", name, got)
 		}
 	}
+}
+
+// queryPlan is SQLite's plan of query (EXPLAIN QUERY PLAN), its steps
+// joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.r.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatalf("plan of %s: %v", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
 }
