@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 
@@ -94,13 +95,16 @@ func (w *Workflow) ForEach(id string) (int, bool) {
 }
 
 // Items resolves task id's for_each against s into its items, each a
-// compact JSON value. Errors: a reference that does not resolve, a value
+// compact JSON value (or returns its RecordedItems, when it has them). Errors: a reference that does not resolve, a value
 // that is not a list (its type named), more than cairn.MaxForEachItems
 // items.
 func (w *Workflow) Items(id string, s scheduler.Scope) ([]json.RawMessage, error) {
 	t := w.Task(id)
 	if t == nil || t.ForEach == nil {
 		return nil, fmt.Errorf("task %q has no for_each", id)
+	}
+	if items, ok := w.RecordedItems[id]; ok {
+		return slices.Clone(items), nil
 	}
 	var raw json.RawMessage
 	switch fe := t.ForEach.(type) {

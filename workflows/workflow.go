@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -94,6 +95,11 @@ type Workflow struct {
 	SubSources map[string][]byte
 	// Digest is "sha256:<hex>" of Canonical().
 	Digest string
+	// RecordedItems are, by task id, items a for_each task takes as they
+	// are, without resolving its for_each (Items): cairn reproduce sets
+	// them to those its original run recorded, so that the same bytes in
+	// give the same items. Not part of the file nor of its digest.
+	RecordedItems map[string][]json.RawMessage
 
 	// idx is built by Parse once the workflow is valid; a Workflow made by
 	// hand has none and computes lookups on each call.

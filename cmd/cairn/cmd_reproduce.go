@@ -81,6 +81,11 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 	for _, t := range origTasks {
 		byID[t.TaskID] = t
 	}
+	// A for_each task that expanded takes the items the original recorded
+	// rather than resolving its list again.
+	if wf.RecordedItems, err = recordedItems(origTasks); err != nil {
+		return fmt.Errorf("run %s: %w", orig.ID, err)
+	}
 	pinned := map[string]string{} // task → why
 	for _, p := range pins {
 		pinned[p] = "--pin"
@@ -162,6 +167,37 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 		return runErr
 	}
 	return nil
+}
+
+// recordedItems returns, by task id, the items each for_each task of a
+// run expanded into, in item order, as recorded. An expanded task whose
+// items are not all there is an error.
+func recordedItems(trs []*cairn.TaskRun) (map[string][]json.RawMessage, error) {
+	out := map[string][]json.RawMessage{}
+	for _, t := range trs {
+		if t.Expanded {
+			out[t.TaskID] = make([]json.RawMessage, t.Items)
+		}
+	}
+	for _, t := range trs {
+		parent, k, ok := cairn.ParseItemID(t.TaskID)
+		if !ok {
+			continue
+		}
+		items, expanded := out[parent]
+		if !expanded || k >= len(items) {
+			return nil, fmt.Errorf("item %s of no expansion of %s", t.TaskID, parent)
+		}
+		items[k] = t.Item
+	}
+	for id, items := range out {
+		for k, v := range items {
+			if v == nil {
+				return nil, fmt.Errorf("task %s lacks its recorded item %s", id, cairn.ItemID(id, k))
+			}
+		}
+	}
+	return out, nil
 }
 
 // readsOutside says why task run t read data from outside Cairn, or "":

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -133,4 +134,40 @@ tasks:
 		t.Fatalf("with noisy pinned, want after named:\n%s", r)
 	}
 	e.must(2, "reproduce", orig, "--pin", "nope", "--progress", "none")
+}
+
+// TestReproduceUsesRecordedItems: a for_each task takes the items its
+// original run recorded, not its list resolved again — here a list whose
+// first item is the run's own id, which the reproduction's would change.
+func TestReproduceUsesRecordedItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "items.yaml")
+	src := `name: items
+tasks:
+  - id: each
+    type: shell
+    for_each: ["${{ run.id }}", "b"]
+    with: {script: 'printf %s "${{ item }}" > out.txt', outputs: {out: out.txt}}
+  - id: after
+    type: shell
+    with: {script: 'echo ${{ tasks.each.outputs.exit_code }} > all.txt', outputs: {all: all.txt}}
+`
+	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orig := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+	r := e.must(0, "reproduce", orig, "--progress", "none")
+	for _, want := range []string{"ok    each[0]", "ok    each[1]"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("reproduce lacks %q:\n%s", want, r)
+		}
+	}
+	m := regexp.MustCompile(`as run ([0-9a-z]{16})`).FindStringSubmatch(r.stderr)
+	if m == nil {
+		t.Fatalf("no reproduction's id:\n%s", r)
+	}
+	if tj := taskByID(t, e.show(m[1]), "each[0]"); !strings.Contains(string(tj.Item), orig) {
+		t.Errorf("the reproduction's each[0] holds %s, want the original's item %q", tj.Item, orig)
+	}
 }
