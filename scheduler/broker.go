@@ -71,6 +71,11 @@ type BrokerOptions struct {
 	// Logger receives the errors nobody else is told of (a failed lease
 	// inside a completion's transaction). Nil: discarded.
 	Logger *slog.Logger
+	// ReadyPoll, if set, is how soon a Lease waiting for work looks
+	// again without being woken: for a store that cannot tell this
+	// process of tasks other processes made ready (SQLite with several
+	// servers on one file; a store/postgres Listener wakes it instead).
+	ReadyPoll time.Duration
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
@@ -84,6 +89,7 @@ type Broker struct {
 	abandoned func(ctx context.Context, item cairn.WorkItem) error
 	name      string
 	log       *slog.Logger
+	readyPoll time.Duration
 
 	mu     sync.Mutex
 	ready  chan struct{}          // closed (and replaced) when work may be ready
@@ -122,6 +128,7 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		now:       o.Now,
 		obs:       o.Observe,
 		abandoned: o.Abandoned,
+		readyPoll: o.ReadyPoll,
 		ready:     make(chan struct{}),
 		issued:    make(map[string]issuedLease),
 		cancelled: make(map[string]map[string]bool),
@@ -183,6 +190,11 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 		var poll <-chan time.Time
 		if waiting, err := b.store.PoolWaiting(ctx); err == nil && waiting {
 			t := time.NewTimer(PoolPoll)
+			defer t.Stop()
+			poll = t.C
+		} else if b.readyPoll > 0 {
+			// Another process may make tasks ready unseen (ReadyPoll).
+			t := time.NewTimer(b.readyPoll)
 			defer t.Stop()
 			poll = t.C
 		}

@@ -238,7 +238,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return ok, l.Epoch
 	})
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: f.leaseTTL, Abandoned: reapOrphans(reg), Name: owner, Logger: log,
-		Observe: mx.ObserveTask})
+		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st)})
 	var pool *executor.Pool // nil with --workers 0
 	if f.slots > 0 {
 		removeStaleLimits()
@@ -905,6 +905,19 @@ func dbConns(flag, slots int) int {
 		return flag
 	}
 	return min(30, max(10, 2*runtime.GOMAXPROCS(0)+4+slots/4))
+}
+
+// readyPoll is how soon a lease waiting on this server looks again for
+// tasks another process made ready: never on a store that says so
+// (PostgreSQL's LISTEN/NOTIFY wakes it), every second on SQLite, where a
+// worker long-polling one server of several on a file would otherwise
+// wait out its long-poll (half the lease TTL) for a run another one
+// plans.
+func readyPoll(st database) time.Duration {
+	if _, ok := st.(scheduler.Listener); ok {
+		return 0
+	}
+	return time.Second
 }
 
 // poolSize is the most connections st's pool holds (0 for SQLite).
