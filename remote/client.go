@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/internal/groupq"
 	"github.com/cairnml/cairn/secrets"
 )
 
@@ -65,8 +66,8 @@ type Client struct {
 	secrets  map[string]*runSecrets // by run id, while the worker holds a lease of the run
 	lastCall atomic.Int64           // unix nanos of the last call that reached the server
 
-	reports reportQueue // completions on their way (CompleteAndLease)
-	single  atomic.Bool // the server has no complete-many: one request per completion
+	reports groupq.Queue[*pendingReport] // completions on their way (CompleteAndLease)
+	single  atomic.Bool                  // the server has no complete-many: one request per completion
 }
 
 type attemptKey struct {
@@ -490,8 +491,8 @@ func (c *Client) CompleteAndLease(ctx context.Context, l cairn.Lease, comp cairn
 	if c.single.Load() {
 		return c.completeOne(ctx, req)
 	}
-	p := &pendingReport{ctx: ctx, req: req, done: make(chan bool, 1)}
-	c.reports.submit(c, p)
+	p := &pendingReport{ctx: ctx, req: req}
+	c.reports.Submit(p, maxSend, false, c.send)
 	return p.items, p.err
 }
 
@@ -508,55 +509,16 @@ func (c *Client) completeOne(ctx context.Context, req completeRequest) ([]cairn.
 const maxSend = 256
 
 // pendingReport is a slot's report waiting for its request, and its
-// outcome.
+// outcome. The reports wait in a group-commit queue (internal/groupq):
+// the report that finds none on its way sends the queue itself, and
+// hands the lead to the oldest report still waiting once its own is
+// answered.
 type pendingReport struct {
-	ctx  context.Context
-	req  completeRequest
-	done chan bool // true once: lead the next requests; false once: items, err are set
+	ctx context.Context
+	req completeRequest
 
 	items []cairn.WorkItem
 	err   error
-}
-
-// reportQueue is the reports waiting for the request that carries them:
-// the report that finds none on its way sends the queue itself and hands
-// the lead to the oldest report still waiting once its own is answered
-// (as scheduler's completer does with commits).
-type reportQueue struct {
-	mu      sync.Mutex
-	queue   []*pendingReport
-	sending bool
-}
-
-func (q *reportQueue) submit(c *Client, p *pendingReport) {
-	q.mu.Lock()
-	q.queue = append(q.queue, p)
-	lead := !q.sending
-	q.sending = true
-	q.mu.Unlock()
-	if !lead && !<-p.done {
-		return // sent in another report's request
-	}
-	for {
-		q.mu.Lock()
-		n := min(len(q.queue), maxSend)
-		batch := q.queue[:n:n]
-		q.queue = q.queue[n:]
-		q.mu.Unlock()
-		c.send(batch)
-		select {
-		case <-p.done: // ours is answered: pass the lead on
-			q.mu.Lock()
-			if len(q.queue) == 0 {
-				q.sending = false
-			} else {
-				q.queue[0].done <- true
-			}
-			q.mu.Unlock()
-			return
-		default: // more than maxSend were ahead of ours
-		}
-	}
 }
 
 // send sends batch's reports and sets each one's outcome: one report
@@ -569,7 +531,6 @@ func (c *Client) send(batch []*pendingReport) {
 	ctx := context.WithoutCancel(batch[0].ctx)
 	answer := func(p *pendingReport, items []cairn.WorkItem, err error) {
 		p.items, p.err = items, err
-		p.done <- false
 	}
 	if len(batch) == 1 {
 		items, err := c.completeOne(ctx, batch[0].req)

@@ -394,7 +394,7 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 	// A worker reports how its task ended; only ExpireLeases interrupts,
 	// and a worker for an attempt it could not run itself (a full disk).
 	c.Interrupted = c.Requeue
-	r := &report{l: l, c: c, item: item, next: next, done: make(chan bool, 1)}
+	r := &report{l: l, c: c, item: item, next: next}
 	b.completer.submit(r)
 	if r.err != nil {
 		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, r.err)

@@ -2,16 +2,15 @@ package scheduler
 
 import (
 	"context"
-	"runtime"
-	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/groupq"
 )
 
 // The completer: the workers' reports of ended attempts, recorded in
 // batches (in the spirit of River's BatchCompleter). Every report joins a
-// queue; the first to find nobody committing commits the queue itself —
+// queue (internal/groupq); the first to find nobody committing commits the queue itself —
 // its completions as one set-based write (Tx.CompleteMany), the planning
 // they trigger for each run planned in this process, and the next leases
 // the reporting workers asked for, as one lease per kind of request — and
@@ -38,9 +37,6 @@ type report struct {
 	c    cairn.Completion
 	item cairn.WorkItem     // what was leased
 	next cairn.LeaseRequest // more work for the same worker, in the same commit
-	// done carries true once if the report is to lead the next batches,
-	// and false once its outcome (tr, items, err) is set.
-	done chan bool
 
 	tr    *cairn.TaskRun
 	items []cairn.WorkItem
@@ -49,47 +45,16 @@ type report struct {
 
 // completer is the queue of reports waiting for their commit.
 type completer struct {
-	b       *Broker
-	mu      sync.Mutex
-	queue   []*report
-	leading bool
+	b *Broker
+	q groupq.Queue[*report]
 }
 
 // submit records r's report, with the reports of other workers, and
-// returns once its outcome is set.
+// returns once its outcome is set. The goroutines that are ready to run —
+// workers whose attempts ended at the same moment — join the batch before
+// it is taken.
 func (q *completer) submit(r *report) {
-	q.mu.Lock()
-	q.queue = append(q.queue, r)
-	lead := !q.leading
-	q.leading = true
-	q.mu.Unlock()
-	if !lead && !<-r.done {
-		return // committed by another report's goroutine
-	}
-	// Let the goroutines that are ready to run — workers whose attempts
-	// ended at the same moment — join this batch before it is taken. On an
-	// idle system there are none and this returns at once.
-	runtime.Gosched()
-	for {
-		q.mu.Lock()
-		n := min(len(q.queue), maxReports)
-		batch := q.queue[:n:n]
-		q.queue = q.queue[n:]
-		q.mu.Unlock()
-		q.b.commit(batch)
-		select {
-		case <-r.done: // ours is done: pass the lead on
-			q.mu.Lock()
-			if len(q.queue) == 0 {
-				q.leading = false
-			} else {
-				q.queue[0].done <- true
-			}
-			q.mu.Unlock()
-			return
-		default: // more than maxReports were ahead of ours
-		}
-	}
+	q.q.Submit(r, maxReports, true, q.b.commit)
 }
 
 // runReports is what one batch holds of one run's reports.
@@ -265,7 +230,6 @@ func (b *Broker) commit(batch []*report) {
 				r.err = err
 			}
 			r.tr, r.items = nil, nil
-			r.done <- false
 		}
 		return
 	}
@@ -288,7 +252,6 @@ func (b *Broker) commit(batch []*report) {
 	for _, r := range batch {
 		freed = freed || r.item.Pool != ""
 		b.issue(r.items)
-		r.done <- false
 	}
 	if freed {
 		// The slots of a pool came free: the tasks waiting for it may
