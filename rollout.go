@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -271,6 +272,10 @@ type Rollout struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Reason says why the rollout last changed (a rollback's cause).
 	Reason string `json:"reason,omitempty"`
+	// Paused: the rollout holds its share (the leader neither steps nor
+	// promotes it, and still rolls it back when the candidate fails)
+	// until it is resumed.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Routes says whether the rollout routes any request to the candidate or
@@ -282,7 +287,7 @@ type RolloutEvent struct {
 	ID     int64     `json:"id"`
 	Name   string    `json:"name"`
 	At     time.Time `json:"at"`
-	Event  string    `json:"event"` // start, step, promote, rollback
+	Event  string    `json:"event"` // start, step, promote, rollback, pause, resume, share
 	Share  int       `json:"share"`
 	Detail string    `json:"detail,omitempty"`
 	// Candidate and Baseline are the versions of the rollout.
@@ -296,7 +301,24 @@ const (
 	RolloutEventStep     = "step"
 	RolloutEventPromote  = "promote"
 	RolloutEventRollback = "rollback"
+	// Changes by hand (cairn models rollout NAME pause|resume|set-share).
+	RolloutEventPause  = "pause"
+	RolloutEventResume = "resume"
+	RolloutEventShare  = "share" // a share set by hand
 )
+
+// ShareStep is the step of a canary whose share is set to share by hand:
+// the index of the last of steps at or below share, -1 when share is below
+// them all, so that the canary goes on to the first step above share.
+func ShareStep(steps []int, share int) int {
+	i := -1
+	for j, v := range steps {
+		if v <= share {
+			i = j
+		}
+	}
+	return i
+}
 
 // RouteBucket is the bucket, from 0 to 9,999, of a request key for model
 // name: a hash (FNV-1a, 64 bits) of the name and the key, so that the same
@@ -408,18 +430,100 @@ func SortedVersions(stats map[int]RequestStats) []int {
 
 // RolloutChange is a change of an active rollout, applied as a
 // compare-and-set: it applies only while the rollout is active, of
-// Candidate, at step FromStep (cairn.ErrConflict otherwise).
+// Candidate, at step FromStep, paused as FromPaused (cairn.ErrConflict
+// otherwise).
 type RolloutChange struct {
-	Name      string
-	Candidate int
-	FromStep  int
+	Name       string
+	Candidate  int
+	FromStep   int
+	FromPaused bool
 	// Event is RolloutEventStep (to Share at Step), RolloutEventPromote
-	// (the candidate goes to production) or RolloutEventRollback (the
-	// candidate answers no more requests).
+	// (the candidate goes to production), RolloutEventRollback (the
+	// candidate answers no more requests), or a change by hand:
+	// RolloutEventShare (to Share at Step, as a step), RolloutEventPause
+	// or RolloutEventResume (the step's window starts again).
 	Event  string
 	Share  int
 	Step   int
 	Detail string
 	Actor  string
 	At     time.Time
+}
+
+// ModelMinute is one model version's served requests in one minute (the
+// models page's charts over time): written by the leader from the request
+// log once the minute is over, and the feedback that arrived in the
+// minute.
+type ModelMinute struct {
+	Name     string        `json:"name"`
+	Version  int           `json:"version"`
+	Minute   time.Time     `json:"minute"` // the minute's start
+	Requests int           `json:"requests"`
+	Failed   int           `json:"failed"`
+	Rows     int           `json:"rows"`
+	P99      time.Duration `json:"p99"`
+	Kind     string        `json:"kind,omitempty"`
+	// Dist is the distribution of the minute's predictions.
+	Dist PredictionDist `json:"dist"`
+	// Labeled and Score are the feedback that arrived in the minute (of
+	// requests of any time): RequestStats' fields, whose LiveMetric is the
+	// minute's live metric.
+	Labeled int     `json:"labeled"`
+	Score   float64 `json:"score"`
+}
+
+// Stats returns m as RequestStats (for its LiveMetric and ErrorRate).
+func (m ModelMinute) Stats() RequestStats {
+	return RequestStats{Version: m.Version, Requests: m.Requests, Failed: m.Failed, Rows: m.Rows, Labeled: m.Labeled, Score: m.Score, Kind: m.Kind, P99: m.P99}
+}
+
+// PredictionDist is the distribution of a set of predictions: for a
+// classifier the count of each class predicted (the JSON text of the
+// class; at most MaxDistClasses, the rest counted under "other"), for a
+// regressor their count, sum, least and greatest.
+type PredictionDist struct {
+	Classes map[string]int `json:"classes,omitempty"`
+	N       int            `json:"n,omitempty"`
+	Sum     float64        `json:"sum,omitempty"`
+	Min     float64        `json:"min,omitempty"`
+	Max     float64        `json:"max,omitempty"`
+}
+
+// MaxDistClasses bounds the classes a PredictionDist counts apart.
+const MaxDistClasses = 32
+
+// Mean is the regressor's mean prediction (0 when none).
+func (d PredictionDist) Mean() float64 {
+	if d.N == 0 {
+		return 0
+	}
+	return d.Sum / float64(d.N)
+}
+
+// Add counts one prediction, its JSON text p (a class, or a number for a
+// regressor: kind "regression").
+func (d *PredictionDist) Add(kind string, p []byte) {
+	if kind == "regression" {
+		v, err := strconv.ParseFloat(string(p), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return
+		}
+		if d.N == 0 || v < d.Min {
+			d.Min = v
+		}
+		if d.N == 0 || v > d.Max {
+			d.Max = v
+		}
+		d.N++
+		d.Sum += v
+		return
+	}
+	if d.Classes == nil {
+		d.Classes = map[string]int{}
+	}
+	k := string(p)
+	if _, ok := d.Classes[k]; !ok && len(d.Classes) >= MaxDistClasses {
+		k = "other"
+	}
+	d.Classes[k]++
 }

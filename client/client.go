@@ -580,6 +580,23 @@ func (c *Client) Rollout(ctx context.Context, name string) (*runjson.Rollout, er
 	return &out, nil
 }
 
+// ChangeRollout changes model name's active rollout by hand: action is
+// pause, resume, promote, abort or set-share (to share percent), and the
+// answer is the rollout as it now is.
+func (c *Client) ChangeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
+	var out runjson.Rollout
+	var body any = struct{}{}
+	if action == "set-share" {
+		body = map[string]int{"share": share}
+	}
+	k := call{method: http.MethodPost, path: "/models/" + url.PathEscape(name) + "/rollout/" + url.PathEscape(action), body: body,
+		need: needOperate, what: fmt.Sprintf("%s the rollout of model %s", action, name)}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // ModelVersion returns version v of model name.
 func (c *Client) ModelVersion(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
 	var out runjson.ModelVersion

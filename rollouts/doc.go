@@ -21,7 +21,10 @@
 //
 // Shadow and A-B rollouts are not stepped: they end when someone
 // promotes the candidate or rolls it back (cairn models rollout NAME
-// --promote, --rollback); their stats are shown the same way.
+// promote, abort); their stats are shown the same way. A rollout paused
+// by hand (cairn models rollout NAME pause) holds: Judge neither steps
+// nor promotes it, and still rolls back a candidate that fails; resume
+// starts the step's window again.
 //
 // # Who acts
 //

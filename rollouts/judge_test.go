@@ -15,6 +15,7 @@ func TestJudge(t *testing.T) {
 		return &cairn.Rollout{Name: "churn", Baseline: 1, Candidate: 2, State: cairn.RolloutActive, Step: step, Share: share, StepAt: t0,
 			Spec: cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 50, 100}, Interval: cairn.Duration(time.Minute), MinSamples: 50, MinRequests: 20}.WithDefaults()}
 	}
+	paused := func(r *cairn.Rollout) *cairn.Rollout { r.Paused = true; return r }
 	cls := func(v, req, failed, labeled int, right float64) cairn.RequestStats {
 		return cairn.RequestStats{Version: v, Requests: req, Failed: failed, Labeled: labeled, Score: right, Kind: "classification"}
 	}
@@ -44,6 +45,14 @@ func TestJudge(t *testing.T) {
 			Spec: cairn.RolloutSpec{Strategy: cairn.StrategyCanary, MinSamples: 10}.WithDefaults()},
 			map[int]cairn.RequestStats{1: {Version: 1, Requests: 100, Labeled: 100, Score: 100, Kind: "regression"}, 2: {Version: 2, Requests: 30, Labeled: 30, Score: 60, Kind: "regression"}},
 			time.Second, cairn.RolloutEventRollback, 0, "mae 2 is worse than production's 1"},
+		{"a paused canary holds past its interval", paused(canary(0, 10)), map[int]cairn.RequestStats{1: cls(1, 500, 0, 100, 90), 2: cls(2, 60, 0, 60, 53.5)}, time.Hour,
+			"", 0, "paused at 10%: cairn models rollout churn resume"},
+		{"a paused canary at 100% is not promoted", paused(canary(2, 100)), map[int]cairn.RequestStats{1: cls(1, 500, 0, 100, 90), 2: cls(2, 600, 0, 300, 280)}, time.Hour,
+			"", 0, "paused at 100%"},
+		{"a paused canary that fails is rolled back", paused(canary(0, 10)), map[int]cairn.RequestStats{2: cls(2, 40, 2, 0, 0)}, time.Second,
+			cairn.RolloutEventRollback, 0, "failed 2 of 40"},
+		{"a share set below the first step goes on to it", canary(-1, 5), map[int]cairn.RequestStats{1: cls(1, 500, 0, 100, 90), 2: cls(2, 60, 0, 60, 53.5)}, time.Minute,
+			cairn.RolloutEventStep, 10, "5% held"},
 		{"an A-B rollout changes by hand", &cairn.Rollout{Name: "ab", Baseline: 1, Candidate: 2, State: cairn.RolloutActive, StepAt: t0, Share: 50,
 			Spec: cairn.RolloutSpec{Strategy: cairn.StrategyAB}}, map[int]cairn.RequestStats{2: cls(2, 100, 100, 0, 0)}, time.Hour, "", 0, "changes only by hand"},
 	} {

@@ -27,6 +27,13 @@ type AlertStore interface {
 	RecordModelAlert(ctx context.Context, f cairn.ModelAlertFinding) (bool, error)
 }
 
+// MinuteStore is what the models page's charts over time need beyond
+// Store (both stores have it): the request log aggregated per model
+// version and minute.
+type MinuteStore interface {
+	RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error)
+}
+
 // Check says whether per-model alert a holds on a version's stats; known
 // false when the stats are too few to tell (fewer labeled rows than the
 // rollout's min_samples for a live metric, fewer requests than its
@@ -66,7 +73,7 @@ func Judge(r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) De
 	spec := r.Spec.WithDefaults()
 	cand, base := stats[r.Candidate], stats[r.Baseline]
 	if spec.Strategy != cairn.StrategyCanary {
-		return Decision{Why: fmt.Sprintf("a%s %s rollout changes only by hand: cairn models rollout %s --promote or --rollback",
+		return Decision{Why: fmt.Sprintf("a%s %s rollout changes only by hand: cairn models rollout %s promote or abort",
 			map[bool]string{true: "n", false: ""}[spec.Strategy == cairn.StrategyAB], spec.Strategy, r.Name)}
 	}
 	if cand.Requests >= spec.MinRequests && cand.ErrorRate() > spec.MaxErrorRate {
@@ -86,8 +93,11 @@ func Judge(r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) De
 		}
 		judged = true
 	}
+	if r.Paused {
+		return Decision{Why: fmt.Sprintf("paused at %d%%: cairn models rollout %s resume (a failing candidate is still rolled back)", r.Share, r.Name)}
+	}
 	if left := r.StepAt.Add(time.Duration(spec.Interval)).Sub(now); left > 0 {
-		return Decision{Why: fmt.Sprintf("step %d of %d (%d%%) holds %s more", r.Step+1, len(spec.Steps), r.Share, left.Round(time.Second))}
+		return Decision{Why: fmt.Sprintf("step %d of %d (%d%%) holds %s more", max(r.Step, 0)+1, len(spec.Steps), r.Share, left.Round(time.Second))}
 	}
 	if cand.Requests < spec.MinRequests {
 		return Decision{Why: fmt.Sprintf("waiting for requests: version %d answered %d of the %d its error rate is judged on", r.Candidate, cand.Requests, spec.MinRequests)}
@@ -149,6 +159,15 @@ const (
 	DefaultRetention = 7 * 24 * time.Hour
 	pruneEvery       = 10 * time.Minute
 	pruneBatch       = 10000
+	// MinuteRetention is how long the per-minute figures of the models
+	// page are kept.
+	MinuteRetention = 30 * 24 * time.Hour
+	// minuteLag is how long after a minute ends it is aggregated: the
+	// request log is written every half second by each server.
+	minuteLag = 5 * time.Second
+	// minuteBack is how far back a leader that just began aggregates
+	// again (the minutes of a leader that stopped meanwhile).
+	minuteBack = 10 * time.Minute
 )
 
 // Actor is the audit log's actor of the controller's changes.
@@ -166,6 +185,10 @@ type Controller struct {
 	// recorded (name/version/seq/event): the store is written only when it
 	// changes (or is not known here yet).
 	holds map[string]bool
+	// minutesTo is the end of the minutes aggregated so far (zero: none
+	// since this process began leading).
+	minutesTo  time.Time
+	lastMinute time.Time // when the minutes were last pruned
 }
 
 // New returns a controller.
@@ -224,8 +247,10 @@ func (c *Controller) Tick(ctx context.Context) {
 	fence, ok := c.o.Leader()
 	if !ok {
 		clear(c.holds) // another leader records findings meanwhile
+		c.minutesTo = time.Time{}
 		return
 	}
+	c.minutes(ctx)
 	rs, err := c.o.Store.ActiveRollouts(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -255,6 +280,39 @@ func (c *Controller) Tick(ctx context.Context) {
 	}
 }
 
+// minutes aggregates the request log's minutes that ended (minuteLag
+// ago) since the last pass into the store's per-minute figures, and
+// prunes those past MinuteRetention now and then.
+func (c *Controller) minutes(ctx context.Context) {
+	ms, ok := c.o.Store.(MinuteStore)
+	if !ok {
+		return
+	}
+	now := c.o.Now()
+	to := now.Add(-minuteLag).Truncate(time.Minute)
+	from := c.minutesTo
+	if from.IsZero() || from.Before(to.Add(-minuteBack)) {
+		from = to.Add(-minuteBack)
+	}
+	if !to.After(from) {
+		return
+	}
+	var prune time.Time
+	if now.Sub(c.lastMinute) >= pruneEvery {
+		prune = now.Add(-MinuteRetention)
+	}
+	if _, err := ms.RecordMinutes(ctx, from, to, prune); err != nil {
+		if ctx.Err() == nil {
+			c.o.Logger.Warn("rollouts: record the models' minutes; the models page's charts miss them until the next pass", "from", from, "err", err)
+		}
+		return
+	}
+	c.minutesTo = to
+	if !prune.IsZero() {
+		c.lastMinute = now
+	}
+}
+
 func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence scheduler.Fence) error {
 	stats, err := c.o.Store.RequestStats(ctx, r.Name, r.StepAt)
 	if err != nil {
@@ -271,7 +329,7 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 		return nil
 	}
 	delete(c.lastWhy, r.Name)
-	_, err = c.o.Store.ChangeRollout(ctx, cairn.RolloutChange{Name: r.Name, Candidate: r.Candidate, FromStep: r.Step, Event: d.Event,
+	_, err = c.o.Store.ChangeRollout(ctx, cairn.RolloutChange{Name: r.Name, Candidate: r.Candidate, FromStep: r.Step, FromPaused: r.Paused, Event: d.Event,
 		Share: d.Share, Step: d.Step, Detail: d.Why, Actor: Actor, At: now}, &fence)
 	if err != nil {
 		return err

@@ -52,6 +52,7 @@ func (h *handler) mountModels(e *gin.Engine) {
 	h.route(api, http.MethodPost, "/models/:name/promote", Operate, h.apiPromote)
 	h.route(api, http.MethodPost, "/models/:name/rollback", Operate, h.apiRollback)
 	h.route(api, http.MethodGet, "/models/:name/rollout", Read, h.apiRollout)
+	h.route(api, http.MethodPost, "/models/:name/rollout/:action", Operate, h.apiChangeRollout)
 }
 
 // registry is Options.Models, or the error of a server without it.
@@ -461,6 +462,9 @@ type modelPage struct {
 	// the candidate's share over time.
 	Rollout    *runjson.Rollout
 	RolloutSVG template.HTML
+	// OverTime is each version's requests, latency, errors, live metric
+	// and predictions per minute (nil without any).
+	OverTime *overTime
 }
 
 func (h *handler) pageModel(c *gin.Context) {
@@ -520,6 +524,15 @@ func (h *handler) pageModel(c *gin.Context) {
 			h.fail(c, err)
 			return
 		}
+	}
+	if mr, ok := h.o.Rollouts.(MinuteReader); ok {
+		now := time.Now()
+		ot, err := overTimeCharts(ctx, mr, name, overTimeWindow(p.Rollout, now), now)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		p.OverTime = ot
 	}
 	if p.Production != nil {
 		h.drawReport(ctx, &p, p.Production)

@@ -1,12 +1,15 @@
 package ui
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/deploy"
 )
 
@@ -95,5 +98,91 @@ func TestBrowserModels(t *testing.T) {
 	}
 	if bad := b.blocked(); len(bad) > 0 {
 		t.Errorf("the pages' console reports refusals or errors:\n%s", strings.Join(bad, "\n"))
+	}
+}
+
+// TestBrowserModelOverTime: a canary served for a few minutes, the
+// leader's per-minute figures written from the request log and feedback
+// arriving; the model's page draws, per version, the requests, p99,
+// error rate, live metric and the predictions' distribution over time.
+func TestBrowserModelOverTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests are not short")
+	}
+	b := newBrowser(t)
+	f := newFixture(t)
+	if err := f.reg.Register(deploy.New()); err != nil {
+		t.Fatal(err)
+	}
+	f.h.h.o.Registry, f.h.h.o.Artifacts, f.h.h.o.Rollouts = f.st, f.arts, f.st
+	f.run(t, shipWF, nil)
+	f.run(t, shipWF, map[string]string{"seed": "2", "stage": "candidate"})
+	ctx := context.Background()
+	now := time.Now()
+	start := now.Add(-6 * time.Minute).Truncate(time.Minute)
+	if _, err := f.st.StartRollout(ctx, "churn", 2, cairn.RolloutSpec{Strategy: cairn.StrategyCanary}, "test", start); err != nil {
+		t.Fatal(err)
+	}
+	// Five minutes of requests: version 1 ten a minute, version 2 two
+	// (one of its requests failing in the third minute).
+	var reqs []cairn.ModelRequest
+	for m := range 5 {
+		for i := range 12 {
+			v := 1
+			if i >= 10 {
+				v = 2
+			}
+			pred := `["yes","no"]`
+			if v == 2 {
+				pred = `["yes","yes"]`
+			}
+			reqs = append(reqs, cairn.ModelRequest{RequestID: fmt.Sprintf("r%d-%d", m, i), Name: "churn", Version: v,
+				At: start.Add(time.Duration(m)*time.Minute + time.Duration(i)*time.Second), Duration: time.Duration(1+m) * time.Millisecond,
+				Rows: 2, Kind: "classification", Predictions: []byte(pred), Failed: v == 2 && m == 2 && i == 11})
+		}
+	}
+	if err := f.st.LogRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetFeedback(ctx, "churn", "r1-0", []cairn.RequestScore{{Version: 1, Labeled: 2, Score: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetFeedback(ctx, "churn", "r1-10", []cairn.RequestScore{{Version: 2, Labeled: 2, Score: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.st.RecordMinutes(ctx, start, now.Truncate(time.Minute), time.Time{}); err != nil || n != 10 {
+		t.Fatalf("RecordMinutes: %d %v, want 10 (two versions, five minutes)", n, err)
+	}
+
+	b.do(t, "open the model", chromedp.Navigate(f.srv.URL+"/models/churn"), chromedp.WaitVisible(chromedp.CSS("#over-time-charts")))
+	b.shot(t, "model-over-time")
+	charts := eval[[]string](t, b, `[...document.querySelectorAll("#over-time-charts [data-chart]")].map(e => e.dataset.chart)`)
+	if strings.Join(charts, " ") != "requests p99 errors live predictions" {
+		t.Fatalf("the charts over time: %v", charts)
+	}
+	for _, c := range []string{"requests", "p99", "errors"} {
+		// A line and five points per version.
+		if n := eval[int](t, b, `document.querySelectorAll('#over-time-charts [data-chart="`+c+`"] svg polyline').length`); n != 2 {
+			t.Errorf("the %s chart has %d lines, want one per version (2)", c, n)
+		}
+	}
+	if text := eval[string](t, b, `document.querySelector('#over-time-charts [data-chart="requests"]').textContent`); !strings.Contains(text, "version 1") || !strings.Contains(text, "version 2") {
+		t.Errorf("the requests chart does not name both versions: %q", text)
+	}
+	// The live metric: one minute of feedback per version (a point each,
+	// not a line).
+	if text := eval[string](t, b, `document.querySelector('#over-time-charts [data-chart="live"]').textContent`); !strings.Contains(text, "live accuracy") {
+		t.Errorf("the live chart: %q", text)
+	}
+	// Predictions: version 1 predicts "yes" and "no" half each, version 2
+	// "yes" only: a line per version and class, version 2's "no" at 0.
+	if n := eval[int](t, b, `document.querySelectorAll('#over-time-charts [data-chart="predictions"] svg polyline').length`); n != 4 {
+		t.Errorf("the predictions chart has %d lines, want 4 (versions 1 and 2: yes, no)", n)
+	}
+	if text := eval[string](t, b, `document.querySelector('#over-time-charts [data-chart="predictions"]').textContent`); !strings.Contains(text, `version 2: "yes"`) {
+		t.Errorf("the predictions chart does not name version 2's class: %q", text)
+	}
+	if bad := b.blocked(); len(bad) > 0 {
+		t.Errorf("the page's console reports refusals or errors:\n%s", strings.Join(bad, "\n"))
 	}
 }

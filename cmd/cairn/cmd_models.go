@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,9 +42,17 @@ archived. A model has at most one version in production.
                        or ab): strategy, state, the candidate's share, each
                        version's requests, error rate, live metric (from feedback)
                        and p99 latency in the current step, what comes next, and
-                       the history of its steps. Promote the candidate by hand with
-                       models promote NAME VERSION; end the rollout with models
-                       promote NAME VERSION --stage archived
+                       the history of its steps
+  cairn models rollout NAME pause|resume|promote|abort|set-share N [--json]
+                       changes the active rollout by hand: pause holds the share
+                       (the canary neither steps nor is promoted; a failing
+                       candidate is still rolled back), resume starts the step's
+                       window again, promote puts the candidate in production,
+                       abort rolls it back (production answers every request),
+                       set-share N sends N% (0 to 100) of the requests to the
+                       candidate (a canary goes on from there to its next step
+                       above N). Each is in the rollout's history and the audit
+                       log; a model with no active rollout is refused, saying why
 
 VERSION is a number, or model:NAME@VERSION. A version the model does not have, or
 one of another model, changes nothing and is refused, saying why (exit 1).
@@ -60,6 +69,7 @@ type modelSource interface {
 	promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error)
 	rollback(ctx context.Context, name string) (*runjson.ModelChange, error)
 	rollout(ctx context.Context, name string) (*runjson.Rollout, error)
+	changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error)
 	close()
 }
 
@@ -85,6 +95,7 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 		return usageError{"--stage applies to models promote only"}
 	}
 	var run func(src modelSource) error
+	write := false // a rollout's change by hand
 	switch sub {
 	case "list":
 		if len(rest) > 0 {
@@ -126,18 +137,37 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 		}
 		run = func(src modelSource) error { return a.modelsChange(src.rollback(ctx, rest[0]))(asJSON) }
 	case "rollout":
-		if len(rest) != 1 {
-			return usageError{"models rollout wants one model: cairn models rollout NAME"}
+		if len(rest) < 1 || len(rest) > 3 {
+			return usageError{"models rollout wants one model, and an action if it changes the rollout: cairn models rollout NAME [pause|resume|promote|abort|set-share N]"}
 		}
 		if err := cairn.ValidModelName(rest[0]); err != nil {
 			return usageError{err.Error()}
 		}
-		run = func(src modelSource) error { return a.modelsRollout(ctx, src, rest[0], asJSON) }
+		if len(rest) == 1 {
+			run = func(src modelSource) error { return a.modelsRollout(ctx, src, rest[0], asJSON) }
+			break
+		}
+		action, share, err := parseRolloutAction(rest[1:])
+		if err != nil {
+			return err
+		}
+		write = true
+		run = func(src modelSource) error {
+			r, err := src.changeRollout(ctx, rest[0], action, share)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, r)
+			}
+			fmt.Fprintf(a.stdout, "%s: %s\n\n", rolloutDone(action, share, r), r.Name)
+			return a.printRollout(r)
+		}
 	default:
 		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote, rollback or rollout%s", sub,
 			suggest(sub, []string{"list", "show", "promote", "rollback", "rollout"}))}
 	}
-	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show" || sub == "rollout")
+	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show" || (sub == "rollout" && !write))
 	if err != nil {
 		return err
 	}
@@ -254,6 +284,53 @@ func (r remoteModels) rollout(ctx context.Context, name string) (*runjson.Rollou
 	return out, r.err(err)
 }
 
+func (l *localModels) changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
+	return ui.ChangeRollout(ctx, l.st, name, action, share, cliActor(), time.Now())
+}
+
+func (r remoteModels) changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
+	out, err := r.c.ChangeRollout(ctx, name, action, share)
+	return out, r.err(err)
+}
+
+// parseRolloutAction reads the action of cairn models rollout NAME
+// ACTION [N].
+func parseRolloutAction(args []string) (action string, share int, err error) {
+	action = args[0]
+	if !slices.Contains(ui.RolloutActions, action) {
+		return "", 0, usageError{fmt.Sprintf("rollout action %q: want one of %s%s", action, strings.Join(ui.RolloutActions, ", "), suggest(action, ui.RolloutActions))}
+	}
+	if action != ui.RolloutSetShare {
+		if len(args) > 1 {
+			return "", 0, usageError{fmt.Sprintf("models rollout NAME %s takes no argument, got %q", action, args[1])}
+		}
+		return action, 0, nil
+	}
+	if len(args) != 2 {
+		return "", 0, usageError{"models rollout NAME set-share wants the candidate's share: a percentage from 0 to 100, such as set-share 25"}
+	}
+	share, err = strconv.Atoi(strings.TrimSuffix(args[1], "%"))
+	if err != nil || share < 0 || share > 100 {
+		return "", 0, usageError{fmt.Sprintf("set-share %q: the candidate's share is a percentage from 0 to 100", args[1])}
+	}
+	return action, share, nil
+}
+
+// rolloutDone says what a change by hand did.
+func rolloutDone(action string, share int, r *runjson.Rollout) string {
+	switch action {
+	case ui.RolloutPause:
+		return fmt.Sprintf("paused at %d%%", r.Share)
+	case ui.RolloutResume:
+		return fmt.Sprintf("resumed at %d%%", r.Share)
+	case ui.RolloutPromote:
+		return fmt.Sprintf("promoted version %d to production", r.Candidate)
+	case ui.RolloutAbort:
+		return fmt.Sprintf("aborted: version %d rolled back, version %d answers every request", r.Candidate, r.Baseline)
+	}
+	return fmt.Sprintf("share set to %d%%", share)
+}
+
 // modelsRollout prints a model's rollout.
 func (a *app) modelsRollout(ctx context.Context, src modelSource, name string, asJSON bool) error {
 	r, err := src.rollout(ctx, name)
@@ -263,12 +340,20 @@ func (a *app) modelsRollout(ctx context.Context, src modelSource, name string, a
 	if asJSON {
 		return writeJSON(a.stdout, r)
 	}
+	return a.printRollout(r)
+}
+
+// printRollout prints a rollout as cairn models rollout shows it.
+func (a *app) printRollout(r *runjson.Rollout) error {
 	w := a.stdout
 	fmt.Fprintf(w, "model:     %s\n", r.Name)
 	fmt.Fprintf(w, "strategy:  %s\n", r.Strategy)
 	state := r.State
 	if r.Reason != "" {
 		state += " (" + r.Reason + ")"
+	}
+	if r.Paused {
+		state += ", paused"
 	}
 	fmt.Fprintf(w, "state:     %s\n", state)
 	fmt.Fprintf(w, "versions:  %d in production, %d the candidate\n", r.Baseline, r.Candidate)

@@ -1,5 +1,5 @@
--- version 17
--- The SQLite schema that the migrations up to 0017_one_lease_index.sql make, made by
+-- version 18
+-- The SQLite schema that the migrations up to 0018_rollout_control.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -215,18 +215,7 @@ CREATE TABLE rollouts (
     reason     TEXT    NOT NULL DEFAULT '',
     started_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
-);
-CREATE TABLE rollout_events (
-    id        INTEGER PRIMARY KEY AUTOINCREMENT,
-    name      TEXT    NOT NULL,
-    at        INTEGER NOT NULL,
-    event     TEXT    NOT NULL CHECK (event IN ('start', 'step', 'promote', 'rollback')),
-    share     INTEGER NOT NULL,
-    baseline  INTEGER NOT NULL,
-    candidate INTEGER NOT NULL,
-    detail    TEXT    NOT NULL DEFAULT ''
-);
-CREATE INDEX rollout_events_name ON rollout_events (name, id);
+, paused INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE model_requests (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id  TEXT    NOT NULL,
@@ -293,3 +282,29 @@ CREATE TABLE run_sources (
     source BLOB NOT NULL,
     PRIMARY KEY (run_id, path)
 );
+CREATE TABLE "rollout_events" (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    name      TEXT    NOT NULL,
+    at        INTEGER NOT NULL,
+    event     TEXT    NOT NULL CHECK (event IN ('start', 'step', 'promote', 'rollback', 'pause', 'resume', 'share')),
+    share     INTEGER NOT NULL,
+    baseline  INTEGER NOT NULL,
+    candidate INTEGER NOT NULL,
+    detail    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX rollout_events_name ON rollout_events (name, id);
+CREATE TABLE model_minutes (
+    name     TEXT    NOT NULL,
+    version  INTEGER NOT NULL,
+    minute   INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0,
+    failed   INTEGER NOT NULL DEFAULT 0,
+    rows     INTEGER NOT NULL DEFAULT 0,
+    p99_us   INTEGER NOT NULL DEFAULT 0,
+    kind     TEXT    NOT NULL DEFAULT '',
+    dist     TEXT    NOT NULL DEFAULT '',
+    labeled  INTEGER NOT NULL DEFAULT 0,
+    score    REAL    NOT NULL DEFAULT 0,
+    PRIMARY KEY (name, version, minute)
+);
+CREATE INDEX model_requests_time ON model_requests (at);

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,9 +78,9 @@ func (s *Store) startRollout(ctx context.Context, tx pgx.Tx, name string, candid
 	}
 	r := &cairn.Rollout{Name: name, Spec: spec, Baseline: prod, Candidate: candidate, State: cairn.RolloutActive,
 		Share: sqlrow.FirstShare(spec), StepAt: now, StartedAt: now, UpdatedAt: now}
-	if _, err := s.exec(ctx, tx, `INSERT INTO rollouts (`+sqlrow.RolloutCols+`) VALUES ($1, $2, $3, $4, $5, 'active', $6, 0, $7, '', $8, $9)
+	if _, err := s.exec(ctx, tx, `INSERT INTO rollouts (`+sqlrow.RolloutCols+`) VALUES ($1, $2, $3, $4, $5, 'active', $6, 0, $7, '', $8, $9, 0)
 ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, spec = excluded.spec, baseline = excluded.baseline, candidate = excluded.candidate,
-	state = 'active', share = excluded.share, step = 0, step_at = excluded.step_at, reason = '', started_at = excluded.started_at, updated_at = excluded.updated_at`,
+	state = 'active', share = excluded.share, step = 0, step_at = excluded.step_at, reason = '', started_at = excluded.started_at, updated_at = excluded.updated_at, paused = 0`,
 		name, string(spec.Strategy), specJSON, prod, candidate, r.Share, now.UnixNano(), now.UnixNano(), now.UnixNano()); err != nil {
 		return nil, err
 	}
@@ -192,13 +193,14 @@ func (s *Store) ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence
 			return err
 		}
 		switch ch.Event {
-		case cairn.RolloutEventStep:
-			if _, err := s.exec(ctx, tx, `UPDATE rollouts SET share = $1, step = $2, step_at = $3, updated_at = $4 WHERE name = $5`,
-				ch.Share, ch.Step, ch.At.UnixNano(), ch.At.UnixNano(), ch.Name); err != nil {
+		case cairn.RolloutEventStep, cairn.RolloutEventShare, cairn.RolloutEventPause, cairn.RolloutEventResume:
+			set, args := sqlrow.RolloutChangeSet(r, ch, func(i int) string { return "$" + strconv.Itoa(i) })
+			if _, err := s.exec(ctx, tx, `UPDATE rollouts SET `+set+` WHERE name = $`+strconv.Itoa(len(args)+1), append(args, ch.Name)...); err != nil {
 				return err
 			}
-			r.Share, r.Step, r.StepAt, r.UpdatedAt = ch.Share, ch.Step, ch.At, ch.At
-			return s.rolloutEvent(ctx, tx, r, ch.Event, ch.Detail, ch.At)
+			if err := s.rolloutEvent(ctx, tx, r, ch.Event, ch.Detail, ch.At); err != nil || ch.Event == cairn.RolloutEventStep {
+				return err // the leader's steps are in the history, not the audit log
+			}
 		case cairn.RolloutEventPromote:
 			if err := s.endRollout(ctx, tx, r, cairn.RolloutPromoted, ch.Detail, ch.At); err != nil {
 				return err
@@ -314,14 +316,31 @@ func (s *Store) ModelRequests(ctx context.Context, name, requestID string) ([]ca
 // first). Errors wrap cairn.ErrNotFound when no such request is logged.
 func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores []cairn.RequestScore) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		minute := sqlrow.MinuteOf(time.Now())
 		for _, sc := range scores {
-			n, err := s.exec(ctx, tx, `UPDATE model_requests SET labeled = $1, score = $2 WHERE request_id = $3 AND name = $4 AND version = $5`,
-				sc.Labeled, sc.Score, requestID, name, sc.Version)
+			var (
+				was      int64
+				wasScore float64
+				kind     string
+			)
+			// FOR UPDATE: two feedbacks of one request add their
+			// changes to the minutes one after the other.
+			err := s.queryRow(ctx, tx, `SELECT labeled, score, kind FROM model_requests WHERE request_id = $1 AND name = $2 AND version = $3 FOR UPDATE`,
+				requestID, name, sc.Version).Scan(&was, &wasScore, &kind)
+			if noRows(err) {
+				return fmt.Errorf("model %s has no request %s of version %d: %w", name, requestID, sc.Version, cairn.ErrNotFound)
+			}
 			if err != nil {
+				return translate(err)
+			}
+			if _, err := s.exec(ctx, tx, `UPDATE model_requests SET labeled = $1, score = $2 WHERE request_id = $3 AND name = $4 AND version = $5`,
+				sc.Labeled, sc.Score, requestID, name, sc.Version); err != nil {
 				return err
 			}
-			if n == 0 {
-				return fmt.Errorf("model %s has no request %s of version %d: %w", name, requestID, sc.Version, cairn.ErrNotFound)
+			// The minute the feedback arrived in gets what it changed.
+			if _, err := s.exec(ctx, tx, sqlrow.FeedbackMinute(pgArg), name, sc.Version, minute, kind,
+				int64(sc.Labeled)-was, sc.Score-wasScore); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -381,4 +400,69 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time, limit int) 
 		return 0, fmt.Errorf("prune the request log: %w", err)
 	}
 	return n, nil
+}
+
+// pgArg is PostgreSQL's placeholder i, for sqlrow's statements.
+func pgArg(i int) string { return "$" + strconv.Itoa(i) }
+
+// RecordMinutes aggregates the request log's rows of [from, to) by model
+// version and minute into model_minutes (see cairn.ModelMinute), each
+// minute's requests replacing what an earlier aggregation wrote and
+// leaving its feedback, and with prune not zero deletes the minutes
+// before it. It returns the model versions' minutes written.
+func (s *Store) RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error) {
+	var ms sqlrow.Minutes
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests WHERE at >= $1 AND at < $2`, from.UnixNano(), to.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))
+	}
+	for rows.Next() {
+		if err := ms.Add(rows); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))
+	}
+	args, err := ms.Args()
+	if err != nil {
+		return 0, err
+	}
+	if len(args) == 0 && prune.IsZero() {
+		return 0, nil
+	}
+	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		for _, a := range args {
+			if _, err := s.exec(ctx, tx, sqlrow.MinuteUpsert(pgArg), a...); err != nil {
+				return err
+			}
+		}
+		if !prune.IsZero() {
+			_, err := s.exec(ctx, tx, `DELETE FROM model_minutes WHERE minute < $1`, prune.UnixNano())
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record the minutes from %s: %w", from.Format(time.RFC3339), err)
+	}
+	return len(args), nil
+}
+
+// ModelMinutes returns model name's minutes from since on, by version
+// and minute.
+func (s *Store) ModelMinutes(ctx context.Context, name string, since time.Time) ([]cairn.ModelMinute, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteCols+` FROM model_minutes WHERE name = $1 AND minute >= $2 ORDER BY version, minute`,
+		name, sqlrow.MinuteOf(since))
+	if err != nil {
+		return nil, fmt.Errorf("read the minutes of %s: %w", name, translate(err))
+	}
+	defer rows.Close()
+	out, err := sqlrow.Collect(rows, sqlrow.ModelMinute)
+	if err != nil {
+		return nil, fmt.Errorf("read the minutes of %s: %w", name, translate(err))
+	}
+	return out, nil
 }

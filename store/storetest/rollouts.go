@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +229,203 @@ func testRollouts(t *testing.T, s Server) {
 	}
 	if n, err := rs.PruneRequests(ctx, t0.Add(time.Second), 100); err != nil || n != 1 {
 		t.Fatalf("prune the rest: %d %v", n, err)
+	}
+}
+
+// testRolloutByHand: the changes by hand of an active rollout — pause,
+// resume, a share set — are compare-and-set like the leader's steps (on
+// the step and whether it is paused), in its history and the audit log;
+// a paused rollout refuses a second pause, a resumed one restarts its
+// step's window, a shadow has no share to set.
+func testRolloutByHand(t *testing.T, s Server) {
+	rs, ok := s.(RolloutStore)
+	if !ok {
+		t.Skip("the store has no rollouts")
+	}
+	ctx := context.Background()
+	at := origin()
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	canary := &cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 50, 100}}
+	deployWith(t, s, next(), "fraud", testRef("f1"), canary)
+	v2 := deployWith(t, s, next(), "fraud", testRef("f2"), canary)
+	seq0, _ := s.ModelStageSeq(ctx)
+
+	pause := cairn.RolloutChange{Name: "fraud", Candidate: v2, Event: cairn.RolloutEventPause, Detail: "paused by cli:a", Actor: "cli:a", At: next()}
+	r, err := rs.ChangeRollout(ctx, pause, nil)
+	if err != nil || !r.Paused || r.Share != 10 {
+		t.Fatalf("pause: %+v %v", r, err)
+	}
+	if r, _ := rs.Rollout(ctx, "fraud"); !r.Paused || r.State != cairn.RolloutActive {
+		t.Fatalf("the paused rollout as read: %+v", r)
+	}
+	if seq, _ := s.ModelStageSeq(ctx); seq <= seq0 {
+		t.Fatalf("a pause did not move the registry's seq: %d then %d", seq0, seq)
+	}
+	// A step decided before the pause committed is refused: it was
+	// decided on a rollout that was not paused.
+	step := cairn.RolloutChange{Name: "fraud", Candidate: v2, Event: cairn.RolloutEventStep, Share: 50, Step: 1, Actor: "rollout", At: next()}
+	if _, err := rs.ChangeRollout(ctx, step, nil); !errors.Is(err, cairn.ErrConflict) {
+		t.Fatalf("a step of the leader's on a paused rollout: %v", err)
+	}
+	pause.FromPaused = true
+	if _, err := rs.ChangeRollout(ctx, pause, nil); !errors.Is(err, cairn.ErrConflict) || !strings.Contains(err.Error(), "paused already") {
+		t.Fatalf("a second pause: %v", err)
+	}
+	// A share set by hand while paused: it stays paused; the step is the
+	// last at or below the share.
+	share := cairn.RolloutChange{Name: "fraud", Candidate: v2, FromPaused: true, Event: cairn.RolloutEventShare, Share: 60,
+		Step: cairn.ShareStep(canary.Steps, 60), Detail: "share set to 60% by cli:a", Actor: "cli:a", At: next()}
+	if r, err = rs.ChangeRollout(ctx, share, nil); err != nil || r.Share != 60 || r.Step != 1 || !r.Paused {
+		t.Fatalf("set-share: %+v %v", r, err)
+	}
+	bad := share
+	bad.FromStep, bad.Share = 1, 101
+	if _, err := rs.ChangeRollout(ctx, bad, nil); err == nil || errors.Is(err, cairn.ErrConflict) {
+		t.Fatalf("a share of 101: %v", err)
+	}
+	resume := cairn.RolloutChange{Name: "fraud", Candidate: v2, FromStep: 1, FromPaused: true, Event: cairn.RolloutEventResume, Actor: "cli:a", At: next()}
+	if r, err = rs.ChangeRollout(ctx, resume, nil); err != nil || r.Paused || !r.StepAt.Equal(resume.At) || r.Share != 60 {
+		t.Fatalf("resume: %+v %v", r, err)
+	}
+	if r, _ := rs.Rollout(ctx, "fraud"); r.Paused || !r.StepAt.Equal(resume.At) {
+		t.Fatalf("the resumed rollout as read: %+v", r)
+	}
+	resume.FromPaused = false
+	if _, err := rs.ChangeRollout(ctx, resume, nil); !errors.Is(err, cairn.ErrConflict) || !strings.Contains(err.Error(), "not paused") {
+		t.Fatalf("a resume of a rollout not paused: %v", err)
+	}
+	abort := cairn.RolloutChange{Name: "fraud", Candidate: v2, FromStep: 1, Event: cairn.RolloutEventRollback, Detail: "aborted by cli:a", Actor: "cli:a", At: next()}
+	if r, err = rs.ChangeRollout(ctx, abort, nil); err != nil || r.State != cairn.RolloutRolledBack || r.Share != 0 {
+		t.Fatalf("abort: %+v %v", r, err)
+	}
+	pause.FromPaused, pause.FromStep = false, 1
+	if _, err := rs.ChangeRollout(ctx, pause, nil); !errors.Is(err, cairn.ErrConflict) || !strings.Contains(err.Error(), "rolled back already") {
+		t.Fatalf("a pause of a rollout rolled back: %v", err)
+	}
+	var kinds []string
+	ev, _ := rs.RolloutEvents(ctx, "fraud", 100)
+	for _, e := range ev {
+		kinds = append(kinds, e.Event)
+	}
+	if want := "start pause share resume rollback"; strings.Join(kinds, " ") != want {
+		t.Fatalf("events %v, want %s", kinds, want)
+	}
+	audit, err := s.ListAudit(ctx, scheduler.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHand := 0
+	for _, a := range audit {
+		if a.Action == scheduler.AuditModelRollout && a.Actor == "cli:a" {
+			byHand++
+		}
+	}
+	if byHand != 4 {
+		t.Fatalf("%d audit entries by cli:a, want 4 (pause, share, resume, abort): %+v", byHand, audit)
+	}
+
+	// A shadow has no share to set.
+	v3 := deployWith(t, s, next(), "fraud", testRef("f3"), &cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
+	sh := cairn.RolloutChange{Name: "fraud", Candidate: v3, Event: cairn.RolloutEventShare, Share: 20, Actor: "cli:a", At: next()}
+	if _, err := rs.ChangeRollout(ctx, sh, nil); !errors.Is(err, cairn.ErrConflict) || !strings.Contains(err.Error(), "shadow") {
+		t.Fatalf("set-share of a shadow: %v", err)
+	}
+}
+
+// MinuteStore is the per-minute figures of the models page (issue #22).
+type MinuteStore interface {
+	RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error)
+	ModelMinutes(ctx context.Context, name string, since time.Time) ([]cairn.ModelMinute, error)
+}
+
+// testModelMinutes: the request log aggregated per model version and
+// minute — requests, failures, rows, p99, the predictions' distribution —
+// replaced by a second aggregation of the same span, while the feedback of
+// the minute it arrived in is added (a replacement adding its change), and
+// pruned.
+func testModelMinutes(t *testing.T, s Server) {
+	rs, ok1 := s.(RolloutStore)
+	ms, ok2 := s.(MinuteStore)
+	if !ok1 || !ok2 {
+		t.Skip("the store has no per-minute figures")
+	}
+	ctx := context.Background()
+	m0 := origin().Truncate(time.Minute)
+	var reqs []cairn.ModelRequest
+	for i := range 100 {
+		reqs = append(reqs, cairn.ModelRequest{RequestID: fmt.Sprint("c", i), Name: "spam", Version: 1, At: m0.Add(time.Duration(i) * time.Second),
+			Duration: time.Duration(i+1) * time.Millisecond, Rows: 2, Kind: "classification", Predictions: []byte(`["ham","spam"]`), Failed: i == 7})
+	}
+	reqs = append(reqs,
+		cairn.ModelRequest{RequestID: "r1", Name: "price", Version: 3, At: m0.Add(10 * time.Second), Duration: time.Millisecond, Rows: 3, Kind: "regression", Predictions: []byte(`[1.5,-2,4.5]`)},
+		cairn.ModelRequest{RequestID: "late", Name: "price", Version: 3, At: m0.Add(3 * time.Minute), Duration: time.Millisecond, Rows: 1, Kind: "regression", Predictions: []byte(`[9]`)})
+	reqs[7].Predictions = nil
+	if err := rs.LogRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := ms.RecordMinutes(ctx, m0, m0.Add(2*time.Minute), time.Time{})
+	if err != nil || n != 3 {
+		t.Fatalf("RecordMinutes: %d %v, want 3 (spam@1 in two minutes, price@3 in one)", n, err)
+	}
+	got, err := ms.ModelMinutes(ctx, "spam", m0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("spam's minutes: %+v %v", got, err)
+	}
+	first, second := got[0], got[1]
+	// One a second: 60 in the first minute, 40 in the second.
+	if !first.Minute.Equal(m0) || first.Requests != 60 || second.Requests != 40 || !second.Minute.Equal(m0.Add(time.Minute)) {
+		t.Fatalf("spam's minutes: %+v", got)
+	}
+	if first.Failed != 1 || first.Rows != 2*first.Requests || first.Kind != "classification" ||
+		first.Dist.Classes[`"ham"`] != first.Requests-1 || first.Dist.Classes[`"spam"`] != first.Requests-1 {
+		t.Fatalf("spam's first minute: %+v", first)
+	}
+	// The p99 (nearest rank) of durations 1..N ms.
+	if want := time.Duration(int(math.Ceil(0.99*float64(first.Requests)))) * time.Millisecond; first.P99 != want {
+		t.Fatalf("spam's first minute's p99 %s, want %s", first.P99, want)
+	}
+	price, _ := ms.ModelMinutes(ctx, "price", m0)
+	if len(price) != 1 || price[0].Dist.N != 3 || price[0].Dist.Mean() != 4.0/3 || price[0].Dist.Min != -2 || price[0].Dist.Max != 4.5 {
+		t.Fatalf("price's minutes (the late request is after the span): %+v", price)
+	}
+
+	// Feedback goes to the minute it arrives in (now); a second feedback
+	// of the request adds its change; an aggregation leaves it.
+	if err := rs.SetFeedback(ctx, "spam", "c0", []cairn.RequestScore{{Version: 1, Labeled: 2, Score: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetFeedback(ctx, "spam", "c1", []cairn.RequestScore{{Version: 1, Labeled: 2, Score: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetFeedback(ctx, "spam", "c1", []cairn.RequestScore{{Version: 1, Labeled: 1, Score: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms.RecordMinutes(ctx, m0, m0.Add(2*time.Minute), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := ms.ModelMinutes(ctx, "spam", time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	labeled, score, requests := 0, 0.0, 0
+	for _, m := range all {
+		labeled, score, requests = labeled+m.Labeled, score+m.Score, requests+m.Requests
+	}
+	if labeled != 3 || score != 1 || requests != 100 {
+		t.Fatalf("after feedback: %d labeled, score %v, %d requests, want 3, 1, 100: %+v", labeled, score, requests, all)
+	}
+	again, _ := ms.ModelMinutes(ctx, "spam", m0)
+	if len(again) != 2 || again[0].Requests != first.Requests || again[0].P99 != first.P99 {
+		t.Fatalf("a second aggregation changed the minutes: %+v", again)
+	}
+	// Pruned: minutes before the bound.
+	if _, err := ms.RecordMinutes(ctx, m0.Add(2*time.Minute), m0.Add(4*time.Minute), m0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := ms.ModelMinutes(ctx, "spam", m0); len(got) != 1 || !got[0].Minute.Equal(m0.Add(time.Minute)) {
+		t.Fatalf("after pruning before the second minute: %+v", got)
+	}
+	if got, _ := ms.ModelMinutes(ctx, "price", m0); len(got) != 1 || !got[0].Minute.Equal(m0.Add(3*time.Minute)) || got[0].Dist.N != 1 {
+		t.Fatalf("price after pruning and the next span: %+v", got)
 	}
 }

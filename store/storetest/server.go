@@ -70,6 +70,8 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"ModelChangesAudited", testModelChangesAudited},
 		{"ModelStageSeq", testModelStageSeq},
 		{"Rollouts", testRollouts},
+		{"RolloutByHand", testRolloutByHand},
+		{"ModelMinutes", testModelMinutes},
 		{"ModelAlerts", testModelAlerts},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},

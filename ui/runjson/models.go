@@ -143,7 +143,8 @@ type Rollout struct {
 	Baseline  int                  `json:"baseline"`
 	Candidate int                  `json:"candidate"`
 	Share     int                  `json:"share"` // the candidate's percent of requests
-	Step      int                  `json:"step"`  // from 0, in spec.steps (canary)
+	Step      int                  `json:"step"`  // from 0, in spec.steps (canary); -1 below its first step (a share set by hand)
+	Paused    bool                 `json:"paused,omitempty"`
 	StepAt    time.Time            `json:"step_at"`
 	StartedAt time.Time            `json:"started_at"`
 	Reason    string               `json:"reason,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -13,7 +14,7 @@ import (
 
 // RolloutCols are the columns of rollouts both stores read, in the order
 // Rollout scans them.
-const RolloutCols = `name, strategy, spec, baseline, candidate, state, share, step, step_at, reason, started_at, updated_at`
+const RolloutCols = `name, strategy, spec, baseline, candidate, state, share, step, step_at, reason, started_at, updated_at, paused`
 
 // RolloutEventCols are the columns of rollout_events, in the order
 // RolloutEvent scans them.
@@ -30,8 +31,9 @@ func Rollout(sc Scanner) (*cairn.Rollout, error) {
 		strategy, spec, state    string
 		base, cand, share, step  int64
 		stepAt, started, updated int64
+		paused                   int64
 	)
-	if err := sc.Scan(&r.Name, &strategy, &spec, &base, &cand, &state, &share, &step, &stepAt, &r.Reason, &started, &updated); err != nil {
+	if err := sc.Scan(&r.Name, &strategy, &spec, &base, &cand, &state, &share, &step, &stepAt, &r.Reason, &started, &updated, &paused); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(spec), &r.Spec); err != nil {
@@ -40,6 +42,7 @@ func Rollout(sc Scanner) (*cairn.Rollout, error) {
 	r.Spec.Strategy = cairn.RolloutStrategy(strategy)
 	r.Baseline, r.Candidate, r.Share, r.Step = int(base), int(cand), int(share), int(step)
 	r.State = cairn.RolloutState(state)
+	r.Paused = paused != 0
 	r.StepAt, r.StartedAt, r.UpdatedAt = time.Unix(0, stepAt), time.Unix(0, started), time.Unix(0, updated)
 	return &r, nil
 }
@@ -166,24 +169,59 @@ const MaxP99Rows = 10000
 // r moved on), or whether ch is not a change at all.
 func CheckRolloutChange(r *cairn.Rollout, ch cairn.RolloutChange) error {
 	switch ch.Event {
-	case cairn.RolloutEventStep:
+	case cairn.RolloutEventStep, cairn.RolloutEventShare:
 		if ch.Share < 0 || ch.Share > 100 {
 			return fmt.Errorf("share %d is not a percentage from 0 to 100", ch.Share)
 		}
-	case cairn.RolloutEventPromote, cairn.RolloutEventRollback:
+	case cairn.RolloutEventPromote, cairn.RolloutEventRollback, cairn.RolloutEventPause, cairn.RolloutEventResume:
 	default:
-		return fmt.Errorf("event %q is not step, promote or rollback", ch.Event)
+		return fmt.Errorf("event %q is not step, promote, rollback, pause, resume or share", ch.Event)
 	}
 	if ch.Actor == "" {
 		return fmt.Errorf("a change of a rollout needs an actor")
 	}
 	if r.State != cairn.RolloutActive {
-		return fmt.Errorf("the rollout of version %d is %s already: %w", r.Candidate, r.State, cairn.ErrConflict)
+		return fmt.Errorf("the rollout of version %d is %s already: %w", r.Candidate, strings.ReplaceAll(string(r.State), "_", " "), cairn.ErrConflict)
 	}
-	if r.Candidate != ch.Candidate || r.Step != ch.FromStep {
-		return fmt.Errorf("the rollout is of version %d at step %d now, not of version %d at step %d: %w", r.Candidate, r.Step, ch.Candidate, ch.FromStep, cairn.ErrConflict)
+	if r.Candidate != ch.Candidate || r.Step != ch.FromStep || r.Paused != ch.FromPaused {
+		return fmt.Errorf("the rollout is of version %d at step %d%s now, not of version %d at step %d%s: %w", r.Candidate, r.Step, pausedText(r.Paused),
+			ch.Candidate, ch.FromStep, pausedText(ch.FromPaused), cairn.ErrConflict)
+	}
+	switch {
+	case ch.Event == cairn.RolloutEventPause && r.Paused:
+		return fmt.Errorf("the rollout of version %d is paused already: %w", r.Candidate, cairn.ErrConflict)
+	case ch.Event == cairn.RolloutEventResume && !r.Paused:
+		return fmt.Errorf("the rollout of version %d is not paused: %w", r.Candidate, cairn.ErrConflict)
+	case ch.Event == cairn.RolloutEventShare && r.Spec.Strategy == cairn.StrategyShadow:
+		return fmt.Errorf("a shadow rollout's candidate answers no request, so it has no share to set (set-share is for canary and ab rollouts): %w", cairn.ErrConflict)
 	}
 	return nil
+}
+
+func pausedText(p bool) string {
+	if p {
+		return " (paused)"
+	}
+	return ""
+}
+
+// RolloutChangeSet is the SET clause of ch (a step, a share or a pause
+// or resume) on a rollout, with its arguments in order (the dialect's
+// placeholders from ph), and what r becomes.
+func RolloutChangeSet(r *cairn.Rollout, ch cairn.RolloutChange, ph func(i int) string) (string, []any) {
+	switch ch.Event {
+	case cairn.RolloutEventPause, cairn.RolloutEventResume:
+		paused := ch.Event == cairn.RolloutEventPause
+		r.Paused, r.UpdatedAt = paused, ch.At
+		if !paused {
+			r.StepAt = ch.At // the step's window of judgement starts again
+		}
+		return fmt.Sprintf("paused = %s, step_at = %s, updated_at = %s", ph(1), ph(2), ph(3)),
+			[]any{map[bool]int64{true: 1, false: 0}[paused], r.StepAt.UnixNano(), ch.At.UnixNano()}
+	}
+	r.Share, r.Step, r.StepAt, r.UpdatedAt = ch.Share, ch.Step, ch.At, ch.At
+	return fmt.Sprintf("share = %s, step = %s, step_at = %s, updated_at = %s", ph(1), ph(2), ph(3), ph(4)),
+		[]any{ch.Share, ch.Step, ch.At.UnixNano(), ch.At.UnixNano()}
 }
 
 // Stats decodes a row of version, count, failed, rows, labeled, score,
@@ -224,4 +262,129 @@ func EndedOutside(r *cairn.Rollout, prod int, candStage string) (state cairn.Rol
 		return cairn.RolloutRolledBack, fmt.Sprintf("version %d archived outside the rollout", r.Candidate), true
 	}
 	return "", "", false
+}
+
+// MinuteCols are the columns of model_minutes, in the order ModelMinute
+// scans them.
+const MinuteCols = `name, version, minute, requests, failed, rows, p99_us, kind, dist, labeled, score`
+
+// MinuteRequestCols are the columns of model_requests a minute's
+// aggregation reads (Minutes.Add), in order.
+const MinuteRequestCols = `name, version, at, duration_us, failed, rows, kind, predictions`
+
+// MinuteUpsert is the statement that writes one minute's requests (the
+// dialect's placeholders: ? or $n), leaving the feedback it holds.
+func MinuteUpsert(ph func(i int) string) string {
+	return `INSERT INTO model_minutes (name, version, minute, requests, failed, rows, p99_us, kind, dist) VALUES (` +
+		ph(1) + `, ` + ph(2) + `, ` + ph(3) + `, ` + ph(4) + `, ` + ph(5) + `, ` + ph(6) + `, ` + ph(7) + `, ` + ph(8) + `, ` + ph(9) + `)
+ON CONFLICT (name, version, minute) DO UPDATE SET requests = excluded.requests, failed = excluded.failed, rows = excluded.rows,
+	p99_us = excluded.p99_us, kind = excluded.kind, dist = excluded.dist`
+}
+
+// FeedbackMinute is the statement that adds feedback (labeled rows and
+// their score, which may be negative: a feedback replacing an earlier one)
+// to a minute.
+func FeedbackMinute(ph func(i int) string) string {
+	return `INSERT INTO model_minutes (name, version, minute, kind, labeled, score) VALUES (` +
+		ph(1) + `, ` + ph(2) + `, ` + ph(3) + `, ` + ph(4) + `, ` + ph(5) + `, ` + ph(6) + `)
+ON CONFLICT (name, version, minute) DO UPDATE SET labeled = model_minutes.labeled + excluded.labeled, score = model_minutes.score + excluded.score,
+	kind = CASE WHEN model_minutes.kind = '' THEN excluded.kind ELSE model_minutes.kind END`
+}
+
+// MinuteOf is the start of t's minute, in Unix nanoseconds.
+func MinuteOf(t time.Time) int64 { return t.Truncate(time.Minute).UnixNano() }
+
+// Minutes aggregates the request log's rows of a span by model version
+// and minute (Add each row of MinuteRequestCols, then Args).
+type Minutes struct {
+	m    map[minuteKey]*minuteAcc
+	keys []minuteKey
+}
+
+type minuteKey struct {
+	name    string
+	version int64
+	minute  int64
+}
+
+type minuteAcc struct {
+	requests, failed, rows int64
+	kind                   string
+	durs                   []int64
+	dist                   cairn.PredictionDist
+}
+
+// Add reads one row of MinuteRequestCols.
+func (ms *Minutes) Add(sc Scanner) error {
+	var (
+		k                 minuteKey
+		at, dur, fail, rs int64
+		kind              string
+		preds             *string
+	)
+	if err := sc.Scan(&k.name, &k.version, &at, &dur, &fail, &rs, &kind, &preds); err != nil {
+		return err
+	}
+	k.minute = MinuteOf(time.Unix(0, at))
+	if ms.m == nil {
+		ms.m = map[minuteKey]*minuteAcc{}
+	}
+	a := ms.m[k]
+	if a == nil {
+		a = &minuteAcc{kind: kind}
+		ms.m[k] = a
+		ms.keys = append(ms.keys, k)
+	}
+	a.requests++
+	a.failed += fail
+	a.rows += rs
+	a.durs = append(a.durs, dur)
+	if preds != nil && fail == 0 {
+		var ps []json.RawMessage
+		if json.Unmarshal([]byte(*preds), &ps) == nil {
+			for _, p := range ps {
+				a.dist.Add(kind, p)
+			}
+		}
+	}
+	return nil
+}
+
+// Len is the number of model versions' minutes aggregated.
+func (ms *Minutes) Len() int { return len(ms.keys) }
+
+// Args returns the arguments of MinuteUpsert for each minute aggregated,
+// in the order they were first seen.
+func (ms *Minutes) Args() ([][]any, error) {
+	out := make([][]any, 0, len(ms.keys))
+	for _, k := range ms.keys {
+		a := ms.m[k]
+		dist, err := json.Marshal(a.dist)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, []any{k.name, k.version, k.minute, a.requests, a.failed, a.rows, P99(a.durs).Microseconds(), a.kind, string(dist)})
+	}
+	return out, nil
+}
+
+// ModelMinute decodes a row of MinuteCols.
+func ModelMinute(sc Scanner) (cairn.ModelMinute, error) {
+	var (
+		m                                   cairn.ModelMinute
+		v, minute, req, failed, rows, p99us int64
+		labeled                             int64
+		dist                                string
+	)
+	if err := sc.Scan(&m.Name, &v, &minute, &req, &failed, &rows, &p99us, &m.Kind, &dist, &labeled, &m.Score); err != nil {
+		return m, err
+	}
+	m.Version, m.Minute, m.Requests, m.Failed, m.Rows = int(v), time.Unix(0, minute).UTC(), int(req), int(failed), int(rows)
+	m.P99, m.Labeled = time.Duration(p99us)*time.Microsecond, int(labeled)
+	if dist != "" {
+		if err := json.Unmarshal([]byte(dist), &m.Dist); err != nil {
+			return m, fmt.Errorf("model %s@%d minute %s: dist: %w", m.Name, m.Version, m.Minute.Format(time.RFC3339), err)
+		}
+	}
+	return m, nil
 }
