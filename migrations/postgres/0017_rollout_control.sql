@@ -1,5 +1,5 @@
--- 0018: rollouts changed by hand and the models page over time (mirrors
--- sqlite/0018): rollouts.paused, the event CHECK taking pause, resume and
+-- 0017: rollouts changed by hand and the models page over time (mirrors
+-- sqlite/0017): rollouts.paused, the event CHECK taking pause, resume and
 -- share, the per-minute samples of each model version, and the request
 -- log read by time.
 ALTER TABLE rollouts ADD COLUMN paused BIGINT NOT NULL DEFAULT 0;
