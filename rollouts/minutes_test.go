@@ -24,6 +24,7 @@ func TestControllerRecordsMinutes(t *testing.T) {
 	}
 	defer s.Close()
 	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	deploy(t, s, t0, "m", "a model", nil)
 	var reqs []cairn.ModelRequest
 	for i := range 30 * 60 { // one a second for 30 minutes, from 12:00
 		reqs = append(reqs, cairn.ModelRequest{RequestID: fmt.Sprint(i), Name: "m", Version: 1, At: t0.Add(time.Duration(i) * time.Second),

@@ -45,9 +45,16 @@ const (
 	MaxLoggedRows = 1000
 	// logEvery is how often the request log is written.
 	logEvery = 500 * time.Millisecond
-	// shadowQueue bounds the shadowed requests waiting for the
-	// candidate; past it they are dropped (EventShadowDropped).
-	shadowQueue = 256
+	// shadowQueue and shadowQueueBytes bound the shadowed requests
+	// waiting for the candidate (their number and their bodies' bytes);
+	// past them they are dropped (EventShadowDropped).
+	shadowQueue      = 4096
+	shadowQueueBytes = 32 << 20
+	// shadowEvery is how long the shadow workers let requests gather
+	// before they score them, and shadowBatch the requests that wake them
+	// at once: a worker wakes per batch, not per request.
+	shadowEvery = 10 * time.Millisecond
+	shadowBatch = 64
 )
 
 // Header names of a predict answer.
@@ -125,7 +132,8 @@ type reqLog struct {
 
 	mu      sync.Mutex
 	pending []cairn.ModelRequest
-	flushMu sync.Mutex // one write at a time
+	flushMu sync.Mutex           // one write at a time
+	spare   []cairn.ModelRequest // under flushMu: the array written last, empty
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -173,10 +181,17 @@ func (l *reqLog) run() {
 func (l *reqLog) flush(ctx context.Context) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
+	// Two arrays take turns (under flushMu): one takes the requests while
+	// the other is written, so that the buffer does not grow again at
+	// every flush.
 	l.mu.Lock()
 	batch := l.pending
-	l.pending = nil
+	l.pending, l.spare = l.spare[:0], nil
 	l.mu.Unlock()
+	defer func() {
+		clear(batch) // the predictions go
+		l.spare = batch[:0]
+	}()
 	if len(batch) == 0 {
 		return nil
 	}
@@ -198,33 +213,131 @@ func (l *reqLog) flush(ctx context.Context) error {
 	return nil
 }
 
-// shadowJob is a request's body for the candidate of a shadow rollout.
+// shadowJob is a request for the candidate of a shadow rollout: its body
+// is the request's own pooled buffer, handed over (not copied), which the
+// worker puts back.
 type shadowJob struct {
 	name string
 	id   string
 	cand *active
-	body []byte
+	body *bytes.Buffer
 }
 
+// shadowQ holds the shadowed requests waiting for the shadow workers.
+type shadowQ struct {
+	mu      sync.Mutex
+	pending []shadowJob
+	bytes   int
+	closed  bool
+	wake    chan struct{} // a batch waits (cap 1)
+	stop    chan struct{} // closed by Stop: score what waits, then end
+}
+
+// shadow hands a request's body to the shadow workers, or drops it when
+// they are behind (or stopped); true when they took it (the buffer is
+// theirs).
+func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer) bool {
+	q := &s.sq
+	q.mu.Lock()
+	if q.closed || len(q.pending) >= shadowQueue || q.bytes+body.Len() > shadowQueueBytes {
+		closed := q.closed
+		q.mu.Unlock()
+		if !closed {
+			s.o.Observe(Event{Kind: EventShadowDropped, Model: name, Version: cand.version, Rows: 1})
+		}
+		return false
+	}
+	q.pending = append(q.pending, shadowJob{name: name, id: id, cand: cand, body: body})
+	q.bytes += body.Len()
+	n := len(q.pending)
+	q.mu.Unlock()
+	if n == 1 || n == shadowBatch {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// take returns the requests waiting, leaving spare (emptied) in their
+// place.
+func (q *shadowQ) take(spare []shadowJob) []shadowJob {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	batch := q.pending
+	q.pending, q.bytes = spare[:0], 0
+	return batch
+}
+
+// shadowLoop is a shadow worker: woken by the first request waiting, it
+// lets a batch gather for shadowEvery (or until shadowBatch wait), then
+// scores every request waiting, until none does.
 func (s *Server) shadowLoop() {
 	defer s.shadowWG.Done()
-	for j := range s.shadows {
-		s.shadowOne(j)
+	q := &s.sq
+	gather := time.NewTimer(shadowEvery)
+	gather.Stop()
+	var spare []shadowJob
+	drain := func() {
+		for {
+			batch := q.take(spare)
+			if len(batch) == 0 {
+				spare = batch
+				return
+			}
+			for i := range batch {
+				s.shadowOne(batch[i])
+				batch[i] = shadowJob{}
+			}
+			spare = batch
+		}
 	}
+	for {
+		select {
+		case <-q.stop:
+			drain()
+			return
+		case <-q.wake:
+		}
+		gather.Reset(shadowEvery)
+		select {
+		case <-gather.C:
+		case <-q.wake: // a batch is waiting
+			gather.Stop()
+		case <-q.stop:
+			gather.Stop()
+		}
+		drain()
+	}
+}
+
+// evaluate is the candidate's own work on a shadowed request, which the
+// user asked for: its rows decoded into the model's columns and
+// predicted. Everything else shadow scoring does is its overhead
+// (BenchmarkShadow measures it apart). The caller releases d.
+func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Prediction, error) {
+	d := newDecoder(cand.in, body, s.o.MaxRows, nil)
+	err := d.decode()
+	if err != nil {
+		return d, nil, err
+	}
+	p, err := cand.p.Predict(d.frame())
+	return d, p, err
 }
 
 // shadowOne scores a shadowed request with the candidate and logs it,
 // off the request's path.
 func (s *Server) shadowOne(j shadowJob) {
 	start := time.Now()
-	d := newDecoder(j.cand.in, j.body, s.o.MaxRows, nil)
-	defer d.release()
+	d, p, err := s.evaluate(j.cand, j.body.Bytes())
+	defer func() {
+		d.release()
+		if j.body.Cap() <= maxPooled {
+			bufs.Put(j.body)
+		}
+	}()
 	rec := cairn.ModelRequest{RequestID: j.id, Name: j.name, Version: j.cand.version, Shadow: true, At: start, Kind: string(j.cand.m.Kind)}
-	var p *model.Prediction
-	err := d.decode()
-	if err == nil {
-		p, err = j.cand.p.Predict(d.frame())
-	}
 	rec.Duration, rec.Rows = time.Since(start), d.n
 	code := "ok"
 	if err != nil {
@@ -235,7 +348,7 @@ func (s *Server) shadowOne(j shadowJob) {
 			code = e.Code
 		}
 	} else if d.n <= MaxLoggedRows {
-		rec.Predictions = j.cand.appendPredictions(nil, p)
+		rec.Predictions = j.cand.appendPredictions(make([]byte, 0, 8*d.n+2), p)
 	}
 	ev := Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: d.n, Duration: rec.Duration, Arm: "shadow"}
 	if p != nil && err == nil {

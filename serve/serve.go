@@ -166,10 +166,8 @@ type Server struct {
 	pollFailing bool
 
 	reqs     *reqLog        // nil without Options.RequestLog
-	shadows  chan shadowJob // a shadow rollout's requests for its candidate
+	sq       shadowQ        // a shadow rollout's requests for its candidate
 	shadowWG sync.WaitGroup // the shadow workers
-	smu      sync.RWMutex   // shadows closed (Stop)
-	sclosed  bool
 }
 
 // bigBody is the size past which a request's body waits for a turn
@@ -252,7 +250,7 @@ func New(o Options) (*Server, error) {
 		s.reqs = &reqLog{log: o.RequestLog, max: o.LogBuffer, logger: o.Logger, observe: o.Observe,
 			wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	}
-	s.shadows = make(chan shadowJob, shadowQueue)
+	s.sq.wake, s.sq.stop = make(chan struct{}, 1), make(chan struct{})
 	return s, nil
 }
 
@@ -294,11 +292,15 @@ func (s *Server) stopNow(ctx context.Context) {
 		s.stop()
 		<-s.done
 	}
-	s.smu.Lock()
-	s.sclosed = true
-	close(s.shadows)
-	s.smu.Unlock()
+	s.sq.mu.Lock()
+	s.sq.closed = true
+	s.sq.mu.Unlock()
+	close(s.sq.stop)
 	s.shadowWG.Wait()
+	// Without workers (never started), what waits is let go.
+	for _, j := range s.sq.take(nil) {
+		bufs.Put(j.body)
+	}
 	if s.reqs != nil && s.stop != nil {
 		close(s.reqs.stop)
 		select {
@@ -743,10 +745,11 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 	ev := Event{Kind: EventPredict, Code: "ok"}
 	if err == nil {
 		var in *bytes.Buffer
+		handed := false // to the shadow workers, who put it back
 		in, err = s.readBody(ctx, body)
 		if in != nil {
 			defer func() {
-				if in.Cap() <= maxPooled {
+				if !handed && in.Cap() <= maxPooled {
 					bufs.Put(in)
 				}
 			}()
@@ -788,7 +791,7 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 				s.logRequest(name, served, id, false, start, rows, p, err)
 			}
 			if err == nil && ro != nil && ro.r.Spec.Strategy == cairn.StrategyShadow {
-				s.shadow(name, id, ro.cand, in.Bytes())
+				handed = s.shadow(name, id, ro.cand, in)
 			}
 		}
 	}
@@ -833,21 +836,6 @@ func (s *Server) logRequest(name string, a *active, id string, shadow bool, star
 		r.Predictions = a.appendPredictions(make([]byte, 0, 8*rows+2), p)
 	}
 	s.reqs.add(r)
-}
-
-// shadow hands a request's body to the shadow workers, or drops it when
-// they are behind.
-func (s *Server) shadow(name, id string, cand *active, body []byte) {
-	s.smu.RLock()
-	defer s.smu.RUnlock()
-	if s.sclosed {
-		return
-	}
-	select {
-	case s.shadows <- shadowJob{name: name, id: id, cand: cand, body: bytes.Clone(body)}:
-	default:
-		s.o.Observe(Event{Kind: EventShadowDropped, Model: name, Version: cand.version, Rows: 1})
-	}
 }
 
 // readBody reads a request's body into a pooled buffer (nil with an

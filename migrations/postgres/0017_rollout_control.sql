@@ -1,7 +1,6 @@
 -- 0017: rollouts changed by hand and the models page over time (mirrors
 -- sqlite/0017): rollouts.paused, the event CHECK taking pause, resume and
--- share, the per-minute samples of each model version, and the request
--- log read by time.
+-- share, and the per-minute samples of each model version.
 ALTER TABLE rollouts ADD COLUMN paused BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rollout_events DROP CONSTRAINT rollout_events_event_check;
 ALTER TABLE rollout_events ADD CONSTRAINT rollout_events_event_check
@@ -21,4 +20,3 @@ CREATE TABLE model_minutes (
     score    DOUBLE PRECISION NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version, minute)
 );
-CREATE INDEX model_requests_time ON model_requests (at);

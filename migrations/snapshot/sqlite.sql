@@ -307,4 +307,3 @@ CREATE TABLE model_minutes (
     score    REAL    NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version, minute)
 );
-CREATE INDEX model_requests_time ON model_requests (at);

@@ -43,6 +43,3 @@ CREATE TABLE model_minutes (
     score    REAL    NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version, minute)
 );
--- The request log read by time alone: a minute's requests of every model,
--- and the pruning of old ones.
-CREATE INDEX model_requests_time ON model_requests (at);

@@ -281,14 +281,28 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 			return err
 		}
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		for _, r := range rs {
-			if _, err := s.exec(ctx, tx, `INSERT INTO model_requests (`+sqlrow.ModelRequestCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (request_id, version) DO NOTHING`, sqlrow.RequestArgs(r)...); err != nil {
-				return err
-			}
+	// One statement over arrays, whatever the number of requests.
+	var (
+		ids, names, kinds                                     = make([]string, len(rs)), make([]string, len(rs)), make([]string, len(rs))
+		preds                                                 = make([]*string, len(rs))
+		versions, shadows, ats, durs, faileds, nrows, labeled = make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)),
+			make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs))
+		scores = make([]float64, len(rs))
+	)
+	for i, r := range rs {
+		ids[i], names[i], kinds[i], versions[i] = r.RequestID, r.Name, r.Kind, int64(r.Version)
+		shadows[i], ats[i], durs[i], faileds[i] = sqlrow.BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(), sqlrow.BoolInt(r.Failed)
+		nrows[i], labeled[i], scores[i] = int64(r.Rows), int64(r.Labeled), r.Score
+		if r.Predictions != nil {
+			p := string(r.Predictions)
+			preds[i] = &p
 		}
-		return nil
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := s.exec(ctx, tx, `INSERT INTO model_requests (`+sqlrow.ModelRequestCols+`)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::float8[])
+ON CONFLICT (request_id, version) DO NOTHING`, ids, names, versions, shadows, ats, durs, faileds, nrows, kinds, preds, labeled, scores)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("log %d requests: %w", len(rs), err)
@@ -406,13 +420,15 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time, limit int) 
 func pgArg(i int) string { return "$" + strconv.Itoa(i) }
 
 // RecordMinutes aggregates the request log's rows of [from, to) by model
-// version and minute into model_minutes (see cairn.ModelMinute), each
+// version and minute (read per registered name, on the log's index of
+// name and time) into model_minutes (see cairn.ModelMinute), each
 // minute's requests replacing what an earlier aggregation wrote and
 // leaving its feedback, and with prune not zero deletes the minutes
 // before it. It returns the model versions' minutes written.
 func (s *Store) RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error) {
 	var ms sqlrow.Minutes
-	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests WHERE at >= $1 AND at < $2`, from.UnixNano(), to.UnixNano())
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests
+WHERE name IN (SELECT DISTINCT name FROM models) AND at >= $1 AND at < $2`, from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))
 	}

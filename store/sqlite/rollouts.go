@@ -262,6 +262,18 @@ func (s *Store) RolloutEvents(ctx context.Context, name string, limit int) ([]ca
 	return out, nil
 }
 
+// requestCols is the width of a row of logRequestsQuery's list.
+const requestCols = 12
+
+// logRequestsQuery logs size requests (rows of sqlrow.AppendRequestArgs; the
+// padding's NULL rows are skipped).
+func logRequestsQuery(size int) string {
+	return `INSERT INTO model_requests (` + sqlrow.ModelRequestCols + `)
+SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12
+FROM (VALUES ` + valuesList(size, requestCols) + `) WHERE column1 IS NOT NULL
+ON CONFLICT (request_id, version) DO NOTHING`
+}
+
 // LogRequests writes served requests to the request log, in one
 // transaction; a request already logged (its id and version) is left as
 // it is.
@@ -272,13 +284,20 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 		}
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, r := range rs {
-			if _, err := s.exec(ctx, tx, `INSERT INTO model_requests (`+sqlrow.ModelRequestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (request_id, version) DO NOTHING`, sqlrow.RequestArgs(r)...); err != nil {
-				return err
+		// One statement per 512 requests (a VALUES list padded to a
+		// power of two): the log is written in batches of thousands.
+		return eachChunk(rs, func(chunk []cairn.ModelRequest, size int) error {
+			args := make([]any, 0, size*requestCols)
+			for i, r := range chunk {
+				var prev []any
+				if i > 0 {
+					prev = args[len(args)-requestCols:]
+				}
+				args = sqlrow.AppendRequestArgs(args, r, prev)
 			}
-		}
-		return nil
+			_, err := s.exec(ctx, tx, logRequestsQuery(size), padArgs(args, len(chunk), size, requestCols)...)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("log %d requests: %w", len(rs), err)
@@ -397,13 +416,15 @@ func (s *Store) PruneRequests(ctx context.Context, before time.Time, limit int) 
 func sqliteArg(int) string { return "?" }
 
 // RecordMinutes aggregates the request log's rows of [from, to) by model
-// version and minute into model_minutes (see cairn.ModelMinute), each
+// version and minute (read per registered name, on the log's index of
+// name and time) into model_minutes (see cairn.ModelMinute), each
 // minute's requests replacing what an earlier aggregation wrote and
 // leaving its feedback, and with prune not zero deletes the minutes
 // before it. It returns the model versions' minutes written.
 func (s *Store) RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error) {
 	var ms sqlrow.Minutes
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests WHERE at >= ? AND at < ?`, from.UnixNano(), to.UnixNano())
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests
+WHERE name IN (SELECT DISTINCT name FROM models) AND at >= ? AND at < ?`, from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))
 	}

@@ -351,6 +351,11 @@ func testModelMinutes(t *testing.T, s Server) {
 	}
 	ctx := context.Background()
 	m0 := origin().Truncate(time.Minute)
+	// The minutes are of registered models (the names serving serves).
+	deployWith(t, s, m0, "spam", testRef("spam1"), nil)
+	for i := range 3 {
+		deployWith(t, s, m0, "price", testRef(fmt.Sprint("price", i)), nil)
+	}
 	var reqs []cairn.ModelRequest
 	for i := range 100 {
 		reqs = append(reqs, cairn.ModelRequest{RequestID: fmt.Sprint("c", i), Name: "spam", Version: 1, At: m0.Add(time.Duration(i) * time.Second),

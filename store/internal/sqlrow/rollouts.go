@@ -129,15 +129,30 @@ func ModelRequest(sc Scanner) (cairn.ModelRequest, error) {
 	return m, nil
 }
 
-// RequestArgs are the values of ModelRequestCols for r.
-func RequestArgs(r cairn.ModelRequest) []any {
-	var preds *string
-	if r.Predictions != nil {
-		s := string(r.Predictions)
-		preds = &s
+// AppendRequestArgs appends the values of ModelRequestCols for r to args, boxing no more than
+// it must (the request log is written by the thousand): the kind is one
+// of two constants, and the model's name is prev's when it is the same
+// (prev: the previous row's arguments, or nil).
+func AppendRequestArgs(args []any, r cairn.ModelRequest, prev []any) []any {
+	var name any = r.Name
+	if len(prev) > 1 {
+		if p, ok := prev[1].(string); ok && p == r.Name {
+			name = prev[1]
+		}
 	}
-	return []any{r.RequestID, r.Name, int64(r.Version), BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(),
-		BoolInt(r.Failed), int64(r.Rows), r.Kind, preds, int64(r.Labeled), r.Score}
+	var kind any = r.Kind
+	switch r.Kind {
+	case "classification":
+		kind = "classification"
+	case "regression":
+		kind = "regression"
+	}
+	var preds any
+	if r.Predictions != nil {
+		preds = string(r.Predictions)
+	}
+	return append(args, r.RequestID, name, int64(r.Version), BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(),
+		BoolInt(r.Failed), int64(r.Rows), kind, preds, int64(r.Labeled), r.Score)
 }
 
 // CheckRequest checks a request to log.
