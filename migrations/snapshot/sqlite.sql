@@ -1,5 +1,5 @@
--- version 17
--- The SQLite schema that the migrations up to 0017_rollout_control.sql make, made by
+-- version 18
+-- The SQLite schema that the migrations up to 0018_rollout_control.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,

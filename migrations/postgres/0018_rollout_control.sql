@@ -1,5 +1,5 @@
--- 0017: rollouts changed by hand and the models page over time (mirrors
--- sqlite/0017): rollouts.paused, the event CHECK taking pause, resume and
+-- 0018: rollouts changed by hand and the models page over time (mirrors
+-- sqlite/0018): rollouts.paused, the event CHECK taking pause, resume and
 -- share, and the per-minute samples of each model version.
 ALTER TABLE rollouts ADD COLUMN paused BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rollout_events DROP CONSTRAINT rollout_events_event_check;

@@ -1,4 +1,4 @@
--- 0017: rollouts changed by hand and the models page over time (issue #22).
+-- 0018: rollouts changed by hand and the models page over time (issue #22).
 --
 -- rollouts.paused: a paused rollout holds its share (the leader neither
 -- steps nor promotes it) until it is resumed.
