@@ -18,12 +18,9 @@ import (
 // RegisterWorker stores w as a new active worker, live until now+ttl (the
 // database's now).
 func (s *Store) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error) {
-	if err := sqlrow.CheckNewWorker(w, ttl); err != nil {
-		return cairn.Worker{}, err
-	}
-	labels, queues, err := sqlrow.WorkerJSON(w)
+	labels, queues, err := sqlrow.NewWorker(w, ttl)
 	if err != nil {
-		return cairn.Worker{}, fmt.Errorf("register worker %s: %w", w.ID, err)
+		return cairn.Worker{}, err
 	}
 	var out cairn.Worker
 	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -41,23 +38,12 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', `+s.clock(10)+`, `+s.clock
 
 // TouchWorker records a call from live worker id at now.
 func (s *Store) TouchWorker(ctx context.Context, id, tokenID string, now time.Time, ttl time.Duration) (cairn.Worker, error) {
-	w, err := s.touchWorker(ctx, id, tokenID, "", now, ttl)
-	if err != nil {
-		return cairn.Worker{}, fmt.Errorf("worker %s: %w", id, err)
-	}
-	return w, nil
+	return sqlrow.TouchWorker(id, func() (cairn.Worker, error) { return s.touchWorker(ctx, id, tokenID, "", now, ttl) })
 }
 
 // SetWorkerState moves live worker id to draining or stopped.
 func (s *Store) SetWorkerState(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error) {
-	if err := sqlrow.CheckWorkerMove(id, to); err != nil {
-		return cairn.Worker{}, err
-	}
-	w, err := s.touchWorker(ctx, id, tokenID, to, now, ttl)
-	if err != nil {
-		return cairn.Worker{}, fmt.Errorf("worker %s: %s: %w", id, to, err)
-	}
-	return w, nil
+	return sqlrow.SetWorkerState(id, to, func() (cairn.Worker, error) { return s.touchWorker(ctx, id, tokenID, to, now, ttl) })
 }
 
 func (s *Store) touchWorker(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error) {

@@ -67,33 +67,43 @@ type ScanMore struct {
 // Scan implements Scanner.
 func (m ScanMore) Scan(dest ...any) error { return m.Sc.Scan(append(dest, m.More...)...) }
 
-// WorkerJSON is the stored text of a worker's labels and queues: NULL
-// (nil) when there are none.
-func WorkerJSON(w cairn.Worker) (labels, queues *string, err error) {
+// NewWorker checks a registration (live for ttl) and returns the stored
+// text of the worker's labels and queues: NULL (nil) when there are none.
+func NewWorker(w cairn.Worker, ttl time.Duration) (labels, queues *string, err error) {
+	if w.ID == "" || w.Protocol < 1 || w.Concurrency < 1 || ttl <= 0 {
+		return nil, nil, fmt.Errorf("register worker %q: incomplete (an id, a protocol, a concurrency of at least 1 and a positive ttl are needed)", w.ID)
+	}
 	if labels, err = JSONText(w.Labels, len(w.Labels) == 0); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
 	}
 	if queues, err = JSONText(w.Queues, len(w.Queues) == 0); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
 	}
 	return labels, queues, nil
 }
 
-// CheckNewWorker refuses a registration that lacks what a worker needs.
-func CheckNewWorker(w cairn.Worker, ttl time.Duration) error {
-	if w.ID == "" || w.Protocol < 1 || w.Concurrency < 1 || ttl <= 0 {
-		return fmt.Errorf("register worker %q: incomplete (an id, a protocol, a concurrency of at least 1 and a positive ttl are needed)", w.ID)
+// TouchWorker is a store's TouchWorker around touch, its statement that
+// moves live worker id's expiry on (a refusal says why: WorkerRefusal).
+func TouchWorker(id string, touch func() (cairn.Worker, error)) (cairn.Worker, error) {
+	w, err := touch()
+	if err != nil {
+		return cairn.Worker{}, fmt.Errorf("worker %s: %w", id, err)
 	}
-	return nil
+	return w, nil
 }
 
-// CheckWorkerMove refuses a state a worker may not move itself to (it
-// moves only to draining or stopped).
-func CheckWorkerMove(id string, to cairn.WorkerState) error {
+// SetWorkerState is a store's SetWorkerState around touch, its statement
+// that moves live worker id's expiry on and its state to to: draining or
+// stopped, the only states a worker moves itself to.
+func SetWorkerState(id string, to cairn.WorkerState, touch func() (cairn.Worker, error)) (cairn.Worker, error) {
 	if to != cairn.WorkerDraining && to != cairn.WorkerStopped {
-		return fmt.Errorf("worker %s: a worker itself moves only to draining or stopped, not %q", id, to)
+		return cairn.Worker{}, fmt.Errorf("worker %s: a worker itself moves only to draining or stopped, not %q", id, to)
 	}
-	return nil
+	w, err := touch()
+	if err != nil {
+		return cairn.Worker{}, fmt.Errorf("worker %s: %s: %w", id, to, err)
+	}
+	return w, nil
 }
 
 // NoWorker is the refusal of a call from a worker id that is not
