@@ -62,3 +62,36 @@ tasks:
 		t.Errorf("unknown format: exit %d, want %d", code, exitBadFile)
 	}
 }
+
+// cairn graph of a file marks a for_each task; of a run, it draws each
+// task with its state and a for_each task's items as one node counting
+// them by state, not a node per item.
+func TestGraphForEach(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "fan.yaml", `name: fan
+tasks:
+  - {id: prep, type: noop}
+  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
+  - {id: report, type: noop, needs: [train]}
+`)
+	if out := e.must(0, "graph", wf).stdout; !strings.Contains(out, `t1["train[…]<br/><i>noop, for_each</i>"]`) {
+		t.Errorf("graph of the file:\n%s", out)
+	}
+	id := runIDOf(t, e.must(0, "run", wf).stderr)
+	out := e.must(0, "graph", id).stdout
+	for _, want := range []string{`t0["prep<br/><i>noop, succeeded</i>"]`, `t1["train[0..5)<br/><i>noop, 5 items: 5 succeeded</i>"]`, "t1 -.-> t2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("graph of the run lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "train[0]") {
+		t.Errorf("an item drawn on its own:\n%s", out)
+	}
+	if dot := e.must(0, "graph", id, "--format", "dot").stdout; !strings.Contains(dot, `"train" [label="train[0..5)\nnoop, 5 items: 5 succeeded"];`) {
+		t.Errorf("dot of the run:\n%s", dot)
+	}
+	if r := e.cairn("graph", "nope"); r.code == 0 || !strings.Contains(r.stderr, "nope is neither a file nor a run") {
+		t.Errorf("graph nope:\n%s", r)
+	}
+}
