@@ -20,7 +20,9 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -286,7 +288,7 @@ func (p *parser) loadUses(tn *taskNodes) {
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			p.errorf(n, "check the path: it is relative to the folder of "+p.file, "uses %q: sub-workflow file %s does not exist", u.path, file)
+			p.errorf(n, "check the path: it is relative to the folder of "+p.file, "uses %q: sub-workflow file %s does not exist", u.path, shownPath(file))
 		} else {
 			p.errorf(n, "", "uses %q: %v", u.path, err)
 		}
@@ -294,7 +296,7 @@ func (p *parser) loadUses(tn *taskNodes) {
 	}
 	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
 		p.errorf(n, "copy the file into the workflow's folder; a symlink may not lead out of it (a server serves one folder and reads nothing outside it)",
-			"uses %q: %s resolves to %s, outside the workflow's folder %s", u.path, file, real, root)
+			"uses %q: %s resolves to %s, outside the workflow's folder %s", u.path, shownPath(file), shownPath(real), shownPath(root))
 		return
 	}
 	if i := slices.Index(chain, real); i >= 0 {
@@ -310,7 +312,7 @@ func (p *parser) loadUses(tn *taskNodes) {
 	}
 	if !fromStore {
 		if fi, err := os.Stat(real); err == nil && !fi.Mode().IsRegular() {
-			p.errorf(n, hintPath, "uses %q: %s is not a regular file", u.path, file)
+			p.errorf(n, hintPath, "uses %q: %s is not a regular file", u.path, shownPath(file))
 			return
 		}
 	}
@@ -351,7 +353,7 @@ func (p *parser) loadUses(tn *taskNodes) {
 		var list ErrorList
 		if errors.As(err, &list) {
 			p.errs = append(p.errs, list...)
-			p.errorf(n, "its problems are listed under its own name", "uses %q: sub-workflow %s is not valid", u.path, file)
+			p.errorf(n, "its problems are listed under its own name", "uses %q: sub-workflow %s is not valid", u.path, shownPath(file))
 		} else {
 			p.errorf(n, "", "uses %q: %v", u.path, err)
 		}
@@ -364,6 +366,16 @@ func (p *parser) loadUses(tn *taskNodes) {
 	}
 	tn.info = info
 	p.checkUsesWith(tn, child)
+}
+
+// shownPath is a path as a message shows it: quoted, its control
+// characters escaped, when it has any (a name written with escape
+// sequences must not reach the terminal as them).
+func shownPath(p string) string {
+	if strings.ContainsFunc(p, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) {
+		return strconv.Quote(p)
+	}
+	return p
 }
 
 func relTo(root, f string) string {

@@ -92,11 +92,24 @@ func (p Problem) String() string {
 // Problems turns an error of workflows.Parse or ParseFile into problems
 // of file: one per workflows.Error, or one for the whole file.
 func Problems(file string, err error) []Problem {
+	return problemsOf(file, "", err)
+}
+
+// problemsOf is Problems of the file parsed as path: a problem of a
+// sub-workflow file it uses (a workflows.Error of another File) is named
+// by that file's path relative to path's folder, not as file's.
+func problemsOf(file, path string, err error) []Problem {
 	var list workflows.ErrorList
 	if errors.As(err, &list) {
 		out := make([]Problem, 0, len(list))
 		for _, e := range list {
-			out = append(out, Problem{File: file, Line: e.Line, Col: e.Col, Message: e.Msg, Hint: e.Hint})
+			f := file
+			if path != "" && e.File != "" && e.File != path {
+				if rel, err := filepath.Rel(filepath.Dir(path), e.File); err == nil {
+					f = filepath.ToSlash(rel)
+				}
+			}
+			out = append(out, Problem{File: f, Line: e.Line, Col: e.Col, Message: e.Msg, Hint: e.Hint})
 		}
 		return out
 	}
@@ -318,7 +331,7 @@ func (c *Catalog) load(name string, prev Entry) Entry {
 	}
 	wf, err := workflows.ParseFile(path, workflows.Options{Types: c.o.Types})
 	if err != nil {
-		e.Problems = Problems(name, err)
+		e.Problems = problemsOf(name, path, err)
 		msgs := make([]string, len(e.Problems))
 		for i, p := range e.Problems {
 			msgs[i] = p.String()

@@ -68,3 +68,33 @@ func entry(t *testing.T, c *catalog.Catalog, file string) catalog.Entry {
 	t.Fatalf("no entry %s", file)
 	return catalog.Entry{}
 }
+
+// A problem of a sub-workflow file is named by that file (relative to the
+// folder), not as the file that uses it.
+func TestCatalogSubworkflowProblemsNamed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "steps"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "main.yaml", "name: main\ntasks:\n  - {id: prep, uses: steps/prep.yaml}\n")
+	write(t, dir, "steps/prep.yaml", "name: prep\ntasks:\n  - {id: a, type: nosuchtype}\n")
+	c, err := catalog.New(dir, catalog.Options{Types: registry(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := entry(t, c, "main.yaml")
+	var own, child bool
+	for _, p := range e.Problems {
+		switch {
+		case p.File == "steps/prep.yaml" && strings.Contains(p.Message, "nosuchtype"):
+			child = true
+		case p.File == "main.yaml" && strings.Contains(p.Message, "is not valid"):
+			own = true
+		case strings.Contains(p.Message, "nosuchtype"):
+			t.Errorf("the sub-workflow's problem is named %s: %s", p.File, p)
+		}
+	}
+	if !own || !child {
+		t.Errorf("problems %v: want main.yaml's uses line and steps/prep.yaml's unknown type", e.Problems)
+	}
+}
