@@ -127,7 +127,7 @@ func (a *Actions) Trigger(ctx context.Context, name string, params map[string]st
 		return "", fmt.Errorf("workflow %s cannot run: its file %s has problems (fix the file; the server reads it again)%s: %w",
 			name, e.File, msg, cairn.ErrConflict)
 	}
-	return a.create(ctx, e.Workflow, e.Path, params, o, map[string]any{"workflow": name, "file": e.File})
+	return a.create(ctx, e.Workflow, e.Path, e.File, params, o, map[string]any{"workflow": name, "file": e.File})
 }
 
 // Submit creates a queued run of a workflow file a client sent.
@@ -136,11 +136,24 @@ func (a *Actions) Submit(ctx context.Context, file string, src []byte, params ma
 	if len(problems) > 0 {
 		return "", &ui.ProblemsError{File: file, Problems: problems}
 	}
-	return a.create(ctx, wf, file, params, o, map[string]any{"workflow": wf.Name, "file": file, "submitted": true})
+	return a.create(ctx, wf, file, file, params, o, map[string]any{"workflow": wf.Name, "file": file, "submitted": true})
 }
 
-// create binds params and stores a queued run of wf with its audit entry.
-func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath string, params map[string]string, o ui.RunOptions, audit map[string]any) (string, error) {
+// create binds params and stores a queued run of wf with its audit entry;
+// file names wf's file in problems.
+func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath, file string, params map[string]string, o ui.RunOptions, audit map[string]any) (string, error) {
+	if wf.UsesPools() {
+		// A pool the database does not declare, or too small: said at
+		// the task's pool: (the store would refuse the run without
+		// saying where).
+		ps, err := a.o.Store.Pools(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := workflows.CheckPools(wf, ps); err != nil {
+			return "", &ui.ProblemsError{File: file, Problems: catalog.Problems(file, err)}
+		}
+	}
 	bad := &ui.ParamsError{Params: map[string]string{}}
 	bind := make(map[string]string, len(params)+1)
 	for k, v := range params {

@@ -675,3 +675,32 @@ func TestTriggerLongNameNotEchoed(t *testing.T) {
 		t.Errorf("%d, %d bytes: %.300s", code, len(body), body)
 	}
 }
+
+// A run whose task names a pool the database does not declare, or more
+// slots than the pool has, is refused with a 400 whose problems say
+// where (FILE:LINE:COL at the task's pool:), naming no run (none was
+// made), whether the file was sent or is the server's.
+func TestTriggerPoolProblems(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	s.workflow("pooled.yaml", "name: pooled\ntasks:\n  - id: a\n    type: noop\n    pool: gpu\n")
+	before := s.runCount()
+	for _, tc := range []struct {
+		what, path, body, want string
+		line                   int
+	}{
+		{"by name, undeclared", "/api/v1/workflows/pooled/runs", `{}`, "pool gpu is not declared", 5},
+		{"sent, undeclared", "/api/v1/runs", `{"file": "mine.yaml", "source": "name: mine\ntasks:\n  - id: a\n    type: noop\n    pool: gpu\n"}`, "pool gpu is not declared", 5},
+		{"sent, too many slots", "/api/v1/runs", `{"file": "mine.yaml", "source": "name: mine\npools: {gpu: 1}\ntasks:\n  - id: a\n    type: noop\n    pool: gpu\n    pool_slots: 3\n"}`, "takes 3 slots of pool gpu, which has 1", 7},
+	} {
+		code, body := s.call("POST", tc.path, tc.body)
+		if line := fmt.Sprintf(`"line": %d`, tc.line); code != 400 || !strings.Contains(body, `"problems"`) || !strings.Contains(body, tc.want) || !strings.Contains(body, line) {
+			t.Errorf("%s: %d %s; want a 400 with the problem at line %d: %s", tc.what, code, body, tc.line, tc.want)
+		}
+		if strings.Contains(body, "create run") {
+			t.Errorf("%s: the refusal names a run that was never made: %s", tc.what, body)
+		}
+	}
+	if s.runCount() != before {
+		t.Error("a refused run was made")
+	}
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,6 +142,20 @@ func (p *parser) checkPool(w *Workflow, tn *taskNodes) {
 	}
 }
 
+// CheckPools is CheckPoolsDeclared against the pools a database lists.
+func CheckPools(w *Workflow, ps []cairn.PoolState) error {
+	declared, server := map[string]int{}, map[string]bool{}
+	for _, p := range ps {
+		declared[p.Name], server[p.Name] = p.Size, p.Source == cairn.PoolServer
+	}
+	return CheckPoolsDeclared(w, declared, server)
+}
+
+// UsesPools reports whether a task of w takes a pool.
+func (w *Workflow) UsesPools() bool {
+	return slices.ContainsFunc(w.Tasks, func(t *Task) bool { return t.Pool != "" })
+}
+
 // CheckPoolsDeclared reports, as FILE:LINE:COL errors at each task's
 // pool:, the tasks of w whose pool neither w's pools: nor declared (the
 // database's pools, name → size: a server's and other workflows') has,
@@ -173,6 +188,9 @@ func CheckPoolsDeclared(w *Workflow, declared map[string]int, serverPools map[st
 		case max(t.PoolSlots, 1) > size:
 			at.Msg = fmt.Sprintf("task %q takes %d slots of pool %s, which has %d: it could never run", t.ID, max(t.PoolSlots, 1), t.Pool, size)
 			at.Hint = fmt.Sprintf("lower pool_slots to at most %d", size)
+			if own, ok := w.Pools[t.Pool]; ok && serverPools[t.Pool] && own != size {
+				at.Hint += fmt.Sprintf(" (a server declared pool %s with --pool %s=%d, which wins over this file's %s: %d)", t.Pool, t.Pool, size, t.Pool, own)
+			}
 		default:
 			continue
 		}

@@ -59,18 +59,14 @@ type poolLister interface {
 // declares, or more slots than a pool has: the store would refuse the run
 // (cairn.PoolError), without saying where in the file.
 func checkRunPools(ctx context.Context, st poolLister, wf *workflows.Workflow) error {
-	if !slices.ContainsFunc(wf.Tasks, func(t *workflows.Task) bool { return t.Pool != "" }) {
+	if !wf.UsesPools() {
 		return nil
 	}
 	ps, err := st.Pools(ctx)
 	if err != nil {
 		return err
 	}
-	declared, server := map[string]int{}, map[string]bool{}
-	for _, p := range ps {
-		declared[p.Name], server[p.Name] = p.Size, p.Source == cairn.PoolServer
-	}
-	if err := workflows.CheckPoolsDeclared(wf, declared, server); err != nil {
+	if err := workflows.CheckPools(wf, ps); err != nil {
 		return exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
 	}
 	return nil
