@@ -46,17 +46,37 @@ type WaitFacts struct {
 	Now        time.Time
 }
 
-// WaitNeeds says which facts beyond the run's own Why needs for trs:
-// pools (a ready task names one), workers (a ready task is Routed), the
-// workflow's active runs (the run is queued under a max_active_runs).
-func WaitNeeds(r *Run, trs []*TaskRun) (pools, workers, activeRuns bool) {
+// WaitNeed is what Why needs read beyond a run and its tasks (WaitNeeds).
+type WaitNeed struct {
+	// Graph: the run's workflow, for a pending task's upstreams and an
+	// item's max_parallel, or a when: that skipped a task.
+	Graph bool
+	// Pools: a ready task names a pool. Workers: a ready task is Routed.
+	Pools, Workers bool
+	// ActiveRuns: the run is queued under a max_active_runs.
+	ActiveRuns bool
+}
+
+// WaitNeeds says which facts beyond the run's own Why needs for trs, so
+// that a caller reads (and parses) only those: a finished run whose
+// tasks all succeeded needs none.
+func WaitNeeds(r *Run, trs []*TaskRun) WaitNeed {
+	var n WaitNeed
+	live := !r.State.Terminal() && !r.CancelRequested
 	for _, tr := range trs {
-		if tr.State == TaskReady {
-			pools = pools || tr.Pool != ""
-			workers = workers || Routed(tr.Labels, tr.Queue)
+		switch {
+		case tr.State == TaskSkipped && tr.Error == WhenFalse:
+			n.Graph = true
+		case !live:
+		case tr.State == TaskPending, tr.State == TaskRetrying && tr.IsItem():
+			n.Graph = n.Graph || r.State != RunQueued
+		case tr.State == TaskReady:
+			n.Pools = n.Pools || tr.Pool != ""
+			n.Workers = n.Workers || Routed(tr.Labels, tr.Queue)
 		}
 	}
-	return pools, workers, r.State == RunQueued && r.MaxActiveRuns > 0
+	n.ActiveRuns = live && r.State == RunQueued && r.MaxActiveRuns > 0
+	return n
 }
 
 // maxNamedInLine bounds the tasks or runs a reason names.

@@ -69,8 +69,12 @@ func TestWhy(t *testing.T) {
 			}
 		}
 	}
-	if p, w, a := WaitNeeds(run, trs); !p || !w || a {
-		t.Errorf("WaitNeeds = %v %v %v, want pools and workers", p, w, a)
+	if n := WaitNeeds(run, trs); n != (WaitNeed{Graph: true, Pools: true, Workers: true}) {
+		t.Errorf("WaitNeeds = %+v, want the graph, pools and workers", n)
+	}
+	finished := &Run{ID: "r5", State: RunSucceeded}
+	if n := WaitNeeds(finished, []*TaskRun{{TaskID: "a", State: TaskSucceeded}, {TaskID: "b", State: TaskSkipped, Error: "upstream a was skipped"}}); n != (WaitNeed{}) {
+		t.Errorf("WaitNeeds of a finished run = %+v, want nothing", n)
 	}
 
 	// Facts not read are not judged; a graph that could not be had
@@ -111,8 +115,8 @@ func TestWhy(t *testing.T) {
 	// A queued run: its workflow's max_active_runs, naming the active runs.
 	queued := &Run{ID: "r3", Workflow: "nightly", State: RunQueued, MaxActiveRuns: 1}
 	trs3 := []*TaskRun{{TaskID: "a", State: TaskPending}}
-	if _, _, a := WaitNeeds(queued, trs3); !a {
-		t.Error("WaitNeeds of a queued run under max_active_runs wants no active runs")
+	if n := WaitNeeds(queued, trs3); n != (WaitNeed{ActiveRuns: true}) {
+		t.Errorf("WaitNeeds of a queued run under max_active_runs = %+v, want its active runs alone", n)
 	}
 	got = Why(WaitFacts{Run: queued, Tasks: trs3, ActiveRuns: []string{"r1"}, Now: now})
 	if got["a"] != "waiting for the run to start: workflow nightly has 1 of 1 runs active (max_active_runs): r1" {

@@ -132,9 +132,11 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 	for _, a := range all {
 		v.Attempts[a.TaskID] = append(v.Attempts[a.TaskID], a)
 	}
-	var g cairn.WaitGraph
-	if wf := h.graphs.workflow(ctx, h.o.Store, r); wf != nil {
-		g = wf
+	graph := func() cairn.WaitGraph {
+		if wf := h.graphs.workflow(ctx, h.o.Store, r); wf != nil {
+			return wf
+		}
+		return nil
 	}
 	var pool *cairn.Worker
 	now := h.o.Now()
@@ -143,7 +145,7 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 		p.ExpiresAt = now.Add(time.Minute) // this process: live
 		pool = &p
 	}
-	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool}, r, trs, g, now)
+	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}

@@ -36,13 +36,17 @@ type WaitSources struct {
 // (cairn.Why), reading only what its tasks need: the pools when a ready
 // task names one, the workers when one requires labels or a queue, the
 // active runs of its workflow when the run is queued under a
-// max_active_runs. g is the run's workflow, nil when its stored file no
+// max_active_runs. graph gives the run's workflow, called only when a
+// task's reason needs it (cairn.WaitNeeds); nil when its stored file no
 // longer parses (upstreams and when: are then not named). `cairn show`
 // and the server's run page and API call it.
-func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.TaskRun, g cairn.WaitGraph, now time.Time) (map[string]string, error) {
-	f := cairn.WaitFacts{Run: r, Tasks: trs, Graph: g, Now: now}
-	pools, workers, active := cairn.WaitNeeds(r, trs)
-	if pools && src.Pools != nil {
+func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.TaskRun, graph func() cairn.WaitGraph, now time.Time) (map[string]string, error) {
+	f := cairn.WaitFacts{Run: r, Tasks: trs, Now: now}
+	need := cairn.WaitNeeds(r, trs)
+	if need.Graph {
+		f.Graph = graph()
+	}
+	if need.Pools && src.Pools != nil {
 		ps, err := src.Pools.Pools(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("list the pools: %w", err)
@@ -52,7 +56,7 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 			f.Pools[p.Name] = p
 		}
 	}
-	if workers && src.Workers != nil {
+	if need.Workers && src.Workers != nil {
 		ws, err := src.Workers.ListWorkers(ctx, now, now)
 		if err != nil {
 			return nil, fmt.Errorf("list the workers: %w", err)
@@ -62,7 +66,7 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 		}
 		f.Workers, f.WorkersRead = ws, true
 	}
-	if active {
+	if need.ActiveRuns {
 		runs, err := src.Runs.ListRuns(ctx, scheduler.RunFilter{Workflow: r.Workflow, State: cairn.RunRunning, Limit: r.MaxActiveRuns})
 		if err != nil {
 			return nil, fmt.Errorf("list the active runs of workflow %s: %w", r.Workflow, err)

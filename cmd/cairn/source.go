@@ -215,13 +215,15 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 	}
 	// The run's workflow as stored with it, for its upstreams and when:
 	// expressions; one that no longer parses names neither.
-	var g cairn.WaitGraph
-	if sources, err := l.st.RunSources(ctx, r.ID); err == nil {
-		if wf, err := workflows.ParseRun(r, sources, workflows.Options{}); err == nil {
-			g = wf
+	graph := func() cairn.WaitGraph {
+		if sources, err := l.st.RunSources(ctx, r.ID); err == nil {
+			if wf, err := workflows.ParseRun(r, sources, workflows.Options{}); err == nil {
+				return wf
+			}
 		}
+		return nil
 	}
-	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool}, r, trs, g, now)
+	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}
