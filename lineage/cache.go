@@ -55,6 +55,10 @@ func ExplainCache(ctx context.Context, st CacheStore, r *cairn.Run, tr *cairn.Ta
 	case !tr.Cache:
 		s.Why = "off: " + off()
 		return s, nil
+	case at == nil && tr.Expanded:
+		s.Why = fmt.Sprintf("a for_each task runs no attempt of its own: each of its %d items is cached on its own (cairn show RUN '%s')",
+			tr.Items, cairn.ItemID(tr.TaskID, 0))
+		return s, nil
 	case at == nil:
 		s.Why = fmt.Sprintf("on; the task has not ended an attempt yet (it is %s)", tr.State)
 		return s, nil

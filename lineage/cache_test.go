@@ -95,4 +95,10 @@ func TestExplainCache(t *testing.T) {
 	if s, _ := ExplainCache(ctx, st, run, &off, []*cairn.Attempt{&done}, func() string { return "because" }); s.On || s.Why != "off: because" {
 		t.Errorf("off: %+v", s)
 	}
+	// A for_each task runs no attempt of its own: its items are cached.
+	fan := *tr
+	fan.Expanded, fan.Items = true, 3
+	if s, _ := ExplainCache(ctx, st, run, &fan, nil, nil); !strings.Contains(s.Why, "for_each task runs no attempt of its own") || !strings.Contains(s.Why, "'t[0]'") {
+		t.Errorf("a for_each task: %+v", s)
+	}
 }

@@ -29,7 +29,7 @@ func (h *handler) cacheStory(ctx context.Context, v *runView, tr *cairn.TaskRun)
 		// Without the server's task types, a type's default is unknown:
 		// only what the file says is told.
 		if wf := h.graphs.workflow(ctx, h.o.Store, v.Run); wf != nil {
-			if t := wf.Task(tr.TaskID); t != nil && t.Cache != nil {
+			if t := wf.Declared(tr.TaskID); t != nil && t.Cache != nil {
 				return t.CacheWhy
 			}
 		}

@@ -674,7 +674,7 @@ func (h *handler) pageTask(c *gin.Context) {
 		}
 	}
 	if wf := h.graphs.workflow(c.Request.Context(), h.o.Store, r); wf != nil {
-		if t := wf.Task(tr.TaskID); t != nil {
+		if t := wf.Declared(tr.TaskID); t != nil {
 			p.Description = t.Description
 		}
 	}

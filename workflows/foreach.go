@@ -168,3 +168,17 @@ func forEachWhat(t *Task) string {
 	}
 	return "the list"
 }
+
+// Declared returns the task of w that task run id stands for: the task
+// itself, or the for_each task an item (X[3]) belongs to; nil for none.
+func (w *Workflow) Declared(id string) *Task {
+	if t := w.Task(id); t != nil {
+		return t
+	}
+	if parent, _, ok := cairn.ParseItemID(id); ok {
+		if t := w.Task(parent); t != nil && t.ForEach != nil {
+			return t
+		}
+	}
+	return nil
+}

@@ -512,3 +512,21 @@ tasks:
 		t.Errorf("a stored cycle: %v, want main.yaml → mid.yaml → main.yaml", err)
 	}
 }
+
+// Declared finds the task an item stands for, and nothing for an item of
+// a task without for_each or of no task.
+func TestDeclared(t *testing.T) {
+	w, err := Parse("w.yaml", []byte("name: w\ntasks:\n  - {id: a, type: noop, for_each: [1, 2]}\n  - {id: b, type: noop}\n"), opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"a": "a", "a[1]": "a", "b": "b", "b[0]": "", "c[0]": "", "a[x]": ""} {
+		got := ""
+		if task := w.Declared(id); task != nil {
+			got = task.ID
+		}
+		if got != want {
+			t.Errorf("Declared(%q) = %q, want %q", id, got, want)
+		}
+	}
+}

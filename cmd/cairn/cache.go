@@ -27,7 +27,7 @@ func (a *app) cacheOff(ctx context.Context, st sourceReader, r *cairn.Run, taskI
 	if err != nil {
 		return "the workflow the run stored cannot be read again to say why: " + oneLine(err.Error())
 	}
-	t := wf.Task(taskID)
+	t := wf.Declared(taskID)
 	if t == nil {
 		return "the workflow the run stored has no such task"
 	}
