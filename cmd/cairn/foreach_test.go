@@ -163,18 +163,21 @@ func TestForEachKillAndResume(t *testing.T) {
 	}
 }
 
+// smallFanWorkflow is a task, a for_each task of five noop items after it
+// and a task after them.
+const smallFanWorkflow = `name: small
+tasks:
+  - {id: prep, type: noop}
+  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
+  - {id: report, type: noop, needs: [train]}
+`
+
 // cairn run's summary counts a for_each task through its items: a task,
 // five items and a task after them are seven, not eight.
 func TestForEachSummaryCounts(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	wf := writeWorkflow(t, "small.yaml", `name: small
-tasks:
-  - {id: prep, type: noop}
-  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
-  - {id: report, type: noop, needs: [train]}
-`)
-	r := e.must(0, "run", wf)
+	r := e.must(0, "run", writeWorkflow(t, "small.yaml", smallFanWorkflow))
 	if !strings.Contains(r.stdout, " SUCCEEDED in ") || !strings.Contains(r.stdout, ": 7 succeeded\n") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}

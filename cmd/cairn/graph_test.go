@@ -69,12 +69,7 @@ tasks:
 func TestGraphForEach(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	wf := writeWorkflow(t, "fan.yaml", `name: fan
-tasks:
-  - {id: prep, type: noop}
-  - {id: train, type: noop, needs: [prep], for_each: [1, 2, 3, 4, 5]}
-  - {id: report, type: noop, needs: [train]}
-`)
+	wf := writeWorkflow(t, "small.yaml", smallFanWorkflow)
 	if out := e.must(0, "graph", wf).stdout; !strings.Contains(out, `t1["train[…]<br/><i>noop, for_each</i>"]`) {
 		t.Errorf("graph of the file:\n%s", out)
 	}

@@ -142,8 +142,7 @@ tasks:
 func TestReproduceUsesRecordedItems(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	wf := filepath.Join(t.TempDir(), "items.yaml")
-	src := `name: items
+	wf := writeWorkflow(t, "items.yaml", `name: items
 tasks:
   - id: each
     type: shell
@@ -152,10 +151,7 @@ tasks:
   - id: after
     type: shell
     with: {script: 'echo ${{ tasks.each.outputs.exit_code }} > all.txt', outputs: {all: all.txt}}
-`
-	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	orig := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
 	r := e.must(0, "reproduce", orig, "--progress", "none")
 	for _, want := range []string{"ok    each[0]", "ok    each[1]"} {
