@@ -35,7 +35,8 @@ func (s *Store) declareRunPools(ctx context.Context, tx *sql.Tx, run *cairn.Run,
 	}
 	for _, name := range slices.Sorted(maps.Keys(run.Pools)) {
 		if _, err := s.exec(ctx, tx, `INSERT INTO pools (name, size, source, updated_at) VALUES (?, ?, 'workflow', ?)
-ON CONFLICT (name) DO UPDATE SET size = excluded.size, updated_at = excluded.updated_at WHERE pools.source = 'workflow'`,
+ON CONFLICT (name) DO UPDATE SET size = max(excluded.size, (`+poolNeeded+`)), updated_at = excluded.updated_at
+WHERE pools.source = 'workflow'`,
 			name, run.Pools[name], now.UnixNano()); err != nil {
 			return fmt.Errorf("declare pool %s: %w", name, err)
 		}
@@ -64,6 +65,13 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, updated_at = excluded.upd
 	}
 	return cairn.CheckRunPools(tasks, sizes)
 }
+
+// poolNeeded is the most slots a task of an unfinished run takes of pool
+// excluded.name: a workflow that declares the pool smaller leaves it that
+// large, or the task would wait for ever ("needs 3 slots of pool gpu,
+// which has 1").
+const poolNeeded = `SELECT coalesce(max(t.pool_slots), 0) FROM task_runs t
+WHERE t.pool = excluded.name AND t.pool != '' AND t.state IN ('pending', 'ready', 'leased', 'running', 'retrying')`
 
 // SetPools declares pools as a server's (cairn server --pool NAME=SIZE):
 // each inserted, or its size set whoever declared it before. A

@@ -358,3 +358,53 @@ func testTwoStoresPool(t *testing.T, a, b scheduler.Store) {
 		t.Fatalf("%d tasks leased, want %d", n, runs*tasks)
 	}
 }
+
+// testPoolKeepsLiveNeeds: a workflow that declares a pool smaller than
+// the slots a task of an unfinished run takes leaves the pool that large
+// (the task would wait for ever); once no unfinished task needs more, the
+// last declaration sets the size again.
+func testPoolKeepsLiveNeeds(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	size := func() int {
+		t.Helper()
+		ps, err := s.Pools(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps {
+			if p.Name == "gpu" {
+				return p.Size
+			}
+		}
+		t.Fatalf("no pool gpu in %+v", ps)
+		return 0
+	}
+	big := pooledRun(t, s, t0, map[string]int{"gpu": 4}, "gpu:3")
+	pooledRun(t, s, t0.Add(time.Second), map[string]int{"gpu": 1}, "gpu")
+	if got := size(); got != 3 {
+		t.Fatalf("gpu after a run declared it 1 while a ready task needs 3: size %d, want 3", got)
+	}
+	// The task that needed 3 ends: a later declaration of 1 holds.
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 10, AnyTask: true}, t0.Add(2*time.Second), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended bool
+	for _, it := range items {
+		if it.Lease.RunID != big.ID {
+			continue
+		}
+		if _, err := s.Complete(ctx, it.Lease, cairn.Completion{State: cairn.TaskSucceeded}, t0.Add(3*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		ended = true
+	}
+	if !ended {
+		t.Fatalf("the 3-slot task was not leased: %v", fullIDs(items))
+	}
+	pooledRun(t, s, t0.Add(4*time.Second), map[string]int{"gpu": 1}, "gpu")
+	if got := size(); got != 1 {
+		t.Errorf("gpu declared 1 with no unfinished task needing more: size %d, want 1", got)
+	}
+}

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"Expand", testExpand},
 		{"ExpandInherits", testExpandInherits},
 		{"Pools", testPools},
+		{"PoolKeepsLiveNeeds", testPoolKeepsLiveNeeds},
 		{"LeasePools", testLeasePools},
 		{"LeasePriority", testLeasePriority},
 	}
