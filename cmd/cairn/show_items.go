@@ -11,8 +11,35 @@ import (
 // under it; the others are counted on one line (show --json has them all).
 const maxShownItems = 20
 
+// pickItems chooses the maxShownItems items of a task that show lists:
+// first those that did not succeed (a failed item 57 of 100 is not hidden
+// among the counted), then the first ones; both in item order.
+func pickItems(its []*cairn.TaskRun) (shown, rest []*cairn.TaskRun) {
+	pick := make([]bool, len(its))
+	n := 0
+	for pass := 0; pass < 2; pass++ {
+		for i, it := range its {
+			if n == maxShownItems {
+				break
+			}
+			if !pick[i] && (pass == 1 || it.State != cairn.TaskSucceeded) {
+				pick[i] = true
+				n++
+			}
+		}
+	}
+	for i, it := range its {
+		if pick[i] {
+			shown = append(shown, it)
+		} else {
+			rest = append(rest, it)
+		}
+	}
+	return shown, rest
+}
+
 // itemsOrder puts the items of for_each tasks (train[0] …) right after
-// their task, at most maxShownItems of each, and returns, for each task
+// their task, at most maxShownItems of each (see pickItems), and returns, for each task
 // with more, the line that counts the others by state.
 func itemsOrder(trs []*cairn.TaskRun) (ordered []*cairn.TaskRun, more map[string]string) {
 	items := map[string][]*cairn.TaskRun{}
@@ -36,9 +63,10 @@ func itemsOrder(trs []*cairn.TaskRun) (ordered []*cairn.TaskRun, more map[string
 			ordered = append(ordered, its...)
 			continue
 		}
-		ordered = append(ordered, its[:maxShownItems]...)
+		shown, rest := pickItems(its)
+		ordered = append(ordered, shown...)
 		counts := map[cairn.TaskState]int{}
-		for _, it := range its[maxShownItems:] {
+		for _, it := range rest {
 			counts[it.State]++
 		}
 		var parts []string
