@@ -24,7 +24,7 @@ func (p *parser) forEach(tn *taskNodes, n *yaml.Node) {
 	switch {
 	case d.Kind == yaml.SequenceNode:
 		if len(d.Content) > cairn.MaxForEachItems {
-			p.errorf(d, "split the work over several tasks or runs, or have a task output the list",
+			p.errorf(d, "split the list over several for_each tasks or runs (the limit holds for a list given by a param or a task too), or batch several items into one",
 				"for_each has %s items, over the limit of %s", thousands(len(d.Content)), thousands(cairn.MaxForEachItems))
 			return
 		}
