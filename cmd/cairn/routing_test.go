@@ -31,6 +31,9 @@ tasks:
 	pool := fmt.Sprintf("cairn server (pid %d)", s.pid())
 	var show runjson.Run
 	waitFor(t, 30*time.Second, "plain succeeded and train waiting", func() bool {
+		// A fresh value each time: a "waiting": null leaves a string that
+		// an earlier read filled (the run queued) as it was.
+		show = runjson.Run{}
 		if err := json.Unmarshal([]byte(e.must(0, "show", id, "--json").stdout), &show); err != nil {
 			t.Fatal(err)
 		}
