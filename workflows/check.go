@@ -442,6 +442,26 @@ func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
 	return r.name, d.Type, true
 }
 
+// fanIn reports whether s is exactly one reference to a whole output of
+// a for_each task: a list at run time (the fan-in), which a type that
+// takes a string there (env: {ALL: ...}) refuses at validate, not only
+// when the task runs.
+func fanIn(w *Workflow, s string) bool {
+	if !hasTemplate(s) {
+		return false
+	}
+	tm, err := parseTemplate(s)
+	if err != nil {
+		return false
+	}
+	r, single := tm.single()
+	if !single || r.kind != refOutput || r.path != "" {
+		return false
+	}
+	t := w.Task(r.task)
+	return t != nil && t.ForEach != nil
+}
+
 // typedRefs returns v with every string that is exactly one reference to
 // a list or map param replaced by the value it will have unless -p
 // overrides it: its default, or an empty list or map. Other values are
@@ -450,6 +470,9 @@ func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
 func typedRefs(w *Workflow, v any) (out any, changed bool) {
 	switch x := v.(type) {
 	case string:
+		if fanIn(w, x) {
+			return []any{}, true // the items' outputs, in a list
+		}
 		name, _, ok := listOrMapRef(w, x)
 		if !ok {
 			return x, false

@@ -248,3 +248,38 @@ tasks:
 		t.Errorf("g printed %q, want the fan-in codes=[0,0]", logs.stdout)
 	}
 }
+
+// A fan-in (the outputs of a for_each task, a list) given whole where the
+// task type wants a string is refused by validate at FILE:LINE:COL, not
+// only when the task runs; spliced into a script it is text and fine.
+func TestFanInTypedAtValidate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	bad := writeWorkflow(t, "fanin.yaml", `name: faninenv
+tasks:
+  - id: a
+    type: shell
+    for_each: [1, 2]
+    with: {script: "echo ${{ item }}"}
+  - id: b
+    type: shell
+    with:
+      env: {ALL: "${{ tasks.a.outputs.exit_code }}"}
+      script: 'echo "$ALL"'
+`)
+	r := e.cairn("validate", bad)
+	if r.code == 0 || !strings.Contains(r.stderr, "fanin.yaml:10:18: with.env: ALL is a list") {
+		t.Errorf("validate of a fan-in under env:\n%s", r)
+	}
+	good := writeWorkflow(t, "spliced.yaml", `name: spliced
+tasks:
+  - id: a
+    type: shell
+    for_each: [1, 2]
+    with: {script: "echo ${{ item }}"}
+  - id: b
+    type: shell
+    with: {script: 'echo "codes ${{ tasks.a.outputs.exit_code }}"'}
+`)
+	e.must(0, "validate", good)
+}
