@@ -207,16 +207,8 @@ func (s *Store) RunSources(ctx context.Context, id string) (map[string][]byte, e
 		return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
 	}
 	defer rows.Close()
-	out := map[string][]byte{}
-	for rows.Next() {
-		var rel string
-		var src []byte
-		if err := rows.Scan(&rel, &src); err != nil {
-			return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
-		}
-		out[rel] = src
-	}
-	if err := rows.Err(); err != nil {
+	out, err := sqlrow.Sources(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sub-workflows of run %s: %w", id, translate(err))
 	}
 	return out, nil

@@ -423,3 +423,19 @@ func Collect[T any](rs Rows, scan func(Scanner) (T, error)) ([]T, error) {
 	}
 	return out, nil
 }
+
+// Sources reads the rows (path, source) of run_sources into a map (a
+// run's sub-workflow files, scheduler.RunStore's RunSources). The caller
+// closes rs and translates its driver's errors.
+func Sources(rs Rows) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for rs.Next() {
+		var rel string
+		var src []byte
+		if err := rs.Scan(&rel, &src); err != nil {
+			return nil, err
+		}
+		out[rel] = src
+	}
+	return out, rs.Err()
+}
