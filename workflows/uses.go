@@ -66,8 +66,10 @@ type usesState struct {
 	cache  map[string]*Workflow
 	loaded int
 	// sources are the bytes of every file read, by path relative to the
-	// folder of the workflow that is run (Workflow.SubSources).
+	// folder of the workflow that is run (Workflow.SubSources); bytes
+	// their total.
 	sources map[string][]byte
+	bytes   int64
 }
 
 // storedRoot is the folder the files of a stored run are read from
@@ -340,7 +342,17 @@ func (p *parser) loadUses(tn *taskNodes) {
 		}
 	}
 	if err == nil {
-		st.sources[u.rel] = child.Source
+		if _, seen := st.sources[u.rel]; !seen {
+			st.sources[u.rel] = child.Source
+			// Every run stores these bytes (run_sources): together they
+			// are held to the limit of one workflow file.
+			if st.bytes += int64(len(child.Source)); st.bytes > maxBytes(p.opts) {
+				p.errorf(n, "keep large data and scripts in files that the tasks read, not in workflow files",
+					"uses %q: the sub-workflow files of this workflow are %s together, over the %s limit of a workflow file",
+					u.path, humanBytes(st.bytes, false), humanBytes(maxBytes(p.opts), true))
+				return
+			}
+		}
 	}
 	if err == nil {
 		if st.loaded += len(child.Tasks); st.loaded > maxUsesLoaded {

@@ -530,3 +530,29 @@ func TestDeclared(t *testing.T) {
 		}
 	}
 }
+
+// The sub-workflow files of one workflow are held together to the limit
+// of one workflow file (each run stores them): several files each under
+// it are refused when their sum is over.
+func TestUsesTotalBytes(t *testing.T) {
+	pad := "# " + strings.Repeat("x", 600) + "\n"
+	child := "name: c\ntasks:\n  - {id: a, type: noop}\n" + pad
+	dir := writeFiles(t, map[string]string{
+		"main.yaml": "name: main\ntasks:\n  - {id: p, uses: a.yaml}\n  - {id: q, uses: b.yaml}\n  - {id: r, uses: a.yaml}\n",
+		"a.yaml":    child,
+		"b.yaml":    child,
+	})
+	o := opts()
+	o.MaxBytes = int64(len(child)) + 100 // each file fits; both do not
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), o)
+	if err == nil || !strings.Contains(err.Error(), `uses "b.yaml": the sub-workflow files of this workflow are`) {
+		t.Fatalf("two files over the limit together: %v", err)
+	}
+	// The same file used twice counts once.
+	if err := os.WriteFile(filepath.Join(dir, "main.yaml"), []byte("name: main\ntasks:\n  - {id: p, uses: a.yaml}\n  - {id: r, uses: a.yaml}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseFile(filepath.Join(dir, "main.yaml"), o); err != nil {
+		t.Errorf("one file used twice: %v", err)
+	}
+}
