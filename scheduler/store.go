@@ -100,8 +100,11 @@ type Tx interface {
 type PoolStore interface {
 	// SetPools declares pools as a server's: inserted, or their sizes
 	// set whoever declared them; a workflow's declaration of one of
-	// those names no longer changes it. An invalid name or size is an
-	// error and changes nothing.
+	// those names no longer changes it. A pool a server declared before
+	// and pools lacks is a workflow's again (its size kept until a
+	// workflow declares it): a server started without --pool gpu=1
+	// gives gpu back. An invalid name or size is an error and changes
+	// nothing.
 	SetPools(ctx context.Context, pools map[string]int, now time.Time) error
 	// Pools lists the declared pools by name, each with the leased and
 	// running tasks holding its slots.

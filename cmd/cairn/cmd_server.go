@@ -186,10 +186,10 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if len(f.pools) > 0 {
-		if err := st.SetPools(ctx, f.pools, time.Now()); err != nil {
-			return fmt.Errorf("--pool: %w", err)
-		}
+	// Always: a pool an earlier server declared and this one does not is
+	// given back to the workflows.
+	if err := st.SetPools(ctx, f.pools, time.Now()); err != nil {
+		return fmt.Errorf("--pool: %w", err)
 	}
 	reg, err := a.taskTypes(ctx)
 	if err != nil {

@@ -83,10 +83,7 @@ func (s *Store) SetPools(ctx context.Context, pools map[string]int, now time.Tim
 	if err := cairn.CheckPools(pools); err != nil {
 		return fmt.Errorf("set pools: %w", err)
 	}
-	if len(pools) == 0 {
-		return nil
-	}
-	names := slices.Sorted(maps.Keys(pools))
+	names := append([]string{}, slices.Sorted(maps.Keys(pools))...) // never nil: NULL matches nothing below
 	sizes := make([]int64, len(names))
 	for i, n := range names {
 		sizes[i] = int64(pools[n])
@@ -96,6 +93,13 @@ func (s *Store) SetPools(ctx context.Context, pools map[string]int, now time.Tim
 SELECT v.name, v.size, 'server', $3 FROM unnest($1::text[], $2::bigint[]) AS v(name, size) ORDER BY v.name
 ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', updated_at = excluded.updated_at`,
 			names, sizes, now.UnixNano())
+		if err != nil {
+			return err
+		}
+		// A pool a server declared before and this one does not is a
+		// workflow's again: its size stays until a workflow declares it.
+		_, err = s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = $2 WHERE source = 'server' AND NOT (name = ANY($1::text[]))`,
+			names, now.UnixNano())
 		if err != nil {
 			return err
 		}

@@ -88,7 +88,20 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', update
 				return fmt.Errorf("pool %s: %w", name, err)
 			}
 		}
-		return nil
+		// A pool a server declared before and this one does not is a
+		// workflow's again: its size stays until a workflow declares it.
+		names := slices.Sorted(maps.Keys(pools))
+		if len(names) == 0 {
+			_, err := s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = ? WHERE source = 'server'`, now.UnixNano())
+			return err
+		}
+		args := []any{now.UnixNano()}
+		for _, n := range names {
+			args = append(args, n)
+		}
+		_, err := s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = ? WHERE source = 'server' AND name NOT IN (?`+
+			strings.Repeat(", ?", len(names)-1)+`)`, args...)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("set pools: %w", err)

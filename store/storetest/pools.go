@@ -408,3 +408,44 @@ func testPoolKeepsLiveNeeds(t *testing.T, s scheduler.Store) {
 		t.Errorf("gpu declared 1 with no unfinished task needing more: size %d, want 1", got)
 	}
 }
+
+// testPoolGivenBack: a pool a server declared before and a later SetPools
+// lacks is a workflow's again, its size kept until a workflow declares it.
+func testPoolGivenBack(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	if err := s.SetPools(ctx, map[string]int{"gpu": 1, "disk": 2}, t0); err != nil {
+		t.Fatal(err)
+	}
+	pooledRun(t, s, t0.Add(time.Second), map[string]int{"gpu": 5}, "gpu")
+	state := func() map[string]string {
+		t.Helper()
+		ps, err := s.Pools(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, p := range ps {
+			out[p.Name] = fmt.Sprintf("%d %s", p.Size, p.Source)
+		}
+		return out
+	}
+	if got, want := state(), map[string]string{"gpu": "1 server", "disk": "2 server"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pools %v, want %v (the server's wins)", got, want)
+	}
+	// A server with --pool disk=2 only: gpu is given back.
+	if err := s.SetPools(ctx, map[string]int{"disk": 2}, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := state(), map[string]string{"gpu": "1 workflow", "disk": "2 server"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("pools %v, want %v", got, want)
+	}
+	pooledRun(t, s, t0.Add(3*time.Second), map[string]int{"gpu": 5}, "gpu")
+	// A server with no --pool: every pool is the workflows'.
+	if err := s.SetPools(ctx, nil, t0.Add(4*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := state(), map[string]string{"gpu": "5 workflow", "disk": "2 workflow"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("pools %v, want %v (gpu: the later workflow's 5)", got, want)
+	}
+}

@@ -101,6 +101,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"ExpandInherits", testExpandInherits},
 		{"Pools", testPools},
 		{"PoolKeepsLiveNeeds", testPoolKeepsLiveNeeds},
+		{"PoolGivenBack", testPoolGivenBack},
 		{"LeasePools", testLeasePools},
 		{"LeasePriority", testLeasePriority},
 	}
