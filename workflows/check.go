@@ -421,18 +421,31 @@ func (p *parser) entryAt(w *Workflow, kv kvPair, pe tasks.ParamError) (*yaml.Nod
 	return kv.k, pe.Hint
 }
 
-// listOrMapRef reports whether s is exactly one reference to a list or map
-// param, and which.
-func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
+// soleRef returns the reference s is, when s is exactly one.
+func soleRef(s string) (*ref, bool) {
 	if !hasTemplate(s) {
-		return "", "", false
+		return nil, false
 	}
 	tm, err := parseTemplate(s)
 	if err != nil {
+		return nil, false
+	}
+	return tm.single()
+}
+
+// listOrMapRef reports whether s is exactly one reference to a list or map
+// param, and which.
+func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
+	r, ok := soleRef(s)
+	if !ok {
 		return "", "", false
 	}
-	r, single := tm.single()
-	if !single || r.kind != refParam {
+	return listOrMapParam(w, r)
+}
+
+// listOrMapParam reports whether r is a list or map param, and which.
+func listOrMapParam(w *Workflow, r *ref) (string, cairn.ParamKind, bool) {
+	if r.kind != refParam {
 		return "", "", false
 	}
 	d, ok := w.Param(r.name)
@@ -442,20 +455,11 @@ func listOrMapRef(w *Workflow, s string) (string, cairn.ParamKind, bool) {
 	return r.name, d.Type, true
 }
 
-// fanIn reports whether s is exactly one reference to a whole output of
-// a for_each task: a list at run time (the fan-in), which a type that
-// takes a string there (env: {ALL: ...}) refuses at validate, not only
-// when the task runs.
-func fanIn(w *Workflow, s string) bool {
-	if !hasTemplate(s) {
-		return false
-	}
-	tm, err := parseTemplate(s)
-	if err != nil {
-		return false
-	}
-	r, single := tm.single()
-	if !single || r.kind != refOutput || r.path != "" {
+// fanIn reports whether r is a whole output of a for_each task: a list at
+// run time (the fan-in), which a type that takes a string there (env:
+// {ALL: ...}) refuses at validate, not only when the task runs.
+func fanIn(w *Workflow, r *ref) bool {
+	if r.kind != refOutput || r.path != "" {
 		return false
 	}
 	t := w.Task(r.task)
@@ -470,10 +474,14 @@ func fanIn(w *Workflow, s string) bool {
 func typedRefs(w *Workflow, v any) (out any, changed bool) {
 	switch x := v.(type) {
 	case string:
-		if fanIn(w, x) {
+		r, ok := soleRef(x)
+		if !ok {
+			return x, false
+		}
+		if fanIn(w, r) {
 			return []any{}, true // the items' outputs, in a list
 		}
-		name, _, ok := listOrMapRef(w, x)
+		name, _, ok := listOrMapParam(w, r)
 		if !ok {
 			return x, false
 		}

@@ -46,8 +46,7 @@ func (s *Store) declareRunPools(ctx context.Context, tx pgx.Tx, run *cairn.Run, 
 		}
 		if _, err := s.exec(ctx, tx, `INSERT INTO pools (name, size, source, updated_at)
 SELECT v.name, v.size, 'workflow', $3 FROM unnest($1::text[], $2::bigint[]) AS v(name, size) ORDER BY v.name
-ON CONFLICT (name) DO UPDATE SET size = GREATEST(excluded.size, (SELECT coalesce(max(t.pool_slots), 0) FROM task_runs t
-WHERE t.pool = excluded.name AND t.pool != '' AND t.state IN ('pending', 'ready', 'leased', 'running', 'retrying'))),
+ON CONFLICT (name) DO UPDATE SET size = GREATEST(excluded.size, (`+sqlrow.PoolNeeded+`)),
 	updated_at = excluded.updated_at WHERE pools.source = 'workflow'`,
 			names, sizes, now.UnixNano()); err != nil {
 			return fmt.Errorf("declare pools: %w", err)

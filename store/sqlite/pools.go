@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -35,7 +36,7 @@ func (s *Store) declareRunPools(ctx context.Context, tx *sql.Tx, run *cairn.Run,
 	}
 	for _, name := range slices.Sorted(maps.Keys(run.Pools)) {
 		if _, err := s.exec(ctx, tx, `INSERT INTO pools (name, size, source, updated_at) VALUES (?, ?, 'workflow', ?)
-ON CONFLICT (name) DO UPDATE SET size = max(excluded.size, (`+poolNeeded+`)), updated_at = excluded.updated_at
+ON CONFLICT (name) DO UPDATE SET size = max(excluded.size, (`+sqlrow.PoolNeeded+`)), updated_at = excluded.updated_at
 WHERE pools.source = 'workflow'`,
 			name, run.Pools[name], now.UnixNano()); err != nil {
 			return fmt.Errorf("declare pool %s: %w", name, err)
@@ -66,13 +67,6 @@ WHERE pools.source = 'workflow'`,
 	return cairn.CheckRunPools(tasks, sizes)
 }
 
-// poolNeeded is the most slots a task of an unfinished run takes of pool
-// excluded.name: a workflow that declares the pool smaller leaves it that
-// large, or the task would wait for ever ("needs 3 slots of pool gpu,
-// which has 1").
-const poolNeeded = `SELECT coalesce(max(t.pool_slots), 0) FROM task_runs t
-WHERE t.pool = excluded.name AND t.pool != '' AND t.state IN ('pending', 'ready', 'leased', 'running', 'retrying')`
-
 // SetPools declares pools as a server's (cairn server --pool NAME=SIZE):
 // each inserted, or its size set whoever declared it before. A
 // workflow's declaration of the same name no longer changes it.
@@ -90,17 +84,12 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', update
 		}
 		// A pool a server declared before and this one does not is a
 		// workflow's again: its size stays until a workflow declares it.
-		names := slices.Sorted(maps.Keys(pools))
-		if len(names) == 0 {
-			_, err := s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = ? WHERE source = 'server'`, now.UnixNano())
+		names, err := json.Marshal(append([]string{}, slices.Sorted(maps.Keys(pools))...))
+		if err != nil {
 			return err
 		}
-		args := []any{now.UnixNano()}
-		for _, n := range names {
-			args = append(args, n)
-		}
-		_, err := s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = ? WHERE source = 'server' AND name NOT IN (?`+
-			strings.Repeat(", ?", len(names)-1)+`)`, args...)
+		_, err = s.exec(ctx, tx, `UPDATE pools SET source = 'workflow', updated_at = ?
+WHERE source = 'server' AND name NOT IN (SELECT value FROM json_each(?))`, now.UnixNano(), string(names))
 		return err
 	})
 	if err != nil {

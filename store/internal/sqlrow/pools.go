@@ -59,3 +59,10 @@ func ScanPool(sc Scanner, out []cairn.PoolState) ([]cairn.PoolState, error) {
 	out[last].Queue = append(out[last].Queue, w)
 	return out, nil
 }
+
+// PoolNeeded is the most slots a task of an unfinished run takes of pool
+// excluded.name (in a pools upsert): a workflow that declares the pool
+// smaller leaves it that large, or the task would wait for ever ("needs 3
+// slots of pool gpu, which has 1"). The same text in both dialects.
+const PoolNeeded = `SELECT coalesce(max(t.pool_slots), 0) FROM task_runs t
+WHERE t.pool = excluded.name AND t.pool != '' AND t.state IN ('pending', 'ready', 'leased', 'running', 'retrying')`
