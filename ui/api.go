@@ -89,12 +89,7 @@ func (h *handler) apiRun(c *gin.Context) {
 		return
 	}
 	out := runjson.FromRun(v.Run, v.Orphaned)
-	out.Tasks = make([]runjson.Task, 0, len(v.Tasks))
-	for _, tr := range v.Tasks {
-		tj := runjson.FromTask(tr, v.Attempts[tr.TaskID])
-		tj.Waiting = v.Waiting[tr.TaskID]
-		out.Tasks = append(out.Tasks, tj)
-	}
+	out.Tasks = runjson.Tasks(v.Tasks, v.Attempts, v.Waiting)
 	h.json(c, http.StatusOK, out)
 }
 

@@ -444,8 +444,9 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	p.Gantt = template.HTML(b.String())
 	groups := workflows.CountGroups(v.Tasks)
 	var open []string // the sub-workflow groups of the row above
+	items := runjson.ItemAttempts(v.Tasks, v.Attempts)
 	for _, tr := range v.Tasks {
-		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: fmt.Sprint(tr.Attempt), Duration: "-", Error: firstLine(tr.Error, 200),
+		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: runjson.AttemptsText(tr, items[tr.TaskID]), Duration: "-", Error: firstLine(tr.Error, 200),
 			Waiting: v.Waiting[tr.TaskID]}
 		if tr.State == cairn.TaskSkipped && row.Waiting != "" {
 			row.Error = "" // the why says it, and why the when: was false
@@ -459,11 +460,11 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 			row.CachedFrom, row.CachedHref = from.String(), taskHref(from.RunID, from.TaskID)
 		}
 		atts := v.Attempts[tr.TaskID]
+		if as, ok := items[tr.TaskID]; ok {
+			atts = as // a for_each task's row spans its items
+		}
 		if d, ok := runjson.TaskDuration(tr, atts); ok {
 			row.Duration = fmtDur(d)
-		}
-		if tr.Interrupted > 0 {
-			row.Attempts += fmt.Sprintf(" (%d interrupted)", tr.Interrupted)
 		}
 		p.Tasks = append(p.Tasks, row)
 		if res, ok := resultOf(r.ID, tr); ok {

@@ -111,7 +111,7 @@ func (a *app) showTask(ctx context.Context, src runSource, d *runDetail, taskID 
 		dur = d.Round(time.Millisecond).String()
 	}
 	fmt.Fprintf(w, "run       %s\ntask      %s (%s)\nstate     %s\nattempts  %s\nduration  %s\n", d.ID, tr.TaskID, tr.Type,
-		sty.state(string(tr.State)), attemptCount(tr), dur)
+		sty.state(string(tr.State)), runjson.AttemptsText(tr, nil), dur)
 	word := "cache"
 	if story.Hit != nil {
 		word = sty.paint(colorCyan, "cache")

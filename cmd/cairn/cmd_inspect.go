@@ -314,6 +314,9 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		"With TASK, that task alone, and whether its outputs came from the cache — or, when it ran, why not:\n"+
 		"caching was off for it (and why), or what differs from its last success in the same workflow\n"+
 		"(type, version, which params, which inputs).\n"+
+		"A for_each task's items are listed under it, train[0], train[1]…, failed ones first, at most "+strconv.Itoa(maxShownItems)+"\n"+
+		"(a line counts the others by state; --json has them all); its own row counts its items' attempts.\n"+
+		"An item is a TASK too: cairn show RUN 'train[3]'.\n"+
 		"With --server, a run of a cairn server.")
 	var asJSON bool
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (with every attempt)")
@@ -341,12 +344,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	r, trs, atts := d.Run, d.tasks, d.atts
 	if asJSON {
 		out := runjson.FromRun(r, d.orphaned)
-		out.Tasks = make([]taskJSON, 0, len(trs))
-		for _, tr := range trs {
-			tj := runjson.FromTask(tr, atts[tr.TaskID])
-			tj.Waiting = d.waiting[tr.TaskID]
-			out.Tasks = append(out.Tasks, tj)
-		}
+		out.Tasks = runjson.Tasks(trs, atts, d.waiting)
 		return writeJSON(a.stdout, out)
 	}
 	now := time.Now()
@@ -395,6 +393,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	groups := workflows.CountGroups(trs)
 	var open []string // the sub-workflow groups of the row above
 	shown, more := itemsOrder(trs)
+	items := runjson.ItemAttempts(trs, atts)
 	for k, tr := range shown {
 		indent := ""
 		if tr.IsItem() {
@@ -402,8 +401,12 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		} else {
 			open = groupRows(tw, open, tr.TaskID, groups, sty)
 		}
+		rowAtts := atts[tr.TaskID]
+		if as, ok := items[tr.TaskID]; ok {
+			rowAtts = as // a for_each task's row spans its items
+		}
 		dur := "-"
-		if d, ok := taskDuration(tr, atts[tr.TaskID]); ok {
+		if d, ok := taskDuration(tr, rowAtts); ok {
 			dur = d.Round(time.Millisecond).String()
 		}
 		note := oneLine(tr.Error)
@@ -416,8 +419,8 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 		if why := d.waiting[tr.TaskID]; why != "" {
 			note = sty.paint(colorYellow, printable(why))
 		}
-		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", len(open)), indent, tr.TaskID, tr.Type, sty.state(string(tr.State)), attemptCount(tr), dur,
-			tl.bar(atts[tr.TaskID]), note)
+		fmt.Fprintf(tw, "%s%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.Repeat("  ", len(open)), indent, tr.TaskID, tr.Type, sty.state(string(tr.State)), runjson.AttemptsText(tr, items[tr.TaskID]), dur,
+			tl.bar(rowAtts), note)
 		if parent, _, ok := cairn.ParseItemID(tr.TaskID); ok && more[parent] != "" && (k+1 == len(shown) || !shown[k+1].IsItem()) {
 			fmt.Fprintf(tw, "%s  …\t\t\t\t\t\t%s\n", strings.Repeat("  ", len(open)), strings.Replace(more[parent], "RUN", r.ID, 1))
 		}

@@ -182,3 +182,23 @@ func TestForEachSummaryCounts(t *testing.T) {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
 }
+
+// show's row of a for_each task stands for its items: their attempts
+// counted, their span as its duration and its bar; never "0" and "-".
+func TestForEachShowRowSpansItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.must(0, "run", writeWorkflow(t, "small.yaml", smallFanWorkflow))
+	id := runIDOf(t, r.stderr+r.stdout)
+	show := e.must(0, "show", id).stdout
+	var row string
+	for _, l := range strings.Split(show, "\n") {
+		if strings.HasPrefix(l, "train ") {
+			row = l
+		}
+	}
+	f := strings.Fields(row)
+	if len(f) < 6 || f[3] != "5" || f[4] == "-" || !strings.Contains(f[5], "█") {
+		t.Fatalf("train's row = %q, want 5 attempts (its items'), a duration and a bar; show:\n%s", row, show)
+	}
+}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,13 +74,4 @@ func (tl timeline) bar(atts []*cairn.Attempt) string {
 		}
 	}
 	return string(cells)
-}
-
-// attemptCount is a task's ATTEMPTS cell in `cairn show`: the number of
-// attempts, and how many of them were interrupted (not failures).
-func attemptCount(tr *cairn.TaskRun) string {
-	if tr.Interrupted == 0 {
-		return strconv.Itoa(tr.Attempt)
-	}
-	return fmt.Sprintf("%d (%d interrupted)", tr.Attempt, tr.Interrupted)
 }

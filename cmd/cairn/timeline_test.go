@@ -36,12 +36,3 @@ func TestTimelineBar(t *testing.T) {
 		t.Fatalf("running bar %s", got)
 	}
 }
-
-func TestAttemptCount(t *testing.T) {
-	if got := attemptCount(&cairn.TaskRun{Attempt: 3}); got != "3" {
-		t.Errorf("attemptCount of 3 attempts = %q", got)
-	}
-	if got := attemptCount(&cairn.TaskRun{Attempt: 3, Interrupted: 2}); got != "3 (2 interrupted)" {
-		t.Errorf("attemptCount of 3 attempts, 2 interrupted = %q", got)
-	}
-}

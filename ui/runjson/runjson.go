@@ -14,6 +14,9 @@ package runjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -265,6 +268,76 @@ func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 		tj.Attempt = append(tj.Attempt, FromAttempt(at))
 	}
 	return tj
+}
+
+// Tasks is the shape of a run's tasks trs with their attempts atts (by
+// task id) and, for those a worker must be found for, why they wait
+// (waiting, by task id): a for_each task spans its items.
+func Tasks(trs []*cairn.TaskRun, atts map[string][]*cairn.Attempt, waiting map[string]string) []Task {
+	items := ItemAttempts(trs, atts)
+	out := make([]Task, 0, len(trs))
+	for _, tr := range trs {
+		tj := FromTask(tr, atts[tr.TaskID])
+		tj.SpanItems(tr, items[tr.TaskID])
+		tj.Waiting = waiting[tr.TaskID]
+		out = append(out, tj)
+	}
+	return out
+}
+
+// ItemAttempts gathers, for each for_each task of trs, the attempts of
+// its items, earliest start first. A for_each task has no attempt of its
+// own: where a row shows a task's attempts, its duration and its bar (show,
+// the run page, the API's duration), its items' attempts stand for it.
+func ItemAttempts(trs []*cairn.TaskRun, atts map[string][]*cairn.Attempt) map[string][]*cairn.Attempt {
+	var out map[string][]*cairn.Attempt
+	for _, tr := range trs {
+		parent, _, ok := cairn.ParseItemID(tr.TaskID)
+		if !ok {
+			continue
+		}
+		if out == nil {
+			out = make(map[string][]*cairn.Attempt)
+		}
+		out[parent] = append(out[parent], atts[tr.TaskID]...)
+	}
+	for _, as := range out {
+		slices.SortStableFunc(as, func(a, b *cairn.Attempt) int { return a.StartedAt.Compare(b.StartedAt) })
+	}
+	return out
+}
+
+// AttemptsText is a task's ATTEMPTS cell (show, the run page): how many
+// attempts it made, and how many of them were interrupted (not failures).
+// A for_each task's are its items' (items, from ItemAttempts).
+func AttemptsText(tr *cairn.TaskRun, items []*cairn.Attempt) string {
+	n, interrupted := tr.Attempt, tr.Interrupted
+	if len(items) > 0 {
+		n, interrupted = len(items), 0
+		for _, at := range items {
+			if at.State == cairn.AttemptInterrupted {
+				interrupted++
+			}
+		}
+	}
+	if interrupted == 0 {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d (%d interrupted)", n, interrupted)
+}
+
+// SpanItems gives task j, a for_each task, the start and the duration of
+// its items (their attempts, from ItemAttempts): from the first item's
+// start to the task's end. Its attempts and history stay its own (none).
+func (j *Task) SpanItems(tr *cairn.TaskRun, items []*cairn.Attempt) {
+	if len(items) == 0 {
+		return
+	}
+	j.StartedAt = Time(items[0].StartedAt)
+	if d, ok := TaskDuration(tr, items); ok {
+		ms := d.Milliseconds()
+		j.DurationMS = &ms
+	}
 }
 
 // FromAttempt is attempt at's shape.
