@@ -345,7 +345,7 @@ func cmdShow(ctx context.Context, a *app, args []string) error {
 	if asJSON {
 		out := runjson.FromRun(r, d.orphaned)
 		out.Tasks = runjson.Tasks(trs, atts, d.waiting)
-		return writeJSON(a.stdout, out)
+		return runjson.WriteIndented(a.stdout, out)
 	}
 	now := time.Now()
 	gates := map[string][]evaluate.GateResult{}

@@ -12,9 +12,11 @@
 package runjson
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -268,6 +270,40 @@ func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 		tj.Attempt = append(tj.Attempt, FromAttempt(at))
 	}
 	return tj
+}
+
+// WriteIndented writes run j as JSON indented by two spaces and a newline,
+// byte for byte what a json.Encoder with SetIndent("", "  ") writes, but
+// one task at a time: a run of 100,000 tasks is never one buffer (nor
+// compacted and indented again as a whole).
+func WriteIndented(w io.Writer, j Run) error {
+	tasks := j.Tasks
+	if len(tasks) == 0 || j.Metrics != nil { // tasks is the last field only without metrics
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(j)
+	}
+	j.Tasks = nil
+	head, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	bw.Write(head[:len(head)-len("\n}")])
+	bw.WriteString(",\n  \"tasks\": [")
+	for i, t := range tasks {
+		b, err := json.MarshalIndent(t, "    ", "  ")
+		if err != nil {
+			return fmt.Errorf("task %s: %w", t.ID, err)
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	bw.WriteString("\n  ]\n}\n")
+	return bw.Flush()
 }
 
 // Tasks is the shape of a run's tasks trs with their attempts atts (by

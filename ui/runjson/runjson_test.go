@@ -1,6 +1,8 @@
 package runjson
 
 import (
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -60,5 +62,41 @@ func TestForEachSpansItems(t *testing.T) {
 	}
 	if got[3].DurationMS == nil || *got[3].DurationMS != 1000 {
 		t.Errorf("a plain task's duration = %v, want 1000 ms", got[3].DurationMS)
+	}
+}
+
+// WriteIndented writes what an indenting json.Encoder writes, byte for
+// byte, for runs with and without tasks, metrics, HTML-ish text and
+// attempts.
+func TestWriteIndentedIsTheEncoders(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	trs := []*cairn.TaskRun{
+		{TaskID: "a", Type: "shell", Attempt: 2, State: cairn.TaskFailed, Error: "exit 1 <&> \"quoted\"", FinishedAt: t0.Add(time.Second),
+			Params: json.RawMessage(`{"script": "echo <b>"}`), Outputs: map[string]json.RawMessage{"x": json.RawMessage(`[1, 2]`)}},
+		{TaskID: "each", Type: "noop", Expanded: true, Items: 1, State: cairn.TaskSucceeded},
+		{TaskID: "each[0]", Type: "noop", Item: json.RawMessage(`"é"`), Attempt: 1, State: cairn.TaskSucceeded},
+	}
+	atts := map[string][]*cairn.Attempt{
+		"a":       {{Number: 1, StartedAt: t0, FinishedAt: t0.Add(time.Millisecond), State: cairn.TaskRetrying}, {Number: 2, StartedAt: t0.Add(time.Millisecond), State: cairn.TaskFailed}},
+		"each[0]": {{Number: 1, StartedAt: t0, FinishedAt: t0, State: cairn.TaskSucceeded}},
+	}
+	run := FromRun(&cairn.Run{ID: "r1", Workflow: "w", State: cairn.RunFailed, CreatedAt: t0, Params: map[string]any{"p": "<x>"}}, false)
+	for name, j := range map[string]Run{
+		"no tasks":     run,
+		"tasks":        func() Run { r := run; r.Tasks = Tasks(trs, atts, map[string]string{"a": "waits"}); return r }(),
+		"with metrics": func() Run { r := run; r.Tasks = Tasks(trs, atts, nil); r.Metrics = map[string]float64{"e.f1": 0.5}; return r }(),
+	} {
+		var want, got bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(j); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteIndented(&got, j); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%s: WriteIndented wrote\n%s\nthe encoder\n%s", name, got.String(), want.String())
+		}
 	}
 }
