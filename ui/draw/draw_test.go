@@ -5,7 +5,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -477,5 +479,39 @@ func TestDAGForEachItems(t *testing.T) {
 	}
 	if n := expanded["train[5]"]; n == nil || n.Attr["href"] != "/runs/r/tasks/train[5]" {
 		t.Errorf("item node: %v", n)
+	}
+}
+
+// A for_each task's row has a thin bar spanning its items' attempts, from
+// the first start to the last end; the items keep their own bars.
+func TestGanttForEachSpan(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	trs := []*cairn.TaskRun{{TaskID: "each", State: cairn.TaskSucceeded, Expanded: true, Items: 2},
+		{TaskID: "each[0]", State: cairn.TaskSucceeded}, {TaskID: "each[1]", State: cairn.TaskSucceeded}}
+	atts := []*cairn.Attempt{
+		{TaskID: "each[0]", Number: 1, State: cairn.TaskSucceeded, StartedAt: t0.Add(10 * time.Second), FinishedAt: t0.Add(20 * time.Second)},
+		{TaskID: "each[1]", Number: 1, State: cairn.TaskSucceeded, StartedAt: t0.Add(5 * time.Second), FinishedAt: t0.Add(15 * time.Second)},
+	}
+	var buf bytes.Buffer
+	if err := Gantt(&buf, trs, atts, GanttOptions{Start: t0, End: t0.Add(40 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	var spans, bars []*svgElem
+	for _, e := range parseSVG(t, buf.Bytes()) {
+		switch e.Attr["class"] {
+		case "span":
+			spans = append(spans, e)
+		case "bar":
+			bars = append(bars, e)
+		}
+	}
+	if len(spans) != 1 || spans[0].Attr["data-task"] != "each" || len(bars) != 2 {
+		t.Fatalf("spans %v and %d bars, want one span on each and the items' 2 bars", spans, len(bars))
+	}
+	x0, _ := strconv.ParseFloat(spans[0].Attr["x"], 64)
+	w, _ := strconv.ParseFloat(spans[0].Attr["width"], 64)
+	// 5 s to 20 s of a 40 s axis 660 units wide after a 180-unit label column.
+	if wantX, wantW := 180+660*5.0/40, 660*15.0/40; math.Abs(x0-wantX) > 0.5 || math.Abs(w-wantW) > 0.5 {
+		t.Errorf("span x=%v width=%v, want x=%v width=%v (5 s to 20 s)", x0, w, wantX, wantW)
 	}
 }

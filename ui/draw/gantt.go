@@ -88,8 +88,24 @@ func Gantt(w io.Writer, tasks []*cairn.TaskRun, attempts []*cairn.Attempt, opts 
 		return labelW + plotW*min(max(f, 0), 1)
 	}
 	byTask := map[string][]*cairn.Attempt{}
+	type span struct{ from, to time.Time }
+	spans := map[string]span{} // a for_each task's: its items' first start to last end
 	for _, a := range attempts {
 		byTask[a.TaskID] = append(byTask[a.TaskID], a)
+		if parent, _, ok := cairn.ParseItemID(a.TaskID); ok {
+			to := a.FinishedAt
+			if to.IsZero() {
+				to = end
+			}
+			sp, seen := spans[parent]
+			if !seen || a.StartedAt.Before(sp.from) {
+				sp.from = a.StartedAt
+			}
+			if to.After(sp.to) {
+				sp.to = to
+			}
+			spans[parent] = sp
+		}
 	}
 	width := labelW + plotW + margin
 	height := axisH + rowH*float64(len(tasks)) + 6
@@ -113,6 +129,13 @@ func Gantt(w io.Writer, tasks []*cairn.TaskRun, attempts []*cairn.Attempt, opts 
 		}
 		fmt.Fprintf(&b, `<text x="%s" y="%s" text-anchor="end" fill="#1a1a1a">%s<title>%s</title></text>`+"\n",
 			num(labelW-8), num(y+rowH/2+4), esc(clipText(tr.TaskID, ganttLabel)), esc(tr.TaskID))
+		if sp, ok := spans[tr.TaskID]; ok && len(byTask[tr.TaskID]) == 0 {
+			// A for_each task has no attempt of its own: a thin bar spans its items'.
+			x0, x1 := x(sp.from), x(sp.to)
+			fmt.Fprintf(&b, `<rect class="span" data-task="%s" x="%s" y="%s" width="%s" height="%s" rx="2" fill="%s"><title>%s</title></rect>`+"\n",
+				esc(tr.TaskID), num(x0), num(y+(rowH-barH/2)/2), num(max(x1-x0, minBarW)), num(barH/2), StyleOf(tr.State).Stroke,
+				esc(fmt.Sprintf("%s: %d items, %s", tr.TaskID, tr.Items, sp.to.Sub(sp.from).Round(time.Millisecond))))
+		}
 		for _, a := range byTask[tr.TaskID] {
 			state := a.State
 			endAt := a.FinishedAt

@@ -82,9 +82,14 @@ func TestWriteIndentedIsTheEncoders(t *testing.T) {
 	}
 	run := FromRun(&cairn.Run{ID: "r1", Workflow: "w", State: cairn.RunFailed, CreatedAt: t0, Params: map[string]any{"p": "<x>"}}, false)
 	for name, j := range map[string]Run{
-		"no tasks":     run,
-		"tasks":        func() Run { r := run; r.Tasks = Tasks(trs, atts, map[string]string{"a": "waits"}); return r }(),
-		"with metrics": func() Run { r := run; r.Tasks = Tasks(trs, atts, nil); r.Metrics = map[string]float64{"e.f1": 0.5}; return r }(),
+		"no tasks": run,
+		"tasks":    func() Run { r := run; r.Tasks = Tasks(trs, atts, map[string]string{"a": "waits"}); return r }(),
+		"with metrics": func() Run {
+			r := run
+			r.Tasks = Tasks(trs, atts, nil)
+			r.Metrics = map[string]float64{"e.f1": 0.5}
+			return r
+		}(),
 	} {
 		var want, got bytes.Buffer
 		enc := json.NewEncoder(&want)
