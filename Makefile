@@ -50,7 +50,7 @@ demo: build
 ## cairn server; prints per day whether retraining was due, the drifted features and the version
 ## in production (a retrain and a promotion once the drift is large enough). A few seconds.
 demo-retrain: build
-	workflows/examples/retrain-demo.sh ./$(BIN) .cairn-demo-retrain
+	sh workflows/examples/retrain-demo.sh ./$(BIN) .cairn-demo-retrain
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
 ## (the fuzzers' seed corpora run as part of it).
