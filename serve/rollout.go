@@ -323,7 +323,10 @@ func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Predictio
 		return d, nil, err
 	}
 	p, err := cand.p.Predict(d.frame())
-	return d, p, err
+	if err != nil {
+		return d, nil, inputErr(err)
+	}
+	return d, p, nil
 }
 
 // shadowOne scores a shadowed request with the candidate and logs it,

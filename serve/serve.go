@@ -809,6 +809,19 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 	return err
 }
 
+// inputErr is err of a model's Predict as a 400 naming the row when the
+// row is at fault (a finite value the model's preprocessing takes past
+// the range of a float64): counted as the caller's error, not the
+// model's, so that a hostile client cannot fail a canary with it. Any
+// other error stays as it is: the model's.
+func inputErr(err error) error {
+	var in *model.InputError
+	if errors.As(err, &in) {
+		return rowErr(in.Row, "", "%s", in.Msg)
+	}
+	return err
+}
+
 // codeOf is the code an error of Predict is counted under.
 func codeOf(err error) string {
 	var e *Error
@@ -879,7 +892,7 @@ func (s *Server) predict(ctx context.Context, name string, a *active, body []byt
 	}
 	p, err := a.p.Predict(d.frame())
 	if err != nil {
-		return 0, nil, fmt.Errorf("model %s@%d: %w", name, a.version, err)
+		return 0, nil, fmt.Errorf("model %s@%d: %w", name, a.version, inputErr(err))
 	}
 	if hw, ok := w.(interface{ Header() http.Header }); ok {
 		h := hw.Header()

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
+	"github.com/cairnml/cairn/tasks/ml/features"
 	"github.com/cairnml/cairn/tasks/ml/model"
 )
 
@@ -530,5 +531,38 @@ func TestPreload(t *testing.T) {
 	case got := <-loads:
 		t.Fatalf("a second load (%s): the request did not use the preloaded model, or the candidate was loaded", got)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// A finite value that the model's preprocessing scales past the range of
+// a float64 (1.7e308 over a standard deviation under 1) is the row's
+// fault: a 400 naming the row, never the model's "internal" error, which
+// would count against a canary and in production's error rate.
+func TestPredictOverflowIsTheRows(t *testing.T) {
+	fx := newFixture(t)
+	var csv strings.Builder
+	csv.WriteString("x,label\n")
+	for i := range 40 {
+		fmt.Fprintf(&csv, "%g,%s\n", 0.1+0.01*float64(i%7), []string{"a", "b"}[i%2])
+	}
+	f, err := dataset.ReadCSV(strings.NewReader(csv.String()), dataset.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Fit(f, model.Spec{Preprocess: features.NewSpec("label"), Algorithm: model.LogisticRegression, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.deploy("small", cairn.StageProduction, fx.put(m))
+	s := newServer(t, fx, serve.Options{})
+	if _, err := predict(t, s, "small", 0, `{"rows":[{"x":0.12}]}`); err != nil {
+		t.Fatalf("a plain row: %v", err)
+	}
+	for _, v := range []string{"1.7e308", "-1.7e308"} {
+		_, err := predict(t, s, "small", 0, `{"rows":[{"x":0.12},{"x":`+v+`}]}`)
+		var e *serve.Error
+		if !errors.As(err, &e) || e.Status != 400 || e.Code != serve.CodeBadInput || e.Row != 1 || !strings.Contains(e.Msg, "out of the range the model computes in") {
+			t.Fatalf("x=%s: %v (%T), want a 400 bad_input naming rows[1]", v, err, err)
+		}
 	}
 }

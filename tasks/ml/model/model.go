@@ -454,9 +454,37 @@ func (m *Model) predict(f *dataset.Frame) (*Prediction, error) {
 		}
 	}
 	if err != nil {
+		if i, j, v, ok := nonFinite(X); ok {
+			// Finite input that the preprocessing took past the range of
+			// a float64 (1.7e308 scaled): the row's fault, not the model's.
+			return nil, &InputError{Row: i, Msg: fmt.Sprintf("a value is out of the range the model computes in: after its preprocessing, feature %d is %v (keep values well within ±1e300)", j, v)}
+		}
 		return nil, fmt.Errorf("model: predict %s: %w", m.Algorithm, err)
 	}
 	return &pred, nil
+}
+
+// InputError is a prediction refused because of one of its rows: the
+// caller's fault, not the model's (a server answers it as a bad request).
+type InputError struct {
+	Row int // the row's index in the frame
+	Msg string
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e.Msg) }
+
+// nonFinite finds the first NaN or ±Inf of X: its row, column and value.
+func nonFinite(X *mat.Dense) (i, j int, v float64, ok bool) {
+	n, p := X.Dims()
+	raw := X.RawMatrix()
+	for i = 0; i < n; i++ {
+		for j, v = range raw.Data[i*raw.Stride : i*raw.Stride+p] {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return i, j, v, true
+			}
+		}
+	}
+	return 0, 0, 0, false
 }
 
 // argmaxRows returns each row's most probable class, the lowest index on a
