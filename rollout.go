@@ -367,7 +367,8 @@ type RequestStats struct {
 
 // LiveMetric returns the version's live metric — accuracy for a
 // classifier, the mean absolute error for a regressor — and its name;
-// ok false when no row is labeled.
+// ok false when no row is labeled, or when the errors summed past the
+// range of a float64 (no figure rather than +Inf).
 func (s RequestStats) LiveMetric() (name string, v float64, ok bool) {
 	name = "accuracy"
 	if s.Kind == "regression" {
@@ -376,7 +377,11 @@ func (s RequestStats) LiveMetric() (name string, v float64, ok bool) {
 	if s.Labeled == 0 {
 		return name, 0, false
 	}
-	return name, s.Score / float64(s.Labeled), true
+	v = s.Score / float64(s.Labeled)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return name, 0, false // no figure: errors summed past the range of a float64
+	}
+	return name, v, true
 }
 
 // ErrorRate is the share of the version's requests that failed.

@@ -2,6 +2,7 @@ package cairn_test
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -93,5 +94,18 @@ func TestRolloutSpecValidate(t *testing.T) {
 	var back cairn.RolloutSpec
 	if err := json.Unmarshal(b, &back); err != nil || back.Interval != d.Interval || len(back.Steps) != 4 {
 		t.Fatalf("round trip %s: %+v %v", b, back, err)
+	}
+}
+
+// A live metric whose errors summed past the range of a float64 is no
+// figure (not +Inf, which no JSON answer can carry).
+func TestLiveMetricNotFinite(t *testing.T) {
+	st := cairn.RequestStats{Kind: "regression", Labeled: 2, Score: math.Inf(1)}
+	if name, v, ok := st.LiveMetric(); ok || name != "mae" {
+		t.Fatalf("LiveMetric of an infinite sum = %s %v %v, want mae and no figure", name, v, ok)
+	}
+	st.Score = 3
+	if _, v, ok := st.LiveMetric(); !ok || v != 1.5 {
+		t.Fatalf("LiveMetric = %v %v, want 1.5", v, ok)
 	}
 }

@@ -500,6 +500,10 @@ func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedb
 	return out, nil
 }
 
+// maxLabel bounds a regressor's label: the sum of absolute errors of
+// 10^8 such labels stays finite.
+const maxLabel = 1e300
+
 // score compares predictions with labels: for a classifier the rows
 // predicted right, for a regressor the sum of absolute errors, over the
 // rows whose label is not null.
@@ -518,6 +522,12 @@ func score(kind string, preds, labels []json.RawMessage) (cairn.RequestScore, er
 			if err != nil || math.IsInf(y, 0) {
 				return sc, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: i, Field: "labels",
 					Msg: fmt.Sprintf("labels[%d]: a regressor's label is a number, got %s", i, brief(l))}
+			}
+			if math.Abs(y) > maxLabel {
+				// Its error, summed with others over a window, would
+				// overflow the live metric to +Inf.
+				return sc, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: i, Field: "labels",
+					Msg: fmt.Sprintf("labels[%d]: %s is out of the range a live metric is computed in (at most ±1e300)", i, brief(l))}
 			}
 			p, err := strconv.ParseFloat(string(preds[i]), 64)
 			if err != nil {

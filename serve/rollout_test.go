@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -293,5 +294,42 @@ func TestCandidateFailureFallsBack(t *testing.T) {
 	var se *serve.Error
 	if !errors.As(err, &se) || se.Status != http.StatusBadRequest {
 		t.Fatalf("a bad request: %v", err)
+	}
+}
+
+// A regressor's label so large that its error, summed over a window,
+// would overflow the live metric to +Inf is a 400 naming it, and changes
+// nothing; a large one within the bound is scored.
+func TestFeedbackLabelTooLarge(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("reg", cairn.StageProduction, fx.put(fit(t, "y", model.LinearRegression, nil, 1)))
+	s := newServer(t, fx, serve.Options{RequestLog: fx.st, Poll: 10 * time.Millisecond})
+	s.Start(context.Background())
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	ctx := context.Background()
+	a, _ := predictKey(t, s, "reg", 0, "k")
+	deadline := time.Now().Add(10 * time.Second)
+	for { // the request log is written off the request's path
+		if logged, err := fx.st.ModelRequests(ctx, "reg", a.RequestID); err == nil && len(logged) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, l := range []string{"1.7e308", "-1.7e308", "1e301"} {
+		_, err := s.Label(ctx, "reg", strings.NewReader(fmt.Sprintf(`{"request_id":%q,"labels":[%s,null]}`, a.RequestID, l)))
+		var se *serve.Error
+		if !errors.As(err, &se) || se.Status != http.StatusBadRequest || se.Row != 0 || !strings.Contains(se.Msg, "at most ±1e300") {
+			t.Errorf("label %s: %v, want a 400 naming labels[0]", l, err)
+		}
+	}
+	if st, _ := fx.st.RequestStats(ctx, "reg", time.Time{}); st[1].Labeled != 0 {
+		t.Fatalf("refused labels were scored: %+v", st[1])
+	}
+	if _, err := s.Label(ctx, "reg", strings.NewReader(fmt.Sprintf(`{"request_id":%q,"labels":[1e300,null]}`, a.RequestID))); err != nil {
+		t.Fatalf("a label of 1e300: %v", err)
+	}
+	st, _ := fx.st.RequestStats(ctx, "reg", time.Time{})
+	if _, v, ok := st[1].LiveMetric(); !ok || math.IsInf(v, 0) || v < 1e299 {
+		t.Fatalf("live mae after a label of 1e300: %v %v (%+v)", v, ok, st[1])
 	}
 }
