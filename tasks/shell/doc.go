@@ -54,7 +54,8 @@
 // quoted here-document), where the expansion is text for another program
 // (any here-document's body), where the shell or the command would
 // evaluate it (arithmetic, [[ ]], let, declare -i, printf -v, test -v,
-// most ${...} forms; eval, trap, alias, sh -c, su -c, ssh, watch) or
+// wait -p, a[...]=, most ${...} forms; eval, trap, alias, sh -c, su -c,
+// script -c, ssh, watch, parallel; PS4, BASH_ENV, ENV) or
 // where it names a variable (export "${{ }}", read) is refused by
 // ValidateParams, with its offset, and by Run (permanent).
 //

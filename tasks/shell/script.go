@@ -85,13 +85,13 @@ func refusal(c refContext) (msg, hint string, refused bool) {
 		return "a reference inside a here-document's body or a here-string (<<<): the text is handed to another program (python3, sh, psql...), which may read the value as code",
 			`pass the value with env: {X: "${{ ... }}"} and read it from the environment inside the program (os.environ["X"] in Python, "$X" in sh); to write a file, printf '%s\n' "${{ ... }}" > file`, true
 	case ctxEvaluated:
-		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, ssh, watch), or in PS4 or a prompt, which the shell expands again",
+		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, script -c, ssh, watch, parallel), or in PS4, a prompt, BASH_ENV or ENV, which the shell expands again",
 			`pass the value with env: {X: "${{ ... }}"} and refer to "$X" inside the command string, written in single quotes (sh -c 'echo "$X"')`, true
 	case ctxAssignName:
 		return "a reference in a variable's name (export, declare, local, readonly, typeset, read): a value could set PATH or any variable, and bash evaluates a subscript in a name",
 			`write the name literally and put the reference after the "=" (export NAME="${{ ... }}")`, true
 	case ctxBashArith:
-		return "a reference where bash evaluates the value as arithmetic or a variable name ([[ ]], let, declare -i/-a/-A/-n, printf -v, test -v), and runs commands found in it",
+		return "a reference where bash evaluates the value as arithmetic or a variable name ([[ ]], let, declare -i/-a/-A/-n, printf -v, test -v, wait -p, an array's subscript in NAME[...]=), and runs commands found in it",
 			`pass the value with env: {N: "${{ ... }}"}, check that it is a number (case $N in ''|*[!0-9]*) exit 1;; esac) and compare with [ "$N" -gt 0 ]`, true
 	case ctxNestedQuote:
 		return "a reference inside quotes within `...` inside double quotes, or inside `...` in a here-document",
@@ -453,9 +453,9 @@ type command struct {
 }
 
 var (
-	shellWords   = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "yash", "posh", "busybox", "su", "csh", "tcsh", "fish")
+	shellWords   = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "yash", "posh", "busybox", "su", "csh", "tcsh", "fish", "script")
 	evalWords    = set("eval", "trap", "alias")
-	anywhere     = set("ssh", "watch")
+	anywhere     = set("ssh", "watch", "parallel")
 	reserved     = set("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "command", "builtin", "exec", "coproc")
 	declareWords = set("export", "declare", "local", "readonly", "typeset")
 	nameWords    = set("read", "mapfile", "readarray")
@@ -509,9 +509,10 @@ func assignment(w string) bool {
 
 // promptVar reports whether w assigns a variable whose value the shell
 // expands again, command substitutions included: PS4 at each command of
-// set -x, and the prompts.
+// set -x, the prompts, and BASH_ENV and ENV, the startup file a shell it
+// starts names by them.
 func promptVar(w string) bool {
-	for _, v := range []string{"PS1=", "PS2=", "PS3=", "PS4=", "PROMPT_COMMAND="} {
+	for _, v := range []string{"PS0=", "PS1=", "PS2=", "PS3=", "PS4=", "PROMPT_COMMAND=", "BASH_ENV=", "ENV="} {
 		if strings.HasPrefix(w, v) {
 			return true
 		}
@@ -553,6 +554,17 @@ func (c *command) word(l *lexer, start, end int) {
 	if c.redir {
 		c.redir = false
 		return
+	}
+	if open, shut, ok := subscript(w); ok {
+		// bash evaluates an assignment's subscript, NAME[...]=, as
+		// arithmetic (and runs the commands found in it).
+		for k, p := range l.pos {
+			if p > start+open && p < start+shut {
+				if _, _, refused := refusal(l.ctxs[k]); !refused {
+					l.ctxs[k] = ctxBashArith
+				}
+			}
+		}
 	}
 	w, lit := plain(w)
 	if !lit || w == "" {
@@ -605,13 +617,17 @@ func (c *command) word(l *lexer, start, end int) {
 			refuse(ctxAssignName, true)
 		case nameWords[c.name] && !(lit && w[0] == '-'):
 			refuse(ctxAssignName, false)
-		case (c.name == "printf" || c.name == "test" || c.name == "[") && w == "-v":
+		case (c.name == "printf" || c.name == "test" || c.name == "[") && w == "-v",
+			c.name == "wait" && lit && w[0] == '-' && strings.HasSuffix(w, "p"): // wait -p NAME, -np NAME
 			c.next = ctxBashArith
 		case (c.name == "printf" || c.name == "test" || c.name == "[") && strings.HasPrefix(w, "-v"):
 			refuse(ctxBashArith, false) // -vNAME
 		}
 	}
 	if !lit {
+		if c.shell && strings.HasPrefix(l.s[start:end], "-") {
+			refuse(ctxEvaluated, false) // an option holding a reference: -c"...", --command=...
+		}
 		return
 	}
 	switch {
@@ -619,9 +635,32 @@ func (c *command) word(l *lexer, start, end int) {
 		c.shell = true
 	case anywhere[base]:
 		c.refuse = ctxEvaluated
-	case c.shell && len(w) > 1 && w[0] == '-' && w[1] != '-' && strings.IndexByte(w, 'c') >= 0:
+	case c.shell && len(w) > 1 && w[0] == '-' && w[1] != '-' && strings.IndexByte(w, 'c') >= 0,
+		c.shell && w == "--command": // script --command CMD
 		c.script = true
 	}
+}
+
+// subscript finds, in a word NAME[...]= or NAME[...]+= (an array
+// element's assignment), the offsets of its brackets.
+func subscript(w string) (open, shut int, ok bool) {
+	open = strings.IndexByte(w, '[')
+	if open <= 0 || !assignment(w[:open]+"=") {
+		return 0, 0, false
+	}
+	depth := 0
+	for i := open; i < len(w); i++ {
+		switch w[i] {
+		case '[':
+			depth++
+		case ']':
+			if depth--; depth == 0 {
+				rest := w[i+1:]
+				return open, i, strings.HasPrefix(rest, "=") || strings.HasPrefix(rest, "+=")
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // single reads '...' (or $'...', whose backslashes escape) from its quote.

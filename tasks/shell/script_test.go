@@ -223,6 +223,19 @@ func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
 		{"printf -v", `printf -v "${{ params.x }}" %s y`, "arithmetic", 20},
 		{"test -v", `test -v ${{ params.x }}`, "arithmetic", 17},
 		{"bracket -v", `[ -v "${{ params.x }}" ]`, "arithmetic", 15},
+		// Found by trying: util-linux script runs -c's string, GNU parallel
+		// its arguments, bash an array subscript, wait -p's name, and the
+		// file BASH_ENV names (after expanding it).
+		{"script -qec", `script -qec "echo hello ${{ params.x }}" /dev/null`, "as shell code", 33},
+		{"script --command", `script -q --command "echo ${{ params.x }}" /dev/null`, "as shell code", 35},
+		{"script --command=", `script -q --command="echo ${{ params.x }}" /dev/null`, "as shell code", 35},
+		{"parallel", `parallel ::: "${{ params.x }}"`, "as shell code", 23},
+		{"array subscript", `a[${{ params.x }}]=1`, "subscript", 11},
+		{"array subscript append", `x=1 a["${{ params.x }}"]+=1`, "subscript", 16},
+		{"wait -p", `sleep 0.1 & wait -n -p "${{ params.x }}"`, "arithmetic", 33},
+		{"wait -np", `wait -np ${{ params.x }}`, "arithmetic", 18},
+		{"BASH_ENV", `BASH_ENV="${{ params.x }}" bash f`, "BASH_ENV", 19},
+		{"ENV", `ENV=${{ params.x }} sh -i`, "ENV", 13},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := scriptWorkflow(t, c.script, "x")
@@ -252,5 +265,24 @@ func TestScriptReferenceRefusedAtRunTime(t *testing.T) {
 	}
 	if buf.String() != "" {
 		t.Errorf("the script ran: %q", buf.String())
+	}
+}
+
+// The words near those refused stay data: an element's value (not its
+// subscript), script's log file, wait's process id, a variable whose name
+// only ends in ENV, BASH_ENV as an argument.
+func TestScriptReferenceDataNearRefusals(t *testing.T) {
+	for _, script := range []string{
+		`a[1]="${{ params.x }}"`,
+		`a[1]+=${{ params.x }}`,
+		`script -q "${{ params.x }}" true`,
+		`wait "${{ params.x }}"`,
+		`MYENV="${{ params.x }}" env`,
+		`echo BASH_ENV=${{ params.x }}`,
+		`parallelism="${{ params.x }}"; echo "$parallelism"`,
+	} {
+		if _, err := scriptWorkflow(t, script, "x"); err != nil {
+			t.Errorf("%s: %v, want it accepted", script, err)
+		}
 	}
 }
