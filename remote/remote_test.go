@@ -37,6 +37,7 @@ type rig struct {
 	srv    *httptest.Server
 	api    *remote.Server
 	token  string
+	tokID  string
 }
 
 func newRig(t *testing.T) *rig { t.Helper(); return newRigWith(t, nil) }
@@ -79,7 +80,7 @@ func newRigServing(t *testing.T, set func(o *remote.ServerOptions), wrap func(ht
 		h = wrap(api)
 	}
 	srv := httptest.NewServer(h)
-	r := &rig{st: st, broker: b, arts: arts, logs: logs, srv: srv, api: api, token: text}
+	r := &rig{st: st, broker: b, arts: arts, logs: logs, srv: srv, api: api, token: text, tokID: tok.ID}
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()

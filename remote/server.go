@@ -108,6 +108,11 @@ type ServerOptions struct {
 	LoseEvery time.Duration
 	// MaxUpload bounds one artifact upload (default 16 GiB).
 	MaxUpload int64
+	// TokenTTL is how long a worker token, once authenticated, is taken
+	// for valid without reading it again (default TokenTTL; negative:
+	// read on every request). A token revoked on any server is refused
+	// by this one within it.
+	TokenTTL time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -122,8 +127,9 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu      sync.Mutex
-	touched map[string]touch  // worker id → its last recorded call
-	holders map[string]string // lease token → the worker id it was handed to, for leases handed out here
+	tokens  map[string]knownToken // token text → the worker token it authenticated, and when
+	touched map[string]touch      // worker id → its last recorded call
+	holders map[string]string     // lease token → the worker id it was handed to, for leases handed out here
 
 	calls map[string]*atomic.Int64 // route pattern → requests so far (Calls)
 
@@ -152,12 +158,15 @@ func NewServer(o ServerOptions) *Server {
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = 16 << 30
 	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = TokenTTL
+	}
 	ttl := o.Leaser.LeaseTTL()
 	if o.MaxWait <= 0 {
 		o.MaxWait = 30 * time.Second
 	}
 	o.MaxWait = min(o.MaxWait, ttl/2)
-	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), touched: map[string]touch{}, holders: map[string]string{},
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]string{},
 		calls: map[string]*atomic.Int64{}}
 	s.handle("POST "+Prefix+"register", s.register)
 	s.handle("POST "+Prefix+"lease", s.worker(s.lease))
@@ -286,7 +295,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Toke
 		fail(w, http.StatusUnauthorized, CodeUnauthorized, "the worker API needs a worker token: Authorization: Bearer TOKEN (cairn tokens create --role worker)")
 		return auth.Token{}, false
 	}
-	t, err := s.o.Tokens.AuthenticateToken(r.Context(), text)
+	t, err := s.token(r.Context(), text)
 	if errors.Is(err, auth.ErrInvalid) {
 		fail(w, http.StatusUnauthorized, CodeUnauthorized, "token not accepted: "+err.Error())
 		return auth.Token{}, false
@@ -301,6 +310,56 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (auth.Toke
 		return auth.Token{}, false
 	}
 	return t, true
+}
+
+// TokenTTL is how long the worker API takes a worker token it
+// authenticated for valid without reading it again (ServerOptions.TokenTTL):
+// a worker calls many times a second, and each read was a statement and a
+// round trip to the database per request. Revoking a token (on any server
+// of the database) refuses its calls within this.
+const TokenTTL = time.Second
+
+// maxKnownTokens bounds the tokens remembered (one per worker process at
+// most, in practice); past it they are forgotten and read again.
+const maxKnownTokens = 4096
+
+// knownToken is a worker token authenticated at at.
+type knownToken struct {
+	t  auth.Token
+	at time.Time
+}
+
+// token authenticates a bearer token's text: from what this server
+// authenticated within TokenTTL, or else read. Only worker tokens are
+// remembered (the others are refused), and a remembered one is still
+// refused once it expires; an unknown, revoked or expired token is read
+// on every request.
+func (s *Server) token(ctx context.Context, text string) (auth.Token, error) {
+	now := s.o.Now()
+	if s.o.TokenTTL > 0 {
+		s.mu.Lock()
+		k, ok := s.tokens[text]
+		s.mu.Unlock()
+		if ok && now.Sub(k.at) >= 0 && now.Sub(k.at) < s.o.TokenTTL && k.t.Valid(now) == nil {
+			return k.t, nil
+		}
+	}
+	t, err := s.o.Tokens.AuthenticateToken(ctx, text)
+	if err != nil || t.Role != auth.Worker || s.o.TokenTTL <= 0 {
+		if err != nil {
+			s.mu.Lock()
+			delete(s.tokens, text)
+			s.mu.Unlock()
+		}
+		return t, err
+	}
+	s.mu.Lock()
+	if len(s.tokens) >= maxKnownTokens {
+		clear(s.tokens)
+	}
+	s.tokens[text] = knownToken{t: t, at: now}
+	s.mu.Unlock()
+	return t, nil
 }
 
 func aRole(role string) string {
