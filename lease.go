@@ -56,6 +56,43 @@ type LeaseRequest struct {
 	// Queues unused): the foreground `cairn run`, which runs every task
 	// of its own run in its process.
 	AnyTask bool
+	// Also leases, in the same claim, for more workers asking alike (the
+	// same RunID, Owner, Start and route): after Worker's Max, each of
+	// Also up to its own Max, in order, the tasks ready first going to
+	// Worker; every item's Lease.Worker names its holder. The workers
+	// reporting in one commit take one lease (the scheduler's completer)
+	// rather than one each.
+	Also []LeaseShare
+}
+
+// LeaseShare is another worker's part of a lease (LeaseRequest.Also).
+type LeaseShare struct {
+	Worker string
+	Max    int
+}
+
+// Total is how many items r asks for: Max and every share's.
+func (r LeaseRequest) Total() int {
+	n := max(r.Max, 0)
+	for _, a := range r.Also {
+		n += max(a.Max, 0)
+	}
+	return n
+}
+
+// Holders returns, for a lease of r that took n items in queue order,
+// the worker each is for: Worker's Max first, then each share's.
+func (r LeaseRequest) Holders(n int) []string {
+	out := make([]string, 0, n)
+	for i := 0; i < max(r.Max, 0) && len(out) < n; i++ {
+		out = append(out, r.Worker)
+	}
+	for _, a := range r.Also {
+		for i := 0; i < a.Max && len(out) < n; i++ {
+			out = append(out, a.Worker)
+		}
+	}
+	return out
 }
 
 // WorkItem is what a worker receives with a lease: everything it needs to

@@ -74,6 +74,13 @@ type leaseGroup struct {
 	h       *handout
 }
 
+// sharedLease is one lease for the groups of a batch asking alike but
+// for their worker: the first group's request, the others' in its Also.
+type sharedLease struct {
+	req    cairn.LeaseRequest
+	groups []*leaseGroup
+}
+
 // handout is what the workers reporting in one commit asked for alike
 // (one lease group): up to max tasks for req, which the plans of the
 // runs in the commit may hand them directly (TaskChange.Lease); items
@@ -192,22 +199,48 @@ func (b *Broker) commit(batch []*report) {
 				}
 			}
 		}
+		// What the plans did not hand out is leased from the queue: one
+		// lease for all the groups asking alike but for their worker
+		// (LeaseRequest.Also), each group's share in it its places.
+		var shared []*sharedLease
+	share:
 		for _, g := range groups {
-			items := g.h.items
 			// Nothing was ready for these workers before the plans,
 			// and the plans handed them all they made ready (the only
 			// workers asking): the queue has nothing for them.
 			known := len(groups) == 1 && g.h.none
-			if more := g.req.Max - len(items); more > 0 && !known {
-				req := g.req
-				req.Max = more
-				leased, err := tx.Lease(req, now, b.ttl)
-				if err != nil {
-					b.log.Warn("lease after completions failed", "worker", g.req.Worker, "reports", len(g.reports), "err", err)
-					return err
-				}
-				items = append(items, leased...)
+			more := g.req.Max - len(g.h.items)
+			if more <= 0 || known {
+				continue
 			}
+			for _, sl := range shared {
+				if sl.req.RunID == g.req.RunID && sl.req.Owner == g.req.Owner && sl.req.Start == g.req.Start && sl.req.SameRoute(g.req) {
+					sl.req.Also = append(sl.req.Also, cairn.LeaseShare{Worker: g.req.Worker, Max: more})
+					sl.groups = append(sl.groups, g)
+					continue share
+				}
+			}
+			req := g.req
+			req.Max = more
+			shared = append(shared, &sharedLease{req: req, groups: []*leaseGroup{g}})
+		}
+		for _, sl := range shared {
+			leased, err := tx.Lease(sl.req, now, b.ttl)
+			if err != nil {
+				b.log.Warn("lease after completions failed", "worker", sl.req.Worker, "workers", len(sl.groups), "err", err)
+				return err
+			}
+			for _, it := range leased {
+				for _, g := range sl.groups {
+					if g.req.Worker == it.Lease.Worker {
+						g.h.items = append(g.h.items, it)
+						break
+					}
+				}
+			}
+		}
+		for _, g := range groups {
+			items := g.h.items
 			for _, r := range g.reports {
 				n := min(r.next.Max, len(items))
 				r.items, items = items[:n:n], items[n:]

@@ -47,13 +47,19 @@ func TestCompleterReportsTogether(t *testing.T) {
 			if i%4 == 1 {
 				c.Error = "permanent" // fails, and still asks for more
 			}
-			next, err := r.broker.CompleteAndLease(ctx, l, c, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true})
+			// Three workers asking alike, served by one lease per
+			// batch (LeaseRequest.Also): each gets its own items.
+			asker := fmt.Sprintf("w%d", i%3)
+			next, err := r.broker.CompleteAndLease(ctx, l, c, cairn.LeaseRequest{Worker: asker, RunID: id, Max: 2, Start: true})
 			errs[i] = err
 			mu.Lock()
 			defer mu.Unlock()
 			for _, n := range next {
 				got[n.Lease.TaskID]++
-				if n.Lease.Worker != "w" || !n.Started || n.Lease.Token == "" {
+				if tr, err := r.st.GetTaskRun(ctx, id, n.Lease.TaskID); err != nil || tr.LeaseWorker != asker || tr.LeaseToken != n.Lease.Token {
+					errs[i] = fmt.Errorf("next item %+v for %s: the task's lease is %+v, %v", n.Lease, asker, tr, err)
+				}
+				if n.Lease.Worker != asker || !n.Started || n.Lease.Token == "" {
 					errs[i] = fmt.Errorf("next item %+v", n.Lease)
 				}
 			}

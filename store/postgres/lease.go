@@ -22,7 +22,7 @@ import (
 // each other, and none is handed out twice. It returns an empty slice
 // when nothing is ready, from one read, without a write transaction.
 func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
-	if r.Max <= 0 {
+	if r.Total() <= 0 {
 		return []cairn.WorkItem{}, nil
 	}
 	if ttl <= 0 {
@@ -134,12 +134,15 @@ type badRow struct {
 
 // leaseFn is the body of a lease transaction; it sets *out. A bad row
 // among those selected fails alone and the selection is made again for
-// the places it took (see store/sqlite's leaseFn).
+// the places it took (see store/sqlite's leaseFn). The items go to r's
+// workers in order (cairn.LeaseRequest.Holders), claimed in one
+// statement whatever their number.
 func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
 	return func(ctx context.Context, tx pgx.Tx) error {
 		items := []cairn.WorkItem{}
 		*out = items
-		if r.Max <= 0 {
+		total := r.Total()
+		if total <= 0 {
 			return nil
 		}
 		state := cairn.TaskLeased
@@ -148,7 +151,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			state, running = cairn.TaskRunning, nanos(now)
 		}
 		expires := now.Add(ttl)
-		m, err := s.leaseMode(ctx, tx)
+		m, first, err := s.leaseFirst(ctx, tx, r, total)
 		if err != nil {
 			return err
 		}
@@ -158,34 +161,39 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 		}
-		for len(items) < r.Max {
-			query, args := leaseSelect(r, m, rooms)
-			got, slots, bad, err := s.scanReady(ctx, tx, query, append(args, r.Max-len(items)))
-			if err != nil {
-				return err
+		for len(items) < total {
+			sel := first
+			if sel == nil {
+				query, args := leaseSelect(r, m, rooms)
+				if sel, err = s.scanReady(ctx, tx, query, append(args, total-len(items))); err != nil {
+					return err
+				}
 			}
-			for _, b := range bad {
+			first = nil
+			got := sel.items
+			for _, b := range sel.bad {
 				if err := s.failBadRow(ctx, tx, b, now); err != nil {
 					return err
 				}
 			}
 			refused := false
 			if m.pooled {
-				got, refused = grant(got, slots, rooms)
+				got, refused = grant(got, sel.slots, rooms)
 			}
+			holders := r.Holders(len(items) + len(got))[len(items):]
 			for i := range got {
 				it := &got[i]
 				it.Lease.Attempt++
 				it.Lease.Token = cairn.NewToken()
-				it.Lease.Worker = r.Worker
+				it.Lease.Worker = holders[i]
 				it.Lease.ExpiresAt = expires
 				it.Started = r.Start
 			}
-			if err := s.claimReady(ctx, tx, got, state, r.Worker, now, ttl, running); err != nil {
+			if err := s.claimReady(ctx, tx, got, state, now, ttl, running); err != nil {
 				return err
 			}
 			items = append(items, got...)
-			if len(bad) == 0 && !refused {
+			if len(sel.bad) == 0 && !refused {
 				break
 			}
 		}
@@ -194,39 +202,86 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 	}
 }
 
-// claimReady leases the ready tasks of items (locked by the select), in
-// one statement.
-func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
+// leaseFirst reads the lease's mode (leaseMode) and, in the same round
+// trip, selects up to limit ready tasks for r as the usual mode — no
+// ready task in a pool, none with a priority — selects them: those rows
+// when the mode is that one, nil otherwise (the caller selects again, in
+// the mode's order; the rows this selection locked stay locked, unclaimed,
+// until the transaction ends, skipped by other leases meanwhile). All
+// after indexPlanner.
+func (s *Store) leaseFirst(ctx context.Context, tx pgx.Tx, r cairn.LeaseRequest, limit int) (leaseMode, *selection, error) {
+	var (
+		m   leaseMode
+		sel *selection
+		b   pgx.Batch
+	)
+	query, args := leaseSelect(r, leaseMode{}, nil)
+	b.Queue(indexPlanner)
+	b.Queue(leaseModeQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&m.pooled, &m.priority) })
+	b.Queue(query, append(args, limit)...).Query(func(rows pgx.Rows) error {
+		var err error
+		sel, err = scanRows(rows)
+		return err
+	})
+	s.stmts.Add(3)
+	if err := translate(tx.SendBatch(ctx, &b).Close()); err != nil {
+		return leaseMode{}, nil, err
+	}
+	if m != (leaseMode{}) {
+		sel = nil
+	}
+	return m, sel, nil
+}
+
+// claimReady leases the ready tasks of items (locked by the select, each
+// item's Lease set), in one statement.
+func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkItem, state cairn.TaskState,
 	now time.Time, ttl time.Duration, running *int64) error {
 	if len(items) == 0 {
 		return nil
 	}
-	runs, tasks, attempts, tokens := make([]string, len(items)), make([]string, len(items)), make([]int64, len(items)), make([]string, len(items))
+	n := len(items)
+	runs, tasks, attempts, tokens, workers := make([]string, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
 	for i, it := range items {
-		runs[i], tasks[i], attempts[i], tokens[i] = it.Lease.RunID, it.Lease.TaskID, int64(it.Lease.Attempt), it.Lease.Token
+		runs[i], tasks[i], attempts[i], tokens[i], workers[i] = it.Lease.RunID, it.Lease.TaskID, int64(it.Lease.Attempt), it.Lease.Token, it.Lease.Worker
 	}
-	n, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $5, attempt = v.attempt, lease_token = v.token, lease_worker = $6,
+	got, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $6, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker,
 	lease_expires_at = `+s.clock(7)+` + $8, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $7),
 	attempt_started_at = $7, attempt_running_at = $9, version = t.version + 1
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) AS v(run_id, task_id, attempt, token, worker)
 WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
-		runs, tasks, attempts, tokens, string(state), worker, now.UnixNano(), int64(ttl), running)
+		runs, tasks, attempts, tokens, workers, string(state), now.UnixNano(), int64(ttl), running)
 	if err != nil {
 		return err
 	}
 	// The rows are locked since the select: this cannot miss.
-	if n != int64(len(items)) {
-		return fmt.Errorf("lease %d tasks: %d left ready within the transaction", len(items), int64(len(items))-n)
+	if got != int64(n) {
+		return fmt.Errorf("lease %d tasks: %d left ready within the transaction", n, int64(n)-got)
 	}
 	return nil
 }
 
-func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
+// selection is what a lease's select returned: the good rows as work
+// items (attempt, token and lease not yet set) with their pool slots,
+// and the bad rows.
+type selection struct {
+	items []cairn.WorkItem
+	slots []int
+	bad   []badRow
+}
+
+func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (*selection, error) {
 	rows, err := s.query(ctx, tx, query, args...)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
+	return scanRows(rows)
+}
+
+// scanRows reads a lease's select (leaseSelect) and closes rows.
+func scanRows(rows pgx.Rows) (*selection, error) {
 	defer rows.Close()
+	sel := &selection{}
 	for rows.Next() {
 		var (
 			it                                                 cairn.WorkItem
@@ -237,7 +292,7 @@ func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []a
 		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &attempt, &it.Type, &params, &inputs,
 			&timeout, &retries, &backoff, &it.Retry.Factor, &maxBackoff, &maxIntr, &intr, &streak, &fb, &cache,
 			&it.Pool, &poolSlots); err != nil {
-			return nil, nil, nil, translate(err)
+			return nil, translate(err)
 		}
 		it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
 		it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(intr), int(streak), int(fb), cache != 0
@@ -259,17 +314,17 @@ func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []a
 		}
 		if len(why) > 0 {
 			b.err = errors.New(strings.Join(why, "; "))
-			bad = append(bad, b)
+			sel.bad = append(sel.bad, b)
 			continue
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
-		items = append(items, it)
-		slots = append(slots, int(poolSlots))
+		sel.items = append(sel.items, it)
+		sel.slots = append(sel.slots, int(poolSlots))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, nil, translate(err)
+		return nil, translate(err)
 	}
-	return items, slots, bad, nil
+	return sel, nil
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

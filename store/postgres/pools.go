@@ -137,16 +137,10 @@ func (s *Store) Pools(ctx context.Context) ([]cairn.PoolState, error) {
 // before it selects: whether any names a pool, or has a priority.
 type leaseMode struct{ pooled, priority bool }
 
-func (s *Store) leaseMode(ctx context.Context, tx pgx.Tx) (leaseMode, error) {
-	var m leaseMode
-	// The lease's select follows in this transaction: indexPlanner.
-	err := s.queryRowIndexed(ctx, tx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
-	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`, nil, &m.pooled, &m.priority)
-	if err != nil {
-		return leaseMode{}, err
-	}
-	return m, nil
-}
+// leaseModeQuery reads a leaseMode: whether a ready task is in a pool,
+// and whether one has a priority.
+const leaseModeQuery = `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
+	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`
 
 // poolRoom is a pool's size and the slots its holders take, as a lease
 // grants them.

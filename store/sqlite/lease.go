@@ -24,7 +24,7 @@ import (
 // connection, without taking the write lock. A ready task whose stored
 // params or inputs do not decode fails alone (see scheduler.LeaseStore).
 func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, ttl time.Duration) ([]cairn.WorkItem, error) {
-	if r.Max <= 0 {
+	if r.Total() <= 0 {
 		return []cairn.WorkItem{}, nil
 	}
 	if ttl <= 0 {
@@ -139,7 +139,8 @@ type badRow struct {
 
 // leaseFn is the body of a lease transaction; it sets *out.
 //
-// It selects up to r.Max ready tasks and claims the good ones; a bad row
+// It selects up to r.Total() ready tasks and claims the good ones, for
+// r's workers in order (cairn.LeaseRequest.Holders); a bad row
 // among them fails (failBadRow), which takes it out of the ready queue,
 // and the selection is made again for the places it took, so that a bad
 // row never costs the caller a task it could have had (a lease of one
@@ -150,7 +151,8 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 	return func(ctx context.Context, tx *sql.Tx) error {
 		items := []cairn.WorkItem{}
 		*out = items
-		if r.Max <= 0 {
+		total := r.Total()
+		if total <= 0 {
 			return nil
 		}
 		state := cairn.TaskLeased
@@ -169,14 +171,14 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 		}
-		for len(items) < r.Max {
+		for len(items) < total {
 			query, args := leaseSelect(r, m, rooms)
 			st, err := s.txStmt(ctx, tx, query)
 			if err != nil {
 				return err
 			}
 			s.stmts.Add(1)
-			got, slots, bad, err := scanReady(ctx, st, append(args, r.Max-len(items)))
+			got, slots, bad, err := scanReady(ctx, st, append(args, total-len(items)))
 			if err != nil {
 				return err
 			}
@@ -189,15 +191,16 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			if m.pooled {
 				got, refused = grant(got, slots, rooms)
 			}
+			holders := r.Holders(len(items) + len(got))[len(items):]
 			for i := range got {
 				it := &got[i]
 				it.Lease.Attempt++
 				it.Lease.Token = cairn.NewToken()
-				it.Lease.Worker = r.Worker
+				it.Lease.Worker = holders[i]
 				it.Lease.ExpiresAt = expires
 				it.Started = r.Start
 			}
-			if err := s.claimReady(ctx, tx, got, state, r.Worker, expires, now, running); err != nil {
+			if err := s.claimReady(ctx, tx, got, state, expires, now, running); err != nil {
 				return err
 			}
 			items = append(items, got...)
@@ -217,26 +220,26 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 }
 
 // claimReadyCols is the width of a row of claimReadyQuery's list.
-const claimReadyCols = 4
+const claimReadyCols = 5
 
 // claimReadyQuery leases a list of ready tasks, for size rows.
 func claimReadyQuery(size int) string {
-	return setQuery(size, "run_id, task_id, attempt, token", `UPDATE OR FAIL task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = ?, lease_expires_at = ?,
+	return setQuery(size, "run_id, task_id, attempt, token, worker", `UPDATE OR FAIL task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker, lease_expires_at = ?,
 	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), attempt_started_at = ?,
 	attempt_running_at = ?, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.state = 'ready'`)
 }
 
-// claimReady leases the ready tasks of items (their leases set) in one
-// statement per maxSetRows.
-func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState, worker string,
+// claimReady leases the ready tasks of items (their leases set, holder
+// included) in one statement per maxSetRows.
+func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState,
 	expires, now time.Time, running any) error {
 	return eachChunk(items, func(chunk []cairn.WorkItem, size int) error {
 		args := make([]any, 0, size*claimReadyCols+6)
 		for _, it := range chunk {
-			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token)
+			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token, it.Lease.Worker)
 		}
-		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), worker, expires.UnixNano(), now.UnixNano(),
+		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), expires.UnixNano(), now.UnixNano(),
 			now.UnixNano(), running)
 		n, err := s.exec(ctx, tx, claimReadyQuery(size), args...)
 		if err != nil {

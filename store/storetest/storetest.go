@@ -104,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"PoolGivenBack", testPoolGivenBack},
 		{"LeasePools", testLeasePools},
 		{"LeasePriority", testLeasePriority},
+		{"LeaseShared", testLeaseShared},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
