@@ -3,6 +3,7 @@ package ui
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +51,14 @@ func TestPredictFollowsPromotions(t *testing.T) {
 	}
 	if v := version(); v != 1 {
 		t.Fatalf("after the rollback, version %d served, want 1 at once", v)
+	}
+	// The routing key may come as ?key= (a client that cannot set
+	// headers), bounded like the header.
+	if code, out := f.call(t, http.MethodPost, "/api/v1/models/churn/predict?key=user1", body, "viewer", ""); code != http.StatusOK {
+		t.Fatalf("predict ?key=user1: %d %s", code, out)
+	}
+	if code, out := f.call(t, http.MethodPost, "/api/v1/models/churn/predict?key="+strings.Repeat("k", 300), body, "viewer", ""); code != http.StatusBadRequest || !strings.Contains(out, "routing key is 300 bytes") {
+		t.Fatalf("predict with a 300-byte ?key=: %d %s", code, out)
 	}
 	// A bad row's error names it.
 	code, out := f.call(t, http.MethodPost, "/api/v1/models/churn/predict", `{"rows":[{"x0":1,"x1":2,"x2":"3"}]}`, "viewer", "")

@@ -497,7 +497,7 @@ var apiQuery = map[string][]string{
 	APIPrefix + "/audit":                    {"run", "limit", "before"},
 	APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
 	APIPrefix + "/workers":                  {"since"},
-	predictPath:                             {"version"},
+	predictPath:                             {"version", "key"},
 }
 
 // checkAPIQuery refuses, on an API route (its pattern), a query parameter
