@@ -18,6 +18,7 @@ import (
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/deploy"
 )
 
 // Leaser is the lease API the worker API serves: *scheduler.Broker (in
@@ -608,6 +609,44 @@ func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
 
 var errForbidden = errors.New("forbidden")
 
+// effectOf is the task type whose tasks raise each event a task may
+// report (the workflow's notify:).
+var effectOf = map[cairn.AlertEvent]string{cairn.AlertGateFailed: "evaluate", cairn.AlertDrift: "retrain"}
+
+// checkEffects refuses a completion's effects that the leased task cannot
+// have made: a worker is trusted with its task's results, not with what
+// the registry holds or which alerts are sent. A registration comes only
+// from a deploy task, and is the one its resolved params and inputs say
+// (deploy.CheckRegistration); an event only from the type that raises it.
+func (s *Server) checkEffects(ctx context.Context, l cairn.Lease, effs []cairn.Effect) error {
+	if len(effs) == 0 {
+		return nil
+	}
+	tr, err := s.o.Tasks.GetTaskRun(ctx, l.RunID, l.TaskID)
+	if errors.Is(err, cairn.ErrNotFound) {
+		return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+	}
+	if err != nil {
+		return err
+	}
+	for i, e := range effs {
+		switch {
+		case e.Notify != nil:
+			if want := effectOf[e.Notify.Event]; tr.Type != want {
+				return fmt.Errorf("effect %d of %s/%s: a %s task does not raise %s: %w", i, l.RunID, l.TaskID, tr.Type, e.Notify.Event, errForbidden)
+			}
+		case e.RegisterModel != nil:
+			if tr.Type != "deploy" {
+				return fmt.Errorf("effect %d of %s/%s: a %s task registers no model (only deploy does): %w", i, l.RunID, l.TaskID, tr.Type, errForbidden)
+			}
+			if err := deploy.CheckRegistration(tr.TaskID, tr.Params, tr.Inputs, e.RegisterModel); err != nil {
+				return fmt.Errorf("effect %d of %s/%s: %v: %w", i, l.RunID, l.TaskID, err, errForbidden)
+			}
+		}
+	}
+	return nil
+}
+
 // leaseFailure answers a refused lease operation.
 func (s *Server) leaseFailure(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
@@ -698,7 +737,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	l := req.Lease.lease()
+	comp := req.Completion.completion()
 	if err := s.holds(r.Context(), c, l); err != nil {
+		s.leaseFailure(w, r, err)
+		return
+	}
+	if err := s.checkEffects(r.Context(), l, comp.Effects); err != nil {
 		s.leaseFailure(w, r, err)
 		return
 	}
@@ -706,7 +750,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 	if req.Next > 0 && c.w.State == cairn.WorkerActive {
 		next = s.request(c, req.Next, 0, req.Start)
 	}
-	items, err := s.o.Leaser.CompleteAndLease(r.Context(), l, req.Completion.completion(), next)
+	items, err := s.o.Leaser.CompleteAndLease(r.Context(), l, comp, next)
 	s.mu.Lock()
 	delete(s.holders, l.Token)
 	s.mu.Unlock()
@@ -742,7 +786,12 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 	var wg sync.WaitGroup
 	for i, rep := range req.Reports {
 		l := rep.Lease.lease()
+		comp := rep.Completion.completion()
 		if err := s.holds(r.Context(), c, l); err != nil {
+			out[i] = s.refusal(r, err)
+			continue
+		}
+		if err := s.checkEffects(r.Context(), l, comp.Effects); err != nil {
 			out[i] = s.refusal(r, err)
 			continue
 		}
@@ -754,7 +803,7 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 		go func() {
 			defer wg.Done()
 			var err error
-			items[i], err = s.o.Leaser.CompleteAndLease(r.Context(), l, rep.Completion.completion(), next)
+			items[i], err = s.o.Leaser.CompleteAndLease(r.Context(), l, comp, next)
 			s.mu.Lock()
 			delete(s.holders, l.Token)
 			s.mu.Unlock()

@@ -417,35 +417,99 @@ type report struct {
 	Metrics map[string]float64 `json:"metrics"`
 }
 
+// plan is what a deploy's resolved params ask for.
+type plan struct {
+	name    string
+	stage   cairn.ModelStage
+	metrics map[string]float64 // nil: the report's
+	given   bool               // metrics: was given
+	rollout *cairn.RolloutSpec
+}
+
+// planOf reads the resolved params of deploy request req.
+func planOf(req tasks.Request) (plan, error) {
+	id := req.TaskID
+	m, err := req.DecodeMap("deploy")
+	if err != nil {
+		return plan{}, err
+	}
+	for k := range m {
+		if _, rollout := rolloutKeys[k]; k != "name" && k != "stage" && k != "metrics" && k != "strategy" && !rollout {
+			return plan{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics, strategy and its settings)", id, k)
+		}
+	}
+	if _, ok := m["name"]; !ok {
+		return plan{}, cairn.Permanentf("deploy %s: params: name is required", id)
+	}
+	if err := tasks.ParamsError("deploy", id, check(m, true)); err != nil {
+		return plan{}, err
+	}
+	pl := plan{stage: cairn.StageCandidate}
+	pl.name, _ = m["name"].(string)
+	if s, ok := m["stage"].(string); ok {
+		pl.stage = cairn.ModelStage(s)
+	}
+	_, pl.given = m["metrics"]
+	pl.metrics, _ = metricsOf(m["metrics"], true) // checked above
+	pl.rollout, _ = rolloutOf(m, true)            // checked above
+	if pl.rollout != nil {
+		pl.stage = cairn.StageCandidate
+	}
+	return pl, nil
+}
+
+// CheckRegistration says whether reg is the registration a deploy task of
+// resolved params and inputs makes: its name, stage and rollout are those
+// the params ask for, its model the task's model input, its report (if
+// any) its report input, and its metrics the params' when they give them
+// (otherwise the report's, which only the one that read it knows). A
+// server checks what a remote worker reports with it: a worker is trusted
+// with a task's results, not with choosing what the registry holds.
+func CheckRegistration(taskID string, params json.RawMessage, inputs map[string]cairn.ArtifactRef, reg *cairn.ModelRegistration) error {
+	pl, err := planOf(tasks.Request{TaskID: taskID, Params: params})
+	if err != nil {
+		return err
+	}
+	model, ok := inputs["model"]
+	switch {
+	case reg.Name != pl.name:
+		return fmt.Errorf("registers model %q, but the task deploys %q", reg.Name, pl.name)
+	case reg.Stage != pl.stage:
+		return fmt.Errorf("registers as %s, but the task deploys as %s", reg.Stage, pl.stage)
+	case !sameJSON(reg.Rollout, pl.rollout):
+		return fmt.Errorf("names a rollout other than the task's params give")
+	case !ok || reg.Model.Digest != model.Digest:
+		return fmt.Errorf("registers artifact %s, not the task's model input", reg.Model.Digest)
+	case reg.VersionOutput != "" && reg.VersionOutput != VersionOutput:
+		return fmt.Errorf("sets output %q, not %q", reg.VersionOutput, VersionOutput)
+	case pl.given && !sameJSON(reg.Metrics, pl.metrics) && len(reg.Metrics)+len(pl.metrics) > 0:
+		return fmt.Errorf("reports metrics other than the task's params give")
+	}
+	if reg.Report != nil {
+		if rep, ok := inputs["report"]; !ok || rep.Digest != reg.Report.Digest {
+			return fmt.Errorf("names report %s, not the task's report input", reg.Report.Digest)
+		}
+	}
+	return nil
+}
+
+// sameJSON compares two values as JSON: what a registration is after its
+// trip over the wire.
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
 // Run checks the model (and report) inputs and returns the registration
 // as the result's effect; see the package documentation.
 func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 	id := req.TaskID
-	m, err := req.DecodeMap("deploy")
+	pl, err := planOf(req)
 	if err != nil {
 		return tasks.Result{}, err
 	}
-	for k := range m {
-		if _, rollout := rolloutKeys[k]; k != "name" && k != "stage" && k != "metrics" && k != "strategy" && !rollout {
-			return tasks.Result{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics, strategy and its settings)", id, k)
-		}
-	}
-	if _, ok := m["name"]; !ok {
-		return tasks.Result{}, cairn.Permanentf("deploy %s: params: name is required", id)
-	}
-	if err := tasks.ParamsError("deploy", id, check(m, true)); err != nil {
-		return tasks.Result{}, err
-	}
-	name, _ := m["name"].(string)
-	stage := cairn.StageCandidate
-	if s, ok := m["stage"].(string); ok {
-		stage = cairn.ModelStage(s)
-	}
-	metrics, _ := metricsOf(m["metrics"], true) // checked above
-	rollout, _ := rolloutOf(m, true)            // checked above
-	if rollout != nil {
-		stage = cairn.StageCandidate
-	}
+	name, stage, metrics, rollout := pl.name, pl.stage, pl.metrics, pl.rollout
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("deploy %s: not started: %w", id, context.Cause(ctx))
 	}
@@ -479,7 +543,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 			return tasks.Result{}, cairn.Permanentf("deploy %s: input report evaluates model %s, not the model input %s: give the report of the evaluate task that read this model",
 				id, rep.Model, modelRef.Digest)
 		}
-		if _, given := m["metrics"]; !given {
+		if !pl.given {
 			metrics = rep.Metrics
 		}
 		fmt.Fprintf(log, "deploy: report %s (%s evaluation, %s)\n", ref.Digest, rep.Kind, tasks.Plural(len(rep.Metrics), "metric"))

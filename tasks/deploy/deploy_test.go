@@ -274,3 +274,55 @@ func (trainer) Info() cairn.TypeInfo {
 func (trainer) Run(context.Context, tasks.Request, tasks.Env) (tasks.Result, error) {
 	return tasks.Result{}, nil
 }
+
+// What a deploy registers passes CheckRegistration after a trip through
+// JSON (a remote worker's report), for each strategy and with metrics
+// given or read from the report; anything else it might claim does not.
+func TestCheckRegistration(t *testing.T) {
+	enc := modelBytes(t)
+	for _, params := range []string{
+		`{"name": "iris"}`,
+		`{"name": "iris", "stage": "production", "metrics": {"f1": 0.5}}`,
+		`{"name": "iris", "strategy": "canary", "steps": [10, 50, 100], "interval": "10m", "alerts": [{"on": "p99_latency_above", "bound": "50ms", "webhook": "https://hooks.example.com/x"}]}`,
+		`{"name": "iris", "strategy": "shadow"}`,
+		`{"name": "iris", "strategy": "ab", "split": 30}`,
+	} {
+		env, _ := tasktest.Env(t)
+		mref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rref, err := env.Artifacts.Put(context.Background(), "application/json", bytes.NewReader(reportOf(mref.Digest)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := tasktest.Request(t, json.RawMessage(params))
+		req.Inputs = map[string]cairn.ArtifactRef{"model": mref, "report": rref}
+		res, err := deploy.New().Run(context.Background(), req, env)
+		if err != nil {
+			t.Fatalf("%s: %v", params, err)
+		}
+		wire, _ := json.Marshal(res.Effects)
+		var effs []cairn.Effect
+		if err := json.Unmarshal(wire, &effs); err != nil || len(effs) != 1 || effs[0].RegisterModel == nil {
+			t.Fatalf("%s: effects %s: %v", params, wire, err)
+		}
+		reg := effs[0].RegisterModel
+		if err := deploy.CheckRegistration(req.TaskID, req.Params, req.Inputs, reg); err != nil {
+			t.Errorf("%s: its own registration refused: %v", params, err)
+		}
+		for what, change := range map[string]func(r *cairn.ModelRegistration){
+			"name":    func(r *cairn.ModelRegistration) { r.Name = "other" },
+			"stage":   func(r *cairn.ModelRegistration) { r.Stage = cairn.StageArchived },
+			"model":   func(r *cairn.ModelRegistration) { r.Model.Digest = rref.Digest },
+			"rollout": func(r *cairn.ModelRegistration) { r.Rollout = &cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 90} },
+			"report":  func(r *cairn.ModelRegistration) { r.Report = &mref },
+		} {
+			forged := *reg
+			change(&forged)
+			if err := deploy.CheckRegistration(req.TaskID, req.Params, req.Inputs, &forged); err == nil {
+				t.Errorf("%s: a registration with another %s passed", params, what)
+			}
+		}
+	}
+}
