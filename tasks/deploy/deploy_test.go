@@ -312,11 +312,13 @@ func TestCheckRegistration(t *testing.T) {
 			t.Errorf("%s: its own registration refused: %v", params, err)
 		}
 		for what, change := range map[string]func(r *cairn.ModelRegistration){
-			"name":    func(r *cairn.ModelRegistration) { r.Name = "other" },
-			"stage":   func(r *cairn.ModelRegistration) { r.Stage = cairn.StageArchived },
-			"model":   func(r *cairn.ModelRegistration) { r.Model.Digest = rref.Digest },
-			"rollout": func(r *cairn.ModelRegistration) { r.Rollout = &cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 90} },
-			"report":  func(r *cairn.ModelRegistration) { r.Report = &mref },
+			"name":  func(r *cairn.ModelRegistration) { r.Name = "other" },
+			"stage": func(r *cairn.ModelRegistration) { r.Stage = cairn.StageArchived },
+			"model": func(r *cairn.ModelRegistration) { r.Model.Digest = rref.Digest },
+			"rollout": func(r *cairn.ModelRegistration) {
+				r.Rollout = &cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 90}
+			},
+			"report": func(r *cairn.ModelRegistration) { r.Report = &mref },
 		} {
 			forged := *reg
 			change(&forged)
