@@ -84,4 +84,21 @@ func TestCompletionEffectsCheckedAgainstTheTask(t *testing.T) {
 	if ms, err := r.st.Models(ctx); err != nil || len(ms) != 1 || ms[0].Name != "churn" {
 		t.Fatalf("models after the deploy: %+v %v", ms, err)
 	}
+
+	// A success naming an artifact output that was never uploaded is
+	// refused (the downstream task would fail for it elsewhere); one
+	// naming a stored artifact is taken.
+	fake := cairn.ArtifactRef{Digest: "sha256:" + strings.Repeat("ab", 32), Size: 5}
+	withOut := func(ref cairn.ArtifactRef) cairn.Completion {
+		return cairn.Completion{State: cairn.TaskSucceeded, FinishedAt: time.Now(), Outputs: map[string]json.RawMessage{"out": ref.JSON()}}
+	}
+	if _, err := c.CompleteAndLease(ctx, leases["sh"], withOut(fake), cairn.LeaseRequest{}); err == nil || !strings.Contains(err.Error(), "which is not stored here") {
+		t.Fatalf("an output never uploaded: %v, want refused", err)
+	}
+	if tr, err := r.st.GetTaskRun(ctx, run.ID, "sh"); err != nil || tr.State == cairn.TaskSucceeded {
+		t.Fatalf("the refused completion changed the task: %+v %v", tr, err)
+	}
+	if _, err := c.CompleteAndLease(ctx, leases["sh"], withOut(other), cairn.LeaseRequest{}); err != nil {
+		t.Fatalf("an uploaded output: %v", err)
+	}
 }

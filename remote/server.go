@@ -607,18 +607,36 @@ func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
 	return nil
 }
 
-var errForbidden = errors.New("forbidden")
+var (
+	errForbidden = errors.New("forbidden")
+	errNotStored = errors.New("not stored")
+)
 
 // effectOf is the task type whose tasks raise each event a task may
 // report (the workflow's notify:).
 var effectOf = map[cairn.AlertEvent]string{cairn.AlertGateFailed: "evaluate", cairn.AlertDrift: "retrain"}
 
-// checkEffects refuses a completion's effects that the leased task cannot
-// have made: a worker is trusted with its task's results, not with what
+// checkCompletion refuses a success naming an artifact output the server
+// does not store (the downstream task would fail for it, on whichever
+// worker took it: the failure is the reporting worker's), and effects
+// that the leased task cannot have made: a worker is trusted with its task's results, not with what
 // the registry holds or which alerts are sent. A registration comes only
 // from a deploy task, and is the one its resolved params and inputs say
 // (deploy.CheckRegistration); an event only from the type that raises it.
-func (s *Server) checkEffects(ctx context.Context, l cairn.Lease, effs []cairn.Effect) error {
+func (s *Server) checkCompletion(ctx context.Context, l cairn.Lease, comp cairn.Completion) error {
+	if comp.Error == "" { // a success: the server decides the state from the report
+		for port, v := range comp.Outputs {
+			ref, ok := cairn.AsArtifactRef(v)
+			if !ok {
+				continue
+			}
+			if st, err := s.o.Blobs.Stat(ref.Digest); err != nil || st.Size != ref.Size {
+				return fmt.Errorf("output %q of %s/%s names artifact %s (%d bytes), which is not stored here: upload an output before the completion that names it: %w",
+					port, l.RunID, l.TaskID, ref.Digest, ref.Size, errNotStored)
+			}
+		}
+	}
+	effs := comp.Effects
 	if len(effs) == 0 {
 		return nil
 	}
@@ -652,6 +670,8 @@ func (s *Server) leaseFailure(w http.ResponseWriter, r *http.Request, err error)
 	switch {
 	case errors.Is(err, errForbidden):
 		fail(w, http.StatusForbidden, CodeForbidden, err.Error())
+	case errors.Is(err, errNotStored):
+		fail(w, http.StatusUnprocessableEntity, CodeNotStored, err.Error())
 	case errors.Is(err, cairn.ErrLeaseLost):
 		fail(w, http.StatusConflict, CodeLeaseLost, err.Error())
 	default:
@@ -742,7 +762,7 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 		s.leaseFailure(w, r, err)
 		return
 	}
-	if err := s.checkEffects(r.Context(), l, comp.Effects); err != nil {
+	if err := s.checkCompletion(r.Context(), l, comp); err != nil {
 		s.leaseFailure(w, r, err)
 		return
 	}
@@ -791,7 +811,7 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 			out[i] = s.refusal(r, err)
 			continue
 		}
-		if err := s.checkEffects(r.Context(), l, comp.Effects); err != nil {
+		if err := s.checkCompletion(r.Context(), l, comp); err != nil {
 			out[i] = s.refusal(r, err)
 			continue
 		}
@@ -826,6 +846,8 @@ func (s *Server) refusal(r *http.Request, err error) completeResult {
 	switch {
 	case errors.Is(err, errForbidden):
 		return completeResult{Code: CodeForbidden, Error: err.Error()}
+	case errors.Is(err, errNotStored):
+		return completeResult{Code: CodeNotStored, Error: err.Error()}
 	case errors.Is(err, cairn.ErrLeaseLost):
 		return completeResult{Code: CodeLeaseLost, Error: err.Error()}
 	}

@@ -35,6 +35,7 @@ const (
 	CodeLeaseLost    = "lease_lost"        // 409: the lease expired, was superseded or its task ended
 	CodeWorkerLost   = "worker_lost"       // 410: the worker is lost or stopped: register again
 	CodeDigest       = "digest_mismatch"   // 422: an upload's bytes do not hash to its digest
+	CodeNotStored    = "not_stored"        // 422: a completion names an artifact output never uploaded
 	CodeInternal     = "internal"          // 500
 )
 
