@@ -440,21 +440,47 @@ func (p *Pool) heartbeat(ctx context.Context) {
 // execute runs a leased attempt in a slot, then keeps the slot for the
 // next ready task if there is one: when this attempt's completion made its
 // successor ready (a chain), running it here saves waking the dispatcher.
+//
+// The task runs on this goroutine (runLogged). Should it have to be
+// abandoned, the slot goes on in another goroutine (resume) and this one
+// ends, without giving the slot back, when the task at last returns.
 func (p *Pool) execute(it cairn.WorkItem) {
-	defer p.wg.Done()
-	defer func() { <-p.slots }()
 	for {
-		next, ok := p.attempt(it)
+		next, ok, handed := p.attempt(it)
+		if handed {
+			return // the slot is the resuming goroutine's now
+		}
 		if !ok {
+			p.freeSlot()
 			return
 		}
 		it = next
 	}
 }
 
+// freeSlot gives back the slot of a goroutine that runs attempts.
+func (p *Pool) freeSlot() {
+	<-p.slots
+	p.wg.Done()
+}
+
+// resume goes on with a slot whose attempt was abandoned, on a goroutine
+// of its own: report runs the rest of the attempt (its report) and returns
+// the slot's next item, if any.
+func (p *Pool) resume(report func() (cairn.WorkItem, bool)) {
+	next, ok := report()
+	if !ok {
+		p.freeSlot()
+		return
+	}
+	p.execute(next)
+}
+
 // attempt runs one leased attempt and reports how it ended, asking in the
 // same call for the slot's next work item unless the pool is stopping.
-func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
+// handed says that the attempt was abandoned and reported by another
+// goroutine, which has the slot now (see execute).
+func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool) {
 	l := it.Lease
 	ctx, cancel := context.WithCancelCause(p.workCtx)
 	defer cancel(nil)
@@ -467,21 +493,17 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 			// Lease lost before we began: nothing ran, nothing to report.
 			p.o.Logger.Warn("start failed; the attempt does not run", "worker", p.o.Worker,
 				"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
-			return next, false
+			return next, false, false
 		}
 	}
 	p.mu.Lock()
 	p.active[l.Token] = &attempt{lease: l, cancel: cancel}
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		delete(p.active, l.Token)
-		p.mu.Unlock()
-	}()
+	unrevoke := func() {}
 	if rn, ok := p.leaser.(revokeNotifier); ok {
-		defer rn.OnRevoke(l, func() { cancel(errRevoked) })()
+		unrevoke = rn.OnRevoke(l, func() { cancel(errRevoked) })
 	} else if rev := p.leaser.Revoked(l); rev != nil {
-		go func() { // ends with the attempt: cancel(nil) is deferred above
+		go func() { // ends with the attempt: report cancels ctx
 			select {
 			case <-rev:
 				cancel(errRevoked)
@@ -489,8 +511,31 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok bool) {
 			}
 		}()
 	}
+	// report ends the attempt: on this goroutine, or on the one that
+	// abandoned the task.
+	report := func(c cairn.Completion, fatal error) (cairn.WorkItem, bool) {
+		defer cancel(nil)
+		defer func() {
+			unrevoke()
+			p.mu.Lock()
+			delete(p.active, l.Token)
+			p.mu.Unlock()
+		}()
+		return p.report(ctx, rctx, l, c, fatal)
+	}
+	c, fatal, handed := p.run(ctx, it, func(c cairn.Completion, fatal error) {
+		go p.resume(func() (cairn.WorkItem, bool) { return report(c, fatal) })
+	})
+	if handed {
+		return next, false, true
+	}
+	next, ok = report(c, fatal)
+	return next, ok, false
+}
 
-	c, fatal := p.run(ctx, it)
+// report sends an attempt's completion, asking for the slot's next work
+// item unless the pool is stopping.
+func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completion, fatal error) (next cairn.WorkItem, ok bool) {
 	if fatal != nil {
 		// The attempt did not fail, its worker did: it is requeued
 		// (cairn.Completion.Requeue), whatever the task's retries.
@@ -544,11 +589,15 @@ func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, 
 // not stop — into a Completion whose error text is at most MaxErrorBytes
 // (its full text ends the attempt's log). It returns a fatal error instead
 // when the attempt failed for want of disk space (see Halted).
-func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, error) {
+//
+// An attempt abandoned (runLogged) is finished by abandoned, called with
+// what run would have returned, and run returns handed true, once the
+// task has returned, with nothing else.
+func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.Completion, error)) (_ cairn.Completion, fatal error, handed bool) {
 	l := it.Lease
 	task, ok := p.o.Types.Lookup(it.Type)
 	if !ok {
-		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil
+		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil, false
 	}
 	version := p.o.Version
 	if v, ok := task.(tasks.Versioned); ok {
@@ -580,9 +629,9 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 	if err != nil {
 		err = fmt.Errorf("open log: %w", err)
 		if noSpace(err) {
-			return cairn.Completion{}, err
+			return cairn.Completion{}, err, false
 		}
-		return p.bound(failure(err), l), nil
+		return p.bound(failure(err), l), nil, false
 	}
 	var (
 		c       cairn.Completion
@@ -593,7 +642,13 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 		c, reused = p.reuse(ctx, it, key, logw)
 	}
 	if !reused {
-		c, taskErr = p.runLogged(ctx, it, task, logw)
+		var handed bool
+		c, taskErr, handed = p.runLogged(ctx, it, task, logw, func(c cairn.Completion, taskErr error) {
+			abandoned(p.endAttempt(l, c, taskErr, logw, version, key))
+		})
+		if handed {
+			return cairn.Completion{}, nil, true
+		}
 		if source != "" && c.Error == "" {
 			// Offered for reuse only if the data it read is the data
 			// the key names: it did not change while the task ran.
@@ -603,6 +658,13 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem) (cairn.Completion, er
 			}
 		}
 	}
+	c, fatal = p.endAttempt(l, c, taskErr, logw, version, key)
+	return c, fatal, false
+}
+
+// endAttempt closes an attempt's log, with the failure's text if it
+// failed, and makes its completion (see run).
+func (p *Pool) endAttempt(l cairn.Lease, c cairn.Completion, taskErr error, logw io.WriteCloser, version, key string) (cairn.Completion, error) {
 	var note string
 	if c.Error != "" {
 		note = fmt.Sprintf("\ncairn: attempt %d failed: %s\n", l.Attempt, c.Error)
@@ -775,23 +837,24 @@ func clip(s string, n int, where string) string {
 	return s[:cut] + tail
 }
 
-// outcome is what a task's Run returned.
-type outcome struct {
-	res tasks.Result
-	err error
-}
-
-// runLogged runs the task in its own goroutine, so that the attempt ends
-// StopGrace after its context did even if the task ignores it (blocked in
-// a system call, say). It returns the full completion and the error it
-// comes from.
-func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer) (cairn.Completion, error) {
+// runLogged runs the task on the calling goroutine. Should the task not
+// return StopGrace after its context ended (blocked in a system call,
+// say), the attempt is abandoned: abandoned is called, on a goroutine of
+// its own, with the failure that ends the attempt, and runLogged returns
+// handed true once the task has returned, its scratch dir removed.
+// Otherwise it returns the full completion and the error it comes from.
+//
+// A goroutine per attempt that ran the task while this one waited cost a
+// chain of short tasks a goroutine start, its stack's growth and two
+// wake-ups of another thread per hop; the watch for the end of the context
+// costs nothing until the context ends.
+func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer, abandoned func(cairn.Completion, error)) (_ cairn.Completion, _ error, handed bool) {
 	l := it.Lease
 	var dir string
 	if _, none := task.(tasks.NoScratch); !none {
 		var err error
 		if dir, err = p.workDir(); err != nil {
-			return failure(err), err
+			return failure(err), err, false
 		}
 	}
 	tctx := ctx
@@ -802,10 +865,11 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	}
 
 	var (
-		mu    sync.Mutex
-		gone  bool             // abandoned: the task's goroutine cleans up after itself
-		ranBy *cairn.PluginRef // the plugin binary that ran the attempt, if one did
-		done  = make(chan outcome, 1)
+		mu       sync.Mutex
+		returned bool             // the task returned
+		gone     bool             // abandoned: the task's goroutine cleans up after itself
+		grace    *time.Timer      // from the end of tctx to the abandonment
+		ranBy    *cairn.PluginRef // the plugin binary that ran the attempt, if one did
 	)
 	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
 	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, Models: p.o.Models, RanBy: func(r cairn.PluginRef) {
@@ -815,54 +879,52 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 			ranBy = &r
 		}
 	}}
-	go func() {
-		res, err := safeRun(tctx, task, req, env)
-		mu.Lock()
-		defer mu.Unlock()
-		if gone {
-			os.RemoveAll(dir) // it may have written there until now ("" removes nothing)
-			p.abandoned.Add(-1)
-			return
-		}
-		done <- outcome{res, err}
-	}()
 
 	wait := p.o.StopGrace
 	if st, ok := task.(stopTimer); ok {
 		wait = max(wait, st.StopGrace(it.Params))
 	}
-	var o outcome
-	select {
-	case o = <-done:
-	case <-tctx.Done():
-		grace := time.NewTimer(wait)
-		select {
-		case o = <-done:
-			grace.Stop()
-		case <-grace.C:
-			mu.Lock()
-			select {
-			case o = <-done: // it returned just now after all
-			default:
-				gone = true
-				p.abandoned.Add(1)
-			}
-			mu.Unlock()
+	unwatch := context.AfterFunc(tctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			return
 		}
-	}
+		grace = time.AfterFunc(wait, func() {
+			mu.Lock()
+			if returned {
+				mu.Unlock()
+				return
+			}
+			gone = true
+			p.abandoned.Add(1)
+			plugin := ranBy
+			mu.Unlock()
+			// The task still runs: its work dir is its until it returns.
+			err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
+				context.Cause(tctx), wait)
+			abandoned(withPlugin(failure(err), plugin), err)
+		})
+	})
+	res, err := safeRun(tctx, task, req, env)
+	unwatch()
 	mu.Lock()
+	returned = true
+	if gone {
+		mu.Unlock()
+		os.RemoveAll(dir) // it may have written there until now ("" removes nothing)
+		p.abandoned.Add(-1)
+		return cairn.Completion{}, nil, true
+	}
+	if grace != nil {
+		grace.Stop()
+	}
 	c := cairn.Completion{Plugin: ranBy}
 	mu.Unlock()
-	if gone {
-		// The task still runs: its work dir is its until it returns.
-		err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
-			context.Cause(tctx), wait)
-		return withPlugin(failure(err), c.Plugin), err
-	}
 	if dir != "" {
 		defer p.releaseWorkDir(dir)
 	}
-	err := withoutSelfName(o.err, it.Type, l.TaskID)
+	err = withoutSelfName(err, it.Type, l.TaskID)
 	if err == nil && tctx.Err() != nil {
 		err = context.Cause(tctx) // it returned nil, but too late
 	}
@@ -870,13 +932,13 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		if cause := context.Cause(tctx); cause != nil {
 			err = causeFirst(cause, err)
 		}
-		return withPlugin(failure(err), c.Plugin), err
+		return withPlugin(failure(err), c.Plugin), err, false
 	}
-	if err := checkReadInputs(o.res.Inputs, it.Inputs); err != nil {
-		return withPlugin(failure(err), c.Plugin), err
+	if err := checkReadInputs(res.Inputs, it.Inputs); err != nil {
+		return withPlugin(failure(err), c.Plugin), err, false
 	}
-	c.Outputs, c.Metrics, c.Effects, c.ReadInputs = o.res.Outputs, o.res.Metrics, o.res.Effects, o.res.Inputs
-	return c, nil
+	c.Outputs, c.Metrics, c.Effects, c.ReadInputs = res.Outputs, res.Metrics, res.Effects, res.Inputs
+	return c, nil, false
 }
 
 // checkReadInputs checks the artifacts a task says it read beyond its

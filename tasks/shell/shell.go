@@ -299,8 +299,10 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 		}
 	}
 
-	if st, err := os.Stat(wd); err != nil || !st.IsDir() {
-		return tasks.Result{}, cairn.Permanentf("shell %s: workdir %s is not a directory", req.TaskID, wd)
+	if wd != req.WorkDir { // the attempt's own scratch dir is one
+		if st, err := os.Stat(wd); err != nil || !st.IsDir() {
+			return tasks.Result{}, cairn.Permanentf("shell %s: workdir %s is not a directory", req.TaskID, wd)
+		}
 	}
 
 	vars := baseEnv()
