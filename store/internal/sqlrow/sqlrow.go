@@ -190,65 +190,75 @@ func exactNumbers(v any) any {
 	return v
 }
 
+// taskScan holds what TaskRun scans a row into: one allocation for all of
+// it (each variable whose address Scan takes would otherwise be one), apart
+// from the task run it returns, which does not keep it alive.
+type taskScan struct {
+	t                                                         cairn.TaskRun
+	state                                                     string
+	attempt, retries, maxIntr, intr, streak, round, fb, cache int64
+	backoff, maxBackoff, timeout                              int64
+	params, inputs, outputs, metrics                          []byte
+	token, worker                                             sql.NullString
+	retryAt, expires, started, finished                       sql.NullInt64
+	labels, item                                              []byte
+	items                                                     sql.NullInt64
+	poolSlots, priority                                       int64
+	dest                                                      [35]any
+}
+
 // TaskRun decodes TaskCols.
 func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
-	var (
-		t                                                         cairn.TaskRun
-		state                                                     string
-		attempt, retries, maxIntr, intr, streak, round, fb, cache int64
-		backoff, maxBackoff, timeout                              int64
-		params, inputs, outputs, metrics                          []byte
-		token, worker                                             sql.NullString
-		retryAt, expires, started, finished                       sql.NullInt64
-		labels, item                                              []byte
-		items                                                     sql.NullInt64
-		poolSlots, priority                                       int64
-	)
-	if err := sc.Scan(&t.RunID, &t.TaskID, &t.Type, &state, &attempt, &retries, &backoff, &t.Retry.Factor,
-		&maxBackoff, &timeout, &params, &inputs, &outputs, &metrics, &t.Error, &retryAt, &token, &worker, &expires,
-		&started, &finished, &t.Version, &maxIntr, &intr, &streak, &round, &fb, &cache, &labels, &t.Queue, &item, &items,
-		&t.Pool, &poolSlots, &priority); err != nil {
+	r := new(taskScan)
+	t := &r.t
+	r.dest = [35]any{&t.RunID, &t.TaskID, &t.Type, &r.state, &r.attempt, &r.retries, &r.backoff, &t.Retry.Factor,
+		&r.maxBackoff, &r.timeout, &r.params, &r.inputs, &r.outputs, &r.metrics, &t.Error, &r.retryAt, &r.token, &r.worker, &r.expires,
+		&r.started, &r.finished, &t.Version, &r.maxIntr, &r.intr, &r.streak, &r.round, &r.fb, &r.cache, &r.labels, &t.Queue, &r.item, &r.items,
+		&t.Pool, &r.poolSlots, &r.priority}
+	if err := sc.Scan(r.dest[:]...); err != nil {
 		return nil, err
 	}
-	if item != nil {
-		t.Item = json.RawMessage(item)
+	if r.item != nil {
+		t.Item = json.RawMessage(r.item)
 	}
-	t.Expanded, t.Items = items.Valid, int(items.Int64)
-	if labels != nil {
-		if err := json.Unmarshal(labels, &t.Labels); err != nil {
+	t.Expanded, t.Items = r.items.Valid, int(r.items.Int64)
+	if r.labels != nil {
+		if err := json.Unmarshal(r.labels, &t.Labels); err != nil {
 			return nil, fmt.Errorf("decode labels of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
-	t.Priority = int(priority)
+	t.Priority = int(r.priority)
 	if t.Pool != "" {
-		t.PoolSlots = int(poolSlots)
+		t.PoolSlots = int(r.poolSlots)
 	}
-	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
-	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(intr), int(streak), int(round), int(fb), cache != 0
-	t.State = cairn.TaskState(state)
-	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(backoff), time.Duration(maxBackoff), time.Duration(timeout)
-	if params != nil {
-		t.Params = json.RawMessage(params)
+	t.Attempt, t.Retry.Retries, t.Retry.MaxInterruptions = int(r.attempt), int(r.retries), int(r.maxIntr)
+	t.Interrupted, t.InterruptedInARow, t.Round, t.FailedBefore, t.Cache = int(r.intr), int(r.streak), int(r.round), int(r.fb), r.cache != 0
+	t.State = cairn.TaskState(r.state)
+	t.Retry.Backoff, t.Retry.MaxBackoff, t.Timeout = time.Duration(r.backoff), time.Duration(r.maxBackoff), time.Duration(r.timeout)
+	if r.params != nil {
+		t.Params = json.RawMessage(r.params)
 	}
-	if inputs != nil {
-		if err := json.Unmarshal(inputs, &t.Inputs); err != nil {
+	if r.inputs != nil {
+		if err := json.Unmarshal(r.inputs, &t.Inputs); err != nil {
 			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
-	if outputs != nil {
-		if err := json.Unmarshal(outputs, &t.Outputs); err != nil {
+	if r.outputs != nil {
+		if err := json.Unmarshal(r.outputs, &t.Outputs); err != nil {
 			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
-	if metrics != nil {
-		if err := json.Unmarshal(metrics, &t.Metrics); err != nil {
+	if r.metrics != nil {
+		if err := json.Unmarshal(r.metrics, &t.Metrics); err != nil {
 			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
-	t.RetryAt, t.LeaseExpiresAt = Time(retryAt), Time(expires)
-	t.StartedAt, t.FinishedAt = Time(started), Time(finished)
-	t.LeaseToken, t.LeaseWorker = token.String, worker.String
-	return &t, nil
+	t.RetryAt, t.LeaseExpiresAt = Time(r.retryAt), Time(r.expires)
+	t.StartedAt, t.FinishedAt = Time(r.started), Time(r.finished)
+	t.LeaseToken, t.LeaseWorker = r.token.String, r.worker.String
+	out := new(cairn.TaskRun)
+	*out = *t
+	return out, nil
 }
 
 // Attempt decodes AttemptCols, then extra.
