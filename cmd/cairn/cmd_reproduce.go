@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/deploy"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -32,7 +35,8 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 			"Tasks that read outside Cairn (collect from file://, http(s):// or sql) are not read again: their\n"+
 			"recorded output is used, its bytes checked against its digest; --reread reads them again instead,\n"+
 			"and --pin TASK uses the recorded outputs of any other task.\n"+
-			"Then every artifact output is compared with RUN's. Exits 0 when all are the same; otherwise exits 1\n"+
+			"Then every task's outputs (artifacts by digest, other values as JSON) and metrics are compared with RUN's.\n"+
+			"Exits 0 when all are the same; otherwise exits 1\n"+
 			"naming the first task (in the workflow's order) whose output differs.")
 	var ef execFlags
 	ef.register(a, fs)
@@ -266,7 +270,7 @@ type taskDiff struct {
 	why     string // what differs, or what is the same
 }
 
-// compareRuns compares the artifact outputs of each task of orig with
+// compareRuns compares the outputs and metrics of each task of orig with
 // those of repro, in orig's order.
 func compareRuns(orig, repro []*cairn.TaskRun, pinned map[string]string) []taskDiff {
 	now := make(map[string]*cairn.TaskRun, len(repro))
@@ -290,34 +294,85 @@ func compareRuns(orig, repro []*cairn.TaskRun, pinned map[string]string) []taskD
 		case pinned[o.TaskID] != "":
 			d.why = "recorded outputs used (" + pinned[o.TaskID] + ")"
 		default:
-			d.differs, d.why = diffOutputs(o.Outputs, n.Outputs)
+			d.differs, d.why = diffOutputs(o.Type, o, n)
 		}
 		out = append(out, d)
 	}
 	return out
 }
 
-// diffOutputs compares the artifact outputs of two successes.
-func diffOutputs(o, n map[string]json.RawMessage) (bool, string) {
-	same := 0
-	for _, name := range sortedKeys(o) {
-		ro, isArt := cairn.AsArtifactRef(o[name])
-		if !isArt {
+// diffOutputs compares the outputs of two successes of a task of type
+// typ: artifacts by digest, other values as JSON, and the metrics. A
+// deploy's version is the registry's number, which a reproduction (that
+// registers nothing) has not.
+func diffOutputs(typ string, o, n *cairn.TaskRun) (bool, string) {
+	arts, vals := 0, 0
+	for _, name := range sortedKeys(o.Outputs) {
+		if typ == "deploy" && name == deploy.VersionOutput {
 			continue
 		}
-		rn, ok := cairn.AsArtifactRef(n[name])
+		ro, isArt := cairn.AsArtifactRef(o.Outputs[name])
+		if !isArt {
+			nv, ok := n.Outputs[name]
+			if !ok {
+				return true, fmt.Sprintf("has no output %s (originally %s)", name, clipValue(o.Outputs[name]))
+			}
+			if !sameValue(o.Outputs[name], nv) {
+				return true, fmt.Sprintf("output %s is %s, originally %s", name, clipValue(nv), clipValue(o.Outputs[name]))
+			}
+			vals++
+			continue
+		}
+		rn, ok := cairn.AsArtifactRef(n.Outputs[name])
 		if !ok {
 			return true, fmt.Sprintf("has no output %s (originally %s)", name, shortDigest(ro.Digest))
 		}
 		if rn.Digest != ro.Digest {
 			return true, fmt.Sprintf("output %s is %s, originally %s", name, shortDigest(rn.Digest), shortDigest(ro.Digest))
 		}
-		same++
+		arts++
 	}
-	if same == 0 {
-		return false, "same (no artifact outputs)"
+	for _, name := range sortedKeys(o.Metrics) {
+		was, now, ok := o.Metrics[name], 0.0, false
+		if now, ok = n.Metrics[name]; !ok {
+			return true, fmt.Sprintf("has no metric %s (originally %g)", name, was)
+		}
+		if now != was && !(math.IsNaN(now) && math.IsNaN(was)) {
+			return true, fmt.Sprintf("metric %s is %g, originally %g", name, now, was)
+		}
 	}
-	return false, "same (" + plural(same, "artifact") + ")"
+	var parts []string
+	if arts > 0 {
+		parts = append(parts, plural(arts, "artifact"))
+	}
+	if vals > 0 {
+		parts = append(parts, plural(vals, "value"))
+	}
+	if m := len(o.Metrics); m > 0 {
+		parts = append(parts, plural(m, "metric"))
+	}
+	if len(parts) == 0 {
+		return false, "same (no outputs)"
+	}
+	return false, "same (" + strings.Join(parts, ", ") + ")"
+}
+
+// sameValue compares two JSON values byte for byte once compacted.
+func sameValue(a, b json.RawMessage) bool {
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return bytes.Equal(a, b)
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}
+
+// clipValue is a JSON value for a message: at most 60 bytes, printable.
+func clipValue(v json.RawMessage) string {
+	s := string(v)
+	if len(s) > 60 {
+		s = s[:57] + "..."
+	}
+	return printable(s)
 }
 
 func writeReproduction(w io.Writer, origID, id string, diffs []taskDiff) {

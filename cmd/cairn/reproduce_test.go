@@ -48,7 +48,7 @@ func TestReproduce(t *testing.T) {
 
 	r := e.must(0, "reproduce", orig, "--progress", "none")
 	for _, want := range []string{"reproduction ", "of run " + orig, "ok    collect   recorded outputs used (collect from file://",
-		"ok    train     same (1 artifact)", "ok    evaluate  same (2 artifacts)"} {
+		"ok    train     same (1 artifact, 5 values, 5 metrics)", "ok    evaluate  same (2 artifacts, "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("reproduce's report lacks %q:\n%s", want, r)
 		}
@@ -83,7 +83,7 @@ func TestReproduce(t *testing.T) {
 	if v, ok := taskByID(t, repro, "deploy").Outputs["version"]; ok && string(v) != "null" {
 		t.Fatalf("the reproduction's deploy registered version %s", v)
 	}
-	if !strings.Contains(r.stdout, "ok    deploy    same (1 artifact)") {
+	if !strings.Contains(r.stdout, "ok    deploy    same (1 artifact") {
 		t.Errorf("the deploy's model is compared by digest:\n%s", r.stdout)
 	}
 
@@ -134,6 +134,36 @@ tasks:
 		t.Fatalf("with noisy pinned, want after named:\n%s", r)
 	}
 	e.must(2, "reproduce", orig, "--pin", "nope", "--progress", "none")
+}
+
+// TestReproduceComparesValues: a value output (and a metric) that
+// differs is a difference, named, like an artifact's: a task whose only
+// outputs are values is not "the same" whatever they hold.
+func TestReproduceComparesValues(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "nondet.yaml")
+	src := `name: nondet
+tasks:
+  - id: fixed
+    type: shell
+    with: {script: "echo 7 > v.json", values: {n: v.json}}
+  - id: roll
+    type: shell
+    needs: [fixed]
+    with:
+      script: "od -An -N4 -tu4 /dev/urandom | tr -d ' ' > v.json"
+      values: {n: v.json}
+`
+	if err := os.WriteFile(wf, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orig := runIDOf(t, e.must(0, "run", wf, "--progress", "none").stderr)
+	r := e.must(1, "reproduce", orig, "--progress", "none")
+	if !strings.Contains(r.stdout, "ok    fixed  same (2 values)") || !strings.Contains(r.stdout, "DIFF  roll   output n is ") ||
+		!strings.Contains(r.stderr, "task roll output n is ") {
+		t.Fatalf("want roll's value named as the first difference:\n%s", r)
+	}
 }
 
 // TestReproduceUsesRecordedItems: a for_each task takes the items its
