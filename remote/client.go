@@ -344,8 +344,17 @@ func (c *Client) remember(items []cairn.WorkItem, sec []map[string]string) {
 		if len(sec[i]) > 0 {
 			rs := c.secrets[l.RunID]
 			if rs == nil {
-				rs = &runSecrets{set: secrets.New(sec[i])}
+				rs = &runSecrets{values: map[string]string{}}
 				c.secrets[l.RunID] = rs
+			}
+			grew := false
+			for k, v := range sec[i] { // each item carries the secrets its own params use
+				if _, ok := rs.values[k]; !ok {
+					rs.values[k], grew = v, true
+				}
+			}
+			if grew {
+				rs.set = secrets.New(rs.values)
 			}
 			rs.leases++
 		}
@@ -370,6 +379,7 @@ func (c *Client) forget(l cairn.Lease) {
 // runSecrets are a run's secret values while the worker holds leases of
 // it.
 type runSecrets struct {
+	values map[string]string // by placeholder: those of the items leased so far
 	set    *secrets.Set
 	leases int
 }

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -543,11 +544,30 @@ func (s *Server) issued(c caller, items []cairn.WorkItem) []wireItem {
 		s.holders[it.Lease.Token] = c.w.ID
 		var sec map[string]string
 		if s.o.Secrets != nil {
-			sec = s.o.Secrets(it.Lease.RunID)
+			sec = usedSecrets(s.o.Secrets(it.Lease.RunID), it.Params)
 		}
 		out[i] = toWireItem(it, sec)
 	}
 	s.mu.Unlock()
+	return out
+}
+
+// usedSecrets is the part of a run's secret values (by placeholder) that
+// occur in an item's params, filled in (as a JSON string holds them): a
+// worker receives the secrets of the tasks it runs, for its redaction,
+// not every secret of their runs (labels keep a run's tasks on the
+// machines trusted with them).
+func usedSecrets(all map[string]string, params []byte) map[string]string {
+	var out map[string]string
+	for placeholder, v := range all {
+		js, _ := json.Marshal(v) // a string: cannot fail
+		if bytes.Contains(params, js[1:len(js)-1]) {
+			if out == nil {
+				out = make(map[string]string)
+			}
+			out[placeholder] = v
+		}
+	}
 	return out
 }
 
