@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -880,11 +881,11 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		}
 	}}
 
-	wait := p.o.StopGrace
-	if st, ok := task.(stopTimer); ok {
-		wait = max(wait, st.StopGrace(it.Params))
-	}
 	unwatch := context.AfterFunc(tctx, func() {
+		wait := p.o.StopGrace // asked only now: a shell attempt's decodes its params
+		if st, ok := task.(stopTimer); ok {
+			wait = max(wait, st.StopGrace(it.Params))
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		if returned {
@@ -1021,16 +1022,7 @@ func (p *Pool) workDir() (string, error) {
 // releaseWorkDir empties dir and keeps it for the next attempt; a folder
 // that cannot be emptied is removed instead.
 func (p *Pool) releaseWorkDir(dir string) {
-	entries, err := os.ReadDir(dir)
-	for _, e := range entries {
-		if err == nil {
-			err = os.RemoveAll(filepath.Join(dir, e.Name()))
-		}
-	}
-	if err == nil {
-		err = os.Chmod(dir, 0o700) // a task may have changed it
-	}
-	if err != nil {
+	if err := emptyDir(dir); err != nil {
 		os.RemoveAll(dir)
 		return
 	}
@@ -1039,4 +1031,32 @@ func (p *Pool) releaseWorkDir(dir string) {
 	default:
 		os.RemoveAll(dir)
 	}
+}
+
+// emptyDir removes what dir holds and gives it back mode 0700 if a task
+// changed it: a chmod writes the folder's inode (a journal write on ext4)
+// even when the mode stays, and a chain hop paid one each.
+func emptyDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0o700 {
+		return f.Chmod(0o700)
+	}
+	return nil
 }

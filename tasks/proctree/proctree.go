@@ -340,6 +340,18 @@ func (c *cgroup) close() {
 
 // release ends the tree's use of the cgroup, which is empty: back to the
 // pool when it may be reused, else removed.
+// empty says whether the cgroup holds no process, so that nothing can
+// fork into it and there is nothing to kill. A frozen one is being
+// reaped from outside: not reused.
+func (c *cgroup) empty() bool {
+	pop, frozen, err := c.state()
+	if err != nil || pop {
+		return false
+	}
+	c.killed = c.killed || frozen
+	return true
+}
+
 func (c *cgroup) release() error {
 	if c.pooled && !c.killed && unname(c.fd) == nil {
 		pool.mu.Lock()
@@ -499,11 +511,7 @@ func (t *Tree) kill(ctx context.Context, keep int, marks [][]byte) error {
 		if keep != 0 {
 			return killMembers(ctx, t.cg.dir, keep)
 		}
-		pop, frozen, err := t.cg.state()
-		if err == nil && !pop {
-			// Empty, so nothing can fork into it: nothing to kill. A
-			// frozen one is being reaped from outside: not reused.
-			t.cg.killed = t.cg.killed || frozen
+		if t.cg.empty() {
 			return nil
 		}
 		t.cg.killed = true
@@ -521,10 +529,13 @@ func (t *Tree) Close() error {
 		return nil
 	}
 	t.closed = true
-	// Bounded: a process in uninterruptible sleep may take a while to die.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := t.Kill(ctx)
+	var err error
+	if t.cg == nil || !t.cg.empty() { // an empty cgroup needs no deadline (nor its timer)
+		// Bounded: a process in uninterruptible sleep may take a while to die.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = t.Kill(ctx)
+		cancel()
+	}
 	if t.cg != nil {
 		if err == nil {
 			err = t.cg.release()

@@ -1,0 +1,73 @@
+package executor_test
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// A slot's scratch directory is reused by its next attempt emptied, and
+// with mode 0700 again if the attempt before changed it; a folder left as
+// it was is not written (its change time stays).
+func TestPoolScratchReused(t *testing.T) {
+	type seen struct {
+		dir     string
+		entries int
+		mode    fs.FileMode
+		ctime   syscall.Timespec
+	}
+	dirs := make(chan seen, 3)
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		entries, err := os.ReadDir(req.WorkDir)
+		if err != nil {
+			return tasks.Result{}, err
+		}
+		var st syscall.Stat_t
+		if err := syscall.Stat(req.WorkDir, &st); err != nil {
+			return tasks.Result{}, err
+		}
+		dirs <- seen{req.WorkDir, len(entries), fs.FileMode(st.Mode) & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), st.Ctim}
+		switch req.TaskID {
+		case "a": // leaves files, a folder and a mode behind
+			if err := os.MkdirAll(filepath.Join(req.WorkDir, "sub", "deep"), 0o755); err != nil {
+				return tasks.Result{}, err
+			}
+			if err := os.WriteFile(filepath.Join(req.WorkDir, "sub", "deep", "f"), []byte("x"), 0o600); err != nil {
+				return tasks.Result{}, err
+			}
+			if err := os.Chmod(req.WorkDir, 0o755); err != nil {
+				return tasks.Result{}, err
+			}
+		case "b": // leaves nothing
+		}
+		return tasks.Result{}, nil
+	})
+	r := newRig(t, p)
+	wf, id := r.create(t, `
+name: scratch
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe, needs: [a]}
+  - {id: c, type: probe, needs: [b]}
+`)
+	r.startPool(t, 1)
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+	a, b, c := await(t, "a's work dir", dirs), await(t, "b's work dir", dirs), await(t, "c's work dir", dirs)
+	if b.dir != a.dir || c.dir != a.dir {
+		t.Fatalf("work dirs %s, %s, %s; want one folder reused by the slot", a.dir, b.dir, c.dir)
+	}
+	for _, s := range []seen{a, b, c} {
+		if s.entries != 0 || s.mode != 0o700 {
+			t.Errorf("work dir as an attempt got it: %d entries, mode %v; want empty, 0700", s.entries, s.mode)
+		}
+	}
+	if c.ctime != b.ctime {
+		t.Errorf("work dir's change time moved from %v to %v though the attempt between left it as it was", b.ctime, c.ctime)
+	}
+}
