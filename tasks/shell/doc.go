@@ -55,7 +55,8 @@
 // (any here-document's body), where the shell or the command would
 // evaluate it (arithmetic, [[ ]], let, declare -i, printf -v, test -v,
 // wait -p, a[...]=, most ${...} forms; eval, trap, alias, sh -c, su -c,
-// script -c, ssh, watch, parallel; PS4, BASH_ENV, ENV) or
+// script -c, flock -c, env -S, ssh, watch, parallel, sg, tmux, screen;
+// PS4, BASH_ENV, ENV) or
 // where it names a variable (export "${{ }}", read) is refused by
 // ValidateParams, with its offset, and by Run (permanent).
 //

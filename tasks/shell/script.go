@@ -85,7 +85,7 @@ func refusal(c refContext) (msg, hint string, refused bool) {
 		return "a reference inside a here-document's body or a here-string (<<<): the text is handed to another program (python3, sh, psql...), which may read the value as code",
 			`pass the value with env: {X: "${{ ... }}"} and read it from the environment inside the program (os.environ["X"] in Python, "$X" in sh); to write a file, printf '%s\n' "${{ ... }}" > file`, true
 	case ctxEvaluated:
-		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su -c, script -c, ssh, watch, parallel), or in PS4, a prompt, BASH_ENV or ENV, which the shell expands again",
+		return "a reference in an argument of a command that runs its arguments as shell code (eval, trap, alias, sh/bash/... -c, su/runuser/script/flock -c, env -S, sg, ssh, watch, parallel, tmux, screen), or in PS4, a prompt, BASH_ENV or ENV, which the shell expands again",
 			`pass the value with env: {X: "${{ ... }}"} and refer to "$X" inside the command string, written in single quotes (sh -c 'echo "$X"')`, true
 	case ctxAssignName:
 		return "a reference in a variable's name (export, declare, local, readonly, typeset, read): a value could set PATH or any variable, and bash evaluates a subscript in a name",
@@ -448,14 +448,15 @@ type command struct {
 	wrap   bool       // after command, builtin or exec: options, then the command word
 	fn     bool       // after the keyword function: the function's name
 	shell  bool       // a shell (or su) is among the words
+	env    bool       // env is among the words (then -S runs its string)
 	script bool       // past a shell's -c: the words up to the first operand (the command string) are code
 	dbrack bool       // inside [[ ... ]]
 }
 
 var (
-	shellWords   = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "yash", "posh", "busybox", "su", "csh", "tcsh", "fish", "script")
+	shellWords   = set("sh", "bash", "dash", "zsh", "ksh", "mksh", "ksh93", "ash", "yash", "posh", "busybox", "su", "runuser", "csh", "tcsh", "fish", "script", "flock")
 	evalWords    = set("eval", "trap", "alias")
-	anywhere     = set("ssh", "watch", "parallel")
+	anywhere     = set("ssh", "watch", "parallel", "sg", "tmux", "screen")
 	reserved     = set("if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "time", "command", "builtin", "exec", "coproc")
 	declareWords = set("export", "declare", "local", "readonly", "typeset")
 	nameWords    = set("read", "mapfile", "readarray")
@@ -625,12 +626,16 @@ func (c *command) word(l *lexer, start, end int) {
 		}
 	}
 	if !lit {
-		if c.shell && strings.HasPrefix(l.s[start:end], "-") {
+		if (c.shell || c.env) && strings.HasPrefix(l.s[start:end], "-") {
 			refuse(ctxEvaluated, false) // an option holding a reference: -c"...", --command=...
 		}
 		return
 	}
 	switch {
+	case base == "env":
+		c.env = true
+	case c.env && (w == "-S" || strings.HasPrefix(w, "--split-string")):
+		c.refuse = ctxEvaluated // env -S splits its string into a command line
 	case shellWords[base]:
 		c.shell = true
 	case anywhere[base]:

@@ -230,6 +230,16 @@ func TestScriptReferenceRefusedWhereNotData(t *testing.T) {
 		{"script --command", `script -q --command "echo ${{ params.x }}" /dev/null`, "as shell code", 35},
 		{"script --command=", `script -q --command="echo ${{ params.x }}" /dev/null`, "as shell code", 35},
 		{"parallel", `parallel ::: "${{ params.x }}"`, "as shell code", 23},
+		{"env -S", `env -S "echo ${{ params.x }}"`, "as shell code", 22},
+		{"env -S joined", `env -S"echo ${{ params.x }}"`, "as shell code", 21},
+		{"env --split-string=", `env --split-string="echo ${{ params.x }}"`, "as shell code", 34},
+		{"sudo env -S", `sudo env -i -S "echo ${{ params.x }}"`, "as shell code", 30},
+		{"sg", `sg users "echo ${{ params.x }}"`, "as shell code", 24},
+		{"sg -c", `sg users -c "echo ${{ params.x }}"`, "as shell code", 27},
+		{"tmux", `tmux new-session -d "echo ${{ params.x }}"`, "as shell code", 35},
+		{"screen", `screen -dmS s "${{ params.x }}"`, "as shell code", 24},
+		{"flock -c", `flock /tmp/l -c "echo ${{ params.x }}"`, "as shell code", 31},
+		{"runuser -c", `runuser -u nobody -c "echo ${{ params.x }}"`, "as shell code", 36},
 		{"array subscript", `a[${{ params.x }}]=1`, "subscript", 11},
 		{"array subscript append", `x=1 a["${{ params.x }}"]+=1`, "subscript", 16},
 		{"wait -p", `sleep 0.1 & wait -n -p "${{ params.x }}"`, "arithmetic", 33},
@@ -280,6 +290,8 @@ func TestScriptReferenceDataNearRefusals(t *testing.T) {
 		`MYENV="${{ params.x }}" env`,
 		`echo BASH_ENV=${{ params.x }}`,
 		`parallelism="${{ params.x }}"; echo "$parallelism"`,
+		`env A="${{ params.x }}" printenv A`,
+		`flock /tmp/l echo "${{ params.x }}"`,
 	} {
 		if _, err := scriptWorkflow(t, script, "x"); err != nil {
 			t.Errorf("%s: %v, want it accepted", script, err)
