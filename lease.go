@@ -117,9 +117,11 @@ type WorkItem struct {
 	// Started is true when the lease was started as it was claimed
 	// (LeaseRequest.Start): the task is running already.
 	Started bool
-	// Pool is the task's pool (TaskRun.Pool), "" for none: when the
-	// attempt ends a slot frees, and the broker wakes the workers waiting.
-	Pool string
+	// Pool is the task's pool (TaskRun.Pool), "" for none, and the
+	// slots it takes in it (TaskRun.PoolSlots): when the attempt ends
+	// they free, and the broker wakes as many workers waiting.
+	Pool      string
+	PoolSlots int
 	// Cache says the attempt may reuse an earlier success with the same
 	// cache key (TaskRun.Cache) and record its own key for later ones.
 	Cache bool

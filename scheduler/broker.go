@@ -76,6 +76,9 @@ type BrokerOptions struct {
 	// process of tasks other processes made ready (SQLite with several
 	// servers on one file; a store/postgres Listener wakes it instead).
 	ReadyPoll time.Duration
+	// PoolPoll is how soon a Lease that found nothing, while a ready
+	// task waits for a pool, looks again (default PoolPoll).
+	PoolPoll time.Duration
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
@@ -90,11 +93,17 @@ type Broker struct {
 	name      string
 	log       *slog.Logger
 	readyPoll time.Duration
+	poolPoll  time.Duration
 
-	mu     sync.Mutex
-	ready  chan struct{}          // closed (and replaced) when work may be ready
-	issued map[string]issuedLease // lease token → what was handed out
-	inbox  map[string]*inbox      // run id → its driver's inbox
+	mu    sync.Mutex
+	ready chan struct{} // closed (and replaced) when work may be ready
+	// waiters are the Leases waiting for work, oldest first, which
+	// wake wakes a few of (the slots of a pool came free) where
+	// NotifyReady wakes them all; seq numbers them.
+	waiters []*waiter
+	seq     uint64
+	issued  map[string]issuedLease // lease token → what was handed out
+	inbox   map[string]*inbox      // run id → its driver's inbox
 	// cancelled holds, per run, the tasks the run's cancellation revoked,
 	// so that a lease claimed just before and issued just after the
 	// cancellation is revoked as soon as it is issued.
@@ -120,6 +129,9 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.PoolPoll <= 0 {
+		o.PoolPoll = PoolPoll
+	}
 	b := &Broker{
 		name:      o.Name,
 		log:       o.Logger,
@@ -129,6 +141,7 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		obs:       o.Observe,
 		abandoned: o.Abandoned,
 		readyPoll: o.ReadyPoll,
+		poolPoll:  o.PoolPoll,
 		ready:     make(chan struct{}),
 		issued:    make(map[string]issuedLease),
 		cancelled: make(map[string]map[string]bool),
@@ -142,8 +155,78 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 func (b *Broker) LeaseTTL() time.Duration { return b.ttl }
 
 // PoolPoll is how soon a Lease that found nothing, while a ready task
-// waits for a pool, looks again: a holder may end in another process.
+// waits for a pool, looks again by default (BrokerOptions.PoolPoll): a
+// holder may end in another process.
 const PoolPoll = 500 * time.Millisecond
+
+// waiter is a Lease waiting for work (Broker.waiters).
+type waiter struct {
+	ch  chan struct{} // closed by wake
+	seq uint64
+	// woken is set by wake, with the newest waiter the wake may be
+	// passed on to (limit): a waiter woken for a slot that finds nothing
+	// hands the wake to the next one enlisted before the wake, so that it
+	// goes round the waiters at most once.
+	woken bool
+	limit uint64
+}
+
+// enlist adds a waiter, before its lease's query: a wake from then on is
+// not lost.
+func (b *Broker) enlist() *waiter {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	w := &waiter{ch: make(chan struct{}), seq: b.seq}
+	b.waiters = append(b.waiters, w)
+	return w
+}
+
+// delist removes w if it is still waiting, and reports whether wake woke
+// it, and up to which waiter it may pass the wake on.
+func (b *Broker) delist(w *waiter) (woken bool, limit uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, x := range b.waiters {
+		if x == w {
+			b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
+			break
+		}
+	}
+	return w.woken, w.limit
+}
+
+// wake wakes the n oldest waiting Leases, each of which may pass the wake
+// on to a waiter enlisted before now if it finds nothing: the slots of a
+// pool came free, n of them not taken in the same commit. NotifyReady
+// wakes every waiter instead (tasks became ready).
+func (b *Broker) wake(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wakeLocked(n, b.seq)
+}
+
+// passOn hands a wake that found nothing to the oldest waiter enlisted
+// up to limit, if any.
+func (b *Broker) passOn(limit uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.wakeLocked(1, limit)
+}
+
+func (b *Broker) wakeLocked(n int, limit uint64) {
+	i := 0
+	for ; i < len(b.waiters) && n > 0; i++ {
+		w := b.waiters[i]
+		if w.seq > limit {
+			break
+		}
+		w.woken, w.limit = true, limit
+		close(w.ch)
+		n--
+	}
+	b.waiters = b.waiters[i:]
+}
 
 // NotifyReady wakes workers waiting in Lease: task runs may have become
 // ready.
@@ -165,16 +248,36 @@ func (b *Broker) readyChan() <-chan struct{} {
 // ready it waits — without polling — until some may be, for at most
 // r.Wait, and then returns what it could claim, possibly nothing.
 func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	var timeout <-chan time.Time
+	var (
+		timeout <-chan time.Time
+		// pass is set when this lease was woken for a freed slot
+		// (wake): if its look finds nothing, the wake goes on to the
+		// waiters enlisted up to limit.
+		pass  bool
+		limit uint64
+	)
 	for {
 		ch := b.readyChan() // before the query, so that no wake-up is lost
-		items, err := b.store.Lease(ctx, r, b.now(), b.ttl)
-		if err != nil {
-			return nil, fmt.Errorf("lease for %s: %w", r.Worker, err)
+		var w *waiter
+		if r.Wait > 0 {
+			w = b.enlist() // likewise
 		}
-		if len(items) > 0 {
+		items, err := b.store.Lease(ctx, r, b.now(), b.ttl)
+		if err != nil || len(items) > 0 {
+			if w != nil {
+				// A wake this lease took while it looked is not
+				// passed on: it found something, or could not look.
+				b.delist(w)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("lease for %s: %w", r.Worker, err)
+			}
 			b.issue(items)
 			return items, nil
+		}
+		if pass {
+			b.passOn(limit)
+			pass = false
 		}
 		if r.Wait <= 0 {
 			return nil, nil
@@ -189,7 +292,7 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 		// file): nothing here would say so, so look again soon.
 		var poll <-chan time.Time
 		if waiting, err := b.store.PoolWaiting(ctx); err == nil && waiting {
-			t := time.NewTimer(PoolPoll)
+			t := time.NewTimer(b.poolPoll)
 			defer t.Stop()
 			poll = t.C
 		} else if b.readyPoll > 0 {
@@ -200,12 +303,24 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 		}
 		select {
 		case <-ch:
+		case <-w.ch:
 		case <-poll:
 		case <-timeout:
+			b.giveUp(w)
 			return nil, nil
 		case <-ctx.Done():
+			b.giveUp(w)
 			return nil, ctx.Err()
 		}
+		pass, limit = b.delist(w)
+	}
+}
+
+// giveUp removes waiter w of a Lease that stops waiting, passing on a
+// wake it had and did not use.
+func (b *Broker) giveUp(w *waiter) {
+	if woken, limit := b.delist(w); woken {
+		b.passOn(limit)
 	}
 }
 
@@ -421,7 +536,7 @@ func (b *Broker) itemFor(ctx context.Context, l cairn.Lease) (cairn.WorkItem, er
 	}
 	return cairn.WorkItem{Lease: l, Type: tr.Type, Retry: tr.Retry, Timeout: tr.Timeout,
 		Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow, FailedBefore: tr.FailedBefore, Cache: tr.Cache,
-		Pool: tr.Pool}, nil
+		Pool: tr.Pool, PoolSlots: tr.PoolSlots}, nil
 }
 
 // decide sets the task's next state after an attempt. A failed attempt

@@ -281,14 +281,47 @@ func (b *Broker) commit(batch []*report) {
 			rr.after(true)
 		}
 	}
-	freed := false
 	for _, r := range batch {
-		freed = freed || r.item.Pool != ""
 		b.issue(r.items)
 	}
-	if freed {
-		// The slots of a pool came free: the tasks waiting for it may
-		// be leased now, not at the workers' next look.
-		b.NotifyReady()
+	// The slots of a pool came free: the tasks waiting for it may be
+	// leased now, not at the workers' next look — by as many waiting
+	// workers as slots are still free, those the commit's own leases took
+	// again not counted (on a pool of 1 whose holders chain their next
+	// lease, none), rather than by every waiting worker, all but one of
+	// which would find the pool full (the thundering herd).
+	if n := freedSlots(batch); n > 0 {
+		b.wake(n)
 	}
+}
+
+// freedSlots is how many pool slots batch's reports freed that its
+// leases did not take again, pool by pool (a report refused or failed
+// counted as freeing its slots: a wake too many costs a look, one too
+// few a wait of PoolPoll).
+func freedSlots(batch []*report) int {
+	var free map[string]int
+	for _, r := range batch {
+		if r.item.Pool != "" {
+			if free == nil {
+				free = map[string]int{}
+			}
+			free[r.item.Pool] += max(r.item.PoolSlots, 1)
+		}
+	}
+	if free == nil {
+		return 0
+	}
+	for _, r := range batch {
+		for _, it := range r.items {
+			if it.Pool != "" {
+				free[it.Pool] -= max(it.PoolSlots, 1)
+			}
+		}
+	}
+	n := 0
+	for _, k := range free {
+		n += max(k, 0)
+	}
+	return n
 }

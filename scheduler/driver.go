@@ -285,7 +285,7 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 		c.Start = h.req.Start
 		items = append(items, cairn.WorkItem{Lease: *c.Lease, Type: tr.Type, Params: c.Params, Inputs: c.Inputs,
 			Timeout: tr.Timeout, Retry: tr.Retry, Interrupted: tr.Interrupted, InterruptedInARow: tr.InterruptedInARow,
-			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache, Pool: tr.Pool})
+			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache, Pool: tr.Pool, PoolSlots: tr.PoolSlots})
 	}
 	return items, nil
 }

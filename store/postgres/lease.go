@@ -319,7 +319,8 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 		sel.items = append(sel.items, it)
-		sel.slots = append(sel.slots, int(poolSlots))
+		it.PoolSlots = int(poolSlots)
+		sel.slots = append(sel.slots, it.PoolSlots)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)

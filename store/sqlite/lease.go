@@ -314,6 +314,7 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 		items = append(items, it)
+		it.PoolSlots = poolSlots
 		slots = append(slots, poolSlots)
 	}
 	if err := rows.Err(); err != nil {
