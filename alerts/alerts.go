@@ -154,12 +154,12 @@ func (s *Sender) body(a cairn.Alert) ([]byte, error) {
 		link = &l
 	}
 	if a.Format == cairn.AlertSlack {
-		text := fmt.Sprintf("Cairn: %s of workflow %s: %s", what(a), a.Workflow, a.RunID)
+		text := fmt.Sprintf("Cairn: %s of workflow %s: %s", slackText(what(a)), slackText(a.Workflow), slackText(a.RunID))
 		if link != nil {
-			text = fmt.Sprintf("Cairn: %s of workflow %s: <%s|%s>", what(a), a.Workflow, *link, a.RunID)
+			text = fmt.Sprintf("Cairn: %s of workflow %s: <%s|%s>", slackText(what(a)), slackText(a.Workflow), *link, slackText(a.RunID))
 		}
 		if a.Detail != "" {
-			text += "\n" + a.Detail
+			text += "\n" + slackText(a.Detail)
 		}
 		return marshal(map[string]string{"text": text})
 	}
@@ -176,12 +176,12 @@ func (s *Sender) modelBody(a cairn.Alert) ([]byte, error) {
 		link = &l
 	}
 	if a.Format == cairn.AlertSlack {
-		text := fmt.Sprintf("Cairn: model %s version %d: %s", a.Model, a.Version, what(a))
+		text := fmt.Sprintf("Cairn: model %s version %d: %s", slackText(a.Model), a.Version, slackText(what(a)))
 		if link != nil {
-			text = fmt.Sprintf("Cairn: model <%s|%s> version %d: %s", *link, a.Model, a.Version, what(a))
+			text = fmt.Sprintf("Cairn: model <%s|%s> version %d: %s", *link, slackText(a.Model), a.Version, slackText(what(a)))
 		}
 		if a.Detail != "" {
-			text += "\n" + a.Detail
+			text += "\n" + slackText(a.Detail)
 		}
 		return marshal(map[string]string{"text": text})
 	}
@@ -189,6 +189,12 @@ func (s *Sender) modelBody(a cairn.Alert) ([]byte, error) {
 	return marshal(Body{Model: a.Model, Version: a.Version, Event: a.Event, Value: &value, Bound: &bound, Detail: a.Detail,
 		Link: link, IdempotencyKey: a.Key, At: a.CreatedAt})
 }
+
+// slackText escapes text for Slack's message format, where &, < and >
+// are markup (<!channel>, <@U123>, <URL|label>): text that came from data
+// (a drifted column's name, a workflow's name) is shown as written, never
+// as a ping or a disguised link. Only Cairn's own <link|label> is markup.
+var slackText = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 // marshal is json.Marshal without HTML escaping: Slack reads <URL|text>.
 func marshal(v any) ([]byte, error) {

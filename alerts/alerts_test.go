@@ -196,3 +196,33 @@ func TestStartStop(t *testing.T) {
 		t.Errorf("%d requests", len(rcv.requests()))
 	}
 }
+
+// Text from data (a drifted column's name, a detail) is escaped in a
+// Slack body: never a <!channel> ping or a disguised <URL|label> link;
+// Cairn's own link to the run or model stays a link.
+func TestSlackBodyEscapesData(t *testing.T) {
+	s := &Sender{o: Options{PublicURL: "https://cairn.example.com"}}
+	hostile := "drifted features: <!channel>, <https://evil.example/login|Cairn: sign in again> & more"
+	for _, a := range []cairn.Alert{
+		{Format: cairn.AlertSlack, Workflow: "w<@U1>", RunID: "01abc", Event: cairn.AlertDrift, TaskID: "r", Detail: hostile},
+		{Format: cairn.AlertSlack, Model: "churn", Version: 2, Event: cairn.AlertLiveMetricBelow, Detail: hostile},
+	} {
+		b, err := s.body(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var slack map[string]string
+		if err := json.Unmarshal(b, &slack); err != nil {
+			t.Fatal(err)
+		}
+		text := slack["text"]
+		for _, bad := range []string{"<!channel>", "<https://evil", "<@U1>", " & more"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("slack text %q holds %q unescaped", text, bad)
+			}
+		}
+		if !strings.Contains(text, "&lt;!channel&gt;") || !strings.Contains(text, "&amp; more") || !strings.Contains(text, "<https://cairn.example.com/") {
+			t.Errorf("slack text %q: want the data escaped and Cairn's own link kept", text)
+		}
+	}
+}
