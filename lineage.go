@@ -159,6 +159,10 @@ type ModelRegistration struct {
 	// version (registered as a candidate) out against the production
 	// version; with no production version it goes to production at once.
 	Rollout *RolloutSpec `json:"rollout,omitempty"`
+	// Alerts, if not nil, become the model's alerts (ModelAlerts), in
+	// the registration's transaction, whatever the strategy; nil leaves
+	// the model's alerts as they are.
+	Alerts []ModelAlert `json:"alerts,omitempty"`
 }
 
 // Validate checks an effect before anything is applied.
@@ -189,6 +193,9 @@ func (e Effect) Validate() error {
 		if err := r.Report.Validate(); err != nil {
 			return fmt.Errorf("register model %s: report: %w", r.Name, err)
 		}
+	}
+	if err := ValidateModelAlerts(r.Alerts); err != nil {
+		return fmt.Errorf("register model %s: %w", r.Name, err)
 	}
 	if r.Rollout != nil {
 		if err := r.Rollout.Validate(); err != nil {

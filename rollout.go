@@ -80,14 +80,75 @@ type RolloutSpec struct {
 	Alerts []ModelAlert `json:"alerts,omitempty"`
 }
 
-// ModelAlert is one per-model alert of a deploy's alerts: On is
-// AlertLiveMetricBelow (Bound a live metric) or AlertP99Above (Bound in
-// seconds); the alert goes to Webhook in Format.
+// ModelAlert is one per-model alert (a deploy's alerts:, cairn models
+// alerts NAME set): On is AlertLiveMetricBelow (Bound a live metric) or
+// AlertP99Above (Bound in seconds); the alert goes to Webhook in Format.
 type ModelAlert struct {
 	On      AlertEvent `json:"on"`
 	Bound   float64    `json:"bound"`
 	Webhook string     `json:"webhook"`
 	Format  string     `json:"format,omitempty"`
+	// Window is how far back a model's alert looks at a version's
+	// requests (DefaultAlertWindow when 0). A rollout's own alerts
+	// (RolloutSpec.Alerts) look at its current step instead.
+	Window Duration `json:"window,omitempty"`
+	// Min is how many labeled rows (live_metric_below) or requests
+	// (p99_latency_above) the window needs before the alert is checked:
+	// fewer tell nothing. 0 takes DefaultMinSamples or DefaultMinRequests
+	// (a rollout's min_samples or min_requests for its own alerts).
+	Min int `json:"min,omitempty"`
+}
+
+// DefaultAlertWindow is a model's alert's window when it sets none.
+const DefaultAlertWindow = 10 * time.Minute
+
+// MaxModelAlerts bounds the alerts of one model (and of one deploy).
+const MaxModelAlerts = 20
+
+// WindowOr returns the alert's window, def when it has none.
+func (a ModelAlert) WindowOr(def time.Duration) time.Duration {
+	if a.Window > 0 {
+		return time.Duration(a.Window)
+	}
+	return def
+}
+
+// ModelAlerts are a model's own alerts (issue #22), kept with the model
+// whatever its versions and rollouts: the leader's rollouts controller
+// checks them on the production version, and on the candidate of an
+// active rollout too, over each alert's window. A deploy's alerts: sets
+// them (any strategy), as does cairn models alerts NAME set; clear
+// leaves none.
+type ModelAlerts struct {
+	Name   string       `json:"name"`
+	Alerts []ModelAlert `json:"alerts"`
+	// Gen counts the times the model's alerts were set (from 1): the
+	// findings of one set are not those of another (Seq).
+	Gen       int       `json:"gen"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Actor     string    `json:"actor"`
+	// Production is the model's version in production (0: none), as
+	// the store lists the models it watches.
+	Production int `json:"production,omitempty"`
+}
+
+// Seq is the ModelAlertFinding.Seq of the set's alert i: apart from a
+// rollout's own alerts (their index, below MaxModelAlerts) and from the
+// model's earlier sets, so that a new set starts with no finding and its
+// alerts' idempotency keys are new.
+func (m ModelAlerts) Seq(i int) int { return m.Gen*100 + i }
+
+// ValidateModelAlerts checks a model's alerts as a whole.
+func ValidateModelAlerts(as []ModelAlert) error {
+	if len(as) > MaxModelAlerts {
+		return fmt.Errorf("%d alerts: at most %d per model", len(as), MaxModelAlerts)
+	}
+	for i, a := range as {
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("alerts[%d]: %w", i, err)
+		}
+	}
+	return nil
 }
 
 // ModelAlertEvents are the events a per-model alert can be on.
@@ -112,6 +173,12 @@ func (a ModelAlert) Validate() error {
 	}
 	if a.Format != "" && a.Format != AlertJSON && a.Format != AlertSlack {
 		return fmt.Errorf("format: want json or slack, got %q", a.Format)
+	}
+	if a.Window < 0 || (a.Window > 0 && time.Duration(a.Window) < 10*time.Second) || time.Duration(a.Window) > 7*24*time.Hour {
+		return fmt.Errorf("window: want a duration from 10s to 168h (the request log's 7 days), got %s", time.Duration(a.Window))
+	}
+	if a.Min < 0 || a.Min > 1e9 {
+		return fmt.Errorf("min: want a whole number from 1 (0: the default), got %d", a.Min)
 	}
 	return nil
 }

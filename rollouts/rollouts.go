@@ -27,6 +27,13 @@ type AlertStore interface {
 	RecordModelAlert(ctx context.Context, f cairn.ModelAlertFinding) (bool, error)
 }
 
+// ModelAlertStore is what a model's own alerts (cairn.ModelAlerts) need
+// beyond AlertStore (both stores have it): the models that have alerts,
+// with their production versions.
+type ModelAlertStore interface {
+	WatchedModels(ctx context.Context) ([]cairn.ModelAlerts, error)
+}
+
 // MinuteStore is what the models page's charts over time need beyond
 // Store (both stores have it): the request log aggregated per model
 // version and minute.
@@ -36,10 +43,14 @@ type MinuteStore interface {
 
 // Check says whether per-model alert a holds on a version's stats; known
 // false when the stats are too few to tell (fewer labeled rows than the
-// rollout's min_samples for a live metric, fewer requests than its
-// min_requests for the p99), which changes nothing.
+// alert's min, else the rollout's min_samples, for a live metric; fewer
+// requests than its min, else min_requests, for the p99), which changes
+// nothing. A model's own alerts pass a zero spec: the defaults.
 func Check(a cairn.ModelAlert, st cairn.RequestStats, spec cairn.RolloutSpec) (holds, known bool, value float64, detail string) {
 	spec = spec.WithDefaults()
+	if a.Min > 0 {
+		spec.MinSamples, spec.MinRequests = a.Min, a.Min
+	}
 	switch a.On {
 	case cairn.AlertLiveMetricBelow:
 		metric, v, ok := st.LiveMetric()
@@ -268,6 +279,7 @@ func (c *Controller) Tick(ctx context.Context) {
 			}
 		}
 	}
+	c.watch(ctx, rs)
 	now := c.o.Now()
 	if now.Sub(c.lastPrune) >= pruneEvery {
 		c.lastPrune = now
@@ -343,6 +355,90 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 	return nil
 }
 
+// watch checks the models' own alerts (cairn.ModelAlerts) on each
+// model's production version and on the candidate of its active rollout
+// (rs), each over its window, and records the findings that change.
+func (c *Controller) watch(ctx context.Context, rs []*cairn.Rollout) {
+	ms, ok := c.o.Store.(ModelAlertStore)
+	if !ok {
+		return
+	}
+	as, ok := c.o.Store.(AlertStore)
+	if !ok {
+		return
+	}
+	sets, err := ms.WatchedModels(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.o.Logger.Warn("rollouts: list the models' alerts", "err", err)
+		}
+		return
+	}
+	candidates := map[string]int{}
+	for _, r := range rs {
+		if r.Routes() {
+			candidates[r.Name] = r.Candidate
+		}
+	}
+	now := c.o.Now()
+	for _, set := range sets {
+		versions := make([]int, 0, 2)
+		if set.Production > 0 {
+			versions = append(versions, set.Production)
+		}
+		if v := candidates[set.Name]; v > 0 && v != set.Production {
+			versions = append(versions, v)
+		}
+		if len(versions) == 0 {
+			continue
+		}
+		stats := map[time.Duration]map[int]cairn.RequestStats{} // per window
+		for i, a := range set.Alerts {
+			w := a.WindowOr(cairn.DefaultAlertWindow)
+			st, ok := stats[w]
+			if !ok {
+				if st, err = c.o.Store.RequestStats(ctx, set.Name, now.Add(-w)); err != nil {
+					if ctx.Err() == nil {
+						c.o.Logger.Warn("rollouts: read a model's request stats for its alerts", "model", set.Name, "err", err)
+					}
+					break
+				}
+				stats[w] = st
+			}
+			for _, v := range versions {
+				s := st[v]
+				s.Version = v
+				c.record(ctx, as, set.Name, v, set.Seq(i), a, s, cairn.RolloutSpec{}, now)
+			}
+		}
+	}
+}
+
+// record checks alert a (number seq) on version v's stats st and records
+// the finding when whether it holds changed (or is not known here yet).
+func (c *Controller) record(ctx context.Context, as AlertStore, name string, v, seq int, a cairn.ModelAlert, st cairn.RequestStats, spec cairn.RolloutSpec, now time.Time) {
+	holds, known, value, detail := Check(a, st, spec)
+	if !known {
+		return
+	}
+	key := fmt.Sprintf("%s/%d/%d/%s", name, v, seq, a.On)
+	if was, seen := c.holds[key]; seen && was == holds {
+		return
+	}
+	fired, err := as.RecordModelAlert(ctx, cairn.ModelAlertFinding{Name: name, Version: v, Seq: seq, Alert: a, Holds: holds,
+		Value: value, Detail: detail, Now: now})
+	if err != nil {
+		if ctx.Err() == nil {
+			c.o.Logger.Warn("rollouts: record a model alert", "model", name, "version", v, "on", a.On, "err", err)
+		}
+		return
+	}
+	c.holds[key] = holds
+	if fired {
+		c.o.Logger.Warn("rollouts: model alert", "model", name, "version", v, "on", a.On, "detail", detail)
+	}
+}
+
 // alerts checks rollout r's per-model alerts on its candidate and its
 // production version and records each finding that changes whether one
 // holds: an alert is written when its condition starts to hold.
@@ -355,26 +451,7 @@ func (c *Controller) alerts(ctx context.Context, r *cairn.Rollout, stats map[int
 		st := stats[v]
 		st.Version = v
 		for i, a := range r.Spec.Alerts {
-			holds, known, value, detail := Check(a, st, r.Spec)
-			if !known {
-				continue
-			}
-			key := fmt.Sprintf("%s/%d/%d/%s", r.Name, v, i, a.On)
-			if was, seen := c.holds[key]; seen && was == holds {
-				continue
-			}
-			fired, err := as.RecordModelAlert(ctx, cairn.ModelAlertFinding{Name: r.Name, Version: v, Seq: i, Alert: a, Holds: holds,
-				Value: value, Detail: detail, Now: now})
-			if err != nil {
-				if ctx.Err() == nil {
-					c.o.Logger.Warn("rollouts: record a model alert", "model", r.Name, "version", v, "on", a.On, "err", err)
-				}
-				continue
-			}
-			c.holds[key] = holds
-			if fired {
-				c.o.Logger.Warn("rollouts: model alert", "model", r.Name, "version", v, "on", a.On, "detail", detail)
-			}
+			c.record(ctx, as, r.Name, v, i, a, st, r.Spec, now)
 		}
 	}
 }

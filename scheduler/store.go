@@ -167,6 +167,9 @@ const (
 	// back (detail: model, event, versions, share, why); its steps are in
 	// the rollout's own history, not the audit log.
 	AuditModelRollout = "model.rollout"
+	// A model's alerts set or cleared by hand or by a deploy's alerts:
+	// (detail: model, alerts with their webhooks redacted).
+	AuditModelAlerts = "model.alerts"
 )
 
 // AuditFilter selects entries for ListAudit.

@@ -1,5 +1,5 @@
--- version 18
--- The SQLite schema that the migrations up to 0018_rollout_control.sql make, made by
+-- version 19
+-- The SQLite schema that the migrations up to 0019_model_alerts_kept.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -306,4 +306,11 @@ CREATE TABLE model_minutes (
     labeled  INTEGER NOT NULL DEFAULT 0,
     score    REAL    NOT NULL DEFAULT 0,
     PRIMARY KEY (name, version, minute)
+);
+CREATE TABLE model_alerts (
+    name       TEXT    PRIMARY KEY,
+    alerts     TEXT    NOT NULL,
+    gen        INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    actor      TEXT    NOT NULL DEFAULT ''
 );

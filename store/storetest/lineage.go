@@ -184,9 +184,17 @@ func testReadInputsRecorded(t *testing.T, s Server) {
 // deploy completes a one-task run whose success registers model name.
 func deploy(t *testing.T, s Server, at time.Time, name string, stage cairn.ModelStage, model cairn.ArtifactRef, reproduceOf string) (*cairn.TaskRun, error) {
 	t.Helper()
+	return completeDeploy(t, s, at, &cairn.ModelRegistration{Name: name, Stage: stage, Model: model,
+		Metrics: map[string]float64{"auc": 0.9}, VersionOutput: "version"}, reproduceOf)
+}
+
+// completeDeploy completes a one-task run whose success is registration
+// reg (of run reproduceOf's reproduction when set).
+func completeDeploy(t *testing.T, s Server, at time.Time, reg *cairn.ModelRegistration, reproduceOf string) (*cairn.TaskRun, error) {
+	t.Helper()
 	ctx := context.Background()
 	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at, ReproduceOf: reproduceOf}
-	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": model}}
+	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": reg.Model}}
 	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
 		t.Fatal(err)
 	}
@@ -195,9 +203,8 @@ func deploy(t *testing.T, s Server, at time.Time, name string, stage cairn.Model
 		t.Fatalf("lease: %v %v", items, err)
 	}
 	return s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
-		Outputs: map[string]json.RawMessage{"model": model.JSON()},
-		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: stage, Model: model,
-			Metrics: map[string]float64{"auc": 0.9}, VersionOutput: "version"}}}}, at)
+		Outputs: map[string]json.RawMessage{"model": reg.Model.JSON()},
+		Effects: []cairn.Effect{{RegisterModel: reg}}}, at)
 }
 
 func testModelRegistry(t *testing.T, s Server) {

@@ -2,10 +2,13 @@ package storetest
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 )
 
 // ModelAlertStore records the findings of per-model alerts (issue #22).
@@ -88,5 +91,106 @@ func testModelAlerts(t *testing.T, s Server) {
 	claimed, err := as.ClaimAlerts(ctx, cairn.AlertClaim{Owner: "o", Now: at, TTL: time.Minute, Max: 10})
 	if err != nil || len(claimed) != 4 || claimed[0].Model != "churn" {
 		t.Fatalf("claim: %+v %v", claimed, err)
+	}
+}
+
+// ModelAlertsKeeper keeps a model's own alerts (issue #22): set by a
+// deploy's registration or by hand, listed for the leader.
+type ModelAlertsKeeper interface {
+	SetModelAlerts(ctx context.Context, name string, alerts []cairn.ModelAlert, actor string, now time.Time) (cairn.ModelAlerts, error)
+	ModelAlerts(ctx context.Context, name string) (cairn.ModelAlerts, error)
+	WatchedModels(ctx context.Context) ([]cairn.ModelAlerts, error)
+}
+
+// testModelAlertsKept: a deploy's alerts become the model's (any stage,
+// no rollout), a deploy without alerts leaves them, a set by hand
+// replaces them and counts up gen (so Seq moves on), clear keeps the
+// count; the leader's list has the models with alerts and their
+// production versions; every change is in the audit log with its
+// webhooks redacted; a model that does not exist is not found and
+// nothing is written.
+func testModelAlertsKept(t *testing.T, s Server) {
+	ks, ok := s.(ModelAlertsKeeper)
+	if !ok {
+		t.Skip("the store keeps no model alerts")
+	}
+	ctx := context.Background()
+	at := origin()
+	next := func() time.Time { at = at.Add(time.Second); return at }
+	p99 := cairn.ModelAlert{On: cairn.AlertP99Above, Bound: 0.05, Webhook: "https://hooks.example.com/hook/t0k3n", Window: cairn.Duration(time.Hour), Min: 7}
+	below := cairn.ModelAlert{On: cairn.AlertLiveMetricBelow, Bound: 0.9, Webhook: "https://hooks.example.com/m", Format: cairn.AlertSlack}
+
+	if _, err := ks.ModelAlerts(ctx, "nope"); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("the alerts of no model: %v, want not found", err)
+	}
+	if _, err := ks.SetModelAlerts(ctx, "nope", []cairn.ModelAlert{p99}, "cli:x", next()); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("set the alerts of no model: %v, want not found", err)
+	}
+	// A production deploy with alerts: no rollout, the model's alerts.
+	if _, err := completeDeploy(t, s, next(), &cairn.ModelRegistration{Name: "fraud", Stage: cairn.StageProduction, Model: testRef("fraud one"),
+		VersionOutput: "version", Alerts: []cairn.ModelAlert{p99}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	deployedAt := at
+	got, err := ks.ModelAlerts(ctx, "fraud")
+	if err != nil || got.Gen != 1 || got.Production != 1 || len(got.Alerts) != 1 || got.Alerts[0] != p99 || !got.UpdatedAt.Equal(deployedAt) {
+		t.Fatalf("alerts after the deploy: %+v %v", got, err)
+	}
+	// A model with no alerts has none (gen 0); it is not watched.
+	if _, err := completeDeploy(t, s, next(), &cairn.ModelRegistration{Name: "quiet", Stage: cairn.StageProduction, Model: testRef("quiet one"),
+		VersionOutput: "version"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if q, err := ks.ModelAlerts(ctx, "quiet"); err != nil || q.Gen != 0 || q.Alerts == nil || len(q.Alerts) != 0 {
+		t.Fatalf("the alerts of a model with none: %+v %v", q, err)
+	}
+	// A second deploy without alerts leaves them; its version is the
+	// production one listed.
+	if _, err := completeDeploy(t, s, next(), &cairn.ModelRegistration{Name: "fraud", Stage: cairn.StageProduction, Model: testRef("fraud two"),
+		VersionOutput: "version"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	w, err := ks.WatchedModels(ctx)
+	if err != nil || len(w) != 1 || w[0].Name != "fraud" || w[0].Production != 2 || w[0].Gen != 1 || len(w[0].Alerts) != 1 {
+		t.Fatalf("watched: %+v %v", w, err)
+	}
+	// By hand: replaced, gen 2; then cleared: gen 3, none, not watched.
+	set, err := ks.SetModelAlerts(ctx, "fraud", []cairn.ModelAlert{below, p99}, "cli:ann@host", next())
+	if err != nil || set.Gen != 2 || len(set.Alerts) != 2 || set.Seq(1) != 201 {
+		t.Fatalf("set: %+v %v", set, err)
+	}
+	if got, err := ks.ModelAlerts(ctx, "fraud"); err != nil || got.Gen != 2 || got.Actor != "cli:ann@host" || len(got.Alerts) != 2 || got.Alerts[0] != below {
+		t.Fatalf("alerts after the set: %+v %v", got, err)
+	}
+	if _, err := ks.SetModelAlerts(ctx, "fraud", []cairn.ModelAlert{{On: cairn.AlertP99Above, Bound: -1, Webhook: "https://h.example.com/x"}}, "cli:x", next()); err == nil {
+		t.Fatal("a bad bound was stored")
+	}
+	if cl, err := ks.SetModelAlerts(ctx, "fraud", nil, "cli:bob@host", next()); err != nil || cl.Gen != 3 || len(cl.Alerts) != 0 {
+		t.Fatalf("clear: %+v %v", cl, err)
+	}
+	if w, err := ks.WatchedModels(ctx); err != nil || len(w) != 0 {
+		t.Fatalf("watched after clear: %+v %v", w, err)
+	}
+	if got, err := ks.ModelAlerts(ctx, "fraud"); err != nil || got.Gen != 3 || len(got.Alerts) != 0 {
+		t.Fatalf("alerts after the clear: %+v %v", got, err)
+	}
+	// The audit log: the deploy's, the set's and the clear's (not the
+	// refused one), webhooks redacted.
+	audit, err := s.ListAudit(ctx, scheduler.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actors []string
+	for _, a := range audit {
+		if a.Action != scheduler.AuditModelAlerts {
+			continue
+		}
+		actors = append(actors, a.Actor)
+		if strings.Contains(string(a.Detail), "t0k3n") || !strings.Contains(string(a.Detail), `"model":"fraud"`) {
+			t.Fatalf("audit detail %s", a.Detail)
+		}
+	}
+	if len(actors) != 3 || actors[0] != "cli:bob@host" || actors[1] != "cli:ann@host" || !strings.Contains(actors[2], "/deploy#1") {
+		t.Fatalf("audit actors %q", actors)
 	}
 }

@@ -32,20 +32,8 @@ type RolloutStore interface {
 // deployWith is deploy with a rollout spec on the registration.
 func deployWith(t *testing.T, s Server, at time.Time, name string, model cairn.ArtifactRef, spec *cairn.RolloutSpec) int {
 	t.Helper()
-	ctx := context.Background()
-	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
-	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": model}}
-	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
-		t.Fatal(err)
-	}
-	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
-	if err != nil || len(items) != 1 {
-		t.Fatalf("lease: %v %v", items, err)
-	}
-	tr, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
-		Outputs: map[string]json.RawMessage{"model": model.JSON()},
-		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Model: model,
-			VersionOutput: "version", Rollout: spec}}}}, at)
+	tr, err := completeDeploy(t, s, at, &cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Model: model,
+		VersionOutput: "version", Rollout: spec}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

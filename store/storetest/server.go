@@ -73,6 +73,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"RolloutByHand", testRolloutByHand},
 		{"ModelMinutes", testModelMinutes},
 		{"ModelAlerts", testModelAlerts},
+		{"ModelAlertsKept", testModelAlertsKept},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},
 		{"LineageClosure", testLineageClosure},

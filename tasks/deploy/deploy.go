@@ -61,12 +61,12 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "steps", Kind: cairn.KindList, Doc: "canary: the candidate's shares in percent, increasing, the last 100 (default [10, 25, 50, 100])"},
 			{Name: "interval", Kind: cairn.KindDuration, Doc: "canary: how long each step lasts before the next (default 5m)"},
 			{Name: "split", Kind: cairn.KindAny, Doc: "ab: the candidate's share in percent (default 50), or {production: N, candidate: M} summing to 100"},
-			{Name: "min_samples", Kind: cairn.KindInt, Doc: "canary: labeled rows (feedback) each version needs in a step before their live metrics are compared (default 100); canary, shadow, ab: before a live_metric_below alert is checked"},
-			{Name: "min_requests", Kind: cairn.KindInt, Doc: "canary: requests the candidate needs in a step before its error rate is judged (default 20); canary, shadow, ab: before a p99_latency_above alert is checked"},
+			{Name: "min_samples", Kind: cairn.KindInt, Doc: "canary: labeled rows (feedback) each version needs in a step before their live metrics are compared (default 100); canary, shadow, ab: the min of a live_metric_below alert that gives none"},
+			{Name: "min_requests", Kind: cairn.KindInt, Doc: "canary: requests the candidate needs in a step before its error rate is judged (default 20); canary, shadow, ab: the min of a p99_latency_above alert that gives none"},
 			{Name: "tolerance", Kind: cairn.KindFloat, Doc: "canary: how much worse than production's the candidate's live metric may be, relative (default 0.02)"},
 			{Name: "max_error_rate", Kind: cairn.KindFloat, Doc: "canary: the share of the candidate's requests that may fail (default 0.01)"},
 			{Name: "judge", Kind: cairn.KindString, Doc: "canary: live (feedback's live metrics and the error rate, the default) or errors (the error rate alone)"},
-			{Name: "alerts", Kind: cairn.KindList, Doc: "canary, shadow, ab: per-model alerts watched while the rollout is active, on the candidate and production: [{on: live_metric_below, bound: 0.9, webhook: URL}, {on: p99_latency_above, bound: 50ms, webhook: URL, format: slack}]; each fires when its condition starts to hold and again only after it cleared"},
+			{Name: "alerts", Kind: cairn.KindList, Doc: "any strategy: the model's alerts, kept with the model (they replace its alerts; cairn models alerts NAME shows and changes them) and watched by the leader on its production version, and on a rollout's candidate while it is active: [{on: live_metric_below, bound: 0.9, webhook: URL}, {on: p99_latency_above, bound: 50ms, webhook: URL, format: slack, window: 10m, min: 20}]; window is how far back each looks (default 10m), min the labeled rows or requests it needs (default 100 and 20); each fires when its condition starts to hold and again only after it cleared"},
 		},
 		Inputs: []cairn.PortInfo{
 			{Name: "model", Artifact: true, Required: true, Doc: "the model (" + model.MediaType + "), as train writes it"},
@@ -118,8 +118,9 @@ func check(m map[string]any, resolved bool) []tasks.ParamError {
 			errs = append(errs, tasks.ParamError{Key: "metrics", Msg: err.Error()})
 		}
 	}
-	_, rerrs := rolloutOf(m, resolved)
-	return append(errs, rerrs...)
+	spec, rerrs := rolloutOf(m, resolved)
+	_, aerrs := modelAlertsOf(m, spec, resolved)
+	return append(append(errs, rerrs...), aerrs...)
 }
 
 // rolloutKeys are the params of a rollout, and the strategies each
@@ -132,7 +133,6 @@ var rolloutKeys = map[string][]cairn.RolloutStrategy{
 	"min_requests": {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
 	"tolerance":    {cairn.StrategyCanary}, "max_error_rate": {cairn.StrategyCanary},
 	"judge": {cairn.StrategyCanary}, "split": {cairn.StrategyAB},
-	"alerts": {cairn.StrategyCanary, cairn.StrategyShadow, cairn.StrategyAB},
 }
 
 // rolloutOf reads the strategy params into a spec (nil for direct).
@@ -164,11 +164,6 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 		sort.Strings(keys)
 		for _, k := range keys {
 			if _, given := m[k]; given && !slices.Contains(rolloutKeys[k], strategy) {
-				if k == "alerts" {
-					errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("alerts applies to a canary, shadow or ab rollout (they are watched while it is active), not to strategy %s", strategy),
-						Hint: "set strategy: canary, shadow or ab, or drop alerts (a workflow's notify: tells of runs)"})
-					continue
-				}
 				errs = append(errs, tasks.ParamError{Key: k, Msg: fmt.Sprintf("%s applies to a %s rollout, not to strategy %s", k, rolloutKeys[k][0], strategy),
 					Hint: fmt.Sprintf("set strategy: %s, or drop %s", rolloutKeys[k][0], k)})
 			}
@@ -249,14 +244,6 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 			spec.Judge = s
 		}
 	}
-	if v, ok := m["alerts"]; ok && literal(v) {
-		as, err := alertsOf(v)
-		if err != nil {
-			errs = append(errs, tasks.ParamError{Key: "alerts", Msg: err.Error()})
-		} else {
-			spec.Alerts = as
-		}
-	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -274,13 +261,40 @@ func rolloutOf(m map[string]any, resolved bool) (*cairn.RolloutSpec, []tasks.Par
 	return &spec, nil
 }
 
-// alertsOf reads a deploy's alerts: a list of {on, bound, webhook,
-// format}: a live_metric_below's bound a number, a p99_latency_above's a
-// duration ("50ms").
-func alertsOf(v any) ([]cairn.ModelAlert, error) {
+// modelAlertsOf reads the alerts param (nil when not given, or when it
+// holds a reference and resolved is false); a rollout's min_samples and
+// min_requests are the min of the alerts that give none.
+func modelAlertsOf(m map[string]any, spec *cairn.RolloutSpec, resolved bool) ([]cairn.ModelAlert, []tasks.ParamError) {
+	v, ok := m["alerts"]
+	if !ok || (!resolved && tasks.IsRef(v)) {
+		return nil, nil
+	}
+	as, err := AlertsOf(v)
+	if err != nil {
+		return nil, []tasks.ParamError{{Key: "alerts", Msg: err.Error()}}
+	}
+	for i := range as {
+		if as[i].Min > 0 || spec == nil {
+			continue
+		}
+		switch as[i].On {
+		case cairn.AlertLiveMetricBelow:
+			as[i].Min = spec.MinSamples
+		case cairn.AlertP99Above:
+			as[i].Min = spec.MinRequests
+		}
+	}
+	return as, nil
+}
+
+// AlertsOf reads a model's alerts as a deploy's alerts: (and the API)
+// give them: a list of {on, bound, webhook, format, window, min}: a
+// live_metric_below's bound a number, a p99_latency_above's a duration
+// ("50ms"), window a duration.
+func AlertsOf(v any) ([]cairn.ModelAlert, error) {
 	list, isList := v.([]any)
-	if !isList || len(list) == 0 || len(list) > 20 {
-		return nil, fmt.Errorf("want a list of 1 to 20 alerts such as [{on: live_metric_below, bound: 0.9, webhook: https://hooks.example.com/x}], got %s", tasks.Describe(v))
+	if !isList || len(list) == 0 || len(list) > cairn.MaxModelAlerts {
+		return nil, fmt.Errorf("want a list of 1 to %d alerts such as [{on: live_metric_below, bound: 0.9, webhook: https://hooks.example.com/x}], got %s", cairn.MaxModelAlerts, tasks.Describe(v))
 	}
 	var out []cairn.ModelAlert
 	for i, x := range list {
@@ -294,8 +308,8 @@ func alertsOf(v any) ([]cairn.ModelAlert, error) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if k != "on" && k != "bound" && k != "webhook" && k != "format" {
-				return nil, fmt.Errorf("alerts[%d]: unknown key %q (an alert takes on, bound, webhook and format)", i, k)
+			if k != "on" && k != "bound" && k != "webhook" && k != "format" && k != "window" && k != "min" {
+				return nil, fmt.Errorf("alerts[%d]: unknown key %q (an alert takes on, bound, webhook, format, window and min)", i, k)
 			}
 		}
 		var a cairn.ModelAlert
@@ -316,7 +330,7 @@ func alertsOf(v any) ([]cairn.ModelAlert, error) {
 			}
 			a.Bound = d.Seconds()
 		case "drift_above":
-			return nil, fmt.Errorf("alerts[%d]: on: drift_above is not watched per model: drift is what a retrain task finds; use a workflow's notify: [{on: drift, webhook: URL}]", i)
+			return nil, fmt.Errorf("alerts[%d]: on: drift_above is not watched on served requests yet (issue #22): drift is what a retrain task finds in a batch; use a workflow's notify: [{on: drift, webhook: URL}] with retrain", i)
 		default:
 			return nil, fmt.Errorf("alerts[%d]: on: want live_metric_below or p99_latency_above, got %s", i, tasks.Describe(m["on"]))
 		}
@@ -329,6 +343,21 @@ func alertsOf(v any) ([]cairn.ModelAlert, error) {
 			if a.Format != cairn.AlertJSON && a.Format != cairn.AlertSlack {
 				return nil, fmt.Errorf("alerts[%d]: format: want json or slack, got %s", i, tasks.Describe(f))
 			}
+		}
+		if w, given := m["window"]; given {
+			s, _ := w.(string)
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("alerts[%d]: window: want a duration such as 10m or 1h, got %s", i, tasks.Describe(w))
+			}
+			a.Window = cairn.Duration(d)
+		}
+		if x, given := m["min"]; given {
+			f, isNum := tasks.Number(x)
+			if !isNum || f != float64(int(f)) || f < 1 || f > 1e9 {
+				return nil, fmt.Errorf("alerts[%d]: min: want a whole number from 1 (labeled rows for live_metric_below, requests for p99_latency_above), got %s", i, tasks.Describe(x))
+			}
+			a.Min = int(f)
 		}
 		if err := a.Validate(); err != nil {
 			return nil, fmt.Errorf("alerts[%d]: %w", i, err)
@@ -424,6 +453,7 @@ type plan struct {
 	metrics map[string]float64 // nil: the report's
 	given   bool               // metrics: was given
 	rollout *cairn.RolloutSpec
+	alerts  []cairn.ModelAlert // nil: the model's stay as they are
 }
 
 // planOf reads the resolved params of deploy request req.
@@ -434,8 +464,8 @@ func planOf(req tasks.Request) (plan, error) {
 		return plan{}, err
 	}
 	for k := range m {
-		if _, rollout := rolloutKeys[k]; k != "name" && k != "stage" && k != "metrics" && k != "strategy" && !rollout {
-			return plan{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics, strategy and its settings)", id, k)
+		if _, rollout := rolloutKeys[k]; k != "name" && k != "stage" && k != "metrics" && k != "strategy" && k != "alerts" && !rollout {
+			return plan{}, cairn.Permanentf("deploy %s: params: unknown param %q (it takes name, stage, metrics, strategy and its settings, alerts)", id, k)
 		}
 	}
 	if _, ok := m["name"]; !ok {
@@ -450,8 +480,9 @@ func planOf(req tasks.Request) (plan, error) {
 		pl.stage = cairn.ModelStage(s)
 	}
 	_, pl.given = m["metrics"]
-	pl.metrics, _ = metricsOf(m["metrics"], true) // checked above
-	pl.rollout, _ = rolloutOf(m, true)            // checked above
+	pl.metrics, _ = metricsOf(m["metrics"], true)     // checked above
+	pl.rollout, _ = rolloutOf(m, true)                // checked above
+	pl.alerts, _ = modelAlertsOf(m, pl.rollout, true) // checked above
 	if pl.rollout != nil {
 		pl.stage = cairn.StageCandidate
 	}
@@ -459,7 +490,7 @@ func planOf(req tasks.Request) (plan, error) {
 }
 
 // CheckRegistration says whether reg is the registration a deploy task of
-// resolved params and inputs makes: its name, stage and rollout are those
+// resolved params and inputs makes: its name, stage, rollout and alerts are those
 // the params ask for, its model the task's model input, its report (if
 // any) its report input, and its metrics the params' when they give them
 // (otherwise the report's, which only the one that read it knows). A
@@ -478,6 +509,8 @@ func CheckRegistration(taskID string, params json.RawMessage, inputs map[string]
 		return fmt.Errorf("registers as %s, but the task deploys as %s", reg.Stage, pl.stage)
 	case !sameJSON(reg.Rollout, pl.rollout):
 		return fmt.Errorf("names a rollout other than the task's params give")
+	case !sameJSON(reg.Alerts, pl.alerts):
+		return fmt.Errorf("sets model alerts other than the task's params give")
 	case !ok || reg.Model.Digest != model.Digest:
 		return fmt.Errorf("registers artifact %s, not the task's model input", reg.Model.Digest)
 	case reg.VersionOutput != "" && reg.VersionOutput != VersionOutput:
@@ -509,7 +542,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if err != nil {
 		return tasks.Result{}, err
 	}
-	name, stage, metrics, rollout := pl.name, pl.stage, pl.metrics, pl.rollout
+	name, stage, metrics, rollout, alerts := pl.name, pl.stage, pl.metrics, pl.rollout, pl.alerts
 	if err := ctx.Err(); err != nil {
 		return tasks.Result{}, fmt.Errorf("deploy %s: not started: %w", id, context.Cause(ctx))
 	}
@@ -551,7 +584,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 
 	reg := &cairn.ModelRegistration{Name: name, Stage: stage, Model: modelRef, Metrics: metrics, Report: reportRef, VersionOutput: VersionOutput,
-		Rollout: rollout}
+		Rollout: rollout, Alerts: alerts}
 	eff := cairn.Effect{RegisterModel: reg}
 	if err := eff.Validate(); err != nil {
 		return tasks.Result{}, cairn.Permanentf("deploy %s: %w", id, err)
@@ -572,6 +605,9 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	fmt.Fprintln(log, " (the version is given when the success is recorded)")
 	if rollout != nil {
 		fmt.Fprintf(log, "deploy: rolls it out (%s) against the production version, which it replaces only when it holds (cairn models rollout %s)\n", rollout.Strategy, name)
+	}
+	if alerts != nil {
+		fmt.Fprintf(log, "deploy: sets the model's %s, watched on its production version (cairn models alerts %s list)\n", tasks.Plural(len(alerts), "alert"), name)
 	}
 
 	nameJSON, _ := json.Marshal(name) // a valid name: cannot fail

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
@@ -110,6 +111,36 @@ func TestDeploy(t *testing.T) {
 			Check: func(t *testing.T, a tasktest.Attempt) {
 				if want := map[string]float64{"auc": 0.97, "n": 3}; !reflect.DeepEqual(registration(t, a).Metrics, want) {
 					t.Errorf("metrics %v, want %v", registration(t, a).Metrics, want)
+				}
+			}},
+		// A model's alerts (issue #22): with any strategy, in the
+		// registration; a rollout's min_samples and min_requests are the
+		// min of an alert that gives none.
+		tasktest.Case{Name: "alerts-direct", Params: map[string]any{"name": "iris", "stage": "production", "alerts": []any{
+			map[string]any{"on": "p99_latency_above", "bound": "50ms", "webhook": "https://h.example.com/x", "window": "1h", "min": 7}}},
+			Inputs: map[string][]byte{"model": enc}, Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				r := registration(t, a)
+				want := []cairn.ModelAlert{{On: cairn.AlertP99Above, Bound: 0.05, Webhook: "https://h.example.com/x", Window: cairn.Duration(time.Hour), Min: 7}}
+				if r.Rollout != nil || !reflect.DeepEqual(r.Alerts, want) {
+					t.Errorf("rollout %+v alerts %+v, want no rollout and %+v", r.Rollout, r.Alerts, want)
+				}
+				if !strings.Contains(string(a.Log), "deploy: sets the model's 1 alert") {
+					t.Errorf("log:\n%s", a.Log)
+				}
+			}},
+		tasktest.Case{Name: "alerts-canary", Params: map[string]any{"name": "iris", "strategy": "canary", "min_samples": 30, "min_requests": 40, "alerts": []any{
+			map[string]any{"on": "live_metric_below", "bound": 0.8, "webhook": "https://h.example.com/x"},
+			map[string]any{"on": "p99_latency_above", "bound": "1s", "webhook": "https://h.example.com/y", "format": "slack"},
+			map[string]any{"on": "live_metric_below", "bound": 0.7, "webhook": "https://h.example.com/z", "min": 3}}},
+			Inputs: map[string][]byte{"model": enc}, Want: tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				r := registration(t, a)
+				want := []cairn.ModelAlert{{On: cairn.AlertLiveMetricBelow, Bound: 0.8, Webhook: "https://h.example.com/x", Min: 30},
+					{On: cairn.AlertP99Above, Bound: 1, Webhook: "https://h.example.com/y", Format: "slack", Min: 40},
+					{On: cairn.AlertLiveMetricBelow, Bound: 0.7, Webhook: "https://h.example.com/z", Min: 3}}
+				if r.Rollout == nil || len(r.Rollout.Alerts) != 0 || !reflect.DeepEqual(r.Alerts, want) {
+					t.Errorf("rollout %+v alerts %+v, want a rollout without alerts and the model's %+v", r.Rollout, r.Alerts, want)
 				}
 			}},
 		tasktest.Case{Name: "report-of-another-model", Params: map[string]any{"name": "iris"},
@@ -226,14 +257,20 @@ func TestDeployValidation(t *testing.T) {
 		{`{name: churn, strategy: canary, alerts: [{on: error_rate_above, bound: 1, webhook: "https://h.example.com/x"}]}`, model,
 			`with.alerts: alerts[0]: on: want live_metric_below or p99_latency_above, got "error_rate_above"`},
 		{`{name: churn, strategy: canary, alerts: [{on: drift_above, bound: 0.2, webhook: "https://h.example.com/x"}]}`, model,
-			`with.alerts: alerts[0]: on: drift_above is not watched per model`},
+			`with.alerts: alerts[0]: on: drift_above is not watched on served requests yet`},
 		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x", format: teams}]}`, model,
 			`with.alerts: alerts[0]: format: want json or slack, got "teams"`},
 		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, url: "https://h.example.com/x"}]}`, model,
-			`with.alerts: alerts[0]: unknown key "url" (an alert takes on, bound, webhook and format)`},
+			`with.alerts: alerts[0]: unknown key "url" (an alert takes on, bound, webhook, format, window and min)`},
+		{`{name: churn, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x", window: 2s}]}`, model,
+			`wf.yaml:5:25: with.alerts: alerts[0]: window: want a duration from 10s to 168h (the request log's 7 days), got 2s`},
+		{`{name: churn, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x", window: soon}]}`, model,
+			`with.alerts: alerts[0]: window: want a duration such as 10m or 1h, got "soon"`},
+		{`{name: churn, alerts: [{on: p99_latency_above, bound: 50ms, webhook: "https://h.example.com/x", min: 0}]}`, model,
+			`with.alerts: alerts[0]: min: want a whole number from 1`},
+		{`{name: churn, min_samples: 5, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x"}]}`, model,
+			"with.min_samples: min_samples applies to a canary rollout, not to strategy direct"},
 		{`{name: churn, strategy: canary, alerts: {on: live_metric_below}}`, model, `wf.yaml:5:51: with.alerts must be a list, not a mapping`},
-		{`{name: churn, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x"}]}`, model,
-			"wf.yaml:5:25: with.alerts: alerts applies to a canary, shadow or ab rollout (they are watched while it is active), not to strategy direct\n\thint: set strategy: canary, shadow or ab"},
 	} {
 		src := "name: wf\ntasks:\n  - id: d\n    type: deploy\n    with: " + c.with + "\n"
 		if c.inputs != "" {
@@ -256,6 +293,8 @@ func TestDeployValidation(t *testing.T) {
 		`{name: churn, strategy: shadow}`,
 		`{name: churn, strategy: shadow, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x"}, {on: p99_latency_above, bound: 50ms, webhook: "http://127.0.0.1:9/y", format: slack}]}`,
 		`{name: churn, strategy: "${{ params.s }}", steps: [10, 100]}`,
+		// A model's alerts, with any strategy (direct: on production).
+		`{name: churn, stage: production, alerts: [{on: p99_latency_above, bound: 50ms, webhook: "https://h.example.com/x", window: 1h, min: 50}]}`,
 	} {
 		src := "name: wf\nparams: {s: {type: string, default: canary}}\ntasks:\n  - id: d\n    type: deploy\n    with: " + with + "\n    " + model + "\n  - {id: t, type: train}\n"
 		if _, err := workflows.Parse("wf.yaml", []byte(src), workflows.Options{Types: reg}); err != nil {
@@ -286,6 +325,7 @@ func TestCheckRegistration(t *testing.T) {
 		`{"name": "iris", "strategy": "canary", "steps": [10, 50, 100], "interval": "10m", "alerts": [{"on": "p99_latency_above", "bound": "50ms", "webhook": "https://hooks.example.com/x"}]}`,
 		`{"name": "iris", "strategy": "shadow"}`,
 		`{"name": "iris", "strategy": "ab", "split": 30}`,
+		`{"name": "iris", "stage": "production", "alerts": [{"on": "live_metric_below", "bound": 0.9, "webhook": "https://hooks.example.com/y", "window": "1h", "min": 5}]}`,
 	} {
 		env, _ := tasktest.Env(t)
 		mref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
@@ -319,6 +359,9 @@ func TestCheckRegistration(t *testing.T) {
 				r.Rollout = &cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 90}
 			},
 			"report": func(r *cairn.ModelRegistration) { r.Report = &mref },
+			"alerts": func(r *cairn.ModelRegistration) {
+				r.Alerts = []cairn.ModelAlert{{On: cairn.AlertP99Above, Bound: 9, Webhook: "https://evil.example.com/x"}}
+			},
 		} {
 			forged := *reg
 			change(&forged)

@@ -98,12 +98,16 @@ type RegistryTx interface {
 	StartRollout(name string, version int, spec cairn.RolloutSpec, actor string, now time.Time) error
 	// AddAudit writes an entry of the audit log.
 	AddAudit(a scheduler.Audit) error
+	// PutAlerts writes model name's alerts (their JSON text), counting
+	// the times they were set, and returns that count.
+	PutAlerts(name, alerts, actor string, now time.Time) (gen int, err error)
 }
 
 // RegisterModel registers reg (or finds the version of the same name and
 // digest) and moves it to reg.Stage, for attempt a; it returns the
 // version. The same bytes again give the existing version, moved to the
-// stage asked, never from production back to candidate.
+// stage asked, never from production back to candidate. reg.Alerts, when
+// set, become the model's alerts (SetModelAlerts) in the same transaction.
 func RegisterModel(tx RegistryTx, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time) (int, error) {
 	// The artifact is an input of the deploy, recorded already; a
 	// registration that names another still needs its row.
@@ -114,6 +118,17 @@ func RegisterModel(tx RegistryTx, reg cairn.ModelRegistration, a cairn.AttemptRe
 	if err != nil {
 		return 0, err
 	}
+	version, err = registerVersion(tx, reg, a, now, version, stage, found)
+	if err != nil || reg.Alerts == nil {
+		return version, err
+	}
+	_, err = SetModelAlerts(tx, reg.Name, reg.Alerts, a.String(), now)
+	return version, err
+}
+
+// registerVersion is RegisterModel's registration of the version: the
+// version found of the same bytes (found) at stage, or a new one.
+func registerVersion(tx RegistryTx, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time, version int, stage cairn.ModelStage, found bool) (int, error) {
 	if !found {
 		metrics, err := JSONText(reg.Metrics, reg.Metrics == nil)
 		if err != nil {
