@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -591,6 +592,31 @@ func (c *Client) ChangeRollout(ctx context.Context, name, action string, share i
 	}
 	k := call{method: http.MethodPost, path: "/models/" + url.PathEscape(name) + "/rollout/" + url.PathEscape(action), body: body,
 		need: needOperate, what: fmt.Sprintf("%s the rollout of model %s", action, name)}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ModelAlerts returns model name's own alerts (GET
+// /api/v1/models/{name}/alerts), their webhooks redacted.
+func (c *Client) ModelAlerts(ctx context.Context, name string) (*runjson.ModelAlerts, error) {
+	var out runjson.ModelAlerts
+	k := call{method: http.MethodGet, path: "/models/" + url.PathEscape(name) + "/alerts", need: needRead, what: "read the alerts of model " + name}
+	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SetModelAlerts replaces model name's own alerts (PUT), or clears them
+// when alerts is empty (DELETE), and returns them as they now are.
+func (c *Client) SetModelAlerts(ctx context.Context, name string, alerts []cairn.ModelAlert) (*runjson.ModelAlerts, error) {
+	var out runjson.ModelAlerts
+	k := call{method: http.MethodDelete, path: "/models/" + url.PathEscape(name) + "/alerts", need: needOperate, what: "clear the alerts of model " + name}
+	if len(alerts) > 0 {
+		k.method, k.body, k.what = http.MethodPut, map[string]any{"alerts": alerts}, "set the alerts of model "+name
+	}
 	if err := c.callJSON(ctx, k, &out, http.StatusOK); err != nil {
 		return nil, err
 	}

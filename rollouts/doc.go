@@ -35,9 +35,14 @@
 // every replica follows the rollout through the registry's change
 // counter.
 //
-// Per-model alerts (a deploy's alerts:, kept in the rollout's spec) are
-// checked on each pass before the judgement, on the candidate and the
-// production version over the same window (Check); a finding that
+// Per-model alerts are checked on each pass (Check): a model's own
+// alerts (cairn.ModelAlerts: a deploy's alerts: with any strategy, or
+// cairn models alerts) on its production version, with or without a
+// rollout, and on an active rollout's candidate, each over its window
+// back from now (ModelAlertStore.WatchedModels); alerts kept in a
+// rollout's spec (rollouts started before they were kept with the model)
+// on its candidate and production version over the step's window. A
+// finding that
 // changes whether an alert holds is recorded by the store
 // (AlertStore.RecordModelAlert), which writes the outbox's alert when the
 // condition starts to hold. The controller remembers its last findings

@@ -53,6 +53,9 @@ func (h *handler) mountModels(e *gin.Engine) {
 	h.route(api, http.MethodPost, "/models/:name/rollback", Operate, h.apiRollback)
 	h.route(api, http.MethodGet, "/models/:name/rollout", Read, h.apiRollout)
 	h.route(api, http.MethodPost, "/models/:name/rollout/:action", Operate, h.apiChangeRollout)
+	h.route(api, http.MethodGet, "/models/:name/alerts", Read, h.apiModelAlerts)
+	h.route(api, http.MethodPut, "/models/:name/alerts", Operate, h.apiSetModelAlerts)
+	h.route(api, http.MethodDelete, "/models/:name/alerts", Operate, h.apiSetModelAlerts)
 }
 
 // registry is Options.Models, or the error of a server without it.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/client"
+	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/deploy"
 	"github.com/cairnml/cairn/ui"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -53,6 +55,20 @@ archived. A model has at most one version in production.
                        candidate (a canary goes on from there to its next step
                        above N). Each is in the rollout's history and the audit
                        log; a model with no active rollout is refused, saying why
+  cairn models alerts NAME [list] [--json]
+                       the model's own alerts (webhooks redacted), which the leader
+                       watches on its production version, and on a rollout's
+                       candidate while it is active
+  cairn models alerts NAME set ALERT... [--json]
+                       replaces them; each ALERT is on=EVENT,bound=B,webhook=URL with
+                       format=json|slack, window=DURATION (default 10m: how far
+                       back it looks) and min=N (labeled rows or requests it needs
+                       first; default 100 and 20) optional. EVENT live_metric_below
+                       (B a live metric such as 0.9: accuracy, a regressor's mae) or
+                       p99_latency_above (B a duration such as 50ms). A deploy's
+                       alerts: sets them too, with any strategy
+  cairn models alerts NAME clear
+                       leaves the model no alerts of its own
 
 VERSION is a number, or model:NAME@VERSION. A version the model does not have, or
 one of another model, changes nothing and is refused, saying why (exit 1).
@@ -70,11 +86,13 @@ type modelSource interface {
 	rollback(ctx context.Context, name string) (*runjson.ModelChange, error)
 	rollout(ctx context.Context, name string) (*runjson.Rollout, error)
 	changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error)
+	alerts(ctx context.Context, name string) (*runjson.ModelAlerts, error)
+	setAlerts(ctx context.Context, name string, alerts []cairn.ModelAlert) (*runjson.ModelAlerts, error)
 	close()
 }
 
 func cmdModels(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("models", "list|show|promote|rollback|rollout [flags]", modelsHelp)
+	fs := a.newFlags("models", "list|show|promote|rollback|rollout|alerts [flags]", modelsHelp)
 	var asJSON bool
 	var stage string
 	fs.BoolVar(&asJSON, "json", false, "print JSON for scripts (the API's shapes: docs/api.md)")
@@ -86,7 +104,7 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 	}
 	rf.resolve(fs)
 	if len(pos) == 0 {
-		return usageError{"want a subcommand: list, show, promote, rollback or rollout"}
+		return usageError{"want a subcommand: list, show, promote, rollback, rollout or alerts"}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -163,11 +181,64 @@ func cmdModels(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintf(a.stdout, "%s: %s\n\n", rolloutDone(action, share, r), r.Name)
 			return a.printRollout(r)
 		}
+	case "alerts":
+		if len(rest) < 1 {
+			return usageError{"models alerts wants a model: cairn models alerts NAME [list|set ALERT...|clear]"}
+		}
+		if err := cairn.ValidModelName(rest[0]); err != nil {
+			return usageError{err.Error()}
+		}
+		name, action := rest[0], "list"
+		if len(rest) > 1 {
+			action = rest[1]
+		}
+		var as []cairn.ModelAlert
+		switch action {
+		case "list":
+			if len(rest) > 2 {
+				return usageError{fmt.Sprintf("models alerts NAME list takes no argument, got %q", rest[2])}
+			}
+		case "set":
+			if len(rest) < 3 {
+				return usageError{"models alerts NAME set wants one alert or more: on=p99_latency_above,bound=50ms,webhook=https://..."}
+			}
+			if as, err = parseAlertArgs(rest[2:]); err != nil {
+				return usageError{err.Error()}
+			}
+			write = true
+		case "clear":
+			if len(rest) > 2 {
+				return usageError{fmt.Sprintf("models alerts NAME clear takes no argument, got %q", rest[2])}
+			}
+			write = true
+		default:
+			return usageError{fmt.Sprintf("models alerts action %q: want list, set or clear%s", action, suggest(action, []string{"list", "set", "clear"}))}
+		}
+		run = func(src modelSource) error {
+			var m *runjson.ModelAlerts
+			var err error
+			if write {
+				m, err = src.setAlerts(ctx, name, as)
+			} else {
+				m, err = src.alerts(ctx, name)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, m)
+			}
+			if action == "clear" {
+				fmt.Fprintf(a.stdout, "cleared the alerts of %s\n", name)
+				return nil
+			}
+			return a.printModelAlerts(m)
+		}
 	default:
-		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote, rollback or rollout%s", sub,
-			suggest(sub, []string{"list", "show", "promote", "rollback", "rollout"}))}
+		return usageError{fmt.Sprintf("unknown subcommand %q: want list, show, promote, rollback, rollout or alerts%s", sub,
+			suggest(sub, []string{"list", "show", "promote", "rollback", "rollout", "alerts"}))}
 	}
-	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show" || (sub == "rollout" && !write))
+	src, err := a.modelSource(ctx, rf, sub == "list" || sub == "show" || ((sub == "rollout" || sub == "alerts") && !write))
 	if err != nil {
 		return err
 	}
@@ -291,6 +362,106 @@ func (l *localModels) changeRollout(ctx context.Context, name, action string, sh
 func (r remoteModels) changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
 	out, err := r.c.ChangeRollout(ctx, name, action, share)
 	return out, r.err(err)
+}
+
+func (l *localModels) alerts(ctx context.Context, name string) (*runjson.ModelAlerts, error) {
+	if l.st == nil {
+		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
+	}
+	return ui.ModelAlertsOf(ctx, l.st, name)
+}
+
+func (r remoteModels) alerts(ctx context.Context, name string) (*runjson.ModelAlerts, error) {
+	out, err := r.c.ModelAlerts(ctx, name)
+	return out, r.err(err)
+}
+
+func (l *localModels) setAlerts(ctx context.Context, name string, as []cairn.ModelAlert) (*runjson.ModelAlerts, error) {
+	return ui.SetModelAlerts(ctx, l.st, name, as, cliActor(), time.Now())
+}
+
+func (r remoteModels) setAlerts(ctx context.Context, name string, as []cairn.ModelAlert) (*runjson.ModelAlerts, error) {
+	out, err := r.c.SetModelAlerts(ctx, name, as)
+	return out, r.err(err)
+}
+
+// alertKeys are the keys of an ALERT of cairn models alerts NAME set.
+var alertKeys = []string{"on", "bound", "webhook", "format", "window", "min"}
+
+// parseAlertArgs reads the ALERTs of cairn models alerts NAME set, each
+// KEY=VALUE,... (a comma not followed by a key belongs to the value
+// before: a webhook's URL may hold one), as a deploy's alerts: reads
+// them (deploy.AlertsOf).
+func parseAlertArgs(args []string) ([]cairn.ModelAlert, error) {
+	list := make([]any, 0, len(args))
+	for n, arg := range args {
+		m := map[string]any{}
+		last := ""
+		for _, part := range strings.Split(arg, ",") {
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || !slices.Contains(alertKeys, k) {
+				if last == "" {
+					return nil, fmt.Errorf("alert %d (%q): want KEY=VALUE,... with keys %s, such as on=p99_latency_above,bound=50ms,webhook=https://hooks.example.com/x",
+						n+1, arg, strings.Join(alertKeys, ", "))
+				}
+				m[last] = m[last].(string) + "," + part
+				continue
+			}
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("alert %d: %s given twice", n+1, k)
+			}
+			m[k], last = v, k
+		}
+		for _, k := range []string{"bound", "min"} {
+			if s, ok := m[k].(string); ok {
+				if f, err := strconv.ParseFloat(s, 64); err == nil {
+					m[k] = f
+				}
+			}
+		}
+		list = append(list, m)
+	}
+	return deploy.AlertsOf(list)
+}
+
+// printModelAlerts prints a model's own alerts.
+func (a *app) printModelAlerts(m *runjson.ModelAlerts) error {
+	w := a.stdout
+	if len(m.Alerts) == 0 {
+		fmt.Fprintf(w, "model %s has no alerts of its own (cairn models alerts %s set ALERT...; a deploy's alerts: sets them)\n", m.Name, m.Name)
+		return nil
+	}
+	prod := "no version in production"
+	if m.Production > 0 {
+		prod = fmt.Sprintf("production version %d", m.Production)
+	}
+	fmt.Fprintf(w, "model %s: %s watched on %s (and a rollout's candidate)", m.Name, tasks.Plural(len(m.Alerts), "alert"), prod)
+	if m.UpdatedAt != nil {
+		fmt.Fprintf(w, ", set %s by %s", m.UpdatedAt.Format(time.RFC3339), m.Actor)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ON	BOUND	WINDOW	MIN	WEBHOOK	FORMAT")
+	for _, al := range m.Alerts {
+		bound := strconv.FormatFloat(al.Bound, 'g', -1, 64)
+		if al.On == cairn.AlertP99Above {
+			bound = time.Duration(al.Bound * float64(time.Second)).String()
+		}
+		window := time.Duration(al.Window).String() + " "
+		if al.Window == 0 {
+			window = cairn.DefaultAlertWindow.String() + " (default)"
+		}
+		minimum := strconv.Itoa(al.Min)
+		if al.Min == 0 {
+			minimum = "default"
+		}
+		format := al.Format
+		if format == "" {
+			format = cairn.AlertJSON
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", al.On, bound, strings.TrimSpace(window), minimum, al.Webhook, format)
+	}
+	return tw.Flush()
 }
 
 // parseRolloutAction reads the action of cairn models rollout NAME

@@ -46,7 +46,8 @@ type database interface {
 	serve.RolloutReader
 	serve.RequestLog
 	rollouts.Store
-	rollouts.AlertStore // per-model alerts: the controller writes them
+	rollouts.AlertStore  // per-model alerts: the controller writes them
+	ui.ModelAlertsKeeper // a model's own alerts: cairn models alerts
 	// StartRollout starts a rollout by hand ('cairn models rollout
 	// --start'); RolloutEvents reads its history.
 	StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error)

@@ -45,14 +45,14 @@ func (s *Store) SetModelAlerts(ctx context.Context, name string, alerts []cairn.
 func (s *Store) ModelAlerts(ctx context.Context, name string) (cairn.ModelAlerts, error) {
 	m, err := sqlrow.ModelAlerts(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.ModelAlertsCols+`, `+sqlrow.ModelAlertsProduction+` FROM model_alerts a WHERE a.name = ?`, name), true)
 	if errors.Is(err, sql.ErrNoRows) {
-		var n int
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM models WHERE name = ?`, name).Scan(&n); err != nil {
+		var n, prod int
+		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(CASE WHEN stage = 'production' THEN version END), 0) FROM models WHERE name = ?`, name).Scan(&n, &prod); err != nil {
 			return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))
 		}
 		if n == 0 {
 			return cairn.ModelAlerts{}, sqlrow.NoSuchVersion(name, 0, 0, 0)
 		}
-		return cairn.ModelAlerts{Name: name, Alerts: []cairn.ModelAlert{}}, nil
+		return cairn.ModelAlerts{Name: name, Alerts: []cairn.ModelAlert{}, Production: prod}, nil
 	}
 	if err != nil {
 		return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))

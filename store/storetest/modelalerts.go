@@ -141,7 +141,7 @@ func testModelAlertsKept(t *testing.T, s Server) {
 		VersionOutput: "version"}, ""); err != nil {
 		t.Fatal(err)
 	}
-	if q, err := ks.ModelAlerts(ctx, "quiet"); err != nil || q.Gen != 0 || q.Alerts == nil || len(q.Alerts) != 0 {
+	if q, err := ks.ModelAlerts(ctx, "quiet"); err != nil || q.Gen != 0 || q.Production != 1 || q.Alerts == nil || len(q.Alerts) != 0 {
 		t.Fatalf("the alerts of a model with none: %+v %v", q, err)
 	}
 	// A second deploy without alerts leaves them; its version is the

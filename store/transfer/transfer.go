@@ -108,6 +108,7 @@ func Plan() []Decision {
 		{"run_sources", true, "the sub-workflow files each run started with, so that resume and reproduce re-read them"},
 		{"run_notify", true, "each run's notify: targets, so that a run finished or retried later still tells them"},
 		{"alerts", true, "the outbox of notify:: what was sent, what failed, what waits (a pending alert is delivered by the new servers, with the same idempotency key)"},
+		{"model_alerts", true, "each model's own alerts (a deploy's alerts:, cairn models alerts), which the new servers' leader goes on watching, with the count of their sets (the alerts' idempotency keys have it)"},
 		{"model_alert_state", true, "whether each per-model alert's condition held at the last look, so that one that still holds does not alert again"},
 		{"rollouts", true, "each model's rollout (canary, shadow, A-B): an active one goes on under the new servers' leader"},
 		{"rollout_events", true, "the history of every rollout: starts, steps, promotions, rollbacks, changes by hand"},

@@ -168,3 +168,17 @@ type RolloutVersion struct {
 	Value  *float64 `json:"value"`
 	P99Ms  float64  `json:"p99_ms"`
 }
+
+// ModelAlerts are a model's own alerts as GET, PUT and DELETE
+// /api/v1/models/{name}/alerts and cairn models alerts show them: each
+// alert as stored (bound in seconds for a latency; window text, "" for
+// the default), its webhook redacted; gen counts the times they were set
+// (0: never); production is the version they watch now (0: none).
+type ModelAlerts struct {
+	Name       string             `json:"name"`
+	Alerts     []cairn.ModelAlert `json:"alerts"`
+	Gen        int                `json:"gen"`
+	UpdatedAt  *time.Time         `json:"updated_at,omitempty"`
+	Actor      string             `json:"actor,omitempty"`
+	Production int                `json:"production"`
+}
