@@ -2,8 +2,6 @@ package rollouts_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -24,30 +22,7 @@ import (
 // a rollout spec, as the deploy task does.
 func deploy(t *testing.T, s *sqlite.Store, at time.Time, name, content string, spec *cairn.RolloutSpec) int {
 	t.Helper()
-	ctx := context.Background()
-	h := sha256.Sum256([]byte(content))
-	model := cairn.ArtifactRef{Digest: "sha256:" + hex.EncodeToString(h[:]), Size: int64(len(content)), MediaType: "application/json"}
-	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
-	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": model}}
-	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
-		t.Fatal(err)
-	}
-	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, at, time.Hour)
-	if err != nil || len(items) != 1 {
-		t.Fatalf("lease: %v %v", items, err)
-	}
-	tr, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
-		Outputs: map[string]json.RawMessage{"model": model.JSON()},
-		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Model: model,
-			VersionOutput: "version", Rollout: spec}}}}, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	if err := json.Unmarshal(tr.Outputs["version"], &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return deployReg(t, s, at, content, cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Rollout: spec})
 }
 
 // TestModelAlertDelivered: a candidate whose live metric falls below its

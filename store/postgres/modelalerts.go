@@ -44,16 +44,9 @@ func (s *Store) SetModelAlerts(ctx context.Context, name string, alerts []cairn.
 // ModelAlerts returns model name's alerts (none, Gen 0, when they were
 // never set). Errors wrap cairn.ErrNotFound when no model is named name.
 func (s *Store) ModelAlerts(ctx context.Context, name string) (cairn.ModelAlerts, error) {
-	m, err := sqlrow.ModelAlerts(s.db.QueryRow(ctx, `SELECT `+sqlrow.ModelAlertsCols+`, `+sqlrow.ModelAlertsProduction+` FROM model_alerts a WHERE a.name = $1`, name), true)
+	m, err := sqlrow.ModelAlerts(s.db.QueryRow(ctx, sqlrow.ModelAlertsOne+`$1`+sqlrow.ModelAlertsOneGroup, name), true)
 	if errors.Is(err, pgx.ErrNoRows) {
-		var n, prod int
-		if err := s.db.QueryRow(ctx, `SELECT count(*), coalesce(max(CASE WHEN stage = 'production' THEN version END), 0) FROM models WHERE name = $1`, name).Scan(&n, &prod); err != nil {
-			return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))
-		}
-		if n == 0 {
-			return cairn.ModelAlerts{}, sqlrow.NoSuchVersion(name, 0, 0, 0)
-		}
-		return cairn.ModelAlerts{Name: name, Alerts: []cairn.ModelAlert{}, Production: prod}, nil
+		return cairn.ModelAlerts{}, sqlrow.NoSuchVersion(name, 0, 0, 0)
 	}
 	if err != nil {
 		return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))

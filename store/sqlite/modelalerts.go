@@ -43,16 +43,9 @@ func (s *Store) SetModelAlerts(ctx context.Context, name string, alerts []cairn.
 // ModelAlerts returns model name's alerts (none, Gen 0, when they were
 // never set). Errors wrap cairn.ErrNotFound when no model is named name.
 func (s *Store) ModelAlerts(ctx context.Context, name string) (cairn.ModelAlerts, error) {
-	m, err := sqlrow.ModelAlerts(s.r.QueryRowContext(ctx, `SELECT `+sqlrow.ModelAlertsCols+`, `+sqlrow.ModelAlertsProduction+` FROM model_alerts a WHERE a.name = ?`, name), true)
+	m, err := sqlrow.ModelAlerts(s.r.QueryRowContext(ctx, sqlrow.ModelAlertsOne+`?`+sqlrow.ModelAlertsOneGroup, name), true)
 	if errors.Is(err, sql.ErrNoRows) {
-		var n, prod int
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(CASE WHEN stage = 'production' THEN version END), 0) FROM models WHERE name = ?`, name).Scan(&n, &prod); err != nil {
-			return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))
-		}
-		if n == 0 {
-			return cairn.ModelAlerts{}, sqlrow.NoSuchVersion(name, 0, 0, 0)
-		}
-		return cairn.ModelAlerts{Name: name, Alerts: []cairn.ModelAlert{}, Production: prod}, nil
+		return cairn.ModelAlerts{}, sqlrow.NoSuchVersion(name, 0, 0, 0)
 	}
 	if err != nil {
 		return cairn.ModelAlerts{}, fmt.Errorf("read the alerts of model %s: %w", name, translate(err))

@@ -18,6 +18,16 @@ const ModelAlertsCols = `a.name, a.alerts, a.gen, a.updated_at, a.actor`
 // version (after ModelAlertsCols).
 const ModelAlertsProduction = `coalesce((SELECT m.version FROM models m WHERE m.name = a.name AND m.stage = 'production'), 0)`
 
+// ModelAlertsOne and ModelAlertsOneGroup are the query of one model's
+// alerts, around the placeholder of its name: a row whenever the model
+// has a version (none set: '[]' and gen 0), none when it has none.
+const (
+	ModelAlertsOne = `SELECT m.name, coalesce(a.alerts, '[]'), coalesce(a.gen, 0), coalesce(a.updated_at, 0), coalesce(a.actor, ''),
+	coalesce(max(CASE WHEN m.stage = 'production' THEN m.version END), 0)
+FROM models m LEFT JOIN model_alerts a ON a.name = m.name WHERE m.name = `
+	ModelAlertsOneGroup = ` GROUP BY m.name, a.alerts, a.gen, a.updated_at, a.actor`
+)
+
 // ModelAlerts decodes a row of ModelAlertsCols, with the production
 // version after them when withProduction.
 func ModelAlerts(sc Scanner, withProduction bool) (cairn.ModelAlerts, error) {
@@ -39,7 +49,9 @@ func ModelAlerts(sc Scanner, withProduction bool) (cairn.ModelAlerts, error) {
 	if m.Alerts == nil {
 		m.Alerts = []cairn.ModelAlert{}
 	}
-	m.UpdatedAt = time.Unix(0, updated).UTC()
+	if updated != 0 {
+		m.UpdatedAt = time.Unix(0, updated).UTC()
+	}
 	return m, nil
 }
 
