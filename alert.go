@@ -1,6 +1,8 @@
 package cairn
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -108,6 +110,47 @@ func RedactWebhook(s string) string {
 		return out
 	}
 	return out + "/…"
+}
+
+// RedactWebhookParams is a task's params (a JSON document) as a page, the
+// API or show print them: the value of every "webhook" key (a deploy's
+// alerts:) cut by RedactWebhook. Params without one are returned as they
+// are.
+func RedactWebhookParams(doc json.RawMessage) json.RawMessage {
+	if !bytes.Contains(doc, []byte(`"webhook"`)) {
+		return doc
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return doc
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok && k == "webhook" {
+					x[k] = RedactWebhook(s)
+					continue
+				}
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return doc
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // Notification is the effect of a task's success that is an event of a

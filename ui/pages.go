@@ -394,7 +394,7 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	}
 	r := v.Run
 	now := h.o.Now()
-	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(r.Source),
+	p := &runPage{Run: r, Orphaned: v.Orphaned, Live: !r.State.Terminal(), Duration: runDuration(r, v.Orphaned, now), Source: validText(workflows.RedactWebhooks(r.Source)),
 		Buttons: h.buttons(c, v)}
 	if _, err := h.lookup(r.Workflow); err == nil {
 		p.WorkflowHref = "/workflows/" + url.PathEscape(r.Workflow)
@@ -661,10 +661,10 @@ func (h *handler) pageTask(c *gin.Context) {
 	r := v.Run
 	p := taskPage{Run: r, RunHref: "/runs/" + url.PathEscape(r.ID), Task: tr, Attempt: at, Duration: "-",
 		CanRetry: h.buttons(c, v).RetryTask[tr.TaskID], Waiting: v.Waiting[tr.TaskID]}
-	if len(tr.Params) > 0 && string(tr.Params) != "null" {
-		p.Params = string(tr.Params)
+	if params := cairn.RedactWebhookParams(tr.Params); len(params) > 0 && string(params) != "null" {
+		p.Params = string(params)
 		var v any
-		if json.Unmarshal(tr.Params, &v) == nil { // indented, markup not \u-escaped: the template escapes it
+		if json.Unmarshal(params, &v) == nil { // indented, markup not \u-escaped: the template escapes it
 			var out bytes.Buffer
 			enc := json.NewEncoder(&out)
 			enc.SetEscapeHTML(false)

@@ -382,3 +382,28 @@ tasks:
 		}
 	}
 }
+
+// The run page shows the run's workflow file with its webhooks cut, as
+// the CLI and the API show them: a viewer does not read a webhook's
+// credential there.
+func TestRunPageCutsWebhooks(t *testing.T) {
+	f := newFixture(t)
+	run := f.run(t, `name: hooked
+notify:
+  - on: failure
+    webhook: "https://hooks.example.com/services/T0/B0/SECRETXYZ?tok=abc"
+tasks:
+  - id: a
+    type: noop
+`, nil)
+	resp, body := f.get(t, "/runs/"+run.ID)
+	if resp.StatusCode != 200 {
+		t.Fatalf("run page: %d", resp.StatusCode)
+	}
+	if strings.Contains(body, "SECRETXYZ") || strings.Contains(body, "tok=abc") {
+		t.Fatalf("the run page shows the webhook's credential:\n%s", body)
+	}
+	if !strings.Contains(body, "https://hooks.example.com/services/…") {
+		t.Errorf("the run page lacks the cut webhook")
+	}
+}

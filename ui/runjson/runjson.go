@@ -239,7 +239,7 @@ func FromRun(r *cairn.Run, orphaned bool) Run {
 // FromTask is task run tr's shape with its attempts, oldest first.
 func FromTask(tr *cairn.TaskRun, atts []*cairn.Attempt) Task {
 	tj := Task{ID: tr.TaskID, Type: tr.Type, State: tr.State, Attempts: tr.Attempt, Interrupted: tr.Interrupted, Error: tr.Error,
-		Params: tr.Params, Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
+		Params: cairn.RedactWebhookParams(tr.Params), Inputs: tr.Inputs, Outputs: tr.Outputs, Metrics: tr.Metrics,
 		StartedAt: Time(tr.StartedAt), FinishedAt: Time(tr.FinishedAt), Cache: tr.Cache,
 		Labels: tr.Labels, Queue: cairn.QueueName(tr.Queue)}
 	if tr.Expanded {
