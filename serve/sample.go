@@ -48,8 +48,16 @@ type sampler struct {
 }
 
 type sampleFile struct {
-	f    *os.File
+	f    sampleHandle
 	size int64
+}
+
+// sampleHandle is what the writer needs of an open sample log (an
+// *os.File; a narrower fake in the tests).
+type sampleHandle interface {
+	Write(b []byte) (int, error)
+	Truncate(size int64) error
+	Close() error
 }
 
 func newSampler(dir string, maxFile int64, maxPending int, log *slog.Logger, observe func(Event)) *sampler {
@@ -186,10 +194,20 @@ func (s *sampler) write(name string, b []byte) error {
 			}
 		}
 		n, err := f.f.Write(chunk)
-		f.size += int64(n)
 		if err != nil {
+			// A short write (a full disk) leaves part of a line: cut it
+			// off, or the next lines would follow it on the same line. If
+			// even that fails, the handle goes and the file is cut back
+			// to its last whole line when it is opened again.
+			if n > 0 {
+				if terr := f.f.Truncate(f.size); terr != nil {
+					f.f.Close()
+					delete(s.files, name)
+				}
+			}
 			return fmt.Errorf("write the sample log of %s: %w", name, err)
 		}
+		f.size += int64(n)
 		b = b[len(chunk):]
 		if len(b) > 0 {
 			if err := s.rotate(name, f); err != nil {
