@@ -11,6 +11,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/cairnml/cairn/internal/jsoncheck"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/model"
@@ -698,6 +699,10 @@ func (d *decoder) escaped(start int) ([]byte, error) {
 	if !utf8.Valid(tok) {
 		d.i = start
 		return nil, d.invalidString("is not valid UTF-8")
+	}
+	if j := jsoncheck.LoneSurrogate(tok); j >= 0 {
+		d.i = start
+		return nil, d.invalidString(fmt.Sprintf("holds %s, half of a UTF-16 surrogate pair: send the character itself, or both halves of its pair", tok[j:j+6]))
 	}
 	var s string
 	if err := json.Unmarshal(tok, &s); err != nil {

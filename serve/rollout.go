@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/jsoncheck"
 	"github.com/cairnml/cairn/tasks/ml/model"
 )
 
@@ -444,6 +445,9 @@ func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedb
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return nil, badInput(`the body is not {"request_id": "…", "labels": [label, …]}: %v`, err)
+	}
+	if err := jsoncheck.Check(raw); err != nil {
+		return nil, badInput("the body: %v", err)
 	}
 	if in.RequestID == nil || *in.RequestID == "" {
 		return nil, badInput(`request_id is required: the "request_id" of the predict answer`)

@@ -188,6 +188,10 @@ func TestShadowLogsBoth(t *testing.T) {
 		{"clf", `{"request_id":"x","labels":["yes"],"extra":1}`, http.StatusBadRequest},
 		{"clf", `[1,2]`, http.StatusBadRequest},
 		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":[{"a":1},"no"]}`, ids[3]), http.StatusBadRequest},
+		// A key given twice (the last one used to win) and half a
+		// surrogate pair (read as U+FFFD) are refused as predict refuses them.
+		{"clf", fmt.Sprintf(`{"request_id":"0000","request_id":%q,"labels":["yes","no"]}`, ids[3]), http.StatusBadRequest},
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":["yes","\udc00"]}`, ids[3]), http.StatusBadRequest},
 	} {
 		_, err := s.Label(ctx, tc.name, strings.NewReader(tc.body))
 		var se *serve.Error

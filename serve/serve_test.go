@@ -243,6 +243,7 @@ func TestPredictRefusals(t *testing.T) {
 		{"bad utf8", "clf", all("color", "\"color\":\"\xff\""), 400, 1, "", "not valid UTF-8"},
 		{"control char", "clf", all("color", "\"color\":\"a\nb\""), 400, 1, "", "control character"},
 		{"bad escape", "clf", all("color", `"color":"\x"`), 400, 1, "", "not a valid JSON string"},
+		{"lone surrogate", "clf", all("color", `"color":"\ud800"`), 400, 1, "", `holds \ud800, half of a UTF-16 surrogate pair`},
 		{"trailing data", "clf", `{"rows":[` + good + `]} x`, 400, -1, "", "the end of the body"},
 		{"truncated", "clf", `{"rows":[` + good, 400, -1, "", "the end of the body"},
 		{"too many rows", "clf", `{"rows":[` + strings.Repeat(good+",", 3) + good + `]}`, 413, -1, "", "at most 3 rows"},

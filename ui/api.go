@@ -15,6 +15,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/jsoncheck"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -390,6 +391,11 @@ func decodeBody(c *gin.Context, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return badInput("the request body holds more than one JSON value: send one object")
+	}
+	// encoding/json keeps the last of a key given twice and reads half
+	// a surrogate pair as U+FFFD, in silence: refused, as predict does.
+	if err := jsoncheck.Check(body); err != nil {
+		return badInput("the request body: %v", err)
 	}
 	return nil
 }

@@ -24,6 +24,12 @@ func TestJSONBodyRefusals(t *testing.T) {
 		{`{"params": [1]}`, 400, `"params" is a JSON array, want an object`},
 		{`{"params": {"n": 1}`, 400, "not valid JSON"},
 		{`{"parms": {}}`, 400, `unknown key "parms"`},
+		// encoding/json keeps the last of a key given twice and reads half
+		// a surrogate pair as U+FFFD, in silence (found by the trial).
+		{`{"params": {"seed": 1}, "params": {"seed": 2}}`, 400, `key "params" given twice`},
+		{`{"params": {"seed": 1, "seed": 2}}`, 400, `params: key "seed" given twice`},
+		{`{"params": {"data": "\ud800"}}`, 400, `\ud800 at byte 21 is half of a UTF-16 surrogate pair`},
+		{`{"params": {"data": "\ud83d\ude00"}}`, 501, "read-only"}, // a whole pair is a character
 		{`{"params": {"x": "` + strings.Repeat("a", 2000) + `"}}`, 413, "over the server's limit of 1000 bytes"},
 	} {
 		resp, body := f.do(t, "POST", "/api/v1/workflows/w/runs", strings.NewReader(c.body), "Content-Type", "application/json")

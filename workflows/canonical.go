@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -498,7 +497,8 @@ func canonicalString(v string) string {
 // BindParams returns the run's params: every declared param with its
 // default, overridden by overrides (the text of `-p key=value` flags,
 // parsed to the declared type: JSON or YAML flow syntax for lists and
-// maps; an int beyond int64 is kept exactly, as a json.Number). The error
+// maps; an int from 2^63 to 2^64-1 is kept exactly, as a json.Number, and
+// one beyond refused). The error
 // lists every problem: an unknown param (with the nearest name), a value
 // that is not valid UTF-8 or of the wrong type, or a required param left
 // without a value.
@@ -609,11 +609,20 @@ func parseParamValue(k cairn.ParamKind, s string) (any, error) {
 		if err == nil {
 			return int(i), nil
 		}
-		// Beyond int64: kept exactly, as in a workflow file.
-		if b, ok := new(big.Int).SetString(t, 10); ok && errors.Is(err, strconv.ErrRange) && len(t) <= maxExactDigits {
-			return json.Number(b.String()), nil
+		if !errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("want an int, got %q", s)
 		}
-		return nil, fmt.Errorf("want an int, got %q", s)
+		// From 2^63 to 2^64-1 (a uint64 seed): kept exactly, as a
+		// json.Number. Beyond, no task could take it as an integer (it
+		// would fail at task time as a float): refused here.
+		if u, err := strconv.ParseUint(strings.TrimPrefix(t, "+"), 10, 64); err == nil {
+			return json.Number(strconv.FormatUint(u, 10)), nil
+		}
+		got := strconv.Quote(t)
+		if len(t) > 40 {
+			got = fmt.Sprintf("%q… (%d characters)", t[:40], len(t))
+		}
+		return nil, fmt.Errorf("want an int from %d to %d, got %s", math.MinInt64, uint64(math.MaxUint64), got)
 	case cairn.KindFloat:
 		f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 		if err != nil || f != f || f > 1e308 || f < -1e308 {

@@ -9,7 +9,8 @@ import (
 
 // Integers beyond 2^53 (and beyond int64 and uint64) are kept to the last
 // digit: in params and with: values, in the canonical form and its digest,
-// through -p, in templates and in when: comparisons (issue 15).
+// in templates and in when: comparisons (issue 15); through -p, up to
+// 2^64-1, the most an int param holds.
 func TestBigIntegersKeptExactly(t *testing.T) {
 	src := `name: big
 params:
@@ -58,12 +59,26 @@ tasks:
 		t.Errorf("resolved with: %s, %v", with, err)
 	}
 
-	bound, err := w.BindParams(map[string]string{"big": "18446744073709551617"})
+	bound, err := w.BindParams(map[string]string{"big": "18446744073709551615"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := json.Marshal(bound["big"]); string(b) != "18446744073709551617" {
-		t.Errorf("-p big=18446744073709551617 bound as %s", b)
+	if b, _ := json.Marshal(bound["big"]); string(b) != "18446744073709551615" {
+		t.Errorf("-p big=18446744073709551615 bound as %s", b)
+	}
+	// An int param holds a 64-bit integer (int64 or uint64): beyond, no
+	// task could take it as one, and the run used to be made and fail at
+	// task time with "got 1.8446744073709552e+19" (found by the trial).
+	for _, v := range []string{"18446744073709551616", "-9223372036854775809", "99999999999999999999999", strings.Repeat("9", 300)} {
+		_, err := w.BindParams(map[string]string{"big": v})
+		if err == nil || !strings.Contains(err.Error(), "want an int from -9223372036854775808 to 18446744073709551615") {
+			t.Errorf("-p big=%.30s: %v, want refused naming the range", v, err)
+		}
+	}
+	for _, v := range []string{"-9223372036854775808", "+9223372036854775808", " 42 "} {
+		if _, err := w.BindParams(map[string]string{"big": v}); err != nil {
+			t.Errorf("-p big=%q: %v", v, err)
+		}
 	}
 	if _, err := w.BindParams(map[string]string{"big": "1.5"}); err == nil {
 		t.Error("-p big=1.5 bound to an int param")
