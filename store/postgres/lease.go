@@ -307,7 +307,7 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 			}
 		}
 		if inputs != nil {
-			if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
+			if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
 				b.badInputs = true
 				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
 			}

@@ -302,7 +302,7 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 			}
 		}
 		if inputs != nil {
-			if err := json.Unmarshal(inputs, &it.Inputs); err != nil {
+			if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
 				b.badInputs = true
 				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
 			}

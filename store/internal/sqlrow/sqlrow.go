@@ -190,6 +190,17 @@ func exactNumbers(v any) any {
 	return v
 }
 
+// DecodeMap decodes the JSON object b into the zero map *m. The empty
+// object — what a task without inputs stores, read back by every lease
+// and completion — is made without the decoder: one allocation, not four.
+func DecodeMap[V any](b []byte, m *map[string]V) error {
+	if string(b) == "{}" {
+		*m = map[string]V{}
+		return nil
+	}
+	return json.Unmarshal(b, m)
+}
+
 // taskScan holds what TaskRun scans a row into: one allocation for all of
 // it (each variable whose address Scan takes would otherwise be one), apart
 // from the task run it returns, which does not keep it alive.
@@ -239,17 +250,17 @@ func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
 		t.Params = json.RawMessage(r.params)
 	}
 	if r.inputs != nil {
-		if err := json.Unmarshal(r.inputs, &t.Inputs); err != nil {
+		if err := DecodeMap(r.inputs, &t.Inputs); err != nil {
 			return nil, fmt.Errorf("decode inputs of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
 	if r.outputs != nil {
-		if err := json.Unmarshal(r.outputs, &t.Outputs); err != nil {
+		if err := DecodeMap(r.outputs, &t.Outputs); err != nil {
 			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}
 	if r.metrics != nil {
-		if err := json.Unmarshal(r.metrics, &t.Metrics); err != nil {
+		if err := DecodeMap(r.metrics, &t.Metrics); err != nil {
 			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
 		}
 	}

@@ -1,9 +1,13 @@
 package sqlrow
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/cairnml/cairn"
 )
 
 // rowsOf is a result of one-column rows (a narrow fake of Rows).
@@ -43,5 +47,29 @@ func TestCollect(t *testing.T) {
 	}
 	if got, err := Collect(&rowsOf{vals: []string{"a"}, err: errors.New("connection lost")}, scanText); err == nil || got != nil {
 		t.Errorf("a failed read: %v %v", got, err)
+	}
+}
+
+// TestDecodeMapAsJSON: DecodeMap gives what json.Unmarshal gives into a
+// zero map — the empty object an empty map, not nil — and does so for {}
+// in one allocation.
+func TestDecodeMapAsJSON(t *testing.T) {
+	for _, text := range []string{`{}`, `{"a":{"digest":"sha256:aa","size":1}}`, ` {}`, `null`} {
+		var got, want map[string]cairn.ArtifactRef
+		errGot, errWant := DecodeMap([]byte(text), &got), json.Unmarshal([]byte(text), &want)
+		if (errGot == nil) != (errWant == nil) || !reflect.DeepEqual(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("%q: %#v, %v; json.Unmarshal: %#v, %v", text, got, errGot, want, errWant)
+		}
+	}
+	var m map[string]float64
+	if err := DecodeMap([]byte(`{"x":`), &m); err == nil {
+		t.Error("a truncated object decoded")
+	}
+	empty, into := []byte(`{}`), new(cairn.TaskRun)
+	if n := testing.AllocsPerRun(100, func() {
+		into.Inputs = nil
+		DecodeMap(empty, &into.Inputs)
+	}); n > 1 {
+		t.Errorf("{} took %v allocations", n)
 	}
 }
