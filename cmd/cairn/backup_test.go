@@ -108,3 +108,36 @@ func TestCopiedPlural(t *testing.T) {
 		}
 	}
 }
+
+// A backup folder inside the home is refused however the home is spelt:
+// relative, or through a symbolic link; before, a relative --home let the
+// logs copy walk into its own destination until the path was too long.
+func TestBackupRefusesFolderInsideHome(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	abs := &env{t: t, home: filepath.Join(parent, "h")}
+	abs.must(0, "run", writeWorkflow(t, "one.yaml", "name: one\ntasks:\n  - id: a\n    type: shell\n    with: {script: echo hi}\n"))
+	if err := os.Symlink("h", filepath.Join(parent, "link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ home, dir string }{
+		{"h", "h/logs/bk"},
+		{"h", "h/bk"},
+		{"./h/", "h/logs/bk"},
+		{"link", "h/logs/bk"},
+		{"h", "link/logs/bk"},
+	} {
+		e := &env{t: t, home: c.home}
+		r := e.cairnIn(parent, "backup", c.dir)
+		if r.code != 1 || !strings.Contains(r.stderr, "is inside the home") {
+			t.Errorf("--home %s backup %s: want refused\n%s", c.home, c.dir, r)
+		}
+		if _, err := os.Stat(filepath.Join(parent, c.dir)); err == nil {
+			t.Errorf("--home %s backup %s: the folder was made", c.home, c.dir)
+		}
+	}
+	e := &env{t: t, home: "h"}
+	if r := e.cairnIn(parent, "backup", "bk"); r.code != 0 {
+		t.Errorf("backup beside the home:\n%s", r)
+	}
+}

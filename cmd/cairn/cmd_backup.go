@@ -47,8 +47,8 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if same(dir, home) || within(dir, home) {
-		return fmt.Errorf("backup folder %s is inside the home %s: give a folder outside it", dir, home)
+	if realDir, realHome := realPath(dir), realPath(home); same(realDir, realHome) || within(realDir, realHome) {
+		return fmt.Errorf("backup folder %s is inside the home %s: give a folder outside it", dir, realHome)
 	}
 	if err := newPrivateDir(dir); err != nil {
 		return err
@@ -365,6 +365,28 @@ func same(a, b string) bool {
 		return os.SameFile(ai, bi)
 	}
 	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// realPath is p made absolute with the symbolic links of its longest
+// existing prefix resolved, so that two spellings of one place (a relative
+// --home, a link to the home) compare equal; p itself need not exist.
+func realPath(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return filepath.Clean(p)
+	}
+	rest := ""
+	for cur := abs; ; {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		parent := filepath.Dir(cur)
+		if parent == cur {
+			return abs
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+		cur = parent
+	}
 }
 
 // within reports whether path lies under dir.
