@@ -137,6 +137,12 @@ func TestAlertsOfAForegroundRun(t *testing.T) {
 	if !strings.Contains(text, "LAST ERROR") || !strings.Contains(text, "HTTP 404") || strings.Contains(text, "HTTP 503") {
 		t.Errorf("alerts list --state failed:\n%s", text)
 	}
+	// The next page's command keeps the home and the filters it was given
+	// (here without CAIRN_HOME, so --home is what names the home).
+	r = e.cairnEnv([]string{"CAIRN_HOME="}, "alerts", "list", "--run", id, "--limit", "1")
+	if r.code != 0 || !strings.Contains(r.stderr, "more: cairn --home "+shellQuote(e.home)+" alerts list --run "+id+" --limit 1 --before ") {
+		t.Errorf("alerts list --limit 1 without CAIRN_HOME:\n%s", r)
+	}
 	api := e.apiServer()
 	if r := e.must(0, "alerts", "list", "--run", id, "--json", "--server", api); r.stdout != e.must(0, "alerts", "list", "--run", id, "--json").stdout {
 		t.Errorf("the server lists otherwise:\n%s", r.stdout)

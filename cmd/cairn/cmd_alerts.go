@@ -174,7 +174,14 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if page.Next != nil {
-		fmt.Fprintf(a.stderr, "more: cairn alerts list --limit %d --before %d%s\n", limit, *page.Next, rf.serverArg())
+		cmd := append(append([]string{"cairn"}, a.globalArgs()...), "alerts", "list")
+		if run != "" {
+			cmd = append(cmd, "--run", shellQuote(run))
+		}
+		if state != "" {
+			cmd = append(cmd, "--state", state)
+		}
+		fmt.Fprintf(a.stderr, "more: %s --limit %d --before %d%s\n", strings.Join(cmd, " "), limit, *page.Next, rf.serverArg())
 	}
 	return nil
 }

@@ -301,7 +301,7 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if next != 0 {
-		cmd := "cairn audit"
+		cmd := strings.Join(append(append([]string{"cairn"}, a.globalArgs()...), "audit"), " ")
 		if run != "" {
 			cmd += " --run " + shellQuote(f.RunID)
 		}

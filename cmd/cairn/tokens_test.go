@@ -135,6 +135,9 @@ func TestTokensCommands(t *testing.T) {
 	if !strings.Contains(r.stderr, "more: cairn audit --limit 2 --before ") || strings.Count(r.stdout, "\n") != 3 {
 		t.Errorf("audit --limit 2:\n%s", r)
 	}
+	if r := e.cairnEnv([]string{"CAIRN_HOME="}, "audit", "--limit", "2"); !strings.Contains(r.stderr, "more: cairn --home "+shellQuote(e.home)+" audit --limit 2 --before ") {
+		t.Errorf("audit --limit 2 without CAIRN_HOME: the next page's command lost the home:\n%s", r)
+	}
 	before := regexp.MustCompile(`--before (\d+)`).FindStringSubmatch(r.stderr)[1]
 	r = e.must(0, "audit", "--limit", "2", "--before", before)
 	if strings.Count(r.stdout, "\n") != 2 || !strings.Contains(r.stdout, "token.create") || r.stderr != "" {
