@@ -33,7 +33,7 @@ type Export struct {
 // migrate --db PATH'), and refuses a database with a table transfer.Plan
 // does not know.
 func (s *Store) Export(ctx context.Context) (_ *Export, err error) {
-	latest, err := latestMigration()
+	latest, err := latestVersion()
 	if err != nil {
 		return nil, err
 	}

@@ -94,3 +94,7 @@ func (s *Store) Queued() int {
 	defer s.qmu.Unlock()
 	return len(s.queue)
 }
+
+// LongOpens is how many opens of an existing database went past
+// upToDate's one read.
+func LongOpens() int64 { return longOpens.Load() }

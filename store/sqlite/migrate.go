@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn/migrations"
@@ -13,6 +14,34 @@ import (
 
 // sqliteMigrations is this binary's migrations, read once.
 var sqliteMigrations = sync.OnceValues(func() ([]sqlrow.Migration, error) { return sqlrow.LoadMigrations(migrations.SQLite()) })
+
+// latestVersion is the newest schema version this binary knows, from the
+// names of its migrations alone (none is read, as sqliteMigrations does).
+var latestVersion = sync.OnceValues(func() (int, error) { return sqlrow.LatestVersion(migrations.SQLite()) })
+
+// longOpens counts the opens of an existing database that were not
+// settled by upToDate's one read (tests).
+var longOpens atomic.Int64
+
+// upToDate reports, in one read, whether db is a Cairn database at this
+// binary's schema version: its schema_migrations' highest version is the
+// newest this binary knows. That is every open of a home after its first,
+// and it settles the open: the database is Cairn's (checkCairn asks no
+// more than that it has schema_migrations) and has every migration
+// (Migrate applies them in order, each recorded with its changes, and
+// nobody removes one). Anything else — a new, older, newer or foreign
+// database, an error — is false, and goes the long way.
+func upToDate(ctx context.Context, db *sql.DB) bool {
+	latest, err := latestVersion()
+	if err != nil || latest == 0 {
+		return false
+	}
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return false
+	}
+	return v == latest
+}
 
 // schemaMigrationsDDL makes the table that records the applied migrations.
 const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -200,13 +229,4 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("read schema version: %w", translate(err))
 	}
 	return v, nil
-}
-
-// latestMigration is the newest schema version this binary knows.
-func latestMigration() (int, error) {
-	ms, err := sqliteMigrations()
-	if err != nil || len(ms) == 0 {
-		return 0, err
-	}
-	return ms[len(ms)-1].Version, nil
 }

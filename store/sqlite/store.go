@@ -325,14 +325,21 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	// A database at this binary's schema is known to be Cairn's and to
+	// need no migration from one read (upToDate); a new one Open just made
+	// has the schema. Anything else is checked, then migrated or refused.
+	current := o.created && o.migrate
 	if o.readOnly {
 		if err := s.readOnlyConns(ctx, dsn, q); err != nil {
 			return fail(err)
 		}
 	} else {
 		if !o.created {
-			if err := checkCairn(ctx, w.DB, false); err != nil {
-				return fail(err)
+			if current = upToDate(ctx, w.DB); !current {
+				longOpens.Add(1)
+				if err := checkCairn(ctx, w.DB, false); err != nil {
+					return fail(err)
+				}
 			}
 			if err := makePrivate(path); err != nil {
 				return fail(err)
@@ -349,8 +356,11 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		}
 	}
 	if o.readOnly {
-		if err := checkCairn(ctx, s.w.DB, true); err != nil {
-			return fail(err)
+		if current = upToDate(ctx, s.w.DB); !current {
+			longOpens.Add(1)
+			if err := checkCairn(ctx, s.w.DB, true); err != nil {
+				return fail(err)
+			}
 		}
 	}
 	if s.r == nil {
@@ -367,12 +377,12 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
 
-	if o.migrate {
+	if o.migrate && !current {
 		if _, err := s.Migrate(ctx); err != nil {
 			return fail(err)
 		}
 	}
-	if o.readOnly {
+	if o.readOnly && !current {
 		if err := s.checkVersion(ctx); err != nil {
 			return fail(err)
 		}
@@ -469,7 +479,7 @@ func checkCairn(ctx context.Context, db *sql.DB, readOnly bool) error {
 // checkVersion fails when a store that cannot migrate is not at this
 // binary's schema version.
 func (s *Store) checkVersion(ctx context.Context) error {
-	latest, err := latestMigration()
+	latest, err := latestVersion()
 	if err != nil {
 		return err
 	}
