@@ -138,7 +138,9 @@ type v1 struct {
 
 var seq atomic.Int64
 
-var setupV1 = sync.OnceValues(func() (*v1, error) {
+// v1Dirs finds the folders of this process's own cgroups in the v1 memory
+// and cpu hierarchies, from /proc alone: nothing is created there.
+var v1Dirs = sync.OnceValues(func() (*v1, error) {
 	mounts, err := v1Mounts()
 	if err != nil {
 		return nil, err
@@ -160,13 +162,25 @@ var setupV1 = sync.OnceValues(func() (*v1, error) {
 		if !ok {
 			return nil, fmt.Errorf("this process is in no cgroup v1 %s cgroup (/proc/self/cgroup)", c.name)
 		}
-		dir := filepath.Join(m, p)
+		*c.dst = filepath.Join(m, p)
+	}
+	return h, nil
+})
+
+// setupV1 is where this process makes v1 cgroups, once it has checked
+// that it may (a cgroup made and removed in each folder), and removed
+// the stale ones there.
+var setupV1 = sync.OnceValues(func() (*v1, error) {
+	h, err := v1Dirs()
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range []string{h.mem, h.cpu} {
 		probe := filepath.Join(dir, fmt.Sprintf("cairn.%d.probe", os.Getpid()))
 		if err := os.Mkdir(probe, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("cannot create a cgroup in %s (cairn runs as uid %d; limits need root or a delegated cgroup): %w", dir, os.Getuid(), err)
 		}
 		_ = os.Remove(probe)
-		*c.dst = dir
 	}
 	h.removeStale()
 	return h, nil
@@ -435,10 +449,13 @@ func alive(pid int) bool {
 
 // RemoveStale removes the v1 cgroups of cairn processes that are gone: the
 // commands that run tasks call it at start, and the first Apply that uses
-// cgroup v1 does it too. It fails, wrapping ErrUnavailable, when cgroup v1
-// cannot be used here (there is then nothing of cairn's to remove).
+// cgroup v1 does it too. It only looks (it makes no cgroup, as Apply's
+// check that it may does: a command that runs no limited task pays two
+// folder listings), and fails, wrapping ErrUnavailable, when this process
+// is in no cgroup v1 memory and cpu hierarchy (there is then nothing of
+// cairn's to remove). A cgroup it may not remove is left.
 func RemoveStale() error {
-	h, err := setupV1()
+	h, err := v1Dirs()
 	if err != nil {
 		return fmt.Errorf("%w: cgroup v1: %v", ErrUnavailable, err)
 	}
