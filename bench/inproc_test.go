@@ -74,7 +74,7 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	// Started once the driver holds the run, as cairn run's: its ready
 	// tasks must not be leased before.
 	final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, Claimed: func() { pool.Start(ctx) }}).
-		DriveCreated(ctx, r.ID, wf, trs)
+		DriveCreated(ctx, r, wf, trs)
 	pool.Stop(ctx)
 	if err != nil {
 		b.Fatal(err)

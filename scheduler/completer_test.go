@@ -213,7 +213,7 @@ func TestDriveCreated(t *testing.T) {
 			}
 		}
 		r.startPool(t, nil, run.ID)
-		final, err := r.driver.DriveCreated(ctx, run.ID, wf, given)
+		final, err := r.driver.DriveCreated(ctx, run, wf, given)
 		if err != nil || final.State != cairn.RunSucceeded {
 			t.Fatalf("stale %v: DriveCreated = %+v, %v", stale, final, err)
 		}

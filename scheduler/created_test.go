@@ -2,13 +2,16 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -159,7 +162,7 @@ func TestPlanCreatedThenDriven(t *testing.T) {
 	// leases the ready tasks at once, and each report reaches the driver.
 	d := scheduler.NewDriver(r.st, r.broker, scheduler.DriverOptions{Owner: "test:1:created",
 		Claimed: func() { r.startPool(t, nil, run.ID) }})
-	final, err := d.DriveCreated(ctx, run.ID, wf, trs)
+	final, err := d.DriveCreated(ctx, run, wf, trs)
 	if err != nil || final.State != cairn.RunSucceeded {
 		t.Fatalf("DriveCreated = %+v, %v", final, err)
 	}
@@ -235,7 +238,7 @@ tasks:
 	}
 	d := scheduler.NewDriver(r.st, r.broker, scheduler.DriverOptions{Owner: "test:1:created",
 		Claimed: func() { r.startPool(t, nil, run.ID) }})
-	final, err := d.DriveCreated(ctx, run.ID, wf, trs)
+	final, err := d.DriveCreated(ctx, run, wf, trs)
 	if err != nil || final.State != cairn.RunSucceeded {
 		t.Fatalf("DriveCreated = %+v, %v", final, err)
 	}
@@ -248,6 +251,78 @@ tasks:
 		}
 		if as := r.attempts(t, run.ID, id); id != "each" && len(as) != 1 {
 			t.Errorf("%s: %d attempts, want 1", id, len(as))
+		}
+	}
+}
+
+// claimCounter is a rig's store that counts the claims made through it.
+type claimCounter struct {
+	*sqlite.Store
+	claims atomic.Int32
+}
+
+func (c *claimCounter) ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
+	c.claims.Add(1)
+	return c.Store.ClaimRun(ctx, id, owner, now, ttl, steal)
+}
+
+// A run created claimed by its driver's owner, as cairn run and cairn
+// reproduce create theirs, is driven without being claimed again (a write
+// transaction and a read-back fewer before its first lease), and its
+// claim is given back at the end as any; one created claimed by another
+// owner, or with less than half of OwnerTTL of its claim left, is
+// claimed as any run is.
+func TestDriveCreatedClaimedAtCreation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	const owner = "test:1:created"
+	for _, c := range []struct {
+		name, owner string
+		left        time.Duration
+		claims      int32
+		err         error
+	}{
+		{"held", owner, 10 * time.Second, 0, nil},
+		{"nearly expired", owner, time.Second, 1, nil},
+		{"another's", "otherhost:7:live", 10 * time.Second, 1, cairn.ErrRunOwned},
+	} {
+		r := newRig(t, rigOptions{}, newProbe(nil))
+		wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		run, trs := wf.NewRun(nil, now)
+		if err := scheduler.PlanCreated(run, wf, trs, now, nil); err != nil {
+			t.Fatal(err)
+		}
+		run.Owner, run.OwnerExpiresAt = c.owner, now.Add(c.left)
+		if err := r.st.CreateRun(ctx, run, trs); err != nil {
+			t.Fatal(err)
+		}
+		st := &claimCounter{Store: r.st}
+		d := scheduler.NewDriver(st, r.broker, scheduler.DriverOptions{Owner: owner,
+			Claimed: func() { r.startPool(t, nil, run.ID) }})
+		final, err := d.DriveCreated(ctx, run, wf, trs)
+		switch {
+		case c.err != nil && !errors.Is(err, c.err):
+			t.Errorf("%s: DriveCreated = %+v, %v; want %v", c.name, final, err, c.err)
+		case c.err == nil && (err != nil || final.State != cairn.RunSucceeded):
+			t.Errorf("%s: DriveCreated = %+v, %v; want it succeeded", c.name, final, err)
+		}
+		if n := st.claims.Load(); n != c.claims {
+			t.Errorf("%s: %d claims, want %d", c.name, n, c.claims)
+		}
+		if c.err != nil {
+			continue
+		}
+		for task, tr := range r.taskRuns(t, run.ID) {
+			if as := r.attempts(t, run.ID, task); tr.State != cairn.TaskSucceeded || len(as) != 1 {
+				t.Errorf("%s: task %s %s after %d attempts, want succeeded after 1", c.name, task, tr.State, len(as))
+			}
+		}
+		if got, err := r.st.GetRun(ctx, run.ID); err != nil || got.Owner != "" {
+			t.Errorf("%s: the run's claim after it ended: %q, %v; want it given back", c.name, got.Owner, err)
 		}
 	}
 }

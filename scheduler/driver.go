@@ -68,23 +68,26 @@ var ErrDetached = errors.New("run left unfinished, to resume")
 // returns an error wrapping cairn.ErrRunOwned if another live process
 // drives the run.
 func (d *Driver) Drive(ctx context.Context, id string, g Graph) (*cairn.Run, error) {
-	return d.drive(ctx, id, g, nil)
+	return d.drive(ctx, id, g, nil, nil)
 }
 
-// DriveCreated is Drive for a run its caller has just created (with
+// DriveCreated is Drive for run, which its caller has just created (with
 // Store.CreateRun) from trs: if the run is still as created — queued, at
 // its first version — its snapshot is trs itself rather than the task
 // runs read back (a second copy of every one, for 100,000 tasks some
-// 40 MB and a few hundred milliseconds). The driver keeps trs: the caller
-// must not change them. A run PlanCreated made is created with tasks
-// ready: start the workers that lease them in DriverOptions.Claimed, not
-// before DriveCreated — a report that reached no driver would pass its
-// snapshot by.
-func (d *Driver) DriveCreated(ctx context.Context, id string, g Graph, trs []*cairn.TaskRun) (*cairn.Run, error) {
-	return d.drive(ctx, id, g, trs)
+// 40 MB and a few hundred milliseconds). A run created claimed by this
+// driver's owner (Run.Owner, for more than half of OwnerTTL still) is
+// not claimed again: it is driven as created, without the claim's write
+// and read-back (cairn run creates its run so, that no server takes it
+// first). The driver keeps run and trs: the caller must not change them.
+// A run PlanCreated made is created with tasks ready: start the workers
+// that lease them in DriverOptions.Claimed, not before DriveCreated — a
+// report that reached no driver would pass its snapshot by.
+func (d *Driver) DriveCreated(ctx context.Context, run *cairn.Run, g Graph, trs []*cairn.TaskRun) (*cairn.Run, error) {
+	return d.drive(ctx, run.ID, g, trs, run)
 }
 
-func (d *Driver) drive(ctx context.Context, id string, g Graph, created []*cairn.TaskRun) (*cairn.Run, error) {
+func (d *Driver) drive(ctx context.Context, id string, g Graph, created []*cairn.TaskRun, run *cairn.Run) (*cairn.Run, error) {
 	d.mu.Lock()
 	if d.active == 0 {
 		d.svc.Start(context.WithoutCancel(ctx))
@@ -100,7 +103,7 @@ func (d *Driver) drive(ctx context.Context, id string, g Graph, created []*cairn
 			d.svc.Stop(sctx)
 		}
 	}()
-	return d.svc.drive(ctx, id, g, d.o.Claimed, created)
+	return d.svc.drive(ctx, id, g, d.o.Claimed, created, run)
 }
 
 // runState is one run the service owns: its snapshot, and the lock that

@@ -222,8 +222,17 @@ func (s *Service) Start(ctx context.Context) {
 	s.leadKick = make(chan struct{}, 1)
 	s.leadGot = make(chan struct{}, 1)
 	s.evalWake = make(chan struct{}, 1)
+	// The evaluations' cursor is read here, before the service owns
+	// anything, rather than by the maintenance loop at the moment a
+	// foreground run's driver takes its run over and reads too: on SQLite
+	// two reads at once open a second read connection (its schema parsed
+	// again), a millisecond of a one-task run's CPU.
+	cursor, err := s.store.LastEvaluation(s.ctx)
+	if err != nil {
+		s.log.Warn("read evaluations", "err", err)
+	}
 	s.wg.Add(1)
-	go s.maintain(ctx)
+	go s.maintain(ctx, cursor)
 	if s.o.Adopt {
 		s.wg.Add(1)
 		go s.leadLoop(ctx)
@@ -314,15 +323,19 @@ func (s *Service) Runs() []string {
 // called once the claim is held and the run is not over. The service
 // must be started.
 func (s *Service) Drive(ctx context.Context, id string, g Graph, claimed func()) (*cairn.Run, error) {
-	return s.drive(ctx, id, g, claimed, nil)
+	return s.drive(ctx, id, g, claimed, nil, nil)
 }
 
 // drive is Drive; created, if not nil, is the run's task runs as its
-// caller just created them (see Driver.DriveCreated).
-func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(), created []*cairn.TaskRun) (*cairn.Run, error) {
-	run, err := s.claim(ctx, id)
-	if err != nil {
-		return nil, err
+// caller just created them, and made, if not nil, the run so created (see
+// Driver.DriveCreated).
+func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(), created []*cairn.TaskRun, made *cairn.Run) (*cairn.Run, error) {
+	run := made
+	if !s.heldAsCreated(made) {
+		var err error
+		if run, err = s.claim(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	if run.State.Terminal() {
 		s.release(id)
@@ -347,6 +360,15 @@ func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(),
 		return rs.final, nil
 	}
 	return nil, rs.err
+}
+
+// heldAsCreated reports whether run, as its caller just created it, is
+// claimed by this service for long enough that the maintenance loop's
+// renewal (every OwnerTTL/5, of every claim the owner holds) keeps it:
+// claiming it again would write what the row holds and read it back.
+func (s *Service) heldAsCreated(run *cairn.Run) bool {
+	return run != nil && run.Version == 1 && run.Owner == s.o.Owner &&
+		run.OwnerExpiresAt.Sub(s.o.Now()) > s.o.OwnerTTL/2
 }
 
 // claim takes run id for this service, taking over from a dead owner.
@@ -389,8 +411,18 @@ func (s *Service) release(id string) {
 // from its creation on), and their reports must not pass the snapshot by.
 func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun, claimed func()) (*runState, error) {
 	id := run.ID
+	// The evaluations written before now are covered by the full plan
+	// the loop makes first. Read before the workers start (claimed), not
+	// beside their first lease's read: on SQLite two reads at once open a
+	// second read connection. A bound read earlier is lower, which is
+	// safe: the later evaluations are acknowledged once the maintenance
+	// loop's poll has seen them, or deleted by the plan that ends the run.
+	last, err := s.store.LastEvaluation(s.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("drive run %s: %w", id, err)
+	}
 	rs := &runState{svc: s, id: id, g: g, cancelReq: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
-		needSince: s.o.Now()}
+		needSince: s.o.Now(), evalUpTo: last}
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
@@ -416,15 +448,6 @@ func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun, claimed
 		s.mu.Unlock()
 		return nil, err
 	}
-	// The evaluations written before now are covered by the full plan
-	// the loop makes first.
-	last, err := s.store.LastEvaluation(s.ctx)
-	if err != nil {
-		return fail(fmt.Errorf("drive run %s: %w", id, err))
-	}
-	rs.mu.Lock()
-	rs.evalUpTo = max(rs.evalUpTo, last) // poll may have noted a later one
-	rs.mu.Unlock()
 	// A run being cancelled (`cairn cancel` of a run whose process died)
 	// ends its interrupted attempts as cancelled: nothing will retry them.
 	// A queued run has had no attempt, nor has one just created.
@@ -625,14 +648,11 @@ func (s *Service) load(ctx context.Context, id string, g Graph) (*Snapshot, erro
 	return snap, nil
 }
 
-// maintain is the service's one maintenance loop.
-func (s *Service) maintain(ctx context.Context) {
+// maintain is the service's one maintenance loop; cursor is the
+// highest evaluation id when the service started.
+func (s *Service) maintain(ctx context.Context, cursor int64) {
 	defer s.wg.Done()
 	sctx := s.ctx
-	cursor, err := s.store.LastEvaluation(sctx)
-	if err != nil {
-		s.log.Warn("read evaluations", "err", err)
-	}
 	poll := time.NewTicker(s.o.PollInterval)
 	defer poll.Stop()
 	renew := time.NewTicker(s.o.OwnerTTL / 5)

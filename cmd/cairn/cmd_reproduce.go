@@ -152,7 +152,7 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 	for _, id := range sortedKeys(pinned) {
 		fmt.Fprintf(a.stderr, "  %s: recorded outputs used (%s)\n", id, pinned[id])
 	}
-	runErr := a.execute(ctx, st, wf, reg, r.ID, trs, ef, "reproduce")
+	runErr := a.execute(ctx, st, wf, reg, r.ID, r, trs, ef, "reproduce")
 	if ctx.Err() != nil {
 		return runErr
 	}

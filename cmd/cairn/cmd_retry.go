@@ -99,7 +99,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	fmt.Fprintf(a.stderr, "run %s: %s to run again\n", id, plural(n, "task"))
-	return a.execute(ctx, st, wf, reg, id, nil, ef, "retry")
+	return a.execute(ctx, st, wf, reg, id, nil, nil, ef, "retry")
 }
 
 // retryRun retries task taskID of run r ("" for every failed one) in one

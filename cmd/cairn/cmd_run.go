@@ -197,7 +197,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err // "create run ID: ..."
 	}
 	a.firstEvents = first
-	return a.execute(ctx, st, wf, reg, r.ID, trs, ef, "run")
+	return a.execute(ctx, st, wf, reg, r.ID, r, trs, ef, "run")
 }
 
 // queueRun makes a queued run of wf for 'cairn server' to start, and
@@ -306,16 +306,17 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if a.secrets, err = a.resumeSecrets(r, wf, params); err != nil {
 		return err
 	}
-	return a.execute(ctx, st, wf, reg, id, nil, ef, "resume")
+	return a.execute(ctx, st, wf, reg, id, nil, nil, ef, "resume")
 }
 
 // execute drives run id of workflow wf, parsed with the task types reg,
 // to its end with an in-process worker pool, showing progress, and prints
 // a summary; verb (run, resume, retry) heads it.
-// trs, if not nil, are the run's task runs as they stand (a run just
-// created: every task pending); nil reads them.
+// made and trs, if not nil, are the run and its task runs as this command
+// just created them (claimed by a.owner; every task pending or as its
+// first plan left it); nil reads them.
 func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, reg *tasks.Registry, id string,
-	trs []*cairn.TaskRun, ef execFlags, verb string) error {
+	made *cairn.Run, trs []*cairn.TaskRun, ef execFlags, verb string) error {
 	arts, logs, err := a.stores()
 	if err != nil {
 		return err
@@ -373,7 +374,15 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		case <-dctx.Done():
 		}
 	}()
-	final, derr := driver.DriveCreated(dctx, id, wf, created)
+	var (
+		final *cairn.Run
+		derr  error
+	)
+	if made != nil {
+		final, derr = driver.DriveCreated(dctx, made, wf, created)
+	} else {
+		final, derr = driver.Drive(dctx, id, wf)
+	}
 	created = nil
 	detach(nil)
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
