@@ -411,8 +411,12 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	}
 	a.summary(context.WithoutCancel(ctx), final, trs, int(prog.cached.Load()), a.gateResults, time.Since(start), "")
 	// Its notify: alerts, written with the run's end: sent before this
-	// process exits, within alertWait, whatever the webhooks do.
-	a.sendAlerts(ctx, st, id, owner)
+	// process exits, within alertWait, whatever the webhooks do. A run's
+	// alerts are only ever for the targets of its workflow's notify:
+	// (kept with the run): without any there is nothing to look for.
+	if len(wf.Notify) > 0 {
+		a.sendAlerts(ctx, st, id, owner)
+	}
 	if final.State != cairn.RunSucceeded {
 		return exitError{exitFailed, errors.New("")}
 	}
