@@ -9,10 +9,14 @@ PKGS    := ./...
 all: build plugins
 
 ## build: bin/cairn, stamped with 'git describe --always --dirty' and the commit ('cairn --version').
+## TAGS: nomsgpack leaves gin's MessagePack binding and renderer out (Cairn uses neither): its codec
+## (ugorji) is neither linked nor initialised at every start (docs/architecture.md, "What every
+## process links"). A plain 'go build' or 'go install' makes the same cairn, with them.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(if $(filter %-dirty,$(VERSION)), (modified))
+TAGS    ?= nomsgpack
 build:
-	$(GO) build -ldflags "-X main.version=$(VERSION) -X 'main.commit=$(COMMIT)'" -o $(BIN) ./cmd/cairn
+	$(GO) build -tags "$(TAGS)" -ldflags "-X main.version=$(VERSION) -X 'main.commit=$(COMMIT)'" -o $(BIN) ./cmd/cairn
 
 ## plugins: the example plugin, bin/plugins/kmeans (install: copy it into $$CAIRN_HOME/plugins, then 'cairn plugins lock').
 plugins:

@@ -61,7 +61,8 @@ func binary(b *testing.B) string {
 			return
 		}
 		cairnBin = filepath.Join(dir, "cairn")
-		out, err := exec.Command("go", "build", "-o", cairnBin, "../cmd/cairn").CombinedOutput()
+		// As make build does (its TAGS).
+		out, err := exec.Command("go", "build", "-tags", "nomsgpack", "-o", cairnBin, "../cmd/cairn").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("build cairn: %v\n%s", err, out)
 		}
