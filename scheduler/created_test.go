@@ -146,18 +146,7 @@ func TestPlanCreatedThenDriven(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	r := newRig(t, rigOptions{}, newProbe(nil))
-	wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	run, trs := wf.NewRun(nil, now)
-	if err := scheduler.PlanCreated(run, wf, trs, now, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.st.CreateRun(ctx, run, trs); err != nil {
-		t.Fatal(err)
-	}
+	wf, run, trs := r.createPlanned(t, "", 0)
 	// The pool starts once the driver holds the run, as cairn run's: it
 	// leases the ready tasks at once, and each report reaches the driver.
 	d := scheduler.NewDriver(r.st, r.broker, scheduler.DriverOptions{Owner: "test:1:created",
@@ -255,6 +244,29 @@ tasks:
 	}
 }
 
+// createPlanned creates a run of chainWorkflow as cairn run does: its
+// first plan made before it is created, and with owner, if not empty,
+// holding its claim for left.
+func (r *rig) createPlanned(t *testing.T, owner string, left time.Duration) (*workflows.Workflow, *cairn.Run, []*cairn.TaskRun) {
+	t.Helper()
+	wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	run, trs := wf.NewRun(nil, now)
+	if err := scheduler.PlanCreated(run, wf, trs, now, nil); err != nil {
+		t.Fatal(err)
+	}
+	if owner != "" {
+		run.Owner, run.OwnerExpiresAt = owner, now.Add(left)
+	}
+	if err := r.st.CreateRun(context.Background(), run, trs); err != nil {
+		t.Fatal(err)
+	}
+	return wf, run, trs
+}
+
 // claimCounter is a rig's store that counts the claims made through it.
 type claimCounter struct {
 	*sqlite.Store
@@ -287,19 +299,7 @@ func TestDriveCreatedClaimedAtCreation(t *testing.T) {
 		{"another's", "otherhost:7:live", 10 * time.Second, 1, cairn.ErrRunOwned},
 	} {
 		r := newRig(t, rigOptions{}, newProbe(nil))
-		wf, err := workflows.Parse("wf.yaml", []byte(chainWorkflow), workflows.Options{Types: r.reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := time.Now()
-		run, trs := wf.NewRun(nil, now)
-		if err := scheduler.PlanCreated(run, wf, trs, now, nil); err != nil {
-			t.Fatal(err)
-		}
-		run.Owner, run.OwnerExpiresAt = c.owner, now.Add(c.left)
-		if err := r.st.CreateRun(ctx, run, trs); err != nil {
-			t.Fatal(err)
-		}
+		wf, run, trs := r.createPlanned(t, c.owner, c.left)
 		st := &claimCounter{Store: r.st}
 		d := scheduler.NewDriver(st, r.broker, scheduler.DriverOptions{Owner: owner,
 			Claimed: func() { r.startPool(t, nil, run.ID) }})
