@@ -481,6 +481,15 @@ type ModelRequest struct {
 	Predictions []byte `json:"predictions,omitempty"`
 	Labeled     int    `json:"labeled"`
 	Score       float64
+	// ShadowVersion, when not 0, is a shadow rollout's candidate that
+	// scored the same request, its answer written in this row (one insert
+	// per shadowed request): its duration, failure, kind and predictions.
+	// Readers of the log see it as a request of its own, Shadow true.
+	ShadowVersion     int           `json:"shadow_version,omitempty"`
+	ShadowDuration    time.Duration `json:"-"`
+	ShadowFailed      bool          `json:"shadow_failed,omitempty"`
+	ShadowKind        string        `json:"shadow_kind,omitempty"`
+	ShadowPredictions []byte        `json:"shadow_predictions,omitempty"`
 }
 
 // RequestScore is the feedback of one logged request of one version.

@@ -222,6 +222,10 @@ type shadowJob struct {
 	id   string
 	cand *active
 	body *bytes.Buffer
+	// prod is the production version's row of the request, logged with
+	// the candidate's answer in it (one row, one insert); nil when the
+	// server keeps no request log.
+	prod *cairn.ModelRequest
 }
 
 // shadowQ holds the shadowed requests waiting for the shadow workers.
@@ -237,7 +241,7 @@ type shadowQ struct {
 // shadow hands a request's body to the shadow workers, or drops it when
 // they are behind (or stopped); true when they took it (the buffer is
 // theirs).
-func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer) bool {
+func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod *cairn.ModelRequest) bool {
 	q := &s.sq
 	q.mu.Lock()
 	if q.closed || len(q.pending) >= shadowQueue || q.bytes+body.Len() > shadowQueueBytes {
@@ -248,7 +252,7 @@ func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer) bool 
 		}
 		return false
 	}
-	q.pending = append(q.pending, shadowJob{name: name, id: id, cand: cand, body: body})
+	q.pending = append(q.pending, shadowJob{name: name, id: id, cand: cand, body: body, prod: prod})
 	q.bytes += body.Len()
 	n := len(q.pending)
 	q.mu.Unlock()
@@ -359,9 +363,16 @@ func (s *Server) shadowOne(j shadowJob) {
 		ev.ModelKind, ev.Predictions, ev.Classes = string(j.cand.m.Kind), p, j.cand.m.Classes
 	}
 	s.o.Observe(ev)
-	if s.reqs != nil && (code == "ok" || modelFault(code)) {
-		s.reqs.add(rec)
+	if s.reqs == nil {
+		return
 	}
+	if code != "ok" && !modelFault(code) { // the request's fault: not the candidate's answer
+		s.reqs.add(*j.prod)
+		return
+	}
+	p0 := j.prod
+	p0.ShadowVersion, p0.ShadowDuration, p0.ShadowFailed, p0.ShadowKind, p0.ShadowPredictions = rec.Version, rec.Duration, rec.Failed, rec.Kind, rec.Predictions
+	s.reqs.add(*p0)
 }
 
 // modelFault says whether an error code is the model's (it counts in its

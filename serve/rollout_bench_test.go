@@ -180,7 +180,9 @@ func BenchmarkRouteCanary(b *testing.B) {
 // 1,024 shadowed requests or 10,000 logged ones wait, so that the workers
 // keep up; dropped counts requests and shadows not logged or scored (a full
 // buffer) all the same: it must be 0 for the figures to mean anything.
-// p99-µs is the request's own path with the shadow.
+// p99-µs is the request's own path with the shadow; log-rows/op the
+// request log's rows per shadowed request (1: the shadow's answer in the
+// production row).
 func BenchmarkShadow(b *testing.B) {
 	fx, bodies := benchFixture(b)
 	// The logged requests on a database of their own, as empty as the
@@ -224,6 +226,14 @@ func BenchmarkShadow(b *testing.B) {
 		}
 	})
 	reportP99(b, shadow.durs)
+	// The request log's rows (the inserts' rows) per shadowed request: a
+	// shadow's answer goes in its production row unless that row was
+	// written before it came (then 2).
+	rows, err := fx.st.PruneRequests(ctx, time.Now().Add(time.Hour), 1<<30)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(rows-1)/float64(n), "log-rows/op") // -1: the warm-up request
 	over := shadow.cpuPerOp(n) - logged.cpuPerOp(n) - own.cpuPerOp(n)
 	b.ReportMetric(shadow.cpuPerOp(n), "cpu-µs/op")
 	b.ReportMetric(logged.cpuPerOp(n), "logged-cpu-µs/op")

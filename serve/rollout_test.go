@@ -119,7 +119,8 @@ func TestCanaryRouting(t *testing.T) {
 
 // TestShadowLogsBoth: production answers every request of a shadow
 // rollout; the candidate scores it too, and the request log holds both
-// under the request's id, which feedback then scores per version.
+// under the request's id (in one row), which feedback then scores per
+// version.
 func TestShadowLogsBoth(t *testing.T) {
 	fx, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
 	ctx := context.Background()
@@ -201,6 +202,23 @@ func TestShadowLogsBoth(t *testing.T) {
 	}
 	if after, _ := fx.st.RequestStats(ctx, "clf", time.Time{}); after[1] != st[1] || after[2] != st[2] {
 		t.Fatalf("bad feedback changed the stats: %+v then %+v", st, after)
+	}
+	// Each shadowed request is one row of the log, the candidate's answer
+	// in production's (one insert): 20 requests of each version, 20 rows.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st, err := fx.st.RequestStats(ctx, "clf", time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st[1].Requests == 20 && st[2].Requests == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats of the 20 requests: %+v", st)
+		}
+	}
+	if n, err := fx.st.PruneRequests(ctx, time.Now().Add(time.Hour), 1000); err != nil || n != 20 {
+		t.Fatalf("the request log holds %d rows (%v), want 20: one per shadowed request", n, err)
 	}
 }
 

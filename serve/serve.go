@@ -300,6 +300,9 @@ func (s *Server) stopNow(ctx context.Context) {
 	// Without workers (never started), what waits is let go.
 	for _, j := range s.sq.take(nil) {
 		bufs.Put(j.body)
+		if j.prod != nil && s.reqs != nil {
+			s.reqs.add(*j.prod) // production's answer is logged all the same
+		}
 	}
 	if s.reqs != nil && s.stop != nil {
 		close(s.reqs.stop)
@@ -787,11 +790,19 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 			if p != nil {
 				ev.ModelKind, ev.Predictions, ev.Classes = string(served.m.Kind), p, served.m.Classes
 			}
-			if err == nil || modelFault(codeOf(err)) {
-				s.logRequest(name, served, id, false, start, rows, p, err)
-			}
 			if err == nil && ro != nil && ro.r.Spec.Strategy == cairn.StrategyShadow {
-				handed = s.shadow(name, id, ro.cand, in)
+				// The row is logged by the shadow worker, with the
+				// candidate's answer in it.
+				var prod *cairn.ModelRequest
+				if s.reqs != nil {
+					r := s.requestRow(name, served, id, start, rows, p, err)
+					prod = &r
+				}
+				if handed = s.shadow(name, id, ro.cand, in, prod); !handed && prod != nil {
+					s.reqs.add(*prod)
+				}
+			} else if err == nil || modelFault(codeOf(err)) {
+				s.logRequest(name, served, id, false, start, rows, p, err)
 			}
 		}
 	}
@@ -843,12 +854,20 @@ func (s *Server) logRequest(name string, a *active, id string, shadow bool, star
 	if s.reqs == nil {
 		return
 	}
-	r := cairn.ModelRequest{RequestID: id, Name: name, Version: a.version, Shadow: shadow, At: start, Duration: time.Since(start),
+	r := s.requestRow(name, a, id, start, rows, p, err)
+	r.Shadow = shadow
+	s.reqs.add(r)
+}
+
+// requestRow is the request log's row of a request that version a
+// answered (or failed, err).
+func (s *Server) requestRow(name string, a *active, id string, start time.Time, rows int, p *model.Prediction, err error) cairn.ModelRequest {
+	r := cairn.ModelRequest{RequestID: id, Name: name, Version: a.version, At: start, Duration: time.Since(start),
 		Failed: err != nil, Rows: rows, Kind: string(a.m.Kind)}
 	if p != nil && err == nil && rows <= MaxLoggedRows {
 		r.Predictions = a.appendPredictions(make([]byte, 0, 8*rows+2), p)
 	}
-	s.reqs.add(r)
+	return r
 }
 
 // readBody reads a request's body into a pooled buffer (nil with an

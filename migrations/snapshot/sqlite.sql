@@ -1,5 +1,5 @@
--- version 19
--- The SQLite schema that the migrations up to 0019_model_alerts_kept.sql make, made by
+-- version 20
+-- The SQLite schema that the migrations up to 0020_shadow_in_row.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -229,7 +229,7 @@ CREATE TABLE model_requests (
     kind        TEXT    NOT NULL CHECK (kind IN ('classification', 'regression')),
     predictions TEXT,
     labeled     INTEGER NOT NULL DEFAULT 0,
-    score       REAL    NOT NULL DEFAULT 0,
+    score       REAL    NOT NULL DEFAULT 0, shadow_version INTEGER NOT NULL DEFAULT 0, shadow_duration_us INTEGER NOT NULL DEFAULT 0, shadow_failed INTEGER NOT NULL DEFAULT 0, shadow_kind TEXT NOT NULL DEFAULT '', shadow_predictions TEXT, shadow_labeled INTEGER NOT NULL DEFAULT 0, shadow_score REAL NOT NULL DEFAULT 0,
     UNIQUE (request_id, version)
 );
 CREATE INDEX model_requests_at ON model_requests (name, at);
@@ -314,3 +314,8 @@ CREATE TABLE model_alerts (
     updated_at INTEGER NOT NULL,
     actor      TEXT    NOT NULL DEFAULT ''
 );
+CREATE VIEW model_requests_all AS
+SELECT id, request_id, name, version, shadow, at, duration_us, failed, rows, kind, predictions, labeled, score FROM model_requests
+UNION ALL
+SELECT id, request_id, name, shadow_version, 1, at, shadow_duration_us, shadow_failed, rows, shadow_kind, shadow_predictions, shadow_labeled, shadow_score
+FROM model_requests WHERE shadow_version != 0;

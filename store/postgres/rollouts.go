@@ -287,7 +287,10 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 		preds                                                 = make([]*string, len(rs))
 		versions, shadows, ats, durs, faileds, nrows, labeled = make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)),
 			make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs))
-		scores = make([]float64, len(rs))
+		scores                     = make([]float64, len(rs))
+		sversions, sdurs, sfaileds = make([]int64, len(rs)), make([]int64, len(rs)), make([]int64, len(rs))
+		skinds                     = make([]string, len(rs))
+		spreds                     = make([]*string, len(rs))
 	)
 	for i, r := range rs {
 		ids[i], names[i], kinds[i], versions[i] = r.RequestID, r.Name, r.Kind, int64(r.Version)
@@ -297,11 +300,18 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 			p := string(r.Predictions)
 			preds[i] = &p
 		}
+		sversions[i], sdurs[i], sfaileds[i], skinds[i] = int64(r.ShadowVersion), r.ShadowDuration.Microseconds(), sqlrow.BoolInt(r.ShadowFailed), r.ShadowKind
+		if r.ShadowPredictions != nil {
+			p := string(r.ShadowPredictions)
+			spreds[i] = &p
+		}
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := s.exec(ctx, tx, `INSERT INTO model_requests (`+sqlrow.ModelRequestCols+`)
-SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::float8[])
-ON CONFLICT (request_id, version) DO NOTHING`, ids, names, versions, shadows, ats, durs, faileds, nrows, kinds, preds, labeled, scores)
+		_, err := s.exec(ctx, tx, `INSERT INTO model_requests (`+sqlrow.LogRequestCols+`)
+SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::bigint[], $12::float8[],
+	$13::bigint[], $14::bigint[], $15::bigint[], $16::text[], $17::text[])
+ON CONFLICT (request_id, version) DO NOTHING`, ids, names, versions, shadows, ats, durs, faileds, nrows, kinds, preds, labeled, scores,
+			sversions, sdurs, sfaileds, skinds, spreds)
 		return err
 	})
 	if err != nil {
@@ -313,7 +323,7 @@ ON CONFLICT (request_id, version) DO NOTHING`, ids, names, versions, shadows, at
 // ModelRequests returns the logged requests of model name with id
 // requestID (one per version that scored it; empty when none).
 func (s *Store) ModelRequests(ctx context.Context, name, requestID string) ([]cairn.ModelRequest, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests WHERE request_id = $1 AND name = $2 ORDER BY version`, requestID, name)
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests_all WHERE request_id = $1 AND name = $2 ORDER BY version`, requestID, name)
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", requestID, translate(err))
 	}
@@ -339,16 +349,22 @@ func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores 
 			)
 			// FOR UPDATE: two feedbacks of one request add their
 			// changes to the minutes one after the other.
+			// The version's own row, or the row whose shadow it is.
+			set := sqlrow.FeedbackOwn
 			err := s.queryRow(ctx, tx, `SELECT labeled, score, kind FROM model_requests WHERE request_id = $1 AND name = $2 AND version = $3 FOR UPDATE`,
 				requestID, name, sc.Version).Scan(&was, &wasScore, &kind)
+			if noRows(err) {
+				set = sqlrow.FeedbackShadow
+				err = s.queryRow(ctx, tx, `SELECT shadow_labeled, shadow_score, shadow_kind FROM model_requests WHERE request_id = $1 AND name = $2 AND shadow_version = $3 FOR UPDATE`,
+					requestID, name, sc.Version).Scan(&was, &wasScore, &kind)
+			}
 			if noRows(err) {
 				return fmt.Errorf("model %s has no request %s of version %d: %w", name, requestID, sc.Version, cairn.ErrNotFound)
 			}
 			if err != nil {
 				return translate(err)
 			}
-			if _, err := s.exec(ctx, tx, `UPDATE model_requests SET labeled = $1, score = $2 WHERE request_id = $3 AND name = $4 AND version = $5`,
-				sc.Labeled, sc.Score, requestID, name, sc.Version); err != nil {
+			if _, err := s.exec(ctx, tx, set(pgArg), sc.Labeled, sc.Score, requestID, name, sc.Version); err != nil {
 				return err
 			}
 			// The minute the feedback arrived in gets what it changed.
@@ -371,7 +387,7 @@ func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores 
 func (s *Store) RequestStats(ctx context.Context, name string, since time.Time) (map[int]cairn.RequestStats, error) {
 	out := map[int]cairn.RequestStats{}
 	rows, err := s.db.Query(ctx, `SELECT version, count(*), CAST(sum(failed) AS BIGINT), CAST(sum(rows) AS BIGINT), CAST(sum(labeled) AS BIGINT), sum(score), max(kind)
-FROM model_requests WHERE name = $1 AND at >= $2 GROUP BY version`, name, since.UnixNano())
+FROM model_requests_all WHERE name = $1 AND at >= $2 GROUP BY version`, name, since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read the requests of %s: %w", name, translate(err))
 	}
@@ -383,7 +399,7 @@ FROM model_requests WHERE name = $1 AND at >= $2 GROUP BY version`, name, since.
 		return nil, fmt.Errorf("read the requests of %s: %w", name, err)
 	}
 	for v, st := range out {
-		rows, err := s.db.Query(ctx, `SELECT duration_us FROM model_requests WHERE name = $1 AND version = $2 AND at >= $3 ORDER BY at DESC LIMIT $4`,
+		rows, err := s.db.Query(ctx, `SELECT duration_us FROM model_requests_all WHERE name = $1 AND version = $2 AND at >= $3 ORDER BY at DESC LIMIT $4`,
 			name, v, since.UnixNano(), sqlrow.MaxP99Rows)
 		if err != nil {
 			return nil, fmt.Errorf("read the durations of %s@%d: %w", name, v, translate(err))
@@ -427,7 +443,7 @@ func pgArg(i int) string { return "$" + strconv.Itoa(i) }
 // before it. It returns the model versions' minutes written.
 func (s *Store) RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error) {
 	var ms sqlrow.Minutes
-	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests
+	rows, err := s.db.Query(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests_all
 WHERE name IN (SELECT DISTINCT name FROM models) AND at >= $1 AND at < $2`, from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))

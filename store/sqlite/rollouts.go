@@ -263,13 +263,14 @@ func (s *Store) RolloutEvents(ctx context.Context, name string, limit int) ([]ca
 }
 
 // requestCols is the width of a row of logRequestsQuery's list.
-const requestCols = 12
+const requestCols = sqlrow.LogRequestWidth
 
 // logRequestsQuery logs size requests (rows of sqlrow.AppendRequestArgs; the
 // padding's NULL rows are skipped).
 func logRequestsQuery(size int) string {
-	return `INSERT INTO model_requests (` + sqlrow.ModelRequestCols + `)
-SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12
+	return `INSERT INTO model_requests (` + sqlrow.LogRequestCols + `)
+SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12,
+	column13, column14, column15, column16, column17
 FROM (VALUES ` + valuesList(size, requestCols) + `) WHERE column1 IS NOT NULL
 ON CONFLICT (request_id, version) DO NOTHING`
 }
@@ -308,7 +309,7 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 // ModelRequests returns the logged requests of model name with id
 // requestID (one per version that scored it; empty when none).
 func (s *Store) ModelRequests(ctx context.Context, name, requestID string) ([]cairn.ModelRequest, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests WHERE request_id = ? AND name = ? ORDER BY version`, requestID, name)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.ModelRequestCols+` FROM model_requests_all WHERE request_id = ? AND name = ? ORDER BY version`, requestID, name)
 	if err != nil {
 		return nil, fmt.Errorf("read request %s: %w", requestID, translate(err))
 	}
@@ -332,16 +333,22 @@ func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores 
 				wasScore float64
 				kind     string
 			)
+			// The version's own row, or the row whose shadow it is.
+			set := sqlrow.FeedbackOwn
 			err := s.queryRow(ctx, tx, `SELECT labeled, score, kind FROM model_requests WHERE request_id = ? AND name = ? AND version = ?`,
 				requestID, name, sc.Version).Scan(&was, &wasScore, &kind)
+			if errors.Is(err, sql.ErrNoRows) {
+				set = sqlrow.FeedbackShadow
+				err = s.queryRow(ctx, tx, `SELECT shadow_labeled, shadow_score, shadow_kind FROM model_requests WHERE request_id = ? AND name = ? AND shadow_version = ?`,
+					requestID, name, sc.Version).Scan(&was, &wasScore, &kind)
+			}
 			if errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("model %s has no request %s of version %d: %w", name, requestID, sc.Version, cairn.ErrNotFound)
 			}
 			if err != nil {
 				return translate(err)
 			}
-			if _, err := s.exec(ctx, tx, `UPDATE model_requests SET labeled = ?, score = ? WHERE request_id = ? AND name = ? AND version = ?`,
-				sc.Labeled, sc.Score, requestID, name, sc.Version); err != nil {
+			if _, err := s.exec(ctx, tx, set(sqliteArg), sc.Labeled, sc.Score, requestID, name, sc.Version); err != nil {
 				return err
 			}
 			// The minute the feedback arrived in gets what it changed.
@@ -364,7 +371,7 @@ func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores 
 func (s *Store) RequestStats(ctx context.Context, name string, since time.Time) (map[int]cairn.RequestStats, error) {
 	out := map[int]cairn.RequestStats{}
 	rows, err := s.r.QueryContext(ctx, `SELECT version, count(*), CAST(sum(failed) AS BIGINT), CAST(sum(rows) AS BIGINT), CAST(sum(labeled) AS BIGINT), sum(score), max(kind)
-FROM model_requests WHERE name = ? AND at >= ? GROUP BY version`, name, since.UnixNano())
+FROM model_requests_all WHERE name = ? AND at >= ? GROUP BY version`, name, since.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read the requests of %s: %w", name, translate(err))
 	}
@@ -377,7 +384,7 @@ FROM model_requests WHERE name = ? AND at >= ? GROUP BY version`, name, since.Un
 		return nil, fmt.Errorf("read the requests of %s: %w", name, err)
 	}
 	for v, st := range out {
-		rows, err := s.r.QueryContext(ctx, `SELECT duration_us FROM model_requests WHERE name = ? AND version = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
+		rows, err := s.r.QueryContext(ctx, `SELECT duration_us FROM model_requests_all WHERE name = ? AND version = ? AND at >= ? ORDER BY at DESC LIMIT ?`,
 			name, v, since.UnixNano(), sqlrow.MaxP99Rows)
 		if err != nil {
 			return nil, fmt.Errorf("read the durations of %s@%d: %w", name, v, translate(err))
@@ -423,7 +430,7 @@ func sqliteArg(int) string { return "?" }
 // before it. It returns the model versions' minutes written.
 func (s *Store) RecordMinutes(ctx context.Context, from, to, prune time.Time) (int, error) {
 	var ms sqlrow.Minutes
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqlrow.MinuteRequestCols+` FROM model_requests_all
 WHERE name IN (SELECT DISTINCT name FROM models) AND at >= ? AND at < ?`, from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("read the request log from %s: %w", from.Format(time.RFC3339), translate(err))

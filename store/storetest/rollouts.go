@@ -422,3 +422,76 @@ func testModelMinutes(t *testing.T, s Server) {
 		t.Fatalf("price after pruning and the next span: %+v", got)
 	}
 }
+
+// testShadowInRow: a shadow candidate's answer written in the production
+// version's row (one row, one insert per shadowed request) reads as a
+// request of its own everywhere: ModelRequests, the stats per version
+// (its failures and p99 its own), feedback (set and replaced per version)
+// and the minutes; pruning deletes the one row.
+func testShadowInRow(t *testing.T, s Server) {
+	rs, ok := s.(RolloutStore)
+	ms, ok2 := s.(MinuteStore)
+	if !ok || !ok2 {
+		t.Skip("the store has no request log")
+	}
+	ctx := context.Background()
+	at := origin()
+	deployWith(t, s, at, "shadowed", testRef("shadowed one"), nil)
+	t0 := at.Add(time.Minute).Truncate(time.Minute)
+	reqs := []cairn.ModelRequest{
+		{RequestID: "s1", Name: "shadowed", Version: 1, At: t0, Duration: 2 * time.Millisecond, Rows: 2, Kind: "classification", Predictions: []byte(`[1,0]`),
+			ShadowVersion: 2, ShadowDuration: 5 * time.Millisecond, ShadowKind: "classification", ShadowPredictions: []byte(`[0,0]`)},
+		{RequestID: "s2", Name: "shadowed", Version: 1, At: t0, Duration: 3 * time.Millisecond, Rows: 1, Kind: "classification", Predictions: []byte(`[1]`),
+			ShadowVersion: 2, ShadowDuration: 7 * time.Millisecond, ShadowFailed: true, ShadowKind: "classification"},
+	}
+	if err := rs.LogRequests(ctx, reqs); err != nil {
+		t.Fatal(err)
+	}
+	bad := reqs[0]
+	bad.RequestID, bad.ShadowVersion = "s3", 1
+	if err := rs.LogRequests(ctx, []cairn.ModelRequest{bad}); err == nil {
+		t.Fatal("a row shadowed by its own version was logged")
+	}
+	got, err := rs.ModelRequests(ctx, "shadowed", "s1")
+	if err != nil || len(got) != 2 || got[0].Version != 1 || got[0].Shadow || string(got[0].Predictions) != "[1,0]" ||
+		got[1].Version != 2 || !got[1].Shadow || string(got[1].Predictions) != "[0,0]" || got[1].Duration != 5*time.Millisecond || got[1].Rows != 2 {
+		t.Fatalf("request s1: %+v %v", got, err)
+	}
+	if err := rs.SetFeedback(ctx, "shadowed", "s1", []cairn.RequestScore{{Version: 1, Labeled: 2, Score: 2}, {Version: 2, Labeled: 2, Score: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetFeedback(ctx, "shadowed", "s1", []cairn.RequestScore{{Version: 2, Labeled: 2, Score: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.SetFeedback(ctx, "shadowed", "s1", []cairn.RequestScore{{Version: 3, Labeled: 1, Score: 1}}); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("feedback of a version that did not score the request: %v", err)
+	}
+	st, err := rs.RequestStats(ctx, "shadowed", t0)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("stats: %+v %v", st, err)
+	}
+	if s1 := st[1]; s1.Requests != 2 || s1.Failed != 0 || s1.Rows != 3 || s1.Labeled != 2 || s1.Score != 2 || s1.P99 != 3*time.Millisecond {
+		t.Fatalf("version 1: %+v", s1)
+	}
+	if s2 := st[2]; s2.Requests != 2 || s2.Failed != 1 || s2.Labeled != 2 || s2.Score != 1 || s2.Kind != "classification" || s2.P99 != 7*time.Millisecond {
+		t.Fatalf("version 2 (the shadow): %+v", s2)
+	}
+	if n, err := ms.RecordMinutes(ctx, t0, t0.Add(time.Minute), time.Time{}); err != nil || n != 2 {
+		t.Fatalf("RecordMinutes: %d %v, want both versions' minute", n, err)
+	}
+	mins, err := ms.ModelMinutes(ctx, "shadowed", t0)
+	if err != nil || len(mins) != 2 {
+		t.Fatalf("minutes: %+v %v", mins, err)
+	}
+	for _, m := range mins {
+		if m.Requests != 2 || (m.Version == 2 && (m.Failed != 1 || m.P99 != 7*time.Millisecond)) {
+			t.Fatalf("minute of version %d: %+v", m.Version, m)
+		}
+	}
+	if n, err := rs.PruneRequests(ctx, t0.Add(time.Second), 100); err != nil || n != 2 {
+		t.Fatalf("prune: %d %v, want the 2 rows", n, err)
+	}
+	if st, _ := rs.RequestStats(ctx, "shadowed", t0); len(st) != 0 {
+		t.Fatalf("stats after the prune: %+v", st)
+	}
+}

@@ -72,6 +72,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"Rollouts", testRollouts},
 		{"RolloutByHand", testRolloutByHand},
 		{"ModelMinutes", testModelMinutes},
+		{"ShadowInRow", testShadowInRow},
 		{"ModelAlerts", testModelAlerts},
 		{"ModelAlertsKept", testModelAlertsKept},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},

@@ -20,9 +20,18 @@ const RolloutCols = `name, strategy, spec, baseline, candidate, state, share, st
 // RolloutEvent scans them.
 const RolloutEventCols = `id, name, at, event, share, baseline, candidate, detail`
 
-// ModelRequestCols are the columns of model_requests LogRequests writes
-// and ModelRequest scans, in order.
+// ModelRequestCols are the columns of model_requests_all (the request
+// log one row per request and version, a shadow's answer apart) that
+// ModelRequest scans, in order.
 const ModelRequestCols = `request_id, name, version, shadow, at, duration_us, failed, rows, kind, predictions, labeled, score`
+
+// LogRequestCols are the columns of model_requests that LogRequests
+// writes (AppendRequestArgs), in order: ModelRequestCols and the shadow
+// candidate's answer in the same row.
+const LogRequestCols = ModelRequestCols + `, shadow_version, shadow_duration_us, shadow_failed, shadow_kind, shadow_predictions`
+
+// LogRequestWidth is the number of LogRequestCols.
+const LogRequestWidth = 17
 
 // Rollout decodes a row of RolloutCols.
 func Rollout(sc Scanner) (*cairn.Rollout, error) {
@@ -151,8 +160,13 @@ func AppendRequestArgs(args []any, r cairn.ModelRequest, prev []any) []any {
 	if r.Predictions != nil {
 		preds = string(r.Predictions)
 	}
+	var spreds any
+	if r.ShadowPredictions != nil {
+		spreds = string(r.ShadowPredictions)
+	}
 	return append(args, r.RequestID, name, int64(r.Version), BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(),
-		BoolInt(r.Failed), int64(r.Rows), kind, preds, int64(r.Labeled), r.Score)
+		BoolInt(r.Failed), int64(r.Rows), kind, preds, int64(r.Labeled), r.Score,
+		int64(r.ShadowVersion), r.ShadowDuration.Microseconds(), BoolInt(r.ShadowFailed), r.ShadowKind, spreds)
 }
 
 // CheckRequest checks a request to log.
@@ -162,6 +176,10 @@ func CheckRequest(r cairn.ModelRequest) error {
 	}
 	if r.Kind != "classification" && r.Kind != "regression" {
 		return fmt.Errorf("log request %s: kind %q is not classification or regression", r.RequestID, r.Kind)
+	}
+	if r.ShadowVersion != 0 && (r.ShadowVersion < 1 || r.ShadowVersion == r.Version || r.Shadow ||
+		(r.ShadowKind != "classification" && r.ShadowKind != "regression")) {
+		return fmt.Errorf("log request %s: the shadow answer of version %d (kind %q) in the row of version %d is not one", r.RequestID, r.ShadowVersion, r.ShadowKind, r.Version)
 	}
 	return nil
 }
@@ -286,6 +304,18 @@ const MinuteCols = `name, version, minute, requests, failed, rows, p99_us, kind,
 // MinuteRequestCols are the columns of model_requests a minute's
 // aggregation reads (Minutes.Add), in order.
 const MinuteRequestCols = `name, version, at, duration_us, failed, rows, kind, predictions`
+
+// FeedbackOwn and FeedbackShadow are the statements that set the feedback
+// of a request's version (labeled, score, request id, name, version): in
+// its own row, or in the row it is the shadow of.
+func FeedbackOwn(ph func(i int) string) string {
+	return `UPDATE model_requests SET labeled = ` + ph(1) + `, score = ` + ph(2) + ` WHERE request_id = ` + ph(3) + ` AND name = ` + ph(4) + ` AND version = ` + ph(5)
+}
+
+// FeedbackShadow: see FeedbackOwn.
+func FeedbackShadow(ph func(i int) string) string {
+	return `UPDATE model_requests SET shadow_labeled = ` + ph(1) + `, shadow_score = ` + ph(2) + ` WHERE request_id = ` + ph(3) + ` AND name = ` + ph(4) + ` AND shadow_version = ` + ph(5)
+}
 
 // MinuteUpsert is the statement that writes one minute's requests (the
 // dialect's placeholders: ? or $n), leaving the feedback it holds.
