@@ -223,9 +223,9 @@ type shadowJob struct {
 	cand *active
 	body *bytes.Buffer
 	// prod is the production version's row of the request, logged with
-	// the candidate's answer in it (one row, one insert); nil when the
-	// server keeps no request log.
-	prod *cairn.ModelRequest
+	// the candidate's answer in it (one row, one insert) when the server
+	// keeps a request log; by value (no allocation of its own).
+	prod cairn.ModelRequest
 }
 
 // shadowQ holds the shadowed requests waiting for the shadow workers.
@@ -241,7 +241,7 @@ type shadowQ struct {
 // shadow hands a request's body to the shadow workers, or drops it when
 // they are behind (or stopped); true when they took it (the buffer is
 // theirs).
-func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod *cairn.ModelRequest) bool {
+func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod cairn.ModelRequest) bool {
 	q := &s.sq
 	q.mu.Lock()
 	if q.closed || len(q.pending) >= shadowQueue || q.bytes+body.Len() > shadowQueueBytes {
@@ -367,10 +367,10 @@ func (s *Server) shadowOne(j shadowJob) {
 		return
 	}
 	if code != "ok" && !modelFault(code) { // the request's fault: not the candidate's answer
-		s.reqs.add(*j.prod)
+		s.reqs.add(j.prod)
 		return
 	}
-	p0 := j.prod
+	p0 := &j.prod
 	p0.ShadowVersion, p0.ShadowDuration, p0.ShadowFailed, p0.ShadowKind, p0.ShadowPredictions = rec.Version, rec.Duration, rec.Failed, rec.Kind, rec.Predictions
 	s.reqs.add(*p0)
 }

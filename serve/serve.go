@@ -300,8 +300,8 @@ func (s *Server) stopNow(ctx context.Context) {
 	// Without workers (never started), what waits is let go.
 	for _, j := range s.sq.take(nil) {
 		bufs.Put(j.body)
-		if j.prod != nil && s.reqs != nil {
-			s.reqs.add(*j.prod) // production's answer is logged all the same
+		if s.reqs != nil {
+			s.reqs.add(j.prod) // production's answer is logged all the same
 		}
 	}
 	if s.reqs != nil && s.stop != nil {
@@ -793,13 +793,12 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 			if err == nil && ro != nil && ro.r.Spec.Strategy == cairn.StrategyShadow {
 				// The row is logged by the shadow worker, with the
 				// candidate's answer in it.
-				var prod *cairn.ModelRequest
+				var prod cairn.ModelRequest
 				if s.reqs != nil {
-					r := s.requestRow(name, served, id, start, rows, p, err)
-					prod = &r
+					prod = s.requestRow(name, served, id, start, rows, p, err)
 				}
-				if handed = s.shadow(name, id, ro.cand, in, prod); !handed && prod != nil {
-					s.reqs.add(*prod)
+				if handed = s.shadow(name, id, ro.cand, in, prod); !handed && s.reqs != nil {
+					s.reqs.add(prod)
 				}
 			} else if err == nil || modelFault(codeOf(err)) {
 				s.logRequest(name, served, id, false, start, rows, p, err)
