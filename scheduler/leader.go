@@ -280,6 +280,7 @@ func (s *Service) reap(ctx context.Context) {
 				s.log.Warn("reap expired leases", "run", id, "err", err)
 			}
 		}
+		s.reapPoolHolders(ctx)
 		return
 	}
 	f := s.fence()
@@ -292,6 +293,49 @@ func (s *Service) reap(ctx context.Context) {
 		s.stepDown(*f, "the reaper's transaction found its term over", err)
 	case err != nil && ctx.Err() == nil:
 		s.log.Warn("reap expired leases", "err", err)
+	}
+}
+
+// reapPoolHolders ends, for a service without Adopt, the expired leases
+// of other runs that hold a slot of a pool some task waits for: without
+// a server nothing else would, and a run killed while its task held the
+// slot (kill -9, a lost machine) would keep every later run of the pool
+// waiting for ever. Only leases already expired (their holder stopped
+// heartbeating a lease TTL ago) are ended, each by the same
+// compare-and-set write as a server's reaper (a lease renewed or
+// completed meanwhile is left alone): never a live run's attempt. The
+// attempt is recorded interrupted and its task is ready again in its own
+// run, which cairn resume (or a server) takes on.
+func (s *Service) reapPoolHolders(ctx context.Context) {
+	ps, err := s.store.Pools(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("read the pools to reap their dead holders", "err", err)
+		}
+		return
+	}
+	mine := map[string]bool{}
+	for _, id := range s.Runs() {
+		mine[id] = true
+	}
+	done := map[string]bool{}
+	for _, p := range ps {
+		if p.Waiting == 0 {
+			continue
+		}
+		for _, h := range p.Holders {
+			if mine[h.RunID] || done[h.RunID] {
+				continue
+			}
+			done[h.RunID] = true
+			n, err := s.broker.ExpireLeases(ctx, Expiry{RunID: h.RunID})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				s.log.Warn("reap the expired leases of a pool's holder", "pool", p.Name, "run", h.RunID, "err", err)
+			case n > 0:
+				s.log.Info("a pool's slot given back: its holder's lease expired (its process is gone)", "pool", p.Name, "run", h.RunID, "attempts", n)
+			}
+		}
 	}
 }
 

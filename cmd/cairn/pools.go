@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/ui/runjson"
@@ -108,6 +109,18 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stderr, "no pools: declare one in a workflow (pools: {gpu: 1}) or start the server with --pool gpu=1")
 		return nil
 	}
+	// A holder whose run nobody drives (its process died) is said so.
+	orphans := map[string]bool{}
+	now := time.Now()
+	for _, p := range out.Pools {
+		for _, h := range p.Holders {
+			if _, seen := orphans[h.RunID]; seen || st == nil {
+				continue
+			}
+			r, err := st.GetRun(ctx, h.RunID)
+			orphans[h.RunID] = err == nil && orphaned(r, now)
+		}
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tSIZE\tIN USE\tWAITING\tDECLARED BY\tHELD BY")
 	for _, p := range out.Pools {
@@ -118,6 +131,11 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 				s := h.RunID + "/" + h.TaskID
 				if h.Slots > 1 {
 					s += fmt.Sprintf(" (%d)", h.Slots)
+				}
+				if orphans[h.RunID] {
+					// Its slot comes back when the lease expires (a
+					// server's reaper, or a run waiting for the pool).
+					s += " (orphaned: cairn resume " + h.RunID + ")"
 				}
 				hs = append(hs, s)
 			}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +243,58 @@ tasks:
 		if tr.Pool != "gpu" || tr.Priority != 3 {
 			t.Errorf("%s: pool %q priority %d, want gpu and 3", tr.TaskID, tr.Pool, tr.Priority)
 		}
+	}
+}
+
+// Without a server, the pool slot of a run killed (kill -9) while its
+// task held it is given back once the lease expires: a later cairn run
+// of the pool reaps that expired lease (as a server's reaper would) and
+// finishes, where it used to wait for ever (found by the trial). The
+// killed run keeps its task, interrupted and ready again, for resume.
+func TestPoolSlotOfKilledRunGivenBack(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := writeWorkflow(t, "gpu.yaml", `name: gpu
+params:
+  pidfile: {type: string, default: ""}
+pools: {gpu: 1}
+tasks:
+  - id: t
+    type: shell
+    pool: gpu
+    with:
+      env: {PIDFILE: "${{ params.pidfile }}"}
+      script: |
+        if [ -n "$PIDFILE" ]; then sleep 300 & echo $! > "$PIDFILE"; wait; fi
+        echo done
+`)
+	pidfile := filepath.Join(t.TempDir(), "sleep.pid")
+	first := e.start("run", wf, "-p", "pidfile="+pidfile, "--progress", "lines")
+	held := first.runID()
+	var pid int
+	waitFor(t, 30*time.Second, "the first run's task to hold gpu", func() bool {
+		b, err := os.ReadFile(pidfile)
+		if err != nil {
+			return false
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	t.Cleanup(func() { killPid(pid) })
+	first.kill9()
+	if out := e.must(0, "pools").stdout; !strings.Contains(out, held+"/t (orphaned: cairn resume "+held+")") {
+		t.Errorf("cairn pools does not say the holder is orphaned:\n%s", out)
+	}
+	start := time.Now()
+	second := e.start("run", wf, "--progress", "lines")
+	// The lease lives 30 s without a heartbeat and the waiting run reaps
+	// every 15 s: it finishes within about 45 s.
+	if code := second.wait(2 * time.Minute); code != 0 {
+		t.Fatalf("the second run: exit %d\n%s\n%s", code, second.stdout.String(), second.stderr.String())
+	}
+	t.Logf("the second run finished %s after the kill", time.Since(start).Round(time.Second))
+	s := e.show(held)
+	if tk := taskByID(t, s, "t"); tk.State != cairn.TaskReady && tk.State != cairn.TaskRetrying {
+		t.Errorf("the killed run's task is %s, want ready again (interrupted) for resume", tk.State)
 	}
 }
