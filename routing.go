@@ -41,11 +41,9 @@ func checkName(s string, slash bool) error {
 	if s == "" {
 		return fmt.Errorf("is empty")
 	}
-	if len(s) > MaxLabelLen {
-		return fmt.Errorf("is %d characters long, over %d", len(s), MaxLabelLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	// The characters first (a rune, not a byte of it: 'é', '\u202e'),
+	// then the length: only ASCII is allowed, so bytes are characters.
+	for i, c := range s {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		case c == '.' || c == '_' || c == '-' || (slash && c == '/'):
@@ -53,8 +51,11 @@ func checkName(s string, slash bool) error {
 				return fmt.Errorf("must begin and end with a letter or digit")
 			}
 		default:
-			return fmt.Errorf("has %q, which is not allowed", rune(c))
+			return fmt.Errorf("has %q, which is not allowed", c)
 		}
+	}
+	if len(s) > MaxLabelLen {
+		return fmt.Errorf("is %d characters long, over %d", len(s), MaxLabelLen)
 	}
 	return nil
 }

@@ -143,3 +143,19 @@ func TestWhyWaiting(t *testing.T) {
 		t.Errorf("a live gpu worker: %q", got)
 	}
 }
+
+// The character refused is the one written, not the first byte of its
+// UTF-8 (found by the trial: 'café' was said to hold 'Ã').
+func TestCheckLabelNamesTheRune(t *testing.T) {
+	for _, c := range []struct{ key, value, want string }{
+		{"gpu", "café", `value "café" has 'é', which is not allowed`},
+		{"a\u202eb", "x", `has '\u202e', which is not allowed`},
+		{"gpu", strings.Repeat("a", 64), "is 64 characters long, over 63"},
+		{"gpu", strings.Repeat("é", 40), `has 'é'`},
+	} {
+		err := CheckLabel(c.key, c.value)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckLabel(%q, %.10q): %v, want …%s…", c.key, c.value, err, c.want)
+		}
+	}
+}
