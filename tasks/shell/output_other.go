@@ -3,7 +3,6 @@
 package shell
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -38,7 +37,7 @@ func openOutput(wd, rel string) (*os.File, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("%s is not a regular file (%s)", rel, st.Mode().Type())
+		return nil, notRegular(rel, st.Mode())
 	}
 	return f, nil
 }
