@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 )
 
 // ContextReader returns a reader that fails once ctx is done, so that a
@@ -21,4 +22,28 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
 	}
 	return c.r.Read(p)
+}
+
+// FileKind names what a file that is not a regular one is, for a refusal:
+// "a directory", "a named pipe (FIFO)", "a character device", "a block
+// device", "a socket", "a symbolic link"; "not a regular file" for
+// anything else, "a regular file" for one.
+func FileKind(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }

@@ -116,23 +116,13 @@ func readFile(ctx context.Context, p params, log io.Writer) (*dataset.Frame, err
 // regular refuses what is not a regular file, naming what it is.
 func regular(fi fs.FileInfo, what string) error {
 	m := fi.Mode()
-	kind := ""
 	switch {
 	case m.IsRegular():
 		return nil
 	case m.IsDir():
 		return cairn.Permanentf("%s is a directory: name a CSV or JSON Lines file", what)
-	case m&fs.ModeNamedPipe != 0:
-		kind = "a named pipe (FIFO)"
-	case m&fs.ModeCharDevice != 0:
-		kind = "a character device"
-	case m&fs.ModeDevice != 0:
-		kind = "a block device"
-	case m&fs.ModeSocket != 0:
-		kind = "a socket"
-	default:
-		kind = "not a regular file"
 	}
+	kind := tasks.FileKind(m)
 	return cairn.Permanentf("%s is %s: collect reads regular CSV or JSON Lines files only (write the data to a file first)", what, kind)
 }
 
