@@ -329,6 +329,11 @@ func (c *Catalog) load(name string, prev Entry) Entry {
 	if fi, err := os.Stat(path); err == nil {
 		e.ModTime, e.Size = fi.ModTime(), fi.Size()
 	}
+	if p, ok := c.outside(name, path); !ok {
+		e.Problems = []Problem{p}
+		c.o.Logger.Error("workflow file has problems; it is not served", "file", path, "problems", p.String())
+		return e
+	}
 	wf, err := workflows.ParseFile(path, workflows.Options{Types: c.o.Types})
 	if err != nil {
 		e.Problems = problemsOf(name, path, err)
@@ -351,6 +356,30 @@ func (c *Catalog) load(name string, prev Entry) Entry {
 	}
 	c.o.Logger.Info("workflow loaded", "workflow", wf.Name, "file", path, "digest", wf.Digest, "tasks", len(wf.Tasks))
 	return e
+}
+
+// outside checks that the file name of the folder (at path) is in the
+// folder once its symbolic links are resolved, as a sub-workflow must be
+// (workflows: uses:): a server serves one folder and reads nothing outside
+// it, not even to quote a file's first bytes in a problem that viewers
+// see. ok is false, with the problem to show, for a file that leads out.
+func (c *Catalog) outside(name, path string) (p Problem, ok bool) {
+	root, err := filepath.EvalSymlinks(c.dir)
+	if err == nil {
+		root, err = filepath.Abs(root)
+	}
+	real, err2 := filepath.EvalSymlinks(path)
+	if err2 == nil {
+		real, err2 = filepath.Abs(real)
+	}
+	if err != nil || err2 != nil {
+		return Problem{File: name, Message: fmt.Sprintf("resolve its symbolic links: %v", errors.Join(err, err2))}, false
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return Problem{File: name, Message: fmt.Sprintf("a symbolic link that leads out of the workflows folder %s: it is not read", c.dir),
+			Hint: "copy the file into the folder; a server serves one folder and reads nothing outside it"}, false
+	}
+	return Problem{}, true
 }
 
 // duplicateMark starts the message of a problem markDuplicates adds.

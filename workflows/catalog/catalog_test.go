@@ -158,3 +158,56 @@ func TestMissingFolder(t *testing.T) {
 		t.Fatalf("New of a missing folder: %v", err)
 	}
 }
+
+// A file of the folder that is a symbolic link leading out of it is not
+// read (its problem quotes nothing of it), as a sub-workflow's may not;
+// a link to a file inside the folder, and a folder given through a link,
+// are served.
+func TestSymlinkOutOfFolder(t *testing.T) {
+	outside := t.TempDir()
+	write(t, outside, "secret.yaml", "name: \"secret-token-ABC123: x\"\n")
+	write(t, outside, "real.yaml", "name: real\ntasks:\n  - {id: a, type: noop}\n")
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "sub/inner.yaml", "name: inner\ntasks:\n  - {id: a, type: noop}\n")
+	for link, target := range map[string]string{
+		"leak.yaml":   filepath.Join("..", filepath.Base(outside), "secret.yaml"),
+		"abs.yaml":    filepath.Join(outside, "real.yaml"),
+		"inner.yaml":  filepath.Join("sub", "inner.yaml"),
+		"sneaky.yaml": filepath.Join("sub", "..", "..", filepath.Base(outside), "real.yaml"),
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viaLink := filepath.Join(t.TempDir(), "wf")
+	if err := os.Symlink(dir, viaLink); err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.New(viaLink, catalog.Options{Types: registry(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := c.Lookup("inner"); !ok || !e.OK() {
+		t.Errorf("a link inside the folder: %+v, %v", e, ok)
+	}
+	if _, ok := c.Lookup("real"); ok {
+		t.Error("a file outside the folder is served through a link")
+	}
+	bad := map[string]bool{}
+	for _, e := range c.Entries() {
+		for _, p := range e.Problems {
+			if strings.Contains(p.String(), "secret-token") || strings.Contains(p.String(), outside) {
+				t.Errorf("%s: the problem tells what is outside: %s", e.File, p)
+			}
+			if strings.Contains(p.Message, "leads out of the workflows folder") {
+				bad[e.File] = true
+			}
+		}
+	}
+	if len(bad) != 3 || !bad["leak.yaml"] || !bad["abs.yaml"] || !bad["sneaky.yaml"] {
+		t.Errorf("files refused as leading out: %v, want leak.yaml, abs.yaml and sneaky.yaml", bad)
+	}
+}
