@@ -8,8 +8,7 @@ var AppendFloat = appendFloat
 // TakeBigTurns takes every turn of a large body, as that many large
 // requests under way would.
 func (s *Server) TakeBigTurns() {
-	for range cap(s.big) {
-		s.big <- struct{}{}
+	for s.big.TryAcquire(bigChunk) {
 	}
 }
 

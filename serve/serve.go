@@ -18,6 +18,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/tasks/ml/model"
+	"golang.org/x/sync/semaphore"
 )
 
 // Registry is what serving reads of the model registry (*sqlite.Store
@@ -45,6 +46,10 @@ type Options struct {
 	Artifacts Artifacts
 	// MaxRows bounds the rows of one request (DefaultMaxRows when 0).
 	MaxRows int
+	// MaxBodyBytes is the largest request body the caller lets through
+	// (DefaultMaxBodyBytes when 0): large bodies are read within a budget
+	// of that many bytes per CPU (at least 2), see bigBody.
+	MaxBodyBytes int64
 	// SampleDir, if set, is where sampled rows are logged, a folder per
 	// model (see package doc); SampleRate is the share of rows logged,
 	// from 0 (none) to 1 (all).
@@ -160,8 +165,8 @@ type Server struct {
 	first sync.Mutex          // one first load of a name at a time
 	loads map[string]*loading // by digest, under way
 	lmu   sync.Mutex
-	once  sync.Once     // Stop
-	big   chan struct{} // a turn to hold a large body (over bigBody)
+	once  sync.Once           // Stop
+	big   *semaphore.Weighted // the bytes of large bodies (past bigBody) being read, in bigChunk
 	// pollFailing: the last poll failed (logged once); the poll loop's.
 	pollFailing bool
 
@@ -170,11 +175,23 @@ type Server struct {
 	shadowWG sync.WaitGroup // the shadow workers
 }
 
-// bigBody is the size past which a request's body waits for a turn
-// (GOMAXPROCS of them at once, at least 2) before the rest of it is read:
-// the memory many large requests at once would take is bounded, and
-// small ones never wait.
-const bigBody = 1 << 20
+// bigBody is the size past which a request's body is read within a
+// budget shared by every request (Options.MaxBodyBytes per CPU, at least
+// 2): the memory many large requests at once would take is bounded, and
+// small ones never wait. The budget is taken bigChunk at a time, before
+// each chunk is read, so a client that sends its body slowly, or stops
+// half-way, holds only what it sent (and one chunk), not a whole turn:
+// a few stalled bodies do not hold up the large requests of others
+// (they must send the budget's worth of bytes to, and then only until
+// the body deadline).
+const (
+	bigBody  = 1 << 20
+	bigChunk = 64 << 10
+)
+
+// DefaultMaxBodyBytes is Options.MaxBodyBytes when 0 (ui's default bound
+// of a predict body).
+const DefaultMaxBodyBytes = 32 << 20
 
 // active is a model version as served: the version and its loaded model.
 type active struct {
@@ -214,6 +231,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxRows <= 0 {
 		o.MaxRows = DefaultMaxRows
 	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if o.SampleMaxBytes <= 0 {
 		o.SampleMaxBytes = DefaultSampleMaxBytes
 	}
@@ -239,7 +259,8 @@ func New(o Options) (*Server, error) {
 		o.Now = time.Now
 	}
 	s := &Server{o: o, names: map[string]*entry{}, pins: map[string]*active{}, cache: map[string]*loaded{},
-		loads: map[string]*loading{}, kick: make(chan struct{}, 1), big: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+		loads: map[string]*loading{}, kick: make(chan struct{}, 1),
+		big: semaphore.NewWeighted(int64(max(2, runtime.GOMAXPROCS(0))) * o.MaxBodyBytes)}
 	if o.SampleDir != "" && o.SampleRate > 0 {
 		s.samples = newSampler(o.SampleDir, o.SampleMaxBytes, o.SampleBuffer, o.Logger, o.Observe)
 	}
@@ -876,15 +897,19 @@ func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, e
 	in.Reset()
 	n, err := in.ReadFrom(io.LimitReader(body, bigBody))
 	if err == nil && n == bigBody {
-		select {
-		case s.big <- struct{}{}:
-			defer func() { <-s.big }()
-		case <-ctx.Done():
-			bufs.Put(in)
-			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: ctx.Err(),
-				Msg: "the request ended while its large body waited for its turn"}
+		var held int64
+		defer func() { s.big.Release(held) }()
+		for {
+			if werr := s.big.Acquire(ctx, bigChunk); werr != nil {
+				bufs.Put(in)
+				return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: werr,
+					Msg: "the request ended while its large body waited for its turn"}
+			}
+			held += bigChunk
+			if n, err = in.ReadFrom(io.LimitReader(body, bigChunk)); err != nil || n < bigChunk {
+				break
+			}
 		}
-		_, err = in.ReadFrom(body)
 	}
 	if err != nil {
 		bufs.Put(in)

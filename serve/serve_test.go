@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -501,6 +503,62 @@ func TestLargeBodiesTakeTurns(t *testing.T) {
 	var e *serve.Error
 	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, "waited for its turn") {
 		t.Fatalf("a large body with every turn taken: %v", err)
+	}
+}
+
+// stalledBody is a large body whose client sends part of it and then
+// nothing: it reports when all it will send was read, and ends (with an
+// error) when its test does.
+type stalledBody struct {
+	io.Reader
+	sent chan struct{}
+	end  chan struct{}
+	once sync.Once
+}
+
+func (b *stalledBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF {
+		b.once.Do(func() { close(b.sent) })
+		<-b.end
+		return 0, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// TestStalledBodiesDoNotHoldTurns: more clients than there are turns send
+// 1.5 MB of a large body each and then nothing; a large request of
+// another client is read and answered meanwhile (before, each stalled
+// body held a turn until the 30 s body deadline: trial finding 19).
+func TestStalledBodiesDoNotHoldTurns(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("clf", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	s := newServer(t, fx, serve.Options{MaxRows: 100000})
+	row := `{"num":1,"color":"red","flag":true,"when":"2024-01-02"}`
+	big := `{"rows":[` + strings.Repeat(row+",", 40000) + row + `]}` // 2.2 MB
+	end := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(end)
+	for range max(2, runtime.GOMAXPROCS(0)) + 2 {
+		b := &stalledBody{Reader: strings.NewReader(big[:1500000]), sent: make(chan struct{}), end: end}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Predict(context.Background(), "clf", 0, "", b, io.Discard); err == nil {
+				t.Error("a stalled body was answered")
+			}
+		}()
+		select {
+		case <-b.sent:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a stalled body waits behind the others before it is read past its first MiB")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Predict(ctx, "clf", 0, "", strings.NewReader(big), io.Discard); err != nil {
+		t.Fatalf("a large body behind stalled ones: %v", err)
 	}
 }
 

@@ -320,7 +320,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	models, err := serve.New(serve.Options{Registry: st, Artifacts: arts, MaxRows: f.maxRows,
+	models, err := serve.New(serve.Options{Registry: st, Artifacts: arts, MaxRows: f.maxRows, MaxBodyBytes: f.maxPredict,
 		SampleDir: filepath.Join(home, "predictions"), SampleRate: f.sample, Logger: log, Observe: observeServing(mx),
 		RequestLog: st})
 	if err != nil {
