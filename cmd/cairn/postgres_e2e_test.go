@@ -96,7 +96,7 @@ func TestPostgresBreastCancer(t *testing.T) {
 	if c := cachedTasks(t, second); len(c) != 7 {
 		t.Errorf("the second run reused %v, want 7 tasks", keys(c))
 	}
-	if r := e.must(0, "reproduce", id, "--progress", "none"); !strings.Contains(r.stdout, "ok    train     same (1 artifact)") {
+	if r := e.must(0, "reproduce", id, "--progress", "none"); !strings.Contains(r.stdout, "ok    train     same (1 artifact, ") {
 		t.Errorf("reproduce:\n%s", r)
 	}
 	if r := e.must(0, "gc", "--dry-run"); !strings.Contains(r.stderr, "would remove 0 artifacts") {
