@@ -121,7 +121,7 @@ func commands() []command {
 		{name: "lineage", args: "ARTIFACT|model:NAME[@VERSION]|RUN/TASK [--downstream] [--format text|json|dot|openlineage]", summary: "print where an artifact or model came from (or, --downstream, what was made from it)", run: cmdLineage,
 			examples: []string{"cairn lineage model:breast-cancer@1", "cairn lineage 01m8x1dm/train", "cairn lineage sha256:3f2a9c0d --downstream",
 				"cairn lineage model:breast-cancer --format dot | dot -Tsvg > lineage.svg", "cairn lineage model:breast-cancer --format openlineage > events.jsonl"}},
-		{name: "models", args: "list|show|promote|rollback [flags]", summary: "the model registry: list models, show their versions, promote a version, roll back", run: cmdModels,
+		{name: "models", args: "list|show|promote|rollback|rollout|alerts [flags]", summary: "the model registry: list models, show their versions, promote a version, roll back, rollouts, a model's alerts", run: cmdModels,
 			examples: []string{"cairn models list", "cairn models show breast-cancer", "cairn models show breast-cancer@2 --json",
 				"cairn models promote breast-cancer 3", "cairn models promote breast-cancer 1 --stage archived", "cairn models rollback breast-cancer",
 				"cairn models list --server https://cairn.example.com   # token in CAIRN_TOKEN"}},
