@@ -584,7 +584,8 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, c caller) {
 		writeJSON(w, http.StatusOK, itemsReply{Items: []wireItem{}}) // a draining worker takes nothing more
 		return
 	}
-	items, err := s.o.Leaser.Lease(r.Context(), s.request(c, req.Max, time.Duration(req.WaitMillis)*time.Millisecond, req.Start))
+	lr := s.request(c, req.Max, time.Duration(req.WaitMillis)*time.Millisecond, req.Start)
+	items, err := s.o.Leaser.Lease(r.Context(), lr)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the worker went away
@@ -592,7 +593,43 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, c caller) {
 		s.internal(w, r, err)
 		return
 	}
+	if len(items) > 0 && lr.Wait > 0 && !s.stillValid(w, r, c, items) {
+		return
+	}
 	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+// stillValid reads c's token again after a lease that waited for work (up
+// to MaxWait after the call was authenticated): a token revoked meanwhile
+// gets no task, nor its params and secrets. The items it was leased are
+// given back at once (ended as interrupted, as a worker's requeue is:
+// they run on another worker, free of retries), and the call is refused
+// with 401, as its next call would be.
+func (s *Server) stillValid(w http.ResponseWriter, r *http.Request, c caller, items []cairn.WorkItem) bool {
+	_, text, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	t, err := s.o.Tokens.AuthenticateToken(r.Context(), text)
+	switch {
+	case err == nil && t.ID == c.token.ID:
+		return true
+	case err != nil && !errors.Is(err, auth.ErrInvalid):
+		s.internal(w, r, fmt.Errorf("authenticate again after the wait: %w", err))
+	default:
+		s.mu.Lock()
+		delete(s.tokens, text)
+		s.mu.Unlock()
+		msg := "token not accepted"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		fail(w, http.StatusUnauthorized, CodeUnauthorized, msg)
+	}
+	for _, it := range items {
+		comp := cairn.Completion{Error: "the worker's token was revoked while it waited for this task", Requeue: true, Retryable: true}
+		if _, err := s.o.Leaser.CompleteAndLease(context.WithoutCancel(r.Context()), it.Lease, comp, cairn.LeaseRequest{}); err != nil {
+			s.o.Logger.Warn("give back a task leased to a revoked token", "run", it.Lease.RunID, "task", it.Lease.TaskID, "err", err)
+		}
+	}
+	return false
 }
 
 // holds checks that lease l is worker c's: handed to c's id. A lease of

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/remote"
 )
@@ -83,5 +84,40 @@ func TestTokenReadEveryCall(t *testing.T) {
 	}
 	if err := c.Beat(ctx); !errors.Is(err, remote.ErrUnauthorized) {
 		t.Fatalf("the call after the token was revoked: %v, want refused (401)", err)
+	}
+}
+
+// A token revoked while its lease call waits for work gets no task when
+// work comes (nor its params): the call is refused (401) and the task is
+// given back to be leased again, not left held until the lease's TTL
+// (trial finding 20).
+func TestTokenRevokedDuringLeaseWait(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	c := r.client(t, 1)
+	type answer struct {
+		n   int
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Wait: 5 * time.Second})
+		done <- answer{len(items), err}
+	}()
+	time.Sleep(300 * time.Millisecond) // the call waits for work
+	if _, err := r.st.RevokeToken(ctx, r.tokID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	run := r.readyRun(t, 1, "echo")
+	a := <-done
+	if a.n != 0 || !errors.Is(a.err, remote.ErrUnauthorized) {
+		t.Fatalf("the waiting lease of a revoked token: %d items, %v; want refused (401)", a.n, a.err)
+	}
+	tr, err := r.st.GetTaskRun(ctx, run, "t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.LeaseToken != "" || tr.State == cairn.TaskLeased || tr.State == cairn.TaskRunning {
+		t.Fatalf("the task is still held: %s, lease %q of %q", tr.State, tr.LeaseToken, tr.LeaseWorker)
 	}
 }
