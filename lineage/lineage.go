@@ -158,8 +158,11 @@ type ModelRef struct {
 type Query struct {
 	Ref       string // a digest or prefix, model:NAME[@VERSION], RUN/TASK[#N]
 	Direction string // Upstream (default) or Downstream
-	Depth     int    // attempts away from the root; 0: no bound
+	Depth     int    // attempts away from the root; 0: no bound, at most MaxDepth
 }
+
+// MaxDepth is the largest bound a Query's Depth may ask (0 asks none).
+const MaxDepth = 1_000_000
 
 // Resolved is a reference resolved to a root: an artifact, or an attempt
 // with its edges.
@@ -313,8 +316,8 @@ func Read(ctx context.Context, s Store, q Query) (*Graph, error) {
 	if q.Direction != Upstream && q.Direction != Downstream {
 		return nil, fmt.Errorf("%w: direction %q is not %s or %s", ErrBadRef, q.Direction, Upstream, Downstream)
 	}
-	if q.Depth < 0 {
-		return nil, fmt.Errorf("%w: depth %d: want 0 (no bound) or more", ErrBadRef, q.Depth)
+	if q.Depth < 0 || q.Depth > MaxDepth {
+		return nil, fmt.Errorf("%w: depth %d: want a whole number from 0 (no bound) to %d", ErrBadRef, q.Depth, MaxDepth)
 	}
 	r, err := Resolve(ctx, s, q.Ref)
 	if err != nil {

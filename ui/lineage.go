@@ -81,8 +81,8 @@ func lineageQuery(c *gin.Context) (lineage.Query, error) {
 	}
 	if s := c.Query("depth"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > 1_000_000 {
-			return q, badInput("depth %s: want a whole number, 0 for no bound", Brief(s))
+		if err != nil || n < 0 || n > lineage.MaxDepth {
+			return q, badInput("depth %s: want a whole number from 0 (no bound) to %d", Brief(s), lineage.MaxDepth)
 		}
 		q.Depth = n
 	}

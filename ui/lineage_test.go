@@ -140,6 +140,7 @@ func TestLineageAPI(t *testing.T) {
 		{"/api/v1/lineage?ref=model:churn@9", 404, "churn@9"},
 		{"/api/v1/lineage?ref=model:churn&format=xml", 400, "want json or openlineage"},
 		{"/api/v1/lineage?ref=model:churn&depth=-2", 400, "depth"},
+		{"/api/v1/lineage?ref=model:churn&depth=100000000", 400, "want a whole number from 0 (no bound) to 1000000"},
 		{"/api/v1/lineage?ref=model:churn&sort=x", 400, "unknown query parameter"},
 		{"/api/v1/artifacts/sha256:" + strings.Repeat("0", 64), 404, "no artifact"},
 		{"/api/v1/artifacts/model:churn", 400, "not an artifact digest"},

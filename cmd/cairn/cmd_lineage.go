@@ -45,8 +45,8 @@ func cmdLineage(ctx context.Context, a *app, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("unknown format %q: want text, json, dot or openlineage", *format)}
 	}
-	if *depth < 0 {
-		return usageError{fmt.Sprintf("--depth %d: want 0 (no bound) or more", *depth)}
+	if *depth < 0 || *depth > lineage.MaxDepth {
+		return usageError{fmt.Sprintf("--depth %d: want a whole number from 0 (no bound) to %d", *depth, lineage.MaxDepth)}
 	}
 	q := lineage.Query{Ref: pos[0], Direction: lineage.Upstream, Depth: *depth}
 	if *down {
