@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -47,6 +49,13 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 	}
 	if grace < time.Minute {
 		return usageError{fmt.Sprintf("--grace %s: at least 1m, so that an artifact an attempt has just stored is never taken", *graceS)}
+	}
+	// A home without a database has nothing gc could know is unused; a
+	// worker's home, which never opens one, used to get a cairn.db here.
+	if t, err := a.database(); err == nil && t.dsn == "" {
+		if _, err := os.Stat(t.path); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w at %s: nothing to collect (gc keeps what the database's runs and models use; a cairn worker's home has no database, and its HOME/cache is not gc's)", errNoDatabase, t.path)
+		}
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,4 +72,24 @@ tasks:
 	}
 	e.must(2, "gc", "--grace", "1s")
 	e.must(2, "gc", "--keep-last", "-1")
+}
+
+// gc on a home without a database (a worker's) refuses, and makes none
+// (found by the trial: it said "would remove 0 artifacts" and left a
+// cairn.db in the worker's home).
+func TestGCWithoutDatabaseRefuses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.home, "cache"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"gc", "--dry-run"}, {"gc"}} {
+		r := e.cairn(args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "nothing to collect") || !strings.Contains(r.stderr, "worker") {
+			t.Errorf("%v on a home without a database:\n%s", args, r)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.home, "cairn.db")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("gc made a database in the home: %v", err)
+	}
 }
