@@ -465,7 +465,13 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, c
 			fmt.Fprintf(w, "  … and %d more failed\n", failed-shown)
 			break
 		}
-		fmt.Fprintf(w, "  %s %s after %s: %s\n", tr.TaskID, sty.state("failed"), plural(tr.Attempt, "attempt"), oneLine(tr.Error))
+		if tr.Attempt == 0 {
+			// A for_each parent (its items ran) or a task that never
+			// started: no "after 0 attempts".
+			fmt.Fprintf(w, "  %s %s: %s\n", tr.TaskID, sty.state("failed"), oneLine(tr.Error))
+		} else {
+			fmt.Fprintf(w, "  %s %s after %s: %s\n", tr.TaskID, sty.state("failed"), plural(tr.Attempt, "attempt"), oneLine(tr.Error))
+		}
 		if tr.Attempt > 0 {
 			fmt.Fprintf(w, "    log: cairn logs %s %s%s\n", r.ID, tr.TaskID, more)
 		}

@@ -202,3 +202,20 @@ func TestForEachShowRowSpansItems(t *testing.T) {
 		t.Fatalf("train's row = %q, want 5 attempts (its items'), a duration and a bar; show:\n%s", row, show)
 	}
 }
+
+// The summary of a run whose for_each item failed says the parent failed
+// because of its items, not "after 0 attempts" (found by the trial).
+func TestForEachFailedParentLine(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.must(1, "run", writeWorkflow(t, "fail.yaml", `name: fanfail
+tasks:
+  - id: w
+    type: shell
+    for_each: [1, 2, 3]
+    with: {argv: [test, "${{ item }}", "!=", "2"]}
+`))
+	if strings.Contains(r.stdout, "after 0 attempts") || !strings.Contains(r.stdout, "w failed: 1 of 3 items did not succeed") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+}
