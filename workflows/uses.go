@@ -465,6 +465,10 @@ func (p *parser) checkUsesWith(tn *taskNodes, child *Workflow) {
 				if pd, ok := p.params[r.name]; ok && d.Type != cairn.KindAny && pd.Type != cairn.KindAny && !kindAccepts(d.Type, pd.Type) {
 					p.errorf(kv.v, "", "param %q of sub-workflow %s is %s, but params.%s is %s", kv.key, u.path, kindArticle(d.Type), r.name, kindArticle(pd.Type))
 				}
+			case single && r.kind == refOutput && r.path == "" && d.Type != cairn.KindAny && d.Type != cairn.KindList && p.fanInTask(r.task):
+				p.errorf(kv.v, "declare the param type: list (or any) in "+u.path+", or give it one value",
+					"param %q of sub-workflow %s is %s, but tasks.%s.outputs.%s is a fan-in (a list: one value per item of its for_each)",
+					kv.key, u.path, kindArticle(d.Type), r.task, r.name)
 			}
 			continue
 		}
@@ -493,6 +497,17 @@ func (p *parser) checkUsesWith(tn *taskNodes, child *Workflow) {
 				"task %q: sub-workflow %s needs param %q (%s)", t.ID, u.path, d.Name, d.Type)
 		}
 	}
+}
+
+// fanInTask reports whether the task of id has a for_each (its outputs
+// are fan-ins: lists).
+func (p *parser) fanInTask(id string) bool {
+	for _, tn := range p.taskInfo {
+		if tn.task != nil && tn.task.ID == id {
+			return tn.task.ForEach != nil
+		}
+	}
+	return false
 }
 
 func exampleOf(k cairn.ParamKind) string {
