@@ -211,6 +211,10 @@ func (d *decoder) syntax(want string) *Error {
 		where = fmt.Sprintf(" (in rows[%d])", d.n)
 	}
 	e := badInput("the body is not valid JSON: at byte %d%s, want %s, got %s", d.i, where, want, got)
+	if rest := d.b[d.i:]; bytes.HasPrefix(rest, []byte("NaN")) || bytes.HasPrefix(rest, []byte("Infinity")) ||
+		bytes.HasPrefix(rest, []byte("-Infinity")) || bytes.HasPrefix(rest, []byte("+Infinity")) || bytes.HasPrefix(rest, []byte("-NaN")) {
+		e.Msg += " (JSON has no NaN or Infinity: send null for a missing value)"
+	}
 	if where != "" {
 		e.Row = d.n
 	}

@@ -241,6 +241,8 @@ func TestPredictRefusals(t *testing.T) {
 		{"label nested", "clf", all("", `"label":[1]`), 400, 1, "label", "single value"},
 		{"bad number", "clf", all("num", `"num":01`), 400, 1, "", "not valid JSON"},
 		{"plus number", "clf", all("num", `"num":+1`), 400, 1, "", "not valid JSON"},
+		{"minus infinity", "clf", all("num", `"num":-Infinity`), 400, 1, "", "got '-' (JSON has no NaN or Infinity: send null for a missing value)"},
+		{"NaN", "clf", all("num", `"num":NaN`), 400, 1, "", "got 'N' (JSON has no NaN or Infinity: send null"},
 		{"trailing comma", "clf", `{"rows":[` + good + `,]}`, 400, 1, "", "not valid JSON"},
 		{"bad utf8", "clf", all("color", "\"color\":\"\xff\""), 400, 1, "", "not valid UTF-8"},
 		{"control char", "clf", all("color", "\"color\":\"a\nb\""), 400, 1, "", "control character"},
