@@ -517,7 +517,7 @@ func (d *decoder) frame() (*Frame, error) {
 		switch c.st {
 		case stEmpty, stNum:
 			if c.infLine > 0 && !d.cfg.allowInf {
-				return nil, parseErr(c.infLine, c.name, ErrNonFinite, "%q is infinite (set AllowInf to accept it)", c.infVal)
+				return nil, parseErr(c.infLine, c.name, ErrNonFinite, "%q is infinite: replace it (an empty cell is a missing value) or clean it upstream", c.infVal)
 			}
 			col.Kind = Numeric
 		case stBool:

@@ -180,7 +180,7 @@ func buildColumn(name string, raw []string, lines []int, kind Kind, declared boo
 		return parseErr(lines[i], name, ErrType, "%q is not %s", raw[i], kindPhrase[kind])
 	}
 	infErr := func(i int) error {
-		return parseErr(lines[i], name, ErrNonFinite, "%q is infinite (set AllowInf to accept it)", raw[i])
+		return parseErr(lines[i], name, ErrNonFinite, "%q is infinite: replace it (an empty cell is a missing value) or clean it upstream", raw[i])
 	}
 	if !declared {
 		// Inference: numeric, then boolean, then datetime, else categorical.
