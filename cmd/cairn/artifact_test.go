@@ -47,6 +47,14 @@ func TestArtifactCommand(t *testing.T) {
 	if !strings.HasPrefix(out, "sepal_length_cm,") {
 		t.Errorf("stdout is not the train CSV:\n%.200s", out)
 	}
+	// -o - is standard output, not a file named "-" (found by the trial).
+	if got := e.must(0, "artifact", id, "split", "train", "-o", "-").stdout; got != out {
+		t.Errorf("-o - wrote %d bytes to stdout, want %d", len(got), len(out))
+	}
+	if _, err := os.Stat("-"); err == nil {
+		os.Remove("-")
+		t.Errorf("-o - made a file named -")
+	}
 	file := filepath.Join(t.TempDir(), "train.csv")
 	e.must(0, "artifact", id[:8], "split", "train", "-o", file)
 	if b, err := os.ReadFile(file); err != nil || string(b) != out {

@@ -20,7 +20,7 @@ func cmdArtifact(ctx context.Context, a *app, args []string) error {
 			"standard output, or to FILE with -o. The bytes are verified against their sha256 as they\n"+
 			"are copied; a file is written whole or not at all. Without OUTPUT, list the task's\n"+
 			"artifact outputs.")
-	outFile := fs.String("o", "", "write to this file instead of standard output")
+	outFile := fs.String("o", "", "write to this file instead of standard output ('-': standard output)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func cmdArtifact(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("open %s %s: %w", name, ref.Digest, err)
 	}
 	defer rc.Close()
-	if *outFile == "" {
+	if *outFile == "" || *outFile == "-" {
 		if _, err := io.Copy(a.stdout, rc); err != nil {
 			return fmt.Errorf("copy %s %s: %w", name, ref.Digest, err)
 		}
