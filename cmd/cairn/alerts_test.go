@@ -133,6 +133,11 @@ func TestAlertsOfAForegroundRun(t *testing.T) {
 	if failed.State != "failed" || failed.Attempts != 1 || failed.LastError != "HTTP 404" || failed.Format != "slack" {
 		t.Errorf("the failed alert: %+v", failed)
 	}
+	// A sent alert's earlier failure is marked as before the send (found
+	// by the trial: "sent … HTTP 503" read as if the send failed).
+	if text := e.must(0, "alerts", "list", "--state", "sent").stdout; !strings.Contains(text, "before: HTTP 503") {
+		t.Errorf("alerts list --state sent:\n%s", text)
+	}
 	text := e.must(0, "alerts", "list", "--state", "failed").stdout
 	if !strings.Contains(text, "LAST ERROR") || !strings.Contains(text, "HTTP 404") || strings.Contains(text, "HTTP 503") {
 		t.Errorf("alerts list --state failed:\n%s", text)

@@ -160,8 +160,12 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 			st += ", next " + al.NextAt.Local().Format("15:04:05")
 		}
 		last := al.LastError
-		if last == "" {
+		switch {
+		case last == "":
 			last = "-"
+		case al.State == string(cairn.AlertSent):
+			// An earlier attempt's error: the alert went out after it.
+			last = "before: " + last
 		}
 		run, wf := al.RunID, al.Workflow
 		if al.Model != "" { // a per-model alert: its model version in the run's columns
