@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -44,6 +45,7 @@ type sampler struct {
 	started bool
 
 	files   map[string]*sampleFile // the writer's only
+	locks   map[string]*os.File    // the writer's only: each folder's lock file, open
 	lastErr string                 // the writer's last error, logged once
 }
 
@@ -56,6 +58,7 @@ type sampleFile struct {
 // *os.File; a narrower fake in the tests).
 type sampleHandle interface {
 	Write(b []byte) (int, error)
+	Stat() (os.FileInfo, error)
 	Truncate(size int64) error
 	Close() error
 }
@@ -63,7 +66,7 @@ type sampleHandle interface {
 func newSampler(dir string, maxFile int64, maxPending int, log *slog.Logger, observe func(Event)) *sampler {
 	return &sampler{dir: dir, maxFile: maxFile, maxPending: maxPending, log: log, observe: observe,
 		pending: map[string][]byte{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		files: map[string]*sampleFile{}}
+		files: map[string]*sampleFile{}, locks: map[string]*os.File{}}
 }
 
 // add appends the kept rows of a request to name's pending lines, or
@@ -127,9 +130,7 @@ func (s *sampler) run() {
 		select {
 		case <-s.stop:
 			s.flush()
-			for _, f := range s.files {
-				f.f.Close()
-			}
+			s.closeFiles()
 			return
 		case <-t.C:
 		case <-s.wake:
@@ -171,7 +172,17 @@ func (s *sampler) flush() {
 // next lines would take it past maxFile: the log goes to
 // SampleRotatedFile (replacing the one there) and a new one starts. A
 // line longer than maxFile gets a file of its own.
+//
+// Other servers on the home may write the same log: each write holds an
+// exclusive flock of the folder's SampleLockFile, and first makes sure
+// its handle is still the log's (another server may have rotated it) and
+// takes the log's size from the file, not from what it wrote itself.
 func (s *sampler) write(name string, b []byte) error {
+	unlock, err := s.lock(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	for len(b) > 0 {
 		f, err := s.file(name)
 		if err != nil {
@@ -228,15 +239,61 @@ func (s *sampler) rotate(name string, f *sampleFile) error {
 	return nil
 }
 
-func (s *sampler) file(name string) (*sampleFile, error) {
-	if f, ok := s.files[name]; ok {
-		return f, nil
+// SampleLockFile is the file of a model's sample-log folder that the
+// servers writing the log flock while they write or rotate it.
+const SampleLockFile = "samples.lock"
+
+// closeFiles closes the logs and lock files the writer holds open.
+func (s *sampler) closeFiles() {
+	for name, f := range s.files {
+		f.f.Close()
+		delete(s.files, name)
 	}
+	for name, lf := range s.locks {
+		lf.Close()
+		delete(s.locks, name)
+	}
+}
+
+// lock takes the exclusive flock of name's folder (made if need be) and
+// returns what releases it.
+func (s *sampler) lock(name string) (func(), error) {
+	lf, ok := s.locks[name]
+	if !ok {
+		dir := filepath.Join(s.dir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("make the sample log's folder: %w", err)
+		}
+		var err error
+		if lf, err = os.OpenFile(filepath.Join(dir, SampleLockFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, fmt.Errorf("open the sample log's lock: %w", err)
+		}
+		s.locks[name] = lf
+	}
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("lock the sample log of %s: %w", name, err)
+	}
+	return func() { _ = syscall.Flock(int(lf.Fd()), syscall.LOCK_UN) }, nil
+}
+
+// file returns name's open log: the handle kept if it is still the file
+// at the log's path (with the file's size now), else the file opened.
+func (s *sampler) file(name string) (*sampleFile, error) {
 	dir := filepath.Join(s.dir, name)
+	path := filepath.Join(dir, SampleFile)
+	if f, ok := s.files[name]; ok {
+		hi, err := f.f.Stat()
+		pi, perr := os.Stat(path)
+		if err == nil && perr == nil && os.SameFile(hi, pi) {
+			f.size = hi.Size() // another server may have appended
+			return f, nil
+		}
+		f.f.Close() // rotated (or removed) by another server
+		delete(s.files, name)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("make the sample log's folder: %w", err)
 	}
-	path := filepath.Join(dir, SampleFile)
 	fh, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the sample log: %w", err)

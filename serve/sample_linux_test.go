@@ -24,9 +24,7 @@ func TestSampleFullDiskTmpfs(t *testing.T) {
 	t.Cleanup(func() { syscall.Unmount(dir, 0) })
 	s := newSampler(dir, 1<<20, 1<<20, slog.New(slog.NewTextHandler(io.Discard, nil)), func(Event) {})
 	defer func() {
-		for _, f := range s.files {
-			f.f.Close()
-		}
+		s.closeFiles()
 	}()
 	full := false
 	for i := 0; i < 100 && !full; i++ {
