@@ -297,6 +297,11 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 	if r.State.Terminal() {
 		return fmt.Errorf("run %s already %s; start a new one with 'cairn run %s'", id, r.State, r.SourcePath)
 	}
+	if r.Owner != "" && !orphaned(r, time.Now()) {
+		// Said before the header (the claim would refuse it after).
+		return fmt.Errorf("run %s: %w: %s holds it until %s; cancel it or wait",
+			id, cairn.ErrRunOwned, r.Owner, r.OwnerExpiresAt.Format(time.RFC3339))
+	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		return storedWorkflow(ctx, st, reg, r, "resume")
 	})
