@@ -527,7 +527,11 @@ func (a *app) printRollout(r *runjson.Rollout) error {
 		state += ", paused"
 	}
 	fmt.Fprintf(w, "state:     %s\n", state)
-	fmt.Fprintf(w, "versions:  %d in production, %d the candidate\n", r.Baseline, r.Candidate)
+	if r.State == string(cairn.RolloutActive) {
+		fmt.Fprintf(w, "versions:  %d in production, %d the candidate\n", r.Baseline, r.Candidate)
+	} else { // ended: production may have changed since (a promotion, the rollout's or another)
+		fmt.Fprintf(w, "versions:  %d was production, %d the candidate\n", r.Baseline, r.Candidate)
+	}
 	share := fmt.Sprintf("%d%% of requests to the candidate", r.Share)
 	if r.Strategy == string(cairn.StrategyCanary) && len(r.Spec.Steps) > 0 {
 		steps := make([]string, len(r.Spec.Steps))

@@ -113,7 +113,7 @@ func TestRolloutByHand(t *testing.T) {
 		t.Fatalf("promote after the abort: %s", r)
 	}
 	show := e.must(0, "models", "rollout", "churn").stdout
-	for _, want := range []string{"pause", "share", "resume", "rollback", "aborted by "} {
+	for _, want := range []string{"pause", "share", "resume", "rollback", "aborted by ", "versions:  1 was production, 2 the candidate\n"} {
 		if !strings.Contains(show, want) {
 			t.Fatalf("cairn models rollout: no %q in\n%s", want, show)
 		}
