@@ -99,10 +99,17 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 
 // What backup and restore say they copied has its plurals right.
 func TestCopiedPlural(t *testing.T) {
-	for c, want := range map[copied]string{
-		{1, 1, 1}: "1 artifact, 1 log, 1 plugin file",
-		{0, 2, 3}: "0 artifacts, 2 logs, 3 plugin files",
+	for _, tc := range []struct {
+		c    copied
+		want string
+	}{
+		{copied{artifacts: 1, logs: 1, plugins: 1}, "1 artifact, 1 log, 1 plugin file"},
+		{copied{artifacts: 0, logs: 2, plugins: 3}, "0 artifacts, 2 logs, 3 plugin files"},
+		// What was not copied is said (found by the trial: a log replaced
+		// by a link went unmentioned).
+		{copied{logs: 1, skipped: []string{"b/logs/r/t/1.log"}}, "0 artifacts, 1 log, 0 plugin files; skipped 1 that is not a regular file (a symbolic link, a socket): b/logs/r/t/1.log"},
 	} {
+		c, want := tc.c, tc.want
 		if got := c.String(); got != want {
 			t.Errorf("%#v: %q, want %q", c, got, want)
 		}
@@ -139,5 +146,25 @@ func TestBackupRefusesFolderInsideHome(t *testing.T) {
 	e := &env{t: t, home: "h"}
 	if r := e.cairnIn(parent, "backup", "bk"); r.code != 0 {
 		t.Errorf("backup beside the home:\n%s", r)
+	}
+}
+
+// copyTree names what it does not copy: a symbolic link is neither
+// followed nor dropped in silence.
+func TestCopyTreeNamesSkipped(t *testing.T) {
+	from, to := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(from, "1.log"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/hostname", filepath.Join(from, "2.log")); err != nil {
+		t.Fatal(err)
+	}
+	var skipped []string
+	n, err := copyTree(from, to, fileCopier(0o600), &skipped)
+	if err != nil || n != 1 || len(skipped) != 1 || filepath.Base(skipped[0]) != "2.log" {
+		t.Fatalf("copyTree: %d copied, skipped %v, %v; want 1 and 2.log", n, skipped, err)
+	}
+	if _, err := os.Lstat(filepath.Join(to, "2.log")); err == nil {
+		t.Fatal("the link was copied")
 	}
 }

@@ -175,7 +175,7 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 	// Artifacts before the database: the restored runs refer to them.
 	// They are content-addressed, so adding them to a home in use (which
 	// the database restore then refuses) changes nothing there.
-	if _, err := copyTree(filepath.Join(dir, "artifacts", "sha256"), filepath.Join(home, "artifacts", "sha256"), blobCopier); err != nil {
+	if _, err := copyTree(filepath.Join(dir, "artifacts", "sha256"), filepath.Join(home, "artifacts", "sha256"), blobCopier, nil); err != nil {
 		return err
 	}
 	if err := sqlite.Restore(ctx, src, dbPath, ownerGone); err != nil {
@@ -204,10 +204,20 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 }
 
 // copied counts what copyHome copied.
-type copied struct{ artifacts, logs, plugins int }
+type copied struct {
+	artifacts, logs, plugins int
+	skipped                  []string // what is not a regular file (a link, a socket): not copied
+}
 
 func (c copied) String() string {
-	return tasks.Plural(c.artifacts, "artifact") + ", " + tasks.Plural(c.logs, "log") + ", " + tasks.Plural(c.plugins, "plugin file")
+	s := tasks.Plural(c.artifacts, "artifact") + ", " + tasks.Plural(c.logs, "log") + ", " + tasks.Plural(c.plugins, "plugin file")
+	if n := len(c.skipped); n > 0 {
+		s += fmt.Sprintf("; skipped %d that %s not a regular file (a symbolic link, a socket): %s", n, map[bool]string{true: "is", false: "are"}[n == 1], strings.Join(c.skipped[:min(n, 5)], ", "))
+		if n > 5 {
+			s += fmt.Sprintf(" and %d more", n-5)
+		}
+	}
+	return s
 }
 
 // copyHome copies a home's files other than the database from one home
@@ -216,16 +226,16 @@ func (c copied) String() string {
 func copyHome(from, to string, plugins bool) (copied, error) {
 	var c copied
 	var err error
-	if c.artifacts, err = copyTree(filepath.Join(from, "artifacts", "sha256"), filepath.Join(to, "artifacts", "sha256"), blobCopier); err != nil {
+	if c.artifacts, err = copyTree(filepath.Join(from, "artifacts", "sha256"), filepath.Join(to, "artifacts", "sha256"), blobCopier, &c.skipped); err != nil {
 		return c, err
 	}
-	if c.logs, err = copyTree(filepath.Join(from, "logs"), filepath.Join(to, "logs"), fileCopier(0o600)); err != nil {
+	if c.logs, err = copyTree(filepath.Join(from, "logs"), filepath.Join(to, "logs"), fileCopier(0o600), &c.skipped); err != nil {
 		return c, err
 	}
 	if !plugins {
 		return c, nil
 	}
-	if c.plugins, err = copyTree(filepath.Join(from, "plugins"), filepath.Join(to, "plugins"), fileCopier(0)); err != nil {
+	if c.plugins, err = copyTree(filepath.Join(from, "plugins"), filepath.Join(to, "plugins"), fileCopier(0), &c.skipped); err != nil {
 		return c, err
 	}
 	lock := filepath.Join(from, "plugins.lock")
@@ -242,8 +252,10 @@ func copyHome(from, to string, plugins bool) (copied, error) {
 type copier func(src, dst string) error
 
 // copyTree copies the regular files under from into to (folders 0700),
-// returning how many. A missing from is an empty tree.
-func copyTree(from, to string, cp copier) (int, error) {
+// returning how many; the paths of what is not a regular file (a link, a
+// socket: not state, never followed) are added to skipped, if not nil. A
+// missing from is an empty tree.
+func copyTree(from, to string, cp copier, skipped *[]string) (int, error) {
 	n := 0
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && p == from {
@@ -261,6 +273,9 @@ func copyTree(from, to string, cp copier) (int, error) {
 		case d.IsDir():
 			return os.MkdirAll(dst, 0o700)
 		case !d.Type().IsRegular():
+			if skipped != nil {
+				*skipped = append(*skipped, p)
+			}
 			return nil // a socket, a link: not state
 		}
 		if err := cp(p, dst); err != nil {
