@@ -204,6 +204,12 @@ func (p *parser) checkRef(tn *taskNodes, r ref, n *yaml.Node, input bool, up []s
 		p.errAt(line, col, hint, format, args...)
 	}
 	if r.kind == refMeta {
+		if r.name == "workflow.dir" && p.opts.NoUses {
+			// A file a client sent has no folder here (see NoUses): the run
+			// would fail at the task, after it was created.
+			report("put the file in the server's --workflows folder and trigger it by name, or run it locally with cairn run",
+				"${{ workflow.dir }} is not known for a file sent to a server (its folder is the client's)")
+		}
 		return up // parseRef checked the key; the value is the run's own
 	}
 	if r.kind == refParam {

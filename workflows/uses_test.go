@@ -369,6 +369,20 @@ func TestUsesDepth(t *testing.T) {
 	}
 }
 
+// A file sent to a server (NoUses) cannot refer to ${{ workflow.dir }}
+// either: it is refused at FILE:LINE:COL, not when its task runs (trial
+// finding 7s); a file read from its folder can.
+func TestNoUsesNoWorkflowDir(t *testing.T) {
+	src := []byte("name: m\ntasks:\n  - id: a\n    type: shell\n    with: {argv: [cat, \"${{ workflow.dir }}/x.csv\"]}\n")
+	_, err := Parse("main.yaml", src, Options{NoUses: true, NoUsesWhy: "send no such file"})
+	if err == nil || !strings.Contains(err.Error(), "main.yaml:5:25: ${{ workflow.dir }} is not known for a file sent to a server") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := Parse("main.yaml", src, opts()); err != nil {
+		t.Fatalf("a file of a folder: %v", err)
+	}
+}
+
 func TestNoUses(t *testing.T) {
 	_, err := Parse("main.yaml", []byte("name: m\ntasks:\n  - id: a\n    uses: b.yaml\n"), Options{NoUses: true, NoUsesWhy: "send no such file"})
 	if err == nil || !strings.Contains(err.Error(), "main.yaml:4:11: uses: is not available for this file") {
