@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -202,6 +203,19 @@ func readValue(wd, rel string) (json.RawMessage, error) {
 	}
 	if len(b) > MaxValueBytes {
 		return nil, fmt.Errorf("%s is over %d bytes: a value output is at most 1 MiB; write a larger result to outputs: (an artifact)", rel, MaxValueBytes)
+	}
+	if !utf8.Valid(b) {
+		// Decoded, it would reach the tasks that read it altered in silence
+		// (each bad byte as U+FFFD) while stored raw.
+		i := 0
+		for i < len(b) {
+			r, n := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return nil, fmt.Errorf("%s is not valid UTF-8 (byte 0x%02X at offset %d): a value output is JSON text, which is UTF-8; write other bytes to outputs: (an artifact)", rel, b[i], i)
 	}
 	var out bytes.Buffer
 	if err := json.Compact(&out, b); err != nil || out.Len() == 0 {

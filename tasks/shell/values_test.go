@@ -53,6 +53,9 @@ func TestValues(t *testing.T) {
 		tasktest.Case{Name: "over 1 MiB", Params: map[string]any{
 			"script": `head -c 1100000 /dev/zero | tr '\0' 1 > items.json`, "values": map[string]any{"items": "items.json"},
 		}, Want: tasktest.FailsPermanent, Check: errHas("over 1048576 bytes")},
+		tasktest.Case{Name: "not UTF-8", Params: map[string]any{
+			"script": `printf '"a\377b"' > a.json`, "values": map[string]any{"a": "a.json"},
+		}, Want: tasktest.FailsPermanent, Check: errHas("a.json is not valid UTF-8 (byte 0xFF at offset 2)")},
 		tasktest.Case{Name: "a link", Params: map[string]any{
 			"script": "ln -s /etc/passwd items.json", "values": map[string]any{"items": "items.json"},
 		}, Want: tasktest.FailsPermanent, Check: errHas("symbolic link")},
