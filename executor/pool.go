@@ -1036,8 +1036,13 @@ func (p *Pool) releaseWorkDir(dir string) {
 // emptyDir removes what dir holds and gives it back mode 0700 if a task
 // changed it: a chmod writes the folder's inode (a journal write on ext4)
 // even when the mode stays, and a chain hop paid one each.
+//
+// A task that put a symbolic link in place of its folder does not have
+// the link's target emptied: the folder is opened without following a
+// link, and a link there fails the open, so that the caller removes the
+// link itself (os.RemoveAll does not follow it).
 func emptyDir(dir string) error {
-	f, err := os.Open(dir)
+	f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}

@@ -71,3 +71,44 @@ tasks:
 		t.Errorf("work dir's change time moved from %v to %v though the attempt between left it as it was", b.ctime, c.ctime)
 	}
 }
+
+// A task that replaces its scratch folder with a symbolic link to another
+// folder does not have that folder emptied when its attempt ends: the
+// link is removed, the next attempt gets a folder of its own.
+func TestPoolScratchLinkNotFollowed(t *testing.T) {
+	precious := t.TempDir()
+	keep := filepath.Join(precious, "keep.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dirs := make(chan string, 2)
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		dirs <- req.WorkDir
+		if req.TaskID == "a" {
+			if err := os.RemoveAll(req.WorkDir); err != nil {
+				return tasks.Result{}, err
+			}
+			if err := os.Symlink(precious, req.WorkDir); err != nil {
+				return tasks.Result{}, err
+			}
+		}
+		return tasks.Result{}, nil
+	})
+	r := newRig(t, p)
+	wf, id := r.create(t, `
+name: link
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe, needs: [a]}
+`)
+	r.startPool(t, 1)
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+	await(t, "a's work dir", dirs)
+	b := await(t, "b's work dir", dirs)
+	if kept, err := os.ReadFile(keep); err != nil || string(kept) != "mine" {
+		t.Fatalf("the link's target was emptied: %q %v", kept, err)
+	}
+	if st, err := os.Lstat(b); err != nil || !st.IsDir() {
+		t.Fatalf("b's work dir %s: %v %v, want a folder (not the link)", b, st, err)
+	}
+}
