@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/internal/jsoncheck"
 	"github.com/cairnml/cairn/ui/runjson"
 )
@@ -237,6 +239,27 @@ func (h *handler) sendLog(c *gin.Context, runID, taskID string, n int) {
 	}
 }
 
+// followRecheck is how often a followed log reads its token again.
+const followRecheck = time.Second
+
+// stillValid says whether the token a request was authenticated with is
+// still valid (nil without token authentication).
+func (h *handler) stillValid(ctx context.Context) error {
+	c, ok := CallerFrom(ctx)
+	if h.o.Tokens == nil || !ok || c.Actor == "" || c.Actor == NoAuthActor {
+		return nil
+	}
+	if _, err := h.o.Tokens.ValidToken(ctx, c.Actor); err != nil {
+		if errors.Is(err, auth.ErrInvalid) {
+			return fmt.Errorf("token %s is no longer valid (revoked or expired): the log is not followed further", c.Actor)
+		}
+		if ctx.Err() == nil {
+			h.o.Logger.Warn("ui: read a follower's token again", "token", c.Actor, "err", err)
+		}
+	}
+	return nil
+}
+
 // followChunk bounds what one read of a followed log sends.
 const followChunk = 256 << 10
 
@@ -254,7 +277,18 @@ func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int
 	w.Flush()
 	tick := time.NewTicker(h.o.LogPoll)
 	defer tick.Stop()
+	checked := time.Now()
 	for {
+		if time.Since(checked) >= followRecheck {
+			// A follow outlives its request's authentication: its token
+			// is read again, so that a revoked or expired one stops it.
+			checked = time.Now()
+			if err := h.stillValid(ctx); err != nil {
+				fmt.Fprintf(w, "event: error\ndata: %s\n\n", oneLine(err.Error()))
+				w.Flush()
+				return
+			}
+		}
 		atts, err := h.o.Store.ListAttempts(ctx, runID, taskID)
 		if err != nil {
 			if ctx.Err() == nil {

@@ -1,11 +1,15 @@
 package ui
 
 import (
+	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/auth"
 )
 
 // sseEvent is one event of a stream as a browser's EventSource parses it.
@@ -81,5 +85,43 @@ tasks:
 	want := "10%\n50%\n100%\nx\n\nevent: end\ndata: failed\n\nretry: 1\nid: 0\ncrlf\ndone"
 	if got := strings.Join(logText, "\n"); got != want {
 		t.Errorf("a browser reads the log as\n%q\nwant\n%q", got, want)
+	}
+}
+
+// A followed log stops when the token that opened it is revoked: the
+// follow reads its token again every second, so a stream opened before a
+// revocation does not go on for as long as its attempt runs.
+func TestFollowLogStopsWhenTokenRevoked(t *testing.T) {
+	f := newFixture(t, withTokens)
+	ctx := context.Background()
+	tok, text := f.token(t, auth.Viewer, "follower", time.Hour)
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: "long", Type: "shell", State: cairn.TaskReady, Params: json.RawMessage(`{}`)}}
+	if err := f.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1, Start: true}, now, time.Hour); err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	type answer struct{ body string }
+	got := make(chan answer, 1)
+	go func() {
+		_, body := f.get(t, "/api/v1/runs/"+run.ID+"/tasks/long/log?follow=1", "Authorization", "Bearer "+text)
+		got <- answer{body}
+	}()
+	time.Sleep(300 * time.Millisecond) // the follow is under way
+	if _, err := f.st.RevokeToken(ctx, tok.ID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-got:
+		events := parseSSE(a.body)
+		if len(events) == 0 || events[len(events)-1].name != "error" || !strings.Contains(events[len(events)-1].data, "no longer valid") {
+			t.Fatalf("the follow ended with %q, want an error event saying the token is no longer valid", a.body)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the follow went on after its token was revoked")
 	}
 }
