@@ -177,7 +177,7 @@ func remoteAmbiguous(t *testing.T, kind string) {
 		t.Fatal(err)
 	}
 	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
-	ids := createRuns(t, raw, probeWorkflow("probe", pick(40, 250), 8, 250, 20), ledger, pick(1, 4))
+	ids := createRuns(t, raw, probeWorkflow("probe", pick(160, 250), 8, 250, 20), ledger, pick(1, 4))
 	const ttl = 2 * time.Second
 	faults := chaos.Faults{Before: 0.03, After: 0.03, Reads: 0.02, Delay: 300 * time.Millisecond}
 	var nodes []*apiNode
