@@ -35,7 +35,6 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 	}
 	var items []cairn.WorkItem
 	asked := time.Now()
-	fn := s.leaseFn(r, now, ttl, &items)
 	if err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// A caller on the real clock (now within a second of it: not a
 		// test's clock) has the lease granted when the write lock is
@@ -43,10 +42,11 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 		// that committed while this one waited for the lock ended before
 		// it, and a pool's slot is recorded held from after its last
 		// holder let it go.
-		if waited := time.Since(asked); waited > 0 && now.Sub(asked).Abs() < time.Second {
-			fn = s.leaseFn(r, now.Add(waited), ttl, &items)
+		at := now
+		if now.Sub(asked).Abs() < time.Second {
+			at = now.Add(time.Since(asked))
 		}
-		return fn(ctx, tx)
+		return s.leaseFn(r, at, ttl, &items)(ctx, tx)
 	}); err != nil {
 		return nil, leaseErr(r, err)
 	}
