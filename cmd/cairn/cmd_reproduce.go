@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -333,8 +334,9 @@ func diffOutputs(typ string, o, n *cairn.TaskRun) (bool, string) {
 		arts++
 	}
 	for _, name := range sortedKeys(o.Metrics) {
-		was, now, ok := o.Metrics[name], 0.0, false
-		if now, ok = n.Metrics[name]; !ok {
+		was := o.Metrics[name]
+		now, ok := n.Metrics[name]
+		if !ok {
 			return true, fmt.Sprintf("has no metric %s (originally %g)", name, was)
 		}
 		if now != was && !(math.IsNaN(now) && math.IsNaN(was)) {
@@ -366,11 +368,16 @@ func sameValue(a, b json.RawMessage) bool {
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
-// clipValue is a JSON value for a message: at most 60 bytes, printable.
+// clipValue is a JSON value for a message: at most about 60 bytes, cut
+// at a character's start, printable.
 func clipValue(v json.RawMessage) string {
 	s := string(v)
 	if len(s) > 60 {
-		s = s[:57] + "..."
+		cut := 57
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return printable(s)
 }
