@@ -200,6 +200,20 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 		rs.mu.Unlock()
 		return nil, false
 	}
+	// The run may have been taken over since the last renewal (this
+	// process stalled past its claim): a plan made here would then skip
+	// the evaluation that tells the new owner of the completion, and
+	// the new owner's snapshot would never see it. Its plans conflict
+	// with nothing when nothing else changed (a fan-in still waiting),
+	// so only the claim, read in this transaction, says so.
+	owner, err := tx.RunOwner(rs.id)
+	if err != nil || owner != rs.svc.o.Owner {
+		if err == nil && owner != "" {
+			rs.halt(fmt.Errorf("drive run %s: %w: its claim was taken over by %s", rs.id, cairn.ErrRunOwned, owner))
+		}
+		rs.mu.Unlock()
+		return nil, false
+	}
 	for _, tr := range trs {
 		rs.fold(tr)
 	}

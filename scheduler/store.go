@@ -92,6 +92,13 @@ type Tx interface {
 	// land within f's term. A term that expired but that nobody took yet
 	// passes: no other leader's writes can come between.
 	CheckFence(f Fence) error
+	// RunOwner returns the owner of run id's claim as of this
+	// transaction ("" when nobody holds it), expired or not: until the
+	// transaction ends nobody can claim the run (PostgreSQL: the run's
+	// row is locked FOR SHARE; SQLite: one writer), so a scheduler that
+	// finds its own name may plan the run in it and skip the evaluation
+	// that would tell the owner. cairn.ErrNotFound for an unknown run.
+	RunOwner(id string) (string, error)
 }
 
 // PoolStore keeps the pools every run on the database shares (see

@@ -151,3 +151,22 @@ func (b *batchTx) CheckFence(f scheduler.Fence) error {
 	}
 	return nil
 }
+
+// RunOwner returns the owner of run id's claim as of the batch. It locks
+// the run's row (FOR SHARE) until the batch ends: a scheduler claiming
+// the run meanwhile waits for the batch to commit, and then reads what
+// it wrote.
+func (b *batchTx) RunOwner(id string) (string, error) {
+	var owner string
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		err := b.s.queryRow(ctx, tx, `SELECT owner FROM runs WHERE id = $1 FOR SHARE`, id).Scan(&owner)
+		if noRows(err) {
+			return fmt.Errorf("run %s: %w", id, cairn.ErrNotFound)
+		}
+		return translate(err)
+	}, true)
+	if err != nil {
+		return "", fmt.Errorf("read the owner of run %s: %w", id, err)
+	}
+	return owner, nil
+}

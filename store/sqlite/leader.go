@@ -188,3 +188,28 @@ func (b *batchTx) CheckFence(f scheduler.Fence) error {
 	}
 	return nil
 }
+
+// RunOwner returns the owner of run id's claim as of the batch; the
+// store's one writer keeps any other scheduler from claiming the run
+// before the batch commits.
+func (b *batchTx) RunOwner(id string) (string, error) {
+	var owner string
+	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+		st, err := b.s.txStmt(ctx, tx, `SELECT owner FROM runs WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		b.s.stmts.Add(1)
+		if err := st.QueryRowContext(ctx, id).Scan(&owner); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("run %s: %w", id, cairn.ErrNotFound)
+			}
+			return translate(err)
+		}
+		return nil
+	}, true)
+	if err != nil {
+		return "", fmt.Errorf("read the owner of run %s: %w", id, err)
+	}
+	return owner, nil
+}

@@ -1,0 +1,92 @@
+package scheduler_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/tasks"
+)
+
+// A scheduler whose claim on a run was taken over (it stalled past its
+// claim; another server adopted the run) but which has not noticed yet
+// — its next renewal is seconds away — must not plan a completion it
+// records inside that completion's transaction: the new owner would
+// never hear of the completion. Here a's plan is empty (c also needs b),
+// the case in which nothing of the old owner's write would conflict with
+// the new owner's: the completion must leave an evaluation for the run,
+// and c must still run once b ends. (CI, TestRemoteAmbiguous, seed
+// 1796364183518691513: 107 tasks left pending after their upstream
+// succeeded, the run never terminal.)
+func TestCompletionByOustedOwnerIsEvaluated(t *testing.T) {
+	release := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		if ch := release[req.TaskID]; ch != nil {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return tasks.Result{}, ctx.Err()
+			}
+		}
+		return echo(req)
+	})
+	// A long claim: the ousted driver does not find out by renewing
+	// during the test.
+	r := newRig(t, rigOptions{ownerTTL: time.Minute}, p)
+	wf, id := r.create(t, `name: ousted
+tasks:
+  - {id: a, type: probe, with: {in: "1"}}
+  - {id: b, type: probe, with: {in: "2"}}
+  - {id: c, type: probe, needs: [a, b], with: {in: "3"}}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.startPool(t, nil, id)
+	p.waitStarted(t, "a", 1)
+	p.waitStarted(t, "b", 1)
+
+	// Another server takes the run over: the driver's claim is expired
+	// as of its clock.
+	later := time.Now().Add(2 * time.Minute)
+	if _, err := r.st.ClaimRun(ctx, id, "elsewhere:2:server", later, time.Hour, false); err != nil {
+		t.Fatalf("take the run over: %v", err)
+	}
+	close(release["a"])
+	waitState(t, r, id, "a", cairn.TaskSucceeded)
+
+	evs, err := r.st.Evaluations(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range evs {
+		found = found || e.RunID == id && e.TaskID == "a"
+	}
+	if !found {
+		t.Fatalf("a's completion, recorded by a scheduler that no longer owns the run, left no evaluation (%+v): the owner would never plan it", evs)
+	}
+	// The ousted driver leaves the run to its owner.
+	res := await(t, "the ousted Drive to return", done)
+	if res.err == nil {
+		t.Fatalf("Drive returned %v, nil after its run was taken over; want ErrRunOwned", res.run)
+	}
+	close(release["b"])
+}
+
+// waitState waits until task's state is want.
+func waitState(t *testing.T, r *rig, id, task string, want cairn.TaskState) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		tr := r.taskRuns(t, id)[task]
+		if tr != nil && tr.State == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s: %v, not %s within %s", task, tr, want, waitLimit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
