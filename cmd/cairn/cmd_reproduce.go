@@ -226,7 +226,7 @@ func readsOutside(t *cairn.TaskRun) string {
 		return ""
 	case p.Source == "sql":
 		return "collect from a database"
-	case strings.HasPrefix(p.Source, "file://"):
+	case strings.HasPrefix(p.Source, "file:"):
 		return "collect from " + p.Source
 	case strings.HasPrefix(p.Source, "http://"), strings.HasPrefix(p.Source, "https://"):
 		return "collect from " + p.Source

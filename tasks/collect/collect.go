@@ -80,7 +80,7 @@ func (*Task) CacheByDefault(params map[string]any) (bool, string) {
 	switch {
 	case src == SourceSynthetic:
 		return true, "collect from a synthetic source is cached by default"
-	case strings.HasPrefix(src, "file://"):
+	case strings.HasPrefix(src, "file:"):
 		return true, "collect from a file is cached by default, by the digest of the file's bytes"
 	}
 	return false, "collect from a URL, a database or a source named at run time reads data that may change between runs: it runs every time unless it says cache: true (the tasks after it are still reused when what it read is unchanged)"
@@ -128,7 +128,7 @@ func (*Task) Info() cairn.TypeInfo {
 		Cache:   cairn.CacheAuto,
 		Summary: "Reads a data set from a file, an http(s) URL, a SQL query or a seeded synthetic generator, infers its schema, and stores it as CSV.",
 		Params: []cairn.ParamInfo{
-			{Name: "source", Kind: cairn.KindString, Required: true, Doc: "file://PATH (a relative path is resolved against the working directory of the process running the task; use file://${{ workflow.dir }}/PATH for data beside the workflow), http(s)://URL, sql (with dsn and query) or synthetic"},
+			{Name: "source", Kind: cairn.KindString, Required: true, Doc: "file:///PATH or file://localhost/PATH (RFC 8089: no other host; %XX escapes decoded), or file:PATH relative to the working directory of the process running the task (use file://${{ workflow.dir }}/PATH for data beside the workflow), http(s)://URL, sql (with dsn and query) or synthetic"},
 			{Name: "format", Kind: cairn.KindString, Doc: "file and http: csv (with a header row) or jsonl (JSON Lines); default by extension (.jsonl, .ndjson) or, for http, the Content-Type; else csv"},
 			{Name: "max_bytes", Kind: cairn.KindInt, Default: DefaultMaxBytes, Doc: "size limit of a file, an http body or a query result; a larger source fails without retry"},
 			{Name: "timeout", Kind: cairn.KindDuration, Default: DefaultTimeout.String(), Doc: "http and sql: how long the request or query may take; a timeout is retried under the task's policy"},

@@ -153,7 +153,12 @@ func TestFileSources(t *testing.T) {
 	png := write("image.csv", []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"))
 	gz := write("data.csv", []byte{0x1f, 0x8b, 8, 0, 0, 0})
 	jsonInCSV := write("wrong.csv", readFile(t, "testdata/people.jsonl"))
-	src := func(p string) map[string]any { return map[string]any{"source": "file://" + p} }
+	src := func(p string) map[string]any {
+		if filepath.IsAbs(p) {
+			return map[string]any{"source": "file://" + p}
+		}
+		return map[string]any{"source": "file:" + p}
+	}
 	iris := abs(t, "../ml/dataset/testdata/iris.csv")
 	withNaN := write("nan.csv", []byte("x,y\n1,0\n2,1\nNaN,0\n"))
 
@@ -252,9 +257,9 @@ func TestDeterministicBytes(t *testing.T) {
 		ref, _ := cairn.AsArtifactRef(res.Outputs["data"])
 		return ref
 	}
-	a := run(map[string]any{"source": "file://testdata/people.csv"})
-	b := run(map[string]any{"source": "file://testdata/people.csv"})
-	c := run(map[string]any{"source": "file://testdata/people.jsonl"})
+	a := run(map[string]any{"source": "file:testdata/people.csv"})
+	b := run(map[string]any{"source": "file:testdata/people.csv"})
+	c := run(map[string]any{"source": "file:testdata/people.jsonl"})
 	if a.Digest != b.Digest || a.Digest != c.Digest {
 		t.Errorf("digests %s %s %s", a.Digest, b.Digest, c.Digest)
 	}
@@ -528,7 +533,7 @@ func TestSynthetic(t *testing.T) {
 			Check: tasktest.ErrorMentions("needs at", "needs drift_since")},
 		tasktest.Case{Name: "bad-at", Params: map[string]any{"source": "synthetic", "at": "yesterday"}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("want a date or an RFC 3339 time")},
-		tasktest.Case{Name: "at-on-a-file", Params: map[string]any{"source": "file://x.csv", "at": "2026-01-01"}, InvalidParams: true,
+		tasktest.Case{Name: "at-on-a-file", Params: map[string]any{"source": "file:x.csv", "at": "2026-01-01"}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("applies to the synthetic source only")},
 		tasktest.Case{Name: "unknown-generator", Params: map[string]any{"source": "synthetic", "generator": "regresion"}, InvalidParams: true,
 			Check: tasktest.ErrorMentions("unknown generator", "did you mean regression?")},
@@ -543,19 +548,19 @@ func TestInvalidParams(t *testing.T) {
 		parts  []string
 	}{
 		{"no-source", map[string]any{}, "source", []string{"required"}},
-		{"unknown-scheme", map[string]any{"source": "s3://bucket/x.csv"}, "source", []string{`unknown source scheme "s3"`, "file://PATH"}},
-		{"typo-scheme", map[string]any{"source": "flie://data.csv"}, "source", []string{"did you mean file://data.csv?"}},
+		{"unknown-scheme", map[string]any{"source": "s3://bucket/x.csv"}, "source", []string{`unknown source scheme "s3"`, "file:///PATH"}},
+		{"typo-scheme", map[string]any{"source": "flie://data.csv"}, "source", []string{"did you mean file:data.csv?"}},
 		{"typo-synthetic", map[string]any{"source": "synthetc"}, "source", []string{"did you mean synthetic?"}},
-		{"bare-path", map[string]any{"source": "data/train.csv"}, "source", []string{"write file://data/train.csv"}},
+		{"bare-path", map[string]any{"source": "data/train.csv"}, "source", []string{"write file:data/train.csv"}},
 		{"dsn-as-source", map[string]any{"source": "postgres://u:pw@h/db"}, "source", []string{"source: sql", "dsn"}},
 		{"sql-without-query", map[string]any{"source": "sql", "dsn": "sqlite:x.db"}, "query", []string{"required for source sql"}},
-		{"query-on-file", map[string]any{"source": "file://x.csv", "query": "SELECT 1"}, "query", []string{"applies to the sql source only"}},
+		{"query-on-file", map[string]any{"source": "file:x.csv", "query": "SELECT 1"}, "query", []string{"applies to the sql source only"}},
 		{"rows-on-http", map[string]any{"source": "http://h/x.csv", "rows": 5}, "rows", []string{"applies to the synthetic source only"}},
-		{"bad-format", map[string]any{"source": "file://x", "format": "parquet"}, "format", []string{"unknown format"}},
+		{"bad-format", map[string]any{"source": "file:x", "format": "parquet"}, "format", []string{"unknown format"}},
 		{"bad-timeout", map[string]any{"source": "http://h/x", "timeout": "soon"}, "timeout", []string{"want a duration"}},
 		{"unknown-param", map[string]any{"source": "synthetic", "rwos": 5}, "rwos", []string{"unknown param", "did you mean rows?"}},
 		{"no-host", map[string]any{"source": "http:///x.csv"}, "source", []string{"no host"}},
-		{"negative-max-bytes", map[string]any{"source": "file://x.csv", "max_bytes": -1}, "max_bytes", []string{"positive integer"}},
+		{"negative-max-bytes", map[string]any{"source": "file:x.csv", "max_bytes": -1}, "max_bytes", []string{"positive integer"}},
 		// Issue 14: a -p value spliced into the SQL text could change the statement.
 		{"query-reference", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT * FROM t WHERE name = '${{ params.name }}'"}, "query",
 			[]string{"spliced into the SQL text", "bound parameters", "args: [${{ params.x }}]", "$1", ":x", "@x"}},
@@ -564,7 +569,7 @@ func TestInvalidParams(t *testing.T) {
 		{"args-nested", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT ?", "args": []any{[]any{1}}}, "args", []string{"item 0", "want a string, a number, a boolean or null"}},
 		{"args-bad-name", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT :a", "args": map[string]any{"1a": 1}}, "args", []string{`name "1a"`}},
 		{"args-map-value", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT :a", "args": map[string]any{"a": map[string]any{"b": 1}}}, "args", []string{`"a": want a string`}},
-		{"args-on-file", map[string]any{"source": "file://x.csv", "args": []any{1}}, "args", []string{"applies to the sql source only"}},
+		{"args-on-file", map[string]any{"source": "file:x.csv", "args": []any{1}}, "args", []string{"applies to the sql source only"}},
 		{"bad-redirects", map[string]any{"source": "http://h/x.csv", "redirects": "all"}, "redirects", []string{"unknown redirects", "same_origin", "any", "none"}},
 		{"redirects-on-sql", map[string]any{"source": "sql", "dsn": "sqlite:x.db", "query": "SELECT 1", "redirects": "any"}, "redirects", []string{"applies to the http source only"}},
 	}

@@ -4,14 +4,16 @@
 //
 // # Sources
 //
-//	source: file://data/train.csv     a file; a relative path is resolved
-//	                                  against the working directory of the
-//	                                  process running the task (the task
-//	                                  request carries no workflow directory:
-//	                                  write file://${{ workflow.dir }}/data/x.csv
-//	                                  for data beside the workflow file);
-//	                                  file:///abs/path.csv for an absolute one.
-//	                                  The path is taken literally (no %-decoding).
+//	source: file:///abs/path.csv      a file, its URL read as RFC 8089 reads
+//	                                  it: file:///PATH or file://localhost/PATH
+//	                                  (any other host fails: local files only),
+//	                                  %XX escapes decoded (%20 a space, %25 a %).
+//	                                  file:data/train.csv is a path relative to
+//	                                  the working directory of the process
+//	                                  running the task (the task request carries
+//	                                  no workflow directory: write
+//	                                  file://${{ workflow.dir }}/data/x.csv for
+//	                                  data beside the workflow file).
 //	                                  Regular files only: a FIFO, a device or a
 //	                                  socket fails for good before any read.
 //	source: https://host/data.csv     an http(s) GET, with timeout and max_bytes;
@@ -68,7 +70,8 @@
 // # Errors
 //
 // Permanent (retrying cannot help): bad params (an unknown source scheme
-// gets the nearest known one suggested, "data.csv" gets "file://data.csv");
+// gets the nearest known one suggested, "data.csv" gets "file:data.csv"; a
+// file URL naming a host other than localhost, or with a bad %-escape);
 // a file that does not exist, is a directory, a FIFO, a device or a socket,
 // is not readable (permission) or is over max_bytes; a redirect the
 // redirects param does not allow (to another origin, by default) or more

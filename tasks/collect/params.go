@@ -116,11 +116,12 @@ func parseSource(s string, p *params) (key, msg, hint string) {
 	case s == SourceSynthetic:
 		p.Kind = SourceSynthetic
 		return
-	case hasScheme && scheme == "file":
-		if rest == "" {
-			return "source", "file:// needs a path", "file://data/train.csv (relative to the working directory) or file:///abs/path.csv"
+	case strings.HasPrefix(s, "file:"):
+		path, why, how := filePath(s)
+		if why != "" {
+			return "source", why, how
 		}
-		p.Kind, p.Path = SourceFile, rest
+		p.Kind, p.Path = SourceFile, path
 		return
 	case hasScheme && (scheme == "http" || scheme == "https"):
 		u, err := url.Parse(s)
@@ -133,16 +134,18 @@ func parseSource(s string, p *params) (key, msg, hint string) {
 		p.Kind, p.URL = SourceHTTP, u
 		return
 	case s == "":
-		return "source", "empty source", "file://PATH, http(s)://URL, sql or synthetic"
+		return "source", "empty source", "file:///PATH (file:PATH relative), http(s)://URL, sql or synthetic"
 	}
 	name := s
 	if hasScheme {
 		name = scheme
 	}
-	hint = "sources are file://PATH, http(s)://URL, sql (with dsn and query) and synthetic"
+	hint = "sources are file:///PATH (file:PATH relative), http(s)://URL, sql (with dsn and query) and synthetic"
 	switch near := tasks.Nearest(name, schemes); {
 	case !hasScheme && (strings.Contains(s, "/") || strings.Contains(s, ".")) && near == "":
-		hint = fmt.Sprintf("for a file write file://%s", s)
+		hint = fmt.Sprintf("for a file write %s", fileURL(s))
+	case near == "file" && hasScheme:
+		hint = fmt.Sprintf("did you mean %s?", fileURL(rest))
 	case near != "" && hasScheme:
 		hint = fmt.Sprintf("did you mean %s://%s?", near, rest)
 	case near != "":
@@ -154,6 +157,53 @@ func parseSource(s string, p *params) (key, msg, hint string) {
 		return "source", fmt.Sprintf("unknown source scheme %q", scheme), hint
 	}
 	return "source", fmt.Sprintf("unknown source %q", s), hint
+}
+
+// fileURL is the file URL of path: file:///abs for an absolute one,
+// file:rel for a relative one.
+func fileURL(path string) string {
+	if strings.HasPrefix(path, "/") {
+		return "file://" + path
+	}
+	return "file:" + path
+}
+
+// fileHint is how a file source is written.
+const fileHint = "file:///abs/path.csv (or file://localhost/abs/path.csv), or file:data/train.csv for a path relative to the working directory"
+
+// filePath is the local path a file URL names, read as RFC 8089 reads
+// it: file:///PATH and file://localhost/PATH name /PATH (the host empty
+// or localhost, in any case; any other host is refused: collect reads
+// local files only), file:/PATH names it too, and file:PATH (no
+// slashes) a path relative to the working directory. Percent-escapes
+// are decoded (%20 is a space, %25 a percent sign); a malformed one, or
+// one that decodes to a NUL byte, is refused. msg says what is wrong.
+func filePath(s string) (path, msg, hint string) {
+	rest := strings.TrimPrefix(s, "file:")
+	if after, ok := strings.CutPrefix(rest, "//"); ok {
+		host, p, found := strings.Cut(after, "/")
+		switch {
+		case !found && host == "":
+			return "", "file:// needs a path", fileHint
+		case !found:
+			return "", fmt.Sprintf("file://%s has no path after its host %q", host, host), fileHint
+		case host != "" && !strings.EqualFold(host, "localhost"):
+			return "", fmt.Sprintf("file URL names the host %q: collect reads files of the machine running the task only (file:///PATH or file://localhost/PATH)", host),
+				fmt.Sprintf("for the absolute path /%s write file:///%s; for %s/%s relative to the working directory write file:%s/%s", p, p, host, p, host, p)
+		}
+		rest = "/" + p
+	}
+	if rest == "" {
+		return "", "file: needs a path", fileHint
+	}
+	path, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", fmt.Sprintf("file URL %q: a %% starts a percent-escape of two hex digits (%%20 is a space, %%25 a percent sign): %v", s, err), "write a literal % as %25"
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return "", fmt.Sprintf("file URL %q: its path holds a NUL byte (%%00)", s), fileHint
+	}
+	return path, "", ""
 }
 
 // parseParams decodes and checks m. With allowRefs, strings holding ${{
@@ -197,7 +247,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 		case "source":
 			s, ok := v.(string)
 			if !ok {
-				add(k, "file://PATH, http(s)://URL, sql or synthetic", "want a string, got %s", tasks.Describe(v))
+				add(k, "file:///PATH (file:PATH relative), http(s)://URL, sql or synthetic", "want a string, got %s", tasks.Describe(v))
 				break
 			}
 			p.Source = s
@@ -393,7 +443,7 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 	p.Class, p.Reg = c, r
 
 	if !has["source"] {
-		add("source", "file://PATH, http(s)://URL, sql or synthetic", "required")
+		add("source", "file:///PATH (file:PATH relative), http(s)://URL, sql or synthetic", "required")
 	}
 	if p.refs["source"] || p.Kind == "" {
 		return p, errs
