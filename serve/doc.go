@@ -35,9 +35,11 @@
 // or datetime column. Every row gives every feature column; the label
 // column may be given and is ignored; any other column is refused. Every
 // refusal is a 400 naming the row (its index in rows, from 0) and the
-// column. A body over 1 MiB waits for a turn (GOMAXPROCS at once) before
-// the rest of it is read, so that large requests at once take bounded
-// memory; small ones never wait.
+// column. Every byte of a body is read within a budget shared by all
+// requests (MaxBodyBytes per CPU, at least 2, taken 64 KiB at a time), so
+// that many requests at once take bounded memory: a body's first MiB
+// within one, the rest of a larger body within another, so that small
+// bodies never wait behind large ones.
 //
 // # The sample log
 //

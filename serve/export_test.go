@@ -12,6 +12,13 @@ func (s *Server) TakeBigTurns() {
 	}
 }
 
+// TakeHeadTurns takes every turn of a body's first MiB, as that many
+// requests under way would.
+func (s *Server) TakeHeadTurns() {
+	for s.head.TryAcquire(bigChunk) {
+	}
+}
+
 // EvaluateCandidate does, on model name's rollout candidate, what shadow
 // scoring does of the model's own work (evaluate: the rows decoded and
 // predicted), for BenchmarkShadow's measure of it.

@@ -46,8 +46,8 @@ type Options struct {
 	Artifacts Artifacts
 	// MaxRows bounds the rows of one request (DefaultMaxRows when 0).
 	MaxRows int
-	// MaxBodyBytes is the largest request body the caller lets through
-	// (DefaultMaxBodyBytes when 0): large bodies are read within a budget
+	// MaxBodyBytes is the largest request body (DefaultMaxBodyBytes when
+	// 0; more is an *http.MaxBytesError): bodies are read within budgets
 	// of that many bytes per CPU (at least 2), see bigBody.
 	MaxBodyBytes int64
 	// SampleDir, if set, is where sampled rows are logged, a folder per
@@ -166,6 +166,7 @@ type Server struct {
 	loads map[string]*loading // by digest, under way
 	lmu   sync.Mutex
 	once  sync.Once           // Stop
+	head  *semaphore.Weighted // the bytes of bodies' first bigBody being read, in bigChunk
 	big   *semaphore.Weighted // the bytes of large bodies (past bigBody) being read, in bigChunk
 	// pollFailing: the last poll failed (logged once); the poll loop's.
 	pollFailing bool
@@ -175,15 +176,19 @@ type Server struct {
 	shadowWG sync.WaitGroup // the shadow workers
 }
 
-// bigBody is the size past which a request's body is read within a
-// budget shared by every request (Options.MaxBodyBytes per CPU, at least
-// 2): the memory many large requests at once would take is bounded, and
-// small ones never wait. The budget is taken bigChunk at a time, before
-// each chunk is read, so a client that sends its body slowly, or stops
-// half-way, holds only what it sent (and one chunk), not a whole turn:
-// a few stalled bodies do not hold up the large requests of others
-// (they must send the budget's worth of bytes to, and then only until
-// the body deadline).
+// Every byte of a request's body is read within a budget shared by
+// every request, so that the memory many requests at once take is
+// bounded: a body's first bigBody bytes within one (head), the rest
+// within another (big), each Options.MaxBodyBytes per CPU (at least 2).
+// With two, small bodies never wait behind large ones: large bodies
+// past their first MiB take the big budget only. A budget is taken
+// bigChunk at a time, before each chunk is read, so a client that sends
+// its body slowly, or stops half-way, holds only what it sent (and one
+// chunk), not a whole turn: a few stalled bodies do not hold up the
+// requests of others (they must send the budget's worth of bytes to,
+// and then only until the body deadline). A body over MaxBodyBytes is
+// refused (an *http.MaxBytesError) once that many bytes are read: it
+// could never be read within the budget.
 const (
 	bigBody  = 1 << 20
 	bigChunk = 64 << 10
@@ -260,7 +265,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, names: map[string]*entry{}, pins: map[string]*active{}, cache: map[string]*loaded{},
 		loads: map[string]*loading{}, kick: make(chan struct{}, 1),
-		big: semaphore.NewWeighted(int64(max(2, runtime.GOMAXPROCS(0))) * o.MaxBodyBytes)}
+		head: semaphore.NewWeighted(bodyBudget(o.MaxBodyBytes)), big: semaphore.NewWeighted(bodyBudget(o.MaxBodyBytes))}
 	if o.SampleDir != "" && o.SampleRate > 0 {
 		s.samples = newSampler(o.SampleDir, o.SampleMaxBytes, o.SampleBuffer, o.Logger, o.Observe)
 	}
@@ -890,25 +895,47 @@ func (s *Server) requestRow(name string, a *active, id string, start time.Time, 
 	return r
 }
 
+// bodyBudget is the bytes of one budget of bodies being read (see
+// bigBody): maxBody per CPU, at least 2, in whole chunks.
+func bodyBudget(maxBody int64) int64 {
+	n := int64(max(2, runtime.GOMAXPROCS(0))) * maxBody
+	return max(bigChunk, n/bigChunk*bigChunk)
+}
+
 // readBody reads a request's body into a pooled buffer (nil with an
-// error).
+// error), every chunk within the budget (see bigBody).
 func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, error) {
 	in := bufs.Get().(*bytes.Buffer)
 	in.Reset()
-	n, err := in.ReadFrom(io.LimitReader(body, bigBody))
-	if err == nil && n == bigBody {
-		var held int64
-		defer func() { s.big.Release(held) }()
-		for {
-			if werr := s.big.Acquire(ctx, bigChunk); werr != nil {
-				bufs.Put(in)
-				return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: werr,
-					Msg: "the request ended while its large body waited for its turn"}
-			}
-			held += bigChunk
-			if n, err = in.ReadFrom(io.LimitReader(body, bigChunk)); err != nil || n < bigChunk {
-				break
-			}
+	var (
+		head, big int64 // the budget held, of s.head and s.big
+		total     int64 // the bytes read
+		err       error
+	)
+	defer func() {
+		s.head.Release(head)
+		s.big.Release(big)
+	}()
+	limit := s.o.MaxBodyBytes
+	for {
+		sem, held, msg := s.head, &head, "the request ended while its body waited for its turn"
+		if total >= bigBody {
+			sem, held, msg = s.big, &big, "the request ended while its large body waited for its turn"
+		}
+		if werr := sem.Acquire(ctx, bigChunk); werr != nil {
+			bufs.Put(in)
+			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: werr, Msg: msg}
+		}
+		*held += bigChunk
+		want := min(int64(bigChunk), limit+1-total) // a byte past the limit tells it is passed
+		var n int64
+		n, err = in.ReadFrom(io.LimitReader(body, want))
+		total += n
+		if err == nil && total > limit {
+			err = &http.MaxBytesError{Limit: limit}
+		}
+		if err != nil || n < want {
+			break
 		}
 	}
 	if err != nil {

@@ -627,3 +627,57 @@ func TestPredictOverflowIsTheRows(t *testing.T) {
 		}
 	}
 }
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestBodyHeadWithinBudget: a body's first MiB is read within the byte
+// budget too (before, it was read whole before any budget was taken): a
+// body larger than the whole budget within its first MiB is refused
+// (413) after MaxBodyBytes, not read whole; with every turn of the first
+// MiB taken, even a small body waits for one (and gives up with its
+// request), while the turns of large bodies are another budget.
+func TestBodyHeadWithinBudget(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("clf", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	const maxBody = 8 << 10
+	s := newServer(t, fx, serve.Options{MaxRows: 100000, MaxBodyBytes: maxBody})
+	row := `{"num":1,"color":"red","flag":true,"when":"2024-01-02"}`
+	budget := int64(max(2, runtime.GOMAXPROCS(0))) * maxBody
+	big := `{"rows":[` + strings.Repeat(row+",", int(budget)/len(row)+1) + row + `]}`
+	if int64(len(big)) <= budget || len(big) >= 1<<20 {
+		t.Fatalf("a body of %d bytes: want more than the budget (%d) and less than 1 MiB", len(big), budget)
+	}
+	body := &countingReader{r: strings.NewReader(big)}
+	err := s.Predict(context.Background(), "clf", 0, "", body, io.Discard)
+	var tooLarge *http.MaxBytesError
+	if !errors.As(err, &tooLarge) || tooLarge.Limit != maxBody {
+		t.Fatalf("a body of %d bytes, over the budget of %d: %v, want a MaxBytesError of %d", len(big), budget, err, maxBody)
+	}
+	if body.n > maxBody+64<<10 {
+		t.Errorf("%d bytes of the body read, want at most MaxBodyBytes and a chunk", body.n)
+	}
+
+	small := `{"rows":[` + row + `]}`
+	s.TakeBigTurns()
+	if _, err := predict(t, s, "clf", 0, small); err != nil {
+		t.Fatalf("a small body waited behind large ones: %v", err)
+	}
+	s.TakeHeadTurns()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = s.Predict(ctx, "clf", 0, "", strings.NewReader(small), io.Discard)
+	var e *serve.Error
+	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, "waited for its turn") {
+		t.Fatalf("a small body with every turn of the first MiB taken: %v, want it to wait and give up", err)
+	}
+}
