@@ -80,9 +80,18 @@ func BenchmarkPredict1000(b *testing.B) { benchPredict(b, 1000) }
 
 // cpuTime is the CPU time this process has used, user and system.
 func cpuTime() time.Duration {
+	cpu, _ := usage()
+	return cpu
+}
+
+// usage is the CPU time this process has used, user and system, and the
+// times its threads waited (voluntary context switches: a goroutine
+// parked with no other to run, a blocking system call; not the
+// preemptions a busy machine adds).
+func usage() (cpu time.Duration, switches int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw
 }

@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,13 +58,15 @@ func benchFixture(b *testing.B) (*fixture, [][]byte) {
 // writer's too, stopped and drained before it is read), the requests and
 // shadows dropped, and each request's own time.
 type benchPhase struct {
-	cpu     time.Duration
-	mallocs uint64
-	dropped int64
-	durs    []time.Duration
+	cpu      time.Duration
+	switches int64 // context switches
+	mallocs  uint64
+	dropped  int64
+	durs     []time.Duration
 }
 
-func (p benchPhase) cpuPerOp(n int) float64 { return float64(p.cpu.Microseconds()) / float64(n) }
+func (p benchPhase) cpuPerOp(n int) float64      { return float64(p.cpu.Microseconds()) / float64(n) }
+func (p benchPhase) switchesPerOp(n int) float64 { return float64(p.switches) / float64(n) }
 func (p benchPhase) allocsPerOp(n int) float64 {
 	return float64(p.mallocs) / float64(n)
 }
@@ -96,7 +101,7 @@ func serveBench(b *testing.B, fx *fixture, log bool, bodies [][]byte, loop func(
 	ph.durs = make([]time.Duration, 0, 1<<16)
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
-	cpu0 := cpuTime()
+	cpu0, sw0 := usage()
 	loop(func(i int) {
 		// The shadow workers and the log writer keep up: on a busy
 		// machine the loop would outrun them, and what they drop would
@@ -115,7 +120,8 @@ func serveBench(b *testing.B, fx *fixture, log bool, bodies [][]byte, loop func(
 	// The shadow workers' and the log writer's work counts too: stop
 	// them (the queue drained, the log written) before reading the clock.
 	s.Stop(ctx)
-	ph.cpu = cpuTime() - cpu0
+	cpu1, sw1 := usage()
+	ph.cpu, ph.switches = cpu1-cpu0, sw1-sw0
 	runtime.ReadMemStats(&m1)
 	ph.mallocs = m1.Mallocs - m0.Mallocs
 	ph.dropped = dropped.Load()
@@ -168,30 +174,58 @@ func BenchmarkRouteCanary(b *testing.B) {
 // and logged, its metrics. In one process it measures the requests with
 // a shadow rollout (cpu-µs/op, as the other Route benchmarks), the same
 // requests on a fixture of their own without a rollout (logged-cpu-µs/op:
-// a logged request of production alone, on a request log as empty), and
+// a logged request of production alone, on a request log as large), and
 // the candidate's own evaluation of the same bodies (model-cpu-µs/op),
-// and reports
+// each the process's CPU time (getrusage: every goroutine's, the shadow
+// workers' and the log writer's, stopped and drained before it is read)
+// over the same n requests, and
 //
 //	overhead-cpu-µs/op = cpu-µs/op − logged-cpu-µs/op − model-cpu-µs/op
 //	overhead-%         = overhead-cpu-µs/op / logged-cpu-µs/op × 100
 //
 // and the same for allocations (overhead-allocs/op), which do not
-// depend on the machine's load. The loop waits (sleeping) while over
-// 1,024 shadowed requests or 10,000 logged ones wait, so that the workers
-// keep up; dropped counts requests and shadows not logged or scored (a full
-// buffer) all the same: it must be 0 for the figures to mean anything.
-// p99-µs is the request's own path with the shadow; log-rows/op the
-// request log's rows per shadowed request (1: the shadow's answer in the
-// production row).
+// depend on the machine's load, and for the times a thread waited
+// (overhead-switches/op: voluntary context switches, the wake-ups handing
+// requests to the shadow workers cost), which depend on it little.
+//
+// That is a small difference of three larger figures, and the machine's
+// speed drifts by tens of per cent over seconds when it is shared, so the
+// three are measured interleaved: in blocks of at most 2,000 requests (a
+// server started, the requests, the server stopped and its log written),
+// a block of each in turn, the order reversed every other block, so that
+// a drift falls on the three alike; a round is n requests of each (both
+// request logs emptied after it, so that every round starts as the first),
+// and the figures reported are the medians over the rounds
+// (CAIRN_SHADOW_ROUNDS, 7 by default) with overhead-%'s range
+// (overhead-%-min, overhead-%-max); each round's figures are logged.
+// Before the rounds, n shadowed requests in one loop are the timed part
+// (ns/op, p99-µs; b.Loop sets n), not counted in the CPU figures.
+//
+// The loop waits (sleeping) while over 1,024 shadowed requests or 10,000
+// logged ones wait, so that the workers keep up; dropped counts requests
+// and shadows not logged or scored (a full buffer) all the same: it must
+// be 0 for the figures to mean anything. log-rows/op is the request log's
+// rows per shadowed request (1: the shadow's answer in the production
+// row). Under `-cpuprofile` each block's samples carry the label phase
+// (shadow, logged, model): `go tool pprof -tagfocus phase=shadow`.
 func BenchmarkShadow(b *testing.B) {
 	fx, bodies := benchFixture(b)
-	// The logged requests on a database of their own, as empty as the
-	// shadow's at the start.
+	// The logged requests on a database of their own, as large as the
+	// shadow's at every block.
 	fxLogged, _ := benchFixture(b)
 	ctx := context.Background()
 	if _, err := fx.st.StartRollout(ctx, "bc", 2, cairn.RolloutSpec{Strategy: cairn.StrategyShadow}, "bench", fx.next()); err != nil {
 		b.Fatal(err)
 	}
+	rounds := 7
+	if v := os.Getenv("CAIRN_SHADOW_ROUNDS"); v != "" {
+		r, err := strconv.Atoi(v)
+		if err != nil || r < 1 {
+			b.Fatalf("CAIRN_SHADOW_ROUNDS=%q: want a number of rounds, at least 1", v)
+		}
+		rounds = r
+	}
+	const blockSize = 2000
 	b.ReportAllocs()
 	// The candidate's own evaluation, on a server that serves the
 	// rollout (and logs nothing).
@@ -203,43 +237,115 @@ func BenchmarkShadow(b *testing.B) {
 	if err := calib.Predict(ctx, "bc", 0, "warm", bytes.NewReader(bodies[0]), io.Discard); err != nil {
 		b.Fatal(err)
 	}
-	shadow := serveBench(b, fx, true, bodies, func(predict func(int)) {
+	// The request log's rows, emptied: the rows of fx's count the rows
+	// per shadowed request (a shadow's answer goes in its production row
+	// unless that row was written before it came: then 2).
+	var shadowRows, shadowReqs int64
+	empty := func(f *fixture, shadowed int) {
+		rows, err := f.st.PruneRequests(ctx, time.Now().Add(time.Hour), 1<<30)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if f == fx {
+			shadowRows += rows
+			shadowReqs += int64(shadowed)
+		}
+	}
+	timed := serveBench(b, fx, true, bodies, func(predict func(int)) {
 		for i := 0; b.Loop(); i++ {
 			predict(i)
 		}
 	})
 	n := b.N
-	var m0, m1 runtime.MemStats
-	runtime.ReadMemStats(&m0)
-	cpu0 := cpuTime()
-	for i := range n {
-		if err := calib.EvaluateCandidate("bc", bodies[i%len(bodies)]); err != nil {
-			b.Fatal(err)
-		}
+	empty(fx, n+1) // and its warm-up request
+	reportP99(b, timed.durs)
+	dropped := timed.dropped
+
+	// block measures requests [i0, i1) of one phase (shadow, logged or
+	// model), adding to ph.
+	block := func(phase string, i0, i1 int, ph *benchPhase) {
+		pprof.Do(ctx, pprof.Labels("phase", phase), func(context.Context) {
+			predict := func(predict func(int)) {
+				for i := i0; i < i1; i++ {
+					predict(i)
+				}
+			}
+			var p benchPhase
+			switch phase {
+			case "shadow":
+				p = serveBench(b, fx, true, bodies, predict)
+				shadowReqs++ // its warm-up request
+			case "logged":
+				p = serveBench(b, fxLogged, true, bodies, predict)
+			default:
+				var m0, m1 runtime.MemStats
+				runtime.ReadMemStats(&m0)
+				cpu0, sw0 := usage()
+				for i := i0; i < i1; i++ {
+					if err := calib.EvaluateCandidate("bc", bodies[i%len(bodies)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cpu1, sw1 := usage()
+				p.cpu, p.switches = cpu1-cpu0, sw1-sw0
+				runtime.ReadMemStats(&m1)
+				p.mallocs = m1.Mallocs - m0.Mallocs
+			}
+			ph.cpu += p.cpu
+			ph.switches += p.switches
+			ph.mallocs += p.mallocs
+			ph.dropped += p.dropped
+		})
 	}
-	own := benchPhase{cpu: cpuTime() - cpu0}
-	runtime.ReadMemStats(&m1)
-	own.mallocs = m1.Mallocs - m0.Mallocs
-	logged := serveBench(b, fxLogged, true, bodies, func(predict func(int)) {
-		for i := range n {
-			predict(i)
+	var shadowCPU, loggedCPU, modelCPU, over, overPct, overAllocs, overSwitches []float64
+	k := 0 // blocks so far
+	for r := range rounds {
+		var sh, lo, mo benchPhase
+		for i0 := 0; i0 < n; i0 += blockSize {
+			i1 := min(i0+blockSize, n)
+			if k++; k%2 == 1 {
+				block("shadow", i0, i1, &sh)
+				block("logged", i0, i1, &lo)
+				block("model", i0, i1, &mo)
+			} else {
+				block("model", i0, i1, &mo)
+				block("logged", i0, i1, &lo)
+				block("shadow", i0, i1, &sh)
+			}
 		}
-	})
-	reportP99(b, shadow.durs)
-	// The request log's rows (the inserts' rows) per shadowed request: a
-	// shadow's answer goes in its production row unless that row was
-	// written before it came (then 2).
-	rows, err := fx.st.PruneRequests(ctx, time.Now().Add(time.Hour), 1<<30)
-	if err != nil {
-		b.Fatal(err)
+		empty(fx, n)
+		empty(fxLogged, 0)
+		dropped += sh.dropped + lo.dropped
+		o := sh.cpuPerOp(n) - lo.cpuPerOp(n) - mo.cpuPerOp(n)
+		shadowCPU = append(shadowCPU, sh.cpuPerOp(n))
+		loggedCPU = append(loggedCPU, lo.cpuPerOp(n))
+		modelCPU = append(modelCPU, mo.cpuPerOp(n))
+		over = append(over, o)
+		overPct = append(overPct, 100*o/lo.cpuPerOp(n))
+		overAllocs = append(overAllocs, sh.allocsPerOp(n)-lo.allocsPerOp(n)-mo.allocsPerOp(n))
+		overSwitches = append(overSwitches, sh.switchesPerOp(n)-lo.switchesPerOp(n)-mo.switchesPerOp(n))
+		b.Logf("round %d of %d, %d requests each: shadowed %.2f, logged %.2f, model %.2f CPU µs/op: overhead %.2f µs (%.1f %%), %.2f allocs/op, %.3f context switches/op; dropped %d",
+			r+1, rounds, n, sh.cpuPerOp(n), lo.cpuPerOp(n), mo.cpuPerOp(n), o, 100*o/lo.cpuPerOp(n), overAllocs[r], overSwitches[r], sh.dropped+lo.dropped)
 	}
-	b.ReportMetric(float64(rows-1)/float64(n), "log-rows/op") // -1: the warm-up request
-	over := shadow.cpuPerOp(n) - logged.cpuPerOp(n) - own.cpuPerOp(n)
-	b.ReportMetric(shadow.cpuPerOp(n), "cpu-µs/op")
-	b.ReportMetric(logged.cpuPerOp(n), "logged-cpu-µs/op")
-	b.ReportMetric(own.cpuPerOp(n), "model-cpu-µs/op")
-	b.ReportMetric(over, "overhead-cpu-µs/op")
-	b.ReportMetric(100*over/logged.cpuPerOp(n), "overhead-%")
-	b.ReportMetric(shadow.allocsPerOp(n)-logged.allocsPerOp(n)-own.allocsPerOp(n), "overhead-allocs/op")
-	b.ReportMetric(float64(shadow.dropped+logged.dropped), "dropped")
+	b.ReportMetric(float64(shadowRows)/float64(shadowReqs), "log-rows/op")
+	b.ReportMetric(median(shadowCPU), "cpu-µs/op")
+	b.ReportMetric(median(loggedCPU), "logged-cpu-µs/op")
+	b.ReportMetric(median(modelCPU), "model-cpu-µs/op")
+	b.ReportMetric(median(over), "overhead-cpu-µs/op")
+	b.ReportMetric(median(overPct), "overhead-%")
+	b.ReportMetric(slices.Min(overPct), "overhead-%-min")
+	b.ReportMetric(slices.Max(overPct), "overhead-%-max")
+	b.ReportMetric(median(overAllocs), "overhead-allocs/op")
+	b.ReportMetric(median(overSwitches), "overhead-switches/op")
+	b.ReportMetric(float64(dropped), "dropped")
+}
+
+// median is the median of xs (the mean of the middle two of an even
+// number).
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
