@@ -38,6 +38,7 @@ func (p *progress) say(line string) {
 	defer p.mu.Unlock()
 	p.clear()
 	fmt.Fprintln(p.w, line)
+	p.flush()
 	if p.barShown {
 		p.draw()
 	}

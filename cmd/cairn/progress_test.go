@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,5 +163,57 @@ func TestProgressBarCountsItems(t *testing.T) {
 	seeded.finish()
 	if seeded.total != 4 || seeded.counts[cairn.TaskSucceeded] != 2 || seeded.counts[cairn.TaskPending] != 0 {
 		t.Errorf("seeded bar: total %d, counts %v; want 4, 2 succeeded and nothing pending", seeded.total, seeded.counts)
+	}
+}
+
+// countingBuffer is a bytes.Buffer safe for the progress's flush timer and
+// the test to use at once, counting the writes it gets.
+type countingBuffer struct {
+	mu     sync.Mutex
+	b      bytes.Buffer
+	writes int
+}
+
+func (s *countingBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.writes++
+	return s.b.Write(p)
+}
+
+func (s *countingBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The plain lines are buffered, yet live: a burst of changes is written
+// in a few writes, each line within lineFlush of its change without
+// waiting for the run to end, and every line by finish, in order.
+func TestProgressLinesBufferedButLive(t *testing.T) {
+	out := &countingBuffer{}
+	p := newProgress(out, "lines", false, 1000)
+	now := time.Now()
+	for i := range 1000 {
+		p.observe(scheduler.Event{TaskID: fmt.Sprintf("t%04d", i), To: cairn.TaskSucceeded, At: now})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "task t0999 succeeded") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the last line was not written within 10 s of its change (lineFlush %s) without finish", lineFlush)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.observe(scheduler.Event{TaskID: "last", To: cairn.TaskFailed, Attempt: 2, Error: "exit status 1", At: now})
+	p.finish()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != 1001 || !strings.HasSuffix(lines[0], "task t0000 succeeded") || !strings.HasSuffix(lines[1000], "task last failed (attempt 2): exit status 1") {
+		t.Fatalf("%d lines, first %q, last %q; want 1001 in order, the failure last", len(lines), lines[0], lines[len(lines)-1])
+	}
+	out.mu.Lock()
+	writes := out.writes
+	out.mu.Unlock()
+	if writes > 10 {
+		t.Errorf("1,001 lines took %d writes, want a few (buffered)", writes)
 	}
 }
