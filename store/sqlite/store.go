@@ -298,6 +298,13 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(o.busyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", syncMode)
+	// database/sql hands a connection to one goroutine at a time (its
+	// driver.Conn contract), so SQLite's own per-connection mutex —
+	// go-sqlite3 opens FULLMUTEX by default: a lock and an unlock around
+	// every bind, step and column call — guards nothing here.
+	// sqlite3_interrupt, which go-sqlite3 calls from another goroutine on
+	// a cancelled context, takes no mutex either way.
+	q.Set("_mutex", "no")
 	dsn := path + "?"
 	if o.readOnly {
 		// mode=ro: SQLite opens the file read-only and creates nothing
