@@ -55,7 +55,7 @@ const (
 	// before they score them, and shadowBatch the requests that wake them
 	// at once: a worker wakes per batch, not per request.
 	shadowEvery = 10 * time.Millisecond
-	shadowBatch = 64
+	shadowBatch = 256
 )
 
 // Header names of a predict answer.
@@ -283,7 +283,10 @@ func (s *Server) shadowLoop() {
 	q := &s.sq
 	gather := time.NewTimer(shadowEvery)
 	gather.Stop()
-	var spare []shadowJob
+	var (
+		spare []shadowJob
+		arena predArena
+	)
 	drain := func() {
 		for {
 			batch := q.take(spare)
@@ -292,7 +295,7 @@ func (s *Server) shadowLoop() {
 				return
 			}
 			for i := range batch {
-				s.shadowOne(batch[i])
+				s.shadowOne(&batch[i], &arena)
 				batch[i] = shadowJob{}
 			}
 			spare = batch
@@ -317,6 +320,27 @@ func (s *Server) shadowLoop() {
 	}
 }
 
+// predArena is where a shadow worker writes the candidate's predictions
+// for the request log: one array for many requests' (each request's a
+// slice of it, of its own capacity, which nothing appends to), so that a
+// shadowed request allocates none of its own. An array is let go (to the
+// collector, once the rows it holds are written) when full.
+type predArena struct{ b []byte }
+
+// predArenaSize is the size of predArena's arrays.
+const predArenaSize = 16 << 10
+
+// add writes p's predictions as a JSON array (about want bytes) and
+// returns them.
+func (a *predArena) add(l *loaded, p *model.Prediction, want int) []byte {
+	if cap(a.b)-len(a.b) < want {
+		a.b = make([]byte, 0, max(predArenaSize, want))
+	}
+	i := len(a.b)
+	a.b = l.appendPredictions(a.b, p) // a new array when want was short: the slices before keep the old one
+	return a.b[i:len(a.b):len(a.b)]
+}
+
 // evaluate is the candidate's own work on a shadowed request, which the
 // user asked for: its rows decoded into the model's columns and
 // predicted. Everything else shadow scoring does is its overhead
@@ -335,8 +359,9 @@ func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Predictio
 }
 
 // shadowOne scores a shadowed request with the candidate and logs it,
-// off the request's path.
-func (s *Server) shadowOne(j shadowJob) {
+// off the request's path: the candidate's answer goes in the production
+// row the request handed over (one row of the request log).
+func (s *Server) shadowOne(j *shadowJob, arena *predArena) {
 	start := time.Now()
 	d, p, err := s.evaluate(j.cand, j.body.Bytes())
 	defer func() {
@@ -345,34 +370,30 @@ func (s *Server) shadowOne(j shadowJob) {
 			bufs.Put(j.body)
 		}
 	}()
-	rec := cairn.ModelRequest{RequestID: j.id, Name: j.name, Version: j.cand.version, Shadow: true, At: start, Kind: string(j.cand.m.Kind)}
-	rec.Duration, rec.Rows = time.Since(start), d.n
+	dur, rows := time.Since(start), d.n
 	code := "ok"
 	if err != nil {
-		rec.Failed = true
 		code = "internal"
 		var e *Error
 		if errors.As(err, &e) {
 			code = e.Code
 		}
-	} else if d.n <= MaxLoggedRows {
-		rec.Predictions = j.cand.appendPredictions(make([]byte, 0, 8*d.n+2), p)
 	}
-	ev := Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: d.n, Duration: rec.Duration, Arm: "shadow"}
-	if p != nil && err == nil {
+	ev := Event{Kind: EventShadow, Model: j.name, Version: j.cand.version, Code: code, Rows: rows, Duration: dur, Arm: "shadow"}
+	if err == nil {
 		ev.ModelKind, ev.Predictions, ev.Classes = string(j.cand.m.Kind), p, j.cand.m.Classes
 	}
 	s.o.Observe(ev)
-	if s.reqs == nil {
-		return
+	if s.reqs != nil {
+		r := &j.prod
+		if code == "ok" || modelFault(code) { // else the request's fault: not the candidate's answer
+			r.ShadowVersion, r.ShadowDuration, r.ShadowFailed, r.ShadowKind = j.cand.version, dur, err != nil, string(j.cand.m.Kind)
+			if err == nil && rows <= MaxLoggedRows {
+				r.ShadowPredictions = arena.add(j.cand.loaded, p, 8*rows+2)
+			}
+		}
+		s.reqs.add(*r)
 	}
-	if code != "ok" && !modelFault(code) { // the request's fault: not the candidate's answer
-		s.reqs.add(j.prod)
-		return
-	}
-	p0 := &j.prod
-	p0.ShadowVersion, p0.ShadowDuration, p0.ShadowFailed, p0.ShadowKind, p0.ShadowPredictions = rec.Version, rec.Duration, rec.Failed, rec.Kind, rec.Predictions
-	s.reqs.add(*p0)
 }
 
 // modelFault says whether an error code is the model's (it counts in its

@@ -265,12 +265,13 @@ func (s *Store) RolloutEvents(ctx context.Context, name string, limit int) ([]ca
 // requestCols is the width of a row of logRequestsQuery's list.
 const requestCols = sqlrow.LogRequestWidth
 
-// logRequestsQuery logs size requests (rows of sqlrow.AppendRequestArgs; the
-// padding's NULL rows are skipped).
+// logRequestsQuery logs size requests (rows of sqlrow.AppendRequestArgs,
+// whose predictions are bytes, cast to the columns' TEXT; the padding's
+// NULL rows are skipped).
 func logRequestsQuery(size int) string {
 	return `INSERT INTO model_requests (` + sqlrow.LogRequestCols + `)
-SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12,
-	column13, column14, column15, column16, column17
+SELECT column1, column2, column3, column4, column5, column6, column7, column8, column9, CAST(column10 AS TEXT), column11, column12,
+	column13, column14, column15, column16, CAST(column17 AS TEXT)
 FROM (VALUES ` + valuesList(size, requestCols) + `) WHERE column1 IS NOT NULL
 ON CONFLICT (request_id, version) DO NOTHING`
 }

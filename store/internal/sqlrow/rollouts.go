@@ -139,9 +139,11 @@ func ModelRequest(sc Scanner) (cairn.ModelRequest, error) {
 }
 
 // AppendRequestArgs appends the values of ModelRequestCols for r to args, boxing no more than
-// it must (the request log is written by the thousand): the kind is one
-// of two constants, and the model's name is prev's when it is the same
-// (prev: the previous row's arguments, or nil).
+// it must (the request log is written by the thousand): the kinds are one
+// of two constants, the model's name is prev's when it is the same
+// (prev: the previous row's arguments, or nil), and the predictions are
+// their bytes as they are, not copied to a string (a BLOB to the driver:
+// the statement casts them to TEXT).
 func AppendRequestArgs(args []any, r cairn.ModelRequest, prev []any) []any {
 	var name any = r.Name
 	if len(prev) > 1 {
@@ -149,24 +151,29 @@ func AppendRequestArgs(args []any, r cairn.ModelRequest, prev []any) []any {
 			name = prev[1]
 		}
 	}
-	var kind any = r.Kind
-	switch r.Kind {
-	case "classification":
-		kind = "classification"
-	case "regression":
-		kind = "regression"
-	}
 	var preds any
 	if r.Predictions != nil {
-		preds = string(r.Predictions)
+		preds = r.Predictions
 	}
 	var spreds any
 	if r.ShadowPredictions != nil {
-		spreds = string(r.ShadowPredictions)
+		spreds = r.ShadowPredictions
 	}
 	return append(args, r.RequestID, name, int64(r.Version), BoolInt(r.Shadow), r.At.UnixNano(), r.Duration.Microseconds(),
-		BoolInt(r.Failed), int64(r.Rows), kind, preds, int64(r.Labeled), r.Score,
-		int64(r.ShadowVersion), r.ShadowDuration.Microseconds(), BoolInt(r.ShadowFailed), r.ShadowKind, spreds)
+		BoolInt(r.Failed), int64(r.Rows), kindArg(r.Kind), preds, int64(r.Labeled), r.Score,
+		int64(r.ShadowVersion), r.ShadowDuration.Microseconds(), BoolInt(r.ShadowFailed), kindArg(r.ShadowKind), spreds)
+}
+
+// kindArg is a model kind as an argument: a constant's, boxed without an
+// allocation, for the two kinds.
+func kindArg(kind string) any {
+	switch kind {
+	case "classification":
+		return "classification"
+	case "regression":
+		return "regression"
+	}
+	return kind
 }
 
 // CheckRequest checks a request to log.
