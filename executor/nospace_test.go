@@ -118,3 +118,60 @@ func (s storing) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 	}
 	return tasks.Result{Outputs: map[string]json.RawMessage{"data": ref.JSON()}}, nil
 }
+
+// fullStore is the broker over a database on a full disk: every
+// completion fails as the SQLite store says SQLITE_FULL (wrapping
+// ENOSPC), while full is set.
+type fullStore struct {
+	*scheduler.Broker
+	full atomic.Bool
+}
+
+func (f *fullStore) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	if f.full.Load() {
+		return nil, fmt.Errorf("complete %s/%s#%d: %w: database or disk is full", l.RunID, l.TaskID, l.Attempt, syscall.ENOSPC)
+	}
+	return f.Broker.CompleteAndLease(ctx, l, c, next)
+}
+
+// An attempt whose outputs were stored but whose end the database could
+// not record for want of space halts the pool as a full artifact store
+// does: the driver detaches, leaving the run to resume, rather than wait
+// for ever on a task the pool dropped (found by a trial: cairn run hung
+// with a task "running" for as long as the disk stayed full).
+func TestFullDatabaseHaltsThePool(t *testing.T) {
+	r := newRig(t, storing{})
+	wf, id := r.create(t, `
+name: fulldb
+tasks:
+  - {id: store, type: storing}
+  - {id: after, type: noop, needs: [store]}
+`)
+	fs := &fullStore{Broker: r.broker}
+	fs.full.Store(true)
+	pool := r.startPoolOver(t, fs, 2)
+	ctx, detach := context.WithCancelCause(context.Background())
+	defer detach(nil)
+	go func() {
+		select {
+		case <-pool.pool.Halted():
+			detach(scheduler.ErrDetached)
+		case <-ctx.Done():
+		}
+	}()
+	dctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	run, derr := r.driver.Drive(dctx, id, wf)
+	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
+		t.Fatalf("Drive = %v, %v; want it detached once the pool halted", run, derr)
+	}
+	if herr := pool.pool.Err(); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "task store of run "+id) {
+		t.Fatalf("pool.Err() = %v, want the completion's ENOSPC naming the task", herr)
+	}
+	pool.hard()
+
+	// Space is back: resume finishes the run.
+	fs.full.Store(false)
+	r.startPool(t, 2, func(o *executor.Options) { o.Worker = "test:1:" + t.Name() })
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+}

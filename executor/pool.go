@@ -553,6 +553,14 @@ func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completi
 		want = p.request(1, 0)
 	}
 	items, err := p.complete(rctx, l, c, want)
+	if err != nil && noSpace(err) {
+		// The database is on a full disk (SQLite's SQLITE_FULL and
+		// PostgreSQL's disk_full are said as ENOSPC): the attempt's end
+		// is not recorded, and no other will be. Its worker cannot go
+		// on, as when an artifact does not fit: the run is left for
+		// 'cairn resume', its attempt redone.
+		p.halt(fmt.Errorf("record the end of task %s of run %s, attempt %d: %w", l.TaskID, l.RunID, l.Attempt, err))
+	}
 	if err != nil {
 		level := slog.LevelWarn
 		if errors.Is(err, cairn.ErrLeaseLost) && errors.Is(context.Cause(ctx), errRevoked) {

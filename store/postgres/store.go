@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -429,6 +430,11 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %s", cairn.ErrConflict, pe.Error())
 	case "23503": // foreign_key_violation
 		return fmt.Errorf("%w: %s", cairn.ErrNotFound, pe.Error())
+	case "53100": // disk_full
+		// Said as the system says it, as store/sqlite says SQLITE_FULL:
+		// a pool halts on it (the run left to resume) rather than
+		// taking the server's full disk for a task's failure.
+		return fmt.Errorf("%w: %w", syscall.ENOSPC, pe)
 	}
 	return err
 }
