@@ -12,6 +12,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -512,7 +513,17 @@ func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedb
 		if len(in.Labels) != len(preds) {
 			return nil, badInput("labels has %d values, the request had %d rows: give one label per row, null for a row without one", len(in.Labels), len(preds))
 		}
-		sc, err := score(r.Kind, preds, in.Labels)
+		var classes [][]byte
+		if r.Kind != string(model.Regression) {
+			// A classifier's label must be one of its classes: "yes"
+			// for 1, a boolean or a typo would count as a miss and
+			// could roll a canary back. A version that cannot be read
+			// now (its artifact collected) is scored as before.
+			if a, _, err := s.pinned(ctx, name, r.Version); err == nil {
+				classes = a.classes
+			}
+		}
+		sc, err := score(r.Kind, preds, in.Labels, classes)
 		if err != nil {
 			return nil, err
 		}
@@ -542,8 +553,9 @@ const maxLabel = 1e300
 
 // score compares predictions with labels: for a classifier the rows
 // predicted right, for a regressor the sum of absolute errors, over the
-// rows whose label is not null.
-func score(kind string, preds, labels []json.RawMessage) (cairn.RequestScore, error) {
+// rows whose label is not null. classes, if given, are a classifier's
+// classes as JSON values: a label that is none of them is refused.
+func score(kind string, preds, labels []json.RawMessage, classes [][]byte) (cairn.RequestScore, error) {
 	var sc cairn.RequestScore
 	for i, l := range labels {
 		if len(l) == 0 || string(l) == "null" {
@@ -573,12 +585,28 @@ func score(kind string, preds, labels []json.RawMessage) (cairn.RequestScore, er
 			sc.Score += math.Abs(p - y)
 			continue
 		}
+		if classes != nil && !slices.ContainsFunc(classes, func(c []byte) bool { return sameLabel(c, l) }) {
+			return sc, &Error{Status: http.StatusBadRequest, Code: CodeBadInput, Row: i, Field: "labels",
+				Msg: fmt.Sprintf("labels[%d]: %s is none of the model's classes %s: give the class as predict answers it, null for a row without a label",
+					i, brief(l), classList(classes))}
+		}
 		sc.Labeled++
 		if sameLabel(preds[i], l) {
 			sc.Score++
 		}
 	}
 	return sc, nil
+}
+
+// classList shows a classifier's classes in a message: [0, 1], the
+// first 20 of more.
+func classList(classes [][]byte) string {
+	shown := classes[:min(len(classes), 20)]
+	more := ""
+	if len(classes) > len(shown) {
+		more = fmt.Sprintf(", … (%d in all)", len(classes))
+	}
+	return "[" + string(bytes.Join(shown, []byte(", "))) + more + "]"
 }
 
 // sameLabel compares a predicted class with a label as values: 1 and 1.0

@@ -185,6 +185,11 @@ func TestShadowLogsBoth(t *testing.T) {
 		{"clf", `{"request_id":"0000","labels":["yes"]}`, http.StatusNotFound},
 		{"nosuch", fmt.Sprintf(`{"request_id":%q,"labels":["yes","no"]}`, ids[3]), http.StatusNotFound},
 		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":["yes"]}`, ids[3]), http.StatusBadRequest},
+		// Labels that are none of the classifier's classes (a typo, a
+		// boolean, a number out of range) would count as misses.
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":["yes","maybe"]}`, ids[3]), http.StatusBadRequest},
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":[true,null]}`, ids[3]), http.StatusBadRequest},
+		{"clf", fmt.Sprintf(`{"request_id":%q,"labels":[null,1e999]}`, ids[3]), http.StatusBadRequest},
 		{"clf", `{"labels":["yes"]}`, http.StatusBadRequest},
 		{"clf", `{"request_id":"x","labels":["yes"],"extra":1}`, http.StatusBadRequest},
 		{"clf", `[1,2]`, http.StatusBadRequest},
