@@ -111,3 +111,46 @@ func TestLogLimitMarkerPlural(t *testing.T) {
 		}
 	}
 }
+
+// The limit is the attempt's: a log written again (a worker that sends
+// its log stream once more, a restarted worker) counts what the file
+// holds, so that no number of writers makes it grow past the limit and a
+// marker line (a trial: five PUTs of 200 KB to one attempt's log with a
+// limit of 64 KiB left 328 KB).
+func TestLogLimitHoldsAcrossWriters(t *testing.T) {
+	const limit = 64 << 10
+	l := openLogs(t).WithLimit(limit)
+	out := pseudoText(200 << 10)
+	for i := range 5 {
+		w, err := l.Create("r", "t", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got := readLog(t, l, "r", "t", 1)
+		if len(got) > limit+200 {
+			t.Fatalf("after writer %d the log holds %d bytes, over the limit of %d and a marker line", i+1, len(got), limit)
+		}
+		if !strings.HasPrefix(got, string(out[:limit/2])) {
+			t.Fatalf("after writer %d the log does not begin with the first writer's head", i+1)
+		}
+	}
+	// Below the limit, a second writer adds within what is left.
+	l2 := openLogs(t).WithLimit(limit)
+	for _, part := range [][]byte{out[:40<<10], out[40<<10 : 100<<10]} {
+		w, err := l2.Create("r", "t", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(part)
+		w.Close()
+	}
+	if got := readLog(t, l2, "r", "t", 1); len(got) > limit+200 || !strings.HasPrefix(got, string(out[:40<<10])) {
+		t.Fatalf("two writers under and over the limit: %d bytes", len(got))
+	}
+}

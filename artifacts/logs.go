@@ -106,8 +106,16 @@ func (l *Logs) Create(runID, taskID string, attempt int) (io.WriteCloser, error)
 	}
 	lw := &LogWriter{path: p, limit: l.limit}
 	if l.limit > 0 {
-		lw.tailCap = int(min(l.limit/2, maxLogTail))
-		lw.headCap = l.limit - int64(lw.tailCap)
+		// The limit is the attempt's, not the writer's: what the log
+		// holds already (a restarted worker, a log stream sent again)
+		// counts, so that no number of writers makes it grow past it.
+		room := l.limit
+		if fi, err := os.Lstat(p); err == nil {
+			room = max(l.limit-fi.Size(), 0)
+		}
+		lw.tailCap = int(min(room/2, maxLogTail))
+		lw.headCap = room - int64(lw.tailCap)
+		lw.full = room == 0
 	}
 	return lw, nil
 }
@@ -145,6 +153,7 @@ type LogWriter struct {
 	closed bool
 
 	limit    int64  // 0: none
+	full     bool   // the log held its limit before this writer: it drops all it is given
 	headCap  int64  // bytes written to the file before the tail window
 	tailCap  int    // bytes of the window
 	head     int64  // bytes written to the file so far
@@ -257,7 +266,7 @@ func (lw *LogWriter) CloseWithNote(note string) error {
 	if err := lw.open(); err != nil {
 		return fmt.Errorf("close log: %w", err)
 	}
-	if dropped := lw.tailSeen - int64(len(kept)); dropped > 0 {
+	if dropped := lw.tailSeen - int64(len(kept)); dropped > 0 && !lw.full {
 		fmt.Fprintf(lw.w, "\n[cairn: %s dropped: the log keeps the first %s and the last %s of an attempt's output (cairn run --log-limit)]\n",
 			bytesText(dropped), sizeText(lw.headCap), sizeText(int64(lw.tailCap)))
 	}
