@@ -183,8 +183,12 @@ const maxHoldersInLine = 3
 // WhyPool says, in one line, why a ready task that takes slots of pool
 // waits for it: "waiting for pool gpu: 1 of 1 in use by RUN/TASK". It is
 // "" when the pool has room for it. pools is every pool the store knows,
-// by name; a pool missing from it is not declared.
-func WhyPool(pool string, slots int, pools map[string]PoolState) string {
+// by name; a pool missing from it is not declared. orphaned, when not
+// nil, says whether a holder's run is orphaned (no process drives it:
+// its slot comes back only when its lease expires, or the run is
+// resumed); it is asked of the holders named only, and such a holder is
+// named "RUN/TASK (orphaned: cairn resume RUN)", as cairn pools names it.
+func WhyPool(pool string, slots int, pools map[string]PoolState, orphaned func(runID string) bool) string {
 	if pool == "" {
 		return ""
 	}
@@ -209,6 +213,9 @@ func WhyPool(pool string, slots int, pools map[string]PoolState) string {
 		s := h.RunID + "/" + h.TaskID
 		if h.Slots > 1 {
 			s += fmt.Sprintf(" (%d)", h.Slots)
+		}
+		if orphaned != nil && orphaned(h.RunID) {
+			s += " (orphaned: cairn resume " + h.RunID + ")"
 		}
 		who = append(who, s)
 	}

@@ -32,8 +32,11 @@ type WaitFacts struct {
 	Tasks []*TaskRun
 	Graph WaitGraph
 	// Pools are the pools the store knows, by name (needed when a ready
-	// task names a pool).
-	Pools map[string]PoolState
+	// task names a pool). Orphaned, when set, says whether the run of a
+	// pool's holder is orphaned (WhyPool): asked only of the holders a
+	// reason names.
+	Pools    map[string]PoolState
+	Orphaned func(runID string) bool
 	// Workers are the registered workers and any in-process pool that
 	// may take tasks, for ready tasks that are Routed; WorkersRead says
 	// they were read (else routing is not judged).
@@ -154,7 +157,7 @@ func (f WaitFacts) why(tr *TaskRun, byID map[string]*TaskRun, active int, items 
 			}
 		}
 		if f.Pools != nil {
-			return WhyPool(tr.Pool, tr.PoolSlots, f.Pools)
+			return WhyPool(tr.Pool, tr.PoolSlots, f.Pools, f.Orphaned)
 		}
 		return ""
 	case TaskRetrying:

@@ -77,6 +77,18 @@ func TestWhy(t *testing.T) {
 		t.Errorf("WaitNeeds of a finished run = %+v, want nothing", n)
 	}
 
+	// A holder whose run no process drives is said orphaned, as cairn
+	// pools says it; only the holders named are asked about.
+	asked := map[string]int{}
+	f.Orphaned = func(run string) bool { asked[run]++; return run == "r0" }
+	if got := Why(f)["gpu"]; got != "waiting for pool gpu: 1 of 1 in use by r0/train (orphaned: cairn resume r0)" {
+		t.Errorf("gpu, its holder orphaned: %q", got)
+	}
+	if len(asked) != 1 || asked["r0"] != 1 {
+		t.Errorf("asked about the runs %v, want r0 once", asked)
+	}
+	f.Orphaned = nil
+
 	// Facts not read are not judged; a graph that could not be had
 	// names no upstream and no when:.
 	got := Why(WaitFacts{Run: run, Tasks: trs, Now: now})

@@ -34,6 +34,11 @@ func poolsFixture(t *testing.T) (f *fixture, held, waits *cairn.Run) {
 		return run
 	}
 	held = mk(now.Add(-time.Second), 0)
+	// A live process drives the holder's run (a run no process claims is
+	// orphaned, and a reason would say so).
+	if _, err := f.st.ClaimRun(ctx, held.ID, "elsewhere:1:live", now, time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
 	items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 5, AnyTask: true}, now, time.Minute)
 	if err != nil || len(items) != 1 || items[0].Lease.RunID != held.ID {
 		t.Fatalf("Lease = %+v, %v; want train of the first run", items, err)

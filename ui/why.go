@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/runjson"
 )
 
 // PoolLister lists the pools of a database with their holders and queues
@@ -15,21 +16,25 @@ type PoolLister interface {
 	Pools(ctx context.Context) ([]cairn.PoolState, error)
 }
 
-// RunLister lists runs (Reader's ListRuns).
+// RunLister lists runs and reads one (Reader's ListRuns and GetRun).
 type RunLister interface {
 	ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error)
+	RunGetter
 }
 
 // WaitSources are where Waiting reads what cairn.Why needs beyond a run:
-// Runs (required) for a queued run's workflow's active runs; Pools and
-// Workers, when set, for ready tasks that name a pool or require labels
-// or a queue; Pool, the in-process worker pool of the server (if any),
-// counted among the workers.
+// Runs (required) for a queued run's workflow's active runs, and the
+// runs of the pool holders a reason names, each said orphaned as
+// runjson.Orphaned judges it with OwnerGone (Options.OwnerGone); Pools
+// and Workers, when set, for ready tasks that name a pool or require
+// labels or a queue; Pool, the in-process worker pool of the server (if
+// any), counted among the workers.
 type WaitSources struct {
-	Runs    RunLister
-	Pools   PoolLister
-	Workers WorkerLister
-	Pool    *cairn.Worker
+	Runs      RunLister
+	Pools     PoolLister
+	Workers   WorkerLister
+	Pool      *cairn.Worker
+	OwnerGone func(owner string) bool
 }
 
 // Waiting says why each task of run r that is not running is not
@@ -55,6 +60,7 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 		for _, p := range ps {
 			f.Pools[p.Name] = p
 		}
+		f.Orphaned = HolderOrphaned(ctx, src.Runs, src.OwnerGone, now)
 	}
 	if need.Workers && src.Workers != nil {
 		ws, err := src.Workers.ListWorkers(ctx, now, now)
@@ -76,4 +82,26 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 		}
 	}
 	return cairn.Why(f), nil
+}
+
+// RunGetter reads one run (Reader's GetRun).
+type RunGetter interface {
+	GetRun(ctx context.Context, id string) (*cairn.Run, error)
+}
+
+// HolderOrphaned says whether the run of a pool's holder is orphaned
+// (runjson.Orphaned with ownerGone: its process died, and its slot comes
+// back only once its lease expires), reading each run once; a run that
+// cannot be read is not said to be. For cairn.WaitFacts.Orphaned.
+func HolderOrphaned(ctx context.Context, runs RunGetter, ownerGone func(owner string) bool, now time.Time) func(runID string) bool {
+	seen := map[string]bool{}
+	return func(id string) bool {
+		o, ok := seen[id]
+		if !ok {
+			r, err := runs.GetRun(ctx, id)
+			o = err == nil && runjson.Orphaned(r, now, ownerGone)
+			seen[id] = o
+		}
+		return o
+	}
 }

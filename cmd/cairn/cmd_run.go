@@ -369,6 +369,7 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	a.firstEvents = nil
 	start := time.Now()
 	stopAnnouncing := announceCancel(ctx, prog, pool.StopGrace())
+	stopWatching := watchPoolWaits(ctx, st, id, prog)
 	// A full disk halts the pool; the run is then left as it is, for
 	// resume, rather than cancelled or failed.
 	dctx, detach := context.WithCancelCause(ctx)
@@ -401,6 +402,7 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	}
 	cancel()
 	stopAnnouncing()
+	stopWatching()
 	prog.finish()
 	if herr := pool.Err(); herr != nil {
 		return fmt.Errorf("%w\nthe run is left unfinished, to resume: free space, then 'cairn resume %s' (the attempt is retried)", herr, id)

@@ -287,12 +287,28 @@ tasks:
 	}
 	start := time.Now()
 	second := e.start("run", wf, "--progress", "lines")
+	// While it waits, cairn show of the waiting run says the holder is
+	// orphaned, as cairn pools does (it said only "in use by").
+	waiter := second.runID()
+	orphanedWhy := "waiting for pool gpu: 1 of 1 in use by " + held + "/t (orphaned: cairn resume " + held + ")"
+	var shown string
+	waitFor(t, 25*time.Second, "cairn show of the waiting run to say why it waits", func() bool {
+		shown = e.must(0, "show", waiter).stdout
+		return strings.Contains(shown, "waiting for pool gpu") || second.exited()
+	})
+	if !strings.Contains(shown, orphanedWhy) {
+		t.Errorf("cairn show of the waiting run does not say the holder is orphaned (%q):\n%s", orphanedWhy, shown)
+	}
 	// The lease lives 30 s without a heartbeat and the waiting run reaps
 	// every 15 s: it finishes within about 45 s.
 	if code := second.wait(2 * time.Minute); code != 0 {
 		t.Fatalf("the second run: exit %d\n%s\n%s", code, second.stdout.String(), second.stderr.String())
 	}
 	t.Logf("the second run finished %s after the kill", time.Since(start).Round(time.Second))
+	// Its progress lines said so too, once.
+	if n := strings.Count(second.stderr.String(), "task t "+orphanedWhy); n != 1 {
+		t.Errorf("the waiting run's progress said %d times that its task waits for an orphaned holder, want once:\n%s", n, second.stderr.String())
+	}
 	s := e.show(held)
 	if tk := taskByID(t, s, "t"); tk.State != cairn.TaskReady && tk.State != cairn.TaskRetrying {
 		t.Errorf("the killed run's task is %s, want ready again (interrupted) for resume", tk.State)

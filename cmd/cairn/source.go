@@ -223,7 +223,7 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 		}
 		return nil
 	}
-	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool}, r, trs, graph, now)
+	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool, OwnerGone: ownerGone}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}
