@@ -24,6 +24,8 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 			"database (SQLite's online backup), then the artifacts it refers to (content-addressed,\n"+
 			"each checked against its sha256), the logs, the plugins folder and the plugin lock file.\n"+
 			"DIR is itself a home: 'cairn --home DIR runs' reads it, 'cairn restore DIR' puts it back.\n"+
+			"Its last file, backup.json, lists every file with its size: a backup that did not finish has none,\n"+
+			"and restore refuses it.\n"+
 			"Secret params are not in it (they are never stored). Keep it as private as the home.\n"+
 			"With --db postgres://..., DIR gets the home's artifacts, logs and plugins but not the database:\n"+
 			"dump that with pg_dump first (then the copy holds every artifact the dump names), e.g.\n"+
@@ -71,8 +73,14 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	n, err := copyHome(home, dir, a.pluginsDir == "")
+	if err == nil {
+		err = writeManifest(dir, home, "sqlite")
+	}
+	if err != nil {
+		return fmt.Errorf("%w\nthe backup in %s did not finish: restore refuses it; back up again into a new folder", err, dir)
+	}
 	fmt.Fprintf(a.stdout, "backed up %s into %s: the database, %s\n", home, dir, n)
-	return err
+	return nil
 }
 
 // pgNote is the file of a backup of a home whose database is PostgreSQL:
@@ -93,10 +101,13 @@ func (a *app) backupFiles(t dbTarget, home, dir string) error {
 		return err
 	}
 	n, err := copyHome(home, dir, a.pluginsDir == "")
-	fmt.Fprintf(a.stdout, "backed up %s into %s: %s; not the database, which is in PostgreSQL\n", home, dir, n)
-	if err != nil {
-		return err
+	if err == nil {
+		err = writeManifest(dir, home, "postgres")
 	}
+	if err != nil {
+		return fmt.Errorf("%w\nthe backup in %s did not finish: restore refuses it; back up again into a new folder", err, dir)
+	}
+	fmt.Fprintf(a.stdout, "backed up %s into %s: %s; not the database, which is in PostgreSQL\n", home, dir, n)
 	fmt.Fprintf(a.stderr, "cairn backup: the database (%s) is not in %s: back it up with pg_dump, before 'cairn backup' so that the copy holds every artifact it names:\n"+
 		"  pg_dump --format=custom --file=cairn.pgdump %s\n", t, dir, shellQuote(t.arg()))
 	return nil
@@ -109,8 +120,11 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 			"in use (a cairn process has its database open, or a run has a live owner). The restored runs\n"+
 			"have no owner: 'cairn resume RUN' finishes an unfinished one (secret params given again).\n"+
 			"With --db postgres://..., it puts back the artifacts, logs and plugins of a backup of a home on\n"+
-			"PostgreSQL; the database is restored with pg_restore from the dump made beside the backup.")
+			"PostgreSQL; the database is restored with pg_restore from the dump made beside the backup.\n"+
+			"The backup is checked first against its backup.json (every file there, at its size; the database\n"+
+			"at its sha256; each artifact against its name as it is copied): one that did not finish is refused.")
 	force := flags.Bool("force", false, "replace the database of a home that is not empty (never one in use)")
+	unchecked := flags.Bool("unchecked", false, "restore a backup that has no backup.json (made by an older Cairn) or does not match it, as it is")
 	pos, err := parseFlags(flags, args)
 	if err != nil {
 		return err
@@ -139,6 +153,11 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("%s is not a backup: no cairn.db in it (%v)", dir, statErr)
 	case t.dsn != "" && noteErr != nil:
 		return fmt.Errorf("%s is not a backup: no %s in it (%v)", dir, pgNote, noteErr)
+	}
+	if !*unchecked {
+		if _, err := checkManifest(dir); err != nil {
+			return err
+		}
 	}
 	home, err := a.homeDir()
 	if err != nil {
