@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
@@ -306,5 +307,30 @@ func TestModelPageHostile(t *testing.T) {
 	}
 	if len(body) > 2<<20 {
 		t.Errorf("the page is %d bytes: the report's points are not bounded", len(body))
+	}
+}
+
+// TestModelPageShadowRollout: a shadow rollout's page says that the
+// candidate scores every request while production answers them (its
+// share of the answers is 0), not "0% of requests to version 2".
+func TestModelPageShadowRollout(t *testing.T) {
+	f := modelFixture(t)
+	f.h.h.o.Rollouts = f.st
+	f.run(t, shipWF, nil)
+	f.run(t, shipWF, map[string]string{"seed": "2", "stage": "candidate"})
+	if _, err := f.st.StartRollout(context.Background(), "churn", 2, cairn.RolloutSpec{Strategy: cairn.StrategyShadow}, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := f.get(t, "/models/churn", "X-Test-Actor", "viewer")
+	if resp.StatusCode != 200 {
+		t.Fatalf("the model page: %d\n%s", resp.StatusCode, body)
+	}
+	i := strings.Index(body, `id="rollout-share"`)
+	if i < 0 {
+		t.Fatalf("the model page shows no rollout:\n%s", body)
+	}
+	share := body[i:min(len(body), i+200)]
+	if !strings.Contains(share, "every request scored by version 2 beside production") || strings.Contains(share, "% of requests") {
+		t.Errorf("a shadow rollout's share: %s", share)
 	}
 }
