@@ -1020,11 +1020,7 @@ func (p *Pool) workDir() (string, error) {
 		return dir, nil
 	default:
 	}
-	dir, err := os.MkdirTemp(p.o.ScratchDir, "cairn-work-")
-	if err != nil {
-		return "", fmt.Errorf("make work dir: %w", err)
-	}
-	return dir, nil
+	return MakeScratch(p.o.ScratchDir)
 }
 
 // releaseWorkDir empties dir and keeps it for the next attempt; a folder

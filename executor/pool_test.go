@@ -24,7 +24,13 @@ import (
 	"github.com/cairnml/cairn/workflows"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(scratchOwnerEnv); dir != "" {
+		scratchOwnerMain(dir) // a process of TestSweepScratch
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // waitLimit bounds every wait of these tests: reaching it is a failure.
 const waitLimit = 10 * time.Second

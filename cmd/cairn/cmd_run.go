@@ -350,7 +350,7 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		Redact: a.secrets.Redact, Models: models, Cache: st,
 	}
 	ef.route(&po)
-	removeStaleLimits()
+	removeStale("")
 	pool := executor.New(withSecrets(broker, a.secrets), po)
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once

@@ -241,7 +241,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st)})
 	var pool *executor.Pool // nil with --workers 0
 	if f.slots > 0 {
-		removeStaleLimits()
+		removeStale("")
 		pool = executor.New(secretLeaser{Leaser: broker, sets: book.get}, executor.Options{
 			// The pool runs only the tasks of the runs this server plans: a
 			// foreground cairn run beside it runs its own.

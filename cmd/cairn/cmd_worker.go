@@ -154,7 +154,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 		}
 		return err
 	}
-	removeStaleLimits()
+	removeStale(filepath.Join(home, "work"))
 	pool := executor.New(c, executor.Options{Worker: c.ID(), Slots: f.concurrency, Types: reg, Artifacts: c.Artifacts(),
 		Logs: c.Logs(), Version: implVersion(), Cache: c, Models: c, StopGrace: f.stopGrace, IdleWait: c.MaxWait(), Logger: log, Redact: c.Redact,
 		ScratchDir: filepath.Join(home, "work")})

@@ -1,10 +1,17 @@
 package main
 
-import "github.com/cairnml/cairn/tasks/limits"
+import (
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/tasks/limits"
+)
 
-// removeStaleLimits removes the cgroups a cairn killed with kill -9 left
-// for its tasks' resources (see tasks/limits), before this one runs tasks.
-// Where limits cannot be enforced there are none to remove.
-func removeStaleLimits() {
+// removeStale removes what a cairn killed with kill -9 left behind
+// before this one runs tasks: the cgroups of its tasks' resources (see
+// tasks/limits; where limits cannot be enforced there are none) and its
+// attempts' scratch folders in scratch (os.TempDir() when "", a
+// worker's HOME/work), those of processes that are gone only, never a
+// live process's (executor.SweepScratch).
+func removeStale(scratch string) {
 	_ = limits.RemoveStale()
+	_, _ = executor.SweepScratch(scratch)
 }
