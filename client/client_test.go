@@ -445,3 +445,18 @@ func TestProblemString(t *testing.T) {
 		}
 	}
 }
+
+// An error whose message already says what failed is not prefixed with
+// it again ("roll back model x: roll back model x: ..."); one that does
+// not is.
+func TestErrorSaysWhatOnce(t *testing.T) {
+	said := &client.Error{What: "roll back model churn", Status: 409, Code: "conflict",
+		Message: "roll back model churn: version 1 is in production and no version before it can be put back"}
+	if got := said.Error(); got != said.Message {
+		t.Errorf("Error() = %q, want the message alone", got)
+	}
+	bare := &client.Error{What: "roll back model churn", Status: 409, Code: "conflict", Message: "version 1 is in production"}
+	if got, want := bare.Error(), "roll back model churn: version 1 is in production"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}

@@ -103,6 +103,9 @@ func (e *Error) Error() string {
 	if e.Status >= 500 {
 		return fmt.Sprintf("%s: the server at %s failed (%d %s: %s)", e.What, e.Server, e.Status, e.Code, msg)
 	}
+	if strings.HasPrefix(msg, e.What+": ") {
+		return msg // the server said what failed already ("roll back model x: ...")
+	}
 	return fmt.Sprintf("%s: %s", e.What, msg)
 }
 

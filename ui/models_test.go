@@ -167,7 +167,7 @@ func TestModelsAPI(t *testing.T) {
 		t.Fatalf("the refused promotions changed production to %d", p.Version)
 	}
 	// The first in production: no rollback.
-	if code, body := f.call(t, http.MethodPost, "/api/v1/models/churn/rollback", "", "op", "operate"); code != 409 || !strings.Contains(body, "none before it") {
+	if code, body := f.call(t, http.MethodPost, "/api/v1/models/churn/rollback", "", "op", "operate"); code != 409 || !strings.Contains(body, "no version before it can be put back") {
 		t.Errorf("a rollback with nothing before: %d %s", code, body)
 	}
 

@@ -114,7 +114,7 @@ func TestModelsCommand(t *testing.T) {
 		{[]string{"promote", "churn", "model:other@1"}, 1, "model:other@1 is a version of model other, not of churn: nothing changed"},
 		{[]string{"promote", "churn", "two"}, 2, `version "two": want a number`},
 		{[]string{"promote", "churn", "2", "--stage", "live"}, 2, `--stage "live": want production, candidate or archived`},
-		{[]string{"rollback", "churn"}, 1, "version 1 is the first in production, there is none before it to roll back to"},
+		{[]string{"rollback", "churn"}, 1, "version 1 is in production and no version before it can be put back"},
 		{[]string{"show", "churn@3"}, 1, "model churn has versions 1 to 2, not 3"},
 		{[]string{"show", "../x"}, 2, `model name "../x"`},
 	} {

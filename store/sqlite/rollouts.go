@@ -215,7 +215,7 @@ func (s *Store) ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rollout of %s: %s: %w", ch.Name, ch.Event, err)
+		return nil, fmt.Errorf("%s the rollout of model %s: %w", ch.Event, ch.Name, err)
 	}
 	return r, nil
 }

@@ -285,7 +285,8 @@ func RollbackModel(tx RegistryTx, name, actor string, now time.Time) (int, error
 		return 0, err
 	}
 	if !found {
-		return 0, fmt.Errorf("version %d is the first in production, there is none before it to roll back to: %w", cur, cairn.ErrConflict)
+		return 0, fmt.Errorf("version %d is in production and no version before it can be put back: none was in production before it but those a rollback left, "+
+			"and a rollback never goes back to a version it rolled back from; promote one by hand (cairn models promote %s VERSION): %w", cur, name, cairn.ErrConflict)
 	}
 	from, _, err := tx.Stage(name, back)
 	if err != nil {
