@@ -371,7 +371,13 @@ func (c *Collector) ObserveVersion(p VersionPrediction) {
 	}
 	c.versionSecs.Observe(seconds(p.Duration), p.Model, v, arm)
 	if len(p.Classes) > 0 {
-		counts := make([]int, len(p.Classes))
+		var small [32]int // no allocation for up to 32 classes
+		counts := small[:0]
+		if len(p.Classes) <= len(small) {
+			counts = small[:len(p.Classes)]
+		} else {
+			counts = make([]int, len(p.Classes))
+		}
 		for _, k := range p.Class {
 			if k >= 0 && k < len(counts) {
 				counts[k]++
@@ -398,16 +404,17 @@ func (c *Collector) ObserveVersion(p VersionPrediction) {
 // MaxVersionSeries pairs.
 func (c *Collector) versionLabel(model string, version int) string {
 	v := strconv.Itoa(version)
-	k := model + "\xff" + v
+	var buf [128]byte
+	k := append(append(append(buf[:0], model...), 0xff), v...) // looked up without an allocation
 	c.vmu.Lock()
 	defer c.vmu.Unlock()
-	if c.versions[k] {
+	if c.versions[string(k)] {
 		return v
 	}
 	if len(c.versions) >= MaxVersionSeries {
 		return "other"
 	}
-	c.versions[k] = true
+	c.versions[string(k)] = true
 	return v
 }
 

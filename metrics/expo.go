@@ -122,6 +122,18 @@ func formatFloat(v float64) string {
 // key joins label values into a map key (0xff never occurs in UTF-8).
 func key(values []string) string { return strings.Join(values, "\xff") }
 
+// appendKey appends key(values) to b: a lookup with m[string(appendKey(buf[:0], ...))]
+// allocates nothing (a counter is added to on every request).
+func appendKey(b []byte, values []string) []byte {
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, 0xff)
+		}
+		b = append(b, v...)
+	}
+	return b
+}
+
 // CounterVec is a counter family with labels: each set of label values
 // is a counter that only goes up.
 type CounterVec struct {
@@ -151,12 +163,13 @@ func (c *CounterVec) Add(n float64, values ...string) {
 	if !(n >= 0) {
 		n = 0
 	}
-	k := key(values)
+	var buf [128]byte
+	k := appendKey(buf[:0], values)
 	c.mu.Lock()
-	s := c.series[k]
+	s := c.series[string(k)]
 	if s == nil {
 		s = &counterSeries{values: slices.Clone(values)}
-		c.series[k] = s
+		c.series[string(k)] = s
 	}
 	s.n += n
 	c.mu.Unlock()
@@ -227,12 +240,13 @@ func (h *HistogramVec) Observe(v float64, values ...string) {
 		return
 	}
 	i, _ := slices.BinarySearch(h.bounds, v) // the first bound >= v: buckets are le
-	k := key(values)
+	var buf [128]byte
+	k := appendKey(buf[:0], values)
 	h.mu.Lock()
-	s := h.series[k]
+	s := h.series[string(k)]
 	if s == nil {
 		s = &histSeries{values: slices.Clone(values), counts: make([]uint64, len(h.bounds)+1)}
-		h.series[k] = s
+		h.series[string(k)] = s
 	}
 	s.counts[i]++
 	s.sum += v

@@ -54,3 +54,33 @@ func TestVersionSeries(t *testing.T) {
 		t.Error("a class past the 20th has a series of its own")
 	}
 }
+
+// A request of a version whose series exist allocates nothing in the
+// metrics (every prediction, and every shadow scoring, is counted): the
+// series are found by their label values without a key built on the heap.
+func TestObserveVersionAllocates0(t *testing.T) {
+	c := metrics.New(metrics.Options{})
+	cls := metrics.VersionPrediction{Model: "churn", Version: 2, Arm: "shadow", Code: "ok", Duration: 8 * time.Microsecond,
+		Classes: []string{"no", "yes"}, Class: []int{1, 0, 1}}
+	reg := metrics.VersionPrediction{Model: "price", Version: 1, Code: "ok", Duration: time.Millisecond, Values: []float64{3, 40}}
+	c.ObserveVersion(cls)
+	c.ObserveVersion(reg)
+	c.ObservePrediction("churn", "ok", 3, 8*time.Microsecond)
+	if n := testing.AllocsPerRun(100, func() {
+		c.ObserveVersion(cls)
+		c.ObserveVersion(reg)
+		c.ObservePrediction("churn", "ok", 3, 8*time.Microsecond)
+	}); n != 0 {
+		t.Errorf("%v allocations per request counted, want 0", n)
+	}
+	var w metrics.Writer
+	c.Write(context.Background(), &w)
+	out := string(w.Bytes())
+	for _, want := range []string{`cairn_model_version_requests_total{model="churn",version="2",arm="shadow",code="ok"} 102`,
+		`cairn_model_version_predictions_total{model="churn",version="2",class="yes"} 204`,
+		`cairn_model_version_prediction_value_count{model="price",version="1"} 204`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the exposition lacks %s:\n%s", want, out)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/metrics"
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/features"
@@ -72,12 +73,16 @@ func (p benchPhase) allocsPerOp(n int) float64 {
 }
 
 // serveBench starts a server on fx (the request log on its SQLite file
-// when log), runs next requests through it and stops it.
-func serveBench(b *testing.B, fx *fixture, log bool, bodies [][]byte, loop func(predict func(i int))) benchPhase {
+// when log; its events to mx, when not nil, as cairn server counts them),
+// runs next requests through it and stops it.
+func serveBench(b *testing.B, fx *fixture, log bool, mx *metrics.Collector, bodies [][]byte, loop func(predict func(i int))) benchPhase {
 	var dropped atomic.Int64
 	o := serve.Options{Registry: fx.st, Artifacts: fx.arts, Observe: func(e serve.Event) {
 		if e.Kind == serve.EventRequestsDropped || e.Kind == serve.EventShadowDropped {
 			dropped.Add(1)
+		}
+		if mx != nil {
+			observeServing(mx, e)
 		}
 	}}
 	if log {
@@ -128,6 +133,27 @@ func serveBench(b *testing.B, fx *fixture, log bool, bodies [][]byte, loop func(
 	return ph
 }
 
+// observeServing counts e in mx as cairn server does (cmd/cairn's
+// observeServing): each request, and each shadow scoring, per model and
+// version with the distribution of its predictions.
+func observeServing(mx *metrics.Collector, e serve.Event) {
+	vp := metrics.VersionPrediction{Model: e.Model, Version: e.Version, Arm: e.Arm, Code: e.Code, Duration: e.Duration}
+	if e.Predictions != nil {
+		if e.ModelKind == "classification" {
+			vp.Classes, vp.Class = e.Classes, e.Predictions.Class
+		} else {
+			vp.Values = e.Predictions.Value
+		}
+	}
+	switch e.Kind {
+	case serve.EventPredict:
+		mx.ObservePrediction(e.Model, e.Code, e.Rows, e.Duration)
+		mx.ObserveVersion(vp)
+	case serve.EventShadow:
+		mx.ObserveVersion(vp)
+	}
+}
+
 // benchRollout serves bc in production and, with spec, a rollout of a
 // second version; with log, the request log on the fixture's SQLite file.
 // Each request has a key of its own.
@@ -139,7 +165,7 @@ func benchRollout(b *testing.B, spec *cairn.RolloutSpec, log bool) {
 		}
 	}
 	b.ReportAllocs()
-	ph := serveBench(b, fx, log, bodies, func(predict func(int)) {
+	ph := serveBench(b, fx, log, nil, bodies, func(predict func(int)) {
 		for i := 0; b.Loop(); i++ {
 			predict(i)
 		}
@@ -171,7 +197,8 @@ func BenchmarkRouteCanary(b *testing.B) {
 // request — its rows decoded and predicted — is work the user asked for;
 // the overhead is everything else shadow adds: handing the request to the
 // shadow workers, their bookkeeping, the candidate's predictions encoded
-// and logged, its metrics. In one process it measures the requests with
+// and logged, its metrics (both servers' events counted in a
+// metrics.Collector as cairn server counts them). In one process it measures the requests with
 // a shadow rollout (cpu-µs/op, as the other Route benchmarks), the same
 // requests on a fixture of their own without a rollout (logged-cpu-µs/op:
 // a logged request of production alone, on a request log as large), and
@@ -251,7 +278,10 @@ func BenchmarkShadow(b *testing.B) {
 			shadowReqs += int64(shadowed)
 		}
 	}
-	timed := serveBench(b, fx, true, bodies, func(predict func(int)) {
+	// The servers' events counted as cairn server counts them: the
+	// candidate's metrics are part of what shadow adds.
+	mxShadow, mxLogged := metrics.New(metrics.Options{}), metrics.New(metrics.Options{})
+	timed := serveBench(b, fx, true, mxShadow, bodies, func(predict func(int)) {
 		for i := 0; b.Loop(); i++ {
 			predict(i)
 		}
@@ -273,10 +303,10 @@ func BenchmarkShadow(b *testing.B) {
 			var p benchPhase
 			switch phase {
 			case "shadow":
-				p = serveBench(b, fx, true, bodies, predict)
+				p = serveBench(b, fx, true, mxShadow, bodies, predict)
 				shadowReqs++ // its warm-up request
 			case "logged":
-				p = serveBench(b, fxLogged, true, bodies, predict)
+				p = serveBench(b, fxLogged, true, mxLogged, bodies, predict)
 			default:
 				var m0, m1 runtime.MemStats
 				runtime.ReadMemStats(&m0)
