@@ -195,7 +195,12 @@ func Resolve(ctx context.Context, s Store, ref string) (*Resolved, error) {
 		} else {
 			m, err = s.ModelVersion(ctx, name, version)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, cairn.ErrNotFound) && version == 0:
+			return nil, fmt.Errorf("model %s has no version in production: name one, model:%s@VERSION (cairn models show %s lists them): %w", name, name, name, cairn.ErrNotFound)
+		case errors.Is(err, cairn.ErrNotFound):
+			return nil, fmt.Errorf("model %s has no version %d (cairn models show %s lists its versions): %w", name, version, name, cairn.ErrNotFound)
+		case err != nil:
 			return nil, err
 		}
 		a, err := s.Artifact(ctx, m.Model.Digest)

@@ -192,7 +192,7 @@ func TestResolveErrors(t *testing.T) {
 		{"sha256:" + strings.Repeat("a", 65), lineage.ErrBadRef, "longer than"},
 		{"abcdef012345", cairn.ErrAmbiguous, a.Digest + "  3 B  text/plain  from "},
 		{"ffffffffff", cairn.ErrNotFound, "no artifact has a digest starting sha256:ffffffffff"},
-		{"model:churn@7", cairn.ErrNotFound, "churn@7"},
+		{"model:churn@7", cairn.ErrNotFound, "model churn has no version 7 (cairn models show churn lists its versions)"},
 		{"model:nope", cairn.ErrNotFound, "no version in production"},
 		{"model:../x", lineage.ErrBadRef, "model name"},
 		{c.Runs[0] + "/trian", cairn.ErrNotFound, "has no task \"trian\" (it has collect, split, train, evaluate, deploy)"},

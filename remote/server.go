@@ -284,7 +284,7 @@ func (s *Server) protocol(w http.ResponseWriter, r *http.Request) bool {
 		v = "none (no " + HeaderProtocol + " header)"
 	}
 	writeJSON(w, http.StatusBadRequest, apiError{Code: CodeProtocol, Protocols: []int{cairn.WorkerProtocol},
-		Message: fmt.Sprintf("worker protocol mismatch: this server (cairn %s) speaks worker protocol %d; the worker speaks %s: run a cairn worker of a version that speaks %d",
+		Message: fmt.Sprintf("worker protocol mismatch: this server (%s) speaks worker protocol %d; the worker speaks %s: run a cairn worker of a version that speaks %d",
 			s.o.Version, cairn.WorkerProtocol, v, cairn.WorkerProtocol)})
 	return false
 }

@@ -120,3 +120,18 @@ func TestLongIntegerKept(t *testing.T) {
 		t.Fatalf("canonical form rounds the integer:\n%s", w.Canonical())
 	}
 }
+
+// A plain number too large for a float64 (YAML reads 1e400 as a string)
+// is named as the number it is in an error, not as a string; a quoted
+// one is a string.
+func TestOutOfRangeNumberNamed(t *testing.T) {
+	for src, want := range map[string]string{
+		"name: x\nparams:\n  n: {type: int, default: 1e400}\ntasks:\n  - {id: a, type: noop}\n":     `x.yaml:3:27: default of param "n" must be an int, not a number out of range (1e400)`,
+		"name: x\nparams:\n  n: {type: int, default: \"1e400\"}\ntasks:\n  - {id: a, type: noop}\n": `must be an int, not a string ("1e400")`,
+	} {
+		_, err := Parse("x.yaml", []byte(src), opts())
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse: %v, want %q", err, want)
+		}
+	}
+}

@@ -658,6 +658,13 @@ func describe(n *yaml.Node) string {
 		case "!!float":
 			return "a number (" + n.Value + ")"
 		}
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			// YAML reads a plain number too large for a float64 (1e400)
+			// as a string: say what it is.
+			if _, err := strconv.ParseFloat(n.Value, 64); errors.Is(err, strconv.ErrRange) {
+				return fmt.Sprintf("a number out of range (%s)", abbreviateStr(n.Value))
+			}
+		}
 		return fmt.Sprintf("a string (%q)", abbreviateStr(n.Value))
 	}
 	return "an unknown node"

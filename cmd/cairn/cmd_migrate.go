@@ -238,7 +238,8 @@ func (a *app) copyToPostgres(ctx context.Context, from, to string, replace bool,
 	writeChecks(a.stdout, checks)
 	fmt.Fprintf(a.stderr, "copied and verified %s in %d tables into %s\n", plural(int(rows), "row"), len(checks), shown)
 	fmt.Fprintf(a.stderr, "the artifacts and logs were not copied: they are files, and stay in %s (artifacts/, logs/);\n"+
-		"give every 'cairn server' and 'cairn worker' on this database that folder (a shared volume, --home)\n",
+		"give every 'cairn server' and 'cairn run' on this database that folder (a shared volume, --home); a 'cairn worker' needs neither\n"+
+		"(it fetches what it reads from a server, by digest, into its own cache)\n",
 		filepath.Dir(path))
 	return nil
 }

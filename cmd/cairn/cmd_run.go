@@ -416,7 +416,8 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	if trs, err = st.ListTaskRuns(context.WithoutCancel(ctx), id); err != nil {
 		return err
 	}
-	a.summary(context.WithoutCancel(ctx), final, trs, int(prog.cached.Load()), a.gateResults, time.Since(start), "")
+	took := time.Since(start)
+	a.summary(context.WithoutCancel(ctx), final, trs, int(prog.cached.Load()), a.gateResults, took, "", tookWord(verb))
 	// Its notify: alerts, written with the run's end: sent before this
 	// process exits, within alertWait, whatever the webhooks do. A run's
 	// alerts are only ever for the targets of its workflow's notify:
@@ -433,8 +434,10 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 // summary prints how the run ended: counts per state, failed tasks, hints
 // (each command they name ends with more, " --server URL" for a server's run).
 // cached is how many of the tasks reused an earlier success.
+// inWord says what took took: "in" for a run, "resumed in" or "retried
+// in" when it is the time of a resume or a retry, not of the whole run.
 func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, cached int,
-	gates func(context.Context, *cairn.TaskRun) []evaluate.GateResult, took time.Duration, more string) {
+	gates func(context.Context, *cairn.TaskRun) []evaluate.GateResult, took time.Duration, more, inWord string) {
 	counts := map[cairn.TaskState]int{}
 	for _, tr := range trs {
 		if tr.Counted() {
@@ -453,8 +456,8 @@ func (a *app) summary(ctx context.Context, r *cairn.Run, trs []*cairn.TaskRun, c
 			parts = append(parts, part)
 		}
 	}
-	fmt.Fprintf(w, "run %s %s in %s: %s\n", r.ID, sty.paint(stateColor(string(r.State)), strings.ToUpper(string(r.State))),
-		took.Round(time.Millisecond), strings.Join(parts, ", "))
+	fmt.Fprintf(w, "run %s %s %s %s: %s\n", r.ID, sty.paint(stateColor(string(r.State)), strings.ToUpper(string(r.State))),
+		inWord, took.Round(time.Millisecond), strings.Join(parts, ", "))
 	// Every failed task run, a for_each task's own line ("2 of 10 items
 	// did not succeed: …") beside its items'.
 	failed := 0
@@ -651,4 +654,15 @@ func usesFiles(wf *workflows.Workflow) string {
 		}
 	}
 	return strings.Join(files, ", ")
+}
+
+// tookWord is the word of a summary's time for what execute did (verb).
+func tookWord(verb string) string {
+	switch verb {
+	case "resume":
+		return "resumed in"
+	case "retry":
+		return "retried in"
+	}
+	return "in"
 }
