@@ -261,7 +261,12 @@ func DescribeSchedule(workflow string, s *workflows.Schedule, st *scheduler.Sche
 	from := now
 	if st != nil {
 		j.Paused = st.Paused
-		j.LastSlot = runjson.Time(st.Position)
+		// The position is a slot once one was handled; before, it is
+		// where the schedule started from (the server's start, a
+		// resume), which is no slot of it and is not shown as one.
+		if n, err := s.Next(st.Position.Add(-time.Nanosecond)); err == nil && n.Equal(st.Position) {
+			j.LastSlot = runjson.Time(st.Position)
+		}
 		from = latest(st.Position, now)
 	}
 	if n, err := s.Next(from); err == nil {

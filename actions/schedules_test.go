@@ -431,3 +431,28 @@ func TestSchedulesAPI(t *testing.T) {
 		s.want(200, "GET", "/api/v1/runs/"+id, "", &r)
 	}
 }
+
+// LAST SLOT is a slot of the schedule or nothing: before a slot was
+// handled, the stored position is where the schedule started from (the
+// server's start, a resume), which is not listed as a slot (found by a
+// trial: a fresh server listed its start time as the last slot of
+// "30 2 * * *").
+func TestDescribeScheduleLastSlotIsASlot(t *testing.T) {
+	s, err := workflows.ScheduleFromSpec(`{"cron":"30 2 * * *","timezone":"UTC","catchup":"none"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 4, 11, 33, 27, 123, time.UTC)
+	started := actions.DescribeSchedule("w", s, &scheduler.ScheduleState{Workflow: "w", Position: now}, now)
+	if started.LastSlot != nil {
+		t.Errorf("a schedule started at %s lists LAST SLOT %v, want none", now, started.LastSlot)
+	}
+	slot := time.Date(2026, 12, 4, 2, 30, 0, 0, time.UTC)
+	fired := actions.DescribeSchedule("w", s, &scheduler.ScheduleState{Workflow: "w", Position: slot}, now)
+	if fired.LastSlot == nil || !time.Time(*fired.LastSlot).Equal(slot) {
+		t.Errorf("a schedule whose slot %s was handled lists LAST SLOT %v", slot, fired.LastSlot)
+	}
+	if fired.NextSlot == nil || !time.Time(*fired.NextSlot).Equal(slot.Add(24*time.Hour)) {
+		t.Errorf("next slot %v, want %s", fired.NextSlot, slot.Add(24*time.Hour))
+	}
+}
