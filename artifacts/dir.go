@@ -81,7 +81,7 @@ func (d *Dir) blobPath(hexDigest string) string {
 // It fails with ctx's error if ctx ends first, and with r's error if r
 // fails; nothing is stored then.
 func (d *Dir) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
-	return d.put(ctx, mediaType, r, nil)
+	return d.put(ctx, mediaType, r, nil, nil)
 }
 
 // PutExpected stores the bytes read from r only if they are want's: its
@@ -93,10 +93,14 @@ func (d *Dir) PutExpected(ctx context.Context, want cairn.ArtifactRef, r io.Read
 	if err := want.Validate(); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact: %w", err)
 	}
-	return d.put(ctx, want.MediaType, io.LimitReader(r, want.Size+1), &want)
+	return d.put(ctx, want.MediaType, io.LimitReader(r, want.Size+1), &want, nil)
 }
 
-func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cairn.ArtifactRef) (cairn.ArtifactRef, error) {
+// put stores r's bytes (want's, when not nil); landing, when not nil, is
+// called with their reference once they are checked, before the blob
+// lands by rename (a Cache pins the digest, so that no eviction removes
+// the blob as it lands).
+func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cairn.ArtifactRef, landing func(cairn.ArtifactRef)) (cairn.ArtifactRef, error) {
 	f, err := os.CreateTemp(d.tmp, "put-*")
 	if errors.Is(err, fs.ErrNotExist) {
 		if err = os.MkdirAll(d.tmp, 0o700); err == nil {
@@ -140,6 +144,9 @@ func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cair
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s (%d bytes): got %s: %w", want.Digest, want.Size, got, ErrCorrupt)
 	}
 
+	if landing != nil {
+		landing(ref)
+	}
 	final := d.blobPath(sum)
 	// The fresh copy replaces any existing blob rather than trusting it:
 	// identical bytes make this idempotent, and it repairs a blob that was

@@ -40,8 +40,11 @@ type ClientOptions struct {
 	// cairn.WorkerProtocol; another only in tests of a mismatch).
 	Protocol int
 	// Cache is the worker's local artifact store: inputs fetched once by
-	// digest, outputs written there before they are uploaded.
-	Cache *artifacts.Dir
+	// digest, outputs written there before they are uploaded. CacheMax
+	// bounds it (0: no bound): past it the least recently used blobs
+	// that no attempt is reading or writing go (artifacts.Cache).
+	Cache    *artifacts.Dir
+	CacheMax int64
 	// Logger gets what the client cannot return (a log stream broken
 	// off, a registration made again). Nil discards it.
 	Logger *slog.Logger
@@ -53,9 +56,10 @@ type ClientOptions struct {
 // remote worker is the in-process pool with this client in place of the
 // broker.
 type Client struct {
-	o    ClientOptions
-	base *url.URL
-	http *http.Client
+	o     ClientOptions
+	base  *url.URL
+	http  *http.Client
+	cache *artifacts.Cache // o.Cache, bounded by o.CacheMax
 
 	mu       sync.Mutex
 	id       string // the worker id the server issued
@@ -145,6 +149,11 @@ func Register(ctx context.Context, o ClientOptions) (*Client, error) {
 		hc = NewHTTPClient(nil, o.Concurrency)
 	}
 	c := &Client{o: o, base: base, http: hc, leases: map[attemptKey]cairn.Lease{}, secrets: map[string]*runSecrets{}}
+	if o.Cache != nil {
+		if c.cache, err = artifacts.NewCache(o.Cache, o.CacheMax); err != nil {
+			return nil, fmt.Errorf("the worker's cache: %w", err)
+		}
+	}
 	if err := c.register(ctx); err != nil {
 		return nil, err
 	}

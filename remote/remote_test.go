@@ -437,3 +437,66 @@ func TestCompletionsShareARequest(t *testing.T) {
 		})
 	}
 }
+
+// A worker's cache bounded by CacheMax (2,500 bytes, blobs of 1,000):
+// inputs downloaded past the bound push out the least recently used, never
+// one an attempt is still reading; an output is kept while it uploads, then
+// counts as the newest; an evicted input is downloaded again when read.
+func TestWorkerCacheBounded(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	dir, _ := artifacts.Open(t.TempDir())
+	hc := remote.NewHTTPClient(nil, 1)
+	c, err := remote.Register(ctx, remote.ClientOptions{Server: r.srv.URL, Token: r.token, Name: "w",
+		Concurrency: 1, Cache: dir, CacheMax: 2500, HTTP: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hc.CloseIdleConnections)
+	refs := map[byte]cairn.ArtifactRef{}
+	for _, ch := range []byte("abcd") {
+		ref, err := r.arts.Put(ctx, "application/octet-stream", strings.NewReader(strings.Repeat(string(ch), 1000)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs[ch] = ref
+	}
+	cached := func(ch byte) bool { _, err := dir.Stat(refs[ch].Digest); return err == nil }
+	a := c.Artifacts()
+	open := func(ch byte) io.ReadCloser {
+		t.Helper()
+		rc, err := a.Open(ctx, refs[ch])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, err := io.ReadAll(rc); err != nil || len(b) != 1000 {
+			t.Fatalf("read %d bytes of %c, %v", len(b), ch, err)
+		}
+		return rc
+	}
+	reading := open('a')
+	open('b').Close()
+	open('c').Close() // 3,000 bytes: b goes, a is being read
+	if !cached('a') || cached('b') || !cached('c') {
+		t.Fatalf("a %v b %v c %v: want b evicted, a (being read) kept", cached('a'), cached('b'), cached('c'))
+	}
+	reading.Close()
+	open('d').Close() // a, read to its end, is the least recently used
+	if cached('a') || !cached('c') || !cached('d') {
+		t.Fatalf("a %v c %v d %v: want a evicted", cached('a'), cached('c'), cached('d'))
+	}
+	out, err := a.Put(ctx, "text/plain", strings.NewReader(strings.Repeat("o", 1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.arts.Stat(out.Digest); err != nil {
+		t.Fatalf("the output was not uploaded: %v", err)
+	}
+	if _, err := dir.Stat(out.Digest); err != nil || cached('c') || !cached('d') {
+		t.Fatalf("output %v, c %v, d %v: want the output kept and c evicted", err, cached('c'), cached('d'))
+	}
+	open('b').Close() // downloaded again
+	if !cached('b') || cached('d') {
+		t.Fatalf("b %v d %v: want b back and d evicted", cached('b'), cached('d'))
+	}
+}

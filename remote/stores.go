@@ -129,25 +129,32 @@ func (s *logStream) Close() error {
 // its bytes checked against its digest before the cache keeps them; an
 // output is stored in the cache, then uploaded unless the server has it,
 // before Put returns (so the completion naming it never comes first).
-func (c *Client) Artifacts() *Artifacts { return &Artifacts{c: c, dir: c.o.Cache} }
+// The cache is bounded (ClientOptions.CacheMax): a blob is held from
+// before its download or store until its reader is closed or its upload
+// done, never evicted meanwhile.
+func (c *Client) Artifacts() *Artifacts { return &Artifacts{c: c, cache: c.cache} }
 
 // Artifacts moves artifacts between the worker's cache and the server.
 type Artifacts struct {
-	c   *Client
-	dir *artifacts.Dir
+	c     *Client
+	cache *artifacts.Cache
 }
 
 // Open reads ref's bytes from the cache, downloading them first if the
 // cache lacks them; bytes that do not match ref are never kept.
 func (a *Artifacts) Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error) {
-	rc, err := a.dir.Open(ctx, ref)
+	// Held from the download to the reader's own hold: not evicted in
+	// between.
+	release := a.cache.Hold(ref.Digest)
+	defer release()
+	rc, err := a.cache.Open(ctx, ref)
 	if !errors.Is(err, cairn.ErrNotFound) {
 		return rc, err
 	}
 	if err := a.fetch(ctx, ref); err != nil {
 		return nil, err
 	}
-	return a.dir.Open(ctx, ref)
+	return a.cache.Open(ctx, ref)
 }
 
 // fetch downloads ref into the cache.
@@ -164,21 +171,24 @@ func (a *Artifacts) fetch(ctx context.Context, ref cairn.ArtifactRef) error {
 		return fmt.Errorf("fetch artifact %s: %w", ref.Digest, err)
 	}
 	defer resp.Body.Close()
-	if _, err := a.dir.PutExpected(ctx, ref, resp.Body); err != nil {
+	_, release, err := a.cache.PutExpected(ctx, ref, resp.Body)
+	if err != nil {
 		if errors.Is(err, artifacts.ErrCorrupt) {
 			return fmt.Errorf("fetch artifact %s: the server sent other bytes, not kept: %w", ref.Digest, err)
 		}
 		return fmt.Errorf("fetch artifact %s: %w", ref.Digest, err)
 	}
+	release()
 	return nil
 }
 
 // Put stores r's bytes in the cache and uploads them.
 func (a *Artifacts) Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error) {
-	ref, err := a.dir.Put(ctx, mediaType, r)
+	ref, release, err := a.cache.Put(ctx, mediaType, r)
 	if err != nil {
 		return ref, err
 	}
+	defer release()
 	if err := a.upload(ctx, ref); err != nil {
 		return cairn.ArtifactRef{}, err
 	}
@@ -186,7 +196,7 @@ func (a *Artifacts) Put(ctx context.Context, mediaType string, r io.Reader) (cai
 }
 
 // Touch marks a cached blob as used now.
-func (a *Artifacts) Touch(ref cairn.ArtifactRef) error { return a.dir.Touch(ref) }
+func (a *Artifacts) Touch(ref cairn.ArtifactRef) error { return a.cache.Touch(ref) }
 
 // upload sends ref's bytes from the cache unless the server has them.
 func (a *Artifacts) upload(ctx context.Context, ref cairn.ArtifactRef) error {
@@ -203,7 +213,7 @@ func (a *Artifacts) upload(ctx context.Context, ref cairn.ArtifactRef) error {
 	} else if !errors.Is(err, cairn.ErrNotFound) {
 		return fmt.Errorf("upload artifact %s: %w", ref.Digest, err)
 	}
-	rc, err := a.dir.Open(ctx, ref)
+	rc, err := a.cache.Open(ctx, ref)
 	if err != nil {
 		return fmt.Errorf("upload artifact %s: %w", ref.Digest, err)
 	}

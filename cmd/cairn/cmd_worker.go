@@ -31,7 +31,9 @@ CAIRN_WORKER_TOKEN (or --token, which other users of this machine may see in ps)
 Task types are this binary's built-ins and the plugins of this worker's own home
 (--home: HOME/plugins, pinned by HOME/plugins.lock, as 'cairn plugins' keeps them);
 inputs are fetched from the server by their sha256 digest into HOME/cache, checked
-against it, and kept there for the next task that reads them.
+against it, and kept there for the next task that reads them: up to --cache-max
+bytes (10GiB by default; 0 for no bound), past which the least recently used go,
+never one a task is reading or writing.
 
 --labels says what this machine offers (gpu=true,zone=eu) and --queues which queues
 it takes tasks from (none: the default queue): a task that requires labels or a
@@ -56,7 +58,11 @@ type workerFlags struct {
 	drain       time.Duration
 	stopGrace   time.Duration
 	logFormat   string
+	cacheMax    int64
 }
+
+// defaultCacheMax is cairn worker's --cache-max.
+const defaultCacheMax = 10 << 30
 
 func cmdWorker(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("worker", "--server URL [--labels k=v,...] [--queues q,...] [--concurrency N] [flags]", workerHelp)
@@ -71,6 +77,8 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped and handed back")
 	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, cancel, drain) may take before it is abandoned")
 	fs.StringVar(&f.logFormat, "log-format", "text", "the worker's own log lines on stderr: text or json")
+	f.cacheMax = defaultCacheMax
+	fs.Var(sizeFlag{&f.cacheMax}, "cache-max", "the most bytes of artifacts kept in HOME/cache, least recently used out past it, never one in use (0 for no bound)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -147,7 +155,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	awaitSignals()
 	c, err := registerWorker(ctx, remote.ClientOptions{Server: f.server, Token: f.token, HTTP: remote.NewHTTPClient(tr, f.concurrency),
 		Name: f.name, Host: host, Version: implVersion(), Labels: labels, Queues: queues, Concurrency: f.concurrency,
-		Protocol: testWorkerProtocol(), Cache: cache, Logger: log}, log)
+		Protocol: testWorkerProtocol(), Cache: cache, CacheMax: f.cacheMax, Logger: log}, log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped before it could register
