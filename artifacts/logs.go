@@ -105,18 +105,7 @@ func (l *Logs) Create(runID, taskID string, attempt int) (io.WriteCloser, error)
 		return nil, err
 	}
 	lw := &LogWriter{path: p, limit: l.limit}
-	if l.limit > 0 {
-		// The limit is the attempt's, not the writer's: what the log
-		// holds already (a restarted worker, a log stream sent again)
-		// counts, so that no number of writers makes it grow past it.
-		room := l.limit
-		if fi, err := os.Lstat(p); err == nil {
-			room = max(l.limit-fi.Size(), 0)
-		}
-		lw.tailCap = int(min(room/2, maxLogTail))
-		lw.headCap = room - int64(lw.tailCap)
-		lw.full = room == 0
-	}
+	lw.setRoom(l.limit)
 	return lw, nil
 }
 
@@ -172,6 +161,10 @@ func (lw *LogWriter) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	// Opened first: the room left depends on what the file holds.
+	if err := lw.open(); err != nil {
+		return 0, err
+	}
 	n := len(p)
 	if lw.limit > 0 && lw.head+int64(len(p)) > lw.headCap {
 		room := lw.headCap - lw.head
@@ -180,9 +173,6 @@ func (lw *LogWriter) Write(p []byte) (int, error) {
 		if len(p) == 0 {
 			return n, nil
 		}
-	}
-	if err := lw.open(); err != nil {
-		return 0, err
 	}
 	if _, err := lw.w.Write(p); err != nil {
 		return 0, err
@@ -226,8 +216,32 @@ func (lw *LogWriter) open() error {
 		f.Close()
 		return fmt.Errorf("create log: %w", err)
 	}
+	if lw.limit > 0 {
+		// The limit is the attempt's, not the writer's: what the log
+		// holds already (a restarted worker, a log stream sent again)
+		// counts, so that no number of writers makes it grow past it.
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("create log: %w", err)
+		}
+		if used := fi.Size(); used > 0 {
+			lw.setRoom(max(lw.limit-used, 0))
+		}
+	}
 	lw.f, lw.w = f, bufio.NewWriterSize(f, logBufSize)
 	return nil
+}
+
+// setRoom sets the writer's head and tail to share room bytes of the
+// limit. lw.mu is held, or lw is not shared yet.
+func (lw *LogWriter) setRoom(room int64) {
+	if lw.limit <= 0 {
+		return
+	}
+	lw.tailCap = int(min(room/2, maxLogTail))
+	lw.headCap = room - int64(lw.tailCap)
+	lw.full = room == 0
 }
 
 // Flush writes buffered bytes to the file (not the window of a log past
