@@ -29,6 +29,10 @@ const (
 	// AlertP99Above: a model version's p99 request latency rose above a
 	// deploy's alerts: bound (a per-model alert).
 	AlertP99Above AlertEvent = "p99_latency_above"
+	// AlertDriftAbove: the drift of a model version's served rows from
+	// its training data (the largest PSI of its features) rose above a
+	// deploy's alerts: bound (a per-model alert).
+	AlertDriftAbove AlertEvent = "drift_above"
 )
 
 // AlertEvents are the events, in the order the docs list them.

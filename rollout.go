@@ -81,8 +81,9 @@ type RolloutSpec struct {
 }
 
 // ModelAlert is one per-model alert (a deploy's alerts:, cairn models
-// alerts NAME set): On is AlertLiveMetricBelow (Bound a live metric) or
-// AlertP99Above (Bound in seconds); the alert goes to Webhook in Format.
+// alerts NAME set): On is AlertLiveMetricBelow (Bound a live metric),
+// AlertP99Above (Bound in seconds) or AlertDriftAbove (Bound a PSI); the
+// alert goes to Webhook in Format.
 type ModelAlert struct {
 	On      AlertEvent `json:"on"`
 	Bound   float64    `json:"bound"`
@@ -92,10 +93,11 @@ type ModelAlert struct {
 	// requests (DefaultAlertWindow when 0). A rollout's own alerts
 	// (RolloutSpec.Alerts) look at its current step instead.
 	Window Duration `json:"window,omitempty"`
-	// Min is how many labeled rows (live_metric_below) or requests
-	// (p99_latency_above) the window needs before the alert is checked:
-	// fewer tell nothing. 0 takes DefaultMinSamples or DefaultMinRequests
-	// (a rollout's min_samples or min_requests for its own alerts).
+	// Min is how many labeled rows (live_metric_below), requests
+	// (p99_latency_above) or sampled served rows (drift_above) the window
+	// needs before the alert is checked: fewer tell nothing. 0 takes
+	// DefaultMinSamples, DefaultMinRequests or DefaultDriftMinRows (a
+	// rollout's min_samples or min_requests for its own alerts).
 	Min int `json:"min,omitempty"`
 }
 
@@ -152,7 +154,17 @@ func ValidateModelAlerts(as []ModelAlert) error {
 }
 
 // ModelAlertEvents are the events a per-model alert can be on.
-var ModelAlertEvents = []AlertEvent{AlertLiveMetricBelow, AlertP99Above}
+var ModelAlertEvents = []AlertEvent{AlertLiveMetricBelow, AlertP99Above, AlertDriftAbove}
+
+// MaxDriftBound is the largest bound of a drift_above alert: a PSI of
+// a feature whose bins all moved is about 18 (each bin's share floored at
+// 1e-4), and a bound past 10 would never fire.
+const MaxDriftBound = 10
+
+// DefaultDriftMinRows is a drift_above alert's min when it sets none:
+// the sampled served rows of a window needed before its drift is
+// measured (fewer make a PSI of 10 bins noise).
+const DefaultDriftMinRows = 200
 
 // Validate checks a per-model alert.
 func (a ModelAlert) Validate() error {
@@ -165,8 +177,12 @@ func (a ModelAlert) Validate() error {
 		if a.Bound <= 0 || a.Bound > 3600 || math.IsNaN(a.Bound) {
 			return fmt.Errorf("bound: want a latency from 1us to 1h, such as 50ms, got %vs", a.Bound)
 		}
+	case AlertDriftAbove:
+		if !(a.Bound > 0 && a.Bound <= MaxDriftBound) {
+			return fmt.Errorf("bound: want a PSI above 0 and at most %d, such as 0.2 (below 0.1 stable, 0.1 to 0.2 a moderate shift, above 0.2 a major one), got %v", MaxDriftBound, a.Bound)
+		}
 	default:
-		return fmt.Errorf("on: want live_metric_below or p99_latency_above, got %q", a.On)
+		return fmt.Errorf("on: want live_metric_below, p99_latency_above or drift_above, got %q", a.On)
 	}
 	if err := CheckWebhook(a.Webhook); err != nil {
 		return err

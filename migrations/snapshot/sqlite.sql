@@ -1,5 +1,5 @@
--- version 20
--- The SQLite schema that the migrations up to 0020_shadow_in_row.sql make, made by
+-- version 21
+-- The SQLite schema that the migrations up to 0021_served_rows.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -241,31 +241,6 @@ CREATE TABLE pools (
 );
 CREATE INDEX task_runs_pool ON task_runs (state, pool) WHERE pool != '';
 CREATE INDEX task_runs_ready_priority ON task_runs (priority) WHERE priority != 0 AND state = 'ready';
-CREATE TABLE "alerts" (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    key              TEXT    NOT NULL UNIQUE,
-    run_id           TEXT    NOT NULL,
-    workflow         TEXT    NOT NULL,
-    event            TEXT    NOT NULL CHECK (event IN ('failure', 'success', 'gate_failed', 'drift', 'live_metric_below', 'p99_latency_above')),
-    task_id          TEXT    NOT NULL DEFAULT '',
-    detail           TEXT    NOT NULL DEFAULT '',
-    webhook          TEXT    NOT NULL,
-    format           TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
-    state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
-    attempts         INTEGER NOT NULL DEFAULT 0,
-    next_at          INTEGER NOT NULL,
-    claim_owner      TEXT    NOT NULL DEFAULT '',
-    claim_expires_at INTEGER,
-    last_error       TEXT    NOT NULL DEFAULT '',
-    created_at       INTEGER NOT NULL,
-    done_at          INTEGER,
-    model            TEXT    NOT NULL DEFAULT '',
-    version          INTEGER NOT NULL DEFAULT 0,
-    value            REAL    NOT NULL DEFAULT 0,
-    bound            REAL    NOT NULL DEFAULT 0
-);
-CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
-CREATE INDEX alerts_run ON alerts (run_id, id);
 CREATE TABLE model_alert_state (
     name       TEXT    NOT NULL,
     version    INTEGER NOT NULL,
@@ -319,3 +294,46 @@ SELECT id, request_id, name, version, shadow, at, duration_us, failed, rows, kin
 UNION ALL
 SELECT id, request_id, name, shadow_version, 1, at, shadow_duration_us, shadow_failed, rows, shadow_kind, shadow_predictions, shadow_labeled, shadow_score
 FROM model_requests WHERE shadow_version != 0;
+CREATE TABLE "alerts" (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    key              TEXT    NOT NULL UNIQUE,
+    run_id           TEXT    NOT NULL,
+    workflow         TEXT    NOT NULL,
+    event            TEXT    NOT NULL CHECK (event IN ('failure', 'success', 'gate_failed', 'drift', 'live_metric_below', 'p99_latency_above', 'drift_above')),
+    task_id          TEXT    NOT NULL DEFAULT '',
+    detail           TEXT    NOT NULL DEFAULT '',
+    webhook          TEXT    NOT NULL,
+    format           TEXT    NOT NULL CHECK (format IN ('json', 'slack')),
+    state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_at          INTEGER NOT NULL,
+    claim_owner      TEXT    NOT NULL DEFAULT '',
+    claim_expires_at INTEGER,
+    last_error       TEXT    NOT NULL DEFAULT '',
+    created_at       INTEGER NOT NULL,
+    done_at          INTEGER,
+    model            TEXT    NOT NULL DEFAULT '',
+    version          INTEGER NOT NULL DEFAULT 0,
+    value            REAL    NOT NULL DEFAULT 0,
+    bound            REAL    NOT NULL DEFAULT 0
+);
+CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
+CREATE INDEX alerts_run ON alerts (run_id, id);
+CREATE TABLE served_rows (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    name    TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    row     TEXT    NOT NULL
+);
+CREATE INDEX served_rows_version ON served_rows (name, version, id);
+CREATE TABLE model_drift (
+    name    TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    value   REAL    NOT NULL,
+    feature TEXT    NOT NULL DEFAULT '',
+    rows    INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    error   TEXT    NOT NULL DEFAULT '',
+    PRIMARY KEY (name, version)
+);

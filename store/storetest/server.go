@@ -75,6 +75,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"ShadowInRow", testShadowInRow},
 		{"ModelAlerts", testModelAlerts},
 		{"ModelAlertsKept", testModelAlertsKept},
+		{"ServedRows", testServedRows},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},
 		{"LineageClosure", testLineageClosure},
