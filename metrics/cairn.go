@@ -51,6 +51,18 @@ type Options struct {
 	// Live reads, at each scrape, the live metric of every version of
 	// the models being rolled out (from feedback, over the last hour).
 	Live func(ctx context.Context) ([]LiveMetric, error)
+	// Drift reads, at each scrape, the drift the leader last measured of
+	// each model version watched by a drift_above alert.
+	Drift func(ctx context.Context) ([]Drift, error)
+}
+
+// Drift is one model version's drift from its training data
+// (cairn_model_drift): the largest PSI of its features over Rows sampled
+// served rows.
+type Drift struct {
+	Model, Version string
+	Value          float64
+	Rows           int
 }
 
 // LiveMetric is one model version's live metric (cairn_model_live_metric).
@@ -117,6 +129,8 @@ const (
 	nameLogDropped    = "cairn_request_log_dropped_total"
 	nameLiveMetric    = "cairn_model_live_metric"
 	nameLiveLabeled   = "cairn_model_live_labeled_rows"
+	nameDrift         = "cairn_model_drift"
+	nameDriftRows     = "cairn_model_drift_rows"
 	nameModelLoads    = "cairn_model_loads_total"
 	nameSamplesDrop   = "cairn_prediction_samples_dropped_total"
 )
@@ -534,6 +548,24 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 			w.Family(nameLiveLabeled, Gauge, "The labeled rows (feedback) the live metric of each version of a model in a rollout is computed from, over the last hour.")
 			for _, l := range live {
 				w.Sample(nameLiveLabeled, []string{"model", "version"}, []string{l.Model, l.Version}, float64(l.Labeled))
+			}
+		}
+	}
+	if o.Drift != nil {
+		dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		ds, err := o.Drift(dctx)
+		cancel()
+		if err != nil {
+			o.Logger.Warn("metrics: read the models' drift", "err", err)
+		} else if len(ds) > 0 {
+			lbl := []string{"model", "version"}
+			w.Family(nameDrift, Gauge, "The drift of each model version watched by a drift_above alert from its training data: the largest PSI of its features over its sampled served rows, as the leader last measured it.")
+			for _, d := range ds {
+				w.Sample(nameDrift, lbl, []string{d.Model, d.Version}, d.Value)
+			}
+			w.Family(nameDriftRows, Gauge, "The sampled served rows that drift was measured over.")
+			for _, d := range ds {
+				w.Sample(nameDriftRows, lbl, []string{d.Model, d.Version}, float64(d.Rows))
 			}
 		}
 	}

@@ -12,10 +12,12 @@ import (
 
 // TestVersionSeries: per-version requests, latency and the distribution
 // of predictions, with the classes and the versions bounded; the live
-// metric read at the scrape.
+// metric and the drift read at the scrape.
 func TestVersionSeries(t *testing.T) {
 	c := metrics.New(metrics.Options{Live: func(context.Context) ([]metrics.LiveMetric, error) {
 		return []metrics.LiveMetric{{Model: "churn", Version: "2", Metric: "accuracy", Value: 0.75, Labeled: 40}}, nil
+	}, Drift: func(context.Context) ([]metrics.Drift, error) {
+		return []metrics.Drift{{Model: "churn", Version: "1", Value: 0.31, Rows: 250}}, nil
 	}})
 	classes := make([]string, 25)
 	for i := range classes {
@@ -45,6 +47,8 @@ func TestVersionSeries(t *testing.T) {
 		`cairn_model_version_requests_total{model="many",version="other",arm="none",code="ok"} 7`,
 		`cairn_model_live_metric{model="churn",version="2",metric="accuracy"} 0.75`,
 		`cairn_model_live_labeled_rows{model="churn",version="2"} 40`,
+		`cairn_model_drift{model="churn",version="1"} 0.31`,
+		`cairn_model_drift_rows{model="churn",version="1"} 250`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %s in\n%s", want, out)

@@ -22,7 +22,7 @@ import (
 
 // deployReg completes a deploy whose success is reg (its model the
 // sha256 of content), and returns the version registered.
-func deployReg(t *testing.T, s *sqlite.Store, at time.Time, content string, reg cairn.ModelRegistration) int {
+func deployReg(t *testing.T, s scheduler.Store, at time.Time, content string, reg cairn.ModelRegistration) int {
 	t.Helper()
 	ctx := context.Background()
 	h := sha256.Sum256([]byte(content))

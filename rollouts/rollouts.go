@@ -162,6 +162,13 @@ type Options struct {
 	Changed func(name string)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Reference, if set, reads a model version's training data for its
+	// drift_above alerts (read once per version and kept); without it
+	// they wait, their figure saying why.
+	Reference ReferenceFunc
+	// DriftEvery is how often a version's drift is measured again
+	// (DefaultDriftEvery when 0).
+	DriftEvery time.Duration
 }
 
 // Defaults of Options.
@@ -200,6 +207,12 @@ type Controller struct {
 	// since this process began leading).
 	minutesTo  time.Time
 	lastMinute time.Time // when the minutes were last pruned
+	// refs are the training data read per model version, drifts the
+	// last drift measured per version and window, lastDriftErr why the
+	// last measurement failed (logged once): the loop's own.
+	refs         map[string]*refEntry
+	drifts       map[driftKey]measured
+	lastDriftErr map[driftKey]string
 }
 
 // New returns a controller.
@@ -222,7 +235,11 @@ func New(o Options) (*Controller, error) {
 	if o.Changed == nil {
 		o.Changed = func(string) {}
 	}
-	return &Controller{o: o, lastWhy: map[string]string{}, holds: map[string]bool{}}, nil
+	if o.DriftEvery <= 0 {
+		o.DriftEvery = DefaultDriftEvery
+	}
+	return &Controller{o: o, lastWhy: map[string]string{}, holds: map[string]bool{},
+		refs: map[string]*refEntry{}, drifts: map[driftKey]measured{}, lastDriftErr: map[driftKey]string{}}, nil
 }
 
 // Start runs the loop until Stop.
@@ -258,6 +275,7 @@ func (c *Controller) Tick(ctx context.Context) {
 	fence, ok := c.o.Leader()
 	if !ok {
 		clear(c.holds) // another leader records findings meanwhile
+		clear(c.drifts)
 		c.minutesTo = time.Time{}
 		return
 	}
@@ -394,6 +412,12 @@ func (c *Controller) watch(ctx context.Context, rs []*cairn.Rollout) {
 		}
 		stats := map[time.Duration]map[int]cairn.RequestStats{} // per window
 		for i, a := range set.Alerts {
+			if a.On == cairn.AlertDriftAbove {
+				for _, v := range versions {
+					c.record(ctx, as, set.Name, v, set.Seq(i), a, cairn.RequestStats{Version: v}, cairn.RolloutSpec{}, now)
+				}
+				continue
+			}
 			w := a.WindowOr(cairn.DefaultAlertWindow)
 			st, ok := stats[w]
 			if !ok {
@@ -414,10 +438,24 @@ func (c *Controller) watch(ctx context.Context, rs []*cairn.Rollout) {
 	}
 }
 
-// record checks alert a (number seq) on version v's stats st and records
-// the finding when whether it holds changed (or is not known here yet).
+// record checks alert a (number seq) on version v's stats st (a
+// drift_above alert: on its served rows) and records the finding when
+// whether it holds changed (or is not known here yet).
 func (c *Controller) record(ctx context.Context, as AlertStore, name string, v, seq int, a cairn.ModelAlert, st cairn.RequestStats, spec cairn.RolloutSpec, now time.Time) {
-	holds, known, value, detail := Check(a, st, spec)
+	var (
+		holds, known bool
+		value        float64
+		detail       string
+	)
+	if a.On == cairn.AlertDriftAbove {
+		ds, ok := c.o.Store.(DriftStore)
+		if !ok {
+			return
+		}
+		holds, known, value, detail = c.checkDrift(ctx, ds, name, v, a, now)
+	} else {
+		holds, known, value, detail = Check(a, st, spec)
+	}
 	if !known {
 		return
 	}

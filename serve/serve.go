@@ -80,6 +80,14 @@ type Options struct {
 	// dropped and counted (EventRequestsDropped).
 	RequestLog RequestLog
 	LogBuffer  int
+	// RowLog, if set, gets the sampled rows (SampleRate of them, as the
+	// sample log does) for the leader's drift_above alerts, written in
+	// batches from a goroutine of its own; each write keeps at most
+	// RowsKept rows per model version (cairn.DefaultServedRowsKept when
+	// 0); RowBuffer bounds the rows waiting (DefaultRowBuffer when 0).
+	RowLog    RowLog
+	RowsKept  int
+	RowBuffer int
 }
 
 // Defaults of Options.
@@ -172,6 +180,7 @@ type Server struct {
 	pollFailing bool
 
 	reqs     *reqLog        // nil without Options.RequestLog
+	rows     *rowLog        // nil without Options.RowLog (or SampleRate)
 	sq       shadowQ        // a shadow rollout's requests for its candidate
 	shadowWG sync.WaitGroup // the shadow workers
 }
@@ -276,6 +285,13 @@ func New(o Options) (*Server, error) {
 		s.reqs = &reqLog{log: o.RequestLog, max: o.LogBuffer, logger: o.Logger, observe: o.Observe,
 			wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	}
+	if o.RowBuffer <= 0 {
+		o.RowBuffer = DefaultRowBuffer
+	}
+	if o.RowLog != nil && o.SampleRate > 0 {
+		s.rows = &rowLog{log: o.RowLog, keep: o.RowsKept, max: o.RowBuffer, logger: o.Logger, observe: o.Observe,
+			wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	}
 	s.sq.wake, s.sq.stop = make(chan struct{}, 1), make(chan struct{})
 	return s, nil
 }
@@ -294,6 +310,9 @@ func (s *Server) Start(ctx context.Context) {
 	go s.loop(ctx)
 	if s.reqs != nil {
 		go s.reqs.run()
+	}
+	if s.rows != nil {
+		go s.rows.run()
 	}
 	// Shadow scoring takes at most a quarter of the processors.
 	for range max(1, runtime.GOMAXPROCS(0)/4) {
@@ -334,6 +353,13 @@ func (s *Server) stopNow(ctx context.Context) {
 		close(s.reqs.stop)
 		select {
 		case <-s.reqs.done:
+		case <-ctx.Done():
+		}
+	}
+	if s.rows != nil && s.stop != nil {
+		close(s.rows.stop)
+		select {
+		case <-s.rows.done:
 		case <-ctx.Done():
 		}
 	}
@@ -951,7 +977,7 @@ func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, e
 
 func (s *Server) predict(ctx context.Context, name string, a *active, body []byte, id, arm string, w io.Writer) (int, *model.Prediction, error) {
 	var keep func() bool
-	if s.samples != nil {
+	if s.samples != nil || s.rows != nil {
 		rate, draw := s.o.SampleRate, s.o.Rand
 		keep = func() bool { return draw() < rate }
 	}
@@ -979,8 +1005,14 @@ func (s *Server) predict(ctx context.Context, name string, a *active, body []byt
 		*bp = b
 		outs.Put(bp)
 	}
-	if s.samples != nil {
-		s.samples.add(name, a.version, s.o.Now(), d)
+	if s.samples != nil || s.rows != nil {
+		now := s.o.Now()
+		if s.samples != nil {
+			s.samples.add(name, a.version, now, d)
+		}
+		if s.rows != nil && err == nil {
+			s.rows.add(name, a.version, now, d)
+		}
 	}
 	if err != nil {
 		return d.n, p, fmt.Errorf("write the answer: %w", err)

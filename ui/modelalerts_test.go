@@ -37,7 +37,8 @@ func TestModelAlertsAPI(t *testing.T) {
 		says               string
 	}{
 		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "p99_latency_above", "bound": 0, "webhook": "https://h.example.com/x"}]}`, 400, "alerts[0]: bound: want a latency from 1us to 1h"},
-		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "drift", "bound": 1, "webhook": "https://h.example.com/x"}]}`, 400, `alerts[0]: on: want live_metric_below or p99_latency_above, got \"drift\"`},
+		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "drift", "bound": 1, "webhook": "https://h.example.com/x"}]}`, 400, `alerts[0]: on: want live_metric_below, p99_latency_above or drift_above, got \"drift\"`},
+		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "drift_above", "bound": -0.2, "webhook": "https://h.example.com/x"}]}`, 400, `alerts[0]: bound: want a PSI above 0 and at most 10, such as 0.2`},
 		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "p99_latency_above", "bound": 1, "webhook": "ftp://h/x"}]}`, 400, `is not an http or https URL`},
 		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "p99_latency_above", "bound": 1, "webhook": "https://h.example.com/x", "window": "1s"}]}`, 400, `window: want a duration from 10s to 168h`},
 		{http.MethodPut, "/api/v1/models/churn/alerts", `{"alerts": [{"on": "p99_latency_above", "bound": 1, "hook": "https://h.example.com/x"}]}`, 400, `unknown key \"hook\"`},

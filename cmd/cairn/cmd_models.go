@@ -62,11 +62,14 @@ archived. A model has at most one version in production.
   cairn models alerts NAME set ALERT... [--json]
                        replaces them; each ALERT is on=EVENT,bound=B,webhook=URL with
                        format=json|slack, window=DURATION (default 10m: how far
-                       back it looks) and min=N (labeled rows or requests it needs
-                       first; default 100 and 20) optional. EVENT live_metric_below
-                       (B a live metric such as 0.9: accuracy, a regressor's mae) or
-                       p99_latency_above (B a duration such as 50ms). A deploy's
-                       alerts: sets them too, with any strategy
+                       back it looks) and min=N (labeled rows, requests or sampled
+                       served rows it needs first; default 100, 20 and 200)
+                       optional. EVENT live_metric_below (B a live metric such as
+                       0.9: accuracy, a regressor's mae), p99_latency_above (B a
+                       duration such as 50ms) or drift_above (B a PSI such as 0.2:
+                       the largest drift of a feature of the served rows from the
+                       version's training data). A deploy's alerts: sets them too,
+                       with any strategy
   cairn models alerts NAME clear
                        leaves the model no alerts of its own
 

@@ -322,7 +322,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	}
 	models, err := serve.New(serve.Options{Registry: st, Artifacts: arts, MaxRows: f.maxRows, MaxBodyBytes: f.maxPredict,
 		SampleDir: filepath.Join(home, "predictions"), SampleRate: f.sample, Logger: log, Observe: observeServing(mx),
-		RequestLog: st})
+		RequestLog: st, RowLog: st})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
@@ -335,7 +335,8 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			l, ok := svc.Leader()
 			return l.Fence(), ok
 		},
-		Changed: func(name string) { _ = models.Refresh(context.WithoutCancel(ctx), name) },
+		Changed:   func(name string) { _ = models.Refresh(context.WithoutCancel(ctx), name) },
+		Reference: trainingData(st, arts),
 	})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -46,7 +46,11 @@ type database interface {
 	serve.RolloutReader
 	serve.RequestLog
 	rollouts.Store
-	rollouts.AlertStore  // per-model alerts: the controller writes them
+	rollouts.AlertStore // per-model alerts: the controller writes them
+	rollouts.DriftStore // drift_above: the served rows and the drift measured
+	serve.RowLog        // the sampled rows serving writes for drift_above
+	// ModelDrifts reads the drift measured per model version (/metrics).
+	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
 	ui.ModelAlertsKeeper // a model's own alerts: cairn models alerts
 	// StartRollout starts a rollout by hand ('cairn models rollout
 	// --start'); RolloutEvents reads its history.

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/rollouts"
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/tasks/retrain"
 )
 
 // storeModels is the registry and lineage as tasks read them
@@ -114,4 +116,17 @@ func (m storeModels) PredictionLog(ctx context.Context, name string) (cairn.Arti
 		return cairn.ArtifactRef{}, fmt.Errorf("model %s has no sampled predictions in %s: %w", name, filepath.Join(m.predictions, name), cairn.ErrNotFound)
 	}
 	return m.arts.Put(ctx, tasks.MediaTypeJSONL, &buf)
+}
+
+// trainingData reads a model version's training data as retrain finds it
+// (lineage: the "train" input of the attempt that wrote the model), for
+// the leader's drift_above alerts.
+func trainingData(st database, arts tasks.Artifacts) rollouts.ReferenceFunc {
+	return func(ctx context.Context, name string, version int) (*retrain.Reference, error) {
+		mv, err := st.ModelVersion(ctx, name, version)
+		if err != nil {
+			return nil, err
+		}
+		return retrain.ReadReference(ctx, storeModels{st: st, arts: arts}, arts, *mv, "")
+	}
 }

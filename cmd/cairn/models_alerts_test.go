@@ -34,7 +34,8 @@ func TestModelsAlertsCLI(t *testing.T) {
 	}{
 		{[]string{"models", "alerts", "churn", "set", "on=p99_latency_above,bound=0.05,webhook=https://h.example.com/x"}, 2, "a p99_latency_above's bound is a duration such as 50ms"},
 		{[]string{"models", "alerts", "churn", "set", "on=live_metric_below,bound=0.9,webhook=ftp://h/x"}, 2, "is not an http or https URL"},
-		{[]string{"models", "alerts", "churn", "set", "bound=0.9"}, 2, `on: want live_metric_below or p99_latency_above`},
+		{[]string{"models", "alerts", "churn", "set", "bound=0.9"}, 2, `on: want live_metric_below, p99_latency_above or drift_above`},
+		{[]string{"models", "alerts", "churn", "set", "on=drift_above,bound=0,webhook=https://h.example.com/x"}, 2, "a drift_above's bound is a PSI above 0 and at most 10, such as 0.2"},
 		{[]string{"models", "alerts", "churn", "set", "junk"}, 2, "want KEY=VALUE,..."},
 		{[]string{"models", "alerts", "churn", "set"}, 2, "wants one alert or more"},
 		{[]string{"models", "alerts", "churn", "mute"}, 2, `models alerts action "mute": want list, set or clear`},

@@ -32,6 +32,7 @@ func serverMetrics(st database, owner string, started time.Time, log *slog.Logge
 		Start:  started,
 		Logger: log,
 		Live:   liveMetrics(st),
+		Drift:  modelDrift(st),
 	})
 }
 
@@ -169,6 +170,26 @@ func liveMetrics(st database) func(ctx context.Context) ([]metrics.LiveMetric, e
 				if name, val, ok := stats[v].LiveMetric(); ok {
 					out = append(out, metrics.LiveMetric{Model: r.Name, Version: strconv.Itoa(v), Metric: name, Value: val, Labeled: stats[v].Labeled})
 				}
+			}
+		}
+		return out, nil
+	}
+}
+
+// modelDrift reads the drift the leader measured of each model version
+// (for its drift_above alerts) in the last hour: a version no longer
+// watched leaves the series.
+func modelDrift(st database) func(ctx context.Context) ([]metrics.Drift, error) {
+	return func(ctx context.Context) ([]metrics.Drift, error) {
+		ds, err := st.ModelDrifts(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		var out []metrics.Drift
+		since := time.Now().Add(-time.Hour)
+		for _, d := range ds {
+			if d.Error == "" && d.At.After(since) {
+				out = append(out, metrics.Drift{Model: d.Name, Version: strconv.Itoa(d.Version), Value: d.Value, Rows: d.Rows})
 			}
 		}
 		return out, nil

@@ -329,10 +329,14 @@ func AlertsOf(v any) ([]cairn.ModelAlert, error) {
 				return nil, fmt.Errorf("alerts[%d]: bound: a p99_latency_above's bound is a duration such as 50ms, got %s", i, tasks.Describe(m["bound"]))
 			}
 			a.Bound = d.Seconds()
-		case "drift_above":
-			return nil, fmt.Errorf("alerts[%d]: on: drift_above is not watched on served requests yet (issue #22): drift is what a retrain task finds in a batch; use a workflow's notify: [{on: drift, webhook: URL}] with retrain", i)
+		case cairn.AlertDriftAbove:
+			f, isNum := tasks.Number(m["bound"])
+			if !isNum || !(f > 0 && f <= cairn.MaxDriftBound) {
+				return nil, fmt.Errorf("alerts[%d]: bound: a drift_above's bound is a PSI above 0 and at most %d, such as 0.2 (the largest PSI of the model's features over its served rows), got %s", i, cairn.MaxDriftBound, tasks.Describe(m["bound"]))
+			}
+			a.Bound = f
 		default:
-			return nil, fmt.Errorf("alerts[%d]: on: want live_metric_below or p99_latency_above, got %s", i, tasks.Describe(m["on"]))
+			return nil, fmt.Errorf("alerts[%d]: on: want live_metric_below, p99_latency_above or drift_above, got %s", i, tasks.Describe(m["on"]))
 		}
 		a.Webhook, _ = m["webhook"].(string)
 		if _, isStr := m["webhook"].(string); !isStr {
@@ -355,7 +359,7 @@ func AlertsOf(v any) ([]cairn.ModelAlert, error) {
 		if x, given := m["min"]; given {
 			f, isNum := tasks.Number(x)
 			if !isNum || f != float64(int(f)) || f < 1 || f > 1e9 {
-				return nil, fmt.Errorf("alerts[%d]: min: want a whole number from 1 (labeled rows for live_metric_below, requests for p99_latency_above), got %s", i, tasks.Describe(x))
+				return nil, fmt.Errorf("alerts[%d]: min: want a whole number from 1 (labeled rows for live_metric_below, requests for p99_latency_above, sampled served rows for drift_above), got %s", i, tasks.Describe(x))
 			}
 			a.Min = int(f)
 		}

@@ -255,9 +255,13 @@ func TestDeployValidation(t *testing.T) {
 		{`{name: churn, strategy: canary, alerts: [{on: p99_latency_above, bound: -5ms, webhook: "https://h.example.com/x"}]}`, model,
 			`with.alerts: alerts[0]: bound: a p99_latency_above's bound is a duration such as 50ms, got "-5ms"`},
 		{`{name: churn, strategy: canary, alerts: [{on: error_rate_above, bound: 1, webhook: "https://h.example.com/x"}]}`, model,
-			`with.alerts: alerts[0]: on: want live_metric_below or p99_latency_above, got "error_rate_above"`},
-		{`{name: churn, strategy: canary, alerts: [{on: drift_above, bound: 0.2, webhook: "https://h.example.com/x"}]}`, model,
-			`with.alerts: alerts[0]: on: drift_above is not watched on served requests yet`},
+			`with.alerts: alerts[0]: on: want live_metric_below, p99_latency_above or drift_above, got "error_rate_above"`},
+		{`{name: churn, alerts: [{on: drift_above, bound: 0, webhook: "https://h.example.com/x"}]}`, model,
+			`wf.yaml:5:25: with.alerts: alerts[0]: bound: a drift_above's bound is a PSI above 0 and at most 10, such as 0.2 (the largest PSI of the model's features over its served rows), got 0`},
+		{`{name: churn, alerts: [{on: drift_above, bound: 11, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: bound: a drift_above's bound is a PSI above 0 and at most 10`},
+		{`{name: churn, alerts: [{on: drift_above, bound: 20%, webhook: "https://h.example.com/x"}]}`, model,
+			`with.alerts: alerts[0]: bound: a drift_above's bound is a PSI above 0 and at most 10, such as 0.2 (the largest PSI of the model's features over its served rows), got "20%"`},
 		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, webhook: "https://h.example.com/x", format: teams}]}`, model,
 			`with.alerts: alerts[0]: format: want json or slack, got "teams"`},
 		{`{name: churn, strategy: canary, alerts: [{on: live_metric_below, bound: 0.9, url: "https://h.example.com/x"}]}`, model,
@@ -295,6 +299,7 @@ func TestDeployValidation(t *testing.T) {
 		`{name: churn, strategy: "${{ params.s }}", steps: [10, 100]}`,
 		// A model's alerts, with any strategy (direct: on production).
 		`{name: churn, stage: production, alerts: [{on: p99_latency_above, bound: 50ms, webhook: "https://h.example.com/x", window: 1h, min: 50}]}`,
+		`{name: churn, stage: production, alerts: [{on: drift_above, bound: 0.2, webhook: "https://h.example.com/x", window: 1h, min: 500}]}`,
 	} {
 		src := "name: wf\nparams: {s: {type: string, default: canary}}\ntasks:\n  - id: d\n    type: deploy\n    with: " + with + "\n    " + model + "\n  - {id: t, type: train}\n"
 		if _, err := workflows.Parse("wf.yaml", []byte(src), workflows.Options{Types: reg}); err != nil {
@@ -324,6 +329,7 @@ func TestCheckRegistration(t *testing.T) {
 		`{"name": "iris", "stage": "production", "metrics": {"f1": 0.5}}`,
 		`{"name": "iris", "strategy": "canary", "steps": [10, 50, 100], "interval": "10m", "alerts": [{"on": "p99_latency_above", "bound": "50ms", "webhook": "https://hooks.example.com/x"}]}`,
 		`{"name": "iris", "strategy": "shadow"}`,
+		`{"name": "iris", "stage": "production", "alerts": [{"on": "drift_above", "bound": 0.25, "webhook": "https://hooks.example.com/d"}]}`,
 		`{"name": "iris", "strategy": "ab", "split": 30}`,
 		`{"name": "iris", "stage": "production", "alerts": [{"on": "live_metric_below", "bound": 0.9, "webhook": "https://hooks.example.com/y", "window": "1h", "min": 5}]}`,
 	} {

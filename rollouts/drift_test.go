@@ -1,0 +1,215 @@
+package rollouts_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/alerts"
+	"github.com/cairnml/cairn/rollouts"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/postgres"
+	"github.com/cairnml/cairn/store/postgres/pgtest"
+	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks/ml/dataset"
+	"github.com/cairnml/cairn/tasks/retrain"
+)
+
+// driftStore is what the drift test needs of a store, both kinds.
+type driftStore interface {
+	rollouts.Store
+	rollouts.DriftStore
+	alerts.Store
+	CreateRun(ctx context.Context, r *cairn.Run, tasks []*cairn.TaskRun) error
+	LogServedRows(ctx context.Context, rows []cairn.ServedRow, keep int) error
+	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
+	SetModelAlerts(ctx context.Context, name string, alerts []cairn.ModelAlert, actor string, now time.Time) (cairn.ModelAlerts, error)
+}
+
+// rowsOf returns n rows of x (normal, mean shift) and c (a or b; the
+// share of b), as JSON objects and as CSV.
+func rowsOf(seed uint64, n int, shift, shareB float64) (objs []string, csv string) {
+	r := rand.New(rand.NewPCG(seed, 3))
+	var b strings.Builder
+	b.WriteString("x,c,y\n")
+	for range n {
+		x := r.NormFloat64() + shift
+		c := "a"
+		if r.Float64() < shareB {
+			c = "b"
+		}
+		objs = append(objs, fmt.Sprintf(`{"x":%g,"c":%q}`, x, c))
+		fmt.Fprintf(&b, "%g,%s,yes\n", x, c)
+	}
+	return objs, b.String()
+}
+
+// TestDriftAboveAlert: a model's drift_above alert is watched by the
+// leader on its production version's sampled served rows against its
+// training data (read once): rows like the training data measure a PSI
+// within the bound and alert nothing; too few rows tell nothing; rows
+// shifted on one feature alert once, however many passes, naming the
+// feature, and the figure is kept for /metrics. On SQLite and, when
+// CAIRN_TEST_POSTGRES is set, PostgreSQL.
+func TestDriftAboveAlert(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "cairn.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		testDriftAbove(t, s, func(at time.Time, reg cairn.ModelRegistration) int { return deployReg(t, s, at, "v1", reg) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := pgtest.NewDatabase(t)
+		s, err := postgres.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		testDriftAbove(t, s, func(at time.Time, reg cairn.ModelRegistration) int { return deployReg(t, s, at, "v1", reg) })
+	})
+}
+
+func testDriftAbove(t *testing.T, s driftStore, deploy func(time.Time, cairn.ModelRegistration) int) {
+	ctx := context.Background()
+	var (
+		mu     sync.Mutex
+		bodies []map[string]any
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		m["key"] = r.Header.Get("Idempotency-Key")
+		mu.Lock()
+		bodies = append(bodies, m)
+		mu.Unlock()
+	}))
+	defer recv.Close()
+	got := func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]map[string]any(nil), bodies...)
+	}
+
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := func() time.Time { return at }
+	alert := cairn.ModelAlert{On: cairn.AlertDriftAbove, Bound: 0.2, Webhook: recv.URL + "/drift", Window: cairn.Duration(time.Minute), Min: 150}
+	v1 := deploy(at, cairn.ModelRegistration{Name: "churn", Stage: cairn.StageProduction, Alerts: []cairn.ModelAlert{alert}})
+	_, train := rowsOf(1, 1000, 0, 0.5)
+	ref, err := dataset.ReadCSV(strings.NewReader(train), dataset.ReadOptions{Schema: map[string]dataset.Kind{"x": dataset.Numeric, "c": dataset.Categorical}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := 0
+	reference := func(_ context.Context, name string, version int) (*retrain.Reference, error) {
+		reads++
+		if name != "churn" || version != v1 {
+			return nil, fmt.Errorf("no training data of %s@%d: %w", name, version, cairn.ErrNotFound)
+		}
+		return &retrain.Reference{Frame: ref, Features: []string{"x", "c"}, Kinds: map[string]dataset.Kind{"x": dataset.Numeric, "c": dataset.Categorical}}, nil
+	}
+	sender, err := alerts.New(alerts.Options{Store: s, Owner: "test", PublicURL: "https://cairn.example.com", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := rollouts.New(rollouts.Options{Store: s, Now: now, Reference: reference, DriftEvery: time.Nanosecond,
+		Leader: func() (scheduler.Fence, bool) { return scheduler.Fence{}, true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(seed uint64, n int, shift, shareB float64) {
+		t.Helper()
+		objs, _ := rowsOf(seed, n, shift, shareB)
+		rows := make([]cairn.ServedRow, len(objs))
+		for i, o := range objs {
+			rows[i] = cairn.ServedRow{Name: "churn", Version: v1, At: at, Row: []byte(o)}
+		}
+		if err := s.LogServedRows(ctx, rows, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass := func(times int) {
+		t.Helper()
+		for range times {
+			at = at.Add(time.Second)
+			ctl.Tick(ctx)
+			if _, err := sender.Deliver(ctx, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	drift := func() cairn.ModelDrift {
+		t.Helper()
+		ds, err := s.ModelDrifts(ctx, "churn")
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("drift of churn: %+v %v", ds, err)
+		}
+		return ds[0]
+	}
+
+	// Fewer rows than min: nothing measured, nothing sent.
+	serve(2, 100, 0, 0.5)
+	pass(2)
+	if ds, err := s.ModelDrifts(ctx, "churn"); err != nil || len(ds) != 0 || len(got()) != 0 {
+		t.Fatalf("below min: drift %+v, alerts %v, %v", ds, got(), err)
+	}
+	// Rows like the training data: a small PSI, within the bound.
+	serve(3, 300, 0, 0.5)
+	pass(3)
+	d := drift()
+	if d.Error != "" || d.Rows != 400 || d.Value <= 0 || d.Value > alert.Bound || d.Version != v1 {
+		t.Fatalf("unshifted rows: drift %+v, want a PSI within the bound %g over 400 rows", d, alert.Bound)
+	}
+	if len(got()) != 0 {
+		t.Fatalf("unshifted rows alerted: %v", got())
+	}
+	// The window moves past them; rows shifted on x: one alert, naming x.
+	at = at.Add(2 * time.Minute)
+	serve(4, 300, 1.5, 0.5)
+	pass(5)
+	d = drift()
+	if d.Feature != "x" || d.Value <= alert.Bound || d.Rows != 300 {
+		t.Fatalf("shifted rows: drift %+v, want x's PSI above %g over the window's 300 rows", d, alert.Bound)
+	}
+	b := got()
+	if len(b) != 1 {
+		t.Fatalf("shifted rows: %d alerts, want 1: %v", len(b), b)
+	}
+	if b[0]["key"] != fmt.Sprintf("model/churn/v%d/drift_above/100/1", v1) || b[0]["event"] != "drift_above" || b[0]["bound"] != 0.2 ||
+		b[0]["value"].(float64) <= 0.2 || !strings.Contains(fmt.Sprint(b[0]["detail"]), "on feature x") {
+		t.Fatalf("alert body %v", b[0])
+	}
+	// Still shifted: nothing more. Back to the training data's shape
+	// (the window past the shifted rows): it clears, silently.
+	serve(5, 200, 1.5, 0.5)
+	pass(3)
+	at = at.Add(2 * time.Minute)
+	serve(6, 300, 0, 0.5)
+	pass(3)
+	if d := drift(); d.Value > alert.Bound {
+		t.Fatalf("unshifted again: drift %+v", d)
+	}
+	// Shifted on c this time: a second alert (it cleared), naming c.
+	at = at.Add(2 * time.Minute)
+	serve(7, 300, 0, 0.95)
+	pass(3)
+	b = got()
+	if len(b) != 2 || b[1]["key"] != fmt.Sprintf("model/churn/v%d/drift_above/100/2", v1) || !strings.Contains(fmt.Sprint(b[1]["detail"]), "on feature c") {
+		t.Fatalf("alerts after it cleared and c shifted: %v", b)
+	}
+	if reads != 1 {
+		t.Fatalf("the training data was read %d times, want once", reads)
+	}
+}
