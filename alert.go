@@ -232,10 +232,12 @@ type AlertOutcome struct {
 	Now    time.Time
 }
 
-// AlertFilter selects alerts to list, newest first: of run RunID and in
-// State when set, with ids below Before when set, at most Limit.
+// AlertFilter selects alerts to list, newest first: of run RunID, of
+// model Model (its per-model alerts) and in State when set, with ids
+// below Before when set, at most Limit.
 type AlertFilter struct {
 	RunID  string
+	Model  string
 	State  AlertState
 	Before int64
 	Limit  int

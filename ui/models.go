@@ -468,6 +468,69 @@ type modelPage struct {
 	// OverTime is each version's requests, latency, errors, live metric
 	// and predictions per minute (nil without any).
 	OverTime *overTime
+	// Alerts are the model's own alerts (HasAlerts: the server keeps
+	// them), Fired the newest alerts they sent, Drift the drift the
+	// leader last measured of each version a drift_above alert watches.
+	HasAlerts bool
+	Alerts    []alertRow
+	Fired     []cairn.Alert
+	Drift     []cairn.ModelDrift
+}
+
+// alertRow is one of a model's own alerts on its page.
+type alertRow struct {
+	On, Bound, Window, Min, Webhook, Format string
+}
+
+// DriftReader reads the drift the leader measured of a model's versions
+// (*sqlite.Store and *postgres.Store satisfy it): the model page.
+type DriftReader interface {
+	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
+}
+
+// maxFired bounds the alerts sent that the model page lists.
+const maxFired = 20
+
+// modelAlertsPage fills p's alerts: the model's own, those sent, and the
+// drift measured.
+func (h *handler) modelAlertsPage(ctx context.Context, p *modelPage) error {
+	k, ok := h.o.Registry.(ModelAlertsKeeper)
+	if !ok {
+		return nil
+	}
+	m, err := k.ModelAlerts(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	p.HasAlerts = true
+	for _, a := range modelAlertsJSON(m).Alerts {
+		row := alertRow{On: string(a.On), Bound: strconv.FormatFloat(a.Bound, 'g', -1, 64), Window: cairn.DefaultAlertWindow.String() + " (default)",
+			Min: "default", Webhook: a.Webhook, Format: a.Format}
+		if a.On == cairn.AlertP99Above {
+			row.Bound = time.Duration(a.Bound * float64(time.Second)).String()
+		}
+		if a.Window > 0 {
+			row.Window = time.Duration(a.Window).String()
+		}
+		if a.Min > 0 {
+			row.Min = strconv.Itoa(a.Min)
+		}
+		if row.Format == "" {
+			row.Format = cairn.AlertJSON
+		}
+		p.Alerts = append(p.Alerts, row)
+	}
+	if h.o.Alerts != nil {
+		if p.Fired, err = h.o.Alerts.ListAlerts(ctx, cairn.AlertFilter{Model: p.Name, Limit: maxFired}); err != nil {
+			return err
+		}
+	}
+	if dr, ok := h.o.Registry.(DriftReader); ok {
+		if p.Drift, err = dr.ModelDrifts(ctx, p.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *handler) pageModel(c *gin.Context) {
@@ -536,6 +599,10 @@ func (h *handler) pageModel(c *gin.Context) {
 			return
 		}
 		p.OverTime = ot
+	}
+	if err := h.modelAlertsPage(ctx, &p); err != nil {
+		h.fail(c, err)
+		return
 	}
 	if p.Production != nil {
 		h.drawReport(ctx, &p, p.Production)

@@ -32,6 +32,25 @@ const envPublicURL = "CAIRN_PUBLIC_URL"
 // within seconds. Never set it otherwise.
 const envTestAlertTimeout = "CAIRN_TEST_ALERT_TIMEOUT"
 
+// envTestDriftEvery (test only) sets how often the leader measures a
+// watched model version's drift again (rollouts.DefaultDriftEvery
+// otherwise): the drift test's server alerts within a second or two.
+// Never set it otherwise.
+const envTestDriftEvery = "CAIRN_TEST_DRIFT_EVERY"
+
+// testDriftEvery reads envTestDriftEvery (0 when it is not set).
+func testDriftEvery() (time.Duration, error) {
+	v := os.Getenv(envTestDriftEvery)
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration", envTestDriftEvery, v)
+	}
+	return d, nil
+}
+
 // alertOptions are the sender's options from the environment.
 func alertOptions(o alerts.Options) (alerts.Options, error) {
 	o.UserAgent = userAgent()

@@ -330,7 +330,11 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	defer models.Stop(context.WithoutCancel(ctx))
 	// Rollouts: the leader steps, promotes and rolls back every active
 	// rollout (fenced by its term); serving everywhere follows the store.
-	ctl, err := rollouts.New(rollouts.Options{Store: st, Logger: log,
+	driftEvery, err := testDriftEvery()
+	if err != nil {
+		return err
+	}
+	ctl, err := rollouts.New(rollouts.Options{Store: st, Logger: log, DriftEvery: driftEvery,
 		Leader: func() (scheduler.Fence, bool) {
 			l, ok := svc.Leader()
 			return l.Fence(), ok

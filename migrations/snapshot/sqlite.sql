@@ -319,6 +319,7 @@ CREATE TABLE "alerts" (
 );
 CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
 CREATE INDEX alerts_run ON alerts (run_id, id);
+CREATE INDEX alerts_model ON alerts (model, id) WHERE model != '';
 CREATE TABLE served_rows (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
     name    TEXT    NOT NULL,

@@ -1,7 +1,7 @@
 -- 0021: per-model drift alerts (issue #22).
 --
--- alerts: the event CHECK takes drift_above. SQLite changes a CHECK only
--- by copying the table.
+-- alerts: the event CHECK takes drift_above (SQLite changes a CHECK only
+-- by copying the table); alerts_model lists a model's alerts (its page).
 CREATE TABLE alerts_new (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     key              TEXT    NOT NULL UNIQUE,
@@ -33,6 +33,7 @@ DROP TABLE alerts;
 ALTER TABLE alerts_new RENAME TO alerts;
 CREATE INDEX alerts_due ON alerts (next_at) WHERE state = 'pending';
 CREATE INDEX alerts_run ON alerts (run_id, id);
+CREATE INDEX alerts_model ON alerts (model, id) WHERE model != '';
 
 -- served_rows: the rows serving sampled from prediction requests (the
 -- JSON object of a row's input columns), per model version, written in

@@ -145,6 +145,9 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 	if f.RunID != "" {
 		add("run_id = $%d", f.RunID)
 	}
+	if f.Model != "" {
+		add("model = $%d", f.Model)
+	}
 	if f.State != "" {
 		add("state = $%d", string(f.State))
 	}

@@ -139,6 +139,9 @@ func (s *Store) ListAlerts(ctx context.Context, f cairn.AlertFilter) ([]cairn.Al
 	if f.RunID != "" {
 		where, args = append(where, "run_id = ?"), append(args, f.RunID)
 	}
+	if f.Model != "" {
+		where, args = append(where, "model = ?"), append(args, f.Model)
+	}
 	if f.State != "" {
 		where, args = append(where, "state = ?"), append(args, string(f.State))
 	}

@@ -111,8 +111,11 @@ func testServedRows(t *testing.T, s Server) {
 	if err != nil || !fired {
 		t.Fatalf("drift_above: fired %v, %v", fired, err)
 	}
-	list, err := as.ListAlerts(ctx, cairn.AlertFilter{})
+	list, err := as.ListAlerts(ctx, cairn.AlertFilter{Model: "churn"})
 	if err != nil || len(list) != 1 || list[0].Event != cairn.AlertDriftAbove || list[0].Value != 0.4 || list[0].Bound != 0.2 {
 		t.Fatalf("alerts %+v %v", list, err)
+	}
+	if other, err := as.ListAlerts(ctx, cairn.AlertFilter{Model: "price"}); err != nil || len(other) != 0 {
+		t.Fatalf("another model's alerts: %+v %v", other, err)
 	}
 }
