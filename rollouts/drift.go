@@ -22,6 +22,12 @@ type DriftStore interface {
 	SetModelDrift(ctx context.Context, d cairn.ModelDrift) error
 }
 
+// ServedPruner deletes the served rows past the request log's retention
+// (both stores have it).
+type ServedPruner interface {
+	PruneServedRows(ctx context.Context, before time.Time, limit int) (int64, error)
+}
+
 // ReferenceFunc returns a model version's training data, found as
 // retrain finds it (retrain.ReadReference); errors wrapping
 // cairn.ErrNotFound say it is not known.

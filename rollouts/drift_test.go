@@ -58,7 +58,8 @@ func rowsOf(seed uint64, n int, shift, shareB float64) (objs []string, csv strin
 // training data (read once): rows like the training data measure a PSI
 // within the bound and alert nothing; too few rows tell nothing; rows
 // shifted on one feature alert once, however many passes, naming the
-// feature, and the figure is kept for /metrics. On SQLite and, when
+// feature, and the figure is kept for /metrics; past the request log's
+// retention the rows are pruned. On SQLite and, when
 // CAIRN_TEST_POSTGRES is set, PostgreSQL.
 func TestDriftAboveAlert(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
@@ -211,5 +212,11 @@ func testDriftAbove(t *testing.T, s driftStore, deploy func(time.Time, cairn.Mod
 	}
 	if reads != 1 {
 		t.Fatalf("the training data was read %d times, want once", reads)
+	}
+	// Past the request log's retention (7 days) the rows are pruned with it.
+	at = at.Add(rollouts.DefaultRetention + time.Hour)
+	ctl.Tick(ctx)
+	if rows, err := s.ServedRows(ctx, "churn", v1, time.Time{}, 10000); err != nil || len(rows) != 0 {
+		t.Fatalf("after 7 days: %d served rows left, %v", len(rows), err)
 	}
 }

@@ -307,6 +307,14 @@ func (c *Controller) Tick(ctx context.Context) {
 		} else if n == pruneBatch {
 			c.lastPrune = time.Time{} // more to delete: next pass
 		}
+		if sp, ok := c.o.Store.(ServedPruner); ok {
+			n, err := sp.PruneServedRows(ctx, now.Add(-c.o.Retention), pruneBatch)
+			if err != nil && ctx.Err() == nil {
+				c.o.Logger.Warn("rollouts: prune the served rows", "err", err)
+			} else if n == pruneBatch {
+				c.lastPrune = time.Time{}
+			}
+		}
 	}
 }
 

@@ -84,3 +84,18 @@ func (s *Store) ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrif
 	}
 	return out, nil
 }
+
+// PruneServedRows deletes at most limit served rows sampled before
+// before (the oldest first), and returns how many.
+func (s *Store) PruneServedRows(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		n, err = s.exec(ctx, tx, `DELETE FROM served_rows WHERE id IN (SELECT id FROM served_rows WHERE at < ? ORDER BY id LIMIT ?)`, before.UnixNano(), int64(limit))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune the served rows: %w", err)
+	}
+	return n, nil
+}

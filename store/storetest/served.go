@@ -16,11 +16,13 @@ type ServedRowStore interface {
 	ServedRows(ctx context.Context, name string, version int, since time.Time, limit int) ([]cairn.ServedRow, error)
 	SetModelDrift(ctx context.Context, d cairn.ModelDrift) error
 	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
+	PruneServedRows(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // testServedRows: sampled rows kept per model version up to the writer's
 // bound (the oldest deleted by the write that passes it), read newest
-// first within a window; a bad row writes nothing of its batch; the drift
+// first within a window; a bad row writes nothing of its batch; pruned by
+// time; the drift
 // measured is replaced per version; a drift_above finding is an alert as
 // the others are.
 func testServedRows(t *testing.T, s Server) {
@@ -74,6 +76,17 @@ func testServedRows(t *testing.T, s Server) {
 	}
 	if again, _ := ss.ServedRows(ctx, "churn", 1, time.Time{}, 100); len(again) != 20 || string(again[0].Row) != `{"age":29,"plan":"pro"}` {
 		t.Fatalf("after a refused batch: %d rows, newest %s", len(again), again[0].Row)
+	}
+	// Pruned by time, oldest first, a batch at a time: churn@1's rows of
+	// 10s to 14s and churn@2's of 0s to 4s are before 15s.
+	if n, err := ss.PruneServedRows(ctx, t0.Add(15*time.Second), 8); err != nil || n != 8 {
+		t.Fatalf("prune: %d %v, want a batch of 8", n, err)
+	}
+	if n, err := ss.PruneServedRows(ctx, t0.Add(15*time.Second), 8); err != nil || n != 2 {
+		t.Fatalf("prune again: %d %v, want the 2 left", n, err)
+	}
+	if left, _ := ss.ServedRows(ctx, "churn", 1, time.Time{}, 100); len(left) != 15 || string(left[14].Row) != `{"age":15,"plan":"pro"}` {
+		t.Fatalf("after the prune: %d rows of churn@1, oldest %s", len(left), left[len(left)-1].Row)
 	}
 	// The drift measured, replaced per version.
 	for _, d := range []cairn.ModelDrift{
