@@ -117,7 +117,7 @@ func TestImportFromSQLite(t *testing.T) {
 			t.Errorf("%+v: want %d rows, digests equal", c, want[c.Table])
 		}
 	}
-	if phases[0] != "copy runs" || phases[len(phases)-1] != "verify model_minutes" {
+	if phases[0] != "copy runs" || phases[len(phases)-1] != "verify model_drift" {
 		t.Errorf("progress: %v", phases)
 	}
 

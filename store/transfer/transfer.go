@@ -114,6 +114,8 @@ func Plan() []Decision {
 		{"rollout_events", true, "the history of every rollout: starts, steps, promotions, rollbacks, changes by hand"},
 		{"model_requests", true, "the request log of serving and its feedback, which live metrics per version are computed from"},
 		{"model_minutes", true, "each model version's requests per minute, the models page's charts over time"},
+		{"served_rows", true, "the rows serving sampled per model version, which the new servers' leader measures drift_above alerts over"},
+		{"model_drift", true, "the drift last measured of each watched model version, for the models page and /metrics until it is measured again"},
 		{"evaluations", false, "wake-ups between live scheduler processes, consumed and deleted as runs are planned; a server that takes a run over reads its state afresh (the id sequence is still set past the source's)"},
 		{"workers", false, "the liveness of remote workers, which register again with the new servers"},
 		{"leader", false, "the lease of the replica that runs cron and the reaper; the new replicas elect one"},
