@@ -55,12 +55,12 @@ func (l *rowLog) add(name string, version int, at time.Time, d *decoder) {
 		return
 	}
 	l.mu.Lock()
-	if len(l.pending)+n > l.max {
-		l.mu.Unlock()
+	full := len(l.pending)+n > l.max
+	l.mu.Unlock()
+	if full { // checked again below: this spares the copies
 		l.observe(Event{Kind: EventSamplesDropped, Model: name, Version: version, Rows: n})
 		return
 	}
-	l.mu.Unlock()
 	p := len(d.s.cols)
 	rows := make([]cairn.ServedRow, 0, n)
 	for k := range d.kept {
@@ -87,6 +87,11 @@ func (l *rowLog) add(name string, version int, at time.Time, d *decoder) {
 		rows = append(rows, cairn.ServedRow{Name: name, Version: version, At: at, Row: b})
 	}
 	l.mu.Lock()
+	if len(l.pending)+len(rows) > l.max {
+		l.mu.Unlock()
+		l.observe(Event{Kind: EventSamplesDropped, Model: name, Version: version, Rows: len(rows)})
+		return
+	}
 	l.pending = append(l.pending, rows...)
 	big := len(l.pending) >= rowBatch
 	l.mu.Unlock()

@@ -77,3 +77,33 @@ func TestServedRowsInStore(t *testing.T) {
 		t.Fatalf("after a restart: %d rows kept (%v), %d written; want the bound, 150, of 180", len(rows), err, log.rows)
 	}
 }
+
+// TestServedRowsBufferBounded: rows that find the buffer full are
+// dropped and counted, not kept: a database that does not keep up takes
+// no more memory than the bound.
+func TestServedRowsBufferBounded(t *testing.T) {
+	fx := newFixture(t)
+	clf := fit(t, "label", model.LogisticRegression, nil, 1)
+	fx.deploy("clf", cairn.StageProduction, fx.put(clf))
+	var mu sync.Mutex
+	dropped := 0
+	// Not started: nothing is written, the rows wait in the buffer.
+	s := newServer(t, fx, serve.Options{SampleRate: 1, RowLog: fx.st, RowBuffer: 3, Observe: func(e serve.Event) {
+		if e.Kind == serve.EventSamplesDropped {
+			mu.Lock()
+			dropped += e.Rows
+			mu.Unlock()
+		}
+	}})
+	body := `{"rows":[{"num":1.25,"color":"red","flag":true,"when":"2024-01-02"},{"num":2,"color":"blue","flag":false,"when":null}]}`
+	for range 3 {
+		if _, err := predict(t, s, "clf", 0, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := s.RowsWaiting(); n != 2 || dropped != 4 {
+		t.Fatalf("%d rows waiting, %d dropped; want 2 (the bound is 3) and 4", n, dropped)
+	}
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,35 +56,7 @@ func (r *modelReg) trainDeploy(name, csv string) int {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if err := m.Encode(&buf); err != nil {
-		r.t.Fatal(err)
-	}
-	ref, err := r.arts.Put(ctx, model.MediaType, &buf)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	at := r.next()
-	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "train", State: cairn.RunQueued, CreatedAt: at}
-	task := &cairn.TaskRun{TaskID: "train", Type: "train", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"train": data}}
-	if err := r.st.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
-		r.t.Fatal(err)
-	}
-	items, err := r.st.Lease(ctx, cairn.LeaseRequest{Worker: "test", RunID: run.ID, Max: 1}, at, time.Hour)
-	if err != nil || len(items) != 1 {
-		r.t.Fatalf("lease: %v %v", items, err)
-	}
-	tr, err := r.st.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
-		Outputs: map[string]json.RawMessage{"model": ref.JSON()},
-		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: cairn.StageProduction, Model: ref, VersionOutput: "version"}}}}, at)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	var v int
-	if err := json.Unmarshal(tr.Outputs["version"], &v); err != nil {
-		r.t.Fatal(err)
-	}
-	return v
+	return r.register("train", map[string]cairn.ArtifactRef{"train": data}, name, cairn.StageProduction, r.put(m))
 }
 
 // TestDriftAboveServed: a real server serves a model whose drift_above

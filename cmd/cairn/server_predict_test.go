@@ -82,18 +82,33 @@ func fitModel(t *testing.T, C float64) *model.Model {
 // deploy stores m and registers it as a version of name in stage.
 func (r *modelReg) deploy(name string, stage cairn.ModelStage, m *model.Model) int {
 	r.t.Helper()
-	ctx := context.Background()
+	ref := r.put(m)
+	return r.register("deploy", map[string]cairn.ArtifactRef{"model": ref}, name, stage, ref)
+}
+
+// put stores m as an artifact.
+func (r *modelReg) put(m *model.Model) cairn.ArtifactRef {
+	r.t.Helper()
 	var buf bytes.Buffer
 	if err := m.Encode(&buf); err != nil {
 		r.t.Fatal(err)
 	}
-	ref, err := r.arts.Put(ctx, model.MediaType, &buf)
+	ref, err := r.arts.Put(context.Background(), model.MediaType, &buf)
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	return ref
+}
+
+// register records one successful attempt of a task of type typ (its id
+// too) that read inputs and wrote the model ref, registering it as a
+// version of name in stage; it returns the version.
+func (r *modelReg) register(typ string, inputs map[string]cairn.ArtifactRef, name string, stage cairn.ModelStage, ref cairn.ArtifactRef) int {
+	r.t.Helper()
+	ctx := context.Background()
 	at := r.next()
-	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "deploy", State: cairn.RunQueued, CreatedAt: at}
-	task := &cairn.TaskRun{TaskID: "deploy", Type: "deploy", State: cairn.TaskReady, Params: []byte(`{}`), Inputs: map[string]cairn.ArtifactRef{"model": ref}}
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: typ, State: cairn.RunQueued, CreatedAt: at}
+	task := &cairn.TaskRun{TaskID: typ, Type: typ, State: cairn.TaskReady, Params: []byte(`{}`), Inputs: inputs}
 	if err := r.st.CreateRun(ctx, run, []*cairn.TaskRun{task}); err != nil {
 		r.t.Fatal(err)
 	}
