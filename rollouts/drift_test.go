@@ -21,6 +21,7 @@ import (
 	"github.com/cairnml/cairn/store/postgres/pgtest"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
+	"github.com/cairnml/cairn/tasks/ml/drift"
 	"github.com/cairnml/cairn/tasks/retrain"
 )
 
@@ -219,4 +220,63 @@ func testDriftAbove(t *testing.T, s driftStore, deploy func(time.Time, cairn.Mod
 	if rows, err := s.ServedRows(ctx, "churn", v1, time.Time{}, 10000); err != nil || len(rows) != 0 {
 		t.Fatalf("after 7 days: %d served rows left, %v", len(rows), err)
 	}
+}
+
+// TestMeasureDriftAsCompare: MeasureDrift's value, feature and p-value
+// are drift.Compare's over every feature (the largest PSI), as retrain
+// reports them, with missing values in both, for shifts of a number, of
+// a category, and of none.
+func TestMeasureDriftAsCompare(t *testing.T) {
+	kinds := map[string]dataset.Kind{"x": dataset.Numeric, "c": dataset.Categorical}
+	_, train := rowsOf(1, 800, 0, 0.5)
+	train = missingX(train, 2, 9, 40) // a few missing x
+	ref, err := dataset.ReadCSV(strings.NewReader(train), dataset.ReadOptions{Schema: kinds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &retrain.Reference{Frame: ref, Features: []string{"x", "c"}, Kinds: kinds}
+	for _, tc := range []struct {
+		shift, shareB float64
+		feature       string
+	}{{0, 0.5, ""}, {1, 0.5, "x"}, {0, 0.9, "c"}} {
+		objs, csv := rowsOf(9, 300, tc.shift, tc.shareB)
+		csv = missingX(csv, 4) // the fourth row's x, in both
+		objs[3] = fmt.Sprintf(`{"x":null,"c":%q}`, strings.Split(strings.Split(csv, "\n")[4], ",")[1])
+		cur, err := dataset.ReadCSV(strings.NewReader(csv), dataset.ReadOptions{Schema: kinds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := drift.Compare(ref, cur, drift.Options{Features: []string{"x", "c"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := rep.Features[0]
+		if rep.Features[1].PSI > want.PSI {
+			want = rep.Features[1]
+		}
+		rows := make([]cairn.ServedRow, len(objs))
+		for i, o := range objs {
+			rows[i] = cairn.ServedRow{Row: []byte(o)}
+		}
+		got, err := rollouts.MeasureDrift(r, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Value != want.PSI || got.Feature != want.Name || got.PValue != want.PValue || got.Rows != 300 || got.Reference != 800 {
+			t.Errorf("shift %g, b %g: MeasureDrift %+v, Compare's largest PSI %s %v (p %v)", tc.shift, tc.shareB, got, want.Name, want.PSI, want.PValue)
+		}
+		if tc.feature != "" && (got.Feature != tc.feature || got.Value <= 0.2) {
+			t.Errorf("shift %g, b %g: %s's PSI %v, want %s above 0.2", tc.shift, tc.shareB, got.Feature, got.Value, tc.feature)
+		}
+	}
+}
+
+// missingX leaves x missing on the CSV's data lines named.
+func missingX(csv string, lines ...int) string {
+	ls := strings.Split(csv, "\n")
+	for _, i := range lines {
+		_, rest, _ := strings.Cut(ls[i], ",")
+		ls[i] = "," + rest
+	}
+	return strings.Join(ls, "\n")
 }

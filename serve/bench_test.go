@@ -19,7 +19,11 @@ import (
 
 // benchServer serves a logistic regression on 30 numeric features (the
 // breast cancer example's shape) and returns bodies of n rows.
-func benchServer(b *testing.B, n int) (*serve.Server, [][]byte) {
+func benchServer(b *testing.B, n int) (*serve.Server, [][]byte) { return benchServerWith(b, n, false) }
+
+// benchServerWith is benchServer, its sampled rows also written to the
+// store (serve.Options.RowLog) when rows is true.
+func benchServerWith(b *testing.B, n int, rows bool) (*serve.Server, [][]byte) {
 	f, err := synthetic.Classification{Rows: 2000, Features: 30, Informative: 10, Seed: 1}.Frame()
 	if err != nil {
 		b.Fatal(err)
@@ -30,7 +34,11 @@ func benchServer(b *testing.B, n int) (*serve.Server, [][]byte) {
 	}
 	fx := newFixture(b)
 	fx.deploy("bc", cairn.StageProduction, fx.put(m))
-	s, err := serve.New(serve.Options{Registry: fx.st, Artifacts: fx.arts, SampleDir: b.TempDir(), SampleRate: 0.1})
+	o := serve.Options{Registry: fx.st, Artifacts: fx.arts, SampleDir: b.TempDir(), SampleRate: 0.1}
+	if rows {
+		o.RowLog = fx.st
+	}
+	s, err := serve.New(o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,8 +62,10 @@ func benchServer(b *testing.B, n int) (*serve.Server, [][]byte) {
 	return s, bodies
 }
 
-func benchPredict(b *testing.B, n int) {
-	s, bodies := benchServer(b, n)
+func benchPredict(b *testing.B, n int) { benchPredictWith(b, n, false) }
+
+func benchPredictWith(b *testing.B, n int, rows bool) {
+	s, bodies := benchServerWith(b, n, rows)
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
@@ -77,6 +87,12 @@ func benchPredict(b *testing.B, n int) {
 // 10% sample logged), without HTTP.
 func BenchmarkPredict1(b *testing.B)    { benchPredict(b, 1) }
 func BenchmarkPredict1000(b *testing.B) { benchPredict(b, 1000) }
+
+// BenchmarkPredictRows1 and BenchmarkPredictRows1000: the same, the
+// sampled rows also copied for the store (drift_above), written in
+// batches by their own goroutine.
+func BenchmarkPredictRows1(b *testing.B)    { benchPredictWith(b, 1, true) }
+func BenchmarkPredictRows1000(b *testing.B) { benchPredictWith(b, 1000, true) }
 
 // cpuTime is the CPU time this process has used, user and system.
 func cpuTime() time.Duration {

@@ -61,30 +61,32 @@ func (l *rowLog) add(name string, version int, at time.Time, d *decoder) {
 		l.observe(Event{Kind: EventSamplesDropped, Model: name, Version: version, Rows: n})
 		return
 	}
+	// One array holds every row's bytes: two allocations a request, not
+	// one a row.
 	p := len(d.s.cols)
+	size := 0
+	for k := range d.kept {
+		size += rowSize(d, k, p)
+	}
+	buf := make([]byte, 0, size)
 	rows := make([]cairn.ServedRow, 0, n)
 	for k := range d.kept {
-		size := 2
-		for j, c := range d.s.cols {
-			sp := d.spans[k*p+j]
-			size += len(c.key) + int(sp.end-sp.start) + 1
-		}
-		if size > cairn.MaxServedRowBytes {
+		if rowSize(d, k, p) > cairn.MaxServedRowBytes {
 			l.observe(Event{Kind: EventSamplesDropped, Model: name, Version: version, Rows: 1})
 			continue
 		}
-		b := make([]byte, 0, size)
-		b = append(b, '{')
+		start := len(buf)
+		buf = append(buf, '{')
 		for j, c := range d.s.cols {
 			if j > 0 {
-				b = append(b, ',')
+				buf = append(buf, ',')
 			}
-			b = append(b, c.key...)
+			buf = append(buf, c.key...)
 			sp := d.spans[k*p+j]
-			b = append(b, d.b[sp.start:sp.end]...)
+			buf = append(buf, d.b[sp.start:sp.end]...)
 		}
-		b = append(b, '}')
-		rows = append(rows, cairn.ServedRow{Name: name, Version: version, At: at, Row: b})
+		buf = append(buf, '}')
+		rows = append(rows, cairn.ServedRow{Name: name, Version: version, At: at, Row: buf[start:len(buf):len(buf)]})
 	}
 	l.mu.Lock()
 	if len(l.pending)+len(rows) > l.max {
@@ -101,6 +103,16 @@ func (l *rowLog) add(name string, version int, at time.Time, d *decoder) {
 		default:
 		}
 	}
+}
+
+// rowSize is the length of kept row k's JSON object (p columns).
+func rowSize(d *decoder, k, p int) int {
+	size := 1 + p // the braces and the commas
+	for j, c := range d.s.cols {
+		sp := d.spans[k*p+j]
+		size += len(c.key) + int(sp.end-sp.start)
+	}
+	return size
 }
 
 func (l *rowLog) run() {

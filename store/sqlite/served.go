@@ -10,6 +10,16 @@ import (
 	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
+// servedCols is the width of a row of servedQuery's list.
+const servedCols = 4
+
+// servedQuery inserts size served rows (a padded VALUES list; the row's
+// JSON bound as bytes and stored as text).
+func servedQuery(size int) string {
+	return `INSERT INTO served_rows (name, version, at, row)
+SELECT column1, column2, column3, CAST(column4 AS TEXT) FROM (VALUES ` + valuesList(size, servedCols) + `) WHERE column1 IS NOT NULL`
+}
+
 // LogServedRows stores rows serving sampled (issue #22), in one
 // transaction that also deletes, for each model version written, its rows
 // past the newest keep (cairn.DefaultServedRowsKept when keep is 0 or
@@ -23,11 +33,17 @@ func (s *Store) LogServedRows(ctx context.Context, rows []cairn.ServedRow, keep 
 	}
 	keep = sqlrow.Kept(keep)
 	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		for _, r := range rows {
-			if _, err := s.exec(ctx, tx, `INSERT INTO served_rows (name, version, at, row) VALUES (?, ?, ?, ?)`,
-				r.Name, int64(r.Version), r.At.UnixNano(), string(r.Row)); err != nil {
-				return err
+		// One statement per 512 rows (a VALUES list padded to a power of
+		// two), as the request log.
+		if err := eachChunk(rows, func(chunk []cairn.ServedRow, size int) error {
+			args := make([]any, 0, size*servedCols)
+			for _, r := range chunk {
+				args = append(args, r.Name, int64(r.Version), r.At.UnixNano(), r.Row)
 			}
+			_, err := s.exec(ctx, tx, servedQuery(size), padArgs(args, len(chunk), size, servedCols)...)
+			return err
+		}); err != nil {
+			return err
 		}
 		for _, v := range sqlrow.ServedVersions(rows) {
 			if _, err := s.exec(ctx, tx, sqlrow.TrimServed(sqliteArg), v.Name, int64(v.Version), v.Name, int64(v.Version), int64(keep)); err != nil {
