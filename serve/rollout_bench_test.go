@@ -75,7 +75,7 @@ func (p benchPhase) allocsPerOp(n int) float64 {
 // serveBench starts a server on fx (the request log on its SQLite file
 // when log; its events to mx, when not nil, as cairn server counts them),
 // runs next requests through it and stops it.
-func serveBench(b *testing.B, fx *fixture, log bool, mx *metrics.Collector, bodies [][]byte, loop func(predict func(i int))) benchPhase {
+func serveBench(ctx context.Context, b *testing.B, fx *fixture, log bool, mx *metrics.Collector, bodies [][]byte, loop func(predict func(i int))) benchPhase {
 	var dropped atomic.Int64
 	o := serve.Options{Registry: fx.st, Artifacts: fx.arts, Observe: func(e serve.Event) {
 		if e.Kind == serve.EventRequestsDropped || e.Kind == serve.EventShadowDropped {
@@ -88,14 +88,20 @@ func serveBench(b *testing.B, fx *fixture, log bool, mx *metrics.Collector, bodi
 	if log {
 		o.RequestLog = fx.st
 	}
-	s, err := serve.New(o)
+	var s *serve.Server
+	var err error
+	// What is not measured carries the profile label phase=setup: the
+	// server's workers, started under the caller's label, keep it.
+	pprof.Do(ctx, pprof.Labels("phase", "setup"), func(context.Context) { s, err = serve.New(o) })
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
 	s.Start(ctx)
 	// The first request loads the model and its rollout.
-	if err := s.Predict(ctx, "bc", 0, "warm", bytes.NewReader(bodies[0]), io.Discard); err != nil {
+	pprof.Do(ctx, pprof.Labels("phase", "setup"), func(context.Context) {
+		err = s.Predict(ctx, "bc", 0, "warm", bytes.NewReader(bodies[0]), io.Discard)
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	keys := make([]string, 4096)
@@ -165,7 +171,7 @@ func benchRollout(b *testing.B, spec *cairn.RolloutSpec, log bool) {
 		}
 	}
 	b.ReportAllocs()
-	ph := serveBench(b, fx, log, nil, bodies, func(predict func(int)) {
+	ph := serveBench(context.Background(), b, fx, log, nil, bodies, func(predict func(int)) {
 		for i := 0; b.Loop(); i++ {
 			predict(i)
 		}
@@ -234,7 +240,8 @@ func BenchmarkRouteCanary(b *testing.B) {
 // be 0 for the figures to mean anything. log-rows/op is the request log's
 // rows per shadowed request (1: the shadow's answer in the production
 // row). Under `-cpuprofile` each block's samples carry the label phase
-// (shadow, logged, model): `go tool pprof -tagfocus phase=shadow`.
+// (shadow, logged, model; a server's set-up, not measured, setup):
+// `go tool pprof -tagfocus phase=shadow`.
 func BenchmarkShadow(b *testing.B) {
 	fx, bodies := benchFixture(b)
 	// The logged requests on a database of their own, as large as the
@@ -281,7 +288,7 @@ func BenchmarkShadow(b *testing.B) {
 	// The servers' events counted as cairn server counts them: the
 	// candidate's metrics are part of what shadow adds.
 	mxShadow, mxLogged := metrics.New(metrics.Options{}), metrics.New(metrics.Options{})
-	timed := serveBench(b, fx, true, mxShadow, bodies, func(predict func(int)) {
+	timed := serveBench(ctx, b, fx, true, mxShadow, bodies, func(predict func(int)) {
 		for i := 0; b.Loop(); i++ {
 			predict(i)
 		}
@@ -294,7 +301,7 @@ func BenchmarkShadow(b *testing.B) {
 	// block measures requests [i0, i1) of one phase (shadow, logged or
 	// model), adding to ph.
 	block := func(phase string, i0, i1 int, ph *benchPhase) {
-		pprof.Do(ctx, pprof.Labels("phase", phase), func(context.Context) {
+		pprof.Do(ctx, pprof.Labels("phase", phase), func(ctx context.Context) {
 			predict := func(predict func(int)) {
 				for i := i0; i < i1; i++ {
 					predict(i)
@@ -303,10 +310,10 @@ func BenchmarkShadow(b *testing.B) {
 			var p benchPhase
 			switch phase {
 			case "shadow":
-				p = serveBench(b, fx, true, mxShadow, bodies, predict)
+				p = serveBench(ctx, b, fx, true, mxShadow, bodies, predict)
 				shadowReqs++ // its warm-up request
 			case "logged":
-				p = serveBench(b, fxLogged, true, mxLogged, bodies, predict)
+				p = serveBench(ctx, b, fxLogged, true, mxLogged, bodies, predict)
 			default:
 				var m0, m1 runtime.MemStats
 				runtime.ReadMemStats(&m0)
