@@ -191,7 +191,7 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 			run, wf = fmt.Sprintf("model %s v%d", al.Model, al.Version), "-"
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", al.ID, run, wf, ev, st, al.Attempts,
-			localTime(al.CreatedAt), al.Webhook, cell(last))
+			localTime(al.CreatedAt), printable(al.Webhook), cell(last))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

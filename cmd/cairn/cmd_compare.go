@@ -183,7 +183,10 @@ func writeComparison(w io.Writer, cmp *experiments.Comparison) error {
 
 // cell is a value as a table cell: one line, at most 48 characters.
 func cell(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
+	// Escaped before it is cut: text another party chose (a webhook
+	// receiver's answer, a param's value) never reaches the terminal
+	// as control or bidi characters, whole or cut in half.
+	s = printable(strings.Join(strings.Fields(s), " "))
 	if r := []rune(s); len(r) > 48 {
 		s = string(r[:47]) + "…"
 	}

@@ -217,3 +217,18 @@ func TestProgressLinesBufferedButLive(t *testing.T) {
 		t.Errorf("1,001 lines took %d writes, want a few (buffered)", writes)
 	}
 }
+
+// A table cell never carries a control or bidi character to the
+// terminal, whole or cut: a webhook receiver's answer stored as an
+// alert's last error (trial: OSC 52 and a screen clear reached the
+// terminal through cairn alerts list) is shown escaped.
+func TestCellEscapesControls(t *testing.T) {
+	hostile := "HTTP 500: oops \x1b]52;c;ZWNobyBwd25lZA==\x07 \x1b[2J\x1b[1;1H FAKE OK \u202e" + strings.Repeat("x", 60)
+	got := cell(hostile)
+	if strings.ContainsFunc(got, isControl) {
+		t.Fatalf("cell(%q) = %q: a control character reaches the terminal", hostile, got)
+	}
+	if !strings.HasPrefix(got, `HTTP 500: oops \x1b]52;c;`) || !strings.HasSuffix(got, "…") {
+		t.Errorf("cell = %q, want the text escaped, then cut", got)
+	}
+}
