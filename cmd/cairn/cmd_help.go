@@ -55,7 +55,7 @@ func flagName(name string) string {
 
 // placeholders name the value of the flags that take one, in listings.
 var placeholders = map[string]string{
-	"home": "DIR", "db": "DB", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "stop-grace": "DURATION",
+	"home": "DIR", "db": "DB", "plugins-dir": "DIR", "p": "KEY=VALUE", "workers": "N", "progress": "MODE", "log-limit": "SIZE", "cache-max": "SIZE", "predict-max-body": "SIZE", "stop-grace": "DURATION",
 	"workflow": "NAME", "state": "STATE", "limit": "N", "before": "RUN", "attempt": "N", "o": "FILE", "format": "FORMAT",
 	"role": "ROLE", "name": "NAME", "expires": "LIFETIME", "run": "RUN", "from": "SOURCE", "to": "DSN",
 	"server": "URL", "token": "TOKEN", "stage": "STAGE",
