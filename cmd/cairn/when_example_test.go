@@ -57,3 +57,23 @@ func TestValidateEnvValues(t *testing.T) {
 		t.Errorf("%d env problems, want 4:\n%s", n, r.stderr)
 	}
 }
+
+// The iris examples, which docs/api.md serves, take the name of a CSV of
+// their data folder, never a path: an operator's token cannot make them
+// copy a file of the server's (its database, /proc/PID/environ) into an
+// artifact a viewer downloads (trial finding 16).
+func TestIrisExamplesTakeNoPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, data := range []string{"/etc/passwd", "../../../cairn.db", "..", ".hidden"} {
+		r := e.must(1, "run", irisPath(t), "-p", "data="+data, "--progress", "none")
+		run := e.show(runIDOf(t, r.stderr))
+		collect := taskByID(t, run, "collect")
+		if collect.State != cairn.TaskFailed || len(collect.Outputs) != 0 {
+			t.Errorf("data=%s: collect %s with outputs %v, want it failed with none", data, collect.State, collect.Outputs)
+		}
+		if logs := e.must(0, "logs", run.ID, "collect").stdout; !strings.Contains(logs, "not a path") {
+			t.Errorf("data=%s: collect's log does not say why:\n%s", data, logs)
+		}
+	}
+}
