@@ -140,12 +140,14 @@ func finite(c *dataset.Column) []float64 {
 }
 
 // driftKey names a measurement: a model version over a window with a
-// minimum of rows.
+// minimum of the rows served by version rows (itself, or production for
+// a shadow candidate).
 type driftKey struct {
 	name    string
 	version int
 	window  time.Duration
 	min     int
+	rows    int
 }
 
 // measured is the last measurement of a driftKey.
@@ -174,7 +176,10 @@ func (c *Controller) checkDrift(ctx context.Context, ds DriftStore, name string,
 		min = cairn.DefaultDriftMinRows
 	}
 	w := a.WindowOr(cairn.DefaultAlertWindow)
-	k := driftKey{name, v, w, min}
+	k := driftKey{name, v, w, min, v}
+	if sh, ok := c.shadowRows[name]; ok && sh[0] == v {
+		k.rows = sh[1]
+	}
 	m, ok := c.drifts[k]
 	if !ok || now.Sub(m.at) >= c.o.DriftEvery {
 		m = measured{at: now}
@@ -191,15 +196,19 @@ func (c *Controller) checkDrift(ctx context.Context, ds DriftStore, name string,
 		return false, false, 0, ""
 	}
 	r := m.res
-	detail = fmt.Sprintf("version %d's drift from its training data is a PSI of %.3g on feature %s (p %.3g), %s the bound %g (%d served rows in %s, %d training rows)",
-		v, r.Value, r.Feature, r.PValue, map[bool]string{true: "above", false: "within"}[r.Value > a.Bound], a.Bound, r.Rows, w, r.Reference)
+	served := "served rows"
+	if k.rows != v {
+		served = fmt.Sprintf("rows served by version %d, which it shadows,", k.rows)
+	}
+	detail = fmt.Sprintf("version %d's drift from its training data is a PSI of %.3g on feature %s (p %.3g), %s the bound %g (%d %s in %s, %d training rows)",
+		v, r.Value, r.Feature, r.PValue, map[bool]string{true: "above", false: "within"}[r.Value > a.Bound], a.Bound, r.Rows, served, w, r.Reference)
 	return r.Value > a.Bound, true, r.Value, detail
 }
 
 // measure reads k's served rows and measures their drift, recording the
 // figure (or why there is none) in the store.
 func (c *Controller) measure(ctx context.Context, ds DriftStore, k driftKey, now time.Time) (DriftResult, bool) {
-	rows, err := ds.ServedRows(ctx, k.name, k.version, now.Add(-k.window), cairn.DefaultServedRowsKept)
+	rows, err := ds.ServedRows(ctx, k.name, k.rows, now.Add(-k.window), cairn.DefaultServedRowsKept)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.o.Logger.Warn("rollouts: read a model's served rows for its drift", "model", k.name, "version", k.version, "err", err)

@@ -280,3 +280,57 @@ func missingX(csv string, lines ...int) string {
 	}
 	return strings.Join(ls, "\n")
 }
+
+// TestDriftAboveShadowCandidate: a shadow rollout's candidate answers no
+// request, so its drift_above is measured on the rows production served
+// (the same inputs) against the candidate's own training data: trained on
+// other data than production's, it alerts, production does not.
+func TestDriftAboveShadowCandidate(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "cairn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	alert := cairn.ModelAlert{On: cairn.AlertDriftAbove, Bound: 0.2, Webhook: "https://hooks.example.com/d", Min: 100}
+	v1 := deployReg(t, s, at, "v1", cairn.ModelRegistration{Name: "churn", Stage: cairn.StageProduction, Alerts: []cairn.ModelAlert{alert}})
+	v2 := deployReg(t, s, at, "v2", cairn.ModelRegistration{Name: "churn", Stage: cairn.StageCandidate, Rollout: &cairn.RolloutSpec{Strategy: cairn.StrategyShadow}})
+	kinds := map[string]dataset.Kind{"x": dataset.Numeric, "c": dataset.Categorical}
+	frames := map[int]*dataset.Frame{}
+	for v, shift := range map[int]float64{v1: 0, v2: 2} {
+		_, csv := rowsOf(uint64(v), 800, shift, 0.5)
+		if frames[v], err = dataset.ReadCSV(strings.NewReader(csv), dataset.ReadOptions{Schema: kinds}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctl, err := rollouts.New(rollouts.Options{Store: s, Now: func() time.Time { return at }, DriftEvery: time.Nanosecond,
+		Leader: func() (scheduler.Fence, bool) { return scheduler.Fence{}, true },
+		Reference: func(_ context.Context, _ string, v int) (*retrain.Reference, error) {
+			return &retrain.Reference{Frame: frames[v], Features: []string{"x", "c"}, Kinds: kinds}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := rowsOf(5, 300, 0, 0.5)
+	rows := make([]cairn.ServedRow, len(objs))
+	for i, o := range objs {
+		rows[i] = cairn.ServedRow{Name: "churn", Version: v1, At: at, Row: []byte(o)}
+	}
+	if err := s.LogServedRows(ctx, rows, 0); err != nil {
+		t.Fatal(err)
+	}
+	at = at.Add(time.Second)
+	ctl.Tick(ctx)
+	list, err := s.ListAlerts(ctx, cairn.AlertFilter{Model: "churn"})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("alerts %+v %v, want the candidate's one", list, err)
+	}
+	if a := list[0]; a.Version != v2 || a.Event != cairn.AlertDriftAbove || !strings.Contains(a.Detail, fmt.Sprintf("300 rows served by version %d, which it shadows,", v1)) {
+		t.Fatalf("alert %+v", a)
+	}
+	ds, err := s.ModelDrifts(ctx, "churn")
+	if err != nil || len(ds) != 2 || ds[0].Value > 0.2 || ds[1].Value <= 0.2 || ds[1].Rows != 300 {
+		t.Fatalf("drift %+v %v: want production's within the bound, the candidate's above", ds, err)
+	}
+}

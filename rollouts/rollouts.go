@@ -213,6 +213,11 @@ type Controller struct {
 	refs         map[string]*refEntry
 	drifts       map[driftKey]measured
 	lastDriftErr map[driftKey]string
+	// shadowRows are the shadow rollouts' candidates and production
+	// versions by model, this pass: a shadow candidate answers no request,
+	// so its drift is measured on the rows production served (the same
+	// inputs).
+	shadowRows map[string][2]int
 }
 
 // New returns a controller.
@@ -239,7 +244,7 @@ func New(o Options) (*Controller, error) {
 		o.DriftEvery = DefaultDriftEvery
 	}
 	return &Controller{o: o, lastWhy: map[string]string{}, holds: map[string]bool{},
-		refs: map[string]*refEntry{}, drifts: map[driftKey]measured{}, lastDriftErr: map[driftKey]string{}}, nil
+		refs: map[string]*refEntry{}, drifts: map[driftKey]measured{}, lastDriftErr: map[driftKey]string{}, shadowRows: map[string][2]int{}}, nil
 }
 
 // Start runs the loop until Stop.
@@ -286,6 +291,12 @@ func (c *Controller) Tick(ctx context.Context) {
 			c.o.Logger.Warn("rollouts: list the active rollouts", "err", err)
 		}
 		return
+	}
+	clear(c.shadowRows)
+	for _, r := range rs {
+		if r.Routes() && r.Spec.Strategy == cairn.StrategyShadow {
+			c.shadowRows[r.Name] = [2]int{r.Candidate, r.Baseline}
+		}
 	}
 	for _, r := range rs {
 		if err := c.judge(ctx, r, fence); err != nil {

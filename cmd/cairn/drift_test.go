@@ -68,14 +68,19 @@ func (r *modelReg) trainDeploy(name, csv string) int {
 // one alert to a loopback receiver, naming x. The server killed (-9) and
 // started again: the rows it had committed are all there, the alert is
 // not sent again while the drift holds, and the models page shows the
-// alert, the one sent and the figure.
+// alert, the one sent and the figure. On SQLite and, when
+// CAIRN_TEST_POSTGRES is set, PostgreSQL.
 func TestDriftAboveServed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	t.Run("sqlite", func(t *testing.T) { testDriftAboveServed(t, newEnv(t)) })
+	t.Run("postgres", func(t *testing.T) { testDriftAboveServed(t, pgEnv(t)) })
+}
+
+func testDriftAboveServed(t *testing.T, e *env) {
 	e.must(0, "tokens", "create", "--role", "viewer") // makes the database
 	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "operator", "--name", "ci").stdout)
 	hooks := newHookReceiver(t, nil)
-	reg := openModelReg(t, e.home)
+	reg := openModelRegDB(t, e.home, e.db)
 	train, _ := driftRows(1, 600, 0)
 	v := reg.trainDeploy("churn", train)
 	e.must(0, "models", "alerts", "churn", "set", "on=drift_above,bound=0.2,webhook="+hooks.srv.URL+"/drift,window=10s,min=150")

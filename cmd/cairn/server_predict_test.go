@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/features"
@@ -31,14 +32,24 @@ import (
 // process.
 type modelReg struct {
 	t    *testing.T
-	st   *sqlite.Store
+	st   database
 	arts *artifacts.Dir
 	at   time.Time
 }
 
-func openModelReg(t *testing.T, home string) *modelReg {
+func openModelReg(t *testing.T, home string) *modelReg { return openModelRegDB(t, home, "") }
+
+// openModelRegDB is openModelReg on the PostgreSQL database dsn (the
+// home's SQLite file when "").
+func openModelRegDB(t *testing.T, home, dsn string) *modelReg {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(home, "cairn.db"))
+	var st database
+	var err error
+	if dsn != "" {
+		st, err = postgres.Open(context.Background(), dsn)
+	} else {
+		st, err = sqlite.Open(context.Background(), filepath.Join(home, "cairn.db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
