@@ -34,14 +34,21 @@ func modelAlertsJSON(m cairn.ModelAlerts) *runjson.ModelAlerts {
 	return out
 }
 
-// ModelAlertsOf returns model name's own alerts. Errors wrap
+// ModelAlertsOf returns model name's own alerts, with the drift measured
+// of its versions when k keeps it (DriftReader). Errors wrap
 // cairn.ErrNotFound when there is no such model.
 func ModelAlertsOf(ctx context.Context, k ModelAlertsKeeper, name string) (*runjson.ModelAlerts, error) {
 	m, err := k.ModelAlerts(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return modelAlertsJSON(m), nil
+	out := modelAlertsJSON(m)
+	if dr, ok := k.(DriftReader); ok {
+		if out.Drift, err = dr.ModelDrifts(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SetModelAlerts makes alerts model name's own alerts (none: cleared)

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/ui/runjson"
@@ -16,7 +18,8 @@ var _ ModelAlertsKeeper = (*sqlite.Store)(nil)
 
 // A model's own alerts through the API: PUT replaces them (an operator),
 // GET shows them to a viewer with their webhooks redacted, DELETE clears
-// them; bad alerts are 400 and an unknown model 404, changing nothing;
+// them, GET with the drift measured of its versions; bad alerts are 400
+// and an unknown model 404, changing nothing;
 // each change is in the audit log under its caller.
 func TestModelAlertsAPI(t *testing.T) {
 	f := modelFixture(t)
@@ -62,6 +65,17 @@ func TestModelAlertsAPI(t *testing.T) {
 	code, body = f.call(t, http.MethodGet, "/api/v1/models/churn/alerts", "", "viewer", "")
 	if code != 200 || strings.Contains(body, "s3cret") || !strings.Contains(body, `"window": "30m0s"`) || !strings.Contains(body, `"min": 50`) {
 		t.Fatalf("GET: %d %s", code, body)
+	}
+	if strings.Contains(body, `"drift"`) {
+		t.Fatalf("GET with no drift measured: %s", body)
+	}
+	// The drift the leader measured comes with them.
+	if err := f.st.SetModelDrift(context.Background(), cairn.ModelDrift{Name: "churn", Version: 1, Value: 0.31, Feature: "x", Rows: 250, At: time.Unix(1e9, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	code, body = f.call(t, http.MethodGet, "/api/v1/models/churn/alerts", "", "viewer", "")
+	if code != 200 || json.Unmarshal([]byte(body), &got) != nil || len(got.Drift) != 1 || got.Drift[0].Value != 0.31 || got.Drift[0].Feature != "x" || got.Drift[0].Rows != 250 {
+		t.Fatalf("GET with the drift measured: %d %s", code, body)
 	}
 	if m, _ := f.st.ModelAlerts(context.Background(), "churn"); m.Alerts[0].Webhook != "https://hooks.example.com/h/s3cret" {
 		t.Fatalf("the stored webhook: %+v", m.Alerts[0])

@@ -464,7 +464,20 @@ func (a *app) printModelAlerts(m *runjson.ModelAlerts) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", al.On, bound, strings.TrimSpace(window), minimum, al.Webhook, format)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(m.Drift) > 0 {
+		fmt.Fprintln(w, "drift from the training data (the largest PSI of a feature), as last measured:")
+		for _, d := range m.Drift {
+			if d.Error != "" {
+				fmt.Fprintf(w, "  version %d: not measured (%s): %s\n", d.Version, d.At.Format(time.RFC3339), d.Error)
+				continue
+			}
+			fmt.Fprintf(w, "  version %d: %.3g on feature %s, %s (%s)\n", d.Version, d.Value, d.Feature, tasks.Plural(d.Rows, "served row"), d.At.Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // parseRolloutAction reads the action of cairn models rollout NAME

@@ -169,7 +169,7 @@ func testDriftAboveServed(t *testing.T, e *env) {
 		t.Fatalf("%d alerts after the restart, want still 1", n)
 	}
 	list := e.must(0, "models", "alerts", "churn").stdout
-	if !strings.Contains(list, "drift_above  0.2") {
+	if !strings.Contains(list, "drift_above  0.2") || !regexp.MustCompile(fmt.Sprintf(`version %d: \S+ on feature x, \d+ served rows`, v)).MatchString(list) {
 		t.Fatalf("cairn models alerts:\n%s", list)
 	}
 	code, page := srv.getAuth(t, "/models/churn", token)

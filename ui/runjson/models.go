@@ -181,4 +181,7 @@ type ModelAlerts struct {
 	UpdatedAt  *time.Time         `json:"updated_at,omitempty"`
 	Actor      string             `json:"actor,omitempty"`
 	Production int                `json:"production"`
+	// Drift is the drift the leader last measured of each version a
+	// drift_above alert watches (absent when none was).
+	Drift []cairn.ModelDrift `json:"drift,omitempty"`
 }
