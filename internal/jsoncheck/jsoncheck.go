@@ -67,8 +67,9 @@ func hex4(b []byte, at int) (rune, bool) {
 
 // Problem is what Check found: where and what.
 type Problem struct {
-	Path string // the value's place: params.seed, rows[0] ("" for the top)
-	Msg  string
+	Path   string // the value's place: params.seed, rows[0] ("" for the top)
+	Msg    string
+	Offset int // where in the text: the \u escape, or the key's opening quote
 }
 
 func (p *Problem) Error() string {
@@ -83,7 +84,7 @@ func (p *Problem) Error() string {
 // returns nil for a text that is not valid JSON (the decoder says why).
 func Check(b []byte) error {
 	if i := LoneSurrogate(b); i >= 0 {
-		return &Problem{Msg: fmt.Sprintf("the string escape %s at byte %d is half of a UTF-16 surrogate pair: JSON text must be valid Unicode (send the character itself, or both halves of its pair)", b[i:i+6], i)}
+		return &Problem{Offset: i, Msg: fmt.Sprintf("the string escape %s at byte %d is half of a UTF-16 surrogate pair: JSON text must be valid Unicode (send the character itself, or both halves of its pair)", b[i:i+6], i)}
 	}
 	if !bytes.Contains(b, []byte{':'}) {
 		return nil // no object with a key
@@ -93,9 +94,28 @@ func Check(b []byte) error {
 	err := walk(dec, "")
 	var p *Problem
 	if errors.As(err, &p) {
+		p.Offset = keyStart(b, p.Offset)
 		return p
 	}
 	return nil
+}
+
+// keyStart returns the offset of the opening quote of the key whose
+// closing quote is just before end (where the decoder stood after it).
+func keyStart(b []byte, end int) int {
+	for j := end - 2; j >= 0; j-- {
+		if b[j] != '"' {
+			continue
+		}
+		n := 0
+		for k := j - 1; k >= 0 && b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j
+		}
+	}
+	return 0
 }
 
 // walk reads one value from dec, checking the keys of its objects.
@@ -115,7 +135,7 @@ func walk(dec *json.Decoder, path string) error {
 			k, _ := kt.(string)
 			sub := join(path, k)
 			if seen[k] {
-				return &Problem{Path: path, Msg: fmt.Sprintf("key %s given twice: give each key once", strconv.Quote(k))}
+				return &Problem{Path: path, Offset: int(dec.InputOffset()), Msg: fmt.Sprintf("key %s given twice: give each key once", strconv.Quote(k))}
 			}
 			seen[k] = true
 			if err := walk(dec, sub); err != nil {

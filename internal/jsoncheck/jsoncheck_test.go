@@ -53,3 +53,29 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// A Problem's Offset is where it is in the text: the opening quote of the
+// key given the second time, or the backslash of the lone escape.
+func TestCheckOffset(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+	}{
+		{`{"a":1,"a":2}`, 7},
+		{"{\n  \"a\": 1,\n  \"a\" : 2\n}", 14},
+		{`{"x\"y":1,"x\"y":2}`, 10},
+		{`{"x\\":1,"x\\":2}`, 9},
+		{`{"p":{"s":1,"s":2}}`, 12},
+		{`{"a":"\ud800"}`, 6},
+	} {
+		err := Check([]byte(c.in))
+		p, ok := err.(*Problem)
+		if !ok {
+			t.Errorf("Check(%s) = %v, want a *Problem", c.in, err)
+			continue
+		}
+		if p.Offset != c.want {
+			t.Errorf("Check(%s).Offset = %d, want %d (%q)", c.in, p.Offset, c.want, c.in[p.Offset:])
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/jsoncheck"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/limits"
 	"github.com/cairnml/cairn/tasks/proctree"
@@ -226,6 +227,14 @@ func readValue(wd, rel string) (json.RawMessage, error) {
 	}
 	if !json.Valid(out.Bytes()) {
 		return nil, fmt.Errorf("%s does not hold one JSON value", rel)
+	}
+	// Decoded, a key given twice would keep its last value and half a
+	// surrogate pair would read as U+FFFD, in silence: refused, as API
+	// bodies are.
+	var p *jsoncheck.Problem
+	if err := jsoncheck.Check(b); errors.As(err, &p) {
+		line := 1 + bytes.Count(b[:p.Offset], []byte{'\n'})
+		return nil, fmt.Errorf("%s, line %d, offset %d: %v; a value output is read as written", rel, line, p.Offset, p)
 	}
 	return out.Bytes(), nil
 }

@@ -56,6 +56,15 @@ func TestValues(t *testing.T) {
 		tasktest.Case{Name: "not UTF-8", Params: map[string]any{
 			"script": `printf '"a\377b"' > a.json`, "values": map[string]any{"a": "a.json"},
 		}, Want: tasktest.FailsPermanent, Check: errHas("a.json is not valid UTF-8 (byte 0xFF at offset 2)")},
+		tasktest.Case{Name: "a key twice", Params: map[string]any{
+			"script": `printf '{\n "a": 1,\n "b": {"c": 1, "c": 2}}' > d.json`, "values": map[string]any{"d": "d.json"},
+		}, Want: tasktest.FailsPermanent, Check: errHas(`d.json, line 3, offset 26: b: key "c" given twice`)},
+		tasktest.Case{Name: "a lone surrogate", Params: map[string]any{
+			"script": `printf '%s' '"a\ud800b"' > s.json`, "values": map[string]any{"s": "s.json"},
+		}, Want: tasktest.FailsPermanent, Check: errHas(`s.json, line 1, offset 2: the string escape \ud800 at byte 2 is half of a UTF-16 surrogate pair`)},
+		tasktest.Case{Name: "a surrogate pair", Params: map[string]any{
+			"script": `printf '%s' '{"e":"\ud83d\ude00","a":{"e":1}}' > s.json`, "values": map[string]any{"s": "s.json"},
+		}, Check: outputIs("s", `{"e":"\ud83d\ude00","a":{"e":1}}`)},
 		tasktest.Case{Name: "a link", Params: map[string]any{
 			"script": "ln -s /etc/passwd items.json", "values": map[string]any{"items": "items.json"},
 		}, Want: tasktest.FailsPermanent, Check: errHas("symbolic link")},
