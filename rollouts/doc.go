@@ -48,4 +48,18 @@
 // condition starts to hold. The controller remembers its last findings
 // only to spare the store a write per pass, and forgets them when it
 // stops leading: the store's state decides.
+//
+// # Drift
+//
+// A drift_above alert is checked on the rows serving sampled from the
+// requests a version answered (DriftStore.ServedRows: every replica
+// writes its own, in batches), over the alert's window once it has the
+// alert's min of them, against the version's training data
+// (Options.Reference, read once per version and kept): MeasureDrift, a
+// pure function, gives the largest PSI of the model's features and that
+// feature, as retrain's drift.Compare computes them. A version is
+// measured again at most every DriftEvery; each figure, or why there is
+// none, is kept in the store (SetModelDrift) for /metrics and the models
+// page. A shadow candidate, which answers no request, is measured on the
+// rows production served.
 package rollouts
