@@ -15,8 +15,8 @@ import (
 // TestBrowserModelAlerts: the model page shows the model's own alerts
 // (a drift_above and a p99_latency_above, their webhooks redacted), the
 // drift the leader measured of its production version naming the
-// feature, and the alert that fired; a model without alerts says how to
-// set them.
+// feature (before the first measurement, why there is none), and the
+// alert that fired; a model without alerts says how to set them.
 func TestBrowserModelAlerts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests are not short")
@@ -43,6 +43,10 @@ func TestBrowserModelAlerts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.do(t, "alerts, no drift measured yet", chromedp.Navigate(url+"/models/churn"), chromedp.WaitVisible(chromedp.CSS("#model-alerts tbody")))
+	if got := eval[string](t, b, `document.getElementById("model-drift").textContent`); !strings.Contains(got, "No drift measured yet") {
+		t.Errorf("before a measurement: %q", got)
+	}
 	if err := f.st.SetModelDrift(ctx, cairn.ModelDrift{Name: "churn", Version: 1, Value: 0.4123, Feature: "x", Rows: 812, At: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +55,7 @@ func TestBrowserModelAlerts(t *testing.T) {
 		t.Fatalf("record: %v %v", fired, err)
 	}
 
-	b.do(t, "the model's alerts", chromedp.Navigate(url+"/models/churn"), chromedp.WaitVisible(chromedp.CSS("#model-drift")))
+	b.do(t, "the model's alerts", chromedp.Navigate(url+"/models/churn"), chromedp.WaitVisible(chromedp.CSS("#model-drift tbody")))
 	b.shot(t, "model-alerts")
 	rows := eval[[]string](t, b, `[...document.querySelectorAll("#model-alerts tbody tr")].map(r => [...r.cells].map(c => c.textContent).join("|"))`)
 	want := []string{

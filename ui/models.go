@@ -472,9 +472,12 @@ type modelPage struct {
 	// them), Fired the newest alerts they sent, Drift the drift the
 	// leader last measured of each version a drift_above alert watches.
 	HasAlerts bool
-	Alerts    []alertRow
-	Fired     []cairn.Alert
-	Drift     []cairn.ModelDrift
+	// WatchesDrift: one of the alerts is a drift_above (the page says
+	// why no drift is shown yet).
+	WatchesDrift bool
+	Alerts       []alertRow
+	Fired        []cairn.Alert
+	Drift        []cairn.ModelDrift
 }
 
 // alertRow is one of a model's own alerts on its page.
@@ -509,6 +512,7 @@ func (h *handler) modelAlertsPage(ctx context.Context, p *modelPage) error {
 		if a.On == cairn.AlertP99Above {
 			row.Bound = time.Duration(a.Bound * float64(time.Second)).String()
 		}
+		p.WatchesDrift = p.WatchesDrift || a.On == cairn.AlertDriftAbove
 		if a.Window > 0 {
 			row.Window = time.Duration(a.Window).String()
 		}
