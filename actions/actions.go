@@ -42,6 +42,12 @@ type Options struct {
 	Workflows *catalog.Catalog
 	// Types parse the workflow a run stored, to retry it. Required.
 	Types workflows.TypeSet
+	// Artifacts is the server's artifact store: a retry that would read
+	// an artifact it lacks (cairn gc removed it) is refused before
+	// anything changes (scheduler.GoneInputs). Nil: not checked.
+	Artifacts interface {
+		Gone(digest string) (bool, error)
+	}
 	// HasSecret reports whether the server's environment gives the
 	// secret param of environment variable env (CAIRN_PARAM_NAME) a
 	// value; nil: none. A run whose workflow requires a secret the server
@@ -306,6 +312,11 @@ func (a *Actions) Retry(ctx context.Context, id, taskID string) error {
 	ids, err := scheduler.RetryTasks(r, wf, trs, taskID)
 	if err != nil {
 		return err
+	}
+	if a.o.Artifacts != nil {
+		if err := scheduler.GoneInputs(r, wf, trs, ids, a.o.Artifacts.Gone); err != nil {
+			return err
+		}
 	}
 	svc := a.o.Service
 	now := a.o.Now()

@@ -38,6 +38,7 @@ const waitLimit = 60 * time.Second
 type server struct {
 	t      *testing.T
 	dir    string // the workflows folder
+	arts   string // the artifact store's folder
 	st     *sqlite.Store
 	svc    *scheduler.Service
 	owner  string
@@ -78,7 +79,8 @@ func newServer(t *testing.T, o serverOptions) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arts, err := artifacts.Open(filepath.Join(home, "artifacts"))
+	s.arts = filepath.Join(home, "artifacts")
+	arts, err := artifacts.Open(s.arts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func newServer(t *testing.T, o serverOptions) *server {
 	if s.cat, err = catalog.New(s.dir, catalog.Options{Types: reg}); err != nil {
 		t.Fatal(err)
 	}
-	acts, err := actions.New(actions.Options{Store: s.st, Service: s.svc, Workflows: s.cat, Types: reg,
+	acts, err := actions.New(actions.Options{Store: s.st, Service: s.svc, Workflows: s.cat, Types: reg, Artifacts: arts,
 		OwnerGone: o.actionsGone, HasSecret: o.hasSecret, ClaimTTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -566,6 +568,70 @@ func TestRetryAndCancel(t *testing.T) {
 	}
 	if got, want := s.audit(running), []string{a + " trigger", a + " cancel", a + " retry wait"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("audit of the cancelled run: %q, want %q", got, want)
+	}
+}
+
+// A retry whose failed task reads an artifact of a succeeded task that
+// is gone (cairn gc removed it) is a 409 naming the producer, its output
+// and what to do, and changes nothing: no attempt is spent failing on
+// "artifact not found" (trial finding 17). Once the artifact is back, the
+// retry runs.
+func TestRetryRefusedWhenInputGone(t *testing.T) {
+	s := newServer(t, serverOptions{})
+	marker := filepath.Join(t.TempDir(), "ok")
+	s.workflow("gcretry.yaml", `name: gcretry
+tasks:
+  - id: a
+    type: shell
+    with: {script: 'echo made > o.txt', outputs: {o: o.txt}}
+  - id: b
+    type: shell
+    inputs: {i: "${{ tasks.a.outputs.o }}"}
+    with: {script: 'cat "$CAIRN_INPUT_I" && test -e "`+marker+`"'}
+`)
+	id := s.trigger("gcretry", `{}`)
+	r := s.waitState(id, "failed")
+	var blob, saved string
+	filepath.WalkDir(filepath.Join(s.arts, "sha256"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			blob = p
+		}
+		return nil
+	})
+	if blob == "" {
+		t.Fatal("a's output is not in the artifact store")
+	}
+	saved = blob + ".saved"
+	if err := os.Rename(blob, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, body := s.call("POST", "/api/v1/runs/"+id+"/retry", `{}`)
+	for _, want := range []string{"cannot be retried", "task a's output o (sha256:", "cairn gc removed it",
+		"run workflow gcretry again", "cairn reproduce " + id + " --reread"} {
+		if code != 409 || !strings.Contains(body, want) {
+			t.Errorf("retry with a's output gone: %d %s; want 409 saying %q", code, body, want)
+		}
+	}
+	after := s.run(id)
+	if _, atts := after.task("b"); after.State != "failed" || len(atts) != 1 {
+		t.Errorf("the refused retry changed the run: %s, b's attempts %v", after.State, atts)
+	}
+	if got := s.audit(id); len(got) != 1 {
+		t.Errorf("the refused retry is in the audit log: %q", got)
+	}
+	if _, atts := r.task("b"); len(atts) != 1 {
+		t.Fatalf("b before: %v", atts)
+	}
+	if err := os.Rename(saved, blob); err != nil {
+		t.Fatal(err)
+	}
+	s.want(202, "POST", "/api/v1/runs/"+id+"/retry", `{}`, nil)
+	r = s.waitState(id, "succeeded")
+	if _, atts := r.task("b"); strings.Join(atts, " ") != "failed succeeded" {
+		t.Errorf("b after the retry: %v", atts)
 	}
 }
 

@@ -240,6 +240,16 @@ func (d *Dir) Stat(digest string) (cairn.ArtifactRef, error) {
 	return ref, nil
 }
 
+// Gone reports whether no blob is stored under digest (cairn gc removed
+// it, say); an error only when that cannot be told.
+func (d *Dir) Gone(digest string) (bool, error) {
+	_, err := d.Stat(digest)
+	if errors.Is(err, cairn.ErrNotFound) {
+		return true, nil
+	}
+	return false, err
+}
+
 // VerifiedPath is Path for a caller that hands the file to something
 // that will not check it (a child process): the bytes are hashed first,
 // and a blob that does not match its digest fails with an error wrapping

@@ -2,8 +2,11 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/cairnml/cairn"
@@ -172,6 +175,112 @@ func (s *Service) Take(ctx context.Context, id string) error {
 		}
 		s.release(id)
 		return fmt.Errorf("take run %s: %w", id, err)
+	}
+	return nil
+}
+
+// GoneInputs checks, before a retry changes anything, that the tasks it
+// runs again (ids, from RetryTasks) can read what they take from the
+// tasks that do not run again: a failed task's recorded inputs, or, for a
+// task that never became ready, the artifact outputs of its succeeded
+// upstreams that stay as they are. gone reports whether an artifact's
+// bytes are gone (cairn gc removed them). A retry does not run a
+// succeeded task again — its new outputs could differ from those its
+// other downstreams read, and its effects (a deploy's registration) would
+// happen twice — so when something is gone the retry is refused with
+// cairn.ErrConflict naming the producers and their outputs, rather than
+// spending an attempt failing on "artifact not found".
+func GoneInputs(run *cairn.Run, g Graph, trs []*cairn.TaskRun, ids []string, gone func(digest string) (bool, error)) error {
+	byID := make(map[string]*cairn.TaskRun, len(trs))
+	for _, tr := range trs {
+		byID[tr.TaskID] = tr
+	}
+	again := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		again[id] = true
+	}
+	checked := make(map[string]bool)
+	missing := make(map[string][]string) // producer → its outputs gone
+	var producers []string
+	for _, id := range ids {
+		tr := byID[id]
+		if tr == nil {
+			continue
+		}
+		node := id
+		if parent, _, ok := cairn.ParseItemID(id); ok {
+			node = parent
+		}
+		// The digests task id reads: its recorded inputs when it had
+		// them, else every artifact its upstreams that stay made.
+		want := make(map[string]bool)
+		for _, ref := range tr.Inputs {
+			want[ref.Digest] = true
+		}
+		for _, u := range g.Upstream(node) {
+			p := byID[u]
+			if p == nil || again[u] || p.State != cairn.TaskSucceeded {
+				continue
+			}
+			for _, name := range slices.Sorted(maps.Keys(p.Outputs)) {
+				for _, d := range artifactDigests(p.Outputs[name]) {
+					if tr.Inputs != nil && !want[d] {
+						continue
+					}
+					key := u + "\x00" + name + "\x00" + d
+					if checked[key] {
+						continue
+					}
+					checked[key] = true
+					isGone, err := gone(d)
+					if err != nil {
+						return err
+					}
+					if isGone {
+						if missing[u] == nil {
+							producers = append(producers, u)
+						}
+						missing[u] = append(missing[u], name+" ("+d+")")
+					}
+				}
+			}
+		}
+	}
+	if len(producers) == 0 {
+		return nil
+	}
+	var what []string
+	for _, p := range producers {
+		what = append(what, "task "+p+"'s output "+strings.Join(missing[p], ", "))
+	}
+	return fmt.Errorf("run %s cannot be retried: what it would read of tasks that succeeded is gone (cairn gc removed it): %s; "+
+		"a retry runs no task that succeeded again (%s would make new outputs, unlike those its other downstream tasks read, and apply its effects twice): "+
+		"run workflow %s again with the same params to make them (cairn reproduce %s --reread does, from this run's stored file and params, into a new run): %w",
+		run.ID, strings.Join(what, "; "), strings.Join(producers, ", "), run.Workflow, run.ID, cairn.ErrConflict)
+}
+
+// artifactDigests returns the digests of the artifact references in an
+// output value: the value itself, or those in the lists and objects it
+// holds (a for_each task's outputs).
+func artifactDigests(v json.RawMessage) []string {
+	if ref, ok := cairn.AsArtifactRef(v); ok {
+		return []string{ref.Digest}
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(v, &list) == nil {
+		var out []string
+		for _, e := range list {
+			out = append(out, artifactDigests(e)...)
+		}
+		return out
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(v, &obj) == nil {
+		var out []string
+		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			out = append(out, artifactDigests(obj[k])...)
+		}
+		return out
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
@@ -85,7 +86,11 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 		a.owner = ownerName()
 		owner = a.owner
 	}
-	n, err := retryRun(ctx, st, r, wf, taskID, owner, localActor())
+	arts, _, err := a.stores()
+	if err != nil {
+		return err
+	}
+	n, err := retryRun(ctx, st, arts, r, wf, taskID, owner, localActor())
 	if err != nil {
 		return err
 	}
@@ -104,14 +109,18 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 
 // retryRun retries task taskID of run r ("" for every failed one) in one
 // transaction with its audit entry, claimed by owner ("" for none), and
-// returns how many tasks run again.
-func retryRun(ctx context.Context, st database, r *cairn.Run, g scheduler.Graph, taskID, owner, actor string) (int, error) {
+// returns how many tasks run again. A retry that would read an artifact
+// arts lacks (cairn gc removed it) is refused first (scheduler.GoneInputs).
+func retryRun(ctx context.Context, st database, arts *artifacts.Dir, r *cairn.Run, g scheduler.Graph, taskID, owner, actor string) (int, error) {
 	trs, err := st.ListTaskRuns(ctx, r.ID)
 	if err != nil {
 		return 0, err
 	}
 	ids, err := scheduler.RetryTasks(r, g, trs, taskID)
 	if err != nil {
+		return 0, retryProblem(err)
+	}
+	if err := scheduler.GoneInputs(r, g, trs, ids, arts.Gone); err != nil {
 		return 0, retryProblem(err)
 	}
 	detail, _ := json.Marshal(map[string]any{"tasks": ids})

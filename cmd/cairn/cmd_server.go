@@ -295,7 +295,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		Ended: func(id string, final *cairn.Run, err error) { book.drop(id) },
 	})
 
-	acts, err = actions.New(actions.Options{Store: st, Service: svc, Workflows: wfs, Types: reg, OwnerGone: ownerGone,
+	acts, err = actions.New(actions.Options{Store: st, Service: svc, Artifacts: arts, Workflows: wfs, Types: reg, OwnerGone: ownerGone,
 		HasSecret: book.has, Logger: log, InSlotTx: testKillInSlotTx(), Now: fireClock})
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

@@ -93,3 +93,48 @@ func TestGCWithoutDatabaseRefuses(t *testing.T) {
 		t.Errorf("gc made a database in the home: %v", err)
 	}
 }
+
+// cairn retry of a failed run whose succeeded producer's output cairn gc
+// removed is refused before anything changes, naming the producer, its
+// output and what to do; no attempt is spent failing on "artifact not
+// found" (trial finding 17).
+func TestRetryAfterGCRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ok := filepath.Join(t.TempDir(), "ok")
+	wf := writeWorkflow(t, "gcretry.yaml", `name: gcretry
+tasks:
+  - id: a
+    type: shell
+    with: {script: 'echo made > o.txt', outputs: {o: o.txt}}
+  - id: b
+    type: shell
+    inputs: {i: "${{ tasks.a.outputs.o }}"}
+    with: {script: 'cat "$CAIRN_INPUT_I" && test -e "`+ok+`"'}
+`)
+	r := e.must(1, "run", wf, "--progress", "none")
+	id := runIDOf(t, r.stderr)
+	old := time.Now().Add(-2 * time.Hour)
+	filepath.WalkDir(filepath.Join(e.home, "artifacts", "sha256"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+	if r := e.must(0, "gc", "--keep-last", "0", "--keep-within", "0", "--grace", "1m"); !strings.Contains(r.stderr, "removed 1 artifact") {
+		t.Fatalf("gc:\n%s", r)
+	}
+	if err := os.WriteFile(ok, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(1, "retry", id, "--progress", "none")
+	for _, want := range []string{"run " + id + " cannot be retried", "task a's output o (sha256:", "run workflow gcretry again",
+		"cairn reproduce " + id + " --reread"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("retry after gc lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if s := e.show(id); s.State != "failed" || taskByID(t, s, "b").Attempts != 1 {
+		t.Errorf("the refused retry changed the run: %s, b has %d attempts", s.State, taskByID(t, s, "b").Attempts)
+	}
+}
