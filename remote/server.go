@@ -129,9 +129,9 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu      sync.Mutex
-	tokens  map[string]knownToken // token text → the worker token it authenticated, and when
-	touched map[string]touch      // worker id → its last recorded call
-	holders map[string]string     // lease token → the worker id it was handed to, for leases handed out here
+	tokens  map[string]knownToken  // token text → the worker token it authenticated, and when
+	touched map[string]touch       // worker id → its last recorded call
+	holders map[string]cairn.Lease // lease token → the lease (worker, run, task, attempt) it was handed out as, for leases handed out here
 
 	calls map[string]*atomic.Int64 // route pattern → requests so far (Calls)
 
@@ -168,7 +168,7 @@ func NewServer(o ServerOptions) *Server {
 		o.MaxWait = 30 * time.Second
 	}
 	o.MaxWait = min(o.MaxWait, ttl/2)
-	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]string{},
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]cairn.Lease{},
 		calls: map[string]*atomic.Int64{}}
 	s.handle("POST "+Prefix+"register", s.register)
 	s.handle("POST "+Prefix+"lease", s.worker(s.lease))
@@ -266,8 +266,8 @@ func (s *Server) forget(ws []cairn.Worker) {
 		gone[w.ID] = true
 		delete(s.touched, w.ID)
 	}
-	for tok, id := range s.holders {
-		if gone[id] {
+	for tok, held := range s.holders {
+		if gone[held.Worker] {
 			delete(s.holders, tok)
 		}
 	}
@@ -541,7 +541,9 @@ func (s *Server) issued(c caller, items []cairn.WorkItem) []wireItem {
 	out := make([]wireItem, len(items))
 	s.mu.Lock()
 	for i, it := range items {
-		s.holders[it.Lease.Token] = c.w.ID
+		held := it.Lease
+		held.Worker = c.w.ID
+		s.holders[it.Lease.Token] = held
 		var sec map[string]string
 		if s.o.Secrets != nil {
 			sec = usedSecrets(s.o.Secrets(it.Lease.RunID), it.Params)
@@ -640,7 +642,7 @@ func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
 		return fmt.Errorf("lease %s/%s#%d is worker %q's, not %s's: %w", l.RunID, l.TaskID, l.Attempt, l.Worker, c.w.ID, errForbidden)
 	}
 	s.mu.Lock()
-	holder, ok := s.holders[l.Token]
+	held, ok := s.holders[l.Token]
 	s.mu.Unlock()
 	if !ok {
 		// Handed out by another server, or before this one started: a
@@ -653,13 +655,19 @@ func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
 		if err != nil {
 			return err
 		}
-		if tr.LeaseToken != l.Token {
+		if tr.LeaseToken == "" || tr.LeaseToken != l.Token {
 			return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
 		}
-		holder = tr.LeaseWorker
+		held = cairn.Lease{RunID: tr.RunID, TaskID: tr.TaskID, Attempt: tr.Attempt, Token: tr.LeaseToken, Worker: tr.LeaseWorker}
 	}
-	if holder != c.w.ID {
+	if held.Worker != c.w.ID {
 		return fmt.Errorf("lease %s/%s#%d is another worker's: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
+	}
+	// The token is the lease of one attempt: it gives no right over
+	// another run's, task's or attempt's (a log PUT names those in its
+	// path, a completion in its body).
+	if held.RunID != l.RunID || held.TaskID != l.TaskID || held.Attempt != l.Attempt {
+		return fmt.Errorf("lease token is not the lease of %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
 	}
 	return nil
 }
