@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,10 @@ const (
 	DefaultSessionTTL = 7 * 24 * time.Hour
 	// maxSessions bounds the sessions held; past it the oldest goes.
 	maxSessions = 10000
+	// maxTokenSessions bounds the sessions of one token: past it that
+	// token's oldest goes, so that signing in again and again with one
+	// token signs out only its own browsers, never everyone's.
+	maxTokenSessions = 20
 )
 
 // accessOf is what a token's role may do.
@@ -86,33 +91,59 @@ type session struct {
 type sessions struct {
 	mu   sync.Mutex
 	byID map[string]*session
-	max  int
+	// byToken lists each token's session ids, oldest first.
+	byToken  map[string][]string
+	max      int
+	perToken int
 }
 
-func newSessions() *sessions { return &sessions{byID: map[string]*session{}, max: maxSessions} }
+func newSessions() *sessions {
+	return &sessions{byID: map[string]*session{}, byToken: map[string][]string{}, max: maxSessions, perToken: maxTokenSessions}
+}
 
-// start makes a session for token t that ends at expires.
+// start makes a session for token t that ends at expires. Past perToken
+// sessions of the token its oldest ends; past max in all, the one that
+// ends first.
 func (s *sessions) start(tokenID string, expires time.Time) (id string, ss *session) {
 	id = randomToken(32)
 	ss = &session{tokenID: tokenID, csrf: randomToken(32), expires: expires}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if ids := s.byToken[tokenID]; len(ids) >= s.perToken {
+		s.drop(ids[0])
+	}
 	if len(s.byID) >= s.max {
 		now := time.Now()
 		var oldest string
 		for k, v := range s.byID {
 			if !now.Before(v.expires) {
-				delete(s.byID, k)
+				s.drop(k)
 			} else if oldest == "" || v.expires.Before(s.byID[oldest].expires) {
 				oldest = k
 			}
 		}
 		if len(s.byID) >= s.max {
-			delete(s.byID, oldest)
+			s.drop(oldest)
 		}
 	}
 	s.byID[id] = ss
+	s.byToken[tokenID] = append(s.byToken[tokenID], id)
 	return id, ss
+}
+
+// drop ends session id; s.mu is held.
+func (s *sessions) drop(id string) {
+	ss, ok := s.byID[id]
+	if !ok {
+		return
+	}
+	delete(s.byID, id)
+	ids := slices.DeleteFunc(s.byToken[ss.tokenID], func(k string) bool { return k == id })
+	if len(ids) == 0 {
+		delete(s.byToken, ss.tokenID)
+	} else {
+		s.byToken[ss.tokenID] = ids
+	}
 }
 
 // get returns session id unless it is unknown or over.
@@ -121,7 +152,7 @@ func (s *sessions) get(id string, now time.Time) (*session, bool) {
 	defer s.mu.Unlock()
 	ss, ok := s.byID[id]
 	if ok && !now.Before(ss.expires) {
-		delete(s.byID, id)
+		s.drop(id)
 		return nil, false
 	}
 	return ss, ok
@@ -130,7 +161,7 @@ func (s *sessions) get(id string, now time.Time) (*session, bool) {
 func (s *sessions) end(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.byID, id)
+	s.drop(id)
 }
 
 // Cookie names: with TLS the __Host- prefix makes the browser refuse the

@@ -549,3 +549,46 @@ func TestSubmitNeedsAdmin(t *testing.T) {
 		t.Errorf("an operator triggers: %d\n%s", resp.StatusCode, got)
 	}
 }
+
+// One token signing in again and again ends only its own oldest sessions,
+// never another token's: 10,050 sign-ins with a viewer's token no longer
+// sign an operator's browser out (trial finding 15).
+func TestSessionsBoundedPerToken(t *testing.T) {
+	s := newSessions()
+	far := time.Now().Add(time.Hour)
+	op, _ := s.start("operator", far)
+	var first, last []string
+	for i := range maxSessions + 50 {
+		id, _ := s.start("viewer", far)
+		if i < 2 {
+			first = append(first, id)
+		}
+		last = append(last, id)
+	}
+	last = last[len(last)-maxTokenSessions:]
+	now := time.Now()
+	if _, ok := s.get(op, now); !ok {
+		t.Fatal("another token's sign-ins ended the operator's session")
+	}
+	for _, id := range first {
+		if _, ok := s.get(id, now); ok {
+			t.Errorf("the viewer's oldest session lives on past %d", maxTokenSessions)
+		}
+	}
+	for _, id := range last {
+		if _, ok := s.get(id, now); !ok {
+			t.Errorf("one of the viewer's %d newest sessions ended", maxTokenSessions)
+		}
+	}
+	if len(s.byID) != maxTokenSessions+1 || len(s.byToken["viewer"]) != maxTokenSessions {
+		t.Errorf("sessions held: %d, the viewer's %d", len(s.byID), len(s.byToken["viewer"]))
+	}
+	// Ended sessions leave the token's list.
+	for _, id := range last {
+		s.end(id)
+	}
+	s.end(op)
+	if len(s.byID) != 0 || len(s.byToken) != 0 {
+		t.Errorf("after every sign-out: %d sessions, %d tokens listed", len(s.byID), len(s.byToken))
+	}
+}
