@@ -137,7 +137,7 @@ func TestLineageAPI(t *testing.T) {
 	}{
 		{"/api/v1/lineage", 400, "ref is required"},
 		{"/api/v1/lineage?ref=abc", 400, "at least 8 hex digits"},
-		{"/api/v1/lineage?ref=model:churn@9", 404, "churn@9"},
+		{"/api/v1/lineage?ref=model:churn@9", 404, "model churn has no version 9"},
 		{"/api/v1/lineage?ref=model:churn&format=xml", 400, "want json or openlineage"},
 		{"/api/v1/lineage?ref=model:churn&depth=-2", 400, "depth"},
 		{"/api/v1/lineage?ref=model:churn&depth=100000000", 400, "want a whole number from 0 (no bound) to 1000000"},

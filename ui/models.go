@@ -589,7 +589,12 @@ func (h *handler) pageModel(c *gin.Context) {
 	p.Charts = metricsCharts(m.Versions)
 	if h.o.Rollouts != nil {
 		if r, err := RolloutDetail(ctx, h.o.Rollouts, name, time.Now()); err == nil {
-			p.Rollout, p.RolloutSVG = r, shareChart(r, time.Now())
+			p.Rollout = r
+			if r.Strategy != string(cairn.StrategyShadow) {
+				// A shadow candidate answers no request: its share
+				// would be a flat 0 % (the table says what it does).
+				p.RolloutSVG = shareChart(r, time.Now())
+			}
 		} else if !errors.Is(err, cairn.ErrNotFound) {
 			h.fail(c, err)
 			return

@@ -333,4 +333,7 @@ func TestModelPageShadowRollout(t *testing.T) {
 	if !strings.Contains(share, "every request scored by version 2 beside production") || strings.Contains(share, "% of requests") {
 		t.Errorf("a shadow rollout's share: %s", share)
 	}
+	if strings.Contains(body, `id="rollout-chart"`) {
+		t.Errorf("a shadow rollout's page draws the candidate's share of requests, a flat 0 %%")
+	}
 }
