@@ -722,7 +722,7 @@ func (s *Server) checkCompletion(ctx context.Context, l cairn.Lease, comp cairn.
 			if tr.Type != "deploy" {
 				return fmt.Errorf("effect %d of %s/%s: a %s task registers no model (only deploy does): %w", i, l.RunID, l.TaskID, tr.Type, errForbidden)
 			}
-			if err := deploy.CheckRegistration(tr.TaskID, tr.Params, tr.Inputs, e.RegisterModel); err != nil {
+			if err := deploy.CheckRegistration(ctx, tr.TaskID, tr.Params, tr.Inputs, e.RegisterModel, s.o.Blobs); err != nil {
 				return fmt.Errorf("effect %d of %s/%s: %v: %w", i, l.RunID, l.TaskID, err, errForbidden)
 			}
 		}

@@ -493,14 +493,21 @@ func planOf(req tasks.Request) (plan, error) {
 	return pl, nil
 }
 
+// Reports opens a report artifact for CheckRegistration (the server's
+// artifact store).
+type Reports interface {
+	Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error)
+}
+
 // CheckRegistration says whether reg is the registration a deploy task of
 // resolved params and inputs makes: its name, stage, rollout and alerts are those
-// the params ask for, its model the task's model input, its report (if
-// any) its report input, and its metrics the params' when they give them
-// (otherwise the report's, which only the one that read it knows). A
-// server checks what a remote worker reports with it: a worker is trusted
-// with a task's results, not with choosing what the registry holds.
-func CheckRegistration(taskID string, params json.RawMessage, inputs map[string]cairn.ArtifactRef, reg *cairn.ModelRegistration) error {
+// the params ask for, its model the task's model input, its report the
+// task's report input (none without one), and its metrics the params'
+// when they give them, else the report's — read here from reports — and
+// none without a report. A server checks what a remote worker reports
+// with it: a worker is trusted with a task's results, not with choosing
+// what the registry holds.
+func CheckRegistration(ctx context.Context, taskID string, params json.RawMessage, inputs map[string]cairn.ArtifactRef, reg *cairn.ModelRegistration, reports Reports) error {
 	pl, err := planOf(tasks.Request{TaskID: taskID, Params: params})
 	if err != nil {
 		return err
@@ -522,10 +529,26 @@ func CheckRegistration(taskID string, params json.RawMessage, inputs map[string]
 	case pl.given && !sameJSON(reg.Metrics, pl.metrics) && len(reg.Metrics)+len(pl.metrics) > 0:
 		return fmt.Errorf("reports metrics other than the task's params give")
 	}
-	if reg.Report != nil {
-		if rep, ok := inputs["report"]; !ok || rep.Digest != reg.Report.Digest {
-			return fmt.Errorf("names report %s, not the task's report input", reg.Report.Digest)
+	repIn, hasReport := inputs["report"]
+	switch {
+	case reg.Report != nil && (!hasReport || repIn.Digest != reg.Report.Digest):
+		return fmt.Errorf("names report %s, not the task's report input", reg.Report.Digest)
+	case reg.Report == nil && hasReport:
+		return fmt.Errorf("names no report, but the task's report input is %s", repIn.Digest)
+	case pl.given:
+		return nil
+	case !hasReport:
+		if len(reg.Metrics) > 0 {
+			return fmt.Errorf("reports %d metrics, but the task's params give none and it has no report to read them from", len(reg.Metrics))
 		}
+		return nil
+	}
+	rep, err := readReport(ctx, reports, repIn)
+	if err != nil {
+		return fmt.Errorf("its report input %s: %v", repIn.Digest, err)
+	}
+	if !sameJSON(reg.Metrics, rep.Metrics) && len(reg.Metrics)+len(rep.Metrics) > 0 {
+		return fmt.Errorf("reports metrics other than its report input's")
 	}
 	return nil
 }
@@ -627,7 +650,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 }
 
 // readReport reads and checks an evaluate report artifact.
-func readReport(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef) (*report, error) {
+func readReport(ctx context.Context, store Reports, ref cairn.ArtifactRef) (*report, error) {
 	switch ref.MediaType {
 	case "", "application/json", "application/octet-stream":
 	default:

@@ -354,7 +354,7 @@ func TestCheckRegistration(t *testing.T) {
 			t.Fatalf("%s: effects %s: %v", params, wire, err)
 		}
 		reg := effs[0].RegisterModel
-		if err := deploy.CheckRegistration(req.TaskID, req.Params, req.Inputs, reg); err != nil {
+		if err := deploy.CheckRegistration(context.Background(), req.TaskID, req.Params, req.Inputs, reg, env.Artifacts); err != nil {
 			t.Errorf("%s: its own registration refused: %v", params, err)
 		}
 		for what, change := range map[string]func(r *cairn.ModelRegistration){
@@ -364,16 +364,55 @@ func TestCheckRegistration(t *testing.T) {
 			"rollout": func(r *cairn.ModelRegistration) {
 				r.Rollout = &cairn.RolloutSpec{Strategy: cairn.StrategyAB, Split: 90}
 			},
-			"report": func(r *cairn.ModelRegistration) { r.Report = &mref },
+			"report":    func(r *cairn.ModelRegistration) { r.Report = &mref },
+			"no report": func(r *cairn.ModelRegistration) { r.Report = nil },
+			"metrics":   func(r *cairn.ModelRegistration) { r.Metrics = map[string]float64{"f1": 1, "accuracy": 0.99} },
 			"alerts": func(r *cairn.ModelRegistration) {
 				r.Alerts = []cairn.ModelAlert{{On: cairn.AlertP99Above, Bound: 9, Webhook: "https://evil.example.com/x"}}
 			},
 		} {
 			forged := *reg
 			change(&forged)
-			if err := deploy.CheckRegistration(req.TaskID, req.Params, req.Inputs, &forged); err == nil {
+			if err := deploy.CheckRegistration(context.Background(), req.TaskID, req.Params, req.Inputs, &forged, env.Artifacts); err == nil {
 				t.Errorf("%s: a registration with another %s passed", params, what)
 			}
 		}
+	}
+}
+
+// A deploy whose params give no metrics and which has no report input
+// registers none: a worker that reports some is refused (trial finding
+// 21), and so is one that names a report the task has not.
+func TestCheckRegistrationNoMetricsWithoutReport(t *testing.T) {
+	env, _ := tasktest.Env(t)
+	mref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(modelBytes(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := tasktest.Request(t, json.RawMessage(`{"name": "depmodel", "stage": "production"}`))
+	req.Inputs = map[string]cairn.ArtifactRef{"model": mref}
+	res, err := deploy.New().Run(context.Background(), req, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := res.Effects[0].RegisterModel
+	if len(reg.Metrics) != 0 {
+		t.Fatalf("an honest deploy without metrics or report registers %v", reg.Metrics)
+	}
+	check := func(r cairn.ModelRegistration) error {
+		return deploy.CheckRegistration(context.Background(), req.TaskID, req.Params, req.Inputs, &r, env.Artifacts)
+	}
+	if err := check(*reg); err != nil {
+		t.Fatalf("its own registration refused: %v", err)
+	}
+	forged := *reg
+	forged.Metrics = map[string]float64{"f1": 1, "accuracy": 0.99}
+	if err := check(forged); err == nil || !strings.Contains(err.Error(), "params give none and it has no report") {
+		t.Errorf("a registration with metrics the task has none of: %v", err)
+	}
+	forged = *reg
+	forged.Report = &mref
+	if err := check(forged); err == nil {
+		t.Error("a registration naming a report the task has not passed")
 	}
 }
