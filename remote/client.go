@@ -187,6 +187,7 @@ func (c *Client) register(ctx context.Context) error {
 	c.mu.Lock()
 	c.id, c.ttl, c.server = rep.WorkerID, time.Duration(rep.LeaseTTLMillis)*time.Millisecond, rep.ServerVersion
 	c.maxWait = time.Duration(rep.MaxWaitMillis) * time.Millisecond
+	c.reports.SetLanes(rep.CompleteLanes)
 	clear(c.leases)
 	clear(c.secrets)
 	c.mu.Unlock()
@@ -495,12 +496,14 @@ func (c *Client) LastCall() time.Time { return time.Unix(0, c.lastCall.Load()) }
 
 // CompleteAndLease reports how an attempt ended and, in the same round
 // trip, leases up to next.Max more items (without waiting). The reports
-// of the worker's slots that end while another is on its way go
-// together, in the next request (complete-many): the first report finding
-// none on its way is sent at once, alone — no added latency when the
+// of the worker's slots that end while its requests are on their way go
+// together, in the next request (complete-many): the first report
+// finding a lane free is sent at once, alone — no added latency when the
 // worker is idle or runs one slot —, and a worker of many slots sends one
-// request per round trip rather than one per slot. Each report is still
-// accepted or refused alone.
+// request per round trip and lane rather than one per slot: one lane, or
+// as many as the server said at registration (complete_lanes: two on
+// PostgreSQL, where the next request leaves while the first is
+// committed). Each report is still accepted or refused alone.
 func (c *Client) CompleteAndLease(ctx context.Context, l cairn.Lease, comp cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	defer c.forget(l)
 	if l.Worker != c.ID() {

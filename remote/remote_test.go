@@ -340,21 +340,29 @@ func TestLeaseByRegisteredRoute(t *testing.T) {
 	}
 }
 
-// holdFirst wraps a worker API so that its first completion request
-// waits, once it arrived (arrived closed), until release is closed: the
-// completions sent meanwhile wait for it, and go together in the next
-// request. With oldServer, complete-many is a route the server does not
-// have (an older cairn of the same protocol).
-func holdFirst(oldServer bool, arrived, release chan struct{}) func(http.Handler) http.Handler {
-	var once sync.Once
+// holdFirst wraps a worker API so that its first lanes completion
+// requests (one per lane of the worker: ServerOptions.CompleteLanes)
+// wait, once each arrived (a value on arrived), until release is closed:
+// the completions sent meanwhile wait for them, and go together in the
+// next request. With oldServer, complete-many is a route the server does
+// not have (an older cairn of the same protocol).
+func holdFirst(oldServer bool, lanes int, arrived, release chan struct{}) func(http.Handler) http.Handler {
+	var (
+		mu   sync.Mutex
+		held int
+	)
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
 			case remote.Prefix + "complete":
-				once.Do(func() {
-					close(arrived)
+				mu.Lock()
+				held++
+				hold := held <= lanes
+				mu.Unlock()
+				if hold {
+					arrived <- struct{}{}
 					<-release
-				})
+				}
 			case remote.Prefix + "complete-many":
 				if oldServer {
 					r.URL.Path = remote.Prefix + "complete-many-unknown"
@@ -365,16 +373,22 @@ func holdFirst(oldServer bool, arrived, release chan struct{}) func(http.Handler
 	}
 }
 
-// The completions of a worker's slots that end while another is on its
-// way go together in one request (complete-many), each accepted or
-// refused alone: a report under a lease that is not the task's is
-// refused and changes nothing, the others are recorded with their next
-// items leased. A server without complete-many gets them one by one.
+// The completions of a worker's slots that end while others are on
+// their way (each alone, in a lane of its own: one, or two where the
+// server says so at registration) go together in one request
+// (complete-many), each accepted or refused alone: a report under a
+// lease that is not the task's is refused and changes nothing, the
+// others are recorded with their next items leased. A server without
+// complete-many gets them one by one.
 func TestCompletionsShareARequest(t *testing.T) {
-	for _, old := range []bool{false, true} {
-		t.Run(fmt.Sprintf("old server %v", old), func(t *testing.T) {
-			arrived, release := make(chan struct{}), make(chan struct{})
-			r := newRigServing(t, nil, holdFirst(old, arrived, release))
+	for _, tc := range []struct {
+		old   bool
+		lanes int
+	}{{false, 1}, {true, 1}, {false, 2}, {true, 2}} {
+		old, lanes := tc.old, tc.lanes
+		t.Run(fmt.Sprintf("old server %v lanes %d", old, lanes), func(t *testing.T) {
+			arrived, release := make(chan struct{}, lanes), make(chan struct{})
+			r := newRigServing(t, func(o *remote.ServerOptions) { o.CompleteLanes = lanes }, holdFirst(old, lanes, arrived, release))
 			ctx := context.Background()
 			id := r.readyRun(t, 16, "echo")
 			c := r.client(t, 8)
@@ -398,10 +412,12 @@ func TestCompletionsShareARequest(t *testing.T) {
 				}
 				out[i].next, out[i].err = c.CompleteAndLease(ctx, l, cairn.Completion{}, cairn.LeaseRequest{Max: 1, Start: true})
 			}
-			wg.Add(1)
-			go report(0)
-			<-arrived // the first on its way, held
-			for i := 1; i < 8; i++ {
+			for i := range lanes {
+				wg.Add(1)
+				go report(i)
+				<-arrived // on its way in a lane of its own, held
+			}
+			for i := lanes; i < 8; i++ {
 				wg.Add(1)
 				go report(i)
 			}
@@ -428,8 +444,8 @@ func TestCompletionsShareARequest(t *testing.T) {
 			}
 			calls := r.api.Calls()
 			one, many := calls["POST "+remote.Prefix+"complete"], calls["POST "+remote.Prefix+"complete-many"]
-			if !old && (one != 1 || many != 1) {
-				t.Errorf("%d complete and %d complete-many requests; want the first alone and the 7 others in one", one, many)
+			if !old && (one != int64(lanes) || many != 1) {
+				t.Errorf("%d complete and %d complete-many requests; want the first %d alone and the others in one", one, many, lanes)
 			}
 			if old && one != 8 {
 				t.Errorf("%d complete requests to a server without complete-many; want 8", one)

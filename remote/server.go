@@ -105,6 +105,13 @@ type ServerOptions struct {
 	// 30 s; never more than half the lease TTL, so that a worker waiting
 	// is never taken for lost).
 	MaxWait time.Duration
+	// CompleteLanes is how many completion requests (complete,
+	// complete-many) each worker may have on their way at once, told at
+	// registration (0: one). Two suit a store whose commit takes long
+	// beside the worker's turn (PostgreSQL): the next request leaves
+	// while the first is committed, and the broker's completer, which
+	// commits whatever reports wait, commits larger batches.
+	CompleteLanes int
 	// LoseEvery is how often workers that stopped calling are looked for
 	// (default 1 s): a lost worker's leases end within this of its TTL.
 	LoseEvery time.Duration
@@ -485,7 +492,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		"concurrency", wk.Concurrency, "token", tok.ID)
 	writeJSON(w, http.StatusOK, registerReply{WorkerID: wk.ID, LeaseTTLMillis: s.ttl.Milliseconds(),
 		HeartbeatMillis: (s.ttl / 3).Milliseconds(), MaxWaitMillis: s.o.MaxWait.Milliseconds(),
-		ServerVersion: s.o.Version, Protocol: cairn.WorkerProtocol})
+		ServerVersion: s.o.Version, Protocol: cairn.WorkerProtocol, CompleteLanes: s.o.CompleteLanes})
 }
 
 // Limits of a registration.

@@ -67,6 +67,9 @@ type registerReply struct {
 	MaxWaitMillis   int64  `json:"max_wait_ms"`
 	ServerVersion   string `json:"server_version"`
 	Protocol        int    `json:"protocol"`
+	// CompleteLanes is how many completion requests the worker may have
+	// on their way at once (absent: one); see ServerOptions.CompleteLanes.
+	CompleteLanes int `json:"complete_lanes,omitempty"`
 }
 
 // wireLease is a lease on the wire.

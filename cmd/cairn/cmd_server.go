@@ -256,7 +256,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	// params filled in and redacted as for the pool.
 	workerAPI := remote.NewServer(remote.ServerOptions{Leaser: secretLeaser{Leaser: broker, sets: book.get}, Loser: broker,
 		Workers: st, Tokens: st, Tasks: st, Logs: secretLogs{Logs: logs, sets: book.get}, Blobs: arts, Cache: st, Models: registryReads,
-		Version: implVersion(), Logger: log, Secrets: func(runID string) map[string]string { return book.get(runID).Values() }})
+		Version: implVersion(), Logger: log, CompleteLanes: completeLanes(st), Secrets: func(runID string) map[string]string { return book.get(runID).Values() }})
 	graphs := newGraphCache(reg, st)
 	var acts *actions.Actions // made below, before the service starts
 	fireClock, err := testClock()
@@ -923,6 +923,19 @@ func readyPoll(st database) time.Duration {
 		return 0
 	}
 	return time.Second
+}
+
+// completeLanes is how many completion requests each remote worker may
+// have on their way at once (remote.ServerOptions.CompleteLanes): two on
+// PostgreSQL, whose commit takes long beside a worker's turn (the next
+// request leaves while the first is committed: larger batches, fewer
+// statements per task); one on SQLite, whose commits are short and where
+// more requests would only cost the server more of them.
+func completeLanes(st database) int {
+	if poolSize(st) > 0 {
+		return 2
+	}
+	return 1
 }
 
 // poolSize is the most connections st's pool holds (0 for SQLite).

@@ -6,7 +6,14 @@
 // single item on an idle queue is sent at once by its own caller (no
 // hand-off, no added latency), while the items that arrive during a send
 // share the next: a batch is as large as the load makes it, and its
-// window is the previous send's time. Standard library only.
+// window is the previous send's time.
+//
+// With Lanes above 1, up to that many batches are sent at once (commits
+// that overlap, on a store that lets them): a caller that finds every
+// lane's batch taken and sending, and a lane free, leads a new batch;
+// while one leader gathers its batch (it has not taken it yet) the
+// others wait to share it, so a burst of items still forms one batch
+// rather than as many as there are lanes. Standard library only.
 package groupq
 
 import (
@@ -15,64 +22,98 @@ import (
 )
 
 // Queue is a group-commit queue of items of type T. Its zero value is
-// ready to use.
+// ready to use and sends one batch at a time.
 type Queue[T any] struct {
+	// Lanes is how many batches may be sent at once; 0 or 1: one. Set
+	// it before the first Submit, or at any time with SetLanes.
+	Lanes int
+
 	mu      sync.Mutex
-	waiting []*waiter[T]
-	sending bool
+	waiting []*waiter[T] // items not taken by a leader yet, oldest first
+	sending int          // lanes taken: their leaders gathering or sending
+	// gathering is set while a leader has not taken its batch yet: the
+	// items arriving then join it rather than lead another lane.
+	gathering bool
 }
 
 type waiter[T any] struct {
 	item T
-	lead chan bool // receives true once to lead the next sends, or false once sent
+	lead chan bool // receives true once to lead a batch, or false once sent
+}
+
+// lanes is Lanes, at least one. q.mu is held.
+func (q *Queue[T]) lanes() int { return max(q.Lanes, 1) }
+
+// SetLanes sets Lanes, with Submits under way: the batches being sent go
+// on, and the next lane opens only while fewer than n are sending.
+func (q *Queue[T]) SetLanes(n int) {
+	q.mu.Lock()
+	q.Lanes = n
+	q.mu.Unlock()
 }
 
 // Submit queues item and returns once a send holding it has returned.
 // send is called with batches of at most max items in their order of
-// arrival, by one caller at a time, and must set each item's outcome
-// before it returns. With yield, a caller about to send first lets the
-// goroutines that are ready to run (others about to submit) join its
-// batch; on an idle system there are none and it goes on at once.
+// arrival, by at most Lanes callers at a time, and must set each item's
+// outcome before it returns. With yield, a caller about to send first
+// lets the goroutines that are ready to run (others about to submit)
+// join its batch; on an idle system there are none and it goes on at
+// once.
 func (q *Queue[T]) Submit(item T, max int, yield bool, send func(batch []T)) {
 	w := &waiter[T]{item: item, lead: make(chan bool, 1)}
 	q.mu.Lock()
-	q.waiting = append(q.waiting, w)
-	lead := !q.sending
-	q.sending = true
+	// Items wait only while every lane is taken or a leader gathers:
+	// a caller leading here has none before its own.
+	lead := !q.gathering && q.sending < q.lanes()
+	if lead {
+		q.sending++
+		q.gathering = true
+	} else {
+		q.waiting = append(q.waiting, w)
+	}
 	q.mu.Unlock()
 	if !lead && !<-w.lead {
 		return // sent in another caller's batch
 	}
+	// A leader's own item is out of the queue and first in its batch
+	// (the oldest: lanes are handed to the oldest waiting item).
 	if yield {
 		runtime.Gosched()
 	}
-	for {
-		q.mu.Lock()
-		n := min(len(q.waiting), max)
-		batch := q.waiting[:n:n]
-		q.waiting = q.waiting[n:]
-		q.mu.Unlock()
-		items := make([]T, n)
-		mine := false
-		for i, b := range batch {
-			items[i], mine = b.item, mine || b == w
-		}
-		send(items)
-		for _, b := range batch {
-			if b != w {
-				b.lead <- false
-			}
-		}
-		if mine { // ours is sent: pass the lead on
-			q.mu.Lock()
-			if len(q.waiting) == 0 {
-				q.sending = false
-			} else {
-				q.waiting[0].lead <- true
-			}
-			q.mu.Unlock()
-			return
-		}
-		// more than max were ahead of ours
+	q.mu.Lock()
+	n := min(len(q.waiting), max-1)
+	batch := q.waiting[:n:n]
+	q.waiting = q.waiting[n:]
+	q.gathering = false
+	if len(q.waiting) > 0 && q.sending < q.lanes() {
+		q.handLocked() // more than max waited: another lane takes the rest
 	}
+	q.mu.Unlock()
+	items := make([]T, n+1)
+	items[0] = item
+	for i, b := range batch {
+		items[i+1] = b.item
+	}
+	send(items)
+	for _, b := range batch {
+		b.lead <- false
+	}
+	q.mu.Lock()
+	if len(q.waiting) > 0 && !q.gathering {
+		q.sending-- // the lane goes to the oldest item waiting
+		q.handLocked()
+	} else {
+		q.sending--
+	}
+	q.mu.Unlock()
+}
+
+// handLocked makes the oldest waiting item lead a batch in a lane of its
+// own. q.mu is held; a lane is free.
+func (q *Queue[T]) handLocked() {
+	w := q.waiting[0]
+	q.waiting = q.waiting[1:]
+	q.sending++
+	q.gathering = true
+	w.lead <- true
 }

@@ -1,15 +1,24 @@
 package groupq
 
 import (
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 )
 
-// Every item is sent exactly once, by one sender at a time, in batches
-// of at most max, and each caller returns only once its own item's send
-// has returned; items that wait during a send share a batch.
+// Every item is sent exactly once, by at most Lanes senders at a time
+// (one by default), in batches of at most max, and each caller returns
+// only once its own item's send has returned; items that wait during a
+// send share a batch.
 func TestQueue(t *testing.T) {
-	var q Queue[*int]
+	for _, lanes := range []int{0, 1, 3} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) { testQueue(t, lanes) })
+	}
+}
+
+func testQueue(t *testing.T, lanes int) {
+	q := Queue[*int]{Lanes: lanes}
 	const callers, max = 200, 7
 	var (
 		mu      sync.Mutex
@@ -21,14 +30,15 @@ func TestQueue(t *testing.T) {
 	send := func(batch []*int) {
 		mu.Lock()
 		sending++
-		if sending != 1 {
-			t.Errorf("%d sends at once", sending)
+		if sending > q.lanes() {
+			t.Errorf("%d sends at once, lanes %d", sending, lanes)
 		}
 		if len(batch) < 1 || len(batch) > max {
 			t.Errorf("a batch of %d", len(batch))
 		}
 		batches++
 		mu.Unlock()
+		time.Sleep(50 * time.Microsecond)
 		for _, p := range batch {
 			*p = 1 // the outcome
 		}
@@ -59,8 +69,52 @@ func TestQueue(t *testing.T) {
 			t.Fatalf("an item sent %d times", n)
 		}
 	}
-	if q.sending || len(q.waiting) != 0 {
-		t.Errorf("the queue is left sending %v with %d waiting", q.sending, len(q.waiting))
+	if q.sending != 0 || q.gathering || len(q.waiting) != 0 {
+		t.Errorf("the queue is left with %d lanes sending (gathering %v) and %d waiting", q.sending, q.gathering, len(q.waiting))
 	}
 	t.Logf("%d items in %d batches", callers, batches)
+}
+
+// With two lanes, an item submitted while a batch is sending is sent at
+// once beside it; with one, it waits for that send to end.
+func TestQueueLanesOverlap(t *testing.T) {
+	for _, lanes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) {
+			q := Queue[int]{Lanes: lanes}
+			started, release := make(chan int, 2), make(chan struct{})
+			send := func(batch []int) {
+				started <- batch[0]
+				if batch[0] == 1 {
+					<-release
+				}
+			}
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); q.Submit(1, 10, true, send) }()
+			if got := <-started; got != 1 {
+				t.Fatalf("first send holds %d", got)
+			}
+			go func() { defer wg.Done(); q.Submit(2, 10, true, send) }()
+			select {
+			case <-started:
+				if lanes == 1 {
+					t.Error("a second batch was sent while the first was sending, on one lane")
+				}
+			case <-time.After(200 * time.Millisecond):
+				if lanes > 1 {
+					t.Error("the second item waited for the first send, with a lane free")
+				}
+			}
+			close(release)
+			wg.Wait()
+			if lanes == 1 {
+				if got := <-started; got != 2 {
+					t.Errorf("second send holds %d", got)
+				}
+			}
+			if q.sending != 0 || q.gathering || len(q.waiting) != 0 {
+				t.Errorf("left %d sending, %d waiting", q.sending, len(q.waiting))
+			}
+		})
+	}
 }
