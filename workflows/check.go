@@ -119,6 +119,7 @@ func (p *parser) validate(w *Workflow) {
 				p.checkSecretInWhen(r, tn.when)
 			}
 			p.checkWhenTypes(tn, tn.whenExpr)
+			p.checkCondition(tn, tn.whenExpr)
 		}
 		if len(up) > 1 {
 			slices.Sort(up)
@@ -774,6 +775,44 @@ func (p *parser) checkWhenTypes(tn *taskNodes, n node) {
 			p.errAt(line, col, "order numbers or strings only", "when: %s and %s are %ss: %s needs numbers or strings", ld, rd, lk, n.op)
 		}
 	}
+}
+
+// checkCondition refuses, where a when: wants a condition (the whole
+// expression, each side of && and ||, what ! negates), a value known
+// before the run to be no boolean: a param declared string, int, float,
+// list or map, or a literal other than true and false. A task output is
+// checked when the run evaluates it (condition).
+func (p *parser) checkCondition(tn *taskNodes, n node) {
+	switch x := n.(type) {
+	case *notNode:
+		p.checkCondition(tn, x.x)
+		return
+	case *binNode:
+		if x.op == "&&" || x.op == "||" {
+			p.checkCondition(tn, x.l)
+			p.checkCondition(tn, x.r)
+		}
+		return
+	}
+	k, d := p.staticKind(n)
+	if k == "" || k == "bool" {
+		return
+	}
+	off := 0
+	hint := "write true or false, or a comparison"
+	if r, ok := n.(*refNode); ok {
+		off = r.r.off
+		switch k {
+		case "string":
+			hint = fmt.Sprintf("compare it: %s == 'true'", d)
+		case "number":
+			hint = fmt.Sprintf("compare it: %s != 0", d)
+		default:
+			hint = fmt.Sprintf("declare %s type: bool, or compare it with a value", d)
+		}
+	}
+	line, col := p.strPos(tn.when, off)
+	p.errAt(line, col, hint, "when: %s is %s, not a condition: a condition must be true or false", d, article(k))
 }
 
 // staticKind is the kind of a when: operand known before the run —

@@ -115,11 +115,6 @@ func TestEvalWhen(t *testing.T) {
 		{"!false && false", false},         // ! binds tightest
 		{"!(false && false)", true},
 		{"1 < 2 == true", true}, // comparison before equality
-		{"tasks.train.outputs.zero", false},
-		{"tasks.train.outputs.null", false},
-		{"params.name", true},
-		{"''", false},
-		{"params.tags", true},
 		{"tasks.train.outputs.best == tasks.train.outputs.best", true},
 		{"false && tasks.missing.outputs.x", false}, // short circuit: never resolved
 		{"'it''s' == \"it's\"", true},
@@ -127,6 +122,24 @@ func TestEvalWhen(t *testing.T) {
 		got, err := (&Task{ID: "x", When: tc.expr}).EvalWhen(scope)
 		if err != nil || got != tc.want {
 			t.Errorf("%q = %v, %v; want %v", tc.expr, got, err, tc.want)
+		}
+	}
+	// A value where a condition is wanted must be a boolean: anything else
+	// fails, naming it, rather than a guess at its truth (trial finding 18).
+	for expr, says := range map[string]string{
+		"tasks.train.outputs.zero":              "${{ tasks.train.outputs.zero }} is a number 0, not true or false",
+		"tasks.train.outputs.null":              "${{ tasks.train.outputs.null }} is null, not true or false",
+		"params.name":                           `${{ params.name }} is a string "churn", not true or false`,
+		"''":                                    `'' is a string "", not true or false`,
+		"params.tags":                           `${{ params.tags }} is a list ["a","b"], not true or false`,
+		"!params.name":                          `${{ params.name }} is a string "churn"`,
+		"true && params.seed":                   "${{ params.seed }} is a number 42",
+		"false || tasks.train.outputs.zero":     "${{ tasks.train.outputs.zero }} is a number 0",
+		"params.name == 'churn' && params.name": `${{ params.name }} is a string "churn"`,
+	} {
+		got, err := (&Task{ID: "x", When: expr}).EvalWhen(scope)
+		if err == nil || got || !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "a condition must be a boolean") {
+			t.Errorf("%q = %v, %v; want an error saying %s", expr, got, err, says)
 		}
 	}
 	for _, bad := range []string{"params.name < 1", "tasks.gone.outputs.x", "params.seed ==", "(true", "a.b"} {

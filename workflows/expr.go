@@ -460,25 +460,24 @@ func eval(n node, s Scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return !truthy(v), nil
+		b, err := condition(n.x, v)
+		return !b, err
 	case *binNode:
 		l, err := eval(n.l, s)
 		if err != nil {
 			return nil, err
 		}
 		switch n.op {
-		case "&&":
-			if !truthy(l) {
-				return false, nil
+		case "&&", "||":
+			lb, err := condition(n.l, l)
+			if err != nil || lb == (n.op == "||") {
+				return lb, err
 			}
 			r, err := eval(n.r, s)
-			return err == nil && truthy(r), err
-		case "||":
-			if truthy(l) {
-				return true, nil
+			if err != nil {
+				return nil, err
 			}
-			r, err := eval(n.r, s)
-			return err == nil && truthy(r), err
+			return condition(n.r, r)
 		}
 		r, err := eval(n.r, s)
 		if err != nil {
@@ -539,19 +538,30 @@ func jsonKind(v any) string {
 	return "map"
 }
 
-// truthy: false, 0, "" and null are false; everything else is true.
-func truthy(v any) bool {
-	switch v := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return v
-	case json.Number:
-		return numCmp(v, "0") != 0
-	case string:
-		return v != ""
+// condition is v, the value of operand n where a condition is wanted
+// (a whole when:, a side of && or ||, what ! negates), as a boolean. Any
+// other value — the string "false", 0, "", null, a list — is an error
+// naming it: a condition is true or false, never a guess at what a value
+// means.
+func condition(n node, v any) (bool, error) {
+	if b, ok := v.(bool); ok {
+		return b, nil
 	}
-	return true
+	raw, _ := json.Marshal(v)
+	what := article(jsonKind(v)) + " " + abbreviate(raw)
+	if v == nil {
+		what = "null"
+	}
+	how := " == 'true'"
+	switch v.(type) {
+	case json.Number:
+		how = " != 0"
+	case string:
+	default:
+		how = " == ..., with a value of its kind"
+	}
+	return false, fmt.Errorf("%s is %s, not true or false: a condition must be a boolean: compare it, as in %s%s",
+		formatExpr(n), what, formatOperand(n), how)
 }
 
 // formatExpr spells n in one way: references as ${{ ... }}, strings in

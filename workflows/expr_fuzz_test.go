@@ -42,7 +42,9 @@ func FuzzExpr(f *testing.F) {
 			sc := fuzzScope{output: output}
 			v, err := eval(n, sc)
 			if err == nil {
-				_ = truthy(v)
+				if _, cerr := condition(n, v); (cerr == nil) != (v == true || v == false) {
+					t.Fatalf("condition of %q's value %v: %v", src, v, cerr)
+				}
 			}
 			task := &Task{ID: "x", When: src}
 			_, _ = task.EvalWhen(sc)

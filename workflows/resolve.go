@@ -297,8 +297,9 @@ func (t *Task) ResolveInputs(s Scope) (map[string]cairn.ArtifactRef, error) {
 }
 
 // EvalWhen evaluates the task's `when:`; an empty When is true. It fails
-// when the expression is malformed, a reference cannot be resolved, or two
-// values cannot be ordered (< on a string and a number).
+// when the expression is malformed, a reference cannot be resolved, two
+// values cannot be ordered (< on a string and a number), or a value where
+// a condition is wanted is no boolean (condition).
 func (t *Task) EvalWhen(s Scope) (bool, error) {
 	if strings.TrimSpace(t.When) == "" {
 		return true, nil
@@ -308,10 +309,13 @@ func (t *Task) EvalWhen(s Scope) (bool, error) {
 		return false, fmt.Errorf("task %s: when: %s", t.ID, perr.msg)
 	}
 	v, err := eval(n, t.scope(s))
-	if err != nil {
-		return false, fmt.Errorf("task %s: when: %w", t.ID, err)
+	if err == nil {
+		var b bool
+		if b, err = condition(n, v); err == nil {
+			return b, nil
+		}
 	}
-	return truthy(v), nil
+	return false, fmt.Errorf("task %s: when: %w", t.ID, err)
 }
 
 func abbreviate(raw json.RawMessage) string {
