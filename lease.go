@@ -17,7 +17,20 @@ type Lease struct {
 	Token     string
 	Worker    string
 	ExpiresAt time.Time
+	// PastDue is set by the store's ExpiredLeases on a lease that expired
+	// after its running attempt was due (its timeout and TimeoutGrace
+	// over, on the store's clock): the attempt ran over its time, and is
+	// ended as timed out rather than as its worker's loss.
+	PastDue bool
 }
+
+// TimeoutGrace is how long past its timeout a running attempt may go on
+// before the server ends it, whatever its worker says: the executor's
+// default stop grace, the time a worker gives a task to return once told
+// to stop. A heartbeat for an attempt older than its timeout, this grace
+// and the lease TTL (slack for the clocks) is refused, and the leader's
+// reaper ends the attempt as timed out, as a worker's pool would have.
+const TimeoutGrace = 10 * time.Second
 
 // NewToken returns a fresh random lease token (128 bits, hex).
 func NewToken() string {

@@ -251,6 +251,7 @@ func New(o Options) *Collector {
 	c.leaseExpiries.Add(0, scheduler.ExpiryLease)
 	c.leaseExpiries.Add(0, scheduler.ExpiryOwnerGone)
 	c.leaseExpiries.Add(0, scheduler.ExpiryWorkerLost)
+	c.leaseExpiries.Add(0, scheduler.ExpiryTimedOut)
 	c.evalsRead.Add(0)
 	for _, p := range []string{PathLoop, PathCompletion} {
 		c.planSecs.Init(p)

@@ -516,3 +516,81 @@ func TestWorkerCacheBounded(t *testing.T) {
 		t.Fatalf("b %v d %v: want b back and d evicted", cached('b'), cached('d'))
 	}
 }
+
+// A worker that heartbeats an attempt but never completes it (wedged, or
+// lying) holds it no longer than its timeout, cairn.TimeoutGrace and the
+// lease TTL: from then on its heartbeats are refused (lease lost), and
+// the reaper ends the attempt as timed out — failed under its retry
+// policy, not interrupted — and the worker's late completion is refused.
+func TestWedgedWorkerTimesOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes the timeout, 10 s of grace and the TTL")
+	}
+	r := newRig(t)
+	ctx := context.Background()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	if err := r.st.CreateRun(ctx, run, []*cairn.TaskRun{{RunID: run.ID, TaskID: "t", Type: "echo", State: cairn.TaskReady,
+		Params: json.RawMessage(`{}`), Timeout: time.Second, Retry: cairn.RetryPolicy{MaxInterruptions: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.broker.NotifyReady()
+	c := r.client(t, 1)
+	items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true, Wait: time.Second})
+	if err != nil || len(items) != 1 || items[0].Timeout != time.Second {
+		t.Fatalf("Lease = %+v, %v; want t, with its timeout", items, err)
+	}
+	started := time.Now()
+	l := items[0].Lease
+	limit := time.Second + cairn.TimeoutGrace + 3*time.Second // the rig's TTL
+	for {
+		time.Sleep(500 * time.Millisecond)
+		// The leader's reaper, every half second.
+		if _, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{}); err != nil {
+			t.Fatal(err)
+		}
+		rs, err := c.HeartbeatMany(ctx, []cairn.Lease{l})
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		age := time.Since(started)
+		if rs[0].Err == nil {
+			if age > limit+time.Second {
+				t.Fatalf("the attempt's lease is still renewed %s after it began (timeout 1s)", age)
+			}
+			continue
+		}
+		if !errors.Is(rs[0].Err, cairn.ErrLeaseLost) || age < limit-time.Second {
+			t.Fatalf("heartbeat %s after the start: %v; want renewed until %s, then ErrLeaseLost", age, rs[0].Err, limit)
+		}
+		break
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := r.st.GetTaskRun(ctx, run.ID, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.State == cairn.TaskFailed {
+			if tr.Interrupted != 0 {
+				t.Errorf("t was counted interrupted %d times, want none", tr.Interrupted)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("t is %s 5 s after its heartbeats were refused, want failed", tr.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	as, _ := r.st.ListAttempts(ctx, run.ID, "t")
+	if len(as) != 1 || as[0].State != cairn.TaskFailed || !strings.HasPrefix(as[0].Error, "timed out after 1s") || as[0].Worker != c.ID() {
+		t.Fatalf("attempts %+v: want the wedged worker's, failed as timed out", as)
+	}
+	if _, err := c.CompleteAndLease(ctx, l, cairn.Completion{}, cairn.LeaseRequest{}); !errors.Is(err, cairn.ErrLeaseLost) {
+		t.Fatalf("the wedged worker's late completion: %v, want ErrLeaseLost", err)
+	}
+}

@@ -48,6 +48,10 @@ const (
 	// ExpiryWorkerLost: the remote worker holding it stopped calling the
 	// server for longer than the lease TTL (LoseWorkers).
 	ExpiryWorkerLost = "worker_lost"
+	// ExpiryTimedOut: the attempt ran past its timeout and
+	// cairn.TimeoutGrace and its lease was no longer renewed
+	// (cairn.Lease.PastDue): it failed as timed out.
+	ExpiryTimedOut = "timed_out"
 )
 
 // BrokerOptions configures a Broker.
@@ -640,7 +644,15 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		if msg == "" {
 			msg = b.expiredReason(ctx, l)
 		}
-		c := decide(item, cairn.Completion{Error: msg, Retryable: true, Interrupted: !e.Cancel}, now)
+		// An attempt that overran its timeout (its worker wedged, or
+		// lying) fails as timed out, under its retry policy, as a
+		// worker's own pool fails it: it is not its worker's loss.
+		timedOut := !force && !e.Cancel && l.PastDue && item.Timeout > 0
+		if timedOut {
+			msg = fmt.Sprintf("timed out after %s (the attempt was still held %s later: the server ended it, its lease no longer renewed)",
+				item.Timeout, cairn.TimeoutGrace)
+		}
+		c := decide(item, cairn.Completion{Error: msg, Retryable: true, Interrupted: !e.Cancel && !timedOut}, now)
 		if e.Cancel {
 			c.State, c.RetryAt = cairn.TaskCancelled, time.Time{}
 		}
@@ -681,8 +693,14 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 			why = ExpiryWorkerLost
 		case e.Force:
 			why = ExpiryOwnerGone
+		case timedOut:
+			why = ExpiryTimedOut
 		}
-		b.log.Warn("attempt ended: its worker is gone", "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
+		what := "attempt ended: its worker is gone"
+		if timedOut {
+			what = "attempt ended: still held past its timeout"
+		}
+		b.log.Warn(what, "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
 			"type", item.Type, "worker", l.Worker, "why", why, "task_state", tr.State, "err", msg)
 		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now,
 			Type: item.Type, Ended: attemptState(c), Expiry: why}, tr)

@@ -635,3 +635,63 @@ func TestBrokerInterruptionLimit(t *testing.T) {
 		})
 	}
 }
+
+// A worker that keeps heartbeating an attempt past its timeout (wedged,
+// or lying) does not hold it for ever: once the attempt is older than its
+// timeout, cairn.TimeoutGrace and the TTL, its heartbeat is refused, and
+// the reaper ends the attempt as timed out — a failure under its retry
+// policy (here none: the task fails), not an interruption retried free.
+func TestBrokerEndsOverdueAttempt(t *testing.T) {
+	clk := &clock{}
+	const ttl = 10 * time.Second
+	r := newRig(t, rigOptions{leaseTTL: ttl, now: clk.Now}, newProbe(nil))
+	wf, id := r.create(t, `
+name: wedged
+tasks:
+  - {id: t, type: probe, timeout: 2s, retries: 0}
+  - {id: after, type: probe, with: {in: "${{ tasks.t.outputs.x }}"}}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "t ready", taskEvent("t", cairn.TaskReady))
+
+	wedged := leaseOne(t, r, "wedged", id).Lease
+	revoked := r.broker.Revoked(wedged)
+	// Heartbeats every 3 s are renewed until the attempt is 2s+10s+10s
+	// old, and refused from then on.
+	var age time.Duration
+	for {
+		clk.Advance(3 * time.Second)
+		age += 3 * time.Second
+		_, err := r.broker.Heartbeat(ctx, wedged)
+		if age < 2*time.Second+cairn.TimeoutGrace+ttl {
+			if err != nil {
+				t.Fatalf("heartbeat at %s: %v, want renewed", age, err)
+			}
+			continue
+		}
+		wantLost(t, err, fmt.Sprintf("heartbeat at %s", age))
+		break
+	}
+	if n, err := r.broker.ExpireLeases(ctx, scheduler.Expiry{RunID: id}); err != nil || n != 1 {
+		t.Fatalf("ExpireLeases = %d, %v; want 1", n, err)
+	}
+	select {
+	case <-revoked:
+	default:
+		t.Error("the wedged worker's lease was not revoked")
+	}
+	e := r.events.waitFor(t, "t failed", taskEvent("t", cairn.TaskFailed))
+	if e.Expiry != scheduler.ExpiryTimedOut || e.Ended != cairn.TaskFailed {
+		t.Errorf("t's event: expiry %q, ended %q; want %q, failed", e.Expiry, e.Ended, scheduler.ExpiryTimedOut)
+	}
+	finished(t, done, cairn.RunFailed)
+	as := r.attempts(t, id, "t")
+	if len(as) != 1 || as[0].State != cairn.TaskFailed || !strings.HasPrefix(as[0].Error, "timed out after 2s") {
+		t.Fatalf("t's attempts = %+v, want one failed as timed out", as)
+	}
+	if tr, err := r.st.GetTaskRun(ctx, id, "t"); err != nil || tr.Interrupted != 0 {
+		t.Errorf("t = %+v, %v; want no interruption counted", tr, err)
+	}
+}

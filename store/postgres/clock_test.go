@@ -237,3 +237,51 @@ func TestEvaluationsInCommitOrder(t *testing.T) {
 		t.Errorf("LastEvaluation = %d, %v; want %d", last, err, all[len(all)-1].ID)
 	}
 }
+
+// TestDatabaseClockDue: a running attempt's due time (its timeout and
+// cairn.TimeoutGrace after it began) is judged by the database's clock
+// too: heartbeats from a clock an hour behind are refused once the
+// database's says it is due plus the TTL, and one from a clock an hour
+// ahead is renewed before; the expired lease is listed PastDue.
+func TestDatabaseClockDue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits cairn.TimeoutGrace")
+	}
+	ctx := context.Background()
+	s := openStore(t, newDatabase(t))
+	real := time.Now()
+	behind, ahead := real.Add(-time.Hour), real.Add(time.Hour)
+	run := &cairn.Run{ID: cairn.NewRunID(real), Workflow: "wf", State: cairn.RunRunning, CreatedAt: real}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{TaskID: "t", Type: "noop", State: cairn.TaskReady, Timeout: time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 2 * time.Second
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1, Start: true}, behind, ttl)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("Lease = %v, %v", items, err)
+	}
+	l := items[0].Lease
+	start := time.Now()
+	if _, err := s.Heartbeat(ctx, l, ahead, ttl); err != nil {
+		t.Fatalf("Heartbeat from a clock an hour ahead, at once: %v", err)
+	}
+	for {
+		time.Sleep(500 * time.Millisecond)
+		_, err := s.Heartbeat(ctx, l, behind.Add(time.Since(start)), ttl)
+		age := time.Since(start)
+		if err == nil {
+			if age > cairn.TimeoutGrace+ttl+2*time.Second {
+				t.Fatalf("renewed %s after the start (timeout 1ms)", age)
+			}
+			continue
+		}
+		if !errors.Is(err, cairn.ErrLeaseLost) || age < cairn.TimeoutGrace+ttl-time.Second {
+			t.Fatalf("Heartbeat %s after the start: %v; want renewed until %s, then ErrLeaseLost", age, err, cairn.TimeoutGrace+ttl)
+		}
+		break
+	}
+	ls, err := s.ExpiredLeases(ctx, run.ID, behind, 0)
+	if err != nil || len(ls) != 1 || !ls[0].PastDue {
+		t.Fatalf("ExpiredLeases = %+v, %v; want t's, past due", ls, err)
+	}
+}

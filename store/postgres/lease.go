@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -247,7 +248,8 @@ func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkIte
 	}
 	got, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $6, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker,
 	lease_expires_at = `+s.clock(7)+` + $8, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $7),
-	attempt_started_at = $7, attempt_running_at = $9, version = t.version + 1
+	attempt_started_at = $7, attempt_running_at = $9,
+	attempt_due_at = CASE WHEN $9::bigint IS NOT NULL THEN `+s.clock(7)+` + `+dueAfter("t")+` END, version = t.version + 1
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) AS v(run_id, task_id, attempt, token, worker)
 WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
 		runs, tasks, attempts, tokens, workers, string(state), now.UnixNano(), int64(ttl), running)
@@ -396,7 +398,8 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = $1, version = version + 1
+		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = $1,
+	attempt_due_at = `+s.clock(1)+` + `+dueAfter("task_runs")+`, version = version + 1
 WHERE run_id = $2 AND task_id = $3 AND attempt = $4 AND lease_token = $5 AND state = 'leased' AND lease_expires_at > `+s.clock(1),
 			now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token)
 		if err != nil {
@@ -446,10 +449,15 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 	}
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		clear(renewed)
-		rows, err := s.query(ctx, tx, `UPDATE task_runs t SET lease_expires_at = `+s.clock(5)+` + $6
+		// A running attempt's lease lasts until its due time (its timeout
+		// and cairn.TimeoutGrace over) plus the TTL at most, and is not
+		// renewed from then on: the server ends an attempt that overran
+		// its timeout whatever its worker says.
+		rows, err := s.query(ctx, tx, `UPDATE task_runs t SET lease_expires_at = least(`+s.clock(5)+` + $6, coalesce(t.attempt_due_at + $6, `+s.clock(5)+` + $6))
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
 WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.lease_token = v.token
 	AND t.state IN ('leased', 'running') AND t.lease_expires_at > `+s.clock(5)+`
+	AND (t.attempt_due_at IS NULL OR t.attempt_due_at + $6 > `+s.clock(5)+`)
 RETURNING t.run_id, t.task_id, t.attempt, t.lease_token, (SELECT cancel_requested FROM runs WHERE runs.id = t.run_id)`,
 			runs, tasks, attempts, tokens, now.UnixNano(), int64(ttl))
 		if err != nil {
@@ -604,6 +612,14 @@ func (b *batchTx) Expire(l cairn.Lease, c cairn.Completion, now time.Time, force
 
 const defaultExpiredLimit = 100
 
+// dueAfter is the SQL of how long after it began running an attempt of
+// the task_runs row t is due (cairn.TimeoutGrace past its timeout), NULL
+// for a task without a timeout: added to the start on the store's clock,
+// it gives attempt_due_at.
+func dueAfter(t string) string {
+	return "nullif(" + t + ".timeout_ns, 0) + " + strconv.FormatInt(int64(cairn.TimeoutGrace), 10)
+}
+
 // leaseExpiry is a lease's expiry in the caller's terms (see Open), the
 // caller's now being $1.
 func (s *Store) leaseExpiry() string {
@@ -620,7 +636,8 @@ func (s *Store) ExpiredLeases(ctx context.Context, runID string, now time.Time, 
 	if limit <= 0 {
 		limit = defaultExpiredLimit
 	}
-	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs
+	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+`,
+	coalesce(lease_expires_at >= attempt_due_at, false) FROM task_runs
 WHERE lease_token IS NOT NULL AND lease_expires_at <= `+s.clock(1)+` AND ($2 = '' OR run_id = $2)
 ORDER BY lease_expires_at LIMIT $3`, now.UnixNano(), runID, limit)
 	if err != nil {
@@ -632,7 +649,8 @@ ORDER BY lease_expires_at LIMIT $3`, now.UnixNano(), runID, limit)
 // ActiveLeases lists the leases of run runID's leased or running task
 // runs, soonest expiring first.
 func (s *Store) ActiveLeases(ctx context.Context, runID string) ([]cairn.Lease, error) {
-	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs
+	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+`,
+	coalesce(lease_expires_at >= attempt_due_at, false) FROM task_runs
 WHERE lease_token IS NOT NULL AND run_id = $2 ORDER BY lease_expires_at, task_id`, time.Now().UnixNano(), runID)
 	if err != nil {
 		return nil, fmt.Errorf("list active leases of %s: %w", runID, err)
@@ -653,7 +671,7 @@ func (s *Store) queryLeases(ctx context.Context, sql string, args ...any) ([]cai
 			attempt int64
 			expires *int64
 		)
-		if err := rows.Scan(&l.RunID, &l.TaskID, &attempt, &l.Token, &l.Worker, &expires); err != nil {
+		if err := rows.Scan(&l.RunID, &l.TaskID, &attempt, &l.Token, &l.Worker, &expires, &l.PastDue); err != nil {
 			return nil, translate(err)
 		}
 		l.Attempt, l.ExpiresAt = int(attempt), fromNanos(expires)

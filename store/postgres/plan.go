@@ -178,14 +178,15 @@ RETURNING t.task_id, t.version`, runID, ids, vers, from, params, inputs, errs, n
 		}
 		// The lease's TTL is what its expiry is after the change's time;
 		// by the database's clock it runs from the database's now.
-		expiry := "v.expires"
+		expiry, start := "v.expires", "v.at"
 		if !s.callerClock {
-			expiry = dbNow + " + (v.expires - v.at)"
+			expiry, start = dbNow+" + (v.expires - v.at)", dbNow
 		}
 		rows, err := s.query(ctx, tx, `UPDATE task_runs t SET state = v.next, params = v.params, inputs = v.inputs, error = v.error,
 	attempt = v.attempt, lease_token = v.token, lease_worker = v.worker, lease_expires_at = `+expiry+`, ready_gen = NULL,
 	retry_at = NULL, started_at = coalesce(t.started_at, v.at), attempt_started_at = v.at,
-	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = t.version + 1
+	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END,
+	attempt_due_at = CASE WHEN v.next = 'running' THEN `+start+` + `+dueAfter("t")+` END, version = t.version + 1
 FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[],
 	$11::bigint[], $12::text[], $13::bigint[]) AS v(task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at)
 WHERE t.run_id = $1 AND t.task_id = v.task_id AND t.version = v.version AND t.state = v.state AND t.attempt + 1 = v.attempt

@@ -114,7 +114,8 @@ func (s *Store) Worker(ctx context.Context, id string) (cairn.Worker, error) {
 
 // WorkerLeases lists the leases worker holds, soonest expiring first.
 func (s *Store) WorkerLeases(ctx context.Context, worker string) ([]cairn.Lease, error) {
-	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+` FROM task_runs
+	ls, err := s.queryLeases(ctx, `SELECT run_id, task_id, attempt, lease_token, lease_worker, `+s.leaseExpiry()+`,
+	coalesce(lease_expires_at >= attempt_due_at, false) FROM task_runs
 WHERE lease_token IS NOT NULL AND lease_worker = $2 ORDER BY lease_expires_at, run_id, task_id`, time.Now().UnixNano(), worker)
 	if err != nil {
 		return nil, fmt.Errorf("list the leases of worker %s: %w", worker, err)

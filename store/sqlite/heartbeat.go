@@ -12,17 +12,21 @@ import (
 )
 
 // heartbeatRows is how many leases one statement of HeartbeatMany renews
-// at most. A statement for n leases has 4n+2 parameters, well below
+// at most. A statement for n leases has 4n+6 parameters, well below
 // SQLite's limit (32766).
 const heartbeatRows = 512
 
 // heartbeatQuery is the statement renewing rows leases, each row a (run,
 // task, attempt, token) to match; the expiry comes first, now last. It
-// returns one row per lease renewed, with its run's cancel request.
+// returns one row per lease renewed, with its run's cancel request. A
+// running attempt's lease is renewed to its due time (attempt_due_at:
+// timeout and cairn.TimeoutGrace over) plus the TTL at most, and refused
+// from then on: the server ends an attempt that overran its timeout
+// whatever its worker says.
 func heartbeatQuery(rows int) string {
-	return `UPDATE task_runs SET lease_expires_at = ?
+	return `UPDATE task_runs SET lease_expires_at = min(?, coalesce(attempt_due_at + ?, ?))
 WHERE (run_id, task_id, attempt, lease_token) IN (VALUES ` + strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?),`, rows), ",") + `)
-	AND state IN ('leased', 'running') AND lease_expires_at > ?
+	AND state IN ('leased', 'running') AND lease_expires_at > ? AND (attempt_due_at IS NULL OR attempt_due_at + ? > ?)
 RETURNING run_id, task_id, attempt, lease_token, (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`
 }
 
@@ -71,13 +75,13 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 		for start := 0; start < len(leases); start += heartbeatRows {
 			chunk := leases[start:min(start+heartbeatRows, len(leases))]
 			size := heartbeatSize(len(chunk))
-			args := make([]any, 0, 4*size+2)
-			args = append(args, expires.UnixNano())
+			args := make([]any, 0, 4*size+6)
+			args = append(args, expires.UnixNano(), int64(ttl), expires.UnixNano())
 			for i := range size {
 				l := chunk[min(i, len(chunk)-1)]
 				args = append(args, l.RunID, l.TaskID, l.Attempt, l.Token)
 			}
-			args = append(args, now.UnixNano())
+			args = append(args, now.UnixNano(), int64(ttl), now.UnixNano())
 			rows, err := s.query(ctx, tx, heartbeatQuery(size), args...)
 			if err != nil {
 				return err

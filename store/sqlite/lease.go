@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -257,7 +258,7 @@ const claimReadyCols = 5
 func claimReadyQuery(size int) string {
 	return setQuery(size, "run_id, task_id, attempt, token, worker", `UPDATE OR FAIL task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker, lease_expires_at = ?,
 	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), attempt_started_at = ?,
-	attempt_running_at = ?, version = task_runs.version + 1
+	attempt_running_at = ?, attempt_due_at = ? + `+dueAfter+`, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.state = 'ready'`)
 }
 
@@ -266,12 +267,12 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState,
 	expires, now time.Time, running any) error {
 	return eachChunk(items, func(chunk []cairn.WorkItem, size int) error {
-		args := make([]any, 0, size*claimReadyCols+6)
+		args := make([]any, 0, size*claimReadyCols+7)
 		for _, it := range chunk {
 			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token, it.Lease.Worker)
 		}
 		args = append(padArgs(args, len(chunk), size, claimReadyCols), string(state), expires.UnixNano(), now.UnixNano(),
-			now.UnixNano(), running)
+			now.UnixNano(), running, running)
 		n, err := s.exec(ctx, tx, claimReadyQuery(size), args...)
 		if err != nil {
 			return err
@@ -416,9 +417,9 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
 	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = ?, version = version + 1
+		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = ?, attempt_due_at = ? + `+dueAfter+`, version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
-			now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
+			now.UnixNano(), now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
 		if err != nil {
 			return err
 		}
@@ -444,15 +445,17 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 	expires := now.Add(ttl)
 	var cancel int
 	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = ?
+		// Up to a running attempt's due time plus the TTL, as HeartbeatMany.
+		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = min(?, coalesce(attempt_due_at + ?, ?))
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
-	AND lease_expires_at > ?
+	AND lease_expires_at > ? AND (attempt_due_at IS NULL OR attempt_due_at + ? > ?)
 RETURNING (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`)
 		if err != nil {
 			return err
 		}
 		s.stmts.Add(1)
-		err = st.QueryRowContext(ctx, expires.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano()).Scan(&cancel)
+		err = st.QueryRowContext(ctx, expires.UnixNano(), int64(ttl), expires.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token,
+			now.UnixNano(), int64(ttl), now.UnixNano()).Scan(&cancel)
 		if errors.Is(err, sql.ErrNoRows) {
 			return cairn.ErrLeaseLost
 		}
@@ -563,7 +566,13 @@ func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check
 }
 
 // leaseCols are the columns of a lease, as queryLeases reads them.
-const leaseCols = `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at FROM task_runs `
+const leaseCols = `SELECT run_id, task_id, attempt, lease_token, lease_worker, lease_expires_at,
+	coalesce(lease_expires_at >= attempt_due_at, 0) FROM task_runs `
+
+// dueAfter is the SQL of how long after it began running an attempt of
+// task_runs' row is due (cairn.TimeoutGrace past its timeout), NULL for a
+// task without a timeout: added to the start, it gives attempt_due_at.
+var dueAfter = "nullif(task_runs.timeout_ns, 0) + " + strconv.FormatInt(int64(cairn.TimeoutGrace), 10)
 
 // expiredLeasesQuery and expiredRunLeasesQuery are ExpiredLeases' of
 // every run and of one. The first reads the whole of the partial index
@@ -630,7 +639,7 @@ func queryLeases(ctx context.Context, st *sql.Stmt, args ...any) ([]cairn.Lease,
 			l       cairn.Lease
 			expires sql.NullInt64
 		)
-		if err := rows.Scan(&l.RunID, &l.TaskID, &l.Attempt, &l.Token, &l.Worker, &expires); err != nil {
+		if err := rows.Scan(&l.RunID, &l.TaskID, &l.Attempt, &l.Token, &l.Worker, &expires, &l.PastDue); err != nil {
 			return nil, translate(err)
 		}
 		l.ExpiresAt = fromNanos(expires)

@@ -742,7 +742,8 @@ func leaseChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at", `UPDATE OR FAIL task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
 	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
 	started_at = coalesce(task_runs.started_at, v.at), attempt_started_at = v.at,
-	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END, version = task_runs.version + 1
+	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END,
+	attempt_due_at = CASE WHEN v.next = 'running' THEN v.at + `+dueAfter+` END, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
 RETURNING task_runs.task_id, task_runs.version`)

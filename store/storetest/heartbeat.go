@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -191,5 +193,87 @@ func testHeartbeatManyLarge(t *testing.T, s scheduler.Store) {
 		if bad > 10 {
 			t.Fatalf("… and more (%d results checked)", i+1)
 		}
+	}
+}
+
+// A running attempt with a timeout is due cairn.TimeoutGrace after it:
+// its lease is renewed up to its due time plus the TTL, no further, and
+// from then on a heartbeat is refused, whatever its worker says; its
+// lease, expired, is listed PastDue. A task without a timeout, one leased
+// but not started, and an attempt whose worker stopped heartbeating
+// before its due time (listed expired, not PastDue) are as before.
+func testHeartbeatPastDue(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run := &cairn.Run{ID: cairn.NewRunID(t0), Workflow: "due", Digest: digest, SourcePath: "wf/due.yaml",
+		Source: []byte("name: due\n"), State: cairn.RunQueued, CreatedAt: t0}
+	var trs []*cairn.TaskRun
+	for i, timeout := range []time.Duration{time.Minute, time.Minute, 0, time.Minute} {
+		trs = append(trs, &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: "shell", State: cairn.TaskReady,
+			Params: json.RawMessage(`{"argv":["sleep","1000"]}`), Timeout: timeout, Retry: cairn.RetryPolicy{Retries: 2}})
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	ls := map[string]cairn.Lease{}
+	for _, it := range lease(t, s, "w", run.ID, 4, t0) {
+		ls[it.Lease.TaskID] = it.Lease
+	}
+	overdue, leased, untimed, quiet := ls["t0"], ls["t1"], ls["t2"], ls["t3"]
+	start := t0.Add(time.Second)
+	for _, l := range []cairn.Lease{overdue, untimed, quiet} {
+		if err := s.StartAttempt(ctx, l, start); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := start.Add(time.Minute + cairn.TimeoutGrace) // t0+71s; refused from t0+101s
+	for at := 20 * time.Second; at <= 140*time.Second; at += 20 * time.Second {
+		now := t0.Add(at)
+		call := []cairn.Lease{overdue, leased, untimed}
+		if at <= 40*time.Second {
+			call = append(call, quiet)
+		}
+		rs, err := s.HeartbeatMany(ctx, call, now, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range rs {
+			wantLost := call[i] == overdue && !now.Before(due.Add(ttl))
+			if lost := errors.Is(r.Err, cairn.ErrLeaseLost); lost != wantLost || !lost && r.Err != nil {
+				t.Errorf("HeartbeatMany of %s at t0+%s: %v, want lost %v", call[i].TaskID, at, r.Err, wantLost)
+			}
+			// Heartbeat says the same of each, a moment later.
+			_, err := s.Heartbeat(ctx, call[i], now.Add(time.Millisecond), ttl)
+			wantLost = call[i] == overdue && !now.Add(time.Millisecond).Before(due.Add(ttl))
+			if lost := errors.Is(err, cairn.ErrLeaseLost); lost != wantLost || !lost && err != nil {
+				t.Errorf("Heartbeat of %s at t0+%s: %v, want lost %v", call[i].TaskID, at, err, wantLost)
+			}
+		}
+	}
+	// Renewed at t0+100s, its lease ends at its due time plus the TTL,
+	// not at t0+130s.
+	exp, err := s.ExpiredLeases(ctx, run.ID, due.Add(ttl).Add(-time.Millisecond), 10)
+	if err != nil || len(exp) != 1 || exp[0].TaskID != "t3" || exp[0].PastDue {
+		t.Fatalf("ExpiredLeases(due+ttl-1ms) = %+v, %v; want t3's alone, not past due", exp, err)
+	}
+	exp, err = s.ExpiredLeases(ctx, run.ID, t0.Add(140*time.Second), 10)
+	if err != nil || len(exp) != 2 {
+		t.Fatalf("ExpiredLeases(t0+140s) = %+v, %v; want t3's and t0's", exp, err)
+	}
+	for _, l := range exp {
+		if want := l.TaskID == "t0"; l.PastDue != want || l.Token != ls[l.TaskID].Token {
+			t.Errorf("expired lease %+v: PastDue %v, want %v", l, l.PastDue, want)
+		}
+		if l.TaskID == "t0" && !l.ExpiresAt.Equal(due.Add(ttl)) {
+			t.Errorf("t0's lease expires at %v, want its due time plus the TTL, %v", l.ExpiresAt, due.Add(ttl))
+		}
+	}
+	// What the reaper does with it: ended, as any expired lease.
+	if _, err := s.Expire(ctx, overdue, cairn.Completion{State: cairn.TaskRetrying, Error: "timed out after 1m0s", Retryable: true,
+		RetryAt: t0.Add(141 * time.Second)}, t0.Add(140*time.Second), false); err != nil {
+		t.Fatalf("Expire of the overdue attempt: %v", err)
+	}
+	if tr := task(t, s, run.ID, "t0"); tr.State != cairn.TaskRetrying || tr.Interrupted != 0 {
+		t.Errorf("t0 after its expiry: %s, interrupted %d; want retrying, not interrupted", tr.State, tr.Interrupted)
 	}
 }

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"LeaseLifecycle", testLeaseLifecycle},
 		{"HeartbeatMany", testHeartbeatMany},
 		{"HeartbeatManyLarge", testHeartbeatManyLarge},
+		{"HeartbeatPastDue", testHeartbeatPastDue},
 		{"LeaseAndStart", testLeaseAndStart},
 		{"Batch", testBatch},
 		{"StaleLeaseRefused", testStaleLeaseRefused},
