@@ -176,6 +176,11 @@ type Completion struct {
 	// CacheKey is the attempt's cache key (CacheKey), set when the
 	// attempt may be cached (WorkItem.Cache).
 	CacheKey string
+	// CacheSource is the digest of the data the task read from outside
+	// (tasks.SourceDigester) that its CacheKey holds (SourceCacheKey),
+	// "" for none: a server derives the key itself from what it leased
+	// and this, never taking the worker's key as sent.
+	CacheSource string
 	// CachedFrom names the earlier attempt whose outputs this one reused
 	// instead of running; zero when it ran.
 	CachedFrom AttemptRef

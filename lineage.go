@@ -213,6 +213,9 @@ func (e Effect) Validate() error {
 // same key may reuse.
 type CachedAttempt struct {
 	Attempt AttemptRef
+	// Type is the task type of the attempt: a hit is reused only by a
+	// task of the same type.
+	Type    string
 	Outputs map[string]json.RawMessage
 	Metrics map[string]float64
 }
@@ -242,6 +245,13 @@ func CacheKey(taskType, version string, params json.RawMessage, inputs map[strin
 		field(inputs[n].Digest)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// SourceCacheKey is the cache key of an attempt whose type read data from
+// outside (tasks.SourceDigester), whose digest is src: the key of its
+// type, version, params and inputs (CacheKey), and src.
+func SourceCacheKey(key, src string) string {
+	return CacheKey("", "", nil, map[string]ArtifactRef{"key": {Digest: key}, "source": {Digest: src}})
 }
 
 // AttemptIO is one artifact an attempt read (LineageIn) or wrote

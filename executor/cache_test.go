@@ -339,3 +339,47 @@ func TestCacheSourceDigest(t *testing.T) {
 		t.Errorf("after a run whose data changed under it: attempt %+v, ran %d", a6, s.ran.Load())
 	}
 }
+
+// otherType is a cache whose hits are all of another task type, as an
+// entry a worker forged under a key it did not lease would be.
+type otherType struct{ executor.Cache }
+
+func (o otherType) FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error) {
+	hits, err := o.Cache.FindCached(ctx, key, limit)
+	for i := range hits {
+		hits[i].Type = "shell"
+	}
+	return hits, err
+}
+
+// TestCacheReuseNeedsTheSameType: a hit of another task type is passed
+// over, saying so in the log, and the task runs.
+func TestCacheReuseNeedsTheSameType(t *testing.T) {
+	m := &maker{name: "make"}
+	r := newRig(t, m)
+	const src = `
+name: cached
+tasks:
+  - {id: a, type: make, with: {text: hello}}
+`
+	ctx := context.Background()
+	runOnce := func(cache executor.Cache) string {
+		t.Helper()
+		s := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache = "v1", cache })
+		wf, id := r.create(t, src)
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		s.stop(ctx)
+		return id
+	}
+	id1 := runOnce(r.st)
+	id2 := runOnce(otherType{r.st})
+	if at := r.attempts(t, id2, "a")[0]; m.ran.Load() != 2 || !at.CachedFrom.IsZero() {
+		t.Fatalf("ran %d times, attempt %+v: want a second run, not a reuse of a hit of another type", m.ran.Load(), at)
+	}
+	if log := r.log(t, id2, "a", 1); !strings.Contains(log, "cairn: not reusing "+id1+"/a#1: an attempt of type shell, not make") {
+		t.Errorf("the attempt's log: %q", log)
+	}
+	if runOnce(r.st); m.ran.Load() != 2 {
+		t.Errorf("a hit of the same type was not reused: ran %d times", m.ran.Load())
+	}
+}

@@ -631,7 +631,7 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.
 			key = ""
 		case src != "":
 			source = src
-			key = sourceKey(key, src)
+			key = cairn.SourceCacheKey(key, src)
 		}
 	}
 	logw, err := p.o.Logs.Create(l.RunID, l.TaskID, l.Attempt)
@@ -668,6 +668,9 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.
 		}
 	}
 	c, fatal = p.endAttempt(l, c, taskErr, logw, version, key)
+	if c.CacheKey != "" {
+		c.CacheSource = source
+	}
 	return c, fatal, false
 }
 
@@ -731,13 +734,6 @@ func sourceRequest(it cairn.WorkItem) tasks.Request {
 	return tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs}
 }
 
-// sourceKey is the cache key of an attempt whose type read data from
-// outside, whose digest is src: the key of its type, version, params and
-// inputs, and src.
-func sourceKey(key, src string) string {
-	return cairn.CacheKey("", "", nil, map[string]cairn.ArtifactRef{"key": {Digest: key}, "source": {Digest: src}})
-}
-
 // reuse looks for an earlier success with the attempt's cache key whose
 // artifact outputs are all still stored, byte for byte, and returns the
 // completion that reuses it. Every hit it passes over, and the one it
@@ -750,6 +746,13 @@ func (p *Pool) reuse(ctx context.Context, it cairn.WorkItem, key string, logw io
 		return cairn.Completion{}, false
 	}
 	for _, h := range hits {
+		if h.Type != "" && h.Type != it.Type {
+			// The key is the type's too: a hit of another type was not
+			// made under it (an entry a worker forged before the server
+			// derived keys itself).
+			fmt.Fprintf(logw, "cairn: not reusing %s: an attempt of type %s, not %s\n", h.Attempt, h.Type, it.Type)
+			continue
+		}
 		if err := p.intact(ctx, h.Outputs); err != nil {
 			fmt.Fprintf(logw, "cairn: not reusing %s: %s\n", h.Attempt, p.redact(err.Error()))
 			continue

@@ -620,7 +620,7 @@ func (c *Client) FindCached(ctx context.Context, key string, limit int) ([]cairn
 	}
 	out := make([]cairn.CachedAttempt, len(rep.Hits))
 	for i, h := range rep.Hits {
-		out[i] = cairn.CachedAttempt{Attempt: h.Attempt, Outputs: h.Outputs, Metrics: h.Metrics}
+		out[i] = cairn.CachedAttempt{Attempt: h.Attempt, Type: h.Type, Outputs: h.Outputs, Metrics: h.Metrics}
 	}
 	return out, nil
 }

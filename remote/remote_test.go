@@ -103,8 +103,9 @@ func (r *rig) client(t *testing.T, concurrency int) *remote.Client {
 	return c
 }
 
-// readyRun makes a running run of n ready tasks of type typ.
-func (r *rig) readyRun(t *testing.T, n int, typ string) string {
+// readyRun makes a running run of n ready tasks of type typ, each
+// changed by each set before the run is created.
+func (r *rig) readyRun(t *testing.T, n int, typ string, set ...func([]*cairn.TaskRun)) string {
 	t.Helper()
 	now := time.Now()
 	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
@@ -113,6 +114,9 @@ func (r *rig) readyRun(t *testing.T, n int, typ string) string {
 	for i := range trs {
 		trs[i] = &cairn.TaskRun{RunID: run.ID, TaskID: fmt.Sprintf("t%d", i), Type: typ, State: cairn.TaskReady,
 			Params: json.RawMessage(`{}`), Retry: cairn.RetryPolicy{MaxInterruptions: 3}}
+	}
+	for _, f := range set {
+		f(trs)
 	}
 	if err := r.st.CreateRun(context.Background(), run, trs); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,9 @@ package remote_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -13,21 +15,31 @@ import (
 	"github.com/cairnml/cairn/remote"
 )
 
-// putLog PUTs body as the log of run/task#attempt, as worker id with
-// the lease token tok, and returns the answer's status.
-func (r *rig) putLog(t *testing.T, id, tok, run, task string, attempt int, body string) int {
+// send makes a worker API request as worker id, raw (tok: the lease
+// token header, "" for none), and returns the answer's status.
+func (r *rig) send(t *testing.T, method, path, id, tok, body string) int {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, r.srv.URL+remote.Prefix+"logs/"+run+"/"+task+"/"+strconv.Itoa(attempt), strings.NewReader(body))
+	req, _ := http.NewRequest(method, r.srv.URL+remote.Prefix+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
 	req.Header.Set(remote.HeaderWorker, id)
-	req.Header.Set(remote.HeaderLeaseToken, tok)
+	if tok != "" {
+		req.Header.Set(remote.HeaderLeaseToken, tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// putLog PUTs body as the log of run/task#attempt, as worker id with
+// the lease token tok, and returns the answer's status.
+func (r *rig) putLog(t *testing.T, id, tok, run, task string, attempt int, body string) int {
+	t.Helper()
+	return r.send(t, http.MethodPut, "logs/"+run+"/"+task+"/"+strconv.Itoa(attempt), id, tok, body)
 }
 
 // A lease token is the lease of one attempt: with it a worker writes
@@ -63,5 +75,66 @@ func TestLogPutNeedsTheWholeLease(t *testing.T) {
 	// The lease's own log is written.
 	if code := r.putLog(t, c.ID(), l.Token, l.RunID, l.TaskID, l.Attempt, "mine\n"); code != http.StatusNoContent {
 		t.Fatalf("log PUT to the lease's own attempt: %d, want 204", code)
+	}
+}
+
+// complete sends one completion as worker id, raw, and returns the
+// answer's status.
+func (r *rig) complete(t *testing.T, id string, l cairn.Lease, comp string) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"lease":{"run_id":%q,"task_id":%q,"attempt":%d,"token":%q,"worker":%q},"completion":%s}`,
+		l.RunID, l.TaskID, l.Attempt, l.Token, id, comp)
+	return r.send(t, http.MethodPost, "complete", id, "", body)
+}
+
+// The server derives a completion's cache key from what it leased: a
+// worker cannot put its outputs under the key of a task it never leased
+// (finding 2 of the 2026-12-04 trial), nor offer a task that may not be
+// cached; the key of the task it leased, with the version it ran, is
+// kept; and a hit of another type is never reused.
+func TestCacheKeyDerivedByTheServer(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	params := json.RawMessage(`{"n":1}`)
+	run := r.readyRun(t, 3, "echo", func(trs []*cairn.TaskRun) {
+		for i, id := range []string{"cached", "forged", "nocache"} {
+			trs[i].TaskID, trs[i].Params, trs[i].Cache = id, params, id != "nocache"
+		}
+	})
+	c := r.client(t, 3)
+	items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 3, Start: true})
+	if err != nil || len(items) != 3 {
+		t.Fatalf("leased %d items, %v; want 3", len(items), err)
+	}
+	victim := cairn.CacheKey("collect", "v1", json.RawMessage(`{"source":"synthetic"}`), nil)
+	good := cairn.CacheKey("echo", "v1", params, nil)
+	want := map[string]struct {
+		sent, stored string
+	}{
+		"cached":  {good, good},
+		"forged":  {victim, ""},
+		"nocache": {good, ""},
+	}
+	for _, it := range items {
+		w := want[it.Lease.TaskID]
+		if code := r.complete(t, c.ID(), it.Lease, fmt.Sprintf(`{"exit_code":0,"version":"v1","cache_key":%q}`, w.sent)); code != http.StatusOK {
+			t.Fatalf("completion of %s: %d", it.Lease.TaskID, code)
+		}
+	}
+	for task, w := range want {
+		as, err := r.st.ListAttempts(ctx, run, task)
+		if err != nil || len(as) != 1 {
+			t.Fatalf("%s: attempts %+v, %v", task, as, err)
+		}
+		if as[0].CacheKey != w.stored {
+			t.Errorf("%s: the attempt's cache key is %q, want %q (the worker sent %q)", task, as[0].CacheKey, w.stored, w.sent)
+		}
+	}
+	if hits, err := r.st.FindCached(ctx, victim, 4); err != nil || len(hits) != 0 {
+		t.Errorf("the victim's key finds %+v, %v; want nothing", hits, err)
+	}
+	hits, err := c.FindCached(ctx, good, 4)
+	if err != nil || len(hits) != 1 || hits[0].Type != "echo" {
+		t.Errorf("the good key finds %+v, %v; want the cached task's attempt, of type echo", hits, err)
 	}
 }

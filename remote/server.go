@@ -18,6 +18,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/auth"
+	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/deploy"
 )
@@ -136,9 +137,9 @@ type Server struct {
 	mux *http.ServeMux
 
 	mu      sync.Mutex
-	tokens  map[string]knownToken  // token text → the worker token it authenticated, and when
-	touched map[string]touch       // worker id → its last recorded call
-	holders map[string]cairn.Lease // lease token → the lease (worker, run, task, attempt) it was handed out as, for leases handed out here
+	tokens  map[string]knownToken // token text → the worker token it authenticated, and when
+	touched map[string]touch      // worker id → its last recorded call
+	holders map[string]held       // lease token → the lease it was handed out as, and what was leased, for leases handed out here
 
 	calls map[string]*atomic.Int64 // route pattern → requests so far (Calls)
 
@@ -175,7 +176,7 @@ func NewServer(o ServerOptions) *Server {
 		o.MaxWait = 30 * time.Second
 	}
 	o.MaxWait = min(o.MaxWait, ttl/2)
-	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]cairn.Lease{},
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]held{},
 		calls: map[string]*atomic.Int64{}}
 	s.handle("POST "+Prefix+"register", s.register)
 	s.handle("POST "+Prefix+"lease", s.worker(s.lease))
@@ -273,8 +274,8 @@ func (s *Server) forget(ws []cairn.Worker) {
 		gone[w.ID] = true
 		delete(s.touched, w.ID)
 	}
-	for tok, held := range s.holders {
-		if gone[held.Worker] {
+	for tok, h := range s.holders {
+		if gone[h.lease.Worker] {
 			delete(s.holders, tok)
 		}
 	}
@@ -548,13 +549,19 @@ func (s *Server) issued(c caller, items []cairn.WorkItem) []wireItem {
 	out := make([]wireItem, len(items))
 	s.mu.Lock()
 	for i, it := range items {
-		held := it.Lease
-		held.Worker = c.w.ID
-		s.holders[it.Lease.Token] = held
 		var sec map[string]string
 		if s.o.Secrets != nil {
 			sec = usedSecrets(s.o.Secrets(it.Lease.RunID), it.Params)
 		}
+		// The cache key holds the params as stored: the secret values
+		// filled in taken out again, as the worker does (Client.Redact).
+		params := it.Params
+		if len(sec) > 0 {
+			params = json.RawMessage(secrets.New(sec).Redact(string(params)))
+		}
+		h := held{lease: it.Lease, typ: it.Type, params: params, inputs: it.Inputs, cache: it.Cache}
+		h.lease.Worker = c.w.ID
+		s.holders[it.Lease.Token] = h
 		out[i] = toWireItem(it, sec)
 	}
 	s.mu.Unlock()
@@ -645,11 +652,28 @@ func (s *Server) stillValid(w http.ResponseWriter, r *http.Request, c caller, it
 // another worker is refused (an error wrapping errForbidden); one whose
 // task no longer has it is lost (cairn.ErrLeaseLost).
 func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
+	_, err := s.holding(ctx, c, l)
+	return err
+}
+
+// held is a lease handed out, and what it was handed out for: the task's
+// type, its params as stored, its inputs and whether it may be cached,
+// from which the server derives the attempt's cache key (cacheKey).
+type held struct {
+	lease  cairn.Lease
+	typ    string
+	params json.RawMessage
+	inputs map[string]cairn.ArtifactRef
+	cache  bool
+}
+
+// holding is holds, and what the lease was handed out for.
+func (s *Server) holding(ctx context.Context, c caller, l cairn.Lease) (held, error) {
 	if l.Worker != c.w.ID {
-		return fmt.Errorf("lease %s/%s#%d is worker %q's, not %s's: %w", l.RunID, l.TaskID, l.Attempt, l.Worker, c.w.ID, errForbidden)
+		return held{}, fmt.Errorf("lease %s/%s#%d is worker %q's, not %s's: %w", l.RunID, l.TaskID, l.Attempt, l.Worker, c.w.ID, errForbidden)
 	}
 	s.mu.Lock()
-	held, ok := s.holders[l.Token]
+	h, ok := s.holders[l.Token]
 	s.mu.Unlock()
 	if !ok {
 		// Handed out by another server, or before this one started: a
@@ -657,26 +681,56 @@ func (s *Server) holds(ctx context.Context, c caller, l cairn.Lease) error {
 		// whose it is.
 		tr, err := s.o.Tasks.GetTaskRun(ctx, l.RunID, l.TaskID)
 		if errors.Is(err, cairn.ErrNotFound) {
-			return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+			return held{}, fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
 		}
 		if err != nil {
-			return err
+			return held{}, err
 		}
 		if tr.LeaseToken == "" || tr.LeaseToken != l.Token {
-			return fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+			return held{}, fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
 		}
-		held = cairn.Lease{RunID: tr.RunID, TaskID: tr.TaskID, Attempt: tr.Attempt, Token: tr.LeaseToken, Worker: tr.LeaseWorker}
+		h = held{lease: cairn.Lease{RunID: tr.RunID, TaskID: tr.TaskID, Attempt: tr.Attempt, Token: tr.LeaseToken, Worker: tr.LeaseWorker},
+			typ: tr.Type, params: tr.Params, inputs: tr.Inputs, cache: tr.Cache}
 	}
-	if held.Worker != c.w.ID {
-		return fmt.Errorf("lease %s/%s#%d is another worker's: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
+	if h.lease.Worker != c.w.ID {
+		return held{}, fmt.Errorf("lease %s/%s#%d is another worker's: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
 	}
 	// The token is the lease of one attempt: it gives no right over
 	// another run's, task's or attempt's (a log PUT names those in its
 	// path, a completion in its body).
-	if held.RunID != l.RunID || held.TaskID != l.TaskID || held.Attempt != l.Attempt {
-		return fmt.Errorf("lease token is not the lease of %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
+	if h.lease.RunID != l.RunID || h.lease.TaskID != l.TaskID || h.lease.Attempt != l.Attempt {
+		return held{}, fmt.Errorf("lease token is not the lease of %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)
 	}
-	return nil
+	return h, nil
+}
+
+// cacheKey sets the completion's cache key to the one the server derives
+// from what it leased — the task's type, its params as stored, its
+// inputs, the version the worker ran and the source digest it read
+// (cairn.CacheKey, cairn.SourceCacheKey), as the executor computes it —
+// when the worker's key is that one; otherwise (a key for another task,
+// for a task that may not be cached, or for an attempt that reused one,
+// read more than its inputs or had effects, none of which the executor
+// offers: not the worker's to offer) the attempt is recorded without a
+// key, never offered for reuse.
+func (s *Server) cacheKey(c caller, h held, comp *cairn.Completion) {
+	if comp.CacheKey == "" {
+		comp.CacheSource = ""
+		return
+	}
+	var want string
+	if h.cache && comp.CachedFrom.IsZero() && len(comp.ReadInputs) == 0 && len(comp.Effects) == 0 {
+		want = cairn.CacheKey(h.typ, comp.Version, h.params, h.inputs)
+		if comp.CacheSource != "" {
+			want = cairn.SourceCacheKey(want, comp.CacheSource)
+		}
+	}
+	if comp.CacheKey != want {
+		l := h.lease
+		s.o.Logger.Warn("a completion's cache key is not the one its lease gives: the attempt is not offered for reuse",
+			"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "worker", c.w.ID, "cache", h.cache)
+		comp.CacheKey, comp.CacheSource = "", ""
+	}
 }
 
 var (
@@ -830,10 +884,12 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 	}
 	l := req.Lease.lease()
 	comp := req.Completion.completion()
-	if err := s.holds(r.Context(), c, l); err != nil {
+	h, err := s.holding(r.Context(), c, l)
+	if err != nil {
 		s.leaseFailure(w, r, err)
 		return
 	}
+	s.cacheKey(c, h, &comp)
 	if err := s.checkCompletion(r.Context(), l, comp); err != nil {
 		s.leaseFailure(w, r, err)
 		return
@@ -879,10 +935,12 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 	for i, rep := range req.Reports {
 		l := rep.Lease.lease()
 		comp := rep.Completion.completion()
-		if err := s.holds(r.Context(), c, l); err != nil {
+		h, err := s.holding(r.Context(), c, l)
+		if err != nil {
 			out[i] = s.refusal(r, err)
 			continue
 		}
+		s.cacheKey(c, h, &comp)
 		if err := s.checkCompletion(r.Context(), l, comp); err != nil {
 			out[i] = s.refusal(r, err)
 			continue
@@ -1086,7 +1144,7 @@ func (s *Server) cached(w http.ResponseWriter, r *http.Request, c caller) {
 			return
 		}
 		for _, h := range hits {
-			out.Hits = append(out.Hits, wireCached{Attempt: h.Attempt, Outputs: h.Outputs, Metrics: h.Metrics})
+			out.Hits = append(out.Hits, wireCached{Attempt: h.Attempt, Type: h.Type, Outputs: h.Outputs, Metrics: h.Metrics})
 		}
 	}
 	writeJSON(w, http.StatusOK, out)

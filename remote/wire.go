@@ -163,6 +163,7 @@ type wireCompletion struct {
 	Plugin     *cairn.PluginRef             `json:"plugin,omitempty"`
 	Version    string                       `json:"version,omitempty"`
 	CacheKey   string                       `json:"cache_key,omitempty"`
+	CacheSrc   string                       `json:"cache_source,omitempty"`
 	CachedFrom *cairn.AttemptRef            `json:"cached_from,omitempty"`
 	Effects    []cairn.Effect               `json:"effects,omitempty"`
 	ReadInputs map[string]cairn.ArtifactRef `json:"read_inputs,omitempty"`
@@ -170,7 +171,7 @@ type wireCompletion struct {
 
 func toWireCompletion(c cairn.Completion) wireCompletion {
 	w := wireCompletion{Error: c.Error, Stack: c.Stack, ExitCode: c.ExitCode, Retryable: c.Retryable, Requeue: c.Requeue,
-		Outputs: c.Outputs, Metrics: c.Metrics, Plugin: c.Plugin, Version: c.Version, CacheKey: c.CacheKey,
+		Outputs: c.Outputs, Metrics: c.Metrics, Plugin: c.Plugin, Version: c.Version, CacheKey: c.CacheKey, CacheSrc: c.CacheSource,
 		Effects: c.Effects, ReadInputs: c.ReadInputs}
 	if !c.CachedFrom.IsZero() {
 		ref := c.CachedFrom
@@ -181,7 +182,7 @@ func toWireCompletion(c cairn.Completion) wireCompletion {
 
 func (w wireCompletion) completion() cairn.Completion {
 	c := cairn.Completion{Error: w.Error, Stack: w.Stack, ExitCode: w.ExitCode, Retryable: w.Retryable, Requeue: w.Requeue,
-		Outputs: w.Outputs, Metrics: w.Metrics, Plugin: w.Plugin, Version: w.Version, CacheKey: w.CacheKey,
+		Outputs: w.Outputs, Metrics: w.Metrics, Plugin: w.Plugin, Version: w.Version, CacheKey: w.CacheKey, CacheSource: w.CacheSrc,
 		Effects: w.Effects, ReadInputs: w.ReadInputs}
 	if w.CachedFrom != nil {
 		c.CachedFrom = *w.CachedFrom
@@ -222,6 +223,7 @@ type cachedReply struct {
 
 type wireCached struct {
 	Attempt cairn.AttemptRef           `json:"attempt"`
+	Type    string                     `json:"type,omitempty"`
 	Outputs map[string]json.RawMessage `json:"outputs,omitempty"`
 	Metrics map[string]float64         `json:"metrics,omitempty"`
 }

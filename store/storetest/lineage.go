@@ -107,7 +107,7 @@ func testLineageRecordedWithCompletion(t *testing.T, s Server) {
 		t.Fatalf("provenance of a: %+v", a)
 	}
 	hits, err := s.FindCached(ctx, c.CacheKey, 5)
-	if err != nil || len(hits) != 1 || hits[0].Attempt.TaskID != "a" || string(hits[0].Outputs["rows"]) != "3" {
+	if err != nil || len(hits) != 1 || hits[0].Attempt.TaskID != "a" || hits[0].Type != "noop" || string(hits[0].Outputs["rows"]) != "3" {
 		t.Fatalf("find cached: %+v, %v", hits, err)
 	}
 	// The failed attempt left no cache entry and no output record.

@@ -395,7 +395,7 @@ func LineageRun(sc Scanner) (*cairn.LineageRun, error) {
 }
 
 // FindCachedCols is what Cached decodes, of attempts.
-const FindCachedCols = `run_id, task_id, number, outputs, metrics`
+const FindCachedCols = `run_id, task_id, number, type, outputs, metrics`
 
 // Cached decodes FindCachedCols, an earlier success a cache key found.
 func Cached(sc Scanner) (cairn.CachedAttempt, error) {
@@ -404,7 +404,7 @@ func Cached(sc Scanner) (cairn.CachedAttempt, error) {
 		number           int64
 		outputs, metrics []byte
 	)
-	if err := sc.Scan(&c.Attempt.RunID, &c.Attempt.TaskID, &number, &outputs, &metrics); err != nil {
+	if err := sc.Scan(&c.Attempt.RunID, &c.Attempt.TaskID, &number, &c.Type, &outputs, &metrics); err != nil {
 		return c, err
 	}
 	c.Attempt.Number = int(number)
