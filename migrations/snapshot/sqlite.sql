@@ -1,5 +1,5 @@
--- version 22
--- The SQLite schema that the migrations up to 0022_attempt_due.sql make, made by
+-- version 23
+-- The SQLite schema that the migrations up to 0023_runs_small_columns.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -338,3 +338,4 @@ CREATE TABLE model_drift (
     error   TEXT    NOT NULL DEFAULT '',
     PRIMARY KEY (name, version)
 );
+CREATE INDEX runs_id_small ON runs (id, owner, cancel_requested);

@@ -27,7 +27,7 @@ func heartbeatQuery(rows int) string {
 	return `UPDATE task_runs SET lease_expires_at = min(?, coalesce(attempt_due_at + ?, ?))
 WHERE (run_id, task_id, attempt, lease_token) IN (VALUES ` + strings.TrimSuffix(strings.Repeat(`(?, ?, ?, ?),`, rows), ",") + `)
 	AND state IN ('leased', 'running') AND lease_expires_at > ? AND (attempt_due_at IS NULL OR attempt_due_at + ? > ?)
-RETURNING run_id, task_id, attempt, lease_token, (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`
+RETURNING run_id, task_id, attempt, lease_token, (SELECT cancel_requested FROM runs INDEXED BY runs_id_small WHERE runs.id = task_runs.run_id)`
 }
 
 // heartbeatSize is how many rows the statement renewing n leases (n <=

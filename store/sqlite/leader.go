@@ -191,11 +191,13 @@ func (b *batchTx) CheckFence(f scheduler.Fence) error {
 
 // RunOwner returns the owner of run id's claim as of the batch; the
 // store's one writer keeps any other scheduler from claiming the run
-// before the batch commits.
+// before the batch commits. It reads the owner from runs_id_small
+// (migration 0023), not from the row, where it lies past the workflow's
+// source: a read of it walked the source's overflow pages.
 func (b *batchTx) RunOwner(id string) (string, error) {
 	var owner string
 	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
-		st, err := b.s.txStmt(ctx, tx, `SELECT owner FROM runs WHERE id = ?`)
+		st, err := b.s.txStmt(ctx, tx, `SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`)
 		if err != nil {
 			return err
 		}

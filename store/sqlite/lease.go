@@ -449,7 +449,7 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = min(?, coalesce(attempt_due_at + ?, ?))
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
 	AND lease_expires_at > ? AND (attempt_due_at IS NULL OR attempt_due_at + ? > ?)
-RETURNING (SELECT cancel_requested FROM runs WHERE runs.id = task_runs.run_id)`)
+RETURNING (SELECT cancel_requested FROM runs INDEXED BY runs_id_small WHERE runs.id = task_runs.run_id)`)
 		if err != nil {
 			return err
 		}
