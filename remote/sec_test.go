@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/remote"
@@ -136,5 +138,77 @@ func TestCacheKeyDerivedByTheServer(t *testing.T) {
 	hits, err := c.FindCached(ctx, good, 4)
 	if err != nil || len(hits) != 1 || hits[0].Type != "echo" {
 		t.Errorf("the good key finds %+v, %v; want the cached task's attempt, of type echo", hits, err)
+	}
+}
+
+// A completion's maps are bounded as they are decoded (a body of many
+// small metrics is refused, not built into a map many times its size),
+// and completion bodies are read within one budget shared by every
+// request: one that cannot get its turn before it ends is refused and
+// read no further (finding 5 of the 2026-12-04 trial).
+func TestCompletionBodiesBounded(t *testing.T) {
+	r := newRigWith(t, func(o *remote.ServerOptions) { o.CompletionBudget = 256 << 10 })
+	ctx := context.Background()
+	r.readyRun(t, 1, "echo")
+	c := r.client(t, 1)
+	items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("leased %+v, %v", items, err)
+	}
+	l := items[0].Lease
+	var many strings.Builder
+	many.WriteString(`{"exit_code":0,"metrics":{`)
+	for i := range 10001 {
+		if i > 0 {
+			many.WriteByte(',')
+		}
+		fmt.Fprintf(&many, `"k%d":1`, i)
+	}
+	many.WriteString(`}}`)
+	for name, comp := range map[string]string{
+		"10,001 metrics": many.String(),
+		"a 2 KiB key":    `{"exit_code":0,"outputs":{"` + strings.Repeat("k", 2048) + `":1}}`,
+		"10,001 effects": `{"exit_code":0,"effects":[` + strings.Repeat("{},", 10000) + `{}]}`,
+	} {
+		if code := r.complete(t, c.ID(), l, comp); code != http.StatusBadRequest {
+			t.Errorf("a completion with %s: %d, want 400", name, code)
+		}
+	}
+	// A body of the whole budget, sent slowly, holds it: a second
+	// request waits for its turn, and is refused when it ends first.
+	pr, pw := io.Pipe()
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		req, _ := http.NewRequest(http.MethodPost, r.srv.URL+remote.Prefix+"complete", pr)
+		req.ContentLength = 256 << 10
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
+		req.Header.Set(remote.HeaderWorker, c.ID())
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	go pw.Write([]byte(`{"lease":{},"completion":{"metrics":{"`))
+	time.Sleep(200 * time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(short, http.MethodPost, r.srv.URL+remote.Prefix+"complete", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
+	req.Header.Set(remote.HeaderWorker, c.ID())
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Errorf("a completion while the budget is held: %d, want it to wait for its turn", resp.StatusCode)
+	}
+	// A body larger than the budget is refused unread.
+	if code := r.send(t, http.MethodPost, "complete", c.ID(), "", strings.Repeat(" ", 300<<10)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body past the budget: %d, want 413", code)
+	}
+	pw.CloseWithError(errors.New("gone"))
+	<-first
+	// Once the first request ended, the budget is free again.
+	if code := r.complete(t, c.ID(), l, `{"exit_code":0}`); code != http.StatusOK {
+		t.Errorf("the completion after the budget was freed: %d, want 200", code)
 	}
 }

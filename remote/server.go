@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/auth"
@@ -116,6 +118,9 @@ type ServerOptions struct {
 	// LoseEvery is how often workers that stopped calling are looked for
 	// (default 1 s): a lost worker's leases end within this of its TTL.
 	LoseEvery time.Duration
+	// CompletionBudget is the bytes of completion bodies read at once,
+	// shared by every request (default 512 MiB; see completionBudget).
+	CompletionBudget int64
 	// MaxUpload bounds one artifact upload (default 16 GiB).
 	MaxUpload int64
 	// TokenTTL is how long a worker token, once authenticated, is taken
@@ -135,6 +140,9 @@ type Server struct {
 	o   ServerOptions
 	ttl time.Duration
 	mux *http.ServeMux
+	// bodies is the byte budget every completion body is read within
+	// (readBudgeted).
+	bodies *semaphore.Weighted
 
 	mu      sync.Mutex
 	tokens  map[string]knownToken // token text → the worker token it authenticated, and when
@@ -165,6 +173,9 @@ func NewServer(o ServerOptions) *Server {
 	if o.LoseEvery <= 0 {
 		o.LoseEvery = time.Second
 	}
+	if o.CompletionBudget <= 0 {
+		o.CompletionBudget = completionBudget
+	}
 	if o.MaxUpload <= 0 {
 		o.MaxUpload = 16 << 30
 	}
@@ -176,7 +187,7 @@ func NewServer(o ServerOptions) *Server {
 		o.MaxWait = 30 * time.Second
 	}
 	o.MaxWait = min(o.MaxWait, ttl/2)
-	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]held{},
+	s := &Server{o: o, ttl: ttl, mux: http.NewServeMux(), bodies: semaphore.NewWeighted(o.CompletionBudget), tokens: map[string]knownToken{}, touched: map[string]touch{}, holders: map[string]held{},
 		calls: map[string]*atomic.Int64{}}
 	s.handle("POST "+Prefix+"register", s.register)
 	s.handle("POST "+Prefix+"lease", s.worker(s.lease))
@@ -879,7 +890,9 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c caller) {
 
 func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 	var req completeRequest
-	if !decode(w, r, &req, 64<<20) {
+	release, ok := s.decodeBudgeted(w, r, &req, 64<<20)
+	defer release()
+	if !ok {
 		return
 	}
 	l := req.Lease.lease()
@@ -922,7 +935,9 @@ const maxReports = maxConcurrency
 // each for the worker to send again.
 func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) {
 	var req completeManyRequest
-	if !decode(w, r, &req, 256<<20) {
+	release, ok := s.decodeBudgeted(w, r, &req, 256<<20)
+	defer release()
+	if !ok {
 		return
 	}
 	if len(req.Reports) == 0 || len(req.Reports) > maxReports {
@@ -1148,6 +1163,38 @@ func (s *Server) cached(w http.ResponseWriter, r *http.Request, c caller) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// Completion bodies are read within one byte budget shared by every
+// request (ServerOptions.CompletionBudget): a request takes its body's
+// Content-Length (the whole limit when it sends none) before it reads a
+// byte, all at once, and holds it until it is answered. What completion
+// requests at once hold in memory is thus bounded, whatever their number
+// (the decoded maps are bounded too: see boundedMap), and no request
+// holds part of the budget while it waits for more: they cannot hold
+// each other up. A request still waiting for its turn when it ends is
+// answered 503, and one over the limit 413, unread.
+const completionBudget = 512 << 20
+
+// decodeBudgeted is decode for a completion body, read within s.bodies
+// (see completionBudget). release gives back what it took; call it once
+// the request is answered, ok or not.
+func (s *Server) decodeBudgeted(w http.ResponseWriter, r *http.Request, v any, limit int64) (release func(), ok bool) {
+	limit = min(limit, s.o.CompletionBudget)
+	n := limit
+	if r.ContentLength > limit {
+		fail(w, http.StatusRequestEntityTooLarge, CodeBadInput, fmt.Sprintf("body larger than %d bytes", limit))
+		return func() {}, false
+	}
+	if r.ContentLength >= 0 {
+		n = max(r.ContentLength, 1)
+	}
+	if err := s.bodies.Acquire(r.Context(), n); err != nil {
+		fail(w, http.StatusServiceUnavailable, CodeInternal, "the request ended while its body waited for its turn")
+		return func() {}, false
+	}
+	release = func() { s.bodies.Release(n) }
+	return release, decode(w, r, v, n)
 }
 
 // decode reads a JSON body of at most limit bytes into v; a bad one is

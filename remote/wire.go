@@ -1,7 +1,9 @@
 package remote
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -153,20 +155,101 @@ type heartbeatReply struct {
 // wireCompletion is how an attempt ended, as the worker reports it; the
 // server decides the task's next state.
 type wireCompletion struct {
-	Error      string                       `json:"error,omitempty"`
-	Stack      string                       `json:"stack,omitempty"`
-	ExitCode   *int                         `json:"exit_code,omitempty"`
-	Retryable  bool                         `json:"retryable,omitempty"`
-	Requeue    bool                         `json:"requeue,omitempty"`
-	Outputs    map[string]json.RawMessage   `json:"outputs,omitempty"`
-	Metrics    map[string]float64           `json:"metrics,omitempty"`
-	Plugin     *cairn.PluginRef             `json:"plugin,omitempty"`
-	Version    string                       `json:"version,omitempty"`
-	CacheKey   string                       `json:"cache_key,omitempty"`
-	CacheSrc   string                       `json:"cache_source,omitempty"`
-	CachedFrom *cairn.AttemptRef            `json:"cached_from,omitempty"`
-	Effects    []cairn.Effect               `json:"effects,omitempty"`
-	ReadInputs map[string]cairn.ArtifactRef `json:"read_inputs,omitempty"`
+	Error      string                        `json:"error,omitempty"`
+	Stack      string                        `json:"stack,omitempty"`
+	ExitCode   *int                          `json:"exit_code,omitempty"`
+	Retryable  bool                          `json:"retryable,omitempty"`
+	Requeue    bool                          `json:"requeue,omitempty"`
+	Outputs    boundedMap[json.RawMessage]   `json:"outputs,omitempty"`
+	Metrics    boundedMap[float64]           `json:"metrics,omitempty"`
+	Plugin     *cairn.PluginRef              `json:"plugin,omitempty"`
+	Version    string                        `json:"version,omitempty"`
+	CacheKey   string                        `json:"cache_key,omitempty"`
+	CacheSrc   string                        `json:"cache_source,omitempty"`
+	CachedFrom *cairn.AttemptRef             `json:"cached_from,omitempty"`
+	Effects    boundedList[cairn.Effect]     `json:"effects,omitempty"`
+	ReadInputs boundedMap[cairn.ArtifactRef] `json:"read_inputs,omitempty"`
+}
+
+// A completion's maps and lists are bounded as they are decoded, before
+// any of it is checked against the lease: at most maxEntries entries
+// each, keys of at most maxKeyBytes, so that a body cannot make the
+// server build maps many times its size.
+const (
+	maxEntries  = 10000
+	maxKeyBytes = 1024
+)
+
+// boundedMap is a JSON object of at most maxEntries keys, each of at most
+// maxKeyBytes, decoded one entry at a time.
+type boundedMap[V any] map[string]V
+
+// opened is a decoder of b past its opening delim, nil for a JSON null.
+func opened(b []byte, delim json.Delim) (*json.Decoder, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, err
+	case tok == nil:
+		return nil, nil
+	case tok != delim:
+		return nil, fmt.Errorf("want %v, not %v", delim, tok)
+	}
+	return dec, nil
+}
+
+func (m *boundedMap[V]) UnmarshalJSON(b []byte) error {
+	dec, err := opened(b, '{')
+	if dec == nil {
+		*m = nil
+		return err
+	}
+	out := boundedMap[V]{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k := tok.(string) // an object's keys are strings
+		if len(k) > maxKeyBytes {
+			return fmt.Errorf("a key of %d bytes: at most %d", len(k), maxKeyBytes)
+		}
+		if len(out) == maxEntries {
+			return fmt.Errorf("more than %d entries", maxEntries)
+		}
+		var v V
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		out[k] = v
+	}
+	*m = out
+	return nil
+}
+
+// boundedList is a JSON array of at most maxEntries items.
+type boundedList[V any] []V
+
+func (l *boundedList[V]) UnmarshalJSON(b []byte) error {
+	dec, err := opened(b, '[')
+	if dec == nil {
+		*l = nil
+		return err
+	}
+	var out boundedList[V]
+	for dec.More() {
+		if len(out) == maxEntries {
+			return fmt.Errorf("more than %d items", maxEntries)
+		}
+		var v V
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	*l = out
+	return nil
 }
 
 func toWireCompletion(c cairn.Completion) wireCompletion {
