@@ -212,3 +212,19 @@ func TestCompletionBodiesBounded(t *testing.T) {
 		t.Errorf("the completion after the budget was freed: %d, want 200", code)
 	}
 }
+
+// A registration whose name holds a format character (a bidi override,
+// a zero-width space) is refused as one with a control character is
+// (finding 7 of the 2026-12-04 trial).
+func TestRegisterRefusesFormatCharacters(t *testing.T) {
+	r := newRig(t)
+	for _, name := range []string{"evil\u202egnp.exe", "a\u200bb", "bell\x07", "c1\u0085"} {
+		body := fmt.Sprintf(`{"name":%q,"concurrency":1}`, name)
+		if code := r.send(t, http.MethodPost, "register", "", "", body); code != http.StatusBadRequest {
+			t.Errorf("registration as %q: %d, want 400", name, code)
+		}
+	}
+	if code := r.send(t, http.MethodPost, "register", "", "", `{"name":"plain-é","concurrency":1}`); code != http.StatusOK {
+		t.Errorf("a plain registration: %d, want 200", code)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"golang.org/x/sync/semaphore"
 
@@ -519,13 +520,16 @@ const (
 // nothing.
 func checkRegistration(req registerRequest) string {
 	bad := func(s string) bool {
-		return len(s) > maxNameLen || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+		// Control (Cc) and format (Cf) characters: a bidi override or a
+		// zero-width character would make the name shown on the
+		// workers page and in cairn workers another than it is.
+		return len(s) > maxNameLen || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 	}
 	switch {
 	case req.Concurrency < 1 || req.Concurrency > maxConcurrency:
 		return fmt.Sprintf("concurrency %d: want 1 to %d", req.Concurrency, maxConcurrency)
 	case bad(req.Name) || bad(req.Host) || bad(req.Version):
-		return fmt.Sprintf("name, host and version: at most %d characters each, none of them control characters", maxNameLen)
+		return fmt.Sprintf("name, host and version: at most %d characters each, none of them control or format characters (such as U+202E)", maxNameLen)
 	case len(req.Labels) > maxLabels:
 		return fmt.Sprintf("%d labels: at most %d", len(req.Labels), maxLabels)
 	case len(req.Queues) > maxQueues:

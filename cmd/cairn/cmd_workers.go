@@ -45,10 +45,12 @@ func cmdWorkers(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, w := range list.Workers {
-			if !plainText(w.ID) || !plainText(w.Name) || !plainText(w.Host) || !plainText(string(w.State)) ||
-				cairn.CheckRoute(w.Labels, "") != nil {
-				return fmt.Errorf("server sent a worker %q that cannot be shown", w.ID)
+		// A field that cannot be shown as it is (a control or bidi
+		// character) is escaped where it is printed, as the local list's
+		// are: one worker's name never hides the others.
+		for i, w := range list.Workers {
+			if !plainText(string(w.State)) {
+				list.Workers[i].State = cairn.WorkerState(printable(string(w.State)))
 			}
 		}
 		out = *list
