@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -125,6 +126,14 @@ func (h *handler) apiSetModelAlerts(c *gin.Context) {
 		alerts = *body.Alerts
 	}
 	who, _ := CallerFrom(c.Request.Context())
+	if h.authMode() != "none" && who.Access < Admin && slices.ContainsFunc(alerts, func(a cairn.ModelAlert) bool { return a.Webhook != "" }) {
+		// A webhook makes the server POST to a URL of the caller's
+		// choosing: as running a workflow file, the owner's (admin's)
+		// to give (docs/security.md, "Alerts: webhooks").
+		h.fail(c, fmt.Errorf("%s may not set an alert with a webhook: that needs an admin token (the server would POST to its URL): %w",
+			who.Actor, ErrForbidden))
+		return
+	}
 	out, err := SetModelAlerts(c.Request.Context(), k, name, alerts, actorOf(who), h.o.Now())
 	if err != nil {
 		h.fail(c, err)

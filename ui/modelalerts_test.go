@@ -50,7 +50,7 @@ func TestModelAlertsAPI(t *testing.T) {
 		{http.MethodDelete, "/api/v1/models/nope/alerts", "", 404, `no model is named \"nope\"`},
 		{http.MethodGet, "/api/v1/models/nope/alerts", "", 404, `no model is named \"nope\"`},
 	} {
-		code, body := f.call(t, c.method, c.path, c.body, "op", "operate")
+		code, body := f.call(t, c.method, c.path, c.body, "op", "admin")
 		if code != c.code || !strings.Contains(body, c.says) {
 			t.Errorf("%s %s %s: %d %s, want %d saying %s", c.method, c.path, c.body, code, body, c.code, c.says)
 		}
@@ -58,7 +58,12 @@ func TestModelAlertsAPI(t *testing.T) {
 	if m, err := f.st.ModelAlerts(context.Background(), "churn"); err != nil || m.Gen != 0 {
 		t.Fatalf("the refused changes wrote: %+v %v", m, err)
 	}
-	code, body = f.call(t, http.MethodPut, "/api/v1/models/churn/alerts", put, "op", "operate")
+	// A webhook makes the server POST to its URL: an admin's to set, not
+	// an operator's (finding 9 of the 2026-12-04 trial).
+	if code, body := f.call(t, http.MethodPut, "/api/v1/models/churn/alerts", put, "op", "operate"); code != 403 || !strings.Contains(body, "needs an admin token") {
+		t.Fatalf("an operator's PUT of webhooks: %d %s, want 403", code, body)
+	}
+	code, body = f.call(t, http.MethodPut, "/api/v1/models/churn/alerts", put, "op", "admin")
 	if code != 200 || json.Unmarshal([]byte(body), &got) != nil || got.Gen != 1 || len(got.Alerts) != 2 || got.Actor != "op" || got.UpdatedAt == nil {
 		t.Fatalf("PUT: %d %s", code, body)
 	}

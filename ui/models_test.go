@@ -60,7 +60,7 @@ tasks:
 
 // modelFixture is a fixture serving the registry, with the deploy type,
 // whose callers are named by the X-Test-Actor header (as bearer tokens:
-// no CSRF token) with the access X-Test-Access gives (operate or read).
+// no CSRF token) with the access X-Test-Access gives (admin, operate or read).
 func modelFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t, func(o *Options) {
@@ -70,8 +70,11 @@ func modelFixture(t *testing.T) *fixture {
 				return nil, ErrUnauthenticated
 			}
 			have := Read
-			if r.Header.Get("X-Test-Access") == "operate" {
+			switch r.Header.Get("X-Test-Access") {
+			case "operate":
 				have = Operate
+			case "admin":
+				have = Admin
 			}
 			if need > have {
 				return nil, fmt.Errorf("%s may not %s: %w", who, need, ErrForbidden)

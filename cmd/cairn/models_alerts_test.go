@@ -10,7 +10,7 @@ import (
 )
 
 // TestModelsAlertsCLI: cairn models alerts NAME set|list|clear on the
-// home's database and against a server (an operator token sets, a
+// home's database and against a server (an admin token sets, an operator's clears, a
 // viewer's lists and may not set): an ALERT's webhook keeps its commas,
 // a latency bound is a duration, the webhook is shown redacted; bad
 // alerts are usage errors (exit 2) and an unknown model exit 1, both
@@ -20,6 +20,7 @@ func TestModelsAlertsCLI(t *testing.T) {
 	e := newEnv(t)
 	viewer := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "viewer").stdout)
 	token := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "operator", "--name", "ci").stdout)
+	admin := strings.TrimSpace(e.must(0, "tokens", "create", "--role", "admin", "--name", "ci").stdout)
 	reg := openModelReg(t, e.home)
 	reg.deploy("churn", cairn.StageProduction, fitModel(t, 1))
 
@@ -71,7 +72,12 @@ func TestModelsAlertsCLI(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &got) != nil || got.Gen != 1 || len(got.Alerts) != 2 || strings.Contains(r.stdout, "s3cret") {
 		t.Fatalf("list --json with a viewer's token: %s", r)
 	}
-	r = e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "models", "alerts", "churn", "set", "on=p99_latency_above,bound=1s,webhook=https://h.example.com/y", "--server", api)
+	// A webhook is an admin's to set (the server POSTs to it), an
+	// operator may clear.
+	if r := e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "models", "alerts", "churn", "set", "on=p99_latency_above,bound=1s,webhook=https://h.example.com/y", "--server", api); r.code == 0 || !strings.Contains(r.stderr, "needs an admin token") {
+		t.Fatalf("an operator set a webhook: %s", r)
+	}
+	r = e.cairnEnv([]string{"CAIRN_TOKEN=" + admin}, "models", "alerts", "churn", "set", "on=p99_latency_above,bound=1s,webhook=https://h.example.com/y", "--server", api)
 	if r.code != 0 || !strings.Contains(r.stdout, "1 alert watched") {
 		t.Fatalf("set with --server: %s", r)
 	}
