@@ -20,26 +20,12 @@ func TestSmallRunColumnsReadFromIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, q := range []string{
-		`SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`,
-		`SELECT (SELECT cancel_requested FROM runs INDEXED BY runs_id_small WHERE runs.id = task_runs.run_id) FROM task_runs WHERE run_id = ? AND task_id = ?`,
+	for q, args := range map[string][]any{
+		`SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`:                                                                                         {"r"},
+		`SELECT (SELECT cancel_requested FROM runs INDEXED BY runs_id_small WHERE runs.id = task_runs.run_id) FROM task_runs WHERE run_id = ? AND task_id = ?`: {"r", "t"},
 	} {
-		rows, err := s.w.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q, "r", "t")
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		if !strings.Contains(strings.Join(plan, "; "), "SEARCH runs USING COVERING INDEX runs_id_small (id=?)") {
-			t.Errorf("%s reads the run's row: %v", q, plan)
+		if got := queryPlan(t, s, q, args...); !strings.Contains(got, "SEARCH runs USING COVERING INDEX runs_id_small (id=?)") {
+			t.Errorf("%s reads the run's row: %s", q, got)
 		}
 	}
 }
