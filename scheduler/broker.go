@@ -696,12 +696,13 @@ func (b *Broker) ExpireLeases(ctx context.Context, e Expiry) (int, error) {
 		case timedOut:
 			why = ExpiryTimedOut
 		}
-		what := "attempt ended: its worker is gone"
+		args := []any{"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
+			"type", item.Type, "worker", l.Worker, "why", why, "task_state", tr.State, "err", msg}
 		if timedOut {
-			what = "attempt ended: still held past its timeout"
+			b.log.Warn("attempt ended: still held past its timeout", args...)
+		} else {
+			b.log.Warn("attempt ended: its worker is gone", args...)
 		}
-		b.log.Warn(what, "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt,
-			"type", item.Type, "worker", l.Worker, "why", why, "task_state", tr.State, "err", msg)
 		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, To: tr.State, Attempt: l.Attempt, Error: msg, At: now,
 			Type: item.Type, Ended: attemptState(c), Expiry: why}, tr)
 		n++
