@@ -55,16 +55,7 @@ tasks:
 	disk.full.Store(true)
 	pool := r.startPool(t, 2, func(o *executor.Options) { o.Artifacts = disk })
 
-	// The owner's wiring (cmd/cairn): a halted pool detaches the driver.
-	ctx, detach := context.WithCancelCause(context.Background())
-	defer detach(nil)
-	go func() {
-		select {
-		case <-pool.pool.Halted():
-			detach(scheduler.ErrDetached)
-		case <-ctx.Done():
-		}
-	}()
+	ctx := detachWhenHalted(t, pool)
 	run, derr := r.driver.Drive(ctx, id, wf)
 	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
 		t.Fatalf("Drive = %v, %v; want it detached", run, derr)
@@ -150,15 +141,7 @@ tasks:
 	fs := &fullStore{Broker: r.broker}
 	fs.full.Store(true)
 	pool := r.startPoolOver(t, fs, 2)
-	ctx, detach := context.WithCancelCause(context.Background())
-	defer detach(nil)
-	go func() {
-		select {
-		case <-pool.pool.Halted():
-			detach(scheduler.ErrDetached)
-		case <-ctx.Done():
-		}
-	}()
+	ctx := detachWhenHalted(t, pool)
 	dctx, cancel := context.WithTimeout(ctx, waitLimit)
 	defer cancel()
 	run, derr := r.driver.Drive(dctx, id, wf)
@@ -174,4 +157,19 @@ tasks:
 	fs.full.Store(false)
 	r.startPool(t, 2, func(o *executor.Options) { o.Worker = "test:1:" + t.Name() })
 	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+}
+
+// detachWhenHalted is the owner's wiring (cmd/cairn): a context for
+// Drive that a halted pool cancels with scheduler.ErrDetached.
+func detachWhenHalted(t *testing.T, pool *stopper) context.Context {
+	ctx, detach := context.WithCancelCause(context.Background())
+	t.Cleanup(func() { detach(nil) })
+	go func() {
+		select {
+		case <-pool.pool.Halted():
+			detach(scheduler.ErrDetached)
+		case <-ctx.Done():
+		}
+	}()
+	return ctx
 }
