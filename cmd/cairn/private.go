@@ -12,7 +12,7 @@ import (
 // readOnlyCommands only look at the state: they open the database
 // read-only (no migration, no file created) and work on a home the user
 // cannot write to.
-var readOnlyCommands = map[string]bool{"runs": true, "show": true, "logs": true, "artifact": true, "audit": true, "lineage": true, "compare": true, "alerts": true, "workers": true}
+var readOnlyCommands = map[string]bool{"runs": true, "show": true, "logs": true, "artifact": true, "audit": true, "lineage": true, "compare": true, "alerts": true, "workers": true, "pools": true}
 
 // errNoDatabase: a read-only command found no database (it creates none).
 var errNoDatabase = errors.New("no database")

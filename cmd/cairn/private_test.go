@@ -202,7 +202,7 @@ func TestReadOnlyCommandsCreateNothing(t *testing.T) {
 	home := filepath.Join(dir, "no-home")
 	e := &env{t: t, home: home}
 	// No database: no runs.
-	for _, args := range [][]string{{"--db", db, "runs"}, {"runs", "--json"}} {
+	for _, args := range [][]string{{"--db", db, "runs"}, {"runs", "--json"}, {"pools"}, {"--db", db, "pools", "--json"}, {"workers"}} {
 		if r := e.must(0, args...); strings.Contains(r.stdout, "id") {
 			t.Errorf("%v listed runs:\n%s", args, r)
 		}
