@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/lineage"
@@ -273,5 +274,40 @@ func TestCSVHeader(t *testing.T) {
 	}
 	if _, err := lineage.CSVHeader(strings.NewReader(strings.Repeat("x", lineage.MaxHeaderBytes+10))); err == nil {
 		t.Fatal("an endless header was read")
+	}
+}
+
+// TestTextOfDeepChainStaysNarrow: a tree deeper than MaxTextLevels goes on
+// at the left margin, so its output grows with the chain, not with its
+// square, and every attempt is still drawn once.
+func TestTextOfDeepChainStaysNarrow(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	c := chain(t, s, 40)
+	g, err := lineage.Read(ctx, s, lineage.Query{Ref: "model:churn@40"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Attempts) != 81 {
+		t.Fatalf("%d attempts, want 81", len(g.Attempts))
+	}
+	out := text(t, g)
+	folds := strings.Count(out, "levels: ")
+	if folds < 2 {
+		t.Errorf("%d folds to the margin in a tree of %d attempts:\n%s", folds, len(g.Attempts), out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		prefix := strings.TrimLeft(l, "│ ├└─")
+		if w := utf8.RuneCountInString(l) - utf8.RuneCountInString(prefix); w > 4*(lineage.MaxTextLevels+1) {
+			t.Fatalf("a line indented %d columns:\n%s", w, l)
+		}
+	}
+	for _, a := range g.Attempts {
+		if n := strings.Count(out, a.ID+"  "); n != 1 {
+			t.Errorf("%s drawn %d times", a.ID, n)
+		}
+	}
+	if !strings.Contains(out, c.Runs[0]+"/collect#1") {
+		t.Errorf("the first run's collect is missing")
 	}
 }

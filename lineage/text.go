@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // WriteJSON writes g as indented JSON: the shape of Graph.
@@ -50,6 +52,10 @@ func sortedPorts(m map[string]string) []string {
 	return ports
 }
 
+// MaxTextLevels is how deep WriteText indents before it goes on at the
+// left margin.
+const MaxTextLevels = 64
+
 // WriteText writes g as a tree, as tree(1) draws folders: upstream, an
 // artifact's child is the attempt that first wrote it and an attempt's
 // children are its inputs; downstream, an artifact's children are the
@@ -64,12 +70,21 @@ func WriteText(w io.Writer, g *Graph) error {
 	line := func(prefix, branch, text string) {
 		bw.WriteString(prefix + branch + printable(text) + "\n")
 	}
-	childPrefix := func(prefix, branch string) string {
+	// childPrefix is the prefix of a node's children. Past MaxTextLevels
+	// levels the tree goes on at the left margin, under a line naming
+	// the node whose children follow: a chain of thousands of steps
+	// would otherwise print, on each of its lines, a prefix as long as
+	// the chain (output quadratic in its length).
+	childPrefix := func(prefix, branch, name string, kids bool) string {
 		switch branch {
 		case "├── ":
-			return prefix + "│   "
+			prefix += "│   "
 		case "└── ":
-			return prefix + "    "
+			prefix += "    "
+		}
+		if kids && utf8.RuneCountInString(prefix) > 4*MaxTextLevels {
+			bw.WriteString("⋯ deeper than " + strconv.Itoa(MaxTextLevels) + " levels: " + printable(name) + "'s tree goes on at the margin\n")
+			return ""
 		}
 		return prefix
 	}
@@ -101,7 +116,7 @@ func WriteText(w io.Writer, g *Graph) error {
 				cut = "… (past --depth)"
 			}
 		}
-		p := childPrefix(prefix, branch)
+		p := childPrefix(prefix, branch, Short(d), cut != "" || len(kids) > 0)
 		if cut != "" {
 			line(p, "└── ", cut)
 		}
@@ -142,7 +157,7 @@ func WriteText(w io.Writer, g *Graph) error {
 			ports = a.Outputs
 		}
 		names := sortedPorts(ports)
-		p := childPrefix(prefix, branch)
+		p := childPrefix(prefix, branch, a.ID, len(names) > 0)
 		for i, port := range names {
 			b := "├── "
 			if i == len(names)-1 {
