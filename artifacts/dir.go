@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/durable"
 	"github.com/cairnml/cairn/tasks"
 )
 
@@ -159,7 +160,7 @@ func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cair
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
 	}
 	committed = true
-	if err := syncDir(dir); err != nil {
+	if err := durable.Sync(dir); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
 	}
 	return ref, nil
@@ -326,14 +327,4 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
-}
-
-// syncDir makes a rename into dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/cairnml/cairn/internal/durable"
 )
 
 // cacheDirName is the folder, next to the lock file, that holds the
@@ -97,10 +99,7 @@ func (c *cache) copyIn(r io.Reader, want string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("plugin cache: copy %s: %w", sum, err)
 	}
-	if d, err := os.Open(c.dir); err == nil {
-		d.Sync() // the rename survives a crash; a lost one is copied again
-		d.Close()
-	}
+	durable.Sync(c.dir) // the rename survives a crash; a lost one is copied again
 	return sum, nil
 }
 

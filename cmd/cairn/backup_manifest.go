@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cairnml/cairn/internal/durable"
 )
 
 // manifestName is the file a backup writes last, once everything else in
@@ -87,7 +89,7 @@ func writeManifest(dir, home, database string) error {
 	if err := os.Rename(tmp, filepath.Join(dir, manifestName)); err != nil {
 		return fmt.Errorf("write the backup's %s: %w", manifestName, err)
 	}
-	return syncDir(dir)
+	return durable.Sync(dir)
 }
 
 // checkManifest checks that the backup dir is whole: its manifest is
@@ -159,17 +161,4 @@ func writeSynced(p string, b []byte) error {
 		err = cerr
 	}
 	return err
-}
-
-// syncDir syncs a folder, so that the names just made in it last.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
