@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -79,7 +80,9 @@ type Decision struct {
 }
 
 // Judge decides what becomes of rollout r given its versions' request
-// stats since r.StepAt (see the package documentation). It is pure.
+// stats since r.StepAt (see the package documentation); at a step of 100%,
+// where production answers nothing, production's are those of the whole
+// rollout (since r.StartedAt). It is pure.
 func Judge(r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) Decision {
 	spec := r.Spec.WithDefaults()
 	cand, base := stats[r.Candidate], stats[r.Baseline]
@@ -114,8 +117,12 @@ func Judge(r *cairn.Rollout, stats map[int]cairn.RequestStats, now time.Time) De
 		return Decision{Why: fmt.Sprintf("waiting for requests: version %d answered %d of the %d its error rate is judged on", r.Candidate, cand.Requests, spec.MinRequests)}
 	}
 	if !judged {
-		return Decision{Why: fmt.Sprintf("waiting for feedback: %d and %d labeled rows of the %d each version needs (POST /api/v1/models/%s/feedback)",
-			cand.Labeled, base.Labeled, spec.MinSamples, r.Name)}
+		over := ""
+		if r.Share >= 100 {
+			over = " (production's over the whole rollout: it answers nothing at 100%)"
+		}
+		return Decision{Why: fmt.Sprintf("waiting for feedback: %d and %d labeled rows%s of the %d each version needs (POST /api/v1/models/%s/feedback)",
+			cand.Labeled, base.Labeled, over, spec.MinSamples, r.Name)}
 	}
 	held := heldText(r, cand, base, spec)
 	if r.Step+1 >= len(spec.Steps) {
@@ -369,7 +376,18 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 	}
 	now := c.o.Now()
 	c.alerts(ctx, r, stats, now)
-	d := Judge(r, stats, now)
+	judged := stats
+	if r.Share >= 100 {
+		// Production answers nothing at a step of 100%: the candidate is
+		// judged against what production answered over the rollout.
+		all, err := c.o.Store.RequestStats(ctx, r.Name, r.StartedAt)
+		if err != nil {
+			return err
+		}
+		judged = maps.Clone(stats)
+		judged[r.Baseline] = all[r.Baseline]
+	}
+	d := Judge(r, judged, now)
 	if d.Event == "" {
 		if c.lastWhy[r.Name] != d.Why {
 			c.lastWhy[r.Name] = d.Why
