@@ -443,7 +443,7 @@ func build(r *Resolved, sg *cairn.LineageGraph, rootEdges []cairn.LineageEdge, d
 		seenAtt[ref] = true
 		a := &Attempt{ID: ref.String(), Run: at.RunID, Task: at.TaskID, Number: at.Number, Type: at.Type, Version: at.Version,
 			State: string(at.State), Worker: at.Worker, StartedAt: at.StartedAt, FinishedAt: at.FinishedAt, Error: at.Error,
-			Params: at.Params, Plugin: at.Plugin, Level: level, Inputs: map[string]string{}, Outputs: map[string]string{}}
+			Params: cairn.RedactWebhookParams(at.Params), Plugin: at.Plugin, Level: level, Inputs: map[string]string{}, Outputs: map[string]string{}}
 		if !at.RunningAt.IsZero() {
 			a.StartedAt = at.RunningAt
 		}

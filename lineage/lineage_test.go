@@ -311,3 +311,37 @@ func TestTextOfDeepChainStaysNarrow(t *testing.T) {
 		t.Errorf("the first run's collect is missing")
 	}
 }
+
+// TestWebhookParamsRedacted: a deploy's alerts: webhook, often its
+// receiver's credential, is cut to its scheme, host and first path
+// segment in every format of the lineage, as the run pages cut it.
+func TestWebhookParamsRedacted(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	m := cairn.ArtifactRef{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 10, MediaType: "application/json"}
+	run, err := lineagetest.Run(ctx, s, "hook", t0, lineagetest.Step{Task: "deploy", Type: "deploy", In: map[string]cairn.ArtifactRef{"model": m},
+		Params: []byte(`{"name":"m","alerts":[{"on":"p99_latency_above","bound":1,"webhook":"https://hooks.example.com/services/T0SECRET/B1SECRET"}]}`),
+		End:    cairn.Completion{State: cairn.TaskSucceeded}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := lineage.Read(ctx, s, lineage.Query{Ref: run + "/deploy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var js, ol bytes.Buffer
+	if err := lineage.WriteJSON(&js, g); err != nil {
+		t.Fatal(err)
+	}
+	if err := lineage.WriteOpenLineage(&ol, g, lineage.OLOptions{Namespace: "cairn://test"}); err != nil {
+		t.Fatal(err)
+	}
+	for name, out := range map[string]string{"json": js.String(), "openlineage": ol.String(), "text": text(t, g)} {
+		if strings.Contains(out, "SECRET") {
+			t.Errorf("%s shows the webhook whole:\n%s", name, out)
+		}
+	}
+	if !strings.Contains(js.String(), `https://hooks.example.com/services/…`) {
+		t.Errorf("json lost the webhook's redacted form:\n%s", js.String())
+	}
+}

@@ -172,6 +172,8 @@ type Step struct {
 	Task, Type string
 	In         map[string]cairn.ArtifactRef
 	End        cairn.Completion
+	// Params are the task's resolved params ({} when nil).
+	Params []byte
 }
 
 // Run writes a run of workflow with steps, each leased at at and ended a
@@ -184,7 +186,11 @@ func Run(ctx context.Context, s Store, workflow string, at time.Time, steps ...S
 		if len(in) == 0 {
 			in = nil
 		}
-		trs[i] = &cairn.TaskRun{TaskID: st.Task, Type: st.Type, State: cairn.TaskReady, Params: []byte(`{}`), Inputs: in}
+		params := st.Params
+		if params == nil {
+			params = []byte(`{}`)
+		}
+		trs[i] = &cairn.TaskRun{TaskID: st.Task, Type: st.Type, State: cairn.TaskReady, Params: params, Inputs: in}
 	}
 	if err := s.CreateRun(ctx, run, trs); err != nil {
 		return "", fmt.Errorf("create run: %w", err)
