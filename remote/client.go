@@ -61,6 +61,8 @@ type Client struct {
 	http  *http.Client
 	cache *artifacts.Cache // o.Cache, bounded by o.CacheMax
 
+	regMu sync.Mutex // held while a lost worker registers again
+
 	mu       sync.Mutex
 	id       string // the worker id the server issued
 	ttl      time.Duration
@@ -327,6 +329,11 @@ func (c *Client) reregister(req *http.Request) {
 		return
 	}
 	old := req.Header.Get(HeaderWorker)
+	// Calls that learn of the loss at once (the heartbeat's and the lease
+	// loop's) register again once: the first under regMu, the others
+	// finding its new id when they get it.
+	c.regMu.Lock()
+	defer c.regMu.Unlock()
 	c.mu.Lock()
 	current := c.id
 	c.mu.Unlock()

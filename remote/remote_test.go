@@ -268,6 +268,42 @@ func TestArtifactsVerified(t *testing.T) {
 	}
 }
 
+// Calls of a lost worker that learn of the loss together register it
+// again once: one process is one active worker.
+func TestLostWorkerRegistersAgainOnce(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	r.readyRun(t, 1, "echo")
+	c := r.client(t, 1)
+	if _, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true, Wait: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	old := c.ID()
+	time.Sleep(3*time.Second + 500*time.Millisecond) // the TTL and the loop's period, silent
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Beat(ctx) // refused as lost, or under the new id
+		}()
+	}
+	wg.Wait()
+	ws, err := r.st.ListWorkers(ctx, time.Now(), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active []string
+	for _, w := range ws {
+		if w.ID != old && w.State == cairn.WorkerActive {
+			active = append(active, w.ID)
+		}
+	}
+	if len(active) != 1 || active[0] != c.ID() {
+		t.Fatalf("active workers beside the lost %s: %v, want only the client's new id %s", old, active, c.ID())
+	}
+}
+
 // A worker that stops calling is lost within the TTL plus the loss
 // loop's period, its lease ended naming it; its next call is refused and
 // it registers again under a new id.
