@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -57,6 +58,9 @@ const (
 	// at once: a worker wakes per batch, not per request.
 	shadowEvery = 10 * time.Millisecond
 	shadowBatch = 256
+	// settleWait bounds how long feedback that finds no request waits for
+	// the shadowed requests taken in before it to be logged.
+	settleWait = 5 * time.Second
 )
 
 // Header names of a predict answer.
@@ -237,6 +241,11 @@ type shadowQ struct {
 	closed  bool
 	wake    chan struct{} // a batch waits (cap 1)
 	stop    chan struct{} // closed by Stop: score what waits, then end
+	// queued counts the requests ever taken in (under mu), scored those
+	// the workers scored and handed to the request log: feedback that
+	// finds no request waits for the ones taken in before it.
+	queued uint64
+	scored atomic.Uint64
 }
 
 // shadow hands a request's body to the shadow workers, or drops it when
@@ -255,6 +264,7 @@ func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod 
 	}
 	q.pending = append(q.pending, shadowJob{name: name, id: id, cand: cand, body: body, prod: prod})
 	q.bytes += body.Len()
+	q.queued++
 	n := len(q.pending)
 	q.mu.Unlock()
 	if n == 1 || n == shadowBatch {
@@ -299,6 +309,7 @@ func (s *Server) shadowLoop() {
 				s.shadowOne(&batch[i], &arena)
 				batch[i] = shadowJob{}
 			}
+			q.scored.Add(uint64(len(batch)))
 			spare = batch
 		}
 	}
@@ -318,6 +329,28 @@ func (s *Server) shadowLoop() {
 			gather.Stop()
 		}
 		drain()
+	}
+}
+
+// settleShadows waits, up to maxWait, until every shadowed request taken
+// in before the call is scored and in the request log's buffer: a shadowed
+// request's production row is logged with the candidate's answer, so
+// feedback sent right after the answer would otherwise not find it.
+func (s *Server) settleShadows(ctx context.Context, maxWait time.Duration) {
+	q := &s.sq
+	q.mu.Lock()
+	target := q.queued
+	q.mu.Unlock()
+	if q.scored.Load() >= target {
+		return
+	}
+	select {
+	case q.wake <- struct{}{}: // no gathering: score what waits now
+	default:
+	}
+	deadline := time.Now().Add(maxWait)
+	for q.scored.Load() < target && ctx.Err() == nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
 
@@ -489,9 +522,15 @@ func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedb
 		return nil, badInput(`labels is required: one label per row of the request, null for a row without one`)
 	}
 	id := *in.RequestID
-	// A request answered a moment ago may still be in the buffer.
+	// A request answered a moment ago may still be in the buffer, or,
+	// shadowed, waiting for the candidate's answer to be logged with it.
 	_ = s.reqs.flush(ctx)
 	logged, err := s.reqs.log.ModelRequests(ctx, name, id)
+	if err == nil && len(logged) == 0 {
+		s.settleShadows(ctx, settleWait)
+		_ = s.reqs.flush(ctx)
+		logged, err = s.reqs.log.ModelRequests(ctx, name, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("feedback of %s: %w", name, err)
 	}

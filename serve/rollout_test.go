@@ -121,6 +121,25 @@ func TestCanaryRouting(t *testing.T) {
 // rollout; the candidate scores it too, and the request log holds both
 // under the request's id (in one row), which feedback then scores per
 // version.
+// TestShadowFeedbackRightAfterAnswer: feedback sent as soon as a shadowed
+// request is answered finds it, for both versions, though the request is
+// logged only with the candidate's answer.
+func TestShadowFeedbackRightAfterAnswer(t *testing.T) {
+	_, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
+	ctx := context.Background()
+	for i := range 30 {
+		a, _ := predictKey(t, s, "clf", 0, fmt.Sprint(i))
+		labels, _ := json.Marshal(a.Predictions)
+		fb, err := s.Label(ctx, "clf", strings.NewReader(fmt.Sprintf(`{"request_id":%q,"labels":%s}`, a.RequestID, labels)))
+		if err != nil {
+			t.Fatalf("feedback of request %d right after its answer: %v", i, err)
+		}
+		if len(fb.Scored) != 2 || fb.Scored[0].Version != 1 || fb.Scored[0].Value != 1 || !fb.Scored[1].Shadow {
+			t.Fatalf("feedback of request %d: %+v, want production's and the shadow's scores", i, fb)
+		}
+	}
+}
+
 func TestShadowLogsBoth(t *testing.T) {
 	fx, s := rolloutFixture(t, cairn.RolloutSpec{Strategy: cairn.StrategyShadow})
 	ctx := context.Background()
