@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,6 +41,13 @@ func TestPoolScratchReused(t *testing.T) {
 			}
 			if err := os.WriteFile(filepath.Join(req.WorkDir, "sub", "deep", "f"), []byte("x"), 0o600); err != nil {
 				return tasks.Result{}, err
+			}
+			// More entries than one read of the folder returns.
+			for i := range 600 {
+				name := fmt.Sprintf("a-file-with-a-rather-long-name-to-fill-the-buffer-%04d", i)
+				if err := os.WriteFile(filepath.Join(req.WorkDir, name), nil, 0o600); err != nil {
+					return tasks.Result{}, err
+				}
 			}
 			if err := os.Chmod(req.WorkDir, 0o755); err != nil {
 				return tasks.Result{}, err

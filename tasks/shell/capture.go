@@ -15,8 +15,10 @@ type capture interface {
 	started()
 	// finish copies what is left to the log, after the command and its
 	// process group are gone, and releases the capture. It returns the
-	// first error writing the log.
-	finish() error
+	// first error writing the log. With reuse, no process of the command
+	// can hold the file any more (its tree was emptied and closed): a
+	// capture that nothing was written to may then serve another command.
+	finish(reuse bool) error
 }
 
 // copyAll copies r into log until EOF. After a log write fails it keeps

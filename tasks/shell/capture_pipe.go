@@ -36,7 +36,7 @@ func (p *pipe) started() {
 	go func() { p.done <- copyAll(p.log, p.r, make([]byte, 32<<10)) }()
 }
 
-func (p *pipe) finish() error {
+func (p *pipe) finish(bool) error {
 	if p.done == nil { // never started
 		p.w.Close()
 		p.r.Close()

@@ -68,6 +68,9 @@
 // first byte) the child writes to one in-memory file (memfd), copied to
 // the log when the command ends and every 250 ms while it runs, or where
 // there is no memfd through one pipe; writes never interleave mid-chunk.
+// A command that printed nothing, in a cgroup found empty at its end (no
+// process of it left to write), hands its memfd, still empty, to the next
+// command of the worker.
 //
 // The child runs in its own process group. When the attempt's context ends
 // or the timeout passes, the whole group gets SIGTERM, then SIGKILL after

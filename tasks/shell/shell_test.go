@@ -615,3 +615,34 @@ func TestCorruptInputFails(t *testing.T) {
 		t.Fatalf("the command ran %d times, want once (not on the corrupt input): %q", n, buf.String())
 	}
 }
+
+// Params are decoded once for attempts that give the same bytes (a chain
+// or fan of one command), and anew for others: each attempt runs its own
+// command, and a refusal names its own task.
+func TestParamsOfEachAttempt(t *testing.T) {
+	task := shell.New()
+	run := func(taskID, params string) (string, error) {
+		env, buf := tasktest.Env(t)
+		req := tasktest.Request(t, json.RawMessage(params))
+		req.TaskID = taskID
+		_, err := task.Run(context.Background(), req, env)
+		return buf.String(), err
+	}
+	for _, c := range []struct{ params, log string }{
+		{`{"argv": ["echo", "a"]}`, "a\n"},
+		{`{"argv": ["echo", "a"]}`, "a\n"},
+		{`{"argv": ["echo", "b"]}`, "b\n"},
+		{`{"argv": ["echo", "a"], "env": {"X": "1"}}`, "a\n"},
+		{`{"argv": ["echo", "a"]}`, "a\n"},
+	} {
+		if got, err := run("t", c.params); err != nil || got != c.log {
+			t.Errorf("%s: log %q, %v; want %q", c.params, got, err, c.log)
+		}
+	}
+	for _, id := range []string{"first", "second"} {
+		_, err := run(id, `{"argv": []}`)
+		if err == nil || !strings.Contains(err.Error(), "shell "+id+": params: argv: empty") || cairn.IsRetryable(err) {
+			t.Errorf("task %s: %v, want its own permanent refusal", id, err)
+		}
+	}
+}

@@ -188,3 +188,42 @@ cat "$mnt$cg/cgroup.procs"
 		}
 	}
 }
+
+// A command that prints nothing hands its output's file, empty, to the
+// next command, where its tree was a cgroup (found empty at its end); a
+// command that printed never does, nor any on the sweep, which cannot
+// tell that no process of the command is left to write to it. Each log
+// holds its own command's output, and only that.
+func TestQuietCommandsHandOnTheirOutputFile(t *testing.T) {
+	treeModes(t, func(t *testing.T, task *shell.Task) {
+		reused := strings.HasSuffix(t.Name(), "/cgroup")
+		idle := shell.IdleSpools()
+		for _, c := range []struct{ script, log string }{
+			{"true", ""},
+			{"echo one", "one\n"},
+			{"true", ""},
+			{"/bin/true", ""},
+			{"echo two >&2", "two\n"},
+			{"sleep 300 &", ""}, // killed with its cgroup: nothing of it left
+			{"printf three", "three"},
+			{"true", ""},
+		} {
+			env, buf := tasktest.Env(t)
+			req := tasktest.Request(t, json.RawMessage(`{"script": `+strconv.Quote(c.script)+`}`))
+			if _, err := task.Run(context.Background(), req, env); err != nil {
+				t.Fatalf("%s: %v", c.script, err)
+			}
+			if got := buf.String(); got != c.log {
+				t.Errorf("%s: log %q, want %q", c.script, got, c.log)
+			}
+			want := max(idle-1, 0) // it took the file waiting, if one was
+			if reused && c.log == "" {
+				want++ // and gave it back, or its own, for the next command
+			}
+			if got := shell.IdleSpools(); got != want {
+				t.Errorf("after %s: %d output files kept, want %d", c.script, got, want)
+			}
+			idle = shell.IdleSpools()
+		}
+	})
+}
