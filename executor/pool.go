@@ -831,6 +831,9 @@ func (p *Pool) bound(c cairn.Completion, l cairn.Lease) cairn.Completion {
 	if p.o.Redact != nil {
 		c.Error, c.Stack = p.o.Redact(c.Error), p.o.Redact(c.Stack)
 	}
+	if len(c.Error) <= p.o.MaxErrorBytes && len(c.Stack) <= 4*p.o.MaxErrorBytes {
+		return c // nothing to cut: the note is not made (every attempt comes here)
+	}
 	where := fmt.Sprintf("full text: cairn logs %s %s --attempt %d", l.RunID, l.TaskID, l.Attempt)
 	c.Error = clip(c.Error, p.o.MaxErrorBytes, where)
 	c.Stack = clip(c.Stack, 4*p.o.MaxErrorBytes, where)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -77,6 +78,14 @@ type Request struct {
 func (r Request) DecodeParams(v any) error {
 	if len(r.Params) == 0 {
 		return nil
+	}
+	if string(r.Params) == "{}" {
+		// No keys: a struct is left as it is, as the decoder would
+		// leave it, without the decoder's allocations (a task without
+		// params, at every attempt). Anything else is decoded.
+		if rv := reflect.ValueOf(v); rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().Kind() == reflect.Struct {
+			return nil
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.Params))
 	dec.DisallowUnknownFields()
