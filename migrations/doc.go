@@ -12,4 +12,6 @@
 // snapshot/sqlite.sql is the schema the SQLite files make, generated from
 // them (go test ./store/sqlite -run TestSchemaSnapshot -update, which
 // fails while it is stale): a new database is made from it in one step.
+// snapshot/sqlite.img, made by the same test, is that new database's file
+// itself, which store/sqlite writes as it is.
 package migrations

@@ -55,3 +55,19 @@ func SQLiteSnapshot() (version int, sql string) {
 	}
 	return v, snapshot
 }
+
+// image is a new SQLite database of the snapshot's schema, its
+// schema_migrations filled in, as store/sqlite writes it (see
+// SQLiteImage).
+//
+//go:embed snapshot/sqlite.img
+var image []byte
+
+// SQLiteImage returns the bytes of a new database at the snapshot's
+// schema (SQLiteSnapshot), in store/sqlite's encoding of the file (its
+// runs of bytes that are not zero): a new database is written from it
+// rather than built by running the snapshot's statements, which costs
+// SQLite a parse of each and of the schema after each. store/sqlite's
+// TestSchemaSnapshot checks it against the snapshot and rewrites it with
+// -update. The caller must not change it.
+func SQLiteImage() []byte { return image }

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -98,3 +100,15 @@ func (s *Store) Queued() int {
 // LongOpens is how many opens of an existing database went past
 // upToDate's one read.
 func LongOpens() int64 { return longOpens.Load() }
+
+// KillAtCreateStep makes this process kill itself (SIGKILL) when Open's
+// making of a new database reaches step ("written": the image is in the
+// file under its temporary name; "synced": that file is durable, not yet
+// linked into place).
+func KillAtCreateStep(step string) {
+	createStep = func(at string) {
+		if at == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+}

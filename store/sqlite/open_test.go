@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -322,4 +323,93 @@ func TestLeaveWALOnClose(t *testing.T) {
 	if _, err := os.Stat(path + "-wal"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a plain Close did not checkpoint the left log: %v", err)
 	}
+}
+
+// A new database survives a kill -9 at any moment of its making: the
+// child (this test binary again) makes databases one after another, each
+// in a folder of its own, with a first commit, until it is killed — at a
+// step of the making (the image written under a temporary name; made
+// durable, not yet linked), or at a random moment (which lands anywhere:
+// SQLite's first open, its log's creation, the first commit). Every
+// folder then holds either no database (the kill came before it was in
+// place: the next Open makes it) or one that opens, at this binary's
+// schema, sound, with its commit if the child reached it.
+func TestCreateSurvivesKill(t *testing.T) {
+	if dir := os.Getenv("CAIRN_TEST_CREATE_KILLED"); dir != "" {
+		ctx := context.Background()
+		for i := 0; ; i++ {
+			if step := os.Getenv("CAIRN_TEST_CREATE_STEP"); step != "" && i == 3 {
+				sqlite.KillAtCreateStep(step)
+			}
+			s, err := sqlite.Open(ctx, filepath.Join(dir, strconv.Itoa(i), "cairn.db"), sqlite.LeaveWALOnClose())
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			if err := s.CreateRun(ctx, &cairn.Run{ID: cairn.NewRunID(now), Workflow: "made", State: cairn.RunQueued, CreatedAt: now}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	made, absent := 0, 0
+	for _, step := range []string{"written", "synced", "", "", "", "", "", "", "", "", "", ""} {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCreateSurvivesKill$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CAIRN_TEST_CREATE_KILLED="+dir, "CAIRN_TEST_CREATE_STEP="+step)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if step == "" {
+			time.Sleep(20*time.Millisecond + time.Duration(rng.Int64N(int64(40*time.Millisecond))))
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("child: %v, want it killed\n%s", err, out.String())
+		}
+		homes, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step != "" {
+			if len(homes) != 4 {
+				t.Fatalf("killed at step %s of the fourth home's making: %d homes", step, len(homes))
+			}
+			if _, err := os.Stat(filepath.Join(dir, "3", "cairn.db")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("killed at step %s, before the link: the database is in place (%v)", step, err)
+			}
+		}
+		for _, h := range homes {
+			path := filepath.Join(dir, h.Name(), "cairn.db")
+			if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				absent++
+			} else {
+				made++
+			}
+			s, err := sqlite.Open(ctx, path)
+			if err != nil {
+				t.Fatalf("home %s after a kill: %v", h.Name(), err)
+			}
+			s.Close()
+			raw := sqlite.RawDB(t, path)
+			var check string
+			if err := raw.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+				t.Errorf("home %s after a kill: integrity_check %q, %v", h.Name(), check, err)
+			}
+			var runs int
+			if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM runs`).Scan(&runs); err != nil || runs > 1 {
+				t.Errorf("home %s after a kill: %d runs, %v", h.Name(), runs, err)
+			}
+			raw.Close()
+		}
+	}
+	t.Logf("%d databases made before the kills, %d not yet in place when killed", made, absent)
 }

@@ -241,9 +241,13 @@ func ownedByMe(fi fs.FileInfo) bool {
 // schema every migration applied. It builds it under another name and
 // links it into place, so that path never holds a half-made file (which
 // Open would refuse as empty) nor a half-migrated one; if another process
-// created path meanwhile, that one stays. Nobody else sees the file while
-// it is built, so it is built without a rollback journal and without an
-// fsync per step: one fsync makes it durable before it is linked.
+// created path meanwhile, that one stays. With schema it is written from
+// the image of a new database (newImage), which SQLite need not open;
+// without one at this binary's version, or without schema, SQLite builds
+// it. Nobody else sees the file while it is built, so it is built without
+// a rollback journal and without an fsync per step: one fsync makes it
+// durable before it is linked, so that not even a power loss can leave a
+// half-written file at path (see architecture.md, "The store").
 func create(ctx context.Context, path string, schema bool) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".new-*")
 	if err != nil {
@@ -252,6 +256,22 @@ func create(ctx context.Context, path string, schema bool) error {
 	tmp := f.Name()
 	defer os.Remove(tmp)
 	err = f.Chmod(0o600) // a umask of 0277 would leave the owner unable to write
+	if image, ok := newImage(); ok && schema && err == nil {
+		// The image is the whole file, in WAL mode: SQLite need not
+		// open it.
+		if _, err = f.Write(image); err == nil {
+			createStep("written")
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		createStep("synced")
+		return link(tmp, path)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -282,6 +302,16 @@ func create(ctx context.Context, path string, schema bool) error {
 	if err != nil {
 		return err
 	}
+	return link(tmp, path)
+}
+
+// createStep is called at each step of create's writing of an image
+// (tests kill the process there).
+var createStep = func(step string) {}
+
+// link puts the new database tmp at path, unless another process made
+// one there meanwhile: that one stays.
+func link(tmp, path string) error {
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
