@@ -218,7 +218,12 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 	if key == "" {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx, findCachedQuery, key, limit)
+	// Prepared once per read connection: a re-run asks once per task.
+	st, err := s.readStmt(ctx, findCachedQuery)
+	if err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, err)
+	}
+	rows, err := st.QueryContext(ctx, key, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find cached %s: %w", key, translate(err))
 	}
