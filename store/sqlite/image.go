@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"sync"
 
 	"github.com/cairnml/cairn/migrations"
@@ -68,14 +69,22 @@ func encodeImage(v int, file []byte) []byte {
 	return out
 }
 
-// errBadImage is decodeImage's error for bytes that are not an image.
+// errBadImage is parseImage's error for bytes that are not an image.
 var errBadImage = errors.New("not a database image")
 
-// decodeImage returns the schema version and the file of an image.
-func decodeImage(img []byte) (v int, file []byte, err error) {
+// imageRun is a run of bytes of an image's file that are not zero, at
+// offset off (b is part of the image).
+type imageRun struct {
+	off int
+	b   []byte
+}
+
+// parseImage returns the schema version, the file's size and the runs of
+// an image, without copying them.
+func parseImage(img []byte) (v, size int, runs []imageRun, err error) {
 	rest, ok := bytes.CutPrefix(img, []byte(imageMagic))
 	if !ok {
-		return 0, nil, errBadImage
+		return 0, 0, nil, errBadImage
 	}
 	next := func() int {
 		x, n := binary.Uvarint(rest)
@@ -86,38 +95,69 @@ func decodeImage(img []byte) (v int, file []byte, err error) {
 		rest = rest[n:]
 		return int(x)
 	}
-	v, size, runs := next(), next(), next()
-	if !ok {
-		return 0, nil, errBadImage
+	v, size, n := next(), next(), next()
+	if !ok || n > len(rest) {
+		return 0, 0, nil, errBadImage
 	}
-	file = make([]byte, size)
+	runs = make([]imageRun, 0, n)
 	at := 0
-	for range runs {
-		gap, n := next(), next()
-		if !ok || at+gap+n > size || n > len(rest) {
-			return 0, nil, errBadImage
+	for range n {
+		gap, l := next(), next()
+		if !ok || at+gap+l > size || l > len(rest) {
+			return 0, 0, nil, errBadImage
 		}
 		at += gap
-		copy(file[at:], rest[:n])
-		rest, at = rest[n:], at+n
+		runs = append(runs, imageRun{at, rest[:l]})
+		rest, at = rest[l:], at+l
 	}
 	if len(rest) != 0 {
-		return 0, nil, errBadImage
+		return 0, 0, nil, errBadImage
+	}
+	return v, size, runs, nil
+}
+
+// decodeImage returns the schema version and the file of an image.
+func decodeImage(img []byte) (v int, file []byte, err error) {
+	v, size, runs, err := parseImage(img)
+	if err != nil {
+		return 0, nil, err
+	}
+	file = make([]byte, size)
+	for _, r := range runs {
+		copy(file[r.off:], r.b)
 	}
 	return v, file, nil
 }
 
-// newImage is the file of a new database at this binary's schema, from
-// migrations.SQLiteImage; ok is false if there is none at the newest
-// version (the database is then built by createSchema).
-var newImage = sync.OnceValues(func() (file []byte, ok bool) {
+// newImage is the image of a new database at this binary's schema
+// (migrations.SQLiteImage), parsed; ok is false if there is none at the
+// newest version (the database is then built by createSchema).
+var newImage = sync.OnceValues(func() (img parsedImage, ok bool) {
 	latest, err := latestVersion()
 	if err != nil {
-		return nil, false
+		return img, false
 	}
-	v, file, err := decodeImage(migrations.SQLiteImage())
+	v, size, runs, err := parseImage(migrations.SQLiteImage())
 	if err != nil || v != latest {
-		return nil, false
+		return img, false
 	}
-	return file, true
+	return parsedImage{size, runs}, true
 })
+
+// parsedImage is an image's file: its size and its runs.
+type parsedImage struct {
+	size int
+	runs []imageRun
+}
+
+// writeTo writes the file into f, new and empty: each run where it goes
+// (straight from the image: the file is never whole in memory), the
+// zeros between left to the file system.
+func (img parsedImage) writeTo(f *os.File) error {
+	for _, r := range img.runs {
+		if _, err := f.WriteAt(r.b, int64(r.off)); err != nil {
+			return err
+		}
+	}
+	return f.Truncate(int64(img.size))
+}

@@ -116,9 +116,26 @@ func TestImageEncoding(t *testing.T) {
 		append(append(bytes.Repeat([]byte{0}, 5000), 7), bytes.Repeat([]byte{0}, 300)...),
 		bytes.Repeat([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 100),
 	} {
-		v, got, err := decodeImage(encodeImage(23, file))
+		img := encodeImage(23, file)
+		v, got, err := decodeImage(img)
 		if err != nil || v != 23 || !bytes.Equal(got, file) {
 			t.Errorf("%v: decoded to version %d, %v, %v", file, v, got, err)
+		}
+		// Written into a file, run by run, it is the same bytes.
+		_, size, runs, err := parseImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := (parsedImage{size, runs}).writeTo(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if written, err := os.ReadFile(f.Name()); err != nil || !bytes.Equal(written, file) {
+			t.Errorf("%v: written as %v, %v", file, written, err)
 		}
 	}
 	good := encodeImage(5, []byte{0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3})

@@ -259,7 +259,7 @@ func create(ctx context.Context, path string, schema bool) error {
 	if image, ok := newImage(); ok && schema && err == nil {
 		// The image is the whole file, in WAL mode: SQLite need not
 		// open it.
-		if _, err = f.Write(image); err == nil {
+		if err = image.writeTo(f); err == nil {
 			createStep("written")
 			err = f.Sync()
 		}
