@@ -35,24 +35,12 @@ func TestSchemaSnapshot(t *testing.T) {
 	if err := createSchema(ctx, db, false); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.QueryContext(ctx, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var b strings.Builder
 	latest := ms[len(ms)-1]
 	fmt.Fprintf(&b, "-- version %d\n-- The SQLite schema that the migrations up to %s make, made by\n"+
 		"-- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.\n", latest.Version, latest.Name)
-	for rows.Next() {
-		var stmt string
-		if err := rows.Scan(&stmt); err != nil {
-			t.Fatal(err)
-		}
+	for _, stmt := range texts(t, db, `SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid`) {
 		b.WriteString(stmt + ";\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	want := b.String()
 	if *update {
@@ -186,25 +174,35 @@ func imageFrom(t *testing.T, snapshot string, ms []sqlrow.Migration) []byte {
 // recorded migrations, as text.
 func schemaOf(t *testing.T, db *sql.DB) string {
 	t.Helper()
-	rows, err := db.Query(`SELECT type || ' ' || name || ' ' || tbl_name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY rowid`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	var b strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
+	for _, line := range texts(t, db, `SELECT type || ' ' || name || ' ' || tbl_name || ': ' || coalesce(sql, '') FROM sqlite_master ORDER BY rowid`) {
 		b.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	var versions string
 	if err := db.QueryRow(`SELECT group_concat(version || ' ' || name, ', ') FROM (SELECT * FROM schema_migrations ORDER BY version)`).Scan(&versions); err != nil {
 		t.Fatal(err)
 	}
 	return b.String() + versions
+}
+
+// texts is the one text column of query's rows.
+func texts(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
