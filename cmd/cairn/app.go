@@ -228,15 +228,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if a.help != nil {
 			cmd = a.help.name
 		}
-		fmt.Fprintf(stderr, "cairn %s: %s\nRun 'cairn %s --help' for usage.\n", cmd, ue.msg, cmd)
+		fmt.Fprintf(stderr, "cairn %s: %s\nRun 'cairn %s --help' for usage.\n", cmd, printableLines(ue.msg), cmd)
 		return exitBadFile
 	case errors.As(err, &ee):
 		if ee.err.Error() != "" {
-			fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, ee.err)
+			fmt.Fprintf(stderr, "cairn %s: %s\n", c.name, printableLines(ee.err.Error()))
 		}
 		return ee.code
 	default:
-		fmt.Fprintf(stderr, "cairn %s: %v\n", c.name, err)
+		fmt.Fprintf(stderr, "cairn %s: %s\n", c.name, printableLines(err.Error()))
 		return exitFailed
 	}
 }

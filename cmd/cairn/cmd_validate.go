@@ -28,10 +28,10 @@ func cmdValidate(ctx context.Context, a *app, args []string) error {
 		wf, err := workflows.ParseFile(f, workflows.Options{Types: reg})
 		if err != nil {
 			bad++
-			fmt.Fprintln(a.stderr, err)
+			fmt.Fprintln(a.stderr, printableLines(err.Error()))
 			continue
 		}
-		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %s, %s\n", f, wf.Name, plural(len(wf.Tasks), "task"), wf.Digest)
+		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %s, %s\n", printable(f), wf.Name, plural(len(wf.Tasks), "task"), wf.Digest)
 	}
 	if bad > 0 {
 		return exitError{exitBadFile, errors.New(plural(bad, "file") + " with problems")}

@@ -417,6 +417,33 @@ func expectGone(t *testing.T, pid int, what string) {
 
 // --- 1. validation and bad input -------------------------------------------
 
+// TestValidateEscapesFileNames: a file name's control characters (an
+// OSC sequence that retitles the terminal or writes its clipboard) are
+// printed escaped, by validate's ok line and problems and by run's error.
+func TestValidateEscapesFileNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "x\x1b]0;TITLE\x07y.yaml")
+	bad := filepath.Join(dir, "e\x1b[31mvil.yaml")
+	if err := os.WriteFile(good, []byte("name: fn\ntasks:\n  - id: x\n    type: noop\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("name: fn\ntasks:\n  - id: x\n    type: nope\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.must(2, "validate", good, bad)
+	if strings.ContainsRune(r.stdout+r.stderr, 0x1b) || strings.ContainsRune(r.stdout, 0x07) {
+		t.Fatalf("validate printed a control character raw:\n%q", r)
+	}
+	if !strings.Contains(r.stdout, `x\x1b]0;TITLE\x07y.yaml: ok`) || !strings.Contains(r.stderr, `e\x1b[31mvil.yaml:4:11: unknown task type "nope"`) {
+		t.Errorf("validate's lines do not name the files escaped:\n%s", r)
+	}
+	if r := e.must(2, "run", bad); strings.ContainsRune(r.stderr, 0x1b) || !strings.Contains(r.stderr, `e\x1b[31mvil.yaml:4:11`) {
+		t.Errorf("run's error names the file raw:\n%q", r.stderr)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

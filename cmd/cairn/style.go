@@ -117,6 +117,19 @@ func printable(s string) string {
 	return b.String()
 }
 
+// printableLines is printable for text of several lines (an error with
+// its hints): each line escaped, the line breaks kept.
+func printableLines(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r != '\n' && isControl(r) }) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = printable(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // isControl reports a control character other than tab, or a bidi
 // control (which can make text read in another order than it runs).
 func isControl(r rune) bool {
