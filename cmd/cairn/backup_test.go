@@ -52,9 +52,18 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 	waitFor(t, cmdTimeout, "the nap task", func() bool { _, err := os.Stat(pidfile); return err == nil })
 	killGroupOnCleanup(t, readPid(t, pidfile))
 
+	// A server's prediction sample log: served traffic, which retrain reads.
+	samples := filepath.Join("predictions", "churn", "samples.jsonl")
+	if err := os.MkdirAll(filepath.Join(e.home, filepath.Dir(samples)), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.home, samples), []byte(`{"x":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	backup := filepath.Join(dir, "backup")
 	r := e.must(0, "backup", backup)
-	if !strings.Contains(r.stdout, "the database, 1 artifact, ") {
+	if !strings.Contains(r.stdout, "the database, 1 artifact, ") || !strings.Contains(r.stdout, ", 1 prediction sample file") {
 		t.Errorf("backup:\n%s", r)
 	}
 	for p, want := range map[string]os.FileMode{backup: 0o700, filepath.Join(backup, "cairn.db"): 0o600} {
@@ -73,6 +82,9 @@ func TestBackupRestoreRunInFlight(t *testing.T) {
 	r = b.must(0, "restore", backup)
 	if !strings.Contains(r.stdout, "run "+id+" (inflight) is unfinished") {
 		t.Errorf("restore:\n%s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(b.home, samples)); err != nil || string(b) != `{"x":1}`+"\n" {
+		t.Errorf("the restored prediction sample log: %q, %v", b, err)
 	}
 	if _, err := os.Stat(filepath.Join(backup, "cairn.db-wal")); err == nil {
 		t.Error("restore left a WAL file in the backup")
@@ -105,6 +117,7 @@ func TestCopiedPlural(t *testing.T) {
 	}{
 		{copied{artifacts: 1, logs: 1, plugins: 1}, "1 artifact, 1 log, 1 plugin file"},
 		{copied{artifacts: 0, logs: 2, plugins: 3}, "0 artifacts, 2 logs, 3 plugin files"},
+		{copied{artifacts: 2, logs: 1, samples: 1}, "2 artifacts, 1 log, 0 plugin files, 1 prediction sample file"},
 		// What was not copied is said (found by the trial: a log replaced
 		// by a link went unmentioned).
 		{copied{logs: 1, skipped: []string{"b/logs/r/t/1.log"}}, "0 artifacts, 1 log, 0 plugin files; skipped 1 that is not a regular file (a symbolic link, a socket): b/logs/r/t/1.log"},

@@ -22,7 +22,8 @@ func cmdBackup(ctx context.Context, a *app, args []string) error {
 	flags := a.newFlags("backup", "DIR",
 		"Copy the home into DIR, a new or empty folder, while runs go on: a consistent snapshot of the\n"+
 			"database (SQLite's online backup), then the artifacts it refers to (content-addressed,\n"+
-			"each checked against its sha256), the logs, the plugins folder and the plugin lock file.\n"+
+			"each checked against its sha256), the logs, the prediction sample log a server keeps for\n"+
+			"retrain (predictions/), the plugins folder and the plugin lock file.\n"+
 			"DIR is itself a home: 'cairn --home DIR runs' reads it, 'cairn restore DIR' puts it back.\n"+
 			"Its last file, backup.json, lists every file with its size: a backup that did not finish has none,\n"+
 			"and restore refuses it.\n"+
@@ -91,7 +92,7 @@ const pgNote = "database.txt"
 // (t): artifacts, logs and plugins, and says how to back up the database,
 // which only PostgreSQL's own tools can copy consistently.
 func (a *app) backupFiles(t dbTarget, home, dir string) error {
-	note := fmt.Sprintf("This is a backup of the Cairn home %s: its artifacts, logs and plugins.\n"+
+	note := fmt.Sprintf("This is a backup of the Cairn home %s: its artifacts, logs, prediction sample log and plugins.\n"+
 		"Its database (runs, lineage, the model registry, tokens) is in PostgreSQL, %s, and is not here.\n"+
 		"Back it up with pg_dump, run before 'cairn backup' (so that this copy holds every artifact the dump names):\n"+
 		"  pg_dump --format=custom --file=cairn.pgdump %s\n"+
@@ -224,12 +225,15 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 
 // copied counts what copyHome copied.
 type copied struct {
-	artifacts, logs, plugins int
-	skipped                  []string // what is not a regular file (a link, a socket): not copied
+	artifacts, logs, plugins, samples int
+	skipped                           []string // what is not a regular file (a link, a socket): not copied
 }
 
 func (c copied) String() string {
 	s := tasks.Plural(c.artifacts, "artifact") + ", " + tasks.Plural(c.logs, "log") + ", " + tasks.Plural(c.plugins, "plugin file")
+	if c.samples > 0 {
+		s += ", " + tasks.Plural(c.samples, "prediction sample file")
+	}
 	if n := len(c.skipped); n > 0 {
 		s += fmt.Sprintf("; skipped %d that %s not a regular file (a symbolic link, a socket): %s", n, map[bool]string{true: "is", false: "are"}[n == 1], strings.Join(c.skipped[:min(n, 5)], ", "))
 		if n > 5 {
@@ -240,8 +244,11 @@ func (c copied) String() string {
 }
 
 // copyHome copies a home's files other than the database from one home
-// (or backup) to another: artifacts (verified), logs, and — when the
-// plugins live in the home — the plugins folder and its lock file.
+// (or backup) to another: artifacts (verified), logs, the prediction
+// sample log (served traffic, which retrain reads and nothing can make
+// again; a file a server is appending to is copied as far as it was
+// written) and — when the plugins live in the home — the plugins folder
+// and its lock file.
 func copyHome(from, to string, plugins bool) (copied, error) {
 	var c copied
 	var err error
@@ -249,6 +256,9 @@ func copyHome(from, to string, plugins bool) (copied, error) {
 		return c, err
 	}
 	if c.logs, err = copyTree(filepath.Join(from, "logs"), filepath.Join(to, "logs"), fileCopier(0o600), &c.skipped); err != nil {
+		return c, err
+	}
+	if c.samples, err = copyTree(filepath.Join(from, "predictions"), filepath.Join(to, "predictions"), fileCopier(0o600), &c.skipped); err != nil {
 		return c, err
 	}
 	if !plugins {
