@@ -30,7 +30,9 @@ func (s *Server) EvaluateCandidate(name string, body []byte) error {
 		return errors.New("no rollout served for " + name)
 	}
 	d, _, err := s.evaluate(e.ro.Load().cand, body)
-	d.release()
+	if d != nil {
+		d.release()
+	}
 	return err
 }
 

@@ -107,7 +107,7 @@ func (s *Server) readRollout(ctx context.Context, e *entry, base *active) {
 		}
 		return
 	}
-	if old := e.ro.Load(); old != nil && sameRollout(old.r, r) {
+	if old := e.ro.Load(); old != nil && old.cand.broken == nil && sameRollout(old.r, r) {
 		return
 	}
 	mv, err := s.o.Registry.ModelVersion(ctx, e.name, r.Candidate)
@@ -118,9 +118,14 @@ func (s *Server) readRollout(ctx context.Context, e *entry, base *active) {
 	}
 	l, lerr := s.load(ctx, mv)
 	if lerr != nil {
-		s.o.Logger.Error("serve: a rollout's candidate cannot be served; production answers every request", "model", e.name,
+		// Routed as ever, the candidate's requests fail as its own: the
+		// rollout judges them (a canary is rolled back) while production
+		// answers them.
+		s.o.Logger.Error("serve: a rollout's candidate cannot be served; production answers its requests, each counted as its failure", "model", e.name,
 			"candidate", r.Candidate, "err", lerr.Msg)
-		e.ro.Store(nil)
+		// Its kind, which the request log's rows must name, is taken to
+		// be production's (its own cannot be read).
+		e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: &loaded{digest: mv.Model.Digest, m: &model.Model{Kind: base.m.Kind}}, broken: lerr}})
 		return
 	}
 	e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: l}})
@@ -380,6 +385,9 @@ func (a *predArena) add(l *loaded, p *model.Prediction, want int) []byte {
 // predicted. Everything else shadow scoring does is its overhead
 // (BenchmarkShadow measures it apart). The caller releases d.
 func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Prediction, error) {
+	if cand.broken != nil {
+		return nil, nil, cand.broken
+	}
 	d := newDecoder(cand.in, body, s.o.MaxRows, nil)
 	err := d.decode()
 	if err != nil {
@@ -399,12 +407,17 @@ func (s *Server) shadowOne(j *shadowJob, arena *predArena) {
 	start := time.Now()
 	d, p, err := s.evaluate(j.cand, j.body.Bytes())
 	defer func() {
-		d.release()
+		if d != nil {
+			d.release()
+		}
 		if j.body.Cap() <= maxPooled {
 			bufs.Put(j.body)
 		}
 	}()
-	dur, rows := time.Since(start), d.n
+	dur, rows := time.Since(start), 0
+	if d != nil {
+		rows = d.n
+	}
 	code := "ok"
 	if err != nil {
 		code = "internal"

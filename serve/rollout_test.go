@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -377,5 +378,50 @@ func TestFeedbackLabelTooLarge(t *testing.T) {
 	st, _ := fx.st.RequestStats(ctx, "reg", time.Time{})
 	if _, v, ok := st[1].LiveMetric(); !ok || math.IsInf(v, 0) || v < 1e299 {
 		t.Fatalf("live mae after a label of 1e300: %v %v (%+v)", v, ok, st[1])
+	}
+}
+
+// TestCanaryWithUnservableCandidate: a canary whose candidate's artifact
+// is corrupt routes as ever, production answers the candidate's share,
+// and each of those requests is logged as the candidate's failure, so
+// that the leader rolls it back rather than wait for requests for ever.
+func TestCanaryWithUnservableCandidate(t *testing.T) {
+	fx := newFixture(t)
+	var refs []cairn.ArtifactRef
+	for i := range 2 {
+		m := fit(t, "label", model.LogisticRegression, map[string]any{"C": []float64{1, 0.01}[i]}, uint64(i+1))
+		refs = append(refs, fx.put(m))
+		fx.deploy("clf", cairn.StageCandidate, refs[i])
+	}
+	fx.promote("clf", 1)
+	corrupt(t, fx.arts, refs[1])
+	ctx := context.Background()
+	if _, err := fx.st.StartRollout(ctx, "clf", 2, cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{50, 100}}, "test", fx.next()); err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, fx, serve.Options{RequestLog: fx.st, Poll: 10 * time.Millisecond})
+	s.Start(ctx)
+	const n = 200
+	for i := range n {
+		a, h := predictKey(t, s, "clf", 0, fmt.Sprint("user-", i))
+		if a.Version != 1 || h.Get(serve.HeaderArm) != "production" {
+			t.Fatalf("request %d answered by version %d (%s), want production", i, a.Version, h.Get(serve.HeaderArm))
+		}
+	}
+	// Pinned, the candidate is unavailable, saying why.
+	var e *serve.Error
+	if err := s.Predict(ctx, "clf", 2, "", strings.NewReader(rolloutBody), io.Discard); !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+		t.Fatalf("the candidate pinned: %v, want a 503", err)
+	}
+	s.Stop(ctx) // the request log written
+	st, err := fx.st.RequestStats(ctx, "clf", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st[1].Requests != n || st[1].Failed != 0 {
+		t.Errorf("production's stats %+v, want %d requests, none failed", st[1], n)
+	}
+	if c := st[2]; c.Requests < n/4 || c.Failed != c.Requests {
+		t.Errorf("the candidate's stats %+v, want about half the requests, each failed", c)
 	}
 }

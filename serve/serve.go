@@ -211,6 +211,12 @@ const DefaultMaxBodyBytes = 32 << 20
 type active struct {
 	version int
 	*loaded
+	// broken, when set, says why the version cannot be served (a
+	// rollout's candidate whose artifact is corrupt or missing): every
+	// request to it fails with it, as the model's fault, so that the
+	// rollout judges it (a canary is rolled back) while production
+	// answers. Its loaded has no predictor.
+	broken *Error
 }
 
 // entry is a model name served in its production version.
@@ -976,6 +982,9 @@ func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, e
 }
 
 func (s *Server) predict(ctx context.Context, name string, a *active, body []byte, id, arm string, w io.Writer) (int, *model.Prediction, error) {
+	if a.broken != nil {
+		return 0, nil, a.broken
+	}
 	var keep func() bool
 	if s.samples != nil || s.rows != nil {
 		rate, draw := s.o.SampleRate, s.o.Rand
