@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/transfer"
@@ -211,6 +213,15 @@ func (a *app) copyToPostgres(ctx context.Context, from, to string, replace bool,
 		return err // names the host and the cause, the password redacted
 	}
 	defer dst.Close()
+
+	// A server using the target would go on with the history the copy
+	// replaces (or adds to) under it: refused while one leads there.
+	if l, err := dst.Leader(ctx, scheduler.LeaderScheduler, time.Now()); err == nil && l.Live {
+		return exitError{exitFailed, fmt.Errorf("a cairn server (%s) leads on %s until %s unless it renews: stop every server and worker using that database first, then run this again",
+			printable(l.Holder), shown, l.ExpiresAt.Local().Format("15:04:05"))}
+	} else if err != nil && !errors.Is(err, cairn.ErrNotFound) {
+		return err
+	}
 
 	p := newCopyProgress(a.stderr, progressFlag, ex.Tables())
 	opts := postgres.ImportOptions{Replace: replace, Progress: p.observe}

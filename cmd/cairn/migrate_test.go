@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/postgres/pgtest"
 	"github.com/cairnml/cairn/store/transfer"
 )
@@ -165,6 +167,24 @@ func TestMigrateHomeToPostgres(t *testing.T) {
 		if c != checks[name] {
 			t.Errorf("--replace: %s %+v, first copy %+v", name, c, checks[name])
 		}
+	}
+	// A server using the database (its leader lease live): refused,
+	// nothing replaced, even with --replace.
+	pg, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if _, err := pg.AcquireLeader(t.Context(), scheduler.LeaderScheduler, "replica-1", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	before := e.must(0, "runs", "--json", "--limit", "100", "--db", dsn).stdout
+	r = e.must(1, "migrate", "--to", dsn, "--replace", "--progress", "none")
+	if !strings.Contains(r.stderr, "a cairn server (replica-1) leads on") || !strings.Contains(r.stderr, "stop every server") {
+		t.Errorf("--replace under a live server: %s", r)
+	}
+	if after := e.must(0, "runs", "--json", "--limit", "100", "--db", dsn).stdout; after != before {
+		t.Errorf("the refused copy changed the database")
 	}
 }
 
