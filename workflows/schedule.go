@@ -373,7 +373,8 @@ type Due struct {
 // on time and runs; older ones were missed (no server ran), and Catchup
 // decides: none skips them, latest runs the latest one of them when no
 // slot is on time, all runs them — at most MaxCatchup slots in all, the
-// latest ones.
+// latest ones. Of several slots on time (a schedule of seconds), none and
+// latest run only the latest: the others were missed.
 func (s *Schedule) Due(pos, now time.Time) (Due, error) {
 	d := Due{Position: pos}
 	if err := s.compiled(); err != nil {
@@ -408,6 +409,16 @@ func (s *Schedule) Due(pos, now time.Time) (Due, error) {
 				d.MissedLast = last[0]
 			}
 		}
+	}
+	if n := len(onTime); n > 1 && s.Catchup != CatchupAll {
+		// Several slots within OnTime (a schedule of seconds after a
+		// short outage): without catch-up all, the latest runs alone and
+		// the others count as missed.
+		if d.MissedFirst.IsZero() {
+			d.MissedFirst = onTime[0]
+		}
+		d.MissedLast = onTime[n-2]
+		onTime = onTime[n-1:]
 	}
 	d.Fire = append(missed, onTime...)
 	if n := len(d.Fire); n > 0 {

@@ -223,6 +223,19 @@ func TestScheduleDue(t *testing.T) {
 	if fmtSlots(d.Fire) != "01-01T15:00:00Z" || !d.MissedFirst.Equal(h(11, 0)) || !d.MissedLast.Equal(h(14, 0)) {
 		t.Errorf("latest with a slot on time: %+v", d)
 	}
+	// A slot every 2 s, down for 11 s: five slots within OnTime. None and
+	// latest run the latest alone, the others missed; all runs them all.
+	every2 := func(c Catchup) *Schedule { return mustSchedule(t, "*/2 * * * * *", "UTC", c) }
+	sec := func(s int) time.Time { return pos.Add(time.Duration(s) * time.Second) }
+	for _, c := range []Catchup{CatchupNone, CatchupLatest} {
+		d, _ = every2(c).Due(sec(0), sec(11))
+		if fmtSlots(d.Fire) != "01-01T10:00:10Z" || !d.Position.Equal(sec(10)) || !d.MissedFirst.Equal(sec(2)) || !d.MissedLast.Equal(sec(8)) {
+			t.Errorf("%s, seconds on time: %+v", c, d)
+		}
+	}
+	if d, _ = every2(CatchupAll).Due(sec(0), sec(11)); len(d.Fire) != 5 || !d.MissedFirst.IsZero() {
+		t.Errorf("all, seconds on time: %+v", d)
+	}
 	// A clock gone back behind the position: nothing is due again.
 	d, _ = hourly(CatchupAll).Due(h(14, 0), h(12, 30))
 	if len(d.Fire) != 0 || !d.Position.Equal(h(14, 0)) {
