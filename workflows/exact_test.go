@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/cairnml/cairn"
 )
 
 // Integers beyond 2^53 (and beyond int64 and uint64) are kept to the last
@@ -122,16 +124,29 @@ func TestLongIntegerKept(t *testing.T) {
 }
 
 // A plain number too large for a float64 (YAML reads 1e400 as a string)
-// is named as the number it is in an error, not as a string; a quoted
-// one is a string.
+// is refused as the number it is, wherever it is (a list's or a map's
+// value included: it never becomes the text "1e400"); a quoted one is a
+// string. So is one in -p's or the API's value of a list or map param.
 func TestOutOfRangeNumberNamed(t *testing.T) {
 	for src, want := range map[string]string{
-		"name: x\nparams:\n  n: {type: int, default: 1e400}\ntasks:\n  - {id: a, type: noop}\n":     `x.yaml:3:27: default of param "n" must be an int, not a number out of range (1e400)`,
-		"name: x\nparams:\n  n: {type: int, default: \"1e400\"}\ntasks:\n  - {id: a, type: noop}\n": `must be an int, not a string ("1e400")`,
+		"name: x\nparams:\n  n: {type: int, default: 1e400}\ntasks:\n  - {id: a, type: noop}\n":       `x.yaml:3:27: param "n" default: number 1e400 out of range`,
+		"name: x\nparams:\n  l: {type: list, default: [1e400]}\ntasks:\n  - {id: a, type: noop}\n":    `x.yaml:3:29: param "l" default: number 1e400 out of range`,
+		"name: x\nparams:\n  m: {type: map, default: {a: -2e999}}\ntasks:\n  - {id: a, type: noop}\n": `x.yaml:3:31: param "m" default: number -2e999 out of range`,
+		"name: x\nparams:\n  n: {type: int, default: \"1e400\"}\ntasks:\n  - {id: a, type: noop}\n":   `must be an int, not a string ("1e400")`,
+		"name: x\ntasks:\n  - {id: a, type: shell, with: {script: 'true', env: {X: 1e400}}}\n":        `number 1e400 out of range`,
 	} {
 		_, err := Parse("x.yaml", []byte(src), opts())
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse: %v, want %q", err, want)
 		}
+	}
+	for _, k := range []cairn.ParamKind{cairn.KindList, cairn.KindMap} {
+		v := map[cairn.ParamKind]string{cairn.KindList: "[1, 1e400]", cairn.KindMap: `{"a": 1e400}`}[k]
+		if got, err := parseParamValue(k, v); err == nil || !strings.Contains(err.Error(), "number 1e400 out of range") {
+			t.Errorf("-p of a %s %s: %v, %v; want refused as out of range", k, v, got, err)
+		}
+	}
+	if got, err := parseParamValue(cairn.KindList, `["1e400"]`); err != nil || got.([]any)[0] != "1e400" {
+		t.Errorf("a quoted 1e400 in a list: %v, %v; want the string", got, err)
 	}
 }

@@ -989,6 +989,15 @@ func (p *parser) scalar(n *yaml.Node, what string, onString func(string, *yaml.N
 		}
 		return f, true
 	case "!!str", "!!timestamp", "!!binary":
+		if tag == "!!str" && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle|yaml.TaggedStyle) == 0 {
+			// YAML reads a plain number too large for a float64 (1e400)
+			// as a string: refused as the number it was written as, not
+			// passed on as text (a JSON number must not become a string).
+			if _, err := strconv.ParseFloat(n.Value, 64); errors.Is(err, strconv.ErrRange) {
+				p.errorf(n, "quote it to keep it as text", "%s: number %s out of range: a float holds at most about ±1.8e308", what, abbreviateStr(n.Value))
+				return nil, false
+			}
+		}
 		if onString != nil {
 			onString(n.Value, n)
 		}
