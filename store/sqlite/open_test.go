@@ -369,7 +369,14 @@ func TestCreateSurvivesKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		if step == "" {
-			time.Sleep(20*time.Millisecond + time.Duration(rng.Int64N(int64(40*time.Millisecond))))
+			// Once the child is making homes (however slow its start on
+			// a loaded machine), at a random moment of a making.
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if _, err := os.Stat(filepath.Join(dir, "1")); err == nil {
+					break
+				}
+			}
+			time.Sleep(time.Duration(rng.Int64N(int64(5 * time.Millisecond))))
 			cmd.Process.Signal(syscall.SIGKILL)
 		}
 		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
