@@ -122,6 +122,12 @@ func startPredictServer(b *testing.B) *predictServer {
 // deploy task's completion does.
 func registerModel(b *testing.B, home, name string, m *model.Model) {
 	b.Helper()
+	registerModelAt(b, home, name, cairn.StageProduction, m)
+}
+
+// registerModelAt is registerModel in stage.
+func registerModelAt(b *testing.B, home, name string, stage cairn.ModelStage, m *model.Model) {
+	b.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(home, "cairn.db"))
 	if err != nil {
@@ -152,7 +158,7 @@ func registerModel(b *testing.B, home, name string, m *model.Model) {
 	}
 	if _, err := st.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
 		Outputs: map[string]json.RawMessage{"model": ref.JSON()},
-		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: cairn.StageProduction, Model: ref}}}}, at); err != nil {
+		Effects: []cairn.Effect{{RegisterModel: &cairn.ModelRegistration{Name: name, Stage: stage, Model: ref}}}}, at); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -99,9 +99,28 @@ func (r *remoteRig) serve() {
 	r.wait(log, "cairn server ready")
 }
 
-// freeAddr is a loopback address with a port free now.
+// freeAddr is a loopback address with a port free now: the next free one
+// of CAIRN_BENCH_PORTS (FIRST-LAST, for a machine whose users each keep
+// to a block of ports) when it is set, else one the system picks.
 func freeAddr(b *testing.B) string {
 	b.Helper()
+	if r := os.Getenv("CAIRN_BENCH_PORTS"); r != "" {
+		var first, last int
+		if _, err := fmt.Sscanf(r, "%d-%d", &first, &last); err != nil || first < 1 || last < first || last > 65535 {
+			b.Fatalf("CAIRN_BENCH_PORTS=%q: want FIRST-LAST, such as 18300-18399", r)
+		}
+		portsMu.Lock()
+		defer portsMu.Unlock()
+		for range last - first + 1 {
+			p := first + nextPort%(last-first+1)
+			nextPort++
+			if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+				ln.Close()
+				return ln.Addr().String()
+			}
+		}
+		b.Fatalf("CAIRN_BENCH_PORTS=%s: no port free", r)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -109,6 +128,13 @@ func freeAddr(b *testing.B) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// nextPort is the next of CAIRN_BENCH_PORTS that freeAddr tries (one
+// handed out is not handed out again until the block has gone round).
+var (
+	portsMu  sync.Mutex
+	nextPort int
+)
 
 // worker starts one cairn worker of concurrency n and waits until it is
 // ready.

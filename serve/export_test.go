@@ -1,7 +1,5 @@
 package serve
 
-import "errors"
-
 // AppendFloat is appendFloat, for the external tests.
 var AppendFloat = appendFloat
 
@@ -17,23 +15,6 @@ func (s *Server) TakeBigTurns() {
 func (s *Server) TakeHeadTurns() {
 	for s.head.TryAcquire(bigChunk) {
 	}
-}
-
-// EvaluateCandidate does, on model name's rollout candidate, what shadow
-// scoring does of the model's own work (evaluate: the rows decoded and
-// predicted), for BenchmarkShadow's measure of it.
-func (s *Server) EvaluateCandidate(name string, body []byte) error {
-	s.mu.RLock()
-	e := s.names[name]
-	s.mu.RUnlock()
-	if e == nil || e.ro.Load() == nil {
-		return errors.New("no rollout served for " + name)
-	}
-	d, _, err := s.evaluate(e.ro.Load().cand, body)
-	if d != nil {
-		d.release()
-	}
-	return err
 }
 
 // ShadowWaiting is the number of shadowed requests waiting for the

@@ -400,6 +400,31 @@ func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Predictio
 	return d, p, nil
 }
 
+// EvaluateCandidate does on the candidate of model name's rollout, as
+// served, what shadow scoring does of the candidate's own work on a
+// request of body (evaluate: its rows decoded and predicted), and nothing
+// else; an error when no rollout of name is served. It is for measuring
+// what shadow scoring adds beside that work (serve's BenchmarkShadow, and
+// bench's BenchmarkShadowHTTP through cairn server's CAIRN_DEBUG_ADDR),
+// not for serving.
+func (s *Server) EvaluateCandidate(name string, body []byte) error {
+	s.mu.RLock()
+	e := s.names[name]
+	s.mu.RUnlock()
+	var ro *routed
+	if e != nil {
+		ro = e.ro.Load()
+	}
+	if ro == nil {
+		return fmt.Errorf("model %s: no rollout served, so no candidate to evaluate", name)
+	}
+	d, _, err := s.evaluate(ro.cand, body)
+	if d != nil {
+		d.release()
+	}
+	return err
+}
+
 // shadowOne scores a shadowed request with the candidate and logs it,
 // off the request's path: the candidate's answer goes in the production
 // row the request handed over (one row of the request log).

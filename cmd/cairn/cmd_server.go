@@ -394,7 +394,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
 	stopDebug := serveDebug(dln, func() debugCounts {
 		return debugCounts{Statements: statementCounts(st), WorkerCalls: workerAPI.Calls()}
-	}, baseCtx, log)
+	}, models, baseCtx, log)
 	infoPath := a.serverInfoPath()
 	if other, ok := liveServer(infoPath); ok && other.Owner != owner {
 		log.Info("another cairn server runs on this database: both schedule its runs, each running the tasks of the runs it holds",

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 
 	"github.com/cairnml/cairn/store/postgres"
 )
@@ -18,8 +19,10 @@ import (
 // diagnosing its performance needs, and nothing else: Go's profiles
 // (/debug/pprof/) and its round trips counted (/debug/counts: the
 // statements it ran on a PostgreSQL database, by kind, and the worker
-// API's requests, by route). No flag: it is for whoever measures the
-// server (the benchmarks), not for running it.
+// API's requests, by route), and the candidate's own work in shadow
+// scoring alone (POST /debug/shadow-eval, see serveShadowEval). No flag:
+// it is for whoever measures the server (the benchmarks), not for running
+// it.
 const envDebugAddr = "CAIRN_DEBUG_ADDR"
 
 // debugCounts is the body of /debug/counts.
@@ -58,9 +61,48 @@ func listenDebug() (net.Listener, error) {
 	return ln, nil
 }
 
-// serveDebug serves the profiles and counts on ln (nil: does nothing)
-// until stop is called.
-func serveDebug(ln net.Listener, counts func() debugCounts, base context.Context, log *slog.Logger) (stop func(context.Context)) {
+// candidateEvaluator is what /debug/shadow-eval calls (*serve.Server).
+type candidateEvaluator interface {
+	EvaluateCandidate(name string, body []byte) error
+}
+
+// maxShadowEvals bounds /debug/shadow-eval's n.
+const maxShadowEvals = 1_000_000
+
+// serveShadowEval answers POST /debug/shadow-eval?model=NAME&n=N, whose
+// body is a JSON array of predict bodies: the candidate of model NAME's
+// rollout does its own work of shadow scoring (the rows decoded and
+// predicted, nothing logged or counted) on N of them in turn, in this
+// process, so that a benchmark reading the server's CPU around the call
+// has that work apart from the rest of what shadow scoring costs a
+// request (bench's BenchmarkShadowHTTP). The answer is {"evaluated": N}.
+func serveShadowEval(models candidateEvaluator) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("model")
+		n, err := strconv.Atoi(r.URL.Query().Get("n"))
+		if err != nil || n < 1 || n > maxShadowEvals {
+			http.Error(w, fmt.Sprintf("n=%q: want a number of evaluations from 1 to %d", r.URL.Query().Get("n"), maxShadowEvals), http.StatusBadRequest)
+			return
+		}
+		var bodies []json.RawMessage
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&bodies); err != nil || len(bodies) == 0 {
+			http.Error(w, fmt.Sprintf("the body is not a JSON array of predict bodies: %v", err), http.StatusBadRequest)
+			return
+		}
+		for i := range n {
+			if err := models.EvaluateCandidate(name, bodies[i%len(bodies)]); err != nil {
+				http.Error(w, fmt.Sprintf("evaluation %d: %v", i+1, err), http.StatusConflict)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"evaluated\": %d}\n", n)
+	}
+}
+
+// serveDebug serves the profiles, the counts and the shadow evaluations
+// of models on ln (nil: does nothing) until stop is called.
+func serveDebug(ln net.Listener, counts func() debugCounts, models candidateEvaluator, base context.Context, log *slog.Logger) (stop func(context.Context)) {
 	if ln == nil {
 		return func(context.Context) {}
 	}
@@ -74,6 +116,7 @@ func serveDebug(ln net.Listener, counts func() debugCounts, base context.Context
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(counts())
 	})
+	mux.HandleFunc("POST /debug/shadow-eval", serveShadowEval(models))
 	// Profiles take as long as they are asked to: no write timeout.
 	srv := newHTTPServer(mux, base, log, idleTimeout)
 	done := make(chan struct{})
