@@ -370,14 +370,25 @@ func (c *Controller) minutes(ctx context.Context) {
 }
 
 func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence scheduler.Fence) error {
-	stats, err := c.o.Store.RequestStats(ctx, r.Name, r.StepAt)
-	if err != nil {
-		return err
+	// Only a canary is judged by its requests, and only a rollout with
+	// alerts watches them: a shadow or A-B rollout without alerts reads
+	// none. The read sums the request log since the step began, every
+	// Every: for a shadow or A-B rollout, never stepped, since it began,
+	// a scan that grows with every request served (in a shadow
+	// rollout's benchmark a few µs of the leader's CPU per request after
+	// a few seconds; hours in, more than the requests themselves).
+	canary := r.Spec.WithDefaults().Strategy == cairn.StrategyCanary
+	var stats map[int]cairn.RequestStats
+	if canary || len(r.Spec.Alerts) > 0 {
+		var err error
+		if stats, err = c.o.Store.RequestStats(ctx, r.Name, r.StepAt); err != nil {
+			return err
+		}
 	}
 	now := c.o.Now()
 	c.alerts(ctx, r, stats, now)
 	judged := stats
-	if r.Share >= 100 {
+	if canary && r.Share >= 100 {
 		// Production answers nothing at a step of 100%: the candidate is
 		// judged against what production answered over the rollout.
 		all, err := c.o.Store.RequestStats(ctx, r.Name, r.StartedAt)
@@ -396,7 +407,7 @@ func (c *Controller) judge(ctx context.Context, r *cairn.Rollout, fence schedule
 		return nil
 	}
 	delete(c.lastWhy, r.Name)
-	_, err = c.o.Store.ChangeRollout(ctx, cairn.RolloutChange{Name: r.Name, Candidate: r.Candidate, FromStep: r.Step, FromPaused: r.Paused, Event: d.Event,
+	_, err := c.o.Store.ChangeRollout(ctx, cairn.RolloutChange{Name: r.Name, Candidate: r.Candidate, FromStep: r.Step, FromPaused: r.Paused, Event: d.Event,
 		Share: d.Share, Step: d.Step, Detail: d.Why, Actor: Actor, At: now}, &fence)
 	if err != nil {
 		return err
