@@ -64,6 +64,21 @@ func newSchema(m *model.Model) *schema {
 	return s
 }
 
+// same says whether s and o read a body alike: the same columns, in the
+// same order, of the same kinds, and the same label (a row's frame from
+// one is the other's). Their categories may differ: a decoder keeps any.
+func (s *schema) same(o *schema) bool {
+	if s.label != o.label || len(s.cols) != len(o.cols) {
+		return false
+	}
+	for j, c := range s.cols {
+		if c.name != o.cols[j].name || c.kind != o.cols[j].kind {
+			return false
+		}
+	}
+	return true
+}
+
 // describe lists the columns for a message: "a (numeric), b (categorical)".
 func (s *schema) describe() string {
 	parts := make([]string, 0, min(len(s.cols), 13))

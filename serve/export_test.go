@@ -35,3 +35,16 @@ func (s *Server) LogWaiting() int {
 	defer s.reqs.mu.Unlock()
 	return len(s.reqs.pending)
 }
+
+// ShadowSameColumns says whether model name's rollout, as served, hands
+// its candidate the rows production decoded (the same columns).
+func (s *Server) ShadowSameColumns(name string) bool {
+	s.mu.RLock()
+	e := s.names[name]
+	s.mu.RUnlock()
+	if e == nil {
+		return false
+	}
+	ro := e.ro.Load()
+	return ro != nil && ro.sameIn
+}

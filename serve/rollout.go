@@ -20,6 +20,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/internal/jsoncheck"
+	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/model"
 )
 
@@ -74,6 +75,10 @@ const (
 type routed struct {
 	r    *cairn.Rollout
 	cand *active
+	// sameIn: the candidate reads the same columns as the production
+	// version it shadows, so it is handed the rows production decoded
+	// rather than the body to decode again.
+	sameIn bool
 }
 
 // newRequestID returns 32 random hex digits.
@@ -128,7 +133,7 @@ func (s *Server) readRollout(ctx context.Context, e *entry, base *active) {
 		e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: &loaded{digest: mv.Model.Digest, m: &model.Model{Kind: base.m.Kind}}, broken: lerr}})
 		return
 	}
-	e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: l}})
+	e.ro.Store(&routed{r: r, cand: &active{version: r.Candidate, loaded: l}, sameIn: base.in.same(l.in)})
 	s.o.Logger.Info("serve: rollout served", "model", e.name, "strategy", r.Spec.Strategy, "baseline", r.Baseline,
 		"candidate", r.Candidate, "share", r.Share)
 }
@@ -224,24 +229,53 @@ func (l *reqLog) flush(ctx context.Context) error {
 	return nil
 }
 
-// shadowJob is a request for the candidate of a shadow rollout: its body
-// is the request's own pooled buffer, handed over (not copied), which the
-// worker puts back.
+// shadowJob is a request for the candidate of a shadow rollout: either
+// its rows as production decoded them, copied into the queue's arrays
+// (rows; a candidate that reads the same columns), or its body, the
+// request's own pooled buffer handed over (not copied), which the worker
+// puts back.
 type shadowJob struct {
 	name string
 	id   string
 	cand *active
-	body *bytes.Buffer
+	body *bytes.Buffer // nil when the rows are in rows
+	rows shadowRows
 	// prod is the production version's row of the request, logged with
 	// the candidate's answer in it (one row, one insert) when the server
 	// keeps a request log; by value (no allocation of its own).
 	prod cairn.ModelRequest
 }
 
+// shadowRows says where a request's decoded rows are in its batch's
+// arrays (shadowBatchRows): n rows, their values column after column
+// from num (numeric, boolean and datetime columns) and str (categorical
+// ones), and their missing flags column after column from miss, every
+// column's (-1 when none is missing).
+type shadowRows struct {
+	n, num, str, miss int
+}
+
+// shadowBatchRows are the arrays that hold the decoded rows of a batch
+// of shadowed requests: the queue appends to them, a worker takes them
+// with the batch and gives them back emptied.
+type shadowBatchRows struct {
+	num  []float64
+	str  []string
+	miss []bool
+}
+
+// shadowTaken is what a worker takes from the queue: the requests
+// waiting and the arrays their rows are in.
+type shadowTaken struct {
+	jobs []shadowJob
+	shadowBatchRows
+}
+
 // shadowQ holds the shadowed requests waiting for the shadow workers.
 type shadowQ struct {
 	mu      sync.Mutex
 	pending []shadowJob
+	rows    shadowBatchRows // the pending requests' decoded rows
 	bytes   int
 	closed  bool
 	wake    chan struct{} // a batch waits (cap 1)
@@ -253,22 +287,50 @@ type shadowQ struct {
 	scored atomic.Uint64
 }
 
-// shadow hands a request's body to the shadow workers, or drops it when
-// they are behind (or stopped); true when they took it (the buffer is
-// theirs).
-func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod cairn.ModelRequest) bool {
+// rowsBytes is what a request's decoded rows take in the queue's
+// arrays (counted against shadowQueueBytes as a body is).
+func rowsBytes(d *decoder) int {
+	b := 0
+	for j, c := range d.s.cols {
+		if c.kind == dataset.Categorical {
+			b += 16 * d.n
+		} else {
+			b += 8 * d.n
+		}
+		if d.cols[j].Missing != nil {
+			b += d.n
+		}
+	}
+	return b
+}
+
+// shadow hands a request to the shadow workers — its rows d as
+// production decoded them when d is not nil, else its body —, or drops
+// it when they are behind (or stopped). taken: they took it; handed: the
+// body buffer is theirs.
+func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, d *decoder, prod cairn.ModelRequest) (taken, handed bool) {
 	q := &s.sq
+	size := body.Len()
+	if d != nil {
+		size = rowsBytes(d)
+	}
 	q.mu.Lock()
-	if q.closed || len(q.pending) >= shadowQueue || q.bytes+body.Len() > shadowQueueBytes {
+	if q.closed || len(q.pending) >= shadowQueue || q.bytes+size > shadowQueueBytes {
 		closed := q.closed
 		q.mu.Unlock()
 		if !closed {
 			s.o.Observe(Event{Kind: EventShadowDropped, Model: name, Version: cand.version, Rows: 1})
 		}
-		return false
+		return false, false
 	}
-	q.pending = append(q.pending, shadowJob{name: name, id: id, cand: cand, body: body, prod: prod})
-	q.bytes += body.Len()
+	j := shadowJob{name: name, id: id, cand: cand, prod: prod}
+	if d != nil {
+		j.rows = q.rows.add(d)
+	} else {
+		j.body = body
+	}
+	q.pending = append(q.pending, j)
+	q.bytes += size
 	q.queued++
 	n := len(q.pending)
 	q.mu.Unlock()
@@ -278,17 +340,87 @@ func (s *Server) shadow(name, id string, cand *active, body *bytes.Buffer, prod 
 		default:
 		}
 	}
-	return true
+	return true, d == nil
 }
 
-// take returns the requests waiting, leaving spare (emptied) in their
-// place.
-func (q *shadowQ) take(spare []shadowJob) []shadowJob {
+// add copies the rows of d's frame (its columns made by predict) to the
+// arrays and says where they are.
+func (b *shadowBatchRows) add(d *decoder) shadowRows {
+	r := shadowRows{n: d.n, num: len(b.num), str: len(b.str), miss: -1}
+	for j, c := range d.s.cols {
+		col := &d.cols[j]
+		if c.kind == dataset.Categorical {
+			b.str = append(b.str, col.Str[:d.n]...)
+		} else {
+			b.num = append(b.num, col.Num[:d.n]...)
+		}
+		if col.Missing != nil && r.miss < 0 {
+			r.miss = len(b.miss)
+			for range j * d.n { // the columns before had none missing
+				b.miss = append(b.miss, false)
+			}
+		}
+		if r.miss >= 0 {
+			if col.Missing != nil {
+				b.miss = append(b.miss, col.Missing[:d.n]...)
+			} else {
+				for range d.n {
+					b.miss = append(b.miss, false)
+				}
+			}
+		}
+	}
+	return r
+}
+
+// take returns the requests waiting and their rows, leaving spare's
+// arrays (emptied) in their place.
+func (q *shadowQ) take(spare shadowTaken) shadowTaken {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	batch := q.pending
-	q.pending, q.bytes = spare[:0], 0
-	return batch
+	t := shadowTaken{jobs: q.pending, shadowBatchRows: q.rows}
+	q.pending, q.bytes = spare.jobs[:0], 0
+	q.rows = shadowBatchRows{num: spare.num[:0], str: spare.str[:0], miss: spare.miss[:0]}
+	return t
+}
+
+// shadowFrame is a shadow worker's frame of a request's rows in a batch's
+// arrays, reused from request to request.
+type shadowFrame struct {
+	cols []dataset.Column
+	f    dataset.Frame
+}
+
+// of sets the frame to the rows r of b, in the columns of schema sc.
+func (sf *shadowFrame) of(sc *schema, b *shadowBatchRows, r shadowRows) *dataset.Frame {
+	if len(sf.cols) != len(sc.cols) {
+		sf.cols = make([]dataset.Column, len(sc.cols))
+		sf.f.Columns = make([]*dataset.Column, len(sc.cols))
+		for j := range sf.cols {
+			sf.f.Columns[j] = &sf.cols[j]
+		}
+	}
+	num, str, miss := r.num, r.str, r.miss
+	for j, c := range sc.cols {
+		col := &sf.cols[j]
+		*col = dataset.Column{Name: c.name, Kind: c.kind}
+		if c.kind == dataset.Categorical {
+			col.Str = b.str[str : str+r.n : str+r.n]
+			str += r.n
+		} else {
+			col.Num = b.num[num : num+r.n : num+r.n]
+			num += r.n
+		}
+		if miss >= 0 {
+			// A decoder's column has missing flags only when one is
+			// missing: so does this one.
+			if m := b.miss[miss : miss+r.n : miss+r.n]; slices.Contains(m, true) {
+				col.Missing = m
+			}
+			miss += r.n
+		}
+	}
+	return &sf.f
 }
 
 // shadowLoop is a shadow worker: woken by the first request waiting, it
@@ -300,21 +432,23 @@ func (s *Server) shadowLoop() {
 	gather := time.NewTimer(shadowEvery)
 	gather.Stop()
 	var (
-		spare []shadowJob
+		spare shadowTaken
 		arena predArena
+		frame shadowFrame
 	)
 	drain := func() {
 		for {
 			batch := q.take(spare)
-			if len(batch) == 0 {
+			if len(batch.jobs) == 0 {
 				spare = batch
 				return
 			}
-			for i := range batch {
-				s.shadowOne(&batch[i], &arena)
-				batch[i] = shadowJob{}
+			for i := range batch.jobs {
+				s.shadowOne(&batch.jobs[i], &batch.shadowBatchRows, &frame, &arena)
+				batch.jobs[i] = shadowJob{}
 			}
-			q.scored.Add(uint64(len(batch)))
+			q.scored.Add(uint64(len(batch.jobs)))
+			clear(batch.str) // the strings go
 			spare = batch
 		}
 	}
@@ -381,33 +515,39 @@ func (a *predArena) add(l *loaded, p *model.Prediction, want int) []byte {
 }
 
 // evaluate is the candidate's own work on a shadowed request, which the
-// user asked for: its rows decoded into the model's columns and
-// predicted. Everything else shadow scoring does is its overhead
-// (BenchmarkShadow measures it apart). The caller releases d.
-func (s *Server) evaluate(cand *active, body []byte) (*decoder, *model.Prediction, error) {
+// user asked for: its rows predicted, and first decoded into the model's
+// columns when it was not handed them (decoded by production, when both
+// read the same columns: frame). Everything else shadow scoring does is
+// its overhead (BenchmarkShadow measures it apart). The caller releases
+// d (nil when frame was given, or the candidate is broken).
+func (s *Server) evaluate(cand *active, body []byte, frame *dataset.Frame) (d *decoder, p *model.Prediction, rows int, err error) {
 	if cand.broken != nil {
-		return nil, nil, cand.broken
+		return nil, nil, 0, cand.broken
 	}
-	d := newDecoder(cand.in, body, s.o.MaxRows, nil)
-	err := d.decode()
+	if frame == nil {
+		d = newDecoder(cand.in, body, s.o.MaxRows, nil)
+		if err := d.decode(); err != nil {
+			return d, nil, d.n, err
+		}
+		frame = d.frame()
+	}
+	rows = frame.Rows()
+	p, err = cand.p.Predict(frame)
 	if err != nil {
-		return d, nil, err
+		return d, nil, rows, inputErr(err)
 	}
-	p, err := cand.p.Predict(d.frame())
-	if err != nil {
-		return d, nil, inputErr(err)
-	}
-	return d, p, nil
+	return d, p, rows, nil
 }
 
 // EvaluateCandidate does on the candidate of model name's rollout, as
-// served, what shadow scoring does of the candidate's own work on a
-// request of body (evaluate: its rows decoded and predicted), and nothing
-// else; an error when no rollout of name is served. It is for measuring
-// what shadow scoring adds beside that work (serve's BenchmarkShadow, and
-// bench's BenchmarkShadowHTTP through cairn server's CAIRN_DEBUG_ADDR),
-// not for serving.
-func (s *Server) EvaluateCandidate(name string, body []byte) error {
+// served, what shadow scoring does of the candidate's own work on n
+// requests, bodies in turn (evaluate: their rows predicted, and decoded
+// first unless the candidate reads the same columns as production, which
+// decodes them for both), and nothing else; an error when no rollout of
+// name is served. It is for measuring what shadow scoring adds beside
+// that work (serve's BenchmarkShadow, and bench's BenchmarkShadowHTTP
+// through cairn server's CAIRN_DEBUG_ADDR), not for serving.
+func (s *Server) EvaluateCandidate(name string, bodies [][]byte, n int) error {
 	s.mu.RLock()
 	e := s.names[name]
 	s.mu.RUnlock()
@@ -418,31 +558,58 @@ func (s *Server) EvaluateCandidate(name string, body []byte) error {
 	if ro == nil {
 		return fmt.Errorf("model %s: no rollout served, so no candidate to evaluate", name)
 	}
-	d, _, err := s.evaluate(ro.cand, body)
-	if d != nil {
-		d.release()
+	frames := make([]*dataset.Frame, len(bodies))
+	if ro.sameIn {
+		// Decoded once, as production decodes each request: not the
+		// candidate's work.
+		for i, b := range bodies {
+			d := newDecoder(ro.cand.in, b, s.o.MaxRows, nil)
+			if err := d.decode(); err != nil {
+				return err
+			}
+			frames[i] = d.frame()
+			defer d.release()
+		}
 	}
-	return err
+	for i := range n {
+		d, _, _, err := s.evaluate(ro.cand, bodies[i%len(bodies)], frames[i%len(bodies)])
+		if d != nil {
+			d.release()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shadowOne scores a shadowed request with the candidate and logs it,
 // off the request's path: the candidate's answer goes in the production
 // row the request handed over (one row of the request log).
-func (s *Server) shadowOne(j *shadowJob, arena *predArena) {
+func (s *Server) shadowOne(j *shadowJob, b *shadowBatchRows, sf *shadowFrame, arena *predArena) {
 	start := time.Now()
-	d, p, err := s.evaluate(j.cand, j.body.Bytes())
-	defer func() {
-		if d != nil {
-			d.release()
-		}
-		if j.body.Cap() <= maxPooled {
-			bufs.Put(j.body)
-		}
-	}()
-	dur, rows := time.Since(start), 0
-	if d != nil {
-		rows = d.n
+	var (
+		d     *decoder
+		p     *model.Prediction
+		rows  int
+		err   error
+		frame *dataset.Frame
+	)
+	if j.body == nil {
+		frame = sf.of(j.cand.in, b, j.rows)
+		d, p, rows, err = s.evaluate(j.cand, nil, frame)
+	} else {
+		d, p, rows, err = s.evaluate(j.cand, j.body.Bytes(), nil)
+		defer func() {
+			if d != nil {
+				d.release()
+			}
+			if j.body.Cap() <= maxPooled {
+				bufs.Put(j.body)
+			}
+		}()
 	}
+	dur := time.Since(start)
 	code := "ok"
 	if err != nil {
 		code = "internal"

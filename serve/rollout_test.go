@@ -245,6 +245,16 @@ func TestShadowLogsBoth(t *testing.T) {
 	if n, err := fx.st.PruneRequests(ctx, time.Now().Add(time.Hour), 1000); err != nil || n != 20 {
 		t.Fatalf("the request log holds %d rows (%v), want 20: one per shadowed request", n, err)
 	}
+	// The candidate reads the columns production reads, so it is handed
+	// the rows production decoded (categories, booleans, a missing
+	// datetime): it answers them as it answers the body when asked itself.
+	if !s.ShadowSameColumns("clf") {
+		t.Fatal("the candidate reads production's columns, but is not handed production's rows")
+	}
+	pinned, _ := predictKey(t, s, "clf", 2, "")
+	if got, _ := json.Marshal(pinned.Predictions); string(got) != string(logged[1].Predictions) {
+		t.Fatalf("the shadow's predictions %s, the candidate's own answer %s", logged[1].Predictions, got)
+	}
 }
 
 // TestRolloutFollowsTheStore: a step of the rollout written to the store

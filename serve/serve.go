@@ -349,8 +349,10 @@ func (s *Server) stopNow(ctx context.Context) {
 	close(s.sq.stop)
 	s.shadowWG.Wait()
 	// Without workers (never started), what waits is let go.
-	for _, j := range s.sq.take(nil) {
-		bufs.Put(j.body)
+	for _, j := range s.sq.take(shadowTaken{}).jobs {
+		if j.body != nil {
+			bufs.Put(j.body)
+		}
 		if s.reqs != nil {
 			s.reqs.add(j.prod) // production's answer is logged all the same
 		}
@@ -827,8 +829,18 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 					served, arm = ro.cand, "candidate"
 				}
 			}
-			var p *model.Prediction
-			rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
+			var (
+				p     *model.Prediction
+				dec   *decoder  // production's rows, for a shadow candidate that reads the same columns
+				decTo **decoder // where predict leaves them
+			)
+			if ro != nil && ro.sameIn && ro.r.Spec.Strategy == cairn.StrategyShadow {
+				decTo = &dec
+			}
+			rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w, decTo)
+			if dec != nil {
+				defer dec.release()
+			}
 			if cerr := err; cerr != nil && served != a && codeOf(cerr) != CodeTooLarge {
 				// The candidate could not answer: production answers. It
 				// counts against the candidate when it is the model's
@@ -836,7 +848,7 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 				// refuses (a candidate whose columns differ).
 				cand := served
 				served, arm = a, "production"
-				rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w)
+				rows, p, err = s.predict(ctx, name, served, in.Bytes(), id, arm, w, nil)
 				if modelFault(codeOf(cerr)) || err == nil {
 					s.logRequest(name, cand, id, false, start, rows, nil, cerr)
 					s.o.Observe(Event{Kind: EventPredict, Model: name, Version: cand.version, Code: codeOf(cerr), Duration: time.Since(start), Arm: "candidate"})
@@ -855,7 +867,8 @@ func (s *Server) Predict(ctx context.Context, name string, version int, key stri
 				if s.reqs != nil {
 					prod = s.requestRow(name, served, id, start, rows, p, err)
 				}
-				if handed = s.shadow(name, id, ro.cand, in, prod); !handed && s.reqs != nil {
+				var taken bool
+				if taken, handed = s.shadow(name, id, ro.cand, in, dec, prod); !taken && s.reqs != nil {
 					s.reqs.add(prod)
 				}
 			} else if err == nil || modelFault(codeOf(err)) {
@@ -981,7 +994,10 @@ func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, e
 	return in, nil
 }
 
-func (s *Server) predict(ctx context.Context, name string, a *active, body []byte, id, arm string, w io.Writer) (int, *model.Prediction, error) {
+// predict answers a request with version a. With rowsOut, a request
+// answered leaves its decoded rows there (the caller releases them) for
+// a shadow candidate that reads the same columns.
+func (s *Server) predict(ctx context.Context, name string, a *active, body []byte, id, arm string, w io.Writer, rowsOut **decoder) (int, *model.Prediction, error) {
 	if a.broken != nil {
 		return 0, nil, a.broken
 	}
@@ -991,7 +1007,12 @@ func (s *Server) predict(ctx context.Context, name string, a *active, body []byt
 		keep = func() bool { return draw() < rate }
 	}
 	d := newDecoder(a.in, body, s.o.MaxRows, keep)
-	defer d.release()
+	handed := false
+	defer func() {
+		if !handed {
+			d.release()
+		}
+	}()
 	if err := d.decode(); err != nil {
 		return 0, nil, err
 	}
@@ -1025,6 +1046,9 @@ func (s *Server) predict(ctx context.Context, name string, a *active, body []byt
 	}
 	if err != nil {
 		return d.n, p, fmt.Errorf("write the answer: %w", err)
+	}
+	if rowsOut != nil {
+		*rowsOut, handed = d, true
 	}
 	return d.n, p, nil
 }

@@ -63,7 +63,7 @@ func listenDebug() (net.Listener, error) {
 
 // candidateEvaluator is what /debug/shadow-eval calls (*serve.Server).
 type candidateEvaluator interface {
-	EvaluateCandidate(name string, body []byte) error
+	EvaluateCandidate(name string, bodies [][]byte, n int) error
 }
 
 // maxShadowEvals bounds /debug/shadow-eval's n.
@@ -89,11 +89,13 @@ func serveShadowEval(models candidateEvaluator) http.HandlerFunc {
 			http.Error(w, fmt.Sprintf("the body is not a JSON array of predict bodies: %v", err), http.StatusBadRequest)
 			return
 		}
-		for i := range n {
-			if err := models.EvaluateCandidate(name, bodies[i%len(bodies)]); err != nil {
-				http.Error(w, fmt.Sprintf("evaluation %d: %v", i+1, err), http.StatusConflict)
-				return
-			}
+		bs := make([][]byte, len(bodies))
+		for i, b := range bodies {
+			bs[i] = b
+		}
+		if err := models.EvaluateCandidate(name, bs, n); err != nil {
+			http.Error(w, fmt.Sprintf("evaluate: %v", err), http.StatusConflict)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, "{\"evaluated\": %d}\n", n)
