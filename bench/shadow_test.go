@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -401,24 +400,17 @@ func BenchmarkShadowHTTP(b *testing.B) {
 				r+1, rounds, n, loadAvg(), s, l, m, s-l, 100*(s-l)/l, s-l-m, 100*(s-l-m)/l, unscored)
 		}
 	}
-	b.ReportMetric(median(shadowCPU), "cpu-µs/op")
-	b.ReportMetric(median(loggedCPU), "logged-cpu-µs/op")
-	b.ReportMetric(median(modelCPU), "model-cpu-µs/op")
-	b.ReportMetric(median(added), "added-cpu-µs/op")
-	b.ReportMetric(median(addedPct), "added-%")
-	b.ReportMetric(median(over), "overhead-cpu-µs/op")
-	b.ReportMetric(median(overPct), "overhead-%")
-	b.ReportMetric(slices.Min(overPct), "overhead-%-min")
-	b.ReportMetric(slices.Max(overPct), "overhead-%-max")
+	b.ReportMetric(summarize(shadowCPU).med, "cpu-µs/op")
+	b.ReportMetric(summarize(loggedCPU).med, "logged-cpu-µs/op")
+	b.ReportMetric(summarize(modelCPU).med, "model-cpu-µs/op")
+	b.ReportMetric(summarize(added).med, "added-cpu-µs/op")
+	ap, op := summarize(addedPct), summarize(overPct)
+	b.ReportMetric(ap.med, "added-%")
+	b.ReportMetric(ap.min, "added-%-min")
+	b.ReportMetric(ap.max, "added-%-max")
+	b.ReportMetric(summarize(over).med, "overhead-cpu-µs/op")
+	b.ReportMetric(op.med, "overhead-%")
+	b.ReportMetric(op.min, "overhead-%-min")
+	b.ReportMetric(op.max, "overhead-%-max")
 	b.ReportMetric(float64(unscored), "unscored")
-}
-
-// median is the median of xs (the mean of the middle two of an even
-// number).
-func median(xs []float64) float64 {
-	s := slices.Sorted(slices.Values(xs))
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
