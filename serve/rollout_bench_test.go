@@ -198,9 +198,13 @@ func BenchmarkRouteCanary(b *testing.B) {
 	benchRollout(b, &cairn.RolloutSpec{Strategy: cairn.StrategyCanary, Steps: []int{10, 100}}, true)
 }
 
-// BenchmarkShadow: what shadow scoring adds to a request (issue #22:
-// "under 10% CPU per request"). The candidate's own evaluation of the
-// request — its rows decoded and predicted — is work the user asked for;
+// BenchmarkShadow: what shadow scoring adds to the model server's part of
+// a request (issue #22: "under 10% CPU per request"; bench's
+// BenchmarkShadowHTTP measures it on whole requests to cairn server, the
+// figure compared with the target). The candidate's own evaluation of the
+// request — its rows predicted, and decoded first when it reads other
+// columns than production, which otherwise hands it the rows it decoded —
+// is work the user asked for;
 // the overhead is everything else shadow adds: handing the request to the
 // shadow workers, their bookkeeping, the candidate's predictions encoded
 // and logged, its metrics (both servers' events counted in a
