@@ -71,8 +71,9 @@ const maxShadowEvals = 1_000_000
 
 // serveShadowEval answers POST /debug/shadow-eval?model=NAME&n=N, whose
 // body is a JSON array of predict bodies: the candidate of model NAME's
-// rollout does its own work of shadow scoring (the rows decoded and
-// predicted, nothing logged or counted) on N of them in turn, in this
+// rollout does its own work of shadow scoring (its predictions, and its
+// decoding when it reads other columns than production; nothing logged
+// or counted) on N of them in turn, in this
 // process, so that a benchmark reading the server's CPU around the call
 // has that work apart from the rest of what shadow scoring costs a
 // request (bench's BenchmarkShadowHTTP). The answer is {"evaluated": N}.
@@ -85,8 +86,12 @@ func serveShadowEval(models candidateEvaluator) http.HandlerFunc {
 			return
 		}
 		var bodies []json.RawMessage
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&bodies); err != nil || len(bodies) == 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 32<<20)).Decode(&bodies); err != nil {
 			http.Error(w, fmt.Sprintf("the body is not a JSON array of predict bodies: %v", err), http.StatusBadRequest)
+			return
+		}
+		if len(bodies) == 0 {
+			http.Error(w, "the body is an empty array: give at least one predict body", http.StatusBadRequest)
 			return
 		}
 		bs := make([][]byte, len(bodies))
