@@ -29,6 +29,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if pidfile := os.Getenv("SHELL_TEST_WORKER"); pidfile != "" {
+		dyingWorker(pidfile)
+		return
+	}
 	// The emptied cgroups kept for reuse go at the end, as cairn's own do.
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) { proctree.RemoveIdle(); os.Exit(code) }))
 }
