@@ -165,11 +165,16 @@ func (s *spool) finish(reuse bool) error {
 		spoolBufs.Put(&buf)
 	}
 	// Nothing was written (the file ends at 0) and nothing can write any
-	// more: the next command gets the file as a new one would be.
+	// more: the next command gets the file as a new one would be. Its
+	// offset, which the command's descriptors shared, goes back to 0 too:
+	// a command that wrote and then emptied the file by another
+	// descriptor (truncating /dev/stdout) leaves it further on.
 	empty := s.off == 0 && s.atEnd && s.rerr == nil
 	s.mu.Unlock()
-	if reuse && empty && idleSpools.put(s.f) {
-		return s.werr
+	if reuse && empty {
+		if _, err := s.f.Seek(0, io.SeekStart); err == nil && idleSpools.put(s.f) {
+			return s.werr
+		}
 	}
 	if err := s.f.Close(); err != nil && s.werr == nil {
 		return fmt.Errorf("close output spool: %w", err)

@@ -206,6 +206,10 @@ func TestQuietCommandsHandOnTheirOutputFile(t *testing.T) {
 			{"echo two >&2", "two\n"},
 			{"sleep 300 &", ""}, // killed with its cgroup: nothing of it left
 			{"printf three", "three"},
+			// Written, then emptied by another descriptor: the file is
+			// empty but its shared offset is not at 0.
+			{"printf lost; : > /dev/stdout", ""},
+			{"printf four", "four"},
 			{"true", ""},
 		} {
 			env, buf := tasktest.Env(t)
