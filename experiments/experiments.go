@@ -225,7 +225,12 @@ func Compare(sides []Side) (*Comparison, error) {
 				params[i] = m
 			}
 		}
-		c.Params = append(c.Params, differing(task, params)...)
+		for _, d := range differing(task, params) {
+			for i, v := range d.Values {
+				d.Values[i] = redactedValue(d.Name, v)
+			}
+			c.Params = append(c.Params, d)
+		}
 		if !allSame(states) {
 			c.States = append(c.States, StateDiff{Task: task, States: states})
 		}
@@ -391,4 +396,20 @@ func allSame[T comparable](xs []T) bool {
 		}
 	}
 	return true
+}
+
+// redactedValue is a task param's value as a comparison shows it: a
+// webhook in it (a deploy's alerts:, often its receiver's credential) cut
+// as every page and the API cut a task's params (cairn.RedactWebhookParams).
+// Which values differ is decided on the values themselves.
+func redactedValue(name string, v json.RawMessage) json.RawMessage {
+	doc, err := json.Marshal(map[string]json.RawMessage{name: v})
+	if err != nil {
+		return v
+	}
+	var back map[string]json.RawMessage
+	if json.Unmarshal(cairn.RedactWebhookParams(doc), &back) != nil {
+		return v
+	}
+	return back[name]
 }

@@ -100,3 +100,22 @@ func TestParseMetricAndRank(t *testing.T) {
 		t.Errorf("asc = %v, want %v", asc, want)
 	}
 }
+
+// TestCompareRedactsWebhooks: two runs whose deploy's alerts: webhook
+// differs show the difference, each webhook cut to its scheme, host and
+// first path segment (a webhook's URL is often its credential).
+func TestCompareRedactsWebhooks(t *testing.T) {
+	side := func(id, hook string) Side {
+		return Side{Run: &cairn.Run{ID: id, Workflow: "wf", State: cairn.RunSucceeded}, Tasks: []*cairn.TaskRun{
+			{RunID: id, TaskID: "deploy", State: cairn.TaskSucceeded,
+				Params: json.RawMessage(`{"name":"m","alerts":[{"on":"p99_latency_above","bound":1,"webhook":"` + hook + `"}],"webhook":"` + hook + `"}`)}}}
+	}
+	c, err := Compare([]Side{side("a", "https://hooks.example.com/alert/SECRET1/x"), side("b", "https://hooks.example.com/alert/SECRET2/y")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(c.Params)
+	if len(c.Params) != 2 || strings.Contains(string(got), "SECRET") || !strings.Contains(string(got), `https://hooks.example.com/alert/…`) {
+		t.Errorf("params = %s, want alerts and webhook differing, each webhook redacted", got)
+	}
+}
