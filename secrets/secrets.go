@@ -83,6 +83,16 @@ func New(values map[string]string) *Set {
 		}
 		return s.pairs[i].placeholder < s.pairs[j].placeholder
 	})
+	// A placeholder already in the text is kept as it is, not redacted
+	// again where it spells a value ("«secret:token»" holds "token"):
+	// Redact of redacted text changes nothing. Placeholders come first, so
+	// at their position they win.
+	for ph, v := range values {
+		if v != "" {
+			redact = append(redact, ph, ph)
+			js = append(js, ph, ph)
+		}
+	}
 	for _, p := range s.pairs {
 		redact = append(redact, string(p.value), p.placeholder)
 		enc, _ := json.Marshal(string(p.value))
@@ -141,7 +151,8 @@ func (s *Set) Defuse(doc []byte) []byte {
 	return []byte(s.defuse.Replace(string(doc)))
 }
 
-// Redact replaces each occurrence of a value in text by its placeholder.
+// Redact replaces each occurrence of a value in text by its placeholder,
+// leaving the placeholders already in text as they are (it is idempotent).
 func (s *Set) Redact(text string) string {
 	if s == nil || len(s.pairs) == 0 {
 		return text

@@ -220,3 +220,25 @@ func TestValues(t *testing.T) {
 		t.Error("an empty set has values")
 	}
 }
+
+// TestRedactIdempotent: redacting text that already holds a placeholder
+// leaves the placeholder as it is, even where its own text spells a value
+// (a secret "token", "secret" or "e"): an error redacted by the task and
+// again by the pool names each value once.
+func TestRedactIdempotent(t *testing.T) {
+	for _, v := range []string{"token", "secret", "e", "«", "secret:token"} {
+		s := secrets.New(map[string]string{"«secret:token»": v})
+		text := "GET http://127.0.0.1:1/" + v + ": refused; command failed: " + v
+		once := s.Redact(text)
+		if strings.Contains(strings.ReplaceAll(once, "«secret:token»", ""), v) {
+			t.Errorf("value %q: redacted once, %q still holds it", v, once)
+		}
+		if twice := s.Redact(once); twice != once {
+			t.Errorf("value %q: redacted twice %q, once %q", v, twice, once)
+		}
+		doc := []byte(`{"k":"` + once + `"}`)
+		if got := s.RedactJSON(doc); string(got) != string(doc) {
+			t.Errorf("value %q: RedactJSON of redacted JSON %s, want it unchanged", v, got)
+		}
+	}
+}
