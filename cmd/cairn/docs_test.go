@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnml/cairn/store/transfer"
 )
 
 // docSection returns the text of the "## title" section of a Markdown file.
@@ -247,6 +249,34 @@ func TestDocServerFlagsAndLogLines(t *testing.T) {
 		msg := strings.TrimSuffix(r[2], "…")
 		if !regexp.MustCompile(`\.` + level + `\("` + regexp.QuoteMeta(msg)).MatchString(src.String()) {
 			t.Errorf("docs/cli.md lists the log line %s %q, which the server does not log at that level", r[1], r[2])
+		}
+	}
+}
+
+// TestDocMigrateNamesEveryTable: docs/cli.md's "What is copied" names
+// every table cairn migrate --to copies, and "What is not copied" every
+// one it leaves (the list of ten went stale as tables were added).
+func TestDocMigrateNamesEveryTable(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paragraph := func(head string) string {
+		_, rest, ok := strings.Cut(string(src), "\n"+head)
+		if !ok {
+			t.Fatalf("docs/cli.md has no paragraph %q", head)
+		}
+		p, _, _ := strings.Cut(rest, "\n\n")
+		return p
+	}
+	copied, kept := paragraph("**What is copied**"), paragraph("**What is not copied**")
+	for _, d := range transfer.Plan() {
+		in := copied
+		if !d.Copy {
+			in = kept
+		}
+		if !strings.Contains(in, "`"+d.Table+"`") {
+			t.Errorf("docs/cli.md's %s paragraph does not name `%s`", map[bool]string{true: "What is copied", false: "What is not copied"}[d.Copy], d.Table)
 		}
 	}
 }
