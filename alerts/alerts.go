@@ -31,6 +31,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -230,12 +231,20 @@ func what(a cairn.Alert) string {
 // 64) and delivers each once, recording how it went; it returns how many
 // it tried.
 func (s *Sender) Deliver(ctx context.Context, runID string) (int, error) {
-	now := s.o.Now()
-	as, err := s.o.Store.ClaimAlerts(ctx, cairn.AlertClaim{Owner: s.o.Owner, RunID: runID, Now: now, TTL: s.o.ClaimTTL, Max: 64})
+	var wg sync.WaitGroup
+	n, err := s.claimAndSend(ctx, runID, 64, &wg)
+	wg.Wait()
+	return n, err
+}
+
+// claimAndSend claims up to max alerts due now (of run runID only, when
+// set) and sends each on a goroutine of its own, counted in wg: a claimed
+// alert stays claimed (ClaimTTL) while its send is under way.
+func (s *Sender) claimAndSend(ctx context.Context, runID string, max int, wg *sync.WaitGroup) (int, error) {
+	as, err := s.o.Store.ClaimAlerts(ctx, cairn.AlertClaim{Owner: s.o.Owner, RunID: runID, Now: s.o.Now(), TTL: s.o.ClaimTTL, Max: max})
 	if err != nil {
 		return 0, fmt.Errorf("alerts: %w", err)
 	}
-	var wg sync.WaitGroup
 	for _, a := range as {
 		wg.Add(1)
 		go func() {
@@ -243,9 +252,12 @@ func (s *Sender) Deliver(ctx context.Context, runID string) (int, error) {
 			s.deliver(ctx, a)
 		}()
 	}
-	wg.Wait()
 	return len(as), nil
 }
+
+// maxSending bounds the deliveries Start's loop has under way: a round
+// claims only what leaves it at most that many.
+const maxSending = 256
 
 // deliver sends a once and records the outcome.
 func (s *Sender) deliver(ctx context.Context, a cairn.Alert) {
@@ -408,7 +420,8 @@ func (s *Sender) pending(runID string) int {
 	return len(pend)
 }
 
-// Start delivers every process's due alerts every Poll until Stop.
+// Start delivers every process's due alerts every Poll until Stop, each
+// round's sends under way while the next rounds claim.
 func (s *Sender) Start(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -421,9 +434,28 @@ func (s *Sender) Start(ctx context.Context) {
 		defer close(s.done)
 		t := time.NewTicker(s.o.Poll)
 		defer t.Stop()
+		// A round does not wait for the sends of the rounds before it: a
+		// receiver that never answers holds back its own alerts (until
+		// Timeout), not everyone's.
+		var sending sync.WaitGroup
+		var busy atomic.Int64
+		defer sending.Wait()
 		for {
-			if _, err := s.Deliver(ctx, ""); err != nil && ctx.Err() == nil {
-				s.o.Logger.Warn("alerts: could not claim due alerts", "err", err)
+			if room := maxSending - int(busy.Load()); room > 0 {
+				var round sync.WaitGroup
+				n, err := s.claimAndSend(ctx, "", min(room, 64), &round)
+				if err != nil && ctx.Err() == nil {
+					s.o.Logger.Warn("alerts: could not claim due alerts", "err", err)
+				}
+				if n > 0 {
+					busy.Add(int64(n))
+					sending.Add(1)
+					go func() {
+						defer sending.Done()
+						round.Wait()
+						busy.Add(-int64(n))
+					}()
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -434,8 +466,8 @@ func (s *Sender) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends Start's loop and waits for it: a delivery under way is
-// cancelled (its alert is due again when its claim lapses).
+// Stop ends Start's loop and waits for it and its sends: a delivery under
+// way is cancelled (its alert is due again when its claim lapses).
 func (s *Sender) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()

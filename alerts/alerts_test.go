@@ -226,3 +226,37 @@ func TestSlackBodyEscapesData(t *testing.T) {
 		}
 	}
 }
+
+// TestHangingReceiverDelaysOnlyItsOwn: a receiver that accepts and never
+// answers holds back its own alert (until the timeout), not another
+// run's: Start's rounds do not wait for the sends of the rounds before.
+func TestHangingReceiverDelaysOnlyItsOwn(t *testing.T) {
+	st := open(t)
+	hang := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(hang)
+	rcv := newReceiver(t, 200)
+	failedRun(t, st, hung.URL, cairn.AlertJSON, time.Now())
+	s, _ := New(Options{Store: st, Owner: "server:1:a", Poll: 20 * time.Millisecond, Timeout: 30 * time.Second})
+	s.Start(context.Background())
+	defer s.Stop()
+	time.Sleep(200 * time.Millisecond) // the hanging send under way
+	start := time.Now()
+	failedRun(t, st, rcv.srv.URL, cairn.AlertJSON, time.Now())
+	deadline := start.Add(10 * time.Second)
+	for len(rcv.requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(rcv.requests()) != 1 {
+		t.Fatalf("the answering receiver got %d requests in %s while another hung", len(rcv.requests()), time.Since(start))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("delivered after %s: it waited for the hanging receiver", took)
+	}
+}
