@@ -96,7 +96,7 @@ func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode st
 		d = next
 	}
 	prog.finish()
-	a.summary(bg, d.Run, countTasks(d.tasks), d.tasks, d.cached(), src.gateResults, time.Since(start), src.rf.serverArg(), "in")
+	a.summary(bg, d.Run, countTasks(d.tasks), d.tasks, d.cached(), src.gateResults, time.Since(start), src.rf.serverArg(), tookWord(verb))
 	if d.State != cairn.RunSucceeded {
 		return exitError{exitFailed, errors.New("")}
 	}

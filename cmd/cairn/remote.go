@@ -373,6 +373,14 @@ func detailFromJSON(j *runjson.Run) (*runDetail, error) {
 			Interrupted: t.Interrupted, Error: t.Error, Params: t.Params, Inputs: t.Inputs, Outputs: t.Outputs,
 			Metrics: t.Metrics, StartedAt: timeOf(t.StartedAt), FinishedAt: timeOf(t.FinishedAt), Cache: t.Cache,
 			Labels: t.Labels, Queue: queue})
+		if t.Items != nil {
+			// A for_each task that expanded: counted through its items,
+			// as a local run counts it.
+			if *t.Items < 0 {
+				return nil, fmt.Errorf("run %s: task %s: %d items", j.ID, t.ID, *t.Items)
+			}
+			trs[len(trs)-1].Expanded, trs[len(trs)-1].Items = true, *t.Items
+		}
 		for _, at := range t.Attempt {
 			if at.State != cairn.AttemptInterrupted && !at.State.Valid() {
 				return nil, fmt.Errorf("run %s: task %s: attempt %d: state %q", j.ID, t.ID, at.Number, at.State)

@@ -211,3 +211,34 @@ func TestRetryOnServer(t *testing.T) {
 		t.Errorf("resume --server of a finished run:\n%s", r)
 	}
 }
+
+// TestRemoteSummaryCountsItems: run and retry --server print the summary
+// a local run prints: a for_each task counted through its items, not once
+// more beside them, and a retry "retried in" (found by the trial).
+func TestRemoteSummaryCountsItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := e.writeAPI(t.TempDir())
+	wf := writeWorkflow(t, "fanflaky.yaml", `name: fanflaky
+params:
+  mark: {type: string}
+tasks:
+  - id: w
+    type: shell
+    for_each: [1, 2, 3, 4]
+    with:
+      env: {MARK: "${{ params.mark }}", ITEM: "${{ item }}"}
+      script: |
+        if [ "$ITEM" = 3 ] && [ ! -e "$MARK" ]; then touch "$MARK"; exit 1; fi
+  - {id: after, type: noop, needs: [w]}
+`)
+	r := e.must(1, "run", wf, "-p", "mark="+filepath.Join(t.TempDir(), "mark"), "--server", api, "--quiet")
+	id := runIDOf(t, r.stderr)
+	if !strings.Contains(r.stdout, ": 3 succeeded, 1 failed, 1 upstream_failed") {
+		t.Errorf("run --server's summary:\n%s", r.stdout)
+	}
+	r = e.must(0, "retry", id, "--server", api, "--progress", "none")
+	if !strings.Contains(r.stdout, "SUCCEEDED retried in ") || !strings.Contains(r.stdout, ": 5 succeeded") {
+		t.Errorf("retry --server's summary:\n%s", r.stdout)
+	}
+}
