@@ -146,6 +146,12 @@ tasks:
 		if rec.level != slog.LevelWarn {
 			t.Errorf("%q logged at %s, want WARN", c.msg, rec.level)
 		}
+		if c.msg == "lease failed" {
+			// Said once, and again when it works.
+			if again, ok := h.find("lease works again"); !ok || again.level != slog.LevelInfo || again.attrs["failures"] == "" {
+				t.Errorf("no INFO record of the lease working again after it failed: %+v", again)
+			}
+		}
 		for k, v := range c.attrs {
 			if rec.attrs[k] != v {
 				t.Errorf("%q record's %s = %q, want %q (all: %v)", c.msg, k, rec.attrs[k], v, rec.attrs)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -340,6 +341,10 @@ func (p *Pool) StopAndCancel() {
 func (p *Pool) dispatch(ctx context.Context) {
 	defer p.wg.Done()
 	defer close(p.dispatched)
+	var (
+		fails       int // leases failed in a row
+		failedSince time.Time
+	)
 	for {
 		select { // wait for one free slot
 		case p.slots <- struct{}{}:
@@ -357,13 +362,28 @@ func (p *Pool) dispatch(ctx context.Context) {
 			}
 		}
 		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
-		if err != nil && ctx.Err() == nil {
-			p.o.Logger.Warn("lease failed; asking again in 100ms", "worker", p.o.Worker, "run", p.o.RunID, "err", err)
-			// The store is unavailable: back off briefly rather than spin.
+		switch {
+		case err != nil && ctx.Err() == nil:
+			// The store (or the server) is unavailable: back off, more
+			// at each failure in a row, rather than spin; said once, and
+			// again when it works.
+			fails++
+			wait := leaseBackoff(fails)
+			if fails == 1 {
+				failedSince = time.Now()
+				p.o.Logger.Warn("lease failed; asking again with a growing backoff (at most 5s), said again when it works",
+					"worker", p.o.Worker, "run", p.o.RunID, "err", err, "next", wait.Round(time.Millisecond))
+			} else {
+				p.o.Logger.Debug("lease failed again", "worker", p.o.Worker, "run", p.o.RunID, "failures", fails, "err", err, "next", wait.Round(time.Millisecond))
+			}
 			select {
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(wait):
 			case <-ctx.Done():
 			}
+		case err == nil && fails > 0:
+			p.o.Logger.Info("lease works again", "worker", p.o.Worker, "run", p.o.RunID, "failures", fails,
+				"for", time.Since(failedSince).Round(time.Millisecond))
+			fails = 0
 		}
 		for _, it := range items {
 			p.wg.Add(1)
@@ -376,6 +396,14 @@ func (p *Pool) dispatch(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// leaseBackoff is the wait after the nth lease failed in a row: 100 ms
+// doubled at each failure up to 5 s, drawn between half and all of it (so
+// that the workers of a restarting server do not call it in step).
+func leaseBackoff(n int) time.Duration {
+	d := min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
+	return d/2 + rand.N(d/2+1)
 }
 
 // request asks for up to n work items. Attempts begin as soon as they are
