@@ -239,7 +239,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Open the failed run: its DAG, each node coloured by its state.
-	b.do(t, "open the failed run", chromedp.Click(chromedp.CSS(`a[href="/runs/`+failed.ID+`"]`)), chromedp.WaitVisible(chromedp.CSS("svg.dag")))
+	b.do(t, "open the failed run", clickLive(`a[href="/runs/`+failed.ID+`"]`), chromedp.WaitVisible(chromedp.CSS("svg.dag")))
 	b.shot(t, "run-failed")
 	for task, state := range map[string]cairn.TaskState{"hello": cairn.TaskSucceeded, "fails": cairn.TaskFailed, "after": cairn.TaskUpstreamFailed, "side": cairn.TaskSucceeded} {
 		sel := `document.querySelector('[id="task-` + task + `"]')`
