@@ -64,6 +64,9 @@ type database interface {
 	CreateToken(ctx context.Context, t auth.Token, hash, actor string) error
 	// StateCounts is what a /metrics scrape reads (server_metrics.go).
 	StateCounts(ctx context.Context, owner string) (scheduler.StateCounts, error)
+	// SummaryTaskRuns is what a run's summary reads (cmd_run.go's
+	// summary): the counts per state, and only the task runs it may print.
+	SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error)
 	// NeededArtifacts is what 'cairn gc' keeps.
 	NeededArtifacts(ctx context.Context, r scheduler.Retention) (map[string]string, error)
 	Close() error

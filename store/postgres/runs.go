@@ -321,6 +321,48 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 	return out, nil
 }
 
+// SummaryTaskRuns is what the summary of a run reads of its task runs
+// (see the SQLite store's): the number in each state of those counted
+// (not a for_each task that has items) and, in creation order, only the
+// task runs the summary may print a line of.
+func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error) {
+	rows, err := s.db.Query(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = $1 AND (items IS NULL OR items = 0) GROUP BY state`, runID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
+	}
+	counts := make(map[cairn.TaskState]int)
+	for rows.Next() {
+		var (
+			state string
+			n     int
+		)
+		if err := rows.Scan(&state, &n); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
+		}
+		counts[cairn.TaskState(state)] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
+	}
+	// Outputs and metrics are JSON objects as text: a key "passed"
+	// appears as such, and an empty object as {}.
+	rows, err = s.db.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1
+	AND (state = 'failed' OR (state = 'succeeded' AND (type = 'deploy' OR coalesce(metrics, '{}') <> '{}'
+		OR strpos(coalesce(outputs, ''), '"passed"') > 0)))
+ORDER BY seq`, runID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	defer rows.Close()
+	shown, err := sqlrow.Collect(rows, sqlrow.TaskRun)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
+	}
+	return counts, shown, nil
+}
+
 // GetTaskRun returns task taskID of run runID. Errors: cairn.ErrNotFound.
 func (s *Store) GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error) {
 	t, err := sqlrow.TaskRun(s.db.QueryRow(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 AND task_id = $2`, runID, taskID))

@@ -29,6 +29,12 @@ type Server interface {
 	ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, error)
 
 	StateCounts(ctx context.Context, owner string) (scheduler.StateCounts, error)
+	// SummaryTaskRuns is what a run's summary reads: the number of its
+	// task runs in each state, of those counted (cairn.TaskRun.Counted),
+	// and in creation order at least the task runs it may print a line
+	// of — the failed ones, and the succeeded ones with metrics, a
+	// "passed" output or of type deploy —, not the plain successes.
+	SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error)
 
 	Artifact(ctx context.Context, digest string) (*cairn.ArtifactRecord, error)
 	ArtifactsByPrefix(ctx context.Context, hexPrefix string, limit int) ([]*cairn.ArtifactRecord, error)
@@ -63,6 +69,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"WorkerToken", testWorkerToken},
 		{"TokenLastUsedAtMostOncePerMinute", func(t *testing.T, s Server) { testTokenLastUsedAtMostOncePerMinute(t, s, h) }},
 		{"StateCounts", testStateCounts},
+		{"SummaryTaskRuns", func(t *testing.T, s Server) { testSummaryTaskRuns(t, s, h) }},
 		{"LineageRecordedWithCompletion", testLineageRecordedWithCompletion},
 		{"ReadInputsRecorded", testReadInputsRecorded},
 		{"LastSuccessOf", testLastSuccessOf},
