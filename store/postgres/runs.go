@@ -326,32 +326,16 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 // (not a for_each task that has items) and, in creation order, only the
 // task runs the summary may print a line of.
 func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error) {
-	rows, err := s.db.Query(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = $1 AND (items IS NULL OR items = 0) GROUP BY state`, runID)
+	rows, err := s.db.Query(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = $1 AND `+sqlrow.SummaryCounted+` GROUP BY state`, runID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
 	}
-	counts := make(map[cairn.TaskState]int)
-	for rows.Next() {
-		var (
-			state string
-			n     int
-		)
-		if err := rows.Scan(&state, &n); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
-		}
-		counts[cairn.TaskState(state)] = n
-	}
+	counts, err := sqlrow.StateCounts(rows)
 	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
 	}
-	// Outputs and metrics are JSON objects as text: a key "passed"
-	// appears as such, and an empty object as {}.
-	rows, err = s.db.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1
-	AND (state = 'failed' OR (state = 'succeeded' AND (type = 'deploy' OR coalesce(metrics, '{}') <> '{}'
-		OR strpos(coalesce(outputs, ''), '"passed"') > 0)))
-ORDER BY seq`, runID)
+	rows, err = s.db.Query(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = $1 AND `+sqlrow.SummaryShown+` ORDER BY seq`, runID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}

@@ -412,7 +412,7 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 // summary prints, never less; for a fan of 10,000 noop tasks it is empty
 // where ListTaskRuns decoded 10,000 rows.
 func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error) {
-	st, err := s.readStmt(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = ? AND (items IS NULL OR items = 0) GROUP BY state`)
+	st, err := s.readStmt(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryCounted+` GROUP BY state`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, err)
 	}
@@ -420,27 +420,12 @@ func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.Ta
 	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
 	}
-	defer rows.Close()
-	counts := make(map[cairn.TaskState]int)
-	for rows.Next() {
-		var (
-			state string
-			n     int
-		)
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
-		}
-		counts[cairn.TaskState(state)] = n
-	}
-	if err := rows.Err(); err != nil {
+	counts, err := sqlrow.StateCounts(rows)
+	rows.Close()
+	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
 	}
-	// Outputs and metrics are JSON objects as encoding/json writes them:
-	// a key "passed" appears as such, and an empty object as {}.
-	st, err = s.readStmt(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ?
-	AND (state = 'failed' OR (state = 'succeeded' AND (type = 'deploy' OR coalesce(metrics, '{}') != '{}'
-		OR instr(coalesce(outputs, ''), '"passed"') > 0)))
-ORDER BY seq`)
+	st, err = s.readStmt(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryShown+` ORDER BY seq`)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, err)
 	}

@@ -445,6 +445,41 @@ func Collect[T any](rs Rows, scan func(Scanner) (T, error)) ([]T, error) {
 	return out, nil
 }
 
+// The rows a run's summary reads (Store.SummaryTaskRuns, both stores):
+// SummaryCounted keeps the task runs counted per state (not a for_each
+// task that has items: cairn.TaskRun.Counted), SummaryShown those the
+// summary may print a line of — the failed ones, and the succeeded ones
+// of type deploy, with metrics or with a "passed" output (a gate's). Both
+// are conditions on task_runs' own columns. Outputs and metrics are JSON
+// objects as text, written by encoding/json: a key "passed" appears as
+// such, and an empty object as {}; what else matches (a value holding
+// "passed") is more than the summary needs, never less.
+const (
+	SummaryCounted = `(items IS NULL OR items = 0)`
+	SummaryShown   = `(state = 'failed' OR (state = 'succeeded' AND (type = 'deploy'
+	OR coalesce(metrics, '{}') <> '{}' OR coalesce(outputs, '') LIKE '%"passed"%')))`
+)
+
+// StateCounts reads the rows (state, count) of a GROUP BY state into a
+// map. The caller closes rs and translates its driver's errors.
+func StateCounts(rs Rows) (map[cairn.TaskState]int, error) {
+	out := map[cairn.TaskState]int{}
+	for rs.Next() {
+		var (
+			state string
+			n     int
+		)
+		if err := rs.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[cairn.TaskState(state)] = n
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Sources reads the rows (path, source) of run_sources into a map (a
 // run's sub-workflow files, scheduler.RunStore's RunSources). The caller
 // closes rs and translates its driver's errors.
