@@ -155,6 +155,11 @@ type ModelRegistration struct {
 	// VersionOutput, if set, names the task output that the store sets to
 	// the version number registered.
 	VersionOutput string `json:"version_output,omitempty"`
+	// StageOutput, if set, names the task output that the store sets to
+	// the stage the version is in once registered: the stage asked, or
+	// production for a rollout's first version (nothing to roll out
+	// against).
+	StageOutput string `json:"stage_output,omitempty"`
 	// Rollout, if set with a strategy other than direct, rolls the
 	// version (registered as a candidate) out against the production
 	// version; with no production version it goes to production at once.

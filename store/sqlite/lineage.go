@@ -107,10 +107,16 @@ func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff
 	if err != nil {
 		return fmt.Errorf("register model %s from %s: %w", reg.Name, a, err)
 	}
-	if reg.VersionOutput == "" {
+	if reg.VersionOutput == "" && reg.StageOutput == "" {
 		return nil
 	}
-	b, err := sqlrow.WithVersion(e.TR, reg.VersionOutput, v)
+	var stage cairn.ModelStage
+	if reg.StageOutput != "" {
+		if err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, reg.Name, v).Scan(&stage); err != nil {
+			return fmt.Errorf("register model %s: read the stage of version %d: %w", reg.Name, v, translate(err))
+		}
+	}
+	b, err := sqlrow.WithRegistered(e.TR, reg, v, stage)
 	if err != nil {
 		return fmt.Errorf("register model %s: encode outputs: %w", reg.Name, err)
 	}

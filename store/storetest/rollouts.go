@@ -29,17 +29,30 @@ type RolloutStore interface {
 	PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
-// deployWith is deploy with a rollout spec on the registration.
+// deployWith is deploy with a rollout spec on the registration. The
+// stage output it sets is checked against the version's stage:
+// production for a name's first version with a rollout (nothing to roll
+// out against).
 func deployWith(t *testing.T, s Server, at time.Time, name string, model cairn.ArtifactRef, spec *cairn.RolloutSpec) int {
 	t.Helper()
 	tr, err := completeDeploy(t, s, at, &cairn.ModelRegistration{Name: name, Stage: cairn.StageCandidate, Model: model,
-		VersionOutput: "version", Rollout: spec}, "")
+		VersionOutput: "version", StageOutput: "stage", Rollout: spec}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var v int
 	if err := json.Unmarshal(tr.Outputs["version"], &v); err != nil {
 		t.Fatalf("version output %s: %v", tr.Outputs["version"], err)
+	}
+	mv, err := s.ModelVersion(context.Background(), name, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"` + string(mv.Stage) + `"`; string(tr.Outputs["stage"]) != want {
+		t.Fatalf("stage output %s, want the registered version's %s", tr.Outputs["stage"], want)
+	}
+	if v == 1 && spec != nil && spec.Strategy != cairn.StrategyDirect && mv.Stage != cairn.StageProduction {
+		t.Fatalf("a first version deployed with a rollout is %s", mv.Stage)
 	}
 	return v
 }

@@ -18,8 +18,12 @@ import (
 	"github.com/cairnml/cairn/tasks/ml/modelio"
 )
 
-// VersionOutput is the output the store sets to the version registered.
-const VersionOutput = "version"
+// VersionOutput is the output the store sets to the version registered,
+// and StageOutput the one it sets to the stage the version is in then.
+const (
+	VersionOutput = "version"
+	StageOutput   = "stage"
+)
 
 // MaxReportBytes bounds the report input deploy reads.
 const MaxReportBytes = 64 << 20
@@ -76,7 +80,7 @@ func (*Task) Info() cairn.TypeInfo {
 			{Name: "model", Artifact: true, Doc: "the model artifact registered (the model input)"},
 			{Name: VersionOutput, Doc: "the version registered (from 1 per name), set when the success is recorded; null in a reproduced run, which registers nothing"},
 			{Name: "name", Doc: "the model's name"},
-			{Name: "stage", Doc: "the stage asked: candidate or production"},
+			{Name: StageOutput, Doc: "the stage the version is in once registered: the stage asked, or production for a model's first version deployed with a rollout strategy (nothing to roll it out against); in a reproduced run, which registers nothing, the stage asked"},
 		},
 	}
 }
@@ -526,6 +530,8 @@ func CheckRegistration(ctx context.Context, taskID string, params json.RawMessag
 		return fmt.Errorf("registers artifact %s, not the task's model input", reg.Model.Digest)
 	case reg.VersionOutput != "" && reg.VersionOutput != VersionOutput:
 		return fmt.Errorf("sets output %q, not %q", reg.VersionOutput, VersionOutput)
+	case reg.StageOutput != "" && reg.StageOutput != StageOutput:
+		return fmt.Errorf("sets output %q, not %q", reg.StageOutput, StageOutput)
 	case pl.given && !sameJSON(reg.Metrics, pl.metrics) && len(reg.Metrics)+len(pl.metrics) > 0:
 		return fmt.Errorf("reports metrics other than the task's params give")
 	}
@@ -611,7 +617,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	}
 
 	reg := &cairn.ModelRegistration{Name: name, Stage: stage, Model: modelRef, Metrics: metrics, Report: reportRef, VersionOutput: VersionOutput,
-		Rollout: rollout, Alerts: alerts}
+		StageOutput: StageOutput, Rollout: rollout, Alerts: alerts}
 	eff := cairn.Effect{RegisterModel: reg}
 	if err := eff.Validate(); err != nil {
 		return tasks.Result{}, cairn.Permanentf("deploy %s: %w", id, err)
@@ -643,7 +649,7 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 			"model":       modelRef.JSON(),
 			VersionOutput: json.RawMessage("null"),
 			"name":        nameJSON,
-			"stage":       json.RawMessage(`"` + string(stage) + `"`),
+			StageOutput:   json.RawMessage(`"` + string(stage) + `"`),
 		},
 		Effects: []cairn.Effect{eff},
 	}, nil

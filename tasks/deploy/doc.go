@@ -42,7 +42,10 @@
 //	          is recorded (null in a reproduced run, which registers
 //	          nothing)
 //	name      the model's name
-//	stage     the stage asked
+//	stage     the stage the version is in once registered, set by the
+//	          store: the stage asked, or production for a model's first
+//	          version deployed with a rollout (the stage asked in a
+//	          reproduced run)
 //
 // The same inputs and params give the same result: deploy is
 // deterministic, so a reproduced run compares it by the digest it would

@@ -156,13 +156,23 @@ func (r LineageRow) Producer() cairn.AttemptRef {
 	return cairn.AttemptRef{}
 }
 
-// WithVersion sets the output port of a registration that names one to
-// the version registered, and returns the outputs encoded.
-func WithVersion(tr *cairn.TaskRun, port string, version int) (string, error) {
+// WithRegistered sets the outputs a registration names (VersionOutput,
+// StageOutput) to the version registered and the stage it is in, and
+// returns the outputs encoded.
+func WithRegistered(tr *cairn.TaskRun, reg *cairn.ModelRegistration, version int, stage cairn.ModelStage) (string, error) {
 	if tr.Outputs == nil {
 		tr.Outputs = map[string]json.RawMessage{}
 	}
-	tr.Outputs[port] = json.RawMessage(fmt.Sprint(version))
+	if reg.VersionOutput != "" {
+		tr.Outputs[reg.VersionOutput] = json.RawMessage(fmt.Sprint(version))
+	}
+	if reg.StageOutput != "" {
+		b, err := json.Marshal(stage)
+		if err != nil {
+			return "", err
+		}
+		tr.Outputs[reg.StageOutput] = b
+	}
 	b, err := json.Marshal(tr.Outputs)
 	if err != nil {
 		return "", err
