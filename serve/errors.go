@@ -14,6 +14,7 @@ const (
 	CodeTooLarge     = "too_large"         // 413: more rows than the limit
 	CodeUnavailable  = "model_unavailable" // 503: the model's artifact cannot be served (corrupt, missing, not a model)
 	CodeNotInRollout = "not_in_rollout"    // 409: a pinned version that is not part of the model's active rollout
+	CodeBusy         = "busy"              // 503: the bodies being read fill the server's memory budget: try again
 )
 
 // Error is an error of Predict with the HTTP status and code it is

@@ -48,3 +48,17 @@ func (s *Server) ShadowSameColumns(name string) bool {
 	ro := e.ro.Load()
 	return ro != nil && ro.sameIn
 }
+
+// BudgetWhole reports whether no body holds any of the byte budgets.
+func (s *Server) BudgetWhole() bool {
+	n := bodyBudget(s.o.MaxBodyBytes)
+	if !s.head.TryAcquire(n) {
+		return false
+	}
+	s.head.Release(n)
+	if !s.big.TryAcquire(n) {
+		return false
+	}
+	s.big.Release(n)
+	return true
+}

@@ -50,6 +50,12 @@ type Options struct {
 	// 0; more is an *http.MaxBytesError): bodies are read within budgets
 	// of that many bytes per CPU (at least 2), see bigBody.
 	MaxBodyBytes int64
+	// BodyWait bounds how long a body waits for its turn in the budget
+	// (DefaultBodyWait when 0): past it the request gets a 503 (busy) and
+	// lets go of the budget it held, so that bodies each holding a part
+	// of the budget while waiting for more cannot stall one another for
+	// good.
+	BodyWait time.Duration
 	// SampleDir, if set, is where sampled rows are logged, a folder per
 	// model (see package doc); SampleRate is the share of rows logged,
 	// from 0 (none) to 1 (all).
@@ -207,6 +213,9 @@ const (
 // of a predict body).
 const DefaultMaxBodyBytes = 32 << 20
 
+// DefaultBodyWait is Options.BodyWait when 0.
+const DefaultBodyWait = 10 * time.Second
+
 // active is a model version as served: the version and its loaded model.
 type active struct {
 	version int
@@ -277,6 +286,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.BodyWait <= 0 {
+		o.BodyWait = DefaultBodyWait
 	}
 	s := &Server{o: o, names: map[string]*entry{}, pins: map[string]*active{}, cache: map[string]*loaded{},
 		loads: map[string]*loading{}, kick: make(chan struct{}, 1),
@@ -947,8 +959,20 @@ func bodyBudget(maxBody int64) int64 {
 	return max(bigChunk, n/bigChunk*bigChunk)
 }
 
+// acquire takes a chunk of sem, waiting at most BodyWait (or until ctx
+// ends).
+func (s *Server) acquire(ctx context.Context, sem *semaphore.Weighted) error {
+	if sem.TryAcquire(bigChunk) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.o.BodyWait)
+	defer cancel()
+	return sem.Acquire(ctx, bigChunk)
+}
+
 // readBody reads a request's body into a pooled buffer (nil with an
-// error), every chunk within the budget (see bigBody).
+// error), every chunk within the budget (see bigBody), a chunk waiting for
+// its turn at most BodyWait.
 func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, error) {
 	in := bufs.Get().(*bytes.Buffer)
 	in.Reset()
@@ -963,13 +987,17 @@ func (s *Server) readBody(ctx context.Context, body io.Reader) (*bytes.Buffer, e
 	}()
 	limit := s.o.MaxBodyBytes
 	for {
-		sem, held, msg := s.head, &head, "the request ended while its body waited for its turn"
+		sem, held, what := s.head, &head, "body"
 		if total >= bigBody {
-			sem, held, msg = s.big, &big, "the request ended while its large body waited for its turn"
+			sem, held, what = s.big, &big, "large body"
 		}
-		if werr := sem.Acquire(ctx, bigChunk); werr != nil {
+		if werr := s.acquire(ctx, sem); werr != nil {
 			bufs.Put(in)
-			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Row: -1, Err: werr, Msg: msg}
+			msg := "the request ended while its " + what + " waited for its turn"
+			if ctx.Err() == nil {
+				msg = fmt.Sprintf("the server is reading as many request bodies as its memory budget allows: this %s waited %s for its turn; try again", what, s.o.BodyWait)
+			}
+			return nil, &Error{Status: http.StatusServiceUnavailable, Code: CodeBusy, Row: -1, Err: werr, Msg: msg}
 		}
 		*held += bigChunk
 		want := min(int64(bigChunk), limit+1-total) // a byte past the limit tells it is passed

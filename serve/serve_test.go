@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -680,4 +681,73 @@ func TestBodyHeadWithinBudget(t *testing.T) {
 	if !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(e.Msg, "waited for its turn") {
 		t.Fatalf("a small body with every turn of the first MiB taken: %v, want it to wait and give up", err)
 	}
+}
+
+// TestLargeBodiesCannotStallOneAnother: more large bodies at once than
+// the budget holds, each sent slowly enough that all hold a part of it and
+// wait for more (found by the trial: 60 bodies of 8 MB stalled the server
+// for good). Every request ends, answered or refused as busy within
+// BodyWait, and then the budget is whole again.
+func TestLargeBodiesCannotStallOneAnother(t *testing.T) {
+	fx := newFixture(t)
+	fx.deploy("clf", cairn.StageProduction, fx.put(fit(t, "label", model.LogisticRegression, nil, 1)))
+	const maxBody = 4 << 20
+	s := newServer(t, fx, serve.Options{MaxRows: 1 << 20, MaxBodyBytes: maxBody, BodyWait: 300 * time.Millisecond})
+	row := `{"num":1,"color":"red","flag":true,"when":"2024-01-02"}`
+	body := `{"rows":[` + strings.Repeat(row+",", (3<<20)/len(row)) + row + `]}`
+	budget := int64(max(2, runtime.GOMAXPROCS(0))) * maxBody
+	n := int(2*budget/int64(len(body))) + 4 // twice what the budget holds
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var answered, busy atomic.Int32
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			// A client that sends its body in 64 KiB pieces, each after
+			// the others have had their turn.
+			r := &slowReader{r: strings.NewReader(body)}
+			err := s.Predict(context.Background(), "clf", 0, "", r, io.Discard)
+			var e *serve.Error
+			switch {
+			case err == nil:
+				answered.Add(1)
+			case errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.Code == serve.CodeBusy:
+				busy.Add(1)
+			default:
+				errs <- err
+			}
+		}()
+	}
+	close(start)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("requests still stalled after 60 s: %d answered, %d busy of %d", answered.Load(), busy.Load(), n)
+	}
+	close(errs)
+	for err := range errs {
+		t.Errorf("a request failed otherwise: %v", err)
+	}
+	if answered.Load() == 0 || int(answered.Load()+busy.Load()) != n {
+		t.Errorf("%d answered, %d busy, of %d", answered.Load(), busy.Load(), n)
+	}
+	if !s.BudgetWhole() {
+		t.Error("a request that ended still holds part of the budget")
+	}
+	if _, err := predict(t, s, "clf", 0, body); err != nil {
+		t.Errorf("a large body after the burst: %v", err)
+	}
+}
+
+// slowReader hands out at most 64 KiB a read, yielding between reads.
+type slowReader struct{ r io.Reader }
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(time.Millisecond)
+	return s.r.Read(p[:min(len(p), 64<<10)])
 }
