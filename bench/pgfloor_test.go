@@ -142,6 +142,7 @@ func pgFloor(b *testing.B, lanes, per int) {
 	w := st.WriteStats()
 	b.ReportMetric(float64(w.Statements-w0.Statements)/n, "stmts/task")
 	b.ReportMetric(float64(w.Transactions-w0.Transactions)/n, "txs/task")
+	reportPGStatements(b, before, after, runs*tasks)
 }
 
 // selfCPU is this process's CPU time (user and system) so far.

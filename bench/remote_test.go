@@ -282,6 +282,7 @@ func remoteWorkers20k(b *testing.B, pg bool) {
 			if after.statements >= 0 && before.statements >= 0 {
 				b.ReportMetric(float64(after.statements-before.statements)/(runs*per), "statements/task")
 			}
+			reportPGStatements(b, before, after, runs*per)
 		}
 		r.stop()
 
@@ -309,6 +310,19 @@ type pgCounts struct {
 	// cpu is the CPU time of the database's backends now (those alive
 	// at both readings are compared: pgx keeps its connections).
 	cpu map[int]time.Duration
+	// byQuery is pg_stat_statements' figures of each statement (nil
+	// without the extension).
+	byQuery map[int64]pgStatement
+	// wal is the WAL the database's server wrote so far (pg_stat_wal:
+	// every database's, so a figure of a server of one's own).
+	walBytes, walRecords int64
+}
+
+// pgStatement is what pg_stat_statements counted of one statement.
+type pgStatement struct {
+	query                       string
+	calls, rows, blks, walBytes int64
+	execMs, planMs              float64
 }
 
 func readPGCounts(b *testing.B, dsn string) pgCounts {
@@ -335,11 +349,85 @@ func readPGCounts(b *testing.B, dsn string) pgCounts {
 	for _, pid := range pids {
 		n.cpu[int(pid)] = procCPU(int(pid))
 	}
-	if err := c.QueryRow(ctx, `SELECT coalesce(sum(calls), 0)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-WHERE d.datname = current_database()`).Scan(&n.statements); err != nil {
-		n.statements = -1 // the extension is not there
+	if err := c.QueryRow(ctx, `SELECT wal_bytes::bigint, wal_records FROM pg_stat_wal`).Scan(&n.walBytes, &n.walRecords); err != nil {
+		n.walBytes = -1
+	}
+	n.statements = -1 // unless the extension is there
+	rows, err = c.Query(ctx, `SELECT s.queryid, s.query, s.calls, s.rows, s.shared_blks_hit + s.shared_blks_read, s.wal_bytes::bigint,
+	s.total_exec_time, s.total_plan_time
+FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()`)
+	if err != nil {
+		return n
+	}
+	defer rows.Close()
+	n.byQuery = map[int64]pgStatement{}
+	for rows.Next() {
+		var (
+			id int64
+			st pgStatement
+		)
+		if err := rows.Scan(&id, &st.query, &st.calls, &st.rows, &st.blks, &st.walBytes, &st.execMs, &st.planMs); err != nil {
+			return n
+		}
+		n.byQuery[id] = st
+		n.statements = max(n.statements, 0) + st.calls
+	}
+	if rows.Err() != nil {
+		n.byQuery, n.statements = nil, -1
 	}
 	return n
+}
+
+// reportPGStatements logs what the database did per task between two
+// readings, statement by statement (pg_stat_statements: its execution
+// and planning time, rows, buffers and WAL), and reports the WAL per
+// task (pg_stat_wal: the whole server's).
+func reportPGStatements(b *testing.B, before, after pgCounts, tasks int) {
+	b.Helper()
+	n := float64(tasks)
+	if before.walBytes >= 0 && after.walBytes >= 0 {
+		b.ReportMetric(float64(after.walBytes-before.walBytes)/n, "wal-bytes/task")
+	}
+	if after.byQuery == nil {
+		return
+	}
+	type line struct {
+		d  pgStatement
+		us float64
+	}
+	var lines []line
+	var total pgStatement
+	for id, a := range after.byQuery {
+		p := before.byQuery[id]
+		d := pgStatement{query: a.query, calls: a.calls - p.calls, rows: a.rows - p.rows, blks: a.blks - p.blks,
+			walBytes: a.walBytes - p.walBytes, execMs: a.execMs - p.execMs, planMs: a.planMs - p.planMs}
+		if d.calls == 0 {
+			continue
+		}
+		lines = append(lines, line{d, (d.execMs + d.planMs) * 1000 / n})
+		total.calls += d.calls
+		total.execMs += d.execMs
+		total.planMs += d.planMs
+		total.walBytes += d.walBytes
+	}
+	sort.Slice(lines, func(i, j int) bool { return lines[i].us > lines[j].us })
+	b.ReportMetric((total.execMs+total.planMs)*1000/n, "db-exec-us/task")
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "pg_stat_statements per task (%d tasks): calls, exec+plan us, rows, buffers, WAL bytes; then per call: exec us, rows\n", tasks)
+	for i, l := range lines {
+		if i == 16 {
+			break
+		}
+		q := strings.Join(strings.Fields(l.d.query), " ")
+		if len(q) > 110 {
+			q = q[:110]
+		}
+		fmt.Fprintf(&sb, "  %6.3f %7.2f %7.3f %7.2f %7.1f | %7.1f %6.1f  %s\n", float64(l.d.calls)/n, l.us, float64(l.d.rows)/n,
+			float64(l.d.blks)/n, float64(l.d.walBytes)/n, l.d.execMs*1000/float64(l.d.calls), float64(l.d.rows)/float64(l.d.calls), q)
+	}
+	fmt.Fprintf(&sb, "  all: %.3f calls, %.2f us exec + %.2f us plan, %.1f WAL bytes per task\n", float64(total.calls)/n,
+		total.execMs*1000/n, total.planMs*1000/n, float64(total.walBytes)/n)
+	b.Log(sb.String())
 }
 
 // roundTrips registers a worker of this process with r's server and

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
@@ -67,7 +68,7 @@ func leaseErr(r cairn.LeaseRequest, err error) error {
 func leaseSelect(r cairn.LeaseRequest, m leaseMode, rooms map[string]*poolRoom) (query string, args []any) {
 	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
 	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache,
-	t.pool, t.pool_slots
+	t.pool, t.pool_slots, t.ctid
 FROM task_runs t`
 	const lock = ` FOR UPDATE OF t SKIP LOCKED`
 	var where string
@@ -190,7 +191,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				it.Lease.ExpiresAt = expires
 				it.Started = r.Start
 			}
-			if err := s.claimReady(ctx, tx, got, state, now, ttl, running); err != nil {
+			if err := s.claimReady(ctx, tx, got, sel.tids, state, now, ttl, running); err != nil {
 				return err
 			}
 			items = append(items, got...)
@@ -235,24 +236,30 @@ func (s *Store) leaseFirst(ctx context.Context, tx pgx.Tx, r cairn.LeaseRequest,
 }
 
 // claimReady leases the ready tasks of items (locked by the select, each
-// item's Lease set), in one statement.
-func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkItem, state cairn.TaskState,
-	now time.Time, ttl time.Duration, running *int64) error {
+// item's Lease set), in one statement. Each row is found where the select
+// found it (tids: its ctid, which stays while the row is locked), not by
+// an index: by its key, the planner chose the run's ready queue
+// (task_runs_ready_run) and walked it from the run's first ready task for
+// each row, a loop over the batch for each row of it.
+func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkItem, tids map[taskKey]pgtype.TID,
+	state cairn.TaskState, now time.Time, ttl time.Duration, running *int64) error {
 	if len(items) == 0 {
 		return nil
 	}
 	n := len(items)
 	runs, tasks, attempts, tokens, workers := make([]string, n), make([]string, n), make([]int64, n), make([]string, n), make([]string, n)
+	at := make([]pgtype.TID, n)
 	for i, it := range items {
 		runs[i], tasks[i], attempts[i], tokens[i], workers[i] = it.Lease.RunID, it.Lease.TaskID, int64(it.Lease.Attempt), it.Lease.Token, it.Lease.Worker
+		at[i] = tids[taskKey{it.Lease.RunID, it.Lease.TaskID}]
 	}
 	got, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $6, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker,
 	lease_expires_at = `+s.clock(7)+` + $8, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $7),
 	attempt_started_at = $7, attempt_running_at = $9,
 	attempt_due_at = CASE WHEN $9::bigint IS NOT NULL THEN `+s.clock(7)+` + `+dueAfter("t")+` END, version = t.version + 1
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[]) AS v(run_id, task_id, attempt, token, worker)
-WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
-		runs, tasks, attempts, tokens, workers, string(state), now.UnixNano(), int64(ttl), running)
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $10::tid[]) AS v(run_id, task_id, attempt, token, worker, tid)
+WHERE t.ctid = v.tid AND t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
+		runs, tasks, attempts, tokens, workers, string(state), now.UnixNano(), int64(ttl), running, at)
 	if err != nil {
 		return err
 	}
@@ -264,13 +271,17 @@ WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
 }
 
 // selection is what a lease's select returned: the good rows as work
-// items (attempt, token and lease not yet set) with their pool slots,
-// and the bad rows.
+// items (attempt, token and lease not yet set) with their pool slots and
+// where each row lies (its ctid), and the bad rows.
 type selection struct {
 	items []cairn.WorkItem
 	slots []int
+	tids  map[taskKey]pgtype.TID
 	bad   []badRow
 }
+
+// taskKey is a task run's key.
+type taskKey struct{ run, task string }
 
 func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []any) (*selection, error) {
 	rows, err := s.query(ctx, tx, query, args...)
@@ -283,17 +294,18 @@ func (s *Store) scanReady(ctx context.Context, tx pgx.Tx, query string, args []a
 // scanRows reads a lease's select (leaseSelect) and closes rows.
 func scanRows(rows pgx.Rows) (*selection, error) {
 	defer rows.Close()
-	sel := &selection{}
+	sel := &selection{tids: map[taskKey]pgtype.TID{}}
 	for rows.Next() {
 		var (
 			it                                                 cairn.WorkItem
 			params, inputs                                     []byte
 			attempt, retries, maxIntr, intr, streak, fb, cache int64
 			timeout, backoff, maxBackoff, poolSlots            int64
+			tid                                                pgtype.TID
 		)
 		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &attempt, &it.Type, &params, &inputs,
 			&timeout, &retries, &backoff, &it.Retry.Factor, &maxBackoff, &maxIntr, &intr, &streak, &fb, &cache,
-			&it.Pool, &poolSlots); err != nil {
+			&it.Pool, &poolSlots, &tid); err != nil {
 			return nil, translate(err)
 		}
 		it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
@@ -323,6 +335,7 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 		sel.items = append(sel.items, it)
 		it.PoolSlots = int(poolSlots)
 		sel.slots = append(sel.slots, it.PoolSlots)
+		sel.tids[taskKey{it.Lease.RunID, it.Lease.TaskID}] = tid
 	}
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)

@@ -15,8 +15,12 @@ import (
 
 // completeQuery ends the leases of a list of completions (arrays $1-$24)
 // that check accepts, the caller's now being $25: the task runs are
-// locked and read as they were (old), moved on (u), and each attempt
-// written once, as it ended, from what old held — one statement.
+// locked and read as they were, beside what their completion says (old),
+// moved on (u), and each attempt written once, as it ended, from what old
+// held — one statement. The completions are joined to the task runs once,
+// in old, which carries their values on: u and a read only old, each row
+// of it found by its key (joining the list again, in each, was a loop
+// over the whole list for each row of it).
 func (s *Store) completeQuery(check leaseCheck) string {
 	return `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],
@@ -24,24 +28,26 @@ func (s *Store) completeQuery(check leaseCheck) string {
 	AS v(run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr, astate, afinished, stack,
 		retryable, exit_code, plugin, version, cache_key, cached_run, cached_task, cached_attempt, aoutputs, ametrics)),
 old AS (SELECT t.run_id, t.task_id, t.attempt, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
-		t.type, t.params
+		t.type, t.params, v.state, v.outputs, v.metrics, v.error, v.retry_at, v.finished, v.intr, v.astate, v.afinished, v.stack,
+		v.retryable, v.exit_code, v.plugin, v.version, v.cache_key, v.cached_run, v.cached_task, v.cached_attempt, v.aoutputs,
+		v.ametrics
 	FROM task_runs t JOIN v ON t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.lease_token = v.token
 	WHERE t.state IN ('leased', 'running') AND ` + s.cond(check, "t", 25) + `
 	ORDER BY t.run_id, t.task_id FOR UPDATE OF t),
-u AS (UPDATE task_runs t SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
-	finished_at = coalesce(v.finished, t.finished_at), lease_token = NULL, lease_worker = NULL,
+u AS (UPDATE task_runs t SET state = old.state, outputs = old.outputs, metrics = old.metrics, error = old.error,
+	retry_at = old.retry_at, finished_at = coalesce(old.finished, t.finished_at), lease_token = NULL, lease_worker = NULL,
 	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
-	interrupted = t.interrupted + v.intr, interrupted_streak = (t.interrupted_streak + 1) * v.intr,
+	interrupted = t.interrupted + old.intr, interrupted_streak = (t.interrupted_streak + 1) * old.intr,
 	version = t.version + 1
-	FROM v JOIN old ON old.run_id = v.run_id AND old.task_id = v.task_id
-	WHERE t.run_id = v.run_id AND t.task_id = v.task_id
+	FROM old
+	WHERE t.run_id = old.run_id AND t.task_id = old.task_id
 	RETURNING ` + sqlrow.Prefixed("t.", sqlrow.TaskCols) + `),
 a AS (INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error, stack,
 		retryable, exit_code, plugin, type, version, params, cache_key, cached_run, cached_task, cached_attempt, outputs, metrics)
-	SELECT old.run_id, old.task_id, old.attempt, v.astate, old.lease_worker, old.lease_token, old.attempt_started_at,
-		old.attempt_running_at, v.afinished, v.error, v.stack, v.retryable, v.exit_code, v.plugin, old.type, v.version, old.params,
-		v.cache_key, v.cached_run, v.cached_task, v.cached_attempt, v.aoutputs, v.ametrics
-	FROM old JOIN v ON v.run_id = old.run_id AND v.task_id = old.task_id)
+	SELECT run_id, task_id, attempt, astate, lease_worker, lease_token, attempt_started_at, attempt_running_at, afinished, error,
+		stack, retryable, exit_code, plugin, type, version, params, cache_key, cached_run, cached_task, cached_attempt, aoutputs,
+		ametrics
+	FROM old)
 SELECT * FROM u`
 }
 
