@@ -316,6 +316,10 @@ type pgCounts struct {
 	// wal is the WAL the database's server wrote so far (pg_stat_wal:
 	// every database's, so a figure of a server of one's own).
 	walBytes, walRecords int64
+	// walSyncs and walSyncMs are its WAL flushes and their time
+	// (pg_stat_wal; the time with track_wal_io_timing on, else 0).
+	walSyncs int64
+	walSyncMs float64
 }
 
 // pgStatement is what pg_stat_statements counted of one statement.
@@ -349,13 +353,15 @@ func readPGCounts(b *testing.B, dsn string) pgCounts {
 	for _, pid := range pids {
 		n.cpu[int(pid)] = procCPU(int(pid))
 	}
-	if err := c.QueryRow(ctx, `SELECT wal_bytes::bigint, wal_records FROM pg_stat_wal`).Scan(&n.walBytes, &n.walRecords); err != nil {
+	if err := c.QueryRow(ctx, `SELECT wal_bytes::bigint, wal_records, wal_sync, wal_sync_time FROM pg_stat_wal`).Scan(&n.walBytes,
+		&n.walRecords, &n.walSyncs, &n.walSyncMs); err != nil {
 		n.walBytes = -1
 	}
 	n.statements = -1 // unless the extension is there
 	rows, err = c.Query(ctx, `SELECT s.queryid, s.query, s.calls, s.rows, s.shared_blks_hit + s.shared_blks_read, s.wal_bytes::bigint,
 	s.total_exec_time, s.total_plan_time
-FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = current_database()`)
+FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+WHERE d.datname = current_database() AND s.query NOT LIKE '%pg_stat_statements%'`)
 	if err != nil {
 		return n
 	}
@@ -387,6 +393,12 @@ func reportPGStatements(b *testing.B, before, after pgCounts, tasks int) {
 	n := float64(tasks)
 	if before.walBytes >= 0 && after.walBytes >= 0 {
 		b.ReportMetric(float64(after.walBytes-before.walBytes)/n, "wal-bytes/task")
+		if syncs := after.walSyncs - before.walSyncs; syncs > 0 {
+			b.ReportMetric(float64(syncs)/n, "wal-syncs/task")
+			if ms := after.walSyncMs - before.walSyncMs; ms > 0 {
+				b.ReportMetric(ms/float64(syncs), "wal-sync-ms")
+			}
+		}
 	}
 	if after.byQuery == nil {
 		return

@@ -66,12 +66,20 @@ func leaseErr(r cairn.LeaseRequest, err error) error {
 // rooms has room for (poolFilter) when m.pooled, and none otherwise; its
 // last parameter is the limit.
 func leaseSelect(r cairn.LeaseRequest, m leaseMode, rooms map[string]*poolRoom) (query string, args []any) {
-	const cols = `SELECT t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
+	const cols = `SELECT ` + leaseCols + `, t.ctid FROM task_runs t`
+	where, args := leaseWhere(r, m, rooms)
+	order := queueOrder(m, r.RunID != "")
+	return cols + where + order + fmt.Sprintf(" LIMIT $%d", len(args)+1) + ` FOR UPDATE OF t SKIP LOCKED`, args
+}
+
+// leaseCols are the columns of task_runs t a lease hands out (scanRows).
+const leaseCols = `t.run_id, t.task_id, t.attempt, t.type, t.params, t.inputs, t.timeout_ns, t.retries, t.backoff_ns,
 	t.backoff_factor, t.max_backoff_ns, t.max_interruptions, t.interrupted, t.interrupted_streak, t.failed_before, t.cache,
-	t.pool, t.pool_slots, t.ctid
-FROM task_runs t`
-	const lock = ` FOR UPDATE OF t SKIP LOCKED`
-	var where string
+	t.pool, t.pool_slots`
+
+// leaseWhere is the lease query's joins and conditions on task_runs t
+// after its FROM, and their parameters (see leaseSelect).
+func leaseWhere(r cairn.LeaseRequest, m leaseMode, rooms map[string]*poolRoom) (where string, args []any) {
 	switch {
 	case r.RunID != "" && r.Owner != "":
 		args = []any{r.RunID, r.Owner}
@@ -92,8 +100,7 @@ FROM task_runs t`
 	if m.pooled {
 		pool, args = poolFilter(rooms, args)
 	}
-	order := queueOrder(m, r.RunID != "")
-	return cols + where + route + pool + order + fmt.Sprintf(" LIMIT $%d", len(args)+1) + lock, args
+	return where + route + pool, args
 }
 
 // routeFilter is the condition on task_runs t that keeps the tasks r may
@@ -137,8 +144,11 @@ type badRow struct {
 // leaseFn is the body of a lease transaction; it sets *out. A bad row
 // among those selected fails alone and the selection is made again for
 // the places it took (see store/sqlite's leaseFn). The items go to r's
-// workers in order (cairn.LeaseRequest.Holders), claimed in one
-// statement whatever their number.
+// workers in order (cairn.LeaseRequest.Holders). In the usual mode (no
+// ready task in a pool, none with a priority) the first selection is
+// claimed by the statement that makes it (leaseFirst); otherwise, and for
+// the places of bad rows, each selection is claimed by one more
+// statement, whatever its number of rows.
 func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
 	return func(ctx context.Context, tx pgx.Tx) error {
 		items := []cairn.WorkItem{}
@@ -147,15 +157,33 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		if total <= 0 {
 			return nil
 		}
-		state := cairn.TaskLeased
-		var running *int64
+		c := claim{state: cairn.TaskLeased, now: now, ttl: ttl, expires: now.Add(ttl), start: r.Start}
 		if r.Start {
-			state, running = cairn.TaskRunning, nanos(now)
+			c.state, c.running = cairn.TaskRunning, nanos(now)
 		}
-		expires := now.Add(ttl)
-		m, first, err := s.leaseFirst(ctx, tx, r, total)
+		// open is the holder of each place not yet filled, in order.
+		open := r.Holders(total)
+		m, first, err := s.leaseFirst(ctx, tx, r, open, c)
 		if err != nil {
 			return err
+		}
+		if first != nil {
+			items = append(items, first.items...)
+			holes := make([]string, 0, len(first.bad))
+			for _, b := range first.bad {
+				if err := s.unclaim(ctx, tx, b); err != nil {
+					return err
+				}
+				if err := s.failBadRow(ctx, tx, b.badRow, now); err != nil {
+					return err
+				}
+				holes = append(holes, open[b.place])
+			}
+			if len(holes) == 0 {
+				*out = items
+				return nil
+			}
+			open = holes
 		}
 		var rooms map[string]*poolRoom
 		if m.pooled {
@@ -163,15 +191,12 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 		}
-		for len(items) < total {
-			sel := first
-			if sel == nil {
-				query, args := leaseSelect(r, m, rooms)
-				if sel, err = s.scanReady(ctx, tx, query, append(args, total-len(items))); err != nil {
-					return err
-				}
+		for len(open) > 0 {
+			query, args := leaseSelect(r, m, rooms)
+			sel, err := s.scanReady(ctx, tx, query, append(args, len(open)))
+			if err != nil {
+				return err
 			}
-			first = nil
 			got := sel.items
 			for _, b := range sel.bad {
 				if err := s.failBadRow(ctx, tx, b, now); err != nil {
@@ -182,16 +207,16 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			if m.pooled {
 				got, refused = grant(got, sel.slots, rooms)
 			}
-			holders := r.Holders(len(items) + len(got))[len(items):]
 			for i := range got {
 				it := &got[i]
 				it.Lease.Attempt++
 				it.Lease.Token = cairn.NewToken()
-				it.Lease.Worker = holders[i]
-				it.Lease.ExpiresAt = expires
+				it.Lease.Worker = open[i]
+				it.Lease.ExpiresAt = c.expires
 				it.Started = r.Start
 			}
-			if err := s.claimReady(ctx, tx, got, sel.tids, state, now, ttl, running); err != nil {
+			open = open[len(got):]
+			if err := s.claimReady(ctx, tx, got, sel.tids, c.state, now, ttl, c.running); err != nil {
 				return err
 			}
 			items = append(items, got...)
@@ -204,35 +229,154 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 	}
 }
 
-// leaseFirst reads the lease's mode (leaseMode) and, in the same round
-// trip, selects up to limit ready tasks for r as the usual mode — no
-// ready task in a pool, none with a priority — selects them: those rows
-// when the mode is that one, nil otherwise (the caller selects again, in
-// the mode's order; the rows this selection locked stay locked, unclaimed,
-// until the transaction ends, skipped by other leases meanwhile). All
-// after indexPlanner.
-func (s *Store) leaseFirst(ctx context.Context, tx pgx.Tx, r cairn.LeaseRequest, limit int) (leaseMode, *selection, error) {
+// claim is what a lease writes of each task it claims, but its attempt,
+// token and worker.
+type claim struct {
+	state   cairn.TaskState
+	now     time.Time
+	ttl     time.Duration
+	expires time.Time // the lease's expiry in the caller's terms
+	start   bool
+	running *int64 // now, when the attempts start with their lease
+}
+
+// claimed is what leaseFirst's statement claimed: the good rows' items,
+// their leases set, and the bad rows, claimed too, with what unclaim
+// needs to put them back as they were.
+type claimed struct {
+	items []cairn.WorkItem
+	bad   []claimedBad
+}
+
+// claimedBad is a bad row leaseFirst claimed: its place among the
+// lease's holders, its token, and its columns the claim set, as they were.
+type claimedBad struct {
+	badRow
+	place                                          int
+	token                                          string
+	attempt, version                               int64
+	readyGen, retryAt, startedAt, dueAt, expiresAt *int64
+	attemptStartedAt, attemptRunningAt             *int64
+	leaseToken, leaseWorker                        *string
+}
+
+// leaseFirst selects and claims, in one statement after indexPlanner (one
+// round trip), up to len(holders) ready tasks for r in the usual mode — no
+// ready task in a pool, none with a priority — the place of each in queue
+// order (row_number) giving it its holder and one of the tokens drawn
+// here; each row is claimed where the select locked it (its ctid). The
+// statement reads the lease's mode (leaseMode) too, and claims nothing in
+// another mode: then it returns that mode and nil, and the caller selects
+// in the mode's order. A bad row (its params or inputs do not decode,
+// which only Go can tell) is claimed like the others and returned for the
+// caller to put back (unclaim) and fail.
+func (s *Store) leaseFirst(ctx context.Context, tx pgx.Tx, r cairn.LeaseRequest, holders []string, c claim) (leaseMode, *claimed, error) {
+	query, args, tokens := s.leaseFirstQuery(r, holders, c)
 	var (
 		m   leaseMode
-		sel *selection
+		out claimed
 		b   pgx.Batch
 	)
-	query, args := leaseSelect(r, leaseMode{}, nil)
 	b.Queue(indexPlanner)
-	b.Queue(leaseModeQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&m.pooled, &m.priority) })
-	b.Queue(query, append(args, limit)...).Query(func(rows pgx.Rows) error {
-		var err error
-		sel, err = scanRows(rows)
-		return err
+	b.Queue(query, args...).Query(func(rows pgx.Rows) error {
+		var rowsClaimed, rowsRead int64
+		for rows.Next() {
+			var (
+				it             cairn.WorkItem
+				lr             leaseRow
+				i              *int64
+				params, inputs []byte
+				poolSlots      int64 // read, not kept: no pooled task in this mode
+				cb             claimedBad
+			)
+			if err := rows.Scan(&m.pooled, &m.priority, &i, &rowsClaimed, &it.Lease.RunID, &it.Lease.TaskID, &lr.attempt, &it.Type,
+				&params, &inputs, &lr.timeout, &lr.retries, &lr.backoff, &it.Retry.Factor, &lr.maxBackoff, &lr.maxIntr, &lr.intr,
+				&lr.streak, &lr.fb, &lr.cache, &it.Pool, &poolSlots, &cb.readyGen, &cb.retryAt, &cb.startedAt, &cb.dueAt, &cb.version,
+				&cb.expiresAt, &cb.leaseToken, &cb.leaseWorker, &cb.attemptStartedAt, &cb.attemptRunningAt); err != nil {
+				return err
+			}
+			if i == nil {
+				continue // no row claimed: the mode alone
+			}
+			rowsRead++
+			place := int(*i) - 1
+			if place < 0 || place >= len(holders) {
+				return fmt.Errorf("lease: the claim numbered a row %d of %d", *i, len(holders))
+			}
+			if b, bad := lr.decode(&it, params, inputs); bad {
+				cb.badRow, cb.place, cb.token, cb.attempt = b, place, tokens[place], lr.attempt
+				out.bad = append(out.bad, cb)
+				continue
+			}
+			it.Lease.Attempt++
+			it.Lease.Token, it.Lease.Worker, it.Lease.ExpiresAt, it.Started = tokens[place], holders[place], c.expires, c.start
+			out.items = append(out.items, it) // no pooled task in this mode
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		// The rows are locked since the select: this cannot miss.
+		if rowsClaimed != rowsRead {
+			return fmt.Errorf("lease %d tasks: %d left ready within the statement", rowsRead, rowsRead-rowsClaimed)
+		}
+		return nil
 	})
-	s.stmts.Add(3)
+	s.stmts.Add(2)
 	if err := translate(tx.SendBatch(ctx, &b).Close()); err != nil {
 		return leaseMode{}, nil, err
 	}
 	if m != (leaseMode{}) {
-		sel = nil
+		return m, nil, nil
 	}
-	return m, sel, nil
+	return m, &out, nil
+}
+
+// leaseFirstQuery is leaseFirst's statement and its parameters, and the
+// tokens drawn for its places.
+func (s *Store) leaseFirstQuery(r cairn.LeaseRequest, holders []string, c claim) (query string, args []any, tokens []string) {
+	var where string
+	where, args = leaseWhere(r, leaseMode{}, nil)
+	order := queueOrder(leaseMode{}, r.RunID != "")
+	n := len(args)
+	tokens = make([]string, len(holders))
+	for i := range tokens {
+		tokens[i] = cairn.NewToken()
+	}
+	args = append(args, len(holders), tokens, holders, string(c.state), c.now.UnixNano(), int64(c.ttl), c.running)
+	query = `WITH m AS (SELECT ` + leaseModeCols + `),
+sel AS (SELECT t.ctid AS tid, ` + leaseCols + `, t.ready_gen, t.seq, t.retry_at, t.started_at, t.attempt_due_at,
+	t.version, t.lease_expires_at, t.lease_token, t.lease_worker, t.attempt_started_at, t.attempt_running_at
+	FROM task_runs t` + where + ` AND NOT (SELECT pooled OR priority FROM m)` + order + fmt.Sprintf(` LIMIT $%d`, n+1) + `
+	FOR UPDATE OF t SKIP LOCKED),
+num AS (SELECT sel.*, row_number() OVER (` + strings.TrimSpace(strings.ReplaceAll(order, "t.", "sel.")) + `) AS i FROM sel),
+u AS (UPDATE task_runs t SET ` + s.claimSet("num.attempt + 1", fmt.Sprintf("($%d::text[])[num.i]", n+2),
+		fmt.Sprintf("($%d::text[])[num.i]", n+3), n+4) + `
+	FROM num WHERE t.ctid = num.tid RETURNING 1)
+SELECT m.pooled, m.priority, num.i, (SELECT count(*) FROM u), coalesce(num.run_id, ''), coalesce(num.task_id, ''),
+	coalesce(num.attempt, 0), coalesce(num.type, ''), num.params, num.inputs, coalesce(num.timeout_ns, 0), coalesce(num.retries, 0),
+	coalesce(num.backoff_ns, 0), coalesce(num.backoff_factor, 0), coalesce(num.max_backoff_ns, 0),
+	coalesce(num.max_interruptions, 0), coalesce(num.interrupted, 0), coalesce(num.interrupted_streak, 0),
+	coalesce(num.failed_before, 0), coalesce(num.cache, 0), coalesce(num.pool, ''), coalesce(num.pool_slots, 0),
+	num.ready_gen, num.retry_at, num.started_at, num.attempt_due_at, coalesce(num.version, 0), num.lease_expires_at,
+	num.lease_token, num.lease_worker, num.attempt_started_at, num.attempt_running_at
+FROM m LEFT JOIN num ON true ORDER BY num.i`
+	return query, args, tokens
+}
+
+// unclaim puts a row leaseFirst claimed back as it was, ready.
+func (s *Store) unclaim(ctx context.Context, tx pgx.Tx, b claimedBad) error {
+	n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'ready', attempt = $3, lease_token = $4, lease_worker = $5,
+	lease_expires_at = $6, ready_gen = $7, retry_at = $8, started_at = $9, attempt_started_at = $10, attempt_running_at = $11,
+	attempt_due_at = $12, version = $13
+WHERE run_id = $1 AND task_id = $2 AND lease_token = $14`, b.runID, b.taskID, b.attempt, b.leaseToken, b.leaseWorker, b.expiresAt,
+		b.readyGen, b.retryAt, b.startedAt, b.attemptStartedAt, b.attemptRunningAt, b.dueAt, b.version, b.token)
+	if err != nil {
+		return fmt.Errorf("put task %s/%s back: %w", b.runID, b.taskID, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("put task %s/%s back: %d rows held its claim", b.runID, b.taskID, n)
+	}
+	return nil
 }
 
 // claimReady leases the ready tasks of items (locked by the select, each
@@ -253,10 +397,7 @@ func (s *Store) claimReady(ctx context.Context, tx pgx.Tx, items []cairn.WorkIte
 		runs[i], tasks[i], attempts[i], tokens[i], workers[i] = it.Lease.RunID, it.Lease.TaskID, int64(it.Lease.Attempt), it.Lease.Token, it.Lease.Worker
 		at[i] = tids[taskKey{it.Lease.RunID, it.Lease.TaskID}]
 	}
-	got, err := s.exec(ctx, tx, `UPDATE task_runs t SET state = $6, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker,
-	lease_expires_at = `+s.clock(7)+` + $8, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $7),
-	attempt_started_at = $7, attempt_running_at = $9,
-	attempt_due_at = CASE WHEN $9::bigint IS NOT NULL THEN `+s.clock(7)+` + `+dueAfter("t")+` END, version = t.version + 1
+	got, err := s.exec(ctx, tx, `UPDATE task_runs t SET `+s.claimSet("v.attempt", "v.token", "v.worker", 6)+`
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $10::tid[]) AS v(run_id, task_id, attempt, token, worker, tid)
 WHERE t.ctid = v.tid AND t.run_id = v.run_id AND t.task_id = v.task_id AND t.state = 'ready'`,
 		runs, tasks, attempts, tokens, workers, string(state), now.UnixNano(), int64(ttl), running, at)
@@ -268,6 +409,18 @@ WHERE t.ctid = v.tid AND t.run_id = v.run_id AND t.task_id = v.task_id AND t.sta
 		return fmt.Errorf("lease %d tasks: %d left ready within the transaction", n, int64(n)-got)
 	}
 	return nil
+}
+
+// claimSet is the SET list of a claim of task_runs t: the attempt, token
+// and worker the SQL expressions given, its state $n, now $n+1, the TTL
+// $n+2 and the attempt's start of running $n+3 (NULL unless started).
+func (s *Store) claimSet(attempt, token, worker string, n int) string {
+	state, now, ttl, running := n, n+1, n+2, n+3
+	return fmt.Sprintf(`state = $%d, attempt = %s, lease_token = %s, lease_worker = %s,
+	lease_expires_at = %s + $%d, ready_gen = NULL, retry_at = NULL, started_at = coalesce(t.started_at, $%d),
+	attempt_started_at = $%d, attempt_running_at = $%d,
+	attempt_due_at = CASE WHEN $%d::bigint IS NOT NULL THEN %s + %s END, version = t.version + 1`,
+		state, attempt, token, worker, s.clock(now), ttl, now, now, running, running, s.clock(now), dueAfter("t"))
 }
 
 // selection is what a lease's select returned: the good rows as work
@@ -308,30 +461,11 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 			&it.Pool, &poolSlots, &tid); err != nil {
 			return nil, translate(err)
 		}
-		it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(attempt), int(retries), int(maxIntr)
-		it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(intr), int(streak), int(fb), cache != 0
-		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
-		var why []string
-		if params != nil {
-			if json.Valid(params) {
-				it.Params = json.RawMessage(params)
-			} else {
-				b.badParams = true
-				why = append(why, "its stored params are not valid JSON")
-			}
-		}
-		if inputs != nil {
-			if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
-				b.badInputs = true
-				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
-			}
-		}
-		if len(why) > 0 {
-			b.err = errors.New(strings.Join(why, "; "))
+		r := leaseRow{attempt, retries, maxIntr, intr, streak, fb, cache, timeout, backoff, maxBackoff}
+		if b, bad := r.decode(&it, params, inputs); bad {
 			sel.bad = append(sel.bad, b)
 			continue
 		}
-		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
 		sel.items = append(sel.items, it)
 		it.PoolSlots = int(poolSlots)
 		sel.slots = append(sel.slots, it.PoolSlots)
@@ -341,6 +475,41 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 		return nil, translate(err)
 	}
 	return sel, nil
+}
+
+// leaseRow is a lease's select's numbers of a task run, as read.
+type leaseRow struct {
+	attempt, retries, maxIntr, intr, streak, fb, cache, timeout, backoff, maxBackoff int64
+}
+
+// decode sets it (its run and task, type and retry factor already read)
+// from r and the row's stored params and inputs, or reports the row bad,
+// saying why, when those do not decode.
+func (r leaseRow) decode(it *cairn.WorkItem, params, inputs []byte) (badRow, bool) {
+	it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(r.attempt), int(r.retries), int(r.maxIntr)
+	it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(r.intr), int(r.streak), int(r.fb), r.cache != 0
+	b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
+	var why []string
+	if params != nil {
+		if json.Valid(params) {
+			it.Params = json.RawMessage(params)
+		} else {
+			b.badParams = true
+			why = append(why, "its stored params are not valid JSON")
+		}
+	}
+	if inputs != nil {
+		if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
+			b.badInputs = true
+			why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
+		}
+	}
+	if len(why) > 0 {
+		b.err = errors.New(strings.Join(why, "; "))
+		return b, true
+	}
+	it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(r.timeout), time.Duration(r.backoff), time.Duration(r.maxBackoff)
+	return b, false
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

@@ -75,6 +75,13 @@ func TestReadyQueuePlans(t *testing.T) {
 			if !ordered.MatchString(plan) || strings.Contains(plan, "Bitmap") || (r.Owner == "" && strings.Contains(plan, "Sort")) {
 				t.Errorf("the lease's plan does not walk the ready queue in order:\n%s", plan)
 			}
+			// The lease's select and claim in one statement (leaseFirst):
+			// the same walk, and each row claimed where the walk locked it.
+			q, args, _ = s.leaseFirstQuery(r, r.Holders(r.Max), claim{state: cairn.TaskLeased, now: now, ttl: time.Minute})
+			if plan := explain(t, q, args); !ordered.MatchString(plan) || strings.Contains(plan, "Bitmap") ||
+				!strings.Contains(plan, "Tid Scan") {
+				t.Errorf("the lease's select and claim do not walk the ready queue in order and claim by ctid:\n%s", plan)
+			}
 			q, args = anyReadyQuery(r)
 			if plan := explain(t, q, args); !ordered.MatchString(plan) || strings.Contains(plan, "Bitmap") {
 				t.Errorf("the look for a ready task does not stop at the first:\n%s", plan)

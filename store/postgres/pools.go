@@ -139,8 +139,11 @@ type leaseMode struct{ pooled, priority bool }
 
 // leaseModeQuery reads a leaseMode: whether a ready task is in a pool,
 // and whether one has a priority.
-const leaseModeQuery = `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
-	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`
+const leaseModeQuery = `SELECT ` + leaseModeCols
+
+// leaseModeCols are leaseModeQuery's two columns, pooled and priority.
+const leaseModeCols = `EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready') AS pooled,
+	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready') AS priority`
 
 // poolRoom is a pool's size and the slots its holders take, as a lease
 // grants them.
