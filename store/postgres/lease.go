@@ -488,28 +488,11 @@ type leaseRow struct {
 func (r leaseRow) decode(it *cairn.WorkItem, params, inputs []byte) (badRow, bool) {
 	it.Lease.Attempt, it.Retry.Retries, it.Retry.MaxInterruptions = int(r.attempt), int(r.retries), int(r.maxIntr)
 	it.Interrupted, it.InterruptedInARow, it.FailedBefore, it.Cache = int(r.intr), int(r.streak), int(r.fb), r.cache != 0
-	b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
-	var why []string
-	if params != nil {
-		if json.Valid(params) {
-			it.Params = json.RawMessage(params)
-		} else {
-			b.badParams = true
-			why = append(why, "its stored params are not valid JSON")
-		}
-	}
-	if inputs != nil {
-		if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
-			b.badInputs = true
-			why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
-		}
-	}
-	if len(why) > 0 {
-		b.err = errors.New(strings.Join(why, "; "))
-		return b, true
+	if badParams, badInputs, err := sqlrow.WorkItemStored(it, params, inputs); err != nil {
+		return badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err}, true
 	}
 	it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(r.timeout), time.Duration(r.backoff), time.Duration(r.maxBackoff)
-	return b, false
+	return badRow{}, false
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -305,25 +304,8 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &poolSlots); err != nil {
 			return nil, nil, nil, translate(err)
 		}
-		b := badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID}
-		var why []string
-		if params != nil {
-			if json.Valid(params) {
-				it.Params = json.RawMessage(params)
-			} else {
-				b.badParams = true
-				why = append(why, "its stored params are not valid JSON")
-			}
-		}
-		if inputs != nil {
-			if err := sqlrow.DecodeMap(inputs, &it.Inputs); err != nil {
-				b.badInputs = true
-				why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
-			}
-		}
-		if len(why) > 0 {
-			b.err = errors.New(strings.Join(why, "; "))
-			bad = append(bad, b)
+		if badParams, badInputs, err := sqlrow.WorkItemStored(&it, params, inputs); err != nil {
+			bad = append(bad, badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err})
 			continue
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -188,6 +189,31 @@ func exactNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// WorkItemStored sets it's Params and Inputs from a ready task run's
+// stored values, as a lease hands them out; when they do not decode (a
+// database changed by hand or damaged), it says which and why instead.
+func WorkItemStored(it *cairn.WorkItem, params, inputs []byte) (badParams, badInputs bool, err error) {
+	var why []string
+	if params != nil {
+		if json.Valid(params) {
+			it.Params = json.RawMessage(params)
+		} else {
+			badParams = true
+			why = append(why, "its stored params are not valid JSON")
+		}
+	}
+	if inputs != nil {
+		if err := DecodeMap(inputs, &it.Inputs); err != nil {
+			badInputs = true
+			why = append(why, fmt.Sprintf("its stored inputs do not decode: %v", err))
+		}
+	}
+	if len(why) > 0 {
+		return badParams, badInputs, errors.New(strings.Join(why, "; "))
+	}
+	return false, false, nil
 }
 
 // DecodeMap decodes the JSON object b into the zero map *m. The empty
