@@ -87,6 +87,9 @@ func (f *execFlags) register(a *app, fs interface {
 
 // check refuses flag values that cannot be meant.
 func (f *execFlags) check() error {
+	if f.slots < 1 {
+		return usageError{fmt.Sprintf("--workers %d: want 1 or more (the attempts this process runs at once)", f.slots)}
+	}
 	if f.stopGrace <= 0 {
 		return usageError{fmt.Sprintf("--stop-grace %s: want a positive duration such as 10s", f.stopGrace)}
 	}

@@ -32,6 +32,11 @@ func TestLogLimit(t *testing.T) {
 	if bad := e.must(2, "run", testdata(t, "flood.yaml"), "--stop-grace", "0"); !strings.Contains(bad.stderr, "want a positive duration") {
 		t.Errorf("--stop-grace 0:\n%s", bad)
 	}
+	for _, n := range []string{"0", "-1"} {
+		if bad := e.must(2, "run", testdata(t, "flood.yaml"), "--workers", n); !strings.Contains(bad.stderr, "--workers "+n+": want 1 or more") {
+			t.Errorf("--workers %s:\n%s", n, bad)
+		}
+	}
 	if runs := e.runs(); len(runs) != 1 {
 		t.Errorf("%d runs after two refused commands, want the first one only", len(runs))
 	}
