@@ -481,11 +481,11 @@ func (c *Client) HeartbeatMany(ctx context.Context, leases []cairn.Lease) ([]cai
 		case "":
 			out[i].Reply = cairn.HeartbeatReply{ExpiresAt: r.ExpiresAt, CancelRequested: r.CancelRequested}
 		case CodeLeaseLost:
-			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, cairn.ErrLeaseLost)
+			out[i].Err = callError("heartbeat", l, r.Error, cairn.ErrLeaseLost)
 		case CodeForbidden:
-			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, ErrForbidden)
+			out[i].Err = callError("heartbeat", l, r.Error, ErrForbidden)
 		default:
-			out[i].Err = fmt.Errorf("heartbeat %s/%s#%d: %s", l.RunID, l.TaskID, l.Attempt, r.Error)
+			out[i].Err = callError("heartbeat", l, r.Error, nil)
 		}
 	}
 	return out, nil
@@ -600,11 +600,11 @@ func (c *Client) send(batch []*pendingReport) {
 		case "":
 			answer(p, c.items(itemsReply{Items: r.Items}), nil)
 		case CodeLeaseLost:
-			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, cairn.ErrLeaseLost))
+			answer(p, nil, callError("complete", l.lease(), r.Error, cairn.ErrLeaseLost))
 		case CodeForbidden:
-			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s: %w", l.RunID, l.TaskID, l.Attempt, r.Error, ErrForbidden))
+			answer(p, nil, callError("complete", l.lease(), r.Error, ErrForbidden))
 		default:
-			answer(p, nil, fmt.Errorf("complete %s/%s#%d: %s", l.RunID, l.TaskID, l.Attempt, r.Error))
+			answer(p, nil, callError("complete", l.lease(), r.Error, nil))
 		}
 	}
 }
@@ -631,3 +631,30 @@ func (c *Client) FindCached(ctx context.Context, key string, limit int) ([]cairn
 	}
 	return out, nil
 }
+
+// callError is the error of a call (heartbeat, complete) about lease l
+// that the server refused with text msg, wrapping kind (nil: none). The
+// server's text says what it can (its store's "heartbeat R/T#N: lease
+// lost"): the call and the lease are added only where it does not name
+// them, and kind's own text only where it does not end with it, so that
+// nothing is said twice.
+func callError(call string, l cairn.Lease, msg string, kind error) error {
+	name := fmt.Sprintf("%s/%s#%d", l.RunID, l.TaskID, l.Attempt)
+	if !strings.Contains(msg, name) {
+		msg = call + " " + name + ": " + msg
+	}
+	if kind != nil && !strings.HasSuffix(msg, kind.Error()) {
+		msg += ": " + kind.Error()
+	}
+	return &refusedError{msg: msg, kind: kind}
+}
+
+// refusedError is a call the server refused: its text, and the kind of
+// refusal it wraps (errors.Is(err, cairn.ErrLeaseLost), ErrForbidden).
+type refusedError struct {
+	msg  string
+	kind error
+}
+
+func (e *refusedError) Error() string { return e.msg }
+func (e *refusedError) Unwrap() error { return e.kind }

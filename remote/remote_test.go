@@ -634,3 +634,25 @@ func TestWedgedWorkerTimesOut(t *testing.T) {
 		t.Fatalf("the wedged worker's late completion: %v, want ErrLeaseLost", err)
 	}
 }
+
+// TestCallErrorSaysItOnce: a refused call's error names the call, the
+// lease and the refusal once, whatever the server's text already says,
+// and still wraps the refusal's kind.
+func TestCallErrorSaysItOnce(t *testing.T) {
+	l := cairn.Lease{RunID: "r", TaskID: "a", Attempt: 1}
+	for _, tc := range []struct {
+		call, msg string
+		kind      error
+		want      string
+	}{
+		{"heartbeat", "heartbeat r/a#1: lease lost", cairn.ErrLeaseLost, "heartbeat r/a#1: lease lost"},
+		{"complete", "complete attempt r/a#1: lease lost", cairn.ErrLeaseLost, "complete attempt r/a#1: lease lost"},
+		{"complete", "the run was cancelled", cairn.ErrLeaseLost, "complete r/a#1: the run was cancelled: lease lost"},
+		{"heartbeat", "database is locked", nil, "heartbeat r/a#1: database is locked"},
+	} {
+		err := remote.CallError(tc.call, l, tc.msg, tc.kind)
+		if err.Error() != tc.want || (tc.kind != nil && !errors.Is(err, tc.kind)) {
+			t.Errorf("%s %q: %q (is %v: %v), want %q", tc.call, tc.msg, err, tc.kind, errors.Is(err, tc.kind), tc.want)
+		}
+	}
+}

@@ -1,0 +1,4 @@
+package remote
+
+// CallError is callError, for the tests.
+var CallError = callError
