@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/cairnml/cairn/internal/durable"
 )
 
 // Backup writes a consistent copy of the database to dest, a file that
@@ -101,23 +103,14 @@ func copyDB(ctx context.Context, src *sql.Conn, dest string) error {
 	if err != nil {
 		return translate(err)
 	}
-	if err := syncFile(tmp); err != nil {
+	if err := durable.Sync(tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, dest); err != nil {
 		return err
 	}
 	done = true
-	return syncFile(filepath.Dir(dest))
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return durable.Sync(filepath.Dir(dest))
 }
 
 // Restore replaces the database at path (creating it, and its folder
@@ -211,7 +204,7 @@ func Restore(ctx context.Context, src, path string, ownerGone func(owner string)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("restore %s: %w", path, err)
 	}
-	return syncFile(filepath.Dir(path))
+	return durable.Sync(filepath.Dir(path))
 }
 
 // checkUnclaimed fails with ErrInUse if a run of the database at path has

@@ -21,6 +21,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/durable"
 	"github.com/cairnml/cairn/scheduler"
 )
 
@@ -297,7 +298,7 @@ func create(ctx context.Context, path string, schema bool) error {
 		err = translate(cerr)
 	}
 	if err == nil {
-		err = syncFile(tmp)
+		err = durable.Sync(tmp)
 	}
 	if err != nil {
 		return err
