@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -405,5 +406,22 @@ tasks:
 	}
 	if !strings.Contains(body, "https://hooks.example.com/services/…") {
 		t.Errorf("the run page lacks the cut webhook")
+	}
+}
+
+// TestHeadAnswersAsGet: a GET route answers HEAD with GET's status and
+// headers and no body (RFC 9110); a route without GET still refuses it.
+func TestHeadAnswersAsGet(t *testing.T) {
+	f := newFixture(t)
+	for _, p := range []string{"/static/app.js", "/runs", "/api/v1/runs"} {
+		get, _ := f.get(t, p)
+		head, body := f.do(t, http.MethodHead, p, nil)
+		if head.StatusCode != get.StatusCode || head.StatusCode != http.StatusOK || body != "" ||
+			head.Header.Get("Content-Type") != get.Header.Get("Content-Type") {
+			t.Errorf("HEAD %s: %d %q (%d bytes), GET: %d %q", p, head.StatusCode, head.Header.Get("Content-Type"), len(body), get.StatusCode, get.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := f.do(t, http.MethodHead, "/api/v1/runs/x/cancel", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("HEAD of a POST route: %d, want 405", resp.StatusCode)
 	}
 }

@@ -366,10 +366,14 @@ func New(o Options) (*Handler, error) {
 	return &Handler{Handler: e, h: h}, nil
 }
 
-// route registers a handler that needs access a.
+// route registers a handler that needs access a. A GET route answers
+// HEAD too (RFC 9110): the same handler, whose body net/http drops.
 func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.HandlerFunc) {
 	h.routes = append(h.routes, Route{Method: method, Path: path.Join(g.BasePath(), p), Access: a})
 	g.Handle(method, p, h.authorize(a), fn)
+	if method == http.MethodGet {
+		g.Handle(http.MethodHead, p, h.authorize(a), fn)
+	}
 }
 
 // authorize asks Options.Authorize for every route above Open (without
