@@ -454,7 +454,16 @@ func Backfill(ctx context.Context, store scheduler.Store, wf *workflows.Workflow
 		return res, refuse("from %s to %s, schedule %q has more than %d slots, the most one backfill runs: backfill the range in parts",
 			from.Format(layout), to.Format(layout), s.Cron, workflows.MaxBackfill)
 	case len(slots) == 0:
-		return res, refuse("schedule %q (%s) has no slot from %s to %s: nothing to backfill", s.Cron, s.Timezone, from.Format(layout), to.Format(layout))
+		why := ""
+		switch {
+		case !s.Start.IsZero() && to.Before(s.Start):
+			why = fmt.Sprintf(" (its start: is %s)", s.Start.Format(layout))
+		case !s.End.IsZero() && !from.Before(s.End):
+			why = fmt.Sprintf(" (its end: is %s)", s.End.Format(layout))
+		case !s.Start.IsZero() || !s.End.IsZero():
+			why = " within its start: and end:"
+		}
+		return res, refuse("schedule %q (%s) has no slot from %s to %s%s: nothing to backfill", s.Cron, s.Timezone, from.Format(layout), to.Format(layout), why)
 	case len(slots)*max(len(wf.Tasks), 1) > MaxBackfillTasks:
 		return res, refuse("%d slots of %d tasks each are more than %d task runs, the most one backfill creates: backfill the range in parts",
 			len(slots), len(wf.Tasks), MaxBackfillTasks)

@@ -317,8 +317,9 @@ func TestFireHostile(t *testing.T) {
 
 func TestBackfill(t *testing.T) {
 	h := newCronHome(t, map[string]string{
-		"hourly.yaml": hourlyWF("none"),
-		"plain.yaml":  "name: plain\ntasks:\n  - {id: a, type: noop}\n",
+		"hourly.yaml":  hourlyWF("none"),
+		"plain.yaml":   "name: plain\ntasks:\n  - {id: a, type: noop}\n",
+		"started.yaml": "name: started\nschedule: {cron: \"0 * * * *\", start: \"2025-06-01T10:00:00Z\"}\ntasks:\n  - {id: a, type: noop}\n",
 	})
 	s := h.server(utc(12, 30, 0))
 	ctx := context.Background()
@@ -350,6 +351,8 @@ func TestBackfill(t *testing.T) {
 		{"hourly", utc(11, 0, 0), utc(13, 0, 0), "is in the future"},
 		{"hourly", utc(11, 0, 0).AddDate(-5, 0, 0), utc(11, 0, 0), "more than 10000 slots"},
 		{"plain", utc(8, 0, 0), utc(11, 0, 0), "has no schedule"},
+		// A range before the schedule's start says so (found by the trial).
+		{"started", utc(7, 0, 0), utc(9, 0, 0), "has no slot from 2025-06-01T07:00:00Z to 2025-06-01T09:00:00Z (its start: is 2025-06-01T10:00:00Z)"},
 	} {
 		_, err := s.acts.Backfill(ctx, c.name, c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
 		if !errors.Is(err, ui.ErrBadInput) || !strings.Contains(err.Error(), c.want) {
