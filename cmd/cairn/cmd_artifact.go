@@ -76,6 +76,11 @@ func cmdArtifact(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	rc, err := arts.Open(ctx, ref)
+	if errors.Is(err, cairn.ErrNotFound) {
+		// Its record is kept (the lineage names it); the bytes are gone.
+		return fmt.Errorf("output %s (%s) of %s/%s is no longer in the artifact store: 'cairn gc' removed it, or the home's artifacts folder lost it (its lineage is still recorded: cairn lineage %s); 'cairn reproduce %s' runs the run again",
+			name, ref.Digest, r.ID, tr.TaskID, ref.Digest, r.ID)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s %s: %w", name, ref.Digest, err)
 	}

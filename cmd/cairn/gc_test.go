@@ -70,6 +70,11 @@ tasks:
 	if strings.TrimSpace(out.stdout) != "3" {
 		t.Fatalf("the last run's artifact: %q", out.stdout)
 	}
+	// The first run's was removed: reading it says so, not "not found".
+	first := e.runs()[2].ID
+	if r := e.must(1, "artifact", first, "make", "out"); !strings.Contains(r.stderr, "is no longer in the artifact store: 'cairn gc' removed it") {
+		t.Errorf("reading an artifact gc removed:\n%s", r.stderr)
+	}
 	e.must(2, "gc", "--grace", "1s")
 	e.must(2, "gc", "--keep-last", "-1")
 }
