@@ -144,8 +144,39 @@ func connectErr(cc *pgx.ConnConfig, shown, dsn string, err error) error {
 		cause = ce.Unwrap()
 	}
 	return fmt.Errorf("open postgres store %s: cannot connect to %s (database %q, user %q): %w", shown, host, cc.Database, cc.User,
-		redactErr(cause, dsn))
+		redactErr(onceEach(cause), dsn))
 }
+
+// onceEach is err with each line of its text said once: pgx joins the
+// errors of every attempt at a connection (TLS, then without, under
+// sslmode=prefer), which are most often the same.
+func onceEach(err error) error {
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) < 2 {
+		return err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lines {
+		if !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	if len(out) == len(lines) {
+		return err
+	}
+	return &textErr{msg: strings.Join(out, "\n"), err: err}
+}
+
+// textErr is err said in other words.
+type textErr struct {
+	msg string
+	err error
+}
+
+func (e *textErr) Error() string { return e.msg }
+func (e *textErr) Unwrap() error { return e.err }
 
 // Redact returns dsn with its password replaced (a URL's, or a
 // password=... setting's), for messages and logs.
@@ -181,7 +212,16 @@ func redactErr(err error, dsn string) error {
 	if pw == "" || !strings.Contains(err.Error(), pw) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	msg := err.Error()
+	if len(pw) < 4 {
+		// A password of a few characters occurs in words ("exist"): only
+		// where a DSN would hold it.
+		for _, form := range []string{":" + pw + "@", "password=" + pw, "password='" + pw + "'"} {
+			msg = strings.ReplaceAll(msg, form, strings.Replace(form, pw, "xxxxx", 1))
+		}
+		return errors.New(msg)
+	}
+	return errors.New(strings.ReplaceAll(msg, pw, "xxxxx"))
 }
 
 func password(dsn string) string {
