@@ -440,7 +440,7 @@ func (a *app) printModelAlerts(m *runjson.ModelAlerts) error {
 	}
 	fmt.Fprintf(w, "model %s: %s watched on %s (and a rollout's candidate)", m.Name, tasks.Plural(len(m.Alerts), "alert"), prod)
 	if m.UpdatedAt != nil {
-		fmt.Fprintf(w, ", set %s by %s", m.UpdatedAt.Format(time.RFC3339), m.Actor)
+		fmt.Fprintf(w, ", set %s by %s", localTime(*m.UpdatedAt), m.Actor)
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -471,10 +471,10 @@ func (a *app) printModelAlerts(m *runjson.ModelAlerts) error {
 		fmt.Fprintln(w, "drift from the training data (the largest PSI of a feature), as last measured:")
 		for _, d := range m.Drift {
 			if d.Error != "" {
-				fmt.Fprintf(w, "  version %d: not measured (%s): %s\n", d.Version, d.At.Format(time.RFC3339), d.Error)
+				fmt.Fprintf(w, "  version %d: not measured (%s): %s\n", d.Version, localTime(d.At), d.Error)
 				continue
 			}
-			fmt.Fprintf(w, "  version %d: %.3g on feature %s, %s (%s)\n", d.Version, d.Value, d.Feature, tasks.Plural(d.Rows, "served row"), d.At.Format(time.RFC3339))
+			fmt.Fprintf(w, "  version %d: %.3g on feature %s, %s (%s)\n", d.Version, d.Value, d.Feature, tasks.Plural(d.Rows, "served row"), localTime(d.At))
 		}
 	}
 	return nil
@@ -563,7 +563,7 @@ func (a *app) printRollout(r *runjson.Rollout) error {
 		share = "none: production answers every request, the candidate scores each one too"
 	}
 	fmt.Fprintf(w, "share:     %s\n", share)
-	fmt.Fprintf(w, "since:     %s (this step), started %s\n", r.StepAt.Format(time.RFC3339), r.StartedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "since:     %s (this step), started %s\n", localTime(r.StepAt), localTime(r.StartedAt))
 	fmt.Fprintf(w, "next:      %s\n\n", r.Next)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tROLE\tREQUESTS\tFAILED\tERROR RATE\tLABELED\tLIVE METRIC\tP99")
@@ -578,7 +578,7 @@ func (a *app) printRollout(r *runjson.Rollout) error {
 	if len(r.History) > 0 {
 		fmt.Fprintln(w, "\nhistory:")
 		for _, e := range r.History {
-			line := fmt.Sprintf("  %s  %-8s  %3d%%  %d against %d", e.At.Format(time.RFC3339), e.Event, e.Share, e.Candidate, e.Baseline)
+			line := fmt.Sprintf("  %s  %-8s  %3d%%  %d against %d", localTime(e.At), e.Event, e.Share, e.Candidate, e.Baseline)
 			if e.Detail != "" {
 				line += "  " + e.Detail
 			}
