@@ -330,6 +330,11 @@ type taskRow struct {
 	// outermost first; Depth is how many the task is inside of.
 	Heads []workflows.GroupHead
 	Depth int
+	// Items, on a for_each task's row, links to the page with its items'
+	// rows shown (ItemsShown false) or hidden: the table folds them, as
+	// the DAG does, so that a run of thousands of items sends one row.
+	ItemsHref  string
+	ItemsShown bool
 }
 
 // cachedFrom is the attempt whose outputs task tr's latest attempt
@@ -436,7 +441,16 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	}
 	p.DAG = template.HTML(b.String())
 	b.Reset()
-	err = draw.Gantt(&b, v.Tasks, v.All, draw.GanttOptions{Start: r.StartedAt, End: runEnd(r, v.Orphaned, now),
+	// The Gantt and the table fold a for_each task's items as the DAG
+	// does: one row, the task's (its bar spans its items'), unless it is
+	// expanded.
+	shown := make([]*cairn.TaskRun, 0, len(v.Tasks))
+	for _, tr := range v.Tasks {
+		if parent, _, ok := cairn.ParseItemID(tr.TaskID); !ok || expand[parent] {
+			shown = append(shown, tr)
+		}
+	}
+	err = draw.Gantt(&b, shown, v.All, draw.GanttOptions{Start: r.StartedAt, End: runEnd(r, v.Orphaned, now),
 		Href: func(id string, n int) string { return fmt.Sprintf("%s?attempt=%d", taskHref(r.ID, id), n) }})
 	if err != nil {
 		return nil, err
@@ -445,9 +459,13 @@ func (h *handler) runPage(c *gin.Context) (*runPage, error) {
 	groups := workflows.CountGroups(v.Tasks)
 	var open []string // the sub-workflow groups of the row above
 	items := runjson.ItemAttempts(v.Tasks, v.Attempts)
-	for _, tr := range v.Tasks {
+	for _, tr := range shown {
 		row := taskRow{Task: tr, Href: taskHref(r.ID, tr.TaskID), Attempts: runjson.AttemptsText(tr, items[tr.TaskID]), Duration: "-", Error: firstLine(tr.Error, 200),
 			Waiting: v.Waiting[tr.TaskID]}
+		if tr.Expanded && tr.Items > 0 {
+			row.ItemsShown = expand[tr.TaskID]
+			row.ItemsHref = strings.TrimSuffix(toggle(tr.TaskID, row.ItemsShown), "#dag") + "#task-rows"
+		}
 		if tr.State == cairn.TaskSkipped && row.Waiting != "" {
 			row.Error = "" // the why says it, and why the when: was false
 		}

@@ -369,10 +369,23 @@ tasks:
 			t.Errorf("run page lacks %s", want)
 		}
 	}
-	if strings.Contains(body, `data-task="train[0]" data-state`) && strings.Contains(body, `class="node" id="task-train[0]"`) {
-		t.Error("an item drawn as its own node while collapsed")
+	// Folded in the table too: the task's row, its items' counts and a
+	// link that shows them (a run of 10,000 items sent a row each).
+	if strings.Contains(body, `data-task="train[0]"`) || strings.Contains(body, `id="task-train[0]"`) {
+		t.Error("an item drawn as its own node, row or Gantt bar while collapsed")
+	}
+	if !strings.Contains(body, `<rect class="span" data-task="train"`) {
+		t.Error("the Gantt lacks the for_each task's bar spanning its items")
+	}
+	if !strings.Contains(body, `<tr data-task="train" data-state="succeeded">`) ||
+		!strings.Contains(body, `<a class="items-link" href="/runs/`+run.ID+`?expand=train#task-rows">show the items</a>`) {
+		t.Error("the for_each task's row lacks its link to its items")
 	}
 	_, body = f.get(t, "/runs/"+run.ID+"?expand=train")
+	if !strings.Contains(body, `<tr data-task="train[4]" data-state="succeeded">`) || !strings.Contains(body, `class="bar" data-task="train[4]"`) ||
+		!strings.Contains(body, `<a class="items-link" href="/runs/`+run.ID+`#task-rows">hide the items</a>`) {
+		t.Error("the expanded page lacks the items' rows or the link that hides them")
+	}
 	for _, want := range []string{
 		`href="/runs/` + run.ID + `#dag" data-items="5" data-expanded="true">`,
 		`<a class="node" id="task-train[4]" data-task="train[4]" data-state="succeeded" href="/runs/` + run.ID + `/tasks/train%5B4%5D">`,
