@@ -466,8 +466,8 @@ func scanRows(rows pgx.Rows) (*selection, error) {
 			sel.bad = append(sel.bad, b)
 			continue
 		}
-		sel.items = append(sel.items, it)
 		it.PoolSlots = int(poolSlots)
+		sel.items = append(sel.items, it)
 		sel.slots = append(sel.slots, it.PoolSlots)
 		sel.tids[taskKey{it.Lease.RunID, it.Lease.TaskID}] = tid
 	}

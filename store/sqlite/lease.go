@@ -309,8 +309,8 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 			continue
 		}
 		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
-		items = append(items, it)
 		it.PoolSlots = poolSlots
+		items = append(items, it)
 		slots = append(slots, poolSlots)
 	}
 	if err := rows.Err(); err != nil {

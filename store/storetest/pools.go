@@ -190,6 +190,10 @@ func testLeasePools(t *testing.T, s scheduler.Store) {
 		if want := map[string]string{"t0": "gpu", "t3": "wh"}[it.Lease.TaskID]; it.Pool != want {
 			t.Errorf("item %s has Pool %q, want %q", it.Lease.TaskID, it.Pool, want)
 		}
+		// The slots it holds, which the broker frees when it ends.
+		if want := map[string]int{"t0": 1, "t3": 2}[it.Lease.TaskID]; it.Pool != "" && it.PoolSlots != want {
+			t.Errorf("item %s has PoolSlots %d, want %d", it.Lease.TaskID, it.PoolSlots, want)
+		}
 	}
 	// The gpu holder ends: the next gpu task in the queue gets the slot.
 	if _, err := s.Complete(ctx, byTask[a.ID+"/t0"].Lease, cairn.Completion{State: cairn.TaskSucceeded}, now); err != nil {
