@@ -740,3 +740,19 @@ func (d *decoder) invalidString(why string) *Error {
 	}
 	return e
 }
+
+// appendKeptFields appends kept row k's columns as the fields of a JSON
+// object, "key":value,... as the request sent each value (no braces): a
+// served row and a sample line are written so.
+func (d *decoder) appendKeptFields(b []byte, k int) []byte {
+	p := len(d.s.cols)
+	for j, c := range d.s.cols {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c.key...)
+		sp := d.spans[k*p+j]
+		b = append(b, d.b[sp.start:sp.end]...)
+	}
+	return b
+}

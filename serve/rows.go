@@ -76,16 +76,7 @@ func (l *rowLog) add(name string, version int, at time.Time, d *decoder) {
 			continue
 		}
 		start := len(buf)
-		buf = append(buf, '{')
-		for j, c := range d.s.cols {
-			if j > 0 {
-				buf = append(buf, ',')
-			}
-			buf = append(buf, c.key...)
-			sp := d.spans[k*p+j]
-			buf = append(buf, d.b[sp.start:sp.end]...)
-		}
-		buf = append(buf, '}')
+		buf = append(d.appendKeptFields(append(buf, '{'), k), '}')
 		rows = append(rows, cairn.ServedRow{Name: name, Version: version, At: at, Row: buf[start:len(buf):len(buf)]})
 	}
 	l.mu.Lock()

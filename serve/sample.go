@@ -91,16 +91,7 @@ func (s *sampler) add(name string, version int, at time.Time, d *decoder) {
 	head := len(line)
 	lines := make([]byte, 0, len(d.kept)*(head+p*24))
 	for k := range d.kept {
-		lines = append(lines, line[:head]...)
-		for j, c := range d.s.cols {
-			if j > 0 {
-				lines = append(lines, ',')
-			}
-			lines = append(lines, c.key...)
-			sp := d.spans[k*p+j]
-			lines = append(lines, d.b[sp.start:sp.end]...)
-		}
-		lines = append(lines, "}\n"...)
+		lines = append(d.appendKeptFields(append(lines, line[:head]...), k), "}\n"...)
 	}
 	s.mu.Lock()
 	if s.size+len(lines) > s.maxPending {
