@@ -41,6 +41,19 @@ func NewToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// GrantedAt is the time a lease asked for at now (read when the caller
+// asked, the clock's reading at asked) is granted, once the write lock is
+// held: now plus the wait for the lock when now is the real clock (within
+// a second of asked), so that another process's completion that committed
+// meanwhile ended before the lease began, and a pool's slot is recorded
+// held from after its last holder let it go; now itself on a test's clock.
+func GrantedAt(now, asked time.Time) time.Time {
+	if now.Sub(asked).Abs() < time.Second {
+		return now.Add(time.Since(asked))
+	}
+	return now
+}
+
 // LeaseRequest asks the lease API for work.
 type LeaseRequest struct {
 	Worker string

@@ -130,7 +130,7 @@ func handoutFor(groups []*leaseGroup, id string) *handout {
 // commit records a batch of reports in one transaction and sets each
 // one's outcome.
 func (b *Broker) commit(batch []*report) {
-	now := b.now()
+	now, asked := b.now(), time.Now()
 	fs := make([]Finish, len(batch))
 	for i, r := range batch {
 		r.c = decide(r.item, r.c, now)
@@ -225,7 +225,10 @@ func (b *Broker) commit(batch []*report) {
 			shared = append(shared, &sharedLease{req: req, groups: []*leaseGroup{g}})
 		}
 		for _, sl := range shared {
-			leased, err := tx.Lease(sl.req, now, b.ttl)
+			// Granted once the write lock is held (cairn.GrantedAt):
+			// another process's completion that committed while this
+			// batch waited for it ended before these leases began.
+			leased, err := tx.Lease(sl.req, cairn.GrantedAt(now, asked), b.ttl)
 			if err != nil {
 				b.log.Warn("lease after completions failed", "worker", sl.req.Worker, "workers", len(sl.groups), "err", err)
 				return err

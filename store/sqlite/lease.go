@@ -36,17 +36,8 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 	var items []cairn.WorkItem
 	asked := time.Now()
 	if err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		// A caller on the real clock (now within a second of it: not a
-		// test's clock) has the lease granted when the write lock is
-		// held, not when it was asked for: another process's completion
-		// that committed while this one waited for the lock ended before
-		// it, and a pool's slot is recorded held from after its last
-		// holder let it go.
-		at := now
-		if now.Sub(asked).Abs() < time.Second {
-			at = now.Add(time.Since(asked))
-		}
-		return s.leaseFn(r, at, ttl, &items)(ctx, tx)
+		// Granted when the write lock is held, not when asked for.
+		return s.leaseFn(r, cairn.GrantedAt(now, asked), ttl, &items)(ctx, tx)
 	}); err != nil {
 		return nil, leaseErr(r, err)
 	}
