@@ -138,25 +138,41 @@ func runCairnBin(b *testing.B, bin, file string, args ...string) (time.Duration,
 // process's peak RSS too (see the runner's doc).
 func runCairnIn(b *testing.B, bin, home, file string, args ...string) (time.Duration, int64) {
 	b.Helper()
+	u := runUsage(b, bin, append([]string{"--home", home, "run", file, "--quiet"}, args...)...)
+	return u.took, u.rss
+}
+
+// usage is what the runner reports of one program's run.
+type usage struct {
+	took   time.Duration // wall time
+	rss    int64         // peak RSS, bytes
+	faults int64         // page faults: the pages it touched first
+	cpu    time.Duration // user + system
+}
+
+// runUsage runs bin with args through the runner (see runCairnIn) and
+// returns what the runner measured.
+func runUsage(b *testing.B, bin string, args ...string) usage {
+	b.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		b.Fatalf("runner: %v", err)
 	}
 	defer r.Close()
-	cmd := exec.Command(helper(b, "runner"), append([]string{bin, "--home", home, "run", file, "--quiet"}, args...)...)
+	cmd := exec.Command(helper(b, "runner"), append([]string{bin}, args...)...)
 	cmd.ExtraFiles = []*os.File{w}
 	out := &strings.Builder{}
 	cmd.Stdout, cmd.Stderr = out, out
 	err = cmd.Run()
 	w.Close()
 	if err != nil {
-		b.Fatalf("cairn run: %v\n%s", err, out)
+		b.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
 	}
-	var ns, maxrss int64
-	if _, err := fmt.Fscan(r, &ns, &maxrss); err != nil {
+	var ns, maxrss, faults, cpu int64
+	if _, err := fmt.Fscan(r, &ns, &maxrss, &faults, &cpu); err != nil {
 		b.Fatalf("runner: read its report: %v\n%s", err, out)
 	}
-	return time.Duration(ns), maxrss * 1024
+	return usage{time.Duration(ns), maxrss * 1024, faults, time.Duration(cpu)}
 }
 
 const noopTask = "    type: noop\n"

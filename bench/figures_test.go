@@ -20,8 +20,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // reps is how many times each figure is measured: CAIRN_BENCH_REPS, 5 by
@@ -425,8 +427,11 @@ func BenchmarkRunOneTask(b *testing.B) {
 				return h
 			}
 			var baseline []float64
+			var faults, cpu []float64
 			measure(b, f, runs, emptyStart, func() (time.Duration, int64) {
-				took, rss := runCairnIn(b, binary(b), in(home), file)
+				u := runUsage(b, binary(b), "--home", in(home), "run", file, "--quiet")
+				took, rss := u.took, u.rss
+				faults, cpu = append(faults, float64(u.faults)), append(cpu, float64(u.cpu.Microseconds())/1000)
 				if base != "" {
 					bt, _ := runCairnIn(b, base, in(baseHome), file)
 					baseline = append(baseline, float64(bt.Microseconds())/1000)
@@ -436,8 +441,77 @@ func BenchmarkRunOneTask(b *testing.B) {
 			if base != "" {
 				b.ReportMetric(summarize(baseline).med, "ms-med-baseline")
 			}
+			reportFaults(b, f, faults, cpu, empty)
 		})
 	}
+}
+
+// reportFaults says how much of a one-task run its page faults are: the
+// faults of the runs (each page a process touches first is one: its
+// binary's code and data as they are first read, its heap, stacks and
+// SQLite's page cache as they grow) beside those of the empty program,
+// and the CPU cost of one fault measured in the same minutes (touching
+// fresh anonymous pages). On a machine where a fault is dear (a virtual
+// machine whose page tables the host keeps: tens of µs a fault, against
+// well under 1 µs on bare metal) they are most of a short process's CPU,
+// and the floor of this figure is the pages a Go program of this size
+// must touch.
+func reportFaults(b *testing.B, f *figure, faults, cpu []float64, empty string) {
+	b.Helper()
+	var emptyFaults []float64
+	for range 5 {
+		emptyFaults = append(emptyFaults, float64(runUsage(b, empty).faults))
+	}
+	cost := float64(faultCost(b).Nanoseconds()) / 1e6 // ms
+	c, _, _, _ := f.stats()
+	fm, em, cm := summarize(faults).med, summarize(emptyFaults).med, summarize(cpu).med
+	share := fm * cost / cm * 100
+	b.Logf("page faults: %.0f a run (min %.0f, max %.0f), the empty program %.0f; one fault costs %.1f µs of CPU here "+
+		"(a fresh anonymous page, median of 5 × 4,096): the runs' faults are about %.1f ms, %.0f %% of their median CPU time "+
+		"(user + system) %.1f ms; median wall time %.1f ms; the target's 10 ms is %.0f faults at this cost",
+		fm, summarize(faults).min, summarize(faults).max, em, cost*1000, fm*cost, share, cm, c.med, 10/cost)
+	b.ReportMetric(fm, "faults-med")
+	b.ReportMetric(em, "faults-empty")
+	b.ReportMetric(cost*1000, "fault-µs")
+	b.ReportMetric(share, "faults-%-of-cpu")
+	b.ReportMetric(cm, "cpu-ms-med")
+}
+
+// faultCost is the median CPU time, over 5 tries, of touching one fresh
+// page of anonymous memory (4,096 pages a try, mapped, touched once each,
+// then unmapped), read on the thread's own CPU clock so that time spent
+// waiting for a processor is not counted.
+func faultCost(b *testing.B) time.Duration {
+	b.Helper()
+	const pages, size = 4096, 4096
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var tries []float64
+	for range 5 {
+		mem, err := syscall.Mmap(-1, 0, pages*size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+		if err != nil {
+			b.Fatalf("mmap: %v", err)
+		}
+		start := threadCPU(b)
+		for i := 0; i < pages*size; i += size {
+			mem[i] = 1
+		}
+		tries = append(tries, float64(threadCPU(b)-start)/pages)
+		if err := syscall.Munmap(mem); err != nil {
+			b.Fatalf("munmap: %v", err)
+		}
+	}
+	return time.Duration(summarize(tries).med)
+}
+
+// threadCPU is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID).
+func threadCPU(b *testing.B) time.Duration {
+	const clockThreadCPUTime = 3
+	var ts syscall.Timespec
+	if _, _, errno := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTime, uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
+		b.Fatalf("clock_gettime(CLOCK_THREAD_CPUTIME_ID): %v", errno)
+	}
+	return time.Duration(ts.Nano())
 }
 
 // envInt is the positive integer in the environment variable name, or def.

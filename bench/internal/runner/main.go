@@ -2,9 +2,11 @@
 //
 //	runner PROGRAM [ARG...]
 //
-// It writes "NS KIB\n" to file descriptor 3 (which the program does not
-// inherit): the nanoseconds from just before the program's start to just
-// after its wait, and its ru_maxrss in KiB. It exits 0 if the program
+// It writes "NS KIB FAULTS CPUNS\n" to file descriptor 3 (which the
+// program does not inherit): the nanoseconds from just before the
+// program's start to just after its wait, its ru_maxrss in KiB, its page
+// faults (ru_minflt + ru_majflt: each page it touched first) and its CPU
+// time (user + system) in nanoseconds. It exits 0 if the program
 // succeeded, 1 otherwise, 2 on a bad call; the program's output goes to
 // the runner's.
 //
@@ -45,7 +47,8 @@ func main() {
 		os.Exit(1)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if _, err := fmt.Fprintf(report, "%d %d\n", took.Nanoseconds(), ru.Maxrss); err != nil {
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	if _, err := fmt.Fprintf(report, "%d %d %d %d\n", took.Nanoseconds(), ru.Maxrss, ru.Minflt+ru.Majflt, cpu.Nanoseconds()); err != nil {
 		fmt.Fprintf(os.Stderr, "runner: write the report: %v\n", err)
 		os.Exit(1)
 	}
