@@ -18,7 +18,7 @@ import (
 
 // insertNotify writes run's targets, in CreateRun's transaction. A run
 // that reproduces another alerts nobody (it applies no effect either).
-func (s *Store) insertNotify(ctx context.Context, tx *sql.Tx, run *cairn.Run) error {
+func (s *Store) insertNotify(ctx context.Context, tx *sql.Conn, run *cairn.Run) error {
 	if run.ReproduceOf != "" {
 		return nil
 	}
@@ -46,7 +46,7 @@ func notifyEvents(es []cairn.AlertEvent) string {
 // each target of run runID that wants it. keyPrefix makes the keys (the
 // target's number is appended): the same event recorded again writes
 // nothing.
-func (s *Store) writeAlerts(ctx context.Context, tx *sql.Tx, runID string, event cairn.AlertEvent, taskID, detail, keyPrefix string, now time.Time) error {
+func (s *Store) writeAlerts(ctx context.Context, tx *sql.Conn, runID string, event cairn.AlertEvent, taskID, detail, keyPrefix string, now time.Time) error {
 	_, err := s.exec(ctx, tx, `INSERT INTO alerts (key, run_id, workflow, event, task_id, detail, webhook, format, next_at, created_at)
 SELECT ? || n.seq, r.id, r.workflow, ?, ?, ?, n.webhook, n.format, ?, ?
 FROM run_notify n JOIN runs r ON r.id = n.run_id WHERE n.run_id = ? AND n.events LIKE ?
@@ -59,7 +59,7 @@ ON CONFLICT (key) DO NOTHING`, keyPrefix, string(event), taskID, detail, now.Uni
 
 // runEndAlerts writes the alerts of a run that ended in state to (at run
 // version v), in ApplyPlan's transaction.
-func (s *Store) runEndAlerts(ctx context.Context, tx *sql.Tx, runID string, to cairn.RunState, v int64, errText string, now time.Time) error {
+func (s *Store) runEndAlerts(ctx context.Context, tx *sql.Conn, runID string, to cairn.RunState, v int64, errText string, now time.Time) error {
 	event, ok := sqlrow.RunEndEvent(to)
 	if !ok {
 		return nil
@@ -75,7 +75,7 @@ func (s *Store) ClaimAlerts(ctx context.Context, c cairn.AlertClaim) ([]cairn.Al
 	}
 	var out []cairn.Alert
 	now := c.Now.UnixNano()
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `UPDATE alerts SET claim_owner = ?, claim_expires_at = ?, attempts = attempts + 1
 WHERE id IN (SELECT id FROM alerts WHERE state = 'pending' AND next_at <= ? AND (claim_expires_at IS NULL OR claim_expires_at <= ?)
@@ -113,7 +113,7 @@ func (s *Store) FinishAlert(ctx context.Context, o cairn.AlertOutcome) error {
 	if o.NextAt.IsZero() {
 		o.NextAt = o.Now
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		n, err := s.exec(ctx, tx, `UPDATE alerts SET state = ?, last_error = ?, next_at = ?, done_at = ?, claim_owner = '', claim_expires_at = NULL
 WHERE id = ? AND claim_owner = ? AND state = 'pending'`, string(o.State), o.Error, o.NextAt.UnixNano(), done, o.ID, o.Owner)
 		if err != nil {
@@ -184,7 +184,7 @@ func (s *Store) RecordModelAlert(ctx context.Context, f cairn.ModelAlertFinding)
 	if format == "" {
 		format = cairn.AlertJSON
 	}
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		fired = false
 		var holds, n int
 		err := tx.QueryRowContext(ctx, `SELECT holds, fired FROM model_alert_state WHERE name = ? AND version = ? AND seq = ? AND event = ?`,

@@ -12,7 +12,7 @@ import (
 )
 
 // addAudit inserts a in tx and returns its id. A zero At means now.
-func (s *Store) addAudit(ctx context.Context, tx *sql.Tx, a scheduler.Audit) (int64, error) {
+func (s *Store) addAudit(ctx context.Context, tx *sql.Conn, a scheduler.Audit) (int64, error) {
 	if a.Actor == "" || a.Action == "" {
 		return 0, fmt.Errorf("add audit entry: empty actor or action")
 	}
@@ -63,7 +63,7 @@ func (s *Store) ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]sched
 
 func (b *batchTx) AddAudit(a scheduler.Audit) (int64, error) {
 	var id int64
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		id, err = b.s.addAudit(ctx, tx, a)
 		return err

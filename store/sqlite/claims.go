@@ -44,7 +44,7 @@ func (s *Store) ClaimRuns(ctx context.Context, ids []string, owner string, now t
 	if len(ids) == 0 {
 		return held, nil
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		held = held[:0]
 		for start := 0; start < len(ids); start += claimChunk {
 			chunk := ids[start:min(start+claimChunk, len(ids))]
@@ -74,7 +74,7 @@ RETURNING id`, args...)
 // terminal to now+ttl, in one statement, and returns those runs' ids.
 func (s *Store) RenewClaims(ctx context.Context, owner string, now time.Time, ttl time.Duration) ([]string, error) {
 	var held []string
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		held, err = s.queryIDs(ctx, tx, `UPDATE runs SET owner_expires_at = ? WHERE owner = ? AND state IN ('queued', 'running')
 RETURNING id`, now.Add(ttl).UnixNano(), owner)
@@ -88,7 +88,7 @@ RETURNING id`, now.Add(ttl).UnixNano(), owner)
 
 // ReleaseClaims clears every claim owner holds, in one statement.
 func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := s.exec(ctx, tx, `UPDATE runs SET owner = '', owner_expires_at = NULL WHERE owner = ?`, owner)
 		return err
 	})
@@ -99,7 +99,7 @@ func (s *Store) ReleaseClaims(ctx context.Context, owner string) error {
 }
 
 // queryIDs runs a statement in tx that returns one id per row.
-func (s *Store) queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]string, error) {
+func (s *Store) queryIDs(ctx context.Context, tx *sql.Conn, query string, args ...any) ([]string, error) {
 	rows, err := s.query(ctx, tx, query, args...)
 	if err != nil {
 		return nil, err

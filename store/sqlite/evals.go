@@ -13,7 +13,7 @@ import (
 
 // addEvaluation inserts e in tx and returns its id. A zero DueAt or
 // CreatedAt means e.CreatedAt, or now.
-func (s *Store) addEvaluation(ctx context.Context, tx *sql.Tx, e scheduler.Evaluation) (int64, error) {
+func (s *Store) addEvaluation(ctx context.Context, tx *sql.Conn, e scheduler.Evaluation) (int64, error) {
 	e, err := sqlrow.NewEvaluation(e)
 	if err != nil {
 		return 0, err
@@ -67,7 +67,7 @@ func (s *Store) LastEvaluation(ctx context.Context) (int64, error) {
 // AckEvaluations deletes run runID's evaluations with id <= upTo that are
 // due by now; with upTo < 0, all of them.
 func (s *Store) AckEvaluations(ctx context.Context, runID string, upTo int64, now time.Time) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		if upTo < 0 {
 			_, err = s.exec(ctx, tx, `DELETE FROM evaluations WHERE run_id = ?`, runID)
@@ -133,7 +133,7 @@ func (b *batchTx) Lease(r cairn.LeaseRequest, now time.Time, ttl time.Duration) 
 
 func (b *batchTx) AddEvaluation(e scheduler.Evaluation) (int64, error) {
 	var id int64
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		id, err = b.s.addEvaluation(ctx, tx, e)
 		return err

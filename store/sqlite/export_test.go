@@ -15,7 +15,7 @@ func (s *Store) Pragmas(ctx context.Context, t testing.TB) map[string]any {
 	out := map[string]any{}
 	for _, p := range []string{"journal_mode", "foreign_keys", "synchronous", "busy_timeout"} {
 		var v any
-		if err := s.w.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
+		if err := s.wc.QueryRowContext(ctx, "PRAGMA "+p).Scan(&v); err != nil {
 			t.Fatalf("PRAGMA %s: %v", p, err)
 		}
 		if b, ok := v.([]byte); ok {
@@ -36,7 +36,7 @@ func (s *Store) Pragmas(ctx context.Context, t testing.TB) map[string]any {
 
 // ExecForTest runs a statement on the writer in a transaction.
 func (s *Store) ExecForTest(ctx context.Context, query string) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := tx.ExecContext(ctx, query)
 		return translate(err)
 	})
@@ -53,7 +53,7 @@ func RawDB(t testing.TB, path string) *sql.DB {
 
 // PanicInTx runs a write transaction whose body panics after a write.
 func (s *Store) PanicInTx(ctx context.Context) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM runs"); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (s *Store) HoldWriter(t testing.TB) (release func()) {
 	t.Helper()
 	started, rel, done := make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- s.inTx(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		done <- s.inTx(context.Background(), func(ctx context.Context, tx *sql.Conn) error {
 			close(started)
 			<-rel
 			return nil

@@ -27,7 +27,7 @@ FROM task_runs p JOIN v ON 1 WHERE p.run_id = ? AND p.task_id = ?`
 
 // applyExpansions records a plan's for_each expansions (see
 // scheduler.Expansion) and sets their NewVersion.
-func (s *Store) applyExpansions(ctx context.Context, tx *sql.Tx, runID string, es []scheduler.Expansion) error {
+func (s *Store) applyExpansions(ctx context.Context, tx *sql.Conn, runID string, es []scheduler.Expansion) error {
 	for i := range es {
 		e := &es[i]
 		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET items = ?, version = version + 1
@@ -69,7 +69,7 @@ WHERE run_id = ? AND task_id = ? AND version = ? AND state = 'pending' AND items
 // checkFanIns refuses a plan's fan-in changes (scheduler.TaskChange.FanIn)
 // of tasks that did not expand: only a for_each task whose items ended
 // moves from pending to succeeded.
-func (s *Store) checkFanIns(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange) error {
+func (s *Store) checkFanIns(ctx context.Context, tx *sql.Conn, runID string, cs []scheduler.TaskChange) error {
 	for _, c := range cs {
 		if !c.FanIn {
 			continue

@@ -23,10 +23,10 @@ func TestFullDatabaseIsNoSpace(t *testing.T) {
 	}
 	defer s.Close()
 	var pages int
-	if err := s.w.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+	if err := s.wc.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.w.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
+	if _, err := s.wc.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages)); err != nil {
 		t.Fatal(err)
 	}
 	run := &cairn.Run{ID: "r1", Workflow: "w", State: cairn.RunQueued, CreatedAt: time.Now()}

@@ -70,7 +70,7 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 	if len(leases) > heartbeatRows {
 		write = s.inTx
 	}
-	err := write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := write(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		clear(renewed)
 		for start := 0; start < len(leases); start += heartbeatRows {
 			chunk := leases[start:min(start+heartbeatRows, len(leases))]

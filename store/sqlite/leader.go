@@ -38,7 +38,7 @@ func (s *Store) AcquireLeader(ctx context.Context, name, holder string, now time
 		return scheduler.Leadership{}, errors.New("acquire leader: a name and a holder are required")
 	}
 	var out scheduler.Leadership
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		rows, err := s.query(ctx, tx, `INSERT INTO leader (`+leaderCols+`) VALUES (?, ?, 1, ?, ?)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, epoch = leader.epoch + 1,
 	acquired_at = excluded.acquired_at, expires_at = excluded.expires_at
@@ -81,7 +81,7 @@ RETURNING `+leaderCols, name, holder, now.UnixNano(), now.Add(ttl).UnixNano(), n
 // RenewLeader extends f's term to now+ttl while the lease is still f's.
 func (s *Store) RenewLeader(ctx context.Context, f scheduler.Fence, now time.Time, ttl time.Duration) (scheduler.Leadership, error) {
 	var out scheduler.Leadership
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		rows, err := s.query(ctx, tx, `UPDATE leader SET expires_at = ? WHERE name = ? AND holder = ? AND epoch = ?
 RETURNING `+leaderCols, now.Add(ttl).UnixNano(), f.Name, f.Holder, f.Epoch)
 		if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) TakeLeader(ctx context.Context, f scheduler.Fence, holder string
 		return scheduler.Leadership{}, errors.New("take leader: a holder is required")
 	}
 	var out scheduler.Leadership
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		rows, err := s.query(ctx, tx, `UPDATE leader SET holder = ?, epoch = epoch + 1, acquired_at = ?, expires_at = ?
 WHERE name = ? AND holder = ? AND epoch = ? RETURNING `+leaderCols, holder, now.UnixNano(), now.Add(ttl).UnixNano(), f.Name, f.Holder, f.Epoch)
 		if err != nil {
@@ -138,7 +138,7 @@ WHERE name = ? AND holder = ? AND epoch = ? RETURNING `+leaderCols, holder, now.
 // ReleaseLeader ends f's term now, keeping its epoch and clearing its
 // holder.
 func (s *Store) ReleaseLeader(ctx context.Context, f scheduler.Fence) error {
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := s.exec(ctx, tx, `UPDATE leader SET holder = '', expires_at = 0 WHERE name = ? AND holder = ? AND epoch = ?`, f.Name, f.Holder, f.Epoch)
 		return err
 	})
@@ -168,7 +168,7 @@ func (s *Store) Leader(ctx context.Context, name string, now time.Time) (schedul
 // term. The store's one writer keeps any other scheduler from taking the
 // lease before the batch commits.
 func (b *batchTx) CheckFence(f scheduler.Fence) error {
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		st, err := b.s.txStmt(ctx, tx, `SELECT count(*) FROM leader WHERE name = ? AND holder = ? AND epoch = ?`)
 		if err != nil {
 			return err
@@ -196,7 +196,7 @@ func (b *batchTx) CheckFence(f scheduler.Fence) error {
 // source: a read of it walked the source's overflow pages.
 func (b *batchTx) RunOwner(id string) (string, error) {
 	var owner string
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		st, err := b.s.txStmt(ctx, tx, `SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`)
 		if err != nil {
 			return err

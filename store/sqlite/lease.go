@@ -35,7 +35,7 @@ func (s *Store) Lease(ctx context.Context, r cairn.LeaseRequest, now time.Time, 
 	}
 	var items []cairn.WorkItem
 	asked := time.Now()
-	if err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	if err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		// Granted when the write lock is held, not when asked for.
 		return s.leaseFn(r, cairn.GrantedAt(now, asked), ttl, &items)(ctx, tx)
 	}); err != nil {
@@ -170,7 +170,7 @@ type badRow struct {
 // pool wait for a wake-up with work ready). Each round fails at least one
 // row or ends, so it ends.
 func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, out *[]cairn.WorkItem) txFn {
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		items := []cairn.WorkItem{}
 		*out = items
 		total := r.Total()
@@ -254,7 +254,7 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 
 // claimReady leases the ready tasks of items (their leases set, holder
 // included) in one statement per maxSetRows.
-func (s *Store) claimReady(ctx context.Context, tx *sql.Tx, items []cairn.WorkItem, state cairn.TaskState,
+func (s *Store) claimReady(ctx context.Context, tx *sql.Conn, items []cairn.WorkItem, state cairn.TaskState,
 	expires, now time.Time, running any) error {
 	return eachChunk(items, func(chunk []cairn.WorkItem, size int) error {
 		args := make([]any, 0, size*claimReadyCols+7)
@@ -317,7 +317,7 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.Wor
 // over). The values that do not decode are cleared (the error says
 // which), or the task, and with it its whole run, could not be read again
 // to be planned to its end.
-func (s *Store) failBadRow(ctx context.Context, tx *sql.Tx, b badRow, now time.Time) error {
+func (s *Store) failBadRow(ctx context.Context, tx *sql.Conn, b badRow, now time.Time) error {
 	msg := fmt.Sprintf("cannot be run: %v; the database was changed by hand or is damaged (the bad value was cleared; start a new run)", b.err)
 	n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'failed', error = ?, finished_at = ?, ready_gen = NULL,
 	params = CASE WHEN ? THEN NULL ELSE params END, inputs = CASE WHEN ? THEN NULL ELSE inputs END, version = version + 1
@@ -368,7 +368,7 @@ func (s *Store) anyReady(ctx context.Context, r cairn.LeaseRequest) (bool, error
 // batch's transaction.
 func (b *batchTx) AnyReady(r cairn.LeaseRequest) (bool, error) {
 	var ok bool
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		q, args := anyReadyQuery(r)
 		st, err := b.s.txStmt(ctx, tx, q)
 		if err != nil {
@@ -389,7 +389,7 @@ func leaseName(l cairn.Lease) string { return fmt.Sprintf("%s/%s#%d", l.RunID, l
 // StartAttempt moves a leased task run to running if l is its current,
 // unexpired lease. Otherwise cairn.ErrLeaseLost and nothing changes.
 func (s *Store) StartAttempt(ctx context.Context, l cairn.Lease, now time.Time) error {
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		n, err := s.exec(ctx, tx, `UPDATE task_runs SET state = 'running', attempt_running_at = ?, attempt_due_at = ? + `+dueAfter+`, version = version + 1
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state = 'leased' AND lease_expires_at > ?`,
 			now.UnixNano(), now.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token, now.UnixNano())
@@ -417,7 +417,7 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 	}
 	expires := now.Add(ttl)
 	var cancel int
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		// Up to a running attempt's due time plus the TTL, as HeartbeatMany.
 		st, err := s.txStmt(ctx, tx, `UPDATE task_runs SET lease_expires_at = min(?, coalesce(attempt_due_at + ?, ?))
 WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
@@ -483,7 +483,7 @@ func completionEval(l cairn.Lease, c cairn.Completion, now time.Time, reason str
 
 // withEval runs fn, then records e.
 func withEval(s *Store, fn txFn, e scheduler.Evaluation) txFn {
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		if err := fn(ctx, tx); err != nil {
 			return err
 		}
@@ -522,7 +522,7 @@ func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check
 	if _, err := sqlrow.EncodeFinish(l, c, now); err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		trs, errs, err := s.completeMany(ctx, tx, []scheduler.Finish{{Lease: l, Completion: c}}, now, check)
 		if err != nil {
 			return err

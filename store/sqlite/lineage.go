@@ -39,7 +39,7 @@ WHERE column1 IS NOT NULL`
 
 // recordLineage writes the lineage of the attempts in ended and applies
 // their effects.
-func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []sqlrow.Ended, now time.Time) error {
+func (s *Store) recordLineage(ctx context.Context, tx *sql.Conn, ended []sqlrow.Ended, now time.Time) error {
 	edges := sqlrow.LineageEdges(ended)
 	if len(edges) > 0 {
 		if err := s.writeEdges(ctx, tx, edges, now); err != nil {
@@ -56,7 +56,7 @@ func (s *Store) recordLineage(ctx context.Context, tx *sql.Tx, ended []sqlrow.En
 	return nil
 }
 
-func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []sqlrow.LineageRow, now time.Time) error {
+func (s *Store) writeEdges(ctx context.Context, tx *sql.Conn, edges []sqlrow.LineageRow, now time.Time) error {
 	// Each artifact once; an output rather than an input, for it names
 	// the producer.
 	arts := sqlrow.Artifacts(edges)
@@ -88,7 +88,7 @@ func (s *Store) writeEdges(ctx context.Context, tx *sql.Tx, edges []sqlrow.Linea
 
 // applyEffect applies one effect of a success, unless its run reproduces
 // another.
-func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
+func (s *Store) applyEffect(ctx context.Context, tx *sql.Conn, e sqlrow.Ended, eff cairn.Effect, now time.Time) error {
 	if n := eff.Notify; n != nil {
 		// A run that reproduces another has no targets (insertNotify).
 		a := cairn.AttemptRef{RunID: e.TR.RunID, TaskID: e.TR.TaskID, Number: e.F.Lease.Attempt}
@@ -129,7 +129,7 @@ func (s *Store) applyEffect(ctx context.Context, tx *sql.Tx, e sqlrow.Ended, eff
 	return nil
 }
 
-func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+func (s *Store) queryRow(ctx context.Context, tx *sql.Conn, query string, args ...any) *sql.Row {
 	st, err := s.txStmt(ctx, tx, query)
 	if err != nil {
 		// A prepare error comes back from Scan, as database/sql does.

@@ -142,7 +142,7 @@ WHERE t.state IN ('leased', 'running') AND `+leaseCond(check, "t"))
 // error that refused it alone (cairn.ErrLeaseLost, a value that does not
 // encode); err is a failure of the database, after which the transaction
 // cannot be trusted.
-func (s *Store) completeMany(ctx context.Context, tx *sql.Tx, fs []scheduler.Finish, now time.Time, check leaseCheck) (trs []*cairn.TaskRun, errs []error, err error) {
+func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.Finish, now time.Time, check leaseCheck) (trs []*cairn.TaskRun, errs []error, err error) {
 	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
 	type key struct{ run, task string }
 	at := make(map[key]int, len(fs)) // the position of each task's completion
@@ -231,7 +231,7 @@ func (s *Store) CompleteMany(ctx context.Context, fs []scheduler.Finish, now tim
 		trs  []*cairn.TaskRun
 		errs []error
 	)
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		if trs, errs, err = s.completeMany(ctx, tx, fs, now, leaseLive); err != nil {
 			return err
@@ -259,7 +259,7 @@ func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.T
 	)
 	// Refusals write nothing and are reported per item: the call fails
 	// only when the database does, which breaks the transaction anyway.
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		trs, errs, err = b.s.completeMany(ctx, tx, fs, now, leaseLive)
 		return err

@@ -50,8 +50,15 @@ const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
 	applied_at INTEGER NOT NULL
 )`
 
+// execer is a transaction's statements: the writer's connection inside
+// a write transaction (Migrate) or a new database's *sql.Tx
+// (createSchema).
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
 // apply runs migration m in tx and records it in schema_migrations.
-func apply(ctx context.Context, tx *sql.Tx, m sqlrow.Migration) error {
+func apply(ctx context.Context, tx execer, m sqlrow.Migration) error {
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 		return fmt.Errorf("apply %s: %w", m.Name, translate(err))
 	}
@@ -59,7 +66,7 @@ func apply(ctx context.Context, tx *sql.Tx, m sqlrow.Migration) error {
 }
 
 // record notes migration m as applied.
-func record(ctx context.Context, tx *sql.Tx, m sqlrow.Migration) error {
+func record(ctx context.Context, tx execer, m sqlrow.Migration) error {
 	// applied_at is a record for people, not a decision: the clock is fine here.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.Version, m.Name, time.Now().UnixNano()); err != nil {
@@ -92,12 +99,15 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 			return nil, nil
 		}
 	}
-	if _, err := s.w.ExecContext(ctx, schemaMigrationsDDL); err != nil {
+	if err := s.onWriter(func(c *sql.Conn) error {
+		_, err := c.ExecContext(ctx, schemaMigrationsDDL)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("migrate: create schema_migrations: %w", translate(err))
 	}
 	for _, m := range ms {
 		did := false
-		err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 			// Read the version inside the write lock: another process
 			// may have migrated meanwhile.
 			var cur int
@@ -145,7 +155,9 @@ func (s *Store) Migrate(ctx context.Context) (applied []string, err error) {
 // in the database, and the highest version recorded. It fails when there
 // is no schema_migrations table (a new database).
 func (s *Store) applied(ctx context.Context, ms []sqlrow.Migration) (all bool, highest int, err error) {
-	rows, err := s.w.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	rows, err := s.wc.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
 	if err != nil {
 		return false, 0, translate(err)
 	}
@@ -224,7 +236,9 @@ func knownVersion(ms []sqlrow.Migration, v int) bool {
 // migration applied, 0 for a new database.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := s.w.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	err := s.onWriter(func(c *sql.Conn) error {
+		return c.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", translate(err))
 	}

@@ -29,7 +29,7 @@ RETURNING gen`, []any{name, alerts, now.UnixNano(), actor}, &gen)
 // named name.
 func (s *Store) SetModelAlerts(ctx context.Context, name string, alerts []cairn.ModelAlert, actor string, now time.Time) (cairn.ModelAlerts, error) {
 	var out cairn.ModelAlerts
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		out, err = sqlrow.SetModelAlerts(registry{s, ctx, tx}, name, alerts, actor, now)
 		return err

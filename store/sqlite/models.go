@@ -21,19 +21,19 @@ import (
 // registerModel registers reg (or finds the version of the same name and
 // digest) and moves it to reg.Stage; it returns the version (see
 // sqlrow.RegisterModel).
-func (s *Store) registerModel(ctx context.Context, tx *sql.Tx, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time) (int, error) {
+func (s *Store) registerModel(ctx context.Context, tx *sql.Conn, reg cairn.ModelRegistration, a cairn.AttemptRef, now time.Time) (int, error) {
 	return sqlrow.RegisterModel(registry{s, ctx, tx}, reg, a, now)
 }
 
 // setStage moves version of name from stage from to to; to production,
 // the version in production first goes to archived.
-func (s *Store) setStage(ctx context.Context, tx *sql.Tx, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
+func (s *Store) setStage(ctx context.Context, tx *sql.Conn, name string, version int, from, to cairn.ModelStage, reason, actor string, now time.Time) error {
 	return sqlrow.SetStage(registry{s, ctx, tx}, name, version, from, to, reason, actor, now)
 }
 
 // noSuchVersion says why name@version is not found: no such model, or
 // the versions it has.
-func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Tx, name string, version int) error {
+func (s *Store) noSuchVersion(ctx context.Context, tx *sql.Conn, name string, version int) error {
 	return registry{s, ctx, tx}.NoSuchVersion(name, version)
 }
 
@@ -48,7 +48,7 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 	if err := sqlrow.CheckPromote(name, version, stage); err != nil {
 		return nil, err
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		return sqlrow.PromoteModel(registry{s, ctx, tx}, name, version, stage, actor, now)
 	})
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *Store) PromoteModel(ctx context.Context, name string, version int, stag
 // or cairn.ErrConflict when there is none before it to go back to.
 func (s *Store) RollbackModel(ctx context.Context, name, actor string, now time.Time) (*cairn.ModelVersion, error) {
 	var back int
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		back, err = sqlrow.RollbackModel(registry{s, ctx, tx}, name, actor, now)
 		return err
@@ -80,7 +80,7 @@ func (s *Store) RollbackModel(ctx context.Context, name, actor string, now time.
 type registry struct {
 	s   *Store
 	ctx context.Context
-	tx  *sql.Tx
+	tx  *sql.Conn
 }
 
 func (r registry) exec(query string, args ...any) error {

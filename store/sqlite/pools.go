@@ -22,7 +22,7 @@ import (
 // declaration of the same name wins) and refuses the run, writing
 // nothing, when one of its tasks names a pool that is not declared or is
 // smaller than its slots (cairn.PoolError).
-func (s *Store) declareRunPools(ctx context.Context, tx *sql.Tx, run *cairn.Run, tasks []*cairn.TaskRun) error {
+func (s *Store) declareRunPools(ctx context.Context, tx *sql.Conn, run *cairn.Run, tasks []*cairn.TaskRun) error {
 	pooled := false
 	for _, t := range tasks {
 		pooled = pooled || t.Pool != ""
@@ -74,7 +74,7 @@ func (s *Store) SetPools(ctx context.Context, pools map[string]int, now time.Tim
 	if err := cairn.CheckPools(pools); err != nil {
 		return fmt.Errorf("set pools: %w", err)
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		for _, name := range slices.Sorted(maps.Keys(pools)) {
 			if _, err := s.exec(ctx, tx, `INSERT INTO pools (name, size, source, updated_at) VALUES (?, ?, 'server', ?)
 ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', updated_at = excluded.updated_at`,
@@ -133,7 +133,7 @@ type leaseMode struct{ pooled, priority bool }
 const leaseModeQuery = `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready'),
 	EXISTS (SELECT 1 FROM task_runs WHERE priority != 0 AND state = 'ready')`
 
-func (s *Store) leaseMode(ctx context.Context, tx *sql.Tx) (leaseMode, error) {
+func (s *Store) leaseMode(ctx context.Context, tx *sql.Conn) (leaseMode, error) {
 	st, err := s.txStmt(ctx, tx, leaseModeQuery)
 	if err != nil {
 		return leaseMode{}, err
@@ -154,7 +154,7 @@ type poolRoom struct {
 }
 
 // poolRooms reads the size and holders of every pool with a ready task.
-func (s *Store) poolRooms(ctx context.Context, tx *sql.Tx) (map[string]*poolRoom, error) {
+func (s *Store) poolRooms(ctx context.Context, tx *sql.Conn) (map[string]*poolRoom, error) {
 	rows, err := s.query(ctx, tx, `SELECT p.name, p.size, (SELECT coalesce(sum(h.pool_slots), 0) FROM task_runs h
 	WHERE h.pool = p.name AND h.pool != '' AND h.state IN ('leased', 'running'))
 FROM pools p WHERE p.name IN (SELECT pool FROM task_runs WHERE pool != '' AND state = 'ready')`)

@@ -69,11 +69,7 @@ func TestHopStatementsNotReprepared(t *testing.T) {
 		"lease change, 8":            fixed(leaseChangeQuery, 8),
 		"lease change, 1":            fixed(leaseChangeQuery, 1),
 	}
-	c, err := s.w.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.wc
 	for name, stmt := range stmts {
 		err := c.Raw(func(dc any) error {
 			conn, ok := dc.(*sqlite3.SQLiteConn)

@@ -28,7 +28,7 @@ func TestRequestLogPredictionsAreText(t *testing.T) {
 	if err := s.LogRequests(ctx, reqs); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := s.w.QueryContext(ctx, `SELECT request_id, typeof(predictions), typeof(shadow_predictions), predictions = '["x","y"]', shadow_predictions = '[0.5,1]', shadow_kind
+	rows, err := s.wc.QueryContext(ctx, `SELECT request_id, typeof(predictions), typeof(shadow_predictions), predictions = '["x","y"]', shadow_predictions = '[0.5,1]', shadow_kind
 FROM model_requests ORDER BY request_id`)
 	if err != nil {
 		t.Fatal(err)

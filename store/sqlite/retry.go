@@ -64,7 +64,7 @@ func (s *Store) retryRunFn(r scheduler.Retry) (txFn, error) {
 	if r.Owner != "" {
 		expires = r.Now.Add(r.TTL).UnixNano()
 	}
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		var (
 			state   string
 			version int64
@@ -114,7 +114,7 @@ WHERE id = ? AND version = ? AND state = ?`, r.Owner, expires, r.RunID, version,
 
 // notRetried explains why some of ids were not reset: unknown, or in a
 // state that a retry does not change.
-func (s *Store) notRetried(ctx context.Context, tx *sql.Tx, runID string, ids, reset []string) error {
+func (s *Store) notRetried(ctx context.Context, tx *sql.Conn, runID string, ids, reset []string) error {
 	done := make(map[string]bool, len(reset))
 	for _, id := range reset {
 		done[id] = true

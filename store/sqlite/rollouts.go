@@ -26,7 +26,7 @@ import (
 // version or candidate is it; a spec that is not valid is a plain error.
 func (s *Store) StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error) {
 	var r *cairn.Rollout
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		r, err = s.startRollout(ctx, tx, name, candidate, spec, actor, now)
 		return err
@@ -37,7 +37,7 @@ func (s *Store) StartRollout(ctx context.Context, name string, candidate int, sp
 	return r, nil
 }
 
-func (s *Store) startRollout(ctx context.Context, tx *sql.Tx, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error) {
+func (s *Store) startRollout(ctx context.Context, tx *sql.Conn, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error) {
 	var stage string
 	err := s.queryRow(ctx, tx, `SELECT stage FROM models WHERE name = ? AND version = ?`, name, candidate).Scan(&stage)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -92,7 +92,7 @@ ON CONFLICT (name) DO UPDATE SET strategy = excluded.strategy, spec = excluded.s
 }
 
 // activeRollout reads name's rollout if it is active (nil otherwise).
-func (s *Store) activeRollout(ctx context.Context, tx *sql.Tx, name string) (*cairn.Rollout, error) {
+func (s *Store) activeRollout(ctx context.Context, tx *sql.Conn, name string) (*cairn.Rollout, error) {
 	r, err := sqlrow.Rollout(s.queryRow(ctx, tx, `SELECT `+sqlrow.RolloutCols+` FROM rollouts WHERE name = ? AND state = 'active'`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -105,7 +105,7 @@ func (s *Store) activeRollout(ctx context.Context, tx *sql.Tx, name string) (*ca
 
 // endRollout ends r in state to (promoted or rolled back) with its event;
 // the candidate's stage is the caller's.
-func (s *Store) endRollout(ctx context.Context, tx *sql.Tx, r *cairn.Rollout, to cairn.RolloutState, why string, now time.Time) error {
+func (s *Store) endRollout(ctx context.Context, tx *sql.Conn, r *cairn.Rollout, to cairn.RolloutState, why string, now time.Time) error {
 	share := r.Share
 	if to == cairn.RolloutRolledBack {
 		share = 0
@@ -122,7 +122,7 @@ func (s *Store) endRollout(ctx context.Context, tx *sql.Tx, r *cairn.Rollout, to
 	return s.rolloutEvent(ctx, tx, r, event, why, now)
 }
 
-func (s *Store) rolloutEvent(ctx context.Context, tx *sql.Tx, r *cairn.Rollout, event, detail string, now time.Time) error {
+func (s *Store) rolloutEvent(ctx context.Context, tx *sql.Conn, r *cairn.Rollout, event, detail string, now time.Time) error {
 	_, err := s.exec(ctx, tx, `INSERT INTO rollout_events (name, at, event, share, baseline, candidate, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.Name, now.UnixNano(), event, r.Share, r.Baseline, r.Candidate, detail)
 	return err
@@ -131,7 +131,7 @@ func (s *Store) rolloutEvent(ctx context.Context, tx *sql.Tx, r *cairn.Rollout, 
 // settleRollout ends name's active rollout when a change by hand made
 // it moot: production is no longer its baseline (the candidate promoted:
 // promoted; another version: rolled back), or its candidate was archived.
-func (s *Store) settleRollout(ctx context.Context, tx *sql.Tx, name string, now time.Time) error {
+func (s *Store) settleRollout(ctx context.Context, tx *sql.Conn, name string, now time.Time) error {
 	r, err := s.activeRollout(ctx, tx, name)
 	if err != nil || r == nil {
 		return err
@@ -160,7 +160,7 @@ func (s *Store) settleRollout(ctx context.Context, tx *sql.Tx, name string, now 
 // cairn.ErrConflict when it is not active at ch's candidate and step.
 func (s *Store) ChangeRollout(ctx context.Context, ch cairn.RolloutChange, fence *scheduler.Fence) (*cairn.Rollout, error) {
 	var r *cairn.Rollout
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		if fence != nil {
 			var n int
 			if err := s.queryRow(ctx, tx, `SELECT count(*) FROM leader WHERE name = ? AND holder = ? AND epoch = ?`,
@@ -285,7 +285,7 @@ func (s *Store) LogRequests(ctx context.Context, rs []cairn.ModelRequest) error 
 			return err
 		}
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		// One statement per 512 requests (a VALUES list padded to a
 		// power of two): the log is written in batches of thousands.
 		return eachChunk(rs, func(chunk []cairn.ModelRequest, size int) error {
@@ -326,7 +326,7 @@ func (s *Store) ModelRequests(ctx context.Context, name, requestID string) ([]ca
 // each version's labeled rows and score (a second feedback replaces the
 // first). Errors wrap cairn.ErrNotFound when no such request is logged.
 func (s *Store) SetFeedback(ctx context.Context, name, requestID string, scores []cairn.RequestScore) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		minute := sqlrow.MinuteOf(time.Now())
 		for _, sc := range scores {
 			var (
@@ -409,7 +409,7 @@ FROM model_requests_all WHERE name = ? AND at >= ? GROUP BY version`, name, sinc
 // limit of them, and returns how many it deleted.
 func (s *Store) PruneRequests(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		n, err = s.exec(ctx, tx, `DELETE FROM model_requests WHERE id IN (SELECT id FROM model_requests WHERE at < ? ORDER BY id LIMIT ?)`, before.UnixNano(), limit)
 		return err
@@ -446,7 +446,7 @@ WHERE name IN (SELECT DISTINCT name FROM models) AND at >= ? AND at < ?`, from.U
 	if len(args) == 0 && prune.IsZero() {
 		return 0, nil
 	}
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		for _, a := range args {
 			if _, err := s.exec(ctx, tx, sqlrow.MinuteUpsert(sqliteArg), a...); err != nil {
 				return err

@@ -112,7 +112,7 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 		run.Trigger = cairn.TriggerManual // as stored
 	}
 	trigger := run.Trigger
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		args := make([]any, 0, taskInsertRows*25)
 		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+sqlrow.RunCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
@@ -230,7 +230,7 @@ func taskInsertArgs(runID string, t *cairn.TaskRun, seq int, gen any, created ti
 
 // nextReadyGen returns the lease-queue generation for tasks made ready in
 // this transaction: after every task already ready.
-func (s *Store) nextReadyGen(ctx context.Context, tx *sql.Tx) (int64, error) {
+func (s *Store) nextReadyGen(ctx context.Context, tx *sql.Conn) (int64, error) {
 	st, err := s.txStmt(ctx, tx, `SELECT coalesce(max(ready_gen), 0) + 1 FROM task_runs WHERE state = 'ready'`)
 	if err != nil {
 		return 0, err
@@ -551,7 +551,7 @@ func (s *Store) applyPlanFn(p *scheduler.Plan) (fn txFn, cas bool, err error) {
 	}
 	// One compare-and-set: a refusal writes nothing, no savepoint needed.
 	cas = len(p.Expand) == 0 && (len(p.Tasks) == 1 && p.Run == nil || len(p.Tasks) == 0)
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		var runVersion int64
 		taskVersions := make([]int64, len(p.Tasks))
 		if rc := p.Run; rc != nil {
@@ -647,7 +647,7 @@ RETURNING task_runs.task_id, task_runs.version`)
 // change i's new version. A change whose row moved on fails the whole
 // call (cairn.ErrConflict; the caller's transaction or savepoint undoes
 // the rest).
-func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, versions []int64) error {
+func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Conn, runID string, cs []scheduler.TaskChange, versions []int64) error {
 	var ready, leased, ends, closing []int
 	for i := range cs {
 		switch c := &cs[i]; {
@@ -721,7 +721,7 @@ func (s *Store) applyTaskChanges(ctx context.Context, tx *sql.Tx, runID string, 
 // set-based statement text (cols values a row, from rowArgs, then extra),
 // each a compare-and-set returning the task's new version into versions;
 // a change that matched no row fails the call, naming it.
-func (s *Store) changeTasks(ctx context.Context, tx *sql.Tx, runID string, cs []scheduler.TaskChange, idx []int,
+func (s *Store) changeTasks(ctx context.Context, tx *sql.Conn, runID string, cs []scheduler.TaskChange, idx []int,
 	versions []int64, cols int, text func(int) string, rowArgs func(*scheduler.TaskChange) ([]any, error), extra ...any) error {
 	return eachChunk(idx, func(chunk []int, size int) error {
 		args := make([]any, 0, size*cols+len(extra))
@@ -804,7 +804,7 @@ WHERE t.lease_token IS NOT NULL`)
 
 // runMissOrConflict explains a compare-and-set on run id that matched no
 // row.
-func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Tx, id, what string) error {
+func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Conn, id, what string) error {
 	var n int
 	s.stmts.Add(1)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE id = ?`, id).Scan(&n); err != nil {
@@ -816,7 +816,7 @@ func (s *Store) runMissOrConflict(ctx context.Context, tx *sql.Tx, id, what stri
 	return fmt.Errorf("%s: %w", what, cairn.ErrConflict)
 }
 
-func (s *Store) taskMissOrConflict(ctx context.Context, tx *sql.Tx, runID, taskID string, from int64) error {
+func (s *Store) taskMissOrConflict(ctx context.Context, tx *sql.Conn, runID, taskID string, from int64) error {
 	var n int
 	s.stmts.Add(1)
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM task_runs WHERE run_id = ? AND task_id = ?`, runID, taskID).Scan(&n); err != nil {
@@ -849,7 +849,7 @@ func (s *Store) claimRunFn(id, owner string, now time.Time, ttl time.Duration, s
 	if owner == "" {
 		return nil, errors.New("empty owner")
 	}
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE runs SET owner = ?, owner_expires_at = ?
 WHERE id = ? AND (owner = '' OR owner = ? OR owner_expires_at IS NULL OR owner_expires_at <= ? OR ?)
 RETURNING `+sqlrow.RunCols)
@@ -879,7 +879,7 @@ func claimErr(id, owner string, err error) error {
 // ReleaseRun clears owner's claim on run id; a no-op if owner no longer
 // holds it. Errors: cairn.ErrNotFound for an unknown run.
 func (s *Store) ReleaseRun(ctx context.Context, id, owner string) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		n, err := s.exec(ctx, tx, `UPDATE runs SET owner = '', owner_expires_at = NULL WHERE id = ? AND owner = ?`, id, owner)
 		if err != nil || n > 0 {
 			return err
@@ -906,7 +906,7 @@ func (s *Store) RequestCancel(ctx context.Context, id string) error {
 }
 
 func (s *Store) requestCancelFn(id string) txFn {
-	return func(ctx context.Context, tx *sql.Tx) error {
+	return func(ctx context.Context, tx *sql.Conn) error {
 		var state string
 		var cancel int
 		s.stmts.Add(1)

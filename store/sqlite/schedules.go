@@ -32,7 +32,7 @@ func (s *Store) Schedules(ctx context.Context) ([]scheduler.ScheduleState, error
 // Schedule reads workflow's schedule inside the batch's transaction.
 func (b *batchTx) Schedule(workflow string) (scheduler.ScheduleState, error) {
 	var out scheduler.ScheduleState
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		st, err := b.s.txStmt(ctx, tx, `SELECT `+sqlrow.ScheduleCols+` FROM schedules WHERE workflow = ?`)
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func (b *batchTx) PutSchedule(st *scheduler.ScheduleState) error {
 	if err := sqlrow.CheckSchedule(st); err != nil {
 		return err
 	}
-	err := b.run(func(ctx context.Context, tx *sql.Tx) error {
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
 		var n int64
 		var err error
 		if st.Version == 0 {

@@ -32,7 +32,7 @@ func (s *Store) LogServedRows(ctx context.Context, rows []cairn.ServedRow, keep 
 		return err
 	}
 	keep = sqlrow.Kept(keep)
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		// One statement per 512 rows (a VALUES list padded to a power of
 		// two), as the request log.
 		if err := eachChunk(rows, func(chunk []cairn.ServedRow, size int) error {
@@ -76,7 +76,7 @@ func (s *Store) ServedRows(ctx context.Context, name string, version int, since 
 // SetModelDrift records the drift the leader measured of a model version
 // (replacing the last).
 func (s *Store) SetModelDrift(ctx context.Context, d cairn.ModelDrift) error {
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		_, err := s.exec(ctx, tx, sqlrow.SetDrift(sqliteArg), sqlrow.DriftArgs(d)...)
 		return err
 	})
@@ -105,7 +105,7 @@ func (s *Store) ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrif
 // before (the oldest first), and returns how many.
 func (s *Store) PruneServedRows(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		var err error
 		n, err = s.exec(ctx, tx, `DELETE FROM served_rows WHERE id IN (SELECT id FROM served_rows WHERE at < ? ORDER BY id LIMIT ?)`, before.UnixNano(), int64(limit))
 		return err

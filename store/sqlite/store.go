@@ -32,16 +32,24 @@ var _ scheduler.Store = (*Store)(nil)
 type Store struct {
 	path string
 	w    *sqlx.DB // exactly one connection: the writer (read-only with ReadOnly)
-	r    *sqlx.DB // read-only pool
-	lock *os.File // holds the shared flock; closed last
+	// wc is w's one connection, held from Open to Close: every write
+	// transaction runs on it, begun and committed as statements (see
+	// runBatch), and the writer's statements are prepared on it once.
+	// Anything else that uses it takes wmu (onWriter), as runBatch does.
+	wc  *sql.Conn
+	wmu sync.Mutex
+	// begin is the statement that begins a write transaction: BEGIN
+	// IMMEDIATE (the write lock at once), plain BEGIN in a ReadOnly store.
+	begin string
+	r     *sqlx.DB // read-only pool
+	lock  *os.File // holds the shared flock; closed last
 
 	leaveWAL bool // LeaveWALOnClose
 
-	mu       sync.Mutex
-	wstmt    map[string]*sql.Stmt // prepared on the writer connection
-	wpending map[string]bool      // to prepare on the writer after the current transaction
-	closed   bool
-	rstmt    map[string]*sql.Stmt // prepared on the read pool
+	mu     sync.Mutex
+	wstmt  map[string]*sql.Stmt // prepared on the writer connection, wc
+	closed bool
+	rstmt  map[string]*sql.Stmt // prepared on the read pool
 
 	// Group commit (see inTx): write requests queue here; one caller at a
 	// time leads, running the queued requests in one transaction.
@@ -50,10 +58,6 @@ type Store struct {
 	leading  bool
 	wclosed  bool
 	inflight sync.WaitGroup
-	// txPrepared holds statements prepared on the current transaction
-	// before they are prepared on the writer (see txStmt). Only the
-	// leader touches it.
-	txPrepared map[string]*sql.Stmt
 
 	writeCounters // WriteStats
 }
@@ -358,7 +362,7 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, wpending: map[string]bool{}, rstmt: map[string]*sql.Stmt{}}
+	s := &Store{path: path, w: w, wstmt: map[string]*sql.Stmt{}, rstmt: map[string]*sql.Stmt{}}
 	fail := func(err error) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -414,6 +418,16 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	s.r.SetMaxIdleConns(o.readConns)
 	s.r.SetConnMaxLifetime(0)
 	s.r.SetConnMaxIdleTime(0)
+
+	s.begin = "BEGIN IMMEDIATE"
+	if o.readOnly {
+		s.begin = "BEGIN"
+	}
+	wc, err := s.w.Conn(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	s.wc = wc
 
 	if o.migrate && !current {
 		if _, err := s.Migrate(ctx); err != nil {
@@ -595,6 +609,9 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
+	if s.wc != nil {
+		errs = append(errs, s.wc.Close())
+	}
 	errs = append(errs, s.w.Close())
 	if s.lock != nil {
 		errs = append(errs, s.lock.Close())
@@ -670,70 +687,48 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// txStmt returns query prepared on the writer connection, bound to tx. The
-// writer has one connection, so binding reuses the prepared statement. A
-// statement seen for the first time cannot be prepared on the writer while
-// tx holds its only connection: it is prepared on tx for this once and on
-// the writer after the transaction (see preparePending).
-func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
-	if st, ok := s.txPrepared[query]; ok {
-		return st, nil
-	}
+// txStmt returns query prepared on the writer connection tx (wc),
+// preparing it the first time it is met (SQLite prepares a statement as
+// well inside a transaction as outside). Only the holder of wmu calls it.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Conn, query string) (*sql.Stmt, error) {
 	s.mu.Lock()
 	st, ok := s.wstmt[query]
-	if !ok {
-		s.wpending[query] = true
-	}
+	closed := s.closed
 	s.mu.Unlock()
 	if ok {
-		st = tx.StmtContext(ctx, st)
-	} else {
-		var err error
-		if st, err = tx.PrepareContext(ctx, query); err != nil {
-			return nil, translate(err)
-		}
+		return st, nil
 	}
-	s.txPrepared[query] = st // closed with the transaction
+	if closed {
+		return nil, errors.New("store is closed")
+	}
+	st, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, translate(err)
+	}
+	s.mu.Lock()
+	s.wstmt[query] = st
+	s.mu.Unlock()
 	return st, nil
 }
 
-// preparePending prepares on the writer the statements txStmt met for the
-// first time. Failures are left for the next transaction to retry.
-func (s *Store) preparePending(ctx context.Context) {
-	s.mu.Lock()
-	if len(s.wpending) == 0 {
-		s.mu.Unlock()
-		return
-	}
-	queries := make([]string, 0, len(s.wpending))
-	for q := range s.wpending {
-		queries = append(queries, q)
-	}
-	clear(s.wpending)
-	s.mu.Unlock()
-	for _, q := range queries {
-		// Not under s.mu: this waits for the writer connection, whose
-		// holder may need s.mu to finish.
-		st, err := s.w.PrepareContext(ctx, q)
-		if err != nil {
-			continue
-		}
-		s.mu.Lock()
-		if _, dup := s.wstmt[q]; dup || s.closed {
-			st.Close()
-		} else {
-			s.wstmt[q] = st
-		}
-		s.mu.Unlock()
-	}
+// onWriter runs fn on the writer connection outside any write
+// transaction: it waits for the one in progress to end.
+func (s *Store) onWriter(fn func(c *sql.Conn) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return fn(s.wc)
 }
 
-// txFn is the body of a write transaction. It runs on the transaction's
-// own context, given as ctx, never on the caller's: a caller's
-// cancellation must not interrupt statements that share a transaction
-// with other callers' writes (go-sqlite3 interrupts the connection, and
-// the whole transaction is rolled back).
-type txFn func(ctx context.Context, tx *sql.Tx) error
+// txFn is the body of a write transaction. tx is the writer's
+// connection, inside the transaction (runBatch begins and ends it): fn
+// must neither commit nor roll back, nor keep tx past its return. It runs
+// on the transaction's own context, given as ctx, never on the caller's:
+// a caller's cancellation must not interrupt statements that share a
+// transaction with other callers' writes (go-sqlite3 interrupts the
+// connection, and the whole transaction is rolled back). That context is
+// never cancelled, so neither database/sql nor the driver starts a
+// goroutine to watch it.
+type txFn func(ctx context.Context, tx *sql.Conn) error
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE): its changes are
 // committed if it returns nil and undone otherwise. Calls made at the same
@@ -790,7 +785,6 @@ func (s *Store) write(ctx context.Context, fn txFn, casFirst bool) error {
 		s.queue = s.queue[n:]
 		s.qmu.Unlock()
 		s.runBatch(batch)
-		s.preparePending(context.Background())
 		select {
 		case res := <-r.done: // ours ran: pass the lead on
 			s.qmu.Lock()
@@ -811,7 +805,7 @@ func (s *Store) write(ctx context.Context, fn txFn, casFirst bool) error {
 type batchTx struct {
 	s      *Store
 	ctx    context.Context // the transaction's own
-	tx     *sql.Tx
+	tx     *sql.Conn
 	broken error // a savepoint failed: the transaction cannot be trusted
 }
 
@@ -838,7 +832,7 @@ func (b *batchTx) run(fn txFn, casFirst bool) error {
 // calls run in order and each sees the writes of those before it. ctx is
 // checked only before the batch runs (see inTx).
 func (s *Store) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
-	return s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		b := &batchTx{s: s, ctx: ctx, tx: tx}
 		err := fn(b)
 		if err == nil {
@@ -849,15 +843,23 @@ func (s *Store) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error
 }
 
 // runBatch runs the requests in one transaction and tells each its outcome.
+//
+// The transaction is the writer connection's own, begun and ended by
+// statements (BEGIN IMMEDIATE, COMMIT, ROLLBACK) on wc, not a database/sql
+// Tx: a Tx starts a goroutine to watch its context, and every query in it
+// another one to watch the Tx's (four goroutines, and as many wake-ups of
+// another thread, on each hop of a chain), for a context that nothing
+// here cancels.
 func (s *Store) runBatch(batch []*txReq) {
 	ctx := context.Background()
 	errs := make([]error, len(batch))
-	s.txPrepared = map[string]*sql.Stmt{}
-	defer func() { s.txPrepared = nil }()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx := s.wc
+	if _, err := tx.ExecContext(ctx, s.begin); err != nil {
+		err = translate(err)
 		for _, r := range batch {
-			r.done <- txResult{err: translate(err)}
+			r.done <- txResult{err: err}
 		}
 		return
 	}
@@ -874,7 +876,7 @@ func (s *Store) runBatch(batch []*txReq) {
 			errs[i], fatal = s.runIn(ctx, tx, r.fn, r.casFirst)
 			if fatal != nil {
 				// The transaction's state is unknown: undo all of it.
-				_ = tx.Rollback()
+				s.rollback(ctx)
 				for j := range batch {
 					if j > i || errs[j] == nil {
 						errs[j] = fmt.Errorf("write transaction aborted: %w", fatal)
@@ -889,8 +891,11 @@ func (s *Store) runBatch(batch []*txReq) {
 		}
 	}
 	if ok == 0 {
-		_ = tx.Rollback() // nothing to keep; the errors that matter are the callers'
-	} else if err := tx.Commit(); err != nil {
+		s.rollback(ctx) // nothing to keep; the errors that matter are the callers'
+	} else if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
+		// SQLite may leave the transaction open after a failed COMMIT
+		// (SQLITE_BUSY): end it, as go-sqlite3's Tx.Commit does.
+		s.rollback(ctx)
 		err = translate(err)
 		for i := range errs {
 			if errs[i] == nil {
@@ -905,11 +910,18 @@ func (s *Store) runBatch(batch []*txReq) {
 	}
 }
 
+// rollback undoes the writer's transaction in progress. SQLite may have
+// ended it already (some errors roll the transaction back themselves):
+// ROLLBACK then fails with nothing to undo, which is what was wanted.
+func (s *Store) rollback(ctx context.Context) {
+	_, _ = s.wc.ExecContext(ctx, "ROLLBACK")
+}
+
 // runIn runs fn inside a shared transaction so that its failure undoes only
 // its own changes: in a savepoint, unless casFirst says a refusal writes
 // nothing. A failure that is not a refusal then leaves the transaction in
 // an unknown state, which is fatal.
-func (s *Store) runIn(ctx context.Context, tx *sql.Tx, fn txFn, casFirst bool) (ferr, fatal error) {
+func (s *Store) runIn(ctx context.Context, tx *sql.Conn, fn txFn, casFirst bool) (ferr, fatal error) {
 	if !casFirst {
 		return s.inSavepoint(ctx, tx, fn)
 	}
@@ -925,7 +937,7 @@ var errPanicked = errors.New("panic inside a write transaction")
 
 // guard runs fn, turning a panic into an error: the caller leading a shared
 // transaction must not die halfway and leave every other writer waiting.
-func guard(ctx context.Context, fn txFn, tx *sql.Tx) (err error) {
+func guard(ctx context.Context, fn txFn, tx *sql.Conn) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("%w: %v\n%s", errPanicked, v, debug.Stack())
@@ -945,7 +957,7 @@ func refusal(err error) bool {
 // inSavepoint runs fn so that its changes can be undone alone. It returns
 // fn's error, and a fatal error when the savepoint itself failed and the
 // transaction can no longer be trusted.
-func (s *Store) inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fatal error) {
+func (s *Store) inSavepoint(ctx context.Context, tx *sql.Conn, fn txFn) (ferr, fatal error) {
 	s.stmts.Add(1)
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT req"); err != nil {
 		return nil, translate(err)
@@ -965,7 +977,7 @@ func (s *Store) inSavepoint(ctx context.Context, tx *sql.Tx, fn txFn) (ferr, fat
 
 // query runs a prepared statement that returns rows (a SELECT, or a write
 // with RETURNING) in tx.
-func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Rows, error) {
+func (s *Store) query(ctx context.Context, tx *sql.Conn, query string, args ...any) (*sql.Rows, error) {
 	st, err := s.txStmt(ctx, tx, query)
 	if err != nil {
 		return nil, err
@@ -979,7 +991,7 @@ func (s *Store) query(ctx context.Context, tx *sql.Tx, query string, args ...any
 }
 
 // exec runs a prepared statement in tx and returns the rows it affected.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (int64, error) {
+func (s *Store) exec(ctx context.Context, tx *sql.Conn, query string, args ...any) (int64, error) {
 	st, err := s.txStmt(ctx, tx, query)
 	if err != nil {
 		return 0, err

@@ -28,7 +28,7 @@ func (s *Store) CreateToken(ctx context.Context, t auth.Token, hash, actor strin
 	if err := sqlrow.CheckNewToken(t, hash); err != nil {
 		return err
 	}
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `INSERT INTO tokens (id, hash, role, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -70,7 +70,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]auth.Token, error) {
 // cairn.ErrNotFound (no such token), cairn.ErrTerminal (revoked already).
 func (s *Store) RevokeToken(ctx context.Context, id, actor string) (auth.Token, error) {
 	var t auth.Token
-	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `SELECT `+sqlrow.TokenCols+` FROM tokens WHERE id = ?`)
 		if err != nil {
 			return err
@@ -139,7 +139,7 @@ func (s *Store) token(ctx context.Context, id string) (auth.Token, string, error
 // touchToken sets last_used_at unless another request did within
 // TouchEvery.
 func (s *Store) touchToken(ctx context.Context, id string, now time.Time) error {
-	return s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	return s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE tokens SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`)
 		if err != nil {
 			return err

@@ -22,7 +22,7 @@ func (s *Store) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Tim
 		return cairn.Worker{}, err
 	}
 	var out cairn.Worker
-	err = s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `INSERT INTO workers (`+sqlrow.WorkerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING `+sqlrow.WorkerCols)
 		if err != nil {
 			return err
@@ -53,7 +53,7 @@ func (s *Store) SetWorkerState(ctx context.Context, id, tokenID string, to cairn
 // writes nothing.
 func (s *Store) touchWorker(ctx context.Context, id, tokenID string, to cairn.WorkerState, now time.Time, ttl time.Duration) (cairn.Worker, error) {
 	var out cairn.Worker
-	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		st, err := s.txStmt(ctx, tx, `UPDATE workers SET seen_at = ?, expires_at = ?, state = coalesce(nullif(?, ''), state)
 WHERE id = ? AND token_id = ? AND state IN ('active', 'draining') AND expires_at > ? RETURNING `+sqlrow.WorkerCols)
 		if err != nil {
@@ -99,7 +99,7 @@ func (s *Store) LoseWorkers(ctx context.Context, now time.Time, limit int) ([]ca
 	if n == 0 {
 		return out, nil
 	}
-	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		out = out[:0]
 		sel, err := s.txStmt(ctx, tx, `SELECT `+sqlrow.WorkerCols+` FROM workers WHERE state IN ('active', 'draining') AND expires_at <= ?
 ORDER BY expires_at, id LIMIT ?`)
