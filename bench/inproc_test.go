@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/metrics"
 	"strings"
 	"syscall"
 	"testing"
@@ -54,6 +55,7 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	if err != nil {
 		b.Fatal(err)
 	}
+	g0 := goroutinesCreated()
 	var ru0 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
@@ -88,10 +90,20 @@ func runOn(b testing.TB, wf *workflows.Workflow, reg *tasks.Registry, dir string
 	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	// Minor faults count, whatever the load, memory the C side gives back
 	// and takes again (see store/sqlite/malloc_linux.go).
-	b.Logf("cpu %v wall %v, %d minor faults", cpu, d, ru1.Minflt-ru0.Minflt)
+	b.Logf("cpu %v wall %v, %d minor faults, %d goroutines started", cpu, d, ru1.Minflt-ru0.Minflt, goroutinesCreated()-g0)
 	stmts, txs := stats()
 	b.Logf("%d write statements, %d commits", stmts, txs)
 	return d
+}
+
+// goroutinesCreated is the process's count of goroutines started so far.
+func goroutinesCreated() uint64 {
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 func chainSrc(n int, task string) string {
