@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,6 +195,17 @@ func execOne(b *testing.B, st *sql.Stmt, what string, args ...any) {
 // values are fixed strings and integers: no JSON is encoded.
 func bareHops(b *testing.B, n int) time.Duration {
 	b.Helper()
+	took, _, _ := bareHopsBetween(b, n, nil)
+	return took
+}
+
+// bareHopsBetween is bareHops calling between (when not nil) after each
+// hop's commit, outside the timing of the transactions: it returns the
+// whole loop's time, the transactions' own (from BEGIN to the end of
+// COMMIT) and the CPU time of this thread in them (RUSAGE_THREAD; the
+// goroutine is locked to its thread for the loop).
+func bareHopsBetween(b *testing.B, n int, between func()) (took, inTx, txCPU time.Duration) {
+	b.Helper()
 	ctx := context.Background()
 	_, conn := bareDB(b)
 	insertTasks(b, conn, n+1, "pending")
@@ -227,9 +239,19 @@ func bareHops(b *testing.B, n int) time.Duration {
 	for i := range ids {
 		ids[i], toks[i] = fmt.Sprintf("t%d", i), fmt.Sprintf("tok-t%d", i)
 	}
+	if between != nil {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	var ru0, ru1 syscall.Rusage
 	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		now := time.Now().UnixNano()
+		if between != nil {
+			between()
+			syscall.Getrusage(syscall.RUSAGE_THREAD, &ru0)
+		}
+		tx0 := time.Now()
+		now := tx0.UnixNano()
 		if _, err := begin.ExecContext(ctx); err != nil {
 			b.Fatalf("begin: %v", err)
 		}
@@ -241,8 +263,13 @@ func bareHops(b *testing.B, n int) time.Duration {
 		if _, err := commit.ExecContext(ctx); err != nil {
 			b.Fatalf("commit: %v", err)
 		}
+		inTx += time.Since(tx0)
+		if between != nil {
+			syscall.Getrusage(syscall.RUSAGE_THREAD, &ru1)
+			txCPU += time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+		}
 	}
-	return time.Since(t0)
+	return time.Since(t0), inTx, txCPU
 }
 
 // Batched completion styles.
