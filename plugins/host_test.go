@@ -1161,6 +1161,47 @@ func TestWritableLockFileStartsNothing(t *testing.T) {
 	})
 }
 
+// A lock file, or a folder holding it, that another user owns lets that
+// user pin a binary of theirs, which would run as this one: no plugin
+// starts, whatever the modes (the sticky bit does not stop a folder's
+// owner). Root may own them. (The test runs as root, which nobody's lock
+// could escalate to: the case the check is for.)
+func TestLockOwnedByAnotherUserStartsNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file to another user needs root")
+	}
+	const nobody = 65534
+	for _, c := range []struct {
+		name string
+		own  func(o plugins.Options) error
+		want string
+	}{
+		{"lock file", func(o plugins.Options) error { return os.Chown(o.LockFile, nobody, nobody) }, "the lock file"},
+		{"sticky folder", func(o plugins.Options) error {
+			dir := filepath.Dir(o.LockFile)
+			if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+				return err
+			}
+			return os.Chown(dir, nobody, nobody)
+		}, "the lock file's folder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o := folder(t, "alpha")
+			if err := c.own(o); err != nil {
+				t.Fatal(err)
+			}
+			h := open(t, o)
+			if _, ok := h.Lookup("misbehave"); ok {
+				t.Fatal("a plugin started with a lock another user may rewrite")
+			}
+			probs := fmt.Sprint(h.Problems())
+			if !strings.Contains(probs, c.want) || !strings.Contains(probs, "belongs to another user (uid 65534)") {
+				t.Errorf("problems = %s, want %q belongs to another user", probs, c.want)
+			}
+		})
+	}
+}
+
 // A plugins folder others may write is warned about; the pinned plugins
 // still load.
 func TestWritablePluginsFolderIsWarned(t *testing.T) {

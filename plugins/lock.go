@@ -229,11 +229,17 @@ func writableByOthers(fi os.FileInfo) string {
 
 // checkLockPerms refuses a lock file that others may write, or that sits
 // in a folder where others may replace it (writable without the sticky
-// bit): whoever can write the lock pins the binaries cairn runs.
+// bit), and one that another user owns, or whose folder another user owns
+// (its owner may rewrite or replace it whatever the mode, the sticky bit
+// included): whoever can write the lock pins the binaries cairn runs.
+// Root may own either.
 func checkLockPerms(path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil // reported by ReadLock
+	}
+	if who := otherOwner(fi); who != "" {
+		return fmt.Errorf("the lock file %s belongs to another user (%s), who could pin a binary of their own that would run as you: no plugin is started until it is yours ('cairn plugins lock' writes one of your own, or chown it)", path, who)
 	}
 	if who := writableByOthers(fi); who != "" {
 		return fmt.Errorf("the lock file %s is writable by %s (mode %04o), who could pin a binary of their own: no plugin is started until you run 'chmod go-w %s'", path, who, fi.Mode().Perm(), path)
@@ -242,6 +248,9 @@ func checkLockPerms(path string) error {
 	di, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("the lock file's folder %s: %w", dir, err)
+	}
+	if who := otherOwner(di); who != "" {
+		return fmt.Errorf("the lock file's folder %s belongs to another user (%s), who could replace the lock file: no plugin is started from a home another user owns", dir, who)
 	}
 	if who := writableByOthers(di); who != "" && di.Mode()&os.ModeSticky == 0 {
 		return fmt.Errorf("the lock file's folder %s is writable by %s (mode %04o), who could replace the lock file: no plugin is started until you run 'chmod go-w %s'", dir, who, di.Mode().Perm(), dir)
