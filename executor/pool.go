@@ -12,10 +12,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -983,8 +986,24 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	if err := checkReadInputs(res.Inputs, it.Inputs); err != nil {
 		return withPlugin(failure(err), c.Plugin), err, false
 	}
+	if err := checkMetrics(res.Metrics); err != nil {
+		return withPlugin(failure(err), c.Plugin), err, false
+	}
 	c.Outputs, c.Metrics, c.Effects, c.ReadInputs = res.Outputs, res.Metrics, res.Effects, res.Inputs
 	return c, nil, false
+}
+
+// checkMetrics refuses a metric that is not a finite number (NaN, ±Inf:
+// a score of an empty class, a 0/0): no store, comparison or chart can
+// keep it, and no retry changes it. Without this the completion could not
+// be recorded at all, and the attempt hung until its lease expired.
+func checkMetrics(ms map[string]float64) error {
+	for _, name := range slices.Sorted(maps.Keys(ms)) {
+		if v := ms[name]; math.IsNaN(v) || math.IsInf(v, 0) {
+			return cairn.Permanentf("the task reported metric %q = %v: a metric must be a finite number", name, v)
+		}
+	}
+	return nil
 }
 
 // checkReadInputs checks the artifacts a task says it read beyond its

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -276,6 +277,9 @@ type handler struct {
 	marker   csrfMarker // what csrfField writes, replaced by the token
 	sessions *sessions  // signed-in browsers (with Tokens)
 	flashKey []byte     // authenticates flash cookies (flashMAC)
+	// parsing holds a place for each workflow file being parsed for a
+	// client (validate): see parseTurn.
+	parsing chan struct{}
 }
 
 // Route is one route the handler serves and the access it needs: the
@@ -333,7 +337,7 @@ func New(o Options) (*Handler, error) {
 		return nil, err
 	}
 	h := &handler{o: o, assets: assetDigest(), graphs: newGraphCache(64), pages: pg, csrf: randomToken(32), marker: marker,
-		sessions: newSessions(), flashKey: []byte(randomToken(32))}
+		sessions: newSessions(), flashKey: []byte(randomToken(32)), parsing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode) // no debug banner on stdout
 	}

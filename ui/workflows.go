@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -232,6 +234,38 @@ func (h *handler) check(file string, src []byte) (*workflows.Workflow, []catalog
 	return wf, nil
 }
 
+// parseWait is how long a client's workflow file waits for its turn to
+// be parsed before the request gets a 503 (busy).
+var parseWait = 10 * time.Second
+
+// errParseBusy answers a validate request that waited parseWait.
+type errParseBusy struct{}
+
+func (errParseBusy) Error() string {
+	return fmt.Sprintf("the server is parsing other workflow files: try again (waited %s for a turn)", parseWait)
+}
+
+func (errParseBusy) APIStatus() (int, string) { return http.StatusServiceUnavailable, "busy" }
+
+// parseTurn waits for a place to parse a client's workflow file: as many
+// are parsed at once as there are processors (at least 2). A file at the
+// request limit (1 MiB) can take tens of MB while it is parsed, so any
+// reader sending many at once would otherwise have the server hold them
+// all. It returns the place's release, or an error when ctx ended or the
+// wait passed parseWait.
+func (h *handler) parseTurn(ctx context.Context) (func(), error) {
+	t := time.NewTimer(parseWait)
+	defer t.Stop()
+	select {
+	case h.parsing <- struct{}{}:
+		return func() { <-h.parsing }, nil
+	case <-t.C:
+		return nil, errParseBusy{}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
 // POST /api/v1/workflows/validate?file=NAME, the file's YAML as the body →
 // 200 {"valid": bool, "problems": [...], "workflow": {...}|null}.
 func (h *handler) apiValidate(c *gin.Context) {
@@ -240,6 +274,12 @@ func (h *handler) apiValidate(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	release, err := h.parseTurn(c.Request.Context())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	defer release()
 	src, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		h.fail(c, bodyError(err))

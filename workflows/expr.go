@@ -38,33 +38,61 @@ type token struct {
 	off  int
 }
 
+// Limits of one expression, enforced while it is read so that a hostile
+// one costs no more than they allow: its brackets nest at most
+// maxExprDepth deep (the parser's own limit on its recursion is the
+// same), and it has at most maxExprTokens tokens.
+const (
+	maxExprDepth  = 100
+	maxExprTokens = 10000
+)
+
 func lex(s string) ([]token, *textError) {
 	var toks []token
+	depth := 0
+	// add appends t, refusing an expression past the limits.
+	add := func(t token) *textError {
+		switch t.kind {
+		case tokOpen:
+			if depth++; depth > maxExprDepth {
+				return &textError{off: t.off, msg: "expression nested too deeply"}
+			}
+		case tokClose:
+			depth--
+		}
+		if len(toks) >= maxExprTokens {
+			return &textError{off: t.off, msg: fmt.Sprintf("expression too long: more than %d tokens", maxExprTokens),
+				hint: "split the condition: compute it in a task and test its output"}
+		}
+		toks = append(toks, t)
+		return nil
+	}
 	i := 0
 	for i < len(s) {
 		c := s[i]
+		var t token
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
 		case strings.HasPrefix(s[i:], "${{"):
-			toks = append(toks, token{kind: tokOpen, text: "${{", off: i})
+			t = token{kind: tokOpen, text: "${{", off: i}
 			i += 3
 		case strings.HasPrefix(s[i:], "}}"):
-			toks = append(toks, token{kind: tokClose, text: "}}", off: i})
+			t = token{kind: tokClose, text: "}}", off: i}
 			i += 2
 		case c == '(':
-			toks = append(toks, token{kind: tokOpen, text: "(", off: i})
+			t = token{kind: tokOpen, text: "(", off: i}
 			i++
 		case c == ')':
-			toks = append(toks, token{kind: tokClose, text: ")", off: i})
+			t = token{kind: tokClose, text: ")", off: i}
 			i++
 		case strings.HasPrefix(s[i:], "&&") || strings.HasPrefix(s[i:], "||") ||
 			strings.HasPrefix(s[i:], "==") || strings.HasPrefix(s[i:], "!=") ||
 			strings.HasPrefix(s[i:], "<=") || strings.HasPrefix(s[i:], ">="):
-			toks = append(toks, token{kind: tokOp, text: s[i : i+2], off: i})
+			t = token{kind: tokOp, text: s[i : i+2], off: i}
 			i += 2
 		case c == '!' || c == '<' || c == '>':
-			toks = append(toks, token{kind: tokOp, text: s[i : i+1], off: i})
+			t = token{kind: tokOp, text: s[i : i+1], off: i}
 			i++
 		case c == '=':
 			return nil, &textError{off: i, msg: "unexpected \"=\" in expression", hint: "compare with =="}
@@ -77,7 +105,7 @@ func lex(s string) ([]token, *textError) {
 				err.off += i
 				return nil, err
 			}
-			toks = append(toks, token{kind: tokLit, val: str, off: i})
+			t = token{kind: tokLit, val: str, off: i}
 			i += n
 		case c == '-' || c == '.' || c >= '0' && c <= '9':
 			j := i + 1
@@ -89,7 +117,7 @@ func lex(s string) ([]token, *textError) {
 			if !ok {
 				return nil, &textError{off: i, msg: fmt.Sprintf("malformed number %q", s[i:j])}
 			}
-			toks = append(toks, token{kind: tokLit, val: num, off: i})
+			t = token{kind: tokLit, val: num, off: i}
 			i = j
 		case isWordChar(rune(c)):
 			j := i
@@ -99,18 +127,24 @@ func lex(s string) ([]token, *textError) {
 			w := s[i:j]
 			switch w {
 			case "true":
-				toks = append(toks, token{kind: tokLit, val: true, off: i})
+				t = token{kind: tokLit, val: true, off: i}
 			case "false":
-				toks = append(toks, token{kind: tokLit, val: false, off: i})
+				t = token{kind: tokLit, val: false, off: i}
 			case "null":
-				toks = append(toks, token{kind: tokLit, val: nil, off: i})
+				t = token{kind: tokLit, val: nil, off: i}
 			default:
-				toks = append(toks, token{kind: tokRef, text: w, off: i})
+				t = token{kind: tokRef, text: w, off: i}
 			}
 			i = j
 		default:
 			r := []rune(s[i:])[0]
 			return nil, &textError{off: i, msg: fmt.Sprintf("unexpected %q in expression", r)}
+		}
+		if t.kind == tokEOF {
+			continue // white space
+		}
+		if err := add(t); err != nil {
+			return nil, err
 		}
 	}
 	return append(toks, token{kind: tokEOF, off: len(s)}), nil
