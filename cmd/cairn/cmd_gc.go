@@ -21,7 +21,8 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 			"Kept: every input and output of the last --keep-last runs of each workflow, of every run created within\n"+
 			"--keep-within, and of every run not finished; every model version's artifact and report; the whole\n"+
 			"upstream lineage of every model version not archived (what 'cairn reproduce' needs); and any artifact\n"+
-			"stored or reused within --grace (an attempt running now may have just made or reused it).\n"+
+			"stored or reused within --grace (an attempt running now may have just made or reused it), or since the\n"+
+			"oldest attempt still running began (it may have stored an artifact it has not reported yet).\n"+
 			"The database keeps its record of a removed artifact: lineage still names it.\n"+
 			"--dry-run lists what would be removed, and removes nothing.")
 	dry := fs.Bool("dry-run", false, "list what would be removed and how much it would free; remove nothing")
@@ -68,6 +69,14 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 	}
 	now := time.Now()
 	notBefore := now.Add(-grace)
+	// An attempt still running may have stored artifacts it has not
+	// reported yet (a checkpoint, a model it evaluates before it ends),
+	// however long ago: nothing stored since the oldest one began goes.
+	if oldest, ok, err := st.OldestActiveAttempt(ctx); err != nil {
+		return err
+	} else if ok && oldest.Add(-time.Minute).Before(notBefore) {
+		notBefore = oldest.Add(-time.Minute) // a minute of slack for the clocks of the attempt's worker and of this machine
+	}
 	// The blobs first, then what is needed: an artifact recorded between
 	// the two is in the second, one stored after the walk is not walked.
 	var blobs []artifacts.Blob

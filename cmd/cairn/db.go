@@ -69,6 +69,9 @@ type database interface {
 	SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error)
 	// NeededArtifacts is what 'cairn gc' keeps.
 	NeededArtifacts(ctx context.Context, r scheduler.Retention) (map[string]string, error)
+	// OldestActiveAttempt is when the oldest attempt holding a lease
+	// began: 'cairn gc' keeps every artifact stored since.
+	OldestActiveAttempt(ctx context.Context) (time.Time, bool, error)
 	Close() error
 }
 

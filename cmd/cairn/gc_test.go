@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"errors"
 	"io/fs"
 	"os"
@@ -141,5 +142,75 @@ tasks:
 	}
 	if s := e.show(id); s.State != "failed" || taskByID(t, s, "b").Attempts != 1 {
 		t.Errorf("the refused retry changed the run: %s, b has %d attempts", s.State, taskByID(t, s, "b").Attempts)
+	}
+}
+
+// An attempt still running may have stored an artifact it has not
+// reported yet (a checkpoint; a model it evaluates before it ends),
+// however long ago: gc keeps everything stored since the oldest running
+// attempt began, whatever --grace says, and takes it once that attempt
+// is over (found by the trial: a plugin's artifact stored 68 s before
+// 'gc --grace 1m' was removed, the task then succeeded naming it, and
+// its consumer failed).
+func TestGCKeepsWhatARunningAttemptMayHaveStored(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wf := filepath.Join(t.TempDir(), "gen.yaml")
+	if err := os.WriteFile(wf, []byte(`name: gen
+params: {n: {type: int, default: 0}}
+tasks:
+  - id: make
+    type: shell
+    with: {script: "echo ${{ params.n }} > out.txt", outputs: {out: out.txt}}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.must(0, "run", wf, "-p", "n=1", "--progress", "none")
+	slow := filepath.Join(t.TempDir(), "slow.yaml")
+	if err := os.WriteFile(slow, []byte("name: slow\ntasks:\n  - id: train\n    type: shell\n    with: {argv: [sleep, \"60\"]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := e.start("run", slow, "--progress", "lines")
+	var id string
+	waitFor(t, time.Minute, "the slow task running", func() bool {
+		for _, r := range e.runs() {
+			if r.Workflow == "slow" && string(taskByID(t, e.show(r.ID), "train").State) == "running" {
+				id = r.ID
+				return true
+			}
+		}
+		return false
+	})
+	// The running attempt began three hours ago; the blobs were stored
+	// two hours ago, while it ran, as far as gc can tell.
+	db, err := sql.Open("sqlite3", filepath.Join(e.home, "cairn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE task_runs SET attempt_started_at = ? WHERE lease_token IS NOT NULL`, time.Now().Add(-3*time.Hour).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	var blobs []string
+	filepath.WalkDir(filepath.Join(e.home, "artifacts", "sha256"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			blobs = append(blobs, path)
+			os.Chtimes(path, old, old)
+		}
+		return nil
+	})
+	if len(blobs) == 0 {
+		t.Fatal("no blob stored")
+	}
+	if r := e.must(0, "gc", "--keep-last", "0", "--keep-within", "0"); !strings.Contains(r.stderr, "removed 0 artifacts") {
+		t.Fatalf("gc while an attempt that began before the blobs runs:\n%s", r)
+	}
+	e.must(0, "cancel", id)
+	if code := p.wait(time.Minute); code == 0 {
+		t.Fatalf("the cancelled run exited 0")
+	}
+	if r := e.must(0, "gc", "--keep-last", "0", "--keep-within", "0"); !strings.Contains(r.stderr, "removed "+plural(len(blobs), "artifact")) {
+		t.Fatalf("gc once no attempt runs: want %d removed:\n%s", len(blobs), r)
 	}
 }

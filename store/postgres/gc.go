@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -124,4 +125,17 @@ func (s *Store) NeededArtifacts(ctx context.Context, r scheduler.Retention) (map
 		add(p[0], p[1])
 	}
 	return out, nil
+}
+
+// OldestActiveAttempt returns when the oldest attempt that still holds a
+// lease began, and false when none does (see store/sqlite's).
+func (s *Store) OldestActiveAttempt(ctx context.Context) (time.Time, bool, error) {
+	var ns *int64
+	if err := s.db.QueryRow(ctx, `SELECT min(attempt_started_at) FROM task_runs WHERE lease_token IS NOT NULL`).Scan(&ns); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest active attempt: %w", translate(err))
+	}
+	if ns == nil {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, *ns), true, nil
 }

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/internal/sqlrow"
@@ -69,4 +71,19 @@ SELECT l.digest, 'run ' || l.run_id FROM lineage l JOIN kept k ON k.id = l.run_i
 		return nil, fmt.Errorf("needed artifacts: %w", translate(err))
 	}
 	return out, nil
+}
+
+// OldestActiveAttempt returns when the oldest attempt that still holds a
+// lease (leased or running: its process may still store artifacts it has
+// not reported) began, and false when none does. 'cairn gc' removes no
+// artifact stored since.
+func (s *Store) OldestActiveAttempt(ctx context.Context) (time.Time, bool, error) {
+	var ns sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, `SELECT min(attempt_started_at) FROM task_runs WHERE lease_token IS NOT NULL`).Scan(&ns); err != nil {
+		return time.Time{}, false, fmt.Errorf("oldest active attempt: %w", translate(err))
+	}
+	if !ns.Valid {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(0, ns.Int64), true, nil
 }

@@ -412,6 +412,47 @@ func testNeededArtifacts(t *testing.T, s Server) {
 	}
 }
 
+// testOldestActiveAttempt: when the oldest attempt still leased or
+// running began (its process may store artifacts it has not reported),
+// none once every attempt ended.
+func testOldestActiveAttempt(t *testing.T, s Server) {
+	ctx := context.Background()
+	if _, ok, err := s.OldestActiveAttempt(ctx); err != nil || ok {
+		t.Fatalf("an empty store: %v, %v; want none", ok, err)
+	}
+	base := origin()
+	run := &cairn.Run{ID: cairn.NewRunID(base), Workflow: "wf", State: cairn.RunQueued, CreatedAt: base}
+	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{
+		{TaskID: "a", Type: "noop", State: cairn.TaskReady, Params: []byte(`{}`)},
+		{TaskID: "b", Type: "noop", State: cairn.TaskReady, Params: []byte(`{}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1}, base.Add(time.Minute), time.Hour)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("lease: %v %v", first, err)
+	}
+	second, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 1, Start: true}, base.Add(2*time.Minute), time.Hour)
+	if err != nil || len(second) != 1 {
+		t.Fatalf("lease: %v %v", second, err)
+	}
+	if at, ok, err := s.OldestActiveAttempt(ctx); err != nil || !ok || !at.Equal(base.Add(time.Minute)) {
+		t.Fatalf("two attempts leased at +1m and +2m: %s %v %v; want +1m", at, ok, err)
+	}
+	if _, err := s.Complete(ctx, first[0].Lease, cairn.Completion{State: cairn.TaskSucceeded}, base.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if at, ok, err := s.OldestActiveAttempt(ctx); err != nil || !ok || !at.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("the +1m attempt ended: %s %v %v; want the running one's +2m", at, ok, err)
+	}
+	if _, err := s.Complete(ctx, second[0].Lease, cairn.Completion{State: cairn.TaskSucceeded}, base.Add(4*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.OldestActiveAttempt(ctx); err != nil || ok {
+		t.Fatalf("every attempt ended: %v, %v; want none", ok, err)
+	}
+}
+
 // finishRun moves a queued run to running, then succeeded.
 func finishRun(t *testing.T, s Server, id string, at time.Time) {
 	t.Helper()

@@ -43,6 +43,9 @@ type Server interface {
 	Attempt(ctx context.Context, a cairn.AttemptRef) (*cairn.Attempt, error)
 	LineageClosure(ctx context.Context, roots []string, dir string, depth int) (*cairn.LineageGraph, error)
 	FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error)
+	// OldestActiveAttempt is when the oldest attempt holding a lease
+	// began ('cairn gc' keeps every artifact stored since).
+	OldestActiveAttempt(ctx context.Context) (time.Time, bool, error)
 	LastSuccessOf(ctx context.Context, workflow, taskID, exceptRun string, before time.Time) (*cairn.Attempt, error)
 	NeededArtifacts(ctx context.Context, r scheduler.Retention) (map[string]string, error)
 
@@ -85,6 +88,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"ServedRows", testServedRows},
 		{"EffectsOnlyOfSuccess", testEffectsOnlyOfSuccess},
 		{"NeededArtifacts", testNeededArtifacts},
+		{"OldestActiveAttempt", testOldestActiveAttempt},
 		{"LineageClosure", testLineageClosure},
 		{"LineageClosureCycle", testLineageClosureCycle},
 		{"ArtifactsByPrefix", testArtifactsByPrefix},
