@@ -233,6 +233,9 @@ func TestBinary(t *testing.T) {
 				if string(a.Result.Outputs["passed"]) != "true" {
 					t.Errorf("passed = %s\n%s", a.Result.Outputs["passed"], a.Log)
 				}
+				if len(a.Result.Effects) != 0 {
+					t.Errorf("a gate that holds raises %+v", a.Result.Effects)
+				}
 				_, rep := reportOf(t, a)
 				if g := rep["gate"].([]any); len(g) != 2 || g[0].(map[string]any)["metric"] != "f1" {
 					t.Errorf("gate in report %v", g)
@@ -248,6 +251,14 @@ func TestBinary(t *testing.T) {
 				}
 				if !bytes.Contains(a.Log, []byte("gate accuracy >= 0.9999")) || !bytes.Contains(a.Log, []byte("does not hold")) {
 					t.Errorf("log:\n%s", a.Log)
+				}
+				// The workflow's notify: on gate_failed is told, by the
+				// store, from this effect of the success (issue #22).
+				if len(a.Result.Effects) != 1 || a.Result.Effects[0].Notify == nil ||
+					a.Result.Effects[0].Notify.Event != cairn.AlertGateFailed ||
+					!strings.Contains(a.Result.Effects[0].Notify.Detail, "the gate does not hold: accuracy is 0.9") ||
+					strings.Contains(a.Result.Effects[0].Notify.Detail, "f1") {
+					t.Errorf("a gate that does not hold raises %+v, want gate_failed naming accuracy alone", a.Result.Effects)
 				}
 			},
 		},

@@ -179,6 +179,9 @@ func TestStableDataNoRetrain(t *testing.T) {
 	if r := output[string](t, res, "reason"); r != "no drift" {
 		t.Fatalf("reason %q", r)
 	}
+	if len(res.Effects) != 0 {
+		t.Fatalf("stable data raises %+v", res.Effects)
+	}
 	if v := output[int](t, res, "production_version"); v != 2 {
 		t.Fatalf("production_version %d", v)
 	}
@@ -238,6 +241,12 @@ func TestDriftedDataRetrains(t *testing.T) {
 	}
 	if !strings.Contains(w.log.String(), "should_retrain true") {
 		t.Fatalf("log:\n%s", w.log.String())
+	}
+	// The workflow's notify: on drift is told, by the store, from this
+	// effect of the success (issue #22); stable data raises none.
+	if len(res.Effects) != 1 || res.Effects[0].Notify == nil || res.Effects[0].Notify.Event != cairn.AlertDrift ||
+		res.Effects[0].Notify.Detail != "drifted features: x0, x1; should retrain: true" {
+		t.Fatalf("effects %+v, want one drift notification naming x0 and x1", res.Effects)
 	}
 	again, err := w.run(t, fresh, map[string]any{"model": "churn"})
 	if err != nil {
