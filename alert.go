@@ -3,6 +3,7 @@ package cairn
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -76,16 +77,24 @@ func (t NotifyTarget) Wants(e AlertEvent) bool {
 
 // CheckWebhook checks a webhook URL: absolute http or https, with a host,
 // no user info (a secret there would be shown wherever the URL is).
+// A refusal shows the URL cut as RedactWebhook cuts it (a webhook that
+// is not one may still hold its secret: htps://hooks.slack.com/services/…,
+// or a URL without its scheme), for the message goes where the webhook
+// would not: a catalog's problems on the workflows page, a log.
 func CheckWebhook(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("webhook %q is not a URL: %v", s, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text holds the whole URL
+		}
+		return fmt.Errorf("webhook %q is not a URL: %v", cutWebhook(s), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("webhook %q is not an http or https URL", s)
+		return fmt.Errorf("webhook %q is not an http or https URL", cutWebhook(s))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("webhook %q has no host", s)
+		return fmt.Errorf("webhook %q has no host", cutWebhook(s))
 	}
 	if u.User != nil {
 		return fmt.Errorf("webhook %q has a user or password in it: put a secret in the path or query, as the receiver asks", RedactWebhook(s))
@@ -114,6 +123,36 @@ func RedactWebhook(s string) string {
 		return out
 	}
 	return out + "/…"
+}
+
+// cutWebhook is s cut as RedactWebhook cuts a webhook, for a text that
+// may not parse as a URL or have a host: after its scheme's "://", if
+// any, its first part (the host's place) and the first segment after it,
+// the rest left out.
+func cutWebhook(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Host != "" {
+		return RedactWebhook(s)
+	}
+	from := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		from = i + len("://")
+	}
+	end := strings.IndexAny(s[from:], "/?#")
+	if end < 0 {
+		return s
+	}
+	end += from
+	if s[end] == '/' {
+		next := strings.IndexAny(s[end+1:], "/?#")
+		if next < 0 {
+			return s
+		}
+		end += 1 + next
+	}
+	if end+1 < len(s) {
+		return s[:end+1] + "…"
+	}
+	return s
 }
 
 // RedactWebhookParams is a task's params (a JSON document) as a page, the
