@@ -672,8 +672,9 @@ type FeedbackScore struct {
 	Shadow  bool   `json:"shadow,omitempty"`
 	Labeled int    `json:"labeled"`
 	Metric  string `json:"metric"` // accuracy or mae
-	// Value is the metric over this request's labeled rows.
-	Value float64 `json:"value"`
+	// Value is the metric over this request's labeled rows: nil (null)
+	// when none is labeled, not an accuracy of 0.
+	Value *float64 `json:"value"`
 }
 
 // maxFeedbackBody bounds a feedback request's body.
@@ -775,7 +776,11 @@ func (s *Server) Label(ctx context.Context, name string, body io.Reader) (*Feedb
 		scores = append(scores, sc)
 		fs := FeedbackScore{Version: r.Version, Shadow: r.Shadow, Labeled: sc.Labeled}
 		st := cairn.RequestStats{Kind: r.Kind, Labeled: sc.Labeled, Score: sc.Score}
-		fs.Metric, fs.Value, _ = st.LiveMetric()
+		name, v, ok := st.LiveMetric()
+		fs.Metric = name
+		if ok {
+			fs.Value = &v
+		}
 		out.Scored = append(out.Scored, fs)
 	}
 	if len(scores) == 0 {

@@ -135,7 +135,7 @@ func TestShadowFeedbackRightAfterAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("feedback of request %d right after its answer: %v", i, err)
 		}
-		if len(fb.Scored) != 2 || fb.Scored[0].Version != 1 || fb.Scored[0].Value != 1 || !fb.Scored[1].Shadow {
+		if len(fb.Scored) != 2 || fb.Scored[0].Version != 1 || value(fb.Scored[0]) != 1 || !fb.Scored[1].Shadow {
 			t.Fatalf("feedback of request %d: %+v, want production's and the shadow's scores", i, fb)
 		}
 	}
@@ -189,12 +189,22 @@ func TestShadowLogsBoth(t *testing.T) {
 			right++
 		}
 	}
-	if len(fb.Scored) != 2 || fb.Scored[0].Value != 1 || fb.Scored[0].Metric != "accuracy" || fb.Scored[1].Value != float64(right)/2 || !fb.Scored[1].Shadow {
+	if len(fb.Scored) != 2 || value(fb.Scored[0]) != 1 || fb.Scored[0].Metric != "accuracy" || value(fb.Scored[1]) != float64(right)/2 || !fb.Scored[1].Shadow {
 		t.Fatalf("feedback: %+v", fb)
 	}
 	st, err := fx.st.RequestStats(ctx, "clf", time.Time{})
 	if err != nil || st[1].Labeled != 2 || st[1].Score != 2 || st[2].Labeled != 2 || st[2].Score != float64(right) {
 		t.Fatalf("stats after the feedback: %+v %v", st, err)
+	}
+	// Labels all unknown score nothing: no value (null), not an accuracy
+	// of 0; and they replace the feedback before.
+	fb, err = s.Label(ctx, "clf", strings.NewReader(fmt.Sprintf(`{"request_id":%q,"labels":[null,null]}`, ids[19])))
+	if b, _ := json.Marshal(fb); err != nil || len(fb.Scored) != 2 || fb.Scored[0].Value != nil || fb.Scored[0].Labeled != 0 || fb.Scored[1].Value != nil ||
+		!strings.Contains(string(b), `{"version":1,"labeled":0,"metric":"accuracy","value":null}`) {
+		t.Fatalf("feedback without a label: %s %v", b, err)
+	}
+	if st, err = fx.st.RequestStats(ctx, "clf", time.Time{}); err != nil || st[1].Labeled != 0 || st[2].Labeled != 0 {
+		t.Fatalf("stats after the feedback without a label: %+v %v", st, err)
 	}
 	// Bad feedback changes nothing: an unknown id or model is a 404, a
 	// wrong number of labels a 400.
@@ -434,4 +444,12 @@ func TestCanaryWithUnservableCandidate(t *testing.T) {
 	if c := st[2]; c.Requests < n/4 || c.Failed != c.Requests {
 		t.Errorf("the candidate's stats %+v, want about half the requests, each failed", c)
 	}
+}
+
+// value is a feedback score's value, NaN when it has none.
+func value(fs serve.FeedbackScore) float64 {
+	if fs.Value == nil {
+		return math.NaN()
+	}
+	return *fs.Value
 }
