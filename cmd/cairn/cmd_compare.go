@@ -401,9 +401,12 @@ func (a *app) listMetricRuns(ctx context.Context, src runSource, f scheduler.Run
 		return writeJSON(a.stdout, out)
 	}
 	if len(p.runs) == 0 {
-		if q.Sorted() {
+		switch {
+		case q.Sorted() && q.Offset > 0:
+			fmt.Fprintf(a.stderr, "no runs with %s past offset %d\n", q.Metrics[0], q.Offset)
+		case q.Sorted():
 			fmt.Fprintf(a.stderr, "no runs with %s\n", q.Metrics[0])
-		} else {
+		default:
 			fmt.Fprintln(a.stderr, "no runs")
 		}
 		return nil

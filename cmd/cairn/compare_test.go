@@ -145,6 +145,11 @@ func TestCompareAndMetricRuns(t *testing.T) {
 	if !strings.Contains(r.stdout, "EVALUATE.ACCURACY") || !strings.Contains(r.stderr, "more: cairn runs --workflow exp --metric evaluate.accuracy --sort asc --limit 1 --offset 1") {
 		t.Errorf("a ranked page's text and next page:\n%s", r)
 	}
+	// A page past the last says so, not that no run has the metric.
+	if r := e.must(0, "runs", "--workflow", "exp", "--metric", "evaluate.accuracy", "--sort", "asc", "--offset", "9"); r.stdout != "" ||
+		strings.TrimSpace(r.stderr) != "no runs with evaluate.accuracy past offset 9" {
+		t.Errorf("a ranked page past the last:\n%s", r)
+	}
 
 	// Bad usage says what to do, here and through the server alike.
 	for _, c := range []struct {
