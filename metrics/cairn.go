@@ -539,14 +539,14 @@ func (c *Collector) Write(ctx context.Context, w *Writer) {
 		live, err := o.Live(lctx)
 		cancel()
 		if err != nil {
-			o.Logger.Warn("metrics: read the live metrics of the models rolled out", "err", err)
+			o.Logger.Warn("metrics: read the live metrics of the models", "err", err)
 		} else if len(live) > 0 {
 			lbl := []string{"model", "version", "metric"}
-			w.Family(nameLiveMetric, Gauge, "The live metric of each version of a model in a rollout (accuracy, or mae for a regressor), from the feedback of its requests over the last hour.")
+			w.Family(nameLiveMetric, Gauge, "The live metric of a model version (accuracy, or mae for a regressor) over the last hour: of both versions of a rollout, from the feedback of their requests; of another model's production version, from the feedback that arrived.")
 			for _, l := range live {
 				w.Sample(nameLiveMetric, lbl, []string{l.Model, l.Version, l.Metric}, l.Value)
 			}
-			w.Family(nameLiveLabeled, Gauge, "The labeled rows (feedback) the live metric of each version of a model in a rollout is computed from, over the last hour.")
+			w.Family(nameLiveLabeled, Gauge, "The labeled rows (feedback) the live metric of a model version is computed from, over the last hour.")
 			for _, l := range live {
 				w.Sample(nameLiveLabeled, []string{"model", "version"}, []string{l.Model, l.Version}, float64(l.Labeled))
 			}

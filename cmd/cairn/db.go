@@ -52,6 +52,7 @@ type database interface {
 	// ModelDrifts reads the drift measured per model version (/metrics).
 	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
 	ui.ModelAlertsKeeper // a model's own alerts: cairn models alerts
+	ui.MinuteReader      // the minutes of the models page (and /metrics' live metric of a production version)
 	// StartRollout starts a rollout by hand ('cairn models rollout
 	// --start'); RolloutEvents reads its history.
 	StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error)

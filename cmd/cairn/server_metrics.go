@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/metrics"
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/postgres"
@@ -152,7 +153,11 @@ func versionPrediction(e serve.Event) metrics.VersionPrediction {
 }
 
 // liveMetrics reads, for a scrape, the live metric of both versions of
-// every active rollout over the last hour.
+// every active rollout over the last hour (from the feedback of their
+// requests of the hour), and of every other model's production version
+// (from the feedback that arrived in the hour: the minutes of the models
+// page, a few rows a version, never a sum over the request log, which a
+// scrape of many models would pay for each).
 func liveMetrics(st database) func(ctx context.Context) ([]metrics.LiveMetric, error) {
 	return func(ctx context.Context) ([]metrics.LiveMetric, error) {
 		rs, err := st.ActiveRollouts(ctx)
@@ -161,7 +166,9 @@ func liveMetrics(st database) func(ctx context.Context) ([]metrics.LiveMetric, e
 		}
 		var out []metrics.LiveMetric
 		since := time.Now().Add(-time.Hour)
+		inRollout := map[string]bool{}
 		for _, r := range rs {
+			inRollout[r.Name] = true
 			stats, err := st.RequestStats(ctx, r.Name, since)
 			if err != nil {
 				return nil, err
@@ -170,6 +177,32 @@ func liveMetrics(st database) func(ctx context.Context) ([]metrics.LiveMetric, e
 				if name, val, ok := stats[v].LiveMetric(); ok {
 					out = append(out, metrics.LiveMetric{Model: r.Name, Version: strconv.Itoa(v), Metric: name, Value: val, Labeled: stats[v].Labeled})
 				}
+			}
+		}
+		ms, err := st.Models(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if m.Stage != cairn.StageProduction || inRollout[m.Name] {
+				continue
+			}
+			minutes, err := st.ModelMinutes(ctx, m.Name, since)
+			if err != nil {
+				return nil, err
+			}
+			var sum cairn.RequestStats
+			for _, mm := range minutes {
+				if mm.Version == m.Version {
+					sum.Labeled += mm.Labeled
+					sum.Score += mm.Score
+					if sum.Kind == "" {
+						sum.Kind = mm.Kind
+					}
+				}
+			}
+			if name, val, ok := sum.LiveMetric(); ok {
+				out = append(out, metrics.LiveMetric{Model: m.Name, Version: strconv.Itoa(m.Version), Metric: name, Value: val, Labeled: sum.Labeled})
 			}
 		}
 		return out, nil
