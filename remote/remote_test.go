@@ -419,16 +419,23 @@ func holdFirst(oldServer bool, lanes int, arrived, release chan struct{}) func(h
 // (complete-many), each accepted or refused alone: a report under a
 // lease that is not the task's is refused and changes nothing, the
 // others are recorded with their next items leased. A server without
-// complete-many gets them one by one.
+// complete-many gets them one by one. The server hands a request's
+// reports to its leaser in one call where it takes them so
+// (remote.ManyCompleter: the broker), else one by one (one leaser).
 func TestCompletionsShareARequest(t *testing.T) {
 	for _, tc := range []struct {
-		old   bool
-		lanes int
-	}{{false, 1}, {true, 1}, {false, 2}, {true, 2}} {
+		old, one bool
+		lanes    int
+	}{{false, false, 1}, {true, false, 1}, {false, false, 2}, {true, false, 2}, {false, true, 1}} {
 		old, lanes := tc.old, tc.lanes
-		t.Run(fmt.Sprintf("old server %v lanes %d", old, lanes), func(t *testing.T) {
+		t.Run(fmt.Sprintf("old server %v lanes %d one leaser %v", old, lanes, tc.one), func(t *testing.T) {
 			arrived, release := make(chan struct{}, lanes), make(chan struct{})
-			r := newRigServing(t, func(o *remote.ServerOptions) { o.CompleteLanes = lanes }, holdFirst(old, lanes, arrived, release))
+			r := newRigServing(t, func(o *remote.ServerOptions) {
+				o.CompleteLanes = lanes
+				if tc.one {
+					o.Leaser = struct{ remote.Leaser }{o.Leaser} // no CompleteAndLeaseMany
+				}
+			}, holdFirst(old, lanes, arrived, release))
 			ctx := context.Background()
 			id := r.readyRun(t, 16, "echo")
 			c := r.client(t, 8)

@@ -950,7 +950,13 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 	}
 	out := make([]completeResult, len(req.Reports))
 	items := make([][]cairn.WorkItem, len(req.Reports))
-	var wg sync.WaitGroup
+	// The reports checked, handed to the leaser together.
+	var (
+		at     []int
+		leases []cairn.Lease
+		comps  []cairn.Completion
+		nexts  []cairn.LeaseRequest
+	)
 	for i, rep := range req.Reports {
 		l := rep.Lease.lease()
 		comp := rep.Completion.completion()
@@ -968,26 +974,54 @@ func (s *Server) completeMany(w http.ResponseWriter, r *http.Request, c caller) 
 		if rep.Next > 0 && c.w.State == cairn.WorkerActive {
 			next = s.request(c, rep.Next, 0, rep.Start)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			items[i], err = s.o.Leaser.CompleteAndLease(r.Context(), l, comp, next)
-			s.mu.Lock()
-			delete(s.holders, l.Token)
-			s.mu.Unlock()
-			if err != nil {
-				out[i] = s.refusal(r, err)
-			}
-		}()
+		at, leases, comps, nexts = append(at, i), append(leases, l), append(comps, comp), append(nexts, next)
 	}
-	wg.Wait()
+	got, errs := s.completeAll(r.Context(), leases, comps, nexts)
+	s.mu.Lock()
+	for _, l := range leases {
+		delete(s.holders, l.Token)
+	}
+	s.mu.Unlock()
+	for j, i := range at {
+		items[i] = got[j]
+		if errs[j] != nil {
+			out[i] = s.refusal(r, errs[j])
+		}
+	}
 	for i := range out {
 		if out[i].Code == "" {
 			out[i].Items = s.issued(c, items[i])
 		}
 	}
 	writeJSON(w, http.StatusOK, completeManyReply{Results: out})
+}
+
+// ManyCompleter is a Leaser that takes several reports in one call
+// (*scheduler.Broker's CompleteAndLeaseMany): each is CompleteAndLease's,
+// recorded or refused alone, and they share the leaser's commit without a
+// goroutine each.
+type ManyCompleter interface {
+	CompleteAndLeaseMany(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error)
+}
+
+// completeAll records the reports (leases[i], cs[i], next[i]) at once:
+// in one call of a ManyCompleter, else each CompleteAndLease on a
+// goroutine of its own, so that they still share its commits.
+func (s *Server) completeAll(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error) {
+	if m, ok := s.o.Leaser.(ManyCompleter); ok {
+		return m.CompleteAndLeaseMany(ctx, leases, cs, next)
+	}
+	items, errs := make([][]cairn.WorkItem, len(leases)), make([]error, len(leases))
+	var wg sync.WaitGroup
+	for i, l := range leases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			items[i], errs[i] = s.o.Leaser.CompleteAndLease(ctx, l, cs[i], next[i])
+		}()
+	}
+	wg.Wait()
+	return items, errs
 }
 
 // refusal is a report's answer when its completion was not recorded.

@@ -490,6 +490,42 @@ func (b *Broker) Complete(ctx context.Context, l cairn.Lease, c cairn.Completion
 // completion included, and the error is returned for the worker to report
 // again (the pool retries).
 func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	r, err := b.newReport(ctx, l, c, next)
+	if err != nil {
+		return nil, err
+	}
+	b.completer.submit(r)
+	return r.outcome()
+}
+
+// CompleteAndLeaseMany is CompleteAndLease of each of several reports
+// (leases[i], cs[i], next[i]) — each recorded or refused alone, as
+// CompleteAndLease says — handed to the completer together by one
+// caller: they share a commit without a goroutine each (a remote
+// worker's complete-many). It returns each report's leased items and
+// error, in their order, once all are committed.
+func (b *Broker) CompleteAndLeaseMany(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error) {
+	items, errs := make([][]cairn.WorkItem, len(leases)), make([]error, len(leases))
+	rs := make([]*report, 0, len(leases))
+	at := make([]int, 0, len(leases))
+	for i, l := range leases {
+		r, err := b.newReport(ctx, l, cs[i], next[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		rs, at = append(rs, r), append(at, i)
+	}
+	b.completer.submitAll(rs)
+	for j, r := range rs {
+		items[at[j]], errs[at[j]] = r.outcome()
+	}
+	return items, errs
+}
+
+// newReport is the completer's report of the attempt of lease l that ended
+// as c, with the worker's request for more work.
+func (b *Broker) newReport(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) (*report, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, err)
 	}
@@ -513,10 +549,13 @@ func (b *Broker) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Co
 	// A worker reports how its task ended; only ExpireLeases interrupts,
 	// and a worker for an attempt it could not run itself (a full disk).
 	c.Interrupted = c.Requeue
-	r := &report{l: l, c: c, item: item, next: next}
-	b.completer.submit(r)
+	return &report{l: l, c: c, item: item, next: next}, nil
+}
+
+// outcome is what CompleteAndLease returns of a committed report.
+func (r *report) outcome() ([]cairn.WorkItem, error) {
 	if r.err != nil {
-		return nil, fmt.Errorf("complete %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, r.err)
+		return nil, fmt.Errorf("complete %s/%s#%d: %w", r.l.RunID, r.l.TaskID, r.l.Attempt, r.err)
 	}
 	return r.items, nil
 }

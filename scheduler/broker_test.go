@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -693,5 +694,70 @@ tasks:
 	}
 	if tr, err := r.st.GetTaskRun(ctx, id, "t"); err != nil || tr.Interrupted != 0 {
 		t.Errorf("t = %+v, %v; want no interruption counted", tr, err)
+	}
+}
+
+// batchCounter counts a store's transactions (Batch).
+type batchCounter struct {
+	scheduler.Store
+	n atomic.Int64
+}
+
+func (s *batchCounter) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	s.n.Add(1)
+	return s.Store.Batch(ctx, fn)
+}
+
+// CompleteAndLeaseMany records several reports, each accepted or refused
+// alone as CompleteAndLease would (a report under a wrong token changes
+// nothing and leases nothing), the others with their next items, all in
+// one transaction: handed to the completer at once by their one caller.
+func TestBrokerCompleteAndLeaseMany(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	st := &batchCounter{Store: r.st}
+	b := scheduler.NewBroker(st, scheduler.BrokerOptions{})
+	id := r.createReady(t, 8, cairn.RetryPolicy{})
+	ctx := context.Background()
+	items, err := b.Lease(ctx, cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 4, Start: true})
+	if err != nil || len(items) != 4 {
+		t.Fatalf("Lease = %d items, %v; want 4", len(items), err)
+	}
+	leases := make([]cairn.Lease, 4)
+	cs := make([]cairn.Completion, 4)
+	next := make([]cairn.LeaseRequest, 4)
+	for i, it := range items {
+		leases[i] = it.Lease
+		next[i] = cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 1, Start: true}
+	}
+	leases[2].Token = "not-the-lease"
+	cs[3] = cairn.Completion{Error: "boom"}
+	before := st.n.Load()
+	got, errs := b.CompleteAndLeaseMany(ctx, leases, cs, next)
+	if n := st.n.Load() - before; n != 1 {
+		t.Errorf("%d transactions for 4 reports; want 1", n)
+	}
+	if len(got) != 4 || len(errs) != 4 {
+		t.Fatalf("%d item lists and %d errors for 4 reports", len(got), len(errs))
+	}
+	wantLost(t, errs[2], "the report under a wrong token")
+	if len(got[2]) != 0 {
+		t.Errorf("the refused report leased %d items", len(got[2]))
+	}
+	leased := map[string]bool{}
+	for _, i := range []int{0, 1, 3} {
+		if errs[i] != nil || len(got[i]) != 1 {
+			t.Fatalf("report %d: %d items, %v; want one", i, len(got[i]), errs[i])
+		}
+		leased[got[i][0].Lease.TaskID] = true
+	}
+	for i, it := range items {
+		tr, err := r.st.GetTaskRun(ctx, id, it.Lease.TaskID)
+		want := map[int]cairn.TaskState{0: cairn.TaskSucceeded, 1: cairn.TaskSucceeded, 2: cairn.TaskRunning, 3: cairn.TaskFailed}[i]
+		if err != nil || tr.State != want {
+			t.Errorf("%s: %s, %v; want %s", it.Lease.TaskID, tr.State, err, want)
+		}
+	}
+	if len(leased) != 3 {
+		t.Errorf("the three reports were given %d distinct tasks", len(leased))
 	}
 }

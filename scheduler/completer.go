@@ -57,6 +57,12 @@ func (q *completer) submit(r *report) {
 	q.q.Submit(r, maxReports, true, q.b.commit)
 }
 
+// submitAll is submit of several reports by one caller: they go in one
+// batch.
+func (q *completer) submitAll(rs []*report) {
+	q.q.SubmitAll(rs, maxReports, true, q.b.commit)
+}
+
 // runReports is what one batch holds of one run's reports.
 type runReports struct {
 	id      string

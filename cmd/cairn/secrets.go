@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/remote"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -125,7 +126,37 @@ func (s secretLeaser) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.
 }
 
 func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cairn.Completion, next cairn.LeaseRequest) ([]cairn.WorkItem, error) {
-	if set := s.sets(l.RunID); set != nil {
+	items, err := s.Leaser.CompleteAndLease(ctx, l, s.redact(l.RunID, c), next)
+	return s.fill(items), err
+}
+
+// CompleteAndLeaseMany is CompleteAndLease of several reports at once
+// (remote.ManyCompleter), in one call of the wrapped leaser when it takes
+// them so (*scheduler.Broker), else one by one.
+func (s secretLeaser) CompleteAndLeaseMany(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error) {
+	m, ok := s.Leaser.(remote.ManyCompleter)
+	if !ok {
+		items, errs := make([][]cairn.WorkItem, len(leases)), make([]error, len(leases))
+		for i, l := range leases {
+			items[i], errs[i] = s.CompleteAndLease(ctx, l, cs[i], next[i])
+		}
+		return items, errs
+	}
+	red := make([]cairn.Completion, len(cs))
+	for i, c := range cs {
+		red[i] = s.redact(leases[i].RunID, c)
+	}
+	items, errs := m.CompleteAndLeaseMany(ctx, leases, red, next)
+	for i := range items {
+		items[i] = s.fill(items[i])
+	}
+	return items, errs
+}
+
+// redact takes run runID's secret values out of what an attempt reports
+// (its error, stack and outputs).
+func (s secretLeaser) redact(runID string, c cairn.Completion) cairn.Completion {
+	if set := s.sets(runID); set != nil {
 		c.Error = set.Redact(c.Error)
 		c.Stack = set.Redact(c.Stack)
 		if c.Outputs != nil {
@@ -136,8 +167,7 @@ func (s secretLeaser) CompleteAndLease(ctx context.Context, l cairn.Lease, c cai
 			c.Outputs = out
 		}
 	}
-	items, err := s.Leaser.CompleteAndLease(ctx, l, c, next)
-	return s.fill(items), err
+	return c
 }
 
 func (s secretLeaser) fill(items []cairn.WorkItem) []cairn.WorkItem {

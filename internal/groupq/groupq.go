@@ -36,9 +36,11 @@ type Queue[T any] struct {
 	gathering bool
 }
 
+// waiter is one caller's items, sent in one batch (SubmitAll's are
+// never split).
 type waiter[T any] struct {
-	item T
-	lead chan bool // receives true once to lead a batch, or false once sent
+	items []T
+	lead  chan bool // receives true once to lead a batch, or false once sent
 }
 
 // lanes is Lanes, at least one. q.mu is held.
@@ -60,7 +62,19 @@ func (q *Queue[T]) SetLanes(n int) {
 // join its batch; on an idle system there are none and it goes on at
 // once.
 func (q *Queue[T]) Submit(item T, max int, yield bool, send func(batch []T)) {
-	w := &waiter[T]{item: item, lead: make(chan bool, 1)}
+	q.SubmitAll([]T{item}, max, yield, send)
+}
+
+// SubmitAll is Submit of several items at once, by one caller that
+// waits for them all: they go in one batch, together (more than max
+// only when items alone are more), rather than each on a goroutine of
+// its own. It returns once that batch's send has returned. No items: it
+// returns at once.
+func (q *Queue[T]) SubmitAll(items []T, max int, yield bool, send func(batch []T)) {
+	if len(items) == 0 {
+		return
+	}
+	w := &waiter[T]{items: items, lead: make(chan bool, 1)}
 	q.mu.Lock()
 	// Items wait only while every lane is taken or a leader gathers:
 	// a caller leading here has none before its own.
@@ -75,13 +89,17 @@ func (q *Queue[T]) Submit(item T, max int, yield bool, send func(batch []T)) {
 	if !lead && !<-w.lead {
 		return // sent in another caller's batch
 	}
-	// A leader's own item is out of the queue and first in its batch
-	// (the oldest: lanes are handed to the oldest waiting item).
+	// A leader's own items are out of the queue and first in its batch
+	// (the oldest: lanes are handed to the oldest waiting caller).
 	if yield {
 		runtime.Gosched()
 	}
 	q.mu.Lock()
-	n := min(len(q.waiting), max-1)
+	n, size := 0, len(items)
+	for n < len(q.waiting) && size+len(q.waiting[n].items) <= max {
+		size += len(q.waiting[n].items)
+		n++
+	}
 	batch := q.waiting[:n:n]
 	q.waiting = q.waiting[n:]
 	q.gathering = false
@@ -89,18 +107,21 @@ func (q *Queue[T]) Submit(item T, max int, yield bool, send func(batch []T)) {
 		q.handLocked() // more than max waited: another lane takes the rest
 	}
 	q.mu.Unlock()
-	items := make([]T, n+1)
-	items[0] = item
-	for i, b := range batch {
-		items[i+1] = b.item
+	all := items
+	if n > 0 {
+		all = make([]T, 0, size)
+		all = append(all, items...)
+		for _, b := range batch {
+			all = append(all, b.items...)
+		}
 	}
-	send(items)
+	send(all)
 	for _, b := range batch {
 		b.lead <- false
 	}
 	q.mu.Lock()
 	if len(q.waiting) > 0 && !q.gathering {
-		q.sending-- // the lane goes to the oldest item waiting
+		q.sending-- // the lane goes to the oldest caller waiting
 		q.handLocked()
 	} else {
 		q.sending--

@@ -118,3 +118,63 @@ func TestQueueLanesOverlap(t *testing.T) {
 		})
 	}
 }
+
+// SubmitAll's items go in one batch, side by side and in their order,
+// each sent once: callers of 1 to 9 items beside one another, with max 7
+// (a caller of 8 or 9 items is a batch of its own, larger than max).
+func TestSubmitAllTogether(t *testing.T) {
+	for _, lanes := range []int{1, 2} {
+		t.Run(fmt.Sprintf("lanes=%d", lanes), func(t *testing.T) {
+			q := Queue[*[2]int]{Lanes: lanes}
+			const callers, max = 100, 7
+			var (
+				mu   sync.Mutex
+				sent = map[*[2]int]int{}
+				wg   sync.WaitGroup
+			)
+			send := func(batch []*[2]int) {
+				time.Sleep(20 * time.Microsecond)
+				mu.Lock()
+				defer mu.Unlock()
+				if len(batch) > max && len(batch) != batch[0][1] {
+					t.Errorf("a batch of %d, its first caller's items %d", len(batch), batch[0][1])
+				}
+				for i := 0; i < len(batch); {
+					n := batch[i][1] // the caller's items, numbered from 0
+					for j := range n {
+						if i+j >= len(batch) || batch[i+j][0] != j || batch[i+j][1] != n {
+							t.Errorf("a caller's %d items were split or reordered in a batch of %d", n, len(batch))
+							return
+						}
+						sent[batch[i+j]]++
+					}
+					i += n
+				}
+			}
+			for c := range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					n := 1 + c%9
+					items := make([]*[2]int, n)
+					for j := range items {
+						items[j] = &[2]int{j, n}
+					}
+					q.SubmitAll(items, max, true, send)
+					mu.Lock()
+					defer mu.Unlock()
+					for _, it := range items {
+						if sent[it] != 1 {
+							t.Errorf("SubmitAll returned with an item sent %d times", sent[it])
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if q.sending != 0 || q.gathering || len(q.waiting) != 0 {
+				t.Errorf("left %d sending, %d waiting", q.sending, len(q.waiting))
+			}
+			q.SubmitAll(nil, max, true, func([]*[2]int) { t.Error("a send of nothing") })
+		})
+	}
+}
