@@ -521,7 +521,7 @@ func (c *Client) CompleteAndLease(ctx context.Context, l cairn.Lease, comp cairn
 		return c.completeOne(ctx, req)
 	}
 	p := &pendingReport{ctx: ctx, req: req}
-	c.reports.Submit(p, maxSend, false, c.send)
+	c.reports.Submit(p, maxSend, true, c.send)
 	return p.items, p.err
 }
 
