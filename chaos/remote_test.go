@@ -54,7 +54,9 @@ func startAPINode(t *testing.T, name string, st scheduler.Store, tokens remote.T
 		t.Fatal(err)
 	}
 	n := &apiNode{name: name, faults: chaos.NewFaultStore(st, f)}
-	broker := scheduler.NewBroker(n.faults, scheduler.BrokerOptions{Name: name, LeaseTTL: ttl})
+	// On PostgreSQL the completer's batches overlap, as cairn server's do.
+	_, pg := st.(interface{ MaxConns() int32 })
+	broker := scheduler.NewBroker(n.faults, scheduler.BrokerOptions{Name: name, LeaseTTL: ttl, OverlapCommits: pg})
 	n.svc = scheduler.NewService(n.faults, broker, scheduler.ServiceOptions{
 		Owner: name, Adopt: true, OwnerTTL: nodeClaimTTL, PollInterval: 50 * time.Millisecond, LeaderTTL: 2 * time.Second,
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {

@@ -83,6 +83,13 @@ type BrokerOptions struct {
 	// PoolPoll is how soon a Lease that found nothing, while a ready
 	// task waits for a pool, looks again (default PoolPoll).
 	PoolPoll time.Duration
+	// OverlapCommits lets the completer's next batch of reports run its
+	// statements, on a connection of its own, while the previous batch's
+	// commit is under way (its WAL flushed): for a store whose
+	// transactions run side by side (PostgreSQL), not one writer at a
+	// time (SQLite). A run both batches hold is planned by the second
+	// once the first's commit ended (runState.within).
+	OverlapCommits bool
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
@@ -98,6 +105,7 @@ type Broker struct {
 	log       *slog.Logger
 	readyPoll time.Duration
 	poolPoll  time.Duration
+	overlap   bool // BrokerOptions.OverlapCommits
 
 	mu    sync.Mutex
 	ready chan struct{} // closed (and replaced) when work may be ready
@@ -146,6 +154,7 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		abandoned: o.Abandoned,
 		readyPoll: o.ReadyPoll,
 		poolPoll:  o.PoolPoll,
+		overlap:   o.OverlapCommits,
 		ready:     make(chan struct{}),
 		issued:    make(map[string]issuedLease),
 		cancelled: make(map[string]map[string]bool),

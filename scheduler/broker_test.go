@@ -761,3 +761,102 @@ func TestBrokerCompleteAndLeaseMany(t *testing.T) {
 		t.Errorf("the three reports were given %d distinct tasks", len(leased))
 	}
 }
+
+// holdingStore holds the first Batch once it committed, before it
+// returns: the completer's first batch is then committed but its run's
+// plan not yet told (its after not run). It says when a second Batch
+// begins.
+type holdingStore struct {
+	scheduler.Store
+	calls     atomic.Int32
+	committed chan struct{}
+	resume    chan struct{}
+	second    chan struct{}
+}
+
+func (s *holdingStore) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	n := s.calls.Add(1)
+	if n == 2 {
+		close(s.second)
+	}
+	err := s.Store.Batch(ctx, fn)
+	if n == 1 {
+		close(s.committed)
+		<-s.resume
+	}
+	return err
+}
+
+// With OverlapCommits, the completer's next batch begins while the
+// previous one's commit is under way, and a run both hold is planned by
+// the second once the first ended, on its outcome, in the second's own
+// transaction: b's completion, made while a's batch is still held, makes
+// c ready and hands it to b's worker in the same call (no evaluation left
+// for the loop).
+func TestBrokerOverlapCommits(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	hs := &holdingStore{Store: r.st, committed: make(chan struct{}), resume: make(chan struct{}), second: make(chan struct{})}
+	b := scheduler.NewBroker(hs, scheduler.BrokerOptions{Observe: r.events.observe, OverlapCommits: true})
+	d := scheduler.NewDriver(r.st, b, scheduler.DriverOptions{Owner: "test:1:overlap"})
+	wf, id := r.create(t, `
+name: join
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe}
+  - {id: c, type: probe, needs: [a, b]}
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := make(chan driveResult, 1)
+	go func() {
+		run, err := d.Drive(ctx, id, wf)
+		done <- driveResult{run, err}
+	}()
+	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
+	r.events.waitFor(t, "b ready", taskEvent("b", cairn.TaskReady))
+	items, err := b.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true})
+	if err != nil || len(items) != 2 {
+		t.Fatalf("Lease = %d items, %v; want a and b", len(items), err)
+	}
+	next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true}
+	type outcome struct {
+		items []cairn.WorkItem
+		err   error
+	}
+	first, second := make(chan outcome, 1), make(chan outcome, 1)
+	complete := func(it cairn.WorkItem, out chan<- outcome) {
+		got, err := b.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+			Outputs: map[string]json.RawMessage{"x": jsonString(it.Lease.TaskID + "-out")}}, next)
+		out <- outcome{got, err}
+	}
+	go complete(items[0], first)
+	await(t, "the first batch to commit", hs.committed)
+	go complete(items[1], second)
+	await(t, "the second batch to begin while the first is held", hs.second)
+	select {
+	case o := <-second:
+		t.Fatalf("the second completion returned (%d items, %v) before the first batch ended", len(o.items), o.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(hs.resume)
+	if o := await(t, "the first completion", first); o.err != nil || len(o.items) != 0 {
+		t.Fatalf("the first completion: %d items, %v; want none (c waits for the other)", len(o.items), o.err)
+	}
+	o := await(t, "the second completion", second)
+	if o.err != nil || len(o.items) != 1 || o.items[0].Lease.TaskID != "c" {
+		t.Fatalf("the second completion: %+v, %v; want c handed out with it", o.items, o.err)
+	}
+	evs, err := r.st.Evaluations(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Reason == scheduler.EvalCompleted {
+			t.Errorf("an evaluation of %s's completion: each completion is planned in its own transaction", e.TaskID)
+		}
+	}
+	if _, err := b.CompleteAndLease(ctx, o.items[0].Lease, cairn.Completion{}, cairn.LeaseRequest{}); err != nil {
+		t.Fatalf("complete c: %v", err)
+	}
+	finished(t, done, cairn.RunSucceeded)
+}

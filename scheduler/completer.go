@@ -54,13 +54,13 @@ type completer struct {
 // workers whose attempts ended at the same moment — join the batch before
 // it is taken.
 func (q *completer) submit(r *report) {
-	q.q.Submit(r, maxReports, true, q.b.commit)
+	q.submitAll([]*report{r})
 }
 
 // submitAll is submit of several reports by one caller: they go in one
 // batch.
 func (q *completer) submitAll(rs []*report) {
-	q.q.SubmitAll(rs, maxReports, true, q.b.commit)
+	q.q.SubmitAllOverlapping(rs, maxReports, true, q.b.commit)
 }
 
 // runReports is what one batch holds of one run's reports.
@@ -134,8 +134,11 @@ func handoutFor(groups []*leaseGroup, id string) *handout {
 }
 
 // commit records a batch of reports in one transaction and sets each
-// one's outcome.
-func (b *Broker) commit(batch []*report) {
+// one's outcome. With BrokerOptions.OverlapCommits it calls release once
+// its statements are done, before the commit itself: the next batch then
+// runs its statements while this one's commit is flushed (see
+// runState.within for a run both batches hold).
+func (b *Broker) commit(batch []*report, release func()) {
 	now, asked := b.now(), time.Now()
 	fs := make([]Finish, len(batch))
 	for i, r := range batch {
@@ -254,6 +257,11 @@ func (b *Broker) commit(batch []*report) {
 				n := min(r.next.Max, len(items))
 				r.items, items = items[:n:n], items[n:]
 			}
+		}
+		if b.overlap {
+			// Nothing more of this transaction waits for a lock: the
+			// next batch's statements cannot be waited for by it.
+			release()
 		}
 		return nil
 	})

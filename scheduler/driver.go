@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -124,9 +125,13 @@ type runState struct {
 	stopWhy   error
 	done      chan struct{} // closed when the loop returned
 
-	mu    sync.Mutex
-	snap  *Snapshot // nil until loaded
-	stale bool      // the snapshot may be wrong: reload before planning
+	mu sync.Mutex
+	// committing is set while a completer's batch that planned the run
+	// holds mu through its commit (within's after not called yet): it
+	// is closed, and cleared, once mu is free again.
+	committing atomic.Pointer[chan struct{}]
+	snap       *Snapshot // nil until loaded
+	stale      bool      // the snapshot may be wrong: reload before planning
 	// changed lists the positions of the tasks changed since the last
 	// plan (Snapshot.Dirty); nil after a (re)load, when the next plan
 	// must look at every task.
@@ -193,8 +198,18 @@ func (rs *runState) halt(why error) {
 // moment; otherwise it returns planned false and the broker hands tr to
 // the run's loop through the inbox (and records an evaluation).
 func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(committed bool), bool) {
-	if !rs.mu.TryLock() {
-		return nil, false
+	for !rs.mu.TryLock() {
+		// The previous batch of the completer holds the run through its
+		// commit (BrokerOptions.OverlapCommits: this batch's statements
+		// began as that commit did): plan once it ended, on its outcome,
+		// since it waits for nothing of this transaction. Anyone else —
+		// the run's loop, whose own transaction may wait for rows this
+		// one locked — is not waited for.
+		done := rs.committing.Load()
+		if done == nil {
+			return nil, false
+		}
+		<-*done
 	}
 	if rs.snap == nil || rs.stale || rs.final != nil || rs.err != nil {
 		rs.mu.Unlock()
@@ -235,12 +250,19 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 		return err
 	}, false)
 	planned := err == nil && !rs.stale
+	committing := make(chan struct{})
+	rs.committing.Store(&committing)
+	unlock := func() {
+		rs.mu.Unlock()
+		rs.committing.CompareAndSwap(&committing, nil)
+		close(committing)
+	}
 	return func(committed bool) {
 		if !committed {
 			// Nothing of it happened: forget what we planned.
 			rs.stale, rs.final, rs.err = true, nil, nil
 			rs.in.wake()
-			rs.mu.Unlock()
+			unlock()
 			return
 		}
 		for _, n := range notes {
@@ -252,7 +274,7 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 			rs.in.wake()
 		}
 		ev, report := rs.passDone(err, start, plans, true)
-		rs.mu.Unlock()
+		unlock()
 		if report {
 			rs.svc.o.Observe(ev)
 		}

@@ -238,7 +238,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return ok, l.Epoch
 	})
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: f.leaseTTL, Abandoned: reapOrphans(reg), Name: owner, Logger: log,
-		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st)})
+		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st), OverlapCommits: overlapCommits(st)})
 	var pool *executor.Pool // nil with --workers 0
 	if f.slots > 0 {
 		removeStale("")
@@ -936,6 +936,14 @@ func completeLanes(st database) int {
 		return 2
 	}
 	return 1
+}
+
+// overlapCommits says whether the broker's completer may run a batch's
+// statements while the previous batch commits
+// (scheduler.BrokerOptions.OverlapCommits): on PostgreSQL, with two
+// connections for them at least; not on SQLite, one writer at a time.
+func overlapCommits(st database) bool {
+	return poolSize(st) >= 2
 }
 
 // poolSize is the most connections st's pool holds (0 for SQLite).

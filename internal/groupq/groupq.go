@@ -71,6 +71,16 @@ func (q *Queue[T]) Submit(item T, max int, yield bool, send func(batch []T)) {
 // its own. It returns once that batch's send has returned. No items: it
 // returns at once.
 func (q *Queue[T]) SubmitAll(items []T, max int, yield bool, send func(batch []T)) {
+	q.SubmitAllOverlapping(items, max, yield, func(batch []T, _ func()) { send(batch) })
+}
+
+// SubmitAllOverlapping is SubmitAll whose send may give its lane up
+// before it returns: once it calls release (at most once; a second call
+// does nothing), the next batch may be sent beside the rest of this one,
+// which no longer counts against Lanes. So with one lane a batch can
+// gather and begin while the previous one finishes — its commit flushed,
+// say — but never while it is in its part that must not overlap.
+func (q *Queue[T]) SubmitAllOverlapping(items []T, max int, yield bool, send func(batch []T, release func())) {
 	if len(items) == 0 {
 		return
 	}
@@ -115,18 +125,26 @@ func (q *Queue[T]) SubmitAll(items []T, max int, yield bool, send func(batch []T
 			all = append(all, b.items...)
 		}
 	}
-	send(all)
+	released := false
+	release := func() {
+		if released {
+			return
+		}
+		released = true
+		q.mu.Lock()
+		if len(q.waiting) > 0 && !q.gathering {
+			q.sending-- // the lane goes to the oldest caller waiting
+			q.handLocked()
+		} else {
+			q.sending--
+		}
+		q.mu.Unlock()
+	}
+	send(all, release)
 	for _, b := range batch {
 		b.lead <- false
 	}
-	q.mu.Lock()
-	if len(q.waiting) > 0 && !q.gathering {
-		q.sending-- // the lane goes to the oldest caller waiting
-		q.handLocked()
-	} else {
-		q.sending--
-	}
-	q.mu.Unlock()
+	release()
 }
 
 // handLocked makes the oldest waiting item lead a batch in a lane of its
