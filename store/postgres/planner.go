@@ -31,6 +31,15 @@ import (
 // the transaction ends.
 const indexPlanner = `SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_seqscan', 'off', true)`
 
+// genericPlan makes the prepared statements that follow, until the
+// transaction ends, run on their generic plans (made once per connection)
+// rather than be planned again at each execution: for statements over
+// arrays of keys (the completion's), whose custom plans PostgreSQL
+// prefers whenever it estimates the arrays shorter than its default
+// guess, though they find each row by its key as the generic one does.
+// What follows it in a completion's transaction is by key too.
+const genericPlan = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true)`
+
 // batcher is what sends a pgx batch: a pool or a transaction.
 type batcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
