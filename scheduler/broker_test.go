@@ -860,3 +860,66 @@ tasks:
 	}
 	finished(t, done, cairn.RunSucceeded)
 }
+
+// againStore runs the first Batch's fn twice, as a store does when its
+// first transaction surely did not commit (store/postgres: a COMMIT never
+// sent on a lost connection): the first run's writes are rolled back.
+type againStore struct {
+	scheduler.Store
+	once sync.Once
+}
+
+var errRolledBack = errors.New("rolled back: run again")
+
+func (s *againStore) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	again := false
+	s.once.Do(func() { again = true })
+	if again {
+		if err := s.Store.Batch(ctx, func(tx scheduler.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return errRolledBack
+		}); !errors.Is(err, errRolledBack) {
+			return err
+		}
+	}
+	return s.Store.Batch(ctx, fn)
+}
+
+// A batch whose transaction the store runs again (the first rolled back)
+// forgets what its first run planned: the completion is recorded once,
+// by the second, and the run goes on to its end — rather than its plan
+// of the first run taken for done (its successor's readiness, rolled
+// back), or the second run waiting for the first's hold of the run (with
+// OverlapCommits, within waits for a batch that holds the run).
+func TestBrokerBatchRunAgain(t *testing.T) {
+	for _, overlap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("overlap=%v", overlap), func(t *testing.T) {
+			r := newRig(t, rigOptions{}, newProbe(nil))
+			b := scheduler.NewBroker(&againStore{Store: r.st}, scheduler.BrokerOptions{Observe: r.events.observe, OverlapCommits: overlap})
+			d := scheduler.NewDriver(r.st, b, scheduler.DriverOptions{Owner: "test:1:again"})
+			wf, id := r.create(t, chainWorkflow)
+			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+			defer cancel()
+			done := make(chan driveResult, 1)
+			go func() {
+				run, err := d.Drive(ctx, id, wf)
+				done <- driveResult{run, err}
+			}()
+			r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
+			next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true, Wait: waitLimit}
+			for _, task := range []string{"a", "b", "c"} {
+				items, err := b.Lease(ctx, next)
+				if err != nil || len(items) != 1 || items[0].Lease.TaskID != task {
+					t.Fatalf("Lease = %+v, %v; want %s", items, err, task)
+				}
+				if _, err := b.CompleteAndLease(ctx, items[0].Lease, cairn.Completion{
+					Outputs: map[string]json.RawMessage{"x": jsonString(task + "-out")}}, cairn.LeaseRequest{}); err != nil {
+					t.Fatalf("CompleteAndLease %s: %v", task, err)
+				}
+			}
+			finished(t, done, cairn.RunSucceeded)
+		})
+	}
+}

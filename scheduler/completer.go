@@ -147,6 +147,17 @@ func (b *Broker) commit(batch []*report, release func()) {
 	}
 	var runs []*runReports
 	err := b.store.Batch(context.Background(), func(tx Tx) error {
+		// A store may run fn again when its first transaction surely did
+		// not commit (PostgreSQL, a COMMIT never sent on a lost
+		// connection): what the first run planned did not happen, and
+		// its runs are let go (their after holds them: the new run's
+		// within would wait for itself).
+		for _, rr := range runs {
+			if rr.after != nil {
+				rr.after(false)
+			}
+		}
+		runs = nil
 		trs, errs, err := tx.CompleteMany(fs, now)
 		if err != nil {
 			return err
