@@ -807,11 +807,7 @@ tasks:
 `)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	done := make(chan driveResult, 1)
-	go func() {
-		run, err := d.Drive(ctx, id, wf)
-		done <- driveResult{run, err}
-	}()
+	done := driveAsyncWith(ctx, d, id, wf)
 	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
 	r.events.waitFor(t, "b ready", taskEvent("b", cairn.TaskReady))
 	items, err := b.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true})
@@ -902,11 +898,7 @@ func TestBrokerBatchRunAgain(t *testing.T) {
 			wf, id := r.create(t, chainWorkflow)
 			ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 			defer cancel()
-			done := make(chan driveResult, 1)
-			go func() {
-				run, err := d.Drive(ctx, id, wf)
-				done <- driveResult{run, err}
-			}()
+			done := driveAsyncWith(ctx, d, id, wf)
 			r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
 			next := cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true, Wait: waitLimit}
 			for _, task := range []string{"a", "b", "c"} {

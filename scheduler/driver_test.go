@@ -291,9 +291,14 @@ type driveResult struct {
 
 // driveAsync drives run id in a goroutine; the channel yields its result.
 func (r *rig) driveAsync(ctx context.Context, id string, wf *workflows.Workflow) <-chan driveResult {
+	return driveAsyncWith(ctx, r.driver, id, wf)
+}
+
+// driveAsyncWith is driveAsync with driver d (over a broker of the test's).
+func driveAsyncWith(ctx context.Context, d *scheduler.Driver, id string, wf *workflows.Workflow) <-chan driveResult {
 	ch := make(chan driveResult, 1)
 	go func() {
-		run, err := r.driver.Drive(ctx, id, wf)
+		run, err := d.Drive(ctx, id, wf)
 		ch <- driveResult{run, err}
 	}()
 	return ch
