@@ -99,10 +99,12 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 		}
 		// The statement's generic plan, prepared once per connection, is
 		// its custom one (each row found by its key): without
-		// genericPlan, PostgreSQL planned it again at most executions
-		// (its estimate of the arrays' rows is the custom plan's alone),
-		// some 35 % of its time (pg_stat_statements' plans and
-		// total_plan_time, docs/benchmarks.md).
+		// genericPlan, PostgreSQL planned a completion of one report (an
+		// idle worker's, a chain's) again at every execution, since its
+		// custom plan's estimate of the arrays (one row) is below the
+		// generic one's — a plan as long as the execution
+		// (pg_stat_statements' plans and total_plan_time,
+		// docs/benchmarks.md).
 		var b pgx.Batch
 		b.Queue(genericPlan)
 		b.Queue(s.completeQuery(check), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
