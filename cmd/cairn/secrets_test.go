@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/remote"
 	"github.com/cairnml/cairn/secrets"
 )
 
@@ -191,6 +193,38 @@ func TestSecretLeaser(t *testing.T) {
 	if string(items[0].Params) != `"s3\"cr3t"` {
 		t.Errorf("next lease's params: %s", items[0].Params)
 	}
+	// Several reports at once (a remote worker's complete-many), to a
+	// leaser that takes them so and to one that does not: redacted and
+	// filled alike.
+	many := &fakeManyLeaser{fakeLeaser: f}
+	for _, inner := range []executor.Leaser{f, many} {
+		f.completed = cairn.Completion{}
+		m := withSecrets(inner, set).(remote.ManyCompleter)
+		got, errs := m.CompleteAndLeaseMany(context.Background(), []cairn.Lease{{}}, []cairn.Completion{{Error: `bad key s3"cr3t`}},
+			[]cairn.LeaseRequest{{}})
+		if errs[0] != nil || f.completed.Error != "bad key «secret:k»" || string(got[0][0].Params) != `"s3\"cr3t"` {
+			t.Errorf("%T: CompleteAndLeaseMany stored %q, leased %s, %v", inner, f.completed.Error, got[0][0].Params, errs[0])
+		}
+	}
+	if many.calls != 1 {
+		t.Errorf("the leaser taking several reports at once was called %d times with them, want once", many.calls)
+	}
+}
+
+// fakeManyLeaser is fakeLeaser taking several reports in one call
+// (remote.ManyCompleter), as the broker does.
+type fakeManyLeaser struct {
+	*fakeLeaser
+	calls int
+}
+
+func (f *fakeManyLeaser) CompleteAndLeaseMany(ctx context.Context, ls []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error) {
+	f.calls++
+	items, errs := make([][]cairn.WorkItem, len(ls)), make([]error, len(ls))
+	for i := range ls {
+		items[i], errs[i] = f.fakeLeaser.CompleteAndLease(ctx, ls[i], cs[i], next[i])
+	}
+	return items, errs
 }
 
 type fakeLeaser struct {
