@@ -313,6 +313,9 @@ func (a *app) openSQLite(ctx context.Context, t dbTarget) (database, error) {
 	if a.readOnly {
 		st, err := sqlite.Open(ctx, path, sqlite.ReadOnly())
 		if errors.Is(err, fs.ErrNotExist) {
+			if t.given {
+				return nil, fmt.Errorf("%w at %s, which --db (or CAIRN_DB) names: check the path", errNoDatabase, path)
+			}
 			return nil, fmt.Errorf("%w at %s: nothing has run with this home yet (or give --home, CAIRN_HOME or --db)", errNoDatabase, path)
 		}
 		if err != nil {

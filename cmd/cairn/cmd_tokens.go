@@ -84,6 +84,10 @@ func cmdTokens(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return usageError{"--" + err.Error()}
 		}
+		if strings.TrimSpace(expires) == "0" {
+			// 0 reads as "expires at once" as easily as "never": ask.
+			return usageError{`--expires 0: say "never" for a token that never expires, or give its lifetime (30d, 2w, 12h)`}
+		}
 		life, err := auth.ParseLifetime(expires)
 		if err != nil {
 			return usageError{"--expires: " + err.Error()}

@@ -118,6 +118,14 @@ func (a *app) openLocal(ctx context.Context, missingOK bool) (*localSource, erro
 	if err != nil && !(missingOK && errors.Is(err, errNoDatabase)) {
 		return nil, err
 	}
+	if err != nil {
+		// A database named by --db or CAIRN_DB that is not there is a
+		// mistake to say, not an empty list: only a home's own may be
+		// missing (nothing has run with it yet).
+		if t, terr := a.database(); terr == nil && t.given {
+			return nil, err
+		}
+	}
 	return &localSource{a: a, st: st}, nil
 }
 

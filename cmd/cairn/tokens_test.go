@@ -100,6 +100,7 @@ func TestTokensCommands(t *testing.T) {
 		{"tokens create --role root", `--role "root"`},
 		{"tokens create --role viewer --expires 5", "--expires"},
 		{"tokens create --role viewer --expires -1d", "--expires"},
+		{"tokens create --role viewer --expires 0", `say "never" for a token that never expires`},
 		{"tokens create --role viewer bob", "--name"},
 		{"tokens list --role admin", "--role does not apply to tokens list"},
 		{"tokens revoke", "one token id"},
