@@ -132,6 +132,18 @@ func humanBytes(n int64, exact bool) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// utf16BOM names the encoding of src when it starts with a UTF-16
+// byte-order mark (what some editors save "Unicode" text as), "" if not.
+func utf16BOM(src []byte) string {
+	switch {
+	case len(src) >= 2 && src[0] == 0xff && src[1] == 0xfe:
+		return "UTF-16LE"
+	case len(src) >= 2 && src[0] == 0xfe && src[1] == 0xff:
+		return "UTF-16BE"
+	}
+	return ""
+}
+
 // Parse parses and validates the workflow in src; path names it in
 // errors. When the file is not valid the error is an ErrorList holding
 // every problem found, sorted by position.
@@ -141,6 +153,11 @@ func Parse(path string, src []byte, opts Options) (*Workflow, error) {
 		return nil, ErrorList{tooBig(path, int64(len(src)), limit)}
 	}
 	if !utf8.Valid(src) {
+		if enc := utf16BOM(src); enc != "" {
+			p.errAt(1, 1, "save it as UTF-8 (for example: iconv -f "+enc+" -t UTF-8 FILE), or choose UTF-8 in the editor's save dialog",
+				"file is %s text (it starts with a UTF-16 byte-order mark): a workflow file is UTF-8", enc)
+			return nil, p.errs
+		}
 		off := invalidUTF8(src)
 		line, col := p.offsetPos(off)
 		p.errAt(line, col, "", "file is not valid UTF-8 (byte 0x%02x)", src[off])

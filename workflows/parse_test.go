@@ -277,6 +277,26 @@ func TestNotUTF8(t *testing.T) {
 	}
 }
 
+// A file saved as UTF-16 (an editor's "Unicode") is named as such, with
+// how to save it as UTF-8, not as a bad byte.
+func TestUTF16FileNamed(t *testing.T) {
+	for bom, enc := range map[string]string{"\xff\xfe": "UTF-16LE", "\xfe\xff": "UTF-16BE"} {
+		src := []byte(bom)
+		for _, r := range "name: x\n" {
+			if enc == "UTF-16LE" {
+				src = append(src, byte(r), 0)
+			} else {
+				src = append(src, 0, byte(r))
+			}
+		}
+		_, err := Parse("u16.yaml", src, Options{})
+		if err == nil || !strings.Contains(err.Error(), "u16.yaml:1:1: file is "+enc+" text (it starts with a UTF-16 byte-order mark)") ||
+			!strings.Contains(err.Error(), "iconv -f "+enc+" -t UTF-8") {
+			t.Errorf("%s: got %v", enc, err)
+		}
+	}
+}
+
 func TestYAMLSyntaxPositions(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{"name: x\ntasks:\n\t- id: a\n", "f:3:1: invalid YAML: found character that cannot start any token"},

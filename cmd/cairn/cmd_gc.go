@@ -69,6 +69,7 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 	}
 	now := time.Now()
 	notBefore := now.Add(-grace)
+	recentWhy := "stored or reused within --grace " + *graceS
 	// An attempt still running may have stored artifacts it has not
 	// reported yet (a checkpoint, a model it evaluates before it ends),
 	// however long ago: nothing stored since the oldest one began goes.
@@ -76,6 +77,7 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 		return err
 	} else if ok && oldest.Add(-time.Minute).Before(notBefore) {
 		notBefore = oldest.Add(-time.Minute) // a minute of slack for the clocks of the attempt's worker and of this machine
+		recentWhy = fmt.Sprintf("stored since %s, a minute before the oldest attempt still running began", notBefore.Local().Format("2006-01-02 15:04:05"))
 	}
 	// The blobs first, then what is needed: an artifact recorded between
 	// the two is in the second, one stored after the walk is not walked.
@@ -133,8 +135,8 @@ func cmdGC(ctx context.Context, a *app, args []string) error {
 	if *dry {
 		verb = "would remove"
 	}
-	fmt.Fprintf(a.stderr, "%s %s (%s); kept %s (%s), %d of them stored or reused within %s\n",
-		verb, plural(removed, "artifact"), humanBytes(freed), plural(kept, "artifact"), humanBytes(keptBytes), recent, *graceS)
+	fmt.Fprintf(a.stderr, "%s %s (%s); kept %s (%s): %d needed, %d only because they are recent (%s)\n",
+		verb, plural(removed, "artifact"), humanBytes(freed), plural(kept, "artifact"), humanBytes(keptBytes), kept-recent, recent, recentWhy)
 	if temps > 0 {
 		fmt.Fprintf(a.stderr, "removed %s an unfinished store left (%s)\n", plural(temps, "temporary file"), humanBytes(tempBytes))
 	}

@@ -50,6 +50,10 @@ tasks:
 	if !strings.Contains(r.stderr, "removed 0 artifacts") || len(blobs()) != len(all) {
 		t.Fatalf("gc took recent artifacts:\n%s", r)
 	}
+	if !strings.Contains(r.stderr, "only because they are recent (stored or reused within --grace 1h)") ||
+		!strings.Contains(r.stderr, ": 1 needed, ") {
+		t.Errorf("gc's summary does not say what is kept and why:\n%s", r)
+	}
 	// Age every blob by two hours, and the runs' records are what decide.
 	old := time.Now().Add(-2 * time.Hour)
 	for _, p := range all {
