@@ -486,6 +486,15 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	atts := d.atts[task]
+	if len(atts) == 0 && tr.Items > 0 {
+		// A for_each task runs as its items: their logs are theirs.
+		last := ""
+		if tr.Items > 1 {
+			last = fmt.Sprintf(" … '%s'", cairn.ItemID(task, tr.Items-1))
+		}
+		return fmt.Errorf("task %s of run %s is a for_each task: its %s ran as tasks of their own, each with its log: cairn logs %s '%s'%s",
+			task, id, plural(tr.Items, "item"), id, cairn.ItemID(task, 0), last)
+	}
 	if len(atts) == 0 && !*follow {
 		return fmt.Errorf("task %s of run %s has no attempts (it is %s)", task, id, tr.State)
 	}

@@ -203,6 +203,21 @@ func TestForEachShowRowSpansItems(t *testing.T) {
 	}
 }
 
+// logs of a for_each task names its items' logs, not "no attempts"
+// while show counts them (found by the trial).
+func TestForEachLogsNamesItems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.must(0, "run", writeWorkflow(t, "small.yaml", smallFanWorkflow))
+	id := runIDOf(t, r.stderr+r.stdout)
+	l := e.must(1, "logs", id, "train")
+	if !strings.Contains(l.stderr, "is a for_each task: its 5 items ran as tasks of their own") ||
+		!strings.Contains(l.stderr, "cairn logs "+id+" 'train[0]' … 'train[4]'") {
+		t.Errorf("logs of a for_each task:\n%s", l.stderr)
+	}
+	e.must(0, "logs", id, "train[4]")
+}
+
 // The summary of a run whose for_each item failed says the parent failed
 // because of its items, not "after 0 attempts" (found by the trial).
 func TestForEachFailedParentLine(t *testing.T) {
