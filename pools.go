@@ -132,11 +132,17 @@ func QueueKey(readyAt time.Time, priority int) int64 {
 	return readyAt.UnixNano() - int64(priority)*int64(PriorityAging)
 }
 
-// PoolHolder is a task holding slots of a pool: leased or running.
+// PoolHolder is a task holding slots of a pool: leased or running, or
+// cancelled while running and its process not yet known to be gone.
 type PoolHolder struct {
 	RunID  string
 	TaskID string
 	Slots  int
+	// Cancelling says that the task was cancelled while running: its
+	// slots stay held until its attempt's process is gone (its worker's
+	// report of it, refused, comes in) or its lease would have expired
+	// (its worker is lost).
+	Cancelling bool
 }
 
 // PoolWaiter is a ready task that names a pool, in the lease queue.
@@ -158,8 +164,9 @@ type PoolState struct {
 	Size      int
 	Source    string // PoolServer or PoolWorkflow
 	UpdatedAt time.Time
-	// Holders are the leased and running tasks that name the pool, by
-	// run and task.
+	// Holders are the leased and running tasks that name the pool, and
+	// those cancelled while running whose processes may still run
+	// (Cancelling), by run and task.
 	Holders []PoolHolder
 	// Waiting counts the ready tasks that name the pool; Queue is the
 	// first MaxPoolQueue of them in the lease queue's order (QueueKey,
@@ -214,7 +221,9 @@ func WhyPool(pool string, slots int, pools map[string]PoolState, orphaned func(r
 		if h.Slots > 1 {
 			s += fmt.Sprintf(" (%d)", h.Slots)
 		}
-		if orphaned != nil && orphaned(h.RunID) {
+		if h.Cancelling {
+			s += " (cancelling)"
+		} else if orphaned != nil && orphaned(h.RunID) {
 			s += " (orphaned: cairn resume " + h.RunID + ")"
 		}
 		who = append(who, s)

@@ -56,9 +56,11 @@ type Tokens interface {
 }
 
 // TaskReader reads a task run, to tell whose a lease is when this server
-// did not hand it out (scheduler.RunStore's GetTaskRun).
+// did not hand it out, and its attempts, to tell whose a cancelled one
+// was (scheduler.RunStore's GetTaskRun and ListAttempts).
 type TaskReader interface {
 	GetTaskRun(ctx context.Context, runID, taskID string) (*cairn.TaskRun, error)
+	ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error)
 }
 
 // Logs creates an attempt's log on the server (*artifacts.Logs, wrapped
@@ -701,11 +703,27 @@ func (s *Server) holding(ctx context.Context, c caller, l cairn.Lease) (held, er
 		if err != nil {
 			return held{}, err
 		}
-		if tr.LeaseToken == "" || tr.LeaseToken != l.Token {
+		switch {
+		case tr.LeaseToken == "" && tr.State == cairn.TaskCancelled && tr.Attempt == l.Attempt && tr.Pool != "":
+			// Cancelled while it ran, its lease gone: its attempt may
+			// still hold its pool's slots, which its heartbeats renew and
+			// its report lets go of, if it was this worker's. The store
+			// matches the token against the attempt's (a wrong one is
+			// refused as lost there).
+			as, err := s.o.Tasks.ListAttempts(ctx, l.RunID, l.TaskID)
+			if err != nil {
+				return held{}, err
+			}
+			if len(as) == 0 || as[len(as)-1].Number != l.Attempt || as[len(as)-1].Worker != c.w.ID {
+				return held{}, fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+			}
+			h = held{lease: l, typ: tr.Type, params: tr.Params, inputs: tr.Inputs, cache: tr.Cache}
+		case tr.LeaseToken == "" || tr.LeaseToken != l.Token:
 			return held{}, fmt.Errorf("lease %s/%s#%d: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+		default:
+			h = held{lease: cairn.Lease{RunID: tr.RunID, TaskID: tr.TaskID, Attempt: tr.Attempt, Token: tr.LeaseToken, Worker: tr.LeaseWorker},
+				typ: tr.Type, params: tr.Params, inputs: tr.Inputs, cache: tr.Cache}
 		}
-		h = held{lease: cairn.Lease{RunID: tr.RunID, TaskID: tr.TaskID, Attempt: tr.Attempt, Token: tr.LeaseToken, Worker: tr.LeaseWorker},
-			typ: tr.Type, params: tr.Params, inputs: tr.Inputs, cache: tr.Cache}
 	}
 	if h.lease.Worker != c.w.ID {
 		return held{}, fmt.Errorf("lease %s/%s#%d is another worker's: %w", l.RunID, l.TaskID, l.Attempt, errForbidden)

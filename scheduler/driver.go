@@ -516,9 +516,12 @@ func (svc *Service) applied(s *Snapshot, p *Plan) []func() {
 		s.Set(idx, &tr)
 		if c.To == cairn.TaskCancelled && c.From.Active() {
 			revoke = append(revoke, c.TaskID)
-			// A pool's slot it held frees: the tasks waiting for it
-			// may be leased.
-			ready = ready || tr.Pool != ""
+			// A pool's slot it held frees if it had not begun: the
+			// tasks waiting for it may be leased. A running one keeps
+			// its slots until its process is gone (its report, refused,
+			// wakes them: Broker.commit) or its lease would have
+			// expired.
+			ready = ready || tr.Pool != "" && c.From == cairn.TaskLeased
 		}
 		e := Event{RunID: s.Run.ID, TaskID: c.TaskID, From: c.From, To: c.To, Attempt: tr.Attempt,
 			Error: c.Error, At: c.At, Type: tr.Type}

@@ -42,6 +42,7 @@ func (h *handler) apiPools(c *gin.Context) {
 type poolTask struct {
 	RunID, TaskID, Href string
 	Slots, Priority     int
+	Cancelling          bool // a holder cancelled while it ran, its process not yet gone
 }
 
 // poolRow is a pool as the pools page shows it.
@@ -62,7 +63,8 @@ func (h *handler) pagePools(c *gin.Context) {
 	for _, p := range ps {
 		row := poolRow{P: runjson.FromPool(p), More: p.Waiting - len(p.Queue)}
 		for _, t := range p.Holders {
-			row.Holders = append(row.Holders, poolTask{RunID: t.RunID, TaskID: t.TaskID, Href: taskHref(t.RunID, t.TaskID), Slots: t.Slots})
+			row.Holders = append(row.Holders, poolTask{RunID: t.RunID, TaskID: t.TaskID, Href: taskHref(t.RunID, t.TaskID), Slots: t.Slots,
+				Cancelling: t.Cancelling})
 		}
 		for _, t := range p.Queue {
 			row.Queue = append(row.Queue, poolTask{RunID: t.RunID, TaskID: t.TaskID, Href: taskHref(t.RunID, t.TaskID), Slots: t.Slots, Priority: t.Priority})

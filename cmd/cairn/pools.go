@@ -76,7 +76,8 @@ func checkRunPools(ctx context.Context, st poolLister, wf *workflows.Workflow) e
 func cmdPools(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("pools", "[--json]",
 		"List the pools of the home's database: each one's size, who declared it (a server's --pool, which\n"+
-			"wins, or a workflow's pools:), the slots in use and the tasks holding them (RUN/TASK), and how many\n"+
+			"wins, or a workflow's pools:), the slots in use and the tasks holding them (RUN/TASK; a task cancelled\n"+
+			"while it ran holds them, 'cancelling', until its process is gone), and how many\n"+
 			"ready tasks wait for it (the first ones in the lease queue's order with --json). A task with\n"+
 			"'pool: NAME' runs only while its pool_slots fit beside the holders; until then it waits in ready, and\n"+
 			"'cairn show' says for which pool. See Pools and priorities in docs/workflows.md.")
@@ -114,7 +115,7 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 	now := time.Now()
 	for _, p := range out.Pools {
 		for _, h := range p.Holders {
-			if _, seen := orphans[h.RunID]; seen || st == nil {
+			if _, seen := orphans[h.RunID]; seen || st == nil || h.Cancelling {
 				continue
 			}
 			r, err := st.GetRun(ctx, h.RunID)
@@ -132,7 +133,11 @@ func cmdPools(ctx context.Context, a *app, args []string) error {
 				if h.Slots > 1 {
 					s += fmt.Sprintf(" (%d)", h.Slots)
 				}
-				if orphans[h.RunID] {
+				if h.Cancelling {
+					// Cancelled while it ran: its slots come back when its
+					// process is gone, or its lease would have expired.
+					s += " (cancelling)"
+				} else if orphans[h.RunID] {
 					// Its slot comes back when the lease expires (a
 					// server's reaper, or a run waiting for the pool).
 					s += " (orphaned: cairn resume " + h.RunID + ")"

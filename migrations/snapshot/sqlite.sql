@@ -1,5 +1,5 @@
--- version 23
--- The SQLite schema that the migrations up to 0023_runs_small_columns.sql make, made by
+-- version 24
+-- The SQLite schema that the migrations up to 0024_pool_hold.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -56,7 +56,7 @@ CREATE TABLE task_runs (
     lease_expires_at INTEGER,
     started_at       INTEGER,
     finished_at      INTEGER,
-    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER, cache INTEGER NOT NULL DEFAULT 0 CHECK (cache IN (0, 1)), labels TEXT, queue TEXT NOT NULL DEFAULT '', item TEXT, items INTEGER CHECK (items >= 0), pool TEXT NOT NULL DEFAULT '', pool_slots INTEGER NOT NULL DEFAULT 1 CHECK (pool_slots >= 1), priority INTEGER NOT NULL DEFAULT 0, ready_at INTEGER, attempt_due_at INTEGER,
+    version          INTEGER NOT NULL CHECK (version >= 1), max_interruptions INTEGER NOT NULL DEFAULT 0 CHECK (max_interruptions >= 0), interrupted INTEGER NOT NULL DEFAULT 0 CHECK (interrupted >= 0), interrupted_streak INTEGER NOT NULL DEFAULT 0 CHECK (interrupted_streak >= 0), round INTEGER NOT NULL DEFAULT 0 CHECK (round >= 0), failed_before INTEGER NOT NULL DEFAULT 0 CHECK (failed_before >= 0), attempt_started_at INTEGER, attempt_running_at INTEGER, cache INTEGER NOT NULL DEFAULT 0 CHECK (cache IN (0, 1)), labels TEXT, queue TEXT NOT NULL DEFAULT '', item TEXT, items INTEGER CHECK (items >= 0), pool TEXT NOT NULL DEFAULT '', pool_slots INTEGER NOT NULL DEFAULT 1 CHECK (pool_slots >= 1), priority INTEGER NOT NULL DEFAULT 0, ready_at INTEGER, attempt_due_at INTEGER, hold_until INTEGER,
     PRIMARY KEY (run_id, task_id),
     UNIQUE (run_id, seq),
     CHECK ((state IN ('leased', 'running')) = (lease_token IS NOT NULL))
@@ -339,3 +339,4 @@ CREATE TABLE model_drift (
     PRIMARY KEY (name, version)
 );
 CREATE INDEX runs_id_small ON runs (id, owner, cancel_requested);
+CREATE INDEX task_runs_pool_hold ON task_runs (pool, hold_until) WHERE hold_until IS NOT NULL;

@@ -187,7 +187,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		}
 		var rooms map[string]*poolRoom
 		if m.pooled {
-			if rooms, err = s.poolRooms(ctx, tx); err != nil {
+			if rooms, err = s.poolRooms(ctx, tx, now); err != nil {
 				return err
 			}
 		}
@@ -592,7 +592,10 @@ func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl
 }
 
 // HeartbeatMany extends each of leases to now+ttl, as Heartbeat does one,
-// in one statement whatever their number.
+// in one statement whatever their number. The attempts of pooled tasks
+// cancelled while running have their holds on the pools' slots renewed
+// instead (sqlrow.HoldOnCancel), with CancelRequested: a second statement,
+// only for the leases the first did not renew.
 func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now time.Time, ttl time.Duration) ([]cairn.HeartbeatResult, error) {
 	out := make([]cairn.HeartbeatResult, len(leases))
 	if len(leases) == 0 {
@@ -608,10 +611,7 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 		token         string
 	}
 	renewed := make(map[key]bool, len(leases))
-	runs, tasks, attempts, tokens := make([]string, len(leases)), make([]string, len(leases)), make([]int64, len(leases)), make([]string, len(leases))
-	for i, l := range leases {
-		runs[i], tasks[i], attempts[i], tokens[i] = l.RunID, l.TaskID, int64(l.Attempt), l.Token
-	}
+	runs, tasks, attempts, tokens := leaseArrays(leases)
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		clear(renewed)
 		// A running attempt's lease lasts until its due time (its timeout
@@ -641,7 +641,25 @@ RETURNING t.run_id, t.task_id, t.attempt, t.lease_token, (SELECT cancel_requeste
 			k.attempt = int(attempt)
 			renewed[k] = cancel != 0
 		}
-		return translate(rows.Err())
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return translate(err)
+		}
+		// A lease not renewed may be an attempt its run's cancel ended
+		// while it ran: its hold on its pool's slots is renewed instead,
+		// and its worker told to stop it.
+		var rest []cairn.Lease
+		for _, l := range leases {
+			if _, ok := renewed[key{l.RunID, l.TaskID, l.Attempt, l.Token}]; !ok {
+				rest = append(rest, l)
+			}
+		}
+		if len(rest) == 0 {
+			return nil
+		}
+		return s.renewHolds(ctx, tx, rest, now, ttl, func(run, task string, attempt int, token string) {
+			renewed[key{run, task, attempt, token}] = true
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat %d leases: %w", len(leases), err)

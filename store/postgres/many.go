@@ -36,7 +36,7 @@ old AS (SELECT t.run_id, t.task_id, t.attempt, t.lease_worker, t.lease_token, t.
 	ORDER BY t.run_id, t.task_id FOR UPDATE OF t),
 u AS (UPDATE task_runs t SET state = old.state, outputs = old.outputs, metrics = old.metrics, error = old.error,
 	retry_at = old.retry_at, finished_at = coalesce(old.finished, t.finished_at), lease_token = NULL, lease_worker = NULL,
-	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
+	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL, ` + sqlrow.HoldOnCancel("old.state", "t") + `,
 	interrupted = t.interrupted + old.intr, interrupted_streak = (t.interrupted_streak + 1) * old.intr,
 	version = t.version + 1
 	FROM old
@@ -124,12 +124,22 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 			return nil, nil, fmt.Errorf("complete %d attempts: %w", n, translate(err))
 		}
 	}
-	pooled := false
+	pooled, refused := false, false
 	for i := range fs {
 		if trs[i] == nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
+			refused = true
 		}
 		pooled = pooled || (trs[i] != nil && trs[i].Pool != "")
+	}
+	if refused && check == leaseLive {
+		// A worker's report of an attempt its run's cancel ended: its
+		// process is gone, and so is its hold on its pool's slots.
+		n, err := s.releaseHolds(ctx, tx, fs, errs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("release the pool slots of cancelled attempts: %w", err)
+		}
+		pooled = pooled || n > 0
 	}
 	if pooled {
 		// A pool's slots came free: the processes listening lease the

@@ -221,7 +221,7 @@ old AS (SELECT t.task_id, t.attempt, t.lease_worker, t.lease_token, t.attempt_st
 	FOR UPDATE OF t),
 u AS (UPDATE task_runs t SET state = v.next, error = v.error, finished_at = coalesce(v.finished, t.finished_at),
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
-	attempt_running_at = NULL, version = t.version + 1
+	attempt_running_at = NULL, `+sqlrow.HoldOnCancel("v.next", "t")+`, version = t.version + 1
 	FROM v JOIN old ON old.task_id = v.task_id
 	WHERE t.run_id = $1 AND t.task_id = v.task_id AND t.version = v.version AND t.state = v.state
 	RETURNING t.task_id, t.version),

@@ -111,12 +111,14 @@ ON CONFLICT (name) DO UPDATE SET size = excluded.size, source = 'server', update
 	return nil
 }
 
-// Pools lists every declared pool by name, with the leased and running
-// tasks holding its slots (by run and task) and the first
-// cairn.MaxPoolQueue of its ready tasks in the lease queue's order, in one
-// statement (sqlrow.PoolsQuery).
+// Pools lists every declared pool by name, with the tasks holding its
+// slots — leased, running, or cancelled while running and not yet gone
+// (Cancelling) — by run and task, and the first cairn.MaxPoolQueue of its
+// ready tasks in the lease queue's order, in one statement
+// (sqlrow.PoolsQuery). A hold is judged by the database's clock, as the
+// leases are (the wall clock with WithCallerClock).
 func (s *Store) Pools(ctx context.Context) ([]cairn.PoolState, error) {
-	rows, err := s.query(ctx, s.pool, sqlrow.PoolsQuery)
+	rows, err := s.query(ctx, s.pool, sqlrow.PoolsQuery(s.clock(1)), time.Now().UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
 	}
@@ -153,8 +155,10 @@ type poolRoom struct {
 }
 
 // poolRooms locks the rows of the pools with a ready task, in name order,
-// then reads their holders.
-func (s *Store) poolRooms(ctx context.Context, tx pgx.Tx) (map[string]*poolRoom, error) {
+// then reads their holders: their leased and running tasks, and their
+// holds live at now (a task cancelled while running,
+// sqlrow.HoldOnCancel).
+func (s *Store) poolRooms(ctx context.Context, tx pgx.Tx, now time.Time) (map[string]*poolRoom, error) {
 	rows, err := s.query(ctx, tx, `SELECT p.name, p.size FROM pools p
 WHERE p.name IN (SELECT pool FROM task_runs WHERE pool != '' AND state = 'ready') ORDER BY p.name FOR UPDATE OF p`)
 	if err != nil {
@@ -176,8 +180,13 @@ WHERE p.name IN (SELECT pool FROM task_runs WHERE pool != '' AND state = 'ready'
 	if len(names) == 0 {
 		return out, nil
 	}
-	rows, err = s.query(ctx, tx, `SELECT pool, sum(pool_slots) FROM task_runs
-WHERE pool = ANY($1::text[]) AND pool != '' AND state IN ('leased', 'running') GROUP BY pool`, names)
+	rows, err = s.query(ctx, tx, `SELECT pool, sum(n)::bigint FROM (
+	SELECT pool, sum(pool_slots) AS n FROM task_runs
+	WHERE pool = ANY($1::text[]) AND pool != '' AND state IN ('leased', 'running') GROUP BY pool
+	UNION ALL
+	SELECT pool, sum(pool_slots) FROM task_runs
+	WHERE pool = ANY($1::text[]) AND hold_until > `+s.clock(2)+` AND state NOT IN ('leased', 'running') GROUP BY pool) h
+GROUP BY pool`, names, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("count pool holders: %w", err)
 	}

@@ -47,6 +47,10 @@ func heartbeatSize(n int) int {
 // the order of leases: a renewed lease's reply (its expiry, whether its
 // run is being cancelled), or an error wrapping cairn.ErrLeaseLost for
 // one that expired, was superseded or whose task left leased/running.
+// The attempt of a pooled task cancelled while running is renewed too,
+// its hold on the pool's slots (sqlrow.HoldOnCancel) rather than its
+// lease, with CancelRequested: one statement each, only for the leases
+// the first did not renew.
 // The error is the store's own failure, in which case no lease was
 // renewed. An empty call writes nothing.
 func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now time.Time, ttl time.Duration) ([]cairn.HeartbeatResult, error) {
@@ -102,6 +106,22 @@ func (s *Store) HeartbeatMany(ctx context.Context, leases []cairn.Lease, now tim
 			}
 			if err := rows.Err(); err != nil {
 				return translate(err)
+			}
+		}
+		// A lease not renewed may be an attempt its run's cancel ended
+		// while it ran: its hold on its pool's slots is renewed instead,
+		// and its worker told to stop it.
+		for _, l := range leases {
+			k := key{l.RunID, l.TaskID, l.Attempt, l.Token}
+			if _, ok := renewed[k]; ok {
+				continue
+			}
+			held, err := s.renewHold(ctx, tx, l, now, expires, ttl)
+			if err != nil {
+				return err
+			}
+			if held {
+				renewed[k] = true
 			}
 		}
 		return nil

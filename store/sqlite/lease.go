@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -189,7 +190,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		}
 		var rooms map[string]*poolRoom
 		if m.pooled {
-			if rooms, err = s.poolRooms(ctx, tx); err != nil {
+			if rooms, err = s.poolRooms(ctx, tx, now); err != nil {
 				return err
 			}
 		}
@@ -410,7 +411,9 @@ WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state =
 // Heartbeat extends l to now+ttl if it is the task's current, unexpired
 // lease, and reports whether the run is being cancelled. It does not
 // change the task run's Version: the lease's expiry is not part of the
-// task's state. Otherwise cairn.ErrLeaseLost.
+// task's state. The attempt of a pooled task cancelled while running has
+// its hold on the pool's slots renewed instead, and is told its run is
+// cancelled (see HeartbeatMany). Otherwise cairn.ErrLeaseLost.
 func (s *Store) Heartbeat(ctx context.Context, l cairn.Lease, now time.Time, ttl time.Duration) (cairn.HeartbeatReply, error) {
 	if ttl <= 0 {
 		return cairn.HeartbeatReply{}, fmt.Errorf("heartbeat %s: ttl %v is not positive", leaseName(l), ttl)
@@ -430,7 +433,13 @@ RETURNING (SELECT cancel_requested FROM runs INDEXED BY runs_id_small WHERE runs
 		err = st.QueryRowContext(ctx, expires.UnixNano(), int64(ttl), expires.UnixNano(), l.RunID, l.TaskID, l.Attempt, l.Token,
 			now.UnixNano(), int64(ttl), now.UnixNano()).Scan(&cancel)
 		if errors.Is(err, sql.ErrNoRows) {
-			return cairn.ErrLeaseLost
+			// Cancelled while it ran: its hold is renewed (HeartbeatMany).
+			held, err := s.renewHold(ctx, tx, l, now, expires, ttl)
+			if err != nil || !held {
+				return cmp.Or(err, cairn.ErrLeaseLost)
+			}
+			cancel = 1
+			return nil
 		}
 		return translate(err)
 	})

@@ -103,7 +103,7 @@ func completeManyQuery(size int, check leaseCheck) string {
 func buildCompleteMany(size int, check leaseCheck) string {
 	return setQuery(size, "run_id, task_id, attempt, token, state, outputs, metrics, error, retry_at, finished, intr", `UPDATE OR FAIL task_runs SET state = v.state, outputs = v.outputs, metrics = v.metrics, error = v.error, retry_at = v.retry_at,
 	finished_at = coalesce(v.finished, task_runs.finished_at), lease_token = NULL, lease_worker = NULL,
-	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL,
+	lease_expires_at = NULL, attempt_started_at = NULL, attempt_running_at = NULL, `+sqlrow.HoldOnCancel("v.state", "task_runs")+`,
 	interrupted = task_runs.interrupted + v.intr, interrupted_streak = (task_runs.interrupted_streak + 1) * v.intr,
 	version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.attempt = v.attempt
@@ -207,9 +207,18 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 	if err != nil {
 		return nil, nil, err
 	}
+	refused := false
 	for i := range fs {
 		if trs[i] == nil && errs[i] == nil {
 			errs[i] = fmt.Errorf("complete attempt %s: %w", leaseName(fs[i].Lease), cairn.ErrLeaseLost)
+			refused = true
+		}
+	}
+	if refused && check == leaseLive {
+		// A worker's report of an attempt its run's cancel ended: its
+		// process is gone, and so is its hold on its pool's slots.
+		if _, err := s.releaseHolds(ctx, tx, fs, errs); err != nil {
+			return nil, nil, fmt.Errorf("release the pool slots of cancelled attempts: %w", err)
 		}
 	}
 	ended := make([]sqlrow.Ended, 0, len(rows))

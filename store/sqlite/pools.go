@@ -99,16 +99,21 @@ WHERE source = 'server' AND name NOT IN (SELECT value FROM json_each(?))`, now.U
 	return nil
 }
 
-// Pools lists every declared pool by name, with the leased and running
-// tasks holding its slots (by run and task) and the first
-// cairn.MaxPoolQueue of its ready tasks in the lease queue's order, in one
-// statement (sqlrow.PoolsQuery).
+// poolsQuery is sqlrow.PoolsQuery, now its one parameter.
+var poolsQuery = sqlrow.PoolsQuery("?")
+
+// Pools lists every declared pool by name, with the tasks holding its
+// slots — leased, running, or cancelled while running and not yet gone
+// (Cancelling) — by run and task, and the first cairn.MaxPoolQueue of its
+// ready tasks in the lease queue's order, in one statement
+// (sqlrow.PoolsQuery). A hold is judged by the wall clock, as the
+// callers' leases are.
 func (s *Store) Pools(ctx context.Context) ([]cairn.PoolState, error) {
-	st, err := s.readStmt(ctx, sqlrow.PoolsQuery)
+	st, err := s.readStmt(ctx, poolsQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", err)
 	}
-	rows, err := st.QueryContext(ctx)
+	rows, err := st.QueryContext(ctx, time.Now().UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("list pools: %w", translate(err))
 	}
@@ -153,11 +158,14 @@ type poolRoom struct {
 	blocked    bool // a task of it did not fit: none after it is leased in this lease
 }
 
-// poolRooms reads the size and holders of every pool with a ready task.
-func (s *Store) poolRooms(ctx context.Context, tx *sql.Conn) (map[string]*poolRoom, error) {
+// poolRooms reads the size and holders of every pool with a ready task:
+// its leased and running tasks, and its holds live at now (a task
+// cancelled while running, sqlrow.HoldOnCancel), each an index range.
+func (s *Store) poolRooms(ctx context.Context, tx *sql.Conn, now time.Time) (map[string]*poolRoom, error) {
 	rows, err := s.query(ctx, tx, `SELECT p.name, p.size, (SELECT coalesce(sum(h.pool_slots), 0) FROM task_runs h
-	WHERE h.pool = p.name AND h.pool != '' AND h.state IN ('leased', 'running'))
-FROM pools p WHERE p.name IN (SELECT pool FROM task_runs WHERE pool != '' AND state = 'ready')`)
+	WHERE h.pool = p.name AND h.pool != '' AND h.state IN ('leased', 'running')) + (SELECT coalesce(sum(h.pool_slots), 0)
+	FROM task_runs h WHERE h.pool = p.name AND h.hold_until > ?1 AND h.state NOT IN ('leased', 'running'))
+FROM pools p WHERE p.name IN (SELECT pool FROM task_runs WHERE pool != '' AND state = 'ready')`, now.UnixNano())
 	if err != nil {
 		return nil, fmt.Errorf("read pools: %w", err)
 	}

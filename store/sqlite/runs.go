@@ -631,11 +631,12 @@ RETURNING task_runs.task_id, task_runs.version`)
 
 // endChangeQuery moves a list of a run's tasks to other states than
 // ready (ending their leases, if any), each a compare-and-set on its
-// version and state, for size rows.
+// version and state, for size rows. A pooled task cancelled while running
+// keeps its slots (sqlrow.HoldOnCancel).
 func endChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, next, error, finished", `UPDATE OR FAIL task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
-	attempt_running_at = NULL, version = task_runs.version + 1
+	attempt_running_at = NULL, `+sqlrow.HoldOnCancel("v.next", "task_runs")+`, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
 	AND task_runs.state = v.state
 RETURNING task_runs.task_id, task_runs.version`)

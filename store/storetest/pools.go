@@ -453,3 +453,133 @@ func testPoolGivenBack(t *testing.T, s scheduler.Store) {
 		t.Errorf("pools %v, want %v (gpu: the later workflow's 5)", got, want)
 	}
 }
+
+// testLeasePoolsCancel: a pooled task cancelled while running keeps its
+// slots while its process may still run (trial finding 10): no other
+// task of the pool is leased until the attempt's report comes in — its
+// completion, refused, says the process is gone — or its lease would
+// have expired (a lost worker); then one is, at once. The worker's
+// heartbeats renew the hold and tell it the run is cancelled; calls under
+// another token do neither. cairn pools says the holder is cancelling. A
+// task cancelled while only leased (nothing of it began) frees its slots
+// at once.
+func testLeasePoolsCancel(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	cancel := func(runID, taskID string, from cairn.TaskState, at time.Time) {
+		t.Helper()
+		tr := task(t, s, runID, taskID)
+		if err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: runID, Tasks: []scheduler.TaskChange{{TaskID: taskID,
+			FromVersion: tr.Version, From: from, To: cairn.TaskCancelled, Error: "run cancelled", At: at}}}); err != nil {
+			t.Fatalf("cancel %s/%s: %v", runID, taskID, err)
+		}
+	}
+	leaseAt := func(at time.Time, start bool) []string {
+		t.Helper()
+		items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w2", Max: 10, Start: start}, at, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fullIDs(items)
+	}
+	holders := func() []cairn.PoolHolder {
+		t.Helper()
+		ps, err := s.Pools(ctx)
+		if err != nil || len(ps) != 1 {
+			t.Fatalf("Pools = %+v, %v; want gpu", ps, err)
+		}
+		return ps[0].Holders
+	}
+
+	a := pooledRun(t, s, t0, map[string]int{"gpu": 1}, "gpu")
+	b := pooledRun(t, s, t0.Add(time.Second), nil, "gpu", "gpu")
+	now := t0.Add(2 * time.Second)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 10, Start: true}, now, ttl)
+	if err != nil || len(items) != 1 || items[0].Lease.RunID != a.ID {
+		t.Fatalf("first lease = %v, %v; want %s/t0 alone", fullIDs(items), err, a.ID)
+	}
+	held := items[0].Lease
+	cancel(a.ID, "t0", cairn.TaskRunning, now.Add(time.Second))
+	if got := leaseAt(now.Add(time.Second), true); len(got) != 0 {
+		t.Fatalf("with %s/t0 cancelled but its process not gone, lease = %v; want nothing (pool gpu of 1)", a.ID, got)
+	}
+	if got, want := holders(), []cairn.PoolHolder{{RunID: a.ID, TaskID: "t0", Slots: 1, Cancelling: true}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("gpu's holders = %+v; want %+v", got, want)
+	}
+	// Its worker's heartbeat renews the hold and says the run is
+	// cancelled; one under another token is lost and renews nothing.
+	wrong := held
+	wrong.Token = cairn.NewToken()
+	beat := now.Add(20 * time.Second)
+	rs, err := s.HeartbeatMany(ctx, []cairn.Lease{wrong, held}, beat, ttl)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("HeartbeatMany = %+v, %v", rs, err)
+	}
+	if !errors.Is(rs[0].Err, cairn.ErrLeaseLost) {
+		t.Errorf("heartbeat under a wrong token = %+v; want lost", rs[0])
+	}
+	if rs[1].Err != nil || !rs[1].Reply.CancelRequested || !rs[1].Reply.ExpiresAt.Equal(beat.Add(ttl)) {
+		t.Errorf("heartbeat of the cancelled attempt = %+v; want renewed to %s, cancel requested", rs[1], beat.Add(ttl))
+	}
+	if r, err := s.Heartbeat(ctx, held, beat, ttl); err != nil || !r.CancelRequested {
+		t.Errorf("Heartbeat of the cancelled attempt = %+v, %v; want renewed, cancel requested", r, err)
+	}
+	// Past the lease's first expiry, the renewed hold still holds.
+	later := now.Add(ttl + 5*time.Second)
+	if got := leaseAt(later, true); len(got) != 0 {
+		t.Fatalf("past the first expiry, with the hold renewed, lease = %v; want nothing", got)
+	}
+	// A report under another token is refused and lets go of nothing.
+	_, err = s.Complete(ctx, wrong, cairn.Completion{State: cairn.TaskFailed, Error: "killed"}, later)
+	wantErr(t, err, cairn.ErrLeaseLost)
+	if got := leaseAt(later, true); len(got) != 0 {
+		t.Fatalf("after a report under a wrong token, lease = %v; want nothing", got)
+	}
+	// The worker's report, refused (the task is cancelled), says the
+	// process is gone: the slot is free at once.
+	_, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: held, Completion: cairn.Completion{State: cairn.TaskFailed,
+		Error: "attempt cancelled: its run was cancelled"}}}, later)
+	if err != nil || len(errs) != 1 {
+		t.Fatalf("CompleteMany = %v, %v", errs, err)
+	}
+	wantErr(t, errs[0], cairn.ErrLeaseLost)
+	if tr := task(t, s, a.ID, "t0"); tr.State != cairn.TaskCancelled {
+		t.Errorf("a/t0 after its report = %s; want cancelled still", tr.State)
+	}
+	if got, want := leaseAt(later, true), []string{b.ID + "/t0"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the cancelled attempt's report, lease = %v; want %v", got, want)
+	}
+	if got, want := holders(), []cairn.PoolHolder{{RunID: b.ID, TaskID: "t0", Slots: 1}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("gpu's holders = %+v; want %+v", got, want)
+	}
+	if _, err := s.Heartbeat(ctx, held, later, ttl); !errors.Is(err, cairn.ErrLeaseLost) {
+		t.Errorf("heartbeat after the report = %v; want lost", err)
+	}
+
+	// A worker lost after the cancel: the hold ends when the lease would
+	// have expired, and a heartbeat after that does not revive it.
+	b0 := task(t, s, b.ID, "t0")
+	bl := cairn.Lease{RunID: b.ID, TaskID: "t0", Attempt: b0.Attempt, Token: b0.LeaseToken, Worker: b0.LeaseWorker}
+	expiry := b0.LeaseExpiresAt
+	cancel(b.ID, "t0", cairn.TaskRunning, later.Add(time.Second))
+	if got := leaseAt(expiry.Add(-time.Millisecond), true); len(got) != 0 {
+		t.Fatalf("just before the cancelled attempt's lease would have expired, lease = %v; want nothing", got)
+	}
+	if got, want := leaseAt(expiry, false), []string{b.ID + "/t1"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("once the cancelled attempt's lease would have expired, lease = %v; want %v", got, want)
+	}
+	if _, err := s.Heartbeat(ctx, bl, expiry.Add(time.Second), ttl); !errors.Is(err, cairn.ErrLeaseLost) {
+		t.Errorf("heartbeat after the hold expired = %v; want lost", err)
+	}
+
+	// b/t1 is only leased (not started: nothing of it runs): cancelled,
+	// its slot is free at once.
+	c := pooledRun(t, s, t0.Add(3*time.Second), nil, "gpu")
+	if got := leaseAt(expiry, true); len(got) != 0 {
+		t.Fatalf("with b/t1 leased, lease = %v; want nothing", got)
+	}
+	cancel(b.ID, "t1", cairn.TaskLeased, expiry.Add(time.Second))
+	if got, want := leaseAt(expiry.Add(time.Second), true), []string{c.ID + "/t0"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after the cancel of a leased task, lease = %v; want %v", got, want)
+	}
+}

@@ -104,6 +104,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"PoolKeepsLiveNeeds", testPoolKeepsLiveNeeds},
 		{"PoolGivenBack", testPoolGivenBack},
 		{"LeasePools", testLeasePools},
+		{"LeasePoolsCancel", testLeasePoolsCancel},
 		{"LeasePriority", testLeasePriority},
 		{"LeaseShared", testLeaseShared},
 	}

@@ -26,11 +26,13 @@ type Pool struct {
 	UpdatedAt *time.Time   `json:"updated_at"`
 }
 
-// PoolHolder is a leased or running task holding slots of a pool.
+// PoolHolder is a task holding slots of a pool: leased or running, or
+// cancelled while running and its process not yet gone (cancelling).
 type PoolHolder struct {
-	RunID  string `json:"run_id"`
-	TaskID string `json:"task_id"`
-	Slots  int    `json:"slots"`
+	RunID      string `json:"run_id"`
+	TaskID     string `json:"task_id"`
+	Slots      int    `json:"slots"`
+	Cancelling bool   `json:"cancelling"`
 }
 
 // PoolWaiter is a ready task waiting for a pool.
@@ -47,7 +49,7 @@ func FromPool(p cairn.PoolState) Pool {
 	j := Pool{Name: p.Name, Size: p.Size, Source: p.Source, Used: p.Used(), Holders: []PoolHolder{}, Waiting: p.Waiting,
 		Queue: []PoolWaiter{}, UpdatedAt: Time(p.UpdatedAt)}
 	for _, h := range p.Holders {
-		j.Holders = append(j.Holders, PoolHolder{RunID: h.RunID, TaskID: h.TaskID, Slots: h.Slots})
+		j.Holders = append(j.Holders, PoolHolder{RunID: h.RunID, TaskID: h.TaskID, Slots: h.Slots, Cancelling: h.Cancelling})
 	}
 	for _, w := range p.Queue {
 		j.Queue = append(j.Queue, PoolWaiter{RunID: w.RunID, TaskID: w.TaskID, Slots: w.Slots, Priority: w.Priority, ReadyAt: Time(w.ReadyAt)})

@@ -8,13 +8,19 @@ import (
 	"github.com/cairnml/cairn"
 )
 
-// PoolsQuery reads, in one statement both dialects run, every declared
-// pool (kind 0) with its holders — its leased and running tasks, by run
-// and task —, and (kind 1) the first cairn.MaxPoolQueue ready tasks of
-// each pool in the lease queue's order (cairn.QueueKey, then ready_gen,
-// run, position) with their count. ScanPool folds its rows.
-var PoolsQuery = fmt.Sprintf(`SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots, 0, 0, 0
-FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != '' AND t.state IN ('leased', 'running')
+// PoolsQuery is the statement that reads, in both dialects, every
+// declared pool (kind 0) with its holders — its leased and running tasks
+// and its holds (a task cancelled while running whose process may still
+// run, HoldOnCancel: hold_until after now, now being the SQL expression
+// now), by run and task, the holds said cancelling —, and (kind 1) the
+// first cairn.MaxPoolQueue ready tasks of each pool in the lease queue's
+// order (cairn.QueueKey, then ready_gen, run, position) with their count.
+// ScanPool folds its rows.
+func PoolsQuery(now string) string {
+	return fmt.Sprintf(`SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots,
+	CASE WHEN t.state IN ('leased', 'running') THEN 0 ELSE 1 END, 0, 0
+FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != ''
+	AND (t.state IN ('leased', 'running') OR t.hold_until > %s)
 UNION ALL
 SELECT q.pool, 0, '', 0, 1, q.k, q.run_id, q.task_id, q.pool_slots, q.priority, q.ready_at, q.n FROM (
 	SELECT t.pool, t.run_id, t.task_id, t.pool_slots, t.priority, coalesce(t.ready_at, 0) AS ready_at,
@@ -22,7 +28,21 @@ SELECT q.pool, 0, '', 0, 1, q.k, q.run_id, q.task_id, q.pool_slots, q.priority, 
 		COUNT(*) OVER (PARTITION BY t.pool) AS n
 	FROM task_runs t WHERE t.pool != '' AND t.state = 'ready') q
 WHERE q.k <= %d
-ORDER BY 1, 5, 6, 7, 8`, int64(cairn.PriorityAging), cairn.MaxPoolQueue)
+ORDER BY 1, 5, 6, 7, 8`, now, int64(cairn.PriorityAging), cairn.MaxPoolQueue)
+}
+
+// HoldOnCancel is the assignment of hold_until in a statement that moves
+// task runs (of table t, its old values) to state next: a pooled task
+// cancelled while running holds its slots until its lease would have
+// expired (its refused completion, the process reaped, lets go of them
+// sooner: see the stores' releaseHold; its worker's heartbeats renew
+// it); any other change leaves a hold as it was. Only a running attempt
+// holds: a leased one has not begun (a remote worker's Start is then
+// refused), so nothing of it runs. The same text in both dialects.
+func HoldOnCancel(next, t string) string {
+	return `hold_until = CASE WHEN ` + next + ` = 'cancelled' AND ` + t + `.state = 'running' AND ` + t + `.pool != ''
+		THEN ` + t + `.lease_expires_at ELSE ` + t + `.hold_until END`
+}
 
 // ScanPool reads one row of PoolsQuery into out, which holds the pools
 // read so far, and returns it. A ready task of a pool that is not
@@ -44,7 +64,8 @@ func ScanPool(sc Scanner, out []cairn.PoolState) ([]cairn.PoolState, error) {
 			last++
 		}
 		if run.Valid {
-			out[last].Holders = append(out[last].Holders, cairn.PoolHolder{RunID: run.String, TaskID: task.String, Slots: int(slots.Int64)})
+			out[last].Holders = append(out[last].Holders, cairn.PoolHolder{RunID: run.String, TaskID: task.String, Slots: int(slots.Int64),
+				Cancelling: priority.Int64 != 0})
 		}
 		return out, nil
 	}
