@@ -15,12 +15,14 @@ import (
 // now), by run and task, the holds said cancelling —, and (kind 1) the
 // first cairn.MaxPoolQueue ready tasks of each pool in the lease queue's
 // order (cairn.QueueKey, then ready_gen, run, position) with their count.
-// ScanPool folds its rows.
+// ScanPool folds its rows. Each part is an index search (the holds: a
+// range of task_runs_pool_hold), not a scan of task_runs.
 func PoolsQuery(now string) string {
-	return fmt.Sprintf(`SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots,
-	CASE WHEN t.state IN ('leased', 'running') THEN 0 ELSE 1 END, 0, 0
-FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != ''
-	AND (t.state IN ('leased', 'running') OR t.hold_until > %s)
+	return fmt.Sprintf(`SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots, 0, 0, 0
+FROM pools p LEFT JOIN task_runs t ON t.pool = p.name AND t.pool != '' AND t.state IN ('leased', 'running')
+UNION ALL
+SELECT p.name, p.size, p.source, p.updated_at, 0, 0, t.run_id, t.task_id, t.pool_slots, 1, 0, 0
+FROM pools p JOIN task_runs t ON t.pool = p.name AND t.hold_until > %s AND t.state NOT IN ('leased', 'running')
 UNION ALL
 SELECT q.pool, 0, '', 0, 1, q.k, q.run_id, q.task_id, q.pool_slots, q.priority, q.ready_at, q.n FROM (
 	SELECT t.pool, t.run_id, t.task_id, t.pool_slots, t.priority, coalesce(t.ready_at, 0) AS ready_at,
