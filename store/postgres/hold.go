@@ -10,19 +10,12 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Holds: a pooled task cancelled while running keeps its slots while its
 // process may still run (see store/sqlite's hold.go; sqlrow.HoldOnCancel
-// sets hold_until). Its attempt, written as cancelled, keeps the lease's
-// token: the worker's calls under it are matched there.
-
-// holdAttempt is the condition that the hold of task run t is the one of
-// the attempt whose token is tok.
-func holdAttempt(tok string) string {
-	return `EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = t.run_id AND a.task_id = t.task_id
-	AND a.number = t.attempt AND a.token = ` + tok + `)`
-}
+// sets hold_until, sqlrow.HoldAttempt matches its worker's calls).
 
 // releaseHolds ends the holds of the refused reports among fs (errs[i]
 // wrapping cairn.ErrLeaseLost): a worker reports an attempt once its
@@ -48,7 +41,7 @@ func (s *Store) releaseHolds(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 	return s.exec(ctx, tx, `UPDATE task_runs t SET hold_until = NULL
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
 WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.hold_until IS NOT NULL
-	AND `+holdAttempt("v.token"), runs, tasks, attempts, tokens)
+	AND `+sqlrow.HoldAttempt("t", "v.token"), runs, tasks, attempts, tokens)
 }
 
 // renewHolds renews the live holds of leases' attempts, cancelled while
@@ -60,7 +53,7 @@ func (s *Store) renewHolds(ctx context.Context, tx pgx.Tx, leases []cairn.Lease,
 	rows, err := s.query(ctx, tx, `UPDATE task_runs t SET hold_until = least(`+s.clock(5)+` + $6, coalesce(t.attempt_due_at + $6, `+s.clock(5)+` + $6))
 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS v(run_id, task_id, attempt, token)
 WHERE t.run_id = v.run_id AND t.task_id = v.task_id AND t.attempt = v.attempt AND t.hold_until > `+s.clock(5)+`
-	AND (t.attempt_due_at IS NULL OR t.attempt_due_at + $6 > `+s.clock(5)+`) AND `+holdAttempt("v.token")+`
+	AND (t.attempt_due_at IS NULL OR t.attempt_due_at + $6 > `+s.clock(5)+`) AND `+sqlrow.HoldAttempt("t", "v.token")+`
 RETURNING t.run_id, t.task_id, t.attempt, v.token`, runs, tasks, attempts, tokens, now.UnixNano(), int64(ttl))
 	if err != nil {
 		return err

@@ -8,33 +8,26 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Holds: a pooled task cancelled while running keeps its slots while its
 // process may still run (sqlrow.HoldOnCancel sets hold_until to when its
-// lease would have expired). Its lease is gone with the change, but its
-// attempt, written as cancelled, keeps the lease's token: the worker's
-// calls under it are matched there. Its heartbeats renew the hold (and
-// tell it the run is cancelled); its report, refused, ends it — the
-// process is gone —; otherwise it ends when it expires (a lost worker).
-
-// holdAttempt is the condition that the hold of task_runs' row is the one
-// of the attempt whose token is parameter tok.
-func holdAttempt(tok string) string {
-	return `EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = task_runs.run_id AND a.task_id = task_runs.task_id
-	AND a.number = task_runs.attempt AND a.token = ` + tok + `)`
-}
+// lease would have expired; sqlrow.HoldAttempt matches its worker's calls).
+// Its heartbeats renew the hold (and tell it the run is cancelled); its
+// report, refused, ends it — the process is gone —; otherwise it ends
+// when it expires (a lost worker).
 
 // releaseHoldQuery ends the hold of attempt (?1, ?2, ?3) under token ?4.
 var releaseHoldQuery = `UPDATE task_runs SET hold_until = NULL
-WHERE run_id = ?1 AND task_id = ?2 AND attempt = ?3 AND hold_until IS NOT NULL AND ` + holdAttempt("?4")
+WHERE run_id = ?1 AND task_id = ?2 AND attempt = ?3 AND hold_until IS NOT NULL AND ` + sqlrow.HoldAttempt("task_runs", "?4")
 
 // renewHoldQuery renews the live hold of attempt (?3, ?4, ?5) under token
 // ?6 to ?1 at now ?7, up to the attempt's due time plus the TTL ?2, as a
 // heartbeat renews a lease.
 var renewHoldQuery = `UPDATE task_runs SET hold_until = min(?1, coalesce(attempt_due_at + ?2, ?1))
 WHERE run_id = ?3 AND task_id = ?4 AND attempt = ?5 AND hold_until > ?7
-	AND (attempt_due_at IS NULL OR attempt_due_at + ?2 > ?7) AND ` + holdAttempt("?6")
+	AND (attempt_due_at IS NULL OR attempt_due_at + ?2 > ?7) AND ` + sqlrow.HoldAttempt("task_runs", "?6")
 
 // releaseHolds ends the holds of the refused reports among fs (errs[i]
 // wrapping cairn.ErrLeaseLost): a worker reports an attempt once its

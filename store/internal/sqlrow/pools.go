@@ -8,6 +8,16 @@ import (
 	"github.com/cairnml/cairn"
 )
 
+// HoldAttempt is the condition that the hold of task run t (its table's
+// name or alias) is the one of the attempt whose lease token is tok (a
+// parameter): the hold's lease is gone with the cancel, but the attempt,
+// written as cancelled, kept its token, so that a worker's calls under it
+// are matched there. The same text in both dialects.
+func HoldAttempt(t, tok string) string {
+	return `EXISTS (SELECT 1 FROM attempts a WHERE a.run_id = ` + t + `.run_id AND a.task_id = ` + t + `.task_id
+	AND a.number = ` + t + `.attempt AND a.token = ` + tok + `)`
+}
+
 // PoolsQuery is the statement that reads, in both dialects, every
 // declared pool (kind 0) with its holders — its leased and running tasks
 // and its holds (a task cancelled while running whose process may still
