@@ -15,7 +15,7 @@ func TestExprLimitsAreReadLimits(t *testing.T) {
 	const n = 520000
 	for _, c := range []struct {
 		name, src, want string
-		at             int
+		at              int
 	}{
 		{"nested", "${{ " + strings.Repeat("(", n) + "true" + strings.Repeat(")", n) + " }}", "nested too deeply", 4 + maxExprDepth - 1},
 		{"long", "${{ " + strings.Repeat("true && ", n/2) + "true }}", "expression too long", 4 + 8*(maxExprTokens/2-1) + 5},

@@ -219,6 +219,12 @@ type parser struct {
 	lineStarts []int // byte offset of each line, indexed by line()
 	aliases    bool  // the file has aliases (*x): some nodes are reached twice
 
+	// usesTasks counts the tasks this file's uses: bring in, as they are
+	// read; past the limit of tasks usesOver is set and the rest of its
+	// uses: are not read (each would cost what its sub-workflow holds).
+	usesTasks int
+	usesOver  bool
+
 	// Set when the file is read task by task (see parseInChunks).
 	chunks    *taskChunks
 	fallback  bool // the file must be read whole after all

@@ -63,7 +63,13 @@ type UsedFile struct {
 // so far (by real path: a file used by several tasks is read once), and
 // how many tasks they hold together, bounded by maxUsesLoaded.
 type usesState struct {
-	cache  map[string]*Workflow
+	cache map[string]*Workflow
+	// failed is the files read so far that are not valid (by real path
+	// and folder, as cache): each is read, and its problems listed, once;
+	// a file used many times, nested, was otherwise read again at every
+	// use, its problems repeated each time (200 uses a level, 4 levels:
+	// minutes and 580 MB).
+	failed map[string]bool
 	loaded int
 	// sources are the bytes of every file read, by path relative to the
 	// folder of the workflow that is run (Workflow.SubSources); bytes
@@ -232,6 +238,9 @@ func (p *parser) loadUses(tn *taskNodes) {
 		p.errorf(n, p.opts.NoUsesWhy, "uses: is not available for this file")
 		return
 	}
+	if p.usesOver {
+		return // said once, at the uses: that went past the limit of tasks
+	}
 	clean := path.Clean(u.path)
 	switch {
 	case strings.TrimSpace(u.path) == "":
@@ -319,9 +328,13 @@ func (p *parser) loadUses(tn *taskNodes) {
 		}
 	}
 	if p.opts.uses == nil {
-		p.opts.uses = &usesState{cache: map[string]*Workflow{}, sources: map[string][]byte{}}
+		p.opts.uses = &usesState{cache: map[string]*Workflow{}, failed: map[string]bool{}, sources: map[string][]byte{}}
 	}
 	st := p.opts.uses
+	if failedKey := real + "\x00" + path.Dir(u.rel); st.failed[failedKey] {
+		p.errorf(n, "its problems are listed under its own name, once", "uses %q: sub-workflow %s is not valid", u.path, shownPath(file))
+		return
+	}
 	child, cached := st.cache[real]
 	if cached && path.Dir(u.rel) != child.usesRel {
 		cached = false // the same file by another path: its workflow.dir differs
@@ -355,6 +368,13 @@ func (p *parser) loadUses(tn *taskNodes) {
 		}
 	}
 	if err == nil {
+		if p.usesTasks += len(child.Tasks); p.usesTasks > p.maxTasks() {
+			p.usesOver = true
+			p.errorf(n, "split the work into several workflows, each run on its own",
+				"uses %q: with its sub-workflows so far the workflow has more than %s tasks, over the limit of %s tasks in one workflow (its further uses: are not read)",
+				u.path, thousands(p.usesTasks), thousands(p.maxTasks()))
+			return
+		}
 		if st.loaded += len(child.Tasks); st.loaded > maxUsesLoaded {
 			p.errorf(n, "split the work into several workflows, each run on its own",
 				"uses %q: the sub-workflows of this workflow hold more than %s tasks, over the limit", u.path, thousands(maxUsesLoaded))
@@ -362,6 +382,7 @@ func (p *parser) loadUses(tn *taskNodes) {
 		}
 	}
 	if err != nil {
+		st.failed[real+"\x00"+path.Dir(u.rel)] = true
 		var list ErrorList
 		if errors.As(err, &list) {
 			p.errs = append(p.errs, list...)
