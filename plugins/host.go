@@ -97,7 +97,17 @@ type plugin struct {
 	idle         []*proc
 	live         map[*proc]bool
 	closed       bool
+	// failed is the last start of a process that failed (not one its
+	// caller gave up on), at failedAt: for startBackoff no process of p
+	// is started again, so that a plugin that hangs at start costs one
+	// start timeout, not one per attempt or validation.
+	failed   error
+	failedAt time.Time
 }
+
+// startBackoff is how long after a failed start a plugin is not started
+// again: the rest of a command, or a minute of a server's life.
+const startBackoff = time.Minute
 
 type servedType struct {
 	p    *plugin
@@ -224,6 +234,7 @@ func Open(ctx context.Context, o Options) (*Host, error) {
 func (h *Host) load(ctx context.Context, p *plugin) error {
 	pr, err := h.start(ctx, p)
 	if err != nil {
+		h.startFailed(ctx, p, err)
 		return err
 	}
 	dctx, cancel := context.WithTimeout(ctx, h.o.StartTimeout)
@@ -542,6 +553,10 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 	cmd.Args[0] = p.Path // the plugin's name for itself stays its file's
 	cmd.Env = h.env()
 	setDeathSignal(cmd)
+	// Bounds Wait once the process exited or pctx ended. (go-plugin
+	// reads the pipes to the end before it calls Wait: a process the
+	// plugin started that keeps them is ended by kill.)
+	cmd.WaitDelay = killWait
 	tree, err := proctree.New("plugin."+p.Name, nil, proctree.Options{NoCgroup: h.o.NoCgroup})
 	if err != nil {
 		pcancel()
@@ -624,11 +639,16 @@ func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
 			}
 			return pr, nil
 		}
+		failed, since := p.failed, time.Since(p.failedAt)
 		p.mu.Unlock()
+		if failed != nil && since < startBackoff {
+			return nil, fmt.Errorf("%w (not started again %s after that failed start)", failed, since.Round(time.Second))
+		}
 		break
 	}
 	pr, err := h.start(ctx, p)
 	if err != nil {
+		h.startFailed(ctx, p, err)
 		return nil, err
 	}
 	p.mu.Lock()
@@ -640,6 +660,17 @@ func (h *Host) acquire(ctx context.Context, p *plugin) (*proc, error) {
 	p.live[pr] = true
 	pr.cold = true
 	return pr, nil
+}
+
+// startFailed records a failed start of a process of p, unless ctx had
+// ended (the caller gave up, not the plugin).
+func (h *Host) startFailed(ctx context.Context, p *plugin, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	p.mu.Lock()
+	p.failed, p.failedAt = err, time.Now()
+	p.mu.Unlock()
 }
 
 // release puts a healthy process back among p's idle ones.

@@ -1282,3 +1282,93 @@ func TestWarmProcessAfterIdle(t *testing.T) {
 		pid = string(res.Outputs["value"])
 	}
 }
+
+// A plugin that hangs at start — a wrapper script whose child sleeps and
+// keeps the plugin's stdout and stderr — costs the start timeout, not the
+// child's life: the start is given up, the whole plugin (the child too)
+// killed, and the same host does not start it again (trial 13-15). Both
+// ways of holding a plugin's processes: its cgroup, where there is one,
+// and without.
+func TestHungStartOfAWrapperIsKilledWhole(t *testing.T) {
+	for _, noCgroup := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoCgroup=%v", noCgroup), func(t *testing.T) {
+			if !noCgroup && !proctree.CgroupAvailable() {
+				t.Skip("no cgroup v2 to write here")
+			}
+			root := t.TempDir()
+			o := plugins.Options{Dir: filepath.Join(root, "plugins"), LockFile: filepath.Join(root, "plugins.lock"),
+				StartTimeout: time.Second, KillGrace: 500 * time.Millisecond, NoCgroup: noCgroup}
+			if err := os.Mkdir(o.Dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			pidFile := filepath.Join(root, "child.pid")
+			starts := filepath.Join(root, "starts")
+			script := fmt.Sprintf("#!/bin/sh\necho >> %s\nsleep 300 &\necho $! > %s\nwait\n", starts, pidFile)
+			if err := os.WriteFile(filepath.Join(o.Dir, "sleepy"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			install(t, o.Dir, "good", bins.plugin, 0o755)
+			if _, err := pluginsLock(o); err != nil {
+				t.Fatal(err)
+			}
+			type opened struct {
+				h   *plugins.Host
+				err error
+			}
+			ch := make(chan opened, 1)
+			begin := time.Now()
+			go func() {
+				h, err := plugins.Open(context.Background(), o)
+				ch <- opened{h, err}
+			}()
+			var r opened
+			select {
+			case r = <-ch:
+			case <-time.After(o.StartTimeout + 5*time.Second):
+				if b, err := os.ReadFile(pidFile); err == nil {
+					pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+					syscall.Kill(pid, syscall.SIGKILL) // lets the test end
+				}
+				r = <-ch
+				t.Fatalf("Open returned after %v, want within the start timeout (%v) and a few seconds", time.Since(begin), o.StartTimeout)
+			}
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			h := r.h
+			defer h.Close()
+			b, err := os.ReadFile(pidFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			child, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if alive(child) {
+				syscall.Kill(child, syscall.SIGKILL)
+				t.Errorf("the wrapper's child %d outlived the plugin's failed start", child)
+			}
+			var sleepy *plugins.Plugin
+			for _, p := range h.Plugins() {
+				if p.Name == "sleepy" {
+					sleepy = &p
+				}
+			}
+			if sleepy == nil || sleepy.Err == nil || !strings.Contains(sleepy.Err.Error(), "timeout") {
+				t.Fatalf("sleepy = %+v, want a start timeout", sleepy)
+			}
+			// The good plugin still serves.
+			if _, err, _ := attempt(t, context.Background(), lookup(t, h, "good-echo"), `{"text":"hi"}`); err != nil {
+				t.Error(err)
+			}
+			if b, _ := os.ReadFile(starts); len(b) != 1 {
+				t.Errorf("sleepy was started %d times, want once", len(b))
+			}
+			h.Close()
+			if kids := children(t); len(kids) > 0 {
+				t.Errorf("plugin processes left behind after Close: %v", kids)
+			}
+		})
+	}
+}

@@ -63,10 +63,42 @@ func (pr *proc) start() (goplugin.ClientProtocol, error) {
 	return s.rpc, s.err
 }
 
+// killWait is how long kill lets go-plugin stop a process that
+// connected (its graceful shutdown, 2 s, then a kill) before it kills the
+// process's group and tree itself.
+const killWait = 3 * time.Second
+
 // kill stops the process and waits until it has exited and its stderr
-// has been copied out.
+// has been copied out. go-plugin's Kill signals the process alone and
+// then reads its stdout and stderr to the end before it reaps it: a
+// process the plugin started (a wrapper script's child) that keeps them
+// open would hold Kill for its life. So if Kill has not returned in
+// killWait — at once for a process that never connected, which has no
+// graceful shutdown — the process's group and its tree (cgroup or sweep)
+// are killed, which closes the pipes.
 func (pr *proc) kill() {
-	pr.client.Kill()
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		pr.client.Kill()
+	}()
+	wait := killWait
+	if pr.wc == nil {
+		wait = 0
+	}
+	t := time.NewTimer(wait)
+	select {
+	case <-killed:
+	case <-t.C:
+		if pr.cmd.Process != nil {
+			killGroup(pr.cmd.Process.Pid)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = pr.tree.Kill(ctx)
+		cancel()
+		<-killed
+	}
+	t.Stop()
 	pr.cancel()
 	pr.goneOnce.Do(func() {
 		if pr.gone != nil {
