@@ -1372,3 +1372,40 @@ func TestHungStartOfAWrapperIsKilledWhole(t *testing.T) {
 		})
 	}
 }
+
+// A plugin whose process, started again after one died, hangs at start is
+// not started once more by the next attempt: that fails at once, naming
+// the failed start.
+func TestFailedStartIsNotTriedAgain(t *testing.T) {
+	root := t.TempDir()
+	o := plugins.Options{Dir: filepath.Join(root, "plugins"), LockFile: filepath.Join(root, "plugins.lock"),
+		StartTimeout: time.Second, KillGrace: 500 * time.Millisecond}
+	if err := os.Mkdir(o.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	starts, marker := filepath.Join(root, "starts"), filepath.Join(root, "started")
+	script := fmt.Sprintf("#!/bin/sh\necho >> %s\nif [ -e %s ]; then sleep 300; fi\n: > %s\nexec %s\n", starts, marker, marker, bins.plugin)
+	if err := os.WriteFile(filepath.Join(o.Dir, "flaky"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pluginsLock(o); err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, o)
+	task := lookup(t, h, "misbehave")
+	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"crash"}`); err == nil {
+		t.Fatal("crash succeeded")
+	}
+	begin := time.Now()
+	_, err1, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+	_, err2, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`)
+	if err1 == nil || err2 == nil || !strings.Contains(err2.Error(), "timeout") {
+		t.Fatalf("errors %v and %v, want two failed starts", err1, err2)
+	}
+	if took := time.Since(begin); took > o.StartTimeout+5*time.Second {
+		t.Errorf("the two attempts took %v", took)
+	}
+	if b, _ := os.ReadFile(starts); len(b) != 2 {
+		t.Errorf("flaky was started %d times, want twice (at Open and once after the crash)", len(b))
+	}
+}
