@@ -570,6 +570,7 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 		Cmd:              cmd,
 		SecureConfig:     &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		GRPCDialOptions:  wire.DialOptions(),
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		StartTimeout:     h.o.StartTimeout,

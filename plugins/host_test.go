@@ -1409,3 +1409,26 @@ func TestFailedStartIsNotTriedAgain(t *testing.T) {
 		t.Errorf("flaky was started %d times, want twice (at Open and once after the crash)", len(b))
 	}
 }
+
+// A plugin's result is bounded as a shell task's and a worker's are: a
+// value output at most 1 MiB, a message at most 64 MiB, 256 outputs, 1,000
+// metrics; and its outputs are those its type declares (trial 13-14).
+func TestResultIsBounded(t *testing.T) {
+	h := open(t, folder(t, "alpha"))
+	task := lookup(t, h, "misbehave")
+	for _, c := range []struct{ mode, inErr string }{
+		{"big", fmt.Sprintf(`plugin broke the protocol: output "value" is %d bytes, over the %d`, tasks.MaxValueBytes+1, tasks.MaxValueBytes)},
+		{"huge", "plugin broke the protocol: a message of the attempt is over 67108864 bytes"},
+		{"outputs", "plugin broke the protocol: 1001 outputs, at most 256"},
+		{"metrics", "plugin broke the protocol: 1001 metrics, at most 1000"},
+		{"undeclared", `plugin broke the protocol: output "../../etc" (1 bytes) is not one type "misbehave" declares`},
+	} {
+		res, err, _ := attempt(t, context.Background(), task, fmt.Sprintf(`{"mode":%q}`, c.mode))
+		if err == nil || !strings.Contains(err.Error(), c.inErr) {
+			t.Errorf("%s: err %.300v, outputs %d, want %q", c.mode, err, len(res.Outputs), c.inErr)
+		}
+	}
+	if _, err, _ := attempt(t, context.Background(), task, `{"mode":"pid"}`); err != nil {
+		t.Error(err)
+	}
+}

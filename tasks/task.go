@@ -188,6 +188,11 @@ type Artifacts interface {
 	Put(ctx context.Context, mediaType string, r io.Reader) (cairn.ArtifactRef, error)
 }
 
+// MaxValueBytes bounds a value output (its JSON): a value is stored on
+// the task run's row and copied into every task that reads it. A larger
+// result belongs in an artifact.
+const MaxValueBytes = 1 << 20
+
 // Result is what a successful attempt produced.
 type Result struct {
 	// Outputs maps output names to JSON values; artifact outputs hold

@@ -208,9 +208,9 @@ func checkOutputs(outs map[string]string) error {
 	return nil
 }
 
-// MaxValueBytes bounds a file of `values:`: a value output is stored on
-// the task run's row and copied into every task that reads it.
-const MaxValueBytes = 1 << 20
+// MaxValueBytes bounds a file of `values:`, as every value output is
+// bounded (tasks.MaxValueBytes).
+const MaxValueBytes = tasks.MaxValueBytes
 
 // checkValues checks `values:` as outputs are checked, and that no name
 // is both an output file and a value.

@@ -96,7 +96,7 @@ func (misbehave) Info() cairn.TypeInfo {
 		Name:    "misbehave",
 		Summary: "Misbehaves as told, for the host's tests.",
 		Params: []cairn.ParamInfo{{Name: "mode", Kind: cairn.KindString, Required: true,
-			Doc: "crash, crash-goroutine, sleep, hang, garbage, env, pid, spawn, stderr"}},
+			Doc: "crash, crash-goroutine, sleep, hang, garbage, env, pid, spawn, stderr, big, huge, undeclared, outputs, metrics"}},
 		Outputs: []cairn.PortInfo{{Name: "value"}},
 	}
 }
@@ -125,6 +125,24 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		select {}
 	case "garbage":
 		return tasks.Result{Outputs: map[string]json.RawMessage{"value": json.RawMessage("{not json")}}, nil
+	case "big", "huge": // a value over 1 MiB; a message over 64 MiB
+		n := tasks.MaxValueBytes
+		if p.Mode == "huge" {
+			n = 65 << 20
+		}
+		return tasks.Result{Outputs: map[string]json.RawMessage{"value": json.RawMessage(`"` + strings.Repeat("A", n-1) + `"`)}}, nil
+	case "undeclared":
+		return tasks.Result{Outputs: map[string]json.RawMessage{"value": json.RawMessage("1"), "../../etc": json.RawMessage("2")}}, nil
+	case "outputs", "metrics":
+		res := tasks.Result{Outputs: map[string]json.RawMessage{}, Metrics: map[string]float64{}}
+		for i := range 1001 {
+			if p.Mode == "outputs" {
+				res.Outputs[fmt.Sprint("o", i)] = json.RawMessage("1")
+			} else {
+				res.Metrics[fmt.Sprint("m", i)] = 1
+			}
+		}
+		return res, nil
 	case "env":
 		var names []string
 		for _, kv := range os.Environ() {
@@ -157,7 +175,7 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 		time.Sleep(50 * time.Millisecond) // let the host copy both
 		value = "ok"
 	default:
-		return tasks.Result{}, cairn.Permanentf("mode %q: want crash, crash-goroutine, sleep, hang, garbage, env, pid or stderr", p.Mode)
+		return tasks.Result{}, cairn.Permanentf("mode %q: want one of the Doc's", p.Mode)
 	}
 	b, err := json.Marshal(value)
 	if err != nil {

@@ -2,7 +2,9 @@ package wire
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,7 +81,42 @@ func (t *remoteTask) Run(ctx context.Context, req tasks.Request, env tasks.Env) 
 		return tasks.Result{}, cairn.Permanentf("task %s: with.%s: %s", req.TaskID, EnvParam, t.noEnvMsg())
 	}
 	req.Params = params
-	return t.run(ctx, req, env, vars)
+	res, err := t.run(ctx, req, env, vars)
+	if err == nil {
+		if name, ok := t.undeclared(params, res.Outputs); ok {
+			return tasks.Result{}, fmt.Errorf("plugin %s: %w", t.ref.Name, &ProtocolError{Msg: fmt.Sprintf("output %q (%d bytes) is not one type %q declares", name, len(res.Outputs[name]), t.own.Name)})
+		}
+	}
+	return res, err
+}
+
+// undeclared returns an output the type does not declare, as the
+// conformance tests hold every built-in type to (tasks/tasktest): its
+// Info's outputs, and the keys of its outputs and values params.
+func (t *remoteTask) undeclared(params json.RawMessage, outputs map[string]json.RawMessage) (string, bool) {
+	var with map[string]json.RawMessage // read only if an output is not in Info
+	for _, name := range sortedKeys(outputs) {
+		if slices.ContainsFunc(t.own.Outputs, func(o cairn.PortInfo) bool { return o.Name == name }) {
+			continue
+		}
+		if with == nil {
+			with = map[string]json.RawMessage{}
+			_ = json.Unmarshal(params, &with)
+		}
+		found := false
+		for _, p := range []string{t.own.OutputsParam, t.own.ValuesParam} {
+			var keys map[string]json.RawMessage
+			if p != "" && json.Unmarshal(with[p], &keys) == nil {
+				if _, ok := keys[name]; ok {
+					found = true
+				}
+			}
+		}
+		if !found {
+			return name, true
+		}
+	}
+	return "", false
 }
 
 func (t *remoteTask) ValidateParams(params map[string]any) []tasks.ParamError {

@@ -13,7 +13,9 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 
 	"github.com/cairnml/cairn"
 	pb "github.com/cairnml/cairn/plugins/proto"
@@ -273,6 +275,9 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 				if r.err == io.EOF {
 					return tasks.Result{}, &ProtocolError{Msg: "the attempt's stream ended without a result"}
 				}
+				if status.Code(r.err) == codes.ResourceExhausted {
+					return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("a message of the attempt is over %d bytes (%v): write a large result as an artifact", MaxMessageBytes, r.err)}
+				}
 				return tasks.Result{}, &TransportError{Err: r.err}
 			}
 			switch ev := r.ev.GetEvent().(type) {
@@ -303,11 +308,30 @@ func (c *Client) Run(ctx context.Context, typ string, req tasks.Request, env tas
 	}
 }
 
+// The bounds of a plugin's result: each value output as a shell value's
+// (tasks.MaxValueBytes), and the number of outputs and metrics. An
+// attempt's message from the plugin is bounded as a worker's completion
+// is (MaxMessageBytes; go-plugin's own receive limit is 2 GiB).
+const (
+	MaxOutputs      = 256
+	MaxMetrics      = 1000
+	MaxMessageBytes = 64 << 20
+)
+
 func resultOf(r *pb.Result) (tasks.Result, error) {
+	if n := len(r.GetOutputsJson()); n > MaxOutputs {
+		return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("%d outputs, at most %d", n, MaxOutputs)}
+	}
+	if n := len(r.GetMetrics()); n > MaxMetrics {
+		return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("%d metrics, at most %d", n, MaxMetrics)}
+	}
 	res := tasks.Result{Metrics: r.GetMetrics()}
 	if len(r.GetOutputsJson()) > 0 {
 		res.Outputs = make(map[string]json.RawMessage, len(r.GetOutputsJson()))
 		for k, v := range r.GetOutputsJson() {
+			if len(v) > tasks.MaxValueBytes {
+				return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("output %q is %d bytes, over the %d of a value output: write a larger result as an artifact", k, len(v), tasks.MaxValueBytes)}
+			}
 			if !json.Valid(v) {
 				return tasks.Result{}, &ProtocolError{Msg: fmt.Sprintf("output %q is not valid JSON: %.80q", k, v)}
 			}

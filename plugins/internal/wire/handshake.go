@@ -2,6 +2,7 @@ package wire
 
 import (
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // ProtocolVersion is the version of the wire protocol this build speaks:
@@ -29,4 +30,11 @@ func PluginSets() map[int]goplugin.PluginSet {
 	return map[int]goplugin.PluginSet{
 		ProtocolVersion: {PluginName: &Plugin{}},
 	}
+}
+
+// DialOptions are the host's options of its connection to a plugin, after
+// go-plugin's: a message from the plugin is at most MaxMessageBytes (a
+// larger one fails the call it answers, the process unread).
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes))}
 }
