@@ -243,6 +243,9 @@ func (h *Host) load(ctx context.Context, p *plugin) error {
 	if err == nil && len(types) == 0 {
 		err = errors.New("it provides no task types")
 	}
+	if err == nil {
+		err = wire.CheckVersion(version)
+	}
 	if err != nil {
 		h.retire(p, pr)
 		return fmt.Errorf("plugin %s: %w%s", p.Name, err, pr.out.tailNote())

@@ -1432,3 +1432,48 @@ func TestResultIsBounded(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A plugin's text that would drive a terminal or reorder a page — an
+// escape sequence or a bidi control in its version, a type's summary or a
+// param's doc — is refused at the handshake: the plugin, or the type,
+// is not served, and the problem names it escaped (trial 13-4).
+func TestControlCharactersAreRefusedAtTheHandshake(t *testing.T) {
+	h := open(t, folder(t, "badversion", "badtext"))
+	for _, p := range h.Plugins() {
+		switch p.Name {
+		case "badversion":
+			if p.Err == nil || !strings.Contains(p.Err.Error(), `its version "1.2.3\x1b[5mblink" holds control or format characters`) {
+				t.Errorf("badversion: version %q, err %v", p.Version, p.Err)
+			}
+		case "badtext":
+			if p.Err != nil {
+				t.Errorf("badtext: %v", p.Err)
+			}
+		}
+	}
+	if _, ok := h.Lookup("badtext-echo"); !ok {
+		t.Error("badtext-echo, whose text is plain, is not served")
+	}
+	var problems []string
+	for _, err := range h.Problems() {
+		problems = append(problems, err.Error())
+	}
+	all := strings.Join(problems, "\n")
+	for _, want := range []string{
+		`task type "badtext-summary": its summary "red \x1b[31mRED\x1b[0m \x1b]0;TITLE\a" holds control`,
+		`task type "badtext-doc": its param "text"'s doc "clear\x1b[2J" holds control`,
+		`task type "badtext-bidi": its param "text"'s doc "\u202eevil" holds control`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems lack %s:\n%s", want, all)
+		}
+	}
+	for _, name := range []string{"badtext-summary", "badtext-doc", "badtext-bidi"} {
+		if _, ok := h.Lookup(name); ok {
+			t.Errorf("%s is served", name)
+		}
+	}
+	if strings.ContainsFunc(all, func(r rune) bool { return r == 0x1b || r == 0x202e }) {
+		t.Errorf("the problems hold the raw characters:\n%q", all)
+	}
+}

@@ -465,7 +465,7 @@ func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
 	problems := append(h.Problems(), h.Compose(reg)...)
 	if fresh {
 		for _, p := range problems {
-			fmt.Fprintf(a.stderr, "cairn: warning: %v\n", p)
+			fmt.Fprintf(a.stderr, "cairn: warning: %s\n", printableLines(p.Error()))
 		}
 	}
 	return reg, nil

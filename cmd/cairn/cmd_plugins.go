@@ -122,12 +122,12 @@ func (a *app) listPlugins(ctx context.Context, asJSON bool) error {
 				if sum == "" {
 					sum = "-"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, version, protocol, sum, typeList)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(p.Name), printable(version), protocol, sum, typeList)
 			}
 			tw.Flush()
 		}
 		for _, p := range problems {
-			fmt.Fprintf(a.stderr, "problem: %v\n", p)
+			fmt.Fprintf(a.stderr, "problem: %s\n", printableLines(p.Error()))
 		}
 	}
 	if len(problems) > 0 {

@@ -37,6 +37,15 @@ func main() {
 	if strings.HasPrefix(name, "clash") {
 		ts = append(ts, envParam{name: name + "-env"})
 	}
+	// Text that would drive a terminal: in the version, or in a type's
+	// summary or param doc.
+	if strings.HasPrefix(name, "badversion") {
+		version += "\x1b[5mblink"
+	}
+	if strings.HasPrefix(name, "badtext") {
+		ts = append(ts, echo{name: name + "-summary", summary: "red \x1b[31mRED\x1b[0m \x1b]0;TITLE\x07"},
+			echo{name: name + "-doc", doc: "clear\x1b[2J"}, echo{name: name + "-bidi", doc: "\u202eevil"})
+	}
 	if strings.HasPrefix(name, "slow") {
 		time.Sleep(2 * time.Second) // a slow start, before the handshake
 	}
@@ -184,13 +193,20 @@ func (misbehave) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tas
 	return tasks.Result{Outputs: map[string]json.RawMessage{"value": b}}, nil
 }
 
-type echo struct{ name string }
+type echo struct{ name, summary, doc string }
 
 func (e echo) Info() cairn.TypeInfo {
+	summary, doc := "Echoes its text param as its output.", "what to echo"
+	if e.summary != "" {
+		summary = e.summary
+	}
+	if e.doc != "" {
+		doc = e.doc
+	}
 	return cairn.TypeInfo{
 		Name:    e.name,
-		Summary: "Echoes its text param as its output.",
-		Params:  []cairn.ParamInfo{{Name: "text", Kind: cairn.KindString, Doc: "what to echo"}},
+		Summary: summary,
+		Params:  []cairn.ParamInfo{{Name: "text", Kind: cairn.KindString, Doc: doc}},
 		Outputs: []cairn.PortInfo{{Name: "text"}},
 	}
 }

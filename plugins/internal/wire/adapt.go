@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -32,6 +33,9 @@ type ValidateFunc func(params map[string]any) []tasks.ParamError
 func Adapt(t Type, ref cairn.PluginRef, run RunFunc, validate ValidateFunc) (tasks.Task, error) {
 	if _, clash := t.Info.Param(EnvParam); clash {
 		return nil, fmt.Errorf("task type %q declares a param %q, which cairn reserves for the environment variables of every plugin task: rename the param in the plugin", t.Info.Name, EnvParam)
+	}
+	if err := checkText(t.Info); err != nil {
+		return nil, err
 	}
 	info := t.Info
 	info.Params = append(append([]cairn.ParamInfo(nil), t.Info.Params...), envParamInfo())
@@ -219,4 +223,46 @@ func kindArticle(k cairn.ParamKind) string {
 		return "a map"
 	}
 	return "a " + string(k)
+}
+
+// CheckVersion refuses a plugin version that holds a control or format
+// character.
+func CheckVersion(v string) error {
+	if unsafeText(v) {
+		return fmt.Errorf("its version %q holds control or format characters (such as an escape sequence or U+202E), which would reach terminals and pages as they are: the plugin is not loaded", v)
+	}
+	return nil
+}
+
+// checkText refuses a type whose text — its name, summary, its params',
+// inputs' and outputs' names and docs — holds a control or format
+// character: the text is printed by cairn types and shown on the UI's
+// types page, where an escape sequence would drive the terminal and a
+// bidi override reorder what is read (as a worker's registration is
+// refused).
+func checkText(info cairn.TypeInfo) error {
+	texts := [][2]string{{"name", info.Name}, {"summary", info.Summary}, {"outputs_param", info.OutputsParam}, {"values_param", info.ValuesParam}}
+	for _, p := range info.Params {
+		what := fmt.Sprintf("param %q", p.Name)
+		texts = append(texts, [2]string{"param name", p.Name}, [2]string{what + "'s doc", p.Doc}, [2]string{what + "'s kind", string(p.Kind)})
+		if p.Default != nil {
+			texts = append(texts, [2]string{what + "'s default", fmt.Sprint(p.Default)})
+		}
+	}
+	for _, ports := range [][]cairn.PortInfo{info.Inputs, info.Outputs} {
+		for _, p := range ports {
+			texts = append(texts, [2]string{"port name", p.Name}, [2]string{fmt.Sprintf("port %q's doc", p.Name), p.Doc})
+		}
+	}
+	for _, t := range texts {
+		if unsafeText(t[1]) {
+			return fmt.Errorf("task type %q: its %s %q holds control or format characters (such as an escape sequence or U+202E), which would reach terminals and pages as they are", info.Name, t[0], t[1])
+		}
+	}
+	return nil
+}
+
+// unsafeText reports a control (Cc) or format (Cf) character.
+func unsafeText(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
 }
