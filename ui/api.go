@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -260,6 +261,56 @@ func (h *handler) stillValid(ctx context.Context) error {
 	return nil
 }
 
+// maxFollowsPerToken bounds the logs one token follows at once: each
+// costs the server a poll of its file and a read of its token every
+// second for as long as its attempt runs, and a viewer token (a prediction
+// client's) could otherwise open thousands.
+var maxFollowsPerToken = 32
+
+// follows counts the logs each token follows (by token id).
+type follows struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// errTooManyFollows answers a follow past maxFollowsPerToken.
+type errTooManyFollows struct{ actor string }
+
+func (e errTooManyFollows) Error() string {
+	return fmt.Sprintf("token %s already follows %d logs, the most one token may follow at once: close one first", e.actor, maxFollowsPerToken)
+}
+
+func (errTooManyFollows) APIStatus() (int, string) {
+	return http.StatusTooManyRequests, "too_many_follows"
+}
+
+// follow takes one of the follows of the request's token; it returns the
+// release, or errTooManyFollows. Requests without a token (no
+// authentication) are not counted.
+func (h *handler) follow(ctx context.Context) (func(), error) {
+	c, ok := CallerFrom(ctx)
+	if !ok || c.Actor == "" || c.Actor == NoAuthActor {
+		return func() {}, nil
+	}
+	f := &h.follows
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[c.Actor] >= maxFollowsPerToken {
+		return nil, errTooManyFollows{c.Actor}
+	}
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	f.n[c.Actor]++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.n[c.Actor]--; f.n[c.Actor] <= 0 {
+			delete(f.n, c.Actor)
+		}
+	}, nil
+}
+
 // followChunk bounds what one read of a followed log sends.
 const followChunk = 256 << 10
 
@@ -269,6 +320,12 @@ const followChunk = 256 << 10
 // of an attempt seen finished are all sent before the end event.
 func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int64) {
 	ctx := c.Request.Context()
+	release, err := h.follow(ctx)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	defer release()
 	w := c.Writer
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")

@@ -3,6 +3,8 @@ package ui
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -124,4 +126,68 @@ func TestFollowLogStopsWhenTokenRevoked(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the follow went on after its token was revoked")
 	}
+}
+
+// A token follows at most maxFollowsPerToken logs at once (each costs the
+// server a poll a second while its attempt runs): one more gets a 429
+// that says so, and once one of its streams closes it may open another.
+func TestFollowsPerTokenBounded(t *testing.T) {
+	f := newFixture(t, withTokens)
+	defer func(n int) { maxFollowsPerToken = n }(maxFollowsPerToken)
+	maxFollowsPerToken = 2
+	ctx := context.Background()
+	_, text := f.token(t, auth.Viewer, "follower", time.Hour)
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: "long", Type: "shell", State: cairn.TaskReady, Params: json.RawMessage(`{}`)}}
+	if err := f.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1, Start: true}, now, time.Hour); err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	url := f.srv.URL + "/api/v1/runs/" + run.ID + "/tasks/long/log?follow=1"
+	open := func(ctx context.Context) *http.Response {
+		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+text)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	var cancels []context.CancelFunc
+	for range 2 {
+		c, cancel := context.WithCancel(ctx)
+		cancels = append(cancels, cancel)
+		if resp := open(c); resp.StatusCode != 200 {
+			t.Fatalf("follow within the bound: %d", resp.StatusCode)
+		}
+	}
+	resp := open(ctx)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || !strings.Contains(string(body), "too_many_follows") || !strings.Contains(string(body), "close one first") {
+		t.Fatalf("a third follow: %d %s", resp.StatusCode, body)
+	}
+	cancels[0]()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, cancel := context.WithCancel(ctx)
+		resp := open(c)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a closed follow did not give its place back: %d", resp.StatusCode)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancels[1]()
 }

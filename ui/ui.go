@@ -280,6 +280,7 @@ type handler struct {
 	// parsing holds a place for each workflow file being parsed for a
 	// client (validate): see parseTurn.
 	parsing chan struct{}
+	follows follows // the logs each token follows (maxFollowsPerToken)
 }
 
 // Route is one route the handler serves and the access it needs: the
