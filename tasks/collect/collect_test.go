@@ -387,6 +387,17 @@ func TestHTTPSource(t *testing.T) {
 			Check: tasktest.ErrorMentions("unreachable", "connection refused"),
 		},
 		tasktest.Case{
+			// The query may hold a token: the error (shown to every
+			// reader of the run) names the URL without it, and does not
+			// repeat it through Go's url.Error text.
+			Name: "refused-query-hidden", Params: map[string]any{"source": deadURL + "/x.csv?token=s3cr3tq"}, Want: tasktest.FailsPermanent,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				if a.Err == nil || strings.Contains(a.Err.Error(), "s3cr3tq") || !strings.Contains(a.Err.Error(), "unreachable") {
+					t.Errorf("error %v: want it unreachable, without the query's token", a.Err)
+				}
+			},
+		},
+		tasktest.Case{
 			Name: "blocks-until-cancelled", Params: map[string]any{"source": srv.URL + "/slow.csv", "timeout": "1m"}, Want: tasktest.Blocks,
 			Delay: 200 * time.Millisecond,
 		},
@@ -428,7 +439,8 @@ func TestSQLSourceConversion(t *testing.T) {
 		},
 	}
 	run := func(t *testing.T, q collect.SQLQuerier, want tasktest.Outcome, check func(*testing.T, tasktest.Attempt)) {
-		tasktest.Run(t, collect.New(collect.Options{SQL: q}), tasktest.Case{Name: "run", Params: sqlParams, Want: want, Check: check})
+		// The DSN as a run resolves it, its password from a secret param.
+		tasktest.Run(t, collect.New(collect.Options{SQL: q}), tasktest.Case{Name: "run", Params: sqlParams, Want: want, Check: check, Resolved: true})
 	}
 	t.Run("types-and-nulls", func(t *testing.T) {
 		run(t, good, tasktest.Succeeds, func(t *testing.T, a tasktest.Attempt) {
@@ -605,6 +617,36 @@ func TestInvalidParams(t *testing.T) {
 				t.Errorf("Run: %v, want a permanent error", err)
 			}
 		})
+	}
+	// A password written in the workflow would be stored with every run
+	// and shown to every reader: refused as written, with the way to give
+	// it (a secret param); a reference to one is fine, and at run time,
+	// once resolved, so is the password.
+	for _, c := range []struct{ key, value string }{
+		{"source", "http://bob:hunter2@127.0.0.1:8080/iris.csv"},
+		{"dsn", "postgres://bob:hunter2@db:5432/shop?sslmode=disable"},
+		{"dsn", "postgres://db:5432/shop?password=hunter2"},
+		{"dsn", "host=db dbname=shop password=hunter2"},
+	} {
+		m := map[string]any{"source": c.value}
+		if c.key == "dsn" {
+			m = map[string]any{"source": "sql", "query": "SELECT 1", "dsn": c.value}
+		}
+		errs := task.ValidateParams(m)
+		if len(errs) != 1 || errs[0].Key != c.key || !strings.Contains(errs[0].Msg, "holds a password") ||
+			!strings.Contains(errs[0].Hint, "secret: true") || strings.Contains(errs[0].Msg+errs[0].Hint, "hunter2") {
+			t.Errorf("%s %s: %v, want one error saying it holds a password, how to give it, without it", c.key, c.value, errs)
+		}
+	}
+	for _, ok := range []map[string]any{
+		{"source": "http://bob:${{ params.pw }}@127.0.0.1:8080/iris.csv"},
+		{"source": "http://bob@127.0.0.1:8080/iris.csv"},
+		{"source": "sql", "query": "SELECT 1", "dsn": "postgres://bob:${{ params.pw }}@db/shop"},
+		{"source": "sql", "query": "SELECT 1", "dsn": "postgres://bob@db/shop?sslmode=disable"},
+	} {
+		if errs := task.ValidateParams(ok); len(errs) != 0 {
+			t.Errorf("%v: %v", ok, errs)
+		}
 	}
 	// References are left for run time.
 	if errs := task.ValidateParams(map[string]any{"source": "${{ params.src }}", "rows": "${{ params.n }}"}); len(errs) != 0 {

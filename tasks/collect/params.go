@@ -253,6 +253,8 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			p.Source = s
 			if key, msg, hint := parseSource(s, &p); msg != "" {
 				add(key, hint, "%s", msg)
+			} else if allowRefs && p.URL != nil && hasPassword(p.URL) {
+				add(k, passwordHint, "the URL holds a password, which every reader of the run would see (show, the API, its lineage): give it through a secret param")
 			}
 		case "format":
 			s, ok := v.(string)
@@ -284,6 +286,9 @@ func parseParams(m map[string]any, allowRefs bool) (params, []tasks.ParamError) 
 			}
 			if k == "dsn" {
 				p.DSN = s
+				if allowRefs && dsnHasPassword(s) {
+					add(k, passwordHint, "the DSN holds a password, which every reader of the run would see (show, the API, its lineage): give it through a secret param")
+				}
 			} else {
 				p.Query = s
 			}
@@ -581,6 +586,34 @@ func wholeNumber(x any) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// passwordHint says how a password reaches a source without being
+// written in the workflow (and so stored with every run).
+const passwordHint = "declare a secret param (params: {pw: {type: string, secret: true}}, its value given as CAIRN_PARAM_PW in the environment) and write ${{ params.pw }} where the password goes: it is then never stored or shown"
+
+// hasPassword reports whether u carries a password in its user info.
+func hasPassword(u *url.URL) bool {
+	if u.User == nil {
+		return false
+	}
+	_, ok := u.User.Password()
+	return ok
+}
+
+// dsnHasPassword reports whether a DSN written in a workflow holds a
+// password: in a URL's user info or query (postgres://u:pw@h/db,
+// ?password=), or as a key=value setting (host=h password=pw).
+func dsnHasPassword(s string) bool {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" && u.Host != "" {
+		return hasPassword(u) || u.Query().Has("password")
+	}
+	for _, f := range strings.Fields(s) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(strings.TrimSpace(k), "password") {
+			return true
+		}
+	}
+	return false
 }
 
 // redactedDSN hides a URL-shaped DSN's password.

@@ -273,6 +273,11 @@ func origin(u *url.URL) string {
 // problem are permanent: retrying does not mend a wrong address. Timeouts,
 // resets and the rest are retryable.
 func httpErr(ctx context.Context, what string, p params, err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		// Its text repeats the whole URL (the query included, which may
+		// hold a token); what names it, as it may be shown.
+		err = ue.Err
+	}
 	var (
 		unknown  x509.UnknownAuthorityError
 		invalid  x509.CertificateInvalidError
