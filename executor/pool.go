@@ -165,6 +165,24 @@ type Options struct {
 	// a failed lease (the pool asks again), heartbeat or completion, and
 	// a lost lease. Nil discards it.
 	Logger *slog.Logger
+	// HandBack, set by a remote worker, hands back an attempt whose task
+	// type this worker does not have (a plugin installed on other
+	// workers only) instead of failing it for good: it is reported
+	// requeued (cairn.Completion.Requeue: retried at once, free of the
+	// task's retries, within its max_interruptions) and its slot leases
+	// nothing for HandBackPause, so that a worker that has the type takes
+	// it. Unset (a server's own pool, 'cairn run', whose types are the
+	// ones the workflow was checked with), such an attempt fails.
+	HandBack      bool
+	HandBackPause time.Duration // default DefaultHandBackPause
+	// SpaceDirs are folders of the worker's own (a remote worker's
+	// scratch and cache) whose file system, when full, makes the worker
+	// unable to run anything: checked after an attempt failed (a
+	// command's own ENOSPC reaches the pool only as its exit code) and
+	// before each lease, a full one halts the pool as an artifact's
+	// ENOSPC does (see Halted): the attempt is requeued, nothing more is
+	// leased. Full is less than MinFreeSpace bytes or no inode left.
+	SpaceDirs []string
 }
 
 // Defaults of Options.
@@ -173,6 +191,10 @@ const (
 	// so that a stopped command is killed before its attempt is abandoned.
 	DefaultStopGrace     = 10 * time.Second
 	DefaultMaxErrorBytes = 4 << 10
+	DefaultHandBackPause = 3 * time.Second
+	// MinFreeSpace is the room under which a file system of
+	// Options.SpaceDirs is full.
+	MinFreeSpace = 1 << 20
 )
 
 // Pool is an in-process worker pool. Start it, then Stop it (soft: stop
@@ -228,6 +250,9 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.HandBackPause <= 0 {
+		o.HandBackPause = DefaultHandBackPause
+	}
 	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
 		halted: make(chan struct{})}
 }
@@ -279,6 +304,22 @@ func (p *Pool) halt(err error) {
 // of the worker, not of the task.
 func noSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// fullDisk returns an error wrapping ENOSPC if the file system of one of
+// Options.SpaceDirs is full (see there), nil otherwise.
+func (p *Pool) fullDisk() error {
+	for _, dir := range p.o.SpaceDirs {
+		avail, ffree, files, ok := spaceOf(dir)
+		switch {
+		case !ok:
+		case avail < MinFreeSpace:
+			return fmt.Errorf("the file system of %s is full (%d bytes left): %w", dir, avail, syscall.ENOSPC)
+		case files > 0 && ffree == 0:
+			return fmt.Errorf("the file system of %s has no inode left: %w", dir, syscall.ENOSPC)
+		}
+	}
+	return nil
 }
 
 // Start begins leasing and running attempts. ctx bounds the pool's whole
@@ -363,6 +404,13 @@ func (p *Pool) dispatch(ctx context.Context) {
 			default:
 				break more
 			}
+		}
+		if err := p.fullDisk(); err != nil {
+			p.halt(fmt.Errorf("before leasing: %w", err))
+			for range n {
+				<-p.slots
+			}
+			return
 		}
 		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
 		switch {
@@ -543,6 +591,13 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 			}
 		}()
 	}
+	// An attempt of a type this worker does not have is handed back
+	// (Options.HandBack), its slot's next lease put off.
+	handBack := false
+	if p.o.HandBack {
+		_, known := p.o.Types.Lookup(it.Type)
+		handBack = !known
+	}
 	// report ends the attempt: on this goroutine, or on the one that
 	// abandoned the task.
 	report := func(c cairn.Completion, fatal error) (cairn.WorkItem, bool) {
@@ -553,7 +608,7 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 			delete(p.active, l.Token)
 			p.mu.Unlock()
 		}()
-		return p.report(ctx, rctx, l, c, fatal)
+		return p.report(ctx, rctx, l, c, fatal, !handBack)
 	}
 	c, fatal, handed := p.run(ctx, it, func(c cairn.Completion, fatal error) {
 		go p.resume(func() (cairn.WorkItem, bool) { return report(c, fatal) })
@@ -562,12 +617,20 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 		return next, false, true
 	}
 	next, ok = report(c, fatal)
+	if handBack {
+		// Lease nothing for a while on this slot: the task just handed
+		// back would likely come back here.
+		select {
+		case <-time.After(p.o.HandBackPause):
+		case <-p.leaseCtx.Done():
+		}
+	}
 	return next, ok, false
 }
 
 // report sends an attempt's completion, asking for the slot's next work
 // item unless the pool is stopping.
-func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completion, fatal error) (next cairn.WorkItem, ok bool) {
+func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completion, fatal error, more bool) (next cairn.WorkItem, ok bool) {
 	if fatal != nil {
 		// The attempt did not fail, its worker did: it is requeued
 		// (cairn.Completion.Requeue), whatever the task's retries.
@@ -580,8 +643,12 @@ func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completi
 		c.Requeue, c.Retryable = true, true
 	}
 	var want cairn.LeaseRequest
-	if p.leaseCtx.Err() == nil {
-		want = p.request(1, 0)
+	if p.leaseCtx.Err() == nil && more {
+		if err := p.fullDisk(); err != nil {
+			p.halt(fmt.Errorf("before leasing: %w", err))
+		} else {
+			want = p.request(1, 0)
+		}
 	}
 	items, err := p.complete(rctx, l, c, want)
 	if err != nil && noSpace(err) {
@@ -636,6 +703,14 @@ func (p *Pool) complete(ctx context.Context, l cairn.Lease, c cairn.Completion, 
 func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.Completion, error)) (_ cairn.Completion, fatal error, handed bool) {
 	l := it.Lease
 	task, ok := p.o.Types.Lookup(it.Type)
+	if !ok && p.o.HandBack {
+		p.o.Logger.Warn("a task of a type this worker does not have: handed back to the server for another worker (route it with labels to the workers that have it)",
+			"worker", p.o.Worker, "run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "type", it.Type)
+		c := failure(fmt.Errorf("unknown task type %q on worker %s: handed back to the server for a worker that has it "+
+			"(give the task labels that only such workers offer)", it.Type, p.o.Worker))
+		c.Requeue, c.Retryable = true, true
+		return p.bound(c, l), nil, false
+	}
 	if !ok {
 		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil, false
 	}
@@ -980,6 +1055,11 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	if err != nil {
 		if cause := context.Cause(tctx); cause != nil {
 			err = causeFirst(cause, err)
+		}
+		if full := p.fullDisk(); full != nil && !noSpace(err) {
+			// Checked before the work dir is emptied: what the task
+			// wrote there may be what filled the disk.
+			err = fmt.Errorf("%w; after it failed, %w", err, full)
 		}
 		return withPlugin(failure(err), c.Plugin), err, false
 	}

@@ -165,7 +165,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	removeStale(filepath.Join(home, "work"))
 	pool := executor.New(c, executor.Options{Worker: c.ID(), Slots: f.concurrency, Types: reg, Artifacts: c.Artifacts(),
 		Logs: c.Logs(), Version: implVersion(), Cache: c, Models: c, StopGrace: f.stopGrace, IdleWait: c.MaxWait(), Logger: log, Redact: c.Redact,
-		ScratchDir: filepath.Join(home, "work")})
+		ScratchDir: filepath.Join(home, "work"), HandBack: true, SpaceDirs: []string{filepath.Join(home, "work"), filepath.Join(home, "cache")}})
 	if err := os.MkdirAll(filepath.Join(home, "work"), 0o700); err != nil {
 		return fmt.Errorf("worker home %s: %w", home, err)
 	}

@@ -50,7 +50,12 @@ func (e *env) startWorker(srv *server, token string, extraEnv []string, args ...
 
 func (e *env) startWorkerNoWait(srv *server, token string, extraEnv []string, args ...string) *workerProc {
 	e.t.Helper()
-	home := e.t.TempDir()
+	return e.startWorkerAt(e.t.TempDir(), srv, token, extraEnv, args...)
+}
+
+// startWorkerAt is startWorkerNoWait with the worker's home at home.
+func (e *env) startWorkerAt(home string, srv *server, token string, extraEnv []string, args ...string) *workerProc {
+	e.t.Helper()
 	url := "http://" + srv.addr
 	for i := 0; i+1 < len(args); i++ {
 		if args[i] == "--server" {
