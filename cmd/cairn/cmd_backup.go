@@ -123,7 +123,8 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 			"With --db postgres://..., it puts back the artifacts, logs and plugins of a backup of a home on\n"+
 			"PostgreSQL; the database is restored with pg_restore from the dump made beside the backup.\n"+
 			"The backup is checked first against its backup.json (every file there, at its size; the database\n"+
-			"at its sha256; each artifact against its name as it is copied): one that did not finish is refused.")
+			"at its sha256; each artifact against its name as it is copied): one that did not finish is refused.\n"+
+			"A restore into an empty home that fails (a full disk) removes what it had written, so the home is as it was.")
 	force := flags.Bool("force", false, "replace the database of a home that is not empty (never one in use)")
 	unchecked := flags.Bool("unchecked", false, "restore a backup that has no backup.json (made by an older Cairn) or does not match it, as it is")
 	pos, err := parseFlags(flags, args)
@@ -167,7 +168,9 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 	if same(dir, home) {
 		return fmt.Errorf("the backup %s is the home itself", dir)
 	}
-	if entries, err := os.ReadDir(home); err == nil && len(entries) > 0 && !*force {
+	entries, err := os.ReadDir(home)
+	wasEmpty := err != nil || len(entries) == 0 // nothing of the user's to keep, should the restore fail
+	if err == nil && len(entries) > 0 && !*force {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
@@ -192,6 +195,38 @@ func cmdRestore(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 	dbPath := t.path
+	if err := restoreSQLite(ctx, a, dir, src, home, dbPath); err != nil {
+		if wasEmpty {
+			// What this restore wrote is all there is: it goes, so that
+			// the home is as it was (a full disk left half the artifacts
+			// and no database, and the next try was refused as "not
+			// empty").
+			if rerr := emptyHome(home); rerr == nil {
+				return fmt.Errorf("%w\nnothing was restored: what the restore had written into %s was removed; fix the cause (free space?) and restore again", err, home)
+			}
+		}
+		return fmt.Errorf("%w\nthe home %s now holds part of the backup: fix the cause (free space?) and restore again with --force", err, home)
+	}
+	return nil
+}
+
+// emptyHome removes everything in home, keeping the folder.
+func emptyHome(home string) error {
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(home, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restoreSQLite puts backup dir (its database src) in place as home, whose
+// database is dbPath, and says what it restored.
+func restoreSQLite(ctx context.Context, a *app, dir, src, home, dbPath string) error {
 	// Artifacts before the database: the restored runs refer to them.
 	// They are content-addressed, so adding them to a home in use (which
 	// the database restore then refuses) changes nothing there.

@@ -49,3 +49,58 @@ func TestFullDiskThenResume(t *testing.T) {
 		t.Errorf("big ran %d attempts, want 2 (the requeued one and the one that succeeded)", big.Attempts)
 	}
 }
+
+// A restore that runs out of space into an empty home takes back what it
+// wrote and says so: the home is as it was, and once space is back the
+// same restore works without --force (it left half the artifacts and no
+// database, and the retry was refused as "not empty"; found by the
+// trial). The home is a 3 MiB tmpfs; the backup holds 4.2 MB.
+func TestRestoreOnFullDiskLeavesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src := writeWorkflow(t, "big.yaml", `name: big
+tasks:
+  - id: a
+    type: shell
+    with:
+      script: head -c 1500000 /dev/urandom > a.bin
+      outputs: {data: a.bin}
+  - id: b
+    type: shell
+    with:
+      script: head -c 2700000 /dev/urandom > b.bin
+      outputs: {data: b.bin}
+`)
+	e.must(0, "run", src, "--progress", "none")
+	backup := filepath.Join(t.TempDir(), "bk")
+	e.must(0, "backup", backup)
+
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v)", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	home := filepath.Join(dir, "home")
+	small := &env{t: t, home: home}
+	r := small.must(1, "restore", backup)
+	if !strings.Contains(r.stderr, "no space left on device") || !strings.Contains(r.stderr, "nothing was restored") {
+		t.Fatalf("restore onto a full disk:\n%s", r)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("the failed restore left %v in the home", names)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=32m"); err != nil {
+		t.Fatalf("grow the tmpfs: %v", err)
+	}
+	small.must(0, "restore", backup)
+	if runs := small.runs(); len(runs) != 1 || runs[0].State != "succeeded" {
+		t.Fatalf("runs after the restore: %+v", runs)
+	}
+}
