@@ -97,16 +97,7 @@ func TestFollowLogStopsWhenTokenRevoked(t *testing.T) {
 	f := newFixture(t, withTokens)
 	ctx := context.Background()
 	tok, text := f.token(t, auth.Viewer, "follower", time.Hour)
-	now := time.Now()
-	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
-		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
-	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: "long", Type: "shell", State: cairn.TaskReady, Params: json.RawMessage(`{}`)}}
-	if err := f.st.CreateRun(ctx, run, trs); err != nil {
-		t.Fatal(err)
-	}
-	if items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1, Start: true}, now, time.Hour); err != nil || len(items) != 1 {
-		t.Fatalf("lease: %v %v", items, err)
-	}
+	run := runningTask(t, f, "long")
 	type answer struct{ body string }
 	got := make(chan answer, 1)
 	go func() {
@@ -128,6 +119,24 @@ func TestFollowLogStopsWhenTokenRevoked(t *testing.T) {
 	}
 }
 
+// runningTask makes a run whose one task, id, is running (leased and
+// started), so that its log may be followed.
+func runningTask(t *testing.T, f *fixture, id string) *cairn.Run {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
+		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
+	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: id, Type: "shell", State: cairn.TaskReady, Params: json.RawMessage(`{}`)}}
+	if err := f.st.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	if items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1, Start: true}, now, time.Hour); err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	return run
+}
+
 // A token follows at most maxFollowsPerToken logs at once (each costs the
 // server a poll a second while its attempt runs): one more gets a 429
 // that says so, and once one of its streams closes it may open another.
@@ -137,16 +146,7 @@ func TestFollowsPerTokenBounded(t *testing.T) {
 	maxFollowsPerToken = 2
 	ctx := context.Background()
 	_, text := f.token(t, auth.Viewer, "follower", time.Hour)
-	now := time.Now()
-	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "w", Digest: "sha256:00", SourcePath: "w.yaml",
-		Source: []byte("name: w\n"), State: cairn.RunRunning, CreatedAt: now}
-	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: "long", Type: "shell", State: cairn.TaskReady, Params: json.RawMessage(`{}`)}}
-	if err := f.st.CreateRun(ctx, run, trs); err != nil {
-		t.Fatal(err)
-	}
-	if items, err := f.st.Lease(ctx, cairn.LeaseRequest{Worker: "w", Max: 1, Start: true}, now, time.Hour); err != nil || len(items) != 1 {
-		t.Fatalf("lease: %v %v", items, err)
-	}
+	run := runningTask(t, f, "long")
 	url := f.srv.URL + "/api/v1/runs/" + run.ID + "/tasks/long/log?follow=1"
 	open := func(ctx context.Context) *http.Response {
 		req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
