@@ -57,7 +57,8 @@ demo-retrain: build
 	sh workflows/examples/retrain-demo.sh ./$(BIN) .cairn-demo-retrain
 
 ## test: everything the tests need, then formatting, vet and the race-enabled suite
-## (the fuzzers' seed corpora run as part of it).
+## (the fuzzers' seed corpora run as part of it). Each package may take 25 minutes (go test's default, 10, is
+## near what cmd/cairn's race-enabled tests took on a loaded 2-CPU machine).
 ## The PostgreSQL suites (store/postgres, and collect's sql source) run against CAIRN_TEST_POSTGRES; when it is
 ## not set and the local server answers at PG_TEST_DSN, that one (each test makes and drops a database of its own).
 PG_TEST_DSN ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
@@ -65,7 +66,7 @@ test: deps fmt-check vet
 	@if [ -z "$$CAIRN_TEST_POSTGRES" ] && command -v psql >/dev/null 2>&1 && psql "$(PG_TEST_DSN)" -Atqc 'select 1' >/dev/null 2>&1; then \
 		echo "PostgreSQL answers at $(PG_TEST_DSN): its suites run"; export CAIRN_TEST_POSTGRES="$(PG_TEST_DSN)"; \
 	elif [ -z "$$CAIRN_TEST_POSTGRES" ]; then echo "no PostgreSQL at $(PG_TEST_DSN) and CAIRN_TEST_POSTGRES unset: its suites skip"; fi; \
-	PATH="$(CURDIR)/$(dir $(PROMTOOL)):$$PATH" $(GO) test -race -count=1 $(PKGS)
+	PATH="$(CURDIR)/$(dir $(PROMTOOL)):$$PATH" $(GO) test -race -count=1 -timeout 25m $(PKGS)
 
 ## deps: the Debian packages the tests use, installed when missing (as root, with apt-get):
 ## zsh, for the zsh completion test, and chromium, which the ui browser tests drive (headless,
