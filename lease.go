@@ -78,6 +78,9 @@ type LeaseRequest struct {
 	// See Serves.
 	Labels map[string]string
 	Queues []string
+	// Types, if not nil, are the task types the worker can run: a task
+	// of another type is not handed to it (HasType). Nil: any type.
+	Types []string
 	// AnyTask takes any task whatever its labels and queue (Labels and
 	// Queues unused): the foreground `cairn run`, which runs every task
 	// of its own run in its process.

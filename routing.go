@@ -223,34 +223,51 @@ func Serves(labels map[string]string, queues []string, taskLabels map[string]str
 	return true
 }
 
-// Takes reports whether r may be handed a task that requires taskLabels
-// and waits in queue taskQueue: always with r.AnyTask, else Serves.
-func (r LeaseRequest) Takes(taskLabels map[string]string, taskQueue string) bool {
-	return r.AnyTask || Serves(r.Labels, r.Queues, taskLabels, taskQueue)
+// HasType reports whether a worker that can run types (nil: it did not
+// say, so any) may take a task of type typ.
+func HasType(types []string, typ string) bool {
+	return types == nil || slices.Contains(types, typ)
+}
+
+// Takes reports whether r may be handed a task of type taskType that
+// requires taskLabels and waits in queue taskQueue: always with
+// r.AnyTask, else Serves and HasType.
+func (r LeaseRequest) Takes(taskLabels map[string]string, taskQueue, taskType string) bool {
+	return r.AnyTask || (Serves(r.Labels, r.Queues, taskLabels, taskQueue) && HasType(r.Types, taskType))
 }
 
 // SameRoute reports whether a and b take the same tasks by their routing
-// fields (AnyTask, Labels, Queues).
+// fields (AnyTask, Labels, Queues, Types).
 func (r LeaseRequest) SameRoute(o LeaseRequest) bool {
-	return r.AnyTask == o.AnyTask && maps.Equal(r.Labels, o.Labels) && slices.Equal(r.Queues, o.Queues)
+	return r.AnyTask == o.AnyTask && maps.Equal(r.Labels, o.Labels) && slices.Equal(r.Queues, o.Queues) &&
+		(r.Types == nil) == (o.Types == nil) && slices.Equal(r.Types, o.Types)
 }
 
 // maxNameInLine bounds a worker's name in WhyWaiting's line.
 const maxNameInLine = 40
 
-// WhyWaiting says, in one line, why a ready task that requires labels and
-// waits in queue (stored name) is not leased, when none of workers that
-// are live at now may take it: "waiting: no live worker has gpu=true (2
-// live workers: a, b)". It is "" when one of them may. Workers are named
-// by Name, else ID, cut to 40 characters; at most 5 are named.
-func WhyWaiting(labels map[string]string, queue string, workers []Worker, now time.Time) string {
-	var live []string
+// WhyWaiting says, in one line, why a ready task of type typ that
+// requires labels and waits in queue (stored name) is not leased, when
+// none of workers that are live at now may take it: "waiting: no live
+// worker has gpu=true (2 live workers: a, b)", "… has gpu=true and runs
+// type kmeans (…)" when the workers that serve its labels and queue all
+// lack its type. It is "" when one of them may. Workers are named by
+// Name, else ID, cut to 40 characters; at most 5 are named.
+func WhyWaiting(labels map[string]string, queue, typ string, workers []Worker, now time.Time) string {
+	var (
+		live               []string
+		routeOK, anyHasTyp bool
+	)
 	for _, w := range workers {
 		if !w.Live(now) {
 			continue
 		}
-		if w.State == WorkerActive && Serves(w.Labels, w.Queues, labels, queue) {
-			return ""
+		if w.State == WorkerActive {
+			serves, has := Serves(w.Labels, w.Queues, labels, queue), HasType(w.Types, typ)
+			if serves && has {
+				return ""
+			}
+			routeOK, anyHasTyp = routeOK || serves, anyHasTyp || has
 		}
 		name := w.Name
 		if name == "" {
@@ -269,6 +286,9 @@ func WhyWaiting(labels map[string]string, queue string, workers []Worker, now ti
 		need = append(need, "takes queue "+queue)
 	} else if len(labels) == 0 {
 		need = append(need, "takes the default queue")
+	}
+	if typ != "" && (routeOK || (!anyHasTyp && len(live) > 0)) {
+		need = append(need, "runs type "+typ)
 	}
 	var who string
 	switch n := len(live); {

@@ -85,13 +85,46 @@ func TestServes(t *testing.T) {
 			t.Errorf("Serves(%v, %q, %v, %q) = %v", c.labels, c.queues, c.taskLabels, c.taskQueue, got)
 		}
 		r := LeaseRequest{Labels: c.labels, Queues: c.queues}
-		if r.Takes(c.taskLabels, c.taskQueue) != c.want {
+		if r.Takes(c.taskLabels, c.taskQueue, "kmeans") != c.want {
 			t.Errorf("Takes differs from Serves for %+v", c)
 		}
+		r.Types = []string{"noop", "train"} // declared, without kmeans
+		if r.Takes(c.taskLabels, c.taskQueue, "kmeans") {
+			t.Errorf("a worker without type kmeans takes a kmeans task: %+v", c)
+		}
+		if r.Takes(c.taskLabels, c.taskQueue, "train") != c.want {
+			t.Errorf("types declared, the type among them: Takes differs from Serves for %+v", c)
+		}
 		r.AnyTask = true
-		if !r.Takes(c.taskLabels, c.taskQueue) {
+		if !r.Takes(c.taskLabels, c.taskQueue, "kmeans") {
 			t.Errorf("AnyTask does not take %+v", c)
 		}
+	}
+}
+
+// A worker's types take part in its route: nil (it did not say) differs
+// from none at all, and leases of workers alike are shared only when
+// their types are the same.
+func TestSameRouteTypes(t *testing.T) {
+	a := LeaseRequest{Labels: map[string]string{"gpu": "true"}}
+	b := a
+	if !a.SameRoute(b) {
+		t.Fatal("the same request is not the same route")
+	}
+	b.Types = []string{}
+	if a.SameRoute(b) {
+		t.Error("no types said and no types at all are the same route")
+	}
+	a.Types, b.Types = []string{"noop", "train"}, []string{"noop"}
+	if a.SameRoute(b) {
+		t.Error("other types are the same route")
+	}
+	b.Types = []string{"noop", "train"}
+	if !a.SameRoute(b) {
+		t.Error("the same types are not the same route")
+	}
+	if !HasType(nil, "anything") || HasType([]string{}, "noop") || !HasType([]string{"noop"}, "noop") {
+		t.Error("HasType: nil takes any type, an empty list none, a list its own")
 	}
 }
 
@@ -121,26 +154,47 @@ func TestWhyWaiting(t *testing.T) {
 		{nil, "batch", ""},
 	}
 	for _, c := range cases {
-		if got := WhyWaiting(c.labels, c.queue, ws, now); got != c.want {
+		if got := WhyWaiting(c.labels, c.queue, "noop", ws, now); got != c.want {
 			t.Errorf("WhyWaiting(%v, %q) = %q, want %q", c.labels, c.queue, got, c.want)
 		}
 	}
-	if got := WhyWaiting(nil, "", nil, now); got != "waiting: no live worker takes the default queue (no live workers)" {
+	if got := WhyWaiting(nil, "", "noop", nil, now); got != "waiting: no live worker takes the default queue (no live workers)" {
 		t.Errorf("no workers: %q", got)
 	}
-	if got := WhyWaiting(gpu, "", []Worker{live("only", nil)}, now); got != "waiting: no live worker has gpu=true (1 live worker: only)" {
+	if got := WhyWaiting(gpu, "", "noop", []Worker{live("only", nil)}, now); got != "waiting: no live worker has gpu=true (1 live worker: only)" {
 		t.Errorf("one worker: %q", got)
 	}
 	long := live(strings.Repeat("x", 50), nil)
-	if got := WhyWaiting(gpu, "", []Worker{long}, now); !strings.Contains(got, "(1 live worker: "+strings.Repeat("x", 39)+"…)") {
+	if got := WhyWaiting(gpu, "", "noop", []Worker{long}, now); !strings.Contains(got, "(1 live worker: "+strings.Repeat("x", 39)+"…)") {
 		t.Errorf("a long name: %q", got)
 	}
 	six := []Worker{live("a", nil), live("b", nil), live("c", nil), live("d", nil), live("e", nil), live("f", nil)}
-	if got := WhyWaiting(gpu, "", six, now); !strings.HasSuffix(got, "(6 live workers: a, b, c, d, e, …)") {
+	if got := WhyWaiting(gpu, "", "noop", six, now); !strings.HasSuffix(got, "(6 live workers: a, b, c, d, e, …)") {
 		t.Errorf("six workers: %q", got)
 	}
-	if got := WhyWaiting(gpu, "", []Worker{gone, live("g", gpu)}, now); got != "" {
+	if got := WhyWaiting(gpu, "", "noop", []Worker{gone, live("g", gpu)}, now); got != "" {
 		t.Errorf("a live gpu worker: %q", got)
+	}
+	// Types: the gpu worker lacks kmeans; another has it but not gpu=true.
+	g := live("g", gpu)
+	g.Types = []string{"noop", "train"}
+	if got := WhyWaiting(gpu, "", "kmeans", []Worker{g}, now); got != "waiting: no live worker has gpu=true and runs type kmeans (1 live worker: g)" {
+		t.Errorf("the gpu worker lacks the type: %q", got)
+	}
+	k := live("k", nil)
+	k.Types = []string{"kmeans", "noop"}
+	if got := WhyWaiting(gpu, "", "kmeans", []Worker{k}, now); got != "waiting: no live worker has gpu=true (1 live worker: k)" {
+		t.Errorf("a kmeans worker without gpu=true: %q", got)
+	}
+	if got := WhyWaiting(gpu, "", "train", []Worker{g}, now); got != "" {
+		t.Errorf("the gpu worker has train: %q", got)
+	}
+	if got := WhyWaiting(gpu, "", "kmeans", []Worker{live("old", gpu)}, now); got != "" {
+		t.Errorf("a worker that did not say its types takes any: %q", got)
+	}
+	g.Labels = nil
+	if got := WhyWaiting(gpu, "", "kmeans", []Worker{g}, now); got != "waiting: no live worker has gpu=true and runs type kmeans (1 live worker: g)" {
+		t.Errorf("neither labels nor type: %q", got)
 	}
 }
 

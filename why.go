@@ -152,7 +152,7 @@ func (f WaitFacts) why(tr *TaskRun, byID map[string]*TaskRun, active int, items 
 	switch tr.State {
 	case TaskReady:
 		if f.WorkersRead && Routed(tr.Labels, tr.Queue) {
-			if why := WhyWaiting(tr.Labels, tr.Queue, f.Workers, f.Now); why != "" {
+			if why := WhyWaiting(tr.Labels, tr.Queue, tr.Type, f.Workers, f.Now); why != "" {
 				return why
 			}
 		}

@@ -43,10 +43,14 @@ type Worker struct {
 	TokenID string // the worker token it registered with
 	Version string // its cairn version
 	// Protocol is the worker API version it speaks (WorkerProtocol).
-	Protocol    int
-	Labels      map[string]string // what it offers; a task's labels must all be among them
-	Queues      []string          // the queues it takes tasks from; empty: the default queue only
-	Concurrency int               // attempts it runs at once
+	Protocol int
+	Labels   map[string]string // what it offers; a task's labels must all be among them
+	Queues   []string          // the queues it takes tasks from; empty: the default queue only
+	// Types are the task types it can run (built in and from its
+	// plugins), sorted; nil: it did not say (a worker of an earlier
+	// version), and it is handed any type, giving back what it lacks.
+	Types       []string
+	Concurrency int // attempts it runs at once
 	State       WorkerState
 	// RegisteredAt is when it registered; SeenAt its last call (lease,
 	// heartbeat, completion); ExpiresAt when it is lost unless it calls

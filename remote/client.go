@@ -35,7 +35,10 @@ type ClientOptions struct {
 	Name, Host, Version string
 	Labels              map[string]string
 	Queues              []string
-	Concurrency         int
+	// Types are the task types the worker can run, sorted; nil: not said
+	// (the server leases it any type).
+	Types       []string
+	Concurrency int
 	// Protocol is the worker protocol spoken (default
 	// cairn.WorkerProtocol; another only in tests of a mismatch).
 	Protocol int
@@ -178,7 +181,7 @@ func NewHTTPClient(tr *http.Transport, concurrency int) *http.Client {
 
 func (c *Client) register(ctx context.Context) error {
 	var rep registerReply
-	req := registerRequest{Name: c.o.Name, Host: c.o.Host, Version: c.o.Version, Labels: c.o.Labels, Queues: c.o.Queues,
+	req := registerRequest{Name: c.o.Name, Host: c.o.Host, Version: c.o.Version, Labels: c.o.Labels, Queues: c.o.Queues, Types: c.o.Types,
 		Concurrency: c.o.Concurrency}
 	if err := c.call(ctx, http.MethodPost, "register", "", req, &rep, 30*time.Second); err != nil {
 		return fmt.Errorf("register with %s: %w", c.base, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -495,7 +496,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	now := s.o.Now()
 	wk, err := s.o.Workers.RegisterWorker(r.Context(), cairn.Worker{ID: "wk-" + cairn.NewToken()[:16], Name: req.Name, Host: req.Host,
 		TokenID: tok.ID, Version: req.Version, Protocol: cairn.WorkerProtocol, Labels: req.Labels, Queues: req.Queues,
-		Concurrency: req.Concurrency}, now, s.ttl)
+		Types: req.Types, Concurrency: req.Concurrency}, now, s.ttl)
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -515,6 +516,7 @@ const (
 	maxNameLen     = 200
 	maxLabels      = cairn.MaxLabels
 	maxQueues      = 64
+	maxTypes       = 256
 	maxConcurrency = 4096
 )
 
@@ -536,6 +538,12 @@ func checkRegistration(req registerRequest) string {
 		return fmt.Sprintf("%d labels: at most %d", len(req.Labels), maxLabels)
 	case len(req.Queues) > maxQueues:
 		return fmt.Sprintf("%d queues: at most %d", len(req.Queues), maxQueues)
+	case len(req.Types) > maxTypes:
+		return fmt.Sprintf("%d task types: at most %d", len(req.Types), maxTypes)
+	case !slices.IsSorted(req.Types) || len(slices.Compact(slices.Clone(req.Types))) != len(req.Types):
+		return "task types: want them sorted, each once"
+	case slices.ContainsFunc(req.Types, func(t string) bool { return t == "" || bad(t) }):
+		return fmt.Sprintf("task types: each 1 to %d characters, none of them control or format characters", maxNameLen)
 	}
 	// The syntax of a workflow's labels and queues: a worker offering
 	// one they cannot name would never match a task.
@@ -554,11 +562,12 @@ func checkRegistration(req registerRequest) string {
 
 // request is the lease request of worker c for up to max items: the
 // worker's id, any run (Owner ""), never more than its concurrency, only
-// the tasks its registered labels and queues allow (cairn.Serves): the
-// route is the registration's, whatever the request says.
+// the tasks its registered labels and queues allow (cairn.Serves) of the
+// types it registered (cairn.HasType): the route is the registration's,
+// whatever the request says.
 func (s *Server) request(c caller, max int, wait time.Duration, start bool) cairn.LeaseRequest {
 	return cairn.LeaseRequest{Worker: c.w.ID, Max: min(max, c.w.Concurrency), Wait: min(wait, s.o.MaxWait), Start: start,
-		Labels: c.w.Labels, Queues: c.w.Queues}
+		Labels: c.w.Labels, Queues: c.w.Queues, Types: c.w.Types}
 }
 
 // issued remembers who holds the leases handed out.

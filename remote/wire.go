@@ -51,12 +51,16 @@ type apiError struct {
 }
 
 type registerRequest struct {
-	Name        string            `json:"name"`
-	Host        string            `json:"host"`
-	Version     string            `json:"version"`
-	Labels      map[string]string `json:"labels,omitempty"`
-	Queues      []string          `json:"queues,omitempty"`
-	Concurrency int               `json:"concurrency"`
+	Name    string            `json:"name"`
+	Host    string            `json:"host"`
+	Version string            `json:"version"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Queues  []string          `json:"queues,omitempty"`
+	// Types are the task types the worker can run, sorted (the built-in
+	// ones and its plugins'); absent (a worker of an earlier version):
+	// any type, handed back if it lacks one.
+	Types       []string `json:"types,omitempty"`
+	Concurrency int      `json:"concurrency"`
 }
 
 type registerReply struct {

@@ -310,7 +310,7 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 			continue
 		}
 		tr := rs.snap.Tasks[rs.snap.Topo.Index[c.TaskID]]
-		if !h.req.Takes(tr.Labels, tr.Queue) {
+		if !h.req.Takes(tr.Labels, tr.Queue, tr.Type) {
 			continue // it waits in the queue for a worker that can take it
 		}
 		if tr.Pool != "" {

@@ -154,7 +154,7 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	}
 	awaitSignals()
 	c, err := registerWorker(ctx, remote.ClientOptions{Server: f.server, Token: f.token, HTTP: remote.NewHTTPClient(tr, f.concurrency),
-		Name: f.name, Host: host, Version: implVersion(), Labels: labels, Queues: queues, Concurrency: f.concurrency,
+		Name: f.name, Host: host, Version: implVersion(), Labels: labels, Queues: queues, Types: reg.Names(), Concurrency: f.concurrency,
 		Protocol: testWorkerProtocol(), Cache: cache, CacheMax: f.cacheMax, Logger: log}, log)
 	if err != nil {
 		if ctx.Err() != nil {

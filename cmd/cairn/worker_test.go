@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -574,5 +575,113 @@ func TestRetrainOnRemoteWorker(t *testing.T) {
 		if !strings.Contains(lin, want) {
 			t.Errorf("lineage of the remote retrain lacks %q:\n%s", want, lin)
 		}
+	}
+}
+
+// TestRemoteWorkerTypes: a worker is leased only the task types it said it
+// can run at registration; a task the workers of its labels cannot run
+// waits, and show says for what; a real `cairn worker` says its types
+// (built in, here), listed by `cairn workers --json`; a registration of
+// bad types is refused.
+func TestRemoteWorkerTypes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, tok := e.token("worker")
+	srv := e.startServer(nil, "--workers", "0")
+	register := func(name string, types []string) string {
+		t.Helper()
+		status, body := api(t, srv, "POST", "register", tok, "", map[string]any{"name": name, "host": "h", "version": "v",
+			"concurrency": 4, "labels": map[string]string{"x": "1"}, "types": types})
+		if status != 200 {
+			t.Fatalf("register %s: %d %v", name, status, body)
+		}
+		return body["worker_id"].(string)
+	}
+	lease := func(worker string) []string {
+		t.Helper()
+		var ids []string
+		status, body := api(t, srv, "POST", "lease", tok, worker, map[string]any{"max": 4, "wait_ms": 1500, "start": true})
+		if status != 200 {
+			t.Fatalf("lease: %d %v", status, body)
+		}
+		for _, it := range body["items"].([]any) {
+			ids = append(ids, it.(map[string]any)["lease"].(map[string]any)["task_id"].(string))
+		}
+		return ids
+	}
+	sh := register("shell-box", []string{"shell"})
+	id, _ := e.detach(writeWorkflow(t, "typed.yaml", `name: typed
+tasks:
+  - {id: a, type: shell, labels: {x: "1"}, with: {argv: ["true"]}}
+  - {id: b, type: noop, labels: {x: "1"}}
+`))
+	var got []string
+	waitFor(t, 30*time.Second, "the shell task leased", func() bool {
+		got = append(got, lease(sh)...)
+		return len(got) > 0
+	})
+	if len(got) != 1 || got[0] != "a" {
+		t.Fatalf("the shell worker leased %v, want [a] (not the noop task)", got)
+	}
+	if more := lease(sh); len(more) != 0 {
+		t.Fatalf("the shell worker leased %v too", more)
+	}
+	show := e.must(0, "show", id).stdout
+	if !strings.Contains(show, "waiting: no live worker has x=1 and runs type noop (1 live worker: shell-box)") {
+		t.Errorf("show does not say the noop task waits for a worker of its type:\n%s", show)
+	}
+	nw := register("noop-box", []string{"noop"})
+	waitFor(t, 30*time.Second, "the noop task leased", func() bool {
+		ids := lease(nw)
+		if len(ids) > 0 && (len(ids) != 1 || ids[0] != "b") {
+			t.Fatalf("the noop worker leased %v, want [b]", ids)
+		}
+		return len(ids) == 1
+	})
+
+	// Bad types are refused.
+	for name, types := range map[string][]string{
+		"unsorted": {"shell", "noop"},
+		"twice":    {"noop", "noop"},
+		"empty":    {""},
+		"control":  {"no\x1bop"},
+		"too many": func() []string {
+			var ts []string
+			for i := range 257 {
+				ts = append(ts, fmt.Sprintf("t%03d", i))
+			}
+			return ts
+		}(),
+	} {
+		status, body := api(t, srv, "POST", "register", tok, "", map[string]any{"name": "bad", "concurrency": 1, "types": types})
+		if status != 400 || !strings.Contains(fmt.Sprint(body["message"]), "task types") {
+			t.Errorf("types %s: %d %v, want 400 about task types", name, status, body)
+		}
+	}
+
+	// A real worker says its types: every built-in one.
+	w := e.startWorker(srv, tok, nil)
+	var list struct {
+		Workers []struct {
+			ID    string   `json:"id"`
+			Types []string `json:"types"`
+		} `json:"workers"`
+	}
+	if err := json.Unmarshal([]byte(e.must(0, "workers", "--json").stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, lw := range list.Workers {
+		if lw.ID == w.id {
+			found = true
+			for _, typ := range []string{"noop", "shell", "train", "evaluate", "deploy"} {
+				if !slices.Contains(lw.Types, typ) {
+					t.Errorf("the worker's types %v lack %s", lw.Types, typ)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("cairn workers --json does not list worker %s", w.id)
 	}
 }

@@ -1,5 +1,5 @@
--- version 24
--- The SQLite schema that the migrations up to 0024_pool_hold.sql make, made by
+-- version 25
+-- The SQLite schema that the migrations up to 0025_worker_types.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -175,7 +175,7 @@ CREATE TABLE workers (
     registered_at INTEGER NOT NULL,
     seen_at       INTEGER NOT NULL,            -- its last lease, heartbeat or completion
     expires_at    INTEGER NOT NULL
-);
+, types TEXT);
 CREATE INDEX workers_live ON workers (state, expires_at);
 CREATE TABLE "tokens" (
     id           TEXT    NOT NULL PRIMARY KEY, -- public, shown in lists and the audit log

@@ -125,6 +125,10 @@ func routeFilter(r cairn.LeaseRequest, args []any) (string, []any) {
 		args = append(args, qs)
 		fmt.Fprintf(&sb, ` AND t.queue = ANY($%d::text[])`, len(args))
 	}
+	if r.Types != nil {
+		args = append(args, r.Types)
+		fmt.Fprintf(&sb, ` AND t.type = ANY($%d::text[])`, len(args))
+	}
 	if len(r.Labels) == 0 {
 		sb.WriteString(` AND t.labels IS NULL`)
 		return sb.String(), args

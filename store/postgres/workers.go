@@ -18,7 +18,7 @@ import (
 // RegisterWorker stores w as a new active worker, live until now+ttl (the
 // database's now).
 func (s *Store) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error) {
-	labels, queues, err := sqlrow.NewWorker(w, ttl)
+	labels, queues, types, err := sqlrow.NewWorker(w, ttl)
 	if err != nil {
 		return cairn.Worker{}, err
 	}
@@ -26,8 +26,8 @@ func (s *Store) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Tim
 	err = s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		out, err = sqlrow.Worker(s.queryRow(ctx, tx, `INSERT INTO workers (`+sqlrow.WorkerCols+`)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', `+s.clock(10)+`, `+s.clock(10)+`, `+s.clock(10)+` + $11) RETURNING `+sqlrow.WorkerCols,
-			w.ID, w.Name, w.Host, w.TokenID, w.Version, int64(w.Protocol), labels, queues, int64(w.Concurrency), now.UnixNano(), int64(ttl)))
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', `+s.clock(10)+`, `+s.clock(10)+`, `+s.clock(10)+` + $11, $12) RETURNING `+sqlrow.WorkerCols,
+			w.ID, w.Name, w.Host, w.TokenID, w.Version, int64(w.Protocol), labels, queues, int64(w.Concurrency), now.UnixNano(), int64(ttl), types))
 		return translate(err)
 	})
 	if err != nil {

@@ -29,7 +29,7 @@ func (s *Store) ListWorkers(ctx context.Context, now, since time.Time) ([]cairn.
 	live := `w.state IN ('active', 'draining') AND w.expires_at > ` + s.clock(1)
 	// sqlrow.WorkerCols, its times shifted.
 	cols := `w.id, w.name, w.host, w.token_id, w.version, w.protocol, w.labels, w.queues, w.concurrency, w.state, ` +
-		shift("w.registered_at") + `, ` + shift("w.seen_at") + `, ` + shift("w.expires_at")
+		shift("w.registered_at") + `, ` + shift("w.seen_at") + `, ` + shift("w.expires_at") + `, w.types`
 	rows, err := s.db.Query(ctx, `SELECT `+cols+`, coalesce(r.n, 0)
 FROM workers w LEFT JOIN (SELECT lease_worker, count(*) AS n FROM task_runs WHERE lease_token IS NOT NULL GROUP BY lease_worker) r
 	ON r.lease_worker = w.id

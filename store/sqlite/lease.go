@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,6 +132,12 @@ func routeFilter(r cairn.LeaseRequest) (string, []any) {
 			args = append(args, cairn.StoredQueue(q))
 		}
 		sb.WriteByte(')')
+	}
+	if r.Types != nil {
+		// One statement text whatever the types: a JSON array.
+		b, _ := json.Marshal(r.Types) // strings always encode
+		sb.WriteString(` AND t.type IN (SELECT value FROM json_each(?))`)
+		args = append(args, string(b))
 	}
 	if len(r.Labels) == 0 {
 		sb.WriteString(` AND t.labels IS NULL`)

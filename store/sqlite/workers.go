@@ -17,19 +17,19 @@ import (
 
 // RegisterWorker stores w as a new active worker, live until now+ttl.
 func (s *Store) RegisterWorker(ctx context.Context, w cairn.Worker, now time.Time, ttl time.Duration) (cairn.Worker, error) {
-	labels, queues, err := sqlrow.NewWorker(w, ttl)
+	labels, queues, types, err := sqlrow.NewWorker(w, ttl)
 	if err != nil {
 		return cairn.Worker{}, err
 	}
 	var out cairn.Worker
 	err = s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
-		st, err := s.txStmt(ctx, tx, `INSERT INTO workers (`+sqlrow.WorkerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) RETURNING `+sqlrow.WorkerCols)
+		st, err := s.txStmt(ctx, tx, `INSERT INTO workers (`+sqlrow.WorkerCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?) RETURNING `+sqlrow.WorkerCols)
 		if err != nil {
 			return err
 		}
 		s.stmts.Add(1)
 		out, err = sqlrow.Worker(st.QueryRowContext(ctx, w.ID, w.Name, w.Host, w.TokenID, w.Version, w.Protocol, labels, queues,
-			w.Concurrency, now.UnixNano(), now.UnixNano(), now.Add(ttl).UnixNano()))
+			w.Concurrency, now.UnixNano(), now.UnixNano(), now.Add(ttl).UnixNano(), types))
 		return translate(err)
 	})
 	if err != nil {

@@ -153,6 +153,53 @@ func testLeaseRouting(t *testing.T, s scheduler.Store) {
 	}
 }
 
+// testLeaseTypes: a request that names the task types its worker can run
+// (cairn.LeaseRequest.Types) is leased only tasks of those types, the
+// others left ready for a worker that has them, and AnyReady agrees; an
+// empty list takes nothing, nil any type; the types combine with labels.
+func testLeaseTypes(t *testing.T, s scheduler.Store) {
+	t0 := origin()
+	gpu := map[string]string{"gpu": "true"}
+	types := []string{"shell", "kmeans", "shell", "train", "kmeans"}
+	run, _ := newRunWith(t, s, t0, func(i int, tr *cairn.TaskRun) {
+		tr.Type = types[i]
+		if i == 4 {
+			tr.Labels = gpu
+		}
+	}, len(types))
+	now := t0.Add(time.Second)
+	none := cairn.LeaseRequest{Worker: "none", RunID: run.ID, Max: 10, Types: []string{}}
+	if ok, err := readyFor(s, none); err != nil || ok {
+		t.Errorf("AnyReady(no types) = %v, %v; want false", ok, err)
+	}
+	if got := leaseIDs(t, s, none, now); len(got) != 0 {
+		t.Errorf("a worker of no types leased %v", got)
+	}
+	sh := cairn.LeaseRequest{Worker: "sh", RunID: run.ID, Max: 10, Types: []string{"noop", "shell"}}
+	if got := leaseIDs(t, s, sh, now); !slices.Equal(got, []string{"t0", "t2"}) {
+		t.Errorf("a shell worker leased %v, want [t0 t2]", got)
+	}
+	km := cairn.LeaseRequest{Worker: "km", RunID: run.ID, Max: 10, Types: []string{"kmeans"}}
+	if ok, err := readyFor(s, km); err != nil || !ok {
+		t.Errorf("AnyReady(kmeans) = %v, %v; want true", ok, err)
+	}
+	// t4 is a kmeans task that needs gpu=true: not this worker's.
+	if got := leaseIDs(t, s, km, now); !slices.Equal(got, []string{"t1"}) {
+		t.Errorf("a kmeans worker leased %v, want [t1]", got)
+	}
+	if got := task(t, s, run.ID, "t3"); got.State != cairn.TaskReady {
+		t.Errorf("the train task is %s after leases of workers without train, want ready", got.State)
+	}
+	km.Labels = gpu
+	if got := leaseIDs(t, s, km, now); !slices.Equal(got, []string{"t4"}) {
+		t.Errorf("a kmeans worker with gpu=true leased %v, want [t4]", got)
+	}
+	// Nil: a worker that did not say takes any type.
+	if got := leaseIDs(t, s, cairn.LeaseRequest{Worker: "old", RunID: run.ID, Max: 10}, now); !slices.Equal(got, []string{"t3"}) {
+		t.Errorf("a worker of unsaid types leased %v, want [t3]", got)
+	}
+}
+
 // readyFor asks AnyReady inside a batch.
 func readyFor(s scheduler.Store, r cairn.LeaseRequest) (bool, error) {
 	var ok bool

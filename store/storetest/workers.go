@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -27,6 +28,46 @@ func register(t *testing.T, s scheduler.Store, w cairn.Worker, now time.Time) ca
 		t.Fatalf("RegisterWorker %s: %v", w.ID, err)
 	}
 	return got
+}
+
+// testWorkerTypes: the task types a worker registers with come back as
+// said, from every read; an empty list as an empty list (it runs
+// nothing), not as unsaid (nil: any type).
+func testWorkerTypes(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	at := origin()
+	typed := newWorker("w7", "tok1")
+	typed.Types = []string{"kmeans", "noop", "shell"}
+	if got := register(t, s, typed, at); !reflect.DeepEqual(got.Types, typed.Types) {
+		t.Fatalf("types came back as %v, want %v", got.Types, typed.Types)
+	}
+	if got, err := s.Worker(ctx, "w7"); err != nil || !reflect.DeepEqual(got.Types, typed.Types) {
+		t.Fatalf("Worker(w7).Types = %v, %v", got.Types, err)
+	}
+	if got, err := s.TouchWorker(ctx, "w7", "tok1", at.Add(time.Second), ttl); err != nil || !reflect.DeepEqual(got.Types, typed.Types) {
+		t.Fatalf("TouchWorker(w7).Types = %v, %v", got.Types, err)
+	}
+	typed.ID, typed.Types = "w8", []string{}
+	if got := register(t, s, typed, at); got.Types == nil || len(got.Types) != 0 {
+		t.Fatalf("no types at all came back as %#v", got.Types)
+	}
+	if got := register(t, s, newWorker("w9", "tok1"), at); got.Types != nil {
+		t.Fatalf("types not said came back as %#v", got.Types)
+	}
+	if l, ok := s.(interface {
+		ListWorkers(context.Context, time.Time, time.Time) ([]cairn.Worker, error)
+	}); ok {
+		ws, err := l.ListWorkers(ctx, at.Add(time.Second), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			want := map[string][]string{"w7": {"kmeans", "noop", "shell"}, "w8": {}, "w9": nil}[w.ID]
+			if (w.Types == nil) != (want == nil) || !slices.Equal(w.Types, want) {
+				t.Errorf("ListWorkers: %s has types %#v, want %#v", w.ID, w.Types, want)
+			}
+		}
+	}
 }
 
 // testWorkers: a registration as given, touched only while live and with
@@ -54,8 +95,8 @@ func testWorkers(t *testing.T, s scheduler.Store) {
 		t.Fatal("a worker of concurrency 0 was registered")
 	}
 	bare := register(t, s, cairn.Worker{ID: "w0", TokenID: "tok1", Protocol: 1, Concurrency: 1}, at)
-	if bare.Labels != nil || bare.Queues != nil {
-		t.Fatalf("no labels nor queues came back as %v and %v", bare.Labels, bare.Queues)
+	if bare.Labels != nil || bare.Queues != nil || bare.Types != nil {
+		t.Fatalf("no labels, queues nor types came back as %v, %v and %v", bare.Labels, bare.Queues, bare.Types)
 	}
 
 	// A call moves the expiry on.

@@ -16,12 +16,15 @@ type WorkerList struct {
 
 // Worker is one registered worker.
 type Worker struct {
-	ID          string
-	Name        string
-	Host        string
-	Version     string
-	Labels      map[string]string
-	Queues      []string // as written: "default" for the default queue
+	ID      string
+	Name    string
+	Host    string
+	Version string
+	Labels  map[string]string
+	Queues  []string // as written: "default" for the default queue
+	// Types are the task types it can run, sorted; nil: it did not say
+	// (any type; a server's own pool runs every type it parses).
+	Types       []string
 	Concurrency int
 	State       cairn.WorkerState
 	// Live: active or draining, and its last call within the lease TTL.
@@ -43,6 +46,7 @@ func (j Worker) MarshalJSON() ([]byte, error) {
 		Version      *string           `json:"version"`
 		Labels       map[string]string `json:"labels"`
 		Queues       []string          `json:"queues"`
+		Types        []string          `json:"types"`
 		Concurrency  int               `json:"concurrency"`
 		State        cairn.WorkerState `json:"state"`
 		Live         bool              `json:"live"`
@@ -51,7 +55,7 @@ func (j Worker) MarshalJSON() ([]byte, error) {
 		SeenAt       *time.Time        `json:"last_seen_at"`
 		ExpiresAt    *time.Time        `json:"expires_at"`
 	}
-	w := wire{ID: j.ID, Name: j.Name, Host: j.Host, Version: strPtr(j.Version), Labels: j.Labels, Queues: j.Queues,
+	w := wire{ID: j.ID, Name: j.Name, Host: j.Host, Version: strPtr(j.Version), Labels: j.Labels, Queues: j.Queues, Types: j.Types,
 		Concurrency: j.Concurrency, State: j.State, Live: j.Live, Running: j.Running, RegisteredAt: Time(j.RegisteredAt),
 		SeenAt: Time(j.SeenAt), ExpiresAt: Time(j.ExpiresAt)}
 	if len(w.Labels) == 0 {
@@ -69,7 +73,7 @@ func FromWorker(w cairn.Worker, now time.Time) Worker {
 	for i, q := range w.Queues {
 		qs[i] = cairn.QueueName(q)
 	}
-	return Worker{ID: w.ID, Name: w.Name, Host: w.Host, Version: w.Version, Labels: w.Labels, Queues: qs,
+	return Worker{ID: w.ID, Name: w.Name, Host: w.Host, Version: w.Version, Labels: w.Labels, Queues: qs, Types: w.Types,
 		Concurrency: w.Concurrency, State: w.State, Live: w.Live(now), Running: w.Running, RegisteredAt: w.RegisteredAt,
 		SeenAt: w.SeenAt, ExpiresAt: w.ExpiresAt}
 }
@@ -83,7 +87,7 @@ func (j Worker) ToWorker() cairn.Worker {
 	if len(qs) == 1 && qs[0] == "" {
 		qs = nil
 	}
-	return cairn.Worker{ID: j.ID, Name: j.Name, Host: j.Host, Version: j.Version, Labels: j.Labels, Queues: qs,
+	return cairn.Worker{ID: j.ID, Name: j.Name, Host: j.Host, Version: j.Version, Labels: j.Labels, Queues: qs, Types: j.Types,
 		Concurrency: j.Concurrency, State: j.State, Running: j.Running, RegisteredAt: j.RegisteredAt, SeenAt: j.SeenAt,
 		ExpiresAt: j.ExpiresAt}
 }

@@ -9,21 +9,21 @@ import (
 	"github.com/cairnml/cairn"
 )
 
-// WorkerCols are the columns of a registered remote worker (migration
-// 0010), in the order Worker takes them.
-const WorkerCols = `id, name, host, token_id, version, protocol, labels, queues, concurrency, state, registered_at, seen_at, expires_at`
+// WorkerCols are the columns of a registered remote worker (migrations
+// 0010 and 0025), in the order Worker takes them.
+const WorkerCols = `id, name, host, token_id, version, protocol, labels, queues, concurrency, state, registered_at, seen_at, expires_at, types`
 
 // Worker decodes a row of WorkerCols.
 func Worker(sc Scanner) (cairn.Worker, error) {
 	var (
 		w                       cairn.Worker
-		labels, queues          sql.NullString
+		labels, queues, types   sql.NullString
 		state                   string
 		protocol, concurrency   int64
 		registered, seen, until int64
 	)
 	if err := sc.Scan(&w.ID, &w.Name, &w.Host, &w.TokenID, &w.Version, &protocol, &labels, &queues, &concurrency,
-		&state, &registered, &seen, &until); err != nil {
+		&state, &registered, &seen, &until, &types); err != nil {
 		return cairn.Worker{}, err
 	}
 	w.Protocol, w.Concurrency, w.State = int(protocol), int(concurrency), cairn.WorkerState(state)
@@ -36,6 +36,12 @@ func Worker(sc Scanner) (cairn.Worker, error) {
 	if queues.Valid {
 		if err := json.Unmarshal([]byte(queues.String), &w.Queues); err != nil {
 			return cairn.Worker{}, fmt.Errorf("worker %s: queues: %w", w.ID, err)
+		}
+	}
+	if types.Valid {
+		w.Types = []string{} // said, even if none
+		if err := json.Unmarshal([]byte(types.String), &w.Types); err != nil {
+			return cairn.Worker{}, fmt.Errorf("worker %s: types: %w", w.ID, err)
 		}
 	}
 	return w, nil
@@ -68,18 +74,22 @@ type ScanMore struct {
 func (m ScanMore) Scan(dest ...any) error { return m.Sc.Scan(append(dest, m.More...)...) }
 
 // NewWorker checks a registration (live for ttl) and returns the stored
-// text of the worker's labels and queues: NULL (nil) when there are none.
-func NewWorker(w cairn.Worker, ttl time.Duration) (labels, queues *string, err error) {
+// text of the worker's labels and queues, NULL (nil) when there are none,
+// and of its types, NULL when it did not say them (nil Types).
+func NewWorker(w cairn.Worker, ttl time.Duration) (labels, queues, types *string, err error) {
 	if w.ID == "" || w.Protocol < 1 || w.Concurrency < 1 || ttl <= 0 {
-		return nil, nil, fmt.Errorf("register worker %q: incomplete (an id, a protocol, a concurrency of at least 1 and a positive ttl are needed)", w.ID)
+		return nil, nil, nil, fmt.Errorf("register worker %q: incomplete (an id, a protocol, a concurrency of at least 1 and a positive ttl are needed)", w.ID)
 	}
 	if labels, err = JSONText(w.Labels, len(w.Labels) == 0); err != nil {
-		return nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
+		return nil, nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
 	}
 	if queues, err = JSONText(w.Queues, len(w.Queues) == 0); err != nil {
-		return nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
+		return nil, nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
 	}
-	return labels, queues, nil
+	if types, err = JSONText(w.Types, w.Types == nil); err != nil {
+		return nil, nil, nil, fmt.Errorf("register worker %s: %w", w.ID, err)
+	}
+	return labels, queues, types, nil
 }
 
 // TouchWorker is a store's TouchWorker around touch, its statement that
