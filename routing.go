@@ -251,7 +251,8 @@ const maxNameInLine = 40
 // none of workers that are live at now may take it: "waiting: no live
 // worker has gpu=true (2 live workers: a, b)", "… has gpu=true and runs
 // type kmeans (…)" when the workers that serve its labels and queue all
-// lack its type. It is "" when one of them may. Workers are named by
+// lack its type ("no live worker runs type kmeans" for a task of the
+// default queue without labels). It is "" when one of them may. Workers are named by
 // Name, else ID, cut to 40 characters; at most 5 are named.
 func WhyWaiting(labels map[string]string, queue, typ string, workers []Worker, now time.Time) string {
 	var (
@@ -284,7 +285,7 @@ func WhyWaiting(labels map[string]string, queue, typ string, workers []Worker, n
 	}
 	if queue != "" {
 		need = append(need, "takes queue "+queue)
-	} else if len(labels) == 0 {
+	} else if len(labels) == 0 && !routeOK {
 		need = append(need, "takes the default queue")
 	}
 	if typ != "" && (routeOK || (!anyHasTyp && len(live) > 0)) {

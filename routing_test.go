@@ -213,3 +213,16 @@ func TestCheckLabelNamesTheRune(t *testing.T) {
 		}
 	}
 }
+
+// A task of the default queue without labels that no live worker can run
+// for its type: the line names the type alone.
+func TestWhyWaitingTypeOnly(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := Worker{ID: "w-1", Name: "no-plugin", State: WorkerActive, ExpiresAt: now.Add(time.Minute), Types: []string{"noop", "shell"}}
+	if got := WhyWaiting(nil, "", "kmeans", []Worker{w}, now); got != "waiting: no live worker runs type kmeans (1 live worker: no-plugin)" {
+		t.Errorf("got %q", got)
+	}
+	if got := WhyWaiting(nil, "", "shell", []Worker{w}, now); got != "" {
+		t.Errorf("the worker has shell: %q", got)
+	}
+}

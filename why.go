@@ -38,10 +38,14 @@ type WaitFacts struct {
 	Pools    map[string]PoolState
 	Orphaned func(runID string) bool
 	// Workers are the registered workers and any in-process pool that
-	// may take tasks, for ready tasks that are Routed; WorkersRead says
-	// they were read (else routing is not judged).
+	// may take tasks, for ready tasks; WorkersRead says they were read
+	// (else routing is not judged). A task that is not Routed is judged
+	// only when PoolKnown: the process driving the run has its pool among
+	// Workers, or none (a server with --workers 0); else (a foreground
+	// run, a run of another server) an unseen pool may take it.
 	Workers     []Worker
 	WorkersRead bool
+	PoolKnown   bool
 	// ActiveRuns are the ids of the active runs of the run's workflow,
 	// for a queued run whose workflow caps them (Run.MaxActiveRuns), at
 	// most that many.
@@ -54,7 +58,8 @@ type WaitNeed struct {
 	// Graph: the run's workflow, for a pending task's upstreams and an
 	// item's max_parallel, or a when: that skipped a task.
 	Graph bool
-	// Pools: a ready task names a pool. Workers: a ready task is Routed.
+	// Pools: a ready task names a pool. Workers: a task is ready (its
+	// route, or its type, may be what no worker takes).
 	Pools, Workers bool
 	// ActiveRuns: the run is queued under a max_active_runs.
 	ActiveRuns bool
@@ -75,7 +80,7 @@ func WaitNeeds(r *Run, trs []*TaskRun) WaitNeed {
 			n.Graph = n.Graph || r.State != RunQueued
 		case tr.State == TaskReady:
 			n.Pools = n.Pools || tr.Pool != ""
-			n.Workers = n.Workers || Routed(tr.Labels, tr.Queue)
+			n.Workers = true // its route, or its type (PoolKnown)
 		}
 	}
 	n.ActiveRuns = live && r.State == RunQueued && r.MaxActiveRuns > 0
@@ -151,7 +156,7 @@ func (f WaitFacts) why(tr *TaskRun, byID map[string]*TaskRun, active int, items 
 	}
 	switch tr.State {
 	case TaskReady:
-		if f.WorkersRead && Routed(tr.Labels, tr.Queue) {
+		if f.WorkersRead && (f.PoolKnown || Routed(tr.Labels, tr.Queue)) {
 			if why := WhyWaiting(tr.Labels, tr.Queue, tr.Type, f.Workers, f.Now); why != "" {
 				return why
 			}

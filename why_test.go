@@ -156,3 +156,32 @@ func merge(a, b map[string]string) map[string]bool {
 	}
 	return out
 }
+
+// A ready task without labels or queue is judged by the workers only when
+// the pool of the process driving its run is known (PoolKnown): a server
+// with --workers 0 whose live workers cannot run its type says so; a
+// foreground run's unseen pool may take anything, so nothing is said.
+func TestWhyUnroutedByType(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	run := &Run{ID: "r1", Workflow: "wf", State: RunRunning, Owner: "srv"}
+	trs := []*TaskRun{{TaskID: "cluster", Type: "kmeans", State: TaskReady}, {TaskID: "echo", Type: "shell", State: TaskReady}}
+	workers := []Worker{{ID: "w1", Name: "no-plugin", State: WorkerActive, ExpiresAt: now.Add(time.Minute), Types: []string{"noop", "shell"}}}
+	f := WaitFacts{Run: run, Tasks: trs, Workers: workers, WorkersRead: true, Now: now}
+	if got := Why(f); len(got) != 0 {
+		t.Errorf("the driving process's pool unknown: %v, want no reason", got)
+	}
+	f.PoolKnown = true
+	want := map[string]string{"cluster": "waiting: no live worker runs type kmeans (1 live worker: no-plugin)"}
+	if got := Why(f); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// The server's own pool (it runs every type it parses) takes it.
+	f.Workers = append(f.Workers, Worker{ID: "srv", Name: "cairn server (pid 1)", State: WorkerActive, ExpiresAt: now.Add(time.Minute)})
+	if got := Why(f); len(got) != 0 {
+		t.Errorf("with the server's pool: %v, want no reason", got)
+	}
+	f.Workers = nil
+	if got := Why(f)["echo"]; got != "waiting: no live worker takes the default queue (no live workers)" {
+		t.Errorf("no worker at all: %q", got)
+	}
+}

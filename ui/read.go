@@ -145,7 +145,7 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 		p.ExpiresAt = now.Add(time.Minute) // this process: live
 		pool = &p
 	}
-	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool, OwnerGone: h.o.OwnerGone}, r, trs, graph, now)
+	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool, PoolOwner: h.o.PoolOwner, OwnerGone: h.o.OwnerGone}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}

@@ -234,9 +234,13 @@ type Options struct {
 	// GET /api/v1/workers (Read access), and the line that says why a
 	// ready task waits, on the run page and in GET /api/v1/runs/{id}.
 	// Pool, if set, is the server's own worker pool, counted among the
-	// workers that may take a task.
-	Workers WorkerLister
-	Pool    *cairn.Worker
+	// workers that may take a task. PoolOwner is this server's owner (its
+	// claims): for the runs it drives, Pool (or its absence: --workers 0)
+	// is known, and a ready task of any route that no worker may take is
+	// said to wait (cairn.WaitFacts.PoolKnown).
+	Workers   WorkerLister
+	Pool      *cairn.Worker
+	PoolOwner string
 	// Pools, if set, lists the pools: the pools page and GET
 	// /api/v1/pools (Read access; 501 without it), and the line that
 	// says why a ready task waits for its pool.

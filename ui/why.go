@@ -34,6 +34,11 @@ type WaitSources struct {
 	Pools     PoolLister
 	Workers   WorkerLister
 	Pool      *cairn.Worker
+	// PoolOwner is the owner (the claims) of the process whose in-process
+	// pool Pool is, nil if it runs none: for the runs it drives, every
+	// worker that may take a task is known (cairn.WaitFacts.PoolKnown).
+	// "": not known.
+	PoolOwner string
 	OwnerGone func(owner string) bool
 }
 
@@ -71,6 +76,7 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 			ws = append([]cairn.Worker{*src.Pool}, ws...)
 		}
 		f.Workers, f.WorkersRead = ws, true
+		f.PoolKnown = src.PoolOwner != "" && r.Owner == src.PoolOwner
 	}
 	if need.ActiveRuns {
 		runs, err := src.Runs.ListRuns(ctx, scheduler.RunFilter{Workflow: r.Workflow, State: cairn.RunRunning, Limit: r.MaxActiveRuns})

@@ -378,6 +378,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if p, ok := info.pool(time.Now()); ok {
 		uiOpts.Pool = &p
 	}
+	uiOpts.PoolOwner = owner
 	web, err := ui.New(uiOpts)
 	if err != nil {
 		return fmt.Errorf("server: %w", err)

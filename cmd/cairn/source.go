@@ -215,11 +215,15 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 	now := time.Now()
 	d := newDetail(localItem(r, now), trs, all)
 	// A server on this home runs tasks in its own pool too.
-	var pool *cairn.Worker
+	var (
+		pool      *cairn.Worker
+		poolOwner string
+	)
 	if info, ok := liveServer(l.a.serverInfoPath()); ok {
 		if p, ok := info.pool(now); ok {
 			pool = &p
 		}
+		poolOwner = info.Owner
 	}
 	// The run's workflow as stored with it, for its upstreams and when:
 	// expressions; one that no longer parses names neither.
@@ -231,7 +235,7 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 		}
 		return nil
 	}
-	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool, OwnerGone: ownerGone}, r, trs, graph, now)
+	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool, PoolOwner: poolOwner, OwnerGone: ownerGone}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}
