@@ -30,10 +30,10 @@ type RunLister interface {
 // labels or a queue; Pool, the in-process worker pool of the server (if
 // any), counted among the workers.
 type WaitSources struct {
-	Runs      RunLister
-	Pools     PoolLister
-	Workers   WorkerLister
-	Pool      *cairn.Worker
+	Runs    RunLister
+	Pools   PoolLister
+	Workers WorkerLister
+	Pool    *cairn.Worker
 	// PoolOwner is the owner (the claims) of the process whose in-process
 	// pool Pool is, nil if it runs none: for the runs it drives, every
 	// worker that may take a task is known (cairn.WaitFacts.PoolKnown).
