@@ -34,18 +34,18 @@ RETURNING id`)
 // Evaluations lists evaluations with an id above after, by id, at most
 // limit (100 if limit <= 0).
 func (s *Store) Evaluations(ctx context.Context, after int64, limit int) ([]scheduler.Evaluation, error) {
-	st, err := s.readStmt(ctx, `SELECT `+sqlrow.EvaluationCols+` FROM evaluations WHERE id > ? ORDER BY id LIMIT ?`)
+	var out []scheduler.Evaluation
+	err := s.reading(ctx, `SELECT `+sqlrow.EvaluationCols+` FROM evaluations WHERE id > ? ORDER BY id LIMIT ?`, func(ctx context.Context, st *sql.Stmt) error {
+		rows, err := st.QueryContext(ctx, after, sqlrow.PageLimit(limit))
+		if err != nil {
+			return translate(err)
+		}
+		defer rows.Close()
+		out, err = sqlrow.Collect(rows, sqlrow.Evaluation)
+		return translate(err)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list evaluations: %w", err)
-	}
-	rows, err := st.QueryContext(ctx, after, sqlrow.PageLimit(limit))
-	if err != nil {
-		return nil, fmt.Errorf("list evaluations: %w", translate(err))
-	}
-	defer rows.Close()
-	out, err := sqlrow.Collect(rows, sqlrow.Evaluation)
-	if err != nil {
-		return nil, fmt.Errorf("list evaluations: %w", translate(err))
 	}
 	return out, nil
 }
@@ -53,13 +53,12 @@ func (s *Store) Evaluations(ctx context.Context, after int64, limit int) ([]sche
 // LastEvaluation returns the highest evaluation id ever given, 0 for none
 // (AUTOINCREMENT keeps it in sqlite_sequence even once the row is gone).
 func (s *Store) LastEvaluation(ctx context.Context) (int64, error) {
-	st, err := s.readStmt(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'evaluations'), 0)`)
+	var id int64
+	err := s.reading(ctx, `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'evaluations'), 0)`, func(ctx context.Context, st *sql.Stmt) error {
+		return translate(st.QueryRowContext(ctx).Scan(&id))
+	})
 	if err != nil {
 		return 0, fmt.Errorf("last evaluation: %w", err)
-	}
-	var id int64
-	if err := st.QueryRowContext(ctx).Scan(&id); err != nil {
-		return 0, fmt.Errorf("last evaluation: %w", translate(err))
 	}
 	return id, nil
 }

@@ -361,13 +361,12 @@ WHERE t.state = 'ready' AND runs.owner = ?` + route + `)`, append([]any{r.Owner}
 // read pool.
 func (s *Store) anyReady(ctx context.Context, r cairn.LeaseRequest) (bool, error) {
 	q, args := anyReadyQuery(r)
-	st, err := s.readStmt(ctx, q)
+	var ok bool
+	err := s.reading(ctx, q, func(ctx context.Context, st *sql.Stmt) error {
+		return translate(st.QueryRowContext(ctx, args...).Scan(&ok))
+	})
 	if err != nil {
 		return false, fmt.Errorf("lease: %w", err)
-	}
-	var ok bool
-	if err := st.QueryRowContext(ctx, args...).Scan(&ok); err != nil {
-		return false, fmt.Errorf("lease: %w", translate(err))
 	}
 	return ok, nil
 }

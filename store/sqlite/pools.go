@@ -250,13 +250,12 @@ func queueOrder(m leaseMode, byRun bool) string {
 // PoolWaiting reports whether some ready task names a pool (an index
 // probe on the read pool).
 func (s *Store) PoolWaiting(ctx context.Context) (bool, error) {
-	st, err := s.readStmt(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`)
+	var ok bool
+	err := s.reading(ctx, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`, func(ctx context.Context, st *sql.Stmt) error {
+		return translate(st.QueryRowContext(ctx).Scan(&ok))
+	})
 	if err != nil {
 		return false, fmt.Errorf("look for tasks waiting for a pool: %w", err)
-	}
-	var ok bool
-	if err := st.QueryRowContext(ctx).Scan(&ok); err != nil {
-		return false, fmt.Errorf("look for tasks waiting for a pool: %w", translate(err))
 	}
 	return ok, nil
 }

@@ -412,31 +412,31 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 // summary prints, never less; for a fan of 10,000 noop tasks it is empty
 // where ListTaskRuns decoded 10,000 rows.
 func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error) {
-	st, err := s.readStmt(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryCounted+` GROUP BY state`)
+	var counts map[cairn.TaskState]int
+	err := s.reading(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryCounted+` GROUP BY state`, func(ctx context.Context, st *sql.Stmt) error {
+		rows, err := st.QueryContext(ctx, runID)
+		if err != nil {
+			return translate(err)
+		}
+		counts, err = sqlrow.StateCounts(rows)
+		rows.Close()
+		return translate(err)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, err)
 	}
-	rows, err := st.QueryContext(ctx, runID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
-	}
-	counts, err := sqlrow.StateCounts(rows)
-	rows.Close()
-	if err != nil {
-		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, translate(err))
-	}
-	st, err = s.readStmt(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryShown+` ORDER BY seq`)
+	var shown []*cairn.TaskRun
+	err = s.reading(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryShown+` ORDER BY seq`, func(ctx context.Context, st *sql.Stmt) error {
+		rows, err := st.QueryContext(ctx, runID)
+		if err != nil {
+			return translate(err)
+		}
+		defer rows.Close()
+		shown, err = sqlrow.Collect(rows, sqlrow.TaskRun)
+		return translate(err)
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, err)
-	}
-	rows, err = st.QueryContext(ctx, runID)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
-	}
-	defer rows.Close()
-	shown, err := sqlrow.Collect(rows, sqlrow.TaskRun)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list task runs of %s: %w", runID, translate(err))
 	}
 	return counts, shown, nil
 }

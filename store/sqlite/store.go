@@ -691,6 +691,38 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// reading runs read with query prepared on the writer's connection if no
+// write holds it and the read pool has not opened a connection yet, else
+// on the read pool. A connection's opening parses the whole schema (2.2M
+// instructions, a tenth of a one-task cairn run's): a process whose reads
+// never meet a write — a one-task run's — opens none but the writer,
+// while one whose reads do meet writes reads beside them, on the pool,
+// from the first time one does. read must run its statement on the ctx
+// it is given, be done with it (its rows closed) when it returns, and not
+// write. On the writer that ctx is never cancelled, as a write's (see
+// txFn): go-sqlite3 interrupts a cancelled statement's connection from
+// another goroutine, which could come after the read, in the next write's
+// transaction; a read on the writer is not begun once ctx is done.
+func (s *Store) reading(ctx context.Context, query string, read func(ctx context.Context, st *sql.Stmt) error) error {
+	if s.r.Stats().OpenConnections == 0 && s.wmu.TryLock() {
+		defer s.wmu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ctx = context.WithoutCancel(ctx)
+		st, err := s.txStmt(ctx, s.wc, query)
+		if err != nil {
+			return err
+		}
+		return read(ctx, st)
+	}
+	st, err := s.readStmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return read(ctx, st)
+}
+
 // txStmt returns query prepared on the writer connection tx (wc),
 // preparing it the first time it is met (SQLite prepares a statement as
 // well inside a transaction as outside). Only the holder of wmu calls it.

@@ -1,0 +1,99 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// TestReadsOnIdleWriterOpenNoConnection: the reads of a one-task run (the
+// evaluations' cursor and poll, the lease's look for ready tasks, the
+// pools', the summary) run on the writer's connection while no write holds it, and
+// the read pool opens no connection, whose opening parses the whole
+// schema again. A read that meets a write reads on the pool, which keeps
+// its connection for the reads after; a read on the writer is not begun
+// for a cancelled context.
+func TestReadsOnIdleWriterOpenNoConnection(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now()
+	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "one", State: cairn.RunRunning, CreatedAt: now}
+	trs := []*cairn.TaskRun{{RunID: run.ID, TaskID: "a", Type: "noop", State: cairn.TaskReady}}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	reads := func() {
+		t.Helper()
+		if _, err := s.LastEvaluation(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Evaluations(ctx, 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.anyReady(ctx, cairn.LeaseRequest{RunID: run.ID, AnyTask: true}); err != nil || !ok {
+			t.Fatalf("anyReady: %v, %v; want the ready task", ok, err)
+		}
+		if waiting, err := s.PoolWaiting(ctx); err != nil || waiting {
+			t.Fatalf("PoolWaiting: %v, %v; want false", waiting, err)
+		}
+		counts, shown, err := s.SummaryTaskRuns(ctx, run.ID)
+		if err != nil || counts[cairn.TaskReady] != 1 {
+			t.Fatalf("SummaryTaskRuns: %v, %v, %v; want one ready task", counts, shown, err)
+		}
+	}
+	reads()
+	if n := s.r.Stats().OpenConnections; n != 0 {
+		t.Fatalf("the reads of an idle store opened %d read connections, want none", n)
+	}
+
+	// A read that meets a write in progress (its lock held) reads beside
+	// it, on the pool.
+	s.wmu.Lock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.LastEvaluation(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		s.wmu.Unlock()
+		t.Fatal("a read waited for the write in progress")
+	}
+	s.wmu.Unlock()
+	if n := s.r.Stats().OpenConnections; n != 1 {
+		t.Fatalf("a read beside a write: %d read connections open, want 1", n)
+	}
+	// The reads after go on on the pool, not on the writer.
+	delete(s.wstmt, `SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`)
+	reads()
+	if _, onWriter := s.wstmt[`SELECT EXISTS (SELECT 1 FROM task_runs WHERE pool != '' AND state = 'ready')`]; onWriter {
+		t.Error("a read after the pool opened a connection ran on the writer")
+	}
+
+	// On the writer, a cancelled context's read does not run.
+	s2, err := Open(ctx, filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s2.LastEvaluation(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("LastEvaluation on a cancelled context: %v, want context.Canceled", err)
+	}
+	if n := s2.r.Stats().OpenConnections; n != 0 {
+		t.Errorf("a cancelled read opened %d read connections, want none", n)
+	}
+}
