@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -625,8 +626,7 @@ func readyChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE OR FAIL task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
 	ready_at = ?, retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
-	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version`)
+	AND task_runs.state = v.state`+returnsVersion)
 }
 
 // endChangeQuery moves a list of a run's tasks to other states than
@@ -638,8 +638,7 @@ func endChangeQuery(size int) string {
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
 	attempt_running_at = NULL, `+sqlrow.HoldOnCancel("v.next", "task_runs")+`, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
-	AND task_runs.state = v.state
-RETURNING task_runs.task_id, task_runs.version`)
+	AND task_runs.state = v.state`+returnsVersion)
 }
 
 // applyTaskChanges applies a plan's task changes in one statement per
@@ -736,6 +735,22 @@ func (s *Store) changeTasks(ctx context.Context, tx *sql.Conn, runID string, cs 
 			at[cs[i].TaskID] = i
 		}
 		args = append(padArgs(args, len(chunk), size, cols), extra...)
+		if q, ok := withoutReturning(text(size)); ok && len(chunk) == 1 {
+			// One row (a chain's hop): its new version is known, and
+			// whether the compare-and-set matched is the count of rows
+			// changed; without RETURNING, SQLite fills no table of
+			// results to read back.
+			i := chunk[0]
+			n, err := s.exec(ctx, tx, q, args...)
+			if err != nil {
+				return err
+			}
+			if n != 1 {
+				return s.taskMissOrConflict(ctx, tx, runID, cs[i].TaskID, cs[i].FromVersion)
+			}
+			versions[i] = cs[i].FromVersion + 1
+			return nil
+		}
 		rows, err := s.query(ctx, tx, text(size), args...)
 		if err != nil {
 			return err
@@ -763,6 +778,25 @@ func (s *Store) changeTasks(ctx context.Context, tx *sql.Conn, runID string, cs 
 	})
 }
 
+// returnsVersion ends the statements of changeTasks: each changed task
+// and its new version (its old one, which the statement compares, plus 1).
+const returnsVersion = "\nRETURNING task_runs.task_id, task_runs.version"
+
+var withoutReturningCache sync.Map // a statement's text → it without returnsVersion
+
+// withoutReturning is query, a statement of changeTasks, without its
+// RETURNING clause; false if it has none.
+func withoutReturning(query string) (string, bool) {
+	if q, ok := withoutReturningCache.Load(query); ok {
+		return q.(string), true
+	}
+	q, ok := strings.CutSuffix(query, returnsVersion)
+	if ok {
+		withoutReturningCache.Store(query, q)
+	}
+	return q, ok
+}
+
 // leaseState is the state a task handed out with its change to ready is
 // stored in.
 func leaseState(c *scheduler.TaskChange) cairn.TaskState {
@@ -785,8 +819,7 @@ func leaseChangeQuery(size int) string {
 	attempt_running_at = CASE WHEN v.next = 'running' THEN v.at END,
 	attempt_due_at = CASE WHEN v.next = 'running' THEN v.at + `+dueAfter+` END, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
-	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt
-RETURNING task_runs.task_id, task_runs.version`)
+	AND task_runs.state = v.state AND task_runs.attempt + 1 = v.attempt`+returnsVersion)
 }
 
 // endAttemptCols is the width of a row of endAttemptQuery's list.

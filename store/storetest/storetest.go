@@ -407,6 +407,18 @@ func testApplyPlanConflict(t *testing.T, s scheduler.Store) {
 			{TaskID: "t0", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady},
 			{TaskID: "t2", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskSkipped},
 		}},
+		// Each kind of change alone (a chain's hop: one row a statement).
+		"stale ready alone": {RunID: run.ID, Tasks: []scheduler.TaskChange{
+			{TaskID: "t0", FromVersion: 2, From: cairn.TaskPending, To: cairn.TaskReady, Params: []byte(`{}`), At: t0},
+		}},
+		"stale hand-out alone": {RunID: run.ID, Tasks: []scheduler.TaskChange{
+			{TaskID: "t0", FromVersion: 2, From: cairn.TaskPending, To: cairn.TaskReady, Params: []byte(`{}`), At: t0, Start: true,
+				Lease: &cairn.Lease{RunID: run.ID, TaskID: "t0", Attempt: 1, Token: "tok", Worker: "w", ExpiresAt: t0.Add(time.Minute)}},
+		}},
+		"hand-out from the wrong state alone": {RunID: run.ID, Tasks: []scheduler.TaskChange{
+			{TaskID: "t2", FromVersion: 1, From: cairn.TaskPending, To: cairn.TaskReady, Params: []byte(`{}`), At: t0,
+				Lease: &cairn.Lease{RunID: run.ID, TaskID: "t2", Attempt: 1, Token: "tok", Worker: "w", ExpiresAt: t0.Add(time.Minute)}},
+		}},
 	}
 	for name, p := range plans {
 		err := s.ApplyPlan(ctx, p)
