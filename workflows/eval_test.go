@@ -218,3 +218,61 @@ tasks: [{id: a, type: noop}]
 		t.Errorf("problems:\n%s", strings.Join(pe.Problems, "\n"))
 	}
 }
+
+// TestResolveWithStatic: a parsed task whose with: holds no reference
+// answers the params it made once, whatever the scope, each call a copy of
+// its own; one with a reference — an escaped one included — or a for_each
+// item's is resolved against each scope.
+func TestResolveWithStatic(t *testing.T) {
+	src := `name: s
+params:
+  seed: {type: int, default: 1}
+tasks:
+  - id: fixed
+    type: shell
+    with: {argv: [/bin/echo, "a b", {k: [1, 2.5, true, null]}], env: {X: "1"}}
+  - id: ref
+    type: shell
+    with: {argv: [/bin/echo, "${{ params.seed }}"]}
+  - id: escaped
+    type: shell
+    with: {argv: [/bin/echo, "$${{ params.seed }}"]}
+  - id: items
+    type: shell
+    for_each: [a, b]
+    with: {argv: [/bin/echo, "${{ item }}"]}
+`
+	w, err := Parse("s.yaml", []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id     string
+		static bool
+	}{{"fixed", true}, {"ref", false}, {"escaped", false}, {"items", false}} {
+		task := w.Task(c.id)
+		if (task.static != nil) != c.static {
+			t.Errorf("%s: kept static: %v, want %v", c.id, task.static != nil, c.static)
+		}
+		// What it answers is what resolving it answers.
+		made, merr := task.resolveWith(scope)
+		got, err := task.ResolveWith(scope)
+		if string(got) != string(made) || (err == nil) != (merr == nil) {
+			t.Errorf("%s: ResolveWith %s, %v; resolved %s, %v", c.id, got, err, made, merr)
+		}
+	}
+	fixed := w.Task("fixed")
+	a, _ := fixed.ResolveWith(scope)
+	want := string(a)
+	a[0] = 'x'
+	b, err := fixed.ResolveWith(fakeScope{})
+	if err != nil || string(b) != want {
+		t.Errorf("fixed, after its first answer was changed and in another scope: %s, %v; want %s", b, err, want)
+	}
+	ref := w.Task("ref")
+	one, err1 := ref.ResolveWith(fakeScope{params: map[string]any{"seed": 1}})
+	two, err2 := ref.ResolveWith(fakeScope{params: map[string]any{"seed": 2}})
+	if err1 != nil || err2 != nil || string(one) == string(two) {
+		t.Errorf("ref in two scopes: %s, %v; %s, %v", one, err1, two, err2)
+	}
+}

@@ -197,6 +197,9 @@ func (p *parser) parse(root *yaml.Node) (*Workflow, error) {
 		w.SubSources = p.opts.uses.sources
 	}
 	w.Digest = w.canonicalDigest()
+	for _, t := range w.Tasks {
+		t.setStatic()
+	}
 	if p.hasUses {
 		w.idx = buildIndex(w)
 	} else {

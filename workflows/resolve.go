@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -234,6 +235,46 @@ func resolveScript(v any, sc Scope) (any, error) {
 // (cairn.ParamInfo.Script) resolves to a cairn.ScriptText when it holds
 // references: they are never spliced into it.
 func (t *Task) ResolveWith(s Scope) (json.RawMessage, error) {
+	if t.static != nil {
+		return slices.Clone(t.static), nil
+	}
+	return t.resolveWith(s)
+}
+
+// setStatic keeps the task's params as ResolveWith makes them when its
+// with: holds no reference — no string in it holds "${{", an escaped
+// "$${{" included — so that planning each of its attempts (a chain's
+// hops, a fan's items) does not marshal the same block again.
+func (t *Task) setStatic() {
+	t.static = nil
+	if hasReference(t.With) {
+		return
+	}
+	if b, err := t.resolveWith(nil); err == nil {
+		t.static = b
+	}
+}
+
+// hasReference reports whether a string in v, a value of a with: block,
+// holds a ${{ }} template.
+func hasReference(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return hasTemplate(v)
+	case []any:
+		return slices.ContainsFunc(v, hasReference)
+	case map[string]any:
+		for _, x := range v {
+			if hasReference(x) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resolveWith is ResolveWith, made.
+func (t *Task) resolveWith(s Scope) (json.RawMessage, error) {
 	s = t.scope(s)
 	with := t.With
 	if len(t.scripts) > 0 {

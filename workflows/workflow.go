@@ -269,6 +269,11 @@ type Task struct {
 	// scripts are the with: keys its type declares program text
 	// (cairn.ParamInfo.Script): ResolveWith never splices into them.
 	scripts map[string]bool
+
+	// static is what ResolveWith returns, whatever the scope, for a task
+	// whose with: holds no reference, made once when the file is parsed
+	// (setStatic); nil otherwise.
+	static json.RawMessage
 }
 
 // Task returns the task called id, or nil.
