@@ -892,7 +892,7 @@ func (s *Store) runBatch(batch []*txReq) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx := s.wc
-	if _, err := tx.ExecContext(ctx, s.begin); err != nil {
+	if err := s.control(ctx, tx, s.begin); err != nil {
 		err = translate(err)
 		for _, r := range batch {
 			r.done <- txResult{err: err}
@@ -928,7 +928,7 @@ func (s *Store) runBatch(batch []*txReq) {
 	}
 	if ok == 0 {
 		s.rollback(ctx) // nothing to keep; the errors that matter are the callers'
-	} else if _, err := tx.ExecContext(ctx, "COMMIT"); err != nil {
+	} else if err := s.control(ctx, tx, "COMMIT"); err != nil {
 		// SQLite may leave the transaction open after a failed COMMIT
 		// (SQLITE_BUSY): end it, as go-sqlite3's Tx.Commit does.
 		s.rollback(ctx)
@@ -944,6 +944,19 @@ func (s *Store) runBatch(batch []*txReq) {
 	for i, r := range batch {
 		r.done <- txResult{err: errs[i]}
 	}
+}
+
+// control runs BEGIN (IMMEDIATE) or COMMIT on the writer connection tx,
+// prepared there once, like the transactions' own statements: run as
+// text, each was parsed again at every transaction (two parses a hop of a
+// chain). Only the holder of wmu calls it.
+func (s *Store) control(ctx context.Context, tx *sql.Conn, text string) error {
+	st, err := s.txStmt(ctx, tx, text)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx)
+	return err
 }
 
 // rollback undoes the writer's transaction in progress. SQLite may have
