@@ -941,10 +941,14 @@ func completeLanes(st database) int {
 
 // overlapCommits says whether the broker's completer may run a batch's
 // statements while the previous batch commits
-// (scheduler.BrokerOptions.OverlapCommits): on PostgreSQL, with two
-// connections for them at least; not on SQLite, one writer at a time.
-func overlapCommits(st database) bool {
-	return poolSize(st) >= 2
+// (scheduler.BrokerOptions.OverlapCommits): not on SQLite, one writer at
+// a time; nor on PostgreSQL, where an A/B of it (docs/benchmarks.md,
+// session 14: 4 remote workers, 20,000 noop tasks) found smaller batches
+// (0.040 commits a task against 0.036) and 10-20 % more of the
+// database's CPU a task, and no higher rate: two cores are busy enough
+// without the overlap.
+func overlapCommits(database) bool {
+	return false
 }
 
 // poolSize is the most connections st's pool holds (0 for SQLite).
