@@ -198,7 +198,8 @@ const (
 )
 
 // A disk check before a lease that found at least spareSpace bytes and
-// spareInodes inodes free on every folder of Options.SpaceDirs stands for
+// spareInodes inodes free on every folder of Options.SpaceDirs (a folder
+// whose file system cannot be told, not made yet, says nothing) stands for
 // the checks before the leases of the next roomFor: two statfs calls a
 // task were 7.5 % of a remote worker's CPU on a fan of noop tasks. A disk
 // with less to spare is checked before every lease, and a failed attempt
@@ -341,7 +342,8 @@ func (p *Pool) fullDisk(beforeLease bool) error {
 		avail, ffree, files, ok := statfs(dir)
 		switch {
 		case !ok:
-			spare = false
+			// Nothing to tell (a folder not made yet: a worker's cache
+			// before its first artifact), as before the cache of checks.
 		case avail < MinFreeSpace:
 			p.roomUntil.Store(0)
 			return fmt.Errorf("the file system of %s is full (%d bytes left): %w", dir, avail, syscall.ENOSPC)

@@ -61,7 +61,8 @@ func TestDiskCheckBeforeLeaseStands(t *testing.T) {
 	check(true, 1, true)
 	check(true, 1, true)
 
-	avail, ok = 1<<40, false // cannot be told: never stands
+	avail, ok = 1<<40, false // cannot be told (not made yet): says nothing
+	p.roomUntil.Store(0)
 	check(true, 2, false)
-	check(true, 2, false)
+	check(true, 0, false)
 }
