@@ -1265,8 +1265,7 @@ func (s *Server) decodeBudgeted(w http.ResponseWriter, r *http.Request, v any, l
 // decode reads a JSON body of at most limit bytes into v; a bad one is
 // answered.
 func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSON(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, v); err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			fail(w, http.StatusRequestEntityTooLarge, CodeBadInput, fmt.Sprintf("body larger than %d bytes", limit))
