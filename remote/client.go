@@ -236,9 +236,15 @@ func (c *Client) Revoked(cairn.Lease) <-chan struct{} { return nil }
 func (c *Client) call(ctx context.Context, method, path, id string, body, out any, timeout time.Duration) error {
 	var rd io.Reader
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
+		b, fast := []byte(nil), false
+		if f, ok := body.(fastEncoder); ok {
+			b, fast = f.appendFast(make([]byte, 0, 4096))
+		}
+		if !fast {
+			var err error
+			if b, err = json.Marshal(body); err != nil {
+				return err
+			}
 		}
 		rd = bytes.NewReader(b)
 	}

@@ -461,3 +461,205 @@ func (s *scan) item(it *wireItem) bool {
 		return ok
 	})
 }
+
+// The same two bodies are written by hand when every string in them is
+// printable ASCII that needs no escape (nor HTML's: <, > and &), an item's
+// params valid compact JSON of such bytes, and a report's completion and
+// a result's items of the fields read by hand above; otherwise by
+// encoding/json. Either way the bytes are the same
+// (TestFastWireWritesAsEncodingJSON).
+
+// fastEncoder is a body that may be written by hand: appendFast appends
+// it to b as encoding/json would, or reports false.
+type fastEncoder interface {
+	appendFast(b []byte) ([]byte, bool)
+}
+
+// plain reports whether s is written by encoding/json as itself, quoted.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// compact reports whether encoding/json writes raw as itself: valid JSON
+// of printable ASCII without white space (which it would take out) or
+// <, > and & (which it would escape).
+func compact(raw json.RawMessage) bool {
+	for _, c := range raw {
+		if c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return json.Valid(raw)
+}
+
+// enc appends to b, ok until a value it cannot write by hand.
+type enc struct {
+	b  []byte
+	ok bool
+}
+
+func (e *enc) raw(s string) { e.b = append(e.b, s...) }
+
+func (e *enc) str(s string) {
+	if !plain(s) {
+		e.ok = false
+		return
+	}
+	e.b = append(append(append(e.b, '"'), s...), '"')
+}
+
+func (e *enc) int(n int64) { e.b = strconv.AppendInt(e.b, n, 10) }
+
+func (e *enc) bool(v bool) { e.b = strconv.AppendBool(e.b, v) }
+
+func (e *enc) lease(l wireLease) {
+	e.raw(`{"run_id":`)
+	e.str(l.RunID)
+	e.raw(`,"task_id":`)
+	e.str(l.TaskID)
+	e.raw(`,"attempt":`)
+	e.int(int64(l.Attempt))
+	e.raw(`,"token":`)
+	e.str(l.Token)
+	e.raw(`,"worker":`)
+	e.str(l.Worker)
+	e.raw(`,"expires_at":`)
+	t, err := l.ExpiresAt.MarshalJSON()
+	if err != nil {
+		e.ok = false
+	}
+	e.b = append(e.b, t...)
+	e.raw(`}`)
+}
+
+func (r completeManyRequest) appendFast(b []byte) ([]byte, bool) {
+	e := enc{b: b, ok: true}
+	if r.Reports == nil {
+		return b, false
+	}
+	e.raw(`{"reports":[`)
+	for i, rep := range r.Reports {
+		c := rep.Completion
+		if c.ExitCode != nil || len(c.Outputs) > 0 || len(c.Metrics) > 0 || c.Plugin != nil || c.CachedFrom != nil ||
+			len(c.Effects) > 0 || len(c.ReadInputs) > 0 {
+			return b, false
+		}
+		if i > 0 {
+			e.raw(`,`)
+		}
+		e.raw(`{"lease":`)
+		e.lease(rep.Lease)
+		e.raw(`,"completion":{`)
+		sep := ""
+		field := func(name string) {
+			e.raw(sep + `"` + name + `":`)
+			sep = ","
+		}
+		if c.Error != "" {
+			field("error")
+			e.str(c.Error)
+		}
+		if c.Stack != "" {
+			field("stack")
+			e.str(c.Stack)
+		}
+		if c.Retryable {
+			field("retryable")
+			e.bool(true)
+		}
+		if c.Requeue {
+			field("requeue")
+			e.bool(true)
+		}
+		if c.Version != "" {
+			field("version")
+			e.str(c.Version)
+		}
+		if c.CacheKey != "" {
+			field("cache_key")
+			e.str(c.CacheKey)
+		}
+		if c.CacheSrc != "" {
+			field("cache_source")
+			e.str(c.CacheSrc)
+		}
+		e.raw(`}`)
+		if rep.Next != 0 {
+			e.raw(`,"next":`)
+			e.int(int64(rep.Next))
+		}
+		if rep.Start {
+			e.raw(`,"start":true`)
+		}
+		e.raw(`}`)
+		if !e.ok {
+			return b, false
+		}
+	}
+	e.raw(`]}`)
+	return e.b, e.ok
+}
+
+func (r completeManyReply) appendFast(b []byte) ([]byte, bool) {
+	e := enc{b: b, ok: true}
+	if r.Results == nil {
+		return b, false
+	}
+	e.raw(`{"results":[`)
+	for i, res := range r.Results {
+		if i > 0 {
+			e.raw(`,`)
+		}
+		e.raw(`{`)
+		sep := ""
+		if len(res.Items) > 0 {
+			e.raw(`"items":[`)
+			for j, it := range res.Items {
+				if len(it.Inputs) > 0 || len(it.Secrets) > 0 || !compact(it.Params) {
+					return b, false
+				}
+				if j > 0 {
+					e.raw(`,`)
+				}
+				e.raw(`{"lease":`)
+				e.lease(it.Lease)
+				e.raw(`,"type":`)
+				e.str(it.Type)
+				e.raw(`,"params":`)
+				e.b = append(e.b, it.Params...)
+				if it.TimeoutMillis != 0 {
+					e.raw(`,"timeout_ms":`)
+					e.int(it.TimeoutMillis)
+				}
+				e.raw(`,"started":`)
+				e.bool(it.Started)
+				if it.Cache {
+					e.raw(`,"cache":true`)
+				}
+				e.raw(`}`)
+			}
+			e.raw(`]`)
+			sep = ","
+		}
+		if res.Code != "" {
+			e.raw(sep + `"code":`)
+			e.str(res.Code)
+			sep = ","
+		}
+		if res.Error != "" {
+			e.raw(sep + `"error":`)
+			e.str(res.Error)
+		}
+		e.raw(`}`)
+		if !e.ok {
+			return b, false
+		}
+	}
+	e.raw(`]}`)
+	return e.b, e.ok
+}

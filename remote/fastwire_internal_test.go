@@ -235,3 +235,48 @@ func mutate(rng *rand.Rand, b []byte) []byte {
 	}
 	return []byte(s)
 }
+
+// TestFastWireWritesAsEncodingJSON: complete-many's request and answer,
+// when written by hand, are the bytes encoding/json writes; the plain
+// bodies of a fan are written by hand.
+func TestFastWireWritesAsEncodingJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var fast int
+	try := func(v any) bool {
+		t.Helper()
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := v.(fastEncoder).appendFast([]byte("prefix"))
+		if !ok {
+			if string(got) != "prefix" {
+				t.Fatalf("%#v: not written by hand, yet %q appended", v, got)
+			}
+			return false
+		}
+		if !bytes.Equal(got, append([]byte("prefix"), want...)) {
+			t.Fatalf("%#v:\nby hand:       %s\nencoding/json: %s", v, got[6:], want)
+		}
+		fast++
+		return true
+	}
+	req, rep := hotWire(8)
+	if !try(req) || !try(rep) {
+		t.Fatal("a plain body is not written by hand")
+	}
+	try(completeManyRequest{})
+	try(completeManyReply{})
+	try(completeManyReply{Results: []completeResult{{Items: []wireItem{}}, {Code: CodeLeaseLost, Error: "gone"}}})
+	for i := range 3000 {
+		if i%2 == 0 {
+			try(randomRequest(rng))
+		} else {
+			try(randomReply(rng))
+		}
+	}
+	if fast < 3000/4 {
+		t.Fatalf("only %d of 3,000 bodies written by hand", fast)
+	}
+	t.Logf("%d of 3,000 bodies written by hand", fast)
+}

@@ -1279,6 +1279,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	if f, ok := v.(fastEncoder); ok {
+		if b, ok := f.appendFast(make([]byte, 0, 4096)); ok {
+			b = append(b, '\n') // as json.Encoder ends a value
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(status)
+			w.Write(b)
+			return
+		}
+	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }

@@ -36,6 +36,14 @@ func BenchmarkHotWire(b *testing.B) {
 	b.Run("encode-request", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
+			if _, ok := req.appendFast(make([]byte, 0, 4096)); !ok {
+				b.Fatal("not written by hand")
+			}
+		}
+	})
+	b.Run("encode-request-encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
 			json.Marshal(req)
 		}
 	})
@@ -56,6 +64,14 @@ func BenchmarkHotWire(b *testing.B) {
 		}
 	})
 	b.Run("encode-reply", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := rep.appendFast(make([]byte, 0, 4096)); !ok {
+				b.Fatal("not written by hand")
+			}
+		}
+	})
+	b.Run("encode-reply-encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf bytes.Buffer
 		for b.Loop() {
