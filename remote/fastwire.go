@@ -65,51 +65,50 @@ func (r *replay) Read(p []byte) (int, error) {
 }
 
 func (req *completeManyRequest) decodeFast(b []byte) bool {
-	s := scan{b: b}
-	var v completeManyRequest
-	ok := s.object(func(k []byte) bool {
-		if string(k) != "reports" {
-			return false
-		}
-		v.Reports = []completeRequest{}
-		return s.array(func() bool {
-			var rep completeRequest
-			if !s.report(&rep) {
-				return false
-			}
-			v.Reports = append(v.Reports, rep)
-			return true
-		})
-	})
-	if !ok || !s.end() {
-		return false
+	reports, ok := readList(b, "reports", (*scan).report)
+	if ok {
+		*req = completeManyRequest{Reports: reports}
 	}
-	*req = v
-	return true
+	return ok
 }
 
 func (rep *completeManyReply) decodeFast(b []byte) bool {
+	results, ok := readList(b, "results", (*scan).result)
+	if ok {
+		*rep = completeManyReply{Results: results}
+	}
+	return ok
+}
+
+// readList reads b whole: an object of no key (nil) or of key alone, an
+// array (empty, not nil, when it is), each element read by read.
+func readList[T any](b []byte, key string, read func(*scan, *T) bool) ([]T, bool) {
 	s := scan{b: b}
-	var v completeManyReply
+	var list []T
 	ok := s.object(func(k []byte) bool {
-		if string(k) != "results" {
+		if string(k) != key {
 			return false
 		}
-		v.Results = []completeResult{}
-		return s.array(func() bool {
-			var r completeResult
-			if !s.result(&r) {
-				return false
-			}
-			v.Results = append(v.Results, r)
-			return true
-		})
+		var ok bool
+		list, ok = readArray(&s, read)
+		return ok
 	})
-	if !ok || !s.end() {
-		return false
-	}
-	*rep = v
-	return true
+	return list, ok && s.end()
+}
+
+// readArray reads an array (empty, not nil, when it is), each element
+// read by read.
+func readArray[T any](s *scan, read func(*scan, *T) bool) ([]T, bool) {
+	list := []T{}
+	ok := s.array(func() bool {
+		var v T
+		if !read(s, &v) {
+			return false
+		}
+		list = append(list, v)
+		return true
+	})
+	return list, ok
 }
 
 // scan reads JSON from b at i; each method reports false where the body
@@ -423,15 +422,7 @@ func (s *scan) result(r *completeResult) bool {
 		var ok bool
 		switch string(k) {
 		case "items":
-			r.Items = []wireItem{}
-			ok = s.array(func() bool {
-				var it wireItem
-				if !s.item(&it) {
-					return false
-				}
-				r.Items = append(r.Items, it)
-				return true
-			})
+			r.Items, ok = readArray(s, (*scan).item)
 		case "code":
 			r.Code, ok = s.str()
 		case "error":
