@@ -25,6 +25,15 @@ func (a AttemptRef) String() string { return a.RunID + "/" + a.TaskID + "#" + st
 // IsZero reports whether a names no attempt.
 func (a AttemptRef) IsZero() bool { return a.RunID == "" && a.TaskID == "" && a.Number == 0 }
 
+// ReusedNote is what is said of an attempt that reused the outputs of
+// attempt from rather than run: "cairn: not run: reused the outputs of
+// RUN/TASK#N". Such an attempt writes no log (unless it passed over other
+// earlier successes first, which its log names): `cairn logs` and the web
+// UI say this line in its place.
+func ReusedNote(from AttemptRef) string {
+	return "cairn: not run: reused the outputs of " + from.String()
+}
+
 // Lineage directions: an attempt read an artifact (In) or wrote it (Out).
 const (
 	LineageIn  = "in"

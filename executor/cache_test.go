@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -111,8 +112,12 @@ tasks:
 				mustJSON(t, trs1[task].Outputs), trs1[task].Metrics)
 		}
 	}
-	if log := r.log(t, id2, "a", 1); !strings.Contains(log, "cairn: not run: reused the outputs of "+id1+"/a#1 (cache key "+a1.CacheKey+")") {
-		t.Errorf("the reusing attempt's log: %q", log)
+	// It ran nothing and wrote no log: `cairn logs` and the web UI say
+	// the reuse in its place, from the attempt's CachedFrom.
+	for _, task := range []string{"a", "p"} {
+		if log, err := r.openLog(t, id2, task, 1); !errors.Is(err, cairn.ErrNotFound) {
+			t.Errorf("task %s: the reusing attempt wrote a log (%v): %q", task, err, log)
+		}
 	}
 
 	// Another version of the built-in types: a runs; p, whose version is
@@ -222,20 +227,31 @@ func mustJSON(t *testing.T, v any) []byte {
 // log reads attempt n's log of task in run id.
 func (r *rig) log(t *testing.T, id, task string, n int) string {
 	t.Helper()
+	log, err := r.openLog(t, id, task, n)
+	if err != nil {
+		t.Fatalf("log of %s/%s#%d: %v", id, task, n, err)
+	}
+	return log
+}
+
+// openLog reads attempt n's log of task in run id, or returns why it
+// cannot (cairn.ErrNotFound: the attempt wrote none).
+func (r *rig) openLog(t *testing.T, id, task string, n int) (string, error) {
+	t.Helper()
 	logs, err := artifacts.OpenLogs(filepath.Join(r.dir, "logs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc, err := logs.Open(id, task, n)
 	if err != nil {
-		t.Fatalf("log of %s/%s#%d: %v", id, task, n, err)
+		return "", err
 	}
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return string(b), nil
 }
 
 // sideReader is cached by default but reads an artifact beyond its
@@ -379,7 +395,37 @@ tasks:
 	if log := r.log(t, id2, "a", 1); !strings.Contains(log, "cairn: not reusing "+id1+"/a#1: an attempt of type shell, not make") {
 		t.Errorf("the attempt's log: %q", log)
 	}
-	if runOnce(r.st); m.ran.Load() != 2 {
+	id3 := runOnce(r.st)
+	if m.ran.Load() != 2 {
 		t.Errorf("a hit of the same type was not reused: ran %d times", m.ran.Load())
 	}
+	if log, err := r.openLog(t, id3, "a", 1); !errors.Is(err, cairn.ErrNotFound) {
+		t.Errorf("a reuse of the first hit wrote a log (%v): %q", err, log)
+	}
+	// A hit passed over before the one reused: the log says both.
+	id4 := runOnce(forgedFirst{r.st})
+	at := r.attempts(t, id4, "a")[0]
+	if want := (cairn.AttemptRef{RunID: id2, TaskID: "a", Number: 1}); m.ran.Load() != 2 || at.CachedFrom != want {
+		t.Fatalf("ran %d times, attempt %+v: want a reuse of %s after the forged hit", m.ran.Load(), at, want)
+	}
+	key := r.attempts(t, id2, "a")[0].CacheKey
+	log := r.log(t, id4, "a", 1)
+	if !strings.Contains(log, "cairn: not reusing "+id2+"/a#1: an attempt of type shell, not make\n"+
+		"cairn: not run: reused the outputs of "+id2+"/a#1 (cache key "+key+")\n") {
+		t.Errorf("the log of a reuse after a hit passed over: %q", log)
+	}
+}
+
+// forgedFirst is a cache whose first hit is a copy of the real first one
+// of another task type, before the real ones.
+type forgedFirst struct{ executor.Cache }
+
+func (f forgedFirst) FindCached(ctx context.Context, key string, limit int) ([]cairn.CachedAttempt, error) {
+	hits, err := f.Cache.FindCached(ctx, key, limit)
+	if err != nil || len(hits) == 0 {
+		return hits, err
+	}
+	forged := hits[0]
+	forged.Type = "shell"
+	return append([]cairn.CachedAttempt{forged}, hits...), nil
 }

@@ -105,6 +105,10 @@ func TestCacheStory(t *testing.T) {
 	if !strings.Contains(body, `data-hit="true"`) || !strings.Contains(body, `href="/runs/`+first.ID+`/tasks/data?attempt=1" id="cache-hit"`) {
 		t.Errorf("the reused task's page does not link the attempt reused")
 	}
+	// It ran nothing and wrote no log: the page says what it did instead.
+	if want := `<p class="empty" id="log-reused">cairn: not run: reused the outputs of ` + first.ID + `/data#1</p>`; !strings.Contains(body, want) || strings.Contains(body, `id="log-empty"`) {
+		t.Errorf("the reused task's page does not say, in place of its log, that it reused outputs (want %s)", want)
+	}
 
 	if _, err := c.CacheStory(ctx, third.ID, "nope"); !errors.Is(err, cairn.ErrNotFound) {
 		t.Errorf("an unknown task: %v", err)

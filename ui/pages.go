@@ -640,6 +640,7 @@ type taskPage struct {
 	LogSkipped  int64
 	LogSize     int64
 	LogMissing  bool
+	LogReused   string // what is said in place of the log of an attempt that reused outputs and wrote none
 	LogError    string
 	LogURL      string // the whole log, as text
 	FollowURL   string // Server-Sent Events while the attempt runs
@@ -732,6 +733,9 @@ func (h *handler) pageTask(c *gin.Context) {
 			p.LogError = err.Error()
 		}
 		p.Log, p.LogSkipped, p.LogSize, p.LogMissing = validText(lt.Data), lt.Skipped, lt.Size, lt.Missing
+		if lt.Missing && !at.CachedFrom.IsZero() {
+			p.LogReused = cairn.ReusedNote(at.CachedFrom)
+		}
 		api := fmt.Sprintf("%s/runs/%s/tasks/%s/log?attempt=%d", APIPrefix, url.PathEscape(r.ID), url.PathEscape(tr.TaskID), at.Number)
 		p.LogURL = api
 		if p.Running && h.o.Logs != nil && p.LogError == "" {

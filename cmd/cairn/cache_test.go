@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,6 +113,14 @@ func TestCacheBreastCancer(t *testing.T) {
 	log := e.must(0, "logs", second.ID, "tune").stdout
 	if !strings.Contains(log, "cairn: not run: reused the outputs of "+first.ID+"/tune#1") {
 		t.Errorf("the reused attempt's log does not say so:\n%s", log)
+	}
+	// It wrote none (nothing ran): logs says the reuse in its place, and
+	// so does -f, which has nothing to wait for.
+	if _, err := os.Stat(filepath.Join(e.home, "logs", second.ID, "tune")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the reused attempt made a log folder: %v", err)
+	}
+	if log := e.must(0, "logs", second.ID, "tune", "-f").stdout; log != "cairn: not run: reused the outputs of "+first.ID+"/tune#1\n" {
+		t.Errorf("logs -f of a reused attempt: %q", log)
 	}
 
 	// A param changed: split and all after it run; collect and clean are

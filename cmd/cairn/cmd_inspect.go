@@ -505,10 +505,23 @@ func cmdLogs(ctx context.Context, a *app, args []string) error {
 	if *attempt != 0 && (n < 1 || n > len(atts)) {
 		return fmt.Errorf("task %s has attempts 1 to %d, not %d", task, len(atts), n)
 	}
-	if *follow {
+	var from cairn.AttemptRef // the attempt n reused the outputs of, if it did
+	for _, at := range atts {
+		if at.Number == n {
+			from = at.CachedFrom
+		}
+	}
+	// An attempt that reused outputs ended as it began: there is nothing
+	// to follow.
+	if *follow && from.IsZero() {
 		return src.followLog(ctx, id, task, n, *attempt != 0, a.stdout, a.stderr)
 	}
 	rc, err := src.openLog(ctx, id, task, n)
+	if errors.Is(err, cairn.ErrNotFound) && !from.IsZero() {
+		// It ran nothing and wrote no log (executor.Pool.reuse).
+		fmt.Fprintln(a.stdout, cairn.ReusedNote(from))
+		return nil
+	}
 	if errors.Is(err, cairn.ErrNotFound) {
 		fmt.Fprintf(a.stderr, "(attempt %d of %s printed nothing)\n", n, task)
 		return nil
