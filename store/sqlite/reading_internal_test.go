@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 
 // TestReadsOnIdleWriterOpenNoConnection: the reads of a one-task run (the
 // evaluations' cursor and poll, the lease's look for ready tasks, the
-// pools', the summary) run on the writer's connection while no write holds it, and
+// pools', the summary) and a re-run's cache lookups (FindCached) run on
+// the writer's connection while no write holds it, and
 // the read pool opens no connection, whose opening parses the whole
 // schema again. A read that meets a write reads on the pool, which keeps
 // its connection for the reads after; a read on the writer is not begun
@@ -47,6 +49,9 @@ func TestReadsOnIdleWriterOpenNoConnection(t *testing.T) {
 		counts, shown, err := s.SummaryTaskRuns(ctx, run.ID)
 		if err != nil || counts[cairn.TaskReady] != 1 {
 			t.Fatalf("SummaryTaskRuns: %v, %v, %v; want one ready task", counts, shown, err)
+		}
+		if hits, err := s.FindCached(ctx, "sha256:"+strings.Repeat("ab", 32), 4); err != nil || len(hits) != 0 {
+			t.Fatalf("FindCached: %v, %v; want no hit", hits, err)
 		}
 	}
 	reads()
