@@ -325,7 +325,6 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 // first plan left it); nil reads them.
 func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, reg *tasks.Registry, id string,
 	made *cairn.Run, trs []*cairn.TaskRun, ef execFlags, verb string) error {
-	defer removeStaleMeanwhile("")()
 	arts, logs, err := a.stores()
 	if err != nil {
 		return err
@@ -354,6 +353,7 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		Redact: a.secrets.Redact, Models: models, Cache: st,
 	}
 	ef.route(&po)
+	removeStale("")
 	pool := executor.New(withSecrets(broker, a.secrets), po)
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once

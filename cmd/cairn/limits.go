@@ -15,20 +15,3 @@ func removeStale(scratch string) {
 	_ = limits.RemoveStale()
 	_, _ = executor.SweepScratch(scratch)
 }
-
-// removeStaleMeanwhile runs removeStale(scratch) in a goroutine and
-// returns a function that waits for it. A command that runs tasks starts
-// it before its run's work and waits for it before it returns: it removes
-// only what processes that are gone left (never this process's cgroups
-// or scratch folders, which the run may make meanwhile), and its reading
-// of /proc/self/mountinfo, the cgroup folders and the temporary folder —
-// 0.4 ms of a one-task run, as much as an empty Go program's start —
-// then runs beside the run's own work rather than before it.
-func removeStaleMeanwhile(scratch string) (wait func()) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		removeStale(scratch)
-	}()
-	return func() { <-done }
-}
