@@ -431,6 +431,18 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		return fail(err)
 	}
 	s.wc = wc
+	if !o.readOnly {
+		// A statement that may abort its own rows alone (an INSERT of
+		// many rows into a table with a foreign key: CreateRun's task
+		// runs, the attempts of a completion batch) keeps a statement
+		// journal, a copy of each page it changes; past 64 KiB SQLite
+		// spills it to a temporary file (two pwrites a page: a run of
+		// 10,000 tasks wrote 1,900 pages to /var/tmp as it was created).
+		// In memory it is never written.
+		if _, err := wc.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
+			return fail(translate(err))
+		}
+	}
 
 	if o.migrate && !current {
 		if _, err := s.Migrate(ctx); err != nil {
