@@ -110,8 +110,9 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 		b.Queue(s.completeQuery(check), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
 			retryAt, finished, intr, astates, afinished, stacks, retryable, exit, plugins, versions, cacheKeys, cachedRuns,
 			cachedTasks, cachedAttempts, aoutputs, ametrics, now.UnixNano()).Query(func(res pgx.Rows) error {
+			var dec sqlrow.TaskDecoder
 			for res.Next() {
-				t, err := sqlrow.TaskRun(res)
+				t, err := dec.Decode(res)
 				if err != nil {
 					return err
 				}

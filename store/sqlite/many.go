@@ -187,8 +187,9 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 		}
 		defer res.Close()
 		n := int64(0)
+		var dec sqlrow.TaskDecoder
 		for res.Next() {
-			t, err := sqlrow.TaskRun(res)
+			t, err := dec.Decode(res)
 			if err != nil {
 				return translate(err)
 			}

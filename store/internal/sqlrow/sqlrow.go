@@ -246,12 +246,43 @@ type taskScan struct {
 
 // TaskRun decodes TaskCols.
 func TaskRun(sc Scanner) (*cairn.TaskRun, error) {
+	return newTaskScan().decode(sc)
+}
+
+// TaskDecoder decodes the rows of a result of TaskCols one at a time, as
+// TaskRun does, into storage it keeps from one row to the next: TaskRun
+// allocates its scan storage (1.5 KiB) for every row. Its zero value is
+// ready to use; it is not safe for concurrent use.
+type TaskDecoder struct{ r *taskScan }
+
+// Decode decodes the row sc is on.
+func (d *TaskDecoder) Decode(sc Scanner) (*cairn.TaskRun, error) {
+	if d.r == nil {
+		d.r = newTaskScan()
+	}
+	return d.r.decode(sc)
+}
+
+// newTaskScan returns scan storage whose destinations point at its own
+// fields.
+func newTaskScan() *taskScan {
 	r := new(taskScan)
 	t := &r.t
 	r.dest = [35]any{&t.RunID, &t.TaskID, &t.Type, &r.state, &r.attempt, &r.retries, &r.backoff, &t.Retry.Factor,
 		&r.maxBackoff, &r.timeout, &r.params, &r.inputs, &r.outputs, &r.metrics, &t.Error, &r.retryAt, &r.token, &r.worker, &r.expires,
 		&r.started, &r.finished, &t.Version, &r.maxIntr, &r.intr, &r.streak, &r.round, &r.fb, &r.cache, &r.labels, &t.Queue, &r.item, &r.items,
 		&t.Pool, &r.poolSlots, &r.priority}
+	return r
+}
+
+// decode scans the row sc is on into r and returns a task run of its own
+// (r's storage is reused by the next row).
+func (r *taskScan) decode(sc Scanner) (*cairn.TaskRun, error) {
+	// The fields set below only when their column is not NULL (labels,
+	// inputs, outputs, metrics, item, pool slots) must not keep the
+	// previous row's.
+	r.t = cairn.TaskRun{}
+	t := &r.t
 	if err := sc.Scan(r.dest[:]...); err != nil {
 		return nil, err
 	}
