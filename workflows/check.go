@@ -902,12 +902,21 @@ func (p *parser) decideCache(tn *taskNodes) {
 	case tn.info == nil:
 		// Unknown type, or parsed without types.
 		why = "its type's default is unknown"
-	case p.opts.Types != nil:
-		if cd, ok := p.opts.Types.(cacheDefaulter); ok {
-			on, why = cd.CacheDefault(t.Type, t.With)
-		} else {
-			on, why = tasks.CacheDefaultOf(*tn.info)
+	case p.opts.Types != nil && len(t.With) == 0:
+		// Every task of a type without params has its type's default:
+		// asked once (a fan of 100,000 noop tasks asked 100,000 times,
+		// each a TypeInfo and a Sprintf).
+		d, ok := p.cacheDefaults[t.Type]
+		if !ok {
+			d.on, d.why = p.cacheDefault(t.Type, nil, *tn.info)
+			if p.cacheDefaults == nil {
+				p.cacheDefaults = map[string]cacheDefault{}
+			}
+			p.cacheDefaults[t.Type] = d
 		}
+		on, why = d.on, d.why
+	case p.opts.Types != nil:
+		on, why = p.cacheDefault(t.Type, t.With, *tn.info)
 	}
 	if t.Cache == nil {
 		t.Cached, t.CacheWhy = on, p.intern(why)
@@ -919,6 +928,22 @@ func (p *parser) decideCache(tn *taskNodes) {
 	}
 	t.Cached = *t.Cache
 	t.CacheWhy = p.intern(fmt.Sprintf("the task says cache: %t", *t.Cache))
+}
+
+// cacheDefault is whether a task of type name with params is cached by
+// default, and why.
+type cacheDefault struct {
+	on  bool
+	why string
+}
+
+// cacheDefault asks the parser's types whether a task of type name (info)
+// with params is cached by default, and why.
+func (p *parser) cacheDefault(name string, params map[string]any, info cairn.TypeInfo) (on bool, why string) {
+	if cd, ok := p.opts.Types.(cacheDefaulter); ok {
+		return cd.CacheDefault(name, params)
+	}
+	return tasks.CacheDefaultOf(info)
 }
 
 // intern returns s, the same string for equal ones (see parser.whys).

@@ -247,6 +247,9 @@ type parser struct {
 	// whys holds each distinct Task.CacheWhy once: most tasks of a large
 	// file share a handful (a string each of 100,000 tasks is 3 MB).
 	whys map[string]string
+	// cacheDefaults holds each type's caching default for a task without
+	// params (decideCache).
+	cacheDefaults map[string]cacheDefault
 }
 
 // taskNodes keeps what validation needs of one task's YAML: the
