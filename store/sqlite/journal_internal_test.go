@@ -91,3 +91,23 @@ func params(query string) int {
 	}
 	return strings.Count(query, "?")
 }
+
+// TestWriterKeepsTempFilesInMemory: the writer's statement journals (an
+// INSERT of many rows into a table with a foreign key keeps one: CreateRun,
+// the attempts of a completion batch) and other temporary files stay in
+// memory rather than spill to a file past 64 KiB.
+func TestWriterKeepsTempFilesInMemory(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var mode int
+	if err := s.wc.QueryRowContext(ctx, "PRAGMA temp_store").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != 2 {
+		t.Errorf("the writer's temp_store is %d, want 2 (MEMORY)", mode)
+	}
+}
