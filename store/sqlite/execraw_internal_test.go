@@ -1,0 +1,83 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+)
+
+// TestExecRawBindsAsDatabaseSQL: a write statement run past database/sql
+// (execRaw) stores every kind of value the store binds as database/sql
+// stores it — strings, named string types, ints of every size, floats,
+// bools, bytes and json.RawMessage, nil, typed nil pointers, pointers,
+// sql.Null* — and refuses what database/sql refuses (a wrong number of
+// values, a value it cannot convert).
+func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seven := 7
+	values := []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
+		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
+		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500)}
+	const insert = `INSERT INTO x (k, via, v) VALUES (?, ?, ?)`
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE x (k INTEGER, via TEXT, v)`); err != nil {
+			return err
+		}
+		for i, v := range values {
+			if _, err := s.exec(ctx, tx, insert, i, "raw", v); err != nil {
+				return fmt.Errorf("raw %d (%T): %w", i, v, err)
+			}
+			if _, err := tx.ExecContext(ctx, insert, i, "sql", v); err != nil {
+				return fmt.Errorf("sql %d (%T): %w", i, v, err)
+			}
+		}
+		if _, err := s.exec(ctx, tx, insert, 1, "raw"); err == nil {
+			t.Error("two values for three: no error")
+		}
+		if _, err := s.exec(ctx, tx, insert, 1, "raw", struct{}{}); err == nil {
+			t.Error("a struct: no error")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
+			FROM x r JOIN x q ON q.k = r.k AND q.via = 'sql' WHERE r.via = 'raw' ORDER BY r.k`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var k int
+			var rt, rv, qt, qv string
+			if err := rows.Scan(&k, &rt, &rv, &qt, &qv); err != nil {
+				return err
+			}
+			if rt != qt || rv != qv {
+				t.Errorf("%T %v: stored as %s %s past database/sql, %s %s through it", values[k], values[k], rt, rv, qt, qv)
+			}
+			n++
+		}
+		if n != len(values) {
+			t.Errorf("%d values compared of %d", n, len(values))
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	_, raw := s.xstmt[insert]
+	s.mu.Unlock()
+	if !raw {
+		t.Error("the insert did not run past database/sql (the test reads it wrongly)")
+	}
+}
