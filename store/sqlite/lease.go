@@ -208,7 +208,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 				return err
 			}
 			s.stmts.Add(1)
-			got, slots, bad, err := scanReady(ctx, st, append(args, total-len(items)))
+			got, slots, bad, err := scanReady(ctx, st, args, total-len(items))
 			if err != nil {
 				return err
 			}
@@ -283,34 +283,39 @@ func (s *Store) claimReady(ctx context.Context, tx *sql.Conn, items []cairn.Work
 	})
 }
 
-// scanReady runs the lease query and splits the ready tasks it returns
-// into work items (attempt, token and lease not yet set) and bad rows.
-func scanReady(ctx context.Context, st *sql.Stmt, args []any) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
-	rows, err := st.QueryContext(ctx, args...)
+// scanReady runs the lease query for at most limit ready tasks (its last
+// value) and splits them into work items (attempt, token and lease not
+// yet set) and bad rows. Each row is scanned into its place in items,
+// which holds up to 64 from the start (not grown one by one), and the
+// values that need converting into one set of variables for all the rows.
+func scanReady(ctx context.Context, st *sql.Stmt, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
+	rows, err := st.QueryContext(ctx, append(args, limit)...)
 	if err != nil {
 		return nil, nil, nil, translate(err)
 	}
 	defer rows.Close()
+	items, slots = make([]cairn.WorkItem, 0, min(limit, 64)), make([]int, 0, min(limit, 64))
+	var v struct {
+		params, inputs               []byte
+		timeout, backoff, maxBackoff int64
+		poolSlots                    int
+	}
 	for rows.Next() {
-		var (
-			it                           cairn.WorkItem
-			params, inputs               []byte
-			timeout, backoff, maxBackoff int64
-			poolSlots                    int
-		)
-		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &params, &inputs,
-			&timeout, &it.Retry.Retries, &backoff, &it.Retry.Factor, &maxBackoff, &it.Retry.MaxInterruptions,
-			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &poolSlots); err != nil {
+		items = append(items, cairn.WorkItem{})
+		it := &items[len(items)-1]
+		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &v.params, &v.inputs,
+			&v.timeout, &it.Retry.Retries, &v.backoff, &it.Retry.Factor, &v.maxBackoff, &it.Retry.MaxInterruptions,
+			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &v.poolSlots); err != nil {
 			return nil, nil, nil, translate(err)
 		}
-		if badParams, badInputs, err := sqlrow.WorkItemStored(&it, params, inputs); err != nil {
+		if badParams, badInputs, err := sqlrow.WorkItemStored(it, v.params, v.inputs); err != nil {
 			bad = append(bad, badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err})
+			items = items[:len(items)-1]
 			continue
 		}
-		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
-		it.PoolSlots = poolSlots
-		items = append(items, it)
-		slots = append(slots, poolSlots)
+		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(v.timeout), time.Duration(v.backoff), time.Duration(v.maxBackoff)
+		it.PoolSlots = v.poolSlots
+		slots = append(slots, v.poolSlots)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, nil, nil, translate(err)
