@@ -253,6 +253,10 @@ func (b *Broker) commit(batch []*report, release func()) {
 				b.log.Warn("lease after completions failed", "worker", sl.req.Worker, "workers", len(sl.groups), "err", err)
 				return err
 			}
+			if g := sl.groups[0]; len(sl.groups) == 1 && len(g.h.items) == 0 && allFor(leased, g.req.Worker) {
+				g.h.items = leased // not copied item by item into a slice grown from nothing
+				continue
+			}
 			for _, it := range leased {
 				for _, g := range sl.groups {
 					if g.req.Worker == it.Lease.Worker {
@@ -321,6 +325,16 @@ func (b *Broker) commit(batch []*report, release func()) {
 	if n := freedSlots(batch); n > 0 {
 		b.wake(n)
 	}
+}
+
+// allFor reports whether every item is leased to worker.
+func allFor(items []cairn.WorkItem, worker string) bool {
+	for _, it := range items {
+		if it.Lease.Worker != worker {
+			return false
+		}
+	}
+	return true
 }
 
 // freedSlots is how many pool slots batch's reports freed that its
