@@ -187,9 +187,8 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 		}
 		defer res.Close()
 		n := int64(0)
-		var dec sqlrow.TaskDecoder
 		for res.Next() {
-			t, err := dec.Decode(res)
+			t, err := s.tdec.Decode(res)
 			if err != nil {
 				return translate(err)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/internal/durable"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 var _ scheduler.Store = (*Store)(nil)
@@ -57,6 +58,10 @@ type Store struct {
 	// in flight).
 	xstmt map[string]*sqlite3.SQLiteStmt
 	xargs []driver.NamedValue
+	// tdec decodes the task runs a write returns (completeMany), its
+	// storage kept from one transaction to the next; only the holder of
+	// wmu uses it.
+	tdec sqlrow.TaskDecoder
 
 	// Group commit (see inTx): write requests queue here; one caller at a
 	// time leads, running the queued requests in one transaction.
