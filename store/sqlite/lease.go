@@ -265,7 +265,8 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 func (s *Store) claimReady(ctx context.Context, tx *sql.Conn, items []cairn.WorkItem, state cairn.TaskState,
 	expires, now time.Time, running any) error {
 	return eachChunk(items, func(chunk []cairn.WorkItem, size int) error {
-		args := make([]any, 0, size*claimReadyCols+7)
+		args := s.argList(size*claimReadyCols + 7)
+		defer func() { s.keepArgs(args) }()
 		for _, it := range chunk {
 			args = append(args, it.Lease.RunID, it.Lease.TaskID, it.Lease.Attempt, it.Lease.Token, it.Lease.Worker)
 		}

@@ -164,7 +164,8 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 	}
 	err = eachChunk(rows, func(chunk []sqlrow.Finish, size int) error {
 		// The attempts first: the update lets go of what they copy.
-		args := make([]any, 0, size*endAttemptsCols+1)
+		args := s.argList(size*endAttemptsCols + 1)
+		defer func() { s.keepArgs(args) }()
 		for _, r := range chunk {
 			args = append(args, r.Lease.RunID, r.Lease.TaskID, r.Lease.Attempt, r.Lease.Token, string(r.AttemptState), r.FinishedAt, r.ErrText,
 				r.Stack, r.Retryable, r.Exit, r.Plugin, r.Version, r.CacheKey, r.Cached.RunID, r.Cached.TaskID, r.Cached.Number,

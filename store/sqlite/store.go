@@ -62,6 +62,10 @@ type Store struct {
 	// storage kept from one transaction to the next; only the holder of
 	// wmu uses it.
 	tdec sqlrow.TaskDecoder
+	// wargs is the list of values the set-based writes build (argList),
+	// kept from one statement to the next; only the holder of wmu uses
+	// it.
+	wargs []any
 
 	// Group commit (see inTx): write requests queue here; one caller at a
 	// time leads, running the queued requests in one transaction.
@@ -1162,6 +1166,28 @@ func (s *Store) execRaw(query string, args []any) (n int64, err error) {
 		return 0, translate(err)
 	}
 	return n, nil
+}
+
+// argList returns the writer's list of statement values, empty, with room
+// for n: a set-based write's list (up to 18 values a row, of a list
+// padded to a power of two) is not allocated for every statement. It is
+// the caller's until keepArgs; only the holder of wmu calls it.
+func (s *Store) argList(n int) []any {
+	if cap(s.wargs) < n {
+		s.wargs = make([]any, 0, n)
+	}
+	args := s.wargs[:0]
+	s.wargs = nil // not handed out twice
+	return args
+}
+
+// keepArgs takes back a list argList returned (as the caller last had
+// it), its values cleared so that it keeps nothing alive.
+func (s *Store) keepArgs(args []any) {
+	clear(args[:cap(args)])
+	if cap(args) >= cap(s.wargs) {
+		s.wargs = args[:0]
+	}
 }
 
 // translate maps driver errors to Cairn's sentinels by code, keeping the
