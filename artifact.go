@@ -46,6 +46,12 @@ func AsArtifactRef(v json.RawMessage) (ArtifactRef, bool) {
 	if r, ok := canonicalRef(v); ok {
 		return r, true
 	}
+	return decodeRef(v)
+}
+
+// decodeRef is AsArtifactRef by encoding/json: any JSON object with a
+// "digest" that decodes to a valid ArtifactRef.
+func decodeRef(v []byte) (ArtifactRef, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(v, &m) != nil {
 		return ArtifactRef{}, false
@@ -80,8 +86,9 @@ func validDigest(d string) bool {
 // ,"media_type":"T" before the brace when T is not empty, N without sign,
 // leading zero or exponent, T printable ASCII without quote or backslash —
 // which is what every output a task or the store wrote holds. Anything
-// else reports false, and AsArtifactRef decodes it with encoding/json:
-// the two agree on every value this accepts (TestAsArtifactRefFastPath).
+// else reports false, and AsArtifactRef decodes it with encoding/json
+// (decodeRef): the two agree on every value this accepts
+// (TestAsArtifactRefFastPath).
 // encoding/json, twice, was 4 % of a cached re-run's CPU: every reused
 // output is decoded by the reuse's check, the lineage of its completion
 // and its successor's inputs.
