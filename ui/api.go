@@ -149,6 +149,9 @@ func (h *handler) apiLog(c *gin.Context) {
 		h.fail(c, badInput("follow %s: want 1 (or true) to follow the log, 0 (or false) not to", Brief(s)))
 		return
 	}
+	// An attempt that ran nothing and wrote no log (executor.Pool.reuse):
+	// its log is what cairn logs and the task page say in its place.
+	reused := !at.CachedFrom.IsZero() && !h.hasLog(v.Run.ID, tr.TaskID, at.Number)
 	if follow {
 		from := int64(0)
 		for _, s := range []string{c.GetHeader("Last-Event-ID"), c.Query("from")} {
@@ -163,6 +166,10 @@ func (h *handler) apiLog(c *gin.Context) {
 			from = off
 			break
 		}
+		if reused {
+			h.sendReused(c, at, true, from)
+			return
+		}
 		h.followLog(c, v.Run.ID, tr.TaskID, at.Number, from)
 		return
 	}
@@ -174,6 +181,10 @@ func (h *handler) apiLog(c *gin.Context) {
 			return
 		}
 		tail = t
+	}
+	if reused {
+		h.sendReused(c, at, false, 0)
+		return
 	}
 	if tail == 0 {
 		h.sendLog(c, v.Run.ID, tr.TaskID, at.Number)
@@ -238,6 +249,46 @@ func (h *handler) sendLog(c *gin.Context, runID, taskID string, n int) {
 	if _, err := io.Copy(c.Writer, r); err != nil && c.Request.Context().Err() == nil {
 		h.o.Logger.Warn("ui: send a log", logAttrs(c, "err", err)...)
 	}
+}
+
+// hasLog reports whether attempt n has a log (or may have one: one that
+// cannot be opened is for the reading to say).
+func (h *handler) hasLog(runID, taskID string, n int) bool {
+	if h.o.Logs == nil {
+		return false
+	}
+	rc, err := h.o.Logs.Open(runID, taskID, n)
+	if err != nil {
+		return !errors.Is(err, cairn.ErrNotFound)
+	}
+	rc.Close()
+	return true
+}
+
+// sendReused answers the log of an attempt that reused the outputs of
+// another and wrote none: cairn.ReusedNote, one line, as text (whole,
+// whatever tail) or as a stream of one log event (unless from is past it)
+// and the end.
+func (h *handler) sendReused(c *gin.Context, at *cairn.Attempt, follow bool, from int64) {
+	note := cairn.ReusedNote(at.CachedFrom) + "\n"
+	hd := c.Writer.Header()
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Cache-Control", "no-store")
+	if !follow {
+		hd.Set("X-Log-Size", strconv.Itoa(len(note)))
+		hd.Set("X-Log-Skipped", "0")
+		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(note))
+		return
+	}
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("X-Accel-Buffering", "no")
+	c.Status(http.StatusOK)
+	var b strings.Builder
+	if from < int64(len(note)) {
+		fmt.Fprintf(&b, "event: log\ndata: %s\nid: %d\n\n", strings.TrimSuffix(note, "\n"), len(note))
+	}
+	fmt.Fprintf(&b, "event: end\ndata: %s\n\n", oneLine(string(at.State)))
+	io.WriteString(c.Writer, b.String())
 }
 
 // followRecheck is how often a followed log reads its token again.

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -108,6 +109,21 @@ func TestCacheStory(t *testing.T) {
 	// It ran nothing and wrote no log: the page says what it did instead.
 	if want := `<p class="empty" id="log-reused">cairn: not run: reused the outputs of ` + first.ID + `/data#1</p>`; !strings.Contains(body, want) || strings.Contains(body, `id="log-empty"`) {
 		t.Errorf("the reused task's page does not say, in place of its log, that it reused outputs (want %s)", want)
+	}
+	// Its raw log (the page's link, the API) says it too, whole, in a
+	// tail, and followed.
+	note := "cairn: not run: reused the outputs of " + first.ID + "/data#1\n"
+	for _, q := range []string{"", "?attempt=1", "?tail=10"} {
+		resp, log := f.get(t, "/api/v1/runs/"+second.ID+"/tasks/data/log"+q)
+		if log != note || resp.Header.Get("X-Log-Size") != fmt.Sprint(len(note)) {
+			t.Errorf("the reused task's log%s: %q (X-Log-Size %s), want %q", q, log, resp.Header.Get("X-Log-Size"), note)
+		}
+	}
+	if _, log := f.get(t, "/api/v1/runs/"+second.ID+"/tasks/data/log?follow=1"); log != fmt.Sprintf("event: log\ndata: %sid: %d\n\nevent: end\ndata: succeeded\n\n", note, len(note)) {
+		t.Errorf("the reused task's log followed: %q", log)
+	}
+	if _, log := f.get(t, fmt.Sprintf("/api/v1/runs/%s/tasks/data/log?follow=1&from=%d", second.ID, len(note))); log != "event: end\ndata: succeeded\n\n" {
+		t.Errorf("the reused task's log followed from its end: %q", log)
 	}
 
 	if _, err := c.CacheStory(ctx, third.ID, "nope"); !errors.Is(err, cairn.ErrNotFound) {
