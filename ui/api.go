@@ -149,9 +149,6 @@ func (h *handler) apiLog(c *gin.Context) {
 		h.fail(c, badInput("follow %s: want 1 (or true) to follow the log, 0 (or false) not to", Brief(s)))
 		return
 	}
-	// An attempt that ran nothing and wrote no log (executor.Pool.reuse):
-	// its log is what cairn logs and the task page say in its place.
-	reused := !at.CachedFrom.IsZero() && !h.hasLog(v.Run.ID, tr.TaskID, at.Number)
 	if follow {
 		from := int64(0)
 		for _, s := range []string{c.GetHeader("Last-Event-ID"), c.Query("from")} {
@@ -166,10 +163,6 @@ func (h *handler) apiLog(c *gin.Context) {
 			from = off
 			break
 		}
-		if reused {
-			h.sendReused(c, at, true, from)
-			return
-		}
 		h.followLog(c, v.Run.ID, tr.TaskID, at.Number, from)
 		return
 	}
@@ -182,8 +175,10 @@ func (h *handler) apiLog(c *gin.Context) {
 		}
 		tail = t
 	}
-	if reused {
-		h.sendReused(c, at, false, 0)
+	if !at.CachedFrom.IsZero() && !h.hasLog(v.Run.ID, tr.TaskID, at.Number) {
+		// It ran nothing and wrote no log (executor.Pool.reuse): its log
+		// is what cairn logs and the task page say in its place.
+		h.sendReused(c, at)
 		return
 	}
 	if tail == 0 {
@@ -266,29 +261,16 @@ func (h *handler) hasLog(runID, taskID string, n int) bool {
 }
 
 // sendReused answers the log of an attempt that reused the outputs of
-// another and wrote none: cairn.ReusedNote, one line, as text (whole,
-// whatever tail) or as a stream of one log event (unless from is past it)
-// and the end.
-func (h *handler) sendReused(c *gin.Context, at *cairn.Attempt, follow bool, from int64) {
+// another and wrote none: cairn.ReusedNote, one line (whole, whatever
+// tail).
+func (h *handler) sendReused(c *gin.Context, at *cairn.Attempt) {
 	note := cairn.ReusedNote(at.CachedFrom) + "\n"
 	hd := c.Writer.Header()
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-store")
-	if !follow {
-		hd.Set("X-Log-Size", strconv.Itoa(len(note)))
-		hd.Set("X-Log-Skipped", "0")
-		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(note))
-		return
-	}
-	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("X-Accel-Buffering", "no")
-	c.Status(http.StatusOK)
-	var b strings.Builder
-	if from < int64(len(note)) {
-		fmt.Fprintf(&b, "event: log\ndata: %s\nid: %d\n\n", strings.TrimSuffix(note, "\n"), len(note))
-	}
-	fmt.Fprintf(&b, "event: end\ndata: %s\n\n", oneLine(string(at.State)))
-	io.WriteString(c.Writer, b.String())
+	hd.Set("X-Log-Size", strconv.Itoa(len(note)))
+	hd.Set("X-Log-Skipped", "0")
+	c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(note))
 }
 
 // followRecheck is how often a followed log reads its token again.
@@ -452,6 +434,12 @@ func (h *handler) followLog(c *gin.Context, runID, taskID string, n int, off int
 			state := cairn.TaskState("")
 			if at != nil {
 				state = at.State
+			}
+			if at != nil && !at.CachedFrom.IsZero() && off == 0 && !h.hasLog(runID, taskID, n) {
+				// It ran nothing and wrote no log (executor.Pool.reuse):
+				// its log is what cairn logs says in its place.
+				note := cairn.ReusedNote(at.CachedFrom)
+				fmt.Fprintf(w, "event: log\ndata: %s\nid: %d\n\n", note, len(note)+1)
 			}
 			fmt.Fprintf(w, "event: end\ndata: %s\n\n", oneLine(string(state)))
 			w.Flush()

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/store/sqlite"
 )
 
 // cachedTasks returns the tasks of run r whose outputs came from the
@@ -121,6 +123,26 @@ func TestCacheBreastCancer(t *testing.T) {
 	}
 	if log := e.must(0, "logs", second.ID, "tune", "-f").stdout; log != "cairn: not run: reused the outputs of "+first.ID+"/tune#1\n" {
 		t.Errorf("logs -f of a reused attempt: %q", log)
+	}
+	// So does -f started before the task had an attempt (it follows the
+	// attempt to come, from the first, and meets its end without a log).
+	{
+		st, err := sqlite.Open(t.Context(), filepath.Join(e.home, "cairn.db"), sqlite.ReadOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		logs, err := artifacts.OpenLogs(filepath.Join(e.home, "logs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out, notes strings.Builder
+		if err := followLocalLog(t.Context(), st, logs, second.ID, "tune", 0, false, &out, &notes); err != nil {
+			t.Fatal(err)
+		}
+		if want := "cairn: not run: reused the outputs of " + first.ID + "/tune#1\n"; out.String() != want {
+			t.Errorf("logs -f begun before a reused attempt: %q (notes %q), want %q", out.String(), notes.String(), want)
+		}
 	}
 
 	// A param changed: split and all after it run; collect and clean are

@@ -548,6 +548,7 @@ func followLocalLog(ctx context.Context, st database, logs *artifacts.Logs, runI
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	lost, ticks := false, 0
+	noted := false // the note of an attempt that reused outputs, printed
 	for {
 		if lost || ticks%orphanCheckEvery == 0 { // an orphaned run at every tick
 			r, err := st.GetRun(ctx, runID)
@@ -578,6 +579,14 @@ func followLocalLog(ctx context.Context, st database, logs *artifacts.Logs, runI
 		if n > 0 {
 			if off, err = printFrom(out, logs, runID, taskID, n, off); err != nil {
 				return err
+			}
+			if n <= len(atts) && off == 0 && !noted {
+				if at := atts[n-1]; !at.CachedFrom.IsZero() && !at.FinishedAt.IsZero() {
+					// It ran nothing and wrote no log (executor.Pool.reuse):
+					// seen finished before its log was read, it has none.
+					fmt.Fprintln(out, cairn.ReusedNote(at.CachedFrom))
+					noted = true
+				}
 			}
 		}
 		latest := 0
