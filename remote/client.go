@@ -149,6 +149,14 @@ func Register(ctx context.Context, o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if msg := checkTypes(o.Types); o.Types != nil && msg != "" {
+		// A server refuses a registration whose types it cannot take (a
+		// plugin's type of a name too long, too many of them): the
+		// worker says none, as one of an earlier version, and is leased
+		// any type, handing back those it does not have.
+		o.Logger.Warn("registering without saying this worker's task types: the server would refuse them; it is leased any type and hands back those it does not have", "problem", msg)
+		o.Types = nil
+	}
 	hc := o.HTTP
 	if hc == nil {
 		hc = NewHTTPClient(nil, o.Concurrency)

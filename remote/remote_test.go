@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -660,6 +662,45 @@ func TestCallErrorSaysItOnce(t *testing.T) {
 		err := remote.CallError(tc.call, l, tc.msg, tc.kind)
 		if err.Error() != tc.want || (tc.kind != nil && !errors.Is(err, tc.kind)) {
 			t.Errorf("%s %q: %q (is %v: %v), want %q", tc.call, tc.msg, err, tc.kind, errors.Is(err, tc.kind), tc.want)
+		}
+	}
+}
+
+// TestRegisterTypesTheServerWouldRefuse: a worker whose task types the
+// server cannot take (a plugin's type of a name too long for a
+// registration, more types than it takes) registers without them, as a
+// worker of an earlier version, and is leased any type; types it can say
+// are said.
+func TestRegisterTypesTheServerWouldRefuse(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("t%03d", i)
+	}
+	for _, tc := range []struct {
+		name  string
+		types []string
+		want  []string
+	}{
+		{"plain", []string{"kmeans", "noop"}, []string{"kmeans", "noop"}},
+		{"long", []string{"long" + strings.Repeat("x", 210), "noop"}, nil},
+		{"many", many, nil},
+	} {
+		c, err := remote.Register(ctx, remote.ClientOptions{Server: r.srv.URL, Token: r.token, Name: tc.name, Concurrency: 1, Types: tc.types})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		ws, err := r.st.ListWorkers(ctx, time.Now(), time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(ws, func(w cairn.Worker) bool { return w.ID == c.ID() })
+		if i < 0 {
+			t.Fatalf("%s: worker %s not listed", tc.name, c.ID())
+		}
+		if !reflect.DeepEqual(ws[i].Types, tc.want) {
+			t.Errorf("%s: registered with types %q, want %q", tc.name, ws[i].Types, tc.want)
 		}
 	}
 }

@@ -520,30 +520,43 @@ const (
 	maxConcurrency = 4096
 )
 
+// badName reports whether s is too long for a registration's names, or
+// holds a control (Cc) or format (Cf) character: a bidi override or a
+// zero-width character would make the name shown on the workers page and
+// in cairn workers another than it is.
+func badName(s string) bool {
+	return len(s) > maxNameLen || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
+}
+
+// checkTypes says what is wrong with a registration's task types, "" if
+// nothing.
+func checkTypes(types []string) string {
+	switch {
+	case len(types) > maxTypes:
+		return fmt.Sprintf("%d task types: at most %d", len(types), maxTypes)
+	case !slices.IsSorted(types) || len(slices.Compact(slices.Clone(types))) != len(types):
+		return "task types: want them sorted, each once"
+	case slices.ContainsFunc(types, func(t string) bool { return t == "" || badName(t) }):
+		return fmt.Sprintf("task types: each 1 to %d characters, none of them control or format characters", maxNameLen)
+	}
+	return ""
+}
+
 // checkRegistration says what is wrong with a registration, "" if
 // nothing.
 func checkRegistration(req registerRequest) string {
-	bad := func(s string) bool {
-		// Control (Cc) and format (Cf) characters: a bidi override or a
-		// zero-width character would make the name shown on the
-		// workers page and in cairn workers another than it is.
-		return len(s) > maxNameLen || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) })
-	}
 	switch {
 	case req.Concurrency < 1 || req.Concurrency > maxConcurrency:
 		return fmt.Sprintf("concurrency %d: want 1 to %d", req.Concurrency, maxConcurrency)
-	case bad(req.Name) || bad(req.Host) || bad(req.Version):
+	case badName(req.Name) || badName(req.Host) || badName(req.Version):
 		return fmt.Sprintf("name, host and version: at most %d characters each, none of them control or format characters (such as U+202E)", maxNameLen)
 	case len(req.Labels) > maxLabels:
 		return fmt.Sprintf("%d labels: at most %d", len(req.Labels), maxLabels)
 	case len(req.Queues) > maxQueues:
 		return fmt.Sprintf("%d queues: at most %d", len(req.Queues), maxQueues)
-	case len(req.Types) > maxTypes:
-		return fmt.Sprintf("%d task types: at most %d", len(req.Types), maxTypes)
-	case !slices.IsSorted(req.Types) || len(slices.Compact(slices.Clone(req.Types))) != len(req.Types):
-		return "task types: want them sorted, each once"
-	case slices.ContainsFunc(req.Types, func(t string) bool { return t == "" || bad(t) }):
-		return fmt.Sprintf("task types: each 1 to %d characters, none of them control or format characters", maxNameLen)
+	}
+	if msg := checkTypes(req.Types); msg != "" {
+		return msg
 	}
 	// The syntax of a workflow's labels and queues: a worker offering
 	// one they cannot name would never match a task.
