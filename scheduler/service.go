@@ -30,6 +30,9 @@ type ServiceOptions struct {
 	// PollInterval is how often the service reads the evaluations other
 	// processes wrote (default 200ms): a read, not a write.
 	PollInterval time.Duration
+	// kickEvery is the least time between two adopt passes asked for by
+	// events (default kickEvery); tests set it (export_test.go).
+	kickEvery time.Duration
 
 	// Adopt makes the service take runs on its own (cairn server): it
 	// starts queued runs in creation order within the active-run limits,
@@ -151,7 +154,9 @@ type Service struct {
 	ctx    context.Context // the service's life: writes run on it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the maintenance loop and every run loop
-	kick   chan struct{}  // adopt now
+	kick   chan struct{}  // adopt soon: a run ended or was seen (at most every kickEvery)
+	// kickNow: adopt now, a run was queued in this process (Kick).
+	kickNow chan struct{}
 
 	mu      sync.Mutex
 	runs    map[string]*runState
@@ -186,6 +191,9 @@ func NewService(store Store, broker *Broker, o ServiceOptions) *Service {
 	if o.PollInterval <= 0 {
 		o.PollInterval = 200 * time.Millisecond
 	}
+	if o.kickEvery <= 0 {
+		o.kickEvery = kickEvery
+	}
 	if o.FireInterval <= 0 {
 		o.FireInterval = time.Second
 	}
@@ -219,6 +227,7 @@ func (s *Service) Start(ctx context.Context) {
 	s.draining.Store(false)
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.kick = make(chan struct{}, 1)
+	s.kickNow = make(chan struct{}, 1)
 	s.leadKick = make(chan struct{}, 1)
 	s.leadGot = make(chan struct{}, 1)
 	s.evalWake = make(chan struct{}, 1)
@@ -290,12 +299,15 @@ func (s *Service) StopAdopting() {
 	}
 }
 
-// Kick asks for an adopt pass soon (within 100 ms): a run was just queued
-// in this process (a trigger through the API), and need not wait for the
-// next read of evaluations. It never blocks; without Adopt it does nothing.
+// Kick asks for an adopt pass now: a run was just queued in this process
+// (a trigger through the API), and need not wait for the next read of
+// evaluations, nor for kickEvery after the last pass (a run that ended
+// just before would otherwise hold it up to 100 ms). Kicks made while a
+// pass runs make one more pass. It never blocks; without Adopt it does
+// nothing.
 func (s *Service) Kick() {
 	s.mu.Lock()
-	kick := s.kick
+	kick := s.kickNow
 	s.mu.Unlock()
 	if kick == nil {
 		return
@@ -701,7 +713,7 @@ func (s *Service) maintain(ctx context.Context, cursor int64) {
 			// seen: look at once, but at most every kickEvery, so that
 			// a thousand runs ending do not make a thousand passes.
 			if s.o.Adopt && kickTimer == nil {
-				wait := kickEvery - time.Since(lastKick)
+				wait := s.o.kickEvery - time.Since(lastKick)
 				if wait < 0 {
 					wait = 0
 				}
@@ -710,6 +722,13 @@ func (s *Service) maintain(ctx context.Context, cursor int64) {
 		case <-kickTimer:
 			kickTimer, lastKick = nil, time.Now()
 			s.adopt(sctx)
+		case <-s.kickNow:
+			// A run queued here (Kick): one a request that made a
+			// run, so not limited; a pass due by kickTimer is made now.
+			if s.o.Adopt {
+				kickTimer, lastKick = nil, time.Now()
+				s.adopt(sctx)
+			}
 		}
 	}
 }

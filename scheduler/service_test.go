@@ -326,3 +326,44 @@ tasks:
 		t.Fatalf("attempts here: a %d, b %d; want a 0 (it succeeded before), b 1", p.runCount("a"), p.runCount("b"))
 	}
 }
+
+// A run queued in the process (Kick: a trigger through the API) is adopted
+// at once, even right after another run ended: the adopt passes that runs
+// ending ask for are at most one every kickEvery, and that limit held the
+// new run up to 100 ms (a triggered run waited 60-80 ms to start when
+// another had just ended). Here the limit is an hour and the evaluations
+// are never read: only Kick can start the second run in time.
+func TestKickAdoptsAtOnceAfterARunEnded(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	src := "name: one\ntasks:\n  - {id: t0, type: noop}\n"
+	wf, first := r.create(t, src)
+	owner := "test:9:kick"
+	done := make(chan string, 10)
+	o := scheduler.ServiceOptions{Owner: owner, Adopt: true, OwnerTTL: time.Minute, PollInterval: time.Hour,
+		Load:  func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) { return wf, nil },
+		Ended: func(id string, final *cairn.Run, err error) { done <- id }}
+	scheduler.SetKickEvery(&o, time.Hour)
+	svc := scheduler.NewService(r.st, r.broker, o)
+	svc.Start(context.Background())
+	pool := r.startPoolOver(t, r.broker, owner, owner, 2, 0)
+	t.Cleanup(func() { pool.hard(); svc.Stop(context.Background()) })
+	select {
+	case id := <-done:
+		if id != first {
+			t.Fatalf("run %s ended, want %s", id, first)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first run, adopted when the service started, did not end")
+	}
+	time.Sleep(100 * time.Millisecond) // the pass its end asked for is made
+	_, second := r.create(t, src)
+	svc.Kick()
+	select {
+	case id := <-done:
+		if id != second {
+			t.Fatalf("run %s ended, want %s", id, second)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a run queued and kicked right after another ended was not adopted within 10 s")
+	}
+}
