@@ -173,6 +173,27 @@ func (b *browser) waitFor(t *testing.T, what, expr string) {
 	}
 }
 
+// until waits, up to a minute, until a JavaScript expression is true in
+// the page, as waitFor, but through a navigation or an open dialog: an
+// evaluation that fails (the page going away, a dialog not yet answered)
+// is tried again.
+func (b *browser) until(t *testing.T, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s (%s): %v", what, expr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // shot saves a screenshot of the whole page as name.png.
 func (b *browser) shot(t *testing.T, name string) {
 	t.Helper()

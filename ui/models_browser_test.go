@@ -82,7 +82,11 @@ func TestBrowserModels(t *testing.T) {
 	if len(dialogs) != 1 || !strings.HasPrefix(dialogs[0], "Roll back churn?") {
 		t.Errorf("the Rollback button's confirmation: %q", dialogs)
 	}
-	b.do(t, "roll back", chromedp.Click(chromedp.CSS("#rollback-model")), chromedp.WaitVisible(chromedp.CSS("#flash")))
+	// The Promote's flash is still shown: wait for the Rollback's (a wait
+	// for a visible #flash passed at once, and the screenshot then met the
+	// confirmation still open, which blocks the page until it is answered).
+	b.do(t, "roll back", chromedp.Click(chromedp.CSS("#rollback-model")))
+	b.until(t, "the Rollback's flash", `(document.getElementById("flash") || {}).textContent.includes("moved from archived to production")`)
 	b.shot(t, "model-rolled-back")
 	if msg := eval[string](t, b, `document.getElementById("flash").textContent`); !strings.Contains(msg, "Version 1 of churn moved from archived to production. Version 2, in production before, is archived.") {
 		t.Errorf("the flash after Rollback: %q", msg)
