@@ -58,9 +58,10 @@ type WaitNeed struct {
 	// Graph: the run's workflow, for a pending task's upstreams and an
 	// item's max_parallel, or a when: that skipped a task.
 	Graph bool
-	// Pools: a ready task names a pool. Workers: a task is ready (its
-	// route, or its type, may be what no worker takes).
-	Pools, Workers bool
+	// Pools: a ready task names a pool. Workers: a ready task is Routed.
+	// Unrouted: a ready task is not, so that the workers are read for it
+	// only when its type may be judged (WaitFacts.PoolKnown).
+	Pools, Workers, Unrouted bool
 	// ActiveRuns: the run is queued under a max_active_runs.
 	ActiveRuns bool
 }
@@ -80,7 +81,9 @@ func WaitNeeds(r *Run, trs []*TaskRun) WaitNeed {
 			n.Graph = n.Graph || r.State != RunQueued
 		case tr.State == TaskReady:
 			n.Pools = n.Pools || tr.Pool != ""
-			n.Workers = true // its route, or its type (PoolKnown)
+			routed := Routed(tr.Labels, tr.Queue)
+			n.Workers = n.Workers || routed
+			n.Unrouted = n.Unrouted || !routed
 		}
 	}
 	n.ActiveRuns = live && r.State == RunQueued && r.MaxActiveRuns > 0

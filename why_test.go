@@ -69,8 +69,8 @@ func TestWhy(t *testing.T) {
 			}
 		}
 	}
-	if n := WaitNeeds(run, trs); n != (WaitNeed{Graph: true, Pools: true, Workers: true}) {
-		t.Errorf("WaitNeeds = %+v, want the graph, pools and workers", n)
+	if n := WaitNeeds(run, trs); n != (WaitNeed{Graph: true, Pools: true, Workers: true, Unrouted: true}) {
+		t.Errorf("WaitNeeds = %+v, want the graph, pools, workers and the unrouted ready tasks", n)
 	}
 	finished := &Run{ID: "r5", State: RunSucceeded}
 	if n := WaitNeeds(finished, []*TaskRun{{TaskID: "a", State: TaskSucceeded}, {TaskID: "b", State: TaskSkipped, Error: "upstream a was skipped"}}); n != (WaitNeed{}) {

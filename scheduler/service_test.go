@@ -347,23 +347,20 @@ func TestKickAdoptsAtOnceAfterARunEnded(t *testing.T) {
 	svc.Start(context.Background())
 	pool := r.startPoolOver(t, r.broker, owner, owner, 2, 0)
 	t.Cleanup(func() { pool.hard(); svc.Stop(context.Background()) })
-	select {
-	case id := <-done:
-		if id != first {
-			t.Fatalf("run %s ended, want %s", id, first)
+	ended := func(want, what string) {
+		t.Helper()
+		select {
+		case id := <-done:
+			if id != want {
+				t.Fatalf("run %s ended, want %s", id, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not end within 10 s", what)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first run, adopted when the service started, did not end")
 	}
+	ended(first, "the first run, adopted when the service started,")
 	time.Sleep(100 * time.Millisecond) // the pass its end asked for is made
 	_, second := r.create(t, src)
 	svc.Kick()
-	select {
-	case id := <-done:
-		if id != second {
-			t.Fatalf("run %s ended, want %s", id, second)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a run queued and kicked right after another ended was not adopted within 10 s")
-	}
+	ended(second, "a run queued and kicked right after another ended (not adopted),")
 }

@@ -67,7 +67,8 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 		}
 		f.Orphaned = HolderOrphaned(ctx, src.Runs, src.OwnerGone, now)
 	}
-	if need.Workers && src.Workers != nil {
+	poolKnown := src.PoolOwner != "" && r.Owner == src.PoolOwner
+	if (need.Workers || need.Unrouted && poolKnown) && src.Workers != nil {
 		ws, err := src.Workers.ListWorkers(ctx, now, now)
 		if err != nil {
 			return nil, fmt.Errorf("list the workers: %w", err)
@@ -76,7 +77,7 @@ func Waiting(ctx context.Context, src WaitSources, r *cairn.Run, trs []*cairn.Ta
 			ws = append([]cairn.Worker{*src.Pool}, ws...)
 		}
 		f.Workers, f.WorkersRead = ws, true
-		f.PoolKnown = src.PoolOwner != "" && r.Owner == src.PoolOwner
+		f.PoolKnown = poolKnown
 	}
 	if need.ActiveRuns {
 		runs, err := src.Runs.ListRuns(ctx, scheduler.RunFilter{Workflow: r.Workflow, State: cairn.RunRunning, Limit: r.MaxActiveRuns})
