@@ -21,6 +21,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/plugins/internal/wire"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/proctree"
@@ -84,6 +85,16 @@ type Host struct {
 	types    map[string]*servedType
 	problems []error
 	cache    *cache // the copies of the pinned binaries, which are what runs
+
+	// sockets is the folder the plugin processes make their gRPC sockets
+	// in (go-plugin's PLUGIN_UNIX_SOCKET_DIR), made at the first start and
+	// removed by Close: named as an attempt's scratch folder is, for this
+	// process (executor.MakeScratch), so that what a host killed with -9
+	// leaves — a socket its plugin process, killed with it, never removed —
+	// is swept by the next command that runs attempts
+	// (executor.SweepScratch), rather than left in the temporary folder.
+	sockets   string
+	socketErr error
 
 	afterRelease func() // tests: runs after an attempt released its process
 }
@@ -443,7 +454,40 @@ func (h *Host) Close() error {
 		p.mu.Unlock()
 	}
 	h.kills.Wait()
+	h.mu.Lock()
+	dir := h.sockets
+	h.mu.Unlock()
+	if dir != "" {
+		os.RemoveAll(dir)
+	}
 	return nil
+}
+
+// maxSocketPath is the longest socket path a plugin's listener may be
+// given: sun_path holds 108 bytes with its NUL on Linux, 104 on the BSDs.
+// go-plugin names a socket pluginN (N up to 10 digits) in its folder.
+const maxSocketPath = 103
+
+// socketDir is the folder of the plugin processes' sockets, made at the
+// first call; "" (go-plugin then uses the plugin's temporary folder) when
+// it cannot be made, or when a socket in it would have too long a path.
+func (h *Host) socketDir() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sockets != "" || h.socketErr != nil {
+		return h.sockets
+	}
+	dir, err := executor.MakeScratch("")
+	if err == nil && len(dir)+len("/plugin")+10 > maxSocketPath {
+		os.Remove(dir)
+		err = fmt.Errorf("socket folder %s: too long a path for a socket", dir)
+	}
+	if err != nil {
+		h.socketErr = err
+		return ""
+	}
+	h.sockets = dir
+	return dir
 }
 
 // enter counts an attempt or validation in, unless the host is closed.
@@ -555,6 +599,9 @@ func (h *Host) startCopy(ctx context.Context, p *plugin, sum []byte) (*proc, err
 	cmd := exec.CommandContext(pctx, h.cache.path(p.SHA256))
 	cmd.Args[0] = p.Path // the plugin's name for itself stays its file's
 	cmd.Env = h.env()
+	if dir := h.socketDir(); dir != "" {
+		cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+dir)
+	}
 	setDeathSignal(cmd)
 	// Bounds Wait once the process exited or pctx ended. (go-plugin
 	// reads the pipes to the end before it calls Wait: a process the

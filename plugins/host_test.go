@@ -588,6 +588,7 @@ func TestEnvironmentIsMinimal(t *testing.T) {
 	for _, n := range names {
 		switch n {
 		case "PATH", "HOME", "TMPDIR", "LANG", "CAIRN_GIVEN", "CAIRN_PLUGIN", "PLUGIN_MIN_PORT", "PLUGIN_MAX_PORT", "PLUGIN_PROTOCOL_VERSIONS", "PLUGIN_CLIENT_CERT",
+			"PLUGIN_UNIX_SOCKET_DIR",
 			"CAIRN_RUN_ID", "CAIRN_TASK_ID", "CAIRN_ATTEMPT":
 		default:
 			t.Errorf("plugin environment has %s", n)
@@ -1475,5 +1476,48 @@ func TestControlCharactersAreRefusedAtTheHandshake(t *testing.T) {
 	}
 	if strings.ContainsFunc(all, func(r rune) bool { return r == 0x1b || r == 0x202e }) {
 		t.Errorf("the problems hold the raw characters:\n%q", all)
+	}
+}
+
+// A plugin process makes its gRPC socket in the host's own folder, named
+// for the host's process as an attempt's scratch folder is
+// (executor.MakeScratch), never loose in the temporary folder: a plugin
+// process killed with -9 (as it is when its host is) cannot remove its
+// socket, and Close removes the folder with what is in it; what a host
+// killed with -9 leaves, the next command's executor.SweepScratch removes.
+func TestPluginSocketsInTheHostsFolder(t *testing.T) {
+	o := folder(t, "alpha")
+	// A short folder: t.TempDir's paths are too long for a socket in a
+	// scratch folder in them (the host then leaves the socket to go-plugin).
+	tmp, err := os.MkdirTemp("/tmp", "cs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	h, err := plugins.Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := pidOf(t, lookup(t, h, "misbehave"))
+	// The host's own broker sockets are in its temporary folder (go-plugin
+	// gives no way to move them); the plugin's are in a cairn-work-* one.
+	folders, _ := filepath.Glob(filepath.Join(tmp, "cairn-work-*"))
+	if len(folders) != 1 {
+		t.Fatalf("cairn-work-* folders in the temporary folder: %v, want one", folders)
+	}
+	if socks, _ := filepath.Glob(filepath.Join(folders[0], "plugin*")); len(socks) == 0 {
+		t.Fatalf("no plugin socket in %s", folders[0])
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the plugin process to die", func() bool { return !alive(pid) })
+	h.Close()
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Fatalf("after Close the temporary folder holds %v", entries)
+	}
+	if kids := children(t); len(kids) > 0 {
+		t.Errorf("plugin processes left behind after Close: %v", kids)
 	}
 }

@@ -10,8 +10,13 @@ import (
 // tasks/limits; where limits cannot be enforced there are none) and its
 // attempts' scratch folders in scratch (os.TempDir() when "", a
 // worker's HOME/work), those of processes that are gone only, never a
-// live process's (executor.SweepScratch).
+// live process's (executor.SweepScratch); and the folders of the plugin
+// processes' sockets, named as scratch folders are but always in
+// os.TempDir() (plugins.Host).
 func removeStale(scratch string) {
 	_ = limits.RemoveStale()
 	_, _ = executor.SweepScratch(scratch)
+	if scratch != "" {
+		_, _ = executor.SweepScratch("")
+	}
 }
