@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -90,7 +88,7 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := retryRun(ctx, st, arts, r, wf, taskID, owner, localActor())
+	n, err := retryRun(ctx, st, arts, r, wf, taskID, owner, cliActor())
 	if err != nil {
 		return err
 	}
@@ -155,15 +153,4 @@ func trimSentinel(msg string) string {
 		}
 	}
 	return msg
-}
-
-// localActor names the user of a local command in the audit log:
-// cli:USER@HOST.
-func localActor() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, _ := os.Hostname()
-	return "cli:" + name + "@" + host
 }

@@ -160,7 +160,7 @@ func (a *app) pauseSchedule(ctx context.Context, rf *remoteFlags, name string, p
 		return err
 	}
 	defer st.Close()
-	changed, err := actions.SetPaused(ctx, st, name, "", paused, time.Now(), localActor())
+	changed, err := actions.SetPaused(ctx, st, name, "", paused, time.Now(), cliActor())
 	if err != nil {
 		return errors.New(trimSentinel(err.Error()))
 	}
@@ -247,7 +247,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 		defer st.Close()
 		infoPath = a.serverInfoPath()
 		hasSecret := func(env string) bool { _, ok := os.LookupEnv(env); return ok }
-		b, err := actions.Backfill(ctx, st, wf, path, tf, tt, time.Now(), localActor(), hasSecret)
+		b, err := actions.Backfill(ctx, st, wf, path, tf, tt, time.Now(), cliActor(), hasSecret)
 		if errors.Is(err, ui.ErrBadInput) {
 			return exitError{exitBadFile, err}
 		}

@@ -126,15 +126,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// cliActor is who a local command acts as in the audit log:
-// cli:USER@HOST.
+// cliActor is who a local command acts as in the audit log (tokens,
+// models, retries, schedules, backfills): cli:USER@HOST, USER the name of
+// the process's user in the user database, or uid N where it has none —
+// never $USER, which a process sets as it likes.
 func cliActor() string {
-	name := os.Getenv("USER")
+	name := "uid " + strconv.Itoa(os.Getuid())
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
-	}
-	if name == "" {
-		name = strconv.Itoa(os.Getuid())
 	}
 	host, err := os.Hostname()
 	if err != nil || host == "" {
