@@ -1,5 +1,5 @@
--- version 25
--- The SQLite schema that the migrations up to 0025_worker_types.sql make, made by
+-- version 26
+-- The SQLite schema that the migrations up to 0026_task_runs_state_check.sql make, made by
 -- go test ./store/sqlite -run TestSchemaSnapshot -update: do not edit.
 CREATE TABLE schema_migrations (
 	version    INTEGER NOT NULL PRIMARY KEY,
@@ -32,8 +32,9 @@ CREATE TABLE task_runs (
     task_id          TEXT    NOT NULL,
     seq              INTEGER NOT NULL, -- creation order within the run
     type             TEXT    NOT NULL,
-    state            TEXT    NOT NULL CHECK (state IN ('pending', 'ready', 'leased', 'running', 'retrying',
-                                                       'succeeded', 'failed', 'skipped', 'upstream_failed', 'cancelled')),
+    state            TEXT    NOT NULL CHECK (state = 'pending' OR state = 'ready' OR state = 'leased' OR state = 'running' OR state = 'retrying'
+                                                       OR state = 'succeeded' OR state = 'failed' OR state = 'skipped'
+                                                       OR state = 'upstream_failed' OR state = 'cancelled'),
     attempt          INTEGER NOT NULL DEFAULT 0 CHECK (attempt >= 0),
     retries          INTEGER NOT NULL DEFAULT 0,
     backoff_ns       INTEGER NOT NULL DEFAULT 0,

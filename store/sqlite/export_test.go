@@ -112,3 +112,34 @@ func KillAtCreateStep(step string) {
 		}
 	}
 }
+
+// EphemeralTables counts the ephemeral tables the program of query opens
+// (EXPLAIN's OpenEphemeral) as the writer connection compiles it.
+func (s *Store) EphemeralTables(ctx context.Context, query string) (int, error) {
+	n := 0
+	err := s.onWriter(func(c *sql.Conn) error {
+		rows, err := c.QueryContext(ctx, "EXPLAIN "+query)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			return err
+		}
+		vals := make([]any, len(cols))
+		for i := range vals {
+			vals[i] = new(any)
+		}
+		for rows.Next() {
+			if err := rows.Scan(vals...); err != nil {
+				return err
+			}
+			if op, _ := (*vals[1].(*any)).(string); op == "OpenEphemeral" {
+				n++
+			}
+		}
+		return rows.Err()
+	})
+	return n, err
+}
