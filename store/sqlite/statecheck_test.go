@@ -171,26 +171,25 @@ func TestMigrate0026RefusesAnUnknownDefinition(t *testing.T) {
 	}
 }
 
-// dumpTaskRuns reads every column of every task run, as text.
+// dumpTaskRuns reads every column of every task run, quoted as SQL.
 func dumpTaskRuns(t *testing.T, db *sql.DB) []string {
 	t.Helper()
-	rows, err := db.Query(`SELECT * FROM task_runs ORDER BY run_id, seq`)
+	var expr string
+	if err := db.QueryRow(`SELECT group_concat('quote(' || name || ')', ' || '','' || ') FROM pragma_table_info('task_runs')`).Scan(&expr); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query(`SELECT ` + expr + ` FROM task_runs ORDER BY run_id, seq`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	cols, _ := rows.Columns()
 	var out []string
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
+		var row string
+		if err := rows.Scan(&row); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, fmt.Sprint(vals...))
+		out = append(out, row)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
