@@ -270,7 +270,10 @@ func resolveAttempt(ctx context.Context, s Store, ref string) (*Resolved, error)
 		if !errors.Is(err, cairn.ErrNotFound) && !errors.Is(err, cairn.ErrAmbiguous) {
 			return nil, fmt.Errorf("%w: %v", ErrBadRef, err)
 		}
-		return nil, fmt.Errorf("run %s: %w", runArg, err)
+		if errors.Is(err, cairn.ErrAmbiguous) {
+			return nil, fmt.Errorf("run id %q matches several runs; give more characters: %w", runArg, cairn.ErrAmbiguous)
+		}
+		return nil, fmt.Errorf("no run %q (see 'cairn runs'): %w", runArg, cairn.ErrNotFound)
 	}
 	trs, err := s.ListTaskRuns(ctx, runID)
 	if err != nil {

@@ -199,7 +199,8 @@ func TestResolveErrors(t *testing.T) {
 		{c.Runs[0] + "/trian", cairn.ErrNotFound, "has no task \"trian\" (it has collect, split, train, evaluate, deploy)"},
 		{c.Runs[0] + "/train#2", cairn.ErrNotFound, "no finished attempt 2"},
 		{c.Runs[0] + "/train#x", lineage.ErrBadRef, "whole number"},
-		{"zzzzzzzz/train", cairn.ErrNotFound, "run zzzzzzzz"},
+		{"zzzzzzzz/train", cairn.ErrNotFound, `no run "zzzzzzzz" (see 'cairn runs')`},
+		{"01/train", lineage.ErrBadRef, "at least 4 characters"},
 		{"/train", lineage.ErrBadRef, "RUN/TASK"},
 	} {
 		_, err := lineage.Resolve(ctx, s, tc.ref)

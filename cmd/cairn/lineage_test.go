@@ -88,6 +88,7 @@ func TestLineageCommand(t *testing.T) {
 		{[]string{"lineage", "sha256:abc"}, 2, "needs at least 8 hex digits"},
 		{[]string{"lineage", "model:nope"}, 1, "model nope has no version in production: name one, model:nope@VERSION"},
 		{[]string{"lineage", id + "/trian"}, 1, `has no task "trian"`},
+		{[]string{"lineage", "zzzzzzzz/train"}, 1, `no run "zzzzzzzz" (see 'cairn runs')` + "\n"},
 		{[]string{"lineage", "0123456789"}, 1, "no artifact has a digest starting sha256:0123456789\n"},
 		{[]string{"lineage", model, "--format", "svg"}, 2, `unknown format "svg"`},
 		{[]string{"lineage", model, "--depth", "-1"}, 2, "--depth -1"},
