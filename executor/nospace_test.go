@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
@@ -155,6 +156,70 @@ tasks:
 
 	// Space is back: resume finishes the run.
 	fs.full.Store(false)
+	r.startPool(t, 2, func(o *executor.Options) { o.Worker = "test:1:" + t.Name() })
+	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+}
+
+// fullLease is the broker over a database on a full disk that every
+// lease writes to: Lease fails as the SQLite store says SQLITE_FULL
+// (wrapping ENOSPC), while full is set.
+type fullLease struct {
+	*scheduler.Broker
+	full  atomic.Bool
+	calls atomic.Int64
+	// claimed, when set, is waited for before the first failure: the
+	// driver's claim of the run, as 'cairn run' makes it before its pool
+	// leases.
+	claimed func() bool
+}
+
+func (f *fullLease) Lease(ctx context.Context, req cairn.LeaseRequest) ([]cairn.WorkItem, error) {
+	if f.full.Load() {
+		for f.claimed != nil && !f.claimed() && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		f.calls.Add(1)
+		return nil, fmt.Errorf("lease: %w: database or disk is full", syscall.ENOSPC)
+	}
+	return f.Broker.Lease(ctx, req)
+}
+
+// A lease that the database cannot write for want of space halts the pool
+// at once rather than ask again with a backoff for ever: the driver
+// detaches, leaving the run to resume (found by the audit of issue #19:
+// 'cairn run' on a home whose disk filled up between the run's creation
+// and its first lease hung, writing to the WAL every few seconds, for as
+// long as the disk stayed full).
+func TestFullDatabaseOnLeaseHaltsThePool(t *testing.T) {
+	r := newRig(t, storing{})
+	wf, id := r.create(t, `
+name: fulllease
+tasks:
+  - {id: store, type: storing}
+`)
+	fl := &fullLease{Broker: r.broker, claimed: func() bool {
+		run, err := r.st.GetRun(context.Background(), id)
+		return err == nil && run.State == cairn.RunRunning
+	}}
+	fl.full.Store(true)
+	pool := r.startPoolOver(t, fl, 2)
+	ctx := detachWhenHalted(t, pool)
+	dctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	run, derr := r.driver.Drive(dctx, id, wf)
+	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
+		t.Fatalf("Drive = %v, %v; want it detached once the pool halted", run, derr)
+	}
+	if herr := pool.pool.Err(); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "lease") {
+		t.Fatalf("pool.Err() = %v, want the lease's ENOSPC", herr)
+	}
+	if n := fl.calls.Load(); n != 1 {
+		t.Errorf("%d leases on the full database, want 1", n)
+	}
+	pool.hard()
+
+	// Space is back: resume finishes the run.
+	fl.full.Store(false)
 	r.startPool(t, 2, func(o *executor.Options) { o.Worker = "test:1:" + t.Name() })
 	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
 }

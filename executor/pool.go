@@ -457,6 +457,15 @@ func (p *Pool) dispatch(ctx context.Context) {
 		}
 		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
 		switch {
+		case err != nil && ctx.Err() == nil && noSpace(err):
+			// The database's disk is full (the lease writes): asking
+			// again would not free it. Halt as a full disk before a
+			// lease does, so that the run is left to resume.
+			p.halt(fmt.Errorf("lease: %w", err))
+			for range n {
+				<-p.slots
+			}
+			return
 		case err != nil && ctx.Err() == nil:
 			// The store (or the server) is unavailable: back off, more
 			// at each failure in a row, rather than spin; said once, and
