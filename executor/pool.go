@@ -461,7 +461,7 @@ func (p *Pool) dispatch(ctx context.Context) {
 			// The database's disk is full (the lease writes): asking
 			// again would not free it. Halt as a full disk before a
 			// lease does, so that the run is left to resume.
-			p.halt(fmt.Errorf("lease: %w", err))
+			p.halt(err)
 			for range n {
 				<-p.slots
 			}
