@@ -47,3 +47,22 @@ func FileKind(m fs.FileMode) string {
 	}
 	return "not a regular file"
 }
+
+// ReadErr is the error to report for a reader r of an artifact's bytes
+// (an Artifacts.Open's) whose parse failed with err before their end. The
+// store checks the bytes against their digest only at their end, so that a
+// damaged blob may first read as malformed data (a broken CSV line, a
+// header that does not parse) and be reported so, without its digest and
+// as the data's fault. ReadErr reads the rest of r: when that fails (the
+// store's error wrapping artifacts.ErrCorrupt, which names the digest, or
+// an I/O error) it returns that error, else err. It returns err as it is
+// when err is nil or ctx is done.
+func ReadErr(ctx context.Context, r io.Reader, err error) error {
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if _, rerr := io.Copy(io.Discard, ContextReader(ctx, r)); rerr != nil && ctx.Err() == nil {
+		return rerr
+	}
+	return err
+}

@@ -408,3 +408,11 @@ func TestMissingInput(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// A data set damaged on disk fails the attempt naming its digest.
+func TestCorruptInput(t *testing.T) {
+	tasktest.CorruptInput(t, New(), tasktest.Case{
+		Params: map[string]any{"drop_duplicates": true},
+		Inputs: map[string][]byte{"data": []byte("c,n\na,1\nb,2\nc,3\n")},
+	}, "data")
+}

@@ -515,3 +515,9 @@ func TestValidateParams(t *testing.T) {
 		}
 	}
 }
+
+// A test set damaged on disk fails the attempt naming its digest, not as
+// a CSV that does not parse or whose columns differ from the model's.
+func TestCorruptInput(t *testing.T) {
+	tasktest.CorruptInput(t, evaluate.New(), tasktest.Case{Inputs: inputs(cancer(t))}, "test")
+}

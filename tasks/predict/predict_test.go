@@ -221,3 +221,9 @@ func TestValidateParams(t *testing.T) {
 		}
 	}
 }
+
+// Rows damaged on disk fail the attempt naming their digest.
+func TestCorruptInput(t *testing.T) {
+	_, enc, rows := fit(t, "iris", "species", model.LogisticRegression)
+	tasktest.CorruptInput(t, predict.New(), tasktest.Case{Inputs: map[string][]byte{"model": enc, "data": csvOf(t, rows, "species")}}, "data")
+}

@@ -369,6 +369,7 @@ func readFrame(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef
 		read = dataset.ReadJSONL
 	}
 	f, err := read(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: kinds})
+	err = tasks.ReadErr(ctx, rc, err)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -404,6 +405,7 @@ func readHeader(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRe
 	r := csv.NewReader(tasks.ContextReader(ctx, rc))
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
+	err = tasks.ReadErr(ctx, rc, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err

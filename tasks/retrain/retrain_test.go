@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 	"github.com/cairnml/cairn/tasks/ml/features"
@@ -491,5 +493,41 @@ func TestPredictionLogSource(t *testing.T) {
 	params["source"] = "logs"
 	if _, err := run(); err == nil || !strings.Contains(err.Error(), "want data or predictions") {
 		t.Fatalf("source logs: %v", err)
+	}
+}
+
+// Fresh data damaged on disk fails the attempt naming its digest, whether
+// the damage breaks the header (read first, alone) or a data line: not as
+// data that does not parse.
+func TestCorruptFreshData(t *testing.T) {
+	w := newWorld(t, nil)
+	fresh := csvOf(t, classification(t, 3, synthetic.Drift{}))
+	for name, at := range map[string]int{"header": 1, "data line": bytes.IndexByte(fresh, '\n') + 3} {
+		ref := put(t, w.env, "text/csv", fresh)
+		d, ok := w.env.Artifacts.(*artifacts.Dir)
+		if !ok {
+			t.Fatalf("the store is a %T", w.env.Artifacts)
+		}
+		p, err := d.Path(ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := bytes.Clone(fresh)
+		b[at] = '"'
+		if err := os.Chmod(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		req := tasktest.Request(t, []byte(`{"model":"churn"}`))
+		req.Inputs = map[string]cairn.ArtifactRef{"data": ref}
+		_, err = retrain.New().Run(context.Background(), req, w.env)
+		if !errors.Is(err, artifacts.ErrCorrupt) || !strings.Contains(err.Error(), ref.Digest) {
+			t.Errorf("%s damaged: %v; want an error wrapping artifacts.ErrCorrupt naming %s", name, err, ref.Digest)
+		}
+		// Put the bytes back for the next case (the same digest).
+		os.Chmod(p, 0o600)
+		os.WriteFile(p, fresh, 0o400)
 	}
 }

@@ -225,7 +225,8 @@ func read(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef) (*d
 		return nil, err
 	}
 	defer rc.Close()
-	return dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{AllowInf: true, MaxBytes: -1})
+	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{AllowInf: true, MaxBytes: -1})
+	return f, tasks.ReadErr(ctx, rc, err)
 }
 
 // inputErr classifies an error reading the input: malformed data and a

@@ -407,3 +407,12 @@ func TestMissingInput(t *testing.T) {
 		t.Errorf("Run without data: %v", err)
 	}
 }
+
+// A data set damaged on disk fails the attempt naming its digest, not as a
+// CSV that does not parse.
+func TestCorruptInput(t *testing.T) {
+	tasktest.CorruptInput(t, split.New(), tasktest.Case{
+		Params: map[string]any{"seed": 1},
+		Inputs: map[string][]byte{"data": iris(t)},
+	}, "data")
+}

@@ -368,6 +368,7 @@ func ReadInput(ctx context.Context, req tasks.Request, env tasks.Env, what, name
 		if err == nil {
 			return f, nil
 		}
+		err = tasks.ReadErr(ctx, rc, err)
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s %s: reading %s stopped: %w", what, id, name, context.Cause(ctx))

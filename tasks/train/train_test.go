@@ -474,3 +474,13 @@ func TestClipOutliersModelBytes(t *testing.T) {
 		t.Errorf("clipped model:\n%s", clippedBytes)
 	}
 }
+
+// A training set damaged on disk fails the attempt naming its digest, not
+// as a CSV that does not parse (the damage breaks a line before the end
+// of the bytes, where the store finds it).
+func TestCorruptInput(t *testing.T) {
+	tasktest.CorruptInput(t, train.New(), tasktest.Case{
+		Params: map[string]any{"model": "logistic_regression", "label": "malignant"},
+		Inputs: in(breastCancer(t)),
+	}, "train")
+}

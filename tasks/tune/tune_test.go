@@ -504,3 +504,12 @@ func TestFoldsKeepTheSplitsKind(t *testing.T) {
 		},
 	})
 }
+
+// A training set damaged on disk fails the attempt naming its digest.
+func TestCorruptInput(t *testing.T) {
+	tasktest.CorruptInput(t, tune.New(), tasktest.Case{
+		Params: map[string]any{"model": "logistic_regression", "label": "malignant", "metric": "f1", "cv_folds": 2,
+			"space": map[string]any{"C": []any{0.1, 1}}, "seed": 1},
+		Inputs: in(data(t, "breast_cancer.csv")),
+	}, "train")
+}

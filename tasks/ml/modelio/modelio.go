@@ -61,6 +61,7 @@ func ReadData(ctx context.Context, store tasks.Artifacts, ref cairn.ArtifactRef,
 	}
 	defer rc.Close()
 	f, err := dataset.ReadCSV(tasks.ContextReader(ctx, rc), dataset.ReadOptions{Schema: m.SchemaKinds(withLabel)})
+	err = tasks.ReadErr(ctx, rc, err)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
