@@ -518,6 +518,14 @@ func TestValidateParams(t *testing.T) {
 
 // A test set damaged on disk fails the attempt naming its digest, not as
 // a CSV that does not parse or whose columns differ from the model's.
+// The test set is made larger than the first chunk the CSV reader reads
+// (64 KiB), so that the damage is met before the end of the bytes.
 func TestCorruptInput(t *testing.T) {
-	tasktest.CorruptInput(t, evaluate.New(), tasktest.Case{Inputs: inputs(cancer(t))}, "test")
+	fx := cancer(t)
+	header, rows, _ := bytes.Cut(fx.test, []byte("\n"))
+	test := append(append(header, '\n'), bytes.Repeat(rows, 4)...)
+	if len(test) <= 64<<10 {
+		t.Fatalf("the test set is %d bytes, want more than 64 KiB", len(test))
+	}
+	tasktest.CorruptInput(t, evaluate.New(), tasktest.Case{Inputs: map[string][]byte{"model": fx.enc, "test": test}}, "test")
 }
