@@ -410,6 +410,42 @@ func testNeededArtifacts(t *testing.T, s Server) {
 	if _, err := s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: -1, Now: now}); err == nil {
 		t.Fatal("a negative retention was accepted")
 	}
+
+	// A run still running, older than any age kept and beyond the last
+	// runs kept: what its finished task wrote is needed (its next task
+	// will read it), whatever the retention. Without this, only --grace
+	// kept it, and a run longer than the grace lost its artifacts.
+	slowAt := base.Add(-24 * time.Hour)
+	slow := &cairn.Run{ID: cairn.NewRunID(slowAt), Workflow: "slow", State: cairn.RunQueued, CreatedAt: slowAt}
+	if err := s.CreateRun(ctx, slow, []*cairn.TaskRun{
+		{TaskID: "make", Type: "collect", State: cairn.TaskReady, Params: []byte(`{}`)},
+		{TaskID: "use", Type: "train", State: cairn.TaskPending, Params: []byte(`{}`)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.GetRun(ctx, slow.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: slow.ID, Run: &scheduler.RunChange{FromVersion: r.Version, From: r.State, To: cairn.RunRunning, At: slowAt}}); err != nil {
+		t.Fatal(err)
+	}
+	made := testRef("made by a run still running")
+	items, err = s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: slow.ID, Max: 1}, slowAt, time.Hour)
+	if err != nil || len(items) != 1 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	if _, err := s.Complete(ctx, items[0].Lease, cairn.Completion{State: cairn.TaskSucceeded,
+		Outputs: map[string]json.RawMessage{"data": made.JSON()}}, slowAt); err != nil {
+		t.Fatal(err)
+	}
+	needed, err = s.NeededArtifacts(ctx, scheduler.Retention{KeepLast: 0, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if needed[made.Digest] == "" {
+		t.Fatalf("a run still running keeps what its tasks wrote: %v", needed)
+	}
 }
 
 // testOldestActiveAttempt: when the oldest attempt still leased or
