@@ -19,6 +19,7 @@ import (
 	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/workflows"
 )
 
 // fullDisk is the artifact store on a disk that may be full: Put fails with
@@ -142,14 +143,7 @@ tasks:
 	fs := &fullStore{Broker: r.broker}
 	fs.full.Store(true)
 	pool := r.startPoolOver(t, fs, 2)
-	ctx := detachWhenHalted(t, pool)
-	dctx, cancel := context.WithTimeout(ctx, waitLimit)
-	defer cancel()
-	run, derr := r.driver.Drive(dctx, id, wf)
-	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
-		t.Fatalf("Drive = %v, %v; want it detached once the pool halted", run, derr)
-	}
-	if herr := pool.pool.Err(); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "task store of run "+id) {
+	if herr := driveUntilHalted(t, r, pool, id, wf); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "task store of run "+id) {
 		t.Fatalf("pool.Err() = %v, want the completion's ENOSPC naming the task", herr)
 	}
 	pool.hard()
@@ -203,14 +197,7 @@ tasks:
 	}}
 	fl.full.Store(true)
 	pool := r.startPoolOver(t, fl, 2)
-	ctx := detachWhenHalted(t, pool)
-	dctx, cancel := context.WithTimeout(ctx, waitLimit)
-	defer cancel()
-	run, derr := r.driver.Drive(dctx, id, wf)
-	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
-		t.Fatalf("Drive = %v, %v; want it detached once the pool halted", run, derr)
-	}
-	if herr := pool.pool.Err(); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "lease") {
+	if herr := driveUntilHalted(t, r, pool, id, wf); !errors.Is(herr, syscall.ENOSPC) || !strings.Contains(herr.Error(), "lease") {
 		t.Fatalf("pool.Err() = %v, want the lease's ENOSPC", herr)
 	}
 	if n := fl.calls.Load(); n != 1 {
@@ -222,6 +209,20 @@ tasks:
 	fl.full.Store(false)
 	r.startPool(t, 2, func(o *executor.Options) { o.Worker = "test:1:" + t.Name() })
 	wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+}
+
+// driveUntilHalted drives run id of wf beside pool, which must halt
+// within waitLimit: Drive detaches, leaving the run unfinished. It
+// returns the pool's error.
+func driveUntilHalted(t *testing.T, r *rig, pool *stopper, id string, wf *workflows.Workflow) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(detachWhenHalted(t, pool), waitLimit)
+	defer cancel()
+	run, derr := r.driver.Drive(ctx, id, wf)
+	if !errors.Is(derr, scheduler.ErrDetached) || run != nil {
+		t.Fatalf("Drive = %v, %v; want it detached once the pool halted", run, derr)
+	}
+	return pool.pool.Err()
 }
 
 // detachWhenHalted is the owner's wiring (cmd/cairn): a context for

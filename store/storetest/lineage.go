@@ -423,13 +423,7 @@ func testNeededArtifacts(t *testing.T, s Server) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.GetRun(ctx, slow.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ApplyPlan(ctx, &scheduler.Plan{RunID: slow.ID, Run: &scheduler.RunChange{FromVersion: r.Version, From: r.State, To: cairn.RunRunning, At: slowAt}}); err != nil {
-		t.Fatal(err)
-	}
+	moveRun(t, s, slow.ID, slowAt, cairn.RunRunning)
 	made := testRef("made by a run still running")
 	items, err = s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: slow.ID, Max: 1}, slowAt, time.Hour)
 	if err != nil || len(items) != 1 {
@@ -492,8 +486,14 @@ func testOldestActiveAttempt(t *testing.T, s Server) {
 // finishRun moves a queued run to running, then succeeded.
 func finishRun(t *testing.T, s Server, id string, at time.Time) {
 	t.Helper()
+	moveRun(t, s, id, at, cairn.RunRunning, cairn.RunSucceeded)
+}
+
+// moveRun moves run id through the states states, in order, at at.
+func moveRun(t *testing.T, s Server, id string, at time.Time, states ...cairn.RunState) {
+	t.Helper()
 	ctx := context.Background()
-	for _, to := range []cairn.RunState{cairn.RunRunning, cairn.RunSucceeded} {
+	for _, to := range states {
 		r, err := s.GetRun(ctx, id)
 		if err != nil {
 			t.Fatal(err)

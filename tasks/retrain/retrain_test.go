@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -504,30 +503,16 @@ func TestCorruptFreshData(t *testing.T) {
 	fresh := csvOf(t, classification(t, 3, synthetic.Drift{}))
 	for name, at := range map[string]int{"header": 1, "data line": bytes.IndexByte(fresh, '\n') + 3} {
 		ref := put(t, w.env, "text/csv", fresh)
-		d, ok := w.env.Artifacts.(*artifacts.Dir)
-		if !ok {
-			t.Fatalf("the store is a %T", w.env.Artifacts)
-		}
-		p, err := d.Path(ref)
-		if err != nil {
-			t.Fatal(err)
-		}
 		b := bytes.Clone(fresh)
 		b[at] = '"'
-		if err := os.Chmod(p, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o400); err != nil {
-			t.Fatal(err)
-		}
+		tasktest.Overwrite(t, w.env, ref, b)
 		req := tasktest.Request(t, []byte(`{"model":"churn"}`))
 		req.Inputs = map[string]cairn.ArtifactRef{"data": ref}
-		_, err = retrain.New().Run(context.Background(), req, w.env)
+		_, err := retrain.New().Run(context.Background(), req, w.env)
 		if !errors.Is(err, artifacts.ErrCorrupt) || !strings.Contains(err.Error(), ref.Digest) {
 			t.Errorf("%s damaged: %v; want an error wrapping artifacts.ErrCorrupt naming %s", name, err, ref.Digest)
 		}
 		// Put the bytes back for the next case (the same digest).
-		os.Chmod(p, 0o600)
-		os.WriteFile(p, fresh, 0o400)
+		tasktest.Overwrite(t, w.env, ref, fresh)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 	"github.com/cairnml/cairn/tasks"
 )
@@ -33,14 +34,6 @@ func CorruptInput(t *testing.T, task tasks.Task, c Case, port string) {
 	if !ok {
 		t.Fatalf("CorruptInput: the case has no input %q", port)
 	}
-	d, ok := a.Env.Artifacts.(*artifacts.Dir)
-	if !ok {
-		t.Fatalf("CorruptInput: the attempt's store is a %T, want an *artifacts.Dir", a.Env.Artifacts)
-	}
-	p, err := d.Path(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := bytes.Clone(c.Inputs[port])
 	first := bytes.IndexByte(b, '\n')
 	second := bytes.IndexByte(b[first+1:], '\n')
@@ -48,17 +41,33 @@ func CorruptInput(t *testing.T, task tasks.Task, c Case, port string) {
 		t.Fatalf("CorruptInput: input %q has no data line to damage", port)
 	}
 	b[first+1+second/2] = '"'
-	if err := os.Chmod(p, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o400); err != nil {
-		t.Fatal(err)
-	}
+	Overwrite(t, a.Env, ref, b)
 	out := run(context.Background(), task, a, log)
 	if out.Panic != nil {
 		t.Fatalf("Run panicked on a corrupt input: %v", out.Panic)
 	}
 	if !errors.Is(out.Err, artifacts.ErrCorrupt) || !strings.Contains(out.Err.Error(), ref.Digest) {
 		t.Fatalf("Run with input %s corrupt on disk: err = %v; want an error wrapping artifacts.ErrCorrupt naming %s", port, out.Err, ref.Digest)
+	}
+}
+
+// Overwrite puts b in place of the bytes of ref in env's store (an
+// *artifacts.Dir), as damage on disk would: the store still names them
+// by ref's digest.
+func Overwrite(t testing.TB, env tasks.Env, ref cairn.ArtifactRef, b []byte) {
+	t.Helper()
+	d, ok := env.Artifacts.(*artifacts.Dir)
+	if !ok {
+		t.Fatalf("Overwrite: the store is a %T, want an *artifacts.Dir", env.Artifacts)
+	}
+	p, err := d.Path(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o400); err != nil {
+		t.Fatal(err)
 	}
 }
