@@ -288,6 +288,16 @@ func (c *Collector) ObserveTask(e scheduler.Event) {
 			tasks[e.TaskID] = openAttempt{number: e.Attempt, typ: e.Type, at: e.At}
 		}
 		c.mu.Unlock()
+	case e.To == cairn.TaskReady && e.From.Active():
+		// Given back unrun (Broker.GiveBack): no attempt ended.
+		c.mu.Lock()
+		if a, ok := c.open[e.RunID][e.TaskID]; ok && a.number == e.Attempt {
+			delete(c.open[e.RunID], e.TaskID)
+			if len(c.open[e.RunID]) == 0 {
+				delete(c.open, e.RunID)
+			}
+		}
+		c.mu.Unlock()
 	case e.Ended != "":
 		c.mu.Lock()
 		a, ok := c.open[e.RunID][e.TaskID]

@@ -449,6 +449,42 @@ func (b *Broker) Start(ctx context.Context, l cairn.Lease) error {
 	return nil
 }
 
+// GiveBack gives leased tasks whose attempts never began back to the
+// queue (LeaseStore.GiveBack): a pool that leased them ahead of a free
+// slot and found none in time, or stopped. Each is ready again, as before
+// its lease, with no attempt counted; a lease no longer held (completed,
+// expired, its run cancelled) is left alone. The runs' drivers here hear
+// of the tasks made ready, and the workers waiting for work are woken.
+func (b *Broker) GiveBack(ctx context.Context, leases []cairn.Lease) error {
+	if len(leases) == 0 {
+		return nil
+	}
+	now := b.now()
+	trs, err := b.store.GiveBack(ctx, leases, now)
+	if err != nil {
+		return fmt.Errorf("give back %d leases: %w", len(leases), err)
+	}
+	b.mu.Lock()
+	types := make(map[string]string, len(leases))
+	for _, l := range leases {
+		if il, ok := b.issued[l.Token]; ok && il.item.Lease.TaskID == l.TaskID && il.item.Lease.RunID == l.RunID {
+			types[l.Token] = il.item.Type
+			delete(b.issued, l.Token)
+		}
+	}
+	b.mu.Unlock()
+	for i, tr := range trs {
+		if tr == nil {
+			continue
+		}
+		l := leases[i]
+		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: cairn.TaskReady, Attempt: l.Attempt,
+			At: now, Type: types[l.Token]}, tr)
+	}
+	b.NotifyReady()
+	return nil
+}
+
 // Heartbeat extends the lease. cairn.ErrLeaseLost if it is no longer
 // valid; the reply says whether the run is being cancelled.
 func (b *Broker) Heartbeat(ctx context.Context, l cairn.Lease) (cairn.HeartbeatReply, error) {

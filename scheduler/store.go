@@ -401,6 +401,17 @@ type LeaseStore interface {
 	// retry that waits. cairn.ErrLeaseLost if the lease was
 	// completed meanwhile or (without force) is not yet expired.
 	Expire(ctx context.Context, l cairn.Lease, c cairn.Completion, now time.Time, force bool) (*cairn.TaskRun, error)
+	// GiveBack puts leased or running task runs whose attempts never
+	// began back in the queue (a worker leased them ahead of a free slot
+	// and gives them back unrun): each whose lease l still holds — a
+	// compare-and-set on (run, task, attempt, token, state leased or
+	// running), expired or not — becomes ready again as it was before
+	// its lease: its attempt count one lower, no lease, no attempt row,
+	// no interruption counted, its first start unset if this was its
+	// first attempt, at the end of the lease queue. It returns, in the
+	// order of leases, each task run as stored afterwards, or nil for a
+	// lease no longer held (which changes nothing). One transaction.
+	GiveBack(ctx context.Context, leases []cairn.Lease, now time.Time) ([]*cairn.TaskRun, error)
 	// ExpiredLeases lists leases whose expiry is before now, optionally
 	// only those of run runID ("" for all runs), at most limit.
 	ExpiredLeases(ctx context.Context, runID string, now time.Time, limit int) ([]cairn.Lease, error)

@@ -869,3 +869,45 @@ func (s *Store) queryLeases(ctx context.Context, sql string, args ...any) ([]cai
 	}
 	return out, nil
 }
+
+// GiveBack puts leased task runs whose attempts never began back in the
+// queue (scheduler.LeaseStore), one statement a lease: a pool gives back
+// the few it leased ahead, and seldom. The claim of claimSet undone, but
+// for the queue's place (the end) and the lease's times, which are
+// cleared; the processes waiting for ready tasks are told.
+func (s *Store) GiveBack(ctx context.Context, leases []cairn.Lease, now time.Time) ([]*cairn.TaskRun, error) {
+	trs := make([]*cairn.TaskRun, len(leases))
+	if len(leases) == 0 {
+		return trs, nil
+	}
+	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		clear(trs)
+		for i, l := range leases {
+			rows, err := s.query(ctx, tx, `WITH n AS (SELECT pg_notify('`+channelReady+`', '')), g AS (SELECT nextval('task_runs_ready_gen') AS gen)
+UPDATE task_runs t SET state = 'ready', attempt = t.attempt - 1, lease_token = NULL, lease_worker = NULL,
+	lease_expires_at = NULL, ready_gen = g.gen, started_at = CASE WHEN t.attempt = 1 THEN NULL ELSE t.started_at END,
+	attempt_started_at = NULL, attempt_running_at = NULL, attempt_due_at = NULL, version = t.version + 1
+FROM g, n
+WHERE t.run_id = $1 AND t.task_id = $2 AND t.attempt = $3 AND t.lease_token = $4 AND t.state IN ('leased', 'running')
+RETURNING `+sqlrow.Prefixed("t.", sqlrow.TaskCols), l.RunID, l.TaskID, l.Attempt, l.Token)
+			if err != nil {
+				return fmt.Errorf("give back %s: %w", leaseName(l), err)
+			}
+			for rows.Next() {
+				if trs[i], err = sqlrow.TaskRun(rows); err != nil {
+					rows.Close()
+					return fmt.Errorf("give back %s: %w", leaseName(l), translate(err))
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("give back %s: %w", leaseName(l), translate(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return trs, nil
+}

@@ -644,3 +644,52 @@ func queryLeases(ctx context.Context, st *sql.Stmt, args ...any) ([]cairn.Lease,
 	}
 	return out, nil
 }
+
+// giveBackQuery puts a leased task run whose attempt never began back in
+// the queue (GiveBack): the claim of claimReadyQuery undone, but for the
+// queue's place (the end) and the lease's times, which are cleared.
+var giveBackQuery = `UPDATE OR FAIL task_runs SET state = 'ready', attempt = attempt - 1, lease_token = NULL, lease_worker = NULL,
+	lease_expires_at = NULL, ready_gen = ?, started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END,
+	attempt_started_at = NULL, attempt_running_at = NULL, attempt_due_at = NULL, version = version + 1
+WHERE run_id = ? AND task_id = ? AND attempt = ? AND lease_token = ? AND state IN ('leased', 'running')
+RETURNING ` + sqlrow.TaskCols
+
+// GiveBack puts leased task runs whose attempts never began back in the
+// queue (scheduler.LeaseStore), one statement a lease: a pool gives back
+// the few it leased ahead, and seldom.
+func (s *Store) GiveBack(ctx context.Context, leases []cairn.Lease, now time.Time) ([]*cairn.TaskRun, error) {
+	trs := make([]*cairn.TaskRun, len(leases))
+	if len(leases) == 0 {
+		return trs, nil
+	}
+	err := s.inTxCAS(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		clear(trs)
+		gen, err := s.nextReadyGen(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for i, l := range leases {
+			rows, err := s.query(ctx, tx, giveBackQuery, gen, l.RunID, l.TaskID, l.Attempt, l.Token)
+			if err != nil {
+				return fmt.Errorf("give back %s: %w", leaseName(l), err)
+			}
+			for rows.Next() {
+				if trs[i], err = s.tdec.Decode(rows); err != nil {
+					rows.Close()
+					return fmt.Errorf("give back %s: %w", leaseName(l), translate(err))
+				}
+			}
+			if err := rows.Close(); err != nil {
+				return fmt.Errorf("give back %s: %w", leaseName(l), translate(err))
+			}
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("give back %s: %w", leaseName(l), translate(err))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return trs, nil
+}

@@ -109,6 +109,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"LeasePoolsCancel", testLeasePoolsCancel},
 		{"LeasePriority", testLeasePriority},
 		{"LeaseShared", testLeaseShared},
+		{"GiveBack", testGiveBack},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
