@@ -50,6 +50,16 @@ type Leaser interface {
 	LeaseTTL() time.Duration
 }
 
+// AheadLeaser is a Leaser that lets a pool lease ahead (see
+// Pool.reportBehind): it takes several reports in one call, each recorded
+// or refused alone as CompleteAndLease's (*scheduler.Broker's
+// CompleteAndLeaseMany), and takes back leased tasks that never began
+// (GiveBack: ready again, as before their lease, no attempt counted).
+type AheadLeaser interface {
+	CompleteAndLeaseMany(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error)
+	GiveBack(ctx context.Context, leases []cairn.Lease) error
+}
+
 // revokeNotifier is a Leaser that calls f when the lease's task is
 // cancelled (*scheduler.Broker does), so that the pool stops the attempt
 // without a goroutine per attempt watching Revoked.
@@ -228,6 +238,25 @@ type Pool struct {
 	mu     sync.Mutex
 	active map[string]*attempt // by lease token
 
+	// Leasing ahead (see reportBehind), when the leaser is an
+	// AheadLeaser: ahead holds the items leased ahead of a free slot,
+	// oldest first, since aheadSince; pending the reports of attempts
+	// whose slot went on with one of them, for the reporter to send;
+	// asked is how many items the reports on their way asked for beyond
+	// their slot's next; quick counts the attempts in a row that took
+	// less than quickAttempt. kick wakes the reporter, wake a dispatcher
+	// waiting for what the reports on their way bring; finish ends the
+	// reporter once every slot is back (Stop).
+	aheadLeaser AheadLeaser
+	ahead       []cairn.WorkItem
+	aheadSince  time.Time
+	pending     []behindReport
+	asked       int
+	quick       int
+	kick, wake  chan struct{}
+	finish      chan struct{}
+	finishOnce  sync.Once
+
 	// scratch holds emptied work dirs for reuse: making and removing a
 	// folder per attempt costs more than a short task on many file systems.
 	scratch chan string
@@ -272,8 +301,13 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.HandBackPause <= 0 {
 		o.HandBackPause = DefaultHandBackPause
 	}
-	return &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
+	p := &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
 		halted: make(chan struct{})}
+	if al, ok := leaser.(AheadLeaser); ok && o.Slots > 1 {
+		p.aheadLeaser = al
+		p.kick, p.wake, p.finish = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
+	}
+	return p
 }
 
 // Errors an attempt's context is cancelled with.
@@ -376,6 +410,10 @@ func (p *Pool) Start(ctx context.Context) {
 	p.wg.Add(2)
 	go p.dispatch(leaseCtx)
 	go p.heartbeat(workCtx)
+	if p.aheadLeaser != nil {
+		p.wg.Add(1)
+		go p.reportBehind()
+	}
 }
 
 // Stop stops leasing and waits for running attempts to finish (their
@@ -405,6 +443,9 @@ func (p *Pool) Stop(ctx context.Context) {
 		<-done
 	}
 	p.cancelWork(errStopped)
+	if p.finish != nil {
+		p.finishOnce.Do(func() { close(p.finish) }) // every slot is back: no report comes behind any more
+	}
 	p.wg.Wait()
 	for {
 		select {
@@ -455,7 +496,26 @@ func (p *Pool) dispatch(ctx context.Context) {
 			}
 			return
 		}
-		items, err := p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
+		items, behind := p.takeAhead(n)
+		if len(items) == 0 && behind {
+			// Reports are on their way (leasing ahead): the items they
+			// bring are this pool's next, for the slots free then (see
+			// keepAhead). Wait for them rather than lease beside them.
+			for range n {
+				<-p.slots
+			}
+			select {
+			case <-p.wake:
+			case <-time.After(p.o.IdleWait):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		var err error
+		if len(items) == 0 {
+			items, err = p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && noSpace(err):
 			// The database's disk is full (the lease writes): asking
@@ -583,8 +643,13 @@ func (p *Pool) execute(it cairn.WorkItem) {
 			return // the slot is the resuming goroutine's now
 		}
 		if !ok {
-			p.freeSlot()
-			return
+			if next, ok = p.takeOne(); !ok {
+				p.freeSlot()
+				// An item leased ahead while this slot was given back
+				// would wait for another attempt to end: start it.
+				p.startAhead()
+				return
+			}
 		}
 		it = next
 	}
@@ -651,7 +716,8 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 		handBack = !known
 	}
 	// report ends the attempt: on this goroutine, or on the one that
-	// abandoned the task.
+	// abandoned the task (whose attempt was not quick).
+	quick := false
 	report := func(c cairn.Completion, fatal error) (cairn.WorkItem, bool) {
 		defer cancel(nil)
 		defer func() {
@@ -660,14 +726,16 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 			delete(p.active, l.Token)
 			p.mu.Unlock()
 		}()
-		return p.report(ctx, rctx, l, c, fatal, !handBack)
+		return p.report(ctx, rctx, l, c, fatal, !handBack, quick)
 	}
+	began := time.Now()
 	c, fatal, handed := p.run(ctx, it, func(c cairn.Completion, fatal error) {
 		go p.resume(func() (cairn.WorkItem, bool) { return report(c, fatal) })
 	})
 	if handed {
 		return next, false, true
 	}
+	quick = time.Since(began) < quickAttempt
 	next, ok = report(c, fatal)
 	if handBack {
 		// Lease nothing for a while on this slot: the task just handed
@@ -682,7 +750,7 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 
 // report sends an attempt's completion, asking for the slot's next work
 // item unless the pool is stopping.
-func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completion, fatal error, more bool) (next cairn.WorkItem, ok bool) {
+func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completion, fatal error, more, quick bool) (next cairn.WorkItem, ok bool) {
 	if fatal != nil {
 		// The attempt did not fail, its worker did: it is requeued
 		// (cairn.Completion.Requeue), whatever the task's retries.
@@ -695,14 +763,41 @@ func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completi
 		c.Requeue, c.Retryable = true, true
 	}
 	var want cairn.LeaseRequest
+	extra := 0
 	if p.leaseCtx.Err() == nil && more {
 		if err := p.fullDisk(true); err != nil {
 			p.halt(fmt.Errorf("before leasing: %w", err))
 		} else {
-			want = p.request(1, 0)
+			if p.aheadLeaser != nil && fatal == nil && p.Err() == nil {
+				revoked := errors.Is(context.Cause(ctx), errRevoked)
+				if next, ok := p.behind(behindReport{ctx: rctx, l: l, c: c, revoked: revoked}, quick); ok {
+					return next, true
+				}
+				extra = p.askAhead()
+			}
+			want = p.request(1+extra, 0)
 		}
 	}
 	items, err := p.complete(rctx, l, c, want)
+	if extra > 0 {
+		p.mu.Lock()
+		p.asked -= extra
+		p.mu.Unlock()
+	}
+	p.reported(rctx, l, err, errors.Is(context.Cause(ctx), errRevoked))
+	if err != nil || len(items) == 0 {
+		return next, false
+	}
+	if len(items) > 1 {
+		p.keepAhead(items[1:])
+	}
+	return items[0], true
+}
+
+// reported halts the pool if the database's disk is full and logs a
+// report that was not recorded (revoked: its run was cancelled, which
+// the refusal of its report says).
+func (p *Pool) reported(rctx context.Context, l cairn.Lease, err error, revoked bool) {
 	if err != nil && noSpace(err) {
 		// The database is on a full disk (SQLite's SQLITE_FULL and
 		// PostgreSQL's disk_full are said as ENOSPC): the attempt's end
@@ -713,16 +808,12 @@ func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completi
 	}
 	if err != nil {
 		level := slog.LevelWarn
-		if errors.Is(err, cairn.ErrLeaseLost) && errors.Is(context.Cause(ctx), errRevoked) {
+		if errors.Is(err, cairn.ErrLeaseLost) && revoked {
 			level = slog.LevelInfo // its run was cancelled: the refusal is expected
 		}
 		p.o.Logger.Log(rctx, level, "completion not recorded", "worker", p.o.Worker,
 			"run", l.RunID, "task", l.TaskID, "attempt", l.Attempt, "err", err)
 	}
-	if err != nil || len(items) == 0 {
-		return next, false
-	}
-	return items[0], true
 }
 
 // complete reports an attempt's end, retrying for a while when the store

@@ -153,6 +153,17 @@ func (s secretLeaser) CompleteAndLeaseMany(ctx context.Context, leases []cairn.L
 	return items, errs
 }
 
+// GiveBack gives back tasks leased ahead (executor.AheadLeaser), as the
+// wrapped leaser does; one that cannot (not a broker) refuses, and the
+// leases expire.
+func (s secretLeaser) GiveBack(ctx context.Context, leases []cairn.Lease) error {
+	a, ok := s.Leaser.(executor.AheadLeaser)
+	if !ok {
+		return fmt.Errorf("give back %d leases: %T cannot", len(leases), s.Leaser)
+	}
+	return a.GiveBack(ctx, leases)
+}
+
 // redact takes run runID's secret values out of what an attempt reports
 // (its error, stack and outputs).
 func (s secretLeaser) redact(runID string, c cairn.Completion) cairn.Completion {
