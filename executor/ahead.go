@@ -62,7 +62,7 @@ func (p *Pool) behind(r behindReport, quick bool) (cairn.WorkItem, bool) {
 	} else {
 		p.quick = 0
 	}
-	if len(p.ahead) == 0 {
+	if p.ahead.len() == 0 {
 		p.mu.Unlock()
 		return cairn.WorkItem{}, false
 	}
@@ -85,7 +85,7 @@ func (p *Pool) askAhead() int {
 	if p.quick < p.quickAfter() {
 		return 0
 	}
-	ask := max(aheadPerSlot*p.o.Slots-len(p.ahead)-p.asked, 0)
+	ask := max(aheadPerSlot*p.o.Slots-p.ahead.len()-p.asked, 0)
 	p.asked += ask
 	return ask
 }
@@ -93,12 +93,7 @@ func (p *Pool) askAhead() int {
 // popLocked takes the oldest item leased ahead. p.mu is held; ahead is
 // not empty.
 func (p *Pool) popLocked() cairn.WorkItem {
-	it := p.ahead[0]
-	p.ahead[0] = cairn.WorkItem{}
-	p.ahead = p.ahead[1:]
-	if len(p.ahead) == 0 {
-		p.ahead = nil
-	}
+	it := p.ahead.pop()
 	// A slot took one: the items still waiting are not held behind slow
 	// attempts (giveBackAfter counts from here).
 	p.aheadSince = time.Now()
@@ -113,7 +108,7 @@ func (p *Pool) takeOne() (cairn.WorkItem, bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if len(p.ahead) == 0 || p.leaseCtx.Err() != nil {
+	if p.ahead.len() == 0 || p.leaseCtx.Err() != nil {
 		return cairn.WorkItem{}, false
 	}
 	return p.popLocked(), true
@@ -131,7 +126,7 @@ func (p *Pool) takeAhead(n int) (items []cairn.WorkItem, behind bool) {
 	if p.leaseCtx.Err() != nil {
 		return nil, false
 	}
-	for len(items) < n && len(p.ahead) > 0 {
+	for len(items) < n && p.ahead.len() > 0 {
 		items = append(items, p.popLocked())
 	}
 	return items, len(items) == 0 && (p.asked > 0 || len(p.pending) > 0)
@@ -144,10 +139,10 @@ func (p *Pool) keepAhead(items []cairn.WorkItem) {
 		return
 	}
 	p.mu.Lock()
-	if len(p.ahead) == 0 {
+	if p.ahead.len() == 0 {
 		p.aheadSince = time.Now()
 	}
-	p.ahead = append(p.ahead, items...)
+	p.ahead.push(items)
 	p.mu.Unlock()
 	p.startAhead()
 	select { // a dispatcher may be waiting for them
@@ -163,7 +158,7 @@ func (p *Pool) startAhead() {
 	}
 	for {
 		p.mu.Lock()
-		if len(p.ahead) == 0 || p.leaseCtx.Err() != nil {
+		if p.ahead.len() == 0 || p.leaseCtx.Err() != nil {
 			p.mu.Unlock()
 			return
 		}
@@ -191,16 +186,21 @@ func (p *Pool) reportBehind() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	leaseDone, finished := p.leaseCtx.Done(), false
+	var (
+		spare []behindReport
+		sb    sending
+	)
 	for {
 		p.mu.Lock()
+		// Two lists of reports in turn: the one sent is the next kept.
 		batch := p.pending
-		p.pending = nil
+		p.pending, spare = spare[:0], nil
 		stopping := p.leaseCtx.Err() != nil
 		var stale []cairn.WorkItem
 		var wait time.Duration
-		if len(p.ahead) > 0 {
+		if p.ahead.len() > 0 {
 			if waited := time.Since(p.aheadSince); stopping || waited >= giveBackAfter {
-				stale, p.ahead = p.ahead, nil
+				stale = p.ahead.drain()
 				p.quick = 0
 			} else {
 				wait = giveBackAfter - waited
@@ -208,7 +208,7 @@ func (p *Pool) reportBehind() {
 		}
 		ask := 0
 		if len(batch) > 0 && !stopping && p.quick >= p.quickAfter() {
-			ask = max(aheadPerSlot*p.o.Slots-len(p.ahead)-p.asked, 0)
+			ask = max(aheadPerSlot*p.o.Slots-p.ahead.len()-p.asked, 0)
 			p.asked += ask
 		}
 		p.mu.Unlock()
@@ -216,8 +216,10 @@ func (p *Pool) reportBehind() {
 			p.giveBack(stale)
 		}
 		if len(batch) > 0 {
-			p.sendBehind(batch, ask)
+			p.sendBehind(&sb, batch, ask)
 		}
+		clear(batch)
+		spare = batch
 		if len(stale) > 0 || len(batch) > 0 {
 			continue
 		}
@@ -240,17 +242,26 @@ func (p *Pool) reportBehind() {
 	}
 }
 
+// sending is the reporter's lists for one call, kept from one to the next.
+type sending struct {
+	leases []cairn.Lease
+	cs     []cairn.Completion
+	next   []cairn.LeaseRequest
+	got    []cairn.WorkItem
+}
+
 // sendBehind sends the reports of batch in one call, the first asking for
 // ask items, which it keeps ahead.
-func (p *Pool) sendBehind(batch []behindReport, ask int) {
-	leases, cs, next := make([]cairn.Lease, len(batch)), make([]cairn.Completion, len(batch)), make([]cairn.LeaseRequest, len(batch))
-	for i, r := range batch {
-		leases[i], cs[i] = r.l, r.c
+func (p *Pool) sendBehind(sb *sending, batch []behindReport, ask int) {
+	sb.leases, sb.cs, sb.next = sb.leases[:0], sb.cs[:0], sb.next[:0]
+	for _, r := range batch {
+		sb.leases, sb.cs, sb.next = append(sb.leases, r.l), append(sb.cs, r.c), append(sb.next, cairn.LeaseRequest{})
 	}
+	leases, cs := sb.leases, sb.cs
 	if ask > 0 {
-		next[0] = p.request(ask, 0)
+		sb.next[0] = p.request(ask, 0)
 	}
-	items, errs := p.aheadLeaser.CompleteAndLeaseMany(context.Background(), leases, cs, next)
+	items, errs := p.aheadLeaser.CompleteAndLeaseMany(context.Background(), leases, cs, sb.next)
 	if ask > 0 {
 		p.mu.Lock()
 		p.asked -= ask
@@ -265,11 +276,14 @@ func (p *Pool) sendBehind(batch []behindReport, ask int) {
 		}
 		p.reported(r.ctx, r.l, err, r.revoked)
 	}
-	var got []cairn.WorkItem
+	got := sb.got[:0]
 	for _, its := range items {
 		got = append(got, its...)
 	}
 	p.keepAhead(got)
+	clear(got)
+	sb.got = got
+	clear(sb.cs)
 	select { // a dispatcher may be waiting for this report
 	case p.wake <- struct{}{}:
 	default:
@@ -288,4 +302,42 @@ func (p *Pool) giveBack(items []cairn.WorkItem) {
 		p.o.Logger.Warn("items leased ahead not given back; their leases expire", "worker", p.o.Worker,
 			"items", len(leases), "err", err)
 	}
+}
+
+// workQueue is the items leased ahead, oldest first: a list whose taken
+// places are reused once it empties (or to make room), not one that
+// grows anew after each.
+type workQueue struct {
+	items []cairn.WorkItem
+	head  int // items[:head] are taken
+}
+
+func (q *workQueue) len() int { return len(q.items) - q.head }
+
+func (q *workQueue) push(items []cairn.WorkItem) {
+	if q.head > 0 && len(q.items)+len(items) > cap(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, items...)
+}
+
+// pop takes the oldest item; the queue is not empty.
+func (q *workQueue) pop() cairn.WorkItem {
+	it := q.items[q.head]
+	q.items[q.head] = cairn.WorkItem{}
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return it
+}
+
+// drain takes every item, in a list of their own.
+func (q *workQueue) drain() []cairn.WorkItem {
+	items := append([]cairn.WorkItem(nil), q.items[q.head:]...)
+	clear(q.items)
+	q.items, q.head = q.items[:0], 0
+	return items
 }

@@ -248,7 +248,7 @@ type Pool struct {
 	// waiting for what the reports on their way bring; finish ends the
 	// reporter once every slot is back (Stop).
 	aheadLeaser AheadLeaser
-	ahead       []cairn.WorkItem
+	ahead       workQueue
 	aheadSince  time.Time
 	pending     []behindReport
 	asked       int
