@@ -125,9 +125,13 @@ type Broker struct {
 }
 
 type issuedLease struct {
-	item    cairn.WorkItem
-	revoked chan struct{}
-	notify  func() // OnRevoke's, if any
+	item cairn.WorkItem
+	// gone is set when the lease's task was cancelled by its run: the
+	// lease is kept (until its report) so that an attempt begun later —
+	// an item a pool leased ahead — is stopped at once (OnRevoke).
+	gone    bool
+	revoked chan struct{} // made by Revoked when asked, closed once gone
+	notify  func()        // OnRevoke's, if any
 }
 
 // NewBroker returns a broker over store.
@@ -345,11 +349,8 @@ func (b *Broker) issue(items []cairn.WorkItem) {
 	}
 	b.mu.Lock()
 	for _, it := range items {
-		il := issuedLease{item: it, revoked: make(chan struct{})}
-		if b.cancelled[it.Lease.RunID][it.Lease.TaskID] {
-			close(il.revoked) // its task was cancelled while the lease was on its way
-		}
-		b.issued[it.Lease.Token] = il
+		// Its task may have been cancelled while the lease was on its way.
+		b.issued[it.Lease.Token] = issuedLease{item: it, gone: b.cancelled[it.Lease.RunID][it.Lease.TaskID]}
 	}
 	b.mu.Unlock()
 	now := b.now()
@@ -370,7 +371,18 @@ func (b *Broker) issue(items []cairn.WorkItem) {
 func (b *Broker) Revoked(l cairn.Lease) <-chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.issued[l.Token].revoked
+	il, ok := b.issued[l.Token]
+	if !ok {
+		return nil
+	}
+	if il.revoked == nil {
+		il.revoked = make(chan struct{})
+		if il.gone {
+			close(il.revoked)
+		}
+		b.issued[l.Token] = il
+	}
+	return il.revoked
 }
 
 // OnRevoke calls f when the lease's task is cancelled by its run — at
@@ -386,11 +398,9 @@ func (b *Broker) OnRevoke(l cairn.Lease, f func()) (stop func()) {
 	if !ok {
 		return func() {}
 	}
-	select {
-	case <-il.revoked:
+	if il.gone {
 		f()
 		return func() {}
-	default:
 	}
 	il.notify = f
 	b.issued[l.Token] = il
@@ -404,7 +414,8 @@ func (b *Broker) OnRevoke(l cairn.Lease, f func()) (stop func()) {
 	}
 }
 
-// revoke closes the revoked channel of every lease issued for the task.
+// revoke revokes every lease issued for the task: its OnRevoke function
+// called, its Revoked channel closed.
 func (b *Broker) revoke(runID, taskID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -425,12 +436,16 @@ func (b *Broker) revokeCancelled(runID, taskID string) {
 
 func (b *Broker) revokeLocked(runID, taskID string) {
 	for tok, il := range b.issued {
-		if il.item.Lease.RunID == runID && il.item.Lease.TaskID == taskID {
-			close(il.revoked)
+		if il.item.Lease.RunID == runID && il.item.Lease.TaskID == taskID && !il.gone {
+			il.gone = true
+			if il.revoked != nil {
+				close(il.revoked)
+			}
 			if il.notify != nil {
 				il.notify()
 			}
-			delete(b.issued, tok)
+			il.notify = nil
+			b.issued[tok] = il
 		}
 	}
 }
