@@ -2,7 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -28,5 +32,45 @@ func TestOpenTunesMalloc(t *testing.T) {
 	// Above the threshold a block is mapped, as glibc does by default.
 	if mapped, _, _ := mallocProbe(2 * mallocMmapThreshold); !mapped {
 		t.Errorf("a block of %d KiB was not mapped", 2*mallocMmapThreshold>>10)
+	}
+}
+
+// TestOneArena checks that the C memory of every thread comes from glibc's
+// main arena (cairn_one_arena, before main): blocks allocated at once on
+// eight threads, each held by its goroutine so that no two share one.
+// Without the limit each thread but the first has an arena of its own.
+func TestOneArena(t *testing.T) {
+	if _, ok := oneArena(64); !ok {
+		t.Skip("not glibc: its arenas are not to be told")
+	}
+	if os.Getenv("MALLOC_ARENA_MAX") != "" || strings.Contains(os.Getenv("GLIBC_TUNABLES"), "arena_max") {
+		t.Skip("the environment sets glibc's arena limit: cairn leaves it")
+	}
+	const threads = 8
+	var ready, allocated, done sync.WaitGroup
+	ready.Add(threads)
+	allocated.Add(threads)
+	done.Add(threads)
+	release := make(chan struct{})
+	mains := make([]bool, threads)
+	for i := range threads {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread() // held until all have allocated: eight threads
+			defer runtime.UnlockOSThread()
+			ready.Done()
+			<-release
+			mains[i], _ = oneArena(4 << 10) // above glibc's per-thread cache
+			allocated.Done()
+			allocated.Wait()
+		}()
+	}
+	ready.Wait()
+	close(release)
+	done.Wait()
+	for i, m := range mains {
+		if !m {
+			t.Errorf("thread %d of %d allocated outside the main arena", i+1, threads)
+		}
 	}
 }
