@@ -13,7 +13,7 @@ import (
 // A new database is written from an image of its file
 // (migrations.SQLiteImage): the file SQLite makes from the schema
 // snapshot, in WAL mode, with schema_migrations filled in. Writing it
-// costs 77 small writes (each page's bytes that are not zero); building
+// costs one pwritev (each page's bytes that are not zero, and zeros between); building
 // it ran each of the snapshot's statements through SQLite's parser, and
 // the schema's entry again after each (about 2 ms, most of what a fresh
 // home cost more than an existing one), and SQLite's open of the new file
@@ -151,14 +151,26 @@ type parsedImage struct {
 	runs []imageRun
 }
 
-// writeTo writes the file into f, new and empty: each run where it goes
-// (straight from the image: the file is never whole in memory), the
-// zeros between left to the file system.
+// writeTo writes the file into f, new and empty: its runs straight from
+// the image (the file is never whole in memory) and the zeros between
+// them from one page of zeros, in as few writes as the system allows
+// (pwritev: one for today's image, where a write a run took 77 system
+// calls), then the zeros at its end left to the file system.
 func (img parsedImage) writeTo(f *os.File) error {
+	var bufs [][]byte
+	at := 0
 	for _, r := range img.runs {
-		if _, err := f.WriteAt(r.b, int64(r.off)); err != nil {
-			return err
+		for gap := r.off - at; gap > 0; gap -= min(gap, len(zeroPage)) {
+			bufs = append(bufs, zeroPage[:min(gap, len(zeroPage))])
 		}
+		bufs = append(bufs, r.b)
+		at = r.off + len(r.b)
+	}
+	if err := writeAllAt(f, bufs, 0); err != nil {
+		return err
 	}
 	return f.Truncate(int64(img.size))
 }
+
+// zeroPage is the zeros writeTo writes between an image's runs.
+var zeroPage = make([]byte, 4096)

@@ -103,6 +103,8 @@ func TestImageEncoding(t *testing.T) {
 		{0, 0, 1, 2, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0},
 		append(append(bytes.Repeat([]byte{0}, 5000), 7), bytes.Repeat([]byte{0}, 300)...),
 		bytes.Repeat([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 100),
+		// More runs and gaps than one pwritev takes (maxIOV).
+		bytes.Repeat([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 1500),
 	} {
 		img := encodeImage(23, file)
 		v, got, err := decodeImage(img)
