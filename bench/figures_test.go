@@ -442,8 +442,36 @@ func BenchmarkRunOneTask(b *testing.B) {
 				b.ReportMetric(summarize(baseline).med, "ms-med-baseline")
 			}
 			reportFaults(b, f, faults, cpu, empty)
+			reportStartFloors(b, f)
 		})
 	}
+}
+
+// reportStartFloors measures, in the same minutes as the runs, the two
+// floors of a one-task run that its own work cannot lower: `cairn
+// version` (the binary's start: the runtime, every package's init — the
+// plugin host's and the web stack's included — and the exit, as every
+// command pays them) and one bare SQLite transaction of a hop's work
+// (floors_test.go), and says what is left between them and the run.
+func reportStartFloors(b *testing.B, f *figure) {
+	b.Helper()
+	var wall, cpu, faults []float64
+	for range 10 {
+		u := runUsage(b, binary(b), "version")
+		wall = append(wall, float64(u.took.Microseconds())/1000)
+		cpu = append(cpu, float64(u.cpu.Microseconds())/1000)
+		faults = append(faults, float64(u.faults))
+	}
+	const hops = 50
+	tx := float64(bareHops(b, hops).Microseconds()) / 1000 / hops
+	c, _, _, _ := f.stats()
+	vw, vc := summarize(wall).med, summarize(cpu).med
+	b.Logf("the binary's start (`cairn version`, 10 runs): %.1f ms wall, %.1f ms CPU, %.0f faults (median); "+
+		"a bare SQLite hop transaction %.3f ms; the run's median %.1f ms is %.1f ms past the binary's start",
+		vw, vc, summarize(faults).med, tx, c.med, c.med-vw)
+	b.ReportMetric(vw, "ms-med-version")
+	b.ReportMetric(vc, "cpu-ms-version")
+	b.ReportMetric(tx, "ms-bare-tx")
 }
 
 // reportFaults says how much of a one-task run its page faults are: the
