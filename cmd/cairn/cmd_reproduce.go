@@ -138,7 +138,7 @@ func cmdReproduce(ctx context.Context, a *app, args []string) error {
 				continue
 			}
 			if err := verifyArtifact(ctx, arts, ref); err != nil {
-				return fmt.Errorf("task %s's recorded output %s: %w; reproduce needs it (or --reread to read the source again)", t.TaskID, name, err)
+				return fmt.Errorf("task %s's recorded output %s: %w; reproduce needs it (%s)", t.TaskID, name, err, withoutRecorded(t.TaskID, why))
 			}
 		}
 		t.State, t.Outputs, t.Metrics = cairn.TaskSucceeded, o.Outputs, o.Metrics
@@ -203,6 +203,20 @@ func recordedItems(trs []*cairn.TaskRun) (map[string][]json.RawMessage, error) {
 		}
 	}
 	return out, nil
+}
+
+// withoutRecorded says how a reproduction can do without the recorded
+// outputs of task id, used because of why (see pinned): run it again,
+// when --pin asked for them or it reads outside Cairn; a task that reads
+// the run's own id or slot has no other way.
+func withoutRecorded(id, why string) string {
+	switch {
+	case why == "--pin":
+		return "or leave out --pin " + id + " to run it again"
+	case strings.HasPrefix(why, "it reads ${{"):
+		return why + ": it is not run again"
+	}
+	return "or --reread to read the source again"
 }
 
 // readsOutside says why task run t read data from outside Cairn, or "":

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cairnml/cairn"
 )
 
 // TestReproduce: a run of the breast cancer example reproduces exactly,
@@ -93,6 +95,31 @@ func TestReproduce(t *testing.T) {
 	if !strings.Contains(r.stderr, "does not reproduce run "+orig+": task collect output data is sha256:") ||
 		!strings.Contains(r.stdout, "DIFF  collect") {
 		t.Fatalf("a changed source read again:\n%s", r)
+	}
+
+	// A recorded output that is gone: reproduce says what to do instead,
+	// for the task it chose not to run again (collect reads a file) and
+	// for the one --pin named.
+	blob := func(task, output string) string {
+		ref, ok := cairn.AsArtifactRef(taskByID(t, origRun, task).Outputs[output])
+		if !ok {
+			t.Fatalf("%s's output %s is not an artifact", task, output)
+		}
+		return filepath.Join(e.home, "artifacts", "sha256", ref.Hex()[:2], ref.Hex())
+	}
+	if err := os.Remove(blob("split", "train")); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(1, "reproduce", orig, "--pin", "split", "--progress", "none")
+	if !strings.Contains(r.stderr, "task split's recorded output train: ") || !strings.Contains(r.stderr, "(or leave out --pin split to run it again)") {
+		t.Errorf("a pinned task's output gone:\n%s", r)
+	}
+	if err := os.Remove(blob("collect", "data")); err != nil {
+		t.Fatal(err)
+	}
+	r = e.must(1, "reproduce", orig, "--progress", "none")
+	if !strings.Contains(r.stderr, "task collect's recorded output data: ") || !strings.Contains(r.stderr, "(or --reread to read the source again)") {
+		t.Errorf("a collect's output gone:\n%s", r)
 	}
 
 	// A run that is still going, or not there, is refused.
