@@ -78,8 +78,12 @@ func cmdArtifact(ctx context.Context, a *app, args []string) error {
 	rc, err := arts.Open(ctx, ref)
 	if errors.Is(err, cairn.ErrNotFound) {
 		// Its record is kept (the lineage names it); the bytes are gone.
-		return fmt.Errorf("output %s (%s) of %s/%s is no longer in the artifact store: 'cairn gc' removed it, or the home's artifacts folder lost it (its lineage is still recorded: cairn lineage %s); 'cairn reproduce %s' runs the run again",
-			name, ref.Digest, r.ID, tr.TaskID, ref.Digest, r.ID)
+		again := fmt.Sprintf("'cairn reproduce %s' runs the run again", r.ID)
+		if src := goneSource(ctx, st, arts, r.ID); src != "" {
+			again = fmt.Sprintf("'cairn reproduce %s --reread' runs the run again, reading its sources again (the recorded output of %s, which reads outside Cairn, is gone too)", r.ID, src)
+		}
+		return fmt.Errorf("output %s (%s) of %s/%s is no longer in the artifact store: 'cairn gc' removed it, or the home's artifacts folder lost it (its lineage is still recorded: cairn lineage %s); %s",
+			name, ref.Digest, r.ID, tr.TaskID, ref.Digest, again)
 	}
 	if err != nil {
 		return fmt.Errorf("open %s %s: %w", name, ref.Digest, err)
@@ -153,4 +157,32 @@ func createBeside(path string) (*os.File, error) {
 			return f, err
 		}
 	}
+}
+
+// goneSource names the first task of run id that reads outside Cairn (a
+// collect from a file, say) and one of whose artifact outputs is no
+// longer stored, or "": 'cairn reproduce' uses such a task's recorded
+// outputs, and needs --reread without them.
+func goneSource(ctx context.Context, st interface {
+	ListTaskRuns(context.Context, string) ([]*cairn.TaskRun, error)
+}, arts interface {
+	Gone(digest string) (bool, error)
+}, id string) string {
+	trs, err := st.ListTaskRuns(ctx, id)
+	if err != nil {
+		return ""
+	}
+	for _, t := range trs {
+		if t.State != cairn.TaskSucceeded || readsOutside(t) == "" {
+			continue
+		}
+		for _, name := range sortedKeys(t.Outputs) {
+			if ref, ok := cairn.AsArtifactRef(t.Outputs[name]); ok {
+				if gone, err := arts.Gone(ref.Digest); err == nil && gone {
+					return t.TaskID
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -77,7 +77,8 @@ tasks:
 	}
 	// The first run's was removed: reading it says so, not "not found".
 	first := e.runs()[2].ID
-	if r := e.must(1, "artifact", first, "make", "out"); !strings.Contains(r.stderr, "is no longer in the artifact store: 'cairn gc' removed it") {
+	if r := e.must(1, "artifact", first, "make", "out"); !strings.Contains(r.stderr, "is no longer in the artifact store: 'cairn gc' removed it") ||
+		!strings.HasSuffix(strings.TrimSpace(r.stderr), "'cairn reproduce "+first+"' runs the run again") {
 		t.Errorf("reading an artifact gc removed:\n%s", r.stderr)
 	}
 	e.must(2, "gc", "--grace", "1s")

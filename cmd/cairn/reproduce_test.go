@@ -121,6 +121,12 @@ func TestReproduce(t *testing.T) {
 	if !strings.Contains(r.stderr, "task collect's recorded output data: ") || !strings.Contains(r.stderr, "(or --reread to read the source again)") {
 		t.Errorf("a collect's output gone:\n%s", r)
 	}
+	// cairn artifact, asked for an output that is gone, gives the same
+	// advice: --reread, as the recorded source is gone too.
+	r = e.must(1, "artifact", orig, "split", "train")
+	if !strings.Contains(r.stderr, "'cairn reproduce "+orig+" --reread' runs the run again, reading its sources again (the recorded output of collect, which reads outside Cairn, is gone too)") {
+		t.Errorf("cairn artifact of an output gone, with the run's source gone too:\n%s", r)
+	}
 
 	// A run that is still going, or not there, is refused.
 	e.must(1, "reproduce", "nosuchrun", "--progress", "none")
