@@ -132,6 +132,10 @@ type issuedLease struct {
 	gone    bool
 	revoked chan struct{} // made by Revoked when asked, closed once gone
 	notify  func()        // OnRevoke's, if any
+	// known is the task run leased as stored when handed out, if it was
+	// handed out by its run's plan (handout.rows): its completion's
+	// Finish.Known.
+	known *cairn.TaskRun
 }
 
 // NewBroker returns a broker over store.
@@ -289,7 +293,7 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			if err != nil {
 				return nil, fmt.Errorf("lease for %s: %w", r.Worker, err)
 			}
-			b.issue(items)
+			b.issue(items, nil)
 			return items, nil
 		}
 		if pass {
@@ -342,15 +346,16 @@ func (b *Broker) giveUp(w *waiter) {
 }
 
 // issue remembers leases handed out, for Complete and Revoked, and
-// publishes them.
-func (b *Broker) issue(items []cairn.WorkItem) {
+// publishes them. rows are the task runs of those a plan handed out, by
+// lease token (handout.rows).
+func (b *Broker) issue(items []cairn.WorkItem, rows map[string]*cairn.TaskRun) {
 	if len(items) == 0 {
 		return
 	}
 	b.mu.Lock()
 	for _, it := range items {
 		// Its task may have been cancelled while the lease was on its way.
-		b.issued[it.Lease.Token] = issuedLease{item: it, gone: b.cancelled[it.Lease.RunID][it.Lease.TaskID]}
+		b.issued[it.Lease.Token] = issuedLease{item: it, gone: b.cancelled[it.Lease.RunID][it.Lease.TaskID], known: rows[it.Lease.Token]}
 	}
 	b.mu.Unlock()
 	now := b.now()
@@ -599,17 +604,18 @@ func (b *Broker) newReport(ctx context.Context, l cairn.Lease, c cairn.Completio
 		delete(b.issued, l.Token)
 	}
 	b.mu.Unlock()
-	item := il.item
+	item, row := il.item, il.known
 	if !known {
 		var err error
 		if item, err = b.itemFor(ctx, l); err != nil {
 			return nil, err
 		}
+		row = nil
 	}
 	// A worker reports how its task ended; only ExpireLeases interrupts,
 	// and a worker for an attempt it could not run itself (a full disk).
 	c.Interrupted = c.Requeue
-	return &report{l: l, c: c, item: item, next: next}, nil
+	return &report{l: l, c: c, item: item, next: next, known: row}, nil
 }
 
 // outcome is what CompleteAndLease returns of a committed report.

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -37,6 +38,9 @@ type report struct {
 	c    cairn.Completion
 	item cairn.WorkItem     // what was leased
 	next cairn.LeaseRequest // more work for the same worker, in the same commit
+	// known is the task run leased, as stored when its run's plan handed
+	// it out (Finish.Known), nil when it was not handed out so.
+	known *cairn.TaskRun
 
 	tr    *cairn.TaskRun
 	items []cairn.WorkItem
@@ -96,6 +100,10 @@ type handout struct {
 	max   int
 	ttl   time.Duration
 	items []cairn.WorkItem
+	// rows are the task runs of the items the plans handed out, as their
+	// run's snapshot holds them once handed out, by lease token: what
+	// their completions will know (Finish.Known).
+	rows map[string]*cairn.TaskRun
 	// waiting reports whether a task is ready for req already, in which
 	// case nothing is handed out (the queue goes first); asked once, by
 	// the first plan with a task to hand out.
@@ -143,9 +151,12 @@ func (b *Broker) commit(batch []*report, release func()) {
 	fs := make([]Finish, len(batch))
 	for i, r := range batch {
 		r.c = decide(r.item, r.c, now)
-		fs[i] = Finish{Lease: r.l, Completion: r.c}
+		fs[i] = Finish{Lease: r.l, Completion: r.c, Known: r.known}
 	}
-	var runs []*runReports
+	var (
+		runs   []*runReports
+		groups []*leaseGroup
+	)
 	err := b.store.Batch(context.Background(), func(tx Tx) error {
 		// A store may run fn again when its first transaction surely did
 		// not commit (PostgreSQL, a COMMIT never sent on a lost
@@ -180,7 +191,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 		// nothing is ready for a kind yet, the tasks the plans below make
 		// ready go to those workers in the same writes (handout), and
 		// only what is still missing is leased from the queue.
-		var groups []*leaseGroup
+		groups = nil
 	next:
 		for _, r := range batch {
 			if r.err != nil || r.next.Max <= 0 {
@@ -313,8 +324,16 @@ func (b *Broker) commit(batch []*report, release func()) {
 			rr.after(true)
 		}
 	}
+	var rows map[string]*cairn.TaskRun
+	for _, g := range groups {
+		if rows == nil {
+			rows = g.h.rows
+			continue
+		}
+		maps.Copy(rows, g.h.rows)
+	}
 	for _, r := range batch {
-		b.issue(r.items)
+		b.issue(r.items, rows)
 	}
 	// The slots of a pool came free: the tasks waiting for it may be
 	// leased now, not at the workers' next look — by as many waiting

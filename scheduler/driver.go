@@ -235,6 +235,7 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 	prevWake := rs.wakeAt
 	start, plans := rs.svc.o.Now(), 0
 	rs.need(start)
+	var handed []cairn.WorkItem
 	notes, err := rs.step(func(p *Plan) error {
 		given, err := rs.handOut(p, h)
 		if err != nil {
@@ -245,11 +246,25 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 			plans++
 			if h != nil {
 				h.items = append(h.items, given...)
+				handed = append(handed, given...)
 			}
 		}
 		return err
 	}, false)
 	planned := err == nil && !rs.stale
+	if planned {
+		// What the snapshot holds of each task handed out is its row as
+		// this transaction writes it: its completion will know it.
+		for _, it := range handed {
+			tr := rs.snap.Tasks[rs.snap.Topo.Index[it.Lease.TaskID]]
+			if tr.LeaseToken == it.Lease.Token && tr.Attempt == it.Lease.Attempt {
+				if h.rows == nil {
+					h.rows = make(map[string]*cairn.TaskRun, len(handed))
+				}
+				h.rows[it.Lease.Token] = tr
+			}
+		}
+	}
 	committing := make(chan struct{})
 	rs.committing.Store(&committing)
 	unlock := func() {

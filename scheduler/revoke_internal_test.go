@@ -16,7 +16,7 @@ func TestOnRevoke(t *testing.T) {
 	}
 	a, c, d := item("a"), item("c"), item("d")
 	b.revokeCancelled("r", "c") // c cancelled while its lease was on its way
-	b.issue([]cairn.WorkItem{a, c, d})
+	b.issue([]cairn.WorkItem{a, c, d}, nil)
 
 	calls := map[string]int{}
 	stopA := b.OnRevoke(a.Lease, func() { calls["a"]++ })

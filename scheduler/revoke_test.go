@@ -14,7 +14,7 @@ func TestLeaseIssuedAfterCancellationIsRevoked(t *testing.T) {
 	b.revokeCancelled("r", "t1")
 	late := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "t1", Attempt: 1, Token: "late"}}
 	other := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "t2", Attempt: 1, Token: "other"}}
-	b.issue([]cairn.WorkItem{late, other})
+	b.issue([]cairn.WorkItem{late, other}, nil)
 	select {
 	case <-b.Revoked(late.Lease):
 	default:
@@ -28,7 +28,7 @@ func TestLeaseIssuedAfterCancellationIsRevoked(t *testing.T) {
 	// Once the run's driver is gone, the task's record goes too.
 	b.unsubscribe("r")
 	again := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "t1", Attempt: 2, Token: "again"}}
-	b.issue([]cairn.WorkItem{again})
+	b.issue([]cairn.WorkItem{again}, nil)
 	select {
 	case <-b.Revoked(again.Lease):
 		t.Fatal("the cancellation record outlived its run's driver")

@@ -468,6 +468,14 @@ type WorkerStore interface {
 type Finish struct {
 	Lease      cairn.Lease
 	Completion cairn.Completion
+	// Known, if set, is the task run leased under Lease as its caller
+	// knows it: a copy of the row as stored at its Version (the run's
+	// snapshot holds one of each task its plan handed out). A store may
+	// then write the completion as a compare-and-set on that version and
+	// return the task run built from Known and the completion, the row
+	// as stored, without reading it back; when the version moved it
+	// reads the row as it would without Known. Known is not changed.
+	Known *cairn.TaskRun
 }
 
 // RunClaim is who holds a run, as Unowned and Owned list them.

@@ -3,10 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // Pragmas reads the writer connection's settings that Open must have set.
@@ -142,4 +150,54 @@ func (s *Store) EphemeralTables(ctx context.Context, query string) (int, error) 
 		return rows.Err()
 	})
 	return n, err
+}
+
+// CheckKnownCompletions makes every completion whose task run the store
+// builds from its caller's copy (sqlrow.Finish.Completed), rather than
+// reads, read the row in its transaction and compare: each difference is
+// reported to failed. It returns the count of completions so built.
+func (s *Store) CheckKnownCompletions(failed func(format string, args ...any)) *atomic.Int64 {
+	n := new(atomic.Int64)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.checkKnown = func(ctx context.Context, tx *sql.Conn, built *cairn.TaskRun) error {
+		n.Add(1)
+		rows, err := s.query(ctx, tx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND task_id = ?`, built.RunID, built.TaskID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			return fmt.Errorf("task run %s/%s not found: %w", built.RunID, built.TaskID, rows.Err())
+		}
+		stored, err := sqlrow.TaskRun(rows)
+		if err != nil {
+			return err
+		}
+		if d := taskRunDiff(built, stored); d != "" {
+			failed("completion of %s/%s#%d: the task run built differs from the row: %s", built.RunID, built.TaskID, built.Attempt, d)
+		}
+		return nil
+	}
+	return n
+}
+
+// taskRunDiff names the fields of a and b that differ, times compared as
+// instants.
+func taskRunDiff(a, b *cairn.TaskRun) string {
+	va, vb := reflect.ValueOf(*a), reflect.ValueOf(*b)
+	var diffs []string
+	for i := 0; i < va.NumField(); i++ {
+		fa, fb := va.Field(i).Interface(), vb.Field(i).Interface()
+		if ta, ok := fa.(time.Time); ok {
+			if !ta.Equal(fb.(time.Time)) {
+				diffs = append(diffs, fmt.Sprintf("%s %v, stored %v", va.Type().Field(i).Name, fa, fb))
+			}
+			continue
+		}
+		if !reflect.DeepEqual(fa, fb) {
+			diffs = append(diffs, fmt.Sprintf("%s %#v, stored %#v", va.Type().Field(i).Name, fa, fb))
+		}
+	}
+	return strings.Join(diffs, "; ")
 }

@@ -62,6 +62,10 @@ type Store struct {
 	// storage kept from one transaction to the next; only the holder of
 	// wmu uses it.
 	tdec sqlrow.TaskDecoder
+	// checkKnown, set by tests only, is given each task run completeMany
+	// built from a known one (sqlrow.Finish.Completed) rather than read,
+	// in the completion's transaction: it compares it with the row.
+	checkKnown func(ctx context.Context, tx *sql.Conn, built *cairn.TaskRun) error
 	// wargs is the list of values the set-based writes build (argList),
 	// kept from one statement to the next; only the holder of wmu uses
 	// it.

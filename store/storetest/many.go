@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -250,4 +251,103 @@ func testApplyPlanHandsOut(t *testing.T, s scheduler.Store) {
 	if _, err := s.Complete(ctx, *l0, cairn.Completion{State: cairn.TaskSucceeded}, t0.Add(time.Second)); err != nil {
 		t.Errorf("Complete of the handed-out lease: %v", err)
 	}
+}
+
+// testCompleteManyKnown completes attempts whose task runs the caller
+// knows (Finish.Known): whatever a store makes of it, each task run it
+// returns is the row as stored afterwards — a known one at its version,
+// one whose version moved since (a start), one the caller knows of
+// another lease — and a refusal stays one.
+func testCompleteManyKnown(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", states(8, cairn.TaskReady)...)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 7, Start: true}, t0, ttl)
+	if err != nil || len(items) != 7 {
+		t.Fatalf("Lease: %d items, %v", len(items), err)
+	}
+	by := map[string]cairn.Lease{}
+	for _, it := range items {
+		by[it.Lease.TaskID] = it.Lease
+	}
+	late := lease(t, s, "w2", run.ID, 1, t0) // t7, leased: its start moves its version
+	if len(late) != 1 {
+		t.Fatalf("Lease: %d items", len(late))
+	}
+	by[late[0].Lease.TaskID] = late[0].Lease
+	known := map[string]*cairn.TaskRun{}
+	for id := range by {
+		known[id] = task(t, s, run.ID, id)
+	}
+	if err := s.StartAttempt(ctx, late[0].Lease, t0.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Second)
+	exit := 2
+	cases := []struct {
+		id    string
+		c     cairn.Completion
+		known *cairn.TaskRun
+	}{
+		{"t0", cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"n": json.RawMessage(`7`), "s": json.RawMessage(`"x"`)},
+			Metrics: map[string]float64{"auc": 0.9}}, known["t0"]},
+		{"t1", cairn.Completion{State: cairn.TaskFailed, Error: "boom", Stack: "stack", ExitCode: &exit}, known["t1"]},
+		{"t2", cairn.Completion{State: cairn.TaskRetrying, Error: "gone", Retryable: true, Interrupted: true, RetryAt: now}, known["t2"]},
+		{"t3", cairn.Completion{State: cairn.TaskRetrying, Error: "again", Retryable: true, RetryAt: now.Add(time.Minute)}, known["t3"]},
+		{"t4", cairn.Completion{State: cairn.TaskCancelled, Error: "cancelled"}, known["t4"]},
+		{"t5", cairn.Completion{State: cairn.TaskSucceeded}, known["t6"]}, // another task's
+		{t7(late), cairn.Completion{State: cairn.TaskSucceeded}, known[t7(late)]}, // stale: started since
+	}
+	for _, c := range cases {
+		trs, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: by[c.id], Completion: c.c, Known: c.known}}, now)
+		if err != nil || errs[0] != nil {
+			t.Fatalf("%s: CompleteMany: %v, %v", c.id, err, errs[0])
+		}
+		if stored := task(t, s, run.ID, c.id); !sameTaskRun(trs[0], stored) {
+			t.Errorf("%s: CompleteMany returned %+v\nstored %+v", c.id, trs[0], stored)
+		}
+	}
+	// A refusal stays one, known or not: t6 under another token.
+	wrong := by["t6"]
+	wrong.Token = cairn.NewToken()
+	trs, errs, err := s.CompleteMany(ctx, []scheduler.Finish{{Lease: wrong, Completion: cairn.Completion{State: cairn.TaskSucceeded},
+		Known: known["t6"]}}, now)
+	if err != nil || trs[0] != nil {
+		t.Fatalf("a known task run under a lost lease: %v, %v", trs, err)
+	}
+	wantErr(t, errs[0], cairn.ErrLeaseLost)
+	if tr := task(t, s, run.ID, "t6"); !sameTaskRun(tr, known["t6"]) {
+		t.Errorf("t6 after a refused completion: %+v, want %+v", tr, known["t6"])
+	}
+	// In a batch's transaction, as the broker writes it.
+	err = s.Batch(ctx, func(tx scheduler.Tx) error {
+		trs, errs, err = tx.CompleteMany([]scheduler.Finish{{Lease: by["t6"], Completion: cairn.Completion{State: cairn.TaskSucceeded,
+			Metrics: map[string]float64{"m": 1}}, Known: known["t6"]}}, now)
+		return err
+	})
+	if err != nil || errs[0] != nil {
+		t.Fatalf("t6 in a batch: %v, %v", err, errs[0])
+	}
+	if stored := task(t, s, run.ID, "t6"); !sameTaskRun(trs[0], stored) {
+		t.Errorf("t6 in a batch: CompleteMany returned %+v\nstored %+v", trs[0], stored)
+	}
+}
+
+func t7(items []cairn.WorkItem) string { return items[0].Lease.TaskID }
+
+// sameTaskRun reports whether a and b are equal, their times as
+// instants.
+func sameTaskRun(a, b *cairn.TaskRun) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	norm := func(tr cairn.TaskRun) cairn.TaskRun {
+		for _, p := range []*time.Time{&tr.RetryAt, &tr.LeaseExpiresAt, &tr.StartedAt, &tr.FinishedAt} {
+			if !p.IsZero() {
+				*p = time.Unix(0, p.UnixNano()).UTC()
+			}
+		}
+		return tr
+	}
+	return reflect.DeepEqual(norm(*a), norm(*b))
 }

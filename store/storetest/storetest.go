@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"RetryRunRefuses", testRetryRunRefuses},
 		{"RetryRunInBatch", testRetryRunInBatch},
 		{"CompleteMany", testCompleteMany},
+		{"CompleteManyKnown", testCompleteManyKnown},
 		{"SetWritesLarge", testSetWritesLarge},
 		{"ApplyPlanHandsOut", testApplyPlanHandsOut},
 		{"SlotUnique", testSlotUnique},

@@ -30,6 +30,9 @@ type Finish struct {
 	Effects                        []cairn.Effect
 	// ReadInputs are a success's artifacts read beyond its inputs.
 	ReadInputs map[string]cairn.ArtifactRef
+	// Known is the caller's copy of the task run leased under Lease, at
+	// its stored version (scheduler.Finish.Known), nil if it has none.
+	Known *cairn.TaskRun
 }
 
 // EncodeFinish checks and encodes completion c of lease l, ending at now
@@ -98,6 +101,40 @@ func EncodeFinish(l cairn.Lease, c cairn.Completion, now time.Time) (Finish, err
 		f.Plugin = string(b)
 	}
 	return f, nil
+}
+
+// Completed is the task run known, the stored row leased under f.Lease at
+// its Version, as the completion's write leaves it: the task run a read
+// of the row after the write decodes, built without the read (the stores'
+// completion statements: state, outputs, metrics, error, retry_at and a
+// task's end written; the lease and the attempt's times cleared; the
+// interruptions counted; the version one up). Its maps are its own.
+func (f *Finish) Completed(known *cairn.TaskRun) (*cairn.TaskRun, error) {
+	t := *known
+	t.State, t.Error = f.State, f.ErrText
+	t.Outputs, t.Metrics = nil, nil
+	if f.Outputs != nil {
+		if err := DecodeMap([]byte(*f.Outputs), &t.Outputs); err != nil {
+			return nil, fmt.Errorf("decode outputs of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	if f.Metrics != nil {
+		if err := DecodeMap([]byte(*f.Metrics), &t.Metrics); err != nil {
+			return nil, fmt.Errorf("decode metrics of %s/%s: %w", t.RunID, t.TaskID, err)
+		}
+	}
+	t.RetryAt = time.Time{}
+	if f.RetryAt != nil {
+		t.RetryAt = time.Unix(0, *f.RetryAt).UTC()
+	}
+	if f.TaskFinished != nil {
+		t.FinishedAt = time.Unix(0, *f.TaskFinished).UTC()
+	}
+	t.LeaseToken, t.LeaseWorker, t.LeaseExpiresAt = "", "", time.Time{}
+	t.Interrupted += int(f.Interrupted)
+	t.InterruptedInARow = (t.InterruptedInARow + 1) * int(f.Interrupted)
+	t.Version++
+	return &t, nil
 }
 
 // Ended is a completion the store accepted and its task run as the
