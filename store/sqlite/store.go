@@ -190,6 +190,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store: path %q must name a file (no URI, '?' or '#')", path)
 	}
+	memstatusOff() // before any connection (prepareFile may open one)
 	created, err := prepareFile(ctx, path, o.readOnly, o.migrate)
 	if err != nil {
 		return nil, err
