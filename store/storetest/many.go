@@ -295,7 +295,7 @@ func testCompleteManyKnown(t *testing.T, s scheduler.Store) {
 		{"t2", cairn.Completion{State: cairn.TaskRetrying, Error: "gone", Retryable: true, Interrupted: true, RetryAt: now}, known["t2"]},
 		{"t3", cairn.Completion{State: cairn.TaskRetrying, Error: "again", Retryable: true, RetryAt: now.Add(time.Minute)}, known["t3"]},
 		{"t4", cairn.Completion{State: cairn.TaskCancelled, Error: "cancelled"}, known["t4"]},
-		{"t5", cairn.Completion{State: cairn.TaskSucceeded}, known["t6"]}, // another task's
+		{"t5", cairn.Completion{State: cairn.TaskSucceeded}, known["t6"]},         // another task's
 		{t7(late), cairn.Completion{State: cairn.TaskSucceeded}, known[t7(late)]}, // stale: started since
 	}
 	for _, c := range cases {
