@@ -32,7 +32,7 @@ func TestOnRevoke(t *testing.T) {
 	defer unknown()
 
 	e := item("e")
-	b.issue([]cairn.WorkItem{e})
+	b.issue([]cairn.WorkItem{e}, nil)
 	revokedE := b.Revoked(e.Lease)
 	b.revokeCancelled("r", "a")
 	b.revokeCancelled("r", "d")
