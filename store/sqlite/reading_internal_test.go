@@ -102,3 +102,45 @@ func TestReadsOnIdleWriterOpenNoConnection(t *testing.T) {
 		t.Errorf("a cancelled read opened %d read connections, want none", n)
 	}
 }
+
+// TestSummaryReadsShownOnlyWhenAny: the summary of a run whose task runs
+// all plainly succeeded prepares one statement (its counts); the shown
+// task runs' statement only for a run that has any (storetest checks
+// what both read).
+func TestSummaryReadsShownOnlyWhenAny(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	prepared := func() int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.wstmt) + len(s.rstmt)
+	}
+	now := time.Now()
+	plain := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "one", State: cairn.RunSucceeded, CreatedAt: now}
+	if err := s.CreateRun(ctx, plain, []*cairn.TaskRun{{TaskID: "a", Type: "noop", State: cairn.TaskSucceeded}}); err != nil {
+		t.Fatal(err)
+	}
+	failed := &cairn.Run{ID: cairn.NewRunID(now.Add(time.Millisecond)), Workflow: "one", State: cairn.RunFailed, CreatedAt: now}
+	if err := s.CreateRun(ctx, failed, []*cairn.TaskRun{{TaskID: "a", Type: "noop", State: cairn.TaskFailed, Error: "boom"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := prepared()
+	counts, shown, err := s.SummaryTaskRuns(ctx, plain.ID)
+	if err != nil || counts[cairn.TaskSucceeded] != 1 || len(shown) != 0 {
+		t.Fatalf("plain run: %v, %v, %v", counts, shown, err)
+	}
+	if n := prepared() - before; n != 1 {
+		t.Errorf("the summary of a plain run prepared %d statements, want 1", n)
+	}
+	counts, shown, err = s.SummaryTaskRuns(ctx, failed.ID)
+	if err != nil || counts[cairn.TaskFailed] != 1 || len(shown) != 1 || shown[0].Error != "boom" {
+		t.Fatalf("failed run: %v, %v, %v", counts, shown, err)
+	}
+	if n := prepared() - before; n != 2 {
+		t.Errorf("with a failed run's summary, %d statements prepared, want 2", n)
+	}
+}

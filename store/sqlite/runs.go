@@ -413,18 +413,39 @@ func (s *Store) ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRu
 // summary prints, never less; for a fan of 10,000 noop tasks it is empty
 // where ListTaskRuns decoded 10,000 rows.
 func (s *Store) SummaryTaskRuns(ctx context.Context, runID string) (map[cairn.TaskState]int, []*cairn.TaskRun, error) {
-	var counts map[cairn.TaskState]int
-	err := s.reading(ctx, `SELECT state, count(*) FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryCounted+` GROUP BY state`, func(ctx context.Context, st *sql.Stmt) error {
+	// One pass over the run's task runs counts, per state, those counted
+	// and those the summary may show; the shown ones are read only if
+	// there are any. A run whose tasks all plainly succeeded prepares and
+	// runs one statement, not two (a one-task cairn run: about 300,000
+	// instructions, the second statement's preparation, fewer).
+	counts := map[cairn.TaskState]int{}
+	anyShown := false
+	err := s.reading(ctx, `SELECT state, sum(`+sqlrow.SummaryCounted+`), sum(`+sqlrow.SummaryShown+`) FROM task_runs WHERE run_id = ? GROUP BY state`, func(ctx context.Context, st *sql.Stmt) error {
 		rows, err := st.QueryContext(ctx, runID)
 		if err != nil {
 			return translate(err)
 		}
-		counts, err = sqlrow.StateCounts(rows)
-		rows.Close()
-		return translate(err)
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				state         string
+				counted, show int
+			)
+			if err := rows.Scan(&state, &counted, &show); err != nil {
+				return translate(err)
+			}
+			if counted > 0 {
+				counts[cairn.TaskState(state)] = counted
+			}
+			anyShown = anyShown || show > 0
+		}
+		return translate(rows.Err())
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("count task runs of %s: %w", runID, err)
+	}
+	if !anyShown {
+		return counts, nil, nil
 	}
 	var shown []*cairn.TaskRun
 	err = s.reading(ctx, `SELECT `+sqlrow.TaskCols+` FROM task_runs WHERE run_id = ? AND `+sqlrow.SummaryShown+` ORDER BY seq`, func(ctx context.Context, st *sql.Stmt) error {
