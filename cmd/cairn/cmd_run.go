@@ -129,6 +129,9 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if rf.remote() {
 		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach, *noCache)
 	}
+	if !*detach {
+		defer gcHeadroom()()
+	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
 		if err != nil {
@@ -302,6 +305,7 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 		}
 		return a.resumeRemote(ctx, rf, pos[0], ef)
 	}
+	defer gcHeadroom()()
 	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err

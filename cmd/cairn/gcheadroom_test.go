@@ -1,0 +1,73 @@
+package main
+
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// The percentage lets the heap grow by the headroom beyond its live part,
+// never by less than Go's default.
+func TestHeadroomPercent(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, 1200},       // under Go's minimum heap: counted as 4 MiB
+		{4 * mb, 1200},  // 4 + 48 MiB
+		{10 * mb, 480},  // 10 + 48 MiB
+		{14 * mb, 343},  // rounded up: at least the headroom
+		{48 * mb, 100},  // the default's doubling is the headroom
+		{110 * mb, 100}, // a large heap: the default
+	} {
+		if got := headroomPercent(c.live, 48*mb); got != c.want {
+			t.Errorf("headroomPercent(%d MiB) = %d, want %d", c.live/mb, got, c.want)
+		}
+	}
+}
+
+// gcHeadroom sets the percentage at once and again after each cycle from
+// the live heap, and leaves it alone when GOGC is set.
+func TestGCHeadroom(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	t.Setenv("GOGC", "100")
+	gcHeadroom()()
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Fatalf("with GOGC set: percentage %d, want it left at 100", p)
+	}
+	t.Setenv("GOGC", "")
+	called := make(chan struct{}, 1)
+	afterEachGC(func() bool {
+		select {
+		case called <- struct{}{}:
+		default:
+		}
+		return false
+	})
+	stop := gcHeadroom()
+	defer stop()
+	if p := debug.SetGCPercent(100); p <= 100 {
+		t.Fatalf("percentage %d after gcHeadroom on a small heap, want above 100", p)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		runtime.GC()
+		select {
+		case <-called:
+		case <-time.After(10 * time.Millisecond):
+			if time.Now().Before(deadline) {
+				continue
+			}
+			t.Fatal("no call after a collection")
+		}
+		break
+	}
+	// The finalizer set it again after the cycle (and those that follow).
+	time.Sleep(20 * time.Millisecond)
+	if p := debug.SetGCPercent(100); p <= 100 {
+		t.Errorf("percentage %d after a collection, want above 100 again", p)
+	}
+}
