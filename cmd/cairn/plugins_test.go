@@ -144,6 +144,23 @@ func TestPluginWorkflowEndToEnd(t *testing.T) {
 		if text := e.cairn("show", id).stdout; !strings.Contains(text, "  plugin  attempt 1: kmeans 0.1.0, sha256:"+lock["kmeans"]+", protocol 1\n") {
 			t.Errorf("show does not name the plugin:\n%s", text)
 		}
+		// Lineage records the implementation's version: the plugin
+		// binary's sha256 for its type, Cairn's version for a built-in.
+		var g struct {
+			Attempts []struct{ ID, Type, Version string } `json:"attempts"`
+		}
+		if lj := e.cairn("lineage", id+"/cluster", "--format", "json"); lj.code != 0 || json.Unmarshal([]byte(lj.stdout), &g) != nil || len(g.Attempts) < 2 {
+			t.Fatalf("lineage of the plugin's task: %s", lj)
+		}
+		for _, at := range g.Attempts {
+			want := "cairn "
+			if at.ID == id+"/cluster#1" {
+				want = "sha256:" + lock["kmeans"]
+			}
+			if !strings.HasPrefix(at.Version, want) || at.ID == id+"/cluster#1" && at.Version != want {
+				t.Errorf("lineage: attempt %s (%s) has version %q, want %q", at.ID, at.Type, at.Version, want)
+			}
+		}
 		var sizes bytes.Buffer
 		json.Compact(&sizes, outs["sizes"])
 		if sizes.String() != "[50,62,38]" {
