@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"time"
@@ -197,7 +198,27 @@ func (b *batchTx) CheckFence(f scheduler.Fence) error {
 func (b *batchTx) RunOwner(id string) (string, error) {
 	var owner string
 	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
-		st, err := b.s.txStmt(ctx, tx, `SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`)
+		const query = `SELECT owner FROM runs INDEXED BY runs_id_small WHERE id = ?`
+		if tx == b.s.wc && ctx.Done() == nil {
+			var dest [1]driver.Value
+			found, err := b.s.queryRaw(query, []any{id}, dest[:])
+			if err != nil {
+				return err
+			}
+			if !found {
+				return fmt.Errorf("run %s: %w", id, cairn.ErrNotFound)
+			}
+			switch v := dest[0].(type) {
+			case string:
+				owner = v
+			case []byte:
+				owner = string(v)
+			default:
+				return fmt.Errorf("run %s: owner is a %T", id, v)
+			}
+			return nil
+		}
+		st, err := b.s.txStmt(ctx, tx, query)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -996,6 +997,10 @@ func (s *Store) runBatch(batch []*txReq) {
 // text, each was parsed again at every transaction (two parses a hop of a
 // chain). Only the holder of wmu calls it.
 func (s *Store) control(ctx context.Context, tx *sql.Conn, text string) error {
+	if tx == s.wc && ctx.Done() == nil {
+		_, err := s.rawExec(text, nil)
+		return err
+	}
 	st, err := s.txStmt(ctx, tx, text)
 	if err != nil {
 		return err
@@ -1116,16 +1121,74 @@ func (s *Store) exec(ctx context.Context, tx *sql.Conn, query string, args ...an
 // own), and a NULL is not bound at all: go-sqlite3 clears a statement's
 // bindings before it binds, so every value not bound is NULL already (one
 // cgo call less per NULL). Only the holder of wmu calls it.
-func (s *Store) execRaw(query string, args []any) (n int64, err error) {
+func (s *Store) execRaw(query string, args []any) (int64, error) {
+	s.stmts.Add(1)
+	n, err := s.rawExec(query, args)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return n, nil
+}
+
+// rawExec is execRaw without its count and its translation of errors:
+// control's BEGIN and COMMIT run there too.
+func (s *Store) rawExec(query string, args []any) (n int64, err error) {
+	err = s.onRaw(query, args, func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
+		res, err := st.ExecContext(context.Background(), nv)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// queryRaw is execRaw for a query: it reads the first row's columns into
+// dest (one value each, as the driver gives them: a TEXT column is a
+// string or []byte) and reports whether there was a row. The writer's
+// reads inside a write transaction (the run's claim read at every hop of
+// a chain, Tx.RunOwner) skip database/sql's statement, rows and
+// conversions by reflection as its writes do.
+func (s *Store) queryRaw(query string, args []any, dest []driver.Value) (found bool, err error) {
+	s.stmts.Add(1)
+	err = s.onRaw(query, args, func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
+		rows, err := st.QueryContext(context.Background(), nv)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if n := len(rows.Columns()); n != len(dest) {
+			return fmt.Errorf("sql: %d columns, %d destinations", n, len(dest))
+		}
+		switch err := rows.Next(dest); err {
+		case nil:
+			found = true
+			return nil
+		case io.EOF:
+			return nil
+		default:
+			return err
+		}
+	})
+	if err != nil {
+		return false, translate(err)
+	}
+	return found, nil
+}
+
+// onRaw runs fn with query's statement, prepared once on the writer's
+// driver connection, and args converted as database/sql converts them,
+// NULLs left unbound (see execRaw). Only the holder of wmu calls it.
+func (s *Store) onRaw(query string, args []any, fn func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error) error {
 	s.mu.Lock()
 	st := s.xstmt[query]
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
-		return 0, errors.New("store is closed")
+		return errors.New("store is closed")
 	}
-	s.stmts.Add(1)
-	err = s.wc.Raw(func(dc any) error {
+	return s.wc.Raw(func(dc any) error {
 		if st == nil {
 			c, ok := dc.(*sqlite3.SQLiteConn)
 			if !ok {
@@ -1160,17 +1223,8 @@ func (s *Store) execRaw(query string, args []any) (n int64, err error) {
 				nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
 			}
 		}
-		res, err := st.ExecContext(context.Background(), nv)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
+		return fn(st, nv)
 	})
-	if err != nil {
-		return 0, translate(err)
-	}
-	return n, nil
 }
 
 // argList returns the writer's list of statement values, empty, with room

@@ -351,3 +351,38 @@ func sameTaskRun(a, b *cairn.TaskRun) bool {
 	}
 	return reflect.DeepEqual(norm(*a), norm(*b))
 }
+
+// testRunOwner reads a run's claim inside a batch (Tx.RunOwner, the
+// read of every hop a run's scheduler plans in a completion's
+// transaction): its owner, "" once released, ErrNotFound for no run.
+func testRunOwner(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", cairn.TaskReady)
+	owner := func(id string) (string, error) {
+		var o string
+		err := s.Batch(ctx, func(tx scheduler.Tx) error {
+			var err error
+			o, err = tx.RunOwner(id)
+			return err
+		})
+		return o, err
+	}
+	if o, err := owner(run.ID); err != nil || o != "" {
+		t.Fatalf("RunOwner of an unclaimed run = %q, %v", o, err)
+	}
+	if _, err := s.ClaimRun(ctx, run.ID, "host:1:a", t0, ttl, false); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := owner(run.ID); err != nil || o != "host:1:a" {
+		t.Errorf("RunOwner of a claimed run = %q, %v", o, err)
+	}
+	if err := s.ReleaseRun(ctx, run.ID, "host:1:a"); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := owner(run.ID); err != nil || o != "" {
+		t.Errorf("RunOwner of a released run = %q, %v", o, err)
+	}
+	_, err := owner(cairn.NewRunID(t0))
+	wantErr(t, err, cairn.ErrNotFound)
+}
