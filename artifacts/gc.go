@@ -82,11 +82,42 @@ func (d *Dir) RemoveIfOlder(digest string, notBefore time.Time) (bool, error) {
 	if !info.ModTime().Before(notBefore) {
 		return false, nil
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if afterLook != nil {
+		afterLook()
+	}
+	// A reuse touches the blob, then reads it (Touch): one that touched
+	// it since the look above must keep it. The blob is moved aside, out
+	// of every reader's way, and its time read again there: touched, it
+	// is put back; else it is removed. A reuse that comes later finds no
+	// blob and does not reuse it.
+	aside := filepath.Join(d.tmp, "gc-"+ref.Hex())
+	err = os.Rename(path, aside)
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
+			return false, nil // gone meanwhile
+		}
+		if err = os.MkdirAll(d.tmp, 0o700); err == nil {
+			err = os.Rename(path, aside)
+		}
+	}
+	if err != nil {
+		return false, fmt.Errorf("remove artifact %s: %w", digest, err)
+	}
+	if info, err := os.Lstat(aside); err == nil && !info.ModTime().Before(notBefore) {
+		if err := os.Rename(aside, path); err != nil {
+			return false, fmt.Errorf("remove artifact %s: put back the blob a reuse touched: %w", digest, err)
+		}
+		return false, nil
+	}
+	if err := os.Remove(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("remove artifact %s: %w", digest, err)
 	}
 	return true, nil
 }
+
+// afterLook, when set (by tests), runs in RemoveIfOlder between its look
+// at a blob's time and the blob's removal.
+var afterLook func()
 
 // RemoveStaleTemps removes what a Put that never finished left behind
 // (its process died) before notBefore; it returns the files and bytes
