@@ -16,8 +16,8 @@ import (
 //
 // With an AheadLeaser (the broker in process), once quickAfter attempts
 // in a row took less than quickAttempt each, a report asks for up to
-// aheadPerSlot × Slots items beyond its slot's next: they wait in the
-// pool (ahead), leased and started, for a slot. A slot whose attempt ended
+// aheadPerSlot × Slots items (at most maxAhead) beyond its slot's next:
+// they wait in the pool (ahead), leased and started, for a slot. A slot whose attempt ended
 // while one waits does not report itself: it leaves its report to the
 // pool's reporter (pending, sent by reportBehind) and runs that item at
 // once. The reporter sends every report that came meanwhile in one call,
@@ -36,8 +36,12 @@ import (
 const (
 	quickAttempt  = time.Millisecond
 	aheadPerSlot  = 16
+	maxAhead      = 512 // what one commit's lease and reports hold at most
 	giveBackAfter = 20 * time.Millisecond
 )
+
+// aheadBudget is how many items may be leased ahead at once.
+func (p *Pool) aheadBudget() int { return min(aheadPerSlot*p.o.Slots, maxAhead) }
 
 // quickAfter is how many attempts in a row must take less than
 // quickAttempt before the pool leases ahead.
@@ -85,7 +89,7 @@ func (p *Pool) askAhead() int {
 	if p.quick < p.quickAfter() {
 		return 0
 	}
-	ask := max(aheadPerSlot*p.o.Slots-p.ahead.len()-p.asked, 0)
+	ask := max(p.aheadBudget()-p.ahead.len()-p.asked, 0)
 	p.asked += ask
 	return ask
 }
@@ -208,7 +212,7 @@ func (p *Pool) reportBehind() {
 		}
 		ask := 0
 		if len(batch) > 0 && !stopping && p.quick >= p.quickAfter() {
-			ask = max(aheadPerSlot*p.o.Slots-p.ahead.len()-p.asked, 0)
+			ask = max(p.aheadBudget()-p.ahead.len()-p.asked, 0)
 			p.asked += ask
 		}
 		p.mu.Unlock()
