@@ -253,7 +253,11 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 const claimReadyCols = 5
 
 // claimReadyQuery leases a list of ready tasks, for size rows.
-func claimReadyQuery(size int) string {
+func claimReadyQuery(size int) string { return claimReadyQueryTexts.get(size, buildClaimReadyQuery) }
+
+var claimReadyQueryTexts sizedQueries
+
+func buildClaimReadyQuery(size int) string {
 	return setQuery(size, "run_id, task_id, attempt, token, worker", `UPDATE OR FAIL task_runs SET state = ?, attempt = v.attempt, lease_token = v.token, lease_worker = v.worker, lease_expires_at = ?,
 	ready_gen = NULL, retry_at = NULL, started_at = coalesce(task_runs.started_at, ?), attempt_started_at = ?,
 	attempt_running_at = ?, attempt_due_at = ? + `+dueAfter+`, version = task_runs.version + 1

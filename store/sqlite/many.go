@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -353,6 +355,29 @@ func checkedQuery(name string, size int, check leaseCheck, build func(int, lease
 	q := build(size, check)
 	checkedQueries.Store(k, q)
 	return q
+}
+
+// sizedQueries holds one set-based statement's texts by padded size (a
+// power of two, setSize), each built once: a statement whose body is put
+// together from parts at the call (a var, sqlrow.HoldOnCancel) built and
+// hashed its ~700 bytes for setQuery's cache at every call — the hand-out
+// of every chain hop (1.8k instructions).
+type sizedQueries struct {
+	texts [bits.UintSize]atomic.Pointer[string]
+}
+
+// get returns the text for size, from build the first time.
+func (q *sizedQueries) get(size int, build func(size int) string) string {
+	if size <= 0 || size&(size-1) != 0 {
+		return build(size) // not a padded size: setQuery's own cache
+	}
+	t := &q.texts[bits.TrailingZeros(uint(size))]
+	if p := t.Load(); p != nil {
+		return *p
+	}
+	text := build(size)
+	t.Store(&text)
+	return text
 }
 
 var setQueries sync.Map // setQueryKey → the statement's text

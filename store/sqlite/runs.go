@@ -643,7 +643,11 @@ const (
 
 // readyChangeQuery makes a list of a run's tasks ready, each a
 // compare-and-set on its version and state, for size rows.
-func readyChangeQuery(size int) string {
+func readyChangeQuery(size int) string { return readyChangeQueryTexts.get(size, buildReadyChangeQuery) }
+
+var readyChangeQueryTexts sizedQueries
+
+func buildReadyChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, params, inputs, error", `UPDATE OR FAIL task_runs SET state = 'ready', params = v.params, inputs = v.inputs, error = v.error, ready_gen = ?,
 	ready_at = ?, retry_at = NULL, version = task_runs.version + 1
 FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND task_runs.version = v.version
@@ -654,7 +658,11 @@ FROM v WHERE task_runs.run_id = v.run_id AND task_runs.task_id = v.task_id AND t
 // ready (ending their leases, if any), each a compare-and-set on its
 // version and state, for size rows. A pooled task cancelled while running
 // keeps its slots (sqlrow.HoldOnCancel).
-func endChangeQuery(size int) string {
+func endChangeQuery(size int) string { return endChangeQueryTexts.get(size, buildEndChangeQuery) }
+
+var endChangeQueryTexts sizedQueries
+
+func buildEndChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, next, error, finished", `UPDATE OR FAIL task_runs SET state = v.next, error = v.error, finished_at = coalesce(v.finished, task_runs.finished_at),
 	ready_gen = NULL, lease_token = NULL, lease_worker = NULL, lease_expires_at = NULL, attempt_started_at = NULL,
 	attempt_running_at = NULL, `+sqlrow.HoldOnCancel("v.next", "task_runs")+`, version = task_runs.version + 1
@@ -833,7 +841,11 @@ const leaseChangeCols = 13
 // leaseChangeQuery makes a list of a run's tasks ready and hands each to
 // a worker at once (TaskChange.Lease), each a compare-and-set on its
 // version, state and attempt, for size rows.
-func leaseChangeQuery(size int) string {
+func leaseChangeQuery(size int) string { return leaseChangeQueryTexts.get(size, buildLeaseChangeQuery) }
+
+var leaseChangeQueryTexts sizedQueries
+
+func buildLeaseChangeQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, params, inputs, error, attempt, token, worker, expires, next, at", `UPDATE OR FAIL task_runs SET state = v.next, params = v.params, inputs = v.inputs, error = v.error, attempt = v.attempt,
 	lease_token = v.token, lease_worker = v.worker, lease_expires_at = v.expires, ready_gen = NULL, retry_at = NULL,
 	started_at = coalesce(task_runs.started_at, v.at), attempt_started_at = v.at,
@@ -849,7 +861,11 @@ const endAttemptCols = 7
 // endAttemptQuery writes the attempts of a list of a run's active tasks
 // a plan ends, as they ended, for size rows: each a compare-and-set on
 // the task's version and state, like the change itself.
-func endAttemptQuery(size int) string {
+func endAttemptQuery(size int) string { return endAttemptQueryTexts.get(size, buildEndAttemptQuery) }
+
+var endAttemptQueryTexts sizedQueries
+
+func buildEndAttemptQuery(size int) string {
 	return setQuery(size, "run_id, task_id, version, state, next, error, finished_at", `INSERT INTO attempts (run_id, task_id, number, state, worker, token, started_at, running_at, finished_at, error)
 SELECT t.run_id, t.task_id, t.attempt, v.next, t.lease_worker, t.lease_token, t.attempt_started_at, t.attempt_running_at,
 	v.finished_at, v.error
