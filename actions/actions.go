@@ -213,6 +213,11 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 	if len(given) > 0 {
 		audit["params"] = given
 	}
+	// Started here at once, claimed as created, when an adopt pass would
+	// start it at once anyway (no cap on active runs applies); else left
+	// for one, asked for now (Kick), within the limits, rather than at
+	// the next read of evaluations.
+	claimed := a.o.Service != nil && a.o.Service.ClaimNew(run)
 	err = a.o.Store.Batch(ctx, func(tx scheduler.Tx) error {
 		if err := tx.CreateRun(run, trs); err != nil {
 			return err
@@ -223,8 +228,12 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 	if err != nil {
 		return "", fmt.Errorf("trigger %s: %w", wf.Name, err)
 	}
-	if a.o.Service != nil {
-		a.o.Service.Kick() // start it now, within the limits, rather than at the next read of evaluations
+	switch {
+	case claimed:
+		// The service keeps run and trs from here on.
+		a.o.Service.StartNew(context.WithoutCancel(ctx), run, trs)
+	case a.o.Service != nil:
+		a.o.Service.Kick()
 	}
 	return run.ID, nil
 }

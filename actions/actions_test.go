@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,6 +58,9 @@ type serverOptions struct {
 	// hasSecret is the server's environment, for secret params.
 	hasSecret func(env string) bool
 	slots     int
+	// serviceStore, when set, is the store the service is given, made
+	// from the server's (a wrapper that counts its calls, say).
+	serviceStore func(*sqlite.Store) scheduler.Store
 }
 
 func newServer(t *testing.T, o serverOptions) *server {
@@ -89,7 +93,11 @@ func newServer(t *testing.T, o serverOptions) *server {
 		t.Fatal(err)
 	}
 	broker := scheduler.NewBroker(s.st, scheduler.BrokerOptions{Name: s.owner})
-	s.svc = scheduler.NewService(s.st, broker, scheduler.ServiceOptions{
+	var svcStore scheduler.Store = s.st
+	if o.serviceStore != nil {
+		svcStore = o.serviceStore(s.st)
+	}
+	s.svc = scheduler.NewService(svcStore, broker, scheduler.ServiceOptions{
 		Owner: s.owner, Adopt: true, OwnerTTL: 2 * time.Second, PollInterval: 20 * time.Millisecond,
 		Load: func(ctx context.Context, run *cairn.Run) (scheduler.Graph, error) {
 			wf, err := workflows.Parse(run.SourcePath, run.Source, workflows.Options{Types: reg})
@@ -356,6 +364,71 @@ func TestTrigger(t *testing.T) {
 	}
 	if n := s.runCount(); n != before {
 		t.Errorf("%d runs after the refused triggers, want %d: something was created", n, before)
+	}
+}
+
+// claimCounter is the service's store, counting the claims it writes.
+type claimCounter struct {
+	*sqlite.Store
+	mu     sync.Mutex
+	claims map[string]int // run id → claims of it
+}
+
+func (c *claimCounter) count(ids ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		c.claims[id]++
+	}
+}
+
+func (c *claimCounter) claimsOf(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claims[id]
+}
+
+func (c *claimCounter) ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
+	c.count(id)
+	return c.Store.ClaimRun(ctx, id, owner, now, ttl, steal)
+}
+
+func (c *claimCounter) ClaimRuns(ctx context.Context, ids []string, owner string, now time.Time, ttl time.Duration) ([]string, error) {
+	c.count(ids...)
+	return c.Store.ClaimRuns(ctx, ids, owner, now, ttl)
+}
+
+// A triggered run is created claimed by the server's service, which
+// drives it at once as created: no adopt pass claims it (a read of the
+// unowned and active runs, a claim written and read back, the snapshot
+// read), its row names the service from its creation on. A workflow with
+// max_active_runs is left to an adopt pass, which alone counts the active
+// runs: created unclaimed, then claimed.
+func TestTriggerDrivesTheRunAsCreated(t *testing.T) {
+	var cc *claimCounter
+	s := newServer(t, serverOptions{serviceStore: func(st *sqlite.Store) scheduler.Store {
+		cc = &claimCounter{Store: st, claims: map[string]int{}}
+		return cc
+	}})
+	s.workflow("greet.yaml", greetWF)
+	id := s.trigger("greet", `{"who": "you"}`)
+	run, err := s.st.GetRun(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Owner != s.owner {
+		t.Errorf("the run as the trigger answered: owner %q, want %q (claimed as created)", run.Owner, s.owner)
+	}
+	s.waitState(id, "succeeded")
+	if n := cc.claimsOf(id); n != 0 {
+		t.Errorf("the triggered run was claimed %d times after its creation, want 0: an adopt pass took it", n)
+	}
+
+	s.workflow("capped.yaml", strings.Replace(greetWF, "name: greet", "name: capped\nmax_active_runs: 1", 1))
+	id = s.trigger("capped", `{"who": "you"}`)
+	s.waitState(id, "succeeded")
+	if n := cc.claimsOf(id); n != 1 {
+		t.Errorf("the triggered run of a workflow with max_active_runs was claimed %d times, want 1: by an adopt pass", n)
 	}
 }
 

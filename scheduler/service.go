@@ -987,8 +987,59 @@ func (s *Service) skipped(id string, now time.Time) bool {
 	return ok
 }
 
+// ClaimNew makes run, which its caller is about to create in this
+// process (a trigger through the API), claimed by this service, so that
+// StartNew drives it as created once its creation committed: no adopt
+// pass (its reads of the unowned and active runs), no claim written and
+// read back, no snapshot read, between the trigger and the run's first
+// plan. It returns false, and leaves run as it is — created unclaimed,
+// for the adopt pass Kick asks for — when an adopt pass would not surely
+// start the run at once: the service does not adopt, is not running or
+// is draining (StopAdopting), or a cap on active runs applies (the
+// service's MaxActiveRuns, the workflow's max_active_runs: only an adopt
+// pass counts the active runs and starts queued ones in their order).
+func (s *Service) ClaimNew(run *cairn.Run) bool {
+	if !s.o.Adopt || s.o.Load == nil || s.o.MaxActiveRuns > 0 || run.MaxActiveRuns > 0 ||
+		run.State != cairn.RunQueued || run.Version != 0 || s.draining.Load() {
+		return false
+	}
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if !running {
+		return false
+	}
+	run.Owner, run.OwnerExpiresAt = s.o.Owner, s.o.Now().Add(s.o.OwnerTTL)
+	return true
+}
+
+// StartNew starts planning run, which ClaimNew claimed and its caller
+// then created from trs (their creation committed), as an adopt pass
+// starts a queued run: the graph loaded, ServiceOptions.Claimed called,
+// the run's loop started — with trs as its snapshot, not read back. The
+// service keeps run and trs: the caller must not change them. A run it
+// does not start so (the service began draining meanwhile, or the claim
+// is nearly spent) is let go — its claim released — for an adopt pass,
+// which Kick asks for at once.
+func (s *Service) StartNew(ctx context.Context, run *cairn.Run, trs []*cairn.TaskRun) {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	if s.noAdopt || !s.heldAsCreated(run) || !fresh(run, trs) {
+		s.release(run.ID)
+		s.Kick()
+		return
+	}
+	s.adoptCreated(ctx, run, trs)
+}
+
 // adoptRun starts planning a run the service just claimed.
 func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
+	s.adoptCreated(ctx, run, nil)
+}
+
+// adoptCreated is adoptRun of a run whose task runs are created, as its
+// caller just created them (nil: read them).
+func (s *Service) adoptCreated(ctx context.Context, run *cairn.Run, created []*cairn.TaskRun) {
 	if s.o.Load == nil {
 		s.release(run.ID)
 		return
@@ -1009,7 +1060,7 @@ func (s *Service) adoptRun(ctx context.Context, run *cairn.Run) {
 	if s.o.Claimed != nil {
 		s.o.Claimed(run)
 	}
-	if _, err := s.own(run, g, nil, nil); err != nil {
+	if _, err := s.own(run, g, created, nil); err != nil {
 		s.log.Error("cannot take run", "run", run.ID, "err", err)
 		s.release(run.ID)
 	}
