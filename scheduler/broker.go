@@ -190,31 +190,152 @@ type waiter struct {
 	// goes round the waiters at most once.
 	woken bool
 	limit uint64
+	// closed says ch is closed (by wake, or to hand the waiting Lease
+	// what a commit gave it).
+	closed bool
+	// req is the waiting Lease's request, handable once its look found
+	// nothing and it waits: a commit whose plans make tasks ready beyond
+	// what its reporting workers asked for may then hand them to it in
+	// the same writes (Broker.spill), rather than wake it for a lease of
+	// its own (a second transaction). held is set while a commit holds
+	// it so, decided closed once that commit ended, given what it was
+	// handed (leased and issued; nil if nothing).
+	req      cairn.LeaseRequest
+	handable bool
+	held     bool
+	decided  chan struct{}
+	given    []cairn.WorkItem
 }
 
-// enlist adds a waiter, before its lease's query: a wake from then on is
-// not lost.
-func (b *Broker) enlist() *waiter {
+// enlist adds a waiter for request r, before its lease's query: a wake
+// from then on is not lost.
+func (b *Broker) enlist(r cairn.LeaseRequest) *waiter {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
-	w := &waiter{ch: make(chan struct{}), seq: b.seq}
+	r.Wait = 0
+	w := &waiter{ch: make(chan struct{}), seq: b.seq, req: r}
 	b.waiters = append(b.waiters, w)
 	return w
 }
 
-// delist removes w if it is still waiting, and reports whether wake woke
-// it, and up to which waiter it may pass the wake on.
-func (b *Broker) delist(w *waiter) (woken bool, limit uint64) {
+// waiting makes w handable: its look found nothing, and it waits.
+func (b *Broker) waiting(w *waiter) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	w.handable = w.req.Max > 0
+}
+
+// delist removes w if it is still waiting, and reports whether wake woke
+// it, and up to which waiter it may pass the wake on; given is what a
+// commit handed it (Broker.spill), waited for if a commit holds it.
+func (b *Broker) delist(w *waiter) (woken bool, limit uint64, given []cairn.WorkItem) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w.handable = false
+	if w.held {
+		d := w.decided
+		b.mu.Unlock()
+		<-d
+		b.mu.Lock()
+	}
 	for i, x := range b.waiters {
 		if x == w {
 			b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
 			break
 		}
 	}
-	return w.woken, w.limit
+	given, w.given = w.given, nil
+	return w.woken, w.limit, given
+}
+
+// decide lets go of waiter w, which a commit held, with what it handed
+// it (nil: nothing, or the commit failed): a waiter given work is woken
+// and gets it from delist.
+func (b *Broker) decide(w *waiter, given []cairn.WorkItem) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w.held, w.given = false, given
+	if len(given) > 0 && !w.closed {
+		for i, x := range b.waiters {
+			if x == w {
+				b.waiters = append(b.waiters[:i], b.waiters[i+1:]...)
+				break
+			}
+		}
+		w.closed = true
+		close(w.ch)
+	}
+	close(w.decided)
+}
+
+// spill is what one commit hands to Leases waiting in this process (see
+// waiter.req): the waiters it holds, each with its handout.
+type spill struct {
+	b    *Broker
+	tx   Tx
+	held []heldWaiter
+}
+
+type heldWaiter struct {
+	w *waiter
+	h *handout
+}
+
+// anyHandable reports whether a Lease waits in b that a commit could
+// hand run runID's tasks (owned by owner).
+func (b *Broker) anyHandable(runID, owner string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range b.waiters {
+		if w.handable && !w.held && !w.closed && (w.req.RunID == "" || w.req.RunID == runID) && (w.req.Owner == "" || w.req.Owner == owner) {
+			return true
+		}
+	}
+	return false
+}
+
+// next holds the oldest handable waiter that may lease run runID's tasks
+// (owned by owner) and returns its handout; nil if there is none.
+func (sp *spill) next(runID, owner string) *handout {
+	b := sp.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, w := range b.waiters {
+		if !w.handable || w.held || w.closed || (w.req.RunID != "" && w.req.RunID != runID) || (w.req.Owner != "" && w.req.Owner != owner) {
+			continue
+		}
+		w.held, w.decided = true, make(chan struct{})
+		req, tx := w.req, sp.tx
+		h := &handout{req: req, ttl: b.ttl, max: req.Max, waiting: func() (bool, error) { return tx.AnyReady(req) }}
+		sp.held = append(sp.held, heldWaiter{w: w, h: h})
+		return h
+	}
+	return nil
+}
+
+// again forgets what the handouts of sp were given: the commit's fn runs
+// again (see Broker.commit), in transaction tx.
+func (sp *spill) again(tx Tx) {
+	sp.tx = tx
+	for _, hw := range sp.held {
+		req := hw.w.req
+		*hw.h = handout{req: req, ttl: sp.b.ttl, max: req.Max, waiting: func() (bool, error) { return tx.AnyReady(req) }}
+	}
+}
+
+// end lets go of the waiters sp holds once its commit ended: what they
+// were handed is issued and given to them if it committed.
+func (sp *spill) end(committed bool) {
+	for _, hw := range sp.held {
+		var given []cairn.WorkItem
+		if committed {
+			given = hw.h.items
+			sp.b.issue(given, nil) // as a lease of its own: the completion reads the row
+		}
+		sp.b.decide(hw.w, given)
+	}
+	sp.held = nil
 }
 
 // wake wakes the n oldest waiting Leases, each of which may pass the wake
@@ -242,7 +363,7 @@ func (b *Broker) wakeLocked(n int, limit uint64) {
 		if w.seq > limit {
 			break
 		}
-		w.woken, w.limit = true, limit
+		w.woken, w.limit, w.closed = true, limit, true
 		close(w.ch)
 		n--
 	}
@@ -281,13 +402,14 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 		ch := b.readyChan() // before the query, so that no wake-up is lost
 		var w *waiter
 		if r.Wait > 0 {
-			w = b.enlist() // likewise
+			w = b.enlist(r) // likewise
 		}
 		items, err := b.store.Lease(ctx, r, b.now(), b.ttl)
 		if err != nil || len(items) > 0 {
 			if w != nil {
 				// A wake this lease took while it looked is not
 				// passed on: it found something, or could not look.
+				// (Nothing was handed to it: it was not waiting yet.)
 				b.delist(w)
 			}
 			if err != nil {
@@ -322,27 +444,37 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			defer t.Stop()
 			poll = t.C
 		}
+		b.waiting(w)
 		select {
 		case <-ch:
 		case <-w.ch:
 		case <-poll:
 		case <-timeout:
-			b.giveUp(w)
-			return nil, nil
+			// Leased for this worker by a commit meanwhile: its work.
+			return b.giveUp(w), nil
 		case <-ctx.Done():
-			b.giveUp(w)
+			if given := b.giveUp(w); len(given) > 0 {
+				return given, nil
+			}
 			return nil, ctx.Err()
 		}
-		pass, limit = b.delist(w)
+		var given []cairn.WorkItem
+		pass, limit, given = b.delist(w)
+		if len(given) > 0 {
+			return given, nil // issued by the commit that handed them
+		}
 	}
 }
 
 // giveUp removes waiter w of a Lease that stops waiting, passing on a
-// wake it had and did not use.
-func (b *Broker) giveUp(w *waiter) {
-	if woken, limit := b.delist(w); woken {
+// wake it had and did not use, and returns what a commit handed it
+// meanwhile, if anything (then the wake is not passed on: it found work).
+func (b *Broker) giveUp(w *waiter) []cairn.WorkItem {
+	woken, limit, given := b.delist(w)
+	if woken && len(given) == 0 {
 		b.passOn(limit)
 	}
+	return given
 }
 
 // issue remembers leases handed out, for Complete and Revoked, and

@@ -399,6 +399,132 @@ func TestBrokerChainHopLeasingAhead(t *testing.T) {
 	finished(t, done, cairn.RunSucceeded)
 }
 
+const forkWorkflow = `
+name: fork
+tasks:
+  - {id: a, type: probe}
+  - {id: b, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
+  - {id: c, type: probe, with: {in: "${{ tasks.a.outputs.x }}"}}
+`
+
+// A completion whose plan makes ready more than its worker asked for
+// hands the rest to a Lease waiting in this process, in the same commit:
+// the waiting worker gets c leased and started to it, and no transaction
+// of its own leases it (the dispatcher of a server's pool, say, while a
+// slot reports the fork's first task). Every recorded fact is as a lease
+// of its own would have left it: c's attempt 1, running, the waiting
+// worker's, its events published.
+func TestBrokerCompletionHandsToWaitingLease(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, forkWorkflow)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
+	it := leaseOne(t, r, "w1", id)
+
+	type leased struct {
+		items []cairn.WorkItem
+		err   error
+	}
+	waited := make(chan leased, 1)
+	go func() {
+		items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: "w2", RunID: id, Max: 1, Start: true, Wait: waitLimit})
+		waited <- leased{items, err}
+	}()
+	for r.broker.Handable() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the Lease never waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	before := r.st.WriteStats()
+	items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("a-out")}},
+		cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 1, Start: true})
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "b" {
+		t.Fatalf("completing a: %+v, %v; want b", items, err)
+	}
+	w := <-waited
+	if w.err != nil || len(w.items) != 1 {
+		t.Fatalf("the waiting Lease: %+v, %v; want c", w.items, w.err)
+	}
+	c := w.items[0]
+	if c.Lease.TaskID != "c" || c.Lease.Worker != "w2" || c.Lease.Attempt != 1 || !c.Started || string(c.Params) != `{"in":"a-out"}` {
+		t.Errorf("the waiting Lease got %+v, want c's attempt 1, started, for w2, with a's output", c)
+	}
+	if got := r.st.WriteStats().Transactions - before.Transactions; got != 1 {
+		t.Errorf("%d transactions from a's completion to c's lease, want 1: c handed out in the completion's", got)
+	}
+	tr := r.taskRuns(t, id)["c"]
+	if tr.State != cairn.TaskRunning || tr.LeaseWorker != "w2" || tr.LeaseToken != c.Lease.Token {
+		t.Errorf("c's row: %s, worker %q, token %q; want running, w2's lease %q", tr.State, tr.LeaseWorker, tr.LeaseToken, c.Lease.Token)
+	}
+	r.events.waitFor(t, "c running", taskEvent("c", cairn.TaskRunning))
+	for _, x := range []cairn.WorkItem{items[0], c} {
+		if _, err := r.broker.CompleteAndLease(ctx, x.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("out")}},
+			cairn.LeaseRequest{}); err != nil {
+			t.Fatalf("complete %s: %v", x.Lease.TaskID, err)
+		}
+	}
+	finished(t, done, cairn.RunSucceeded)
+}
+
+// A run's first plan hands the task it makes ready to a Lease waiting in
+// this process (a server's pool, at a triggered run's start), in the
+// plan's own write: the worker gets a leased and started to it, and no
+// transaction of its own leases it.
+func TestFirstPlanHandsToWaitingLease(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	wf, id := r.create(t, chainWorkflow)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	type leased struct {
+		items []cairn.WorkItem
+		err   error
+	}
+	waited := make(chan leased, 1)
+	go func() {
+		items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true, Wait: waitLimit})
+		waited <- leased{items, err}
+	}()
+	for r.broker.Handable() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the Lease never waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	before := r.st.WriteStats()
+	done := r.driveAsync(ctx, id, wf)
+	w := <-waited
+	if w.err != nil || len(w.items) != 1 {
+		t.Fatalf("the waiting Lease: %+v, %v; want a", w.items, w.err)
+	}
+	a := w.items[0]
+	if a.Lease.TaskID != "a" || a.Lease.Worker != "w" || a.Lease.Attempt != 1 || !a.Started {
+		t.Errorf("the waiting Lease got %+v, want a's attempt 1, started, for w", a)
+	}
+	// The run's claim and its first plan, with a's lease in it.
+	if got := r.st.WriteStats().Transactions - before.Transactions; got != 2 {
+		t.Errorf("%d transactions from Drive to a's lease, want 2: the claim, and the plan that hands a out", got)
+	}
+	r.events.waitFor(t, "a running", taskEvent("a", cairn.TaskRunning))
+	it := a
+	for _, task := range []string{"a", "b", "c"} {
+		items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString(task + "-out")}},
+			cairn.LeaseRequest{Worker: "w", RunID: id, Max: 1, Start: true})
+		if err != nil {
+			t.Fatalf("complete %s: %v", task, err)
+		}
+		if task != "c" {
+			if len(items) != 1 {
+				t.Fatalf("completing %s: %+v, want its successor", task, items)
+			}
+			it = items[0]
+		}
+	}
+	finished(t, done, cairn.RunSucceeded)
+}
+
 // pausingStore holds the driver in the middle of planning: once the plan
 // that makes task ready is committed, ApplyPlan reports it on applied and
 // returns only when resume is closed, with the run still locked by Drive.

@@ -111,6 +111,10 @@ type handout struct {
 	asked   bool
 	// none is set once waiting answered that nothing was ready.
 	none bool
+	// spill, if set, is where the tasks a plan makes ready beyond what
+	// these workers asked for go: Leases waiting in this process, each
+	// with a handout of its own (see runState.within).
+	spill *spill
 }
 
 // open reports whether the workers of h may be handed tasks, asking
@@ -131,12 +135,18 @@ func (h *handout) open() (bool, error) {
 }
 
 // handoutFor returns the handout of the first group whose workers may
-// run run id's tasks and want more, nil if none.
-func handoutFor(groups []*leaseGroup, id string) *handout {
+// run run id's tasks and want more, nil if none; with sp, a handout
+// that spills to the Leases waiting (of no group: one that takes none
+// itself).
+func handoutFor(groups []*leaseGroup, id string, sp *spill) *handout {
 	for _, g := range groups {
 		if (g.req.RunID == "" || g.req.RunID == id) && len(g.h.items) < g.h.max {
+			g.h.spill = sp
 			return g.h
 		}
+	}
+	if sp != nil {
+		return &handout{spill: sp}
 	}
 	return nil
 }
@@ -157,7 +167,11 @@ func (b *Broker) commit(batch []*report, release func()) {
 		runs   []*runReports
 		groups []*leaseGroup
 	)
+	// The Leases waiting in this process that the plans below hand tasks
+	// to, beyond what the reporting workers asked for.
+	sp := &spill{b: b}
 	err := b.store.Batch(context.Background(), func(tx Tx) error {
+		sp.again(tx)
 		// A store may run fn again when its first transaction surely did
 		// not commit (PostgreSQL, a COMMIT never sent on a lost
 		// connection): what the first run planned did not happen, and
@@ -220,7 +234,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 			in := b.inbox[rr.id]
 			b.mu.Unlock()
 			if in != nil && in.within != nil {
-				rr.after, rr.planned = in.within(tx, rr.trs, handoutFor(groups, rr.id))
+				rr.after, rr.planned = in.within(tx, rr.trs, handoutFor(groups, rr.id, sp))
 			}
 			for _, r := range rr.reports {
 				if e := b.evaluation(r.l, r.c, now, EvalCompleted); !rr.planned || e.Reason == EvalRetry {
@@ -292,6 +306,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 		return nil
 	})
 	if err != nil {
+		sp.end(false)
 		for _, rr := range runs {
 			if rr.after != nil {
 				rr.after(false)
@@ -335,6 +350,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 	for _, r := range batch {
 		b.issue(r.items, rows)
 	}
+	sp.end(true)
 	// The slots of a pool came free: the tasks waiting for it may be
 	// leased now, not at the workers' next look — by as many waiting
 	// workers as slots are still free, those the commit's own leases took

@@ -241,12 +241,34 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 		if err != nil {
 			return err
 		}
+		// What the workers reporting did not take goes to the Leases
+		// waiting in this process, in the same writes: woken for it,
+		// each would lease it in a transaction of its own.
+		type spilled struct {
+			h     *handout
+			given []cairn.WorkItem
+		}
+		var more []spilled
+		for h != nil && h.spill != nil && rs.leftReady(p) {
+			x := h.spill.next(rs.id, rs.svc.o.Owner)
+			if x == nil {
+				break
+			}
+			g, err := rs.handOut(p, x)
+			if err != nil {
+				return err
+			}
+			more = append(more, spilled{x, g})
+		}
 		err = tx.ApplyPlan(p)
 		if err == nil {
 			plans++
 			if h != nil {
 				h.items = append(h.items, given...)
 				handed = append(handed, given...)
+			}
+			for _, m := range more {
+				m.h.items = append(m.h.items, m.given...)
 			}
 		}
 		return err
@@ -306,7 +328,7 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 // batch, by the first plan with a task to give). rs.mu is held.
 func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 	if h == nil || (h.req.RunID != "" && h.req.RunID != rs.id) || (h.req.Owner != "" && h.req.Owner != rs.svc.o.Owner) ||
-		!slices.ContainsFunc(p.Tasks, func(c TaskChange) bool { return c.To == cairn.TaskReady }) {
+		!slices.ContainsFunc(p.Tasks, func(c TaskChange) bool { return c.To == cairn.TaskReady && c.Lease == nil }) {
 		return nil, nil
 	}
 	if !h.asked && h.req.RunID == rs.id && rs.snap.ready == 0 {
@@ -321,8 +343,8 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 	var items []cairn.WorkItem
 	for i := range p.Tasks {
 		c := &p.Tasks[i]
-		if c.To != cairn.TaskReady || len(h.items)+len(items) >= h.max {
-			continue
+		if c.To != cairn.TaskReady || c.Lease != nil || len(h.items)+len(items) >= h.max {
+			continue // not ready, handed out already, or the workers have all they asked for
 		}
 		tr := rs.snap.Tasks[rs.snap.Topo.Index[c.TaskID]]
 		if !h.req.Takes(tr.Labels, tr.Queue, tr.Type) {
@@ -342,6 +364,19 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 			FailedBefore: tr.FailedBefore, Started: c.Start, Cache: tr.Cache, Pool: tr.Pool, PoolSlots: tr.PoolSlots})
 	}
 	return items, nil
+}
+
+// leftReady reports whether plan p makes ready a task it hands to no
+// worker and that a worker could be handed (it takes no pool's slots).
+// rs.mu is held.
+func (rs *runState) leftReady(p *Plan) bool {
+	for i := range p.Tasks {
+		c := &p.Tasks[i]
+		if c.To == cairn.TaskReady && c.Lease == nil && rs.snap.Tasks[rs.snap.Topo.Index[c.TaskID]].Pool == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // fold puts a task run that changed into the snapshot, unless the

@@ -503,9 +503,13 @@ func (s *Service) loop(rs *runState) {
 	cancelReq := rs.cancelReq
 	for {
 		start, plans := s.o.Now(), 0
+		var spills []*spill // the waiting Leases the plans handed tasks to
 		rs.mu.Lock()
 		notes, err := rs.step(func(p *Plan) error {
-			err := s.store.ApplyPlan(s.ctx, p)
+			sp, err := s.applyHanding(rs, p)
+			if sp != nil {
+				spills = append(spills, sp)
+			}
 			if err == nil {
 				plans++
 			}
@@ -516,6 +520,11 @@ func (s *Service) loop(rs *runState) {
 		rs.mu.Unlock()
 		for _, n := range notes {
 			n()
+		}
+		// After the plans' events: the leases' come after their tasks'
+		// ready.
+		for _, sp := range spills {
+			sp.end(true)
 		}
 		if report {
 			s.o.Observe(ev)
@@ -553,6 +562,62 @@ func (s *Service) loop(rs *runState) {
 			return
 		}
 	}
+}
+
+// applyHanding applies plan p of rs's run, whose mu is held; the tasks it
+// makes ready go, in the same write, to Leases waiting in this process
+// for work (its pool's dispatcher, at a run's first plan), when there are
+// any: woken instead, each would lease them in a transaction of its own.
+// sp, if not nil, holds those Leases, which the caller lets go of with
+// sp.end(true) once the plan's events are out; a plan that did not commit
+// lets them go itself.
+func (s *Service) applyHanding(rs *runState, p *Plan) (sp *spill, err error) {
+	if !rs.leftReady(p) || !s.broker.anyHandable(rs.id, s.o.Owner) {
+		return nil, s.store.ApplyPlan(s.ctx, p)
+	}
+	sp = &spill{b: s.broker}
+	err = s.store.Batch(s.ctx, func(tx Tx) error {
+		// A store may run fn again (see Broker.commit): the plan's
+		// leases of the first run are forgotten.
+		sp.again(tx)
+		for i := range p.Tasks {
+			p.Tasks[i].Lease, p.Tasks[i].Start = nil, false
+		}
+		var more []heldWaiter
+		for rs.leftReady(p) {
+			h := sp.next(rs.id, s.o.Owner)
+			if h == nil {
+				break
+			}
+			g, err := rs.handOut(p, h)
+			if err != nil {
+				return err
+			}
+			more = append(more, heldWaiter{h: h})
+			h.items = g // given only if the plan is applied: see below
+		}
+		if err := tx.ApplyPlan(p); err != nil {
+			for _, m := range more {
+				m.h.items = nil
+			}
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		return sp, nil
+	}
+	sp.end(false)
+	if errors.Is(err, cairn.ErrConflict) {
+		return nil, err
+	}
+	// The plan did not commit (a batch's fn is not run again where a
+	// transaction of ApplyPlan's is): applied as it would have been,
+	// without leases. (Had it committed after all, this conflicts.)
+	for i := range p.Tasks {
+		p.Tasks[i].Lease, p.Tasks[i].Start = nil, false
+	}
+	return nil, s.store.ApplyPlan(s.ctx, p)
 }
 
 // ackEvery is how many evaluations of a run its loop lets pile up before
