@@ -399,6 +399,30 @@ func TestBrokerChainHopLeasingAhead(t *testing.T) {
 	finished(t, done, cairn.RunSucceeded)
 }
 
+// leased is what a Lease returned.
+type leased struct {
+	items []cairn.WorkItem
+	err   error
+}
+
+// waitingLease calls Lease(req) in a goroutine, whose answer it sends,
+// and returns once that Lease waits for work, handable by a commit.
+func waitingLease(ctx context.Context, t *testing.T, r *rig, req cairn.LeaseRequest) <-chan leased {
+	t.Helper()
+	waited := make(chan leased, 1)
+	go func() {
+		items, err := r.broker.Lease(ctx, req)
+		waited <- leased{items, err}
+	}()
+	for r.broker.Handable() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the Lease never waited")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return waited
+}
+
 const forkWorkflow = `
 name: fork
 tasks:
@@ -423,21 +447,7 @@ func TestBrokerCompletionHandsToWaitingLease(t *testing.T) {
 	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
 	it := leaseOne(t, r, "w1", id)
 
-	type leased struct {
-		items []cairn.WorkItem
-		err   error
-	}
-	waited := make(chan leased, 1)
-	go func() {
-		items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: "w2", RunID: id, Max: 1, Start: true, Wait: waitLimit})
-		waited <- leased{items, err}
-	}()
-	for r.broker.Handable() == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("the Lease never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waited := waitingLease(ctx, t, r, cairn.LeaseRequest{Worker: "w2", RunID: id, Max: 1, Start: true, Wait: waitLimit})
 	before := r.st.WriteStats()
 	items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("a-out")}},
 		cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 1, Start: true})
@@ -478,21 +488,7 @@ func TestFirstPlanHandsToWaitingLease(t *testing.T) {
 	wf, id := r.create(t, chainWorkflow)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	type leased struct {
-		items []cairn.WorkItem
-		err   error
-	}
-	waited := make(chan leased, 1)
-	go func() {
-		items, err := r.broker.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true, Wait: waitLimit})
-		waited <- leased{items, err}
-	}()
-	for r.broker.Handable() == 0 {
-		if ctx.Err() != nil {
-			t.Fatal("the Lease never waited")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waited := waitingLease(ctx, t, r, cairn.LeaseRequest{Worker: "w", RunID: id, Max: 2, Start: true, Wait: waitLimit})
 	before := r.st.WriteStats()
 	done := r.driveAsync(ctx, id, wf)
 	w := <-waited
