@@ -483,13 +483,19 @@ func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun, claimed
 	} else if snap, err = s.load(s.ctx, id, g); err != nil {
 		return fail(err)
 	}
+	ready := snap.ready > 0 // read before the loop changes it
 	rs.mu.Lock()
 	rs.snap = snap
 	rs.mu.Unlock()
 	s.wg.Add(1)
 	go s.loop(rs)
-	// Tasks the run had ready are leasable here from now on.
-	s.broker.NotifyReady()
+	// Tasks the run had ready are leasable here from now on. A run with
+	// none (a queued one) wakes nobody: the waiting Leases would each
+	// look in a transaction of their own for nothing, just as its first
+	// plan wants the writer — and that plan hands its tasks to them.
+	if ready {
+		s.broker.NotifyReady()
+	}
 	return rs, nil
 }
 
