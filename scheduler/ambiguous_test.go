@@ -142,18 +142,48 @@ tasks:
 	}
 }
 
-// failingStore fails the first ApplyPlan and the first ReleaseRun, before
-// they reach the store.
+// failingStore fails the writes of the first plan applied, before they
+// reach the store — alone (ApplyPlan) or in a batch with the leases it
+// hands out (Tx.ApplyPlan: the loop's plans when a Lease waits), and
+// again when that batch's plan is applied alone — and the first
+// ReleaseRun.
 type failingStore struct {
 	scheduler.Store
 	plan, release atomic.Bool
+	first         atomic.Pointer[scheduler.Plan]
+}
+
+// fails reports whether p is the first plan applied, failing it.
+func (s *failingStore) fails(p *scheduler.Plan) bool {
+	if s.first.CompareAndSwap(nil, p) || s.first.Load() == p {
+		s.plan.Store(true)
+		return true
+	}
+	return false
 }
 
 func (s *failingStore) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
-	if s.plan.CompareAndSwap(false, true) {
+	if s.fails(p) {
 		return errors.New("connection reset before the statement")
 	}
 	return s.Store.ApplyPlan(ctx, p)
+}
+
+func (s *failingStore) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	return s.Store.Batch(ctx, func(tx scheduler.Tx) error { return fn(failingTx{Tx: tx, s: s}) })
+}
+
+// failingTx is a batch's transaction of failingStore.
+type failingTx struct {
+	scheduler.Tx
+	s *failingStore
+}
+
+func (t failingTx) ApplyPlan(p *scheduler.Plan) error {
+	if t.s.fails(p) {
+		return errors.New("connection reset before the statement")
+	}
+	return t.Tx.ApplyPlan(p)
 }
 
 func (s *failingStore) ReleaseRun(ctx context.Context, id, owner string) error {
