@@ -29,6 +29,7 @@ func (s *Store) ClaimRun(ctx context.Context, id, owner string, now time.Time, t
 }
 
 func (b *batchTx) ClaimRun(id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
+	delete(b.owners, id)
 	var run *cairn.Run
 	fn, err := b.s.claimRunFn(id, owner, now, ttl, steal, &run)
 	if err == nil {

@@ -85,6 +85,20 @@ WHERE datname = $1 AND application_name = $2`, dbName(dsn), app); err != nil {
 			}); err != nil || calls != 1 {
 				t.Fatalf("Batch after the kill: %v (fn ran %d times, want 1)", err, calls)
 			}
+			// A Batch whose first statements go in one round trip with
+			// its BEGIN (a Lease): BEGIN met the dead connection, and the
+			// round trip went again on another, fn running once.
+			kill()
+			calls = 0
+			var leased []cairn.WorkItem
+			if err := st.Batch(ctx, func(tx scheduler.Tx) error {
+				calls++
+				var err error
+				leased, err = tx.Lease(cairn.LeaseRequest{Worker: "w", Max: 1}, time.Now(), time.Minute)
+				return err
+			}); err != nil || calls != 1 || len(leased) != 1 {
+				t.Fatalf("Batch of a Lease after the kill: %v (fn ran %d times, want 1; %d tasks leased, want 1)", err, calls, len(leased))
+			}
 			kill()
 			evs, err := st.Evaluations(ctx, 0, 100)
 			if err != nil {

@@ -758,7 +758,7 @@ func (s *Store) finishFn(l cairn.Lease, c cairn.Completion, now time.Time, check
 		return nil, err
 	}
 	return func(ctx context.Context, tx pgx.Tx) error {
-		trs, errs, err := s.completeMany(ctx, tx, []scheduler.Finish{{Lease: l, Completion: c}}, now, check)
+		trs, errs, err := s.completeMany(ctx, tx, []scheduler.Finish{{Lease: l, Completion: c}}, now, check, nil)
 		if err != nil {
 			return err
 		}

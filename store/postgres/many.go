@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,8 +21,19 @@ import (
 // held — one statement. The completions are joined to the task runs once,
 // in old, which carries their values on: u and a read only old, each row
 // of it found by its key (joining the list again, in each, was a loop
-// over the whole list for each row of it).
-func (s *Store) completeQuery(check leaseCheck) string {
+// over the whole list for each row of it). With owners, each row also
+// carries its run's owner (a last column, NULL if the run is missing),
+// read from the run's row locked FOR SHARE — as batchTx.RunOwner reads
+// it, after the task runs' locks —, so that the runs the completer then
+// plans need no statement of their own to learn it.
+func (s *Store) completeQuery(check leaseCheck, owners bool) string {
+	if owners {
+		q := s.completeQuery(check, false)
+		q = strings.TrimSuffix(q, "\nSELECT * FROM u")
+		return q + `,
+own AS (SELECT r.id, r.owner FROM runs r WHERE r.id IN (SELECT run_id FROM u) ORDER BY r.id FOR SHARE OF r)
+SELECT u.*, own.owner FROM u LEFT JOIN own ON own.id = u.run_id`
+	}
 	return `WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[],
 	$8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::text[], $13::bigint[], $14::text[], $15::bigint[], $16::bigint[],
 	$17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::bigint[], $23::text[], $24::text[])
@@ -53,7 +65,12 @@ SELECT * FROM u`
 
 // completeMany records completions under leases check accepts, in one
 // statement whatever their number (see store/sqlite's completeMany).
-func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Finish, now time.Time, check leaseCheck) (trs []*cairn.TaskRun, errs []error, err error) {
+//
+// With owners not nil, the owner of the run of every completion accepted
+// is read in the same statement, its run's row locked FOR SHARE, into
+// owners (completeQuery).
+func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Finish, now time.Time, check leaseCheck,
+	owners map[string]string) (trs []*cairn.TaskRun, errs []error, err error) {
 	trs, errs = make([]*cairn.TaskRun, len(fs)), make([]error, len(fs))
 	type key struct{ run, task string }
 	at := make(map[key]int, len(fs))
@@ -107,16 +124,26 @@ func (s *Store) completeMany(ctx context.Context, tx pgx.Tx, fs []scheduler.Fini
 		// docs/benchmarks.md).
 		var b pgx.Batch
 		b.Queue(genericPlan)
-		b.Queue(s.completeQuery(check), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
+		b.Queue(s.completeQuery(check, owners != nil), runIDs, taskIDs, attempts, tokens, states, outputs, metrics, errTexts,
 			retryAt, finished, intr, astates, afinished, stacks, retryable, exit, plugins, versions, cacheKeys, cachedRuns,
 			cachedTasks, cachedAttempts, aoutputs, ametrics, now.UnixNano()).Query(func(res pgx.Rows) error {
-			var dec sqlrow.TaskDecoder
+			var (
+				dec   sqlrow.TaskDecoder
+				sc    sqlrow.Scanner = res
+				owner *string
+			)
+			if owners != nil {
+				sc = withLast{res, &owner}
+			}
 			for res.Next() {
-				t, err := dec.Decode(res)
+				t, err := dec.Decode(sc)
 				if err != nil {
 					return err
 				}
 				trs[at[key{t.RunID, t.TaskID}]] = t
+				if owner != nil {
+					owners[t.RunID] = *owner
+				}
 			}
 			return res.Err()
 		})
@@ -170,7 +197,7 @@ func (s *Store) CompleteMany(ctx context.Context, fs []scheduler.Finish, now tim
 	)
 	err := s.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		if trs, errs, err = s.completeMany(ctx, tx, fs, now, leaseLive); err != nil {
+		if trs, errs, err = s.completeMany(ctx, tx, fs, now, leaseLive, nil); err != nil {
 			return err
 		}
 		for i, f := range fs {
@@ -196,11 +223,25 @@ func (b *batchTx) CompleteMany(fs []scheduler.Finish, now time.Time) ([]*cairn.T
 	)
 	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		trs, errs, err = b.s.completeMany(ctx, tx, fs, now, leaseLive)
+		if b.owners == nil {
+			b.owners = map[string]string{}
+		}
+		trs, errs, err = b.s.completeMany(ctx, tx, fs, now, leaseLive, b.owners)
 		return err
 	}, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("complete %d attempts: %w", len(fs), err)
 	}
 	return trs, errs, nil
+}
+
+// withLast scans a row's columns into the destinations given and its
+// last column into last.
+type withLast struct {
+	rows pgx.Rows
+	last any
+}
+
+func (w withLast) Scan(dest ...any) error {
+	return w.rows.Scan(append(dest, w.last)...)
 }

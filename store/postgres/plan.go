@@ -26,6 +26,7 @@ func (s *Store) ApplyPlan(ctx context.Context, p *scheduler.Plan) error {
 }
 
 func (b *batchTx) ApplyPlan(p *scheduler.Plan) error {
+	delete(b.owners, p.RunID) // the plan may end the run, and its claim
 	fn, cas, err := b.s.applyPlanFn(p)
 	if err == nil && fn != nil {
 		err = b.run(fn, cas)

@@ -27,6 +27,7 @@ func (s *Store) RetryRun(ctx context.Context, r scheduler.Retry) error {
 }
 
 func (b *batchTx) RetryRun(r scheduler.Retry) error {
+	delete(b.owners, r.RunID) // it sets the run's owner
 	fn, err := b.s.retryRunFn(r)
 	if err == nil {
 		err = b.run(fn, false)

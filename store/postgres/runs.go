@@ -466,6 +466,7 @@ func (s *Store) requestCancelFn(id string) txFn {
 }
 
 func (b *batchTx) CreateRun(run *cairn.Run, tasks []*cairn.TaskRun) error {
+	delete(b.owners, run.ID)
 	fn, err := b.s.createRunFn(run, tasks)
 	if err == nil {
 		err = b.run(fn, false)

@@ -330,7 +330,8 @@ const (
 )
 
 func (s *Store) once(ctx context.Context, fn txFn) (int, error) {
-	tx, err := s.pool.Begin(ctx)
+	// BEGIN goes with the first batch of statements (latebegin.go).
+	tx, err := s.beginLate(ctx)
 	if err != nil {
 		return atBegin, translate(err)
 	}
@@ -377,6 +378,11 @@ type batchTx struct {
 	ctx    context.Context
 	tx     pgx.Tx
 	broken error
+	// owners are the owners of runs whose rows this transaction locked
+	// FOR SHARE, as it read them (CompleteMany), for RunOwner; a run's is
+	// forgotten when the batch writes the run (ApplyPlan, RetryRun,
+	// ClaimRun, CreateRun).
+	owners map[string]string
 }
 
 var _ scheduler.Tx = (*batchTx)(nil)
