@@ -63,17 +63,16 @@ func first(sql string) string {
 	return strings.ToLower(f[0])
 }
 
-// TestBeginGoesWithFirstBatch: a Batch whose first call sends a batch of
-// statements (a Lease: the planner's settings and the lease) begins its
-// transaction in that round trip — BEGIN first in it, no round trip of
-// its own —, and a Batch that runs nothing sends nothing.
-func TestBeginGoesWithFirstBatch(t *testing.T) {
-	t.Parallel()
+// tracedStore is a store on dsn's database, migrated, whose connections
+// report their round trips to the tracer returned.
+func tracedStore(t *testing.T, dsn string) (*Store, *tripTracer) {
+	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t)
-	if _, err := Open(ctx, dsn); err != nil { // migrated
+	m, err := Open(ctx, dsn)
+	if err != nil {
 		t.Fatal(err)
 	}
+	m.Close()
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +84,19 @@ func TestBeginGoesWithFirstBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Store{pool: pool, db: retryDB{pool}}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, tr
+}
+
+// TestBeginGoesWithFirstBatch: a Batch whose first call sends a batch of
+// statements (a Lease: the planner's settings and the lease) begins its
+// transaction in that round trip — BEGIN first in it, no round trip of
+// its own —, and a Batch that runs nothing sends nothing.
+func TestBeginGoesWithFirstBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	s, tr := tracedStore(t, dsn)
 	now := time.Now()
 	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "wf", State: cairn.RunRunning, CreatedAt: now}
 	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{TaskID: "a", Type: "noop", State: cairn.TaskReady}}); err != nil {
@@ -148,21 +159,7 @@ func TestRunOwnerFromCompletion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t)
-	if _, err := Open(ctx, dsn); err != nil { // migrated
-		t.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &tripTracer{}
-	cfg.ConnConfig.Tracer = tr
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Store{pool: pool, db: retryDB{pool}}
-	defer s.Close()
+	s, tr := tracedStore(t, dsn)
 	now := time.Now()
 	run := &cairn.Run{ID: cairn.NewRunID(now), Workflow: "wf", State: cairn.RunRunning, CreatedAt: now}
 	if err := s.CreateRun(ctx, run, []*cairn.TaskRun{{TaskID: "a", Type: "noop", State: cairn.TaskReady},
