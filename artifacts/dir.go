@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/internal/durable"
@@ -28,10 +29,29 @@ var ErrCorrupt = errors.New("artifact content does not match its digest")
 type Dir struct {
 	root string
 	tmp  string
-	// verified remembers the blobs VerifiedPath hashed, by path, with the
-	// file's identity then: a blob is hashed once per process unless its
-	// file changes.
-	verified sync.Map // path → fileID
+	// verified remembers the blobs VerifiedPath and TouchVerified hashed,
+	// by path, with the file's identity then: a blob is hashed once per
+	// process unless its file changes. At most maxVerified are kept
+	// (nverified): when full it is emptied, and blobs are hashed again.
+	verified  sync.Map // path → fileID
+	nverified atomic.Int64
+	hashed    atomic.Int64 // blobs VerifiedPath and TouchVerified hashed (tests)
+}
+
+// maxVerified bounds what a long-lived process (a server) remembers of
+// the blobs it hashed: about 100 bytes each.
+const maxVerified = 1 << 16
+
+// remember notes that the blob at p was hashed and matched while its
+// file was id.
+func (d *Dir) remember(p string, id fileID) {
+	if _, loaded := d.verified.Swap(p, id); loaded {
+		return
+	}
+	if d.nverified.Add(1) > maxVerified {
+		d.verified.Clear()
+		d.nverified.Store(0)
+	}
 }
 
 // fileID is what tells a file changed without reading it.
@@ -272,15 +292,56 @@ func (d *Dir) VerifiedPath(ctx context.Context, ref cairn.ArtifactRef) (string, 
 		return "", err
 	}
 	defer rc.Close()
+	d.hashed.Add(1)
 	// io.Discard is wrapped: as an io.ReaderFrom it would read in its own
 	// 8 KiB chunks, leaving the buffer unused (32 times the reads).
 	if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, ctxReader{ctx: ctx, r: rc}, make([]byte, copyBufSize)); err != nil {
 		return "", err
 	}
 	if idOK {
-		d.verified.Store(p, id)
+		d.remember(p, id)
 	}
 	return p, nil
+}
+
+// TouchVerified is Touch for a blob about to be reused (a cache hit):
+// marked used now, then checked — stored, ref's size, its bytes hashing to
+// ref's digest, else an error wrapping cairn.ErrNotFound or ErrCorrupt. The
+// bytes are hashed unless this Dir hashed them before (VerifiedPath, an
+// earlier TouchVerified) and the file is as it was then but for this touch:
+// its size, modification and change times and inode, read right before
+// the touch (any write, rename or chmod moves the change time, which no
+// caller can set back). A server re-running a cached workflow hashes each
+// artifact once, not at every reuse.
+func (d *Dir) TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error {
+	p, err := d.Path(ref)
+	if err != nil {
+		return err
+	}
+	before, beforeOK := statID(p)
+	if err := d.Touch(ref); err != nil {
+		return err
+	}
+	after, afterOK := statID(p)
+	if beforeOK && afterOK {
+		if v, ok := d.verified.Load(p); ok && v.(fileID) == before && after.size == before.size && after.ino == before.ino {
+			d.remember(p, after)
+			return nil
+		}
+	}
+	rc, err := d.Open(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	d.hashed.Add(1)
+	if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, ctxReader{ctx: ctx, r: rc}, make([]byte, copyBufSize)); err != nil {
+		return err
+	}
+	if now, ok := statID(p); afterOK && ok && now == after {
+		d.remember(p, after)
+	}
+	return nil
 }
 
 // verifyingReader hashes what it reads and turns EOF into an error when

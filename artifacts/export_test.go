@@ -6,3 +6,6 @@ func SetAfterLook(f func()) (unset func()) {
 	afterLook = f
 	return func() { afterLook = nil }
 }
+
+// Hashed is how many blobs d's VerifiedPath and TouchVerified hashed.
+func (d *Dir) Hashed() int64 { return d.hashed.Load() }

@@ -2,11 +2,13 @@ package artifacts_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
 )
 
@@ -63,5 +65,71 @@ func TestRemoveIfOlderKeepsWhatIsTouchedMeanwhile(t *testing.T) {
 	}
 	if n, _, err := d.RemoveStaleTemps(time.Now().Add(time.Hour)); err != nil || n != 0 {
 		t.Fatalf("%d files left aside, %v", n, err)
+	}
+}
+
+// TouchVerified touches a blob and checks its bytes, hashing them once
+// while the file stays as it was: a server reusing a cached artifact run
+// after run does not read it each time; any change to the file (its bytes
+// rewritten, even with its size and modification time put back) is hashed
+// again and found, and a blob gone is not found.
+func TestTouchVerifiedHashesOnceUntilTheFileChanges(t *testing.T) {
+	d := openDir(t)
+	ctx := context.Background()
+	ref, err := d.Put(ctx, "text/plain", strings.NewReader("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Path(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := d.TouchVerified(ctx, ref); err != nil {
+			t.Fatalf("TouchVerified #%d: %v", i+1, err)
+		}
+	}
+	if n := d.Hashed(); n != 1 {
+		t.Errorf("three reuses of an unchanged blob hashed it %d times, want once", n)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.ModTime().Before(time.Now().Add(-time.Hour)) {
+		t.Errorf("the blob was not touched: %v %v", fi.ModTime(), err)
+	}
+
+	// Damaged in place, its size and times put back as they were.
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mode := fi.Mode()
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("HELLO"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.TouchVerified(ctx, ref); !errors.Is(err, artifacts.ErrCorrupt) || !strings.Contains(err.Error(), ref.Digest) {
+		t.Fatalf("TouchVerified of a damaged blob = %v, want ErrCorrupt naming %s", err, ref.Digest)
+	}
+	if err := d.TouchVerified(ctx, ref); !errors.Is(err, artifacts.ErrCorrupt) {
+		t.Fatalf("TouchVerified of a damaged blob, again = %v, want ErrCorrupt", err)
+	}
+
+	// Gone.
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.TouchVerified(ctx, ref); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("TouchVerified of a blob gone = %v, want ErrNotFound", err)
 	}
 }

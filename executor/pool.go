@@ -93,6 +93,13 @@ type toucher interface {
 	Touch(ref cairn.ArtifactRef) error
 }
 
+// touchVerifier is a toucher that also checks a blob's bytes, hashing
+// them only when it has not seen them intact since they last changed
+// (*artifacts.Dir.TouchVerified).
+type touchVerifier interface {
+	TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error
+}
+
 // cacheHits is how many earlier successes one attempt looks at before it
 // gives up and runs: each is checked (its artifacts read and hashed), and
 // a key has more than one only when an artifact was lost or damaged.
@@ -1039,6 +1046,12 @@ func (p *Pool) intact(ctx context.Context, outputs map[string]json.RawMessage) e
 		}
 		ref, ok := cairn.AsArtifactRef(v)
 		if !ok {
+			continue
+		}
+		if tv, ok := p.o.Artifacts.(touchVerifier); ok {
+			if err := tv.TouchVerified(ctx, ref); err != nil {
+				return fmt.Errorf("output %s: %w", n, err)
+			}
 			continue
 		}
 		if t, ok := p.o.Artifacts.(toucher); ok {
