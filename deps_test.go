@@ -17,7 +17,7 @@ var homes = map[string][]string{
 	"gopkg.in/yaml.v3":               {module + "/workflows", module + "/deploy"}, // deploy: its test parses the manifests
 	"github.com/robfig/cron/v3":      {module + "/workflows"},
 	"golang.org/x/term":              {module + "/cmd/cairn"},
-	"golang.org/x/sys/unix":          {module + "/tasks/shell", module + "/cmd/cairn"},
+	"golang.org/x/sys/unix":          {module + "/tasks/shell", module + "/cmd/cairn", module + "/store/sqlite"}, // store/sqlite: a new database's image in one pwritev
 	"github.com/hashicorp/go-plugin": {module + "/plugins"},
 	"github.com/hashicorp/go-hclog":  {module + "/plugins"},
 	"google.golang.org/grpc":         {module + "/plugins"},
