@@ -90,12 +90,6 @@ type BrokerOptions struct {
 	// time (SQLite). A run both batches hold is planned by the second
 	// once the first's commit ended (runState.within).
 	OverlapCommits bool
-	// EagerHandOff makes the completer start its next batch, once a
-	// batch committed, before the reporters of that batch go on with
-	// their outcomes (groupq's Eager): for reporters that answer over
-	// the network (cairn server's remote workers on PostgreSQL), not for
-	// an in-process pool whose slots report again at once.
-	EagerHandOff bool
 }
 
 // Broker is the lease API over a Store. Workers — the in-process pool now,
@@ -175,7 +169,6 @@ func NewBroker(store Store, o BrokerOptions) *Broker {
 		inbox:     make(map[string]*inbox),
 	}
 	b.completer.b = b
-	b.completer.q.Eager = o.EagerHandOff
 	return b
 }
 

@@ -238,8 +238,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 		return ok, l.Epoch
 	})
 	broker := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: f.leaseTTL, Abandoned: reapOrphans(reg), Name: owner, Logger: log,
-		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st), OverlapCommits: overlapCommits(st),
-		EagerHandOff: eagerHandOff(st, f.slots)})
+		Observe: mx.ObserveTask, ReadyPoll: readyPoll(st), OverlapCommits: overlapCommits(st)})
 	var pool *executor.Pool // nil with --workers 0
 	if f.slots > 0 {
 		removeStale("")
@@ -950,17 +949,6 @@ func completeLanes(st database) int {
 // without the overlap.
 func overlapCommits(database) bool {
 	return false
-}
-
-// eagerHandOff says whether the completer starts its next batch before
-// the reporters of the last one go on (scheduler.BrokerOptions.
-// EagerHandOff): on PostgreSQL with no in-process pool (--workers 0),
-// where every report comes over HTTP and each commit's round trips are
-// dear — measured there (docs/benchmarks.md, Session 15); SQLite's
-// commits and the in-process pool keep the yield that lets more reports
-// join.
-func eagerHandOff(st database, slots int) bool {
-	return poolSize(st) > 0 && slots == 0
 }
 
 // poolSize is the most connections st's pool holds (0 for SQLite).

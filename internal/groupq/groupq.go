@@ -27,20 +27,6 @@ type Queue[T any] struct {
 	// Lanes is how many batches may be sent at once; 0 or 1: one. Set
 	// it before the first Submit, or at any time with SetLanes.
 	Lanes int
-	// Eager makes a send that ended go on to the next at once: the
-	// caller it hands the lane to sends its batch without yielding first
-	// (the batch gathered during the send that ended), and the caller
-	// whose send ended yields to it before going on with its own
-	// outcome. For callers that have more to do once their outcome is
-	// set than join a batch — an HTTP answer to write: the PostgreSQL
-	// completer of remote workers' reports, whose hand-off waited behind
-	// those answers (0.4-0.7 ms a commit at the median under load,
-	// docs/benchmarks.md, Session 15). Not for callers whose next item
-	// follows their outcome at once — a remote worker's slots, the
-	// in-process pool's —: without the yield, the handed leader sends
-	// before they join (a worker's requests carried 5.6 reports instead
-	// of 8). Set it before the first Submit.
-	Eager bool
 
 	mu      sync.Mutex
 	waiting []*waiter[T] // items not taken by a leader yet, oldest first
@@ -114,10 +100,8 @@ func (q *Queue[T]) SubmitAllOverlapping(items []T, max int, yield bool, send fun
 		return // sent in another caller's batch
 	}
 	// A leader's own items are out of the queue and first in its batch
-	// (the oldest: lanes are handed to the oldest waiting caller). With
-	// Eager, one handed the lead by a send that ended does not yield:
-	// its batch gathered during that send.
-	if yield && (lead || !q.Eager) {
+	// (the oldest: lanes are handed to the oldest waiting caller).
+	if yield {
 		runtime.Gosched()
 	}
 	q.mu.Lock()
@@ -142,35 +126,25 @@ func (q *Queue[T]) SubmitAllOverlapping(items []T, max int, yield bool, send fun
 		}
 	}
 	released := false
-	// release gives the lane up, to the oldest caller waiting if any; it
-	// reports whether it handed the lane on.
-	release := func() (handed bool) {
+	release := func() {
 		if released {
-			return false
+			return
 		}
 		released = true
 		q.mu.Lock()
 		if len(q.waiting) > 0 && !q.gathering {
 			q.sending-- // the lane goes to the oldest caller waiting
 			q.handLocked()
-			handed = true
 		} else {
 			q.sending--
 		}
 		q.mu.Unlock()
-		return handed
 	}
-	send(all, func() { release() })
+	send(all, release)
 	for _, b := range batch {
 		b.lead <- false
 	}
-	// With Eager, the leader handed the lane on was woken last, so it
-	// runs next here once this goroutine yields: the next batch is sent
-	// before this caller goes on with its own outcome and before the
-	// callers woken above.
-	if release() && yield && q.Eager {
-		runtime.Gosched()
-	}
+	release()
 }
 
 // handLocked makes the oldest waiting item lead a batch in a lane of its

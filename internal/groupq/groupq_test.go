@@ -2,7 +2,6 @@ package groupq
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -177,59 +176,5 @@ func TestSubmitAllTogether(t *testing.T) {
 			}
 			q.SubmitAll(nil, max, true, func([]*[2]int) { t.Error("a send of nothing") })
 		})
-	}
-}
-
-// TestHandOffSendsNextFirst: with Eager, a leader whose send ended and
-// who handed the lead on lets the next leader send its batch before it
-// returns to its own caller (on one P: the next batch goes out before
-// this caller goes on), and the next leader, handed a batch that
-// gathered during the send, sends it without yielding first.
-func TestHandOffSendsNextFirst(t *testing.T) {
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
-	var (
-		q   = Queue[string]{Eager: true}
-		mu  sync.Mutex
-		log []string
-		wg  sync.WaitGroup
-	)
-	note := func(s string) {
-		mu.Lock()
-		log = append(log, s)
-		mu.Unlock()
-	}
-	waiting := func() int {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		return len(q.waiting)
-	}
-	send := func(batch []string) {
-		note(fmt.Sprint("send ", batch))
-		if batch[0] == "a" {
-			for waiting() < 2 { // b and c queue behind a's send
-				runtime.Gosched()
-			}
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		q.Submit("a", 10, true, send)
-		note("a returned")
-	}()
-	for waiting() == 0 && !func() bool { mu.Lock(); defer mu.Unlock(); return len(log) > 0 }() {
-		runtime.Gosched()
-	}
-	for _, it := range []string{"b", "c"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			q.Submit(it, 10, true, send)
-		}()
-	}
-	wg.Wait()
-	// b and c, queued in either order, go in one batch.
-	if len(log) != 3 || log[0] != "send [a]" || (log[1] != "send [b c]" && log[1] != "send [c b]") || log[2] != "a returned" {
-		t.Fatalf("order %q, want [send [a], send [b c] (either order), a returned]", log)
 	}
 }
