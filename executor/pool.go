@@ -60,6 +60,22 @@ type AheadLeaser interface {
 	GiveBack(ctx context.Context, leases []cairn.Lease) error
 }
 
+// aheadCapable is an AheadLeaser that says whether it may lease ahead
+// after all: a remote worker's client does only against a server that
+// takes leases back (its give-back call, told at registration).
+type aheadCapable interface {
+	LeasesAhead() bool
+}
+
+// leasesAhead says whether a pool of leaser leases ahead.
+func leasesAhead(leaser Leaser) (AheadLeaser, bool) {
+	al, ok := leaser.(AheadLeaser)
+	if c, capable := leaser.(aheadCapable); ok && capable {
+		ok = c.LeasesAhead()
+	}
+	return al, ok
+}
+
 // revokeNotifier is a Leaser that calls f when the lease's task is
 // cancelled (*scheduler.Broker does), so that the pool stops the attempt
 // without a goroutine per attempt watching Revoked.
@@ -310,7 +326,7 @@ func New(leaser Leaser, o Options) *Pool {
 	}
 	p := &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
 		halted: make(chan struct{})}
-	if al, ok := leaser.(AheadLeaser); ok && o.Slots > 1 {
+	if al, ok := leasesAhead(leaser); ok && o.Slots > 1 {
 		p.aheadLeaser = al
 		p.kick, p.wake, p.finish = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
 	}

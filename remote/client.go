@@ -77,6 +77,9 @@ type Client struct {
 
 	reports groupq.Queue[*pendingReport] // completions on their way (CompleteAndLease)
 	single  atomic.Bool                  // the server has no complete-many: one request per completion
+	// givesBack: the server said at the first registration that it takes
+	// leases back unrun (give-back), so the worker's pool leases ahead.
+	givesBack bool
 }
 
 type attemptKey struct {
@@ -201,10 +204,23 @@ func (c *Client) register(ctx context.Context) error {
 	c.id, c.ttl, c.server = rep.WorkerID, time.Duration(rep.LeaseTTLMillis)*time.Millisecond, rep.ServerVersion
 	c.maxWait = time.Duration(rep.MaxWaitMillis) * time.Millisecond
 	c.reports.SetLanes(rep.CompleteLanes)
+	c.givesBack = rep.GiveBack
 	clear(c.leases)
 	clear(c.secrets)
 	c.mu.Unlock()
 	return nil
+}
+
+// LeasesAhead says whether the server takes leases back unrun (its
+// give-back call, told at registration): only then may the worker's pool
+// lease ahead of its free slots (executor.AheadLeaser). A pool asks once,
+// when it is made; should the worker register again with a server that
+// lacks the call, its give-backs are refused and the items it held ahead
+// end as interrupted after the lease TTL, as a lost worker's.
+func (c *Client) LeasesAhead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.givesBack
 }
 
 // ID is the worker id the server issued.
@@ -624,6 +640,87 @@ func (c *Client) send(batch []*pendingReport) {
 			answer(p, nil, callError("complete", l.lease(), r.Error, nil))
 		}
 	}
+}
+
+// CompleteAndLeaseMany reports how several attempts ended, each as
+// CompleteAndLease does one — recorded or refused alone, leasing up to
+// next[i].Max more items with it — in one request (complete-many) with
+// the reports of the slots on their way meanwhile: a pool leasing ahead
+// sends the reports of the attempts its slots left behind so
+// (executor.AheadLeaser).
+func (c *Client) CompleteAndLeaseMany(ctx context.Context, leases []cairn.Lease, cs []cairn.Completion, next []cairn.LeaseRequest) ([][]cairn.WorkItem, []error) {
+	items, errs := make([][]cairn.WorkItem, len(leases)), make([]error, len(leases))
+	id := c.ID()
+	ps := make([]*pendingReport, 0, len(leases))
+	at := make([]int, 0, len(leases))
+	for i, l := range leases {
+		if l.Worker != id {
+			errs[i] = fmt.Errorf("complete %s/%s#%d: leased before this worker registered again: %w", l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)
+			continue
+		}
+		req := completeRequest{Lease: toWireLease(l), Completion: toWireCompletion(cs[i]), Next: next[i].Max, Start: next[i].Start}
+		ps, at = append(ps, &pendingReport{ctx: ctx, req: req}), append(at, i)
+	}
+	if len(ps) > 0 {
+		if c.single.Load() {
+			for _, p := range ps {
+				p.items, p.err = c.completeOne(ctx, p.req)
+			}
+		} else {
+			c.reports.SubmitAll(ps, maxSend, true, c.send)
+		}
+	}
+	for j, p := range ps {
+		items[at[j]], errs[at[j]] = p.items, p.err
+	}
+	for _, l := range leases {
+		c.forget(l)
+	}
+	return items, errs
+}
+
+// GiveBack hands back leases whose attempts never began (items the pool
+// leased ahead and found no free slot for in time, or held when it began
+// to stop): POST give-back, which makes each task ready again, no attempt
+// counted, if its lease is still held. A lease no longer held (lease_lost)
+// is no error: its task went on without it. Another refusal, or a failed
+// call, is: those leases expire, and their tasks end as interrupted after
+// the lease TTL, as a lost worker's do.
+func (c *Client) GiveBack(ctx context.Context, leases []cairn.Lease) error {
+	defer func() {
+		for _, l := range leases {
+			c.forget(l)
+		}
+	}()
+	id := c.ID()
+	req := giveBackRequest{Leases: make([]wireLease, 0, len(leases))}
+	for _, l := range leases {
+		if l.Worker == id { // else leased before the worker registered again: lost with its old id
+			req.Leases = append(req.Leases, toWireLease(l))
+		}
+	}
+	if len(req.Leases) == 0 {
+		return nil
+	}
+	var rep giveBackReply
+	if err := c.call(ctx, http.MethodPost, "give-back", id, req, &rep, time.Minute); err != nil {
+		return fmt.Errorf("give back %d leases: %w", len(req.Leases), err)
+	}
+	if len(rep.Results) != len(req.Leases) {
+		return fmt.Errorf("give back: %d results for %d leases", len(rep.Results), len(req.Leases))
+	}
+	var errs []error
+	for i, r := range rep.Results {
+		l := req.Leases[i].lease()
+		switch r.Code {
+		case "", CodeLeaseLost:
+		case CodeForbidden:
+			errs = append(errs, callError("give back", l, r.Error, ErrForbidden))
+		default:
+			errs = append(errs, callError("give back", l, r.Error, nil))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Drain tells the server the worker leases nothing more.

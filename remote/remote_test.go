@@ -54,6 +54,12 @@ func newRigWith(t *testing.T, set func(o *remote.ServerOptions)) *rig {
 // (nil: as it is).
 func newRigServing(t *testing.T, set func(o *remote.ServerOptions), wrap func(http.Handler) http.Handler) *rig {
 	t.Helper()
+	return newRigTTL(t, 3*time.Second, set, wrap)
+}
+
+// newRigTTL is newRigServing whose broker's leases live ttl.
+func newRigTTL(t *testing.T, ttl time.Duration, set func(o *remote.ServerOptions), wrap func(http.Handler) http.Handler) *rig {
+	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "cairn.db"))
@@ -69,7 +75,7 @@ func newRigServing(t *testing.T, set func(o *remote.ServerOptions), wrap func(ht
 	if err := st.CreateToken(ctx, tok, hash, "test"); err != nil {
 		t.Fatal(err)
 	}
-	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: 3 * time.Second})
+	b := scheduler.NewBroker(st, scheduler.BrokerOptions{LeaseTTL: ttl})
 	o := remote.ServerOptions{Leaser: b, Loser: b, Workers: st, Tokens: st, Tasks: st, Logs: logs,
 		Blobs: arts, Cache: st, Version: "test", LoseEvery: 100 * time.Millisecond}
 	if set != nil {

@@ -37,6 +37,17 @@ type Leaser interface {
 	LeaseTTL() time.Duration
 }
 
+// GiveBacker is a Leaser that takes leased tasks back unrun
+// (*scheduler.Broker's GiveBackEach): each whose lease is still held — a
+// compare-and-set on its run, task, attempt and token — is ready again as
+// before its lease, no attempt counted; the answer says, in order, which
+// were (false: no longer held, nothing changed). A server whose Leaser is
+// one serves POST give-back and says so at registration (give_back), so
+// that its workers lease ahead of their free slots.
+type GiveBacker interface {
+	GiveBackEach(ctx context.Context, leases []cairn.Lease) ([]bool, error)
+}
+
 // Loser ends what lost workers leave behind: *scheduler.Broker.
 type Loser interface {
 	LoseWorkers(ctx context.Context) ([]cairn.Worker, error)
@@ -199,6 +210,9 @@ func NewServer(o ServerOptions) *Server {
 	s.handle("POST "+Prefix+"heartbeat", s.worker(s.heartbeat))
 	s.handle("POST "+Prefix+"complete", s.worker(s.complete))
 	s.handle("POST "+Prefix+"complete-many", s.worker(s.completeMany))
+	if _, ok := o.Leaser.(GiveBacker); ok {
+		s.handle("POST "+Prefix+"give-back", s.worker(s.giveBack))
+	}
 	s.handle("POST "+Prefix+"drain", s.worker(s.setState(cairn.WorkerDraining)))
 	s.handle("POST "+Prefix+"deregister", s.worker(s.setState(cairn.WorkerStopped)))
 	s.handle("PUT "+Prefix+"logs/{run}/{task}/{attempt}", s.worker(s.putLog))
@@ -508,7 +522,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		"concurrency", wk.Concurrency, "token", tok.ID)
 	writeJSON(w, http.StatusOK, registerReply{WorkerID: wk.ID, LeaseTTLMillis: s.ttl.Milliseconds(),
 		HeartbeatMillis: (s.ttl / 3).Milliseconds(), MaxWaitMillis: s.o.MaxWait.Milliseconds(),
-		ServerVersion: s.o.Version, Protocol: cairn.WorkerProtocol, CompleteLanes: s.o.CompleteLanes})
+		ServerVersion: s.o.Version, Protocol: cairn.WorkerProtocol, CompleteLanes: s.o.CompleteLanes, GiveBack: s.givesBack()})
 }
 
 // Limits of a registration.
@@ -964,6 +978,70 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+// givesBack says whether this server takes leases back unrun (POST
+// give-back).
+func (s *Server) givesBack() bool {
+	_, ok := s.o.Leaser.(GiveBacker)
+	return ok
+}
+
+// giveBack takes back leases of worker c whose attempts never began
+// (items it leased ahead and found no free slot for in time, or had
+// waiting when it began to drain): each checked alone as a heartbeat's
+// (another worker's is forbidden, one no longer held lease_lost), those
+// that are c's handed to the leaser together, which makes each ready
+// again only if its lease is still held (a compare-and-set on run, task,
+// attempt and token). A lease refused or no longer held changes nothing.
+func (s *Server) giveBack(w http.ResponseWriter, r *http.Request, c caller) {
+	var req giveBackRequest
+	if !decode(w, r, &req, 4<<20) {
+		return
+	}
+	if len(req.Leases) == 0 || len(req.Leases) > maxBatch {
+		fail(w, http.StatusBadRequest, CodeBadInput, fmt.Sprintf("%d leases to give back: want 1 to %d", len(req.Leases), maxBatch))
+		return
+	}
+	out := make([]giveBackResult, len(req.Leases))
+	var mine []cairn.Lease
+	var at []int
+	for i, wl := range req.Leases {
+		l := wl.lease()
+		if err := s.holds(r.Context(), c, l); err != nil {
+			switch {
+			case errors.Is(err, errForbidden):
+				out[i] = giveBackResult{Code: CodeForbidden, Error: "give back: " + err.Error()}
+			case errors.Is(err, cairn.ErrLeaseLost):
+				out[i] = giveBackResult{Code: CodeLeaseLost, Error: "give back: " + err.Error()}
+			default:
+				s.internal(w, r, err)
+				return
+			}
+			continue
+		}
+		mine, at = append(mine, l), append(at, i)
+	}
+	if len(mine) > 0 {
+		given, err := s.o.Leaser.(GiveBacker).GiveBackEach(r.Context(), mine)
+		if err == nil && len(given) != len(mine) {
+			err = fmt.Errorf("give back: %d answers for %d leases", len(given), len(mine))
+		}
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		s.mu.Lock()
+		for j, l := range mine {
+			delete(s.holders, l.Token) // given back or no longer held: dead either way
+			if !given[j] {
+				out[at[j]] = giveBackResult{Code: CodeLeaseLost, Error: fmt.Sprintf("give back %s/%s#%d: the lease is no longer held: %v",
+					l.RunID, l.TaskID, l.Attempt, cairn.ErrLeaseLost)}
+			}
+		}
+		s.mu.Unlock()
+	}
+	writeJSON(w, http.StatusOK, giveBackReply{Results: out})
 }
 
 // maxReports bounds the completions of one complete-many request: a

@@ -76,6 +76,11 @@ type registerReply struct {
 	// CompleteLanes is how many completion requests the worker may have
 	// on their way at once (absent: one); see ServerOptions.CompleteLanes.
 	CompleteLanes int `json:"complete_lanes,omitempty"`
+	// GiveBack says the server takes leases back unrun (POST give-back):
+	// only then does a worker lease ahead of its free slots (absent: a
+	// server of an earlier version, which a worker never leases ahead
+	// of).
+	GiveBack bool `json:"give_back,omitempty"`
 }
 
 // wireLease is a lease on the wire.
@@ -154,6 +159,25 @@ type heartbeatResult struct {
 
 type heartbeatReply struct {
 	Results []heartbeatResult `json:"results"`
+}
+
+// giveBackRequest hands back leases whose attempts never began (items a
+// worker leased ahead of a free slot).
+type giveBackRequest struct {
+	Leases []wireLease `json:"leases"`
+}
+
+// giveBackResult is one lease's answer: given back (no Code: its task is
+// ready again, no attempt counted), or not with Code (lease_lost: no
+// longer held, nothing changed; forbidden: another worker's; internal)
+// and Error.
+type giveBackResult struct {
+	Code  string `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+type giveBackReply struct {
+	Results []giveBackResult `json:"results"`
 }
 
 // wireCompletion is how an attempt ended, as the worker reports it; the

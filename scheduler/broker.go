@@ -608,13 +608,23 @@ func (b *Broker) Start(ctx context.Context, l cairn.Lease) error {
 // expired, its run cancelled) is left alone. The runs' drivers here hear
 // of the tasks made ready, and the workers waiting for work are woken.
 func (b *Broker) GiveBack(ctx context.Context, leases []cairn.Lease) error {
+	_, err := b.GiveBackEach(ctx, leases)
+	return err
+}
+
+// GiveBackEach is GiveBack, saying of each lease, in order, whether it
+// was given back: false for one no longer held (completed, expired and
+// ended, superseded), which changed nothing (the worker API's give-back
+// answers it as lease_lost).
+func (b *Broker) GiveBackEach(ctx context.Context, leases []cairn.Lease) ([]bool, error) {
+	given := make([]bool, len(leases))
 	if len(leases) == 0 {
-		return nil
+		return given, nil
 	}
 	now := b.now()
 	trs, err := b.store.GiveBack(ctx, leases, now)
 	if err != nil {
-		return fmt.Errorf("give back %d leases: %w", len(leases), err)
+		return nil, fmt.Errorf("give back %d leases: %w", len(leases), err)
 	}
 	b.mu.Lock()
 	types := make(map[string]string, len(leases))
@@ -629,12 +639,13 @@ func (b *Broker) GiveBack(ctx context.Context, leases []cairn.Lease) error {
 		if tr == nil {
 			continue
 		}
+		given[i] = true
 		l := leases[i]
 		b.publish(Event{RunID: l.RunID, TaskID: l.TaskID, From: cairn.TaskRunning, To: cairn.TaskReady, Attempt: l.Attempt,
 			At: now, Type: types[l.Token]}, tr)
 	}
 	b.NotifyReady()
-	return nil
+	return given, nil
 }
 
 // Heartbeat extends the lease. cairn.ErrLeaseLost if it is no longer

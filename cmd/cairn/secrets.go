@@ -164,6 +164,17 @@ func (s secretLeaser) GiveBack(ctx context.Context, leases []cairn.Lease) error 
 	return a.GiveBack(ctx, leases)
 }
 
+// GiveBackEach is GiveBack saying which leases were given back
+// (remote.GiveBacker: the worker API's give-back call); one that cannot
+// (not a broker) refuses.
+func (s secretLeaser) GiveBackEach(ctx context.Context, leases []cairn.Lease) ([]bool, error) {
+	g, ok := s.Leaser.(remote.GiveBacker)
+	if !ok {
+		return nil, fmt.Errorf("give back %d leases: %T cannot", len(leases), s.Leaser)
+	}
+	return g.GiveBackEach(ctx, leases)
+}
+
 // redact takes run runID's secret values out of what an attempt reports
 // (its error, stack and outputs).
 func (s secretLeaser) redact(runID string, c cairn.Completion) cairn.Completion {
