@@ -703,7 +703,7 @@ func (c *Client) GiveBack(ctx context.Context, leases []cairn.Lease) error {
 		return nil
 	}
 	var rep giveBackReply
-	if err := c.call(ctx, http.MethodPost, "give-back", id, req, &rep, time.Minute); err != nil {
+	if err := c.call(ctx, http.MethodPost, "give-back", id, req, &rep, 30*time.Second); err != nil {
 		return fmt.Errorf("give back %d leases: %w", len(req.Leases), err)
 	}
 	if len(rep.Results) != len(req.Leases) {
