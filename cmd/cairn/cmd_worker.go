@@ -174,7 +174,8 @@ func cmdWorker(ctx context.Context, a *app, args []string) error {
 	pool.Start(poolCtx)
 	beats := keepAlive(poolCtx, c, log)
 	log.Info("cairn worker ready", "worker", c.ID(), "name", f.name, "server", f.server, "server_version", c.ServerVersion(),
-		"concurrency", f.concurrency, "labels", f.labels, "queues", f.queues, "lease_ttl", c.LeaseTTL().String())
+		"concurrency", f.concurrency, "labels", f.labels, "queues", f.queues, "lease_ttl", c.LeaseTTL().String(),
+		"lease_ahead", c.LeasesAhead())
 
 	var haltErr error
 	select {
