@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,15 +43,7 @@ func (r *rig) giveBack(t *testing.T, id string, leases ...cairn.Lease) (int, []g
 		body.Leases = append(body.Leases, wl{l.RunID, l.TaskID, l.Attempt, l.Token, l.Worker})
 	}
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, r.srv.URL+remote.Prefix+"give-back", bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
-	req.Header.Set(remote.HeaderWorker, id)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := r.post(t, r.srv.URL, "give-back", id, b)
 	defer resp.Body.Close()
 	var rep struct {
 		Results []giveBackResult `json:"results"`
@@ -403,6 +394,26 @@ func (h *holdAhead) wrap(next http.Handler) http.Handler {
 	})
 }
 
+// start makes a rig whose leases live ttl serving through h, a run of n
+// quick tasks and a worker of slots that runs them, then arms h and
+// waits for the answer it holds.
+func (h *holdAhead) start(t *testing.T, ttl time.Duration, n, slots int) (*rig, string, *remote.Client, *quick, *quickPool) {
+	t.Helper()
+	h.arrived, h.release = make(chan struct{}, 1), make(chan struct{})
+	r := newRigTTL(t, ttl, nil, h.wrap)
+	run := r.readyRun(t, n, "quick")
+	a := r.client(t, slots)
+	q := newQuick(nil)
+	pa := startQuickPool(t, a, q, slots)
+	h.armed.Store(true)
+	select {
+	case <-h.arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no report of the worker leased ahead")
+	}
+	return r, run, a, q, pa
+}
+
 // leasedTo counts run's tasks leased or running under worker id.
 func leasedTo(t *testing.T, r *rig, run, id string) int {
 	t.Helper()
@@ -425,19 +436,9 @@ func leasedTo(t *testing.T, r *rig, run, id string) int {
 // here), each once, as its first attempt, none interrupted.
 func TestDrainGivesBackItemsAhead(t *testing.T) {
 	const n, slots = 600, 4
-	h := &holdAhead{arrived: make(chan struct{}, 1), release: make(chan struct{})}
-	r := newRigTTL(t, time.Minute, nil, h.wrap)
+	h := &holdAhead{}
+	r, run, a, q, pa := h.start(t, time.Minute, n, slots)
 	ctx := context.Background()
-	run := r.readyRun(t, n, "quick")
-	a := r.client(t, slots)
-	q := newQuick(nil)
-	pa := startQuickPool(t, a, q, slots)
-	h.armed.Store(true)
-	select {
-	case <-h.arrived:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no report of the worker leased ahead")
-	}
 	held := leasedTo(t, r, run, a.ID())
 	if h.ahead == 0 {
 		t.Fatal("the held answer leased nothing ahead: the test would not test it")
@@ -502,19 +503,9 @@ func TestDrainGivesBackItemsAhead(t *testing.T) {
 // successes, never twice at once.
 func TestKilledWorkerItemsAheadComeBackAfterTTL(t *testing.T) {
 	const n, slots, ttl = 400, 4, 2 * time.Second
-	h := &holdAhead{arrived: make(chan struct{}, 1), release: make(chan struct{}), abort: true}
-	r := newRigTTL(t, ttl, nil, h.wrap)
+	h := &holdAhead{abort: true}
+	r, run, a, q, pa := h.start(t, ttl, n, slots)
 	ctx := context.Background()
-	run := r.readyRun(t, n, "quick")
-	a := r.client(t, slots)
-	q := newQuick(nil)
-	pa := startQuickPool(t, a, q, slots)
-	h.armed.Store(true)
-	select {
-	case <-h.arrived:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no report of the worker leased ahead")
-	}
 	id := a.ID()
 	h.dead.Store(&id)
 	killed := time.Now()

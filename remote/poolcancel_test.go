@@ -1,13 +1,13 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,14 +127,11 @@ func TestCancelledAttemptKeepsPoolSlot(t *testing.T) {
 	}
 }
 
-// beat sends a heartbeat of lease l as worker id to the worker API at
-// url, raw, and returns its one result's code ("" renewed) and whether
-// it said the run is cancelled.
-func (r *rig) beat(t *testing.T, url, id string, l cairn.Lease) (code string, cancel bool) {
+// post POSTs body (JSON) to the worker API at url's path as worker id,
+// raw, and returns the answer.
+func (r *rig) post(t *testing.T, url, path, id string, body []byte) *http.Response {
 	t.Helper()
-	body := fmt.Sprintf(`{"leases":[{"run_id":%q,"task_id":%q,"attempt":%d,"token":%q,"worker":%q}]}`,
-		l.RunID, l.TaskID, l.Attempt, l.Token, l.Worker)
-	req, _ := http.NewRequest(http.MethodPost, url+remote.Prefix+"heartbeat", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, url+remote.Prefix+path, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+r.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
@@ -143,6 +140,17 @@ func (r *rig) beat(t *testing.T, url, id string, l cairn.Lease) (code string, ca
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// beat sends a heartbeat of lease l as worker id to the worker API at
+// url, raw, and returns its one result's code ("" renewed) and whether
+// it said the run is cancelled.
+func (r *rig) beat(t *testing.T, url, id string, l cairn.Lease) (code string, cancel bool) {
+	t.Helper()
+	body := fmt.Sprintf(`{"leases":[{"run_id":%q,"task_id":%q,"attempt":%d,"token":%q,"worker":%q}]}`,
+		l.RunID, l.TaskID, l.Attempt, l.Token, l.Worker)
+	resp := r.post(t, url, "heartbeat", id, []byte(body))
 	defer resp.Body.Close()
 	var out struct {
 		Results []struct {

@@ -174,26 +174,7 @@ func TestPoolOverHTTP(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pool.Start(ctx)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		trs, err := r.st.ListTaskRuns(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := 0
-		for _, tr := range trs {
-			if tr.State == cairn.TaskSucceeded {
-				done++
-			}
-		}
-		if done == len(trs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks succeeded", done, len(trs))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitSucceeded(t, r, id, 12, 30*time.Second)
 	pool.Stop(ctx)
 	trs, _ := r.st.ListTaskRuns(ctx, id)
 	for _, tr := range trs {

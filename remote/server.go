@@ -891,6 +891,29 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, c caller) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// ownLeases checks each of leases as worker c's (holds): those that are
+// are returned, with their places in leases (at); each that is not is
+// told to refuse, with its code (forbidden: another worker's; lease_lost:
+// no longer held). The error is the server's failure to tell.
+func (s *Server) ownLeases(ctx context.Context, c caller, leases []wireLease, refuse func(i int, code string, err error)) (mine []cairn.Lease, at []int, err error) {
+	for i, wl := range leases {
+		l := wl.lease()
+		if err := s.holds(ctx, c, l); err != nil {
+			switch {
+			case errors.Is(err, errForbidden):
+				refuse(i, CodeForbidden, err)
+			case errors.Is(err, cairn.ErrLeaseLost):
+				refuse(i, CodeLeaseLost, err)
+			default:
+				return nil, nil, err
+			}
+			continue
+		}
+		mine, at = append(mine, l), append(at, i)
+	}
+	return mine, at, nil
+}
+
 // maxBatch bounds the leases of one heartbeat.
 const maxBatch = 10000
 
@@ -904,23 +927,12 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	out := make([]heartbeatResult, len(req.Leases))
-	var mine []cairn.Lease
-	var at []int
-	for i, wl := range req.Leases {
-		l := wl.lease()
-		if err := s.holds(r.Context(), c, l); err != nil {
-			switch {
-			case errors.Is(err, errForbidden):
-				out[i] = heartbeatResult{Code: CodeForbidden, Error: err.Error()}
-			case errors.Is(err, cairn.ErrLeaseLost):
-				out[i] = heartbeatResult{Code: CodeLeaseLost, Error: err.Error()}
-			default:
-				s.internal(w, r, err)
-				return
-			}
-			continue
-		}
-		mine, at = append(mine, l), append(at, i)
+	mine, at, err := s.ownLeases(r.Context(), c, req.Leases, func(i int, code string, err error) {
+		out[i] = heartbeatResult{Code: code, Error: err.Error()}
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
 	}
 	if len(mine) > 0 {
 		rs, err := s.o.Leaser.HeartbeatMany(r.Context(), mine)
@@ -1004,23 +1016,12 @@ func (s *Server) giveBack(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	out := make([]giveBackResult, len(req.Leases))
-	var mine []cairn.Lease
-	var at []int
-	for i, wl := range req.Leases {
-		l := wl.lease()
-		if err := s.holds(r.Context(), c, l); err != nil {
-			switch {
-			case errors.Is(err, errForbidden):
-				out[i] = giveBackResult{Code: CodeForbidden, Error: "give back: " + err.Error()}
-			case errors.Is(err, cairn.ErrLeaseLost):
-				out[i] = giveBackResult{Code: CodeLeaseLost, Error: "give back: " + err.Error()}
-			default:
-				s.internal(w, r, err)
-				return
-			}
-			continue
-		}
-		mine, at = append(mine, l), append(at, i)
+	mine, at, err := s.ownLeases(r.Context(), c, req.Leases, func(i int, code string, err error) {
+		out[i] = giveBackResult{Code: code, Error: "give back: " + err.Error()}
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
 	}
 	if len(mine) > 0 {
 		given, err := s.o.Leaser.(GiveBacker).GiveBackEach(r.Context(), mine)
