@@ -77,8 +77,9 @@ type Client struct {
 
 	reports groupq.Queue[*pendingReport] // completions on their way (CompleteAndLease)
 	single  atomic.Bool                  // the server has no complete-many: one request per completion
-	// givesBack: the server said at the first registration that it takes
-	// leases back unrun (give-back), so the worker's pool leases ahead.
+	// givesBack: the server said at the last registration that it takes
+	// leases back unrun (give-back), so the worker's pool may lease ahead
+	// (LeasesAhead).
 	givesBack bool
 }
 
