@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,6 +226,34 @@ func (f *fakeManyLeaser) CompleteAndLeaseMany(ctx context.Context, ls []cairn.Le
 		items[i], errs[i] = f.fakeLeaser.CompleteAndLease(ctx, ls[i], cs[i], next[i])
 	}
 	return items, errs
+}
+
+// The worker API's give-back goes through the server's secretLeaser to
+// the broker, saying which leases were given back; a leaser that cannot
+// give back refuses, and the server then has no give-back route.
+func TestSecretLeaserGivesBack(t *testing.T) {
+	ls := []cairn.Lease{{RunID: "r", TaskID: "a", Token: "x"}, {RunID: "r", TaskID: "b", Token: "y"}}
+	g := &fakeGiveBacker{given: []bool{true, false}}
+	s := secretLeaser{Leaser: g}
+	got, err := s.GiveBackEach(context.Background(), ls)
+	if err != nil || !slices.Equal(got, []bool{true, false}) || len(g.asked) != 2 || g.asked[1].TaskID != "b" {
+		t.Errorf("GiveBackEach through secretLeaser: %v, %v (the broker asked %+v)", got, err, g.asked)
+	}
+	if _, err := (secretLeaser{Leaser: &fakeLeaser{}}).GiveBackEach(context.Background(), ls); err == nil {
+		t.Error("GiveBackEach over a leaser that cannot give back: no error")
+	}
+}
+
+// fakeGiveBacker is fakeLeaser taking leases back (remote.GiveBacker).
+type fakeGiveBacker struct {
+	fakeLeaser
+	given []bool
+	asked []cairn.Lease
+}
+
+func (f *fakeGiveBacker) GiveBackEach(_ context.Context, ls []cairn.Lease) ([]bool, error) {
+	f.asked = append(f.asked, ls...)
+	return f.given, nil
 }
 
 type fakeLeaser struct {
