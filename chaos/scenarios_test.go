@@ -66,12 +66,14 @@ func killServersAndWorkers(t *testing.T, pg bool) {
 		t.Log("no cairn worker yet (the remote workers of issue #21): servers only")
 	}
 	c := newCluster(t, spec)
-	n, width, nap := pick(48, 1000), pick(8, 50), pick(400, 1500)
+	n, width, nap := pick(48, 1000), pick(8, 50), pick(400, 2500)
 	kills := envInt(t, "CAIRN_CHAOS_KILLS", pick(3, 50))
 	src := probeWorkflow("kill-probe", n, width, nap, 0)
 	// A cap on the attempts at once, so that the run's work outlasts the
-	// kills: under make chaos 1,000 × 1.5 s / 8, over three minutes,
-	// against 50 kills 1-3 s apart; short, 48 × 0.4 s / 4.
+	// kills: under make chaos 1,000 × 2.5 s / 8, over five minutes,
+	// against 50 kills 1-3 s apart with the stops and drops between them
+	// (4.5 minutes on 2026-12-05: 1.5 s a task ended the run after 49
+	// kills); short, 48 × 0.4 s / 4.
 	src = append(src, fmt.Sprintf("concurrency: %d\n", pick(4, 8))...)
 	wf := writeWorkflow(t, "kill-probe.yaml", src)
 	ledger := filepath.Join(t.TempDir(), "ledger.jsonl")
