@@ -305,7 +305,7 @@ func (d *Dir) VerifiedPath(ctx context.Context, ref cairn.ArtifactRef) (string, 
 }
 
 // TouchVerified is Touch for a blob about to be reused (a cache hit):
-// marked used now, then checked — stored, ref's size, its bytes hashing to
+// marked used now where it can be, then checked — stored, ref's size, its bytes hashing to
 // ref's digest, else an error wrapping cairn.ErrNotFound or ErrCorrupt. The
 // bytes are hashed unless this Dir hashed them before (VerifiedPath, an
 // earlier TouchVerified) and the file is as it was then but for this touch:
@@ -319,9 +319,10 @@ func (d *Dir) TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error {
 		return err
 	}
 	before, beforeOK := statID(p)
-	if err := d.Touch(ref); err != nil {
-		return err
-	}
+	// A touch that fails (a blob another user owns) does not refuse the
+	// reuse, as before TouchVerified: it only keeps gc's grace from
+	// counting from now.
+	_ = d.Touch(ref)
 	after, afterOK := statID(p)
 	if beforeOK && afterOK {
 		if v, ok := d.verified.Load(p); ok && v.(fileID) == before && after.size == before.size && after.ino == before.ino {
