@@ -128,10 +128,11 @@ func contains(list []string, s string) bool {
 
 // cliActor is who a local command acts as in the audit log (tokens,
 // models, retries, schedules, backfills): cli:USER@HOST, USER the name of
-// the process's user in the user database, or uid N where it has none —
-// never $USER, which a process sets as it likes.
+// the process's user in the user database, or its number where it has
+// none (as ls -l shows such a user) — never $USER, which a process sets as
+// it likes.
 func cliActor() string {
-	name := "uid " + strconv.Itoa(os.Getuid())
+	name := strconv.Itoa(os.Getuid())
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
 	}
