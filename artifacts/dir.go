@@ -287,15 +287,7 @@ func (d *Dir) VerifiedPath(ctx context.Context, ref cairn.ArtifactRef) (string, 
 			return p, nil
 		}
 	}
-	rc, err := d.Open(ctx, ref)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	d.hashed.Add(1)
-	// io.Discard is wrapped: as an io.ReaderFrom it would read in its own
-	// 8 KiB chunks, leaving the buffer unused (32 times the reads).
-	if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, ctxReader{ctx: ctx, r: rc}, make([]byte, copyBufSize)); err != nil {
+	if err := d.hash(ctx, ref); err != nil {
 		return "", err
 	}
 	if idOK {
@@ -305,8 +297,8 @@ func (d *Dir) VerifiedPath(ctx context.Context, ref cairn.ArtifactRef) (string, 
 }
 
 // TouchVerified is Touch for a blob about to be reused (a cache hit):
-// marked used now where it can be, then checked — stored, ref's size, its bytes hashing to
-// ref's digest, else an error wrapping cairn.ErrNotFound or ErrCorrupt. The
+// marked used now where it can be, then checked — stored, ref's size, its
+// bytes hashing to ref's digest, else an error wrapping cairn.ErrNotFound or ErrCorrupt. The
 // bytes are hashed unless this Dir hashed them before (VerifiedPath, an
 // earlier TouchVerified) and the file is as it was then but for this touch:
 // its size, modification and change times and inode, read right before
@@ -330,19 +322,28 @@ func (d *Dir) TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error {
 			return nil
 		}
 	}
-	rc, err := d.Open(ctx, ref)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	d.hashed.Add(1)
-	if _, err := io.CopyBuffer(struct{ io.Writer }{io.Discard}, ctxReader{ctx: ctx, r: rc}, make([]byte, copyBufSize)); err != nil {
+	if err := d.hash(ctx, ref); err != nil {
 		return err
 	}
 	if now, ok := statID(p); afterOK && ok && now == after {
 		d.remember(p, after)
 	}
 	return nil
+}
+
+// hash reads ref's blob to its end through Open, which fails on bytes
+// that are not ref's.
+func (d *Dir) hash(ctx context.Context, ref cairn.ArtifactRef) error {
+	rc, err := d.Open(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	d.hashed.Add(1)
+	// io.Discard is wrapped: as an io.ReaderFrom it would read in its own
+	// 8 KiB chunks, leaving the buffer unused (32 times the reads).
+	_, err = io.CopyBuffer(struct{ io.Writer }{io.Discard}, ctxReader{ctx: ctx, r: rc}, make([]byte, copyBufSize))
+	return err
 }
 
 // verifyingReader hashes what it reads and turns EOF into an error when
