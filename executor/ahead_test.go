@@ -69,6 +69,24 @@ func TestLeaseAheadSharesCommits(t *testing.T) {
 // for a while — every slot busy with an attempt that turned out slow —:
 // ready again, their attempt not counted, and each runs once later.
 func TestLeaseAheadGivesBackBehindSlowAttempts(t *testing.T) {
+	// Leasing ahead begins only after 4 quick attempts a slot in a row
+	// (under 1 ms each), which a loaded -race run may not give: a try in
+	// which nothing was leased ahead is made again, up to 5.
+	for try := 1; ; try++ {
+		n := givesBackBehindSlowAttempts(t)
+		if n > 0 {
+			t.Logf("%d tasks given back (try %d)", n, try)
+			return
+		}
+		if try == 5 {
+			t.Fatal("nothing was leased ahead and given back in 5 tries: the test did not test it")
+		}
+	}
+}
+
+// givesBackBehindSlowAttempts runs the test's scenario once and returns
+// how many tasks were given back.
+func givesBackBehindSlowAttempts(t *testing.T) int {
 	const slots = 2
 	release := make(chan struct{})
 	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
@@ -133,9 +151,6 @@ func TestLeaseAheadGivesBackBehindSlowAttempts(t *testing.T) {
 	mu.Lock()
 	n := len(given)
 	mu.Unlock()
-	if n == 0 {
-		t.Fatal("nothing was leased ahead and given back: the test did not test it")
-	}
 	close(release)
 	res := await(t, "the run's end", done)
 	if res.err != nil || res.run.State != cairn.RunSucceeded {
@@ -158,7 +173,7 @@ func TestLeaseAheadGivesBackBehindSlowAttempts(t *testing.T) {
 			t.Errorf("task %s's attempts: %+v, want one, succeeded", tr.TaskID, as)
 		}
 	}
-	t.Logf("%d tasks given back", n)
+	return n
 }
 
 func mustTaskRuns(t *testing.T, r *rig, id string) []*cairn.TaskRun {
