@@ -25,8 +25,11 @@ STATIC  ?= $(if $(filter Linux,$(shell uname -s)),1,0)
 comma   := ,
 BUILD_TAGS    = $(TAGS)$(if $(filter 1,$(STATIC)),$(comma)osusergo$(comma)netgo$(comma)sqlite_omit_load_extension)
 BUILD_LDFLAGS = $(if $(filter 1,$(STATIC)),-linkmode=external -extldflags=-static )-X main.version=$(VERSION) -X 'main.commit=$(COMMIT)'
+## CMD: the package built (bench builds its floor of a one-task run, bench/internal/runfloor, with
+## the same flags and tags: 'make build CMD=./bench/internal/runfloor BIN=...').
+CMD     ?= ./cmd/cairn
 build:
-	$(GO) build -tags "$(BUILD_TAGS)" -ldflags "$(BUILD_LDFLAGS)" -o $(BIN) ./cmd/cairn
+	$(GO) build -tags "$(BUILD_TAGS)" -ldflags "$(BUILD_LDFLAGS)" -o $(BIN) $(CMD)
 
 ## plugins: the example plugin, bin/plugins/kmeans (install: copy it into $$CAIRN_HOME/plugins, then 'cairn plugins lock').
 plugins:

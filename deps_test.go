@@ -12,7 +12,7 @@ const module = "github.com/cairnml/cairn"
 // each library has one home (docs/architecture.md).
 var homes = map[string][]string{
 	"github.com/jmoiron/sqlx":        {module + "/store/sqlite"},
-	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite", module + "/store/sqlsource"},
+	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite", module + "/store/sqlsource", module + "/bench/internal/runfloor"}, // runfloor: the floor of a one-task run, the driver alone
 	"github.com/jackc/pgx/v5":        {module + "/store/postgres", module + "/store/sqlsource"},
 	"gopkg.in/yaml.v3":               {module + "/workflows", module + "/deploy"}, // deploy: its test parses the manifests
 	"github.com/robfig/cron/v3":      {module + "/workflows"},

@@ -21,8 +21,10 @@ var (
 	buildErr  error
 )
 
-// helper is the path of bench/internal/NAME's command (runner, empty),
-// built on first use into a folder TestMain removes.
+// helper is the path of bench/internal/NAME's command (runner, empty,
+// runfloor), built on first use into a folder TestMain removes. runfloor,
+// a floor of cairn run, is built as cairn is, by make build (its tags and,
+// on Linux, its static link); the others by go build.
 func helper(b *testing.B, name string) string {
 	helpersOnce.Do(func() {
 		if helpersDir, helpersErr = os.MkdirTemp("", "cairn-bench-helpers-"); helpersErr != nil {
@@ -31,6 +33,12 @@ func helper(b *testing.B, name string) string {
 		out, err := exec.Command("go", "build", "-o", helpersDir+"/", "./internal/runner", "./internal/empty").CombinedOutput()
 		if err != nil {
 			helpersErr = fmt.Errorf("build the benchmarks' helpers: %v\n%s", err, out)
+			return
+		}
+		out, err = exec.Command("make", "-s", "-C", "..", "build", "CMD=./bench/internal/runfloor",
+			"BIN="+filepath.Join(helpersDir, "runfloor")).CombinedOutput()
+		if err != nil {
+			helpersErr = fmt.Errorf("build the benchmarks' helpers: runfloor: %v\n%s", err, out)
 		}
 	})
 	if helpersErr != nil {
