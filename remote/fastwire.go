@@ -3,9 +3,12 @@ package remote
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/cairnml/cairn/internal/jsoncheck"
 )
 
 // The two bodies a busy worker and its server exchange most, complete-many's
@@ -44,6 +47,28 @@ func decodeJSON(r io.Reader, size int64, v any) error {
 		r = &replay{b: buf.Bytes(), err: err}
 	}
 	return json.NewDecoder(r).Decode(v)
+}
+
+// decodeStrict reads the JSON text b, one value and nothing after it,
+// into v, refusing a key given twice in one object and a lone surrogate
+// escape (jsoncheck), which encoding/json would take in silence. A body
+// the hand reading takes has neither (it refuses a repeated key and any
+// escape) and is not looked at again.
+func decodeStrict(b []byte, v any) error {
+	if f, ok := v.(fastDecoder); ok && f.decodeFast(b) {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("more than one JSON value: send one object")
+	}
+	if err := jsoncheck.Check(b); err != nil {
+		return err
+	}
+	return nil
 }
 
 // replay reads b, then fails with err (io.EOF when nil).

@@ -228,3 +228,68 @@ func TestRegisterRefusesFormatCharacters(t *testing.T) {
 		t.Errorf("a plain registration: %d, want 200", code)
 	}
 }
+
+// sendBody is send that also returns the answer's message (its body
+// when it has none).
+func (r *rig) sendBody(t *testing.T, method, path, id, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, r.srv.URL+remote.Prefix+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(remote.HeaderProtocol, strconv.Itoa(cairn.WorkerProtocol))
+	if id != "" {
+		req.Header.Set(remote.HeaderWorker, id)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var e struct{ Message string }
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		return resp.StatusCode, e.Message
+	}
+	return resp.StatusCode, string(b)
+}
+
+// The worker API refuses a body with a key given twice in one object, a
+// lone surrogate escape, or a second JSON value, as the user API does:
+// encoding/json would keep the last of the two keys (a failed attempt's
+// report read as a success) without a word (a small item of session 15).
+func TestWorkerAPIRefusesWhatJSONTakesInSilence(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	run := r.readyRun(t, 1, "echo")
+	c := r.client(t, 1)
+	items, err := c.Lease(ctx, cairn.LeaseRequest{Max: 1, Start: true})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("leased %+v, %v", items, err)
+	}
+	l := items[0].Lease
+	lease := fmt.Sprintf(`{"run_id":%q,"task_id":%q,"attempt":%d,"token":%q,"worker":%q}`, l.RunID, l.TaskID, l.Attempt, l.Token, c.ID())
+	for name, p := range map[string]struct{ path, body, want string }{
+		"a completion's exit code twice": {"complete", `{"lease":` + lease + `,"completion":{"exit_code":1,"error":"boom","exit_code":0}}`, `key "exit_code" given twice`},
+		"a lease key twice":              {"complete", `{"lease":{"run_id":"x","run_id":` + lease[len(`{"run_id":`):] + `,"completion":{"exit_code":0}}`, `key "run_id" given twice`},
+		"a report's key twice":           {"complete-many", `{"reports":[{"lease":` + lease + `,"completion":{"exit_code":1,"exit_code":0,"outputs":{"n":1.5}}}]}`, `key "exit_code" given twice`},
+		"a lone surrogate":               {"complete", `{"lease":` + lease + `,"completion":{"exit_code":0,"outputs":{"s":"\ud800"}}}`, "surrogate"},
+		"two values":                     {"complete", `{"lease":` + lease + `,"completion":{"exit_code":0}} {"lease":{}}`, "more than one JSON value"},
+		"a name twice":                   {"register", `{"name":"a","concurrency":1,"name":"b"}`, `key "name" given twice`},
+	} {
+		id := c.ID()
+		if p.path == "register" {
+			id = ""
+		}
+		code, body := r.sendBody(t, http.MethodPost, p.path, id, p.body)
+		if code != http.StatusBadRequest || !strings.Contains(body, p.want) {
+			t.Errorf("%s: %d %s; want 400 saying %q", name, code, body, p.want)
+		}
+	}
+	if tr, err := r.st.GetTaskRun(ctx, run, l.TaskID); err != nil || tr.State != cairn.TaskRunning {
+		t.Fatalf("after the refused bodies the task is %+v, %v; want it still running", tr, err)
+	}
+	// The same completion, each key once, is taken.
+	if code, body := r.sendBody(t, http.MethodPost, "complete", c.ID(), `{"lease":`+lease+`,"completion":{"exit_code":0}}`); code != http.StatusOK {
+		t.Fatalf("the plain completion: %d %s, want 200", code, body)
+	}
+}

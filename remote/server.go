@@ -1355,9 +1355,20 @@ func (s *Server) decodeBudgeted(w http.ResponseWriter, r *http.Request, v any, l
 }
 
 // decode reads a JSON body of at most limit bytes into v; a bad one is
-// answered.
+// answered. The body is held to what the user API holds its bodies to
+// (ui's decodeBody): one JSON value, no key given twice in an object
+// (encoding/json would keep the last in silence), no half of a UTF-16
+// surrogate pair.
 func decode(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
-	if err := decodeJSON(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, v); err != nil {
+	var buf bytes.Buffer
+	if r.ContentLength > 0 && r.ContentLength < 1<<20 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	if err == nil {
+		err = decodeStrict(buf.Bytes(), v)
+	}
+	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			fail(w, http.StatusRequestEntityTooLarge, CodeBadInput, fmt.Sprintf("body larger than %d bytes", limit))
