@@ -28,6 +28,10 @@ var (
 	// write only the leader may make carried a fencing token (holder and
 	// epoch) that is no longer the lease's; nothing was changed.
 	ErrNotLeader = errors.New("not the leader")
+	// ErrCorruptArtifact: an artifact's stored bytes do not match its
+	// digest or size (artifacts.ErrCorrupt is this error). An attempt that
+	// failed with it is not retried: a retry would read the same bytes.
+	ErrCorruptArtifact = errors.New("artifact content does not match its digest")
 )
 
 // PermanentError marks a task error that no retry can fix (bad params,

@@ -20,8 +20,10 @@ import (
 )
 
 // ErrCorrupt is wrapped by the error a reader from Dir.Open returns when the
-// stored bytes do not match their digest or size.
-var ErrCorrupt = errors.New("artifact content does not match its digest")
+// stored bytes do not match their digest or size. It is
+// cairn.ErrCorruptArtifact, which the executor knows without linking this
+// package: an attempt that fails with it is not retried.
+var ErrCorrupt = cairn.ErrCorruptArtifact
 
 // Dir is a content-addressed artifact store in a local folder. It is safe
 // for concurrent use by many goroutines and by many processes sharing the

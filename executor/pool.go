@@ -1239,6 +1239,8 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	if err != nil {
 		if cause := context.Cause(tctx); cause != nil {
 			err = causeFirst(cause, err)
+		} else {
+			err = corruptIsPermanent(err)
 		}
 		if full := p.fullDisk(false); full != nil && !noSpace(err) {
 			// Checked before the work dir is emptied: what the task
@@ -1310,6 +1312,18 @@ func causeFirst(cause, err error) error {
 		return &causedError{msg: cause.Error(), err: err, cause: cause}
 	}
 	return &causedError{msg: cause.Error() + ": " + msg, err: err, cause: cause}
+}
+
+// corruptIsPermanent makes the error of a task that read an artifact whose
+// stored bytes do not hash to its digest permanent, saying what to do: a
+// retry would read the same damaged bytes, and its retries, backoff
+// included, would only delay the failure.
+func corruptIsPermanent(err error) error {
+	if !errors.Is(err, cairn.ErrCorruptArtifact) || !cairn.IsRetryable(err) {
+		return err
+	}
+	return cairn.Permanentf("%w (the artifact is damaged where it is stored; a retry would read the same bytes, so the task is not retried: "+
+		"run the workflow again, which makes the artifact anew, as a damaged one is never reused from cache, or restore the file from a backup)", err)
 }
 
 // causedError is a task's error behind the cause of its context's end.
