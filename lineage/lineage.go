@@ -196,6 +196,8 @@ func Resolve(ctx context.Context, s Store, ref string) (*Resolved, error) {
 			m, err = s.ModelVersion(ctx, name, version)
 		}
 		switch {
+		case errors.Is(err, cairn.ErrNotFound) && !modelNamed(ctx, s, name):
+			return nil, fmt.Errorf("no model is named %q (cairn models list shows the registry): %w", name, cairn.ErrNotFound)
 		case errors.Is(err, cairn.ErrNotFound) && version == 0:
 			return nil, fmt.Errorf("model %s has no version in production: name one, model:%s@VERSION (cairn models show %s lists them): %w", name, name, name, cairn.ErrNotFound)
 		case errors.Is(err, cairn.ErrNotFound):
@@ -212,6 +214,14 @@ func Resolve(ctx context.Context, s Store, ref string) (*Resolved, error) {
 		return resolveAttempt(ctx, s, ref)
 	}
 	return resolveArtifact(ctx, s, ref)
+}
+
+// modelNamed reports whether the registry has a model named name: every
+// model has a version 1 (versions are numbered from 1 per name). An error
+// other than not found reports true, leaving the caller's own words.
+func modelNamed(ctx context.Context, s Store, name string) bool {
+	_, err := s.ModelVersion(ctx, name, 1)
+	return !errors.Is(err, cairn.ErrNotFound)
 }
 
 func resolveArtifact(ctx context.Context, s Store, ref string) (*Resolved, error) {
