@@ -84,7 +84,7 @@ func TestCacheDefaults(t *testing.T) {
 
 func TestCacheErrors(t *testing.T) {
 	for src, want := range map[string]string{
-		"name: c\ntasks:\n  - id: a\n    type: noop\n    cache: true\n":                            `c.yaml:5:12: task "a": type "noop" is never cached (type noop is never cached)` + "\n\thint: remove cache: true",
+		"name: c\ntasks:\n  - id: a\n    type: noop\n    cache: true\n":                            `c.yaml:5:12: task "a": type "noop" is never cached` + "\n\thint: remove cache: true",
 		"name: c\ntasks:\n  - id: a\n    type: shell\n    cache: 1\n    with: {argv: [x]}\n":       `c.yaml:5:12: cache must be true or false, not an integer (1)`,
 		"name: c\ntasks:\n  - id: a\n    type: shell\n    cache: \"yes\"\n    with: {argv: [x]}\n": `c.yaml:5:12: cache must be true or false, not a string ("yes")`,
 	} {

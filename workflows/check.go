@@ -923,7 +923,7 @@ func (p *parser) decideCache(tn *taskNodes) {
 		return
 	}
 	if *t.Cache && tn.info != nil && tn.info.Cache == cairn.CacheNever {
-		p.errorAt(tn.cacheAt, "remove cache: true", "task %q: type %q is never cached (%s)", t.ID, t.Type, why)
+		p.errorAt(tn.cacheAt, "remove cache: true", "task %q: type %q is never cached", t.ID, t.Type)
 		return
 	}
 	t.Cached = *t.Cache
