@@ -108,8 +108,19 @@ func maxBytes(opts Options) int64 {
 
 func tooBig(path string, size, limit int64) *Error {
 	return &Error{File: path, Line: 1, Col: 1,
-		Msg:  fmt.Sprintf("file is %s, over the %s limit of a workflow file", humanBytes(size, false), humanBytes(limit, true)),
+		Msg:  fmt.Sprintf("file is %s limit of a workflow file", overLimit(size, limit)),
 		Hint: "split the workflow into several files, or keep large data and scripts in files that its tasks read"}
+}
+
+// overLimit says "SIZE, over the LIMIT" of size bytes past a limit of
+// limit bytes; in bytes when the rounded size would read as the limit
+// itself ("64.0 MiB, over the 64 MiB").
+func overLimit(size, limit int64) string {
+	h, l := humanBytes(size, false), humanBytes(limit, true)
+	if h == l || h == strings.Replace(l, " ", ".0 ", 1) {
+		return fmt.Sprintf("%d bytes, %d over the %s (%d bytes)", size, size-limit, l, limit)
+	}
+	return fmt.Sprintf("%s, over the %s", h, l)
 }
 
 // humanBytes renders n as "12.3 MiB"; exact drops a zero fraction.

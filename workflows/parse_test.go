@@ -229,6 +229,14 @@ func TestMaxBytes(t *testing.T) {
 	if err == nil || !strings.HasSuffix(err.Error(), "big.yaml:1:1: file is 66.8 MiB, over the 64 MiB limit of a workflow file"+hint) {
 		t.Errorf("ParseFile: %v", err)
 	}
+	// A byte over: the size in bytes, not "64.0 MiB, over the 64 MiB".
+	if err := os.Truncate(path, DefaultMaxBytes+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ParseFile(path, Options{})
+	if err == nil || !strings.HasSuffix(err.Error(), "big.yaml:1:1: file is 67108865 bytes, 1 over the 64 MiB (67108864 bytes) limit of a workflow file"+hint) {
+		t.Errorf("ParseFile of a byte over the limit: %v", err)
+	}
 	if _, err := ParseFile(filepath.Join(t.TempDir(), "missing.yaml"), Options{}); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}

@@ -361,8 +361,8 @@ func (p *parser) loadUses(tn *taskNodes) {
 			// are held to the limit of one workflow file.
 			if st.bytes += int64(len(child.Source)); st.bytes > maxBytes(p.opts) {
 				p.errorf(n, "keep large data and scripts in files that the tasks read, not in workflow files",
-					"uses %q: the sub-workflow files of this workflow are %s together, over the %s limit of a workflow file",
-					u.path, humanBytes(st.bytes, false), humanBytes(maxBytes(p.opts), true))
+					"uses %q: the sub-workflow files of this workflow are together %s limit of a workflow file",
+					u.path, overLimit(st.bytes, maxBytes(p.opts)))
 				return
 			}
 		}
