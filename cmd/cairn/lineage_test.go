@@ -86,7 +86,7 @@ func TestLineageCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"lineage", "sha256:abc"}, 2, "needs at least 8 hex digits"},
-		{[]string{"lineage", "model:nope"}, 1, "model nope has no version in production: name one, model:nope@VERSION"},
+		{[]string{"lineage", "model:nope"}, 1, `no model is named "nope" (cairn models list shows the registry)`},
 		{[]string{"lineage", id + "/trian"}, 1, `has no task "trian"`},
 		{[]string{"lineage", "zzzzzzzz/train"}, 1, `no run "zzzzzzzz" (see 'cairn runs')` + "\n"},
 		{[]string{"lineage", "0123456789"}, 1, "no artifact has a digest starting sha256:0123456789\n"},
@@ -113,7 +113,7 @@ func TestLineageCommand(t *testing.T) {
 		t.Errorf("openlineage --server: %d lines, want %d: %s", strings.Count(r.stdout, "\n"), n, r)
 	}
 	r = e.cairnEnv([]string{"CAIRN_TOKEN=" + token}, "lineage", "model:nope", "--server", url)
-	if r.code != 1 || !strings.Contains(r.stderr, "model nope has no version in production") {
+	if r.code != 1 || !strings.Contains(r.stderr, `no model is named "nope"`) {
 		t.Errorf("a missing model through the server: %s", r)
 	}
 
