@@ -1,7 +1,9 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -254,6 +256,35 @@ func TestArtifactsVerified(t *testing.T) {
 	rc.Close()
 	if string(b) != "good bytes" {
 		t.Fatalf("read %q", b)
+	}
+}
+
+// An upload whose bytes the server's hash refuses (changed on their
+// way) fails Put, kept nowhere, with an error that is not a damaged
+// stored artifact's: a retry of the attempt makes and sends them again,
+// while a task reading a damaged input is not retried (executor).
+func TestUploadRefusedIsRetryable(t *testing.T) {
+	flip := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/artifacts/") {
+				b, _ := io.ReadAll(r.Body)
+				if len(b) > 0 {
+					b[0] ^= 1
+				}
+				r.Body = io.NopCloser(bytes.NewReader(b))
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	r := newRigServing(t, nil, flip)
+	c := r.client(t, 1)
+	ctx := context.Background()
+	ref, err := c.Artifacts().Put(ctx, "text/plain", strings.NewReader("bytes on their way"))
+	if err == nil || errors.Is(err, cairn.ErrCorruptArtifact) || !strings.Contains(err.Error(), "a retry makes and sends them again") {
+		t.Fatalf("Put through a server that receives other bytes: %+v, %v; want an error that is not ErrCorruptArtifact, saying a retry sends them again", ref, err)
+	}
+	if _, err := r.arts.Stat("sha256:" + fmt.Sprintf("%x", sha256.Sum256([]byte("bytes on their way")))); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("the server kept something of the refused upload: %v", err)
 	}
 }
 

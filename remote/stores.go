@@ -228,6 +228,14 @@ func (a *Artifacts) upload(ctx context.Context, ref cairn.ArtifactRef) error {
 		req.Body = http.NoBody
 	}
 	resp, err = a.c.do(req)
+	if errors.Is(err, artifacts.ErrCorrupt) {
+		// The bytes that reached the server were not the digest's (changed
+		// on their way, or in this worker's cache since the task stored
+		// them): not a damaged input, which a retry would read again, but
+		// an output a retry makes and sends anew. Said without wrapping
+		// ErrCorrupt, so that the attempt is retried (executor).
+		return fmt.Errorf("upload artifact %s: the server received other bytes and kept nothing (%v); a retry makes and sends them again", ref.Digest, err)
+	}
 	if err != nil {
 		return fmt.Errorf("upload artifact %s: %w", ref.Digest, err)
 	}
