@@ -283,6 +283,12 @@ type Pool struct {
 	// scratch holds emptied work dirs for reuse: making and removing a
 	// folder per attempt costs more than a short task on many file systems.
 	scratch chan string
+	// dirty holds the work dirs of ended attempts of a tasks.Idler type,
+	// emptied later (tidy): at the Idle of an attempt that waits on its
+	// command, off the path between one attempt's end and the next's
+	// start, or before an attempt of another type runs.
+	dirtyMu sync.Mutex
+	dirty   []string
 
 	abandoned atomic.Int64 // attempts abandoned whose task has not returned yet
 
@@ -324,7 +330,7 @@ func New(leaser Leaser, o Options) *Pool {
 	if o.HandBackPause <= 0 {
 		o.HandBackPause = DefaultHandBackPause
 	}
-	p := &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, o.Slots),
+	p := &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, 2*o.Slots),
 		halted: make(chan struct{})}
 	if al, ok := leasesAhead(leaser); ok && o.Slots > 1 {
 		p.aheadLeaser = al
@@ -470,6 +476,13 @@ func (p *Pool) Stop(ctx context.Context) {
 		p.finishOnce.Do(func() { close(p.finish) }) // every slot is back: no report comes behind any more
 	}
 	p.wg.Wait()
+	p.dirtyMu.Lock()
+	dirty := p.dirty
+	p.dirty = nil
+	p.dirtyMu.Unlock()
+	for _, dir := range dirty {
+		os.RemoveAll(dir)
+	}
 	for {
 		select {
 		case dir := <-p.scratch:
@@ -667,6 +680,7 @@ func (p *Pool) execute(it cairn.WorkItem) {
 		}
 		if !ok {
 			if next, ok = p.takeOne(); !ok {
+				p.tidy() // nothing waits on this slot now
 				p.freeSlot()
 				// An item leased ahead while this slot was given back
 				// would wait for another attempt to end: start it.
@@ -1158,6 +1172,10 @@ func clip(s string, n int, where string) string {
 // costs nothing until the context ends.
 func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task, logw io.Writer, abandoned func(cairn.Completion, error)) (_ cairn.Completion, _ error, handed bool) {
 	l := it.Lease
+	_, idler := task.(tasks.Idler)
+	if !idler {
+		p.tidy() // what attempts of an Idler left is not kept for as long as this one runs
+	}
 	var dir string
 	if _, none := task.(tasks.NoScratch); !none {
 		var err error
@@ -1187,6 +1205,14 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 			ranBy = &r
 		}
 	}}
+	var idled atomic.Bool // the task called Idle: its work dir is emptied at a later one
+	if idler {
+		env.Idle = func() {
+			if idled.CompareAndSwap(false, true) {
+				p.tidy()
+			}
+		}
+	}
 
 	unwatch := context.AfterFunc(tctx, func() {
 		wait := p.o.StopGrace // asked only now: a shell attempt's decodes its params
@@ -1230,7 +1256,7 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	c := cairn.Completion{Plugin: ranBy}
 	mu.Unlock()
 	if dir != "" {
-		defer p.releaseWorkDir(dir)
+		defer func() { p.releaseWorkDir(dir, idled.Load()) }()
 	}
 	err = withoutSelfName(err, it.Type, l.TaskID)
 	if err == nil && tctx.Err() != nil {
@@ -1358,8 +1384,22 @@ func (p *Pool) workDir() (string, error) {
 }
 
 // releaseWorkDir empties dir and keeps it for the next attempt; a folder
-// that cannot be emptied is removed instead.
-func (p *Pool) releaseWorkDir(dir string) {
+// that cannot be emptied is removed instead. later (its attempt called
+// Env.Idle) puts the emptying off to tidy, which an attempt that waits on
+// its command calls meanwhile: a chain of shell commands empties each
+// attempt's folder while the next one's command runs, in a second folder,
+// rather than between them (five system calls of every hop: open, two
+// reads of the folder, fstat, close).
+func (p *Pool) releaseWorkDir(dir string, later bool) {
+	if later {
+		p.dirtyMu.Lock()
+		if len(p.dirty) < cap(p.scratch) {
+			p.dirty = append(p.dirty, dir)
+			p.dirtyMu.Unlock()
+			return
+		}
+		p.dirtyMu.Unlock()
+	}
 	if err := emptyDir(dir); err != nil {
 		os.RemoveAll(dir)
 		return
@@ -1368,6 +1408,18 @@ func (p *Pool) releaseWorkDir(dir string) {
 	case p.scratch <- dir:
 	default:
 		os.RemoveAll(dir)
+	}
+}
+
+// tidy empties the work dirs whose emptying was put off (releaseWorkDir)
+// and keeps them for the next attempts.
+func (p *Pool) tidy() {
+	p.dirtyMu.Lock()
+	dirty := p.dirty
+	p.dirty = nil
+	p.dirtyMu.Unlock()
+	for _, dir := range dirty {
+		p.releaseWorkDir(dir, false)
 	}
 }
 

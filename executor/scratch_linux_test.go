@@ -6,10 +6,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/tasks"
 )
 
@@ -118,5 +120,101 @@ tasks:
 	}
 	if st, err := os.Lstat(b); err != nil || !st.IsDir() {
 		t.Fatalf("b's work dir %s: %v %v, want a folder (not the link)", b, st, err)
+	}
+}
+
+// idling is a task type that calls Env.Idle (tasks.Idler), as the shell
+// type does once its command has started.
+type idling struct {
+	do func(req tasks.Request, env tasks.Env) error
+}
+
+func (idling) Info() cairn.TypeInfo { return cairn.TypeInfo{Name: "idling"} }
+func (idling) CallsIdle()           {}
+func (i idling) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+	return tasks.Result{}, i.do(req, env)
+}
+
+// The scratch folder of an attempt that called Env.Idle is emptied at the
+// next one's Idle, not between the two: the next attempt gets a second
+// folder, the first is emptied while it runs and serves the one after.
+// An attempt of a type that never calls Idle has those folders emptied
+// before it runs, and a stopped pool leaves no folder behind.
+func TestPoolScratchEmptiedAtIdle(t *testing.T) {
+	var (
+		mu           sync.Mutex
+		dirs         = map[string]string{}
+		beforeIdle   = map[string]int{} // entries in a's folder when b began
+		afterIdle    = map[string]int{}
+		entriesAtRun = map[string]int{} // entries in the attempt's own folder as it got it
+	)
+	count := func(dir string) int {
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Errorf("read %s: %v", dir, err)
+		}
+		return len(es)
+	}
+	id := idling{do: func(req tasks.Request, env tasks.Env) error {
+		mu.Lock()
+		defer mu.Unlock()
+		dirs[req.TaskID] = req.WorkDir
+		entriesAtRun[req.TaskID] = count(req.WorkDir)
+		if req.TaskID == "b" {
+			beforeIdle["a"] = count(dirs["a"])
+		}
+		if req.TaskID != "c" { // c does not call Idle: its folder is emptied at its end
+			mu.Unlock()
+			env.Idle()
+			env.Idle() // a second call does nothing
+			mu.Lock()
+		}
+		if req.TaskID == "b" {
+			afterIdle["a"] = count(dirs["a"])
+		}
+		return os.WriteFile(filepath.Join(req.WorkDir, req.TaskID+".txt"), []byte(req.TaskID), 0o600)
+	}}
+	var bAtD int
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		bAtD = count(dirs["b"])
+		return tasks.Result{}, nil
+	})
+	r := newRig(t, id, p)
+	wf, runID := r.create(t, `
+name: idle
+tasks:
+  - {id: a, type: idling}
+  - {id: b, type: idling, needs: [a]}
+  - {id: c, type: idling, needs: [b]}
+  - {id: d, type: probe, needs: [c]}
+`)
+	scratch := t.TempDir()
+	s := r.startPool(t, 1, func(o *executor.Options) { o.ScratchDir = scratch })
+	wantRun(t, r.drive(t, runID, wf), cairn.RunSucceeded)
+	s.stop(context.Background())
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, task := range []string{"a", "b", "c"} {
+		if entriesAtRun[task] != 0 {
+			t.Errorf("%s's work dir %s held %d entries as it got it, want none", task, dirs[task], entriesAtRun[task])
+		}
+	}
+	if dirs["b"] == dirs["a"] {
+		t.Errorf("b got a's work dir %s, which was to be emptied at b's Idle", dirs["a"])
+	}
+	if beforeIdle["a"] != 1 || afterIdle["a"] != 0 {
+		t.Errorf("a's work dir held %d entries when b began and %d after b's Idle, want 1 then 0", beforeIdle["a"], afterIdle["a"])
+	}
+	if dirs["c"] != dirs["a"] {
+		t.Errorf("c's work dir %s, want a's (%s), emptied at b's Idle", dirs["c"], dirs["a"])
+	}
+	if bAtD != 0 {
+		t.Errorf("b's work dir held %d entries when d (a type that calls no Idle) ran, want none", bAtD)
+	}
+	if left, err := os.ReadDir(scratch); err != nil || len(left) != 0 {
+		t.Errorf("scratch folder after Stop: %v %v, want empty", left, err)
 	}
 }

@@ -153,6 +153,14 @@ type Env struct {
 	// that was not one of its inputs in Result.Inputs, so that lineage
 	// stays complete.
 	Models ModelReader
+	// Idle, if set, is called by a task whose attempt is about to wait
+	// for work outside this process (the shell type, once its command
+	// has started), at most once: the executor does then what it put off
+	// from the attempts before (emptying their scratch folders), while
+	// the task would only wait, rather than between one attempt and the
+	// next. It returns at once when there is nothing to do; a task that
+	// never calls it loses nothing.
+	Idle func()
 }
 
 // ModelReader is the read-only view of the model registry and of lineage
@@ -302,6 +310,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // which saves creating and removing a folder per attempt.
 type NoScratch interface {
 	NoScratch()
+}
+
+// Idler is implemented by task types whose attempts call Env.Idle once
+// they wait for work outside the process (the shell type). The executor
+// puts off emptying such an attempt's scratch folder to a later
+// attempt's Idle; an attempt of another type has the folders put off
+// emptied before it runs, so that what they hold never waits for long.
+type Idler interface {
+	CallsIdle()
 }
 
 // OrphanReaper is implemented by task types whose attempts run processes

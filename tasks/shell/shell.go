@@ -72,7 +72,12 @@ func (t *Task) params(req tasks.Request) (*params, error) {
 var (
 	_ tasks.Task           = (*Task)(nil)
 	_ tasks.ParamValidator = (*Task)(nil)
+	_ tasks.Idler          = (*Task)(nil)
 )
+
+// CallsIdle says that an attempt calls Env.Idle once its command has
+// started (tasks.Idler).
+func (*Task) CallsIdle() {}
 
 // New returns the shell task type.
 func New() *Task { return &Task{} }
@@ -452,7 +457,7 @@ func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (_ tas
 			limErr = lim.Close()
 		}
 	}
-	code, runErr := run(ctx, cmds, wd, env.Log, grace, tree, after)
+	code, runErr := run(ctx, cmds, wd, env.Log, grace, tree, after, env.Idle)
 	if code < 0 {
 		code = -1
 	}
@@ -721,8 +726,9 @@ type start struct {
 // exited, whatever of it is left is killed (tree.Close), success included.
 //
 // after, when the command has exited, runs before the tree is closed (its
-// cgroup given back for reuse).
-func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree, after func()) (_ int, err error) {
+// cgroup given back for reuse). idle, if not nil, is called once the
+// command runs, before the wait for it (tasks.Env.Idle).
+func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace time.Duration, tree *proctree.Tree, after, idle func()) (_ int, err error) {
 	defer func() {
 		if cerr := tree.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("stop what the command left running: %w", cerr)
@@ -789,6 +795,12 @@ func run(ctx context.Context, cmds []start, dir string, log io.Writer, grace tim
 
 	k := &killer{pgid: pgid, grace: grace}
 	stopWatch := context.AfterFunc(ctx, k.terminate)
+	if idle != nil {
+		// While the command runs: the executor's chores of the attempts
+		// before, which would otherwise come between this command's
+		// exit and the next one's start.
+		idle()
+	}
 	state, waitErr := proc.Wait()
 	stopped := !stopWatch()
 	k.done()
