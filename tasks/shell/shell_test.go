@@ -650,3 +650,25 @@ func TestParamsOfEachAttempt(t *testing.T) {
 		}
 	}
 }
+
+// Env.Idle is called once the command runs, before the wait for it, and
+// once: the command here waits for a file that only Idle writes.
+func TestIdleCalledWhileTheCommandRuns(t *testing.T) {
+	var _ tasks.Idler = shell.New()
+	dir := t.TempDir()
+	var calls int
+	env := tasks.Env{Log: &tasktest.Buffer{}, Idle: func() {
+		calls++
+		if err := os.WriteFile(filepath.Join(dir, "ready"), nil, 0o600); err != nil {
+			t.Error(err)
+		}
+	}}
+	req := tasks.Request{RunID: "r", TaskID: "t", Attempt: 1, WorkDir: dir,
+		Params: json.RawMessage(`{"argv": ["/bin/sh", "-c", "while [ ! -e ready ]; do sleep 0.01; done"], "timeout": "20s"}`)}
+	if _, err := shell.New().Run(context.Background(), req, env); err != nil {
+		t.Fatalf("Run: %v (the command ran before Idle was called, or Idle never was)", err)
+	}
+	if calls != 1 {
+		t.Errorf("Idle called %d times, want once", calls)
+	}
+}
