@@ -12,6 +12,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -267,15 +268,21 @@ func (r *rig) createPlanned(t *testing.T, owner string, left time.Duration) (*wo
 	return wf, run, trs
 }
 
-// claimCounter is a rig's store that counts the claims made through it.
+// claimCounter is a rig's store that counts the claims made through it,
+// and the releases of all of an owner's claims.
 type claimCounter struct {
 	*sqlite.Store
-	claims atomic.Int32
+	claims, releases atomic.Int32
 }
 
 func (c *claimCounter) ClaimRun(ctx context.Context, id, owner string, now time.Time, ttl time.Duration, steal bool) (*cairn.Run, error) {
 	c.claims.Add(1)
 	return c.Store.ClaimRun(ctx, id, owner, now, ttl, steal)
+}
+
+func (c *claimCounter) ReleaseClaims(ctx context.Context, owner string) error {
+	c.releases.Add(1)
+	return c.Store.ReleaseClaims(ctx, owner)
 }
 
 // A run created claimed by its driver's owner, as cairn run and cairn
@@ -324,5 +331,45 @@ func TestDriveCreatedClaimedAtCreation(t *testing.T) {
 		if got, err := r.st.GetRun(ctx, run.ID); err != nil || got.Owner != "" {
 			t.Errorf("%s: the run's claim after it ended: %q, %v; want it given back", c.name, got.Owner, err)
 		}
+		// The plan that ended the run let go of its claim: the driver's
+		// service, stopping, has nothing left to release.
+		if n := st.releases.Load(); n != 0 {
+			t.Errorf("%s: %d releases of all claims after the run ended, want none", c.name, n)
+		}
+	}
+}
+
+// A service stopped while it plans a run leaves the run as it is and
+// releases its claim, for the next scheduler to take the run at once:
+// Stop's release is skipped only when every claim the service took was
+// let go of (TestDriveCreatedClaimedAtCreation).
+func TestStopReleasesTheClaimsItHolds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	const owner = "test:1:stopped"
+	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
+		<-ctx.Done()
+		return tasks.Result{}, ctx.Err()
+	})
+	r := newRig(t, rigOptions{}, p)
+	wf, run, _ := r.createPlanned(t, owner, 10*time.Second)
+	st := &claimCounter{Store: r.st}
+	svc := scheduler.NewService(st, r.broker, scheduler.ServiceOptions{Owner: owner})
+	svc.Start(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Drive(ctx, run.ID, wf, func() { r.startPool(t, nil, run.ID) })
+		done <- err
+	}()
+	p.waitStarted(t, "a", 1)
+	svc.Stop(ctx)
+	if err := <-done; !errors.Is(err, scheduler.ErrDetached) {
+		t.Errorf("Drive of a run its service stopped: %v, want ErrDetached", err)
+	}
+	if n := st.releases.Load(); n != 1 {
+		t.Errorf("%d releases of all claims at Stop, want 1", n)
+	}
+	if got, err := r.st.GetRun(ctx, run.ID); err != nil || got.Owner != "" || got.State.Terminal() {
+		t.Errorf("the run after its service stopped: %s, claimed by %q, %v; want it left running, its claim given back", got.State, got.Owner, err)
 	}
 }

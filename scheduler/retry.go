@@ -153,6 +153,7 @@ func (s *Service) Take(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("take run %s: %w", id, err)
 	}
+	s.held.Add(1)
 	switch {
 	case run.State.Terminal():
 		s.release(id)

@@ -163,6 +163,14 @@ type Service struct {
 	skip    map[string]time.Time // runs Load refused, not tried again before then
 	strays  map[string]bool      // runs claimed at the last renewal but not planned here
 	running bool
+	// held counts the claims this service took by Drive or Take that it
+	// has not let go of yet: a plan of its own that ends a run clears the
+	// run's claim in the same statement (Store.ApplyPlan), and a release
+	// that succeeded let go of it. A service that does not adopt and
+	// holds none has no claim for Stop to release: a foreground run's
+	// last write transaction is spared. (A service that adopts claims in
+	// more ways, uncounted, and always releases at Stop.)
+	held atomic.Int64
 
 	adoptMu sync.Mutex // held by an adopt pass
 	noAdopt bool       // StopAdopting was called (under adoptMu)
@@ -273,6 +281,9 @@ func (s *Service) Stop(ctx context.Context) {
 	s.cancel()
 	s.wg.Wait()
 	s.resign(context.WithoutCancel(ctx), "the scheduler stopped")
+	if !s.o.Adopt && s.held.Load() == 0 {
+		return // every run it claimed ended, or was let go, in a write of its own
+	}
 	if err := s.store.ReleaseClaims(context.WithoutCancel(ctx), s.o.Owner); err != nil {
 		s.log.Warn("release claims", "err", err)
 	}
@@ -349,6 +360,7 @@ func (s *Service) drive(ctx context.Context, id string, g Graph, claimed func(),
 			return nil, err
 		}
 	}
+	s.held.Add(1)
 	if run.State.Terminal() {
 		s.release(id)
 		return run, nil
@@ -410,7 +422,9 @@ func (s *Service) release(id string) {
 	defer cancel()
 	if err := s.store.ReleaseRun(ctx, id, s.o.Owner); err != nil {
 		s.log.Warn("release run", "run", id, "err", err)
+		return
 	}
+	s.held.Add(-1)
 }
 
 // own starts planning run, whose claim the service holds: it subscribes
@@ -670,14 +684,18 @@ func (s *Service) forget(rs *runState) {
 	case final != nil:
 		// The plan that ended the run released its claim and deleted its
 		// evaluations.
+		s.held.Add(-1)
 	case errors.Is(err, cairn.ErrRunOwned):
-		// Taken over: the claim is another's.
+		// Taken over: the claim is another's (Stop's release, if it
+		// comes, changes nothing of it).
 	default:
 		// Planning failed, or the run is left as it is: let the next
 		// scheduler have it at once (Stop releases all claims itself).
 		if !errors.Is(err, ErrDetached) || s.ctx.Err() == nil {
 			if err := s.store.ReleaseRun(ctx, rs.id, s.o.Owner); err != nil {
 				s.log.Warn("release run", "run", rs.id, "err", err)
+			} else {
+				s.held.Add(-1)
 			}
 		}
 	}
