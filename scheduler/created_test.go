@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -354,13 +355,26 @@ func TestStopReleasesTheClaimsItHolds(t *testing.T) {
 	r := newRig(t, rigOptions{}, p)
 	wf, run, _ := r.createPlanned(t, owner, 10*time.Second)
 	st := &claimCounter{Store: r.st}
-	svc := scheduler.NewService(st, r.broker, scheduler.ServiceOptions{Owner: owner})
+	planned := make(chan struct{})
+	var once sync.Once
+	svc := scheduler.NewService(st, r.broker, scheduler.ServiceOptions{Owner: owner, Observe: func(e scheduler.ServiceEvent) {
+		if e.Kind == scheduler.ServicePlanned && e.RunID == run.ID {
+			once.Do(func() { close(planned) })
+		}
+	}})
 	svc.Start(ctx)
 	done := make(chan error, 1)
 	go func() {
-		_, err := svc.Drive(ctx, run.ID, wf, func() { r.startPool(t, nil, run.ID) })
+		_, err := svc.Drive(ctx, run.ID, wf, nil)
 		done <- err
 	}()
+	// The run's loop planned it (the take-over done): its task runs now.
+	select {
+	case <-planned:
+	case <-ctx.Done():
+		t.Fatal("the run was never planned")
+	}
+	r.startPool(t, nil, run.ID)
 	p.waitStarted(t, "a", 1)
 	svc.Stop(ctx)
 	if err := <-done; !errors.Is(err, scheduler.ErrDetached) {
