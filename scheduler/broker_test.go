@@ -392,9 +392,17 @@ func TestBrokerChainHopLeasingAhead(t *testing.T) {
 		}
 		it = items[0]
 	}
-	if _, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
-		Outputs: map[string]json.RawMessage{"x": jsonString("c-out")}}, next); err != nil {
-		t.Fatalf("CompleteAndLease c: %v", err)
+	before := r.st.WriteStats()
+	if items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{
+		Outputs: map[string]json.RawMessage{"x": jsonString("c-out")}}, next); err != nil || len(items) != 0 {
+		t.Fatalf("CompleteAndLease c: %+v, %v; want nothing more", items, err)
+	}
+	// The last hop ends the run: the attempt, the completion, the claim
+	// read, the run ended (its claim let go), its evaluations and its
+	// alerts. Nothing of the run is left ready (its snapshot says so):
+	// the queue is not searched for the worker's next lease.
+	if got := r.st.WriteStats().Statements - before.Statements; got != 6 {
+		t.Errorf("the last hop took %d statements, want 6", got)
 	}
 	finished(t, done, cairn.RunSucceeded)
 }

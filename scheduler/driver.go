@@ -274,6 +274,14 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 		return err
 	}, false)
 	planned := err == nil && !rs.stale
+	if planned && h != nil && h.req.RunID == rs.id && rs.snap.ready == 0 {
+		// Workers of this run alone, and none of its tasks is left ready
+		// by its plan (every one it made ready handed out, or none: a
+		// run that ended, a task that waits for another still running):
+		// the store has none either (Snapshot.ready), so the batch need
+		// not lease from the queue for them.
+		h.asked, h.none = true, true
+	}
 	if planned {
 		// What the snapshot holds of each task handed out is its row as
 		// this transaction writes it: its completion will know it.

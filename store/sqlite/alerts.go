@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -58,13 +59,58 @@ ON CONFLICT (key) DO NOTHING`, keyPrefix, string(event), taskID, detail, now.Uni
 }
 
 // runEndAlerts writes the alerts of a run that ended in state to (at run
-// version v), in ApplyPlan's transaction.
+// version v), in ApplyPlan's transaction. A run this store created
+// without targets has none to write: the statement, which would find no
+// target, is not run (a one-task cairn run's end: prepared twice, as its
+// LIKE makes SQLite prepare it again at its first execution).
 func (s *Store) runEndAlerts(ctx context.Context, tx *sql.Conn, runID string, to cairn.RunState, v int64, errText string, now time.Time) error {
 	event, ok := sqlrow.RunEndEvent(to)
-	if !ok {
+	if !ok || s.silent.ended(runID) {
 		return nil
 	}
 	return s.writeAlerts(ctx, tx, runID, event, "", errText, sqlrow.RunAlertKey(runID, event, v), now)
+}
+
+// silentRuns are the runs a store created without notify: targets (or
+// as a reproduction, which alerts nobody), as far as it remembers them:
+// a run's targets are written with it (run_notify) and never after, so
+// such a run's end has no alert to write. Up to maxSilentRuns are kept,
+// each until its end (a run created elsewhere, or past the bound, has
+// its alerts looked for as any).
+type silentRuns struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+// maxSilentRuns bounds the runs a store remembers as silent (a server
+// whose runs are ended by another server would otherwise keep them all).
+const maxSilentRuns = 4096
+
+// note remembers run, which CreateRun just committed, if it has no
+// targets.
+func (r *silentRuns) note(run *cairn.Run) {
+	if len(run.Notify) > 0 && run.ReproduceOf == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ids == nil {
+		r.ids = map[string]struct{}{}
+	}
+	if len(r.ids) < maxSilentRuns {
+		r.ids[run.ID] = struct{}{}
+	}
+}
+
+// ended reports whether run id is known to have no targets, and forgets
+// it: it ends (a transaction that does not commit leaves it forgotten,
+// and its end, then, looks for targets as any run's).
+func (r *silentRuns) ended(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ids[id]
+	delete(r.ids, id)
+	return ok
 }
 
 // ClaimAlerts claims due alerts for c.Owner (see cairn.AlertClaim), in

@@ -92,6 +92,7 @@ func (s *Store) CreateRun(ctx context.Context, run *cairn.Run, tasks []*cairn.Ta
 	if err != nil {
 		return fmt.Errorf("create run %s: %w", run.ID, err)
 	}
+	s.silent.note(run)
 	run.Version = 1
 	for _, t := range tasks {
 		t.Version = 1

@@ -81,6 +81,11 @@ type Store struct {
 	inflight sync.WaitGroup
 
 	writeCounters // WriteStats
+
+	// silent are runs this store created without notify: targets (see
+	// noteSilent): their end writes no alert, and the statement that
+	// would write them is not run.
+	silent silentRuns
 }
 
 // txReq is one caller's write transaction, waiting for its turn.
