@@ -160,6 +160,28 @@ func (c *Cache) use(ref cairn.ArtifactRef) {
 	b.used = time.Now()
 }
 
+// Drop removes ref's blob from the cache, found damaged (its bytes are
+// not its digest's): the next Open finds it missing, and the caller
+// fetches it again. A reader that has it open reads on what it has.
+func (c *Cache) Drop(ref cairn.ArtifactRef) error {
+	if err := ref.Validate(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := os.Remove(c.dir.blobPath(ref.Hex())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("drop artifact %s: %w", ref.Digest, err)
+	}
+	if b := c.blobs[ref.Digest]; b != nil && b.present {
+		c.total -= b.size
+		b.present = false
+		if b.pins == 0 {
+			delete(c.blobs, ref.Digest)
+		}
+	}
+	return nil
+}
+
 // Touch marks ref's blob used now.
 func (c *Cache) Touch(ref cairn.ArtifactRef) error {
 	if err := c.dir.Touch(ref); err != nil {

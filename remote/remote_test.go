@@ -288,6 +288,57 @@ func TestUploadRefusedIsRetryable(t *testing.T) {
 	}
 }
 
+// A damaged copy in the worker's cache (the server's bytes are good)
+// fails the read naming the digest, is dropped, and is not an error of a
+// damaged stored artifact (which the executor does not retry): the next
+// read fetches the bytes from the server again.
+func TestDamagedCacheCopyFetchedAgain(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cache, err := artifacts.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := remote.NewHTTPClient(nil, 1)
+	t.Cleanup(hc.CloseIdleConnections)
+	c, err := remote.Register(ctx, remote.ClientOptions{Server: r.srv.URL, Token: r.token, Name: "w", Concurrency: 1, Cache: cache, HTTP: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := r.arts.Put(ctx, "text/plain", strings.NewReader("good bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() (string, error) {
+		rc, err := c.Artifacts().Open(ctx, ref)
+		if err != nil {
+			return "", err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		return string(b), err
+	}
+	if b, err := read(); err != nil || b != "good bytes" {
+		t.Fatalf("first read: %q, %v", b, err)
+	}
+	p, err := cache.Path(ref) // the worker's copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(p, 0o600)
+	if err := os.WriteFile(p, []byte("evil bytes"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	_, err = read()
+	if err == nil || errors.Is(err, cairn.ErrCorruptArtifact) || !strings.Contains(err.Error(), ref.Digest) || !strings.Contains(err.Error(), "a retry fetches it from the server again") {
+		t.Fatalf("read of the damaged copy: %v; want an error naming %s, not ErrCorruptArtifact, saying a retry fetches it again", err, ref.Digest)
+	}
+	if b, err := read(); err != nil || b != "good bytes" {
+		t.Fatalf("the read after: %q, %v; want the server's bytes fetched again", b, err)
+	}
+}
+
 // Calls of a lost worker that learn of the loss together register it
 // again once: one process is one active worker.
 func TestLostWorkerRegistersAgainOnce(t *testing.T) {

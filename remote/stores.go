@@ -148,13 +148,48 @@ func (a *Artifacts) Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadClo
 	release := a.cache.Hold(ref.Digest)
 	defer release()
 	rc, err := a.cache.Open(ctx, ref)
+	if err == nil {
+		return &cachedReader{ReadCloser: rc, a: a, ref: ref}, nil
+	}
 	if !errors.Is(err, cairn.ErrNotFound) {
-		return rc, err
+		return nil, err
 	}
 	if err := a.fetch(ctx, ref); err != nil {
 		return nil, err
 	}
-	return a.cache.Open(ctx, ref)
+	if rc, err = a.cache.Open(ctx, ref); err != nil {
+		return nil, err
+	}
+	return &cachedReader{ReadCloser: rc, a: a, ref: ref}, nil
+}
+
+// cachedReader reads a blob of the worker's cache. When its bytes turn
+// out not to be the digest's, the copy — this worker's, not the
+// server's — is dropped, and the error says so without wrapping
+// artifacts.ErrCorrupt: the attempt is retried (executor), and the retry
+// fetches the bytes from the server again. Kept, the damaged copy would
+// fail every attempt on this worker that reads it.
+type cachedReader struct {
+	io.ReadCloser
+	a       *Artifacts
+	ref     cairn.ArtifactRef
+	damaged error // sticky, once the copy was dropped
+}
+
+func (r *cachedReader) Read(p []byte) (int, error) {
+	if r.damaged != nil {
+		return 0, r.damaged
+	}
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, artifacts.ErrCorrupt) {
+		dropped := "it is removed"
+		if derr := r.a.cache.Drop(r.ref); derr != nil {
+			dropped = "it could not be removed: " + derr.Error()
+		}
+		r.damaged = fmt.Errorf("the copy in this worker's cache is damaged (%v); %s, and a retry fetches it from the server again", err, dropped)
+		err = r.damaged
+	}
+	return n, err
 }
 
 // fetch downloads ref into the cache.
