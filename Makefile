@@ -11,10 +11,13 @@ all: build plugins
 ## build: bin/cairn, stamped with 'git describe --always --dirty' and the commit ('cairn --version').
 ## TAGS: nomsgpack leaves gin's MessagePack binding and renderer out (Cairn uses neither): its codec
 ## (ugorji) is neither linked nor initialised at every start (docs/architecture.md, "What every
-## process links"). A plain 'go build' or 'go install' makes the same cairn, with them.
+## process links"). grpcnotrace leaves gRPC's request tracing out (golang.org/x/net/trace, off
+## unless grpc.EnableTracing is set, which Cairn never does; its init also put /debug/requests and
+## /debug/events on http.DefaultServeMux, which Cairn does not serve). A plain 'go build' or
+## 'go install' makes the same cairn, with them.
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)$(if $(filter %-dirty,$(VERSION)), (modified))
-TAGS    ?= nomsgpack
+TAGS    ?= nomsgpack,grpcnotrace
 ## STATIC (1 on Linux, else 0): bin/cairn is linked statically, with glibc's libc.a (libc6-dev,
 ## glibc-static): no dynamic loader runs at each start (loading libc, relocating, resolving its
 ## symbols: 1.2 ms of CPU and 100 page faults of every command here, docs/benchmarks.md). Its tags
