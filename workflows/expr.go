@@ -47,6 +47,13 @@ const (
 	maxExprTokens = 10000
 )
 
+// tooDeep is the refusal of an expression nested past maxExprDepth, at
+// off.
+func tooDeep(off int) *textError {
+	return &textError{off: off, msg: fmt.Sprintf("expression nested too deeply: more than %d brackets or operators inside one another", maxExprDepth),
+		hint: "split the condition: compute it in a task and test its output"}
+}
+
 func lex(s string) ([]token, *textError) {
 	var toks []token
 	depth := 0
@@ -55,7 +62,7 @@ func lex(s string) ([]token, *textError) {
 		switch t.kind {
 		case tokOpen:
 			if depth++; depth > maxExprDepth {
-				return &textError{off: t.off, msg: "expression nested too deeply"}
+				return tooDeep(t.off)
 			}
 		case tokClose:
 			depth--
@@ -381,7 +388,7 @@ func (p *exprParser) or() (node, *textError) {
 	p.depth++
 	defer func() { p.depth-- }()
 	if p.depth > 100 {
-		return nil, &textError{off: p.peek().off, msg: "expression nested too deeply"}
+		return nil, tooDeep(p.peek().off)
 	}
 	return p.binary([]string{"||"}, p.and)
 }
@@ -400,7 +407,7 @@ func (p *exprParser) unary() (node, *textError) {
 		p.depth++
 		defer func() { p.depth-- }()
 		if p.depth > 100 {
-			return nil, &textError{off: t.off, msg: "expression nested too deeply"}
+			return nil, tooDeep(t.off)
 		}
 		x, err := p.unary()
 		if err != nil {

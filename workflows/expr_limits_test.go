@@ -33,6 +33,10 @@ func TestExprLimitsAreReadLimits(t *testing.T) {
 			if c.want != "" && (!strings.Contains(err.msg, c.want) || err.off != c.at) {
 				t.Errorf("error %q at %d, want %q at %d", err.msg, err.off, c.want, c.at)
 			}
+			// Each names its limit and says what to do.
+			if !strings.Contains(err.msg, "more than") || err.hint == "" {
+				t.Errorf("error %q (hint %q) does not name its limit or say what to do", err.msg, err.hint)
+			}
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 4<<20 {
 				t.Errorf("refusing it allocated %d bytes, want at most 4 MiB", grew)
 			}
