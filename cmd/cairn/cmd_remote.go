@@ -95,7 +95,8 @@ func readWorkflowFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a regular file", path)
 	}
 	if fi.Size() > maxSubmit {
-		return nil, fmt.Errorf("%s is %d bytes, over the %d a workflow file may have", path, fi.Size(), maxSubmit)
+		return nil, fmt.Errorf("%s is %d bytes, over the %d bytes a workflow file sent to a server may have: "+
+			"run it with cairn run on the server's home, or put it in the server's --workflows folder and trigger it", path, fi.Size(), maxSubmit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxSubmit+1))
 	if err != nil {
@@ -112,14 +113,14 @@ func submitErr(err error, path string) error {
 		return remoteErr(err)
 	}
 	if len(ce.Problems) == 0 {
-		return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", printable(ce.Message))}
+		return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", printableLines(ce.Message))}
 	}
 	var lines []string
 	for _, p := range ce.Problems {
 		if p.File == filepath.Base(path) || p.File == "" {
 			p.File = path
 		}
-		lines = append(lines, printable(p.String()))
+		lines = append(lines, printableLines(p.String())) // a hint is on a line of its own
 	}
 	return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", strings.Join(lines, "\n"))}
 }

@@ -61,6 +61,11 @@ func TestRunOnServer(t *testing.T) {
 	if !strings.Contains(r.stderr, testdata(t, "bad.yaml")+":") || !strings.HasSuffix(r.stderr, "nothing was run\n") {
 		t.Errorf("a bad file sent to the server:\n%s", r)
 	}
+	// Each problem's hint on a line of its own, as a local run prints it
+	// (not escaped as \x0a).
+	if !strings.Contains(r.stderr, `unknown key "retires"`+"\n\thint: did you mean \"retries\"?\n") || strings.Contains(r.stderr, `\x0a`) {
+		t.Errorf("a bad file's problems from the server, not as a local run prints them:\n%s", r)
+	}
 	if after := len(e.runs()); after != before {
 		t.Errorf("a bad file made a run")
 	}
