@@ -200,7 +200,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
-		return err // "create run ID: ..."
+		return createRunErr(err) // "create run ID: ..."
 	}
 	if len(trs) >= collectAfterCreate {
 		// What parsing, the first plan and the insert made and dropped
@@ -213,6 +213,16 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 	a.firstEvents = first
 	return a.execute(ctx, st, wf, reg, r.ID, r, trs, ef, "run")
+}
+
+// createRunErr is the error of a run that could not be created: on a
+// full disk it says that nothing was run and what to do (the insert is
+// one transaction: no part of the run was kept).
+func createRunErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w\nnothing was run (no part of it was kept): free space on the disk of the home's database, then run it again", err)
+	}
+	return err
 }
 
 // collectAfterCreate is the number of tasks from which cairn run collects
@@ -257,7 +267,7 @@ func (a *app) queueRun(ctx context.Context, wf *workflows.Workflow, params param
 		r.SourcePath = abs
 	}
 	if err := st.CreateRun(ctx, r, trs); err != nil {
-		return err
+		return createRunErr(err)
 	}
 	fmt.Fprintln(a.stdout, r.ID)
 	if quiet {

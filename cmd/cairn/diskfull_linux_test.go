@@ -50,6 +50,49 @@ func TestFullDiskThenResume(t *testing.T) {
 	}
 }
 
+// A run that cannot be created for want of space says that nothing was
+// run and what to do, and keeps nothing of it; once space is back the
+// same command runs it.
+func TestRunCreatedOnFullDisk(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := filepath.Join(e.home, "small")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=2m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v)", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	e.home = filepath.Join(dir, "home")
+	src := writeWorkflow(t, "tiny.yaml", "name: tiny\ntasks:\n  - {id: a, type: noop}\n")
+	e.must(0, "run", src, "--progress", "none")
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := f.Write(make([]byte, 4096)); err != nil {
+			break // the disk is full
+		}
+	}
+	f.Close()
+	for _, args := range [][]string{{"run", src, "--progress", "none"}, {"run", src, "--detach"}} {
+		r := e.must(1, args...)
+		if !strings.Contains(r.stderr, "no space left on device") || !strings.Contains(r.stderr, "nothing was run") || !strings.Contains(r.stderr, "free space") {
+			t.Errorf("cairn %s on a full disk:\n%s", strings.Join(args, " "), r)
+		}
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if runs := e.runs(); len(runs) != 1 {
+		t.Fatalf("%d runs after the refused ones, want the first alone", len(runs))
+	}
+	e.must(0, "run", src, "--progress", "none")
+}
+
 // A restore that runs out of space into an empty home takes back what it
 // wrote and says so: the home is as it was, and once space is back the
 // same restore works without --force (it left half the artifacts and no
