@@ -1208,7 +1208,10 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	var idled atomic.Bool // the task called Idle: its work dir is emptied at a later one
 	if idler {
 		env.Idle = func() {
-			if idled.CompareAndSwap(false, true) {
+			mu.Lock()
+			late := gone // abandoned: the pool may be stopped, its folders removed
+			mu.Unlock()
+			if !late && idled.CompareAndSwap(false, true) {
 				p.tidy()
 			}
 		}
