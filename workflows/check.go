@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -31,7 +32,7 @@ func (p *parser) validate(w *Workflow) {
 		}
 		if !validTaskID(t.ID) {
 			p.errorAt(tn.idAt, "use letters, digits, '_' and '-', starting with a letter (at most 64)",
-				"invalid task id %q", t.ID)
+				"invalid task id %s", quoteClipped(t.ID, 64))
 		}
 		if first, dup := ids[t.ID]; dup {
 			p.errorAt(tn.idAt, fmt.Sprintf("the first is at line %d", p.taskInfo[first].idAt.line), "duplicate task id %q", t.ID)
@@ -956,4 +957,18 @@ func (p *parser) intern(s string) string {
 	}
 	p.whys[s] = s
 	return s
+}
+
+// quoteClipped quotes s (%q), its first max bytes only when it is longer
+// (cut at a character's start), saying how long it is: a refusal of a
+// 1 MB id does not print it whole.
+func quoteClipped(s string, max int) string {
+	if len(s) <= max {
+		return strconv.Quote(s)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%q… (%d bytes in all)", s[:cut], len(s))
 }

@@ -414,3 +414,20 @@ func TestTopoOrderRandom(t *testing.T) {
 		}
 	}
 }
+
+// A refused task id of a megabyte is quoted clipped, with its length,
+// not whole; a short one whole.
+func TestInvalidTaskIDClipped(t *testing.T) {
+	long := "é" + strings.Repeat("x", 1<<20)
+	_, err := Parse("ids.yaml", []byte("name: ids\ntasks:\n  - {id: \""+long+"\", type: noop}\n  - {id: \"a b\", type: noop}\n"), Options{})
+	if err == nil {
+		t.Fatal("invalid ids accepted")
+	}
+	msg := err.Error()
+	if len(msg) > 1000 || !strings.Contains(msg, `invalid task id "éxxx`) || !strings.Contains(msg, fmt.Sprintf("… (%d bytes in all)", len(long))) {
+		t.Errorf("a 1 MiB id refused as %.300q (%d bytes)", msg, len(msg))
+	}
+	if !strings.Contains(msg, `invalid task id "a b"`+"\n") {
+		t.Errorf("a short invalid id not quoted whole: %.300q", msg)
+	}
+}
