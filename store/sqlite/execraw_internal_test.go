@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,13 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 	s.mu.Unlock()
 	if !raw {
 		t.Error("the insert did not run past database/sql (the test reads it wrongly)")
+	}
+}
+
+// taskInsertWidest is the width of taskInsertRow, whose values CreateRun
+// makes room for.
+func TestTaskInsertWidest(t *testing.T) {
+	if n := strings.Count(taskInsertRow, "?"); n != taskInsertWidest {
+		t.Errorf("taskInsertRow has %d values, taskInsertWidest says %d", n, taskInsertWidest)
 	}
 }

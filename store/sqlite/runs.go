@@ -24,6 +24,10 @@ const inProgressCols = `run_id, task_id, attempt, state, lease_worker, attempt_s
 // taskInsertRows is how many task runs one INSERT statement carries.
 const taskInsertRows = 100
 
+// taskInsertWidest is the number of values of the widest row of
+// CreateRun's INSERTs (taskInsertArgs').
+const taskInsertWidest = 32
+
 const taskInsertCols = `(run_id, task_id, seq, type, state, attempt, retries, backoff_ns, backoff_factor, max_backoff_ns,
 	timeout_ns, params, inputs, outputs, metrics, error, retry_at, ready_gen, started_at, finished_at, max_interruptions,
 	interrupted, interrupted_streak, round, failed_before, cache, labels, queue, pool, pool_slots, priority, ready_at, version)`
@@ -115,7 +119,9 @@ func (s *Store) createRunFn(run *cairn.Run, tasks []*cairn.TaskRun) (txFn, error
 	}
 	trigger := run.Trigger
 	return func(ctx context.Context, tx *sql.Conn) error {
-		args := make([]any, 0, taskInsertRows*25)
+		// Room for the widest row (taskInsertArgs') of the largest chunk:
+		// a run of one task does not allocate (and zero) a list for 100.
+		args := make([]any, 0, min(len(tasks), taskInsertRows)*taskInsertWidest)
 		if _, err := s.exec(ctx, tx, `INSERT INTO runs (`+sqlrow.RunCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
 			run.ID, run.Workflow, run.Digest, run.SourcePath, run.Source, params, string(run.State), run.MaxActive,
 			boolInt(run.CancelRequested), run.Error, nanos(run.CreatedAt), nanos(run.StartedAt), nanos(run.FinishedAt),
