@@ -28,6 +28,17 @@ func TestHeadroomPercent(t *testing.T) {
 	}
 }
 
+// Before any collection the starting percentage is that of an empty live
+// heap, the runtime's metrics unread; after one, that of the live heap.
+func TestFirstPercent(t *testing.T) {
+	if got := firstPercent(0, func() uint64 { t.Error("the live heap read before any collection"); return 0 }); got != 1200 {
+		t.Errorf("before any collection: %d, want 1200", got)
+	}
+	if got := firstPercent(3, func() uint64 { return 24 << 20 }); got != 200 {
+		t.Errorf("after 3 collections, 24 MiB live: %d, want 200", got)
+	}
+}
+
 // gcHeadroom sets the percentage at once and again after each cycle from
 // the live heap, and leaves it alone when GOGC is set.
 func TestGCHeadroom(t *testing.T) {
