@@ -62,7 +62,7 @@ func (r *Registry) CacheDefault(name string, params map[string]any) (on bool, wh
 	if !ok {
 		return false, fmt.Sprintf("type %s is unknown", name)
 	}
-	info := t.Info()
+	info := cairn.TypeInfo{Name: name, Cache: r.policies[name]} // what CacheDefaultOf reads
 	if cd, ok := t.(CacheDefaulter); ok && info.Cache != cairn.CacheNever {
 		return cd.CacheByDefault(params)
 	}
@@ -72,9 +72,8 @@ func (r *Registry) CacheDefault(name string, params map[string]any) (on bool, wh
 // CachePolicyOf returns the caching policy of type name, and whether it
 // is known.
 func (r *Registry) CachePolicyOf(name string) (cairn.CachePolicy, bool) {
-	t, ok := r.types[name]
-	if !ok {
+	if _, ok := r.types[name]; !ok {
 		return "", false
 	}
-	return t.Info().Cache, true
+	return r.policies[name], true
 }
