@@ -3,8 +3,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,14 +20,7 @@ import (
 func TestServerStopsOnFullDisk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	dir := filepath.Join(e.home, "small")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=3m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v): TestFullDiskThenResume's executor test covers the pool", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	dir := smallDisk(t, e.home, "3m", ": TestFullDiskThenResume's executor test covers the pool")
 	e.home = dir
 
 	s := e.startServer(nil)

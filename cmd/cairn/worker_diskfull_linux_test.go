@@ -3,10 +3,8 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,14 +21,7 @@ import (
 func TestRemoteWorkerStopsOnFullDisk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	small := filepath.Join(t.TempDir(), "small")
-	if err := os.MkdirAll(small, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=3m"); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v): the executor's TestFullScratchDiskHaltsTheWorker covers the pool", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	small := smallDisk(t, t.TempDir(), "3m", ": the executor's TestFullScratchDiskHaltsTheWorker covers the pool")
 
 	_, tok := e.token("worker")
 	srv := e.startServer(nil, "--workers", "0")
