@@ -231,6 +231,9 @@ func resolveArtifact(ctx context.Context, s Store, ref string) (*Resolved, error
 	}
 	for _, r := range hex {
 		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			if err := aRun(ctx, s, ref); err != nil {
+				return nil, err
+			}
 			return nil, fmt.Errorf("%w: %q is not a digest (sha256:<hex>), a model (model:NAME@VERSION) or a task (RUN/TASK)", ErrBadRef, ref)
 		}
 	}
@@ -260,6 +263,31 @@ func resolveArtifact(ctx context.Context, s Store, ref string) (*Resolved, error
 		return nil, fmt.Errorf("%s: %w", b.String(), cairn.ErrAmbiguous)
 	}
 	return &Resolved{Root: Root{Artifact: found[0].Digest}, Artifact: found[0]}, nil
+}
+
+// aRun returns the refusal of ref when it names a run (lineage starts
+// from one of its tasks), saying which tasks it has; nil when it does not.
+func aRun(ctx context.Context, s Store, ref string) error {
+	if len(ref) < 4 {
+		return nil
+	}
+	id, err := s.ResolveRunID(ctx, ref)
+	if err != nil {
+		return nil
+	}
+	trs, err := s.ListTaskRuns(ctx, id)
+	if err != nil || len(trs) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, tr := range trs[:min(len(trs), 8)] {
+		ids = append(ids, tr.TaskID)
+	}
+	more := ""
+	if len(trs) > len(ids) {
+		more = fmt.Sprintf(", … %d more", len(trs)-len(ids))
+	}
+	return fmt.Errorf("%w: %q is a run: lineage starts from one of its tasks, %s/TASK (it has %s%s)", ErrBadRef, ref, ref, strings.Join(ids, ", "), more)
 }
 
 func resolveAttempt(ctx context.Context, s Store, ref string) (*Resolved, error) {

@@ -194,6 +194,7 @@ func TestResolveErrors(t *testing.T) {
 		{"abcdef012345", cairn.ErrAmbiguous, a.Digest + "  3 B  text/plain  from "},
 		{"ffffffffff", cairn.ErrNotFound, "no artifact has a digest starting sha256:ffffffffff"},
 		{"model:churn@7", cairn.ErrNotFound, "model churn has no version 7 (cairn models show churn lists its versions)"},
+		{c.Runs[0], lineage.ErrBadRef, `"` + c.Runs[0] + `" is a run: lineage starts from one of its tasks, ` + c.Runs[0] + `/TASK (it has collect, split, train, evaluate, deploy)`},
 		{"model:nope", cairn.ErrNotFound, `no model is named "nope" (cairn models list shows the registry)`},
 		{"model:nope@1", cairn.ErrNotFound, `no model is named "nope"`},
 		{"model:../x", lineage.ErrBadRef, "model name"},
