@@ -333,6 +333,23 @@ func (d *Dir) TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error {
 	return nil
 }
 
+// Remembered reports whether this Dir hashed ref's blob before and its
+// file is as it was then (size, times, inode): a TouchVerified of it now
+// would not read it. A cache hit reused inside a write transaction
+// (executor.Pool.ReuseHandedOut) hashes nothing large there.
+func (d *Dir) Remembered(ref cairn.ArtifactRef) bool {
+	if ref.Validate() != nil {
+		return false
+	}
+	p := d.blobPath(ref.Hex())
+	id, ok := statID(p)
+	if !ok || id.size != ref.Size {
+		return false
+	}
+	v, ok := d.verified.Load(p)
+	return ok && v.(fileID) == id
+}
+
 // hash reads ref's blob to its end through Open, which fails on bytes
 // that are not ref's.
 func (d *Dir) hash(ctx context.Context, ref cairn.ArtifactRef) error {

@@ -296,6 +296,12 @@ type Pool struct {
 	halted   chan struct{} // closed by halt
 	haltErr  error         // why, set before halted is closed
 
+	// missed holds the cache keys ReuseHandedOut found no success
+	// under, by lease token, until the attempt runs: it does not ask
+	// again (nmissed counts them, to bound what items never run leave).
+	missed  sync.Map // token → key
+	nmissed atomic.Int64
+
 	// roomUntil is until when (Unix nanoseconds) the last disk check
 	// before a lease stands for the next ones: set when it found room to
 	// spare on every folder of SpaceDirs (see fullDisk).
@@ -894,20 +900,7 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.
 	if !ok {
 		return p.bound(failure(cairn.Permanentf("unknown task type %q on worker %s", it.Type, p.o.Worker)), l), nil, false
 	}
-	version := p.o.Version
-	if v, ok := task.(tasks.Versioned); ok {
-		version = v.ImplVersion()
-	}
-	var key string
-	if it.Cache && version != "" && task.Info().Cache != cairn.CacheNever {
-		params := it.Params
-		if p.o.Redact != nil {
-			// The key holds the params as stored: a secret's value is
-			// never part of it (not even hashed).
-			params = json.RawMessage(p.o.Redact(string(params)))
-		}
-		key = cairn.CacheKey(it.Type, version, params, it.Inputs)
-	}
+	version, key := p.cacheKey(it, task)
 	var source string // what the type read from outside, digested (tasks.SourceDigester)
 	sd, digests := task.(tasks.SourceDigester)
 	if key != "" && digests {
@@ -933,7 +926,7 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.
 		taskErr error
 		reused  bool
 	)
-	if key != "" && p.o.Cache != nil {
+	if key != "" && p.o.Cache != nil && !p.missedBefore(l.Token, key) {
 		c, reused = p.reuse(ctx, it, key, logw)
 	}
 	if !reused {
@@ -958,6 +951,27 @@ func (p *Pool) run(ctx context.Context, it cairn.WorkItem, abandoned func(cairn.
 		c.CacheSource = source
 	}
 	return c, fatal, false
+}
+
+// cacheKey returns the version of task's implementation that runs it and
+// the cache key of work item it ("" when it is not cached): its type, that
+// version, its params as stored and its inputs' digests (before any
+// source digest, tasks.SourceDigester).
+func (p *Pool) cacheKey(it cairn.WorkItem, task tasks.Task) (version, key string) {
+	version = p.o.Version
+	if v, ok := task.(tasks.Versioned); ok {
+		version = v.ImplVersion()
+	}
+	if it.Cache && version != "" && task.Info().Cache != cairn.CacheNever {
+		params := it.Params
+		if p.o.Redact != nil {
+			// The key holds the params as stored: a secret's value is
+			// never part of it (not even hashed).
+			params = json.RawMessage(p.o.Redact(string(params)))
+		}
+		key = cairn.CacheKey(it.Type, version, params, it.Inputs)
+	}
+	return version, key
 }
 
 // endAttempt closes an attempt's log, with the failure's text if it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -122,6 +123,35 @@ type Broker struct {
 	cancelled map[string]map[string]bool
 
 	completer completer // the workers' reports, committed in batches
+
+	reuser atomic.Pointer[Reuser] // SetReuser's, nil until set
+}
+
+// Reuser completes an attempt by reusing an earlier success (a cache
+// hit) in the very write that hands its task out: the in-process pool
+// (*executor.Pool), for the tasks handed to it. See Broker.SetReuser.
+type Reuser interface {
+	// ReuseHandedOut returns the completion of it, a work item just
+	// handed out in a write not yet committed, that reuses an earlier
+	// success — as the worker would have reported it, its artifacts
+	// checked intact — and true; false leaves it to its worker. It is
+	// called inside that write: it must not write to the store, and it
+	// answers false when finding out would take long (data to hash).
+	ReuseHandedOut(ctx context.Context, it cairn.WorkItem) (cairn.Completion, bool)
+}
+
+// SetReuser makes r complete, inside the write of a completion, the
+// tasks that completion's plan hands to the reporting worker whenever r
+// finds them a cache hit — recorded as the worker's reuse would be (an
+// attempt of its, CachedFrom, lineage), the run planned again in the
+// same write —, so that a chain of reused tasks is one commit rather than
+// one per task (runState.within). Set it before the broker is used.
+func (b *Broker) SetReuser(r Reuser) {
+	if r == nil {
+		b.reuser.Store(nil)
+		return
+	}
+	b.reuser.Store(&r)
 }
 
 type issuedLease struct {

@@ -236,6 +236,7 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 	start, plans := rs.svc.o.Now(), 0
 	rs.need(start)
 	var handed []cairn.WorkItem
+	var last []cairn.WorkItem // what the latest plan handed to h
 	notes, err := rs.step(func(p *Plan) error {
 		given, err := rs.handOut(p, h)
 		if err != nil {
@@ -266,13 +267,18 @@ func (rs *runState) within(tx Tx, trs []*cairn.TaskRun, h *handout) (func(commit
 			if h != nil {
 				h.items = append(h.items, given...)
 				handed = append(handed, given...)
+				last = given
 			}
 			for _, m := range more {
 				m.h.items = append(m.h.items, m.given...)
 			}
 		}
 		return err
-	}, false)
+	}, false, func(*Plan) []func() {
+		n := rs.reuse(tx, h, last, &handed)
+		last = nil
+		return n
+	})
 	planned := err == nil && !rs.stale
 	if planned && h != nil && h.req.RunID == rs.id && rs.snap.ready == 0 {
 		// Workers of this run alone, and none of its tasks is left ready
@@ -451,7 +457,12 @@ func (rs *runState) cancel() {
 // marks the snapshot stale, for the loop to reload it after the
 // transaction ended: a reload inside it would not see its own writes.
 // rs.mu is held.
-func (rs *runState) step(apply func(*Plan) error, reload bool) ([]func(), error) {
+//
+// after, if set, is called once each plan is applied and folded into the
+// snapshot; it may change tasks in the same write and fold them in (the
+// changes it returns are planned on: runState.reuse), and returns what to
+// tell others once committed.
+func (rs *runState) step(apply func(*Plan) error, reload bool, after func(*Plan) []func()) ([]func(), error) {
 	if rs.final != nil || rs.err != nil {
 		return nil, rs.err
 	}
@@ -503,6 +514,9 @@ func (rs *runState) step(apply func(*Plan) error, reload bool) ([]func(), error)
 		}
 		for _, e := range p.Expand {
 			rs.touch(snap.Topo.Index[e.TaskID]) // it plans its new items
+		}
+		if after != nil {
+			notes = append(notes, after(p)...)
 		}
 		if snap.Run.State.Terminal() {
 			rs.final = snap.Run

@@ -534,7 +534,7 @@ func (s *Service) loop(rs *runState) {
 				plans++
 			}
 			return err
-		}, true)
+		}, true, nil)
 		wakeAt, final := rs.wakeAt, rs.final
 		ev, report := rs.passDone(err, start, plans, false)
 		rs.mu.Unlock()

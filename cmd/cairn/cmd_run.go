@@ -384,6 +384,7 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	ef.route(&po)
 	removeStale("")
 	pool := executor.New(withSecrets(broker, a.secrets), po)
+	broker.SetReuser(pool) // a chain of cache hits in one commit (scheduler.Reuser)
 	// The pool outlives ctx: on Ctrl-C the driver first records the
 	// cancellation, then revokes the running attempts. It starts only once
 	// the driver holds the run: a resume refused because another live

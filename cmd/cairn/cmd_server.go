@@ -250,6 +250,9 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 			Worker: owner, Owner: owner, Slots: f.slots, Labels: f.labels, Queues: f.queues, Types: reg, Artifacts: arts, Logs: secretLogs{Logs: logs, sets: book.get}, Version: implVersion(), Cache: st,
 			StopGrace: f.stopGrace, Redact: book.redact, Logger: log, Models: registryReads,
 		})
+		// A cached task handed to the pool by a completion is reused in
+		// that completion's write: a chain of cache hits is one commit.
+		broker.SetReuser(pool)
 	}
 	// The worker API (cairn worker), on --addr beside the UI: remote
 	// workers lease any run's tasks through the same broker, with secret

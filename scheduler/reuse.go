@@ -1,0 +1,81 @@
+package scheduler
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cairnml/cairn"
+)
+
+// reuse completes, in transaction tx, the tasks of items — what the plan
+// just applied handed to the workers of h, in the write that is recording
+// their reports — that the broker's Reuser finds cached: each as its
+// worker's reuse would be recorded (Tx.CompleteMany of the item's lease,
+// the Reuser's completion: an attempt of that worker that reused an
+// earlier one, CachedFrom, the lineage edges), its row folded into the
+// snapshot so that the next plan of step goes on to its successors, and
+// taken back from h (and from handed): the worker never sees it, and has
+// room for what the next plan makes ready. A fully cached chain is so one
+// commit, not one per task. What it cannot complete — no Reuser, a miss,
+// a refusal of the store — stays handed out as it was, for its worker to
+// run (or reuse) as before. It returns the events to publish once the
+// write committed. rs.mu is held.
+func (rs *runState) reuse(tx Tx, h *handout, items []cairn.WorkItem, handed *[]cairn.WorkItem) []func() {
+	b := rs.svc.broker
+	rp := b.reuser.Load()
+	if rp == nil || h == nil || len(items) == 0 {
+		return nil
+	}
+	r := *rp
+	now := b.now()
+	var (
+		fs    []Finish
+		which []cairn.WorkItem
+	)
+	for _, it := range items {
+		tr := rs.snap.Tasks[rs.snap.Topo.Index[it.Lease.TaskID]]
+		if tr.LeaseToken != it.Lease.Token || tr.Attempt != it.Lease.Attempt || !it.Started {
+			continue
+		}
+		c, ok := r.ReuseHandedOut(context.Background(), it)
+		if !ok || c.CachedFrom.IsZero() || c.Error != "" {
+			continue
+		}
+		c = decide(it, c, now)
+		fs = append(fs, Finish{Lease: it.Lease, Completion: c, Known: tr})
+		which = append(which, it)
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	trs, errs, err := tx.CompleteMany(fs, now)
+	if err != nil {
+		// Undone alone (each call of a batch is all or nothing): the
+		// workers reuse them themselves.
+		b.log.Warn("reuse in the completion's write failed; the tasks go to their worker", "run", rs.id, "err", err)
+		return nil
+	}
+	var events []Event
+	gone := make(map[string]bool, len(which))
+	for i, it := range which {
+		if errs[i] != nil {
+			continue
+		}
+		gone[it.Lease.Token] = true
+		rs.fold(trs[i])
+		c := fs[i].Completion
+		events = append(events, Event{RunID: it.Lease.RunID, TaskID: it.Lease.TaskID, From: cairn.TaskRunning, To: trs[i].State,
+			Attempt: it.Lease.Attempt, At: now, Type: it.Type, Ended: attemptState(c), CachedFrom: c.CachedFrom})
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	taken := func(x cairn.WorkItem) bool { return gone[x.Lease.Token] }
+	h.items = slices.DeleteFunc(h.items, taken)
+	*handed = slices.DeleteFunc(*handed, taken)
+	return []func(){func() {
+		for _, e := range events {
+			b.publish(e, nil)
+		}
+	}}
+}
