@@ -429,3 +429,118 @@ func (f forgedFirst) FindCached(ctx context.Context, key string, limit int) ([]c
 	forged.Type = "shell"
 	return append([]cairn.CachedAttempt{forged}, hits...), nil
 }
+
+// TestCacheChainInOneWrite: a re-run of a chain of cached tasks reuses
+// every task after the first in the first's completion write
+// (Pool.ReuseHandedOut through scheduler.Broker.SetReuser): one commit
+// for the chain, not one per task, and each reuse recorded as the slot's
+// would be — an attempt of the pool's worker, CachedFrom, no key, no log,
+// the lineage edges of what it read and wrote, the outputs and metrics of
+// the attempt reused. A damaged artifact is never reused in the write:
+// its slot runs the task (and says why in its log), and the chain after
+// it is reused in that task's completion.
+func TestCacheChainInOneWrite(t *testing.T) {
+	m := &maker{name: "make"}
+	r := newRig(t, m)
+	const src = `
+name: chain
+tasks:
+  - {id: a, type: make, with: {text: one}}
+  - {id: b, type: make, inputs: {in: "${{ tasks.a.outputs.data }}"}, with: {text: two}}
+  - {id: c, type: make, inputs: {in: "${{ tasks.b.outputs.data }}"}, with: {text: three}}
+  - {id: d, type: make, inputs: {in: "${{ tasks.c.outputs.data }}"}, with: {text: four}}
+`
+	ctx := context.Background()
+	runOnce := func() (string, int64) {
+		t.Helper()
+		s := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache = "v1", r.st })
+		r.broker.SetReuser(s.pool)
+		defer r.broker.SetReuser(nil)
+		wf, id := r.create(t, src)
+		before := r.st.WriteStats().Transactions
+		wantRun(t, r.drive(t, id, wf), cairn.RunSucceeded)
+		n := r.st.WriteStats().Transactions - before
+		s.stop(ctx)
+		return id, n
+	}
+	id1, n1 := runOnce()
+	if m.ran.Load() != 4 {
+		t.Fatalf("the first run ran make %d times, want 4", m.ran.Load())
+	}
+	id2, n2 := runOnce()
+	if m.ran.Load() != 4 {
+		t.Fatalf("the re-run ran make %d more times, want none", m.ran.Load()-4)
+	}
+	// The claim, the first plan, the pool's lease of a, a's completion
+	// with b, c and d reused in it (and the run's end); the first run
+	// wrote one completion per task.
+	if n2 != 4 || n1 != 7 {
+		t.Errorf("transactions of the first run %d, of the re-run %d; want 7 and 4: b, c and d reused in a's completion", n1, n2)
+	}
+	trs1, trs2 := r.taskRuns(t, id1), r.taskRuns(t, id2)
+	for _, task := range []string{"a", "b", "c", "d"} {
+		ats := r.attempts(t, id2, task)
+		if len(ats) != 1 {
+			t.Fatalf("task %s: %d attempts, want 1", task, len(ats))
+		}
+		at := ats[0]
+		want := cairn.AttemptRef{RunID: id1, TaskID: task, Number: 1}
+		if at.CachedFrom != want || at.State != cairn.TaskSucceeded || at.CacheKey != "" || at.Version != "v1" ||
+			at.Worker != "pool:"+t.Name() || at.Type != "make" {
+			t.Errorf("task %s: attempt %+v, want a success of the pool's worker reusing %s", task, at, want)
+		}
+		if !bytes.Equal(mustJSON(t, trs1[task].Outputs), mustJSON(t, trs2[task].Outputs)) || trs2[task].Metrics["len"] != trs1[task].Metrics["len"] {
+			t.Errorf("task %s: outputs %s %v, want %s %v", task, mustJSON(t, trs2[task].Outputs), trs2[task].Metrics,
+				mustJSON(t, trs1[task].Outputs), trs1[task].Metrics)
+		}
+		if log, err := r.openLog(t, id2, task, 1); !errors.Is(err, cairn.ErrNotFound) {
+			t.Errorf("task %s: the reusing attempt wrote a log (%v): %q", task, err, log)
+		}
+		e1, err := r.st.AttemptEdges(ctx, cairn.AttemptRef{RunID: id1, TaskID: task, Number: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := r.st.AttemptEdges(ctx, cairn.AttemptRef{RunID: id2, TaskID: task, Number: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(e2) != len(e1) || len(e2) == 0 {
+			t.Errorf("task %s: lineage edges %+v, want as many as the first run's %+v", task, e2, e1)
+		}
+		for i := range min(len(e1), len(e2)) {
+			if e1[i].Direction != e2[i].Direction || e1[i].Port != e2[i].Port || e1[i].Digest != e2[i].Digest {
+				t.Errorf("task %s: edge %+v, want %+v", task, e2[i], e1[i])
+			}
+		}
+	}
+
+	// c's artifact damaged (its size kept): c is not reused in b's write
+	// but by its slot, which passes the hit over and runs it; d is then
+	// reused in c's completion.
+	var ref cairn.ArtifactRef
+	if err := json.Unmarshal(trs1["c"].Outputs["data"], &ref); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(r.dir, "artifacts", "sha256", ref.Hex()[:2], ref.Hex())
+	if err := os.Chmod(blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blob, []byte("THREE"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id3, _ := runOnce()
+	if m.ran.Load() != 5 {
+		t.Errorf("with c's artifact damaged make ran %d more times, want 1 (c)", m.ran.Load()-4)
+	}
+	if at := r.attempts(t, id3, "c")[0]; !at.CachedFrom.IsZero() {
+		t.Errorf("a damaged artifact was reused: %+v", at)
+	}
+	if log := r.log(t, id3, "c", 1); !strings.Contains(log, "cairn: not reusing "+id1+"/c#1") {
+		t.Errorf("c's log does not say why it ran: %q", log)
+	}
+	for _, task := range []string{"a", "b", "d"} {
+		if at := r.attempts(t, id3, task)[0]; at.CachedFrom.IsZero() {
+			t.Errorf("task %s was not reused: %+v", task, at)
+		}
+	}
+}
