@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnml/cairn"
@@ -37,7 +40,55 @@ const (
 
 // Task is the deploy task type. The zero value is ready to use; it holds
 // no state and serves any number of attempts at once.
-type Task struct{}
+type Task struct {
+	// What this process decoded of its inputs, by digest and media type
+	// (decodedKey): a model's
+	// description (string) and a report (*report). Their bytes are
+	// content-addressed, so they decode the same every time; a decoding
+	// is taken from here only while the artifact store vouches for the
+	// blob itself (remembered), else the blob is read again. n counts
+	// the entries, emptied past maxDecoded.
+	models, reports sync.Map
+	n               atomic.Int64
+}
+
+// maxDecoded bounds what a Task remembers of what it decoded.
+const maxDecoded = 1024
+
+// remembered is an artifact store that knows a blob intact without
+// reading it (*artifacts.Dir: hashed by this process, its file unchanged
+// since).
+type remembered interface {
+	Remembered(ref cairn.ArtifactRef) bool
+}
+
+// recall returns what m holds for ref's digest when the store vouches for
+// ref's blob.
+func recall(m *sync.Map, store any, ref cairn.ArtifactRef) (any, bool) {
+	rm, ok := store.(remembered)
+	if !ok {
+		return nil, false
+	}
+	v, ok := m.Load(decodedKey(ref))
+	if !ok || !rm.Remembered(ref) {
+		return nil, false
+	}
+	return v, true
+}
+
+// note remembers v, decoded from ref's blob, in m.
+func (t *Task) note(m *sync.Map, ref cairn.ArtifactRef, v any) {
+	if t.n.Add(1) > maxDecoded {
+		t.models.Clear()
+		t.reports.Clear()
+		t.n.Store(1)
+	}
+	m.Store(decodedKey(ref), v)
+}
+
+// decodedKey is what a decoding is remembered by: the digest, and the
+// media type the reference gives (which a decoder checks first).
+func decodedKey(ref cairn.ArtifactRef) string { return ref.Digest + " " + ref.MediaType }
 
 var (
 	_ tasks.Task           = (*Task)(nil)
@@ -569,7 +620,7 @@ func sameJSON(a, b any) bool {
 
 // Run checks the model (and report) inputs and returns the registration
 // as the result's effect; see the package documentation.
-func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
+func (t *Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.Result, error) {
 	id := req.TaskID
 	pl, err := planOf(req)
 	if err != nil {
@@ -590,20 +641,35 @@ func (*Task) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.R
 	if !ok {
 		return tasks.Result{}, cairn.Permanentf("deploy %s: input model is required: give the train task's model output under inputs:", id)
 	}
-	mdl, err := modelio.ReadModel(ctx, env.Artifacts, modelRef)
-	if err != nil {
-		return tasks.Result{}, fmt.Errorf("deploy %s: input model %s: %w", id, modelRef.Digest, err)
+	desc, known := recall(&t.models, env.Artifacts, modelRef)
+	if !known {
+		mdl, err := modelio.ReadModel(ctx, env.Artifacts, modelRef)
+		if err != nil {
+			return tasks.Result{}, fmt.Errorf("deploy %s: input model %s: %w", id, modelRef.Digest, err)
+		}
+		desc = mdl.Describe()
+		t.note(&t.models, modelRef, desc)
 	}
-	fmt.Fprintf(log, "deploy: model %s (%s, %d bytes)\n", mdl.Describe(), modelRef.Digest, modelRef.Size)
+	fmt.Fprintf(log, "deploy: model %s (%s, %d bytes)\n", desc, modelRef.Digest, modelRef.Size)
 	if modelRef.MediaType == "" || modelRef.MediaType == "application/octet-stream" {
 		modelRef.MediaType = model.MediaType // it decodes as one
 	}
 
 	var reportRef *cairn.ArtifactRef
 	if ref, ok := req.Inputs["report"]; ok {
-		rep, err := readReport(ctx, env.Artifacts, ref)
-		if err != nil {
-			return tasks.Result{}, fmt.Errorf("deploy %s: input report %s: %w", id, ref.Digest, err)
+		var rep *report
+		if v, known := recall(&t.reports, env.Artifacts, ref); known {
+			r := *v.(*report)
+			r.Metrics = maps.Clone(r.Metrics)
+			rep = &r
+		} else {
+			var err error
+			if rep, err = readReport(ctx, env.Artifacts, ref); err != nil {
+				return tasks.Result{}, fmt.Errorf("deploy %s: input report %s: %w", id, ref.Digest, err)
+			}
+			r := *rep
+			r.Metrics = maps.Clone(r.Metrics)
+			t.note(&t.reports, ref, &r)
 		}
 		if rep.Model != "" && rep.Model != modelRef.Digest {
 			return tasks.Result{}, cairn.Permanentf("deploy %s: input report evaluates model %s, not the model input %s: give the report of the evaluate task that read this model",

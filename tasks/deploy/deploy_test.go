@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -191,6 +192,85 @@ func TestDeployCorruptModel(t *testing.T) {
 	_, err = deploy.New().Run(context.Background(), req, env)
 	if err == nil || !strings.Contains(err.Error(), ref.Digest) || !strings.Contains(err.Error(), "does not match its digest") {
 		t.Fatalf("deploy of a corrupt model: %v, want an error naming %s", err, ref.Digest)
+	}
+}
+
+// countingDir counts the blobs read from an artifacts.Dir.
+type countingDir struct {
+	*artifacts.Dir
+	opened int
+}
+
+func (c *countingDir) Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadCloser, error) {
+	c.opened++
+	return c.Dir.Open(ctx, ref)
+}
+
+// A deploy of a model and report this process decoded before, whose
+// blobs the store vouches for (hashed by it, unchanged since: the
+// reuses of a cached re-run), does not read them again and deploys
+// the same; a blob changed since is read again (and fails).
+func TestDeployRemembersDecodings(t *testing.T) {
+	enc := modelBytes(t)
+	env, _ := tasktest.Env(t)
+	dir := env.Artifacts.(*artifacts.Dir)
+	ctx := context.Background()
+	mref, err := dir.Put(ctx, model.MediaType, bytes.NewReader(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rref, err := dir.Put(ctx, "application/json", bytes.NewReader(reportOf(mref.Digest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := &countingDir{Dir: dir}
+	env.Artifacts = cd
+	task := deploy.New()
+	req := tasktest.Request(t, json.RawMessage(`{"name": "iris", "stage": "production"}`))
+	req.Inputs = map[string]cairn.ArtifactRef{"model": mref, "report": rref}
+	var results []tasks.Result
+	for i, vouched := range []bool{false, false, true, true} {
+		if vouched && i == 2 {
+			for _, ref := range []cairn.ArtifactRef{mref, rref} {
+				if err := dir.TouchVerified(ctx, ref); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		cd.opened = 0
+		res, err := task.Run(ctx, req, env)
+		if err != nil {
+			t.Fatalf("deploy %d: %v", i, err)
+		}
+		results = append(results, res)
+		want := 2
+		if vouched {
+			want = 0
+		}
+		if cd.opened != want {
+			t.Errorf("deploy %d (blobs vouched for: %v) read %d blobs, want %d", i, vouched, cd.opened, want)
+		}
+	}
+	for i := range results {
+		if !reflect.DeepEqual(results[i], results[0]) {
+			t.Errorf("deploy %d differs from the first:\n%+v\n%+v", i, results[i], results[0])
+		}
+	}
+	// The model's blob rewritten (the same size, other bytes): read
+	// again, and refused.
+	p, err := dir.Path(mref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Replace(enc, []byte(`"species"`), []byte(`"spec1es"`), 1)
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Run(ctx, req, env); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
+		t.Errorf("deploy of a model rewritten since it was decoded: %v, want its digest refused", err)
 	}
 }
 
