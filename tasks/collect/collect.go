@@ -14,7 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks"
@@ -50,7 +53,28 @@ type Options struct {
 type Task struct {
 	sql  SQLQuerier
 	http *http.Client
+	// digests remembers the digests SourceDigest read, by the file's
+	// absolute path, with the file's identity then (fileID): a file
+	// unchanged since is not read again in this process. ndigests counts
+	// them, emptied past maxDigests.
+	digests  sync.Map // path → sourceDigest
+	ndigests atomic.Int64
+	hashed   atomic.Int64 // files SourceDigest read (tests)
 }
+
+// sourceDigest is a file's digest and its identity when it was read.
+type sourceDigest struct {
+	id     fileID
+	digest string
+}
+
+// maxDigests bounds what a Task remembers of the files it digested.
+const maxDigests = 4096
+
+// settled is how long before it is read a file must have last changed
+// for its digest to be remembered: a change within the same tick of a
+// coarse file-system clock leaves its times as they were.
+const settled = time.Second
 
 var (
 	_ tasks.Task           = (*Task)(nil)
@@ -92,7 +116,12 @@ func (*Task) CacheByDefault(params map[string]any) (bool, string) {
 // by their params only when the task says cache: true). A file that
 // cannot be read as collect would read it is not cached (ok false): the
 // attempt runs and says why it fails.
-func (*Task) SourceDigest(ctx context.Context, req tasks.Request) (string, bool) {
+//
+// A file whose identity (size, times, device, inode: fileID) is what it
+// was when this Task last digested it is not read again: the digest then
+// is returned. Only a file that had not changed for a second (settled)
+// when it was read is remembered.
+func (t *Task) SourceDigest(ctx context.Context, req tasks.Request) (string, bool) {
 	p, err := decode(req)
 	if err != nil {
 		return "", false
@@ -113,12 +142,26 @@ func (*Task) SourceDigest(ctx context.Context, req tasks.Request) (string, bool)
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() > p.MaxBytes {
 		return "", false
 	}
+	id, settledID := idOf(fi, time.Now())
+	if v, ok := t.digests.Load(abs); ok && settledID && v.(sourceDigest).id == id {
+		return v.(sourceDigest).digest, true
+	}
+	t.hashed.Add(1)
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(tasks.ContextReader(ctx, fh), p.MaxBytes+1))
 	if err != nil || n > p.MaxBytes {
 		return "", false
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), true
+	digest := "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if after, err := fh.Stat(); settledID && err == nil {
+		if again, _ := idOf(after, time.Now()); again == id {
+			if _, loaded := t.digests.Swap(abs, sourceDigest{id: id, digest: digest}); !loaded && t.ndigests.Add(1) > maxDigests {
+				t.digests.Clear()
+				t.ndigests.Store(0)
+			}
+		}
+	}
+	return digest, true
 }
 
 // Info describes the type.
