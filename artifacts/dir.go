@@ -31,7 +31,8 @@ var ErrCorrupt = cairn.ErrCorruptArtifact
 type Dir struct {
 	root string
 	tmp  string
-	// verified remembers the blobs VerifiedPath and TouchVerified hashed,
+	// verified remembers the blobs VerifiedPath and TouchVerified hashed
+	// and those Put stored,
 	// by path, with the file's identity then: a blob is hashed once per
 	// process unless its file changes. At most maxVerified are kept
 	// (nverified): when full it is emptied, and blobs are hashed again.
@@ -184,6 +185,13 @@ func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cair
 	committed = true
 	if err := durable.Sync(dir); err != nil {
 		return cairn.ArtifactRef{}, fmt.Errorf("put artifact %s: %w", ref.Digest, err)
+	}
+	// The blob's bytes were hashed as they were written: as known as
+	// after a TouchVerified. Replacing the blob gave it another file, so
+	// without this a re-run after an uncached run (which stores the same
+	// bytes again) would hash every artifact it reuses.
+	if id, ok := statID(final); ok && id.size == n {
+		d.remember(final, id)
 	}
 	return ref, nil
 }

@@ -133,3 +133,47 @@ func TestTouchVerifiedHashesOnceUntilTheFileChanges(t *testing.T) {
 		t.Fatalf("TouchVerified of a blob gone = %v, want ErrNotFound", err)
 	}
 }
+
+// A blob this Dir stored was hashed as it was written: a reuse of it
+// (TouchVerified) does not hash it again, and Remembered vouches for it —
+// also after the same bytes were stored again (another file: an uncached
+// run between two cached ones); not once the file changed.
+func TestPutBlobsAreRemembered(t *testing.T) {
+	d := openDir(t)
+	ctx := context.Background()
+	for i := range 2 {
+		ref, err := d.Put(ctx, "text/plain", strings.NewReader("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Remembered(ref) {
+			t.Errorf("put #%d: the blob just stored is not remembered", i+1)
+		}
+		if err := d.TouchVerified(ctx, ref); err != nil {
+			t.Fatal(err)
+		}
+		if n := d.Hashed(); n != 0 {
+			t.Errorf("put #%d: a reuse of a blob just stored hashed it (%d)", i+1, n)
+		}
+	}
+	ref, err := d.Stat("sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := d.Path(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("HELLO"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if d.Remembered(ref) {
+		t.Error("a blob rewritten since it was stored is still remembered")
+	}
+	if err := d.TouchVerified(ctx, ref); !errors.Is(err, artifacts.ErrCorrupt) {
+		t.Errorf("TouchVerified of a blob rewritten since it was stored = %v, want ErrCorrupt", err)
+	}
+}
