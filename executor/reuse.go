@@ -31,8 +31,10 @@ const maxMissed = 4096
 // log (as a reuse of the first hit writes none) — and true, for the
 // scheduler to record in that same write. It answers false, leaving the
 // item to its slot as before, for an item of another worker, one not
-// cached, a type it does not know or that reads data from outside
-// (tasks.SourceDigester: its source is read by the slot), a miss, a first
+// cached, a type it does not know or that reads data from outside whose
+// digest cannot be told without reading it (tasks.SourceDigester, unless
+// its KnownSourceDigest answers: collect's file unchanged since this
+// process read it; else its slot reads it), a miss, a first
 // hit that is not of the item's type or not intact (the slot says why in
 // the attempt's log), or when checking the hit would mean hashing more
 // than maxHashInWrite bytes (the slot hashes them, outside the write). A
@@ -45,12 +47,24 @@ func (p *Pool) ReuseHandedOut(ctx context.Context, it cairn.WorkItem) (cairn.Com
 	if !ok {
 		return cairn.Completion{}, false
 	}
-	if _, digests := task.(tasks.SourceDigester); digests {
-		return cairn.Completion{}, false
-	}
 	version, key := p.cacheKey(it, task)
 	if key == "" {
 		return cairn.Completion{}, false
+	}
+	if _, digests := task.(tasks.SourceDigester); digests {
+		// Its source is not read here: only a digest known without
+		// reading it will do.
+		kd, ok := task.(tasks.KnownSourceDigester)
+		if !ok {
+			return cairn.Completion{}, false
+		}
+		src, ok := kd.KnownSourceDigest(sourceRequest(it))
+		if !ok {
+			return cairn.Completion{}, false
+		}
+		if src != "" {
+			key = cairn.SourceCacheKey(key, src)
+		}
 	}
 	hits, err := p.o.Cache.FindCached(ctx, key, cacheHits)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // the Reuser's completion: an attempt of that worker that reused an
 // earlier one, CachedFrom, the lineage edges), its row folded into the
 // snapshot so that the next plan of step goes on to its successors, and
-// taken back from h (and from handed): the worker never sees it, and has
+// taken back from h (and from handed, if not nil): the worker never sees it, and has
 // room for what the next plan makes ready. A fully cached chain is so one
 // commit, not one per task. What it cannot complete — no Reuser, a miss,
 // a refusal of the store — stays handed out as it was, for its worker to
@@ -72,10 +72,98 @@ func (rs *runState) reuse(tx Tx, h *handout, items []cairn.WorkItem, handed *[]c
 	}
 	taken := func(x cairn.WorkItem) bool { return gone[x.Lease.Token] }
 	h.items = slices.DeleteFunc(h.items, taken)
-	*handed = slices.DeleteFunc(*handed, taken)
+	if handed != nil {
+		*handed = slices.DeleteFunc(*handed, taken)
+	}
 	return []func(){func() {
 		for _, e := range events {
 			b.publish(e, nil)
 		}
 	}}
+}
+
+// stepInWrite is the loop's planning pass of rs's run (runState.step) in
+// one transaction, when Leases wait in this process and the broker has a
+// Reuser: each plan's ready tasks go to the waiting Leases (as
+// applyHanding gives them), and those the Reuser finds cached are
+// completed in the same write (runState.reuse), the run planned on — a
+// triggered run's first plan and its chain of cache hits, one commit. It
+// returns done false when it planned nothing (the snapshot must be read
+// again first, or the write failed: planned nothing that stands), for
+// the caller's usual pass; the waiting Leases it held go to sps, for the
+// caller to let go of once the plans' events are out. rs.mu is held.
+func (s *Service) stepInWrite(rs *runState, sps *[]*spill, plans *int) (notes []func(), err error, done bool) {
+	sp := &spill{b: s.broker}
+	ran, applied := false, 0
+	var stepErr error
+	berr := s.store.Batch(s.ctx, func(tx Tx) error {
+		sp.again(tx)
+		if ran {
+			// A store runs fn again only when the first surely did not
+			// commit; the snapshot has its plans: read it again.
+			rs.stale = true
+			notes, applied = nil, 0
+			return nil
+		}
+		ran = true
+		var hs []*handout // the handouts of the waiting Leases held so far
+		type given struct {
+			h     *handout
+			items []cairn.WorkItem
+		}
+		var last []given
+		notes, stepErr = rs.step(func(p *Plan) error {
+			last = last[:0]
+			for _, h := range hs {
+				g, err := rs.handOut(p, h)
+				if err != nil {
+					return err
+				}
+				if len(g) > 0 {
+					last = append(last, given{h, g})
+				}
+			}
+			for rs.leftReady(p) {
+				h := sp.next(rs.id, s.o.Owner)
+				if h == nil {
+					break
+				}
+				hs = append(hs, h)
+				g, err := rs.handOut(p, h)
+				if err != nil {
+					return err
+				}
+				last = append(last, given{h, g})
+			}
+			if err := tx.ApplyPlan(p); err != nil {
+				return err
+			}
+			applied++
+			for _, x := range last {
+				x.h.items = append(x.h.items, x.items...)
+			}
+			return nil
+		}, false, func(*Plan) []func() {
+			var n []func()
+			for _, x := range last {
+				n = append(n, rs.reuse(tx, x.h, x.items, nil)...)
+			}
+			last = last[:0]
+			return n
+		})
+		return nil
+	})
+	if berr != nil {
+		// Nothing of it happened: forget what was planned, and plan
+		// again from the store.
+		sp.end(false)
+		rs.stale, rs.final, rs.err = true, nil, nil
+		return nil, nil, false
+	}
+	*sps = append(*sps, sp)
+	*plans += applied
+	if applied == 0 && stepErr == nil && rs.stale {
+		return notes, nil, false
+	}
+	return notes, stepErr, true
 }

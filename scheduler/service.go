@@ -525,16 +525,31 @@ func (s *Service) loop(rs *runState) {
 		start, plans := s.o.Now(), 0
 		var spills []*spill // the waiting Leases the plans handed tasks to
 		rs.mu.Lock()
-		notes, err := rs.step(func(p *Plan) error {
-			sp, err := s.applyHanding(rs, p)
-			if sp != nil {
-				spills = append(spills, sp)
-			}
-			if err == nil {
-				plans++
-			}
-			return err
-		}, true, nil)
+		var (
+			notes []func()
+			err   error
+			done  bool
+		)
+		if rs.snap != nil && rs.snap.Run.State == cairn.RunQueued && !rs.stale && s.broker.reuser.Load() != nil &&
+			s.broker.anyHandable(rs.id, s.o.Owner) {
+			// A run's first plan (a triggered run's), whose tasks may be
+			// cache hits: the pass in one write, with their reuses
+			// (stepInWrite).
+			notes, err, done = s.stepInWrite(rs, &spills, &plans)
+		}
+		if !done {
+			more, e := rs.step(func(p *Plan) error {
+				sp, err := s.applyHanding(rs, p)
+				if sp != nil {
+					spills = append(spills, sp)
+				}
+				if err == nil {
+					plans++
+				}
+				return err
+			}, true, nil)
+			notes, err = append(notes, more...), e
+		}
 		wakeAt, final := rs.wakeAt, rs.final
 		ev, report := rs.passDone(err, start, plans, false)
 		rs.mu.Unlock()

@@ -41,6 +41,17 @@ type SourceDigester interface {
 	SourceDigest(ctx context.Context, req Request) (digest string, ok bool)
 }
 
+// KnownSourceDigester is a SourceDigester that can tell the digest
+// SourceDigest would return without reading the data, when it can: a
+// source with nothing to digest, a file unchanged since this process
+// read it. ok false means it cannot tell without reading (SourceDigest
+// must be asked). The executor asks it where reading is out of place: a
+// cache hit reused inside a write transaction (executor.Pool.ReuseHandedOut).
+type KnownSourceDigester interface {
+	SourceDigester
+	KnownSourceDigest(req Request) (digest string, ok bool)
+}
+
 // CacheDefaultOf is the caching default info's policy gives, and why.
 func CacheDefaultOf(info cairn.TypeInfo) (on bool, why string) {
 	switch info.Cache {

@@ -77,10 +77,11 @@ const maxDigests = 4096
 const settled = time.Second
 
 var (
-	_ tasks.Task           = (*Task)(nil)
-	_ tasks.ParamValidator = (*Task)(nil)
-	_ tasks.CacheDefaulter = (*Task)(nil)
-	_ tasks.SourceDigester = (*Task)(nil)
+	_ tasks.Task                = (*Task)(nil)
+	_ tasks.ParamValidator      = (*Task)(nil)
+	_ tasks.CacheDefaulter      = (*Task)(nil)
+	_ tasks.SourceDigester      = (*Task)(nil)
+	_ tasks.KnownSourceDigester = (*Task)(nil)
 )
 
 // New returns the collect task type.
@@ -162,6 +163,36 @@ func (t *Task) SourceDigest(ctx context.Context, req tasks.Request) (string, boo
 		}
 	}
 	return digest, true
+}
+
+// KnownSourceDigest is SourceDigest without reading the file
+// (tasks.KnownSourceDigester): the digest of a file unchanged since this
+// Task read it (its identity as then), "" for a source other than a file;
+// ok false otherwise.
+func (t *Task) KnownSourceDigest(req tasks.Request) (string, bool) {
+	p, err := decode(req)
+	if err != nil {
+		return "", false
+	}
+	if p.Kind != SourceFile {
+		return "", true
+	}
+	abs, err := filepath.Abs(p.Path)
+	if err != nil {
+		return "", false
+	}
+	v, ok := t.digests.Load(abs)
+	if !ok {
+		return "", false
+	}
+	fi, err := os.Stat(abs)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > p.MaxBytes {
+		return "", false
+	}
+	if id, settled := idOf(fi, time.Now()); !settled || v.(sourceDigest).id != id {
+		return "", false
+	}
+	return v.(sourceDigest).digest, true
 }
 
 // Info describes the type.

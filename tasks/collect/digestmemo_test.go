@@ -35,6 +35,10 @@ func TestSourceDigestRemembered(t *testing.T) {
 		}
 		return d
 	}
+	known := func() (string, bool) { return task.KnownSourceDigest(req) }
+	if d, ok := known(); ok {
+		t.Fatalf("KnownSourceDigest of a file never read: %q, want not known", d)
+	}
 	// Just written: read at each ask.
 	d1 := digest()
 	if d := digest(); d != d1 || task.Hashed() != 2 {
@@ -49,14 +53,30 @@ func TestSourceDigestRemembered(t *testing.T) {
 			t.Fatalf("remembered: %s, want %s", d, d1)
 		}
 	}
+	if d, ok := known(); !ok || d != d1 {
+		t.Errorf("KnownSourceDigest of a file unchanged since it was read: %q, %v; want %s", d, ok, d1)
+	}
 	if task.Hashed() != 3 {
 		t.Errorf("a file unchanged since it was read was read %d more times, want none", task.Hashed()-3)
 	}
-	// Rewritten, the same size: read again.
+	// Rewritten, the same size: not known, read again.
 	if err := os.WriteFile(path, []byte("a,b\n3,4\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if d, ok := known(); ok {
+		t.Errorf("KnownSourceDigest of a file rewritten since it was read: %q, want not known", d)
+	}
 	if d := digest(); d == d1 || task.Hashed() != 4 {
 		t.Errorf("a rewritten file: digest %s (before %s), read %d times in all; want another digest, read once more", d, d1, task.Hashed())
+	}
+}
+
+// A source other than a file has nothing to digest: known without
+// reading anything.
+func TestKnownSourceDigestOfSynthetic(t *testing.T) {
+	params, _ := json.Marshal(map[string]any{"source": "synthetic", "rows": 10})
+	d, ok := collect.New(collect.Options{}).KnownSourceDigest(tasks.Request{RunID: "r", TaskID: "c", Attempt: 1, Params: params})
+	if !ok || d != "" {
+		t.Errorf("KnownSourceDigest of a synthetic source: %q, %v; want \"\", true", d, ok)
 	}
 }
