@@ -397,7 +397,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	stopMetrics := serveMetrics(mln, mx, baseCtx, log)
 	stopDebug := serveDebug(dln, func() debugCounts {
-		return debugCounts{Statements: statementCounts(st), WorkerCalls: workerAPI.Calls()}
+		return debugCounts{Statements: statementCounts(st), WorkerCalls: workerAPI.Calls(), Writes: writeStats(st)}
 	}, models, baseCtx, log)
 	infoPath := a.serverInfoPath()
 	if other, ok := liveServer(infoPath); ok && other.Owner != owner {

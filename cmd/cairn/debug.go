@@ -13,13 +13,15 @@ import (
 	"strconv"
 
 	"github.com/cairnml/cairn/store/postgres"
+	"github.com/cairnml/cairn/store/sqlite"
 )
 
 // envDebugAddr names a loopback address where cairn server serves what
 // diagnosing its performance needs, and nothing else: Go's profiles
 // (/debug/pprof/) and its round trips counted (/debug/counts: the
-// statements it ran on a PostgreSQL database, by kind, and the worker
-// API's requests, by route), and the candidate's own work in shadow
+// statements it ran on a PostgreSQL database, by kind, the writer's
+// statements and transactions on a SQLite one, and the worker API's
+// requests, by route), and the candidate's own work in shadow
 // scoring alone (POST /debug/shadow-eval, see serveShadowEval). No flag:
 // it is for whoever measures the server (the benchmarks), not for running
 // it.
@@ -31,6 +33,18 @@ type debugCounts struct {
 	Statements []postgres.StatementCount `json:"statements,omitempty"`
 	// WorkerCalls: the worker API's requests by route.
 	WorkerCalls map[string]int64 `json:"worker_calls"`
+	// Writes: the writer's statements and transactions so far, SQLite
+	// only (sqlite.Store.WriteStats).
+	Writes *sqlite.WriteStats `json:"writes,omitempty"`
+}
+
+// writeStats are st's writer's counts, when it is a SQLite store.
+func writeStats(st database) *sqlite.WriteStats {
+	if s, ok := st.(*sqlite.Store); ok {
+		w := s.WriteStats()
+		return &w
+	}
+	return nil
 }
 
 // statementCounts are the statements st ran by kind, when it counts them
