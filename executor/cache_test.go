@@ -556,3 +556,64 @@ tasks:
 		}
 	}
 }
+
+// fixedCache finds the same hits for every key.
+type fixedCache struct{ hits []cairn.CachedAttempt }
+
+func (c fixedCache) FindCached(context.Context, string, int) ([]cairn.CachedAttempt, error) {
+	return c.hits, nil
+}
+
+// ReuseHandedOut hashes at most a mebibyte inside the write: a hit whose
+// artifacts are larger and not known intact to the pool's store is left
+// to the slot (which hashes them outside the write); once the store
+// remembers them, or when they are small, it is reused.
+func TestReuseHandedOutHashesLittle(t *testing.T) {
+	m := &maker{name: "make"}
+	r := newRig(t, m)
+	ctx := context.Background()
+	other, err := artifacts.Open(filepath.Join(r.dir, "artifacts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := other.Put(ctx, "text/plain", strings.NewReader(strings.Repeat("x", 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := other.Put(ctx, "text/plain", strings.NewReader("small"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := artifacts.Open(filepath.Join(r.dir, "artifacts")) // the pool's: it hashed nothing yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	hit := func(ref cairn.ArtifactRef) fixedCache {
+		return fixedCache{hits: []cairn.CachedAttempt{{Attempt: cairn.AttemptRef{RunID: "01earlierrun0000", TaskID: "a", Number: 1},
+			Type: "make", Outputs: map[string]json.RawMessage{"data": ref.JSON()}}}}
+	}
+	for _, c := range []struct {
+		name     string
+		ref      cairn.ArtifactRef
+		remember bool
+		want     bool
+	}{
+		{"a large blob the store never hashed", big, false, false},
+		{"a small blob the store never hashed", small, false, true},
+		{"a large blob the store remembers", big, true, true},
+	} {
+		if c.remember {
+			if err := dir.TouchVerified(ctx, c.ref); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache, o.Artifacts = "v1", hit(c.ref), dir })
+		it := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "a", Attempt: 1, Token: "t", Worker: "pool:" + t.Name()},
+			Type: "make", Params: json.RawMessage(`{"text":"x"}`), Cache: true, Started: true}
+		comp, ok := s.pool.ReuseHandedOut(ctx, it)
+		if ok != c.want || ok && comp.CachedFrom.IsZero() {
+			t.Errorf("%s: reused in the write %v (%+v), want %v", c.name, ok, comp, c.want)
+		}
+		s.stop(ctx)
+	}
+}

@@ -101,14 +101,27 @@ func (p *Pool) missedBefore(token, key string) bool {
 // intact hashes at most maxHashInWrite bytes: those the artifact store
 // remembers as hashed are not read again.
 func (p *Pool) cheapToVerify(outputs map[string]json.RawMessage) bool {
-	rm, _ := p.o.Artifacts.(remembered)
+	var big []cairn.ArtifactRef // when there are more than maxHashInWrite bytes in all
 	var n int64
 	for _, v := range outputs {
 		if len(v) == 0 || v[0] != '{' {
 			continue
 		}
-		ref, ok := cairn.AsArtifactRef(v)
-		if !ok || rm != nil && rm.Remembered(ref) {
+		if ref, ok := cairn.AsArtifactRef(v); ok {
+			n += ref.Size
+			big = append(big, ref)
+		}
+	}
+	if n <= maxHashInWrite {
+		return true // whatever is remembered: no stat more than the check's
+	}
+	rm, ok := p.o.Artifacts.(remembered)
+	if !ok {
+		return false
+	}
+	n = 0
+	for _, ref := range big {
+		if rm.Remembered(ref) {
 			continue
 		}
 		if n += ref.Size; n > maxHashInWrite {
