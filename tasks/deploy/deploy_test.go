@@ -213,13 +213,17 @@ func (c *countingDir) Open(ctx context.Context, ref cairn.ArtifactRef) (io.ReadC
 func TestDeployRemembersDecodings(t *testing.T) {
 	enc := modelBytes(t)
 	env, _ := tasktest.Env(t)
-	dir := env.Artifacts.(*artifacts.Dir)
+	other := env.Artifacts.(*artifacts.Dir) // stores the inputs: another process's, say
 	ctx := context.Background()
-	mref, err := dir.Put(ctx, model.MediaType, bytes.NewReader(enc))
+	mref, err := other.Put(ctx, model.MediaType, bytes.NewReader(enc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rref, err := dir.Put(ctx, "application/json", bytes.NewReader(reportOf(mref.Digest)))
+	rref, err := other.Put(ctx, "application/json", bytes.NewReader(reportOf(mref.Digest)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := artifacts.Open(other.Root()) // this process's: it hashed nothing yet
 	if err != nil {
 		t.Fatal(err)
 	}
