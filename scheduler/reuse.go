@@ -101,8 +101,8 @@ func (s *Service) stepInWrite(rs *runState, sps *[]*spill, plans *int) (notes []
 		if ran {
 			// A store runs fn again only when the first surely did not
 			// commit; the snapshot has its plans: read it again.
-			rs.stale = true
-			notes, applied = nil, 0
+			rs.stale, rs.final, rs.err = true, nil, nil
+			notes, applied, stepErr = nil, 0, nil
 			return nil
 		}
 		ran = true
