@@ -610,7 +610,7 @@ func TestReuseHandedOutHashesLittle(t *testing.T) {
 		s := r.startPool(t, 1, func(o *executor.Options) { o.Version, o.Cache, o.Artifacts = "v1", hit(c.ref), dir })
 		it := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "a", Attempt: 1, Token: "t", Worker: "pool:" + t.Name()},
 			Type: "make", Params: json.RawMessage(`{"text":"x"}`), Cache: true, Started: true}
-		comp, ok := s.pool.ReuseHandedOut(ctx, it)
+		comp, ok := s.pool.ReuseHandedOut(ctx, it, nil)
 		if ok != c.want || ok && comp.CachedFrom.IsZero() {
 			t.Errorf("%s: reused in the write %v (%+v), want %v", c.name, ok, comp, c.want)
 		}

@@ -27,7 +27,8 @@ const maxMissed = 4096
 // write just handed to this pool (not yet committed, nor given to a
 // slot), it returns the completion the slot would report for it when its
 // cache key finds an earlier success whose artifact outputs are intact —
-// the same key, lookup, check and completion as run's (reuse), with no
+// the same key, lookup (find: in the write's transaction; nil, the
+// pool's Cache), check and completion as run's (reuse), with no
 // log (as a reuse of the first hit writes none) — and true, for the
 // scheduler to record in that same write. It answers false, leaving the
 // item to its slot as before, for an item of another worker, one not
@@ -39,7 +40,7 @@ const maxMissed = 4096
 // the attempt's log), or when checking the hit would mean hashing more
 // than maxHashInWrite bytes (the slot hashes them, outside the write). A
 // miss is remembered for the slot, which then does not look again.
-func (p *Pool) ReuseHandedOut(ctx context.Context, it cairn.WorkItem) (cairn.Completion, bool) {
+func (p *Pool) ReuseHandedOut(ctx context.Context, it cairn.WorkItem, find func(key string, limit int) ([]cairn.CachedAttempt, error)) (cairn.Completion, bool) {
 	if p.o.Cache == nil || !it.Cache || it.Lease.Worker != p.o.Worker || p.leaseCtx == nil || p.leaseCtx.Err() != nil || p.Err() != nil {
 		return cairn.Completion{}, false
 	}
@@ -66,7 +67,10 @@ func (p *Pool) ReuseHandedOut(ctx context.Context, it cairn.WorkItem) (cairn.Com
 			key = cairn.SourceCacheKey(key, src)
 		}
 	}
-	hits, err := p.o.Cache.FindCached(ctx, key, cacheHits)
+	if find == nil {
+		find = func(key string, limit int) ([]cairn.CachedAttempt, error) { return p.o.Cache.FindCached(ctx, key, limit) }
+	}
+	hits, err := find(key, cacheHits)
 	if err != nil {
 		return cairn.Completion{}, false
 	}

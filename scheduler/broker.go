@@ -137,7 +137,9 @@ type Reuser interface {
 	// checked intact — and true; false leaves it to its worker. It is
 	// called inside that write: it must not write to the store, and it
 	// answers false when finding out would take long (data to hash).
-	ReuseHandedOut(ctx context.Context, it cairn.WorkItem) (cairn.Completion, bool)
+	// find looks a cache key up in that write's transaction
+	// (Tx.FindCached).
+	ReuseHandedOut(ctx context.Context, it cairn.WorkItem, find func(key string, limit int) ([]cairn.CachedAttempt, error)) (cairn.Completion, bool)
 }
 
 // SetReuser makes r complete, inside the write of a completion, the

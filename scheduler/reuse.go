@@ -37,7 +37,7 @@ func (rs *runState) reuse(tx Tx, h *handout, items []cairn.WorkItem, handed *[]c
 		if tr.LeaseToken != it.Lease.Token || tr.Attempt != it.Lease.Attempt || !it.Started {
 			continue
 		}
-		c, ok := r.ReuseHandedOut(context.Background(), it)
+		c, ok := r.ReuseHandedOut(context.Background(), it, tx.FindCached)
 		if !ok || c.CachedFrom.IsZero() || c.Error != "" {
 			continue
 		}

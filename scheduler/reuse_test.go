@@ -19,7 +19,7 @@ type fakeReuser struct {
 	asked  []string
 }
 
-func (f *fakeReuser) ReuseHandedOut(_ context.Context, it cairn.WorkItem) (cairn.Completion, bool) {
+func (f *fakeReuser) ReuseHandedOut(_ context.Context, it cairn.WorkItem, _ func(string, int) ([]cairn.CachedAttempt, error)) (cairn.Completion, bool) {
 	f.mu.Lock()
 	f.asked = append(f.asked, it.Lease.TaskID)
 	f.mu.Unlock()

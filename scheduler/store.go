@@ -56,6 +56,12 @@ type Tx interface {
 	// AnyReady reports whether some task is ready for r (as Lease would
 	// select it), as of this transaction.
 	AnyReady(r cairn.LeaseRequest) (bool, error)
+	// FindCached returns up to limit earlier successes recorded under
+	// cache key key, newest first, as the stores' FindCached does, as of
+	// this transaction (its own completions included): the lookups of a
+	// cache hit reused in the write that hands its task out
+	// (runState.reuse), on the transaction's own connection.
+	FindCached(key string, limit int) ([]cairn.CachedAttempt, error)
 	// AddEvaluation records that run e.RunID needs planning and returns
 	// the evaluation's id.
 	AddEvaluation(e Evaluation) (int64, error)

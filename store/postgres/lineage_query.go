@@ -116,6 +116,27 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]cairn.
 	return out, nil
 }
 
+// FindCached is Store.FindCached in the batch's transaction
+// (scheduler.Tx), as of it.
+func (b *batchTx) FindCached(key string, limit int) ([]cairn.CachedAttempt, error) {
+	if key == "" {
+		return nil, nil
+	}
+	var out []cairn.CachedAttempt
+	err := b.run(func(ctx context.Context, tx pgx.Tx) error {
+		rs, err := b.s.query(ctx, tx, findCachedQuery, key, limitArg(limit))
+		out, err = collect(rs, err, sqlrow.Cached)
+		return err
+	}, true)
+	if err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
 // LastSuccessOf returns the newest attempt of task taskID in runs of
 // workflow, other than in run exceptRun, that ended succeeded before
 // time before (the zero time: whenever): what a cache miss is explained

@@ -260,6 +260,41 @@ func (s *Store) FindCached(ctx context.Context, key string, limit int) ([]Cached
 	return out, nil
 }
 
+// FindCached is Store.FindCached in the batch's transaction, on the
+// writer's connection (scheduler.Tx): a cache hit reused in the write
+// that hands its task out is looked up there, not on the read pool, whose
+// connection would start a read transaction of its own at each lookup
+// (and, in a process that opened none yet, be opened: the schema parsed).
+func (b *batchTx) FindCached(key string, limit int) ([]CachedAttempt, error) {
+	if key == "" {
+		return nil, nil
+	}
+	var out []CachedAttempt
+	err := b.run(func(ctx context.Context, tx *sql.Conn) error {
+		st, err := b.s.txStmt(ctx, tx, findCachedQuery)
+		if err != nil {
+			return err
+		}
+		b.s.stmts.Add(1)
+		rows, err := st.QueryContext(ctx, key, limit)
+		if err != nil {
+			return translate(err)
+		}
+		out = out[:0]
+		return scanAll(rows, func(sc scanner) error {
+			c, err := sqlrow.Cached(sc)
+			if err == nil {
+				out = append(out, c)
+			}
+			return err
+		})
+	}, true)
+	if err != nil {
+		return nil, fmt.Errorf("find cached %s: %w", key, err)
+	}
+	return out, nil
+}
+
 // LastSuccessOf returns the newest attempt of task taskID in runs of
 // workflow, other than in run exceptRun, that ended succeeded before
 // time before (the zero time: whenever): what a cache miss is explained

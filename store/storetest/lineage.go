@@ -116,6 +116,89 @@ func testLineageRecordedWithCompletion(t *testing.T, s Server) {
 	}
 }
 
+// testFindCachedInTx: Tx.FindCached finds what FindCached finds, as of its
+// transaction — a success that transaction recorded included, before it
+// commits —, newest first, up to its limit; nothing under a key no
+// success has, nor under "".
+func testFindCachedInTx(t *testing.T, s Server) {
+	ctx := context.Background()
+	at := origin()
+	data := testRef("cached rows")
+	key := "sha256:" + strings.Repeat("c", 64)
+	run := &cairn.Run{ID: cairn.NewRunID(at), Workflow: "wf", State: cairn.RunQueued, CreatedAt: at}
+	trs := []*cairn.TaskRun{
+		{TaskID: "a", Type: "noop", State: cairn.TaskReady, Params: []byte(`{}`)},
+		{TaskID: "b", Type: "noop", State: cairn.TaskReady, Params: []byte(`{}`)},
+	}
+	if err := s.CreateRun(ctx, run, trs); err != nil {
+		t.Fatal(err)
+	}
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 2}, at, time.Hour)
+	if err != nil || len(items) != 2 {
+		t.Fatalf("lease: %v %v", items, err)
+	}
+	done := func(i int, when time.Duration) cairn.Completion {
+		return cairn.Completion{State: cairn.TaskSucceeded, Outputs: map[string]json.RawMessage{"data": data.JSON(), "n": json.RawMessage(fmt.Sprint(i))},
+			Metrics: map[string]float64{"m": float64(i)}, Version: "cairn test", CacheKey: key, FinishedAt: at.Add(when)}
+	}
+	if _, err := s.Complete(ctx, items[0].Lease, done(0, time.Second), at.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var before, within []cairn.CachedAttempt
+	var empty, none []cairn.CachedAttempt
+	err = s.Batch(ctx, func(tx scheduler.Tx) error {
+		var err error
+		if before, err = tx.FindCached(key, 5); err != nil {
+			return err
+		}
+		if _, err := tx.Complete(items[1].Lease, done(1, 2*time.Second), at.Add(2*time.Second)); err != nil {
+			return err
+		}
+		if within, err = tx.FindCached(key, 5); err != nil {
+			return err
+		}
+		if none, err = tx.FindCached("sha256:"+strings.Repeat("d", 64), 5); err != nil {
+			return err
+		}
+		empty, err = tx.FindCached("", 5)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 1 || before[0].Attempt != (cairn.AttemptRef{RunID: run.ID, TaskID: items[0].Lease.TaskID, Number: 1}) ||
+		before[0].Type != "noop" || string(before[0].Outputs["n"]) != "0" || before[0].Metrics["m"] != 0 ||
+		!reflect.DeepEqual(before[0].Outputs["data"], data.JSON()) {
+		t.Errorf("Tx.FindCached before the batch's own success: %+v, want the one committed", before)
+	}
+	if len(within) != 2 || within[0].Attempt.TaskID != items[1].Lease.TaskID || within[1].Attempt.TaskID != items[0].Lease.TaskID {
+		t.Errorf("Tx.FindCached after the batch's own success: %+v, want it first, then the earlier one", within)
+	}
+	if len(none) != 0 || len(empty) != 0 {
+		t.Errorf("Tx.FindCached of an unknown key %+v, of \"\" %+v: want nothing", none, empty)
+	}
+	outside, err := s.FindCached(ctx, key, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(outside, within) {
+		t.Errorf("FindCached after the commit %+v, Tx.FindCached in it %+v: want the same", outside, within)
+	}
+	if one, err := s.FindCached(ctx, key, 1); err != nil || len(one) != 1 || one[0].Attempt.TaskID != items[1].Lease.TaskID {
+		t.Errorf("FindCached limited to 1: %+v, %v", one, err)
+	}
+	err = s.Batch(ctx, func(tx scheduler.Tx) error {
+		one, err := tx.FindCached(key, 1)
+		if err == nil && (len(one) != 1 || one[0].Attempt.TaskID != items[1].Lease.TaskID) {
+			t.Errorf("Tx.FindCached limited to 1: %+v", one)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testReadInputsRecorded: the artifacts a success read beyond its inputs
 // (a retrain's production model and its training data) are "in" edges
 // beside its inputs; a failure's are not recorded, and a port that is

@@ -74,6 +74,7 @@ func RunServer(t *testing.T, open func(t *testing.T) Server, h Hooks) {
 		{"StateCounts", testStateCounts},
 		{"SummaryTaskRuns", func(t *testing.T, s Server) { testSummaryTaskRuns(t, s, h) }},
 		{"LineageRecordedWithCompletion", testLineageRecordedWithCompletion},
+		{"FindCachedInTx", testFindCachedInTx},
 		{"ReadInputsRecorded", testReadInputsRecorded},
 		{"LastSuccessOf", testLastSuccessOf},
 		{"ModelRegistry", testModelRegistry},
