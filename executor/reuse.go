@@ -68,7 +68,9 @@ func (p *Pool) ReuseHandedOut(ctx context.Context, it cairn.WorkItem, find func(
 		}
 	}
 	if find == nil {
-		find = func(key string, limit int) ([]cairn.CachedAttempt, error) { return p.o.Cache.FindCached(ctx, key, limit) }
+		find = func(key string, limit int) ([]cairn.CachedAttempt, error) {
+			return p.o.Cache.FindCached(ctx, key, limit)
+		}
 	}
 	hits, err := find(key, cacheHits)
 	if err != nil {

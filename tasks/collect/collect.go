@@ -123,16 +123,9 @@ func (*Task) CacheByDefault(params map[string]any) (bool, string) {
 // is returned. Only a file that had not changed for a second (settled)
 // when it was read is remembered.
 func (t *Task) SourceDigest(ctx context.Context, req tasks.Request) (string, bool) {
-	p, err := decode(req)
-	if err != nil {
-		return "", false
-	}
-	if p.Kind != SourceFile {
-		return "", true
-	}
-	abs, err := filepath.Abs(p.Path)
-	if err != nil {
-		return "", false
+	p, abs, file, ok := fileSource(req)
+	if !ok || !file {
+		return "", ok
 	}
 	fh, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -165,21 +158,29 @@ func (t *Task) SourceDigest(ctx context.Context, req tasks.Request) (string, boo
 	return digest, true
 }
 
+// fileSource decodes req's params for SourceDigest: file says whether
+// the source is a file (at abs); ok false, that the params do not decode
+// (or the path has no absolute form).
+func fileSource(req tasks.Request) (p params, abs string, file, ok bool) {
+	p, err := decode(req)
+	if err != nil {
+		return p, "", false, false
+	}
+	if p.Kind != SourceFile {
+		return p, "", false, true
+	}
+	abs, err = filepath.Abs(p.Path)
+	return p, abs, err == nil, err == nil
+}
+
 // KnownSourceDigest is SourceDigest without reading the file
 // (tasks.KnownSourceDigester): the digest of a file unchanged since this
 // Task read it (its identity as then), "" for a source other than a file;
 // ok false otherwise.
 func (t *Task) KnownSourceDigest(req tasks.Request) (string, bool) {
-	p, err := decode(req)
-	if err != nil {
-		return "", false
-	}
-	if p.Kind != SourceFile {
-		return "", true
-	}
-	abs, err := filepath.Abs(p.Path)
-	if err != nil {
-		return "", false
+	p, abs, file, ok := fileSource(req)
+	if !ok || !file {
+		return "", ok
 	}
 	v, ok := t.digests.Load(abs)
 	if !ok {

@@ -167,16 +167,11 @@ func TestDeploy(t *testing.T) {
 	)
 }
 
-// A model artifact whose stored bytes no longer match its digest fails
-// the deploy naming the digest.
-func TestDeployCorruptModel(t *testing.T) {
-	enc := modelBytes(t)
-	env, _ := tasktest.Env(t)
-	ref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := env.Artifacts.(*artifacts.Dir).Path(ref)
+// damageModel rewrites the blob of ref, the model enc, with other bytes of
+// the same size.
+func damageModel(t *testing.T, dir *artifacts.Dir, ref cairn.ArtifactRef, enc []byte) {
+	t.Helper()
+	p, err := dir.Path(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +182,18 @@ func TestDeployCorruptModel(t *testing.T) {
 	if err := os.WriteFile(p, bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A model artifact whose stored bytes no longer match its digest fails
+// the deploy naming the digest.
+func TestDeployCorruptModel(t *testing.T) {
+	enc := modelBytes(t)
+	env, _ := tasktest.Env(t)
+	ref, err := env.Artifacts.Put(context.Background(), model.MediaType, bytes.NewReader(enc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	damageModel(t, env.Artifacts.(*artifacts.Dir), ref, enc)
 	req := tasktest.Request(t, json.RawMessage(`{"name": "iris"}`))
 	req.Inputs = map[string]cairn.ArtifactRef{"model": ref}
 	_, err = deploy.New().Run(context.Background(), req, env)
@@ -262,17 +269,7 @@ func TestDeployRemembersDecodings(t *testing.T) {
 	}
 	// The model's blob rewritten (the same size, other bytes): read
 	// again, and refused.
-	p, err := dir.Path(mref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := bytes.Replace(enc, []byte(`"species"`), []byte(`"spec1es"`), 1)
-	if err := os.Chmod(p, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, bad, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	damageModel(t, dir, mref, enc)
 	if _, err := task.Run(ctx, req, env); err == nil || !strings.Contains(err.Error(), "does not match its digest") {
 		t.Errorf("deploy of a model rewritten since it was decoded: %v, want its digest refused", err)
 	}
