@@ -10,9 +10,10 @@
 #
 # CAIRN is the binary (default bin/cairn), HOME the Cairn home (default
 # .cairn-demo-retrain, removed first), FROM and TO the first and last day
-# (default 2024-01-01 and 2024-01-08). The data drifts from 2024-01-04 on:
-# expect no retrain at first, then a retrain and a promotion once the
-# drift is large enough, and none again right after.
+# (default 2024-01-01 and 2024-01-08). The data shifts a little more each
+# day from 2024-01-04 on: expect no retrain at first, then a retrain and a
+# promotion once the drift is large enough (2024-01-07 with the defaults),
+# and none again right after.
 set -eu
 cairn=${1:-bin/cairn}
 home=${2:-.cairn-demo-retrain}
