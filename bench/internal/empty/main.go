@@ -1,5 +1,6 @@
-// Command empty does nothing: the floor of BenchmarkRunOneTask is its
-// start, the least any Go command pays before it does anything.
+// Command empty does nothing: its start, the least any Go command pays
+// before it does anything, is measured beside BenchmarkRunOneTask's floor
+// (runfloor).
 package main
 
 func main() {}
