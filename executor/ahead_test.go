@@ -35,21 +35,41 @@ func names(prefix string, n int) []string {
 // one per slot (without leasing ahead a commit carries at most one report
 // a slot, so 600 tasks on 4 slots take at least 150 commits), while no
 // more attempts run at once than there are slots and every task runs once.
+// Every try must stay under those 150 commits; leasing ahead begins only
+// after 4 quick attempts a slot in a row (under 1 ms each), which a loaded
+// machine gives later, so a try over half of them (75) is made again, up
+// to 3, and one of them must get under it.
 func TestLeaseAheadSharesCommits(t *testing.T) {
-	const n, slots = 600, 4
+	const n, slots, tries = 600, 4, 3
+	for try := 1; ; try++ {
+		commits := leaseAheadSharesCommits(t, n, slots)
+		if commits >= n/slots {
+			t.Fatalf("%d commits for %d quick tasks on %d slots: want fewer than %d, the least without leasing ahead (reports leased ahead share commits)",
+				commits, n, slots, n/slots)
+		}
+		if commits < n/slots/2 {
+			t.Logf("%d commits (try %d)", commits, try)
+			return
+		}
+		if try == tries {
+			t.Fatalf("%d commits for %d quick tasks on %d slots in the last of %d tries: want fewer than %d in one (reports leased ahead share commits)",
+				commits, n, slots, tries, n/slots/2)
+		}
+		t.Logf("try %d: %d commits, not under %d: again", try, commits, n/slots/2)
+	}
+}
+
+func leaseAheadSharesCommits(t *testing.T, n, slots int) int {
+	t.Helper()
 	p := newProbe(nil)
 	r := newRig(t, p)
 	wf, id := r.create(t, fanOf(names("t", n)...))
 	before := r.st.WriteStats().Transactions
-	r.startPool(t, slots)
+	stop := r.startPool(t, slots)
 	if run := r.drive(t, id, wf); run.State != cairn.RunSucceeded {
 		t.Fatalf("run %s: %s", run.State, run.Error)
 	}
 	commits := r.st.WriteStats().Transactions - before
-	if commits >= n/slots/2 {
-		t.Errorf("%d commits for %d quick tasks on %d slots: want fewer than %d (reports leased ahead share commits)",
-			commits, n, slots, n/slots/2)
-	}
 	if m := p.maxConcurrent(); m > slots {
 		t.Errorf("%d attempts ran at once on %d slots", m, slots)
 	}
@@ -62,7 +82,8 @@ func TestLeaseAheadSharesCommits(t *testing.T) {
 			t.Fatalf("task %s: %s after %d attempts, run %d times; want succeeded once", tr.TaskID, tr.State, tr.Attempt, p.runCount(tr.TaskID))
 		}
 	}
-	t.Logf("%d commits", commits)
+	stop.hard()
+	return int(commits)
 }
 
 // Items leased ahead are given back to the queue when no slot takes one

@@ -389,12 +389,31 @@ tasks:
 	}
 	// The poll of evaluations reads what the runs wrote within a few
 	// polls of their end.
-	var end map[string]float64
+	// A scrape reads one family after another: a planning pass that ends
+	// during it (a run's loop after its end) may be in the later family
+	// and not in the earlier one. The end is read once two scrapes in a
+	// row agree on the planning passes.
+	var end, prev map[string]float64
 	var text string
+	settled := func() bool {
+		if prev == nil {
+			return false
+		}
+		for _, k := range []string{
+			`cairn_scheduler_plan_duration_seconds_count{path="loop"}`, `cairn_scheduler_plan_duration_seconds_count{path="completion"}`,
+			`cairn_scheduler_plan_latency_seconds_count{path="loop"}`, `cairn_scheduler_plan_latency_seconds_count{path="completion"}`,
+		} {
+			if end[k] != prev[k] {
+				return false
+			}
+		}
+		return true
+	}
 	deadline := time.Now().Add(waitLimit)
 	for {
+		prev = end
 		end, text = r.scrape(t)
-		if end[`cairn_scheduler_evaluations_read_total`] > 0 || time.Now().After(deadline) {
+		if end[`cairn_scheduler_evaluations_read_total`] > 0 && settled() || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
