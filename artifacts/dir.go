@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/internal/durable"
+	"github.com/cairnml/cairn/internal/fileid"
 	"github.com/cairnml/cairn/tasks"
 )
 
@@ -58,10 +59,10 @@ func (d *Dir) remember(p string, id fileID) {
 }
 
 // fileID is what tells a file changed without reading it.
-type fileID struct {
-	size, mtime, ctime int64
-	ino                uint64
-}
+type fileID = fileid.ID
+
+// statID returns the identity of the file at path.
+func statID(path string) (fileID, bool) { return fileid.Stat(path) }
 
 var _ tasks.Artifacts = (*Dir)(nil)
 
@@ -190,7 +191,7 @@ func (d *Dir) put(ctx context.Context, mediaType string, r io.Reader, want *cair
 	// after a TouchVerified. Replacing the blob gave it another file, so
 	// without this a re-run after an uncached run (which stores the same
 	// bytes again) would hash every artifact it reuses.
-	if id, ok := statID(final); ok && id.size == n {
+	if id, ok := statID(final); ok && id.Size == n {
 		d.remember(final, id)
 	}
 	return ref, nil
@@ -327,7 +328,7 @@ func (d *Dir) TouchVerified(ctx context.Context, ref cairn.ArtifactRef) error {
 	_ = d.Touch(ref)
 	after, afterOK := statID(p)
 	if beforeOK && afterOK {
-		if v, ok := d.verified.Load(p); ok && v.(fileID) == before && after.size == before.size && after.ino == before.ino {
+		if v, ok := d.verified.Load(p); ok && v.(fileID) == before && after.Size == before.Size && after.Ino == before.Ino {
 			d.remember(p, after)
 			return nil
 		}
@@ -351,7 +352,7 @@ func (d *Dir) Remembered(ref cairn.ArtifactRef) bool {
 	}
 	p := d.blobPath(ref.Hex())
 	id, ok := statID(p)
-	if !ok || id.size != ref.Size {
+	if !ok || id.Size != ref.Size {
 		return false
 	}
 	v, ok := d.verified.Load(p)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/fileid"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/ml/dataset"
 )
@@ -54,7 +55,7 @@ type Task struct {
 	sql  SQLQuerier
 	http *http.Client
 	// digests remembers the digests SourceDigest read, by the file's
-	// absolute path, with the file's identity then (fileID): a file
+	// absolute path, with the file's identity then (fileid.ID): a file
 	// unchanged since is not read again in this process. ndigests counts
 	// them, emptied past maxDigests.
 	digests  sync.Map // path → sourceDigest
@@ -64,7 +65,7 @@ type Task struct {
 
 // sourceDigest is a file's digest and its identity when it was read.
 type sourceDigest struct {
-	id     fileID
+	id     fileid.ID
 	digest string
 }
 
@@ -75,6 +76,15 @@ const maxDigests = 4096
 // for its digest to be remembered: a change within the same tick of a
 // coarse file-system clock leaves its times as they were.
 const settled = time.Second
+
+// idOf returns fi's identity, and whether it has one that a later change
+// of the file is sure to move: its change time at least settled before
+// now (a write within the same tick of a coarse file-system clock would
+// not move it).
+func idOf(fi os.FileInfo, now time.Time) (fileid.ID, bool) {
+	id, ok := fileid.Of(fi)
+	return id, ok && now.UnixNano()-id.Ctime > int64(settled)
+}
 
 var (
 	_ tasks.Task                = (*Task)(nil)
@@ -118,7 +128,7 @@ func (*Task) CacheByDefault(params map[string]any) (bool, string) {
 // cannot be read as collect would read it is not cached (ok false): the
 // attempt runs and says why it fails.
 //
-// A file whose identity (size, times, device, inode: fileID) is what it
+// A file whose identity (size, times, device, inode: fileid.ID) is what it
 // was when this Task last digested it is not read again: the digest then
 // is returned. Only a file that had not changed for a second (settled)
 // when it was read is remembered.
