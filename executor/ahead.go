@@ -294,16 +294,17 @@ func (p *Pool) sendBehind(sb *sending, batch []behindReport, ask int) {
 	}
 }
 
-// giveBack gives items leased ahead back to the queue: they never began.
-// Should it fail, their leases expire and the reaper ends them as
-// interrupted (they are not heartbeated).
+// giveBack gives leased items back to the queue: they never began (items
+// leased ahead, or leased as the pool stopped leasing). Should it fail,
+// their leases expire and the reaper ends them as interrupted (they are
+// not heartbeated).
 func (p *Pool) giveBack(items []cairn.WorkItem) {
 	leases := make([]cairn.Lease, len(items))
 	for i, it := range items {
 		leases[i] = it.Lease
 	}
-	if err := p.aheadLeaser.GiveBack(context.Background(), leases); err != nil {
-		p.o.Logger.Warn("items leased ahead not given back; their leases expire", "worker", p.o.Worker,
+	if err := p.giver.GiveBack(context.Background(), leases); err != nil {
+		p.o.Logger.Warn("leased items not given back; their leases expire", "worker", p.o.Worker,
 			"items", len(leases), "err", err)
 	}
 }

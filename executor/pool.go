@@ -261,6 +261,12 @@ type Pool struct {
 	mu     sync.Mutex
 	active map[string]*attempt // by lease token
 
+	// giver takes back leased items that never began (the leaser's
+	// AheadLeaser.GiveBack, whatever the pool's slots), nil when the
+	// leaser cannot: those leased ahead, and those a pool gets after it
+	// stopped leasing (see stoppedLeasing).
+	giver AheadLeaser
+
 	// Leasing ahead (see reportBehind), when the leaser is an
 	// AheadLeaser: ahead holds the items leased ahead of a free slot,
 	// oldest first, since aheadSince; pending the reports of attempts
@@ -338,7 +344,11 @@ func New(leaser Leaser, o Options) *Pool {
 	}
 	p := &Pool{o: o, leaser: leaser, active: make(map[string]*attempt), scratch: make(chan string, 2*o.Slots),
 		halted: make(chan struct{})}
-	if al, ok := leasesAhead(leaser); ok && o.Slots > 1 {
+	al, gives := leasesAhead(leaser)
+	if gives {
+		p.giver = al
+	}
+	if gives && o.Slots > 1 {
 		p.aheadLeaser = al
 		p.kick, p.wake, p.finish = make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
 	}
@@ -557,6 +567,9 @@ func (p *Pool) dispatch(ctx context.Context) {
 		var err error
 		if len(items) == 0 {
 			items, err = p.leaser.Lease(ctx, p.request(n, p.o.IdleWait))
+			if p.stoppedLeasing(items) {
+				items = nil
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil && noSpace(err):
@@ -828,13 +841,35 @@ func (p *Pool) report(ctx, rctx context.Context, l cairn.Lease, c cairn.Completi
 		p.mu.Unlock()
 	}
 	p.reported(rctx, l, err, errors.Is(context.Cause(ctx), errRevoked))
-	if err != nil || len(items) == 0 {
+	if err != nil || len(items) == 0 || p.stoppedLeasing(items) {
 		return next, false
 	}
 	if len(items) > 1 {
 		p.keepAhead(items[1:])
 	}
 	return items[0], true
+}
+
+// stoppedLeasing gives items back, unrun, if the pool stopped leasing
+// while they were on their way — it halted (a full disk) or is stopping —
+// and reports whether it did. A Lease that stops waiting returns what a
+// commit handed it meanwhile (the broker hands the tasks a completion
+// makes ready to the Leases waiting in the same write), and a slot's
+// report asks for its next item before its commit: run, such an item
+// would start while the pool drains, or fail on the same full disk and
+// be recorded interrupted (the flake of cmd/cairn's
+// TestServerStopsOnFullDisk: the halting attempt's own requeue handed
+// its task back to the halted pool's dispatcher, which ran it again).
+// Given back, each is ready again as before its lease, no attempt
+// counted, for the next worker to run. A leaser that cannot take leases
+// back (a remote worker's server of an earlier version) has them run as
+// any other.
+func (p *Pool) stoppedLeasing(items []cairn.WorkItem) bool {
+	if len(items) == 0 || p.giver == nil || p.leaseCtx.Err() == nil {
+		return false
+	}
+	p.giveBack(items)
+	return true
 }
 
 // reported halts the pool if the database's disk is full and logs a
