@@ -420,7 +420,9 @@ func (b *Broker) readyChan() <-chan struct{} {
 // Lease claims up to r.Max ready task runs for r.Worker (only run
 // r.RunID's when it is set; started at once with r.Start). If none is
 // ready it waits — without polling — until some may be, for at most
-// r.Wait, and then returns what it could claim, possibly nothing.
+// r.Wait, and then returns what it could claim, possibly nothing. A Lease
+// whose ctx ends while it waits returns ctx's error and nothing, what a
+// commit handed it meanwhile given back (stoppedWaiting).
 func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkItem, error) {
 	var (
 		timeout <-chan time.Time
@@ -485,17 +487,44 @@ func (b *Broker) Lease(ctx context.Context, r cairn.LeaseRequest) ([]cairn.WorkI
 			// Leased for this worker by a commit meanwhile: its work.
 			return b.giveUp(w), nil
 		case <-ctx.Done():
-			if given := b.giveUp(w); len(given) > 0 {
-				return given, nil
-			}
-			return nil, ctx.Err()
+			return b.stoppedWaiting(ctx, b.giveUp(w))
 		}
 		var given []cairn.WorkItem
 		pass, limit, given = b.delist(w)
+		if len(given) > 0 && ctx.Err() != nil {
+			return b.stoppedWaiting(ctx, given) // woken by the commit as ctx ended
+		}
 		if len(given) > 0 {
 			return given, nil // issued by the commit that handed them
 		}
 	}
+}
+
+// stoppedWaiting answers a Lease whose ctx ended while it waited, given
+// what a commit handed it meanwhile (the commit holds a waiter it hands
+// work to until it ended, and a Lease that stops waiting waits for that
+// decision). Its caller stopped waiting for work — a pool that stopped
+// leasing (halted on a full disk, or stopping), a remote worker whose
+// poll ended — so it is given back: ready again as before its lease, no
+// attempt counted, rather than returned to a caller that will not run it
+// (a halted pool ran it on the same full disk; a remote worker's would be
+// written to a closed connection, held until its lease expired and
+// recorded interrupted). Should giving back fail, it is returned, as
+// before: the caller holds the leases.
+func (b *Broker) stoppedWaiting(ctx context.Context, given []cairn.WorkItem) ([]cairn.WorkItem, error) {
+	if len(given) == 0 {
+		return nil, ctx.Err()
+	}
+	leases := make([]cairn.Lease, len(given))
+	for i, it := range given {
+		leases[i] = it.Lease
+	}
+	if err := b.GiveBack(context.WithoutCancel(ctx), leases); err != nil {
+		b.log.Warn("a lease that stopped waiting could not give back the tasks handed to it meanwhile; it returns them",
+			"worker", leases[0].Worker, "items", len(leases), "err", err)
+		return given, nil
+	}
+	return nil, ctx.Err()
 }
 
 // giveUp removes waiter w of a Lease that stops waiting, passing on a

@@ -488,6 +488,77 @@ func TestBrokerCompletionHandsToWaitingLease(t *testing.T) {
 	finished(t, done, cairn.RunSucceeded)
 }
 
+// cancelInBatch is a store whose next batch, once armed, calls cancel
+// after its statements ran and before it ends: while the commit holds
+// the Leases it hands work to.
+type cancelInBatch struct {
+	scheduler.Store
+	armed  atomic.Bool
+	cancel context.CancelFunc
+}
+
+func (s *cancelInBatch) Batch(ctx context.Context, fn func(tx scheduler.Tx) error) error {
+	return s.Store.Batch(ctx, func(tx scheduler.Tx) error {
+		err := fn(tx)
+		if err == nil && s.armed.CompareAndSwap(true, false) {
+			s.cancel()
+		}
+		return err
+	})
+}
+
+// A Lease whose ctx ends while a commit hands it work — a server's pool
+// that halts on a full disk as its own report makes the task ready again,
+// its dispatcher's Lease ending (the flake of cmd/cairn's
+// TestServerStopsOnFullDisk) — returns nothing and gives that work back:
+// ready as before its lease, no attempt counted, for the next worker,
+// rather than returned to a caller that stopped waiting for it.
+func TestLeaseStoppedWaitingGivesBackWhatItWasHanded(t *testing.T) {
+	r := newRig(t, rigOptions{}, newProbe(nil))
+	cb := &cancelInBatch{Store: r.st}
+	r.broker = scheduler.NewBroker(cb, scheduler.BrokerOptions{Observe: r.events.observe})
+	r.driver = scheduler.NewDriver(cb, r.broker, scheduler.DriverOptions{Owner: "test:1:driver"})
+	wf, id := r.create(t, forkWorkflow)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	done := r.driveAsync(ctx, id, wf)
+	r.events.waitFor(t, "a ready", taskEvent("a", cairn.TaskReady))
+	it := leaseOne(t, r, "w1", id)
+
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cb.cancel = stop
+	waited := waitingLease(lctx, t, r, cairn.LeaseRequest{Worker: "w2", RunID: id, Max: 1, Start: true, Wait: waitLimit})
+	cb.armed.Store(true) // a's completion: its commit hands c to w2 as w2's Lease ends
+	items, err := r.broker.CompleteAndLease(ctx, it.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("a-out")}},
+		cairn.LeaseRequest{Worker: "w1", RunID: id, Max: 1, Start: true})
+	if err != nil || len(items) != 1 || items[0].Lease.TaskID != "b" {
+		t.Fatalf("completing a: %+v, %v; want b", items, err)
+	}
+	if w := await(t, "the waiting Lease to return", waited); !errors.Is(w.err, context.Canceled) || len(w.items) != 0 {
+		t.Fatalf("the Lease that stopped waiting: %+v, %v; want nothing and its ctx's error", w.items, w.err)
+	}
+	// c was handed out (running), then given back (ready).
+	r.events.waitFor(t, "c given back", func(e scheduler.Event) bool {
+		return e.TaskID == "c" && e.From == cairn.TaskRunning && e.To == cairn.TaskReady
+	})
+	if tr := r.taskRuns(t, id)["c"]; tr.State != cairn.TaskReady || tr.Attempt != 0 || tr.Interrupted != 0 || tr.LeaseToken != "" {
+		t.Fatalf("c is %s after %d attempts (%d interrupted), lease %q; want it given back: ready, no attempt counted",
+			tr.State, tr.Attempt, tr.Interrupted, tr.LeaseToken)
+	}
+	c := leaseOne(t, r, "w3", id)
+	if c.Lease.TaskID != "c" || c.Lease.Attempt != 1 {
+		t.Fatalf("the next Lease got %s's attempt %d, want c's first", c.Lease.TaskID, c.Lease.Attempt)
+	}
+	for _, x := range []cairn.WorkItem{items[0], c} {
+		if _, err := r.broker.CompleteAndLease(ctx, x.Lease, cairn.Completion{Outputs: map[string]json.RawMessage{"x": jsonString("out")}},
+			cairn.LeaseRequest{}); err != nil {
+			t.Fatalf("complete %s: %v", x.Lease.TaskID, err)
+		}
+	}
+	finished(t, done, cairn.RunSucceeded)
+}
+
 // A run's first plan hands the task it makes ready to a Lease waiting in
 // this process (a server's pool, at a triggered run's start), in the
 // plan's own write: the worker gets a leased and started to it, and no
