@@ -61,14 +61,14 @@ func cmdRetry(ctx context.Context, a *app, args []string) error {
 	if *detach && len(params) > 0 {
 		return usageError{"-p gives secret params to the process that runs the tasks: with --detach that is cairn server, from its environment"}
 	}
-	if !*detach {
-		defer gcHeadroom()()
-	}
 	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if !*detach {
+		defer runHeap(int64(len(r.Source)))()
+	}
 	id := r.ID
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		return storedWorkflow(ctx, st, reg, r, "retry")

@@ -130,7 +130,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return a.runRemote(ctx, fs, rf, pos[0], params, ef, *detach, *noCache)
 	}
 	if !*detach {
-		defer gcHeadroom()()
+		var size int64
+		if fi, err := os.Stat(pos[0]); err == nil {
+			size = fi.Size()
+		}
+		defer runHeap(size)()
 	}
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
@@ -315,12 +319,12 @@ func cmdResume(ctx context.Context, a *app, args []string) error {
 		}
 		return a.resumeRemote(ctx, rf, pos[0], ef)
 	}
-	defer gcHeadroom()()
 	st, r, err := a.openRun(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	defer runHeap(int64(len(r.Source)))()
 	id := r.ID
 	if r.State.CanRetry() {
 		return fmt.Errorf("run %s already %s: nothing to resume; run its failures again with 'cairn retry %s', or start a new one with 'cairn run %s'",

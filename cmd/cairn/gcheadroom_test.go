@@ -82,3 +82,25 @@ func TestGCHeadroom(t *testing.T) {
 		t.Errorf("percentage %d after a collection, want above 100 again", p)
 	}
 }
+
+// The heap a run is expected to reach: its live heap (48 bytes a source
+// byte) and the headroom past it, capped.
+func TestHugeHeapBytes(t *testing.T) {
+	const mb = 1 << 20
+	for _, c := range []struct {
+		source int64
+		want   int
+	}{
+		{8 << 10, 48*mb + 48*8<<10}, // the smallest run it is asked for
+		{45781, 48*mb + 48*45781},   // a 1,000-task chain
+		{288907, 48*mb + 48*288907}, // 10,000 noop tasks: 61 MiB
+		{1 << 20, 96 * mb},          // live 48 MiB: the headroom is as much again
+		{2 << 20, 192 * mb},         // past it, twice the live heap
+		{2988907, 256 * mb},         // 100,000 noop tasks: capped
+		{1 << 40, 256 * mb},         // a source larger than any run: capped, no overflow
+	} {
+		if got := hugeHeapBytes(c.source); got != c.want {
+			t.Errorf("hugeHeapBytes(%d) = %d, want %d", c.source, got, c.want)
+		}
+	}
+}
