@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -195,7 +197,10 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 }
 
 // tasksInChunks reads the task list batch by batch; it sets p.fallback
-// when a batch does not read as the whole file would.
+// when a batch does not read as the whole file would. The batches are
+// decoded ahead of their reading, on up to GOMAXPROCS goroutines at once
+// (decodeAhead): decoding (yaml.v3) is most of a large file's parse, and
+// each batch decodes alone; their tasks are read in order, here.
 func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 	tc := p.chunks
 	if n := len(tc.start); n > p.maxTasks() {
@@ -205,16 +210,11 @@ func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 	}
 	w.Tasks = make([]*Task, 0, len(tc.start))
 	p.taskInfo = make([]*taskNodes, 0, len(tc.start))
-	for first := 0; first < len(tc.start); {
-		last := first + 1 // the batch is items first..last-1
-		for last < len(tc.start) && tc.start[last]-tc.start[first] < chunkBytes {
-			last++
-		}
-		end := tc.end
-		if last < len(tc.start) {
-			end = tc.start[last]
-		}
-		items, err := p.decodeBatch(tc.start[first], end, tc.line[first]-1, last-first)
+	batches := tc.batches()
+	next, stop := p.decodeAhead(batches, runtime.GOMAXPROCS(0))
+	defer stop()
+	for range batches {
+		items, err := next()
 		if err != nil {
 			p.fallback = true
 			return
@@ -225,8 +225,89 @@ func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 				p.taskInfo = append(p.taskInfo, tn)
 			}
 		}
+	}
+}
+
+// batchSpan is one batch of the task list: src[start:end], want items
+// whose first line is line shift+1 (decodeBatch).
+type batchSpan struct{ start, end, shift, want int }
+
+// batches splits the task list into batches of about chunkBytes, whole
+// items each.
+func (tc *taskChunks) batches() []batchSpan {
+	var bs []batchSpan
+	for first := 0; first < len(tc.start); {
+		last := first + 1 // the batch is items first..last-1
+		for last < len(tc.start) && tc.start[last]-tc.start[first] < chunkBytes {
+			last++
+		}
+		end := tc.end
+		if last < len(tc.start) {
+			end = tc.start[last]
+		}
+		bs = append(bs, batchSpan{start: tc.start[first], end: end, shift: tc.line[first] - 1, want: last - first})
 		first = last
 	}
+	return bs
+}
+
+// decodedBatch is decodeBatch's result for one batch.
+type decodedBatch struct {
+	items []*yaml.Node
+	err   error
+}
+
+// decodeAhead decodes the batches on up to workers goroutines, at most
+// 2×workers batches ahead of the one read last (each batch's nodes are
+// about 30 times its bytes: the window bounds what is held at once), and
+// returns next, which returns the batches' results in order, and stop,
+// which stops decoding more (the decodes under way end on their own).
+// One worker, or one batch, decodes on the caller's goroutine.
+func (p *parser) decodeAhead(batches []batchSpan, workers int) (next func() ([]*yaml.Node, error), stop func()) {
+	if workers <= 1 || len(batches) <= 1 {
+		i := 0
+		return func() ([]*yaml.Node, error) {
+			b := batches[i]
+			i++
+			return p.decodeBatch(b.start, b.end, b.shift, b.want)
+		}, func() {}
+	}
+	out := make([]chan decodedBatch, len(batches))
+	for i := range out {
+		out[i] = make(chan decodedBatch, 1) // never blocks its decoder
+	}
+	window := make(chan struct{}, 2*workers)
+	workersFree := make(chan struct{}, workers)
+	done := make(chan struct{})
+	go func() {
+		for i, b := range batches {
+			select {
+			case window <- struct{}{}:
+			case <-done:
+				return
+			}
+			select {
+			case workersFree <- struct{}{}:
+			case <-done:
+				return
+			}
+			go func() {
+				items, err := p.decodeBatch(b.start, b.end, b.shift, b.want)
+				<-workersFree
+				out[i] <- decodedBatch{items, err}
+			}()
+		}
+	}()
+	i := 0
+	next = func() ([]*yaml.Node, error) {
+		d := <-out[i]
+		out[i] = nil
+		i++
+		<-window
+		return d.items, d.err
+	}
+	var once sync.Once
+	return next, func() { once.Do(func() { close(done) }) }
 }
 
 // decodeBatch decodes src[start:end], want items of the task list whose

@@ -6,8 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 // parseWhole is Parse without the chunked path: the whole file decoded.
@@ -232,3 +236,76 @@ func TestChunksRandomLayouts(t *testing.T) {
 }
 
 func newRand(a, b uint64) *rand.Rand { return rand.New(rand.NewPCG(a, b)) }
+
+// decodeAhead gives each batch's nodes in order, as decoding them one
+// after another does, however many decode at once; a batch that does
+// not decode is given as an error in its place, and stop leaves no
+// goroutine behind.
+func TestDecodeAheadInOrder(t *testing.T) {
+	defer func(b int) { chunkBytes = b }(chunkBytes)
+	chunkBytes = 300
+	var sb strings.Builder
+	sb.WriteString("name: ahead\ntasks:\n")
+	for i := range 400 {
+		fmt.Fprintf(&sb, "  - id: t%d\n    type: noop\n    params: {n: %d, s: \"x%d\"}\n", i, i, i)
+		if i > 0 {
+			fmt.Fprintf(&sb, "    needs: [t%d]\n", i-1)
+		}
+	}
+	src := []byte(sb.String())
+	tc, ok := scanTasks(src)
+	if !ok {
+		t.Fatal("scanTasks did not take the file")
+	}
+	p := &parser{file: "ahead.yaml", src: src, opts: opts()}
+	bs := tc.batches()
+	if len(bs) < 20 {
+		t.Fatalf("%d batches, want at least 20", len(bs))
+	}
+	var want [][]*yaml.Node
+	next, stop := p.decodeAhead(bs, 1)
+	for range bs {
+		items, err := next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, items)
+	}
+	stop()
+	base := runtime.NumGoroutine()
+	for _, workers := range []int{2, 3, 8} {
+		next, stop := p.decodeAhead(bs, workers)
+		for i := range bs {
+			items, err := next()
+			if err != nil {
+				t.Fatalf("%d workers: batch %d: %v", workers, i, err)
+			}
+			if !reflect.DeepEqual(items, want[i]) {
+				t.Fatalf("%d workers: batch %d differs from its decoding alone", workers, i)
+			}
+		}
+		stop()
+	}
+	// A batch that does not hold the items its lines said (as when a
+	// line only looked like an item's start): its error comes in its
+	// place, the batches before it as they are; stop then ends the rest.
+	bad := append([]batchSpan(nil), bs...)
+	bad[7].want++
+	next, stop = p.decodeAhead(bad, 4)
+	for i := 0; i < 7; i++ {
+		if _, err := next(); err != nil {
+			t.Fatalf("batch %d before the bad one: %v", i, err)
+		}
+	}
+	if _, err := next(); err == nil {
+		t.Fatal("the bad batch decoded")
+	}
+	stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		t.Fatalf("%d goroutines after stop, %d before", n, base)
+	}
+}
