@@ -1094,9 +1094,11 @@ func (b *Broker) publish(e Event, tr *cairn.TaskRun) {
 
 // subscribe gives run id's driver an inbox of task runs that changed.
 // within, if set, is offered each completion of the run inside the
-// transaction that records it (see runState.within).
-func (b *Broker) subscribe(id string, within withinFunc) *inbox {
-	in := &inbox{signal: make(chan struct{}, 1), within: within}
+// transaction that records it (see runState.within); leased, if set, the
+// run's tasks that transaction then leases from the queue, while the run
+// is held by within (see runState.leasedRows).
+func (b *Broker) subscribe(id string, within withinFunc, leased leasedFunc) *inbox {
+	in := &inbox{signal: make(chan struct{}, 1), within: within, leased: leased}
 	b.mu.Lock()
 	b.inbox[id] = in
 	b.mu.Unlock()
@@ -1136,6 +1138,7 @@ type inbox struct {
 	since   time.Time // when the oldest of pending changed
 	signal  chan struct{}
 	within  withinFunc
+	leased  leasedFunc
 	// stale says a change of the run may have been committed unseen
 	// (Broker.unsure): the driver reads the run again.
 	stale bool
@@ -1146,6 +1149,13 @@ type inbox struct {
 // says the plan is complete and applied in tx; after, if not nil, must be
 // called once the transaction ended, with whether it committed.
 type withinFunc func(tx Tx, trs []*cairn.TaskRun, h *handout) (after func(committed bool), planned bool)
+
+// leasedFunc adds to rows, by lease token, the task runs of items, tasks
+// of the run leased from the queue at at in the transaction its within
+// planned in and holds the run through, as that lease leaves them, where
+// the run's snapshot knows them (Finish.Known: their completions are then
+// written as a compare-and-set on that version).
+type leasedFunc func(items []cairn.WorkItem, at time.Time, rows map[string]*cairn.TaskRun)
 
 // put adds tr, which changed at at.
 func (in *inbox) put(tr *cairn.TaskRun, at time.Time) {

@@ -74,6 +74,7 @@ type runReports struct {
 	trs     []*cairn.TaskRun
 	after   func(committed bool) // from the run's within, if it planned
 	planned bool
+	in      *inbox // the run's inbox, while after holds the run
 }
 
 // leaseGroup is the reports of a batch asking for work alike, served by
@@ -166,6 +167,9 @@ func (b *Broker) commit(batch []*report, release func()) {
 	var (
 		runs   []*runReports
 		groups []*leaseGroup
+		// queued are the task runs of the tasks leased from the queue
+		// that the runs' snapshots know, by lease token (leasedFunc).
+		queued map[string]*cairn.TaskRun
 	)
 	// The Leases waiting in this process that the plans below hand tasks
 	// to, beyond what the reporting workers asked for.
@@ -182,7 +186,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 				rr.after(false)
 			}
 		}
-		runs = nil
+		runs, queued = nil, nil
 		trs, errs, err := tx.CompleteMany(fs, now)
 		if err != nil {
 			return err
@@ -235,6 +239,9 @@ func (b *Broker) commit(batch []*report, release func()) {
 			b.mu.Unlock()
 			if in != nil && in.within != nil {
 				rr.after, rr.planned = in.within(tx, rr.trs, handoutFor(groups, rr.id, sp))
+				if rr.after != nil {
+					rr.in = in
+				}
 			}
 			for _, r := range rr.reports {
 				if e := b.evaluation(r.l, r.c, now, EvalCompleted); !rr.planned || e.Reason == EvalRetry {
@@ -273,10 +280,21 @@ func (b *Broker) commit(batch []*report, release func()) {
 			// Granted once the write lock is held (cairn.GrantedAt):
 			// another process's completion that committed while this
 			// batch waited for it ended before these leases began.
-			leased, err := tx.Lease(sl.req, cairn.GrantedAt(now, asked), b.ttl)
+			at := cairn.GrantedAt(now, asked)
+			leased, err := tx.Lease(sl.req, at, b.ttl)
 			if err != nil {
 				b.log.Warn("lease after completions failed", "worker", sl.req.Worker, "workers", len(sl.groups), "err", err)
 				return err
+			}
+			// The tasks of runs this batch holds (planned above) are in
+			// their run's snapshot: their completions will know them.
+			for _, rr := range runs {
+				if rr.in != nil && rr.in.leased != nil {
+					if queued == nil {
+						queued = make(map[string]*cairn.TaskRun, len(leased))
+					}
+					rr.in.leased(leased, at, queued)
+				}
 			}
 			if g := sl.groups[0]; len(sl.groups) == 1 && len(g.h.items) == 0 && allFor(leased, g.req.Worker) {
 				g.h.items = leased // not copied item by item into a slice grown from nothing
@@ -339,7 +357,7 @@ func (b *Broker) commit(batch []*report, release func()) {
 			rr.after(true)
 		}
 	}
-	var rows map[string]*cairn.TaskRun
+	rows := queued
 	for _, g := range groups {
 		if rows == nil {
 			rows = g.h.rows

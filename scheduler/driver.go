@@ -380,6 +380,45 @@ func (rs *runState) handOut(p *Plan, h *handout) ([]cairn.WorkItem, error) {
 	return items, nil
 }
 
+// leasedRows is the run's leasedFunc: for each of items that is a task of
+// this run its snapshot holds ready at the attempt before the lease's,
+// the row as the queue's lease leaves it (the lease's attempt, token,
+// holder and expiry, no retry time, the run's first start at at, its
+// version one more). Whether the snapshot's row is the stored one is
+// settled by the completion's compare-and-set on the version: had the
+// store a newer row, the lease's would be newer still than the one built
+// here, and the completion reads the row instead. rs.mu is held (by
+// within, to the transaction's end).
+func (rs *runState) leasedRows(items []cairn.WorkItem, at time.Time, rows map[string]*cairn.TaskRun) {
+	if rs.snap == nil {
+		return
+	}
+	at = time.Unix(0, at.UnixNano()).UTC() // as stored
+	for _, it := range items {
+		i, ok := rs.snap.Topo.Index[it.Lease.TaskID]
+		if it.Lease.RunID != rs.id || !ok {
+			continue
+		}
+		tr := rs.snap.Tasks[i]
+		if tr.State != cairn.TaskReady || tr.Attempt+1 != it.Lease.Attempt || tr.LeaseToken != "" {
+			continue
+		}
+		k := *tr
+		k.State = cairn.TaskLeased
+		if it.Started {
+			k.State = cairn.TaskRunning
+		}
+		k.Attempt = it.Lease.Attempt
+		k.LeaseToken, k.LeaseWorker, k.LeaseExpiresAt = it.Lease.Token, it.Lease.Worker, it.Lease.ExpiresAt
+		k.RetryAt = time.Time{}
+		if k.StartedAt.IsZero() {
+			k.StartedAt = at
+		}
+		k.Version++
+		rows[it.Lease.Token] = &k
+	}
+}
+
 // leftReady reports whether plan p makes ready a task it hands to no
 // worker and that a worker could be handed (it takes no pool's slots).
 // rs.mu is held.

@@ -10,7 +10,7 @@ import (
 // after the driver revoked the task is revoked the moment it is issued.
 func TestLeaseIssuedAfterCancellationIsRevoked(t *testing.T) {
 	b := NewBroker(nil, BrokerOptions{})
-	b.subscribe("r", nil)
+	b.subscribe("r", nil, nil)
 	b.revokeCancelled("r", "t1")
 	late := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "t1", Attempt: 1, Token: "late"}}
 	other := cairn.WorkItem{Lease: cairn.Lease{RunID: "r", TaskID: "t2", Attempt: 1, Token: "other"}}

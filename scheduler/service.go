@@ -461,7 +461,7 @@ func (s *Service) own(run *cairn.Run, g Graph, created []*cairn.TaskRun, claimed
 	// Subscribed before it is listed: the maintenance loop may hand the
 	// run an evaluation (and wake its inbox) as soon as it is, while own
 	// is called from another goroutine (Drive, Take).
-	rs.in = s.broker.subscribe(id, rs.within)
+	rs.in = s.broker.subscribe(id, rs.within, rs.leasedRows)
 	s.runs[id] = rs
 	s.mu.Unlock()
 	if claimed != nil {

@@ -92,19 +92,43 @@ func TestKnownCompletionsAreTheRowsStored(t *testing.T) {
 			fmt.Fprintf(&chain, "    needs: [t%d]\n", i-1)
 		}
 	}
+	// A fan, its tasks leased from the queue in the commits of the
+	// completions before them: params of several kinds resolved, retries
+	// after a backoff.
+	var fan strings.Builder
+	fan.WriteString("name: fan\nparams:\n  f: 0.5\n  s: text\ntasks:\n")
+	for i := range 300 {
+		fmt.Fprintf(&fan, "  - id: t%d\n", i)
+		switch {
+		case i%7 == 0:
+			fmt.Fprintf(&fan, "    type: shell\n    retries: 2\n    retry_backoff: 1ms\n    with:\n      script: 'if [ \"$CAIRN_ATTEMPT\" -lt 2 ]; then exit 75; fi'\n")
+		case i%3 == 0:
+			fmt.Fprintf(&fan, "    type: noop\n    with: {sleep: 1ms}\n")
+		case i%3 == 1:
+			fmt.Fprintf(&fan, "    type: shell\n    with: {argv: [/bin/true, \"%d\"], env: {A: \"${{ params.s }}-%d\", F: \"${{ params.f }}\"}}\n", i, i)
+		default:
+			fmt.Fprintf(&fan, "    type: noop\n")
+		}
+	}
 	for _, c := range []struct {
 		name, src string
+		slots     int
 		want      cairn.RunState
 	}{
-		{"shapes", knownWorkflow, cairn.RunFailed},
-		{"chain", chain.String(), cairn.RunSucceeded},
+		{"shapes", knownWorkflow, 1, cairn.RunFailed},
+		{"chain", chain.String(), 1, cairn.RunSucceeded},
+		{"fan", fan.String(), 4, cairn.RunSucceeded},
 	} {
 		wf, err := workflows.Parse(c.name+".yaml", []byte(c.src), workflows.Options{Types: reg})
 		if err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
-		r, trs := wf.NewRun(map[string]any{}, start)
+		bound, err := wf.BindParams(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, trs := wf.NewRun(bound, start)
 		if err := scheduler.PlanCreated(r, wf, trs, start, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +137,7 @@ func TestKnownCompletionsAreTheRowsStored(t *testing.T) {
 		}
 		owner := fmt.Sprintf("test:%d:%s", os.Getpid(), c.name)
 		broker := scheduler.NewBroker(st, scheduler.BrokerOptions{Name: owner})
-		pool := executor.New(broker, executor.Options{Worker: "w-" + c.name, RunID: r.ID, Slots: 1, Types: reg, Artifacts: arts, Logs: logs})
+		pool := executor.New(broker, executor.Options{Worker: "w-" + c.name, RunID: r.ID, Slots: c.slots, Types: reg, Artifacts: arts, Logs: logs})
 		before := built.Load()
 		final, err := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, Claimed: func() { pool.Start(ctx) }}).
 			DriveCreated(ctx, r, wf, trs)
@@ -129,6 +153,9 @@ func TestKnownCompletionsAreTheRowsStored(t *testing.T) {
 		if n < 5 {
 			t.Errorf("run %s: %d completions built from the known task run, want the hops of its chains", c.name, n)
 		}
+		if c.name == "fan" && n < 200 {
+			t.Errorf("run %s: %d of its 300 completions built from the known task run, want most (leased from the queue in the commits before)", c.name, n)
+		}
 		stored, err := st.ListTaskRuns(ctx, r.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -136,6 +163,9 @@ func TestKnownCompletionsAreTheRowsStored(t *testing.T) {
 		for _, tr := range stored {
 			if tr.State.Active() {
 				t.Errorf("run %s: task %s still %s", c.name, tr.TaskID, tr.State)
+			}
+			if c.want == cairn.RunSucceeded && tr.State != cairn.TaskSucceeded {
+				t.Errorf("run %s: task %s %s: %s", c.name, tr.TaskID, tr.State, tr.Error)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -128,11 +129,114 @@ RETURNING `+qualifiedTaskCols)
 // (callgrind: the statement, its row and the decode 103k of the 167k
 // instructions of the completion's writes a hop); the row it would
 // return is the known one as the write leaves it.
-func completeKnownQuery(check leaseCheck) string {
-	return checkedQuery("complete known", 1, check, func(size int, check leaseCheck) string {
-		return setQuery(size, completeManyList+", known_version", completeSet+leaseCond(check, "task_runs")+`
-	AND task_runs.version = v.known_version`)
+//
+// For more than one row it returns the keys of the rows it wrote (the
+// count alone would not say which), two columns rather than the 35 of
+// the rows.
+func completeKnownQuery(size int, check leaseCheck) string {
+	return checkedQuery("complete known", size, check, func(size int, check leaseCheck) string {
+		body := completeSet + leaseCond(check, "task_runs") + `
+	AND task_runs.version = v.known_version`
+		if size > 1 {
+			body += `
+RETURNING task_runs.run_id, task_runs.task_id`
+		}
+		return setQuery(size, completeManyList+", known_version", body)
 	})
+}
+
+// completeKnownCols is the width of a row of completeKnownQuery's list.
+const completeKnownCols = completeManyCols + 1
+
+// completeKnown writes the completions of chunk whose task run is known
+// (sqlrow.Finish.Known) with completeKnownQuery, gives done each task run
+// so written, built from the known one, and returns the completions left
+// for completeManyQuery (in chunk's order) and how many it wrote.
+func (s *Store) completeKnown(ctx context.Context, tx *sql.Conn, chunk []sqlrow.Finish, now time.Time, check leaseCheck,
+	done func(*cairn.TaskRun)) (rest []sqlrow.Finish, written int64, err error) {
+	var known []*sqlrow.Finish
+	for i := range chunk {
+		if chunk[i].Known != nil {
+			known = append(known, &chunk[i])
+		}
+	}
+	if len(known) == 0 {
+		return chunk, 0, nil
+	}
+	size := setSize(len(known))
+	args := s.argList(size*completeKnownCols + 1)
+	defer func() { s.keepArgs(args) }()
+	for _, r := range known {
+		args = append(args, r.Lease.RunID, r.Lease.TaskID, r.Lease.Attempt, r.Lease.Token, string(r.State), r.Outputs,
+			r.Metrics, r.ErrText, r.RetryAt, r.TaskFinished, r.Interrupted, r.Known.Version)
+	}
+	args = append(padArgs(args, len(known), size, completeKnownCols), now.UnixNano())
+	build := func(r *sqlrow.Finish) error {
+		t, err := r.Completed(r.Known)
+		if err != nil {
+			return err
+		}
+		if s.checkKnown != nil {
+			if err := s.checkKnown(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		done(t)
+		return nil
+	}
+	wrote := make(map[*sqlrow.Finish]bool, len(known))
+	if len(known) == 1 {
+		n, err := s.exec(ctx, tx, completeKnownQuery(1, check), args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		if n == 1 {
+			wrote[known[0]] = true
+		}
+	} else {
+		type key struct{ run, task string }
+		by := make(map[key]*sqlrow.Finish, len(known))
+		for _, r := range known {
+			by[key{r.Lease.RunID, r.Lease.TaskID}] = r
+		}
+		res, err := s.query(ctx, tx, completeKnownQuery(size, check), args...)
+		if err != nil {
+			return nil, 0, err
+		}
+		var k key
+		for res.Next() {
+			if err := res.Scan(&k.run, &k.task); err != nil {
+				res.Close()
+				return nil, 0, translate(err)
+			}
+			r := by[k]
+			if r == nil || wrote[r] {
+				res.Close()
+				return nil, 0, fmt.Errorf("complete %d known task runs: the write returned %s/%s, not one of them or twice", len(known), k.run, k.task)
+			}
+			wrote[r] = true
+		}
+		if err := errors.Join(res.Err(), res.Close()); err != nil {
+			return nil, 0, translate(err)
+		}
+	}
+	for _, r := range known {
+		if wrote[r] {
+			if err := build(r); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	if len(wrote) == len(chunk) {
+		return nil, int64(len(wrote)), nil
+	}
+	rest = make([]sqlrow.Finish, 0, len(chunk)-len(wrote))
+	for i := range chunk {
+		if !wrote[&chunk[i]] {
+			rest = append(rest, chunk[i])
+		}
+	}
+	return rest, int64(len(wrote)), nil
 }
 
 // qualifiedTaskCols is sqlrow.TaskCols naming task_runs, for statements that
@@ -204,33 +308,24 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 		if err != nil {
 			return fmt.Errorf("write attempts: %w", err)
 		}
-		if len(chunk) == 1 && chunk[0].Known != nil {
-			// A chain's hop: its one completion's task run is known.
-			r := &chunk[0]
-			args = append(args[:0], r.Lease.RunID, r.Lease.TaskID, r.Lease.Attempt, r.Lease.Token, string(r.State), r.Outputs,
-				r.Metrics, r.ErrText, r.RetryAt, r.TaskFinished, r.Interrupted, r.Known.Version, now.UnixNano())
-			n, err := s.exec(ctx, tx, completeKnownQuery(check), args...)
-			if err != nil {
-				return err
+		// The completions whose task run is known (a chain's hop, a
+		// task its run's plan or queue lease handed out in this
+		// process) are written as a compare-and-set on that version,
+		// their rows built rather than read back; the rest, and those
+		// whose version moved (a start, a retry by hand, a takeover),
+		// by the statement below, which reads the rows or refuses.
+		rest, known, err := s.completeKnown(ctx, tx, chunk, now, check, func(t *cairn.TaskRun) { trs[at[key{t.RunID, t.TaskID}]] = t })
+		if err != nil {
+			return err
+		}
+		if len(rest) == 0 {
+			if known != ended {
+				return fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk), known, ended)
 			}
-			if n == 1 {
-				t, err := r.Completed(r.Known)
-				if err != nil {
-					return err
-				}
-				if s.checkKnown != nil {
-					if err := s.checkKnown(ctx, tx, t); err != nil {
-						return err
-					}
-				}
-				trs[at[key{t.RunID, t.TaskID}]] = t
-				if ended != 1 {
-					return fmt.Errorf("complete 1 attempt: 1 task run ended but %d attempts written", ended)
-				}
-				return nil
-			}
-			// Its version moved (a start, a retry by hand, a takeover):
-			// the statement below reads the row, or refuses.
+			return nil
+		}
+		if len(rest) < len(chunk) {
+			chunk, size = rest, setSize(len(rest))
 		}
 		args = args[:0]
 		for _, r := range chunk {
@@ -255,9 +350,9 @@ func (s *Store) completeMany(ctx context.Context, tx *sql.Conn, fs []scheduler.F
 		if err := res.Err(); err != nil {
 			return translate(err)
 		}
-		// The writer lock is held: both statements saw the same rows.
-		if n != ended {
-			return fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk), n, ended)
+		// The writer lock is held: the statements saw the same rows.
+		if n+known != ended {
+			return fmt.Errorf("complete %d attempts: %d task runs ended but %d attempts written", len(chunk)+int(known), n+known, ended)
 		}
 		return nil
 	})
