@@ -2,11 +2,12 @@ package workflows
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"runtime"
-	"sync"
 
+	"golang.org/x/sync/semaphore"
 	"gopkg.in/yaml.v3"
 )
 
@@ -257,12 +258,14 @@ type decodedBatch struct {
 	err   error
 }
 
-// decodeAhead decodes the batches on up to workers goroutines, at most
-// 2×workers batches ahead of the one read last (each batch's nodes are
-// about 30 times its bytes: the window bounds what is held at once), and
-// returns next, which returns the batches' results in order, and stop,
-// which stops decoding more (the decodes under way end on their own).
-// One worker, or one batch, decodes on the caller's goroutine.
+// decodeAhead decodes the batches on up to workers goroutines, with at
+// most 2×workers×chunkBytes of them decoded or decoding ahead of the one
+// read last (each batch's nodes are about 30 times its bytes: the budget
+// bounds what is held at once; a batch larger than it — one long item —
+// waits until nothing else is held), and returns next, which returns the
+// batches' results in order, and stop, which stops decoding more (the
+// decodes under way end on their own). One worker, or one batch, decodes
+// on the caller's goroutine.
 func (p *parser) decodeAhead(batches []batchSpan, workers int) (next func() ([]*yaml.Node, error), stop func()) {
 	if workers <= 1 || len(batches) <= 1 {
 		i := 0
@@ -276,24 +279,22 @@ func (p *parser) decodeAhead(batches []batchSpan, workers int) (next func() ([]*
 	for i := range out {
 		out[i] = make(chan decodedBatch, 1) // never blocks its decoder
 	}
-	window := make(chan struct{}, 2*workers)
-	workersFree := make(chan struct{}, workers)
-	done := make(chan struct{})
+	budget := int64(2 * workers * chunkBytes)
+	weight := func(b batchSpan) int64 { return min(int64(b.end-b.start), budget) }
+	held := semaphore.NewWeighted(budget)
+	decoders := semaphore.NewWeighted(int64(workers))
+	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		for i, b := range batches {
-			select {
-			case window <- struct{}{}:
-			case <-done:
+			if held.Acquire(ctx, weight(b)) != nil {
 				return
 			}
-			select {
-			case workersFree <- struct{}{}:
-			case <-done:
+			if decoders.Acquire(ctx, 1) != nil {
 				return
 			}
 			go func() {
 				items, err := p.decodeBatch(b.start, b.end, b.shift, b.want)
-				<-workersFree
+				decoders.Release(1)
 				out[i] <- decodedBatch{items, err}
 			}()
 		}
@@ -302,12 +303,11 @@ func (p *parser) decodeAhead(batches []batchSpan, workers int) (next func() ([]*
 	next = func() ([]*yaml.Node, error) {
 		d := <-out[i]
 		out[i] = nil
+		held.Release(weight(batches[i]))
 		i++
-		<-window
 		return d.items, d.err
 	}
-	var once sync.Once
-	return next, func() { once.Do(func() { close(done) }) }
+	return next, cancel
 }
 
 // decodeBatch decodes src[start:end], want items of the task list whose

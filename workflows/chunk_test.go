@@ -248,6 +248,10 @@ func TestDecodeAheadInOrder(t *testing.T) {
 	sb.WriteString("name: ahead\ntasks:\n")
 	for i := range 400 {
 		fmt.Fprintf(&sb, "  - id: t%d\n    type: noop\n    params: {n: %d, s: \"x%d\"}\n", i, i, i)
+		if i == 200 {
+			// One item larger than what may be held ahead at once.
+			fmt.Fprintf(&sb, "    # %s\n", strings.Repeat("x", 20000))
+		}
 		if i > 0 {
 			fmt.Fprintf(&sb, "    needs: [t%d]\n", i-1)
 		}
