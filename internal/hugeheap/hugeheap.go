@@ -17,7 +17,9 @@
 // places the run's objects in those pages, lowest addresses first.
 //
 // GODEBUG=disablethp=1, Go's own setting against huge pages for its heap,
-// turns Prepare off.
+// turns Prepare off, and so does a limit on the process's address space
+// or data (ulimit -v, -d): the one allocation could go past it where the
+// heap grown piece by piece would not, and Go's out of memory is fatal.
 package hugeheap
 
 // Page is the size of a transparent huge page on the platforms where

@@ -53,10 +53,13 @@ func mapped(n int) uintptr {
 }
 
 // enabled reports whether the kernel gives huge pages to memory that asks
-// (its setting is "always" or "madvise") and GODEBUG does not turn them
-// off for Go's heap.
+// (its setting is "always" or "madvise"), GODEBUG does not turn them off
+// for Go's heap, and no limit is set on the process's address space or
+// data: the one allocation asks for the heap all at once, and a limit it
+// went past would end the process (Go's out of memory is fatal), where
+// the heap grown piece by piece might have stayed under it.
 func enabled() bool {
-	if godebugOff(os.Getenv("GODEBUG")) {
+	if godebugOff(os.Getenv("GODEBUG")) || limited() {
 		return false
 	}
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
@@ -64,6 +67,18 @@ func enabled() bool {
 		return false
 	}
 	return bytes.Contains(b, []byte("[always]")) || bytes.Contains(b, []byte("[madvise]"))
+}
+
+// limited reports whether RLIMIT_AS or RLIMIT_DATA is set (or cannot be
+// read).
+func limited() bool {
+	for _, r := range []int{unix.RLIMIT_AS, unix.RLIMIT_DATA} {
+		var l unix.Rlimit
+		if unix.Getrlimit(r, &l) != nil || l.Cur != unix.RLIM_INFINITY {
+			return true
+		}
+	}
+	return false
 }
 
 // godebugOff reports whether a GODEBUG value sets disablethp to other

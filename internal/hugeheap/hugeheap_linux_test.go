@@ -10,6 +10,8 @@ import (
 	"runtime/metrics"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // thpAvailable skips a test where the kernel gives no huge pages on
@@ -135,4 +137,31 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// Under a limit on the address space, Prepare asks for nothing: its one
+// allocation of the whole heap could go past the limit where the heap
+// grown piece by piece would not, and Go's out of memory is fatal.
+func TestPrepareUnderAnAddressSpaceLimit(t *testing.T) {
+	thpAvailable(t)
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_AS, &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Cur != unix.RLIM_INFINITY {
+		t.Skipf("RLIMIT_AS is already set here (%d)", old.Cur)
+	}
+	lim := old
+	lim.Cur = 1 << 44 // far above anything this test maps, but set
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &lim); err != nil {
+		t.Skipf("cannot set RLIMIT_AS: %v", err)
+	}
+	defer func() {
+		if err := unix.Setrlimit(unix.RLIMIT_AS, &old); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	if start, length := Prepare(8 << 20); start != 0 || length != 0 {
+		t.Fatalf("Prepare under RLIMIT_AS = %#x, %d; want nothing asked", start, length)
+	}
 }
