@@ -91,6 +91,7 @@ func TestFlagErrorsAreOneProblemAndAPointer(t *testing.T) {
 		{[]string{"runs", "--limit", "x"}, `cairn runs: invalid value "x" for flag --limit: parse error` + "\n"},
 		{[]string{"logs", "RUN", "TASK", "--attempt"}, "cairn logs: flag needs an argument: --attempt\n"},
 		{[]string{"show"}, "cairn show: want a run id, and perhaps a task id\n"},
+		{[]string{"models", "promote", "m", "-1"}, "cairn models: unknown flag -1 (a negative number is read as a flag: put -- before it)\n"},
 		{[]string{"run", "wf.yaml", "--progress", "fancy"}, `cairn run: invalid value "fancy" for flag --progress: want auto, bar, lines or none` + "\n"},
 	} {
 		r := e.must(2, tc.args...)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -194,6 +195,10 @@ func flagProblem(fs *flag.FlagSet, err error) string {
 		hint := ""
 		if n := tasks.Nearest(m[1], names); n != "" {
 			hint = fmt.Sprintf(" (did you mean %s?)", flagName(n))
+		}
+		if _, err := strconv.ParseFloat(m[1], 64); err == nil {
+			// A value such as -1 given where an argument goes.
+			hint = " (a negative number is read as a flag: put -- before it)"
 		}
 		return fmt.Sprintf("unknown flag %s%s", flagName(m[1]), hint)
 	}
