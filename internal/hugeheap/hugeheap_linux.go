@@ -7,9 +7,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // Prepare maps n bytes of the Go heap, asks for transparent huge pages on
@@ -37,7 +36,7 @@ func Prepare(n int) (start uintptr, length int) {
 	// touched will be backed.
 	beg := (p + Page - 1) &^ (Page - 1)
 	end := (p + uintptr(n)) &^ (Page - 1)
-	_, _, e := unix.Syscall(unix.SYS_MADVISE, beg, end-beg, unix.MADV_HUGEPAGE)
+	_, _, e := syscall.Syscall(syscall.SYS_MADVISE, beg, end-beg, syscall.MADV_HUGEPAGE)
 	if e != 0 || end <= beg {
 		return 0, 0
 	}
@@ -69,12 +68,15 @@ func enabled() bool {
 	return bytes.Contains(b, []byte("[always]")) || bytes.Contains(b, []byte("[madvise]"))
 }
 
+// rlimInfinity is RLIM_INFINITY as an Rlimit's field holds it.
+const rlimInfinity = ^uint64(0)
+
 // limited reports whether RLIMIT_AS or RLIMIT_DATA is set (or cannot be
 // read).
 func limited() bool {
-	for _, r := range []int{unix.RLIMIT_AS, unix.RLIMIT_DATA} {
-		var l unix.Rlimit
-		if unix.Getrlimit(r, &l) != nil || l.Cur != unix.RLIM_INFINITY {
+	for _, r := range []int{syscall.RLIMIT_AS, syscall.RLIMIT_DATA} {
+		var l syscall.Rlimit
+		if syscall.Getrlimit(r, &l) != nil || l.Cur != rlimInfinity {
 			return true
 		}
 	}

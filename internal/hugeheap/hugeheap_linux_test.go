@@ -9,9 +9,8 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"syscall"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // thpAvailable skips a test where the kernel gives no huge pages on
@@ -144,20 +143,20 @@ func contains(xs []string, x string) bool {
 // grown piece by piece would not, and Go's out of memory is fatal.
 func TestPrepareUnderAnAddressSpaceLimit(t *testing.T) {
 	thpAvailable(t)
-	var old unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_AS, &old); err != nil {
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_AS, &old); err != nil {
 		t.Fatal(err)
 	}
-	if old.Cur != unix.RLIM_INFINITY {
+	if old.Cur != rlimInfinity {
 		t.Skipf("RLIMIT_AS is already set here (%d)", old.Cur)
 	}
 	lim := old
 	lim.Cur = 1 << 44 // far above anything this test maps, but set
-	if err := unix.Setrlimit(unix.RLIMIT_AS, &lim); err != nil {
+	if err := syscall.Setrlimit(syscall.RLIMIT_AS, &lim); err != nil {
 		t.Skipf("cannot set RLIMIT_AS: %v", err)
 	}
 	defer func() {
-		if err := unix.Setrlimit(unix.RLIMIT_AS, &old); err != nil {
+		if err := syscall.Setrlimit(syscall.RLIMIT_AS, &old); err != nil {
 			t.Fatal(err)
 		}
 	}()
