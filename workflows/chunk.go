@@ -186,9 +186,10 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 	case p.fallback:
 		return nil, nil, false
 	case p.overLimit:
-		// Too many tasks: refused without reading them (the whole file
-		// would say the same after holding all of its nodes), with the
-		// problems of the rest of the file.
+		// Too many tasks: refused without reading them (each batch
+		// decoded, checked and dropped: the whole file would say the
+		// same after holding all of its nodes), with the problems of the
+		// rest of the file.
 		return nil, err, true
 	case len(p.errs) > 0:
 		// The whole file says what the problems are, all of them.
@@ -204,13 +205,16 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 // each batch decodes alone; their tasks are read in order, here.
 func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 	tc := p.chunks
-	if n := len(tc.start); n > p.maxTasks() {
-		p.tooManyTasks(kv.k, n)
-		p.overLimit = true
-		return
+	// Over the limit, the batches are still decoded, their tasks not
+	// read: the lines over-count items when a quoted string spans a line
+	// that looks like one, and a list that does not decode is refused for
+	// that, as the whole file is. Only when every batch decodes with the
+	// items its lines said is the count that of the whole file.
+	over := len(tc.start) > p.maxTasks()
+	if !over {
+		w.Tasks = make([]*Task, 0, len(tc.start))
+		p.taskInfo = make([]*taskNodes, 0, len(tc.start))
 	}
-	w.Tasks = make([]*Task, 0, len(tc.start))
-	p.taskInfo = make([]*taskNodes, 0, len(tc.start))
 	batches := tc.batches()
 	next, stop := p.decodeAhead(batches, runtime.GOMAXPROCS(0))
 	defer stop()
@@ -220,12 +224,19 @@ func (p *parser) tasksInChunks(w *Workflow, kv kvPair) {
 			p.fallback = true
 			return
 		}
+		if over {
+			continue
+		}
 		for _, item := range items {
 			if tn := p.task(w, item); tn != nil {
 				w.Tasks = append(w.Tasks, tn.task)
 				p.taskInfo = append(p.taskInfo, tn)
 			}
 		}
+	}
+	if over {
+		p.tooManyTasks(kv.k, len(tc.start))
+		p.overLimit = true
 	}
 }
 
