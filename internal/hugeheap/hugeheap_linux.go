@@ -24,7 +24,7 @@ func Prepare(n int) (start uintptr, length int) {
 	}
 	// No collection may start inside the allocation: the collector
 	// could scan this goroutine's stack while the allocator's frame
-	// still holds the object and keep it for a cycle (one run in five
+	// still holds the object and keep it for a cycle (3 runs in 20
 	// did), and a run that does not collect again would never reuse it.
 	percent := debug.SetGCPercent(-1)
 	p := mapped(n)

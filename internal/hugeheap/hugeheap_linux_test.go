@@ -74,7 +74,7 @@ func TestPrepareAdvisesTheHeap(t *testing.T) {
 // after it. A collection started inside its allocation (the allocation
 // itself starts one) scanned the allocator's frame, still holding the
 // object, and kept 50 MB live for a whole run that did not collect again
-// (one run in five): each try here waits for the first cycle to end after
+// (3 runs in 20): each try here waits for the first cycle to end after
 // Prepare, allocating as a run would, and reads what it left live.
 var sink []byte
 
