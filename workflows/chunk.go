@@ -164,7 +164,9 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 		return nil, nil, false
 	}
 	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
+	// A flow mapping ({...}) spanning lines decodes as the skeleton, but
+	// the whole file cannot hold a block list inside it.
+	if root.Kind != yaml.MappingNode || root.Style&yaml.FlowStyle != 0 {
 		return nil, nil, false
 	}
 	found := false

@@ -113,6 +113,8 @@ func TestChunksLayouts(t *testing.T) {
 		{"lone CR", head + "tasks:\n  - id: a\r    type: noop\n  - id: b\n    type: noop\n", false},
 		{"line separator", head + "tasks:\n  - id: a\n    type: noop\n    description: \"x\u2028y\"\n  - id: b\n    type: noop\n", false},
 		{"next line", head + "tasks:\n  - id: a\n    type: noop\n    description: \"x\u0085y\"\n  - id: b\n    type: noop\n", false},
+		{"flow mapping at the top", "{name: lay,\ntasks:\n  - id: a\n    type: noop\n}\n", false},
+		{"flow mapping at the top, keys after", "{name: lay,\ntasks:\n  - id: a\n    type: noop\n, description: y}\n", false},
 		{"merge inside a task", head + "tasks:\n  - <<: {type: noop, retries: 3}\n    id: a\n", true},
 	} {
 		for _, batch := range []int{1, 30, 1 << 20} {
