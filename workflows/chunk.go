@@ -22,7 +22,8 @@ import (
 // It does so only where that reads the same as decoding the whole file,
 // and otherwise says so and Parse decodes the whole file: the top level
 // is a block mapping whose `tasks:` key, alone on its line, holds a block
-// sequence; the skeleton decodes, holding that key where it was found; no
+// sequence; the skeleton decodes, holding that key where it was found
+// and no alias after it (it could name an anchor in the list); no
 // batch fails to decode or holds an alias (*x) or goes deeper than
 // MaxDepth; and each batch holds the items the lines said. A line that
 // only looks like the start of an item (inside a quoted string or a flow
@@ -168,6 +169,17 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 	// the whole file cannot hold a block list inside it.
 	if root.Kind != yaml.MappingNode || root.Style&yaml.FlowStyle != 0 {
 		return nil, nil, false
+	}
+	// An alias after the list names the last anchor of its name before
+	// it, which may be one in the list (redefined there): the skeleton
+	// alone would resolve it to an earlier one.
+	for stack := []*yaml.Node{root}; len(stack) > 0; {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.Kind == yaml.AliasNode && n.Line > tc.keyLine {
+			return nil, nil, false
+		}
+		stack = append(stack, n.Content...)
 	}
 	found := false
 	for i := 0; i+1 < len(root.Content); i += 2 {

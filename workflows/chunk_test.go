@@ -115,6 +115,7 @@ func TestChunksLayouts(t *testing.T) {
 		{"next line", head + "tasks:\n  - id: a\n    type: noop\n    description: \"x\u0085y\"\n  - id: b\n    type: noop\n", false},
 		{"flow mapping at the top", "{name: lay,\ntasks:\n  - id: a\n    type: noop\n}\n", false},
 		{"flow mapping at the top, keys after", "{name: lay,\ntasks:\n  - id: a\n    type: noop\n, description: y}\n", false},
+		{"anchor redefined in the list, alias after it", "name: lay\nx-a: &x one\ntasks:\n  - id: a\n    type: noop\n    description: &x two\ndescription: *x\n", false},
 		{"merge inside a task", head + "tasks:\n  - <<: {type: noop, retries: 3}\n    id: a\n", true},
 	} {
 		for _, batch := range []int{1, 30, 1 << 20} {
