@@ -662,10 +662,41 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, c caller) {
 		s.internal(w, r, err)
 		return
 	}
+	if len(items) > 0 && r.Context().Err() != nil {
+		s.unsent(r, items)
+		return
+	}
 	if len(items) > 0 && lr.Wait > 0 && !s.stillValid(w, r, c, items) {
 		return
 	}
 	writeJSON(w, http.StatusOK, itemsReply{Items: s.issued(c, items)})
+}
+
+// unsent gives back tasks leased to a worker that went away before they
+// could be sent (its request ended as the lease was made): unrun, no
+// attempt counted, where the Leaser takes tasks back (GiveBacker);
+// otherwise ended as interrupted, as a worker's requeue is. Left alone,
+// each would wait for its lease to expire and then count as an
+// interrupted attempt. A worker that goes away while the reply is being
+// written is not seen here; its leases expire as before.
+func (s *Server) unsent(r *http.Request, items []cairn.WorkItem) {
+	ctx := context.WithoutCancel(r.Context())
+	if g, ok := s.o.Leaser.(GiveBacker); ok {
+		leases := make([]cairn.Lease, len(items))
+		for i, it := range items {
+			leases[i] = it.Lease
+		}
+		if _, err := g.GiveBackEach(ctx, leases); err != nil {
+			s.o.Logger.Warn("give back tasks leased to a worker that went away", "tasks", len(items), "err", err)
+		}
+		return
+	}
+	for _, it := range items {
+		comp := cairn.Completion{Error: "the worker went away before it was sent this task", Requeue: true, Retryable: true}
+		if _, err := s.o.Leaser.CompleteAndLease(ctx, it.Lease, comp, cairn.LeaseRequest{}); err != nil {
+			s.o.Logger.Warn("give back a task leased to a worker that went away", "run", it.Lease.RunID, "task", it.Lease.TaskID, "err", err)
+		}
+	}
 }
 
 // stillValid reads c's token again after a lease that waited for work (up
