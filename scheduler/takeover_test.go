@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -20,7 +21,31 @@ import (
 // 1796364183518691513: 107 tasks left pending after their upstream
 // succeeded, the run never terminal.)
 func TestCompletionByOustedOwnerIsEvaluated(t *testing.T) {
+	// The ousted driver finds out at once only when the completion is
+	// planned in its transaction (runState.within); when the run's loop
+	// holds the run at that moment (a pass of its own, late under load)
+	// the completion goes to the loop through the inbox, which plans
+	// nothing here and so learns of the takeover only at the next claim
+	// renewal (OwnerTTL/5, 12 s). The evaluation is asserted every time;
+	// the prompt halt, a best case, is asked of one of a few tries.
+	const tries = 3
+	for i := range tries {
+		if ousted(t) {
+			return
+		}
+		t.Logf("try %d: a's completion went to the run's loop (it held the run), which found the takeover only at its renewal", i+1)
+	}
+	t.Fatalf("in %d tries the ousted driver never stopped at the completion that read the claim taken over", tries)
+}
+
+// ousted runs the scenario of TestCompletionByOustedOwnerIsEvaluated and
+// returns whether the ousted Drive returned at once; it fails t if a's
+// completion left no evaluation, or if Drive did not return with an error
+// by its next claim renewal.
+func ousted(t *testing.T) (prompt bool) {
+	t.Helper()
 	release := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
+	defer close(release["b"])
 	p := newProbe(func(ctx context.Context, req tasks.Request) (tasks.Result, error) {
 		if ch := release[req.TaskID]; ch != nil {
 			select {
@@ -32,8 +57,9 @@ func TestCompletionByOustedOwnerIsEvaluated(t *testing.T) {
 		return echo(req)
 	})
 	// A long claim: the ousted driver does not find out by renewing
-	// during the test.
-	r := newRig(t, rigOptions{ownerTTL: time.Minute}, p)
+	// during the wait for a prompt halt (its renewal is 12 s on).
+	const ownerTTL = time.Minute
+	r := newRig(t, rigOptions{ownerTTL: ownerTTL}, p)
 	wf, id := r.create(t, `name: ousted
 tasks:
   - {id: a, type: probe, with: {in: "1"}}
@@ -67,12 +93,19 @@ tasks:
 	if !found {
 		t.Fatalf("a's completion, recorded by a scheduler that no longer owns the run, left no evaluation (%+v): the owner would never plan it", evs)
 	}
-	// The ousted driver leaves the run to its owner.
-	res := await(t, "the ousted Drive to return", done)
-	if res.err == nil {
-		t.Fatalf("Drive returned %v, nil after its run was taken over; want ErrRunOwned", res.run)
+	// The ousted driver leaves the run to its owner: at once if the
+	// completion read the claim, else at its renewal.
+	var res driveResult
+	select {
+	case res = <-done:
+		prompt = true
+	case <-time.After(waitLimit):
+		res = await(t, "the ousted Drive to return at its claim's renewal", done)
 	}
-	close(release["b"])
+	if !errors.Is(res.err, cairn.ErrRunOwned) {
+		t.Fatalf("Drive returned %v, %v after its run was taken over; want ErrRunOwned", res.run, res.err)
+	}
+	return prompt
 }
 
 // waitState waits until task's state is want.
