@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,22 +13,33 @@ import (
 func TestLogsFollow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	run := e.start("run", testdata(t, "chatty.yaml"), "--progress", "lines")
+	// The attempt prints its last line only once the gate exists, made
+	// when logs -f has printed the first (not after a sleep that a loaded
+	// machine may outlast before logs -f starts).
+	gate := filepath.Join(t.TempDir(), "gate")
+	openGate := func() {
+		if err := os.WriteFile(gate, nil, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(openGate) // a test that failed first does not leave the task waiting
+	run := e.start("run", testdata(t, "chatty.yaml"), "-p", "gate="+gate, "--progress", "lines")
 	id := run.runID()
 	waitFor(t, 10*time.Second, "the task to start", func() bool {
 		return strings.Contains(run.stderr.String(), "task talk running")
 	})
 	follow := e.start("logs", id, "talk", "-f")
-	// The first line is printed while the attempt still sleeps (1.2 s; the
-	// worker moves output to the log every 0.25 s, -f polls as often).
+	// The first line is printed while the attempt still runs (the worker
+	// moves output to the log every 0.25 s, -f polls as often).
 	var first string
-	waitFor(t, 10*time.Second, "the first line", func() bool {
+	waitFor(t, 10*time.Second, "the first line while the attempt runs", func() bool {
 		first = follow.stdout.String()
 		return strings.Contains(first, "attempt 1 begins")
 	})
 	if strings.Contains(first, "attempt 1 ends") {
-		t.Fatalf("the first line reached logs -f only with the last: %q", first)
+		t.Fatalf("logs -f printed the attempt's last line before the attempt could print it: %q", first)
 	}
+	openGate()
 	if code := follow.wait(20 * time.Second); code != 0 {
 		t.Fatalf("logs -f: exit %d\n%s", code, follow.stderr.String())
 	}
