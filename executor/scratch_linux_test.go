@@ -141,6 +141,27 @@ func (i idling) Run(ctx context.Context, req tasks.Request, env tasks.Env) (task
 // An attempt of a type that never calls Idle has those folders emptied
 // before it runs, and a stopped pool leaves no folder behind.
 func TestPoolScratchEmptiedAtIdle(t *testing.T) {
+	// The putting off holds only when b is handed to a's slot with a's
+	// completion (the run planned inside that transaction). Under load
+	// the run's loop may be planning then: b is leased after the slot
+	// went idle, which empties a's folder (nothing waits on the slot) and
+	// gives it to b, as it should. Every try asserts what holds either
+	// way; the putting off, a best case, is asked of one of a few tries.
+	const tries = 3
+	for i := range tries {
+		if scratchEmptiedAtIdle(t) {
+			return
+		}
+		t.Logf("try %d: b was not handed to a's slot with a's completion: the slot went idle between them", i+1)
+	}
+	t.Fatalf("in %d tries a's folder was never kept unemptied until b's Idle", tries)
+}
+
+// scratchEmptiedAtIdle runs the scenario of TestPoolScratchEmptiedAtIdle
+// and reports whether b followed a on its slot without a pause (b got a
+// folder other than a's); it fails t on what must hold in any case.
+func scratchEmptiedAtIdle(t *testing.T) (chained bool) {
+	t.Helper()
 	var (
 		mu           sync.Mutex
 		dirs         = map[string]string{}
@@ -202,19 +223,26 @@ tasks:
 			t.Errorf("%s's work dir %s held %d entries as it got it, want none", task, dirs[task], entriesAtRun[task])
 		}
 	}
-	if dirs["b"] == dirs["a"] {
-		t.Errorf("b got a's work dir %s, which was to be emptied at b's Idle", dirs["a"])
-	}
-	if beforeIdle["a"] != 1 || afterIdle["a"] != 0 {
-		t.Errorf("a's work dir held %d entries when b began and %d after b's Idle, want 1 then 0", beforeIdle["a"], afterIdle["a"])
-	}
-	if dirs["c"] != dirs["a"] {
-		t.Errorf("c's work dir %s, want a's (%s), emptied at b's Idle", dirs["c"], dirs["a"])
-	}
 	if bAtD != 0 {
 		t.Errorf("b's work dir held %d entries when d (a type that calls no Idle) ran, want none", bAtD)
 	}
 	if left, err := os.ReadDir(scratch); err != nil || len(left) != 0 {
 		t.Errorf("scratch folder after Stop: %v %v, want empty", left, err)
 	}
+	if afterIdle["a"] != 0 {
+		t.Errorf("a's work dir held %d entries after b's Idle, want none", afterIdle["a"])
+	}
+	if dirs["b"] == dirs["a"] {
+		// a's folder was emptied before b began: b came after the
+		// slot went idle (or a's emptying was not put off at all,
+		// which no try then escapes).
+		return false
+	}
+	if beforeIdle["a"] != 1 {
+		t.Errorf("a's work dir held %d entries when b began (in another folder), want 1: emptied before b's Idle", beforeIdle["a"])
+	}
+	if dirs["c"] != dirs["a"] {
+		t.Errorf("c's work dir %s, want a's (%s), emptied at b's Idle", dirs["c"], dirs["a"])
+	}
+	return true
 }
