@@ -15,9 +15,10 @@ import (
 // the 2 MiB-aligned part of them, and returns that part's address and
 // length (0, 0 when nothing was asked: n under two huge pages, huge pages
 // off in the kernel or by GODEBUG, or madvise refused). The memory goes
-// back to the runtime at a collection Prepare starts and does not wait
-// for; pages already touched stay as they were. It is for a process's
-// start, before the heap holds much: it starts a full collection.
+// back to the runtime at the next collection, which the caller's next
+// allocation starts (the object is far past a young heap's goal); pages
+// already touched stay as they were. It is for a process's start, before
+// the heap holds much.
 func Prepare(n int) (start uintptr, length int) {
 	if n < 2*Page || !enabled() {
 		return 0, 0
@@ -36,8 +37,10 @@ func Prepare(n int) (start uintptr, length int) {
 	// touched will be backed.
 	beg := (p + Page - 1) &^ (Page - 1)
 	end := (p + uintptr(n)) &^ (Page - 1)
-	_, _, e := syscall.Syscall(syscall.SYS_MADVISE, beg, end-beg, syscall.MADV_HUGEPAGE)
-	if e != 0 || end <= beg {
+	if end <= beg {
+		return 0, 0
+	}
+	if _, _, e := syscall.Syscall(syscall.SYS_MADVISE, beg, end-beg, syscall.MADV_HUGEPAGE); e != 0 {
 		return 0, 0
 	}
 	return beg, int(end - beg)
