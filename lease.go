@@ -156,6 +156,15 @@ type WorkItem struct {
 	Cache bool
 }
 
+// LeasesOf returns the leases of items, in order.
+func LeasesOf(items []WorkItem) []Lease {
+	leases := make([]Lease, len(items))
+	for i, it := range items {
+		leases[i] = it.Lease
+	}
+	return leases
+}
+
 // Completion is a worker's report of how an attempt ended.
 type Completion struct {
 	// State is the task's next state: succeeded, failed, retrying or

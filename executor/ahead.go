@@ -299,10 +299,7 @@ func (p *Pool) sendBehind(sb *sending, batch []behindReport, ask int) {
 // their leases expire and the reaper ends them as interrupted (they are
 // not heartbeated).
 func (p *Pool) giveBack(items []cairn.WorkItem) {
-	leases := make([]cairn.Lease, len(items))
-	for i, it := range items {
-		leases[i] = it.Lease
-	}
+	leases := cairn.LeasesOf(items)
 	if err := p.giver.GiveBack(context.Background(), leases); err != nil {
 		p.o.Logger.Warn("leased items not given back; their leases expire", "worker", p.o.Worker,
 			"items", len(leases), "err", err)

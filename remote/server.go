@@ -682,19 +682,22 @@ func (s *Server) lease(w http.ResponseWriter, r *http.Request, c caller) {
 func (s *Server) unsent(r *http.Request, items []cairn.WorkItem) {
 	ctx := context.WithoutCancel(r.Context())
 	if g, ok := s.o.Leaser.(GiveBacker); ok {
-		leases := make([]cairn.Lease, len(items))
-		for i, it := range items {
-			leases[i] = it.Lease
-		}
-		if _, err := g.GiveBackEach(ctx, leases); err != nil {
+		if _, err := g.GiveBackEach(ctx, cairn.LeasesOf(items)); err != nil {
 			s.o.Logger.Warn("give back tasks leased to a worker that went away", "tasks", len(items), "err", err)
 		}
 		return
 	}
+	s.requeue(ctx, items, "the worker went away before it was sent this task")
+}
+
+// requeue ends the attempts of items, leased to a worker that will not
+// run them, as interrupted (a worker's requeue: they run on another
+// worker, free of retries), saying why.
+func (s *Server) requeue(ctx context.Context, items []cairn.WorkItem, why string) {
 	for _, it := range items {
-		comp := cairn.Completion{Error: "the worker went away before it was sent this task", Requeue: true, Retryable: true}
+		comp := cairn.Completion{Error: why, Requeue: true, Retryable: true}
 		if _, err := s.o.Leaser.CompleteAndLease(ctx, it.Lease, comp, cairn.LeaseRequest{}); err != nil {
-			s.o.Logger.Warn("give back a task leased to a worker that went away", "run", it.Lease.RunID, "task", it.Lease.TaskID, "err", err)
+			s.o.Logger.Warn("give back a task its worker will not run", "run", it.Lease.RunID, "task", it.Lease.TaskID, "why", why, "err", err)
 		}
 	}
 }
@@ -723,12 +726,7 @@ func (s *Server) stillValid(w http.ResponseWriter, r *http.Request, c caller, it
 		}
 		fail(w, http.StatusUnauthorized, CodeUnauthorized, msg)
 	}
-	for _, it := range items {
-		comp := cairn.Completion{Error: "the worker's token was revoked while it waited for this task", Requeue: true, Retryable: true}
-		if _, err := s.o.Leaser.CompleteAndLease(context.WithoutCancel(r.Context()), it.Lease, comp, cairn.LeaseRequest{}); err != nil {
-			s.o.Logger.Warn("give back a task leased to a revoked token", "run", it.Lease.RunID, "task", it.Lease.TaskID, "err", err)
-		}
-	}
+	s.requeue(context.WithoutCancel(r.Context()), items, "the worker's token was revoked while it waited for this task")
 	return false
 }
 

@@ -515,10 +515,7 @@ func (b *Broker) stoppedWaiting(ctx context.Context, given []cairn.WorkItem) ([]
 	if len(given) == 0 {
 		return nil, ctx.Err()
 	}
-	leases := make([]cairn.Lease, len(given))
-	for i, it := range given {
-		leases[i] = it.Lease
-	}
+	leases := cairn.LeasesOf(given)
 	if err := b.GiveBack(context.WithoutCancel(ctx), leases); err != nil {
 		b.log.Warn("a lease that stopped waiting could not give back the tasks handed to it meanwhile; it returns them",
 			"worker", leases[0].Worker, "items", len(leases), "err", err)
