@@ -150,6 +150,15 @@ type WriteStats struct {
 	// commit may carry many callers' writes: see group commit). Open's
 	// migrations count too.
 	Transactions int64
+	// Checkpoints is the number of times the store's checkpointer copied
+	// the write-ahead log into the database file, in the background;
+	// CheckpointFailures the times it failed (the writer then
+	// checkpointed). WriterCheckpoints is the number of checkpoints the
+	// writer made itself, in a commit: the rest of a log the checkpointer
+	// copied, or the whole of one past 4,000 frames (see checkpoint.go);
+	// CheckpointWaits the times it waited for the checkpointer, the log
+	// past 8,000 frames.
+	Checkpoints, CheckpointFailures, WriterCheckpoints, CheckpointWaits int64
 }
 
 // writeCounters are the atomic counts behind WriteStats.
@@ -161,5 +170,10 @@ type writeCounters struct {
 // statements some work costs (the bookkeeping of idle runs, say): read
 // them before and after.
 func (s *Store) WriteStats() WriteStats {
-	return WriteStats{Statements: s.stmts.Load(), Transactions: s.txs.Load()}
+	w := WriteStats{Statements: s.stmts.Load(), Transactions: s.txs.Load()}
+	if c := s.ckpt; c != nil {
+		w.Checkpoints, w.CheckpointFailures = c.rounds.Load(), c.failures.Load()
+		w.WriterCheckpoints, w.CheckpointWaits = c.writerRounds.Load(), c.waits.Load()
+	}
+	return w
 }

@@ -49,6 +49,10 @@ type Store struct {
 
 	leaveWAL bool // LeaveWALOnClose
 
+	// ckpt copies the write-ahead log into the database file in the
+	// background (checkpoint.go); nil in a read-only store.
+	ckpt *checkpointer
+
 	mu     sync.Mutex
 	wstmt  map[string]*sql.Stmt // prepared on the writer connection, wc
 	closed bool
@@ -196,7 +200,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite store: path %q must name a file (no URI, '?' or '#')", path)
 	}
-	memstatusOff() // before any connection (prepareFile may open one)
+	memstatusOff()       // before any connection (prepareFile may open one)
+	walWatchRegistered() // likewise
 	created, err := prepareFile(ctx, path, o.readOnly, o.migrate)
 	if err != nil {
 		return nil, err
@@ -469,6 +474,9 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		if _, err := wc.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
 			return fail(translate(err))
 		}
+		if err := s.watchWAL(ctx, dsn+q.Encode()); err != nil {
+			return fail(err)
+		}
 	}
 
 	if o.migrate && !current {
@@ -636,12 +644,17 @@ func (s *Store) Close() error {
 	s.wclosed = true
 	s.qmu.Unlock()
 	s.inflight.Wait()
+	var ckptErr error
+	if s.ckpt != nil {
+		ckptErr = s.ckpt.close()
+	}
 	if s.leaveWAL && !walLarge(s.path) {
 		s.leaveOpen()
 		if s.lock != nil {
-			if err := s.lock.Close(); err != nil {
-				return fmt.Errorf("close sqlite store %s: %w", s.path, err)
-			}
+			ckptErr = errors.Join(ckptErr, s.lock.Close())
+		}
+		if ckptErr != nil {
+			return fmt.Errorf("close sqlite store %s: %w", s.path, ckptErr)
 		}
 		return nil
 	}
@@ -666,7 +679,7 @@ func (s *Store) Close() error {
 			return nil
 		})
 	}
-	var errs []error
+	errs := []error{ckptErr}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}

@@ -1,0 +1,7 @@
+//go:build !cgo
+
+package sqlite
+
+// walWatchRegistered is walhook_cgo.go's: without cgo there is no SQLite
+// to hook.
+func walWatchRegistered() bool { return false }
