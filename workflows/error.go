@@ -43,13 +43,80 @@ func (e *Error) Unwrap() error { return e.Err }
 // Parse returns one (never empty) when the file is not valid.
 type ErrorList []*Error
 
-// Error prints one problem per line.
-func (l ErrorList) Error() string {
-	parts := make([]string, len(l))
-	for i, e := range l {
-		parts[i] = e.Error()
+// ShownProblems is how many problems ErrorList.Error prints at most, and
+// ShownAlike how many of them may share a message; it counts the rest. A
+// mistake made the same way in every task of a large file (a misspelt
+// key) would otherwise print a screen per hundred tasks, and hide the
+// problems of another kind after them.
+const (
+	ShownProblems = 20
+	ShownAlike    = 3
+)
+
+// Error prints some problems, then how many more there are by message
+// (see Format).
+func (l ErrorList) Error() string { return l.Format(ShownProblems) }
+
+// Format prints problems one per line, in order: all of them when max <=
+// 0; otherwise at most max, and of those sharing a message the first
+// ShownAlike. Each hint is printed once: a problem whose hint an earlier
+// one printed does not print it again. A last line counts the problems
+// left out, by message, the most frequent first.
+func (l ErrorList) Format(max int) string {
+	var b strings.Builder
+	hints := map[string]bool{}
+	alike := map[string]int{}
+	count := map[string]int{} // of the problems left out, by message
+	var left []string         // their messages, in order of first appearance
+	shown, rest := 0, 0
+	for _, e := range l {
+		if max > 0 && (shown == max || alike[e.Msg] == ShownAlike) {
+			if count[e.Msg] == 0 {
+				left = append(left, e.Msg)
+			}
+			count[e.Msg]++
+			rest++
+			continue
+		}
+		alike[e.Msg]++
+		if shown > 0 {
+			b.WriteByte('\n')
+		}
+		shown++
+		c := *e
+		if hints[c.Hint] {
+			c.Hint = ""
+		} else if c.Hint != "" {
+			hints[c.Hint] = true
+		}
+		b.WriteString(c.Error())
 	}
-	return strings.Join(parts, "\n")
+	if rest == 0 {
+		return b.String()
+	}
+	sort.SliceStable(left, func(i, j int) bool { return count[left[i]] > count[left[j]] })
+	fmt.Fprintf(&b, "\n... and %d more problems: ", rest)
+	for i, m := range left {
+		if i == 3 {
+			fmt.Fprintf(&b, ", %d others", rest-counted(count, left[:3]))
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%d)", m, count[m])
+	}
+	b.WriteString(" ('cairn validate --all' lists every one)")
+	return b.String()
+}
+
+// counted sums count over msgs.
+func counted(count map[string]int, msgs []string) int {
+	n := 0
+	for _, m := range msgs {
+		n += count[m]
+	}
+	return n
 }
 
 // Unwrap lets errors.As and errors.Is look at each problem.

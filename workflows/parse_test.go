@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -316,5 +318,72 @@ func TestYAMLSyntaxPositions(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q:\n got %v\nwant %s", tc.src, err, tc.want)
 		}
+	}
+}
+
+// TestErrorListShowsTheFirstProblems: a mistake made in every task of a
+// large file prints its first ShownAlike problems, those of another kind
+// after them all the same, each hint once, and a count of the rest by
+// message; Format(0) prints every one.
+func TestErrorListShowsTheFirstProblems(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("name: many\ntasks:\n")
+	for i := range 500 {
+		fmt.Fprintf(&src, "  - id: t%d\n    type: noop\n    depends_on: [x]\n", i)
+		if i%100 == 0 {
+			fmt.Fprintf(&src, "    retires: 2\n")
+		}
+	}
+	_, err := Parse("many.yaml", []byte(src.String()), opts())
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 505 {
+		t.Fatalf("want 505 problems, got %d: %v", len(list), err)
+	}
+	text := err.Error()
+	lines := strings.Split(text, "\n")
+	shownAs := func(key string) int {
+		return len(regexp.MustCompile(`(?m)^many\.yaml:\d+:\d+: unknown key "`+key+`"$`).FindAllString(text, -1))
+	}
+	if got := shownAs("depends_on"); got != ShownAlike {
+		t.Errorf("%d depends_on problems printed, want %d:\n%s", got, ShownAlike, text)
+	}
+	if got := shownAs("retires"); got != ShownAlike {
+		t.Errorf("%d retires problems printed, want %d (after the others):\n%s", got, ShownAlike, text)
+	}
+	if !strings.Contains(text, "many.yaml:608:5: unknown key \"retires\"") {
+		t.Errorf("the third retires (line 608) not printed:\n%s", text)
+	}
+	if got := strings.Count(text, "\thint: known keys"); got != 1 {
+		t.Errorf("the known keys' hint printed %d times, want once:\n%s", got, text)
+	}
+	if got := strings.Count(text, "\thint: did you mean \"retries\"?"); got != 1 {
+		t.Errorf("the retries hint printed %d times, want once:\n%s", got, text)
+	}
+	want := `... and 499 more problems: unknown key "depends_on" (497), unknown key "retires" (2) ('cairn validate --all' lists every one)`
+	if last := lines[len(lines)-1]; last != want {
+		t.Errorf("last line\n%s\nwant\n%s", last, want)
+	}
+	all := list.Format(0)
+	if got := strings.Count(all, "many.yaml:"); got != 505 {
+		t.Errorf("Format(0) printed %d problems, want 505", got)
+	}
+	if strings.Contains(all, "more problems") {
+		t.Error("Format(0) counts problems it left out")
+	}
+	if short := list[:3].Error(); strings.Contains(short, "more problems") || strings.Count(short, "many.yaml:") != 3 {
+		t.Errorf("three problems: %s", short)
+	}
+
+	// Many kinds: ShownProblems in all, the rest counted by kind.
+	var kinds ErrorList
+	for i := range 30 {
+		kinds = append(kinds, &Error{File: "k.yaml", Line: i + 1, Col: 1, Msg: fmt.Sprintf("problem %02d", i)})
+	}
+	text = kinds.Error()
+	if got := strings.Count(text, "k.yaml:"); got != ShownProblems {
+		t.Errorf("%d problems printed, want %d", got, ShownProblems)
+	}
+	if !strings.HasSuffix(text, "\n... and 10 more problems: problem 20 (1), problem 21 (1), problem 22 (1), 7 others ('cairn validate --all' lists every one)") {
+		t.Errorf("many kinds:\n%s", text)
 	}
 }

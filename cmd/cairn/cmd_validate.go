@@ -11,7 +11,9 @@ import (
 func cmdValidate(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("validate", "FILE...",
 		"Check workflow files without running them. Every problem is printed as FILE:LINE:COL: message,\n"+
-			"not only the first. Exits 2 if any file is bad.")
+			"not only the first (the first 20 of a file, and a count of the rest; --all prints every one).\n"+
+			"Exits 2 if any file is bad.")
+	all := fs.Bool("all", false, "print every problem of a file, not the first 20 and a count of the rest")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -28,7 +30,12 @@ func cmdValidate(ctx context.Context, a *app, args []string) error {
 		wf, err := workflows.ParseFile(f, workflows.Options{Types: reg})
 		if err != nil {
 			bad++
-			fmt.Fprintln(a.stderr, printableLines(err.Error()))
+			var list workflows.ErrorList
+			if *all && errors.As(err, &list) {
+				fmt.Fprintln(a.stderr, printableLines(list.Format(0)))
+			} else {
+				fmt.Fprintln(a.stderr, printableLines(err.Error()))
+			}
 			continue
 		}
 		fmt.Fprintf(a.stdout, "%s: ok: workflow %s, %s, %s\n", printable(f), wf.Name, plural(len(wf.Tasks), "task"), wf.Digest)
