@@ -450,6 +450,35 @@ func TestValidateEscapesFileNames(t *testing.T) {
 	}
 }
 
+// TestValidateAll: a key misspelt in each of 40 tasks prints three of
+// its problems and a count of the rest, with run as with validate;
+// validate --all prints all 40.
+func TestValidateAll(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var src strings.Builder
+	src.WriteString("name: many\ntasks:\n")
+	for i := range 40 {
+		fmt.Fprintf(&src, "  - id: t%d\n    type: noop\n    depends_on: [x]\n", i)
+	}
+	bad := filepath.Join(e.home, "many.yaml")
+	if err := os.WriteFile(bad, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	problem := regexp.MustCompile(regexp.QuoteMeta(bad) + `:\d+:5: unknown key "depends_on"\n`)
+	const more = `... and 37 more problems: unknown key "depends_on" (37) ('cairn validate --all' lists every one)`
+	for _, args := range [][]string{{"validate", bad}, {"run", bad}} {
+		r := e.must(2, args...)
+		if n := len(problem.FindAllString(r.stderr, -1)); n != 3 || !strings.Contains(r.stderr, more+"\n") || strings.Count(r.stderr, "hint: known keys") != 1 {
+			t.Errorf("%s: %d problems printed, want 3, one hint and the rest counted:\n%s", args[0], n, r.stderr)
+		}
+	}
+	r := e.must(2, "validate", "--all", bad)
+	if n := len(problem.FindAllString(r.stderr, -1)); n != 40 || strings.Contains(r.stderr, "more problems") {
+		t.Errorf("validate --all: %d problems printed, want 40:\n%s", n, r.stderr)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
