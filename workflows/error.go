@@ -20,15 +20,22 @@ type Error struct {
 	Err error
 }
 
-// Error formats e as "FILE:LINE:COL: message", followed by
-// "\n\thint: ..." when e has a hint.
+// Error formats e as "FILE:LINE:COL: message" ("FILE: message" for a
+// problem of the whole file, at line 0), followed by "\n\thint: ..." when
+// e has a hint.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
 		b.WriteString(e.File)
 		b.WriteByte(':')
 	}
-	fmt.Fprintf(&b, "%d:%d: %s", e.Line, e.Col, e.Msg)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "%d:%d:", e.Line, e.Col)
+	}
+	if b.Len() > 0 {
+		b.WriteByte(' ')
+	}
+	b.WriteString(e.Msg)
 	if e.Hint != "" {
 		b.WriteString("\n\thint: ")
 		b.WriteString(e.Hint)

@@ -115,14 +115,16 @@ func submitErr(err error, path string) error {
 	if len(ce.Problems) == 0 {
 		return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", printableLines(ce.Message))}
 	}
-	var lines []string
+	// Printed as a local run prints them (workflows.ErrorList: some of
+	// them, the rest counted).
+	list := make(workflows.ErrorList, 0, len(ce.Problems))
 	for _, p := range ce.Problems {
 		if p.File == filepath.Base(path) || p.File == "" {
 			p.File = path
 		}
-		lines = append(lines, printableLines(p.String())) // a hint is on a line of its own
+		list = append(list, &workflows.Error{File: p.File, Line: p.Line, Col: p.Col, Msg: p.Message, Hint: p.Hint})
 	}
-	return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", strings.Join(lines, "\n"))}
+	return exitError{exitBadFile, fmt.Errorf("%s\nnothing was run", printableLines(list.Error()))}
 }
 
 // watchFlags are the display flags of a command that follows a run.

@@ -450,21 +450,29 @@ func TestValidateEscapesFileNames(t *testing.T) {
 	}
 }
 
+// manyProblemsFile writes a workflow of 40 tasks in dir, each with the
+// same unknown key, and returns its path.
+func manyProblemsFile(t *testing.T, dir string) string {
+	t.Helper()
+	var src strings.Builder
+	src.WriteString("name: many\ntasks:\n")
+	for i := range 40 {
+		fmt.Fprintf(&src, "  - id: t%d\n    type: noop\n    depends_on: [x]\n", i)
+	}
+	path := filepath.Join(dir, "many.yaml")
+	if err := os.WriteFile(path, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // TestValidateAll: a key misspelt in each of 40 tasks prints three of
 // its problems and a count of the rest, with run as with validate;
 // validate --all prints all 40.
 func TestValidateAll(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var src strings.Builder
-	src.WriteString("name: many\ntasks:\n")
-	for i := range 40 {
-		fmt.Fprintf(&src, "  - id: t%d\n    type: noop\n    depends_on: [x]\n", i)
-	}
-	bad := filepath.Join(e.home, "many.yaml")
-	if err := os.WriteFile(bad, []byte(src.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := manyProblemsFile(t, e.home)
 	problem := regexp.MustCompile(regexp.QuoteMeta(bad) + `:\d+:5: unknown key "depends_on"\n`)
 	const more = `... and 37 more problems: unknown key "depends_on" (37) ('cairn validate --all' lists every one)`
 	for _, args := range [][]string{{"validate", bad}, {"run", bad}} {

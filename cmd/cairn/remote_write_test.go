@@ -69,6 +69,12 @@ func TestRunOnServer(t *testing.T) {
 	if after := len(e.runs()); after != before {
 		t.Errorf("a bad file made a run")
 	}
+	// Many problems alike: some, and the rest counted, as a local run.
+	many := manyProblemsFile(t, t.TempDir())
+	local := e.must(2, "run", many)
+	if r := e.must(2, "run", many, "--server", api); r.stderr != local.stderr || !strings.Contains(r.stderr, "... and 37 more problems") {
+		t.Errorf("40 problems from the server:\n%s\nnot as a local run prints them:\n%s", r.stderr, local.stderr)
+	}
 	// A param the workflow does not have: 400, exit 2.
 	r = e.must(2, "run", testdata(t, "alpha.yaml"), "-p", "nope=1", "--server", api)
 	if !strings.Contains(r.stderr, "nope") {
