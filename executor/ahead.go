@@ -35,7 +35,7 @@ import (
 // again only after quickAfter quick attempts in a row.
 const (
 	quickAttempt  = time.Millisecond
-	aheadPerSlot  = 16
+	aheadPerSlot  = 64
 	maxAhead      = 512 // what one commit's lease and reports hold at most
 	giveBackAfter = 20 * time.Millisecond
 )
