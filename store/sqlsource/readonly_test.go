@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/store/sqlsource"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -137,6 +138,29 @@ func TestSQLiteAttacks(t *testing.T) {
 	}
 	if after := dirState(t, srcDir) + "\n" + dirState(t, homeDir); after != before {
 		t.Fatalf("the files changed")
+	}
+}
+
+// TestSQLiteStoreFunctionRefused: a process that opened a Cairn store
+// defines cairn_wal_watch on every SQLite connection it opens, a sql
+// source's included (store/sqlite's automatic extension); it gives the
+// connection a write-ahead log hook that drives a store's checkpointer
+// (tokens are small numbers: 1 is the process's first store), so a query
+// may not call it.
+func TestSQLiteStoreFunctionRefused(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "cairn.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	src := filepath.Join(t.TempDir(), "src.db")
+	makeDB(t, src)
+	for _, query := range []string{"SELECT cairn_wal_watch(1)", "SELECT id, CAIRN_WAL_WATCH(id) FROM t"} {
+		_, rows, err := sqlsource.New().Query(ctx, "sqlite:"+src, query, nil, nil, 0)
+		if !isPermanent(err) || !strings.Contains(err.Error(), "the function cairn_wal_watch()") {
+			t.Errorf("%s: rows %q, err %v; want refused for good, naming the function", query, render(rows), err)
+		}
 	}
 }
 

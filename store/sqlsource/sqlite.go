@@ -80,13 +80,16 @@ var readPragmas = map[string]bool{
 	"user_version": false, "application_id": false, "encoding": false, "data_version": false,
 }
 
-// sideEffectFunctions are SQLite's built-in SQL functions that change
-// something outside the query's result: load_extension loads code,
-// fts3_tokenizer with two arguments registers a tokenizer by address. The
-// CLI-only readfile, writefile and edit are listed in case a build ever
-// registers them.
+// sideEffectFunctions are the SQL functions that change something outside
+// the query's result: SQLite's load_extension loads code, fts3_tokenizer
+// with two arguments registers a tokenizer by address; store/sqlite's
+// cairn_wal_watch, which every connection of a process that opened a
+// Cairn store defines, gives the connection a write-ahead log hook that
+// drives a store's checkpointer. The CLI-only readfile, writefile and
+// edit are listed in case a build ever registers them.
 var sideEffectFunctions = map[string]bool{
 	"load_extension": true, "fts3_tokenizer": true, "writefile": true, "readfile": true, "edit": true,
+	"cairn_wal_watch": true,
 }
 
 // authorize is the SQLite authorizer: it allows reading tables, SELECT,
