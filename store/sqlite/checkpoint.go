@@ -76,8 +76,14 @@ type checkpointer struct {
 	running  bool
 	roundEnd chan struct{}
 	// copied is the log's size that the last round copied whole, 0 if it
-	// did not, or if the writer has since checkpointed.
+	// did not, if the writer committed nothing past it during the round,
+	// or if the writer has since checkpointed.
 	copied int
+	// appended is the largest log the writer committed while the round
+	// under way ran (0 if none): more than the round saw, and the log goes
+	// on past what the round copied; none, and the round copied the whole
+	// log, which restarts at the writer's next transaction by itself.
+	appended int
 	// failed is set when the last round failed: the writer checkpoints at
 	// its next commit, as SQLite's policy would.
 	failed bool
@@ -117,11 +123,12 @@ func (c *checkpointer) grown(frames int) bool {
 	switch {
 	case c.running:
 		// A checkpoint of the writer's would find the log held (SQLITE_BUSY).
+		c.appended = max(c.appended, frames)
 		return false
 	case c.failed || frames >= walWriterFrames:
 	case c.copied > 0 && frames-c.copied <= max(walFinishFrames, c.copied/2):
 	default:
-		c.running = true
+		c.running, c.appended = true, 0
 		c.roundEnd = make(chan struct{})
 		select {
 		case c.wake <- struct{}{}:
@@ -171,7 +178,13 @@ func (c *checkpointer) ended(busy bool, log, done int, err error) {
 		return
 	}
 	c.rounds.Add(1)
-	if !busy && log > 0 && done == log {
+	// A round that copied the whole log, the writer having appended to it
+	// meanwhile, leaves the writer the rest to copy. Without a commit past
+	// it, the log restarts at the writer's next transaction, and the log
+	// its hook reports next, from 1,000 frames, is a new one: no rest of
+	// this round's, but a log for the next round (taken for a rest, it
+	// was a whole log the writer copied in its commit).
+	if !busy && log > 0 && done == log && c.appended > log {
 		c.copied = log
 	}
 }

@@ -12,10 +12,12 @@ import (
 )
 
 // TestCheckpointerDecisions: the writer checkpoints itself only for the
-// rest of a log a round copied whole (a little, or less than half of what
-// the round copied), after a failed round, or past walWriterFrames; it
-// asks for one round at a time otherwise, and a log that restarted since
-// a round is not taken for that round's.
+// rest of a log a round copied whole while the writer appended to it (a
+// little, or less than half of what the round copied), after a failed
+// round, or past walWriterFrames; it asks for one round at a time
+// otherwise, and a log that restarted since a round (it shrank, or the
+// writer appended nothing during the round) is not taken for that
+// round's.
 func TestCheckpointerDecisions(t *testing.T) {
 	c := newCheckpointer("")
 	asked := func() bool {
@@ -35,23 +37,30 @@ func TestCheckpointerDecisions(t *testing.T) {
 			t.Fatalf("grown(%d) asked for a round: %v, want %v", frames, got, ask)
 		}
 	}
-	step(1000, false, true)  // a round asked for
-	step(1010, false, false) // under way: nothing more
-	c.ended(false, 1000, 1000, nil)
-	step(1200, true, false) // 200 frames since the round: the writer copies them
+	step(1000, false, true)
+	c.ended(false, 1000, 1000, nil) // the whole log, and no commit meanwhile: it restarts by itself
+	step(1002, false, true)         // a new log, not 2 frames past the round's: a round
+	step(1010, false, false)        // under way: nothing more
+	c.ended(false, 1002, 1002, nil)
+	step(1200, true, false) // 190 frames since the round: the writer copies them
 	step(1201, false, true) // the log did not restart (a reader): a round again
 	c.ended(false, 1201, 900, nil)
 	step(1300, false, true) // that round could not copy it all: another
+	step(1350, false, false)
 	c.ended(false, 1300, 1300, nil)
 	step(1900, true, false) // 600 since, less than half of 1,300
 	step(1000, false, true)
+	step(1100, false, false)
 	c.ended(false, 1000, 1000, nil)
 	step(1700, false, true) // 700 since, more than 256 and half of 1,000: another round first
+	step(1750, false, false)
 	c.ended(false, 1700, 1700, nil)
 	step(1800, true, false)
 	step(1000, false, true)
+	step(1650, false, false)
 	c.ended(false, 1600, 1600, nil)
 	step(1100, false, true) // fewer frames than the round copied: the log restarted, a round
+	step(1120, false, false)
 	c.ended(false, 1100, 1100, nil)
 	step(1150, true, false)
 	step(1000, false, true)
@@ -252,5 +261,43 @@ func TestWALWatchOnlyFromAStatement(t *testing.T) {
 	err = db.QueryRow(`SELECT w FROM v`).Scan(&ok)
 	if err == nil || !strings.Contains(err.Error(), "unsafe use of cairn_wal_watch") {
 		t.Fatalf("cairn_wal_watch from a view: %v, want refused as unsafe", err)
+	}
+}
+
+// TestCheckpointsOfAQuietWriter: a writer that commits now and then (a
+// server between runs, a chain of long tasks) commits nothing while a
+// round copies the log, so the round copies all of it and the log
+// restarts at the writer's next transaction by itself: the writer has no
+// rest to copy, and the log that grows again to 1,000 frames is a new
+// one, for the next round. The writer never checkpoints.
+func TestCheckpointsOfAQuietWriter(t *testing.T) {
+	s, _ := scratchStore(t)
+	c := s.ckpt
+	idle := func() {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c.mu.Lock()
+			running := c.running
+			c.mu.Unlock()
+			if !running {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("a round did not end in 10 s")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for range 1600 { // three frames or more each: four rounds or more
+		writeFrames(t, s, 1)
+		idle()
+	}
+	w := s.WriteStats()
+	if w.Checkpoints < 3 || w.CheckpointFailures != 0 {
+		t.Errorf("rounds: %+v", w)
+	}
+	if w.WriterCheckpoints != 0 {
+		t.Errorf("the writer checkpointed %d times a log the checkpointer could have copied: %+v", w.WriterCheckpoints, w)
 	}
 }
