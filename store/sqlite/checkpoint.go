@@ -171,7 +171,10 @@ func (c *checkpointer) ended(busy bool, log, done int, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.running, c.copied = false, 0
-	close(c.roundEnd)
+	if c.roundEnd != nil {
+		close(c.roundEnd)
+		c.roundEnd = nil
+	}
 	if err != nil {
 		c.failed = true
 		c.failures.Add(1)
