@@ -11,9 +11,9 @@ import (
 func cmdValidate(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("validate", "FILE...",
 		"Check workflow files without running them. Every problem is printed as FILE:LINE:COL: message,\n"+
-			"not only the first (the first 20 of a file, and a count of the rest; --all prints every one).\n"+
+			"not only the first (at most 20 of a file and 3 alike, then a count of the rest; --all prints every one).\n"+
 			"Exits 2 if any file is bad.")
-	all := fs.Bool("all", false, "print every problem of a file, not the first 20 and a count of the rest")
+	all := fs.Bool("all", false, "print every problem of a file, not at most 20 (3 alike) and a count of the rest")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
