@@ -58,6 +58,10 @@ const (
 	// many (the checkpointer does not catch up with the writer): past
 	// it, another round comes first.
 	walFinishFrames = 256
+	// walSizeLimit is the size, in bytes, the writer truncates a larger
+	// log file to at its first commit after the log restarted
+	// (journal_size_limit).
+	walSizeLimit = 64 << 20
 )
 
 // checkpointer copies a store's log into its database file in the

@@ -301,3 +301,42 @@ func TestCheckpointsOfAQuietWriter(t *testing.T) {
 		t.Errorf("the writer checkpointed %d times a log the checkpointer could have copied: %+v", w.WriterCheckpoints, w)
 	}
 }
+
+// TestWALFileShrinksAfterAReader: a reader's snapshot held through a
+// burst of writes grows the log file past walSizeLimit (no checkpoint may
+// copy what the reader may read); once the reader is done and the log
+// restarted, the writer's next commit truncates the file to the limit.
+func TestWALFileShrinksAfterAReader(t *testing.T) {
+	s, path := scratchStore(t)
+	ctx := context.Background()
+	writeFrames(t, s, 10)
+	rtx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow(`SELECT count(*) FROM scratch`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for size() <= walSizeLimit {
+		writeFrames(t, s, 500)
+	}
+	if err := rtx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size() > walSizeLimit {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log file is still %d bytes, over the limit of %d, after the reader ended (%+v)", size(), walSizeLimit, s.WriteStats())
+		}
+		writeFrames(t, s, 50)
+	}
+}

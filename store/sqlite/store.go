@@ -474,6 +474,16 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 		if _, err := wc.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err != nil {
 			return fail(translate(err))
 		}
+		// SQLite writes a restarted log over the old one from its
+		// beginning and never shrinks the file: after a reader held a
+		// snapshot through a burst of writes (the log cannot restart
+		// meanwhile), a server's -wal file stayed at its largest, 38–129
+		// MB. With a limit, the first commit after a restart truncates
+		// it to that; the checkpointer keeps a log under 8,000 frames
+		// (33 MB) otherwise, which the limit leaves alone.
+		if _, err := wc.ExecContext(ctx, "PRAGMA journal_size_limit = "+strconv.Itoa(walSizeLimit)); err != nil {
+			return fail(translate(err))
+		}
 		if err := s.watchWAL(ctx, dsn+q.Encode()); err != nil {
 			return fail(err)
 		}
