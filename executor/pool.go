@@ -317,6 +317,10 @@ type Pool struct {
 type attempt struct {
 	lease  cairn.Lease
 	cancel context.CancelCauseFunc
+	// ended is set when the attempt's report is on its way: its lease
+	// ends with that report's commit, and a heartbeat that finds it
+	// ended says nothing of the attempt.
+	ended atomic.Bool
 }
 
 // New returns a pool that takes work from leaser.
@@ -668,6 +672,10 @@ func (p *Pool) heartbeat(ctx context.Context) {
 		}
 		for i, a := range as {
 			switch r := rs[i]; {
+			case a.ended.Load():
+				// Reported since the beat began: the report ended the
+				// lease (its commit may have come before the beat's), and
+				// what became of it is the report's to say.
 			case errors.Is(r.Err, cairn.ErrLeaseLost):
 				l := a.lease
 				p.o.Logger.Warn("lease lost; stopping the attempt", "worker", p.o.Worker,
@@ -749,8 +757,9 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 			return next, false, false
 		}
 	}
+	a := &attempt{lease: l, cancel: cancel}
 	p.mu.Lock()
-	p.active[l.Token] = &attempt{lease: l, cancel: cancel}
+	p.active[l.Token] = a
 	p.mu.Unlock()
 	unrevoke := func() {}
 	if rn, ok := p.leaser.(revokeNotifier); ok {
@@ -775,6 +784,7 @@ func (p *Pool) attempt(it cairn.WorkItem) (next cairn.WorkItem, ok, handed bool)
 	// abandoned the task (whose attempt was not quick).
 	quick := false
 	report := func(c cairn.Completion, fatal error) (cairn.WorkItem, bool) {
+		a.ended.Store(true)
 		defer cancel(nil)
 		defer func() {
 			unrevoke()
