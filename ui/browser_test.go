@@ -195,11 +195,24 @@ func (b *browser) until(t *testing.T, what, expr string) {
 }
 
 // shot saves a screenshot of the whole page as name.png.
+//
+// It waits for the page to be loaded: after a form's post the next page
+// can be in the DOM (what a test waited for shows) before it is laid out,
+// and a screenshot then has no size ("Cannot take screenshot with 0
+// width", TestBrowserModels 1 run in 14 after a rollback).
 func (b *browser) shot(t *testing.T, name string) {
 	t.Helper()
+	b.until(t, "the page loaded for "+name, `document.readyState === "complete" && document.documentElement.scrollWidth > 0`)
 	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	var png []byte
+	var err error
+	for try := 0; ; try++ {
+		if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil || !strings.Contains(err.Error(), "0 width") || try == 20 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
