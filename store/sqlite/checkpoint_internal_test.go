@@ -128,6 +128,22 @@ func writeFrames(t *testing.T, s *Store, n int) {
 	}
 }
 
+// pinSnapshot writes a little into scratch and begins a read on the
+// store's read pool that holds its snapshot until the caller ends it.
+func pinSnapshot(t *testing.T, s *Store) *sql.Tx {
+	t.Helper()
+	writeFrames(t, s, 10)
+	rtx, err := s.r.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRow(`SELECT count(*) FROM scratch`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return rtx
+}
+
 func scratchStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.db")
@@ -206,16 +222,7 @@ func TestCheckpointsInTheBackground(t *testing.T) {
 // log restarts.
 func TestCheckpointsBehindAReader(t *testing.T) {
 	s, path := scratchStore(t)
-	ctx := context.Background()
-	writeFrames(t, s, 10)
-	rtx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := rtx.QueryRow(`SELECT count(*) FROM scratch`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	rtx := pinSnapshot(t, s)
 	before := s.WriteStats()
 	writeFrames(t, s, 4500) // 9,000 frames or more
 	pinned := s.WriteStats()
@@ -308,16 +315,7 @@ func TestCheckpointsOfAQuietWriter(t *testing.T) {
 // restarted, the writer's next commit truncates the file to the limit.
 func TestWALFileShrinksAfterAReader(t *testing.T) {
 	s, path := scratchStore(t)
-	ctx := context.Background()
-	writeFrames(t, s, 10)
-	rtx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := rtx.QueryRow(`SELECT count(*) FROM scratch`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	rtx := pinSnapshot(t, s)
 	size := func() int64 {
 		t.Helper()
 		fi, err := os.Stat(path + "-wal")
