@@ -570,14 +570,9 @@ func TestLeaseStoppedWaitingGivesBackWhatItWasHanded(t *testing.T) {
 // completions' hand-outs, a best case, are asked of one of a few tries
 // (CI, 08:35: "completing a: [], want its successor").
 func TestFirstPlanHandsToWaitingLease(t *testing.T) {
-	const tries = 3
-	for i := range tries {
-		if firstPlanHandsOut(t) {
-			return
-		}
-		t.Logf("try %d: a completion's successor was planned by the run's loop (it held the run), not in the completion's commit", i+1)
-	}
-	t.Fatalf("in %d tries no completion's commit handed its successor to the worker", tries)
+	bestCase(t, func() bool { return firstPlanHandsOut(t) },
+		"a completion's successor was planned by the run's loop (it held the run), not in the completion's commit",
+		"no completion's commit handed its successor to the worker")
 }
 
 // firstPlanHandsOut runs TestFirstPlanHandsToWaitingLease's scenario and

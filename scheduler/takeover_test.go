@@ -28,14 +28,24 @@ func TestCompletionByOustedOwnerIsEvaluated(t *testing.T) {
 	// nothing here and so learns of the takeover only at the next claim
 	// renewal (OwnerTTL/5, 12 s). The evaluation is asserted every time;
 	// the prompt halt, a best case, is asked of one of a few tries.
+	bestCase(t, func() bool { return ousted(t) },
+		"a's completion went to the run's loop (it held the run), which found the takeover only at its renewal",
+		"the ousted driver never stopped at the completion that read the claim taken over")
+}
+
+// bestCase asks try, which asserts on t what must hold every time and
+// reports whether a best case happened, up to three times: it returns at
+// the first best case, logs each miss and fails t if none came.
+func bestCase(t *testing.T, try func() bool, miss, never string) {
+	t.Helper()
 	const tries = 3
 	for i := range tries {
-		if ousted(t) {
+		if try() {
 			return
 		}
-		t.Logf("try %d: a's completion went to the run's loop (it held the run), which found the takeover only at its renewal", i+1)
+		t.Logf("try %d: %s", i+1, miss)
 	}
-	t.Fatalf("in %d tries the ousted driver never stopped at the completion that read the claim taken over", tries)
+	t.Fatalf("in %d tries %s", tries, never)
 }
 
 // ousted runs the scenario of TestCompletionByOustedOwnerIsEvaluated and

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -103,31 +102,10 @@ func TestRemoteGateDetail(t *testing.T) {
 func TestRemoteLogsFollow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	// The attempt prints its last line only once the gate exists, made
-	// when logs -f has printed the first: a server and a logs -f that
-	// start slowly (a loaded machine) cannot miss the attempt running.
-	gate := filepath.Join(t.TempDir(), "gate")
-	openGate := func() {
-		if err := os.WriteFile(gate, nil, 0o600); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(openGate) // a test that failed first does not leave the task waiting
-	run := e.start("run", testdata(t, "chatty.yaml"), "-p", "gate="+gate, "--progress", "lines")
-	id := run.runID()
-	waitFor(t, 10*time.Second, "the task to start", func() bool {
-		return strings.Contains(run.stderr.String(), "task talk running")
-	})
+	run, id, openGate := e.startChatty(t)
 	api := e.apiServer()
 	follow := e.start("logs", id, "talk", "-f", "--server", api)
-	var first string
-	waitFor(t, 10*time.Second, "the first line while the attempt runs", func() bool {
-		first = follow.stdout.String()
-		return strings.Contains(first, "attempt 1 begins")
-	})
-	if strings.Contains(first, "attempt 1 ends") {
-		t.Fatalf("logs -f printed the attempt's last line before the attempt could print it: %q", first)
-	}
+	firstLineOnly(t, follow)
 	openGate()
 	if code := follow.wait(20 * time.Second); code != 0 {
 		t.Fatalf("logs -f --server: exit %d\n%s", code, follow.stderr.String())
