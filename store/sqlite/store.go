@@ -375,6 +375,9 @@ func open(ctx context.Context, path string, o options) (*Store, error) {
 	// sqlite3_interrupt, which go-sqlite3 calls from another goroutine on
 	// a cancelled context, takes no mutex either way.
 	q.Set("_mutex", "no")
+	if vfs := walVFS(); vfs != "" {
+		q.Set("vfs", vfs)
+	}
 	dsn := path + "?"
 	if o.readOnly {
 		// mode=ro: SQLite opens the file read-only and creates nothing

@@ -1,0 +1,489 @@
+//go:build cgo
+
+package sqlite
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// SQLite's VFS objects as sqlite3.h defines them (go-sqlite3's header is
+// not on this package's path; the layouts are SQLite's stable ABI, the
+// versions below those of SQLite 3.54).
+typedef long long sqlite3_int64;
+typedef struct sqlite3_file sqlite3_file;
+typedef struct sqlite3_io_methods sqlite3_io_methods;
+typedef struct sqlite3_vfs sqlite3_vfs;
+typedef void (*sqlite3_syscall_ptr)(void);
+struct sqlite3_file {
+	const sqlite3_io_methods *pMethods;
+};
+struct sqlite3_io_methods {
+	int iVersion;
+	int (*xClose)(sqlite3_file *);
+	int (*xRead)(sqlite3_file *, void *, int, sqlite3_int64);
+	int (*xWrite)(sqlite3_file *, const void *, int, sqlite3_int64);
+	int (*xTruncate)(sqlite3_file *, sqlite3_int64);
+	int (*xSync)(sqlite3_file *, int);
+	int (*xFileSize)(sqlite3_file *, sqlite3_int64 *);
+	int (*xLock)(sqlite3_file *, int);
+	int (*xUnlock)(sqlite3_file *, int);
+	int (*xCheckReservedLock)(sqlite3_file *, int *);
+	int (*xFileControl)(sqlite3_file *, int, void *);
+	int (*xSectorSize)(sqlite3_file *);
+	int (*xDeviceCharacteristics)(sqlite3_file *);
+	int (*xShmMap)(sqlite3_file *, int, int, int, void volatile **);
+	int (*xShmLock)(sqlite3_file *, int, int, int);
+	void (*xShmBarrier)(sqlite3_file *);
+	int (*xShmUnmap)(sqlite3_file *, int);
+	int (*xFetch)(sqlite3_file *, sqlite3_int64, int, void **);
+	int (*xUnfetch)(sqlite3_file *, sqlite3_int64, void *);
+};
+struct sqlite3_vfs {
+	int iVersion;
+	int szOsFile;
+	int mxPathname;
+	sqlite3_vfs *pNext;
+	const char *zName;
+	void *pAppData;
+	int (*xOpen)(sqlite3_vfs *, const char *, sqlite3_file *, int, int *);
+	int (*xDelete)(sqlite3_vfs *, const char *, int);
+	int (*xAccess)(sqlite3_vfs *, const char *, int, int *);
+	int (*xFullPathname)(sqlite3_vfs *, const char *, int, char *);
+	void *(*xDlOpen)(sqlite3_vfs *, const char *);
+	void (*xDlError)(sqlite3_vfs *, int, char *);
+	void (*(*xDlSym)(sqlite3_vfs *, void *, const char *))(void);
+	void (*xDlClose)(sqlite3_vfs *, void *);
+	int (*xRandomness)(sqlite3_vfs *, int, char *);
+	int (*xSleep)(sqlite3_vfs *, int);
+	int (*xCurrentTime)(sqlite3_vfs *, double *);
+	int (*xGetLastError)(sqlite3_vfs *, int, char *);
+	int (*xCurrentTimeInt64)(sqlite3_vfs *, sqlite3_int64 *);
+	int (*xSetSystemCall)(sqlite3_vfs *, const char *, sqlite3_syscall_ptr);
+	sqlite3_syscall_ptr (*xGetSystemCall)(sqlite3_vfs *, const char *);
+	const char *(*xNextSystemCall)(sqlite3_vfs *, const char *);
+};
+sqlite3_vfs *sqlite3_vfs_find(const char *);
+int sqlite3_vfs_register(sqlite3_vfs *, int);
+sqlite3_file *sqlite3_database_file_object(const char *);
+
+#define CAIRN_OK 0
+#define CAIRN_NOMEM 7
+#define CAIRN_OPEN_MAIN_DB 0x00000100
+#define CAIRN_OPEN_WAL 0x00080000
+
+// The "cairn" VFS is SQLite's own ("unix") with one change: the frames a
+// transaction appends to a write-ahead log reach the file in one write
+// instead of two a frame. SQLite writes each frame's 24-byte header and its
+// page with separate calls (walWriteOneFrame), 8.5 pwrite64 calls a hop of
+// a chain; the log file here gathers appended bytes and writes them when
+// the transaction's commit frame is complete, and in any case before
+// anything could look at them:
+//
+//  - before SQLite publishes the log's new end to other connections — it
+//    does so in the shared index, between its two copies of the index's
+//    header, around a memory barrier (walIndexWriteHdr: xShmBarrier of the
+//    database file), and it ends a write transaction by unlocking the
+//    index's write lock (xShmLock): either writes the gathered bytes
+//    first, so no reader, in this process or another, and no checkpoint
+//    can be told of a frame that is not in the file;
+//  - before any read, size, sync, truncation or close of the log, and
+//    before a write elsewhere than right after the gathered bytes (SQLite
+//    rewriting a frame of the same transaction, or the log restarting).
+//
+// A commit returns only after its frames were written (its commit
+// frame's page completes the gathering, and the index's barrier comes
+// after), so a process killed at any moment leaves what vanilla SQLite
+// would: the committed transactions in the file, at most an unfinished
+// one after them, which recovery ignores by its checksums. The database
+// file, journals and temporary files are SQLite's unchanged. Only a log
+// whose database maps the shared index gathers: a connection in
+// exclusive locking mode before its log opened keeps the index in its own
+// heap, calls neither barrier nor lock, and writes as SQLite does.
+typedef struct cairn_file cairn_file;
+struct cairn_file {
+	sqlite3_file base;
+	sqlite3_file *real;   // SQLite's own file, right after this struct
+	cairn_file *wal;      // a database file: its open log, or 0
+	cairn_file *db;       // a log: its database's file, or 0
+	int shm;              // a database file: its shared index is mapped
+	unsigned char *buf;   // a log: the gathered bytes
+	int len, cap;
+	sqlite3_int64 off;    // the file offset of buf[0]
+	sqlite3_int64 end;    // a log: the end of the last commit frame written
+	int commit;           // the last write was a commit frame's header
+};
+
+static sqlite3_vfs *cairn_real;
+static const sqlite3_io_methods cairn_db_methods;
+
+// cairn_gather_max bounds what a log gathers before it writes: a larger
+// transaction (a run of 100,000 tasks created in one) writes in pieces
+// of about this size. SQLite's unix VFS takes at most 128 KiB less a byte
+// in one write (seekAndWriteFd keeps the size's low 17 bits).
+enum { cairn_gather_max = (1 << 17) - 1 };
+
+// The writes SQLite asked of the logs, and those the logs made of their
+// files (the process's, for the tests and /debug/counts).
+static uint64_t cairn_vfs_asked, cairn_vfs_written;
+
+// cairn_vfs_belt: the gathered bytes are also written at the shared
+// index's barrier and locks (above). Tests turn it off to show that the
+// commit frame alone writes them in time.
+static int cairn_vfs_belt = 1;
+
+static int cairn_write(cairn_file *f, const void *data, int n, sqlite3_int64 off) {
+	__atomic_fetch_add(&cairn_vfs_written, 1, __ATOMIC_RELAXED);
+	return f->real->pMethods->xWrite(f->real, data, n, off);
+}
+
+static int cairn_flush(cairn_file *f) {
+	if (f == 0 || f->len == 0) {
+		return CAIRN_OK;
+	}
+	int n = f->len;
+	f->len = 0;
+	return cairn_write(f, f->buf, n, f->off);
+}
+
+static int cairn_belt(cairn_file *db) {
+	return __atomic_load_n(&cairn_vfs_belt, __ATOMIC_RELAXED) ? cairn_flush(db->wal) : CAIRN_OK;
+}
+
+static int cairn_gathers(cairn_file *f) {
+	return f->db != 0 && f->db->shm;
+}
+
+static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off) {
+	cairn_file *f = (cairn_file *)p;
+	int rc;
+	__atomic_fetch_add(&cairn_vfs_asked, 1, __ATOMIC_RELAXED);
+	if (off == 0) {
+		f->end = 0; // the log restarts: its header first
+	}
+	if (!cairn_gathers(f) || off < f->end) {
+		// A rewrite of what a commit wrote (SQLite's new checksums of a
+		// transaction's frames after it overwrote one of them) goes to
+		// the file at once: nothing may wait for a later commit.
+		f->commit = 0;
+		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
+		return cairn_write(f, data, n, off);
+	}
+	if (f->len > 0 && (off != f->off + f->len || f->len + n > cairn_gather_max)) {
+		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
+	}
+	if (n > cairn_gather_max) {
+		return cairn_write(f, data, n, off);
+	}
+	if (f->len + n > f->cap) {
+		int cap = f->cap ? f->cap : 64 << 10;
+		while (cap < f->len + n) cap *= 2;
+		unsigned char *b = realloc(f->buf, cap);
+		if (b == 0) {
+			if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
+			return cairn_write(f, data, n, off);
+		}
+		f->buf = b;
+		f->cap = cap;
+	}
+	if (f->len == 0) f->off = off;
+	memcpy(f->buf + f->len, data, n);
+	f->len += n;
+	// A frame's header is 24 bytes; bytes 4–7 hold the database's size in
+	// pages after the commit for the commit frame, 0 for the others. The
+	// commit frame's page is the transaction's last append.
+	if (f->commit) {
+		f->commit = 0;
+		f->end = f->off + f->len;
+		return cairn_flush(f);
+	}
+	if (n == 24) {
+		const unsigned char *h = data;
+		f->commit = (h[4] | h[5] | h[6] | h[7]) != 0;
+	}
+	return CAIRN_OK;
+}
+
+static int cairn_wal_close(sqlite3_file *p) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	int rc2 = f->real->pMethods->xClose(f->real);
+	if (f->db != 0 && f->db->wal == f) f->db->wal = 0;
+	f->db = 0;
+	free(f->buf);
+	f->buf = 0;
+	f->cap = 0;
+	return rc != CAIRN_OK ? rc : rc2;
+}
+
+static int cairn_wal_read(sqlite3_file *p, void *data, int n, sqlite3_int64 off) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xRead(f->real, data, n, off);
+}
+
+static int cairn_wal_truncate(sqlite3_file *p, sqlite3_int64 size) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int cairn_wal_sync(sqlite3_file *p, int flags) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xSync(f->real, flags);
+}
+
+static int cairn_wal_size(sqlite3_file *p, sqlite3_int64 *size) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int cairn_wal_control(sqlite3_file *p, int op, void *arg) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static int cairn_wal_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xFetch(f->real, off, n, pp);
+}
+
+// The methods both kinds of file pass to SQLite's own as they are.
+static int cairn_lock(sqlite3_file *p, int l) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_belt(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xLock(f->real, l);
+}
+static int cairn_unlock(sqlite3_file *p, int l) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_belt(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xUnlock(f->real, l);
+}
+static int cairn_reserved(sqlite3_file *p, int *out) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+static int cairn_sector(sqlite3_file *p) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xSectorSize(f->real);
+}
+static int cairn_device(sqlite3_file *p) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+static int cairn_shm_map(sqlite3_file *p, int pg, int size, int extend, void volatile **pp) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = f->real->pMethods->xShmMap(f->real, pg, size, extend, pp);
+	if (rc == CAIRN_OK && p->pMethods == &cairn_db_methods) f->shm = 1;
+	return rc;
+}
+static int cairn_shm_lock(sqlite3_file *p, int offset, int n, int flags) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_belt(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+}
+static void cairn_shm_barrier(sqlite3_file *p) {
+	cairn_file *f = (cairn_file *)p;
+	// A barrier cannot fail; a write that does fails again, with its
+	// error, at the next sync, read or lock of the log.
+	if (__atomic_load_n(&cairn_vfs_belt, __ATOMIC_RELAXED) && f->wal != 0 && f->wal->len > 0) {
+		cairn_file *w = f->wal;
+		if (cairn_write(w, w->buf, w->len, w->off) == CAIRN_OK) {
+			w->len = 0;
+		}
+	}
+	f->real->pMethods->xShmBarrier(f->real);
+}
+static int cairn_shm_unmap(sqlite3_file *p, int del) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f->wal);
+	if (rc != CAIRN_OK) return rc;
+	f->shm = 0;
+	return f->real->pMethods->xShmUnmap(f->real, del);
+}
+static int cairn_unfetch(sqlite3_file *p, sqlite3_int64 off, void *page) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xUnfetch(f->real, off, page);
+}
+
+// The database file's methods: SQLite's own, and its log's gathered
+// bytes written before a lock changes or the file syncs or closes.
+static int cairn_db_close(sqlite3_file *p) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_flush(f->wal);
+	if (f->wal != 0) f->wal->db = 0;
+	f->wal = 0;
+	int rc2 = f->real->pMethods->xClose(f->real);
+	return rc != CAIRN_OK ? rc : rc2;
+}
+static int cairn_db_read(sqlite3_file *p, void *data, int n, sqlite3_int64 off) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xRead(f->real, data, n, off);
+}
+static int cairn_db_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xWrite(f->real, data, n, off);
+}
+static int cairn_db_truncate(sqlite3_file *p, sqlite3_int64 size) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xTruncate(f->real, size);
+}
+static int cairn_db_sync(sqlite3_file *p, int flags) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_belt(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xSync(f->real, flags);
+}
+static int cairn_db_size(sqlite3_file *p, sqlite3_int64 *size) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xFileSize(f->real, size);
+}
+static int cairn_db_control(sqlite3_file *p, int op, void *arg) {
+	cairn_file *f = (cairn_file *)p;
+	int rc = cairn_belt(f);
+	if (rc != CAIRN_OK) return rc;
+	return f->real->pMethods->xFileControl(f->real, op, arg);
+}
+static int cairn_db_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp) {
+	cairn_file *f = (cairn_file *)p;
+	return f->real->pMethods->xFetch(f->real, off, n, pp);
+}
+
+static const sqlite3_io_methods cairn_db_methods = {
+	3, cairn_db_close, cairn_db_read, cairn_db_write, cairn_db_truncate, cairn_db_sync,
+	cairn_db_size, cairn_lock, cairn_unlock, cairn_reserved, cairn_db_control, cairn_sector,
+	cairn_device, cairn_shm_map, cairn_shm_lock, cairn_shm_barrier, cairn_shm_unmap,
+	cairn_db_fetch, cairn_unfetch,
+};
+
+static const sqlite3_io_methods cairn_wal_methods = {
+	3, cairn_wal_close, cairn_wal_read, cairn_wal_write, cairn_wal_truncate, cairn_wal_sync,
+	cairn_wal_size, cairn_lock, cairn_unlock, cairn_reserved, cairn_wal_control, cairn_sector,
+	cairn_device, cairn_shm_map, cairn_shm_lock, cairn_shm_barrier, cairn_shm_unmap,
+	cairn_wal_fetch, cairn_unfetch,
+};
+
+static int cairn_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags, int *out) {
+	int wal = (flags & CAIRN_OPEN_WAL) != 0;
+	if (!wal && !(flags & CAIRN_OPEN_MAIN_DB)) {
+		// Journals and temporary files: SQLite's own file in the space
+		// SQLite allotted (szOsFile covers it).
+		return cairn_real->xOpen(cairn_real, name, p, flags, out);
+	}
+	cairn_file *f = (cairn_file *)p;
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)(f + 1);
+	int rc = cairn_real->xOpen(cairn_real, name, f->real, flags, out);
+	if (rc != CAIRN_OK || f->real->pMethods == 0) {
+		if (f->real->pMethods != 0) f->real->pMethods->xClose(f->real);
+		f->base.pMethods = 0;
+		return rc != CAIRN_OK ? rc : 14; // SQLITE_CANTOPEN
+	}
+	if (f->real->pMethods->iVersion < 3) {
+		f->real->pMethods->xClose(f->real);
+		f->base.pMethods = 0;
+		return 14;
+	}
+	if (wal) {
+		f->base.pMethods = &cairn_wal_methods;
+		sqlite3_file *db = sqlite3_database_file_object(name);
+		if (db != 0 && db->pMethods == &cairn_db_methods) {
+			cairn_file *d = (cairn_file *)db;
+			if (d->wal == 0) {
+				d->wal = f;
+				f->db = d;
+			}
+		}
+	} else {
+		f->base.pMethods = &cairn_db_methods;
+	}
+	return CAIRN_OK;
+}
+
+static int cairn_delete(sqlite3_vfs *v, const char *name, int syncDir) { return cairn_real->xDelete(cairn_real, name, syncDir); }
+static int cairn_access(sqlite3_vfs *v, const char *name, int flags, int *out) { return cairn_real->xAccess(cairn_real, name, flags, out); }
+static int cairn_fullpath(sqlite3_vfs *v, const char *name, int n, char *out) { return cairn_real->xFullPathname(cairn_real, name, n, out); }
+static void *cairn_dlopen(sqlite3_vfs *v, const char *name) { return cairn_real->xDlOpen(cairn_real, name); }
+static void cairn_dlerror(sqlite3_vfs *v, int n, char *out) { cairn_real->xDlError(cairn_real, n, out); }
+static void (*cairn_dlsym(sqlite3_vfs *v, void *h, const char *sym))(void) { return cairn_real->xDlSym(cairn_real, h, sym); }
+static void cairn_dlclose(sqlite3_vfs *v, void *h) { cairn_real->xDlClose(cairn_real, h); }
+static int cairn_random(sqlite3_vfs *v, int n, char *out) { return cairn_real->xRandomness(cairn_real, n, out); }
+static int cairn_sleep(sqlite3_vfs *v, int us) { return cairn_real->xSleep(cairn_real, us); }
+static int cairn_time(sqlite3_vfs *v, double *t) { return cairn_real->xCurrentTime(cairn_real, t); }
+static int cairn_lasterror(sqlite3_vfs *v, int n, char *out) { return cairn_real->xGetLastError(cairn_real, n, out); }
+static int cairn_time64(sqlite3_vfs *v, sqlite3_int64 *t) { return cairn_real->xCurrentTimeInt64(cairn_real, t); }
+static int cairn_setsys(sqlite3_vfs *v, const char *name, sqlite3_syscall_ptr fn) { return cairn_real->xSetSystemCall(cairn_real, name, fn); }
+static sqlite3_syscall_ptr cairn_getsys(sqlite3_vfs *v, const char *name) { return cairn_real->xGetSystemCall(cairn_real, name); }
+static const char *cairn_nextsys(sqlite3_vfs *v, const char *name) { return cairn_real->xNextSystemCall(cairn_real, name); }
+
+static sqlite3_vfs cairn_vfs = {
+	3, 0, 0, 0, "cairn", 0,
+	cairn_open, cairn_delete, cairn_access, cairn_fullpath, cairn_dlopen, cairn_dlerror,
+	cairn_dlsym, cairn_dlclose, cairn_random, cairn_sleep, cairn_time, cairn_lasterror,
+	cairn_time64, cairn_setsys, cairn_getsys, cairn_nextsys,
+};
+
+static void cairn_vfs_counts(uint64_t *asked, uint64_t *written) {
+	*asked = __atomic_load_n(&cairn_vfs_asked, __ATOMIC_RELAXED);
+	*written = __atomic_load_n(&cairn_vfs_written, __ATOMIC_RELAXED);
+}
+
+static void cairn_vfs_set_belt(int on) {
+	__atomic_store_n(&cairn_vfs_belt, on, __ATOMIC_RELAXED);
+}
+
+// cairn_vfs_register registers the "cairn" VFS over SQLite's "unix"
+// (not as the default); 0 when it is there.
+static int cairn_vfs_register(void) {
+	cairn_real = sqlite3_vfs_find("unix");
+	if (cairn_real == 0 || cairn_real->iVersion < 3) return 1;
+	cairn_vfs.szOsFile = (int)sizeof(cairn_file) + cairn_real->szOsFile;
+	cairn_vfs.mxPathname = cairn_real->mxPathname;
+	return sqlite3_vfs_register(&cairn_vfs, 0);
+}
+*/
+import "C"
+
+import "sync"
+
+// walVFS is the name of the VFS whose logs write a transaction's frames
+// in one write (walvfs_cgo.go), or "" where it could not be registered:
+// the store's connections then use SQLite's default.
+var walVFS = sync.OnceValue(func() string {
+	if C.cairn_vfs_register() != 0 {
+		return ""
+	}
+	return "cairn"
+})
+
+// walVFSCounts returns how many writes SQLite asked of the store's logs in
+// this process and how many the logs made of their files.
+func walVFSCounts() (asked, written uint64) {
+	var a, w C.uint64_t
+	C.cairn_vfs_counts(&a, &w)
+	return uint64(a), uint64(w)
+}
+
+// setWALVFSBelt turns the writes at the shared index's barrier and locks
+// on or off (tests only: off, the commit frame alone must write a
+// transaction's frames before its commit returns).
+func setWALVFSBelt(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.cairn_vfs_set_belt(v)
+}
