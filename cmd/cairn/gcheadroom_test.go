@@ -104,3 +104,14 @@ func TestHugeHeapBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestMemProfileRate: heap profiles are sampled only where they are
+// served (CAIRN_DEBUG_ADDR), at Go's default rate.
+func TestMemProfileRate(t *testing.T) {
+	if got := memProfileRate(""); got != 0 {
+		t.Errorf("no debug address: rate %d, want 0", got)
+	}
+	if got := memProfileRate("127.0.0.1:6060"); got != 512<<10 {
+		t.Errorf("a debug address: rate %d, want Go's default %d", got, 512<<10)
+	}
+}
