@@ -1249,28 +1249,30 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 		defer cancel()
 	}
 
-	var (
+	// What the closures below share, in one object (each variable they
+	// captured was an allocation of its own).
+	st := &struct {
 		mu       sync.Mutex
 		returned bool             // the task returned
 		gone     bool             // abandoned: the task's goroutine cleans up after itself
 		grace    *time.Timer      // from the end of tctx to the abandonment
 		ranBy    *cairn.PluginRef // the plugin binary that ran the attempt, if one did
-	)
+		idled    atomic.Bool      // the task called Idle: its work dir is emptied at a later one
+	}{}
 	req := tasks.Request{RunID: l.RunID, TaskID: l.TaskID, Attempt: l.Attempt, Params: it.Params, Inputs: it.Inputs, WorkDir: dir}
 	env := tasks.Env{Log: logw, Artifacts: p.o.Artifacts, Models: p.o.Models, RanBy: func(r cairn.PluginRef) {
-		mu.Lock()
-		defer mu.Unlock()
-		if !gone {
-			ranBy = &r
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if !st.gone {
+			st.ranBy = &r
 		}
 	}}
-	var idled atomic.Bool // the task called Idle: its work dir is emptied at a later one
 	if idler {
 		env.Idle = func() {
-			mu.Lock()
-			late := gone // abandoned: the pool may be stopped, its folders removed
-			mu.Unlock()
-			if !late && idled.CompareAndSwap(false, true) {
+			st.mu.Lock()
+			late := st.gone // abandoned: the pool may be stopped, its folders removed
+			st.mu.Unlock()
+			if !late && st.idled.CompareAndSwap(false, true) {
 				p.tidy()
 			}
 		}
@@ -1278,24 +1280,24 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 
 	unwatch := context.AfterFunc(tctx, func() {
 		wait := p.o.StopGrace // asked only now: a shell attempt's decodes its params
-		if st, ok := task.(stopTimer); ok {
-			wait = max(wait, st.StopGrace(it.Params))
+		if sg, ok := task.(stopTimer); ok {
+			wait = max(wait, sg.StopGrace(it.Params))
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		if returned {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.returned {
 			return
 		}
-		grace = time.AfterFunc(wait, func() {
-			mu.Lock()
-			if returned {
-				mu.Unlock()
+		st.grace = time.AfterFunc(wait, func() {
+			st.mu.Lock()
+			if st.returned {
+				st.mu.Unlock()
 				return
 			}
-			gone = true
+			st.gone = true
 			p.abandoned.Add(1)
-			plugin := ranBy
-			mu.Unlock()
+			plugin := st.ranBy
+			st.mu.Unlock()
 			// The task still runs: its work dir is its until it returns.
 			err := fmt.Errorf("%w (the task did not stop within %s and was abandoned; its further output is discarded)",
 				context.Cause(tctx), wait)
@@ -1304,21 +1306,21 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 	})
 	res, err := safeRun(tctx, task, req, env)
 	unwatch()
-	mu.Lock()
-	returned = true
-	if gone {
-		mu.Unlock()
+	st.mu.Lock()
+	st.returned = true
+	if st.gone {
+		st.mu.Unlock()
 		os.RemoveAll(dir) // it may have written there until now ("" removes nothing)
 		p.abandoned.Add(-1)
 		return cairn.Completion{}, nil, true
 	}
-	if grace != nil {
-		grace.Stop()
+	if st.grace != nil {
+		st.grace.Stop()
 	}
-	c := cairn.Completion{Plugin: ranBy}
-	mu.Unlock()
+	c := cairn.Completion{Plugin: st.ranBy}
+	st.mu.Unlock()
 	if dir != "" {
-		defer func() { p.releaseWorkDir(dir, idled.Load()) }()
+		defer func() { p.releaseWorkDir(dir, st.idled.Load()) }()
 	}
 	err = withoutSelfName(err, it.Type, l.TaskID)
 	if err == nil && tctx.Err() != nil {
@@ -1352,6 +1354,13 @@ func (p *Pool) runLogged(ctx context.Context, it cairn.WorkItem, task tasks.Task
 // keep it, and no retry changes it. Without this the completion could not
 // be recorded at all, and the attempt hung until its lease expired.
 func checkMetrics(ms map[string]float64) error {
+	bad := false
+	for _, v := range ms {
+		bad = bad || math.IsNaN(v) || math.IsInf(v, 0)
+	}
+	if !bad {
+		return nil // the common case, without sorting the names
+	}
 	for _, name := range slices.Sorted(maps.Keys(ms)) {
 		if v := ms[name]; math.IsNaN(v) || math.IsInf(v, 0) {
 			return cairn.Permanentf("the task reported metric %q = %v: a metric must be a finite number", name, v)
