@@ -6,6 +6,7 @@ package sqlite
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 
 // SQLite's VFS objects as sqlite3.h defines them (go-sqlite3's header is
 // not on this package's path; the layouts are SQLite's stable ABI, the
@@ -76,37 +77,53 @@ sqlite3_file *sqlite3_database_file_object(const char *);
 // transaction appends to a write-ahead log reach the file in one write
 // instead of two a frame. SQLite writes each frame's 24-byte header and its
 // page with separate calls (walWriteOneFrame), 8.5 pwrite64 calls a hop of
-// a chain; the log file here gathers appended bytes and writes them when
-// the transaction's commit frame is complete, and in any case before
-// anything could look at them:
+// a chain; the log file here gathers the bytes a write transaction appends
+// and writes them when the transaction's commit frame is complete — a
+// frame's header holds, in its bytes 4–7, the database's size after the
+// commit for the commit frame and 0 for the others, and the commit frame's
+// page is a commit's last append — and before anything could look at them:
+// a read, sync, size or truncation of the log, a write elsewhere in it (SQLite
+// overwriting a frame of the same transaction, or restarting the log), and
+// any write below the end of the last commit (SQLite rewriting the
+// checksums of a transaction's frames after it overwrote one of them),
+// which goes to the file at once.
 //
-//  - before SQLite publishes the log's new end to other connections — it
-//    does so in the shared index, between its two copies of the index's
-//    header, around a memory barrier (walIndexWriteHdr: xShmBarrier of the
-//    database file), and it ends a write transaction by unlocking the
-//    index's write lock (xShmLock): either writes the gathered bytes
-//    first, so no reader, in this process or another, and no checkpoint
-//    can be told of a frame that is not in the file;
-//  - before any read, size, sync, truncation or close of the log, and
-//    before a write elsewhere than right after the gathered bytes (SQLite
-//    rewriting a frame of the same transaction, or the log restarting).
+// So a commit returns, as with SQLite's own VFS, only after its frames were
+// written: a process killed at any moment leaves the committed
+// transactions in the file and at most an unfinished one after them, which
+// recovery ignores by its checksums. Failures keep SQLite's view true:
 //
-// A commit returns only after its frames were written (its commit
-// frame's page completes the gathering, and the index's barrier comes
-// after), so a process killed at any moment leaves what vanilla SQLite
-// would: the committed transactions in the file, at most an unfinished
-// one after them, which recovery ignores by its checksums. The database
-// file, journals and temporary files are SQLite's unchanged. Only a log
-// whose database maps the shared index gathers: a connection in
-// exclusive locking mode before its log opened keeps the index in its own
-// heap, calls neither barrier nor lock, and writes as SQLite does.
+//  - a write that fails keeps the gathered bytes, and its error goes to
+//    the call that caused it (a read fails, a commit fails); the bytes are
+//    written by the next call that needs them, or the commit fails. Bytes
+//    that SQLite was told are written are never dropped while its write
+//    transaction lasts (a statement's error does not end it, and SQLite
+//    may commit after it);
+//  - what is still gathered when the transaction ends — it unlocks the
+//    shared index's write lock — belonged to a transaction that did not
+//    commit, past the log's end: it is dropped, never written, since the
+//    next writer may restart the log over those offsets;
+//  - a log gathers only while its connection holds that write lock as a
+//    lock of the shared index: a connection in exclusive locking mode
+//    takes no lock there (and one that was so before its log opened has no
+//    shared index), never tells its transaction's end, and writes as SQLite
+//    does;
+//  - SQLite publishes a commit to other connections in the shared index,
+//    around a memory barrier of the database file (walIndexWriteHdr): the
+//    barrier writes anything still gathered first (nothing, as SQLite
+//    writes frames today; it guards a version that would write them
+//    differently), and since a barrier cannot fail, a process that cannot
+//    write them there stops (abort) rather than publish a frame that is not
+//    in the file.
+//
+// The database file, journals and temporary files are SQLite's unchanged.
 typedef struct cairn_file cairn_file;
 struct cairn_file {
 	sqlite3_file base;
 	sqlite3_file *real;   // SQLite's own file, right after this struct
 	cairn_file *wal;      // a database file: its open log, or 0
 	cairn_file *db;       // a log: its database's file, or 0
-	int shm;              // a database file: its shared index is mapped
+	int writing;          // a database file: it holds the shared index's write lock
 	unsigned char *buf;   // a log: the gathered bytes
 	int len, cap;
 	sqlite3_int64 off;    // the file offset of buf[0]
@@ -124,12 +141,12 @@ static const sqlite3_io_methods cairn_db_methods;
 enum { cairn_gather_max = (1 << 17) - 1 };
 
 // The writes SQLite asked of the logs, and those the logs made of their
-// files (the process's, for the tests and /debug/counts).
+// files (the process's, for the tests).
 static uint64_t cairn_vfs_asked, cairn_vfs_written;
 
-// cairn_vfs_belt: the gathered bytes are also written at the shared
-// index's barrier and locks (above). Tests turn it off to show that the
-// commit frame alone writes them in time.
+// cairn_vfs_belt: the barrier writes what is still gathered. Tests turn
+// it off to show that the commit frame alone writes a transaction's
+// frames in time.
 static int cairn_vfs_belt = 1;
 
 static int cairn_write(cairn_file *f, const void *data, int n, sqlite3_int64 off) {
@@ -137,21 +154,18 @@ static int cairn_write(cairn_file *f, const void *data, int n, sqlite3_int64 off
 	return f->real->pMethods->xWrite(f->real, data, n, off);
 }
 
+// cairn_flush writes what f gathered; on an error the bytes stay.
 static int cairn_flush(cairn_file *f) {
 	if (f == 0 || f->len == 0) {
 		return CAIRN_OK;
 	}
-	int n = f->len;
-	f->len = 0;
-	return cairn_write(f, f->buf, n, f->off);
-}
-
-static int cairn_belt(cairn_file *db) {
-	return __atomic_load_n(&cairn_vfs_belt, __ATOMIC_RELAXED) ? cairn_flush(db->wal) : CAIRN_OK;
+	int rc = cairn_write(f, f->buf, f->len, f->off);
+	if (rc == CAIRN_OK) f->len = 0;
+	return rc;
 }
 
 static int cairn_gathers(cairn_file *f) {
-	return f->db != 0 && f->db->shm;
+	return f->db != 0 && f->db->writing;
 }
 
 static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off) {
@@ -161,19 +175,20 @@ static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int
 	if (off == 0) {
 		f->end = 0; // the log restarts: its header first
 	}
-	if (!cairn_gathers(f) || off < f->end) {
-		// A rewrite of what a commit wrote (SQLite's new checksums of a
-		// transaction's frames after it overwrote one of them) goes to
-		// the file at once: nothing may wait for a later commit.
-		f->commit = 0;
+	int header = n == 24;
+	const unsigned char *h = data;
+	int completes = f->commit && !header; // the page of a commit frame
+	f->commit = header && (h[4] | h[5] | h[6] | h[7]) != 0;
+	if (!cairn_gathers(f) || off < f->end || n > cairn_gather_max) {
+		// At once: not in a write transaction of the shared index,
+		// a rewrite of what a commit wrote, or too large to gather.
 		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
-		return cairn_write(f, data, n, off);
+		if ((rc = cairn_write(f, data, n, off)) != CAIRN_OK) return rc;
+		if (completes) f->end = off + n;
+		return CAIRN_OK;
 	}
 	if (f->len > 0 && (off != f->off + f->len || f->len + n > cairn_gather_max)) {
 		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
-	}
-	if (n > cairn_gather_max) {
-		return cairn_write(f, data, n, off);
 	}
 	if (f->len + n > f->cap) {
 		int cap = f->cap ? f->cap : 64 << 10;
@@ -181,7 +196,9 @@ static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int
 		unsigned char *b = realloc(f->buf, cap);
 		if (b == 0) {
 			if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
-			return cairn_write(f, data, n, off);
+			if ((rc = cairn_write(f, data, n, off)) != CAIRN_OK) return rc;
+			if (completes) f->end = off + n;
+			return CAIRN_OK;
 		}
 		f->buf = b;
 		f->cap = cap;
@@ -189,31 +206,31 @@ static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int
 	if (f->len == 0) f->off = off;
 	memcpy(f->buf + f->len, data, n);
 	f->len += n;
-	// A frame's header is 24 bytes; bytes 4–7 hold the database's size in
-	// pages after the commit for the commit frame, 0 for the others. The
-	// commit frame's page is the transaction's last append.
-	if (f->commit) {
-		f->commit = 0;
-		f->end = f->off + f->len;
-		return cairn_flush(f);
-	}
-	if (n == 24) {
-		const unsigned char *h = data;
-		f->commit = (h[4] | h[5] | h[6] | h[7]) != 0;
+	if (completes) {
+		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
+		f->end = off + n;
 	}
 	return CAIRN_OK;
 }
 
+// cairn_drop forgets what f gathered (a transaction that did not commit).
+static void cairn_drop(cairn_file *f) {
+	if (f != 0) {
+		f->len = 0;
+		f->commit = 0;
+	}
+}
+
 static int cairn_wal_close(sqlite3_file *p) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_flush(f);
-	int rc2 = f->real->pMethods->xClose(f->real);
+	cairn_drop(f); // no write transaction holds a closing log
+	int rc = f->real->pMethods->xClose(f->real);
 	if (f->db != 0 && f->db->wal == f) f->db->wal = 0;
 	f->db = 0;
 	free(f->buf);
 	f->buf = 0;
 	f->cap = 0;
-	return rc != CAIRN_OK ? rc : rc2;
+	return rc;
 }
 
 static int cairn_wal_read(sqlite3_file *p, void *data, int n, sqlite3_int64 off) {
@@ -261,14 +278,10 @@ static int cairn_wal_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp)
 // The methods both kinds of file pass to SQLite's own as they are.
 static int cairn_lock(sqlite3_file *p, int l) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_belt(f);
-	if (rc != CAIRN_OK) return rc;
 	return f->real->pMethods->xLock(f->real, l);
 }
 static int cairn_unlock(sqlite3_file *p, int l) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_belt(f);
-	if (rc != CAIRN_OK) return rc;
 	return f->real->pMethods->xUnlock(f->real, l);
 }
 static int cairn_reserved(sqlite3_file *p, int *out) {
@@ -285,33 +298,43 @@ static int cairn_device(sqlite3_file *p) {
 }
 static int cairn_shm_map(sqlite3_file *p, int pg, int size, int extend, void volatile **pp) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = f->real->pMethods->xShmMap(f->real, pg, size, extend, pp);
-	if (rc == CAIRN_OK && p->pMethods == &cairn_db_methods) f->shm = 1;
-	return rc;
+	return f->real->pMethods->xShmMap(f->real, pg, size, extend, pp);
 }
+
+// SQLite's lock flags of the shared index (sqlite3.h) and its write lock,
+// the first of its locks (WAL_WRITE_LOCK).
+enum { cairn_shm_unlock = 1, cairn_shm_lock_ = 2, cairn_shm_exclusive = 8, cairn_wal_write_lock = 0 };
+
 static int cairn_shm_lock(sqlite3_file *p, int offset, int n, int flags) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_belt(f);
-	if (rc != CAIRN_OK) return rc;
-	return f->real->pMethods->xShmLock(f->real, offset, n, flags);
+	int writeLock = p->pMethods == &cairn_db_methods && offset == cairn_wal_write_lock && n >= 1 &&
+		(flags & cairn_shm_exclusive) != 0;
+	if (writeLock && (flags & cairn_shm_unlock) != 0) {
+		// The write transaction ends: what it gathered and did not
+		// write did not commit.
+		f->writing = 0;
+		cairn_drop(f->wal);
+	}
+	int rc = f->real->pMethods->xShmLock(f->real, offset, n, flags);
+	if (writeLock && (flags & cairn_shm_lock_) != 0 && rc == CAIRN_OK) {
+		f->writing = 1;
+	}
+	return rc;
 }
 static void cairn_shm_barrier(sqlite3_file *p) {
 	cairn_file *f = (cairn_file *)p;
-	// A barrier cannot fail; a write that does fails again, with its
-	// error, at the next sync, read or lock of the log.
 	if (__atomic_load_n(&cairn_vfs_belt, __ATOMIC_RELAXED) && f->wal != 0 && f->wal->len > 0) {
-		cairn_file *w = f->wal;
-		if (cairn_write(w, w->buf, w->len, w->off) == CAIRN_OK) {
-			w->len = 0;
+		if (cairn_flush(f->wal) != CAIRN_OK) {
+			fprintf(stderr, "cairn: SQLite is publishing a commit whose log frames could not be written; stopping\n");
+			abort();
 		}
 	}
 	f->real->pMethods->xShmBarrier(f->real);
 }
 static int cairn_shm_unmap(sqlite3_file *p, int del) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_flush(f->wal);
-	if (rc != CAIRN_OK) return rc;
-	f->shm = 0;
+	f->writing = 0;
+	cairn_drop(f->wal);
 	return f->real->pMethods->xShmUnmap(f->real, del);
 }
 static int cairn_unfetch(sqlite3_file *p, sqlite3_int64 off, void *page) {
@@ -319,15 +342,12 @@ static int cairn_unfetch(sqlite3_file *p, sqlite3_int64 off, void *page) {
 	return f->real->pMethods->xUnfetch(f->real, off, page);
 }
 
-// The database file's methods: SQLite's own, and its log's gathered
-// bytes written before a lock changes or the file syncs or closes.
+// The database file's methods: SQLite's own.
 static int cairn_db_close(sqlite3_file *p) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_flush(f->wal);
 	if (f->wal != 0) f->wal->db = 0;
 	f->wal = 0;
-	int rc2 = f->real->pMethods->xClose(f->real);
-	return rc != CAIRN_OK ? rc : rc2;
+	return f->real->pMethods->xClose(f->real);
 }
 static int cairn_db_read(sqlite3_file *p, void *data, int n, sqlite3_int64 off) {
 	cairn_file *f = (cairn_file *)p;
@@ -343,8 +363,6 @@ static int cairn_db_truncate(sqlite3_file *p, sqlite3_int64 size) {
 }
 static int cairn_db_sync(sqlite3_file *p, int flags) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_belt(f);
-	if (rc != CAIRN_OK) return rc;
 	return f->real->pMethods->xSync(f->real, flags);
 }
 static int cairn_db_size(sqlite3_file *p, sqlite3_int64 *size) {
@@ -353,8 +371,6 @@ static int cairn_db_size(sqlite3_file *p, sqlite3_int64 *size) {
 }
 static int cairn_db_control(sqlite3_file *p, int op, void *arg) {
 	cairn_file *f = (cairn_file *)p;
-	int rc = cairn_belt(f);
-	if (rc != CAIRN_OK) return rc;
 	return f->real->pMethods->xFileControl(f->real, op, arg);
 }
 static int cairn_db_fetch(sqlite3_file *p, sqlite3_int64 off, int n, void **pp) {
