@@ -195,6 +195,9 @@ func TestWALExclusiveModeWritesAsSQLite(t *testing.T) {
 // walWriterEnv makes the test binary the writer TestWALKilledWriterKeepsCommits kills.
 const walWriterEnv = "CAIRN_TEST_WAL_WRITER"
 
+// walWriterPageEnv is the writer's page size.
+const walWriterPageEnv = "CAIRN_TEST_WAL_WRITER_PAGE"
+
 // TestWALKilledWriterKeepsCommits kills a process committing on the cairn
 // VFS (kill -9) at random moments, then opens its database: every commit
 // it reported before it died is there, with all of its rows, and the file
@@ -215,7 +218,10 @@ func TestWALKilledWriterKeepsCommits(t *testing.T) {
 	for k := range kills {
 		path := filepath.Join(t.TempDir(), "k.db")
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWALKilledWriterKeepsCommits$", "-test.count=1")
-		cmd.Env = append(os.Environ(), walWriterEnv+"="+path)
+		// Half the writers use SQLite's largest page (64 KiB): a frame
+		// and the next one's header pass the 128 KiB of one write.
+		page := []int{4096, 65536}[k%2]
+		cmd.Env = append(os.Environ(), walWriterEnv+"="+path, walWriterPageEnv+"="+strconv.Itoa(page))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -258,6 +264,14 @@ func TestWALKilledWriterKeepsCommits(t *testing.T) {
 		if err := db.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil {
 			t.Fatal(err)
 		}
+		var gotPage int
+		var mode string
+		if err := db.QueryRow(`PRAGMA page_size`).Scan(&gotPage); err != nil || gotPage != page {
+			t.Errorf("kill %d: page size %d, %v; want %d", k, gotPage, err, page)
+		}
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("kill %d: journal mode %q, %v; want wal", k, mode, err)
+		}
 		db.Close()
 		if got < last {
 			t.Errorf("kill %d: the writer reported commit %d, the database holds up to %d", k, last, got)
@@ -271,7 +285,8 @@ func TestWALKilledWriterKeepsCommits(t *testing.T) {
 // walWriter commits transactions until it is killed, printing each one's
 // number after its commit returned.
 func walWriter(path string) {
-	db, err := sql.Open("sqlite3", walDSN(path))
+	walVFS()
+	db, err := sql.Open("sqlite3", path+"?vfs=cairn&_synchronous=NORMAL")
 	if err != nil {
 		panic(err)
 	}
@@ -281,6 +296,10 @@ func walWriter(path string) {
 			panic(err)
 		}
 	}
+	if page := os.Getenv(walWriterPageEnv); page != "" {
+		must(db.Exec(`PRAGMA page_size = ` + page)) // before WAL mode and the first table: the file's page size
+	}
+	must(db.Exec(`PRAGMA journal_mode = WAL`))
 	must(db.Exec(`CREATE TABLE marks (n INTEGER PRIMARY KEY, rows INTEGER)`))
 	must(db.Exec(`CREATE TABLE rows (id INTEGER PRIMARY KEY, n INTEGER, b BLOB)`))
 	must(db.Exec(`PRAGMA cache_size = 10`))
