@@ -14,24 +14,10 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/executor"
+	"github.com/cairnml/cairn/internal/smalldisk"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks"
 )
-
-// smallDisk mounts a tmpfs of size at a new folder, skipping the test
-// where it cannot (not root, no mount).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a small tmpfs here: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
 
 // filler writes to its work dir until the disk is full, then fails as a
 // command does: with its exit code, the ENOSPC only in its log.
@@ -59,7 +45,7 @@ func (filler) Run(ctx context.Context, req tasks.Request, env tasks.Env) (tasks.
 // attempt is requeued and the worker halts rather than lease more, each
 // failing in a moment (trial finding 7: a black hole burning retries).
 func TestFullScratchDiskHaltsTheWorker(t *testing.T) {
-	disk := smallDisk(t, "2m")
+	disk := smalldisk.Mount(t, t.TempDir(), "2m", "")
 	r := newRig(t, filler{})
 	wf, id := r.create(t, `
 name: fill
@@ -89,7 +75,7 @@ tasks:
 
 // A worker whose disk is already full leases nothing: it halts before.
 func TestFullDiskLeasesNothing(t *testing.T) {
-	disk := smallDisk(t, "2m")
+	disk := smalldisk.Mount(t, t.TempDir(), "2m", "")
 	if err := os.WriteFile(filepath.Join(disk, "fill"), make([]byte, 2<<20), 0o600); err != nil && !errors.Is(err, syscall.ENOSPC) {
 		t.Fatal(err)
 	}

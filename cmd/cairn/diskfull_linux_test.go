@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/cairnml/cairn/internal/smalldisk"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func TestFullDiskThenResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	dir := smallDisk(t, e.home, "3m", ": the executor's TestFullDiskLeavesRunResumable covers the logic")
+	dir := smalldisk.Mount(t, e.home, "3m", ": the executor's TestFullDiskLeavesRunResumable covers the logic")
 	e.home = dir
 
 	r := e.must(1, "run", testdata(t, "fill.yaml"), "--progress", "none")
@@ -49,7 +50,7 @@ func TestFullDiskThenResume(t *testing.T) {
 func TestRunCreatedOnFullDisk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	dir := smallDisk(t, e.home, "2m", "")
+	dir := smalldisk.Mount(t, e.home, "2m", "")
 	e.home = filepath.Join(dir, "home")
 	src := writeWorkflow(t, "tiny.yaml", "name: tiny\ntasks:\n  - {id: a, type: noop}\n")
 	e.must(0, "run", src, "--progress", "none")
@@ -104,7 +105,7 @@ tasks:
 	backup := filepath.Join(t.TempDir(), "bk")
 	e.must(0, "backup", backup)
 
-	dir := smallDisk(t, t.TempDir(), "3m", "")
+	dir := smalldisk.Mount(t, t.TempDir(), "3m", "")
 	home := filepath.Join(dir, "home")
 	small := &env{t: t, home: home}
 	r := small.must(1, "restore", backup)
@@ -125,21 +126,4 @@ tasks:
 	if runs := small.runs(); len(runs) != 1 || runs[0].State != "succeeded" {
 		t.Fatalf("runs after the restore: %+v", runs)
 	}
-}
-
-// smallDisk mounts a tmpfs of size (3m) on a new folder "small" under
-// parent, unmounted when the test ends, and returns it; the test is
-// skipped where one cannot be mounted (it needs root), covered saying
-// what covers it then.
-func smallDisk(t *testing.T, parent, size, covered string) string {
-	t.Helper()
-	dir := filepath.Join(parent, "small")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v)%s", err, covered)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
 }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"github.com/cairnml/cairn/internal/smalldisk"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +21,7 @@ import (
 func TestServerStopsOnFullDisk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	dir := smallDisk(t, e.home, "3m", ": TestFullDiskThenResume's executor test covers the pool")
+	dir := smalldisk.Mount(t, e.home, "3m", ": TestFullDiskThenResume's executor test covers the pool")
 	e.home = dir
 
 	s := e.startServer(nil)

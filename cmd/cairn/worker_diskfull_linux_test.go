@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/internal/smalldisk"
 )
 
 // A remote worker whose home's disk is full does not fail the task it
@@ -21,7 +22,7 @@ import (
 func TestRemoteWorkerStopsOnFullDisk(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	small := smallDisk(t, t.TempDir(), "3m", ": the executor's TestFullScratchDiskHaltsTheWorker covers the pool")
+	small := smalldisk.Mount(t, t.TempDir(), "3m", ": the executor's TestFullScratchDiskHaltsTheWorker covers the pool")
 
 	_, tok := e.token("worker")
 	srv := e.startServer(nil, "--workers", "0")

@@ -5,12 +5,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnml/cairn/internal/smalldisk"
 )
 
 // The cairn VFS on a disk that fills and empties while a transaction
@@ -19,44 +19,6 @@ import (
 // does not end its transaction, so a later commit would have been
 // published over a hole in the log (pages of zeros: "database disk image
 // is malformed", copied into the database file by the next checkpoint).
-
-// smallDisk mounts a tmpfs of size at a new folder, skipping the test
-// where it cannot (not root, no mount).
-func smallDisk(t *testing.T, size string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "small")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
-		t.Skipf("cannot mount a small tmpfs here: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
-
-// fillDisk writes to dir until its disk is full; the returned function
-// frees the space again.
-func fillDisk(t *testing.T, dir string) (free func()) {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4096)
-	for {
-		if _, err := f.Write(b); err != nil {
-			break
-		}
-	}
-	f.Close()
-	return func() {
-		if err := os.Remove(p); err != nil {
-			t.Error(err)
-		}
-	}
-}
 
 // spillingTx opens path on the cairn VFS and begins a transaction that
 // wrote more pages than its cache holds: SQLite spilled them to the log,
@@ -113,11 +75,11 @@ func checkRows(t *testing.T, path string, want int) {
 // writes every frame — or fails; in no case is a commit published over
 // frames that are not in the log.
 func TestWALFullDiskMidTransaction(t *testing.T) {
-	dir := smallDisk(t, "4m")
+	dir := smalldisk.Mount(t, t.TempDir(), "4m", "")
 	path := filepath.Join(dir, "x.db")
 	_, c := spillingTx(t, path)
 	ctx := context.Background()
-	free := fillDisk(t, dir)
+	free := smalldisk.Fill(t, dir)
 	_, stmtErr := c.ExecContext(ctx, "INSERT INTO t SELECT randomblob(3000) FROM t")
 	free()
 	if stmtErr == nil {
@@ -140,11 +102,11 @@ func TestWALFullDiskMidTransaction(t *testing.T) {
 // own VFS; the write lock is let go (another connection writes at once)
 // and the gathered frames are not written later over that writer's log.
 func TestWALFullDiskAtCommit(t *testing.T) {
-	dir := smallDisk(t, "4m")
+	dir := smalldisk.Mount(t, t.TempDir(), "4m", "")
 	path := filepath.Join(dir, "x.db")
 	_, c := spillingTx(t, path)
 	ctx := context.Background()
-	free := fillDisk(t, dir)
+	free := smalldisk.Fill(t, dir)
 	_, err := c.ExecContext(ctx, "COMMIT")
 	if err == nil {
 		free()
@@ -175,7 +137,7 @@ func TestWALFullDiskAtCommit(t *testing.T) {
 // frames, request B meets a full disk (and fails), request C finds room
 // again; A's and C's commit must hold all of A's rows.
 func TestWALFullDiskInABatch(t *testing.T) {
-	dir := smallDisk(t, "120m")
+	dir := smalldisk.Mount(t, t.TempDir(), "120m", "")
 	path := filepath.Join(dir, "c.db")
 	ctx := context.Background()
 	s, err := Open(ctx, path)
@@ -205,7 +167,7 @@ func TestWALFullDiskInABatch(t *testing.T) {
 			return err
 		},
 		func(ctx context.Context, tx *sql.Conn) error { // B: reads spilled pages on a full disk
-			free = fillDisk(t, dir)
+			free = smalldisk.Fill(t, dir)
 			_, err := tx.ExecContext(ctx, `UPDATE t SET x = zeroblob(10) WHERE rowid % 500 = 0`)
 			return err
 		},
