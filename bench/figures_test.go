@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/cairnml/cairn/store/sqlite"
 )
 
 // reps is how many times each figure is measured: CAIRN_BENCH_REPS, 5 by
@@ -190,6 +192,7 @@ const (
 	rowForkExecParallel = 2
 	rowBareHop          = 3
 	rowBatched          = 4 // up to 4 + 3: the styles × batch sizes
+	rowBareHopVFS       = 8
 	rowNoopChain        = 10
 	rowShellChain       = 11
 	rowNoopFan          = 12
@@ -224,6 +227,23 @@ func BenchmarkBareHop1000(b *testing.B) {
 	f := &figure{row: rowBareHop, per: 1000, unit: "ms/hop",
 		what: "floor: bare SQLite hop transaction (3 updates, 2 inserts, 1 commit; chain of 1,000)"}
 	measure(b, f, reps(b), func() time.Duration { return bareHops(b, 1000) }, nil)
+}
+
+// BenchmarkBareHopCairnVFS1000 is BenchmarkBareHop1000 on the VFS Cairn's
+// store opens its connections on (store/sqlite: a transaction's log
+// frames in one write): not a floor, the part of the gap between a hop
+// and the floor that is SQLite's writes of the log.
+func BenchmarkBareHopCairnVFS1000(b *testing.B) {
+	vfs := sqlite.VFS()
+	if vfs == "" {
+		b.Skip("the store's VFS is not registered (no cgo)")
+	}
+	f := &figure{row: rowBareHopVFS, per: 1000, unit: "ms/hop",
+		what: "the bare hop transaction on Cairn's VFS (its log frames in one write)"}
+	measure(b, f, reps(b), func() time.Duration {
+		took, _, _ := bareHopsOn(b, 1000, nil, vfs)
+		return took
+	}, nil)
 }
 
 // BenchmarkBareBatchedCommit10000 is the floor of many completions:

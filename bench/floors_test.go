@@ -81,10 +81,19 @@ func forkExecParallel(b *testing.B, n int) time.Duration {
 // own schema (every migration, indexes included: Cairn pays for them on
 // every write too), and one run row for the task runs to belong to.
 func bareDB(b *testing.B) (*sql.DB, *sql.Conn) {
+	return bareDBOn(b, "")
+}
+
+// bareDBOn is bareDB on the SQLite VFS named vfs ("": SQLite's default).
+func bareDBOn(b *testing.B, vfs string) (*sql.DB, *sql.Conn) {
 	b.Helper()
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "floor.db")
-	db, err := sql.Open("sqlite3", path+"?_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_busy_timeout=5000")
+	dsn := path + "?_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_busy_timeout=5000"
+	if vfs != "" {
+		dsn += "&vfs=" + vfs
+	}
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		b.Fatalf("bare sqlite: %v", err)
 	}
@@ -206,8 +215,15 @@ func bareHops(b *testing.B, n int) time.Duration {
 // goroutine is locked to its thread for the loop).
 func bareHopsBetween(b *testing.B, n int, between func()) (took, inTx, txCPU time.Duration) {
 	b.Helper()
+	return bareHopsOn(b, n, between, "")
+}
+
+// bareHopsOn is bareHopsBetween on the SQLite VFS named vfs ("": SQLite's
+// default).
+func bareHopsOn(b *testing.B, n int, between func(), vfs string) (took, inTx, txCPU time.Duration) {
+	b.Helper()
 	ctx := context.Background()
-	_, conn := bareDB(b)
+	_, conn := bareDBOn(b, vfs)
 	insertTasks(b, conn, n+1, "pending")
 	mustExec(b, conn, `UPDATE task_runs SET state = 'running', attempt = 1, lease_token = 'tok-t0', lease_worker = 'w',
 		lease_expires_at = ?, started_at = 1, version = version + 1 WHERE run_id = 'r' AND task_id = 't0'`, int64(1)<<62)

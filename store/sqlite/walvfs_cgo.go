@@ -503,3 +503,9 @@ func setWALVFSBelt(on bool) {
 	}
 	C.cairn_vfs_set_belt(v)
 }
+
+// VFS is the name of the SQLite VFS the store's connections open on
+// ("cairn": SQLite's own, with a transaction's log frames written in one
+// write), registered by this call if it was not yet; "" where it cannot
+// be, and the store then opens on SQLite's default.
+func VFS() string { return walVFS() }
