@@ -138,7 +138,7 @@ fuzz:
 ## its rounds inside one run) once. Last, the figures of issue #18 (the hop) with the
 ## physical floors measured in the same run, each measured BENCH_REPS times, and their summary table.
 BENCH_REPS   ?= 5
-HOP_BENCH    := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|BareBatchedCommit10000|NoopChain1000|ShellChain1000|NoopFan10000|NoopFan100000|ShellFan1000|RunOneTask)$$
+HOP_BENCH    := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|BareHopCairnVFS1000|BareBatchedCommit10000|NoopChain1000|ShellChain1000|NoopFan10000|NoopFan100000|ShellFan1000|RunOneTask)$$
 SHADOW_BENCH := ^BenchmarkShadowHTTP$$
 bench: build
 	$(GO) test -run '^$$' -bench . -skip '$(HOP_BENCH)|$(SHADOW_BENCH)' -benchtime 1x -count 3 -timeout 30m ./bench/
