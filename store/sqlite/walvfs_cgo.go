@@ -207,7 +207,13 @@ static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int
 	memcpy(f->buf + f->len, data, n);
 	f->len += n;
 	if (completes) {
-		if ((rc = cairn_flush(f)) != CAIRN_OK) return rc;
+		if ((rc = cairn_flush(f)) != CAIRN_OK) {
+			// This write failed: its bytes are not SQLite's to
+			// find written later (the commit frame of a commit
+			// that failed, whose header alone no recovery takes).
+			f->len -= n;
+			return rc;
+		}
 		f->end = off + n;
 	}
 	return CAIRN_OK;
