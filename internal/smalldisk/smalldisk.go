@@ -30,6 +30,13 @@ func Mount(t testing.TB, parent, size, covered string) string {
 // function removes it, giving the space back.
 func Fill(t testing.TB, dir string) (free func()) {
 	t.Helper()
+	return FillLeaving(t, dir, 0)
+}
+
+// FillLeaving is Fill, then gives back leave bytes (a whole number of the
+// disk's pages, for a write that finds room for part of itself).
+func FillLeaving(t testing.TB, dir string, leave int64) (free func()) {
+	t.Helper()
 	p := filepath.Join(dir, "filler")
 	f, err := os.Create(p)
 	if err != nil {
@@ -39,6 +46,15 @@ func Fill(t testing.TB, dir string) (free func()) {
 	for {
 		if _, err := f.Write(b); err != nil {
 			break
+		}
+	}
+	if leave > 0 {
+		st, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(max(0, st.Size()-leave)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	f.Close()

@@ -107,7 +107,9 @@ sqlite3_file *sqlite3_database_file_object(const char *);
 //    lock of the shared index: a connection in exclusive locking mode
 //    takes no lock there (and one that was so before its log opened has no
 //    shared index), never tells its transaction's end, and writes as SQLite
-//    does;
+//    does; and only where SQLite may overwrite the database file
+//    power-safe (its default): otherwise it pads a commit to the end of a
+//    sector and splits a write around a sync there (found by trial19b);
 //  - SQLite publishes a commit to other connections in the shared index,
 //    around a memory barrier of the database file (walIndexWriteHdr): the
 //    barrier writes anything still gathered first (nothing, as SQLite
@@ -164,8 +166,17 @@ static int cairn_flush(cairn_file *f) {
 	return rc;
 }
 
+// SQLITE_IOCAP_POWERSAFE_OVERWRITE (sqlite3.h).
+enum { cairn_iocap_psow = 0x1000 };
+
+// cairn_gathers says whether f's appends are gathered now: under the
+// shared index's write lock, on a database file SQLite may overwrite
+// power-safe — without that (the psow=0 parameter, or its file control)
+// SQLite pads a commit to a sector's end and splits a write around a sync
+// there, a rest this file would not know for a commit's.
 static int cairn_gathers(cairn_file *f) {
-	return f->db != 0 && f->db->writing;
+	return f->db != 0 && f->db->writing &&
+		(f->db->real->pMethods->xDeviceCharacteristics(f->db->real) & cairn_iocap_psow) != 0;
 }
 
 static int cairn_wal_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off) {

@@ -330,3 +330,42 @@ func walWriter(path string) {
 		fmt.Fprintln(os.Stdout, n)
 	}
 }
+
+// TestWALGathersOnlyPowersafe: with synchronous=FULL the log gathers as
+// with NORMAL; without power-safe overwrite (psow=0) SQLite pads a commit
+// to a sector's end and splits a write around a sync, and the log writes
+// as SQLite asks.
+func TestWALGathersOnlyPowersafe(t *testing.T) {
+	for _, psow := range []bool{true, false} {
+		t.Run(fmt.Sprintf("psow=%v", psow), func(t *testing.T) {
+			walVFS()
+			dsn := "file:" + filepath.Join(t.TempDir(), "p.db") + "?vfs=cairn&_journal_mode=WAL&_synchronous=FULL"
+			if !psow {
+				dsn += "&psow=0"
+			}
+			db, err := sql.Open("sqlite3", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			db.SetMaxOpenConns(1)
+			if _, err := db.Exec(`CREATE TABLE t (b BLOB)`); err != nil {
+				t.Fatal(err)
+			}
+			asked0, written0 := walVFSCounts()
+			for range 20 {
+				if _, err := db.Exec(`INSERT INTO t (b) VALUES (?)`, strings.Repeat("x", 6000)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			asked, written := walVFSCounts()
+			asked, written = asked-asked0, written-written0
+			if psow && written > 20+2 {
+				t.Errorf("synchronous=FULL: 20 commits asked %d writes and made %d; want about one a commit", asked, written)
+			}
+			if !psow && written != asked {
+				t.Errorf("psow=0: asked %d writes, made %d; want the same", asked, written)
+			}
+		})
+	}
+}
