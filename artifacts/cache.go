@@ -135,6 +135,31 @@ type heldReader struct {
 	release func()
 }
 
+// ReadAt and Seek are the blob reader's (Dir.Open's verifying reader).
+func (h *heldReader) ReadAt(p []byte, off int64) (int, error) {
+	ra, ok := h.ReadCloser.(io.ReaderAt)
+	if !ok {
+		return 0, errors.New("read artifact again: its reader cannot")
+	}
+	return ra.ReadAt(p, off)
+}
+
+func (h *heldReader) Seek(offset int64, whence int) (int64, error) {
+	sk, ok := h.ReadCloser.(io.Seeker)
+	if !ok {
+		return 0, errors.New("read artifact: its reader cannot seek")
+	}
+	return sk.Seek(offset, whence)
+}
+
+// Size is the blob reader's; -1 if it has none.
+func (h *heldReader) Size() int64 {
+	if s, ok := h.ReadCloser.(interface{ Size() int64 }); ok {
+		return s.Size()
+	}
+	return -1
+}
+
 func (h *heldReader) Close() error {
 	err := h.ReadCloser.Close()
 	h.release()

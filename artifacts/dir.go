@@ -407,6 +407,29 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 	return n, v.err
 }
 
+// ReadAt reads the artifact's bytes again once Read has read them all
+// and found them to be ref's (io.EOF): before that it fails, so that
+// nothing unverified is read through it.
+func (v *verifyingReader) ReadAt(p []byte, off int64) (int, error) {
+	if v.err != io.EOF {
+		return 0, fmt.Errorf("read artifact %s again: it is read again only once read to its end and verified", v.ref.Digest)
+	}
+	return v.f.ReadAt(p, off)
+}
+
+// Seek tells where Read is (Seek(0, io.SeekCurrent)), for a caller that
+// reads the bytes again through ReadAt; a reader that verifies what it
+// reads in order does not move.
+func (v *verifyingReader) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekCurrent {
+		return 0, fmt.Errorf("read artifact %s: a verified read goes in order: it cannot seek", v.ref.Digest)
+	}
+	return v.n, nil
+}
+
+// Size is the artifact's size, as its reference says.
+func (v *verifyingReader) Size() int64 { return v.ref.Size }
+
 func (v *verifyingReader) Close() error { return v.f.Close() }
 
 // ctxReader stops a copy when its context ends.

@@ -9,8 +9,18 @@ import (
 
 // ContextReader returns a reader that fails once ctx is done, so that a
 // task parsing a large input stops promptly when its attempt is cancelled
-// or times out. The error wraps context.Cause(ctx).
-func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+// or times out. The error wraps context.Cause(ctx). When r is also an
+// io.ReaderAt and an io.Seeker (a bytes.Reader, a file, an artifact's
+// reader), so is the reader returned, its ReadAt failing once ctx is done
+// too, with r's Size if it has one: dataset.ReadCSV then reads a column
+// that turned to text again from r rather than keep the whole input in
+// memory, and sizes its columns by r's size.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader {
+	if ra, ok := r.(readSeekerAt); ok {
+		return ctxReaderAt{ctxReader{ctx, r}, ra}
+	}
+	return ctxReader{ctx, r}
+}
 
 type ctxReader struct {
 	ctx context.Context
@@ -18,10 +28,45 @@ type ctxReader struct {
 }
 
 func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
+	if err := c.err(); err != nil {
+		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+func (c ctxReader) err() error {
+	if err := c.ctx.Err(); err != nil {
+		return fmt.Errorf("cancelled: %w", context.Cause(c.ctx))
+	}
+	return nil
+}
+
+type readSeekerAt interface {
+	io.ReaderAt
+	io.Seeker
+}
+
+type ctxReaderAt struct {
+	ctxReader
+	ra readSeekerAt
+}
+
+func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.err(); err != nil {
+		return 0, err
+	}
+	return c.ra.ReadAt(p, off)
+}
+
+func (c ctxReaderAt) Seek(offset int64, whence int) (int64, error) { return c.ra.Seek(offset, whence) }
+
+// Size is the reader's, when it has one (an io.SectionReader, an
+// artifact's: what dataset.ReadCSV sizes its columns by); else -1.
+func (c ctxReaderAt) Size() int64 {
+	if s, ok := c.ra.(interface{ Size() int64 }); ok {
+		return s.Size()
+	}
+	return -1
 }
 
 // FileKind names what a file that is not a regular one is, for a refusal:

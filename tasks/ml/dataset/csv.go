@@ -25,12 +25,24 @@ import (
 // (ErrNonFinite). Blank lines are skipped, as encoding/csv does; fields are
 // not trimmed, and a CRLF (any run of CRs before an LF) inside a quoted
 // field reads as LF, in names and values; ReadJSONL reads its strings so.
+//
+// Memory: ReadCSV holds the frame and a buffer of at most a few MiB of
+// input, unless a column's kind is inferred and r cannot be read again:
+// then it keeps the input read so far in memory too, in case a column
+// that began as numbers (booleans, datetimes) turns to text and must be
+// read again. An r that is an io.ReaderAt and an io.Seeker (a
+// bytes.Reader, a strings.Reader, a regular *os.File) is read again
+// instead, from where it was when ReadCSV began; if its bytes differ
+// then, the error wraps ErrChanged.
 func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
-	return readCSV(r, opts, 64<<10, 4<<20)
+	return readCSV(r, opts, 0, 4<<20)
 }
 
 // readCSV is ReadCSV reading its input in chunks of firstChunk bytes,
-// doubling up to maxChunk (tests use tiny ones).
+// doubling up to maxChunk (tests use tiny ones). firstChunk 0 means:
+// 64 KiB, or as much as r holds up to maxChunk when it says (sizeHint),
+// so that an input of known size is not read into buffers of growing
+// sizes.
 //
 // It is encoding/csv's reader and the inference of buildColumn in one
 // pass over the bytes, with the same results and errors (the reference
@@ -48,7 +60,15 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 		return nil, err
 	}
 	size := sizeHint(r)
-	in := newCSVInput(newLimitReader(r, opts.MaxBytes), firstChunk, maxChunk, true, true)
+	if firstChunk == 0 {
+		firstChunk = 64 << 10
+		if size >= int64(firstChunk) {
+			// One more byte than r holds: the first read sees its end.
+			firstChunk = int(min(size+1, int64(maxChunk)))
+		}
+	}
+	again, againAt, reread := rereadable(r)
+	in := newCSVInput(newLimitReader(r, opts.MaxBytes), firstChunk, maxChunk, true, !reread, reread)
 	hline, err := in.record()
 	if err == io.EOF {
 		return nil, parseErr(1, "", ErrHeader, "no header row")
@@ -76,7 +96,7 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 	}
 	d := newDecoder(names, opts.Schema, c)
 	if !d.inferring() {
-		in.keep, in.kept = false, nil
+		in.keep, in.kept, in.summing = false, nil, false
 	}
 	if opts.MaxBytes > 0 {
 		size = min(size, opts.MaxBytes)
@@ -92,23 +112,63 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 		return nil, err
 	}
 	if d.rescan {
-		if err := d.readDeferred(in.keptData(), maxChunk); err != nil {
-			return nil, err
+		if reread {
+			// The bytes read, from where the first read began, again;
+			// their checksum says whether they are still the same.
+			src := io.NewSectionReader(again, againAt, in.total)
+			first := int(min(in.total+1, int64(maxChunk)))
+			again := newCSVInput(src, first, maxChunk, true, false, true)
+			err := d.readDeferred(again)
+			switch {
+			case again.err != nil && again.err != io.EOF:
+				return nil, fmt.Errorf("dataset: reading CSV again (a column turned out to be text): %w", again.err)
+			case err != nil || again.total != in.total || again.sum != in.sum:
+				// What parsed the first time and does not now, or
+				// reads as other bytes, changed in between.
+				return nil, fmt.Errorf("dataset: reading CSV: the input changed while it was read "+
+					"(its columns of text are read a second time, and the bytes differ): read a copy no one writes to: %w", ErrChanged)
+			}
+		} else {
+			var rs []io.Reader
+			for _, b := range in.keptData() {
+				rs = append(rs, bytes.NewReader(b))
+			}
+			again := newCSVInput(io.MultiReader(rs...), maxChunk, maxChunk, false, false, false)
+			err := d.readDeferred(again)
+			if err != nil {
+				return nil, fmt.Errorf("dataset: reading CSV again: %w (an internal error)", err)
+			}
 		}
 	}
 	return d.frame()
 }
 
-// readDeferred reads the columns that turned out to be text (stDefer)
-// again from the kept input, as categorical columns, skipping the others.
-func (d *decoder) readDeferred(kept [][]byte, maxChunk int) error {
-	rs := make([]io.Reader, len(kept))
-	for k, b := range kept {
-		rs[k] = bytes.NewReader(b)
+// rereadable reports whether r can be read again from where it is now,
+// and how: through ReadAt from offset at (its Seek(0, io.SeekCurrent)).
+// A bytes.Reader, a strings.Reader or a regular file can; a pipe's Seek
+// fails, and a reader that is neither an io.ReaderAt nor an io.Seeker
+// cannot. ReadCSV then does not keep its input in memory while it infers
+// the columns' kinds (a column that turns to text is read again from r),
+// and checks that the bytes read again are the ones it read first.
+func rereadable(r io.Reader) (ra io.ReaderAt, at int64, ok bool) {
+	ra, isAt := r.(io.ReaderAt)
+	sk, isSeeker := r.(io.Seeker)
+	if !isAt || !isSeeker {
+		return nil, 0, false
 	}
-	in := newCSVInput(io.MultiReader(rs...), maxChunk, maxChunk, false, false)
+	at, err := sk.Seek(0, io.SeekCurrent)
+	if err != nil || at < 0 {
+		return nil, 0, false
+	}
+	return ra, at, true
+}
+
+// readDeferred reads the columns that turned out to be text (stDefer)
+// again from in, the input read from its start again (kept, or from its
+// source), as categorical columns, skipping the others.
+func (d *decoder) readDeferred(in *csvInput) error {
 	if _, err := in.record(); err != nil {
-		return fmt.Errorf("dataset: reading CSV again: %w (an internal error)", err)
+		return err
 	}
 	rows := d.row
 	saved := make([]colState, len(d.cols))
@@ -124,7 +184,7 @@ func (d *decoder) readDeferred(kept [][]byte, maxChunk int) error {
 	}
 	d.row, d.checkUTF8 = 0, false
 	if err := d.rows(in); err != nil {
-		return fmt.Errorf("dataset: reading CSV again: %w (an internal error)", err)
+		return err
 	}
 	for j := range d.cols {
 		if saved[j] != stDefer {
@@ -132,7 +192,7 @@ func (d *decoder) readDeferred(kept [][]byte, maxChunk int) error {
 		}
 	}
 	if d.row != rows {
-		return fmt.Errorf("dataset: reading CSV again: %d rows, then %d (an internal error)", rows, d.row)
+		return fmt.Errorf("%d rows, then %d", rows, d.row)
 	}
 	return nil
 }

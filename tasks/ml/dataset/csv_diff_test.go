@@ -37,7 +37,7 @@ func strictDiff(a, b *Frame) string {
 	return ""
 }
 
-var diffSentinels = []error{ErrFormat, ErrHeader, ErrTooLarge, ErrType, ErrNonFinite, ErrSchema, iotest.ErrTimeout, errReaderFailed}
+var diffSentinels = []error{ErrFormat, ErrChanged, ErrHeader, ErrTooLarge, ErrType, ErrNonFinite, ErrSchema, iotest.ErrTimeout, errReaderFailed}
 
 var errReaderFailed = errors.New("test reader failed")
 
@@ -77,24 +77,39 @@ func diffRead(src []byte, opts ReadOptions, wrap func(io.Reader) io.Reader) stri
 	return diffReadChunks(src, opts, wrap, diffChunks)
 }
 
+//
+// With wrap nil, each chunk size is read twice: from the bytes.Reader,
+// which ReadCSV reads again when a column turns to text (rereadable), and
+// from a reader that hides its ReadAt, whose input ReadCSV keeps.
 func diffReadChunks(src []byte, opts ReadOptions, wrap func(io.Reader) io.Reader, chunks []int) string {
+	wraps := map[string]func(io.Reader) io.Reader{"": wrap}
 	if wrap == nil {
-		wrap = func(r io.Reader) io.Reader { return r }
-	}
-	want, werr := readCSVRef(wrap(bytes.NewReader(src)), opts)
-	for _, chunk := range chunks {
-		got, gerr := readCSV(wrap(bytes.NewReader(src)), opts, chunk, 4*chunk)
-		if d := errDiff(gerr, werr); d != "" {
-			return fmt.Sprintf("chunk %d: %s", chunk, d)
+		wraps = map[string]func(io.Reader) io.Reader{
+			"read again, ": func(r io.Reader) io.Reader { return r },
+			"kept, ":       func(r io.Reader) io.Reader { return onlyReader{r} },
 		}
-		if werr == nil {
-			if d := strictDiff(got, want); d != "" {
-				return fmt.Sprintf("chunk %d: %s", chunk, d)
+	}
+	for how, wrap := range wraps {
+		want, werr := readCSVRef(wrap(bytes.NewReader(src)), opts)
+		for _, chunk := range chunks {
+			got, gerr := readCSV(wrap(bytes.NewReader(src)), opts, chunk, 4*chunk)
+			if d := errDiff(gerr, werr); d != "" {
+				return fmt.Sprintf("%schunk %d: %s", how, chunk, d)
+			}
+			if werr == nil {
+				if d := strictDiff(got, want); d != "" {
+					return fmt.Sprintf("%schunk %d: %s", how, chunk, d)
+				}
 			}
 		}
 	}
 	return ""
 }
+
+// onlyReader hides every method of its reader but Read.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
 // The values the generator draws from, by the kind of column they would
 // make.
@@ -464,13 +479,19 @@ func TestReadCSVMatchesReferenceBig(t *testing.T) {
 		for _, opts := range []ReadOptions{{}, {Schema: map[string]Kind{"y": Numeric}}, {Schema: map[string]Kind{"x": Numeric, "y": Categorical, "label": Categorical, "when": Datetime}}} {
 			want, werr := readCSVRef(bytes.NewReader(src), opts)
 			for _, chunk := range []int{7, 4 << 10, 64 << 10} {
-				got, gerr := readCSV(bytes.NewReader(src), opts, chunk, 16*chunk)
-				if d := errDiff(gerr, werr); d != "" {
-					t.Fatalf("%s, chunk %d: %s", name, chunk, d)
-				}
-				if werr == nil {
-					if d := strictDiff(got, want); d != "" {
-						t.Fatalf("%s, chunk %d: %s", name, chunk, d)
+				for _, kept := range []bool{false, true} {
+					var r io.Reader = bytes.NewReader(src)
+					if kept {
+						r = onlyReader{r}
+					}
+					got, gerr := readCSV(r, opts, chunk, 16*chunk)
+					if d := errDiff(gerr, werr); d != "" {
+						t.Fatalf("%s, chunk %d, kept %v: %s", name, chunk, kept, d)
+					}
+					if werr == nil {
+						if d := strictDiff(got, want); d != "" {
+							t.Fatalf("%s, chunk %d, kept %v: %s", name, chunk, kept, d)
+						}
 					}
 				}
 			}

@@ -605,7 +605,9 @@ func (s *strColumn) finish() []string {
 }
 
 // sizeHint returns the number of bytes r holds if it says (a
-// bytes.Reader, strings.Reader or bytes.Buffer; a regular file), else 0.
+// bytes.Reader, strings.Reader or bytes.Buffer; a regular file; a
+// reader with a Size and a Seek, an io.SectionReader or an artifact's,
+// less where it is), else 0.
 func sizeHint(r io.Reader) int64 {
 	switch x := r.(type) {
 	case interface{ Len() int }:
@@ -613,6 +615,13 @@ func sizeHint(r io.Reader) int64 {
 	case interface{ Stat() (fs.FileInfo, error) }:
 		if fi, err := x.Stat(); err == nil && fi.Mode().IsRegular() {
 			return fi.Size()
+		}
+	case interface {
+		Size() int64
+		io.Seeker
+	}:
+		if at, err := x.Seek(0, io.SeekCurrent); err == nil && x.Size() > at {
+			return x.Size() - at
 		}
 	}
 	return 0

@@ -3,6 +3,7 @@ package dataset
 import (
 	"bytes"
 	"encoding/csv"
+	"hash/crc32"
 	"io"
 )
 
@@ -11,7 +12,9 @@ import (
 // record is parsed only once a whole line of it is in the buffer, so the
 // hot path (a line without quotes) splits fields in place. When keep is
 // set, the parsed bytes are kept (kept, then buf[keepFrom:pos]) so that
-// they can be read a second time (see decoder.rescan).
+// they can be read a second time (see decoder.rescan). When summing is
+// set instead, the input is not kept but its checksum taken, so that it
+// can be read a second time from its source and found the same.
 type csvInput struct {
 	src        io.Reader
 	buf        []byte
@@ -26,14 +29,20 @@ type csvInput struct {
 	kept     [][]byte
 	keepFrom int
 
+	summing bool
+	sum     uint32 // crc32c of the bytes read from src (when summing)
+	total   int64  // bytes read from src
+
 	// The fields of the last record readRecord parsed: field k is
 	// rec[ends[k-1]:ends[k]] (ends[-1] = 0).
 	rec  []byte
 	ends []int
 }
 
-func newCSVInput(src io.Reader, firstChunk, maxChunk int, skipBOM, keep bool) *csvInput {
-	in := &csvInput{src: src, firstChunk: firstChunk, maxChunk: maxChunk, keep: keep}
+// newCSVInput reads the first bytes of src: into kept chunks with keep,
+// into a checksum with summing.
+func newCSVInput(src io.Reader, firstChunk, maxChunk int, skipBOM, keep, summing bool) *csvInput {
+	in := &csvInput{src: src, firstChunk: firstChunk, maxChunk: maxChunk, keep: keep, summing: summing}
 	for in.end-in.pos < 3 && !in.ended {
 		in.fill()
 	}
@@ -83,7 +92,11 @@ func (in *csvInput) fill() {
 		if n < 0 || n > len(in.buf)-in.end {
 			n, err = 0, errNegativeRead
 		}
+		if in.summing {
+			in.sum = crc32.Update(in.sum, castagnoli, in.buf[in.end:in.end+n])
+		}
 		in.end += n
+		in.total += int64(n)
 		if err != nil {
 			in.ended, in.err = true, err
 			return
@@ -96,6 +109,8 @@ func (in *csvInput) fill() {
 		}
 	}
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // keptData returns the bytes parsed so far when keep is set.
 func (in *csvInput) keptData() [][]byte {

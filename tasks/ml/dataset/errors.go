@@ -31,6 +31,10 @@ var (
 	// ErrParam means: a split fraction outside its range, or an index out of
 	// range.
 	ErrParam = errors.New("invalid parameter")
+	// ErrChanged means: an input ReadCSV read twice (a column that
+	// turned out to be text is read again from a re-readable source, see
+	// ReadCSV) gave other bytes the second time: someone wrote to it.
+	ErrChanged = errors.New("input changed while read")
 	// ErrTooFewRows means: too few rows (or too few rows of one class) to give
 	// every part of a split at least one row.
 	ErrTooFewRows = errors.New("too few rows")
