@@ -77,7 +77,8 @@ func diffRead(src []byte, opts ReadOptions, wrap func(io.Reader) io.Reader) stri
 	return diffReadChunks(src, opts, wrap, diffChunks)
 }
 
-// With wrap nil, each chunk size is read twice: from the bytes.Reader,
+// diffReadChunks is diffRead with the given chunk sizes. With wrap nil,
+// each chunk size is read twice: from the bytes.Reader,
 // which ReadCSV reads again when a column turns to text (rereadable), and
 // from a reader that hides its ReadAt, whose input ReadCSV keeps.
 func diffReadChunks(src []byte, opts ReadOptions, wrap func(io.Reader) io.Reader, chunks []int) string {
