@@ -136,16 +136,18 @@ fuzz:
 
 ## bench: the performance figures of docs/benchmarks.md. Shadow scoring over HTTP (two cairn server processes,
 ## its rounds inside one run) once. Last, the figures of issue #18 (the hop) with the
-## physical floors measured in the same run, each measured BENCH_REPS times, and their summary table.
+## physical floors measured in the same run, each measured BENCH_REPS times, and their summary table; then
+## the data path's figure (ReadCSV beside its floor, alternating, 9 reads each).
 BENCH_REPS   ?= 5
 HOP_BENCH    := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|BareHopCairnVFS1000|BareBatchedCommit10000|NoopChain1000|ShellChain1000|NoopFan10000|NoopFan100000|ShellFan1000|RunOneTask)$$
 SHADOW_BENCH := ^BenchmarkShadowHTTP$$
 bench: build
 	$(GO) test -run '^$$' -bench . -skip '$(HOP_BENCH)|$(SHADOW_BENCH)' -benchtime 1x -count 3 -timeout 30m ./bench/
 	$(GO) test -run '^$$' -bench '$(SHADOW_BENCH)' -benchtime 1x -timeout 30m ./bench/
-	$(GO) test -run '^$$' -bench . ./workflows/ ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/ ./serve/
+	$(GO) test -run '^$$' -bench . -skip '^BenchmarkReadCSVFigure$$' ./workflows/ ./store/sqlite/ ./scheduler/ ./tasks/shell/ ./tasks/ml/dataset/ ./tasks/ml/metrics/ ./tasks/ml/linear/ ./tasks/ml/tree/ ./tasks/tune/ ./plugins/ ./tasks/ml/cluster/ ./tasks/evaluate/ ./tasks/ml/synthetic/ ./ui/ ./serve/
 	$(GO) test -run '^$$' -bench Import -benchtime 3x ./store/postgres/
 	CAIRN_BENCH_REPS=$(BENCH_REPS) $(GO) test -run '^$$' -bench '$(HOP_BENCH)' -benchtime 1x -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench '^BenchmarkReadCSVFigure$$' -benchtime 1x ./tasks/ml/dataset/
 
 ## chaos: kill -9 the running process at random moments, resume, check nothing is lost or doubled:
 ## CHAOS_ROUNDS rounds of a small workflow, then CHAOS_KILLS kills at 1-3 s intervals during 1,000 tasks

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"io"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // numericCSV returns a 100,000 × 20 CSV of random numbers (a mix of
@@ -131,43 +134,103 @@ func BenchmarkReadCSVFloor(b *testing.B) {
 	b.ReportAllocs()
 	buf := make([]byte, 4<<20)
 	for b.Loop() {
-		cols := make([][]float64, 20)
-		for j := range cols {
-			cols[j] = make([]float64, 0, 100_000)
+		readFloor(b, data, buf)
+	}
+}
+
+// BenchmarkReadCSVFigure is issue #18's figure of the data path: ReadCSV
+// of BenchmarkReadCSV's input and its floor (BenchmarkReadCSVFloor)
+// alternately, CAIRN_BENCH_REPS times each (9 by default), reported as
+// min, median and max MB/s of each and the ratio of the medians, so that
+// a slower machine, or a slower minute of it, moves both. Target: ReadCSV
+// at least 300 MB/s.
+func BenchmarkReadCSVFigure(b *testing.B) {
+	data := numericCSV(b)
+	reps := 9
+	if s := os.Getenv("CAIRN_BENCH_REPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			b.Fatalf("CAIRN_BENCH_REPS=%q: want a positive count", s)
 		}
-		r := bytes.NewReader(data)
-		start, end, header := 0, 0, true
-		for {
-			n, err := r.Read(buf[end:])
-			end += n
-			for {
-				i := bytes.IndexByte(buf[start:end], '\n')
-				if i < 0 {
-					break
-				}
-				line := buf[start : start+i]
-				start += i + 1
-				if header {
-					header = false
-					continue
-				}
-				for j, p := 0, 0; j < 20; j++ {
-					v := scanNumber(line, p)
-					if !v.ok {
-						b.Fatalf("not a number at %q", line[p:])
-					}
-					cols[j] = append(cols[j], v.v)
-					p = v.end + 1
-				}
+		reps = n
+	}
+	buf := make([]byte, 4<<20)
+	mbps := func(d time.Duration) float64 { return float64(len(data)) / d.Seconds() / 1e6 }
+	for b.Loop() {
+		// One of each first, not counted: the first read of a process
+		// takes its memory from the kernel.
+		readFloor(b, data, buf)
+		if _, err := ReadCSV(bytes.NewReader(data), ReadOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		var read, floor []float64
+		for range reps {
+			start := time.Now()
+			readFloor(b, data, buf)
+			floor = append(floor, mbps(time.Since(start)))
+			start = time.Now()
+			f, err := ReadCSV(bytes.NewReader(data), ReadOptions{})
+			if err != nil || f.Rows() != 100_000 {
+				b.Fatal(err)
 			}
-			if err == io.EOF {
+			read = append(read, mbps(time.Since(start)))
+		}
+		slices.Sort(read)
+		slices.Sort(floor)
+		med := func(v []float64) float64 { return v[len(v)/2] }
+		b.ReportMetric(read[0], "MB/s-min")
+		b.ReportMetric(med(read), "MB/s-med")
+		b.ReportMetric(read[len(read)-1], "MB/s-max")
+		b.ReportMetric(med(floor), "MB/s-floor-med")
+		b.ReportMetric(med(read)/med(floor), "of-floor")
+		verdict := "met"
+		if med(read) < 300 {
+			verdict = "NOT met"
+		}
+		b.Logf("ReadCSV of %d bytes (100,000 × 20 numbers, kinds inferred), %d reads: %.0f / %.0f / %.0f MB/s (min / median / max); "+
+			"its floor %.0f / %.0f / %.0f MB/s; the median %.2f of the floor's; target ≥ 300 MB/s: %s",
+			len(data), reps, read[0], med(read), read[len(read)-1], floor[0], med(floor), floor[len(floor)-1], med(read)/med(floor), verdict)
+	}
+}
+
+// readFloor is BenchmarkReadCSVFloor's read of data, through buf.
+func readFloor(b *testing.B, data, buf []byte) {
+	cols := make([][]float64, 20)
+	for j := range cols {
+		cols[j] = make([]float64, 0, 100_000)
+	}
+	r := bytes.NewReader(data)
+	start, end, header := 0, 0, true
+	for {
+		n, err := r.Read(buf[end:])
+		end += n
+		for {
+			i := bytes.IndexByte(buf[start:end], '\n')
+			if i < 0 {
 				break
 			}
-			end = copy(buf, buf[start:end])
-			start = 0
+			line := buf[start : start+i]
+			start += i + 1
+			if header {
+				header = false
+				continue
+			}
+			for j, p := 0, 0; j < 20; j++ {
+				v := scanNumber(line, p)
+				if !v.ok {
+					b.Fatalf("not a number at %q", line[p:])
+				}
+				cols[j] = append(cols[j], v.v)
+				p = v.end + 1
+			}
 		}
-		if len(cols[19]) != 100_000 {
-			b.Fatalf("%d rows", len(cols[19]))
+		if err == io.EOF {
+			break
 		}
+		end = copy(buf, buf[start:end])
+		start = 0
+	}
+	if len(cols[19]) != 100_000 {
+		b.Fatalf("%d rows", len(cols[19]))
 	}
 }
