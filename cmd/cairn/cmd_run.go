@@ -629,13 +629,23 @@ func reapOrphans(reg *tasks.Registry) func(ctx context.Context, it cairn.WorkIte
 }
 
 // ownerName names this process in run claims and leases: host:pid:nonce.
+// ownerName names this process in the claims it makes on runs:
+// host:pid:token, the token random, followed, where /proc tells it, by
+// "~" and the process's start time (clock ticks after boot), so that
+// ownerGone can tell this process from a later one given the same pid.
 func ownerName() string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), cairn.NewToken()[:8])
+	token := cairn.NewToken()[:8]
+	if start, ok := procStart(os.Getpid()); ok {
+		token += "~" + start
+	}
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), token)
 }
 
-// ownerGone reports whether a claim's process is known dead: it ran on this
-// host and its pid no longer exists. A claim from another host is never
+// ownerGone reports whether a claim's process is known dead: it ran on
+// this host and its pid no longer exists, is a zombie, or is another
+// process's (one that started at another time than the claim's owner, on
+// a machine that reuses pids quickly). A claim from another host is never
 // known dead; it must expire.
 func ownerGone(owner string) bool {
 	parts := strings.Split(owner, ":")
@@ -650,17 +660,44 @@ func ownerGone(owner string) bool {
 	if errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
 		return true
 	}
-	// A zombie is dead too: killed, but not reaped yet (PID 1 in a
-	// container may never reap the orphans it inherits).
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	stat, ok := procStat(pid)
+	if !ok {
 		return false
 	}
-	// pid (comm) STATE ...; comm may hold spaces and parentheses.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] == 'Z'
+	// A zombie is dead too: killed, but not reaped yet (PID 1 in a
+	// container may never reap the orphans it inherits).
+	if stat[0] == "Z" {
+		return true
 	}
-	return false
+	_, start, stamped := strings.Cut(parts[2], "~")
+	return stamped && len(stat) > 19 && stat[19] != start
+}
+
+// procStat returns the fields of /proc/PID/stat after the command's name
+// (the state first, the start time at index 19), false when it cannot be
+// read.
+func procStat(pid int) ([]string, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, false
+	}
+	// pid (comm) STATE ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	return f, len(f) > 0
+}
+
+// procStart returns the start time of process pid, in clock ticks after
+// boot, as /proc/PID/stat writes it.
+func procStart(pid int) (string, bool) {
+	f, ok := procStat(pid)
+	if !ok || len(f) <= 19 {
+		return "", false
+	}
+	return f[19], true
 }
 
 // storedWorkflow parses the exact workflow file stored with run r, with

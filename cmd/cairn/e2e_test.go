@@ -376,21 +376,11 @@ func killGroupOnCleanup(t *testing.T, pid int) {
 // clock ticks since boot), which tells it apart from a later process with
 // the same pid; 0 when there is no such process.
 func startTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	start, ok := procStart(pid)
+	if !ok {
 		return 0
 	}
-	// pid (comm) STATE PPID ...: comm may hold spaces and parentheses.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0
-	}
-	n, _ := strconv.ParseInt(f[19], 10, 64) // field 22 overall
+	n, _ := strconv.ParseInt(start, 10, 64)
 	return n
 }
 
