@@ -67,7 +67,7 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 			firstChunk = int(min(size+1, int64(maxChunk)))
 		}
 	}
-	again, againAt, reread := rereadable(r)
+	source, sourceAt, reread := rereadable(r)
 	in := newCSVInput(newLimitReader(r, opts.MaxBytes), firstChunk, maxChunk, true, !reread, reread)
 	hline, err := in.record()
 	if err == io.EOF {
@@ -115,7 +115,7 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 		if reread {
 			// The bytes read, from where the first read began, again;
 			// their checksum says whether they are still the same.
-			src := io.NewSectionReader(again, againAt, in.total)
+			src := io.NewSectionReader(source, sourceAt, in.total)
 			first := int(min(in.total+1, int64(maxChunk)))
 			again := newCSVInput(src, first, maxChunk, true, false, true)
 			err := d.readDeferred(again)
