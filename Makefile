@@ -137,7 +137,7 @@ fuzz:
 ## bench: the performance figures of docs/benchmarks.md. Shadow scoring over HTTP (two cairn server processes,
 ## its rounds inside one run) once. Last, the figures of issue #18 (the hop) with the
 ## physical floors measured in the same run, each measured BENCH_REPS times, and their summary table; then
-## the data path's figure (ReadCSV beside its floor, alternating, 9 reads each).
+## the data path's figure (ReadCSV beside its floor and the reader it replaced, in turn: 9, 9 and 3 reads).
 BENCH_REPS   ?= 5
 HOP_BENCH    := ^Benchmark(ForkExecTrue1000|ForkExecTrue1000Parallel|BareHop1000|BareHopCairnVFS1000|BareBatchedCommit10000|NoopChain1000|ShellChain1000|NoopFan10000|NoopFan100000|ShellFan1000|RunOneTask)$$
 SHADOW_BENCH := ^BenchmarkShadowHTTP$$
