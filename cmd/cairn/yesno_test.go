@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// A yes/no label and feature keep their spellings from collect to predict
+// A yes/no label and feature keep their spellings from collect (and clean) to predict
 // (issue 15): the collected data, the model's classes, evaluate's
 // positive: "yes", the ROC curve's class and predict's output all say yes
 // and no, never true and false.
@@ -17,10 +17,12 @@ func TestYesNoKeptAsWritten(t *testing.T) {
 	id := runIDOf(t, r.stderr)
 	run := e.show(id)
 
-	data := e.must(0, "artifact", id, "collect", "data").stdout
-	if !strings.HasPrefix(data, "tenure,plan,support_calls,churn\n") || strings.Contains(data, "true") || strings.Contains(data, "false") ||
-		!strings.Contains(data, ",yes,") || !strings.Contains(data, ",no\n") {
-		t.Errorf("collected data does not keep yes/no:\n%.300s", data)
+	for _, task := range []string{"collect", "clean"} {
+		data := e.must(0, "artifact", id, task, "data").stdout
+		if !strings.HasPrefix(data, "tenure,plan,support_calls,churn\n") || strings.Contains(data, "true") || strings.Contains(data, "false") ||
+			!strings.Contains(data, ",yes,") || !strings.Contains(data, ",no\n") {
+			t.Errorf("%s's data does not keep yes/no:\n%.300s", task, data)
+		}
 	}
 
 	var m struct {

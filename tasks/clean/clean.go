@@ -743,7 +743,11 @@ func read(raw []byte) (*table, error) {
 }
 
 // infer returns column j's kind over the kept rows, as dataset.ReadCSV
-// infers it, and its values for a non-categorical kind.
+// infers it, and its values for a non-categorical kind. Inferring is
+// stricter than coercing (types:): a number must be one as written (007
+// and an integer past 2^53 stay text) and a boolean must be spelled true
+// or false (yes/no, 1/0, True stay as written), so that a column nobody
+// asked to type is written back as the user spelled it.
 func (t *table) infer(j int) (dataset.Kind, []float64, error) {
 	for _, k := range []dataset.Kind{dataset.Numeric, dataset.Boolean, dataset.Datetime} {
 		vals := make([]float64, t.rows())
@@ -752,8 +756,8 @@ func (t *table) infer(j int) (dataset.Kind, []float64, error) {
 			if !t.keep[i] || t.miss[j][i] {
 				continue
 			}
-			x, good := parse(k, v)
-			if !good && k == dataset.Numeric && isInf(v) {
+			x, good := inferValue(k, v)
+			if good && k == dataset.Numeric && math.IsInf(x, 0) {
 				if inf < 0 {
 					inf = i
 				}
@@ -782,8 +786,27 @@ var kindPhrase = map[dataset.Kind]string{
 	dataset.Datetime: `a datetime (RFC 3339, "2006-01-02" or "2006-01-02 15:04:05")`,
 }
 
-// parse parses s as kind k the way package dataset does, except that a
-// number must be finite.
+// inferValue parses s as kind k the way dataset.ReadCSV reads a column
+// whose kind it infers: a number as dataset.InferNumber reads it (±Inf
+// included, for infer to refuse), a boolean only as true or false.
+func inferValue(k dataset.Kind, s string) (float64, bool) {
+	switch k {
+	case dataset.Numeric:
+		return dataset.InferNumber([]byte(s))
+	case dataset.Boolean:
+		switch s {
+		case "true":
+			return 1, true
+		case "false":
+			return 0, true
+		}
+		return 0, false
+	}
+	return parse(k, s)
+}
+
+// parse parses s as kind k the way package dataset does for a declared
+// column (types:), except that a number must be finite.
 func parse(k dataset.Kind, s string) (float64, bool) {
 	switch k {
 	case dataset.Numeric:
@@ -809,12 +832,6 @@ func parse(k dataset.Kind, s string) (float64, bool) {
 		return 0, false
 	}
 	return 0, true
-}
-
-// isInf reports a value dataset reads as ±Inf.
-func isInf(s string) bool {
-	v, err := strconv.ParseFloat(s, 64)
-	return math.IsInf(v, 0) && (err == nil || errors.Is(err, strconv.ErrRange))
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -176,6 +176,37 @@ func TestConformance(t *testing.T) {
 			},
 		},
 		tasktest.Case{
+			// A column nobody typed keeps the kind dataset.ReadCSV infers
+			// and its spelling: a yes/no label is not turned into
+			// true/false (its classes would no longer be yes and no), nor
+			// a zip code 007 into 7, nor a 17-digit id rounded.
+			Name:   "untyped columns keep their spelling, as collect reads them",
+			Params: map[string]any{"drop_missing_label": "churned", "drop_duplicates": true},
+			Inputs: in([]byte("zip,id,flag,ok,churned\n007,12345678901234567,1,true,yes\n010,12345678901234568,0,false,no\n007,12345678901234567,1,true,yes\n020,3,1,false,\n")),
+			Want:   tasktest.Succeeds,
+			Check: func(t *testing.T, a tasktest.Attempt) {
+				want := "zip,id,flag,ok,churned\n007,12345678901234567,1,true,yes\n010,12345678901234568,0,false,no\n"
+				got := output(t, a, "data")
+				if string(got) != want {
+					t.Errorf("data %q, want %q", got, want)
+				}
+				f, err := dataset.ReadCSV(bytes.NewReader(got), dataset.ReadOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := report(t, a)
+				for i, c := range r.Columns {
+					if c.Kind != f.Columns[i].Kind {
+						t.Errorf("column %s: clean says %s, dataset.ReadCSV reads %s", c.Name, c.Kind, f.Columns[i].Kind)
+					}
+				}
+				if r.Columns[0].Kind != dataset.Categorical || r.Columns[2].Kind != dataset.Numeric ||
+					r.Columns[3].Kind != dataset.Boolean || r.Columns[4].Kind != dataset.Categorical {
+					t.Errorf("columns %+v", r.Columns)
+				}
+			},
+		},
+		tasktest.Case{
 			Name:   "iris has one exact duplicate",
 			Params: map[string]any{"drop_duplicates": true},
 			Inputs: in(iris),

@@ -637,6 +637,15 @@ func ParseNumber(b []byte) (v float64, ok bool) {
 	return v, ok
 }
 
+// InferNumber reads b as a value of a column whose kind is inferred (not
+// declared) is read: ok only for a number as written — not an identifier
+// such as 007, not an integer a float64 cannot hold exactly, not NaN (see
+// inferableNumber). ±Inf (Inf, 1e400) is ok, for callers to refuse.
+func InferNumber(b []byte) (v float64, ok bool) {
+	v, ok, _ = numberValue(b, true)
+	return v, ok
+}
+
 // ParseDatetime reads b as a value of a datetime column is read (RFC 3339,
 // "2006-01-02" or "2006-01-02 15:04:05", UTC without a zone): Unix seconds,
 // fractional.
