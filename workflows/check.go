@@ -64,7 +64,10 @@ func (p *parser) validate(w *Workflow) {
 			}
 			if info == nil {
 				names := p.opts.Types.Names()
-				hint := "known types: " + strings.Join(names, ", ")
+				// A name near none of them is often a plugin's type
+				// whose binary is not installed (or not pinned).
+				hint := "known types: " + strings.Join(names, ", ") +
+					"; a plugin's type needs its binary in the plugins folder (HOME/plugins or --plugins-dir), pinned with 'cairn plugins lock' (docs/plugins.md)"
 				if s := tasks.Nearest(tn.task.Type, names); s != "" {
 					hint = fmt.Sprintf("did you mean %q? known types: %s", s, strings.Join(names, ", "))
 				}
