@@ -105,7 +105,7 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 	fs.StringVar(&run, "run", "", "only the alerts of this run (an id or a unique prefix)")
 	fs.StringVar(&state, "state", "", "only alerts in this state: pending, sent, failed")
 	fs.IntVar(&limit, "limit", 20, "alerts per page")
-	fs.Int64Var(&before, "before", 0, "the page after this alert id (the cursor the previous page printed)")
+	fs.Int64Var(&before, "before", 0, "the page after this alert `ID` (the cursor the previous page printed)")
 	fs.BoolVar(&asJSON, "json", false, `print JSON for scripts: {"alerts": [...], "next": id or null}`)
 	rf := a.remoteFlags(fs)
 	pos, err := parseFlags(fs, args)

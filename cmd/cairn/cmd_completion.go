@@ -40,6 +40,15 @@ var flagValueKinds = map[string]string{
 	"role": "words:viewer operator admin", "run": "run",
 }
 
+// commandFlagKinds are the commands whose flag of a shared name takes
+// other values than flagValueKinds says: lineage's formats are not graph's,
+// an alert's state is not a run's, and alerts' --before is an alert id.
+var commandFlagKinds = map[string]map[string]string{
+	"lineage": {"format": "words:text json dot openlineage"},
+	"alerts":  {"state": "words:pending sent failed", "before": "none"},
+	"audit":   {"before": "none"},
+}
+
 type compFlag struct{ name, usage, kind string } // kind "bool" for a flag without a value
 
 type compCommand struct {
@@ -84,6 +93,9 @@ func completionModel(ctx context.Context) ([]compCommand, error) {
 			kind := "bool"
 			if !isBoolFlag(f) {
 				kind = kinds[f.Name]
+				if k, ok := commandFlagKinds[c.name][f.Name]; ok {
+					kind = k
+				}
 				if kind == "" {
 					kind = "none"
 				}

@@ -182,8 +182,8 @@ const backfillHelp = "Queue a run for each slot of a workflow's schedule: from -
 
 func cmdBackfill(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("backfill", "FILE|NAME --from T --to T [--server URL]", backfillHelp)
-	from := fs.String("from", "", "the first slot's time or earlier (required)")
-	to := fs.String("to", "", "the last slot's time or later (required)")
+	from := fs.String("from", "", "`TIME` of the first slot, or earlier (required)")
+	to := fs.String("to", "", "`TIME` of the last slot, or later (required)")
 	quiet := fs.Bool("quiet", false, "print the run ids and nothing else")
 	rf := a.remoteFlags(fs)
 	pos, err := parseFlags(fs, args)

@@ -862,6 +862,16 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
+	// A flag's placeholder is the command's own: backfill's --from and
+	// --to take times, not migrate's database URLs.
+	r = e.must(0, "backfill", "--help")
+	if !strings.Contains(r.stdout, "--from TIME ") || !strings.Contains(r.stdout, "--to TIME ") || strings.Contains(r.stdout, "DSN") {
+		t.Errorf("backfill --help: --from and --to do not take a TIME:\n%s", r)
+	}
+	// alerts' --before is an alert id, not a run's.
+	if r = e.must(0, "alerts", "--help"); !strings.Contains(r.stdout, "--before ID ") {
+		t.Errorf("alerts --help: --before does not take an ID:\n%s", r)
+	}
 	r = e.must(2)
 	if !strings.Contains(r.stderr, "Commands:") {
 		t.Errorf("cairn with no command:\n%s", r)
