@@ -63,8 +63,9 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 	if firstChunk == 0 {
 		firstChunk = 64 << 10
 		if size >= int64(firstChunk) {
-			// One more byte than r holds: the first read sees its end.
-			firstChunk = int(min(size+1, int64(maxChunk)))
+			// One more byte than r holds: the first read sees its end
+			// (size+1 would overflow for a size near math.MaxInt64).
+			firstChunk = int(min(size, int64(maxChunk)-1) + 1)
 		}
 	}
 	source, sourceAt, reread := rereadable(r)
@@ -100,6 +101,11 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 	}
 	if opts.MaxBytes > 0 {
 		size = min(size, opts.MaxBytes)
+	}
+	if in.ended {
+		// All of r is in the buffer: its size is known, whatever r said
+		// (a section's Size is its limit, not the bytes under it).
+		size = min(size, in.total)
 	}
 	if rest := in.buf[in.pos:in.end]; size > 0 && len(rest) > 0 {
 		// Room for the rows the input holds at the density of the

@@ -620,9 +620,22 @@ func sizeHint(r io.Reader) int64 {
 		Size() int64
 		io.Seeker
 	}:
-		if at, err := x.Seek(0, io.SeekCurrent); err == nil && x.Size() > at {
-			return x.Size() - at
+		size := x.Size()
+		at, err := x.Seek(0, io.SeekCurrent)
+		if err != nil || size <= at {
+			return 0
 		}
+		// A Size may be a limit beyond the bytes there are (a section
+		// of math.MaxInt64 bytes, "to the end"): a reader that can say
+		// so (io.EOF reading its last byte) has no size to go by. One
+		// that cannot read at all yet (an artifact's, until verified)
+		// is taken at its word.
+		if ra, ok := x.(io.ReaderAt); ok {
+			if _, err := ra.ReadAt(make([]byte, 1), size-1); err == io.EOF {
+				return 0
+			}
+		}
+		return size - at
 	}
 	return 0
 }

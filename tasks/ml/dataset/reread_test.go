@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // turnsToText is a CSV whose column y holds numbers but for its last
@@ -240,5 +242,69 @@ func TestSizeHint(t *testing.T) {
 		if got := sizeHint(c.r); got != c.want {
 			t.Errorf("%s: sizeHint = %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// TestReadCSVSectionBeyondItsBytes: a section whose limit is past the
+// bytes under it ("to the end": math.MaxInt64, or just large) reads as
+// its bytes do, promptly and without room reserved for the rows its
+// Size would hold: a first chunk of size+1 bytes overflowed (a negative
+// chunk, fill looping forever) and the reserve took the limit for the
+// input's size.
+func TestReadCSVSectionBeyondItsBytes(t *testing.T) {
+	small := turnsToText(50)
+	big := turnsToText(400_000) // over ReadCSV's largest chunk
+	if len(big) <= 4<<20 {
+		t.Fatalf("the big input is only %d bytes", len(big))
+	}
+	for _, c := range []struct {
+		name  string
+		src   []byte
+		limit int64
+	}{
+		{"small, MaxInt64", small, math.MaxInt64},
+		{"small, MaxInt64-1", small, math.MaxInt64 - 1},
+		{"small, 1<<40", small, 1 << 40},
+		{"big, MaxInt64", big, math.MaxInt64},
+		{"big, 1<<40", big, 1 << 40},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want, err := readCSVRef(bytes.NewReader(c.src), ReadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				f     *Frame
+				err   error
+				alloc uint64
+			}
+			done := make(chan result, 1)
+			go func() {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				f, err := ReadCSV(io.NewSectionReader(bytes.NewReader(c.src), 0, c.limit), ReadOptions{})
+				runtime.ReadMemStats(&after)
+				done <- result{f, err, after.TotalAlloc - before.TotalAlloc}
+			}()
+			select {
+			case res := <-done:
+				if res.err != nil {
+					t.Fatalf("ReadCSV: %v", res.err)
+				}
+				if d := strictDiff(res.f, want); d != "" {
+					t.Fatal(d)
+				}
+				if limit := uint64(len(c.src))*8 + 16<<20; res.alloc > limit {
+					t.Errorf("read %d bytes with %d bytes allocated, want at most %d", len(c.src), res.alloc, limit)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("ReadCSV still reading after 20 s")
+			}
+		})
+	}
+	// A section whose bytes are all there is sized by its Size.
+	sec := io.NewSectionReader(bytes.NewReader(small), 3, int64(len(small)-3))
+	if got := sizeHint(sec); got != int64(len(small)-3) {
+		t.Errorf("sizeHint of a whole section = %d, want %d", got, len(small)-3)
 	}
 }
