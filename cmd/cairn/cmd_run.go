@@ -669,8 +669,25 @@ func ownerGone(owner string) bool {
 	if stat[0] == "Z" {
 		return true
 	}
+	// Only a start time as ownerName writes it (digits) tells: a stamp
+	// this version cannot read (empty, or another version's "~start~more")
+	// is as no stamp, lest a live process's claim be taken.
 	_, start, stamped := strings.Cut(parts[2], "~")
-	return stamped && len(stat) > 19 && stat[19] != start
+	return stamped && isTicks(start) && len(stat) > 19 && stat[19] != start
+}
+
+// isTicks reports whether s is a start time as /proc/PID/stat writes it:
+// decimal digits.
+func isTicks(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // procStat returns the fields of /proc/PID/stat after the command's name

@@ -36,6 +36,12 @@ func TestOwnerGone(t *testing.T) {
 		fmt.Sprintf("%s:0:abcdefgh", host):                       false,
 		"not an owner":                                           false,
 		fmt.Sprintf("%s:%d:abcdefgh~%s:extra", host, pid, start): false,
+		// A stamp that is no start time (empty, spaced, another
+		// version's "~start~more") is as none: a live pid keeps its claim.
+		fmt.Sprintf("%s:%d:abcdefgh~", host, pid):               false,
+		fmt.Sprintf("%s:%d:abcdefgh~ %s", host, pid, start):     false,
+		fmt.Sprintf("%s:%d:abcdefgh~%s~boot", host, pid, start): false,
+		fmt.Sprintf("%s:%d:abcdefgh~-1", host, pid):             false,
 	}
 	for owner, want := range cases {
 		if got := ownerGone(owner); got != want {
