@@ -382,6 +382,12 @@ type verifyingReader struct {
 	ref cairn.ArtifactRef
 	n   int64
 	err error // sticky
+
+	// ReadAt's: the bytes read again in order from offset 0, hashed as
+	// Read's are, so that what is read again is verified too.
+	againMu sync.Mutex
+	againH  hash.Hash
+	againN  int64
 }
 
 func (v *verifyingReader) Read(p []byte) (int, error) {
@@ -408,13 +414,47 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 }
 
 // ReadAt reads the artifact's bytes again once Read has read them all
-// and found them to be ref's (io.EOF): before that it fails, so that
-// nothing unverified is read through it.
+// and found them to be ref's (io.EOF): before that it fails. The bytes
+// are read again in order, from offset 0 (which starts over) to the
+// end, and hashed again: the read that reaches the end fails (ErrCorrupt)
+// when they are not ref's (the file was written to since Read verified
+// it), so that nothing unverified is read through it without an error by
+// its end.
 func (v *verifyingReader) ReadAt(p []byte, off int64) (int, error) {
 	if v.err != io.EOF {
 		return 0, fmt.Errorf("read artifact %s again: it is read again only once read to its end and verified", v.ref.Digest)
 	}
-	return v.f.ReadAt(p, off)
+	v.againMu.Lock()
+	defer v.againMu.Unlock()
+	if off == 0 || v.againH == nil {
+		if v.againH == nil {
+			v.againH = sha256.New()
+		}
+		v.againH.Reset()
+		v.againN = 0
+	}
+	if off != v.againN {
+		return 0, fmt.Errorf("read artifact %s again: at offset %d after %d bytes: it is read again in order, from its start", v.ref.Digest, off, v.againN)
+	}
+	if int64(len(p)) > v.ref.Size-off {
+		p = p[:max(v.ref.Size-off, 0)]
+	}
+	n, err := v.f.ReadAt(p, off)
+	v.againH.Write(p[:n])
+	v.againN += int64(n)
+	if v.againN == v.ref.Size {
+		if got := "sha256:" + hex.EncodeToString(v.againH.Sum(nil)); got != v.ref.Digest {
+			return n, fmt.Errorf("read artifact %s again: its bytes changed since they were verified (they hash to %s now): %w", v.ref.Digest, got, ErrCorrupt)
+		}
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		return n, fmt.Errorf("read artifact %s again: %d bytes, not %d: it changed since it was verified: %w", v.ref.Digest, v.againN, v.ref.Size, ErrCorrupt)
+	}
+	if err != nil {
+		return n, fmt.Errorf("read artifact %s again: %w", v.ref.Digest, err)
+	}
+	return n, nil
 }
 
 // Seek tells where Read is (Seek(0, io.SeekCurrent)), for a caller that

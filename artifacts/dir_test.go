@@ -329,3 +329,69 @@ func BenchmarkVerifiedPath32MB(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 }
+
+// TestDirReadAtVerifiesAgain: a blob's reader, read to its verified end,
+// reads its bytes again through ReadAt (as dataset.ReadCSV does, in
+// order from 0 through an io.SectionReader) and verifies them again: the
+// same bytes read to io.EOF; bytes written over in place since Read
+// verified them (same size: only a hash tells), or cut short, fail with
+// ErrCorrupt by the end rather than be read as the artifact's; a read
+// out of order is refused.
+func TestDirReadAtVerifiesAgain(t *testing.T) {
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("cairn,artifact\n"), 10000)
+	for _, tc := range []struct {
+		name    string
+		change  func(p string) error
+		corrupt bool
+	}{
+		{"unchanged", func(string) error { return nil }, false},
+		{"a byte written over", func(p string) error {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			if _, err := f.WriteAt([]byte{'X'}, int64(len(data)/2)); err != nil {
+				return err
+			}
+			return f.Close()
+		}, true},
+		{"cut short", func(p string) error { return os.Truncate(p, int64(len(data)-10)) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := openDir(t)
+			ref, err := d.Put(ctx, "text/csv", bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc, err := d.Open(ctx, ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rc.Close()
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				t.Fatalf("first read: %v", err)
+			}
+			p, err := d.Path(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.change(p); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(io.NewSectionReader(rc.(io.ReaderAt), 0, ref.Size))
+			if tc.corrupt {
+				if !errors.Is(err, artifacts.ErrCorrupt) {
+					t.Fatalf("read again after %s: %d bytes, %v; want ErrCorrupt", tc.name, len(got), err)
+				}
+				return
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("read again: %d bytes, %v", len(got), err)
+			}
+			if _, err := rc.(io.ReaderAt).ReadAt(make([]byte, 4), 100); err == nil {
+				t.Error("a read again out of order (at 100 after the end) succeeded")
+			}
+		})
+	}
+}
