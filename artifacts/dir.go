@@ -415,26 +415,37 @@ func (v *verifyingReader) Read(p []byte) (int, error) {
 
 // ReadAt reads the artifact's bytes again once Read has read them all
 // and found them to be ref's (io.EOF): before that it fails. The bytes
-// are read again in order, from offset 0 (which starts over) to the
-// end, and hashed again: the read that reaches the end fails (ErrCorrupt)
-// when they are not ref's (the file was written to since Read verified
-// it), so that nothing unverified is read through it without an error by
-// its end.
+// read again are hashed again, with those before them (a read that does
+// not start where the last one ended hashes the bytes before it first:
+// reads in order from any offset hash each byte once), and the read that
+// reaches the end fails (ErrCorrupt) when they are not ref's (the file
+// was written to since Read verified it): nothing unverified is read
+// through it without an error by its end.
 func (v *verifyingReader) ReadAt(p []byte, off int64) (int, error) {
 	if v.err != io.EOF {
 		return 0, fmt.Errorf("read artifact %s again: it is read again only once read to its end and verified", v.ref.Digest)
 	}
+	if off < 0 || off > v.ref.Size {
+		return 0, fmt.Errorf("read artifact %s again: offset %d is outside its %d bytes", v.ref.Digest, off, v.ref.Size)
+	}
 	v.againMu.Lock()
 	defer v.againMu.Unlock()
-	if off == 0 || v.againH == nil {
+	if v.againH == nil || off != v.againN {
+		// Not where the last ReadAt ended: start over, the bytes before
+		// off hashed first (a caller that Read a prefix before it began
+		// reading again starts past it).
 		if v.againH == nil {
 			v.againH = sha256.New()
 		}
 		v.againH.Reset()
-		v.againN = 0
-	}
-	if off != v.againN {
-		return 0, fmt.Errorf("read artifact %s again: at offset %d after %d bytes: it is read again in order, from its start", v.ref.Digest, off, v.againN)
+		n, err := io.Copy(v.againH, io.NewSectionReader(v.f, 0, off))
+		v.againN = n
+		if err != nil {
+			return 0, fmt.Errorf("read artifact %s again: %w", v.ref.Digest, err)
+		}
+		if n != off {
+			return 0, fmt.Errorf("read artifact %s again: %d bytes before offset %d: it changed since it was verified: %w", v.ref.Digest, n, off, ErrCorrupt)
+		}
 	}
 	if int64(len(p)) > v.ref.Size-off {
 		p = p[:max(v.ref.Size-off, 0)]
