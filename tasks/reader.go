@@ -61,10 +61,16 @@ func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
 func (c ctxReaderAt) Seek(offset int64, whence int) (int64, error) { return c.ra.Seek(offset, whence) }
 
 // Size is the reader's, when it has one (an io.SectionReader, an
-// artifact's: what dataset.ReadCSV sizes its columns by); else -1.
+// artifact's), or a regular file's size (what dataset.ReadCSV sizes its
+// columns by); else -1.
 func (c ctxReaderAt) Size() int64 {
-	if s, ok := c.ra.(interface{ Size() int64 }); ok {
-		return s.Size()
+	switch x := c.ra.(type) {
+	case interface{ Size() int64 }:
+		return x.Size()
+	case interface{ Stat() (fs.FileInfo, error) }:
+		if fi, err := x.Stat(); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
 	}
 	return -1
 }

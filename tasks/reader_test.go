@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,7 +20,7 @@ import (
 // TestContextReaderKeepsReadAt: over a bytes.Reader the context reader
 // is an io.ReaderAt and an io.Seeker, whose ReadAt fails with the
 // cancellation once the context is done; over a plain reader it is
-// neither.
+// neither; over a regular file, its Size is the file's.
 func TestContextReaderKeepsReadAt(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	r := tasks.ContextReader(ctx, bytes.NewReader([]byte("hello")))
@@ -43,6 +45,19 @@ func TestContextReaderKeepsReadAt(t *testing.T) {
 	}
 	if _, ok := tasks.ContextReader(context.Background(), io.MultiReader(strings.NewReader("x"))).(io.ReaderAt); ok {
 		t.Error("a ReaderAt over a reader that is not one")
+	}
+	// Over a regular file: its size.
+	path := filepath.Join(t.TempDir(), "f.csv")
+	if err := os.WriteFile(path, []byte("a\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if s, ok := tasks.ContextReader(context.Background(), f).(interface{ Size() int64 }); !ok || s.Size() != 4 {
+		t.Errorf("over a 4-byte file: Size %v", s)
 	}
 }
 

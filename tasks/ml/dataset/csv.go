@@ -40,9 +40,9 @@ func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 
 // readCSV is ReadCSV reading its input in chunks of firstChunk bytes,
 // doubling up to maxChunk (tests use tiny ones). firstChunk 0 means:
-// 64 KiB, or as much as r holds up to maxChunk when it says (sizeHint),
-// so that an input of known size is not read into buffers of growing
-// sizes.
+// as much as r holds (sizeHint, at most MaxBytes) up to maxChunk when it
+// says, so that an input of known size is not read into buffers of
+// growing sizes, else 64 KiB.
 //
 // It is encoding/csv's reader and the inference of buildColumn in one
 // pass over the bytes, with the same results and errors (the reference
@@ -60,11 +60,15 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 		return nil, err
 	}
 	size := sizeHint(r)
+	if opts.MaxBytes > 0 {
+		size = min(size, opts.MaxBytes)
+	}
 	if firstChunk == 0 {
 		firstChunk = 64 << 10
-		if size >= int64(firstChunk) {
-			// One more byte than r holds: the first read sees its end
-			// (size+1 would overflow for a size near math.MaxInt64).
+		if size > 0 {
+			// One more byte than r holds (or than MaxBytes lets it):
+			// the first read sees its end (size+1 would overflow for a
+			// size near math.MaxInt64).
 			firstChunk = int(min(size, int64(maxChunk)-1) + 1)
 		}
 	}
@@ -98,9 +102,6 @@ func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, e
 	d := newDecoder(names, opts.Schema, c)
 	if !d.inferring() {
 		in.keep, in.kept, in.summing = false, nil, false
-	}
-	if opts.MaxBytes > 0 {
-		size = min(size, opts.MaxBytes)
 	}
 	if in.ended {
 		// All of r is in the buffer: its size is known, whatever r said

@@ -308,3 +308,24 @@ func TestReadCSVSectionBeyondItsBytes(t *testing.T) {
 		t.Errorf("sizeHint of a whole section = %d, want %d", got, len(small)-3)
 	}
 }
+
+// TestReadCSVFirstChunkWithinMaxBytes: the first chunk of a source that
+// says its size is no larger than MaxBytes lets it be: a 4 MiB input
+// refused at 100 bytes does not take 4 MiB to say so.
+func TestReadCSVFirstChunkWithinMaxBytes(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not measured under the race detector")
+	}
+	src := turnsToText(300_000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := ReadCSV(bytes.NewReader(src), ReadOptions{MaxBytes: 100})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("ReadCSV of %d bytes with MaxBytes 100: %v", len(src), err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+		t.Errorf("refusing %d bytes at MaxBytes 100 allocated %d bytes", len(src), got)
+	}
+}
