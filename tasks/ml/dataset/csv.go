@@ -52,8 +52,10 @@ func ReadCSV(r io.Reader, opts ReadOptions) (*Frame, error) {
 // and the last line, go through readRecord, encoding/csv's parser. Each
 // column keeps the kind of its first value while the others agree (see
 // decoder). When a column of numbers, booleans or datetimes turns out to
-// be text, its values are read again from the input kept in memory
-// (the input is kept unless every column's kind is declared).
+// be text, its values are read again: from r itself when it can be read
+// again (rereadable; the bytes checked against the first read's crc32c),
+// else from the input kept in memory (kept only then, and only while
+// some column's kind is inferred).
 func readCSV(r io.Reader, opts ReadOptions, firstChunk, maxChunk int) (*Frame, error) {
 	c, err := opts.config()
 	if err != nil {
