@@ -628,8 +628,7 @@ func reapOrphans(reg *tasks.Registry) func(ctx context.Context, it cairn.WorkIte
 	}
 }
 
-// ownerName names this process in run claims and leases: host:pid:nonce.
-// ownerName names this process in the claims it makes on runs:
+// ownerName names this process in run claims and leases:
 // host:pid:token, the token random, followed, where /proc tells it, by
 // "~" and the process's start time (clock ticks after boot), so that
 // ownerGone can tell this process from a later one given the same pid.
