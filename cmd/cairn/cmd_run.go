@@ -672,21 +672,8 @@ func ownerGone(owner string) bool {
 	// this version cannot read (empty, or another version's "~start~more")
 	// is as no stamp, lest a live process's claim be taken.
 	_, start, stamped := strings.Cut(parts[2], "~")
-	return stamped && isTicks(start) && len(stat) > 19 && stat[19] != start
-}
-
-// isTicks reports whether s is a start time as /proc/PID/stat writes it:
-// decimal digits.
-func isTicks(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
+	_, err = strconv.ParseUint(start, 10, 64)
+	return stamped && err == nil && len(stat) > 19 && stat[19] != start
 }
 
 // procStat returns the fields of /proc/PID/stat after the command's name

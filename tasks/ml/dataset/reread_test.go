@@ -14,6 +14,17 @@ import (
 	"time"
 )
 
+// allocatedBy returns the bytes the process allocated while fn ran,
+// after a collection.
+func allocatedBy(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
 // turnsToText is a CSV whose column y holds numbers but for its last
 // row, so that ReadCSV reads y a second time, as text.
 func turnsToText(rows int) []byte {
@@ -107,15 +118,12 @@ func TestReadCSVDoesNotKeepARereadableInput(t *testing.T) {
 	}
 	src := turnsToText(200_000)
 	allocated := func(r io.Reader) uint64 {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		f, err := ReadCSV(r, ReadOptions{})
-		runtime.ReadMemStats(&after)
-		if err != nil || f.Rows() != 200_001 {
-			t.Fatalf("%v, %d rows", err, f.Rows())
-		}
-		return after.TotalAlloc - before.TotalAlloc
+		return allocatedBy(func() {
+			f, err := ReadCSV(r, ReadOptions{})
+			if err != nil || f.Rows() != 200_001 {
+				t.Errorf("ReadCSV: %v, %v", err, f)
+			}
+		})
 	}
 	again, kept := allocated(bytes.NewReader(src)), allocated(onlyReader{bytes.NewReader(src)})
 	t.Logf("input %d bytes; allocated reading it again %d, keeping it %d", len(src), again, kept)
@@ -280,11 +288,11 @@ func TestReadCSVSectionBeyondItsBytes(t *testing.T) {
 			}
 			done := make(chan result, 1)
 			go func() {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				f, err := ReadCSV(io.NewSectionReader(bytes.NewReader(c.src), 0, c.limit), ReadOptions{})
-				runtime.ReadMemStats(&after)
-				done <- result{f, err, after.TotalAlloc - before.TotalAlloc}
+				var res result
+				res.alloc = allocatedBy(func() {
+					res.f, res.err = ReadCSV(io.NewSectionReader(bytes.NewReader(c.src), 0, c.limit), ReadOptions{})
+				})
+				done <- res
 			}()
 			select {
 			case res := <-done:
@@ -317,15 +325,12 @@ func TestReadCSVFirstChunkWithinMaxBytes(t *testing.T) {
 		t.Skip("allocations are not measured under the race detector")
 	}
 	src := turnsToText(300_000)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	_, err := ReadCSV(bytes.NewReader(src), ReadOptions{MaxBytes: 100})
-	runtime.ReadMemStats(&after)
+	var err error
+	got := allocatedBy(func() { _, err = ReadCSV(bytes.NewReader(src), ReadOptions{MaxBytes: 100}) })
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("ReadCSV of %d bytes with MaxBytes 100: %v", len(src), err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<10 {
+	if got > 64<<10 {
 		t.Errorf("refusing %d bytes at MaxBytes 100 allocated %d bytes", len(src), got)
 	}
 }
