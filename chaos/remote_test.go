@@ -214,7 +214,7 @@ func remoteAmbiguous(t *testing.T, kind string) {
 		}
 		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
 		switch x := rng.Float64(); {
-		case terminate != nil && x < 0.3:
+		case terminate != nil && cuts > 0 && x < 0.3: // a cut first, whatever the draws
 			terminate()
 			drops++
 		case cuts < pick(3, 20) && x < 0.7:
