@@ -87,8 +87,8 @@ func TestFastBatchCases(t *testing.T) {
 		{"  - id: a\n    when: ${{ params.go == true }}\n", 1, true},
 		{"  - id: a\n    url: http://example.com:8080/x\n", 1, true},
 		{"  - id: 2001-12-14\n    n: -1\n    f: .5\n    h: 0x1F\n    o: 0o17\n    e: 1e3\n    i: +.inf\n", 1, true},
-		{"  - id: t0\n    type: noop\n", 2, false},        // not the items the lines said
-		{"  - id: a\n    run: |\n      echo\n", 1, false}, // block scalar
+		{"  - id: t0\n    type: noop\n", 2, false},           // not the items the lines said
+		{"  - id: a\n    run: |\n      echo\n", 1, false},    // block scalar
 		{"  - id: a\n    run: echo\n      more\n", 1, false}, // a plain scalar on two lines
 		{"  - id: &x a\n", 1, false},
 		{"  - id: *x\n", 1, false},
