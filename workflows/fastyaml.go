@@ -34,6 +34,10 @@ import (
 // or the list does not hold want items.
 func fastBatch(src []byte, shift, want int) ([]*yaml.Node, bool) {
 	f := fastReader{s: string(src), shift: shift}
+	return f.read(want)
+}
+
+func (f *fastReader) read(want int) ([]*yaml.Node, bool) {
 	if !f.splitLines() || len(f.lines) == 0 {
 		return nil, false
 	}
@@ -46,9 +50,10 @@ func fastBatch(src []byte, shift, want int) ([]*yaml.Node, bool) {
 
 // fastLine is one line of the batch that holds more than a comment.
 type fastLine struct {
-	start, end int // the text after the indentation, without the line break
-	indent     int // spaces before it
-	num        int // the line's number in the batch, from 1
+	start, end int  // the text after the indentation, without the line break
+	indent     int  // spaces before it
+	num        int  // the line's number in the batch, from 1
+	ascii      bool // its columns are its bytes
 }
 
 type fastReader struct {
@@ -60,6 +65,10 @@ type fastReader struct {
 	// slab holds the nodes not yet used of those allocated together
 	// for one entry of the task list (see node).
 	slab []yaml.Node
+
+	// looked counts the lines width and newSlab look at ahead: a few
+	// times the lines, never their square (TestFastBatchLooksAheadLinearly).
+	looked int
 }
 
 // splitLines finds the lines that hold more than spaces and a comment;
@@ -87,12 +96,14 @@ func (f *fastReader) splitLines() bool {
 		for indent < end && s[indent] == ' ' {
 			indent++
 		}
+		ascii := true
 		for j := indent; j < end; j++ {
 			c := s[j]
 			if c < 0x20 || c == 0x7f {
 				return false
 			}
 			if c >= 0x80 {
+				ascii = false
 				r, size := utf8.DecodeRuneInString(s[j:])
 				if !fastRune(r) {
 					return false
@@ -104,7 +115,7 @@ func (f *fastReader) splitLines() bool {
 			return false // perhaps a document marker
 		}
 		if indent < end && s[indent] != '#' {
-			f.lines = append(f.lines, fastLine{start: indent, end: end, indent: indent - off, num: num})
+			f.lines = append(f.lines, fastLine{start: indent, end: end, indent: indent - off, num: num, ascii: ascii})
 		}
 		off = next
 	}
@@ -147,6 +158,7 @@ func (f *fastReader) node(kind yaml.Kind, tag, value string, style yaml.Style, l
 func (f *fastReader) newSlab(indent int) {
 	n := 1 // the entry's own mapping, or its scalar
 	for j := f.i; j < len(f.lines); j++ {
+		f.looked++
 		l := f.lines[j]
 		if j > f.i && l.indent <= indent {
 			break
@@ -165,16 +177,25 @@ func (f *fastReader) newSlab(indent int) {
 // col is the column (from 1, in characters as yaml.v3 counts them) of
 // byte off of line l.
 func (f *fastReader) col(l fastLine, off int) int {
+	if l.ascii {
+		return l.indent + 1 + off - l.start
+	}
 	return l.indent + 1 + utf8.RuneCountInString(f.s[l.start:off])
 }
 
 // width counts the entries (entry set) or keys of the collection at
 // indentation indent whose first is on line f.i, from the lines: the
-// capacity of its node's Content.
+// capacity of its node's Content. It stops where the collection ends, so
+// that the lines are counted once per level (a sequence at its key's
+// indentation ends at the mapping's next key).
 func (f *fastReader) width(indent int, entry bool) int {
 	n := 1
 	for j := f.i + 1; j < len(f.lines) && f.lines[j].indent >= indent; j++ {
-		if l := f.lines[j]; l.indent == indent && isEntryAt(f.s, l.start, l.end) == entry {
+		f.looked++
+		if l := f.lines[j]; l.indent == indent {
+			if isEntryAt(f.s, l.start, l.end) != entry {
+				break
+			}
 			n++
 		}
 	}
@@ -388,6 +409,11 @@ func (f *fastReader) restIsComment(l fastLine, off int) bool {
 // flowSequence reads a flow sequence of scalars that starts at byte at of
 // line l and ends on it; it returns the node and the offset after "]".
 func (f *fastReader) flowSequence(l fastLine, at int) (*yaml.Node, int, bool) {
+	if !l.ascii {
+		// Each item's column would count the line's characters from its
+		// start: left to yaml.v3 rather than quadratic on a long line.
+		return nil, 0, false
+	}
 	seq := f.node(yaml.SequenceNode, "!!seq", "", yaml.FlowStyle, l.num, f.col(l, at))
 	j := at + 1
 	skip := func() {

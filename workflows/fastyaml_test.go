@@ -80,7 +80,9 @@ func TestFastBatchCases(t *testing.T) {
 		{"  - id: a\r\n    type: noop\r\n", 1, true},
 		{"  - id: 'it''s'\n    run: \"say \\\"hi\\\"\\n\"\n", 1, true},
 		{"  - id: é\n    with: {a: 1}\n", 1, false},
-		{"  - id: é\n    needs: [é, ü, x]\n", 1, true},
+		{"  - id: é\n    needs: [é, ü, x]\n", 1, false}, // a flow list on a line not ASCII: yaml.v3's
+		{"  - id: é\n    needs: [e, u, x] # é\n", 1, false},
+		{"  - id: é\n    needs: [e, u, x]\n    text: 'ü' # ü\n    k: \"日本\"\n", 1, true},
 		{"  - 'a'\n  - \"b\"\n  - c\n  - [d]\n", 4, true},
 		{"  - id: a\n    with:\n    x: 1\n", 1, true},
 		{"  - id:\n  - b:\n", 2, true},
@@ -115,6 +117,30 @@ func TestFastBatchCases(t *testing.T) {
 		if got := checkFastBatch(t, c.src, 10, c.want); got != c.fast {
 			t.Errorf("fastBatch read it: %v, want %v:\n%s", got, c.fast, c.src)
 		}
+	}
+}
+
+// TestFastBatchLooksAheadLinearly reads entries whose lines fastBatch
+// looks at ahead (to size its nodes' lists): a mapping of 20,000 keys
+// each holding a sequence at the key's indentation, and a long entry; the
+// lines looked at stay a small multiple of the lines, not their square.
+func TestFastBatchLooksAheadLinearly(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("  - id: a\n")
+	for i := range 20_000 {
+		fmt.Fprintf(&sb, "    k%d:\n    - x\n    - y\n", i)
+	}
+	sb.WriteString("  - needs: [" + strings.Repeat("a, ", 50_000) + "b]\n")
+	f := fastReader{s: sb.String()}
+	items, ok := f.read(2)
+	if !ok || len(items) != 2 || len(items[0].Content) != 2*20_001 {
+		t.Fatalf("not read: %v", ok)
+	}
+	if lines := len(f.lines); f.looked > 4*lines {
+		t.Errorf("looked at %d lines ahead for %d lines", f.looked, lines)
+	}
+	if got := items[1].Content[1].Content[50_000]; got.Value != "b" || got.Column != 13+3*50_000 {
+		t.Errorf("last item %q at column %d", got.Value, got.Column)
 	}
 }
 
