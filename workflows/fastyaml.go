@@ -514,8 +514,8 @@ func plainEnd(s string, at, end int, flow bool) (int, bool) {
 			if flow {
 				return fastPlain(s, at, last)
 			}
-		case '[', '{', '}':
-			if flow {
+		case '[', '{', '}', '?':
+			if flow { // "?" ends a plain scalar in a flow collection and starts a key
 				return 0, false
 			}
 		}
