@@ -12,8 +12,9 @@ import (
 // this reader knows. yaml.v3 builds each node from a chain of tokens and
 // events (22 allocations and about 1 KB for a two-line noop task, 60 % of
 // a 10,000-task file's parse); this reader allocates the nodes, their
-// lists and one copy of the batch's text, whose substrings are the nodes'
-// values.
+// lists, a copy of the batch's text while it reads it, and for each entry
+// of the task list one string its nodes' values are substrings of (see
+// ownValues).
 //
 // The subset is what workflow files are made of: block sequences and
 // block mappings, keys that are plain words, values that are plain
@@ -254,9 +255,47 @@ func (f *fastReader) sequence(indent, depth int) (*yaml.Node, bool) {
 		if !ok {
 			return nil, false
 		}
+		if depth == 1 {
+			ownValues(item)
+		}
 		seq.Content = append(seq.Content, item)
 	}
 	return seq, true
+}
+
+// ownValues gives the values of the nodes of one entry of the task list
+// (substrings of the batch's text until then) a string of their own, as
+// yaml.v3 gives each value its own: what the parser keeps of a task (its
+// id, its with: values) must not keep the batch's text alive, its
+// comments, indentation and other tasks (a file with long comments kept
+// its whole text after Parse).
+func ownValues(item *yaml.Node) {
+	n := valueBytes(item)
+	if n == 0 {
+		return
+	}
+	var b strings.Builder
+	b.Grow(n) // exactly: the builder never grows again, and its String is its buffer
+	copyValues(item, &b)
+}
+
+func valueBytes(n *yaml.Node) int {
+	size := len(n.Value)
+	for _, c := range n.Content {
+		size += valueBytes(c)
+	}
+	return size
+}
+
+func copyValues(n *yaml.Node, b *strings.Builder) {
+	if n.Value != "" {
+		start := b.Len()
+		b.WriteString(n.Value)
+		n.Value = b.String()[start:]
+	}
+	for _, c := range n.Content {
+		copyValues(c, b)
+	}
 }
 
 // keyEnd returns the offset of the colon after a plain key that starts at

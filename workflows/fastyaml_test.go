@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"gopkg.in/yaml.v3"
 )
@@ -414,5 +415,41 @@ func BenchmarkTaskListReaders(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestFastBatchOwnValues checks that the values of each entry of the task
+// list are one string of their own, without the batch's other text: what
+// a Workflow keeps of a task (its id, its with: values) must not keep the
+// comments and the other tasks of its batch alive.
+func TestFastBatchOwnValues(t *testing.T) {
+	long := "    # " + strings.Repeat("c", 4000) + "\n"
+	src := "  - id: t0\n" + long + "    with:\n" + long + "      script: \"echo \\\"hi\\\"\"\n      env:\n" +
+		"  # between\n" + long + "  - id: t1\n    needs: [t0, 'a''b']\n"
+	items, ok := fastBatch([]byte(src), 0, 2)
+	if !ok {
+		t.Fatal("fastBatch leaves the batch to yaml.v3")
+	}
+	var spans [][2]uintptr
+	for _, item := range items {
+		lo, hi, size := ^uintptr(0), uintptr(0), 0
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			if n.Value != "" {
+				p := uintptr(unsafe.Pointer(unsafe.StringData(n.Value)))
+				lo, hi, size = min(lo, p), max(hi, p+uintptr(len(n.Value))), size+len(n.Value)
+			}
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(item)
+		if hi-lo != uintptr(size) {
+			t.Errorf("the values of %v span %d bytes, hold %d", item.Content[1].Value, hi-lo, size)
+		}
+		spans = append(spans, [2]uintptr{lo, hi})
+	}
+	if spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1] {
+		t.Error("the values of two entries share a string")
 	}
 }
