@@ -321,6 +321,16 @@ func FuzzFastBatch(f *testing.F) {
 		src, items := randomBatch(r)
 		f.Add(src, items)
 	}
+	for _, src := range []string{
+		"  - id: a\n    needs: [a?b, 'c', \"d\", -e, f g]\n",
+		"- a:\n  - b\n  c:\n      - d\n  e: [x\u00a0]  # \u65e5\n",
+		"- a: x\r\n\r\n  b:\r\n  - y\r\n# c\r\n- z\r",
+		"-   a: 1\n    b:\n        c: \"\\t\\\"\"\n     # c\n    d: 'e''f'\n",
+		"- a:\n    b:\n      c:\n        d:\n          - e:\n              f: [g]\n",
+		"- 1: a\n  true: b\n  2001-12-14: c\n  a-b.c/d_e: f:g#h\n",
+	} {
+		f.Add(src, 1)
+	}
 	f.Fuzz(func(t *testing.T, src string, want int) {
 		checkFastBatch(t, src, 3, want)
 	})
@@ -451,5 +461,103 @@ func TestFastBatchOwnValues(t *testing.T) {
 	}
 	if spans[0][0] < spans[1][1] && spans[1][0] < spans[0][1] {
 		t.Error("the values of two entries share a string")
+	}
+}
+
+// structuredBatch writes a batch of the task list from r as nested block
+// collections at varied indentation (1 to 3 spaces deeper, sequences at
+// their key's column or deeper, one or two spaces after a dash), with
+// comment and blank lines at any indentation, sometimes one line moved a
+// column in or out; it returns the batch and its items.
+func structuredBatch(r *rand.Rand) (string, int) {
+	vals := []string{"x", "y z", "[x]", "[]", "[ a , 'b',\"c\" ]", "'q'", "\"d\\n\"", "1", "true", "~", "-x", "a:b", "a#b",
+		"é日", "x #c", "[x] #c", "'a''b'", "[a?b]", "[-a]", "a?b", "a-", "0x1", "-1", ".5", "a]", "a[", "a,b", "a'", "\u00a0", "2001-01-01"}
+	keys := []string{"a", "b", "id", "1", "true", "null", "a-b", "a.b", "x/y", "_"}
+	var lines []string
+	noise := func() {
+		if r.IntN(8) == 0 {
+			lines = append(lines, strings.Repeat(" ", r.IntN(10))+"# n")
+		}
+		if r.IntN(12) == 0 {
+			lines = append(lines, strings.Repeat(" ", r.IntN(4)))
+		}
+	}
+	var mapping func(first string, indent, depth int)
+	seq := func(indent, depth int) {
+		for range 1 + r.IntN(3) {
+			dash := strings.Repeat(" ", indent) + "-" + " "[:1] + " "[:r.IntN(2)]
+			if r.IntN(2) == 0 && depth < 7 {
+				mapping(dash, len(dash), depth+1)
+			} else {
+				lines = append(lines, dash+vals[r.IntN(len(vals))])
+			}
+			noise()
+		}
+	}
+	mapping = func(first string, indent, depth int) {
+		for i := range 1 + r.IntN(3) {
+			lead := strings.Repeat(" ", indent)
+			if i == 0 {
+				lead = first
+			}
+			k := keys[r.IntN(len(keys))]
+			switch c := r.IntN(6); {
+			case c < 2 || depth > 6:
+				lines = append(lines, lead+k+": "+vals[r.IntN(len(vals))])
+			case c == 2:
+				lines = append(lines, lead+k+":")
+			case c == 3:
+				lines = append(lines, lead+k+":")
+				noise()
+				in := indent + 1 + r.IntN(3)
+				mapping(strings.Repeat(" ", in), in, depth+1)
+			default:
+				lines = append(lines, lead+k+":")
+				seq(indent+r.IntN(3), depth+1)
+			}
+			noise()
+		}
+	}
+	items, indent := 1+r.IntN(3), r.IntN(3)
+	for range items {
+		if r.IntN(4) == 0 {
+			lines = append(lines, strings.Repeat(" ", indent)+"- "+vals[r.IntN(len(vals))])
+		} else {
+			mapping(strings.Repeat(" ", indent)+"- ", indent+2, 1)
+		}
+	}
+	if r.IntN(3) == 0 { // a line a column in or out
+		k := r.IntN(len(lines))
+		if r.IntN(2) == 0 {
+			lines[k] = " " + lines[k]
+		} else {
+			lines[k] = strings.TrimPrefix(lines[k], " ")
+		}
+	}
+	eol := "\n"
+	if r.IntN(10) == 0 {
+		eol = "\r\n"
+	}
+	return strings.Join(lines, eol) + eol, items
+}
+
+// TestFastBatchStructured is TestFastBatchDifferential on deeper batches
+// at odd indentations (structuredBatch).
+func TestFastBatchStructured(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 13))
+	n := 10_000
+	if testing.Short() {
+		n = 2_000
+	}
+	fast := 0
+	for range n {
+		src, items := structuredBatch(r)
+		if checkFastBatch(t, src, r.IntN(100), items) {
+			fast++
+		}
+	}
+	t.Logf("%d batches: %d read by fastBatch", n, fast)
+	if fast < n/10 || fast > n*9/10 {
+		t.Errorf("%d of %d read by fastBatch: the generator no longer covers both readers", fast, n)
 	}
 }
