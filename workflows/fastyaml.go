@@ -70,6 +70,10 @@ type fastReader struct {
 	// looked counts the lines width and newSlab look at ahead: a few
 	// times the lines, never their square (TestFastBatchLooksAheadLinearly).
 	looked int
+
+	// values counts the bytes of the values of the nodes made since
+	// the entry of the task list being read began (see ownValues).
+	values int
 }
 
 // splitLines finds the lines that hold more than spaces and a comment;
@@ -149,6 +153,7 @@ func (f *fastReader) node(kind yaml.Kind, tag, value string, style yaml.Style, l
 	// Field by field: the slab is zeroed, and a whole struct's copy would
 	// pass each of its pointers through the collector's write barrier.
 	n.Kind, n.Tag, n.Value, n.Style, n.Line, n.Column = kind, tag, value, style, line+f.shift, col
+	f.values += len(value)
 	return n
 }
 
@@ -231,6 +236,7 @@ func (f *fastReader) sequence(indent, depth int) (*yaml.Node, bool) {
 		}
 		if depth == 1 {
 			f.newSlab(indent)
+			f.values = 0
 		}
 		at := l.start + 1
 		for at < l.end && f.s[at] == ' ' {
@@ -256,7 +262,7 @@ func (f *fastReader) sequence(indent, depth int) (*yaml.Node, bool) {
 			return nil, false
 		}
 		if depth == 1 {
-			ownValues(item)
+			ownValues(item, f.values)
 		}
 		seq.Content = append(seq.Content, item)
 	}
@@ -268,23 +274,15 @@ func (f *fastReader) sequence(indent, depth int) (*yaml.Node, bool) {
 // yaml.v3 gives each value its own: what the parser keeps of a task (its
 // id, its with: values) must not keep the batch's text alive, its
 // comments, indentation and other tasks (a file with long comments kept
-// its whole text after Parse).
-func ownValues(item *yaml.Node) {
-	n := valueBytes(item)
-	if n == 0 {
+// its whole text after Parse). size is the bytes of those values, as
+// node counted them.
+func ownValues(item *yaml.Node, size int) {
+	if size == 0 {
 		return
 	}
 	var b strings.Builder
-	b.Grow(n) // exactly: the builder never grows again, and its String is its buffer
+	b.Grow(size) // exactly: the builder never grows again, and its String is its buffer
 	copyValues(item, &b)
-}
-
-func valueBytes(n *yaml.Node) int {
-	size := len(n.Value)
-	for _, c := range n.Content {
-		size += valueBytes(c)
-	}
-	return size
 }
 
 func copyValues(n *yaml.Node, b *strings.Builder) {
