@@ -195,7 +195,16 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 		return nil, nil, false
 	}
 	p := &parser{file: path, src: src, opts: opts, chunks: tc}
+	// A sub-workflow's read shares its Parse's uses: state, which its
+	// own uses: change: put back as it was when the file is read whole
+	// after all, which reads them again (else the files it found not
+	// valid were "listed once" by the read thrown away, and its tasks
+	// counted twice against the limits).
+	saved := opts.uses.save()
 	w, err := p.parse(root)
+	if p.fallback || !p.overLimit && len(p.errs) > 0 {
+		opts.uses.restore(saved)
+	}
 	switch {
 	case p.fallback:
 		return nil, nil, false

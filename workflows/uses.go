@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -76,6 +77,22 @@ type usesState struct {
 	// their total.
 	sources map[string][]byte
 	bytes   int64
+}
+
+// save returns a copy of st (nil for nil) for restore.
+func (st *usesState) save() *usesState {
+	if st == nil {
+		return nil
+	}
+	return &usesState{cache: maps.Clone(st.cache), failed: maps.Clone(st.failed), loaded: st.loaded,
+		sources: maps.Clone(st.sources), bytes: st.bytes}
+}
+
+// restore puts st back as save found it.
+func (st *usesState) restore(saved *usesState) {
+	if st != nil {
+		*st = *saved
+	}
 }
 
 // storedRoot is the folder the files of a stored run are read from

@@ -306,6 +306,40 @@ tasks:
 	}
 }
 
+// TestUsesLargeSubWorkflowErrors: a sub-workflow large enough to be read
+// in chunks (see parseInChunks), with a problem in a file it uses in
+// turn, is read whole after the read in chunks found the problem — and
+// must find its uses: state as it was before that read: the problems of
+// the file it uses listed under that file's name, and nothing counted
+// twice. (The read in chunks marked the bad file listed "once", the
+// listing thrown away with it.)
+func TestUsesLargeSubWorkflowErrors(t *testing.T) {
+	var big strings.Builder
+	big.WriteString("name: big\ntasks:\n  - id: first\n    uses: bad.yaml\n")
+	for i := 0; int64(big.Len()) < 2*chunkMinBytes; i++ {
+		fmt.Fprintf(&big, "  - id: t%d\n    type: noop\n", i)
+	}
+	dir := writeFiles(t, map[string]string{
+		"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: big.yaml\n",
+		"big.yaml":  big.String(),
+		"bad.yaml":  "name: bad\ntasks:\n  - id: x\n    type: nosuch\n",
+	})
+	_, err := ParseFile(filepath.Join(dir, "main.yaml"), opts())
+	if err == nil {
+		t.Fatal("parsed")
+	}
+	msg := strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), "")
+	for _, w := range []string{"bad.yaml:4:11: unknown task type \"nosuch\"", "big.yaml:4:11: uses \"bad.yaml\": sub-workflow bad.yaml is not valid",
+		"main.yaml:4:11: uses \"big.yaml\": sub-workflow big.yaml is not valid"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error\n%s\nwants %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "listed under its own name, once") {
+		t.Errorf("error\n%s\nsays the problems were listed once, before", msg)
+	}
+}
+
 func TestUsesCycleError(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"main.yaml": "name: m\ntasks:\n  - id: a\n    uses: b.yaml\n",
