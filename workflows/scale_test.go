@@ -431,3 +431,25 @@ func TestInvalidTaskIDClipped(t *testing.T) {
 		t.Errorf("a short invalid id not quoted whole: %.300q", msg)
 	}
 }
+
+// BenchmarkParseChain1k parses and validates a chain of 1,000 noop tasks
+// (45 KB) as Parse does (its task list in batches, read by fastBatch) and
+// whole (yaml.v3's tree of the whole file).
+func BenchmarkParseChain1k(b *testing.B) {
+	src := shapeSource("chain", 1000)
+	opts := Options{Types: realTypes(b)}
+	for _, r := range []struct {
+		name  string
+		parse func(string, []byte, Options) (*Workflow, error)
+	}{{"Parse", Parse}, {"whole", parseWhole}} {
+		b.Run(r.name, func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := r.parse("chain.yaml", src, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -306,9 +306,9 @@ tasks:
 	}
 }
 
-// TestUsesLargeSubWorkflowErrors: a sub-workflow large enough to be read
-// in chunks (see parseInChunks), with a problem in a file it uses in
-// turn, is read whole after the read in chunks found the problem — and
+// TestUsesLargeSubWorkflowErrors: a sub-workflow of several batches (see
+// parseInChunks), with a problem in a file it uses in turn, is read
+// whole after the read in chunks found the problem — and
 // must find its uses: state as it was before that read: the problems of
 // the file it uses listed under that file's name, and nothing counted
 // twice. (The read in chunks marked the bad file listed "once", the
@@ -316,7 +316,7 @@ tasks:
 func TestUsesLargeSubWorkflowErrors(t *testing.T) {
 	var big strings.Builder
 	big.WriteString("name: big\ntasks:\n  - id: first\n    uses: bad.yaml\n")
-	for i := 0; int64(big.Len()) < 2*chunkMinBytes; i++ {
+	for i := 0; big.Len() < 300<<10; i++ {
 		fmt.Fprintf(&big, "  - id: t%d\n    type: noop\n", i)
 	}
 	dir := writeFiles(t, map[string]string{
