@@ -399,7 +399,9 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 	driver := scheduler.NewDriver(st, broker, scheduler.DriverOptions{Owner: owner, OwnerGone: ownerGone,
 		Claimed: func() { started = true; pool.Start(poolCtx) }})
 
-	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
+	if !ef.quiet { // --quiet: the summary and nothing else
+		fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)\n", verb, id, wf.Name, plural(len(wf.Tasks), "task"), shortDigest(wf.Digest))
+	}
 	for _, e := range a.firstEvents {
 		prog.observe(e)
 	}

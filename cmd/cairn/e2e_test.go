@@ -559,6 +559,29 @@ func irisData(t *testing.T) string {
 
 // --- 2. successful runs and inspecting them ----------------------------------
 
+// TestRunQuiet: --quiet prints the summary on stdout and nothing on
+// stderr — not the run's header line either — for a run that succeeds and
+// one that fails.
+func TestRunQuiet(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	alpha := testdata(t, "alpha.yaml")
+	e.must(0, "run", alpha) // the home made private, which its first run says
+	for _, c := range []struct {
+		code int
+		args []string
+		want string
+	}{
+		{0, nil, "SUCCEEDED"},
+		{1, []string{"-p", "code=3"}, "final failed after 1 attempt"},
+	} {
+		r := e.must(c.code, append([]string{"run", alpha, "--quiet"}, c.args...)...)
+		if r.stderr != "" || !strings.Contains(r.stdout, c.want) || !strings.Contains(r.stdout, "details: cairn show ") {
+			t.Errorf("run --quiet %v:\n%s", c.args, r)
+		}
+	}
+}
+
 func TestRunAndInspect(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

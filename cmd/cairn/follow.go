@@ -43,8 +43,10 @@ func (a *app) watchRun(ctx context.Context, src *remoteSource, id, verb, mode st
 			declared++
 		}
 	}
-	fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)  on %s\n", verb, d.ID, d.Workflow, plural(declared, "task"),
-		shortDigest(d.Digest), src.c.URL())
+	if !quiet { // --quiet: the summary and nothing else
+		fmt.Fprintf(a.stderr, "%s %s  workflow %s  %s  (%s)  on %s\n", verb, d.ID, d.Workflow, plural(declared, "task"),
+			shortDigest(d.Digest), src.c.URL())
+	}
 	if before == nil {
 		before = newRunOf(d)
 	}

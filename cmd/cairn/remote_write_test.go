@@ -43,7 +43,7 @@ func TestRunOnServer(t *testing.T) {
 	}
 	// A run that fails: exit 1, the failed task and its log's command.
 	r = e.must(1, "run", testdata(t, "alpha.yaml"), "-p", "code=3", "--server", api, "--quiet")
-	id = runIDOf(t, r.stderr)
+	id = runIDOf(t, r.stdout) // --quiet: the summary names it
 	if !strings.Contains(r.stdout, "final failed after 1 attempt: ") || !strings.Contains(r.stdout, "log: cairn logs "+id+" final --server "+api) {
 		t.Errorf("a failed run's summary:\n%s", r.stdout)
 	}
@@ -179,7 +179,7 @@ func TestRetryOnServer(t *testing.T) {
 	api := e.writeAPI(t.TempDir())
 	wf := writeWorkflow(t, "flaky.yaml", flaky)
 	r := e.must(1, "run", wf, "-p", "mark="+filepath.Join(t.TempDir(), "mark"), "--server", api, "--quiet")
-	id := runIDOf(t, r.stderr)
+	id := runIDOf(t, r.stdout) // --quiet: the summary names it
 	r = e.must(0, "retry", id[:12], "--server", api, "--progress", "lines")
 	for _, want := range []string{"run " + id + ": the server at " + api + " retries its failed tasks", "retry " + id + "  workflow flaky",
 		"task shaky running (attempt 2)", "task after succeeded", "run succeeded"} {
@@ -244,7 +244,7 @@ tasks:
   - {id: after, type: noop, needs: [w]}
 `)
 	r := e.must(1, "run", wf, "-p", "mark="+filepath.Join(t.TempDir(), "mark"), "--server", api, "--quiet")
-	id := runIDOf(t, r.stderr)
+	id := runIDOf(t, r.stdout) // --quiet: the summary names it
 	if !strings.Contains(r.stdout, ": 3 succeeded, 1 failed, 1 upstream_failed") {
 		t.Errorf("run --server's summary:\n%s", r.stdout)
 	}
