@@ -71,7 +71,12 @@ type usesState struct {
 	// use, its problems repeated each time (200 uses a level, 4 levels:
 	// minutes and 580 MB).
 	failed map[string]bool
-	loaded int
+	// failedErr is the problems of each file of failed, kept when a read
+	// is thrown away (restore): the file read whole after a read in
+	// chunks lists them without reading the file again (which, level by
+	// level of nested uses:, would double).
+	failedErr map[string]error
+	loaded    int
 	// sources are the bytes of every file read, by path relative to the
 	// folder of the workflow that is run (Workflow.SubSources); bytes
 	// their total.
@@ -79,19 +84,21 @@ type usesState struct {
 	bytes   int64
 }
 
-// save returns a copy of st (nil for nil) for restore.
+// save returns what a read of a file changes of st (nil for nil), for
+// restore: which files were listed, and what was counted against the
+// limits. The files read (cache, failedErr) are not: reading one again
+// would find the same.
 func (st *usesState) save() *usesState {
 	if st == nil {
 		return nil
 	}
-	return &usesState{cache: maps.Clone(st.cache), failed: maps.Clone(st.failed), loaded: st.loaded,
-		sources: maps.Clone(st.sources), bytes: st.bytes}
+	return &usesState{failed: maps.Clone(st.failed), loaded: st.loaded, sources: maps.Clone(st.sources), bytes: st.bytes}
 }
 
 // restore puts st back as save found it.
 func (st *usesState) restore(saved *usesState) {
 	if st != nil {
-		*st = *saved
+		st.failed, st.loaded, st.sources, st.bytes = saved.failed, saved.loaded, saved.sources, saved.bytes
 	}
 }
 
@@ -345,10 +352,12 @@ func (p *parser) loadUses(tn *taskNodes) {
 		}
 	}
 	if p.opts.uses == nil {
-		p.opts.uses = &usesState{cache: map[string]*Workflow{}, failed: map[string]bool{}, sources: map[string][]byte{}}
+		p.opts.uses = &usesState{cache: map[string]*Workflow{}, failed: map[string]bool{}, failedErr: map[string]error{},
+			sources: map[string][]byte{}}
 	}
 	st := p.opts.uses
-	if failedKey := real + "\x00" + path.Dir(u.rel); st.failed[failedKey] {
+	failedKey := real + "\x00" + path.Dir(u.rel)
+	if st.failed[failedKey] {
 		p.errorf(n, "its problems are listed under its own name, once", "uses %q: sub-workflow %s is not valid", u.path, shownPath(file))
 		return
 	}
@@ -356,7 +365,9 @@ func (p *parser) loadUses(tn *taskNodes) {
 	if cached && path.Dir(u.rel) != child.usesRel {
 		cached = false // the same file by another path: its workflow.dir differs
 	}
-	if !cached {
+	if e, read := st.failedErr[failedKey]; read && !cached {
+		child, err = nil, e // read by a read of this file thrown away (see restore)
+	} else if !cached {
 		opts := p.opts
 		opts.usesChain = append(slices.Clone(chain), real)
 		opts.usesRoot = root
@@ -369,6 +380,8 @@ func (p *parser) loadUses(tn *taskNodes) {
 		if err == nil {
 			child.usesRel = opts.usesRel
 			st.cache[real] = child
+		} else {
+			st.failedErr[failedKey] = err
 		}
 	}
 	if err == nil {
