@@ -197,7 +197,7 @@ func parseInChunks(path string, src []byte, opts Options) (*Workflow, error, boo
 	if !found {
 		return nil, nil, false
 	}
-	p := &parser{file: path, src: src, opts: opts, chunks: tc}
+	p := &parser{file: path, src: src, opts: opts, chunks: tc, fast: fastYAML}
 	// A sub-workflow's read shares its Parse's uses: state, which its
 	// own uses: change: put back as it was when the file is read whole
 	// after all, which reads them again (else the files it found not
@@ -352,7 +352,7 @@ func (p *parser) decodeAhead(batches []batchSpan, workers int) (next func() ([]*
 // the file: read by fastBatch when it is written in the subset of YAML
 // that reader knows, else by yaml.v3 (yamlBatch).
 func (p *parser) decodeBatch(start, end, shift, want int) ([]*yaml.Node, error) {
-	if fastYAML {
+	if p.fast {
 		if items, ok := fastBatch(p.src[start:end], shift, want); ok {
 			return items, nil
 		}
@@ -361,7 +361,8 @@ func (p *parser) decodeBatch(start, end, shift, want int) ([]*yaml.Node, error) 
 }
 
 // fastYAML turns fastBatch on; a variable for tests, which compare the
-// two readers.
+// two readers. A parse reads it once, as it starts (parser.fast): its
+// decoders, which may outlive it, never read the variable.
 var fastYAML = true
 
 // yamlBatch decodes a batch with yaml.v3 (see decodeBatch).

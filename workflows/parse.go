@@ -242,6 +242,7 @@ type parser struct {
 	// Set when the file is read task by task (see parseInChunks).
 	chunks    *taskChunks
 	fallback  bool // the file must be read whole after all
+	fast      bool // batches are read by fastBatch first (fastYAML)
 	overLimit bool // the task list is over the limit: its tasks were not read
 
 	// Filled by validate() for the index and for hints.
