@@ -794,13 +794,7 @@ func inferValue(k dataset.Kind, s string) (float64, bool) {
 	case dataset.Numeric:
 		return dataset.InferNumber([]byte(s))
 	case dataset.Boolean:
-		switch s {
-		case "true":
-			return 1, true
-		case "false":
-			return 0, true
-		}
-		return 0, false
+		return dataset.InferBool([]byte(s))
 	}
 	return parse(k, s)
 }

@@ -659,6 +659,11 @@ func InferNumber(b []byte) (v float64, ok bool) {
 	return v, ok
 }
 
+// InferBool reads b as a value of a column whose kind is inferred is read
+// as a boolean: only "true" and "false" (what WriteCSV writes; yes/no, 1/0
+// and True are a declared boolean's, see parseBool).
+func InferBool(b []byte) (float64, bool) { return boolValue(b, true) }
+
 // ParseDatetime reads b as a value of a datetime column is read (RFC 3339,
 // "2006-01-02" or "2006-01-02 15:04:05", UTC without a zone): Unix seconds,
 // fractional.
