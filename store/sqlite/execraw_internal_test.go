@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -88,5 +89,87 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 func TestTaskInsertWidest(t *testing.T) {
 	if n := strings.Count(taskInsertRow, "?"); n != taskInsertWidest {
 		t.Errorf("taskInsertRow has %d values, taskInsertWidest says %d", n, taskInsertWidest)
+	}
+}
+
+// TestExecRawFused: a statement binding fusedExecMin values or more runs
+// through go-sqlite3's query path (fusedExec) and stores every kind of
+// value as the exec path does, NULLs among them in their places; it
+// returns the rows it changed, 0 included, and its errors as exec's
+// (a unique key broken: cairn.ErrConflict).
+func TestExecRawFused(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	seven := 7
+	values := []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
+		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
+		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500), time.Unix(1700000000, 5).UTC()}
+	var args []any
+	for i, v := range values {
+		args = append(args, i, "fused", v)
+	}
+	wide := `INSERT INTO x (k, via, v) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?),", len(values)), ",")
+	const narrow = `INSERT INTO x (k, via, v) VALUES (?, ?, ?)`
+	const update = `UPDATE x SET v = ? WHERE via = ? AND k >= ? AND k < ? AND ? AND ? AND ? AND ? AND ?`
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE x (k INTEGER, via TEXT, v, UNIQUE (k, via))`); err != nil {
+			return err
+		}
+		n, err := s.exec(ctx, tx, wide, args...)
+		if err != nil {
+			return fmt.Errorf("wide insert: %w", err)
+		}
+		if n != int64(len(values)) {
+			t.Errorf("wide insert: %d rows changed, want %d", n, len(values))
+		}
+		if s.xchanges == nil {
+			t.Error("the wide insert did not run through fusedExec (the test reads it wrongly)")
+		}
+		for i, v := range values {
+			if _, err := s.exec(ctx, tx, narrow, i, "one", v); err != nil {
+				return fmt.Errorf("narrow %d (%T): %w", i, v, err)
+			}
+		}
+		if n, err := s.exec(ctx, tx, update, "u", "fused", 3, 7, 1, 1, 1, 1, 1); err != nil || n != 4 {
+			t.Errorf("update of 4 rows: %d changed, %v", n, err)
+		}
+		if n, err := s.exec(ctx, tx, update, "u", "fused", 100, 107, 1, 1, 1, 1, 1); err != nil || n != 0 {
+			t.Errorf("update of no row: %d changed, %v", n, err)
+		}
+		if _, err := s.exec(ctx, tx, wide, args...); !errors.Is(err, cairn.ErrConflict) {
+			t.Errorf("wide insert again: %v, want cairn.ErrConflict", err)
+		}
+		if _, err := s.exec(ctx, tx, wide, args[:len(args)-1]...); err == nil {
+			t.Error("a value short: no error")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
+			FROM x r JOIN x q ON q.k = r.k AND q.via = 'one' WHERE r.via = 'fused' AND (r.k < 3 OR r.k >= 7) ORDER BY r.k`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		n = 0
+		for rows.Next() {
+			var k int
+			var rt, rv, qt, qv string
+			if err := rows.Scan(&k, &rt, &rv, &qt, &qv); err != nil {
+				return err
+			}
+			if rt != qt || rv != qv {
+				t.Errorf("%T %v: stored as %s %s by the fused path, %s %s by exec's", values[k], values[k], rt, rv, qt, qv)
+			}
+			n++
+		}
+		if n != int64(len(values))-4 {
+			t.Errorf("%d values compared of %d", n, len(values)-4)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
