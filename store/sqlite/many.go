@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -205,25 +206,47 @@ func (s *Store) completeKnown(ctx context.Context, tx *sql.Conn, chunk []sqlrow.
 		for _, r := range known {
 			by[key{r.Lease.RunID, r.Lease.TaskID}] = r
 		}
-		res, err := s.query(ctx, tx, completeKnownQuery(size, check), args...)
-		if err != nil {
-			return nil, 0, err
-		}
-		var k key
-		for res.Next() {
-			if err := res.Scan(&k.run, &k.task); err != nil {
-				res.Close()
-				return nil, 0, translate(err)
-			}
+		each := func(k key) error {
 			r := by[k]
 			if r == nil || wrote[r] {
-				res.Close()
-				return nil, 0, fmt.Errorf("complete %d known task runs: the write returned %s/%s, not one of them or twice", len(known), k.run, k.task)
+				return fmt.Errorf("complete %d known task runs: the write returned %s/%s, not one of them or twice", len(known), k.run, k.task)
 			}
 			wrote[r] = true
+			return nil
 		}
-		if err := errors.Join(res.Err(), res.Close()); err != nil {
-			return nil, 0, translate(err)
+		if tx == s.wc && ctx.Done() == nil {
+			// Past database/sql (queryRawRows): the 12 values of each
+			// row and the two it returns are not converted by reflection.
+			err := s.queryRawRows(completeKnownQuery(size, check), args, 2, func(v []driver.Value) error {
+				run, ok1 := rawText(v[0])
+				task, ok2 := rawText(v[1])
+				if !ok1 || !ok2 {
+					return fmt.Errorf("complete %d known task runs: the write returned %T, %T, not two texts", len(known), v[0], v[1])
+				}
+				return each(key{run, task})
+			})
+			if err != nil {
+				return nil, 0, err
+			}
+		} else {
+			res, err := s.query(ctx, tx, completeKnownQuery(size, check), args...)
+			if err != nil {
+				return nil, 0, err
+			}
+			var k key
+			for res.Next() {
+				if err := res.Scan(&k.run, &k.task); err != nil {
+					res.Close()
+					return nil, 0, translate(err)
+				}
+				if err := each(k); err != nil {
+					res.Close()
+					return nil, 0, err
+				}
+			}
+			if err := errors.Join(res.Err(), res.Close()); err != nil {
+				return nil, 0, translate(err)
+			}
 		}
 	}
 	for _, r := range known {
@@ -243,6 +266,17 @@ func (s *Store) completeKnown(ctx context.Context, tx *sql.Conn, chunk []sqlrow.
 		}
 	}
 	return rest, int64(len(wrote)), nil
+}
+
+// rawText is a TEXT value as go-sqlite3 gives it, a string or []byte.
+func rawText(v driver.Value) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case []byte:
+		return string(t), true
+	}
+	return "", false
 }
 
 // qualifiedTaskCols is sqlrow.TaskCols naming task_runs, for statements that

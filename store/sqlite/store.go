@@ -1199,18 +1199,8 @@ const fusedExecMin = 8
 // query path binds in one call only a list holding every argument in
 // order, so the NULLs that onRaw left out are put back.
 func (s *Store) fusedExec(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue, width int, n *int64) error {
-	all := s.xall[:0]
-	defer func() {
-		clear(all)
-		s.xall = all[:0]
-	}()
-	all = slices.Grow(all, width)[:width]
-	for i := range all {
-		all[i] = driver.NamedValue{Ordinal: i + 1}
-	}
-	for _, v := range nv {
-		all[v.Ordinal-1].Value = v.Value
-	}
+	all := s.allArgs(nv, width)
+	defer s.keepAll(all)
 	rows, err := st.QueryContext(context.Background(), all)
 	if err != nil {
 		return err
@@ -1228,6 +1218,64 @@ func (s *Store) fusedExec(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []dr
 		err = errors.New("sql: changes() returned no row")
 	}
 	return err
+}
+
+// allArgs is nv, the values onRaw bound of a statement's width
+// arguments, with the NULLs it left out put back in their places: the list
+// go-sqlite3 binds in one call (see fusedExecMin). The caller gives it
+// back with keepAll.
+func (s *Store) allArgs(nv []driver.NamedValue, width int) []driver.NamedValue {
+	all := slices.Grow(s.xall[:0], width)[:width]
+	s.xall = nil
+	for i := range all {
+		all[i] = driver.NamedValue{Ordinal: i + 1}
+	}
+	for _, v := range nv {
+		all[v.Ordinal-1].Value = v.Value
+	}
+	return all
+}
+
+// keepAll keeps all, allArgs' list, for the next statement, holding no
+// value.
+func (s *Store) keepAll(all []driver.NamedValue) {
+	clear(all)
+	s.xall = all[:0]
+}
+
+// queryRawRows is queryRaw for a query of many rows, its values bound in
+// one call (allArgs): it calls row with each row's ncol values, as the
+// driver gives them (a TEXT column is a string or []byte), in a slice
+// reused from row to row. A write's reads of many rows (the task runs a
+// completion batch wrote, RETURNING) skip database/sql's conversions of
+// every value bound and read, by reflection.
+func (s *Store) queryRawRows(query string, args []any, ncol int, row func([]driver.Value) error) error {
+	s.stmts.Add(1)
+	return s.onRaw(query, args, func(_ *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
+		all := s.allArgs(nv, len(args))
+		defer s.keepAll(all)
+		rows, err := st.QueryContext(context.Background(), all)
+		if err != nil {
+			return translate(err)
+		}
+		defer rows.Close()
+		if n := len(rows.Columns()); n != ncol {
+			return fmt.Errorf("sql: %d columns, %d expected", n, ncol)
+		}
+		dest := make([]driver.Value, ncol)
+		for {
+			switch err := rows.Next(dest); err {
+			case nil:
+				if err := row(dest); err != nil {
+					return err
+				}
+			case io.EOF:
+				return nil
+			default:
+				return translate(err)
+			}
+		}
+	})
 }
 
 // changes sets *n to SQLite's changes(): the rows the last INSERT, UPDATE

@@ -333,6 +333,73 @@ func testCompleteManyKnown(t *testing.T, s scheduler.Store) {
 	}
 }
 
+// testCompleteManyKnownBatch is testCompleteManyKnown's completions in
+// one call, as a completion batch writes them: known task runs at their
+// version, two whose version moved since (a start), one known of another
+// task and one under a lost lease, side by side. Each is what it would be
+// alone, and the refused one changes nothing.
+func testCompleteManyKnownBatch(t *testing.T, s scheduler.Store) {
+	ctx := context.Background()
+	t0 := origin()
+	run, _ := newRun(t, s, t0, "wf", states(8, cairn.TaskReady)...)
+	items, err := s.Lease(ctx, cairn.LeaseRequest{Worker: "w", RunID: run.ID, Max: 8}, t0, ttl)
+	if err != nil || len(items) != 8 {
+		t.Fatalf("Lease: %d items, %v", len(items), err)
+	}
+	by := map[string]cairn.Lease{}
+	known := map[string]*cairn.TaskRun{}
+	for _, it := range items {
+		by[it.Lease.TaskID] = it.Lease
+		known[it.Lease.TaskID] = task(t, s, run.ID, it.Lease.TaskID)
+	}
+	for _, id := range []string{"t2", "t5"} { // started since they were known
+		if err := s.StartAttempt(ctx, by[id], t0.Add(time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := t0.Add(time.Second)
+	lost := by["t7"]
+	lost.Token = cairn.NewToken()
+	fs := []scheduler.Finish{
+		{Lease: by["t0"], Completion: cairn.Completion{State: cairn.TaskSucceeded, Metrics: map[string]float64{"auc": 0.5}}, Known: known["t0"]},
+		{Lease: by["t1"], Completion: cairn.Completion{State: cairn.TaskFailed, Error: "boom"}, Known: known["t1"]},
+		{Lease: by["t2"], Completion: cairn.Completion{State: cairn.TaskSucceeded}, Known: known["t2"]},
+		{Lease: by["t3"], Completion: cairn.Completion{State: cairn.TaskSucceeded}, Known: known["t4"]}, // another task's
+		{Lease: by["t4"], Completion: cairn.Completion{State: cairn.TaskSucceeded}, Known: known["t4"]},
+		{Lease: by["t5"], Completion: cairn.Completion{State: cairn.TaskRetrying, Error: "again", Retryable: true, RetryAt: now}, Known: known["t5"]},
+		{Lease: by["t6"], Completion: cairn.Completion{State: cairn.TaskSucceeded}},
+		{Lease: lost, Completion: cairn.Completion{State: cairn.TaskSucceeded}, Known: known["t7"]},
+	}
+	var (
+		trs  []*cairn.TaskRun
+		errs []error
+	)
+	err = s.Batch(ctx, func(tx scheduler.Tx) error {
+		trs, errs, err = tx.CompleteMany(fs, now)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("CompleteMany: %v", err)
+	}
+	for i, f := range fs[:7] {
+		id := f.Lease.TaskID
+		if errs[i] != nil {
+			t.Errorf("%s: %v", id, errs[i])
+			continue
+		}
+		if stored := task(t, s, run.ID, id); !sameTaskRun(trs[i], stored) {
+			t.Errorf("%s: CompleteMany returned %+v\nstored %+v", id, trs[i], stored)
+		}
+	}
+	if trs[7] != nil {
+		t.Errorf("t7 under a lost lease: returned %+v", trs[7])
+	}
+	wantErr(t, errs[7], cairn.ErrLeaseLost)
+	if tr := task(t, s, run.ID, "t7"); !sameTaskRun(tr, known["t7"]) {
+		t.Errorf("t7 after a refused completion: %+v, want %+v", tr, known["t7"])
+	}
+}
+
 func t7(items []cairn.WorkItem) string { return items[0].Lease.TaskID }
 
 // sameTaskRun reports whether a and b are equal, their times as

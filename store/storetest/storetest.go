@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) scheduler.Store, h Hooks) {
 		{"RetryRunInBatch", testRetryRunInBatch},
 		{"CompleteMany", testCompleteMany},
 		{"CompleteManyKnown", testCompleteManyKnown},
+		{"CompleteManyKnownBatch", testCompleteManyKnownBatch},
 		{"RunOwner", testRunOwner},
 		{"SetWritesLarge", testSetWritesLarge},
 		{"ApplyPlanHandsOut", testApplyPlanHandsOut},
