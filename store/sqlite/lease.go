@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,12 +205,21 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		}
 		for len(items) < total {
 			query, args := leaseSelect(r, m, rooms)
-			st, err := s.txStmt(ctx, tx, query)
-			if err != nil {
-				return err
+			var (
+				got   []cairn.WorkItem
+				slots []int
+				bad   []badRow
+			)
+			if tx == s.wc && ctx.Done() == nil {
+				got, slots, bad, err = s.scanReadyRaw(query, args, total-len(items))
+			} else {
+				var st *sql.Stmt
+				if st, err = s.txStmt(ctx, tx, query); err != nil {
+					return err
+				}
+				s.stmts.Add(1)
+				got, slots, bad, err = scanReady(ctx, st, args, total-len(items))
 			}
-			s.stmts.Add(1)
-			got, slots, bad, err := scanReady(ctx, st, args, total-len(items))
 			if err != nil {
 				return err
 			}
@@ -233,7 +244,11 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 			if err := s.claimReady(ctx, tx, got, state, expires, now, running); err != nil {
 				return err
 			}
-			items = append(items, got...)
+			if len(items) == 0 {
+				items = got // the first selection's, not copied
+			} else {
+				items = append(items, got...)
+			}
 			// Fewer ready than asked for, or all of them leased. A bad
 			// row failed, or a pool refused a task (and is left out of
 			// the next selection): select again for the places they took.
@@ -246,6 +261,135 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		}
 		*out = items
 		return nil
+	}
+}
+
+// readyCap is the room a selection of at most limit ready tasks starts
+// with: all of it up to 256 (a completion batch's lease takes about 200
+// tasks of a fan; grown from 64 they were copied twice, a WorkItem is 300
+// bytes), so that a large limit with few tasks ready does not allocate
+// for it.
+func readyCap(limit int) int { return min(limit, 256) }
+
+// scanReadyRaw is scanReady on the writer's connection past database/sql
+// (queryRawRows): the same items, slots and bad rows, each value
+// converted as Scan converts it into scanReady's variables, a value Scan
+// would refuse refused.
+func (s *Store) scanReadyRaw(query string, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
+	items, slots = make([]cairn.WorkItem, 0, readyCap(limit)), make([]int, 0, readyCap(limit))
+	err = s.queryRawRows(query, append(args, limit), 18, func(v []driver.Value) error {
+		items = append(items, cairn.WorkItem{})
+		it := &items[len(items)-1]
+		var (
+			c                                       rawCols
+			params, inputs                          []byte
+			timeout, backoff, maxBackoff, poolSlots int64
+		)
+		c.text(v[0], &it.Lease.RunID)
+		c.text(v[1], &it.Lease.TaskID)
+		c.int(v[2], &it.Lease.Attempt)
+		c.text(v[3], &it.Type)
+		c.bytes(v[4], &params)
+		c.bytes(v[5], &inputs)
+		c.int64(v[6], &timeout)
+		c.int(v[7], &it.Retry.Retries)
+		c.int64(v[8], &backoff)
+		c.float(v[9], &it.Retry.Factor)
+		c.int64(v[10], &maxBackoff)
+		c.int(v[11], &it.Retry.MaxInterruptions)
+		c.int(v[12], &it.Interrupted)
+		c.int(v[13], &it.InterruptedInARow)
+		c.int(v[14], &it.FailedBefore)
+		c.bool(v[15], &it.Cache)
+		c.text(v[16], &it.Pool)
+		c.int64(v[17], &poolSlots)
+		if c.err != nil {
+			return fmt.Errorf("read a ready task: %w", c.err)
+		}
+		if badParams, badInputs, err := sqlrow.WorkItemStored(it, params, inputs); err != nil {
+			bad = append(bad, badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err})
+			items = items[:len(items)-1]
+			return nil
+		}
+		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(timeout), time.Duration(backoff), time.Duration(maxBackoff)
+		it.PoolSlots = int(poolSlots)
+		slots = append(slots, int(poolSlots))
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return items, slots, bad, nil
+}
+
+// rawCols converts the values of a row as go-sqlite3 gives them (an
+// INTEGER an int64, a REAL a float64, a TEXT a string or []byte, NULL nil)
+// into variables as database/sql's Scan would, keeping the first value it
+// cannot convert as err.
+type rawCols struct{ err error }
+
+func (c *rawCols) fail(v driver.Value, into string) {
+	if c.err == nil {
+		c.err = fmt.Errorf("cannot read %T %v as %s", v, v, into)
+	}
+}
+
+func (c *rawCols) text(v driver.Value, dst *string) {
+	if t, ok := rawText(v); ok {
+		*dst = t
+		return
+	}
+	c.fail(v, "text")
+}
+
+func (c *rawCols) bytes(v driver.Value, dst *[]byte) {
+	switch t := v.(type) {
+	case nil:
+		*dst = nil
+	case string:
+		*dst = []byte(t)
+	case []byte:
+		*dst = bytes.Clone(t)
+	default:
+		c.fail(v, "bytes")
+	}
+}
+
+func (c *rawCols) int64(v driver.Value, dst *int64) {
+	if n, ok := v.(int64); ok {
+		*dst = n
+		return
+	}
+	c.fail(v, "an integer")
+}
+
+func (c *rawCols) int(v driver.Value, dst *int) {
+	var n int64
+	c.int64(v, &n)
+	*dst = int(n)
+}
+
+func (c *rawCols) float(v driver.Value, dst *float64) {
+	switch t := v.(type) {
+	case float64:
+		*dst = t
+	case int64:
+		*dst = float64(t)
+	default:
+		c.fail(v, "a number")
+	}
+}
+
+// bool is 0 or 1, as Scan reads an integer into a bool (strconv.ParseBool
+// of its digits: any other integer is refused).
+func (c *rawCols) bool(v driver.Value, dst *bool) {
+	switch v {
+	case int64(0):
+		*dst = false
+	case int64(1):
+		*dst = true
+	default:
+		c.fail(v, "a boolean")
 	}
 }
 
@@ -299,7 +443,7 @@ func scanReady(ctx context.Context, st *sql.Stmt, args []any, limit int) (items 
 		return nil, nil, nil, translate(err)
 	}
 	defer rows.Close()
-	items, slots = make([]cairn.WorkItem, 0, min(limit, 64)), make([]int, 0, min(limit, 64))
+	items, slots = make([]cairn.WorkItem, 0, readyCap(limit)), make([]int, 0, readyCap(limit))
 	var v struct {
 		params, inputs               []byte
 		timeout, backoff, maxBackoff int64
