@@ -452,6 +452,12 @@ func (a *app) execute(ctx context.Context, st database, wf *workflows.Workflow, 
 		}
 		return derr
 	}
+	// The run's writes are over: the store copies its log into the
+	// database file while the summary is read and printed, rather than
+	// as it closes (sqlite.Store.Settle).
+	if s, ok := st.(interface{ Settle() }); ok {
+		s.Settle()
+	}
 	// Not every task run read back: for a fan of 10,000 noop tasks
 	// 3 ms, where ListTaskRuns took 38–45 ms and 200,000 allocations,
 	// some 5 % of the run's CPU.

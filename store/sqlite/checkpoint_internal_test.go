@@ -338,3 +338,64 @@ func TestWALFileShrinksAfterAReader(t *testing.T) {
 		writeFrames(t, s, 50)
 	}
 }
+
+// TestSettleCopiesTheLog: after a burst of writes (a log under the 1,000
+// frames from which the writer asks for rounds, so none ran), Settle has
+// the checkpointer copy the whole log, and a Settle during a round is
+// followed by another round: the log another connection then checkpoints
+// is all copied (busy 0, log = done). The writer itself never
+// checkpointed.
+func TestSettleCopiesTheLog(t *testing.T) {
+	s, path := scratchStore(t)
+	c := s.ckpt
+	rounds := func() int64 { return c.rounds.Load() }
+	waitRounds := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for rounds() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d rounds after 10 s, want %d", rounds(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	copied := func() (log, done int) {
+		t.Helper()
+		db, err := sql.Open("sqlite3", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var busy int
+		// PASSIVE with nothing to copy copies nothing: it reports the
+		// log and how much of it is in the database.
+		if err := db.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil || busy != 0 {
+			t.Fatalf("wal_checkpoint: busy %d, %v", busy, err)
+		}
+		return log, done
+	}
+	writeFrames(t, s, 100)
+	if n := rounds(); n != 0 {
+		t.Fatalf("%d rounds before Settle (the test reads it wrongly)", n)
+	}
+	s.Settle()
+	waitRounds(1)
+	if log, done := copied(); log == 0 || done != log {
+		t.Errorf("after Settle: %d of the log's %d frames copied", done, log)
+	}
+	// Settle while a round is under way: another follows it.
+	writeFrames(t, s, 100)
+	c.mu.Lock()
+	c.askLocked() // a round the writer would have asked for
+	c.mu.Unlock()
+	s.Settle()
+	waitRounds(3)
+	if log, done := copied(); log == 0 || done != log {
+		t.Errorf("after Settle during a round: %d of the log's %d frames copied", done, log)
+	}
+	if w := s.WriteStats(); w.WriterCheckpoints != 0 || w.CheckpointFailures != 0 {
+		t.Errorf("%+v", w)
+	}
+	s.Close()
+	s.Settle() // closed: nothing
+}
