@@ -173,3 +173,44 @@ func TestExecRawFused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestExecRawFusedBounded: a wide statement binding more than
+// fusedExecMaxBytes of text goes through the exec path (go-sqlite3's
+// query path would keep a buffer that large as long as the statement),
+// and writes the same.
+func TestExecRawFusedBounded(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	wide := `INSERT INTO x (k, v) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?),", 5), ",")
+	big := strings.Repeat("b", fusedExecMaxBytes)
+	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE x (k INTEGER, v TEXT)`); err != nil {
+			return err
+		}
+		n, err := s.exec(ctx, tx, wide, 1, big, 2, "x", 3, "y", 4, "z", 5, "w")
+		if err != nil || n != 5 {
+			t.Errorf("a wide insert of %d bytes: %d rows, %v", len(big)+4, n, err)
+		}
+		if s.xchanges != nil {
+			t.Error("more than fusedExecMaxBytes bound through fusedExec")
+		}
+		if n, err := s.exec(ctx, tx, wide, 6, "a", 7, "b", 8, "c", 9, "d", 10, "e"); err != nil || n != 5 {
+			t.Errorf("a small wide insert: %d rows, %v", n, err)
+		}
+		if s.xchanges == nil {
+			t.Error("a small wide insert did not go through fusedExec (the test reads it wrongly)")
+		}
+		var got int
+		if err := tx.QueryRowContext(ctx, `SELECT length(v) FROM x WHERE k = 1`).Scan(&got); err != nil || got != len(big) {
+			t.Errorf("the large value: %d bytes stored, %v", got, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1186,7 +1186,7 @@ func (s *Store) execRaw(query string, args []any) (int64, error) {
 // control's BEGIN and COMMIT run there too.
 func (s *Store) rawExec(query string, args []any) (n int64, err error) {
 	err = s.onRaw(query, args, func(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
-		if len(nv) >= fusedExecMin {
+		if len(nv) >= fusedExecMin && fusedBytes(nv) <= fusedExecMaxBytes {
 			return s.fusedExec(c, st, nv, len(args), &n)
 		}
 		res, err := st.ExecContext(context.Background(), nv)
@@ -1207,6 +1207,27 @@ func (s *Store) rawExec(query string, args []any) (n int64, err error) {
 // changed then takes a statement of its own (SELECT changes()): two calls
 // more.
 const fusedExecMin = 8
+
+// fusedExecMaxBytes bounds the text and bytes a statement binds through
+// fusedExec: go-sqlite3's query path copies them into a buffer of the
+// statement's own, kept, at its largest, as long as the statement (a
+// prepared write lives as long as its store: a server's, for days). A
+// larger write binds through the exec path, which SQLite copies per call.
+const fusedExecMaxBytes = 1 << 20
+
+// fusedBytes is the text and bytes of nv.
+func fusedBytes(nv []driver.NamedValue) int {
+	n := 0
+	for _, v := range nv {
+		switch t := v.Value.(type) {
+		case string:
+			n += len(t)
+		case []byte:
+			n += len(t)
+		}
+	}
+	return n
+}
 
 // fusedExec runs st, a statement that returns no rows, with the values nv
 // of its width arguments, and sets *n to the rows it changed. go-sqlite3's
