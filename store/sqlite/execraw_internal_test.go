@@ -27,10 +27,7 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	seven := 7
-	values := []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
-		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
-		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500)}
+	values := bindValues()
 	const insert = `INSERT INTO x (k, via, v) VALUES (?, ?, ?)`
 	err = s.inTx(ctx, func(ctx context.Context, tx *sql.Conn) error {
 		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE x (k INTEGER, via TEXT, v)`); err != nil {
@@ -50,28 +47,7 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 		if _, err := s.exec(ctx, tx, insert, 1, "raw", struct{}{}); err == nil {
 			t.Error("a struct: no error")
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
-			FROM x r JOIN x q ON q.k = r.k AND q.via = 'sql' WHERE r.via = 'raw' ORDER BY r.k`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		n := 0
-		for rows.Next() {
-			var k int
-			var rt, rv, qt, qv string
-			if err := rows.Scan(&k, &rt, &rv, &qt, &qv); err != nil {
-				return err
-			}
-			if rt != qt || rv != qv {
-				t.Errorf("%T %v: stored as %s %s past database/sql, %s %s through it", values[k], values[k], rt, rv, qt, qv)
-			}
-			n++
-		}
-		if n != len(values) {
-			t.Errorf("%d values compared of %d", n, len(values))
-		}
-		return rows.Err()
+		return sameStored(t, tx, values, "raw", "past database/sql", "sql", "through it", "", len(values))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +58,46 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 	if !raw {
 		t.Error("the insert did not run past database/sql (the test reads it wrongly)")
 	}
+}
+
+// bindValues is a value of every kind the store binds: strings, named
+// string types, ints of every size, floats, bools, bytes and
+// json.RawMessage, nil, typed nil pointers, pointers, sql.Null*.
+func bindValues() []any {
+	seven := 7
+	return []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
+		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
+		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500)}
+}
+
+// sameStored compares, in table x (k, via, v), each value of values
+// stored as row k by one path (via) with the same value stored by another
+// (against), on the rows that where adds to (a condition on r), and checks
+// that want rows were compared; what and againstWhat name the paths.
+func sameStored(t *testing.T, tx *sql.Conn, values []any, via, what, against, againstWhat, where string, want int) error {
+	t.Helper()
+	rows, err := tx.QueryContext(context.Background(), `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
+		FROM x r JOIN x q ON q.k = r.k AND q.via = ? WHERE r.via = ?`+where+` ORDER BY r.k`, against, via)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var k int
+		var rt, rv, qt, qv string
+		if err := rows.Scan(&k, &rt, &rv, &qt, &qv); err != nil {
+			return err
+		}
+		if rt != qt || rv != qv {
+			t.Errorf("%T %v: stored as %s %s %s, %s %s %s", values[k], values[k], rt, rv, what, qt, qv, againstWhat)
+		}
+		n++
+	}
+	if n != want {
+		t.Errorf("%d values compared of %d", n, want)
+	}
+	return rows.Err()
 }
 
 // taskInsertWidest is the width of taskInsertRow, whose values CreateRun
@@ -104,10 +120,7 @@ func TestExecRawFused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	seven := 7
-	values := []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
-		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
-		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500), time.Unix(1700000000, 5).UTC()}
+	values := append(bindValues(), time.Unix(1700000000, 5).UTC())
 	var args []any
 	for i, v := range values {
 		args = append(args, i, "fused", v)
@@ -146,28 +159,8 @@ func TestExecRawFused(t *testing.T) {
 		if _, err := s.exec(ctx, tx, wide, args[:len(args)-1]...); err == nil {
 			t.Error("a value short: no error")
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
-			FROM x r JOIN x q ON q.k = r.k AND q.via = 'one' WHERE r.via = 'fused' AND (r.k < 3 OR r.k >= 7) ORDER BY r.k`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		n = 0
-		for rows.Next() {
-			var k int
-			var rt, rv, qt, qv string
-			if err := rows.Scan(&k, &rt, &rv, &qt, &qv); err != nil {
-				return err
-			}
-			if rt != qt || rv != qv {
-				t.Errorf("%T %v: stored as %s %s by the fused path, %s %s by exec's", values[k], values[k], rt, rv, qt, qv)
-			}
-			n++
-		}
-		if n != int64(len(values))-4 {
-			t.Errorf("%d values compared of %d", n, len(values)-4)
-		}
-		return rows.Err()
+		// Rows 3 to 6 were updated since.
+		return sameStored(t, tx, values, "fused", "by the fused path", "one", "by exec's", " AND (r.k < 3 OR r.k >= 7)", len(values)-4)
 	})
 	if err != nil {
 		t.Fatal(err)
