@@ -60,12 +60,13 @@ func TestExecRawBindsAsDatabaseSQL(t *testing.T) {
 	}
 }
 
-// bindValues is a value of every kind the store binds: strings, named
+// bindValues is a value of every kind the store binds: strings (one
+// holding a NUL, one not UTF-8), named
 // string types, ints of every size, floats, bools, bytes and
 // json.RawMessage, nil, typed nil pointers, pointers, sql.Null*.
 func bindValues() []any {
 	seven := 7
-	return []any{"text", "", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
+	return []any{"text", "", "a\x00b", "\xff\xfe not UTF-8", cairn.TaskRunning, 42, int64(-3), int32(5), uint8(9), 2.5, float32(0.25), true, false,
 		[]byte("bytes"), []byte{}, json.RawMessage(`{"a":1}`), nil, (*int)(nil), &seven, sql.NullString{}, sql.NullString{String: "s", Valid: true},
 		sql.NullInt64{Int64: 8, Valid: true}, time.Duration(1500)}
 }
@@ -76,7 +77,7 @@ func bindValues() []any {
 // that want rows were compared; what and againstWhat name the paths.
 func sameStored(t *testing.T, tx *sql.Conn, values []any, via, what, against, againstWhat, where string, want int) error {
 	t.Helper()
-	rows, err := tx.QueryContext(context.Background(), `SELECT r.k, typeof(r.v), quote(r.v), typeof(q.v), quote(q.v)
+	rows, err := tx.QueryContext(context.Background(), `SELECT r.k, typeof(r.v), quote(r.v) || ' ' || hex(r.v), typeof(q.v), quote(q.v) || ' ' || hex(q.v)
 		FROM x r JOIN x q ON q.k = r.k AND q.via = ? WHERE r.via = ?`+where+` ORDER BY r.k`, against, via)
 	if err != nil {
 		return err
