@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"syscall"
 
-	_ "github.com/cairnml/cairn/internal/noprofile" // before the heavy package inits
 	"github.com/cairnml/cairn/tasks/proctree"
 )
 
@@ -20,9 +19,7 @@ import (
 // for heap profiles, which only a server's /debug/pprof/ serves: each
 // sample unwinds the stack and keeps it in memory mapped for it, a page
 // fault of its own at first (170 of a 10,000-task run's 4,700). Off
-// unless the profiles are served; off already while the packages
-// initialize (internal/noprofile: 280 page faults and 12 ms of `cairn
-// version` were the sampling of their allocations).
+// unless the profiles are served.
 func memProfileRate(debugAddr string) int {
 	if debugAddr == "" {
 		return 0
