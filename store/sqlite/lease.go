@@ -205,21 +205,7 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 		}
 		for len(items) < total {
 			query, args := leaseSelect(r, m, rooms)
-			var (
-				got   []cairn.WorkItem
-				slots []int
-				bad   []badRow
-			)
-			if tx == s.wc && ctx.Done() == nil {
-				got, slots, bad, err = s.scanReadyRaw(query, args, total-len(items))
-			} else {
-				var st *sql.Stmt
-				if st, err = s.txStmt(ctx, tx, query); err != nil {
-					return err
-				}
-				s.stmts.Add(1)
-				got, slots, bad, err = scanReady(ctx, st, args, total-len(items))
-			}
+			got, slots, bad, err := s.scanReady(query, args, total-len(items))
 			if err != nil {
 				return err
 			}
@@ -271,11 +257,13 @@ func (s *Store) leaseFn(r cairn.LeaseRequest, now time.Time, ttl time.Duration, 
 // for it.
 func readyCap(limit int) int { return min(limit, 256) }
 
-// scanReadyRaw is scanReady on the writer's connection past database/sql
-// (queryRawRows): the same items, slots and bad rows, each value
-// converted as Scan converts it into scanReady's variables, a value Scan
-// would refuse refused.
-func (s *Store) scanReadyRaw(query string, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
+// scanReady runs the lease query for at most limit ready tasks (its last
+// value) and splits them into work items (attempt, token and lease not
+// yet set) and bad rows. It reads past database/sql (queryRawRows), each
+// value converted as database/sql's Scan would convert it, and refused
+// where Scan would refuse it (rawCols); each row is read into its place
+// in items, which has room for the first 256 from the start (readyCap).
+func (s *Store) scanReady(query string, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
 	items, slots = make([]cairn.WorkItem, 0, readyCap(limit)), make([]int, 0, readyCap(limit))
 	err = s.queryRawRows(query, append(args, limit), 18, func(v []driver.Value) error {
 		items = append(items, cairn.WorkItem{})
@@ -430,46 +418,6 @@ func (s *Store) claimReady(ctx context.Context, tx *sql.Conn, items []cairn.Work
 		}
 		return nil
 	})
-}
-
-// scanReady runs the lease query for at most limit ready tasks (its last
-// value) and splits them into work items (attempt, token and lease not
-// yet set) and bad rows. Each row is scanned into its place in items,
-// which holds up to 64 from the start (not grown one by one), and the
-// values that need converting into one set of variables for all the rows.
-func scanReady(ctx context.Context, st *sql.Stmt, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
-	rows, err := st.QueryContext(ctx, append(args, limit)...)
-	if err != nil {
-		return nil, nil, nil, translate(err)
-	}
-	defer rows.Close()
-	items, slots = make([]cairn.WorkItem, 0, readyCap(limit)), make([]int, 0, readyCap(limit))
-	var v struct {
-		params, inputs               []byte
-		timeout, backoff, maxBackoff int64
-		poolSlots                    int
-	}
-	for rows.Next() {
-		items = append(items, cairn.WorkItem{})
-		it := &items[len(items)-1]
-		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &v.params, &v.inputs,
-			&v.timeout, &it.Retry.Retries, &v.backoff, &it.Retry.Factor, &v.maxBackoff, &it.Retry.MaxInterruptions,
-			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &v.poolSlots); err != nil {
-			return nil, nil, nil, translate(err)
-		}
-		if badParams, badInputs, err := sqlrow.WorkItemStored(it, v.params, v.inputs); err != nil {
-			bad = append(bad, badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err})
-			items = items[:len(items)-1]
-			continue
-		}
-		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(v.timeout), time.Duration(v.backoff), time.Duration(v.maxBackoff)
-		it.PoolSlots = v.poolSlots
-		slots = append(slots, v.poolSlots)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, nil, nil, translate(err)
-	}
-	return items, slots, bad, nil
 }
 
 // failBadRow fails a ready task whose stored values cannot be handed to a

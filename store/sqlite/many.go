@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"errors"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -214,39 +213,18 @@ func (s *Store) completeKnown(ctx context.Context, tx *sql.Conn, chunk []sqlrow.
 			wrote[r] = true
 			return nil
 		}
-		if tx == s.wc && ctx.Done() == nil {
-			// Past database/sql (queryRawRows): the 12 values of each
-			// row and the two it returns are not converted by reflection.
-			err := s.queryRawRows(completeKnownQuery(size, check), args, 2, func(v []driver.Value) error {
-				run, ok1 := rawText(v[0])
-				task, ok2 := rawText(v[1])
-				if !ok1 || !ok2 {
-					return fmt.Errorf("complete %d known task runs: the write returned %T, %T, not two texts", len(known), v[0], v[1])
-				}
-				return each(key{run, task})
-			})
-			if err != nil {
-				return nil, 0, err
+		// Past database/sql (queryRawRows): the 12 values of each row
+		// and the two it returns are not converted by reflection.
+		err := s.queryRawRows(completeKnownQuery(size, check), args, 2, func(v []driver.Value) error {
+			run, ok1 := rawText(v[0])
+			task, ok2 := rawText(v[1])
+			if !ok1 || !ok2 {
+				return fmt.Errorf("complete %d known task runs: the write returned %T, %T, not two texts", len(known), v[0], v[1])
 			}
-		} else {
-			res, err := s.query(ctx, tx, completeKnownQuery(size, check), args...)
-			if err != nil {
-				return nil, 0, err
-			}
-			var k key
-			for res.Next() {
-				if err := res.Scan(&k.run, &k.task); err != nil {
-					res.Close()
-					return nil, 0, translate(err)
-				}
-				if err := each(k); err != nil {
-					res.Close()
-					return nil, 0, err
-				}
-			}
-			if err := errors.Join(res.Err(), res.Close()); err != nil {
-				return nil, 0, translate(err)
-			}
+			return each(key{run, task})
+		})
+		if err != nil {
+			return nil, 0, err
 		}
 	}
 	for _, r := range known {

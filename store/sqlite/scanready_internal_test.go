@@ -11,11 +11,12 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/store/internal/sqlrow"
 )
 
 // TestScanReadyRawAsScan: the lease's selection of ready tasks read past
-// database/sql (scanReadyRaw) gives the items, pool slots and bad rows
-// that database/sql's Scan gives (scanReady), for tasks with every column
+// database/sql (scanReady) gives the items, pool slots and bad rows
+// that database/sql's Scan gives (scanReadyByScan), for tasks with every column
 // it reads set — params and inputs or none, retries, a backoff factor
 // whole or not, interruptions, a cache, a pool — and rows whose params or
 // inputs are not valid JSON; and refuses what Scan refuses (a boolean
@@ -76,11 +77,11 @@ func TestScanReadyRawAsScan(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			items, slots, bad, err := scanReady(ctx, st, append([]any(nil), args...), limit)
+			items, slots, bad, err := scanReadyByScan(ctx, st, append([]any(nil), args...), limit)
 			if err != nil {
 				return err
 			}
-			ritems, rslots, rbad, err := s.scanReadyRaw(query, append([]any(nil), args...), limit)
+			ritems, rslots, rbad, err := s.scanReady(query, append([]any(nil), args...), limit)
 			if err != nil {
 				return err
 			}
@@ -118,10 +119,10 @@ func TestScanReadyRawAsScan(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if _, _, _, err := scanReady(ctx, st, append([]any(nil), args...), 100); err == nil {
+		if _, _, _, err := scanReadyByScan(ctx, st, append([]any(nil), args...), 100); err == nil {
 			t.Error("cache = 2: Scan read it (the test reads it wrongly)")
 		}
-		if _, _, _, err := s.scanReadyRaw(query, append([]any(nil), args...), 100); err == nil {
+		if _, _, _, err := s.scanReady(query, append([]any(nil), args...), 100); err == nil {
 			t.Error("cache = 2: read past database/sql, Scan refuses it")
 		}
 		return nil
@@ -129,4 +130,42 @@ func TestScanReadyRawAsScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// scanReadyByScan is scanReady through database/sql, each value
+// converted by its Scan: the reference scanReady's conversions (rawCols)
+// must agree with.
+func scanReadyByScan(ctx context.Context, st *sql.Stmt, args []any, limit int) (items []cairn.WorkItem, slots []int, bad []badRow, err error) {
+	rows, err := st.QueryContext(ctx, append(args, limit)...)
+	if err != nil {
+		return nil, nil, nil, translate(err)
+	}
+	defer rows.Close()
+	items, slots = make([]cairn.WorkItem, 0, readyCap(limit)), make([]int, 0, readyCap(limit))
+	var v struct {
+		params, inputs               []byte
+		timeout, backoff, maxBackoff int64
+		poolSlots                    int
+	}
+	for rows.Next() {
+		items = append(items, cairn.WorkItem{})
+		it := &items[len(items)-1]
+		if err := rows.Scan(&it.Lease.RunID, &it.Lease.TaskID, &it.Lease.Attempt, &it.Type, &v.params, &v.inputs,
+			&v.timeout, &it.Retry.Retries, &v.backoff, &it.Retry.Factor, &v.maxBackoff, &it.Retry.MaxInterruptions,
+			&it.Interrupted, &it.InterruptedInARow, &it.FailedBefore, &it.Cache, &it.Pool, &v.poolSlots); err != nil {
+			return nil, nil, nil, translate(err)
+		}
+		if badParams, badInputs, err := sqlrow.WorkItemStored(it, v.params, v.inputs); err != nil {
+			bad = append(bad, badRow{runID: it.Lease.RunID, taskID: it.Lease.TaskID, badParams: badParams, badInputs: badInputs, err: err})
+			items = items[:len(items)-1]
+			continue
+		}
+		it.Timeout, it.Retry.Backoff, it.Retry.MaxBackoff = time.Duration(v.timeout), time.Duration(v.backoff), time.Duration(v.maxBackoff)
+		it.PoolSlots = v.poolSlots
+		slots = append(slots, v.poolSlots)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, translate(err)
+	}
+	return items, slots, bad, nil
 }

@@ -64,11 +64,8 @@ type Store struct {
 	// in flight).
 	xstmt map[string]*sqlite3.SQLiteStmt
 	xargs []driver.NamedValue
-	// xall is fusedExec's list of every argument; xchanges its statement
-	// reading changes(), prepared on the writer's connection at its first
-	// call (and kept in xstmt, which closes it).
-	xall     []driver.NamedValue
-	xchanges *sqlite3.SQLiteStmt
+	// xall is rawRows' and stepFused's list of every argument, reused.
+	xall []driver.NamedValue
 	// tdec decodes the task runs a write returns (completeMany), its
 	// storage kept from one transaction to the next; only the holder of
 	// wmu uses it.
@@ -687,7 +684,6 @@ func (s *Store) Close() error {
 	s.wstmt, s.rstmt = map[string]*sql.Stmt{}, map[string]*sql.Stmt{}
 	xstmt := s.xstmt
 	s.xstmt = map[string]*sqlite3.SQLiteStmt{}
-	s.xchanges = nil
 	s.mu.Unlock()
 	if s.wc != nil && len(xstmt) > 0 {
 		// Finalized on the connection they were prepared on, before it
@@ -1185,9 +1181,11 @@ func (s *Store) execRaw(query string, args []any) (int64, error) {
 // rawExec is execRaw without its count and its translation of errors:
 // control's BEGIN and COMMIT run there too.
 func (s *Store) rawExec(query string, args []any) (n int64, err error) {
-	err = s.onRaw(query, args, func(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
+	fused := false
+	err = s.onRaw(query, args, func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
 		if len(nv) >= fusedExecMin && fusedBytes(nv) <= fusedExecMaxBytes {
-			return s.fusedExec(c, st, nv, len(args), &n)
+			fused = true
+			return s.stepFused(st, nv, len(args))
 		}
 		res, err := st.ExecContext(context.Background(), nv)
 		if err != nil {
@@ -1196,8 +1194,32 @@ func (s *Store) rawExec(query string, args []any) (n int64, err error) {
 		n, err = res.RowsAffected()
 		return err
 	})
+	if err != nil || !fused {
+		return n, err
+	}
+	// The rows it changed, as sqlite3_changes counts them for the exec
+	// path: a statement of its own, past its end.
+	found := false
+	err = s.rawRows(changesQuery, nil, 1, func(v []driver.Value) error {
+		c, ok := v[0].(int64)
+		if !ok {
+			return fmt.Errorf("sql: changes() returned a %T", v[0])
+		}
+		n, found = c, true
+		return errFirstRow
+	})
+	if errors.Is(err, errFirstRow) {
+		err = nil
+	}
+	if err == nil && !found {
+		err = errors.New("sql: changes() returned no row")
+	}
 	return n, err
 }
+
+// changesQuery reads the rows the writer's last INSERT, UPDATE or DELETE
+// changed.
+const changesQuery = "SELECT changes()"
 
 // fusedExecMin is the number of values bound from which rawExec runs a
 // statement through go-sqlite3's query path, which binds every value and
@@ -1209,7 +1231,7 @@ func (s *Store) rawExec(query string, args []any) (n int64, err error) {
 const fusedExecMin = 8
 
 // fusedExecMaxBytes bounds the text and bytes a statement binds through
-// fusedExec: go-sqlite3's query path copies them into a buffer of the
+// stepFused: go-sqlite3's query path copies them into a buffer of the
 // statement's own, kept, at its largest, as long as the statement (a
 // prepared write lives as long as its store: a server's, for days). A
 // larger write binds through the exec path, which SQLite copies per call.
@@ -1229,30 +1251,24 @@ func fusedBytes(nv []driver.NamedValue) int {
 	return n
 }
 
-// fusedExec runs st, a statement that returns no rows, with the values nv
-// of its width arguments, and sets *n to the rows it changed. go-sqlite3's
-// query path binds in one call only a list holding every argument in
-// order, so the NULLs that onRaw left out are put back.
-func (s *Store) fusedExec(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue, width int, n *int64) error {
+// stepFused runs st, a statement that returns no rows, with the values nv
+// of its width arguments through go-sqlite3's query path, which binds in
+// one call only a list holding every argument in order (allArgs).
+// Resetting it (closing its rows) completes it for changes().
+func (s *Store) stepFused(st *sqlite3.SQLiteStmt, nv []driver.NamedValue, width int) error {
 	all := s.allArgs(nv, width)
 	defer s.keepAll(all)
 	rows, err := st.QueryContext(context.Background(), all)
 	if err != nil {
 		return err
 	}
-	// The statement ran to its end in that call (it returns no row);
-	// closing resets it, which completes it for changes().
 	if err := rows.Close(); err != nil {
 		return err
 	}
-	if len(rows.Columns()) != 0 {
-		return fmt.Errorf("sql: a statement run as exec returned %d columns", len(rows.Columns()))
+	if n := len(rows.Columns()); n != 0 {
+		return fmt.Errorf("sql: a statement run as exec returned %d columns", n)
 	}
-	found, err := s.changes(c, n)
-	if err == nil && !found {
-		err = errors.New("sql: changes() returned no row")
-	}
-	return err
+	return nil
 }
 
 // allArgs is nv, the values onRaw bound of a statement's width
@@ -1278,24 +1294,32 @@ func (s *Store) keepAll(all []driver.NamedValue) {
 	s.xall = all[:0]
 }
 
-// queryRawRows is queryRaw for a query of many rows, its values bound in
-// one call (allArgs): it calls row with each row's ncol values, as the
-// driver gives them (a TEXT column is a string or []byte), in a slice
-// reused from row to row. A write's reads of many rows (the task runs a
-// completion batch wrote, RETURNING) skip database/sql's conversions of
-// every value bound and read, by reflection.
+// queryRawRows is queryRaw for a query of many rows: it calls row with
+// each row's ncol values (see rawRows). A write's reads of many rows (the
+// task runs a completion batch wrote, RETURNING; the ready tasks a lease
+// selects) skip database/sql's conversions of every value bound and read,
+// by reflection.
 func (s *Store) queryRawRows(query string, args []any, ncol int, row func([]driver.Value) error) error {
 	s.stmts.Add(1)
-	return s.onRaw(query, args, func(_ *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
+	return s.rawRows(query, args, ncol, row)
+}
+
+// rawRows runs query on the writer's driver connection with args, bound in
+// one call (allArgs), and calls row with each row's ncol values as the
+// driver gives them (a TEXT column is a string or []byte), in a slice
+// reused from row to row; an error of row ends it and is returned.
+// Only the holder of wmu calls it.
+func (s *Store) rawRows(query string, args []any, ncol int, row func([]driver.Value) error) error {
+	err := s.onRaw(query, args, func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
 		all := s.allArgs(nv, len(args))
 		defer s.keepAll(all)
 		rows, err := st.QueryContext(context.Background(), all)
 		if err != nil {
-			return translate(err)
+			return err
 		}
 		defer rows.Close()
 		if n := len(rows.Columns()); n != ncol {
-			return fmt.Errorf("sql: %d columns, %d expected", n, ncol)
+			return fmt.Errorf("sql: %d columns, %d destinations", n, ncol)
 		}
 		dest := make([]driver.Value, ncol)
 		for {
@@ -1307,48 +1331,15 @@ func (s *Store) queryRawRows(query string, args []any, ncol int, row func([]driv
 			case io.EOF:
 				return nil
 			default:
-				return translate(err)
+				return err
 			}
 		}
 	})
+	return translate(err)
 }
 
-// changes sets *n to SQLite's changes(): the rows the last INSERT, UPDATE
-// or DELETE completed on the writer's connection changed, as
-// sqlite3_changes, which go-sqlite3's exec reports, counts them.
-func (s *Store) changes(c *sqlite3.SQLiteConn, n *int64) (bool, error) {
-	st := s.xchanges
-	if st == nil {
-		ps, err := c.Prepare("SELECT changes()")
-		if err != nil {
-			return false, err
-		}
-		st = ps.(*sqlite3.SQLiteStmt)
-		s.mu.Lock()
-		s.xstmt["SELECT changes()"] = st
-		s.mu.Unlock()
-		s.xchanges = st
-	}
-	rows, err := st.QueryContext(context.Background(), nil)
-	if err != nil {
-		return false, err
-	}
-	defer rows.Close()
-	var v [1]driver.Value
-	switch err := rows.Next(v[:]); err {
-	case nil:
-		c, ok := v[0].(int64)
-		if !ok {
-			return false, fmt.Errorf("sql: changes() returned a %T", v[0])
-		}
-		*n = c
-		return true, nil
-	case io.EOF:
-		return false, nil
-	default:
-		return false, err
-	}
-}
+// errFirstRow ends rawRows after the row wanted.
+var errFirstRow = errors.New("first row read")
 
 // queryRaw is execRaw for a query: it reads the first row's columns into
 // dest (one value each, as the driver gives them: a TEXT column is a
@@ -1358,35 +1349,21 @@ func (s *Store) changes(c *sqlite3.SQLiteConn, n *int64) (bool, error) {
 // conversions by reflection as its writes do.
 func (s *Store) queryRaw(query string, args []any, dest []driver.Value) (found bool, err error) {
 	s.stmts.Add(1)
-	err = s.onRaw(query, args, func(_ *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error {
-		rows, err := st.QueryContext(context.Background(), nv)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		if n := len(rows.Columns()); n != len(dest) {
-			return fmt.Errorf("sql: %d columns, %d destinations", n, len(dest))
-		}
-		switch err := rows.Next(dest); err {
-		case nil:
-			found = true
-			return nil
-		case io.EOF:
-			return nil
-		default:
-			return err
-		}
+	err = s.rawRows(query, args, len(dest), func(v []driver.Value) error {
+		copy(dest, v)
+		found = true
+		return errFirstRow
 	})
-	if err != nil {
-		return false, translate(err)
+	if errors.Is(err, errFirstRow) {
+		err = nil
 	}
-	return found, nil
+	return found, err
 }
 
 // onRaw runs fn with query's statement, prepared once on the writer's
 // driver connection, and args converted as database/sql converts them,
 // NULLs left unbound (see execRaw). Only the holder of wmu calls it.
-func (s *Store) onRaw(query string, args []any, fn func(c *sqlite3.SQLiteConn, st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error) error {
+func (s *Store) onRaw(query string, args []any, fn func(st *sqlite3.SQLiteStmt, nv []driver.NamedValue) error) error {
 	s.mu.Lock()
 	st := s.xstmt[query]
 	closed := s.closed
@@ -1429,7 +1406,7 @@ func (s *Store) onRaw(query string, args []any, fn func(c *sqlite3.SQLiteConn, s
 				nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
 			}
 		}
-		return fn(c, st, nv)
+		return fn(st, nv)
 	})
 }
 
