@@ -8,7 +8,7 @@ PKGS    := ./...
 
 all: build plugins
 
-## build: bin/cairn, stamped with 'git describe --always --dirty' and the commit ('cairn --version').
+## build: bin/cairn and bin/cairn-full (below), stamped with 'git describe --always --dirty' and the commit ('cairn --version').
 ## TAGS: nomsgpack leaves gin's MessagePack binding and renderer out (Cairn uses neither): its codec
 ## (ugorji) is neither linked nor initialised at every start (docs/architecture.md, "What every
 ## process links"). grpcnotrace leaves gRPC's request tracing out (golang.org/x/net/trace, off
@@ -30,9 +30,19 @@ BUILD_TAGS    = $(TAGS)$(if $(filter 1,$(STATIC)),$(comma)osusergo$(comma)netgo$
 BUILD_LDFLAGS = $(if $(filter 1,$(STATIC)),-linkmode=external -extldflags=-static )-X main.version=$(VERSION) -X 'main.commit=$(COMMIT)'
 ## CMD: the package built (bench builds its floor of a one-task run, bench/internal/runfloor, with
 ## the same flags and tags: 'make build CMD=./bench/internal/runfloor BIN=...').
+## Of ./cmd/cairn, two builds: $(BIN), the lean one (tag lean: no web server, no plugin host; it
+## starts in a third of the time), and $(FULL) beside it, the full one, to which the lean one hands
+## what needs those (cairn server, cairn plugins, a plugin's task types: docs/architecture.md,
+## "Two builds"). Install both in one folder.
 CMD     ?= ./cmd/cairn
+FULL     = $(dir $(BIN))cairn-full
 build:
+ifeq ($(CMD),./cmd/cairn)
+	$(GO) build -tags "$(BUILD_TAGS)$(comma)lean" -ldflags "$(BUILD_LDFLAGS)" -o $(BIN) $(CMD)
+	$(GO) build -tags "$(BUILD_TAGS)" -ldflags "$(BUILD_LDFLAGS)" -o $(FULL) $(CMD)
+else
 	$(GO) build -tags "$(BUILD_TAGS)" -ldflags "$(BUILD_LDFLAGS)" -o $(BIN) $(CMD)
+endif
 
 ## plugins: the example plugin, bin/plugins/kmeans (install: copy it into $$CAIRN_HOME/plugins, then 'cairn plugins lock').
 plugins:

@@ -14,7 +14,6 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/artifacts"
-	"github.com/cairnml/cairn/plugins"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
 	"github.com/cairnml/cairn/store/sqlite"
@@ -60,16 +59,16 @@ func (e exitError) Error() string { return e.err.Error() }
 // output streams.
 type app struct {
 	stdout, stderr io.Writer
-	home           string        // $CAIRN_HOME
-	dbFlag         string        // --db as given ("": CAIRN_DB, else HOME/cairn.db; see database)
-	pluginsDir     string        // --plugins-dir; "" means HOME/plugins
-	plugins        *plugins.Host // opened by taskTypes, closed when the command ends
-	help           *helpInfo     // the running command's help, set by newFlags
-	readOnly       bool          // the command only reads state (readOnlyCommands)
-	secrets        *secrets.Set  // the run's secret param values, in memory only (run, resume)
-	owner          string        // the name this process claims runs under (run)
-	serving        bool          // a long-lived process (server): its store checkpoints at close
-	dbConns        int           // the PostgreSQL pool's size (0: pgx's default); a pool_max_conns in the URL wins
+	home           string       // $CAIRN_HOME
+	dbFlag         string       // --db as given ("": CAIRN_DB, else HOME/cairn.db; see database)
+	pluginsDir     string       // --plugins-dir; "" means HOME/plugins
+	plugins        *pluginHost  // opened by taskTypes, closed when the command ends (plugins_host.go)
+	help           *helpInfo    // the running command's help, set by newFlags
+	readOnly       bool         // the command only reads state (readOnlyCommands)
+	secrets        *secrets.Set // the run's secret param values, in memory only (run, resume)
+	owner          string       // the name this process claims runs under (run)
+	serving        bool         // a long-lived process (server): its store checkpoints at close
+	dbConns        int          // the PostgreSQL pool's size (0: pgx's default); a pool_max_conns in the URL wins
 	// countStatements: the PostgreSQL store counts its statements by
 	// kind (CAIRN_DEBUG_ADDR).
 	countStatements bool
@@ -416,59 +415,17 @@ func registry() (*tasks.Registry, error) {
 		retrain.New(), deploy.New())
 }
 
-// pluginOptions says where the plugins and their lock file are.
-func (a *app) pluginOptions() (plugins.Options, error) {
+// pluginPaths says where the plugins folder and its lock file are.
+func (a *app) pluginPaths() (dir, lockFile string, err error) {
 	home, err := a.homeDir()
 	if err != nil {
-		return plugins.Options{}, err
+		return "", "", err
 	}
-	dir := a.pluginsDir
+	dir = a.pluginsDir
 	if dir == "" {
 		dir = filepath.Join(home, "plugins")
 	}
-	return plugins.Options{Dir: dir, LockFile: filepath.Join(home, "plugins.lock")}, nil
-}
-
-// openPlugins starts the plugin host once per command: it verifies and
-// starts the pinned plugins of the plugins folder and keeps them running
-// until the command ends. Problems with single plugins are printed as
-// warnings; the other plugins and the built-in types still work.
-func (a *app) openPlugins(ctx context.Context) (*plugins.Host, error) {
-	if a.plugins != nil {
-		return a.plugins, nil
-	}
-	o, err := a.pluginOptions()
-	if err != nil {
-		return nil, err
-	}
-	h, err := plugins.Open(ctx, o)
-	if err != nil {
-		return nil, fmt.Errorf("load plugins: %w", err)
-	}
-	a.plugins = h
-	return h, nil
-}
-
-// taskTypes is the registry of built-in types composed with the plugins'
-// types; a plugin type that clashes with a built-in one is reported and
-// left out.
-func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
-	reg, err := registry()
-	if err != nil {
-		return nil, err
-	}
-	fresh := a.plugins == nil
-	h, err := a.openPlugins(ctx)
-	if err != nil {
-		return nil, err
-	}
-	problems := append(h.Problems(), h.Compose(reg)...)
-	if fresh {
-		for _, p := range problems {
-			fmt.Fprintf(a.stderr, "cairn: warning: %s\n", printableLines(p.Error()))
-		}
-	}
-	return reg, nil
+	return dir, filepath.Join(home, "plugins.lock"), nil
 }
 
 // parseWith parses a workflow with the built-in task types and, only if
@@ -490,14 +447,6 @@ func (a *app) parseWith(ctx context.Context, parse func(*tasks.Registry) (*workf
 	}
 	wf, err := parse(reg)
 	return wf, reg, err
-}
-
-// closePlugins stops every plugin process the command started.
-func (a *app) closePlugins() {
-	if a.plugins != nil {
-		a.plugins.Close()
-		a.plugins = nil
-	}
 }
 
 // openRun opens the store and reads the run that arg (an id or a unique

@@ -55,12 +55,14 @@ func buildVersion(ldVersion, ldCommit string, bi *debug.BuildInfo, ok bool) (ver
 func writeVersion(w io.Writer) {
 	bi, ok := debug.ReadBuildInfo()
 	ver, rev, goVersion := buildVersion(version, commit, bi, ok)
-	fmt.Fprintf(w, "cairn %s\ncommit %s\ngo     %s\n", ver, rev, goVersion)
+	fmt.Fprintf(w, "cairn %s\ncommit %s\ngo     %s\nbuild  %s\n", ver, rev, goVersion, buildKind)
 }
 
 func cmdVersion(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("version", "", "Print the version of this binary (set by 'make build' from git describe), the commit\n"+
-		"it was built from (\"(modified)\" if the tree had uncommitted changes) and the Go version that built it.")
+		"it was built from (\"(modified)\" if the tree had uncommitted changes), the Go version that built it,\n"+
+		"and which build it is: full, or lean (what needs the web server or the plugin host, it hands to\n"+
+		"cairn-full, installed beside it).")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

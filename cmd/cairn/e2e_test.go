@@ -23,9 +23,13 @@ import (
 
 var cairnBin string // the binary under test, built by TestMain
 
-// TestMain builds the binary under test with a plain go build; with
-// CAIRN_TEST_BIN set, the tests run that binary instead (make build's,
-// which is linked statically on Linux: CAIRN_TEST_BIN=$PWD/bin/cairn).
+// TestMain builds the binaries under test as users install them: the
+// lean build as cairn and the full one beside it as cairn-full (handoff.go),
+// each with a plain go build, so that every test through cairnBin that
+// needs the server or a plugin goes through the hand-off. With
+// CAIRN_TEST_BIN set, the tests run that binary instead, and the
+// cairn-full beside it if there is one (make build's, which are linked
+// statically on Linux: CAIRN_TEST_BIN=$PWD/bin/cairn).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cairn-e2e-")
 	if err != nil {
@@ -33,14 +37,20 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	cairnBin = filepath.Join(dir, "cairn")
-	build := exec.Command("go", "build", "-o", cairnBin, ".")
+	full := filepath.Join(dir, fullBuildName)
+	builds := []*exec.Cmd{exec.Command("go", "build", "-tags", "lean", "-o", cairnBin, "."), exec.Command("go", "build", "-o", full, ".")}
 	if bin := os.Getenv("CAIRN_TEST_BIN"); bin != "" {
-		build = exec.Command("cp", bin, cairnBin)
+		builds = []*exec.Cmd{exec.Command("cp", bin, cairnBin)}
+		if beside := filepath.Join(filepath.Dir(bin), fullBuildName); func() bool { _, err := os.Stat(beside); return err == nil }() {
+			builds = append(builds, exec.Command("cp", beside, full))
+		}
 	}
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build cairn: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for _, build := range builds {
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build cairn: %v\n%s", err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -33,6 +33,7 @@ var signalsReady chan struct{}
 
 func main() {
 	runtime.MemProfileRate = memProfileRate(os.Getenv(envDebugAddr))
+	takeHandedOff()
 	hardenProcess()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	var caught atomic.Int32 // the first signal, 0 if none

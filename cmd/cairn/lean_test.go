@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// leanPair is the lean build TestMain made and the full build beside it;
+// the test is skipped when CAIRN_TEST_BIN gave another binary.
+func leanPair(t *testing.T) (lean, full string) {
+	t.Helper()
+	full = filepath.Join(filepath.Dir(cairnBin), fullBuildName)
+	out, err := exec.Command(cairnBin, "version").Output()
+	if err != nil {
+		t.Fatalf("cairn version: %v", err)
+	}
+	if !strings.Contains(string(out), "\nbuild  lean ") {
+		t.Skipf("the binary under test is not a lean build:\n%s", out)
+	}
+	if _, err := os.Stat(full); err != nil {
+		t.Skipf("no full build beside the binary under test: %v", err)
+	}
+	return cairnBin, full
+}
+
+// runBin runs bin with args in home and returns what it printed and its
+// exit code.
+func runBin(t *testing.T, bin, home string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", home}, args...)...)
+	cmd.Env = append(testEnviron(), "CAIRN_HOME="+home)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.Exited():
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, r)
+	}
+	return r
+}
+
+// TestLeanVersionNamesTheBuild: both builds print the same version and
+// commit (a run's attempts and cache keys hold them: implVersion), each
+// naming which build it is.
+func TestLeanVersionNamesTheBuild(t *testing.T) {
+	t.Parallel()
+	lean, full := leanPair(t)
+	home := t.TempDir()
+	l := runBin(t, lean, home, "version")
+	f := runBin(t, full, home, "version")
+	if l.code != 0 || f.code != 0 {
+		t.Fatalf("version: lean %s\nfull %s", l, f)
+	}
+	if !strings.HasSuffix(f.stdout, "\nbuild  full\n") || !strings.Contains(l.stdout, "\nbuild  lean (") || !strings.Contains(l.stdout, fullBuildName) {
+		t.Errorf("version does not name the build:\nlean:\n%s\nfull:\n%s", l.stdout, f.stdout)
+	}
+	first := func(s string) string { return s[:strings.Index(s, "\nbuild ")] }
+	if first(l.stdout) != first(f.stdout) {
+		t.Errorf("the builds' versions differ:\nlean:\n%s\nfull:\n%s", l.stdout, f.stdout)
+	}
+}
+
+// TestLeanHandsTheServerOff: cairn server through the lean build is the
+// full build's server in the same process (the same pid: the claim and
+// the server's info file name the process started), and it stops as one.
+func TestLeanHandsTheServerOff(t *testing.T) {
+	t.Parallel()
+	_, full := leanPair(t)
+	e := newEnv(t)
+	s := e.startServer(nil)
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(s.pid()) + "/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := filepath.EvalSymlinks(full); exe != want {
+		t.Errorf("the server's process executes %s, want the full build %s", exe, want)
+	}
+	if code, _ := s.get("/healthz"); code != 200 {
+		t.Errorf("GET /healthz: %d", code)
+	}
+	s.term()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not stop on SIGTERM")
+	}
+	// 143: a command ended by SIGTERM says so (main.go).
+	if code := s.cmd.ProcessState.ExitCode(); code != 143 {
+		t.Errorf("the server ended with %v, want exit 143\n%s", s.err, s.stderr.String())
+	}
+}
+
+// TestLeanAlone: the lean build with no cairn-full beside it runs what
+// needs neither the server nor a plugin, and refuses what does — saying
+// what to install, before it writes anything.
+func TestLeanAlone(t *testing.T) {
+	t.Parallel()
+	lean, _ := leanPair(t)
+	dir := t.TempDir()
+	alone := filepath.Join(dir, "cairn")
+	copyFile(t, lean, alone, 0o755)
+	wf := writeWorkflow(t, "one.yaml", "name: one\ntasks:\n  - id: a\n    type: noop\n")
+
+	home := t.TempDir()
+	if r := runBin(t, alone, home, "run", wf, "--quiet"); r.code != 0 {
+		t.Fatalf("run of built-in types without cairn-full: %s", r)
+	}
+	r := runBin(t, alone, home, "server", "--addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "cairn server: the web server is in the full build, cairn-full, and this is the lean one: there is no cairn-full beside "+alone+": install both binaries") {
+		t.Errorf("server without cairn-full: %s", r)
+	}
+	if r := runBin(t, alone, home, "plugins", "list"); r.code != 1 || !strings.Contains(r.stderr, "there is no cairn-full beside") {
+		t.Errorf("plugins list without cairn-full: %s", r)
+	}
+
+	// A home with plugins: a workflow of built-in types still runs here
+	// (its types are all built in: the plugins could add none of them);
+	// one that needs a plugin's type is refused before the database exists.
+	ph := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(ph, "plugins"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, alone, filepath.Join(ph, "plugins", "kmeans"), 0o755)
+	if r := runBin(t, alone, ph, "run", wf, "--quiet"); r.code != 0 {
+		t.Fatalf("run of built-in types in a home with plugins, without cairn-full: %s", r)
+	}
+	if err := os.Remove(filepath.Join(ph, "cairn.db")); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"cairn.db-wal", "cairn.db-shm"} {
+		os.Remove(filepath.Join(ph, f))
+	}
+	r = runBin(t, alone, ph, "run", "../../workflows/examples/iris-kmeans.yaml", "--quiet")
+	if r.code != 1 || !strings.Contains(r.stderr, "cairn run: the plugin host (the plugins folder "+filepath.Join(ph, "plugins")+" holds plugins) is in the full build, cairn-full") {
+		t.Errorf("run of a plugin's type without cairn-full: %s", r)
+	}
+	if _, err := os.Stat(filepath.Join(ph, "cairn.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused run left a database: %v", err)
+	}
+	for _, args := range [][]string{{"types"}, {"validate", wf}} {
+		if r := runBin(t, alone, ph, args...); r.code != 1 || !strings.Contains(r.stderr, "holds plugins) is in the full build") {
+			t.Errorf("%s in a home with plugins, without cairn-full: %s", args[0], r)
+		}
+	}
+
+	// A cairn-full that is a lean build too is refused, not handed to again.
+	copyFile(t, lean, filepath.Join(dir, fullBuildName), 0o755)
+	r = runBin(t, alone, home, "server", "--addr", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "the cairn-full this command was handed to is a lean build too") {
+		t.Errorf("server with a lean cairn-full: %s", r)
+	}
+}
+
+// TestLeanRunsAPluginsType: a workflow of a plugin's type, run and
+// validated through the lean build, runs in the full build (with its
+// warnings, none of the lean build's).
+func TestLeanRunsAPluginsType(t *testing.T) {
+	t.Parallel()
+	leanPair(t)
+	e := &env{t: t, home: pluginHome(t)}
+	r := e.must(0, "validate", "../../workflows/examples/iris-kmeans.yaml")
+	if !strings.Contains(r.stdout, ": ok: workflow ") || r.stderr != "" {
+		t.Errorf("validate: %s", r)
+	}
+	r = e.must(0, "run", "../../workflows/examples/iris-kmeans.yaml", "--quiet")
+	if strings.Contains(r.stderr, "lean") || strings.Contains(r.stderr, fullBuildName) {
+		t.Errorf("the hand-off showed: %s", r)
+	}
+	if r := e.must(0, "types", "kmeans"); !strings.HasPrefix(r.stdout, "kmeans: ") {
+		t.Errorf("types kmeans: %s", r)
+	}
+}
