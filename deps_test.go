@@ -89,3 +89,55 @@ func hasPrefixAny(s string, prefixes []string) bool {
 	}
 	return false
 }
+
+// leanLeavesOut is what the lean build of cmd/cairn (go build -tags lean;
+// make build's bin/cairn) must not link: the web server's and the plugin
+// host's libraries, whose package inits and code are most of a start's
+// work (cmd/cairn/handoff.go, docs/architecture.md "Two builds"). What
+// needs them, the lean build hands to cairn-full.
+var leanLeavesOut = []string{
+	"github.com/gin-gonic/gin",
+	"github.com/go-playground/validator",
+	"github.com/gabriel-vasile/mimetype",
+	"github.com/quic-go/quic-go",
+	"go.mongodb.org/mongo-driver",
+	"google.golang.org/grpc",
+	"google.golang.org/protobuf",
+	"github.com/hashicorp/go-plugin",
+	"net/rpc",
+	"encoding/gob",
+	module + "/ui",
+	module + "/plugins",
+}
+
+// leanMayLink is what leanLeavesOut's prefixes would catch but the lean
+// build needs: the gin-free parts of ui.
+var leanMayLink = []string{module + "/ui/core", module + "/ui/runjson", module + "/ui/draw"}
+
+// TestLeanBuildLinks lists every package the lean build links and checks
+// none is the server's or the plugin host's (the full build, a plain go
+// build, links them all).
+func TestLeanBuildLinks(t *testing.T) {
+	out, err := exec.Command("go", "list", "-tags", "lean", "-deps", module+"/cmd/cairn").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 100 {
+		t.Fatalf("go list -deps printed %d packages: %q", len(deps), out)
+	}
+	for _, pkg := range deps {
+		if hasPrefixAny(pkg, leanLeavesOut) && !hasPrefixAny(pkg, leanMayLink) {
+			t.Errorf("the lean build links %s", pkg)
+		}
+	}
+	full, err := exec.Command("go", "list", "-deps", module+"/cmd/cairn").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, must := range []string{"github.com/gin-gonic/gin", "github.com/hashicorp/go-plugin", module + "/ui", module + "/plugins"} {
+		if !strings.Contains("\n"+string(full), "\n"+must+"\n") {
+			t.Errorf("the full build does not link %s: the rule above checks nothing", must)
+		}
+	}
+}
