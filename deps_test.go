@@ -1,6 +1,7 @@
 package cairn_test
 
 import (
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -9,7 +10,8 @@ import (
 const module = "github.com/cairnml/cairn"
 
 // homes says which packages may import a third-party library directly:
-// each library has one home (docs/architecture.md).
+// each library has one home (docs/architecture.md). A package named
+// covers the packages under it too, unless it ends in "$" (see covers).
 var homes = map[string][]string{
 	"github.com/jmoiron/sqlx":        {module + "/store/sqlite"},
 	"github.com/mattn/go-sqlite3":    {module + "/store/sqlite", module + "/store/sqlsource", module + "/bench/internal/runfloor"}, // runfloor: the floor of a one-task run, the driver alone
@@ -22,9 +24,9 @@ var homes = map[string][]string{
 	"github.com/hashicorp/go-hclog":  {module + "/plugins"},
 	"google.golang.org/grpc":         {module + "/plugins"},
 	"google.golang.org/protobuf":     {module + "/plugins"},
-	"github.com/gin-gonic/gin":       {module + "/ui"},
-	"github.com/chromedp/chromedp":   {module + "/ui"}, // its browser tests; nothing else drives a browser
-	"github.com/chromedp/cdproto":    {module + "/ui"}, // chromedp's protocol: the browser tests answer dialogs
+	"github.com/gin-gonic/gin":       {module + "/ui$"}, // not ui/core, ui/runjson, ui/draw: the command line links those
+	"github.com/chromedp/chromedp":   {module + "/ui"},  // its browser tests; nothing else drives a browser
+	"github.com/chromedp/cdproto":    {module + "/ui"},  // chromedp's protocol: the browser tests answer dialogs
 	"gonum.org/v1/gonum":             {module + "/tasks"},
 	// The OpenLineage events' schema checks, in lineage's tests only.
 	"github.com/santhosh-tekuri/jsonschema/v6": {module + "/lineage"},
@@ -32,7 +34,8 @@ var homes = map[string][]string{
 
 // inner packages must not reach outwards: the scheduler, executor and task
 // types know the vocabulary and their own small interfaces, not the store
-// or the command.
+// or the command. A package named covers the packages under it too,
+// unless it ends in "$" (see covers).
 var forbidden = map[string][]string{
 	module + "/scheduler": {module + "/store", module + "/executor", module + "/cmd", module + "/workflows", module + "/metrics"},
 	// metrics counts what the scheduler reports through its hooks; the
@@ -49,6 +52,11 @@ var forbidden = map[string][]string{
 	// none of the server's parts.
 	module + "/client": {module + "/store", module + "/scheduler", module + "/executor", module + "/cmd", module + "/workflows",
 		module + "/plugins", module + "/tasks", module + "/artifacts"},
+	// What the API and the command line share, and the server's write
+	// side, which the command line links too: not ui itself (gin), though
+	// ui/core and ui/runjson are theirs to use.
+	module + "/ui/core": {module + "/ui$", module + "/cmd"},
+	module + "/actions": {module + "/ui$", module + "/cmd"},
 }
 
 // TestImportBoundaries keeps the package layout honest: it lists every
@@ -61,29 +69,47 @@ func TestImportBoundaries(t *testing.T) {
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
-		pkg, imports := fields[0], fields[1:]
-		for _, imp := range imports {
-			std := !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")
-			if pkg == module && !std {
-				t.Errorf("the root package imports %s: it must use the standard library only", imp)
-			}
-			for lib, allowed := range homes {
-				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && !hasPrefixAny(pkg, allowed) {
-					t.Errorf("%s imports %s, whose home is %v", pkg, imp, allowed)
-				}
-			}
-			for inner, bad := range forbidden {
-				if (pkg == inner || strings.HasPrefix(pkg, inner+"/")) && hasPrefixAny(imp, bad) {
-					t.Errorf("%s imports %s: it must not reach outwards", pkg, imp)
-				}
-			}
+		for _, msg := range importViolations(fields[0], fields[1:]) {
+			t.Error(msg)
 		}
 	}
 }
 
-func hasPrefixAny(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if s == p || strings.HasPrefix(s, p+"/") {
+// importViolations checks package pkg's direct imports against the rules.
+func importViolations(pkg string, imports []string) []string {
+	var out []string
+	for _, imp := range imports {
+		std := !strings.Contains(strings.SplitN(imp, "/", 2)[0], ".")
+		if pkg == module && !std {
+			out = append(out, fmt.Sprintf("the root package imports %s: it must use the standard library only", imp))
+		}
+		for lib, allowed := range homes {
+			if covers(lib, imp) && !coversAny(allowed, pkg) {
+				out = append(out, fmt.Sprintf("%s imports %s, whose home is %v", pkg, imp, allowed))
+			}
+		}
+		for inner, bad := range forbidden {
+			if covers(inner, pkg) && coversAny(bad, imp) {
+				out = append(out, fmt.Sprintf("%s imports %s: it must not reach outwards", pkg, imp))
+			}
+		}
+	}
+	return out
+}
+
+// covers reports whether a rule's package covers package p: the package
+// itself and those under it ("x/ui": x/ui, x/ui/core), or, written with a
+// trailing "$", the package alone ("x/ui$": x/ui, not x/ui/core).
+func covers(rule, p string) bool {
+	if exact, ok := strings.CutSuffix(rule, "$"); ok {
+		return p == exact
+	}
+	return p == rule || strings.HasPrefix(p, rule+"/")
+}
+
+func coversAny(rules []string, p string) bool {
+	for _, r := range rules {
+		if covers(r, p) {
 			return true
 		}
 	}
@@ -106,13 +132,9 @@ var leanLeavesOut = []string{
 	"github.com/hashicorp/go-plugin",
 	"net/rpc",
 	"encoding/gob",
-	module + "/ui",
+	module + "/ui$", // ui/core and ui/runjson are the command line's too
 	module + "/plugins",
 }
-
-// leanMayLink is what leanLeavesOut's prefixes would catch but the lean
-// build needs: the gin-free parts of ui.
-var leanMayLink = []string{module + "/ui/core", module + "/ui/runjson", module + "/ui/draw"}
 
 // TestLeanBuildLinks lists every package the lean build links and checks
 // none is the server's or the plugin host's (the full build, a plain go
@@ -127,7 +149,7 @@ func TestLeanBuildLinks(t *testing.T) {
 		t.Fatalf("go list -deps printed %d packages: %q", len(deps), out)
 	}
 	for _, pkg := range deps {
-		if hasPrefixAny(pkg, leanLeavesOut) && !hasPrefixAny(pkg, leanMayLink) {
+		if coversAny(leanLeavesOut, pkg) {
 			t.Errorf("the lean build links %s", pkg)
 		}
 	}
@@ -138,6 +160,35 @@ func TestLeanBuildLinks(t *testing.T) {
 	for _, must := range []string{"github.com/gin-gonic/gin", "github.com/hashicorp/go-plugin", module + "/ui", module + "/plugins"} {
 		if !strings.Contains("\n"+string(full), "\n"+must+"\n") {
 			t.Errorf("the full build does not link %s: the rule above checks nothing", must)
+		}
+	}
+}
+
+// TestImportRules checks the rules' matching on imports made up for it:
+// "ui$" forbids ui and only ui, and gin's home is ui alone.
+func TestImportRules(t *testing.T) {
+	for _, c := range []struct {
+		pkg, imp string
+		bad      bool
+	}{
+		{module + "/ui/core", module + "/ui", true},
+		{module + "/actions", module + "/ui", true},
+		{module + "/ui/core", module + "/ui/runjson", false},
+		{module + "/actions", module + "/ui/core", false},
+		{module + "/actions", module + "/ui/runjson", false},
+		{module + "/ui/core", module + "/cmd/cairn", true},
+		{module + "/ui/core", "github.com/gin-gonic/gin", true},
+		{module + "/ui/runjson", "github.com/gin-gonic/gin", true},
+		{module + "/ui", "github.com/gin-gonic/gin", false},
+		{module + "/ui", "github.com/gin-gonic/gin/binding", false},
+		{module + "/ui", module + "/ui/core", false},
+		// A rule without "$" still covers the packages under the one named.
+		{module + "/metrics", module + "/ui/runjson", true},
+		{module + "/remote/x", module + "/ui", true},
+	} {
+		got := importViolations(c.pkg, []string{c.imp})
+		if bad := len(got) > 0; bad != c.bad {
+			t.Errorf("%s importing %s: violations %q, want bad=%v", c.pkg, c.imp, got, c.bad)
 		}
 	}
 }

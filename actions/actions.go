@@ -1,7 +1,7 @@
-// Package actions is the write side of cairn server: ui.Actions — trigger,
-// submit, cancel, retry, resume — over the store and the server's
-// scheduler service, each action written in one transaction with its
-// audit entry. Triggered runs come from the server's workflows folder
+// Package actions is the write side of cairn server: core.Actions (of
+// ui/core; package ui serves them) — trigger, submit, cancel, retry,
+// resume — over the store and the server's scheduler service, each action
+// written in one transaction with its audit entry. Triggered runs come from the server's workflows folder
 // (workflows/catalog); a run is created queued, for the service (Adopt)
 // to start within its active-run limits, and a run a retry or resume
 // claims is handed to the service at once (Service.Take).
@@ -23,7 +23,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
@@ -70,7 +70,7 @@ type Options struct {
 	InSlotTx func()
 }
 
-// Actions implements ui.Actions and ui.Schedules.
+// Actions implements core.Actions and core.Schedules.
 type Actions struct {
 	o Options
 
@@ -78,7 +78,7 @@ type Actions struct {
 	memo map[string]*cronMemo // Fire's, by workflow name
 }
 
-var _ ui.Actions = (*Actions)(nil)
+var _ core.Actions = (*Actions)(nil)
 
 // New returns the actions of a server.
 func New(o Options) (*Actions, error) {
@@ -103,7 +103,7 @@ const APIActor = "api"
 
 // actor is who the audit log says asked: the request's caller.
 func actor(ctx context.Context) string {
-	if c, ok := ui.CallerFrom(ctx); ok && c.Actor != "" {
+	if c, ok := core.CallerFrom(ctx); ok && c.Actor != "" {
 		return c.Actor
 	}
 	return APIActor
@@ -119,11 +119,11 @@ func detail(v any) []byte {
 
 // Trigger creates a queued run of the served workflow name with params
 // (text, typed by the workflow as -p is), for the service to start.
-func (a *Actions) Trigger(ctx context.Context, name string, params map[string]string, o ui.RunOptions) (string, error) {
+func (a *Actions) Trigger(ctx context.Context, name string, params map[string]string, o core.RunOptions) (string, error) {
 	e, ok := a.o.Workflows.Lookup(name)
 	if !ok {
 		return "", fmt.Errorf("no workflow %s in the server's workflows folder (GET %s/workflows lists them): %w",
-			ui.Brief(name), ui.APIPrefix, cairn.ErrNotFound)
+			core.Brief(name), core.APIPrefix, cairn.ErrNotFound)
 	}
 	if !e.OK() {
 		msg := ""
@@ -137,17 +137,17 @@ func (a *Actions) Trigger(ctx context.Context, name string, params map[string]st
 }
 
 // Submit creates a queued run of a workflow file a client sent.
-func (a *Actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o ui.RunOptions) (string, error) {
+func (a *Actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o core.RunOptions) (string, error) {
 	wf, problems := a.o.Workflows.Check(file, src)
 	if len(problems) > 0 {
-		return "", &ui.ProblemsError{File: file, Problems: problems}
+		return "", &core.ProblemsError{File: file, Problems: problems}
 	}
 	return a.create(ctx, wf, file, file, params, o, map[string]any{"workflow": wf.Name, "file": file, "submitted": true})
 }
 
 // create binds params and stores a queued run of wf with its audit entry;
 // file names wf's file in problems.
-func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath, file string, params map[string]string, o ui.RunOptions, audit map[string]any) (string, error) {
+func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath, file string, params map[string]string, o core.RunOptions, audit map[string]any) (string, error) {
 	if wf.UsesPools() {
 		// A pool the database does not declare, or too small: said at
 		// the task's pool: (the store would refuse the run without
@@ -157,10 +157,10 @@ func (a *Actions) create(ctx context.Context, wf *workflows.Workflow, sourcePath
 			return "", err
 		}
 		if err := workflows.CheckPools(wf, ps); err != nil {
-			return "", &ui.ProblemsError{File: file, Problems: catalog.Problems(file, err)}
+			return "", &core.ProblemsError{File: file, Problems: catalog.Problems(file, err)}
 		}
 	}
-	bad := &ui.ParamsError{Params: map[string]string{}}
+	bad := &core.ParamsError{Params: map[string]string{}}
 	bind := make(map[string]string, len(params)+1)
 	for k, v := range params {
 		bind[k] = v

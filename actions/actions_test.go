@@ -24,6 +24,7 @@ import (
 	"github.com/cairnml/cairn/tasks/noop"
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
 )
@@ -53,8 +54,8 @@ type serverOptions struct {
 	// is gone, so that it takes over only expired claims on its own).
 	actionsGone func(owner string) bool
 	// authorize, when set, is the handler's (else none: every caller is
-	// ui.NoAuthActor).
-	authorize func(r *http.Request, need ui.Access) (*http.Request, error)
+	// core.NoAuthActor).
+	authorize func(r *http.Request, need core.Access) (*http.Request, error)
 	// hasSecret is the server's environment, for secret params.
 	hasSecret func(env string) bool
 	slots     int
@@ -321,7 +322,7 @@ func TestTrigger(t *testing.T) {
 		fmt.Sprint(r.Params["tags"]) != "[a b]" {
 		t.Errorf("the run's params: %v", r.Params)
 	}
-	if got := s.audit(id); strings.Join(got, "|") != ui.NoAuthActor+" trigger" {
+	if got := s.audit(id); strings.Join(got, "|") != core.NoAuthActor+" trigger" {
 		t.Errorf("audit %q", got)
 	}
 	// Numbers as strings are typed as -p types them.
@@ -531,7 +532,7 @@ func TestWorkflowsAndSubmit(t *testing.T) {
 	var out struct{ ID string }
 	s.want(201, "POST", "/api/v1/runs", `{"file": "mine.yaml", "source": `+string(src)+`, "params": {"n": 5}}`, &out)
 	s.waitState(out.ID, "succeeded")
-	if got := s.audit(out.ID); len(got) != 1 || got[0] != ui.NoAuthActor+" trigger" {
+	if got := s.audit(out.ID); len(got) != 1 || got[0] != core.NoAuthActor+" trigger" {
 		t.Errorf("audit of a submitted run: %q", got)
 	}
 }
@@ -635,7 +636,7 @@ func TestRetryAndCancel(t *testing.T) {
 		t.Errorf("the cancelled task's attempts after its retry: %v", atts)
 	}
 
-	a := ui.NoAuthActor
+	a := core.NoAuthActor
 	if got, want := s.audit(failed), []string{a + " trigger", a + " retry"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("audit of the retried run: %q, want %q", got, want)
 	}
@@ -749,7 +750,7 @@ func TestResume(t *testing.T) {
 	}
 	s.want(202, "POST", "/api/v1/runs/"+orphan+"/resume", "", nil)
 	s.waitState(orphan, "succeeded")
-	if got := s.audit(orphan); strings.Join(got, "|") != ui.NoAuthActor+" resume" {
+	if got := s.audit(orphan); strings.Join(got, "|") != core.NoAuthActor+" resume" {
 		t.Errorf("audit: %q", got)
 	}
 	if code, body := s.call("POST", "/api/v1/runs/"+orphan+"/resume", ""); code != 409 || !strings.Contains(body, "already succeeded") {
@@ -762,11 +763,11 @@ func TestResume(t *testing.T) {
 
 // With authentication, the audit log records the caller's token.
 func TestAuditActor(t *testing.T) {
-	s := newServer(t, serverOptions{authorize: func(r *http.Request, need ui.Access) (*http.Request, error) {
+	s := newServer(t, serverOptions{authorize: func(r *http.Request, need core.Access) (*http.Request, error) {
 		if r.Header.Get("Authorization") != "Bearer good" {
 			return nil, ui.ErrUnauthenticated
 		}
-		return r.WithContext(ui.WithCaller(r.Context(), ui.Caller{Actor: "tok0123", Role: "operator", Access: ui.Operate, Bearer: true})), nil
+		return r.WithContext(core.WithCaller(r.Context(), core.Caller{Actor: "tok0123", Role: "operator", Access: core.Operate, Bearer: true})), nil
 	}})
 	s.workflow("greet.yaml", greetWF)
 	if code, _ := s.call("POST", "/api/v1/workflows/greet/runs", `{"params": {"who": "x"}}`); code != 401 {

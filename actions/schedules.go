@@ -17,7 +17,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
@@ -44,7 +44,7 @@ type cronMemo struct {
 type badInput struct{ msg string }
 
 func (e *badInput) Error() string        { return e.msg }
-func (e *badInput) Is(target error) bool { return target == ui.ErrBadInput }
+func (e *badInput) Is(target error) bool { return target == core.ErrBadInput }
 
 func refuse(format string, args ...any) error { return &badInput{msg: fmt.Sprintf(format, args...)} }
 
@@ -357,7 +357,7 @@ func SetPaused(ctx context.Context, store scheduler.Store, name, spec string, pa
 		case errors.Is(err, cairn.ErrNotFound):
 			if spec == "" {
 				return fmt.Errorf("no schedule of workflow %s: a server registers a workflow's schedule when it reads its file (cairn schedules list lists them): %w",
-					ui.Brief(name), cairn.ErrNotFound)
+					core.Brief(name), cairn.ErrNotFound)
 			}
 			st = scheduler.ScheduleState{Workflow: name, Spec: spec, Position: now, UpdatedAt: now}
 		case err != nil:
@@ -393,7 +393,7 @@ func SetPaused(ctx context.Context, store scheduler.Store, name, spec string, pa
 func (a *Actions) Backfill(ctx context.Context, name, from, to string) (runjson.Backfill, error) {
 	e, ok := a.o.Workflows.Lookup(name)
 	if !ok {
-		return runjson.Backfill{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", ui.Brief(name), cairn.ErrNotFound)
+		return runjson.Backfill{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", core.Brief(name), cairn.ErrNotFound)
 	}
 	if !e.OK() {
 		return runjson.Backfill{}, fmt.Errorf("workflow %s cannot run: its file %s has problems (fix the file; the server reads it again): %w",
@@ -429,7 +429,7 @@ func (a *Actions) Backfill(ctx context.Context, name, from, to string) (runjson.
 // active-run limits (max_active_runs:). A slot with a run already is left
 // as it is. An empty or reversed range, one in the future, one of more
 // than workflows.MaxBackfill slots, and a workflow without a schedule are
-// refused (ui.ErrBadInput).
+// refused (core.ErrBadInput).
 func Backfill(ctx context.Context, store scheduler.Store, wf *workflows.Workflow, sourcePath string, from, to, now time.Time, actor string,
 	hasSecret func(env string) bool) (runjson.Backfill, error) {
 	res := runjson.Backfill{Workflow: wf.Name, Created: []string{}}

@@ -17,7 +17,7 @@ import (
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/noop"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
 )
@@ -355,12 +355,12 @@ func TestBackfill(t *testing.T) {
 		{"started", utc(7, 0, 0), utc(9, 0, 0), "has no slot from 2025-06-01T07:00:00Z to 2025-06-01T09:00:00Z (its start: is 2025-06-01T10:00:00Z)"},
 	} {
 		_, err := s.acts.Backfill(ctx, c.name, c.from.Format(time.RFC3339), c.to.Format(time.RFC3339))
-		if !errors.Is(err, ui.ErrBadInput) || !strings.Contains(err.Error(), c.want) {
+		if !errors.Is(err, core.ErrBadInput) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("backfill %s %v..%v: %v, want a bad input saying %q", c.name, c.from, c.to, err, c.want)
 		}
 	}
 	for _, bad := range [][2]string{{"yesterday", "2025-06-01"}, {"", "2025-06-01"}} {
-		if _, err := s.acts.Backfill(ctx, "hourly", bad[0], bad[1]); !errors.Is(err, ui.ErrBadInput) {
+		if _, err := s.acts.Backfill(ctx, "hourly", bad[0], bad[1]); !errors.Is(err, core.ErrBadInput) {
 			t.Errorf("backfill from %q: %v", bad[0], err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnml/cairn/client"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -416,7 +417,7 @@ func (a *actions) add(s string) {
 	a.calls = append(a.calls, s)
 }
 
-func (a *actions) Trigger(ctx context.Context, workflow string, params map[string]string, o ui.RunOptions) (string, error) {
+func (a *actions) Trigger(ctx context.Context, workflow string, params map[string]string, o core.RunOptions) (string, error) {
 	a.add(fmt.Sprintf("trigger %s %v no_cache=%t", workflow, params, o.NoCache))
 	return "01newrun00000000", nil
 }
@@ -426,7 +427,7 @@ func (a *actions) Retry(ctx context.Context, id, task string) error {
 	return nil
 }
 func (a *actions) Resume(ctx context.Context, id string) error { a.add("resume " + id); return nil }
-func (a *actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o ui.RunOptions) (string, error) {
+func (a *actions) Submit(ctx context.Context, file string, src []byte, params map[string]string, o core.RunOptions) (string, error) {
 	a.add(fmt.Sprintf("submit %s %v no_cache=%t", file, params, o.NoCache))
 	return "01newrun00000001", nil
 }

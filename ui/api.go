@@ -19,33 +19,31 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/internal/jsoncheck"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
-// APIPrefix is where the JSON API lives.
-const APIPrefix = "/api/v1"
-
 func (h *handler) mountAPI(e *gin.Engine) {
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/runs", Read, h.apiRuns)
-	h.route(api, http.MethodGet, "/compare", Read, h.apiCompare)
-	h.route(api, http.MethodGet, "/runs/:id", Read, h.apiRun)
-	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", Read, h.apiAttempts)
-	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", Read, h.apiLog)
-	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/cache", Read, h.apiCache)
-	h.route(api, http.MethodGet, "/workflows", Read, h.apiWorkflows)
-	h.route(api, http.MethodGet, "/workflows/:name", Read, h.apiWorkflow)
-	h.route(api, http.MethodPost, "/workflows/validate", Read, h.apiValidate) // changes nothing
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/runs", core.Read, h.apiRuns)
+	h.route(api, http.MethodGet, "/compare", core.Read, h.apiCompare)
+	h.route(api, http.MethodGet, "/runs/:id", core.Read, h.apiRun)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/attempts", core.Read, h.apiAttempts)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/log", core.Read, h.apiLog)
+	h.route(api, http.MethodGet, "/runs/:id/tasks/:task/cache", core.Read, h.apiCache)
+	h.route(api, http.MethodGet, "/workflows", core.Read, h.apiWorkflows)
+	h.route(api, http.MethodGet, "/workflows/:name", core.Read, h.apiWorkflow)
+	h.route(api, http.MethodPost, "/workflows/validate", core.Read, h.apiValidate) // changes nothing
 	// The write side: served by Options.Actions, 501 without it.
-	h.route(api, http.MethodPost, "/workflows/:name/runs", Operate, h.apiTrigger)
+	h.route(api, http.MethodPost, "/workflows/:name/runs", core.Operate, h.apiTrigger)
 	// A file of the caller's own is code this server runs as its own user,
 	// with the secret params of its environment: that is the owner's
 	// power, an admin's, where an operator only starts the workflows the
 	// owner put in the --workflows folder.
-	h.route(api, http.MethodPost, "/runs", Admin, h.apiSubmit)
-	h.route(api, http.MethodPost, "/runs/:id/cancel", Operate, h.apiCancel)
-	h.route(api, http.MethodPost, "/runs/:id/retry", Operate, h.apiRetry)
-	h.route(api, http.MethodPost, "/runs/:id/resume", Operate, h.apiResume)
+	h.route(api, http.MethodPost, "/runs", core.Admin, h.apiSubmit)
+	h.route(api, http.MethodPost, "/runs/:id/cancel", core.Operate, h.apiCancel)
+	h.route(api, http.MethodPost, "/runs/:id/retry", core.Operate, h.apiRetry)
+	h.route(api, http.MethodPost, "/runs/:id/resume", core.Operate, h.apiResume)
 	// Anything else under /api is a JSON 404 (NoRoute), never a page.
 }
 
@@ -146,7 +144,7 @@ func (h *handler) apiLog(c *gin.Context) {
 		follow = true
 	case "", "0", "false":
 	default:
-		h.fail(c, badInput("follow %s: want 1 (or true) to follow the log, 0 (or false) not to", Brief(s)))
+		h.fail(c, core.BadInput("follow %s: want 1 (or true) to follow the log, 0 (or false) not to", core.Brief(s)))
 		return
 	}
 	if follow {
@@ -157,7 +155,7 @@ func (h *handler) apiLog(c *gin.Context) {
 			}
 			off, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || off < 0 {
-				h.fail(c, badInput("from %s: want a byte offset", Brief(s)))
+				h.fail(c, core.BadInput("from %s: want a byte offset", core.Brief(s)))
 				return
 			}
 			from = off
@@ -170,7 +168,7 @@ func (h *handler) apiLog(c *gin.Context) {
 	if s := c.Query("tail"); s != "" {
 		t, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || t < 1 || t > maxTail {
-			h.fail(c, badInput("tail %s: want a number of bytes from 1 to %d", Brief(s), maxTail))
+			h.fail(c, core.BadInput("tail %s: want a number of bytes from 1 to %d", core.Brief(s), maxTail))
 			return
 		}
 		tail = t
@@ -279,8 +277,8 @@ const followRecheck = time.Second
 // stillValid says whether the token a request was authenticated with is
 // still valid (nil without token authentication).
 func (h *handler) stillValid(ctx context.Context) error {
-	c, ok := CallerFrom(ctx)
-	if h.o.Tokens == nil || !ok || c.Actor == "" || c.Actor == NoAuthActor {
+	c, ok := core.CallerFrom(ctx)
+	if h.o.Tokens == nil || !ok || c.Actor == "" || c.Actor == core.NoAuthActor {
 		return nil
 	}
 	if _, err := h.o.Tokens.ValidToken(ctx, c.Actor); err != nil {
@@ -321,8 +319,8 @@ func (errTooManyFollows) APIStatus() (int, string) {
 // release, or errTooManyFollows. Requests without a token (no
 // authentication) are not counted.
 func (h *handler) follow(ctx context.Context) (func(), error) {
-	c, ok := CallerFrom(ctx)
-	if !ok || c.Actor == "" || c.Actor == NoAuthActor {
+	c, ok := core.CallerFrom(ctx)
+	if !ok || c.Actor == "" || c.Actor == core.NoAuthActor {
 		return func() {}, nil
 	}
 	f := &h.follows
@@ -486,9 +484,9 @@ func oneLine(s string) string { return strings.NewReplacer("\r", " ", "\n", " ")
 
 // The write side.
 
-func (h *handler) actions(c *gin.Context) (Actions, bool) {
+func (h *handler) actions(c *gin.Context) (core.Actions, bool) {
 	if h.o.Actions == nil {
-		h.fail(c, fmt.Errorf("this server is read-only: %s %s: %w", c.Request.Method, c.Request.URL.Path, errNotImplemented))
+		h.fail(c, fmt.Errorf("this server is read-only: %s %s: %w", c.Request.Method, c.Request.URL.Path, core.ErrNotImplemented))
 		return nil, false
 	}
 	return h.o.Actions, true
@@ -501,7 +499,7 @@ func bodyError(err error) error {
 	if errors.As(err, &tooLarge) {
 		return err
 	}
-	return badInput("read the request body: %v", err)
+	return core.BadInput("read the request body: %v", err)
 }
 
 // decodeBody reads a JSON body into v; an empty body leaves v as it is.
@@ -517,15 +515,15 @@ func decodeBody(c *gin.Context, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badInput("%s", jsonBodyProblem(err, v))
+		return core.BadInput("%s", jsonBodyProblem(err, v))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return badInput("the request body holds more than one JSON value: send one object")
+		return core.BadInput("the request body holds more than one JSON value: send one object")
 	}
 	// encoding/json keeps the last of a key given twice and reads half
 	// a surrogate pair as U+FFFD, in silence: refused, as predict does.
 	if err := jsoncheck.Check(body); err != nil {
-		return badInput("the request body: %v", err)
+		return core.BadInput("the request body: %v", err)
 	}
 	return nil
 }
@@ -614,18 +612,18 @@ func (h *handler) apiTrigger(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := a.Trigger(c.Request.Context(), c.Param("name"), params, RunOptions{NoCache: body.NoCache})
+	id, err := a.Trigger(c.Request.Context(), c.Param("name"), params, core.RunOptions{NoCache: body.NoCache})
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	c.Header("Location", APIPrefix+"/runs/"+id)
+	c.Header("Location", core.APIPrefix+"/runs/"+id)
 	h.json(c, http.StatusCreated, map[string]string{"id": id})
 }
 
 // POST /api/v1/runs/{id}/cancel → 202 {"id": RUN}.
 func (h *handler) apiCancel(c *gin.Context) {
-	h.runAction(c, func(a Actions, id string) error { return a.Cancel(c.Request.Context(), id) })
+	h.runAction(c, func(a core.Actions, id string) error { return a.Cancel(c.Request.Context(), id) })
 }
 
 // POST /api/v1/runs/{id}/retry {"task": ID} (no task: every failed one) → 202.
@@ -637,16 +635,16 @@ func (h *handler) apiRetry(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	h.runAction(c, func(a Actions, id string) error { return a.Retry(c.Request.Context(), id, body.Task) })
+	h.runAction(c, func(a core.Actions, id string) error { return a.Retry(c.Request.Context(), id, body.Task) })
 }
 
 // POST /api/v1/runs/{id}/resume → 202.
 func (h *handler) apiResume(c *gin.Context) {
-	h.runAction(c, func(a Actions, id string) error { return a.Resume(c.Request.Context(), id) })
+	h.runAction(c, func(a core.Actions, id string) error { return a.Resume(c.Request.Context(), id) })
 }
 
-func (h *handler) runAction(c *gin.Context, do func(a Actions, id string) error) {
-	if err := decodeBody(c, &struct{ Task string }{}); err != nil && !errors.Is(err, ErrBadInput) {
+func (h *handler) runAction(c *gin.Context, do func(a core.Actions, id string) error) {
+	if err := decodeBody(c, &struct{ Task string }{}); err != nil && !errors.Is(err, core.ErrBadInput) {
 		h.fail(c, err) // only a body over the limit matters here; retry read its own
 		return
 	}

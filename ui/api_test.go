@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -314,15 +315,15 @@ func TestStatusMapping(t *testing.T) {
 	}{
 		{fmt.Errorf("get run x: %w", cairn.ErrNotFound), 404},
 		{fmt.Errorf("x: %w", cairn.ErrAmbiguous), 400},
-		{badInput("no"), 400},
-		{fmt.Errorf("trigger: %w: unknown param", ErrBadInput), 400},
+		{core.BadInput("no"), 400},
+		{fmt.Errorf("trigger: %w: unknown param", core.ErrBadInput), 400},
 		{fmt.Errorf("cancel: %w", cairn.ErrTerminal), 409},
 		{fmt.Errorf("retry: %w", cairn.ErrConflict), 409},
 		{cairn.ErrRunOwned, 409},
 		{ErrUnauthenticated, 401},
 		{fmt.Errorf("token: %w", ErrForbidden), 403},
 		{&http.MaxBytesError{Limit: 1}, 413},
-		{errNotImplemented, 501},
+		{core.ErrNotImplemented, 501},
 		{errors.New("disk on fire"), 500},
 	} {
 		if got, _ := Status(c.err); got != c.status {
@@ -337,7 +338,7 @@ type fakeActions struct {
 	err   error
 }
 
-func (a *fakeActions) Trigger(_ context.Context, wf string, params map[string]string, o RunOptions) (string, error) {
+func (a *fakeActions) Trigger(_ context.Context, wf string, params map[string]string, o core.RunOptions) (string, error) {
 	call := fmt.Sprintf("trigger %s %v", wf, params)
 	if o.NoCache {
 		call += " no_cache"
@@ -357,7 +358,7 @@ func (a *fakeActions) Resume(_ context.Context, id string) error {
 	a.calls = append(a.calls, "resume "+id)
 	return a.err
 }
-func (a *fakeActions) Submit(_ context.Context, file string, src []byte, params map[string]string, o RunOptions) (string, error) {
+func (a *fakeActions) Submit(_ context.Context, file string, src []byte, params map[string]string, o core.RunOptions) (string, error) {
 	call := fmt.Sprintf("submit %s %d %v", file, len(src), params)
 	if o.NoCache {
 		call += " no_cache"
@@ -390,7 +391,7 @@ func TestActionsSeam(t *testing.T) {
 	if resp, body := f.do(t, "POST", "/api/v1/runs/"+id+"/cancel", nil); resp.StatusCode != 409 || !strings.Contains(body, "already succeeded") {
 		t.Errorf("cancel of a finished run: %d %s", resp.StatusCode, body)
 	}
-	acts.err = fmt.Errorf("%w: unknown param \"kk\" (did you mean \"k\"?)", ErrBadInput)
+	acts.err = fmt.Errorf("%w: unknown param \"kk\" (did you mean \"k\"?)", core.ErrBadInput)
 	if resp, body := f.do(t, "POST", "/api/v1/workflows/w/runs", strings.NewReader(`{"params": {"kk": "v"}}`)); resp.StatusCode != 400 || !strings.Contains(body, `unknown param \"kk\"`) {
 		t.Errorf("trigger with a bad param: %d %s", resp.StatusCode, body)
 	}
@@ -402,21 +403,21 @@ func TestActionsSeam(t *testing.T) {
 // TestAuthorizeSeam: with Options.Authorize set, every route above Open
 // asks it, with the access the route needs; the static assets do not.
 func TestAuthorizeSeam(t *testing.T) {
-	var asked []Access
+	var asked []core.Access
 	f := newFixture(t, func(o *Options) {
-		o.Authorize = func(r *http.Request, need Access) (*http.Request, error) {
+		o.Authorize = func(r *http.Request, need core.Access) (*http.Request, error) {
 			asked = append(asked, need)
 			switch r.Header.Get("X-Test-Role") {
 			case "":
 				return nil, ErrUnauthenticated
 			case "viewer":
-				if need > Read {
+				if need > core.Read {
 					return nil, fmt.Errorf("a viewer may not %s: %w", need, ErrForbidden)
 				}
 			}
 			// As a bearer token does: no CSRF token is asked for (its
 			// check is TestCSRF*'s).
-			return r.WithContext(WithCaller(r.Context(), Caller{Actor: "test", Bearer: true})), nil
+			return r.WithContext(core.WithCaller(r.Context(), core.Caller{Actor: "test", Bearer: true})), nil
 		}
 	})
 	routes := f.h.Routes()
@@ -427,16 +428,16 @@ func TestAuthorizeSeam(t *testing.T) {
 		path := strings.NewReplacer(":id", "abcdabcd", ":task", "t", ":name", "w").Replace(rt.Path)
 		resp, _ := f.do(t, rt.Method, path, strings.NewReader(""))
 		switch {
-		case rt.Access == Open && resp.StatusCode == 401:
+		case rt.Access == core.Open && resp.StatusCode == 401:
 			t.Errorf("%s %s is open but answered 401", rt.Method, rt.Path)
-		case rt.Access > Open && resp.StatusCode != 401:
+		case rt.Access > core.Open && resp.StatusCode != 401:
 			t.Errorf("%s %s needs %s but answered %d without credentials", rt.Method, rt.Path, rt.Access, resp.StatusCode)
 		}
 		resp, _ = f.do(t, rt.Method, path, strings.NewReader(""), "X-Test-Role", "viewer")
-		if rt.Access > Read && resp.StatusCode != 403 {
+		if rt.Access > core.Read && resp.StatusCode != 403 {
 			t.Errorf("%s %s needs %s but answered %d to a viewer", rt.Method, rt.Path, rt.Access, resp.StatusCode)
 		}
-		if rt.Access <= Read && (resp.StatusCode == 401 || resp.StatusCode == 403) {
+		if rt.Access <= core.Read && (resp.StatusCode == 401 || resp.StatusCode == 403) {
 			t.Errorf("%s %s answered %d to a viewer", rt.Method, rt.Path, resp.StatusCode)
 		}
 	}

@@ -14,14 +14,9 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
-
-// AuditReader reads the audit log: scheduler.AuditStore (*sqlite.Store
-// satisfies it).
-type AuditReader interface {
-	ListAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, error)
-}
 
 // Bounds of an audit page.
 const (
@@ -31,13 +26,13 @@ const (
 
 func (h *handler) mountAudit(e *gin.Engine) {
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/audit", Read, h.pageAudit)
-	h.route(g, http.MethodGet, "/tokens", Admin, h.pageTokens)
-	h.route(g, http.MethodPost, "/tokens/:id/revoke", Admin, h.postRevokeToken)
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/audit", Read, h.apiAudit)
-	h.route(api, http.MethodGet, "/tokens", Admin, h.apiTokens)
-	h.route(api, http.MethodPost, "/tokens/:id/revoke", Admin, h.apiRevokeToken)
+	h.route(g, http.MethodGet, "/audit", core.Read, h.pageAudit)
+	h.route(g, http.MethodGet, "/tokens", core.Admin, h.pageTokens)
+	h.route(g, http.MethodPost, "/tokens/:id/revoke", core.Admin, h.postRevokeToken)
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/audit", core.Read, h.apiAudit)
+	h.route(api, http.MethodGet, "/tokens", core.Admin, h.apiTokens)
+	h.route(api, http.MethodPost, "/tokens/:id/revoke", core.Admin, h.apiRevokeToken)
 }
 
 // auditQuery reads ?run=&limit=&before= of the audit page and API; run
@@ -46,11 +41,11 @@ func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
 	f := scheduler.AuditFilter{Limit: defaultAuditPage}
 	if run := strings.TrimSpace(c.Query("run")); run != "" {
 		if len(run) > 200 {
-			return f, badInput("run: too long for a run id")
+			return f, core.BadInput("run: too long for a run id")
 		}
 		id, err := h.resolve(c.Request.Context(), run)
 		if errors.Is(err, cairn.ErrNotFound) {
-			return f, badInput("run %s names no run", Brief(run))
+			return f, core.BadInput("run %s names no run", core.Brief(run))
 		}
 		if err != nil {
 			return f, err
@@ -60,14 +55,14 @@ func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxAuditPage {
-			return f, badInput("limit %s: want 1 to %d", Brief(s), maxAuditPage)
+			return f, core.BadInput("limit %s: want 1 to %d", core.Brief(s), maxAuditPage)
 		}
 		f.Limit = n
 	}
 	if s := c.Query("before"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			return f, badInput("before %s: want an entry id that a previous page gave as next", Brief(s))
+			return f, core.BadInput("before %s: want an entry id that a previous page gave as next", core.Brief(s))
 		}
 		f.Before = n
 	}
@@ -78,7 +73,7 @@ func (h *handler) auditQuery(c *gin.Context) (scheduler.AuditFilter, error) {
 // the last page).
 func (h *handler) listAudit(ctx context.Context, f scheduler.AuditFilter) ([]scheduler.Audit, int64, error) {
 	if h.o.Audit == nil {
-		return nil, 0, fmt.Errorf("this server does not serve the audit log: %w", errNotImplemented)
+		return nil, 0, fmt.Errorf("this server does not serve the audit log: %w", core.ErrNotImplemented)
 	}
 	page := f
 	page.Limit = f.Limit + 1
@@ -188,9 +183,9 @@ func (h *handler) pageAudit(c *gin.Context) {
 }
 
 // tokensOrFail is Options.Tokens, or the error of a server without them.
-func (h *handler) tokensOrFail() (Tokens, error) {
+func (h *handler) tokensOrFail() (core.Tokens, error) {
 	if h.o.Tokens == nil {
-		return nil, fmt.Errorf("this server does not use tokens: %w", errNotImplemented)
+		return nil, fmt.Errorf("this server does not use tokens: %w", core.ErrNotImplemented)
 	}
 	return h.o.Tokens, nil
 }
@@ -221,7 +216,7 @@ func (h *handler) revoke(c *gin.Context) (auth.Token, error) {
 	if err != nil {
 		return auth.Token{}, err
 	}
-	who, _ := CallerFrom(c.Request.Context())
+	who, _ := core.CallerFrom(c.Request.Context())
 	return tokens.RevokeToken(c.Request.Context(), c.Param("id"), who.Actor)
 }
 
@@ -252,7 +247,7 @@ func (h *handler) pageTokens(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	who, _ := CallerFrom(c.Request.Context())
+	who, _ := core.CallerFrom(c.Request.Context())
 	now := h.o.Now()
 	body := struct {
 		Rows    []tokenRow

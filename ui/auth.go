@@ -15,23 +15,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn/auth"
+	"github.com/cairnml/cairn/ui/core"
 )
-
-// Tokens is what token authentication reads and changes: the server's
-// API tokens (*sqlite.Store satisfies it). Errors of the first two wrap
-// auth.ErrInvalid for a token that is not accepted.
-type Tokens interface {
-	// AuthenticateToken returns the valid token whose text was presented.
-	AuthenticateToken(ctx context.Context, text string) (auth.Token, error)
-	// ValidToken returns token id if it is still valid (a session's).
-	ValidToken(ctx context.Context, id string) (auth.Token, error)
-	// CountValidTokens counts the tokens neither expired nor revoked.
-	CountValidTokens(ctx context.Context) (int, error)
-	// ListTokens returns every token, newest first.
-	ListTokens(ctx context.Context) ([]auth.Token, error)
-	// RevokeToken revokes token id, recorded in the audit log by actor.
-	RevokeToken(ctx context.Context, id, actor string) (auth.Token, error)
-}
 
 // Defaults of token authentication.
 const (
@@ -48,24 +33,24 @@ const (
 )
 
 // accessOf is what a token's role may do.
-func accessOf(r auth.Role) Access {
+func accessOf(r auth.Role) core.Access {
 	switch r {
 	case auth.Viewer:
-		return Read
+		return core.Read
 	case auth.Operator:
-		return Operate
+		return core.Operate
 	case auth.Admin:
-		return Admin
+		return core.Admin
 	}
-	return Open
+	return core.Open
 }
 
 // roleFor names the least role with access a.
-func roleFor(a Access) auth.Role {
+func roleFor(a core.Access) auth.Role {
 	switch a {
-	case Operate:
+	case core.Operate:
 		return auth.Operator
-	case Admin:
+	case core.Admin:
 		return auth.Admin
 	}
 	return auth.Viewer
@@ -196,9 +181,9 @@ func setCookie(c *gin.Context, name, value string, maxAge int) {
 // tokenAuthorize is Options.Authorize with Options.Tokens: a bearer token
 // (Authorization: Bearer cairn_...) or a signed-in session's cookie,
 // whose token must have access need.
-func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, error) {
+func (h *handler) tokenAuthorize(r *http.Request, need core.Access) (*http.Request, error) {
 	ctx := r.Context()
-	var caller Caller
+	var caller core.Caller
 	if hdr := r.Header.Get("Authorization"); hdr != "" {
 		scheme, text, _ := strings.Cut(hdr, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
@@ -208,7 +193,7 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 		if err != nil {
 			return nil, h.unauthenticated(ctx, err)
 		}
-		caller = Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), Bearer: true}
+		caller = core.Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), Bearer: true}
 	} else {
 		ck, err := r.Cookie(cookieName(r, sessionCookie, sessionCookieTLS))
 		if err != nil || ck.Value == "" {
@@ -228,16 +213,17 @@ func (h *handler) tokenAuthorize(r *http.Request, need Access) (*http.Request, e
 			}
 			return nil, h.unauthenticated(ctx, err)
 		}
-		caller = Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role), session: ck.Value, csrf: ss.csrf}
+		caller = core.Caller{Actor: t.ID, Name: t.Name, Role: string(t.Role), Access: accessOf(t.Role)}
+		ctx = withSession(ctx, browserSession{id: ck.Value, csrf: ss.csrf})
 	}
-	r = r.WithContext(WithCaller(ctx, caller))
+	r = r.WithContext(core.WithCaller(ctx, caller))
 	if caller.Role == string(auth.Worker) {
 		return r, fmt.Errorf("token %s is a worker token: it may call only the worker API (/api/v1/worker/), which cairn worker uses; "+
 			"people and scripts need a viewer, operator or admin token: %w", caller.Actor, ErrForbidden)
 	}
 	if caller.Access < need {
 		orAdmin := " (or admin)"
-		if need == Admin {
+		if need == core.Admin {
 			orAdmin = ""
 		}
 		return r, fmt.Errorf("token %s is %s token; this needs %s token%s: %w", caller.Actor, aRole(caller.Role), aRole(string(roleFor(need))), orAdmin, ErrForbidden)
@@ -301,14 +287,14 @@ type signinPage struct {
 	NoTokens  bool   // no valid token exists: say how to make the first
 	Mode      string // "tokens", "none" (no authentication), "custom"
 	SigninKey string // the double-submit value of the form (the sign-in cookie's)
-	SignedIn  *Caller
+	SignedIn  *core.Caller
 }
 
 func (h *handler) mountSignin(e *gin.Engine) {
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/signin", Open, h.pageSignin)
-	h.route(g, http.MethodPost, "/signin", Open, h.postSignin)
-	h.route(g, http.MethodPost, "/signout", Read, h.postSignout)
+	h.route(g, http.MethodGet, "/signin", core.Open, h.pageSignin)
+	h.route(g, http.MethodPost, "/signin", core.Open, h.postSignin)
+	h.route(g, http.MethodPost, "/signout", core.Read, h.postSignout)
 }
 
 func (h *handler) authMode() string {
@@ -346,8 +332,8 @@ func (h *handler) renderSignin(c *gin.Context, status int, msg string) {
 		if n, err := h.o.Tokens.CountValidTokens(ctx); err == nil && n == 0 {
 			p.NoTokens = true
 		}
-		if r, err := h.tokenAuthorize(c.Request, Read); err == nil {
-			who, _ := CallerFrom(r.Context())
+		if r, err := h.tokenAuthorize(c.Request, core.Read); err == nil {
+			who, _ := core.CallerFrom(r.Context())
 			p.SignedIn = &who
 		}
 		p.SigninKey = randomToken(24)
@@ -360,7 +346,7 @@ func (h *handler) pageSignin(c *gin.Context) { h.renderSignin(c, http.StatusOK, 
 
 func (h *handler) postSignin(c *gin.Context) {
 	if h.o.Tokens == nil {
-		h.fail(c, fmt.Errorf("this server does not sign in with tokens: %w", ErrBadInput))
+		h.fail(c, fmt.Errorf("this server does not sign in with tokens: %w", core.ErrBadInput))
 		return
 	}
 	key := c.PostForm(CSRFField)
@@ -401,8 +387,8 @@ func (h *handler) postSignin(c *gin.Context) {
 }
 
 func (h *handler) postSignout(c *gin.Context) {
-	if who, ok := CallerFrom(c.Request.Context()); ok && who.session != "" {
-		h.sessions.end(who.session)
+	if ss := sessionFrom(c.Request.Context()); ss.id != "" {
+		h.sessions.end(ss.id)
 	}
 	setCookie(c, cookieName(c.Request, sessionCookie, sessionCookieTLS), "", -1)
 	c.Redirect(http.StatusSeeOther, "/signin")

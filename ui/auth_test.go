@@ -18,13 +18,14 @@ import (
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
 // The SQLite store is what token authentication and the audit log read.
 var (
-	_ Tokens      = (*sqlite.Store)(nil)
-	_ AuditReader = (*sqlite.Store)(nil)
+	_ core.Tokens      = (*sqlite.Store)(nil)
+	_ core.AuditReader = (*sqlite.Store)(nil)
 )
 
 // withTokens authenticates with the fixture's store's tokens.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/lineage"
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // CacheReader is what explaining a task's cache story reads
@@ -47,7 +48,7 @@ func (h *handler) cacheStory(ctx context.Context, v *runView, tr *cairn.TaskRun)
 // TASK --json.
 func (h *handler) apiCache(c *gin.Context) {
 	if h.o.Cache == nil {
-		h.fail(c, fmt.Errorf("this server does not explain the cache: %w", errNotImplemented))
+		h.fail(c, fmt.Errorf("this server does not explain the cache: %w", core.ErrNotImplemented))
 		return
 	}
 	v, tr, ok := h.runTask(c)

@@ -14,42 +14,30 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
-// Caller is who makes a request, as authentication found them. The write
-// actions record Caller.Actor in the audit log (CallerFrom).
-type Caller struct {
-	// Actor is what the audit log records: the token's id, or NoAuthActor.
-	Actor string
-	// Name and Role are the token's ("" when there is none).
-	Name, Role string
-	// Access is the most the caller may do.
-	Access Access
-	// Bearer: the credentials came in an Authorization header, which a
-	// browser never adds on its own, so no CSRF token is asked for.
-	Bearer bool
-
-	session string // the session id of a signed-in browser
-	csrf    string // the session's CSRF token
+// browserSession is what the request of a browser signed in on /signin
+// carries beside its caller (core.Caller): its session, whose CSRF token
+// its forms carry.
+type browserSession struct {
+	id   string // the session id of a signed-in browser
+	csrf string // the session's CSRF token
 }
 
-// NoAuthActor is the audit log's actor for what a server without
-// authentication (cairn server --insecure-no-auth) was asked to do.
-const NoAuthActor = "insecure-no-auth"
+type sessionKey struct{}
 
-type callerKey struct{}
-
-// WithCaller returns ctx carrying c, for an Options.Authorize to say who
-// the caller is.
-func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
+// withSession returns ctx carrying s, the session of its caller.
+func withSession(ctx context.Context, s browserSession) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
 }
 
-// CallerFrom returns the caller a request's context carries (set by the
-// authentication before every route above Open access).
-func CallerFrom(ctx context.Context) (Caller, bool) {
-	c, ok := ctx.Value(callerKey{}).(Caller)
-	return c, ok
+// sessionFrom returns the session a request's context carries: none (the
+// zero one) for a caller without (a bearer token, no authentication).
+func sessionFrom(ctx context.Context) browserSession {
+	s, _ := ctx.Value(sessionKey{}).(browserSession)
+	return s
 }
 
 // CSRFField is the name of the form field (and CSRFHeader the request
@@ -94,12 +82,11 @@ func (m csrfMarker) fill(page []byte, token string) []byte {
 // or for an authenticated caller without a session (no authentication, a
 // bearer token) the handler's own; none for a caller not authenticated.
 func (h *handler) csrfToken(r *http.Request) string {
-	c, ok := CallerFrom(r.Context())
-	switch {
-	case !ok:
+	if _, ok := core.CallerFrom(r.Context()); !ok {
 		return ""
-	case c.csrf != "":
-		return c.csrf
+	}
+	if s := sessionFrom(r.Context()); s.csrf != "" {
+		return s.csrf
 	}
 	return h.csrf
 }
@@ -147,14 +134,14 @@ func (h *handler) checkCSRF(c *gin.Context) error {
 	if safeMethod(r.Method) {
 		return nil
 	}
-	caller, _ := CallerFrom(r.Context())
+	caller, _ := core.CallerFrom(r.Context())
 	if caller.Bearer {
 		return nil
 	}
 	if err := sameOrigin(r); err != nil {
 		return err
 	}
-	if caller.csrf == "" && caller.Actor == NoAuthActor && isAPI(c) {
+	if sessionFrom(r.Context()).csrf == "" && caller.Actor == core.NoAuthActor && isAPI(c) {
 		return nil
 	}
 	got := r.Header.Get(CSRFHeader)

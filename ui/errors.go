@@ -4,31 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 )
 
-// Internal errors that Status maps.
-var (
-	errNotImplemented = errors.New("not implemented")
-	errMethod         = errors.New("method not allowed")
-)
-
-// inputError is a bad request whose message says what to do; it is
-// ErrBadInput for errors.Is.
-type inputError struct{ msg string }
-
-func (e *inputError) Error() string        { return e.msg }
-func (e *inputError) Is(target error) bool { return target == ErrBadInput }
-
-func badInput(format string, args ...any) error {
-	return &inputError{msg: fmt.Sprintf(format, args...)}
-}
+// errMethod is an internal error that Status maps.
+var errMethod = errors.New("method not allowed")
 
 // Status is the one mapping from an error to the HTTP status and the code
 // the API answers with ({"code": ..., "message": ...}), which the pages
@@ -49,7 +34,7 @@ func Status(err error) (status int, code string) {
 		return http.StatusUnauthorized, "unauthenticated"
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden, "forbidden"
-	case errors.Is(err, ErrBadInput):
+	case errors.Is(err, core.ErrBadInput):
 		return http.StatusBadRequest, "bad_input"
 	case errors.Is(err, cairn.ErrAmbiguous):
 		return http.StatusBadRequest, "ambiguous"
@@ -61,7 +46,7 @@ func Status(err error) (status int, code string) {
 		return http.StatusConflict, "conflict"
 	case errors.Is(err, errMethod):
 		return http.StatusMethodNotAllowed, "method_not_allowed"
-	case errors.Is(err, errNotImplemented):
+	case errors.Is(err, core.ErrNotImplemented):
 		return http.StatusNotImplemented, "not_implemented"
 	}
 	return http.StatusInternalServerError, "internal"
@@ -133,7 +118,7 @@ func (h *handler) fail(c *gin.Context, err error) {
 	}
 	if isAPI(c) {
 		body := apiError{Code: code, Message: msg}
-		var pe *ParamsError
+		var pe *core.ParamsError
 		if errors.As(err, &pe) && len(pe.Params) > 0 {
 			body.Params = pe.Params
 		}
@@ -145,7 +130,7 @@ func (h *handler) fail(c *gin.Context, err error) {
 				body.Row = &row
 			}
 		}
-		var fe *ProblemsError
+		var fe *core.ProblemsError
 		if errors.As(err, &fe) {
 			body.Problems = problemsJSON(fe.Problems)
 		}
@@ -157,7 +142,7 @@ func (h *handler) fail(c *gin.Context, err error) {
 
 func (h *handler) notFound(c *gin.Context) {
 	if isAPI(c) {
-		h.fail(c, fmt.Errorf("no API route %s %s (the API is under %s): %w", c.Request.Method, c.Request.URL.Path, APIPrefix, cairn.ErrNotFound))
+		h.fail(c, fmt.Errorf("no API route %s %s (the API is under %s): %w", c.Request.Method, c.Request.URL.Path, core.APIPrefix, cairn.ErrNotFound))
 		return
 	}
 	h.fail(c, fmt.Errorf("no such page %s: %w", c.Request.URL.Path, cairn.ErrNotFound))
@@ -176,22 +161,4 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
-}
-
-// maxEcho bounds how much of a value a request sent an error message
-// quotes back: enough to recognise it, never a 100 KB path or query sent
-// back whole.
-const maxEcho = 80
-
-// Brief is s quoted for an error message, cut at maxEcho bytes: for a
-// value a request sent, which may be of any length.
-func Brief(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // finishedRun stores a succeeded run of n tasks, each with params, an
@@ -64,7 +65,7 @@ func BenchmarkCompare500(b *testing.B) {
 	}
 	b.Run("compare", func(b *testing.B) {
 		for b.Loop() {
-			cmp, err := CompareRuns(ctx, st, []string{a.ID, c.ID})
+			cmp, err := core.CompareRuns(ctx, st, []string{a.ID, c.ID})
 			if err != nil {
 				b.Fatal(err)
 			}

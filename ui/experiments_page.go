@@ -17,6 +17,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/experiments"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/draw"
 )
 
@@ -107,10 +108,10 @@ func experimentQuery(c *gin.Context) (expQuery, error) {
 	case kind == "param" && name != "":
 	case kind == "metric":
 		if _, err := experiments.ParseMetric(name); err != nil {
-			return q, badInput("sort %s: %v", Brief(q.Sort), err)
+			return q, core.BadInput("sort %s: %v", core.Brief(q.Sort), err)
 		}
 	default:
-		return q, badInput("sort %s: want created, param:NAME or metric:TASK.METRIC", Brief(q.Sort))
+		return q, core.BadInput("sort %s: want created, param:NAME or metric:TASK.METRIC", core.Brief(q.Sort))
 	}
 	switch q.Dir {
 	case "":
@@ -120,25 +121,25 @@ func experimentQuery(c *gin.Context) (expQuery, error) {
 		}
 	case "asc", "desc":
 	default:
-		return q, badInput("dir %s: want asc or desc", Brief(q.Dir))
+		return q, core.BadInput("dir %s: want asc or desc", core.Brief(q.Dir))
 	}
 	if s := c.Query("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			return q, badInput("offset %s: want a whole number from 0", Brief(s))
+			return q, core.BadInput("offset %s: want a whole number from 0", core.Brief(s))
 		}
 		q.Offset = n
 	}
 	if s := c.Query("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPage {
-			return q, badInput("limit %s: want a number from 1 to %d", Brief(s), maxPage)
+			return q, core.BadInput("limit %s: want a number from 1 to %d", core.Brief(s), maxPage)
 		}
 		q.Limit = n
 	}
 	if q.Chart != "" {
 		if _, err := experiments.ParseMetric(q.Chart); err != nil {
-			return q, badInput("chart: %v", err)
+			return q, core.BadInput("chart: %v", err)
 		}
 	}
 	switch s := c.Query("cols"); s {
@@ -146,7 +147,7 @@ func experimentQuery(c *gin.Context) (expQuery, error) {
 	case "all":
 		q.AllCols = true
 	default:
-		return q, badInput("cols %s: want all (or leave it out: the metrics that vary)", Brief(s))
+		return q, core.BadInput("cols %s: want all (or leave it out: the metrics that vary)", core.Brief(s))
 	}
 	return q, nil
 }
@@ -211,7 +212,7 @@ func (h *handler) pageExperiments(c *gin.Context) {
 	ctx := c.Request.Context()
 	name := c.Param("name")
 	if h.o.Experiments == nil {
-		h.fail(c, fmt.Errorf("this server does not read metrics across runs: %w", errNotImplemented))
+		h.fail(c, fmt.Errorf("this server does not read metrics across runs: %w", core.ErrNotImplemented))
 		return
 	}
 	q, err := experimentQuery(c)
@@ -226,7 +227,7 @@ func (h *handler) pageExperiments(c *gin.Context) {
 	}
 	_, lookErr := h.lookup(name)
 	if len(runs) == 0 && lookErr != nil {
-		h.fail(c, fmt.Errorf("no runs of workflow %s: %w", Brief(name), cairn.ErrNotFound))
+		h.fail(c, fmt.Errorf("no runs of workflow %s: %w", core.Brief(name), cairn.ErrNotFound))
 		return
 	}
 	p := &expPage{Workflow: name, Href: experimentsHref(name), CatalogOK: lookErr == nil, Sort: q.Sort, Dir: q.Dir, Offset: q.Offset, Limit: q.Limit, AllCols: q.AllCols}
@@ -279,7 +280,7 @@ func (h *handler) pageExperiments(c *gin.Context) {
 		metrics = metrics[:maxMetricColumns]
 	}
 	if kind, col, _ := strings.Cut(q.Sort, ":"); kind == "param" && !paramSet[col] || kind == "metric" && !metricSet[col] {
-		h.fail(c, badInput("sort %s: no run of workflow %s has %s %s", Brief(q.Sort), name, kind, Brief(col)))
+		h.fail(c, core.BadInput("sort %s: no run of workflow %s has %s %s", core.Brief(q.Sort), name, kind, core.Brief(col)))
 		return
 	}
 

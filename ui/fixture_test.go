@@ -25,15 +25,16 @@ import (
 	"github.com/cairnml/cairn/tasks/shell"
 	"github.com/cairnml/cairn/tasks/split"
 	"github.com/cairnml/cairn/tasks/train"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 )
 
 // The SQLite store and the log folder are what the UI reads through.
 var (
-	_ Reader         = (*sqlite.Store)(nil)
-	_ LogReader      = (*artifacts.Logs)(nil)
-	_ LineageReader  = (*sqlite.Store)(nil)
-	_ ArtifactReader = (*artifacts.Dir)(nil)
+	_ core.Reader        = (*sqlite.Store)(nil)
+	_ LogReader          = (*artifacts.Logs)(nil)
+	_ core.LineageReader = (*sqlite.Store)(nil)
+	_ ArtifactReader     = (*artifacts.Dir)(nil)
 )
 
 // fixture is a real SQLite store, artifact and log folders, the built-in

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // The buttons of the run and task pages: each a form that posts here and
@@ -86,7 +87,7 @@ func (h *handler) flashMAC(v string) string {
 
 // runForm does a run's action for a form and sends the browser back to
 // the run's page, with done's message or the error's.
-func (h *handler) runForm(c *gin.Context, do func(a Actions, id string) error, done func(id string) string) {
+func (h *handler) runForm(c *gin.Context, do func(a core.Actions, id string) error, done func(id string) string) {
 	a, ok := h.actions(c)
 	if !ok {
 		return
@@ -112,7 +113,7 @@ func (h *handler) runForm(c *gin.Context, do func(a Actions, id string) error, d
 
 // POST /runs/{id}/cancel: the Cancel button.
 func (h *handler) formCancel(c *gin.Context) {
-	h.runForm(c, func(a Actions, id string) error { return a.Cancel(c.Request.Context(), id) },
+	h.runForm(c, func(a core.Actions, id string) error { return a.Cancel(c.Request.Context(), id) },
 		func(id string) string {
 			return fmt.Sprintf("Cancel of run %s requested: its running tasks are being stopped.", id)
 		})
@@ -122,7 +123,7 @@ func (h *handler) formCancel(c *gin.Context) {
 // the Retry buttons.
 func (h *handler) formRetry(c *gin.Context) {
 	task := c.PostForm("task")
-	h.runForm(c, func(a Actions, id string) error { return a.Retry(c.Request.Context(), id, task) },
+	h.runForm(c, func(a core.Actions, id string) error { return a.Retry(c.Request.Context(), id, task) },
 		func(id string) string {
 			if task != "" {
 				return fmt.Sprintf("Retrying task %s of run %s (and what it held back), with new attempts.", task, id)
@@ -133,7 +134,7 @@ func (h *handler) formRetry(c *gin.Context) {
 
 // POST /runs/{id}/resume: the Resume button of an orphaned run.
 func (h *handler) formResume(c *gin.Context) {
-	h.runForm(c, func(a Actions, id string) error { return a.Resume(c.Request.Context(), id) },
+	h.runForm(c, func(a core.Actions, id string) error { return a.Resume(c.Request.Context(), id) },
 		func(id string) string { return fmt.Sprintf("Run %s resumed: this server drives it now.", id) })
 }
 

@@ -20,19 +20,12 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/lineage"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/draw"
 )
 
 // Lineage (issue #19): the artifact page and API, the lineage page (an
 // SVG graph) and API.
-
-// LineageReader is what the lineage routes read: lineage's queries, and
-// an artifact's edges and model versions. *sqlite.Store satisfies it.
-type LineageReader interface {
-	lineage.Store
-	ArtifactEdges(ctx context.Context, digest, dir string) ([]cairn.LineageEdge, error)
-	ModelsOf(ctx context.Context, digest string) ([]*cairn.ModelVersion, error)
-}
 
 // ArtifactReader opens an artifact's bytes, verified against the digest
 // as they are read (as artifacts.Dir.Open): an error wrapping
@@ -42,18 +35,18 @@ type ArtifactReader interface {
 }
 
 func (h *handler) mountLineage(e *gin.Engine) {
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/lineage", Read, h.apiLineage)
-	h.route(api, http.MethodGet, "/artifacts/:digest", Read, h.apiArtifact)
-	h.route(api, http.MethodGet, "/artifacts/:digest/content", Read, h.apiArtifactContent)
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/lineage", core.Read, h.apiLineage)
+	h.route(api, http.MethodGet, "/artifacts/:digest", core.Read, h.apiArtifact)
+	h.route(api, http.MethodGet, "/artifacts/:digest/content", core.Read, h.apiArtifactContent)
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/artifacts/:digest", Read, h.pageArtifact)
-	h.route(g, http.MethodGet, "/lineage", Read, h.pageLineage)
+	h.route(g, http.MethodGet, "/artifacts/:digest", core.Read, h.pageArtifact)
+	h.route(g, http.MethodGet, "/lineage", core.Read, h.pageLineage)
 }
 
-func (h *handler) lineageStore() (LineageReader, error) {
+func (h *handler) lineageStore() (core.LineageReader, error) {
 	if h.o.Lineage == nil {
-		return nil, fmt.Errorf("this server does not serve lineage: %w", errNotImplemented)
+		return nil, fmt.Errorf("this server does not serve lineage: %w", core.ErrNotImplemented)
 	}
 	return h.o.Lineage, nil
 }
@@ -61,7 +54,7 @@ func (h *handler) lineageStore() (LineageReader, error) {
 // lineageErr turns a reference's syntax error into a 400.
 func lineageErr(err error) error {
 	if errors.Is(err, lineage.ErrBadRef) {
-		return badInput("%s", strings.TrimPrefix(err.Error(), lineage.ErrBadRef.Error()+": "))
+		return core.BadInput("%s", strings.TrimPrefix(err.Error(), lineage.ErrBadRef.Error()+": "))
 	}
 	return err
 }
@@ -70,19 +63,19 @@ func lineageErr(err error) error {
 func lineageQuery(c *gin.Context) (lineage.Query, error) {
 	q := lineage.Query{Ref: c.Query("ref"), Direction: lineage.Upstream}
 	if q.Ref == "" {
-		return q, badInput("ref is required: an artifact digest (or a prefix of 8 hex digits or more), model:NAME[@VERSION] or RUN/TASK[#N]")
+		return q, core.BadInput("ref is required: an artifact digest (or a prefix of 8 hex digits or more), model:NAME[@VERSION] or RUN/TASK[#N]")
 	}
 	switch d := c.Query("direction"); d {
 	case "", "up", lineage.Upstream:
 	case "down", lineage.Downstream:
 		q.Direction = lineage.Downstream
 	default:
-		return q, badInput("direction %s: want up or down", Brief(d))
+		return q, core.BadInput("direction %s: want up or down", core.Brief(d))
 	}
 	if s := c.Query("depth"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > lineage.MaxDepth {
-			return q, badInput("depth %s: want a whole number from 0 (no bound) to %d", Brief(s), lineage.MaxDepth)
+			return q, core.BadInput("depth %s: want a whole number from 0 (no bound) to %d", core.Brief(s), lineage.MaxDepth)
 		}
 		q.Depth = n
 	}
@@ -112,7 +105,7 @@ func (h *handler) apiLineage(c *gin.Context) {
 	}
 	format := c.DefaultQuery("format", LineageFormatJSON)
 	if format != LineageFormatJSON && format != LineageFormatOpenLineage {
-		h.fail(c, badInput("format %s: want json or openlineage", Brief(format)))
+		h.fail(c, core.BadInput("format %s: want json or openlineage", core.Brief(format)))
 		return
 	}
 	g, err := lineage.Read(c.Request.Context(), st, q)
@@ -194,7 +187,7 @@ func (h *handler) artifact(c *gin.Context) (*artifactJSON, error) {
 	ctx := c.Request.Context()
 	arg := c.Param("digest")
 	if strings.HasPrefix(arg, "model:") || strings.Contains(arg, "/") {
-		return nil, badInput("%s is not an artifact digest", Brief(arg))
+		return nil, core.BadInput("%s is not an artifact digest", core.Brief(arg))
 	}
 	r, err := lineage.Resolve(ctx, st, arg)
 	if err != nil {
@@ -203,7 +196,7 @@ func (h *handler) artifact(c *gin.Context) (*artifactJSON, error) {
 	a := r.Artifact
 	out := &artifactJSON{Digest: a.Digest, Size: a.Size, MediaType: a.MediaType, CreatedAt: a.CreatedAt,
 		Producers: []edgeJSON{}, Consumers: []edgeJSON{}, Models: []lineage.ModelRef{},
-		Content: APIPrefix + "/artifacts/" + a.Digest + "/content"}
+		Content: core.APIPrefix + "/artifacts/" + a.Digest + "/content"}
 	if !a.Producer.IsZero() {
 		out.Producer = a.Producer.String()
 	}
@@ -286,7 +279,7 @@ func (h *handler) apiArtifactContent(c *gin.Context) {
 		return
 	}
 	if h.o.Artifacts == nil {
-		h.fail(c, fmt.Errorf("this server does not serve artifacts' bytes: %w", errNotImplemented))
+		h.fail(c, fmt.Errorf("this server does not serve artifacts' bytes: %w", core.ErrNotImplemented))
 		return
 	}
 	ref := cairn.ArtifactRef{Digest: a.Digest, Size: a.Size, MediaType: a.MediaType}
@@ -557,9 +550,9 @@ func (h *handler) pageLineage(c *gin.Context) {
 	if q.Depth > 0 {
 		api.Set("depth", strconv.Itoa(q.Depth))
 	}
-	p.JSONHref = APIPrefix + "/lineage?" + api.Encode()
+	p.JSONHref = core.APIPrefix + "/lineage?" + api.Encode()
 	api.Set("format", LineageFormatOpenLineage)
-	p.OLHref = APIPrefix + "/lineage?" + api.Encode()
+	p.OLHref = core.APIPrefix + "/lineage?" + api.Encode()
 	if n := len(g.Attempts) + len(g.Artifacts); n > maxDrawn {
 		p.TooLarge = n
 		deeper := url.Values{"ref": {q.Ref}, "depth": {"3"}}

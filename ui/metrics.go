@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // MetricsPath is where Options.Metrics is served.
@@ -17,11 +19,11 @@ func (h *handler) mountMetrics(e *gin.Engine) {
 	if h.o.Metrics == nil {
 		return
 	}
-	h.routes = append(h.routes, Route{Method: http.MethodGet, Path: MetricsPath, Access: Read})
+	h.routes = append(h.routes, Route{Method: http.MethodGet, Path: MetricsPath, Access: core.Read})
 	e.GET(MetricsPath, func(c *gin.Context) {
 		// The authentication of every other route (tokens, Authorize, or
 		// a loopback Host without either), answered in plain text.
-		if err := h.authenticate(c, Read); err != nil {
+		if err := h.authenticate(c, core.Read); err != nil {
 			status, _ := Status(err)
 			msg := err.Error()
 			switch status {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // /metrics is served with Read access when Options.Metrics is set: a
@@ -19,13 +21,13 @@ import (
 // no such route.
 func TestMetricsRoute(t *testing.T) {
 	exposition := "# HELP cairn_x x\n# TYPE cairn_x gauge\ncairn_x 1\n"
-	var asked []Access
+	var asked []core.Access
 	f := newFixture(t, func(o *Options) {
 		o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 			fmt.Fprint(w, exposition)
 		})
-		o.Authorize = func(r *http.Request, need Access) (*http.Request, error) {
+		o.Authorize = func(r *http.Request, need core.Access) (*http.Request, error) {
 			asked = append(asked, need)
 			switch r.Header.Get("Authorization") {
 			case "Bearer viewer":
@@ -36,7 +38,7 @@ func TestMetricsRoute(t *testing.T) {
 			return nil, ErrUnauthenticated
 		}
 	})
-	if !slices.Contains(f.h.Routes(), Route{Method: http.MethodGet, Path: MetricsPath, Access: Read}) {
+	if !slices.Contains(f.h.Routes(), Route{Method: http.MethodGet, Path: MetricsPath, Access: core.Read}) {
 		t.Errorf("routes %v lack GET /metrics with read access", f.h.Routes())
 	}
 	resp, body := f.get(t, "/metrics")
@@ -53,7 +55,7 @@ func TestMetricsRoute(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || body != exposition || resp.Header.Get("Content-Type") != "text/plain; version=0.0.4; charset=utf-8" {
 		t.Errorf("viewer: %s %q %q, want the exposition", resp.Status, resp.Header.Get("Content-Type"), body)
 	}
-	if !slices.Equal(asked, []Access{Read, Read, Read}) {
+	if !slices.Equal(asked, []core.Access{core.Read, core.Read, core.Read}) {
 		t.Errorf("Authorize asked for %v, want read access each time", asked)
 	}
 

@@ -11,10 +11,11 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
-var _ ModelAlertsKeeper = (*sqlite.Store)(nil)
+var _ core.ModelAlertsKeeper = (*sqlite.Store)(nil)
 
 // A model's own alerts through the API: PUT replaces them (an operator),
 // GET shows them to a viewer with their webhooks redacted, DELETE clears

@@ -21,47 +21,33 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/lineage"
 	"github.com/cairnml/cairn/tasks/ml/plot"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
-// ModelRegistry is the model registry as the models pages and API use
-// it: the store's reads and its two changes by hand (*sqlite.Store
-// satisfies it). PromoteModel and RollbackModel record their change in
-// the model's history and the audit log, by actor, in one transaction;
-// their errors wrap cairn.ErrNotFound (no such model or version) or
-// cairn.ErrConflict (nothing to roll back to).
-type ModelRegistry interface {
-	Models(ctx context.Context) ([]*cairn.ModelVersion, error)
-	ModelVersions(ctx context.Context, name string) ([]*cairn.ModelVersion, error)
-	ModelVersion(ctx context.Context, name string, version int) (*cairn.ModelVersion, error)
-	ModelHistory(ctx context.Context, name string) ([]cairn.ModelStageChange, error)
-	PromoteModel(ctx context.Context, name string, version int, stage cairn.ModelStage, actor string, now time.Time) (*cairn.ModelVersion, error)
-	RollbackModel(ctx context.Context, name, actor string, now time.Time) (*cairn.ModelVersion, error)
-}
-
 func (h *handler) mountModels(e *gin.Engine) {
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/models", Read, h.pageModels)
-	h.route(g, http.MethodGet, "/models/:name", Read, h.pageModel)
-	h.route(g, http.MethodPost, "/models/:name/promote", Operate, h.formPromote)
-	h.route(g, http.MethodPost, "/models/:name/rollback", Operate, h.formRollback)
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/models", Read, h.apiModels)
-	h.route(api, http.MethodGet, "/models/:name", Read, h.apiModel)
-	h.route(api, http.MethodGet, "/models/:name/versions/:version", Read, h.apiModelVersion)
-	h.route(api, http.MethodPost, "/models/:name/promote", Operate, h.apiPromote)
-	h.route(api, http.MethodPost, "/models/:name/rollback", Operate, h.apiRollback)
-	h.route(api, http.MethodGet, "/models/:name/rollout", Read, h.apiRollout)
-	h.route(api, http.MethodPost, "/models/:name/rollout/:action", Operate, h.apiChangeRollout)
-	h.route(api, http.MethodGet, "/models/:name/alerts", Read, h.apiModelAlerts)
-	h.route(api, http.MethodPut, "/models/:name/alerts", Operate, h.apiSetModelAlerts)
-	h.route(api, http.MethodDelete, "/models/:name/alerts", Operate, h.apiSetModelAlerts)
+	h.route(g, http.MethodGet, "/models", core.Read, h.pageModels)
+	h.route(g, http.MethodGet, "/models/:name", core.Read, h.pageModel)
+	h.route(g, http.MethodPost, "/models/:name/promote", core.Operate, h.formPromote)
+	h.route(g, http.MethodPost, "/models/:name/rollback", core.Operate, h.formRollback)
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/models", core.Read, h.apiModels)
+	h.route(api, http.MethodGet, "/models/:name", core.Read, h.apiModel)
+	h.route(api, http.MethodGet, "/models/:name/versions/:version", core.Read, h.apiModelVersion)
+	h.route(api, http.MethodPost, "/models/:name/promote", core.Operate, h.apiPromote)
+	h.route(api, http.MethodPost, "/models/:name/rollback", core.Operate, h.apiRollback)
+	h.route(api, http.MethodGet, "/models/:name/rollout", core.Read, h.apiRollout)
+	h.route(api, http.MethodPost, "/models/:name/rollout/:action", core.Operate, h.apiChangeRollout)
+	h.route(api, http.MethodGet, "/models/:name/alerts", core.Read, h.apiModelAlerts)
+	h.route(api, http.MethodPut, "/models/:name/alerts", core.Operate, h.apiSetModelAlerts)
+	h.route(api, http.MethodDelete, "/models/:name/alerts", core.Operate, h.apiSetModelAlerts)
 }
 
 // registry is Options.Models, or the error of a server without it.
-func (h *handler) registry() (ModelRegistry, error) {
+func (h *handler) registry() (core.ModelRegistry, error) {
 	if h.o.Registry == nil {
-		return nil, fmt.Errorf("this server does not serve the model registry: %w", errNotImplemented)
+		return nil, fmt.Errorf("this server does not serve the model registry: %w", core.ErrNotImplemented)
 	}
 	return h.o.Registry, nil
 }
@@ -70,7 +56,7 @@ func (h *handler) registry() (ModelRegistry, error) {
 func modelName(c *gin.Context) (string, error) {
 	name := c.Param("name")
 	if err := cairn.ValidModelName(name); err != nil {
-		return "", badInput("%s", err.Error())
+		return "", core.BadInput("%s", err.Error())
 	}
 	return name, nil
 }
@@ -79,7 +65,7 @@ func modelName(c *gin.Context) (string, error) {
 func parseVersion(s string) (int, error) {
 	v, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || v < 1 {
-		return 0, badInput("version %s: want a whole number from 1", Brief(s))
+		return 0, core.BadInput("version %s: want a whole number from 1", core.Brief(s))
 	}
 	return v, nil
 }
@@ -91,50 +77,9 @@ func parseStage(s string) (cairn.ModelStage, error) {
 	}
 	st := cairn.ModelStage(s)
 	if !st.Valid() {
-		return "", badInput("stage %s: want production, candidate or archived", Brief(s))
+		return "", core.BadInput("stage %s: want production, candidate or archived", core.Brief(s))
 	}
 	return st, nil
-}
-
-// The registry's reads and changes as the API answers them, for the
-// routes below and for cairn models on a home's database: one code path,
-// one shape, whichever a command talks to.
-
-// ModelSummaries lists every model's summary, by name.
-func ModelSummaries(ctx context.Context, reg ModelRegistry) ([]runjson.ModelSummary, error) {
-	heads, err := reg.Models(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := []runjson.ModelSummary{}
-	for i, m := range heads {
-		if i > 0 && heads[i-1].Name == m.Name {
-			continue
-		}
-		vs, err := reg.ModelVersions(ctx, m.Name)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, runjson.Summarize(m.Name, vs))
-	}
-	return out, nil
-}
-
-// modelOf reads a model's versions (newest first) and history; a name
-// without versions is not found.
-func modelOf(ctx context.Context, reg ModelRegistry, name string) ([]*cairn.ModelVersion, []cairn.ModelStageChange, error) {
-	vs, err := reg.ModelVersions(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(vs) == 0 {
-		return nil, nil, fmt.Errorf("no model is named %q (a deploy task registers one): %w", name, cairn.ErrNotFound)
-	}
-	hist, err := reg.ModelHistory(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	return vs, hist, nil
 }
 
 // GET /api/v1/models → {"models": [...]}: the shape of cairn models list --json.
@@ -144,7 +89,7 @@ func (h *handler) apiModels(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	list, err := ModelSummaries(c.Request.Context(), reg)
+	list, err := core.ModelSummaries(c.Request.Context(), reg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -165,7 +110,7 @@ func (h *handler) apiModel(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	m, err := ModelDetail(c.Request.Context(), reg, name)
+	m, err := core.ModelDetail(c.Request.Context(), reg, name)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -190,54 +135,12 @@ func (h *handler) apiModelVersion(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	mv, err := ModelVersionOf(c.Request.Context(), reg, name, v)
+	mv, err := core.ModelVersionOf(c.Request.Context(), reg, name, v)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	h.json(c, http.StatusOK, mv)
-}
-
-// ModelDetail is model name with its versions and history; an error
-// wrapping cairn.ErrNotFound when no version has that name.
-func ModelDetail(ctx context.Context, reg ModelRegistry, name string) (*runjson.Model, error) {
-	vs, hist, err := modelOf(ctx, reg, name)
-	if err != nil {
-		return nil, err
-	}
-	m := runjson.FromModel(name, vs, hist)
-	return &m, nil
-}
-
-// ModelVersionOf is version v of model name; an error wrapping
-// cairn.ErrNotFound says which versions the model has, or that none has
-// that name.
-func ModelVersionOf(ctx context.Context, reg ModelRegistry, name string, v int) (*runjson.ModelVersion, error) {
-	mv, err := reg.ModelVersion(ctx, name, v)
-	if err != nil {
-		return nil, whyMissing(ctx, reg, name, v, err)
-	}
-	j := runjson.FromModelVersion(mv)
-	return &j, nil
-}
-
-// whyMissing turns a version's not-found into the registry's reason: no
-// such model, or the versions it has.
-func whyMissing(ctx context.Context, reg ModelRegistry, name string, v int, err error) error {
-	if !errors.Is(err, cairn.ErrNotFound) {
-		return err
-	}
-	vs, lerr := reg.ModelVersions(ctx, name)
-	switch {
-	case lerr != nil:
-		return err
-	case len(vs) == 0:
-		return fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
-	}
-	if vs[0].Version == 1 {
-		return fmt.Errorf("model %s has version 1 only, not %d: %w", name, v, cairn.ErrNotFound)
-	}
-	return fmt.Errorf("model %s has versions 1 to %d, not %d: %w", name, vs[0].Version, v, cairn.ErrNotFound)
 }
 
 // promote moves version v of name to stage for the caller.
@@ -246,8 +149,8 @@ func (h *handler) promote(ctx context.Context, name string, v int, stage cairn.M
 	if err != nil {
 		return nil, err
 	}
-	who, _ := CallerFrom(ctx)
-	ch, err := PromoteModel(ctx, reg, name, v, stage, actorOf(who), h.o.Now())
+	who, _ := core.CallerFrom(ctx)
+	ch, err := core.PromoteModel(ctx, reg, name, v, stage, actorOf(who), h.o.Now())
 	if err == nil {
 		h.servingChanged(ctx, name)
 	}
@@ -271,71 +174,16 @@ func (h *handler) rollback(ctx context.Context, name string) (*runjson.ModelChan
 	if err != nil {
 		return nil, err
 	}
-	who, _ := CallerFrom(ctx)
-	ch, err := RollbackModel(ctx, reg, name, actorOf(who), h.o.Now())
+	who, _ := core.CallerFrom(ctx)
+	ch, err := core.RollbackModel(ctx, reg, name, actorOf(who), h.o.Now())
 	if err == nil {
 		h.servingChanged(ctx, name)
 	}
 	return ch, err
 }
 
-// PromoteModel moves version v of model name to stage, for actor (the
-// audit log's), and says what changed. A version the model lacks, or a
-// model that does not exist, is an error wrapping cairn.ErrNotFound that
-// says why; nothing changes then.
-func PromoteModel(ctx context.Context, reg ModelRegistry, name string, v int, stage cairn.ModelStage, actor string, now time.Time) (*runjson.ModelChange, error) {
-	before, err := reg.ModelVersion(ctx, name, v)
-	if err != nil {
-		return nil, whyMissing(ctx, reg, name, v, err)
-	}
-	var replaced *int
-	if stage == cairn.StageProduction && before.Stage != cairn.StageProduction {
-		if vs, err := reg.ModelVersions(ctx, name); err == nil {
-			for _, x := range vs {
-				if x.Stage == cairn.StageProduction {
-					n := x.Version
-					replaced = &n
-				}
-			}
-		}
-	}
-	after, err := reg.PromoteModel(ctx, name, v, stage, actor, now)
-	if err != nil {
-		return nil, err
-	}
-	return &runjson.ModelChange{Version: runjson.FromModelVersion(after), From: before.Stage, Replaced: replaced, Changed: before.Stage != after.Stage}, nil
-}
-
-// RollbackModel puts back in production the version of model name that
-// was there before the current one, for actor, and says what changed:
-// an error wrapping cairn.ErrNotFound when the model has no version in
-// production, cairn.ErrConflict when there is none before it.
-func RollbackModel(ctx context.Context, reg ModelRegistry, name, actor string, now time.Time) (*runjson.ModelChange, error) {
-	var cur *int
-	if vs, err := reg.ModelVersions(ctx, name); err == nil {
-		if len(vs) == 0 {
-			return nil, fmt.Errorf("no model is named %q: %w", name, cairn.ErrNotFound)
-		}
-		for _, x := range vs {
-			if x.Stage == cairn.StageProduction {
-				n := x.Version
-				cur = &n
-			}
-		}
-	}
-	after, err := reg.RollbackModel(ctx, name, actor, now)
-	if err != nil {
-		return nil, err
-	}
-	from := cairn.StageArchived
-	if hist, err := reg.ModelHistory(ctx, name); err == nil && len(hist) > 0 {
-		from = hist[len(hist)-1].From
-	}
-	return &runjson.ModelChange{Version: runjson.FromModelVersion(after), From: from, Replaced: cur, Changed: true}, nil
-}
-
 // actorOf is who the audit log says asked.
-func actorOf(c Caller) string {
+func actorOf(c core.Caller) string {
 	if c.Actor != "" {
 		return c.Actor
 	}
@@ -358,7 +206,7 @@ func (h *handler) apiPromote(c *gin.Context) {
 		return
 	}
 	if body.Version < 1 {
-		h.fail(c, badInput("version: want the version to promote, a whole number from 1 (the body is {\"version\": N, \"stage\": \"production\"})"))
+		h.fail(c, core.BadInput("version: want the version to promote, a whole number from 1 (the body is {\"version\": N, \"stage\": \"production\"})"))
 		return
 	}
 	stage, err := parseStage(body.Stage)
@@ -408,7 +256,7 @@ func (h *handler) pageModels(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	list, err := ModelSummaries(c.Request.Context(), reg)
+	list, err := core.ModelSummaries(c.Request.Context(), reg)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -485,19 +333,13 @@ type alertRow struct {
 	On, Bound, Window, Min, Webhook, Format string
 }
 
-// DriftReader reads the drift the leader measured of a model's versions
-// (*sqlite.Store and *postgres.Store satisfy it): the model page.
-type DriftReader interface {
-	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
-}
-
 // maxFired bounds the alerts sent that the model page lists.
 const maxFired = 20
 
 // modelAlertsPage fills p's alerts: the model's own, those sent, and the
 // drift measured.
 func (h *handler) modelAlertsPage(ctx context.Context, p *modelPage) error {
-	k, ok := h.o.Registry.(ModelAlertsKeeper)
+	k, ok := h.o.Registry.(core.ModelAlertsKeeper)
 	if !ok {
 		return nil
 	}
@@ -506,7 +348,7 @@ func (h *handler) modelAlertsPage(ctx context.Context, p *modelPage) error {
 		return err
 	}
 	p.HasAlerts = true
-	for _, a := range modelAlertsJSON(m).Alerts {
+	for _, a := range core.ModelAlertsJSON(m).Alerts {
 		row := alertRow{On: string(a.On), Bound: strconv.FormatFloat(a.Bound, 'g', -1, 64), Window: cairn.DefaultAlertWindow.String() + " (default)",
 			Min: "default", Webhook: a.Webhook, Format: a.Format}
 		if a.On == cairn.AlertP99Above {
@@ -529,7 +371,7 @@ func (h *handler) modelAlertsPage(ctx context.Context, p *modelPage) error {
 			return err
 		}
 	}
-	if dr, ok := h.o.Registry.(DriftReader); ok {
+	if dr, ok := h.o.Registry.(core.DriftReader); ok {
 		if p.Drift, err = dr.ModelDrifts(ctx, p.Name); err != nil {
 			return err
 		}
@@ -549,7 +391,7 @@ func (h *handler) pageModel(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	vs, hist, err := modelOf(ctx, reg, name)
+	vs, hist, err := core.ModelOf(ctx, reg, name)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -588,7 +430,7 @@ func (h *handler) pageModel(c *gin.Context) {
 	}
 	p.Charts = metricsCharts(m.Versions)
 	if h.o.Rollouts != nil {
-		if r, err := RolloutDetail(ctx, h.o.Rollouts, name, time.Now()); err == nil {
+		if r, err := core.RolloutDetail(ctx, h.o.Rollouts, name, time.Now()); err == nil {
 			p.Rollout = r
 			if r.Strategy != string(cairn.StrategyShadow) {
 				// A shadow candidate answers no request: its share
@@ -600,7 +442,7 @@ func (h *handler) pageModel(c *gin.Context) {
 			return
 		}
 	}
-	if mr, ok := h.o.Rollouts.(MinuteReader); ok {
+	if mr, ok := h.o.Rollouts.(core.MinuteReader); ok {
 		now := time.Now()
 		ot, err := overTimeCharts(ctx, mr, name, overTimeWindow(p.Rollout, now), now)
 		if err != nil {
@@ -621,8 +463,8 @@ func (h *handler) pageModel(c *gin.Context) {
 
 // canChangeModels reports whether the caller may promote and roll back.
 func (h *handler) canChangeModels(c *gin.Context) bool {
-	caller, ok := CallerFrom(c.Request.Context())
-	return ok && caller.Access >= Operate
+	caller, ok := core.CallerFrom(c.Request.Context())
+	return ok && caller.Access >= core.Operate
 }
 
 // metricChart is one metric across a model's versions.

@@ -14,12 +14,13 @@ import (
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/tasks/deploy"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
 var (
-	_ ModelRegistry  = (*sqlite.Store)(nil)
-	_ ArtifactReader = (*artifacts.Dir)(nil)
+	_ core.ModelRegistry = (*sqlite.Store)(nil)
+	_ ArtifactReader     = (*artifacts.Dir)(nil)
 )
 
 // shipWF trains a model on a synthetic set (seed: the data, so another
@@ -64,22 +65,22 @@ tasks:
 func modelFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t, func(o *Options) {
-		o.Authorize = func(r *http.Request, need Access) (*http.Request, error) {
+		o.Authorize = func(r *http.Request, need core.Access) (*http.Request, error) {
 			who := r.Header.Get("X-Test-Actor")
 			if who == "" {
 				return nil, ErrUnauthenticated
 			}
-			have := Read
+			have := core.Read
 			switch r.Header.Get("X-Test-Access") {
 			case "operate":
-				have = Operate
+				have = core.Operate
 			case "admin":
-				have = Admin
+				have = core.Admin
 			}
 			if need > have {
 				return nil, fmt.Errorf("%s may not %s: %w", who, need, ErrForbidden)
 			}
-			return r.WithContext(WithCaller(r.Context(), Caller{Actor: who, Access: have, Bearer: true})), nil
+			return r.WithContext(core.WithCaller(r.Context(), core.Caller{Actor: who, Access: have, Bearer: true})), nil
 		}
 	})
 	if err := f.reg.Register(deploy.New()); err != nil {

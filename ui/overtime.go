@@ -11,15 +11,9 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/tasks/ml/plot"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
-
-// MinuteReader is what the models page's charts over time read (the
-// per-minute figures the leader writes: *sqlite.Store and
-// *postgres.Store satisfy it).
-type MinuteReader interface {
-	ModelMinutes(ctx context.Context, name string, since time.Time) ([]cairn.ModelMinute, error)
-}
 
 // Windows of the charts over time: from a little before the rollout
 // began (or the last few hours without one), at most a day.
@@ -51,7 +45,7 @@ func overTimeWindow(r *runjson.Rollout, now time.Time) time.Time {
 // overTimeCharts draws model name's minutes since since: requests per
 // minute, p99 latency, error rate, the live metric (the feedback of each
 // minute) and the distribution of predictions, one line per version.
-func overTimeCharts(ctx context.Context, mr MinuteReader, name string, since, now time.Time) (*overTime, error) {
+func overTimeCharts(ctx context.Context, mr core.MinuteReader, name string, since, now time.Time) (*overTime, error) {
 	ms, err := mr.ModelMinutes(ctx, name, since)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnml/cairn/lineage"
 	"github.com/cairnml/cairn/tasks/ml/drift"
 	"github.com/cairnml/cairn/tasks/ml/plot"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/draw"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
@@ -95,15 +96,15 @@ func fmtJSON(v any) string {
 // page is what every page's layout reads.
 type page struct {
 	Title   string
-	Assets  string  // asset version for ?v=
-	Poll    int64   // ms between live updates
-	CSRF    string  // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
-	Who     *Caller // the signed-in caller (nil: none, or no authentication)
-	NoAuth  bool    // the server runs without authentication: a banner says so
-	Audit   bool    // the audit log is served
-	Models  bool    // the model registry is served
-	Workers bool    // the workers are listed
-	Pools   bool    // the pools are listed
+	Assets  string       // asset version for ?v=
+	Poll    int64        // ms between live updates
+	CSRF    string       // the CSRF marker, for the meta tag htmx's requests send as X-CSRF-Token
+	Who     *core.Caller // the signed-in caller (nil: none, or no authentication)
+	NoAuth  bool         // the server runs without authentication: a banner says so
+	Audit   bool         // the audit log is served
+	Models  bool         // the model registry is served
+	Workers bool         // the workers are listed
+	Pools   bool         // the pools are listed
 	// Experiments: metrics are read across runs (the experiments and
 	// compare pages are served).
 	Experiments bool
@@ -116,7 +117,7 @@ func (h *handler) page(c *gin.Context, title string, body any) page {
 	p := page{Title: title, Assets: h.assets, Poll: h.o.Poll.Milliseconds(), CSRF: string(h.marker), Body: body,
 		NoAuth: h.authMode() == "none", Audit: h.o.Audit != nil, Models: h.o.Registry != nil,
 		Workers: h.o.Workers != nil, Pools: h.o.Pools != nil, Experiments: h.o.Experiments != nil}
-	if who, ok := CallerFrom(c.Request.Context()); ok && who.Actor != NoAuthActor {
+	if who, ok := core.CallerFrom(c.Request.Context()); ok && who.Actor != core.NoAuthActor {
 		p.Who = &who
 	}
 	return p
@@ -188,20 +189,20 @@ func securityHeaders(c *gin.Context) {
 
 func (h *handler) mountPages(e *gin.Engine) {
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/", Read, func(c *gin.Context) { c.Redirect(http.StatusFound, "/runs") })
-	h.route(g, http.MethodGet, "/runs", Read, h.pageRuns)
-	h.route(g, http.MethodGet, "/runs/:id", Read, h.pageRun)
-	h.route(g, http.MethodGet, "/runs/:id/live", Read, h.pageRunLive)
-	h.route(g, http.MethodGet, "/runs/:id/tasks/:task", Read, h.pageTask)
-	h.route(g, http.MethodGet, "/workflows", Read, h.pageWorkflows)
-	h.route(g, http.MethodGet, "/workflows/:name", Read, h.pageWorkflow)
-	h.route(g, http.MethodGet, "/workflows/:name/experiments", Read, h.pageExperiments)
-	h.route(g, http.MethodGet, "/compare", Read, h.pageCompare)
+	h.route(g, http.MethodGet, "/", core.Read, func(c *gin.Context) { c.Redirect(http.StatusFound, "/runs") })
+	h.route(g, http.MethodGet, "/runs", core.Read, h.pageRuns)
+	h.route(g, http.MethodGet, "/runs/:id", core.Read, h.pageRun)
+	h.route(g, http.MethodGet, "/runs/:id/live", core.Read, h.pageRunLive)
+	h.route(g, http.MethodGet, "/runs/:id/tasks/:task", core.Read, h.pageTask)
+	h.route(g, http.MethodGet, "/workflows", core.Read, h.pageWorkflows)
+	h.route(g, http.MethodGet, "/workflows/:name", core.Read, h.pageWorkflow)
+	h.route(g, http.MethodGet, "/workflows/:name/experiments", core.Read, h.pageExperiments)
+	h.route(g, http.MethodGet, "/compare", core.Read, h.pageCompare)
 	// The forms of the pages' buttons: each sends the browser back (303).
-	h.route(g, http.MethodPost, "/workflows/:name/trigger", Operate, h.formTrigger)
-	h.route(g, http.MethodPost, "/runs/:id/cancel", Operate, h.formCancel)
-	h.route(g, http.MethodPost, "/runs/:id/retry", Operate, h.formRetry)
-	h.route(g, http.MethodPost, "/runs/:id/resume", Operate, h.formResume)
+	h.route(g, http.MethodPost, "/workflows/:name/trigger", core.Operate, h.formTrigger)
+	h.route(g, http.MethodPost, "/runs/:id/cancel", core.Operate, h.formCancel)
+	h.route(g, http.MethodPost, "/runs/:id/retry", core.Operate, h.formRetry)
+	h.route(g, http.MethodPost, "/runs/:id/resume", core.Operate, h.formResume)
 }
 
 // runRow is one line of the runs page.
@@ -736,7 +737,7 @@ func (h *handler) pageTask(c *gin.Context) {
 		if lt.Missing && !at.CachedFrom.IsZero() {
 			p.LogReused = cairn.ReusedNote(at.CachedFrom)
 		}
-		api := fmt.Sprintf("%s/runs/%s/tasks/%s/log?attempt=%d", APIPrefix, url.PathEscape(r.ID), url.PathEscape(tr.TaskID), at.Number)
+		api := fmt.Sprintf("%s/runs/%s/tasks/%s/log?attempt=%d", core.APIPrefix, url.PathEscape(r.ID), url.PathEscape(tr.TaskID), at.Number)
 		p.LogURL = api
 		if p.Running && h.o.Logs != nil && p.LogError == "" {
 			p.FollowURL = fmt.Sprintf("%s&follow=1&from=%d", api, lt.Size)

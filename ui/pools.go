@@ -7,18 +7,19 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
 func (h *handler) mountPools(e *gin.Engine) {
-	h.route(e.Group(APIPrefix), http.MethodGet, "/pools", Read, h.apiPools)
-	h.route(&e.RouterGroup, http.MethodGet, "/pools", Read, h.pagePools)
+	h.route(e.Group(core.APIPrefix), http.MethodGet, "/pools", core.Read, h.apiPools)
+	h.route(&e.RouterGroup, http.MethodGet, "/pools", core.Read, h.pagePools)
 }
 
 // pools reads the pools (Options.Pools), or says the server serves none.
 func (h *handler) pools(c *gin.Context) ([]cairn.PoolState, error) {
 	if h.o.Pools == nil {
-		return nil, fmt.Errorf("this server does not list pools: %w", errNotImplemented)
+		return nil, fmt.Errorf("this server does not list pools: %w", core.ErrNotImplemented)
 	}
 	ps, err := h.o.Pools.Pools(c.Request.Context())
 	if err != nil {

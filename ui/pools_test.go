@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -18,7 +19,7 @@ import (
 // run waits (priority 3) waiting for it; and warehouse of 4, unused.
 func poolsFixture(t *testing.T) (f *fixture, held, waits *cairn.Run) {
 	t.Helper()
-	f = newFixture(t, func(o *Options) { o.Pools = o.Store.(PoolLister) })
+	f = newFixture(t, func(o *Options) { o.Pools = o.Store.(core.PoolLister) })
 	ctx := context.Background()
 	now := time.Now()
 	if err := f.st.SetPools(ctx, map[string]int{"gpu": 1, "warehouse": 4}, now); err != nil {
@@ -53,7 +54,7 @@ func poolsFixture(t *testing.T) (f *fixture, held, waits *cairn.Run) {
 func TestPoolsAPI(t *testing.T) {
 	f, held, waits := poolsFixture(t)
 	var list runjson.PoolList
-	getJSON(t, f.srv.URL+APIPrefix+"/pools", http.StatusOK, &list)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/pools", http.StatusOK, &list)
 	if len(list.Pools) != 2 {
 		t.Fatalf("pools = %+v, want gpu and warehouse", list.Pools)
 	}
@@ -66,16 +67,16 @@ func TestPoolsAPI(t *testing.T) {
 	if wh.Name != "warehouse" || wh.Size != 4 || wh.Used != 0 || wh.Waiting != 0 || wh.Holders == nil || wh.Queue == nil {
 		t.Errorf("warehouse = %+v (holders and queue [] when empty)", wh)
 	}
-	getJSON(t, f.srv.URL+APIPrefix+"/pools?limit=1", http.StatusBadRequest, nil)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/pools?limit=1", http.StatusBadRequest, nil)
 
 	var r runjson.Run
-	getJSON(t, f.srv.URL+APIPrefix+"/runs/"+waits.ID, http.StatusOK, &r)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/runs/"+waits.ID, http.StatusOK, &r)
 	if want := "waiting for pool gpu: 1 of 1 in use by " + held.ID + "/train"; len(r.Tasks) != 1 || r.Tasks[0].Waiting != want {
 		t.Errorf("the waiting run's task = %+v, want waiting %q", r.Tasks, want)
 	}
 
 	bare := newFixture(t)
-	getJSON(t, bare.srv.URL+APIPrefix+"/pools", http.StatusNotImplemented, nil)
+	getJSON(t, bare.srv.URL+core.APIPrefix+"/pools", http.StatusNotImplemented, nil)
 	if _, body := bare.get(t, "/runs"); strings.Contains(body, "nav-pools") {
 		t.Error("a server that lists no pools links to the pools page")
 	}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // Models serves predictions of the model registry's versions (cairn
@@ -40,16 +42,16 @@ type Models interface {
 const DefaultPredictMaxBodyBytes = 32 << 20
 
 // predictPath is the predict route's pattern.
-const predictPath = APIPrefix + "/models/:name/predict"
+const predictPath = core.APIPrefix + "/models/:name/predict"
 
 func (h *handler) mountPredict(e *gin.Engine) {
-	api := e.Group(APIPrefix)
+	api := e.Group(core.APIPrefix)
 	// A prediction changes nothing and tells what a viewer can already
 	// read (the model's artifact): read access, a viewer token.
-	h.route(api, http.MethodPost, "/models/:name/predict", Read, h.apiPredict)
+	h.route(api, http.MethodPost, "/models/:name/predict", core.Read, h.apiPredict)
 	// Feedback changes the live metrics a rollout is judged by: an
 	// operator's.
-	h.route(api, http.MethodPost, "/models/:name/feedback", Operate, h.apiFeedback)
+	h.route(api, http.MethodPost, "/models/:name/feedback", core.Operate, h.apiFeedback)
 }
 
 // RouteKeyHeader names the header that carries a predict request's
@@ -63,7 +65,7 @@ const maxRouteKey = 256
 // scores recorded per version.
 func (h *handler) apiFeedback(c *gin.Context) {
 	if h.o.Models == nil {
-		h.fail(c, fmt.Errorf("this server serves no models: %w", errNotImplemented))
+		h.fail(c, fmt.Errorf("this server serves no models: %w", core.ErrNotImplemented))
 		return
 	}
 	hd := c.Writer.Header()
@@ -78,14 +80,14 @@ func (h *handler) apiFeedback(c *gin.Context) {
 // "classes", "predictions", "probabilities"}.
 func (h *handler) apiPredict(c *gin.Context) {
 	if h.o.Models == nil {
-		h.fail(c, fmt.Errorf("this server serves no models: %w", errNotImplemented))
+		h.fail(c, fmt.Errorf("this server serves no models: %w", core.ErrNotImplemented))
 		return
 	}
 	version := 0
 	if v, ok := c.GetQuery("version"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			h.fail(c, badInput("version=%s: want a version number from 1", Brief(v)))
+			h.fail(c, core.BadInput("version=%s: want a version number from 1", core.Brief(v)))
 			return
 		}
 		version = n
@@ -95,7 +97,7 @@ func (h *handler) apiPredict(c *gin.Context) {
 		key = k
 	}
 	if len(key) > maxRouteKey {
-		h.fail(c, badInput("the routing key is %d bytes, at most %d: send a user or session id", len(key), maxRouteKey))
+		h.fail(c, core.BadInput("the routing key is %d bytes, at most %d: send a user or session id", len(key), maxRouteKey))
 		return
 	}
 	hd := c.Writer.Header()

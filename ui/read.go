@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -32,25 +33,25 @@ func (h *handler) runsQuery(c *gin.Context) (scheduler.RunFilter, error) {
 	f := scheduler.RunFilter{Workflow: strings.TrimSpace(c.Query("workflow")), Limit: defaultPage}
 	if s := strings.ToLower(strings.TrimSpace(c.Query("state"))); s != "" {
 		if s == "orphaned" {
-			return f, badInput("orphaned is not a stored state: state=running lists the orphaned runs too (each says orphaned)")
+			return f, core.BadInput("orphaned is not a stored state: state=running lists the orphaned runs too (each says orphaned)")
 		}
 		st, err := cairn.ParseRunState(s)
 		if err != nil {
-			return f, badInput("%v", err)
+			return f, core.BadInput("%v", err)
 		}
 		f.State = st
 	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > maxPage {
-			return f, badInput("limit %s: want a number from 1 to %d", Brief(l), maxPage)
+			return f, core.BadInput("limit %s: want a number from 1 to %d", core.Brief(l), maxPage)
 		}
 		f.Limit = n
 	}
 	if b := strings.TrimSpace(c.Query("before")); b != "" {
 		id, err := h.resolve(c.Request.Context(), b)
 		if errors.Is(err, cairn.ErrNotFound) {
-			return f, badInput("before %s names no run: give the next cursor a previous page returned", Brief(b))
+			return f, core.BadInput("before %s names no run: give the next cursor a previous page returned", core.Brief(b))
 		}
 		if err != nil {
 			return f, err
@@ -80,14 +81,14 @@ func (h *handler) listRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn
 // resolve expands a run id or a unique prefix of one (4 characters or more).
 func (h *handler) resolve(ctx context.Context, prefix string) (string, error) {
 	if len(prefix) < minPrefix {
-		return "", badInput("run id %s is too short: give the run id or at least %d of its first characters", Brief(prefix), minPrefix)
+		return "", core.BadInput("run id %s is too short: give the run id or at least %d of its first characters", core.Brief(prefix), minPrefix)
 	}
 	id, err := h.o.Store.ResolveRunID(ctx, prefix)
 	switch {
 	case errors.Is(err, cairn.ErrNotFound):
-		return "", fmt.Errorf("no run %s: %w", Brief(prefix), cairn.ErrNotFound)
+		return "", fmt.Errorf("no run %s: %w", core.Brief(prefix), cairn.ErrNotFound)
 	case errors.Is(err, cairn.ErrAmbiguous):
-		return "", fmt.Errorf("run id %s matches several runs, give more of its characters: %w", Brief(prefix), cairn.ErrAmbiguous)
+		return "", fmt.Errorf("run id %s matches several runs, give more of its characters: %w", core.Brief(prefix), cairn.ErrAmbiguous)
 	case err != nil:
 		return "", err
 	}
@@ -110,7 +111,7 @@ type runView struct {
 	Tasks    []*cairn.TaskRun
 	Attempts map[string][]*cairn.Attempt // by task, oldest first
 	All      []*cairn.Attempt
-	// Waiting says why each task that is not running is not (Waiting,
+	// Waiting says why each task that is not running is not (core.Waiting,
 	// cairn.Why), by task id.
 	Waiting map[string]string
 }
@@ -145,7 +146,7 @@ func (h *handler) loadRun(ctx context.Context, idOrPrefix string) (*runView, err
 		p.ExpiresAt = now.Add(time.Minute) // this process: live
 		pool = &p
 	}
-	v.Waiting, err = Waiting(ctx, WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool, PoolOwner: h.o.PoolOwner, OwnerGone: h.o.OwnerGone}, r, trs, graph, now)
+	v.Waiting, err = core.Waiting(ctx, core.WaitSources{Runs: h.o.Store, Pools: h.o.Pools, Workers: h.o.Workers, Pool: pool, PoolOwner: h.o.PoolOwner, OwnerGone: h.o.OwnerGone}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func (v *runView) task(id string) (*cairn.TaskRun, error) {
 			return tr, nil
 		}
 	}
-	return nil, fmt.Errorf("run %s has no task %s: %w", v.Run.ID, Brief(id), cairn.ErrNotFound)
+	return nil, fmt.Errorf("run %s has no task %s: %w", v.Run.ID, core.Brief(id), cairn.ErrNotFound)
 }
 
 // attemptOf picks attempt n of a task (0: the latest); nil when the task
@@ -203,7 +204,7 @@ func attemptParam(c *gin.Context) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		return 0, badInput("attempt %s: want a number from 1", Brief(s))
+		return 0, core.BadInput("attempt %s: want a number from 1", core.Brief(s))
 	}
 	return n, nil
 }
@@ -224,7 +225,7 @@ func newGraphCache(n int) *graphCache {
 // workflow returns run r's workflow parsed from the source it stored
 // (task types unchecked: the server may no longer have a plugin), or nil
 // when it cannot be parsed again.
-func (g *graphCache) workflow(ctx context.Context, rd Reader, r *cairn.Run) *workflows.Workflow {
+func (g *graphCache) workflow(ctx context.Context, rd core.Reader, r *cairn.Run) *workflows.Workflow {
 	key := r.Digest + "\x00" + r.SourcePath
 	g.mu.Lock()
 	wf, ok := g.byKey[key]

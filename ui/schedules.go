@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,40 +9,25 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
-// Schedules is the cron side of a server (actions.Actions): the
-// schedules of its workflows folder listed, paused and resumed, and a
-// workflow's past slots backfilled. Without it the schedules routes
-// answer 501 and the page says there are none.
-type Schedules interface {
-	// Schedules lists the schedules by workflow name.
-	Schedules(ctx context.Context) ([]runjson.Schedule, error)
-	// PauseSchedule pauses workflow's schedule, or with paused false
-	// resumes it (its slots from then on fire; those of the pause not).
-	PauseSchedule(ctx context.Context, workflow string, paused bool) error
-	// Backfill queues the runs of workflow's slots from from to to, both
-	// included (RFC 3339, or a date or date and time in the schedule's
-	// zone). A bad range is ErrBadInput.
-	Backfill(ctx context.Context, workflow, from, to string) (runjson.Backfill, error)
-}
-
 func (h *handler) mountSchedules(e *gin.Engine) {
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/schedules", Read, h.apiSchedules)
-	h.route(api, http.MethodPost, "/schedules/:name/pause", Operate, func(c *gin.Context) { h.apiPause(c, true) })
-	h.route(api, http.MethodPost, "/schedules/:name/resume", Operate, func(c *gin.Context) { h.apiPause(c, false) })
-	h.route(api, http.MethodPost, "/workflows/:name/backfill", Operate, h.apiBackfill)
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/schedules", core.Read, h.apiSchedules)
+	h.route(api, http.MethodPost, "/schedules/:name/pause", core.Operate, func(c *gin.Context) { h.apiPause(c, true) })
+	h.route(api, http.MethodPost, "/schedules/:name/resume", core.Operate, func(c *gin.Context) { h.apiPause(c, false) })
+	h.route(api, http.MethodPost, "/workflows/:name/backfill", core.Operate, h.apiBackfill)
 	g := &e.RouterGroup
-	h.route(g, http.MethodGet, "/schedules", Read, h.pageSchedules)
-	h.route(g, http.MethodPost, "/schedules/:name/pause", Operate, func(c *gin.Context) { h.formPause(c, true) })
-	h.route(g, http.MethodPost, "/schedules/:name/resume", Operate, func(c *gin.Context) { h.formPause(c, false) })
+	h.route(g, http.MethodGet, "/schedules", core.Read, h.pageSchedules)
+	h.route(g, http.MethodPost, "/schedules/:name/pause", core.Operate, func(c *gin.Context) { h.formPause(c, true) })
+	h.route(g, http.MethodPost, "/schedules/:name/resume", core.Operate, func(c *gin.Context) { h.formPause(c, false) })
 }
 
-func (h *handler) schedules(c *gin.Context) (Schedules, bool) {
+func (h *handler) schedules(c *gin.Context) (core.Schedules, bool) {
 	if h.o.Schedules == nil {
-		h.fail(c, fmt.Errorf("this server has no schedules: %s %s: %w", c.Request.Method, c.Request.URL.Path, errNotImplemented))
+		h.fail(c, fmt.Errorf("this server has no schedules: %s %s: %w", c.Request.Method, c.Request.URL.Path, core.ErrNotImplemented))
 		return nil, false
 	}
 	return h.o.Schedules, true
@@ -90,7 +74,7 @@ func (h *handler) apiPause(c *gin.Context, paused bool) {
 			return
 		}
 	}
-	h.fail(c, fmt.Errorf("no schedule of workflow %s: %w", Brief(name), cairn.ErrNotFound))
+	h.fail(c, fmt.Errorf("no schedule of workflow %s: %w", core.Brief(name), cairn.ErrNotFound))
 }
 
 // POST /api/v1/workflows/{name}/backfill {"from": T, "to": T} → 201

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // ServerInfo is what GET /api/v1/server answers: the server that answered
@@ -37,8 +39,8 @@ func (h *handler) mountServer(e *gin.Engine) {
 	if h.o.Server == nil {
 		return
 	}
-	api := e.Group(APIPrefix)
-	h.route(api, http.MethodGet, "/server", Read, func(c *gin.Context) {
+	api := e.Group(core.APIPrefix)
+	h.route(api, http.MethodGet, "/server", core.Read, func(c *gin.Context) {
 		info, err := h.o.Server(c.Request.Context())
 		if err != nil {
 			h.fail(c, err)

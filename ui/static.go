@@ -9,6 +9,8 @@ import (
 	"path"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // static holds the assets the pages load: htmx (vendored, see
@@ -45,7 +47,7 @@ func (h *handler) mountStatic(e *gin.Engine) {
 			".css":     "text/css; charset=utf-8",
 			".LICENSE": "text/plain; charset=utf-8",
 		}[path.Ext(name)]
-		h.route(&e.RouterGroup, http.MethodGet, "/static/"+name, Open, func(c *gin.Context) {
+		h.route(&e.RouterGroup, http.MethodGet, "/static/"+name, core.Open, func(c *gin.Context) {
 			c.Header("X-Content-Type-Options", "nosniff")
 			if c.Query("v") == h.assets {
 				c.Header("Cache-Control", "public, max-age=31536000, immutable")

@@ -2,11 +2,14 @@
 // htmx vendored and embedded, no CDN, no inline script) and the JSON API
 // under /api/v1, one http.Handler on gin (this package is gin's only home).
 //
-// It reads through Reader, an interface declared here with the read
-// methods of scheduler.RunStore it needs (*sqlite.Store satisfies it), and
-// logs through LogReader (*artifacts.Logs satisfies it). What changes
-// runs (trigger, cancel, retry, resume) comes in through Actions, and who
+// It reads through core.Reader, an interface with the read methods of
+// scheduler.RunStore it needs (*sqlite.Store satisfies it), and logs
+// through LogReader (*artifacts.Logs satisfies it). What changes runs
+// (trigger, cancel, retry, resume) comes in through core.Actions, and who
 // may do what through Options.Authorize: both are left to the server.
+// What the command line shares with the API — those interfaces, the
+// reads and changes both answer with, the caller and the errors — is in
+// package ui/core, which links no gin.
 package ui
 
 import (
@@ -27,58 +30,15 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
 )
-
-// Reader is what the pages and the API read runs through: the read
-// methods of scheduler.RunStore, with their meaning.
-type Reader interface {
-	GetRun(ctx context.Context, id string) (*cairn.Run, error)
-	RunSources(ctx context.Context, id string) (map[string][]byte, error)
-	ResolveRunID(ctx context.Context, prefix string) (string, error)
-	ListRuns(ctx context.Context, f scheduler.RunFilter) ([]*cairn.Run, error)
-	ListTaskRuns(ctx context.Context, runID string) ([]*cairn.TaskRun, error)
-	ListAttempts(ctx context.Context, runID, taskID string) ([]*cairn.Attempt, error)
-}
 
 // LogReader opens an attempt's log, as artifacts.Logs.Open: an error
 // wrapping cairn.ErrNotFound when the attempt printed nothing (yet).
 type LogReader interface {
 	Open(runID, taskID string, attempt int) (io.ReadCloser, error)
-}
-
-// Actions change runs: the write side, which the server implements over
-// its scheduler service. Each returns an error wrapping cairn.ErrNotFound
-// (no such run or task or workflow), cairn.ErrTerminal (cancel a finished
-// run), cairn.ErrConflict or cairn.ErrRunOwned (retry a run still
-// running, resume a run another process drives), or ErrBadInput (an
-// unknown or mistyped param, a task that cannot be retried), each
-// answered with its status (see Status).
-type Actions interface {
-	// Trigger creates a run of workflow name with params given as text
-	// (typed by the workflow, as -p is) and returns its id.
-	Trigger(ctx context.Context, workflow string, params map[string]string, o RunOptions) (string, error)
-	// Cancel asks run id to stop.
-	Cancel(ctx context.Context, runID string) error
-	// Retry runs task taskID of run id again with a new attempt, or with
-	// taskID "" every failed task of the run (and what they held back).
-	Retry(ctx context.Context, runID, taskID string) error
-	// Resume takes over an orphaned run and drives it on.
-	Resume(ctx context.Context, runID string) error
-	// Submit creates a run of the workflow file src that a client sent
-	// (named file, as the client has it), with params as Trigger's, and
-	// returns its id. A file with problems is a *ProblemsError.
-	Submit(ctx context.Context, file string, src []byte, params map[string]string, o RunOptions) (string, error)
-}
-
-// RunOptions are how a new run differs from its workflow's defaults.
-type RunOptions struct {
-	// NoCache runs every task: no earlier success is reused, and none of
-	// the run's is offered for reuse (cairn run --no-cache; the API's
-	// "no_cache").
-	NoCache bool
 }
 
 // Catalog is the workflows the server offers (cairn server --workflows
@@ -93,54 +53,24 @@ type Catalog interface {
 	Check(file string, src []byte) (*workflows.Workflow, []catalog.Problem)
 }
 
-// Access is what a route asks of its caller.
-type Access int
-
-// Levels of access, each including the ones before it.
-const (
-	// Open routes answer anyone: the static assets, health.
-	Open Access = iota
-	// Read: pages and GET routes of the API (a viewer token).
-	Read
-	// Operate: trigger, cancel, retry, resume (an operator token).
-	Operate
-	// Admin: token management (an admin token).
-	Admin
-)
-
-func (a Access) String() string {
-	switch a {
-	case Open:
-		return "open"
-	case Read:
-		return "read"
-	case Operate:
-		return "operate"
-	case Admin:
-		return "admin"
-	}
-	return fmt.Sprintf("access(%d)", int(a))
-}
-
-// Errors of Authorize and Actions that Status maps to HTTP statuses.
+// Errors of Authorize that Status maps to HTTP statuses (those of
+// Actions: core.ErrBadInput).
 var (
 	// ErrUnauthenticated: no credentials, or ones that are not valid (401).
 	ErrUnauthenticated = errors.New("authentication required")
 	// ErrForbidden: valid credentials without the access needed (403).
 	ErrForbidden = errors.New("forbidden")
-	// ErrBadInput: the request is wrong in a way its message says (400).
-	ErrBadInput = errors.New("bad input")
 )
 
 // Options configure the handler.
 type Options struct {
 	// Store is where runs are read. Required.
-	Store Reader
+	Store core.Reader
 	// Logs are the attempts' logs; nil: no log is shown.
 	Logs LogReader
 	// Actions, if set, serve the write routes (POST under /api/v1);
 	// without it they answer 501 and the pages show no buttons.
-	Actions Actions
+	Actions core.Actions
 	// Workflows, if set, are the workflows the server offers: the
 	// workflows pages (with a Trigger form when Actions is set) and
 	// /api/v1/workflows. Without it they say there are none, and a file
@@ -148,34 +78,34 @@ type Options struct {
 	Workflows Catalog
 	// Authorize, if set, is asked before every route that needs more than
 	// Open access. It returns the request to go on with (carrying the
-	// caller in its context: WithCaller) or an error: ErrUnauthenticated
+	// caller in its context: core.WithCaller) or an error: ErrUnauthenticated
 	// (401), ErrForbidden (403). Nil lets everyone in (cairn server
-	// --insecure-no-auth) as NoAuthActor, but only through a loopback Host
+	// --insecure-no-auth) as core.NoAuthActor, but only through a loopback Host
 	// (localhost, 127.0.0.1, [::1]), so that a web page cannot reach the
 	// server by rebinding its own name to 127.0.0.1.
 	//
 	// Whatever authenticates, a request that may change something (not
-	// GET or HEAD) and did not come with a bearer token (Caller.Bearer)
+	// GET or HEAD) and did not come with a bearer token (core.Caller.Bearer)
 	// must carry the CSRF token of the page it came from (the form field
 	// csrf, which {{ csrfField }} writes, or the header X-CSRF-Token) and
 	// must not come from another site: see checkCSRF.
-	Authorize func(r *http.Request, need Access) (*http.Request, error)
+	Authorize func(r *http.Request, need core.Access) (*http.Request, error)
 	// Tokens, if set, authenticates with the server's API tokens (set
 	// Authorize or Tokens, not both): a bearer token (Authorization:
 	// Bearer cairn_...) or the cookie of a browser signed in on /signin.
 	// A token's role gives its access: viewer Read, operator Operate,
 	// admin Admin. Token management (the tokens page and API) needs it.
-	Tokens Tokens
+	Tokens core.Tokens
 	// SessionTTL is how long a browser stays signed in with Tokens
 	// (DefaultSessionTTL when 0), at most until its token expires.
 	SessionTTL time.Duration
 	// Schedules, if set, serves the schedules (the /schedules page, GET
 	// /api/v1/schedules, pause, resume and backfill); without it they
 	// answer 501 (the list, empty).
-	Schedules Schedules
+	Schedules core.Schedules
 	// Audit, if set, serves the audit log (the /audit page and
 	// GET /api/v1/audit); without it they answer 501.
-	Audit AuditReader
+	Audit core.AuditReader
 	// OwnerGone reports that a run's owner ("host:pid:nonce") is known to
 	// be dead before its claim expires (a process of this host that no
 	// longer exists); nil: only an expired claim makes a run orphaned.
@@ -199,10 +129,10 @@ type Options struct {
 	// Registry, if set, serves the model registry: the models pages and
 	// GET /api/v1/models... (promote and rollback need Operate access);
 	// without it they answer 501.
-	Registry ModelRegistry
+	Registry core.ModelRegistry
 	// Rollouts, if set, serves the models' rollouts (GET
 	// /api/v1/models/{name}/rollout, the model page's rollout).
-	Rollouts RolloutReader
+	Rollouts core.RolloutReader
 	// Metrics, if set, is served at GET /metrics (MetricsPath) with Read
 	// access: cairn server's Prometheus metrics (package metrics).
 	Metrics http.Handler
@@ -215,7 +145,7 @@ type Options struct {
 	// a data set's first rows; a model version's evaluation report, whose
 	// ROC curve and confusion matrix the model page draws). LineageNamespace is the OpenLineage
 	// namespace of the jobs the server exports ("cairn" when empty).
-	Lineage          LineageReader
+	Lineage          core.LineageReader
 	Artifacts        ArtifactReader
 	LineageNamespace string
 	// Models, if set, answers POST /api/v1/models/{name}/predict with
@@ -226,10 +156,10 @@ type Options struct {
 	// Experiments, if set, reads metrics across runs: the runs list's
 	// metric columns and ranking (GET /api/v1/runs?metric=), and the
 	// experiments pages; without it they answer 501.
-	Experiments ExperimentReader
+	Experiments core.ExperimentReader
 	// Alerts, if set, lists the outbox of notify: (GET /api/v1/alerts);
 	// without it the route answers 501.
-	Alerts AlertReader
+	Alerts core.AlertReader
 	// Workers, if set, lists the registered workers: the workers page and
 	// GET /api/v1/workers (Read access), and the line that says why a
 	// ready task waits, on the run page and in GET /api/v1/runs/{id}.
@@ -238,13 +168,13 @@ type Options struct {
 	// claims): for the runs it drives, Pool (or its absence: --workers 0)
 	// is known, and a ready task of any route that no worker may take is
 	// said to wait (cairn.WaitFacts.PoolKnown).
-	Workers   WorkerLister
+	Workers   core.WorkerLister
 	Pool      *cairn.Worker
 	PoolOwner string
 	// Pools, if set, lists the pools: the pools page and GET
 	// /api/v1/pools (Read access; 501 without it), and the line that
 	// says why a ready task waits for its pool.
-	Pools PoolLister
+	Pools core.PoolLister
 	// Cache, if set, explains each task's cache story — the outputs it
 	// reused, or why it ran (which of type, version, params or input
 	// digests changed) —: GET /api/v1/runs/{id}/tasks/{task}/cache (501
@@ -254,12 +184,6 @@ type Options struct {
 	// only a task's own cache: setting is told.
 	Cache    CacheReader
 	CacheOff func(ctx context.Context, r *cairn.Run, taskID string) string
-}
-
-// WorkerLister lists the registered workers live at now or seen since
-// (*sqlite.Store and *postgres.Store satisfy it).
-type WorkerLister interface {
-	ListWorkers(ctx context.Context, now, since time.Time) ([]cairn.Worker, error)
 }
 
 // Defaults of Options.
@@ -291,7 +215,7 @@ type handler struct {
 // list a route × role test walks.
 type Route struct {
 	Method, Path string
-	Access       Access
+	Access       core.Access
 }
 
 // Handler serves the UI and the API.
@@ -377,7 +301,7 @@ func New(o Options) (*Handler, error) {
 
 // route registers a handler that needs access a. A GET route answers
 // HEAD too (RFC 9110): the same handler, whose body net/http drops.
-func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.HandlerFunc) {
+func (h *handler) route(g *gin.RouterGroup, method, p string, a core.Access, fn gin.HandlerFunc) {
 	h.routes = append(h.routes, Route{Method: method, Path: path.Join(g.BasePath(), p), Access: a})
 	g.Handle(method, p, h.authorize(a), fn)
 	if method == http.MethodGet {
@@ -386,11 +310,11 @@ func (h *handler) route(g *gin.RouterGroup, method, p string, a Access, fn gin.H
 }
 
 // authorize asks Options.Authorize for every route above Open (without
-// it, the caller is NoAuthActor through a loopback Host), then checks
+// it, the caller is core.NoAuthActor through a loopback Host), then checks
 // the CSRF token of a request that may change something.
-func (h *handler) authorize(a Access) gin.HandlerFunc {
+func (h *handler) authorize(a core.Access) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if a == Open {
+		if a == core.Open {
 			if !safeMethod(c.Request.Method) {
 				if err := sameOrigin(c.Request); err != nil {
 					h.fail(c, err)
@@ -433,7 +357,7 @@ func sentence(msg string) string {
 }
 
 // authenticate sets the request's caller, or says why there is none.
-func (h *handler) authenticate(c *gin.Context, a Access) error {
+func (h *handler) authenticate(c *gin.Context, a core.Access) error {
 	authorize := h.o.Authorize
 	switch h.authMode() {
 	case "tokens":
@@ -443,7 +367,7 @@ func (h *handler) authenticate(c *gin.Context, a Access) error {
 			return fmt.Errorf("this server runs without authentication (--insecure-no-auth) and answers only to a loopback name "+
 				"(localhost, 127.0.0.1, [::1]), not %q: %w", c.Request.Host, ErrForbidden)
 		}
-		c.Request = c.Request.WithContext(WithCaller(c.Request.Context(), Caller{Actor: NoAuthActor, Access: Admin}))
+		c.Request = c.Request.WithContext(core.WithCaller(c.Request.Context(), core.Caller{Actor: core.NoAuthActor, Access: core.Admin}))
 		return nil
 	}
 	r, err := authorize(c.Request, a)
@@ -488,7 +412,7 @@ func (h *handler) checkQuery(c *gin.Context) {
 	q, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
 		h.fail(c, fmt.Errorf("the query %s does not parse (%v): separate its parameters with & and escape the others (; as %%3B, %% as %%25): %w",
-			Brief(c.Request.URL.RawQuery), err, ErrBadInput))
+			core.Brief(c.Request.URL.RawQuery), err, core.ErrBadInput))
 		c.Abort()
 		return
 	}
@@ -502,21 +426,21 @@ func (h *handler) checkQuery(c *gin.Context) {
 // listed takes none. A parameter the route does not know is refused, as a
 // JSON body's unknown key is: '?sate=failed' must not list every run.
 var apiQuery = map[string][]string{
-	APIPrefix + "/runs":                     {"workflow", "state", "limit", "before", "metric", "sort", "offset"},
-	APIPrefix + "/compare":                  {"run"},
-	APIPrefix + "/alerts":                   {"run", "state", "limit", "before"},
-	APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
-	APIPrefix + "/workflows/validate":       {"file"},
-	APIPrefix + "/audit":                    {"run", "limit", "before"},
-	APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
-	APIPrefix + "/workers":                  {"since"},
-	predictPath:                             {"version", "key"},
+	core.APIPrefix + "/runs":                     {"workflow", "state", "limit", "before", "metric", "sort", "offset"},
+	core.APIPrefix + "/compare":                  {"run"},
+	core.APIPrefix + "/alerts":                   {"run", "state", "limit", "before"},
+	core.APIPrefix + "/runs/:id/tasks/:task/log": {"attempt", "tail", "follow", "from"},
+	core.APIPrefix + "/workflows/validate":       {"file"},
+	core.APIPrefix + "/audit":                    {"run", "limit", "before"},
+	core.APIPrefix + "/lineage":                  {"ref", "direction", "depth", "format"},
+	core.APIPrefix + "/workers":                  {"since"},
+	predictPath:                                  {"version", "key"},
 }
 
 // checkAPIQuery refuses, on an API route (its pattern), a query parameter
 // the route does not take or one given twice.
 func checkAPIQuery(method, route string, q url.Values) error {
-	if !strings.HasPrefix(route, APIPrefix+"/") {
+	if !strings.HasPrefix(route, core.APIPrefix+"/") {
 		return nil // pages, assets, and no route (a 404 says so)
 	}
 	known := apiQuery[route]
@@ -529,10 +453,10 @@ func checkAPIQuery(method, route string, q url.Values) error {
 			if len(known) > 0 {
 				takes = "takes " + strings.Join(known, ", ")
 			}
-			return badInput("unknown query parameter %q: %s %s %s", k, method, route, takes)
+			return core.BadInput("unknown query parameter %q: %s %s %s", k, method, route, takes)
 		}
 		if len(vs) > 1 {
-			return badInput("query parameter %q given %d times: give it once", k, len(vs))
+			return core.BadInput("query parameter %q given %d times: give it once", k, len(vs))
 		}
 	}
 	return nil

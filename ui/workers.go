@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -16,8 +17,8 @@ import (
 const DefaultWorkersSince = time.Hour
 
 func (h *handler) mountWorkers(e *gin.Engine) {
-	h.route(e.Group(APIPrefix), http.MethodGet, "/workers", Read, h.apiWorkers)
-	h.route(&e.RouterGroup, http.MethodGet, "/workers", Read, h.pageWorkers)
+	h.route(e.Group(core.APIPrefix), http.MethodGet, "/workers", core.Read, h.apiWorkers)
+	h.route(&e.RouterGroup, http.MethodGet, "/workers", core.Read, h.pageWorkers)
 }
 
 // workers lists the workers live now or seen within ?since (a duration,
@@ -27,7 +28,7 @@ func (h *handler) workers(c *gin.Context) ([]runjson.Worker, error) {
 	if s := c.Query("since"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < 0 {
-			return nil, badInput("since %q: want a duration such as 1h or 24h", s)
+			return nil, core.BadInput("since %q: want a duration such as 1h or 24h", s)
 		}
 		since = d
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -21,7 +22,7 @@ import (
 func workersFixture(t *testing.T) (*fixture, *cairn.Run) {
 	t.Helper()
 	pool := &cairn.Worker{ID: "server:1:x", Name: "cairn server (pid 1)", State: cairn.WorkerActive, Concurrency: 4}
-	f := newFixture(t, func(o *Options) { o.Workers, o.Pool = o.Store.(WorkerLister), pool })
+	f := newFixture(t, func(o *Options) { o.Workers, o.Pool = o.Store.(core.WorkerLister), pool })
 	ctx := context.Background()
 	now := time.Now()
 	for _, w := range []cairn.Worker{
@@ -72,7 +73,7 @@ func getJSON(t *testing.T, url string, want int, out any) {
 func TestWorkersAPI(t *testing.T) {
 	f, run := workersFixture(t)
 	var list runjson.WorkerList
-	getJSON(t, f.srv.URL+APIPrefix+"/workers", http.StatusOK, &list)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/workers", http.StatusOK, &list)
 	var names []string
 	for _, w := range list.Workers {
 		names = append(names, w.Name)
@@ -87,15 +88,15 @@ func TestWorkersAPI(t *testing.T) {
 	if old.Live || old.State != cairn.WorkerStopped {
 		t.Errorf("old-box = %+v", old)
 	}
-	getJSON(t, f.srv.URL+APIPrefix+"/workers?since=0s", http.StatusOK, &list)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/workers?since=0s", http.StatusOK, &list)
 	if len(list.Workers) != 2 {
 		t.Errorf("?since=0s lists %d workers, want the pool and gpu-box", len(list.Workers))
 	}
-	getJSON(t, f.srv.URL+APIPrefix+"/workers?since=yesterday", http.StatusBadRequest, nil)
-	getJSON(t, f.srv.URL+APIPrefix+"/workers?sinse=1h", http.StatusBadRequest, nil)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/workers?since=yesterday", http.StatusBadRequest, nil)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/workers?sinse=1h", http.StatusBadRequest, nil)
 
 	var r runjson.Run
-	getJSON(t, f.srv.URL+APIPrefix+"/runs/"+run.ID, http.StatusOK, &r)
+	getJSON(t, f.srv.URL+core.APIPrefix+"/runs/"+run.ID, http.StatusOK, &r)
 	want := map[string]string{
 		"a100":  "waiting: no live worker has gpu=a100 (2 live workers: cairn server (pid 1), gpu-box)",
 		"gpu":   "",

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,55 +17,11 @@ import (
 
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/scheduler"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/draw"
 	"github.com/cairnml/cairn/workflows"
 	"github.com/cairnml/cairn/workflows/catalog"
 )
-
-// ParamsError is a run's params that its workflow refuses (400): each
-// problem by the param it is about, and those about no single param.
-type ParamsError struct {
-	Params map[string]string
-	Other  []string
-}
-
-func (e *ParamsError) Error() string {
-	var parts []string
-	names := make([]string, 0, len(e.Params))
-	for k := range e.Params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		if strings.Contains(e.Params[k], strconv.Quote(k)) {
-			parts = append(parts, e.Params[k]) // it names the param already
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("param %q: %s", k, e.Params[k]))
-	}
-	parts = append(parts, e.Other...)
-	return strings.Join(parts, "; ")
-}
-
-// Is makes a ParamsError an ErrBadInput.
-func (e *ParamsError) Is(target error) bool { return target == ErrBadInput }
-
-// ProblemsError is a workflow file with problems (400), each where it is.
-type ProblemsError struct {
-	File     string
-	Problems []catalog.Problem
-}
-
-func (e *ProblemsError) Error() string {
-	msgs := make([]string, len(e.Problems))
-	for i, p := range e.Problems {
-		msgs[i] = p.String()
-	}
-	return fmt.Sprintf("workflow %s has %d problem(s): %s", e.File, len(e.Problems), strings.Join(msgs, "; "))
-}
-
-// Is makes a ProblemsError an ErrBadInput.
-func (e *ProblemsError) Is(target error) bool { return target == ErrBadInput }
 
 // problemJSON is a problem of a workflow file in the API.
 type problemJSON struct {
@@ -180,9 +134,9 @@ func (h *handler) lookup(name string) (catalog.Entry, error) {
 		}
 	}
 	if h.o.Workflows == nil {
-		return catalog.Entry{}, fmt.Errorf("no workflow %s: this server offers no workflows (start it with --workflows DIR): %w", Brief(name), cairn.ErrNotFound)
+		return catalog.Entry{}, fmt.Errorf("no workflow %s: this server offers no workflows (start it with --workflows DIR): %w", core.Brief(name), cairn.ErrNotFound)
 	}
-	return catalog.Entry{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", Brief(name), cairn.ErrNotFound)
+	return catalog.Entry{}, fmt.Errorf("no workflow %s in the server's workflows folder: %w", core.Brief(name), cairn.ErrNotFound)
 }
 
 // GET /api/v1/workflows → {"workflows": [...]}: every file of the
@@ -217,7 +171,7 @@ func fileName(s string) (string, error) {
 	case s == "":
 		return "workflow.yaml", nil
 	case len(s) > maxFileName || strings.ContainsAny(s, "/\\\x00") || s == "." || s == "..":
-		return "", badInput("file %s: give the workflow file's name, without a folder", Brief(s))
+		return "", core.BadInput("file %s: give the workflow file's name, without a folder", core.Brief(s))
 	}
 	return s, nil
 }
@@ -303,7 +257,7 @@ func (h *handler) apiValidate(c *gin.Context) {
 // a map as its JSON text, which the workflow's declared type then parses).
 func paramValues(raw map[string]json.RawMessage) (map[string]string, error) {
 	out := make(map[string]string, len(raw))
-	bad := &ParamsError{Params: map[string]string{}}
+	bad := &core.ParamsError{Params: map[string]string{}}
 	for k, v := range raw {
 		t := bytes.TrimSpace(v)
 		switch {
@@ -352,7 +306,7 @@ func (h *handler) apiSubmit(c *gin.Context) {
 		return
 	}
 	if strings.TrimSpace(body.Source) == "" {
-		h.fail(c, badInput(`the request has no "source": send the workflow file's text`))
+		h.fail(c, core.BadInput(`the request has no "source": send the workflow file's text`))
 		return
 	}
 	params, err := paramValues(body.Params)
@@ -364,12 +318,12 @@ func (h *handler) apiSubmit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	id, err := a.Submit(c.Request.Context(), file, []byte(body.Source), params, RunOptions{NoCache: body.NoCache})
+	id, err := a.Submit(c.Request.Context(), file, []byte(body.Source), params, core.RunOptions{NoCache: body.NoCache})
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	c.Header("Location", APIPrefix+"/runs/"+id)
+	c.Header("Location", core.APIPrefix+"/runs/"+id)
 	h.json(c, http.StatusCreated, map[string]string{"id": id})
 }
 
@@ -527,8 +481,8 @@ func (h *handler) canOperate(c *gin.Context) bool {
 	if h.o.Actions == nil {
 		return false
 	}
-	caller, ok := CallerFrom(c.Request.Context())
-	return ok && caller.Access >= Operate
+	caller, ok := core.CallerFrom(c.Request.Context())
+	return ok && caller.Access >= core.Operate
 }
 
 func (h *handler) workflowPage(c *gin.Context, e catalog.Entry) (*workflowPage, error) {
@@ -612,7 +566,7 @@ func (h *handler) formTrigger(c *gin.Context) {
 			params[f.Decl.Name] = v
 		} // an empty input of another type: the param's default
 	}
-	id, err := a.Trigger(c.Request.Context(), e.Name, params, RunOptions{NoCache: c.PostForm("no_cache") != ""})
+	id, err := a.Trigger(c.Request.Context(), e.Name, params, core.RunOptions{NoCache: c.PostForm("no_cache") != ""})
 	if err == nil {
 		h.setFlash(c, flashOK, fmt.Sprintf("Run %s of %s triggered.", id, e.Name))
 		c.Redirect(http.StatusSeeOther, "/runs/"+url.PathEscape(id))
@@ -624,7 +578,7 @@ func (h *handler) formTrigger(c *gin.Context) {
 		return
 	}
 	p.Fields = fields
-	var pe *ParamsError
+	var pe *core.ParamsError
 	if errors.As(err, &pe) {
 		for i := range p.Fields {
 			p.Fields[i].Error = pe.Params[p.Fields[i].Decl.Name]

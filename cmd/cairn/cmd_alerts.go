@@ -12,7 +12,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/alerts"
 	"github.com/cairnml/cairn/client"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -155,7 +155,7 @@ func cmdAlerts(ctx context.Context, a *app, args []string) error {
 					return err
 				}
 			}
-			if page, err = ui.AlertList(ctx, l.st, f); err != nil {
+			if page, err = core.AlertList(ctx, l.st, f); err != nil {
 				return err
 			}
 		}

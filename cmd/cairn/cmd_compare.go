@@ -14,7 +14,7 @@ import (
 	"github.com/cairnml/cairn/client"
 	"github.com/cairnml/cairn/experiments"
 	"github.com/cairnml/cairn/scheduler"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -62,7 +62,7 @@ func (l *localSource) compare(ctx context.Context, args []string) (*experiments.
 		}
 		ids[i] = id
 	}
-	return ui.CompareRuns(ctx, l.st, ids)
+	return core.CompareRuns(ctx, l.st, ids)
 }
 
 // compare through the server's API.
@@ -215,7 +215,7 @@ type metricPage struct {
 }
 
 // metricRuns on the home's database.
-func (l *localSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q ui.MetricQuery) (*metricPage, error) {
+func (l *localSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q core.MetricQuery) (*metricPage, error) {
 	if l.st == nil {
 		return &metricPage{nextOffset: -1}, nil
 	}
@@ -226,7 +226,7 @@ func (l *localSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q u
 		}
 		f.Before = id
 	}
-	p, err := ui.RunsWithMetrics(ctx, l.st, l.st, f, q)
+	p, err := core.RunsWithMetrics(ctx, l.st, l.st, f, q)
 	if err != nil {
 		return nil, err
 	}
@@ -240,7 +240,7 @@ func (l *localSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q u
 
 // metricRuns through the server's API, a page of at most maxAPIPage at a
 // time.
-func (s *remoteSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q ui.MetricQuery) (*metricPage, error) {
+func (s *remoteSource) metricRuns(ctx context.Context, f scheduler.RunFilter, q core.MetricQuery) (*metricPage, error) {
 	out := &metricPage{metrics: map[string]map[string]float64{}, nextOffset: -1}
 	names := make([]string, len(q.Metrics))
 	for i, m := range q.Metrics {
@@ -300,7 +300,7 @@ func metricCell(p *metricPage, runID string, m experiments.MetricRef) string {
 
 // sortedNextPage is the command that prints the page of a ranked list
 // after offset.
-func (a *app) sortedNextPage(f scheduler.RunFilter, q ui.MetricQuery, offset int, rf *remoteFlags) string {
+func (a *app) sortedNextPage(f scheduler.RunFilter, q core.MetricQuery, offset int, rf *remoteFlags) string {
 	cmd := append([]string{"cairn"}, a.globalArgs()...)
 	cmd = append(cmd, "runs")
 	if f.Workflow != "" {
@@ -317,7 +317,7 @@ func (a *app) sortedNextPage(f scheduler.RunFilter, q ui.MetricQuery, offset int
 }
 
 // writeMetricRuns prints a page of runs with a column per metric.
-func (a *app) writeMetricRuns(p *metricPage, q ui.MetricQuery) error {
+func (a *app) writeMetricRuns(p *metricPage, q core.MetricQuery) error {
 	sty := newStyle(a.stdout)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	head := []string{"RUN", "WORKFLOW", sty.state("STATE"), "CREATED"}
@@ -340,8 +340,8 @@ func (a *app) writeMetricRuns(p *metricPage, q ui.MetricQuery) error {
 }
 
 // metricFlags checks runs' --metric, --sort and --offset.
-func metricFlags(metrics []string, sortBy string, offset int, f scheduler.RunFilter) (ui.MetricQuery, error) {
-	var q ui.MetricQuery
+func metricFlags(metrics []string, sortBy string, offset int, f scheduler.RunFilter) (core.MetricQuery, error) {
+	var q core.MetricQuery
 	for _, m := range metrics {
 		for _, s := range strings.Split(m, ",") {
 			ref, err := experiments.ParseMetric(s)
@@ -351,7 +351,7 @@ func metricFlags(metrics []string, sortBy string, offset int, f scheduler.RunFil
 			q.Metrics = append(q.Metrics, ref)
 		}
 	}
-	s, err := ui.ParseSort(sortBy)
+	s, err := core.ParseSort(sortBy)
 	if err != nil {
 		return q, usageError{"--" + err.Error()}
 	}
@@ -371,7 +371,7 @@ func metricFlags(metrics []string, sortBy string, offset int, f scheduler.RunFil
 }
 
 // listMetricRuns is cairn runs with --metric.
-func (a *app) listMetricRuns(ctx context.Context, src runSource, f scheduler.RunFilter, q ui.MetricQuery, asJSON, idsOnly bool, rf *remoteFlags) error {
+func (a *app) listMetricRuns(ctx context.Context, src runSource, f scheduler.RunFilter, q core.MetricQuery, asJSON, idsOnly bool, rf *remoteFlags) error {
 	p, err := src.metricRuns(ctx, f, q)
 	if err != nil {
 		return err
@@ -424,7 +424,7 @@ func (a *app) listMetricRuns(ctx context.Context, src runSource, f scheduler.Run
 }
 
 // metricArgs are the --metric flags of q, for a next page's command.
-func metricArgs(q ui.MetricQuery) string {
+func metricArgs(q core.MetricQuery) string {
 	var b strings.Builder
 	for _, m := range q.Metrics {
 		b.WriteString(" --metric " + shellQuote(m.String()))

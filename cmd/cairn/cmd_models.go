@@ -16,7 +16,7 @@ import (
 	"github.com/cairnml/cairn/client"
 	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/tasks/deploy"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 )
 
@@ -321,36 +321,36 @@ func (l *localModels) list(ctx context.Context) ([]runjson.ModelSummary, error) 
 	if l.st == nil {
 		return []runjson.ModelSummary{}, nil
 	}
-	return ui.ModelSummaries(ctx, l.st)
+	return core.ModelSummaries(ctx, l.st)
 }
 
 func (l *localModels) model(ctx context.Context, name string) (*runjson.Model, error) {
 	if l.st == nil {
 		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
 	}
-	return ui.ModelDetail(ctx, l.st, name)
+	return core.ModelDetail(ctx, l.st, name)
 }
 
 func (l *localModels) version(ctx context.Context, name string, v int) (*runjson.ModelVersion, error) {
 	if l.st == nil {
 		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
 	}
-	return ui.ModelVersionOf(ctx, l.st, name, v)
+	return core.ModelVersionOf(ctx, l.st, name, v)
 }
 
 func (l *localModels) promote(ctx context.Context, name string, v int, stage cairn.ModelStage) (*runjson.ModelChange, error) {
-	return ui.PromoteModel(ctx, l.st, name, v, stage, cliActor(), time.Now())
+	return core.PromoteModel(ctx, l.st, name, v, stage, cliActor(), time.Now())
 }
 
 func (l *localModels) rollback(ctx context.Context, name string) (*runjson.ModelChange, error) {
-	return ui.RollbackModel(ctx, l.st, name, cliActor(), time.Now())
+	return core.RollbackModel(ctx, l.st, name, cliActor(), time.Now())
 }
 
 func (l *localModels) rollout(ctx context.Context, name string) (*runjson.Rollout, error) {
 	if l.st == nil {
 		return nil, fmt.Errorf("model %s has no rollout: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
 	}
-	return ui.RolloutDetail(ctx, l.st, name, time.Now())
+	return core.RolloutDetail(ctx, l.st, name, time.Now())
 }
 
 func (r remoteModels) rollout(ctx context.Context, name string) (*runjson.Rollout, error) {
@@ -359,7 +359,7 @@ func (r remoteModels) rollout(ctx context.Context, name string) (*runjson.Rollou
 }
 
 func (l *localModels) changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
-	return ui.ChangeRollout(ctx, l.st, name, action, share, cliActor(), time.Now())
+	return core.ChangeRollout(ctx, l.st, name, action, share, cliActor(), time.Now())
 }
 
 func (r remoteModels) changeRollout(ctx context.Context, name, action string, share int) (*runjson.Rollout, error) {
@@ -371,7 +371,7 @@ func (l *localModels) alerts(ctx context.Context, name string) (*runjson.ModelAl
 	if l.st == nil {
 		return nil, fmt.Errorf("no model is named %q: nothing has run with this home yet: %w", name, cairn.ErrNotFound)
 	}
-	return ui.ModelAlertsOf(ctx, l.st, name)
+	return core.ModelAlertsOf(ctx, l.st, name)
 }
 
 func (r remoteModels) alerts(ctx context.Context, name string) (*runjson.ModelAlerts, error) {
@@ -380,7 +380,7 @@ func (r remoteModels) alerts(ctx context.Context, name string) (*runjson.ModelAl
 }
 
 func (l *localModels) setAlerts(ctx context.Context, name string, as []cairn.ModelAlert) (*runjson.ModelAlerts, error) {
-	return ui.SetModelAlerts(ctx, l.st, name, as, cliActor(), time.Now())
+	return core.SetModelAlerts(ctx, l.st, name, as, cliActor(), time.Now())
 }
 
 func (r remoteModels) setAlerts(ctx context.Context, name string, as []cairn.ModelAlert) (*runjson.ModelAlerts, error) {
@@ -484,10 +484,10 @@ func (a *app) printModelAlerts(m *runjson.ModelAlerts) error {
 // ACTION [N].
 func parseRolloutAction(args []string) (action string, share int, err error) {
 	action = args[0]
-	if !slices.Contains(ui.RolloutActions, action) {
-		return "", 0, usageError{fmt.Sprintf("rollout action %q: want one of %s%s", action, strings.Join(ui.RolloutActions, ", "), suggest(action, ui.RolloutActions))}
+	if !slices.Contains(core.RolloutActions, action) {
+		return "", 0, usageError{fmt.Sprintf("rollout action %q: want one of %s%s", action, strings.Join(core.RolloutActions, ", "), suggest(action, core.RolloutActions))}
 	}
-	if action != ui.RolloutSetShare {
+	if action != core.RolloutSetShare {
 		if len(args) > 1 {
 			return "", 0, usageError{fmt.Sprintf("models rollout NAME %s takes no argument, got %q", action, args[1])}
 		}
@@ -506,13 +506,13 @@ func parseRolloutAction(args []string) (action string, share int, err error) {
 // rolloutDone says what a change by hand did.
 func rolloutDone(action string, share int, r *runjson.Rollout) string {
 	switch action {
-	case ui.RolloutPause:
+	case core.RolloutPause:
 		return fmt.Sprintf("paused at %d%%", r.Share)
-	case ui.RolloutResume:
+	case core.RolloutResume:
 		return fmt.Sprintf("resumed at %d%%", r.Share)
-	case ui.RolloutPromote:
+	case core.RolloutPromote:
 		return fmt.Sprintf("promoted version %d to production", r.Candidate)
-	case ui.RolloutAbort:
+	case core.RolloutAbort:
 		return fmt.Sprintf("aborted: version %d rolled back, version %d answers every request", r.Candidate, r.Baseline)
 	}
 	return fmt.Sprintf("share set to %d%%", share)

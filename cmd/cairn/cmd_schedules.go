@@ -12,7 +12,7 @@ import (
 	"github.com/cairnml/cairn"
 	"github.com/cairnml/cairn/actions"
 	"github.com/cairnml/cairn/tasks"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/ui/runjson"
 	"github.com/cairnml/cairn/workflows"
 )
@@ -248,7 +248,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 		infoPath = a.serverInfoPath()
 		hasSecret := func(env string) bool { _, ok := os.LookupEnv(env); return ok }
 		b, err := actions.Backfill(ctx, st, wf, path, tf, tt, time.Now(), cliActor(), hasSecret)
-		if errors.Is(err, ui.ErrBadInput) {
+		if errors.Is(err, core.ErrBadInput) {
 			return exitError{exitBadFile, err}
 		}
 		if err != nil {

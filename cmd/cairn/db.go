@@ -23,7 +23,7 @@ import (
 	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/store/postgres"
 	"github.com/cairnml/cairn/store/sqlite"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // database is what the commands need of the home's database, whichever
@@ -34,14 +34,14 @@ import (
 // its path) is asked of the concrete store where it is needed.
 type database interface {
 	scheduler.Store
-	ui.Reader
-	ui.Tokens
-	ui.AuditReader
-	ui.ModelRegistry
-	ui.LineageReader
-	ui.ExperimentReader
-	alerts.Store // the outbox of notify: (and ui.AlertReader)
-	ui.WorkerLister
+	core.Reader
+	core.Tokens
+	core.AuditReader
+	core.ModelRegistry
+	core.LineageReader
+	core.ExperimentReader
+	alerts.Store // the outbox of notify: (and core.AlertReader)
+	core.WorkerLister
 	serve.Registry
 	serve.RolloutReader
 	serve.RequestLog
@@ -51,8 +51,8 @@ type database interface {
 	serve.RowLog        // the sampled rows serving writes for drift_above
 	// ModelDrifts reads the drift measured per model version (/metrics).
 	ModelDrifts(ctx context.Context, name string) ([]cairn.ModelDrift, error)
-	ui.ModelAlertsKeeper // a model's own alerts: cairn models alerts
-	ui.MinuteReader      // the minutes of the models page (and /metrics' live metric of a production version)
+	core.ModelAlertsKeeper // a model's own alerts: cairn models alerts
+	core.MinuteReader      // the minutes of the models page (and /metrics' live metric of a production version)
 	// StartRollout starts a rollout by hand ('cairn models rollout
 	// --start'); RolloutEvents reads its history.
 	StartRollout(ctx context.Context, name string, candidate int, spec cairn.RolloutSpec, actor string, now time.Time) (*cairn.Rollout, error)

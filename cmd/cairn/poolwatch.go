@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 )
 
 // poolWatchEvery is how often a foreground run looks whether a task of
@@ -75,7 +75,7 @@ func orphanedPoolWaits(ctx context.Context, st poolReader, id string, said map[s
 		pools[p.Name] = p
 	}
 	now := time.Now()
-	orphaned := ui.HolderOrphaned(ctx, st, ownerGone, now)
+	orphaned := core.HolderOrphaned(ctx, st, ownerGone, now)
 	var lines []string
 	for _, p := range ps {
 		for _, w := range p.Queue {

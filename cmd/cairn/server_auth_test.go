@@ -34,6 +34,7 @@ import (
 	"github.com/cairnml/cairn/auth"
 	"github.com/cairnml/cairn/store/sqlite"
 	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -135,7 +136,7 @@ func TestServerRoutesByRole(t *testing.T) {
 	// No token in the database: all but the open routes are 401.
 	for _, r := range routes {
 		status, body := request(t, c, r.Method, srv.URL+path(r))
-		if r.Access == ui.Open {
+		if r.Access == core.Open {
 			// (A post to an open route, the sign-in form, is a 403 without
 			// its form's key: TestSignInRefused in ui.)
 			if status == 401 || status == 403 && r.Method == http.MethodGet {
@@ -146,7 +147,7 @@ func TestServerRoutesByRole(t *testing.T) {
 		if status != 401 {
 			t.Errorf("no token exists: %s %s answered %d, want 401", r.Method, r.Path, status)
 		}
-		if strings.HasPrefix(r.Path, ui.APIPrefix) && !strings.Contains(body, "cairn tokens create --role admin") {
+		if strings.HasPrefix(r.Path, core.APIPrefix) && !strings.Contains(body, "cairn tokens create --role admin") {
 			t.Errorf("no token exists: %s %s does not say how to make one: %s", r.Method, r.Path, body)
 		}
 	}
@@ -165,10 +166,10 @@ func TestServerRoutesByRole(t *testing.T) {
 	if _, err := st.RevokeToken(ctx, revokedTok.ID, cliActor()); err != nil {
 		t.Fatal(err)
 	}
-	need := map[ui.Access]int{ui.Read: auth.Viewer.Level(), ui.Operate: auth.Operator.Level(), ui.Admin: auth.Admin.Level()}
-	checked := map[ui.Access]int{}
+	need := map[core.Access]int{core.Read: auth.Viewer.Level(), core.Operate: auth.Operator.Level(), core.Admin: auth.Admin.Level()}
+	checked := map[core.Access]int{}
 	for _, r := range routes {
-		if r.Access == ui.Open {
+		if r.Access == core.Open {
 			continue
 		}
 		url := srv.URL + path(r)
@@ -192,7 +193,7 @@ func TestServerRoutesByRole(t *testing.T) {
 		}
 		checked[r.Access]++
 	}
-	if checked[ui.Read] < 5 || checked[ui.Operate] < 3 || checked[ui.Admin] < 2 {
+	if checked[core.Read] < 5 || checked[core.Operate] < 3 || checked[core.Admin] < 2 {
 		t.Errorf("routes checked by access: %v; the test reads the routes wrong", checked)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/cairnml/cairn/experiments"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/tasks/evaluate"
-	"github.com/cairnml/cairn/ui"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -48,7 +48,7 @@ type runSource interface {
 	compare(ctx context.Context, args []string) (*experiments.Comparison, error)
 	// metricRuns is listRuns with the metrics of q, ranked by the first
 	// with q.Sort: cmd_compare.go.
-	metricRuns(ctx context.Context, f scheduler.RunFilter, q ui.MetricQuery) (*metricPage, error)
+	metricRuns(ctx context.Context, f scheduler.RunFilter, q core.MetricQuery) (*metricPage, error)
 	close()
 }
 
@@ -68,7 +68,7 @@ type runDetail struct {
 	tasks []*cairn.TaskRun
 	atts  map[string][]*cairn.Attempt // by task, oldest first
 	all   []*cairn.Attempt
-	// waiting says why each task that is not running is not (ui.Waiting,
+	// waiting says why each task that is not running is not (core.Waiting,
 	// cairn.Why), by task id.
 	waiting map[string]string
 }
@@ -235,7 +235,7 @@ func (l *localSource) getRun(ctx context.Context, arg string) (*runDetail, error
 		}
 		return nil
 	}
-	d.waiting, err = ui.Waiting(ctx, ui.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool, PoolOwner: poolOwner, OwnerGone: ownerGone}, r, trs, graph, now)
+	d.waiting, err = core.Waiting(ctx, core.WaitSources{Runs: l.st, Pools: l.st, Workers: l.st, Pool: pool, PoolOwner: poolOwner, OwnerGone: ownerGone}, r, trs, graph, now)
 	if err != nil {
 		return nil, err
 	}

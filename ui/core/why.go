@@ -1,4 +1,4 @@
-package ui
+package core
 
 import (
 	"context"
@@ -25,7 +25,7 @@ type RunLister interface {
 // WaitSources are where Waiting reads what cairn.Why needs beyond a run:
 // Runs (required) for a queued run's workflow's active runs, and the
 // runs of the pool holders a reason names, each said orphaned as
-// runjson.Orphaned judges it with OwnerGone (Options.OwnerGone); Pools
+// runjson.Orphaned judges it with OwnerGone (ui.Options.OwnerGone); Pools
 // and Workers, when set, for ready tasks that name a pool or require
 // labels or a queue; Pool, the in-process worker pool of the server (if
 // any), counted among the workers.
