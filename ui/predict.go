@@ -36,11 +36,6 @@ type Models interface {
 	Refresh(ctx context.Context, name string) error
 }
 
-// DefaultPredictMaxBodyBytes bounds a predict request's body unless
-// Options.PredictMaxBodyBytes says otherwise: 10,000 rows of about 30
-// columns.
-const DefaultPredictMaxBodyBytes = 32 << 20
-
 // predictPath is the predict route's pattern.
 const predictPath = core.APIPrefix + "/models/:name/predict"
 

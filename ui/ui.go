@@ -150,7 +150,7 @@ type Options struct {
 	LineageNamespace string
 	// Models, if set, answers POST /api/v1/models/{name}/predict with
 	// Read access (501 without it); PredictMaxBodyBytes bounds its body
-	// (DefaultPredictMaxBodyBytes when 0) in place of MaxBodyBytes.
+	// (core.DefaultPredictMaxBodyBytes when 0) in place of MaxBodyBytes.
 	Models              Models
 	PredictMaxBodyBytes int64
 	// Experiments, if set, reads metrics across runs: the runs list's
@@ -240,7 +240,7 @@ func New(o Options) (*Handler, error) {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if o.PredictMaxBodyBytes <= 0 {
-		o.PredictMaxBodyBytes = DefaultPredictMaxBodyBytes
+		o.PredictMaxBodyBytes = core.DefaultPredictMaxBodyBytes
 	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout

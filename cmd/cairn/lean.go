@@ -33,13 +33,22 @@ func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
 	return registry()
 }
 
-// cmdServer is cairn server, the full build's.
+// cmdServer is cairn server, the full build's: its flags are parsed here
+// (--help, a bad flag answered without it), then the command is handed off.
 func cmdServer(ctx context.Context, a *app, args []string) error {
+	fs, _ := a.serverFlagSet()
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	return a.handOff("the web server")
 }
 
-// cmdPlugins is cairn plugins, the full build's.
+// cmdPlugins is cairn plugins, the full build's, as cmdServer is.
 func cmdPlugins(ctx context.Context, a *app, args []string) error {
+	fs, _ := a.pluginsFlagSet()
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
 	return a.handOff("the plugin host")
 }
 

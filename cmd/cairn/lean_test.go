@@ -73,6 +73,13 @@ func TestLeanVersionNamesTheBuild(t *testing.T) {
 	if first(l.stdout) != first(f.stdout) {
 		t.Errorf("the builds' versions differ:\nlean:\n%s\nfull:\n%s", l.stdout, f.stdout)
 	}
+	// Both know the same commands and flags.
+	for _, args := range [][]string{{"completion", "bash"}, {"completion", "zsh"}, {"help"}, {"help", "server"}, {"help", "plugins"}, {"server", "--help"}} {
+		l, f := runBin(t, lean, home, args...), runBin(t, full, home, args...)
+		if l.code != 0 || l.stdout != f.stdout || l.stderr != f.stderr {
+			t.Errorf("%s: the builds differ:\nlean %s\nfull %s", strings.Join(args, " "), l, f)
+		}
+	}
 }
 
 // TestLeanHandsTheServerOff: cairn server through the lean build is the
@@ -126,6 +133,23 @@ func TestLeanAlone(t *testing.T) {
 	}
 	if r := runBin(t, alone, home, "plugins", "list"); r.code != 1 || !strings.Contains(r.stderr, "there is no cairn-full beside") {
 		t.Errorf("plugins list without cairn-full: %s", r)
+	}
+	// Help, completion and a bad flag are the lean build's own.
+	for _, c := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"server", "--help"}, 0, "usage: cairn server "},
+		{[]string{"help", "plugins"}, 0, "usage: cairn plugins "},
+		{[]string{"completion", "bash"}, 0, "--insecure-no-auth"},
+		{[]string{"server", "--bogus"}, 2, ""},
+		{[]string{"plugins", "list", "--jsn"}, 2, ""},
+	} {
+		r := runBin(t, alone, home, c.args...)
+		if r.code != c.code || !strings.Contains(r.stdout, c.out) || strings.Contains(r.stderr, fullBuildName) {
+			t.Errorf("%s without cairn-full: %s", strings.Join(c.args, " "), r)
+		}
 	}
 
 	// A home with plugins: a workflow of built-in types still runs here

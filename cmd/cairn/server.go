@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,9 +17,13 @@ import (
 	"time"
 
 	"github.com/cairnml/cairn"
+	"github.com/cairnml/cairn/artifacts"
+	"github.com/cairnml/cairn/executor"
 	"github.com/cairnml/cairn/scheduler"
 	"github.com/cairnml/cairn/secrets"
+	"github.com/cairnml/cairn/serve"
 	"github.com/cairnml/cairn/tasks"
+	"github.com/cairnml/cairn/ui/core"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -45,6 +50,59 @@ type serverFlags struct {
 	labels        map[string]string // --labels: what the server's own pool offers
 	queues        []string          // --queues: the queues it takes tasks from
 	pools         map[string]int    // --pool NAME=SIZE, repeated
+}
+
+// serverFlagSet is cairn server's flags, which both builds parse: the lean
+// one answers --help (help, completion) and refuses a bad flag itself, and
+// hands off only a command line that parses.
+func (a *app) serverFlagSet() (*flag.FlagSet, *serverFlags) {
+	fs := a.newFlags("server", "[--addr 127.0.0.1:8080] [--workflows DIR] [--workers N] [--max-active-runs N] [flags]",
+		"Run the scheduler as a service over the home's database: it starts queued runs ('cairn run --detach')\n"+
+			"in creation order within the active-run limits (--max-active-runs, and a workflow's own max_active_runs:),\n"+
+			"takes over runs whose 'cairn run' died (once its claim expires, within 10 s; at once on this host),\n"+
+			"and runs their tasks in its own worker pool: those with no labels on the default queue, or those its\n"+
+			"--labels and --queues allow; with --workers 0 none (remote workers run them). 'cairn run' in the\n"+
+			"foreground keeps working beside it.\n"+
+			"It serves the web UI, the API under /api/v1, /healthz and /readyz on --addr. Nobody gets in without a\n"+
+			"token ('cairn tokens create'; until one exists every page and API route answers 401); --tls-cert and\n"+
+			"--tls-key serve HTTPS; --insecure-no-auth lets anyone in, and binds only to loopback. /metrics for\n"+
+			"Prometheus needs a viewer token; or, without one, it is on the loopback address --metrics-addr.\n"+
+			"--workflows DIR offers every workflow file (*.yaml, *.yml) of the folder to trigger from the UI and the\n"+
+			"API; a file with problems is shown with them (FILE:LINE:COL) and the others are served; the folder is\n"+
+			"read again when a file in it changes.\n"+
+			"Remote workers ('cairn worker' on other machines, each with a worker token) lease tasks of every run\n"+
+			"through the worker API under /api/v1/worker/ on --addr; with --workers 0 the server runs no task itself.\n"+
+			"--pool NAME=SIZE declares a pool every run on the database shares (a GPU, a licence): a task with\n"+
+			"'pool: NAME' waits in ready while its pool is full; the size wins over a workflow's own pools:.\n"+
+			"Secret params come from the server's environment (CAIRN_PARAM_NAME=value), never from the database.\n"+
+			"SIGTERM or Ctrl-C drains: no new task starts, running tasks get --drain-timeout to finish, then are\n"+
+			"stopped and recorded as interrupted; every run is left to resume, and the next 'cairn server' resumes it.\n"+
+			"A full disk stops it the same way, with exit status 1: free space, then start it again.")
+	f := new(serverFlags)
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to serve the web UI, the API, /healthz and /readyz on (host:port; port 0 picks one)")
+	fs.IntVar(&f.slots, "workers", max(8, 4*runtime.NumCPU()), "attempts run at once by this server itself; 0: none, the server only coordinates and remote workers ('cairn worker') run every task")
+	fs.Var(labelsFlag{&f.labels}, "labels", "the labels the server's own pool offers (k=v,...): it runs a task only if all of the task's labels are among them; none: only unlabelled tasks")
+	fs.Var(queuesFlag{&f.queues}, "queues", "the queues the server's own pool takes tasks from (a,b; 'default' is the default queue); none: the default queue only")
+	fs.IntVar(&f.dbConns, "db-max-conns", 0, "on PostgreSQL, the most connections this server holds (0: 2 per CPU + 4 + --workers/4, from 10 to 30; a pool_max_conns in the URL wins)")
+	fs.Var(poolFlag{&f.pools}, "pool", "declare a pool NAME=SIZE, shared by every run on the database (repeat for more: --pool gpu=1 --pool warehouse=4); a task with pool: NAME runs only while its pool_slots fit; the server's size wins over a workflow's pools:")
+	fs.IntVar(&f.maxActiveRuns, "max-active-runs", 0, "runs active at once in the database past which no queued run starts (0: no limit)")
+	fs.DurationVar(&f.leaseTTL, "lease-ttl", 30*time.Second, "how long a task's lease, and a remote worker, live without a call: a worker silent this long is lost and its tasks run again")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running tasks may take to finish before they are stopped")
+	fs.DurationVar(&f.stopGrace, "stop-grace", executor.DefaultStopGrace, "how long a task told to stop (timeout, cancel, drain) may take before it is abandoned; a shell task gets at least its kill_grace + 2s")
+	f.logLimit = artifacts.DefaultLogLimit
+	fs.Var(sizeFlag{&f.logLimit}, "log-limit", "task output kept in each attempt's log: its beginning and its last MiB (0 for all)")
+	fs.StringVar(&f.logFormat, "log-format", "text", "the server's own log lines on stderr: text or json")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "also serve /metrics without a token on this loopback address (such as 127.0.0.1:9464), for a Prometheus on this machine")
+	fs.StringVar(&f.publicURL, "public-url", "", "the server's URL as its users reach it (https://cairn.example.com): the link in each alert of notify: (default $CAIRN_PUBLIC_URL)")
+	fs.StringVar(&f.workflows, "workflows", "", "a folder of workflow files the server offers to trigger (read again when they change)")
+	fs.BoolVar(&f.noAuth, "insecure-no-auth", false, "let anyone in without a token (local use only: --addr must be a loopback address)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve HTTPS with this certificate (PEM, the chain after the leaf); needs --tls-key")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the private key (PEM) of --tls-cert")
+	fs.Float64Var(&f.sample, "prediction-sample", 0.1, "the share of predicted rows logged to HOME/predictions/MODEL/samples.jsonl, from 0 (none) to 1 (all)")
+	fs.IntVar(&f.maxRows, "predict-max-rows", serve.DefaultMaxRows, "the most rows one predict request may send")
+	f.maxPredict = core.DefaultPredictMaxBodyBytes
+	fs.Var(sizeFlag{&f.maxPredict}, "predict-max-body", "the largest body of one predict request")
+	return fs, f
 }
 
 // serverNamespace is the OpenLineage namespace of a server's jobs:

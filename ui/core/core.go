@@ -78,3 +78,8 @@ type LineageReader interface {
 type MinuteReader interface {
 	ModelMinutes(ctx context.Context, name string, since time.Time) ([]cairn.ModelMinute, error)
 }
+
+// DefaultPredictMaxBodyBytes bounds a predict request's body unless the
+// server's Options.PredictMaxBodyBytes (cairn server --predict-max-body)
+// says otherwise: 10,000 rows of about 30 columns.
+const DefaultPredictMaxBodyBytes = 32 << 20
