@@ -183,6 +183,10 @@ func findCommand(name string) (command, bool) {
 // command and maps its error to an exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, home: os.Getenv("CAIRN_HOME")}
+	if err := checkHandOff(implVersion()); err != nil {
+		fmt.Fprintf(stderr, "cairn: %s\n", err)
+		return exitFailed
+	}
 	fs := flag.NewFlagSet("cairn", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed below, once
 	fs.Usage = func() {}

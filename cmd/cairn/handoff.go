@@ -23,22 +23,39 @@ import (
 // fullBuildName is the full build's file name, beside the lean one.
 const fullBuildName = "cairn-full"
 
-// envHandedOff marks a process started by a hand-off, so that a cairn-full
-// that is itself a lean build is refused rather than handed off to again.
-// main takes it out of the environment (takeHandedOff): the tasks a run
-// starts, which may run cairn themselves, do not inherit it.
+// envHandedOff marks a process started by a hand-off, with the version of
+// the lean build that handed it (implVersion): a cairn-full of another
+// version refuses the command (checkHandOff: a run's attempts and cache
+// keys name the version that ran them), and a cairn-full that is itself a
+// lean build refuses it rather than hand it off again. main takes it out
+// of the environment (takeHandedOff): the processes this one starts do
+// not inherit it.
 const envHandedOff = "CAIRN_HANDED_OFF"
 
-// handedOff is whether this process was started by a hand-off.
-var handedOff bool
+// handedOff is whether this process was started by a hand-off, and
+// handedOffBy the version of the build that handed it.
+var (
+	handedOff   bool
+	handedOffBy string
+)
 
-// takeHandedOff reads envHandedOff into handedOff and removes it from
-// the environment.
+// takeHandedOff reads envHandedOff into handedOff and handedOffBy and
+// removes it from the environment.
 func takeHandedOff() {
-	if _, ok := os.LookupEnv(envHandedOff); ok {
-		handedOff = true
+	if v, ok := os.LookupEnv(envHandedOff); ok {
+		handedOff, handedOffBy = true, v
 		os.Unsetenv(envHandedOff)
 	}
+}
+
+// checkHandOff refuses a command handed to this binary by a build of
+// another version: both must come from one 'make build'.
+func checkHandOff(self string) error {
+	if handedOff && handedOffBy != self {
+		exe, _ := os.Executable()
+		return fmt.Errorf("this command was handed to %s (%s) by a cairn of another version (%s): install both binaries of one 'make build', cairn and %s, in one folder", exe, self, handedOffBy, fullBuildName)
+	}
+	return nil
 }
 
 // fullBuildBeside is the path of the full build beside the executable exe

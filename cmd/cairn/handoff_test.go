@@ -98,11 +98,21 @@ func TestFullBuildBeside(t *testing.T) {
 // (Not parallel: it sets the environment.)
 func TestTakeHandedOff(t *testing.T) {
 	defer func(was bool) { handedOff = was }(handedOff)
-	handedOff = false
-	t.Setenv(envHandedOff, "1")
+	defer func(was string) { handedOffBy = was }(handedOffBy)
+	handedOff, handedOffBy = false, ""
+	if err := checkHandOff("cairn 1.0"); err != nil {
+		t.Errorf("checkHandOff of a command not handed off: %v", err)
+	}
+	t.Setenv(envHandedOff, "cairn 1.0")
 	takeHandedOff()
 	_, still := os.LookupEnv(envHandedOff)
-	if still || !handedOff {
-		t.Errorf("after takeHandedOff: handedOff %v, %s still set: %v", handedOff, envHandedOff, still)
+	if still || !handedOff || handedOffBy != "cairn 1.0" {
+		t.Errorf("after takeHandedOff: handedOff %v by %q, %s still set: %v", handedOff, handedOffBy, envHandedOff, still)
+	}
+	if err := checkHandOff("cairn 1.0"); err != nil {
+		t.Errorf("checkHandOff of the same version: %v", err)
+	}
+	if err := checkHandOff("cairn 1.1"); err == nil || !strings.Contains(err.Error(), "by a cairn of another version (cairn 1.0): install both binaries of one 'make build'") {
+		t.Errorf("checkHandOff of another version: %v", err)
 	}
 }

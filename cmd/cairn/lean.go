@@ -69,6 +69,6 @@ func (a *app) handOff(what string) error {
 		return fmt.Errorf("%s is in the full build, %s, and this is the lean one: %w", what, fullBuildName, err)
 	}
 	argv := append([]string{full}, os.Args[1:]...)
-	err = syscall.Exec(full, argv, append(os.Environ(), envHandedOff+"=1"))
+	err = syscall.Exec(full, argv, append(os.Environ(), envHandedOff+"="+implVersion()))
 	return fmt.Errorf("%s is in the full build: start %s: %w", what, full, err)
 }

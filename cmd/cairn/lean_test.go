@@ -73,6 +73,15 @@ func TestLeanVersionNamesTheBuild(t *testing.T) {
 	if first(l.stdout) != first(f.stdout) {
 		t.Errorf("the builds' versions differ:\nlean:\n%s\nfull:\n%s", l.stdout, f.stdout)
 	}
+	// A cairn-full handed a command by a cairn of another version refuses
+	// it (their runs' attempts and cache keys would name another version).
+	cmd := exec.Command(full, "--home", home, "runs")
+	cmd.Env = append(testEnviron(), "CAIRN_HOME="+home, envHandedOff+"=cairn 0.0.1-other")
+	out, err := cmd.CombinedOutput()
+	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 ||
+		!strings.Contains(string(out), "by a cairn of another version (cairn 0.0.1-other): install both binaries of one 'make build'") {
+		t.Errorf("cairn-full handed a command by another version: %v\n%s", err, out)
+	}
 	// Both know the same commands and flags.
 	for _, args := range [][]string{{"completion", "bash"}, {"completion", "zsh"}, {"help"}, {"help", "server"}, {"help", "plugins"}, {"server", "--help"}} {
 		l, f := runBin(t, lean, home, args...), runBin(t, full, home, args...)
