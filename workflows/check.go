@@ -72,6 +72,7 @@ func (p *parser) validate(w *Workflow) {
 					hint = fmt.Sprintf("did you mean %q? known types: %s", s, strings.Join(names, ", "))
 				}
 				p.errorAt(tn.typAt, hint, "unknown task type %q", tn.task.Type)
+				p.errs[len(p.errs)-1].Err = ErrUnknownType
 				continue
 			}
 			tn.info = info

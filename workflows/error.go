@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
-	"github.com/cairnml/cairn/tasks"
 	"sort"
 	"strings"
+
+	"github.com/cairnml/cairn/tasks"
 )
 
 // Error is one problem in a workflow file, at the 1-based line and column of
@@ -45,6 +47,10 @@ func (e *Error) Error() string {
 
 // Unwrap returns the typed cause, if any.
 func (e *Error) Unwrap() error { return e.Err }
+
+// ErrUnknownType is the cause (Error.Err) of a problem that names a task
+// type the Options' Types do not know: what a plugin may provide.
+var ErrUnknownType = errors.New("unknown task type")
 
 // ErrorList is every problem found in a workflow file, sorted by position.
 // Parse returns one (never empty) when the file is not valid.

@@ -55,6 +55,8 @@ type exitError struct {
 
 func (e exitError) Error() string { return e.err.Error() }
 
+func (e exitError) Unwrap() error { return e.err }
+
 // app is the state shared by every command: where things live and the
 // output streams.
 type app struct {
@@ -434,22 +436,33 @@ func (a *app) pluginPaths() (dir, lockFile string, err error) {
 
 // parseWith parses a workflow with the built-in task types and, only if
 // that fails, opens the plugins (starting their processes, and printing
-// their problems) and parses again with their types too. It returns the
-// workflow and the registry it was parsed with. A workflow of built-in
-// types never waits for the plugins: a plugin type never replaces a
-// built-in one, so parsing it with theirs would give the same workflow.
+// their problems; in the lean build, handing the command to cairn-full)
+// and parses again with their types too. It returns the workflow and the
+// registry it was parsed with. A workflow of built-in types never waits
+// for the plugins: a plugin type never replaces a built-in one, so
+// parsing it with theirs would give the same workflow. Nor does a file
+// whose problems are all of other kinds (a YAML syntax error, a typo in
+// a key): more types would not change them.
 func (a *app) parseWith(ctx context.Context, parse func(*tasks.Registry) (*workflows.Workflow, error)) (*workflows.Workflow, *tasks.Registry, error) {
 	reg, err := registry()
 	if err != nil {
 		return nil, nil, err
 	}
-	if wf, err := parse(reg); err == nil {
+	wf, err := parse(reg)
+	if err == nil {
 		return wf, reg, nil
 	}
-	if reg, err = a.taskTypes(ctx); err != nil {
+	var list workflows.ErrorList
+	if errors.As(err, &list) && !errors.Is(err, workflows.ErrUnknownType) {
 		return nil, nil, err
 	}
-	wf, err := parse(reg)
+	builtin := err
+	if reg, err = a.taskTypes(ctx); err != nil {
+		// The built-in types' problems as text: an exitError among them
+		// would give its exit status to this failure.
+		return nil, nil, fmt.Errorf("%v\nand the plugins' task types cannot be read: %w", builtin, err)
+	}
+	wf, err = parse(reg)
 	return wf, reg, err
 }
 

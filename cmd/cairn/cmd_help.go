@@ -146,6 +146,8 @@ Commands:
 Run 'cairn help COMMAND' (or 'cairn COMMAND --help') for a command's flags and examples.
 Exit status: 0 success, 1 a run or operation failed, 2 a bad workflow file or bad usage,
 130 or 143 ended by Ctrl-C (SIGINT) or SIGTERM.
+'make build' installs two builds: cairn, lean, hands 'server', 'plugins' and plugins' task types
+to cairn-full beside it ('cairn version' says which answers).
 `)
 }
 

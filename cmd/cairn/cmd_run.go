@@ -139,7 +139,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	wf, reg, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 		wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
 		if err != nil {
-			return nil, exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was run")}
+			return nil, exitError{exitBadFile, fmt.Errorf("%w\nnothing was run", err)}
 		}
 		return wf, nil
 	})

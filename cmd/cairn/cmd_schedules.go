@@ -218,7 +218,7 @@ func cmdBackfill(ctx context.Context, a *app, args []string) error {
 		wf, _, err := a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
 			wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
 			if err != nil {
-				return nil, exitError{exitBadFile, fmt.Errorf("%s\n%s", err, "nothing was queued")}
+				return nil, exitError{exitBadFile, fmt.Errorf("%w\nnothing was queued", err)}
 			}
 			return wf, nil
 		})

@@ -18,7 +18,7 @@ import (
 // faults of touching their code (docs/architecture.md, "Two builds").
 // What needs them it hands off to the full build, cairn-full, installed
 // beside it: the process execs cairn-full with the same arguments,
-// environment and open files, before it has changed anything (handoff_lean.go).
+// environment and open files, before it has changed anything (lean.go).
 
 // fullBuildName is the full build's file name, beside the lean one.
 const fullBuildName = "cairn-full"
@@ -48,12 +48,12 @@ func takeHandedOff() {
 	}
 }
 
-// checkHandOff refuses a command handed to this binary by a build of
-// another version: both must come from one 'make build'.
+// checkHandOff refuses, in the full build, a command handed to it by a
+// build of another version: both must come from one 'make build'.
 func checkHandOff(self string) error {
-	if handedOff && handedOffBy != self {
+	if buildKind == "full" && handedOff && handedOffBy != self {
 		exe, _ := os.Executable()
-		return fmt.Errorf("this command was handed to %s (%s) by a cairn of another version (%s): install both binaries of one 'make build', cairn and %s, in one folder", exe, self, handedOffBy, fullBuildName)
+		return fmt.Errorf("this command was handed to %s (%s) by a cairn of another version (%s=%q in the environment): install both binaries of one 'make build', cairn and %s, in one folder", exe, self, envHandedOff, handedOffBy, fullBuildName)
 	}
 	return nil
 }
@@ -66,6 +66,9 @@ func fullBuildBeside(exe string) (string, error) {
 	fi, err := os.Stat(full)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if to, lerr := os.Readlink(full); lerr == nil {
+			return "", fmt.Errorf("%s is a symbolic link to %s, which does not exist: install both binaries 'make build' makes (bin/cairn and bin/%s) in one folder", full, to, fullBuildName)
+		}
 		return "", fmt.Errorf("there is no %s beside %s: install both binaries 'make build' makes (bin/cairn and bin/%s) in one folder, or use a full build ('go install ./cmd/cairn')", fullBuildName, exe, fullBuildName)
 	case err != nil:
 		return "", fmt.Errorf("find the full build: %w", err)
@@ -75,35 +78,39 @@ func fullBuildBeside(exe string) (string, error) {
 	return full, nil
 }
 
-// pluginsInUse reports whether the plugin host would have anything to do
-// with the plugins folder dir and the lock file lockFile: the folder holds
-// an entry the host looks at (any name not starting with a dot), or the
-// lock file exists (a pinned plugin missing from the folder is a warning
-// of the host's), or either cannot be read (the host says why). When it
-// reports false, the host would serve no type and report no problem: the
-// built-in types alone are what the full build would use.
-func pluginsInUse(dir, lockFile string) (bool, error) {
-	if _, err := os.Lstat(lockFile); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		return true, nil
+// pluginsInUse says why the plugin host would have something to do with
+// the plugins folder dir and the lock file lockFile, "" when it would not:
+// the lock file exists (a pinned plugin missing from the folder is a
+// warning of the host's), or the folder holds an entry the host looks at
+// (any name not starting with a dot), or either cannot be read (the host
+// says why). When it says "", the host would serve no type and report no
+// problem: the built-in types alone are what the full build would use.
+func pluginsInUse(dir, lockFile string) string {
+	if _, err := os.Lstat(lockFile); err == nil {
+		return "the lock file " + lockFile + " exists"
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("the lock file %s cannot be read: %v", lockFile, err)
 	}
 	f, err := os.Open(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return ""
 	}
 	if err != nil {
-		return true, nil
+		return fmt.Sprintf("the plugins folder %s cannot be read: %v", dir, err)
 	}
 	defer f.Close()
 	for {
 		names, err := f.Readdirnames(64)
 		for _, n := range names {
 			if !strings.HasPrefix(n, ".") {
-				return true, nil
+				return fmt.Sprintf("the plugins folder %s holds %s", dir, n)
 			}
 		}
+		if errors.Is(err, io.EOF) {
+			return ""
+		}
 		if err != nil {
-			// io.EOF: every name read; another error: the host says.
-			return !errors.Is(err, io.EOF), nil
+			return fmt.Sprintf("the plugins folder %s cannot be read: %v", dir, err)
 		}
 	}
 }

@@ -32,20 +32,21 @@ func TestPluginsInUse(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		dir, lock string
-		want      bool
+		want      string // "" or the start of the reason
 	}{
-		{"no folder, no lock", filepath.Join(root, "none"), lock, false},
-		{"empty folder", mkdir(filepath.Join(root, "empty")), lock, false},
-		{"dot files only", filepath.Dir(write(filepath.Join(root, "dots", ".cache"), 0o600)), lock, false},
-		{"a plugin", filepath.Dir(write(filepath.Join(root, "one", "kmeans"), 0o755)), lock, true},
-		{"a file the host would refuse", filepath.Dir(write(filepath.Join(root, "bad", "notes.txt"), 0o600)), lock, true},
-		{"a folder that is a file", write(filepath.Join(root, "file"), 0o600), lock, true},
-		{"a lock file, no folder", filepath.Join(root, "none"), write(filepath.Join(root, "l", "plugins.lock"), 0o600), true},
-		{"a lock file that is a folder", filepath.Join(root, "none"), mkdir(filepath.Join(root, "lockdir")), true},
+		{"no folder, no lock", filepath.Join(root, "none"), lock, ""},
+		{"empty folder", mkdir(filepath.Join(root, "empty")), lock, ""},
+		{"dot files only", filepath.Dir(write(filepath.Join(root, "dots", ".cache"), 0o600)), lock, ""},
+		{"a plugin", filepath.Dir(write(filepath.Join(root, "one", "kmeans"), 0o755)), lock, "the plugins folder " + filepath.Join(root, "one") + " holds kmeans"},
+		{"a file the host would refuse", filepath.Dir(write(filepath.Join(root, "bad", "notes.txt"), 0o600)), lock, "the plugins folder " + filepath.Join(root, "bad") + " holds notes.txt"},
+		{"a folder that is a file", write(filepath.Join(root, "file"), 0o600), lock, "the plugins folder " + filepath.Join(root, "file") + " cannot be read: "},
+		{"a lock file, no folder", filepath.Join(root, "none"), write(filepath.Join(root, "l", "plugins.lock"), 0o600), "the lock file " + filepath.Join(root, "l", "plugins.lock") + " exists"},
+		{"a lock file that is a folder", filepath.Join(root, "none"), mkdir(filepath.Join(root, "lockdir")), "the lock file " + filepath.Join(root, "lockdir") + " exists"},
+		{"a lock file past a file", filepath.Join(root, "none"), filepath.Join(root, "file", "plugins.lock"), "the lock file " + filepath.Join(root, "file", "plugins.lock") + " cannot be read: "},
 	} {
-		got, err := pluginsInUse(c.dir, c.lock)
-		if err != nil || got != c.want {
-			t.Errorf("%s: pluginsInUse = %v, %v; want %v", c.name, got, err, c.want)
+		got := pluginsInUse(c.dir, c.lock)
+		if c.want == "" && got != "" || c.want != "" && !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: pluginsInUse = %q; want %q", c.name, got, c.want)
 		}
 	}
 	// Many dot files, then a plugin: names are read past the first batch.
@@ -53,12 +54,12 @@ func TestPluginsInUse(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		write(filepath.Join(many, "."+strconv.Itoa(i)), 0o600)
 	}
-	if got, _ := pluginsInUse(many, lock); got {
-		t.Errorf("200 dot files: in use")
+	if got := pluginsInUse(many, lock); got != "" {
+		t.Errorf("200 dot files: %q", got)
 	}
 	write(filepath.Join(many, "zz"), 0o755)
-	if got, _ := pluginsInUse(many, lock); !got {
-		t.Errorf("200 dot files and a plugin: not in use")
+	if got := pluginsInUse(many, lock); got != "the plugins folder "+many+" holds zz" {
+		t.Errorf("200 dot files and a plugin: %q", got)
 	}
 }
 
@@ -91,6 +92,15 @@ func TestFullBuildBeside(t *testing.T) {
 	if _, err := fullBuildBeside(exe); err == nil || !strings.Contains(err.Error(), "is not an executable file") {
 		t.Errorf("a folder: %v", err)
 	}
+	if err := os.Remove(full); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "gone"), full); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fullBuildBeside(exe); err == nil || !strings.Contains(err.Error(), full+" is a symbolic link to "+filepath.Join(dir, "gone")+", which does not exist") {
+		t.Errorf("a dangling link: %v", err)
+	}
 }
 
 // TestTakeHandedOff: the mark of a hand-off is read once and taken out of
@@ -112,7 +122,7 @@ func TestTakeHandedOff(t *testing.T) {
 	if err := checkHandOff("cairn 1.0"); err != nil {
 		t.Errorf("checkHandOff of the same version: %v", err)
 	}
-	if err := checkHandOff("cairn 1.1"); err == nil || !strings.Contains(err.Error(), "by a cairn of another version (cairn 1.0): install both binaries of one 'make build'") {
+	if err := checkHandOff("cairn 1.1"); err == nil || !strings.Contains(err.Error(), `by a cairn of another version (CAIRN_HANDED_OFF="cairn 1.0" in the environment): install both binaries of one 'make build'`) {
 		t.Errorf("checkHandOff of another version: %v", err)
 	}
 }

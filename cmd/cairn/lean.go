@@ -27,8 +27,8 @@ func (a *app) taskTypes(ctx context.Context) (*tasks.Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if used, _ := pluginsInUse(dir, lockFile); used {
-		return nil, a.handOff(fmt.Sprintf("the plugin host (the plugins folder %s holds plugins)", dir))
+	if why := pluginsInUse(dir, lockFile); why != "" {
+		return nil, a.handOff(ctx, fmt.Sprintf("the plugin host (%s)", why))
 	}
 	return registry()
 }
@@ -40,7 +40,7 @@ func cmdServer(ctx context.Context, a *app, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return a.handOff("the web server")
+	return a.handOff(ctx, "the web server")
 }
 
 // cmdPlugins is cairn plugins, the full build's, as cmdServer is.
@@ -49,16 +49,16 @@ func cmdPlugins(ctx context.Context, a *app, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return a.handOff("the plugin host")
+	return a.handOff(ctx, "the plugin host")
 }
 
 // handOff replaces this process by the full build beside it, with the
 // same arguments, environment (and envHandedOff) and open files; what
 // says what the command needs of it. It returns only when it cannot:
 // cairn-full is missing, or is a lean build too.
-func (a *app) handOff(what string) error {
+func (a *app) handOff(ctx context.Context, what string) error {
 	if handedOff {
-		return fmt.Errorf("%s is in the full build, %s, but the %s this command was handed to is a lean build too: reinstall it from 'make build' (bin/%s)", what, fullBuildName, fullBuildName, fullBuildName)
+		return fmt.Errorf("%s is in the full build, %s, but this lean build was itself started by a hand-off (%s=%q in its environment): the %s it was handed to is a lean build too; reinstall it from 'make build' (bin/%s)", what, fullBuildName, envHandedOff, handedOffBy, fullBuildName, fullBuildName)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -68,7 +68,13 @@ func (a *app) handOff(what string) error {
 	if err != nil {
 		return fmt.Errorf("%s is in the full build, %s, and this is the lean one: %w", what, fullBuildName, err)
 	}
-	argv := append([]string{full}, os.Args[1:]...)
-	err = syscall.Exec(full, argv, append(os.Environ(), envHandedOff+"="+implVersion()))
+	// A Ctrl-C or SIGTERM caught so far ends the command here, as it would
+	// have ended it in cairn-full; from here one ends the process at once.
+	if s := stopSignals(); s != 0 {
+		return interrupted{s}
+	}
+	// argv[0] as this process was given it: ps shows the command the user
+	// typed (its executable, /proc/PID/exe, is cairn-full).
+	err = syscall.Exec(full, os.Args, append(os.Environ(), envHandedOff+"="+implVersion()))
 	return fmt.Errorf("%s is in the full build: start %s: %w", what, full, err)
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,7 +81,7 @@ func TestLeanVersionNamesTheBuild(t *testing.T) {
 	cmd.Env = append(testEnviron(), "CAIRN_HOME="+home, envHandedOff+"=cairn 0.0.1-other")
 	out, err := cmd.CombinedOutput()
 	if ee := (*exec.ExitError)(nil); !errors.As(err, &ee) || ee.ExitCode() != 1 ||
-		!strings.Contains(string(out), "by a cairn of another version (cairn 0.0.1-other): install both binaries of one 'make build'") {
+		!strings.Contains(string(out), `by a cairn of another version (CAIRN_HANDED_OFF="cairn 0.0.1-other" in the environment): install both binaries of one 'make build'`) {
 		t.Errorf("cairn-full handed a command by another version: %v\n%s", err, out)
 	}
 	// Both know the same commands and flags.
@@ -105,6 +107,9 @@ func TestLeanHandsTheServerOff(t *testing.T) {
 	}
 	if want, _ := filepath.EvalSymlinks(full); exe != want {
 		t.Errorf("the server's process executes %s, want the full build %s", exe, want)
+	}
+	if cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(s.pid()) + "/cmdline"); err != nil || !bytes.HasPrefix(cmdline, []byte(cairnBin+"\x00")) {
+		t.Errorf("the server's command line does not start with the name it was started as, %s: %q, %v", cairnBin, cmdline, err)
 	}
 	if code, _ := s.get("/healthz"); code != 200 {
 		t.Errorf("GET /healthz: %d", code)
@@ -179,22 +184,29 @@ func TestLeanAlone(t *testing.T) {
 		os.Remove(filepath.Join(ph, f))
 	}
 	r = runBin(t, alone, ph, "run", "../../workflows/examples/iris-kmeans.yaml", "--quiet")
-	if r.code != 1 || !strings.Contains(r.stderr, "cairn run: the plugin host (the plugins folder "+filepath.Join(ph, "plugins")+" holds plugins) is in the full build, cairn-full") {
+	if r.code != 1 || !strings.Contains(r.stderr, "and the plugins' task types cannot be read: the plugin host (the plugins folder "+filepath.Join(ph, "plugins")+" holds kmeans) is in the full build, cairn-full") ||
+		!strings.Contains(r.stderr, `unknown task type "kmeans"`) {
 		t.Errorf("run of a plugin's type without cairn-full: %s", r)
 	}
 	if _, err := os.Stat(filepath.Join(ph, "cairn.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused run left a database: %v", err)
 	}
 	for _, args := range [][]string{{"types"}, {"validate", wf}} {
-		if r := runBin(t, alone, ph, args...); r.code != 1 || !strings.Contains(r.stderr, "holds plugins) is in the full build") {
+		if r := runBin(t, alone, ph, args...); r.code != 1 || !strings.Contains(r.stderr, "holds kmeans) is in the full build") {
 			t.Errorf("%s in a home with plugins, without cairn-full: %s", args[0], r)
 		}
 	}
 
+	// A file the built-in types cannot read for other reasons than a type
+	// is refused as it is, whatever the plugins could add.
+	bad := writeWorkflow(t, "bad.yaml", "name: bad\ntasks:\n  - id: a\n    type: noop\n    nedds: []\n")
+	if r := runBin(t, alone, ph, "run", bad); r.code != 2 || !strings.Contains(r.stderr, "nedds") || strings.Contains(r.stderr, fullBuildName) {
+		t.Errorf("run of a bad file in a home with plugins, without cairn-full: %s", r)
+	}
 	// A cairn-full that is a lean build too is refused, not handed to again.
 	copyFile(t, lean, filepath.Join(dir, fullBuildName), 0o755)
 	r = runBin(t, alone, home, "server", "--addr", "127.0.0.1:0")
-	if r.code != 1 || !strings.Contains(r.stderr, "the cairn-full this command was handed to is a lean build too") {
+	if r.code != 1 || !strings.Contains(r.stderr, "was itself started by a hand-off (CAIRN_HANDED_OFF=") || !strings.Contains(r.stderr, "it was handed to is a lean build too") {
 		t.Errorf("server with a lean cairn-full: %s", r)
 	}
 }
@@ -216,5 +228,50 @@ func TestLeanRunsAPluginsType(t *testing.T) {
 	}
 	if r := e.must(0, "types", "kmeans"); !strings.HasPrefix(r.stdout, "kmeans: ") {
 		t.Errorf("types kmeans: %s", r)
+	}
+}
+
+// TestLeanKeepsASignal: a SIGTERM that reaches the lean build before it
+// hands off (here while it parses a large file that needs a plugin's type)
+// ends the command as it would have ended it in cairn-full: exit 143 (or
+// the signal itself, in the moment before the exec), no run created.
+func TestLeanKeepsASignal(t *testing.T) {
+	t.Parallel()
+	leanPair(t)
+	e := &env{t: t, home: pluginHome(t)}
+	// The example of a plugin's type, with 30,000 noop tasks more.
+	src, err := os.ReadFile("../../workflows/examples/iris-kmeans.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := filepath.Abs("../../workflows/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sb strings.Builder
+	sb.WriteString(strings.ReplaceAll(string(src), "${{ workflow.dir }}", dir))
+	for i := 0; i < 30000; i++ {
+		fmt.Fprintf(&sb, "\n  - id: t%d\n    type: noop", i)
+	}
+	wf := writeWorkflow(t, "big.yaml", sb.String()+"\n")
+	for _, delay := range []time.Duration{50 * time.Millisecond, 150 * time.Millisecond} {
+		p := e.startWith(nil, "run", wf, "--quiet")
+		time.Sleep(delay)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-p.done:
+		case <-time.After(cmdTimeout):
+			t.Fatal("the run did not end after SIGTERM")
+		}
+		st := p.cmd.ProcessState
+		ws, _ := st.Sys().(syscall.WaitStatus)
+		if st.ExitCode() != 143 && !(ws.Signaled() && ws.Signal() == syscall.SIGTERM) {
+			t.Errorf("SIGTERM %v after the start: %v\n%s", delay, st, p.stderr.String())
+		}
+	}
+	if r := e.cairn("runs", "--json"); r.code == 0 && strings.Contains(r.stdout, `"state": "succeeded"`) {
+		t.Errorf("a run ended by SIGTERM succeeded:\n%s", r.stdout)
 	}
 }
