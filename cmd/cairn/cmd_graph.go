@@ -36,12 +36,15 @@ func cmdGraph(ctx context.Context, a *app, args []string) error {
 		nodes map[string]graphNode
 	)
 	if _, statErr := os.Stat(pos[0]); statErr == nil || !errors.Is(statErr, os.ErrNotExist) {
-		reg, err := a.taskTypes(ctx)
-		if err != nil {
+		var err error
+		if wf, _, err = a.parseWith(ctx, func(reg *tasks.Registry) (*workflows.Workflow, error) {
+			wf, err := workflows.ParseFile(pos[0], workflows.Options{Types: reg})
+			if err != nil {
+				return nil, exitError{exitBadFile, err}
+			}
+			return wf, nil
+		}); err != nil {
 			return err
-		}
-		if wf, err = workflows.ParseFile(pos[0], workflows.Options{Types: reg}); err != nil {
-			return exitError{exitBadFile, err}
 		}
 		nodes = fileNodes(wf)
 	} else {

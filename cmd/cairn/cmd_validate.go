@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cairnml/cairn/tasks"
 	"github.com/cairnml/cairn/workflows"
 )
 
@@ -21,13 +22,31 @@ func cmdValidate(ctx context.Context, a *app, args []string) error {
 	if len(files) == 0 {
 		return usageError{"want at least one workflow file"}
 	}
-	reg, err := a.taskTypes(ctx)
+	// The built-in types first; the plugins (started, or in the lean build
+	// cairn-full handed the command) only when a file names a type they do
+	// not know, and before anything is printed.
+	reg, err := registry()
 	if err != nil {
 		return err
 	}
+	parseAll := func(reg *tasks.Registry) ([]*workflows.Workflow, []error, bool) {
+		wfs, errs, unknown := make([]*workflows.Workflow, len(files)), make([]error, len(files)), false
+		for i, f := range files {
+			wfs[i], errs[i] = workflows.ParseFile(f, workflows.Options{Types: reg})
+			unknown = unknown || errors.Is(errs[i], workflows.ErrUnknownType)
+		}
+		return wfs, errs, unknown
+	}
+	wfs, errs, unknown := parseAll(reg)
+	if unknown {
+		if reg, err = a.taskTypes(ctx); err != nil {
+			return err
+		}
+		wfs, errs, _ = parseAll(reg)
+	}
 	bad := 0
-	for _, f := range files {
-		wf, err := workflows.ParseFile(f, workflows.Options{Types: reg})
+	for i, f := range files {
+		wf, err := wfs[i], errs[i]
 		if err != nil {
 			bad++
 			var list workflows.ErrorList

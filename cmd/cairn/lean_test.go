@@ -191,9 +191,15 @@ func TestLeanAlone(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(ph, "cairn.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the refused run left a database: %v", err)
 	}
-	for _, args := range [][]string{{"types"}, {"validate", wf}} {
+	for _, args := range [][]string{{"types"}, {"validate", "../../workflows/examples/iris-kmeans.yaml"}, {"graph", "../../workflows/examples/iris-kmeans.yaml"}} {
 		if r := runBin(t, alone, ph, args...); r.code != 1 || !strings.Contains(r.stderr, "holds kmeans) is in the full build") {
 			t.Errorf("%s in a home with plugins, without cairn-full: %s", args[0], r)
+		}
+	}
+	// A file of built-in types is validated and drawn without them.
+	for _, args := range [][]string{{"validate", wf}, {"graph", wf}} {
+		if r := runBin(t, alone, ph, args...); r.code != 0 || r.stderr != "" {
+			t.Errorf("%s of built-in types in a home with plugins, without cairn-full: %s", args[0], r)
 		}
 	}
 
