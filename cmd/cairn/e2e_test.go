@@ -66,6 +66,7 @@ type env struct {
 	t    *testing.T
 	home string
 	db   string // CAIRN_DB of every command ("": the home's cairn.db)
+	bin  string // the binary ("": cairnBin)
 }
 
 func newEnv(t *testing.T) *env {
@@ -74,7 +75,11 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, cairnBin, append([]string{"--home", e.home}, args...)...)
+	bin := cairnBin
+	if e.bin != "" {
+		bin = e.bin
+	}
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", e.home}, args...)...)
 	// Never let the binary near the user's real state, nor their server.
 	cmd.Env = append(testEnviron(), "CAIRN_HOME="+e.home)
 	if e.db != "" {

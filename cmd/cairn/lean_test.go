@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -37,23 +36,7 @@ func leanPair(t *testing.T) (lean, full string) {
 // exit code.
 func runBin(t *testing.T, bin, home string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--home", home}, args...)...)
-	cmd.Env = append(testEnviron(), "CAIRN_HOME="+home)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee) && ee.Exited():
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, r)
-	}
-	return r
+	return (&env{t: t, home: home, bin: bin}).cairn(args...)
 }
 
 // TestLeanVersionNamesTheBuild: both builds print the same version and
