@@ -54,8 +54,9 @@ func cmdPlugins(ctx context.Context, a *app, args []string) error {
 
 // handOff replaces this process by the full build beside it, with the
 // same arguments, environment (and envHandedOff) and open files; what
-// says what the command needs of it. It returns only when it cannot:
-// cairn-full is missing, or is a lean build too.
+// says what the command needs of it. It returns only when it does not
+// hand off: cairn-full is missing, not executable, or a lean build too;
+// or a signal caught before ends the command (interrupted).
 func (a *app) handOff(ctx context.Context, what string) error {
 	if handedOff {
 		return fmt.Errorf("%s is in the full build, %s, but this lean build was itself started by a hand-off (%s=%q in its environment): the %s it was handed to is a lean build too; reinstall it from 'make build' (bin/%s)", what, fullBuildName, envHandedOff, handedOffBy, fullBuildName, fullBuildName)
