@@ -64,7 +64,7 @@ type app struct {
 	home           string       // $CAIRN_HOME
 	dbFlag         string       // --db as given ("": CAIRN_DB, else HOME/cairn.db; see database)
 	pluginsDir     string       // --plugins-dir; "" means HOME/plugins
-	plugins        *pluginHost  // opened by taskTypes, closed when the command ends (plugins_host.go)
+	plugins        *pluginHost  // opened by taskTypes, closed when the command ends (full.go; none in lean.go)
 	help           *helpInfo    // the running command's help, set by newFlags
 	readOnly       bool         // the command only reads state (readOnlyCommands)
 	secrets        *secrets.Set // the run's secret param values, in memory only (run, resume)
@@ -185,7 +185,8 @@ func findCommand(name string) (command, bool) {
 // command and maps its error to an exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, home: os.Getenv("CAIRN_HOME")}
-	if err := checkHandOff(implVersion()); err != nil {
+	// Only a process started by a hand-off reads its build info for this.
+	if err := checkHandOff(implVersion); err != nil {
 		fmt.Fprintf(stderr, "cairn: %s\n", err)
 		return exitFailed
 	}

@@ -49,11 +49,15 @@ func takeHandedOff() {
 }
 
 // checkHandOff refuses, in the full build, a command handed to it by a
-// build of another version: both must come from one 'make build'.
-func checkHandOff(self string) error {
-	if buildKind == "full" && handedOff && handedOffBy != self {
+// build of another version than self's (implVersion, called only then):
+// both must come from one 'make build'.
+func checkHandOff(self func() string) error {
+	if buildKind != "full" || !handedOff {
+		return nil
+	}
+	if v := self(); handedOffBy != v {
 		exe, _ := os.Executable()
-		return fmt.Errorf("this command was handed to %s (%s) by a cairn of another version (%s=%q in the environment): install both binaries of one 'make build', cairn and %s, in one folder", exe, self, envHandedOff, handedOffBy, fullBuildName)
+		return fmt.Errorf("this command was handed to %s (%s) by a cairn of another version (%s=%q in the environment): install both binaries of one 'make build', cairn and %s, in one folder", exe, v, envHandedOff, handedOffBy, fullBuildName)
 	}
 	return nil
 }

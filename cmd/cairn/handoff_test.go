@@ -110,7 +110,7 @@ func TestTakeHandedOff(t *testing.T) {
 	defer func(was bool) { handedOff = was }(handedOff)
 	defer func(was string) { handedOffBy = was }(handedOffBy)
 	handedOff, handedOffBy = false, ""
-	if err := checkHandOff("cairn 1.0"); err != nil {
+	if err := checkHandOff(func() string { return "cairn 1.0" }); err != nil {
 		t.Errorf("checkHandOff of a command not handed off: %v", err)
 	}
 	t.Setenv(envHandedOff, "cairn 1.0")
@@ -119,10 +119,10 @@ func TestTakeHandedOff(t *testing.T) {
 	if still || !handedOff || handedOffBy != "cairn 1.0" {
 		t.Errorf("after takeHandedOff: handedOff %v by %q, %s still set: %v", handedOff, handedOffBy, envHandedOff, still)
 	}
-	if err := checkHandOff("cairn 1.0"); err != nil {
+	if err := checkHandOff(func() string { return "cairn 1.0" }); err != nil {
 		t.Errorf("checkHandOff of the same version: %v", err)
 	}
-	if err := checkHandOff("cairn 1.1"); err == nil || !strings.Contains(err.Error(), `by a cairn of another version (CAIRN_HANDED_OFF="cairn 1.0" in the environment): install both binaries of one 'make build'`) {
+	if err := checkHandOff(func() string { return "cairn 1.1" }); err == nil || !strings.Contains(err.Error(), `by a cairn of another version (CAIRN_HANDED_OFF="cairn 1.0" in the environment): install both binaries of one 'make build'`) {
 		t.Errorf("checkHandOff of another version: %v", err)
 	}
 }
